@@ -1,0 +1,1 @@
+//! The runtime behind `#[header]`: what generated views rely on.

@@ -1,0 +1,77 @@
+//! Why a port could not be opened or driven.
+
+use std::io;
+
+/// A port failure, naming the device and the cause.
+#[derive(Debug)]
+pub enum PortError {
+    /// The device does not exist.
+    NoSuchDevice { name: String },
+    /// The caller lacks the privilege (usually CAP_NET_ADMIN / CAP_NET_RAW).
+    PermissionDenied { name: String, op: &'static str },
+    /// The device is held by someone else.
+    Busy { name: String },
+    /// A configuration value the device rejected.
+    InvalidConfig { name: String, what: String },
+    /// Any other operating-system error during `op`.
+    Io {
+        name: String,
+        op: &'static str,
+        source: io::Error,
+    },
+    /// A DPDK call failed.
+    Dpdk {
+        name: String,
+        op: &'static str,
+        code: i32,
+        message: String,
+    },
+}
+
+impl PortError {
+    /// Maps an I/O error from `op` on device `name` to the most specific kind.
+    pub fn from_io(name: &str, op: &'static str, e: io::Error) -> Self {
+        let name = name.to_owned();
+        match e.raw_os_error() {
+            Some(libc::ENODEV) | Some(libc::ENXIO) => PortError::NoSuchDevice { name },
+            Some(libc::EPERM) | Some(libc::EACCES) => PortError::PermissionDenied { name, op },
+            Some(libc::EBUSY) => PortError::Busy { name },
+            _ => PortError::Io {
+                name,
+                op,
+                source: e,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for PortError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortError::NoSuchDevice { name } => write!(f, "{name}: no such device"),
+            PortError::PermissionDenied { name, op } => {
+                write!(f, "{name}: permission denied during {op} (run as root or grant CAP_NET_ADMIN/CAP_NET_RAW)")
+            }
+            PortError::Busy { name } => write!(f, "{name}: device busy"),
+            PortError::InvalidConfig { name, what } => write!(f, "{name}: {what}"),
+            PortError::Io { name, op, source } => write!(f, "{name}: {op} failed: {source}"),
+            PortError::Dpdk {
+                name,
+                op,
+                code,
+                message,
+            } => {
+                write!(f, "{name}: {op} failed: {message} (DPDK error {code})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PortError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PortError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

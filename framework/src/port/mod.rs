@@ -1,0 +1,41 @@
+//! Ports: burst receive and transmit of [`PacketBuf`]s.
+//!
+//! A [`Port`] value is one queue pair of one device, owned by one worker.
+//! Backends:
+//! - [`memory`]: two ports joined in memory with seeded impairment (tests,
+//!   simulation, benchmarks).
+//! - [`tap`]: a Linux TAP device; the kernel is the peer.
+//! - [`af_packet`]: TPACKET_V3 mmap rings on any Linux interface.
+//! - `dpdk` (feature `dpdk`): any DPDK port, mbufs as buffers.
+
+mod burst;
+mod caps;
+mod error;
+
+pub use burst::{Burst, BURST_SIZE};
+pub use caps::{Offloads, PortCaps};
+pub use error::PortError;
+
+use crate::buf::PacketBuf;
+
+/// One RX/TX queue pair of a packet device.
+pub trait Port {
+    /// The buffer type this port receives into and transmits from.
+    type Buf: PacketBuf;
+
+    /// Receives packets, appending them to `rx` until it is full or the
+    /// device has no more. Returns how many were appended.
+    fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<Self::Buf, N>) -> usize;
+
+    /// Transmits packets from the front of `tx`. The ones sent are removed;
+    /// those the device could not take stay in `tx`, in order, for the caller
+    /// to retry or drop. Returns how many were sent.
+    fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<Self::Buf, N>) -> usize;
+
+    /// Allocates an empty buffer (with the port's default headroom) for a
+    /// packet the application builds itself. `None` when the pool is empty.
+    fn alloc(&mut self) -> Option<Self::Buf>;
+
+    /// What the device is and can do.
+    fn caps(&self) -> &PortCaps;
+}

@@ -1,0 +1,1 @@
+//! The stages bundled with tpa, one module each.
