@@ -7,3 +7,9 @@ use proc_macro::TokenStream;
 pub fn header(_attr: TokenStream, item: TokenStream) -> TokenStream {
     item
 }
+
+/// Composes a port and stages into a run-to-completion loop.
+#[proc_macro_attribute]
+pub fn pipeline(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    item
+}

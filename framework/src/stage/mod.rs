@@ -1,0 +1,1 @@
+//! Stages: the units a pipeline is made of.

@@ -1,0 +1,1 @@
+//! Time: the clock and the timer wheel.

@@ -1,0 +1,1 @@
+//! Workers: one pipeline per pinned thread.
