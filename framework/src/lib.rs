@@ -20,6 +20,7 @@ extern crate self as tpa;
 
 pub mod buf;
 pub mod header;
+pub mod pipeline;
 pub mod port;
 pub mod stage;
 pub mod time;

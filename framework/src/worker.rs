@@ -1,1 +1,580 @@
-//! Workers: one pipeline per pinned thread.
+//! Workers: one pipeline per pinned thread, shared-nothing.
+//!
+//! A worker is a thread pinned to one core that builds its own pipeline (its
+//! own port queue, pool, tables and timers: nothing is shared with other
+//! workers) and runs it until a shared [`StopFlag`] is raised, then hands
+//! back a report. The runtime does not know the pipeline type: anything that
+//! implements [`WorkLoop`] will do, including a plain `FnMut() -> usize`
+//! closure around a pipeline's `run_once`.
+//!
+//! ```no_run
+//! use tpa::worker::{run_workers, StopFlag, WorkerConfig};
+//!
+//! let stop = StopFlag::new();
+//! stop.stop_on_signals().expect("install SIGINT/SIGTERM handlers");
+//! let config = WorkerConfig::on_cores(vec![0, 1]).stop_flag(stop);
+//! let reports = run_workers(&config, |ctx| {
+//!     // Build this worker's pipeline here (open queue `ctx.index` of a port…).
+//!     let mut packets = 0usize;
+//!     Ok::<_, std::io::Error>(move || {
+//!         packets += 1;
+//!         0 // nothing done this iteration
+//!     })
+//! })
+//! .expect("workers ran");
+//! for r in &reports {
+//!     println!("worker {} on core {:?}: {} iterations", r.index, r.core, r.stats.iterations);
+//! }
+//! ```
+//!
+//! A `#[pipeline]` struct becomes a work loop through a closure over its
+//! generated `run_once`: `move || { let s = pipeline.run_once(); s.rx + s.tx }`.
+//! The same loop can run on the caller's own thread with [`run_loop`]
+//! (principle 1: tpa can live inside the application's thread).
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+/// One iteration of a worker's loop: receive, process, transmit, timers.
+///
+/// Implemented for every `FnMut() -> usize` closure (with a `()` report), so
+/// a closure calling a pipeline's own `run_once` is enough; implement it on
+/// a type of one's own to hand back counters when the worker stops.
+pub trait WorkLoop {
+    /// What the worker hands back when it stops (counters, state).
+    type Report: Send;
+
+    /// Runs one iteration and returns how much work it did (packets handled,
+    /// timers fired); 0 means it was idle, which lets the worker back off.
+    fn run_once(&mut self) -> usize;
+
+    /// Called once after the stop flag was seen; turns the loop into its
+    /// report (flushing, closing files and freeing buffers on the way).
+    fn finish(self) -> Self::Report;
+}
+
+impl<F: FnMut() -> usize> WorkLoop for F {
+    type Report = ();
+
+    #[inline]
+    fn run_once(&mut self) -> usize {
+        self()
+    }
+
+    fn finish(self) {}
+}
+
+/// A flag all workers poll to know when to stop; cheap to clone (one `Arc`).
+///
+/// ```
+/// use tpa::worker::StopFlag;
+/// let stop = StopFlag::new();
+/// let seen_by_worker = stop.clone();
+/// assert!(!seen_by_worker.is_raised());
+/// stop.raise();
+/// assert!(seen_by_worker.is_raised());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+/// The flag the signal handler raises (a leaked `Arc` reference).
+static SIGNAL_FLAG: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());
+
+extern "C" fn on_stop_signal(signal: libc::c_int) {
+    let flag = SIGNAL_FLAG.load(Ordering::Acquire);
+    if flag.is_null() {
+        return;
+    }
+    // SAFETY: the pointer comes from `Arc::into_raw` in `stop_on_signals` and
+    // that reference is never released, so the flag lives for the rest of
+    // the process. An atomic swap is async-signal-safe.
+    let already = unsafe { (*flag).swap(true, Ordering::AcqRel) };
+    if already {
+        // A second signal while stopping: the user insists. `_exit` is
+        // async-signal-safe; 128 + signal is the shell's convention.
+        // SAFETY: ends the process without running any non-reentrant code.
+        unsafe { libc::_exit(128 + signal) };
+    }
+}
+
+impl StopFlag {
+    /// A lowered flag.
+    pub fn new() -> Self {
+        StopFlag::default()
+    }
+
+    /// Asks every worker polling this flag to stop after its current
+    /// iteration.
+    #[inline]
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether a stop was asked for.
+    #[inline]
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// The flag as the `AtomicBool` a `#[pipeline]`'s generated `run` polls.
+    #[inline]
+    pub fn as_atomic(&self) -> &AtomicBool {
+        &self.0
+    }
+
+    /// Raises this flag on SIGINT (Ctrl-C) and SIGTERM; a second such signal
+    /// while the workers are stopping ends the process at once. Replaces the
+    /// flag a previous call installed.
+    pub fn stop_on_signals(&self) -> io::Result<()> {
+        let raw = Arc::into_raw(Arc::clone(&self.0)).cast_mut();
+        // The previous flag (if any) stays leaked: a handler running right
+        // now on another thread may still be using it.
+        SIGNAL_FLAG.store(raw, Ordering::Release);
+        for signal in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: a zeroed `sigaction` is a valid starting value; we set
+            // the handler and an empty mask, and pass valid pointers.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as usize;
+                action.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut action.sa_mask);
+                if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a worker does when an iteration found nothing to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdlePolicy {
+    /// Poll again at once: lowest latency, one core at 100%.
+    Spin,
+    /// After `after` idle iterations in a row, sleep `sleep` between
+    /// iterations until work shows up again: for shared machines, laptops
+    /// and tests.
+    Backoff { after: u32, sleep: Duration },
+}
+
+impl Default for IdlePolicy {
+    /// Backs off after 1024 idle iterations with 50 µs sleeps.
+    fn default() -> Self {
+        IdlePolicy::Backoff {
+            after: 1024,
+            sleep: Duration::from_micros(50),
+        }
+    }
+}
+
+/// Counters of one worker's loop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    /// Iterations run.
+    pub iterations: u64,
+    /// Iterations that did some work.
+    pub busy_iterations: u64,
+    /// Sum of the work the iterations reported (packets, timers).
+    pub work: u64,
+}
+
+/// Runs `work` on the calling thread until `stop` is raised, then returns
+/// the loop's counters. The loop is not finished: the caller still owns it.
+pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, idle: IdlePolicy) -> LoopStats {
+    let mut stats = LoopStats::default();
+    let mut idle_streak = 0u32;
+    while !stop.is_raised() {
+        let done = work.run_once();
+        stats.iterations += 1;
+        if done > 0 {
+            stats.busy_iterations += 1;
+            stats.work += done as u64;
+            idle_streak = 0;
+            continue;
+        }
+        if let IdlePolicy::Backoff { after, sleep } = idle {
+            idle_streak = idle_streak.saturating_add(1);
+            if idle_streak >= after {
+                thread::sleep(sleep);
+            }
+        }
+    }
+    stats
+}
+
+/// What a worker knows about itself while building its pipeline.
+#[derive(Debug, Clone)]
+pub struct WorkerCtx {
+    /// The worker's number, `0..workers` (use it as the port queue number).
+    pub index: usize,
+    /// How many workers run.
+    pub workers: usize,
+    /// The core the thread is pinned to, if pinned.
+    pub core: Option<usize>,
+    /// The stop flag every worker polls.
+    pub stop: StopFlag,
+}
+
+/// How many workers to run, where, and how they idle.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    cores: Vec<Option<usize>>,
+    stop: StopFlag,
+    idle: IdlePolicy,
+}
+
+impl WorkerConfig {
+    /// One worker pinned to each listed core.
+    pub fn on_cores(cores: Vec<usize>) -> Self {
+        WorkerConfig {
+            cores: cores.into_iter().map(Some).collect(),
+            stop: StopFlag::new(),
+            idle: IdlePolicy::default(),
+        }
+    }
+
+    /// `n` workers left for the scheduler to place (not pinned).
+    pub fn unpinned(n: usize) -> Self {
+        WorkerConfig {
+            cores: vec![None; n],
+            stop: StopFlag::new(),
+            idle: IdlePolicy::default(),
+        }
+    }
+
+    /// Uses `stop` (for instance one armed with
+    /// [`StopFlag::stop_on_signals`]) instead of a fresh flag.
+    pub fn stop_flag(mut self, stop: StopFlag) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// Sets what workers do when idle.
+    pub fn idle(mut self, idle: IdlePolicy) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// The flag that stops these workers.
+    pub fn stop(&self) -> &StopFlag {
+        &self.stop
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.cores.len()
+    }
+}
+
+/// What one worker handed back.
+#[derive(Debug)]
+pub struct WorkerReport<R> {
+    /// The worker's number.
+    pub index: usize,
+    /// The core it was pinned to.
+    pub core: Option<usize>,
+    /// Its loop counters.
+    pub stats: LoopStats,
+    /// Its loop's own report ([`WorkLoop::finish`]).
+    pub report: R,
+}
+
+/// Why the workers did not all run to a clean stop.
+#[derive(Debug)]
+pub enum WorkerError<E> {
+    /// A thread could not be started.
+    Spawn { index: usize, source: io::Error },
+    /// A worker could not be pinned to its core.
+    Pin {
+        index: usize,
+        core: usize,
+        source: io::Error,
+    },
+    /// A worker's pipeline could not be built.
+    Build { index: usize, source: E },
+    /// A worker panicked.
+    Panicked { index: usize },
+}
+
+impl<E: fmt::Display> fmt::Display for WorkerError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkerError::Spawn { index, source } => {
+                write!(f, "worker {index}: cannot start thread: {source}")
+            }
+            WorkerError::Pin {
+                index,
+                core,
+                source,
+            } => write!(f, "worker {index}: cannot pin to core {core}: {source}"),
+            WorkerError::Build { index, source } => {
+                write!(f, "worker {index}: cannot build pipeline: {source}")
+            }
+            WorkerError::Panicked { index } => write!(f, "worker {index} panicked"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for WorkerError<E> {}
+
+/// The cores this process may run on (its affinity mask), in order.
+pub fn available_cores() -> io::Result<Vec<usize>> {
+    // SAFETY: a zeroed cpu_set_t is the empty set; the kernel writes at most
+    // `size_of::<cpu_set_t>()` bytes into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect())
+    }
+}
+
+/// Pins the calling thread to one core.
+pub fn pin_current_thread(core: usize) -> io::Result<()> {
+    if core >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: the set is zero-initialised then gets one in-range bit; the
+    // pointer and size passed describe it exactly. Thread id 0 is the caller.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Raises the stop flag if the worker unwinds, so its peers stop too.
+struct StopOnPanic(StopFlag);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.raise();
+        }
+    }
+}
+
+/// Starts one thread per configured worker; each pins itself, calls `build`
+/// for its own pipeline and runs it until the stop flag is raised. Returns
+/// the workers' reports in index order once all have stopped.
+///
+/// If a worker fails to pin, to build or panics, the flag is raised so the
+/// others stop too, and the first failure (by index) is returned.
+pub fn run_workers<W, E, F>(
+    config: &WorkerConfig,
+    build: F,
+) -> Result<Vec<WorkerReport<W::Report>>, WorkerError<E>>
+where
+    W: WorkLoop,
+    E: Send,
+    F: Fn(&WorkerCtx) -> Result<W, E> + Sync,
+{
+    let workers = config.cores.len();
+    let build = &build;
+    thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(workers);
+        let mut spawn_error = None;
+        for (index, &core) in config.cores.iter().enumerate() {
+            let ctx = WorkerCtx {
+                index,
+                workers,
+                core,
+                stop: config.stop.clone(),
+            };
+            let idle = config.idle;
+            let spawned = thread::Builder::new()
+                .name(format!("tpa-worker-{index}"))
+                .spawn_scoped(scope, move || run_one_worker(ctx, idle, build));
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(source) => {
+                    config.stop.raise();
+                    spawn_error = Some(WorkerError::Spawn { index, source });
+                    break;
+                }
+            }
+        }
+        let mut reports = Vec::with_capacity(workers);
+        let mut first_error = spawn_error;
+        for (index, handle) in handles.into_iter().enumerate() {
+            let outcome = handle
+                .join()
+                .unwrap_or(Err(WorkerError::Panicked { index }));
+            match outcome {
+                Ok(report) => reports.push(report),
+                Err(e) => {
+                    config.stop.raise();
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(reports),
+        }
+    })
+}
+
+fn run_one_worker<W, E, F>(
+    ctx: WorkerCtx,
+    idle: IdlePolicy,
+    build: &F,
+) -> Result<WorkerReport<W::Report>, WorkerError<E>>
+where
+    W: WorkLoop,
+    F: Fn(&WorkerCtx) -> Result<W, E>,
+{
+    let _guard = StopOnPanic(ctx.stop.clone());
+    let fail = |e| {
+        ctx.stop.raise();
+        e
+    };
+    if let Some(core) = ctx.core {
+        pin_current_thread(core).map_err(|source| {
+            fail(WorkerError::Pin {
+                index: ctx.index,
+                core,
+                source,
+            })
+        })?;
+    }
+    let mut work = build(&ctx).map_err(|source| {
+        fail(WorkerError::Build {
+            index: ctx.index,
+            source,
+        })
+    })?;
+    let stats = run_loop(&mut work, &ctx.stop, idle);
+    Ok(WorkerReport {
+        index: ctx.index,
+        core: ctx.core,
+        stats,
+        report: work.finish(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A loop that does one unit of work per iteration and stops everyone
+    /// after `limit` iterations of its own.
+    struct Counting {
+        done: u64,
+        limit: u64,
+        stop: StopFlag,
+        core_seen: Option<usize>,
+    }
+
+    impl WorkLoop for Counting {
+        type Report = (u64, Option<usize>);
+        fn run_once(&mut self) -> usize {
+            self.done += 1;
+            if self.done == self.limit {
+                self.stop.raise();
+            }
+            1
+        }
+        fn finish(self) -> Self::Report {
+            (self.done, self.core_seen)
+        }
+    }
+
+    fn current_core() -> usize {
+        // SAFETY: sched_getcpu takes no arguments and only reads state.
+        unsafe { libc::sched_getcpu() as usize }
+    }
+
+    #[test]
+    fn workers_pin_build_run_and_report_in_order() {
+        let cores = available_cores().unwrap();
+        assert!(!cores.is_empty());
+        let chosen: Vec<usize> = cores.iter().copied().cycle().take(2).collect();
+        let config = WorkerConfig::on_cores(chosen.clone()).idle(IdlePolicy::Spin);
+        let built = AtomicUsize::new(0);
+        let reports = run_workers(&config, |ctx| {
+            built.fetch_add(1, Ordering::Relaxed);
+            Ok::<_, String>(Counting {
+                done: 0,
+                limit: 1000 * (ctx.index as u64 + 1),
+                stop: ctx.stop.clone(),
+                core_seen: Some(current_core()),
+            })
+        })
+        .unwrap();
+        assert_eq!(built.load(Ordering::Relaxed), 2);
+        assert_eq!(reports.len(), 2);
+        for (i, r) in reports.iter().enumerate() {
+            assert_eq!(r.index, i);
+            assert_eq!(r.core, Some(chosen[i]));
+            // Pinned before building: the build ran on the chosen core.
+            assert_eq!(r.report.1, Some(chosen[i]));
+            assert_eq!(r.stats.iterations, r.report.0);
+            assert_eq!(r.stats.work, r.stats.busy_iterations);
+        }
+        // The first worker raised the flag after 1000 of its iterations.
+        assert!(reports[0].report.0 >= 1000);
+    }
+
+    #[test]
+    fn a_failing_build_stops_the_others_and_is_reported() {
+        let config = WorkerConfig::unpinned(3);
+        let result = run_workers(&config, |ctx| {
+            if ctx.index == 1 {
+                return Err("no such device");
+            }
+            Ok(|| 0usize)
+        });
+        match result {
+            Err(WorkerError::Build { index: 1, source }) => assert_eq!(source, "no such device"),
+            other => panic!("expected a build error of worker 1, got {other:?}"),
+        }
+        assert!(config.stop().is_raised());
+    }
+
+    #[test]
+    fn a_panicking_worker_stops_the_others() {
+        let config = WorkerConfig::unpinned(2).idle(IdlePolicy::Spin);
+        let result = run_workers(&config, |ctx| {
+            let index = ctx.index;
+            let mut n = 0;
+            Ok::<_, ()>(move || {
+                n += 1;
+                if index == 0 && n == 100 {
+                    panic!("worker 0 fails on purpose");
+                }
+                0usize
+            })
+        });
+        assert!(matches!(result, Err(WorkerError::Panicked { index: 0 })));
+    }
+
+    #[test]
+    fn pinning_to_a_core_outside_the_set_fails_cleanly() {
+        let config = WorkerConfig::on_cores(vec![libc::CPU_SETSIZE as usize - 1]);
+        let result = run_workers(&config, |_| Ok::<_, ()>(|| 0usize));
+        assert!(matches!(result, Err(WorkerError::Pin { index: 0, .. })));
+    }
+
+    #[test]
+    fn sigterm_raises_the_flag() {
+        let stop = StopFlag::new();
+        stop.stop_on_signals().unwrap();
+        // SAFETY: sends SIGTERM to this process, whose handler was just
+        // installed above and only raises the flag.
+        unsafe { libc::raise(libc::SIGTERM) };
+        assert!(stop.is_raised());
+    }
+}

@@ -2,14 +2,41 @@
 
 use proc_macro::TokenStream;
 
-/// Declares a protocol header; see the `tpa::header` module.
+mod header;
+mod pipeline;
+
+/// Declares a protocol header: a struct of bit-width fields becomes an owned
+/// value type and a zero-copy view.
+///
+/// ```text
+/// #[header(length = ihl * 4)]   // optional: dynamic length in bytes over field names
+/// pub struct Ipv4 {
+///     pub version: u4,          // u1..u64: big-endian bit fields, may cross bytes
+///     pub ihl: u4,
+///     ...
+///     #[field(u8)]              // typed: T: From<u8> + Into<u8> (see tpa::field_enum!)
+///     pub protocol: IpProtocol,
+///     #[checksum]               // internet checksum of the header; #[checksum(all)]: whole buffer
+///     pub checksum: u16,
+///     pub src: Ipv4Addr,        // also bool, [u8; N], Ipv6Addr, MacAddr (byte-aligned)
+///     pub dst: Ipv4Addr,
+/// }
+/// ```
+///
+/// generates `struct Ipv4` (the owned value: `LEN`, `parse`, `emit`,
+/// `header_len`, `Default`) and `struct Ipv4View<B>` over any
+/// `tpa::header::Bytes` buffer (`new`, a getter and a `set_` setter per field,
+/// `header_len`, `options`, `payload`, `to_header`, `checksum_ok`,
+/// `fill_checksum`, …). Bad declarations are compile errors pointing at the
+/// field. The programming guide (doc/guide/headers.md) has the details.
 #[proc_macro_attribute]
-pub fn header(_attr: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn header(attr: TokenStream, item: TokenStream) -> TokenStream {
+    header::header(attr.into(), item.into()).into()
 }
 
-/// Composes a port and stages into a run-to-completion loop.
+/// Composes a port and stages into a run-to-completion loop; see the
+/// `tpa::pipeline` module and the programming guide (doc/guide/pipelines.md).
 #[proc_macro_attribute]
-pub fn pipeline(_attr: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn pipeline(attr: TokenStream, item: TokenStream) -> TokenStream {
+    pipeline::pipeline(attr.into(), item.into()).into()
 }

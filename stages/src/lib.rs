@@ -1,1 +1,30 @@
 //! The stages bundled with tpa, one module each.
+//!
+//! - [`packet`]: the typed packets passed between them.
+//! - [`iface`]: the addresses a pipeline answers for.
+//! - [`ethernet`]: the Ethernet front (EtherType demux).
+//! - [`ipv4`], [`ipv6`]: network-layer input checks.
+//! - [`arp`], [`ndp`]: address resolution responders, with a [`neighbor`] table.
+//! - [`icmp`]: ICMPv4 and ICMPv6 echo responders.
+//! - [`acl`]: allow/deny rules with per-rule counters.
+//! - [`mlx5`]: flow bifurcation rules and offload fallbacks for ConnectX NICs.
+//! - [`pcap`]: capture to a pcap file.
+//! - [`discard`]: the end of a branch; [`optional`]: a stage switched on or off at startup.
+
+pub mod acl;
+pub mod arp;
+pub mod discard;
+pub mod ethernet;
+pub mod icmp;
+pub mod iface;
+pub mod ipv4;
+pub mod ipv6;
+pub mod mlx5;
+pub mod ndp;
+pub mod neighbor;
+pub mod optional;
+pub mod packet;
+pub mod pcap;
+
+#[cfg(test)]
+mod testing;

@@ -8,8 +8,10 @@
 //! its pool.
 
 mod meta;
+mod pool;
 
 pub use meta::{ChecksumStatus, LayerOffsets, Meta};
+pub use pool::{Pool, PoolBuf, PoolConfig, PoolError, PoolStats};
 
 /// Why a buffer operation could not be carried out. The buffer is unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,1 +1,25 @@
 //! The runtime behind `#[header]`: what generated views rely on.
+//!
+//! A protocol header is declared once with [`#[header]`](macro@crate::header),
+//! which generates an owned value type and a zero-copy view over any byte
+//! buffer that implements [`Bytes`] (read-only) or [`BytesMut`] (read-write).
+//! The programming guide explains the declaration syntax and everything that
+//! is generated; this module holds the pieces the generated code calls:
+//!
+//! - [`Bytes`] / [`BytesMut`]: the buffer contract a view is built on.
+//! - [`HeaderError`]: why a buffer does not hold a valid header.
+//! - [`checksum`]: the internet checksum (RFC 1071), pseudo-header sums and
+//!   incremental updates (RFC 1624).
+//! - [`field_enum!`](crate::field_enum): typed field values with a catch-all.
+
+mod bytes;
+pub mod checksum;
+mod error;
+mod field_enum;
+
+pub use bytes::{Bytes, BytesMut};
+pub use error::HeaderError;
+
+#[doc = include_str!("../../../doc/guide/headers.md")]
+#[cfg(doctest)]
+pub struct GuideHeaders;

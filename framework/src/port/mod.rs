@@ -11,6 +11,12 @@
 mod burst;
 mod caps;
 mod error;
+pub mod af_packet;
+mod netdev;
+pub mod tap;
+pub mod memory;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 
 pub use burst::{Burst, BURST_SIZE};
 pub use caps::{Offloads, PortCaps};

@@ -1,6 +1,30 @@
 //! The protocol headers tpa speaks, each in its own module and each declared
 //! once with `#[header]`.
+//!
+//! | module | headers (owned type / view) | helpers |
+//! |---|---|---|
+//! | [`ethernet`] | `Ethernet`, `VlanTag` | [`EtherType`] |
+//! | [`arp`] | `Arp` | `ArpOperation` |
+//! | [`ipv4`] | `Ipv4` | [`IpProtocol`], fragment flags |
+//! | [`ipv6`] | `Ipv6`, `Ipv6ExtHeader`, `Ipv6Fragment`, `AuthHeader` | [`ipv6::upper_layer`] |
+//! | [`icmpv4`] | `Icmpv4`, `Icmpv4Echo`, `Icmpv4DestUnreachable`, `Icmpv4TimeExceeded` | type and code enums |
+//! | [`icmpv6`] | `Icmpv6`, `Icmpv6Echo`, `NeighborSolicitation`, `NeighborAdvertisement`, `RouterSolicitation` | NDP options |
+//! | [`udp`] | `Udp` | pseudo-header checksums |
+//! | [`tcp`] | `Tcp` | [`TcpFlags`](tcp::TcpFlags), option parser and writer, pseudo-header checksums |
 
+pub mod arp;
+pub mod ethernet;
+pub mod icmpv4;
+pub mod icmpv6;
+pub mod ipv4;
+pub mod ipv6;
 mod mac;
+pub mod tcp;
+pub mod udp;
 
+pub use ethernet::{EtherType, Ethernet, EthernetView};
+pub use ipv4::{IpProtocol, Ipv4, Ipv4View};
+pub use ipv6::{Ipv6, Ipv6View};
 pub use mac::MacAddr;
+pub use tcp::{Tcp, TcpView};
+pub use udp::{Udp, UdpView};

@@ -1,0 +1,201 @@
+//! The responder's pipeline: one `#[pipeline]` struct.
+//!
+//! ```text
+//! port ─► capture (optional pcap) ─► Ethernet front ─┬─► ARP responder
+//!                                                    ├─► IPv4 input ─► ICMPv4 echo ─► discard
+//!                                                    └─► IPv6 input ─► NDP ─► ICMPv6 echo ─► discard
+//! ```
+
+use tpa::port::Port;
+use tpa::stage::{Counted, Reason};
+use tpa_stages::arp::ArpResponder;
+use tpa_stages::discard::Discard;
+use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
+use tpa_stages::icmp::{Icmpv4EchoResponder, Icmpv6EchoResponder};
+use tpa_stages::iface::Interface;
+use tpa_stages::ipv4::Ipv4Input;
+use tpa_stages::ipv6::Ipv6Input;
+use tpa_stages::ndp::NdpResponder;
+use tpa_stages::optional::Optional;
+use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
+use tpa_stages::pcap::PcapCapture;
+
+/// The IPv4 branch: input checks, echo, then everything else dropped.
+pub type Ipv4Branch<B> = (
+    Ipv4Input,
+    Counted<Icmpv4EchoResponder>,
+    Discard<Ipv4Packet<B>>,
+);
+
+/// The IPv6 branch: input checks, neighbor discovery, echo, then
+/// everything else dropped.
+pub type Ipv6Branch<B> = (
+    Ipv6Input,
+    Counted<NdpResponder>,
+    Counted<Icmpv6EchoResponder>,
+    Discard<Ipv6Packet<B>>,
+);
+
+/// The front with the responder's three branches.
+pub type ResponderFront<B> = EthernetFront<B, Counted<ArpResponder>, Ipv4Branch<B>, Ipv6Branch<B>>;
+
+/// ARP, ICMP echo, NDP and ICMPv6 echo answered on port `P`.
+#[tpa::pipeline]
+pub struct Responder<P: Port> {
+    #[port]
+    port: P,
+    capture: Optional<PcapCapture>,
+    front: ResponderFront<P::Buf>,
+}
+
+/// Builds the stages for `iface`, capturing to `capture` if given.
+pub fn build<P: Port>(port: P, iface: &Interface, capture: Option<PcapCapture>) -> Responder<P> {
+    let front = ethernet_front(
+        iface.mac,
+        OtherFrames::Drop,
+        Counted::new(ArpResponder::new(iface.clone())),
+        (
+            Ipv4Input::new(iface.clone()),
+            Counted::new(Icmpv4EchoResponder::new(iface.clone())),
+            Discard::new(Reason::UNSUPPORTED),
+        ),
+        (
+            Ipv6Input::new(iface.clone()),
+            Counted::new(NdpResponder::new(iface.clone())),
+            Counted::new(Icmpv6EchoResponder::new(iface.clone())),
+            Discard::new(Reason::UNSUPPORTED),
+        ),
+    );
+    Responder::new(port, Optional::from(capture), front)
+}
+
+impl<P: Port> Responder<P> {
+    /// The ARP responder (its counters and neighbor table).
+    pub fn arp(&self) -> &Counted<ArpResponder> {
+        &self.front.left
+    }
+
+    /// The ICMPv4 echo responder.
+    pub fn icmpv4(&self) -> &Counted<Icmpv4EchoResponder> {
+        &self.front.right.left.1
+    }
+
+    /// The NDP responder (its counters and neighbor table).
+    pub fn ndp(&self) -> &Counted<NdpResponder> {
+        &self.front.right.right.1
+    }
+
+    /// The ICMPv6 echo responder.
+    pub fn icmpv6(&self) -> &Counted<Icmpv6EchoResponder> {
+        &self.front.right.right.2
+    }
+
+    /// The capture stage, if capturing.
+    pub fn capture(&self) -> Option<&PcapCapture> {
+        self.capture.inner()
+    }
+
+    /// The capture stage, writable (to flush it), if capturing.
+    pub fn capture_mut(&mut self) -> Option<&mut PcapCapture> {
+        self.capture.inner_mut()
+    }
+
+    /// The port.
+    pub fn port(&self) -> &P {
+        &self.port
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+    use tpa::buf::{PacketBuf, PoolBuf};
+    use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
+    use tpa::port::Burst;
+    use tpa::wire::MacAddr;
+
+    const US: [u8; 6] = [0x02, 0x74, 0x70, 0x61, 0, 1];
+    const THEM: [u8; 6] = [0x02, 0, 0, 0, 0, 2];
+
+    fn setup() -> (Responder<MemoryPort>, MemoryPort) {
+        let (port, peer) = MemoryWire::pair(WireConfig {
+            mac_a: MacAddr(US),
+            ..WireConfig::default()
+        })
+        .unwrap();
+        let iface = Interface::new(MacAddr(US))
+            .with_ipv4("192.0.2.1/24".parse().unwrap())
+            .with_ipv6("2001:db8::1/64".parse().unwrap());
+        (build(port, &iface, None), peer)
+    }
+
+    /// Sends `frames` from the peer, runs one iteration, returns the replies.
+    fn exchange(
+        r: &mut Responder<MemoryPort>,
+        peer: &mut MemoryPort,
+        frames: &[Vec<u8>],
+    ) -> Vec<Vec<u8>> {
+        let mut tx: Burst<PoolBuf> = Burst::new();
+        for f in frames {
+            let mut buf = peer.alloc().unwrap();
+            buf.extend_from_slice(f).unwrap();
+            tx.push(buf);
+        }
+        assert_eq!(peer.tx_burst(&mut tx), frames.len());
+        r.run_once();
+        let mut rx: Burst<PoolBuf> = Burst::new();
+        peer.rx_burst(&mut rx);
+        rx.drain().map(|b| b.data().to_vec()).collect()
+    }
+
+    #[test]
+    fn the_pipeline_answers_arp_ping_and_ping6_in_one_burst() {
+        let (mut r, mut peer) = setup();
+        let mut arp = vec![0u8; 42];
+        arp[..6].copy_from_slice(&[0xff; 6]);
+        arp[6..12].copy_from_slice(&THEM);
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        arp[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+        arp[22..28].copy_from_slice(&THEM);
+        arp[28..32].copy_from_slice(&[192, 0, 2, 2]);
+        arp[38..42].copy_from_slice(&[192, 0, 2, 1]);
+        let mut ping = Vec::new();
+        PacketBuilder::ethernet2(THEM, US)
+            .ipv4([192, 0, 2, 2], [192, 0, 2, 1], 64)
+            .icmpv4_echo_request(1, 1)
+            .write(&mut ping, b"0123456789")
+            .unwrap();
+        let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+        let mut ping6 = Vec::new();
+        PacketBuilder::ethernet2(THEM, US)
+            .ipv6(v6("2001:db8::2"), v6("2001:db8::1"), 64)
+            .icmpv6_echo_request(2, 2)
+            .write(&mut ping6, b"abc")
+            .unwrap();
+        let mut udp = Vec::new();
+        PacketBuilder::ethernet2(THEM, US)
+            .ipv4([192, 0, 2, 2], [192, 0, 2, 1], 64)
+            .udp(1, 2)
+            .write(&mut udp, b"?")
+            .unwrap();
+
+        let replies = exchange(&mut r, &mut peer, &[arp, ping, udp, ping6]);
+        assert_eq!(replies.len(), 3);
+        assert_eq!(&replies[0][12..14], &[0x08, 0x06]);
+        assert_eq!(&replies[0][20..22], &[0, 2]);
+        assert_eq!(replies[1][34], 0, "echo reply");
+        assert_eq!(replies[2][54], 129, "ICMPv6 echo reply");
+        for reply in &replies {
+            assert_eq!(&reply[..6], &THEM);
+            assert_eq!(&reply[6..12], &US);
+        }
+        assert_eq!(r.arp().stats.transmitted, 1);
+        assert_eq!(r.icmpv4().stats.transmitted, 1);
+        assert_eq!(r.icmpv6().stats.transmitted, 1);
+        let front = r.stats().stage("front").unwrap();
+        assert_eq!(front.transmitted, 3);
+        assert_eq!(front.dropped(Reason::UNSUPPORTED), 1, "the UDP datagram");
+        assert_eq!(r.stats().counters().rx, 4);
+    }
+}

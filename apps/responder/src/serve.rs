@@ -1,0 +1,283 @@
+//! Running the responder: open the port, loop until told to stop, report.
+
+use core::fmt;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use tpa::buf::{Pool, PoolConfig, PoolError};
+use tpa::port::af_packet::{AfPacket, AfPacketConfig};
+use tpa::port::tap::{Tap, TapConfig};
+use tpa::port::{Port, PortError};
+use tpa::time::Clock;
+use tpa::wire::MacAddr;
+use tpa::worker::{run_loop, IdlePolicy, StopFlag, WorkLoop};
+use tpa_stages::pcap::PcapCapture;
+
+use crate::config::{Config, PortSpec, DEFAULT_TAP_MAC};
+use crate::pipeline::{build, Responder};
+
+/// Why the responder could not run.
+#[derive(Debug)]
+pub enum Error {
+    /// `--ip` was not given.
+    NoAddress,
+    /// The buffer pool could not be created.
+    Pool(PoolError),
+    /// The port could not be opened.
+    Port(PortError),
+    /// The capture file could not be created.
+    Pcap { path: String, source: io::Error },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoAddress => f.write_str("no address to answer for: give at least one --ip"),
+            Error::Pool(e) => write!(f, "buffer pool: {e}"),
+            Error::Port(e) => write!(f, "port: {e}"),
+            Error::Pcap { path, source } => write!(f, "capture file {path}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Pool(e) => Some(e),
+            Error::Port(e) => Some(e),
+            Error::Pcap { source, .. } => Some(source),
+            Error::NoAddress => None,
+        }
+    }
+}
+
+/// What the responder did, reported when it stops.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// The MAC address it answered with.
+    pub mac: MacAddr,
+    /// Frames received.
+    pub rx: u64,
+    /// Frames the port accepted for transmission.
+    pub tx: u64,
+    /// ARP requests answered.
+    pub arp_replies: u64,
+    /// ICMPv4 echo requests answered.
+    pub icmpv4_replies: u64,
+    /// Neighbor solicitations answered.
+    pub ndp_replies: u64,
+    /// ICMPv6 echo requests answered.
+    pub icmpv6_replies: u64,
+    /// Frames written to the capture file.
+    pub captured: u64,
+    /// IPv4 neighbors learned from ARP.
+    pub neighbors_v4: Vec<(Ipv4Addr, MacAddr)>,
+    /// IPv6 neighbors learned from NDP.
+    pub neighbors_v6: Vec<(Ipv6Addr, MacAddr)>,
+    /// Every stage's counters, as the pipeline prints them.
+    pub counters: String,
+}
+
+impl Summary {
+    /// One line of the main counters.
+    pub fn line(&self) -> String {
+        format!(
+            "rx {} tx {} arp {} icmp {} ndp {} icmp6 {} captured {}",
+            self.rx,
+            self.tx,
+            self.arp_replies,
+            self.icmpv4_replies,
+            self.ndp_replies,
+            self.icmpv6_replies,
+            self.captured
+        )
+    }
+}
+
+fn summarize<P: Port>(r: &Responder<P>) -> Summary {
+    let stats = r.stats();
+    Summary {
+        mac: r.port().caps().mac,
+        rx: stats.counters().rx,
+        tx: stats.queue_counters().tx_sent,
+        arp_replies: r.arp().stats.transmitted,
+        icmpv4_replies: r.icmpv4().stats.transmitted,
+        ndp_replies: r.ndp().stats.transmitted,
+        icmpv6_replies: r.icmpv6().stats.transmitted,
+        captured: r.capture().map_or(0, |c| c.stats().written),
+        neighbors_v4: r
+            .arp()
+            .stage
+            .neighbors()
+            .iter()
+            .map(|n| (n.ip, n.mac))
+            .collect(),
+        neighbors_v6: r
+            .ndp()
+            .stage
+            .neighbors()
+            .iter()
+            .map(|n| (n.ip, n.mac))
+            .collect(),
+        counters: stats.to_string(),
+    }
+}
+
+/// The responder's loop as a [`WorkLoop`]: runs the pipeline, prints
+/// counters now and then, and raises the stop flag when the duration or
+/// count is reached.
+struct ServeLoop<'a, P: Port, L> {
+    responder: Responder<P>,
+    stop: &'a StopFlag,
+    clock: &'static Clock,
+    deadline_ns: Option<u64>,
+    count: Option<u64>,
+    interval_ns: Option<u64>,
+    next_report_ns: u64,
+    log: L,
+}
+
+impl<P: Port, L: FnMut(&str)> WorkLoop for ServeLoop<'_, P, L> {
+    type Report = Summary;
+
+    fn run_once(&mut self) -> usize {
+        let done = self.responder.run_once();
+        let now = self.clock.now_ns();
+        if self.deadline_ns.is_some_and(|d| now >= d)
+            || self
+                .count
+                .is_some_and(|c| self.responder.stats().counters().rx >= c)
+        {
+            self.stop.raise();
+        }
+        if let Some(interval) = self.interval_ns {
+            if now >= self.next_report_ns {
+                self.next_report_ns = now + interval;
+                (self.log)(&summarize(&self.responder).line());
+            }
+        }
+        done.rx + done.tx
+    }
+
+    fn finish(mut self) -> Summary {
+        let summary = summarize(&self.responder);
+        if let Some(capture) = self.responder.capture_mut() {
+            if let Err(e) = capture.flush() {
+                (self.log)(&format!("capture file: {e}"));
+            }
+        }
+        summary
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Serves an opened port until `stop` is raised (or the configured duration
+/// or count is reached), calling `log` with a counters line every
+/// `stats_interval`. Returns what was done. The port's MAC address is the
+/// one answered with.
+pub fn serve<P: Port>(
+    port: P,
+    config: &Config,
+    stop: &StopFlag,
+    log: impl FnMut(&str),
+) -> Result<Summary, Error> {
+    if config.ips.is_empty() {
+        return Err(Error::NoAddress);
+    }
+    let iface = config.interface(port.caps().mac);
+    let capture = match &config.pcap {
+        Some(path) => Some(PcapCapture::create(path).map_err(|source| Error::Pcap {
+            path: path.display().to_string(),
+            source,
+        })?),
+        None => None,
+    };
+    let clock = Clock::global();
+    let start = clock.now_ns();
+    let mut work = ServeLoop {
+        responder: build(port, &iface, capture),
+        stop,
+        clock,
+        deadline_ns: config.duration.map(|d| start.saturating_add(nanos(d))),
+        count: config.count,
+        interval_ns: config.stats_interval.map(nanos).filter(|&n| n > 0),
+        next_report_ns: start + config.stats_interval.map_or(0, nanos),
+        log,
+    };
+    run_loop(&mut work, stop, IdlePolicy::default());
+    Ok(work.finish())
+}
+
+/// Opens the port `config` names, with buffers from `pool`.
+pub fn open_tap(name: &str, mac: Option<MacAddr>, pool: Pool) -> Result<Tap, Error> {
+    let config = TapConfig {
+        mac: Some(mac.unwrap_or(DEFAULT_TAP_MAC)),
+        ..TapConfig::new(name)
+    };
+    Tap::open(&config, pool).map_err(Error::Port)
+}
+
+/// Opens an AF_PACKET port on `name`. With a `mac` other than the
+/// interface's own, the interface is put in promiscuous mode so that frames
+/// to that address arrive.
+pub fn open_af_packet(name: &str, mac: Option<MacAddr>, pool: Pool) -> Result<AfPacket, Error> {
+    let mut config = AfPacketConfig::new(name);
+    if mac.is_some() {
+        config.promiscuous = true;
+    }
+    AfPacket::open(&config, pool).map_err(Error::Port)
+}
+
+/// An AF_PACKET port answering with a MAC address of our choosing.
+struct WithMac<P> {
+    port: P,
+    caps: tpa::port::PortCaps,
+}
+
+impl<P: Port> Port for WithMac<P> {
+    type Buf = P::Buf;
+    #[inline]
+    fn rx_burst<const N: usize>(&mut self, rx: &mut tpa::port::Burst<P::Buf, N>) -> usize {
+        self.port.rx_burst(rx)
+    }
+    #[inline]
+    fn tx_burst<const N: usize>(&mut self, tx: &mut tpa::port::Burst<P::Buf, N>) -> usize {
+        self.port.tx_burst(tx)
+    }
+    fn alloc(&mut self) -> Option<P::Buf> {
+        self.port.alloc()
+    }
+    fn caps(&self) -> &tpa::port::PortCaps {
+        &self.caps
+    }
+}
+
+/// Opens the port `config.port` names and serves it (see [`serve`]).
+pub fn run(config: &Config, stop: &StopFlag, log: impl FnMut(&str)) -> Result<Summary, Error> {
+    if config.ips.is_empty() {
+        return Err(Error::NoAddress);
+    }
+    let pool = Pool::new(PoolConfig {
+        name: "responder".into(),
+        ..PoolConfig::default()
+    })
+    .map_err(Error::Pool)?;
+    match &config.port {
+        PortSpec::Tap(name) => serve(open_tap(name, config.mac, pool)?, config, stop, log),
+        PortSpec::AfPacket(name) => {
+            let port = open_af_packet(name, config.mac, pool)?;
+            match config.mac {
+                Some(mac) if mac != port.caps().mac => {
+                    let mut caps = port.caps().clone();
+                    caps.mac = mac;
+                    serve(WithMac { port, caps }, config, stop, log)
+                }
+                _ => serve(port, config, stop, log),
+            }
+        }
+    }
+}

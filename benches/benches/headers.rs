@@ -1,0 +1,584 @@
+//! Header parse and emit: tpa's generated views side by side with
+//! etherparse, smoltcp::wire, pnet_packet and rpkt, on the same frames.
+//!
+//! Parse: Ethernet II → IPv4 → TCP, then walk the TCP options (timestamps
+//! and SACK); every parser adds ports, seq, ack, tsval, tsecr and all SACK
+//! edges into one accumulator, checked against the value computed from the
+//! segment descriptions before anything is timed.
+//!
+//! Emit: build the whole Ethernet/IPv4/TCP frame (timestamps, SACK, 64
+//! bytes of payload) with both checksums, for the libraries that can.
+//!
+//! Run: `cargo bench -p tpa-benches --bench headers`. A table of medians
+//! (ns per packet) and ratios to the fastest is printed at the end.
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput};
+use tpa_benches::headers::{
+    build_frame, checksums_ok, specs, SegmentSpec, DST_IP, DST_MAC, PAYLOAD_LEN, SRC_IP, SRC_MAC,
+    TTL, WINDOW,
+};
+
+/// Frames per iteration.
+const N: usize = 64;
+
+type ParseFn = fn(&[u8]) -> Option<u64>;
+type EmitFn = fn(&SegmentSpec, &[u8], &mut [u8]) -> usize;
+
+#[inline(always)]
+fn be32(b: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(..4)?.try_into().ok()?))
+}
+
+mod tpa_impl {
+    use super::*;
+    use tpa::wire::ethernet::{EtherType, EthernetView};
+    use tpa::wire::ipv4::{IpProtocol, Ipv4View};
+    use tpa::wire::tcp::{TcpOption, TcpOptions, TcpView};
+
+    #[inline(never)]
+    pub fn parse(f: &[u8]) -> Option<u64> {
+        let eth = EthernetView::new(f).ok()?;
+        if eth.ether_type() != EtherType::Ipv4 {
+            return None;
+        }
+        let ip = Ipv4View::new(eth.payload()).ok()?;
+        if ip.protocol() != IpProtocol::Tcp {
+            return None;
+        }
+        let tcp = TcpView::new(ip.payload()).ok()?;
+        let mut acc = u64::from(tcp.src_port())
+            + u64::from(tcp.dst_port())
+            + u64::from(tcp.seq())
+            + u64::from(tcp.ack());
+        for opt in TcpOptions::new(tcp.options()) {
+            match opt.ok()? {
+                TcpOption::Timestamps { tsval, tsecr } => {
+                    acc += u64::from(tsval) + u64::from(tsecr)
+                }
+                TcpOption::Sack(blocks) => {
+                    for b in &blocks {
+                        acc += u64::from(b.left) + u64::from(b.right);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(acc)
+    }
+
+    #[inline(never)]
+    pub fn emit(s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> usize {
+        tpa_emit(s, payload, out).unwrap_or(0)
+    }
+
+    pub use super::tpa_emit_impl::tpa_emit;
+}
+
+mod etherparse_impl {
+    use super::*;
+    use etherparse::{
+        EtherType, Ethernet2HeaderSlice, IpNumber, Ipv4HeaderSlice, PacketBuilder, TcpHeaderSlice,
+        TcpOptionElement,
+    };
+
+    #[inline(never)]
+    pub fn parse(f: &[u8]) -> Option<u64> {
+        let eth = Ethernet2HeaderSlice::from_slice(f).ok()?;
+        if eth.ether_type() != EtherType::IPV4 {
+            return None;
+        }
+        let rest = &f[eth.slice().len()..];
+        let ip = Ipv4HeaderSlice::from_slice(rest).ok()?;
+        if ip.protocol() != IpNumber::TCP {
+            return None;
+        }
+        let tcp = TcpHeaderSlice::from_slice(&rest[ip.slice().len()..]).ok()?;
+        let mut acc = u64::from(tcp.source_port())
+            + u64::from(tcp.destination_port())
+            + u64::from(tcp.sequence_number())
+            + u64::from(tcp.acknowledgment_number());
+        for opt in tcp.options_iterator() {
+            match opt.ok()? {
+                TcpOptionElement::Timestamp(v, e) => acc += u64::from(v) + u64::from(e),
+                TcpOptionElement::SelectiveAcknowledgement(first, more) => {
+                    acc += u64::from(first.0) + u64::from(first.1);
+                    for (l, r) in more.into_iter().flatten() {
+                        acc += u64::from(l) + u64::from(r);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(acc)
+    }
+
+    #[inline(never)]
+    pub fn emit(s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> usize {
+        let mut opts = [const { TcpOptionElement::Noop }; 6];
+        opts[2] = TcpOptionElement::Timestamp(s.tsval, s.tsecr);
+        let n = if let Some((&first, more)) = s.sack.split_first() {
+            let mut rest = [None; 3];
+            for (slot, &b) in rest.iter_mut().zip(more) {
+                *slot = Some(b);
+            }
+            opts[5] = TcpOptionElement::SelectiveAcknowledgement(first, rest);
+            6
+        } else {
+            3
+        };
+        let Ok(builder) = PacketBuilder::ethernet2(SRC_MAC, DST_MAC)
+            .ipv4(SRC_IP, DST_IP, TTL)
+            .tcp(s.src_port, s.dst_port, s.seq, WINDOW)
+            .ack(s.ack)
+            .psh()
+            .options(&opts[..n])
+        else {
+            return 0;
+        };
+        let len = builder.size(payload.len());
+        let mut w = &mut out[..];
+        match builder.write(&mut w, payload) {
+            Ok(()) => len,
+            Err(_) => 0,
+        }
+    }
+}
+
+mod smoltcp_impl {
+    use super::*;
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::wire::{
+        EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpProtocol,
+        Ipv4Packet, Ipv4Repr, TcpControl, TcpOption, TcpPacket, TcpRepr, TcpSeqNumber,
+        TcpTimestampRepr,
+    };
+
+    #[inline(never)]
+    pub fn parse(f: &[u8]) -> Option<u64> {
+        let eth = EthernetFrame::new_checked(f).ok()?;
+        if eth.ethertype() != EthernetProtocol::Ipv4 {
+            return None;
+        }
+        let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+        if ip.next_header() != IpProtocol::Tcp {
+            return None;
+        }
+        let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+        let mut acc = u64::from(tcp.src_port())
+            + u64::from(tcp.dst_port())
+            + u64::from(tcp.seq_number().0 as u32)
+            + u64::from(tcp.ack_number().0 as u32);
+        let mut opts = tcp.options();
+        while !opts.is_empty() {
+            let (rest, opt) = TcpOption::parse(opts).ok()?;
+            match opt {
+                TcpOption::EndOfList => break,
+                TcpOption::TimeStamp { tsval, tsecr } => acc += u64::from(tsval) + u64::from(tsecr),
+                TcpOption::SackRange(r) => {
+                    for (l, r) in r.into_iter().flatten() {
+                        acc += u64::from(l) + u64::from(r);
+                    }
+                }
+                _ => {}
+            }
+            opts = rest;
+        }
+        Some(acc)
+    }
+
+    #[inline(never)]
+    pub fn emit(s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> usize {
+        let mut sack_ranges = [None; 3];
+        for (slot, &b) in sack_ranges.iter_mut().zip(&s.sack) {
+            *slot = Some(b);
+        }
+        let tcp_repr = TcpRepr {
+            src_port: s.src_port,
+            dst_port: s.dst_port,
+            control: TcpControl::Psh,
+            seq_number: TcpSeqNumber(s.seq as i32),
+            ack_number: Some(TcpSeqNumber(s.ack as i32)),
+            window_len: WINDOW,
+            window_scale: None,
+            max_seg_size: None,
+            sack_permitted: false,
+            sack_ranges,
+            timestamp: Some(TcpTimestampRepr {
+                tsval: s.tsval,
+                tsecr: s.tsecr,
+            }),
+            payload,
+        };
+        let src = Ipv4Addr::from(SRC_IP);
+        let dst = Ipv4Addr::from(DST_IP);
+        let ip_repr = Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: IpProtocol::Tcp,
+            payload_len: tcp_repr.buffer_len(),
+            hop_limit: TTL,
+        };
+        let eth_repr = EthernetRepr {
+            src_addr: EthernetAddress(SRC_MAC),
+            dst_addr: EthernetAddress(DST_MAC),
+            ethertype: EthernetProtocol::Ipv4,
+        };
+        let len = eth_repr.buffer_len() + ip_repr.buffer_len() + tcp_repr.buffer_len();
+        let Some(buf) = out.get_mut(..len) else {
+            return 0;
+        };
+        let caps = ChecksumCapabilities::default();
+        let mut frame = EthernetFrame::new_unchecked(buf);
+        eth_repr.emit(&mut frame);
+        let mut ip = Ipv4Packet::new_unchecked(frame.payload_mut());
+        ip_repr.emit(&mut ip, &caps);
+        let mut tcp = TcpPacket::new_unchecked(ip.payload_mut());
+        tcp_repr.emit(
+            &mut tcp,
+            &IpAddress::Ipv4(src),
+            &IpAddress::Ipv4(dst),
+            &caps,
+        );
+        len
+    }
+}
+
+mod pnet_impl {
+    use super::*;
+    use pnet_packet::ethernet::{EtherTypes, EthernetPacket, MutableEthernetPacket};
+    use pnet_packet::ip::IpNextHeaderProtocols;
+    use pnet_packet::ipv4::{self, Ipv4Packet, MutableIpv4Packet};
+    use pnet_packet::tcp::{
+        self, MutableTcpPacket, TcpFlags, TcpOption, TcpOptionNumbers, TcpPacket,
+    };
+    use pnet_base::MacAddr;
+    use pnet_packet::{MutablePacket, Packet};
+
+    #[inline(never)]
+    pub fn parse(f: &[u8]) -> Option<u64> {
+        let eth = EthernetPacket::new(f)?;
+        if eth.get_ethertype() != EtherTypes::Ipv4 {
+            return None;
+        }
+        let ip = Ipv4Packet::new(eth.payload())?;
+        if ip.get_next_level_protocol() != IpNextHeaderProtocols::Tcp {
+            return None;
+        }
+        let tcp = TcpPacket::new(ip.payload())?;
+        let mut acc = u64::from(tcp.get_source())
+            + u64::from(tcp.get_destination())
+            + u64::from(tcp.get_sequence())
+            + u64::from(tcp.get_acknowledgement());
+        for opt in tcp.get_options_iter() {
+            let n = opt.get_number();
+            if n == TcpOptionNumbers::TIMESTAMPS {
+                let d = opt.payload();
+                acc += u64::from(be32(d)?) + u64::from(be32(d.get(4..)?)?);
+            } else if n == TcpOptionNumbers::SACK {
+                for c in opt.payload().chunks_exact(8) {
+                    acc += u64::from(be32(c)?) + u64::from(be32(&c[4..])?);
+                }
+            }
+        }
+        Some(acc)
+    }
+
+    #[inline(never)]
+    pub fn emit(s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> usize {
+        let mut opts = vec![
+            TcpOption::nop(),
+            TcpOption::nop(),
+            TcpOption::timestamp(s.tsval, s.tsecr),
+        ];
+        if !s.sack.is_empty() {
+            let edges: Vec<u32> = s.sack.iter().flat_map(|&(l, r)| [l, r]).collect();
+            opts.extend([
+                TcpOption::nop(),
+                TcpOption::nop(),
+                TcpOption::selective_ack(&edges),
+            ]);
+        }
+        let tcp_len = 20 + s.options_len() + payload.len();
+        let len = 14 + 20 + tcp_len;
+        let Some(buf) = out.get_mut(..len) else {
+            return 0;
+        };
+        let src = Ipv4Addr::from(SRC_IP);
+        let dst = Ipv4Addr::from(DST_IP);
+        let Some(mut eth) = MutableEthernetPacket::new(buf) else {
+            return 0;
+        };
+        eth.set_destination(MacAddr::from(DST_MAC));
+        eth.set_source(MacAddr::from(SRC_MAC));
+        eth.set_ethertype(EtherTypes::Ipv4);
+        let Some(mut ip) = MutableIpv4Packet::new(eth.payload_mut()) else {
+            return 0;
+        };
+        ip.set_version(4);
+        ip.set_header_length(5);
+        ip.set_dscp(0);
+        ip.set_ecn(0);
+        ip.set_total_length((20 + tcp_len) as u16);
+        ip.set_identification(s.ident);
+        ip.set_flags(ipv4::Ipv4Flags::DontFragment);
+        ip.set_fragment_offset(0);
+        ip.set_ttl(TTL);
+        ip.set_next_level_protocol(IpNextHeaderProtocols::Tcp);
+        ip.set_source(src);
+        ip.set_destination(dst);
+        ip.set_checksum(0);
+        let c = ipv4::checksum(&ip.to_immutable());
+        ip.set_checksum(c);
+        let Some(mut t) = MutableTcpPacket::new(ip.payload_mut()) else {
+            return 0;
+        };
+        t.set_source(s.src_port);
+        t.set_destination(s.dst_port);
+        t.set_sequence(s.seq);
+        t.set_acknowledgement(s.ack);
+        t.set_data_offset(((20 + s.options_len()) / 4) as u8);
+        t.set_reserved(0);
+        t.set_flags(TcpFlags::ACK | TcpFlags::PSH);
+        t.set_window(WINDOW);
+        t.set_checksum(0);
+        t.set_urgent_ptr(0);
+        t.set_options(&opts);
+        t.set_payload(payload);
+        let c = tcp::ipv4_checksum(&t.to_immutable(), &src, &dst);
+        t.set_checksum(c);
+        len
+    }
+}
+
+mod rpkt_impl {
+    use rpkt::ether::{EtherPacket, EtherType};
+    use rpkt::ipv4::{IpProtocol, Ipv4Packet};
+    use rpkt::tcp::{TcpOption, TcpOptionIter, TcpPacket};
+    use rpkt::Cursor;
+
+    #[inline(never)]
+    pub fn parse(f: &[u8]) -> Option<u64> {
+        let eth = EtherPacket::parse(Cursor::new(f)).ok()?;
+        if eth.ethertype() != EtherType::IPV4 {
+            return None;
+        }
+        let ip = Ipv4Packet::parse(eth.payload()).ok()?;
+        if ip.protocol() != IpProtocol::TCP {
+            return None;
+        }
+        let tcp = TcpPacket::parse(ip.payload()).ok()?;
+        let mut acc = u64::from(tcp.src_port())
+            + u64::from(tcp.dst_port())
+            + u64::from(tcp.seq_number())
+            + u64::from(tcp.ack_number());
+        for opt in TcpOptionIter::from_option_bytes(tcp.option_bytes()) {
+            match opt {
+                TcpOption::Ts(v, e) => acc += u64::from(v) + u64::from(e),
+                TcpOption::Sack(s) => {
+                    for i in 0..s.num_blocks() {
+                        let (l, r) = s.block(i);
+                        acc += u64::from(l) + u64::from(r);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(acc)
+    }
+}
+
+const PARSERS: &[(&str, ParseFn)] = &[
+    ("tpa", tpa_impl::parse),
+    ("etherparse", etherparse_impl::parse),
+    ("smoltcp", smoltcp_impl::parse),
+    ("pnet", pnet_impl::parse),
+    ("rpkt", rpkt_impl::parse),
+];
+
+const EMITTERS: &[(&str, EmitFn)] = &[
+    ("tpa", tpa_impl::emit),
+    ("etherparse", etherparse_impl::emit),
+    ("smoltcp", smoltcp_impl::emit),
+    ("pnet", pnet_impl::emit),
+];
+
+/// Refuses to time anything that does not do the work right.
+fn check(specs: &[SegmentSpec], frames: &[Vec<u8>], payload: &[u8]) {
+    let expected: u64 = specs.iter().map(SegmentSpec::expected).sum();
+    for &(name, parse) in PARSERS {
+        let got: u64 = frames.iter().map(|f| parse(f).expect(name)).sum();
+        assert_eq!(got, expected, "{name} parsed the frames wrong");
+    }
+    let mut out = [0u8; 256];
+    for &(name, emit) in EMITTERS {
+        for s in specs {
+            let n = emit(s, payload, &mut out);
+            assert!(n > 0, "{name} failed to emit");
+            assert!(checksums_ok(&out[..n]), "{name}: bad checksums");
+            let parsed = etherparse_impl::parse(&out[..n]);
+            assert_eq!(parsed, Some(s.expected()), "{name} emitted wrong fields");
+        }
+    }
+}
+
+fn bench(c: &mut Criterion, specs: &[SegmentSpec], frames: &[Vec<u8>], payload: &[u8]) {
+    let mut g = c.benchmark_group("parse_eth_ipv4_tcp_opts");
+    g.throughput(Throughput::Elements(N as u64));
+    for &(name, parse) in PARSERS {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut acc = 0u64;
+                for f in frames {
+                    acc = acc.wrapping_add(parse(black_box(f)).unwrap_or(0));
+                }
+                black_box(acc)
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("emit_eth_ipv4_tcp");
+    g.throughput(Throughput::Elements(N as u64));
+    for &(name, emit) in EMITTERS {
+        let mut out = [0u8; 256];
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut total = 0usize;
+                for s in specs {
+                    total += emit(black_box(s), black_box(payload), &mut out);
+                    black_box(&out);
+                }
+                black_box(total)
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Reads the median point estimate (ns per iteration) criterion stored.
+fn median_ns(dir: &std::path::Path, group: &str, name: &str) -> Option<f64> {
+    let path = dir.join(group).join(name).join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let median = &text[text.find("\"median\"")?..];
+    let pe = &median[median.find("\"point_estimate\":")? + 17..];
+    let end = pe.find([',', '}'])?;
+    pe[..end].trim().parse().ok()
+}
+
+fn criterion_dir() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("criterion")
+}
+
+fn summary(group: &str, names: &[&str]) {
+    let dir = criterion_dir();
+    let rows: Vec<(&str, f64)> = names
+        .iter()
+        .filter_map(|n| Some((*n, median_ns(&dir, group, n)? / N as f64)))
+        .collect();
+    let Some(best) = rows.iter().map(|r| r.1).reduce(f64::min) else {
+        return;
+    };
+    println!("\n{group}: median ns/packet (ratio to fastest)");
+    println!("| library | ns/packet | ratio |");
+    println!("|---|---:|---:|");
+    for (name, ns) in rows {
+        println!("| {name} | {ns:.1} | {:.2} |", ns / best);
+    }
+}
+
+fn main() {
+    let specs = specs(N);
+    let frames: Vec<Vec<u8>> = specs.iter().map(build_frame).collect();
+    let payload: Vec<u8> = (0..PAYLOAD_LEN).map(|i| i as u8).collect();
+    check(&specs, &frames, &payload);
+
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+        .configure_from_args();
+    bench(&mut c, &specs, &frames, &payload);
+    c.final_summary();
+
+    let names = |t: &[(&'static str, ParseFn)]| t.iter().map(|p| p.0).collect::<Vec<_>>();
+    summary("parse_eth_ipv4_tcp_opts", &names(PARSERS));
+    let emit_names: Vec<&str> = EMITTERS.iter().map(|p| p.0).collect();
+    summary("emit_eth_ipv4_tcp", &emit_names);
+}
+
+mod tpa_emit_impl {
+    use super::{Ipv4Addr, SegmentSpec, DST_IP, DST_MAC, SRC_IP, SRC_MAC, TTL, WINDOW};
+    use tpa::wire::ethernet::{EtherType, Ethernet};
+    use tpa::wire::ipv4::{IpProtocol, Ipv4, FLAG_DONT_FRAGMENT};
+    use tpa::wire::tcp::{SackBlock, Tcp, TcpFlags, TcpOptionWriter, TcpView};
+    use tpa::wire::MacAddr;
+
+    /// Builds the frame with tpa's owned headers and the option writer.
+    #[inline(always)]
+    pub fn tpa_emit(s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> Option<usize> {
+        let opt_len = s.options_len();
+        let tcp_len = 20 + opt_len + payload.len();
+        let len = Ethernet::LEN + Ipv4::LEN + tcp_len;
+        let frame = out.get_mut(..len)?;
+        let (eth, rest) = frame.split_at_mut(Ethernet::LEN);
+        Ethernet {
+            dst: MacAddr(DST_MAC),
+            src: MacAddr(SRC_MAC),
+            ether_type: EtherType::Ipv4,
+        }
+        .emit(eth)
+        .ok()?;
+        let (ip, seg) = rest.split_at_mut(Ipv4::LEN);
+        let (src, dst) = (Ipv4Addr::from(SRC_IP), Ipv4Addr::from(DST_IP));
+        Ipv4 {
+            version: 4,
+            ihl: 5,
+            dscp: 0,
+            ecn: 0,
+            total_len: (Ipv4::LEN + tcp_len) as u16,
+            ident: s.ident,
+            flags: FLAG_DONT_FRAGMENT,
+            frag_offset: 0,
+            ttl: TTL,
+            protocol: IpProtocol::Tcp,
+            checksum: 0,
+            src,
+            dst,
+        }
+        .emit(ip)
+        .ok()?;
+        let mut w = TcpOptionWriter::new(&mut seg[Tcp::LEN..Tcp::LEN + opt_len]);
+        w.timestamps(s.tsval, s.tsecr).ok()?;
+        if !s.sack.is_empty() {
+            let mut blocks = [SackBlock::default(); 3];
+            for (b, &(left, right)) in blocks.iter_mut().zip(&s.sack) {
+                *b = SackBlock { left, right };
+            }
+            w.sack(&blocks[..s.sack.len()]).ok()?;
+        }
+        Tcp {
+            src_port: s.src_port,
+            dst_port: s.dst_port,
+            seq: s.seq,
+            ack: s.ack,
+            data_offset: ((Tcp::LEN + opt_len) / 4) as u8,
+            reserved: 0,
+            flags: TcpFlags::ACK | TcpFlags::PSH,
+            window: WINDOW,
+            checksum: 0,
+            urgent: 0,
+        }
+        .emit(seg)
+        .ok()?;
+        seg[Tcp::LEN + opt_len..].copy_from_slice(payload);
+        TcpView::new(seg).ok()?.fill_checksum_v4(src, dst);
+        Some(len)
+    }
+}

@@ -1,0 +1,220 @@
+//! Kernel-bound ports: TAP and AF_PACKET packet rates through the Linux
+//! kernel, on one core, with 60-byte frames (64 on a wire with the FCS).
+//!
+//! - `tap/tx`: tpa writes frames to a TAP; the kernel receives and drops
+//!   them (an EtherType nobody handles).
+//! - `tap/bridge_loop`: tpa writes to TAP `a`, the kernel bridges to TAP `b`,
+//!   tpa reads them back from `b`: TX + kernel forwarding + RX per frame.
+//! - `af_packet/tx`: tpa sends through the TPACKET_V2 ring of veth `a`; the
+//!   kernel receives on `b` and drops them.
+//! - `af_packet/tx_qdisc_bypass`: the same with `PACKET_QDISC_BYPASS`.
+//! - `af_packet/veth_loop`: tpa sends on veth `a` and receives on veth `b`
+//!   through the TPACKET_V3 ring: TX + veth + RX per frame.
+//!
+//! Loops keep at most 256 frames in flight (no loss by overrunning the
+//! receiver); a frame that never arrives is reported, not hidden. Each
+//! benchmark runs in a network namespace of its own. Needs root.
+//!
+//! Run: `cargo bench -p tpa-benches --bench kernel_ports`.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use tpa::buf::{PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::port::af_packet::{AfPacket, AfPacketConfig};
+use tpa::port::tap::{Tap, TapConfig};
+use tpa::port::{Burst, Port};
+use tpa::wire::MacAddr;
+use tpa_tests::netns::Netns;
+
+/// Frames per burst, and per criterion iteration.
+const BURST: usize = 32;
+/// Most frames sent and not yet received in a loop benchmark.
+const WINDOW: usize = 4096;
+/// A loop gives up on missing frames after this long without progress.
+const STALL: Duration = Duration::from_millis(200);
+/// The IEEE "local experimental" EtherType: no kernel protocol handles it.
+const ETHERTYPE: [u8; 2] = [0x88, 0xb5];
+const SRC: MacAddr = MacAddr([0x02, 0, 0, 0, 0xbe, 0x01]);
+const DST: MacAddr = MacAddr([0x02, 0, 0, 0, 0xbe, 0x02]);
+
+fn frame() -> [u8; 60] {
+    let mut f = [0u8; 60];
+    f[0..6].copy_from_slice(&DST.0);
+    f[6..12].copy_from_slice(&SRC.0);
+    f[12..14].copy_from_slice(&ETHERTYPE);
+    f
+}
+
+fn pool() -> Pool {
+    Pool::new(PoolConfig {
+        name: "kernel-ports-bench".into(),
+        capacity: 4096,
+        huge_pages: false,
+        ..PoolConfig::default()
+    })
+    .expect("pool")
+}
+
+/// Fills `tx` with up to `n` benchmark frames from `port`'s pool.
+fn refill<P: Port<Buf = PoolBuf>>(port: &mut P, tx: &mut Burst<PoolBuf>, n: usize, f: &[u8]) {
+    while tx.len() < n {
+        let Some(mut b) = port.alloc() else { break };
+        let Ok(dst) = b.append(f.len()) else { break };
+        dst.copy_from_slice(f);
+        tx.push(b);
+    }
+}
+
+/// Sends `frames` frames on `tx_port` as fast as it takes them.
+fn send_only<P: Port<Buf = PoolBuf>>(port: &mut P, frames: u64) -> Duration {
+    let f = frame();
+    let mut tx: Burst<PoolBuf> = Burst::new();
+    let mut sent = 0u64;
+    let start = Instant::now();
+    while sent < frames {
+        let want = (frames - sent).min(BURST as u64) as usize;
+        refill(port, &mut tx, want, &f);
+        sent += port.tx_burst(&mut tx) as u64;
+    }
+    start.elapsed()
+}
+
+/// Streams `frames` frames from `tx_port` to `rx_port`, at most
+/// [`WINDOW`] in flight; returns the time and how many never arrived.
+fn stream<T, R>(tx_port: &mut T, rx_port: &mut R, frames: u64) -> (Duration, u64)
+where
+    T: Port<Buf = PoolBuf>,
+    R: Port<Buf = PoolBuf>,
+{
+    let f = frame();
+    let mut tx: Burst<PoolBuf> = Burst::new();
+    let mut rx: Burst<PoolBuf> = Burst::new();
+    let (mut sent, mut received) = (0u64, 0u64);
+    let start = Instant::now();
+    let mut progress = start;
+    while received < frames {
+        let in_flight = (sent - received) as usize;
+        if sent < frames && in_flight < WINDOW {
+            let want = (frames - sent).min((WINDOW - in_flight).min(BURST) as u64) as usize;
+            refill(tx_port, &mut tx, want, &f);
+            sent += tx_port.tx_burst(&mut tx) as u64;
+        }
+        if rx_port.rx_burst(&mut rx) > 0 {
+            progress = Instant::now();
+            received += rx
+                .drain()
+                .filter(|b| b.data().get(12..14) == Some(&ETHERTYPE[..]))
+                .count() as u64;
+        } else if sent == frames && progress.elapsed() > STALL {
+            break;
+        }
+    }
+    let elapsed = start.elapsed();
+    (elapsed, frames.saturating_sub(received))
+}
+
+fn tap_benches(c: &mut Criterion) {
+    let pool = pool();
+    let mut g = c.benchmark_group("tap");
+    g.throughput(Throughput::Elements(BURST as u64));
+
+    let ns = Netns::new("bench-tap");
+    let mut a = ns
+        .enter(|| Tap::open(&TapConfig::new("tapa"), pool.clone()))
+        .expect("TAP a");
+    g.bench_function("tx", |bch| {
+        bch.iter_custom(|iters| send_only(&mut a, iters * BURST as u64))
+    });
+
+    let mut b = ns
+        .enter(|| Tap::open(&TapConfig::new("tapb"), pool.clone()))
+        .expect("TAP b");
+    ns.ip(&["link", "add", "br0", "type", "bridge"]);
+    ns.ip(&["link", "set", "dev", "tapa", "master", "br0"]);
+    ns.ip(&["link", "set", "dev", "tapb", "master", "br0"]);
+    ns.up("br0");
+    let lost = Cell::new(0u64);
+    g.bench_function("bridge_loop", |bch| {
+        bch.iter_custom(|iters| {
+            let (t, l) = stream(&mut a, &mut b, iters * BURST as u64);
+            lost.set(lost.get() + l);
+            t
+        })
+    });
+    g.finish();
+    if lost.get() > 0 {
+        eprintln!("tap/bridge_loop: {} frames lost", lost.get());
+    }
+    drop((a, b));
+    pool.assert_whole();
+}
+
+fn af_packet_benches(c: &mut Criterion) {
+    let pool = pool();
+    let mut g = c.benchmark_group("af_packet");
+    g.throughput(Throughput::Elements(BURST as u64));
+
+    let ns = Netns::new("bench-afp");
+    ns.add_veth("va", "vb");
+    ns.up("va");
+    ns.up("vb");
+    let mut a = ns
+        .enter(|| AfPacket::open(&AfPacketConfig::new("va"), pool.clone()))
+        .expect("AF_PACKET a");
+    g.bench_function("tx", |bch| {
+        bch.iter_custom(|iters| send_only(&mut a, iters * BURST as u64))
+    });
+
+    let bypass_cfg = AfPacketConfig {
+        qdisc_bypass: true,
+        ..AfPacketConfig::new("va")
+    };
+    let mut bypass = ns
+        .enter(|| AfPacket::open(&bypass_cfg, pool.clone()))
+        .expect("AF_PACKET a, qdisc bypass");
+    g.bench_function("tx_qdisc_bypass", |bch| {
+        bch.iter_custom(|iters| send_only(&mut bypass, iters * BURST as u64))
+    });
+    drop(bypass);
+
+    let mut b = ns
+        .enter(|| AfPacket::open(&AfPacketConfig::new("vb"), pool.clone()))
+        .expect("AF_PACKET b");
+    let lost = Cell::new(0u64);
+    g.bench_function("veth_loop", |bch| {
+        bch.iter_custom(|iters| {
+            let (t, l) = stream(&mut a, &mut b, iters * BURST as u64);
+            lost.set(lost.get() + l);
+            t
+        })
+    });
+    g.finish();
+    let (sa, sb) = (a.stats(), b.stats());
+    eprintln!(
+        "af_packet: a tx {} (oversize {}, errors {}); b rx {} (kernel drops {}, no buffer {})",
+        sa.tx_packets,
+        sa.tx_oversize,
+        sa.tx_errors,
+        sb.rx_packets,
+        sb.rx_kernel_drops,
+        sb.rx_no_buffer
+    );
+    if lost.get() > 0 {
+        eprintln!("af_packet/veth_loop: {} frames lost", lost.get());
+    }
+    drop((a, b));
+    pool.assert_whole();
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    tap_benches(&mut c);
+    af_packet_benches(&mut c);
+    c.final_summary();
+}

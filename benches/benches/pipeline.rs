@@ -1,0 +1,475 @@
+//! The cost of `#[pipeline]`: the generated loop against the same logic
+//! written by hand, against the same chain behind `Box<dyn …>`, and an
+//! l2fwd-style MAC swap over the in-memory wire.
+//!
+//! 1. `chain/{1,4,8}`: bursts of 32 frames through 1, 4 and 8 trivial
+//!    stages (each bumps one byte and is counted; the last transmits).
+//!    Variants: `pipeline` (generated), `hand` (one hand-written loop keeping
+//!    the same counters), `dyn` (the same runtime with the stages in a
+//!    `Vec<Box<dyn DynStage>>`). The port recycles the same 32 buffers, so
+//!    the loop itself is what is measured.
+//! 2. `l2fwd`: a MAC-swap reflector on one end of a `MemoryWire`, the peer
+//!    on the other end sending the frames back (both ends on this core, so
+//!    every packet crosses the wire twice per iteration): `pipeline` vs
+//!    `hand`.
+//!
+//! Run: `cargo bench -p tpa-benches --bench pipeline`. Medians (ns per
+//! packet), Mpps and ratios are printed at the end.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput};
+use tpa::buf::{PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::pipeline;
+use tpa::pipeline::{settle, NoHost, Runtime};
+use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
+use tpa::port::{Burst, Offloads, Port, PortCaps};
+use tpa::stage::{Cx, Reason, Stage, StageStats, Verdict};
+use tpa::time::Clock;
+use tpa::wire::MacAddr;
+
+/// Packets per burst.
+const BURST: usize = 32;
+
+/// A port that receives the buffers it transmitted: `BURST` buffers
+/// circulate, so every iteration sees a full burst and no copy.
+struct LoopPort {
+    ring: Burst<PoolBuf, 64>,
+    caps: PortCaps,
+    _pool: Pool,
+}
+
+impl LoopPort {
+    fn new() -> Self {
+        let pool = Pool::new(PoolConfig {
+            capacity: 256,
+            huge_pages: false,
+            ..PoolConfig::default()
+        })
+        .expect("pool");
+        let mut ring = Burst::new();
+        for i in 0..BURST {
+            let mut b = pool.alloc().expect("buffer");
+            b.extend_from_slice(&[i as u8; 64]).expect("room");
+            ring.push(b);
+        }
+        LoopPort {
+            ring,
+            caps: PortCaps {
+                name: "loop".into(),
+                mac: MacAddr([2, 0, 0, 0, 0, 1]),
+                mtu: 1500,
+                queues: 1,
+                queue: 0,
+                rx_offloads: Offloads::default(),
+                tx_offloads: Offloads::default(),
+                rss: false,
+                flow_rules: false,
+            },
+            _pool: pool,
+        }
+    }
+}
+
+impl Port for LoopPort {
+    type Buf = PoolBuf;
+    #[inline]
+    fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<PoolBuf, N>) -> usize {
+        let n = self.ring.len().min(rx.remaining());
+        rx.extend(self.ring.drain_front(n));
+        n
+    }
+    #[inline]
+    fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        let n = tx.len().min(self.ring.remaining());
+        self.ring.extend(tx.drain_front(n));
+        n
+    }
+    fn alloc(&mut self) -> Option<PoolBuf> {
+        None
+    }
+    fn caps(&self) -> &PortCaps {
+        &self.caps
+    }
+}
+
+/// Adds one to byte `I` and passes the frame on.
+#[derive(Default)]
+struct Touch<const I: usize>;
+impl<B: PacketBuf, const I: usize> Stage<B> for Touch<I> {
+    type In = B;
+    type Out = B;
+    #[inline]
+    fn process(&mut self, mut p: B, _: &mut Cx<'_, B>) -> Verdict<B> {
+        if let Some(b) = p.data_mut().get_mut(I) {
+            *b = b.wrapping_add(1);
+        }
+        Verdict::Pass(p)
+    }
+}
+
+/// Adds one to byte 15 and transmits the frame.
+#[derive(Default)]
+struct Send;
+impl<B: PacketBuf> Stage<B> for Send {
+    type In = B;
+    type Out = core::convert::Infallible;
+    #[inline]
+    fn process(&mut self, mut p: B, _: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+        if let Some(b) = p.data_mut().get_mut(15) {
+            *b = b.wrapping_add(1);
+        }
+        Verdict::Transmit(p)
+    }
+}
+
+#[pipeline(burst = 32)]
+struct Chain1 {
+    #[port]
+    port: LoopPort,
+    send: Send,
+}
+
+#[pipeline(burst = 32)]
+struct Chain4 {
+    #[port]
+    port: LoopPort,
+    t0: Touch<0>,
+    t1: Touch<1>,
+    t2: Touch<2>,
+    send: Send,
+}
+
+#[pipeline(burst = 32)]
+struct Chain8 {
+    #[port]
+    port: LoopPort,
+    t0: Touch<0>,
+    t1: Touch<1>,
+    t2: Touch<2>,
+    t3: Touch<3>,
+    t4: Touch<4>,
+    t5: Touch<5>,
+    t6: Touch<6>,
+    send: Send,
+}
+
+/// The hand-written loop: `touches` stages bumping bytes `0..touches`, then
+/// the transmitting one, each counted as the pipeline counts.
+struct Hand {
+    port: LoopPort,
+    rx: Burst<PoolBuf, BURST>,
+    tx: Burst<PoolBuf, 64>,
+    passed: [u64; 8],
+    transmitted: u64,
+    clock: &'static Clock,
+}
+
+impl Hand {
+    fn new() -> Self {
+        Hand {
+            port: LoopPort::new(),
+            rx: Burst::new(),
+            tx: Burst::new(),
+            passed: [0; 8],
+            transmitted: 0,
+            clock: Clock::global(),
+        }
+    }
+
+    #[inline(always)]
+    fn run_once<const TOUCHES: usize>(&mut self) -> usize {
+        black_box(self.clock.now_ns());
+        let n = self.port.rx_burst(&mut self.rx);
+        for mut p in self.rx.drain() {
+            for i in 0..TOUCHES {
+                if let Some(b) = p.data_mut().get_mut(i) {
+                    *b = b.wrapping_add(1);
+                }
+                self.passed[i] += 1;
+            }
+            if let Some(b) = p.data_mut().get_mut(15) {
+                *b = b.wrapping_add(1);
+            }
+            self.transmitted += 1;
+            self.tx.push(p);
+        }
+        self.port.tx_burst(&mut self.tx);
+        n
+    }
+}
+
+/// A stage behind a vtable: what the pipeline would be without generics.
+trait DynStage {
+    fn process(&mut self, p: PoolBuf, cx: &mut Cx<'_, PoolBuf>) -> Verdict<PoolBuf>;
+    fn poll(&mut self, cx: &mut Cx<'_, PoolBuf>);
+}
+
+impl<S: Stage<PoolBuf, In = PoolBuf>> DynStage for S
+where
+    S::Out: Into<PoolBuf>,
+{
+    fn process(&mut self, p: PoolBuf, cx: &mut Cx<'_, PoolBuf>) -> Verdict<PoolBuf> {
+        Stage::process(self, p, cx).map(Into::into)
+    }
+    fn poll(&mut self, cx: &mut Cx<'_, PoolBuf>) {
+        Stage::poll(self, cx)
+    }
+}
+
+/// `Send` for the dynamic chain, whose stages all pass buffers.
+struct DynSend;
+impl Stage<PoolBuf> for DynSend {
+    type In = PoolBuf;
+    type Out = PoolBuf;
+    fn process(&mut self, p: PoolBuf, cx: &mut Cx<'_, PoolBuf>) -> Verdict<PoolBuf> {
+        match Send.process(p, cx) {
+            Verdict::Transmit(b) => Verdict::Transmit(b),
+            _ => Verdict::Drop(Reason::UNEXPECTED),
+        }
+    }
+}
+
+/// The same runtime as the generated loops, stages called through `dyn`.
+struct DynChain {
+    port: LoopPort,
+    rt: Runtime<PoolBuf, BURST, 1>,
+    stages: Vec<Box<dyn DynStage>>,
+    stats: Vec<StageStats>,
+}
+
+impl DynChain {
+    fn new(touches: usize) -> Self {
+        let mut stages: Vec<Box<dyn DynStage>> = Vec::new();
+        let touch: [fn() -> Box<dyn DynStage>; 7] = [
+            || Box::new(Touch::<0>),
+            || Box::new(Touch::<1>),
+            || Box::new(Touch::<2>),
+            || Box::new(Touch::<3>),
+            || Box::new(Touch::<4>),
+            || Box::new(Touch::<5>),
+            || Box::new(Touch::<6>),
+        ];
+        for make in touch.iter().take(touches) {
+            stages.push(make());
+        }
+        stages.push(Box::new(DynSend));
+        let stats = vec![StageStats::default(); stages.len()];
+        DynChain {
+            port: LoopPort::new(),
+            rt: Runtime::new(["dyn"], [&[]]),
+            stages,
+            stats,
+        }
+    }
+
+    fn run_once(&mut self) -> usize {
+        let now = self.rt.now_ns();
+        let (stages, stats) = (&mut self.stages, &mut self.stats);
+        let rx = self
+            .rt
+            .receive(&mut self.port, &mut NoHost, now, |burst, cx, tally| {
+                'packets: for mut p in burst.drain() {
+                    for (stage, stats) in stages.iter_mut().zip(stats.iter_mut()) {
+                        match settle(stage.process(p, cx), stats, cx) {
+                            Some(next) => p = next,
+                            None => continue 'packets,
+                        }
+                    }
+                    tally.end(p);
+                }
+            });
+        self.rt.with_cx(&mut self.port, &mut NoHost, now, |cx| {
+            for s in stages.iter_mut() {
+                s.poll(cx);
+            }
+        });
+        self.rt.flush(&mut self.port, &mut NoHost, rx).rx
+    }
+}
+
+fn bench_chains(c: &mut Criterion) {
+    for stages in [1usize, 4, 8] {
+        let mut g = c.benchmark_group(format!("chain/{stages}"));
+        g.throughput(Throughput::Elements(BURST as u64));
+        match stages {
+            1 => {
+                let mut p = Chain1::new(LoopPort::new(), Send);
+                g.bench_function("pipeline", |b| b.iter(|| black_box(p.run_once())));
+                let mut h = Hand::new();
+                g.bench_function("hand", |b| b.iter(|| black_box(h.run_once::<0>())));
+            }
+            4 => {
+                let mut p = Chain4::new(LoopPort::new(), Touch, Touch, Touch, Send);
+                g.bench_function("pipeline", |b| b.iter(|| black_box(p.run_once())));
+                let mut h = Hand::new();
+                g.bench_function("hand", |b| b.iter(|| black_box(h.run_once::<3>())));
+            }
+            _ => {
+                let mut p = Chain8::new(
+                    LoopPort::new(),
+                    Touch,
+                    Touch,
+                    Touch,
+                    Touch,
+                    Touch,
+                    Touch,
+                    Touch,
+                    Send,
+                );
+                g.bench_function("pipeline", |b| b.iter(|| black_box(p.run_once())));
+                let mut h = Hand::new();
+                g.bench_function("hand", |b| b.iter(|| black_box(h.run_once::<7>())));
+            }
+        }
+        let mut d = DynChain::new(stages - 1);
+        g.bench_function("dyn", |b| b.iter(|| black_box(d.run_once())));
+        g.finish();
+    }
+}
+
+/// Swaps the Ethernet addresses in place (`Consumed`: done).
+#[inline(always)]
+fn swap_macs<B: PacketBuf, T>(p: &mut B) -> Verdict<T, B> {
+    let Some(h) = p.data_mut().get_mut(..12) else {
+        return Verdict::Drop(Reason::TOO_SHORT);
+    };
+    let (dst, src) = h.split_at_mut(6);
+    dst.swap_with_slice(src);
+    Verdict::Consumed
+}
+
+#[pipeline(burst = 32)]
+struct Reflector {
+    #[port]
+    port: MemoryPort,
+    swap: L2Fwd,
+}
+
+/// The l2fwd stage: swap, then transmit.
+struct L2Fwd;
+impl<B: PacketBuf> Stage<B> for L2Fwd {
+    type In = B;
+    type Out = core::convert::Infallible;
+    #[inline]
+    fn process(&mut self, mut p: B, _: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+        match swap_macs::<B, ()>(&mut p) {
+            Verdict::Consumed => Verdict::Transmit(p),
+            _ => Verdict::Drop(Reason::TOO_SHORT),
+        }
+    }
+}
+
+/// A wire with `BURST` 64-byte frames in flight towards end A; returns
+/// (end A, end B).
+fn loaded_wire() -> (MemoryPort, MemoryPort) {
+    let (a, mut b) = MemoryWire::pair(WireConfig::default()).expect("wire");
+    let mut tx: Burst<PoolBuf> = Burst::new();
+    for i in 0..BURST {
+        let mut f = b.alloc().expect("buffer");
+        f.extend_from_slice(&[i as u8; 64]).expect("room");
+        tx.push(f);
+    }
+    assert_eq!(b.tx_burst(&mut tx), BURST);
+    (a, b)
+}
+
+/// The peer's side of an iteration: take the reflected frames, send them
+/// back.
+#[inline(always)]
+fn bounce(peer: &mut MemoryPort, burst: &mut Burst<PoolBuf>) {
+    peer.rx_burst(burst);
+    peer.tx_burst(burst);
+    burst.clear();
+}
+
+fn bench_l2fwd(c: &mut Criterion) {
+    let mut g = c.benchmark_group("l2fwd");
+    g.throughput(Throughput::Elements(BURST as u64));
+    {
+        let (a, mut peer) = loaded_wire();
+        let mut p = Reflector::new(a, L2Fwd);
+        let mut burst = Burst::new();
+        g.bench_function("pipeline", |b| {
+            b.iter(|| {
+                black_box(p.run_once());
+                bounce(&mut peer, &mut burst);
+            })
+        });
+        assert!(p.stats().stage("swap").map_or(0, |s| s.transmitted) > 0);
+    }
+    {
+        let (mut a, mut peer) = loaded_wire();
+        let mut rx: Burst<PoolBuf> = Burst::new();
+        let mut tx: Burst<PoolBuf, 64> = Burst::new();
+        let mut burst = Burst::new();
+        let clock = Clock::global();
+        let mut transmitted = 0u64;
+        g.bench_function("hand", |b| {
+            b.iter(|| {
+                black_box(clock.now_ns());
+                a.rx_burst(&mut rx);
+                for mut f in rx.drain() {
+                    if let Verdict::Consumed = swap_macs::<PoolBuf, ()>(&mut f) {
+                        transmitted += 1;
+                        tx.push(f);
+                    }
+                }
+                a.tx_burst(&mut tx);
+                bounce(&mut peer, &mut burst);
+            })
+        });
+        assert!(transmitted > 0);
+    }
+    g.finish();
+}
+
+/// Reads the median point estimate (ns per iteration) criterion stored.
+fn median_ns(group: &str, name: &str) -> Option<f64> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target
+        .join("criterion")
+        .join(group.replace('/', "_"))
+        .join(name)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let median = &text[text.find("\"median\"")?..];
+    let pe = &median[median.find("\"point_estimate\":")? + 17..];
+    let end = pe.find([',', '}'])?;
+    pe[..end].trim().parse().ok()
+}
+
+fn summary() {
+    println!("\n| group | variant | ns/packet | Mpps | ratio to pipeline |");
+    println!("|---|---|---:|---:|---:|");
+    for group in ["chain/1", "chain/4", "chain/8", "l2fwd"] {
+        let Some(base) = median_ns(group, "pipeline") else {
+            continue;
+        };
+        for name in ["pipeline", "hand", "dyn"] {
+            if let Some(ns) = median_ns(group, name) {
+                let per_packet = ns / BURST as f64;
+                println!(
+                    "| {group} | {name} | {per_packet:.2} | {:.1} | {:.3} |",
+                    1e3 / per_packet,
+                    ns / base
+                );
+            }
+        }
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+        .configure_from_args();
+    bench_chains(&mut c);
+    bench_l2fwd(&mut c);
+    c.final_summary();
+    summary();
+}

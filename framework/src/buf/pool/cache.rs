@@ -1,0 +1,252 @@
+//! Per-thread caches of free buffers, one per (thread, pool) pair.
+//!
+//! The cache is the lock-free fast path: allocation pops from it, free pushes
+//! to it. It refills from and flushes to the pool's shared free list half a
+//! cache at a time. Its fill level is published in a [`CacheSlot`] the pool
+//! can read, so [`Pool::is_whole`](super::Pool::is_whole) counts cached
+//! buffers as free.
+//!
+//! A cache entry points at its pool without owning a reference; the buffers
+//! it holds do (each buffer outside the shared list is one). An empty entry is
+//! therefore never used to reach its pool: it is found only through a live
+//! pool or buffer of the same id, and pruned once its slot says the pool died.
+
+use core::cell::RefCell;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::{lock, BufPtr, PoolBuf, PoolInner};
+
+/// What a pool can see of one thread's cache.
+pub(super) struct CacheSlot {
+    /// Buffers in the cache, as last published by its thread.
+    pub(super) len: AtomicUsize,
+    /// Cleared by the pool when it is freed.
+    pub(super) pool_alive: AtomicBool,
+}
+
+/// One thread's cache for one pool.
+struct LocalCache {
+    id: u64,
+    pool: NonNull<PoolInner>,
+    slot: Arc<CacheSlot>,
+    /// Free buffers; never grows beyond `size` (allocated once).
+    bufs: Vec<BufPtr>,
+    size: usize,
+}
+
+impl LocalCache {
+    #[inline]
+    fn publish(&self) {
+        self.slot.len.store(self.bufs.len(), Ordering::Relaxed);
+    }
+
+    /// Returns every cached buffer to the shared list.
+    fn flush_all(&mut self) {
+        if self.bufs.is_empty() {
+            return;
+        }
+        self.slot.len.store(0, Ordering::Relaxed);
+        // SAFETY: the cached buffers belong to the pool and keep it alive
+        // until they are back.
+        unsafe { PoolInner::put_shared(self.pool, self.bufs.drain(..)) };
+    }
+}
+
+/// This thread's caches.
+struct Caches(Vec<LocalCache>);
+
+impl Caches {
+    /// The cache for `pool`, created on first use.
+    #[inline]
+    fn entry(&mut self, pool: &PoolInner) -> &mut LocalCache {
+        match self.0.iter().position(|e| e.id == pool.id) {
+            Some(i) => &mut self.0[i],
+            None => self.create(pool),
+        }
+    }
+
+    #[cold]
+    fn create(&mut self, pool: &PoolInner) -> &mut LocalCache {
+        self.sweep();
+        let slot = Arc::new(CacheSlot {
+            len: AtomicUsize::new(0),
+            pool_alive: AtomicBool::new(true),
+        });
+        {
+            let mut slots = lock(&pool.caches);
+            // Forget slots of caches whose thread has exited.
+            slots.retain(|s| Arc::strong_count(s) > 1 || s.len.load(Ordering::Relaxed) > 0);
+            slots.push(Arc::clone(&slot));
+        }
+        self.0.push(LocalCache {
+            id: pool.id,
+            pool: NonNull::from(pool),
+            slot,
+            bufs: Vec::with_capacity(pool.cache_size),
+            size: pool.cache_size,
+        });
+        let last = self.0.len() - 1;
+        &mut self.0[last]
+    }
+
+    /// Hands the cached buffers of closed pools back (so those pools can be
+    /// freed) and forgets caches of pools that are gone.
+    fn sweep(&mut self) {
+        for e in &mut self.0 {
+            // SAFETY: a non-empty cache holds buffers, which keep the pool alive.
+            if !e.bufs.is_empty() && unsafe { e.pool.as_ref() }.closed.load(Ordering::Acquire) {
+                e.flush_all();
+            }
+        }
+        self.0
+            .retain(|e| !e.bufs.is_empty() || e.slot.pool_alive.load(Ordering::Acquire));
+    }
+}
+
+impl Drop for Caches {
+    fn drop(&mut self) {
+        for e in &mut self.0 {
+            e.flush_all();
+        }
+    }
+}
+
+thread_local! {
+    static CACHES: RefCell<Caches> = const { RefCell::new(Caches(Vec::new())) };
+}
+
+/// Runs `f` on this thread's caches, or returns `None` when they are not
+/// available (thread exiting, or re-entered).
+#[inline]
+fn with_caches<R>(f: impl FnOnce(&mut Caches) -> R) -> Option<R> {
+    CACHES
+        .try_with(|c| c.try_borrow_mut().ok().map(|mut c| f(&mut c)))
+        .ok()
+        .flatten()
+}
+
+/// Allocates one buffer.
+#[inline]
+pub(super) fn alloc_one(pool: &PoolInner) -> Option<PoolBuf> {
+    let mut out = None;
+    alloc_with(pool, 1, |b| out = Some(b));
+    out
+}
+
+/// Allocates up to `n` buffers, handing each to `sink`; returns how many.
+/// `sink` must not drop buffers or touch the pool.
+#[inline]
+pub(super) fn alloc_with(pool: &PoolInner, n: usize, mut sink: impl FnMut(PoolBuf)) -> usize {
+    let headroom = pool.headroom;
+    let got = if pool.cache_size == 0 {
+        None
+    } else {
+        with_caches(|c| {
+            let e = c.entry(pool);
+            let mut got = 0;
+            while got < n {
+                let p = match e.bufs.pop() {
+                    Some(p) => p,
+                    None => {
+                        if pool.take_shared(&mut e.bufs, (e.size / 2).max(1)) == 0 {
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                // SAFETY: `p` came off this pool's free list; we own it now.
+                sink(unsafe { PoolBuf::from_fresh(p, headroom) });
+                got += 1;
+            }
+            e.publish();
+            got
+        })
+    };
+    let got = got.unwrap_or_else(|| {
+        // No cache: straight from the shared list.
+        let mut got = 0;
+        while got < n {
+            let Some(p) = pool.take_one_shared() else {
+                break;
+            };
+            // SAFETY: as above.
+            sink(unsafe { PoolBuf::from_fresh(p, headroom) });
+            got += 1;
+        }
+        got
+    });
+    if got < n {
+        pool.failed_allocs
+            .fetch_add((n - got) as u64, Ordering::Relaxed);
+    }
+    got
+}
+
+/// Frees one buffer into this thread's cache (or the shared list).
+#[inline]
+pub(super) fn free_one(p: BufPtr) {
+    free_many(core::iter::once(p));
+}
+
+/// Frees buffers, possibly of several pools, into this thread's caches (or
+/// the shared lists).
+#[inline]
+pub(super) fn free_many(mut bufs: impl Iterator<Item = BufPtr>) {
+    let rest = with_caches(|c| {
+        for p in bufs.by_ref() {
+            // SAFETY: the buffer is ours and keeps its pool alive.
+            let pool_ptr = unsafe { p.0.as_ref() }.pool;
+            // SAFETY: as above.
+            let pool = unsafe { pool_ptr.as_ref() };
+            if pool.cache_size == 0 || pool.closed.load(Ordering::Acquire) {
+                // SAFETY: `p` belongs to the live pool and is ours to give.
+                unsafe { PoolInner::put_shared(pool_ptr, core::iter::once(p)) };
+                continue;
+            }
+            let e = c.entry(pool);
+            if e.bufs.len() >= e.size {
+                let keep = e.size / 2;
+                // SAFETY: the cached buffers belong to the pool, which `p`
+                // (still out) keeps alive through this call.
+                unsafe { PoolInner::put_shared(e.pool, e.bufs.drain(keep..)) };
+            }
+            e.bufs.push(p);
+            e.publish();
+        }
+    });
+    if rest.is_none() {
+        for p in bufs {
+            // SAFETY: the buffer is ours and keeps its pool alive.
+            let pool = unsafe { p.0.as_ref() }.pool;
+            // SAFETY: `p` belongs to the live pool and is ours to give.
+            unsafe { PoolInner::put_shared(pool, core::iter::once(p)) };
+        }
+    }
+}
+
+/// Returns this thread's cached buffers of `pool` to its shared list.
+pub(super) fn flush_current(pool: &PoolInner) {
+    with_caches(|c| {
+        if let Some(e) = c.0.iter_mut().find(|e| e.id == pool.id) {
+            e.flush_all();
+        }
+    });
+}
+
+/// Returns all of this thread's cached buffers and forgets dead pools.
+pub(super) fn flush_all_current() {
+    with_caches(|c| {
+        for e in &mut c.0 {
+            e.flush_all();
+        }
+        c.0.retain(|e| e.slot.pool_alive.load(Ordering::Acquire));
+    });
+}
+
+/// Number of cache entries this thread holds (for tests of pruning).
+#[cfg(test)]
+pub(super) fn entries_on_this_thread() -> usize {
+    with_caches(|c| c.0.len()).unwrap_or(0)
+}

@@ -1,0 +1,354 @@
+//! The internet checksum (RFC 1071) and its incremental update (RFC 1624).
+//!
+//! The checksum of IPv4, ICMP, TCP and UDP is the one's complement of the
+//! one's-complement sum of the data taken as big-endian 16-bit words (an odd
+//! trailing byte is padded with a zero). This module computes:
+//!
+//! - [`sum`]: the folded one's-complement sum of a byte slice (not yet
+//!   complemented), fast on long buffers;
+//! - [`checksum`]: the value to store in a header (`!sum`);
+//! - [`Checksum`]: an accumulator over several pieces of any length
+//!   (pseudo-header, header, payload segments);
+//! - [`pseudo_header_v4`] / [`pseudo_header_v6`]: the pseudo-header sums that
+//!   TCP, UDP and ICMPv6 checksums start from;
+//! - [`update`] / [`update_u32`]: patch a checksum after rewriting a field,
+//!   without summing the data again.
+//!
+//! ```
+//! use tpa::header::checksum;
+//! // A real IPv4 header; its checksum field (bytes 10..12) holds 0xb861.
+//! let mut ip = [
+//!     0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+//!     0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+//! ];
+//! assert_eq!(checksum::checksum(&ip), 0); // a correct header sums to zero
+//! ip[10..12].fill(0);
+//! assert_eq!(checksum::checksum(&ip), 0xb861);
+//! ```
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// The one's-complement sum of `bytes` as big-endian 16-bit words, folded to
+/// 16 bits. An odd final byte counts as the high byte of a last word.
+///
+/// The result is a partial sum: add more with [`combine`] (when `bytes` has
+/// an even length) or use [`Checksum`], and complement it with `!` for the
+/// value to store.
+///
+/// ```
+/// // The example of RFC 1071, section 3.
+/// let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+/// assert_eq!(tpa::header::checksum::sum(&data), 0xddf2);
+/// ```
+#[inline]
+pub fn sum(bytes: &[u8]) -> u16 {
+    // The one's-complement sum does not depend on byte order (RFC 1071,
+    // 2.B): sum native-endian words and swap once at the end. 32-bit words
+    // go into two 64-bit accumulators, which cannot overflow before 2^32
+    // words, far beyond any packet.
+    let mut a: u64 = 0;
+    let mut b: u64 = 0;
+    let mut chunks = bytes.chunks_exact(16);
+    for c in &mut chunks {
+        a += u64::from(u32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
+        b += u64::from(u32::from_ne_bytes([c[4], c[5], c[6], c[7]]));
+        a += u64::from(u32::from_ne_bytes([c[8], c[9], c[10], c[11]]));
+        b += u64::from(u32::from_ne_bytes([c[12], c[13], c[14], c[15]]));
+    }
+    let mut acc = a + b;
+    let mut words = chunks.remainder().chunks_exact(2);
+    for w in &mut words {
+        acc += u64::from(u16::from_ne_bytes([w[0], w[1]]));
+    }
+    if let [last] = words.remainder() {
+        // The odd byte is the high (first) byte of a zero-padded word.
+        acc += u64::from(u16::from_ne_bytes([*last, 0]));
+    }
+    u16::from_be(fold(acc))
+}
+
+/// Folds a wide one's-complement accumulator to 16 bits.
+#[inline]
+fn fold(mut acc: u64) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+/// The one's-complement sum of two partial sums.
+///
+/// Summing `a` of bytes `x` and `b` of bytes `y` gives the sum of `x`
+/// followed by `y` only when `x` has an even length; [`Checksum`] handles
+/// odd lengths.
+#[inline]
+pub fn combine(a: u16, b: u16) -> u16 {
+    fold(u64::from(a) + u64::from(b))
+}
+
+/// The internet checksum of `bytes`: the complement of [`sum`].
+///
+/// Computing it over data that contains a correct checksum yields 0.
+#[inline]
+pub fn checksum(bytes: &[u8]) -> u16 {
+    !sum(bytes)
+}
+
+/// The sum of the IPv4 pseudo-header TCP and UDP checksums cover: source,
+/// destination, protocol and the length of the TCP/UDP header plus payload.
+///
+/// ```
+/// use std::net::Ipv4Addr;
+/// use tpa::header::checksum::{pseudo_header_v4, Checksum};
+/// let mut c = Checksum::new();
+/// c.add_sum(pseudo_header_v4(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), 17, 8));
+/// c.add_bytes(&[0x04, 0xd2, 0x16, 0x2e, 0x00, 0x08, 0x00, 0x00]); // UDP 1234 -> 5678, empty
+/// assert_eq!(c.checksum(), 0xd0db);
+/// ```
+#[inline]
+pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) -> u16 {
+    let s = src.octets();
+    let d = dst.octets();
+    let acc = u64::from(u16::from_be_bytes([s[0], s[1]]))
+        + u64::from(u16::from_be_bytes([s[2], s[3]]))
+        + u64::from(u16::from_be_bytes([d[0], d[1]]))
+        + u64::from(u16::from_be_bytes([d[2], d[3]]))
+        + u64::from(protocol)
+        + u64::from(length);
+    fold(acc)
+}
+
+/// The sum of the IPv6 pseudo-header (RFC 8200, 8.1) TCP, UDP and ICMPv6
+/// checksums cover: source, destination, upper-layer length and next header.
+#[inline]
+pub fn pseudo_header_v6(src: &Ipv6Addr, dst: &Ipv6Addr, next_header: u8, length: u32) -> u16 {
+    let addrs = combine(sum(&src.octets()), sum(&dst.octets()));
+    let acc = u64::from(addrs)
+        + u64::from(length >> 16)
+        + u64::from(length & 0xffff)
+        + u64::from(next_header);
+    fold(acc)
+}
+
+/// Patches a checksum after one 16-bit word of the covered data changed
+/// from `old_word` to `new_word` (RFC 1624, equation 3).
+///
+/// ```
+/// use tpa::header::checksum::{checksum, update};
+/// let mut ip = [
+///     0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+///     0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+/// ];
+/// // Decrement the TTL (the high byte of word 4) and patch the checksum.
+/// let old = u16::from_be_bytes([ip[8], ip[9]]);
+/// ip[8] -= 1;
+/// let new = u16::from_be_bytes([ip[8], ip[9]]);
+/// let c = update(0xb861, old, new);
+/// ip[10..12].copy_from_slice(&c.to_be_bytes());
+/// assert_eq!(checksum(&ip), 0);
+/// ```
+#[inline]
+pub fn update(old_checksum: u16, old_word: u16, new_word: u16) -> u16 {
+    !fold(u64::from(!old_checksum) + u64::from(!old_word) + u64::from(new_word))
+}
+
+/// Patches a checksum after a 32-bit value of the covered data (at an even
+/// offset, say an IPv4 address) changed from `old` to `new`.
+#[inline]
+pub fn update_u32(old_checksum: u16, old: u32, new: u32) -> u16 {
+    let acc = u64::from(!old_checksum)
+        + u64::from(!(old >> 16) as u16)
+        + u64::from(!(old as u16))
+        + u64::from(new >> 16)
+        + u64::from(new & 0xffff);
+    !fold(acc)
+}
+
+/// An internet-checksum accumulator over pieces of any length.
+///
+/// Pieces are summed in order as if they were one contiguous buffer: a piece
+/// that starts at an odd offset is accounted for correctly.
+///
+/// ```
+/// use tpa::header::checksum::{checksum, Checksum};
+/// let data = [1u8, 2, 3, 4, 5, 6, 7];
+/// let mut c = Checksum::new();
+/// c.add_bytes(&data[..3]);
+/// c.add_bytes(&data[3..]);
+/// assert_eq!(c.checksum(), checksum(&data));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checksum {
+    /// Folded sum so far.
+    sum: u16,
+    /// Whether an odd number of bytes has been added so far.
+    odd: bool,
+}
+
+impl Checksum {
+    /// An empty accumulator.
+    #[inline]
+    pub const fn new() -> Self {
+        Checksum { sum: 0, odd: false }
+    }
+
+    /// Adds the next piece of data.
+    #[inline]
+    pub fn add_bytes(&mut self, bytes: &[u8]) {
+        let s = sum(bytes);
+        // A piece starting at an odd offset has its bytes in the other half
+        // of every word: its sum is the byte-swapped one (RFC 1071, 2.B).
+        let s = if self.odd { s.swap_bytes() } else { s };
+        self.sum = combine(self.sum, s);
+        self.odd ^= bytes.len() % 2 == 1;
+    }
+
+    /// Adds a partial sum (from [`sum`] or a pseudo-header function) of data
+    /// with an even length, such as a pseudo-header.
+    #[inline]
+    pub fn add_sum(&mut self, partial: u16) {
+        let s = if self.odd {
+            partial.swap_bytes()
+        } else {
+            partial
+        };
+        self.sum = combine(self.sum, s);
+    }
+
+    /// The folded sum so far (not complemented).
+    #[inline]
+    pub fn sum(&self) -> u16 {
+        self.sum
+    }
+
+    /// The checksum of everything added: the value to store in a header.
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        !self.sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The textbook definition, one big-endian word at a time.
+    fn reference_sum(bytes: &[u8]) -> u16 {
+        let mut acc: u32 = 0;
+        for pair in bytes.chunks(2) {
+            let w = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+            acc += u32::from(w);
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        acc as u16
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(sum(&data), 0xddf2);
+        assert_eq!(checksum(&data), 0x220d);
+    }
+
+    #[test]
+    fn ipv4_header() {
+        let mut ip = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(checksum(&ip), 0);
+        ip[10] = 0;
+        ip[11] = 0;
+        assert_eq!(checksum(&ip), 0xb861);
+    }
+
+    #[test]
+    fn odd_length_pads_high_byte() {
+        assert_eq!(sum(&[0xab]), 0xab00);
+        assert_eq!(sum(&[0x12, 0x34, 0xab]), 0x1234 + 0xab00);
+        assert_eq!(sum(&[]), 0);
+    }
+
+    #[test]
+    fn ipv6_pseudo_header_matches_bytes() {
+        let src: Ipv6Addr = "fe80::1".parse().unwrap();
+        let dst: Ipv6Addr = "ff02::1:ff00:2".parse().unwrap();
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&src.octets());
+        bytes.extend_from_slice(&dst.octets());
+        bytes.extend_from_slice(&70000u32.to_be_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, 58]);
+        assert_eq!(pseudo_header_v6(&src, &dst, 58, 70000), sum(&bytes));
+    }
+
+    #[test]
+    fn ipv4_pseudo_header_matches_bytes() {
+        let src = Ipv4Addr::new(192, 168, 0, 1);
+        let dst = Ipv4Addr::new(10, 255, 3, 7);
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&src.octets());
+        bytes.extend_from_slice(&dst.octets());
+        bytes.extend_from_slice(&[0, 6]);
+        bytes.extend_from_slice(&1480u16.to_be_bytes());
+        assert_eq!(pseudo_header_v4(src, dst, 6, 1480), sum(&bytes));
+    }
+
+    proptest! {
+        #[test]
+        fn sum_matches_reference(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            prop_assert_eq!(sum(&data), reference_sum(&data));
+        }
+
+        #[test]
+        fn pieces_match_whole(
+            data in proptest::collection::vec(any::<u8>(), 0..200),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..5),
+        ) {
+            let mut points: Vec<usize> = cuts.iter().map(|i| i.index(data.len() + 1)).collect();
+            points.sort_unstable();
+            let mut c = Checksum::new();
+            let mut at = 0;
+            for p in points.into_iter().chain([data.len()]) {
+                c.add_bytes(&data[at..p]);
+                at = p;
+            }
+            prop_assert_eq!(c.checksum(), checksum(&data));
+        }
+
+        #[test]
+        fn incremental_update_matches_recompute(
+            words in proptest::collection::vec(any::<u16>(), 1..40),
+            at in any::<prop::sample::Index>(),
+            new in any::<u16>(),
+        ) {
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+            let i = at.index(words.len());
+            let before = checksum(&bytes);
+            let mut after = bytes.clone();
+            after[2 * i..2 * i + 2].copy_from_slice(&new.to_be_bytes());
+            // Checksums equal modulo the 0x0000/0xffff ambiguity of one's complement.
+            let patched = update(before, words[i], new);
+            let fresh = checksum(&after);
+            prop_assert!(patched == fresh || (patched, fresh) == (0xffff, 0) || (patched, fresh) == (0, 0xffff),
+                "patched {patched:#06x} fresh {fresh:#06x}");
+        }
+
+        #[test]
+        fn incremental_update_u32_matches_recompute(
+            words in proptest::collection::vec(any::<u16>(), 2..40),
+            at in any::<prop::sample::Index>(),
+            new in any::<u32>(),
+        ) {
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+            let i = at.index(words.len() - 1);
+            let old = u32::from_be_bytes([bytes[2 * i], bytes[2 * i + 1], bytes[2 * i + 2], bytes[2 * i + 3]]);
+            let mut after = bytes.clone();
+            after[2 * i..2 * i + 4].copy_from_slice(&new.to_be_bytes());
+            let patched = update_u32(checksum(&bytes), old, new);
+            let fresh = checksum(&after);
+            prop_assert!(patched == fresh || (patched, fresh) == (0xffff, 0) || (patched, fresh) == (0, 0xffff),
+                "patched {patched:#06x} fresh {fresh:#06x}");
+        }
+    }
+}

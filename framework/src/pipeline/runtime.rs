@@ -1,0 +1,393 @@
+//! The state and the loop body shared by every generated pipeline.
+
+use core::fmt;
+
+use crate::port::{Burst, Port, PortCaps};
+use crate::stage::{Cx, StageStats, Verdict};
+use crate::time::Clock;
+
+/// Capacity of the transmit queue; it is flushed early when it fills up.
+pub const TX_QUEUE_LEN: usize = 64;
+/// Capacity of the host (exception path) queue.
+pub const HOST_QUEUE_LEN: usize = 32;
+
+/// Where packets handed to the host go: the exception path.
+///
+/// Any [`Port`] with the same buffer type is a host sink (a TAP device, say,
+/// whose peer is the kernel). A pipeline without a `#[host]` field uses
+/// [`NoHost`].
+pub trait HostSink<B> {
+    /// Takes packets from the front of `queue`; those not taken stay.
+    /// Returns how many were taken.
+    fn deliver(&mut self, queue: &mut Burst<B, HOST_QUEUE_LEN>) -> usize;
+}
+
+impl<P: Port> HostSink<P::Buf> for P {
+    #[inline]
+    fn deliver(&mut self, queue: &mut Burst<P::Buf, HOST_QUEUE_LEN>) -> usize {
+        self.tx_burst(queue)
+    }
+}
+
+/// No host path: packets handed to the host are dropped and counted in
+/// [`QueueCounters::host_dropped`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoHost;
+
+impl<B> HostSink<B> for NoHost {
+    #[inline]
+    fn deliver(&mut self, _queue: &mut Burst<B, HOST_QUEUE_LEN>) -> usize {
+        0
+    }
+}
+
+/// The port side of a [`Cx`]: the operations a stage needs from the port
+/// and host that are not a push into a queue. Called through a `dyn`
+/// reference, so `Cx` has one type per buffer type whatever the port; none
+/// of them is per received packet.
+pub trait PortIo<B> {
+    /// An empty buffer from the port's pool.
+    fn alloc(&mut self) -> Option<B>;
+    /// The port's capabilities.
+    fn caps(&self) -> &PortCaps;
+    /// Transmits from the front of `queue`; returns how many were sent.
+    fn send(&mut self, queue: &mut Burst<B, TX_QUEUE_LEN>) -> usize;
+    /// Hands packets from the front of `queue` to the host; returns how many.
+    fn send_to_host(&mut self, queue: &mut Burst<B, HOST_QUEUE_LEN>) -> usize;
+}
+
+/// A port and a host sink, seen as [`PortIo`].
+struct Io<'a, P, H> {
+    port: &'a mut P,
+    host: &'a mut H,
+}
+
+impl<P: Port, H: HostSink<P::Buf>> PortIo<P::Buf> for Io<'_, P, H> {
+    fn alloc(&mut self) -> Option<P::Buf> {
+        self.port.alloc()
+    }
+    fn caps(&self) -> &PortCaps {
+        self.port.caps()
+    }
+    fn send(&mut self, queue: &mut Burst<P::Buf, TX_QUEUE_LEN>) -> usize {
+        self.port.tx_burst(queue)
+    }
+    fn send_to_host(&mut self, queue: &mut Burst<P::Buf, HOST_QUEUE_LEN>) -> usize {
+        self.host.deliver(queue)
+    }
+}
+
+/// What happened to packets leaving through the queues.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCounters {
+    /// Packets the port accepted for transmission.
+    pub tx_sent: u64,
+    /// Packets dropped because the transmit queue was full and the port
+    /// would take nothing.
+    pub tx_dropped: u64,
+    /// Packets the host sink accepted.
+    pub host_sent: u64,
+    /// Packets for the host dropped (no host, or the host was full).
+    pub host_dropped: u64,
+    /// Buffer allocations that failed.
+    pub alloc_failed: u64,
+}
+
+/// The transmit and host queues a [`Cx`] pushes to, with their counters.
+#[derive(Debug)]
+pub struct Queues<B> {
+    pub(crate) tx: Burst<B, TX_QUEUE_LEN>,
+    pub(crate) host: Burst<B, HOST_QUEUE_LEN>,
+    pub(crate) counters: QueueCounters,
+}
+
+impl<B> Default for Queues<B> {
+    fn default() -> Self {
+        Queues {
+            tx: Burst::new(),
+            host: Burst::new(),
+            counters: QueueCounters::default(),
+        }
+    }
+}
+
+impl<B> Queues<B> {
+    /// Packets waiting for the port.
+    pub fn tx_pending(&self) -> usize {
+        self.tx.len()
+    }
+    /// Packets waiting for the host.
+    pub fn host_pending(&self) -> usize {
+        self.host.len()
+    }
+    /// The counters.
+    pub fn counters(&self) -> &QueueCounters {
+        &self.counters
+    }
+
+    /// Sends what the port and the host take. The host queue is emptied:
+    /// what the host does not take is dropped and counted, the host path
+    /// being best effort. Unsent transmit packets stay queued.
+    fn flush<P: Port<Buf = B>, H: HostSink<B>>(&mut self, port: &mut P, host: &mut H) -> usize {
+        let mut sent = 0;
+        if !self.tx.is_empty() {
+            sent = port.tx_burst(&mut self.tx);
+            self.counters.tx_sent += sent as u64;
+        }
+        if !self.host.is_empty() {
+            self.counters.host_sent += host.deliver(&mut self.host) as u64;
+            self.counters.host_dropped += self.host.len() as u64;
+            self.host.clear();
+        }
+        sent
+    }
+}
+
+/// Counters of the loop itself.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineCounters {
+    /// Loop iterations run.
+    pub iterations: u64,
+    /// Packets received from the port.
+    pub rx: u64,
+    /// Packets the last stage passed on (freed: there is no next stage).
+    pub ended: u64,
+}
+
+/// The per-stage counters of one pipeline, handed to the generated chain.
+#[derive(Debug, Clone)]
+pub struct Tally<const K: usize> {
+    /// One entry per stage, in declaration order.
+    pub stages: [StageStats; K],
+    /// Packets the last stage passed on.
+    pub ended: u64,
+}
+
+impl<const K: usize> Tally<K> {
+    /// Frees a packet the last stage passed on, counting it.
+    #[inline(always)]
+    pub fn end<T>(&mut self, packet: T) {
+        drop(packet);
+        self.ended += 1;
+    }
+}
+
+/// What one loop iteration did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct IterationStats {
+    /// Packets received.
+    pub rx: usize,
+    /// Packets the port accepted at the end-of-iteration flush.
+    pub tx: usize,
+}
+
+impl IterationStats {
+    /// Whether the iteration received or sent anything.
+    pub fn busy(&self) -> bool {
+        self.rx != 0 || self.tx != 0
+    }
+}
+
+/// The loop state of a pipeline with buffer type `B`, bursts of `N` packets
+/// and `K` stages: the RX burst, the queues and the counters. `#[pipeline]`
+/// adds one as a hidden field; read it through the generated `stats()`.
+pub struct Runtime<B, const N: usize, const K: usize> {
+    rx: Burst<B, N>,
+    queues: Queues<B>,
+    tally: Tally<K>,
+    counters: PipelineCounters,
+    names: [&'static str; K],
+    custom_reasons: [&'static [&'static str]; K],
+    clock: &'static Clock,
+}
+
+impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
+    /// Empty state for stages called `names`, whose own drop reasons are
+    /// named by `custom_reasons`. Reads time from [`Clock::global`].
+    pub fn new(names: [&'static str; K], custom_reasons: [&'static [&'static str]; K]) -> Self {
+        Runtime {
+            rx: Burst::new(),
+            queues: Queues::default(),
+            tally: Tally {
+                stages: core::array::from_fn(|_| StageStats::default()),
+                ended: 0,
+            },
+            counters: PipelineCounters::default(),
+            names,
+            custom_reasons,
+            clock: Clock::global(),
+        }
+    }
+
+    /// The current time of the pipeline's clock.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
+    /// The stage names, in order.
+    pub fn names(&self) -> &[&'static str; K] {
+        &self.names
+    }
+
+    /// The counters of the stage called `name`.
+    pub fn stage(&self, name: &str) -> Option<&StageStats> {
+        let i = self.names.iter().position(|n| *n == name)?;
+        self.tally.stages.get(i)
+    }
+
+    /// Every stage's name and counters, in order.
+    pub fn stages(&self) -> impl Iterator<Item = (&'static str, &StageStats)> + '_ {
+        self.names.iter().copied().zip(self.tally.stages.iter())
+    }
+
+    /// The loop's own counters.
+    pub fn counters(&self) -> PipelineCounters {
+        PipelineCounters {
+            ended: self.tally.ended,
+            ..self.counters
+        }
+    }
+
+    /// The queues' counters.
+    pub fn queue_counters(&self) -> &QueueCounters {
+        &self.queues.counters
+    }
+
+    /// The queues (for what is still pending).
+    pub fn queues(&self) -> &Queues<B> {
+        &self.queues
+    }
+
+    /// Loop step 1: receives a burst from `port` and, if it is not empty,
+    /// runs `chain` over it (the generated per-packet code) with a context at
+    /// time `now_ns`. Returns how many packets were received.
+    #[inline(always)]
+    pub fn receive<P, H>(
+        &mut self,
+        port: &mut P,
+        host: &mut H,
+        now_ns: u64,
+        chain: impl FnOnce(&mut Burst<B, N>, &mut Cx<'_, B>, &mut Tally<K>),
+    ) -> usize
+    where
+        P: Port<Buf = B>,
+        H: HostSink<B>,
+    {
+        let rx = port.rx_burst(&mut self.rx);
+        self.counters.iterations += 1;
+        self.counters.rx += rx as u64;
+        if !self.rx.is_empty() {
+            let mut io = Io { port, host };
+            let mut cx = Cx::new(now_ns, &mut self.queues, &mut io);
+            chain(&mut self.rx, &mut cx, &mut self.tally);
+            // A `process_burst` must take every packet; free any it left.
+            self.rx.clear();
+        }
+        rx
+    }
+
+    /// Runs `f` with a context over `port` and `host` at time `now_ns`:
+    /// loop step 2 (the stages' polls), and how a stage is driven outside a
+    /// generated loop, in a unit test for instance. What `f` queues is sent
+    /// at the next [`flush`](Self::flush).
+    #[inline(always)]
+    pub fn with_cx<P, H, R>(
+        &mut self,
+        port: &mut P,
+        host: &mut H,
+        now_ns: u64,
+        f: impl FnOnce(&mut Cx<'_, B>) -> R,
+    ) -> R
+    where
+        P: Port<Buf = B>,
+        H: HostSink<B>,
+    {
+        let mut io = Io { port, host };
+        let mut cx = Cx::new(now_ns, &mut self.queues, &mut io);
+        f(&mut cx)
+    }
+
+    /// Loop step 3: sends the transmit queue to `port` and the host queue to
+    /// `host`. `rx` is what [`receive`](Self::receive) returned, for the
+    /// iteration's summary.
+    #[inline(always)]
+    pub fn flush<P, H>(&mut self, port: &mut P, host: &mut H, rx: usize) -> IterationStats
+    where
+        P: Port<Buf = B>,
+        H: HostSink<B>,
+    {
+        let tx = self.queues.flush(port, host);
+        IterationStats { rx, tx }
+    }
+}
+
+impl<B, const N: usize, const K: usize> fmt::Display for Runtime<B, N, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.counters();
+        let q = &self.queues.counters;
+        writeln!(
+            f,
+            "iterations {} rx {} tx {} tx-dropped {} to-host {} host-dropped {} ended {}",
+            c.iterations, c.rx, q.tx_sent, q.tx_dropped, q.host_sent, q.host_dropped, c.ended
+        )?;
+        for (i, (name, s)) in self.stages().enumerate() {
+            write!(
+                f,
+                "  {name}: passed {} consumed {} transmitted {} to-host {}",
+                s.passed, s.consumed, s.transmitted, s.to_host
+            )?;
+            let custom = self.custom_reasons.get(i).copied().unwrap_or(&[]);
+            for (reason, n) in s.drops() {
+                write!(f, " drop:{} {n}", reason.name(custom))?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl<B, const N: usize, const K: usize> fmt::Debug for Runtime<B, N, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("names", &self.names)
+            .field("stages", &self.tally.stages)
+            .field("counters", &self.counters())
+            .field("queues", &self.queues.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counts a verdict and carries it out; returns the packet to hand to the
+/// next stage, if any.
+#[inline(always)]
+pub fn settle<T, B>(
+    verdict: Verdict<T, B>,
+    stats: &mut StageStats,
+    cx: &mut Cx<'_, B>,
+) -> Option<T> {
+    match verdict {
+        Verdict::Pass(packet) => {
+            stats.passed += 1;
+            Some(packet)
+        }
+        Verdict::Drop(reason) => {
+            stats.count_drop(reason);
+            None
+        }
+        Verdict::Consumed => {
+            stats.consumed += 1;
+            None
+        }
+        Verdict::Transmit(buf) => {
+            stats.transmitted += 1;
+            cx.transmit(buf);
+            None
+        }
+        Verdict::ToHost(buf) => {
+            stats.to_host += 1;
+            cx.to_host(buf);
+            None
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! [`Mbuf`]: an owned DPDK packet buffer, used directly as a [`PacketBuf`].
+
+use std::ptr::NonNull;
+
+use dpdk_sys as sys;
+
+use crate::buf::{BufError, ChecksumStatus, Meta, PacketBuf};
+
+/// Bytes reserved at the start of each mbuf's private area for its
+/// [`Meta`]: its size, rounded up to DPDK's private-area alignment.
+pub const META_PRIV_SIZE: u16 = priv_round(core::mem::size_of::<Meta>());
+
+/// The whole private area tpa's pools give each mbuf: the [`Meta`], then the
+/// shared-info block an attached external buffer needs (see
+/// [`ExtMemRegion::attach`](super::ExtMemRegion::attach)).
+pub const MBUF_PRIV_SIZE: u16 =
+    META_PRIV_SIZE + priv_round(core::mem::size_of::<sys::rte_mbuf_ext_shared_info>());
+
+const fn priv_round(size: usize) -> u16 {
+    let align = sys::RTE_MBUF_PRIV_ALIGN as usize;
+    let size = size.div_ceil(align) * align;
+    assert!(size <= u16::MAX as usize);
+    size as u16
+}
+
+// The private area starts right after `struct rte_mbuf`, which is cache-line
+// sized, so it is aligned enough for Meta.
+const _: () = assert!(core::mem::size_of::<sys::rte_mbuf>() % core::mem::align_of::<Meta>() == 0);
+
+/// One DPDK `rte_mbuf` (possibly the head of a chain), owned: dropping it
+/// frees the whole chain back to its mempool.
+///
+/// Its [`Meta`] lives in the mbuf's private area (pools made by
+/// [`Mempool`](super::Mempool) reserve [`MBUF_PRIV_SIZE`] bytes for it), so
+/// metadata costs no extra allocation and travels with the buffer.
+#[repr(transparent)]
+pub struct Mbuf(NonNull<sys::rte_mbuf>);
+
+// SAFETY: an Mbuf is the unique owner of its rte_mbuf; mempools are
+// multi-producer/multi-consumer, so freeing from another thread is allowed.
+unsafe impl Send for Mbuf {}
+
+impl Mbuf {
+    /// Takes ownership of a raw mbuf.
+    ///
+    /// # Safety
+    /// `m` must be a valid mbuf not owned by anything else, from a pool whose
+    /// private area holds at least [`MBUF_PRIV_SIZE`] bytes with an
+    /// initialised [`Meta`] (see [`Mbuf::from_raw_reset_meta`] otherwise).
+    #[inline]
+    pub unsafe fn from_raw(m: NonNull<sys::rte_mbuf>) -> Mbuf {
+        debug_assert!(unsafe { (*m.as_ptr()).priv_size } >= MBUF_PRIV_SIZE);
+        Mbuf(m)
+    }
+
+    /// Takes ownership of a raw mbuf and sets its [`Meta`] to the default.
+    ///
+    /// # Safety
+    /// As [`Mbuf::from_raw`], except that the Meta need not be initialised.
+    #[inline]
+    pub unsafe fn from_raw_reset_meta(m: NonNull<sys::rte_mbuf>) -> Mbuf {
+        // SAFETY: the caller guarantees a private area of META_PRIV_SIZE bytes.
+        unsafe { meta_ptr(m).write(Meta::default()) };
+        Mbuf(m)
+    }
+
+    /// Gives up ownership, returning the raw pointer (for `rte_eth_tx_burst`).
+    #[inline]
+    pub fn into_raw(self) -> NonNull<sys::rte_mbuf> {
+        let m = self.0;
+        core::mem::forget(self);
+        m
+    }
+
+    /// The raw mbuf, still owned by `self`.
+    #[inline]
+    pub fn as_ptr(&self) -> *mut sys::rte_mbuf {
+        self.0.as_ptr()
+    }
+
+    /// The DPDK offload flags (`ol_flags`).
+    #[inline]
+    pub fn ol_flags(&self) -> u64 {
+        self.raw().ol_flags
+    }
+
+    /// Number of segments in the chain.
+    #[inline]
+    pub fn nb_segs(&self) -> u16 {
+        self.raw().nb_segs
+    }
+
+    /// Total packet length over all segments (`pkt_len`).
+    #[inline]
+    pub fn pkt_len(&self) -> u32 {
+        self.raw().pkt_len
+    }
+
+    /// Whether the data lives in memory attached from outside the pool
+    /// (see [`ExtMemRegion::attach`](super::ExtMemRegion::attach)).
+    #[inline]
+    pub fn has_external_buffer(&self) -> bool {
+        self.raw().ol_flags & sys::RTE_MBUF_F_EXTERNAL != 0
+    }
+
+    /// Appends `tail` (a chain of its own) behind the last segment.
+    pub fn chain(&mut self, tail: Mbuf) -> Result<(), Mbuf> {
+        let tail_len = tail.pkt_len();
+        let tail_segs = tail.nb_segs();
+        let head = self.raw();
+        if u32::from(head.nb_segs) + u32::from(tail_segs) > u32::from(u16::MAX)
+            || head.pkt_len.checked_add(tail_len).is_none()
+        {
+            return Err(tail);
+        }
+        let last = self.last_segment();
+        // SAFETY: `last` is the last segment of our chain and we own `tail`;
+        // ownership of tail's chain moves into ours.
+        unsafe {
+            (*last).next = tail.into_raw().as_ptr();
+            let head = self.0.as_ptr();
+            (*head).nb_segs += tail_segs;
+            (*head).pkt_len += tail_len;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn raw(&self) -> &sys::rte_mbuf {
+        // SAFETY: self owns a valid mbuf.
+        unsafe { self.0.as_ref() }
+    }
+
+    #[inline]
+    fn last_segment(&self) -> *mut sys::rte_mbuf {
+        let mut m = self.0.as_ptr();
+        // SAFETY: the chain is well formed (each `next` valid or NULL).
+        unsafe {
+            while !(*m).next.is_null() {
+                m = (*m).next;
+            }
+        }
+        m
+    }
+
+    /// Fills the Meta from what the device reported in `ol_flags`.
+    #[inline]
+    pub(crate) fn fill_rx_meta(&mut self, queue: u16) {
+        let flags = self.ol_flags();
+        let m = self.0.as_ptr();
+        let meta = Meta {
+            l3_checksum: checksum_status(
+                flags & sys::RTE_MBUF_F_RX_IP_CKSUM_MASK,
+                sys::RTE_MBUF_F_RX_IP_CKSUM_GOOD,
+                sys::RTE_MBUF_F_RX_IP_CKSUM_BAD,
+            ),
+            l4_checksum: checksum_status(
+                flags & sys::RTE_MBUF_F_RX_L4_CKSUM_MASK,
+                sys::RTE_MBUF_F_RX_L4_CKSUM_GOOD,
+                sys::RTE_MBUF_F_RX_L4_CKSUM_BAD,
+            ),
+            // SAFETY (both): reading union fields of a valid mbuf; which one
+            // is meaningful is told by the flags checked first.
+            rss_hash: (flags & sys::RTE_MBUF_F_RX_RSS_HASH != 0)
+                .then(|| unsafe { sys::tpa_mbuf_rss_hash(m) }),
+            flow_mark: (flags & sys::RTE_MBUF_F_RX_FDIR_ID != 0)
+                .then(|| unsafe { sys::tpa_mbuf_fdir_id(m) }),
+            rx_queue: queue,
+            ..Meta::default()
+        };
+        // SAFETY: mbufs received by a tpa port come from its own pools, whose
+        // private area holds a Meta.
+        unsafe { meta_ptr(self.0).write(meta) };
+    }
+
+    /// Sets the transmit offload request bits and header lengths.
+    #[inline]
+    pub(crate) fn set_tx_offload(&mut self, flags: u64, lens: TxLens) {
+        let m = self.0.as_ptr();
+        // SAFETY: we own the mbuf; the shim writes its bitfields.
+        unsafe {
+            (*m).ol_flags = ((*m).ol_flags & !TX_OFFLOAD_MASK) | flags;
+            sys::tpa_mbuf_set_tx_offload(m, lens.l2, lens.l3, lens.l4, lens.tso_segsz);
+        }
+    }
+}
+
+/// Every `RTE_MBUF_F_TX_*` bit tpa may set.
+pub(crate) const TX_OFFLOAD_MASK: u64 = sys::RTE_MBUF_F_TX_IPV4
+    | sys::RTE_MBUF_F_TX_IP_CKSUM
+    | sys::RTE_MBUF_F_TX_L4_MASK
+    | sys::RTE_MBUF_F_TX_TCP_SEG;
+
+/// Header lengths for transmit offloads.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TxLens {
+    pub l2: u16,
+    pub l3: u16,
+    pub l4: u16,
+    pub tso_segsz: u16,
+}
+
+/// Maps DPDK's two-bit checksum status (`masked` = flags & mask) to ours.
+/// "None" (both bits) means the data is known intact though the checksum
+/// field is not set, which is as good as good.
+#[inline]
+fn checksum_status(masked: u64, good: u64, bad: u64) -> ChecksumStatus {
+    if masked == good | bad || masked == good {
+        ChecksumStatus::Good
+    } else if masked == bad {
+        ChecksumStatus::Bad
+    } else {
+        ChecksumStatus::Unknown
+    }
+}
+
+/// The Meta in the private area of `m`.
+///
+/// # Safety
+/// `m` must be valid and its private area at least [`META_PRIV_SIZE`] bytes.
+#[inline]
+unsafe fn meta_ptr(m: NonNull<sys::rte_mbuf>) -> *mut Meta {
+    // SAFETY: the private area directly follows struct rte_mbuf.
+    unsafe { m.as_ptr().add(1).cast::<Meta>() }
+}
+
+/// The external-buffer shared info in the private area of `m`.
+///
+/// # Safety
+/// `m` must be valid and its private area at least [`MBUF_PRIV_SIZE`] bytes.
+#[inline]
+pub(crate) unsafe fn shinfo_ptr(m: NonNull<sys::rte_mbuf>) -> *mut sys::rte_mbuf_ext_shared_info {
+    // SAFETY: the shared info follows the Meta in the private area.
+    unsafe {
+        m.as_ptr()
+            .add(1)
+            .cast::<u8>()
+            .add(usize::from(META_PRIV_SIZE))
+            .cast()
+    }
+}
+
+/// The data of one segment.
+///
+/// # Safety
+/// `m` must be a valid mbuf that outlives `'a` and is not written meanwhile.
+#[inline]
+unsafe fn segment<'a>(m: *const sys::rte_mbuf) -> &'a [u8] {
+    // SAFETY: buf_addr + data_off .. + data_len lies inside the buffer.
+    unsafe {
+        let m = &*m;
+        core::slice::from_raw_parts(
+            m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+            usize::from(m.data_len),
+        )
+    }
+}
+
+impl PacketBuf for Mbuf {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        // SAFETY: self owns the mbuf; the slice borrows self.
+        unsafe { segment(self.0.as_ptr()) }
+    }
+
+    #[inline]
+    fn data_mut(&mut self) -> &mut [u8] {
+        let m = self.raw();
+        // SAFETY: as data(), borrowed mutably through &mut self.
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                usize::from(m.data_len),
+            )
+        }
+    }
+
+    #[inline]
+    fn headroom(&self) -> usize {
+        usize::from(self.raw().data_off)
+    }
+
+    /// Free bytes behind the data of the last segment (where
+    /// [`append`](PacketBuf::append) writes).
+    #[inline]
+    fn tailroom(&self) -> usize {
+        // SAFETY: last_segment returns a valid segment of our chain.
+        let last = unsafe { &*self.last_segment() };
+        usize::from(last.buf_len) - usize::from(last.data_off) - usize::from(last.data_len)
+    }
+
+    #[inline]
+    fn prepend(&mut self, n: usize) -> Result<&mut [u8], BufError> {
+        let available = self.headroom();
+        if n > available {
+            return Err(BufError::NoHeadroom {
+                needed: n,
+                available,
+            });
+        }
+        // n <= data_off <= u16::MAX.
+        let n16 = n as u16;
+        let m = self.0.as_ptr();
+        // SAFETY: we own the mbuf; n bytes of headroom exist.
+        unsafe {
+            (*m).data_off -= n16;
+            (*m).data_len += n16;
+            (*m).pkt_len += u32::from(n16);
+        }
+        Ok(&mut self.data_mut()[..n])
+    }
+
+    /// Grows the last segment by `n` bytes and returns them.
+    #[inline]
+    fn append(&mut self, n: usize) -> Result<&mut [u8], BufError> {
+        let available = self.tailroom();
+        if n > available {
+            return Err(BufError::NoTailroom {
+                needed: n,
+                available,
+            });
+        }
+        let n16 = n as u16; // n <= tailroom <= u16::MAX
+        let last = self.last_segment();
+        let head = self.0.as_ptr();
+        // SAFETY: we own the chain; the last segment has n bytes of tailroom,
+        // and the returned slice borrows self mutably.
+        unsafe {
+            let start = (*last)
+                .buf_addr
+                .cast::<u8>()
+                .add(usize::from((*last).data_off) + usize::from((*last).data_len));
+            (*last).data_len += n16;
+            (*head).pkt_len += u32::from(n16);
+            Ok(core::slice::from_raw_parts_mut(start, n))
+        }
+    }
+
+    /// Removes `n` bytes from the front of the first segment.
+    #[inline]
+    fn trim_front(&mut self, n: usize) -> Result<(), BufError> {
+        let available = self.len();
+        if n > available {
+            return Err(BufError::TooShort {
+                needed: n,
+                available,
+            });
+        }
+        let n16 = n as u16;
+        let m = self.0.as_ptr();
+        // SAFETY: we own the mbuf; n <= data_len.
+        unsafe {
+            (*m).data_off += n16;
+            (*m).data_len -= n16;
+            (*m).pkt_len -= u32::from(n16);
+        }
+        Ok(())
+    }
+
+    /// Removes `n` bytes from the back of the last segment.
+    #[inline]
+    fn trim_back(&mut self, n: usize) -> Result<(), BufError> {
+        let last = self.last_segment();
+        // SAFETY: last is a valid segment of our chain.
+        let available = usize::from(unsafe { (*last).data_len });
+        if n > available {
+            return Err(BufError::TooShort {
+                needed: n,
+                available,
+            });
+        }
+        let n16 = n as u16;
+        let head = self.0.as_ptr();
+        // SAFETY: we own the chain; n <= the last segment's data_len.
+        unsafe {
+            (*last).data_len -= n16;
+            (*head).pkt_len -= u32::from(n16);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn meta(&self) -> &Meta {
+        // SAFETY: an Mbuf's private area holds an initialised Meta (from_raw's
+        // contract); the reference borrows self.
+        unsafe { &*meta_ptr(self.0) }
+    }
+
+    #[inline]
+    fn meta_mut(&mut self) -> &mut Meta {
+        // SAFETY: as meta(), borrowed mutably through &mut self.
+        unsafe { &mut *meta_ptr(self.0) }
+    }
+
+    #[inline]
+    fn total_len(&self) -> usize {
+        self.pkt_len() as usize
+    }
+
+    fn segments(&self) -> impl Iterator<Item = &[u8]> {
+        let mut next = self.0.as_ptr().cast_const();
+        core::iter::from_fn(move || {
+            if next.is_null() {
+                return None;
+            }
+            // SAFETY: `next` is a segment of our chain, alive while self is
+            // borrowed.
+            unsafe {
+                let seg = segment(next);
+                next = (*next).next;
+                Some(seg)
+            }
+        })
+    }
+}
+
+impl Drop for Mbuf {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: we own the chain; it goes back to its pool(s), and external
+        // buffers to their owners through their free callbacks.
+        unsafe { sys::tpa_rte_pktmbuf_free(self.0.as_ptr()) }
+    }
+}
+
+impl core::fmt::Debug for Mbuf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Mbuf")
+            .field("len", &self.len())
+            .field("pkt_len", &self.pkt_len())
+            .field("nb_segs", &self.nb_segs())
+            .field("meta", self.meta())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_status_maps_all_four_states() {
+        let (good, bad) = (1 << 7, 1 << 4);
+        assert_eq!(checksum_status(0, good, bad), ChecksumStatus::Unknown);
+        assert_eq!(checksum_status(good, good, bad), ChecksumStatus::Good);
+        assert_eq!(checksum_status(bad, good, bad), ChecksumStatus::Bad);
+        assert_eq!(checksum_status(good | bad, good, bad), ChecksumStatus::Good);
+    }
+
+    #[test]
+    fn meta_fits_its_private_area() {
+        assert!(usize::from(META_PRIV_SIZE) >= core::mem::size_of::<Meta>());
+        assert_eq!(META_PRIV_SIZE as u32 % sys::RTE_MBUF_PRIV_ALIGN, 0);
+    }
+}

@@ -1,0 +1,474 @@
+//! [`MemoryWire`]: two ports joined in memory, with a seeded impairment model.
+//!
+//! A wire has two ends, [`End::A`] and [`End::B`], each with `queues` queue
+//! pairs; every [`MemoryPort`] drives one queue of one end and implements
+//! [`Port`] with [`PoolBuf`] buffers. A frame sent on end A arrives on the
+//! end-B queue its RSS hash picks (Toeplitz, symmetric key, IPv4/IPv6
+//! 5-tuple; non-IP frames on queue 0), and the other way round.
+//!
+//! Each direction has its own [`Impairment`] (drop, duplicate, reorder, delay
+//! and jitter, truncate, corrupt, bandwidth with a tail-drop queue) driven by
+//! a PRNG seeded from [`WireConfig::seed`], a runtime-switchable partition,
+//! and [`LinkStats`] counters. The same seed and the same sequence of calls
+//! give the same outcome, packet for packet; give the wire a [`VirtualClock`]
+//! to make delays independent of real time too.
+//!
+//! # Threads and cost
+//!
+//! Each direction's state sits behind one mutex, taken once per `rx_burst` or
+//! `tx_burst`, never per packet; so the two ends (and several queues) may run
+//! on different threads. Without impairment a burst goes straight into the
+//! far end's receive ring: no allocation, no clock read on transmit, one on
+//! receive (for the timestamp). When a receive ring is full, `tx_burst` takes
+//! fewer packets and leaves the rest in the burst, like a device whose
+//! transmit queue is full.
+//!
+//! ```
+//! use tpa::buf::PacketBuf;
+//! use tpa::port::memory::{MemoryWire, WireConfig};
+//! use tpa::port::{Burst, Port};
+//!
+//! let (mut a, mut b) = MemoryWire::pair(WireConfig::default()).unwrap();
+//! let mut tx: Burst<_> = Burst::new();
+//! let mut pkt = a.alloc().unwrap();
+//! pkt.extend_from_slice(&[0xff; 60]).unwrap();
+//! tx.push(pkt);
+//! assert_eq!(a.tx_burst(&mut tx), 1);
+//! let mut rx: Burst<_> = Burst::new();
+//! assert_eq!(b.rx_burst(&mut rx), 1);
+//! assert_eq!(rx.as_slice()[0].data(), &[0xff; 60]);
+//! ```
+
+mod clock;
+mod impair;
+mod link;
+mod rng;
+mod rss;
+mod stats;
+
+pub use clock::VirtualClock;
+pub use impair::Impairment;
+pub use stats::{Drops, LinkStats};
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use clock::WireClock;
+use link::{Link, LinkSetup};
+
+use crate::buf::{Pool, PoolBuf, PoolConfig};
+use crate::port::{Burst, Offloads, Port, PortCaps, PortError};
+use crate::wire::MacAddr;
+
+/// One end of a wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum End {
+    /// The first end.
+    A,
+    /// The second end.
+    B,
+}
+
+impl End {
+    /// The other end.
+    pub fn peer(self) -> End {
+        match self {
+            End::A => End::B,
+            End::B => End::A,
+        }
+    }
+
+    /// The direction this end transmits in.
+    pub fn tx_direction(self) -> Direction {
+        match self {
+            End::A => Direction::AToB,
+            End::B => Direction::BToA,
+        }
+    }
+
+    fn letter(self) -> char {
+        match self {
+            End::A => 'a',
+            End::B => 'b',
+        }
+    }
+}
+
+/// One direction of a wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// From end A to end B.
+    AToB,
+    /// From end B to end A.
+    BToA,
+}
+
+impl Direction {
+    fn index(self) -> usize {
+        match self {
+            Direction::AToB => 0,
+            Direction::BToA => 1,
+        }
+    }
+}
+
+/// How to build a [`MemoryWire`]. Start from `WireConfig::default()`.
+#[derive(Debug, Clone)]
+pub struct WireConfig {
+    /// Prefix of the port names (`"memory"` gives `memory:a/q0`).
+    pub name: String,
+    /// Queue pairs per end (at least 1).
+    pub queues: u16,
+    /// Receive ring size per queue, in packets.
+    pub ring_size: usize,
+    /// Largest IP packet carried; longer frames are dropped (counted).
+    pub mtu: u16,
+    /// MAC address of end A (reported in its caps; frames are not filtered).
+    pub mac_a: MacAddr,
+    /// MAC address of end B.
+    pub mac_b: MacAddr,
+    /// Compute the RSS hash even with one queue (always done with several).
+    pub rss_hash: bool,
+    /// The pool both ends allocate from; `None` creates one of
+    /// `pool_capacity` default buffers.
+    pub pool: Option<Pool>,
+    /// Buffers of the pool created when `pool` is `None`.
+    pub pool_capacity: usize,
+    /// Impairment of the direction A → B.
+    pub a_to_b: Impairment,
+    /// Impairment of the direction B → A.
+    pub b_to_a: Impairment,
+    /// Seed of the impairment PRNGs.
+    pub seed: u64,
+    /// Run delays on this clock instead of real time.
+    pub clock: Option<VirtualClock>,
+}
+
+impl Default for WireConfig {
+    fn default() -> Self {
+        WireConfig {
+            name: "memory".to_owned(),
+            queues: 1,
+            ring_size: 1024,
+            mtu: 1500,
+            mac_a: MacAddr([0x02, 0, 0, 0, 0, 0x0a]),
+            mac_b: MacAddr([0x02, 0, 0, 0, 0, 0x0b]),
+            rss_hash: false,
+            pool: None,
+            pool_capacity: 8192,
+            a_to_b: Impairment::default(),
+            b_to_a: Impairment::default(),
+            seed: 0,
+            clock: None,
+        }
+    }
+}
+
+impl WireConfig {
+    /// The same impairment in both directions.
+    pub fn impair_both(mut self, imp: Impairment) -> WireConfig {
+        self.a_to_b = imp.clone();
+        self.b_to_a = imp;
+        self
+    }
+}
+
+/// Which directions of a wire are cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Partition {
+    /// Both directions carry packets.
+    #[default]
+    None,
+    /// A → B is cut.
+    AToB,
+    /// B → A is cut.
+    BToA,
+    /// Both directions are cut.
+    Both,
+}
+
+/// What the ports and the handles of one wire share.
+struct Shared {
+    name: String,
+    queues: u16,
+    mtu: u16,
+    macs: [MacAddr; 2],
+    /// Indexed by [`Direction::index`].
+    links: [Mutex<Link>; 2],
+    clock: WireClock,
+    virtual_clock: Option<VirtualClock>,
+    pool: Pool,
+    /// Which (end, queue) ports exist; indexed `end * queues + queue`.
+    taken: Mutex<Vec<bool>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A handle to a wire: hands out its ports, switches partitions and
+/// impairments at runtime, reads counters. Cheap to clone; `Send + Sync`.
+/// The wire (and every packet on it) goes away with the last handle and port.
+#[derive(Clone)]
+pub struct MemoryWire {
+    shared: Arc<Shared>,
+}
+
+impl MemoryWire {
+    /// Builds a wire. Fails on zero queues or a zero ring size, or if the
+    /// pool cannot be created.
+    pub fn new(config: WireConfig) -> Result<MemoryWire, PortError> {
+        let invalid = |what: &str| PortError::InvalidConfig {
+            name: config.name.clone(),
+            what: what.to_owned(),
+        };
+        if config.queues == 0 {
+            return Err(invalid("a memory wire needs at least one queue"));
+        }
+        if config.ring_size == 0 {
+            return Err(invalid("the ring size must be at least 1"));
+        }
+        let pool = match config.pool {
+            Some(p) => p,
+            None => Pool::new(PoolConfig {
+                name: config.name.clone(),
+                capacity: config.pool_capacity,
+                ..PoolConfig::default()
+            })
+            .map_err(|e| invalid(&e.to_string()))?,
+        };
+        let link = |impairment: Impairment, salt: u64| {
+            Mutex::new(Link::new(LinkSetup {
+                queues: config.queues,
+                ring_size: config.ring_size,
+                mtu: config.mtu,
+                rss: config.rss_hash,
+                // Distinct, seed-determined streams per direction.
+                seed: config.seed ^ salt,
+                impairment,
+            }))
+        };
+        let clock = match &config.clock {
+            Some(v) => WireClock::Virtual(v.clone()),
+            None => WireClock::Real(Instant::now()),
+        };
+        Ok(MemoryWire {
+            shared: Arc::new(Shared {
+                name: config.name,
+                queues: config.queues,
+                mtu: config.mtu,
+                macs: [config.mac_a, config.mac_b],
+                links: [
+                    link(config.a_to_b, 0x5eed_a2b0_0000_0001),
+                    link(config.b_to_a, 0x5eed_b2a0_0000_0002),
+                ],
+                clock,
+                virtual_clock: config.clock,
+                pool,
+                taken: Mutex::new(vec![false; 2 * usize::from(config.queues)]),
+            }),
+        })
+    }
+
+    /// A single-queue wire's two ports: `(end A, end B)`.
+    pub fn pair(config: WireConfig) -> Result<(MemoryPort, MemoryPort), PortError> {
+        let wire = MemoryWire::new(config)?;
+        Ok((wire.port(End::A, 0)?, wire.port(End::B, 0)?))
+    }
+
+    /// The port driving `queue` of `end`. Each exists once at a time:
+    /// asking again while it is alive is [`PortError::Busy`].
+    pub fn port(&self, end: End, queue: u16) -> Result<MemoryPort, PortError> {
+        let s = &self.shared;
+        let name = format!("{}:{}/q{queue}", s.name, end.letter());
+        if queue >= s.queues {
+            return Err(PortError::InvalidConfig {
+                name,
+                what: format!("queue {queue} out of range (wire has {})", s.queues),
+            });
+        }
+        let mut taken = lock(&s.taken);
+        let slot = &mut taken[slot_index(end, queue, s.queues)];
+        if *slot {
+            return Err(PortError::Busy { name });
+        }
+        *slot = true;
+        drop(taken);
+        let idx = match end {
+            End::A => 0,
+            End::B => 1,
+        };
+        Ok(MemoryPort {
+            caps: PortCaps {
+                name,
+                mac: s.macs[idx],
+                mtu: s.mtu,
+                queues: s.queues,
+                queue,
+                rx_offloads: Offloads::default(),
+                tx_offloads: Offloads::default(),
+                rss: s.queues > 1,
+                flow_rules: false,
+            },
+            shared: Arc::clone(s),
+            end,
+            queue,
+            pool: s.pool.clone(),
+        })
+    }
+
+    /// All queues of `end`, in queue order.
+    pub fn ports(&self, end: End) -> Result<Vec<MemoryPort>, PortError> {
+        (0..self.shared.queues).map(|q| self.port(end, q)).collect()
+    }
+
+    /// Cuts directions (or heals them); packets sent meanwhile are dropped
+    /// and counted.
+    pub fn set_partition(&self, p: Partition) {
+        let (ab, ba) = match p {
+            Partition::None => (false, false),
+            Partition::AToB => (true, false),
+            Partition::BToA => (false, true),
+            Partition::Both => (true, true),
+        };
+        lock(&self.shared.links[0]).set_partitioned(ab);
+        lock(&self.shared.links[1]).set_partitioned(ba);
+    }
+
+    /// The current partition.
+    pub fn partition(&self) -> Partition {
+        let ab = lock(&self.shared.links[0]).is_partitioned();
+        let ba = lock(&self.shared.links[1]).is_partitioned();
+        match (ab, ba) {
+            (false, false) => Partition::None,
+            (true, false) => Partition::AToB,
+            (false, true) => Partition::BToA,
+            (true, true) => Partition::Both,
+        }
+    }
+
+    /// Replaces the impairment of one direction (the PRNG stream continues).
+    pub fn set_impairment(&self, dir: Direction, imp: Impairment) {
+        lock(&self.shared.links[dir.index()]).set_impairment(imp);
+    }
+
+    /// The impairment of one direction.
+    pub fn impairment(&self, dir: Direction) -> Impairment {
+        lock(&self.shared.links[dir.index()]).impairment().clone()
+    }
+
+    /// Counters of one direction.
+    pub fn stats(&self, dir: Direction) -> LinkStats {
+        lock(&self.shared.links[dir.index()]).stats()
+    }
+
+    /// Discards every packet on the wire (their buffers return to the pool).
+    pub fn clear(&self) {
+        for l in &self.shared.links {
+            lock(l).clear();
+        }
+    }
+
+    /// The virtual clock, if the wire runs on one.
+    pub fn clock(&self) -> Option<&VirtualClock> {
+        self.shared.virtual_clock.as_ref()
+    }
+
+    /// The pool both ends allocate from.
+    pub fn pool(&self) -> &Pool {
+        &self.shared.pool
+    }
+}
+
+impl fmt::Debug for MemoryWire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryWire")
+            .field("name", &self.shared.name)
+            .field("queues", &self.shared.queues)
+            .field("a_to_b", &self.stats(Direction::AToB))
+            .field("b_to_a", &self.stats(Direction::BToA))
+            .finish()
+    }
+}
+
+fn slot_index(end: End, queue: u16, queues: u16) -> usize {
+    let e = match end {
+        End::A => 0,
+        End::B => 1,
+    };
+    e * usize::from(queues) + usize::from(queue)
+}
+
+/// One queue of one end of a [`MemoryWire`].
+pub struct MemoryPort {
+    shared: Arc<Shared>,
+    end: End,
+    queue: u16,
+    caps: PortCaps,
+    pool: Pool,
+}
+
+impl MemoryPort {
+    /// A handle to the wire this port belongs to.
+    pub fn wire(&self) -> MemoryWire {
+        MemoryWire {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Which end this port is.
+    pub fn end(&self) -> End {
+        self.end
+    }
+
+    /// The pool this port allocates from.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+impl Port for MemoryPort {
+    type Buf = PoolBuf;
+
+    #[inline]
+    fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<PoolBuf, N>) -> usize {
+        let dir = self.end.peer().tx_direction();
+        let s = &*self.shared;
+        lock(&s.links[dir.index()]).receive(self.queue, rx, &s.clock)
+    }
+
+    #[inline]
+    fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        if tx.is_empty() {
+            return 0;
+        }
+        let dir = self.end.tx_direction();
+        let s = &*self.shared;
+        lock(&s.links[dir.index()]).transmit(tx, &s.clock)
+    }
+
+    #[inline]
+    fn alloc(&mut self) -> Option<PoolBuf> {
+        self.pool.alloc()
+    }
+
+    fn caps(&self) -> &PortCaps {
+        &self.caps
+    }
+}
+
+impl Drop for MemoryPort {
+    fn drop(&mut self) {
+        let s = &self.shared;
+        lock(&s.taken)[slot_index(self.end, self.queue, s.queues)] = false;
+    }
+}
+
+impl fmt::Debug for MemoryPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryPort")
+            .field("name", &self.caps.name)
+            .finish()
+    }
+}

@@ -1,0 +1,48 @@
+//! Counters of one direction of a wire.
+
+/// Packets lost on one direction, by cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Drops {
+    /// Random loss ([`Impairment::drop`](super::Impairment::drop)).
+    pub random: u64,
+    /// The direction was partitioned.
+    pub partition: u64,
+    /// Tail-dropped at the bandwidth queue limit.
+    pub queue: u64,
+    /// Longer than the MTU (plus Ethernet and VLAN headers).
+    pub oversize: u64,
+}
+
+impl Drops {
+    /// All drops.
+    pub fn total(&self) -> u64 {
+        self.random + self.partition + self.queue + self.oversize
+    }
+}
+
+/// Counters of one direction of a [`MemoryWire`](super::MemoryWire).
+///
+/// Packets are conserved: `sent + duplicated == delivered + dropped.total()
+/// + in_flight` (plus packets discarded by [`MemoryWire::clear`](super::MemoryWire::clear)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkStats {
+    /// Packets taken by `tx_burst`.
+    pub sent: u64,
+    /// Packets handed out by `rx_burst`.
+    pub delivered: u64,
+    /// Packets lost, by cause.
+    pub dropped: Drops,
+    /// Extra copies created.
+    pub duplicated: u64,
+    /// Copies not made because the pool was empty.
+    pub duplicate_failed: u64,
+    /// Packets held back behind later ones.
+    pub reordered: u64,
+    /// Packets with flipped bits.
+    pub corrupted: u64,
+    /// Packets cut short.
+    pub truncated: u64,
+    /// Packets on the wire now (delayed, held back, or waiting in a receive
+    /// ring).
+    pub in_flight: u64,
+}

@@ -1,0 +1,232 @@
+//! Linux network interfaces addressed by name: index, MAC address, MTU and
+//! up/down state, read and set through `SIOC*IF*` ioctls.
+//!
+//! Shared by the kernel-facing ports ([`tap`](super::tap),
+//! [`af_packet`](super::af_packet)). Every call acts on the network
+//! namespace of the thread that created the [`NetDev`].
+
+use std::ffi::c_int;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use super::PortError;
+use crate::wire::MacAddr;
+
+/// The longest interface name Linux accepts (`IFNAMSIZ` less the NUL).
+pub const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
+
+/// Checks that `name` can name a Linux network interface.
+pub(crate) fn validate_name(name: &str) -> Result<(), PortError> {
+    let bad = |what: &str| PortError::InvalidConfig {
+        name: name.to_owned(),
+        what: format!("invalid interface name: {what}"),
+    };
+    if name.is_empty() {
+        return Err(bad("empty"));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(bad("longer than 15 bytes"));
+    }
+    if name == "." || name == ".." {
+        return Err(bad("reserved"));
+    }
+    if name
+        .bytes()
+        .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace())
+    {
+        return Err(bad("contains '/', ':', NUL or whitespace"));
+    }
+    Ok(())
+}
+
+/// An `ifreq` naming `name` (already validated), the rest zeroed.
+pub(crate) fn ifreq_for(name: &str) -> libc::ifreq {
+    // SAFETY: `ifreq` is a plain C struct (a name array and a union of
+    // integers, sockaddrs and a pointer); all-zero bytes are a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    req
+}
+
+/// Reads the interface name the kernel wrote back into `req`.
+pub(crate) fn name_of(req: &libc::ifreq) -> String {
+    let bytes: Vec<u8> = req
+        .ifr_name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A network interface in the current network namespace, with a control
+/// socket to query and configure it.
+#[derive(Debug)]
+pub(crate) struct NetDev {
+    name: String,
+    ctl: OwnedFd,
+}
+
+impl NetDev {
+    /// Opens a control socket for interface `name`. The interface need not
+    /// exist yet; the calls below report [`PortError::NoSuchDevice`] if it
+    /// does not.
+    pub(crate) fn new(name: &str) -> Result<Self, PortError> {
+        validate_name(name)?;
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(PortError::from_io(
+                name,
+                "socket(AF_INET) for interface control",
+                io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: `fd` is a freshly created descriptor owned by nobody else.
+        let ctl = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(NetDev {
+            name: name.to_owned(),
+            ctl,
+        })
+    }
+
+    /// Runs ioctl `request` with `req`, mapping failure to a [`PortError`].
+    fn ioctl(
+        &self,
+        request: libc::c_ulong,
+        req: &mut libc::ifreq,
+        op: &'static str,
+    ) -> Result<(), PortError> {
+        // SAFETY: every request used in this module takes a `struct ifreq *`,
+        // and `req` is a valid, exclusively borrowed `ifreq` for the call.
+        let rc = unsafe {
+            libc::ioctl(
+                self.ctl.as_raw_fd(),
+                request as libc::Ioctl,
+                req as *mut libc::ifreq,
+            )
+        };
+        if rc < 0 {
+            return Err(PortError::from_io(
+                &self.name,
+                op,
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The interface index (`SIOCGIFINDEX`).
+    pub(crate) fn index(&self) -> Result<c_int, PortError> {
+        let mut req = ifreq_for(&self.name);
+        self.ioctl(libc::SIOCGIFINDEX, &mut req, "SIOCGIFINDEX")?;
+        // SAFETY: SIOCGIFINDEX filled the `ifru_ifindex` member.
+        Ok(unsafe { req.ifr_ifru.ifru_ifindex })
+    }
+
+    /// The interface's hardware address (`SIOCGIFHWADDR`).
+    pub(crate) fn mac(&self) -> Result<MacAddr, PortError> {
+        let mut req = ifreq_for(&self.name);
+        self.ioctl(libc::SIOCGIFHWADDR, &mut req, "SIOCGIFHWADDR")?;
+        // SAFETY: SIOCGIFHWADDR filled the `ifru_hwaddr` member.
+        let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
+        let mut mac = [0u8; 6];
+        for (dst, src) in mac.iter_mut().zip(sa.sa_data.iter()) {
+            *dst = *src as u8;
+        }
+        Ok(MacAddr(mac))
+    }
+
+    /// Sets the interface's hardware address (`SIOCSIFHWADDR`).
+    pub(crate) fn set_mac(&self, mac: MacAddr) -> Result<(), PortError> {
+        let mut req = ifreq_for(&self.name);
+        // SAFETY: writing plain integers into the `ifru_hwaddr` member of a
+        // zeroed union; SIOCSIFHWADDR reads exactly that member.
+        unsafe {
+            req.ifr_ifru.ifru_hwaddr.sa_family = libc::ARPHRD_ETHER;
+            for (dst, src) in req.ifr_ifru.ifru_hwaddr.sa_data.iter_mut().zip(mac.0) {
+                *dst = src as libc::c_char;
+            }
+        }
+        self.ioctl(libc::SIOCSIFHWADDR, &mut req, "SIOCSIFHWADDR")
+    }
+
+    /// The interface MTU (`SIOCGIFMTU`).
+    pub(crate) fn mtu(&self) -> Result<u32, PortError> {
+        let mut req = ifreq_for(&self.name);
+        self.ioctl(libc::SIOCGIFMTU, &mut req, "SIOCGIFMTU")?;
+        // SAFETY: SIOCGIFMTU filled the `ifru_mtu` member.
+        let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+        Ok(mtu.max(0) as u32)
+    }
+
+    /// Sets the interface MTU (`SIOCSIFMTU`).
+    pub(crate) fn set_mtu(&self, mtu: u16) -> Result<(), PortError> {
+        let mut req = ifreq_for(&self.name);
+        req.ifr_ifru.ifru_mtu = c_int::from(mtu);
+        self.ioctl(libc::SIOCSIFMTU, &mut req, "SIOCSIFMTU")
+    }
+
+    /// Brings the interface up or down (`SIOCSIFFLAGS`).
+    pub(crate) fn set_up(&self, up: bool) -> Result<(), PortError> {
+        let mut flags = self.flags()?;
+        if up {
+            flags |= libc::IFF_UP as libc::c_short;
+        } else {
+            flags &= !(libc::IFF_UP as libc::c_short);
+        }
+        let mut req = ifreq_for(&self.name);
+        req.ifr_ifru.ifru_flags = flags;
+        self.ioctl(libc::SIOCSIFFLAGS, &mut req, "SIOCSIFFLAGS")
+    }
+
+    fn flags(&self) -> Result<libc::c_short, PortError> {
+        let mut req = ifreq_for(&self.name);
+        self.ioctl(libc::SIOCGIFFLAGS, &mut req, "SIOCGIFFLAGS")?;
+        // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member.
+        Ok(unsafe { req.ifr_ifru.ifru_flags })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated() {
+        assert!(validate_name("eth0").is_ok());
+        assert!(validate_name("a23456789012345").is_ok());
+        for bad in ["", "a234567890123456", "a/b", "a:b", "a b", ".", ".."] {
+            match validate_name(bad) {
+                Err(PortError::InvalidConfig { name, .. }) => assert_eq!(name, bad),
+                other => panic!("{bad:?}: expected InvalidConfig, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ifreq_round_trips_the_name() {
+        let req = ifreq_for("veth-x1");
+        assert_eq!(name_of(&req), "veth-x1");
+    }
+
+    #[test]
+    fn loopback_is_queried() {
+        // Every network namespace has `lo`, index 1, with MTU > 0.
+        let lo = NetDev::new("lo").expect("control socket");
+        assert!(lo.index().expect("index") > 0);
+        assert!(lo.mtu().expect("mtu") > 0);
+        assert_eq!(lo.mac().expect("mac"), MacAddr::ZERO);
+    }
+
+    #[test]
+    fn a_missing_interface_is_named() {
+        let dev = NetDev::new("tpa-nonexist0").expect("control socket");
+        match dev.index() {
+            Err(PortError::NoSuchDevice { name }) => assert_eq!(name, "tpa-nonexist0"),
+            other => panic!("expected NoSuchDevice, got {other:?}"),
+        }
+    }
+}

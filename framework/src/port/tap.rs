@@ -1,0 +1,506 @@
+//! A Linux TAP device as a [`Port`]: the kernel is the peer.
+//!
+//! A TAP interface is a virtual Ethernet link with the Linux network stack on
+//! one end and a file descriptor on the other. Frames the kernel sends out of
+//! the interface are read from the descriptor by [`Tap::rx_burst`]; frames
+//! written by [`Tap::tx_burst`] arrive at the kernel as if received from a
+//! wire. It works on any Linux machine as root (or with `CAP_NET_ADMIN`),
+//! needs no driver or hugepages, and is the default backend for trying tpa.
+//!
+//! # Two MAC addresses
+//!
+//! The interface the kernel sees (say `tap0`) has its own MAC address, set
+//! with [`TapConfig::kernel_mac`]. tpa sits on the other side of the wire and
+//! uses a different address, [`TapConfig::mac`], reported by
+//! [`PortCaps::mac`]: frames tpa sends carry it as their source and the
+//! kernel addresses its replies to it. Giving both ends the same address would
+//! make the kernel drop tpa's frames as its own.
+//!
+//! # Cost
+//!
+//! One `read(2)` per received packet and one `write(2)`/`writev(2)` per sent
+//! packet: the TAP character device has no batched interface. Every packet
+//! is copied once by the kernel, into or out of a pool buffer.
+//!
+//! # Queues
+//!
+//! With [`TapConfig::queues`] > 1 the device is created with
+//! `IFF_MULTI_QUEUE`, one descriptor per queue; [`Tap::open_queues`] returns
+//! one [`Tap`] per queue for one worker each. The kernel spreads the flows it
+//! sends over the queues by flow hash.
+//!
+//! ```no_run
+//! use tpa::buf::{Pool, PoolConfig};
+//! use tpa::port::tap::{Tap, TapConfig};
+//! use tpa::port::{Burst, Port};
+//!
+//! let pool = Pool::new(PoolConfig::default())?;
+//! let mut tap = Tap::open(&TapConfig::new("tap0"), pool)?;
+//! let mut rx: Burst<_> = Burst::new();
+//! tap.rx_burst(&mut rx);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use arrayvec::ArrayVec;
+
+use super::netdev::{self, NetDev};
+use super::{Burst, Offloads, Port, PortCaps, PortError};
+use crate::buf::{PacketBuf, Pool, PoolBuf};
+use crate::wire::MacAddr;
+
+/// Ethernet header plus one VLAN tag: what a frame adds to the MTU.
+const MAX_L2_OVERHEAD: usize = 14 + 4;
+
+/// The most segments a transmitted packet may have.
+const MAX_SEGMENTS: usize = 16;
+
+/// Whether [`Tap::open`] may create the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TapMode {
+    /// Attach to the interface if it exists (a persistent TAP made with
+    /// `ip tuntap add`), create it otherwise. A created interface disappears
+    /// when its last queue is dropped.
+    #[default]
+    CreateOrAttach,
+    /// Attach to an existing TAP interface; [`PortError::NoSuchDevice`] if
+    /// there is none.
+    AttachExisting,
+}
+
+/// How to open a TAP device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapConfig {
+    /// The interface name (at most 15 bytes). Empty lets the kernel choose
+    /// (`tap0`, `tap1`, …); [`PortCaps::name`] tells which.
+    pub name: String,
+    /// Create or only attach.
+    pub mode: TapMode,
+    /// The MAC address tpa uses on its side of the wire. `None` picks a
+    /// random locally administered unicast address.
+    pub mac: Option<MacAddr>,
+    /// The MAC address to give the kernel's interface, if any.
+    pub kernel_mac: Option<MacAddr>,
+    /// The MTU to set on the interface, if any.
+    pub mtu: Option<u16>,
+    /// Queues (one descriptor each). More than one needs `IFF_MULTI_QUEUE`,
+    /// which a persistent interface must have been created with.
+    pub queues: u16,
+    /// Bring the kernel's interface up (`IFF_UP`) once attached.
+    pub up: bool,
+}
+
+impl TapConfig {
+    /// A single-queue device named `name`, created if missing and brought
+    /// up, with a random tpa-side MAC.
+    pub fn new(name: impl Into<String>) -> Self {
+        TapConfig {
+            name: name.into(),
+            mode: TapMode::CreateOrAttach,
+            mac: None,
+            kernel_mac: None,
+            mtu: None,
+            queues: 1,
+            up: true,
+        }
+    }
+}
+
+/// Counters of one TAP queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TapStats {
+    /// Frames received and handed on.
+    pub rx_packets: u64,
+    /// Bytes of those frames.
+    pub rx_bytes: u64,
+    /// Receive attempts stopped because the pool had no buffer.
+    pub rx_no_buffer: u64,
+    /// Frames dropped because they did not fit a buffer.
+    pub rx_truncated: u64,
+    /// `read(2)` failures other than "nothing to read".
+    pub rx_errors: u64,
+    /// Frames written to the kernel.
+    pub tx_packets: u64,
+    /// Bytes of those frames.
+    pub tx_bytes: u64,
+    /// Frames the kernel refused (dropped and removed from the burst).
+    pub tx_errors: u64,
+}
+
+/// What became of a frame written to the kernel.
+enum Written {
+    /// The kernel took it.
+    Sent,
+    /// The kernel refused it (counted); it is dropped.
+    Refused,
+    /// The device cannot take more now; retry later.
+    Full,
+}
+
+/// One queue of a TAP device: a [`Port`] whose peer is the kernel.
+#[derive(Debug)]
+pub struct Tap {
+    fd: OwnedFd,
+    pool: Pool,
+    caps: PortCaps,
+    stats: TapStats,
+}
+
+impl Tap {
+    /// Opens a single-queue TAP device (`config.queues` must be 1; see
+    /// [`open_queues`](Self::open_queues)). Received frames go into buffers
+    /// from `pool`, which must hold a full frame (MTU + 18 bytes) after its
+    /// headroom.
+    pub fn open(config: &TapConfig, pool: Pool) -> Result<Tap, PortError> {
+        if config.queues != 1 {
+            return Err(PortError::InvalidConfig {
+                name: config.name.clone(),
+                what: format!(
+                    "Tap::open drives one queue but {} were asked; use Tap::open_queues",
+                    config.queues
+                ),
+            });
+        }
+        let mut queues = Self::open_queues(config, pool)?;
+        Ok(queues.remove(0))
+    }
+
+    /// Opens every queue of a TAP device, one [`Tap`] each, all receiving
+    /// into buffers from `pool`.
+    pub fn open_queues(config: &TapConfig, pool: Pool) -> Result<Vec<Tap>, PortError> {
+        if config.queues == 0 {
+            return Err(PortError::InvalidConfig {
+                name: config.name.clone(),
+                what: "a TAP device needs at least one queue".into(),
+            });
+        }
+        if !config.name.is_empty() {
+            netdev::validate_name(&config.name)?;
+        }
+        if config.mode == TapMode::AttachExisting {
+            // TUNSETIFF would create it; check first.
+            NetDev::new(&config.name)?.index()?;
+        }
+        let multi = config.queues > 1;
+        let (first, name) = attach_queue(&config.name, multi)?;
+        let mut fds = vec![first];
+        for _ in 1..config.queues {
+            fds.push(attach_queue(&name, multi)?.0);
+        }
+
+        let dev = NetDev::new(&name)?;
+        if let Some(mac) = config.kernel_mac {
+            dev.set_mac(mac)?;
+        }
+        if let Some(mtu) = config.mtu {
+            dev.set_mtu(mtu)?;
+        }
+        if config.up {
+            dev.set_up(true)?;
+        }
+        let mtu = dev.mtu()?;
+        let kernel_mac = dev.mac()?;
+        let mac = match config.mac {
+            Some(mac) => mac,
+            None => random_local_mac(&name)?,
+        };
+        if mac == kernel_mac {
+            return Err(PortError::InvalidConfig {
+                name,
+                what: format!("tpa's MAC {mac} equals the kernel interface's; they must differ"),
+            });
+        }
+        check_buffer_room(&name, &pool, mtu)?;
+
+        let queues = config.queues;
+        Ok(fds
+            .into_iter()
+            .enumerate()
+            .map(|(queue, fd)| Tap {
+                fd,
+                pool: pool.clone(),
+                caps: PortCaps {
+                    name: name.clone(),
+                    mac,
+                    mtu: mtu.min(u32::from(u16::MAX)) as u16,
+                    queues,
+                    queue: queue as u16,
+                    rx_offloads: Offloads::default(),
+                    tx_offloads: Offloads::default(),
+                    rss: queues > 1,
+                    flow_rules: false,
+                },
+                stats: TapStats::default(),
+            })
+            .collect())
+    }
+
+    /// This queue's counters.
+    pub fn stats(&self) -> TapStats {
+        self.stats
+    }
+
+    /// The interface name the kernel knows the device by.
+    pub fn name(&self) -> &str {
+        &self.caps.name
+    }
+
+    /// Waits up to `timeout_ms` milliseconds (-1: forever) for a frame to
+    /// read, for workers that sleep when idle; a polling worker never needs
+    /// it. Returns whether one is waiting.
+    pub fn wait_rx(&self, timeout_ms: i32) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, timeout_ms) > 0 }
+    }
+
+    /// Reads one frame into a fresh buffer. `None`: nothing to read, no
+    /// buffer or a read error (the last two counted).
+    fn read_one(&mut self) -> Option<PoolBuf> {
+        loop {
+            let Some(mut buf) = self.pool.alloc() else {
+                self.stats.rx_no_buffer += 1;
+                return None;
+            };
+            let room = buf.tailroom();
+            let Ok(dst) = buf.append(room) else {
+                return None;
+            };
+            // SAFETY: `dst` is a writable slice of `room` bytes owned by `buf`.
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), dst.as_mut_ptr().cast(), dst.len()) };
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                match err.kind() {
+                    io::ErrorKind::WouldBlock => return None,
+                    io::ErrorKind::Interrupted => continue,
+                    _ => {
+                        self.stats.rx_errors += 1;
+                        return None;
+                    }
+                }
+            }
+            let n = n as usize;
+            if n >= room {
+                // The frame may have been cut to the buffer: drop it.
+                self.stats.rx_truncated += 1;
+                continue;
+            }
+            if buf.trim_back(room - n).is_err() {
+                return None;
+            }
+            buf.meta_mut().rx_queue = self.caps.queue;
+            self.stats.rx_packets += 1;
+            self.stats.rx_bytes += n as u64;
+            return Some(buf);
+        }
+    }
+
+    /// Writes one frame to the kernel.
+    fn write_one(&mut self, buf: &PoolBuf) -> Written {
+        let mut iov: ArrayVec<libc::iovec, MAX_SEGMENTS> = ArrayVec::new();
+        let mut len = 0usize;
+        for seg in buf.segments() {
+            if iov
+                .try_push(libc::iovec {
+                    iov_base: seg.as_ptr() as *mut libc::c_void,
+                    iov_len: seg.len(),
+                })
+                .is_err()
+            {
+                self.stats.tx_errors += 1;
+                return Written::Refused;
+            }
+            len += seg.len();
+        }
+        loop {
+            // SAFETY: every iovec points into a segment of `buf`, which
+            // outlives the call; writev only reads them.
+            let n = unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32) };
+            if n >= 0 {
+                self.stats.tx_packets += 1;
+                self.stats.tx_bytes += len as u64;
+                return Written::Sent;
+            }
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::WouldBlock => return Written::Full,
+                io::ErrorKind::Interrupted => continue,
+                _ => {
+                    // A malformed or oversized frame, or the device went away.
+                    self.stats.tx_errors += 1;
+                    return Written::Refused;
+                }
+            }
+        }
+    }
+}
+
+impl Port for Tap {
+    type Buf = PoolBuf;
+
+    /// Reads frames until the kernel has no more, the burst is full or the
+    /// pool is empty.
+    fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<PoolBuf, N>) -> usize {
+        let mut n = 0;
+        while !rx.is_full() {
+            let Some(buf) = self.read_one() else { break };
+            rx.push(buf);
+            n += 1;
+        }
+        n
+    }
+
+    /// Writes frames from the front of `tx` until the kernel pushes back
+    /// (`EAGAIN`); those stay in `tx`. A frame the kernel refuses outright
+    /// (malformed, too large, interface gone) is dropped and counted in
+    /// [`TapStats::tx_errors`]. Returns how many were sent.
+    fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        let mut taken = 0;
+        let mut sent = 0;
+        for i in 0..tx.len() {
+            match self.write_one(&tx.as_slice()[i]) {
+                Written::Sent => sent += 1,
+                Written::Refused => {}
+                Written::Full => break,
+            }
+            taken += 1;
+        }
+        tx.drain_front(taken);
+        sent
+    }
+
+    fn alloc(&mut self) -> Option<PoolBuf> {
+        self.pool.alloc()
+    }
+
+    fn caps(&self) -> &PortCaps {
+        &self.caps
+    }
+}
+
+/// Opens `/dev/net/tun` and attaches it to TAP interface `name` (created if
+/// missing). Returns the non-blocking descriptor and the interface name.
+fn attach_queue(name: &str, multi_queue: bool) -> Result<(OwnedFd, String), PortError> {
+    let display = if name.is_empty() { "tap" } else { name };
+    // SAFETY: open(2) of a NUL-terminated constant path; result checked.
+    let fd = unsafe {
+        libc::open(
+            c"/dev/net/tun".as_ptr(),
+            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENODEV) => PortError::InvalidConfig {
+                name: display.to_owned(),
+                what: "/dev/net/tun is missing: load the `tun` kernel module".into(),
+            },
+            _ => PortError::from_io(display, "open /dev/net/tun", err),
+        });
+    }
+    // SAFETY: `fd` was just opened and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+
+    let mut req = netdev::ifreq_for(name);
+    let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
+    if multi_queue {
+        flags |= libc::IFF_MULTI_QUEUE;
+    }
+    req.ifr_ifru.ifru_flags = flags as libc::c_short;
+    // SAFETY: TUNSETIFF takes a `struct ifreq *`; `req` is valid for the call
+    // and the kernel writes the chosen name back into it.
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETIFF,
+            &mut req as *mut libc::ifreq,
+        )
+    };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::EINVAL) => PortError::InvalidConfig {
+                name: display.to_owned(),
+                what: "exists but is not a TAP device with matching flags \
+                       (a TUN device, or single- vs multi-queue)"
+                    .into(),
+            },
+            Some(libc::EBUSY) => PortError::Busy {
+                name: display.to_owned(),
+            },
+            _ => PortError::from_io(display, "TUNSETIFF", err),
+        });
+    }
+    Ok((fd, netdev::name_of(&req)))
+}
+
+/// A random locally administered unicast MAC (`x2:xx:xx:xx:xx:xx`).
+fn random_local_mac(name: &str) -> Result<MacAddr, PortError> {
+    let mut b = [0u8; 6];
+    // SAFETY: getrandom(2) writes at most `b.len()` bytes into `b`.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != b.len() as isize {
+        return Err(PortError::from_io(
+            name,
+            "getrandom for a MAC address",
+            io::Error::last_os_error(),
+        ));
+    }
+    b[0] = (b[0] & 0xfc) | 0x02;
+    Ok(MacAddr(b))
+}
+
+/// Refuses a pool whose buffers cannot hold a full frame of the interface.
+fn check_buffer_room(name: &str, pool: &Pool, mtu: u32) -> Result<(), PortError> {
+    let need = mtu as usize + MAX_L2_OVERHEAD;
+    let have = pool.buf_capacity() - pool.headroom();
+    if have <= need {
+        return Err(PortError::InvalidConfig {
+            name: name.to_owned(),
+            what: format!(
+                "pool buffers hold {have} bytes after headroom; frames of MTU {mtu} need more than {need}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tap_can_move_to_its_worker_thread() {
+        fn send<T: Send>() {}
+        send::<Tap>();
+    }
+
+    #[test]
+    fn random_macs_are_local_unicast() {
+        for _ in 0..32 {
+            let m = random_local_mac("t").unwrap();
+            assert!(m.is_unicast());
+            assert_eq!(m.0[0] & 0x02, 0x02, "{m} is not locally administered");
+        }
+    }
+
+    #[test]
+    fn zero_queues_is_refused() {
+        let pool = Pool::new(crate::buf::PoolConfig::default()).unwrap();
+        let cfg = TapConfig {
+            queues: 0,
+            ..TapConfig::new("tpa-q0")
+        };
+        assert!(matches!(
+            Tap::open_queues(&cfg, pool),
+            Err(PortError::InvalidConfig { .. })
+        ));
+    }
+}

@@ -1,0 +1,227 @@
+//! The code `#[pipeline]` generates: the struct with its loop state, and an
+//! inherent impl (`new`, `run_once`, `run_once_at`, `run`, `stats`) whose
+//! loop body is the stage chain written out for this composition.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Fields, Ident};
+
+use super::parse::{Pipeline, RUNTIME_FIELD};
+
+/// Identifiers the generated code introduces, hygienic so that they cannot
+/// clash with the user's field names.
+struct Locals {
+    now_ns: Ident,
+    host: Ident,
+    rx: Ident,
+    burst: Ident,
+    cx: Ident,
+    tally: Ident,
+    verdict: Ident,
+    packet: Ident,
+    stop: Ident,
+}
+
+impl Locals {
+    fn new() -> Self {
+        let id = |s: &str| Ident::new(s, Span::mixed_site());
+        Locals {
+            now_ns: id("now_ns"),
+            host: id("host"),
+            rx: id("rx"),
+            burst: id("burst"),
+            cx: id("cx"),
+            tally: id("tally"),
+            verdict: id("verdict"),
+            packet: id("packet"),
+            stop: id("stop"),
+        }
+    }
+}
+
+/// `id`, hygienic still, but reported at `span` (a stage's type) when an
+/// error involves it.
+fn at(id: &Ident, span: Span) -> Ident {
+    Ident::new(&id.to_string(), Span::mixed_site().located_at(span))
+}
+
+pub fn expand(p: &Pipeline) -> TokenStream {
+    let l = Locals::new();
+    let Locals {
+        now_ns,
+        host,
+        rx,
+        burst,
+        cx,
+        tally,
+        verdict,
+        packet,
+        stop,
+    } = &l;
+
+    let port_ty = &p.port.ty;
+    let buf = quote_spanned!(port_ty.span()=> <#port_ty as ::tpa::port::Port>::Buf);
+    let n = p.burst;
+    let k = p.stages.len();
+    let runtime = format_ident!("{}", RUNTIME_FIELD);
+    let runtime_ty = quote!(::tpa::pipeline::Runtime<#buf, #n, #k>);
+
+    // The struct, plus the hidden loop state.
+    let mut item = p.item.clone();
+    if let Fields::Named(named) = &mut item.fields {
+        named.named.push(syn::parse_quote! {
+            #[doc(hidden)]
+            #runtime: #runtime_ty
+        });
+    }
+
+    let name = &item.ident;
+    let vis = &item.vis;
+    let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
+
+    // `new`: every declared field, in order.
+    let all_fields: Vec<(&Ident, &syn::Type)> = match &p.item.fields {
+        Fields::Named(named) => named
+            .named
+            .iter()
+            .filter_map(|f| f.ident.as_ref().map(|i| (i, &f.ty)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let field_idents: Vec<&Ident> = all_fields.iter().map(|(i, _)| *i).collect();
+    let new_params = all_fields.iter().map(|(i, t)| quote!(#i: #t));
+    let stage_names = p.stages.iter().map(|s| s.ident.to_string());
+    let custom_reasons = p.stages.iter().map(|s| {
+        let ty = &s.ty;
+        quote_spanned!(ty.span()=> <#ty as ::tpa::stage::Stage<#buf>>::CUSTOM_REASONS)
+    });
+
+    // The chain, packet by packet, after the first stage's burst call.
+    let first = &p.stages[0];
+    let (first_ident, first_ty) = (&first.ident, &first.ty);
+    let links = p.stages.windows(2).enumerate().map(|(i, pair)| {
+        let (prev_ty, next) = (&pair[0].ty, &pair[1]);
+        let (next_ident, next_ty) = (&next.ident, &next.ty);
+        let index = i + 1;
+        let span = next_ty.span();
+        let (packet, cx, tally) = (at(packet, span), at(cx, span), at(tally, span));
+        let join = quote_spanned! {next_ty.span()=>
+            <<#next_ty as ::tpa::stage::Stage<#buf>>::In as ::tpa::pipeline::Joins<
+                <#prev_ty as ::tpa::stage::Stage<#buf>>::Out, #prev_ty, #next_ty
+            >>::join(#packet)
+        };
+        quote_spanned! {next_ty.span()=>
+            let #packet = #join;
+            let ::core::option::Option::Some(#packet) = ::tpa::pipeline::settle(
+                <#next_ty as ::tpa::stage::Stage<#buf>>::process(#next_ident, #packet, #cx),
+                &mut #tally.stages[#index],
+                #cx,
+            ) else {
+                return;
+            };
+        }
+    });
+    let process_burst = quote_spanned! {first_ty.span()=>
+        <#first_ty as ::tpa::stage::Stage<#buf>>::process_burst
+    };
+    let from_port = quote_spanned! {first_ty.span()=>
+        <<#first_ty as ::tpa::stage::Stage<#buf>>::In as ::tpa::pipeline::FromPort<#buf, #port_ty, #first_ty>>::from_port(#burst)
+    };
+    let span = first_ty.span();
+    let (packet_first, cx_first, tally_first, verdict, burst_first) = (
+        at(packet, span),
+        at(cx, span),
+        at(tally, span),
+        at(verdict, span),
+        at(burst, span),
+    );
+    let settle_first = quote_spanned! {first_ty.span()=>
+        let ::core::option::Option::Some(#packet_first) =
+            ::tpa::pipeline::settle(#verdict, &mut #tally_first.stages[0], #cx_first)
+        else {
+            return;
+        };
+    };
+    let last_ty = &p.stages[p.stages.len() - 1].ty;
+    let end = {
+        let (tally, packet) = (at(tally, last_ty.span()), at(packet, last_ty.span()));
+        quote_spanned!(last_ty.span()=> #tally.end(#packet);)
+    };
+    let run_chain = quote_spanned! {first_ty.span()=>
+        #process_burst(#first_ident, #burst_first, #cx_first, |#verdict, #cx_first| {
+            #settle_first
+            #(#links)*
+            #end
+        });
+    };
+    let polls = p.stages.iter().map(|s| {
+        let (ident, ty) = (&s.ident, &s.ty);
+        let cx = at(cx, ty.span());
+        quote_spanned!(ty.span()=> <#ty as ::tpa::stage::Stage<#buf>>::poll(#ident, #cx);)
+    });
+
+    let port_ident = &p.port.ident;
+    let stage_idents = p.stages.iter().map(|s| &s.ident);
+    let (host_binding, no_host) = match &p.host {
+        Some(h) => {
+            let ident = &h.ident;
+            (quote!(#ident: #host,), quote!())
+        }
+        None => (quote!(), quote!(let #host = &mut ::tpa::pipeline::NoHost;)),
+    };
+
+    quote! {
+        #item
+
+        const _: () = {
+            impl #impl_generics #name #ty_generics #where_clause {
+                /// The stage names, in chain order.
+                #vis const STAGES: [&'static str; #k] = [#(#stage_names),*];
+
+                /// Builds the pipeline from its fields, in declaration order.
+                #vis fn new(#(#new_params),*) -> Self {
+                    Self {
+                        #(#field_idents,)*
+                        #runtime: ::tpa::pipeline::Runtime::new(Self::STAGES, [#(#custom_reasons),*]),
+                    }
+                }
+
+                /// Runs one loop iteration at the current time of the clock.
+                #[inline]
+                #vis fn run_once(&mut self) -> ::tpa::pipeline::IterationStats {
+                    let #now_ns = self.#runtime.now_ns();
+                    self.run_once_at(#now_ns)
+                }
+
+                /// Runs one loop iteration at time `now_ns` (nanoseconds):
+                /// receive a burst, run it through the stages, poll every
+                /// stage, flush the transmit and host queues.
+                #vis fn run_once_at(&mut self, #now_ns: u64) -> ::tpa::pipeline::IterationStats {
+                    let Self { #port_ident, #host_binding #(#stage_idents,)* #runtime } = self;
+                    #no_host
+                    let #rx = #runtime.receive(#port_ident, #host, #now_ns, |#burst, #cx, #tally| {
+                        let #burst = #from_port;
+                        #run_chain
+                    });
+                    #runtime.with_cx(#port_ident, #host, #now_ns, |#cx| {
+                        #(#polls)*
+                    });
+                    #runtime.flush(#port_ident, #host, #rx)
+                }
+
+                /// Runs iterations until `stop` is set.
+                #vis fn run(&mut self, #stop: &::core::sync::atomic::AtomicBool) {
+                    while !#stop.load(::core::sync::atomic::Ordering::Relaxed) {
+                        self.run_once();
+                    }
+                }
+
+                /// The loop's counters: per stage (by name), the queues, the loop.
+                #vis fn stats(&self) -> &#runtime_ty {
+                    &self.#runtime
+                }
+            }
+        };
+    }
+}

@@ -1,0 +1,223 @@
+//! The Ethernet front of a pipeline: checks a frame is for us and sends it
+//! down the ARP, IPv4 or IPv6 branch by its EtherType.
+//!
+//! [`EthernetClassify`] is the classifier; [`ethernet_front`] builds the
+//! whole three-way branch out of two [`Demux`]es:
+//!
+//! ```text
+//!   frame ─► EthernetClassify ─┬─► ARP branch             (ArpFrame)
+//!                              └─► Split ─┬─► IPv4 branch (Ipv4Frame)
+//!                                         └─► IPv6 branch (Ipv6Frame)
+//! ```
+//!
+//! Frames of other EtherTypes (and VLAN-tagged ones) are dropped as
+//! `unsupported` or handed to the host, as configured.
+
+use core::marker::PhantomData;
+
+use tpa::buf::PacketBuf;
+use tpa::stage::{Cx, Demux, Fork, Reason, Stage, Verdict};
+use tpa::wire::ethernet::EtherType;
+use tpa::wire::MacAddr;
+
+use crate::packet::{ArpFrame, Ipv4Frame, Ipv6Frame};
+
+/// Length of an Ethernet II header.
+pub const ETHERNET_HEADER_LEN: usize = 14;
+
+/// What to do with a frame none of the branches takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtherFrames {
+    /// Drop it, counted as `unsupported`.
+    #[default]
+    Drop,
+    /// Hand it to the host stack.
+    ToHost,
+}
+
+/// What [`EthernetClassify`] passes on: ARP left, IP right (then IPv4 left,
+/// IPv6 right).
+pub type EthernetFork<B> = Fork<ArpFrame<B>, Fork<Ipv4Frame<B>, Ipv6Frame<B>>>;
+
+/// Classifies Ethernet II frames by EtherType, after checking the
+/// destination MAC is ours, broadcast or multicast (`not-for-us`
+/// otherwise) and the frame holds a whole header (`too-short`). Records the
+/// network layer's offset in the buffer's metadata.
+#[derive(Debug, Clone)]
+pub struct EthernetClassify {
+    mac: MacAddr,
+    other: OtherFrames,
+}
+
+impl EthernetClassify {
+    /// A classifier for frames to `mac`.
+    pub fn new(mac: MacAddr, other: OtherFrames) -> Self {
+        EthernetClassify { mac, other }
+    }
+}
+
+impl<B: PacketBuf> Stage<B> for EthernetClassify {
+    type In = B;
+    type Out = EthernetFork<B>;
+
+    #[inline]
+    fn process(&mut self, mut frame: B, _cx: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+        let data = frame.data();
+        let Some(header) = data.get(..ETHERNET_HEADER_LEN) else {
+            return Verdict::Drop(Reason::TOO_SHORT);
+        };
+        let dst = MacAddr([
+            header[0], header[1], header[2], header[3], header[4], header[5],
+        ]);
+        if dst != self.mac && !dst.is_multicast() {
+            return Verdict::Drop(Reason::NOT_FOR_US);
+        }
+        let ether_type = EtherType::from(u16::from_be_bytes([header[12], header[13]]));
+        let layers = &mut frame.meta_mut().layers;
+        layers.l2 = 0;
+        layers.l3 = ETHERNET_HEADER_LEN as u16;
+        match ether_type {
+            EtherType::Arp => Verdict::Pass(Fork::Left(ArpFrame::new(frame))),
+            EtherType::Ipv4 => Verdict::Pass(Fork::Right(Fork::Left(Ipv4Frame::new(frame)))),
+            EtherType::Ipv6 => Verdict::Pass(Fork::Right(Fork::Right(Ipv6Frame::new(frame)))),
+            _ => match self.other {
+                OtherFrames::Drop => Verdict::Drop(Reason::UNSUPPORTED),
+                OtherFrames::ToHost => Verdict::ToHost(frame),
+            },
+        }
+    }
+}
+
+/// The classifier of a [`Demux`] whose input is already a [`Fork`]: passes
+/// it on as it is. Nests demuxes for more than two ways.
+pub struct Split<L, R>(PhantomData<fn(L, R)>);
+
+impl<L, R> Split<L, R> {
+    /// The pass-through classifier.
+    pub fn new() -> Self {
+        Split(PhantomData)
+    }
+}
+
+impl<L, R> Default for Split<L, R> {
+    fn default() -> Self {
+        Split::new()
+    }
+}
+
+impl<L, R> core::fmt::Debug for Split<L, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Split")
+    }
+}
+
+impl<B: PacketBuf, L, R> Stage<B> for Split<L, R> {
+    type In = Fork<L, R>;
+    type Out = Fork<L, R>;
+
+    #[inline(always)]
+    fn process(&mut self, fork: Fork<L, R>, _cx: &mut Cx<'_, B>) -> Verdict<Fork<L, R>, B> {
+        Verdict::Pass(fork)
+    }
+}
+
+/// The Ethernet front: [`EthernetClassify`] then the ARP, IPv4 and IPv6
+/// branches, as one stage.
+pub type EthernetFront<B, A, V4, V6> =
+    Demux<EthernetClassify, A, Demux<Split<Ipv4Frame<B>, Ipv6Frame<B>>, V4, V6>>;
+
+/// Builds the Ethernet front for frames to `mac` with its three branches
+/// (each a stage or a tuple of stages, all passing on the same type).
+pub fn ethernet_front<B, A, V4, V6>(
+    mac: MacAddr,
+    other: OtherFrames,
+    arp: A,
+    ipv4: V4,
+    ipv6: V6,
+) -> EthernetFront<B, A, V4, V6> {
+    Demux::new(
+        EthernetClassify::new(mac, other),
+        arp,
+        Demux::new(Split::new(), ipv4, ipv6),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{frame, with_cx};
+    use tpa::wire::ethernet::Ethernet;
+
+    const US: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+    const THEM: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+
+    fn eth(dst: MacAddr, ether_type: EtherType) -> Vec<u8> {
+        let mut bytes = vec![0u8; 60];
+        Ethernet {
+            dst,
+            src: THEM,
+            ether_type,
+        }
+        .emit(&mut bytes)
+        .unwrap();
+        bytes
+    }
+
+    fn classify(bytes: &[u8], other: OtherFrames) -> &'static str {
+        let mut stage = EthernetClassify::new(US, other);
+        let verdict = with_cx(|cx| stage.process(frame(bytes), cx));
+        match verdict {
+            Verdict::Pass(Fork::Left(a)) => {
+                assert_eq!(a.l3_offset(), 14);
+                "arp"
+            }
+            Verdict::Pass(Fork::Right(Fork::Left(v4))) => {
+                assert_eq!(v4.l3().len(), 60 - 14);
+                "ipv4"
+            }
+            Verdict::Pass(Fork::Right(Fork::Right(_))) => "ipv6",
+            Verdict::Drop(r) => r.name(&[]),
+            Verdict::ToHost(_) => "to-host",
+            _ => "other",
+        }
+    }
+
+    #[test]
+    fn frames_go_down_the_branch_of_their_ether_type() {
+        assert_eq!(classify(&eth(US, EtherType::Arp), OtherFrames::Drop), "arp");
+        assert_eq!(
+            classify(&eth(MacAddr::BROADCAST, EtherType::Arp), OtherFrames::Drop),
+            "arp"
+        );
+        assert_eq!(
+            classify(&eth(US, EtherType::Ipv4), OtherFrames::Drop),
+            "ipv4"
+        );
+        let multicast = MacAddr([0x33, 0x33, 0, 0, 0, 1]);
+        assert_eq!(
+            classify(&eth(multicast, EtherType::Ipv6), OtherFrames::Drop),
+            "ipv6"
+        );
+    }
+
+    #[test]
+    fn others_are_dropped_or_go_to_the_host() {
+        assert_eq!(
+            classify(&eth(THEM, EtherType::Ipv4), OtherFrames::Drop),
+            "not-for-us"
+        );
+        assert_eq!(
+            classify(&eth(US, EtherType::Vlan), OtherFrames::Drop),
+            "unsupported"
+        );
+        assert_eq!(
+            classify(&eth(US, EtherType::from(0x88cc)), OtherFrames::ToHost),
+            "to-host"
+        );
+        assert_eq!(
+            classify(&eth(US, EtherType::Ipv4)[..13], OtherFrames::Drop),
+            "too-short"
+        );
+        assert_eq!(classify(&[], OtherFrames::Drop), "too-short");
+    }
+}

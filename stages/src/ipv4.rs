@@ -1,0 +1,172 @@
+//! IPv4 input: checks a datagram's header and that it is addressed to us.
+
+use tpa::buf::{ChecksumStatus, PacketBuf};
+use tpa::header::HeaderError;
+use tpa::stage::{Cx, Reason, Stage, Verdict};
+use tpa::wire::ipv4::Ipv4View;
+
+use crate::iface::Interface;
+use crate::packet::{Ipv4Frame, Ipv4Packet};
+
+/// Turns an [`Ipv4Frame`] into an [`Ipv4Packet`]: the header must be whole
+/// (`too-short`), be version 4 with a total length that fits the frame
+/// (`malformed`), have a good checksum unless the port verified it
+/// (`bad-checksum`), not be a fragment (`unsupported`: there is no
+/// reassembly) and be addressed to one of the interface's addresses
+/// (`not-for-us`). The Ethernet padding behind short datagrams is trimmed
+/// and the transport layer's offset recorded.
+#[derive(Debug, Clone)]
+pub struct Ipv4Input {
+    iface: Interface,
+}
+
+impl Ipv4Input {
+    /// Input for datagrams to `iface`'s IPv4 addresses.
+    pub fn new(iface: Interface) -> Self {
+        Ipv4Input { iface }
+    }
+}
+
+/// The drop reason for a header that failed to parse.
+pub(crate) fn header_reason(e: HeaderError) -> Reason {
+    match e {
+        HeaderError::Truncated { .. } => Reason::TOO_SHORT,
+        _ => Reason::MALFORMED,
+    }
+}
+
+impl<B: PacketBuf> Stage<B> for Ipv4Input {
+    type In = Ipv4Frame<B>;
+    type Out = Ipv4Packet<B>;
+
+    #[inline]
+    fn process(&mut self, frame: Ipv4Frame<B>, _cx: &mut Cx<'_, B>) -> Verdict<Ipv4Packet<B>, B> {
+        let l3 = frame.l3_offset();
+        let (header_len, total_len, available) = {
+            let ip = match Ipv4View::new(frame.l3()) {
+                Ok(ip) => ip,
+                Err(e) => return Verdict::Drop(header_reason(e)),
+            };
+            if ip.version() != 4 {
+                return Verdict::Drop(Reason::MALFORMED);
+            }
+            let checksum_good = match frame.buf().meta().l3_checksum {
+                ChecksumStatus::Good => true,
+                ChecksumStatus::Bad => false,
+                ChecksumStatus::Unknown => ip.checksum_ok(),
+            };
+            if !checksum_good {
+                return Verdict::Drop(Reason::BAD_CHECKSUM);
+            }
+            let total_len = usize::from(ip.total_len());
+            if total_len < ip.header_len() {
+                return Verdict::Drop(Reason::MALFORMED);
+            }
+            if total_len > ip.as_bytes().len() {
+                return Verdict::Drop(Reason::TOO_SHORT);
+            }
+            if ip.is_fragment() {
+                return Verdict::Drop(Reason::UNSUPPORTED);
+            }
+            if !self.iface.owns_ipv4(ip.dst()) {
+                return Verdict::Drop(Reason::NOT_FOR_US);
+            }
+            (ip.header_len(), total_len, ip.as_bytes().len())
+        };
+        let mut buf = frame.into_buf();
+        if buf.trim_back(available - total_len).is_err() {
+            return Verdict::Drop(Reason::MALFORMED);
+        }
+        let Ok(l4) = u16::try_from(l3 + header_len) else {
+            return Verdict::Drop(Reason::UNSUPPORTED);
+        };
+        buf.meta_mut().layers.l4 = l4;
+        Verdict::Pass(Ipv4Packet::new(buf))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{frame, with_cx};
+    use std::net::Ipv4Addr;
+    use tpa::wire::ethernet::{EtherType, Ethernet};
+    use tpa::wire::ipv4::{IpProtocol, Ipv4, FLAG_MORE_FRAGMENTS};
+    use tpa::wire::MacAddr;
+
+    const US: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    fn iface() -> Interface {
+        Interface::new(MacAddr([2, 0, 0, 0, 0, 1])).with_ipv4("192.0.2.1/24".parse().unwrap())
+    }
+
+    /// A 60-byte frame (padded) with a 20-byte header and 8 bytes of payload.
+    fn datagram(edit: impl FnOnce(&mut Ipv4)) -> Vec<u8> {
+        let mut bytes = vec![0u8; 60];
+        Ethernet {
+            dst: MacAddr([2, 0, 0, 0, 0, 1]),
+            src: MacAddr([2, 0, 0, 0, 0, 2]),
+            ether_type: EtherType::Ipv4,
+        }
+        .emit(&mut bytes)
+        .unwrap();
+        let mut ip = Ipv4 {
+            total_len: 28,
+            protocol: IpProtocol::Udp,
+            src: Ipv4Addr::new(192, 0, 2, 2),
+            dst: US,
+            ..Ipv4::basic()
+        };
+        edit(&mut ip);
+        ip.emit(&mut bytes[14..]).unwrap();
+        bytes
+    }
+
+    fn input(bytes: &[u8]) -> Result<Ipv4Packet<tpa::buf::PoolBuf>, &'static str> {
+        let mut buf = frame(bytes);
+        buf.meta_mut().layers.l3 = 14;
+        match with_cx(|cx| Ipv4Input::new(iface()).process(Ipv4Frame::new(buf), cx)) {
+            Verdict::Pass(p) => Ok(p),
+            Verdict::Drop(r) => Err(r.name(&[])),
+            _ => Err("other verdict"),
+        }
+    }
+
+    #[test]
+    fn a_good_datagram_passes_with_padding_trimmed() {
+        let p = input(&datagram(|_| {})).unwrap();
+        assert_eq!(p.buf().len(), 14 + 28);
+        assert_eq!(p.l4_offset(), 34);
+        assert_eq!(p.l4().len(), 8);
+    }
+
+    #[test]
+    fn bad_datagrams_are_dropped_with_their_reason() {
+        assert_eq!(
+            input(&datagram(|ip| ip.dst = Ipv4Addr::new(192, 0, 2, 9))).unwrap_err(),
+            "not-for-us"
+        );
+        assert_eq!(
+            input(&datagram(|ip| ip.total_len = 100)).unwrap_err(),
+            "too-short"
+        );
+        assert_eq!(
+            input(&datagram(|ip| ip.total_len = 10)).unwrap_err(),
+            "malformed"
+        );
+        assert_eq!(
+            input(&datagram(|ip| ip.flags = FLAG_MORE_FRAGMENTS)).unwrap_err(),
+            "unsupported"
+        );
+        assert_eq!(input(&datagram(|_| {})[..30]).unwrap_err(), "too-short");
+        let mut bad_sum = datagram(|_| {});
+        bad_sum[14 + 10] ^= 0xff;
+        assert_eq!(input(&bad_sum).unwrap_err(), "bad-checksum");
+        let mut v6 = datagram(|_| {});
+        v6[14] = 0x65;
+        assert!(matches!(
+            input(&v6).unwrap_err(),
+            "malformed" | "bad-checksum"
+        ));
+    }
+}

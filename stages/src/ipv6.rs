@@ -1,0 +1,155 @@
+//! IPv6 input: checks a packet's header and that it is addressed to us.
+
+use tpa::buf::PacketBuf;
+use tpa::stage::{Cx, Reason, Stage, Verdict};
+use tpa::wire::ipv4::IpProtocol;
+use tpa::wire::ipv6::Ipv6View;
+
+use crate::iface::Interface;
+use crate::ipv4::header_reason;
+use crate::packet::{Ipv6Frame, Ipv6Packet};
+
+/// Turns an [`Ipv6Frame`] into an [`Ipv6Packet`]: the fixed header must be
+/// whole and its payload length fit the frame (`too-short`), the version be
+/// 6 (`malformed`), the destination one of the interface's addresses, their
+/// solicited-node groups or all-nodes (`not-for-us`), and the next header an
+/// upper-layer protocol: extension headers are `unsupported`. The Ethernet
+/// padding is trimmed and the transport layer's offset recorded.
+#[derive(Debug, Clone)]
+pub struct Ipv6Input {
+    iface: Interface,
+}
+
+impl Ipv6Input {
+    /// Input for packets to `iface`'s IPv6 addresses.
+    pub fn new(iface: Interface) -> Self {
+        Ipv6Input { iface }
+    }
+}
+
+/// Length of the fixed IPv6 header.
+pub const IPV6_HEADER_LEN: usize = 40;
+
+fn is_extension_header(p: IpProtocol) -> bool {
+    matches!(
+        p,
+        IpProtocol::HopByHop
+            | IpProtocol::Ipv6Route
+            | IpProtocol::Ipv6Frag
+            | IpProtocol::Ipv6Opts
+            | IpProtocol::Ah
+            | IpProtocol::Esp
+    )
+}
+
+impl<B: PacketBuf> Stage<B> for Ipv6Input {
+    type In = Ipv6Frame<B>;
+    type Out = Ipv6Packet<B>;
+
+    #[inline]
+    fn process(&mut self, frame: Ipv6Frame<B>, _cx: &mut Cx<'_, B>) -> Verdict<Ipv6Packet<B>, B> {
+        let l3 = frame.l3_offset();
+        let (payload_len, available) = {
+            let ip = match Ipv6View::new(frame.l3()) {
+                Ok(ip) => ip,
+                Err(e) => return Verdict::Drop(header_reason(e)),
+            };
+            if ip.version() != 6 {
+                return Verdict::Drop(Reason::MALFORMED);
+            }
+            let payload_len = usize::from(ip.payload_len());
+            if payload_len > ip.payload().len() {
+                return Verdict::Drop(Reason::TOO_SHORT);
+            }
+            if !self.iface.accepts_ipv6(ip.dst()) {
+                return Verdict::Drop(Reason::NOT_FOR_US);
+            }
+            if is_extension_header(ip.next_header()) {
+                return Verdict::Drop(Reason::UNSUPPORTED);
+            }
+            (payload_len, ip.payload().len())
+        };
+        let mut buf = frame.into_buf();
+        if buf.trim_back(available - payload_len).is_err() {
+            return Verdict::Drop(Reason::MALFORMED);
+        }
+        let Ok(l4) = u16::try_from(l3 + IPV6_HEADER_LEN) else {
+            return Verdict::Drop(Reason::UNSUPPORTED);
+        };
+        buf.meta_mut().layers.l4 = l4;
+        Verdict::Pass(Ipv6Packet::new(buf))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{frame, with_cx};
+    use std::net::Ipv6Addr;
+    use tpa::wire::ipv6::Ipv6;
+
+    fn iface() -> Interface {
+        Interface::new(tpa::wire::MacAddr([2, 0, 0, 0, 0, 1]))
+            .with_ipv6("2001:db8::1/64".parse().unwrap())
+    }
+
+    fn packet(dst: &str, payload_len: u16, next: IpProtocol, frame_len: usize) -> Vec<u8> {
+        let mut bytes = vec![0u8; frame_len];
+        bytes[12..14].copy_from_slice(&[0x86, 0xdd]);
+        Ipv6 {
+            version: 6,
+            traffic_class: 0,
+            flow_label: 0,
+            payload_len,
+            next_header: next,
+            hop_limit: 64,
+            src: "2001:db8::2".parse().unwrap(),
+            dst: dst.parse::<Ipv6Addr>().unwrap(),
+        }
+        .emit(&mut bytes[14..])
+        .unwrap();
+        bytes
+    }
+
+    fn input(bytes: &[u8]) -> Result<Ipv6Packet<tpa::buf::PoolBuf>, &'static str> {
+        let mut buf = frame(bytes);
+        buf.meta_mut().layers.l3 = 14;
+        match with_cx(|cx| Ipv6Input::new(iface()).process(Ipv6Frame::new(buf), cx)) {
+            Verdict::Pass(p) => Ok(p),
+            Verdict::Drop(r) => Err(r.name(&[])),
+            _ => Err("other verdict"),
+        }
+    }
+
+    #[test]
+    fn packets_to_us_and_our_groups_pass() {
+        let p = input(&packet("2001:db8::1", 8, IpProtocol::Icmpv6, 14 + 40 + 20)).unwrap();
+        assert_eq!(p.l4().len(), 8);
+        assert_eq!(p.l4_offset(), 54);
+        assert!(input(&packet("ff02::1:ff00:1", 8, IpProtocol::Icmpv6, 62)).is_ok());
+        assert!(input(&packet("ff02::1", 0, IpProtocol::Udp, 54)).is_ok());
+    }
+
+    #[test]
+    fn others_are_dropped_with_their_reason() {
+        assert_eq!(
+            input(&packet("2001:db8::9", 8, IpProtocol::Icmpv6, 62)).unwrap_err(),
+            "not-for-us"
+        );
+        assert_eq!(
+            input(&packet("2001:db8::1", 9, IpProtocol::Icmpv6, 62)).unwrap_err(),
+            "too-short"
+        );
+        assert_eq!(
+            input(&packet("2001:db8::1", 8, IpProtocol::HopByHop, 62)).unwrap_err(),
+            "unsupported"
+        );
+        assert_eq!(
+            input(&packet("2001:db8::1", 8, IpProtocol::Icmpv6, 62)[..50]).unwrap_err(),
+            "too-short"
+        );
+        let mut v4 = packet("2001:db8::1", 8, IpProtocol::Icmpv6, 62);
+        v4[14] = 0x45;
+        assert_eq!(input(&v4).unwrap_err(), "malformed");
+    }
+}

@@ -1,0 +1,32 @@
+//! Running on Mellanox/NVIDIA ConnectX NICs (DPDK's mlx5 driver): flow
+//! bifurcation and offload choices.
+//!
+//! mlx5 is a bifurcated driver: the kernel keeps its netdev while DPDK
+//! drives queues of the same port. With the port in flow isolation mode,
+//! only traffic matching tpa's `rte_flow` rules reaches tpa's queues; the
+//! kernel keeps everything else (ARP, ICMP, SSH, other applications).
+//!
+//! - [`rules`](Bifurcation::rules): plain-data rules (ETH / IPV4 dst / TCP
+//!   dst port or port block → MARK + QUEUE or RSS), built and tested without
+//!   DPDK. Listening ports are spread by RSS over every worker; each
+//!   worker's active-open port range (as value/mask blocks,
+//!   [`port_range_masks`]) goes to that worker's queue, so replies land
+//!   where the connection lives. The MARK id ([`FlowMark`]) tells the
+//!   classify stage which rule matched.
+//! - [`OffloadPlan`]: what runs in hardware and what falls back to software
+//!   (classification, checksums, TSO), logged once.
+//! - `install`/`bifurcate` (feature `dpdk`): validate the rules with
+//!   `rte_flow_validate`, create them, and remove them on drop.
+
+mod fallback;
+#[cfg(feature = "dpdk")]
+mod install;
+mod rules;
+
+pub use fallback::{Engine, OffloadPlan, Steering};
+#[cfg(feature = "dpdk")]
+pub use install::{bifurcate, install, InstalledRules, RuleRefused};
+pub use rules::{
+    port_range_masks, split_port_range, Bifurcation, BifurcationError, FlowAction, FlowItem,
+    FlowMark, FlowRule, MaskedPort, WorkerSteering,
+};

@@ -1,0 +1,396 @@
+//! Neighbor discovery responder (RFC 4861): answers neighbor solicitations
+//! for our IPv6 addresses and learns neighbors from solicitations and
+//! advertisements.
+
+use std::net::Ipv6Addr;
+
+use tpa::buf::PacketBuf;
+use tpa::stage::{Cx, Reason, Stage, Verdict};
+use tpa::wire::ethernet::EthernetView;
+use tpa::wire::icmpv6::{
+    Icmpv6Type, NdpOption, NdpOptionWriter, NdpOptions, NeighborAdvertisement,
+    NeighborAdvertisementView, NeighborSolicitationView,
+};
+use tpa::wire::ipv4::IpProtocol;
+use tpa::wire::ipv6::Ipv6View;
+use tpa::wire::MacAddr;
+
+use crate::arp::DEFAULT_NEIGHBORS;
+use crate::iface::{Interface, ALL_NODES};
+use crate::neighbor::NeighborTable;
+use crate::packet::Ipv6Packet;
+
+/// The hop limit every neighbor discovery message carries (and must arrive
+/// with, proving it was not routed).
+pub const NDP_HOP_LIMIT: u8 = 255;
+
+/// Length of an advertisement with a target link-layer address option.
+const ADVERTISEMENT_LEN: usize = NeighborAdvertisement::LEN + 8;
+
+/// The Ethernet group of all-nodes, 33:33:00:00:00:01.
+const ALL_NODES_MAC: MacAddr = MacAddr([0x33, 0x33, 0, 0, 0, 1]);
+
+/// Answers neighbor solicitations for the interface's addresses with a
+/// solicited advertisement carrying our MAC address, rewritten in the
+/// solicitation's own buffer, and learns the solicitor. A duplicate address
+/// detection probe (from `::`) is answered to all-nodes, unsolicited.
+/// Advertisements to us are learned and consumed; other packets pass on.
+///
+/// Drops: `malformed` (hop limit not 255, nonzero code, bad options, a
+/// source link-layer option in a probe), `bad-checksum`, `too-short`, and
+/// `not-for-us` for solicitations of someone else's address.
+#[derive(Debug, Clone)]
+pub struct NdpResponder {
+    iface: Interface,
+    neighbors: NeighborTable<Ipv6Addr>,
+}
+
+impl NdpResponder {
+    /// A responder for `iface`, remembering [`DEFAULT_NEIGHBORS`] neighbors.
+    pub fn new(iface: Interface) -> Self {
+        NdpResponder {
+            iface,
+            neighbors: NeighborTable::new(DEFAULT_NEIGHBORS),
+        }
+    }
+
+    /// The neighbors learned so far.
+    pub fn neighbors(&self) -> &NeighborTable<Ipv6Addr> {
+        &self.neighbors
+    }
+}
+
+/// The link-layer address option of kind `source` (or target), if any;
+/// `Err` if the options are malformed.
+fn link_addr_option(options: &[u8], source: bool) -> Result<Option<MacAddr>, ()> {
+    let mut found = None;
+    for option in NdpOptions::new(options) {
+        match option.map_err(|_| ())? {
+            NdpOption::SourceLinkAddr(mac) if source => found = found.or(Some(mac)),
+            NdpOption::TargetLinkAddr(mac) if !source => found = found.or(Some(mac)),
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+impl NdpResponder {
+    fn advertise<B: PacketBuf>(
+        &mut self,
+        mut p: Ipv6Packet<B>,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        cx: &mut Cx<'_, B>,
+    ) -> Verdict<Ipv6Packet<B>, B> {
+        let (target, asker_mac) = {
+            let ns = match NeighborSolicitationView::new(p.l4()) {
+                Ok(ns) => ns,
+                Err(_) => return Verdict::Drop(Reason::TOO_SHORT),
+            };
+            if ns.code() != 0 {
+                return Verdict::Drop(Reason::MALFORMED);
+            }
+            if !ns.checksum_ok_v6(&src, &dst) {
+                return Verdict::Drop(Reason::BAD_CHECKSUM);
+            }
+            let Ok(source_link) = link_addr_option(ns.payload(), true) else {
+                return Verdict::Drop(Reason::MALFORMED);
+            };
+            if !self.iface.owns_ipv6(ns.target()) {
+                return Verdict::Drop(Reason::NOT_FOR_US);
+            }
+            (ns.target(), source_link)
+        };
+        let probe = src.is_unspecified();
+        if probe && asker_mac.is_some() {
+            return Verdict::Drop(Reason::MALFORMED);
+        }
+        let (reply_dst, reply_mac) = if probe {
+            (ALL_NODES, ALL_NODES_MAC)
+        } else {
+            let mac = match asker_mac {
+                Some(mac) => mac,
+                None => match EthernetView::new(p.buf().data()) {
+                    Ok(eth) => eth.src(),
+                    Err(_) => return Verdict::Drop(Reason::TOO_SHORT),
+                },
+            };
+            if let Some(mac) = asker_mac {
+                self.neighbors.learn(src, mac, cx.now_ns());
+            }
+            (src, mac)
+        };
+
+        // Make the transport layer exactly the advertisement's length.
+        let l4_len = p.l4().len();
+        let resized = if l4_len > ADVERTISEMENT_LEN {
+            p.buf_mut()
+                .trim_back(l4_len - ADVERTISEMENT_LEN)
+                .map(|_| ())
+        } else {
+            p.buf_mut().append(ADVERTISEMENT_LEN - l4_len).map(|_| ())
+        };
+        if resized.is_err() {
+            return Verdict::Drop(Reason::NO_BUFFER);
+        }
+        let l3 = p.l3_offset();
+        let our_mac = self.iface.mac;
+        let (headers, icmp) = p.split_l4_mut();
+        let advertisement = NeighborAdvertisement {
+            msg_type: Icmpv6Type::NeighborAdvertisement,
+            code: 0,
+            checksum: 0,
+            router: false,
+            solicited: !probe,
+            override_entry: true,
+            reserved: 0,
+            target,
+        };
+        if advertisement.emit(icmp).is_err()
+            || NdpOptionWriter::new(&mut icmp[NeighborAdvertisement::LEN..])
+                .target_link_addr(our_mac)
+                .is_err()
+        {
+            return Verdict::Drop(Reason::TOO_SHORT);
+        }
+        match NeighborAdvertisementView::new(&mut *icmp) {
+            Ok(mut na) => na.fill_checksum_v6(&target, &reply_dst),
+            Err(_) => return Verdict::Drop(Reason::TOO_SHORT),
+        }
+        let (eth, ip) = headers.split_at_mut(l3);
+        let (Ok(mut ip), Ok(mut eth)) = (Ipv6View::new(ip), EthernetView::new(eth)) else {
+            return Verdict::Drop(Reason::MALFORMED);
+        };
+        ip.set_traffic_class(0);
+        ip.set_flow_label(0);
+        ip.set_payload_len(ADVERTISEMENT_LEN as u16);
+        ip.set_hop_limit(NDP_HOP_LIMIT);
+        ip.set_src(target);
+        ip.set_dst(reply_dst);
+        eth.set_dst(reply_mac);
+        eth.set_src(our_mac);
+        Verdict::Transmit(p.into_buf())
+    }
+
+    fn learn_advertisement<B: PacketBuf>(
+        &mut self,
+        p: &Ipv6Packet<B>,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        now_ns: u64,
+    ) -> Result<(), Reason> {
+        let na = NeighborAdvertisementView::new(p.l4()).map_err(|_| Reason::TOO_SHORT)?;
+        if na.code() != 0 {
+            return Err(Reason::MALFORMED);
+        }
+        if !na.checksum_ok_v6(&src, &dst) {
+            return Err(Reason::BAD_CHECKSUM);
+        }
+        let mac = link_addr_option(na.payload(), false).map_err(|_| Reason::MALFORMED)?;
+        if let Some(mac) = mac {
+            self.neighbors.learn(na.target(), mac, now_ns);
+        }
+        Ok(())
+    }
+}
+
+impl<B: PacketBuf> Stage<B> for NdpResponder {
+    type In = Ipv6Packet<B>;
+    type Out = Ipv6Packet<B>;
+
+    fn process(&mut self, p: Ipv6Packet<B>, cx: &mut Cx<'_, B>) -> Verdict<Ipv6Packet<B>, B> {
+        let (src, dst, hop_limit) = match Ipv6View::new(p.l3()) {
+            Ok(ip) if ip.next_header() == IpProtocol::Icmpv6 => {
+                (ip.src(), ip.dst(), ip.hop_limit())
+            }
+            Ok(_) => return Verdict::Pass(p),
+            Err(_) => return Verdict::Drop(Reason::MALFORMED),
+        };
+        let Some(&msg_type) = p.l4().first() else {
+            return Verdict::Drop(Reason::TOO_SHORT);
+        };
+        let msg_type = Icmpv6Type::from(msg_type);
+        let is_ndp = matches!(
+            msg_type,
+            Icmpv6Type::NeighborSolicitation | Icmpv6Type::NeighborAdvertisement
+        );
+        if !is_ndp {
+            return Verdict::Pass(p);
+        }
+        if hop_limit != NDP_HOP_LIMIT {
+            return Verdict::Drop(Reason::MALFORMED);
+        }
+        if msg_type == Icmpv6Type::NeighborSolicitation {
+            return self.advertise(p, src, dst, cx);
+        }
+        match self.learn_advertisement(&p, src, dst, cx.now_ns()) {
+            Ok(()) => Verdict::Consumed,
+            Err(reason) => Verdict::Drop(reason),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{frame, with_cx};
+    use etherparse::PacketBuilder;
+    use tpa::buf::PoolBuf;
+    use tpa::wire::icmpv6::solicited_node;
+
+    const US_MAC: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 1];
+    const THEM_MAC: [u8; 6] = [0x02, 0xbb, 0, 0, 0, 2];
+
+    fn us() -> Ipv6Addr {
+        "2001:db8::1".parse().unwrap()
+    }
+    fn them() -> Ipv6Addr {
+        "fe80::2".parse().unwrap()
+    }
+
+    fn responder() -> NdpResponder {
+        NdpResponder::new(
+            Interface::new(MacAddr(US_MAC)).with_ipv6("2001:db8::1/64".parse().unwrap()),
+        )
+    }
+
+    /// An NDP message built by etherparse (its own checksum code): type,
+    /// flags byte, target, then one link-layer address option.
+    fn ndp(
+        macs: ([u8; 6], [u8; 6]),
+        addrs: (Ipv6Addr, Ipv6Addr),
+        hop_limit: u8,
+        (msg_type, flags): (u8, u8),
+        target: Ipv6Addr,
+        option: Option<(u8, [u8; 6])>,
+    ) -> Vec<u8> {
+        let mut payload = target.octets().to_vec();
+        if let Some((kind, mac)) = option {
+            payload.extend_from_slice(&[kind, 1]);
+            payload.extend_from_slice(&mac);
+        }
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2(macs.0, macs.1)
+            .ipv6(addrs.0.octets(), addrs.1.octets(), hop_limit)
+            .icmpv6_raw(msg_type, 0, [flags, 0, 0, 0])
+            .write(&mut out, &payload)
+            .unwrap();
+        out
+    }
+
+    fn run(stage: &mut NdpResponder, bytes: &[u8]) -> Verdict<Ipv6Packet<PoolBuf>, PoolBuf> {
+        let mut buf = frame(bytes);
+        buf.meta_mut().layers.l3 = 14;
+        buf.meta_mut().layers.l4 = 54;
+        with_cx(|cx| stage.process(Ipv6Packet::new(buf), cx))
+    }
+
+    #[test]
+    fn a_solicitation_becomes_the_advertisement_etherparse_builds() {
+        let mut stage = responder();
+        let group = solicited_node(&us());
+        let ns = ndp(
+            (THEM_MAC, [0x33, 0x33, 0xff, 0, 0, 1]),
+            (them(), group),
+            255,
+            (135, 0),
+            us(),
+            Some((1, THEM_MAC)),
+        );
+        let Verdict::Transmit(na) = run(&mut stage, &ns) else {
+            panic!("expected an advertisement");
+        };
+        // Solicited (0x40) and override (0x20), our MAC as target option.
+        let expected = ndp(
+            (US_MAC, THEM_MAC),
+            (us(), them()),
+            255,
+            (136, 0x60),
+            us(),
+            Some((2, US_MAC)),
+        );
+        assert_eq!(na.data(), &expected[..]);
+        assert_eq!(stage.neighbors().lookup(them()), Some(MacAddr(THEM_MAC)));
+    }
+
+    #[test]
+    fn a_duplicate_address_probe_is_answered_to_all_nodes() {
+        let mut stage = responder();
+        let probe = ndp(
+            (THEM_MAC, [0x33, 0x33, 0xff, 0, 0, 1]),
+            (Ipv6Addr::UNSPECIFIED, solicited_node(&us())),
+            255,
+            (135, 0),
+            us(),
+            None,
+        );
+        let Verdict::Transmit(na) = run(&mut stage, &probe) else {
+            panic!("expected an advertisement");
+        };
+        let expected = ndp(
+            (US_MAC, [0x33, 0x33, 0, 0, 0, 1]),
+            (us(), ALL_NODES),
+            255,
+            (136, 0x20),
+            us(),
+            Some((2, US_MAC)),
+        );
+        assert_eq!(na.data(), &expected[..]);
+        assert!(stage.neighbors().is_empty());
+    }
+
+    #[test]
+    fn advertisements_are_learned_and_bad_messages_dropped() {
+        let mut stage = responder();
+        let na = ndp(
+            (THEM_MAC, US_MAC),
+            (them(), us()),
+            255,
+            (136, 0x60),
+            them(),
+            Some((2, THEM_MAC)),
+        );
+        assert!(matches!(run(&mut stage, &na), Verdict::Consumed));
+        assert_eq!(stage.neighbors().lookup(them()), Some(MacAddr(THEM_MAC)));
+
+        let group = solicited_node(&us());
+        let ns = |hop, target, option| {
+            ndp(
+                (THEM_MAC, US_MAC),
+                (them(), group),
+                hop,
+                (135, 0),
+                target,
+                option,
+            )
+        };
+        let routed = ns(64, us(), Some((1, THEM_MAC)));
+        assert!(matches!(
+            run(&mut stage, &routed),
+            Verdict::Drop(Reason::MALFORMED)
+        ));
+        let other = ns(255, "2001:db8::9".parse().unwrap(), Some((1, THEM_MAC)));
+        assert!(matches!(
+            run(&mut stage, &other),
+            Verdict::Drop(Reason::NOT_FOR_US)
+        ));
+        let mut corrupt = ns(255, us(), Some((1, THEM_MAC)));
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 1;
+        assert!(matches!(
+            run(&mut stage, &corrupt),
+            Verdict::Drop(Reason::BAD_CHECKSUM)
+        ));
+        let mut zero_len_option = ns(255, us(), Some((1, THEM_MAC)));
+        zero_len_option[54 + 24 + 1] = 0;
+        assert!(matches!(
+            run(&mut stage, &zero_len_option),
+            Verdict::Drop(Reason::MALFORMED | Reason::BAD_CHECKSUM)
+        ));
+        let short = ns(255, us(), None);
+        assert!(matches!(
+            run(&mut stage, &short[..54 + 10]),
+            Verdict::Drop(Reason::TOO_SHORT)
+        ));
+    }
+}

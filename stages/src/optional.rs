@@ -1,0 +1,89 @@
+//! A stage that may be switched off when the pipeline is built.
+
+use tpa::buf::PacketBuf;
+use tpa::stage::{Cx, Stage, Verdict};
+
+/// Runs the inner stage if there is one, else passes packets on untouched:
+/// for stages chosen at startup (a capture file given on the command line,
+/// say) without a second pipeline type. The inner stage must pass on what it
+/// takes.
+///
+/// ```
+/// use tpa_stages::optional::Optional;
+/// use tpa_stages::pcap::PcapCapture;
+/// let no_capture: Optional<PcapCapture> = Optional::off();
+/// assert!(no_capture.inner().is_none());
+/// ```
+#[derive(Debug)]
+pub struct Optional<S>(Option<S>);
+
+impl<S> Optional<S> {
+    /// With the stage on.
+    pub fn on(stage: S) -> Self {
+        Optional(Some(stage))
+    }
+
+    /// With no stage: packets pass straight on.
+    pub fn off() -> Self {
+        Optional(None)
+    }
+
+    /// The inner stage, if on.
+    pub fn inner(&self) -> Option<&S> {
+        self.0.as_ref()
+    }
+
+    /// The inner stage, writable, if on.
+    pub fn inner_mut(&mut self) -> Option<&mut S> {
+        self.0.as_mut()
+    }
+}
+
+impl<S> From<Option<S>> for Optional<S> {
+    fn from(stage: Option<S>) -> Self {
+        Optional(stage)
+    }
+}
+
+impl<B: PacketBuf, T, S: Stage<B, In = T, Out = T>> Stage<B> for Optional<S> {
+    type In = T;
+    type Out = T;
+    const CUSTOM_REASONS: &'static [&'static str] = S::CUSTOM_REASONS;
+
+    #[inline]
+    fn process(&mut self, packet: T, cx: &mut Cx<'_, B>) -> Verdict<T, B> {
+        match &mut self.0 {
+            Some(stage) => stage.process(packet, cx),
+            None => Verdict::Pass(packet),
+        }
+    }
+
+    #[inline]
+    fn poll(&mut self, cx: &mut Cx<'_, B>) {
+        if let Some(stage) = &mut self.0 {
+            stage.poll(cx);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acl::{Acl, Action, ACL_DENIED};
+    use crate::testing::{frame, with_cx};
+
+    #[test]
+    fn off_passes_and_on_runs_the_stage() {
+        let bytes = [0u8; 60];
+        let mut off: Optional<Acl> = Optional::off();
+        assert!(matches!(
+            with_cx(|cx| off.process(frame(&bytes), cx)),
+            Verdict::Pass(_)
+        ));
+        let mut on = Optional::on(Acl::new(Action::Deny));
+        assert!(
+            matches!(with_cx(|cx| on.process(frame(&bytes), cx)), Verdict::Drop(r) if r == ACL_DENIED)
+        );
+        assert_eq!(on.inner().unwrap().default_hits(), 1);
+    }
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The full check of the tpa workspace, as CI runs it, on a Debian 12 machine
+# as root:
+#   sudo bash tests/run.sh
+# 1. installs the system packages that are missing (DPDK, clang, iproute2,
+#    ping, tshark, scapy, redis), and rustfmt/clippy if rustup lacks them;
+# 2. cargo fmt --check, clippy with warnings denied, and every test
+#    (unit, doc, trybuild UI, kernel interop over TAP/veth in network
+#    namespaces, DPDK vdevs), with all features.
+# Nothing is skipped: a missing tool or privilege fails the run with a reason.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+die() {
+    printf 'tests/run.sh: %s\n' "$*" >&2
+    exit 1
+}
+
+[[ $(id -u) -eq 0 ]] || die "run as root (sudo bash tests/run.sh): the kernel interop tests create network namespaces, TAP and veth interfaces and raw sockets"
+
+# --- system packages -------------------------------------------------------
+packages=(
+    build-essential pkg-config clang libclang-dev # dpdk-sys: C shim + bindgen
+    libdpdk-dev dpdk                              # the `dpdk` feature and its vdevs
+    iproute2 iputils-ping python3 python3-scapy   # kernel interop tests
+    tshark                                        # capture checks
+    redis-server redis-tools                      # redis interop tests
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    step "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+fi
+pkg-config --atleast-version=22.11 libdpdk || die "libdpdk >= 22.11 not found by pkg-config"
+
+# --- Rust --------------------------------------------------------------------
+if [[ -f "$HOME/.cargo/env" ]]; then
+    # shellcheck source=/dev/null
+    . "$HOME/.cargo/env"
+fi
+command -v cargo >/dev/null || die "cargo not found: install Rust (stable >= 1.85) with rustup"
+if command -v rustup >/dev/null; then
+    for c in rustfmt clippy; do
+        rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+    done
+fi
+cargo fmt --version >/dev/null || die "rustfmt missing (rustup component add rustfmt)"
+cargo clippy --version >/dev/null || die "clippy missing (rustup component add clippy)"
+
+# --- kernel features the interop tests use ------------------------------------
+modprobe tun 2>/dev/null || true
+modprobe veth 2>/dev/null || true
+[[ -c /dev/net/tun ]] || die "/dev/net/tun missing: the kernel needs TUN/TAP support (CONFIG_TUN)"
+ip netns list >/dev/null || die "ip netns does not work here"
+
+# Namespaces left by a test run that was killed (tpa-<tag>-<pid>-<n>, pid gone).
+for ns in $(ip netns list | awk '$1 ~ /^tpa-/ {print $1}'); do
+    pid=$(awk -F- '{print $(NF-1)}' <<<"$ns")
+    kill -0 "$pid" 2>/dev/null || ip netns del "$ns" 2>/dev/null || true
+done
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+if [[ -n "${CI:-}" ]]; then
+    export CARGO_INCREMENTAL=0
+fi
+
+step "cargo $(cargo --version | cut -d' ' -f2), rustc $(rustc --version | cut -d' ' -f2), $(nproc) cores"
+
+step "cargo fmt --all --check"
+cargo fmt --all --check
+
+step "cargo clippy --workspace --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "cargo test --workspace --all-features"
+cargo test --workspace --all-features
+
+step "all checks passed"

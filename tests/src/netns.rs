@@ -1,0 +1,282 @@
+//! Network namespaces for kernel-interop tests.
+//!
+//! A [`Netns`] is a fresh, uniquely named network namespace (made with
+//! iproute2's `ip netns add`) with its loopback up. Tests build veth pairs in
+//! it, move TAP interfaces into it, give the kernel's side addresses, run
+//! commands inside it (`ip netns exec`) and open tpa ports inside it from the
+//! test thread ([`Netns::enter`]). Dropping it deletes the namespace and so
+//! every virtual interface in it, also when the test panics.
+//!
+//! Names carry the process id and a counter, so tests running in parallel
+//! (cargo's default), and several test binaries at once, never collide.
+//! Addresses live only inside namespaces the test created.
+//!
+//! ```no_run
+//! use tpa_tests::netns::Netns;
+//! let ns = Netns::new("doc");
+//! ns.ip(&["link", "add", "veth0", "type", "veth", "peer", "name", "veth1"]);
+//! ns.ip(&["addr", "add", "10.0.0.1/24", "dev", "veth1"]);
+//! ns.up("veth0");
+//! ns.up("veth1");
+//! let out = ns.exec(&["ip", "-br", "addr"]);
+//! assert!(out.contains("10.0.0.1/24"));
+//! ```
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Panics with an explanation unless the test runs as root: the kernel
+/// interop tests need CAP_NET_ADMIN and CAP_NET_RAW and must not pass by
+/// skipping.
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert!(
+        euid == 0,
+        "this test creates network namespaces, TAP and veth interfaces and raw \
+         sockets: run it as root (e.g. `sudo bash tests/run.sh`)"
+    );
+}
+
+/// A name unique to this process and call, `<prefix><pid><n>`, at most 15
+/// bytes (an interface name's limit) when `prefix` is at most 4 bytes.
+pub fn unique_name(prefix: &str) -> String {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id() % 1_000_000;
+    format!("{prefix}{pid:x}x{n}")
+}
+
+/// A network namespace that is deleted on drop.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates a namespace named `tpa-<tag>-<pid>-<n>` with `lo` up.
+    ///
+    /// # Panics
+    /// If not root, or `ip netns add` fails.
+    pub fn new(tag: &str) -> Netns {
+        require_root();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("tpa-{tag}-{}-{n}", std::process::id());
+        run(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name };
+        ns.up("lo");
+        ns
+    }
+
+    /// The namespace's name (as `ip netns` knows it).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `ip -n <ns> <args>` and returns its standard output.
+    ///
+    /// # Panics
+    /// If the command fails, with its output.
+    pub fn ip(&self, args: &[&str]) -> String {
+        run(Command::new("ip").arg("-n").arg(&self.name).args(args))
+    }
+
+    /// Brings interface `dev` up.
+    pub fn up(&self, dev: &str) {
+        self.ip(&["link", "set", "dev", dev, "up"]);
+    }
+
+    /// Adds address `cidr` (e.g. `10.0.0.1/24`) to `dev`.
+    pub fn add_addr(&self, dev: &str, cidr: &str) {
+        self.ip(&["addr", "add", cidr, "dev", dev]);
+    }
+
+    /// Creates a veth pair `a` <-> `b` inside the namespace.
+    pub fn add_veth(&self, a: &str, b: &str) {
+        self.ip(&["link", "add", "name", a, "type", "veth", "peer", "name", b]);
+    }
+
+    /// Moves interface `dev` from the caller's namespace into this one.
+    pub fn move_link(&self, dev: &str) {
+        run(Command::new("ip").args(["link", "set", "dev", dev, "netns", &self.name]));
+    }
+
+    /// Adds a permanent neighbor entry `ip` -> `mac` on `dev`.
+    pub fn add_neigh(&self, dev: &str, ip: &str, mac: &str) {
+        self.ip(&[
+            "neigh",
+            "replace",
+            ip,
+            "lladdr",
+            mac,
+            "dev",
+            dev,
+            "nud",
+            "permanent",
+        ]);
+    }
+
+    /// The MAC address of `dev`, as `aa:bb:cc:dd:ee:ff`.
+    pub fn mac_of(&self, dev: &str) -> String {
+        let out = self.ip(&["-br", "link", "show", "dev", dev]);
+        out.split_whitespace()
+            .nth(2)
+            .unwrap_or_else(|| panic!("no MAC in `ip -br link` output: {out}"))
+            .to_owned()
+    }
+
+    /// The command `ip netns exec <ns> <argv…>`, ready to adjust and spawn.
+    pub fn command(&self, argv: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(argv);
+        c
+    }
+
+    /// Runs `argv` inside the namespace and returns its standard output.
+    ///
+    /// # Panics
+    /// If it fails, with its output.
+    pub fn exec(&self, argv: &[&str]) -> String {
+        run(&mut self.command(argv))
+    }
+
+    /// Runs `argv` inside the namespace and returns its full outcome, for
+    /// commands expected to fail.
+    pub fn exec_output(&self, argv: &[&str]) -> Output {
+        self.command(argv)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {argv:?} in {}: {e}", self.name))
+    }
+
+    /// Starts `argv` inside the namespace with its standard output piped,
+    /// and waits until it prints `ready_line` (so a listener is bound before
+    /// the test sends to it). The child is killed when the guard drops.
+    ///
+    /// # Panics
+    /// If it exits or closes its output before printing `ready_line`.
+    pub fn spawn_until(&self, argv: &[&str], ready_line: &str) -> Background {
+        let mut child = self
+            .command(argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {argv:?} in {}: {e}", self.name));
+        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = out.read_line(&mut line).expect("read child output");
+            if n == 0 {
+                let status = child.wait();
+                panic!("{argv:?} ended before printing {ready_line:?}: {status:?}");
+            }
+            if line.trim_end() == ready_line {
+                break;
+            }
+        }
+        Background { child, out }
+    }
+
+    /// Runs `f` on the current thread with the thread switched into this
+    /// namespace, then switches back (also if `f` panics). Sockets and
+    /// devices opened inside `f` stay in the namespace afterwards; this is
+    /// how tests open tpa ports on the namespace's interfaces.
+    pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        let target = File::open(format!("/run/netns/{}", self.name))
+            .unwrap_or_else(|e| panic!("open /run/netns/{}: {e}", self.name));
+        let home = File::open("/proc/thread-self/ns/net")
+            .unwrap_or_else(|e| panic!("open /proc/thread-self/ns/net: {e}"));
+        setns(&target, &self.name);
+        struct Back(File);
+        impl Drop for Back {
+            fn drop(&mut self) {
+                setns(&self.0, "the original namespace");
+            }
+        }
+        let _back = Back(home);
+        f()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting the namespace destroys its veth pairs and TAP interfaces.
+        let res = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stdin(Stdio::null())
+            .output();
+        match res {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!(
+                "warning: ip netns del {}: {}",
+                self.name,
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => eprintln!("warning: ip netns del {}: {e}", self.name),
+        }
+    }
+}
+
+/// A process started with [`Netns::spawn_until`]; killed on drop.
+#[derive(Debug)]
+pub struct Background {
+    child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+impl Background {
+    /// Waits for the process to end and returns the rest of its output.
+    ///
+    /// # Panics
+    /// If it fails.
+    pub fn finish(mut self) -> String {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.out, &mut rest).expect("read child output");
+        let status = self.child.wait().expect("wait for child");
+        assert!(
+            status.success(),
+            "background command failed ({status}): {rest}"
+        );
+        rest
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn setns(ns: &File, what: &str) {
+    // SAFETY: setns(2) on a namespace file descriptor we hold open; it only
+    // changes the calling thread's network namespace.
+    let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert!(
+        rc == 0,
+        "setns into {what}: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Runs a command to completion; panics with its output on failure.
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

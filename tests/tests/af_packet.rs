@@ -1,0 +1,324 @@
+//! The AF_PACKET port against the Linux kernel over veth pairs inside
+//! network namespaces.
+//!
+//! Run as root: these tests create namespaces, veth pairs and packet sockets.
+
+mod kernel_common;
+
+use std::net::Ipv4Addr;
+
+use kernel_common::*;
+use tpa::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
+use tpa::port::af_packet::{AfPacket, AfPacketConfig};
+use tpa::port::{Burst, Port, PortError};
+use tpa::wire::MacAddr;
+use tpa_tests::netns::Netns;
+
+const KERNEL_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x4b, 0x11]);
+const TPA_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x7a, 0x12]);
+
+/// A namespace with a veth pair: `tpa0` for tpa (no IP address in the
+/// kernel) and `knl0` for the kernel, holding `kernel_cidr`.
+fn veth_ns(tag: &str, kernel_cidr: &str) -> Netns {
+    let ns = Netns::new(tag);
+    ns.add_veth("tpa0", "knl0");
+    ns.ip(&[
+        "link",
+        "set",
+        "dev",
+        "tpa0",
+        "address",
+        &TPA_MAC.to_string(),
+    ]);
+    ns.ip(&[
+        "link",
+        "set",
+        "dev",
+        "knl0",
+        "address",
+        &KERNEL_MAC.to_string(),
+    ]);
+    ns.add_addr("knl0", kernel_cidr);
+    ns.up("tpa0");
+    ns.up("knl0");
+    ns
+}
+
+fn open_in(ns: &Netns, cfg: &AfPacketConfig, pool: &Pool) -> AfPacket {
+    ns.enter(|| AfPacket::open(cfg, pool.clone()))
+        .expect("open AF_PACKET port")
+}
+
+#[test]
+fn kernel_arp_is_answered_and_its_udp_received() {
+    let ns = veth_ns("afp-arp", "192.0.2.1/24");
+    let pool = test_pool("afp-arp");
+    let mut port = open_in(&ns, &AfPacketConfig::new("tpa0"), &pool);
+    assert_eq!(
+        port.caps().mac,
+        TPA_MAC,
+        "the port uses the interface's MAC"
+    );
+    assert_eq!(port.caps().mtu, 1500);
+    let kernel_ip = Ipv4Addr::new(192, 0, 2, 1);
+    let tpa_ip = Ipv4Addr::new(192, 0, 2, 2);
+
+    kernel_send_udp(&ns, tpa_ip, 7777, &[40001], "hello tpa");
+    let req = recv_matching(&mut port, "ARP request for 192.0.2.2", |f| {
+        parse_arp(f).is_some_and(|a| a.op == 1 && a.target_ip == tpa_ip)
+    });
+    let arp = parse_arp(req.data()).unwrap();
+    assert_eq!(&req.data()[0..6], &MacAddr::BROADCAST.0);
+    assert_eq!((arp.sender_mac, arp.sender_ip), (KERNEL_MAC, kernel_ip));
+    assert!(
+        req.meta().rx_timestamp_ns > 0,
+        "ring frames carry a timestamp"
+    );
+    drop(req);
+
+    send_frame(
+        &mut port,
+        &arp_reply(TPA_MAC, tpa_ip, KERNEL_MAC, kernel_ip),
+    );
+
+    let dgram = recv_matching(&mut port, "UDP datagram to port 7777", |f| {
+        parse_udp(f).is_some_and(|u| u.dport == 7777)
+    });
+    let udp = parse_udp(dgram.data()).unwrap();
+    assert_eq!((udp.src_mac, udp.dst_mac), (KERNEL_MAC, TPA_MAC));
+    assert_eq!((udp.src, udp.dst, udp.sport), (kernel_ip, tpa_ip, 40001));
+    assert_eq!(udp.payload, b"hello tpa");
+    // veth passes the sender's checksum offload state along: the kernel
+    // vouches for the checksum (CSUMNOTREADY or CSUM_VALID).
+    assert_eq!(dgram.meta().l4_checksum, ChecksumStatus::Good);
+    drop(dgram);
+
+    let neigh = ns.ip(&["neigh", "show", "192.0.2.2", "dev", "knl0"]);
+    assert!(
+        neigh.contains(&TPA_MAC.to_string()),
+        "kernel did not learn tpa's MAC from the ARP reply: {neigh:?}"
+    );
+    drop(port);
+    pool.assert_whole();
+}
+
+#[test]
+fn tpa_udp_reaches_a_kernel_socket_and_is_not_looped_back() {
+    let ns = veth_ns("afp-tx", "198.51.100.1/24");
+    let pool = test_pool("afp-tx");
+    let mut port = open_in(&ns, &AfPacketConfig::new("tpa0"), &pool);
+    let kernel_ip = Ipv4Addr::new(198, 51, 100, 1);
+    let tpa_ip = Ipv4Addr::new(198, 51, 100, 2);
+
+    let listener = kernel_udp_listener(&ns, kernel_ip, 9999);
+    let payload = b"datagram from tpa over AF_PACKET";
+    send_frame(
+        &mut port,
+        &udp_frame(TPA_MAC, KERNEL_MAC, tpa_ip, kernel_ip, 5555, 9999, payload),
+    );
+    let (src, sport, got) = listener_result(listener);
+    assert_eq!((src, sport), (tpa_ip, 5555));
+    assert_eq!(got, payload);
+
+    // PACKET_IGNORE_OUTGOING: what tpa sent is not received back.
+    let mut rx: Burst<PoolBuf> = Burst::new();
+    port.rx_burst(&mut rx);
+    for buf in rx.drain() {
+        assert_ne!(
+            &buf.data()[6..12],
+            &TPA_MAC.0,
+            "own frame looped back: {}",
+            describe(buf.data())
+        );
+    }
+    let stats = port.stats();
+    assert_eq!(stats.tx_packets, 1, "{stats:?}");
+    assert_eq!(stats.tx_errors + stats.tx_oversize, 0, "{stats:?}");
+    drop(port);
+    pool.assert_whole();
+}
+
+#[test]
+fn a_burst_larger_than_the_ring_is_sent_in_order_across_calls() {
+    let ns = veth_ns("afp-burst", "203.0.113.1/24");
+    let pool = test_pool("afp-burst");
+    let mut cfg = AfPacketConfig::new("tpa0");
+    // A ring of 32 frames (one 64 KiB block of 2 KiB slots).
+    cfg.tx_ring.frame_count = 32;
+    let mut tx_port = open_in(&ns, &cfg, &pool);
+    // Watch what reaches the kernel's interface with a second port.
+    let mut watch = open_in(&ns, &AfPacketConfig::new("knl0"), &pool);
+    let kernel_ip = Ipv4Addr::new(203, 0, 113, 1);
+    let tpa_ip = Ipv4Addr::new(203, 0, 113, 2);
+
+    const COUNT: u16 = 200;
+    let mut next = 0u16;
+    let mut seen = Vec::new();
+    let start = std::time::Instant::now();
+    while seen.len() < usize::from(COUNT) {
+        let mut tx: Burst<PoolBuf, 64> = Burst::new();
+        while !tx.is_full() && next < COUNT {
+            let f = udp_frame(TPA_MAC, KERNEL_MAC, tpa_ip, kernel_ip, 6000, next, b"seq");
+            let mut b = tx_port.alloc().expect("buffer");
+            b.append(f.len()).unwrap().copy_from_slice(&f);
+            tx.push(b);
+            next += 1;
+        }
+        let before = tx.len();
+        let sent = tx_port.tx_burst(&mut tx);
+        assert_eq!(before - tx.len(), sent, "sent frames leave the burst");
+        // What the ring could not take is handed back, in order.
+        next -= tx.len() as u16;
+        drop(tx);
+        let mut rx: Burst<PoolBuf> = Burst::new();
+        watch.rx_burst(&mut rx);
+        for b in rx.drain() {
+            if let Some(u) = parse_udp(b.data()).filter(|u| u.sport == 6000) {
+                seen.push(u.dport);
+            }
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{} of {COUNT} frames arrived",
+            seen.len()
+        );
+    }
+    let expect: Vec<u16> = (0..COUNT).collect();
+    assert_eq!(seen, expect, "frames lost, duplicated or reordered");
+    drop((tx_port, watch));
+    pool.assert_whole();
+}
+
+#[test]
+fn fanout_spreads_flows_over_queues_and_loses_none() {
+    let ns = veth_ns("afp-fan", "10.12.0.1/24");
+    let pool = test_pool("afp-fan");
+    let cfg = AfPacketConfig {
+        queues: 2,
+        ..AfPacketConfig::new("tpa0")
+    };
+    let mut queues = ns
+        .enter(|| AfPacket::open_queues(&cfg, pool.clone()))
+        .expect("open two queues");
+    assert_eq!(queues.len(), 2);
+    ns.add_neigh("knl0", "10.12.0.2", &TPA_MAC.to_string());
+
+    let sports: Vec<u16> = (20000..20064).collect();
+    kernel_send_udp(&ns, Ipv4Addr::new(10, 12, 0, 2), 4242, &sports, "fan");
+
+    let mut got = vec![0u32; sports.len()];
+    let mut per_queue = [0u32; 2];
+    let start = std::time::Instant::now();
+    while got.iter().sum::<u32>() < sports.len() as u32 {
+        for (qi, q) in queues.iter_mut().enumerate() {
+            let mut rx: Burst<PoolBuf> = Burst::new();
+            q.rx_burst(&mut rx);
+            for buf in rx.drain() {
+                assert_eq!(buf.meta().rx_queue, qi as u16);
+                if let Some(u) = parse_udp(buf.data()).filter(|u| u.dport == 4242) {
+                    got[usize::from(u.sport - 20000)] += 1;
+                    per_queue[qi] += 1;
+                }
+            }
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "received {got:?} (per queue {per_queue:?})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(got.iter().all(|&n| n == 1), "each flow once: {got:?}");
+    assert!(
+        per_queue.iter().all(|&n| n > 0),
+        "64 flows all hashed to one queue: {per_queue:?}"
+    );
+    drop(queues);
+    pool.assert_whole();
+}
+
+#[test]
+fn a_vlan_tag_stripped_on_receive_is_put_back() {
+    // The kernel moves a received 802.1Q tag out of the frame into packet
+    // metadata before packet sockets see it; the port must restore it.
+    let ns = veth_ns("afp-vlan", "10.13.0.1/24");
+    let pool = test_pool("afp-vlan");
+    let mut tx_port = open_in(&ns, &AfPacketConfig::new("tpa0"), &pool);
+    let mut rx_port = open_in(&ns, &AfPacketConfig::new("knl0"), &pool);
+
+    let plain = udp_frame(
+        TPA_MAC,
+        KERNEL_MAC,
+        Ipv4Addr::new(10, 13, 100, 2),
+        Ipv4Addr::new(10, 13, 100, 1),
+        41000,
+        4343,
+        b"tagged",
+    );
+    // VLAN 100, priority 5.
+    let tci: u16 = (5 << 13) | 100;
+    let mut tagged = plain[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0x00]);
+    tagged.extend_from_slice(&tci.to_be_bytes());
+    tagged.extend_from_slice(&plain[12..]);
+    send_frame(&mut tx_port, &tagged);
+
+    let buf = recv_matching(&mut rx_port, "VLAN-tagged UDP datagram", |f| {
+        parse_udp(f).is_some_and(|u| u.dport == 4343)
+    });
+    assert_eq!(
+        buf.data(),
+        &tagged[..],
+        "the frame differs from the one sent"
+    );
+    assert_eq!(parse_udp(buf.data()).unwrap().vlan, Some(100));
+    drop((buf, tx_port, rx_port));
+    pool.assert_whole();
+}
+
+#[test]
+fn an_oversize_frame_is_dropped_and_counted() {
+    let ns = veth_ns("afp-big", "10.14.0.1/24");
+    let pool = test_pool("afp-big");
+    let mut port = open_in(&ns, &AfPacketConfig::new("tpa0"), &pool);
+    let mut tx: Burst<PoolBuf> = Burst::new();
+    let mut b = port.alloc().unwrap();
+    // 1500 MTU + 18 bytes of Ethernet/VLAN header is the most; 2000 is more.
+    b.append(2000).unwrap().fill(0xab);
+    tx.push(b);
+    assert_eq!(port.tx_burst(&mut tx), 0);
+    assert!(
+        tx.is_empty(),
+        "an unsendable frame must not block the burst"
+    );
+    assert_eq!(port.stats().tx_oversize, 1);
+    drop(port);
+    pool.assert_whole();
+}
+
+#[test]
+fn a_missing_interface_is_named() {
+    let ns = Netns::new("afp-missing");
+    let pool = test_pool("afp-missing");
+    let err = ns
+        .enter(|| AfPacket::open(&AfPacketConfig::new("tpa-nothere"), pool.clone()))
+        .expect_err("opened a missing interface");
+    match &err {
+        PortError::NoSuchDevice { name } => assert_eq!(name, "tpa-nothere"),
+        other => panic!("expected NoSuchDevice, got {other:?}"),
+    }
+    assert!(err.to_string().contains("tpa-nothere"), "{err}");
+}
+
+#[test]
+fn a_pool_too_small_for_the_mtu_is_refused() {
+    let ns = veth_ns("afp-small", "10.15.0.1/24");
+    ns.ip(&["link", "set", "dev", "tpa0", "mtu", "9000"]);
+    let pool = test_pool("afp-small");
+    match ns.enter(|| AfPacket::open(&AfPacketConfig::new("tpa0"), pool.clone())) {
+        Err(PortError::InvalidConfig { name, what }) => {
+            assert_eq!(name, "tpa0");
+            assert!(what.contains("9000"), "{what}");
+        }
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+}

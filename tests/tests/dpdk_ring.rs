@@ -1,0 +1,409 @@
+//! The DPDK port over `net_ring` vdevs: loopback of bytes and metadata,
+//! bursts, chained and external buffers, transmit checksums, mbuf
+//! accounting and errors. Run as root:
+//! `cargo test -p tpa-tests --features dpdk --test dpdk_ring`.
+
+#![cfg(feature = "dpdk")]
+
+mod dpdk_common;
+
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
+use dpdk_common::{eal, serial, small_config, vdev_name};
+use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+use tpa::buf::{BufError, ChecksumStatus, LayerOffsets, Meta, PacketBuf};
+use tpa::port::dpdk::{
+    DmaMapping, DpdkDevice, DpdkPort, Eal, ExtBufOwner, ExtMemRegion, L4Checksum, Mbuf, TxOffload,
+    TxOffloadError,
+};
+use tpa::port::{Burst, Port, PortError};
+
+/// A ring vdev: what queue `q` transmits comes back on queue `q`.
+fn ring(tag: &str, queues: u16) -> DpdkDevice {
+    let name = vdev_name("net_ring", tag);
+    DpdkDevice::create_vdev(eal(), &name, "", &small_config(queues))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// An mbuf holding `bytes`.
+fn mbuf_with(port: &mut DpdkPort, bytes: &[u8]) -> Mbuf {
+    let mut m = port.alloc().expect("mbuf");
+    m.append(bytes.len()).expect("room").copy_from_slice(bytes);
+    m
+}
+
+/// Receives until `want` packets arrived (the ring delivers at once: one
+/// poll suffices, a few guard against nothing).
+fn receive(port: &mut DpdkPort, want: usize) -> Vec<Mbuf> {
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        let mut rx: Burst<Mbuf> = Burst::new();
+        port.rx_burst(&mut rx);
+        got.extend(rx.drain());
+        if got.len() >= want {
+            break;
+        }
+    }
+    got
+}
+
+/// A frame with a recognisable payload.
+fn frame(seq: u32, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len];
+    f[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 2]);
+    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&[0x88, 0xb5]); // local experimental EtherType
+    f[14..18].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in f[18..].iter_mut().enumerate() {
+        *b = (i as u32).wrapping_add(seq) as u8;
+    }
+    f
+}
+
+/// A TCP/IPv4 frame with correct checksums, and its layer offsets.
+fn tcp_frame(payload: &[u8]) -> (Vec<u8>, LayerOffsets) {
+    let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([10, 9, 0, 1], [10, 9, 0, 2], 64)
+        .tcp(40000, 6379, 12345, 65535);
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).expect("build");
+    (
+        out,
+        LayerOffsets {
+            l2: 0,
+            l3: 14,
+            l4: 34,
+            payload: 54,
+        },
+    )
+}
+
+#[test]
+fn ring_loopback_carries_bytes_and_meta() {
+    let _s = serial();
+    let dev = ring("lo", 1);
+    let mut port = dev.port(0).unwrap();
+    assert_eq!(port.caps().queues, 1);
+    assert!(!port.caps().rss, "one queue: no RSS");
+    let sent = frame(7, 128);
+    let mut tx: Burst<Mbuf> = Burst::new();
+    tx.push(mbuf_with(&mut port, &sent));
+    assert_eq!(port.tx_burst(&mut tx), 1);
+    assert!(tx.is_empty());
+
+    let got = receive(&mut port, 1);
+    assert_eq!(got.len(), 1);
+    let m = &got[0];
+    assert_eq!(m.data(), &sent[..]);
+    assert_eq!(m.total_len(), sent.len());
+    assert_eq!(m.segments().count(), 1);
+    let meta = m.meta();
+    assert_eq!(meta.rx_queue, 0);
+    assert_eq!(
+        meta.l3_checksum,
+        ChecksumStatus::Unknown,
+        "net_ring checks nothing"
+    );
+    assert_eq!(meta.l4_checksum, ChecksumStatus::Unknown);
+    assert_eq!(meta.rss_hash, None);
+    assert_eq!(meta.flow_mark, None);
+    assert_eq!(meta.layers, LayerOffsets::default());
+    drop(got);
+    assert_eq!(port.pool().in_use(), 0, "every mbuf is back");
+}
+
+#[test]
+fn ring_bursts_keep_order_and_return_every_mbuf() {
+    let _s = serial();
+    let dev = ring("burst", 1);
+    let mut port = dev.port(0).unwrap();
+    let capacity = port.pool().capacity();
+    let total = 200u32;
+    let mut next_rx = 0u32;
+    for start in (0..total).step_by(32) {
+        let mut tx: Burst<Mbuf> = Burst::new();
+        for seq in start..(start + 32).min(total) {
+            tx.push(mbuf_with(&mut port, &frame(seq, 60 + seq as usize)));
+        }
+        let n = tx.len();
+        assert_eq!(port.tx_burst(&mut tx), n);
+        for m in receive(&mut port, n) {
+            assert_eq!(
+                m.data(),
+                &frame(next_rx, 60 + next_rx as usize)[..],
+                "packet {next_rx}"
+            );
+            next_rx += 1;
+        }
+    }
+    assert_eq!(next_rx, total);
+    assert_eq!(port.pool().in_use(), 0);
+    assert_eq!(port.pool().available(), capacity);
+    let stats = dev.stats().unwrap();
+    assert_eq!(stats.tx_packets, u64::from(total));
+    assert_eq!(stats.rx_packets, u64::from(total));
+}
+
+#[test]
+fn ring_queues_are_separate() {
+    let _s = serial();
+    let dev = ring("mq", 2);
+    let mut q0 = dev.port(0).unwrap();
+    let mut q1 = dev.port(1).unwrap();
+    assert_eq!(q1.caps().queue, 1);
+    let mut tx: Burst<Mbuf> = Burst::new();
+    tx.push(mbuf_with(&mut q1, &frame(1, 64)));
+    assert_eq!(q1.tx_burst(&mut tx), 1);
+    assert!(
+        receive(&mut q0, 1).is_empty(),
+        "queue 0 sees nothing of queue 1"
+    );
+    let got = receive(&mut q1, 1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].meta().rx_queue, 1);
+    drop(got);
+    assert_eq!(q0.pool().in_use() + q1.pool().in_use(), 0);
+}
+
+#[test]
+fn mbuf_edits_in_place_and_refuses_what_does_not_fit() {
+    let _s = serial();
+    let dev = ring("edit", 1);
+    let mut port = dev.port(0).unwrap();
+    let mut m = port.alloc().unwrap();
+    assert_eq!(m.headroom(), 128, "RTE_PKTMBUF_HEADROOM");
+    assert_eq!(*m.meta(), Meta::default());
+    let room = m.tailroom();
+    m.append(4).unwrap().copy_from_slice(b"data");
+    m.prepend(2).unwrap().copy_from_slice(b"hd");
+    assert_eq!(m.data(), b"hddata");
+    assert_eq!(m.headroom(), 126);
+    assert_eq!(m.tailroom(), room - 4);
+    assert_eq!(
+        m.prepend(127).unwrap_err(),
+        BufError::NoHeadroom {
+            needed: 127,
+            available: 126
+        }
+    );
+    assert!(matches!(m.append(room), Err(BufError::NoTailroom { .. })));
+    assert_eq!(
+        m.trim_front(7).unwrap_err(),
+        BufError::TooShort {
+            needed: 7,
+            available: 6
+        }
+    );
+    assert_eq!(m.data(), b"hddata", "failed edits change nothing");
+    m.trim_front(2).unwrap();
+    m.trim_back(1).unwrap();
+    assert_eq!(m.data(), b"dat");
+    assert_eq!(m.pkt_len(), 3);
+    m.meta_mut().flow_mark = Some(9);
+    assert_eq!(m.meta().flow_mark, Some(9));
+    drop(m);
+    assert_eq!(port.pool().in_use(), 0);
+}
+
+#[test]
+fn chained_mbufs_cross_the_ring_whole() {
+    let _s = serial();
+    let dev = ring("chain", 1);
+    let mut port = dev.port(0).unwrap();
+    let mut head = mbuf_with(&mut port, &frame(3, 40));
+    let tail = mbuf_with(&mut port, b"second segment");
+    head.chain(tail).unwrap();
+    assert_eq!(head.nb_segs(), 2);
+    assert_eq!(head.total_len(), 40 + 14);
+    let mut tx: Burst<Mbuf> = Burst::new();
+    tx.push(head);
+    assert_eq!(port.tx_burst(&mut tx), 1);
+    let got = receive(&mut port, 1);
+    let segs: Vec<&[u8]> = got[0].segments().collect();
+    assert_eq!(segs, vec![&frame(3, 40)[..], &b"second segment"[..]]);
+    assert_eq!(port.pool().in_use(), 2);
+    drop(got);
+    assert_eq!(port.pool().in_use(), 0, "the whole chain is freed");
+}
+
+/// Application memory handed out in 2 KiB pieces; records releases.
+struct Pieces {
+    released: Mutex<Vec<usize>>,
+}
+
+impl ExtBufOwner for Pieces {
+    fn release(&self, addr: NonNull<u8>) {
+        self.released.lock().unwrap().push(addr.as_ptr() as usize);
+    }
+}
+
+#[test]
+fn external_memory_is_sent_without_copying_and_returned() {
+    let _s = serial();
+    let dev = ring("ext", 1);
+    let mut port = dev.port(0).unwrap();
+    const PAGE: usize = 4096;
+    let layout = Layout::from_size_align(4 * PAGE, PAGE).unwrap();
+    // SAFETY: non-zero size.
+    let base = NonNull::new(unsafe { alloc_zeroed(layout) }).expect("memory");
+    let owner = Pieces {
+        released: Mutex::new(Vec::new()),
+    };
+    {
+        // SAFETY: the memory outlives the region (freed after the block) and
+        // is not reused while pieces are in flight.
+        let mut region =
+            unsafe { ExtMemRegion::register(eal(), base, 4 * PAGE, PAGE, owner) }.unwrap();
+        // The vdev bus accepts the mapping as a no-op, or a PMD says it needs
+        // none: either way it is no error.
+        let mapping = region.dma_map(&dev).unwrap();
+        assert!(matches!(
+            mapping,
+            DmaMapping::Mapped | DmaMapping::NotNeeded
+        ));
+
+        let piece = NonNull::new(base.as_ptr().wrapping_add(PAGE)).unwrap();
+        // SAFETY: inside the allocation; nobody else touches it.
+        unsafe { std::ptr::copy_nonoverlapping(b"zero-copy payload".as_ptr(), piece.as_ptr(), 17) };
+        let payload = region.attach(port.pool(), piece, 17).expect("attach");
+        assert!(payload.has_external_buffer());
+        assert_eq!(
+            payload.data().as_ptr(),
+            piece.as_ptr().cast_const(),
+            "no copy"
+        );
+        let outside = NonNull::new(base.as_ptr().wrapping_add(4 * PAGE)).unwrap();
+        assert!(
+            region.attach(port.pool(), outside, 1).is_none(),
+            "outside the region"
+        );
+        assert_eq!(region.in_flight(), 1);
+
+        let mut head = mbuf_with(&mut port, &frame(5, 20));
+        head.chain(payload).unwrap();
+        let mut tx: Burst<Mbuf> = Burst::new();
+        tx.push(head);
+        assert_eq!(port.tx_burst(&mut tx), 1);
+        let got = receive(&mut port, 1);
+        let segs: Vec<&[u8]> = got[0].segments().collect();
+        assert_eq!(segs[1], b"zero-copy payload");
+        assert_eq!(segs[1].as_ptr(), piece.as_ptr().cast_const());
+        assert!(
+            region.owner().released.lock().unwrap().is_empty(),
+            "still in use"
+        );
+        drop(got);
+        assert_eq!(
+            *region.owner().released.lock().unwrap(),
+            vec![piece.as_ptr() as usize]
+        );
+        assert_eq!(region.in_flight(), 0);
+        assert_eq!(port.pool().in_use(), 0);
+    }
+    // SAFETY: allocated above with `layout`; the region is gone.
+    unsafe { dealloc(base.as_ptr(), layout) };
+}
+
+#[test]
+fn checksums_fall_back_to_software_on_a_port_without_offloads() {
+    let _s = serial();
+    let dev = ring("csum", 1);
+    let mut port = dev.port(0).unwrap();
+    assert!(
+        !port.caps().tx_offloads.tcp_checksum,
+        "net_ring offloads nothing"
+    );
+    let (good, layers) = tcp_frame(b"GET key\r\n");
+    let mut broken = good.clone();
+    broken[24..26].copy_from_slice(&[0xde, 0xad]); // IPv4 checksum
+    broken[50..52].copy_from_slice(&[0xbe, 0xef]); // TCP checksum
+    let mut m = mbuf_with(&mut port, &broken);
+    let req = TxOffload {
+        ipv4_checksum: true,
+        l4_checksum: Some(L4Checksum::Tcp),
+        tso_mss: None,
+    };
+    assert_eq!(
+        port.offload_tx(&mut m, req),
+        Err(TxOffloadError::LayersUnset)
+    );
+    m.meta_mut().layers = layers;
+    assert_eq!(
+        port.offload_tx(
+            &mut m,
+            TxOffload {
+                tso_mss: Some(1460),
+                ..req
+            }
+        ),
+        Err(TxOffloadError::TsoUnavailable)
+    );
+    port.offload_tx(&mut m, req).unwrap();
+    assert_eq!(m.data(), &good[..], "software checksums equal etherparse's");
+    assert_eq!(
+        m.ol_flags() & (0xf << 52),
+        0,
+        "no offload requested of the device"
+    );
+    let parsed = SlicedPacket::from_ethernet(m.data()).unwrap();
+    assert!(matches!(parsed.transport, Some(TransportSlice::Tcp(_))));
+}
+
+#[test]
+fn errors_name_the_device_and_the_cause() {
+    let _s = serial();
+    let eal = eal();
+    assert!(
+        std::ptr::eq(Eal::init(&dpdk_common::eal_args()).unwrap(), eal),
+        "same args: same EAL"
+    );
+    let other = Eal::init(&["-l", "0", "--no-huge"]).unwrap_err();
+    assert!(other.to_string().contains("already initialised"), "{other}");
+
+    let missing = DpdkDevice::open(eal, "net_ring_nosuch", &small_config(1)).unwrap_err();
+    assert!(
+        matches!(missing, PortError::NoSuchDevice { .. }),
+        "{missing}"
+    );
+    let bad_driver =
+        DpdkDevice::create_vdev(eal, "net_nosuchdriver0", "", &small_config(1)).unwrap_err();
+    assert!(
+        matches!(
+            bad_driver,
+            PortError::Dpdk {
+                op: "rte_vdev_init",
+                ..
+            }
+        ),
+        "{bad_driver}"
+    );
+
+    let dev = ring("err", 1);
+    let too_many = DpdkDevice::create_vdev(eal, &vdev_name("net_ring", "q"), "", &small_config(64))
+        .unwrap_err();
+    assert!(
+        too_many.to_string().contains("queue pairs asked"),
+        "{too_many}"
+    );
+    assert!(matches!(dev.port(3), Err(PortError::InvalidConfig { .. })));
+    let port = dev.port(0).unwrap();
+    assert!(
+        matches!(dev.port(0), Err(PortError::Busy { .. })),
+        "one port per queue"
+    );
+    drop(port);
+    let mut port = dev.port(0).expect("free again after drop");
+
+    // Exhaust the pool: alloc says None, nothing breaks, all comes back.
+    let mut held = Vec::new();
+    while let Some(m) = port.alloc() {
+        held.push(m);
+    }
+    assert_eq!(held.len(), port.pool().capacity());
+    assert!(port.alloc().is_none());
+    held.clear();
+    assert_eq!(port.pool().in_use(), 0);
+    assert!(port.alloc().is_some());
+}

@@ -1,0 +1,278 @@
+//! The DPDK port over a `net_tap` vdev created inside a network namespace
+//! made by the test: the kernel sees the interface, its ARP request and
+//! ICMP echo cross to tpa, tpa's ARP reply crosses back. Also the mlx5
+//! stage's fallback on PMDs that refuse its flow rules. Run as root:
+//! `cargo test -p tpa-tests --features dpdk --test dpdk_tap`.
+
+#![cfg(feature = "dpdk")]
+
+mod dpdk_common;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use dpdk_common::{eal, serial, small_config, vdev_name};
+use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+use tpa::buf::{ChecksumStatus, LayerOffsets, PacketBuf};
+use tpa::port::dpdk::{DpdkDevice, DpdkPort, L4Checksum, Mbuf, TxOffload};
+use tpa::port::{Burst, Port};
+use tpa::wire::MacAddr;
+use tpa_stages::mlx5::{bifurcate, split_port_range, Bifurcation, Steering, WorkerSteering};
+use tpa_tests::netns::{unique_name, Netns};
+
+/// A bound on waiting for a frame (not a timing assertion).
+const PATIENCE: Duration = Duration::from_secs(10);
+const KERNEL_IP: [u8; 4] = [10, 77, 0, 1];
+const TPA_IP: [u8; 4] = [10, 77, 0, 2];
+
+/// A tap vdev whose kernel interface lives in a fresh namespace, with
+/// 10.77.0.1/24 on the kernel side.
+fn tap_in_netns(tag: &str) -> (Netns, String, DpdkDevice) {
+    let eal = eal();
+    let ns = Netns::new(tag);
+    let ifname = unique_name("dt");
+    let vdev = vdev_name("net_tap", tag);
+    let mut cfg = small_config(1);
+    cfg.promiscuous = true;
+    let dev = ns
+        .enter(|| DpdkDevice::create_vdev(eal, &vdev, &format!("iface={ifname}"), &cfg))
+        .unwrap_or_else(|e| panic!("{vdev}: {e}"));
+    ns.add_addr(&ifname, "10.77.0.1/24");
+    ns.up(&ifname);
+    (ns, ifname, dev)
+}
+
+/// Receives until `want` accepts a frame, dropping others.
+fn wait_for(port: &mut DpdkPort, what: &str, want: impl Fn(&Mbuf) -> bool) -> Mbuf {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        let mut rx: Burst<Mbuf> = Burst::new();
+        if port.rx_burst(&mut rx) == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let found = rx.drain().find(|m| want(m));
+        if let Some(m) = found {
+            return m;
+        }
+    }
+    panic!("no {what} from the kernel within {PATIENCE:?}");
+}
+
+fn is_arp_request_for(m: &Mbuf, ip: [u8; 4]) -> bool {
+    let d = m.data();
+    d.len() >= 42 && d[12..14] == [0x08, 0x06] && d[20..22] == [0, 1] && d[38..42] == ip
+}
+
+fn is_icmp_echo_to(m: &Mbuf, ip: [u8; 4]) -> bool {
+    let d = m.data();
+    d.len() >= 42 && d[12..14] == [0x08, 0x00] && d[23] == 1 && d[30..34] == ip && d[34] == 8
+}
+
+/// An ARP reply "`TPA_IP` is at `mac`" to the kernel's request `req`.
+fn arp_reply(port: &mut DpdkPort, req: &[u8], mac: MacAddr) -> Mbuf {
+    let mut m = port.alloc().expect("mbuf");
+    let f = m.append(42).expect("room");
+    f[0..6].copy_from_slice(&req[6..12]);
+    f[6..12].copy_from_slice(&mac.0);
+    f[12..14].copy_from_slice(&[0x08, 0x06]);
+    f[14..22].copy_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 2]);
+    f[22..28].copy_from_slice(&mac.0);
+    f[28..32].copy_from_slice(&TPA_IP);
+    f[32..38].copy_from_slice(&req[22..28]);
+    f[38..42].copy_from_slice(&req[28..32]);
+    m
+}
+
+/// `ping` from the kernel side; killed on drop.
+struct Ping(Child);
+
+impl Ping {
+    fn start(ns: &Netns) -> Ping {
+        let child = ns
+            .command(&["ping", "-c", "20", "-i", "0.2", "-W", "1", "10.77.0.2"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ping");
+        Ping(child)
+    }
+}
+
+impl Drop for Ping {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn tap_frames_cross_between_kernel_and_tpa() {
+    let _s = serial();
+    let (ns, ifname, dev) = tap_in_netns("tap");
+    let listing = ns.ip(&["-br", "link", "show", "dev", &ifname]);
+    assert!(
+        listing.contains(&ifname),
+        "the kernel sees {ifname}: {listing}"
+    );
+    let mut port = dev.port(0).unwrap();
+    let mac = port.caps().mac;
+    assert!(mac.is_unicast() && mac != MacAddr::ZERO, "{mac}");
+
+    let _ping = Ping::start(&ns);
+    // Kernel -> tpa: the kernel resolves 10.77.0.2 first.
+    let req = wait_for(&mut port, "ARP request for 10.77.0.2", |m| {
+        is_arp_request_for(m, TPA_IP)
+    });
+    assert_eq!(
+        req.data()[28..32],
+        KERNEL_IP,
+        "sender is the kernel's address"
+    );
+    assert_eq!(req.meta().rx_queue, 0);
+    assert_eq!(
+        req.meta().l3_checksum,
+        ChecksumStatus::Unknown,
+        "ARP has no IP checksum"
+    );
+
+    // tpa -> kernel: answer, and the kernel sends the echo request to us.
+    let mut tx: Burst<Mbuf> = Burst::new();
+    tx.push(arp_reply(&mut port, req.data(), mac));
+    assert_eq!(port.tx_burst(&mut tx), 1);
+    let echo = wait_for(&mut port, "ICMP echo request", |m| {
+        is_icmp_echo_to(m, TPA_IP)
+    });
+    assert_eq!(
+        echo.data()[0..6],
+        mac.0,
+        "addressed to the MAC tpa announced"
+    );
+    if port.caps().rx_offloads.ipv4_checksum {
+        assert_eq!(
+            echo.meta().l3_checksum,
+            ChecksumStatus::Good,
+            "the PMD verified the IPv4 checksum"
+        );
+    }
+    let neigh = ns.ip(&["neigh", "show", "10.77.0.2", "dev", &ifname]);
+    assert!(
+        neigh.contains(&mac.to_string()),
+        "kernel learnt {mac}: {neigh}"
+    );
+
+    let stats = dev.stats().unwrap();
+    assert!(stats.rx_packets >= 2 && stats.tx_packets >= 1, "{stats:?}");
+}
+
+#[test]
+fn offloaded_checksums_are_right_for_the_kernel() {
+    let _s = serial();
+    let (ns, ifname, dev) = tap_in_netns("csum");
+    let mut port = dev.port(0).unwrap();
+    let mac = port.caps().mac;
+    let txo = port.caps().tx_offloads;
+    // net_tap offers checksum offload (done by the PMD), so this exercises
+    // the device path; dpdk_ring covers the software one.
+    assert!(txo.ipv4_checksum && txo.tcp_checksum, "{txo:?}");
+    ns.add_neigh(&ifname, "10.77.0.2", &mac.to_string());
+    let kernel_mac: Vec<u8> = ns
+        .mac_of(&ifname)
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).expect("hex"))
+        .collect();
+
+    // A SYN to a closed port: the kernel answers RST only if both checksums
+    // are right.
+    let syn = PacketBuilder::ethernet2(mac.0, kernel_mac.try_into().expect("6 bytes"))
+        .ipv4(TPA_IP, KERNEL_IP, 64)
+        .tcp(40001, 9, 1000, 65535)
+        .syn();
+    let mut bytes = Vec::new();
+    syn.write(&mut bytes, &[]).expect("build");
+    bytes[24..26].copy_from_slice(&[0, 0]);
+    bytes[50..52].copy_from_slice(&[0x12, 0x34]);
+    let mut m = port.alloc().expect("mbuf");
+    m.append(bytes.len()).unwrap().copy_from_slice(&bytes);
+    m.meta_mut().layers = LayerOffsets {
+        l2: 0,
+        l3: 14,
+        l4: 34,
+        payload: 54,
+    };
+    let req = TxOffload {
+        ipv4_checksum: true,
+        l4_checksum: Some(L4Checksum::Tcp),
+        tso_mss: None,
+    };
+    port.offload_tx(&mut m, req).unwrap();
+    let requested = m.ol_flags() >> 52 & 0x3;
+    assert_eq!(
+        requested != 0,
+        txo.tcp_checksum,
+        "TCP checksum left to the device iff it offers it ({txo:?})"
+    );
+    let mut tx: Burst<Mbuf> = Burst::new();
+    tx.push(m);
+    assert_eq!(port.tx_burst(&mut tx), 1);
+
+    let rst = wait_for(&mut port, "RST for the SYN", |m| {
+        let Ok(p) = SlicedPacket::from_ethernet(m.data()) else {
+            return false;
+        };
+        matches!(&p.transport, Some(TransportSlice::Tcp(t)) if t.rst() && t.destination_port() == 40001)
+    });
+    let p = SlicedPacket::from_ethernet(rst.data()).unwrap();
+    let Some(TransportSlice::Tcp(t)) = p.transport else {
+        unreachable!("matched above")
+    };
+    assert_eq!(
+        t.acknowledgment_number(),
+        1001,
+        "the kernel acknowledged our SYN"
+    );
+}
+
+#[test]
+fn mlx5_rules_fall_back_to_software_on_vdevs() {
+    let _s = serial();
+    let workers: Vec<WorkerSteering> = split_port_range(32768..=65535, 2)
+        .into_iter()
+        .enumerate()
+        .map(|(q, local_ports)| WorkerSteering {
+            queue: q as u16,
+            local_ports,
+        })
+        .collect();
+    let plan = Bifurcation {
+        addresses: vec![TPA_IP.into()],
+        listen_ports: vec![6379],
+        workers,
+        priority: 0,
+    };
+
+    // net_ring has no rte_flow at all.
+    let mut cfg = small_config(2);
+    cfg.flow_isolation = true;
+    let ring = DpdkDevice::create_vdev(eal(), &vdev_name("net_ring", "flow"), "", &cfg).unwrap();
+    assert!(!ring.flow_isolated(), "net_ring cannot isolate");
+    let (offloads, installed) = bifurcate(&ring, &plan).unwrap();
+    assert!(installed.is_none(), "nothing stays installed");
+    match &offloads.steering {
+        Steering::Software { reason } => assert!(reason.starts_with("rule 0:"), "{reason}"),
+        other => panic!("net_ring took flow rules: {other:?}"),
+    }
+    assert!(offloads
+        .fallbacks()
+        .iter()
+        .any(|l| l.contains("classifying in software")));
+
+    // net_tap implements rte_flow (through TC), but has no MARK action.
+    let (_ns, _ifname, tap) = tap_in_netns("flow");
+    let (offloads, installed) = bifurcate(&tap, &plan).unwrap();
+    match (&offloads.steering, &installed) {
+        (Steering::Software { reason }, None) => assert!(!reason.is_empty()),
+        (Steering::Hardware { rules, .. }, Some(i)) => assert_eq!(*rules, i.len()),
+        other => panic!("inconsistent outcome {other:?}"),
+    }
+}

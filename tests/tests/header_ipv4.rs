@@ -1,0 +1,132 @@
+//! `#[header]` on an IPv4-shaped test header: layout, accessors, dynamic
+//! length, checksum, owned round trip.
+
+use std::net::Ipv4Addr;
+
+use tpa::header;
+use tpa::header::HeaderError;
+
+tpa::field_enum! {
+    /// IP protocol numbers (test copy).
+    pub enum Proto: u8 {
+        Icmp = 1,
+        Tcp = 6,
+        Udp = 17,
+    }
+}
+
+/// IPv4-shaped header.
+#[header(length = ihl * 4)]
+pub struct Ip4 {
+    pub version: u4,
+    pub ihl: u4,
+    pub dscp: u6,
+    pub ecn: u2,
+    pub total_len: u16,
+    pub ident: u16,
+    pub flags: u3,
+    pub frag_offset: u13,
+    pub ttl: u8,
+    #[field(u8)]
+    pub protocol: Proto,
+    #[checksum]
+    pub checksum: u16,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+}
+
+const PACKET: [u8; 20] = [
+    0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01,
+    0xc0, 0xa8, 0x00, 0xc7,
+];
+
+#[test]
+fn reads_a_real_header() {
+    let v = Ip4View::new(&PACKET[..]).unwrap();
+    assert_eq!(Ip4::LEN, 20);
+    assert_eq!(v.version(), 4);
+    assert_eq!(v.ihl(), 5);
+    assert_eq!(v.total_len(), 0x73);
+    assert_eq!(v.flags(), 0b010);
+    assert_eq!(v.frag_offset(), 0);
+    assert_eq!(v.ttl(), 64);
+    assert_eq!(v.protocol(), Proto::Udp);
+    assert_eq!(v.checksum(), 0xb861);
+    assert_eq!(v.src(), Ipv4Addr::new(192, 168, 0, 1));
+    assert_eq!(v.dst(), Ipv4Addr::new(192, 168, 0, 199));
+    assert!(v.checksum_ok());
+    assert_eq!(v.header_len(), 20);
+    assert!(v.options().is_empty());
+    assert!(v.payload().is_empty());
+}
+
+#[test]
+fn emit_round_trip() {
+    let h = Ip4View::new(&PACKET[..]).unwrap().to_header();
+    let mut buf = [0u8; 20];
+    assert_eq!(h.emit(&mut buf), Ok(20));
+    assert_eq!(buf, PACKET);
+    assert_eq!(Ip4::parse(&buf), Ok(h));
+}
+
+#[test]
+fn errors() {
+    assert_eq!(
+        Ip4View::new(&PACKET[..10]).unwrap_err(),
+        HeaderError::Truncated {
+            header: "Ip4",
+            needed: 20,
+            available: 10
+        }
+    );
+    let mut p = PACKET;
+    p[0] = 0x44;
+    assert_eq!(
+        Ip4View::new(&p[..]).unwrap_err(),
+        HeaderError::BadLength {
+            header: "Ip4",
+            declared: 16,
+            min: 20
+        }
+    );
+    p[0] = 0x46;
+    assert_eq!(
+        Ip4View::new(&p[..]).unwrap_err(),
+        HeaderError::Truncated {
+            header: "Ip4",
+            needed: 24,
+            available: 20
+        }
+    );
+}
+
+#[test]
+fn default_is_the_all_zero_header() {
+    let zero = Ip4::default();
+    assert_eq!(
+        (zero.version, zero.ihl, zero.total_len, zero.checksum),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(zero.protocol, Proto::Unknown(0));
+    assert_eq!(zero.src, Ipv4Addr::UNSPECIFIED);
+    // An IHL of 0 declares a length below the fixed part.
+    assert_eq!(
+        zero.emit(&mut [0u8; 20]),
+        Err(HeaderError::BadLength {
+            header: "Ip4",
+            declared: 0,
+            min: 20
+        })
+    );
+    let h = Ip4 {
+        version: 4,
+        ihl: 5,
+        ttl: 64,
+        ..Default::default()
+    };
+    let mut buf = [0xffu8; 20];
+    assert_eq!(h.emit(&mut buf), Ok(20));
+    assert_eq!(buf[0], 0x45);
+    assert_eq!(buf[8], 64);
+    assert!(Ip4View::new(&buf[..]).unwrap().checksum_ok());
+}

@@ -1,0 +1,212 @@
+//! `#[pipeline]` verdict handling, counters, polls, the host path, demux and
+//! transmit back-pressure, over in-memory wires.
+
+mod pipeline_support;
+
+use pipeline_support::*;
+use tpa::pipeline;
+use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
+use tpa::stage::{Counted, Demux, Reason};
+
+#[pipeline]
+struct Verdicts {
+    #[port]
+    port: MemoryPort,
+    #[host]
+    host: MemoryPort,
+    first: ByFirstByte,
+    mark: Mark,
+}
+
+#[test]
+fn each_verdict_is_carried_out_and_counted() {
+    let (port, mut peer) = wire();
+    let (host, mut kernel) = wire();
+    let mut p = Verdicts::new(port, host, ByFirstByte, Mark);
+    let frames: Vec<Vec<u8>> = [0u8, 1, 2, 3, 4, 5, 3, 0, 9]
+        .iter()
+        .map(|b| vec![*b, 0x10])
+        .chain([vec![]])
+        .collect();
+    send(&mut peer, &frames);
+
+    let it = p.run_once_at(7);
+    assert_eq!((it.rx, it.tx), (10, 2));
+    assert_eq!(receive(&mut peer), vec![vec![3, 0x10], vec![3, 0x10]]);
+    assert_eq!(receive(&mut kernel), vec![vec![4, 0x10]]);
+
+    let first = p.stats().stage("first").unwrap();
+    assert_eq!(
+        (
+            first.passed,
+            first.consumed,
+            first.transmitted,
+            first.to_host
+        ),
+        (2, 1, 2, 1)
+    );
+    assert_eq!(first.dropped(Reason::FILTERED), 1);
+    assert_eq!(first.dropped(ODD), 2);
+    assert_eq!(first.dropped(Reason::TOO_SHORT), 1);
+    assert_eq!(first.total(), 10);
+    let mark = p.stats().stage("mark").unwrap();
+    assert_eq!((mark.passed, mark.total()), (2, 2));
+    let c = p.stats().counters();
+    assert_eq!((c.iterations, c.rx, c.ended), (1, 10, 2));
+    let q = p.stats().queue_counters();
+    assert_eq!(
+        (q.tx_sent, q.host_sent, q.host_dropped, q.tx_dropped),
+        (2, 1, 0, 0)
+    );
+    assert_eq!(Verdicts::STAGES, ["first", "mark"]);
+    let text = p.stats().to_string();
+    assert!(text.contains("drop:odd 2"), "{text}");
+    assert!(text.contains("drop:filtered 1"), "{text}");
+}
+
+#[pipeline]
+struct NoHostPath {
+    port: MemoryPort,
+    host: Host,
+}
+
+#[test]
+fn without_a_host_sink_host_packets_are_dropped_and_counted() {
+    let (port, mut peer) = wire();
+    let mut p = NoHostPath::new(port, Host);
+    send(&mut peer, &[vec![1], vec![2], vec![3]]);
+    p.run_once_at(0);
+    assert_eq!(p.stats().stage("host").unwrap().to_host, 3);
+    assert_eq!(p.stats().queue_counters().host_dropped, 3);
+    assert!(receive(&mut peer).is_empty());
+}
+
+#[pipeline(burst = 4)]
+struct Polled {
+    #[port]
+    port: MemoryPort,
+    ticker: Ticker,
+    mark: Mark,
+}
+
+#[test]
+fn poll_runs_once_per_iteration_with_or_without_traffic() {
+    let (port, mut peer) = wire();
+    let mut p = Polled::new(port, Ticker::default(), Mark);
+    p.run_once_at(100);
+    p.run_once_at(101);
+    send(&mut peer, &vec![vec![0, 0]; 6]);
+    let it = p.run_once_at(102);
+    assert_eq!(it.rx, 4, "burst = 4 bounds a receive");
+    p.run_once_at(103);
+    assert_eq!(p.ticker.polls, 4);
+    assert_eq!(
+        receive(&mut peer),
+        vec![
+            vec![0xee, 1, 100],
+            vec![0xee, 2, 101],
+            vec![0xee, 3, 102],
+            vec![0xee, 4, 103]
+        ]
+    );
+    assert_eq!(p.stats().counters().ended, 6);
+    assert_eq!(p.stats().stage("mark").unwrap().passed, 6);
+}
+
+type Arms = Demux<ArpOrOther, Counted<Transmit>, Counted<(Mark, Host)>>;
+
+#[pipeline]
+struct Branching {
+    #[port]
+    port: MemoryPort,
+    #[host]
+    host: MemoryPort,
+    split: Arms,
+}
+
+fn ethernet(ethertype: [u8; 2], tag: u8) -> Vec<u8> {
+    let mut f = vec![tag; 14];
+    f[12..14].copy_from_slice(&ethertype);
+    f
+}
+
+#[test]
+fn demux_routes_each_frame_to_its_arm() {
+    let (port, mut peer) = wire();
+    let (host, mut kernel) = wire();
+    let split = Demux::new(
+        ArpOrOther,
+        Counted::new(Transmit),
+        Counted::new((Mark, Host)),
+    );
+    let mut p = Branching::new(port, host, split);
+    let arp = |t| ethernet([0x08, 0x06], t);
+    let ip = |t| ethernet([0x08, 0x00], t);
+    send(&mut peer, &[arp(1), ip(2), ip(3), vec![0; 5], arp(4)]);
+    p.run_once_at(0);
+
+    assert_eq!(receive(&mut peer), vec![arp(1), arp(4)]);
+    let mut marked = vec![ip(2), ip(3)];
+    for f in &mut marked {
+        f[1] += 1;
+    }
+    assert_eq!(receive(&mut kernel), marked);
+    assert_eq!(p.split.left.stats.transmitted, 2);
+    assert_eq!(p.split.right.stats.to_host, 2);
+    let s = p.stats().stage("split").unwrap();
+    assert_eq!(
+        (s.transmitted, s.to_host, s.dropped(Reason::TOO_SHORT)),
+        (2, 2, 1)
+    );
+}
+
+#[pipeline]
+struct Reflect {
+    #[port]
+    port: MemoryPort,
+    tx: Transmit,
+}
+
+#[test]
+fn unsent_packets_wait_in_order_and_overflow_is_counted() {
+    let wire = MemoryWire::new(WireConfig {
+        ring_size: 8,
+        ..WireConfig::default()
+    })
+    .unwrap();
+    let (port, mut peer) = (
+        wire.port(tpa::port::memory::End::A, 0).unwrap(),
+        wire.port(tpa::port::memory::End::B, 0).unwrap(),
+    );
+    let mut p = Reflect::new(port, Transmit);
+
+    // The peer does not read: 8 go out, 24 wait in the transmit queue.
+    let frames: Vec<Vec<u8>> = (0..32u8).map(|i| vec![i]).collect();
+    for (i, chunk) in frames.chunks(8).enumerate() {
+        send(&mut peer, chunk);
+        let it = p.run_once_at(0);
+        assert_eq!((it.rx, it.tx), (8, if i == 0 { 8 } else { 0 }));
+    }
+    assert_eq!(p.stats().queues().tx_pending(), 24);
+    // Then it reads: nothing was lost, nothing reordered.
+    let mut got = receive(&mut peer);
+    while p.stats().queues().tx_pending() > 0 {
+        p.run_once_at(0);
+        got.extend(receive(&mut peer));
+    }
+    assert_eq!(got, frames);
+    assert_eq!(p.stats().queue_counters().tx_dropped, 0);
+
+    // With the peer not reading, the queue fills (64) and the rest is
+    // dropped and counted.
+    let frames: Vec<Vec<u8>> = (0..8).map(|_| vec![0xab]).collect();
+    for _ in 0..12 {
+        send(&mut peer, &frames);
+        p.run_once_at(0);
+    }
+    let q = *p.stats().queue_counters();
+    assert_eq!(q.tx_sent, 32 + 8);
+    assert_eq!(p.stats().queues().tx_pending(), 64);
+    assert_eq!(q.tx_dropped, 96 - 8 - 64);
+    assert_eq!(p.stats().stage("tx").unwrap().transmitted, 32 + 96);
+}

@@ -1,0 +1,164 @@
+//! The responder application against the Linux kernel: the kernel in a
+//! network namespace pings the responder (IPv4 and IPv6) through a TAP device
+//! and through a veth pair with AF_PACKET, and must learn the responder's
+//! MAC address in its neighbor table.
+//!
+//! Run as root: these tests create namespaces, TAP and veth interfaces.
+
+use std::thread;
+
+use tpa::buf::{Pool, PoolConfig};
+use tpa::port::Port;
+use tpa::wire::MacAddr;
+use tpa::worker::StopFlag;
+use tpa_responder::{open_af_packet, open_tap, serve, Config, PortSpec, Summary};
+use tpa_tests::netns::Netns;
+
+const RESPONDER_V4: &str = "192.0.2.1";
+const RESPONDER_V6: &str = "2001:db8::1";
+
+fn pool(name: &str) -> Pool {
+    Pool::new(PoolConfig {
+        name: name.into(),
+        capacity: 1024,
+        ..PoolConfig::default()
+    })
+    .expect("buffer pool")
+}
+
+fn config(port: PortSpec) -> Config {
+    let ips = vec![
+        format!("{RESPONDER_V4}/24").parse().unwrap(),
+        format!("{RESPONDER_V6}/64").parse().unwrap(),
+    ];
+    Config::new(port, ips)
+}
+
+/// Gives the kernel's interface `dev` in `ns` its IPv4 and IPv6 addresses
+/// (no duplicate address detection, so IPv6 is usable at once).
+fn kernel_addresses(ns: &Netns, dev: &str) {
+    ns.add_addr(dev, "192.0.2.2/24");
+    ns.ip(&["addr", "add", "2001:db8::2/64", "dev", dev, "nodad"]);
+}
+
+/// Runs the responder on `port` in a thread while `f` runs, then stops it
+/// and returns its summary.
+fn while_serving<P: Port + Send + 'static>(port: P, config: Config, f: impl FnOnce()) -> Summary {
+    let stop = StopFlag::new();
+    let worker = thread::spawn({
+        let stop = stop.clone();
+        move || serve(port, &config, &stop, |_| {})
+    });
+    // Stop the responder even if `f` panics, so the test ends.
+    struct RaiseOnDrop(StopFlag);
+    impl Drop for RaiseOnDrop {
+        fn drop(&mut self) {
+            self.0.raise();
+        }
+    }
+    let guard = RaiseOnDrop(stop);
+    f();
+    drop(guard);
+    worker
+        .join()
+        .expect("responder thread")
+        .expect("responder ran")
+}
+
+/// Pings `addr` three times from `ns`; panics unless all three come back.
+fn ping_ok(ns: &Netns, family: &str, addr: &str) {
+    let out = ns.exec_output(&["ping", family, "-c", "3", "-W", "1", addr]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("3 received"),
+        "ping {family} {addr} failed ({}):\n{text}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Asserts the kernel's neighbor table in `ns` maps `addr` to `mac`.
+fn kernel_knows(ns: &Netns, dev: &str, addr: &str, mac: MacAddr) {
+    let table = ns.ip(&["neigh", "show", "dev", dev]);
+    let entry = table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(addr))
+        .unwrap_or_else(|| panic!("no neighbor entry for {addr} on {dev}:\n{table}"));
+    assert!(
+        entry.contains(&format!("lladdr {mac}")),
+        "{addr} should be at {mac}: {entry}"
+    );
+}
+
+fn check_summary(s: &Summary, kernel_mac: MacAddr) {
+    assert!(s.arp_replies >= 1, "{}", s.counters);
+    assert!(s.ndp_replies >= 1, "{}", s.counters);
+    assert_eq!(s.icmpv4_replies, 3, "{}", s.counters);
+    assert_eq!(s.icmpv6_replies, 3, "{}", s.counters);
+    assert!(s.tx >= 8, "{}", s.counters);
+    let v4: std::net::Ipv4Addr = "192.0.2.2".parse().unwrap();
+    assert!(
+        s.neighbors_v4.contains(&(v4, kernel_mac)),
+        "{:?}",
+        s.neighbors_v4
+    );
+    let v6: std::net::Ipv6Addr = "2001:db8::2".parse().unwrap();
+    assert!(
+        s.neighbors_v6.contains(&(v6, kernel_mac)),
+        "{:?}",
+        s.neighbors_v6
+    );
+}
+
+#[test]
+fn kernel_pings_the_responder_through_a_tap() {
+    let ns = Netns::new("resp-tap");
+    let pool = pool("resp-tap");
+    let mac = MacAddr([0x02, 0x74, 0x70, 0x61, 0x00, 0x42]);
+    let tap = ns
+        .enter(|| open_tap("tpa0", Some(mac), pool.clone()))
+        .expect("open TAP");
+    assert_eq!(tap.caps().mac, mac);
+    kernel_addresses(&ns, "tpa0");
+    let kernel_mac: MacAddr = ns.mac_of("tpa0").parse().unwrap();
+
+    let summary = while_serving(tap, config(PortSpec::Tap("tpa0".into())), || {
+        ping_ok(&ns, "-4", RESPONDER_V4);
+        ping_ok(&ns, "-6", RESPONDER_V6);
+        kernel_knows(&ns, "tpa0", RESPONDER_V4, mac);
+        kernel_knows(&ns, "tpa0", RESPONDER_V6, mac);
+    });
+    assert_eq!(summary.mac, mac);
+    check_summary(&summary, kernel_mac);
+    // Every buffer came back: the port and the pipeline are gone.
+    pool.assert_whole();
+}
+
+#[test]
+fn kernel_pings_the_responder_over_veth_with_af_packet() {
+    let kernel = Netns::new("resp-k");
+    let responder = Netns::new("resp-r");
+    kernel.add_veth("vk", "vr");
+    kernel.ip(&["link", "set", "dev", "vr", "netns", responder.name()]);
+    kernel.up("vk");
+    responder.up("vr");
+    kernel_addresses(&kernel, "vk");
+    let kernel_mac: MacAddr = kernel.mac_of("vk").parse().unwrap();
+    let responder_mac: MacAddr = responder.mac_of("vr").parse().unwrap();
+
+    let pool = pool("resp-afp");
+    let port = responder
+        .enter(|| open_af_packet("vr", None, pool.clone()))
+        .expect("open AF_PACKET port");
+    assert_eq!(port.caps().mac, responder_mac);
+
+    let summary = while_serving(port, config(PortSpec::AfPacket("vr".into())), || {
+        ping_ok(&kernel, "-4", RESPONDER_V4);
+        ping_ok(&kernel, "-6", RESPONDER_V6);
+        kernel_knows(&kernel, "vk", RESPONDER_V4, responder_mac);
+        kernel_knows(&kernel, "vk", RESPONDER_V6, responder_mac);
+    });
+    assert_eq!(summary.mac, responder_mac);
+    check_summary(&summary, kernel_mac);
+    pool.assert_whole();
+}

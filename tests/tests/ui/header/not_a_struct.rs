@@ -1,0 +1,9 @@
+use tpa::header;
+
+#[header]
+pub enum Kind {
+    A,
+    B,
+}
+
+fn main() {}

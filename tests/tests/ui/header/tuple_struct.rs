@@ -1,0 +1,6 @@
+use tpa::header;
+
+#[header]
+pub struct Pair(u8, u8);
+
+fn main() {}

@@ -1,0 +1,6 @@
+use tpa::header;
+
+#[header]
+pub struct Nothing;
+
+fn main() {}

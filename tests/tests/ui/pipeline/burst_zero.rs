@@ -1,0 +1,24 @@
+//! A burst of zero packets.
+
+use tpa::pipeline;
+use tpa::port::memory::MemoryPort;
+use tpa::buf::PacketBuf;
+use tpa::stage::{Cx, Stage, Verdict};
+
+struct Pass;
+impl<B: PacketBuf> Stage<B> for Pass {
+    type In = B;
+    type Out = B;
+    fn process(&mut self, p: B, _: &mut Cx<'_, B>) -> Verdict<B> {
+        Verdict::Pass(p)
+    }
+}
+
+#[pipeline(burst = 0)]
+struct Idle {
+    #[port]
+    port: MemoryPort,
+    pass: Pass,
+}
+
+fn main() {}

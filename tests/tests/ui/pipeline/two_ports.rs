@@ -1,0 +1,26 @@
+//! Two fields marked as the port.
+
+use tpa::pipeline;
+use tpa::port::memory::MemoryPort;
+use tpa::buf::PacketBuf;
+use tpa::stage::{Cx, Stage, Verdict};
+
+struct Pass;
+impl<B: PacketBuf> Stage<B> for Pass {
+    type In = B;
+    type Out = B;
+    fn process(&mut self, p: B, _: &mut Cx<'_, B>) -> Verdict<B> {
+        Verdict::Pass(p)
+    }
+}
+
+#[pipeline]
+struct TwoPorts {
+    #[port]
+    a: MemoryPort,
+    #[port]
+    b: MemoryPort,
+    pass: Pass,
+}
+
+fn main() {}
