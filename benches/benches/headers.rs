@@ -49,7 +49,7 @@ mod tpa_impl {
         if ip.protocol() != IpProtocol::Tcp {
             return None;
         }
-        let tcp = TcpView::new(ip.payload()).ok()?;
+        let tcp = TcpView::new(ip.datagram_payload().ok()?).ok()?;
         let mut acc = u64::from(tcp.src_port())
             + u64::from(tcp.dst_port())
             + u64::from(tcp.seq())

@@ -8,12 +8,18 @@
 //! - `af_packet/tx`: tpa sends through the TPACKET_V2 ring of veth `a`; the
 //!   kernel receives on `b` and drops them.
 //! - `af_packet/tx_qdisc_bypass`: the same with `PACKET_QDISC_BYPASS`.
+//! - `af_packet/tx_sendmmsg`: the same with `TxPath::Sendmmsg` (one
+//!   `sendmmsg` per burst instead of the ring).
 //! - `af_packet/veth_loop`: tpa sends on veth `a` and receives on veth `b`
 //!   through the TPACKET_V3 ring: TX + veth + RX per frame.
+//! - `af_packet/veth_loop_sendmmsg`: the same, sending with `sendmmsg`.
 //!
-//! Loops keep at most 256 frames in flight (no loss by overrunning the
-//! receiver); a frame that never arrives is reported, not hidden. Each
-//! benchmark runs in a network namespace of its own. Needs root.
+//! Loops keep at most 4096 frames in flight: enough to fill the receive
+//! ring's blocks (a TPACKET_V3 block is handed over when full or 1 ms after
+//! its first frame, so a small window would measure that timeout), few
+//! enough not to overrun the receiver. A frame that never arrives is
+//! reported, not hidden. Each group runs in a network namespace of its own.
+//! Needs root.
 //!
 //! Run: `cargo bench -p tpa-benches --bench kernel_ports`.
 
@@ -22,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use tpa::buf::{PacketBuf, Pool, PoolBuf, PoolConfig};
-use tpa::port::af_packet::{AfPacket, AfPacketConfig};
+use tpa::port::af_packet::{AfPacket, AfPacketConfig, TxPath};
 use tpa::port::tap::{Tap, TapConfig};
 use tpa::port::{Burst, Port};
 use tpa::wire::MacAddr;
@@ -30,7 +36,8 @@ use tpa_tests::netns::Netns;
 
 /// Frames per burst, and per criterion iteration.
 const BURST: usize = 32;
-/// Most frames sent and not yet received in a loop benchmark.
+/// Most frames sent and not yet received in a loop benchmark (see the
+/// module comment).
 const WINDOW: usize = 4096;
 /// A loop gives up on missing frames after this long without progress.
 const STALL: Duration = Duration::from_millis(200);
@@ -50,7 +57,7 @@ fn frame() -> [u8; 60] {
 fn pool() -> Pool {
     Pool::new(PoolConfig {
         name: "kernel-ports-bench".into(),
-        capacity: 4096,
+        capacity: 8192,
         huge_pages: false,
         ..PoolConfig::default()
     })
@@ -179,6 +186,17 @@ fn af_packet_benches(c: &mut Criterion) {
     });
     drop(bypass);
 
+    let mmsg_cfg = AfPacketConfig {
+        tx_path: TxPath::Sendmmsg,
+        ..AfPacketConfig::new("va")
+    };
+    let mut mmsg = ns
+        .enter(|| AfPacket::open(&mmsg_cfg, pool.clone()))
+        .expect("AF_PACKET a, sendmmsg");
+    g.bench_function("tx_sendmmsg", |bch| {
+        bch.iter_custom(|iters| send_only(&mut mmsg, iters * BURST as u64))
+    });
+
     let mut b = ns
         .enter(|| AfPacket::open(&AfPacketConfig::new("vb"), pool.clone()))
         .expect("AF_PACKET b");
@@ -186,6 +204,13 @@ fn af_packet_benches(c: &mut Criterion) {
     g.bench_function("veth_loop", |bch| {
         bch.iter_custom(|iters| {
             let (t, l) = stream(&mut a, &mut b, iters * BURST as u64);
+            lost.set(lost.get() + l);
+            t
+        })
+    });
+    g.bench_function("veth_loop_sendmmsg", |bch| {
+        bch.iter_custom(|iters| {
+            let (t, l) = stream(&mut mmsg, &mut b, iters * BURST as u64);
             lost.set(lost.get() + l);
             t
         })
@@ -202,9 +227,9 @@ fn af_packet_benches(c: &mut Criterion) {
         sb.rx_no_buffer
     );
     if lost.get() > 0 {
-        eprintln!("af_packet/veth_loop: {} frames lost", lost.get());
+        eprintln!("af_packet/veth_loop*: {} frames lost", lost.get());
     }
-    drop((a, b));
+    drop((a, b, mmsg));
     pool.assert_whole();
 }
 

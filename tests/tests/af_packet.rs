@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use kernel_common::*;
 use tpa::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
-use tpa::port::af_packet::{AfPacket, AfPacketConfig};
+use tpa::port::af_packet::{AfPacket, AfPacketConfig, TxPath};
 use tpa::port::{Burst, Port, PortError};
 use tpa::wire::MacAddr;
 use tpa_tests::netns::Netns;
@@ -104,9 +104,22 @@ fn kernel_arp_is_answered_and_its_udp_received() {
 
 #[test]
 fn tpa_udp_reaches_a_kernel_socket_and_is_not_looped_back() {
-    let ns = veth_ns("afp-tx", "198.51.100.1/24");
-    let pool = test_pool("afp-tx");
-    let mut port = open_in(&ns, &AfPacketConfig::new("tpa0"), &pool);
+    udp_to_kernel_socket(AfPacketConfig::new("tpa0"), "afp-tx");
+}
+
+#[test]
+fn tpa_udp_sent_with_sendmmsg_reaches_a_kernel_socket() {
+    let cfg = AfPacketConfig {
+        tx_path: TxPath::Sendmmsg,
+        ..AfPacketConfig::new("tpa0")
+    };
+    udp_to_kernel_socket(cfg, "afp-txm");
+}
+
+fn udp_to_kernel_socket(cfg: AfPacketConfig, tag: &str) {
+    let ns = veth_ns(tag, "198.51.100.1/24");
+    let pool = test_pool(tag);
+    let mut port = open_in(&ns, &cfg, &pool);
     let kernel_ip = Ipv4Addr::new(198, 51, 100, 1);
     let tpa_ip = Ipv4Addr::new(198, 51, 100, 2);
 
@@ -140,11 +153,26 @@ fn tpa_udp_reaches_a_kernel_socket_and_is_not_looped_back() {
 
 #[test]
 fn a_burst_larger_than_the_ring_is_sent_in_order_across_calls() {
-    let ns = veth_ns("afp-burst", "203.0.113.1/24");
-    let pool = test_pool("afp-burst");
     let mut cfg = AfPacketConfig::new("tpa0");
     // A ring of 32 frames (one 64 KiB block of 2 KiB slots).
     cfg.tx_ring.frame_count = 32;
+    frames_arrive_in_order(cfg, "afp-ring");
+}
+
+#[test]
+fn sendmmsg_transmission_keeps_order_and_loses_nothing() {
+    let cfg = AfPacketConfig {
+        tx_path: TxPath::Sendmmsg,
+        ..AfPacketConfig::new("tpa0")
+    };
+    frames_arrive_in_order(cfg, "afp-mmsg");
+}
+
+/// Sends 200 numbered frames on `tpa0` with `cfg`, in bursts of 64, and
+/// checks that the kernel's side receives exactly them, in order.
+fn frames_arrive_in_order(cfg: AfPacketConfig, tag: &str) {
+    let ns = veth_ns(tag, "203.0.113.1/24");
+    let pool = test_pool(tag);
     let mut tx_port = open_in(&ns, &cfg, &pool);
     // Watch what reaches the kernel's interface with a second port.
     let mut watch = open_in(&ns, &AfPacketConfig::new("knl0"), &pool);
@@ -277,9 +305,19 @@ fn a_vlan_tag_stripped_on_receive_is_put_back() {
 
 #[test]
 fn an_oversize_frame_is_dropped_and_counted() {
+    for path in [TxPath::Ring, TxPath::Sendmmsg] {
+        let cfg = AfPacketConfig {
+            tx_path: path,
+            ..AfPacketConfig::new("tpa0")
+        };
+        oversize_frame_is_dropped(cfg);
+    }
+}
+
+fn oversize_frame_is_dropped(cfg: AfPacketConfig) {
     let ns = veth_ns("afp-big", "10.14.0.1/24");
     let pool = test_pool("afp-big");
-    let mut port = open_in(&ns, &AfPacketConfig::new("tpa0"), &pool);
+    let mut port = open_in(&ns, &cfg, &pool);
     let mut tx: Burst<PoolBuf> = Burst::new();
     let mut b = port.alloc().unwrap();
     // 1500 MTU + 18 bytes of Ethernet/VLAN header is the most; 2000 is more.

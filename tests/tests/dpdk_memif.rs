@@ -120,7 +120,11 @@ fn memif_between_two_processes() {
         wait_link(&dev);
         let got = receive_checked(&mut port, FRAMES);
         send_all(&mut port, got); // echo the very mbufs back
-        assert_eq!(port.pool().in_use(), 0, "memif copies and frees what it sends");
+        assert_eq!(
+            port.pool().in_use(),
+            0,
+            "memif copies and frees what it sends"
+        );
     }));
     if outcome.is_err() {
         let _ = client.kill();
@@ -137,7 +141,9 @@ fn memif_between_two_processes() {
 #[test]
 #[ignore = "the peer process of memif_between_two_processes"]
 fn memif_client_process() {
-    let socket = std::env::var(SOCKET_ENV).expect("started by memif_between_two_processes");
+    let Ok(socket) = std::env::var(SOCKET_ENV) else {
+        return; // run by --include-ignored, not as the peer: nothing to do
+    };
     let (dev, mut port) = memif("client", &socket);
     wait_link(&dev);
     let frames: Vec<Mbuf> = (0..FRAMES)

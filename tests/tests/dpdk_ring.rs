@@ -168,6 +168,31 @@ fn ring_queues_are_separate() {
 }
 
 #[test]
+fn workers_drive_their_own_queues_from_their_own_threads() {
+    let _s = serial();
+    let dev = ring("workers", 2);
+    let ports = vec![dev.port(0).unwrap(), dev.port(1).unwrap()];
+    std::thread::scope(|scope| {
+        for mut port in ports {
+            scope.spawn(move || {
+                let q = port.caps().queue;
+                for round in 0..50u32 {
+                    let seq = u32::from(q) << 16 | round;
+                    let mut tx: Burst<Mbuf> = Burst::new();
+                    tx.push(mbuf_with(&mut port, &frame(seq, 64)));
+                    assert_eq!(port.tx_burst(&mut tx), 1);
+                    let got = receive(&mut port, 1);
+                    assert_eq!(got.len(), 1, "queue {q} round {round}");
+                    assert_eq!(got[0].data(), &frame(seq, 64)[..], "only our own packet");
+                    assert_eq!(got[0].meta().rx_queue, q);
+                }
+                assert_eq!(port.pool().in_use(), 0);
+            });
+        }
+    });
+}
+
+#[test]
 fn mbuf_edits_in_place_and_refuses_what_does_not_fit() {
     let _s = serial();
     let dev = ring("edit", 1);
@@ -387,6 +412,19 @@ fn errors_name_the_device_and_the_cause() {
         too_many.to_string().contains("queue pairs asked"),
         "{too_many}"
     );
+    let mut greedy = small_config(1);
+    greedy.pool.mbufs = 4_000_000; // ~9 GB: more than the EAL's 512 MiB
+    let no_memory =
+        DpdkDevice::create_vdev(eal, &vdev_name("net_ring", "mem"), "", &greedy).unwrap_err();
+    match &no_memory {
+        PortError::Dpdk {
+            op, code, message, ..
+        } => {
+            assert_eq!(*op, "rte_pktmbuf_pool_create");
+            assert_eq!(*code, libc::ENOMEM, "{message}");
+        }
+        other => panic!("{other}"),
+    }
     assert!(matches!(dev.port(3), Err(PortError::InvalidConfig { .. })));
     let port = dev.port(0).unwrap();
     assert!(
@@ -406,4 +444,66 @@ fn errors_name_the_device_and_the_cause() {
     held.clear();
     assert_eq!(port.pool().in_use(), 0);
     assert!(port.alloc().is_some());
+
+    // Bulk allocation is all or nothing.
+    let mut burst: Burst<Mbuf> = Burst::new();
+    assert!(port.pool().alloc_bulk(&mut burst, 32));
+    assert_eq!(burst.len(), 32);
+    assert!(!port.pool().alloc_bulk(&mut burst, 1), "the burst is full");
+    let mut big: Burst<Mbuf, 1024> = Burst::new();
+    assert!(
+        !port.pool().alloc_bulk(&mut big, 1000),
+        "more than the pool has free"
+    );
+    assert!(big.is_empty());
+    assert!(burst
+        .as_slice()
+        .iter()
+        .all(|m| m.is_empty() && m.headroom() == 128));
+    drop(burst);
+    assert_eq!(port.pool().in_use(), 0);
+}
+
+/// Set for the peer process of the EAL failure test.
+const PEER_ENV: &str = "TPA_TEST_EAL_FAILURE_PEER";
+
+#[test]
+fn a_failed_eal_init_is_a_clear_error_and_stays_failed() {
+    // EAL init happens once per process: try the failure in a fresh one.
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--ignored",
+            "--exact",
+            "eal_init_failure_process",
+            "--nocapture",
+        ])
+        .output()
+        .expect("run the peer process");
+    assert!(
+        out.status.success(),
+        "peer failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore = "the peer process of a_failed_eal_init_is_a_clear_error_and_stays_failed"]
+fn eal_init_failure_process() {
+    if std::env::var_os(PEER_ENV).is_none() {
+        return; // run by --include-ignored in a process whose EAL is up
+    }
+    let args = ["--no-huge", "--no-pci", "--no-such-eal-option"];
+    let first = Eal::init(&args).unwrap_err();
+    match &first {
+        PortError::Dpdk { name, op, code, .. } => {
+            assert_eq!((name.as_str(), *op), ("eal", "rte_eal_init"));
+            assert_eq!(*code, libc::EINVAL);
+        }
+        other => panic!("{other}"),
+    }
+    assert!(first.to_string().contains("rte_eal_init failed"), "{first}");
+    let again = Eal::init(&args).unwrap_err();
+    assert_eq!(again.to_string(), first.to_string(), "no second attempt");
+    assert!(Eal::get().is_none());
 }

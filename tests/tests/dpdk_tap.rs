@@ -1,7 +1,9 @@
-//! The DPDK port over a `net_tap` vdev created inside a network namespace
-//! made by the test: the kernel sees the interface, its ARP request and
-//! ICMP echo cross to tpa, tpa's ARP reply crosses back. Also the mlx5
-//! stage's fallback on PMDs that refuse its flow rules. Run as root:
+//! The DPDK port with the kernel as its peer, inside network namespaces
+//! made by the tests: a `net_tap` vdev (the kernel sees the interface) and
+//! a `net_af_packet` vdev on a veth. The kernel's ARP request and ICMP echo
+//! cross to tpa, tpa's ARP reply crosses back; checksums tpa leaves to the
+//! device come out right. Also the mlx5 stage's fallback on PMDs that
+//! refuse its flow rules. Run as root:
 //! `cargo test -p tpa-tests --features dpdk --test dpdk_tap`.
 
 #![cfg(feature = "dpdk")]
@@ -115,11 +117,47 @@ fn tap_frames_cross_between_kernel_and_tpa() {
         listing.contains(&ifname),
         "the kernel sees {ifname}: {listing}"
     );
+    exchange_with_kernel(&ns, &ifname, &dev);
+}
+
+#[test]
+fn af_packet_frames_cross_a_veth() {
+    let _s = serial();
+    let eal = eal();
+    let ns = Netns::new("afp");
+    let (ours, kernel) = (unique_name("da"), unique_name("dk"));
+    ns.add_veth(&ours, &kernel);
+    ns.up(&ours);
+    ns.add_addr(&kernel, "10.77.0.1/24");
+    ns.up(&kernel);
+    let vdev = vdev_name("net_af_packet", "veth");
+    let dev = ns
+        .enter(|| {
+            DpdkDevice::create_vdev(
+                eal,
+                &vdev,
+                &format!("iface={ours},qpairs=1"),
+                &small_config(1),
+            )
+        })
+        .unwrap_or_else(|e| panic!("{vdev}: {e}"));
+    assert_eq!(
+        dev.caps().mac.to_string(),
+        ns.mac_of(&ours),
+        "the PMD uses the interface's MAC"
+    );
+    exchange_with_kernel(&ns, &kernel, &dev);
+}
+
+/// The kernel (with 10.77.0.1 on `ifname`) pings 10.77.0.2: its ARP request
+/// reaches tpa, tpa's ARP reply reaches the kernel (which learns the MAC),
+/// and the echo request addressed to that MAC reaches tpa.
+fn exchange_with_kernel(ns: &Netns, ifname: &str, dev: &DpdkDevice) {
     let mut port = dev.port(0).unwrap();
     let mac = port.caps().mac;
     assert!(mac.is_unicast() && mac != MacAddr::ZERO, "{mac}");
 
-    let _ping = Ping::start(&ns);
+    let _ping = Ping::start(ns);
     // Kernel -> tpa: the kernel resolves 10.77.0.2 first.
     let req = wait_for(&mut port, "ARP request for 10.77.0.2", |m| {
         is_arp_request_for(m, TPA_IP)
@@ -155,7 +193,7 @@ fn tap_frames_cross_between_kernel_and_tpa() {
             "the PMD verified the IPv4 checksum"
         );
     }
-    let neigh = ns.ip(&["neigh", "show", "10.77.0.2", "dev", &ifname]);
+    let neigh = ns.ip(&["neigh", "show", "10.77.0.2", "dev", ifname]);
     assert!(
         neigh.contains(&mac.to_string()),
         "kernel learnt {mac}: {neigh}"

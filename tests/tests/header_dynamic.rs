@@ -220,3 +220,26 @@ fn views_over_every_buffer_type() {
     EchoView::new(&mut vec).unwrap().set_code(3);
     assert_eq!(vec[1], 3);
 }
+
+/// Generated code is safe Rust: headers can be declared where `unsafe` is
+/// forbidden (the one `unsafe` block lives in `tpa::header::HeaderBytes`).
+#[forbid(unsafe_code)]
+mod no_unsafe {
+    use tpa::header;
+
+    #[header(length = words * 4)]
+    pub struct Tiny {
+        pub words: u8,
+        pub flags: u8,
+        pub tag: [u8; 2],
+    }
+}
+
+#[test]
+fn headers_compile_under_forbid_unsafe_code() {
+    let v = no_unsafe::TinyView::new(&[2u8, 0, 9, 9, 1, 2, 3, 4, 5][..]).unwrap();
+    assert_eq!(
+        (v.header_len(), v.tag(), v.options(), v.payload()),
+        (8, [9, 9], &[1u8, 2, 3, 4][..], &[5u8][..])
+    );
+}

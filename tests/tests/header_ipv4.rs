@@ -130,3 +130,84 @@ fn default_is_the_all_zero_header() {
     assert_eq!(buf[8], 64);
     assert!(Ip4View::new(&buf[..]).unwrap().checksum_ok());
 }
+
+mod against_etherparse {
+    //! The generated accessors agree with an independent parser on random
+    //! headers with options.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn header() -> impl Strategy<Value = (Ip4, Vec<u8>)> {
+        (
+            (
+                0u8..64,
+                0u8..4,
+                any::<u16>(),
+                any::<u16>(),
+                // DF and MF; etherparse has no field for the reserved bit.
+                0u8..4,
+                0u16..1 << 13,
+            ),
+            (any::<u8>(), any::<u8>(), any::<[u8; 4]>(), any::<[u8; 4]>()),
+            (0usize..=10).prop_flat_map(|words| proptest::collection::vec(any::<u8>(), words * 4)),
+        )
+            .prop_map(
+                |(
+                    (dscp, ecn, total_len, ident, flags, frag_offset),
+                    (ttl, proto, src, dst),
+                    options,
+                )| {
+                    let ip = Ip4 {
+                        version: 4,
+                        ihl: 5 + (options.len() / 4) as u8,
+                        dscp,
+                        ecn,
+                        total_len,
+                        ident,
+                        flags,
+                        frag_offset,
+                        ttl,
+                        protocol: Proto::from(proto),
+                        checksum: 0,
+                        src: Ipv4Addr::from(src),
+                        dst: Ipv4Addr::from(dst),
+                    };
+                    (ip, options)
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn emitted_headers_parse_the_same(
+            (ip, options) in header(),
+            payload in proptest::collection::vec(any::<u8>(), 0..8),
+        ) {
+            let mut buf = vec![0u8; Ip4::LEN];
+            buf.extend_from_slice(&options);
+            buf.extend_from_slice(&payload);
+            buf[Ip4::LEN..Ip4::LEN + options.len()].copy_from_slice(&options);
+            prop_assert_eq!(ip.emit(&mut buf), Ok(20 + options.len()));
+
+            let (theirs, rest) = etherparse::Ipv4Header::from_slice(&buf).unwrap();
+            let ours = Ip4View::new(&buf[..]).unwrap();
+            prop_assert_eq!(ours.dscp(), theirs.dscp.value());
+            prop_assert_eq!(ours.ecn(), theirs.ecn.value());
+            prop_assert_eq!(ours.total_len(), theirs.total_len);
+            prop_assert_eq!(ours.ident(), theirs.identification);
+            prop_assert_eq!(ours.flags() & 0b010 != 0, theirs.dont_fragment);
+            prop_assert_eq!(ours.flags() & 0b001 != 0, theirs.more_fragments);
+            prop_assert_eq!(ours.frag_offset(), theirs.fragment_offset.value());
+            prop_assert_eq!(ours.ttl(), theirs.time_to_live);
+            prop_assert_eq!(u8::from(ours.protocol()), theirs.protocol.0);
+            prop_assert_eq!(ours.checksum(), theirs.header_checksum);
+            prop_assert_eq!(ours.checksum(), theirs.calc_header_checksum());
+            prop_assert!(ours.checksum_ok());
+            prop_assert_eq!(ours.src().octets(), theirs.source);
+            prop_assert_eq!(ours.dst().octets(), theirs.destination);
+            prop_assert_eq!(ours.options(), theirs.options.as_slice());
+            prop_assert_eq!(ours.payload(), rest);
+            prop_assert_eq!(ours.to_header(), Ip4 { checksum: theirs.header_checksum, ..ip });
+        }
+    }
+}

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tpa::buf::{PacketBuf, Pool, PoolBuf, PoolConfig};
 use tpa::port::memory::{
-    Direction, End, Impairment, MemoryPort, MemoryWire, Partition, VirtualClock, WireConfig,
+    Direction, End, Impairment, LinkStats, MemoryPort, MemoryWire, Partition, VirtualClock,
+    WireConfig,
 };
 use tpa::port::{Burst, Port, PortError};
 
@@ -62,22 +63,49 @@ fn recv_all(port: &mut MemoryPort) -> Vec<PoolBuf> {
     out
 }
 
-fn virtual_config(seed: u64, imp: Impairment) -> (WireConfig, VirtualClock) {
+/// Asserts, when dropped at the end of a test, that every buffer of the pool
+/// came back. Declare it before the wire so it is dropped after it.
+struct LeakCheck(Pool);
+
+impl Drop for LeakCheck {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            self.0.assert_whole();
+        }
+    }
+}
+
+/// `cfg` with a fresh pool of its `pool_capacity`, and the leak check on it.
+fn leak_checked(mut cfg: WireConfig) -> (LeakCheck, WireConfig) {
+    let pool = Pool::new(PoolConfig {
+        capacity: cfg.pool_capacity,
+        ..PoolConfig::default()
+    })
+    .unwrap();
+    cfg.pool = Some(pool.clone());
+    (LeakCheck(pool), cfg)
+}
+
+/// A single-queue wire config with impairment `imp` on A → B, seeded, on a
+/// virtual clock, with its leak check.
+fn virtual_config(seed: u64, imp: Impairment) -> (WireConfig, VirtualClock, LeakCheck) {
     let clock = VirtualClock::new();
-    let cfg = WireConfig {
+    let (leaks, cfg) = leak_checked(WireConfig {
         seed,
         a_to_b: imp,
         clock: Some(clock.clone()),
         ring_size: 4096,
         pool_capacity: 16384,
         ..WireConfig::default()
-    };
-    (cfg, clock)
+    });
+    (cfg, clock, leaks)
 }
 
 /// Sends `n` 100-byte frames A → B in bursts of 32, receiving after each
-/// burst, and returns what B got (data of each received frame, in order).
-fn run(cfg: WireConfig, n: u32) -> (Vec<Vec<u8>>, MemoryWire) {
+/// burst, and returns what B got (data of each received frame, in order) and
+/// the A → B counters. Checks conservation and that no buffer leaked.
+fn run(seed: u64, imp: Impairment, n: u32) -> (Vec<Vec<u8>>, LinkStats) {
+    let (cfg, _clock, _leaks) = virtual_config(seed, imp);
     let wire = MemoryWire::new(cfg).unwrap();
     let mut a = wire.port(End::A, 0).unwrap();
     let mut b = wire.port(End::B, 0).unwrap();
@@ -108,7 +136,7 @@ fn run(cfg: WireConfig, n: u32) -> (Vec<Vec<u8>>, MemoryWire) {
         s.delivered + s.dropped.total(),
         "conservation: {s:?}"
     );
-    (got, wire)
+    (got, s)
 }
 
 fn within(actual: u64, expected: f64, tolerance: f64, what: &str, seed: u64) {
@@ -120,7 +148,8 @@ fn within(actual: u64, expected: f64, tolerance: f64, what: &str, seed: u64) {
 
 #[test]
 fn frames_cross_both_ways_intact() {
-    let (mut a, mut b) = MemoryWire::pair(WireConfig::default()).unwrap();
+    let (_leaks, cfg) = leak_checked(WireConfig::default());
+    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     assert_eq!(a.caps().name, "memory:a/q0");
     assert_eq!(b.caps().name, "memory:b/q0");
     assert_eq!(a.caps().mac.to_string(), "02:00:00:00:00:0a");
@@ -147,7 +176,8 @@ fn frames_cross_both_ways_intact() {
 
 #[test]
 fn received_metadata_is_fresh() {
-    let (mut a, mut b) = MemoryWire::pair(WireConfig::default()).unwrap();
+    let (_leaks, cfg) = leak_checked(WireConfig::default());
+    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     let mut tx: Burst<PoolBuf, 1> = Burst::new();
     let mut p = buf_with(&mut a, &udp_frame(1, 1, 2, 64));
     p.meta_mut().flow_mark = Some(9);
@@ -161,11 +191,11 @@ fn received_metadata_is_fresh() {
 
 #[test]
 fn rss_spreads_flows_and_keeps_each_on_one_queue_both_ways() {
-    let wire = MemoryWire::new(WireConfig {
+    let (_leaks, cfg) = leak_checked(WireConfig {
         queues: 4,
         ..WireConfig::default()
-    })
-    .unwrap();
+    });
+    let wire = MemoryWire::new(cfg).unwrap();
     let mut a = wire.ports(End::A).unwrap();
     let mut b = wire.ports(End::B).unwrap();
     assert_eq!(b[3].caps().name, "memory:b/q3");
@@ -221,11 +251,11 @@ fn rss_spreads_flows_and_keeps_each_on_one_queue_both_ways() {
 
 #[test]
 fn full_ring_pushes_back_instead_of_dropping() {
-    let (mut a, mut b) = MemoryWire::pair(WireConfig {
+    let (_leaks, cfg) = leak_checked(WireConfig {
         ring_size: 8,
         ..WireConfig::default()
-    })
-    .unwrap();
+    });
+    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     let mut tx: Burst<PoolBuf, 32> = Burst::new();
     for i in 0..20 {
         tx.push(buf_with(&mut a, &udp_frame(i, 1, 2, 64)));
@@ -246,11 +276,11 @@ fn full_ring_pushes_back_instead_of_dropping() {
 
 #[test]
 fn oversize_frames_are_dropped_and_counted() {
-    let (mut a, mut b) = MemoryWire::pair(WireConfig {
+    let (_leaks, cfg) = leak_checked(WireConfig {
         mtu: 1000,
         ..WireConfig::default()
-    })
-    .unwrap();
+    });
+    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     send(&mut a, &udp_frame(0, 1, 2, 1000 + 22));
     send(&mut a, &udp_frame(1, 1, 2, 1000 + 23));
     let got = recv_all(&mut b);
@@ -261,7 +291,8 @@ fn oversize_frames_are_dropped_and_counted() {
 
 #[test]
 fn ports_exist_once_and_queues_are_checked() {
-    let wire = MemoryWire::new(WireConfig::default()).unwrap();
+    let (_leaks, cfg) = leak_checked(WireConfig::default());
+    let wire = MemoryWire::new(cfg).unwrap();
     let a = wire.port(End::A, 0).unwrap();
     assert!(matches!(wire.port(End::A, 0), Err(PortError::Busy { .. })));
     assert!(matches!(
@@ -284,8 +315,7 @@ fn drop_rate_matches_configuration() {
             drop: 0.1,
             ..Impairment::default()
         };
-        let (got, wire) = run(virtual_config(seed, imp).0, 100_000);
-        let s = wire.stats(Direction::AToB);
+        let (got, s) = run(seed, imp, 100_000);
         within(s.dropped.random, 10_000.0, 600.0, "drops", seed);
         assert_eq!(got.len() as u64, 100_000 - s.dropped.random);
         // Survivors arrive in order.
@@ -303,8 +333,7 @@ fn each_impairment_rate_matches_configuration() {
         reorder: 0.04,
         ..Impairment::default()
     };
-    let (got, wire) = run(virtual_config(seed, imp).0, 100_000);
-    let s = wire.stats(Direction::AToB);
+    let (got, s) = run(seed, imp, 100_000);
     within(s.duplicated, 5_000.0, 400.0, "duplicated", seed);
     within(s.truncated, 2_000.0, 250.0, "truncated", seed);
     within(s.corrupted, 3_000.0, 300.0, "corrupted", seed);
@@ -324,9 +353,9 @@ fn same_seed_same_outcome_other_seed_differs() {
         jitter: Duration::from_micros(30),
         ..Impairment::default()
     };
-    let (one, _) = run(virtual_config(77, imp.clone()).0, 5_000);
-    let (two, _) = run(virtual_config(77, imp.clone()).0, 5_000);
-    let (three, _) = run(virtual_config(78, imp).0, 5_000);
+    let (one, _) = run(77, imp.clone(), 5_000);
+    let (two, _) = run(77, imp.clone(), 5_000);
+    let (three, _) = run(78, imp, 5_000);
     assert_eq!(one, two, "seed 77 twice");
     assert_ne!(one, three, "seeds 77 and 78");
 }
@@ -338,7 +367,7 @@ fn reorder_delivers_held_packets_after_later_ones() {
         reorder_distance: 3,
         ..Impairment::default()
     };
-    let (got, wire) = run(virtual_config(5, imp).0, 10_000);
+    let (got, s) = run(5, imp, 10_000);
     let seqs: Vec<u32> = got.iter().map(|d| seq_of(d)).collect();
     let inversions = seqs.windows(2).filter(|w| w[0] > w[1]).count();
     assert!(inversions > 1000, "only {inversions} inversions");
@@ -357,12 +386,12 @@ fn reorder_delivers_held_packets_after_later_ones() {
         .max()
         .unwrap();
     assert!((1..=32).contains(&latest), "displacement {latest}");
-    assert!(wire.stats(Direction::AToB).reordered > 1000);
+    assert!(s.reordered > 1000);
 }
 
 #[test]
 fn a_held_back_packet_lets_exactly_its_distance_pass() {
-    let (cfg, _) = virtual_config(1, Impairment::default());
+    let (cfg, _, _leaks) = virtual_config(1, Impairment::default());
     let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     let wire = a.wire();
     for followers in 2..=5u32 {
@@ -395,7 +424,7 @@ fn held_back_packet_is_released_after_its_timeout() {
         reorder_timeout: Duration::from_millis(2),
         ..Impairment::default()
     };
-    let (cfg, clock) = virtual_config(1, imp);
+    let (cfg, clock, _leaks) = virtual_config(1, imp);
     let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     send(&mut a, &udp_frame(0, 1, 2, 64));
     assert!(recv_all(&mut b).is_empty());
@@ -411,12 +440,12 @@ fn duplicate_delivers_every_packet_twice() {
         duplicate: 1.0,
         ..Impairment::default()
     };
-    let (got, wire) = run(virtual_config(3, imp).0, 1000);
+    let (got, s) = run(3, imp, 1000);
     assert_eq!(got.len(), 2000);
     for pair in got.chunks(2) {
         assert_eq!(pair[0], pair[1]);
     }
-    assert_eq!(wire.stats(Direction::AToB).duplicated, 1000);
+    assert_eq!(s.duplicated, 1000);
 }
 
 #[test]
@@ -427,7 +456,7 @@ fn corrupt_flips_exactly_the_configured_bits() {
             corrupt_bits: bits,
             ..Impairment::default()
         };
-        let (cfg, _) = virtual_config(u64::from(bits), imp);
+        let (cfg, _, _leaks) = virtual_config(u64::from(bits), imp);
         let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
         for seq in 0..200 {
             let frame = udp_frame(seq, 1, 2, len);
@@ -448,7 +477,7 @@ fn corrupt_flips_exactly_the_configured_bits() {
         corrupt_bits: 64,
         ..Impairment::default()
     };
-    let (cfg, _) = virtual_config(9, imp);
+    let (cfg, _, _leaks) = virtual_config(9, imp);
     let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     send(&mut a, &[0x0f, 0xf0]);
     assert_eq!(recv_all(&mut b)[0].data(), &[0xf0, 0x0f]);
@@ -460,7 +489,7 @@ fn truncate_shortens_keeping_the_prefix() {
         truncate: 1.0,
         ..Impairment::default()
     };
-    let (cfg, _) = virtual_config(4, imp);
+    let (cfg, _, _leaks) = virtual_config(4, imp);
     let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     let mut lengths = Vec::new();
     for seq in 0..500 {
@@ -479,7 +508,8 @@ fn truncate_shortens_keeping_the_prefix() {
 
 #[test]
 fn partition_blocks_only_the_chosen_direction_and_heals() {
-    let (mut a, mut b) = MemoryWire::pair(WireConfig::default()).unwrap();
+    let (_leaks, cfg) = leak_checked(WireConfig::default());
+    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     let wire = a.wire();
     wire.set_partition(Partition::AToB);
     assert_eq!(wire.partition(), Partition::AToB);
@@ -505,7 +535,7 @@ fn delay_holds_packets_until_the_clock_passes() {
         delay: Duration::from_millis(5),
         ..Impairment::default()
     };
-    let (cfg, clock) = virtual_config(1, imp);
+    let (cfg, clock, _leaks) = virtual_config(1, imp);
     let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     send(&mut a, &udp_frame(0, 1, 2, 64));
     clock.advance(Duration::from_millis(1));
@@ -528,7 +558,7 @@ fn jitter_stays_within_its_bounds() {
         jitter: Duration::from_micros(50),
         ..Impairment::default()
     };
-    let (cfg, clock) = virtual_config(8, imp);
+    let (cfg, clock, _leaks) = virtual_config(8, imp);
     let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     for seq in 0..100 {
         send(&mut a, &udp_frame(seq, 1, 2, 64));
@@ -556,7 +586,7 @@ fn bandwidth_limit_paces_and_tail_drops() {
         queue_packets: Some(10),
         ..Impairment::default()
     };
-    let (cfg, clock) = virtual_config(1, imp);
+    let (cfg, clock, _leaks) = virtual_config(1, imp);
     let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     // 1000-byte frames take 8 ms each at 1 Mbit/s.
     for seq in 0..100 {
@@ -585,7 +615,7 @@ fn bandwidth_byte_limit_tail_drops() {
         queue_bytes: Some(2500),
         ..Impairment::default()
     };
-    let (cfg, _) = virtual_config(1, imp);
+    let (cfg, _, _leaks) = virtual_config(1, imp);
     let (mut a, _b) = MemoryWire::pair(cfg).unwrap();
     for seq in 0..10 {
         send(&mut a, &udp_frame(seq, 1, 2, 1000));
@@ -634,7 +664,8 @@ fn packets_in_flight_return_to_the_pool_when_the_wire_goes() {
 
 #[test]
 fn clear_discards_packets_on_the_wire() {
-    let (mut a, mut b) = MemoryWire::pair(WireConfig::default()).unwrap();
+    let (_leaks, cfg) = leak_checked(WireConfig::default());
+    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     for seq in 0..10 {
         send(&mut a, &udp_frame(seq, 1, 2, 64));
     }
@@ -653,12 +684,12 @@ fn ends_on_two_threads_exchange_packets_in_order() {
         ..PoolConfig::default()
     })
     .unwrap();
-    let (mut a, mut b) = MemoryWire::pair(WireConfig {
+    let (_leaks, cfg) = leak_checked(WireConfig {
         pool: Some(pool.clone()),
         ring_size: 256,
         ..WireConfig::default()
-    })
-    .unwrap();
+    });
+    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     const N: u32 = 100_000;
     let sender = thread::spawn(move || {
         let mut tx: Burst<PoolBuf, 32> = Burst::new();
@@ -696,11 +727,11 @@ fn ends_on_two_threads_exchange_packets_in_order() {
 #[test]
 fn a_full_queue_does_not_hold_up_the_others() {
     // Find two source ports whose flows land on different queues.
-    let probe = MemoryWire::new(WireConfig {
+    let (_leaks_probe, cfg_probe) = leak_checked(WireConfig {
         queues: 2,
         ..WireConfig::default()
-    })
-    .unwrap();
+    });
+    let probe = MemoryWire::new(cfg_probe).unwrap();
     let mut pa = probe.port(End::A, 0).unwrap();
     let mut pb = probe.ports(End::B).unwrap();
     let mut sport_of_queue = [None, None];
@@ -716,7 +747,7 @@ fn a_full_queue_does_not_hold_up_the_others() {
         panic!("no flows for both queues: {sport_of_queue:?}")
     };
     let clock = VirtualClock::new();
-    let wire = MemoryWire::new(WireConfig {
+    let (_leaks, cfg) = leak_checked(WireConfig {
         queues: 2,
         ring_size: 4,
         clock: Some(clock.clone()),
@@ -725,8 +756,8 @@ fn a_full_queue_does_not_hold_up_the_others() {
             ..Impairment::default()
         },
         ..WireConfig::default()
-    })
-    .unwrap();
+    });
+    let wire = MemoryWire::new(cfg).unwrap();
     let mut a = wire.port(End::A, 0).unwrap();
     let mut b = wire.ports(End::B).unwrap();
     for seq in 0..6 {
@@ -750,4 +781,86 @@ fn a_full_queue_does_not_hold_up_the_others() {
     assert_eq!(b[0].rx_burst(&mut rx), 2);
     let first: Vec<u32> = rx.as_slice().iter().map(|p| seq_of(p.data())).collect();
     assert_eq!(first, [0, 1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn impair_both_applies_to_each_direction() {
+    let (_leaks, cfg) = leak_checked(WireConfig::default().impair_both(Impairment {
+        drop: 1.0,
+        ..Impairment::default()
+    }));
+    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
+    send(&mut a, &udp_frame(0, 1, 2, 64));
+    send(&mut b, &udp_frame(1, 2, 1, 64));
+    assert!(recv_all(&mut a).is_empty() && recv_all(&mut b).is_empty());
+    let wire = a.wire();
+    assert_eq!(wire.stats(Direction::AToB).dropped.random, 1);
+    assert_eq!(wire.stats(Direction::BToA).dropped.random, 1);
+    assert_eq!(wire.impairment(Direction::BToA).drop, 1.0);
+}
+
+#[test]
+fn impaired_wire_between_threads_conserves_packets_and_buffers() {
+    let (_leaks, cfg) = leak_checked(WireConfig {
+        seed: 99,
+        ring_size: 256,
+        pool_capacity: 4096,
+        a_to_b: Impairment {
+            drop: 0.1,
+            duplicate: 0.1,
+            reorder: 0.1,
+            delay: Duration::from_micros(50),
+            jitter: Duration::from_micros(20),
+            ..Impairment::default()
+        },
+        ..WireConfig::default()
+    });
+    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
+    let wire = a.wire();
+    const N: u32 = 20_000;
+    let sender = thread::spawn(move || {
+        let mut tx: Burst<PoolBuf, 32> = Burst::new();
+        let mut seq = 0;
+        while seq < N || !tx.is_empty() {
+            while !tx.is_full() && seq < N {
+                let Some(mut p) = a.alloc() else { break };
+                p.extend_from_slice(&udp_frame(seq, 1, 2, 64)).unwrap();
+                tx.push(p);
+                seq += 1;
+            }
+            if a.tx_burst(&mut tx) == 0 {
+                thread::yield_now();
+            }
+        }
+    });
+    let receiver = thread::spawn(move || {
+        let mut rx: Burst<PoolBuf, 32> = Burst::new();
+        let mut got = 0u64;
+        // Held-back packets leave after their 10 ms timeout at the latest;
+        // the deadline only keeps a broken wire from hanging the test.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if b.rx_burst(&mut rx) == 0 {
+                thread::yield_now();
+            }
+            got += rx.len() as u64;
+            rx.clear();
+            let s = b.wire().stats(Direction::AToB);
+            if s.sent == u64::from(N) && s.in_flight == 0 {
+                break;
+            }
+        }
+        got
+    });
+    sender.join().unwrap();
+    let got = receiver.join().unwrap();
+    let s = wire.stats(Direction::AToB);
+    assert_eq!(s.sent, u64::from(N));
+    assert_eq!(s.in_flight, 0, "{s:?}");
+    assert_eq!(got, s.delivered);
+    assert_eq!(
+        s.sent + s.duplicated,
+        s.delivered + s.dropped.total(),
+        "{s:?}"
+    );
 }

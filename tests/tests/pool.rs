@@ -462,3 +462,52 @@ mod model {
         }
     }
 }
+
+#[test]
+#[should_panic(expected = "1 of 8 buffers not returned")]
+fn assert_whole_names_the_leak() {
+    let p = pool(8);
+    let _held = p.alloc().unwrap();
+    p.assert_whole();
+}
+
+/// Free 2 MiB huge pages on this machine, from /proc/meminfo.
+fn free_huge_pages() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("HugePages_Free:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn huge_pages_are_used_when_free_and_skipped_silently_otherwise() {
+    // 512 buffers of 2240 bytes: 1.1 MiB, one huge page.
+    let config = PoolConfig {
+        capacity: 512,
+        ..PoolConfig::default()
+    };
+    let free_before = free_huge_pages();
+    let p = Pool::new(config.clone()).unwrap();
+    if free_before >= 1 {
+        assert!(p.is_huge(), "{free_before} huge pages were free");
+    } else {
+        eprintln!("no free huge pages: checking the fallback only");
+        assert!(!p.is_huge());
+    }
+    let no_huge = Pool::new(PoolConfig {
+        huge_pages: false,
+        ..config
+    })
+    .unwrap();
+    assert!(!no_huge.is_huge());
+    for pool in [&p, &no_huge] {
+        let v: Vec<_> = std::iter::from_fn(|| pool.alloc()).collect();
+        assert_eq!(v.len(), 512);
+        drop(v);
+        pool.assert_whole();
+    }
+}

@@ -162,3 +162,56 @@ fn kernel_pings_the_responder_over_veth_with_af_packet() {
     check_summary(&summary, kernel_mac);
     pool.assert_whole();
 }
+
+/// The command's own entry point (`run`, which opens the port by name) on
+/// AF_PACKET with a MAC address other than the interface's: the port goes
+/// promiscuous and the kernel learns the chosen address.
+#[test]
+fn run_answers_with_a_mac_of_its_own_over_af_packet() {
+    let kernel = Netns::new("resp-k2");
+    let responder = Netns::new("resp-r2");
+    kernel.add_veth("vk", "vr");
+    kernel.ip(&["link", "set", "dev", "vr", "netns", responder.name()]);
+    kernel.up("vk");
+    responder.up("vr");
+    kernel_addresses(&kernel, "vk");
+    let chosen = MacAddr([0x02, 0x74, 0x70, 0x61, 0x00, 0x99]);
+    let config = Config {
+        mac: Some(chosen),
+        ..config(PortSpec::AfPacket("vr".into()))
+    };
+    let stop = StopFlag::new();
+    let summary = thread::scope(|s| {
+        let worker = s.spawn(|| responder.enter(|| tpa_responder::run(&config, &stop, |_| {})));
+        struct RaiseOnDrop<'a>(&'a StopFlag);
+        impl Drop for RaiseOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.raise();
+            }
+        }
+        let guard = RaiseOnDrop(&stop);
+        // The port is open once it has made the interface promiscuous
+        // (`promiscuity` counts such requests).
+        let opened = (0..500).any(|_| {
+            let details = responder.ip(&["-d", "link", "show", "dev", "vr"]);
+            let up = details.contains("promiscuity") && !details.contains("promiscuity 0");
+            if !up {
+                thread::sleep(std::time::Duration::from_millis(10));
+            }
+            up
+        });
+        assert!(opened, "the responder did not open vr within 5 s");
+        ping_ok(&kernel, "-4", RESPONDER_V4);
+        ping_ok(&kernel, "-6", RESPONDER_V6);
+        kernel_knows(&kernel, "vk", RESPONDER_V4, chosen);
+        kernel_knows(&kernel, "vk", RESPONDER_V6, chosen);
+        drop(guard);
+        worker
+            .join()
+            .expect("responder thread")
+            .expect("responder ran")
+    });
+    assert_eq!(summary.mac, chosen);
+    assert_eq!(summary.icmpv4_replies, 3, "{}", summary.counters);
+    assert_eq!(summary.icmpv6_replies, 3, "{}", summary.counters);
+}

@@ -9,7 +9,10 @@ use tpa::wire::icmpv4::{
     Icmpv4DestUnreachable, Icmpv4DestUnreachableView, Icmpv4Echo, Icmpv4EchoView,
     Icmpv4TimeExceededView, Icmpv4Type, Icmpv4View, TimeExceededCode, UnreachableCode,
 };
-use tpa::wire::ipv4::{IpProtocol, Ipv4, Ipv4View, FLAG_DONT_FRAGMENT, FLAG_MORE_FRAGMENTS};
+use tpa::wire::ipv4::{
+    option_kind, IpProtocol, Ipv4, Ipv4Option, Ipv4OptionError, Ipv4Options, Ipv4View,
+    FLAG_DONT_FRAGMENT, FLAG_MORE_FRAGMENTS,
+};
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -105,6 +108,15 @@ fn real_header_with_options() {
     assert_eq!(ip.ihl(), 7);
     assert_eq!(ip.header_len(), 28);
     assert_eq!(ip.options(), &[7, 7, 4, 1, 2, 3, 4, 0]);
+    let opts: Vec<_> = ip.options_iter().collect();
+    assert_eq!(
+        opts,
+        vec![Ok(Ipv4Option {
+            kind: option_kind::RECORD_ROUTE,
+            data: &[4, 1, 2, 3, 4]
+        })]
+    );
+    assert!(!opts[0].unwrap().copied());
     assert!(ip.checksum_ok());
     let mut copy = f[14..].to_vec();
     let mut v = Ipv4View::new(&mut copy[..]).unwrap();
@@ -268,6 +280,27 @@ proptest! {
             let want = etherparse::Icmpv4Header::with_checksum(ep.icmp_type(), ep.payload()).checksum;
             prop_assert_eq!(ep.checksum(), want);
         }
+    }
+
+    /// The options iterator on random bytes: every step consumes input, and
+    /// the options it yields tile the bytes it consumed.
+    #[test]
+    fn ipv4_options_walk(b in prop::collection::vec(any::<u8>(), 0..40)) {
+        let mut used = 0;
+        for o in Ipv4Options::new(&b) {
+            match o {
+                Ok(o) if o.kind == option_kind::NOP => used += 1,
+                Ok(o) => {
+                    prop_assert_eq!(b[used], o.kind);
+                    prop_assert_eq!(usize::from(b[used + 1]), o.data.len() + 2);
+                    prop_assert_eq!(&b[used + 2..used + 2 + o.data.len()], o.data);
+                    used += o.data.len() + 2;
+                }
+                Err(Ipv4OptionError::BadLength { len, .. }) => prop_assert!(len < 2),
+                Err(Ipv4OptionError::Truncated { .. }) => {}
+            }
+        }
+        prop_assert!(used <= b.len());
     }
 
     #[test]

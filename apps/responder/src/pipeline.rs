@@ -198,4 +198,80 @@ mod tests {
         assert_eq!(front.dropped(Reason::UNSUPPORTED), 1, "the UDP datagram");
         assert_eq!(r.stats().counters().rx, 4);
     }
+
+    /// One responder per worker thread, each with its own wire and peer:
+    /// the generated pipeline runs under `tpa::worker::run_workers`.
+    #[test]
+    fn workers_each_run_their_own_pipeline() {
+        use tpa::worker::{run_workers, WorkLoop, WorkerConfig};
+
+        struct Worker {
+            responder: Responder<MemoryPort>,
+            peer: MemoryPort,
+            replies: u64,
+            stop: tpa::worker::StopFlag,
+            all_done: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+            workers: usize,
+            iterations: u64,
+        }
+        impl WorkLoop for Worker {
+            type Report = (u64, u64);
+            fn run_once(&mut self) -> usize {
+                let s = self.responder.run_once();
+                let mut rx: Burst<PoolBuf> = Burst::new();
+                let got = self.peer.rx_burst(&mut rx) as u64;
+                if got > 0 && self.replies == 0 {
+                    let done = self
+                        .all_done
+                        .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
+                        + 1;
+                    if done == self.workers {
+                        self.stop.raise();
+                    }
+                }
+                self.replies += got;
+                // Never hang the test: give up after a few seconds of polling.
+                self.iterations += 1;
+                if self.iterations > 100_000 {
+                    self.stop.raise();
+                }
+                s.rx + s.tx
+            }
+            fn finish(self) -> (u64, u64) {
+                (self.replies, self.responder.icmpv4().stats.transmitted)
+            }
+        }
+
+        let config = WorkerConfig::unpinned(2);
+        let all_done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let reports = run_workers(&config, |ctx| {
+            let (responder, mut peer) = setup();
+            let mut ping = Vec::new();
+            PacketBuilder::ethernet2(THEM, US)
+                .ipv4([192, 0, 2, 2], [192, 0, 2, 1], 64)
+                .icmpv4_echo_request(ctx.index as u16, 1)
+                .write(&mut ping, b"worker")
+                .unwrap();
+            let mut buf = peer.alloc().ok_or("no buffer")?;
+            buf.extend_from_slice(&ping).map_err(|_| "no room")?;
+            let mut tx: Burst<PoolBuf> = Burst::new();
+            tx.push(buf);
+            peer.tx_burst(&mut tx);
+            Ok::<_, &str>(Worker {
+                responder,
+                peer,
+                replies: 0,
+                stop: ctx.stop.clone(),
+                all_done: all_done.clone(),
+                workers: ctx.workers,
+                iterations: 0,
+            })
+        })
+        .unwrap();
+        assert_eq!(reports.len(), 2);
+        for r in reports {
+            assert_eq!(r.report, (1, 1), "worker {}", r.index);
+            assert!(r.stats.busy_iterations >= 1);
+        }
+    }
 }

@@ -1,4 +1,7 @@
-//! The byte-buffer contract generated header views are built on.
+//! The byte-buffer contract generated header views are built on, and the
+//! length-checked buffer they hold.
+
+use super::HeaderError;
 
 /// A byte buffer a header view can read through.
 ///
@@ -79,3 +82,87 @@ unsafe impl<const N: usize> BytesMut for [u8; N] {}
 unsafe impl Bytes for std::rc::Rc<[u8]> {}
 // SAFETY: shared, immutable, fixed-length slices.
 unsafe impl Bytes for std::sync::Arc<[u8]> {}
+
+
+/// A buffer checked to hold at least `LEN` bytes: the core of every
+/// generated header view.
+///
+/// [`new`](Self::new) checks the length once; afterwards
+/// [`fixed`](Self::fixed) and [`fixed_mut`](Self::fixed_mut) hand out the
+/// first `LEN` bytes as an array, so the accessors of a view index it with
+/// constants and need no further checks. This is the one place the header
+/// machinery uses `unsafe`; generated code itself is safe, so headers can
+/// be declared in crates that forbid `unsafe_code`.
+///
+/// ```
+/// use tpa::header::HeaderBytes;
+/// let buf = [1u8, 2, 3, 4, 5];
+/// let h = HeaderBytes::<_, 4>::new(&buf[..], "Demo").unwrap();
+/// assert_eq!(h.fixed(), &[1, 2, 3, 4]);
+/// assert!(HeaderBytes::<_, 8>::new(&buf[..], "Demo").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HeaderBytes<B, const LEN: usize> {
+    bytes: B,
+}
+
+impl<B: Bytes, const LEN: usize> HeaderBytes<B, LEN> {
+    /// Checks that `bytes` holds at least `LEN` bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`HeaderError::Truncated`] naming `header` when it is shorter.
+    #[inline]
+    pub fn new(bytes: B, header: &'static str) -> Result<Self, HeaderError> {
+        let available = bytes.as_ref().len();
+        if available < LEN {
+            return Err(HeaderError::Truncated {
+                header,
+                needed: LEN,
+                available,
+            });
+        }
+        Ok(HeaderBytes { bytes })
+    }
+
+    /// The first `LEN` bytes.
+    #[inline(always)]
+    pub fn fixed(&self) -> &[u8; LEN] {
+        let bytes: &[u8] = self.bytes.as_ref();
+        debug_assert!(bytes.len() >= LEN);
+        // SAFETY: `new` checked that the buffer holds at least LEN bytes and
+        // the `Bytes` contract guarantees that its length never changes, so
+        // the first LEN bytes are in bounds; `[u8; LEN]` has alignment 1.
+        unsafe { &*bytes.as_ptr().cast::<[u8; LEN]>() }
+    }
+
+    /// The whole buffer.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
+    }
+
+    /// Gives the buffer back.
+    #[inline]
+    pub fn into_inner(self) -> B {
+        self.bytes
+    }
+}
+
+impl<B: BytesMut, const LEN: usize> HeaderBytes<B, LEN> {
+    /// The first `LEN` bytes, writable.
+    #[inline(always)]
+    pub fn fixed_mut(&mut self) -> &mut [u8; LEN] {
+        let bytes: &mut [u8] = self.bytes.as_mut();
+        debug_assert!(bytes.len() >= LEN);
+        // SAFETY: as in `fixed`: the length was checked by `new` and
+        // `BytesMut` guarantees it does not change; alignment is 1.
+        unsafe { &mut *bytes.as_mut_ptr().cast::<[u8; LEN]>() }
+    }
+
+    /// The whole buffer, writable.
+    #[inline]
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        self.bytes.as_mut()
+    }
+}

@@ -6,7 +6,8 @@
 //! The programming guide explains the declaration syntax and everything that
 //! is generated; this module holds the pieces the generated code calls:
 //!
-//! - [`Bytes`] / [`BytesMut`]: the buffer contract a view is built on.
+//! - [`Bytes`] / [`BytesMut`]: the buffer contract a view is built on, and
+//!   [`HeaderBytes`]: a buffer checked once to hold a header's fixed part.
 //! - [`HeaderError`]: why a buffer does not hold a valid header.
 //! - [`checksum`]: the internet checksum (RFC 1071), pseudo-header sums and
 //!   incremental updates (RFC 1624).
@@ -17,7 +18,7 @@ pub mod checksum;
 mod error;
 mod field_enum;
 
-pub use bytes::{Bytes, BytesMut};
+pub use bytes::{Bytes, BytesMut, HeaderBytes};
 pub use error::HeaderError;
 
 #[doc = include_str!("../../../doc/guide/headers.md")]

@@ -80,7 +80,14 @@
 mod link;
 mod runtime;
 
+#[doc = include_str!("../../../doc/guide/pipelines.md")]
+#[cfg(doctest)]
+pub struct GuidePipelines;
+
 pub use link::{FromPort, Joins};
+
+/// The buffer type of port `P`; shortens the generated code.
+pub type BufOf<P> = <P as crate::port::Port>::Buf;
 pub use runtime::{
     settle, HostSink, IterationStats, NoHost, PipelineCounters, PortIo, QueueCounters, Queues,
     Runtime, Tally, HOST_QUEUE_LEN, TX_QUEUE_LEN,

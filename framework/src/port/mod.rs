@@ -8,15 +8,15 @@
 //! - [`af_packet`]: TPACKET_V3 mmap rings on any Linux interface.
 //! - `dpdk` (feature `dpdk`): any DPDK port, mbufs as buffers.
 
+pub mod af_packet;
 mod burst;
 mod caps;
-mod error;
-pub mod af_packet;
-mod netdev;
-pub mod tap;
-pub mod memory;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+mod error;
+pub mod memory;
+mod netdev;
+pub mod tap;
 
 pub use burst::{Burst, BURST_SIZE};
 pub use caps::{Offloads, PortCaps};

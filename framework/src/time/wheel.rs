@@ -6,8 +6,9 @@
 //! (`tick_ns`). The wheel has [`LEVELS`] levels of [`SLOTS`] slots; a slot of
 //! level `L` spans `64^L` ticks, so the wheel covers `64^6 = 2^36` ticks
 //! ahead of the current time (its *horizon*: about 2.2 years at 1 ms ticks,
-//! 8 days at 10 µs). A timer due further out waits in an overflow list that
-//! is revisited each time the wheel turns over, so any deadline works.
+//! 8 days at 10 µs). A timer due further out waits in an overflow list,
+//! sorted into the wheel once time reaches the horizon-sized window of the
+//! earliest of them, so any deadline works.
 //!
 //! A timer sits in the slot of the lowest level whose span separates its
 //! deadline from the current tick. When time reaches a slot of a higher
@@ -119,6 +120,9 @@ pub struct TimerWheel<T> {
     free_head: u32,
     lists: [List; LIST_COUNT],
     occupied: [u64; LEVELS],
+    /// A lower bound of the ticks in the overflow list (`u64::MAX` when it
+    /// was last seen empty): where the wheel must next look at it.
+    overflow_min: u64,
     pending: usize,
 }
 
@@ -138,6 +142,7 @@ impl<T> TimerWheel<T> {
             free_head: NIL,
             lists: [List::EMPTY; LIST_COUNT],
             occupied: [0; LEVELS],
+            overflow_min: u64::MAX,
             pending: 0,
         }
     }
@@ -320,6 +325,7 @@ impl<T> TimerWheel<T> {
             let significant = 63 - ((self.elapsed ^ tick) | (SLOTS as u64 - 1)).leading_zeros();
             let level = (significant / SLOT_BITS) as usize;
             if level >= LEVELS {
+                self.overflow_min = self.overflow_min.min(tick);
                 OVERFLOW
             } else {
                 let slot = ((tick >> (SLOT_BITS as usize * level)) as usize) & (SLOTS - 1);
@@ -368,8 +374,10 @@ impl<T> TimerWheel<T> {
     }
 
     /// The earliest tick at which a list needs attention and that list: the
-    /// next occupied slot (the lowest level's comes first), or the next turn
-    /// of the whole wheel when only the overflow list holds timers.
+    /// next occupied slot (the lowest level's comes first), or, when only
+    /// the overflow list holds timers, the start of the horizon-sized window
+    /// holding the earliest of them (a stale bound after a cancel only
+    /// makes the overflow list be sorted again early).
     fn next_event(&self) -> Option<(u64, u16)> {
         for level in 0..LEVELS {
             let shift = SLOT_BITS as usize * level;
@@ -384,8 +392,8 @@ impl<T> TimerWheel<T> {
             }
         }
         if self.lists[OVERFLOW as usize].head != NIL {
-            let turn = (self.elapsed | (HORIZON_TICKS - 1)).checked_add(1)?;
-            return Some((turn, OVERFLOW));
+            let window = self.overflow_min & !(HORIZON_TICKS - 1);
+            return Some((window.max(self.elapsed), OVERFLOW));
         }
         None
     }
@@ -398,6 +406,9 @@ impl<T> TimerWheel<T> {
         if list < EXPIRED {
             let (level, slot) = (list as usize / SLOTS, list as usize % SLOTS);
             self.occupied[level] &= !(1 << slot);
+        } else if list == OVERFLOW {
+            // Recomputed by `place` for the timers that stay beyond the horizon.
+            self.overflow_min = u64::MAX;
         }
         while index != NIL {
             let next = self.entries[index as usize].next;
@@ -491,6 +502,17 @@ mod tests {
         assert_eq!(fire_all(&mut wheel, far), ["far"]);
         assert_eq!(wheel.len(), 1);
         assert_eq!(fire_all(&mut wheel, u64::MAX), ["end"]);
+    }
+
+    #[test]
+    fn cancelling_the_earliest_far_timer_leaves_the_others_on_time() {
+        let mut wheel = TimerWheel::new(1);
+        let first = wheel.schedule(HORIZON_TICKS * 2, 'a');
+        wheel.schedule(HORIZON_TICKS * 5 + 7, 'b');
+        assert_eq!(wheel.cancel(first), Ok('a'));
+        assert!(fire_all(&mut wheel, HORIZON_TICKS * 5 + 6).is_empty());
+        assert_eq!(wheel.len(), 1);
+        assert_eq!(fire_all(&mut wheel, HORIZON_TICKS * 5 + 7), ['b']);
     }
 
     #[test]

@@ -164,3 +164,149 @@ impl<B: Bytes> Ipv4View<B> {
             })
     }
 }
+
+/// IPv4 option kinds tpa names (IANA "IP Option Numbers").
+pub mod option_kind {
+    /// End of option list.
+    pub const EOL: u8 = 0;
+    /// No operation (padding).
+    pub const NOP: u8 = 1;
+    /// Record route.
+    pub const RECORD_ROUTE: u8 = 7;
+    /// Timestamp.
+    pub const TIMESTAMP: u8 = 68;
+    /// Loose source and record route.
+    pub const LSRR: u8 = 131;
+    /// Strict source and record route.
+    pub const SSRR: u8 = 137;
+    /// Router alert (RFC 2113).
+    pub const ROUTER_ALERT: u8 = 148;
+}
+
+/// One IPv4 option: its kind and the bytes after kind and length (empty for
+/// NOP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Option<'a> {
+    /// The option kind (copied flag, class and number; see [`option_kind`]).
+    pub kind: u8,
+    /// The option data.
+    pub data: &'a [u8],
+}
+
+impl Ipv4Option<'_> {
+    /// Whether fragments must carry a copy of this option (the top bit of
+    /// the kind).
+    #[inline]
+    pub fn copied(&self) -> bool {
+        self.kind & 0x80 != 0
+    }
+}
+
+/// Malformed IPv4 options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv4OptionError {
+    /// An option runs past the end of the option area.
+    Truncated {
+        /// Its kind.
+        kind: u8,
+    },
+    /// A length byte below 2.
+    BadLength {
+        /// Its kind.
+        kind: u8,
+        /// The length found.
+        len: u8,
+    },
+}
+
+impl core::fmt::Display for Ipv4OptionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Ipv4OptionError::Truncated { kind } => {
+                write!(
+                    f,
+                    "IPv4 option kind {kind} runs past the end of the options"
+                )
+            }
+            Ipv4OptionError::BadLength { kind, len } => {
+                write!(f, "IPv4 option kind {kind} has invalid length {len}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Ipv4OptionError {}
+
+/// An iterator over the options of an IPv4 header ([`Ipv4View::options`]).
+/// Stops at the end-of-list option, at the end of the bytes, or after the
+/// first error; never panics and always terminates.
+///
+/// ```
+/// use tpa::wire::ipv4::{option_kind, Ipv4Option, Ipv4Options};
+/// // Router alert, then padding.
+/// let opts = [148, 4, 0, 0, 1, 0, 0, 0];
+/// let v: Vec<_> = Ipv4Options::new(&opts).collect();
+/// assert_eq!(v, vec![
+///     Ok(Ipv4Option { kind: option_kind::ROUTER_ALERT, data: &[0, 0] }),
+///     Ok(Ipv4Option { kind: option_kind::NOP, data: &[] }),
+/// ]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Ipv4Options<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Ipv4Options<'a> {
+    /// Iterates over `bytes`, an IPv4 option area.
+    #[inline]
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Ipv4Options { rest: bytes }
+    }
+}
+
+impl<'a> Iterator for Ipv4Options<'a> {
+    type Item = Result<Ipv4Option<'a>, Ipv4OptionError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let (&kind, after) = self.rest.split_first()?;
+        match kind {
+            option_kind::EOL => {
+                self.rest = &[];
+                return None;
+            }
+            option_kind::NOP => {
+                self.rest = after;
+                return Some(Ok(Ipv4Option { kind, data: &[] }));
+            }
+            _ => {}
+        }
+        let err = match after.first() {
+            None => Ipv4OptionError::Truncated { kind },
+            Some(&len) if len < 2 => Ipv4OptionError::BadLength { kind, len },
+            Some(&len) => match self.rest.split_at_checked(usize::from(len)) {
+                Some((opt, rest)) => {
+                    self.rest = rest;
+                    return Some(Ok(Ipv4Option {
+                        kind,
+                        data: &opt[2..],
+                    }));
+                }
+                None => Ipv4OptionError::Truncated { kind },
+            },
+        };
+        self.rest = &[];
+        Some(Err(err))
+    }
+}
+
+impl core::iter::FusedIterator for Ipv4Options<'_> {}
+
+impl<B: Bytes> Ipv4View<B> {
+    /// Iterates over the options (shorthand for
+    /// `Ipv4Options::new(view.options())`).
+    #[inline]
+    pub fn options_iter(&self) -> Ipv4Options<'_> {
+        Ipv4Options::new(self.options())
+    }
+}

@@ -1,14 +1,19 @@
 //! The protocol headers tpa speaks, each in its own module and each declared
 //! once with `#[header]`.
 //!
+//! Each header `Foo` comes as an owned value type `Foo` (plain fields,
+//! `LEN`, `parse`, `emit`) and a zero-copy view `FooView<B>` over any byte
+//! buffer (getters and `set_*` setters named like the fields, `header_len`,
+//! `options`, `payload`, checksum helpers).
+//!
 //! | module | headers (owned type / view) | helpers |
 //! |---|---|---|
 //! | [`ethernet`] | `Ethernet`, `VlanTag` | [`EtherType`] |
 //! | [`arp`] | `Arp` | `ArpOperation` |
-//! | [`ipv4`] | `Ipv4` | [`IpProtocol`], fragment flags |
-//! | [`ipv6`] | `Ipv6`, `Ipv6ExtHeader`, `Ipv6Fragment`, `AuthHeader` | [`ipv6::upper_layer`] |
+//! | [`ipv4`] | `Ipv4` | [`IpProtocol`], fragment helpers, options iterator |
+//! | [`ipv6`] | `Ipv6`, `Ipv6ExtHeader`, `Ipv6Fragment`, `AuthHeader` | [`ipv6::upper_layer`]: bounded extension-header walk |
 //! | [`icmpv4`] | `Icmpv4`, `Icmpv4Echo`, `Icmpv4DestUnreachable`, `Icmpv4TimeExceeded` | type and code enums |
-//! | [`icmpv6`] | `Icmpv6`, `Icmpv6Echo`, `NeighborSolicitation`, `NeighborAdvertisement`, `RouterSolicitation` | NDP options |
+//! | [`icmpv6`] | `Icmpv6`, `Icmpv6Echo`, `NeighborSolicitation`, `NeighborAdvertisement`, `RouterSolicitation` | NDP options, pseudo-header checksums |
 //! | [`udp`] | `Udp` | pseudo-header checksums |
 //! | [`tcp`] | `Tcp` | [`TcpFlags`](tcp::TcpFlags), option parser and writer, pseudo-header checksums |
 

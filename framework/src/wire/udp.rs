@@ -36,6 +36,7 @@ pub struct Udp {
 }
 
 /// Sum of a datagram with its checksum field skipped.
+#[inline]
 fn sum_without_checksum(c: &mut Checksum, dgram: &[u8]) {
     c.add_bytes(&dgram[..6]);
     c.add_bytes(&dgram[8..]);
@@ -43,6 +44,7 @@ fn sum_without_checksum(c: &mut Checksum, dgram: &[u8]) {
 
 /// The value to store: a computed 0 is sent as 0xffff (0 means "no
 /// checksum", RFC 768).
+#[inline]
 fn finish(c: Checksum) -> u16 {
     match c.checksum() {
         0 => 0xffff,

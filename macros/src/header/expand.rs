@@ -27,8 +27,6 @@ const RESERVED: &[&str] = &[
     "to_header",
     "checksum_ok",
     "fill_checksum",
-    "fixed",
-    "fixed_mut",
     "declared_len",
 ];
 
@@ -233,10 +231,17 @@ impl Cx<'_> {
         let length_check = if h.args.length.is_some() {
             quote! {
                 if header_len < Self::LEN {
-                    return Err(#error::BadLength {
+                    return ::core::result::Result::Err(#error::BadLength {
                         header: #header_str,
                         declared: header_len,
                         min: Self::LEN,
+                    });
+                }
+                if buf.len() < header_len {
+                    return ::core::result::Result::Err(#error::Truncated {
+                        header: #header_str,
+                        needed: header_len,
+                        available: buf.len(),
                     });
                 }
             }
@@ -244,9 +249,9 @@ impl Cx<'_> {
             quote!()
         };
         let view_init = if h.args.length.is_some() {
-            quote!(#view { bytes: &mut *buf, header_len })
+            quote!(#view { bytes: ::tpa::header::HeaderBytes::new(buf, #header_str)?, header_len })
         } else {
-            quote!(#view { bytes: &mut *buf })
+            quote!(#view { bytes: ::tpa::header::HeaderBytes::new(buf, #header_str)? })
         };
         let sets = h.fields.iter().filter(|f| f.checksum.is_none()).map(|f| {
             let id = &f.ident;
@@ -356,13 +361,6 @@ impl Cx<'_> {
                 pub fn emit(&self, buf: &mut [u8]) -> ::core::result::Result<usize, #error> {
                     let header_len = self.header_len();
                     #length_check
-                    if buf.len() < header_len {
-                        return ::core::result::Result::Err(#error::Truncated {
-                            header: #header_str,
-                            needed: header_len,
-                            available: buf.len(),
-                        });
-                    }
                     let mut view = #view_init;
                     #(#sets)*
                     #fill
@@ -397,13 +395,14 @@ impl Cx<'_> {
             }
         );
         let struct_fields = if dynamic {
-            quote! { bytes: B, header_len: usize, }
+            quote! { bytes: ::tpa::header::HeaderBytes<B, { #name::LEN }>, header_len: usize, }
         } else {
-            quote! { bytes: B, }
+            quote! { bytes: ::tpa::header::HeaderBytes<B, { #name::LEN }>, }
         };
 
         let new_body = if dynamic {
             quote! {
+                let available = bytes.as_bytes().len();
                 let mut view = Self { bytes, header_len: #name::LEN };
                 let declared = view.declared_len();
                 if declared < #name::LEN {
@@ -525,8 +524,6 @@ impl Cx<'_> {
             Some((a, b)) => (a, b),
             None => (quote!(), quote!()),
         };
-        let len = self.len;
-        let fixed_doc = format!("The fixed part of the header: the first {len} bytes.");
 
         quote! {
             #[doc = #view_doc]
@@ -539,14 +536,7 @@ impl Cx<'_> {
                 #[doc = #new_doc]
                 #[inline]
                 pub fn new(bytes: B) -> ::core::result::Result<Self, #error> {
-                    let available = bytes.as_ref().len();
-                    if available < #name::LEN {
-                        return ::core::result::Result::Err(#error::Truncated {
-                            header: #header_str,
-                            needed: #name::LEN,
-                            available,
-                        });
-                    }
+                    let bytes = ::tpa::header::HeaderBytes::new(bytes, #header_str)?;
                     #new_body
                 }
 
@@ -561,32 +551,32 @@ impl Cx<'_> {
                 /// The header bytes: the fixed part and the options.
                 #[inline]
                 pub fn header_bytes(&self) -> &[u8] {
-                    self.bytes.as_ref().get(..self.header_len()).unwrap_or_default()
+                    self.bytes.as_bytes().get(..self.header_len()).unwrap_or_default()
                 }
 
                 /// The bytes between the fixed part and the end of the header
                 /// (empty when the header has no options).
                 #[inline]
                 pub fn options(&self) -> &[u8] {
-                    self.bytes.as_ref().get(#name::LEN..self.header_len()).unwrap_or_default()
+                    self.bytes.as_bytes().get(#name::LEN..self.header_len()).unwrap_or_default()
                 }
 
                 /// The bytes after the header.
                 #[inline]
                 pub fn payload(&self) -> &[u8] {
-                    self.bytes.as_ref().get(self.header_len()..).unwrap_or_default()
+                    self.bytes.as_bytes().get(self.header_len()..).unwrap_or_default()
                 }
 
                 /// The whole buffer: header and payload.
                 #[inline]
                 pub fn as_bytes(&self) -> &[u8] {
-                    self.bytes.as_ref()
+                    self.bytes.as_bytes()
                 }
 
                 /// Gives the buffer back.
                 #[inline]
                 pub fn into_inner(self) -> B {
-                    self.bytes
+                    self.bytes.into_inner()
                 }
 
                 /// Copies the fields into an owned header value.
@@ -600,18 +590,6 @@ impl Cx<'_> {
                 #checksum_ok
 
                 #(#getters)*
-
-                #[doc = #fixed_doc]
-                #[inline(always)]
-                fn fixed(&self) -> &[u8; #name::LEN] {
-                    let bytes: &[u8] = self.bytes.as_ref();
-                    debug_assert!(bytes.len() >= #name::LEN);
-                    // SAFETY: the view was made (by `new` or `emit`) only after
-                    // checking that the buffer holds at least `LEN` bytes, and the
-                    // `Bytes` contract guarantees that its length never changes; an
-                    // array of bytes has the alignment of a byte.
-                    unsafe { &*bytes.as_ptr().cast::<[u8; #name::LEN]>() }
-                }
             }
 
             impl<B: ::tpa::header::BytesMut> #view<B> {
@@ -619,42 +597,32 @@ impl Cx<'_> {
                 #[inline]
                 pub fn header_bytes_mut(&mut self) -> &mut [u8] {
                     let end = self.header_len();
-                    self.bytes.as_mut().get_mut(..end).unwrap_or_default()
+                    self.bytes.as_bytes_mut().get_mut(..end).unwrap_or_default()
                 }
 
                 /// The options, writable (empty when the header has none).
                 #[inline]
                 pub fn options_mut(&mut self) -> &mut [u8] {
                     let end = self.header_len();
-                    self.bytes.as_mut().get_mut(#name::LEN..end).unwrap_or_default()
+                    self.bytes.as_bytes_mut().get_mut(#name::LEN..end).unwrap_or_default()
                 }
 
                 /// The bytes after the header, writable.
                 #[inline]
                 pub fn payload_mut(&mut self) -> &mut [u8] {
                     let start = self.header_len();
-                    self.bytes.as_mut().get_mut(start..).unwrap_or_default()
+                    self.bytes.as_bytes_mut().get_mut(start..).unwrap_or_default()
                 }
 
                 /// The whole buffer, writable.
                 #[inline]
                 pub fn as_bytes_mut(&mut self) -> &mut [u8] {
-                    self.bytes.as_mut()
+                    self.bytes.as_bytes_mut()
                 }
 
                 #fill_checksum
 
                 #(#setters)*
-
-                #[doc = #fixed_doc]
-                #[inline(always)]
-                fn fixed_mut(&mut self) -> &mut [u8; #name::LEN] {
-                    let bytes: &mut [u8] = self.bytes.as_mut();
-                    debug_assert!(bytes.len() >= #name::LEN);
-                    // SAFETY: as in `fixed`: the length was checked when the view
-                    // was made and `BytesMut` guarantees it does not change.
-                    unsafe { &mut *bytes.as_mut_ptr().cast::<[u8; #name::LEN]>() }
-                }
             }
 
             impl<B: ::tpa::header::Bytes> ::core::fmt::Debug for #view<B> {
@@ -705,7 +673,7 @@ impl Cx<'_> {
             #[doc = #wire]
             #[inline]
             #vis fn #id(&self) -> #ty {
-                let #b = self.fixed();
+                let #b = self.bytes.fixed();
                 #body
             }
         }
@@ -751,7 +719,7 @@ impl Cx<'_> {
                     quote! {
                         #convert
                         #narrow
-                        let #b = self.fixed_mut();
+                        let #b = self.bytes.fixed_mut();
                         #write
                     },
                 )
@@ -763,7 +731,7 @@ impl Cx<'_> {
                 (
                     format!("Sets the `{id}` flag."),
                     quote! {
-                        let #b = self.fixed_mut();
+                        let #b = self.bytes.fixed_mut();
                         if #value {
                             #b[#byte] |= #m;
                         } else {
@@ -777,7 +745,7 @@ impl Cx<'_> {
                 (
                     format!("Sets the `{id}` field."),
                     quote! {
-                        let #b = self.fixed_mut();
+                        let #b = self.bytes.fixed_mut();
                         #write
                     },
                 )
@@ -787,7 +755,7 @@ impl Cx<'_> {
                 (
                     format!("Sets the `{id}` field."),
                     quote! {
-                        let #b = self.fixed_mut();
+                        let #b = self.bytes.fixed_mut();
                         #write
                     },
                 )

@@ -275,3 +275,49 @@ pub fn view_ident(name: &Ident) -> Ident {
 pub fn narrow_mask(bits: u32) -> Option<Literal> {
     (bits != type_bits(bits)).then(|| hex(mask(bits)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_literals_group_long_values() {
+        assert_eq!(hex(0xf).to_string(), "0xf");
+        assert_eq!(hex(0x1fff).to_string(), "0x1fff");
+        assert_eq!(hex(0x1_ffff_ffff).to_string(), "0x1_ffff_ffff");
+        assert_eq!(hex(u64::MAX.into()).to_string(), "0xffff_ffff_ffff_ffff");
+    }
+
+    #[test]
+    fn slots_describe_bits_or_bytes() {
+        let frag = Slot {
+            offset: 51,
+            bits: 13,
+        };
+        assert_eq!((frag.first_byte(), frag.end_byte()), (6, 8));
+        assert_eq!(frag.describe(), "bits 51..64 (13 bits)");
+        let addr = Slot {
+            offset: 96,
+            bits: 32,
+        };
+        assert_eq!(addr.describe(), "bytes 12..16");
+        assert_eq!(Slot { offset: 3, bits: 1 }.describe(), "bits 3..4 (1 bit)");
+    }
+
+    #[test]
+    fn reads_pick_the_narrowest_word() {
+        let b = Ident::new("b", Span::call_site());
+        let read = |offset, bits| read_uint(&b, Slot { offset, bits }).to_string();
+        assert_eq!(read(4, 4), "b [0] & 0xf");
+        assert_eq!(read(0, 4), "b [0] >> 4");
+        assert_eq!(read(16, 16), "u16 :: from_be_bytes ([b [2] , b [3]])");
+        assert_eq!(
+            read(4, 33),
+            "(u64 :: from_be_bytes ([0 , 0 , 0 , b [0] , b [1] , b [2] , b [3] , b [4]]) >> 3) & 0x1_ffff_ffff"
+        );
+        assert_eq!(
+            read(8, 24),
+            "u32 :: from_be_bytes ([0 , b [1] , b [2] , b [3]])"
+        );
+    }
+}

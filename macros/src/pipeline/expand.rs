@@ -61,7 +61,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
     } = &l;
 
     let port_ty = &p.port.ty;
-    let buf = quote_spanned!(port_ty.span()=> <#port_ty as ::tpa::port::Port>::Buf);
+    let buf = quote_spanned!(port_ty.span()=> ::tpa::pipeline::BufOf<#port_ty>);
     let n = p.burst;
     let k = p.stages.len();
     let runtime = format_ident!("{}", RUNTIME_FIELD);

@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(ip.header_len() >= 20 && ip.header_len() <= data.len());
     assert_eq!(ip.options().len(), ip.header_len() - 20);
     let _ = (ip.is_fragment(), ip.frag_offset_bytes(), ip.checksum_ok());
+    assert!(ip.options_iter().count() <= ip.options().len());
     let h = ip.to_header();
     assert_eq!(usize::from(h.ihl) * 4, ip.header_len());
 

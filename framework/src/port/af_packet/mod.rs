@@ -10,6 +10,8 @@
 //! - a transmit socket with a **TPACKET_V2** ring (V3's transmit side has
 //!   fixed-size frames and no advantage): [`AfPacket::tx_burst`] fills frame
 //!   slots and makes at most one `sendto(NULL, 0, MSG_DONTWAIT)` per burst.
+//!   [`TxPath::Sendmmsg`] replaces the ring by one `sendmmsg(2)` per burst,
+//!   the faster path on virtual devices such as veth.
 //!
 //! # One copy
 //!
@@ -52,6 +54,8 @@ mod socket;
 
 pub use ring::{RxRingSize, TxRingSize};
 
+use arrayvec::ArrayVec;
+
 use ring::{RxRing, TxRefused, TxRing};
 use socket::PacketSocket;
 
@@ -61,6 +65,20 @@ use crate::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
 
 /// Ethernet header plus one VLAN tag: what a frame adds to the MTU.
 const MAX_L2_OVERHEAD: usize = 14 + 4;
+
+/// How [`AfPacket::tx_burst`] hands frames to the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TxPath {
+    /// Copy frames into a TPACKET_V2 ring shared with the kernel and flush
+    /// with one `sendto` per burst. The kernel builds packets around the ring
+    /// memory, which a NIC then sends from directly.
+    #[default]
+    Ring,
+    /// One `sendmmsg(2)` per burst, the kernel copying each frame into a
+    /// packet of its own. Faster on virtual devices (veth), which must copy
+    /// ring-backed packets into fresh pages before passing them on.
+    Sendmmsg,
+}
 
 /// How to open an AF_PACKET port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +92,9 @@ pub struct AfPacketConfig {
     pub fanout_group: Option<u16>,
     /// Receive ring sizes.
     pub rx_ring: RxRingSize,
-    /// Transmit ring sizes.
+    /// How frames are handed to the kernel.
+    pub tx_path: TxPath,
+    /// Transmit ring sizes (with [`TxPath::Ring`]).
     pub tx_ring: TxRingSize,
     /// Send straight to the driver, skipping the interface's qdisc
     /// (`PACKET_QDISC_BYPASS`): faster, but no traffic shaping and no
@@ -93,6 +113,7 @@ impl AfPacketConfig {
             queues: 1,
             fanout_group: None,
             rx_ring: RxRingSize::default(),
+            tx_path: TxPath::default(),
             tx_ring: TxRingSize::default(),
             qdisc_bypass: false,
             promiscuous: false,
@@ -134,7 +155,8 @@ pub struct AfPacket {
     rx_sock: PacketSocket,
     rx_ring: RxRing,
     tx_sock: PacketSocket,
-    tx_ring: TxRing,
+    /// The transmit ring, with [`TxPath::Ring`].
+    tx_ring: Option<TxRing>,
     /// Frames are marked in the TX ring that the kernel has not yet been
     /// asked to send (the last flush was pushed back).
     tx_pending: bool,
@@ -224,7 +246,10 @@ impl AfPacket {
         if config.qdisc_bypass {
             tx_sock.set(libc::PACKET_QDISC_BYPASS, &one, "PACKET_QDISC_BYPASS")?;
         }
-        let tx_ring = TxRing::new(&tx_sock, config.tx_ring, max_frame, name)?;
+        let tx_ring = match config.tx_path {
+            TxPath::Ring => Some(TxRing::new(&tx_sock, config.tx_ring, max_frame, name)?),
+            TxPath::Sendmmsg => None,
+        };
         tx_sock.bind(ifindex, false)?;
 
         let port = AfPacket {
@@ -285,6 +310,119 @@ impl AfPacket {
                 self.tx_pending = false;
             }
         }
+    }
+}
+
+/// Frames per `sendmmsg` call.
+const SENDMMSG_BATCH: usize = 32;
+/// Segments per `sendmmsg` call.
+const SENDMMSG_SEGMENTS: usize = 64;
+
+impl AfPacket {
+    fn tx_ring_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        let Some(ring) = self.tx_ring.as_mut() else {
+            return 0;
+        };
+        let mut taken = 0;
+        let mut queued = 0;
+        for buf in tx.as_slice() {
+            let len = buf.total_len();
+            let res = if len > self.max_tx_frame {
+                Err(TxRefused::TooLarge)
+            } else {
+                ring.push(len, buf.segments())
+            };
+            match res {
+                Ok(()) => {
+                    queued += 1;
+                    self.stats.tx_packets += 1;
+                    self.stats.tx_bytes += len as u64;
+                }
+                Err(TxRefused::TooLarge) => self.stats.tx_oversize += 1,
+                Err(TxRefused::Full) => break,
+            }
+            taken += 1;
+        }
+        tx.drain_front(taken);
+        if queued > 0 {
+            self.tx_pending = true;
+        }
+        self.flush();
+        queued
+    }
+
+    fn tx_sendmmsg_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        let mut taken = 0;
+        let mut sent = 0;
+        'bursts: while taken < tx.len() {
+            let mut iov: ArrayVec<libc::iovec, SENDMMSG_SEGMENTS> = ArrayVec::new();
+            // (first iovec, iovec count, bytes) per frame of this batch.
+            let mut frames: ArrayVec<(usize, usize, usize), SENDMMSG_BATCH> = ArrayVec::new();
+            for buf in &tx.as_slice()[taken..] {
+                let len = buf.total_len();
+                if len > self.max_tx_frame {
+                    if frames.is_empty() {
+                        // Drop it here; the batch starts after it.
+                        self.stats.tx_oversize += 1;
+                        taken += 1;
+                        continue 'bursts;
+                    }
+                    break;
+                }
+                let first = iov.len();
+                let segments = buf.segments().count();
+                if frames.is_full() || iov.remaining_capacity() < segments {
+                    break;
+                }
+                for seg in buf.segments() {
+                    iov.push(libc::iovec {
+                        iov_base: seg.as_ptr() as *mut libc::c_void,
+                        iov_len: seg.len(),
+                    });
+                }
+                frames.push((first, segments, len));
+            }
+            if frames.is_empty() {
+                // A frame with more segments than one call carries.
+                self.stats.tx_errors += 1;
+                taken += 1;
+                continue;
+            }
+            let mut msgs: ArrayVec<libc::mmsghdr, SENDMMSG_BATCH> = frames
+                .iter()
+                .map(|&(first, count, _)| {
+                    // SAFETY: `msghdr` is a plain C struct; all-zero (no
+                    // address, no control data) is valid.
+                    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+                    hdr.msg_iov = iov[first..].as_ptr() as *mut libc::iovec;
+                    hdr.msg_iovlen = count as _;
+                    libc::mmsghdr {
+                        msg_hdr: hdr,
+                        msg_len: 0,
+                    }
+                })
+                .collect();
+            match self.tx_sock.send_batch(&mut msgs) {
+                Ok(n) => {
+                    for &(_, _, len) in &frames[..n] {
+                        self.stats.tx_packets += 1;
+                        self.stats.tx_bytes += len as u64;
+                    }
+                    taken += n;
+                    sent += n;
+                    if n == 0 {
+                        break; // pushed back: the rest stays for later
+                    }
+                }
+                Err(_) => {
+                    // The first frame was refused: drop it, go on after it.
+                    self.stats.tx_errors += 1;
+                    taken += 1;
+                }
+            }
+        }
+        tx.drain_front(taken);
+        sent
     }
 }
 
@@ -351,38 +489,19 @@ impl Port for AfPacket {
         n - truncated as usize
     }
 
-    /// Copies frames from the front of `tx` into the transmit ring until it
-    /// is full (those stay in `tx`), then asks the kernel to send them with
-    /// one `sendto`. A frame larger than the interface MTU allows is dropped
-    /// and counted in [`AfPacketStats::tx_oversize`]. Returns how many were
-    /// queued.
+    /// Hands frames from the front of `tx` to the kernel: copied into the
+    /// transmit ring and flushed with one `sendto` ([`TxPath::Ring`]), or
+    /// sent with one `sendmmsg` ([`TxPath::Sendmmsg`]). Frames the kernel
+    /// cannot take now (ring full, device queue full) stay in `tx`. A frame
+    /// larger than the interface MTU allows is dropped and counted in
+    /// [`AfPacketStats::tx_oversize`]; one the kernel refuses, in
+    /// [`AfPacketStats::tx_errors`]. Returns how many were handed over.
     fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
-        let mut taken = 0;
-        let mut queued = 0;
-        for buf in tx.as_slice() {
-            let len = buf.total_len();
-            let res = if len > self.max_tx_frame {
-                Err(TxRefused::TooLarge)
-            } else {
-                self.tx_ring.push(len, buf.segments())
-            };
-            match res {
-                Ok(()) => {
-                    queued += 1;
-                    self.stats.tx_packets += 1;
-                    self.stats.tx_bytes += len as u64;
-                }
-                Err(TxRefused::TooLarge) => self.stats.tx_oversize += 1,
-                Err(TxRefused::Full) => break,
-            }
-            taken += 1;
+        if self.tx_ring.is_some() {
+            self.tx_ring_burst(tx)
+        } else {
+            self.tx_sendmmsg_burst(tx)
         }
-        tx.drain_front(taken);
-        if queued > 0 {
-            self.tx_pending = true;
-        }
-        self.flush();
-        queued
     }
 
     fn alloc(&mut self) -> Option<PoolBuf> {

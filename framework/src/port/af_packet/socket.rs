@@ -173,6 +173,34 @@ impl PacketSocket {
         rc > 0
     }
 
+    /// Sends the frames described by `msgs` with one `sendmmsg(2)`, without
+    /// waiting. Returns how many the kernel took (0 when it pushed back);
+    /// `Err` when the first frame failed otherwise.
+    pub(super) fn send_batch(&self, msgs: &mut [libc::mmsghdr]) -> Result<usize, io::Error> {
+        loop {
+            // SAFETY: every header points at iovecs, and they at frame bytes,
+            // that the caller keeps alive and unchanged during the call; the
+            // kernel only reads them and writes `msg_len` back.
+            let rc = unsafe {
+                libc::sendmmsg(
+                    self.raw(),
+                    msgs.as_mut_ptr(),
+                    msgs.len() as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if rc >= 0 {
+                return Ok(rc as usize);
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) | Some(libc::ENOBUFS) => return Ok(0),
+                _ => return Err(err),
+            }
+        }
+    }
+
     /// Asks the kernel to transmit every frame marked in the TX ring,
     /// without waiting. `Ok(false)`: the device pushed back; try again.
     pub(super) fn kick_tx(&self) -> Result<bool, io::Error> {

@@ -170,7 +170,7 @@ impl<O: ExtBufOwner> ExtMemRegion<O> {
         let opaque = Arc::into_raw(self.shared.clone())
             .cast_mut()
             .cast::<c_void>();
-        let raw = NonNull::new(m.as_ptr()).expect("an Mbuf is never NULL");
+        let raw = m.as_non_null();
         // SAFETY: `m` is a fresh mbuf from a tpa pool, so its private area
         // holds the shared-info block; it is used by this mbuf only, and the
         // free callback runs (once) before the mbuf returns to its pool.

@@ -49,7 +49,12 @@ impl Mbuf {
     /// initialised [`Meta`] (see [`Mbuf::from_raw_reset_meta`] otherwise).
     #[inline]
     pub unsafe fn from_raw(m: NonNull<sys::rte_mbuf>) -> Mbuf {
-        debug_assert!(unsafe { (*m.as_ptr()).priv_size } >= MBUF_PRIV_SIZE);
+        // SAFETY: the caller guarantees `m` is a valid mbuf.
+        let priv_size = unsafe { (*m.as_ptr()).priv_size };
+        debug_assert!(
+            priv_size >= MBUF_PRIV_SIZE,
+            "mbuf from a pool without room for Meta"
+        );
         Mbuf(m)
     }
 
@@ -76,6 +81,12 @@ impl Mbuf {
     #[inline]
     pub fn as_ptr(&self) -> *mut sys::rte_mbuf {
         self.0.as_ptr()
+    }
+
+    /// The raw mbuf as a non-null pointer, still owned by `self`.
+    #[inline]
+    pub fn as_non_null(&self) -> NonNull<sys::rte_mbuf> {
+        self.0
     }
 
     /// The DPDK offload flags (`ol_flags`).
@@ -143,11 +154,26 @@ impl Mbuf {
         m
     }
 
-    /// Fills the Meta from what the device reported in `ol_flags`.
+    /// Fills the Meta from what the device reported in `ol_flags`, and
+    /// clears transmit requests a looped-back mbuf may still carry.
     #[inline]
     pub(crate) fn fill_rx_meta(&mut self, queue: u16) {
         let flags = self.ol_flags();
         let m = self.0.as_ptr();
+        let rss_hash = if flags & sys::RTE_MBUF_F_RX_RSS_HASH != 0 {
+            // SAFETY: a valid mbuf; the flag says the hash union holds the
+            // RSS hash.
+            Some(unsafe { sys::tpa_mbuf_rss_hash(m) })
+        } else {
+            None
+        };
+        let flow_mark = if flags & sys::RTE_MBUF_F_RX_FDIR_ID != 0 {
+            // SAFETY: a valid mbuf; the flag says the hash union holds a
+            // flow-director (MARK) id.
+            Some(unsafe { sys::tpa_mbuf_fdir_id(m) })
+        } else {
+            None
+        };
         let meta = Meta {
             l3_checksum: checksum_status(
                 flags & sys::RTE_MBUF_F_RX_IP_CKSUM_MASK,
@@ -159,18 +185,17 @@ impl Mbuf {
                 sys::RTE_MBUF_F_RX_L4_CKSUM_GOOD,
                 sys::RTE_MBUF_F_RX_L4_CKSUM_BAD,
             ),
-            // SAFETY (both): reading union fields of a valid mbuf; which one
-            // is meaningful is told by the flags checked first.
-            rss_hash: (flags & sys::RTE_MBUF_F_RX_RSS_HASH != 0)
-                .then(|| unsafe { sys::tpa_mbuf_rss_hash(m) }),
-            flow_mark: (flags & sys::RTE_MBUF_F_RX_FDIR_ID != 0)
-                .then(|| unsafe { sys::tpa_mbuf_fdir_id(m) }),
+            rss_hash,
+            flow_mark,
             rx_queue: queue,
             ..Meta::default()
         };
-        // SAFETY: mbufs received by a tpa port come from its own pools, whose
-        // private area holds a Meta.
-        unsafe { meta_ptr(self.0).write(meta) };
+        // SAFETY: we own the mbuf, which came from a tpa pool (the receive
+        // queue's), whose private area holds a Meta.
+        unsafe {
+            meta_ptr(self.0).write(meta);
+            (*m).ol_flags = flags & !TX_OFFLOAD_MASK;
+        }
     }
 
     /// Sets the transmit offload request bits and header lengths.

@@ -3,6 +3,7 @@
 //! [`Meta`]: crate::buf::Meta
 
 use std::ffi::CString;
+use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -10,7 +11,7 @@ use dpdk_sys as sys;
 
 use super::eal::{dpdk_error, errno, Eal};
 use super::mbuf::{Mbuf, MBUF_PRIV_SIZE};
-use crate::port::PortError;
+use crate::port::{Burst, PortError};
 
 /// Sizes of a packet mbuf pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +104,31 @@ impl Mempool {
         let m = NonNull::new(unsafe { sys::tpa_rte_pktmbuf_alloc(self.pool.as_ptr()) })?;
         // SAFETY: the mbuf is ours, from a pool with a Meta-sized private area.
         Some(unsafe { Mbuf::from_raw_reset_meta(m) })
+    }
+
+    /// Allocates `n` empty mbufs at once (one pool access) and appends them
+    /// to `burst`: all of them, or none (`false`) when the pool has fewer
+    /// than `n` free or `burst` has no room for `n`.
+    pub fn alloc_bulk<const N: usize>(&self, burst: &mut Burst<Mbuf, N>, n: usize) -> bool {
+        if n > burst.remaining() {
+            return false;
+        }
+        let mut raw = [MaybeUninit::<*mut sys::rte_mbuf>::uninit(); N];
+        // SAFETY: `raw` has room for n <= N pointers, all written on success.
+        let rc = unsafe {
+            sys::tpa_rte_pktmbuf_alloc_bulk(self.pool.as_ptr(), raw.as_mut_ptr().cast(), n as u32)
+        };
+        if rc != 0 {
+            return false;
+        }
+        for slot in &raw[..n] {
+            // SAFETY: initialised by the successful bulk allocation, each a
+            // fresh mbuf of this pool (which has room for Meta) that we own.
+            let m =
+                unsafe { Mbuf::from_raw_reset_meta(NonNull::new_unchecked(slot.assume_init())) };
+            burst.push(m);
+        }
+        true
     }
 
     /// The pool's name.

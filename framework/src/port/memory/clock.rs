@@ -3,7 +3,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Clock;
 
 /// A clock shared by handle that advances only by hand, so delays and
 /// bandwidth limits are exact and repeatable.
@@ -50,8 +52,9 @@ impl VirtualClock {
 /// The clock a wire runs on.
 #[derive(Debug, Clone)]
 pub(super) enum WireClock {
-    /// Monotonic real time since the wire was made.
-    Real(Instant),
+    /// Real time: the process-wide [`Clock::global`], so receive timestamps
+    /// compare with the rest of tpa's time.
+    Real(Clock),
     /// Test-driven time.
     Virtual(VirtualClock),
 }
@@ -61,9 +64,7 @@ impl WireClock {
     #[inline]
     pub(super) fn now_ns(&self) -> u64 {
         match self {
-            WireClock::Real(origin) => {
-                u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
-            }
+            WireClock::Real(clock) => clock.now_ns(),
             WireClock::Virtual(v) => v.now_ns(),
         }
     }

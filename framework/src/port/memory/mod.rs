@@ -52,13 +52,13 @@ pub use stats::{Drops, LinkStats};
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
 
 use clock::WireClock;
 use link::{Link, LinkSetup};
 
 use crate::buf::{Pool, PoolBuf, PoolConfig};
 use crate::port::{Burst, Offloads, Port, PortCaps, PortError};
+use crate::time::Clock;
 use crate::wire::MacAddr;
 
 /// One end of a wire.
@@ -251,7 +251,7 @@ impl MemoryWire {
         };
         let clock = match &config.clock {
             Some(v) => WireClock::Virtual(v.clone()),
-            None => WireClock::Real(Instant::now()),
+            None => WireClock::Real(*Clock::global()),
         };
         Ok(MemoryWire {
             shared: Arc::new(Shared {

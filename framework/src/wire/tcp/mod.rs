@@ -194,7 +194,7 @@ pub struct Tcp {
     pub ack: u32,
     /// Header length in 32-bit words (5 without options, up to 15).
     pub data_offset: u4,
-    /// Reserved bits (the lowest is AccECN's AE, RFC 9768 era drafts).
+    /// Reserved bits; the lowest is the former ECN-nonce (NS) bit of RFC 3540.
     pub reserved: u4,
     /// Control bits.
     #[field(u8)]
@@ -208,6 +208,7 @@ pub struct Tcp {
 }
 
 /// Sum of a segment with its checksum field (bytes 16..18) skipped.
+#[inline]
 fn sum_without_checksum(c: &mut Checksum, seg: &[u8]) {
     c.add_bytes(&seg[..16]);
     c.add_bytes(&seg[18..]);

@@ -68,6 +68,7 @@ pub struct SackBlocks {
 impl SackBlocks {
     /// Collects up to four blocks; `None` if `blocks` is empty or longer than
     /// [`MAX_SACK_BLOCKS`].
+    #[inline]
     pub fn new(blocks: &[SackBlock]) -> Option<Self> {
         if blocks.is_empty() || blocks.len() > MAX_SACK_BLOCKS {
             return None;
@@ -112,6 +113,7 @@ impl fmt::Debug for SackBlocks {
 impl<'a> IntoIterator for &'a SackBlocks {
     type Item = &'a SackBlock;
     type IntoIter = core::slice::Iter<'a, SackBlock>;
+    #[inline]
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
     }
@@ -226,12 +228,12 @@ impl<'a> TcpOptions<'a> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn be16(b: &[u8]) -> u16 {
     u16::from_be_bytes([b[0], b[1]])
 }
 
-#[inline]
+#[inline(always)]
 fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
@@ -325,6 +327,7 @@ pub struct TcpOptionWriter<'a> {
 
 impl<'a> TcpOptionWriter<'a> {
     /// Writes into `buf` (at most [`MAX_OPTIONS_LEN`] bytes of it are used).
+    #[inline]
     pub fn new(buf: &'a mut [u8]) -> Self {
         let cap = buf.len().min(MAX_OPTIONS_LEN);
         TcpOptionWriter {
@@ -346,6 +349,7 @@ impl<'a> TcpOptionWriter<'a> {
     }
 
     /// Reserves NOP padding plus `opt_len` bytes; returns the option's slot.
+    #[inline]
     fn slot(&mut self, opt_len: usize) -> Result<&mut [u8], TcpOptionError> {
         let pad = (4 - opt_len % 4) % 4;
         let end = self.len + pad + opt_len;
@@ -359,6 +363,7 @@ impl<'a> TcpOptionWriter<'a> {
     }
 
     /// Writes a maximum segment size option (4 bytes).
+    #[inline]
     pub fn mss(&mut self, mss: u16) -> Result<(), TcpOptionError> {
         let s = self.slot(4)?;
         s[0] = kind::MSS;
@@ -368,6 +373,7 @@ impl<'a> TcpOptionWriter<'a> {
     }
 
     /// Writes a window scale option (`NOP` + 3 bytes).
+    #[inline]
     pub fn window_scale(&mut self, shift: u8) -> Result<(), TcpOptionError> {
         let s = self.slot(3)?;
         s.copy_from_slice(&[kind::WINDOW_SCALE, 3, shift]);
@@ -375,6 +381,7 @@ impl<'a> TcpOptionWriter<'a> {
     }
 
     /// Writes a SACK-permitted option (`NOP NOP` + 2 bytes).
+    #[inline]
     pub fn sack_permitted(&mut self) -> Result<(), TcpOptionError> {
         let s = self.slot(2)?;
         s.copy_from_slice(&[kind::SACK_PERMITTED, 2]);
@@ -382,6 +389,7 @@ impl<'a> TcpOptionWriter<'a> {
     }
 
     /// Writes a timestamps option (`NOP NOP` + 10 bytes).
+    #[inline]
     pub fn timestamps(&mut self, tsval: u32, tsecr: u32) -> Result<(), TcpOptionError> {
         let s = self.slot(10)?;
         s[0] = kind::TIMESTAMPS;
@@ -394,6 +402,7 @@ impl<'a> TcpOptionWriter<'a> {
     /// Writes a SACK option with 1 to 4 blocks (`NOP NOP` + 2 + 8n bytes).
     /// An empty or over-long list is rejected as
     /// [`TcpOptionError::BadLength`].
+    #[inline]
     pub fn sack(&mut self, blocks: &[SackBlock]) -> Result<(), TcpOptionError> {
         let opt_len = 2 + 8 * blocks.len();
         if blocks.is_empty() || blocks.len() > MAX_SACK_BLOCKS {
@@ -414,6 +423,7 @@ impl<'a> TcpOptionWriter<'a> {
 
     /// Writes any option from its kind and data (`data.len() + 2` ≤ 40).
     /// EOL and NOP are single bytes and take no data.
+    #[inline]
     pub fn raw(&mut self, kind: u8, data: &[u8]) -> Result<(), TcpOptionError> {
         if kind == self::kind::EOL || kind == self::kind::NOP {
             let s = self.slot(1)?;
@@ -432,6 +442,7 @@ impl<'a> TcpOptionWriter<'a> {
     }
 
     /// Writes a parsed option back (useful to re-emit what was received).
+    #[inline]
     pub fn option(&mut self, opt: &TcpOption<'_>) -> Result<(), TcpOptionError> {
         match *opt {
             TcpOption::Nop => self.raw(kind::NOP, &[]),
@@ -445,6 +456,7 @@ impl<'a> TcpOptionWriter<'a> {
     }
 
     /// The number of option bytes written (a multiple of 4).
+    #[inline]
     pub fn finish(self) -> usize {
         self.len
     }
