@@ -3,7 +3,7 @@
 //!
 //! The crate is organised by layer:
 //!
-//! - [`header`]: the runtime behind `#[header]` (byte-slice contract, errors,
+//! - [`header`](mod@header): the runtime behind `#[header]` (byte-slice contract, errors,
 //!   the internet checksum).
 //! - [`wire`]: the protocol headers tpa speaks, each declared once with
 //!   `#[header]`.

@@ -41,7 +41,8 @@ pub type EthernetFork<B> = Fork<ArpFrame<B>, Fork<Ipv4Frame<B>, Ipv6Frame<B>>>;
 
 /// Classifies Ethernet II frames by EtherType, after checking the
 /// destination MAC is ours, broadcast or multicast (`not-for-us`
-/// otherwise) and the frame holds a whole header (`too-short`). Records the
+/// otherwise), the source is not a group address (`malformed`) and the
+/// frame holds a whole header (`too-short`). Records the
 /// network layer's offset in the buffer's metadata.
 #[derive(Debug, Clone)]
 pub struct EthernetClassify {
@@ -71,6 +72,10 @@ impl<B: PacketBuf> Stage<B> for EthernetClassify {
         ]);
         if dst != self.mac && !dst.is_multicast() {
             return Verdict::Drop(Reason::NOT_FOR_US);
+        }
+        if header[6] & 1 != 0 {
+            // A group address as the source: no station sends from one.
+            return Verdict::Drop(Reason::MALFORMED);
         }
         let ether_type = EtherType::from(u16::from_be_bytes([header[12], header[13]]));
         let layers = &mut frame.meta_mut().layers;
@@ -219,5 +224,8 @@ mod tests {
             "too-short"
         );
         assert_eq!(classify(&[], OtherFrames::Drop), "too-short");
+        let mut from_group = eth(US, EtherType::Ipv4);
+        from_group[6] = 0x01;
+        assert_eq!(classify(&from_group, OtherFrames::Drop), "malformed");
     }
 }

@@ -10,7 +10,7 @@ use crate::packet::{Ipv4Frame, Ipv4Packet};
 
 /// Turns an [`Ipv4Frame`] into an [`Ipv4Packet`]: the header must be whole
 /// (`too-short`), be version 4 with a total length that fits the frame
-/// (`malformed`), have a good checksum unless the port verified it
+/// and a unicast source (`malformed`), have a good checksum unless the port verified it
 /// (`bad-checksum`), not be a fragment (`unsupported`: there is no
 /// reassembly) and be addressed to one of the interface's addresses
 /// (`not-for-us`). The Ethernet padding behind short datagrams is trimmed
@@ -70,6 +70,12 @@ impl<B: PacketBuf> Stage<B> for Ipv4Input {
             }
             if !self.iface.owns_ipv4(ip.dst()) {
                 return Verdict::Drop(Reason::NOT_FOR_US);
+            }
+            // No one may speak from a group or "everyone" (RFC 1812 5.3.7):
+            // an answer would go to all of them.
+            let src = ip.src();
+            if src.is_broadcast() || src.is_multicast() || src.is_unspecified() {
+                return Verdict::Drop(Reason::MALFORMED);
             }
             (ip.header_len(), total_len, ip.as_bytes().len())
         };

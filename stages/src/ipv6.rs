@@ -11,7 +11,7 @@ use crate::packet::{Ipv6Frame, Ipv6Packet};
 
 /// Turns an [`Ipv6Frame`] into an [`Ipv6Packet`]: the fixed header must be
 /// whole and its payload length fit the frame (`too-short`), the version be
-/// 6 (`malformed`), the destination one of the interface's addresses, their
+/// 6 with a source that is not multicast (`malformed`), the destination one of the interface's addresses, their
 /// solicited-node groups or all-nodes (`not-for-us`), and the next header an
 /// upper-layer protocol: extension headers are `unsupported`. The Ethernet
 /// padding is trimmed and the transport layer's offset recorded.
@@ -64,6 +64,10 @@ impl<B: PacketBuf> Stage<B> for Ipv6Input {
             if !self.iface.accepts_ipv6(ip.dst()) {
                 return Verdict::Drop(Reason::NOT_FOR_US);
             }
+            // A group cannot be a source (RFC 4291 2.7).
+            if ip.src().is_multicast() {
+                return Verdict::Drop(Reason::MALFORMED);
+            }
             if is_extension_header(ip.next_header()) {
                 return Verdict::Drop(Reason::UNSUPPORTED);
             }
@@ -94,6 +98,16 @@ mod tests {
     }
 
     fn packet(dst: &str, payload_len: u16, next: IpProtocol, frame_len: usize) -> Vec<u8> {
+        packet_from("2001:db8::2", dst, payload_len, next, frame_len)
+    }
+
+    fn packet_from(
+        src: &str,
+        dst: &str,
+        payload_len: u16,
+        next: IpProtocol,
+        frame_len: usize,
+    ) -> Vec<u8> {
         let mut bytes = vec![0u8; frame_len];
         bytes[12..14].copy_from_slice(&[0x86, 0xdd]);
         Ipv6 {
@@ -103,7 +117,7 @@ mod tests {
             payload_len,
             next_header: next,
             hop_limit: 64,
-            src: "2001:db8::2".parse().unwrap(),
+            src: src.parse().unwrap(),
             dst: dst.parse::<Ipv6Addr>().unwrap(),
         }
         .emit(&mut bytes[14..])
@@ -148,6 +162,8 @@ mod tests {
             input(&packet("2001:db8::1", 8, IpProtocol::Icmpv6, 62)[..50]).unwrap_err(),
             "too-short"
         );
+        let from_group = packet_from("ff02::1", "2001:db8::1", 8, IpProtocol::Icmpv6, 62);
+        assert_eq!(input(&from_group).unwrap_err(), "malformed");
         let mut v4 = packet("2001:db8::1", 8, IpProtocol::Icmpv6, 62);
         v4[14] = 0x45;
         assert_eq!(input(&v4).unwrap_err(), "malformed");

@@ -266,6 +266,30 @@ proptest! {
         }
     }
 
+    /// `summary` (with its fast path for `NOP NOP TS`) equals folding the
+    /// iterator by hand.
+    #[test]
+    fn summary_agrees_with_the_iterator(bytes in option_bytes()) {
+        let mut want = tpa::wire::tcp::TcpOptionSet::default();
+        let mut failed = None;
+        for o in TcpOptions::new(&bytes) {
+            match o {
+                Ok(TcpOption::Mss(m)) => want.mss = Some(m),
+                Ok(TcpOption::WindowScale(s)) => want.window_scale = Some(s),
+                Ok(TcpOption::SackPermitted) => want.sack_permitted = true,
+                Ok(TcpOption::Sack(s)) => want.sack = Some(s),
+                Ok(TcpOption::Timestamps { tsval, tsecr }) => want.timestamps = Some((tsval, tsecr)),
+                Ok(_) => {}
+                Err(e) => { failed = Some(e); break; }
+            }
+        }
+        let got = TcpOptions::new(&bytes).summary();
+        match failed {
+            Some(e) => prop_assert_eq!(got, Err(e)),
+            None => prop_assert_eq!(got, Ok(want)),
+        }
+    }
+
     /// Writing options and parsing them back gives the same options, 4-byte
     /// aligned, within 40 bytes.
     #[test]

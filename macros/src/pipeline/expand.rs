@@ -180,6 +180,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                 #vis const STAGES: [&'static str; #k] = [#(#stage_names),*];
 
                 /// Builds the pipeline from its fields, in declaration order.
+                #[allow(clippy::too_many_arguments)]
                 #vis fn new(#(#new_params),*) -> Self {
                     Self {
                         #(#field_idents,)*

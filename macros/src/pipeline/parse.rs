@@ -258,12 +258,15 @@ pub fn fallback(item: TokenStream) -> TokenStream {
         let mut seen: Vec<Ident> = Vec::new();
         let fields = std::mem::take(&mut named.named);
         for mut f in fields {
-            let Some(ident) = f.ident.clone() else { continue };
+            let Some(ident) = f.ident.clone() else {
+                continue;
+            };
             if seen.contains(&ident) {
                 continue;
             }
             seen.push(ident);
-            f.attrs.retain(|a| !a.path().is_ident("port") && !a.path().is_ident("host"));
+            f.attrs
+                .retain(|a| !a.path().is_ident("port") && !a.path().is_ident("host"));
             named.named.push(f);
         }
     }

@@ -207,6 +207,19 @@ impl<'a> TcpOptions<'a> {
     /// Collects the options a TCP stack acts on into a [`TcpOptionSet`]:
     /// later occurrences override earlier ones; unknown options are skipped.
     pub fn summary(self) -> Result<TcpOptionSet, TcpOptionError> {
+        // Fast path: segments of an established connection with timestamps
+        // carry exactly `NOP NOP TS` (the layout of RFC 7323, appendix A).
+        if let [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10, v0, v1, v2, v3, e0, e1, e2, e3] =
+            *self.rest
+        {
+            return Ok(TcpOptionSet {
+                timestamps: Some((
+                    u32::from_be_bytes([v0, v1, v2, v3]),
+                    u32::from_be_bytes([e0, e1, e2, e3]),
+                )),
+                ..TcpOptionSet::default()
+            });
+        }
         let mut set = TcpOptionSet::default();
         for opt in self {
             match opt? {
@@ -552,6 +565,18 @@ mod tests {
         let set = TcpOptions::new(&buf[..n]).summary().unwrap();
         assert_eq!(set.timestamps, Some((0x01020304, 0x05060708)));
         assert_eq!(set.sack.unwrap().as_slice(), &sack);
+    }
+
+    #[test]
+    fn summary_fast_path_matches_the_walk() {
+        let b = [1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8];
+        let fast = TcpOptions::new(&b).summary().unwrap();
+        // The same bytes followed by an EOL take the general path.
+        let mut slow_bytes = b.to_vec();
+        slow_bytes.push(0);
+        let slow = TcpOptions::new(&slow_bytes).summary().unwrap();
+        assert_eq!(fast, slow);
+        assert_eq!(fast.timestamps, Some((0x01020304, 0x05060708)));
     }
 
     #[test]
