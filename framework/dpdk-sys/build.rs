@@ -18,6 +18,8 @@ const FUNCTIONS: &[&str] = &[
     "rte_strerror",
     "rte_socket_id",
     "rte_lcore_count",
+    "rte_thread_register",
+    "rte_thread_unregister",
     "rte_vdev_init",
     "rte_vdev_uninit",
     "rte_mem_virt2iova",

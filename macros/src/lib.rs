@@ -34,7 +34,13 @@ pub fn header(attr: TokenStream, item: TokenStream) -> TokenStream {
     header::header(attr.into(), item.into()).into()
 }
 
-/// Composes a port and stages into a run-to-completion loop; see the
+/// Composes a port and stages into a run-to-completion loop.
+///
+/// `#[pipeline]` or `#[pipeline(burst = N)]` on a struct with named fields:
+/// the port (marked `#[port]`, or the field called `port`), an optional
+/// `#[host]` sink, then the stages in chain order. Generates `new`,
+/// `run_once`, `run_once_at`, `run`, `stats` and `STAGES`; a chain whose
+/// types do not line up is a compile error naming both stages. See the
 /// `tpa::pipeline` module and the programming guide (doc/guide/pipelines.md).
 #[proc_macro_attribute]
 pub fn pipeline(attr: TokenStream, item: TokenStream) -> TokenStream {

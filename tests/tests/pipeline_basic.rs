@@ -3,10 +3,16 @@
 
 mod pipeline_support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use pipeline_support::*;
+use tpa::buf::{PacketBuf, PoolBuf};
 use tpa::pipeline;
+use tpa::pipeline::{settle, NoHost, Runtime};
 use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
-use tpa::stage::{Counted, Demux, Reason};
+use tpa::port::{Burst, Port};
+use tpa::stage::{Counted, Cx, Demux, Reason, Stage, StageStats, Verdict};
 
 #[pipeline]
 struct Verdicts {
@@ -209,4 +215,98 @@ fn unsent_packets_wait_in_order_and_overflow_is_counted() {
     assert_eq!(p.stats().queues().tx_pending(), 64);
     assert_eq!(q.tx_dropped, 96 - 8 - 64);
     assert_eq!(p.stats().stage("tx").unwrap().transmitted, 32 + 96);
+}
+
+/// Records the size of every burst it is given, then handles each packet
+/// as `Pass` would.
+#[derive(Default)]
+struct BurstSizes {
+    seen: Vec<usize>,
+}
+impl<B: PacketBuf> Stage<B> for BurstSizes {
+    type In = B;
+    type Out = B;
+    fn process(&mut self, p: B, _: &mut Cx<'_, B>) -> Verdict<B> {
+        Verdict::Pass(p)
+    }
+    fn process_burst<const N: usize>(
+        &mut self,
+        burst: &mut Burst<B, N>,
+        cx: &mut Cx<'_, B>,
+        mut next: impl FnMut(Verdict<B>, &mut Cx<'_, B>),
+    ) {
+        self.seen.push(burst.len());
+        for p in burst.drain() {
+            let v = self.process(p, cx);
+            next(v, cx);
+        }
+    }
+}
+
+/// A pipeline generic over its port.
+#[pipeline(burst = 16)]
+struct Generic<P: Port> {
+    port: P,
+    sizes: BurstSizes,
+    mark: Mark,
+    tx: Transmit,
+}
+
+#[test]
+fn the_first_stage_sees_whole_bursts_and_generic_ports_work() {
+    let (port, mut peer) = wire();
+    let mut p = Generic::new(port, BurstSizes::default(), Mark, Transmit);
+    let frames: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i, i]).collect();
+    send(&mut peer, &frames);
+    while p.run_once_at(0).rx != 0 {}
+    assert_eq!(p.sizes.seen, vec![16, 16, 8]);
+    let expected: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i, i + 1]).collect();
+    assert_eq!(receive(&mut peer), expected);
+}
+
+/// Sets the stop flag when a frame starting with 0xff arrives.
+struct StopOn(Arc<AtomicBool>);
+impl<B: PacketBuf> Stage<B> for StopOn {
+    type In = B;
+    type Out = B;
+    fn process(&mut self, p: B, _: &mut Cx<'_, B>) -> Verdict<B> {
+        if p.data().first() == Some(&0xff) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+        Verdict::Pass(p)
+    }
+}
+
+#[pipeline]
+struct Stoppable {
+    port: MemoryPort,
+    stop: StopOn,
+    tx: Transmit,
+}
+
+#[test]
+fn run_returns_once_the_flag_is_set() {
+    let (port, mut peer) = wire();
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut p = Stoppable::new(port, StopOn(flag.clone()), Transmit);
+    send(&mut peer, &[vec![1], vec![2], vec![0xff]]);
+    p.run(&flag);
+    assert_eq!(receive(&mut peer), vec![vec![1], vec![2], vec![0xff]]);
+    assert_eq!(p.stats().counters().iterations, 1);
+}
+
+#[test]
+fn a_stage_runs_outside_a_pipeline_with_a_runtime_context() {
+    let (mut port, _peer) = wire();
+    let mut rt: Runtime<PoolBuf, 32, 0> = Runtime::new([], []);
+    let mut buf = port.alloc().unwrap();
+    buf.extend_from_slice(&[3, 9]).unwrap();
+    let v = rt.with_cx(&mut port, &mut NoHost, 5, |cx| {
+        assert_eq!(cx.now_ns(), 5);
+        assert_eq!(cx.caps().mtu, 1500);
+        settle(ByFirstByte.process(buf, cx), &mut StageStats::default(), cx)
+    });
+    assert!(v.is_none(), "byte 3 means transmit");
+    let sent: Vec<Vec<u8>> = rt.drain_tx().map(|b| b.data().to_vec()).collect();
+    assert_eq!(sent, vec![vec![3, 9]]);
 }

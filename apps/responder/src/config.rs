@@ -20,6 +20,7 @@ pub const DEFAULT_TAP_MAC: MacAddr = MacAddr([0x02, 0x74, 0x70, 0x61, 0x00, 0x01
 /// use tpa_responder::PortSpec;
 /// assert_eq!("tap:tpa0".parse(), Ok(PortSpec::Tap("tpa0".into())));
 /// assert_eq!("af_packet:veth1".parse(), Ok(PortSpec::AfPacket("veth1".into())));
+/// assert_eq!("dpdk:net_tap0".parse(), Ok(PortSpec::Dpdk("net_tap0".into())));
 /// assert!("eth0".parse::<PortSpec>().is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,9 +29,13 @@ pub enum PortSpec {
     Tap(String),
     /// `af_packet:<ifname>`: an existing interface through AF_PACKET rings.
     AfPacket(String),
+    /// `dpdk:<device>`: a DPDK ethdev by name: a vdev the EAL arguments
+    /// create (`--vdev net_tap0,iface=tpa0` makes `net_tap0`) or a PCI
+    /// address (`0000:3b:00.0`). Serving one needs the `dpdk` feature.
+    Dpdk(String),
 }
 
-/// `--port` was not `tap:<ifname>` or `af_packet:<ifname>`.
+/// `--port` was not `tap:<ifname>`, `af_packet:<ifname>` or `dpdk:<device>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsePortError(String);
 
@@ -38,7 +43,7 @@ impl fmt::Display for ParsePortError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "`{}`: expected tap:<ifname> or af_packet:<ifname>",
+            "`{}`: expected tap:<ifname>, af_packet:<ifname> or dpdk:<device>",
             self.0
         )
     }
@@ -57,6 +62,7 @@ impl FromStr for PortSpec {
         match kind {
             "tap" => Ok(PortSpec::Tap(name.to_owned())),
             "af_packet" => Ok(PortSpec::AfPacket(name.to_owned())),
+            "dpdk" => Ok(PortSpec::Dpdk(name.to_owned())),
             _ => Err(err()),
         }
     }
@@ -67,6 +73,7 @@ impl fmt::Display for PortSpec {
         match self {
             PortSpec::Tap(n) => write!(f, "tap:{n}"),
             PortSpec::AfPacket(n) => write!(f, "af_packet:{n}"),
+            PortSpec::Dpdk(n) => write!(f, "dpdk:{n}"),
         }
     }
 }
@@ -114,7 +121,7 @@ pub struct Config {
     /// The addresses to answer for.
     pub ips: Vec<IpCidr>,
     /// Our MAC address; `None`: [`DEFAULT_TAP_MAC`] on TAP, the interface's
-    /// own on AF_PACKET.
+    /// (or the DPDK device's) own on AF_PACKET and DPDK.
     pub mac: Option<MacAddr>,
     /// Record every received frame to this pcap file.
     pub pcap: Option<PathBuf>,
@@ -124,6 +131,10 @@ pub struct Config {
     pub count: Option<u64>,
     /// Print counters this often (`None`: only at the end).
     pub stats_interval: Option<Duration>,
+    /// Arguments for DPDK's EAL (`rte_eal_init`, without a program name),
+    /// used with [`PortSpec::Dpdk`] only: e.g. `-l 0 --no-huge --no-pci
+    /// --vdev net_tap0,iface=tpa0`.
+    pub eal_args: Vec<String>,
 }
 
 impl Config {
@@ -137,6 +148,7 @@ impl Config {
             duration: None,
             count: None,
             stats_interval: None,
+            eal_args: Vec::new(),
         }
     }
 

@@ -1,10 +1,13 @@
 //! tpa-responder: answers ARP, ICMP echo, NDP and ICMPv6 echo for the
-//! addresses it is given, on a TAP device or any interface through
-//! AF_PACKET. A small, complete tpa application: one `#[pipeline]` of the
-//! bundled stages, run to completion on one thread.
+//! addresses it is given, on a TAP device, any interface through AF_PACKET,
+//! or (feature `dpdk`) any DPDK port. A small, complete tpa application: one
+//! `#[pipeline]` of the bundled stages, generic over the port, run to
+//! completion on one thread.
 //!
 //! ```text
 //! tpa-responder --port tap:tpa0 --ip 192.0.2.1/24 --ip 2001:db8::1/64
+//! tpa-responder --port dpdk:net_tap0 --ip 192.0.2.1/24 \
+//!     -- -l 0 --no-huge --no-pci --vdev net_tap0,iface=tpa0
 //! ```
 //!
 //! The library half lets tests run the responder in-process: [`serve`] an
@@ -12,9 +15,13 @@
 //! read the [`Summary`].
 
 mod config;
+#[cfg(feature = "dpdk")]
+mod dpdk;
 mod pipeline;
 mod serve;
 
 pub use config::{Config, IpCidr, ParsePortError, PortSpec, DEFAULT_TAP_MAC};
 pub use pipeline::{build, Ipv4Branch, Ipv6Branch, Responder, ResponderFront};
+#[cfg(feature = "dpdk")]
+pub use dpdk::open_dpdk;
 pub use serve::{open_af_packet, open_tap, run, serve, Error, Summary};

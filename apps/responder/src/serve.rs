@@ -28,6 +28,10 @@ pub enum Error {
     Port(PortError),
     /// The capture file could not be created.
     Pcap { path: String, source: io::Error },
+    /// A DPDK port was asked of a build without the `dpdk` feature.
+    DpdkUnavailable { device: String },
+    /// EAL arguments were given, but the port is not a DPDK one.
+    EalArgsWithoutDpdk,
 }
 
 impl fmt::Display for Error {
@@ -37,6 +41,13 @@ impl fmt::Display for Error {
             Error::Pool(e) => write!(f, "buffer pool: {e}"),
             Error::Port(e) => write!(f, "port: {e}"),
             Error::Pcap { path, source } => write!(f, "capture file {path}: {source}"),
+            Error::DpdkUnavailable { device } => write!(
+                f,
+                "port dpdk:{device}: built without the dpdk feature; rebuild with --features dpdk"
+            ),
+            Error::EalArgsWithoutDpdk => f.write_str(
+                "EAL arguments (after `--`) are only for a DPDK port (--port dpdk:<device>)",
+            ),
         }
     }
 }
@@ -47,7 +58,7 @@ impl std::error::Error for Error {
             Error::Pool(e) => Some(e),
             Error::Port(e) => Some(e),
             Error::Pcap { source, .. } => Some(source),
-            Error::NoAddress => None,
+            Error::NoAddress | Error::DpdkUnavailable { .. } | Error::EalArgsWithoutDpdk => None,
         }
     }
 }
@@ -232,7 +243,8 @@ pub fn open_af_packet(name: &str, mac: Option<MacAddr>, pool: Pool) -> Result<Af
     AfPacket::open(&config, pool).map_err(Error::Port)
 }
 
-/// An AF_PACKET port answering with a MAC address of our choosing.
+/// A port answering with a MAC address of our choosing (AF_PACKET and DPDK
+/// ports in promiscuous mode).
 struct WithMac<P> {
     port: P,
     caps: tpa::port::PortCaps,
@@ -256,28 +268,99 @@ impl<P: Port> Port for WithMac<P> {
     }
 }
 
-/// Opens the port `config.port` names and serves it (see [`serve`]).
+/// Serves `port` (see [`serve`]) answering with `config.mac` if one is
+/// given and differs from the port's own (the port must then receive
+/// frames to it: a promiscuous one).
+pub(crate) fn serve_with_mac<P: Port>(
+    port: P,
+    config: &Config,
+    stop: &StopFlag,
+    log: impl FnMut(&str),
+) -> Result<Summary, Error> {
+    match config.mac {
+        Some(mac) if mac != port.caps().mac => {
+            let mut caps = port.caps().clone();
+            caps.mac = mac;
+            serve(WithMac { port, caps }, config, stop, log)
+        }
+        _ => serve(port, config, stop, log),
+    }
+}
+
+/// Opens the port `config.port` names and serves it (see [`serve`]). A DPDK
+/// port initialises the EAL with `config.eal_args` (once per process) and
+/// needs the `dpdk` feature.
 pub fn run(config: &Config, stop: &StopFlag, log: impl FnMut(&str)) -> Result<Summary, Error> {
     if config.ips.is_empty() {
         return Err(Error::NoAddress);
     }
-    let pool = Pool::new(PoolConfig {
-        name: "responder".into(),
-        ..PoolConfig::default()
-    })
-    .map_err(Error::Pool)?;
+    let pool = || {
+        Pool::new(PoolConfig {
+            name: "responder".into(),
+            ..PoolConfig::default()
+        })
+        .map_err(Error::Pool)
+    };
     match &config.port {
-        PortSpec::Tap(name) => serve(open_tap(name, config.mac, pool)?, config, stop, log),
+        PortSpec::Dpdk(device) => run_dpdk(device, config, stop, log),
+        _ if !config.eal_args.is_empty() => Err(Error::EalArgsWithoutDpdk),
+        PortSpec::Tap(name) => serve(open_tap(name, config.mac, pool()?)?, config, stop, log),
         PortSpec::AfPacket(name) => {
-            let port = open_af_packet(name, config.mac, pool)?;
-            match config.mac {
-                Some(mac) if mac != port.caps().mac => {
-                    let mut caps = port.caps().clone();
-                    caps.mac = mac;
-                    serve(WithMac { port, caps }, config, stop, log)
-                }
-                _ => serve(port, config, stop, log),
-            }
+            let port = open_af_packet(name, config.mac, pool()?)?;
+            serve_with_mac(port, config, stop, log)
         }
+    }
+}
+
+#[cfg(feature = "dpdk")]
+use crate::dpdk::run_dpdk;
+
+/// Without the `dpdk` feature a DPDK port is a clear error.
+#[cfg(not(feature = "dpdk"))]
+fn run_dpdk(
+    device: &str,
+    _config: &Config,
+    _stop: &StopFlag,
+    _log: impl FnMut(&str),
+) -> Result<Summary, Error> {
+    Err(Error::DpdkUnavailable {
+        device: device.to_owned(),
+    })
+}
+
+#[cfg(all(test, not(feature = "dpdk")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dpdk_port_without_the_feature_says_how_to_get_it() {
+        let config = Config::new(
+            "dpdk:net_tap0".parse().unwrap(),
+            vec!["192.0.2.1/24".parse().unwrap()],
+        );
+        let err = run(&config, &StopFlag::new(), |_| {}).unwrap_err();
+        assert!(matches!(err, Error::DpdkUnavailable { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "port dpdk:net_tap0: built without the dpdk feature; rebuild with --features dpdk"
+        );
+    }
+}
+
+#[cfg(test)]
+mod eal_args_tests {
+    use super::*;
+
+    #[test]
+    fn eal_arguments_for_another_kind_of_port_are_refused() {
+        let config = Config {
+            eal_args: vec!["--no-huge".into()],
+            ..Config::new(
+                "tap:tpa0".parse().unwrap(),
+                vec!["192.0.2.1/24".parse().unwrap()],
+            )
+        };
+        let err = run(&config, &StopFlag::new(), |_| {}).unwrap_err();
+        assert!(matches!(err, Error::EalArgsWithoutDpdk), "{err:?}");
     }
 }

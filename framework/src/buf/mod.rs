@@ -10,7 +10,7 @@
 mod meta;
 mod pool;
 
-pub use meta::{ChecksumStatus, LayerOffsets, Meta};
+pub use meta::{ChecksumStatus, L4Protocol, LayerOffsets, Meta, TxRequest};
 pub use pool::{Pool, PoolBuf, PoolConfig, PoolError, PoolStats};
 
 /// Why a buffer operation could not be carried out. The buffer is unchanged.

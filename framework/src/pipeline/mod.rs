@@ -5,9 +5,12 @@
 //! module: [`Runtime::receive`] receives a burst and runs the chain the macro
 //! wrote for this composition (each verdict settled by [`settle`]),
 //! [`Runtime::with_cx`] polls every stage and [`Runtime::flush`] flushes the
-//! transmit and host queues. [`Runtime`] holds the bursts and counters; the link traits ([`FromPort`], [`Joins`]) make a chain whose
-//! types do not line up a compile error that names both stages and both
-//! types.
+//! transmit and host queues. [`Runtime`] holds the bursts and counters;
+//! the link traits ([`FromPort`], [`Joins`]) make a chain whose types do not
+//! line up a compile error that names both stages and both types.
+//!
+//! The programming guide, `doc/guide/pipelines.md`, explains how to write
+//! stages and declare pipelines.
 //!
 //! What a loop iteration does, in order:
 //! 1. read the clock once (`now`, the same for every packet of the burst);
@@ -85,10 +88,10 @@ mod runtime;
 pub struct GuidePipelines;
 
 pub use link::{FromPort, Joins};
-
-/// The buffer type of port `P`; shortens the generated code.
-pub type BufOf<P> = <P as crate::port::Port>::Buf;
 pub use runtime::{
     settle, HostSink, IterationStats, NoHost, PipelineCounters, PortIo, QueueCounters, Queues,
     Runtime, Tally, HOST_QUEUE_LEN, TX_QUEUE_LEN,
 };
+
+/// The buffer type of port `P`; shortens the generated code.
+pub type BufOf<P> = <P as crate::port::Port>::Buf;

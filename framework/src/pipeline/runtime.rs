@@ -308,6 +308,19 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         f(&mut cx)
     }
 
+    /// Takes the packets waiting for the port out of the transmit queue
+    /// (counted neither sent nor dropped): for tests of a stage driven with
+    /// [`with_cx`](Self::with_cx).
+    pub fn drain_tx(&mut self) -> impl Iterator<Item = B> + '_ {
+        self.queues.tx.drain()
+    }
+
+    /// Takes the packets waiting for the host out of the host queue, as
+    /// [`drain_tx`](Self::drain_tx) does for the transmit queue.
+    pub fn drain_host(&mut self) -> impl Iterator<Item = B> + '_ {
+        self.queues.host.drain()
+    }
+
     /// Loop step 3: sends the transmit queue to `port` and the host queue to
     /// `host`. `rx` is what [`receive`](Self::receive) returned, for the
     /// iteration's summary.

@@ -16,6 +16,7 @@ pub mod dpdk;
 mod error;
 pub mod memory;
 mod netdev;
+pub mod offload;
 pub mod tap;
 
 pub use burst::{Burst, BURST_SIZE};

@@ -1,6 +1,7 @@
 //! The DPDK Environment Abstraction Layer: initialised once per process.
 
 use std::ffi::{c_char, CStr, CString};
+use std::marker::PhantomData;
 use std::sync::{Mutex, OnceLock};
 
 use dpdk_sys as sys;
@@ -72,6 +73,53 @@ impl Eal {
         unsafe { sys::rte_eal_iova_mode() == sys::RTE_IOVA_VA }
     }
 
+    /// Makes the calling thread known to DPDK, as a worker thread should
+    /// be: a thread DPDK did not start has no lcore id, so mempools skip
+    /// their per-lcore cache for it (every allocation and free then goes to
+    /// the shared ring). On such a thread this registers it
+    /// (`rte_thread_register`) and the returned guard unregisters it when
+    /// dropped; on a thread that already has an lcore id (the one that
+    /// initialised the EAL, or one registered before) it changes nothing.
+    ///
+    /// Fails when DPDK has no lcore id left (`RTE_MAX_LCORE`) or the process
+    /// uses DPDK multi-process (secondary processes), which rules it out.
+    ///
+    /// ```no_run
+    /// use tpa::port::dpdk::Eal;
+    /// let eal = Eal::init(&["-l", "0", "--no-huge", "--no-pci", "--file-prefix", "doc"])?;
+    /// std::thread::spawn(move || {
+    ///     let lcore = eal.register_thread()?;
+    ///     println!("worker runs as lcore {}", lcore.lcore_id());
+    ///     // ... poll a DpdkPort here ...
+    ///     Ok::<(), tpa::port::PortError>(())
+    /// })
+    /// .join()
+    /// .unwrap()?;
+    /// # Ok::<(), tpa::port::PortError>(())
+    /// ```
+    pub fn register_thread(&self) -> Result<EalThread, PortError> {
+        if let Some(lcore) = current_lcore() {
+            return Ok(EalThread {
+                lcore,
+                registered: false,
+                _per_thread: PhantomData,
+            });
+        }
+        // SAFETY: the EAL is initialised (self exists); the call only sets
+        // up the calling thread's per-lcore state.
+        if unsafe { sys::rte_thread_register() } != 0 {
+            return Err(dpdk_error("eal", "rte_thread_register", errno()));
+        }
+        let lcore = current_lcore()
+            .ok_or_else(|| dpdk_error("eal", "rte_thread_register", libc::ENOENT))?;
+        tracing::debug!(lcore, "registered the thread with the DPDK EAL");
+        Ok(EalThread {
+            lcore,
+            registered: true,
+            _per_thread: PhantomData,
+        })
+    }
+
     /// The NUMA socket of the calling thread (0 on non-NUMA machines and on
     /// threads DPDK does not manage).
     pub fn socket_id(&self) -> u32 {
@@ -81,6 +129,47 @@ impl Eal {
             0
         } else {
             id
+        }
+    }
+}
+
+/// The calling thread's lcore id, if it has one (`LCORE_ID_ANY` otherwise).
+fn current_lcore() -> Option<u32> {
+    // SAFETY: reads a thread-local integer.
+    let id = unsafe { sys::tpa_rte_lcore_id() };
+    (id < sys::RTE_MAX_LCORE).then_some(id)
+}
+
+/// The calling thread's standing with the EAL, from
+/// [`Eal::register_thread`]: it has an lcore id while this lives. Tied to
+/// its thread (neither `Send` nor `Sync`); if it registered the thread, it
+/// unregisters it on drop.
+#[derive(Debug)]
+pub struct EalThread {
+    lcore: u32,
+    registered: bool,
+    _per_thread: PhantomData<*const ()>,
+}
+
+impl EalThread {
+    /// The thread's lcore id.
+    pub fn lcore_id(&self) -> u32 {
+        self.lcore
+    }
+
+    /// Whether this guard registered the thread (false: DPDK already knew
+    /// it, e.g. the thread that initialised the EAL).
+    pub fn registered(&self) -> bool {
+        self.registered
+    }
+}
+
+impl Drop for EalThread {
+    fn drop(&mut self) {
+        if self.registered {
+            // SAFETY: the guard is !Send, so this is the thread it
+            // registered; it gives its lcore id back.
+            unsafe { sys::rte_thread_unregister() };
         }
     }
 }

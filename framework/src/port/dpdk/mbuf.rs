@@ -212,6 +212,7 @@ impl Mbuf {
 
 /// Every `RTE_MBUF_F_TX_*` bit tpa may set.
 pub(crate) const TX_OFFLOAD_MASK: u64 = sys::RTE_MBUF_F_TX_IPV4
+    | sys::RTE_MBUF_F_TX_IPV6
     | sys::RTE_MBUF_F_TX_IP_CKSUM
     | sys::RTE_MBUF_F_TX_L4_MASK
     | sys::RTE_MBUF_F_TX_TCP_SEG;

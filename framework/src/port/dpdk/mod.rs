@@ -2,11 +2,13 @@
 //! the `net_ring`, `net_tap`, `net_memif` and `net_af_packet` vdevs in
 //! tests — with DPDK mbufs used directly as tpa's packet buffers.
 //!
-//! - [`Eal`]: the one-per-process DPDK initialisation.
+//! - [`Eal`]: the one-per-process DPDK initialisation; [`EalThread`]: a
+//!   worker thread registered with it (lcore id, mempool cache).
 //! - [`DpdkDevice`]: an ethdev configured with one queue pair and one
 //!   [`Mempool`] per worker (RSS across them when there are several).
 //! - [`DpdkPort`]: one queue pair as a [`Port`](crate::port::Port), with
-//!   [`DpdkPort::offload_tx`] for checksum/TSO offload or software fallback.
+//!   the packets' transmit offload requests mapped onto the device (or done
+//!   in software, see [`offload`](crate::port::offload)).
 //! - [`Mbuf`]: an owned `rte_mbuf` implementing
 //!   [`PacketBuf`](crate::buf::PacketBuf), its [`Meta`](crate::buf::Meta) in
 //!   the mbuf's private area.
@@ -23,11 +25,11 @@ mod pool;
 mod port;
 
 pub use device::{DeviceConfig, DeviceStats, DpdkDevice};
-pub use eal::Eal;
+pub use eal::{Eal, EalThread};
 pub use extmem::{DmaMapping, ExtBufOwner, ExtMemRegion};
 pub use mbuf::{Mbuf, MBUF_PRIV_SIZE, META_PRIV_SIZE};
 pub use pool::{Mempool, PoolConfig};
-pub use port::{DpdkPort, L4Checksum, TxOffload, TxOffloadError};
+pub use port::DpdkPort;
 
 /// The raw DPDK bindings (`dpdk-sys`).
 pub use dpdk_sys as sys;

@@ -1,5 +1,5 @@
 //! [`DpdkPort`]: one queue pair of a [`DpdkDevice`](super::DpdkDevice) as a
-//! [`Port`], and transmit offload requests.
+//! [`Port`], mapping transmit offload requests onto the device.
 
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
@@ -10,8 +10,9 @@ use dpdk_sys as sys;
 use super::device::{release_queue, DeviceInner};
 use super::mbuf::{Mbuf, TxLens};
 use super::pool::Mempool;
-use crate::buf::{LayerOffsets, PacketBuf};
-use crate::port::{Burst, Port, PortCaps};
+use crate::buf::L4Protocol;
+use crate::port::offload::{self, HwOffload, IpVersion, OffloadStats, TxDevice};
+use crate::port::{Burst, Offloads, Port, PortCaps};
 
 /// One RX/TX queue pair of a DPDK device, owned by one worker. Receives into
 /// and transmits [`Mbuf`]s without copying.
@@ -22,53 +23,8 @@ pub struct DpdkPort {
     queue: u16,
     pool: Arc<Mempool>,
     caps: PortCaps,
+    offload: OffloadStats,
 }
-
-/// The transport protocol whose checksum a transmit request covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum L4Checksum {
-    /// TCP (checksum at offset 16 of the header).
-    Tcp,
-    /// UDP (checksum at offset 6 of the header).
-    Udp,
-}
-
-/// What to compute for an outgoing IPv4 packet: by the device when the port
-/// enabled the offload, in software otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TxOffload {
-    /// Fill the IPv4 header checksum.
-    pub ipv4_checksum: bool,
-    /// Fill the TCP or UDP checksum.
-    pub l4_checksum: Option<L4Checksum>,
-    /// Segment the TCP payload into segments of this many bytes (device only).
-    pub tso_mss: Option<u16>,
-}
-
-/// Why a transmit offload request cannot be carried out. The packet is
-/// unchanged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxOffloadError {
-    /// The packet's Meta lacks the layer offsets the request needs.
-    LayersUnset,
-    /// The layer at the L3 offset is not IPv4, or headers run past the first
-    /// segment.
-    Malformed,
-    /// TSO was asked of a port without it (there is no software fallback).
-    TsoUnavailable,
-}
-
-impl core::fmt::Display for TxOffloadError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            TxOffloadError::LayersUnset => "layer offsets not set in the packet's Meta",
-            TxOffloadError::Malformed => "not an IPv4 packet with its headers in the first segment",
-            TxOffloadError::TsoUnavailable => "the port has no TSO",
-        })
-    }
-}
-
-impl std::error::Error for TxOffloadError {}
 
 impl DpdkPort {
     pub(crate) fn new(device: Arc<DeviceInner>, queue: u16) -> DpdkPort {
@@ -81,6 +37,7 @@ impl DpdkPort {
             queue,
             pool,
             caps,
+            offload: OffloadStats::default(),
         }
     }
 
@@ -95,117 +52,10 @@ impl DpdkPort {
         self.port_id
     }
 
-    /// Prepares `m` so its IPv4/TCP/UDP checksums (and TSO) get done: marks
-    /// it for the device where the port enabled the offload (zeroing the IPv4
-    /// checksum and seeding the L4 checksum with the pseudo-header sum, as
-    /// DPDK expects), computes the rest in software now. Needs the packet's
-    /// final headers and `meta().layers` l3 and l4 (and payload for TSO);
-    /// for a software L4 checksum the payload must be final too.
-    pub fn offload_tx(&self, m: &mut Mbuf, req: TxOffload) -> Result<(), TxOffloadError> {
-        if req == TxOffload::default() {
-            return Ok(());
-        }
-        let LayerOffsets {
-            l3, l4, payload, ..
-        } = m.meta().layers;
-        if l3 == LayerOffsets::UNSET || l4 == LayerOffsets::UNSET || l4 <= l3 {
-            return Err(TxOffloadError::LayersUnset);
-        }
-        let tso = match req.tso_mss {
-            Some(_) if !self.caps.tx_offloads.tso => return Err(TxOffloadError::TsoUnavailable),
-            Some(_) if payload == LayerOffsets::UNSET || payload <= l4 => {
-                return Err(TxOffloadError::LayersUnset)
-            }
-            Some(mss) => Some(mss),
-            None => None,
-        };
-        let (l3o, l4o) = (usize::from(l3), usize::from(l4));
-        // TSO implies the TCP checksum; the field's offset in the packet.
-        let l4_proto = if tso.is_some() {
-            Some(L4Checksum::Tcp)
-        } else {
-            req.l4_checksum
-        };
-        let l4_field = l4_proto.map(|proto| match proto {
-            L4Checksum::Tcp => (proto, l4o + 16),
-            L4Checksum::Udp => (proto, l4o + 6),
-        });
-        let headers_end = l4_field.map_or(l3o + 20, |(_, at)| at + 2);
-        let data = m.data();
-        if data.len() < headers_end || l3o + 20 > l4o || data[l3o] >> 4 != 4 {
-            return Err(TxOffloadError::Malformed);
-        }
-        // The IPv4 header, options included, must end where L4 starts.
-        let ihl = usize::from(data[l3o] & 0x0f) * 4;
-        if ihl < 20 || l3o + ihl != l4o {
-            return Err(TxOffloadError::Malformed);
-        }
-
-        let txo = self.caps.tx_offloads;
-        let hw_ip = req.ipv4_checksum && txo.ipv4_checksum;
-        let hw_l4 = tso.is_some()
-            || match l4_field {
-                Some((L4Checksum::Tcp, _)) => txo.tcp_checksum,
-                Some((L4Checksum::Udp, _)) => txo.udp_checksum,
-                None => false,
-            };
-        let mut flags = 0u64;
-        if hw_ip || hw_l4 {
-            flags |= sys::RTE_MBUF_F_TX_IPV4;
-        }
-        if hw_ip {
-            flags |= sys::RTE_MBUF_F_TX_IP_CKSUM;
-        }
-        if let (true, Some((proto, _))) = (hw_l4, l4_field) {
-            flags |= match proto {
-                L4Checksum::Tcp => sys::RTE_MBUF_F_TX_TCP_CKSUM,
-                L4Checksum::Udp => sys::RTE_MBUF_F_TX_UDP_CKSUM,
-            };
-        }
-        if tso.is_some() {
-            flags |= sys::RTE_MBUF_F_TX_TCP_SEG;
-        }
-
-        // IPv4 header checksum: zero for the device, or computed here.
-        if req.ipv4_checksum {
-            let data = m.data_mut();
-            data[l3o + 10..l3o + 12].fill(0);
-            if !hw_ip {
-                // SAFETY: a full IPv4 header lies at l3 (checked above); the
-                // C struct is packed, so any address is aligned.
-                let sum = unsafe { sys::tpa_rte_ipv4_cksum(data[l3o..].as_ptr().cast()) };
-                data[l3o + 10..l3o + 12].copy_from_slice(&sum.to_ne_bytes());
-            }
-        }
-        // L4 checksum: pseudo-header sum for the device, or the full sum.
-        if let Some((_, at)) = l4_field {
-            let raw = m.as_ptr();
-            let data = m.data_mut();
-            data[at..at + 2].fill(0);
-            let ip = data[l3o..].as_ptr().cast::<sys::rte_ipv4_hdr>();
-            // SAFETY: `ip` points at a full IPv4 header in the first segment
-            // and `raw` is the mbuf holding it; both calls only read.
-            let sum = unsafe {
-                if hw_l4 {
-                    sys::tpa_rte_ipv4_phdr_cksum(ip, flags)
-                } else {
-                    sys::tpa_rte_ipv4_udptcp_cksum_mbuf(raw, ip, l4)
-                }
-            };
-            m.data_mut()[at..at + 2].copy_from_slice(&sum.to_ne_bytes());
-        }
-        let lens = TxLens {
-            l2: l3,
-            l3: l4 - l3,
-            l4: if payload != LayerOffsets::UNSET && payload > l4 {
-                payload - l4
-            } else {
-                0
-            },
-            tso_segsz: tso.unwrap_or(0),
-        };
-        m.set_tx_offload(flags, lens);
-        Ok(())
+    /// Counters of the transmit offload requests this port carried out in
+    /// software, and of the packets it dropped for malformed requests.
+    pub fn offload_stats(&self) -> OffloadStats {
+        self.offload
     }
 }
 
@@ -241,8 +91,53 @@ impl Port for DpdkPort {
         usize::from(n)
     }
 
+    /// Sends `tx`, carrying out the packets' [`Meta::tx`](crate::buf::Meta::tx)
+    /// requests: the device does what it enabled (`caps().tx_offloads`),
+    /// tpa the rest in software (see [`offload`]).
     #[inline]
     fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<Mbuf, N>) -> usize {
+        let mut dev = DeviceTx {
+            port_id: self.port_id,
+            queue: self.queue,
+            offloads: self.caps.tx_offloads,
+            pool: &self.pool,
+        };
+        offload::transmit(&mut dev, tx, &mut self.offload)
+    }
+
+    #[inline]
+    fn alloc(&mut self) -> Option<Mbuf> {
+        self.pool.alloc()
+    }
+
+    fn caps(&self) -> &PortCaps {
+        &self.caps
+    }
+}
+
+impl Drop for DpdkPort {
+    fn drop(&mut self) {
+        release_queue(&self.device, self.queue);
+    }
+}
+
+/// The raw transmit side of one queue: `rte_eth_tx_burst`, and the mapping
+/// of offload plans onto mbuf fields.
+struct DeviceTx<'a> {
+    port_id: u16,
+    queue: u16,
+    offloads: Offloads,
+    pool: &'a Mempool,
+}
+
+impl TxDevice<Mbuf> for DeviceTx<'_> {
+    #[inline]
+    fn tx_offloads(&self) -> Offloads {
+        self.offloads
+    }
+
+    #[inline]
+    fn send<const N: usize>(&mut self, tx: &mut Burst<Mbuf, N>) -> usize {
         let count = tx.len().min(usize::from(u16::MAX));
         if count == 0 {
             return 0;
@@ -261,17 +156,35 @@ impl Port for DpdkPort {
     }
 
     #[inline]
-    fn alloc(&mut self) -> Option<Mbuf> {
+    fn alloc_segment(&mut self) -> Option<Mbuf> {
         self.pool.alloc()
     }
 
-    fn caps(&self) -> &PortCaps {
-        &self.caps
-    }
-}
-
-impl Drop for DpdkPort {
-    fn drop(&mut self) {
-        release_queue(&self.device, self.queue);
+    /// Sets `ol_flags`, `l2_len`, `l3_len`, `l4_len` and `tso_segsz` as the
+    /// plan says; the header fields were already prepared as DPDK expects.
+    #[inline]
+    fn mark_for_device(&mut self, m: &mut Mbuf, plan: &HwOffload) {
+        let mut flags = match plan.ip {
+            IpVersion::V4 => sys::RTE_MBUF_F_TX_IPV4,
+            IpVersion::V6 => sys::RTE_MBUF_F_TX_IPV6,
+        };
+        if plan.ipv4_checksum {
+            flags |= sys::RTE_MBUF_F_TX_IP_CKSUM;
+        }
+        flags |= match plan.l4_checksum {
+            Some(L4Protocol::Tcp) => sys::RTE_MBUF_F_TX_TCP_CKSUM,
+            Some(L4Protocol::Udp) => sys::RTE_MBUF_F_TX_UDP_CKSUM,
+            None => 0,
+        };
+        if plan.tso_mss.is_some() {
+            flags |= sys::RTE_MBUF_F_TX_TCP_SEG;
+        }
+        let lens = TxLens {
+            l2: plan.l2_len,
+            l3: plan.l3_len,
+            l4: plan.l4_len,
+            tso_segsz: plan.tso_mss.unwrap_or(0),
+        };
+        m.set_tx_offload(flags, lens);
     }
 }

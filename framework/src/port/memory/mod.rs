@@ -57,6 +57,7 @@ use clock::WireClock;
 use link::{Link, LinkSetup};
 
 use crate::buf::{Pool, PoolBuf, PoolConfig};
+use crate::port::offload::{self, OffloadStats, TxDevice};
 use crate::port::{Burst, Offloads, Port, PortCaps, PortError};
 use crate::time::Clock;
 use crate::wire::MacAddr;
@@ -315,6 +316,7 @@ impl MemoryWire {
             end,
             queue,
             pool: s.pool.clone(),
+            offload: OffloadStats::default(),
         })
     }
 
@@ -407,6 +409,7 @@ pub struct MemoryPort {
     queue: u16,
     caps: PortCaps,
     pool: Pool,
+    offload: OffloadStats,
 }
 
 impl MemoryPort {
@@ -426,6 +429,35 @@ impl MemoryPort {
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
+
+    /// Counters of the transmit offload requests this port carried out (all
+    /// in software: a wire offloads nothing).
+    pub fn offload_stats(&self) -> OffloadStats {
+        self.offload
+    }
+}
+
+/// The raw transmit side of one port: straight onto the link.
+struct WireTx<'a> {
+    shared: &'a Shared,
+    end: End,
+    pool: &'a Pool,
+}
+
+impl TxDevice<PoolBuf> for WireTx<'_> {
+    fn tx_offloads(&self) -> Offloads {
+        Offloads::default()
+    }
+
+    #[inline]
+    fn send<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        let dir = self.end.tx_direction();
+        lock(&self.shared.links[dir.index()]).transmit(tx, &self.shared.clock)
+    }
+
+    fn alloc_segment(&mut self) -> Option<PoolBuf> {
+        self.pool.alloc()
+    }
 }
 
 impl Port for MemoryPort {
@@ -443,9 +475,12 @@ impl Port for MemoryPort {
         if tx.is_empty() {
             return 0;
         }
-        let dir = self.end.tx_direction();
-        let s = &*self.shared;
-        lock(&s.links[dir.index()]).transmit(tx, &s.clock)
+        let mut dev = WireTx {
+            shared: &self.shared,
+            end: self.end,
+            pool: &self.pool,
+        };
+        offload::transmit(&mut dev, tx, &mut self.offload)
     }
 
     #[inline]

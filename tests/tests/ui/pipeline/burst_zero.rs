@@ -1,8 +1,8 @@
 //! A burst of zero packets.
 
+use tpa::buf::PacketBuf;
 use tpa::pipeline;
 use tpa::port::memory::MemoryPort;
-use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, Stage, Verdict};
 
 struct Pass;

@@ -1,8 +1,8 @@
 //! Two stages with the same name.
 
+use tpa::buf::PacketBuf;
 use tpa::pipeline;
 use tpa::port::memory::MemoryPort;
-use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, Stage, Verdict};
 
 struct Pass;

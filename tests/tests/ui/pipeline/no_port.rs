@@ -1,7 +1,7 @@
 //! A pipeline without a port.
 
-use tpa::pipeline;
 use tpa::buf::PacketBuf;
+use tpa::pipeline;
 use tpa::stage::{Cx, Stage, Verdict};
 
 struct Pass;

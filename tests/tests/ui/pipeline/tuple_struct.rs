@@ -1,8 +1,8 @@
 //! A tuple struct has no stage names.
 
+use tpa::buf::PacketBuf;
 use tpa::pipeline;
 use tpa::port::memory::MemoryPort;
-use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, Stage, Verdict};
 
 struct Pass;

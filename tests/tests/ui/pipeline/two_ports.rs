@@ -1,8 +1,8 @@
 //! Two fields marked as the port.
 
+use tpa::buf::PacketBuf;
 use tpa::pipeline;
 use tpa::port::memory::MemoryPort;
-use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, Stage, Verdict};
 
 struct Pass;

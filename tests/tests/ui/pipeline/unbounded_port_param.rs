@@ -1,7 +1,7 @@
 //! A port type parameter without its `Port` bound.
 
-use tpa::pipeline;
 use tpa::buf::PacketBuf;
+use tpa::pipeline;
 use tpa::stage::{Cx, Stage, Verdict};
 
 struct Pass;

@@ -1,8 +1,8 @@
 //! An option #[pipeline] does not have.
 
+use tpa::buf::PacketBuf;
 use tpa::pipeline;
 use tpa::port::memory::MemoryPort;
-use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, Stage, Verdict};
 
 struct Pass;
