@@ -79,7 +79,7 @@ cargo fmt --all --check
 step "cargo clippy --workspace --all-targets --all-features -- -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-step "cargo test --workspace --all-features"
-cargo test --workspace --all-features
+step "cargo test --workspace --all-features --no-fail-fast"
+cargo test --workspace --all-features --no-fail-fast
 
 step "all checks passed"

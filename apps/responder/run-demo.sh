@@ -15,10 +15,23 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
     echo "run-demo.sh: run as root (sudo $0): it creates a network namespace and a TAP interface" >&2
     exit 1
 }
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v ping >/dev/null || need+=(iputils-ping)
+if ((${#need[@]})); then
+    echo "==> installing ${need[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null
+fi
 if [[ -f "$HOME/.cargo/env" ]]; then
     # shellcheck source=/dev/null
     . "$HOME/.cargo/env"
 fi
+
+command -v cargo >/dev/null || {
+    echo "run-demo.sh: cargo not found: install Rust (stable >= 1.85) with rustup" >&2
+    exit 1
+}
 
 ns="tpa-demo-$$"
 tap=tpa0
@@ -41,7 +54,7 @@ trap cleanup EXIT
 echo "==> building tpa-responder"
 cargo build -p tpa-responder
 target_dir="$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 bin="$target_dir/debug/tpa-responder"
 
 ip netns add "$ns"

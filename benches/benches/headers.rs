@@ -249,13 +249,13 @@ mod smoltcp_impl {
 
 mod pnet_impl {
     use super::*;
+    use pnet_base::MacAddr;
     use pnet_packet::ethernet::{EtherTypes, EthernetPacket, MutableEthernetPacket};
     use pnet_packet::ip::IpNextHeaderProtocols;
     use pnet_packet::ipv4::{self, Ipv4Packet, MutableIpv4Packet};
     use pnet_packet::tcp::{
         self, MutableTcpPacket, TcpFlags, TcpOption, TcpOptionNumbers, TcpPacket,
     };
-    use pnet_base::MacAddr;
     use pnet_packet::{MutablePacket, Packet};
 
     #[inline(never)]

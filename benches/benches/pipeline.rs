@@ -22,7 +22,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput};
 use tpa::buf::{PacketBuf, Pool, PoolBuf, PoolConfig};
 use tpa::pipeline;
-use tpa::pipeline::{settle, NoHost, Runtime};
+use tpa::pipeline::{settle, NoHost, NoTap, Runtime};
 use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
 use tpa::port::{Burst, Offloads, Port, PortCaps};
 use tpa::stage::{Cx, Reason, Stage, StageStats, Verdict};
@@ -267,9 +267,12 @@ impl DynChain {
     fn run_once(&mut self) -> usize {
         let now = self.rt.now_ns();
         let (stages, stats) = (&mut self.stages, &mut self.stats);
-        let rx = self
-            .rt
-            .receive(&mut self.port, &mut NoHost, now, |burst, cx, tally| {
+        let rx = self.rt.receive(
+            &mut self.port,
+            &mut NoHost,
+            &mut NoTap,
+            now,
+            |burst, cx, tally| {
                 'packets: for mut p in burst.drain() {
                     for (stage, stats) in stages.iter_mut().zip(stats.iter_mut()) {
                         match settle(stage.process(p, cx), stats, cx) {
@@ -279,13 +282,17 @@ impl DynChain {
                     }
                     tally.end(p);
                 }
+            },
+        );
+        self.rt
+            .poll(&mut self.port, &mut NoHost, &mut NoTap, now, |cx| {
+                for s in stages.iter_mut() {
+                    s.poll(cx);
+                }
             });
-        self.rt.with_cx(&mut self.port, &mut NoHost, now, |cx| {
-            for s in stages.iter_mut() {
-                s.poll(cx);
-            }
-        });
-        self.rt.flush(&mut self.port, &mut NoHost, rx).rx
+        self.rt
+            .flush(&mut self.port, &mut NoHost, &mut NoTap, now, rx)
+            .rx
     }
 }
 

@@ -1,10 +1,16 @@
 //! Packet capture to a classic libpcap file, readable by Wireshark, tshark
 //! and tcpdump.
 //!
-//! [`PcapWriter`] writes the format to any `io::Write`; [`PcapCapture`] is
-//! the stage: it appends every frame it sees to the file and passes the
-//! frame on unchanged. Writes are buffered; the file is flushed when the
-//! stage is dropped (or on [`PcapCapture::flush`]).
+//! [`PcapWriter`] writes the format to any `io::Write`. [`PcapCapture`]
+//! records frames to a file in two ways:
+//! - as a pipeline's `#[tap]` it sees both directions, every received frame
+//!   and every frame transmitted, in the order a capture on the interface
+//!   would show them (`tpa::pipeline::Tap`);
+//! - as a stage it records the frames reaching it and passes them on
+//!   unchanged.
+//!
+//! Writes are buffered; the file is flushed when the capture is dropped (or
+//! on [`PcapCapture::flush`]).
 //!
 //! The file is the original libpcap format (not pcapng): a 24-byte global
 //! header, then a 16-byte record header before each frame, all little-endian
@@ -15,6 +21,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use tpa::buf::PacketBuf;
+use tpa::pipeline::Tap;
 use tpa::stage::{Cx, Stage, Verdict};
 use tpa::time::Clock;
 
@@ -117,16 +124,30 @@ pub struct PcapStats {
     pub failed: u64,
 }
 
-/// A stage that appends every frame to a pcap file and passes it on.
+/// Appends frames to a pcap file: as a pipeline's `#[tap]`, every frame
+/// received and transmitted; as a stage, every frame reaching it (passed on
+/// unchanged).
 ///
-/// Timestamps are the port's receive time when the port sets one
-/// (`Meta::rx_timestamp_ns`, taken to be on the [`Clock::global`] clock),
-/// else the time of the pipeline iteration; both are turned into wall-clock
-/// time through the global clock. A failing file never drops a packet: the
-/// frame passes on and the failure is counted.
+/// Received frames are stamped with the port's receive time when the port
+/// sets one (`Meta::rx_timestamp_ns`, taken to be on the [`Clock::global`]
+/// clock), else the time of the pipeline iteration; transmitted frames with
+/// the iteration's time. Both are turned into wall-clock time through the
+/// global clock. A failing file never drops a packet: the failure is counted.
 ///
 /// ```no_run
+/// use tpa::port::memory::MemoryPort;
+/// use tpa_stages::discard::Discard;
 /// use tpa_stages::pcap::PcapCapture;
+///
+/// #[tpa::pipeline]
+/// struct Captured {
+///     port: MemoryPort,
+///     /// Both directions, as tcpdump on the interface would see them.
+///     #[tap]
+///     capture: PcapCapture,
+///     sink: Discard<tpa::buf::PoolBuf>,
+/// }
+///
 /// let capture = PcapCapture::create("/tmp/responder.pcap").expect("create capture file");
 /// ```
 #[derive(Debug)]
@@ -191,6 +212,23 @@ impl<W: Write> Drop for PcapCapture<W> {
         // Nothing can be reported from a drop; `flush` is there for callers
         // who want the error.
         let _ = self.writer.flush();
+    }
+}
+
+impl<B: PacketBuf, W: Write> Tap<B> for PcapCapture<W> {
+    #[inline]
+    fn on_rx(&mut self, frame: &B, now_ns: u64) {
+        let stamp = match frame.meta().rx_timestamp_ns {
+            0 => now_ns,
+            t => t,
+        };
+        self.record(stamp, frame.data());
+    }
+
+    #[inline]
+    fn on_tx(&mut self, frame: &B, now_ns: u64) {
+        // A reply built in place still carries the request's receive time.
+        self.record(now_ns, frame.data());
     }
 }
 

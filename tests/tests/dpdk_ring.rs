@@ -13,11 +13,9 @@ use std::sync::Mutex;
 
 use dpdk_common::{eal, serial, small_config, vdev_name};
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
-use tpa::buf::{BufError, ChecksumStatus, LayerOffsets, Meta, PacketBuf};
-use tpa::port::dpdk::{
-    DmaMapping, DpdkDevice, DpdkPort, Eal, ExtBufOwner, ExtMemRegion, L4Checksum, Mbuf, TxOffload,
-    TxOffloadError,
-};
+use tpa::buf::{BufError, ChecksumStatus, L4Protocol, LayerOffsets, Meta, PacketBuf};
+use tpa::port::dpdk::{DmaMapping, DpdkDevice, DpdkPort, Eal, ExtBufOwner, ExtMemRegion, Mbuf};
+use tpa::port::offload::OffloadStats;
 use tpa::port::{Burst, Port, PortError};
 
 /// A ring vdev: what queue `q` transmits comes back on queue `q`.
@@ -344,36 +342,86 @@ fn checksums_fall_back_to_software_on_a_port_without_offloads() {
     let mut broken = good.clone();
     broken[24..26].copy_from_slice(&[0xde, 0xad]); // IPv4 checksum
     broken[50..52].copy_from_slice(&[0xbe, 0xef]); // TCP checksum
+    let mut tx: Burst<Mbuf> = Burst::new();
     let mut m = mbuf_with(&mut port, &broken);
-    let req = TxOffload {
-        ipv4_checksum: true,
-        l4_checksum: Some(L4Checksum::Tcp),
-        tso_mss: None,
-    };
-    assert_eq!(
-        port.offload_tx(&mut m, req),
-        Err(TxOffloadError::LayersUnset)
-    );
     m.meta_mut().layers = layers;
+    m.meta_mut().tx.request_checksums(L4Protocol::Tcp);
+    tx.push(m);
+    // Without layer offsets the request cannot be carried out: dropped.
+    let mut unset = mbuf_with(&mut port, &broken);
+    unset.meta_mut().tx.request_checksums(L4Protocol::Tcp);
+    tx.push(unset);
+    assert_eq!(port.tx_burst(&mut tx), 2);
+    assert_eq!(port.offload_stats().malformed, 1);
+    let got = receive(&mut port, 1);
+    assert_eq!(got.len(), 1);
     assert_eq!(
-        port.offload_tx(
-            &mut m,
-            TxOffload {
-                tso_mss: Some(1460),
-                ..req
-            }
-        ),
-        Err(TxOffloadError::TsoUnavailable)
+        got[0].data(),
+        &good[..],
+        "software checksums equal etherparse's"
     );
-    port.offload_tx(&mut m, req).unwrap();
-    assert_eq!(m.data(), &good[..], "software checksums equal etherparse's");
+    assert!(got[0].meta().tx.is_empty());
     assert_eq!(
-        m.ol_flags() & (0xf << 52),
+        got[0].ol_flags() & (0xf << 52),
         0,
         "no offload requested of the device"
     );
-    let parsed = SlicedPacket::from_ethernet(m.data()).unwrap();
-    assert!(matches!(parsed.transport, Some(TransportSlice::Tcp(_))));
+    drop(got);
+    assert_eq!(port.pool().in_use(), 0);
+}
+
+#[test]
+fn software_tso_segments_a_chained_packet() {
+    let _s = serial();
+    let dev = ring("tso", 1);
+    let mut port = dev.port(0).unwrap();
+    assert!(!port.caps().tx_offloads.tso, "net_ring has no TSO");
+    let data: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    let (good, layers) = tcp_frame(&data);
+    // Headers and the first 1000 payload bytes, then the rest chained.
+    let mut head = mbuf_with(&mut port, &good[..54 + 1000]);
+    head.chain(mbuf_with(&mut port, &good[54 + 1000..]))
+        .unwrap();
+    head.meta_mut().layers = layers;
+    head.meta_mut()
+        .tx
+        .request_checksums(L4Protocol::Tcp)
+        .request_tso(1200);
+    let mut tx: Burst<Mbuf> = Burst::new();
+    tx.push(head);
+    assert_eq!(port.tx_burst(&mut tx), 1);
+    assert_eq!(
+        port.offload_stats(),
+        OffloadStats {
+            malformed: 0,
+            tso_packets: 1,
+            tso_segments: 3,
+            tso_dropped: 0
+        }
+    );
+    let got = receive(&mut port, 3);
+    assert_eq!(got.len(), 3);
+    let mut joined = Vec::new();
+    for (i, m) in got.iter().enumerate() {
+        let p = SlicedPacket::from_ethernet(m.data()).unwrap();
+        let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else {
+            panic!("IPv4")
+        };
+        let h = ip.header();
+        assert_eq!(h.header_checksum(), h.to_header().calc_header_checksum());
+        let Some(TransportSlice::Tcp(t)) = &p.transport else {
+            panic!("TCP")
+        };
+        assert_eq!(
+            t.checksum(),
+            t.calc_checksum_ipv4(h.source(), h.destination()).unwrap()
+        );
+        assert_eq!(t.sequence_number(), 12345 + 1200 * i as u32);
+        joined.extend_from_slice(t.payload());
+    }
+    assert_eq!(joined, data);
+    drop(got);
+    assert_eq!(port.pool().in_use(), 0, "no mbuf leaked");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use tpa::wire::MacAddr;
 use tpa::worker::StopFlag;
 
 use crate::config::Config;
-use crate::serve::{serve_with_mac, Error, Summary};
+use crate::serve::{serve, Error, Summary};
 
 /// Initialises DPDK's EAL with `eal_args` (or takes the EAL this process
 /// already initialised with the same arguments), sets up the ethdev named
@@ -61,7 +61,7 @@ pub(crate) fn run_dpdk(
     let eal = Eal::init(&config.eal_args).map_err(Error::Port)?;
     let _lcore = eal.register_thread().map_err(Error::Port)?;
     let (dev, port) = open_on(eal, device, config.mac)?;
-    let summary = serve_with_mac(port, config, stop, log);
+    let summary = serve(port, config, stop, log);
     // The port (inside `serve`) is gone; closing the device returns the
     // mbufs its queues held.
     drop(dev);

@@ -21,7 +21,7 @@ mod pipeline;
 mod serve;
 
 pub use config::{Config, IpCidr, ParsePortError, PortSpec, DEFAULT_TAP_MAC};
-pub use pipeline::{build, Ipv4Branch, Ipv6Branch, Responder, ResponderFront};
 #[cfg(feature = "dpdk")]
 pub use dpdk::open_dpdk;
+pub use pipeline::{build, Ipv4Branch, Ipv6Branch, Responder, ResponderFront};
 pub use serve::{open_af_packet, open_tap, run, serve, Error, Summary};

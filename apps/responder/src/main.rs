@@ -13,17 +13,30 @@ use tpa_responder::{run, Config, IpCidr, PortSpec};
 /// Answers ARP, ICMP echo (ping), IPv6 neighbor solicitations and ICMPv6
 /// echo for the given addresses.
 #[derive(Debug, Parser)]
-#[command(name = "tpa-responder", version)]
+#[command(
+    name = "tpa-responder",
+    version,
+    after_help = "\
+DPDK (built with --features dpdk): everything after `--` goes to DPDK's EAL,
+as with DPDK's own tools; --port dpdk:<device> names the ethdev to serve (a
+vdev the EAL arguments create, or a PCI address). For example, with the
+kernel as the peer through a TAP interface, no hugepages and no NIC:
+
+  tpa-responder --port dpdk:net_tap0 --ip 192.0.2.1/24 \\
+      -- -l 0 --no-huge --no-pci --vdev net_tap0,iface=tpa0"
+)]
 struct Args {
-    /// The device: tap:<ifname> (created if missing) or af_packet:<ifname>.
-    #[arg(long, value_name = "KIND:IFNAME")]
+    /// The device: tap:<ifname> (created if missing), af_packet:<ifname>,
+    /// or dpdk:<device> (an ethdev: a --vdev name or a PCI address; EAL
+    /// arguments after `--`).
+    #[arg(long, value_name = "KIND:NAME")]
     port: PortSpec,
     /// An address to answer for, with its prefix length (repeatable; IPv4
     /// or IPv6), e.g. 192.0.2.1/24.
     #[arg(long = "ip", value_name = "ADDR/LEN", required = true)]
     ips: Vec<IpCidr>,
     /// Our MAC address (default: 02:74:70:61:00:01 on TAP, the interface's
-    /// own on AF_PACKET).
+    /// or device's own on AF_PACKET and DPDK).
     #[arg(long)]
     mac: Option<MacAddr>,
     /// Write every received frame to this pcap file.
@@ -38,6 +51,10 @@ struct Args {
     /// Print counters every this many seconds (0: only at the end).
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     interval: f64,
+    /// DPDK EAL arguments, after `--` (with --port dpdk:<device> only),
+    /// e.g. `-- -l 0 --no-huge --no-pci --vdev net_tap0,iface=tpa0`.
+    #[arg(last = true, value_name = "EAL_ARGS")]
+    eal_args: Vec<String>,
 }
 
 fn seconds(s: f64) -> Option<Duration> {
@@ -52,6 +69,7 @@ fn main() -> ExitCode {
         duration: args.duration.and_then(seconds),
         count: args.count,
         stats_interval: seconds(args.interval),
+        eal_args: args.eal_args,
         ..Config::new(args.port, args.ips)
     };
     let stop = StopFlag::new();

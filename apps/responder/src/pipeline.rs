@@ -104,6 +104,13 @@ impl<P: Port> Responder<P> {
     pub fn port(&self) -> &P {
         &self.port
     }
+
+    /// The port, writable: on a loopback port (DPDK's `net_ring`) a test
+    /// sends requests through it, runs the pipeline, and receives the
+    /// replies back through it.
+    pub fn port_mut(&mut self) -> &mut P {
+        &mut self.port
+    }
 }
 
 #[cfg(test)]

@@ -188,9 +188,29 @@ fn nanos(d: Duration) -> u64 {
 
 /// Serves an opened port until `stop` is raised (or the configured duration
 /// or count is reached), calling `log` with a counters line every
-/// `stats_interval`. Returns what was done. The port's MAC address is the
-/// one answered with.
+/// `stats_interval`. Returns what was done.
+///
+/// The responder answers with `config.mac` when one is given and differs
+/// from the port's own address (the port must then receive frames sent to
+/// it: open it promiscuous), with the port's MAC address otherwise.
 pub fn serve<P: Port>(
+    port: P,
+    config: &Config,
+    stop: &StopFlag,
+    log: impl FnMut(&str),
+) -> Result<Summary, Error> {
+    match config.mac {
+        Some(mac) if mac != port.caps().mac => {
+            let mut caps = port.caps().clone();
+            caps.mac = mac;
+            serve_as_port(WithMac { port, caps }, config, stop, log)
+        }
+        _ => serve_as_port(port, config, stop, log),
+    }
+}
+
+/// [`serve`] with the port's own MAC address.
+fn serve_as_port<P: Port>(
     port: P,
     config: &Config,
     stop: &StopFlag,
@@ -268,25 +288,6 @@ impl<P: Port> Port for WithMac<P> {
     }
 }
 
-/// Serves `port` (see [`serve`]) answering with `config.mac` if one is
-/// given and differs from the port's own (the port must then receive
-/// frames to it: a promiscuous one).
-pub(crate) fn serve_with_mac<P: Port>(
-    port: P,
-    config: &Config,
-    stop: &StopFlag,
-    log: impl FnMut(&str),
-) -> Result<Summary, Error> {
-    match config.mac {
-        Some(mac) if mac != port.caps().mac => {
-            let mut caps = port.caps().clone();
-            caps.mac = mac;
-            serve(WithMac { port, caps }, config, stop, log)
-        }
-        _ => serve(port, config, stop, log),
-    }
-}
-
 /// Opens the port `config.port` names and serves it (see [`serve`]). A DPDK
 /// port initialises the EAL with `config.eal_args` (once per process) and
 /// needs the `dpdk` feature.
@@ -305,10 +306,12 @@ pub fn run(config: &Config, stop: &StopFlag, log: impl FnMut(&str)) -> Result<Su
         PortSpec::Dpdk(device) => run_dpdk(device, config, stop, log),
         _ if !config.eal_args.is_empty() => Err(Error::EalArgsWithoutDpdk),
         PortSpec::Tap(name) => serve(open_tap(name, config.mac, pool()?)?, config, stop, log),
-        PortSpec::AfPacket(name) => {
-            let port = open_af_packet(name, config.mac, pool()?)?;
-            serve_with_mac(port, config, stop, log)
-        }
+        PortSpec::AfPacket(name) => serve(
+            open_af_packet(name, config.mac, pool()?)?,
+            config,
+            stop,
+            log,
+        ),
     }
 }
 
@@ -328,37 +331,30 @@ fn run_dpdk(
     })
 }
 
-#[cfg(all(test, not(feature = "dpdk")))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
+    fn config(port: &str) -> Config {
+        Config::new(port.parse().unwrap(), vec!["192.0.2.1/24".parse().unwrap()])
+    }
+
+    #[cfg(not(feature = "dpdk"))]
     #[test]
     fn a_dpdk_port_without_the_feature_says_how_to_get_it() {
-        let config = Config::new(
-            "dpdk:net_tap0".parse().unwrap(),
-            vec!["192.0.2.1/24".parse().unwrap()],
-        );
-        let err = run(&config, &StopFlag::new(), |_| {}).unwrap_err();
+        let err = run(&config("dpdk:net_tap0"), &StopFlag::new(), |_| {}).unwrap_err();
         assert!(matches!(err, Error::DpdkUnavailable { .. }), "{err:?}");
         assert_eq!(
             err.to_string(),
             "port dpdk:net_tap0: built without the dpdk feature; rebuild with --features dpdk"
         );
     }
-}
-
-#[cfg(test)]
-mod eal_args_tests {
-    use super::*;
 
     #[test]
     fn eal_arguments_for_another_kind_of_port_are_refused() {
         let config = Config {
             eal_args: vec!["--no-huge".into()],
-            ..Config::new(
-                "tap:tpa0".parse().unwrap(),
-                vec!["192.0.2.1/24".parse().unwrap()],
-            )
+            ..config("tap:tpa0")
         };
         let err = run(&config, &StopFlag::new(), |_| {}).unwrap_err();
         assert!(matches!(err, Error::EalArgsWithoutDpdk), "{err:?}");

@@ -83,6 +83,46 @@ unsafe impl Bytes for std::rc::Rc<[u8]> {}
 // SAFETY: shared, immutable, fixed-length slices.
 unsafe impl Bytes for std::sync::Arc<[u8]> {}
 
+/// A borrowed byte buffer that can be cut in two, each part borrowing for
+/// the whole lifetime of the original: what lets a header view hand its
+/// payload on to the next layer's view
+/// ([`split`](crate::wire::ipv4::Ipv4View::split),
+/// [`into_payload`](crate::wire::ipv4::Ipv4View::into_payload)) without
+/// re-slicing the frame.
+///
+/// # Safety
+///
+/// Everything [`Bytes`] requires, and for `mid <= self.as_ref().len()`,
+/// `split_bytes_at(mid)` returns the first `mid` bytes and the rest, in
+/// that order (so the first part is exactly `mid` bytes long).
+///
+/// ```
+/// use tpa::header::SplitBytes;
+/// let frame = [1u8, 2, 3, 4];
+/// let (head, tail) = (&frame[..]).split_bytes_at(1);
+/// assert_eq!((head, tail), (&[1u8][..], &[2u8, 3, 4][..]));
+/// ```
+pub unsafe trait SplitBytes: Bytes + Sized {
+    /// Cuts the buffer after `mid` bytes; `mid` is at most the length.
+    fn split_bytes_at(self, mid: usize) -> (Self, Self);
+}
+
+// SAFETY: `<[u8]>::split_at` returns exactly the first `mid` bytes and the
+// rest; shared slices satisfy `Bytes`.
+unsafe impl SplitBytes for &[u8] {
+    #[inline]
+    fn split_bytes_at(self, mid: usize) -> (Self, Self) {
+        self.split_at(mid)
+    }
+}
+
+// SAFETY: as for `&[u8]`, with `split_at_mut`.
+unsafe impl SplitBytes for &mut [u8] {
+    #[inline]
+    fn split_bytes_at(self, mid: usize) -> (Self, Self) {
+        self.split_at_mut(mid)
+    }
+}
 
 /// A buffer checked to hold at least `LEN` bytes: the core of every
 /// generated header view.
@@ -146,6 +186,46 @@ impl<B: Bytes, const LEN: usize> HeaderBytes<B, LEN> {
     #[inline]
     pub fn into_inner(self) -> B {
         self.bytes
+    }
+}
+
+impl<B: SplitBytes, const LEN: usize> HeaderBytes<B, LEN> {
+    /// Cuts the buffer after `mid` bytes: the first part (still checked to
+    /// hold `LEN` bytes) and the rest. `mid` is clamped to `LEN..=len`, so
+    /// the split never fails and the first part keeps the fixed part.
+    ///
+    /// ```
+    /// use tpa::header::HeaderBytes;
+    /// let frame = [1u8, 2, 3, 4, 5];
+    /// let h = HeaderBytes::<_, 2>::new(&frame[..], "Demo").unwrap();
+    /// let (head, rest) = h.split_at(3);
+    /// assert_eq!((head.as_bytes(), rest), (&[1u8, 2, 3][..], &[4u8, 5][..]));
+    /// ```
+    #[inline]
+    pub fn split_at(self, mid: usize) -> (Self, B) {
+        let len = self.bytes.as_ref().len();
+        // `new` checked LEN <= len, so the clamp range is not empty.
+        let mid = mid.max(LEN).min(len);
+        let (head, rest) = self.bytes.split_bytes_at(mid);
+        (HeaderBytes { bytes: head }, rest)
+    }
+}
+
+impl<'a, const LEN: usize> HeaderBytes<&'a mut [u8; LEN], LEN> {
+    /// Wraps an array of exactly `LEN` bytes, which needs no check. The
+    /// generated `emit` assembles the fixed part of a header in such a
+    /// local array before copying it out in one go.
+    ///
+    /// ```
+    /// use tpa::header::HeaderBytes;
+    /// let mut fixed = [0u8; 4];
+    /// let mut h = HeaderBytes::from_array(&mut fixed);
+    /// h.fixed_mut()[1] = 7;
+    /// assert_eq!(fixed, [0, 7, 0, 0]);
+    /// ```
+    #[inline(always)]
+    pub fn from_array(bytes: &'a mut [u8; LEN]) -> Self {
+        HeaderBytes { bytes }
     }
 }
 

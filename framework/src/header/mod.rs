@@ -9,6 +9,8 @@
 //! - [`Bytes`] / [`BytesMut`]: the buffer contract a view is built on, and
 //!   [`HeaderBytes`]: a buffer checked once to hold a header's fixed part.
 //! - [`HeaderError`]: why a buffer does not hold a valid header.
+//! - [`HeaderOptions`]: how a view's `options_iter()` makes the walker named
+//!   by `#[header(options = ..)]`.
 //! - [`checksum`]: the internet checksum (RFC 1071), pseudo-header sums and
 //!   incremental updates (RFC 1624).
 //! - [`field_enum!`](crate::field_enum): typed field values with a catch-all.
@@ -17,9 +19,11 @@ mod bytes;
 pub mod checksum;
 mod error;
 mod field_enum;
+mod options;
 
-pub use bytes::{Bytes, BytesMut, HeaderBytes};
+pub use bytes::{Bytes, BytesMut, HeaderBytes, SplitBytes};
 pub use error::HeaderError;
+pub use options::HeaderOptions;
 
 #[doc = include_str!("../../../doc/guide/headers.md")]
 #[cfg(doctest)]

@@ -82,6 +82,7 @@
 
 mod link;
 mod runtime;
+mod tap;
 
 #[doc = include_str!("../../../doc/guide/pipelines.md")]
 #[cfg(doctest)]
@@ -90,8 +91,9 @@ pub struct GuidePipelines;
 pub use link::{FromPort, Joins};
 pub use runtime::{
     settle, HostSink, IterationStats, NoHost, PipelineCounters, PortIo, QueueCounters, Queues,
-    Runtime, Tally, HOST_QUEUE_LEN, TX_QUEUE_LEN,
+    Runtime, Tally, TxQueue, HOST_QUEUE_LEN, TX_QUEUE_LEN,
 };
+pub use tap::{NoTap, Tap};
 
 /// The buffer type of port `P`; shortens the generated code.
 pub type BufOf<P> = <P as crate::port::Port>::Buf;

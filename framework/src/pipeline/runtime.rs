@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use super::tap::{NoTap, Tap};
 use crate::port::{Burst, Port, PortCaps};
 use crate::stage::{Cx, StageStats, Verdict};
 use crate::time::Clock;
@@ -50,27 +51,30 @@ pub trait PortIo<B> {
     fn alloc(&mut self) -> Option<B>;
     /// The port's capabilities.
     fn caps(&self) -> &PortCaps;
-    /// Transmits from the front of `queue`; returns how many were sent.
-    fn send(&mut self, queue: &mut Burst<B, TX_QUEUE_LEN>) -> usize;
+    /// Transmits from the front of the transmit queue; returns how many
+    /// were sent.
+    fn send(&mut self, queue: &mut TxQueue<B>) -> usize;
     /// Hands packets from the front of `queue` to the host; returns how many.
     fn send_to_host(&mut self, queue: &mut Burst<B, HOST_QUEUE_LEN>) -> usize;
 }
 
-/// A port and a host sink, seen as [`PortIo`].
-struct Io<'a, P, H> {
+/// A port, a host sink and a tap at one time, seen as [`PortIo`].
+struct Io<'a, P, H, T> {
     port: &'a mut P,
     host: &'a mut H,
+    tap: &'a mut T,
+    now_ns: u64,
 }
 
-impl<P: Port, H: HostSink<P::Buf>> PortIo<P::Buf> for Io<'_, P, H> {
+impl<P: Port, H: HostSink<P::Buf>, T: Tap<P::Buf>> PortIo<P::Buf> for Io<'_, P, H, T> {
     fn alloc(&mut self) -> Option<P::Buf> {
         self.port.alloc()
     }
     fn caps(&self) -> &PortCaps {
         self.port.caps()
     }
-    fn send(&mut self, queue: &mut Burst<P::Buf, TX_QUEUE_LEN>) -> usize {
-        self.port.tx_burst(queue)
+    fn send(&mut self, queue: &mut TxQueue<P::Buf>) -> usize {
+        queue.offer(self.port, self.tap, self.now_ns)
     }
     fn send_to_host(&mut self, queue: &mut Burst<P::Buf, HOST_QUEUE_LEN>) -> usize {
         self.host.deliver(queue)
@@ -93,10 +97,72 @@ pub struct QueueCounters {
     pub alloc_failed: u64,
 }
 
+/// The transmit queue: frames waiting for the port, in order, and how many
+/// of them (at the front) a tap has already seen.
+#[derive(Debug)]
+pub struct TxQueue<B> {
+    frames: Burst<B, TX_QUEUE_LEN>,
+    shown: usize,
+}
+
+impl<B> TxQueue<B> {
+    fn new() -> Self {
+        TxQueue {
+            frames: Burst::new(),
+            shown: 0,
+        }
+    }
+
+    /// Frames waiting.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether no frame waits.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Free slots.
+    pub fn remaining(&self) -> usize {
+        self.frames.remaining()
+    }
+
+    /// Appends `frame`, or gives it back when the queue is full.
+    #[inline]
+    pub(crate) fn try_push(&mut self, frame: B) -> Result<(), B> {
+        self.frames.try_push(frame)
+    }
+
+    /// Takes every frame out, unsent.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = B> + '_ {
+        self.shown = 0;
+        self.frames.drain()
+    }
+
+    /// Shows `tap` the frames it has not seen yet, then offers the queue to
+    /// `port`, which takes frames from the front; the rest stay queued, in
+    /// order (already shown). Returns how many the port took.
+    #[inline]
+    pub(crate) fn offer<P: Port<Buf = B>, T: Tap<B>>(
+        &mut self,
+        port: &mut P,
+        tap: &mut T,
+        now_ns: u64,
+    ) -> usize {
+        for frame in self.frames.as_slice().get(self.shown..).unwrap_or(&[]) {
+            tap.on_tx(frame, now_ns);
+        }
+        let sent = port.tx_burst(&mut self.frames);
+        self.shown = self.frames.len();
+        sent
+    }
+}
+
 /// The transmit and host queues a [`Cx`] pushes to, with their counters.
 #[derive(Debug)]
 pub struct Queues<B> {
-    pub(crate) tx: Burst<B, TX_QUEUE_LEN>,
+    pub(crate) tx: TxQueue<B>,
     pub(crate) host: Burst<B, HOST_QUEUE_LEN>,
     pub(crate) counters: QueueCounters,
 }
@@ -104,7 +170,7 @@ pub struct Queues<B> {
 impl<B> Default for Queues<B> {
     fn default() -> Self {
         Queues {
-            tx: Burst::new(),
+            tx: TxQueue::new(),
             host: Burst::new(),
             counters: QueueCounters::default(),
         }
@@ -125,13 +191,20 @@ impl<B> Queues<B> {
         &self.counters
     }
 
-    /// Sends what the port and the host take. The host queue is emptied:
-    /// what the host does not take is dropped and counted, the host path
-    /// being best effort. Unsent transmit packets stay queued.
-    fn flush<P: Port<Buf = B>, H: HostSink<B>>(&mut self, port: &mut P, host: &mut H) -> usize {
+    /// Sends what the port and the host take, showing `tap` the frames
+    /// offered to the port. The host queue is emptied: what the host does
+    /// not take is dropped and counted, the host path being best effort.
+    /// Unsent transmit packets stay queued.
+    fn flush<P: Port<Buf = B>, H: HostSink<B>, T: Tap<B>>(
+        &mut self,
+        port: &mut P,
+        host: &mut H,
+        tap: &mut T,
+        now_ns: u64,
+    ) -> usize {
         let mut sent = 0;
         if !self.tx.is_empty() {
-            sent = port.tx_burst(&mut self.tx);
+            sent = self.tx.offer(port, tap, now_ns);
             self.counters.tx_sent += sent as u64;
         }
         if !self.host.is_empty() {
@@ -259,26 +332,37 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         &self.queues
     }
 
-    /// Loop step 1: receives a burst from `port` and, if it is not empty,
-    /// runs `chain` over it (the generated per-packet code) with a context at
-    /// time `now_ns`. Returns how many packets were received.
+    /// Loop step 1: receives a burst from `port`, shows it to `tap` and, if
+    /// it is not empty, runs `chain` over it (the generated per-packet code)
+    /// with a context at time `now_ns`. Returns how many packets were
+    /// received.
     #[inline(always)]
-    pub fn receive<P, H>(
+    pub fn receive<P, H, T>(
         &mut self,
         port: &mut P,
         host: &mut H,
+        tap: &mut T,
         now_ns: u64,
         chain: impl FnOnce(&mut Burst<B, N>, &mut Cx<'_, B>, &mut Tally<K>),
     ) -> usize
     where
         P: Port<Buf = B>,
         H: HostSink<B>,
+        T: Tap<B>,
     {
         let rx = port.rx_burst(&mut self.rx);
         self.counters.iterations += 1;
         self.counters.rx += rx as u64;
         if !self.rx.is_empty() {
-            let mut io = Io { port, host };
+            for frame in self.rx.as_slice() {
+                tap.on_rx(frame, now_ns);
+            }
+            let mut io = Io {
+                port,
+                host,
+                tap,
+                now_ns,
+            };
             let mut cx = Cx::new(now_ns, &mut self.queues, &mut io);
             chain(&mut self.rx, &mut cx, &mut self.tally);
             // A `process_burst` must take every packet; free any it left.
@@ -287,11 +371,38 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         rx
     }
 
-    /// Runs `f` with a context over `port` and `host` at time `now_ns`:
-    /// loop step 2 (the stages' polls), and how a stage is driven outside a
-    /// generated loop, in a unit test for instance. What `f` queues is sent
-    /// at the next [`flush`](Self::flush).
+    /// Loop step 2: runs `f` (the stages' polls) with a context over
+    /// `port`, `host` and `tap` at time `now_ns`. What `f` queues is sent at
+    /// the next [`flush`](Self::flush).
     #[inline(always)]
+    pub fn poll<P, H, T, R>(
+        &mut self,
+        port: &mut P,
+        host: &mut H,
+        tap: &mut T,
+        now_ns: u64,
+        f: impl FnOnce(&mut Cx<'_, B>) -> R,
+    ) -> R
+    where
+        P: Port<Buf = B>,
+        H: HostSink<B>,
+        T: Tap<B>,
+    {
+        let mut io = Io {
+            port,
+            host,
+            tap,
+            now_ns,
+        };
+        let mut cx = Cx::new(now_ns, &mut self.queues, &mut io);
+        f(&mut cx)
+    }
+
+    /// Runs `f` with a context over `port` and `host` at time `now_ns`: how
+    /// a stage is driven outside a generated loop, in a unit test for
+    /// instance. What `f` queues waits for [`drain_tx`](Self::drain_tx) or
+    /// the next [`flush`](Self::flush).
+    #[inline]
     pub fn with_cx<P, H, R>(
         &mut self,
         port: &mut P,
@@ -303,9 +414,7 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         P: Port<Buf = B>,
         H: HostSink<B>,
     {
-        let mut io = Io { port, host };
-        let mut cx = Cx::new(now_ns, &mut self.queues, &mut io);
-        f(&mut cx)
+        self.poll(port, host, &mut NoTap, now_ns, f)
     }
 
     /// Takes the packets waiting for the port out of the transmit queue
@@ -321,16 +430,24 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         self.queues.host.drain()
     }
 
-    /// Loop step 3: sends the transmit queue to `port` and the host queue to
-    /// `host`. `rx` is what [`receive`](Self::receive) returned, for the
-    /// iteration's summary.
+    /// Loop step 3: sends the transmit queue to `port`, showing `tap` the
+    /// frames offered, and the host queue to `host`. `rx` is what
+    /// [`receive`](Self::receive) returned, for the iteration's summary.
     #[inline(always)]
-    pub fn flush<P, H>(&mut self, port: &mut P, host: &mut H, rx: usize) -> IterationStats
+    pub fn flush<P, H, T>(
+        &mut self,
+        port: &mut P,
+        host: &mut H,
+        tap: &mut T,
+        now_ns: u64,
+        rx: usize,
+    ) -> IterationStats
     where
         P: Port<Buf = B>,
         H: HostSink<B>,
+        T: Tap<B>,
     {
-        let tx = self.queues.flush(port, host);
+        let tx = self.queues.flush(port, host, tap, now_ns);
         IterationStats { rx, tx }
     }
 }

@@ -360,11 +360,7 @@ pub fn prepare<B: PacketBuf>(buf: &mut B, hw: &Offloads) -> Result<Prepared, Off
                 plan.ipv4_checksum = true;
             }
             let seed = pseudo_sum(buf.data(), &lay, L4Protocol::Tcp, None);
-            put16(
-                buf.data_mut(),
-                checksum_field(&lay, L4Protocol::Tcp),
-                seed,
-            );
+            put16(buf.data_mut(), checksum_field(&lay, L4Protocol::Tcp), seed);
             plan.l4_checksum = Some(L4Protocol::Tcp);
             plan.tso_mss = Some(mss);
             buf.meta_mut().tx.clear();
@@ -422,18 +418,18 @@ pub fn prepare<B: PacketBuf>(buf: &mut B, hw: &Offloads) -> Result<Prepared, Off
 /// # let mut big = pool.alloc().unwrap();
 /// # let mut hdr = [0u8; 54];
 /// # hdr[12] = 0x08; hdr[14] = 0x45; hdr[15 + 8] = 64; hdr[14 + 9] = 6;
-/// # hdr[16..18].copy_from_slice(&(40u16 + 3000).to_be_bytes());
+/// # hdr[16..18].copy_from_slice(&(40u16 + 1500).to_be_bytes());
 /// # hdr[34 + 12] = 5 << 4;
 /// # big.extend_from_slice(&hdr).unwrap();
-/// # big.extend_from_slice(&[7u8; 3000]).unwrap();
+/// # big.extend_from_slice(&[7u8; 1500]).unwrap();
 /// # big.meta_mut().layers = LayerOffsets { l2: 0, l3: 14, l4: 34, payload: 54 };
-/// // `big`: one TCP/IPv4 packet with 3000 bytes of payload.
-/// let mut segs = TsoSegments::new(&big, 1448).unwrap();
+/// // `big`: one TCP/IPv4 packet with 1500 bytes of payload.
+/// let mut segs = TsoSegments::new(&big, 600).unwrap();
 /// assert_eq!(segs.remaining(), 3);
 /// while let Some(seg) = segs.next_with(|| pool.alloc()) {
 ///     let mut seg = seg.unwrap();
 ///     offload::prepare(&mut seg, &Offloads::default()).unwrap(); // checksums
-///     assert!(seg.len() <= 54 + 1448);
+///     assert!(seg.len() <= 54 + 600);
 /// }
 /// ```
 #[derive(Debug)]
@@ -495,9 +491,7 @@ impl<'a, B: PacketBuf> TsoSegments<'a, B> {
         let seg_len = self.mss.min(self.payload_len - offset);
         let hdr = self.payload_at;
         let mut b = alloc().ok_or(OffloadError::NoBuffers)?;
-        let out = b
-            .append(hdr + seg_len)
-            .map_err(|_| OffloadError::BadMss)?;
+        let out = b.append(hdr + seg_len).map_err(|_| OffloadError::BadMss)?;
         out[..hdr].copy_from_slice(&self.src.data()[..hdr]);
         copy_range(self.src, self.payload_at + offset, &mut out[hdr..]);
 
@@ -540,12 +534,13 @@ pub struct OffloadStats {
     /// Packets dropped because their request could not be carried out
     /// (an [`OffloadError`]).
     pub malformed: u64,
-    /// Packets segmented in software.
+    /// Packets segmented in software, all of their segments sent.
     pub tso_packets: u64,
-    /// Segments those gave that the device took.
+    /// Segments the device took.
     pub tso_segments: u64,
-    /// Segments lost: no buffer for them, or the device's queue was full
-    /// half-way through a packet.
+    /// Segments lost: the device's queue (or the pool) ran out half-way
+    /// through a packet whose payload is not all in its first buffer
+    /// segment (a chain), whose rest therefore cannot wait in the burst.
     pub tso_dropped: u64,
 }
 
@@ -573,7 +568,10 @@ pub trait TxDevice<B: PacketBuf> {
 /// cannot, and sends through `dev`. Same contract as
 /// [`Port::tx_burst`](crate::port::Port::tx_burst): packets taken are
 /// removed from `tx` (a segmented packet counts as one, malformed ones are
-/// dropped and counted as taken), the rest stay, prepared, in order.
+/// dropped and counted as taken), the rest stay, prepared, in order. When
+/// the device (or the pool) runs out half-way through segmenting a packet,
+/// the packet stays at the front of `tx` holding only the segments not yet
+/// sent.
 ///
 /// When no packet asks for anything this is one byte compare per packet
 /// and `dev.send(tx)`.
@@ -644,9 +642,12 @@ where
             return taken;
         };
         // The packet to segment is at the front now.
-        if let Some(big) = tx.drain_front(1).next() {
-            taken += 1;
-            segment_and_send::<B, D, N>(dev, &big, mss, &hw, stats);
+        match segment_and_send::<B, D, N>(dev, tx, mss, &hw, stats) {
+            Segmented::All | Segmented::Dropped => {
+                drop(tx.drain_front(1));
+                taken += 1;
+            }
+            Segmented::Stalled => return taken,
         }
     }
 }
@@ -679,52 +680,123 @@ where
     sent
 }
 
+/// How far [`segment_and_send`] got with the packet at the front of `tx`.
+enum Segmented {
+    /// Every segment went to the device.
+    All,
+    /// The device took some segments and no more; the packet now holds
+    /// only the rest and stays.
+    Stalled,
+    /// The packet cannot be segmented or the rest of it could not be kept:
+    /// counted, to be dropped.
+    Dropped,
+}
+
+/// Cuts the packet at the front of `tx` into segments and sends them.
 fn segment_and_send<B, D, const N: usize>(
     dev: &mut D,
-    big: &B,
+    tx: &mut Burst<B, N>,
     mss: u16,
     hw: &Offloads,
     stats: &mut OffloadStats,
-) where
+) -> Segmented
+where
     B: PacketBuf,
     D: TxDevice<B>,
 {
+    let Some(big) = tx.as_slice().first() else {
+        return Segmented::Dropped;
+    };
     let mut segs = match TsoSegments::new(big, mss) {
         Ok(s) => s,
         Err(_) => {
             stats.malformed += 1;
-            return;
+            return Segmented::Dropped;
         }
     };
-    stats.tso_packets += 1;
+    let lay = segs.lay;
     let mut out: Burst<B, N> = Burst::new();
+    let mut sent_total = 0;
     while segs.remaining() > 0 {
-        let mut failed = false;
+        let mut no_buffer = false;
         while !out.is_full() {
             match segs.next_with(|| dev.alloc_segment()) {
                 None => break,
-                Some(Ok(mut seg)) => match prepare(&mut seg, hw) {
-                    Ok(Prepared::Hardware(plan)) => {
+                Some(Ok(mut seg)) => {
+                    if let Ok(Prepared::Hardware(plan)) = prepare(&mut seg, hw) {
                         dev.mark_for_device(&mut seg, &plan);
-                        out.push(seg);
                     }
-                    Ok(_) => out.push(seg),
-                    Err(_) => stats.tso_dropped += 1,
-                },
-                Some(Err(_)) => {
-                    failed = true;
+                    out.push(seg);
+                }
+                Some(Err(OffloadError::NoBuffers)) => {
+                    no_buffer = true;
                     break;
+                }
+                Some(Err(_)) => {
+                    // Segments do not fit the allocator's buffers: never will.
+                    stats.malformed += 1;
+                    stats.tso_dropped += sent_total as u64;
+                    return Segmented::Dropped;
                 }
             }
         }
         let built = out.len();
         let sent = if built > 0 { dev.send(&mut out) } else { 0 };
+        out.clear();
+        sent_total += sent;
         stats.tso_segments += sent as u64;
-        if failed || sent < built {
-            // The rest of this packet is lost; TCP retransmits it.
-            stats.tso_dropped += (built - sent + segs.remaining() + usize::from(failed)) as u64;
-            out.clear();
-            return;
+        if no_buffer || sent < built {
+            // Keep the rest for the next call, as a device whose queue is
+            // full keeps a packet; only a packet whose payload is not in its
+            // first segment cannot be cut short, and loses the rest.
+            if let Some(big) = tx.as_mut_slice().first_mut() {
+                if advance(big, &lay, mss, sent_total) {
+                    return Segmented::Stalled;
+                }
+            }
+            let total = lay.l4_total - lay.l4_header;
+            let count = total.div_ceil(usize::from(mss)).max(1);
+            stats.tso_dropped += (count - sent_total) as u64;
+            return Segmented::Dropped;
         }
     }
+    stats.tso_packets += 1;
+    Segmented::All
+}
+
+/// Turns a TCP packet into the part of it after its first `sent` segments
+/// of `mss` bytes: headers moved up to the remaining payload, lengths,
+/// IPv4 identification, sequence number and CWR fixed. False (and the
+/// packet unchanged) when that payload is not in the first segment.
+fn advance<B: PacketBuf>(buf: &mut B, lay: &Layout, mss: u16, sent: usize) -> bool {
+    if sent == 0 {
+        return true;
+    }
+    let hdr = lay.l4 + lay.l4_header;
+    let shift = sent * usize::from(mss);
+    if hdr + shift > buf.len() {
+        return false;
+    }
+    let data = buf.data_mut();
+    data.copy_within(..hdr, shift);
+    let (l3, l4) = (lay.l3 + shift, lay.l4 + shift);
+    // shift < the original IP length, which fit 16 bits.
+    let shift16 = shift as u16;
+    match lay.ip {
+        IpVersion::V4 => {
+            let total = be16(data, l3 + 2) - shift16;
+            put16(data, l3 + 2, total);
+            let id = be16(data, l3 + 4).wrapping_add(sent as u16);
+            put16(data, l3 + 4, id);
+        }
+        IpVersion::V6 => {
+            let len = be16(data, l3 + 4) - shift16;
+            put16(data, l3 + 4, len);
+        }
+    }
+    let seq = u32::from_be_bytes([data[l4 + 4], data[l4 + 5], data[l4 + 6], data[l4 + 7]])
+        .wrapping_add(shift as u32);
+    data[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
+    data[l4 + 13] &= !TCP_CWR;
+    buf.trim_front(shift).is_ok()
 }

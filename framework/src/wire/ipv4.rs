@@ -60,8 +60,9 @@ pub const FLAG_DONT_FRAGMENT: u8 = 0b010;
 /// The "more fragments" bit of [`Ipv4::flags`].
 pub const FLAG_MORE_FRAGMENTS: u8 = 0b001;
 
-/// An IPv4 header, 20 bytes plus up to 40 bytes of options (`ihl * 4`).
-#[header(length = ihl * 4)]
+/// An IPv4 header, 20 bytes plus up to 40 bytes of options (`ihl * 4`),
+/// walked by [`Ipv4View::options_iter`].
+#[header(length = ihl * 4, options = Ipv4Options)]
 pub struct Ipv4 {
     /// Always 4.
     pub version: u4,
@@ -237,7 +238,8 @@ impl core::fmt::Display for Ipv4OptionError {
 
 impl std::error::Error for Ipv4OptionError {}
 
-/// An iterator over the options of an IPv4 header ([`Ipv4View::options`]).
+/// An iterator over the options of an IPv4 header
+/// ([`Ipv4View::options_iter`] over [`Ipv4View::options`]).
 /// Stops at the end-of-list option, at the end of the bytes, or after the
 /// first error; never panics and always terminates.
 ///
@@ -302,11 +304,9 @@ impl<'a> Iterator for Ipv4Options<'a> {
 
 impl core::iter::FusedIterator for Ipv4Options<'_> {}
 
-impl<B: Bytes> Ipv4View<B> {
-    /// Iterates over the options (shorthand for
-    /// `Ipv4Options::new(view.options())`).
+impl<'a> header::HeaderOptions<'a> for Ipv4Options<'a> {
     #[inline]
-    pub fn options_iter(&self) -> Ipv4Options<'_> {
-        Ipv4Options::new(self.options())
+    fn from_bytes(bytes: &'a [u8]) -> Self {
+        Ipv4Options::new(bytes)
     }
 }

@@ -19,6 +19,9 @@ const RESERVED: &[&str] = &[
     "header_bytes_mut",
     "options",
     "options_mut",
+    "options_iter",
+    "split",
+    "into_payload",
     "payload",
     "payload_mut",
     "as_bytes",
@@ -49,6 +52,13 @@ pub fn expand(h: &Header) -> syn::Result<TokenStream> {
         return Err(syn::Error::new_spanned(
             &second.checksum.as_ref().expect("checksum field").1,
             "a header has at most one #[checksum] field",
+        ));
+    }
+    if let (Some(walker), None) = (&h.args.options, &h.args.length) {
+        return Err(syn::Error::new_spanned(
+            walker,
+            "`options = ..` needs `length = ..`: a header without a declared length has \
+             no option bytes to walk",
         ));
     }
     let (slots, len) = layout::layout(h)?;
@@ -248,17 +258,7 @@ impl Cx<'_> {
         } else {
             quote!()
         };
-        let view_init = if h.args.length.is_some() {
-            quote!(#view { bytes: ::tpa::header::HeaderBytes::new(buf, #header_str)?, header_len })
-        } else {
-            quote!(#view { bytes: ::tpa::header::HeaderBytes::new(buf, #header_str)? })
-        };
-        let sets = h.fields.iter().filter(|f| f.checksum.is_none()).map(|f| {
-            let id = &f.ident;
-            let setter = format_ident!("set_{}", id);
-            quote!(view.#setter(self.#id);)
-        });
-        let fill = self.checksum.map(|_| quote!(view.fill_checksum();));
+        let emit_body = self.emit_body();
         let emit_doc_checksum = match self.checksum {
             Some((f, ChecksumScope::Header)) => format!(
                 "\n\nThe `{}` field's value is ignored: `emit` computes the checksum over \
@@ -361,12 +361,75 @@ impl Cx<'_> {
                 pub fn emit(&self, buf: &mut [u8]) -> ::core::result::Result<usize, #error> {
                     let header_len = self.header_len();
                     #length_check
-                    let mut view = #view_init;
-                    #(#sets)*
-                    #fill
+                    #emit_body
                     ::core::result::Result::Ok(header_len)
                 }
             }
+        }
+    }
+
+    /// The body of `emit` after the length checks: the fixed part is
+    /// assembled in a local array through the view's own setters
+    /// (constant-index stores the compiler merges into a few wide ones),
+    /// checksummed there, and copied into `buf` once, so the checksum never
+    /// reads back bytes just stored one field at a time into `buf`.
+    fn emit_body(&self) -> TokenStream {
+        let h = self.h;
+        let view = &self.view;
+        let header_str = self.header_str();
+        let error = quote!(::tpa::header::HeaderError);
+        let dynamic = h.args.length.is_some();
+        let view_init = if dynamic {
+            quote!(#view { bytes: ::tpa::header::HeaderBytes::from_array(&mut fixed), header_len: Self::LEN })
+        } else {
+            quote!(#view { bytes: ::tpa::header::HeaderBytes::from_array(&mut fixed) })
+        };
+        let sets = h.fields.iter().filter(|f| f.checksum.is_none()).map(|f| {
+            let id = &f.ident;
+            let setter = format_ident!("set_{}", id);
+            quote!(view.#setter(self.#id);)
+        });
+        let checksum = self.checksum.map(|(f, scope)| {
+            let setter = format_ident!("set_{}", f.ident);
+            let sum = quote!(::tpa::header::checksum);
+            match (scope, dynamic) {
+                (ChecksumScope::Header, false) => quote! {
+                    let checksum = #sum::checksum(view.as_bytes());
+                    view.#setter(checksum);
+                },
+                (ChecksumScope::Header, true) => quote! {
+                    let mut sum = #sum::Checksum::new();
+                    sum.add_bytes(view.as_bytes());
+                    sum.add_bytes(rest.get(..header_len - Self::LEN).unwrap_or_default());
+                    view.#setter(sum.checksum());
+                },
+                (ChecksumScope::All, _) => quote! {
+                    let mut sum = #sum::Checksum::new();
+                    sum.add_bytes(view.as_bytes());
+                    sum.add_bytes(rest);
+                    view.#setter(sum.checksum());
+                },
+            }
+        });
+        let rest = if checksum.is_some() && (dynamic || matches!(self.checksum, Some((_, ChecksumScope::All)))) {
+            quote!(rest)
+        } else {
+            quote!(_)
+        };
+        quote! {
+            let available = buf.len();
+            let ::core::option::Option::Some((out, #rest)) = buf.split_at_mut_checked(Self::LEN) else {
+                return ::core::result::Result::Err(#error::Truncated {
+                    header: #header_str,
+                    needed: Self::LEN,
+                    available,
+                });
+            };
+            let mut fixed = [0u8; Self::LEN];
+            let mut view = #view_init;
+            #(#sets)*
+            #checksum
+            out.copy_from_slice(&fixed);
         }
     }
 
@@ -524,6 +587,28 @@ impl Cx<'_> {
             Some((a, b)) => (a, b),
             None => (quote!(), quote!()),
         };
+        let options_iter = h.args.options.as_ref().map(|walker| {
+            let doc = format!(
+                "Walks the options (the bytes [`options`](Self::options) returns) with \
+                 [`{}`], the walker this header's declaration names.",
+                quote!(#walker).to_string().replace(' ', "")
+            );
+            let hook = quote_spanned!(walker.span()=>
+                <#walker<'_> as ::tpa::header::HeaderOptions<'_>>::from_bytes
+            );
+            quote! {
+                #[doc = #doc]
+                #[inline]
+                pub fn options_iter(&self) -> #walker<'_> {
+                    #hook(self.options())
+                }
+            }
+        });
+        let split_header = if dynamic {
+            quote!(Self { bytes, header_len })
+        } else {
+            quote!(Self { bytes })
+        };
 
         quote! {
             #[doc = #view_doc]
@@ -589,6 +674,8 @@ impl Cx<'_> {
 
                 #checksum_ok
 
+                #options_iter
+
                 #(#getters)*
             }
 
@@ -623,6 +710,27 @@ impl Cx<'_> {
                 #fill_checksum
 
                 #(#setters)*
+            }
+
+            impl<B: ::tpa::header::SplitBytes> #view<B> {
+                /// Cuts the buffer after the header: a view of the header
+                /// alone (fixed part and options) and the payload, both
+                /// borrowing as long as the original buffer (`&'a [u8]` or
+                /// `&'a mut [u8]`), ready for the next layer's view.
+                #[inline]
+                pub fn split(self) -> (Self, B) {
+                    let header_len = self.header_len();
+                    let (bytes, payload) = self.bytes.split_at(header_len);
+                    (#split_header, payload)
+                }
+
+                /// The bytes after the header, borrowing as long as the
+                /// original buffer: `payload()` for the next layer, without
+                /// the borrow of the view.
+                #[inline]
+                pub fn into_payload(self) -> B {
+                    self.split().1
+                }
             }
 
             impl<B: ::tpa::header::Bytes> ::core::fmt::Debug for #view<B> {

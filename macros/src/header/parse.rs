@@ -12,6 +12,9 @@ use syn::{Attribute, Expr, Fields, Ident, ItemStruct, Token, Type, Visibility};
 pub struct HeaderArgs {
     /// `length = <expr>`: the header length in bytes, over field names.
     pub length: Option<Expr>,
+    /// `options = <type>`: the walker over the option bytes, named without
+    /// its lifetime (it implements `HeaderOptions<'a>`).
+    pub options: Option<syn::Path>,
 }
 
 impl Parse for HeaderArgs {
@@ -24,15 +27,39 @@ impl Parse for HeaderArgs {
                     return Err(syn::Error::new_spanned(&pair.path, "`length` given twice"));
                 }
                 args.length = Some(pair.value);
+            } else if pair.path.is_ident("options") {
+                if args.options.is_some() {
+                    return Err(syn::Error::new_spanned(&pair.path, "`options` given twice"));
+                }
+                args.options = Some(options_type(pair.value)?);
             } else {
                 return Err(syn::Error::new_spanned(
                     &pair.path,
-                    "unknown #[header] argument; expected `length = <expression in bytes>`",
+                    "unknown #[header] argument; expected `length = <expression in bytes>` \
+                     or `options = <option walker type>`",
                 ));
             }
         }
         Ok(args)
     }
+}
+
+/// The type after `options =`: a plain path whose last segment has no
+/// generic arguments (the lifetime is added by the expansion).
+fn options_type(value: Expr) -> syn::Result<syn::Path> {
+    if let Expr::Path(p) = &value {
+        let plain = p.qself.is_none()
+            && p.attrs.is_empty()
+            && p.path.segments.iter().all(|s| s.arguments.is_none());
+        if plain {
+            return Ok(p.path.clone());
+        }
+    }
+    Err(syn::Error::new_spanned(
+        value,
+        "`options =` names the type that walks the option bytes, without its lifetime \
+         (e.g. `options = TcpOptions`); it must implement `tpa::header::HeaderOptions<'a>`",
+    ))
 }
 
 /// What a field holds, as far as layout and conversions go.

@@ -14,6 +14,7 @@ use super::parse::{Pipeline, RUNTIME_FIELD};
 struct Locals {
     now_ns: Ident,
     host: Ident,
+    tap: Ident,
     rx: Ident,
     burst: Ident,
     cx: Ident,
@@ -29,6 +30,7 @@ impl Locals {
         Locals {
             now_ns: id("now_ns"),
             host: id("host"),
+            tap: id("tap"),
             rx: id("rx"),
             burst: id("burst"),
             cx: id("cx"),
@@ -51,6 +53,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
     let Locals {
         now_ns,
         host,
+        tap,
         rx,
         burst,
         cx,
@@ -170,6 +173,13 @@ pub fn expand(p: &Pipeline) -> TokenStream {
         }
         None => (quote!(), quote!(let #host = &mut ::tpa::pipeline::NoHost;)),
     };
+    let (tap_binding, no_tap) = match &p.tap {
+        Some(t) => {
+            let ident = &t.ident;
+            (quote!(#ident: #tap,), quote!())
+        }
+        None => (quote!(), quote!(let #tap = &mut ::tpa::pipeline::NoTap;)),
+    };
 
     quote! {
         #item
@@ -199,16 +209,17 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                 /// receive a burst, run it through the stages, poll every
                 /// stage, flush the transmit and host queues.
                 #vis fn run_once_at(&mut self, #now_ns: u64) -> ::tpa::pipeline::IterationStats {
-                    let Self { #port_ident, #host_binding #(#stage_idents,)* #runtime } = self;
+                    let Self { #port_ident, #host_binding #tap_binding #(#stage_idents,)* #runtime } = self;
                     #no_host
-                    let #rx = #runtime.receive(#port_ident, #host, #now_ns, |#burst, #cx, #tally| {
+                    #no_tap
+                    let #rx = #runtime.receive(#port_ident, #host, #tap, #now_ns, |#burst, #cx, #tally| {
                         let #burst = #from_port;
                         #run_chain
                     });
-                    #runtime.with_cx(#port_ident, #host, #now_ns, |#cx| {
+                    #runtime.poll(#port_ident, #host, #tap, #now_ns, |#cx| {
                         #(#polls)*
                     });
-                    #runtime.flush(#port_ident, #host, #rx)
+                    #runtime.flush(#port_ident, #host, #tap, #now_ns, #rx)
                 }
 
                 /// Runs iterations until `stop` is set.

@@ -20,11 +20,14 @@ pub struct Field {
 
 /// A checked `#[pipeline]` declaration.
 pub struct Pipeline {
-    /// The struct as written, with the `#[port]` / `#[host]` markers removed.
+    /// The struct as written, with the `#[port]` / `#[host]` / `#[tap]`
+    /// markers removed.
     pub item: ItemStruct,
     pub burst: usize,
     pub port: Field,
     pub host: Option<Field>,
+    /// The observer of the frames crossing the port, if any.
+    pub tap: Option<Field>,
     pub stages: Vec<Field>,
 }
 
@@ -33,6 +36,7 @@ pub struct Pipeline {
 enum Role {
     Port,
     Host,
+    Tap,
     Stage,
 }
 
@@ -60,6 +64,7 @@ impl Pipeline {
 
         let mut port = None;
         let mut host = None;
+        let mut tap = None;
         let mut stages = Vec::new();
         let mut errors: Option<syn::Error> = None;
         let mut push_err = |e: syn::Error| match &mut errors {
@@ -117,6 +122,15 @@ impl Pipeline {
                     }
                     host = Some(f);
                 }
+                Role::Tap => {
+                    if tap.is_some() {
+                        push_err(syn::Error::new(
+                            f.ident.span(),
+                            "a pipeline has at most one `#[tap]` field; to show frames to two taps, make the field a pair `(A, B)`",
+                        ));
+                    }
+                    tap = Some(f);
+                }
                 Role::Stage => stages.push(f),
             }
         }
@@ -150,6 +164,7 @@ impl Pipeline {
             burst,
             port,
             host,
+            tap,
             stages,
         })
     }
@@ -216,7 +231,8 @@ fn parse_options(attr: TokenStream) -> syn::Result<usize> {
     Ok(burst)
 }
 
-/// Removes a `#[port]` or `#[host]` marker from `attrs` and says which.
+/// Removes a `#[port]`, `#[host]` or `#[tap]` marker from `attrs` and says
+/// which.
 fn take_role(attrs: &mut Vec<Attribute>) -> syn::Result<Role> {
     let mut role = Role::Stage;
     let mut error = None;
@@ -225,18 +241,20 @@ fn take_role(attrs: &mut Vec<Attribute>) -> syn::Result<Role> {
             Role::Port
         } else if a.path().is_ident("host") {
             Role::Host
+        } else if a.path().is_ident("tap") {
+            Role::Tap
         } else {
             return true;
         };
         if !matches!(a.meta, Meta::Path(_)) {
             error = Some(syn::Error::new(
                 a.span(),
-                "`#[port]` and `#[host]` take no arguments",
+                "`#[port]`, `#[host]` and `#[tap]` take no arguments",
             ));
         } else if role != Role::Stage {
             error = Some(syn::Error::new(
                 a.span(),
-                "a field is the port, the host or a stage, not two of them",
+                "a field is the port, the host, the tap or a stage, not two of them",
             ));
         }
         role = r;
@@ -248,8 +266,8 @@ fn take_role(attrs: &mut Vec<Attribute>) -> syn::Result<Role> {
     }
 }
 
-/// The item as it will compile without the macro: `#[port]` / `#[host]`
-/// markers and repeated fields removed. Emitted beside a macro error.
+/// The item as it will compile without the macro: `#[port]` / `#[host]` /
+/// `#[tap]` markers and repeated fields removed. Emitted beside a macro error.
 pub fn fallback(item: TokenStream) -> TokenStream {
     let Ok(mut s) = syn::parse2::<ItemStruct>(item.clone()) else {
         return item;
@@ -265,8 +283,11 @@ pub fn fallback(item: TokenStream) -> TokenStream {
                 continue;
             }
             seen.push(ident);
-            f.attrs
-                .retain(|a| !a.path().is_ident("port") && !a.path().is_ident("host"));
+            f.attrs.retain(|a| {
+                !["port", "host", "tap"]
+                    .iter()
+                    .any(|marker| a.path().is_ident(marker))
+            });
             named.named.push(f);
         }
     }

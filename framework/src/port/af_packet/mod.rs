@@ -11,7 +11,7 @@
 //!   fixed-size frames and no advantage): [`AfPacket::tx_burst`] fills frame
 //!   slots and makes at most one `sendto(NULL, 0, MSG_DONTWAIT)` per burst.
 //!   [`TxPath::Sendmmsg`] replaces the ring by one `sendmmsg(2)` per burst,
-//!   the faster path on virtual devices such as veth.
+//!   which can be faster on virtual devices such as veth.
 //!
 //! # One copy
 //!
@@ -75,8 +75,8 @@ pub enum TxPath {
     #[default]
     Ring,
     /// One `sendmmsg(2)` per burst, the kernel copying each frame into a
-    /// packet of its own. Faster on virtual devices (veth), which must copy
-    /// ring-backed packets into fresh pages before passing them on.
+    /// packet of its own. Can be faster on virtual devices (veth), which
+    /// must copy ring-backed packets into fresh pages before passing them on.
     Sendmmsg,
 }
 

@@ -21,7 +21,10 @@
 //! far end's receive ring: no allocation, no clock read on transmit, one on
 //! receive (for the timestamp). When a receive ring is full, `tx_burst` takes
 //! fewer packets and leaves the rest in the burst, like a device whose
-//! transmit queue is full.
+//! transmit queue is full. A wire offloads nothing: transmit requests in
+//! [`Meta::tx`](crate::buf::Meta::tx) (checksums, TSO) are carried out in
+//! software by [`offload::transmit`], counted in
+//! [`MemoryPort::offload_stats`].
 //!
 //! ```
 //! use tpa::buf::PacketBuf;

@@ -181,8 +181,8 @@ impl fmt::Debug for TcpFlags {
 }
 
 /// A TCP header, 20 bytes plus up to 40 bytes of options
-/// (`data_offset * 4`).
-#[header(length = data_offset * 4)]
+/// (`data_offset * 4`), walked by [`TcpView::options_iter`].
+#[header(length = data_offset * 4, options = TcpOptions)]
 pub struct Tcp {
     /// Source port.
     pub src_port: u16,
@@ -255,12 +255,12 @@ impl<B: Bytes> TcpView<B> {
     pub fn checksum_ok_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
         self.checksum() == self.compute_checksum_v6(src, dst)
     }
+}
 
-    /// Iterates over the options (shorthand for
-    /// `TcpOptions::new(view.options())`).
+impl<'a> header::HeaderOptions<'a> for TcpOptions<'a> {
     #[inline]
-    pub fn options_iter(&self) -> TcpOptions<'_> {
-        TcpOptions::new(self.options())
+    fn from_bytes(bytes: &'a [u8]) -> Self {
+        TcpOptions::new(bytes)
     }
 }
 
