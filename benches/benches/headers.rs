@@ -37,7 +37,7 @@ mod tpa_impl {
     use super::*;
     use tpa::wire::ethernet::{EtherType, EthernetView};
     use tpa::wire::ipv4::{IpProtocol, Ipv4View};
-    use tpa::wire::tcp::{TcpOption, TcpOptions, TcpView};
+    use tpa::wire::tcp::{TcpOption, TcpView};
 
     #[inline(never)]
     pub fn parse(f: &[u8]) -> Option<u64> {
@@ -45,16 +45,16 @@ mod tpa_impl {
         if eth.ether_type() != EtherType::Ipv4 {
             return None;
         }
-        let ip = Ipv4View::new(eth.payload()).ok()?;
+        let ip = Ipv4View::new(eth.into_payload()).ok()?;
         if ip.protocol() != IpProtocol::Tcp {
             return None;
         }
-        let tcp = TcpView::new(ip.datagram_payload().ok()?).ok()?;
+        let tcp = TcpView::new(ip.into_datagram_payload().ok()?).ok()?;
         let mut acc = u64::from(tcp.src_port())
             + u64::from(tcp.dst_port())
             + u64::from(tcp.seq())
             + u64::from(tcp.ack());
-        for opt in TcpOptions::new(tcp.options()) {
+        for opt in tcp.options_iter() {
             match opt.ok()? {
                 TcpOption::Timestamps { tsval, tsecr } => {
                     acc += u64::from(tsval) + u64::from(tsecr)

@@ -8,8 +8,9 @@ mod kernel_common;
 use std::net::Ipv4Addr;
 
 use kernel_common::*;
-use tpa::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
-use tpa::port::af_packet::{AfPacket, AfPacketConfig, TxPath};
+use tpa::buf::{ChecksumStatus, L4Protocol, PacketBuf, Pool, PoolBuf};
+use tpa::port::af_packet::{AfPacket, AfPacketConfig, BlockRingSize, RxMode, TxPath};
+use tpa::port::offload::OffloadStats;
 use tpa::port::{Burst, Port, PortError};
 use tpa::wire::MacAddr;
 use tpa_tests::netns::Netns;
@@ -51,9 +52,31 @@ fn open_in(ns: &Netns, cfg: &AfPacketConfig, pool: &Pool) -> AfPacket {
 
 #[test]
 fn kernel_arp_is_answered_and_its_udp_received() {
-    let ns = veth_ns("afp-arp", "192.0.2.1/24");
-    let pool = test_pool("afp-arp");
-    let mut port = open_in(&ns, &AfPacketConfig::new("tpa0"), &pool);
+    // The default: per-frame hand-over.
+    let cfg = AfPacketConfig::new("tpa0");
+    assert!(matches!(cfg.rx_mode, RxMode::LowLatency(_)));
+    arp_and_udp_exchange(cfg, "afp-arp");
+}
+
+#[test]
+fn kernel_arp_is_answered_and_its_udp_received_in_throughput_mode() {
+    let cfg = AfPacketConfig {
+        rx_mode: RxMode::Throughput(BlockRingSize {
+            block_count: 4,
+            ..BlockRingSize::default()
+        }),
+        ..AfPacketConfig::new("tpa0")
+    };
+    arp_and_udp_exchange(cfg, "afp-arp3");
+}
+
+/// The kernel in `ns` resolves tpa's address with ARP, tpa answers through
+/// a port opened with `cfg`, and the datagram the kernel held arrives.
+fn arp_and_udp_exchange(cfg: AfPacketConfig, tag: &str) {
+    let ns = veth_ns(tag, "192.0.2.1/24");
+    let pool = test_pool(tag);
+    let mut port = open_in(&ns, &cfg, &pool);
+    assert_eq!(port.rx_mode(), cfg.rx_mode);
     assert_eq!(
         port.caps().mac,
         TPA_MAC,
@@ -91,6 +114,11 @@ fn kernel_arp_is_answered_and_its_udp_received() {
     // veth passes the sender's checksum offload state along: the kernel
     // vouches for the checksum (CSUMNOTREADY or CSUM_VALID).
     assert_eq!(dgram.meta().l4_checksum, ChecksumStatus::Good);
+    // Only the V3 ring reports the kernel's flow hash.
+    match cfg.rx_mode {
+        RxMode::LowLatency(_) => assert_eq!(dgram.meta().rss_hash, None),
+        RxMode::Throughput(_) => assert!(dgram.meta().rss_hash.is_some()),
+    }
     drop(dgram);
 
     let neigh = ns.ip(&["neigh", "show", "192.0.2.2", "dev", "knl0"]);
@@ -359,4 +387,87 @@ fn a_pool_too_small_for_the_mtu_is_refused() {
         }
         other => panic!("expected InvalidConfig, got {other:?}"),
     }
+}
+
+#[test]
+fn requested_udp_checksums_are_filled_in_for_the_kernel() {
+    for path in [TxPath::Ring, TxPath::Sendmmsg] {
+        let cfg = AfPacketConfig {
+            tx_path: path,
+            ..AfPacketConfig::new("tpa0")
+        };
+        udp_checksum_request(cfg);
+    }
+}
+
+fn udp_checksum_request(cfg: AfPacketConfig) {
+    let ns = veth_ns("afp-csum", "10.17.0.1/24");
+    let pool = test_pool("afp-csum");
+    let mut port = open_in(&ns, &cfg, &pool);
+    let kernel_ip = Ipv4Addr::new(10, 17, 0, 1);
+    let tpa_ip = Ipv4Addr::new(10, 17, 0, 2);
+    let listener = kernel_udp_listener(&ns, kernel_ip, 9999);
+    let payload = b"checksummed by tpa";
+    // The kernel drops IPv4 headers and UDP datagrams with a wrong
+    // checksum: only the port's software offload makes this one arrive.
+    let frame =
+        udp_frame_bad_checksums(TPA_MAC, KERNEL_MAC, tpa_ip, kernel_ip, 5555, 9999, payload);
+    send_with_request(&mut port, &frame, UDP4_LAYERS, |tx| {
+        tx.request_checksums(L4Protocol::Udp);
+    });
+    let (src, sport, got) = listener_result(listener);
+    assert_eq!((src, sport), (tpa_ip, 5555), "{:?}", cfg.tx_path);
+    assert_eq!(got, payload);
+    assert_eq!(snmp_counter(&ns, "Udp", "InCsumErrors"), 0);
+    assert_eq!(port.offload_stats(), OffloadStats::default());
+    assert_eq!(port.stats().tx_packets, 1);
+    drop(port);
+    pool.assert_whole();
+}
+
+#[test]
+fn a_tso_request_reaches_the_kernel_as_checksummed_segments() {
+    for path in [TxPath::Ring, TxPath::Sendmmsg] {
+        let cfg = AfPacketConfig {
+            tx_path: path,
+            ..AfPacketConfig::new("tpa0")
+        };
+        tso_request(cfg);
+    }
+}
+
+fn tso_request(cfg: AfPacketConfig) {
+    let ns = veth_ns("afp-tso", "10.18.0.1/24");
+    // One buffer holds the whole 3500-byte payload before segmentation.
+    let pool = test_pool_with_room("afp-tso", 8192);
+    let mut port = open_in(&ns, &cfg, &pool);
+    let kernel_ip = Ipv4Addr::new(10, 18, 0, 1);
+    let tpa_ip = Ipv4Addr::new(10, 18, 0, 2);
+    ns.add_neigh("knl0", "10.18.0.2", &TPA_MAC.to_string());
+    let segs_before = snmp_counter(&ns, "Tcp", "InSegs");
+
+    // PSH to a closed port: the kernel resets every segment it accepts.
+    let seq = 1_000_000;
+    let payload: Vec<u8> = (0..3500u32).map(|i| i as u8).collect();
+    let frame = tcp_frame_unchecksummed(
+        TPA_MAC, KERNEL_MAC, tpa_ip, kernel_ip, 40000, 5001, seq, &payload,
+    );
+    send_with_request(&mut port, &frame, TCP4_LAYERS, |tx| {
+        tx.request_checksums(L4Protocol::Tcp).request_tso(1000);
+    });
+    let acks = recv_resets(&mut port, 40000, 4);
+    assert_eq!(
+        acks,
+        [seq + 1000, seq + 2000, seq + 3000, seq + 3500],
+        "{:?}",
+        cfg.tx_path
+    );
+    assert_eq!(snmp_counter(&ns, "Tcp", "InCsumErrors"), 0);
+    assert_eq!(snmp_counter(&ns, "Tcp", "InSegs") - segs_before, 4);
+    let off = port.offload_stats();
+    assert_eq!((off.tso_packets, off.tso_segments), (1, 4), "{off:?}");
+    assert_eq!((off.malformed, off.tso_dropped), (0, 0), "{off:?}");
+    assert_eq!(port.stats().tx_packets, 4);
+    drop(port);
+    pool.assert_whole();
 }

@@ -176,6 +176,40 @@ fn kernel_pings_the_responder_through_net_tap() {
     assert_eq!(pool.in_use(), posted, "the responder kept no mbuf");
 }
 
+/// Threads the test starts get lcore ids of their own while registered
+/// (so mempool caches serve them), distinct from the main lcore and from
+/// each other; registering twice changes nothing.
+#[test]
+fn worker_threads_get_lcore_ids_of_their_own() {
+    let eal = eal();
+    let barrier = std::sync::Barrier::new(2);
+    let ids: Vec<u32> = thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let lcore = eal.register_thread().expect("register");
+                    assert!(lcore.registered());
+                    let again = eal.register_thread().expect("register again");
+                    assert!(!again.registered());
+                    assert_eq!(again.lcore_id(), lcore.lcore_id());
+                    // Both threads hold their ids at once.
+                    barrier.wait();
+                    lcore.lcore_id()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    assert_ne!(ids[0], ids[1], "{ids:?}");
+    assert!(
+        ids.iter().all(|&id| id != 0),
+        "0 is the main lcore: {ids:?}"
+    );
+}
+
 // ---- byte-for-byte replies on a net_ring loopback ----
 
 /// RFC 1071 ones' complement sum, written here independently of tpa.
@@ -560,9 +594,20 @@ fn memif_responder_process() {
         eal_args: args,
         ..config(PortSpec::Dpdk(vdev.into()))
     };
+    struct RemoveRuntimeDir;
+    impl Drop for RemoveRuntimeDir {
+        fn drop(&mut self) {
+            let dir = format!("/var/run/dpdk/tpa-test-{}", std::process::id());
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    let _cleanup = RemoveRuntimeDir;
     let (dev, port) =
         tpa_responder::open_dpdk(vdev, config.mac, &config.eal_args).expect("open the port");
-    assert!(Eal::get().is_some());
+    // This thread initialised the EAL: it is the main lcore already.
+    let lcore = Eal::get().expect("EAL").register_thread().unwrap();
+    assert!(!lcore.registered());
+    assert_eq!(lcore.lcore_id(), 0, "-l 0");
     println!("{READY}");
     let summary = serve(port, &config, &StopFlag::new(), |_| {}).expect("responder ran");
     println!(
@@ -577,5 +622,4 @@ fn memif_responder_process() {
         0,
         "every mbuf is back (memif copies what it sends)"
     );
-    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/tpa-test-{}", std::process::id()));
 }

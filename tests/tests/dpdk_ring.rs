@@ -168,7 +168,9 @@ fn ring_queues_are_separate() {
 #[test]
 fn workers_drive_their_own_queues_from_their_own_threads() {
     let _s = serial();
-    let dev = ring("workers", 2);
+    // net_ring names its rings ETH_RXTX<i>_<vdev>: keep the vdev name short
+    // so they fit DPDK's ring name limit.
+    let dev = ring("wk", 2);
     let ports = vec![dev.port(0).unwrap(), dev.port(1).unwrap()];
     std::thread::scope(|scope| {
         for mut port in ports {

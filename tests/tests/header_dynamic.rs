@@ -1,9 +1,10 @@
 //! `#[header(length = ..)]`: dynamic header length, the options/payload
-//! split, every construction error, whole-buffer checksums, and the buffer
-//! types a view accepts.
+//! split, every construction error, whole-buffer checksums, the buffer
+//! types a view accepts, the option-walker hook and walking layers with
+//! `split`/`into_payload`.
 
 use tpa::header;
-use tpa::header::HeaderError;
+use tpa::header::{HeaderError, HeaderOptions};
 
 /// A 4-byte fixed part followed by `words * 4 - 4` option bytes.
 #[header(length = words * 4)]
@@ -32,6 +33,111 @@ pub struct Echo {
     pub checksum: u16,
     pub id: u16,
     pub seq: u16,
+}
+
+/// A header with a checksum over its options too, and a walker for them:
+/// options are `(kind, len, data..)` records.
+#[header(length = words * 4, options = Records)]
+pub struct Rec {
+    pub kind: u8,
+    pub words: u8,
+    #[checksum]
+    pub checksum: u16,
+}
+
+/// Walks `Rec`'s options: the length byte counts kind and length too.
+#[derive(Debug)]
+pub struct Records<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> HeaderOptions<'a> for Records<'a> {
+    fn from_bytes(bytes: &'a [u8]) -> Self {
+        Records { rest: bytes }
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = (u8, &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        let (&kind, &len) = (self.rest.first()?, self.rest.get(1)?);
+        let (record, rest) = self.rest.split_at_checked(usize::from(len).max(2))?;
+        self.rest = rest;
+        Some((kind, &record[2..]))
+    }
+}
+
+#[test]
+fn options_iter_hands_the_option_bytes_to_the_declared_walker() {
+    let buf = [1, 3, 0, 0, 7, 3, 0xaa, 9, 2, 0, 0, 0, 0x55];
+    let v = RecView::new(&buf[..]).unwrap();
+    let records: Vec<_> = v.options_iter().collect();
+    assert_eq!(records, [(7, &[0xaa][..]), (9, &[][..]), (0, &[][..])]);
+    assert_eq!(v.payload(), [0x55]);
+}
+
+#[test]
+fn emit_checksums_the_options_already_in_the_buffer() {
+    let mut buf = [0u8; 13];
+    buf[4..12].copy_from_slice(&[7, 3, 0xaa, 9, 2, 0, 0, 0]);
+    buf[12] = 0x55;
+    let h = Rec {
+        kind: 1,
+        words: 3,
+        checksum: 0x1234,
+    };
+    assert_eq!(h.emit(&mut buf), Ok(12));
+    let v = RecView::new(&buf[..]).unwrap();
+    assert!(v.checksum_ok());
+    let mut zeroed = buf;
+    zeroed[2..4].fill(0);
+    assert_eq!(v.checksum(), tpa::header::checksum::checksum(&zeroed[..12]));
+    buf[5] ^= 0x10; // an option byte: the checksum covers it
+    assert!(!RecView::new(&buf[..]).unwrap().checksum_ok());
+}
+
+#[test]
+fn split_hands_on_the_payload_for_the_buffer_lifetime() {
+    let frame = [
+        7, 0x20, 0xbe, 0xef, 1, 2, 3, 4, /* inner */ 5, 0x10, 0x12, 0x34, 9, 10,
+    ];
+    // Walk two layers without re-slicing: the inner view borrows `frame`,
+    // not the outer view, so it outlives the outer view.
+    let inner = {
+        let outer = OptView::new(&frame[..]).unwrap();
+        OptView::new(outer.into_payload()).unwrap()
+    };
+    assert_eq!((inner.kind(), inner.value()), (5, 0x1234));
+    assert_eq!(inner.into_payload(), [9, 10]);
+
+    let (header, payload) = OptView::new(&frame[..]).unwrap().split();
+    assert_eq!(payload, &frame[8..]);
+    assert_eq!(header.as_bytes(), &frame[..8]);
+    assert_eq!(
+        (header.header_len(), header.options(), header.payload()),
+        (8, &frame[4..8], &[][..])
+    );
+    assert_eq!(header.value(), 0xbeef);
+    // A fixed-length header splits after its fixed part.
+    let (echo, data) = EchoView::new(&frame[..]).unwrap().split();
+    assert_eq!((echo.as_bytes().len(), data), (8, &frame[8..]));
+}
+
+#[test]
+fn split_mut_writes_each_layer_in_place() {
+    let mut frame = [
+        0u8, 0x20, 0, 0, 0, 0, 0, 0, /* inner */ 0, 0x10, 0, 0, 0xff,
+    ];
+    let (mut outer, payload) = OptView::new(&mut frame[..]).unwrap().split();
+    let mut inner = OptView::new(payload).unwrap();
+    outer.set_value(0x0102);
+    inner.set_value(0x0304);
+    inner.into_payload()[0] = 0xee;
+    outer.options_mut().fill(0x11);
+    assert_eq!(
+        frame,
+        [0, 0x20, 1, 2, 0x11, 0x11, 0x11, 0x11, 0, 0x10, 3, 4, 0xee]
+    );
 }
 
 #[test]

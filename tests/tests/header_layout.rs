@@ -1,5 +1,6 @@
 //! `#[header]` bit layout: odd widths crossing bytes, a `u33` and a `u64` at
-//! odd bit offsets, flags, byte arrays, addresses and a narrow typed field.
+//! odd bit offsets, flags, byte arrays, addresses, a narrow typed field and
+//! little-endian fields.
 //!
 //! The expected layout is written out independently below ([`FIELDS`]) and
 //! checked with a plain bit-by-bit reader, so the generated shifts and masks
@@ -273,4 +274,70 @@ proptest! {
 fn default_is_the_all_zero_header() {
     let zero = [0u8; 48];
     assert_eq!(Odd::default(), Odd::parse(&zero).unwrap());
+}
+
+/// A descriptor mixing byte orders, as DPDK-style descriptors and some
+/// tunnels do: little-endian fields next to network-order ones.
+#[header(length = words * 4)]
+pub struct Descriptor {
+    pub words: u8,
+    pub flags: u8,
+    #[field(le)]
+    pub data_len: u16,
+    pub tag: u16,
+    #[field(le)]
+    pub addr: u64,
+    #[field(le)]
+    pub cookie: u32,
+    pub pad: u16,
+}
+
+#[test]
+fn little_endian_fields_store_the_low_byte_first() {
+    let d = Descriptor {
+        words: 5,
+        flags: 0x80,
+        data_len: 0x0102,
+        tag: 0x0304,
+        addr: 0x1122_3344_5566_7788,
+        cookie: 0xa1b2_c3d4,
+        pad: 0xbeef,
+    };
+    let mut buf = [0u8; 21];
+    assert_eq!(Descriptor::LEN, 20);
+    assert_eq!(d.emit(&mut buf), Ok(20));
+    assert_eq!(
+        buf[..20],
+        [
+            5, 0x80, 0x02, 0x01, 0x03, 0x04, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0xd4,
+            0xc3, 0xb2, 0xa1, 0xbe, 0xef
+        ]
+    );
+    let v = DescriptorView::new(&buf[..]).unwrap();
+    assert_eq!(v.to_header(), d);
+    assert_eq!(
+        (v.data_len(), v.addr(), v.cookie()),
+        (0x0102, 0x1122_3344_5566_7788, 0xa1b2_c3d4)
+    );
+
+    let mut w = DescriptorView::new(&mut buf[..]).unwrap();
+    w.set_data_len(0xfffe);
+    w.set_cookie(1);
+    assert_eq!(buf[2..4], [0xfe, 0xff]);
+    assert_eq!(buf[14..18], [1, 0, 0, 0]);
+    assert_eq!(buf[4..6], [0x03, 0x04], "neighbours untouched");
+}
+
+proptest! {
+    #[test]
+    fn little_endian_fields_round_trip(data_len: u16, addr: u64, cookie: u32, tag: u16) {
+        let d = Descriptor { words: 5, flags: 0, data_len, tag, addr, cookie, pad: 0 };
+        let mut buf = [0u8; 20];
+        d.emit(&mut buf).unwrap();
+        prop_assert_eq!(&buf[2..4], &data_len.to_le_bytes()[..]);
+        prop_assert_eq!(&buf[6..14], &addr.to_le_bytes()[..]);
+        prop_assert_eq!(&buf[14..18], &cookie.to_le_bytes()[..]);
+        prop_assert_eq!(&buf[4..6], &tag.to_be_bytes()[..]);
+        prop_assert_eq!(Descriptor::parse(&buf).unwrap(), d);
+    }
 }

@@ -7,7 +7,8 @@ mod kernel_common;
 use std::net::Ipv4Addr;
 
 use kernel_common::*;
-use tpa::buf::{PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::buf::{L4Protocol, PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::port::offload::OffloadStats;
 use tpa::port::tap::{Tap, TapConfig, TapMode};
 use tpa::port::{Burst, Port, PortError};
 use tpa::wire::MacAddr;
@@ -281,6 +282,64 @@ fn a_frame_larger_than_the_buffers_is_dropped_and_counted() {
     let stats = tap.stats();
     assert_eq!(stats.rx_truncated, 1, "{stats:?}");
     assert_eq!(stats.rx_errors, 0, "{stats:?}");
+    drop(tap);
+    pool.assert_whole();
+}
+
+#[test]
+fn requested_udp_checksums_are_filled_in_for_the_kernel() {
+    let ns = Netns::new("tap-csum");
+    let pool = test_pool("tap-csum");
+    let mut tap = tap_in(&ns, &pool, "10.17.0.1/24");
+    let kernel_ip = Ipv4Addr::new(10, 17, 0, 1);
+    let tpa_ip = Ipv4Addr::new(10, 17, 0, 2);
+    let listener = kernel_udp_listener(&ns, kernel_ip, 9999);
+    let payload = b"checksummed by tpa";
+    // The kernel drops IPv4 headers and UDP datagrams with a wrong
+    // checksum: only the port's software offload makes this one arrive.
+    let frame =
+        udp_frame_bad_checksums(TPA_MAC, KERNEL_MAC, tpa_ip, kernel_ip, 5555, 9999, payload);
+    send_with_request(&mut tap, &frame, UDP4_LAYERS, |tx| {
+        tx.request_checksums(L4Protocol::Udp);
+    });
+    let (src, sport, got) = listener_result(listener);
+    assert_eq!((src, sport), (tpa_ip, 5555));
+    assert_eq!(got, payload);
+    assert_eq!(snmp_counter(&ns, "Udp", "InCsumErrors"), 0);
+    assert_eq!(tap.offload_stats(), OffloadStats::default());
+    assert_eq!(tap.stats().tx_packets, 1);
+    drop(tap);
+    pool.assert_whole();
+}
+
+#[test]
+fn a_tso_request_reaches_the_kernel_as_checksummed_segments() {
+    let ns = Netns::new("tap-tso");
+    // One buffer holds the whole 3500-byte payload before segmentation.
+    let pool = test_pool_with_room("tap-tso", 8192);
+    let mut tap = tap_in(&ns, &pool, "10.18.0.1/24");
+    let kernel_ip = Ipv4Addr::new(10, 18, 0, 1);
+    let tpa_ip = Ipv4Addr::new(10, 18, 0, 2);
+    ns.add_neigh("tpa0", "10.18.0.2", &TPA_MAC.to_string());
+    let segs_before = snmp_counter(&ns, "Tcp", "InSegs");
+
+    // PSH to a closed port: the kernel resets every segment it accepts.
+    let seq = 1_000_000;
+    let payload: Vec<u8> = (0..3500u32).map(|i| i as u8).collect();
+    let frame = tcp_frame_unchecksummed(
+        TPA_MAC, KERNEL_MAC, tpa_ip, kernel_ip, 40000, 5001, seq, &payload,
+    );
+    send_with_request(&mut tap, &frame, TCP4_LAYERS, |tx| {
+        tx.request_checksums(L4Protocol::Tcp).request_tso(1000);
+    });
+    let acks = recv_resets(&mut tap, 40000, 4);
+    assert_eq!(acks, [seq + 1000, seq + 2000, seq + 3000, seq + 3500]);
+    assert_eq!(snmp_counter(&ns, "Tcp", "InCsumErrors"), 0);
+    assert_eq!(snmp_counter(&ns, "Tcp", "InSegs") - segs_before, 4);
+    let off = tap.offload_stats();
+    assert_eq!((off.tso_packets, off.tso_segments), (1, 4), "{off:?}");
+    assert_eq!((off.malformed, off.tso_dropped), (0, 0), "{off:?}");
+    assert_eq!(tap.stats().tx_packets, 4);
     drop(tap);
     pool.assert_whole();
 }

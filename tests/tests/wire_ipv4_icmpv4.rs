@@ -204,9 +204,12 @@ proptest! {
         prop_assert_eq!(ours.options(), ep.options());
         prop_assert_eq!(ours.header_len(), ep.slice().len());
         // Checksum: ours verifies exactly when etherparse's recomputation
-        // matches the stored value.
-        let ok = ep.to_header().calc_header_checksum() == ep.header_checksum();
-        prop_assert_eq!(ours.checksum_ok(), ok);
+        // matches the stored value. etherparse's header type drops the
+        // reserved flag bit, so its recomputation only holds when it is clear.
+        if b[6] & 0x80 == 0 {
+            let ok = ep.to_header().calc_header_checksum() == ep.header_checksum();
+            prop_assert_eq!(ours.checksum_ok(), ok);
+        }
     }
 
     #[test]

@@ -4,7 +4,6 @@
 
 use tpa::port::dpdk::{DeviceConfig, DpdkDevice, DpdkPort, Eal};
 use tpa::wire::MacAddr;
-
 use tpa::worker::StopFlag;
 
 use crate::config::Config;
@@ -39,6 +38,7 @@ pub fn open_dpdk(
     open_on(eal, device, mac)
 }
 
+/// Sets up `device` on an initialised EAL (see [`open_dpdk`]).
 fn open_on(eal: &Eal, device: &str, mac: Option<MacAddr>) -> Result<(DpdkDevice, DpdkPort), Error> {
     let config = DeviceConfig {
         promiscuous: mac.is_some(),

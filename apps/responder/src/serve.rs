@@ -15,6 +15,8 @@ use tpa::worker::{run_loop, IdlePolicy, StopFlag, WorkLoop};
 use tpa_stages::pcap::PcapCapture;
 
 use crate::config::{Config, PortSpec, DEFAULT_TAP_MAC};
+#[cfg(feature = "dpdk")]
+use crate::dpdk::run_dpdk;
 use crate::pipeline::{build, Responder};
 
 /// Why the responder could not run.
@@ -209,7 +211,7 @@ pub fn serve<P: Port>(
     }
 }
 
-/// [`serve`] with the port's own MAC address.
+/// Serves `port` (see [`serve`]) answering with its own MAC address.
 fn serve_as_port<P: Port>(
     port: P,
     config: &Config,
@@ -314,9 +316,6 @@ pub fn run(config: &Config, stop: &StopFlag, log: impl FnMut(&str)) -> Result<Su
         ),
     }
 }
-
-#[cfg(feature = "dpdk")]
-use crate::dpdk::run_dpdk;
 
 /// Without the `dpdk` feature a DPDK port is a clear error.
 #[cfg(not(feature = "dpdk"))]

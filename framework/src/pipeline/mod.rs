@@ -4,10 +4,12 @@
 //! run-to-completion loop. The generated methods are short and call into this
 //! module: [`Runtime::receive`] receives a burst and runs the chain the macro
 //! wrote for this composition (each verdict settled by [`settle`]),
-//! [`Runtime::with_cx`] polls every stage and [`Runtime::flush`] flushes the
+//! [`Runtime::poll`] polls every stage and [`Runtime::flush`] flushes the
 //! transmit and host queues. [`Runtime`] holds the bursts and counters;
 //! the link traits ([`FromPort`], [`Joins`]) make a chain whose types do not
-//! line up a compile error that names both stages and both types.
+//! line up a compile error that names both stages and both types. A
+//! [`Tap`] (the `#[tap]` field) sees every frame crossing the port, both
+//! ways.
 //!
 //! The programming guide, `doc/guide/pipelines.md`, explains how to write
 //! stages and declare pipelines.
@@ -15,12 +17,13 @@
 //! What a loop iteration does, in order:
 //! 1. read the clock once (`now`, the same for every packet of the burst);
 //! 2. receive up to `burst` packets (`#[pipeline(burst = N)]`, default
-//!    [`BURST_SIZE`](crate::port::BURST_SIZE));
+//!    [`BURST_SIZE`](crate::port::BURST_SIZE)) and show them to the tap;
 //! 3. give the burst to the first stage's
 //!    [`process_burst`](crate::stage::Stage::process_burst), and each packet
 //!    it passes on through the remaining stages, one packet at a time;
 //! 4. call every stage's [`poll`](crate::stage::Stage::poll), in order;
-//! 5. flush the transmit queue to the port and the host queue to the host.
+//! 5. flush the transmit queue to the port (showing the tap each frame
+//!    first) and the host queue to the host.
 //!
 //! Packets the port cannot take at the flush stay queued, in order, and go
 //! first at the next flush; when the queue is full and the port still takes

@@ -22,6 +22,14 @@
 //! packet: the TAP character device has no batched interface. Every packet
 //! is copied once by the kernel, into or out of a pool buffer.
 //!
+//! # Transmit offloads
+//!
+//! The device offloads nothing ([`PortCaps::tx_offloads`] is empty): the
+//! checksums and TCP segmentation a packet asks for in
+//! [`Meta::tx`](crate::buf::Meta::tx) are done in software by
+//! [`offload::transmit`] on the way out, each TSO segment in a buffer of
+//! its own from the port's pool, and counted in [`Tap::offload_stats`].
+//!
 //! # Queues
 //!
 //! With [`TapConfig::queues`] > 1 the device is created with
@@ -47,6 +55,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use arrayvec::ArrayVec;
 
 use super::netdev::{self, NetDev};
+use super::offload::{self, OffloadStats, TxDevice};
 use super::{Burst, Offloads, Port, PortCaps, PortError};
 use crate::buf::{PacketBuf, Pool, PoolBuf};
 use crate::wire::MacAddr;
@@ -146,6 +155,7 @@ pub struct Tap {
     pool: Pool,
     caps: PortCaps,
     stats: TapStats,
+    offload: OffloadStats,
 }
 
 impl Tap {
@@ -233,6 +243,7 @@ impl Tap {
                     flow_rules: false,
                 },
                 stats: TapStats::default(),
+                offload: OffloadStats::default(),
             })
             .collect())
     }
@@ -240,6 +251,12 @@ impl Tap {
     /// This queue's counters.
     pub fn stats(&self) -> TapStats {
         self.stats
+    }
+
+    /// Counters of the transmit offload requests this queue carried out
+    /// (all in software: a TAP device offloads nothing).
+    pub fn offload_stats(&self) -> OffloadStats {
+        self.offload
     }
 
     /// The interface name the kernel knows the device by.
@@ -300,44 +317,76 @@ impl Tap {
             return Some(buf);
         }
     }
+}
 
-    /// Writes one frame to the kernel.
-    fn write_one(&mut self, buf: &PoolBuf) -> Written {
-        let mut iov: ArrayVec<libc::iovec, MAX_SEGMENTS> = ArrayVec::new();
-        let mut len = 0usize;
-        for seg in buf.segments() {
-            if iov
-                .try_push(libc::iovec {
-                    iov_base: seg.as_ptr() as *mut libc::c_void,
-                    iov_len: seg.len(),
-                })
-                .is_err()
-            {
-                self.stats.tx_errors += 1;
+/// Writes one frame to the kernel.
+fn write_one(fd: &OwnedFd, buf: &PoolBuf, stats: &mut TapStats) -> Written {
+    let mut iov: ArrayVec<libc::iovec, MAX_SEGMENTS> = ArrayVec::new();
+    let mut len = 0usize;
+    for seg in buf.segments() {
+        if iov
+            .try_push(libc::iovec {
+                iov_base: seg.as_ptr() as *mut libc::c_void,
+                iov_len: seg.len(),
+            })
+            .is_err()
+        {
+            stats.tx_errors += 1;
+            return Written::Refused;
+        }
+        len += seg.len();
+    }
+    loop {
+        // SAFETY: every iovec points into a segment of `buf`, which
+        // outlives the call; writev only reads them.
+        let n = unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32) };
+        if n >= 0 {
+            stats.tx_packets += 1;
+            stats.tx_bytes += len as u64;
+            return Written::Sent;
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::WouldBlock => return Written::Full,
+            io::ErrorKind::Interrupted => continue,
+            _ => {
+                // A malformed or oversized frame, or the device went away.
+                stats.tx_errors += 1;
                 return Written::Refused;
             }
-            len += seg.len();
         }
-        loop {
-            // SAFETY: every iovec points into a segment of `buf`, which
-            // outlives the call; writev only reads them.
-            let n = unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32) };
-            if n >= 0 {
-                self.stats.tx_packets += 1;
-                self.stats.tx_bytes += len as u64;
-                return Written::Sent;
+    }
+}
+
+/// The raw transmit side of one TAP queue: one `writev(2)` per frame.
+struct TapTx<'a> {
+    fd: &'a OwnedFd,
+    pool: &'a Pool,
+    stats: &'a mut TapStats,
+}
+
+impl TxDevice<PoolBuf> for TapTx<'_> {
+    fn tx_offloads(&self) -> Offloads {
+        Offloads::default()
+    }
+
+    fn send<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        let mut taken = 0;
+        let mut sent = 0;
+        for buf in tx.as_slice() {
+            match write_one(self.fd, buf, self.stats) {
+                Written::Sent => sent += 1,
+                Written::Refused => {}
+                Written::Full => break,
             }
-            let err = io::Error::last_os_error();
-            match err.kind() {
-                io::ErrorKind::WouldBlock => return Written::Full,
-                io::ErrorKind::Interrupted => continue,
-                _ => {
-                    // A malformed or oversized frame, or the device went away.
-                    self.stats.tx_errors += 1;
-                    return Written::Refused;
-                }
-            }
+            taken += 1;
         }
+        tx.drain_front(taken);
+        sent
+    }
+
+    fn alloc_segment(&mut self) -> Option<PoolBuf> {
+        self.pool.alloc()
     }
 }
 
@@ -359,20 +408,16 @@ impl Port for Tap {
     /// Writes frames from the front of `tx` until the kernel pushes back
     /// (`EAGAIN`); those stay in `tx`. A frame the kernel refuses outright
     /// (malformed, too large, interface gone) is dropped and counted in
-    /// [`TapStats::tx_errors`]. Returns how many were sent.
+    /// [`TapStats::tx_errors`]. Transmit requests in `Meta::tx` are carried
+    /// out in software first ([`offload::transmit`]). Returns how many were
+    /// sent (a segmented packet counts once).
     fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
-        let mut taken = 0;
-        let mut sent = 0;
-        for i in 0..tx.len() {
-            match self.write_one(&tx.as_slice()[i]) {
-                Written::Sent => sent += 1,
-                Written::Refused => {}
-                Written::Full => break,
-            }
-            taken += 1;
-        }
-        tx.drain_front(taken);
-        sent
+        let mut dev = TapTx {
+            fd: &self.fd,
+            pool: &self.pool,
+            stats: &mut self.stats,
+        };
+        offload::transmit(&mut dev, tx, &mut self.offload)
     }
 
     fn alloc(&mut self) -> Option<PoolBuf> {

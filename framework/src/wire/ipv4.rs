@@ -24,7 +24,7 @@
 use std::net::Ipv4Addr;
 
 use crate::header;
-use crate::header::{Bytes, HeaderError};
+use crate::header::{Bytes, HeaderError, SplitBytes};
 
 crate::field_enum! {
     /// IP protocol numbers (IANA), as in IPv4's protocol field and IPv6's
@@ -163,6 +163,30 @@ impl<B: Bytes> Ipv4View<B> {
                 needed: total,
                 available: header_len + payload.len(),
             })
+    }
+}
+
+impl<B: SplitBytes> Ipv4View<B> {
+    /// [`datagram_payload`](Self::datagram_payload) for as long as the
+    /// buffer is borrowed (`&'a [u8]` or `&'a mut [u8]`), not the view: the
+    /// payload cut at `total_len`, to hand to the next layer's view.
+    ///
+    /// ```
+    /// use tpa::wire::ipv4::{Ipv4, Ipv4View};
+    /// let mut frame = [0u8; 20 + 4 + 6]; // header, payload, link padding
+    /// Ipv4 { total_len: 24, ..Ipv4::basic() }.emit(&mut frame).unwrap();
+    /// frame[20..24].copy_from_slice(b"data");
+    /// let payload = Ipv4View::new(&frame[..]).unwrap().into_datagram_payload().unwrap();
+    /// assert_eq!(payload, b"data");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for `datagram_payload`.
+    #[inline]
+    pub fn into_datagram_payload(self) -> Result<B, HeaderError> {
+        let len = self.datagram_payload()?.len();
+        Ok(self.into_payload().split_bytes_at(len).0)
     }
 }
 

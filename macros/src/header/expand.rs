@@ -177,6 +177,16 @@ fn value_type(f: &Field) -> TokenStream {
     }
 }
 
+/// "`u16`", or "`u16` little-endian", for docs.
+fn wire_desc(f: &Field) -> String {
+    let order = if f.little_endian {
+        " little-endian"
+    } else {
+        ""
+    };
+    format!("`{}`{order}", wire_name(f))
+}
+
 /// The wire type as written in the declaration, for docs.
 fn wire_name(f: &Field) -> String {
     match f.kind {
@@ -209,7 +219,7 @@ impl Cx<'_> {
             let fvis = &f.vis;
             let ident = &f.ident;
             let ty = value_type(f);
-            let wire = format!("Wire: `{}`, {}.", wire_name(f), slot.describe());
+            let wire = format!("Wire: {}, {}.", wire_desc(f), slot.describe());
             quote! {
                 #(#fattrs)*
                 #[doc = ""]
@@ -411,7 +421,9 @@ impl Cx<'_> {
                 },
             }
         });
-        let rest = if checksum.is_some() && (dynamic || matches!(self.checksum, Some((_, ChecksumScope::All)))) {
+        let rest = if checksum.is_some()
+            && (dynamic || matches!(self.checksum, Some((_, ChecksumScope::All))))
+        {
             quote!(rest)
         } else {
             quote!(_)
@@ -749,9 +761,10 @@ impl Cx<'_> {
         let id = &f.ident;
         let vis = &f.vis;
         let docs = f.attrs.iter().filter(|a| a.path().is_ident("doc"));
-        let wire = format!("Wire: `{}`, {}.", wire_name(f), slot.describe());
+        let wire = format!("Wire: {}, {}.", wire_desc(f), slot.describe());
         let ty = value_type(f);
         let body = match f.kind {
+            Kind::Uint(_) if f.little_endian => layout::read_le(b, slot),
             Kind::Uint(_) => layout::read_uint(b, slot),
             Kind::Bool => {
                 let byte = proc_macro2::Literal::usize_unsuffixed(slot.first_byte());
@@ -821,7 +834,11 @@ impl Cx<'_> {
                     }
                     None => (format!("Sets the `{id}` field."), quote!()),
                 };
-                let write = layout::write_uint(b, slot, &value);
+                let write = if f.little_endian {
+                    layout::write_le(b, slot, &value)
+                } else {
+                    layout::write_uint(b, slot, &value)
+                };
                 (
                     doc,
                     quote! {

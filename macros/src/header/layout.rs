@@ -50,7 +50,9 @@ pub fn layout(h: &Header) -> syn::Result<(Vec<Slot>, usize)> {
     let mut offset: u32 = 0;
     for f in &h.fields {
         let bits = f.kind.bits();
-        if matches!(f.kind, Kind::Array(_) | Kind::Address(_)) && offset % 8 != 0 {
+        if (f.little_endian || matches!(f.kind, Kind::Array(_) | Kind::Address(_)))
+            && offset % 8 != 0
+        {
             return Err(syn::Error::new_spanned(
                 &f.width_ty,
                 format!(
@@ -244,6 +246,29 @@ fn strip_parens(e: TokenStream) -> TokenStream {
         }
     }
     e
+}
+
+/// An expression reading a byte-aligned `u16`/`u32`/`u64` stored
+/// little-endian: `u16::from_le_bytes([b[4], b[5]])`.
+pub fn read_le(b: &Ident, slot: Slot) -> TokenStream {
+    let ty = uint_type(slot.bits);
+    let idx = (slot.first_byte()..slot.end_byte()).map(Literal::usize_unsuffixed);
+    quote!(#ty::from_le_bytes([#(#b[#idx]),*]))
+}
+
+/// Statements writing `v` little-endian at a byte-aligned slot.
+pub fn write_le(b: &Ident, slot: Slot, v: &Ident) -> TokenStream {
+    let stores = (slot.first_byte()..slot.end_byte())
+        .enumerate()
+        .map(|(k, i)| {
+            let i = Literal::usize_unsuffixed(i);
+            let k = Literal::usize_unsuffixed(k);
+            quote!(#b[#i] = le[#k];)
+        });
+    quote! {
+        let le = #v.to_le_bytes();
+        #(#stores)*
+    }
 }
 
 /// Statements copying a byte-aligned run of `n` bytes out of `b` into a

@@ -113,6 +113,8 @@ pub struct Field {
     /// `#[field(uN)]`), for error spans.
     pub width_ty: Type,
     pub checksum: Option<(ChecksumScope, Attribute)>,
+    /// `#[field(le)]`: a whole-byte `u16`/`u32`/`u64` stored little-endian.
+    pub little_endian: bool,
 }
 
 /// A whole declaration.
@@ -175,13 +177,19 @@ fn field(f: syn::Field) -> syn::Result<Field> {
     let mut attrs = Vec::new();
     let mut typed: Option<(u32, Type)> = None;
     let mut checksum = None;
+    let mut little_endian = None;
     for attr in f.attrs {
         if attr.path().is_ident("field") {
             let width: Type = attr.parse_args()?;
+            if matches!(&width, Type::Path(p) if p.path.is_ident("le")) {
+                little_endian = Some(width);
+                continue;
+            }
             let bits = uint_width(&width)?.ok_or_else(|| {
                 syn::Error::new_spanned(
                     &width,
-                    "#[field(..)] takes the wire width as `uN`, 1 <= N <= 64, e.g. #[field(u8)]",
+                    "#[field(..)] takes the wire width as `uN`, 1 <= N <= 64, e.g. #[field(u8)], \
+                     or `le` for a little-endian `u16`/`u32`/`u64`",
                 )
             })?;
             typed = Some((bits, width));
@@ -217,6 +225,24 @@ fn field(f: syn::Field) -> syn::Result<Field> {
             ),
         ));
     }
+    if let Some(le) = &little_endian {
+        if !matches!(kind, Kind::Uint(16 | 32 | 64)) {
+            return Err(syn::Error::new_spanned(
+                le,
+                format!(
+                    "#[field(le)] applies to `u16`, `u32` and `u64` fields (whole bytes in \
+                     little-endian order); `{ident}` is not one"
+                ),
+            ));
+        }
+        if checksum.is_some() {
+            return Err(syn::Error::new_spanned(
+                le,
+                "a #[checksum] field holds the internet checksum, which is big-endian; \
+                 drop #[field(le)]",
+            ));
+        }
+    }
     Ok(Field {
         attrs,
         vis: f.vis,
@@ -226,6 +252,7 @@ fn field(f: syn::Field) -> syn::Result<Field> {
         width_span: width_ty.span(),
         width_ty,
         checksum,
+        little_endian: little_endian.is_some(),
     })
 }
 

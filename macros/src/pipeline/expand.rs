@@ -9,8 +9,11 @@ use syn::{Fields, Ident};
 
 use super::parse::{Pipeline, RUNTIME_FIELD};
 
-/// Identifiers the generated code introduces, hygienic so that they cannot
-/// clash with the user's field names.
+/// Identifiers the generated code introduces. They carry the `__tpa_`
+/// prefix the parser reserves, so they cannot clash with field names, and
+/// ordinary (call-site) hygiene: an error reported at one of them, placed at
+/// a stage's type with [`at`], looks like one written there, so rustc shows
+/// it once with the identical one from the stage's other uses.
 struct Locals {
     now_ns: Ident,
     host: Ident,
@@ -26,7 +29,7 @@ struct Locals {
 
 impl Locals {
     fn new() -> Self {
-        let id = |s: &str| Ident::new(s, Span::mixed_site());
+        let id = |s: &str| Ident::new(&format!("__tpa_{s}"), Span::call_site());
         Locals {
             now_ns: id("now_ns"),
             host: id("host"),
@@ -42,10 +45,10 @@ impl Locals {
     }
 }
 
-/// `id`, hygienic still, but reported at `span` (a stage's type) when an
-/// error involves it.
+/// `id`, reported at `span` (a stage's or the tap's type) when an error
+/// involves it.
 fn at(id: &Ident, span: Span) -> Ident {
-    Ident::new(&id.to_string(), Span::mixed_site().located_at(span))
+    Ident::new(&id.to_string(), span)
 }
 
 pub fn expand(p: &Pipeline) -> TokenStream {
@@ -172,6 +175,11 @@ pub fn expand(p: &Pipeline) -> TokenStream {
             (quote!(#ident: #host,), quote!())
         }
         None => (quote!(), quote!(let #host = &mut ::tpa::pipeline::NoHost;)),
+    };
+    // A tap that is not a `Tap` is reported at its type.
+    let tap = match &p.tap {
+        Some(t) => at(tap, t.ty.span()),
+        None => tap.clone(),
     };
     let (tap_binding, no_tap) = match &p.tap {
         Some(t) => {

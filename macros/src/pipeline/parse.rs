@@ -9,7 +9,8 @@ use syn::{Attribute, Expr, ExprLit, Fields, Ident, Item, ItemStruct, Lit, Meta, 
 const DEFAULT_BURST: usize = 32;
 /// The largest burst accepted; bursts live inline in the pipeline struct.
 const MAX_BURST: usize = 1024;
-/// The hidden field holding the loop state.
+/// The hidden field holding the loop state; also the prefix of every name
+/// the generated code introduces.
 pub const RUNTIME_FIELD: &str = "__tpa";
 
 /// A field of the pipeline struct with its role.
@@ -75,10 +76,10 @@ impl Pipeline {
 
         for field in named.named.iter_mut() {
             let ident = field.ident.clone().expect("named field");
-            if ident == RUNTIME_FIELD {
+            if ident.to_string().starts_with(RUNTIME_FIELD) {
                 push_err(syn::Error::new(
                     ident.span(),
-                    format!("`{RUNTIME_FIELD}` is reserved for the loop state #[pipeline] adds"),
+                    format!("names starting with `{RUNTIME_FIELD}` are reserved for what #[pipeline] adds"),
                 ));
             }
             if let Some(first) = seen.iter().find(|s| **s == ident) {

@@ -6,7 +6,8 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
-use tpa::buf::{PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::buf::{L4Protocol, LayerOffsets, PacketBuf, Pool, PoolBuf, PoolConfig, TxRequest};
+use tpa::header::checksum;
 use tpa::port::{Burst, Port};
 use tpa::wire::MacAddr;
 use tpa_tests::netns::{Background, Netns};
@@ -242,4 +243,205 @@ pub fn listener_result(bg: Background) -> (Ipv4Addr, u16, Vec<u8>) {
         (Some(ip), Some(port)) => (ip, port, payload),
         _ => panic!("unexpected listener output: {out:?}"),
     }
+}
+
+/// Like [`test_pool`], with buffers holding `data_room` bytes.
+pub fn test_pool_with_room(name: &str, data_room: usize) -> Pool {
+    Pool::new(PoolConfig {
+        name: name.to_owned(),
+        capacity: 512,
+        cache_size: 32,
+        data_room,
+        huge_pages: false,
+        ..PoolConfig::default()
+    })
+    .expect("pool")
+}
+
+/// Ethernet + IPv4 (no options) + UDP.
+pub const UDP4_LAYERS: LayerOffsets = LayerOffsets {
+    l2: 0,
+    l3: 14,
+    l4: 34,
+    payload: 42,
+};
+
+/// Ethernet + IPv4 (no options) + TCP (no options).
+pub const TCP4_LAYERS: LayerOffsets = LayerOffsets {
+    l2: 0,
+    l3: 14,
+    l4: 34,
+    payload: 54,
+};
+
+/// Whether the IPv4 header and the UDP or TCP checksum of an
+/// Ethernet/IPv4 frame with `layers` are both right.
+pub fn checksums_ok(frame: &[u8], layers: LayerOffsets, proto: L4Protocol) -> bool {
+    let (l3, l4) = (usize::from(layers.l3), usize::from(layers.l4));
+    if checksum::checksum(&frame[l3..l4]) != 0 {
+        return false;
+    }
+    let src = Ipv4Addr::new(
+        frame[l3 + 12],
+        frame[l3 + 13],
+        frame[l3 + 14],
+        frame[l3 + 15],
+    );
+    let dst = Ipv4Addr::new(
+        frame[l3 + 16],
+        frame[l3 + 17],
+        frame[l3 + 18],
+        frame[l3 + 19],
+    );
+    let number = match proto {
+        L4Protocol::Tcp => 6,
+        L4Protocol::Udp => 17,
+    };
+    let mut c = checksum::Checksum::new();
+    c.add_sum(checksum::pseudo_header_v4(
+        src,
+        dst,
+        number,
+        (frame.len() - l4) as u16,
+    ));
+    c.add_bytes(&frame[l4..]);
+    c.checksum() == 0
+}
+
+/// An Ethernet/IPv4/UDP frame whose IPv4 and UDP checksums are wrong
+/// (zero and `0xbad0`), for a port to fix on request.
+#[allow(clippy::too_many_arguments)]
+pub fn udp_frame_bad_checksums(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = udp_frame(src_mac, dst_mac, src, dst, sport, dport, payload);
+    f[24..26].copy_from_slice(&[0, 0]);
+    f[40..42].copy_from_slice(&[0xba, 0xd0]);
+    assert!(!checksums_ok(&f, UDP4_LAYERS, L4Protocol::Udp));
+    f
+}
+
+/// An Ethernet/IPv4/TCP segment with only PSH set (no connection, no ACK)
+/// from `sport` to `dport` at sequence number `seq`, both checksums zero.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp_frame_unchecksummed(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(src_mac.0, dst_mac.0)
+        .ipv4(src.octets(), dst.octets(), 64)
+        .tcp(sport, dport, seq, 65535)
+        .psh();
+    let mut f = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut f, payload).expect("build TCP frame");
+    f[24..26].copy_from_slice(&[0, 0]);
+    f[50..52].copy_from_slice(&[0, 0]);
+    f
+}
+
+/// Copies `frame` into a buffer from `port`, sets its layer offsets, lets
+/// `request` fill in its transmit request and transmits it.
+///
+/// # Panics
+/// If no buffer is free or the port does not take the frame in time.
+pub fn send_with_request<P: Port<Buf = PoolBuf>>(
+    port: &mut P,
+    frame: &[u8],
+    layers: LayerOffsets,
+    request: impl FnOnce(&mut TxRequest),
+) {
+    let mut buf = port.alloc().expect("a free buffer");
+    buf.append(frame.len())
+        .expect("room for the frame")
+        .copy_from_slice(frame);
+    buf.meta_mut().layers = layers;
+    request(&mut buf.meta_mut().tx);
+    let mut tx: Burst<PoolBuf> = Burst::new();
+    tx.push(buf);
+    let start = Instant::now();
+    while !tx.is_empty() {
+        port.tx_burst(&mut tx);
+        assert!(start.elapsed() < PATIENCE, "the port never took the frame");
+    }
+}
+
+/// A TCP reset found in a frame: ports and acknowledgment number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reset {
+    pub sport: u16,
+    pub dport: u16,
+    pub ack: u32,
+}
+
+/// Parses an Ethernet/IPv4 frame carrying a TCP segment with RST set.
+pub fn parse_reset(frame: &[u8]) -> Option<Reset> {
+    let p = SlicedPacket::from_ethernet(frame).ok()?;
+    let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
+        return None;
+    };
+    tcp.rst().then(|| Reset {
+        sport: tcp.source_port(),
+        dport: tcp.destination_port(),
+        ack: tcp.acknowledgment_number(),
+    })
+}
+
+/// Receives from `port` until `count` TCP resets to `dport` have arrived
+/// and returns their acknowledgment numbers, sorted. The kernel answers
+/// each segment to a closed port whose IPv4 and TCP checksums are right
+/// with one reset acknowledging the segment's end (segments with a bad
+/// checksum are dropped silently), so this counts the segments the kernel
+/// accepted and tells where each ended.
+///
+/// # Panics
+/// After [`PATIENCE`] without `count` resets.
+pub fn recv_resets<P: Port<Buf = PoolBuf>>(port: &mut P, dport: u16, count: usize) -> Vec<u32> {
+    let start = Instant::now();
+    let mut acks = Vec::new();
+    let mut rx: Burst<PoolBuf> = Burst::new();
+    while acks.len() < count {
+        port.rx_burst(&mut rx);
+        for buf in rx.drain() {
+            if let Some(r) = parse_reset(buf.data()).filter(|r| r.dport == dport) {
+                acks.push(r.ack);
+            }
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{}: {} of {count} resets received (acks {acks:?})",
+            port.caps().name,
+            acks.len()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    acks.sort_unstable();
+    acks
+}
+
+/// The kernel's `Tcp:` or `Udp:` counter `name` in namespace `ns` (from
+/// `/proc/net/snmp`).
+pub fn snmp_counter(ns: &Netns, proto: &str, name: &str) -> u64 {
+    let text = ns.exec(&["cat", "/proc/net/snmp"]);
+    let mut lines = text.lines().filter(|l| l.starts_with(&format!("{proto}:")));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        panic!("no {proto} lines in /proc/net/snmp: {text}");
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {proto} counter {name}: {names} / {values}"))
 }

@@ -2,11 +2,19 @@
 //!
 //! Each [`AfPacket`] queue owns two packet sockets bound to the interface:
 //!
-//! - a receive socket with a **TPACKET_V3** ring: the kernel fills blocks of
-//!   frames and hands a block over when it is full or after
-//!   [`RxRingSize::retire_timeout_ms`]; [`AfPacket::rx_burst`] walks the
-//!   frames and gives each block back as soon as it is read. No system call
-//!   per packet, none per burst.
+//! - a receive socket with an mmap ring, in one of two [`RxMode`]s:
+//!   - [`RxMode::LowLatency`] (the default): a **TPACKET_V2** ring of frame
+//!     slots, each handed over by the kernel as soon as it is written, so
+//!     a frame is readable the moment it arrives;
+//!   - [`RxMode::Throughput`]: a **TPACKET_V3** ring whose blocks of
+//!     frames the kernel hands over when full or after
+//!     [`BlockRingSize::retire_timeout_ms`] (1 ms): fewer status words to
+//!     touch under load, but up to that timeout of added latency when the
+//!     port is lightly loaded (a ping waits about a millisecond).
+//!
+//!   Either way [`AfPacket::rx_burst`] walks the ring and gives each slot
+//!   or block back as soon as it is read: no system call per packet, none
+//!   per burst.
 //! - a transmit socket with a **TPACKET_V2** ring (V3's transmit side has
 //!   fixed-size frames and no advantage): [`AfPacket::tx_burst`] fills frame
 //!   slots and makes at most one `sendto(NULL, 0, MSG_DONTWAIT)` per burst.
@@ -21,6 +29,15 @@
 //! from the ring into a pool buffer, and each transmitted one from its buffer
 //! into a ring slot. A VLAN tag the device stripped is put back in the copy,
 //! so the pipeline sees the frame as it was on the wire.
+//!
+//! # Transmit offloads
+//!
+//! The port offloads nothing ([`PortCaps::tx_offloads`] is empty): the
+//! checksums and TCP segmentation a packet asks for in
+//! [`Meta::tx`](crate::buf::Meta::tx) are done in software by
+//! [`offload::transmit`] on the way out, each TSO segment in a buffer of
+//! its own from the port's pool, and counted in
+//! [`AfPacket::offload_stats`].
 //!
 //! # Several workers on one interface
 //!
@@ -51,15 +68,16 @@
 
 mod ring;
 mod socket;
+mod tx;
 
-pub use ring::{RxRingSize, TxRingSize};
+pub use ring::{BlockRingSize, FrameRingSize, TxRingSize};
 
-use arrayvec::ArrayVec;
-
-use ring::{RxRing, TxRefused, TxRing};
+use ring::{BlockRxRing, FrameInfo, FrameRxRing};
 use socket::PacketSocket;
+use tx::{RawTx, Transmitter};
 
 use super::netdev::NetDev;
+use super::offload::{self, OffloadStats};
 use super::{Burst, Offloads, Port, PortCaps, PortError};
 use crate::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
 
@@ -80,6 +98,41 @@ pub enum TxPath {
     Sendmmsg,
 }
 
+/// How the receive ring hands frames over: per frame, at once (low
+/// latency), or per block of frames (high throughput).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxMode {
+    /// A TPACKET_V2 ring of fixed frame slots, each handed over as soon as
+    /// the kernel has written it: no added latency. The default, right for
+    /// request/response traffic and anything lightly loaded.
+    LowLatency(FrameRingSize),
+    /// A TPACKET_V3 ring of blocks, each handed over when full or when its
+    /// retire timer fires: cheaper per frame under sustained load, but a
+    /// frame on a quiet port waits up to
+    /// [`retire_timeout_ms`](BlockRingSize::retire_timeout_ms). The kernel
+    /// also reports each frame's flow hash in this mode
+    /// ([`Meta::rss_hash`](crate::buf::Meta::rss_hash)).
+    Throughput(BlockRingSize),
+}
+
+impl RxMode {
+    /// [`RxMode::LowLatency`] with the default ring size.
+    pub fn low_latency() -> RxMode {
+        RxMode::LowLatency(FrameRingSize::default())
+    }
+
+    /// [`RxMode::Throughput`] with the default ring size.
+    pub fn throughput() -> RxMode {
+        RxMode::Throughput(BlockRingSize::default())
+    }
+}
+
+impl Default for RxMode {
+    fn default() -> Self {
+        RxMode::low_latency()
+    }
+}
+
 /// How to open an AF_PACKET port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AfPacketConfig {
@@ -90,8 +143,9 @@ pub struct AfPacketConfig {
     /// The fanout group to join. `None`: with several queues, a new group
     /// with a kernel-chosen unique id; with one, no fanout.
     pub fanout_group: Option<u16>,
-    /// Receive ring sizes.
-    pub rx_ring: RxRingSize,
+    /// The receive ring: per-frame (low latency, the default) or per-block
+    /// (throughput) hand-over, and its size.
+    pub rx_mode: RxMode,
     /// How frames are handed to the kernel.
     pub tx_path: TxPath,
     /// Transmit ring sizes (with [`TxPath::Ring`]).
@@ -112,7 +166,7 @@ impl AfPacketConfig {
             interface: interface.into(),
             queues: 1,
             fanout_group: None,
-            rx_ring: RxRingSize::default(),
+            rx_mode: RxMode::default(),
             tx_path: TxPath::default(),
             tx_ring: TxRingSize::default(),
             qdisc_bypass: false,
@@ -137,7 +191,7 @@ pub struct AfPacketStats {
     /// Frames the kernel dropped because the ring was full (from
     /// `PACKET_STATISTICS`, updated by [`AfPacket::stats`]).
     pub rx_kernel_drops: u64,
-    /// Ring blocks with an inconsistent descriptor (skipped).
+    /// Ring blocks or frame slots with an inconsistent descriptor (skipped).
     pub rx_bad_blocks: u64,
     /// Frames queued for transmission.
     pub tx_packets: u64,
@@ -149,21 +203,40 @@ pub struct AfPacketStats {
     pub tx_errors: u64,
 }
 
+/// The receive ring of one queue, as its [`RxMode`] chose.
+#[derive(Debug)]
+enum RxRing {
+    Frames(FrameRxRing),
+    Blocks(BlockRxRing),
+}
+
+impl RxRing {
+    fn has_data(&self) -> bool {
+        match self {
+            RxRing::Frames(r) => r.has_data(),
+            RxRing::Blocks(r) => r.has_data(),
+        }
+    }
+
+    fn bad_entries(&self) -> u64 {
+        match self {
+            RxRing::Frames(r) => r.bad_frames,
+            RxRing::Blocks(r) => r.bad_blocks,
+        }
+    }
+}
+
 /// One queue of an AF_PACKET port: a [`Port`] over mmap rings.
 #[derive(Debug)]
 pub struct AfPacket {
     rx_sock: PacketSocket,
     rx_ring: RxRing,
-    tx_sock: PacketSocket,
-    /// The transmit ring, with [`TxPath::Ring`].
-    tx_ring: Option<TxRing>,
-    /// Frames are marked in the TX ring that the kernel has not yet been
-    /// asked to send (the last flush was pushed back).
-    tx_pending: bool,
-    max_tx_frame: usize,
+    rx_mode: RxMode,
+    tx: Transmitter,
     pool: Pool,
     caps: PortCaps,
     stats: AfPacketStats,
+    offload: OffloadStats,
 }
 
 impl AfPacket {
@@ -227,7 +300,12 @@ impl AfPacket {
         }
 
         let rx_sock = PacketSocket::new(name)?;
-        let rx_ring = RxRing::new(&rx_sock, config.rx_ring, name)?;
+        let rx_ring = match config.rx_mode {
+            RxMode::LowLatency(size) => {
+                RxRing::Frames(FrameRxRing::new(&rx_sock, size, max_frame, name)?)
+            }
+            RxMode::Throughput(size) => RxRing::Blocks(BlockRxRing::new(&rx_sock, size, name)?),
+        };
         let one: libc::c_int = 1;
         rx_sock.set(libc::PACKET_IGNORE_OUTGOING, &one, "PACKET_IGNORE_OUTGOING")?;
         rx_sock.bind(ifindex, true)?;
@@ -240,25 +318,20 @@ impl AfPacket {
             None
         };
 
-        let tx_sock = PacketSocket::new(name)?;
-        // Drop malformed frames instead of stalling the ring on them.
-        tx_sock.set(libc::PACKET_LOSS, &one, "PACKET_LOSS")?;
-        if config.qdisc_bypass {
-            tx_sock.set(libc::PACKET_QDISC_BYPASS, &one, "PACKET_QDISC_BYPASS")?;
-        }
-        let tx_ring = match config.tx_path {
-            TxPath::Ring => Some(TxRing::new(&tx_sock, config.tx_ring, max_frame, name)?),
-            TxPath::Sendmmsg => None,
-        };
-        tx_sock.bind(ifindex, false)?;
+        let tx = Transmitter::new(
+            name,
+            ifindex,
+            config.tx_path,
+            config.tx_ring,
+            max_frame,
+            config.qdisc_bypass,
+        )?;
 
         let port = AfPacket {
             rx_sock,
             rx_ring,
-            tx_sock,
-            tx_ring,
-            tx_pending: false,
-            max_tx_frame: max_frame,
+            rx_mode: config.rx_mode,
+            tx,
             pool,
             caps: PortCaps {
                 name: name.to_owned(),
@@ -272,6 +345,7 @@ impl AfPacket {
                 flow_rules: false,
             },
             stats: AfPacketStats::default(),
+            offload: OffloadStats::default(),
         };
         Ok((port, joined))
     }
@@ -286,8 +360,19 @@ impl AfPacket {
             // The kernel resets its counters on every read.
             self.stats.rx_kernel_drops += u64::from(k.tp_drops);
         }
-        self.stats.rx_bad_blocks = self.rx_ring.bad_blocks;
+        self.stats.rx_bad_blocks = self.rx_ring.bad_entries();
         self.stats
+    }
+
+    /// Counters of the transmit offload requests this queue carried out
+    /// (all in software: the port offloads nothing).
+    pub fn offload_stats(&self) -> OffloadStats {
+        self.offload
+    }
+
+    /// How the receive ring hands frames over, and its size as asked.
+    pub fn rx_mode(&self) -> RxMode {
+        self.rx_mode
     }
 
     /// Waits up to `timeout_ms` milliseconds for received frames (for
@@ -299,130 +384,7 @@ impl AfPacket {
     /// Asks the kernel to send frames queued by an earlier
     /// [`tx_burst`](Port::tx_burst) whose flush was pushed back.
     pub fn flush(&mut self) {
-        if !self.tx_pending {
-            return;
-        }
-        match self.tx_sock.kick_tx() {
-            Ok(true) => self.tx_pending = false,
-            Ok(false) => {}
-            Err(_) => {
-                self.stats.tx_errors += 1;
-                self.tx_pending = false;
-            }
-        }
-    }
-}
-
-/// Frames per `sendmmsg` call.
-const SENDMMSG_BATCH: usize = 32;
-/// Segments per `sendmmsg` call.
-const SENDMMSG_SEGMENTS: usize = 64;
-
-impl AfPacket {
-    fn tx_ring_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
-        let Some(ring) = self.tx_ring.as_mut() else {
-            return 0;
-        };
-        let mut taken = 0;
-        let mut queued = 0;
-        for buf in tx.as_slice() {
-            let len = buf.total_len();
-            let res = if len > self.max_tx_frame {
-                Err(TxRefused::TooLarge)
-            } else {
-                ring.push(len, buf.segments())
-            };
-            match res {
-                Ok(()) => {
-                    queued += 1;
-                    self.stats.tx_packets += 1;
-                    self.stats.tx_bytes += len as u64;
-                }
-                Err(TxRefused::TooLarge) => self.stats.tx_oversize += 1,
-                Err(TxRefused::Full) => break,
-            }
-            taken += 1;
-        }
-        tx.drain_front(taken);
-        if queued > 0 {
-            self.tx_pending = true;
-        }
-        self.flush();
-        queued
-    }
-
-    fn tx_sendmmsg_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
-        let mut taken = 0;
-        let mut sent = 0;
-        'bursts: while taken < tx.len() {
-            let mut iov: ArrayVec<libc::iovec, SENDMMSG_SEGMENTS> = ArrayVec::new();
-            // (first iovec, iovec count, bytes) per frame of this batch.
-            let mut frames: ArrayVec<(usize, usize, usize), SENDMMSG_BATCH> = ArrayVec::new();
-            for buf in &tx.as_slice()[taken..] {
-                let len = buf.total_len();
-                if len > self.max_tx_frame {
-                    if frames.is_empty() {
-                        // Drop it here; the batch starts after it.
-                        self.stats.tx_oversize += 1;
-                        taken += 1;
-                        continue 'bursts;
-                    }
-                    break;
-                }
-                let first = iov.len();
-                let segments = buf.segments().count();
-                if frames.is_full() || iov.remaining_capacity() < segments {
-                    break;
-                }
-                for seg in buf.segments() {
-                    iov.push(libc::iovec {
-                        iov_base: seg.as_ptr() as *mut libc::c_void,
-                        iov_len: seg.len(),
-                    });
-                }
-                frames.push((first, segments, len));
-            }
-            if frames.is_empty() {
-                // A frame with more segments than one call carries.
-                self.stats.tx_errors += 1;
-                taken += 1;
-                continue;
-            }
-            let mut msgs: ArrayVec<libc::mmsghdr, SENDMMSG_BATCH> = frames
-                .iter()
-                .map(|&(first, count, _)| {
-                    // SAFETY: `msghdr` is a plain C struct; all-zero (no
-                    // address, no control data) is valid.
-                    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-                    hdr.msg_iov = iov[first..].as_ptr() as *mut libc::iovec;
-                    hdr.msg_iovlen = count as _;
-                    libc::mmsghdr {
-                        msg_hdr: hdr,
-                        msg_len: 0,
-                    }
-                })
-                .collect();
-            match self.tx_sock.send_batch(&mut msgs) {
-                Ok(n) => {
-                    for &(_, _, len) in &frames[..n] {
-                        self.stats.tx_packets += 1;
-                        self.stats.tx_bytes += len as u64;
-                    }
-                    taken += n;
-                    sent += n;
-                    if n == 0 {
-                        break; // pushed back: the rest stays for later
-                    }
-                }
-                Err(_) => {
-                    // The first frame was refused: drop it, go on after it.
-                    self.stats.tx_errors += 1;
-                    taken += 1;
-                }
-            }
-        }
-        tx.drain_front(taken);
-        sent
+        self.tx.flush(&mut self.stats);
     }
 }
 
@@ -457,8 +419,9 @@ impl Port for AfPacket {
         let pool = &self.pool;
         let stats = &mut self.stats;
         let queue = self.caps.queue;
+        let max = rx.remaining();
         let mut truncated = 0u64;
-        let n = self.rx_ring.receive(rx.remaining(), |frame, info| {
+        let mut take = |frame: &[u8], info: FrameInfo| {
             let Some(mut buf) = pool.alloc() else {
                 stats.rx_no_buffer += 1;
                 return false;
@@ -472,7 +435,7 @@ impl Port for AfPacket {
             let meta = buf.meta_mut();
             meta.rx_queue = queue;
             meta.rx_timestamp_ns = info.timestamp_ns;
-            meta.rss_hash = Some(info.rxhash);
+            meta.rss_hash = info.rxhash;
             if info.status & libc::TP_STATUS_CSUM_VALID != 0 {
                 meta.l4_checksum = ChecksumStatus::Good;
             } else if info.status & libc::TP_STATUS_CSUMNOTREADY != 0 {
@@ -484,7 +447,11 @@ impl Port for AfPacket {
             stats.rx_bytes += buf.len() as u64;
             rx.push(buf);
             true
-        });
+        };
+        let n = match &mut self.rx_ring {
+            RxRing::Frames(r) => r.receive(max, &mut take),
+            RxRing::Blocks(r) => r.receive(max, &mut take),
+        };
         self.stats.rx_truncated += truncated;
         n - truncated as usize
     }
@@ -495,13 +462,16 @@ impl Port for AfPacket {
     /// cannot take now (ring full, device queue full) stay in `tx`. A frame
     /// larger than the interface MTU allows is dropped and counted in
     /// [`AfPacketStats::tx_oversize`]; one the kernel refuses, in
-    /// [`AfPacketStats::tx_errors`]. Returns how many were handed over.
+    /// [`AfPacketStats::tx_errors`]. Transmit requests in `Meta::tx` are
+    /// carried out in software first ([`offload::transmit`]). Returns how
+    /// many were handed over (a segmented packet counts once).
     fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
-        if self.tx_ring.is_some() {
-            self.tx_ring_burst(tx)
-        } else {
-            self.tx_sendmmsg_burst(tx)
-        }
+        let mut dev = RawTx {
+            tx: &mut self.tx,
+            stats: &mut self.stats,
+            pool: &self.pool,
+        };
+        offload::transmit(&mut dev, tx, &mut self.offload)
     }
 
     fn alloc(&mut self) -> Option<PoolBuf> {

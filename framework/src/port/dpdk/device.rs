@@ -162,7 +162,13 @@ impl DpdkDevice {
         // SAFETY: the EAL is initialised; both strings are valid C strings.
         let rc = unsafe { sys::rte_vdev_init(cname.as_ptr(), cargs.as_ptr()) };
         if rc != 0 {
-            return Err(dpdk_error(name, "rte_vdev_init", rc));
+            // Drivers' probe functions often return a bare -1 and leave the
+            // cause in rte_errno; report that rather than "EPERM".
+            let code = match (rc, super::rte_errno()) {
+                (-1, errno) if errno != 0 => errno,
+                _ => rc,
+            };
+            return Err(dpdk_error(name, "rte_vdev_init", code));
         }
         let port_id = match port_by_name(name) {
             Ok(id) => id,

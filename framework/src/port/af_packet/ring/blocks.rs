@@ -1,92 +1,19 @@
-//! The memory-mapped rings shared with the kernel: a TPACKET_V3 receive ring
-//! (blocks of variable-size frames) and a TPACKET_V2 transmit ring (fixed
-//! frames).
-//!
-//! Ownership of ring memory passes back and forth through a status word: the
-//! kernel writes a block or frame, then flips its status to "user"; we read
-//! (or fill) it, then flip it back. Statuses are read with acquire and written
-//! with release ordering, so the data accesses cannot move across them.
-//! Everything the kernel wrote that we use as an offset or a length is
-//! bounds-checked against the block before memory is touched.
+//! The TPACKET_V3 receive ring: the kernel packs frames of any size into
+//! blocks and hands a block over when it is full or its retire timer fires,
+//! so a lightly loaded port waits up to that timeout for each frame.
 
-use std::io;
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
-use super::socket::PacketSocket;
+use super::{page_size, stripped_vlan, FrameInfo, Mapping};
+use crate::port::af_packet::socket::PacketSocket;
 use crate::port::PortError;
-
-/// Where the frame data starts in a TX frame: after the aligned V2 header
-/// (`TPACKET2_HDRLEN - sizeof(struct sockaddr_ll)`).
-const TX_DATA_OFFSET: usize = (std::mem::size_of::<libc::tpacket2_hdr>() + libc::TPACKET_ALIGNMENT
-    - 1)
-    & !(libc::TPACKET_ALIGNMENT - 1);
 
 /// Offset of `block_status` in a V3 block descriptor.
 const BLOCK_STATUS_OFFSET: usize = 8;
 
-/// A shared mapping of a socket's ring, unmapped on drop.
-#[derive(Debug)]
-struct Mapping {
-    base: NonNull<u8>,
-    len: usize,
-}
-
-// SAFETY: the mapping is plain memory owned by this value; the rings that
-// own it are used by one thread at a time (`&mut self` methods).
-unsafe impl Send for Mapping {}
-
-impl Mapping {
-    fn new(sock: &PacketSocket, len: usize, iface: &str) -> Result<Self, PortError> {
-        // SAFETY: mapping the ring the kernel just allocated for this socket
-        // at an address of the kernel's choosing; aliases no Rust memory.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                sock.raw(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(PortError::from_io(
-                iface,
-                "mmap of the packet ring",
-                io::Error::last_os_error(),
-            ));
-        }
-        let base = NonNull::new(p.cast()).ok_or_else(|| PortError::InvalidConfig {
-            name: iface.to_owned(),
-            what: "the packet ring was mapped at address 0".into(),
-        })?;
-        Ok(Mapping { base, len })
-    }
-
-    /// The status word at byte `off` (4-aligned, inside the mapping).
-    fn status(&self, off: usize) -> &AtomicU32 {
-        debug_assert!(off % 4 == 0 && off + 4 <= self.len);
-        // SAFETY: `off` is inside the mapping and 4-byte aligned (the mapping
-        // is page aligned, blocks and frames are 16-aligned); the kernel
-        // accesses this word concurrently, hence atomic access only.
-        unsafe { &*self.base.as_ptr().add(off).cast::<AtomicU32>() }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly what `new` mapped; no slices into it
-        // outlive the ring (they are only lent out for a closure call).
-        unsafe {
-            libc::munmap(self.base.as_ptr().cast(), self.len);
-        }
-    }
-}
-
 /// Sizes of a TPACKET_V3 receive ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RxRingSize {
+pub struct BlockRingSize {
     /// Bytes per block; a power of two and a multiple of the page size.
     pub block_size: u32,
     /// Number of blocks.
@@ -96,9 +23,9 @@ pub struct RxRingSize {
     pub retire_timeout_ms: u32,
 }
 
-impl Default for RxRingSize {
+impl Default for BlockRingSize {
     fn default() -> Self {
-        RxRingSize {
+        BlockRingSize {
             block_size: 1 << 18,
             block_count: 32,
             retire_timeout_ms: 1,
@@ -106,24 +33,9 @@ impl Default for RxRingSize {
     }
 }
 
-/// What the kernel reported about a received frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct FrameInfo {
-    /// `TP_STATUS_*` bits.
-    pub status: u32,
-    /// Length on the wire (may exceed the captured bytes).
-    pub wire_len: u32,
-    /// Receive time, nanoseconds since the Unix epoch.
-    pub timestamp_ns: u64,
-    /// The kernel's flow hash.
-    pub rxhash: u32,
-    /// A VLAN tag the device stripped, as (TPID, TCI).
-    pub vlan: Option<(u16, u16)>,
-}
-
 /// A TPACKET_V3 receive ring.
 #[derive(Debug)]
-pub(super) struct RxRing {
+pub(crate) struct BlockRxRing {
     map: Mapping,
     block_size: usize,
     block_count: usize,
@@ -133,14 +45,14 @@ pub(super) struct RxRing {
     /// offset from the block start.
     cursor: Option<(u32, usize)>,
     /// Blocks whose descriptor made no sense (skipped, returned to the kernel).
-    pub bad_blocks: u64,
+    pub(crate) bad_blocks: u64,
 }
 
-impl RxRing {
+impl BlockRxRing {
     /// Sets up and maps a V3 receive ring on `sock` (before it is bound).
-    pub(super) fn new(
+    pub(crate) fn new(
         sock: &PacketSocket,
-        size: RxRingSize,
+        size: BlockRingSize,
         iface: &str,
     ) -> Result<Self, PortError> {
         let invalid = |what: String| PortError::InvalidConfig {
@@ -170,7 +82,7 @@ impl RxRing {
         };
         sock.set(libc::PACKET_RX_RING, &req, "PACKET_RX_RING")?;
         let len = bs * size.block_count as usize;
-        Ok(RxRing {
+        Ok(BlockRxRing {
             map: Mapping::new(sock, len, iface)?,
             block_size: bs,
             block_count: size.block_count as usize,
@@ -181,7 +93,7 @@ impl RxRing {
     }
 
     /// Whether the next block is ours to read.
-    pub(super) fn has_data(&self) -> bool {
+    pub(crate) fn has_data(&self) -> bool {
         self.cursor.is_some() || self.block_is_ours(self.block)
     }
 
@@ -221,7 +133,7 @@ impl RxRing {
     /// consumed the frame; on `false` the frame stays for the next call and
     /// reception stops. Blocks are given back to the kernel as soon as they
     /// are read. Returns how many frames were consumed.
-    pub(super) fn receive(
+    pub(crate) fn receive(
         &mut self,
         max: usize,
         mut take: impl FnMut(&[u8], FrameInfo) -> bool,
@@ -281,19 +193,16 @@ impl RxRing {
                     hdr.tp_snaplen as usize,
                 )
             };
-            let vlan = (hdr.tp_status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
-                let tpid = if hdr.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
-                    hdr.hv1.tp_vlan_tpid
-                } else {
-                    0x8100
-                };
-                (tpid, hdr.hv1.tp_vlan_tci as u16)
-            });
+            let vlan = stripped_vlan(
+                hdr.tp_status,
+                hdr.hv1.tp_vlan_tpid,
+                hdr.hv1.tp_vlan_tci as u16,
+            );
             let info = FrameInfo {
                 status: hdr.tp_status,
                 wire_len: hdr.tp_len,
                 timestamp_ns: u64::from(hdr.tp_sec) * 1_000_000_000 + u64::from(hdr.tp_nsec),
-                rxhash: hdr.hv1.tp_rxhash,
+                rxhash: Some(hdr.hv1.tp_rxhash),
                 vlan,
             };
             if !take(frame, info) {
@@ -317,175 +226,15 @@ impl RxRing {
     }
 }
 
-/// Sizes of a TPACKET_V2 transmit ring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TxRingSize {
-    /// Frames in the ring (rounded up to fill whole blocks).
-    pub frame_count: u32,
-}
-
-impl Default for TxRingSize {
-    fn default() -> Self {
-        TxRingSize { frame_count: 1024 }
-    }
-}
-
-/// Why a frame was not queued for transmission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum TxRefused {
-    /// No free frame slot: the kernel is still sending earlier frames.
-    Full,
-    /// The packet is larger than a frame slot.
-    TooLarge,
-}
-
-/// A TPACKET_V2 transmit ring.
-#[derive(Debug)]
-pub(super) struct TxRing {
-    map: Mapping,
-    frame_size: usize,
-    frames_per_block: usize,
-    block_size: usize,
-    frame_count: usize,
-    /// The next frame slot to fill.
-    head: usize,
-}
-
-impl TxRing {
-    /// Sets up and maps a V2 transmit ring on `sock` for frames of up to
-    /// `max_frame` bytes.
-    pub(super) fn new(
-        sock: &PacketSocket,
-        size: TxRingSize,
-        max_frame: usize,
-        iface: &str,
-    ) -> Result<Self, PortError> {
-        let version = libc::tpacket_versions::TPACKET_V2 as libc::c_int;
-        sock.set(libc::PACKET_VERSION, &version, "PACKET_VERSION(V2)")?;
-        let page = page_size();
-        let frame_size = (TX_DATA_OFFSET + max_frame).next_power_of_two().max(2048);
-        let block_size = frame_size.max(page).max(1 << 16);
-        let frames_per_block = block_size / frame_size;
-        let block_count = (size.frame_count.max(1) as usize).div_ceil(frames_per_block);
-        let frame_count = block_count * frames_per_block;
-        let req = libc::tpacket_req {
-            tp_block_size: block_size as u32,
-            tp_block_nr: block_count as u32,
-            tp_frame_size: frame_size as u32,
-            tp_frame_nr: frame_count as u32,
-        };
-        sock.set(libc::PACKET_TX_RING, &req, "PACKET_TX_RING")?;
-        Ok(TxRing {
-            map: Mapping::new(sock, block_size * block_count, iface)?,
-            frame_size,
-            frames_per_block,
-            block_size,
-            frame_count,
-            head: 0,
-        })
-    }
-
-    /// The largest frame a slot holds.
-    pub(super) fn max_frame(&self) -> usize {
-        self.frame_size - TX_DATA_OFFSET
-    }
-
-    fn frame_offset(&self, i: usize) -> usize {
-        (i / self.frames_per_block) * self.block_size
-            + (i % self.frames_per_block) * self.frame_size
-    }
-
-    /// Copies a packet made of `segments` (total `len` bytes) into the next
-    /// free slot and marks it for sending. The kernel sends it on the next
-    /// `kick_tx`.
-    pub(super) fn push<'a>(
-        &mut self,
-        len: usize,
-        segments: impl Iterator<Item = &'a [u8]>,
-    ) -> Result<(), TxRefused> {
-        if len > self.max_frame() {
-            return Err(TxRefused::TooLarge);
-        }
-        let off = self.frame_offset(self.head);
-        let status = self.map.status(off);
-        if status.load(Ordering::Acquire) != libc::TP_STATUS_AVAILABLE {
-            return Err(TxRefused::Full);
-        }
-        let mut at = off + TX_DATA_OFFSET;
-        let end = at + len;
-        for seg in segments {
-            let n = seg.len().min(end - at);
-            // SAFETY: the slot is ours (status AVAILABLE, acquired) and
-            // `at..at + n` stays within its data area (`len <= max_frame`,
-            // and `n` is capped at what is left of `len`).
-            unsafe {
-                std::ptr::copy_nonoverlapping(seg.as_ptr(), self.map.base.as_ptr().add(at), n);
-            }
-            at += n;
-        }
-        let written = at - (off + TX_DATA_OFFSET);
-        // SAFETY: `tp_len` is the second u32 of the slot's header, which is
-        // ours until the release store below.
-        unsafe {
-            self.map
-                .base
-                .as_ptr()
-                .add(off + 4)
-                .cast::<u32>()
-                .write(written as u32);
-        }
-        status.store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
-        self.head = (self.head + 1) % self.frame_count;
-        Ok(())
-    }
-}
-
-fn page_size() -> usize {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as usize
-    } else {
-        4096
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::put32;
     use super::*;
-
-    impl Mapping {
-        /// Anonymous memory standing in for a kernel ring.
-        fn anonymous(len: usize) -> Mapping {
-            // SAFETY: a fresh private anonymous mapping aliases nothing.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
-            assert_ne!(p, libc::MAP_FAILED);
-            Mapping {
-                base: NonNull::new(p.cast()).unwrap(),
-                len,
-            }
-        }
-
-        fn bytes(&mut self) -> &mut [u8] {
-            // SAFETY: the whole mapping, exclusively borrowed; in these tests
-            // no kernel shares it.
-            unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr(), self.len) }
-        }
-    }
 
     const BS: usize = 4096;
 
-    fn ring(blocks: usize) -> RxRing {
-        RxRing {
+    fn ring(blocks: usize) -> BlockRxRing {
+        BlockRxRing {
             map: Mapping::anonymous(BS * blocks),
             block_size: BS,
             block_count: blocks,
@@ -495,13 +244,9 @@ mod tests {
         }
     }
 
-    fn put32(b: &mut [u8], off: usize, v: u32) {
-        b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
-    }
-
     /// Writes a block the way the kernel does: descriptor, then frames each
     /// with a `tpacket3_hdr`, data at `tp_mac`, chained by `tp_next_offset`.
-    fn write_block(r: &mut RxRing, block: usize, frames: &[&[u8]]) {
+    fn write_block(r: &mut BlockRxRing, block: usize, frames: &[&[u8]]) {
         let base = block * BS;
         let b = &mut r.map.bytes()[base..base + BS];
         b.fill(0);
@@ -525,7 +270,7 @@ mod tests {
         put32(b, BLOCK_STATUS_OFFSET, libc::TP_STATUS_USER);
     }
 
-    fn status(r: &RxRing, block: usize) -> u32 {
+    fn status(r: &BlockRxRing, block: usize) -> u32 {
         r.map
             .status(block * BS + BLOCK_STATUS_OFFSET)
             .load(Ordering::Relaxed)
@@ -619,16 +364,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn tx_data_follows_the_aligned_v2_header() {
-        // TPACKET2_HDRLEN - sizeof(sockaddr_ll), as the kernel computes it.
-        assert_eq!(
-            TX_DATA_OFFSET,
-            libc::TPACKET2_HDRLEN - std::mem::size_of::<libc::sockaddr_ll>()
-        );
-        assert_eq!(TX_DATA_OFFSET % libc::TPACKET_ALIGNMENT, 0);
     }
 
     #[test]
