@@ -11,15 +11,24 @@
 //! - `af_packet/tx_sendmmsg`: the same with `TxPath::Sendmmsg` (one
 //!   `sendmmsg` per burst instead of the ring).
 //! - `af_packet/veth_loop`: tpa sends on veth `a` and receives on veth `b`
-//!   through the TPACKET_V3 ring: TX + veth + RX per frame.
+//!   through the default low-latency receive ring (TPACKET_V2, one frame
+//!   slot each): TX + veth + RX per frame.
 //! - `af_packet/veth_loop_sendmmsg`: the same, sending with `sendmmsg`.
+//! - `af_packet/veth_loop_throughput_rx`: the same as `veth_loop`,
+//!   receiving through the throughput ring (`RxMode::Throughput`,
+//!   TPACKET_V3 blocks).
+//! - `rtt/{tap,af_packet_low_latency,af_packet_throughput}`: one round trip
+//!   through the kernel per iteration: tpa sends an ICMP echo request to
+//!   the kernel's address and polls its port until the reply is in. The
+//!   receive ring's hand-over delay shows here: a TPACKET_V3 block waits
+//!   for its retire timer (1 ms) when traffic is light.
 //!
 //! Loops keep at most 4096 frames in flight: enough to fill the receive
-//! ring's blocks (a TPACKET_V3 block is handed over when full or 1 ms after
-//! its first frame, so a small window would measure that timeout), few
-//! enough not to overrun the receiver. A frame that never arrives is
-//! reported, not hidden. Each group runs in a network namespace of its own.
-//! Needs root.
+//! ring's blocks in throughput mode (a TPACKET_V3 block is handed over when
+//! full or 1 ms after its first frame, so a small window would measure that
+//! timeout), few enough not to overrun the receiver (the low-latency ring
+//! has 4096 slots). A frame that never arrives is reported, not hidden.
+//! Each group runs in a network namespace of its own. Needs root.
 //!
 //! Run: `cargo bench -p tpa-benches --bench kernel_ports`.
 
@@ -27,8 +36,9 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
+use etherparse::{Icmpv4Type, PacketBuilder, SlicedPacket, TransportSlice};
 use tpa::buf::{PacketBuf, Pool, PoolBuf, PoolConfig};
-use tpa::port::af_packet::{AfPacket, AfPacketConfig, TxPath};
+use tpa::port::af_packet::{AfPacket, AfPacketConfig, RxMode, TxPath};
 use tpa::port::tap::{Tap, TapConfig};
 use tpa::port::{Burst, Port};
 use tpa::wire::MacAddr;
@@ -215,21 +225,131 @@ fn af_packet_benches(c: &mut Criterion) {
             t
         })
     });
+    // Only one receiver on `vb` at a time: the kernel copies every frame
+    // into each open ring.
+    let rx_low_latency = b.stats();
+    drop(b);
+    let v3_cfg = AfPacketConfig {
+        rx_mode: RxMode::throughput(),
+        ..AfPacketConfig::new("vb")
+    };
+    let mut b3 = ns
+        .enter(|| AfPacket::open(&v3_cfg, pool.clone()))
+        .expect("AF_PACKET b, throughput ring");
+    g.bench_function("veth_loop_throughput_rx", |bch| {
+        bch.iter_custom(|iters| {
+            let (t, l) = stream(&mut a, &mut b3, iters * BURST as u64);
+            lost.set(lost.get() + l);
+            t
+        })
+    });
     g.finish();
-    let (sa, sb) = (a.stats(), b.stats());
+    let sa = a.stats();
     eprintln!(
-        "af_packet: a tx {} (oversize {}, errors {}); b rx {} (kernel drops {}, no buffer {})",
-        sa.tx_packets,
-        sa.tx_oversize,
-        sa.tx_errors,
-        sb.rx_packets,
-        sb.rx_kernel_drops,
-        sb.rx_no_buffer
+        "af_packet: a tx {} (oversize {}, errors {})",
+        sa.tx_packets, sa.tx_oversize, sa.tx_errors
     );
+    for (name, sb) in [("low latency", rx_low_latency), ("throughput", b3.stats())] {
+        eprintln!(
+            "af_packet: b ({name} ring) rx {} (kernel drops {}, no buffer {})",
+            sb.rx_packets, sb.rx_kernel_drops, sb.rx_no_buffer
+        );
+    }
     if lost.get() > 0 {
         eprintln!("af_packet/veth_loop*: {} frames lost", lost.get());
     }
-    drop((a, b, mmsg));
+    drop((a, b3, mmsg));
+    pool.assert_whole();
+}
+
+/// An ICMP echo request from `src` to `dst`.
+fn echo_request(src: (MacAddr, [u8; 4]), dst: (MacAddr, [u8; 4])) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(src.0 .0, dst.0 .0)
+        .ipv4(src.1, dst.1, 64)
+        .icmpv4_echo_request(0x7e57, 1);
+    let payload = [0x5au8; 32];
+    let mut f = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut f, &payload).expect("build echo request");
+    f
+}
+
+fn is_echo_reply(frame: &[u8]) -> bool {
+    let Ok(p) = SlicedPacket::from_ethernet(frame) else {
+        return false;
+    };
+    matches!(&p.transport, Some(TransportSlice::Icmpv4(i))
+        if matches!(i.icmp_type(), Icmpv4Type::EchoReply(e) if e.id == 0x7e57))
+}
+
+/// `rounds` round trips: send `request`, poll `port` until the kernel's
+/// echo reply arrives (a lost one is reported after a second).
+fn round_trips<P: Port<Buf = PoolBuf>>(port: &mut P, request: &[u8], rounds: u64) -> Duration {
+    let mut tx: Burst<PoolBuf> = Burst::new();
+    let mut rx: Burst<PoolBuf> = Burst::new();
+    let start = Instant::now();
+    for _ in 0..rounds {
+        refill(port, &mut tx, 1, request);
+        while !tx.is_empty() {
+            port.tx_burst(&mut tx);
+        }
+        let sent = Instant::now();
+        loop {
+            port.rx_burst(&mut rx);
+            if rx.drain().filter(|b| is_echo_reply(b.data())).count() > 0 {
+                break;
+            }
+            if sent.elapsed() > Duration::from_secs(1) {
+                eprintln!("{}: an echo reply never came", port.caps().name);
+                break;
+            }
+        }
+    }
+    start.elapsed()
+}
+
+fn rtt_benches(c: &mut Criterion) {
+    let pool = pool();
+    let mut g = c.benchmark_group("rtt");
+    let ns = Netns::new("bench-rtt");
+    let tpa_ip = [10, 98, 0, 2];
+    let kernel_ip = [10, 98, 0, 1];
+
+    let mut tap = ns
+        .enter(|| Tap::open(&TapConfig::new("tapr"), pool.clone()))
+        .expect("TAP");
+    ns.add_addr("tapr", "10.98.0.1/24");
+    ns.add_neigh("tapr", "10.98.0.2", &tap.caps().mac.to_string());
+    let kernel_mac: MacAddr = ns.mac_of("tapr").parse().expect("MAC");
+    let request = echo_request((tap.caps().mac, tpa_ip), (kernel_mac, kernel_ip));
+    g.bench_function("tap", |bch| {
+        bch.iter_custom(|iters| round_trips(&mut tap, &request, iters))
+    });
+    drop(tap);
+
+    ns.add_veth("ra", "rb");
+    ns.add_addr("rb", "10.99.0.1/24");
+    ns.up("ra");
+    ns.up("rb");
+    let tpa_mac: MacAddr = ns.mac_of("ra").parse().expect("MAC");
+    let kernel_mac: MacAddr = ns.mac_of("rb").parse().expect("MAC");
+    ns.add_neigh("rb", "10.99.0.2", &tpa_mac.to_string());
+    let request = echo_request((tpa_mac, [10, 99, 0, 2]), (kernel_mac, [10, 99, 0, 1]));
+    for (name, mode) in [
+        ("af_packet_low_latency", RxMode::low_latency()),
+        ("af_packet_throughput", RxMode::throughput()),
+    ] {
+        let cfg = AfPacketConfig {
+            rx_mode: mode,
+            ..AfPacketConfig::new("ra")
+        };
+        let mut port = ns
+            .enter(|| AfPacket::open(&cfg, pool.clone()))
+            .expect("AF_PACKET");
+        g.bench_function(name, |bch| {
+            bch.iter_custom(|iters| round_trips(&mut port, &request, iters))
+        });
+    }
+    g.finish();
     pool.assert_whole();
 }
 
@@ -241,5 +361,6 @@ fn main() {
         .measurement_time(Duration::from_secs(3));
     tap_benches(&mut c);
     af_packet_benches(&mut c);
+    rtt_benches(&mut c);
     c.final_summary();
 }

@@ -6,8 +6,9 @@
 //!    stages (each bumps one byte and is counted; the last transmits).
 //!    Variants: `pipeline` (generated), `hand` (one hand-written loop keeping
 //!    the same counters), `dyn` (the same runtime with the stages in a
-//!    `Vec<Box<dyn DynStage>>`). The port recycles the same 32 buffers, so
-//!    the loop itself is what is measured.
+//!    `Vec<Box<dyn DynStage>>`); `chain/1` also `pipeline+tap` (the same
+//!    pipeline with a `#[tap]` counting bytes both ways). The port recycles
+//!    the same 32 buffers, so the loop itself is what is measured.
 //! 2. `l2fwd`: a MAC-swap reflector on one end of a `MemoryWire`, the peer
 //!    on the other end sending the frames back (both ends on this core, so
 //!    every packet crosses the wire twice per iteration): `pipeline` vs
@@ -22,7 +23,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput};
 use tpa::buf::{PacketBuf, Pool, PoolBuf, PoolConfig};
 use tpa::pipeline;
-use tpa::pipeline::{settle, NoHost, NoTap, Runtime};
+use tpa::pipeline::{settle, NoHost, NoTap, Runtime, Tap};
 use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
 use tpa::port::{Burst, Offloads, Port, PortCaps};
 use tpa::stage::{Cx, Reason, Stage, StageStats, Verdict};
@@ -128,6 +129,34 @@ impl<B: PacketBuf> Stage<B> for Send {
 struct Chain1 {
     #[port]
     port: LoopPort,
+    send: Send,
+}
+
+/// Counts the bytes crossing the port each way: the cheapest useful tap.
+#[derive(Default)]
+struct ByteCount {
+    rx: u64,
+    tx: u64,
+}
+
+impl<B: PacketBuf> Tap<B> for ByteCount {
+    #[inline]
+    fn on_rx(&mut self, frame: &B, _now_ns: u64) {
+        self.rx += frame.len() as u64;
+    }
+    #[inline]
+    fn on_tx(&mut self, frame: &B, _now_ns: u64) {
+        self.tx += frame.len() as u64;
+    }
+}
+
+/// `Chain1` with a tap: what watching both directions costs.
+#[pipeline(burst = 32)]
+struct Chain1Tapped {
+    #[port]
+    port: LoopPort,
+    #[tap]
+    tap: ByteCount,
     send: Send,
 }
 
@@ -306,6 +335,9 @@ fn bench_chains(c: &mut Criterion) {
                 g.bench_function("pipeline", |b| b.iter(|| black_box(p.run_once())));
                 let mut h = Hand::new();
                 g.bench_function("hand", |b| b.iter(|| black_box(h.run_once::<0>())));
+                let mut t = Chain1Tapped::new(LoopPort::new(), ByteCount::default(), Send);
+                g.bench_function("pipeline+tap", |b| b.iter(|| black_box(t.run_once())));
+                black_box((t.tap.rx, t.tap.tx));
             }
             4 => {
                 let mut p = Chain4::new(LoopPort::new(), Touch, Touch, Touch, Send);
@@ -552,6 +584,7 @@ fn interleaved_summary() {
             Hand::new(),
             DynChain::new(0),
         );
+        let mut t = Chain1Tapped::new(LoopPort::new(), ByteCount::default(), Send);
         let mut v: Vec<Variant<'_>> = vec![
             (
                 "pipeline",
@@ -571,8 +604,15 @@ fn interleaved_summary() {
                     black_box(d.run_once());
                 }),
             ),
+            (
+                "pipeline+tap",
+                Box::new(|| {
+                    black_box(t.run_once());
+                }),
+            ),
         ];
-        print("chain/1", &names, interleaved(&mut v, 41, 20_000));
+        let names_tap = ["pipeline", "hand", "dyn", "pipeline+tap"];
+        print("chain/1", &names_tap, interleaved(&mut v, 41, 20_000));
     }
     {
         let mut p = Chain4::new(LoopPort::new(), Touch, Touch, Touch, Send);

@@ -29,6 +29,8 @@ mod pipeline;
 /// `header_len`, `options`, `payload`, `to_header`, `checksum_ok`,
 /// `fill_checksum`, …). Bad declarations are compile errors pointing at the
 /// field. The programming guide (doc/guide/headers.md) has the details.
+/// Also: `#[header(length = .., options = Walker)]` adds `options_iter()`,
+/// and `#[field(le)]` marks a little-endian `u16`/`u32`/`u64` field.
 #[proc_macro_attribute]
 pub fn header(attr: TokenStream, item: TokenStream) -> TokenStream {
     header::header(attr.into(), item.into()).into()

@@ -11,6 +11,7 @@ use tpa::port::memory::{
     WireConfig,
 };
 use tpa::port::{Burst, Port, PortError};
+use tpa::time::{TimeSource, TimerWheel};
 
 /// An Ethernet + IPv4 + UDP frame from 10.0.0.1:`sport` to 10.0.0.2:`dport`
 /// carrying `seq` in the first payload bytes, `len` bytes in all.
@@ -93,7 +94,7 @@ fn virtual_config(seed: u64, imp: Impairment) -> (WireConfig, VirtualClock, Leak
     let (leaks, cfg) = leak_checked(WireConfig {
         seed,
         a_to_b: imp,
-        clock: Some(clock.clone()),
+        clock: clock.clone().into(),
         ring_size: 4096,
         pool_capacity: 16384,
         ..WireConfig::default()
@@ -120,12 +121,12 @@ fn run(seed: u64, imp: Impairment, n: u32) -> (Vec<Vec<u8>>, LinkStats) {
         a.tx_burst(&mut tx);
         assert!(tx.is_empty(), "ring large enough for the test");
         got.extend(recv_all(&mut b).iter().map(|p| p.data().to_vec()));
-        if let Some(c) = wire.clock() {
+        if let Some(c) = wire.clock().as_virtual() {
             c.advance(Duration::from_micros(10));
         }
     }
     // Let everything delayed or held back arrive.
-    if let Some(c) = wire.clock() {
+    if let Some(c) = wire.clock().as_virtual() {
         c.advance(Duration::from_secs(10));
     }
     got.extend(recv_all(&mut b).iter().map(|p| p.data().to_vec()));
@@ -182,11 +183,35 @@ fn received_metadata_is_fresh() {
     let mut p = buf_with(&mut a, &udp_frame(1, 1, 2, 64));
     p.meta_mut().flow_mark = Some(9);
     p.meta_mut().layers.l3 = 14;
+    p.meta_mut().rss_hash = Some(0x1234);
+    p.meta_mut().rx_queue = 7;
     tx.push(p);
     a.tx_burst(&mut tx);
     let got = recv_all(&mut b);
     assert_eq!(got[0].meta().flow_mark, None);
     assert_eq!(got[0].meta().layers, Default::default());
+    assert_eq!(got[0].meta().rss_hash, None, "no hash on a single-queue wire");
+    assert_eq!(got[0].meta().rx_queue, 0);
+}
+
+#[test]
+fn a_single_queue_wire_hashes_when_asked() {
+    let (_leaks, cfg) = leak_checked(WireConfig {
+        rss_hash: true,
+        ..WireConfig::default()
+    });
+    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
+    send(&mut a, &udp_frame(1, 1000, 2000, 64));
+    send(&mut a, &udp_frame(2, 1000, 2000, 64));
+    send(&mut a, &udp_frame(3, 1000, 2001, 64));
+    let got = recv_all(&mut b);
+    let h: Vec<u32> = got
+        .iter()
+        .map(|p| p.meta().rss_hash.expect("a hash when asked"))
+        .collect();
+    assert_eq!(h[0], h[1], "one flow, one hash");
+    assert_ne!(h[0], h[2], "another port, another hash");
+    assert!(got.iter().all(|p| p.meta().rx_queue == 0));
 }
 
 #[test]
@@ -639,7 +664,7 @@ fn packets_in_flight_return_to_the_pool_when_the_wire_goes() {
     let clock = VirtualClock::new();
     let cfg = WireConfig {
         pool: Some(pool.clone()),
-        clock: Some(clock.clone()),
+        clock: clock.clone().into(),
         a_to_b: imp,
         ..WireConfig::default()
     };
@@ -750,7 +775,7 @@ fn a_full_queue_does_not_hold_up_the_others() {
     let (_leaks, cfg) = leak_checked(WireConfig {
         queues: 2,
         ring_size: 4,
-        clock: Some(clock.clone()),
+        clock: clock.clone().into(),
         a_to_b: Impairment {
             delay: Duration::from_millis(1),
             ..Impairment::default()
@@ -863,4 +888,60 @@ fn impaired_wire_between_threads_conserves_packets_and_buffers() {
         s.delivered + s.dropped.total(),
         "{s:?}"
     );
+}
+
+#[test]
+fn timers_and_delayed_packets_come_due_at_the_same_virtual_instants() {
+    // One virtual time for the wire and a timer wheel: a timer set for the
+    // instant a delayed packet is due fires in the same step as the packet
+    // arrives, and neither a step earlier.
+    let clock = VirtualClock::new();
+    let time = TimeSource::from(clock.clone());
+    let delay = Duration::from_millis(3);
+    let (_leaks, cfg) = leak_checked(WireConfig {
+        a_to_b: Impairment {
+            delay,
+            ..Impairment::default()
+        },
+        clock: time.clone(),
+        ..WireConfig::default()
+    });
+    let wire = MemoryWire::new(cfg).unwrap();
+    assert!(wire.clock().is_virtual());
+    let mut a = wire.port(End::A, 0).unwrap();
+    let mut b = wire.port(End::B, 0).unwrap();
+    // 1 µs ticks; deadlines are whole ticks, so "due" is exact.
+    let mut wheel: TimerWheel<u32> = TimerWheel::new(1_000);
+    let delay_ns = delay.as_nanos() as u64;
+    let sent_at = [0u64, 1_000_000, 1_250_000];
+    let mut next = 0;
+    let mut events = Vec::new();
+    // Step 50 µs at a time through 6 ms.
+    for step in 0..=120u64 {
+        let now = step * 50_000;
+        clock.advance_to(now);
+        assert_eq!(time.now_ns(), now);
+        while next < sent_at.len() && sent_at[next] == now {
+            send(&mut a, &udp_frame(next as u32, 1, 2, 64));
+            wheel.schedule(now + delay_ns, next as u32);
+            next += 1;
+        }
+        let mut fired = Vec::new();
+        wheel.advance_to(&time, |seq| fired.push(seq));
+        let arrived: Vec<u32> = recv_all(&mut b)
+            .iter()
+            .map(|p| {
+                assert_eq!(p.meta().rx_timestamp_ns, now, "received on the wire's time");
+                seq_of(p.data())
+            })
+            .collect();
+        assert_eq!(fired, arrived, "at {now} ns");
+        events.extend(fired.iter().map(|&s| (s, now)));
+    }
+    assert_eq!(
+        events,
+        [(0, 3_000_000), (1, 4_000_000), (2, 4_250_000)],
+        "each exactly `delay` after it was sent"
+    );
+    assert!(wheel.is_empty());
 }

@@ -1,7 +1,9 @@
 //! A `#[pipeline]` does exactly what the same logic written by hand as one
 //! loop does: the same frames out of the port and to the host, in the same
 //! order, and the same counters. Random frame sequences (proptest; a failure
-//! prints the minimal sequence and the seed to replay it).
+//! prints the minimal sequence and the seed to replay it). The generated
+//! pipeline also has a `#[tap]`, which must see exactly the frames received
+//! and the frames sent, in order.
 
 mod pipeline_support;
 
@@ -9,11 +11,28 @@ use pipeline_support::*;
 use proptest::prelude::*;
 use tpa::buf::{PacketBuf, PoolBuf};
 use tpa::pipeline;
+use tpa::pipeline::Tap;
 use tpa::port::memory::MemoryPort;
 use tpa::port::{Burst, Port};
 use tpa::stage::{Counted, Demux, Reason, StageStats};
 
 type Split = Demux<ArpOrOther, Transmit, (Mark, Host)>;
+
+/// The frames a tap was shown, each way.
+#[derive(Default)]
+struct Shown {
+    rx: Vec<Vec<u8>>,
+    tx: Vec<Vec<u8>>,
+}
+
+impl<B: PacketBuf> Tap<B> for Shown {
+    fn on_rx(&mut self, frame: &B, _: u64) {
+        self.rx.push(frame.data().to_vec());
+    }
+    fn on_tx(&mut self, frame: &B, _: u64) {
+        self.tx.push(frame.data().to_vec());
+    }
+}
 
 #[pipeline(burst = 8)]
 struct Generated {
@@ -21,6 +40,8 @@ struct Generated {
     port: MemoryPort,
     #[host]
     host: MemoryPort,
+    #[tap]
+    shown: Shown,
     first: ByFirstByte,
     mark: Counted<Mark>,
     ticker: Ticker,
@@ -46,6 +67,7 @@ fn run_generated(bursts: &[Vec<Vec<u8>>]) -> Outcome {
     let mut p = Generated::new(
         port,
         host,
+        Shown::default(),
         ByFirstByte,
         Counted::new(Mark),
         Ticker::default(),
@@ -60,6 +82,9 @@ fn run_generated(bursts: &[Vec<Vec<u8>>]) -> Outcome {
     }
     // The `Counted` wrapper saw exactly what the pipeline counted for `mark`.
     assert_eq!(Some(&p.mark.stats), p.stats().stage("mark"));
+    // The tap saw every frame received and every frame sent, in order.
+    assert_eq!(p.shown.rx, bursts.concat());
+    assert_eq!(p.shown.tx, sent);
     Outcome {
         sent,
         to_host,

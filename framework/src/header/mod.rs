@@ -8,6 +8,9 @@
 //!
 //! - [`Bytes`] / [`BytesMut`]: the buffer contract a view is built on, and
 //!   [`HeaderBytes`]: a buffer checked once to hold a header's fixed part.
+//! - [`SplitBytes`]: borrowed buffers a view can cut after the header, so
+//!   `split()`/`into_payload()` hand the payload to the next layer for the
+//!   buffer's whole lifetime.
 //! - [`HeaderError`]: why a buffer does not hold a valid header.
 //! - [`HeaderOptions`]: how a view's `options_iter()` makes the walker named
 //!   by `#[header(options = ..)]`.

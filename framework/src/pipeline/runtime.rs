@@ -129,7 +129,7 @@ impl<B> TxQueue<B> {
     }
 
     /// Appends `frame`, or gives it back when the queue is full.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_push(&mut self, frame: B) -> Result<(), B> {
         self.frames.try_push(frame)
     }

@@ -33,6 +33,8 @@
 //! however late the worker calls [`advance`](TimerWheel::advance)). Timers
 //! due in the same call fire in order of their tick.
 
+use super::TimeSource;
+
 /// Number of levels of the wheel.
 pub const LEVELS: usize = 6;
 /// Number of slots per level.
@@ -264,6 +266,14 @@ impl<T> TimerWheel<T> {
             fired += 1;
         }
         fired
+    }
+
+    /// Fires every timer due at the current time of `time` (see
+    /// [`advance`](Self::advance)): the way to run timers on the same clock
+    /// as a [`MemoryWire`](crate::port::memory::MemoryWire) or a pipeline.
+    #[inline]
+    pub fn advance_to(&mut self, time: &TimeSource, fire: impl FnMut(T)) -> usize {
+        self.advance(time.now_ns(), fire)
     }
 
     #[inline]

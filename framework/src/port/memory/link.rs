@@ -6,13 +6,13 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use arrayvec::ArrayVec;
 
-use super::clock::WireClock;
 use super::impair::Impairment;
 use super::rng::Rng;
 use super::rss;
 use super::stats::LinkStats;
 use crate::buf::{Meta, PacketBuf, PoolBuf};
 use crate::port::Burst;
+use crate::time::TimeSource;
 
 /// Ethernet header plus two VLAN tags: what a frame may carry beyond the MTU.
 const L2_OVERHEAD: usize = 14 + 8;
@@ -168,11 +168,11 @@ impl Link {
         self.backlog_bytes = 0;
     }
 
-    /// Picks the far end's queue and records the RSS hash in the metadata.
+    /// Records the RSS hash (where the wire computes them) and picks the far
+    /// end's queue.
     #[inline]
     fn steer(&self, b: &mut PoolBuf) -> u16 {
         if !self.rss {
-            b.meta_mut().rss_hash = None;
             return 0;
         }
         let hash = rss::frame_hash(b.data());
@@ -185,42 +185,73 @@ impl Link {
     pub(super) fn transmit<const N: usize>(
         &mut self,
         tx: &mut Burst<PoolBuf, N>,
-        clock: &WireClock,
+        clock: &TimeSource,
     ) -> usize {
         if self.transparent && self.flight_len == 0 && self.held.is_empty() {
-            self.transmit_direct(tx)
+            if self.queues == 1 {
+                self.transmit_one_queue(tx)
+            } else {
+                self.transmit_steered(tx)
+            }
         } else {
             self.transmit_impaired(tx, clock.now_ns())
         }
     }
 
-    /// The fast path: straight into the receive rings, as many as fit.
+    /// The fast path of a single-queue wire: no steering, one move of the
+    /// burst into the receive ring. Packets are only read (their length),
+    /// unless the wire computes RSS hashes anyway.
     #[inline]
-    fn transmit_direct<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
-        // Pass 1: steer, and stop at the first packet whose ring is full.
+    fn transmit_one_queue<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        if self.rss {
+            for b in tx.as_mut_slice() {
+                b.meta_mut().rss_hash = rss::frame_hash(b.data());
+            }
+        }
+        let ring = &mut self.rings[0];
+        let n = tx.len().min(self.ring_size.saturating_sub(ring.len()));
+        let max_frame = self.max_frame;
+        if tx.as_slice()[..n].iter().all(|b| b.len() <= max_frame) {
+            ring.extend(tx.drain_front(n));
+        } else {
+            for b in tx.drain_front(n) {
+                if b.len() > max_frame {
+                    self.stats.dropped.oversize += 1;
+                } else {
+                    ring.push_back(b);
+                }
+            }
+        }
+        self.stats.sent += n as u64;
+        n
+    }
+
+    /// The fast path of a multi-queue wire: each packet into the ring of
+    /// the queue its RSS hash picks, as many as fit.
+    fn transmit_steered<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        // Pass 1: hash and steer, and stop at the first packet whose ring
+        // is full.
         self.pending.iter_mut().for_each(|p| *p = 0);
-        let mut n = 0;
-        for i in 0..tx.len() {
-            let b = &mut tx.as_mut_slice()[i];
+        let mut queue_of: ArrayVec<u16, N> = ArrayVec::new();
+        for b in tx.as_mut_slice() {
             let q = self.steer(b);
-            b.meta_mut().rx_queue = q;
-            let q = usize::from(q);
-            if self.rings[q].len() + self.pending[q] >= self.ring_size {
+            let qi = usize::from(q);
+            if self.rings[qi].len() + self.pending[qi] >= self.ring_size {
                 break;
             }
             if b.len() <= self.max_frame {
-                self.pending[q] += 1;
+                self.pending[qi] += 1;
             }
-            n += 1;
+            queue_of.push(q);
         }
         // Pass 2: move them.
-        for b in tx.drain_front(n) {
+        let n = queue_of.len();
+        for (b, q) in tx.drain_front(n).zip(queue_of) {
             if b.len() > self.max_frame {
                 self.stats.dropped.oversize += 1;
-                continue;
+            } else {
+                self.rings[usize::from(q)].push_back(b);
             }
-            let q = usize::from(b.meta().rx_queue);
-            self.rings[q].push_back(b);
         }
         self.stats.sent += n as u64;
         n
@@ -434,7 +465,7 @@ impl Link {
         &mut self,
         queue: u16,
         rx: &mut Burst<PoolBuf, N>,
-        clock: &WireClock,
+        clock: &TimeSource,
     ) -> usize {
         let mut now = None;
         if self.flight_len > 0 || !self.held.is_empty() {
@@ -448,15 +479,27 @@ impl Link {
             return 0;
         }
         let now = now.unwrap_or_else(|| clock.now_ns());
-        for mut b in ring.drain(..n) {
-            let m = b.meta_mut();
-            *m = Meta {
-                rss_hash: m.rss_hash,
-                rx_queue: queue,
-                rx_timestamp_ns: now,
-                ..Meta::default()
-            };
-            rx.push(b);
+        // Fresh metadata; the RSS hash (set on transmit) is kept where the
+        // wire computes them.
+        let fresh = Meta {
+            rx_queue: queue,
+            rx_timestamp_ns: now,
+            ..Meta::default()
+        };
+        if self.rss {
+            rx.extend(ring.drain(..n).map(|mut b| {
+                let m = b.meta_mut();
+                *m = Meta {
+                    rss_hash: m.rss_hash,
+                    ..fresh
+                };
+                b
+            }));
+        } else {
+            rx.extend(ring.drain(..n).map(|mut b| {
+                *b.meta_mut() = fresh;
+                b
+            }));
         }
         self.stats.delivered += n as u64;
         n

@@ -10,8 +10,9 @@
 //! and jitter, truncate, corrupt, bandwidth with a tail-drop queue) driven by
 //! a PRNG seeded from [`WireConfig::seed`], a runtime-switchable partition,
 //! and [`LinkStats`] counters. The same seed and the same sequence of calls
-//! give the same outcome, packet for packet; give the wire a [`VirtualClock`]
-//! to make delays independent of real time too.
+//! give the same outcome, packet for packet; run the wire on a virtual
+//! [`TimeSource`] ([`WireConfig::clock`]) to make delays independent of real
+//! time too, and on the same time as the timers and pipelines of a test.
 //!
 //! # Threads and cost
 //!
@@ -42,27 +43,26 @@
 //! assert_eq!(rx.as_slice()[0].data(), &[0xff; 60]);
 //! ```
 
-mod clock;
 mod impair;
 mod link;
 mod rng;
 mod rss;
 mod stats;
 
-pub use clock::VirtualClock;
+/// Kept here for code written before the clock moved to [`crate::time`].
+pub use crate::time::VirtualClock;
 pub use impair::Impairment;
 pub use stats::{Drops, LinkStats};
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use clock::WireClock;
 use link::{Link, LinkSetup};
 
 use crate::buf::{Pool, PoolBuf, PoolConfig};
 use crate::port::offload::{self, OffloadStats, TxDevice};
 use crate::port::{Burst, Offloads, Port, PortCaps, PortError};
-use crate::time::Clock;
+use crate::time::TimeSource;
 use crate::wire::MacAddr;
 
 /// One end of a wire.
@@ -145,8 +145,11 @@ pub struct WireConfig {
     pub b_to_a: Impairment,
     /// Seed of the impairment PRNGs.
     pub seed: u64,
-    /// Run delays on this clock instead of real time.
-    pub clock: Option<VirtualClock>,
+    /// The time delays, bandwidth and receive timestamps run on: real time
+    /// by default, or a [`VirtualClock`] that moves only when advanced
+    /// (`clock: VirtualClock::new().into()`); share it with the timers
+    /// and pipelines of the same test.
+    pub clock: TimeSource,
 }
 
 impl Default for WireConfig {
@@ -164,7 +167,7 @@ impl Default for WireConfig {
             a_to_b: Impairment::default(),
             b_to_a: Impairment::default(),
             seed: 0,
-            clock: None,
+            clock: TimeSource::real(),
         }
     }
 }
@@ -200,8 +203,7 @@ struct Shared {
     macs: [MacAddr; 2],
     /// Indexed by [`Direction::index`].
     links: [Mutex<Link>; 2],
-    clock: WireClock,
-    virtual_clock: Option<VirtualClock>,
+    clock: TimeSource,
     pool: Pool,
     /// Which (end, queue) ports exist; indexed `end * queues + queue`.
     taken: Mutex<Vec<bool>>,
@@ -253,10 +255,6 @@ impl MemoryWire {
                 impairment,
             }))
         };
-        let clock = match &config.clock {
-            Some(v) => WireClock::Virtual(v.clone()),
-            None => WireClock::Real(*Clock::global()),
-        };
         Ok(MemoryWire {
             shared: Arc::new(Shared {
                 name: config.name,
@@ -267,8 +265,7 @@ impl MemoryWire {
                     link(config.a_to_b, 0x5eed_a2b0_0000_0001),
                     link(config.b_to_a, 0x5eed_b2a0_0000_0002),
                 ],
-                clock,
-                virtual_clock: config.clock,
+                clock: config.clock,
                 pool,
                 taken: Mutex::new(vec![false; 2 * usize::from(config.queues)]),
             }),
@@ -375,9 +372,10 @@ impl MemoryWire {
         }
     }
 
-    /// The virtual clock, if the wire runs on one.
-    pub fn clock(&self) -> Option<&VirtualClock> {
-        self.shared.virtual_clock.as_ref()
+    /// The time the wire runs on ([`TimeSource::as_virtual`] gives the
+    /// virtual clock to advance, if it is one).
+    pub fn clock(&self) -> &TimeSource {
+        &self.shared.clock
     }
 
     /// The pool both ends allocate from.

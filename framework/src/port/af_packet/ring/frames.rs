@@ -246,7 +246,7 @@ mod tests {
 
     #[test]
     fn garbage_headers_never_escape_the_slot() {
-        let seed = 0x51a7_0f_2b_9c3du64;
+        let seed = 0x51a7_0f2b_9c3d_u64;
         let mut x = seed;
         let mut next = || {
             x ^= x << 13;
