@@ -190,7 +190,11 @@ fn received_metadata_is_fresh() {
     let got = recv_all(&mut b);
     assert_eq!(got[0].meta().flow_mark, None);
     assert_eq!(got[0].meta().layers, Default::default());
-    assert_eq!(got[0].meta().rss_hash, None, "no hash on a single-queue wire");
+    assert_eq!(
+        got[0].meta().rss_hash,
+        None,
+        "no hash on a single-queue wire"
+    );
     assert_eq!(got[0].meta().rx_queue, 0);
 }
 

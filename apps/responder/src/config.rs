@@ -123,7 +123,7 @@ pub struct Config {
     /// Our MAC address; `None`: [`DEFAULT_TAP_MAC`] on TAP, the interface's
     /// (or the DPDK device's) own on AF_PACKET and DPDK.
     pub mac: Option<MacAddr>,
-    /// Record every received frame to this pcap file.
+    /// Record every frame received and sent to this pcap file.
     pub pcap: Option<PathBuf>,
     /// Stop after this long.
     pub duration: Option<Duration>,

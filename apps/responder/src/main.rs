@@ -39,7 +39,7 @@ struct Args {
     /// or device's own on AF_PACKET and DPDK).
     #[arg(long)]
     mac: Option<MacAddr>,
-    /// Write every received frame to this pcap file.
+    /// Write every frame received and sent to this pcap file.
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
     /// Stop after this many seconds.

@@ -1,10 +1,13 @@
 //! The responder's pipeline: one `#[pipeline]` struct.
 //!
 //! ```text
-//! port ─► capture (optional pcap) ─► Ethernet front ─┬─► ARP responder
-//!                                                    ├─► IPv4 input ─► ICMPv4 echo ─► discard
-//!                                                    └─► IPv6 input ─► NDP ─► ICMPv6 echo ─► discard
+//! port ─► Ethernet front ─┬─► ARP responder
+//!                          ├─► IPv4 input ─► ICMPv4 echo ─► discard
+//!                          └─► IPv6 input ─► NDP ─► ICMPv6 echo ─► discard
 //! ```
+//!
+//! An optional pcap capture is the pipeline's tap: it records every frame
+//! received and every frame sent, as tcpdump on the interface would.
 
 use tpa::port::Port;
 use tpa::stage::{Counted, Reason};
@@ -16,7 +19,6 @@ use tpa_stages::iface::Interface;
 use tpa_stages::ipv4::Ipv4Input;
 use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
-use tpa_stages::optional::Optional;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::pcap::PcapCapture;
 
@@ -44,7 +46,9 @@ pub type ResponderFront<B> = EthernetFront<B, Counted<ArpResponder>, Ipv4Branch<
 pub struct Responder<P: Port> {
     #[port]
     port: P,
-    capture: Optional<PcapCapture>,
+    /// Both directions to a pcap file, when capturing.
+    #[tap]
+    capture: Option<PcapCapture>,
     front: ResponderFront<P::Buf>,
 }
 
@@ -66,7 +70,7 @@ pub fn build<P: Port>(port: P, iface: &Interface, capture: Option<PcapCapture>) 
             Discard::new(Reason::UNSUPPORTED),
         ),
     );
-    Responder::new(port, Optional::from(capture), front)
+    Responder::new(port, capture, front)
 }
 
 impl<P: Port> Responder<P> {
@@ -90,14 +94,14 @@ impl<P: Port> Responder<P> {
         &self.front.right.right.2
     }
 
-    /// The capture stage, if capturing.
+    /// The capture, if capturing.
     pub fn capture(&self) -> Option<&PcapCapture> {
-        self.capture.inner()
+        self.capture.as_ref()
     }
 
-    /// The capture stage, writable (to flush it), if capturing.
+    /// The capture, writable (to flush it), if capturing.
     pub fn capture_mut(&mut self) -> Option<&mut PcapCapture> {
-        self.capture.inner_mut()
+        self.capture.as_mut()
     }
 
     /// The port.

@@ -129,7 +129,7 @@ impl<B> TxQueue<B> {
     }
 
     /// Appends `frame`, or gives it back when the queue is full.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn try_push(&mut self, frame: B) -> Result<(), B> {
         self.frames.try_push(frame)
     }
@@ -143,7 +143,7 @@ impl<B> TxQueue<B> {
     /// Shows `tap` the frames it has not seen yet, then offers the queue to
     /// `port`, which takes frames from the front; the rest stay queued, in
     /// order (already shown). Returns how many the port took.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn offer<P: Port<Buf = B>, T: Tap<B>>(
         &mut self,
         port: &mut P,
@@ -194,7 +194,9 @@ impl<B> Queues<B> {
     /// Sends what the port and the host take, showing `tap` the frames
     /// offered to the port. The host queue is emptied: what the host does
     /// not take is dropped and counted, the host path being best effort.
-    /// Unsent transmit packets stay queued.
+    /// Unsent transmit packets stay queued. Once per iteration, inlined
+    /// into the loop like the rest of it.
+    #[inline(always)]
     fn flush<P: Port<Buf = B>, H: HostSink<B>, T: Tap<B>>(
         &mut self,
         port: &mut P,

@@ -5,7 +5,7 @@
 //! - [`memory`]: two ports joined in memory with seeded impairment (tests,
 //!   simulation, benchmarks).
 //! - [`tap`]: a Linux TAP device; the kernel is the peer.
-//! - [`af_packet`]: TPACKET_V3 mmap rings on any Linux interface.
+//! - [`af_packet`]: TPACKET_V2/V3 mmap rings on any Linux interface.
 //! - `dpdk` (feature `dpdk`): any DPDK port, mbufs as buffers.
 
 pub mod af_packet;
