@@ -378,17 +378,38 @@ impl Cx<'_> {
         }
     }
 
-    /// The body of `emit` after the length checks: the fixed part is
-    /// assembled in a local array through the view's own setters
-    /// (constant-index stores the compiler merges into a few wide ones),
-    /// checksummed there, and copied into `buf` once, so the checksum never
-    /// reads back bytes just stored one field at a time into `buf`.
+    /// The body of `emit` after the length checks.
+    ///
+    /// With a checksum, the fixed part is assembled in a local array through
+    /// the view's own setters (constant-index stores the compiler merges
+    /// into a few wide ones, or keeps in registers), checksummed there, and
+    /// copied into `buf` once, so the checksum never reads back bytes just
+    /// stored one field at a time into `buf` (a store-forwarding stall).
+    /// Without one, nothing is read back: the setters write into `buf`
+    /// directly (a local copy would only add one).
     fn emit_body(&self) -> TokenStream {
         let h = self.h;
         let view = &self.view;
         let header_str = self.header_str();
         let error = quote!(::tpa::header::HeaderError);
         let dynamic = h.args.length.is_some();
+        if self.checksum.is_none() {
+            let sets = h.fields.iter().map(|f| {
+                let id = &f.ident;
+                let setter = format_ident!("set_{}", id);
+                quote!(view.#setter(self.#id);)
+            });
+            let bytes = quote!(::tpa::header::HeaderBytes::new(buf, #header_str)?);
+            let view_init = if dynamic {
+                quote!(#view { bytes: #bytes, header_len })
+            } else {
+                quote!(#view { bytes: #bytes })
+            };
+            return quote! {
+                let mut view = #view_init;
+                #(#sets)*
+            };
+        }
         let view_init = if dynamic {
             quote!(#view { bytes: ::tpa::header::HeaderBytes::from_array(&mut fixed), header_len: Self::LEN })
         } else {

@@ -207,13 +207,13 @@ impl Transmitter {
 
 /// The raw transmit side of one queue, as offload requests see it: the
 /// device offloads nothing, TSO segments come from the port's pool.
-pub(super) struct RawTx<'a> {
+pub(super) struct AfPacketTx<'a> {
     pub(super) tx: &'a mut Transmitter,
     pub(super) stats: &'a mut AfPacketStats,
     pub(super) pool: &'a Pool,
 }
 
-impl TxDevice<PoolBuf> for RawTx<'_> {
+impl TxDevice<PoolBuf> for AfPacketTx<'_> {
     fn tx_offloads(&self) -> Offloads {
         Offloads::default()
     }
