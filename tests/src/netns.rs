@@ -183,6 +183,36 @@ impl Netns {
         Background { child, out }
     }
 
+    /// Pings `addr` three times from the namespace (`family`: `-4` or
+    /// `-6`).
+    ///
+    /// # Panics
+    /// Unless all three replies come back, with ping's output.
+    pub fn ping_ok(&self, family: &str, addr: &str) {
+        let out = self.exec_output(&["ping", family, "-c", "3", "-W", "1", addr]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("3 received"),
+            "ping {family} {addr} failed ({}):\n{text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Asserts that the kernel's neighbor table maps `addr` on `dev` to
+    /// `mac` (as `aa:bb:cc:dd:ee:ff`).
+    pub fn assert_neighbor(&self, dev: &str, addr: &str, mac: impl std::fmt::Display) {
+        let table = self.ip(&["neigh", "show", "dev", dev]);
+        let entry = table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(addr))
+            .unwrap_or_else(|| panic!("no neighbor entry for {addr} on {dev}:\n{table}"));
+        assert!(
+            entry.contains(&format!("lladdr {mac}")),
+            "{addr} should be at {mac}: {entry}"
+        );
+    }
+
     /// Runs `f` on the current thread with the thread switched into this
     /// namespace, then switches back (also if `f` panics). Sockets and
     /// devices opened inside `f` stay in the namespace afterwards; this is

@@ -8,10 +8,10 @@ mod kernel_common;
 use std::net::Ipv4Addr;
 
 use kernel_common::*;
-use tpa::buf::{ChecksumStatus, L4Protocol, PacketBuf, Pool, PoolBuf};
+use tpa::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
 use tpa::port::af_packet::{AfPacket, AfPacketConfig, BlockRingSize, RxMode, TxPath};
 use tpa::port::offload::OffloadStats;
-use tpa::port::{Burst, Port, PortError};
+use tpa::port::{Burst, Port};
 use tpa::wire::MacAddr;
 use tpa_tests::netns::Netns;
 
@@ -43,6 +43,18 @@ fn veth_ns(tag: &str, kernel_cidr: &str) -> Netns {
     ns.up("tpa0");
     ns.up("knl0");
     ns
+}
+
+/// The link `veth_ns` makes, with these addresses.
+fn link(ns: &Netns, kernel_ip: Ipv4Addr, tpa_ip: Ipv4Addr) -> KernelLink<'_> {
+    KernelLink {
+        ns,
+        kernel_dev: "knl0",
+        kernel_mac: KERNEL_MAC,
+        kernel_ip,
+        tpa_mac: TPA_MAC,
+        tpa_ip,
+    }
 }
 
 fn open_in(ns: &Netns, cfg: &AfPacketConfig, pool: &Pool) -> AfPacket {
@@ -83,48 +95,29 @@ fn arp_and_udp_exchange(cfg: AfPacketConfig, tag: &str) {
         "the port uses the interface's MAC"
     );
     assert_eq!(port.caps().mtu, 1500);
-    let kernel_ip = Ipv4Addr::new(192, 0, 2, 1);
-    let tpa_ip = Ipv4Addr::new(192, 0, 2, 2);
-
-    kernel_send_udp(&ns, tpa_ip, 7777, &[40001], "hello tpa");
-    let req = recv_matching(&mut port, "ARP request for 192.0.2.2", |f| {
-        parse_arp(f).is_some_and(|a| a.op == 1 && a.target_ip == tpa_ip)
-    });
-    let arp = parse_arp(req.data()).unwrap();
-    assert_eq!(&req.data()[0..6], &MacAddr::BROADCAST.0);
-    assert_eq!((arp.sender_mac, arp.sender_ip), (KERNEL_MAC, kernel_ip));
-    assert!(
-        req.meta().rx_timestamp_ns > 0,
-        "ring frames carry a timestamp"
+    let ends = link(
+        &ns,
+        Ipv4Addr::new(192, 0, 2, 1),
+        Ipv4Addr::new(192, 0, 2, 2),
     );
-    drop(req);
-
-    send_frame(
+    ends.arp_then_udp(
         &mut port,
-        &arp_reply(TPA_MAC, tpa_ip, KERNEL_MAC, kernel_ip),
-    );
-
-    let dgram = recv_matching(&mut port, "UDP datagram to port 7777", |f| {
-        parse_udp(f).is_some_and(|u| u.dport == 7777)
-    });
-    let udp = parse_udp(dgram.data()).unwrap();
-    assert_eq!((udp.src_mac, udp.dst_mac), (KERNEL_MAC, TPA_MAC));
-    assert_eq!((udp.src, udp.dst, udp.sport), (kernel_ip, tpa_ip, 40001));
-    assert_eq!(udp.payload, b"hello tpa");
-    // veth passes the sender's checksum offload state along: the kernel
-    // vouches for the checksum (CSUMNOTREADY or CSUM_VALID).
-    assert_eq!(dgram.meta().l4_checksum, ChecksumStatus::Good);
-    // Only the V3 ring reports the kernel's flow hash.
-    match cfg.rx_mode {
-        RxMode::LowLatency(_) => assert_eq!(dgram.meta().rss_hash, None),
-        RxMode::Throughput(_) => assert!(dgram.meta().rss_hash.is_some()),
-    }
-    drop(dgram);
-
-    let neigh = ns.ip(&["neigh", "show", "192.0.2.2", "dev", "knl0"]);
-    assert!(
-        neigh.contains(&TPA_MAC.to_string()),
-        "kernel did not learn tpa's MAC from the ARP reply: {neigh:?}"
+        |req| {
+            assert!(
+                req.meta().rx_timestamp_ns > 0,
+                "ring frames carry a timestamp"
+            )
+        },
+        |dgram| {
+            // veth passes the sender's checksum offload state along: the
+            // kernel vouches for the checksum (CSUMNOTREADY or CSUM_VALID).
+            assert_eq!(dgram.meta().l4_checksum, ChecksumStatus::Good);
+            // Only the V3 ring reports the kernel's flow hash.
+            match cfg.rx_mode {
+                RxMode::LowLatency(_) => assert_eq!(dgram.meta().rss_hash, None),
+                RxMode::Throughput(_) => assert!(dgram.meta().rss_hash.is_some()),
+            }
+        },
     );
     drop(port);
     pool.assert_whole();
@@ -148,18 +141,12 @@ fn udp_to_kernel_socket(cfg: AfPacketConfig, tag: &str) {
     let ns = veth_ns(tag, "198.51.100.1/24");
     let pool = test_pool(tag);
     let mut port = open_in(&ns, &cfg, &pool);
-    let kernel_ip = Ipv4Addr::new(198, 51, 100, 1);
-    let tpa_ip = Ipv4Addr::new(198, 51, 100, 2);
-
-    let listener = kernel_udp_listener(&ns, kernel_ip, 9999);
-    let payload = b"datagram from tpa over AF_PACKET";
-    send_frame(
-        &mut port,
-        &udp_frame(TPA_MAC, KERNEL_MAC, tpa_ip, kernel_ip, 5555, 9999, payload),
+    let ends = link(
+        &ns,
+        Ipv4Addr::new(198, 51, 100, 1),
+        Ipv4Addr::new(198, 51, 100, 2),
     );
-    let (src, sport, got) = listener_result(listener);
-    assert_eq!((src, sport), (tpa_ip, 5555));
-    assert_eq!(got, payload);
+    ends.udp_to_kernel_socket(&mut port, b"datagram from tpa over AF_PACKET");
 
     // PACKET_IGNORE_OUTGOING: what tpa sent is not received back.
     let mut rx: Burst<PoolBuf> = Burst::new();
@@ -258,36 +245,7 @@ fn fanout_spreads_flows_over_queues_and_loses_none() {
         .expect("open two queues");
     assert_eq!(queues.len(), 2);
     ns.add_neigh("knl0", "10.12.0.2", &TPA_MAC.to_string());
-
-    let sports: Vec<u16> = (20000..20064).collect();
-    kernel_send_udp(&ns, Ipv4Addr::new(10, 12, 0, 2), 4242, &sports, "fan");
-
-    let mut got = vec![0u32; sports.len()];
-    let mut per_queue = [0u32; 2];
-    let start = std::time::Instant::now();
-    while got.iter().sum::<u32>() < sports.len() as u32 {
-        for (qi, q) in queues.iter_mut().enumerate() {
-            let mut rx: Burst<PoolBuf> = Burst::new();
-            q.rx_burst(&mut rx);
-            for buf in rx.drain() {
-                assert_eq!(buf.meta().rx_queue, qi as u16);
-                if let Some(u) = parse_udp(buf.data()).filter(|u| u.dport == 4242) {
-                    got[usize::from(u.sport - 20000)] += 1;
-                    per_queue[qi] += 1;
-                }
-            }
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "received {got:?} (per queue {per_queue:?})"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    assert!(got.iter().all(|&n| n == 1), "each flow once: {got:?}");
-    assert!(
-        per_queue.iter().all(|&n| n > 0),
-        "64 flows all hashed to one queue: {per_queue:?}"
-    );
+    flows_spread_over_queues(&ns, &mut queues, Ipv4Addr::new(10, 12, 0, 2));
     drop(queues);
     pool.assert_whole();
 }
@@ -368,11 +326,7 @@ fn a_missing_interface_is_named() {
     let err = ns
         .enter(|| AfPacket::open(&AfPacketConfig::new("tpa-nothere"), pool.clone()))
         .expect_err("opened a missing interface");
-    match &err {
-        PortError::NoSuchDevice { name } => assert_eq!(name, "tpa-nothere"),
-        other => panic!("expected NoSuchDevice, got {other:?}"),
-    }
-    assert!(err.to_string().contains("tpa-nothere"), "{err}");
+    assert_no_such_device(&err, "tpa-nothere");
 }
 
 #[test]
@@ -380,13 +334,10 @@ fn a_pool_too_small_for_the_mtu_is_refused() {
     let ns = veth_ns("afp-small", "10.15.0.1/24");
     ns.ip(&["link", "set", "dev", "tpa0", "mtu", "9000"]);
     let pool = test_pool("afp-small");
-    match ns.enter(|| AfPacket::open(&AfPacketConfig::new("tpa0"), pool.clone())) {
-        Err(PortError::InvalidConfig { name, what }) => {
-            assert_eq!(name, "tpa0");
-            assert!(what.contains("9000"), "{what}");
-        }
-        other => panic!("expected InvalidConfig, got {other:?}"),
-    }
+    assert_refused_for_mtu(
+        ns.enter(|| AfPacket::open(&AfPacketConfig::new("tpa0"), pool.clone())),
+        "tpa0",
+    );
 }
 
 #[test]
@@ -404,21 +355,12 @@ fn udp_checksum_request(cfg: AfPacketConfig) {
     let ns = veth_ns("afp-csum", "10.17.0.1/24");
     let pool = test_pool("afp-csum");
     let mut port = open_in(&ns, &cfg, &pool);
-    let kernel_ip = Ipv4Addr::new(10, 17, 0, 1);
-    let tpa_ip = Ipv4Addr::new(10, 17, 0, 2);
-    let listener = kernel_udp_listener(&ns, kernel_ip, 9999);
-    let payload = b"checksummed by tpa";
-    // The kernel drops IPv4 headers and UDP datagrams with a wrong
-    // checksum: only the port's software offload makes this one arrive.
-    let frame =
-        udp_frame_bad_checksums(TPA_MAC, KERNEL_MAC, tpa_ip, kernel_ip, 5555, 9999, payload);
-    send_with_request(&mut port, &frame, UDP4_LAYERS, |tx| {
-        tx.request_checksums(L4Protocol::Udp);
-    });
-    let (src, sport, got) = listener_result(listener);
-    assert_eq!((src, sport), (tpa_ip, 5555), "{:?}", cfg.tx_path);
-    assert_eq!(got, payload);
-    assert_eq!(snmp_counter(&ns, "Udp", "InCsumErrors"), 0);
+    let ends = link(
+        &ns,
+        Ipv4Addr::new(10, 17, 0, 1),
+        Ipv4Addr::new(10, 17, 0, 2),
+    );
+    ends.udp_checksum_request(&mut port, &format!("{:?}", cfg.tx_path));
     assert_eq!(port.offload_stats(), OffloadStats::default());
     assert_eq!(port.stats().tx_packets, 1);
     drop(port);
@@ -441,29 +383,13 @@ fn tso_request(cfg: AfPacketConfig) {
     // One buffer holds the whole 3500-byte payload before segmentation.
     let pool = test_pool_with_room("afp-tso", 8192);
     let mut port = open_in(&ns, &cfg, &pool);
-    let kernel_ip = Ipv4Addr::new(10, 18, 0, 1);
-    let tpa_ip = Ipv4Addr::new(10, 18, 0, 2);
     ns.add_neigh("knl0", "10.18.0.2", &TPA_MAC.to_string());
-    let segs_before = snmp_counter(&ns, "Tcp", "InSegs");
-
-    // PSH to a closed port: the kernel resets every segment it accepts.
-    let seq = 1_000_000;
-    let payload: Vec<u8> = (0..3500u32).map(|i| i as u8).collect();
-    let frame = tcp_frame_unchecksummed(
-        TPA_MAC, KERNEL_MAC, tpa_ip, kernel_ip, 40000, 5001, seq, &payload,
+    let ends = link(
+        &ns,
+        Ipv4Addr::new(10, 18, 0, 1),
+        Ipv4Addr::new(10, 18, 0, 2),
     );
-    send_with_request(&mut port, &frame, TCP4_LAYERS, |tx| {
-        tx.request_checksums(L4Protocol::Tcp).request_tso(1000);
-    });
-    let acks = recv_resets(&mut port, 40000, 4);
-    assert_eq!(
-        acks,
-        [seq + 1000, seq + 2000, seq + 3000, seq + 3500],
-        "{:?}",
-        cfg.tx_path
-    );
-    assert_eq!(snmp_counter(&ns, "Tcp", "InCsumErrors"), 0);
-    assert_eq!(snmp_counter(&ns, "Tcp", "InSegs") - segs_before, 4);
+    ends.tso_request(&mut port, &format!("{:?}", cfg.tx_path));
     let off = port.offload_stats();
     assert_eq!((off.tso_packets, off.tso_segments), (1, 4), "{off:?}");
     assert_eq!((off.malformed, off.tso_dropped), (0, 0), "{off:?}");

@@ -25,6 +25,7 @@ use tpa::worker::StopFlag;
 use tpa_responder::{build, serve, Config, PortSpec, Summary};
 use tpa_stages::iface::Interface;
 use tpa_tests::netns::{unique_name, Netns};
+use tpa_tests::RaiseOnDrop;
 
 /// A bound on waiting (not a timing assertion).
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -59,15 +60,6 @@ fn config(port: PortSpec) -> Config {
     )
 }
 
-/// Raises a stop flag when dropped, so a panicking test still ends.
-struct RaiseOnDrop(StopFlag);
-
-impl Drop for RaiseOnDrop {
-    fn drop(&mut self) {
-        self.0.raise();
-    }
-}
-
 /// Serves `port` on a new thread, registered with the EAL, while `f` runs;
 /// returns the summary and whether the thread had to be registered.
 fn while_serving(port: DpdkPort, config: Config, f: impl FnOnce()) -> (Summary, bool) {
@@ -81,35 +73,10 @@ fn while_serving(port: DpdkPort, config: Config, f: impl FnOnce()) -> (Summary, 
             (summary, lcore.registered())
         }
     });
-    let guard = RaiseOnDrop(stop);
+    let guard = RaiseOnDrop(&stop);
     f();
     drop(guard);
     worker.join().expect("responder thread")
-}
-
-/// Pings `addr` three times from `ns`; panics unless all three come back.
-fn ping_ok(ns: &Netns, family: &str, addr: &str) {
-    let out = ns.exec_output(&["ping", family, "-c", "3", "-W", "1", addr]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("3 received"),
-        "ping {family} {addr} failed ({}):\n{text}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Asserts the kernel's neighbor table in `ns` maps `addr` to `mac`.
-fn kernel_knows(ns: &Netns, dev: &str, addr: &str, mac: MacAddr) {
-    let table = ns.ip(&["neigh", "show", "dev", dev]);
-    let entry = table
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(addr))
-        .unwrap_or_else(|| panic!("no neighbor entry for {addr} on {dev}:\n{table}"));
-    assert!(
-        entry.contains(&format!("lladdr {mac}")),
-        "{addr} should be at {mac}: {entry}"
-    );
 }
 
 /// The kernel, in a namespace of its own, pings the responder over IPv4
@@ -145,10 +112,10 @@ fn kernel_pings_the_responder_through_net_tap() {
         ..config(PortSpec::Dpdk(vdev.clone()))
     };
     let (summary, registered) = while_serving(port, config, || {
-        ping_ok(&ns, "-4", "192.0.2.1");
-        ping_ok(&ns, "-6", "2001:db8::1");
-        kernel_knows(&ns, &ifname, "192.0.2.1", US);
-        kernel_knows(&ns, &ifname, "2001:db8::1", US);
+        ns.ping_ok("-4", "192.0.2.1");
+        ns.ping_ok("-6", "2001:db8::1");
+        ns.assert_neighbor(&ifname, "192.0.2.1", US);
+        ns.assert_neighbor(&ifname, "2001:db8::1", US);
     });
     assert!(
         registered,

@@ -8,11 +8,13 @@
 use std::thread;
 
 use tpa::buf::{Pool, PoolConfig};
+use tpa::port::af_packet::RxMode;
 use tpa::port::Port;
 use tpa::wire::MacAddr;
 use tpa::worker::StopFlag;
 use tpa_responder::{open_af_packet, open_tap, serve, Config, PortSpec, Summary};
 use tpa_tests::netns::Netns;
+use tpa_tests::RaiseOnDrop;
 
 const RESPONDER_V4: &str = "192.0.2.1";
 const RESPONDER_V6: &str = "2001:db8::1";
@@ -50,44 +52,13 @@ fn while_serving<P: Port + Send + 'static>(port: P, config: Config, f: impl FnOn
         move || serve(port, &config, &stop, |_| {})
     });
     // Stop the responder even if `f` panics, so the test ends.
-    struct RaiseOnDrop(StopFlag);
-    impl Drop for RaiseOnDrop {
-        fn drop(&mut self) {
-            self.0.raise();
-        }
-    }
-    let guard = RaiseOnDrop(stop);
+    let guard = RaiseOnDrop(&stop);
     f();
     drop(guard);
     worker
         .join()
         .expect("responder thread")
         .expect("responder ran")
-}
-
-/// Pings `addr` three times from `ns`; panics unless all three come back.
-fn ping_ok(ns: &Netns, family: &str, addr: &str) {
-    let out = ns.exec_output(&["ping", family, "-c", "3", "-W", "1", addr]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("3 received"),
-        "ping {family} {addr} failed ({}):\n{text}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Asserts the kernel's neighbor table in `ns` maps `addr` to `mac`.
-fn kernel_knows(ns: &Netns, dev: &str, addr: &str, mac: MacAddr) {
-    let table = ns.ip(&["neigh", "show", "dev", dev]);
-    let entry = table
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(addr))
-        .unwrap_or_else(|| panic!("no neighbor entry for {addr} on {dev}:\n{table}"));
-    assert!(
-        entry.contains(&format!("lladdr {mac}")),
-        "{addr} should be at {mac}: {entry}"
-    );
 }
 
 fn check_summary(s: &Summary, kernel_mac: MacAddr) {
@@ -123,10 +94,10 @@ fn kernel_pings_the_responder_through_a_tap() {
     let kernel_mac: MacAddr = ns.mac_of("tpa0").parse().unwrap();
 
     let summary = while_serving(tap, config(PortSpec::Tap("tpa0".into())), || {
-        ping_ok(&ns, "-4", RESPONDER_V4);
-        ping_ok(&ns, "-6", RESPONDER_V6);
-        kernel_knows(&ns, "tpa0", RESPONDER_V4, mac);
-        kernel_knows(&ns, "tpa0", RESPONDER_V6, mac);
+        ns.ping_ok("-4", RESPONDER_V4);
+        ns.ping_ok("-6", RESPONDER_V6);
+        ns.assert_neighbor("tpa0", RESPONDER_V4, mac);
+        ns.assert_neighbor("tpa0", RESPONDER_V6, mac);
     });
     assert_eq!(summary.mac, mac);
     check_summary(&summary, kernel_mac);
@@ -148,15 +119,15 @@ fn kernel_pings_the_responder_over_veth_with_af_packet() {
 
     let pool = pool("resp-afp");
     let port = responder
-        .enter(|| open_af_packet("vr", None, pool.clone()))
+        .enter(|| open_af_packet("vr", None, RxMode::default(), pool.clone()))
         .expect("open AF_PACKET port");
     assert_eq!(port.caps().mac, responder_mac);
 
     let summary = while_serving(port, config(PortSpec::AfPacket("vr".into())), || {
-        ping_ok(&kernel, "-4", RESPONDER_V4);
-        ping_ok(&kernel, "-6", RESPONDER_V6);
-        kernel_knows(&kernel, "vk", RESPONDER_V4, responder_mac);
-        kernel_knows(&kernel, "vk", RESPONDER_V6, responder_mac);
+        kernel.ping_ok("-4", RESPONDER_V4);
+        kernel.ping_ok("-6", RESPONDER_V6);
+        kernel.assert_neighbor("vk", RESPONDER_V4, responder_mac);
+        kernel.assert_neighbor("vk", RESPONDER_V6, responder_mac);
     });
     assert_eq!(summary.mac, responder_mac);
     check_summary(&summary, kernel_mac);
@@ -183,12 +154,6 @@ fn run_answers_with_a_mac_of_its_own_over_af_packet() {
     let stop = StopFlag::new();
     let summary = thread::scope(|s| {
         let worker = s.spawn(|| responder.enter(|| tpa_responder::run(&config, &stop, |_| {})));
-        struct RaiseOnDrop<'a>(&'a StopFlag);
-        impl Drop for RaiseOnDrop<'_> {
-            fn drop(&mut self) {
-                self.0.raise();
-            }
-        }
         let guard = RaiseOnDrop(&stop);
         // The port is open once it has made the interface promiscuous
         // (`promiscuity` counts such requests).
@@ -201,10 +166,10 @@ fn run_answers_with_a_mac_of_its_own_over_af_packet() {
             up
         });
         assert!(opened, "the responder did not open vr within 5 s");
-        ping_ok(&kernel, "-4", RESPONDER_V4);
-        ping_ok(&kernel, "-6", RESPONDER_V6);
-        kernel_knows(&kernel, "vk", RESPONDER_V4, chosen);
-        kernel_knows(&kernel, "vk", RESPONDER_V6, chosen);
+        kernel.ping_ok("-4", RESPONDER_V4);
+        kernel.ping_ok("-6", RESPONDER_V6);
+        kernel.assert_neighbor("vk", RESPONDER_V4, chosen);
+        kernel.assert_neighbor("vk", RESPONDER_V6, chosen);
         drop(guard);
         worker
             .join()

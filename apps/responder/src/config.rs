@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tpa::port::af_packet::RxMode;
 use tpa::wire::MacAddr;
+use tpa_stages::acl::Rule;
 use tpa_stages::iface::{Interface, Ipv4Cidr, Ipv6Cidr, ParseCidrError};
 
 /// The MAC address used on a TAP port when none is given: locally
@@ -78,6 +80,35 @@ impl fmt::Display for PortSpec {
     }
 }
 
+/// Parses `--rx-mode`: `low-latency` or `throughput` (an AF_PACKET
+/// receive ring with default sizes).
+///
+/// ```
+/// use tpa::port::af_packet::RxMode;
+/// use tpa_responder::parse_rx_mode;
+/// assert_eq!(parse_rx_mode("throughput"), Ok(RxMode::throughput()));
+/// assert!(parse_rx_mode("fast").is_err());
+/// ```
+pub fn parse_rx_mode(s: &str) -> Result<RxMode, ParseRxModeError> {
+    match s {
+        "low-latency" => Ok(RxMode::low_latency()),
+        "throughput" => Ok(RxMode::throughput()),
+        _ => Err(ParseRxModeError(s.to_owned())),
+    }
+}
+
+/// `--rx-mode` was not `low-latency` or `throughput`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseRxModeError(String);
+
+impl fmt::Display for ParseRxModeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: expected low-latency or throughput", self.0)
+    }
+}
+
+impl std::error::Error for ParseRxModeError {}
+
 /// An IPv4 or IPv6 address with its prefix, as given to `--ip`.
 ///
 /// ```
@@ -135,6 +166,12 @@ pub struct Config {
     /// used with [`PortSpec::Dpdk`] only: e.g. `-l 0 --no-huge --no-pci
     /// --vdev net_tap0,iface=tpa0`.
     pub eal_args: Vec<String>,
+    /// How an AF_PACKET port's receive ring hands frames over; `None`: its
+    /// default (low latency). Only for [`PortSpec::AfPacket`].
+    pub rx_mode: Option<RxMode>,
+    /// Access control, in order, first match wins; frames no rule matches
+    /// are allowed. Empty: no ACL stage runs.
+    pub acl: Vec<Rule>,
 }
 
 impl Config {
@@ -149,6 +186,8 @@ impl Config {
             count: None,
             stats_interval: None,
             eal_args: Vec::new(),
+            rx_mode: None,
+            acl: Vec::new(),
         }
     }
 

@@ -14,13 +14,17 @@
 //! opened port until a [`StopFlag`](tpa::worker::StopFlag) is raised and
 //! read the [`Summary`].
 
+mod acl;
 mod config;
 #[cfg(feature = "dpdk")]
 mod dpdk;
 mod pipeline;
 mod serve;
 
-pub use config::{Config, IpCidr, ParsePortError, PortSpec, DEFAULT_TAP_MAC};
+pub use acl::{parse_rule, ParseRuleError, ACL_SYNTAX};
+pub use config::{
+    parse_rx_mode, Config, IpCidr, ParsePortError, ParseRxModeError, PortSpec, DEFAULT_TAP_MAC,
+};
 #[cfg(feature = "dpdk")]
 pub use dpdk::open_dpdk;
 pub use pipeline::{build, Ipv4Branch, Ipv6Branch, Responder, ResponderFront};

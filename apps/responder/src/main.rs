@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use tpa::port::af_packet::RxMode;
 use tpa::wire::MacAddr;
 use tpa::worker::StopFlag;
-use tpa_responder::{run, Config, IpCidr, PortSpec};
+use tpa_responder::{parse_rule, parse_rx_mode, run, Config, IpCidr, PortSpec};
+use tpa_stages::acl::Rule;
 
 /// Answers ARP, ICMP echo (ping), IPv6 neighbor solicitations and ICMPv6
 /// echo for the given addresses.
@@ -17,6 +19,14 @@ use tpa_responder::{run, Config, IpCidr, PortSpec};
     name = "tpa-responder",
     version,
     after_help = "\
+ACL (--acl, repeatable): rules are tried in order, the first match decides,
+and a frame no rule matches is allowed. A rule is
+  (allow|deny) [ip|icmp|tcp|udp|arp|ipv6] [src ADDR[/LEN]] [dst ADDR[/LEN]]
+               [sport PORT[-PORT]] [dport PORT[-PORT]]
+(addresses IPv4; `ip` is any IPv4 frame; ports match TCP and UDP), e.g.
+  --acl 'allow icmp src 10.1.0.0/16' --acl 'deny ip src 10.0.0.0/8'
+Denied frames are dropped and counted under the `acl` stage's reason `acl`.
+
 DPDK (built with --features dpdk): everything after `--` goes to DPDK's EAL,
 as with DPDK's own tools; --port dpdk:<device> names the ethdev to serve (a
 vdev the EAL arguments create, or a PCI address). For example, with the
@@ -51,6 +61,15 @@ struct Args {
     /// Print counters every this many seconds (0: only at the end).
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     interval: f64,
+    /// AF_PACKET receive ring (with --port af_packet:<ifname> only):
+    /// low-latency (per-frame hand-over, the default) or throughput
+    /// (per-block hand-over).
+    #[arg(long, value_name = "MODE", value_parser = parse_rx_mode)]
+    rx_mode: Option<RxMode>,
+    /// An access control rule (repeatable, first match wins), e.g.
+    /// 'deny ip src 10.0.0.0/8'; syntax below.
+    #[arg(long = "acl", value_name = "RULE", value_parser = parse_rule)]
+    acl: Vec<Rule>,
     /// DPDK EAL arguments, after `--` (with --port dpdk:<device> only),
     /// e.g. `-- -l 0 --no-huge --no-pci --vdev net_tap0,iface=tpa0`.
     #[arg(last = true, value_name = "EAL_ARGS")]
@@ -70,6 +89,8 @@ fn main() -> ExitCode {
         count: args.count,
         stats_interval: seconds(args.interval),
         eal_args: args.eal_args,
+        rx_mode: args.rx_mode,
+        acl: args.acl,
         ..Config::new(args.port, args.ips)
     };
     let stop = StopFlag::new();
@@ -104,5 +125,52 @@ fn main() -> ExitCode {
             eprintln!("tpa-responder: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> Result<Args, clap::Error> {
+        let base = [
+            "tpa-responder",
+            "--port",
+            "af_packet:v0",
+            "--ip",
+            "192.0.2.1/24",
+        ];
+        Args::try_parse_from(base.iter().chain(extra))
+    }
+
+    #[test]
+    fn rx_mode_and_acl_rules_parse() {
+        let args = parse(&[
+            "--rx-mode",
+            "throughput",
+            "--acl",
+            "deny ip src 10.0.0.0/8",
+            "--acl",
+            "allow icmp",
+        ])
+        .unwrap();
+        assert_eq!(args.rx_mode, Some(RxMode::throughput()));
+        assert_eq!(args.acl.len(), 2);
+        assert_eq!(args.acl[1], parse_rule("allow icmp").unwrap());
+        assert_eq!(
+            parse(&["--rx-mode", "low-latency"]).unwrap().rx_mode,
+            Some(RxMode::low_latency())
+        );
+        assert_eq!(parse(&[]).unwrap().rx_mode, None);
+    }
+
+    #[test]
+    fn bad_values_name_what_was_expected() {
+        let e = parse(&["--rx-mode", "fast"]).unwrap_err().to_string();
+        assert!(e.contains("expected low-latency or throughput"), "{e}");
+        let e = parse(&["--acl", "deny from 10.0.0.1"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown word `from`"), "{e}");
     }
 }

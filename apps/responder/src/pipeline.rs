@@ -1,16 +1,20 @@
 //! The responder's pipeline: one `#[pipeline]` struct.
 //!
 //! ```text
-//! port ─► Ethernet front ─┬─► ARP responder
-//!                          ├─► IPv4 input ─► ICMPv4 echo ─► discard
-//!                          └─► IPv6 input ─► NDP ─► ICMPv6 echo ─► discard
+//! port ─► [ACL] ─► Ethernet front ─┬─► ARP responder
+//!                                   ├─► IPv4 input ─► ICMPv4 echo ─► discard
+//!                                   └─► IPv6 input ─► NDP ─► ICMPv6 echo ─► discard
 //! ```
+//!
+//! The ACL runs only when rules are given ([`Responder::with_acl`]); frames
+//! it denies are dropped and counted under the `acl` stage's reason `acl`.
 //!
 //! An optional pcap capture is the pipeline's tap: it records every frame
 //! received and every frame sent, as tcpdump on the interface would.
 
 use tpa::port::Port;
 use tpa::stage::{Counted, Reason};
+use tpa_stages::acl::Acl;
 use tpa_stages::arp::ArpResponder;
 use tpa_stages::discard::Discard;
 use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
@@ -19,6 +23,7 @@ use tpa_stages::iface::Interface;
 use tpa_stages::ipv4::Ipv4Input;
 use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
+use tpa_stages::optional::Optional;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::pcap::PcapCapture;
 
@@ -49,10 +54,13 @@ pub struct Responder<P: Port> {
     /// Both directions to a pcap file, when capturing.
     #[tap]
     capture: Option<PcapCapture>,
+    /// Access control in front of everything, when rules are given.
+    acl: Optional<Acl>,
     front: ResponderFront<P::Buf>,
 }
 
-/// Builds the stages for `iface`, capturing to `capture` if given.
+/// Builds the stages for `iface`, capturing to `capture` if given, without
+/// an ACL.
 pub fn build<P: Port>(port: P, iface: &Interface, capture: Option<PcapCapture>) -> Responder<P> {
     let front = ethernet_front(
         iface.mac,
@@ -70,10 +78,22 @@ pub fn build<P: Port>(port: P, iface: &Interface, capture: Option<PcapCapture>) 
             Discard::new(Reason::UNSUPPORTED),
         ),
     );
-    Responder::new(port, capture, front)
+    Responder::new(port, capture, Optional::off(), front)
 }
 
 impl<P: Port> Responder<P> {
+    /// Puts `acl` in front of the responder's stages: what it denies is
+    /// dropped before any is answered.
+    pub fn with_acl(mut self, acl: Acl) -> Self {
+        self.acl = Optional::on(acl);
+        self
+    }
+
+    /// The ACL (its per-rule hit counters), if there is one.
+    pub fn acl(&self) -> Option<&Acl> {
+        self.acl.inner()
+    }
+
     /// The ARP responder (its counters and neighbor table).
     pub fn arp(&self) -> &Counted<ArpResponder> {
         &self.front.left
@@ -208,6 +228,67 @@ mod tests {
         assert_eq!(front.transmitted, 3);
         assert_eq!(front.dropped(Reason::UNSUPPORTED), 1, "the UDP datagram");
         assert_eq!(r.stats().counters().rx, 4);
+    }
+
+    fn ping_from(src: [u8; 4], id: u16) -> Vec<u8> {
+        let mut ping = Vec::new();
+        PacketBuilder::ethernet2(THEM, US)
+            .ipv4(src, [192, 0, 2, 1], 64)
+            .icmpv4_echo_request(id, 1)
+            .write(&mut ping, b"acl")
+            .unwrap();
+        ping
+    }
+
+    #[test]
+    fn the_acl_drops_denied_frames_before_any_is_answered() {
+        use crate::parse_rule;
+        use tpa_stages::acl::{Action, ACL_DENIED};
+
+        let (r, mut peer) = setup();
+        let acl = ["allow icmp src 192.0.2.3", "deny ip src 192.0.2.0/24"]
+            .iter()
+            .map(|rule| parse_rule(rule).unwrap())
+            .fold(Acl::new(Action::Allow), Acl::rule);
+        let mut r = r.with_acl(acl);
+        let mut arp = vec![0u8; 42];
+        arp[..6].copy_from_slice(&[0xff; 6]);
+        arp[6..12].copy_from_slice(&THEM);
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        arp[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+        arp[22..28].copy_from_slice(&THEM);
+        arp[28..32].copy_from_slice(&[192, 0, 2, 2]);
+        arp[38..42].copy_from_slice(&[192, 0, 2, 1]);
+        let denied = ping_from([192, 0, 2, 2], 7);
+        let allowed = ping_from([192, 0, 2, 3], 8);
+
+        let replies = exchange(&mut r, &mut peer, &[denied, allowed, arp]);
+        assert_eq!(replies.len(), 2, "the ping from .2 gets no reply");
+        assert_eq!(replies[0][34], 0, "echo reply");
+        assert_eq!(
+            &replies[0][30..34],
+            &[192, 0, 2, 3],
+            "to the allowed source"
+        );
+        assert_eq!(&replies[1][12..14], &[0x08, 0x06], "ARP is not IP: allowed");
+
+        let acl = r.stats().stage("acl").unwrap();
+        assert_eq!(acl.dropped(ACL_DENIED), 1);
+        assert_eq!(acl.dropped_total(), 1);
+        assert_eq!(acl.passed, 2);
+        assert_eq!(r.acl().unwrap().hits(), &[1, 1]);
+        assert_eq!(r.acl().unwrap().default_hits(), 1, "the ARP request");
+        assert_eq!(r.icmpv4().stats.transmitted, 1);
+        assert!(r.stats().to_string().contains("acl"), "{}", r.stats());
+    }
+
+    #[test]
+    fn without_rules_the_acl_stage_passes_everything() {
+        let (mut r, mut peer) = setup();
+        assert!(r.acl().is_none());
+        let replies = exchange(&mut r, &mut peer, &[ping_from([10, 0, 0, 1], 1)]);
+        assert_eq!(replies.len(), 1);
+        assert_eq!(r.stats().stage("acl").unwrap().passed, 1);
     }
 
     /// One responder per worker thread, each with its own wire and peer:

@@ -6,12 +6,13 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use tpa::buf::{Pool, PoolConfig, PoolError};
-use tpa::port::af_packet::{AfPacket, AfPacketConfig};
+use tpa::port::af_packet::{AfPacket, AfPacketConfig, RxMode};
 use tpa::port::tap::{Tap, TapConfig};
 use tpa::port::{Port, PortError};
 use tpa::time::Clock;
 use tpa::wire::MacAddr;
 use tpa::worker::{run_loop, IdlePolicy, StopFlag, WorkLoop};
+use tpa_stages::acl::{Acl, Action};
 use tpa_stages::pcap::PcapCapture;
 
 use crate::config::{Config, PortSpec, DEFAULT_TAP_MAC};
@@ -34,6 +35,8 @@ pub enum Error {
     DpdkUnavailable { device: String },
     /// EAL arguments were given, but the port is not a DPDK one.
     EalArgsWithoutDpdk,
+    /// A receive mode was given, but the port is not an AF_PACKET one.
+    RxModeWithoutAfPacket,
 }
 
 impl fmt::Display for Error {
@@ -50,6 +53,9 @@ impl fmt::Display for Error {
             Error::EalArgsWithoutDpdk => f.write_str(
                 "EAL arguments (after `--`) are only for a DPDK port (--port dpdk:<device>)",
             ),
+            Error::RxModeWithoutAfPacket => {
+                f.write_str("--rx-mode is only for an AF_PACKET port (--port af_packet:<ifname>)")
+            }
         }
     }
 }
@@ -60,7 +66,10 @@ impl std::error::Error for Error {
             Error::Pool(e) => Some(e),
             Error::Port(e) => Some(e),
             Error::Pcap { source, .. } => Some(source),
-            Error::NoAddress | Error::DpdkUnavailable { .. } | Error::EalArgsWithoutDpdk => None,
+            Error::NoAddress
+            | Error::DpdkUnavailable { .. }
+            | Error::EalArgsWithoutDpdk
+            | Error::RxModeWithoutAfPacket => None,
         }
     }
 }
@@ -229,10 +238,19 @@ fn serve_as_port<P: Port>(
         })?),
         None => None,
     };
+    let mut responder = build(port, &iface, capture);
+    if !config.acl.is_empty() {
+        let acl = config
+            .acl
+            .iter()
+            .cloned()
+            .fold(Acl::new(Action::Allow), Acl::rule);
+        responder = responder.with_acl(acl);
+    }
     let clock = Clock::global();
     let start = clock.now_ns();
     let mut work = ServeLoop {
-        responder: build(port, &iface, capture),
+        responder,
         stop,
         clock,
         deadline_ns: config.duration.map(|d| start.saturating_add(nanos(d))),
@@ -254,11 +272,19 @@ pub fn open_tap(name: &str, mac: Option<MacAddr>, pool: Pool) -> Result<Tap, Err
     Tap::open(&config, pool).map_err(Error::Port)
 }
 
-/// Opens an AF_PACKET port on `name`. With a `mac` other than the
-/// interface's own, the interface is put in promiscuous mode so that frames
-/// to that address arrive.
-pub fn open_af_packet(name: &str, mac: Option<MacAddr>, pool: Pool) -> Result<AfPacket, Error> {
-    let mut config = AfPacketConfig::new(name);
+/// Opens an AF_PACKET port on `name` receiving in `rx_mode`. With a `mac`
+/// other than the interface's own, the interface is put in promiscuous mode
+/// so that frames to that address arrive.
+pub fn open_af_packet(
+    name: &str,
+    mac: Option<MacAddr>,
+    rx_mode: RxMode,
+    pool: Pool,
+) -> Result<AfPacket, Error> {
+    let mut config = AfPacketConfig {
+        rx_mode,
+        ..AfPacketConfig::new(name)
+    };
     if mac.is_some() {
         config.promiscuous = true;
     }
@@ -304,12 +330,20 @@ pub fn run(config: &Config, stop: &StopFlag, log: impl FnMut(&str)) -> Result<Su
         })
         .map_err(Error::Pool)
     };
+    if config.rx_mode.is_some() && !matches!(config.port, PortSpec::AfPacket(_)) {
+        return Err(Error::RxModeWithoutAfPacket);
+    }
     match &config.port {
         PortSpec::Dpdk(device) => run_dpdk(device, config, stop, log),
         _ if !config.eal_args.is_empty() => Err(Error::EalArgsWithoutDpdk),
         PortSpec::Tap(name) => serve(open_tap(name, config.mac, pool()?)?, config, stop, log),
         PortSpec::AfPacket(name) => serve(
-            open_af_packet(name, config.mac, pool()?)?,
+            open_af_packet(
+                name,
+                config.mac,
+                config.rx_mode.unwrap_or_default(),
+                pool()?,
+            )?,
             config,
             stop,
             log,
@@ -357,5 +391,24 @@ mod tests {
         };
         let err = run(&config, &StopFlag::new(), |_| {}).unwrap_err();
         assert!(matches!(err, Error::EalArgsWithoutDpdk), "{err:?}");
+    }
+
+    #[test]
+    fn a_receive_mode_for_another_kind_of_port_is_refused() {
+        for port in ["tap:tpa0", "dpdk:net_tap0"] {
+            let config = Config {
+                rx_mode: Some(RxMode::throughput()),
+                ..config(port)
+            };
+            let err = run(&config, &StopFlag::new(), |_| {}).unwrap_err();
+            assert!(
+                matches!(err, Error::RxModeWithoutAfPacket),
+                "{port}: {err:?}"
+            );
+            assert_eq!(
+                err.to_string(),
+                "--rx-mode is only for an AF_PACKET port (--port af_packet:<ifname>)"
+            );
+        }
     }
 }

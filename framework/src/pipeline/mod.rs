@@ -15,7 +15,9 @@
 //! stages and declare pipelines.
 //!
 //! What a loop iteration does, in order:
-//! 1. read the clock once (`now`, the same for every packet of the burst);
+//! 1. read the time once (`now`, the same for every packet of the burst),
+//!    from the pipeline's [`TimeSource`](crate::time::TimeSource): the real
+//!    clock unless set otherwise (the generated `with_time_source`);
 //! 2. receive up to `burst` packets (`#[pipeline(burst = N)]`, default
 //!    [`BURST_SIZE`](crate::port::BURST_SIZE)) and show them to the tap;
 //! 3. give the burst to the first stage's

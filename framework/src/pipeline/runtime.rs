@@ -5,7 +5,7 @@ use core::fmt;
 use super::tap::{NoTap, Tap};
 use crate::port::{Burst, Port, PortCaps};
 use crate::stage::{Cx, StageStats, Verdict};
-use crate::time::Clock;
+use crate::time::TimeSource;
 
 /// Capacity of the transmit queue; it is flushed early when it fills up.
 pub const TX_QUEUE_LEN: usize = 64;
@@ -273,12 +273,14 @@ pub struct Runtime<B, const N: usize, const K: usize> {
     counters: PipelineCounters,
     names: [&'static str; K],
     custom_reasons: [&'static [&'static str]; K],
-    clock: &'static Clock,
+    time: TimeSource,
 }
 
 impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
     /// Empty state for stages called `names`, whose own drop reasons are
-    /// named by `custom_reasons`. Reads time from [`Clock::global`].
+    /// named by `custom_reasons`. Reads time from the real clock
+    /// ([`TimeSource::real`]) until given another source with
+    /// [`set_time_source`](Self::set_time_source).
     pub fn new(names: [&'static str; K], custom_reasons: [&'static [&'static str]; K]) -> Self {
         Runtime {
             rx: Burst::new(),
@@ -290,14 +292,28 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
             counters: PipelineCounters::default(),
             names,
             custom_reasons,
-            clock: Clock::global(),
+            time: TimeSource::real(),
         }
     }
 
-    /// The current time of the pipeline's clock.
+    /// The current time of the pipeline's time source.
     #[inline]
     pub fn now_ns(&self) -> u64 {
-        self.clock.now_ns()
+        self.time.now_ns()
+    }
+
+    /// Where the pipeline reads its time: what `run_once` passes to the
+    /// stages as `cx.now_ns()`.
+    pub fn time_source(&self) -> &TimeSource {
+        &self.time
+    }
+
+    /// Makes the pipeline read its time from `time`: a
+    /// [`VirtualClock`](crate::time::VirtualClock) shared with a
+    /// [`MemoryWire`](crate::port::memory::MemoryWire) and the stages' timer
+    /// wheels, say, so that they all agree on the time.
+    pub fn set_time_source(&mut self, time: TimeSource) {
+        self.time = time;
     }
 
     /// The stage names, in order.

@@ -381,19 +381,19 @@ impl Cx<'_> {
     /// The body of `emit` after the length checks.
     ///
     /// With a checksum, the fixed part is assembled in a local array through
-    /// the view's own setters (constant-index stores the compiler merges
-    /// into a few wide ones, or keeps in registers), checksummed there, and
-    /// copied into `buf` once, so the checksum never reads back bytes just
-    /// stored one field at a time into `buf` (a store-forwarding stall).
-    /// Without one, nothing is read back: the setters write into `buf`
-    /// directly (a local copy would only add one).
+    /// the view's own setters (constant-index stores the compiler keeps in
+    /// registers), checksummed there, and copied into `buf` once: the
+    /// checksum never loads bytes just stored one field at a time into
+    /// `buf` (a store-forwarding stall). Without one, nothing is read back,
+    /// and the setters write into `buf` directly; a local copy would only
+    /// add a round trip through the stack.
     fn emit_body(&self) -> TokenStream {
         let h = self.h;
         let view = &self.view;
         let header_str = self.header_str();
         let error = quote!(::tpa::header::HeaderError);
         let dynamic = h.args.length.is_some();
-        if self.checksum.is_none() {
+        let Some((field, scope)) = self.checksum else {
             let sets = h.fields.iter().map(|f| {
                 let id = &f.ident;
                 let setter = format_ident!("set_{}", id);
@@ -409,7 +409,7 @@ impl Cx<'_> {
                 let mut view = #view_init;
                 #(#sets)*
             };
-        }
+        };
         let view_init = if dynamic {
             quote!(#view { bytes: ::tpa::header::HeaderBytes::from_array(&mut fixed), header_len: Self::LEN })
         } else {
@@ -420,34 +420,34 @@ impl Cx<'_> {
             let setter = format_ident!("set_{}", id);
             quote!(view.#setter(self.#id);)
         });
-        let checksum = self.checksum.map(|(f, scope)| {
-            let setter = format_ident!("set_{}", f.ident);
-            let sum = quote!(::tpa::header::checksum);
-            match (scope, dynamic) {
-                (ChecksumScope::Header, false) => quote! {
+        let sum = quote!(::tpa::header::checksum);
+        let setter = format_ident!("set_{}", field.ident);
+        let (rest, checksum) = match (scope, dynamic) {
+            (ChecksumScope::Header, false) => (
+                quote!(_),
+                quote! {
                     let checksum = #sum::checksum(view.as_bytes());
                     view.#setter(checksum);
                 },
-                (ChecksumScope::Header, true) => quote! {
+            ),
+            (ChecksumScope::Header, true) => (
+                quote!(rest),
+                quote! {
                     let mut sum = #sum::Checksum::new();
                     sum.add_bytes(view.as_bytes());
                     sum.add_bytes(rest.get(..header_len - Self::LEN).unwrap_or_default());
                     view.#setter(sum.checksum());
                 },
-                (ChecksumScope::All, _) => quote! {
+            ),
+            (ChecksumScope::All, _) => (
+                quote!(rest),
+                quote! {
                     let mut sum = #sum::Checksum::new();
                     sum.add_bytes(view.as_bytes());
                     sum.add_bytes(rest);
                     view.#setter(sum.checksum());
                 },
-            }
-        });
-        let rest = if checksum.is_some()
-            && (dynamic || matches!(self.checksum, Some((_, ChecksumScope::All))))
-        {
-            quote!(rest)
-        } else {
-            quote!(_)
+            ),
         };
         quote! {
             let available = buf.len();

@@ -1,6 +1,7 @@
 //! The code `#[pipeline]` generates: the struct with its loop state, and an
-//! inherent impl (`new`, `run_once`, `run_once_at`, `run`, `stats`) whose
-//! loop body is the stage chain written out for this composition.
+//! inherent impl (`new`, `with_time_source`, `set_time_source`, `run_once`,
+//! `run_once_at`, `run`, `stats`) whose loop body is the stage chain written
+//! out for this composition.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -206,7 +207,22 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                     }
                 }
 
-                /// Runs one loop iteration at the current time of the clock.
+                /// Makes the pipeline read its time from `time` (the
+                /// real clock, [`TimeSource::real`](::tpa::time::TimeSource::real),
+                /// by default): a virtual clock shared with a wire and the
+                /// stages' timers, say.
+                #vis fn with_time_source(mut self, time: ::tpa::time::TimeSource) -> Self {
+                    self.#runtime.set_time_source(time);
+                    self
+                }
+
+                /// Makes the pipeline read its time from `time` from now on.
+                #vis fn set_time_source(&mut self, time: ::tpa::time::TimeSource) {
+                    self.#runtime.set_time_source(time);
+                }
+
+                /// Runs one loop iteration at the current time of the
+                /// pipeline's time source.
                 #[inline]
                 #vis fn run_once(&mut self) -> ::tpa::pipeline::IterationStats {
                     let #now_ns = self.#runtime.now_ns();

@@ -15,14 +15,21 @@
 //!   classify stage which rule matched.
 //! - [`OffloadPlan`]: what runs in hardware and what falls back to software
 //!   (classification, checksums, TSO), logged once.
+//! - [`FlowClassify`]: the first stage of the pipeline: the NIC's mark, or
+//!   the same rules in software, tag the application's frames; the rest goes
+//!   to the host.
 //! - `install`/`bifurcate` (feature `dpdk`): validate the rules with
 //!   `rte_flow_validate`, create them, and remove them on drop.
 
+mod classify;
 mod fallback;
 #[cfg(feature = "dpdk")]
 mod install;
 mod rules;
 
+pub use classify::{
+    Classified, ClassifyCounters, FlowClassify, FrameClass, MarkSource, NeighborFrames,
+};
 pub use fallback::{Engine, OffloadPlan, Steering};
 #[cfg(feature = "dpdk")]
 pub use install::{bifurcate, install, InstalledRules, RuleRefused};

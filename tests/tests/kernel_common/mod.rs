@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use tpa::buf::{L4Protocol, LayerOffsets, PacketBuf, Pool, PoolBuf, PoolConfig, TxRequest};
 use tpa::header::checksum;
-use tpa::port::{Burst, Port};
+use tpa::port::{Burst, Port, PortError};
 use tpa::wire::MacAddr;
 use tpa_tests::netns::{Background, Netns};
 
@@ -84,10 +84,21 @@ pub fn recv_matching<P: Port<Buf = PoolBuf>>(
 /// # Panics
 /// If no buffer is free or the port does not take the frame in time.
 pub fn send_frame<P: Port<Buf = PoolBuf>>(port: &mut P, frame: &[u8]) {
+    send_prepared(port, frame, |_| {});
+}
+
+/// Copies `frame` into a buffer from `port`, lets `prepare` fill in its
+/// metadata, and transmits it, waiting until the port takes it.
+fn send_prepared<P: Port<Buf = PoolBuf>>(
+    port: &mut P,
+    frame: &[u8],
+    prepare: impl FnOnce(&mut PoolBuf),
+) {
     let mut buf = port.alloc().expect("a free buffer");
     buf.append(frame.len())
         .expect("room for the frame")
         .copy_from_slice(frame);
+    prepare(&mut buf);
     let mut tx: Burst<PoolBuf> = Burst::new();
     tx.push(buf);
     let start = Instant::now();
@@ -362,19 +373,10 @@ pub fn send_with_request<P: Port<Buf = PoolBuf>>(
     layers: LayerOffsets,
     request: impl FnOnce(&mut TxRequest),
 ) {
-    let mut buf = port.alloc().expect("a free buffer");
-    buf.append(frame.len())
-        .expect("room for the frame")
-        .copy_from_slice(frame);
-    buf.meta_mut().layers = layers;
-    request(&mut buf.meta_mut().tx);
-    let mut tx: Burst<PoolBuf> = Burst::new();
-    tx.push(buf);
-    let start = Instant::now();
-    while !tx.is_empty() {
-        port.tx_burst(&mut tx);
-        assert!(start.elapsed() < PATIENCE, "the port never took the frame");
-    }
+    send_prepared(port, frame, |buf| {
+        buf.meta_mut().layers = layers;
+        request(&mut buf.meta_mut().tx);
+    });
 }
 
 /// A TCP reset found in a frame: ports and acknowledgment number.
@@ -444,4 +446,226 @@ pub fn snmp_counter(ns: &Netns, proto: &str, name: &str) -> u64 {
         .find(|(n, _)| *n == name)
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or_else(|| panic!("no {proto} counter {name}: {names} / {values}"))
+}
+
+/// A link between a tpa port and the kernel in a namespace: the kernel's
+/// interface and both ends' addresses. The scenarios below run over any
+/// port (TAP, AF_PACKET) and assert what the kernel must see.
+pub struct KernelLink<'a> {
+    /// The namespace holding the kernel's interface.
+    pub ns: &'a Netns,
+    /// The kernel's interface (holding `kernel_ip`).
+    pub kernel_dev: &'a str,
+    /// The kernel's MAC address.
+    pub kernel_mac: MacAddr,
+    /// The kernel's IPv4 address.
+    pub kernel_ip: Ipv4Addr,
+    /// tpa's MAC address.
+    pub tpa_mac: MacAddr,
+    /// tpa's IPv4 address (not configured in the kernel).
+    pub tpa_ip: Ipv4Addr,
+}
+
+impl KernelLink<'_> {
+    /// The kernel resolves tpa's address with ARP before sending it a UDP
+    /// datagram (to port 7777 from 40001, "hello tpa"): checks the
+    /// broadcast request, answers it, checks the datagram that was held,
+    /// and that the kernel learnt tpa's MAC. `request` and `datagram` see
+    /// the received frames for port-specific checks.
+    pub fn arp_then_udp<P: Port<Buf = PoolBuf>>(
+        &self,
+        port: &mut P,
+        request: impl FnOnce(&PoolBuf),
+        datagram: impl FnOnce(&PoolBuf),
+    ) {
+        let (kernel_ip, tpa_ip) = (self.kernel_ip, self.tpa_ip);
+        // The kernel must resolve tpa's address first: it broadcasts an ARP
+        // request and holds the datagram until someone answers.
+        kernel_send_udp(self.ns, tpa_ip, 7777, &[40001], "hello tpa");
+        let req = recv_matching(port, &format!("ARP request for {tpa_ip}"), |f| {
+            parse_arp(f).is_some_and(|a| a.op == 1 && a.target_ip == tpa_ip)
+        });
+        assert_eq!(
+            &req.data()[0..6],
+            &MacAddr::BROADCAST.0,
+            "ARP request not broadcast"
+        );
+        assert_eq!(&req.data()[6..12], &self.kernel_mac.0);
+        let arp = parse_arp(req.data()).unwrap();
+        assert_eq!(
+            (arp.sender_mac, arp.sender_ip),
+            (self.kernel_mac, kernel_ip)
+        );
+        request(&req);
+        drop(req);
+
+        send_frame(
+            port,
+            &arp_reply(self.tpa_mac, tpa_ip, self.kernel_mac, kernel_ip),
+        );
+
+        // With the answer learnt, the held datagram comes to tpa's MAC.
+        let dgram = recv_matching(port, "UDP datagram to port 7777", |f| {
+            parse_udp(f).is_some_and(|u| u.dport == 7777)
+        });
+        let udp = parse_udp(dgram.data()).unwrap();
+        assert_eq!((udp.src_mac, udp.dst_mac), (self.kernel_mac, self.tpa_mac));
+        assert_eq!((udp.src, udp.dst, udp.sport), (kernel_ip, tpa_ip, 40001));
+        assert_eq!(udp.payload, b"hello tpa");
+        datagram(&dgram);
+        drop(dgram);
+
+        let neigh = self
+            .ns
+            .ip(&["neigh", "show", &tpa_ip.to_string(), "dev", self.kernel_dev]);
+        assert!(
+            neigh.contains(&self.tpa_mac.to_string()),
+            "kernel did not learn tpa's MAC from the ARP reply: {neigh:?}"
+        );
+    }
+
+    /// tpa sends a UDP datagram (5555 to 9999) carrying `payload`; a kernel
+    /// socket receives it from tpa's address.
+    pub fn udp_to_kernel_socket<P: Port<Buf = PoolBuf>>(&self, port: &mut P, payload: &[u8]) {
+        let listener = kernel_udp_listener(self.ns, self.kernel_ip, 9999);
+        send_frame(
+            port,
+            &udp_frame(
+                self.tpa_mac,
+                self.kernel_mac,
+                self.tpa_ip,
+                self.kernel_ip,
+                5555,
+                9999,
+                payload,
+            ),
+        );
+        let (src, sport, got) = listener_result(listener);
+        assert_eq!((src, sport), (self.tpa_ip, 5555));
+        assert_eq!(got, payload);
+    }
+
+    /// tpa sends a UDP datagram with wrong IPv4 and UDP checksums and asks
+    /// the port to fill them in; the kernel, which drops bad checksums,
+    /// delivers it to a socket and counts no checksum error. `context`
+    /// names the variant in failure messages.
+    pub fn udp_checksum_request<P: Port<Buf = PoolBuf>>(&self, port: &mut P, context: &str) {
+        let listener = kernel_udp_listener(self.ns, self.kernel_ip, 9999);
+        let payload = b"checksummed by tpa";
+        // Only the port's software offload makes this one arrive.
+        let frame = udp_frame_bad_checksums(
+            self.tpa_mac,
+            self.kernel_mac,
+            self.tpa_ip,
+            self.kernel_ip,
+            5555,
+            9999,
+            payload,
+        );
+        send_with_request(port, &frame, UDP4_LAYERS, |tx| {
+            tx.request_checksums(L4Protocol::Udp);
+        });
+        let (src, sport, got) = listener_result(listener);
+        assert_eq!((src, sport), (self.tpa_ip, 5555), "{context}");
+        assert_eq!(got, payload, "{context}");
+        assert_eq!(snmp_counter(self.ns, "Udp", "InCsumErrors"), 0, "{context}");
+    }
+
+    /// tpa sends one unchecksummed 3500-byte TCP segment to a closed port
+    /// asking for checksums and TSO at an MSS of 1000; the kernel must
+    /// accept four checksummed segments (it resets each, acknowledging its
+    /// end). The port's buffers must hold 3500 bytes of payload; tpa's
+    /// address must be in the kernel's neighbor table.
+    pub fn tso_request<P: Port<Buf = PoolBuf>>(&self, port: &mut P, context: &str) {
+        let segs_before = snmp_counter(self.ns, "Tcp", "InSegs");
+        // PSH to a closed port: the kernel resets every segment it accepts.
+        let seq = 1_000_000;
+        let payload: Vec<u8> = (0..3500u32).map(|i| i as u8).collect();
+        let frame = tcp_frame_unchecksummed(
+            self.tpa_mac,
+            self.kernel_mac,
+            self.tpa_ip,
+            self.kernel_ip,
+            40000,
+            5001,
+            seq,
+            &payload,
+        );
+        send_with_request(port, &frame, TCP4_LAYERS, |tx| {
+            tx.request_checksums(L4Protocol::Tcp).request_tso(1000);
+        });
+        let acks = recv_resets(port, 40000, 4);
+        assert_eq!(
+            acks,
+            [seq + 1000, seq + 2000, seq + 3000, seq + 3500],
+            "{context}"
+        );
+        assert_eq!(snmp_counter(self.ns, "Tcp", "InCsumErrors"), 0, "{context}");
+        assert_eq!(
+            snmp_counter(self.ns, "Tcp", "InSegs") - segs_before,
+            4,
+            "{context}"
+        );
+    }
+}
+
+/// The kernel in `ns` sends 64 UDP flows (source ports 20000..20064) to
+/// `dst`:4242; every one must arrive exactly once over `queues`, each
+/// frame marked with the queue it came through, and both queues must get
+/// some.
+pub fn flows_spread_over_queues<P: Port<Buf = PoolBuf>>(
+    ns: &Netns,
+    queues: &mut [P],
+    dst: Ipv4Addr,
+) {
+    let sports: Vec<u16> = (20000..20064).collect();
+    kernel_send_udp(ns, dst, 4242, &sports, "spread");
+
+    let mut got = vec![0u32; sports.len()];
+    let mut per_queue = vec![0u32; queues.len()];
+    let start = Instant::now();
+    while got.iter().sum::<u32>() < sports.len() as u32 {
+        for (qi, q) in queues.iter_mut().enumerate() {
+            let mut rx: Burst<PoolBuf> = Burst::new();
+            q.rx_burst(&mut rx);
+            for buf in rx.drain() {
+                assert_eq!(buf.meta().rx_queue, qi as u16);
+                if let Some(u) = parse_udp(buf.data()).filter(|u| u.dport == 4242) {
+                    got[usize::from(u.sport - 20000)] += 1;
+                    per_queue[qi] += 1;
+                }
+            }
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "received {got:?} of 64 flows (per queue {per_queue:?})"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(got.iter().all(|&n| n == 1), "each flow once: {got:?}");
+    assert!(
+        per_queue.iter().all(|&n| n > 0),
+        "64 flows all hashed to one queue: {per_queue:?}"
+    );
+}
+
+/// `result` is the refusal of a port whose MTU (9000) its pool's buffers
+/// cannot hold, naming the interface `name` and the MTU.
+pub fn assert_refused_for_mtu<T: std::fmt::Debug>(result: Result<T, PortError>, name: &str) {
+    match result {
+        Err(PortError::InvalidConfig { name: got, what }) => {
+            assert_eq!(got, name);
+            assert!(what.contains("9000"), "{what}");
+        }
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+}
+
+/// `err` says that interface `name` does not exist, and names it.
+pub fn assert_no_such_device(err: &PortError, name: &str) {
+    match err {
+        PortError::NoSuchDevice { name: got } => assert_eq!(got, name),
+        other => panic!("expected NoSuchDevice, got {other:?}"),
+    }
+    assert!(err.to_string().contains(name), "{err}");
 }

@@ -1,0 +1,390 @@
+//! The classify stage first in a pipeline on DPDK vdevs, with the kernel
+//! behind the exception path: a `net_ring` plays the NIC (it receives what
+//! the test injects), a `net_tap` whose interface lives in a network
+//! namespace is the pipeline's `#[host]` port. Frames for the application's
+//! listening port and worker range reach the application stage; an SSH SYN,
+//! a UDP datagram and an ARP request come out of the TAP, where the kernel
+//! answers them (an RST, a Python socket's read, an ARP reply). Frames
+//! carrying a NIC mark (set on the mbuf as mlx5 would, carried across the
+//! ring) are classified by the mark alone. Every mbuf returns to its pool.
+//! Run as root:
+//! `cargo test -p tpa-tests --features dpdk --test dpdk_bifurcation`.
+
+#![cfg(feature = "dpdk")]
+
+mod dpdk_common;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use core::convert::Infallible;
+use dpdk_common::{eal, serial, small_config, vdev_name};
+use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+use tpa::buf::PacketBuf;
+use tpa::pipeline;
+use tpa::port::dpdk::{sys, DpdkDevice, DpdkPort, Mbuf};
+use tpa::port::{Burst, Port};
+use tpa::stage::{Cx, Demux, Reason, Stage, Verdict};
+use tpa::wire::MacAddr;
+use tpa_stages::discard::Discard;
+use tpa_stages::mlx5::{
+    Bifurcation, Classified, ClassifyCounters, FlowClassify, FlowMark, MarkSource, NeighborFrames,
+    WorkerSteering,
+};
+use tpa_tests::netns::{unique_name, Netns};
+
+/// A bound on waiting for the kernel (not a timing assertion).
+const PATIENCE: Duration = Duration::from_secs(10);
+/// The address tpa and the kernel share, as on a bifurcated mlx5 port.
+const SHARED: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
+/// The remote peer's address and MAC.
+const PEER: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
+const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x07];
+const LISTEN_PORT: u16 = 6379;
+
+/// What the application saw of one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    mark: FlowMark,
+    source: MarkSource,
+    dst_port: u16,
+}
+
+/// The application: records the flows it is given.
+#[derive(Default)]
+struct App {
+    seen: Vec<Seen>,
+}
+
+impl Stage<Mbuf> for App {
+    type In = Classified<Mbuf>;
+    type Out = Infallible;
+
+    fn process(
+        &mut self,
+        p: Classified<Mbuf>,
+        _cx: &mut Cx<'_, Mbuf>,
+    ) -> Verdict<Infallible, Mbuf> {
+        let Some(ports) = p.buf().data().get(36..38) else {
+            return Verdict::Drop(Reason::TOO_SHORT);
+        };
+        self.seen.push(Seen {
+            mark: p.mark(),
+            source: p.source(),
+            dst_port: u16::from_be_bytes([ports[0], ports[1]]),
+        });
+        Verdict::Consumed
+    }
+}
+
+/// The front of an application on a NIC shared with the kernel.
+#[pipeline]
+struct Bifurcated {
+    #[port]
+    nic: DpdkPort,
+    #[host]
+    kernel: DpdkPort,
+    front: Demux<FlowClassify, App, Discard<Mbuf>>,
+}
+
+/// The test bed: the namespace, the kernel's interface and MAC, the ring
+/// "NIC" and the TAP devices, and the pipeline over their queue 0.
+/// Fields drop in order: the pipeline's ports before their devices, the
+/// TAP device before its namespace.
+struct Bed {
+    pipe: Bifurcated,
+    #[allow(dead_code)] // kept alive for the pipeline's ports
+    nic: DpdkDevice,
+    tap: DpdkDevice,
+    kernel_mac: MacAddr,
+    ns: Netns,
+}
+
+fn plan() -> Bifurcation {
+    Bifurcation {
+        addresses: vec![SHARED],
+        listen_ports: vec![LISTEN_PORT],
+        workers: vec![WorkerSteering {
+            queue: 0,
+            local_ports: 32768..=65535,
+        }],
+        priority: 0,
+    }
+}
+
+fn bed(tag: &str) -> Bed {
+    let eal = eal();
+    let ns = Netns::new(tag);
+    let ifname = unique_name("bf");
+    let vdev = vdev_name("net_tap", tag);
+    let tap = ns
+        .enter(|| DpdkDevice::create_vdev(eal, &vdev, &format!("iface={ifname}"), &small_config(1)))
+        .unwrap_or_else(|e| panic!("{vdev}: {e}"));
+    ns.add_addr(&ifname, &format!("{SHARED}/24"));
+    ns.up(&ifname);
+    ns.add_neigh(&ifname, &PEER.to_string(), &MacAddr(PEER_MAC).to_string());
+    let kernel_mac: MacAddr = ns.mac_of(&ifname).parse().unwrap();
+    let nic = DpdkDevice::create_vdev(eal, &vdev_name("net_ring", tag), "", &small_config(1))
+        .unwrap_or_else(|e| panic!("net_ring: {e}"));
+    let classify = FlowClassify::new(&plan(), NeighborFrames::Host).unwrap();
+    let pipe = Bifurcated::new(
+        nic.port(0).unwrap(),
+        tap.port(0).unwrap(),
+        Demux::new(classify, App::default(), Discard::new(Reason::UNSUPPORTED)),
+    );
+    Bed {
+        pipe,
+        nic,
+        tap,
+        kernel_mac,
+        ns,
+    }
+}
+
+/// An Ethernet frame from the peer to the kernel's MAC.
+fn to_kernel(kernel_mac: MacAddr) -> etherparse::PacketBuilderStep<etherparse::Ethernet2Header> {
+    PacketBuilder::ethernet2(PEER_MAC, kernel_mac.0)
+}
+
+fn syn(kernel_mac: MacAddr, dst: Ipv4Addr, dst_port: u16, seq: u32) -> Vec<u8> {
+    let b = to_kernel(kernel_mac)
+        .ipv4(PEER.octets(), dst.octets(), 64)
+        .tcp(40000, dst_port, seq, 65535)
+        .syn();
+    let mut out = Vec::new();
+    b.write(&mut out, &[]).unwrap();
+    out
+}
+
+fn udp(kernel_mac: MacAddr, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+    let b = to_kernel(kernel_mac)
+        .ipv4(PEER.octets(), SHARED.octets(), 64)
+        .udp(40001, dst_port);
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+/// "Who has SHARED? tell PEER", broadcast.
+fn arp_request() -> Vec<u8> {
+    let mut f = vec![0u8; 42];
+    f[..6].fill(0xff);
+    f[6..12].copy_from_slice(&PEER_MAC);
+    f[12..14].copy_from_slice(&[0x08, 0x06]);
+    f[14..22].copy_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 1]);
+    f[22..28].copy_from_slice(&PEER_MAC);
+    f[28..32].copy_from_slice(&PEER.octets());
+    f[38..42].copy_from_slice(&SHARED.octets());
+    f
+}
+
+/// Puts `frames` on the ring, each with the NIC mark given (set as mlx5
+/// sets it: the FDIR flags and `hash.fdir.hi`), to be received by the
+/// pipeline's next iterations.
+fn inject(port: &mut DpdkPort, frames: &[(Vec<u8>, Option<u32>)]) {
+    let mut tx: Burst<Mbuf> = Burst::new();
+    for (bytes, mark) in frames {
+        let mut m = port.alloc().expect("mbuf");
+        m.append(bytes.len()).expect("room").copy_from_slice(bytes);
+        if let Some(mark) = *mark {
+            let raw = m.as_ptr();
+            // SAFETY: we own the mbuf; writing the receive flags and the
+            // hash union is what a PMD does for a MARK action. net_ring
+            // passes mbufs through untouched, so they arrive as if the NIC
+            // had marked them.
+            unsafe {
+                (*raw).ol_flags |= sys::RTE_MBUF_F_RX_FDIR | sys::RTE_MBUF_F_RX_FDIR_ID;
+                (*raw).__bindgen_anon_2.hash.fdir.hi = mark;
+            }
+        }
+        tx.push(m);
+    }
+    let n = tx.len();
+    assert_eq!(port.tx_burst(&mut tx), n, "the ring takes the burst");
+}
+
+/// Runs the pipeline until the ring is empty.
+fn drain(pipe: &mut Bifurcated) {
+    for _ in 0..100 {
+        if pipe.run_once().rx == 0 {
+            return;
+        }
+    }
+    panic!("the ring never emptied");
+}
+
+/// What the kernel must send: a description and a test of the frame.
+type Expected<'a> = (&'a str, &'a dyn Fn(&[u8]) -> bool);
+
+/// Receives from the host port (what the kernel sent out of its interface)
+/// until each of `expected` matched a frame.
+fn kernel_sends(port: &mut DpdkPort, expected: &[Expected<'_>]) {
+    let mut found = vec![false; expected.len()];
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline && found.contains(&false) {
+        let mut rx: Burst<Mbuf> = Burst::new();
+        if port.rx_burst(&mut rx) == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for m in rx.drain() {
+            for ((_, want), hit) in expected.iter().zip(found.iter_mut()) {
+                *hit |= want(m.data());
+            }
+        }
+    }
+    for ((what, _), hit) in expected.iter().zip(&found) {
+        assert!(hit, "the kernel sent no {what} within {PATIENCE:?}");
+    }
+}
+
+#[test]
+fn application_traffic_reaches_the_app_the_rest_reaches_the_kernel() {
+    let _s = serial();
+    let mut bed = bed("bif");
+    let capacity = bed.pipe.nic.pool().capacity();
+    // net_tap keeps receive mbufs posted: that many are in use throughout.
+    let tap_pool = bed.tap.pool(0).expect("queue 0 has a pool");
+    let posted = tap_pool.in_use();
+
+    let receiver = bed.ns.spawn_until(
+        &[
+            "python3",
+            "-c",
+            &format!(
+                "import socket\n\
+                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                 s.bind(('{SHARED}', 5555))\n\
+                 s.settimeout(10)\n\
+                 print('ready', flush=True)\n\
+                 data, (addr, port) = s.recvfrom(100)\n\
+                 print(data.decode(), addr, port)\n"
+            ),
+        ],
+        "ready",
+    );
+
+    let mac = bed.kernel_mac;
+    inject(
+        &mut bed.pipe.nic,
+        &[
+            (syn(mac, SHARED, LISTEN_PORT, 1), None),
+            (syn(mac, SHARED, 22, 1000), None),
+            (udp(mac, 5555, b"hello-host"), None),
+            (arp_request(), None),
+            (syn(mac, SHARED, 50000, 2), None),
+            (syn(mac, Ipv4Addr::new(10, 78, 0, 3), LISTEN_PORT, 3), None),
+        ],
+    );
+    drain(&mut bed.pipe);
+
+    // The application got its two flows, from the software lookup.
+    assert_eq!(
+        bed.pipe.front.left.seen,
+        vec![
+            Seen {
+                mark: FlowMark::Listener { port: LISTEN_PORT },
+                source: MarkSource::Software,
+                dst_port: LISTEN_PORT
+            },
+            Seen {
+                mark: FlowMark::Worker { queue: 0 },
+                source: MarkSource::Software,
+                dst_port: 50000
+            },
+        ]
+    );
+    assert_eq!(
+        *bed.pipe.front.classify.counters(),
+        ClassifyCounters {
+            software: 2,
+            to_host: 4,
+            ..ClassifyCounters::default()
+        }
+    );
+    let stats = bed.pipe.stats();
+    let front = stats.stage("front").unwrap();
+    assert_eq!((front.consumed, front.to_host), (2, 4));
+    assert_eq!(stats.queue_counters().host_sent, 4, "the TAP took them");
+
+    // The kernel saw the rest: the datagram reached a socket, the SYN to
+    // port 22 got an RST (nothing listens), the ARP request a reply.
+    let got = receiver.finish();
+    assert_eq!(got.trim(), format!("hello-host {PEER} 40001"));
+    let rst = |f: &[u8]| {
+        let Ok(p) = SlicedPacket::from_ethernet(f) else {
+            return false;
+        };
+        matches!(&p.transport, Some(TransportSlice::Tcp(t))
+            if t.rst() && t.source_port() == 22 && t.acknowledgment_number() == 1001)
+    };
+    let arp_reply = |f: &[u8]| {
+        f.len() >= 42
+            && f[12..14] == [0x08, 0x06]
+            && f[20..22] == [0, 2]
+            && f[28..32] == SHARED.octets()
+            && f[38..42] == PEER.octets()
+    };
+    kernel_sends(
+        &mut bed.pipe.kernel,
+        &[("RST to the SSH SYN", &rst), ("ARP reply", &arp_reply)],
+    );
+
+    // Every mbuf is back: the NIC's pool is whole, the TAP's holds only its
+    // posted receive buffers.
+    let nic_pool = bed.pipe.nic.pool();
+    assert_eq!(nic_pool.in_use(), 0);
+    assert_eq!(nic_pool.available(), capacity);
+    assert_eq!(bed.tap.pool(0).unwrap().in_use(), posted);
+}
+
+#[test]
+fn nic_marks_survive_the_ring_and_skip_the_lookup() {
+    let _s = serial();
+    let mut bed = bed("mark");
+    let mac = bed.kernel_mac;
+    let listener = FlowMark::Listener { port: LISTEN_PORT }.id();
+    let worker = FlowMark::Worker { queue: 0 }.id();
+    inject(
+        &mut bed.pipe.nic,
+        &[
+            // The bytes say SSH, the mark says listener: the mark decides.
+            (syn(mac, SHARED, 22, 1), Some(listener)),
+            (syn(mac, SHARED, 40000, 2), Some(worker)),
+            // Unmarked: looked up.
+            (syn(mac, SHARED, LISTEN_PORT, 3), None),
+            // A mark no rule of ours made: looked up too (to the host).
+            (syn(mac, SHARED, 22, 4), Some(7)),
+        ],
+    );
+    drain(&mut bed.pipe);
+    assert_eq!(
+        bed.pipe.front.left.seen,
+        vec![
+            Seen {
+                mark: FlowMark::Listener { port: LISTEN_PORT },
+                source: MarkSource::Nic,
+                dst_port: 22
+            },
+            Seen {
+                mark: FlowMark::Worker { queue: 0 },
+                source: MarkSource::Nic,
+                dst_port: 40000
+            },
+            Seen {
+                mark: FlowMark::Listener { port: LISTEN_PORT },
+                source: MarkSource::Software,
+                dst_port: LISTEN_PORT
+            },
+        ]
+    );
+    assert_eq!(
+        *bed.pipe.front.classify.counters(),
+        ClassifyCounters {
+            marked: 2,
+            software: 1,
+            to_host: 1,
+            ..ClassifyCounters::default()
+        }
+    );
+    assert_eq!(bed.pipe.nic.pool().in_use(), 0, "every mbuf is back");
+}
