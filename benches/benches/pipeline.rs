@@ -18,81 +18,25 @@
 //! packet), Mpps and ratios are printed at the end.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use tpa::buf::{PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::buf::{PacketBuf, PoolBuf};
 use tpa::pipeline;
 use tpa::pipeline::{settle, NoHost, NoTap, Runtime, Tap};
 use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
-use tpa::port::{Burst, Offloads, Port, PortCaps};
+use tpa::port::{Burst, Port};
 use tpa::stage::{Cx, Reason, Stage, StageStats, Verdict};
 use tpa::time::Clock;
 use tpa::wire::MacAddr;
+use tpa_benches::loop_port::LoopPort;
 
 /// Packets per burst.
 const BURST: usize = 32;
 
-/// A port that receives the buffers it transmitted: `BURST` buffers
-/// circulate, so every iteration sees a full burst and no copy.
-struct LoopPort {
-    ring: Burst<PoolBuf, 64>,
-    caps: PortCaps,
-    _pool: Pool,
-}
-
-impl LoopPort {
-    fn new() -> Self {
-        let pool = Pool::new(PoolConfig {
-            capacity: 256,
-            huge_pages: false,
-            ..PoolConfig::default()
-        })
-        .expect("pool");
-        let mut ring = Burst::new();
-        for i in 0..BURST {
-            let mut b = pool.alloc().expect("buffer");
-            b.extend_from_slice(&[i as u8; 64]).expect("room");
-            ring.push(b);
-        }
-        LoopPort {
-            ring,
-            caps: PortCaps {
-                name: "loop".into(),
-                mac: MacAddr([2, 0, 0, 0, 0, 1]),
-                mtu: 1500,
-                queues: 1,
-                queue: 0,
-                rx_offloads: Offloads::default(),
-                tx_offloads: Offloads::default(),
-                rss: false,
-                flow_rules: false,
-            },
-            _pool: pool,
-        }
-    }
-}
-
-impl Port for LoopPort {
-    type Buf = PoolBuf;
-    #[inline]
-    fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<PoolBuf, N>) -> usize {
-        let n = self.ring.len().min(rx.remaining());
-        rx.extend(self.ring.drain_front(n));
-        n
-    }
-    #[inline]
-    fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
-        let n = tx.len().min(self.ring.remaining());
-        self.ring.extend(tx.drain_front(n));
-        n
-    }
-    fn alloc(&mut self) -> Option<PoolBuf> {
-        None
-    }
-    fn caps(&self) -> &PortCaps {
-        &self.caps
-    }
+/// A port that receives the buffers it transmitted: `BURST` 64-byte
+/// frames circulate, so every iteration sees a full burst and no copy.
+fn loop_port() -> LoopPort {
+    LoopPort::recycling(BURST, MacAddr([2, 0, 0, 0, 0, 1]), |i| vec![i as u8; 64])
 }
 
 /// Adds one to byte `I` and passes the frame on.
@@ -184,6 +128,24 @@ struct Chain8 {
     send: Send,
 }
 
+fn chain4() -> Chain4 {
+    Chain4::new(loop_port(), Touch, Touch, Touch, Send)
+}
+
+fn chain8() -> Chain8 {
+    Chain8::new(
+        loop_port(),
+        Touch,
+        Touch,
+        Touch,
+        Touch,
+        Touch,
+        Touch,
+        Touch,
+        Send,
+    )
+}
+
 /// The hand-written loop: `touches` stages bumping bytes `0..touches`, then
 /// the transmitting one, each counted as the pipeline counts.
 struct Hand {
@@ -198,7 +160,7 @@ struct Hand {
 impl Hand {
     fn new() -> Self {
         Hand {
-            port: LoopPort::new(),
+            port: loop_port(),
             rx: Burst::new(),
             tx: Burst::new(),
             passed: [0; 8],
@@ -286,7 +248,7 @@ impl DynChain {
         stages.push(Box::new(DynSend));
         let stats = vec![StageStats::default(); stages.len()];
         DynChain {
-            port: LoopPort::new(),
+            port: loop_port(),
             rt: Runtime::new(["dyn"], [&[]]),
             stages,
             stats,
@@ -331,32 +293,22 @@ fn bench_chains(c: &mut Criterion) {
         g.throughput(Throughput::Elements(BURST as u64));
         match stages {
             1 => {
-                let mut p = Chain1::new(LoopPort::new(), Send);
+                let mut p = Chain1::new(loop_port(), Send);
                 g.bench_function("pipeline", |b| b.iter(|| black_box(p.run_once())));
                 let mut h = Hand::new();
                 g.bench_function("hand", |b| b.iter(|| black_box(h.run_once::<0>())));
-                let mut t = Chain1Tapped::new(LoopPort::new(), ByteCount::default(), Send);
+                let mut t = Chain1Tapped::new(loop_port(), ByteCount::default(), Send);
                 g.bench_function("pipeline+tap", |b| b.iter(|| black_box(t.run_once())));
                 black_box((t.tap.rx, t.tap.tx));
             }
             4 => {
-                let mut p = Chain4::new(LoopPort::new(), Touch, Touch, Touch, Send);
+                let mut p = chain4();
                 g.bench_function("pipeline", |b| b.iter(|| black_box(p.run_once())));
                 let mut h = Hand::new();
                 g.bench_function("hand", |b| b.iter(|| black_box(h.run_once::<3>())));
             }
             _ => {
-                let mut p = Chain8::new(
-                    LoopPort::new(),
-                    Touch,
-                    Touch,
-                    Touch,
-                    Touch,
-                    Touch,
-                    Touch,
-                    Touch,
-                    Send,
-                );
+                let mut p = chain8();
                 g.bench_function("pipeline", |b| b.iter(|| black_box(p.run_once())));
                 let mut h = Hand::new();
                 g.bench_function("hand", |b| b.iter(|| black_box(h.run_once::<7>())));
@@ -529,6 +481,17 @@ fn thread_cpu_ns() -> u64 {
 /// A named variant of a benchmark group, one iteration per call.
 type Variant<'a> = (&'static str, Box<dyn FnMut() + 'a>);
 
+/// The variant `name` running `iteration` (its result kept from the
+/// optimizer).
+fn variant<'a, R>(name: &'static str, mut iteration: impl FnMut() -> R + 'a) -> Variant<'a> {
+    (
+        name,
+        Box::new(move || {
+            black_box(iteration());
+        }),
+    )
+}
+
 /// Times the variants of one group in alternation (`rounds` rounds of
 /// `iters` iterations each, the order rotating), so that load from other
 /// processes hits all of them alike. Returns, per variant, the median ns per
@@ -569,110 +532,47 @@ fn interleaved_summary() {
     println!("\nInterleaved, thread CPU time (median of 41 rounds; ratio = variant / pipeline, per round)");
     println!("| group | variant | ns/packet | Mpps | ratio to pipeline |");
     println!("|---|---|---:|---:|---:|");
-    let print = |group: &str, names: &[&str], rows: Vec<(f64, f64)>| {
-        for (name, (ns, ratio)) in names.iter().zip(rows) {
+    let run = |group: &str, mut variants: Vec<Variant<'_>>, iters: usize| {
+        let rows = interleaved(&mut variants, 41, iters);
+        for ((name, _), (ns, ratio)) in variants.iter().zip(rows) {
             println!(
                 "| {group} | {name} | {ns:.2} | {:.1} | {ratio:.3} |",
                 1e3 / ns
             );
         }
     };
-    let names = ["pipeline", "hand", "dyn"];
     {
         let (mut p, mut h, mut d) = (
-            Chain1::new(LoopPort::new(), Send),
+            Chain1::new(loop_port(), Send),
             Hand::new(),
             DynChain::new(0),
         );
-        let mut t = Chain1Tapped::new(LoopPort::new(), ByteCount::default(), Send);
-        let mut v: Vec<Variant<'_>> = vec![
-            (
-                "pipeline",
-                Box::new(|| {
-                    black_box(p.run_once());
-                }),
-            ),
-            (
-                "hand",
-                Box::new(|| {
-                    black_box(h.run_once::<0>());
-                }),
-            ),
-            (
-                "dyn",
-                Box::new(|| {
-                    black_box(d.run_once());
-                }),
-            ),
-            (
-                "pipeline+tap",
-                Box::new(|| {
-                    black_box(t.run_once());
-                }),
-            ),
+        let mut t = Chain1Tapped::new(loop_port(), ByteCount::default(), Send);
+        let v = vec![
+            variant("pipeline", || p.run_once()),
+            variant("hand", || h.run_once::<0>()),
+            variant("dyn", || d.run_once()),
+            variant("pipeline+tap", || t.run_once()),
         ];
-        let names_tap = ["pipeline", "hand", "dyn", "pipeline+tap"];
-        print("chain/1", &names_tap, interleaved(&mut v, 41, 20_000));
+        run("chain/1", v, 20_000);
     }
     {
-        let mut p = Chain4::new(LoopPort::new(), Touch, Touch, Touch, Send);
-        let (mut h, mut d) = (Hand::new(), DynChain::new(3));
-        let mut v: Vec<Variant<'_>> = vec![
-            (
-                "pipeline",
-                Box::new(|| {
-                    black_box(p.run_once());
-                }),
-            ),
-            (
-                "hand",
-                Box::new(|| {
-                    black_box(h.run_once::<3>());
-                }),
-            ),
-            (
-                "dyn",
-                Box::new(|| {
-                    black_box(d.run_once());
-                }),
-            ),
+        let (mut p, mut h, mut d) = (chain4(), Hand::new(), DynChain::new(3));
+        let v = vec![
+            variant("pipeline", || p.run_once()),
+            variant("hand", || h.run_once::<3>()),
+            variant("dyn", || d.run_once()),
         ];
-        print("chain/4", &names, interleaved(&mut v, 41, 20_000));
+        run("chain/4", v, 20_000);
     }
     {
-        let mut p = Chain8::new(
-            LoopPort::new(),
-            Touch,
-            Touch,
-            Touch,
-            Touch,
-            Touch,
-            Touch,
-            Touch,
-            Send,
-        );
-        let (mut h, mut d) = (Hand::new(), DynChain::new(7));
-        let mut v: Vec<Variant<'_>> = vec![
-            (
-                "pipeline",
-                Box::new(|| {
-                    black_box(p.run_once());
-                }),
-            ),
-            (
-                "hand",
-                Box::new(|| {
-                    black_box(h.run_once::<7>());
-                }),
-            ),
-            (
-                "dyn",
-                Box::new(|| {
-                    black_box(d.run_once());
-                }),
-            ),
+        let (mut p, mut h, mut d) = (chain8(), Hand::new(), DynChain::new(7));
+        let v = vec![
+            variant("pipeline", || p.run_once()),
+            variant("hand", || h.run_once::<7>()),
+            variant("dyn", || d.run_once()),
         ];
-        print("chain/8", &names, interleaved(&mut v, 41, 20_000));
+        run("chain/8", v, 20_000);
     }
     {
         let (a, mut peer) = loaded_wire();
@@ -681,32 +581,22 @@ fn interleaved_summary() {
         let (mut a2, mut peer2) = loaded_wire();
         let mut hand = l2fwd_by_hand();
         let mut burst2 = Burst::new();
-        let mut v: Vec<Variant<'_>> = vec![
-            (
-                "pipeline",
-                Box::new(|| {
-                    black_box(p.run_once());
-                    bounce(&mut peer, &mut burst);
-                }),
-            ),
-            (
-                "hand",
-                Box::new(|| {
-                    hand(&mut a2);
-                    bounce(&mut peer2, &mut burst2);
-                }),
-            ),
+        let v = vec![
+            variant("pipeline", || {
+                black_box(p.run_once());
+                bounce(&mut peer, &mut burst);
+            }),
+            variant("hand", || {
+                hand(&mut a2);
+                bounce(&mut peer2, &mut burst2);
+            }),
         ];
-        print("l2fwd", &names[..2], interleaved(&mut v, 41, 5_000));
+        run("l2fwd", v, 5_000);
     }
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-        .configure_from_args();
+    let mut c = tpa_benches::criterion().sample_size(30);
     bench_chains(&mut c);
     bench_l2fwd(&mut c);
     c.final_summary();

@@ -14,15 +14,15 @@
 //! Run: `cargo bench -p tpa-benches --bench responder`.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
-use tpa::buf::{PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::buf::PoolBuf;
 use tpa::pipeline;
-use tpa::port::{Burst, Offloads, Port, PortCaps};
 use tpa::stage::Reason;
 use tpa::wire::MacAddr;
+use tpa_benches::criterion;
+use tpa_benches::loop_port::LoopPort;
 use tpa_stages::arp::ArpResponder;
 use tpa_stages::discard::Discard;
 use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
@@ -36,73 +36,6 @@ use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 const BURST: usize = 32;
 const US: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const THEM: [u8; 6] = [2, 0, 0, 0, 0, 2];
-
-/// A port whose receive side yields `BURST` copies of one request, reusing
-/// the buffers it was given to transmit.
-struct ReplayPort {
-    ring: Burst<PoolBuf, 64>,
-    request: Vec<u8>,
-    caps: PortCaps,
-    _pool: Pool,
-}
-
-impl ReplayPort {
-    fn new(request: Vec<u8>) -> Self {
-        let pool = Pool::new(PoolConfig {
-            capacity: 256,
-            huge_pages: false,
-            ..PoolConfig::default()
-        })
-        .expect("pool");
-        let mut ring = Burst::new();
-        for _ in 0..BURST {
-            let mut b = pool.alloc().expect("buffer");
-            b.extend_from_slice(&request).expect("room");
-            ring.push(b);
-        }
-        ReplayPort {
-            ring,
-            request,
-            caps: PortCaps {
-                name: "replay".into(),
-                mac: MacAddr(US),
-                mtu: 1500,
-                queues: 1,
-                queue: 0,
-                rx_offloads: Offloads::default(),
-                tx_offloads: Offloads::default(),
-                rss: false,
-                flow_rules: false,
-            },
-            _pool: pool,
-        }
-    }
-}
-
-impl Port for ReplayPort {
-    type Buf = PoolBuf;
-    #[inline]
-    fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<PoolBuf, N>) -> usize {
-        let n = self.ring.len().min(rx.remaining());
-        for mut b in self.ring.drain_front(n) {
-            b.data_mut().copy_from_slice(&self.request);
-            rx.push(b);
-        }
-        n
-    }
-    #[inline]
-    fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
-        let n = tx.len().min(self.ring.remaining());
-        self.ring.extend(tx.drain_front(n));
-        n
-    }
-    fn alloc(&mut self) -> Option<PoolBuf> {
-        None
-    }
-    fn caps(&self) -> &PortCaps {
-        &self.caps
-    }
-}
 
 type Front = EthernetFront<
     PoolBuf,
@@ -119,7 +52,7 @@ type Front = EthernetFront<
 #[pipeline(burst = 32)]
 struct Responder {
     #[port]
-    port: ReplayPort,
+    port: LoopPort,
     front: Front,
 }
 
@@ -143,7 +76,7 @@ fn responder(request: Vec<u8>) -> Responder {
             Discard::new(Reason::UNSUPPORTED),
         ),
     );
-    Responder::new(ReplayPort::new(request), front)
+    Responder::new(LoopPort::replaying(BURST, MacAddr(US), request), front)
 }
 
 fn ping() -> Vec<u8> {
@@ -237,10 +170,7 @@ fn bench_peer(c: &mut Criterion) {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
+    let mut c = criterion();
     bench_responder(&mut c);
     bench_peer(&mut c);
     c.final_summary();

@@ -10,7 +10,7 @@
 //! Run: `cargo bench -p tpa-benches --bench time`.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::Criterion;
 use tpa::time::{Clock, TimerWheel};
@@ -79,10 +79,7 @@ fn wheel(c: &mut Criterion) {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
+    let mut c = tpa_benches::criterion();
     clock(&mut c);
     wheel(&mut c);
     c.final_summary();

@@ -3,6 +3,8 @@
 //! [`headers`] describes the TCP segments the header benchmarks parse and
 //! emit, builds their frames byte by byte (independently of every parser
 //! under test) and computes the value each parser must arrive at.
+//! [`loop_port`] is a port without a wire, for measuring a pipeline's loop;
+//! [`criterion`] gives the Criterion settings the benches share.
 
 pub mod headers {
     //! The segment set of `benches/headers.rs`.
@@ -209,4 +211,16 @@ pub mod headers {
             }
         }
     }
+}
+
+pub mod loop_port;
+
+/// The Criterion settings the benches share: half a second of warm-up and
+/// two seconds of measurement per benchmark, then the command line's
+/// options.
+pub fn criterion() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2))
+        .configure_from_args()
 }

@@ -114,13 +114,3 @@ impl Port for LoopPort {
         &self.caps
     }
 }
-
-/// The Criterion settings the benches share: half a second of warm-up and
-/// two seconds of measurement per benchmark, overridable from the command
-/// line.
-pub fn criterion() -> criterion::Criterion {
-    criterion::Criterion::default()
-        .warm_up_time(std::time::Duration::from_millis(500))
-        .measurement_time(std::time::Duration::from_secs(2))
-        .configure_from_args()
-}

@@ -180,9 +180,8 @@ mod tests {
         rx.drain().map(|b| b.data().to_vec()).collect()
     }
 
-    #[test]
-    fn the_pipeline_answers_arp_ping_and_ping6_in_one_burst() {
-        let (mut r, mut peer) = setup();
+    /// An ARP request from 192.0.2.2 (`THEM`) for 192.0.2.1, broadcast.
+    fn arp_request() -> Vec<u8> {
         let mut arp = vec![0u8; 42];
         arp[..6].copy_from_slice(&[0xff; 6]);
         arp[6..12].copy_from_slice(&THEM);
@@ -191,6 +190,13 @@ mod tests {
         arp[22..28].copy_from_slice(&THEM);
         arp[28..32].copy_from_slice(&[192, 0, 2, 2]);
         arp[38..42].copy_from_slice(&[192, 0, 2, 1]);
+        arp
+    }
+
+    #[test]
+    fn the_pipeline_answers_arp_ping_and_ping6_in_one_burst() {
+        let (mut r, mut peer) = setup();
+        let arp = arp_request();
         let mut ping = Vec::new();
         PacketBuilder::ethernet2(THEM, US)
             .ipv4([192, 0, 2, 2], [192, 0, 2, 1], 64)
@@ -251,14 +257,7 @@ mod tests {
             .map(|rule| parse_rule(rule).unwrap())
             .fold(Acl::new(Action::Allow), Acl::rule);
         let mut r = r.with_acl(acl);
-        let mut arp = vec![0u8; 42];
-        arp[..6].copy_from_slice(&[0xff; 6]);
-        arp[6..12].copy_from_slice(&THEM);
-        arp[12..14].copy_from_slice(&[0x08, 0x06]);
-        arp[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-        arp[22..28].copy_from_slice(&THEM);
-        arp[28..32].copy_from_slice(&[192, 0, 2, 2]);
-        arp[38..42].copy_from_slice(&[192, 0, 2, 1]);
+        let arp = arp_request();
         let denied = ping_from([192, 0, 2, 2], 7);
         let allowed = ping_from([192, 0, 2, 3], 8);
 
@@ -472,14 +471,7 @@ mod tests {
             .write(&mut ns, &ns_payload)
             .unwrap();
         templates.push(ns);
-        let mut arp = vec![0u8; 42];
-        arp[..6].copy_from_slice(&[0xff; 6]);
-        arp[6..12].copy_from_slice(&THEM);
-        arp[12..14].copy_from_slice(&[0x08, 0x06]);
-        arp[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-        arp[22..28].copy_from_slice(&THEM);
-        arp[28..32].copy_from_slice(&[192, 0, 2, 2]);
-        arp[38..42].copy_from_slice(&[192, 0, 2, 1]);
+        let arp = arp_request();
         templates.push(arp);
 
         let mut replies = 0;
