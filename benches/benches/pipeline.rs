@@ -36,7 +36,7 @@ const BURST: usize = 32;
 /// A port that receives the buffers it transmitted: `BURST` 64-byte
 /// frames circulate, so every iteration sees a full burst and no copy.
 fn loop_port() -> LoopPort {
-    LoopPort::recycling(BURST, MacAddr([2, 0, 0, 0, 0, 1]), |i| vec![i as u8; 64])
+    LoopPort::new(BURST, MacAddr([2, 0, 0, 0, 0, 1]), |i| vec![i as u8; 64])
 }
 
 /// Adds one to byte `I` and passes the frame on.

@@ -22,7 +22,7 @@ use tpa::pipeline;
 use tpa::stage::Reason;
 use tpa::wire::MacAddr;
 use tpa_benches::criterion;
-use tpa_benches::loop_port::LoopPort;
+use tpa_benches::loop_port::ReplayPort;
 use tpa_stages::arp::ArpResponder;
 use tpa_stages::discard::Discard;
 use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
@@ -52,7 +52,7 @@ type Front = EthernetFront<
 #[pipeline(burst = 32)]
 struct Responder {
     #[port]
-    port: LoopPort,
+    port: ReplayPort,
     front: Front,
 }
 
@@ -76,7 +76,7 @@ fn responder(request: Vec<u8>) -> Responder {
             Discard::new(Reason::UNSUPPORTED),
         ),
     );
-    Responder::new(LoopPort::replaying(BURST, MacAddr(US), request), front)
+    Responder::new(ReplayPort::new(BURST, MacAddr(US), request), front)
 }
 
 fn ping() -> Vec<u8> {

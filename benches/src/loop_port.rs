@@ -10,9 +10,7 @@ pub const LOOP_CAPACITY: usize = 64;
 
 /// A port that receives the buffers it transmitted: a fixed set of buffers
 /// circulates, so every receive sees whatever was sent back, with no copy
-/// and no allocation. Replaying, it rewrites each buffer with one request
-/// as it hands it over, for stages that turn requests into replies in
-/// place.
+/// and no allocation.
 ///
 /// ```
 /// use tpa::buf::{PacketBuf, PoolBuf};
@@ -20,7 +18,7 @@ pub const LOOP_CAPACITY: usize = 64;
 /// use tpa::wire::MacAddr;
 /// use tpa_benches::loop_port::LoopPort;
 ///
-/// let mut port = LoopPort::recycling(4, MacAddr([2, 0, 0, 0, 0, 1]), |i| vec![i as u8; 60]);
+/// let mut port = LoopPort::new(4, MacAddr([2, 0, 0, 0, 0, 1]), |i| vec![i as u8; 60]);
 /// let mut rx: Burst<PoolBuf> = Burst::new();
 /// assert_eq!(port.rx_burst(&mut rx), 4);
 /// assert_eq!(rx.as_slice()[3].data()[0], 3);
@@ -28,7 +26,6 @@ pub const LOOP_CAPACITY: usize = 64;
 /// ```
 pub struct LoopPort {
     ring: Burst<PoolBuf, LOOP_CAPACITY>,
-    replay: Option<Vec<u8>>,
     caps: PortCaps,
     _pool: Pool,
 }
@@ -36,23 +33,7 @@ pub struct LoopPort {
 impl LoopPort {
     /// `count` buffers (at most [`LOOP_CAPACITY`]), buffer `i` holding
     /// `frame(i)`, received back as they were transmitted.
-    pub fn recycling(count: usize, mac: MacAddr, frame: impl Fn(usize) -> Vec<u8>) -> Self {
-        LoopPort::with_frames(count, mac, frame, None)
-    }
-
-    /// `count` buffers (at most [`LOOP_CAPACITY`]), each rewritten with
-    /// `request` every time it is received.
-    pub fn replaying(count: usize, mac: MacAddr, request: Vec<u8>) -> Self {
-        let first = request.clone();
-        LoopPort::with_frames(count, mac, |_| first.clone(), Some(request))
-    }
-
-    fn with_frames(
-        count: usize,
-        mac: MacAddr,
-        frame: impl Fn(usize) -> Vec<u8>,
-        replay: Option<Vec<u8>>,
-    ) -> Self {
+    pub fn new(count: usize, mac: MacAddr, frame: impl Fn(usize) -> Vec<u8>) -> Self {
         assert!(count <= LOOP_CAPACITY, "at most {LOOP_CAPACITY} buffers");
         let pool = Pool::new(PoolConfig {
             capacity: 256,
@@ -68,7 +49,6 @@ impl LoopPort {
         }
         LoopPort {
             ring,
-            replay,
             caps: PortCaps {
                 name: "loop".into(),
                 mac,
@@ -90,15 +70,7 @@ impl Port for LoopPort {
     #[inline]
     fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<PoolBuf, N>) -> usize {
         let n = self.ring.len().min(rx.remaining());
-        match &self.replay {
-            None => rx.extend(self.ring.drain_front(n)),
-            Some(request) => {
-                for mut b in self.ring.drain_front(n) {
-                    b.data_mut().copy_from_slice(request);
-                    rx.push(b);
-                }
-            }
-        }
+        rx.extend(self.ring.drain_front(n));
         n
     }
     #[inline]
@@ -112,5 +84,45 @@ impl Port for LoopPort {
     }
     fn caps(&self) -> &PortCaps {
         &self.caps
+    }
+}
+
+/// A [`LoopPort`] whose buffers all hold one request, rewritten as each is
+/// received again: for stages that turn requests into replies in place.
+pub struct ReplayPort {
+    inner: LoopPort,
+    request: Vec<u8>,
+}
+
+impl ReplayPort {
+    /// `count` buffers (at most [`LOOP_CAPACITY`]) holding `request`.
+    pub fn new(count: usize, mac: MacAddr, request: Vec<u8>) -> Self {
+        ReplayPort {
+            inner: LoopPort::new(count, mac, |_| request.clone()),
+            request,
+        }
+    }
+}
+
+impl Port for ReplayPort {
+    type Buf = PoolBuf;
+    #[inline]
+    fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<PoolBuf, N>) -> usize {
+        let before = rx.len();
+        let n = self.inner.rx_burst(rx);
+        for b in &mut rx.as_mut_slice()[before..] {
+            b.data_mut().copy_from_slice(&self.request);
+        }
+        n
+    }
+    #[inline]
+    fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        self.inner.tx_burst(tx)
+    }
+    fn alloc(&mut self) -> Option<PoolBuf> {
+        None
+    }
+    fn caps(&self) -> &PortCaps {
+        self.inner.caps()
     }
 }

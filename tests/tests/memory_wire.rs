@@ -705,6 +705,26 @@ fn clear_discards_packets_on_the_wire() {
     wire.pool().assert_whole();
 }
 
+/// Sends frames numbered `0..n` (64 bytes, UDP 1 to 2) from `port` on a
+/// thread of its own, in bursts of 32, retrying what the wire pushes back.
+fn spawn_sender(mut port: MemoryPort, n: u32) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut tx: Burst<PoolBuf, 32> = Burst::new();
+        let mut seq = 0;
+        while seq < n || !tx.is_empty() {
+            while !tx.is_full() && seq < n {
+                let Some(mut p) = port.alloc() else { break };
+                p.extend_from_slice(&udp_frame(seq, 1, 2, 64)).unwrap();
+                tx.push(p);
+                seq += 1;
+            }
+            if port.tx_burst(&mut tx) == 0 {
+                thread::yield_now();
+            }
+        }
+    })
+}
+
 #[test]
 fn ends_on_two_threads_exchange_packets_in_order() {
     let pool = Pool::new(PoolConfig {
@@ -718,23 +738,9 @@ fn ends_on_two_threads_exchange_packets_in_order() {
         ring_size: 256,
         ..WireConfig::default()
     });
-    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
+    let (a, mut b) = MemoryWire::pair(cfg).unwrap();
     const N: u32 = 100_000;
-    let sender = thread::spawn(move || {
-        let mut tx: Burst<PoolBuf, 32> = Burst::new();
-        let mut seq = 0;
-        while seq < N || !tx.is_empty() {
-            while !tx.is_full() && seq < N {
-                let Some(mut p) = a.alloc() else { break };
-                p.extend_from_slice(&udp_frame(seq, 1, 2, 64)).unwrap();
-                tx.push(p);
-                seq += 1;
-            }
-            if a.tx_burst(&mut tx) == 0 {
-                thread::yield_now();
-            }
-        }
-    });
+    let sender = spawn_sender(a, N);
     let receiver = thread::spawn(move || {
         let mut rx: Burst<PoolBuf, 32> = Burst::new();
         let mut next = 0;
@@ -844,24 +850,10 @@ fn impaired_wire_between_threads_conserves_packets_and_buffers() {
         },
         ..WireConfig::default()
     });
-    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
+    let (a, mut b) = MemoryWire::pair(cfg).unwrap();
     let wire = a.wire();
     const N: u32 = 20_000;
-    let sender = thread::spawn(move || {
-        let mut tx: Burst<PoolBuf, 32> = Burst::new();
-        let mut seq = 0;
-        while seq < N || !tx.is_empty() {
-            while !tx.is_full() && seq < N {
-                let Some(mut p) = a.alloc() else { break };
-                p.extend_from_slice(&udp_frame(seq, 1, 2, 64)).unwrap();
-                tx.push(p);
-                seq += 1;
-            }
-            if a.tx_burst(&mut tx) == 0 {
-                thread::yield_now();
-            }
-        }
-    });
+    let sender = spawn_sender(a, N);
     let receiver = thread::spawn(move || {
         let mut rx: Burst<PoolBuf, 32> = Burst::new();
         let mut got = 0u64;

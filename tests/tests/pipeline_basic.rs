@@ -378,7 +378,10 @@ fn a_pipeline_given_a_virtual_clock_runs_and_fires_timers_on_it() {
             echoed.push((f.data()[0], now));
         }
     }
-    assert_eq!(p.echo.arrived_at, sent_at, "cx.now_ns() is the virtual time");
+    assert_eq!(
+        p.echo.arrived_at, sent_at,
+        "cx.now_ns() is the virtual time"
+    );
     assert_eq!(
         echoed,
         [(0, 1_000_000 + DELAY_NS), (1, 2_500_000 + DELAY_NS)],

@@ -150,8 +150,15 @@ mod tests {
     const THEM: [u8; 6] = [0x02, 0, 0, 0, 0, 2];
 
     fn setup() -> (Responder<MemoryPort>, MemoryPort) {
+        setup_with_pool(None)
+    }
+
+    /// A responder for 192.0.2.1/24 and 2001:db8::1/64 on one end of a
+    /// wire (buffers from `pool`, or the wire's own), and the other end.
+    fn setup_with_pool(pool: Option<tpa::buf::Pool>) -> (Responder<MemoryPort>, MemoryPort) {
         let (port, peer) = MemoryWire::pair(WireConfig {
             mac_a: MacAddr(US),
+            pool,
             ..WireConfig::default()
         })
         .unwrap();
@@ -435,16 +442,7 @@ mod tests {
             ..PoolConfig::default()
         })
         .unwrap();
-        let (port, mut peer) = MemoryWire::pair(WireConfig {
-            mac_a: MacAddr(US),
-            pool: Some(pool.clone()),
-            ..WireConfig::default()
-        })
-        .unwrap();
-        let iface = Interface::new(MacAddr(US))
-            .with_ipv4("192.0.2.1/24".parse().unwrap())
-            .with_ipv6("2001:db8::1/64".parse().unwrap());
-        let mut r = build(port, &iface, None);
+        let (mut r, mut peer) = setup_with_pool(Some(pool.clone()));
 
         let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
         let mut templates = Vec::new();

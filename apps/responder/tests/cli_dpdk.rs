@@ -8,66 +8,22 @@
 #![cfg(feature = "dpdk")]
 
 use std::io::Read;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use tpa_tests::netns::{unique_name, Netns};
 
 /// A bound on waiting for the interface to appear (not a timing assertion).
 const PATIENCE: Duration = Duration::from_secs(20);
 const MAC: &str = "02:74:70:61:00:43";
 
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+/// Removes the responder's DPDK runtime directory (named after its
+/// `--file-prefix`) on drop: of no use once it has ended.
+struct RuntimeDir(String);
 
-/// A network namespace, deleted on drop (with the interfaces in it).
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Netns {
-        // SAFETY: geteuid has no preconditions.
-        assert_eq!(
-            unsafe { libc::geteuid() },
-            0,
-            "run as root: the test creates a network namespace and a TAP interface"
-        );
-        let name = format!("tpa-cli-{}", std::process::id());
-        run(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Netns(name);
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn ip(&self, args: &[&str]) -> String {
-        let out = run(Command::new("ip").arg("-n").arg(&self.0).args(args));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn exec(&self, argv: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.0]).args(argv);
-        c
-    }
-}
-
-impl Drop for Netns {
+impl Drop for RuntimeDir {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.0])
-            .stdin(Stdio::null())
-            .output();
-        // The responder's DPDK runtime directory (same name as its
-        // --file-prefix) is of no use once it has ended.
         let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
     }
 }
@@ -90,27 +46,15 @@ impl Drop for Responder {
     }
 }
 
-fn ping_ok(ns: &Netns, family: &str, addr: &str) {
-    let out = ns
-        .exec(&["ping", family, "-c", "3", "-W", "1", addr])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ping");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("3 received"),
-        "ping {family} {addr} failed:\n{text}"
-    );
-}
-
 #[test]
 fn the_command_serves_a_net_tap_the_kernel_pings() {
-    let ns = Netns::new();
-    let ifname = format!("tpc{}", std::process::id() % 100_000);
-    let prefix = ns.0.clone();
+    let ns = Netns::new("cli");
+    let ifname = unique_name("tpc");
+    let prefix = ns.name().to_owned();
+    let _runtime_dir = RuntimeDir(prefix.clone());
     let vdev = format!("net_tap0,iface={ifname}");
     let child = ns
-        .exec(&[
+        .command(&[
             env!("CARGO_BIN_EXE_tpa-responder"),
             "--port",
             "dpdk:net_tap0",
@@ -161,16 +105,10 @@ fn the_command_serves_a_net_tap_the_kernel_pings() {
     ns.ip(&["addr", "add", "2001:db8::2/64", "dev", &ifname, "nodad"]);
     ns.ip(&["link", "set", &ifname, "up"]);
 
-    ping_ok(&ns, "-4", "192.0.2.1");
-    ping_ok(&ns, "-6", "2001:db8::1");
-    let neigh = ns.ip(&["neigh", "show", "dev", &ifname]);
-    for addr in ["192.0.2.1 ", "2001:db8::1 "] {
-        let entry = neigh
-            .lines()
-            .find(|l| l.starts_with(addr))
-            .unwrap_or_else(|| panic!("no neighbor entry for {addr}:\n{neigh}"));
-        assert!(entry.contains(&format!("lladdr {MAC}")), "{entry}");
-    }
+    ns.ping_ok("-4", "192.0.2.1");
+    ns.ping_ok("-6", "2001:db8::1");
+    ns.assert_neighbor(&ifname, "192.0.2.1", MAC);
+    ns.assert_neighbor(&ifname, "2001:db8::1", MAC);
 
     responder.interrupt();
     let mut out = String::new();

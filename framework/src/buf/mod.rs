@@ -7,6 +7,7 @@
 //! [`Meta`]data filled by the port on receive. Dropping a buffer returns it to
 //! its pool.
 
+pub(crate) mod bounds;
 mod meta;
 mod pool;
 

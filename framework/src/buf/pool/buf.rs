@@ -4,7 +4,7 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use super::{cache, PoolInner};
-use crate::buf::{BufError, Meta, PacketBuf};
+use crate::buf::{bounds, BufError, Meta, PacketBuf};
 use crate::header::{Bytes, BytesMut};
 
 /// The control block at the start of every buffer, followed by the room
@@ -215,13 +215,7 @@ impl PacketBuf for PoolBuf {
 
     #[inline]
     fn prepend(&mut self, n: usize) -> Result<&mut [u8], BufError> {
-        let available = self.headroom();
-        if n > available {
-            return Err(BufError::NoHeadroom {
-                needed: n,
-                available,
-            });
-        }
+        bounds::headroom(n, self.headroom())?;
         let h = self.hdr_mut();
         h.data_off -= n as u32;
         h.data_len += n as u32;
@@ -231,13 +225,7 @@ impl PacketBuf for PoolBuf {
 
     #[inline]
     fn append(&mut self, n: usize) -> Result<&mut [u8], BufError> {
-        let available = self.tailroom();
-        if n > available {
-            return Err(BufError::NoTailroom {
-                needed: n,
-                available,
-            });
-        }
+        bounds::tailroom(n, self.tailroom())?;
         let h = self.hdr_mut();
         let off = h.data_off + h.data_len;
         h.data_len += n as u32;
@@ -246,13 +234,7 @@ impl PacketBuf for PoolBuf {
 
     #[inline]
     fn trim_front(&mut self, n: usize) -> Result<(), BufError> {
-        let available = self.len();
-        if n > available {
-            return Err(BufError::TooShort {
-                needed: n,
-                available,
-            });
-        }
+        bounds::data(n, self.len())?;
         let h = self.hdr_mut();
         h.data_off += n as u32;
         h.data_len -= n as u32;
@@ -261,13 +243,7 @@ impl PacketBuf for PoolBuf {
 
     #[inline]
     fn trim_back(&mut self, n: usize) -> Result<(), BufError> {
-        let available = self.len();
-        if n > available {
-            return Err(BufError::TooShort {
-                needed: n,
-                available,
-            });
-        }
+        bounds::data(n, self.len())?;
         self.hdr_mut().data_len -= n as u32;
         Ok(())
     }

@@ -4,7 +4,7 @@ use std::ptr::NonNull;
 
 use dpdk_sys as sys;
 
-use crate::buf::{BufError, ChecksumStatus, Meta, PacketBuf};
+use crate::buf::{bounds, BufError, ChecksumStatus, Meta, PacketBuf};
 
 /// Bytes reserved at the start of each mbuf's private area for its
 /// [`Meta`]: its size, rounded up to DPDK's private-area alignment.
@@ -317,13 +317,7 @@ impl PacketBuf for Mbuf {
 
     #[inline]
     fn prepend(&mut self, n: usize) -> Result<&mut [u8], BufError> {
-        let available = self.headroom();
-        if n > available {
-            return Err(BufError::NoHeadroom {
-                needed: n,
-                available,
-            });
-        }
+        bounds::headroom(n, self.headroom())?;
         // n <= data_off <= u16::MAX.
         let n16 = n as u16;
         let m = self.0.as_ptr();
@@ -339,13 +333,7 @@ impl PacketBuf for Mbuf {
     /// Grows the last segment by `n` bytes and returns them.
     #[inline]
     fn append(&mut self, n: usize) -> Result<&mut [u8], BufError> {
-        let available = self.tailroom();
-        if n > available {
-            return Err(BufError::NoTailroom {
-                needed: n,
-                available,
-            });
-        }
+        bounds::tailroom(n, self.tailroom())?;
         let n16 = n as u16; // n <= tailroom <= u16::MAX
         let last = self.last_segment();
         let head = self.0.as_ptr();
@@ -365,13 +353,7 @@ impl PacketBuf for Mbuf {
     /// Removes `n` bytes from the front of the first segment.
     #[inline]
     fn trim_front(&mut self, n: usize) -> Result<(), BufError> {
-        let available = self.len();
-        if n > available {
-            return Err(BufError::TooShort {
-                needed: n,
-                available,
-            });
-        }
+        bounds::data(n, self.len())?;
         let n16 = n as u16;
         let m = self.0.as_ptr();
         // SAFETY: we own the mbuf; n <= data_len.
@@ -388,13 +370,7 @@ impl PacketBuf for Mbuf {
     fn trim_back(&mut self, n: usize) -> Result<(), BufError> {
         let last = self.last_segment();
         // SAFETY: last is a valid segment of our chain.
-        let available = usize::from(unsafe { (*last).data_len });
-        if n > available {
-            return Err(BufError::TooShort {
-                needed: n,
-                available,
-            });
-        }
+        bounds::data(n, usize::from(unsafe { (*last).data_len }))?;
         let n16 = n as u16;
         let head = self.0.as_ptr();
         // SAFETY: we own the chain; n <= the last segment's data_len.
