@@ -637,7 +637,7 @@ mod tpa_emit_impl {
     use super::{Ipv4Addr, SegmentSpec, DST_IP, DST_MAC, SRC_IP, SRC_MAC, TTL, WINDOW};
     use tpa::wire::ethernet::{EtherType, Ethernet};
     use tpa::wire::ipv4::{IpProtocol, Ipv4, FLAG_DONT_FRAGMENT};
-    use tpa::wire::tcp::{SackBlock, Tcp, TcpFlags, TcpOptionWriter, TcpView};
+    use tpa::wire::tcp::{SackBlock, Tcp, TcpFlags, TcpOptionWriter};
     use tpa::wire::MacAddr;
 
     /// Builds the frame with tpa's owned headers and the option writer.
@@ -674,6 +674,7 @@ mod tpa_emit_impl {
         }
         .emit(ip)
         .ok()?;
+        seg[Tcp::LEN + opt_len..].copy_from_slice(payload);
         let mut w = TcpOptionWriter::new(&mut seg[Tcp::LEN..Tcp::LEN + opt_len]);
         w.timestamps(s.tsval, s.tsecr).ok()?;
         if !s.sack.is_empty() {
@@ -695,10 +696,8 @@ mod tpa_emit_impl {
             checksum: 0,
             urgent: 0,
         }
-        .emit(seg)
+        .emit_checksummed_v4(src, dst, seg)
         .ok()?;
-        seg[Tcp::LEN + opt_len..].copy_from_slice(payload);
-        TcpView::new(seg).ok()?.fill_checksum_v4(src, dst);
         Some(len)
     }
 }

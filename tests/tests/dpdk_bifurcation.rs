@@ -4,7 +4,9 @@
 //! namespace is the pipeline's `#[host]` port. Frames for the application's
 //! listening port and worker range reach the application stage; an SSH SYN,
 //! a UDP datagram and an ARP request come out of the TAP, where the kernel
-//! answers them (an RST, a Python socket's read, an ARP reply). Frames
+//! answers them (an RST, a Python socket's read, an ARP reply). With the
+//! return path (`host_path`: the TAP shared by the `#[host]` field and a
+//! `HostReturn` stage), the kernel's RST leaves through the ring. Frames
 //! carrying a NIC mark (set on the mbuf as mlx5 would, carried across the
 //! ring) are classified by the mark alone. Every mbuf returns to its pool.
 //! Run as root:
@@ -22,14 +24,15 @@ use dpdk_common::{eal, serial, small_config, vdev_name};
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 use tpa::buf::PacketBuf;
 use tpa::pipeline;
+use tpa::pipeline::IterationStats;
 use tpa::port::dpdk::{sys, DpdkDevice, DpdkPort, Mbuf};
 use tpa::port::{Burst, Port};
 use tpa::stage::{Cx, Demux, Reason, Stage, Verdict};
 use tpa::wire::MacAddr;
 use tpa_stages::discard::Discard;
 use tpa_stages::mlx5::{
-    Bifurcation, Classified, ClassifyCounters, FlowClassify, FlowMark, MarkSource, NeighborFrames,
-    WorkerSteering,
+    host_path, Bifurcation, Classified, ClassifyCounters, FlowClassify, FlowMark, HostPath,
+    HostReturn, MarkSource, NeighborFrames, WorkerSteering,
 };
 use tpa_tests::netns::{unique_name, Netns};
 
@@ -87,12 +90,25 @@ struct Bifurcated {
     front: Demux<FlowClassify, App, Discard<Mbuf>>,
 }
 
+/// The same front, with the return path: the TAP is shared by the `#[host]`
+/// field (frames to the kernel) and the last stage, which sends what the
+/// kernel answers out of the NIC.
+#[pipeline]
+struct Returning {
+    #[port]
+    nic: DpdkPort,
+    #[host]
+    kernel: HostPath<DpdkPort>,
+    front: Demux<FlowClassify, App, Discard<Mbuf>>,
+    host_return: HostReturn<DpdkPort>,
+}
+
 /// The test bed: the namespace, the kernel's interface and MAC, the ring
 /// "NIC" and the TAP devices, and the pipeline over their queue 0.
 /// Fields drop in order: the pipeline's ports before their devices, the
 /// TAP device before its namespace.
-struct Bed {
-    pipe: Bifurcated,
+struct Bed<P> {
+    pipe: P,
     #[allow(dead_code)] // kept alive for the pipeline's ports
     nic: DpdkDevice,
     tap: DpdkDevice,
@@ -112,7 +128,15 @@ fn plan() -> Bifurcation {
     }
 }
 
-fn bed(tag: &str) -> Bed {
+/// The classify stage and the application behind it.
+fn front() -> Demux<FlowClassify, App, Discard<Mbuf>> {
+    let classify = FlowClassify::new(&plan(), NeighborFrames::Host).unwrap();
+    Demux::new(classify, App::default(), Discard::new(Reason::UNSUPPORTED))
+}
+
+/// The devices, and the pipeline `build` makes over the ring's queue 0 (the
+/// NIC) and the TAP's (the kernel).
+fn bed_with<P>(tag: &str, build: impl FnOnce(DpdkPort, DpdkPort) -> P) -> Bed<P> {
     let eal = eal();
     let ns = Netns::new(tag);
     let ifname = unique_name("bf");
@@ -126,12 +150,7 @@ fn bed(tag: &str) -> Bed {
     let kernel_mac: MacAddr = ns.mac_of(&ifname).parse().unwrap();
     let nic = DpdkDevice::create_vdev(eal, &vdev_name("net_ring", tag), "", &small_config(1))
         .unwrap_or_else(|e| panic!("net_ring: {e}"));
-    let classify = FlowClassify::new(&plan(), NeighborFrames::Host).unwrap();
-    let pipe = Bifurcated::new(
-        nic.port(0).unwrap(),
-        tap.port(0).unwrap(),
-        Demux::new(classify, App::default(), Discard::new(Reason::UNSUPPORTED)),
-    );
+    let pipe = build(nic.port(0).unwrap(), tap.port(0).unwrap());
     Bed {
         pipe,
         nic,
@@ -139,6 +158,17 @@ fn bed(tag: &str) -> Bed {
         kernel_mac,
         ns,
     }
+}
+
+fn bed(tag: &str) -> Bed<Bifurcated> {
+    bed_with(tag, |nic, tap| Bifurcated::new(nic, tap, front()))
+}
+
+fn returning_bed(tag: &str) -> Bed<Returning> {
+    bed_with(tag, |nic, tap| {
+        let (to_kernel, from_kernel) = host_path(tap);
+        Returning::new(nic, to_kernel, front(), from_kernel)
+    })
 }
 
 /// An Ethernet frame from the peer to the kernel's MAC.
@@ -387,4 +417,102 @@ fn nic_marks_survive_the_ring_and_skip_the_lookup() {
         }
     );
     assert_eq!(bed.pipe.nic.pool().in_use(), 0, "every mbuf is back");
+}
+
+/// Whether `f` is, field by field, the kernel's RST to the SSH SYN
+/// `PEER:40000 -> SHARED:22` with sequence number 1000, sent to the peer's
+/// MAC from the kernel's, with both checksums right (so no byte changed on
+/// the way).
+fn is_kernel_rst(f: &[u8], kernel_mac: MacAddr) -> bool {
+    let Ok(p) = SlicedPacket::from_ethernet(f) else {
+        return false;
+    };
+    let (Some(etherparse::LinkSlice::Ethernet2(eth)), Some(etherparse::NetSlice::Ipv4(ip))) =
+        (&p.link, &p.net)
+    else {
+        return false;
+    };
+    let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
+        return false;
+    };
+    let ip_header = ip.header().to_header();
+    let tcp_header = tcp.to_header();
+    eth.destination() == PEER_MAC
+        && eth.source() == kernel_mac.0
+        && ip_header.source == SHARED.octets()
+        && ip_header.destination == PEER.octets()
+        && ip_header.header_checksum == ip_header.calc_header_checksum()
+        && f.len() == 14 + usize::from(ip_header.total_len)
+        && tcp.source_port() == 22
+        && tcp.destination_port() == 40000
+        && tcp.rst()
+        && !tcp.syn()
+        && tcp.acknowledgment_number() == 1001
+        && tcp.payload().is_empty()
+        && tcp_header.calc_checksum_ipv4(&ip_header, &[]) == Ok(tcp.checksum())
+}
+
+#[test]
+fn the_kernels_answers_leave_through_the_nic() {
+    let _s = serial();
+    let mut bed = returning_bed("ret");
+    let nic_capacity = bed.pipe.nic.pool().capacity();
+    let tap_pool = bed.tap.pool(0).expect("queue 0 has a pool");
+    let posted = tap_pool.in_use();
+    let mac = bed.kernel_mac;
+
+    // The ring loops back: what an iteration transmitted is on the ring's
+    // receive side until the next one, so the test takes it from there
+    // after each iteration, as the peer would.
+    let mut from_nic: Vec<Vec<u8>> = Vec::new();
+    fn step(pipe: &mut Returning, from_nic: &mut Vec<Vec<u8>>) -> IterationStats {
+        let it = pipe.run_once();
+        let mut rx: Burst<Mbuf> = Burst::new();
+        while pipe.nic.rx_burst(&mut rx) != 0 {
+            from_nic.extend(rx.drain().map(|m| m.data().to_vec()));
+        }
+        it
+    }
+
+    // An SSH SYN from the peer, received by the NIC; nothing listens on 22.
+    inject(&mut bed.pipe.nic, &[(syn(mac, SHARED, 22, 1000), None)]);
+    assert_eq!(step(&mut bed.pipe, &mut from_nic).rx, 1);
+    assert_eq!(bed.pipe.stats().queue_counters().host_sent, 1, "to the TAP");
+
+    // The kernel's RST comes out of the TAP; the pipeline's next iterations
+    // send it out of the NIC (with whatever else the kernel sends: IPv6
+    // neighbour discovery on a new interface, say).
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline && !from_nic.iter().any(|f| is_kernel_rst(f, mac)) {
+        let it = step(&mut bed.pipe, &mut from_nic);
+        assert_eq!(it.rx, 0, "the test took everything sent");
+        if it.tx == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let rsts = from_nic.iter().filter(|f| is_kernel_rst(f, mac)).count();
+    assert_eq!(
+        rsts, 1,
+        "one RST to the SSH SYN left through the NIC within {PATIENCE:?}; sent: {from_nic:02x?}"
+    );
+    // Every frame the kernel sent left the same way, none dropped.
+    let returned = bed.pipe.host_return.returned();
+    assert_eq!(returned, from_nic.len() as u64);
+    let q = *bed.pipe.stats().queue_counters();
+    assert_eq!((q.tx_sent, q.tx_dropped), (returned, 0));
+    assert_eq!(bed.pipe.host_return.waiting(), 0);
+    assert_eq!(
+        *bed.pipe.front.classify.counters(),
+        ClassifyCounters {
+            to_host: 1,
+            ..ClassifyCounters::default()
+        }
+    );
+
+    // Every mbuf is back: the RST's (from the TAP's pool) after its trip
+    // round the ring, the SYN's (from the NIC's) after the TAP sent it.
+    let nic_pool = bed.pipe.nic.pool();
+    assert_eq!(nic_pool.in_use(), 0);
+    assert_eq!(nic_pool.available(), nic_capacity);
+    assert_eq!(bed.tap.pool(0).unwrap().in_use(), posted);
 }

@@ -55,25 +55,37 @@ pub fn sum(bytes: &[u8]) -> u16 {
         a += u64::from(u32::from_ne_bytes([c[8], c[9], c[10], c[11]]));
         b += u64::from(u32::from_ne_bytes([c[12], c[13], c[14], c[15]]));
     }
-    let mut acc = a + b;
-    let mut words = chunks.remainder().chunks_exact(2);
-    for w in &mut words {
-        acc += u64::from(u16::from_ne_bytes([w[0], w[1]]));
+    // The last 0..=15 bytes: at most one 8-, 4-, 2- and 1-byte piece,
+    // without a loop (short headers and options are mostly tail).
+    let mut rest = chunks.remainder();
+    if let Some((c, r)) = rest.split_first_chunk::<8>() {
+        a += u64::from(u32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
+        b += u64::from(u32::from_ne_bytes([c[4], c[5], c[6], c[7]]));
+        rest = r;
     }
-    if let [last] = words.remainder() {
+    if let Some((c, r)) = rest.split_first_chunk::<4>() {
+        a += u64::from(u32::from_ne_bytes(*c));
+        rest = r;
+    }
+    if let Some((c, r)) = rest.split_first_chunk::<2>() {
+        b += u64::from(u16::from_ne_bytes(*c));
+        rest = r;
+    }
+    if let [last] = rest {
         // The odd byte is the high (first) byte of a zero-padded word.
-        acc += u64::from(u16::from_ne_bytes([*last, 0]));
+        a += u64::from(u16::from_ne_bytes([*last, 0]));
     }
-    u16::from_be(fold(acc))
+    u16::from_be(fold(a + b))
 }
 
-/// Folds a wide one's-complement accumulator to 16 bits.
+/// Folds a wide one's-complement accumulator to 16 bits, without branches:
+/// each step adds the high half to the low half with the end-around carry.
 #[inline]
-fn fold(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
+fn fold(acc: u64) -> u16 {
+    let (s, carry) = (acc as u32).overflowing_add((acc >> 32) as u32);
+    let acc = s + u32::from(carry);
+    let (s, carry) = (acc as u16).overflowing_add((acc >> 16) as u16);
+    s + u16::from(carry)
 }
 
 /// The one's-complement sum of two partial sums.
@@ -298,6 +310,15 @@ mod tests {
         #[test]
         fn sum_matches_reference(data in proptest::collection::vec(any::<u8>(), 0..300)) {
             prop_assert_eq!(sum(&data), reference_sum(&data));
+        }
+
+        #[test]
+        fn fold_matches_repeated_halving(acc in any::<u64>()) {
+            let mut slow = acc;
+            while slow > 0xffff {
+                slow = (slow & 0xffff) + (slow >> 16);
+            }
+            prop_assert_eq!(fold(acc), slow as u16);
         }
 
         #[test]

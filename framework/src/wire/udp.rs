@@ -18,7 +18,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::header;
 use crate::header::checksum::{pseudo_header_v4, pseudo_header_v6, Checksum};
-use crate::header::{Bytes, BytesMut};
+use crate::header::{Bytes, BytesMut, HeaderError};
 use crate::wire::ipv4::IpProtocol;
 
 /// A UDP header (8 bytes).
@@ -49,6 +49,93 @@ fn finish(c: Checksum) -> u16 {
     match c.checksum() {
         0 => 0xffff,
         v => v,
+    }
+}
+
+impl Udp {
+    /// The checksum a datagram headed by `self` carries over IPv4, where
+    /// `payload` is everything after the 8-byte header (the header's own
+    /// `checksum` field is ignored). The header is summed from the field
+    /// values, so this equals [`UdpView::compute_checksum_v4`] on the
+    /// emitted datagram without reading the header back.
+    #[inline]
+    pub fn checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> u16 {
+        let length = (Self::LEN + payload.len()) as u16;
+        self.checksum_from(
+            pseudo_header_v4(src, dst, IpProtocol::Udp.raw(), length),
+            payload,
+        )
+    }
+
+    /// The checksum a datagram headed by `self` carries over IPv6; as
+    /// [`Udp::checksum_v4`].
+    #[inline]
+    pub fn checksum_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr, payload: &[u8]) -> u16 {
+        let length = (Self::LEN + payload.len()) as u32;
+        self.checksum_from(
+            pseudo_header_v6(src, dst, IpProtocol::Udp.raw(), length),
+            payload,
+        )
+    }
+
+    /// The checksum from a pseudo-header sum, the header's fields and the
+    /// payload (which starts at the even offset 8).
+    #[inline]
+    fn checksum_from(&self, pseudo: u16, payload: &[u8]) -> u16 {
+        let fields = u32::from(self.src_port) + u32::from(self.dst_port) + u32::from(self.length);
+        let mut c = Checksum::new();
+        c.add_sum(pseudo);
+        c.add_sum(((fields & 0xffff) + (fields >> 16)) as u16);
+        c.add_bytes(payload);
+        finish(c)
+    }
+
+    /// Writes the header into the start of `datagram` with the checksum
+    /// for IPv4 filled in; `datagram` holds the payload after the first 8
+    /// bytes already. Returns the header length, as [`Udp::emit`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Udp::emit`]: `datagram` is shorter than the header.
+    ///
+    /// ```
+    /// use std::net::Ipv4Addr;
+    /// use tpa::wire::udp::{Udp, UdpView};
+    /// let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+    /// let mut dgram = [0u8; 8 + 5];
+    /// dgram[8..].copy_from_slice(b"hello");
+    /// let udp = Udp { src_port: 1234, dst_port: 53, length: 13, checksum: 0 };
+    /// assert_eq!(udp.emit_checksummed_v4(src, dst, &mut dgram), Ok(8));
+    /// assert!(UdpView::new(&dgram[..]).unwrap().checksum_ok_v4(src, dst));
+    /// ```
+    #[inline]
+    pub fn emit_checksummed_v4(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        datagram: &mut [u8],
+    ) -> Result<usize, HeaderError> {
+        let payload = datagram.get(Self::LEN..).unwrap_or_default();
+        let checksum = self.checksum_v4(src, dst, payload);
+        Udp { checksum, ..*self }.emit(datagram)
+    }
+
+    /// Writes the header into the start of `datagram` with the checksum
+    /// for IPv6 filled in; as [`Udp::emit_checksummed_v4`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Udp::emit`].
+    #[inline]
+    pub fn emit_checksummed_v6(
+        &self,
+        src: &Ipv6Addr,
+        dst: &Ipv6Addr,
+        datagram: &mut [u8],
+    ) -> Result<usize, HeaderError> {
+        let payload = datagram.get(Self::LEN..).unwrap_or_default();
+        let checksum = self.checksum_v6(src, dst, payload);
+        Udp { checksum, ..*self }.emit(datagram)
     }
 }
 
@@ -116,5 +203,45 @@ impl<B: BytesMut> UdpView<B> {
     pub fn fill_checksum_v6(&mut self, src: &Ipv6Addr, dst: &Ipv6Addr) {
         let c = self.compute_checksum_v6(src, dst);
         self.set_checksum(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn emit_checksummed_matches_fill_checksum(
+            ports in any::<(u16, u16)>(),
+            length in any::<u16>(),
+            stale_checksum in any::<u16>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+            v4 in any::<([u8; 4], [u8; 4])>(),
+            v6 in any::<([u8; 16], [u8; 16])>(),
+        ) {
+            // `length` is random too: the checksum covers the field as
+            // written, whatever it says.
+            let udp = Udp { src_port: ports.0, dst_port: ports.1, length, checksum: stale_checksum };
+            let mut want = vec![0u8; Udp::LEN + payload.len()];
+            want[Udp::LEN..].copy_from_slice(&payload);
+            let mut got = want.clone();
+            udp.emit(&mut want).unwrap();
+
+            let (src, dst) = (Ipv4Addr::from(v4.0), Ipv4Addr::from(v4.1));
+            UdpView::new(&mut want[..]).unwrap().fill_checksum_v4(src, dst);
+            prop_assert_eq!(udp.emit_checksummed_v4(src, dst, &mut got), Ok(Udp::LEN));
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(udp.checksum_v4(src, dst, &payload), UdpView::new(&want[..]).unwrap().checksum());
+
+            let (src, dst) = (Ipv6Addr::from(v6.0), Ipv6Addr::from(v6.1));
+            UdpView::new(&mut want[..]).unwrap().fill_checksum_v6(&src, &dst);
+            prop_assert_eq!(udp.emit_checksummed_v6(&src, &dst, &mut got), Ok(Udp::LEN));
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(udp.checksum_v6(&src, &dst, &payload), UdpView::new(&want[..]).unwrap().checksum());
+        }
     }
 }

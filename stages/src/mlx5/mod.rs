@@ -18,11 +18,15 @@
 //! - [`FlowClassify`]: the first stage of the pipeline: the NIC's mark, or
 //!   the same rules in software, tag the application's frames; the rest goes
 //!   to the host.
+//! - [`host_path`]: the host port shared by the pipeline's `#[host]` field
+//!   ([`HostPath`]) and the [`HostReturn`] stage, which sends what the
+//!   kernel answers out of the NIC.
 //! - `install`/`bifurcate` (feature `dpdk`): validate the rules with
 //!   `rte_flow_validate`, create them, and remove them on drop.
 
 mod classify;
 mod fallback;
+mod host;
 #[cfg(feature = "dpdk")]
 mod install;
 mod rules;
@@ -31,6 +35,7 @@ pub use classify::{
     Classified, ClassifyCounters, FlowClassify, FrameClass, MarkSource, NeighborFrames,
 };
 pub use fallback::{Engine, OffloadPlan, Steering};
+pub use host::{host_path, HostPath, HostReturn, RETURN_BURST};
 #[cfg(feature = "dpdk")]
 pub use install::{bifurcate, install, InstalledRules, RuleRefused};
 pub use rules::{

@@ -232,6 +232,13 @@ pub enum BifurcationError {
         /// The worker whose range holds it.
         queue: u16,
     },
+    /// An address is listed twice: its rules would be installed twice.
+    DuplicateAddress(Ipv4Addr),
+    /// A listening port is listed twice: its rules would be installed twice.
+    DuplicateListenPort(u16),
+    /// Two workers share a receive queue, so a worker mark would not tell
+    /// them apart.
+    DuplicateQueue(u16),
 }
 
 impl core::fmt::Display for BifurcationError {
@@ -247,6 +254,15 @@ impl core::fmt::Display for BifurcationError {
                     f,
                     "listening port {port} lies in the active-open range of queue {queue}"
                 )
+            }
+            BifurcationError::DuplicateAddress(addr) => {
+                write!(f, "address {addr} is listed twice")
+            }
+            BifurcationError::DuplicateListenPort(port) => {
+                write!(f, "listening port {port} is listed twice")
+            }
+            BifurcationError::DuplicateQueue(queue) => {
+                write!(f, "two workers share receive queue {queue}")
             }
         }
     }
@@ -331,6 +347,16 @@ impl Bifurcation {
         if self.workers.is_empty() {
             return Err(BifurcationError::NoWorkers);
         }
+        if let Some(addr) = first_duplicate(&self.addresses) {
+            return Err(BifurcationError::DuplicateAddress(addr));
+        }
+        if let Some(port) = first_duplicate(&self.listen_ports) {
+            return Err(BifurcationError::DuplicateListenPort(port));
+        }
+        let queues: Vec<u16> = self.workers.iter().map(|w| w.queue).collect();
+        if let Some(queue) = first_duplicate(&queues) {
+            return Err(BifurcationError::DuplicateQueue(queue));
+        }
         for (i, a) in self.workers.iter().enumerate() {
             for b in &self.workers[i + 1..] {
                 if a.local_ports.start() <= b.local_ports.end()
@@ -351,6 +377,16 @@ impl Bifurcation {
         }
         Ok(())
     }
+}
+
+/// The first item of `items` (reading in order) equal to an earlier one. Plans
+/// are a handful of entries, so a quadratic scan is the simplest.
+fn first_duplicate<T: PartialEq + Copy>(items: &[T]) -> Option<T> {
+    items
+        .iter()
+        .enumerate()
+        .find(|&(i, x)| items[..i].contains(x))
+        .map(|(_, &x)| x)
 }
 
 /// Splits `ports` into `workers` equal, disjoint ranges, one per worker
@@ -572,6 +608,37 @@ mod tests {
                 queue: 0
             })
         );
+    }
+
+    #[test]
+    fn listing_a_key_twice_is_refused_naming_it() {
+        let mut p = two_workers();
+        p.addresses = vec![ADDR, Ipv4Addr::new(10, 1, 0, 6), ADDR];
+        let err = p.rules().unwrap_err();
+        assert_eq!(err, BifurcationError::DuplicateAddress(ADDR));
+        assert_eq!(err.to_string(), "address 10.1.0.5 is listed twice");
+
+        let mut p = two_workers();
+        p.listen_ports = vec![22, 6379, 8080, 6379, 22];
+        let err = p.rules().unwrap_err();
+        assert_eq!(
+            err,
+            BifurcationError::DuplicateListenPort(6379),
+            "the first repetition met reading the plan"
+        );
+        assert_eq!(err.to_string(), "listening port 6379 is listed twice");
+
+        let mut p = two_workers();
+        p.workers[1].queue = 0;
+        let err = p.rules().unwrap_err();
+        assert_eq!(err, BifurcationError::DuplicateQueue(0));
+        assert_eq!(err.to_string(), "two workers share receive queue 0");
+
+        // Distinct keys are fine, and each yields its own rules.
+        let mut p = two_workers();
+        p.addresses.push(Ipv4Addr::new(10, 1, 0, 6));
+        let per_address = two_workers().rules().unwrap().len();
+        assert_eq!(p.rules().unwrap().len(), 2 * per_address);
     }
 
     #[test]
