@@ -368,6 +368,7 @@ impl Cx<'_> {
                 }
 
                 #[doc = #emit_doc]
+                #[inline]
                 pub fn emit(&self, buf: &mut [u8]) -> ::core::result::Result<usize, #error> {
                     let header_len = self.header_len();
                     #length_check
