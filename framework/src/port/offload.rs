@@ -255,8 +255,14 @@ fn pseudo_sum(data: &[u8], lay: &Layout, proto: L4Protocol, length: Option<usize
     }
 }
 
-/// Adds bytes `start..start + len` of the packet, over all segments.
-fn add_range<B: PacketBuf>(buf: &B, start: usize, len: usize, c: &mut Checksum) {
+/// Hands `visit` the pieces of bytes `start..start + len` of the packet, in
+/// order over all segments, each with its offset from `start`.
+fn for_each_piece<B: PacketBuf>(
+    buf: &B,
+    start: usize,
+    len: usize,
+    mut visit: impl FnMut(usize, &[u8]),
+) {
     let end = start + len;
     let mut at = 0;
     for seg in buf.segments() {
@@ -268,26 +274,21 @@ fn add_range<B: PacketBuf>(buf: &B, start: usize, len: usize, c: &mut Checksum) 
         if s >= end {
             break;
         }
-        c.add_bytes(&seg[start.max(s) - s..end.min(e) - s]);
+        let (from, to) = (start.max(s), end.min(e));
+        visit(from - start, &seg[from - s..to - s]);
     }
+}
+
+/// Adds bytes `start..start + len` of the packet, over all segments.
+fn add_range<B: PacketBuf>(buf: &B, start: usize, len: usize, c: &mut Checksum) {
+    for_each_piece(buf, start, len, |_, piece| c.add_bytes(piece));
 }
 
 /// Copies bytes `start..start + out.len()` of the packet, over all segments.
 fn copy_range<B: PacketBuf>(buf: &B, start: usize, out: &mut [u8]) {
-    let end = start + out.len();
-    let mut at = 0;
-    for seg in buf.segments() {
-        let (s, e) = (at, at + seg.len());
-        at = e;
-        if e <= start {
-            continue;
-        }
-        if s >= end {
-            break;
-        }
-        let (from, to) = (start.max(s), end.min(e));
-        out[from - start..to - start].copy_from_slice(&seg[from - s..to - s]);
-    }
+    for_each_piece(buf, start, out.len(), |at, piece| {
+        out[at..at + piece.len()].copy_from_slice(piece)
+    });
 }
 
 fn checksum_field(lay: &Layout, proto: L4Protocol) -> usize {

@@ -25,6 +25,7 @@ pub mod ipv4;
 pub mod ipv6;
 mod mac;
 pub mod tcp;
+mod transport;
 pub mod udp;
 
 pub use ethernet::{EtherType, Ethernet, EthernetView};

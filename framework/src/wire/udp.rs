@@ -17,9 +17,10 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::header;
-use crate::header::checksum::{pseudo_header_v4, pseudo_header_v6, Checksum};
+use crate::header::checksum::Checksum;
 use crate::header::{Bytes, BytesMut, HeaderError};
 use crate::wire::ipv4::IpProtocol;
+use crate::wire::transport::Endpoints;
 
 /// A UDP header (8 bytes).
 #[header]
@@ -33,13 +34,6 @@ pub struct Udp {
     /// Checksum over the pseudo-header, header and payload; 0 over IPv4
     /// means "none".
     pub checksum: u16,
-}
-
-/// Sum of a datagram with its checksum field skipped.
-#[inline]
-fn sum_without_checksum(c: &mut Checksum, dgram: &[u8]) {
-    c.add_bytes(&dgram[..6]);
-    c.add_bytes(&dgram[8..]);
 }
 
 /// The value to store: a computed 0 is sent as 0xffff (0 means "no
@@ -60,31 +54,23 @@ impl Udp {
     /// emitted datagram without reading the header back.
     #[inline]
     pub fn checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> u16 {
-        let length = (Self::LEN + payload.len()) as u16;
-        self.checksum_from(
-            pseudo_header_v4(src, dst, IpProtocol::Udp.raw(), length),
-            payload,
-        )
+        self.checksum_over(Endpoints::V4(src, dst), payload)
     }
 
     /// The checksum a datagram headed by `self` carries over IPv6; as
     /// [`Udp::checksum_v4`].
     #[inline]
     pub fn checksum_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr, payload: &[u8]) -> u16 {
-        let length = (Self::LEN + payload.len()) as u32;
-        self.checksum_from(
-            pseudo_header_v6(src, dst, IpProtocol::Udp.raw(), length),
-            payload,
-        )
+        self.checksum_over(Endpoints::V6(src, dst), payload)
     }
 
-    /// The checksum from a pseudo-header sum, the header's fields and the
-    /// payload (which starts at the even offset 8).
+    /// The checksum from the pseudo-header of `ends`, the header's fields
+    /// and the payload (which starts at the even offset 8).
     #[inline]
-    fn checksum_from(&self, pseudo: u16, payload: &[u8]) -> u16 {
+    fn checksum_over(&self, ends: Endpoints<'_>, payload: &[u8]) -> u16 {
         let fields = u32::from(self.src_port) + u32::from(self.dst_port) + u32::from(self.length);
         let mut c = Checksum::new();
-        c.add_sum(pseudo);
+        c.add_sum(ends.pseudo_header(IpProtocol::Udp, Self::LEN + payload.len()));
         c.add_sum(((fields & 0xffff) + (fields >> 16)) as u16);
         c.add_bytes(payload);
         finish(c)
@@ -115,9 +101,7 @@ impl Udp {
         dst: Ipv4Addr,
         datagram: &mut [u8],
     ) -> Result<usize, HeaderError> {
-        let payload = datagram.get(Self::LEN..).unwrap_or_default();
-        let checksum = self.checksum_v4(src, dst, payload);
-        Udp { checksum, ..*self }.emit(datagram)
+        self.emit_checksummed(Endpoints::V4(src, dst), datagram)
     }
 
     /// Writes the header into the start of `datagram` with the checksum
@@ -133,8 +117,19 @@ impl Udp {
         dst: &Ipv6Addr,
         datagram: &mut [u8],
     ) -> Result<usize, HeaderError> {
+        self.emit_checksummed(Endpoints::V6(src, dst), datagram)
+    }
+
+    /// Writes the header into the start of `datagram` with the checksum
+    /// over the pseudo-header of `ends` filled in.
+    #[inline]
+    fn emit_checksummed(
+        &self,
+        ends: Endpoints<'_>,
+        datagram: &mut [u8],
+    ) -> Result<usize, HeaderError> {
         let payload = datagram.get(Self::LEN..).unwrap_or_default();
-        let checksum = self.checksum_v6(src, dst, payload);
+        let checksum = self.checksum_over(ends, payload);
         Udp { checksum, ..*self }.emit(datagram)
     }
 }
@@ -150,30 +145,19 @@ impl<B: Bytes> UdpView<B> {
 
     /// The checksum this datagram (the whole buffer) should carry over IPv4.
     pub fn compute_checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
-        let bytes = self.as_bytes();
-        let mut c = Checksum::new();
-        c.add_sum(pseudo_header_v4(
-            src,
-            dst,
-            IpProtocol::Udp.raw(),
-            bytes.len() as u16,
-        ));
-        sum_without_checksum(&mut c, bytes);
-        finish(c)
+        self.compute_checksum(Endpoints::V4(src, dst))
     }
 
     /// The checksum this datagram (the whole buffer) should carry over IPv6.
     pub fn compute_checksum_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> u16 {
-        let bytes = self.as_bytes();
-        let mut c = Checksum::new();
-        c.add_sum(pseudo_header_v6(
-            src,
-            dst,
-            IpProtocol::Udp.raw(),
-            bytes.len() as u32,
-        ));
-        sum_without_checksum(&mut c, bytes);
-        finish(c)
+        self.compute_checksum(Endpoints::V6(src, dst))
+    }
+
+    /// The checksum this datagram should carry over the pseudo-header of
+    /// `ends`; the checksum field (bytes 6..8) counts as zero.
+    #[inline]
+    fn compute_checksum(&self, ends: Endpoints<'_>) -> u16 {
+        finish(ends.segment_sum(IpProtocol::Udp, self.as_bytes(), 6))
     }
 
     /// Whether the checksum is right over IPv4 (a zero checksum, "none",

@@ -408,7 +408,8 @@ fn copy_of<B: PacketBuf>(frame: &B, cx: &mut Cx<'_, B>) -> Option<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mlx5::{split_port_range, FlowRule, WorkerSteering};
+    use crate::mlx5::test_plan::{steering, two_workers};
+    use crate::mlx5::FlowRule;
     use etherparse::PacketBuilder;
     use proptest::prelude::*;
     use tpa::buf::PoolBuf;
@@ -421,19 +422,7 @@ mod tests {
     const MAC_THEM: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
     fn plan() -> Bifurcation {
-        Bifurcation {
-            addresses: vec![US],
-            listen_ports: vec![6379, 26379],
-            workers: split_port_range(32768..=60999, 2)
-                .into_iter()
-                .enumerate()
-                .map(|(q, local_ports)| WorkerSteering {
-                    queue: q as u16,
-                    local_ports,
-                })
-                .collect(),
-            priority: 0,
-        }
+        two_workers(US, 32768..=60999)
     }
 
     fn tcp(dst: Ipv4Addr, dst_port: u16) -> Vec<u8> {
@@ -684,14 +673,7 @@ mod tests {
                     .map(|h| Ipv4Addr::new(10, 1, 0, h))
                     .collect(),
                 listen_ports: listen_ports.into_iter().collect(),
-                workers: split_port_range(lo..=hi, workers)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(q, local_ports)| WorkerSteering {
-                        queue: q as u16,
-                        local_ports,
-                    })
-                    .collect(),
+                workers: steering(lo..=hi, workers),
                 priority: 0,
             })
     }

@@ -30,6 +30,8 @@ mod host;
 #[cfg(feature = "dpdk")]
 mod install;
 mod rules;
+#[cfg(test)]
+mod test_plan;
 
 pub use classify::{
     Classified, ClassifyCounters, FlowClassify, FrameClass, MarkSource, NeighborFrames,

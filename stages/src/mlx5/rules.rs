@@ -425,19 +425,7 @@ mod tests {
     const ADDR: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 5);
 
     fn two_workers() -> Bifurcation {
-        Bifurcation {
-            addresses: vec![ADDR],
-            listen_ports: vec![6379, 26379],
-            workers: split_port_range(32768..=65535, 2)
-                .into_iter()
-                .enumerate()
-                .map(|(q, local_ports)| WorkerSteering {
-                    queue: q as u16,
-                    local_ports,
-                })
-                .collect(),
-            priority: 0,
-        }
+        crate::mlx5::test_plan::two_workers(ADDR, 32768..=65535)
     }
 
     #[test]

@@ -36,9 +36,10 @@ use core::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::header;
-use crate::header::checksum::{self, pseudo_header_v4, pseudo_header_v6, Checksum};
+use crate::header::checksum;
 use crate::header::{Bytes, BytesMut, HeaderError};
 use crate::wire::ipv4::IpProtocol;
+use crate::wire::transport::Endpoints;
 
 mod options;
 
@@ -257,30 +258,36 @@ impl Tcp {
     /// ```
     #[inline]
     pub fn checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr, rest: &[u8]) -> u16 {
-        let length = (Self::LEN + rest.len()) as u16;
-        self.checksum_from(
-            pseudo_header_v4(src, dst, IpProtocol::Tcp.raw(), length),
-            rest,
-        )
+        self.checksum_over(Endpoints::V4(src, dst), rest)
     }
 
     /// The checksum a segment headed by `self` carries over IPv6; as
     /// [`Tcp::checksum_v4`].
     #[inline]
     pub fn checksum_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr, rest: &[u8]) -> u16 {
-        let length = (Self::LEN + rest.len()) as u32;
-        self.checksum_from(
-            pseudo_header_v6(src, dst, IpProtocol::Tcp.raw(), length),
-            rest,
-        )
+        self.checksum_over(Endpoints::V6(src, dst), rest)
     }
 
-    /// The checksum from a pseudo-header sum, the fixed header's fields and
-    /// `rest` (which starts at the even offset 20).
+    /// The checksum from the pseudo-header of `ends`, the fixed header's
+    /// fields and `rest` (which starts at the even offset 20).
     #[inline]
-    fn checksum_from(&self, pseudo: u16, rest: &[u8]) -> u16 {
+    fn checksum_over(&self, ends: Endpoints<'_>, rest: &[u8]) -> u16 {
+        let pseudo = ends.pseudo_header(IpProtocol::Tcp, Self::LEN + rest.len());
         let head = checksum::combine(pseudo, self.fixed_sum());
         !checksum::combine(head, checksum::sum(rest))
+    }
+
+    /// Writes the header into the start of `segment` with the checksum over
+    /// the pseudo-header of `ends` filled in.
+    #[inline]
+    fn emit_checksummed(
+        &self,
+        ends: Endpoints<'_>,
+        segment: &mut [u8],
+    ) -> Result<usize, HeaderError> {
+        let rest = segment.get(Self::LEN..).unwrap_or_default();
+        let checksum = self.checksum_over(ends, rest);
+        Tcp { checksum, ..*self }.emit(segment)
     }
 
     /// Writes the header into the start of `segment` with the checksum for
@@ -317,9 +324,7 @@ impl Tcp {
         dst: Ipv4Addr,
         segment: &mut [u8],
     ) -> Result<usize, HeaderError> {
-        let rest = segment.get(Self::LEN..).unwrap_or_default();
-        let checksum = self.checksum_v4(src, dst, rest);
-        Tcp { checksum, ..*self }.emit(segment)
+        self.emit_checksummed(Endpoints::V4(src, dst), segment)
     }
 
     /// Writes the header into the start of `segment` with the checksum for
@@ -335,47 +340,28 @@ impl Tcp {
         dst: &Ipv6Addr,
         segment: &mut [u8],
     ) -> Result<usize, HeaderError> {
-        let rest = segment.get(Self::LEN..).unwrap_or_default();
-        let checksum = self.checksum_v6(src, dst, rest);
-        Tcp { checksum, ..*self }.emit(segment)
+        self.emit_checksummed(Endpoints::V6(src, dst), segment)
     }
-}
-
-/// Sum of a segment with its checksum field (bytes 16..18) skipped.
-#[inline]
-fn sum_without_checksum(c: &mut Checksum, seg: &[u8]) {
-    c.add_bytes(&seg[..16]);
-    c.add_bytes(&seg[18..]);
 }
 
 impl<B: Bytes> TcpView<B> {
     /// The checksum this segment (the whole buffer: header and payload)
     /// should carry over IPv4.
     pub fn compute_checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
-        let seg = self.as_bytes();
-        let mut c = Checksum::new();
-        c.add_sum(pseudo_header_v4(
-            src,
-            dst,
-            IpProtocol::Tcp.raw(),
-            seg.len() as u16,
-        ));
-        sum_without_checksum(&mut c, seg);
-        c.checksum()
+        self.compute_checksum(Endpoints::V4(src, dst))
     }
 
     /// The checksum this segment (the whole buffer) should carry over IPv6.
     pub fn compute_checksum_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> u16 {
-        let seg = self.as_bytes();
-        let mut c = Checksum::new();
-        c.add_sum(pseudo_header_v6(
-            src,
-            dst,
-            IpProtocol::Tcp.raw(),
-            seg.len() as u32,
-        ));
-        sum_without_checksum(&mut c, seg);
-        c.checksum()
+        self.compute_checksum(Endpoints::V6(src, dst))
+    }
+
+    /// The checksum this segment should carry over the pseudo-header of
+    /// `ends`; the checksum field (bytes 16..18) counts as zero.
+    #[inline]
+    fn compute_checksum(&self, ends: Endpoints<'_>) -> u16 {
+        ends.segment_sum(IpProtocol::Tcp, self.as_bytes(), 16)
+            .checksum()
     }
 
     /// Whether the checksum is right for a segment from `src` to `dst`.

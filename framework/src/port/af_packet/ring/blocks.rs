@@ -228,7 +228,7 @@ impl BlockRxRing {
 
 #[cfg(test)]
 mod tests {
-    use super::super::put32;
+    use super::super::{put32, xorshift};
     use super::*;
 
     const BS: usize = 4096;
@@ -323,13 +323,7 @@ mod tests {
         // Whatever the descriptor says, frames handed out lie inside the
         // block and every block goes back to the kernel.
         let seed = 0x7a9e_11c3_5d2b_0f01u64;
-        let mut x = seed;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(seed);
         for round in 0..2000 {
             let mut r = ring(1);
             write_block(&mut r, 0, &[b"0123456789", b"abcdefghij"]);

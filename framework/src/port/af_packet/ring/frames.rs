@@ -146,7 +146,7 @@ impl FrameRxRing {
 
 #[cfg(test)]
 mod tests {
-    use super::super::put32;
+    use super::super::{put32, xorshift};
     use super::*;
 
     fn ring(frames: u32) -> FrameRxRing {
@@ -247,13 +247,7 @@ mod tests {
     #[test]
     fn garbage_headers_never_escape_the_slot() {
         let seed = 0x51a7_0f2b_9c3d_u64;
-        let mut x = seed;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(seed);
         for round in 0..2000 {
             let mut r = ring(1);
             write_slot(&mut r, 0, b"0123456789", 10);
