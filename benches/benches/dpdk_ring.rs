@@ -8,15 +8,21 @@
 //! - `l2fwd/dpdk_net_ring`: `DpdkPort` over one `net_ring` device (its
 //!   queue loops back to itself), `Mbuf`s from a DPDK mempool.
 //! - `l2fwd/memory_wire`: the two ends of a `MemoryWire`, `PoolBuf`s.
+//! - `l2fwd_pipeline/*`: the same forwarding done by a `#[pipeline]`
+//!   reflector (one MAC-swap stage returning `Transmit`), generic over the
+//!   port: two `run_once` per iteration (the `net_ring` port twice, or one
+//!   reflector on each end of the wire), 64 frames forwarded.
 //!
 //! Needs root (DPDK's EAL, `--no-huge --no-pci`). Run:
 //! `cargo bench -p tpa-benches --features dpdk --bench dpdk_ring`.
 
 use criterion::{Criterion, Throughput};
 use tpa::buf::PacketBuf;
+use tpa::pipeline;
 use tpa::port::dpdk::{DeviceConfig, DpdkDevice, Eal, PoolConfig};
 use tpa::port::memory::{MemoryWire, WireConfig};
 use tpa::port::{Burst, Port};
+use tpa::stage::{Cx, Reason, Stage, Verdict};
 
 /// Frames per burst.
 const BURST: usize = 32;
@@ -35,6 +41,37 @@ fn swap_macs<B: PacketBuf>(b: &mut B) {
     if d.len() >= 12 {
         let (dst, src) = d.split_at_mut(6);
         dst.swap_with_slice(&mut src[..6]);
+    }
+}
+
+/// The l2fwd stage: swap the MACs, send the frame back out.
+struct L2Fwd;
+
+impl<B: PacketBuf> Stage<B> for L2Fwd {
+    type In = B;
+    type Out = core::convert::Infallible;
+    #[inline]
+    fn process(&mut self, mut frame: B, _cx: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+        if frame.len() < 12 {
+            return Verdict::Drop(Reason::TOO_SHORT);
+        }
+        swap_macs(&mut frame);
+        Verdict::Transmit(frame)
+    }
+}
+
+/// A MAC-swapping reflector on any port.
+#[pipeline(burst = 32)]
+struct Reflector<P: Port> {
+    #[port]
+    port: P,
+    swap: L2Fwd,
+}
+
+/// Sends `pkts` out of `port` until all are gone.
+fn send_all<P: Port>(port: &mut P, pkts: &mut Burst<P::Buf>) {
+    while !pkts.is_empty() {
+        port.tx_burst(pkts);
     }
 }
 
@@ -123,7 +160,33 @@ fn bench(c: &mut Criterion) {
     g.bench_function("memory_wire", |bench| {
         bench.iter(|| l2fwd(&mut a, &mut b, &mut pkts, &mut spare))
     });
+    drop((pkts, spare));
     g.finish();
+
+    let mut g = c.benchmark_group("l2fwd_pipeline");
+    g.throughput(Throughput::Elements(2 * BURST as u64));
+
+    let mut pkts = fill(&mut ring);
+    send_all(&mut ring, &mut pkts);
+    let mut on_ring = Reflector::new(ring, L2Fwd);
+    g.bench_function("dpdk_net_ring", |bench| {
+        bench.iter(|| {
+            on_ring.run_once();
+            on_ring.run_once();
+        })
+    });
+
+    let mut pkts = fill(&mut a);
+    send_all(&mut a, &mut pkts);
+    let (mut on_a, mut on_b) = (Reflector::new(a, L2Fwd), Reflector::new(b, L2Fwd));
+    g.bench_function("memory_wire", |bench| {
+        bench.iter(|| {
+            on_b.run_once();
+            on_a.run_once();
+        })
+    });
+    g.finish();
+    drop((on_ring, on_a, on_b));
 }
 
 /// A hop on a port that is its own peer.
