@@ -203,13 +203,17 @@ impl Link {
     /// unless the wire computes RSS hashes anyway.
     #[inline]
     fn transmit_one_queue<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        let n = tx
+            .len()
+            .min(self.ring_size.saturating_sub(self.rings[0].len()));
         if self.rss {
-            for b in tx.as_mut_slice() {
+            // Only the packets that leave: the rest stay with the caller
+            // and would be hashed again on the next attempt.
+            for b in &mut tx.as_mut_slice()[..n] {
                 b.meta_mut().rss_hash = rss::frame_hash(b.data());
             }
         }
         let ring = &mut self.rings[0];
-        let n = tx.len().min(self.ring_size.saturating_sub(ring.len()));
         let max_frame = self.max_frame;
         if tx.as_slice()[..n].iter().all(|b| b.len() <= max_frame) {
             ring.extend(tx.drain_front(n));
