@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use etherparse::{Icmpv4Type, PacketBuilder, SlicedPacket, TransportSlice};
-use tpa::buf::{PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::buf::{BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig};
 use tpa::port::af_packet::{AfPacket, AfPacketConfig, RxMode, TxPath};
 use tpa::port::tap::{Tap, TapConfig};
 use tpa::port::{Burst, Port};

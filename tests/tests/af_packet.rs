@@ -8,7 +8,7 @@ mod kernel_common;
 use std::net::Ipv4Addr;
 
 use kernel_common::*;
-use tpa::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
+use tpa::buf::{BufferPool, ChecksumStatus, PacketBuf, Pool, PoolBuf};
 use tpa::port::af_packet::{AfPacket, AfPacketConfig, BlockRingSize, RxMode, TxPath};
 use tpa::port::offload::OffloadStats;
 use tpa::port::{Burst, Port};

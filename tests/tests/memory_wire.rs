@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::thread;
 use std::time::Duration;
 
-use tpa::buf::{PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::buf::{BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig};
 use tpa::port::memory::{
     Direction, End, Impairment, LinkStats, MemoryPort, MemoryWire, Partition, VirtualClock,
     WireConfig,

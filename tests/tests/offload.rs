@@ -5,7 +5,7 @@
 
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use proptest::prelude::*;
-use tpa::buf::{L4Protocol, LayerOffsets, PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::buf::{BufferPool, L4Protocol, LayerOffsets, PacketBuf, Pool, PoolBuf, PoolConfig};
 use tpa::header::checksum;
 use tpa::port::memory::{End, MemoryPort, MemoryWire, WireConfig};
 use tpa::port::offload::{

@@ -4,7 +4,7 @@
 use std::sync::mpsc;
 use std::thread;
 
-use tpa::buf::{BufError, PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::buf::{BufError, BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig};
 use tpa::port::Burst;
 
 fn pool(capacity: usize) -> Pool {

@@ -7,7 +7,7 @@
 
 use std::thread;
 
-use tpa::buf::{Pool, PoolConfig};
+use tpa::buf::{BufferPool, Pool, PoolConfig};
 use tpa::port::af_packet::RxMode;
 use tpa::port::Port;
 use tpa::wire::MacAddr;

@@ -7,7 +7,7 @@ mod kernel_common;
 use std::net::Ipv4Addr;
 
 use kernel_common::*;
-use tpa::buf::{PacketBuf, Pool, PoolConfig};
+use tpa::buf::{BufferPool, PacketBuf, Pool, PoolConfig};
 use tpa::port::offload::OffloadStats;
 use tpa::port::tap::{Tap, TapConfig, TapMode};
 use tpa::port::{Port, PortError};

@@ -425,7 +425,7 @@ mod tests {
     /// checksums must verify, and every buffer must come home.
     #[test]
     fn mutated_and_random_frames_never_panic_or_leak() {
-        use tpa::buf::{Pool, PoolConfig};
+        use tpa::buf::{BufferPool, Pool, PoolConfig};
         let seed: u64 = std::env::var("TPA_SEED")
             .ok()
             .and_then(|s| s.parse().ok())

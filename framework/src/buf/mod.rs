@@ -8,9 +8,11 @@
 //! its pool.
 
 pub(crate) mod bounds;
+mod lending;
 mod meta;
 mod pool;
 
+pub use lending::BufferPool;
 pub use meta::{ChecksumStatus, L4Protocol, LayerOffsets, Meta, TxRequest};
 pub use pool::{Pool, PoolBuf, PoolConfig, PoolError, PoolStats};
 

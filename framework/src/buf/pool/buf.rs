@@ -46,7 +46,7 @@ unsafe impl Send for BufPtr {}
 /// on another thread than the one that allocated it.
 ///
 /// ```
-/// use tpa::buf::{PacketBuf, Pool, PoolConfig};
+/// use tpa::buf::{BufferPool, PacketBuf, Pool, PoolConfig};
 /// let pool = Pool::new(PoolConfig { capacity: 64, ..PoolConfig::default() }).unwrap();
 /// let mut b = pool.alloc().unwrap();
 /// b.extend_from_slice(b"payload").unwrap();

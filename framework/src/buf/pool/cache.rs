@@ -3,7 +3,7 @@
 //! The cache is the lock-free fast path: allocation pops from it, free pushes
 //! to it. It refills from and flushes to the pool's shared free list half a
 //! cache at a time. Its fill level is published in a [`CacheSlot`] the pool
-//! can read, so [`Pool::is_whole`](super::Pool::is_whole) counts cached
+//! can read, so [`BufferPool::is_whole`](crate::buf::BufferPool::is_whole) counts cached
 //! buffers as free.
 //!
 //! A cache entry points at its pool without owning a reference; the buffers

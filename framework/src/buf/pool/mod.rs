@@ -10,11 +10,12 @@
 //!   list in one locked step, and a full one flushes half back the same way.
 //!
 //! A buffer may be dropped on any thread; it goes to that thread's cache.
-//! Buffers sitting in a cache count as free: [`Pool::is_whole`] is true when
+//! Buffers sitting in a cache count as free: the pool is
+//! [whole](crate::buf::BufferPool::is_whole) when
 //! every buffer is home, wherever it is cached. See `doc/internals/buffers.md`.
 //!
 //! ```
-//! use tpa::buf::{PacketBuf, Pool, PoolConfig};
+//! use tpa::buf::{BufferPool, PacketBuf, Pool, PoolConfig};
 //! use tpa::port::Burst;
 //!
 //! let pool = Pool::new(PoolConfig { capacity: 1024, ..PoolConfig::default() }).unwrap();
@@ -373,26 +374,6 @@ impl Pool {
         self.stats().in_use
     }
 
-    /// Whether every buffer is back (in the shared list or some thread's
-    /// cache). The leak check for tests: call it once every thread that used
-    /// the pool has dropped its buffers.
-    pub fn is_whole(&self) -> bool {
-        self.in_use() == 0
-    }
-
-    /// Panics, naming the pool and its counters, unless [`is_whole`](Self::is_whole).
-    #[track_caller]
-    pub fn assert_whole(&self) {
-        let s = self.stats();
-        assert!(
-            s.in_use == 0,
-            "pool {}: {} of {} buffers not returned ({s:?})",
-            self.name(),
-            s.in_use,
-            s.capacity
-        );
-    }
-
     /// Returns this thread's cached buffers to the shared free list, so other
     /// threads can allocate them.
     pub fn flush_cache(&self) {
@@ -457,6 +438,31 @@ impl fmt::Debug for Pool {
             .field("huge", &self.is_huge())
             .field("stats", &self.stats())
             .finish()
+    }
+}
+
+/// Buffers sitting in a thread's cache count as returned, so the pool is
+/// whole once every buffer is dropped, on whatever thread.
+impl crate::buf::BufferPool for Pool {
+    fn name(&self) -> &str {
+        Pool::name(self)
+    }
+    fn capacity(&self) -> usize {
+        Pool::capacity(self)
+    }
+    fn in_use(&self) -> usize {
+        Pool::in_use(self)
+    }
+    #[track_caller]
+    fn assert_whole(&self) {
+        let s = self.stats();
+        assert!(
+            s.in_use == 0,
+            "pool {}: {} of {} buffers not returned ({s:?})",
+            self.name(),
+            s.in_use,
+            s.capacity
+        );
     }
 }
 

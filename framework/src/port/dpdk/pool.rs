@@ -171,3 +171,17 @@ impl Drop for Mempool {
         }
     }
 }
+
+/// Mbufs in per-lcore caches count as returned; mbufs posted to a started
+/// device's receive ring count as lent until the device is stopped.
+impl crate::buf::BufferPool for Mempool {
+    fn name(&self) -> &str {
+        Mempool::name(self)
+    }
+    fn capacity(&self) -> usize {
+        Mempool::capacity(self)
+    }
+    fn in_use(&self) -> usize {
+        Mempool::in_use(self)
+    }
+}
