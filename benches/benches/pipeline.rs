@@ -6,8 +6,8 @@
 //!    stages (each bumps one byte and is counted; the last transmits).
 //!    Variants: `pipeline` (generated), `hand` (one hand-written loop keeping
 //!    the same counters), `dyn` (the same runtime with the stages in a
-//!    `Vec<Box<dyn DynStage>>`); `chain/1` also `pipeline+tap` (the same
-//!    pipeline with a `#[tap]` counting bytes both ways). The port recycles
+//!    `Vec<Box<dyn DynStage>>`); `chain/1` also `pipeline+observer` (the same
+//!    pipeline with an `#[observer]` counting bytes both ways). The port recycles
 //!    the same 32 buffers, so the loop itself is what is measured.
 //! 2. `l2fwd`: a MAC-swap reflector on one end of a `MemoryWire`, the peer
 //!    on the other end sending the frames back (both ends on this core, so
@@ -22,7 +22,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput};
 use tpa::buf::{PacketBuf, PoolBuf};
 use tpa::pipeline;
-use tpa::pipeline::{settle, NoHost, NoTap, Runtime, Tap};
+use tpa::pipeline::{settle, NoHost, NoObserver, Observer, Runtime};
 use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
 use tpa::port::{Burst, Port};
 use tpa::stage::{Cx, Reason, Stage, StageStats, Verdict};
@@ -76,14 +76,14 @@ struct Chain1 {
     send: Send,
 }
 
-/// Counts the bytes crossing the port each way: the cheapest useful tap.
+/// Counts the bytes crossing the port each way: the cheapest useful observer.
 #[derive(Default)]
 struct ByteCount {
     rx: u64,
     tx: u64,
 }
 
-impl<B: PacketBuf> Tap<B> for ByteCount {
+impl<B: PacketBuf> Observer<B> for ByteCount {
     #[inline]
     fn on_rx(&mut self, frame: &B, _now_ns: u64) {
         self.rx += frame.len() as u64;
@@ -94,13 +94,13 @@ impl<B: PacketBuf> Tap<B> for ByteCount {
     }
 }
 
-/// `Chain1` with a tap: what watching both directions costs.
+/// `Chain1` with an observer: what watching both directions costs.
 #[pipeline(burst = 32)]
-struct Chain1Tapped {
+struct Chain1Observed {
     #[port]
     port: LoopPort,
-    #[tap]
-    tap: ByteCount,
+    #[observer]
+    observer: ByteCount,
     send: Send,
 }
 
@@ -261,7 +261,7 @@ impl DynChain {
         let rx = self.rt.receive(
             &mut self.port,
             &mut NoHost,
-            &mut NoTap,
+            &mut NoObserver,
             now,
             |burst, cx, tally| {
                 'packets: for mut p in burst.drain() {
@@ -276,13 +276,13 @@ impl DynChain {
             },
         );
         self.rt
-            .poll(&mut self.port, &mut NoHost, &mut NoTap, now, |cx| {
+            .poll(&mut self.port, &mut NoHost, &mut NoObserver, now, |cx| {
                 for s in stages.iter_mut() {
                     s.poll(cx);
                 }
             });
         self.rt
-            .flush(&mut self.port, &mut NoHost, &mut NoTap, now, rx)
+            .flush(&mut self.port, &mut NoHost, &mut NoObserver, now, rx)
             .rx
     }
 }
@@ -297,9 +297,9 @@ fn bench_chains(c: &mut Criterion) {
                 g.bench_function("pipeline", |b| b.iter(|| black_box(p.run_once())));
                 let mut h = Hand::new();
                 g.bench_function("hand", |b| b.iter(|| black_box(h.run_once::<0>())));
-                let mut t = Chain1Tapped::new(loop_port(), ByteCount::default(), Send);
-                g.bench_function("pipeline+tap", |b| b.iter(|| black_box(t.run_once())));
-                black_box((t.tap.rx, t.tap.tx));
+                let mut t = Chain1Observed::new(loop_port(), ByteCount::default(), Send);
+                g.bench_function("pipeline+observer", |b| b.iter(|| black_box(t.run_once())));
+                black_box((t.observer.rx, t.observer.tx));
             }
             4 => {
                 let mut p = chain4();
@@ -547,12 +547,12 @@ fn interleaved_summary() {
             Hand::new(),
             DynChain::new(0),
         );
-        let mut t = Chain1Tapped::new(loop_port(), ByteCount::default(), Send);
+        let mut t = Chain1Observed::new(loop_port(), ByteCount::default(), Send);
         let v = vec![
             variant("pipeline", || p.run_once()),
             variant("hand", || h.run_once::<0>()),
             variant("dyn", || d.run_once()),
-            variant("pipeline+tap", || t.run_once()),
+            variant("pipeline+observer", || t.run_once()),
         ];
         run("chain/1", v, 20_000);
     }

@@ -3,9 +3,9 @@
 //!
 //! [`PcapWriter`] writes the format to any `io::Write`. [`PcapCapture`]
 //! records frames to a file in two ways:
-//! - as a pipeline's `#[tap]` it sees both directions, every received frame
+//! - as a pipeline's `#[observer]` it sees both directions, every received frame
 //!   and every frame transmitted, in the order a capture on the interface
-//!   would show them (`tpa::pipeline::Tap`);
+//!   would show them (`tpa::pipeline::Observer`);
 //! - as a stage it records the frames reaching it and passes them on
 //!   unchanged.
 //!
@@ -21,7 +21,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use tpa::buf::PacketBuf;
-use tpa::pipeline::Tap;
+use tpa::pipeline::Observer;
 use tpa::stage::{Cx, Stage, Verdict};
 use tpa::time::Clock;
 
@@ -124,7 +124,7 @@ pub struct PcapStats {
     pub failed: u64,
 }
 
-/// Appends frames to a pcap file: as a pipeline's `#[tap]`, every frame
+/// Appends frames to a pcap file: as a pipeline's `#[observer]`, every frame
 /// received and transmitted; as a stage, every frame reaching it (passed on
 /// unchanged).
 ///
@@ -143,7 +143,7 @@ pub struct PcapStats {
 /// struct Captured {
 ///     port: MemoryPort,
 ///     /// Both directions, as tcpdump on the interface would see them.
-///     #[tap]
+///     #[observer]
 ///     capture: PcapCapture,
 ///     sink: Discard<tpa::buf::PoolBuf>,
 /// }
@@ -215,7 +215,7 @@ impl<W: Write> Drop for PcapCapture<W> {
     }
 }
 
-impl<B: PacketBuf, W: Write> Tap<B> for PcapCapture<W> {
+impl<B: PacketBuf, W: Write> Observer<B> for PcapCapture<W> {
     #[inline]
     fn on_rx(&mut self, frame: &B, now_ns: u64) {
         let stamp = match frame.meta().rx_timestamp_ns {

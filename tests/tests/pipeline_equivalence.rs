@@ -2,7 +2,7 @@
 //! loop does: the same frames out of the port and to the host, in the same
 //! order, and the same counters. Random frame sequences (proptest; a failure
 //! prints the minimal sequence and the seed to replay it). The generated
-//! pipeline also has a `#[tap]`, which must see exactly the frames received
+//! pipeline also has an `#[observer]`, which must see exactly the frames received
 //! and the frames sent, in order.
 
 mod pipeline_support;
@@ -11,21 +11,21 @@ use pipeline_support::*;
 use proptest::prelude::*;
 use tpa::buf::{PacketBuf, PoolBuf};
 use tpa::pipeline;
-use tpa::pipeline::Tap;
+use tpa::pipeline::Observer;
 use tpa::port::memory::MemoryPort;
 use tpa::port::{Burst, Port};
 use tpa::stage::{Counted, Demux, Reason, StageStats};
 
 type Split = Demux<ArpOrOther, Transmit, (Mark, Host)>;
 
-/// The frames a tap was shown, each way.
+/// The frames an observer was shown, each way.
 #[derive(Default)]
 struct Shown {
     rx: Vec<Vec<u8>>,
     tx: Vec<Vec<u8>>,
 }
 
-impl<B: PacketBuf> Tap<B> for Shown {
+impl<B: PacketBuf> Observer<B> for Shown {
     fn on_rx(&mut self, frame: &B, _: u64) {
         self.rx.push(frame.data().to_vec());
     }
@@ -40,7 +40,7 @@ struct Generated {
     port: MemoryPort,
     #[host]
     host: MemoryPort,
-    #[tap]
+    #[observer]
     shown: Shown,
     first: ByFirstByte,
     mark: Counted<Mark>,
@@ -82,7 +82,7 @@ fn run_generated(bursts: &[Vec<Vec<u8>>]) -> Outcome {
     }
     // The `Counted` wrapper saw exactly what the pipeline counted for `mark`.
     assert_eq!(Some(&p.mark.stats), p.stats().stage("mark"));
-    // The tap saw every frame received and every frame sent, in order.
+    // The observer saw every frame received and every frame sent, in order.
     assert_eq!(p.shown.rx, bursts.concat());
     assert_eq!(p.shown.tx, sent);
     Outcome {

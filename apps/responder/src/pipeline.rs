@@ -9,7 +9,7 @@
 //! The ACL runs only when rules are given ([`Responder::with_acl`]); frames
 //! it denies are dropped and counted under the `acl` stage's reason `acl`.
 //!
-//! An optional pcap capture is the pipeline's tap: it records every frame
+//! An optional pcap capture is the pipeline's observer: it records every frame
 //! received and every frame sent, as tcpdump on the interface would.
 
 use tpa::port::Port;
@@ -52,7 +52,7 @@ pub struct Responder<P: Port> {
     #[port]
     port: P,
     /// Both directions to a pcap file, when capturing.
-    #[tap]
+    #[observer]
     capture: Option<PcapCapture>,
     /// Access control in front of everything, when rules are given.
     acl: Optional<Acl>,

@@ -8,7 +8,7 @@
 //! transmit and host queues. [`Runtime`] holds the bursts and counters;
 //! the link traits ([`FromPort`], [`Joins`]) make a chain whose types do not
 //! line up a compile error that names both stages and both types. A
-//! [`Tap`] (the `#[tap]` field) sees every frame crossing the port, both
+//! [`Observer`] (the `#[observer]` field) sees every frame crossing the port, both
 //! ways.
 //!
 //! The programming guide, `doc/guide/pipelines.md`, explains how to write
@@ -19,12 +19,12 @@
 //!    from the pipeline's [`TimeSource`](crate::time::TimeSource): the real
 //!    clock unless set otherwise (the generated `with_time_source`);
 //! 2. receive up to `burst` packets (`#[pipeline(burst = N)]`, default
-//!    [`BURST_SIZE`](crate::port::BURST_SIZE)) and show them to the tap;
+//!    [`BURST_SIZE`](crate::port::BURST_SIZE)) and show them to the observer;
 //! 3. give the burst to the first stage's
 //!    [`process_burst`](crate::stage::Stage::process_burst), and each packet
 //!    it passes on through the remaining stages, one packet at a time;
 //! 4. call every stage's [`poll`](crate::stage::Stage::poll), in order;
-//! 5. flush the transmit queue to the port (showing the tap each frame
+//! 5. flush the transmit queue to the port (showing the observer each frame
 //!    first) and the host queue to the host.
 //!
 //! Packets the port cannot take at the flush stay queued, in order, and go
@@ -86,19 +86,19 @@
 //! ```
 
 mod link;
+mod observer;
 mod runtime;
-mod tap;
 
 #[doc = include_str!("../../../doc/guide/pipelines.md")]
 #[cfg(doctest)]
 pub struct GuidePipelines;
 
 pub use link::{FromPort, Joins};
+pub use observer::{NoObserver, Observer};
 pub use runtime::{
     settle, HostSink, IterationStats, NoHost, PipelineCounters, PortIo, QueueCounters, Queues,
     Runtime, Tally, TxQueue, HOST_QUEUE_LEN, TX_QUEUE_LEN,
 };
-pub use tap::{NoTap, Tap};
 
 /// The buffer type of port `P`; shortens the generated code.
 pub type BufOf<P> = <P as crate::port::Port>::Buf;

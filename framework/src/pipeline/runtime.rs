@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use super::tap::{NoTap, Tap};
+use super::observer::{NoObserver, Observer};
 use crate::port::{Burst, Port, PortCaps};
 use crate::stage::{Cx, StageStats, Verdict};
 use crate::time::TimeSource;
@@ -58,15 +58,15 @@ pub trait PortIo<B> {
     fn send_to_host(&mut self, queue: &mut Burst<B, HOST_QUEUE_LEN>) -> usize;
 }
 
-/// A port, a host sink and a tap at one time, seen as [`PortIo`].
+/// A port, a host sink and an observer at one time, seen as [`PortIo`].
 struct Io<'a, P, H, T> {
     port: &'a mut P,
     host: &'a mut H,
-    tap: &'a mut T,
+    observer: &'a mut T,
     now_ns: u64,
 }
 
-impl<P: Port, H: HostSink<P::Buf>, T: Tap<P::Buf>> PortIo<P::Buf> for Io<'_, P, H, T> {
+impl<P: Port, H: HostSink<P::Buf>, T: Observer<P::Buf>> PortIo<P::Buf> for Io<'_, P, H, T> {
     fn alloc(&mut self) -> Option<P::Buf> {
         self.port.alloc()
     }
@@ -74,7 +74,7 @@ impl<P: Port, H: HostSink<P::Buf>, T: Tap<P::Buf>> PortIo<P::Buf> for Io<'_, P, 
         self.port.caps()
     }
     fn send(&mut self, queue: &mut TxQueue<P::Buf>) -> usize {
-        queue.offer(self.port, self.tap, self.now_ns)
+        queue.offer(self.port, self.observer, self.now_ns)
     }
     fn send_to_host(&mut self, queue: &mut Burst<P::Buf, HOST_QUEUE_LEN>) -> usize {
         self.host.deliver(queue)
@@ -98,7 +98,7 @@ pub struct QueueCounters {
 }
 
 /// The transmit queue: frames waiting for the port, in order, and how many
-/// of them (at the front) a tap has already seen.
+/// of them (at the front) an observer has already seen.
 #[derive(Debug)]
 pub struct TxQueue<B> {
     frames: Burst<B, TX_QUEUE_LEN>,
@@ -140,18 +140,18 @@ impl<B> TxQueue<B> {
         self.frames.drain()
     }
 
-    /// Shows `tap` the frames it has not seen yet, then offers the queue to
+    /// Shows `observer` the frames it has not seen yet, then offers the queue to
     /// `port`, which takes frames from the front; the rest stay queued, in
     /// order (already shown). Returns how many the port took.
     #[inline(always)]
-    pub(crate) fn offer<P: Port<Buf = B>, T: Tap<B>>(
+    pub(crate) fn offer<P: Port<Buf = B>, T: Observer<B>>(
         &mut self,
         port: &mut P,
-        tap: &mut T,
+        observer: &mut T,
         now_ns: u64,
     ) -> usize {
         for frame in self.frames.as_slice().get(self.shown..).unwrap_or(&[]) {
-            tap.on_tx(frame, now_ns);
+            observer.on_tx(frame, now_ns);
         }
         let sent = port.tx_burst(&mut self.frames);
         self.shown = self.frames.len();
@@ -191,22 +191,22 @@ impl<B> Queues<B> {
         &self.counters
     }
 
-    /// Sends what the port and the host take, showing `tap` the frames
+    /// Sends what the port and the host take, showing `observer` the frames
     /// offered to the port. The host queue is emptied: what the host does
     /// not take is dropped and counted, the host path being best effort.
     /// Unsent transmit packets stay queued. Once per iteration, inlined
     /// into the loop like the rest of it.
     #[inline(always)]
-    fn flush<P: Port<Buf = B>, H: HostSink<B>, T: Tap<B>>(
+    fn flush<P: Port<Buf = B>, H: HostSink<B>, T: Observer<B>>(
         &mut self,
         port: &mut P,
         host: &mut H,
-        tap: &mut T,
+        observer: &mut T,
         now_ns: u64,
     ) -> usize {
         let mut sent = 0;
         if !self.tx.is_empty() {
-            sent = self.tx.offer(port, tap, now_ns);
+            sent = self.tx.offer(port, observer, now_ns);
             self.counters.tx_sent += sent as u64;
         }
         if !self.host.is_empty() {
@@ -350,7 +350,7 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         &self.queues
     }
 
-    /// Loop step 1: receives a burst from `port`, shows it to `tap` and, if
+    /// Loop step 1: receives a burst from `port`, shows it to `observer` and, if
     /// it is not empty, runs `chain` over it (the generated per-packet code)
     /// with a context at time `now_ns`. Returns how many packets were
     /// received.
@@ -359,26 +359,26 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         &mut self,
         port: &mut P,
         host: &mut H,
-        tap: &mut T,
+        observer: &mut T,
         now_ns: u64,
         chain: impl FnOnce(&mut Burst<B, N>, &mut Cx<'_, B>, &mut Tally<K>),
     ) -> usize
     where
         P: Port<Buf = B>,
         H: HostSink<B>,
-        T: Tap<B>,
+        T: Observer<B>,
     {
         let rx = port.rx_burst(&mut self.rx);
         self.counters.iterations += 1;
         self.counters.rx += rx as u64;
         if !self.rx.is_empty() {
             for frame in self.rx.as_slice() {
-                tap.on_rx(frame, now_ns);
+                observer.on_rx(frame, now_ns);
             }
             let mut io = Io {
                 port,
                 host,
-                tap,
+                observer,
                 now_ns,
             };
             let mut cx = Cx::new(now_ns, &mut self.queues, &mut io);
@@ -390,26 +390,26 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
     }
 
     /// Loop step 2: runs `f` (the stages' polls) with a context over
-    /// `port`, `host` and `tap` at time `now_ns`. What `f` queues is sent at
+    /// `port`, `host` and `observer` at time `now_ns`. What `f` queues is sent at
     /// the next [`flush`](Self::flush).
     #[inline(always)]
     pub fn poll<P, H, T, R>(
         &mut self,
         port: &mut P,
         host: &mut H,
-        tap: &mut T,
+        observer: &mut T,
         now_ns: u64,
         f: impl FnOnce(&mut Cx<'_, B>) -> R,
     ) -> R
     where
         P: Port<Buf = B>,
         H: HostSink<B>,
-        T: Tap<B>,
+        T: Observer<B>,
     {
         let mut io = Io {
             port,
             host,
-            tap,
+            observer,
             now_ns,
         };
         let mut cx = Cx::new(now_ns, &mut self.queues, &mut io);
@@ -432,7 +432,7 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         P: Port<Buf = B>,
         H: HostSink<B>,
     {
-        self.poll(port, host, &mut NoTap, now_ns, f)
+        self.poll(port, host, &mut NoObserver, now_ns, f)
     }
 
     /// Takes the packets waiting for the port out of the transmit queue
@@ -448,7 +448,7 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         self.queues.host.drain()
     }
 
-    /// Loop step 3: sends the transmit queue to `port`, showing `tap` the
+    /// Loop step 3: sends the transmit queue to `port`, showing `observer` the
     /// frames offered, and the host queue to `host`. `rx` is what
     /// [`receive`](Self::receive) returned, for the iteration's summary.
     #[inline(always)]
@@ -456,16 +456,16 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         &mut self,
         port: &mut P,
         host: &mut H,
-        tap: &mut T,
+        observer: &mut T,
         now_ns: u64,
         rx: usize,
     ) -> IterationStats
     where
         P: Port<Buf = B>,
         H: HostSink<B>,
-        T: Tap<B>,
+        T: Observer<B>,
     {
-        let tx = self.queues.flush(port, host, tap, now_ns);
+        let tx = self.queues.flush(port, host, observer, now_ns);
         IterationStats { rx, tx }
     }
 }

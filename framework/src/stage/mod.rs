@@ -62,7 +62,7 @@ use crate::port::Burst;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a stage for buffers of type `{B}`",
     label = "not a `Stage<{B}>`",
-    note = "every field of a `#[pipeline]` struct except the port (and the host and tap) is a stage: implement `tpa::stage::Stage<B>` for it"
+    note = "every field of a `#[pipeline]` struct except the port (and the host and the observer) is a stage: implement `tpa::stage::Stage<B>` for it"
 )]
 pub trait Stage<B: PacketBuf> {
     /// What the stage takes: the raw buffer for the first stage, a typed

@@ -18,7 +18,7 @@ use super::parse::{Pipeline, RUNTIME_FIELD};
 struct Locals {
     now_ns: Ident,
     host: Ident,
-    tap: Ident,
+    observer: Ident,
     rx: Ident,
     burst: Ident,
     cx: Ident,
@@ -34,7 +34,7 @@ impl Locals {
         Locals {
             now_ns: id("now_ns"),
             host: id("host"),
-            tap: id("tap"),
+            observer: id("observer"),
             rx: id("rx"),
             burst: id("burst"),
             cx: id("cx"),
@@ -46,7 +46,7 @@ impl Locals {
     }
 }
 
-/// `id`, reported at `span` (a stage's or the tap's type) when an error
+/// `id`, reported at `span` (a stage's or the observer's type) when an error
 /// involves it.
 fn at(id: &Ident, span: Span) -> Ident {
     Ident::new(&id.to_string(), span)
@@ -57,7 +57,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
     let Locals {
         now_ns,
         host,
-        tap,
+        observer,
         rx,
         burst,
         cx,
@@ -177,17 +177,20 @@ pub fn expand(p: &Pipeline) -> TokenStream {
         }
         None => (quote!(), quote!(let #host = &mut ::tpa::pipeline::NoHost;)),
     };
-    // A tap that is not a `Tap` is reported at its type.
-    let tap = match &p.tap {
-        Some(t) => at(tap, t.ty.span()),
-        None => tap.clone(),
+    // An observer that is not an `Observer` is reported at its type.
+    let observer = match &p.observer {
+        Some(t) => at(observer, t.ty.span()),
+        None => observer.clone(),
     };
-    let (tap_binding, no_tap) = match &p.tap {
+    let (observer_binding, no_observer) = match &p.observer {
         Some(t) => {
             let ident = &t.ident;
-            (quote!(#ident: #tap,), quote!())
+            (quote!(#ident: #observer,), quote!())
         }
-        None => (quote!(), quote!(let #tap = &mut ::tpa::pipeline::NoTap;)),
+        None => (
+            quote!(),
+            quote!(let #observer = &mut ::tpa::pipeline::NoObserver;),
+        ),
     };
 
     quote! {
@@ -233,17 +236,17 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                 /// receive a burst, run it through the stages, poll every
                 /// stage, flush the transmit and host queues.
                 #vis fn run_once_at(&mut self, #now_ns: u64) -> ::tpa::pipeline::IterationStats {
-                    let Self { #port_ident, #host_binding #tap_binding #(#stage_idents,)* #runtime } = self;
+                    let Self { #port_ident, #host_binding #observer_binding #(#stage_idents,)* #runtime } = self;
                     #no_host
-                    #no_tap
-                    let #rx = #runtime.receive(#port_ident, #host, #tap, #now_ns, |#burst, #cx, #tally| {
+                    #no_observer
+                    let #rx = #runtime.receive(#port_ident, #host, #observer, #now_ns, |#burst, #cx, #tally| {
                         let #burst = #from_port;
                         #run_chain
                     });
-                    #runtime.poll(#port_ident, #host, #tap, #now_ns, |#cx| {
+                    #runtime.poll(#port_ident, #host, #observer, #now_ns, |#cx| {
                         #(#polls)*
                     });
-                    #runtime.flush(#port_ident, #host, #tap, #now_ns, #rx)
+                    #runtime.flush(#port_ident, #host, #observer, #now_ns, #rx)
                 }
 
                 /// Runs iterations until `stop` is set.

@@ -21,14 +21,14 @@ pub struct Field {
 
 /// A checked `#[pipeline]` declaration.
 pub struct Pipeline {
-    /// The struct as written, with the `#[port]` / `#[host]` / `#[tap]`
+    /// The struct as written, with the `#[port]` / `#[host]` / `#[observer]`
     /// markers removed.
     pub item: ItemStruct,
     pub burst: usize,
     pub port: Field,
     pub host: Option<Field>,
     /// The observer of the frames crossing the port, if any.
-    pub tap: Option<Field>,
+    pub observer: Option<Field>,
     pub stages: Vec<Field>,
 }
 
@@ -37,7 +37,7 @@ pub struct Pipeline {
 enum Role {
     Port,
     Host,
-    Tap,
+    Observer,
     Stage,
 }
 
@@ -65,7 +65,7 @@ impl Pipeline {
 
         let mut port = None;
         let mut host = None;
-        let mut tap = None;
+        let mut observer = None;
         let mut stages = Vec::new();
         let mut errors: Option<syn::Error> = None;
         let mut push_err = |e: syn::Error| match &mut errors {
@@ -123,14 +123,14 @@ impl Pipeline {
                     }
                     host = Some(f);
                 }
-                Role::Tap => {
-                    if tap.is_some() {
+                Role::Observer => {
+                    if observer.is_some() {
                         push_err(syn::Error::new(
                             f.ident.span(),
-                            "a pipeline has at most one `#[tap]` field; to show frames to two taps, make the field a pair `(A, B)`",
+                            "a pipeline has at most one `#[observer]` field; to show frames to two observers, make the field a pair `(A, B)`",
                         ));
                     }
-                    tap = Some(f);
+                    observer = Some(f);
                 }
                 Role::Stage => stages.push(f),
             }
@@ -165,7 +165,7 @@ impl Pipeline {
             burst,
             port,
             host,
-            tap,
+            observer,
             stages,
         })
     }
@@ -232,7 +232,7 @@ fn parse_options(attr: TokenStream) -> syn::Result<usize> {
     Ok(burst)
 }
 
-/// Removes a `#[port]`, `#[host]` or `#[tap]` marker from `attrs` and says
+/// Removes a `#[port]`, `#[host]` or `#[observer]` marker from `attrs` and says
 /// which.
 fn take_role(attrs: &mut Vec<Attribute>) -> syn::Result<Role> {
     let mut role = Role::Stage;
@@ -242,20 +242,20 @@ fn take_role(attrs: &mut Vec<Attribute>) -> syn::Result<Role> {
             Role::Port
         } else if a.path().is_ident("host") {
             Role::Host
-        } else if a.path().is_ident("tap") {
-            Role::Tap
+        } else if a.path().is_ident("observer") {
+            Role::Observer
         } else {
             return true;
         };
         if !matches!(a.meta, Meta::Path(_)) {
             error = Some(syn::Error::new(
                 a.span(),
-                "`#[port]`, `#[host]` and `#[tap]` take no arguments",
+                "`#[port]`, `#[host]` and `#[observer]` take no arguments",
             ));
         } else if role != Role::Stage {
             error = Some(syn::Error::new(
                 a.span(),
-                "a field is the port, the host, the tap or a stage, not two of them",
+                "a field is the port, the host, the observer or a stage, not two of them",
             ));
         }
         role = r;
@@ -268,7 +268,7 @@ fn take_role(attrs: &mut Vec<Attribute>) -> syn::Result<Role> {
 }
 
 /// The item as it will compile without the macro: `#[port]` / `#[host]` /
-/// `#[tap]` markers and repeated fields removed. Emitted beside a macro error.
+/// `#[observer]` markers and repeated fields removed. Emitted beside a macro error.
 pub fn fallback(item: TokenStream) -> TokenStream {
     let Ok(mut s) = syn::parse2::<ItemStruct>(item.clone()) else {
         return item;
@@ -285,7 +285,7 @@ pub fn fallback(item: TokenStream) -> TokenStream {
             }
             seen.push(ident);
             f.attrs.retain(|a| {
-                !["port", "host", "tap"]
+                !["port", "host", "observer"]
                     .iter()
                     .any(|marker| a.path().is_ident(marker))
             });

@@ -1,7 +1,7 @@
-//! A `#[tap]` sees every frame crossing the port, both ways, in wire order:
+//! An `#[observer]` sees every frame crossing the port, both ways, in wire order:
 //! received frames before any stage, transmitted frames (replies and frames
 //! built in `poll`) once each, also under back-pressure. Checked with a
-//! recording tap and with the pcap writer read back by tshark.
+//! recording observer and with the pcap writer read back by tshark.
 
 mod pipeline_support;
 
@@ -11,12 +11,12 @@ use std::process::Command;
 use pipeline_support::*;
 use tpa::buf::PacketBuf;
 use tpa::pipeline;
-use tpa::pipeline::Tap;
+use tpa::pipeline::Observer;
 use tpa::port::memory::{End, MemoryPort, MemoryWire, WireConfig};
 use tpa::stage::{Cx, Stage, Verdict};
 use tpa_stages::pcap::PcapCapture;
 
-/// Which way a frame crossed the port, as a tap saw it.
+/// Which way a frame crossed the port, as an observer saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Way {
     Rx,
@@ -29,7 +29,7 @@ struct Recorder {
     seen: Vec<(Way, u64, Vec<u8>)>,
 }
 
-impl<B: PacketBuf> Tap<B> for Recorder {
+impl<B: PacketBuf> Observer<B> for Recorder {
     fn on_rx(&mut self, frame: &B, now_ns: u64) {
         self.seen.push((Way::Rx, now_ns, frame.data().to_vec()));
     }
@@ -91,14 +91,14 @@ fn reply(request: &[u8]) -> Vec<u8> {
 #[pipeline(burst = 4)]
 struct Recorded {
     port: MemoryPort,
-    #[tap]
-    tap: Recorder,
+    #[observer]
+    observer: Recorder,
     announce: Announce,
     answer: MacSwap,
 }
 
 #[test]
-fn a_tap_sees_requests_then_replies_then_polled_frames() {
+fn an_observer_sees_requests_then_replies_then_polled_frames() {
     let (port, mut peer) = wire();
     let mut p = Recorded::new(port, Recorder::default(), Announce::default(), MacSwap);
     let first: Vec<Vec<u8>> = (0..3).map(|i| request(60 + i, i as u8)).collect();
@@ -121,22 +121,22 @@ fn a_tap_sees_requests_then_replies_then_polled_frames() {
     expected.push((Way::Tx, 100, announcement));
     expected.extend(second.iter().map(|f| (Way::Rx, 200, f.clone())));
     expected.extend(second.iter().map(|f| (Way::Tx, 200, reply(f))));
-    assert_eq!(p.tap.seen, expected);
+    assert_eq!(p.observer.seen, expected);
 }
 
 #[pipeline(burst = 128)]
 struct Reflector {
     port: MemoryPort,
-    #[tap]
-    tap: Recorder,
+    #[observer]
+    observer: Recorder,
     answer: Transmit,
 }
 
 /// Shows every transmitted frame of `p` that reached `peer`, and checks
-/// that the tap saw exactly those, once each and in order.
+/// that the observer saw exactly those, once each and in order.
 fn assert_tx_shown_once(p: &Reflector, got: &[Vec<u8>], received: &[Vec<u8>]) {
     let shown = |way: Way| -> Vec<Vec<u8>> {
-        let seen = p.tap.seen.iter().filter(|(w, _, _)| *w == way);
+        let seen = p.observer.seen.iter().filter(|(w, _, _)| *w == way);
         seen.map(|(_, _, f)| f.clone()).collect()
     };
     assert_eq!(shown(Way::Rx), received);
@@ -187,7 +187,7 @@ fn a_frame_the_port_refuses_is_shown_once_when_first_offered() {
 #[pipeline]
 struct Captured {
     port: MemoryPort,
-    #[tap]
+    #[observer]
     capture: PcapCapture,
     announce: Announce,
     answer: MacSwap,
@@ -215,8 +215,9 @@ fn tshark(path: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_pcap_tap_captures_both_directions_in_wire_order() {
-    let path = std::env::temp_dir().join(format!("tpa-pipeline-tap-{}.pcap", std::process::id()));
+fn a_pcap_observer_captures_both_directions_in_wire_order() {
+    let path =
+        std::env::temp_dir().join(format!("tpa-pipeline-observer-{}.pcap", std::process::id()));
     let (port, mut peer) = wire();
     let capture = PcapCapture::create(&path).expect("create the capture file");
     let mut p = Captured::new(port, capture, Announce::default(), MacSwap);
@@ -270,25 +271,25 @@ fn a_pcap_stage_captures_what_reaches_it() {
     assert_eq!(lines, ["1,02:00:00:00:00:02,60", "2,02:00:00:00:00:02,61"]);
 }
 
-/// Without a tap, `Option<T>` switched off and `NoTap` change nothing; an
-/// `Option` tap switched on records.
+/// Without an observer, `Option<T>` switched off and `NoObserver` change nothing; an
+/// `Option` observer switched on records.
 #[pipeline]
-struct MaybeTapped {
+struct MaybeObserved {
     port: MemoryPort,
-    #[tap]
-    tap: Option<Recorder>,
+    #[observer]
+    observer: Option<Recorder>,
     answer: MacSwap,
 }
 
 #[test]
-fn an_optional_tap_records_only_when_on() {
+fn an_optional_observer_records_only_when_on() {
     for on in [false, true] {
         let (port, mut peer) = wire();
-        let mut p = MaybeTapped::new(port, on.then(Recorder::default), MacSwap);
+        let mut p = MaybeObserved::new(port, on.then(Recorder::default), MacSwap);
         send(&mut peer, &[request(60, 1)]);
         p.run_once_at(5);
         assert_eq!(receive(&mut peer), [reply(&request(60, 1))]);
-        let seen = p.tap.as_ref().map(|t| t.seen.len());
+        let seen = p.observer.as_ref().map(|t| t.seen.len());
         assert_eq!(seen, on.then_some(2));
     }
 }

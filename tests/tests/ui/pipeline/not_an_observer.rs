@@ -1,4 +1,4 @@
-//! A `#[tap]` field whose type does not implement `Tap`.
+//! An `#[observer]` field whose type does not implement `Observer`.
 
 use tpa::pipeline;
 use tpa::port::memory::MemoryPort;
@@ -15,7 +15,7 @@ impl<B: tpa::buf::PacketBuf> tpa::stage::Stage<B> for Pass {
 #[pipeline]
 struct Wrong {
     port: MemoryPort,
-    #[tap]
+    #[observer]
     log: Vec<u8>,
     pass: Pass,
 }

@@ -1,7 +1,7 @@
-//! Two `#[tap]` fields: one is allowed (a pair of taps is a tap).
+//! Two `#[observer]` fields: one is allowed (a pair of observers is an observer).
 
 use tpa::pipeline;
-use tpa::pipeline::NoTap;
+use tpa::pipeline::NoObserver;
 use tpa::port::memory::MemoryPort;
 use tpa::stage::Counted;
 
@@ -17,10 +17,10 @@ impl<B: tpa::buf::PacketBuf> tpa::stage::Stage<B> for Pass {
 #[pipeline]
 struct Twice {
     port: MemoryPort,
-    #[tap]
-    one: NoTap,
-    #[tap]
-    two: NoTap,
+    #[observer]
+    one: NoObserver,
+    #[observer]
+    two: NoObserver,
     pass: Counted<Pass>,
 }
 
