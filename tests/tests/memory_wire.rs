@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tpa::buf::{BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig};
 use tpa::port::memory::{
-    Direction, End, Impairment, LinkStats, MemoryPort, MemoryWire, Partition, VirtualClock,
+    Direction, End, Impairment, LaneStats, MemoryPort, MemoryWire, Partition, VirtualClock,
     WireConfig,
 };
 use tpa::port::{Burst, Port, PortError};
@@ -105,7 +105,7 @@ fn virtual_config(seed: u64, imp: Impairment) -> (WireConfig, VirtualClock, Leak
 /// Sends `n` 100-byte frames A → B in bursts of 32, receiving after each
 /// burst, and returns what B got (data of each received frame, in order) and
 /// the A → B counters. Checks conservation and that no buffer leaked.
-fn run(seed: u64, imp: Impairment, n: u32) -> (Vec<Vec<u8>>, LinkStats) {
+fn run(seed: u64, imp: Impairment, n: u32) -> (Vec<Vec<u8>>, LaneStats) {
     let (cfg, _clock, _leaks) = virtual_config(seed, imp);
     let wire = MemoryWire::new(cfg).unwrap();
     let mut a = wire.port(End::A, 0).unwrap();

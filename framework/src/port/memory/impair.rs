@@ -43,12 +43,12 @@ pub struct Impairment {
     /// How many distinct bits a corrupted packet has flipped (at most 64, and
     /// at most the packet's bit count).
     pub corrupt_bits: u32,
-    /// Link rate in bits per second (`None`: unlimited). Packets queue behind
+    /// Lane rate in bits per second (`None`: unlimited). Packets queue behind
     /// each other for their serialization time.
     pub bandwidth_bps: Option<u64>,
-    /// Tail-drop when this many packets wait for the link (with a bandwidth).
+    /// Tail-drop when this many packets wait for the lane (with a bandwidth).
     pub queue_packets: Option<usize>,
-    /// Tail-drop when this many bytes wait for the link (with a bandwidth).
+    /// Tail-drop when this many bytes wait for the lane (with a bandwidth).
     pub queue_bytes: Option<usize>,
 }
 

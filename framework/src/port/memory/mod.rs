@@ -6,17 +6,17 @@
 //! end-B queue its RSS hash picks (Toeplitz, symmetric key, IPv4/IPv6
 //! 5-tuple; non-IP frames on queue 0), and the other way round.
 //!
-//! Each direction has its own [`Impairment`] (drop, duplicate, reorder, delay
+//! Each direction of the wire, a *lane*, has its own [`Impairment`] (drop, duplicate, reorder, delay
 //! and jitter, truncate, corrupt, bandwidth with a tail-drop queue) driven by
 //! a PRNG seeded from [`WireConfig::seed`], a runtime-switchable partition,
-//! and [`LinkStats`] counters. The same seed and the same sequence of calls
+//! and [`LaneStats`] counters. The same seed and the same sequence of calls
 //! give the same outcome, packet for packet; run the wire on a virtual
 //! [`TimeSource`] ([`WireConfig::clock`]) to make delays independent of real
 //! time too, and on the same time as the timers and pipelines of a test.
 //!
 //! # Threads and cost
 //!
-//! Each direction's state sits behind one mutex, taken once per `rx_burst` or
+//! Each lane's state sits behind one mutex, taken once per `rx_burst` or
 //! `tx_burst`, never per packet; so the two ends (and several queues) may run
 //! on different threads. Without impairment a burst goes straight into the
 //! far end's receive ring: no allocation, no clock read on transmit, one on
@@ -44,7 +44,7 @@
 //! ```
 
 mod impair;
-mod link;
+mod lane;
 mod rng;
 mod rss;
 mod stats;
@@ -52,12 +52,12 @@ mod stats;
 /// Kept here for code written before the clock moved to [`crate::time`].
 pub use crate::time::VirtualClock;
 pub use impair::Impairment;
-pub use stats::{Drops, LinkStats};
+pub use stats::{Drops, LaneStats};
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use link::{Link, LinkSetup};
+use lane::{Lane, LaneSetup};
 
 use crate::buf::{Pool, PoolBuf, PoolConfig};
 use crate::port::offload::{self, OffloadStats, TxDevice};
@@ -99,7 +99,7 @@ impl End {
     }
 }
 
-/// One direction of a wire.
+/// One direction of a wire: which lane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// From end A to end B.
@@ -202,7 +202,7 @@ struct Shared {
     mtu: u16,
     macs: [MacAddr; 2],
     /// Indexed by [`Direction::index`].
-    links: [Mutex<Link>; 2],
+    lanes: [Mutex<Lane>; 2],
     clock: TimeSource,
     pool: Pool,
     /// Which (end, queue) ports exist; indexed `end * queues + queue`.
@@ -244,8 +244,8 @@ impl MemoryWire {
             })
             .map_err(|e| invalid(&e.to_string()))?,
         };
-        let link = |impairment: Impairment, salt: u64| {
-            Mutex::new(Link::new(LinkSetup {
+        let lane = |impairment: Impairment, salt: u64| {
+            Mutex::new(Lane::new(LaneSetup {
                 queues: config.queues,
                 ring_size: config.ring_size,
                 mtu: config.mtu,
@@ -261,9 +261,9 @@ impl MemoryWire {
                 queues: config.queues,
                 mtu: config.mtu,
                 macs: [config.mac_a, config.mac_b],
-                links: [
-                    link(config.a_to_b, 0x5eed_a2b0_0000_0001),
-                    link(config.b_to_a, 0x5eed_b2a0_0000_0002),
+                lanes: [
+                    lane(config.a_to_b, 0x5eed_a2b0_0000_0001),
+                    lane(config.b_to_a, 0x5eed_b2a0_0000_0002),
                 ],
                 clock: config.clock,
                 pool,
@@ -334,14 +334,14 @@ impl MemoryWire {
             Partition::BToA => (false, true),
             Partition::Both => (true, true),
         };
-        lock(&self.shared.links[0]).set_partitioned(ab);
-        lock(&self.shared.links[1]).set_partitioned(ba);
+        lock(&self.shared.lanes[0]).set_partitioned(ab);
+        lock(&self.shared.lanes[1]).set_partitioned(ba);
     }
 
     /// The current partition.
     pub fn partition(&self) -> Partition {
-        let ab = lock(&self.shared.links[0]).is_partitioned();
-        let ba = lock(&self.shared.links[1]).is_partitioned();
+        let ab = lock(&self.shared.lanes[0]).is_partitioned();
+        let ba = lock(&self.shared.lanes[1]).is_partitioned();
         match (ab, ba) {
             (false, false) => Partition::None,
             (true, false) => Partition::AToB,
@@ -352,22 +352,22 @@ impl MemoryWire {
 
     /// Replaces the impairment of one direction (the PRNG stream continues).
     pub fn set_impairment(&self, dir: Direction, imp: Impairment) {
-        lock(&self.shared.links[dir.index()]).set_impairment(imp);
+        lock(&self.shared.lanes[dir.index()]).set_impairment(imp);
     }
 
     /// The impairment of one direction.
     pub fn impairment(&self, dir: Direction) -> Impairment {
-        lock(&self.shared.links[dir.index()]).impairment().clone()
+        lock(&self.shared.lanes[dir.index()]).impairment().clone()
     }
 
-    /// Counters of one direction.
-    pub fn stats(&self, dir: Direction) -> LinkStats {
-        lock(&self.shared.links[dir.index()]).stats()
+    /// Counters of one lane.
+    pub fn stats(&self, dir: Direction) -> LaneStats {
+        lock(&self.shared.lanes[dir.index()]).stats()
     }
 
     /// Discards every packet on the wire (their buffers return to the pool).
     pub fn clear(&self) {
-        for l in &self.shared.links {
+        for l in &self.shared.lanes {
             lock(l).clear();
         }
     }
@@ -438,7 +438,7 @@ impl MemoryPort {
     }
 }
 
-/// The raw transmit side of one port: straight onto the link.
+/// The raw transmit side of one port: straight onto the lane.
 struct WireTx<'a> {
     shared: &'a Shared,
     end: End,
@@ -453,7 +453,7 @@ impl TxDevice<PoolBuf> for WireTx<'_> {
     #[inline]
     fn send<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
         let dir = self.end.tx_direction();
-        lock(&self.shared.links[dir.index()]).transmit(tx, &self.shared.clock)
+        lock(&self.shared.lanes[dir.index()]).transmit(tx, &self.shared.clock)
     }
 
     fn alloc_segment(&mut self) -> Option<PoolBuf> {
@@ -468,7 +468,7 @@ impl Port for MemoryPort {
     fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<PoolBuf, N>) -> usize {
         let dir = self.end.peer().tx_direction();
         let s = &*self.shared;
-        lock(&s.links[dir.index()]).receive(self.queue, rx, &s.clock)
+        lock(&s.lanes[dir.index()]).receive(self.queue, rx, &s.clock)
     }
 
     #[inline]

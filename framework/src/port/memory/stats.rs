@@ -1,6 +1,6 @@
-//! Counters of one direction of a wire.
+//! Counters of one lane (one direction) of a wire.
 
-/// Packets lost on one direction, by cause.
+/// Packets lost on one lane, by cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Drops {
     /// Random loss ([`Impairment::drop`](super::Impairment::drop)).
@@ -20,12 +20,12 @@ impl Drops {
     }
 }
 
-/// Counters of one direction of a [`MemoryWire`](super::MemoryWire).
+/// Counters of one lane (one direction) of a [`MemoryWire`](super::MemoryWire).
 ///
 /// Packets are conserved: `sent + duplicated == delivered + dropped.total()
 /// + in_flight` (plus packets discarded by [`MemoryWire::clear`](super::MemoryWire::clear)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LinkStats {
+pub struct LaneStats {
     /// Packets taken by `tx_burst`.
     pub sent: u64,
     /// Packets handed out by `rx_burst`.

@@ -1,5 +1,5 @@
-//! One direction of a wire: the receive rings of the far end's queues and the
-//! impairment engine in front of them.
+//! A lane: one direction of a wire, with the receive rings of the far end's
+//! queues and the impairment engine in front of them.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -9,7 +9,7 @@ use arrayvec::ArrayVec;
 use super::impair::Impairment;
 use super::rng::Rng;
 use super::rss;
-use super::stats::LinkStats;
+use super::stats::LaneStats;
 use crate::buf::{Meta, PacketBuf, PoolBuf};
 use crate::port::Burst;
 use crate::time::TimeSource;
@@ -55,8 +55,8 @@ struct HeldBack {
     item: InFlight,
 }
 
-/// How a [`Link`] is set up.
-pub(super) struct LinkSetup {
+/// How a [`Lane`] is set up.
+pub(super) struct LaneSetup {
     pub(super) queues: u16,
     pub(super) ring_size: usize,
     pub(super) mtu: u16,
@@ -65,8 +65,8 @@ pub(super) struct LinkSetup {
     pub(super) impairment: Impairment,
 }
 
-/// One direction of a wire.
-pub(super) struct Link {
+/// A lane: one direction of a wire.
+pub(super) struct Lane {
     /// The receive ring of each queue of the far end.
     rings: Box<[VecDeque<PoolBuf>]>,
     ring_size: usize,
@@ -89,21 +89,21 @@ pub(super) struct Link {
     /// (`ring_size × queues`); duplicates may exceed it by a burst.
     flight_cap: usize,
     held: Vec<HeldBack>,
-    /// Packets waiting for the bandwidth-limited link: (finish time, bytes).
+    /// Packets waiting for the bandwidth-limited lane: (finish time, bytes).
     backlog: VecDeque<(u64, usize)>,
     backlog_bytes: usize,
-    /// When the bandwidth-limited link is free again.
-    link_free_ns: u64,
+    /// When the bandwidth-limited lane is free again.
+    lane_free_ns: u64,
     seq: u64,
-    stats: LinkStats,
+    stats: LaneStats,
 }
 
-impl Link {
-    pub(super) fn new(s: LinkSetup) -> Link {
+impl Lane {
+    pub(super) fn new(s: LaneSetup) -> Lane {
         let queues = s.queues.max(1);
         let flight_cap = s.ring_size * usize::from(queues);
         let transparent = s.impairment.is_transparent();
-        Link {
+        Lane {
             rings: (0..queues)
                 .map(|_| VecDeque::with_capacity(s.ring_size))
                 .collect(),
@@ -124,9 +124,9 @@ impl Link {
             held: Vec::new(),
             backlog: VecDeque::new(),
             backlog_bytes: 0,
-            link_free_ns: 0,
+            lane_free_ns: 0,
             seq: 0,
-            stats: LinkStats::default(),
+            stats: LaneStats::default(),
         }
     }
 
@@ -150,9 +150,9 @@ impl Link {
         &self.imp
     }
 
-    pub(super) fn stats(&self) -> LinkStats {
+    pub(super) fn stats(&self) -> LaneStats {
         let queued: usize = self.rings.iter().map(VecDeque::len).sum();
-        LinkStats {
+        LaneStats {
             in_flight: (queued + self.flight_len + self.held.len()) as u64,
             ..self.stats
         }
@@ -360,7 +360,7 @@ impl Link {
         self.seq
     }
 
-    /// Books `len` bytes onto the rate-limited link. Returns when the packet
+    /// Books `len` bytes onto the rate-limited lane. Returns when the packet
     /// has been serialized, or `None` if the queue is full (tail-drop).
     fn enter_bandwidth_queue(&mut self, len: usize, bps: u64, now: u64) -> Option<u64> {
         while let Some(&(finish, bytes)) = self.backlog.front() {
@@ -383,8 +383,8 @@ impl Link {
         }
         let bits = (len as u128) * 8 * 1_000_000_000;
         let serialize_ns = u64::try_from(bits.div_ceil(u128::from(bps))).unwrap_or(u64::MAX);
-        let finish = self.link_free_ns.max(now).saturating_add(serialize_ns);
-        self.link_free_ns = finish;
+        let finish = self.lane_free_ns.max(now).saturating_add(serialize_ns);
+        self.lane_free_ns = finish;
         self.backlog.push_back((finish, len));
         self.backlog_bytes += len;
         Some(finish)
