@@ -2,7 +2,8 @@
 //! down the ARP, IPv4 or IPv6 branch by its EtherType.
 //!
 //! [`EthernetClassify`] is the classifier; [`ethernet_front`] builds the
-//! whole three-way branch out of two [`Demux`]es:
+//! whole three-way branch out of two [`Demux`]es, the inner one classified by
+//! [`Split`]:
 //!
 //! ```text
 //!   frame ─► EthernetClassify ─┬─► ARP branch             (ArpFrame)
@@ -13,10 +14,8 @@
 //! Frames of other EtherTypes (and VLAN-tagged ones) are dropped as
 //! `unsupported` or handed to the host, as configured.
 
-use core::marker::PhantomData;
-
 use tpa::buf::PacketBuf;
-use tpa::stage::{Cx, Demux, Fork, Reason, Stage, Verdict};
+use tpa::stage::{Cx, Demux, Fork, Reason, Split, Stage, Verdict};
 use tpa::wire::ethernet::EtherType;
 use tpa::wire::MacAddr;
 
@@ -90,39 +89,6 @@ impl<B: PacketBuf> Stage<B> for EthernetClassify {
                 OtherFrames::ToHost => Verdict::ToHost(frame),
             },
         }
-    }
-}
-
-/// The classifier of a [`Demux`] whose input is already a [`Fork`]: passes
-/// it on as it is. Nests demuxes for more than two ways.
-pub struct Split<L, R>(PhantomData<fn(L, R)>);
-
-impl<L, R> Split<L, R> {
-    /// The pass-through classifier.
-    pub fn new() -> Self {
-        Split(PhantomData)
-    }
-}
-
-impl<L, R> Default for Split<L, R> {
-    fn default() -> Self {
-        Split::new()
-    }
-}
-
-impl<L, R> core::fmt::Debug for Split<L, R> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("Split")
-    }
-}
-
-impl<B: PacketBuf, L, R> Stage<B> for Split<L, R> {
-    type In = Fork<L, R>;
-    type Out = Fork<L, R>;
-
-    #[inline(always)]
-    fn process(&mut self, fork: Fork<L, R>, _cx: &mut Cx<'_, B>) -> Verdict<Fork<L, R>, B> {
-        Verdict::Pass(fork)
     }
 }
 

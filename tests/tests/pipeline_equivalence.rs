@@ -16,7 +16,7 @@ use tpa::port::memory::MemoryPort;
 use tpa::port::{Burst, Port};
 use tpa::stage::{Counted, Demux, Reason, StageStats};
 
-type Split = Demux<ArpOrOther, Transmit, (Mark, Host)>;
+type ArpDemux = Demux<ArpOrOther, Transmit, (Mark, Host)>;
 
 /// The frames an observer was shown, each way.
 #[derive(Default)]
@@ -45,7 +45,7 @@ struct Generated {
     first: ByFirstByte,
     mark: Counted<Mark>,
     ticker: Ticker,
-    split: Split,
+    split: ArpDemux,
 }
 
 /// Everything observable after a run.

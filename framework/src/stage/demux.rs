@@ -1,5 +1,7 @@
 //! Branching: a classifying stage sends each packet down one of two arms.
 
+use core::marker::PhantomData;
+
 use super::{Cx, Stage, Verdict};
 use crate::buf::PacketBuf;
 
@@ -96,5 +98,135 @@ where
         self.classify.poll(cx);
         self.left.poll(cx);
         self.right.poll(cx);
+    }
+}
+
+/// The classifier of a [`Demux`] whose input is already a [`Fork`]: passes
+/// it on as it is. With it, demuxes nest for more than two ways: a
+/// classifier that returns `Fork<A, Fork<B, C>>` feeds
+/// `Demux<Classify, ArmA, Demux<Split<B, C>, ArmB, ArmC>>`, and the inner
+/// demux takes the right arm's `Fork<B, C>` apart without deciding again.
+///
+/// ```
+/// use tpa::buf::PacketBuf;
+/// use tpa::stage::{Cx, Demux, Fork, Split, Stage, Verdict};
+///
+/// /// ARP left; IPv4 or anything else right, already told apart.
+/// struct ByEtherType;
+/// impl<B: PacketBuf> Stage<B> for ByEtherType {
+///     type In = B;
+///     type Out = Fork<B, Fork<B, B>>;
+///     fn process(&mut self, f: B, _: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+///         let way = match f.data().get(12..14) {
+///             Some([0x08, 0x06]) => Fork::Left(f),
+///             Some([0x08, 0x00]) => Fork::Right(Fork::Left(f)),
+///             _ => Fork::Right(Fork::Right(f)),
+///         };
+///         Verdict::Pass(way)
+///     }
+/// }
+/// /// Sends everything to the host.
+/// struct ToHost;
+/// impl<B: PacketBuf> Stage<B> for ToHost {
+///     type In = B;
+///     type Out = core::convert::Infallible;
+///     fn process(&mut self, f: B, _: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+///         Verdict::ToHost(f)
+///     }
+/// }
+/// /// ARP, IPv4 and the rest, each down its own arm.
+/// fn three_ways<B: PacketBuf>() -> impl Stage<B, In = B> {
+///     Demux::new(ByEtherType, ToHost, Demux::new(Split::new(), ToHost, ToHost))
+/// }
+/// ```
+pub struct Split<L, R>(PhantomData<fn(L, R)>);
+
+impl<L, R> Split<L, R> {
+    /// The pass-through classifier.
+    pub fn new() -> Self {
+        Split(PhantomData)
+    }
+}
+
+impl<L, R> Default for Split<L, R> {
+    fn default() -> Self {
+        Split::new()
+    }
+}
+
+impl<L, R> core::fmt::Debug for Split<L, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Split")
+    }
+}
+
+impl<B: PacketBuf, L, R> Stage<B> for Split<L, R> {
+    type In = Fork<L, R>;
+    type Out = Fork<L, R>;
+
+    #[inline(always)]
+    fn process(&mut self, fork: Fork<L, R>, _cx: &mut Cx<'_, B>) -> Verdict<Fork<L, R>, B> {
+        Verdict::Pass(fork)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::PoolBuf;
+    use crate::pipeline::{NoHost, Runtime};
+    use crate::port::memory::{MemoryWire, WireConfig};
+
+    /// Sends 0 left, 1 to the middle and anything else right.
+    struct ThreeWays;
+    impl Stage<PoolBuf> for ThreeWays {
+        type In = u8;
+        type Out = Fork<u8, Fork<u8, u8>>;
+        fn process(&mut self, n: u8, _: &mut Cx<'_, PoolBuf>) -> Verdict<Self::Out, PoolBuf> {
+            Verdict::Pass(match n {
+                0 => Fork::Left(n),
+                1 => Fork::Right(Fork::Left(n)),
+                _ => Fork::Right(Fork::Right(n)),
+            })
+        }
+    }
+
+    /// Passes its input on, labelled with the arm's name.
+    struct Arm(&'static str);
+    impl Stage<PoolBuf> for Arm {
+        type In = u8;
+        type Out = (&'static str, u8);
+        fn process(&mut self, n: u8, _: &mut Cx<'_, PoolBuf>) -> Verdict<Self::Out, PoolBuf> {
+            Verdict::Pass((self.0, n))
+        }
+    }
+
+    #[test]
+    fn nested_demuxes_with_split_send_each_packet_down_its_own_arm() {
+        let (mut port, _peer) = MemoryWire::pair(WireConfig::default()).expect("memory wire");
+        let mut runtime: Runtime<PoolBuf, 32, 0> = Runtime::new([], []);
+        let mut demux = Demux::new(
+            ThreeWays,
+            Arm("left"),
+            Demux::new(Split::new(), Arm("middle"), Arm("right")),
+        );
+        let seen: Vec<_> = runtime.with_cx(&mut port, &mut NoHost, 0, |cx| {
+            [0, 1, 2, 1]
+                .into_iter()
+                .map(|n| match demux.process(n, cx) {
+                    Verdict::Pass(labelled) => Some(labelled),
+                    _ => None,
+                })
+                .collect()
+        });
+        assert_eq!(
+            seen,
+            [
+                Some(("left", 0)),
+                Some(("middle", 1)),
+                Some(("right", 2)),
+                Some(("middle", 1)),
+            ]
+        );
     }
 }

@@ -12,6 +12,8 @@
 //! - a tuple `(A, B, …)` of up to six stages is the chain A → B → …;
 //! - [`Demux`] runs a classifying stage and sends each packet down one of
 //!   two arms ([`Fork`]);
+//! - [`Split`] is the classifier of a [`Demux`] nested in another's arm,
+//!   for more than two ways;
 //! - [`Counted`] keeps its own [`StageStats`] for a stage inside a
 //!   combinator.
 //!
@@ -27,7 +29,7 @@ mod verdict;
 
 pub use counted::Counted;
 pub use cx::Cx;
-pub use demux::{Demux, Fork};
+pub use demux::{Demux, Fork, Split};
 pub use stats::StageStats;
 pub use verdict::{Reason, Verdict};
 
