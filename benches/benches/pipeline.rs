@@ -7,8 +7,8 @@
 //!    Variants: `pipeline` (generated), `hand` (one hand-written loop keeping
 //!    the same counters), `dyn` (the same runtime with the stages in a
 //!    `Vec<Box<dyn DynStage>>`); `chain/1` also `pipeline+observer` (the same
-//!    pipeline with an `#[observer]` counting bytes both ways). The port recycles
-//!    the same 32 buffers, so the loop itself is what is measured.
+//!    pipeline with an `#[observer]` counting bytes both ways). The port
+//!    recycles the same 32 buffers, so the loop itself is what is measured.
 //! 2. `l2fwd`: a MAC-swap reflector on one end of a `MemoryWire`, the peer
 //!    on the other end sending the frames back (both ends on this core, so
 //!    every packet crosses the wire twice per iteration): `pipeline` vs

@@ -40,8 +40,8 @@ pub fn header(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// `#[pipeline]` or `#[pipeline(burst = N)]` on a struct with named fields:
 /// the port (marked `#[port]`, or the field called `port`), an optional
-/// `#[host]` sink, an optional `#[observer]` field that sees the frames crossing the
-/// port, then the stages in chain order. Generates `new`,
+/// `#[host]` sink, an optional `#[observer]` field that sees the frames
+/// crossing the port, then the stages in chain order. Generates `new`,
 /// `run_once`, `run_once_at`, `run`, `stats` and `STAGES`; a chain whose
 /// types do not line up is a compile error naming both stages. See the
 /// `tpa::pipeline` module and the programming guide (doc/guide/pipelines.md).

@@ -3,9 +3,9 @@
 //!
 //! [`PcapWriter`] writes the format to any `io::Write`. [`PcapCapture`]
 //! records frames to a file in two ways:
-//! - as a pipeline's `#[observer]` it sees both directions, every received frame
-//!   and every frame transmitted, in the order a capture on the interface
-//!   would show them (`tpa::pipeline::Observer`);
+//! - as a pipeline's `#[observer]` it sees both directions, every received
+//!   frame and every frame transmitted, in the order a capture on the
+//!   interface would show them (`tpa::pipeline::Observer`);
 //! - as a stage it records the frames reaching it and passes them on
 //!   unchanged.
 //!

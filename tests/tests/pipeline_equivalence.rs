@@ -2,8 +2,8 @@
 //! loop does: the same frames out of the port and to the host, in the same
 //! order, and the same counters. Random frame sequences (proptest; a failure
 //! prints the minimal sequence and the seed to replay it). The generated
-//! pipeline also has an `#[observer]`, which must see exactly the frames received
-//! and the frames sent, in order.
+//! pipeline also has an `#[observer]`, which must see exactly the frames
+//! received and the frames sent, in order.
 
 mod pipeline_support;
 

@@ -1,7 +1,7 @@
-//! An `#[observer]` sees every frame crossing the port, both ways, in wire order:
-//! received frames before any stage, transmitted frames (replies and frames
-//! built in `poll`) once each, also under back-pressure. Checked with a
-//! recording observer and with the pcap writer read back by tshark.
+//! An `#[observer]` sees every frame crossing the port, both ways, in wire
+//! order: received frames before any stage, transmitted frames (replies and
+//! frames built in `poll`) once each, also under back-pressure. Checked with
+//! a recording observer and with the pcap writer read back by tshark.
 
 mod pipeline_support;
 
@@ -271,8 +271,8 @@ fn a_pcap_stage_captures_what_reaches_it() {
     assert_eq!(lines, ["1,02:00:00:00:00:02,60", "2,02:00:00:00:00:02,61"]);
 }
 
-/// Without an observer, `Option<T>` switched off and `NoObserver` change nothing; an
-/// `Option` observer switched on records.
+/// Without an observer, `Option<T>` switched off and `NoObserver` change
+/// nothing; an `Option` observer switched on records.
 #[pipeline]
 struct MaybeObserved {
     port: MemoryPort,

@@ -7,9 +7,9 @@
 //! [`Runtime::poll`] polls every stage and [`Runtime::flush`] flushes the
 //! transmit and host queues. [`Runtime`] holds the bursts and counters;
 //! the link traits ([`FromPort`], [`Joins`]) make a chain whose types do not
-//! line up a compile error that names both stages and both types. A
-//! [`Observer`] (the `#[observer]` field) sees every frame crossing the port, both
-//! ways.
+//! line up a compile error that names both stages and both types. An
+//! [`Observer`] (the `#[observer]` field) sees every frame crossing the port,
+//! both ways.
 //!
 //! The programming guide, `doc/guide/pipelines.md`, explains how to write
 //! stages and declare pipelines.

@@ -13,8 +13,9 @@
 ///   the port does not take at once stays queued and is not shown again.
 ///
 /// Frames handed to the host (`ToHost`) do not cross the port and are not
-/// shown. An observer cannot change or keep a frame; `now_ns` is the iteration's
-/// time. A pipeline without an `#[observer]` field makes no observer calls at all.
+/// shown. An observer cannot change or keep a frame; `now_ns` is the
+/// iteration's time. A pipeline without an `#[observer]` field makes no
+/// observer calls at all.
 ///
 /// `Option<T>` is an observer that may be switched off when the pipeline is
 /// built, and a pair `(T, U)` shows every frame to both.
@@ -51,8 +52,8 @@ pub trait Observer<B> {
     fn on_tx(&mut self, frame: &B, now_ns: u64);
 }
 
-/// No observer: what a pipeline without an `#[observer]` field uses. Its calls are
-/// empty and vanish when inlined.
+/// No observer: what a pipeline without an `#[observer]` field uses. Its
+/// calls are empty and vanish when inlined.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoObserver;
 

@@ -140,8 +140,8 @@ impl<B> TxQueue<B> {
         self.frames.drain()
     }
 
-    /// Shows `observer` the frames it has not seen yet, then offers the queue to
-    /// `port`, which takes frames from the front; the rest stay queued, in
+    /// Shows `observer` the frames it has not seen yet, then offers the queue
+    /// to `port`, which takes frames from the front; the rest stay queued, in
     /// order (already shown). Returns how many the port took.
     #[inline(always)]
     pub(crate) fn offer<P: Port<Buf = B>, T: Observer<B>>(
@@ -350,9 +350,9 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         &self.queues
     }
 
-    /// Loop step 1: receives a burst from `port`, shows it to `observer` and, if
-    /// it is not empty, runs `chain` over it (the generated per-packet code)
-    /// with a context at time `now_ns`. Returns how many packets were
+    /// Loop step 1: receives a burst from `port`, shows it to `observer` and,
+    /// if it is not empty, runs `chain` over it (the generated per-packet
+    /// code) with a context at time `now_ns`. Returns how many packets were
     /// received.
     #[inline(always)]
     pub fn receive<P, H, T>(
@@ -389,9 +389,9 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         rx
     }
 
-    /// Loop step 2: runs `f` (the stages' polls) with a context over
-    /// `port`, `host` and `observer` at time `now_ns`. What `f` queues is sent at
-    /// the next [`flush`](Self::flush).
+    /// Loop step 2: runs `f` (the stages' polls) with a context over `port`,
+    /// `host` and `observer` at time `now_ns`. What `f` queues is sent at the
+    /// next [`flush`](Self::flush).
     #[inline(always)]
     pub fn poll<P, H, T, R>(
         &mut self,

@@ -268,7 +268,8 @@ fn take_role(attrs: &mut Vec<Attribute>) -> syn::Result<Role> {
 }
 
 /// The item as it will compile without the macro: `#[port]` / `#[host]` /
-/// `#[observer]` markers and repeated fields removed. Emitted beside a macro error.
+/// `#[observer]` markers and repeated fields removed. Emitted beside a macro
+/// error.
 pub fn fallback(item: TokenStream) -> TokenStream {
     let Ok(mut s) = syn::parse2::<ItemStruct>(item.clone()) else {
         return item;

@@ -6,13 +6,14 @@
 //! end-B queue its RSS hash picks (Toeplitz, symmetric key, IPv4/IPv6
 //! 5-tuple; non-IP frames on queue 0), and the other way round.
 //!
-//! Each direction of the wire, a *lane*, has its own [`Impairment`] (drop, duplicate, reorder, delay
-//! and jitter, truncate, corrupt, bandwidth with a tail-drop queue) driven by
-//! a PRNG seeded from [`WireConfig::seed`], a runtime-switchable partition,
-//! and [`LaneStats`] counters. The same seed and the same sequence of calls
-//! give the same outcome, packet for packet; run the wire on a virtual
-//! [`TimeSource`] ([`WireConfig::clock`]) to make delays independent of real
-//! time too, and on the same time as the timers and pipelines of a test.
+//! Each direction of the wire, a *lane*, has its own [`Impairment`] (drop,
+//! duplicate, reorder, delay and jitter, truncate, corrupt, bandwidth with a
+//! tail-drop queue) driven by a PRNG seeded from [`WireConfig::seed`], a
+//! runtime-switchable partition, and [`LaneStats`] counters. The same seed
+//! and the same sequence of calls give the same outcome, packet for packet;
+//! run the wire on a virtual [`TimeSource`] ([`WireConfig::clock`]) to make
+//! delays independent of real time too, and on the same time as the timers
+//! and pipelines of a test.
 //!
 //! # Threads and cost
 //!

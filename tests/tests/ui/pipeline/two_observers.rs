@@ -1,4 +1,4 @@
-//! Two `#[observer]` fields: one is allowed (a pair of observers is an observer).
+//! Two `#[observer]` fields: one is allowed (a pair of them is an observer).
 
 use tpa::pipeline;
 use tpa::pipeline::NoObserver;
