@@ -282,7 +282,7 @@ impl<B: PacketBuf> Stage<B> for Acl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{frame, with_cx};
+    use crate::testing::{frame, pool, with_cx, BufferPool};
     use etherparse::PacketBuilder;
 
     const A: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -344,6 +344,7 @@ mod tests {
         assert_eq!(verdict(&mut acl, &arp[..10]), "too-short");
         assert_eq!(acl.hits(), &[1, 1, 1, 1]);
         assert_eq!(acl.default_hits(), 2);
+        pool().assert_whole();
     }
 
     #[test]
@@ -367,5 +368,6 @@ mod tests {
         );
         assert_eq!(acl.hits(), &[1, 1]);
         assert_eq!(acl.default_hits(), 2);
+        pool().assert_whole();
     }
 }

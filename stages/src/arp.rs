@@ -127,7 +127,7 @@ impl<B: PacketBuf> Stage<B> for ArpResponder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{frame, with_cx, NOW_NS};
+    use crate::testing::{frame, pool, with_cx, BufferPool, NOW_NS};
     use tpa::wire::arp::Arp;
     use tpa::wire::ethernet::{EtherType, Ethernet};
 
@@ -180,6 +180,8 @@ mod tests {
         assert_eq!(reply.data(), &expected[..]);
         assert_eq!(stage.neighbors().lookup(THEM), Some(THEM_MAC));
         assert_eq!(stage.neighbors().iter().next().unwrap().updated_ns, NOW_NS);
+        drop(reply);
+        pool().assert_whole();
     }
 
     #[test]
@@ -192,6 +194,7 @@ mod tests {
             Verdict::Consumed
         ));
         assert_eq!(stage.neighbors().lookup(THEM), Some(THEM_MAC));
+        pool().assert_whole();
     }
 
     #[test]
@@ -222,6 +225,7 @@ mod tests {
             run(&mut stage, &short[..14 + 20]),
             Verdict::Drop(Reason::TOO_SHORT)
         ));
+        pool().assert_whole();
     }
 
     #[test]
@@ -233,5 +237,6 @@ mod tests {
         );
         assert!(matches!(run(&mut stage, &probe), Verdict::Transmit(_)));
         assert!(stage.neighbors().is_empty());
+        pool().assert_whole();
     }
 }

@@ -116,7 +116,7 @@ pub fn ethernet_front<B, A, V4, V6>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{frame, with_cx};
+    use crate::testing::{frame, pool, with_cx, BufferPool};
     use tpa::wire::ethernet::Ethernet;
 
     const US: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
@@ -169,6 +169,7 @@ mod tests {
             classify(&eth(multicast, EtherType::Ipv6), OtherFrames::Drop),
             "ipv6"
         );
+        pool().assert_whole();
     }
 
     #[test]
@@ -193,5 +194,6 @@ mod tests {
         let mut from_group = eth(US, EtherType::Ipv4);
         from_group[6] = 0x01;
         assert_eq!(classify(&from_group, OtherFrames::Drop), "malformed");
+        pool().assert_whole();
     }
 }

@@ -88,7 +88,7 @@ impl<B: PacketBuf> Stage<B> for Ipv6Input {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{frame, with_cx};
+    use crate::testing::{frame, pool, with_cx, BufferPool};
     use std::net::Ipv6Addr;
     use tpa::wire::ipv6::Ipv6;
 
@@ -142,6 +142,8 @@ mod tests {
         assert_eq!(p.l4_offset(), 54);
         assert!(input(&packet("ff02::1:ff00:1", 8, IpProtocol::Icmpv6, 62)).is_ok());
         assert!(input(&packet("ff02::1", 0, IpProtocol::Udp, 54)).is_ok());
+        drop(p);
+        pool().assert_whole();
     }
 
     #[test]
@@ -167,5 +169,6 @@ mod tests {
         let mut v4 = packet("2001:db8::1", 8, IpProtocol::Icmpv6, 62);
         v4[14] = 0x45;
         assert_eq!(input(&v4).unwrap_err(), "malformed");
+        pool().assert_whole();
     }
 }

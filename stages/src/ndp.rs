@@ -233,7 +233,7 @@ impl<B: PacketBuf> Stage<B> for NdpResponder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{frame, with_cx};
+    use crate::testing::{frame, pool, with_cx, BufferPool};
     use etherparse::PacketBuilder;
     use tpa::buf::PoolBuf;
     use tpa::wire::icmpv6::solicited_node;
@@ -311,6 +311,8 @@ mod tests {
         );
         assert_eq!(na.data(), &expected[..]);
         assert_eq!(stage.neighbors().lookup(them()), Some(MacAddr(THEM_MAC)));
+        drop(na);
+        pool().assert_whole();
     }
 
     #[test]
@@ -337,6 +339,8 @@ mod tests {
         );
         assert_eq!(na.data(), &expected[..]);
         assert!(stage.neighbors().is_empty());
+        drop(na);
+        pool().assert_whole();
     }
 
     #[test]
@@ -381,16 +385,26 @@ mod tests {
             run(&mut stage, &corrupt),
             Verdict::Drop(Reason::BAD_CHECKSUM)
         ));
-        let mut zero_len_option = ns(255, us(), Some((1, THEM_MAC)));
-        zero_len_option[54 + 24 + 1] = 0;
+        // An option of length 0 (invalid, RFC 4861 4.6) under a checksum
+        // that covers it: the option alone is wrong.
+        let mut payload = us().octets().to_vec();
+        payload.extend_from_slice(&[1, 0]);
+        payload.extend_from_slice(&THEM_MAC);
+        let mut zero_len_option = Vec::new();
+        PacketBuilder::ethernet2(THEM_MAC, US_MAC)
+            .ipv6(them().octets(), group.octets(), 255)
+            .icmpv6_raw(135, 0, [0; 4])
+            .write(&mut zero_len_option, &payload)
+            .unwrap();
         assert!(matches!(
             run(&mut stage, &zero_len_option),
-            Verdict::Drop(Reason::MALFORMED | Reason::BAD_CHECKSUM)
+            Verdict::Drop(Reason::MALFORMED)
         ));
         let short = ns(255, us(), None);
         assert!(matches!(
             run(&mut stage, &short[..54 + 10]),
             Verdict::Drop(Reason::TOO_SHORT)
         ));
+        pool().assert_whole();
     }
 }

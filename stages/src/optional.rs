@@ -70,7 +70,7 @@ impl<B: PacketBuf, T, S: Stage<B, In = T, Out = T>> Stage<B> for Optional<S> {
 mod tests {
     use super::*;
     use crate::acl::{Acl, Action, ACL_DENIED};
-    use crate::testing::{frame, with_cx};
+    use crate::testing::{frame, pool, with_cx, BufferPool};
 
     #[test]
     fn off_passes_and_on_runs_the_stage() {
@@ -85,5 +85,6 @@ mod tests {
             matches!(with_cx(|cx| on.process(frame(&bytes), cx)), Verdict::Drop(r) if r == ACL_DENIED)
         );
         assert_eq!(on.inner().unwrap().default_hits(), 1);
+        pool().assert_whole();
     }
 }

@@ -250,7 +250,7 @@ impl<B: PacketBuf, W: Write> Stage<B> for PcapCapture<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{frame, with_cx, NOW_NS};
+    use crate::testing::{frame, pool, with_cx, BufferPool, NOW_NS};
     use std::process::Command;
 
     fn test_frame(ether_type: [u8; 2], len: usize, fill: u8) -> Vec<u8> {
@@ -326,6 +326,7 @@ mod tests {
             assert_eq!(nanos.parse::<u64>().unwrap(), unix_ns % 1_000_000_000);
         }
         std::fs::remove_file(&path).unwrap();
+        pool().assert_whole();
     }
 
     #[test]
@@ -365,6 +366,7 @@ mod tests {
         let f = test_frame([0x08, 0x00], 60, 0);
         let verdict = with_cx(|cx| capture.process(frame(&f), cx));
         assert!(matches!(verdict, Verdict::Pass(_)));
+        drop(verdict);
         assert_eq!(
             capture.stats(),
             PcapStats {
@@ -373,5 +375,6 @@ mod tests {
             }
         );
         assert_eq!(capture.last_error(), Some(io::ErrorKind::StorageFull));
+        pool().assert_whole();
     }
 }

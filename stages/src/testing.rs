@@ -1,10 +1,11 @@
-//! Helpers for the stages' unit tests: buffers holding crafted frames and a
-//! context to call a stage in.
+//! Helpers for the stages' unit tests: buffers holding crafted frames, a
+//! context to call a stage in, and the pool behind both, so a test ends
+//! with one line: `testing::pool().assert_whole()`.
 
 use std::cell::RefCell;
-use std::sync::OnceLock;
 
-use tpa::buf::{Pool, PoolBuf};
+pub use tpa::buf::BufferPool;
+use tpa::buf::{Pool, PoolBuf, PoolConfig};
 use tpa::pipeline::{NoHost, Runtime};
 use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
 use tpa::stage::Cx;
@@ -12,27 +13,48 @@ use tpa::stage::Cx;
 /// The time the test contexts report, in nanoseconds.
 pub const NOW_NS: u64 = 1_000_000;
 
-fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool::with_capacity(256).expect("test pool"))
+thread_local! {
+    /// One pool per test thread (libtest runs each test on a thread of its
+    /// own), so one test's check never sees another test's buffers.
+    static POOL: Pool = Pool::new(PoolConfig {
+        name: "stage-test".to_owned(),
+        capacity: 256,
+        huge_pages: false,
+        ..PoolConfig::default()
+    })
+    .expect("test pool");
 }
 
-/// A buffer holding `bytes`.
+/// The pool this thread's [`frame`]s and [`with_cx`] contexts allocate
+/// from. End a test with `pool().assert_whole()` once every buffer it got
+/// is dropped.
+pub fn pool() -> Pool {
+    POOL.with(Pool::clone)
+}
+
+/// A buffer from [`pool`] holding `bytes`.
 pub fn frame(bytes: &[u8]) -> PoolBuf {
     let mut buf = pool().alloc().expect("test pool has room");
     buf.extend_from_slice(bytes).expect("frame fits a buffer");
     buf
 }
 
-/// Runs `f` with a context over an in-memory port, at time [`NOW_NS`].
+/// Runs `f` with a context over an in-memory port whose buffers come from
+/// [`pool`], at time [`NOW_NS`]. Whatever the stage transmits or hands to
+/// the host is dropped when `f` returns.
 pub fn with_cx<R>(f: impl FnOnce(&mut Cx<'_, PoolBuf>) -> R) -> R {
     thread_local! {
         static PORTS: RefCell<Option<(MemoryPort, MemoryPort)>> = const { RefCell::new(None) };
     }
     PORTS.with(|ports| {
         let mut ports = ports.borrow_mut();
-        let (port, _peer) = ports
-            .get_or_insert_with(|| MemoryWire::pair(WireConfig::default()).expect("memory wire"));
+        let (port, _peer) = ports.get_or_insert_with(|| {
+            MemoryWire::pair(WireConfig {
+                pool: Some(pool()),
+                ..WireConfig::default()
+            })
+            .expect("memory wire")
+        });
         let mut runtime: Runtime<PoolBuf, 32, 0> = Runtime::new([], []);
         runtime.with_cx(port, &mut NoHost, NOW_NS, f)
     })

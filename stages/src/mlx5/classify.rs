@@ -410,11 +410,12 @@ mod tests {
     use super::*;
     use crate::mlx5::test_plan::{steering, two_workers};
     use crate::mlx5::FlowRule;
+    use crate::testing::{pool, BufferPool};
     use etherparse::PacketBuilder;
     use proptest::prelude::*;
     use tpa::buf::PoolBuf;
     use tpa::pipeline::{NoHost, Runtime};
-    use tpa::port::memory::{MemoryWire, WireConfig};
+    use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
 
     const US: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 5);
     const OTHER: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 6);
@@ -469,11 +470,21 @@ mod tests {
         stage: &mut FlowClassify,
         frame: PoolBuf,
     ) -> (Verdict<Fork<Classified<PoolBuf>, PoolBuf>, PoolBuf>, usize) {
-        let (mut port, _peer) = MemoryWire::pair(WireConfig::default()).unwrap();
+        let (mut port, _peer) = test_wire();
         let mut rt: Runtime<PoolBuf, 32, 1> = Runtime::new(["classify"], [&[]]);
         let v = rt.with_cx(&mut port, &mut NoHost, 0, |cx| stage.process(frame, cx));
         let copies = rt.drain_host().count();
         (v, copies)
+    }
+
+    /// A wire whose buffers come from the test pool, so copies made for the
+    /// host count in its leak check.
+    fn test_wire() -> (MemoryPort, MemoryPort) {
+        MemoryWire::pair(WireConfig {
+            pool: Some(pool()),
+            ..WireConfig::default()
+        })
+        .unwrap()
     }
 
     fn buf(bytes: &[u8], mark: Option<u32>, queue: u16) -> PoolBuf {
@@ -552,6 +563,7 @@ mod tests {
         };
         assert_eq!(p.mark(), FlowMark::Listener { port: 6379 });
         assert_eq!(p.source(), MarkSource::Nic);
+        drop(p);
         // A mark that is not ours (another application's rule): looked up.
         let (v, _) = run(&mut c, buf(&tcp(US, 6379), Some(7), 0));
         let Verdict::Pass(Fork::Left(p)) = v else {
@@ -568,8 +580,10 @@ mod tests {
         let w1 = FlowMark::Worker { queue: 1 }.id();
         let (v, _) = run(&mut c, buf(&tcp(US, 50000), Some(w1), 0));
         assert!(v.is_pass());
+        drop(v);
         let (v, _) = run(&mut c, buf(&tcp(US, 22), None, 0));
         assert!(matches!(v, Verdict::ToHost(_)));
+        drop(v);
         assert_eq!(
             *c.counters(),
             ClassifyCounters {
@@ -580,6 +594,7 @@ mod tests {
                 ..ClassifyCounters::default()
             }
         );
+        pool().assert_whole();
     }
 
     #[test]
@@ -589,18 +604,20 @@ mod tests {
             let (v, copies) = run(&mut host, buf(&frame, None, 0));
             assert!(matches!(v, Verdict::ToHost(_)), "{v:?}");
             assert_eq!(copies, 0);
+            drop(v);
 
             let mut tpa = FlowClassify::new(&plan(), NeighborFrames::Tpa).unwrap();
             let (v, copies) = run(&mut tpa, buf(&frame, None, 0));
             assert!(matches!(v, Verdict::Pass(Fork::Right(_))), "{v:?}");
             assert_eq!((copies, tpa.counters().neighbor), (0, 1));
+            drop(v);
 
             let mut both = FlowClassify::new(&plan(), NeighborFrames::HostAndTpa).unwrap();
             let mut b = buf(&frame, None, 3);
             b.meta_mut().rss_hash = Some(9);
             let (mut rt, mut port) = (
                 Runtime::<PoolBuf, 32, 1>::new(["classify"], [&[]]),
-                MemoryWire::pair(WireConfig::default()).unwrap().0,
+                test_wire().0,
             );
             let v = rt.with_cx(&mut port, &mut NoHost, 0, |cx| both.process(b, cx));
             let Verdict::Pass(Fork::Right(original)) = v else {
@@ -615,6 +632,8 @@ mod tests {
             );
             assert_eq!(copies[0].meta(), original.meta());
             assert_eq!((both.counters().to_host, both.counters().neighbor), (1, 1));
+            drop((original, copies, rt, port));
+            pool().assert_whole();
         }
     }
 
@@ -763,10 +782,14 @@ mod tests {
                     prop_assert_eq!(p.source(), source);
                     FrameClass::Flow(p.mark())
                 }
-                Verdict::ToHost(_) => FrameClass::Host,
+                Verdict::ToHost(frame) => {
+                    drop(frame);
+                    FrameClass::Host
+                }
                 other => panic!("unexpected verdict {other:?}"),
             };
             prop_assert_eq!(got, want);
+            prop_assert!(pool().is_whole(), "{:?}", pool().stats());
         }
 
         /// Any bytes at all: a verdict, never a panic, never a drop.
@@ -775,6 +798,8 @@ mod tests {
             let mut c = FlowClassify::new(&plan(), NeighborFrames::HostAndTpa).unwrap();
             let (v, _) = run(&mut c, buf(&bytes, None, 0));
             prop_assert!(!matches!(v, Verdict::Drop(_)));
+            drop(v);
+            prop_assert!(pool().is_whole(), "{:?}", pool().stats());
         }
     }
 }
