@@ -185,7 +185,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tpa::buf::PoolBuf;
+    use tpa::buf::{BufferPool, PoolBuf};
     use tpa::pipeline;
     use tpa::pipeline::TX_QUEUE_LEN;
     use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
@@ -259,6 +259,11 @@ mod tests {
             pipe.kernel.with_port(|p| p.end()),
             Some(kernel.end().peer())
         );
+        let pools = [wire.pool().clone(), kernel.pool().clone()];
+        drop((pipe, wire, kernel));
+        for pool in pools {
+            pool.assert_whole();
+        }
     }
 
     #[test]
@@ -298,5 +303,10 @@ mod tests {
         assert_eq!((from_kernel.returned(), from_kernel.waiting()), (6, 0));
         assert_eq!(rt.queue_counters().tx_dropped, 0);
         assert!(receive_all(&mut wire).is_empty(), "nothing flushed");
+        let pools = [wire.pool().clone(), kernel.pool().clone()];
+        drop((rt, nic, to_kernel, from_kernel, wire, kernel));
+        for pool in pools {
+            pool.assert_whole();
+        }
     }
 }
