@@ -1,5 +1,6 @@
 //! Helpers shared by the cross-crate tests.
 
+pub mod fixtures;
 pub mod netns;
 
 use tpa::worker::StopFlag;

@@ -10,23 +10,7 @@ use proptest::prelude::*;
 use tpa::wire::arp::{Arp, ArpOperation, ArpView, HARDWARE_ETHERNET};
 use tpa::wire::ethernet::{EtherType, Ethernet, EthernetView, VlanTag, VlanTagView};
 use tpa::wire::MacAddr;
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-// Frames made with scapy 2.5:
-/// `Ether(src="02:00:00:00:00:01", dst="ff:ff:ff:ff:ff:ff")/ARP(op=1, hwsrc="02:00:00:00:00:01", psrc="10.0.0.1", pdst="10.0.0.2")`
-const ARP_REQUEST: &str =
-    "ffffffffffff020000000001080600010800060400010200000000010a0000010000000000000a000002";
-/// `Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01")/ARP(op=2, hwsrc="02:00:00:00:00:02", psrc="10.0.0.2", hwdst="02:00:00:00:00:01", pdst="10.0.0.1")`
-const ARP_REPLY: &str =
-    "020000000001020000000002080600010800060400020200000000020a0000020200000000010a000001";
-/// `Ether()/Dot1Q(prio=5, id=1, vlan=100)/IP(…)/UDP(…)`
-const VLAN: &str = "0200000000020200000000018100b06408004500001f000100000111367ac0a80101c0a8010204d20035000ba4186f6464";
+use tpa_tests::fixtures::{ARP_REPLY, ARP_REQUEST, UDP4_VLAN};
 
 /// ARP for Ethernet/IPv4, declared independently.
 #[derive(PackedStruct, Debug, PartialEq)]
@@ -54,7 +38,7 @@ struct ArpOracle {
 
 #[test]
 fn real_arp_request_and_reply() {
-    let req = hex(ARP_REQUEST);
+    let req = ARP_REQUEST.to_vec();
     let eth = EthernetView::new(&req[..]).unwrap();
     assert!(eth.dst().is_broadcast());
     assert_eq!(eth.ether_type(), EtherType::Arp);
@@ -66,7 +50,7 @@ fn real_arp_request_and_reply() {
 
     // Answering it with the owned type gives scapy's reply byte for byte.
     let reply = Arp::reply_to(&arp.to_header(), MacAddr([2, 0, 0, 0, 0, 2]));
-    let want = hex(ARP_REPLY);
+    let want = ARP_REPLY.to_vec();
     let mut out = [0u8; 42];
     Ethernet {
         dst: arp.sender_mac(),
@@ -87,7 +71,7 @@ fn real_arp_request_and_reply() {
 
 #[test]
 fn real_vlan_tag() {
-    let f = hex(VLAN);
+    let f = UDP4_VLAN.to_vec();
     let eth = EthernetView::new(&f[..]).unwrap();
     assert_eq!(eth.ether_type(), EtherType::Vlan);
     let tag = VlanTagView::new(eth.payload()).unwrap();

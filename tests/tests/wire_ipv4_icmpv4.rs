@@ -13,27 +13,11 @@ use tpa::wire::ipv4::{
     option_kind, IpProtocol, Ipv4, Ipv4Option, Ipv4OptionError, Ipv4Options, Ipv4View,
     FLAG_DONT_FRAGMENT, FLAG_MORE_FRAGMENTS,
 };
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-// Frames made with scapy 2.5 (Ether/IP/ICMP, checksums computed by scapy):
-/// `IP(src="10.0.0.1", dst="10.0.0.2")/ICMP(type=8, id=0x4242, seq=3)/Raw(b"abc…xyz")`
-const ECHO: &str = "02000000000202000000000108004500003600010000400166c40a0000010a0000020800271f424200036162636465666768696a6b6c6d6e6f707172737475767778797a";
-/// `IP(src="10.0.0.254", dst="10.0.0.1")/ICMP(type=3, code=4, nexthopmtu=1400)/IP(src="10.0.0.1", dst="10.0.0.9", flags="DF", len=1500)/UDP(sport=1, dport=2, len=1480)`
-const FRAG_NEEDED: &str = "02000000000202000000000108004500003800010000400165c60a0000fe0a0000010304116700000578450005dc00014000401121070a0000010a0000090001000205c8e051";
-/// `IP(src="10.0.0.254", dst="10.0.0.1")/ICMP(type=11, code=0)/IP(src="10.0.0.1", dst="10.0.0.9", ttl=1)/UDP(sport=33434, dport=33435)`
-const TIME_EXCEEDED: &str = "02000000000202000000000108004500003800010000400165c60a0000fe0a0000010b000923000000004500001c000100000111a5c70a0000010a000009829a829b0008e69e";
-/// IPv4 with a record-route option (IHL 7) carrying TCP, from scapy.
-const WITH_OPTIONS: &str = "020000000002020000000001080047000055000740004006138f0a0000010a000002070704010203040018eb9c40000003e8000007d0d01801f682fd00000101080a00000001000000020101051200000bb800000fa000001388000017702b4f4b0d0a";
+use tpa_tests::fixtures::{ICMP4_ECHO, ICMP4_FRAG_NEEDED, ICMP4_TIME_EXCEEDED, TCP4_OPTIONS_SACK};
 
 #[test]
 fn real_echo_request() {
-    let f = hex(ECHO);
+    let f = ICMP4_ECHO.to_vec();
     let ip = Ipv4View::new(&f[14..]).unwrap();
     assert!(ip.checksum_ok());
     assert_eq!(ip.version(), 4);
@@ -64,7 +48,7 @@ fn real_echo_request() {
 
 #[test]
 fn real_fragmentation_needed() {
-    let f = hex(FRAG_NEEDED);
+    let f = ICMP4_FRAG_NEEDED.to_vec();
     let ip = Ipv4View::new(&f[14..]).unwrap();
     let msg = ip.datagram_payload().unwrap();
     let icmp = Icmpv4DestUnreachableView::new(msg).unwrap();
@@ -93,7 +77,7 @@ fn real_fragmentation_needed() {
 
 #[test]
 fn real_time_exceeded() {
-    let f = hex(TIME_EXCEEDED);
+    let f = ICMP4_TIME_EXCEEDED.to_vec();
     let ip = Ipv4View::new(&f[14..]).unwrap();
     let icmp = Icmpv4TimeExceededView::new(ip.datagram_payload().unwrap()).unwrap();
     assert!(icmp.checksum_ok());
@@ -103,7 +87,7 @@ fn real_time_exceeded() {
 
 #[test]
 fn real_header_with_options() {
-    let f = hex(WITH_OPTIONS);
+    let f = TCP4_OPTIONS_SACK.to_vec();
     let ip = Ipv4View::new(&f[14..]).unwrap();
     assert_eq!(ip.ihl(), 7);
     assert_eq!(ip.header_len(), 28);

@@ -15,25 +15,7 @@ use tpa::wire::icmpv6::{
 use tpa::wire::ipv4::IpProtocol;
 use tpa::wire::ipv6::{upper_layer, Ipv6, Ipv6ExtError, Ipv6View, MAX_EXTENSION_HEADERS};
 use tpa::wire::MacAddr;
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-// Frames made with scapy 2.5 (checksums computed by scapy):
-/// `IPv6(src="2001:db8::1", dst="2001:db8::2", fl=0xbeef, tc=0x28, hlim=61)/IPv6ExtHdrHopByHop()/IPv6ExtHdrDestOpt()/IPv6ExtHdrFragment(id=0xabcdef, offset=0, m=1)/TCP(sport=1, dport=2, seq=3, ack=4, flags="A", window=5)/Raw(b"xyz")`
-const TCP_EXT: &str = "02000000000202000000000186dd6280beef002f003d20010db800000000000000000000000120010db80000000000000000000000023c000104000000002c000104000000000600000100abcdef0001000200000003000000045010000561d4000078797a";
-/// `IPv6(src="fe80::1", dst="ff02::1:ff00:2", hlim=255)/ICMPv6ND_NS(tgt="fe80::2")/ICMPv6NDOptSrcLLAddr(lladdr="02:00:00:00:00:01")`
-const NS: &str = "3333ff00000202000000000186dd6000000000203afffe800000000000000000000000000001ff0200000000000000000001ff00000287007a9700000000fe8000000000000000000000000000020101020000000001";
-/// `IPv6(src="fe80::2", dst="fe80::1", hlim=255)/ICMPv6ND_NA(tgt="fe80::2", R=0, S=1, O=1)/ICMPv6NDOptDstLLAddr(lladdr="02:00:00:00:00:02")`
-const NA: &str = "02000000000102000000000286dd6000000000203afffe800000000000000000000000000002fe8000000000000000000000000000018800181a60000000fe8000000000000000000000000000020201020000000002";
-/// `IPv6(src="2001:db8::1", dst="2001:db8::2")/ICMPv6EchoRequest(id=9, seq=10, data=b"ping6")`
-const ECHO: &str = "02000000000202000000000186dd60000000000d3a4020010db800000000000000000000000120010db800000000000000000000000280000f5f0009000a70696e6736";
-/// `IPv6(src="fe80::1", dst="ff02::2", hlim=255)/ICMPv6ND_RS()/ICMPv6NDOptSrcLLAddr(lladdr="02:00:00:00:00:01")`
-const RS: &str = "33330000000202000000000186dd6000000000103afffe800000000000000000000000000001ff02000000000000000000000000000285007a2c000000000101020000000001";
+use tpa_tests::fixtures::{ICMP6_ECHO, IP6_TCP_EXTENSIONS, NDP_NA, NDP_NS, NDP_RS};
 
 /// The NDP neighbor advertisement layout, declared independently.
 #[derive(PackedStruct, Debug, PartialEq)]
@@ -59,7 +41,7 @@ struct NaOracle {
 
 #[test]
 fn real_tcp_behind_extension_headers() {
-    let f = hex(TCP_EXT);
+    let f = IP6_TCP_EXTENSIONS.to_vec();
     let ip = Ipv6View::new(&f[14..]).unwrap();
     assert_eq!(ip.version(), 6);
     assert_eq!(ip.traffic_class(), 0x28);
@@ -81,7 +63,7 @@ fn real_tcp_behind_extension_headers() {
 
 #[test]
 fn real_neighbor_solicitation() {
-    let f = hex(NS);
+    let f = NDP_NS.to_vec();
     let ip = Ipv6View::new(&f[14..]).unwrap();
     let up = ip.upper_layer().unwrap();
     assert_eq!(up.protocol, IpProtocol::Icmpv6);
@@ -103,7 +85,7 @@ fn real_neighbor_solicitation() {
 
 #[test]
 fn real_neighbor_advertisement_rebuilt_byte_for_byte() {
-    let f = hex(NA);
+    let f = NDP_NA.to_vec();
     let ip = Ipv6View::new(&f[14..]).unwrap();
     let msg = ip.upper_layer().unwrap().payload;
     let na = NeighborAdvertisementView::new(msg).unwrap();
@@ -140,7 +122,7 @@ fn real_neighbor_advertisement_rebuilt_byte_for_byte() {
 
 #[test]
 fn real_echo_and_router_solicitation() {
-    let f = hex(ECHO);
+    let f = ICMP6_ECHO.to_vec();
     let ip = Ipv6View::new(&f[14..]).unwrap();
     let msg = ip.upper_layer().unwrap().payload;
     let echo = Icmpv6EchoView::new(msg).unwrap();
@@ -152,7 +134,7 @@ fn real_echo_and_router_solicitation() {
     let ep = etherparse::Icmpv6Slice::from_slice(msg).unwrap();
     assert!(ep.is_checksum_valid(ip.src().octets(), ip.dst().octets()));
 
-    let f = hex(RS);
+    let f = NDP_RS.to_vec();
     let ip = Ipv6View::new(&f[14..]).unwrap();
     let rs = RouterSolicitationView::new(ip.upper_layer().unwrap().payload).unwrap();
     assert!(rs.checksum_ok_v6(&ip.src(), &ip.dst()));

@@ -8,32 +8,11 @@ use proptest::prelude::*;
 use tpa::wire::tcp::{
     SackBlock, Tcp, TcpFlags, TcpOption, TcpOptionError, TcpOptionWriter, TcpOptions, TcpView,
 };
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-/// Made with scapy 2.5:
-/// `Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")/IP(src="10.0.0.1",
-/// dst="10.0.0.2", id=0x1234, flags="DF", ttl=64)/TCP(sport=40000, dport=6379,
-/// seq=0x11223344, flags="S", window=64240, options=[('MSS',1460),
-/// ('SAckOK',b''),('Timestamp',(123456,0)),('NOP',None),('WScale',7)])`
-const SYN_V4: &str = "02000000000202000000000108004500003c12344000400614860a0000010a0000029c4018eb1122334400000000a002faf05d390000020405b40402080a0001e2400000000001030307";
-
-/// Made with scapy 2.5: IPv4 with a record-route option, TCP PSH|ACK with
-/// `NOP NOP TS(1,2) NOP NOP SACK(3000-4000, 5000-6000)` and payload "+OK\r\n".
-const SACK_V4: &str = "020000000002020000000001080047000055000740004006138f0a0000010a000002070704010203040018eb9c40000003e8000007d0d01801f682fd00000101080a00000001000000020101051200000bb800000fa000001388000017702b4f4b0d0a";
-
-fn frame(hexstr: &str) -> Vec<u8> {
-    hex(hexstr)
-}
+use tpa_tests::fixtures::{TCP4_OPTIONS_SACK, TCP4_SYN};
 
 #[test]
 fn real_syn_parses_and_checksums() {
-    let f = frame(SYN_V4);
+    let f = TCP4_SYN.to_vec();
     let seg = &f[34..];
     let tcp = TcpView::new(seg).unwrap();
     assert_eq!(tcp.src_port(), 40000);
@@ -69,7 +48,7 @@ fn real_syn_parses_and_checksums() {
 
 #[test]
 fn real_sack_segment_parses_and_checksums() {
-    let f = frame(SACK_V4);
+    let f = TCP4_OPTIONS_SACK.to_vec();
     // IPv4 header with a record-route option: IHL 7.
     let seg = &f[14 + 28..];
     let tcp = TcpView::new(seg).unwrap();

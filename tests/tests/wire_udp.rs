@@ -8,24 +8,11 @@ use proptest::prelude::*;
 use tpa::wire::ipv4::Ipv4View;
 use tpa::wire::ipv6::Ipv6View;
 use tpa::wire::udp::{Udp, UdpView};
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-// Frames made with scapy 2.5 (checksums computed by scapy):
-/// `Ether()/IPv6(src="fe80::1", dst="fe80::2")/UDP(sport=5353, dport=5353)/Raw(b"hello udp six")`
-const UDP_V6: &str = "02000000000202000000000186dd6000000000151140fe800000000000000000000000000001fe80000000000000000000000000000214e914e90015c40c68656c6c6f2075647020736978";
-/// `Ether()/Dot1Q(prio=5, id=1, vlan=100)/IP(src="192.168.1.1", dst="192.168.1.2", ttl=1)/UDP(sport=1234, dport=53)/Raw(b"odd")`
-/// (an odd-length payload).
-const UDP_V4_VLAN: &str = "0200000000020200000000018100b06408004500001f000100000111367ac0a80101c0a8010204d20035000ba4186f6464";
+use tpa_tests::fixtures::{UDP4_VLAN, UDP6};
 
 #[test]
 fn real_ipv6_datagram() {
-    let f = hex(UDP_V6);
+    let f = UDP6.to_vec();
     let ip = Ipv6View::new(&f[14..]).unwrap();
     let udp = UdpView::new(ip.datagram_payload().unwrap()).unwrap();
     assert_eq!(
@@ -39,7 +26,7 @@ fn real_ipv6_datagram() {
 
 #[test]
 fn real_ipv4_datagram_with_odd_payload() {
-    let f = hex(UDP_V4_VLAN);
+    let f = UDP4_VLAN.to_vec();
     let ip = Ipv4View::new(&f[18..]).unwrap();
     let seg = ip.datagram_payload().unwrap();
     let udp = UdpView::new(seg).unwrap();
