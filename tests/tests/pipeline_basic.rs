@@ -69,6 +69,9 @@ fn each_verdict_is_carried_out_and_counted() {
     let text = p.stats().to_string();
     assert!(text.contains("drop:odd 2"), "{text}");
     assert!(text.contains("drop:filtered 1"), "{text}");
+    drop(p);
+    assert_wire_whole(peer);
+    assert_wire_whole(kernel);
 }
 
 #[pipeline]
@@ -86,6 +89,8 @@ fn without_a_host_sink_host_packets_are_dropped_and_counted() {
     assert_eq!(p.stats().stage("host").unwrap().to_host, 3);
     assert_eq!(p.stats().queue_counters().host_dropped, 3);
     assert!(receive(&mut peer).is_empty());
+    drop(p);
+    assert_wire_whole(peer);
 }
 
 #[pipeline(burst = 4)]
@@ -118,6 +123,8 @@ fn poll_runs_once_per_iteration_with_or_without_traffic() {
     );
     assert_eq!(p.stats().counters().ended, 6);
     assert_eq!(p.stats().stage("mark").unwrap().passed, 6);
+    drop(p);
+    assert_wire_whole(peer);
 }
 
 type Arms = Demux<ArpOrOther, Counted<Transmit>, Counted<(Mark, Host)>>;
@@ -165,6 +172,9 @@ fn demux_routes_each_frame_to_its_arm() {
         (s.transmitted, s.to_host, s.dropped(Reason::TOO_SHORT)),
         (2, 2, 1)
     );
+    drop(p);
+    assert_wire_whole(peer);
+    assert_wire_whole(kernel);
 }
 
 #[pipeline]
@@ -216,6 +226,8 @@ fn unsent_packets_wait_in_order_and_overflow_is_counted() {
     assert_eq!(p.stats().queues().tx_pending(), 64);
     assert_eq!(q.tx_dropped, 96 - 8 - 64);
     assert_eq!(p.stats().stage("tx").unwrap().transmitted, 32 + 96);
+    drop((p, wire));
+    assert_wire_whole(peer);
 }
 
 /// Records the size of every burst it is given, then handles each packet
@@ -263,6 +275,8 @@ fn the_first_stage_sees_whole_bursts_and_generic_ports_work() {
     assert_eq!(p.sizes.seen, vec![16, 16, 8]);
     let expected: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i, i + 1]).collect();
     assert_eq!(receive(&mut peer), expected);
+    drop(p);
+    assert_wire_whole(peer);
 }
 
 /// Sets the stop flag when a frame starting with 0xff arrives.
@@ -294,11 +308,13 @@ fn run_returns_once_the_flag_is_set() {
     p.run(&flag);
     assert_eq!(receive(&mut peer), vec![vec![1], vec![2], vec![0xff]]);
     assert_eq!(p.stats().counters().iterations, 1);
+    drop(p);
+    assert_wire_whole(peer);
 }
 
 #[test]
 fn a_stage_runs_outside_a_pipeline_with_a_runtime_context() {
-    let (mut port, _peer) = wire();
+    let (mut port, peer) = wire();
     let mut rt: Runtime<PoolBuf, 32, 0> = Runtime::new([], []);
     let mut buf = port.alloc().unwrap();
     buf.extend_from_slice(&[3, 9]).unwrap();
@@ -310,6 +326,8 @@ fn a_stage_runs_outside_a_pipeline_with_a_runtime_context() {
     assert!(v.is_none(), "byte 3 means transmit");
     let sent: Vec<Vec<u8>> = rt.drain_tx().map(|b| b.data().to_vec()).collect();
     assert_eq!(sent, vec![vec![3, 9]]);
+    drop((rt, port));
+    assert_wire_whole(peer);
 }
 
 /// Holds every frame for `DELAY_NS` on a timer wheel, then sends it back;
@@ -389,4 +407,6 @@ fn a_pipeline_given_a_virtual_clock_runs_and_fires_timers_on_it() {
     );
     assert!(p.echo.wheel.is_empty());
     assert_eq!(p.stats().stage("echo").unwrap().consumed, 2);
+    drop(p);
+    assert_wire_whole(peer);
 }

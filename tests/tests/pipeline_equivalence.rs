@@ -85,14 +85,18 @@ fn run_generated(bursts: &[Vec<Vec<u8>>]) -> Outcome {
     // The observer saw every frame received and every frame sent, in order.
     assert_eq!(p.shown.rx, bursts.concat());
     assert_eq!(p.shown.tx, sent);
-    Outcome {
+    let outcome = Outcome {
         sent,
         to_host,
         stages: p.stats().stages().map(|(_, s)| s.clone()).collect(),
         rx: p.stats().counters().rx,
         tx_sent: p.stats().queue_counters().tx_sent,
         host_sent: p.stats().queue_counters().host_sent,
-    }
+    };
+    drop(p);
+    assert_wire_whole(peer);
+    assert_wire_whole(kernel);
+    outcome
 }
 
 /// The same logic as one hand-written loop, no stages, no macro.
@@ -180,6 +184,9 @@ fn run_by_hand(bursts: &[Vec<Vec<u8>>]) -> Outcome {
         sent.extend(receive(&mut peer));
         to_host.extend(receive(&mut kernel));
     }
+    drop((port, host));
+    assert_wire_whole(peer);
+    assert_wire_whole(kernel);
     Outcome {
         sent,
         to_host,

@@ -122,6 +122,8 @@ fn an_observer_sees_requests_then_replies_then_polled_frames() {
     expected.extend(second.iter().map(|f| (Way::Rx, 200, f.clone())));
     expected.extend(second.iter().map(|f| (Way::Tx, 200, reply(f))));
     assert_eq!(p.observer.seen, expected);
+    drop(p);
+    assert_wire_whole(peer);
 }
 
 #[pipeline(burst = 128)]
@@ -156,6 +158,8 @@ fn an_early_flush_shows_each_frame_once() {
     let got = receive(&mut peer);
     assert_eq!(got, frames);
     assert_tx_shown_once(&p, &got, &frames);
+    drop(p);
+    assert_wire_whole(peer);
 }
 
 #[test]
@@ -182,6 +186,8 @@ fn a_frame_the_port_refuses_is_shown_once_when_first_offered() {
     }
     assert_eq!(got, frames);
     assert_tx_shown_once(&p, &got, &frames);
+    drop((p, wire));
+    assert_wire_whole(peer);
 }
 
 #[pipeline]
@@ -229,6 +235,7 @@ fn a_pcap_observer_captures_both_directions_in_wire_order() {
     assert_eq!(receive(&mut peer).len(), 4);
     assert_eq!(p.capture.stats().written, 7);
     drop(p); // flushes the file
+    assert_wire_whole(peer);
 
     let lines = tshark(&path);
     std::fs::remove_file(&path).expect("remove the capture file");
@@ -265,6 +272,7 @@ fn a_pcap_stage_captures_what_reaches_it() {
     p.run_once_at(1_000);
     assert_eq!(receive(&mut peer).len(), 2);
     drop(p);
+    assert_wire_whole(peer);
 
     let lines = tshark(&path);
     std::fs::remove_file(&path).expect("remove the capture file");
@@ -291,5 +299,7 @@ fn an_optional_observer_records_only_when_on() {
         assert_eq!(receive(&mut peer), [reply(&request(60, 1))]);
         let seen = p.observer.as_ref().map(|t| t.seen.len());
         assert_eq!(seen, on.then_some(2));
+        drop(p);
+        assert_wire_whole(peer);
     }
 }

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use tpa::buf::{PacketBuf, PoolBuf};
+use tpa::buf::{BufferPool, PacketBuf, PoolBuf};
 use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
 use tpa::port::{Burst, Port};
 use tpa::stage::{Cx, Fork, Reason, Stage, Verdict};
@@ -11,6 +11,15 @@ use tpa::stage::{Cx, Fork, Reason, Stage, Verdict};
 /// Two ends of a fresh wire: (the pipeline's port, the test's peer).
 pub fn wire() -> (MemoryPort, MemoryPort) {
     MemoryWire::pair(WireConfig::default()).expect("memory wire")
+}
+
+/// Drops `peer` and checks that every buffer of its wire's pool came back:
+/// call it last, once the pipeline holding the other end is dropped.
+#[track_caller]
+pub fn assert_wire_whole(peer: MemoryPort) {
+    let pool = peer.pool().clone();
+    drop(peer);
+    pool.assert_whole();
 }
 
 /// Sends `frames` from `peer`, in bursts; panics if the wire refuses one.
