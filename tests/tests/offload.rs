@@ -129,7 +129,7 @@ fn software_checksums_equal_etherparse() {
             assert!(b.meta().tx.is_empty());
         }
     }
-    assert!(pool.is_whole());
+    pool.assert_whole();
 }
 
 #[test]
@@ -184,6 +184,8 @@ fn device_offloads_get_seeded_fields_and_lengths() {
     };
     assert!(!plan.ipv4_checksum);
     assert_eq!(&b.data()[14..34], &good[14..34]);
+    drop(b);
+    pool.assert_whole();
 }
 
 #[test]
@@ -219,6 +221,8 @@ fn hardware_tso_is_planned_when_the_device_has_it() {
         Ok(Prepared::Segment { mss: 1440 })
     );
     assert_eq!(c.data(), &good[..], "untouched until segmented");
+    drop((b, c));
+    pool.assert_whole();
 }
 
 #[test]
@@ -249,7 +253,7 @@ fn malformed_requests_are_errors() {
         },
         OffloadError::Truncated,
     );
-    assert!(pool.is_whole());
+    pool.assert_whole();
 }
 
 /// Checks one TCP segment with etherparse and returns (seq, flags, payload).
@@ -362,8 +366,10 @@ fn tso_without_buffers_or_with_bad_mss_is_an_error() {
         segs.next_with(|| small.alloc()),
         Some(Err(OffloadError::BadMss))
     ));
+    drop(segs);
     drop(big);
-    assert!(small.is_whole() && pool.is_whole());
+    small.assert_whole();
+    pool.assert_whole();
 }
 
 proptest! {
@@ -376,28 +382,63 @@ proptest! {
         check_tso(kind, len, mss)?;
     }
 
-    /// Random bytes, offsets and requests: an answer, never a panic.
+    /// Random bytes and offsets, or a real TCP frame with a few bytes
+    /// changed, and any request: an answer, never a panic. With no device
+    /// offloads the answer is done, segment (only when TSO was asked) or an
+    /// error; a segmentation plan yields exactly the segments it counted;
+    /// nothing leaks.
     #[test]
     fn garbage_never_panics(
         bytes in proptest::collection::vec(any::<u8>(), 0..200),
         l3 in 0u16..80, l4 in 0u16..140, what in 0u8..4, mss in 0u16..100,
+        real in proptest::option::of((any::<bool>(), 0usize..400)),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..3),
     ) {
         let pool = pool(64, 2048);
         let mut b = pool.alloc().unwrap();
-        b.extend_from_slice(&bytes).unwrap();
-        b.meta_mut().layers = LayerOffsets { l2: 0, l3, l4, payload: LayerOffsets::UNSET };
+        match real {
+            Some((v6, len)) => {
+                let (mut f, layers) = frame(if v6 { Kind::Tcp6 } else { Kind::Tcp4 }, &payload(len, 1));
+                for &(at, x) in &flips {
+                    let at = at % f.len();
+                    f[at] ^= x;
+                }
+                b.extend_from_slice(&f).unwrap();
+                b.meta_mut().layers = layers;
+            }
+            None => {
+                b.extend_from_slice(&bytes).unwrap();
+                b.meta_mut().layers = LayerOffsets { l2: 0, l3, l4, payload: LayerOffsets::UNSET };
+            }
+        }
         match what {
             0 => { b.meta_mut().tx.request_checksums(L4Protocol::Tcp); }
             1 => { b.meta_mut().tx.request_checksums(L4Protocol::Udp); }
             2 => { b.meta_mut().tx.request_ipv4_checksum(); }
             _ => { b.meta_mut().tx.request_tso(mss); }
         }
-        let _ = offload::prepare(&mut b, &Offloads::default());
+        match offload::prepare(&mut b, &Offloads::default()) {
+            Ok(Prepared::Hardware(plan)) => {
+                prop_assert!(false, "a device plan without device offloads: {:?}", plan);
+            }
+            Ok(Prepared::Segment { mss: m }) => {
+                prop_assert_eq!(what, 3, "segmentation only when TSO was asked");
+                prop_assert_eq!(m, mss);
+            }
+            Ok(Prepared::Done) | Err(_) => {}
+        }
         if let Ok(mut segs) = TsoSegments::new(&b, mss.max(1)) {
+            let planned = segs.remaining();
+            prop_assert!(planned >= 1);
+            let mut produced = 0;
             while let Some(s) = segs.next_with(|| pool.alloc()) {
+                produced += 1;
                 drop(s);
             }
+            prop_assert_eq!(produced, planned);
         }
+        drop(b);
+        prop_assert!(pool.is_whole(), "{:?}", pool.stats());
     }
 }
 
