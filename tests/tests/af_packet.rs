@@ -327,6 +327,7 @@ fn a_missing_interface_is_named() {
         .enter(|| AfPacket::open(&AfPacketConfig::new("tpa-nothere"), pool.clone()))
         .expect_err("opened a missing interface");
     assert_no_such_device(&err, "tpa-nothere");
+    pool.assert_whole();
 }
 
 #[test]
@@ -338,6 +339,7 @@ fn a_pool_too_small_for_the_mtu_is_refused() {
         ns.enter(|| AfPacket::open(&AfPacketConfig::new("tpa0"), pool.clone())),
         "tpa0",
     );
+    pool.assert_whole();
 }
 
 #[test]

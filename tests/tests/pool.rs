@@ -4,7 +4,7 @@
 use std::sync::mpsc;
 use std::thread;
 
-use tpa::buf::{BufError, BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::buf::{BufError, BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig, PoolError};
 use tpa::port::Burst;
 
 fn pool(capacity: usize) -> Pool {
@@ -77,6 +77,8 @@ fn reused_buffer_is_reset() {
         assert_eq!(b.headroom(), 128);
         assert_eq!(b.meta().rss_hash, None);
     }
+    drop(all);
+    p.assert_whole();
 }
 
 #[test]
@@ -142,6 +144,8 @@ fn geometry_prepend_append_trim() {
     assert_eq!((b.headroom(), b.len(), b.tailroom()), (8, 0, 108));
     b.reset(10_000);
     assert_eq!((b.headroom(), b.tailroom()), (116, 0));
+    drop(b);
+    p.assert_whole();
 }
 
 #[test]
@@ -325,24 +329,28 @@ fn buffers_outlive_their_pool_handle() {
 
 #[test]
 fn invalid_configs_are_errors() {
-    assert!(Pool::new(PoolConfig {
+    let invalid = |config: PoolConfig| match Pool::new(config) {
+        Err(PoolError::InvalidConfig { name, what }) => (name, what),
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    };
+    let (_, what) = invalid(PoolConfig {
         capacity: 0,
         ..PoolConfig::default()
-    })
-    .is_err());
-    assert!(Pool::new(PoolConfig {
+    });
+    assert!(what.contains("capacity"), "{what}");
+    let (_, what) = invalid(PoolConfig {
         data_room: 0,
         headroom: 0,
         ..PoolConfig::default()
-    })
-    .is_err());
-    let e = Pool::new(PoolConfig {
+    });
+    assert!(what.contains("room"), "{what}");
+    let (name, what) = invalid(PoolConfig {
         name: "big".into(),
         capacity: usize::MAX / 2,
         ..PoolConfig::default()
-    })
-    .unwrap_err();
-    assert!(e.to_string().contains("big"), "{e}");
+    });
+    assert_eq!(name, "big");
+    assert!(what.contains("overflows"), "{what}");
 }
 
 #[test]
@@ -458,7 +466,7 @@ mod model {
                 prop_assert_eq!(b.tailroom(), room - head - data.len());
             }
             drop(b);
-            prop_assert!(p.is_whole());
+            prop_assert!(p.is_whole(), "{:?}", p.stats());
         }
     }
 }

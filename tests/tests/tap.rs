@@ -173,6 +173,7 @@ fn a_pool_too_small_for_the_mtu_is_refused() {
         ..TapConfig::new("tpa0")
     };
     assert_refused_for_mtu(ns.enter(|| Tap::open(&cfg, pool.clone())), "tpa0");
+    pool.assert_whole();
 }
 
 #[test]
@@ -187,6 +188,7 @@ fn attaching_to_a_missing_tap_names_it() {
         .enter(|| Tap::open(&cfg, pool.clone()))
         .expect_err("attached to a missing interface");
     assert_no_such_device(&err, "tpa-nothere");
+    pool.assert_whole();
 }
 
 #[test]
@@ -194,13 +196,15 @@ fn a_tap_held_by_another_queue_is_busy() {
     let ns = Netns::new("tap-busy");
     let pool = test_pool("tap-busy");
     let cfg = TapConfig::new("tpa0");
-    let _first = ns
+    let first = ns
         .enter(|| Tap::open(&cfg, pool.clone()))
         .expect("first open");
     match ns.enter(|| Tap::open(&cfg, pool.clone())) {
         Err(PortError::Busy { name }) => assert_eq!(name, "tpa0"),
         other => panic!("expected Busy, got {other:?}"),
     }
+    drop(first);
+    pool.assert_whole();
 }
 
 #[test]
@@ -212,6 +216,7 @@ fn bad_names_are_refused_before_touching_the_kernel() {
             other => panic!("{bad:?}: expected InvalidConfig, got {other:?}"),
         }
     }
+    pool.assert_whole();
 }
 
 #[test]
