@@ -179,4 +179,6 @@ fn run_answers_with_a_mac_of_its_own_over_af_packet() {
     assert_eq!(summary.mac, chosen);
     assert_eq!(summary.icmpv4_replies, 3, "{}", summary.counters);
     assert_eq!(summary.icmpv6_replies, 3, "{}", summary.counters);
+    // `run` made its own pool: every buffer of it came back.
+    assert_eq!(summary.buffers_not_returned, Some(0));
 }

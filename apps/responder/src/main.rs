@@ -119,6 +119,9 @@ fn main() -> ExitCode {
                 println!("neighbor {ip} {mac}");
             }
             print!("{}", summary.counters);
+            if let Some(n) = summary.buffers_not_returned.filter(|&n| n > 0) {
+                eprintln!("tpa-responder: {n} buffers not returned to the pool (a leak)");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -141,7 +141,7 @@ impl<P: Port> Responder<P> {
 mod tests {
     use super::*;
     use etherparse::PacketBuilder;
-    use tpa::buf::{PacketBuf, PoolBuf};
+    use tpa::buf::{BufferPool, PacketBuf, PoolBuf};
     use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
     use tpa::port::Burst;
     use tpa::wire::MacAddr;
@@ -151,6 +151,15 @@ mod tests {
 
     fn setup() -> (Responder<MemoryPort>, MemoryPort) {
         setup_with_pool(None)
+    }
+
+    /// Drops the responder and its peer, then checks that every buffer of
+    /// their wire's pool came back.
+    #[track_caller]
+    fn assert_whole_after(r: Responder<MemoryPort>, peer: MemoryPort) {
+        let pool = peer.pool().clone();
+        drop((r, peer));
+        pool.assert_whole();
     }
 
     /// A responder for 192.0.2.1/24 and 2001:db8::1/64 on one end of a
@@ -241,6 +250,7 @@ mod tests {
         assert_eq!(front.transmitted, 3);
         assert_eq!(front.dropped(Reason::UNSUPPORTED), 1, "the UDP datagram");
         assert_eq!(r.stats().counters().rx, 4);
+        assert_whole_after(r, peer);
     }
 
     fn ping_from(src: [u8; 4], id: u16) -> Vec<u8> {
@@ -286,6 +296,7 @@ mod tests {
         assert_eq!(r.acl().unwrap().default_hits(), 1, "the ARP request");
         assert_eq!(r.icmpv4().stats.transmitted, 1);
         assert!(r.stats().to_string().contains("acl"), "{}", r.stats());
+        assert_whole_after(r, peer);
     }
 
     #[test]
@@ -295,6 +306,7 @@ mod tests {
         let replies = exchange(&mut r, &mut peer, &[ping_from([10, 0, 0, 1], 1)]);
         assert_eq!(replies.len(), 1);
         assert_eq!(r.stats().stage("acl").unwrap().passed, 1);
+        assert_whole_after(r, peer);
     }
 
     /// One responder per worker thread, each with its own wire and peer:
@@ -313,7 +325,8 @@ mod tests {
             iterations: u64,
         }
         impl WorkLoop for Worker {
-            type Report = (u64, u64);
+            /// Replies received, ICMP replies sent, buffers not returned.
+            type Report = (u64, u64, usize);
             fn run_once(&mut self) -> usize {
                 let s = self.responder.run_once();
                 let mut rx: Burst<PoolBuf> = Burst::new();
@@ -335,8 +348,11 @@ mod tests {
                 }
                 s.rx + s.tx
             }
-            fn finish(self) -> (u64, u64) {
-                (self.replies, self.responder.icmpv4().stats.transmitted)
+            fn finish(self) -> (u64, u64, usize) {
+                let sent = self.responder.icmpv4().stats.transmitted;
+                let pool = self.peer.pool().clone();
+                drop((self.responder, self.peer));
+                (self.replies, sent, pool.in_use())
             }
         }
 
@@ -368,7 +384,7 @@ mod tests {
         .unwrap();
         assert_eq!(reports.len(), 2);
         for r in reports {
-            assert_eq!(r.report, (1, 1), "worker {}", r.index);
+            assert_eq!(r.report, (1, 1, 0), "worker {}", r.index);
             assert!(r.stats.busy_iterations >= 1);
         }
     }
@@ -416,7 +432,8 @@ mod tests {
                 ]);
                 assert_eq!(sum, 0xffff, "ICMPv6: {context}");
             }
-            _ => {}
+            0x0806 => {} // ARP: no checksum
+            other => panic!("a reply of EtherType {other:#06x}: {context}"),
         }
     }
 

@@ -99,6 +99,10 @@ pub struct Summary {
     pub neighbors_v6: Vec<(Ipv6Addr, MacAddr)>,
     /// Every stage's counters, as the pipeline prints them.
     pub counters: String,
+    /// Buffers of the pool [`run`] made that were not back once the port
+    /// and pipeline were gone (a leak when not 0); `None` where the caller
+    /// owns the pool ([`serve`]) or the port is DPDK's.
+    pub buffers_not_returned: Option<usize>,
 }
 
 impl Summary {
@@ -143,6 +147,7 @@ fn summarize<P: Port>(r: &Responder<P>) -> Summary {
             .map(|n| (n.ip, n.mac))
             .collect(),
         counters: stats.to_string(),
+        buffers_not_returned: None,
     }
 }
 
@@ -336,18 +341,28 @@ pub fn run(config: &Config, stop: &StopFlag, log: impl FnMut(&str)) -> Result<Su
     match &config.port {
         PortSpec::Dpdk(device) => run_dpdk(device, config, stop, log),
         _ if !config.eal_args.is_empty() => Err(Error::EalArgsWithoutDpdk),
-        PortSpec::Tap(name) => serve(open_tap(name, config.mac, pool()?)?, config, stop, log),
-        PortSpec::AfPacket(name) => serve(
-            open_af_packet(
-                name,
-                config.mac,
-                config.rx_mode.unwrap_or_default(),
-                pool()?,
-            )?,
-            config,
-            stop,
-            log,
-        ),
+        PortSpec::Tap(name) => {
+            let pool = pool()?;
+            let port = open_tap(name, config.mac, pool.clone())?;
+            serve(port, config, stop, log).map(|s| s.counting_buffers_of(&pool))
+        }
+        PortSpec::AfPacket(name) => {
+            let pool = pool()?;
+            let rx_mode = config.rx_mode.unwrap_or_default();
+            let port = open_af_packet(name, config.mac, rx_mode, pool.clone())?;
+            serve(port, config, stop, log).map(|s| s.counting_buffers_of(&pool))
+        }
+    }
+}
+
+impl Summary {
+    /// Notes how many of `pool`'s buffers are still out (call once the port
+    /// and pipeline are dropped).
+    fn counting_buffers_of(self, pool: &Pool) -> Summary {
+        Summary {
+            buffers_not_returned: Some(pool.in_use()),
+            ..self
+        }
     }
 }
 
