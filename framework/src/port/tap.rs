@@ -544,8 +544,9 @@ mod tests {
             ..TapConfig::new("tpa-q0")
         };
         assert!(matches!(
-            Tap::open_queues(&cfg, pool),
+            Tap::open_queues(&cfg, pool.clone()),
             Err(PortError::InvalidConfig { .. })
         ));
+        crate::buf::BufferPool::assert_whole(&pool);
     }
 }

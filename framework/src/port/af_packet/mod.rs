@@ -516,9 +516,10 @@ mod tests {
             ..AfPacketConfig::new("veth-x")
         };
         assert!(matches!(
-            AfPacket::open_queues(&none, pool),
+            AfPacket::open_queues(&none, pool.clone()),
             Err(PortError::InvalidConfig { .. })
         ));
+        crate::buf::BufferPool::assert_whole(&pool);
     }
 
     #[test]
@@ -545,5 +546,7 @@ mod tests {
         let mut runt = pool.alloc().unwrap();
         assert!(fill(&mut runt, &frame[..5], Some((0x8100, 1))));
         assert_eq!(runt.data(), &frame[..5]);
+        drop((buf, plain, runt));
+        crate::buf::BufferPool::assert_whole(&pool);
     }
 }
