@@ -521,7 +521,7 @@ fn memory_wire_carries_out_requests() {
     assert_eq!(joined, data);
     drop(got);
     drop((a, b));
-    assert!(wire.pool().is_whole(), "no buffer leaked");
+    wire.pool().assert_whole();
 }
 
 #[test]
@@ -565,7 +565,7 @@ fn a_full_ring_keeps_the_rest_of_a_segmented_packet_for_later() {
         }
     );
     drop((got, tx, a, b));
-    assert!(wire.pool().is_whole(), "no buffer leaked");
+    wire.pool().assert_whole();
 }
 
 #[test]
@@ -595,5 +595,5 @@ fn an_empty_pool_holds_segmentation_back() {
     let (seq, _, _, _) = parse_segment(rest[0].data());
     assert_eq!(seq, 0xffff_f000u32.wrapping_add(2000));
     drop((rest, tx, a, b));
-    assert!(wire.pool().is_whole(), "no buffer leaked");
+    wire.pool().assert_whole();
 }
