@@ -137,6 +137,15 @@ pub fn parse_arp(frame: &[u8]) -> Option<Arp> {
     })
 }
 
+/// An Ethernet frame with a broadcast ARP request from `mac` (`ip`) for
+/// `target_ip`.
+pub fn arp_request(mac: MacAddr, ip: Ipv4Addr, target_ip: Ipv4Addr) -> Vec<u8> {
+    let mut f = arp_reply(mac, ip, MacAddr([0; 6]), target_ip);
+    f[..6].copy_from_slice(&MacAddr::BROADCAST.0);
+    f[21] = 1; // operation: request
+    f
+}
+
 /// An Ethernet frame with an ARP reply: `mac` has `ip`, told to `to`.
 pub fn arp_reply(mac: MacAddr, ip: Ipv4Addr, to_mac: MacAddr, to_ip: Ipv4Addr) -> Vec<u8> {
     let mut f = Vec::with_capacity(42);
