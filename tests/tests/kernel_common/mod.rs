@@ -10,6 +10,7 @@ use tpa::buf::{L4Protocol, LayerOffsets, PacketBuf, Pool, PoolBuf, PoolConfig, T
 use tpa::header::checksum;
 use tpa::port::{Burst, Port, PortError};
 use tpa::wire::MacAddr;
+use tpa_tests::fixtures::hex;
 use tpa_tests::netns::{Background, Netns};
 
 /// How long a test waits for a frame before failing (not a timing
@@ -254,13 +255,9 @@ pub fn listener_result(bg: Background) -> (Ipv4Addr, u16, Vec<u8>) {
     let mut it = out.split_whitespace();
     let ip = it.next().and_then(|s| s.parse().ok());
     let port = it.next().and_then(|s| s.parse().ok());
-    let hex = it.next().unwrap_or("");
-    let payload = (0..hex.len())
-        .step_by(2)
-        .filter_map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect();
-    match (ip, port) {
-        (Some(ip), Some(port)) => (ip, port, payload),
+    let payload = it.next().map(hex);
+    match (ip, port, payload) {
+        (Some(ip), Some(port), Some(payload)) => (ip, port, payload),
         _ => panic!("unexpected listener output: {out:?}"),
     }
 }
