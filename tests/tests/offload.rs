@@ -366,7 +366,6 @@ fn tso_without_buffers_or_with_bad_mss_is_an_error() {
         segs.next_with(|| small.alloc()),
         Some(Err(OffloadError::BadMss))
     ));
-    drop(segs);
     drop(big);
     small.assert_whole();
     pool.assert_whole();
