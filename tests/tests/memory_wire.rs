@@ -263,12 +263,15 @@ fn rss_spreads_flows_and_keeps_each_on_one_queue_both_ways() {
         reply[30..34].copy_from_slice(&[10, 0, 0, 1]);
         send(&mut b[1], &reply);
     }
+    let mut replies = 0;
     for (q, port) in a.iter_mut().enumerate() {
         for p in recv_all(port) {
             let flow = seq_of(p.data()) / 10;
             assert_eq!(queue_of_flow[&flow], q, "reply of flow {flow}");
+            replies += 1;
         }
     }
+    assert_eq!(replies, 64, "every reply arrived");
     // Non-IP frames go to queue 0.
     let mut arp = vec![0u8; 60];
     arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
