@@ -83,6 +83,9 @@
 //! let mut rx: Burst<_> = Burst::new();
 //! peer.rx_burst(&mut rx);
 //! assert_eq!(rx.as_slice()[0].data(), &[[2; 6], [1; 6]].concat()[..]);
+//! # let pool = peer.pool().clone();
+//! # drop((rx, reflector, peer));
+//! # tpa::buf::BufferPool::assert_whole(&pool);
 //! ```
 
 mod link;

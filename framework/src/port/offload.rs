@@ -22,6 +22,8 @@
 //! assert_eq!(offload::prepare(&mut pkt, &Offloads::default()), Ok(Prepared::Done));
 //! assert_eq!(tpa::header::checksum::checksum(&pkt.data()[14..34]), 0);
 //! assert!(pkt.meta().tx.is_empty(), "the request is done");
+//! # drop(pkt);
+//! # tpa::buf::BufferPool::assert_whole(&pool);
 //! ```
 //!
 //! Ports call one function in their transmit path, [`transmit`], through a
@@ -432,6 +434,8 @@ pub fn prepare<B: PacketBuf>(buf: &mut B, hw: &Offloads) -> Result<Prepared, Off
 ///     offload::prepare(&mut seg, &Offloads::default()).unwrap(); // checksums
 ///     assert!(seg.len() <= 54 + 600);
 /// }
+/// # drop(big);
+/// # tpa::buf::BufferPool::assert_whole(&pool);
 /// ```
 #[derive(Debug)]
 pub struct TsoSegments<'a, B: PacketBuf> {

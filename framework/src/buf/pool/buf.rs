@@ -54,7 +54,7 @@ unsafe impl Send for BufPtr {}
 /// assert_eq!(b.data(), b"hdr:payload");
 /// assert_eq!(b.headroom(), 128 - 4);
 /// drop(b);
-/// assert!(pool.is_whole());
+/// pool.assert_whole();
 /// ```
 pub struct PoolBuf {
     hdr: NonNull<BufHdr>,

@@ -42,6 +42,10 @@
 //! let mut rx: Burst<_> = Burst::new();
 //! assert_eq!(b.rx_burst(&mut rx), 1);
 //! assert_eq!(rx.as_slice()[0].data(), &[0xff; 60]);
+//! // Both ends share one pool: every buffer is back once they are gone.
+//! let pool = a.pool().clone();
+//! drop((rx, a, b));
+//! tpa::buf::BufferPool::assert_whole(&pool);
 //! ```
 
 mod impair;
