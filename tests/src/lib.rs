@@ -2,6 +2,7 @@
 
 pub mod fixtures;
 pub mod netns;
+pub mod tshark;
 
 use tpa::worker::StopFlag;
 

@@ -6,7 +6,6 @@
 mod pipeline_support;
 
 use std::path::Path;
-use std::process::Command;
 
 use pipeline_support::*;
 use tpa::buf::PacketBuf;
@@ -201,23 +200,8 @@ struct Captured {
 
 /// Runs tshark over `path`: frame number, source MAC and length per frame.
 fn tshark(path: &Path) -> Vec<String> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(path)
-        .args(["-T", "fields", "-E", "separator=,"])
-        .args(["-e", "frame.number", "-e", "eth.src", "-e", "frame.len"])
-        .output()
-        .expect("tshark runs (apt-get install tshark)");
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("tshark prints text")
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    let rows = tpa_tests::tshark::fields(path, &[], &["frame.number", "eth.src", "frame.len"]);
+    rows.iter().map(|row| row.join(",")).collect()
 }
 
 #[test]

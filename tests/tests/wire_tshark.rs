@@ -2,7 +2,6 @@
 //! dissectors): every field where we put it, every checksum "Good".
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::process::Command;
 
 use tpa::wire::ethernet::{EtherType, Ethernet};
 use tpa::wire::icmpv4::{Icmpv4Echo, Icmpv4EchoView, Icmpv4Type};
@@ -195,47 +194,22 @@ fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
     p
 }
 
-/// Runs tshark over the frames with checksum validation on; one line of
-/// `|`-separated fields per frame.
+/// Runs tshark over the frames with checksum validation on; one row of
+/// fields per frame.
 fn tshark(name: &str, frames: &[Vec<u8>], fields: &[&str]) -> Vec<Vec<String>> {
     let dir = std::env::temp_dir().join(format!("tpa-wire-tshark-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("frames.pcap");
     std::fs::write(&file, pcap(frames)).unwrap();
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(&file).args([
-        "-o",
+    let prefs = [
         "ip.check_checksum:TRUE",
-        "-o",
         "tcp.check_checksum:TRUE",
-        "-o",
         "udp.check_checksum:TRUE",
-        "-o",
         "tcp.relative_sequence_numbers:FALSE",
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=,",
-    ]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("tshark is installed on this machine");
-    std::fs::remove_dir_all(&dir).ok();
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| l.split('|').map(str::to_owned).collect())
-        .collect()
+    ];
+    let rows = tpa_tests::tshark::fields(&file, &prefs, fields);
+    std::fs::remove_dir_all(&dir).unwrap();
+    rows
 }
 
 // Wireshark's checksum status values: 0 bad, 1 good, 2 unverified.
