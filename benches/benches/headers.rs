@@ -420,11 +420,11 @@ mod ipv4_only {
 
     #[inline(never)]
     pub fn tpa(s: &SegmentSpec, out: &mut [u8]) -> usize {
-        use tpa::wire::ipv4::{IpProtocol, Ipv4, FLAG_DONT_FRAGMENT};
+        use tpa::wire::ipv4::{IpProtocol, Ipv4};
         let ip = Ipv4 {
             total_len: (Ipv4::LEN + tcp_len(s)) as u16,
             ident: s.ident,
-            flags: FLAG_DONT_FRAGMENT,
+            dont_fragment: true,
             ttl: TTL,
             protocol: IpProtocol::Tcp,
             src: Ipv4Addr::from(SRC_IP),
@@ -636,7 +636,7 @@ fn main() {
 mod tpa_emit_impl {
     use super::{Ipv4Addr, SegmentSpec, DST_IP, DST_MAC, SRC_IP, SRC_MAC, TTL, WINDOW};
     use tpa::wire::ethernet::{EtherType, Ethernet};
-    use tpa::wire::ipv4::{IpProtocol, Ipv4, FLAG_DONT_FRAGMENT};
+    use tpa::wire::ipv4::{IpProtocol, Ipv4};
     use tpa::wire::tcp::{SackBlock, Tcp, TcpFlags, TcpOptionWriter};
     use tpa::wire::MacAddr;
 
@@ -664,7 +664,9 @@ mod tpa_emit_impl {
             ecn: 0,
             total_len: (Ipv4::LEN + tcp_len) as u16,
             ident: s.ident,
-            flags: FLAG_DONT_FRAGMENT,
+            reserved: 0,
+            dont_fragment: true,
+            more_fragments: false,
             frag_offset: 0,
             ttl: TTL,
             protocol: IpProtocol::Tcp,

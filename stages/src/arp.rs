@@ -215,7 +215,7 @@ mod tests {
             Verdict::Drop(Reason::MALFORMED)
         ));
         let mut not_ipv4 = Arp::request(THEM_MAC, THEM, US);
-        not_ipv4.protocol_len = 16;
+        not_ipv4.protocol_addr_len = 16;
         assert!(matches!(
             run(&mut stage, &arp_frame(US_MAC, &not_ipv4)),
             Verdict::Drop(Reason::UNSUPPORTED)

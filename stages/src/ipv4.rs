@@ -97,7 +97,7 @@ mod tests {
     use crate::testing::{frame, pool, with_cx, BufferPool};
     use std::net::Ipv4Addr;
     use tpa::wire::ethernet::{EtherType, Ethernet};
-    use tpa::wire::ipv4::{IpProtocol, Ipv4, FLAG_MORE_FRAGMENTS};
+    use tpa::wire::ipv4::{IpProtocol, Ipv4};
     use tpa::wire::MacAddr;
 
     const US: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -163,7 +163,7 @@ mod tests {
             "malformed"
         );
         assert_eq!(
-            input(&datagram(|ip| ip.flags = FLAG_MORE_FRAGMENTS)).unwrap_err(),
+            input(&datagram(|ip| ip.more_fragments = true)).unwrap_err(),
             "unsupported"
         );
         assert_eq!(input(&datagram(|_| {})[..30]).unwrap_err(), "too-short");

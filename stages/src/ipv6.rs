@@ -112,7 +112,8 @@ mod tests {
         bytes[12..14].copy_from_slice(&[0x86, 0xdd]);
         Ipv6 {
             version: 6,
-            traffic_class: 0,
+            dscp: 0,
+            ecn: 0,
             flow_label: 0,
             payload_len,
             next_header: next,

@@ -161,7 +161,8 @@ impl NdpResponder {
         let (Ok(mut ip), Ok(mut eth)) = (Ipv6View::new(ip), EthernetView::new(eth)) else {
             return Verdict::Drop(Reason::MALFORMED);
         };
-        ip.set_traffic_class(0);
+        ip.set_dscp(0);
+        ip.set_ecn(0);
         ip.set_flow_label(0);
         ip.set_payload_len(ADVERTISEMENT_LEN as u16);
         ip.set_hop_limit(NDP_HOP_LIMIT);

@@ -150,7 +150,7 @@ proptest! {
         let v = ArpView::new(&b[..]).unwrap();
         prop_assert_eq!(v.hardware_type(), o.htype);
         prop_assert_eq!(v.protocol_type().raw(), o.ptype);
-        prop_assert_eq!((v.hardware_len(), v.protocol_len()), (o.hlen, o.plen));
+        prop_assert_eq!((v.hardware_addr_len(), v.protocol_addr_len()), (o.hlen, o.plen));
         prop_assert_eq!(v.operation().raw(), o.op);
         prop_assert_eq!(v.sender_mac().octets(), o.sha);
         prop_assert_eq!(v.sender_ip().octets(), o.spa);

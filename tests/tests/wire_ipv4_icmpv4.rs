@@ -11,7 +11,6 @@ use tpa::wire::icmpv4::{
 };
 use tpa::wire::ipv4::{
     option_kind, IpProtocol, Ipv4, Ipv4Option, Ipv4OptionError, Ipv4Options, Ipv4View,
-    FLAG_DONT_FRAGMENT, FLAG_MORE_FRAGMENTS,
 };
 use tpa_tests::fixtures::{ICMP4_ECHO, ICMP4_FRAG_NEEDED, ICMP4_TIME_EXCEEDED, TCP4_OPTIONS_SACK};
 
@@ -67,7 +66,7 @@ fn real_fragmentation_needed() {
         msg_type: Icmpv4Type::DestUnreachable,
         code: UnreachableCode::FragmentationNeeded,
         checksum: 0,
-        unused: 0,
+        reserved: 0,
         next_hop_mtu: 1400,
     }
     .emit(&mut again)
@@ -117,7 +116,8 @@ fn emit_round_trip_and_fragments() {
     let h = Ipv4 {
         total_len: 1500,
         ident: 0xbeef,
-        flags: FLAG_MORE_FRAGMENTS,
+        dont_fragment: false,
+        more_fragments: true,
         frag_offset: 185,
         protocol: IpProtocol::Udp,
         src: Ipv4Addr::new(192, 0, 2, 1),
@@ -149,7 +149,36 @@ fn emit_round_trip_and_fragments() {
     assert!(Ipv4View::new(&buf[..]).is_err());
     buf[0] = 0x46;
     assert!(Ipv4View::new(&buf[..]).is_err());
-    assert_eq!(FLAG_DONT_FRAGMENT, 0b010);
+    // The three flag bits, most significant first: reserved, DF, MF.
+    let mut flags = [0u8; 20];
+    for (h, byte6) in [
+        (
+            Ipv4 {
+                reserved: 1,
+                dont_fragment: false,
+                ..Ipv4::basic()
+            },
+            0x80,
+        ),
+        (
+            Ipv4 {
+                dont_fragment: true,
+                ..Ipv4::basic()
+            },
+            0x40,
+        ),
+        (
+            Ipv4 {
+                dont_fragment: false,
+                more_fragments: true,
+                ..Ipv4::basic()
+            },
+            0x20,
+        ),
+    ] {
+        h.emit(&mut flags).unwrap();
+        assert_eq!(flags[6], byte6, "{h:?}");
+    }
 }
 
 /// A random header etherparse accepts: version 4, IHL within the buffer,
@@ -178,7 +207,7 @@ proptest! {
         prop_assert_eq!(ours.ident(), ep.identification());
         prop_assert_eq!(ours.dont_fragment(), ep.dont_fragment());
         prop_assert_eq!(ours.more_fragments(), ep.more_fragments());
-        prop_assert_eq!(ours.flags() >> 2, b[6] >> 7);
+        prop_assert_eq!(ours.reserved(), b[6] >> 7);
         prop_assert_eq!(ours.frag_offset(), ep.fragments_offset().value());
         prop_assert_eq!(ours.ttl(), ep.ttl());
         prop_assert_eq!(ours.protocol().raw(), ep.protocol().0);
@@ -199,7 +228,7 @@ proptest! {
     #[test]
     fn setters_agree_with_etherparse(
         b in valid_header(),
-        v16 in any::<u16>(), v8 in any::<u8>(), v6 in 0u8..64, v2 in 0u8..4, v3 in 0u8..8,
+        v16 in any::<u16>(), v8 in any::<u8>(), v6 in 0u8..64, v2 in 0u8..4, bit in any::<bool>(),
         v13 in 0u16..8192, a in any::<[u8; 4]>(),
     ) {
         let before = Ipv4HeaderSlice::from_slice(&b).unwrap().to_header();
@@ -217,10 +246,14 @@ proptest! {
         check(&|v| v.set_ecn(v2), &|h| h.ecn = etherparse::Ipv4Ecn::try_new(v2).unwrap());
         check(&|v| v.set_total_len(v16.max(60)), &|h| h.total_len = v16.max(60));
         check(&|v| v.set_ident(v16), &|h| h.identification = v16);
-        check(&|v| v.set_flags(v3), &|h| {
-            h.dont_fragment = v3 & FLAG_DONT_FRAGMENT != 0;
-            h.more_fragments = v3 & FLAG_MORE_FRAGMENTS != 0;
-        });
+        check(&|v| v.set_dont_fragment(bit), &|h| h.dont_fragment = bit);
+        check(&|v| v.set_more_fragments(bit), &|h| h.more_fragments = bit);
+        // etherparse drops the reserved flag bit: check it on the bytes.
+        let mut c = b.clone();
+        Ipv4View::new(&mut c[..]).unwrap().set_reserved(u8::from(bit));
+        prop_assert_eq!(c[6], (b[6] & 0x7f) | (u8::from(bit) << 7));
+        prop_assert_eq!(&c[..6], &b[..6]);
+        prop_assert_eq!(&c[7..], &b[7..]);
         check(&|v| v.set_frag_offset(v13), &|h| h.fragment_offset = etherparse::IpFragOffset::try_new(v13).unwrap());
         check(&|v| v.set_ttl(v8), &|h| h.time_to_live = v8);
         check(&|v| v.set_protocol(IpProtocol::from(v8)), &|h| h.protocol = etherparse::IpNumber(v8));

@@ -44,7 +44,8 @@ fn real_tcp_behind_extension_headers() {
     let f = IP6_TCP_EXTENSIONS.to_vec();
     let ip = Ipv6View::new(&f[14..]).unwrap();
     assert_eq!(ip.version(), 6);
-    assert_eq!(ip.traffic_class(), 0x28);
+    // Traffic class 0x28: DSCP 10 (AF11), ECN 0.
+    assert_eq!((ip.dscp(), ip.ecn()), (10, 0));
     assert_eq!(ip.flow_label(), 0xbeef);
     assert_eq!(ip.hop_limit(), 61);
     assert_eq!(ip.next_header(), IpProtocol::HopByHop);
@@ -145,7 +146,8 @@ fn real_echo_and_router_solicitation() {
 fn emit_round_trip() {
     let h = Ipv6 {
         version: 6,
-        traffic_class: 0xb8,
+        dscp: 46,
+        ecn: 0,
         flow_label: 0xfffff,
         payload_len: 0,
         next_header: IpProtocol::NoNextHeader,
@@ -265,7 +267,7 @@ proptest! {
         let ours = Ipv6View::new(&b[..]).unwrap();
         let ep = Ipv6HeaderSlice::from_slice(&b).unwrap();
         prop_assert_eq!(ours.version(), ep.version());
-        prop_assert_eq!(ours.traffic_class(), ep.traffic_class());
+        prop_assert_eq!((ours.dscp() << 2) | ours.ecn(), ep.traffic_class());
         prop_assert_eq!(ours.flow_label(), ep.flow_label().value());
         prop_assert_eq!(ours.payload_len(), ep.payload_length());
         prop_assert_eq!(ours.next_header().raw(), ep.next_header().0);
@@ -289,7 +291,8 @@ proptest! {
             expect(&mut want);
             assert_eq!(Ipv6HeaderSlice::from_slice(&c).unwrap().to_header(), want);
         };
-        check(&|v| v.set_traffic_class(v8), &|h| h.traffic_class = v8);
+        check(&|v| v.set_dscp(v8 >> 2), &|h| h.traffic_class = (h.traffic_class & 0b11) | (v8 & !0b11));
+        check(&|v| v.set_ecn(v8 & 0b11), &|h| h.traffic_class = (h.traffic_class & !0b11) | (v8 & 0b11));
         check(&|v| v.set_flow_label(v20), &|h| h.flow_label = etherparse::Ipv6FlowLabel::try_new(v20).unwrap());
         check(&|v| v.set_payload_len(v16), &|h| h.payload_length = v16);
         check(&|v| v.set_next_header(IpProtocol::from(v8)), &|h| h.next_header = IpNumber(v8));

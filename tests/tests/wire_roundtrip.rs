@@ -35,11 +35,11 @@ struct FragOracle {
     #[packed_field(bits = "0..=7")]
     next_header: u8,
     #[packed_field(bits = "8..=15")]
-    reserved: u8,
+    reserved_1: u8,
     #[packed_field(bits = "16..=28")]
     offset: Integer<u16, packed_bits::Bits<13>>,
     #[packed_field(bits = "29..=30")]
-    res: Integer<u8, packed_bits::Bits<2>>,
+    reserved_2: Integer<u8, packed_bits::Bits<2>>,
     #[packed_field(bits = "31")]
     more: bool,
     #[packed_field(bits = "32..=63")]
@@ -187,9 +187,9 @@ proptest! {
         let o = FragOracle::unpack_from_slice(&b[..8]).unwrap();
         let ours = Ipv6FragmentView::new(&b[..]).unwrap();
         prop_assert_eq!(ours.next_header().raw(), o.next_header);
-        prop_assert_eq!(ours.reserved(), o.reserved);
+        prop_assert_eq!(ours.reserved_1(), o.reserved_1);
         prop_assert_eq!(ours.frag_offset(), u16::from(o.offset));
-        prop_assert_eq!(ours.res(), u8::from(o.res));
+        prop_assert_eq!(ours.reserved_2(), u8::from(o.reserved_2));
         prop_assert_eq!(ours.more_fragments(), o.more);
         prop_assert_eq!(ours.ident(), o.ident);
         let mut c = b.clone();

@@ -50,7 +50,8 @@ fn ipv6(next: IpProtocol, payload_len: usize, src: Ipv6Addr, dst: Ipv6Addr, out:
     let mut b = [0u8; 40];
     Ipv6 {
         version: 6,
-        traffic_class: 0,
+        dscp: 0,
+        ecn: 0,
         flow_label: 0x12345,
         payload_len: payload_len as u16,
         next_header: next,
@@ -114,7 +115,7 @@ fn udp_v6_frame() -> Vec<u8> {
     Udp {
         src_port: 5000,
         dst_port: 5001,
-        length: dg.len() as u16,
+        total_len: dg.len() as u16,
         checksum: 0,
     }
     .emit(&mut dg)

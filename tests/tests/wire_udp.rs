@@ -16,7 +16,7 @@ fn real_ipv6_datagram() {
     let ip = Ipv6View::new(&f[14..]).unwrap();
     let udp = UdpView::new(ip.datagram_payload().unwrap()).unwrap();
     assert_eq!(
-        (udp.src_port(), udp.dst_port(), udp.length()),
+        (udp.src_port(), udp.dst_port(), udp.total_len()),
         (5353, 5353, 21)
     );
     assert!(udp.checksum_ok_v6(&ip.src(), &ip.dst()));
@@ -45,7 +45,7 @@ fn emit_round_trip_and_length() {
     let h = Udp {
         src_port: 9,
         dst_port: 7,
-        length: 8,
+        total_len: 8,
         checksum: 0,
     };
     let mut b = [0u8; 8];
@@ -55,7 +55,7 @@ fn emit_round_trip_and_length() {
         UdpView::new(&b[..]).unwrap().datagram_payload(),
         Some(&[][..])
     );
-    let bad = Udp { length: 7, ..h };
+    let bad = Udp { total_len: 7, ..h };
     bad.emit(&mut b).unwrap();
     assert_eq!(UdpView::new(&b[..]).unwrap().datagram_payload(), None);
     assert!(UdpView::new(&b[..7]).is_err());
@@ -70,15 +70,15 @@ proptest! {
         s4 in any::<[u8; 4]>(), d4 in any::<[u8; 4]>(),
         s6 in any::<[u8; 16]>(), d6 in any::<[u8; 16]>(),
     ) {
-        // etherparse sums `length` bytes; tpa sums the buffer it is given:
-        // the same datagram when the length field is right.
+        // etherparse sums `total_len` bytes; tpa sums the buffer it is given:
+        // the same datagram when `total_len` is right.
         let len = b.len() as u16;
         b[4..6].copy_from_slice(&len.to_be_bytes());
         let ours = UdpView::new(&b[..]).unwrap();
         let ep = UdpHeaderSlice::from_slice(&b).unwrap();
         prop_assert_eq!(ours.src_port(), ep.source_port());
         prop_assert_eq!(ours.dst_port(), ep.destination_port());
-        prop_assert_eq!(ours.length(), ep.length());
+        prop_assert_eq!(ours.total_len(), ep.length());
         prop_assert_eq!(ours.checksum(), ep.checksum());
         prop_assert_eq!(ours.payload(), &b[8..]);
         // Checksums over the whole buffer, as etherparse computes them.
@@ -106,7 +106,7 @@ proptest! {
         };
         check(&|u| u.set_src_port(v), &|h| h.source_port = v);
         check(&|u| u.set_dst_port(v), &|h| h.destination_port = v);
-        check(&|u| u.set_length(v), &|h| h.length = v);
+        check(&|u| u.set_total_len(v), &|h| h.length = v);
         check(&|u| u.set_checksum(v), &|h| h.checksum = v);
     }
 

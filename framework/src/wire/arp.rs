@@ -46,10 +46,10 @@ pub struct Arp {
     /// Protocol type ([`EtherType::Ipv4`]).
     #[field(u16)]
     pub protocol_type: EtherType,
-    /// Hardware address length (6).
-    pub hardware_len: u8,
-    /// Protocol address length (4).
-    pub protocol_len: u8,
+    /// Length of a hardware address in bytes (6).
+    pub hardware_addr_len: u8,
+    /// Length of a protocol address in bytes (4).
+    pub protocol_addr_len: u8,
     /// Request or reply.
     #[field(u16)]
     pub operation: ArpOperation,
@@ -69,8 +69,8 @@ impl Arp {
         Arp {
             hardware_type: HARDWARE_ETHERNET,
             protocol_type: EtherType::Ipv4,
-            hardware_len: 6,
-            protocol_len: 4,
+            hardware_addr_len: 6,
+            protocol_addr_len: 4,
             operation: ArpOperation::Request,
             sender_mac,
             sender_ip,
@@ -84,8 +84,8 @@ impl Arp {
         Arp {
             hardware_type: HARDWARE_ETHERNET,
             protocol_type: EtherType::Ipv4,
-            hardware_len: 6,
-            protocol_len: 4,
+            hardware_addr_len: 6,
+            protocol_addr_len: 4,
             operation: ArpOperation::Reply,
             sender_mac: mac,
             sender_ip: request.target_ip,
@@ -103,7 +103,7 @@ impl<B: Bytes> ArpView<B> {
     pub fn is_ethernet_ipv4(&self) -> bool {
         self.hardware_type() == HARDWARE_ETHERNET
             && self.protocol_type() == EtherType::Ipv4
-            && self.hardware_len() == 6
-            && self.protocol_len() == 4
+            && self.hardware_addr_len() == 6
+            && self.protocol_addr_len() == 4
     }
 }

@@ -118,8 +118,8 @@ pub struct Icmpv4DestUnreachable {
     /// Checksum over the whole message.
     #[checksum(all)]
     pub checksum: u16,
-    /// Unused (zero).
-    pub unused: u16,
+    /// Reserved (zero; RFC 792 calls it "unused").
+    pub reserved: u16,
     /// With [`UnreachableCode::FragmentationNeeded`]: the MTU of the next
     /// hop (RFC 1191); zero otherwise.
     pub next_hop_mtu: u16,
@@ -138,6 +138,6 @@ pub struct Icmpv4TimeExceeded {
     /// Checksum over the whole message.
     #[checksum(all)]
     pub checksum: u16,
-    /// Unused (zero).
-    pub unused: u32,
+    /// Reserved (zero; RFC 792 calls it "unused").
+    pub reserved: u32,
 }

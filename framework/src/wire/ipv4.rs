@@ -55,11 +55,6 @@ crate::field_enum! {
     }
 }
 
-/// The "don't fragment" bit of [`Ipv4::flags`].
-pub const FLAG_DONT_FRAGMENT: u8 = 0b010;
-/// The "more fragments" bit of [`Ipv4::flags`].
-pub const FLAG_MORE_FRAGMENTS: u8 = 0b001;
-
 /// An IPv4 header, 20 bytes plus up to 40 bytes of options (`ihl * 4`),
 /// walked by [`Ipv4View::options_iter`].
 #[header(length = ihl * 4, options = Ipv4Options)]
@@ -76,9 +71,12 @@ pub struct Ipv4 {
     pub total_len: u16,
     /// Identification, for reassembly.
     pub ident: u16,
-    /// Reserved, don't fragment ([`FLAG_DONT_FRAGMENT`]), more fragments
-    /// ([`FLAG_MORE_FRAGMENTS`]).
-    pub flags: u3,
+    /// Reserved flag bit (zero).
+    pub reserved: u1,
+    /// Don't fragment: drop rather than fragment on the way.
+    pub dont_fragment: bool,
+    /// More fragments follow this one.
+    pub more_fragments: bool,
     /// Fragment offset in units of 8 bytes.
     pub frag_offset: u13,
     /// Time to live.
@@ -106,7 +104,9 @@ impl Ipv4 {
             ecn: 0,
             total_len: 20,
             ident: 0,
-            flags: FLAG_DONT_FRAGMENT,
+            reserved: 0,
+            dont_fragment: true,
+            more_fragments: false,
             frag_offset: 0,
             ttl: 64,
             protocol: IpProtocol::Unknown(255),
@@ -118,18 +118,6 @@ impl Ipv4 {
 }
 
 impl<B: Bytes> Ipv4View<B> {
-    /// Whether the "don't fragment" flag is set.
-    #[inline]
-    pub fn dont_fragment(&self) -> bool {
-        self.flags() & FLAG_DONT_FRAGMENT != 0
-    }
-
-    /// Whether the "more fragments" flag is set.
-    #[inline]
-    pub fn more_fragments(&self) -> bool {
-        self.flags() & FLAG_MORE_FRAGMENTS != 0
-    }
-
     /// The fragment offset in bytes.
     #[inline]
     pub fn frag_offset_bytes(&self) -> usize {

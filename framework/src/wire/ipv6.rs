@@ -8,7 +8,8 @@
 //!
 //! let ip = Ipv6 {
 //!     version: 6,
-//!     traffic_class: 0,
+//!     dscp: 0,
+//!     ecn: 0,
 //!     flow_label: 0x12345,
 //!     payload_len: 8,
 //!     next_header: IpProtocol::Udp,
@@ -38,8 +39,12 @@ use crate::wire::ipv4::IpProtocol;
 pub struct Ipv6 {
     /// Always 6.
     pub version: u4,
-    /// Traffic class (DSCP and ECN).
-    pub traffic_class: u8,
+    /// Differentiated services code point (the upper six bits of the
+    /// traffic class).
+    pub dscp: u6,
+    /// Explicit congestion notification (the lower two bits of the traffic
+    /// class).
+    pub ecn: u2,
     /// Flow label.
     pub flow_label: u20,
     /// Length of everything after this header, extension headers included.
@@ -63,7 +68,8 @@ pub struct Ipv6ExtHeader {
     /// What follows this header.
     #[field(u8)]
     pub next_header: IpProtocol,
-    /// Length in 8-byte units, not counting the first 8 bytes.
+    /// Length of this header in 8-byte units, not counting the first 8
+    /// bytes.
     pub hdr_ext_len: u8,
 }
 
@@ -73,12 +79,12 @@ pub struct Ipv6Fragment {
     /// What the fragmented part starts with.
     #[field(u8)]
     pub next_header: IpProtocol,
-    /// Reserved.
-    pub reserved: u8,
+    /// Reserved (zero).
+    pub reserved_1: u8,
     /// Offset of this fragment in 8-byte units.
     pub frag_offset: u13,
-    /// Reserved.
-    pub res: u2,
+    /// Reserved (zero).
+    pub reserved_2: u2,
     /// More fragments follow.
     pub more_fragments: bool,
     /// Identification, for reassembly.
@@ -87,14 +93,16 @@ pub struct Ipv6Fragment {
 
 /// The authentication header (RFC 4302) as far as walking past it needs:
 /// its length counts 4-byte units, not counting the first two.
-#[header(length = (payload_len + 2) * 4)]
+#[header(length = (hdr_ext_len + 2) * 4)]
 pub struct AuthHeader {
     /// What follows this header.
     #[field(u8)]
     pub next_header: IpProtocol,
-    /// Length in 4-byte units, minus 2.
-    pub payload_len: u8,
-    /// Reserved.
+    /// Length of this header in 4-byte units, not counting the first two
+    /// (RFC 4302 calls it "Payload Len", but it is the header's own length,
+    /// like [`Ipv6ExtHeader::hdr_ext_len`]).
+    pub hdr_ext_len: u8,
+    /// Reserved (zero).
     pub reserved: u16,
     /// Security parameters index.
     pub spi: u32,

@@ -6,6 +6,12 @@
 //! buffer (getters and `set_*` setters named like the fields, `header_len`,
 //! `options`, `payload`, checksum helpers).
 //!
+//! Field names follow one convention across headers: reserved bits are
+//! `reserved` (`reserved_1`, `reserved_2`, … when there are several), flag
+//! bits are named `bool`s, lengths in bytes end in `_len` and say what they
+//! cover; the programming guide's "Field names" section lists where a name
+//! differs from the RFC's and why.
+//!
 //! | module | headers (owned type / view) | helpers |
 //! |---|---|---|
 //! | [`ethernet`] | `Ethernet`, `VlanTag` | [`EtherType`] |

@@ -7,7 +7,7 @@
 //! let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
 //! let mut dgram = [0u8; 8 + 5];
 //! dgram[8..].copy_from_slice(b"hello");
-//! Udp { src_port: 1234, dst_port: 53, length: 13, checksum: 0 }.emit(&mut dgram).unwrap();
+//! Udp { src_port: 1234, dst_port: 53, total_len: 13, checksum: 0 }.emit(&mut dgram).unwrap();
 //! let mut view = UdpView::new(&mut dgram[..]).unwrap();
 //! view.fill_checksum_v4(src, dst);
 //! assert!(view.checksum_ok_v4(src, dst));
@@ -29,8 +29,9 @@ pub struct Udp {
     pub src_port: u16,
     /// Destination port.
     pub dst_port: u16,
-    /// Length of header and payload in bytes.
-    pub length: u16,
+    /// Length of the datagram (header and payload) in bytes; RFC 768
+    /// calls it "Length".
+    pub total_len: u16,
     /// Checksum over the pseudo-header, header and payload; 0 over IPv4
     /// means "none".
     pub checksum: u16,
@@ -68,7 +69,8 @@ impl Udp {
     /// and the payload (which starts at the even offset 8).
     #[inline]
     fn checksum_over(&self, ends: Endpoints<'_>, payload: &[u8]) -> u16 {
-        let fields = u32::from(self.src_port) + u32::from(self.dst_port) + u32::from(self.length);
+        let fields =
+            u32::from(self.src_port) + u32::from(self.dst_port) + u32::from(self.total_len);
         let mut c = Checksum::new();
         c.add_sum(ends.pseudo_header(IpProtocol::Udp, Self::LEN + payload.len()));
         c.add_sum(((fields & 0xffff) + (fields >> 16)) as u16);
@@ -90,7 +92,7 @@ impl Udp {
     /// let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
     /// let mut dgram = [0u8; 8 + 5];
     /// dgram[8..].copy_from_slice(b"hello");
-    /// let udp = Udp { src_port: 1234, dst_port: 53, length: 13, checksum: 0 };
+    /// let udp = Udp { src_port: 1234, dst_port: 53, total_len: 13, checksum: 0 };
     /// assert_eq!(udp.emit_checksummed_v4(src, dst, &mut dgram), Ok(8));
     /// assert!(UdpView::new(&dgram[..]).unwrap().checksum_ok_v4(src, dst));
     /// ```
@@ -135,11 +137,11 @@ impl Udp {
 }
 
 impl<B: Bytes> UdpView<B> {
-    /// The payload as `length` delimits it (without link-layer padding), or
-    /// `None` if `length` is below 8 or beyond the buffer.
+    /// The payload as `total_len` delimits it (without link-layer padding), or
+    /// `None` if `total_len` is below 8 or beyond the buffer.
     #[inline]
     pub fn datagram_payload(&self) -> Option<&[u8]> {
-        let len = usize::from(self.length()).checked_sub(Udp::LEN)?;
+        let len = usize::from(self.total_len()).checked_sub(Udp::LEN)?;
         self.payload().get(..len)
     }
 
@@ -201,15 +203,15 @@ mod tests {
         #[test]
         fn emit_checksummed_matches_fill_checksum(
             ports in any::<(u16, u16)>(),
-            length in any::<u16>(),
+            total_len in any::<u16>(),
             stale_checksum in any::<u16>(),
             payload in proptest::collection::vec(any::<u8>(), 0..300),
             v4 in any::<([u8; 4], [u8; 4])>(),
             v6 in any::<([u8; 16], [u8; 16])>(),
         ) {
-            // `length` is random too: the checksum covers the field as
+            // `total_len` is random too: the checksum covers the field as
             // written, whatever it says.
-            let udp = Udp { src_port: ports.0, dst_port: ports.1, length, checksum: stale_checksum };
+            let udp = Udp { src_port: ports.0, dst_port: ports.1, total_len, checksum: stale_checksum };
             let mut want = vec![0u8; Udp::LEN + payload.len()];
             want[Udp::LEN..].copy_from_slice(&payload);
             let mut got = want.clone();
