@@ -156,7 +156,7 @@ mod tests {
     fn run(stage: &mut ArpResponder, bytes: &[u8]) -> Verdict<Infallible, tpa::buf::PoolBuf> {
         let mut buf = frame(bytes);
         buf.meta_mut().layers.l3 = 14;
-        with_cx(|cx| stage.process(ArpFrame::new(buf), cx))
+        with_cx(|cx| stage.process(ArpFrame::new_unchecked(buf), cx))
     }
 
     #[test]

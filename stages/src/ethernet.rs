@@ -14,12 +14,14 @@
 //! Frames of other EtherTypes (and VLAN-tagged ones) are dropped as
 //! `unsupported` or handed to the host, as configured.
 
-use tpa::buf::PacketBuf;
+use tpa::buf::{Meta, PacketBuf};
 use tpa::stage::{Cx, Demux, Fork, Reason, Split, Stage, Verdict};
 use tpa::wire::ethernet::EtherType;
 use tpa::wire::MacAddr;
 
-use crate::packet::{ArpFrame, Ipv4Frame, Ipv6Frame};
+use crate::packet::{
+    ArpFrame, Ipv4Frame, Ipv6Frame, Layer, PacketError, PacketErrorKind, Rejected,
+};
 
 /// Length of an Ethernet II header.
 pub const ETHERNET_HEADER_LEN: usize = 14;
@@ -56,34 +58,82 @@ impl EthernetClassify {
     }
 }
 
+/// [`EthernetClassify`]'s checks on a frame's bytes: a whole header
+/// (`too-short`), a destination that is `mac` or a group (`not-for-us`), a
+/// source that is not a group (`malformed`). Gives the EtherType.
+#[inline]
+fn check(data: &[u8], mac: MacAddr) -> Result<EtherType, PacketError> {
+    let error = |kind| PacketError::new(Layer::Ethernet, data.len(), kind);
+    let Some(header) = data.get(..ETHERNET_HEADER_LEN) else {
+        return Err(error(PacketErrorKind::Truncated {
+            needed: ETHERNET_HEADER_LEN,
+        }));
+    };
+    let dst = MacAddr([
+        header[0], header[1], header[2], header[3], header[4], header[5],
+    ]);
+    if dst != mac && !dst.is_multicast() {
+        return Err(error(PacketErrorKind::NotForUs { field: "dst" }));
+    }
+    if header[6] & 1 != 0 {
+        // A group address as the source: no station sends from one.
+        return Err(error(PacketErrorKind::Malformed { field: "src" }));
+    }
+    Ok(EtherType::from(u16::from_be_bytes([
+        header[12], header[13],
+    ])))
+}
+
+/// Records the layer offsets of a checked Ethernet II frame.
+#[inline]
+fn set_layers(meta: &mut Meta) {
+    meta.layers.l2 = 0;
+    meta.layers.l3 = ETHERNET_HEADER_LEN as u16;
+}
+
+/// `buf` if [`EthernetClassify`] would pass it down the branch of `want`,
+/// with its layer offsets recorded: the checked way to the typed frames.
+#[inline]
+pub(crate) fn classify_as<B: PacketBuf>(
+    mut buf: B,
+    mac: MacAddr,
+    want: EtherType,
+) -> Result<B, Rejected<B>> {
+    match check(buf.data(), mac) {
+        Ok(ether_type) if ether_type == want => {
+            set_layers(buf.meta_mut());
+            Ok(buf)
+        }
+        Ok(_) => {
+            let kind = PacketErrorKind::Unsupported {
+                field: "ether_type",
+            };
+            let error = PacketError::new(Layer::Ethernet, buf.len(), kind);
+            Err(Rejected::new(error, buf))
+        }
+        Err(error) => Err(Rejected::new(error, buf)),
+    }
+}
+
 impl<B: PacketBuf> Stage<B> for EthernetClassify {
     type In = B;
     type Out = EthernetFork<B>;
 
     #[inline]
     fn process(&mut self, mut frame: B, _cx: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
-        let data = frame.data();
-        let Some(header) = data.get(..ETHERNET_HEADER_LEN) else {
-            return Verdict::Drop(Reason::TOO_SHORT);
+        let ether_type = match check(frame.data(), self.mac) {
+            Ok(ether_type) => ether_type,
+            Err(e) => return Verdict::Drop(e.reason()),
         };
-        let dst = MacAddr([
-            header[0], header[1], header[2], header[3], header[4], header[5],
-        ]);
-        if dst != self.mac && !dst.is_multicast() {
-            return Verdict::Drop(Reason::NOT_FOR_US);
-        }
-        if header[6] & 1 != 0 {
-            // A group address as the source: no station sends from one.
-            return Verdict::Drop(Reason::MALFORMED);
-        }
-        let ether_type = EtherType::from(u16::from_be_bytes([header[12], header[13]]));
-        let layers = &mut frame.meta_mut().layers;
-        layers.l2 = 0;
-        layers.l3 = ETHERNET_HEADER_LEN as u16;
+        set_layers(frame.meta_mut());
         match ether_type {
-            EtherType::Arp => Verdict::Pass(Fork::Left(ArpFrame::new(frame))),
-            EtherType::Ipv4 => Verdict::Pass(Fork::Right(Fork::Left(Ipv4Frame::new(frame)))),
-            EtherType::Ipv6 => Verdict::Pass(Fork::Right(Fork::Right(Ipv6Frame::new(frame)))),
+            EtherType::Arp => Verdict::Pass(Fork::Left(ArpFrame::new_unchecked(frame))),
+            EtherType::Ipv4 => {
+                Verdict::Pass(Fork::Right(Fork::Left(Ipv4Frame::new_unchecked(frame))))
+            }
+            EtherType::Ipv6 => {
+                Verdict::Pass(Fork::Right(Fork::Right(Ipv6Frame::new_unchecked(frame))))
+            }
             _ => match self.other {
                 OtherFrames::Drop => Verdict::Drop(Reason::UNSUPPORTED),
                 OtherFrames::ToHost => Verdict::ToHost(frame),

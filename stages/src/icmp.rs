@@ -239,14 +239,14 @@ mod tests {
         let mut buf = frame(bytes);
         buf.meta_mut().layers.l3 = 14;
         buf.meta_mut().layers.l4 = 34;
-        with_cx(|cx| Icmpv4EchoResponder::new(iface()).process(Ipv4Packet::new(buf), cx))
+        with_cx(|cx| Icmpv4EchoResponder::new(iface()).process(Ipv4Packet::new_unchecked(buf), cx))
     }
 
     fn run_v6(bytes: &[u8]) -> Verdict<Ipv6Packet<PoolBuf>, PoolBuf> {
         let mut buf = frame(bytes);
         buf.meta_mut().layers.l3 = 14;
         buf.meta_mut().layers.l4 = 54;
-        with_cx(|cx| Icmpv6EchoResponder::new(iface()).process(Ipv6Packet::new(buf), cx))
+        with_cx(|cx| Icmpv6EchoResponder::new(iface()).process(Ipv6Packet::new_unchecked(buf), cx))
     }
 
     fn echo_v6(request: bool, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {

@@ -2,11 +2,11 @@
 
 use tpa::buf::{ChecksumStatus, PacketBuf};
 use tpa::header::HeaderError;
-use tpa::stage::{Cx, Reason, Stage, Verdict};
+use tpa::stage::{Cx, Stage, Verdict};
 use tpa::wire::ipv4::Ipv4View;
 
 use crate::iface::Interface;
-use crate::packet::{Ipv4Frame, Ipv4Packet};
+use crate::packet::{Ipv4Frame, Ipv4Packet, Layer, PacketError, PacketErrorKind, Rejected};
 
 /// Turns an [`Ipv4Frame`] into an [`Ipv4Packet`]: the header must be whole
 /// (`too-short`), be version 4 with a total length that fits the frame
@@ -27,12 +27,104 @@ impl Ipv4Input {
     }
 }
 
-/// The drop reason for a header that failed to parse.
-pub(crate) fn header_reason(e: HeaderError) -> Reason {
-    match e {
-        HeaderError::Truncated { .. } => Reason::TOO_SHORT,
-        _ => Reason::MALFORMED,
+/// A header that failed to parse, as an error of `layer` (whose bytes are
+/// `len` long) naming `length_field` when its declared length is below the
+/// fixed part.
+#[inline]
+pub(crate) fn header_error(
+    layer: Layer,
+    len: usize,
+    length_field: &'static str,
+    e: HeaderError,
+) -> PacketError {
+    let kind = match e {
+        HeaderError::Truncated { needed, .. } => PacketErrorKind::Truncated { needed },
+        HeaderError::BadField { field, .. } => PacketErrorKind::Malformed { field },
+        // A declared length below the fixed part.
+        _ => PacketErrorKind::Malformed {
+            field: length_field,
+        },
+    };
+    PacketError::new(layer, len, kind)
+}
+
+/// [`Ipv4Input`]'s checks on `frame`'s IPv4 header: the total length and
+/// the transport layer's offset from the frame's start.
+#[inline]
+fn check_header<B: PacketBuf>(
+    frame: &Ipv4Frame<B>,
+    iface: &Interface,
+) -> Result<(usize, u16), PacketError> {
+    let l3 = frame.l3();
+    let error = |kind| PacketError::new(Layer::Ipv4, l3.len(), kind);
+    let ip = Ipv4View::new(l3).map_err(|e| header_error(Layer::Ipv4, l3.len(), "ihl", e))?;
+    if ip.version() != 4 {
+        return Err(error(PacketErrorKind::Malformed { field: "version" }));
     }
+    let checksum_good = match frame.buf().meta().l3_checksum {
+        ChecksumStatus::Good => true,
+        ChecksumStatus::Bad => false,
+        ChecksumStatus::Unknown => ip.checksum_ok(),
+    };
+    if !checksum_good {
+        return Err(error(PacketErrorKind::BadChecksum));
+    }
+    let total_len = usize::from(ip.total_len());
+    if total_len < ip.header_len() {
+        return Err(error(PacketErrorKind::Malformed { field: "total_len" }));
+    }
+    if total_len > l3.len() {
+        return Err(error(PacketErrorKind::Truncated { needed: total_len }));
+    }
+    if ip.more_fragments() {
+        return Err(error(PacketErrorKind::Unsupported {
+            field: "more_fragments",
+        }));
+    }
+    if ip.frag_offset() != 0 {
+        return Err(error(PacketErrorKind::Unsupported {
+            field: "frag_offset",
+        }));
+    }
+    if !iface.owns_ipv4(ip.dst()) {
+        return Err(error(PacketErrorKind::NotForUs { field: "dst" }));
+    }
+    // No one may speak from a group or "everyone" (RFC 1812 5.3.7): an
+    // answer would go to all of them.
+    let src = ip.src();
+    if src.is_broadcast() || src.is_multicast() || src.is_unspecified() {
+        return Err(error(PacketErrorKind::Malformed { field: "src" }));
+    }
+    let l4 = frame.l3_offset() + ip.header_len();
+    let Ok(l4) = u16::try_from(l4) else {
+        return Err(error(PacketErrorKind::OffsetTooLarge { offset: l4 }));
+    };
+    Ok((total_len, l4))
+}
+
+/// [`Ipv4Input`]'s work on `frame`, shared with the checked constructor
+/// [`Ipv4Packet::from_frame`]: the checks, then the padding trimmed and the
+/// transport layer's offset recorded.
+#[inline]
+pub(crate) fn check<B: PacketBuf>(
+    frame: Ipv4Frame<B>,
+    iface: &Interface,
+) -> Result<Ipv4Packet<B>, Rejected<B>> {
+    let available = frame.l3().len();
+    let (total_len, l4) = match check_header(&frame, iface) {
+        Ok(checked) => checked,
+        Err(error) => return Err(Rejected::new(error, frame.into_buf())),
+    };
+    let mut buf = frame.into_buf();
+    if buf.trim_back(available - total_len).is_err() {
+        let kind = PacketErrorKind::Malformed { field: "total_len" };
+        return Err(Rejected::new(
+            PacketError::new(Layer::Ipv4, available, kind),
+            buf,
+        ));
+    }
+    buf.meta_mut().layers.l4 = l4;
+    Ok(Ipv4Packet::new_unchecked(buf))
 }
 
 impl<B: PacketBuf> Stage<B> for Ipv4Input {
@@ -41,53 +133,10 @@ impl<B: PacketBuf> Stage<B> for Ipv4Input {
 
     #[inline]
     fn process(&mut self, frame: Ipv4Frame<B>, _cx: &mut Cx<'_, B>) -> Verdict<Ipv4Packet<B>, B> {
-        let l3 = frame.l3_offset();
-        let (header_len, total_len, available) = {
-            let ip = match Ipv4View::new(frame.l3()) {
-                Ok(ip) => ip,
-                Err(e) => return Verdict::Drop(header_reason(e)),
-            };
-            if ip.version() != 4 {
-                return Verdict::Drop(Reason::MALFORMED);
-            }
-            let checksum_good = match frame.buf().meta().l3_checksum {
-                ChecksumStatus::Good => true,
-                ChecksumStatus::Bad => false,
-                ChecksumStatus::Unknown => ip.checksum_ok(),
-            };
-            if !checksum_good {
-                return Verdict::Drop(Reason::BAD_CHECKSUM);
-            }
-            let total_len = usize::from(ip.total_len());
-            if total_len < ip.header_len() {
-                return Verdict::Drop(Reason::MALFORMED);
-            }
-            if total_len > ip.as_bytes().len() {
-                return Verdict::Drop(Reason::TOO_SHORT);
-            }
-            if ip.is_fragment() {
-                return Verdict::Drop(Reason::UNSUPPORTED);
-            }
-            if !self.iface.owns_ipv4(ip.dst()) {
-                return Verdict::Drop(Reason::NOT_FOR_US);
-            }
-            // No one may speak from a group or "everyone" (RFC 1812 5.3.7):
-            // an answer would go to all of them.
-            let src = ip.src();
-            if src.is_broadcast() || src.is_multicast() || src.is_unspecified() {
-                return Verdict::Drop(Reason::MALFORMED);
-            }
-            (ip.header_len(), total_len, ip.as_bytes().len())
-        };
-        let mut buf = frame.into_buf();
-        if buf.trim_back(available - total_len).is_err() {
-            return Verdict::Drop(Reason::MALFORMED);
+        match check(frame, &self.iface) {
+            Ok(packet) => Verdict::Pass(packet),
+            Err(rejected) => Verdict::Drop(rejected.error().reason()),
         }
-        let Ok(l4) = u16::try_from(l3 + header_len) else {
-            return Verdict::Drop(Reason::UNSUPPORTED);
-        };
-        buf.meta_mut().layers.l4 = l4;
-        Verdict::Pass(Ipv4Packet::new(buf))
     }
 }
 
@@ -131,7 +180,7 @@ mod tests {
     fn input(bytes: &[u8]) -> Result<Ipv4Packet<tpa::buf::PoolBuf>, &'static str> {
         let mut buf = frame(bytes);
         buf.meta_mut().layers.l3 = 14;
-        match with_cx(|cx| Ipv4Input::new(iface()).process(Ipv4Frame::new(buf), cx)) {
+        match with_cx(|cx| Ipv4Input::new(iface()).process(Ipv4Frame::new_unchecked(buf), cx)) {
             Verdict::Pass(p) => Ok(p),
             Verdict::Drop(r) => Err(r.name(&[])),
             _ => Err("other verdict"),

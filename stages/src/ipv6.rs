@@ -1,13 +1,13 @@
 //! IPv6 input: checks a packet's header and that it is addressed to us.
 
 use tpa::buf::PacketBuf;
-use tpa::stage::{Cx, Reason, Stage, Verdict};
+use tpa::stage::{Cx, Stage, Verdict};
 use tpa::wire::ipv4::IpProtocol;
 use tpa::wire::ipv6::Ipv6View;
 
 use crate::iface::Interface;
-use crate::ipv4::header_reason;
-use crate::packet::{Ipv6Frame, Ipv6Packet};
+use crate::ipv4::header_error;
+use crate::packet::{Ipv6Frame, Ipv6Packet, Layer, PacketError, PacketErrorKind, Rejected};
 
 /// Turns an [`Ipv6Frame`] into an [`Ipv6Packet`]: the fixed header must be
 /// whole and its payload length fit the frame (`too-short`), the version be
@@ -42,46 +42,85 @@ fn is_extension_header(p: IpProtocol) -> bool {
     )
 }
 
+/// [`Ipv6Input`]'s checks on `frame`'s IPv6 header: the payload length and
+/// the transport layer's offset from the frame's start.
+#[inline]
+fn check_header<B: PacketBuf>(
+    frame: &Ipv6Frame<B>,
+    iface: &Interface,
+) -> Result<(usize, u16), PacketError> {
+    let l3 = frame.l3();
+    let error = |kind| PacketError::new(Layer::Ipv6, l3.len(), kind);
+    let ip =
+        Ipv6View::new(l3).map_err(|e| header_error(Layer::Ipv6, l3.len(), "payload_len", e))?;
+    if ip.version() != 6 {
+        return Err(error(PacketErrorKind::Malformed { field: "version" }));
+    }
+    let payload_len = usize::from(ip.payload_len());
+    if payload_len > ip.payload().len() {
+        return Err(error(PacketErrorKind::Truncated {
+            needed: IPV6_HEADER_LEN + payload_len,
+        }));
+    }
+    if !iface.accepts_ipv6(ip.dst()) {
+        return Err(error(PacketErrorKind::NotForUs { field: "dst" }));
+    }
+    // A group cannot be a source (RFC 4291 2.7).
+    if ip.src().is_multicast() {
+        return Err(error(PacketErrorKind::Malformed { field: "src" }));
+    }
+    if is_extension_header(ip.next_header()) {
+        return Err(error(PacketErrorKind::Unsupported {
+            field: "next_header",
+        }));
+    }
+    let l4 = frame.l3_offset() + IPV6_HEADER_LEN;
+    let Ok(l4) = u16::try_from(l4) else {
+        return Err(error(PacketErrorKind::OffsetTooLarge { offset: l4 }));
+    };
+    Ok((payload_len, l4))
+}
+
+/// [`Ipv6Input`]'s work on `frame`, shared with the checked constructor
+/// [`Ipv6Packet::from_frame`]: the checks, then the padding trimmed and the
+/// transport layer's offset recorded.
+#[inline]
+pub(crate) fn check<B: PacketBuf>(
+    frame: Ipv6Frame<B>,
+    iface: &Interface,
+) -> Result<Ipv6Packet<B>, Rejected<B>> {
+    let available = frame.l3().len();
+    let (payload_len, l4) = match check_header(&frame, iface) {
+        Ok(checked) => checked,
+        Err(error) => return Err(Rejected::new(error, frame.into_buf())),
+    };
+    let mut buf = frame.into_buf();
+    if buf
+        .trim_back(available - IPV6_HEADER_LEN - payload_len)
+        .is_err()
+    {
+        let kind = PacketErrorKind::Malformed {
+            field: "payload_len",
+        };
+        return Err(Rejected::new(
+            PacketError::new(Layer::Ipv6, available, kind),
+            buf,
+        ));
+    }
+    buf.meta_mut().layers.l4 = l4;
+    Ok(Ipv6Packet::new_unchecked(buf))
+}
+
 impl<B: PacketBuf> Stage<B> for Ipv6Input {
     type In = Ipv6Frame<B>;
     type Out = Ipv6Packet<B>;
 
     #[inline]
     fn process(&mut self, frame: Ipv6Frame<B>, _cx: &mut Cx<'_, B>) -> Verdict<Ipv6Packet<B>, B> {
-        let l3 = frame.l3_offset();
-        let (payload_len, available) = {
-            let ip = match Ipv6View::new(frame.l3()) {
-                Ok(ip) => ip,
-                Err(e) => return Verdict::Drop(header_reason(e)),
-            };
-            if ip.version() != 6 {
-                return Verdict::Drop(Reason::MALFORMED);
-            }
-            let payload_len = usize::from(ip.payload_len());
-            if payload_len > ip.payload().len() {
-                return Verdict::Drop(Reason::TOO_SHORT);
-            }
-            if !self.iface.accepts_ipv6(ip.dst()) {
-                return Verdict::Drop(Reason::NOT_FOR_US);
-            }
-            // A group cannot be a source (RFC 4291 2.7).
-            if ip.src().is_multicast() {
-                return Verdict::Drop(Reason::MALFORMED);
-            }
-            if is_extension_header(ip.next_header()) {
-                return Verdict::Drop(Reason::UNSUPPORTED);
-            }
-            (payload_len, ip.payload().len())
-        };
-        let mut buf = frame.into_buf();
-        if buf.trim_back(available - payload_len).is_err() {
-            return Verdict::Drop(Reason::MALFORMED);
+        match check(frame, &self.iface) {
+            Ok(packet) => Verdict::Pass(packet),
+            Err(rejected) => Verdict::Drop(rejected.error().reason()),
         }
-        let Ok(l4) = u16::try_from(l3 + IPV6_HEADER_LEN) else {
-            return Verdict::Drop(Reason::UNSUPPORTED);
-        };
-        buf.meta_mut().layers.l4 = l4;
-        Verdict::Pass(Ipv6Packet::new(buf))
     }
 }
 
@@ -129,7 +168,7 @@ mod tests {
     fn input(bytes: &[u8]) -> Result<Ipv6Packet<tpa::buf::PoolBuf>, &'static str> {
         let mut buf = frame(bytes);
         buf.meta_mut().layers.l3 = 14;
-        match with_cx(|cx| Ipv6Input::new(iface()).process(Ipv6Frame::new(buf), cx)) {
+        match with_cx(|cx| Ipv6Input::new(iface()).process(Ipv6Frame::new_unchecked(buf), cx)) {
             Verdict::Pass(p) => Ok(p),
             Verdict::Drop(r) => Err(r.name(&[])),
             _ => Err("other verdict"),

@@ -283,7 +283,7 @@ mod tests {
         let mut buf = frame(bytes);
         buf.meta_mut().layers.l3 = 14;
         buf.meta_mut().layers.l4 = 54;
-        with_cx(|cx| stage.process(Ipv6Packet::new(buf), cx))
+        with_cx(|cx| stage.process(Ipv6Packet::new_unchecked(buf), cx))
     }
 
     #[test]

@@ -4,16 +4,241 @@
 //! stage that produced it: an [`ArpFrame`] is an Ethernet frame whose
 //! EtherType is ARP, an [`Ipv4Packet`] an IPv4 datagram addressed to us
 //! whose header was checked, and so on. The offsets of the parsed layers are
-//! kept in the buffer's [`Meta`](tpa::buf::Meta) (`layers.l3`, `layers.l4`),
-//! so later stages do not parse again. The types are what `#[pipeline]`
-//! checks: a stage taking an `Ipv4Packet` cannot be placed where raw frames
-//! arrive.
+//! kept in the buffer's [`Meta`](tpa::buf::Meta) (`layers.l2`, `layers.l3`,
+//! `layers.l4`), so later stages do not parse again. The types are what
+//! `#[pipeline]` checks: a stage taking an `Ipv4Packet` cannot be placed
+//! where raw frames arrive.
+//!
+//! Only this crate's stages wrap a buffer without checking it. Anyone else
+//! gets a typed packet through a checked constructor that runs the producing
+//! stage's own checks (the same code, not a copy): `parse` from an Ethernet
+//! frame ([`ArpFrame::parse`], [`Ipv4Frame::parse`], [`Ipv6Frame::parse`],
+//! and through both layers [`Ipv4Packet::parse`], [`Ipv6Packet::parse`]),
+//! or [`Ipv4Packet::from_frame`] / [`Ipv6Packet::from_frame`] for the
+//! network layer alone. What the stage would drop they refuse with a
+//! [`Rejected`]: the [`PacketError`] (the layer, its length and what was
+//! wrong, convertible to the stage's drop [`Reason`]) and the buffer back.
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use tpa::buf::{PacketBuf, Pool};
+//! use tpa::wire::ethernet::{EtherType, Ethernet};
+//! use tpa::wire::ipv4::{IpProtocol, Ipv4};
+//! use tpa::wire::MacAddr;
+//! use tpa_stages::iface::Interface;
+//! use tpa_stages::packet::{Ipv4Packet, Layer, PacketError, PacketErrorKind};
+//!
+//! let us = MacAddr([2, 0, 0, 0, 0, 1]);
+//! let iface = Interface::new(us).with_ipv4("192.0.2.1/24".parse().unwrap());
+//! let mut frame = [0u8; 14 + 20 + 8];
+//! let eth = Ethernet { dst: us, src: MacAddr([2, 0, 0, 0, 0, 2]), ether_type: EtherType::Ipv4 };
+//! eth.emit(&mut frame).unwrap();
+//! let ip = Ipv4 {
+//!     total_len: 28,
+//!     protocol: IpProtocol::Udp,
+//!     src: Ipv4Addr::new(192, 0, 2, 2),
+//!     dst: Ipv4Addr::new(192, 0, 2, 1),
+//!     ..Ipv4::basic()
+//! };
+//! ip.emit(&mut frame[14..]).unwrap();
+//!
+//! let pool = Pool::with_capacity(2).unwrap();
+//! let mut buf = pool.alloc().unwrap();
+//! buf.extend_from_slice(&frame).unwrap();
+//! let packet = Ipv4Packet::parse(buf, &iface).unwrap();
+//! assert_eq!(packet.l4_offset(), 34);
+//!
+//! // Cut short, it is refused, naming the layer and the lengths.
+//! let mut buf = pool.alloc().unwrap();
+//! buf.extend_from_slice(&frame[..14 + 24]).unwrap();
+//! let rejected = Ipv4Packet::parse(buf, &iface).unwrap_err();
+//! assert_eq!(
+//!     *rejected.error(),
+//!     PacketError { layer: Layer::Ipv4, len: 24, kind: PacketErrorKind::Truncated { needed: 28 } },
+//! );
+//! assert_eq!(rejected.to_string(), "IPv4 (24 bytes): truncated, needs 28 bytes");
+//! let buf = rejected.into_buf(); // the frame back, to drop or hand on
+//! assert_eq!(buf.len(), 38);
+//! ```
 //!
 //! Accessors never panic: if a producer left an offset beyond the data, the
 //! layer reads as empty and the consuming stage drops the packet as too
 //! short.
 
+use core::fmt;
+
 use tpa::buf::PacketBuf;
+use tpa::stage::Reason;
+
+use crate::iface::Interface;
+
+/// A layer whose checks a frame failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layer {
+    /// The Ethernet header ([`EthernetClassify`](crate::ethernet::EthernetClassify)'s checks).
+    Ethernet,
+    /// The IPv4 header ([`Ipv4Input`](crate::ipv4::Ipv4Input)'s checks).
+    Ipv4,
+    /// The IPv6 header ([`Ipv6Input`](crate::ipv6::Ipv6Input)'s checks).
+    Ipv6,
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Layer::Ethernet => "Ethernet",
+            Layer::Ipv4 => "IPv4",
+            Layer::Ipv6 => "IPv6",
+        })
+    }
+}
+
+/// What was wrong with a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PacketErrorKind {
+    /// The layer needs `needed` bytes (its fixed header, the header length
+    /// it declares, or the datagram length it states) and the frame holds
+    /// fewer. Dropped as `too-short`.
+    Truncated {
+        /// Bytes the layer needs from its start.
+        needed: usize,
+    },
+    /// A field holds a value the protocol forbids or that contradicts
+    /// another field (a wrong version, a length shorter than the header, a
+    /// group address as the source). Dropped as `malformed`.
+    Malformed {
+        /// The field, as named in `tpa::wire`.
+        field: &'static str,
+    },
+    /// The header checksum is wrong, by software's check or the port's.
+    /// Dropped as `bad-checksum`.
+    BadChecksum,
+    /// Well-formed, but not what the stages handle (another EtherType, a
+    /// fragment, an extension header). Dropped as `unsupported`.
+    Unsupported {
+        /// The field that says so.
+        field: &'static str,
+    },
+    /// The layer's next header would start beyond the 64 KiB the buffer's
+    /// layer offsets can record. Dropped as `unsupported`.
+    OffsetTooLarge {
+        /// The offset from the start of the frame.
+        offset: usize,
+    },
+    /// Addressed to someone else. Dropped as `not-for-us`.
+    NotForUs {
+        /// The destination address field.
+        field: &'static str,
+    },
+}
+
+/// Why a frame is not the typed packet asked for: the layer, how many bytes
+/// of the frame that layer had, and what was wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PacketError {
+    /// The layer whose check failed.
+    pub layer: Layer,
+    /// Bytes of the frame from the start of that layer's header on.
+    pub len: usize,
+    /// What was wrong.
+    pub kind: PacketErrorKind,
+}
+
+impl PacketError {
+    /// The error at `layer`, whose header starts `len` bytes before the end
+    /// of the frame.
+    #[inline]
+    pub(crate) const fn new(layer: Layer, len: usize, kind: PacketErrorKind) -> Self {
+        PacketError { layer, len, kind }
+    }
+
+    /// The reason the producing stage drops such a frame with.
+    #[inline]
+    pub fn reason(&self) -> Reason {
+        match self.kind {
+            PacketErrorKind::Truncated { .. } => Reason::TOO_SHORT,
+            PacketErrorKind::Malformed { .. } => Reason::MALFORMED,
+            PacketErrorKind::BadChecksum => Reason::BAD_CHECKSUM,
+            PacketErrorKind::Unsupported { .. } | PacketErrorKind::OffsetTooLarge { .. } => {
+                Reason::UNSUPPORTED
+            }
+            PacketErrorKind::NotForUs { .. } => Reason::NOT_FOR_US,
+        }
+    }
+}
+
+impl fmt::Display for PacketError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} bytes): ", self.layer, self.len)?;
+        match self.kind {
+            PacketErrorKind::Truncated { needed } => write!(f, "truncated, needs {needed} bytes"),
+            PacketErrorKind::Malformed { field } => write!(f, "malformed `{field}`"),
+            PacketErrorKind::BadChecksum => f.write_str("bad header checksum"),
+            PacketErrorKind::Unsupported { field } => write!(f, "unsupported `{field}`"),
+            PacketErrorKind::OffsetTooLarge { offset } => {
+                write!(f, "next layer at offset {offset}, beyond 65535")
+            }
+            PacketErrorKind::NotForUs { field } => write!(f, "`{field}` is not ours"),
+        }
+    }
+}
+
+impl std::error::Error for PacketError {}
+
+/// A buffer a checked constructor refused: the error, and the buffer back.
+pub struct Rejected<B> {
+    error: PacketError,
+    buf: B,
+}
+
+impl<B> Rejected<B> {
+    /// Refuses `buf` for `error`.
+    #[inline]
+    pub(crate) fn new(error: PacketError, buf: B) -> Self {
+        Rejected { error, buf }
+    }
+
+    /// Why the buffer was refused.
+    #[inline]
+    pub fn error(&self) -> &PacketError {
+        &self.error
+    }
+
+    /// The refused buffer, to drop or hand on (to the host, say).
+    #[inline]
+    pub fn into_buf(self) -> B {
+        self.buf
+    }
+}
+
+impl<B> From<Rejected<B>> for PacketError {
+    #[inline]
+    fn from(r: Rejected<B>) -> PacketError {
+        r.error
+    }
+}
+
+impl<B: PacketBuf> fmt::Debug for Rejected<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejected")
+            .field("error", &self.error)
+            .field("buf_len", &self.buf.len())
+            .finish()
+    }
+}
+
+impl<B> fmt::Display for Rejected<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl<B: PacketBuf> std::error::Error for Rejected<B> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
 
 macro_rules! typed_packet {
     ($(#[$doc:meta])* $name:ident) => {
@@ -22,10 +247,16 @@ macro_rules! typed_packet {
         pub struct $name<B>(B);
 
         impl<B: PacketBuf> $name<B> {
-            /// Wraps a buffer for which the producing stage checked what this
-            /// type promises and set the layer offsets in its metadata.
+            /// Wraps `buf` without checking it.
+            ///
+            /// The caller promises what the type's documentation says: that
+            /// the producing stage's checks passed on `buf` and that the
+            /// layer offsets in its metadata were set by them. Breaking the
+            /// promise is not memory-unsafe (accessors never panic), but the
+            /// stages that take the type trust it. Outside this crate, the
+            /// checked `parse` and `from_frame` are the way in.
             #[inline]
-            pub fn new(buf: B) -> Self {
+            pub(crate) fn new_unchecked(buf: B) -> Self {
                 $name(buf)
             }
 
@@ -135,3 +366,76 @@ typed_packet! {
 
 transport_layer!(Ipv4Packet);
 transport_layer!(Ipv6Packet);
+
+macro_rules! frame_parse {
+    ($name:ident, $ether_type:ident, $what:literal) => {
+        impl<B: PacketBuf> $name<B> {
+            #[doc = concat!(
+                "Checks that `buf` is an Ethernet frame ", $what, " to `iface` at the link layer, ",
+                "as [`EthernetClassify`](crate::ethernet::EthernetClassify) does (a whole header, ",
+                "a destination MAC that is `iface`'s or a group's, a source that is not a group), ",
+                "and records the layer offsets.\n\n# Errors\n\nAn [`Ethernet`](Layer::Ethernet) ",
+                "[`PacketError`], with the buffer back."
+            )]
+            #[inline]
+            pub fn parse(buf: B, iface: &Interface) -> Result<Self, Rejected<B>> {
+                crate::ethernet::classify_as(buf, iface.mac, tpa::wire::ethernet::EtherType::$ether_type)
+                    .map($name::new_unchecked)
+            }
+        }
+    };
+}
+
+frame_parse!(ArpFrame, Arp, "whose EtherType is ARP,");
+frame_parse!(Ipv4Frame, Ipv4, "whose EtherType is IPv4,");
+frame_parse!(Ipv6Frame, Ipv6, "whose EtherType is IPv6,");
+
+impl<B: PacketBuf> Ipv4Packet<B> {
+    /// Checks the IPv4 layer of `frame` as [`Ipv4Input`](crate::ipv4::Ipv4Input)
+    /// does, for `iface`'s addresses, trims the link-layer padding and records
+    /// the transport layer's offset.
+    ///
+    /// # Errors
+    ///
+    /// An [`Ipv4`](Layer::Ipv4) [`PacketError`], with the buffer back.
+    #[inline]
+    pub fn from_frame(frame: Ipv4Frame<B>, iface: &Interface) -> Result<Self, Rejected<B>> {
+        crate::ipv4::check(frame, iface)
+    }
+
+    /// [`Ipv4Frame::parse`], then [`from_frame`](Self::from_frame): the
+    /// checks of the Ethernet front and IPv4 input on an Ethernet frame.
+    ///
+    /// # Errors
+    ///
+    /// The first layer's [`PacketError`], with the buffer back.
+    #[inline]
+    pub fn parse(buf: B, iface: &Interface) -> Result<Self, Rejected<B>> {
+        Self::from_frame(Ipv4Frame::parse(buf, iface)?, iface)
+    }
+}
+
+impl<B: PacketBuf> Ipv6Packet<B> {
+    /// Checks the IPv6 layer of `frame` as [`Ipv6Input`](crate::ipv6::Ipv6Input)
+    /// does, for `iface`'s addresses and groups, trims the link-layer padding
+    /// and records the transport layer's offset.
+    ///
+    /// # Errors
+    ///
+    /// An [`Ipv6`](Layer::Ipv6) [`PacketError`], with the buffer back.
+    #[inline]
+    pub fn from_frame(frame: Ipv6Frame<B>, iface: &Interface) -> Result<Self, Rejected<B>> {
+        crate::ipv6::check(frame, iface)
+    }
+
+    /// [`Ipv6Frame::parse`], then [`from_frame`](Self::from_frame): the
+    /// checks of the Ethernet front and IPv6 input on an Ethernet frame.
+    ///
+    /// # Errors
+    ///
+    /// The first layer's [`PacketError`], with the buffer back.
+    #[inline]
+    pub fn parse(buf: B, iface: &Interface) -> Result<Self, Rejected<B>> {
+        Self::from_frame(Ipv6Frame::parse(buf, iface)?, iface)
+    }
+}
