@@ -1,7 +1,6 @@
 //! IPv4 input: checks a datagram's header and that it is addressed to us.
 
 use tpa::buf::{ChecksumStatus, PacketBuf};
-use tpa::header::HeaderError;
 use tpa::stage::{Cx, Stage, Verdict};
 use tpa::wire::ipv4::Ipv4View;
 
@@ -27,27 +26,6 @@ impl Ipv4Input {
     }
 }
 
-/// A header that failed to parse, as an error of `layer` (whose bytes are
-/// `len` long) naming `length_field` when its declared length is below the
-/// fixed part.
-#[inline]
-pub(crate) fn header_error(
-    layer: Layer,
-    len: usize,
-    length_field: &'static str,
-    e: HeaderError,
-) -> PacketError {
-    let kind = match e {
-        HeaderError::Truncated { needed, .. } => PacketErrorKind::Truncated { needed },
-        HeaderError::BadField { field, .. } => PacketErrorKind::Malformed { field },
-        // A declared length below the fixed part.
-        _ => PacketErrorKind::Malformed {
-            field: length_field,
-        },
-    };
-    PacketError::new(layer, len, kind)
-}
-
 /// [`Ipv4Input`]'s checks on `frame`'s IPv4 header: the total length and
 /// the transport layer's offset from the frame's start.
 #[inline]
@@ -57,7 +35,8 @@ fn check_header<B: PacketBuf>(
 ) -> Result<(usize, u16), PacketError> {
     let l3 = frame.l3();
     let error = |kind| PacketError::new(Layer::Ipv4, l3.len(), kind);
-    let ip = Ipv4View::new(l3).map_err(|e| header_error(Layer::Ipv4, l3.len(), "ihl", e))?;
+    let ip =
+        Ipv4View::new(l3).map_err(|e| PacketError::from_header(Layer::Ipv4, l3.len(), "ihl", e))?;
     if ip.version() != 4 {
         return Err(error(PacketErrorKind::Malformed { field: "version" }));
     }

@@ -6,7 +6,6 @@ use tpa::wire::ipv4::IpProtocol;
 use tpa::wire::ipv6::Ipv6View;
 
 use crate::iface::Interface;
-use crate::ipv4::header_error;
 use crate::packet::{Ipv6Frame, Ipv6Packet, Layer, PacketError, PacketErrorKind, Rejected};
 
 /// Turns an [`Ipv6Frame`] into an [`Ipv6Packet`]: the fixed header must be
@@ -51,8 +50,8 @@ fn check_header<B: PacketBuf>(
 ) -> Result<(usize, u16), PacketError> {
     let l3 = frame.l3();
     let error = |kind| PacketError::new(Layer::Ipv6, l3.len(), kind);
-    let ip =
-        Ipv6View::new(l3).map_err(|e| header_error(Layer::Ipv6, l3.len(), "payload_len", e))?;
+    let ip = Ipv6View::new(l3)
+        .map_err(|e| PacketError::from_header(Layer::Ipv6, l3.len(), "payload_len", e))?;
     if ip.version() != 6 {
         return Err(error(PacketErrorKind::Malformed { field: "version" }));
     }

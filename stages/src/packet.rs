@@ -68,6 +68,7 @@
 use core::fmt;
 
 use tpa::buf::PacketBuf;
+use tpa::header::HeaderError;
 use tpa::stage::Reason;
 
 use crate::iface::Interface;
@@ -151,6 +152,27 @@ impl PacketError {
     #[inline]
     pub(crate) const fn new(layer: Layer, len: usize, kind: PacketErrorKind) -> Self {
         PacketError { layer, len, kind }
+    }
+
+    /// A header view of `layer` (whose bytes are `len` long) that failed to
+    /// build, naming `length_field` when the declared length is below the
+    /// fixed part.
+    #[inline]
+    pub(crate) fn from_header(
+        layer: Layer,
+        len: usize,
+        length_field: &'static str,
+        e: HeaderError,
+    ) -> Self {
+        let kind = match e {
+            HeaderError::Truncated { needed, .. } => PacketErrorKind::Truncated { needed },
+            HeaderError::BadField { field, .. } => PacketErrorKind::Malformed { field },
+            // A declared length below the fixed part.
+            _ => PacketErrorKind::Malformed {
+                field: length_field,
+            },
+        };
+        PacketError::new(layer, len, kind)
     }
 
     /// The reason the producing stage drops such a frame with.
