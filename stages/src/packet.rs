@@ -59,6 +59,8 @@
 //! assert_eq!(rejected.to_string(), "IPv4 (24 bytes): truncated, needs 28 bytes");
 //! let buf = rejected.into_buf(); // the frame back, to drop or hand on
 //! assert_eq!(buf.len(), 38);
+//! drop((packet, buf));
+//! tpa::buf::BufferPool::assert_whole(&pool);
 //! ```
 //!
 //! Accessors never panic: if a producer left an offset beyond the data, the
