@@ -516,10 +516,13 @@ fn errors_name_the_device_and_the_cause() {
 
 /// Set for the peer process of the EAL failure test.
 const PEER_ENV: &str = "TPA_TEST_EAL_FAILURE_PEER";
+/// Printed by the peer process once every check of the failure passed.
+const PEER_CHECKED: &str = "eal failure checked:";
 
 #[test]
 fn a_failed_eal_init_is_a_clear_error_and_stays_failed() {
-    // EAL init happens once per process: try the failure in a fresh one.
+    // EAL init happens once per process: try the failure in a fresh one,
+    // told by the environment that it is the peer.
     let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--ignored",
@@ -527,13 +530,29 @@ fn a_failed_eal_init_is_a_clear_error_and_stays_failed() {
             "eal_init_failure_process",
             "--nocapture",
         ])
+        .env(PEER_ENV, "1")
         .output()
         .expect("run the peer process");
-    assert!(
-        out.status.success(),
-        "peer failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = format!(
+        "peer ({}):\n{stdout}\n{}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{report}");
+    // The peer ran (a filter matching nothing also exits 0) and got as far
+    // as the end of its checks (a peer that returned early prints nothing).
+    assert!(stdout.contains("1 passed"), "{report}");
+    // DPDK's usage text (C stdio, flushed in blocks) may land anywhere
+    // around the peer's line, which is written whole.
+    let checked = stdout
+        .split_once(PEER_CHECKED)
+        .and_then(|(_, rest)| rest.lines().next())
+        .unwrap_or_else(|| panic!("the peer did not check the failure: {report}"));
+    assert_eq!(
+        checked.trim(),
+        "eal: rte_eal_init failed: Invalid argument (DPDK error 22)",
+        "{report}"
     );
 }
 
@@ -543,6 +562,7 @@ fn eal_init_failure_process() {
     if std::env::var_os(PEER_ENV).is_none() {
         return; // run by --include-ignored in a process whose EAL is up
     }
+    tpa_tests::netns::require_root();
     let args = ["--no-huge", "--no-pci", "--no-such-eal-option"];
     let first = Eal::init(&args).unwrap_err();
     match &first {
@@ -553,7 +573,12 @@ fn eal_init_failure_process() {
         other => panic!("{other}"),
     }
     assert!(first.to_string().contains("rte_eal_init failed"), "{first}");
+    // A second attempt, even with arguments DPDK would take, gets the same
+    // error: DPDK's init is not retried (it would say EALREADY).
     let again = Eal::init(&args).unwrap_err();
     assert_eq!(again.to_string(), first.to_string(), "no second attempt");
+    let good = Eal::init(&dpdk_common::eal_args()).unwrap_err();
+    assert_eq!(good.to_string(), first.to_string(), "no second attempt");
     assert!(Eal::get().is_none());
+    println!("{PEER_CHECKED} {first}");
 }
