@@ -11,7 +11,7 @@ use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ptr::NonNull;
 use std::sync::Mutex;
 
-use dpdk_common::{eal, serial, small_config, vdev_name};
+use dpdk_common::{close_whole, eal, serial, small_config, vdev_name};
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 use tpa::buf::{BufError, ChecksumStatus, L4Protocol, LayerOffsets, Meta, PacketBuf};
 use tpa::port::dpdk::{DmaMapping, DpdkDevice, DpdkPort, Eal, ExtBufOwner, ExtMemRegion, Mbuf};
@@ -110,6 +110,8 @@ fn ring_loopback_carries_bytes_and_meta() {
     assert_eq!(meta.layers, LayerOffsets::default());
     drop(got);
     assert_eq!(port.pool().in_use(), 0, "every mbuf is back");
+    drop(port);
+    close_whole(dev);
 }
 
 #[test]
@@ -142,6 +144,25 @@ fn ring_bursts_keep_order_and_return_every_mbuf() {
     let stats = dev.stats().unwrap();
     assert_eq!(stats.tx_packets, u64::from(total));
     assert_eq!(stats.rx_packets, u64::from(total));
+    drop(port);
+    close_whole(dev);
+}
+
+/// Frames sent and never received wait in the ring; closing the device
+/// gives their mbufs back to the pool.
+#[test]
+fn frames_left_on_the_ring_come_back_when_it_closes() {
+    let _s = serial();
+    let dev = ring("left", 1);
+    let mut port = dev.port(0).unwrap();
+    let mut tx: Burst<Mbuf> = Burst::new();
+    for seq in 0..8 {
+        tx.push(mbuf_with(&mut port, &frame(seq, 64)));
+    }
+    assert_eq!(port.tx_burst(&mut tx), 8);
+    assert_eq!(port.pool().in_use(), 8, "the ring holds them");
+    drop(port);
+    close_whole(dev);
 }
 
 #[test]
@@ -163,6 +184,8 @@ fn ring_queues_are_separate() {
     assert_eq!(got[0].meta().rx_queue, 1);
     drop(got);
     assert_eq!(q0.pool().in_use() + q1.pool().in_use(), 0);
+    drop((q0, q1));
+    close_whole(dev);
 }
 
 #[test]
@@ -190,6 +213,7 @@ fn workers_drive_their_own_queues_from_their_own_threads() {
             });
         }
     });
+    close_whole(dev);
 }
 
 #[test]
@@ -230,6 +254,8 @@ fn mbuf_edits_in_place_and_refuses_what_does_not_fit() {
     assert_eq!(m.meta().flow_mark, Some(9));
     drop(m);
     assert_eq!(port.pool().in_use(), 0);
+    drop(port);
+    close_whole(dev);
 }
 
 #[test]
@@ -251,6 +277,8 @@ fn chained_mbufs_cross_the_ring_whole() {
     assert_eq!(port.pool().in_use(), 2);
     drop(got);
     assert_eq!(port.pool().in_use(), 0, "the whole chain is freed");
+    drop(port);
+    close_whole(dev);
 }
 
 /// Application memory handed out in 2 KiB pieces; records releases.
@@ -329,6 +357,8 @@ fn external_memory_is_sent_without_copying_and_returned() {
     }
     // SAFETY: allocated above with `layout`; the region is gone.
     unsafe { dealloc(base.as_ptr(), layout) };
+    drop(port);
+    close_whole(dev);
 }
 
 #[test]
@@ -370,6 +400,8 @@ fn checksums_fall_back_to_software_on_a_port_without_offloads() {
     );
     drop(got);
     assert_eq!(port.pool().in_use(), 0);
+    drop(port);
+    close_whole(dev);
 }
 
 #[test]
@@ -424,6 +456,8 @@ fn software_tso_segments_a_chained_packet() {
     assert_eq!(joined, data);
     drop(got);
     assert_eq!(port.pool().in_use(), 0, "no mbuf leaked");
+    drop(port);
+    close_whole(dev);
 }
 
 #[test]
@@ -512,6 +546,8 @@ fn errors_name_the_device_and_the_cause() {
         .all(|m| m.is_empty() && m.headroom() == 128));
     drop(burst);
     assert_eq!(port.pool().in_use(), 0);
+    drop(port);
+    close_whole(dev);
 }
 
 /// Set for the peer process of the EAL failure test.

@@ -13,7 +13,7 @@ mod dpdk_common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use dpdk_common::{eal, serial, small_config, vdev_name};
+use dpdk_common::{close_whole, eal, serial, small_config, vdev_name};
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 use tpa::buf::{ChecksumStatus, L4Protocol, LayerOffsets, PacketBuf};
 use tpa::port::dpdk::{DpdkDevice, DpdkPort, Mbuf};
@@ -118,6 +118,7 @@ fn tap_frames_cross_between_kernel_and_tpa() {
         "the kernel sees {ifname}: {listing}"
     );
     exchange_with_kernel(&ns, &ifname, &dev);
+    close_whole(dev);
 }
 
 #[test]
@@ -147,6 +148,7 @@ fn af_packet_frames_cross_a_veth() {
         "the PMD uses the interface's MAC"
     );
     exchange_with_kernel(&ns, &kernel, &dev);
+    close_whole(dev);
 }
 
 /// The kernel (with 10.77.0.1 on `ifname`) pings 10.77.0.2: its ARP request

@@ -9,7 +9,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use tpa::port::dpdk::{DeviceConfig, Eal, PoolConfig};
+use tpa::buf::BufferPool;
+use tpa::port::dpdk::{DeviceConfig, DpdkDevice, Eal, PoolConfig};
 
 /// The EAL arguments of this test process.
 pub fn eal_args() -> Vec<String> {
@@ -75,5 +76,20 @@ pub fn small_config(queues: u16) -> DeviceConfig {
             ..PoolConfig::default()
         },
         ..DeviceConfig::default()
+    }
+}
+
+/// Closes `dev` (its ports must be gone) and asserts that each of its
+/// mempools is whole: every mbuf the test, the pipeline or the device's
+/// rings held has come back.
+#[track_caller]
+pub fn close_whole(dev: DpdkDevice) {
+    let name = dev.name().to_owned();
+    let pools = dev
+        .close()
+        .unwrap_or_else(|_| panic!("{name}: a port or clone of the device is still alive"));
+    assert!(!pools.is_empty(), "{name} has a pool per queue");
+    for pool in &pools {
+        pool.assert_whole();
     }
 }

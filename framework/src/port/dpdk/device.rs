@@ -240,6 +240,25 @@ impl DpdkDevice {
         Ok(DpdkPort::new(self.inner.clone(), queue))
     }
 
+    /// Stops and closes the device now (removing a vdev it created) and
+    /// returns its mempools, which outlive it: every mbuf the device held in
+    /// its rings is back once this returns, so the caller can check that
+    /// the pools are whole
+    /// ([`BufferPool::assert_whole`](crate::buf::BufferPool::assert_whole)).
+    ///
+    /// Only the last handle can close: while a clone or one of its
+    /// [`DpdkPort`]s lives, the device is handed back unchanged.
+    pub fn close(self) -> Result<Vec<Arc<Mempool>>, DpdkDevice> {
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => {
+                let pools = inner.pools.clone();
+                drop(inner);
+                Ok(pools)
+            }
+            Err(inner) => Err(DpdkDevice { inner }),
+        }
+    }
+
     /// The ethdev port id.
     pub fn port_id(&self) -> u16 {
         self.inner.port_id
@@ -501,10 +520,48 @@ impl DeviceInner {
     }
 }
 
+/// Most packets taken off one receive queue when the device closes: enough
+/// for any ring, and a bound on a NIC that keeps receiving meanwhile.
+const DRAIN_LIMIT: usize = 1 << 16;
+
+impl DeviceInner {
+    /// Frees what waits in the receive queues. A PMD releases the mbufs it
+    /// posted to its descriptors when the queue is released, but packets
+    /// queued in software are its to keep: `net_ring` leaks what was sent
+    /// and never received when it is closed.
+    fn drain_receive_queues(&self) {
+        const BURST: u16 = 32;
+        let mut raw = [std::ptr::null_mut::<sys::rte_mbuf>(); BURST as usize];
+        for queue in 0..self.pools.len() as u16 {
+            let mut drained = 0;
+            while drained < DRAIN_LIMIT {
+                // SAFETY: the device is started and no port polls it (each
+                // holds an Arc to us); `raw` has room for BURST pointers.
+                let n = unsafe {
+                    sys::tpa_rte_eth_rx_burst(self.port_id, queue, raw.as_mut_ptr(), BURST)
+                };
+                if n == 0 {
+                    break;
+                }
+                // SAFETY: the device handed us these n mbufs; freed once.
+                unsafe { sys::rte_pktmbuf_free_bulk(raw.as_mut_ptr(), u32::from(n)) };
+                drained += usize::from(n);
+            }
+            if drained > 0 {
+                tracing::debug!(device = %self.name, queue, drained, "freed packets left in a receive queue");
+            }
+        }
+    }
+}
+
 impl Drop for DeviceInner {
     fn drop(&mut self) {
+        if self.started {
+            self.drain_receive_queues();
+        }
         // SAFETY: no port of this device is alive (each holds an Arc to us),
-        // so no queue is in use; closing releases the queues' mbufs.
+        // so no queue is in use; stopping and closing release the mbufs
+        // posted to the queues' descriptors.
         unsafe {
             if self.started {
                 sys::rte_eth_dev_stop(self.port_id);
