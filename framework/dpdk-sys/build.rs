@@ -62,6 +62,7 @@ const FUNCTIONS: &[&str] = &[
     "rte_flow_destroy",
     "rte_flow_flush",
     "rte_flow_isolate",
+    "rte_flow_conv",
     // the shim
     "tpa_.*",
 ];
@@ -94,6 +95,8 @@ const TYPES: &[&str] = &[
     "rte_flow_action_queue",
     "rte_flow_action_rss",
     "rte_flow_error",
+    "rte_flow_conv_rule",
+    "rte_flow_conv_op",
     "rte_proc_type_t",
     "rte_iova_mode",
 ];

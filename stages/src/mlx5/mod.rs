@@ -39,7 +39,10 @@ pub use classify::{
 pub use fallback::{Engine, OffloadPlan, Steering};
 pub use host::{host_path, HostPath, HostReturn, RETURN_BURST};
 #[cfg(feature = "dpdk")]
-pub use install::{bifurcate, install, InstalledRules, RuleRefused};
+pub use install::{
+    bifurcate, convert, install, ConvertedAction, ConvertedItem, ConvertedRule, InstalledRules,
+    RuleAttr, RuleRefused,
+};
 pub use rules::{
     port_range_masks, split_port_range, Bifurcation, BifurcationError, FlowAction, FlowItem,
     FlowMark, FlowRule, MaskedPort, WorkerSteering,
