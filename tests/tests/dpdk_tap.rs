@@ -16,10 +16,15 @@ use std::time::{Duration, Instant};
 use dpdk_common::{close_whole, eal, serial, small_config, vdev_name};
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 use tpa::buf::{ChecksumStatus, L4Protocol, LayerOffsets, PacketBuf};
+use tpa::pipeline::{NoHost, Runtime};
 use tpa::port::dpdk::{DpdkDevice, DpdkPort, Mbuf};
 use tpa::port::{Burst, Port};
+use tpa::stage::{Fork, Stage, Verdict};
 use tpa::wire::MacAddr;
-use tpa_stages::mlx5::{bifurcate, split_port_range, Bifurcation, Steering, WorkerSteering};
+use tpa_stages::mlx5::{
+    bifurcate, split_port_range, Bifurcation, ClassifyCounters, FlowClassify, FlowMark, MarkSource,
+    NeighborFrames, OffloadPlan, Steering, WorkerSteering,
+};
 use tpa_tests::netns::{unique_name, Netns};
 
 /// A bound on waiting for a frame (not a timing assertion).
@@ -262,11 +267,13 @@ fn offloaded_checksums_are_right_for_the_kernel() {
         1001,
         "the kernel acknowledged our SYN"
     );
+    drop((rst, port));
+    close_whole(dev);
 }
 
-#[test]
-fn mlx5_rules_fall_back_to_software_on_vdevs() {
-    let _s = serial();
+/// The plan every vdev is given: the listener on `TPA_IP`:6379, two
+/// workers.
+fn mlx5_plan() -> Bifurcation {
     let workers: Vec<WorkerSteering> = split_port_range(32768..=65535, 2)
         .into_iter()
         .enumerate()
@@ -275,35 +282,193 @@ fn mlx5_rules_fall_back_to_software_on_vdevs() {
             local_ports,
         })
         .collect();
-    let plan = Bifurcation {
+    Bifurcation {
         addresses: vec![TPA_IP.into()],
         listen_ports: vec![6379],
         workers,
         priority: 0,
-    };
+    }
+}
 
-    // net_ring has no rte_flow at all.
+/// `bifurcate` on `dev`: the driver refuses the first rule with
+/// `driver_says`, nothing stays installed, and the plan falls back to
+/// software classification, saying so first among its fallbacks.
+fn assert_falls_back(dev: &DpdkDevice, driver_says: &str) -> OffloadPlan {
+    let (offloads, installed) = bifurcate(dev, &mlx5_plan()).unwrap();
+    assert!(
+        installed.is_none(),
+        "{}: nothing stays installed",
+        dev.name()
+    );
+    let reason = format!("rule 0: {driver_says}");
+    assert_eq!(
+        offloads.steering,
+        Steering::Software {
+            reason: reason.clone()
+        },
+        "{}",
+        dev.name()
+    );
+    let lines = offloads.fallbacks();
+    assert_eq!(
+        lines[0],
+        format!(
+            "flow rules refused ({reason}): classifying in software, \
+             non-application traffic goes to the host by the exception path"
+        )
+    );
+    offloads
+}
+
+/// Passes what `port` receives through `classify` until a frame is taken
+/// as the listener's; returns how many other frames went to the host.
+fn classify_until_listener(port: &mut DpdkPort, classify: &mut FlowClassify) -> u64 {
+    let mut rt: Runtime<Mbuf, 32, 1> = Runtime::new(["classify"], [&[]]);
+    let mut to_host = 0;
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        let mut rx: Burst<Mbuf> = Burst::new();
+        if port.rx_burst(&mut rx) == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for m in rx.drain() {
+            match rt.with_cx(port, &mut NoHost, 0, |cx| classify.process(m, cx)) {
+                Verdict::Pass(Fork::Left(flow)) => {
+                    assert_eq!(flow.mark(), FlowMark::Listener { port: 6379 });
+                    assert_eq!(flow.source(), MarkSource::Software);
+                    return to_host;
+                }
+                Verdict::ToHost(_) => to_host += 1,
+                other => panic!("unexpected verdict {other:?}"),
+            }
+        }
+    }
+    panic!("no SYN to {TPA_IP:?}:6379 within {PATIENCE:?}");
+}
+
+/// The kernel in `ns` connects to `TPA_IP`:6379, whose MAC it is told is
+/// `mac`: its SYN goes out of `ifname`. Killed on drop.
+fn kernel_connects(ns: &Netns, ifname: &str, mac: MacAddr) -> Ping {
+    ns.add_neigh(ifname, "10.77.0.2", &mac.to_string());
+    let child = ns
+        .command(&[
+            "python3",
+            "-c",
+            "import socket\n\
+             s = socket.socket()\n\
+             s.settimeout(5)\n\
+             s.connect_ex(('10.77.0.2', 6379))\n",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start python3");
+    Ping(child)
+}
+
+/// The classify stage of `plan` after the fallback, with counters checked
+/// once it has taken the kernel's (or the test's) SYN.
+fn software_takes_the_syn(port: &mut DpdkPort) {
+    let mut classify = FlowClassify::new(&mlx5_plan(), NeighborFrames::Host).unwrap();
+    let others = classify_until_listener(port, &mut classify);
+    assert_eq!(
+        *classify.counters(),
+        ClassifyCounters {
+            software: 1,
+            to_host: others,
+            ..ClassifyCounters::default()
+        }
+    );
+}
+
+/// No vdev takes the mlx5 rules. Each refuses the first, as its driver
+/// words it (pinned: DPDK 22.11's), and the software path takes over:
+/// on `net_ring`, `net_tap` and `net_af_packet` a SYN to the listener then
+/// arrives and the classify stage counts it as looked up in software
+/// (`net_memif` has no peer here, only the refusal is checked).
+///
+/// `net_tap`'s refusal comes from its own rule parser, which has no MARK
+/// action, before it would ask the kernel's TC: it is the same whether or
+/// not the kernel has the multiq qdisc and flower classifier its flow
+/// support needs (this test machine's has neither).
+#[test]
+fn mlx5_rules_are_refused_on_every_vdev_and_software_takes_over() {
+    let _s = serial();
+    let eal = eal();
+
+    // net_ring: no rte_flow at all, nor isolation.
     let mut cfg = small_config(2);
     cfg.flow_isolation = true;
-    let ring = DpdkDevice::create_vdev(eal(), &vdev_name("net_ring", "flow"), "", &cfg).unwrap();
+    let ring = DpdkDevice::create_vdev(eal, &vdev_name("net_ring", "flow"), "", &cfg).unwrap();
     assert!(!ring.flow_isolated(), "net_ring cannot isolate");
-    let (offloads, installed) = bifurcate(&ring, &plan).unwrap();
-    assert!(installed.is_none(), "nothing stays installed");
-    match &offloads.steering {
-        Steering::Software { reason } => assert!(reason.starts_with("rule 0:"), "{reason}"),
-        other => panic!("net_ring took flow rules: {other:?}"),
-    }
-    assert!(offloads
-        .fallbacks()
-        .iter()
-        .any(|l| l.contains("classifying in software")));
+    let offloads = assert_falls_back(&ring, "Function not implemented");
+    assert_eq!(
+        offloads.fallbacks().len(),
+        4,
+        "and no checksum or TSO offload"
+    );
+    let mut port = ring.port(0).unwrap();
+    let mut syn = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 1])
+        .ipv4(KERNEL_IP, TPA_IP, 64)
+        .tcp(40000, 6379, 1, 1024)
+        .syn()
+        .write(&mut syn, &[])
+        .unwrap();
+    let mut m = port.alloc().expect("mbuf");
+    m.append(syn.len()).unwrap().copy_from_slice(&syn);
+    let mut tx: Burst<Mbuf> = Burst::new();
+    tx.push(m);
+    assert_eq!(port.tx_burst(&mut tx), 1);
+    software_takes_the_syn(&mut port);
+    drop(port);
+    close_whole(ring);
 
-    // net_tap implements rte_flow (through TC), but has no MARK action.
-    let (_ns, _ifname, tap) = tap_in_netns("flow");
-    let (offloads, installed) = bifurcate(&tap, &plan).unwrap();
-    match (&offloads.steering, &installed) {
-        (Steering::Software { reason }, None) => assert!(!reason.is_empty()),
-        (Steering::Hardware { rules, .. }, Some(i)) => assert_eq!(*rules, i.len()),
-        other => panic!("inconsistent outcome {other:?}"),
-    }
+    // net_tap: rte_flow through the kernel's TC, but no MARK action.
+    let (ns, ifname, tap) = tap_in_netns("flow");
+    assert_falls_back(&tap, "action not supported (Operation not supported)");
+    let mut port = tap.port(0).unwrap();
+    let _syn = kernel_connects(&ns, &ifname, port.caps().mac);
+    software_takes_the_syn(&mut port);
+    drop(port);
+    close_whole(tap);
+
+    // net_af_packet on a veth.
+    let ns = Netns::new("afpflow");
+    let (ours, kernel) = (unique_name("fa"), unique_name("fk"));
+    ns.add_veth(&ours, &kernel);
+    ns.up(&ours);
+    ns.add_addr(&kernel, "10.77.0.1/24");
+    ns.up(&kernel);
+    let vdev = vdev_name("net_af_packet", "flow");
+    let afp = ns
+        .enter(|| {
+            DpdkDevice::create_vdev(
+                eal,
+                &vdev,
+                &format!("iface={ours},qpairs=1"),
+                &small_config(1),
+            )
+        })
+        .unwrap_or_else(|e| panic!("{vdev}: {e}"));
+    assert_falls_back(&afp, "Function not implemented");
+    let mut port = afp.port(0).unwrap();
+    let _syn = kernel_connects(&ns, &kernel, port.caps().mac);
+    software_takes_the_syn(&mut port);
+    drop(port);
+    close_whole(afp);
+
+    // net_memif (a server waiting for its peer).
+    let socket = format!("/run/tpa-flow-memif-{}.sock", std::process::id());
+    let memif = DpdkDevice::create_vdev(
+        eal,
+        &vdev_name("net_memif", "flow"),
+        &format!("role=server,id=0,socket={socket}"),
+        &small_config(1),
+    )
+    .unwrap();
+    assert_falls_back(&memif, "Function not implemented");
+    close_whole(memif);
+    let _ = std::fs::remove_file(&socket);
 }

@@ -576,8 +576,8 @@ fn describe(rc: i32, err: &sys::rte_flow_error) -> String {
     };
     let generic = tpa::port::dpdk::strerror(code);
     match driver {
-        Some(d) => format!("{d} ({generic})"),
-        None => generic,
+        Some(d) if d != generic => format!("{d} ({generic})"),
+        _ => generic,
     }
 }
 
