@@ -7,8 +7,11 @@
 //! answers them (an RST, a Python socket's read, an ARP reply). With the
 //! return path (`host_path`: the TAP shared by the `#[host]` field and a
 //! `HostReturn` stage), the kernel's RST leaves through the ring. Frames
-//! carrying a NIC mark (set on the mbuf as mlx5 would, carried across the
-//! ring) are classified by the mark alone. Every mbuf returns to its pool.
+//! carrying a mark (written into the mbuf's `ol_flags` by the test, as mlx5
+//! would for a MARK action, and carried across the ring; no NIC marks
+//! anything here) are classified by the mark alone. Every mbuf returns to
+//! its pool: each test ends by closing both devices and checking their
+//! pools whole.
 //! Run as root:
 //! `cargo test -p tpa-tests --features dpdk --test dpdk_bifurcation`.
 
@@ -20,7 +23,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use core::convert::Infallible;
-use dpdk_common::{eal, serial, small_config, vdev_name};
+use dpdk_common::{close_whole, eal, serial, small_config, vdev_name};
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 use tpa::buf::PacketBuf;
 use tpa::pipeline;
@@ -114,6 +117,18 @@ struct Bed<P> {
     tap: DpdkDevice,
     kernel_mac: MacAddr,
     ns: Netns,
+}
+
+impl<P> Bed<P> {
+    /// Drops the pipeline (and its ports), closes both devices and checks
+    /// that their pools are whole.
+    fn close_whole(self) {
+        let Bed { pipe, nic, tap, ns, .. } = self;
+        drop(pipe);
+        close_whole(nic);
+        close_whole(tap);
+        drop(ns);
+    }
 }
 
 fn plan() -> Bifurcation {
@@ -365,10 +380,15 @@ fn application_traffic_reaches_the_app_the_rest_reaches_the_kernel() {
     assert_eq!(nic_pool.in_use(), 0);
     assert_eq!(nic_pool.available(), capacity);
     assert_eq!(bed.tap.pool(0).unwrap().in_use(), posted);
+    bed.close_whole();
 }
 
+/// The classify logic for marked frames, on mbufs: no NIC marks anything
+/// here, so the test writes the FDIR flags and `hash.fdir.hi` into each
+/// mbuf's `ol_flags` by hand, as mlx5 would for a MARK action, and the ring
+/// carries them unchanged.
 #[test]
-fn nic_marks_survive_the_ring_and_skip_the_lookup() {
+fn marks_set_by_hand_in_ol_flags_are_classified_without_a_lookup() {
     let _s = serial();
     let mut bed = bed("mark");
     let mac = bed.kernel_mac;
@@ -417,6 +437,7 @@ fn nic_marks_survive_the_ring_and_skip_the_lookup() {
         }
     );
     assert_eq!(bed.pipe.nic.pool().in_use(), 0, "every mbuf is back");
+    bed.close_whole();
 }
 
 /// Whether `f` is, field by field, the kernel's RST to the SSH SYN
@@ -515,4 +536,5 @@ fn the_kernels_answers_leave_through_the_nic() {
     assert_eq!(nic_pool.in_use(), 0);
     assert_eq!(nic_pool.available(), nic_capacity);
     assert_eq!(bed.tap.pool(0).unwrap().in_use(), posted);
+    bed.close_whole();
 }

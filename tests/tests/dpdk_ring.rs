@@ -309,13 +309,11 @@ fn external_memory_is_sent_without_copying_and_returned() {
         // is not reused while pieces are in flight.
         let mut region =
             unsafe { ExtMemRegion::register(eal(), base, 4 * PAGE, PAGE, owner) }.unwrap();
-        // The vdev bus accepts the mapping as a no-op, or a PMD says it needs
-        // none: either way it is no error.
-        let mapping = region.dma_map(&dev).unwrap();
-        assert!(matches!(
-            mapping,
-            DmaMapping::Mapped | DmaMapping::NotNeeded
-        ));
+        // With --no-huge the IOVA mode is VA, so the mapping is asked of
+        // the device; DPDK 22.11's vdev bus accepts it (a no-op for a driver
+        // without a DMA map operation of its own, as net_ring is).
+        assert!(eal().iova_is_va(), "--no-huge runs with IOVA as VA");
+        assert_eq!(region.dma_map(&dev).unwrap(), DmaMapping::Mapped);
 
         let piece = NonNull::new(base.as_ptr().wrapping_add(PAGE)).unwrap();
         // SAFETY: inside the allocation; nobody else touches it.

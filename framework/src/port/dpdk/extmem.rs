@@ -113,9 +113,11 @@ impl<O: ExtBufOwner> ExtMemRegion<O> {
         })
     }
 
-    /// DMA maps the region for `device` (mlx5 needs this). A device that does
-    /// not support mapping (every vdev) gets [`DmaMapping::NotNeeded`], logged
-    /// once.
+    /// DMA maps the region for `device` (mlx5 needs this). A bus or device
+    /// that does not support mapping, or IOVA mode PA, gets
+    /// [`DmaMapping::NotNeeded`], logged once. DPDK's vdev bus accepts the
+    /// mapping (a no-op for drivers without a DMA map operation of their
+    /// own): vdevs get [`DmaMapping::Mapped`].
     pub fn dma_map(&mut self, device: &DpdkDevice) -> Result<DmaMapping, PortError> {
         let dev = device.inner().device;
         if !self.iova_is_va {
