@@ -11,7 +11,7 @@ mod dpdk_common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dpdk_common::{eal, serial, small_config, vdev_name};
+use dpdk_common::{close_whole, eal, serial, small_config, vdev_name};
 use tpa::buf::PacketBuf;
 use tpa::port::dpdk::{DpdkDevice, DpdkPort, Mbuf};
 use tpa::port::{Burst, Port};
@@ -135,6 +135,7 @@ fn memif_between_two_processes() {
     }
     assert!(status.success(), "client process failed: {status}");
     drop(port);
+    close_whole(dev);
     let _ = std::fs::remove_file(&socket);
 }
 
@@ -158,4 +159,6 @@ fn memif_client_process() {
     let echoed = receive_checked(&mut port, FRAMES);
     drop(echoed);
     assert_eq!(port.pool().in_use(), 0, "every mbuf is back");
+    drop(port);
+    close_whole(dev);
 }

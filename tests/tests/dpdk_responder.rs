@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dpdk_common::{eal, eal_args, serial, small_config, vdev_name};
+use dpdk_common::{close_whole, eal, eal_args, serial, small_config, vdev_name};
 use etherparse::PacketBuilder;
 use tpa::buf::PacketBuf;
 use tpa::port::dpdk::{DpdkDevice, DpdkPort, Eal, Mbuf};
@@ -141,6 +141,7 @@ fn kernel_pings_the_responder_through_net_tap() {
     let stats = dev.stats().unwrap();
     assert!(stats.tx_packets >= 8, "{stats:?}");
     assert_eq!(pool.in_use(), posted, "the responder kept no mbuf");
+    close_whole(dev);
 }
 
 /// Threads the test starts get lcore ids of their own while registered
@@ -407,6 +408,8 @@ fn net_ring_loopback_replies_are_right_byte_for_byte() {
     assert_eq!(front.transmitted as usize, expected.len());
     let pool_in_use = responder.port().pool().in_use();
     assert_eq!(pool_in_use, 0, "every mbuf is back");
+    drop(responder);
+    close_whole(dev);
 }
 
 // ---- net_memif between two processes ----
@@ -539,7 +542,7 @@ fn responder_answers_over_memif_from_another_process() {
     );
     assert_eq!(port.pool().in_use(), 0, "every mbuf is back");
     drop(port);
-    drop(dev);
+    close_whole(dev);
     let _ = std::fs::remove_file(&socket);
 }
 
@@ -589,4 +592,5 @@ fn memif_responder_process() {
         0,
         "every mbuf is back (memif copies what it sends)"
     );
+    close_whole(dev);
 }
