@@ -22,6 +22,9 @@ const FUNCTIONS: &[&str] = &[
     "rte_thread_unregister",
     "rte_vdev_init",
     "rte_vdev_uninit",
+    "rte_ring_create",
+    "rte_ring_free",
+    "rte_eth_from_rings",
     "rte_mem_virt2iova",
     "rte_extmem_register",
     "rte_extmem_unregister",
@@ -125,6 +128,9 @@ const VARS: &[&str] = &[
     "SOCKET_ID_ANY",
     "RTE_BAD_IOVA",
     "RTE_IOVA_.*",
+    "RING_F_SP_ENQ",
+    "RING_F_SC_DEQ",
+    "RTE_PMD_RING_MAX_RX_RINGS",
 ];
 
 fn main() {
@@ -172,6 +178,9 @@ fn main() {
     // rte_vdev_init/uninit live in the vdev bus driver, which libdpdk.pc
     // lists only for static linking.
     println!("cargo:rustc-link-lib=rte_bus_vdev");
+    // rte_eth_from_rings (DpdkDevice::ring_pair) lives in the net_ring
+    // driver, likewise.
+    println!("cargo:rustc-link-lib=rte_net_ring");
 
     let mut builder = bindgen::Builder::default()
         .header("shim/tpa_dpdk.h")

@@ -123,7 +123,9 @@ impl<P> Bed<P> {
     /// Drops the pipeline (and its ports), closes both devices and checks
     /// that their pools are whole.
     fn close_whole(self) {
-        let Bed { pipe, nic, tap, ns, .. } = self;
+        let Bed {
+            pipe, nic, tap, ns, ..
+        } = self;
         drop(pipe);
         close_whole(nic);
         close_whole(tap);

@@ -165,6 +165,49 @@ fn frames_left_on_the_ring_come_back_when_it_closes() {
     close_whole(dev);
 }
 
+/// A ring pair is a cable: what one end sends only the other receives, in
+/// both directions; frames left in flight either way come back when the
+/// two are closed.
+#[test]
+fn a_ring_pair_carries_frames_between_two_ports() {
+    let _s = serial();
+    let (a, b) = DpdkDevice::ring_pair(eal(), "pair0", &small_config(1)).unwrap();
+    assert_eq!((a.name(), b.name()), ("net_ring_pair0a", "net_ring_pair0b"));
+    assert_ne!(a.port_id(), b.port_id());
+    let (mut pa, mut pb) = (a.port(0).unwrap(), b.port(0).unwrap());
+    fn one_way(from: &mut DpdkPort, to: &mut DpdkPort, seq: u32) {
+        let mut tx: Burst<Mbuf> = Burst::new();
+        tx.push(mbuf_with(from, &frame(seq, 64)));
+        assert_eq!(from.tx_burst(&mut tx), 1);
+        assert!(receive(from, 1).is_empty(), "no loopback");
+        let got = receive(to, 1);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].data(), &frame(seq, 64)[..]);
+    }
+    one_way(&mut pa, &mut pb, 1);
+    one_way(&mut pb, &mut pa, 2);
+    // Left in flight: A's mbufs on the way to B, B's on the way to A.
+    let mut tx: Burst<Mbuf> = Burst::new();
+    tx.push(mbuf_with(&mut pa, &frame(3, 64)));
+    assert_eq!(pa.tx_burst(&mut tx), 1);
+    tx.push(mbuf_with(&mut pb, &frame(4, 64)));
+    assert_eq!(pb.tx_burst(&mut tx), 1);
+    let (pool_a, pool_b) = (pa.pool().in_use(), pb.pool().in_use());
+    assert_eq!((pool_a, pool_b), (1, 1));
+    drop((pa, pb));
+    let pools: Vec<_> = [a, b]
+        .into_iter()
+        .flat_map(|d| d.close().unwrap_or_else(|_| panic!("still in use")))
+        .collect();
+    for pool in pools {
+        tpa::buf::BufferPool::assert_whole(&*pool);
+    }
+    assert!(
+        DpdkDevice::ring_pair(eal(), "pair1", &small_config(17)).is_err(),
+        "at most RTE_PMD_RING_MAX_RX_RINGS (16) queue pairs"
+    );
+}
+
 #[test]
 fn ring_queues_are_separate() {
     let _s = serial();

@@ -20,6 +20,8 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 #include <rte_flow.h>
+#include <rte_ring.h>
+#include <rte_eth_ring.h>
 
 /* ---- errors ---- */
 int tpa_rte_errno(void);

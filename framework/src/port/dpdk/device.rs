@@ -2,7 +2,8 @@
 //! mempool per worker, handing out one [`DpdkPort`] per queue.
 
 use std::ffi::{CStr, CString};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use dpdk_sys as sys;
@@ -111,7 +112,33 @@ pub(crate) struct DeviceInner {
     started: bool,
     /// Whether flow isolation mode is on.
     isolated: bool,
+    /// The rings of a [`DpdkDevice::ring_pair`], shared by both devices
+    /// and freed after the last is closed.
+    _rings: Option<Arc<PairRings>>,
 }
+
+/// The rings wiring the two devices of a [`DpdkDevice::ring_pair`].
+#[derive(Debug)]
+struct PairRings(Vec<NonNull<sys::rte_ring>>);
+
+// SAFETY: the rings are only freed, once, by whichever thread drops the
+// last device; DPDK's ring calls are thread-safe for that.
+unsafe impl Send for PairRings {}
+// SAFETY: as above; the pointers are never read through `&PairRings`.
+unsafe impl Sync for PairRings {}
+
+impl Drop for PairRings {
+    fn drop(&mut self) {
+        for ring in &self.0 {
+            // SAFETY: created by ring_pair, no device uses it any more
+            // (both hold this Arc and are closed), freed once.
+            unsafe { sys::rte_ring_free(ring.as_ptr()) };
+        }
+    }
+}
+
+/// Makes ring names unique in the process (DPDK names are global).
+static NEXT_RING_PAIR: AtomicU32 = AtomicU32::new(0);
 
 // SAFETY: `device` is only passed to thread-safe DPDK control calls; all
 // other fields are Send + Sync.
@@ -124,7 +151,7 @@ impl DpdkDevice {
     /// a PCI address such as `0000:3b:00.0`).
     pub fn open(eal: &Eal, name: &str, cfg: &DeviceConfig) -> Result<DpdkDevice, PortError> {
         let port_id = port_by_name(name)?;
-        Self::setup(eal, port_id, name.to_owned(), None, cfg)
+        Self::setup(eal, port_id, name.to_owned(), None, cfg, None)
     }
 
     /// Sets up the first available ethdev; an error when DPDK found none.
@@ -141,7 +168,7 @@ impl DpdkDevice {
         }
         let port_id = port_id as u16;
         let name = port_name(port_id);
-        Self::setup(eal, port_id, name, None, cfg)
+        Self::setup(eal, port_id, name, None, cfg, None)
     }
 
     /// Creates the virtual device `name` with driver arguments `args` (e.g.
@@ -179,7 +206,95 @@ impl DpdkDevice {
             }
         };
         // On failure `setup` closes the port and removes the vdev.
-        Self::setup(eal, port_id, name.to_owned(), Some(cname), cfg)
+        Self::setup(eal, port_id, name.to_owned(), Some(cname), cfg, None)
+    }
+
+    /// Two `net_ring` devices wired to each other like two ports joined by
+    /// a cable: what queue *q* of one sends, queue *q* of the other
+    /// receives. Their names are `net_ring_<name>a` and `net_ring_<name>b`;
+    /// each is set up as `cfg` says (its own pools), and each direction of
+    /// each queue pair is its own single-producer, single-consumer ring of
+    /// `max(rx_descriptors, tx_descriptors)` rounded up to a power of two
+    /// (one slot less usable). The rings are freed when both devices are
+    /// gone.
+    ///
+    /// Close both before checking their pools: a device's receive rings
+    /// are drained when it closes, and they may hold the other's mbufs.
+    pub fn ring_pair(
+        eal: &Eal,
+        name: &str,
+        cfg: &DeviceConfig,
+    ) -> Result<(DpdkDevice, DpdkDevice), PortError> {
+        let invalid = |what: String| PortError::InvalidConfig {
+            name: format!("net_ring_{name}"),
+            what,
+        };
+        let queues = usize::from(cfg.queues);
+        if queues == 0 || queues > sys::RTE_PMD_RING_MAX_RX_RINGS as usize {
+            return Err(invalid(format!(
+                "{} queue pairs asked, a ring pair has 1 to {}",
+                cfg.queues,
+                sys::RTE_PMD_RING_MAX_RX_RINGS
+            )));
+        }
+        let size = u32::from(cfg.rx_descriptors.max(cfg.tx_descriptors).max(2)).next_power_of_two();
+        let serial = NEXT_RING_PAIR.fetch_add(1, Ordering::Relaxed);
+        let mut rings = PairRings(Vec::with_capacity(2 * queues));
+        for direction in ["ab", "ba"] {
+            for q in 0..queues {
+                let ring_name = CString::new(format!("tpa_pair{serial}_{direction}{q}"))
+                    .map_err(|_| invalid("ring name contains NUL".into()))?;
+                // SAFETY: the EAL is initialised (we hold &Eal); the name
+                // is a valid C string, copied.
+                let ring = unsafe {
+                    sys::rte_ring_create(
+                        ring_name.as_ptr(),
+                        size,
+                        sys::SOCKET_ID_ANY,
+                        sys::RING_F_SP_ENQ | sys::RING_F_SC_DEQ,
+                    )
+                };
+                match NonNull::new(ring) {
+                    Some(ring) => rings.0.push(ring),
+                    None => {
+                        return Err(dpdk_error(
+                            &format!("net_ring_{name}"),
+                            "rte_ring_create",
+                            super::rte_errno(),
+                        ))
+                    }
+                }
+            }
+        }
+        let raw: Vec<*mut sys::rte_ring> = rings.0.iter().map(|r| r.as_ptr()).collect();
+        let (a_to_b, b_to_a) = raw.split_at(queues);
+        let rings = Arc::new(rings);
+        let end = |suffix: &str, rx: &[*mut sys::rte_ring], tx: &[*mut sys::rte_ring]| {
+            let short = CString::new(format!("{name}{suffix}"))
+                .map_err(|_| invalid("name contains NUL".into()))?;
+            let vdev = format!("net_ring_{name}{suffix}");
+            // SAFETY: both arrays hold `queues` live rings; DPDK copies the
+            // pointers; the rings outlive the device (it holds `rings`).
+            let id = unsafe {
+                sys::rte_eth_from_rings(
+                    short.as_ptr(),
+                    rx.as_ptr(),
+                    queues as u32,
+                    tx.as_ptr(),
+                    queues as u32,
+                    eal.socket_id(),
+                )
+            };
+            let port_id = u16::try_from(id)
+                .map_err(|_| dpdk_error(&vdev, "rte_eth_from_rings", super::rte_errno()))?;
+            let cvdev =
+                CString::new(vdev.clone()).map_err(|_| invalid("name contains NUL".into()))?;
+            // On failure `setup` closes the port and removes the vdev.
+            Self::setup(eal, port_id, vdev, Some(cvdev), cfg, Some(rings.clone()))
+        };
+        let a = end("a", b_to_a, a_to_b)?;
+        let b = end("b", a_to_b, b_to_a)?;
+        Ok((a, b))
     }
 
     fn setup(
@@ -188,12 +303,14 @@ impl DpdkDevice {
         name: String,
         vdev: Option<CString>,
         cfg: &DeviceConfig,
+        rings: Option<Arc<PairRings>>,
     ) -> Result<DpdkDevice, PortError> {
         // A partly set up device is torn down by DeviceInner's Drop.
         let mut inner = DeviceInner {
             port_id,
             name,
             vdev,
+            _rings: rings,
             device: std::ptr::null_mut(),
             pools: Vec::new(),
             taken: Vec::new(),
