@@ -21,8 +21,11 @@
 //! - [`host_path`]: the host port shared by the pipeline's `#[host]` field
 //!   ([`HostPath`]) and the [`HostReturn`] stage, which sends what the
 //!   kernel answers out of the NIC.
-//! - `install`/`bifurcate` (feature `dpdk`): validate the rules with
-//!   `rte_flow_validate`, create them, and remove them on drop.
+//! - `convert`/`install`/`bifurcate` (feature `dpdk`): have DPDK's
+//!   `rte_flow_conv` copy each rule (proof only that DPDK knows every item
+//!   and action type and their sizes), validate the copies with
+//!   `rte_flow_validate`, create them, and remove them on drop. No driver
+//!   available to the tests accepts them; see doc/guide/dpdk.md.
 
 mod classify;
 mod fallback;

@@ -1,11 +1,12 @@
-//! The DPDK port (feature `dpdk`): any DPDK ethdev — mlx5 in production,
-//! the `net_ring`, `net_tap`, `net_memif` and `net_af_packet` vdevs in
-//! tests — with DPDK mbufs used directly as tpa's packet buffers.
+//! The DPDK port (feature `dpdk`): a DPDK ethdev — written for mlx5,
+//! tested on the `net_ring`, `net_tap`, `net_memif` and `net_af_packet`
+//! vdevs — with DPDK mbufs used directly as tpa's packet buffers.
 //!
 //! - [`Eal`]: the one-per-process DPDK initialisation; [`EalThread`]: a
 //!   worker thread registered with it (lcore id, mempool cache).
 //! - [`DpdkDevice`]: an ethdev configured with one queue pair and one
-//!   [`Mempool`] per worker (RSS across them when there are several).
+//!   [`Mempool`] per worker (RSS across them when there are several);
+//!   [`DpdkDevice::ring_pair`] makes two `net_ring` ports wired together.
 //! - [`DpdkPort`]: one queue pair as a [`Port`](crate::port::Port), with
 //!   the packets' transmit offload requests mapped onto the device (or done
 //!   in software, see [`offload`](crate::port::offload)).
