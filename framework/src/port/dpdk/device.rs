@@ -77,7 +77,9 @@ pub struct DeviceStats {
 
 /// A started DPDK device. Cloning shares it; it is stopped and closed (and a
 /// vdev it created removed) when the last clone and the last of its
-/// [`DpdkPort`]s are gone.
+/// [`DpdkPort`]s are gone, or by [`close`](Self::close). Closing frees the
+/// packets waiting in its receive queues and, through the driver, the mbufs
+/// posted to its descriptors, so every mbuf of its pools is back.
 ///
 /// ```no_run
 /// use tpa::port::dpdk::{DeviceConfig, DpdkDevice, Eal};
