@@ -225,9 +225,10 @@ fn arp_request() -> Vec<u8> {
     f
 }
 
-/// Puts `frames` on the ring, each with the NIC mark given (set as mlx5
-/// sets it: the FDIR flags and `hash.fdir.hi`), to be received by the
-/// pipeline's next iterations.
+/// Puts `frames` on the ring, to be received by the pipeline's next
+/// iterations, each with the mark given written into the mbuf by hand as
+/// mlx5 would write it for a MARK action (the FDIR flags in `ol_flags`,
+/// the id in `hash.fdir.hi`): no NIC marks anything here.
 fn inject(port: &mut DpdkPort, frames: &[(Vec<u8>, Option<u32>)]) {
     let mut tx: Burst<Mbuf> = Burst::new();
     for (bytes, mark) in frames {
