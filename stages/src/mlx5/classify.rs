@@ -579,8 +579,14 @@ mod tests {
         // A worker mark on another worker's queue is counted.
         let w1 = FlowMark::Worker { queue: 1 }.id();
         let (v, _) = run(&mut c, buf(&tcp(US, 50000), Some(w1), 0));
-        assert!(v.is_pass());
-        drop(v);
+        let Verdict::Pass(Fork::Left(p)) = v else {
+            panic!("not passed on: {v:?}")
+        };
+        assert_eq!(
+            (p.mark(), p.source()),
+            (FlowMark::Worker { queue: 1 }, MarkSource::Nic)
+        );
+        drop(p);
         let (v, _) = run(&mut c, buf(&tcp(US, 22), None, 0));
         assert!(matches!(v, Verdict::ToHost(_)));
         drop(v);
