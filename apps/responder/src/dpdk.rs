@@ -2,6 +2,7 @@
 //! arguments given after `--`, the ethdev is opened by name and the same
 //! pipeline as on every other port runs on its queue 0, over mbufs.
 
+use tpa::buf::BufferPool;
 use tpa::port::dpdk::{DeviceConfig, DpdkDevice, DpdkPort, Eal};
 use tpa::wire::MacAddr;
 use tpa::worker::StopFlag;
@@ -61,9 +62,21 @@ pub(crate) fn run_dpdk(
     let eal = Eal::init(&config.eal_args).map_err(Error::Port)?;
     let _lcore = eal.register_thread().map_err(Error::Port)?;
     let (dev, port) = open_on(eal, device, config.mac)?;
-    let summary = serve(port, config, stop, log);
+    let summary = serve(port, config, stop, log)?;
     // The port (inside `serve`) is gone; closing the device returns the
-    // mbufs its queues held.
-    drop(dev);
-    summary
+    // mbufs its queues held, after which every mbuf must be back.
+    let name = dev.name().to_owned();
+    let pools = dev
+        .close()
+        .map_err(|_| Error::Port(tpa::port::PortError::Busy { name }))?;
+    for pool in &pools {
+        let out = BufferPool::in_use(&**pool);
+        if out != 0 {
+            return Err(Error::BuffersNotReturned {
+                pool: pool.name().to_owned(),
+                out,
+            });
+        }
+    }
+    Ok(summary)
 }

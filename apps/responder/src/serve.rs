@@ -37,6 +37,14 @@ pub enum Error {
     EalArgsWithoutDpdk,
     /// A receive mode was given, but the port is not an AF_PACKET one.
     RxModeWithoutAfPacket,
+    /// Once the responder stopped and its port was closed, buffers of a
+    /// pool had not come back: a leak.
+    BuffersNotReturned {
+        /// The pool's name.
+        pool: String,
+        /// Buffers still out.
+        out: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -56,6 +64,10 @@ impl fmt::Display for Error {
             Error::RxModeWithoutAfPacket => {
                 f.write_str("--rx-mode is only for an AF_PACKET port (--port af_packet:<ifname>)")
             }
+            Error::BuffersNotReturned { pool, out } => write!(
+                f,
+                "pool {pool}: {out} buffers not returned after the port closed (a leak)"
+            ),
         }
     }
 }
@@ -69,7 +81,8 @@ impl std::error::Error for Error {
             Error::NoAddress
             | Error::DpdkUnavailable { .. }
             | Error::EalArgsWithoutDpdk
-            | Error::RxModeWithoutAfPacket => None,
+            | Error::RxModeWithoutAfPacket
+            | Error::BuffersNotReturned { .. } => None,
         }
     }
 }

@@ -120,6 +120,8 @@ fn the_command_serves_a_net_tap_the_kernel_pings() {
         .read_to_string(&mut out)
         .expect("read its output");
     let status = responder.0.wait().expect("wait");
+    // It exits with success only if, once its port closed, every mbuf of
+    // the device's pool was back.
     assert!(status.success(), "tpa-responder failed ({status}):\n{out}");
     let last = out
         .lines()
