@@ -90,23 +90,24 @@ fn arp_reply(port: &mut DpdkPort, req: &[u8], mac: MacAddr) -> Mbuf {
     m
 }
 
-/// `ping` from the kernel side; killed on drop.
-struct Ping(Child);
+/// A command the kernel side runs (ping, a connect); killed on drop.
+struct KernelSide(Child);
 
-impl Ping {
-    fn start(ns: &Netns) -> Ping {
+impl KernelSide {
+    /// Runs `argv` in `ns`, its output discarded.
+    fn start(ns: &Netns, argv: &[&str]) -> KernelSide {
         let child = ns
-            .command(&["ping", "-c", "20", "-i", "0.2", "-W", "1", "10.77.0.2"])
+            .command(argv)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start ping");
-        Ping(child)
+            .unwrap_or_else(|e| panic!("start {argv:?}: {e}"));
+        KernelSide(child)
     }
 }
 
-impl Drop for Ping {
+impl Drop for KernelSide {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -166,7 +167,10 @@ fn exchange_with_kernel(ns: &Netns, ifname: &str, dev: &DpdkDevice, rx_checksum_
     let mac = port.caps().mac;
     assert!(mac.is_unicast() && mac != MacAddr::ZERO, "{mac}");
 
-    let _ping = Ping::start(ns);
+    let _ping = KernelSide::start(
+        ns,
+        &["ping", "-c", "20", "-i", "0.2", "-W", "1", "10.77.0.2"],
+    );
     // Kernel -> tpa: the kernel resolves 10.77.0.2 first.
     let req = wait_for(&mut port, "ARP request for 10.77.0.2", |m| {
         is_arp_request_for(m, TPA_IP)
@@ -354,23 +358,19 @@ fn classify_until_listener(port: &mut DpdkPort, classify: &mut FlowClassify) -> 
 
 /// The kernel in `ns` connects to `TPA_IP`:6379, whose MAC it is told is
 /// `mac`: its SYN goes out of `ifname`. Killed on drop.
-fn kernel_connects(ns: &Netns, ifname: &str, mac: MacAddr) -> Ping {
+fn kernel_connects(ns: &Netns, ifname: &str, mac: MacAddr) -> KernelSide {
     ns.add_neigh(ifname, "10.77.0.2", &mac.to_string());
-    let child = ns
-        .command(&[
+    KernelSide::start(
+        ns,
+        &[
             "python3",
             "-c",
             "import socket\n\
              s = socket.socket()\n\
              s.settimeout(5)\n\
              s.connect_ex(('10.77.0.2', 6379))\n",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start python3");
-    Ping(child)
+        ],
+    )
 }
 
 /// The classify stage of `plan` after the fallback, with counters checked
