@@ -1,0 +1,485 @@
+#!/usr/bin/env python3
+"""Regenerates the tables of doc/benchmarks.md from criterion's output.
+
+    python3 benches/report.py            # rewrite every table that has data
+    python3 benches/report.py --list     # which tables have data, from when
+    python3 benches/report.py --lint     # figures in the prose outside tables
+
+Each table in the doc sits between two marker comments,
+
+    <!-- table:NAME -->
+    ...generated, do not edit...
+    <!-- /table -->
+
+and NAME is a key of TABLES below. The script reads, for every benchmark,
+`target/criterion/**/<baseline>/estimates.json` (the median's point
+estimate, ns per iteration), `benchmark.json` (group, function, throughput)
+and `sample.json` (how many samples), so the medians and the ratios in a
+table always come from the same files. A table whose benchmarks were not
+run in this checkout is left as it is (and `--list` says so); a table whose
+benchmarks come from runs more than an hour apart says so under it, because
+its ratios are then not same-run ratios.
+
+Adding a table is one entry in TABLES plus the two markers in the doc.
+A bench that measures outside criterion (say, interleaved runs timed with
+the thread's CPU clock) can feed the same tables by writing JSON files
+into `target/bench-results/`: a list of records
+
+    {"group": "...", "function": "...", "ns_per_iter": 123.4,
+     "elements": 32, "samples": 41, "baseline": "new"}
+
+(`elements`, `samples` and `baseline` are optional), which the script
+reads like criterion's output.
+
+Only the standard library is used.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "doc" / "benchmarks.md"
+FASTEST = "fastest"
+ONE_HOUR = 3600.0
+
+
+@dataclass
+class Table:
+    """How one bench group (or several) becomes one table.
+
+    groups: criterion group ids, in row order.
+    functions: function ids to show, in row order (default: all that were
+        run, fastest first).
+    baseline: the function each ratio divides by (in the same group), or
+        FASTEST for the fastest row of the group.
+    labels: function id -> text of the first column; `{crate}` is replaced
+        by the crate's version from Cargo.lock.
+    columns: any of "group", "name", "time", "mpps", "gbps", "ratio",
+        "instructions", and "time@BASELINE" for a criterion baseline saved
+        with `--save-baseline BASELINE` (criterion's current run is "new").
+    unit: what one throughput element is ("packet", "frame", "round trip").
+    per: elements per iteration when the bench set no throughput.
+    bold: function id printed in bold (tpa's own row).
+    """
+
+    groups: list
+    functions: list = None
+    baseline: str = FASTEST
+    labels: dict = field(default_factory=dict)
+    columns: tuple = ("name", "time", "ratio")
+    unit: str = "packet"
+    per: int = None
+    bold: str = None
+    name_header: str = "benchmark"
+
+
+PEER_LABELS = {
+    "tpa": "tpa",
+    "etherparse": "etherparse {etherparse}",
+    "smoltcp": "smoltcp {smoltcp}",
+    "pnet": "pnet_packet {pnet_packet}",
+    "rpkt": "rpkt {rpkt}",
+}
+
+# One entry per table in doc/benchmarks.md: `<!-- table:KEY -->`.
+TABLES = {
+    # benches/benches/headers.rs
+    "headers-parse": Table(
+        ["parse_eth_ipv4_tcp_opts"], labels=PEER_LABELS, bold="tpa", name_header="library"
+    ),
+    "headers-emit": Table(
+        ["emit_eth_ipv4_tcp"], labels=PEER_LABELS, bold="tpa", name_header="library"
+    ),
+    "headers-emit-ipv4": Table(
+        ["emit_ipv4"], labels=PEER_LABELS, bold="tpa", name_header="library"
+    ),
+    # benches/benches/pipeline.rs
+    "pipeline": Table(
+        ["chain/1", "chain/4", "chain/8", "l2fwd"],
+        functions=["pipeline", "hand", "dyn", "pipeline+tap"],
+        baseline="pipeline",
+        columns=("group", "name", "time", "mpps", "ratio"),
+        name_header="variant",
+    ),
+    # benches/benches/dpdk_ring.rs (`--features dpdk`)
+    "dpdk-ring": Table(
+        ["l2fwd", "l2fwd_pipeline"],
+        functions=["dpdk_net_ring", "memory_wire"],
+        baseline="memory_wire",
+        columns=("group", "name", "time", "mpps", "ratio"),
+        unit="frame",
+    ),
+    # benches/benches/kernel_ports.rs
+    "kernel-ports": Table(
+        ["tap", "af_packet"],
+        functions=[
+            "tx",
+            "bridge_loop",
+            "tx_qdisc_bypass",
+            "tx_sendmmsg",
+            "veth_loop",
+            "veth_loop_sendmmsg",
+            "veth_loop_throughput_rx",
+        ],
+        columns=("group", "name", "time", "mpps"),
+        unit="frame",
+    ),
+    "kernel-rtt": Table(
+        ["rtt"],
+        functions=["tap", "af_packet_low_latency", "af_packet_throughput"],
+        baseline="tap",
+        unit="round trip",
+    ),
+    # benches/benches/responder.rs
+    "responder": Table(
+        ["responder", "peer"],
+        columns=("group", "name", "time", "mpps"),
+    ),
+    # benches/benches/offload.rs
+    "offload-checksums": Table(
+        ["offload/software_checksums_1500B"], unit="segment"
+    ),
+    "offload-tso": Table(
+        ["offload/software_tso"], columns=("name", "time", "gbps"), unit="64 000-byte send"
+    ),
+    # benches/benches/time.rs
+    "time-clock": Table(["clock"], unit="call"),
+    "time-wheel": Table(["wheel"], columns=("name", "time"), unit="operation"),
+}
+
+
+@dataclass
+class Measurement:
+    ns_per_iter: float
+    elements: int  # per iteration; None if the bench set no throughput
+    bytes: int  # per iteration, for Throughput::Bytes
+    samples: int
+    mtime: float  # when the estimate was written (seconds since the epoch)
+
+
+def target_dir():
+    env = os.environ.get("CARGO_TARGET_DIR")
+    return Path(env) if env else ROOT / "target"
+
+
+def load_criterion(criterion_dir):
+    """(group, function, baseline) -> Measurement, from criterion's files."""
+    data = {}
+    if not criterion_dir.is_dir():
+        return data
+    for bench_json in criterion_dir.glob("**/benchmark.json"):
+        run_dir = bench_json.parent
+        if run_dir.name == "report" or not (run_dir / "estimates.json").is_file():
+            continue
+        try:
+            meta = json.loads(bench_json.read_text())
+            est = json.loads((run_dir / "estimates.json").read_text())
+        except (OSError, ValueError) as e:
+            print(f"warning: skipping {run_dir}: {e}", file=sys.stderr)
+            continue
+        throughput = meta.get("throughput") or {}
+        samples = None
+        sample_file = run_dir / "sample.json"
+        if sample_file.is_file():
+            try:
+                samples = len(json.loads(sample_file.read_text()).get("times", []))
+            except ValueError:
+                pass
+        key = (meta["group_id"], meta.get("function_id") or "", run_dir.name)
+        data[key] = Measurement(
+            ns_per_iter=float(est["median"]["point_estimate"]),
+            elements=throughput.get("Elements") or throughput.get("ElementsAndBytes", {}).get("elements"),
+            bytes=throughput.get("Bytes") or throughput.get("BytesDecimal"),
+            samples=samples,
+            mtime=(run_dir / "estimates.json").stat().st_mtime,
+        )
+    return data
+
+
+def load_extra(results_dir):
+    """Records a bench wrote to target/bench-results/*.json."""
+    data = {}
+    if not results_dir.is_dir():
+        return data
+    for path in sorted(results_dir.glob("*.json")):
+        try:
+            records = json.loads(path.read_text())
+            mtime = path.stat().st_mtime
+            for r in records:
+                key = (r["group"], r["function"], r.get("baseline", "new"))
+                data[key] = Measurement(
+                    ns_per_iter=float(r["ns_per_iter"]),
+                    elements=r.get("elements"),
+                    bytes=r.get("bytes"),
+                    samples=r.get("samples"),
+                    mtime=mtime,
+                )
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"warning: skipping {path}: {e}", file=sys.stderr)
+    return data
+
+
+def crate_versions():
+    """Crate name -> highest version in Cargo.lock."""
+    versions = {}
+    lock = ROOT / "Cargo.lock"
+    if not lock.is_file():
+        return versions
+    for name, version in re.findall(
+        r'^name = "([^"]+)"\nversion = "([^"]+)"', lock.read_text(), re.M
+    ):
+        key = tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[.+-]", version))
+        if name not in versions or key > versions[name][0]:
+            versions[name] = (key, version)
+    return {n: v for n, (_, v) in versions.items()}
+
+
+def short_version(v):
+    """0.21.0 -> 0.21; 1.2.3 -> 1.2 (what a reader recognizes)."""
+    return ".".join(v.split(".")[:2])
+
+
+def fmt_time(ns):
+    """ns with three significant digits, in ns, µs or ms."""
+    for scale, unit in ((1e6, "ms"), (1e3, "µs"), (1.0, "ns")):
+        if ns >= scale or unit == "ns":
+            v = ns / scale
+            digits = max(0, 2 - int(math.floor(math.log10(v)))) if v > 0 else 1
+            return f"{v:.{min(digits, 2)}f} {unit}"
+    raise AssertionError
+
+
+def fmt_sig(v, digits=3):
+    if v <= 0:
+        return "0"
+    d = max(0, digits - 1 - int(math.floor(math.log10(v))))
+    return f"{v:.{d}f}"
+
+
+class Report:
+    def __init__(self, data, versions):
+        self.data = data
+        self.versions = versions
+
+    def rows_of(self, t, baseline="new"):
+        """[(group, function, Measurement)] of a table, in display order."""
+        rows = []
+        for g in t.groups:
+            found = {f: m for (gg, f, b), m in self.data.items() if gg == g and b == baseline}
+            if t.functions is not None:
+                names = [f for f in t.functions if f in found]
+            else:
+                names = sorted(found, key=lambda f: self.per_elem(t, found[f]))
+            rows += [(g, f, found[f]) for f in names]
+        return rows
+
+    def per_elem(self, t, m):
+        n = t.per or m.elements or 1
+        return m.ns_per_iter / n
+
+    def label(self, t, f):
+        text = t.labels.get(f, f"`{f}`")
+        return re.sub(
+            r"\{([^}]+)\}",
+            lambda mt: short_version(self.versions.get(mt.group(1), "?")),
+            text,
+        )
+
+    def render(self, name):
+        """The table's markdown, or None when none of its benchmarks ran."""
+        t = TABLES[name]
+        rows = self.rows_of(t)
+        if not rows:
+            return None
+        per = "iteration" if not (t.per or any(m.elements for _, _, m in rows)) else t.unit
+        base_name = "the fastest" if t.baseline == FASTEST else f"`{t.baseline}`"
+        same_group = len(t.groups) > 1 or t.baseline != FASTEST
+        headers = []
+        align = []
+        for c in t.columns:
+            if c == "group":
+                headers.append("group"), align.append("---")
+            elif c == "name":
+                headers.append(t.name_header), align.append("---")
+            elif c == "time":
+                headers.append(f"time per {per} (median)"), align.append("---:")
+            elif c.startswith("time@"):
+                headers.append(f"{c[5:]}: time per {per}"), align.append("---:")
+            elif c == "mpps":
+                headers.append("Mpps"), align.append("---:")
+            elif c == "gbps":
+                headers.append("Gbit/s"), align.append("---:")
+            elif c == "ratio":
+                scope = " in its group" if same_group and len(t.groups) > 1 else ""
+                headers.append(f"time / {base_name}{scope}"), align.append("---:")
+            else:
+                raise SystemExit(f"table {name}: unknown column {c!r}")
+        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
+        for g, f, m in rows:
+            ns = self.per_elem(t, m)
+            group_rows = [r for r in rows if r[0] == g]
+            if t.baseline == FASTEST:
+                base = min(self.per_elem(t, r[2]) for r in group_rows)
+            else:
+                b = [r[2] for r in group_rows if r[1] == t.baseline]
+                base = self.per_elem(t, b[0]) if b else None
+            cells = []
+            for c in t.columns:
+                if c == "group":
+                    cells.append(f"`{g}`")
+                elif c == "name":
+                    cells.append(self.label(t, f))
+                elif c == "time":
+                    cells.append(fmt_time(ns))
+                elif c.startswith("time@"):
+                    other = self.data.get((g, f, c[5:]))
+                    cells.append(fmt_time(self.per_elem(t, other)) if other else "–")
+                elif c == "mpps":
+                    cells.append(fmt_sig(1e3 / ns))
+                elif c == "gbps":
+                    cells.append(fmt_sig(m.bytes * 8 / m.ns_per_iter) if m.bytes else "–")
+                elif c == "ratio":
+                    cells.append(f"{ns / base:.2f}" if base else "–")
+            if t.bold is not None and f == t.bold:
+                cells = [f"**{c}**" if c not in ("", "–") else c for c in cells]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        lines.append(self.caption(t, rows))
+        return "\n".join(lines)
+
+    def caption(self, t, rows):
+        times = [m.mtime for _, _, m in rows]
+        first, last = min(times), max(times)
+        day = lambda s: datetime.datetime.fromtimestamp(s, datetime.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M UTC"
+        )
+        samples = sorted({m.samples for _, _, m in rows if m.samples})
+        n = f"{samples[0]}" if len(samples) == 1 else "–".join(map(str, samples[:1] + samples[-1:]))
+        text = f"Generated by `benches/report.py` from the run of {day(last)}"
+        if samples:
+            text += f"; medians of {n} criterion samples"
+        if last - first > ONE_HOUR:
+            text += (
+                f". **Mixed runs** ({day(first)} to {day(last)}): the ratios are not"
+                " same-run ratios; rerun the bench"
+            )
+        return f"<sub>{text}.</sub>"
+
+
+MARKER = re.compile(r"<!-- table:([A-Za-z0-9_.-]+) -->\n(.*?)<!-- /table -->", re.S)
+
+
+def regenerate(doc_text, report, only=None):
+    """(new text, names regenerated, names left as they were)."""
+    done, kept = [], []
+    seen = set()
+
+    def replace(mt):
+        name = mt.group(1)
+        seen.add(name)
+        if name not in TABLES:
+            raise SystemExit(f"{DOC.name}: marker table:{name} has no entry in TABLES")
+        if only and name not in only:
+            return mt.group(0)
+        body = report.render(name)
+        if body is None:
+            kept.append(name)
+            return mt.group(0)
+        done.append(name)
+        return f"<!-- table:{name} -->\n{body}\n<!-- /table -->"
+
+    text = MARKER.sub(replace, doc_text)
+    missing = sorted(set(TABLES) - seen)
+    if missing:
+        print(f"warning: no marker in the doc for: {', '.join(missing)}", file=sys.stderr)
+    return text, done, kept
+
+
+FIGURE = re.compile(
+    r"(?<![\w.`/-])\d[\d,.]*\s?(?:ns|µs|us|ms|Mpps|Gbit/s|×|x\b|%)(?![\w`])"
+)
+
+
+def lint(doc_text):
+    """Figures (a number with a unit) in the prose, outside tables and code."""
+    problems = []
+    in_code = False
+    in_table = False
+    for no, line in enumerate(doc_text.splitlines(), 1):
+        if line.startswith("```"):
+            in_code = not in_code
+            continue
+        if line.startswith("<!-- table:"):
+            in_table = True
+        elif line.startswith("<!-- /table -->"):
+            in_table = False
+            continue
+        if in_code or in_table:
+            continue
+        prose = re.sub(r"`[^`]*`", "", line)
+        for mt in FIGURE.finditer(prose):
+            problems.append((no, mt.group(0), line.strip()))
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--doc", type=Path, default=DOC)
+    ap.add_argument("--target", type=Path, default=None, help="cargo target dir")
+    ap.add_argument("--only", nargs="*", help="regenerate only these tables")
+    ap.add_argument("--list", action="store_true", help="show tables and their data")
+    ap.add_argument("--lint", action="store_true", help="check the prose for figures")
+    ap.add_argument("--print", dest="print_", metavar="TABLE", help="print one table")
+    args = ap.parse_args()
+
+    doc_text = args.doc.read_text()
+    if args.lint:
+        problems = lint(doc_text)
+        for no, fig, line in problems:
+            print(f"{args.doc}:{no}: figure {fig!r} outside a generated table: {line}")
+        if problems:
+            print(
+                f"{len(problems)} figure(s) in the prose: quote the table instead",
+                file=sys.stderr,
+            )
+        return 1 if problems else 0
+
+    target = args.target or target_dir()
+    data = load_criterion(target / "criterion")
+    data.update(load_extra(target / "bench-results"))
+    report = Report(data, crate_versions())
+
+    if args.list:
+        for name, t in TABLES.items():
+            rows = report.rows_of(t)
+            if rows:
+                last = max(m.mtime for _, _, m in rows)
+                when = datetime.datetime.fromtimestamp(last, datetime.timezone.utc)
+                print(f"{name:20} {len(rows):3} rows, run of {when:%Y-%m-%d %H:%M} UTC")
+            else:
+                print(f"{name:20}   no data ({', '.join(t.groups)})")
+        return 0
+    if args.print_:
+        if args.print_ not in TABLES:
+            raise SystemExit(f"no table {args.print_!r}; see --list")
+        print(report.render(args.print_) or "no data")
+        return 0
+
+    new_text, done, kept = regenerate(doc_text, report, set(args.only) if args.only else None)
+    if new_text != doc_text:
+        args.doc.write_text(new_text)
+    print(f"regenerated: {', '.join(done) or 'none'}")
+    if kept:
+        print(f"no data, left as they were: {', '.join(kept)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
