@@ -44,7 +44,7 @@ if [[ -f "$HOME/.cargo/env" ]]; then
     # shellcheck source=/dev/null
     . "$HOME/.cargo/env"
 fi
-command -v cargo >/dev/null || die "cargo not found: install Rust (stable >= 1.85) with rustup"
+command -v cargo >/dev/null || die "cargo not found: install Rust (stable >= 1.91) with rustup"
 if command -v rustup >/dev/null; then
     for c in rustfmt clippy; do
         rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"

@@ -284,7 +284,7 @@ fn parse_segment(bytes: &[u8]) -> (u32, (bool, bool, bool), Vec<u8>, Option<u16>
                 None,
             )
         }
-        None => panic!("IP"),
+        _ => panic!("IP"),
     };
     assert_eq!(tcp.checksum(), want, "TCP checksum");
     (

@@ -242,8 +242,8 @@ proptest! {
             assert_eq!(c[0], b[0]);
             assert_eq!(c[usize::from(b[0] & 15) * 4..], b[usize::from(b[0] & 15) * 4..]);
         };
-        check(&|v| v.set_dscp(v6), &|h| h.dscp = etherparse::Ipv4Dscp::try_new(v6).unwrap());
-        check(&|v| v.set_ecn(v2), &|h| h.ecn = etherparse::Ipv4Ecn::try_new(v2).unwrap());
+        check(&|v| v.set_dscp(v6), &|h| h.dscp = etherparse::IpDscp::try_new(v6).unwrap());
+        check(&|v| v.set_ecn(v2), &|h| h.ecn = etherparse::IpEcn::try_new(v2).unwrap());
         check(&|v| v.set_total_len(v16.max(60)), &|h| h.total_len = v16.max(60));
         check(&|v| v.set_ident(v16), &|h| h.identification = v16);
         check(&|v| v.set_dont_fragment(bit), &|h| h.dont_fragment = bit);

@@ -29,7 +29,7 @@ impl Slot {
     }
     /// A human description for docs: "bits 4..8 (4 bits)" or "bytes 12..16".
     pub fn describe(self) -> String {
-        if self.offset % 8 == 0 && self.bits % 8 == 0 {
+        if self.offset.is_multiple_of(8) && self.bits.is_multiple_of(8) {
             format!("bytes {}..{}", self.first_byte(), self.end_byte())
         } else {
             format!(
@@ -51,7 +51,7 @@ pub fn layout(h: &Header) -> syn::Result<(Vec<Slot>, usize)> {
     for f in &h.fields {
         let bits = f.kind.bits();
         if (f.little_endian || matches!(f.kind, Kind::Array(_) | Kind::Address(_)))
-            && offset % 8 != 0
+            && !offset.is_multiple_of(8)
         {
             return Err(syn::Error::new_spanned(
                 &f.width_ty,
@@ -67,7 +67,7 @@ pub fn layout(h: &Header) -> syn::Result<(Vec<Slot>, usize)> {
         slots.push(Slot { offset, bits });
         offset += bits;
     }
-    if offset % 8 != 0 {
+    if !offset.is_multiple_of(8) {
         let last = h.fields.last().expect("at least one field");
         let pad = 8 - offset % 8;
         return Err(syn::Error::new_spanned(
@@ -162,7 +162,7 @@ pub fn read_uint(b: &Ident, slot: Slot) -> TokenStream {
     // ...and those of the fields before it (unless the cast to a storage
     // type exactly as wide as the field drops them anyway).
     let cast_truncates = word_bits != type_bits(slot.bits) && slot.bits == type_bits(slot.bits);
-    if slot.offset % 8 != 0 && !cast_truncates {
+    if !slot.offset.is_multiple_of(8) && !cast_truncates {
         let m = hex(mask(slot.bits));
         e = quote!((#e & #m));
     }
@@ -178,7 +178,7 @@ pub fn write_uint(b: &Ident, slot: Slot, v: &Ident) -> TokenStream {
     let storage_bits = type_bits(slot.bits);
     let first = slot.first_byte();
     let span_bytes = slot.end_byte() - first;
-    let aligned = slot.offset % 8 == 0 && slot.bits % 8 == 0;
+    let aligned = slot.offset.is_multiple_of(8) && slot.bits.is_multiple_of(8);
     if aligned {
         // Whole bytes: store the big-endian bytes, no read needed.
         if span_bytes == 1 {

@@ -202,11 +202,8 @@ pub fn parse_udp(frame: &[u8]) -> Option<Udp> {
     let Some(TransportSlice::Udp(udp)) = &p.transport else {
         return None;
     };
-    let vlan = match &p.vlan {
-        Some(etherparse::VlanSlice::SingleVlan(v)) => Some(v.vlan_identifier().value()),
-        Some(etherparse::VlanSlice::DoubleVlan(v)) => Some(v.outer().vlan_identifier().value()),
-        None => None,
-    };
+    // The outermost tag, as the port's VLAN filter sees it.
+    let vlan = p.vlan_ids().first().map(|id| id.value());
     Some(Udp {
         src_mac: MacAddr(frame[6..12].try_into().unwrap()),
         dst_mac: MacAddr(frame[0..6].try_into().unwrap()),

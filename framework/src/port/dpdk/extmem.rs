@@ -79,8 +79,8 @@ impl<O: ExtBufOwner> ExtMemRegion<O> {
     ) -> Result<Self, PortError> {
         if page_size == 0
             || len == 0
-            || len % page_size != 0
-            || base.as_ptr() as usize % page_size != 0
+            || !len.is_multiple_of(page_size)
+            || !(base.as_ptr() as usize).is_multiple_of(page_size)
         {
             return Err(PortError::InvalidConfig {
                 name: "extmem".into(),

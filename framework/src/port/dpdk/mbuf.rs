@@ -25,7 +25,8 @@ const fn priv_round(size: usize) -> u16 {
 
 // The private area starts right after `struct rte_mbuf`, which is cache-line
 // sized, so it is aligned enough for Meta.
-const _: () = assert!(core::mem::size_of::<sys::rte_mbuf>() % core::mem::align_of::<Meta>() == 0);
+const _: () =
+    assert!(core::mem::size_of::<sys::rte_mbuf>().is_multiple_of(core::mem::align_of::<Meta>()));
 
 /// One DPDK `rte_mbuf` (possibly the head of a chain), owned: dropping it
 /// frees the whole chain back to its mempool.

@@ -73,7 +73,7 @@ impl Mapping {
 
     /// The status word at byte `off` (4-aligned, inside the mapping).
     fn status(&self, off: usize) -> &AtomicU32 {
-        debug_assert!(off % 4 == 0 && off + 4 <= self.len);
+        debug_assert!(off.is_multiple_of(4) && off + 4 <= self.len);
         // SAFETY: `off` is inside the mapping and 4-byte aligned (the mapping
         // is page aligned, blocks and frames are 16-aligned); the kernel
         // accesses this word concurrently, hence atomic access only.
