@@ -7,10 +7,15 @@
 //! segment descriptions before anything is timed.
 //!
 //! Emit: build the whole Ethernet/IPv4/TCP frame (timestamps, SACK, 64
-//! bytes of payload) with both checksums, for the libraries that can.
+//! bytes of payload) with both checksums, for the libraries that can, each
+//! through its fastest path that does not allocate. Every field value and
+//! address reaches the emitters through `black_box`, and before anything is
+//! timed every emitter's bytes are compared with a frame the bench crate
+//! built byte by byte.
 //!
-//! Run: `cargo bench -p tpa-benches --bench headers`. A table of medians
-//! (ns per packet) and ratios to the fastest is printed at the end.
+//! Run: `cargo bench -p tpa-benches --bench headers`, then
+//! `python3 benches/report.py` to put the medians and ratios into
+//! doc/benchmarks.md.
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -18,15 +23,15 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use tpa_benches::headers::{
-    build_frame, checksums_ok, specs, SegmentSpec, DST_IP, DST_MAC, PAYLOAD_LEN, SRC_IP, SRC_MAC,
-    TTL, WINDOW,
+    build_frame, build_frame_in, specs, OptionLayout, SegmentSpec, SharedFields, PAYLOAD_LEN,
+    SHARED,
 };
 
 /// Frames per iteration.
 const N: usize = 64;
 
 type ParseFn = fn(&[u8]) -> Option<u64>;
-type EmitFn = fn(&SegmentSpec, &[u8], &mut [u8]) -> usize;
+type EmitFn = fn(&SharedFields, &SegmentSpec, &[u8], &mut [u8]) -> usize;
 
 #[inline(always)]
 fn be32(b: &[u8]) -> Option<u32> {
@@ -71,8 +76,8 @@ mod tpa_impl {
     }
 
     #[inline(never)]
-    pub fn emit(s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> usize {
-        tpa_emit(s, payload, out).unwrap_or(0)
+    pub fn emit(c: &SharedFields, s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> usize {
+        tpa_emit(c, s, payload, out).unwrap_or(0)
     }
 
     pub use super::tpa_emit_impl::tpa_emit;
@@ -81,8 +86,8 @@ mod tpa_impl {
 mod etherparse_impl {
     use super::*;
     use etherparse::{
-        EtherType, Ethernet2HeaderSlice, IpNumber, Ipv4HeaderSlice, PacketBuilder, TcpHeaderSlice,
-        TcpOptionElement,
+        EtherType, Ethernet2Header, Ethernet2HeaderSlice, IpNumber, Ipv4Header, Ipv4HeaderSlice,
+        TcpHeader, TcpHeaderSlice, TcpOptionElement,
     };
 
     #[inline(never)]
@@ -116,8 +121,13 @@ mod etherparse_impl {
         Some(acc)
     }
 
+    /// The headers as values, each written with its own `write` into the
+    /// output slice (`Ethernet2Header::write_to_slice`, `Ipv4Header::write`
+    /// with the header checksum, `TcpHeader::write` after
+    /// `calc_checksum_ipv4_raw`), then the payload: no allocation, no
+    /// `PacketBuilder`.
     #[inline(never)]
-    pub fn emit(s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> usize {
+    pub fn emit(c: &SharedFields, s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> usize {
         let mut opts = [const { TcpOptionElement::Noop }; 6];
         opts[2] = TcpOptionElement::Timestamp(s.tsval, s.tsecr);
         let n = if let Some((&first, more)) = s.sack.split_first() {
@@ -130,21 +140,41 @@ mod etherparse_impl {
         } else {
             3
         };
-        let Ok(builder) = PacketBuilder::ethernet2(SRC_MAC, DST_MAC)
-            .ipv4(SRC_IP, DST_IP, TTL)
-            .tcp(s.src_port, s.dst_port, s.seq, WINDOW)
-            .ack(s.ack)
-            .psh()
-            .options(&opts[..n])
+        let mut tcp = TcpHeader::new(s.src_port, s.dst_port, s.seq, c.window);
+        tcp.acknowledgment_number = s.ack;
+        tcp.ack = true;
+        tcp.psh = true;
+        if tcp.set_options(&opts[..n]).is_err() {
+            return 0;
+        }
+        let tcp_len = tcp.header_len() + payload.len();
+        let Ok(mut ip) = Ipv4Header::new(tcp_len as u16, c.ttl, IpNumber::TCP, c.src_ip, c.dst_ip)
         else {
             return 0;
         };
-        let len = builder.size(payload.len());
-        let mut w = &mut out[..];
-        match builder.write(&mut w, payload) {
-            Ok(()) => len,
-            Err(_) => 0,
+        ip.identification = s.ident;
+        let Ok(checksum) = tcp.calc_checksum_ipv4_raw(c.src_ip, c.dst_ip, payload) else {
+            return 0;
+        };
+        tcp.checksum = checksum;
+        let eth = Ethernet2Header {
+            source: c.src_mac,
+            destination: c.dst_mac,
+            ether_type: EtherType::IPV4,
+        };
+        let len = Ethernet2Header::LEN + ip.header_len() + tcp_len;
+        let Some(frame) = out.get_mut(..len) else {
+            return 0;
+        };
+        let Ok(mut rest) = eth.write_to_slice(frame) else {
+            return 0;
+        };
+        // `Write` for `&mut [u8]` advances the slice past what it wrote.
+        if ip.write(&mut rest).is_err() || tcp.write(&mut rest).is_err() {
+            return 0;
         }
+        rest.copy_from_slice(payload);
+        len
     }
 }
 
@@ -190,8 +220,11 @@ mod smoltcp_impl {
         Some(acc)
     }
 
+    /// `EthernetRepr` / `Ipv4Repr` / `TcpRepr::emit` into the output slice.
+    /// `Ipv4Repr` has no identification: the IPv4 header is emitted without
+    /// its checksum, then `set_ident` and `fill_checksum`.
     #[inline(never)]
-    pub fn emit(s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> usize {
+    pub fn emit(c: &SharedFields, s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> usize {
         let mut sack_ranges = [None; 3];
         for (slot, &b) in sack_ranges.iter_mut().zip(&s.sack) {
             *slot = Some(b);
@@ -202,7 +235,7 @@ mod smoltcp_impl {
             control: TcpControl::Psh,
             seq_number: TcpSeqNumber(s.seq as i32),
             ack_number: Some(TcpSeqNumber(s.ack as i32)),
-            window_len: WINDOW,
+            window_len: c.window,
             window_scale: None,
             max_seg_size: None,
             sack_permitted: false,
@@ -213,18 +246,18 @@ mod smoltcp_impl {
             }),
             payload,
         };
-        let src = Ipv4Addr::from(SRC_IP);
-        let dst = Ipv4Addr::from(DST_IP);
+        let src = Ipv4Addr::from(c.src_ip);
+        let dst = Ipv4Addr::from(c.dst_ip);
         let ip_repr = Ipv4Repr {
             src_addr: src,
             dst_addr: dst,
             next_header: IpProtocol::Tcp,
             payload_len: tcp_repr.buffer_len(),
-            hop_limit: TTL,
+            hop_limit: c.ttl,
         };
         let eth_repr = EthernetRepr {
-            src_addr: EthernetAddress(SRC_MAC),
-            dst_addr: EthernetAddress(DST_MAC),
+            src_addr: EthernetAddress(c.src_mac),
+            dst_addr: EthernetAddress(c.dst_mac),
             ethertype: EthernetProtocol::Ipv4,
         };
         let len = eth_repr.buffer_len() + ip_repr.buffer_len() + tcp_repr.buffer_len();
@@ -235,7 +268,9 @@ mod smoltcp_impl {
         let mut frame = EthernetFrame::new_unchecked(buf);
         eth_repr.emit(&mut frame);
         let mut ip = Ipv4Packet::new_unchecked(frame.payload_mut());
-        ip_repr.emit(&mut ip, &caps);
+        ip_repr.emit(&mut ip, &ChecksumCapabilities::ignored());
+        ip.set_ident(s.ident);
+        ip.fill_checksum();
         let mut tcp = TcpPacket::new_unchecked(ip.payload_mut());
         tcp_repr.emit(
             &mut tcp,
@@ -254,7 +289,8 @@ mod pnet_impl {
     use pnet_packet::ip::IpNextHeaderProtocols;
     use pnet_packet::ipv4::{self, Ipv4Packet, MutableIpv4Packet};
     use pnet_packet::tcp::{
-        self, MutableTcpPacket, TcpFlags, TcpOption, TcpOptionNumbers, TcpPacket,
+        self, MutableTcpOptionPacket, MutableTcpPacket, TcpFlags, TcpOptionNumber,
+        TcpOptionNumbers, TcpPacket,
     };
     use pnet_packet::{MutablePacket, Packet};
 
@@ -287,33 +323,39 @@ mod pnet_impl {
         Some(acc)
     }
 
-    #[inline(never)]
-    pub fn emit(s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> usize {
-        let mut opts = vec![
-            TcpOption::nop(),
-            TcpOption::nop(),
-            TcpOption::timestamp(s.tsval, s.tsecr),
-        ];
-        if !s.sack.is_empty() {
-            let edges: Vec<u32> = s.sack.iter().flat_map(|&(l, r)| [l, r]).collect();
-            opts.extend([
-                TcpOption::nop(),
-                TcpOption::nop(),
-                TcpOption::selective_ack(&edges),
-            ]);
+    /// Writes one option with `MutableTcpOptionPacket`'s setters at the
+    /// start of `raw`; returns its length.
+    fn put_option(raw: &mut [u8], number: TcpOptionNumber, data: &[u8]) -> Option<usize> {
+        let mut o = MutableTcpOptionPacket::new(raw)?;
+        o.set_number(number);
+        if number == TcpOptionNumbers::NOP {
+            return Some(1);
         }
-        let tcp_len = 20 + s.options_len() + payload.len();
+        let len = 2 + data.len();
+        o.set_length(&[len as u8]);
+        o.set_data(data);
+        Some(len)
+    }
+
+    /// The `Mutable*Packet` setters on the output slice. The options are
+    /// written with `MutableTcpOptionPacket` into `get_options_raw_mut`
+    /// (`set_options` takes `TcpOption` values, which allocate), the
+    /// checksums with pnet's functions.
+    #[inline(never)]
+    pub fn emit(c: &SharedFields, s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> usize {
+        let opt_len = s.options_len();
+        let tcp_len = 20 + opt_len + payload.len();
         let len = 14 + 20 + tcp_len;
         let Some(buf) = out.get_mut(..len) else {
             return 0;
         };
-        let src = Ipv4Addr::from(SRC_IP);
-        let dst = Ipv4Addr::from(DST_IP);
+        let src = Ipv4Addr::from(c.src_ip);
+        let dst = Ipv4Addr::from(c.dst_ip);
         let Some(mut eth) = MutableEthernetPacket::new(buf) else {
             return 0;
         };
-        eth.set_destination(MacAddr::from(DST_MAC));
-        eth.set_source(MacAddr::from(SRC_MAC));
+        eth.set_destination(MacAddr::from(c.dst_mac));
+        eth.set_source(MacAddr::from(c.src_mac));
         eth.set_ethertype(EtherTypes::Ipv4);
         let Some(mut ip) = MutableIpv4Packet::new(eth.payload_mut()) else {
             return 0;
@@ -326,13 +368,13 @@ mod pnet_impl {
         ip.set_identification(s.ident);
         ip.set_flags(ipv4::Ipv4Flags::DontFragment);
         ip.set_fragment_offset(0);
-        ip.set_ttl(TTL);
+        ip.set_ttl(c.ttl);
         ip.set_next_level_protocol(IpNextHeaderProtocols::Tcp);
         ip.set_source(src);
         ip.set_destination(dst);
         ip.set_checksum(0);
-        let c = ipv4::checksum(&ip.to_immutable());
-        ip.set_checksum(c);
+        let sum = ipv4::checksum(&ip.to_immutable());
+        ip.set_checksum(sum);
         let Some(mut t) = MutableTcpPacket::new(ip.payload_mut()) else {
             return 0;
         };
@@ -340,16 +382,49 @@ mod pnet_impl {
         t.set_destination(s.dst_port);
         t.set_sequence(s.seq);
         t.set_acknowledgement(s.ack);
-        t.set_data_offset(((20 + s.options_len()) / 4) as u8);
+        t.set_data_offset(((20 + opt_len) / 4) as u8);
         t.set_reserved(0);
         t.set_flags(TcpFlags::ACK | TcpFlags::PSH);
-        t.set_window(WINDOW);
+        t.set_window(c.window);
         t.set_checksum(0);
         t.set_urgent_ptr(0);
-        t.set_options(&opts);
+        {
+            let raw = t.get_options_raw_mut();
+            let mut at = 0;
+            let mut ts = [0u8; 8];
+            ts[..4].copy_from_slice(&s.tsval.to_be_bytes());
+            ts[4..].copy_from_slice(&s.tsecr.to_be_bytes());
+            for (number, data) in [
+                (TcpOptionNumbers::NOP, &[][..]),
+                (TcpOptionNumbers::NOP, &[][..]),
+                (TcpOptionNumbers::TIMESTAMPS, &ts[..]),
+            ] {
+                let Some(n) = put_option(&mut raw[at..], number, data) else {
+                    return 0;
+                };
+                at += n;
+            }
+            if !s.sack.is_empty() {
+                let mut edges = [0u8; 24];
+                for (chunk, &(l, r)) in edges.chunks_exact_mut(8).zip(&s.sack) {
+                    chunk[..4].copy_from_slice(&l.to_be_bytes());
+                    chunk[4..].copy_from_slice(&r.to_be_bytes());
+                }
+                for (number, data) in [
+                    (TcpOptionNumbers::NOP, &[][..]),
+                    (TcpOptionNumbers::NOP, &[][..]),
+                    (TcpOptionNumbers::SACK, &edges[..8 * s.sack.len()]),
+                ] {
+                    let Some(n) = put_option(&mut raw[at..], number, data) else {
+                        return 0;
+                    };
+                    at += n;
+                }
+            }
+        }
         t.set_payload(payload);
-        let c = tcp::ipv4_checksum(&t.to_immutable(), &src, &dst);
-        t.set_checksum(c);
+        let sum = tcp::ipv4_checksum(&t.to_immutable(), &src, &dst);
+        t.set_checksum(sum);
         len
     }
 }
@@ -399,11 +474,12 @@ const PARSERS: &[(&str, ParseFn)] = &[
     ("rpkt", rpkt_impl::parse),
 ];
 
-const EMITTERS: &[(&str, EmitFn)] = &[
-    ("tpa", tpa_impl::emit),
-    ("etherparse", etherparse_impl::emit),
-    ("smoltcp", smoltcp_impl::emit),
-    ("pnet", pnet_impl::emit),
+/// The whole-frame emitters and the option layout each writes.
+const EMITTERS: &[(&str, EmitFn, OptionLayout)] = &[
+    ("tpa", tpa_impl::emit, OptionLayout::Aligned),
+    ("etherparse", etherparse_impl::emit, OptionLayout::Aligned),
+    ("smoltcp", smoltcp_impl::emit, OptionLayout::Packed),
+    ("pnet", pnet_impl::emit, OptionLayout::Aligned),
 ];
 
 /// Only the IPv4 header, 20 bytes with its checksum: the code `#[header]`
@@ -418,64 +494,64 @@ mod ipv4_only {
         20 + s.options_len() + PAYLOAD_LEN
     }
 
+    /// The owned `Ipv4` header's generated `emit`.
     #[inline(never)]
-    pub fn tpa(s: &SegmentSpec, out: &mut [u8]) -> usize {
+    pub fn tpa(c: &SharedFields, s: &SegmentSpec, out: &mut [u8]) -> usize {
         use tpa::wire::ipv4::{IpProtocol, Ipv4};
         let ip = Ipv4 {
             total_len: (Ipv4::LEN + tcp_len(s)) as u16,
             ident: s.ident,
             dont_fragment: true,
-            ttl: TTL,
+            ttl: c.ttl,
             protocol: IpProtocol::Tcp,
-            src: Ipv4Addr::from(SRC_IP),
-            dst: Ipv4Addr::from(DST_IP),
+            src: Ipv4Addr::from(c.src_ip),
+            dst: Ipv4Addr::from(c.dst_ip),
             ..Ipv4::basic()
         };
         ip.emit(out).unwrap_or(0)
     }
 
+    /// `Ipv4Repr::emit` without the checksum, `set_ident` (the `Repr` has
+    /// no identification), `fill_checksum`.
     #[inline(never)]
-    pub fn smoltcp(s: &SegmentSpec, out: &mut [u8]) -> usize {
+    pub fn smoltcp(c: &SharedFields, s: &SegmentSpec, out: &mut [u8]) -> usize {
         let repr = Ipv4Repr {
-            src_addr: Ipv4Addr::from(SRC_IP),
-            dst_addr: Ipv4Addr::from(DST_IP),
+            src_addr: Ipv4Addr::from(c.src_ip),
+            dst_addr: Ipv4Addr::from(c.dst_ip),
             next_header: IpProtocol::Tcp,
             payload_len: tcp_len(s),
-            hop_limit: TTL,
+            hop_limit: c.ttl,
         };
         let Some(buf) = out.get_mut(..20) else {
             return 0;
         };
         let mut packet = Ipv4Packet::new_unchecked(buf);
-        // smoltcp's Repr has no identification field: emit without the
-        // checksum, set the field like the others, then checksum once.
         repr.emit(&mut packet, &ChecksumCapabilities::ignored());
         packet.set_ident(s.ident);
         packet.fill_checksum();
         20
     }
 
+    /// `Ipv4Header::new`, then its `write` (which computes the header
+    /// checksum) into the output slice.
     #[inline(never)]
-    pub fn etherparse(s: &SegmentSpec, out: &mut [u8]) -> usize {
+    pub fn etherparse(c: &SharedFields, s: &SegmentSpec, out: &mut [u8]) -> usize {
         use etherparse::{IpNumber, Ipv4Header};
-        let Ok(mut h) = Ipv4Header::new(tcp_len(s) as u16, TTL, IpNumber::TCP, SRC_IP, DST_IP)
+        let Ok(mut h) =
+            Ipv4Header::new(tcp_len(s) as u16, c.ttl, IpNumber::TCP, c.src_ip, c.dst_ip)
         else {
             return 0;
         };
         h.identification = s.ident;
-        h.header_checksum = h.calc_header_checksum();
-        let bytes = h.to_bytes();
-        match out.get_mut(..bytes.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(&bytes);
-                bytes.len()
-            }
-            None => 0,
+        let mut w = &mut out[..];
+        match h.write(&mut w) {
+            Ok(()) => Ipv4Header::MIN_LEN,
+            Err(_) => 0,
         }
     }
 }
 
-type HeaderEmitFn = fn(&SegmentSpec, &mut [u8]) -> usize;
+type HeaderEmitFn = fn(&SharedFields, &SegmentSpec, &mut [u8]) -> usize;
 
 const IPV4_EMITTERS: &[(&str, HeaderEmitFn)] = &[
     ("tpa", ipv4_only::tpa),
@@ -483,44 +559,46 @@ const IPV4_EMITTERS: &[(&str, HeaderEmitFn)] = &[
     ("smoltcp", ipv4_only::smoltcp),
 ];
 
-/// Each IPv4-only emitter writes a header that checksums to zero and that
-/// etherparse reads back with the expected fields.
-fn check_ipv4(specs: &[SegmentSpec]) {
-    for s in specs {
-        for &(name, emit) in IPV4_EMITTERS {
-            let mut out = [0u8; 20];
-            assert_eq!(emit(s, &mut out), 20, "{name} failed to emit");
-            assert_eq!(
-                tpa::header::checksum::checksum(&out),
-                0,
-                "{name}: bad checksum"
-            );
-            let h = etherparse::Ipv4HeaderSlice::from_slice(&out).expect("valid header");
-            assert_eq!((h.identification(), h.ttl()), (s.ident, TTL), "{name}");
-            assert_eq!(
-                h.total_len() as usize,
-                40 + s.options_len() + PAYLOAD_LEN,
-                "{name}"
-            );
-        }
+/// Formats the first difference between two byte strings for a failed check.
+fn first_difference(got: &[u8], want: &[u8]) -> String {
+    match got.iter().zip(want).position(|(a, b)| a != b) {
+        Some(i) => format!("byte {i}: {:#04x}, want {:#04x}", got[i], want[i]),
+        None => format!("length {}, want {}", got.len(), want.len()),
     }
 }
 
-/// Refuses to time anything that does not do the work right.
+/// Refuses to time anything that does not do the work right: every parser
+/// arrives at the expected sum, and every emitter writes exactly the bytes
+/// of the frame (or IPv4 header) the bench crate built byte by byte.
 fn check(specs: &[SegmentSpec], frames: &[Vec<u8>], payload: &[u8]) {
     let expected: u64 = specs.iter().map(SegmentSpec::expected).sum();
     for &(name, parse) in PARSERS {
         let got: u64 = frames.iter().map(|f| parse(f).expect(name)).sum();
         assert_eq!(got, expected, "{name} parsed the frames wrong");
     }
-    let mut out = [0u8; 256];
-    for &(name, emit) in EMITTERS {
+    for &(name, emit, layout) in EMITTERS {
         for s in specs {
-            let n = emit(s, payload, &mut out);
-            assert!(n > 0, "{name} failed to emit");
-            assert!(checksums_ok(&out[..n]), "{name}: bad checksums");
-            let parsed = etherparse_impl::parse(&out[..n]);
-            assert_eq!(parsed, Some(s.expected()), "{name} emitted wrong fields");
+            // A dirty buffer, so an emitter that skips a byte is caught.
+            let mut out = [0xa5u8; 256];
+            let n = emit(&SHARED, s, payload, &mut out);
+            let want = build_frame_in(s, layout);
+            assert!(
+                out[..n] == want[..],
+                "{name} emitted other bytes than the reference ({}) for {s:?}",
+                first_difference(&out[..n], &want)
+            );
+        }
+    }
+    for &(name, emit) in IPV4_EMITTERS {
+        for (s, frame) in specs.iter().zip(frames) {
+            let mut out = [0xa5u8; 64];
+            let n = emit(&SHARED, s, &mut out);
+            let want = &frame[14..34];
+            assert!(
+                out[..n] == want[..],
+                "{name} emitted another IPv4 header than the reference ({}) for {s:?}",
+                first_difference(&out[..n], want)
+            );
         }
     }
 }
@@ -543,13 +621,18 @@ fn bench(c: &mut Criterion, specs: &[SegmentSpec], frames: &[Vec<u8>], payload: 
 
     let mut g = c.benchmark_group("emit_eth_ipv4_tcp");
     g.throughput(Throughput::Elements(N as u64));
-    for &(name, emit) in EMITTERS {
+    for &(name, emit, _) in EMITTERS {
         let mut out = [0u8; 256];
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut total = 0usize;
                 for s in specs {
-                    total += emit(black_box(s), black_box(payload), &mut out);
+                    total += emit(
+                        black_box(&SHARED),
+                        black_box(s),
+                        black_box(payload),
+                        &mut out,
+                    );
                     black_box(&out);
                 }
                 black_box(total)
@@ -566,7 +649,7 @@ fn bench(c: &mut Criterion, specs: &[SegmentSpec], frames: &[Vec<u8>], payload: 
             b.iter(|| {
                 let mut total = 0usize;
                 for s in specs {
-                    total += emit(black_box(s), &mut out);
+                    total += emit(black_box(&SHARED), black_box(s), &mut out);
                     black_box(&out);
                 }
                 black_box(total)
@@ -576,46 +659,11 @@ fn bench(c: &mut Criterion, specs: &[SegmentSpec], frames: &[Vec<u8>], payload: 
     g.finish();
 }
 
-/// Reads the median point estimate (ns per iteration) criterion stored.
-fn median_ns(dir: &std::path::Path, group: &str, name: &str) -> Option<f64> {
-    let path = dir.join(group).join(name).join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let median = &text[text.find("\"median\"")?..];
-    let pe = &median[median.find("\"point_estimate\":")? + 17..];
-    let end = pe.find([',', '}'])?;
-    pe[..end].trim().parse().ok()
-}
-
-fn criterion_dir() -> std::path::PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("criterion")
-}
-
-fn summary(group: &str, names: &[&str]) {
-    let dir = criterion_dir();
-    let rows: Vec<(&str, f64)> = names
-        .iter()
-        .filter_map(|n| Some((*n, median_ns(&dir, group, n)? / N as f64)))
-        .collect();
-    let Some(best) = rows.iter().map(|r| r.1).reduce(f64::min) else {
-        return;
-    };
-    println!("\n{group}: median ns/packet (ratio to fastest)");
-    println!("| library | ns/packet | ratio |");
-    println!("|---|---:|---:|");
-    for (name, ns) in rows {
-        println!("| {name} | {ns:.1} | {:.2} |", ns / best);
-    }
-}
-
 fn main() {
     let specs = specs(N);
     let frames: Vec<Vec<u8>> = specs.iter().map(build_frame).collect();
     let payload: Vec<u8> = (0..PAYLOAD_LEN).map(|i| i as u8).collect();
     check(&specs, &frames, &payload);
-    check_ipv4(&specs);
 
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -624,17 +672,14 @@ fn main() {
         .configure_from_args();
     bench(&mut c, &specs, &frames, &payload);
     c.final_summary();
-
-    let names = |t: &[(&'static str, ParseFn)]| t.iter().map(|p| p.0).collect::<Vec<_>>();
-    summary("parse_eth_ipv4_tcp_opts", &names(PARSERS));
-    let emit_names: Vec<&str> = EMITTERS.iter().map(|p| p.0).collect();
-    summary("emit_eth_ipv4_tcp", &emit_names);
-    let ipv4_names: Vec<&str> = IPV4_EMITTERS.iter().map(|p| p.0).collect();
-    summary("emit_ipv4", &ipv4_names);
+    println!(
+        "\nMedians and ratios: `python3 benches/report.py --print headers-parse` \
+         (and headers-emit, headers-emit-ipv4); without --print it updates doc/benchmarks.md."
+    );
 }
 
 mod tpa_emit_impl {
-    use super::{Ipv4Addr, SegmentSpec, DST_IP, DST_MAC, SRC_IP, SRC_MAC, TTL, WINDOW};
+    use super::{Ipv4Addr, SegmentSpec, SharedFields};
     use tpa::wire::ethernet::{EtherType, Ethernet};
     use tpa::wire::ipv4::{IpProtocol, Ipv4};
     use tpa::wire::tcp::{SackBlock, Tcp, TcpFlags, TcpOptionWriter};
@@ -642,21 +687,26 @@ mod tpa_emit_impl {
 
     /// Builds the frame with tpa's owned headers and the option writer.
     #[inline(always)]
-    pub fn tpa_emit(s: &SegmentSpec, payload: &[u8], out: &mut [u8]) -> Option<usize> {
+    pub fn tpa_emit(
+        c: &SharedFields,
+        s: &SegmentSpec,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Option<usize> {
         let opt_len = s.options_len();
         let tcp_len = 20 + opt_len + payload.len();
         let len = Ethernet::LEN + Ipv4::LEN + tcp_len;
         let frame = out.get_mut(..len)?;
         let (eth, rest) = frame.split_at_mut(Ethernet::LEN);
         Ethernet {
-            dst: MacAddr(DST_MAC),
-            src: MacAddr(SRC_MAC),
+            dst: MacAddr(c.dst_mac),
+            src: MacAddr(c.src_mac),
             ether_type: EtherType::Ipv4,
         }
         .emit(eth)
         .ok()?;
         let (ip, seg) = rest.split_at_mut(Ipv4::LEN);
-        let (src, dst) = (Ipv4Addr::from(SRC_IP), Ipv4Addr::from(DST_IP));
+        let (src, dst) = (Ipv4Addr::from(c.src_ip), Ipv4Addr::from(c.dst_ip));
         Ipv4 {
             version: 4,
             ihl: 5,
@@ -668,7 +718,7 @@ mod tpa_emit_impl {
             dont_fragment: true,
             more_fragments: false,
             frag_offset: 0,
-            ttl: TTL,
+            ttl: c.ttl,
             protocol: IpProtocol::Tcp,
             checksum: 0,
             src,
@@ -694,7 +744,7 @@ mod tpa_emit_impl {
             data_offset: ((Tcp::LEN + opt_len) / 4) as u8,
             reserved: 0,
             flags: TcpFlags::ACK | TcpFlags::PSH,
-            window: WINDOW,
+            window: c.window,
             checksum: 0,
             urgent: 0,
         }

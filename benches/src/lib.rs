@@ -24,6 +24,47 @@ pub mod headers {
     /// IPv4 TTL of every frame.
     pub const TTL: u8 = 64;
 
+    /// The fields every frame shares: addresses, TTL and window. The emit
+    /// benches pass them through `black_box` with the per-segment fields,
+    /// so no emitter writes constants the compiler could fold.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct SharedFields {
+        /// Source MAC.
+        pub src_mac: [u8; 6],
+        /// Destination MAC.
+        pub dst_mac: [u8; 6],
+        /// Source IPv4 address.
+        pub src_ip: [u8; 4],
+        /// Destination IPv4 address.
+        pub dst_ip: [u8; 4],
+        /// IPv4 TTL.
+        pub ttl: u8,
+        /// TCP window.
+        pub window: u16,
+    }
+
+    /// The shared fields of every frame [`build_frame`] makes.
+    pub const SHARED: SharedFields = SharedFields {
+        src_mac: SRC_MAC,
+        dst_mac: DST_MAC,
+        src_ip: SRC_IP,
+        dst_ip: DST_IP,
+        ttl: TTL,
+        window: WINDOW,
+    };
+
+    /// How a frame's TCP options are laid out.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum OptionLayout {
+        /// `NOP NOP TS`, then `NOP NOP SACK` if there are blocks: every
+        /// option 4-byte aligned, as RFC 7323 (appendix A) suggests. tpa,
+        /// etherparse and pnet write this.
+        Aligned,
+        /// `SACK` (if any) then `TS`, end-of-list bytes up to the next
+        /// 4-byte boundary: what smoltcp writes (it has no NOP padding).
+        Packed,
+    }
+
     /// One data segment with timestamps and, for some, SACK blocks.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct SegmentSpec {
@@ -65,10 +106,19 @@ pub mod headers {
         /// Length of the TCP option area: `NOP NOP TS` and, with SACK,
         /// `NOP NOP SACK(n)`.
         pub fn options_len(&self) -> usize {
-            12 + if self.sack.is_empty() {
+            self.options_len_in(OptionLayout::Aligned)
+        }
+
+        /// Length of the TCP option area in `layout`.
+        pub fn options_len_in(&self, layout: OptionLayout) -> usize {
+            let sack = if self.sack.is_empty() {
                 0
             } else {
-                4 + 8 * self.sack.len()
+                2 + 8 * self.sack.len()
+            };
+            match layout {
+                OptionLayout::Aligned => 12 + if sack == 0 { 0 } else { 2 + sack },
+                OptionLayout::Packed => (10 + sack).next_multiple_of(4),
             }
         }
     }
@@ -131,7 +181,12 @@ pub mod headers {
     /// with its options and `PAYLOAD_LEN` bytes of payload, both checksums
     /// filled in.
     pub fn build_frame(spec: &SegmentSpec) -> Vec<u8> {
-        let opt_len = spec.options_len();
+        build_frame_in(spec, OptionLayout::Aligned)
+    }
+
+    /// [`build_frame`] with the TCP options laid out as `layout` says.
+    pub fn build_frame_in(spec: &SegmentSpec, layout: OptionLayout) -> Vec<u8> {
+        let opt_len = spec.options_len_in(layout);
         let tcp_len = 20 + opt_len + PAYLOAD_LEN;
         let mut f = Vec::with_capacity(14 + 20 + tcp_len);
         f.extend_from_slice(&DST_MAC);
@@ -161,14 +216,33 @@ pub mod headers {
         f.push(0x18);
         f.extend_from_slice(&WINDOW.to_be_bytes());
         f.extend_from_slice(&[0, 0, 0, 0]);
-        f.extend_from_slice(&[1, 1, 8, 10]);
-        f.extend_from_slice(&spec.tsval.to_be_bytes());
-        f.extend_from_slice(&spec.tsecr.to_be_bytes());
-        if !spec.sack.is_empty() {
-            f.extend_from_slice(&[1, 1, 5, (2 + 8 * spec.sack.len()) as u8]);
+        let sack = |f: &mut Vec<u8>| {
+            f.extend_from_slice(&[5, (2 + 8 * spec.sack.len()) as u8]);
             for &(l, r) in &spec.sack {
                 f.extend_from_slice(&l.to_be_bytes());
                 f.extend_from_slice(&r.to_be_bytes());
+            }
+        };
+        let ts = |f: &mut Vec<u8>| {
+            f.extend_from_slice(&[8, 10]);
+            f.extend_from_slice(&spec.tsval.to_be_bytes());
+            f.extend_from_slice(&spec.tsecr.to_be_bytes());
+        };
+        match layout {
+            OptionLayout::Aligned => {
+                f.extend_from_slice(&[1, 1]);
+                ts(&mut f);
+                if !spec.sack.is_empty() {
+                    f.extend_from_slice(&[1, 1]);
+                    sack(&mut f);
+                }
+            }
+            OptionLayout::Packed => {
+                if !spec.sack.is_empty() {
+                    sack(&mut f);
+                }
+                ts(&mut f);
+                f.resize(tcp + 20 + opt_len, 0); // end of list, padding
             }
         }
         f.extend((0..PAYLOAD_LEN).map(|i| i as u8));
@@ -208,6 +282,26 @@ pub mod headers {
                 let mut bad = f.clone();
                 bad[40] ^= 1;
                 assert!(!checksums_ok(&bad));
+            }
+        }
+
+        #[test]
+        fn packed_options_are_sack_then_timestamps_padded_with_end_of_list() {
+            for s in specs(8) {
+                let f = build_frame_in(&s, OptionLayout::Packed);
+                let opt_len = s.options_len_in(OptionLayout::Packed);
+                assert_eq!(opt_len % 4, 0);
+                assert_eq!(f.len(), 14 + 20 + 20 + opt_len + PAYLOAD_LEN);
+                assert!(checksums_ok(&f), "{s:?}");
+                let opts = &f[54..54 + opt_len];
+                let ts_at = if s.sack.is_empty() {
+                    0
+                } else {
+                    assert_eq!(opts[..2], [5, (2 + 8 * s.sack.len()) as u8]);
+                    2 + 8 * s.sack.len()
+                };
+                assert_eq!(opts[ts_at..ts_at + 2], [8, 10], "{s:?}");
+                assert!(opts[ts_at + 10..].iter().all(|&b| b == 0), "{s:?}");
             }
         }
     }
