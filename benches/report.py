@@ -22,14 +22,17 @@ its ratios are then not same-run ratios.
 
 Adding a table is one entry in TABLES plus the two markers in the doc.
 A bench that measures outside criterion (say, interleaved runs timed with
-the thread's CPU clock) can feed the same tables by writing JSON files
-into `target/bench-results/`: a list of records
+the thread's CPU clock, or instruction counts under callgrind) can feed the
+same tables by writing JSON files into `target/bench-results/`: a list of
+records
 
     {"group": "...", "function": "...", "ns_per_iter": 123.4,
-     "elements": 32, "samples": 41, "baseline": "new"}
+     "instructions_per_iter": 5678, "elements": 32, "samples": 41,
+     "baseline": "new"}
 
-(`elements`, `samples` and `baseline` are optional), which the script
-reads like criterion's output.
+(one of `ns_per_iter` and `instructions_per_iter` at least; `elements`,
+`samples` and `baseline` are optional), which the script reads like
+criterion's output; its tables name `target/bench-results/` as their source.
 
 Only the standard library is used.
 """
@@ -62,8 +65,11 @@ class Table:
     labels: function id -> text of the first column; `{crate}` is replaced
         by the crate's version from Cargo.lock.
     columns: any of "group", "name", "time", "mpps", "gbps", "ratio",
-        "instructions", and "time@BASELINE" for a criterion baseline saved
-        with `--save-baseline BASELINE` (criterion's current run is "new").
+        "instructions" (per element), and "time@BASELINE" or
+        "instructions@BASELINE" for a baseline saved with criterion's
+        `--save-baseline BASELINE` (the current run is "new").
+    ratio_of: what "ratio" divides, "time" or "instructions".
+    ratio_digits: decimals of the ratio.
     unit: what one throughput element is ("packet", "frame", "round trip").
     per: elements per iteration when the bench set no throughput.
     bold: function id printed in bold (tpa's own row).
@@ -78,6 +84,8 @@ class Table:
     per: int = None
     bold: str = None
     name_header: str = "benchmark"
+    ratio_of: str = "time"
+    ratio_digits: int = 2
 
 
 PEER_LABELS = {
@@ -157,11 +165,13 @@ TABLES = {
 
 @dataclass
 class Measurement:
-    ns_per_iter: float
+    ns_per_iter: float  # None for an instruction count alone
     elements: int  # per iteration; None if the bench set no throughput
     bytes: int  # per iteration, for Throughput::Bytes
     samples: int
     mtime: float  # when the estimate was written (seconds since the epoch)
+    source: str = "criterion"
+    instructions_per_iter: float = None
 
 
 def target_dir():
@@ -214,12 +224,18 @@ def load_extra(results_dir):
             mtime = path.stat().st_mtime
             for r in records:
                 key = (r["group"], r["function"], r.get("baseline", "new"))
+                ns = r.get("ns_per_iter")
+                ins = r.get("instructions_per_iter")
+                if ns is None and ins is None:
+                    raise KeyError("ns_per_iter or instructions_per_iter")
                 data[key] = Measurement(
-                    ns_per_iter=float(r["ns_per_iter"]),
+                    ns_per_iter=None if ns is None else float(ns),
                     elements=r.get("elements"),
                     bytes=r.get("bytes"),
                     samples=r.get("samples"),
                     mtime=mtime,
+                    source=f"target/bench-results/{path.name}",
+                    instructions_per_iter=None if ins is None else float(ins),
                 )
         except (OSError, ValueError, KeyError, TypeError) as e:
             print(f"warning: skipping {path}: {e}", file=sys.stderr)
@@ -276,13 +292,17 @@ class Report:
             if t.functions is not None:
                 names = [f for f in t.functions if f in found]
             else:
-                names = sorted(found, key=lambda f: self.per_elem(t, found[f]))
+                names = sorted(found, key=lambda f: self.ratio_value(t, found[f]) or 0)
             rows += [(g, f, found[f]) for f in names]
         return rows
 
-    def per_elem(self, t, m):
-        n = t.per or m.elements or 1
-        return m.ns_per_iter / n
+    def per_elem(self, t, m, what="time"):
+        """Time (ns) or instructions per element; None if not measured."""
+        v = m.ns_per_iter if what == "time" else m.instructions_per_iter
+        return None if v is None else v / (t.per or m.elements or 1)
+
+    def ratio_value(self, t, m):
+        return self.per_elem(t, m, t.ratio_of)
 
     def label(self, t, f):
         text = t.labels.get(f, f"`{f}`")
@@ -300,53 +320,61 @@ class Report:
             return None
         per = "iteration" if not (t.per or any(m.elements for _, _, m in rows)) else t.unit
         base_name = "the fastest" if t.baseline == FASTEST else f"`{t.baseline}`"
-        same_group = len(t.groups) > 1 or t.baseline != FASTEST
         headers = []
         align = []
         for c in t.columns:
-            if c == "group":
+            column, _, baseline = c.partition("@")
+            prefix = f"{baseline}: " if baseline else ""
+            if column == "group":
                 headers.append("group"), align.append("---")
-            elif c == "name":
+            elif column == "name":
                 headers.append(t.name_header), align.append("---")
-            elif c == "time":
-                headers.append(f"time per {per} (median)"), align.append("---:")
-            elif c.startswith("time@"):
-                headers.append(f"{c[5:]}: time per {per}"), align.append("---:")
-            elif c == "mpps":
-                headers.append("Mpps"), align.append("---:")
-            elif c == "gbps":
+            elif column == "time":
+                headers.append(f"{prefix}time per {per} (median)"), align.append("---:")
+            elif column == "instructions":
+                headers.append(f"{prefix}instructions per {per}"), align.append("---:")
+            elif column == "mpps":
+                headers.append(f"{prefix}Mpps"), align.append("---:")
+            elif column == "gbps":
                 headers.append("Gbit/s"), align.append("---:")
-            elif c == "ratio":
-                scope = " in its group" if same_group and len(t.groups) > 1 else ""
-                headers.append(f"time / {base_name}{scope}"), align.append("---:")
+            elif column == "ratio":
+                scope = " in its group" if len(t.groups) > 1 else ""
+                what = "time" if t.ratio_of == "time" else "instructions"
+                headers.append(f"{what} / {base_name}{scope}"), align.append("---:")
             else:
                 raise SystemExit(f"table {name}: unknown column {c!r}")
         lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
         for g, f, m in rows:
-            ns = self.per_elem(t, m)
             group_rows = [r for r in rows if r[0] == g]
             if t.baseline == FASTEST:
-                base = min(self.per_elem(t, r[2]) for r in group_rows)
+                values = [self.ratio_value(t, r[2]) for r in group_rows]
+                values = [v for v in values if v is not None]
+                base = min(values) if values else None
             else:
                 b = [r[2] for r in group_rows if r[1] == t.baseline]
-                base = self.per_elem(t, b[0]) if b else None
+                base = self.ratio_value(t, b[0]) if b else None
             cells = []
             for c in t.columns:
-                if c == "group":
+                column, _, baseline = c.partition("@")
+                other = m if not baseline else self.data.get((g, f, baseline))
+                ns = self.per_elem(t, other) if other else None
+                if column == "group":
                     cells.append(f"`{g}`")
-                elif c == "name":
+                elif column == "name":
                     cells.append(self.label(t, f))
-                elif c == "time":
-                    cells.append(fmt_time(ns))
-                elif c.startswith("time@"):
-                    other = self.data.get((g, f, c[5:]))
-                    cells.append(fmt_time(self.per_elem(t, other)) if other else "–")
-                elif c == "mpps":
-                    cells.append(fmt_sig(1e3 / ns))
-                elif c == "gbps":
-                    cells.append(fmt_sig(m.bytes * 8 / m.ns_per_iter) if m.bytes else "–")
-                elif c == "ratio":
-                    cells.append(f"{ns / base:.2f}" if base else "–")
+                elif column == "time":
+                    cells.append(fmt_time(ns) if ns else "–")
+                elif column == "instructions":
+                    ins = self.per_elem(t, other, "instructions") if other else None
+                    cells.append(fmt_sig(ins, 4) if ins else "–")
+                elif column == "mpps":
+                    cells.append(fmt_sig(1e3 / ns) if ns else "–")
+                elif column == "gbps":
+                    ok = ns and m.bytes
+                    cells.append(fmt_sig(m.bytes * 8 / m.ns_per_iter) if ok else "–")
+                elif column == "ratio":
+                    v = self.ratio_value(t, m)
+                    cells.append(f"{v / base:.{t.ratio_digits}f}" if v and base else "–")
             if t.bold is not None and f == t.bold:
                 cells = [f"**{c}**" if c not in ("", "–") else c for c in cells]
             lines.append("| " + " | ".join(cells) + " |")
@@ -362,9 +390,13 @@ class Report:
         )
         samples = sorted({m.samples for _, _, m in rows if m.samples})
         n = f"{samples[0]}" if len(samples) == 1 else "–".join(map(str, samples[:1] + samples[-1:]))
+        sources = sorted({m.source for _, _, m in rows})
         text = f"Generated by `benches/report.py` from the run of {day(last)}"
+        if sources != ["criterion"]:
+            text += f" ({', '.join(f'`{x}`' for x in sources)})"
         if samples:
-            text += f"; medians of {n} criterion samples"
+            what = "criterion samples" if sources == ["criterion"] else "samples"
+            text += f"; medians of {n} {what}"
         if last - first > ONE_HOUR:
             text += (
                 f". **Mixed runs** ({day(first)} to {day(last)}): the ratios are not"
