@@ -111,9 +111,20 @@ TABLES = {
     # benches/benches/pipeline.rs
     "pipeline": Table(
         ["chain/1", "chain/4", "chain/8", "l2fwd"],
-        functions=["pipeline", "hand", "dyn", "pipeline+tap"],
+        functions=["pipeline", "hand", "dyn", "pipeline+observer"],
         baseline="pipeline",
         columns=("group", "name", "time", "mpps", "ratio"),
+        name_header="variant",
+    ),
+    # benches/benches/pipeline.rs, interleaved rounds timed with the
+    # thread's CPU clock: records in target/bench-results/ with groups
+    # "interleaved/chain/1" ... "interleaved/l2fwd".
+    "pipeline-interleaved": Table(
+        ["interleaved/chain/1", "interleaved/chain/4", "interleaved/chain/8", "interleaved/l2fwd"],
+        functions=["pipeline", "hand", "dyn", "pipeline+observer"],
+        baseline="pipeline",
+        columns=("group", "name", "time", "mpps", "ratio"),
+        ratio_digits=3,
         name_header="variant",
     ),
     # benches/benches/dpdk_ring.rs (`--features dpdk`)
@@ -151,15 +162,13 @@ TABLES = {
         columns=("group", "name", "time", "mpps"),
     ),
     # benches/benches/offload.rs
-    "offload-checksums": Table(
-        ["offload/software_checksums_1500B"], unit="segment"
-    ),
+    "offload-checksums": Table(["offload/software_checksums_1500B"], columns=("name", "time")),
     "offload-tso": Table(
         ["offload/software_tso"], columns=("name", "time", "gbps"), unit="64 000-byte send"
     ),
     # benches/benches/time.rs
-    "time-clock": Table(["clock"], unit="call"),
-    "time-wheel": Table(["wheel"], columns=("name", "time"), unit="operation"),
+    "time-clock": Table(["clock"], unit="call", per=1),
+    "time-wheel": Table(["wheel"], columns=("name", "time"), unit="operation", per=1),
 }
 
 
@@ -318,7 +327,8 @@ class Report:
         rows = self.rows_of(t)
         if not rows:
             return None
-        per = "iteration" if not (t.per or any(m.elements for _, _, m in rows)) else t.unit
+        measured_per = t.per or any(m.elements or m.bytes for _, _, m in rows)
+        per = t.unit if measured_per else "iteration"
         base_name = "the fastest" if t.baseline == FASTEST else f"`{t.baseline}`"
         headers = []
         align = []
@@ -379,8 +389,35 @@ class Report:
                 cells = [f"**{c}**" if c not in ("", "–") else c for c in cells]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        reading = self.reading(t, rows)
+        if reading:
+            lines.append(reading)
+            lines.append("")
         lines.append(self.caption(t, rows))
         return "\n".join(lines)
+
+    def reading(self, t, rows):
+        """One generated sentence for a one-group table ranked by the
+        fastest: who is fastest and the range of the others' ratios."""
+        if "ratio" not in t.columns or t.baseline != FASTEST or len(t.groups) != 1:
+            return None
+        ranked = sorted(
+            (r for r in rows if self.ratio_value(t, r[2])),
+            key=lambda r: self.ratio_value(t, r[2]),
+        )
+        if len(ranked) < 2:
+            return None
+        best = self.ratio_value(t, ranked[0][2])
+        what = "time" if t.ratio_of == "time" else "instruction count"
+        fmt = lambda r: (
+            f"{self.ratio_value(t, r[2]) / best:.{t.ratio_digits}f}× ({self.label(t, r[1])})"
+        )
+        others = fmt(ranked[1]) if len(ranked) == 2 else f"{fmt(ranked[1])} to {fmt(ranked[-1])}"
+        verb = "takes" if len(ranked) == 2 else "take"
+        who = "the other" if len(ranked) == 2 else "the others"
+        return (
+            f"Fastest: {self.label(t, ranked[0][1])}; {who} {verb} {others} its {what}."
+        )
 
     def caption(self, t, rows):
         times = [m.mtime for _, _, m in rows]
@@ -467,15 +504,23 @@ def main():
     ap.add_argument("--target", type=Path, default=None, help="cargo target dir")
     ap.add_argument("--only", nargs="*", help="regenerate only these tables")
     ap.add_argument("--list", action="store_true", help="show tables and their data")
-    ap.add_argument("--lint", action="store_true", help="check the prose for figures")
+    ap.add_argument(
+        "--lint",
+        nargs="*",
+        type=Path,
+        metavar="FILE",
+        help="check the prose of the doc (or of FILEs) for figures outside tables",
+    )
     ap.add_argument("--print", dest="print_", metavar="TABLE", help="print one table")
     args = ap.parse_args()
 
     doc_text = args.doc.read_text()
-    if args.lint:
-        problems = lint(doc_text)
-        for no, fig, line in problems:
-            print(f"{args.doc}:{no}: figure {fig!r} outside a generated table: {line}")
+    if args.lint is not None:
+        problems = []
+        for path in args.lint or [args.doc]:
+            for no, fig, line in lint(path.read_text()):
+                problems.append(no)
+                print(f"{path}:{no}: figure {fig!r} outside a generated table: {line}")
         if problems:
             print(
                 f"{len(problems)} figure(s) in the prose: quote the table instead",
