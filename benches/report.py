@@ -155,6 +155,7 @@ TABLES = {
         functions=["tap", "af_packet_low_latency", "af_packet_throughput"],
         baseline="tap",
         unit="round trip",
+        per=1,
     ),
     # benches/benches/responder.rs
     "responder": Table(
