@@ -82,4 +82,8 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo test --workspace --all-features --no-fail-fast"
 cargo test --workspace --all-features --no-fail-fast
 
+step "benches/report.py: its tests, and no figures in doc/benchmarks.md's prose"
+python3 benches/report_test.py
+python3 benches/report.py --lint
+
 step "all checks passed"
