@@ -71,7 +71,8 @@ class Table:
     ratio_of: what "ratio" divides, "time" or "instructions".
     ratio_digits: decimals of the ratio.
     unit: what one throughput element is ("packet", "frame", "round trip").
-    per: elements per iteration when the bench set no throughput.
+    per: elements per iteration, in place of the bench's throughput (1 for
+        a bench whose iteration is one call).
     bold: function id printed in bold (tpa's own row).
     """
 
