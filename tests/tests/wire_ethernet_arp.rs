@@ -1,6 +1,6 @@
 //! Ethernet II, 802.1Q tags and ARP: round trips, etherparse as the oracle
-//! for Ethernet and VLAN, packed_struct for ARP (which etherparse 0.16 does
-//! not parse), real frames, no panics.
+//! for Ethernet and VLAN, packed_struct for ARP (which etherparse did not
+//! parse when these tests were written), real frames, no panics.
 
 use std::net::Ipv4Addr;
 
