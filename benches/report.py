@@ -33,6 +33,7 @@ records
 (one of `ns_per_iter` and `instructions_per_iter` at least; `elements`,
 `samples` and `baseline` are optional), which the script reads like
 criterion's output; its tables name `target/bench-results/` as their source.
+A Rust bench writes them with `tpa_benches::results::write(NAME, &records)`.
 
 Only the standard library is used.
 """

@@ -4,7 +4,9 @@
 //! emit, builds their frames byte by byte (independently of every parser
 //! under test) and computes the value each parser must arrive at.
 //! [`loop_port`] is a port without a wire, for measuring a pipeline's loop;
-//! [`criterion`] gives the Criterion settings the benches share.
+//! [`criterion`] gives the Criterion settings the benches share;
+//! [`results`] stores figures measured outside criterion for
+//! `benches/report.py`.
 
 pub mod headers {
     //! The segment set of `benches/headers.rs`.
@@ -308,6 +310,7 @@ pub mod headers {
 }
 
 pub mod loop_port;
+pub mod results;
 
 /// The Criterion settings the benches share: half a second of warm-up and
 /// two seconds of measurement per benchmark, then the command line's
