@@ -4,6 +4,8 @@
     python3 benches/report.py            # rewrite every table that has data
     python3 benches/report.py --list     # which tables have data, from when
     python3 benches/report.py --lint     # figures in the prose outside tables
+    python3 benches/report.py --runs r1 r2 r3   # combine runs saved with
+                                         # criterion's --save-baseline
 
 Each table in the doc sits between two marker comments,
 
@@ -44,6 +46,7 @@ import json
 import math
 import os
 import re
+import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,29 +295,60 @@ def fmt_sig(v, digits=3):
 
 
 class Report:
-    def __init__(self, data, versions):
+    """Tables from measurements keyed (group, function, baseline).
+
+    `runs` names the criterion baselines to combine: ["new"] (criterion's
+    latest run) by default, or several runs saved with `--save-baseline`.
+    A row's time is then the median of its per-run medians, and its ratio
+    the median of its same-run ratios (each run's ratio divides by the
+    baseline row of the same run).
+    """
+
+    def __init__(self, data, versions, runs=("new",)):
         self.data = data
         self.versions = versions
+        self.runs = list(runs)
 
-    def rows_of(self, t, baseline="new"):
-        """[(group, function, Measurement)] of a table, in display order."""
-        rows = []
-        for g in t.groups:
-            found = {f: m for (gg, f, b), m in self.data.items() if gg == g and b == baseline}
-            if t.functions is not None:
-                names = [f for f in t.functions if f in found]
-            else:
-                names = sorted(found, key=lambda f: self.ratio_value(t, found[f]) or 0)
-            rows += [(g, f, found[f]) for f in names]
-        return rows
+    def runs_of(self, g, f):
+        """[Measurement] of one benchmark, one per run that has it."""
+        return [self.data[(g, f, b)] for b in self.runs if (g, f, b) in self.data]
 
     def per_elem(self, t, m, what="time"):
         """Time (ns) or instructions per element; None if not measured."""
         v = m.ns_per_iter if what == "time" else m.instructions_per_iter
         return None if v is None else v / (t.per or m.elements or 1)
 
-    def ratio_value(self, t, m):
-        return self.per_elem(t, m, t.ratio_of)
+    def value(self, t, g, f, what="time"):
+        """Median over the runs of the per-element time or instructions."""
+        vs = [self.per_elem(t, m, what) for m in self.runs_of(g, f)]
+        vs = [v for v in vs if v is not None]
+        return statistics.median(vs) if vs else None
+
+    def functions_of(self, t, g):
+        """The functions of group `g` shown in the table, in display order."""
+        found = {f for (gg, f, b) in self.data if gg == g and b in self.runs}
+        if t.functions is not None:
+            return [f for f in t.functions if f in found]
+        return sorted(found, key=lambda f: (self.value(t, g, f, t.ratio_of) or 0, f))
+
+    def ratio(self, t, g, f):
+        """Median over the runs of the row's value / the same run's baseline."""
+        ratios = []
+        for b in self.runs:
+            m = self.data.get((g, f, b))
+            v = m and self.per_elem(t, m, t.ratio_of)
+            if not v:
+                continue
+            if t.baseline == FASTEST:
+                peers = [self.data.get((g, o, b)) for o in self.functions_of(t, g)]
+                peers = [self.per_elem(t, p, t.ratio_of) for p in peers if p]
+                base = min((x for x in peers if x), default=None)
+            else:
+                bm = self.data.get((g, t.baseline, b))
+                base = bm and self.per_elem(t, bm, t.ratio_of)
+            if base:
+                ratios.append(v / base)
+        return statistics.median(ratios) if ratios else None
 
     def label(self, t, f):
         text = t.labels.get(f, f"`{f}`")
@@ -324,13 +358,18 @@ class Report:
             text,
         )
 
+    def rows_of(self, t):
+        """[(group, function, [Measurement])] of a table, in display order."""
+        return [(g, f, self.runs_of(g, f)) for g in t.groups for f in self.functions_of(t, g)]
+
     def render(self, name):
         """The table's markdown, or None when none of its benchmarks ran."""
         t = TABLES[name]
         rows = self.rows_of(t)
         if not rows:
             return None
-        measured_per = t.per or any(m.elements or m.bytes for _, _, m in rows)
+        every = [m for _, _, ms in rows for m in ms]
+        measured_per = t.per or any(m.elements or m.bytes for m in every)
         per = t.unit if measured_per else "iteration"
         base_name = "the fastest" if t.baseline == FASTEST else f"`{t.baseline}`"
         headers = []
@@ -357,20 +396,17 @@ class Report:
             else:
                 raise SystemExit(f"table {name}: unknown column {c!r}")
         lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
-        for g, f, m in rows:
-            group_rows = [r for r in rows if r[0] == g]
-            if t.baseline == FASTEST:
-                values = [self.ratio_value(t, r[2]) for r in group_rows]
-                values = [v for v in values if v is not None]
-                base = min(values) if values else None
-            else:
-                b = [r[2] for r in group_rows if r[1] == t.baseline]
-                base = self.ratio_value(t, b[0]) if b else None
+        for g, f, ms in rows:
             cells = []
             for c in t.columns:
                 column, _, baseline = c.partition("@")
-                other = m if not baseline else self.data.get((g, f, baseline))
-                ns = self.per_elem(t, other) if other else None
+                if baseline:
+                    other = self.data.get((g, f, baseline))
+                    ns = other and self.per_elem(t, other)
+                    ins = other and self.per_elem(t, other, "instructions")
+                else:
+                    ns = self.value(t, g, f)
+                    ins = self.value(t, g, f, "instructions")
                 if column == "group":
                     cells.append(f"`{g}`")
                 elif column == "name":
@@ -378,16 +414,16 @@ class Report:
                 elif column == "time":
                     cells.append(fmt_time(ns) if ns else "–")
                 elif column == "instructions":
-                    ins = self.per_elem(t, other, "instructions") if other else None
                     cells.append(fmt_sig(ins, 4) if ins else "–")
                 elif column == "mpps":
                     cells.append(fmt_sig(1e3 / ns) if ns else "–")
                 elif column == "gbps":
-                    ok = ns and m.bytes
-                    cells.append(fmt_sig(m.bytes * 8 / m.ns_per_iter) if ok else "–")
+                    nbytes = ms[0].bytes
+                    gbps = nbytes and ns and nbytes * 8 / (ns * (t.per or ms[0].elements or 1))
+                    cells.append(fmt_sig(gbps) if gbps else "–")
                 elif column == "ratio":
-                    v = self.ratio_value(t, m)
-                    cells.append(f"{v / base:.{t.ratio_digits}f}" if v and base else "–")
+                    r = self.ratio(t, g, f)
+                    cells.append(f"{r:.{t.ratio_digits}f}" if r else "–")
             if t.bold is not None and f == t.bold:
                 cells = [f"**{c}**" if c not in ("", "–") else c for c in cells]
             lines.append("| " + " | ".join(cells) + " |")
@@ -405,39 +441,48 @@ class Report:
         if "ratio" not in t.columns or t.baseline != FASTEST or len(t.groups) != 1:
             return None
         ranked = sorted(
-            (r for r in rows if self.ratio_value(t, r[2])),
-            key=lambda r: self.ratio_value(t, r[2]),
+            ((g, f, r) for g, f, _ in rows if (r := self.ratio(t, g, f))),
+            key=lambda row: row[2],
         )
         if len(ranked) < 2:
             return None
-        best = self.ratio_value(t, ranked[0][2])
         what = "time" if t.ratio_of == "time" else "instruction count"
-        fmt = lambda r: (
-            f"{self.ratio_value(t, r[2]) / best:.{t.ratio_digits}f}× ({self.label(t, r[1])})"
-        )
+        fmt = lambda row: f"{row[2]:.{t.ratio_digits}f}× ({self.label(t, row[1])})"
         others = fmt(ranked[1]) if len(ranked) == 2 else f"{fmt(ranked[1])} to {fmt(ranked[-1])}"
         verb = "takes" if len(ranked) == 2 else "take"
         who = "the other" if len(ranked) == 2 else "the others"
-        return (
-            f"Fastest: {self.label(t, ranked[0][1])}; {who} {verb} {others} its {what}."
-        )
+        lead = f"Fastest: {self.label(t, ranked[0][1])}"
+        if len(self.runs) > 1:
+            lead = f"Fastest by the median ratio: {self.label(t, ranked[0][1])}"
+        return f"{lead}; {who} {verb} {others} its {what}."
 
     def caption(self, t, rows):
-        times = [m.mtime for _, _, m in rows]
+        every = [m for _, _, ms in rows for m in ms]
+        times = [m.mtime for m in every]
         first, last = min(times), max(times)
         day = lambda s: datetime.datetime.fromtimestamp(s, datetime.timezone.utc).strftime(
             "%Y-%m-%d %H:%M UTC"
         )
-        samples = sorted({m.samples for _, _, m in rows if m.samples})
+        samples = sorted({m.samples for m in every if m.samples})
         n = f"{samples[0]}" if len(samples) == 1 else "–".join(map(str, samples[:1] + samples[-1:]))
-        sources = sorted({m.source for _, _, m in rows})
-        text = f"Generated by `benches/report.py` from the run of {day(last)}"
+        sources = sorted({m.source for m in every})
+        kind = "criterion samples" if sources == ["criterion"] else "samples"
+        if len(self.runs) == 1:
+            text = f"Generated by `benches/report.py` from the run of {day(last)}"
+        else:
+            text = (
+                f"Generated by `benches/report.py` from {len(self.runs)} runs"
+                f" ({', '.join(f'`{b}`' for b in self.runs)}, {day(first)} to {day(last)}):"
+                " times are medians of the per-run medians, ratios medians of the"
+                " same-run ratios"
+            )
         if sources != ["criterion"]:
             text += f" ({', '.join(f'`{x}`' for x in sources)})"
-        if samples:
-            what = "criterion samples" if sources == ["criterion"] else "samples"
-            text += f"; medians of {n} {what}"
-        if last - first > ONE_HOUR:
+        if samples and len(self.runs) == 1:
+            text += f"; medians of {n} {kind}"
+        elif samples:
+            text += f"; each run's median is over {n} {kind}"
+        if len(self.runs) == 1 and last - first > ONE_HOUR:
             text += (
                 f". **Mixed runs** ({day(first)} to {day(last)}): the ratios are not"
                 " same-run ratios; rerun the bench"
@@ -515,6 +560,14 @@ def main():
         help="check the prose of the doc (or of FILEs) for figures outside tables",
     )
     ap.add_argument("--print", dest="print_", metavar="TABLE", help="print one table")
+    ap.add_argument(
+        "--runs",
+        nargs="+",
+        default=["new"],
+        metavar="BASELINE",
+        help="combine these runs, saved with criterion's --save-baseline "
+        "(default: new, the latest run)",
+    )
     args = ap.parse_args()
 
     doc_text = args.doc.read_text()
@@ -534,15 +587,19 @@ def main():
     target = args.target or target_dir()
     data = load_criterion(target / "criterion")
     data.update(load_extra(target / "bench-results"))
-    report = Report(data, crate_versions())
+    report = Report(data, crate_versions(), args.runs)
 
     if args.list:
         for name, t in TABLES.items():
             rows = report.rows_of(t)
             if rows:
-                last = max(m.mtime for _, _, m in rows)
+                last = max(m.mtime for _, _, ms in rows for m in ms)
                 when = datetime.datetime.fromtimestamp(last, datetime.timezone.utc)
-                print(f"{name:20} {len(rows):3} rows, run of {when:%Y-%m-%d %H:%M} UTC")
+                saved = sorted({b for (g, _, b) in data if g in t.groups})
+                print(
+                    f"{name:20} {len(rows):3} rows, latest {when:%Y-%m-%d %H:%M} UTC;"
+                    f" runs: {' '.join(saved)}"
+                )
             else:
                 print(f"{name:20}   no data ({', '.join(t.groups)})")
         return 0

@@ -100,6 +100,21 @@ class ReportTest(unittest.TestCase):
             ],
         )
 
+    def test_several_runs_give_median_times_and_median_same_run_ratios(self):
+        for run, tpa, peer in [("r1", 10.0, 30.0), ("r2", 20.0, 20.0), ("r3", 30.0, 90.0)]:
+            write_run(self.criterion, "emit", "tpa", 64 * tpa, elements=64, baseline=run)
+            write_run(self.criterion, "emit", "peer", 64 * peer, elements=64, baseline=run)
+        write_run(self.criterion, "emit", "peer", 64 * 1000.0, elements=64)  # not asked for
+        data = report.load_criterion(self.criterion)
+        text = report.Report(data, {"peer": "0.21.3"}, runs=["r1", "r2", "r3"]).render("emit")
+        lines = text.splitlines()
+        # Times: medians of the runs' medians (20 and 30 ns); the ratio is the
+        # median of the same-run ratios (3, 1, 3), not 30 / 20.
+        self.assertEqual(lines[2], "| **tpa** | **20.0 ns** | **1.00** |")
+        self.assertEqual(lines[3], "| peer 0.21 | 30.0 ns | 3.00 |")
+        self.assertIn("from 3 runs (`r1`, `r2`, `r3`", text)
+        self.assertIn("Fastest by the median ratio: tpa", text)
+
     def test_runs_an_hour_apart_are_flagged(self):
         write_run(self.criterion, "emit", "tpa", 640.0, elements=64)
         old = write_run(self.criterion, "emit", "peer", 1600.0, elements=64)
