@@ -324,12 +324,19 @@ class Report:
         vs = [v for v in vs if v is not None]
         return statistics.median(vs) if vs else None
 
-    def functions_of(self, t, g):
-        """The functions of group `g` shown in the table, in display order."""
+    def found(self, t, g):
+        """The functions of group `g` the table shows, in no order."""
         found = {f for (gg, f, b) in self.data if gg == g and b in self.runs}
+        return found if t.functions is None else found & set(t.functions)
+
+    def functions_of(self, t, g):
+        """The functions of group `g` shown in the table, in display order:
+        the table's own, or by ratio (or time) when it gives none."""
+        found = self.found(t, g)
         if t.functions is not None:
             return [f for f in t.functions if f in found]
-        return sorted(found, key=lambda f: (self.value(t, g, f, t.ratio_of) or 0, f))
+        rank = self.ratio if "ratio" in t.columns else self.value
+        return sorted(found, key=lambda f: (rank(t, g, f) or 0, f))
 
     def ratio(self, t, g, f):
         """Median over the runs of the row's value / the same run's baseline."""
@@ -340,7 +347,7 @@ class Report:
             if not v:
                 continue
             if t.baseline == FASTEST:
-                peers = [self.data.get((g, o, b)) for o in self.functions_of(t, g)]
+                peers = [self.data.get((g, o, b)) for o in self.found(t, g)]
                 peers = [self.per_elem(t, p, t.ratio_of) for p in peers if p]
                 base = min((x for x in peers if x), default=None)
             else:
