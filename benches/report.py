@@ -64,8 +64,10 @@ class Table:
     groups: criterion group ids, in row order.
     functions: function ids to show, in row order (default: all that were
         run, fastest first).
-    baseline: the function each ratio divides by (in the same group), or
-        FASTEST for the fastest row of the group.
+    baseline: the function each ratio divides by (in the same group and
+        run), FASTEST for the fastest row of the group, or a dict from each
+        function to its own baseline function.
+    baseline_label: how the ratio column's header names the baseline.
     labels: function id -> text of the first column; `{crate}` is replaced
         by the crate's version from Cargo.lock.
     columns: any of "group", "name", "time", "mpps", "gbps", "ratio",
@@ -91,6 +93,7 @@ class Table:
     name_header: str = "benchmark"
     ratio_of: str = "time"
     ratio_digits: int = 2
+    baseline_label: str = None
 
 
 PEER_LABELS = {
@@ -134,9 +137,15 @@ TABLES = {
     ),
     # benches/benches/dpdk_ring.rs (`--features dpdk`)
     "dpdk-ring": Table(
-        ["l2fwd", "l2fwd_pipeline"],
-        functions=["dpdk_net_ring", "memory_wire"],
-        baseline="memory_wire",
+        ["dpdk_l2fwd", "dpdk_l2fwd_pipeline"],
+        functions=["net_ring_hot", "memory_wire_hot", "net_ring_cold", "memory_wire_cold"],
+        baseline={
+            "net_ring_hot": "memory_wire_hot",
+            "memory_wire_hot": "memory_wire_hot",
+            "net_ring_cold": "memory_wire_cold",
+            "memory_wire_cold": "memory_wire_cold",
+        },
+        baseline_label="`MemoryWire` at the same temperature",
         columns=("group", "name", "time", "mpps", "ratio"),
         unit="frame",
     ),
@@ -351,7 +360,8 @@ class Report:
                 peers = [self.per_elem(t, p, t.ratio_of) for p in peers if p]
                 base = min((x for x in peers if x), default=None)
             else:
-                bm = self.data.get((g, t.baseline, b))
+                name = t.baseline.get(f) if isinstance(t.baseline, dict) else t.baseline
+                bm = self.data.get((g, name, b))
                 base = bm and self.per_elem(t, bm, t.ratio_of)
             if base:
                 ratios.append(v / base)
@@ -378,7 +388,12 @@ class Report:
         every = [m for _, _, ms in rows for m in ms]
         measured_per = t.per or any(m.elements or m.bytes for m in every)
         per = t.unit if measured_per else "iteration"
-        base_name = "the fastest" if t.baseline == FASTEST else f"`{t.baseline}`"
+        if t.baseline_label:
+            base_name = t.baseline_label
+        elif t.baseline == FASTEST:
+            base_name = "the fastest"
+        else:
+            base_name = f"`{t.baseline}`"
         headers = []
         align = []
         for c in t.columns:
