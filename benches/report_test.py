@@ -115,6 +115,26 @@ class ReportTest(unittest.TestCase):
         self.assertIn("from 3 runs (`r1`, `r2`, `r3`", text)
         self.assertIn("Fastest by the median ratio: tpa", text)
 
+    def test_each_row_can_have_its_own_baseline(self):
+        report.TABLES["temps"] = report.Table(
+            ["l2fwd"],
+            functions=["ring_hot", "wire_hot", "ring_cold", "wire_cold"],
+            baseline={
+                "ring_hot": "wire_hot",
+                "wire_hot": "wire_hot",
+                "ring_cold": "wire_cold",
+                "wire_cold": "wire_cold",
+            },
+            baseline_label="the wire at the same temperature",
+        )
+        for f, ns in [("ring_hot", 30.0), ("wire_hot", 20.0), ("ring_cold", 300.0), ("wire_cold", 100.0)]:
+            write_run(self.criterion, "l2fwd", f, 32 * ns, elements=32)
+        lines = self.report().render("temps").splitlines()
+        self.assertEqual(lines[0], "| benchmark | time per packet (median) | time / the wire at the same temperature |")
+        self.assertEqual(
+            [line.rsplit("|", 2)[1].strip() for line in lines[2:6]], ["1.50", "1.00", "3.00", "1.00"]
+        )
+
     def test_runs_an_hour_apart_are_flagged(self):
         write_run(self.criterion, "emit", "tpa", 640.0, elements=64)
         old = write_run(self.criterion, "emit", "peer", 1600.0, elements=64)
