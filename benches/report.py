@@ -62,8 +62,8 @@ class Table:
     """How one bench group (or several) becomes one table.
 
     groups: criterion group ids, in row order.
-    functions: function ids to show, in row order (default: all that were
-        run, fastest first).
+    functions: the order of the first rows; functions that ran and are not
+        listed follow, fastest first.
     baseline: the function each ratio divides by (in the same group and
         run), FASTEST for the fastest row of the group, or a dict from each
         function to its own baseline function.
@@ -334,18 +334,17 @@ class Report:
         return statistics.median(vs) if vs else None
 
     def found(self, t, g):
-        """The functions of group `g` the table shows, in no order."""
-        found = {f for (gg, f, b) in self.data if gg == g and b in self.runs}
-        return found if t.functions is None else found & set(t.functions)
+        """The functions of group `g` that ran, in no order."""
+        return {f for (gg, f, b) in self.data if gg == g and b in self.runs}
 
     def functions_of(self, t, g):
-        """The functions of group `g` shown in the table, in display order:
-        the table's own, or by ratio (or time) when it gives none."""
+        """The functions of group `g` in display order: those the table
+        lists, in its order, then any others by ratio (or time)."""
         found = self.found(t, g)
-        if t.functions is not None:
-            return [f for f in t.functions if f in found]
+        listed = [f for f in (t.functions or []) if f in found]
         rank = self.ratio if "ratio" in t.columns else self.value
-        return sorted(found, key=lambda f: (rank(t, g, f) or 0, f))
+        rest = sorted(found - set(listed), key=lambda f: (rank(t, g, f) or 0, f))
+        return listed + rest
 
     def ratio(self, t, g, f):
         """Median over the runs of the row's value / the same run's baseline."""
