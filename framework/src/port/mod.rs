@@ -17,6 +17,7 @@ mod error;
 pub mod memory;
 mod netdev;
 pub mod offload;
+pub mod steer;
 pub mod tap;
 
 pub use burst::{Burst, BURST_SIZE};
@@ -24,6 +25,7 @@ pub use caps::{Offloads, PortCaps};
 pub use error::PortError;
 
 use crate::buf::PacketBuf;
+use steer::Steering;
 
 /// One RX/TX queue pair of a packet device.
 pub trait Port {
@@ -45,4 +47,10 @@ pub trait Port {
 
     /// What the device is and can do.
     fn caps(&self) -> &PortCaps;
+
+    /// Which receive queue each flow lands on ([`steer`]). By default the
+    /// port cannot tell.
+    fn steering(&self) -> Steering {
+        Steering::Unknown
+    }
 }

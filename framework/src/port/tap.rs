@@ -34,8 +34,16 @@
 //!
 //! With [`TapConfig::queues`] > 1 the device is created with
 //! `IFF_MULTI_QUEUE`, one descriptor per queue; [`Tap::open_queues`] returns
-//! one [`Tap`] per queue for one worker each. The kernel spreads the flows it
-//! sends over the queues by flow hash.
+//! one [`Tap`] per queue for one worker each. The kernel picks a queue for
+//! each frame it sends to tpa; left to itself it uses a flow hash with a
+//! per-boot secret key. With [`TapConfig::steered`] (the default) tpa
+//! installs its [`SteeringProgram`] with `TUNSETSTEERINGEBPF` instead, so
+//! [`Port::steering`] predicts the queue: TCP and UDP flows by the
+//! symmetric Toeplitz hash of addresses and ports, every other frame on
+//! queue 0 ([`Steering::Program`]). Steering covers one direction only,
+//! kernel → tpa: frames tpa writes on any queue simply enter the kernel's
+//! stack. It assumes tpa holds every queue of the device (the program's
+//! answer is a queue's index in attach order).
 //!
 //! ```no_run
 //! use tpa::buf::{Pool, PoolConfig};
@@ -56,6 +64,7 @@ use arrayvec::ArrayVec;
 
 use super::netdev::{self, NetDev};
 use super::offload::{self, OffloadStats, TxDevice};
+use super::steer::{Steering, SteeringProgram};
 use super::{Burst, Offloads, Port, PortCaps, PortError};
 use crate::buf::{PacketBuf, Pool, PoolBuf};
 use crate::wire::MacAddr;
@@ -99,6 +108,10 @@ pub struct TapConfig {
     pub queues: u16,
     /// Bring the kernel's interface up (`IFF_UP`) once attached.
     pub up: bool,
+    /// With several queues, steer frames to them with tpa's
+    /// [`SteeringProgram`] (needs `CAP_BPF` or root); without, the kernel's
+    /// unpredictable flow hash picks ([`Steering::Unknown`]).
+    pub steered: bool,
 }
 
 impl TapConfig {
@@ -113,6 +126,7 @@ impl TapConfig {
             mtu: None,
             queues: 1,
             up: true,
+            steered: true,
         }
     }
 }
@@ -156,6 +170,7 @@ pub struct Tap {
     caps: PortCaps,
     stats: TapStats,
     offload: OffloadStats,
+    steering: Steering,
 }
 
 impl Tap {
@@ -225,6 +240,17 @@ impl Tap {
         check_buffer_room(&name, &pool, mtu)?;
 
         let queues = config.queues;
+        let steering = if queues == 1 {
+            Steering::Single
+        } else if config.steered {
+            let prog = SteeringProgram::load(queues)
+                .map_err(|e| PortError::from_io(&name, "loading the steering program", e))?;
+            set_steering_program(&fds[0], &prog)
+                .map_err(|e| PortError::from_io(&name, "TUNSETSTEERINGEBPF", e))?;
+            Steering::Program { queues }
+        } else {
+            Steering::Unknown
+        };
         Ok(fds
             .into_iter()
             .enumerate()
@@ -244,6 +270,7 @@ impl Tap {
                 },
                 stats: TapStats::default(),
                 offload: OffloadStats::default(),
+                steering: steering.clone(),
             })
             .collect())
     }
@@ -427,6 +454,29 @@ impl Port for Tap {
     fn caps(&self) -> &PortCaps {
         &self.caps
     }
+
+    /// [`Steering::Program`] with tpa's steering program,
+    /// [`Steering::Single`] for one queue, [`Steering::Unknown`] when the
+    /// kernel's hash picks.
+    fn steering(&self) -> Steering {
+        self.steering.clone()
+    }
+}
+
+/// `TUNSETSTEERINGEBPF`: `_IOR('T', 224, int)`.
+const TUNSETSTEERINGEBPF: libc::c_ulong = 0x8004_54e0;
+
+/// Makes `prog` choose the queue of every frame the kernel sends to the
+/// device `fd` is a queue of (the device keeps its own reference).
+fn set_steering_program(fd: &OwnedFd, prog: &SteeringProgram) -> io::Result<()> {
+    let prog_fd: libc::c_int = prog.fd().as_raw_fd();
+    // SAFETY: TUNSETSTEERINGEBPF reads one `int` (a program descriptor)
+    // from the pointer, valid for the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETSTEERINGEBPF, &prog_fd) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Opens `/dev/net/tun` and attaches it to TAP interface `name` (created if

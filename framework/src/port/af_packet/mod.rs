@@ -42,8 +42,12 @@
 //! # Several workers on one interface
 //!
 //! With [`AfPacketConfig::queues`] > 1, [`AfPacket::open_queues`] opens one
-//! queue per worker, all joined to one `PACKET_FANOUT_HASH` group: the kernel
-//! sends all packets of a flow to the same queue.
+//! queue per worker, all joined to one fanout group: all packets of a flow
+//! go to the same queue. By default ([`Fanout::Steered`]) the group runs
+//! tpa's [`SteeringProgram`](crate::port::steer::SteeringProgram), so
+//! [`Port::steering`] tells which queue a flow lands on (the kernel's own
+//! `PACKET_FANOUT_HASH`, [`Fanout::KernelHash`], uses a per-boot secret key
+//! and cannot be predicted).
 //!
 //! # Sharing the interface with the kernel
 //!
@@ -78,6 +82,7 @@ use tx::{AfPacketTx, Transmitter};
 
 use super::netdev::NetDev;
 use super::offload::{self, OffloadStats};
+use super::steer::{Steering, SteeringProgram};
 use super::{Burst, Offloads, Port, PortCaps, PortError};
 use crate::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
 
@@ -96,6 +101,22 @@ pub enum TxPath {
     /// packet of its own. Can be faster on virtual devices (veth), which
     /// must copy ring-backed packets into fresh pages before passing them on.
     Sendmmsg,
+}
+
+/// How a fanout group of several queues spreads frames over them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fanout {
+    /// tpa's steering program (`PACKET_FANOUT_EBPF`, needs `CAP_BPF` or
+    /// root): TCP and UDP flows by the symmetric Toeplitz hash of their
+    /// addresses and ports, every other frame to queue 0, as
+    /// [`Steering::Program`] predicts. Used for groups tpa creates
+    /// ([`AfPacketConfig::fanout_group`] `None`).
+    #[default]
+    Steered,
+    /// The kernel's flow hash (`PACKET_FANOUT_HASH`): unpredictable
+    /// ([`Steering::Unknown`]). Always used to join a group given by id,
+    /// which other sockets may share.
+    KernelHash,
 }
 
 /// How the receive ring hands frames over: per frame, at once (low
@@ -145,6 +166,8 @@ pub struct AfPacketConfig {
     /// The fanout group to join. `None`: with several queues, a new group
     /// with a kernel-chosen unique id; with one, no fanout.
     pub fanout_group: Option<u16>,
+    /// How a group of several queues tpa creates spreads frames.
+    pub fanout: Fanout,
     /// The receive ring: per-frame (low latency, the default) or per-block
     /// (throughput) hand-over, and its size.
     pub rx_mode: RxMode,
@@ -168,6 +191,7 @@ impl AfPacketConfig {
             interface: interface.into(),
             queues: 1,
             fanout_group: None,
+            fanout: Fanout::default(),
             rx_mode: RxMode::default(),
             tx_path: TxPath::default(),
             tx_ring: TxRingSize::default(),
@@ -239,6 +263,7 @@ pub struct AfPacket {
     caps: PortCaps,
     stats: AfPacketStats,
     offload: OffloadStats,
+    steering: Steering,
 }
 
 impl AfPacket {
@@ -257,7 +282,7 @@ impl AfPacket {
                 ),
             });
         }
-        Self::open_queue(config, 0, config.fanout_group, pool).map(|(port, _)| port)
+        Self::open_queue(config, 0, config.fanout_group, None, pool).map(|(port, _)| port)
     }
 
     /// Opens `config.queues` queues on `config.interface`, sharing the
@@ -270,9 +295,18 @@ impl AfPacket {
             });
         }
         let mut group = config.fanout_group;
+        let program = match (config.fanout, group) {
+            (Fanout::Steered, None) if config.queues > 1 => {
+                Some(SteeringProgram::load(config.queues).map_err(|e| {
+                    PortError::from_io(&config.interface, "loading the fanout program", e)
+                })?)
+            }
+            _ => None,
+        };
         let mut ports = Vec::with_capacity(config.queues as usize);
         for queue in 0..config.queues {
-            let (port, joined) = Self::open_queue(config, queue, group, pool.clone())?;
+            let (port, joined) =
+                Self::open_queue(config, queue, group, program.as_ref(), pool.clone())?;
             group = joined;
             ports.push(port);
         }
@@ -283,6 +317,7 @@ impl AfPacket {
         config: &AfPacketConfig,
         queue: u16,
         group: Option<u16>,
+        program: Option<&SteeringProgram>,
         pool: Pool,
     ) -> Result<(AfPacket, Option<u16>), PortError> {
         let name = config.interface.as_str();
@@ -314,10 +349,25 @@ impl AfPacket {
         if config.promiscuous {
             rx_sock.add_promiscuous(ifindex)?;
         }
+        // Members join in queue order, so the program's answer is the
+        // queue's index in the group.
         let joined = if config.queues > 1 || group.is_some() {
-            Some(rx_sock.join_fanout(group)?)
+            let mode = match program {
+                Some(_) => libc::PACKET_FANOUT_EBPF,
+                None => libc::PACKET_FANOUT_HASH,
+            };
+            let id = rx_sock.join_fanout(group, mode)?;
+            if let Some(prog) = program.filter(|_| queue == 0) {
+                rx_sock.set_fanout_program(prog)?;
+            }
+            Some(id)
         } else {
             None
+        };
+        let steering = match (program, joined) {
+            (Some(p), _) => Steering::Program { queues: p.queues() },
+            (None, None) => Steering::Single,
+            (None, Some(_)) => Steering::Unknown,
         };
 
         let tx = Transmitter::new(
@@ -348,6 +398,7 @@ impl AfPacket {
             },
             stats: AfPacketStats::default(),
             offload: OffloadStats::default(),
+            steering,
         };
         Ok((port, joined))
     }
@@ -482,6 +533,13 @@ impl Port for AfPacket {
 
     fn caps(&self) -> &PortCaps {
         &self.caps
+    }
+
+    /// [`Steering::Program`] for queues in a group tpa created and steers
+    /// ([`Fanout::Steered`]), [`Steering::Single`] without fanout,
+    /// [`Steering::Unknown`] with the kernel's hash.
+    fn steering(&self) -> Steering {
+        self.steering.clone()
     }
 }
 

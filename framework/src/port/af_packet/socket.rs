@@ -5,6 +5,7 @@ use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use crate::port::steer::SteeringProgram;
 use crate::port::PortError;
 
 /// `ETH_P_ALL` in network byte order: every protocol.
@@ -137,13 +138,18 @@ impl PacketSocket {
     }
 
     /// Joins (or, with `group == None`, creates with a kernel-chosen unique
-    /// id) a hash fanout group. Returns the group id.
-    pub(super) fn join_fanout(&self, group: Option<u16>) -> Result<u16, PortError> {
+    /// id) a fanout group of `mode` (`PACKET_FANOUT_HASH` or
+    /// `PACKET_FANOUT_EBPF`) that ignores outgoing frames. Returns the group
+    /// id.
+    pub(super) fn join_fanout(&self, group: Option<u16>, mode: u32) -> Result<u16, PortError> {
         let (id, flags) = match group {
             Some(id) => (u32::from(id), 0),
             None => (0, libc::PACKET_FANOUT_FLAG_UNIQUEID),
         };
-        let arg: u32 = id | ((libc::PACKET_FANOUT_HASH | flags) << 16);
+        // The group's own hook receives for its members: without this flag
+        // it would also see what tpa sends, whatever each socket asked.
+        let flags = flags | libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+        let arg: u32 = id | ((mode | flags) << 16);
         self.set(libc::PACKET_FANOUT, &arg, "PACKET_FANOUT")
             .map_err(|e| match e {
                 PortError::Io { name, source, .. }
@@ -159,6 +165,12 @@ impl PacketSocket {
             })?;
         let now: u32 = self.get(libc::PACKET_FANOUT, "getsockopt(PACKET_FANOUT)")?;
         Ok((now & 0xffff) as u16)
+    }
+
+    /// Gives this socket's `PACKET_FANOUT_EBPF` group its steering program.
+    pub(super) fn set_fanout_program(&self, prog: &SteeringProgram) -> Result<(), PortError> {
+        let fd: libc::c_int = prog.fd().as_raw_fd();
+        self.set(libc::PACKET_FANOUT_DATA, &fd, "PACKET_FANOUT_DATA")
     }
 
     /// Waits up to `timeout_ms` for the socket to become readable.

@@ -51,7 +51,7 @@
 mod impair;
 mod lane;
 mod rng;
-mod rss;
+pub(crate) mod rss;
 mod stats;
 
 /// Kept here for code written before the clock moved to [`crate::time`].
@@ -66,6 +66,7 @@ use lane::{Lane, LaneSetup};
 
 use crate::buf::{Pool, PoolBuf, PoolConfig};
 use crate::port::offload::{self, OffloadStats, TxDevice};
+use crate::port::steer::Steering;
 use crate::port::{Burst, Offloads, Port, PortCaps, PortError};
 use crate::time::TimeSource;
 use crate::wire::MacAddr;
@@ -496,6 +497,14 @@ impl Port for MemoryPort {
 
     fn caps(&self) -> &PortCaps {
         &self.caps
+    }
+
+    /// Symmetric Toeplitz over the wire's queues (see [`Steering::Symmetric`]).
+    fn steering(&self) -> Steering {
+        match self.shared.queues {
+            1 => Steering::Single,
+            queues => Steering::Symmetric { queues },
+        }
     }
 }
 

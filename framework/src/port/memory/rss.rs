@@ -6,7 +6,7 @@
 //! Frames that are not IP get no hash and go to queue 0.
 
 /// The symmetric key's period: 16 bits of `0x6d5a`, as a 64-bit window.
-const KEY: u64 = 0x6d5a_6d5a_6d5a_6d5a;
+pub(crate) const KEY: u64 = 0x6d5a_6d5a_6d5a_6d5a;
 
 /// `TABLE[i % 2][byte]`: the Toeplitz contribution of `byte` at input
 /// position `i`. The key repeats every 16 bits, so two tables cover any input.
@@ -37,7 +37,7 @@ const fn build_table() -> [[u32; 256]; 2] {
 
 /// Toeplitz hash of `input` under the symmetric key.
 #[inline]
-fn toeplitz(parts: &[&[u8]]) -> u32 {
+pub(crate) fn toeplitz(parts: &[&[u8]]) -> u32 {
     let mut h = 0;
     let mut i = 0;
     for part in parts {
@@ -58,7 +58,7 @@ const PROTO_UDP: u8 = 17;
 
 /// The RSS hash of an Ethernet frame, or `None` if it carries no IP packet
 /// (or is too short to tell).
-pub(super) fn frame_hash(frame: &[u8]) -> Option<u32> {
+pub(crate) fn frame_hash(frame: &[u8]) -> Option<u32> {
     let mut off = 12;
     let mut ethertype = u16::from_be_bytes(frame.get(off..off + 2)?.try_into().ok()?);
     // Up to two VLAN tags.

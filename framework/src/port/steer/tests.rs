@@ -1,0 +1,191 @@
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use super::*;
+
+fn v4(a: [u8; 4], port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::from(a), port))
+}
+
+fn udp4_frame(src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
+    let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src, dst) else {
+        unreachable!()
+    };
+    let mut f = vec![0u8; 14 + 20 + 8];
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    f[14] = 0x45;
+    f[14 + 9] = 17;
+    f[26..30].copy_from_slice(&s.ip().octets());
+    f[30..34].copy_from_slice(&d.ip().octets());
+    f[34..36].copy_from_slice(&s.port().to_be_bytes());
+    f[36..38].copy_from_slice(&d.port().to_be_bytes());
+    f
+}
+
+#[test]
+fn the_microsoft_rss_vectors_hold() {
+    // From the Microsoft RSS verification suite, key of 40 bytes.
+    let key = [
+        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f,
+        0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
+        0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+    ];
+    let table = RssTable {
+        key: key.to_vec(),
+        reta: (0..128).map(|i| i % 4).collect(),
+        fields: RssFields {
+            ipv4: true,
+            ipv4_tcp: true,
+            ipv6: true,
+            ipv6_tcp: true,
+            ..RssFields::default()
+        },
+    };
+    // 66.9.149.187:2794 -> 161.142.100.80:1766
+    let flow = Flow::new(
+        L4::Tcp,
+        v4([66, 9, 149, 187], 2794),
+        v4([161, 142, 100, 80], 1766),
+    );
+    assert_eq!(table.hash(&flow), Some(0x51cc_c178));
+    assert_eq!(
+        table.queue_of(&flow),
+        Some((0x51cc_c178u32 % 128 % 4) as u16)
+    );
+    // UDP is not hashed on ports here, only on addresses.
+    let udp = Flow {
+        proto: L4::Udp,
+        ..flow
+    };
+    assert_eq!(table.hash(&udp), Some(0x323e_8fc2));
+    // IPv6: 3ffe:2501:200:1fff::7 :2794 -> 3ffe:2501:200:3::1 :1766
+    let s6: Ipv6Addr = "3ffe:2501:200:1fff::7".parse().unwrap();
+    let d6: Ipv6Addr = "3ffe:2501:200:3::1".parse().unwrap();
+    let flow6 = Flow::new(
+        L4::Tcp,
+        SocketAddr::from((s6, 2794)),
+        SocketAddr::from((d6, 1766)),
+    );
+    assert_eq!(table.hash(&flow6), Some(0x4020_7d3d));
+    // A key too short for IPv6 cannot hash it.
+    let short = RssTable {
+        key: key[..20].to_vec(),
+        ..table.clone()
+    };
+    assert_eq!(short.hash(&flow6), None);
+    assert_eq!(toeplitz(&key[..8], &[0; 5]), None);
+}
+
+#[test]
+fn symmetric_and_program_steering_agree_with_the_wire_hash() {
+    let s = Steering::Symmetric { queues: 4 };
+    let p = Steering::Program { queues: 4 };
+    let mut seen = [0u32; 4];
+    for sport in 1000..1400 {
+        let src = v4([10, 0, 0, 1], sport);
+        let dst = v4([10, 0, 0, 2], 80);
+        let frame = udp4_frame(src, dst);
+        let flow = Flow::from_frame(&frame).unwrap();
+        assert_eq!(flow, Flow::new(L4::Udp, src, dst));
+        let want = (rss::frame_hash(&frame).unwrap() % 4) as u16;
+        assert_eq!(s.queue_of(&flow), Some(want));
+        assert_eq!(p.queue_of(&flow), Some(want));
+        assert_eq!(s.queue_of_frame(&frame), Some(want));
+        assert_eq!(p.queue_of_frame(&frame), Some(want));
+        // Symmetric: the reverse direction lands on the same queue.
+        assert_eq!(s.queue_of(&Flow::new(L4::Udp, dst, src)), Some(want));
+        seen[usize::from(want)] += 1;
+    }
+    assert!(seen.iter().all(|&n| n > 50), "{seen:?}");
+}
+
+#[test]
+fn frames_without_a_flow_land_where_each_steering_says() {
+    let mut frag = udp4_frame(v4([10, 0, 0, 1], 5), v4([10, 0, 0, 2], 6));
+    frag[14 + 6] = 0x20;
+    let mut arp = vec![0u8; 60];
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    let mut tagged = vec![0u8; 4];
+    tagged.splice(0..0, udp4_frame(v4([1, 1, 1, 1], 1), v4([2, 2, 2, 2], 2)));
+    tagged.copy_within(12..42, 16);
+    tagged[12..16].copy_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+    for f in [&frag, &arp, &tagged] {
+        assert_eq!(Flow::from_frame(f), None);
+        assert_eq!(Steering::Program { queues: 4 }.queue_of_frame(f), Some(0));
+        assert_eq!(Steering::Single.queue_of_frame(f), Some(0));
+        assert_eq!(Steering::Unknown.queue_of_frame(f), None);
+    }
+    // The wire hashes fragments on their addresses.
+    let by_addr = (rss::frame_hash(&frag).unwrap() % 4) as u16;
+    assert_eq!(
+        Steering::Symmetric { queues: 4 }.queue_of_frame(&frag),
+        Some(by_addr)
+    );
+    for cut in 0..38 {
+        assert_eq!(Flow::from_frame(&frag[..cut]), None);
+    }
+}
+
+#[test]
+fn picked_ports_bring_replies_to_the_queue() {
+    let remote = v4([192, 168, 1, 9], 443);
+    let local = IpAddr::from([192, 168, 1, 1]);
+    for steering in [
+        Steering::Program { queues: 4 },
+        Steering::Symmetric { queues: 3 },
+    ] {
+        for queue in 0..3 {
+            let mut taken = Vec::new();
+            for _ in 0..5 {
+                let port = steering
+                    .pick_local_port(L4::Tcp, local, remote, 40000..=60000, queue, |p| {
+                        !taken.contains(&p)
+                    })
+                    .unwrap();
+                let replies = Flow::new(L4::Tcp, remote, SocketAddr::new(local, port));
+                assert_eq!(steering.queue_of(&replies), Some(queue));
+                taken.push(port);
+            }
+        }
+    }
+    let p = Steering::Program { queues: 4 };
+    assert_eq!(
+        p.pick_local_port(L4::Udp, local, remote, 1..=1, 0, |_| false),
+        Err(PickError::NoPortLands)
+    );
+    assert_eq!(
+        Steering::Unknown.pick_local_port(L4::Udp, local, remote, 1..=9, 0, |_| true),
+        Err(PickError::CannotKnow)
+    );
+    let v6: IpAddr = "fd00::1".parse().unwrap();
+    assert_eq!(
+        p.pick_local_port(L4::Udp, v6, remote, 1..=9, 0, |_| true),
+        Err(PickError::MixedFamilies)
+    );
+    assert_eq!(
+        Flow::new(L4::Udp, remote, SocketAddr::new(v6, 1)).tuple(true),
+        None
+    );
+}
+
+#[test]
+fn the_counter_counts_misplaced_frames() {
+    let steering = Steering::Program { queues: 2 };
+    let mut c = SteerCounter::new(steering.clone(), 1);
+    let mut expect = SteerStats::default();
+    for sport in 0..64 {
+        let f = udp4_frame(v4([10, 1, 0, 1], 3000 + sport), v4([10, 1, 0, 2], 53));
+        match c.observe(&f) {
+            Landing::Here => expect.here += 1,
+            Landing::Elsewhere(q) => {
+                assert_eq!(q, 0);
+                expect.elsewhere += 1;
+            }
+            Landing::Unknown => panic!("a program port always knows"),
+        }
+    }
+    assert!(expect.here > 0 && expect.elsewhere > 0, "{expect:?}");
+    assert_eq!(c.stats(), expect);
+    let mut unknown = SteerCounter::new(Steering::Unknown, 0);
+    assert_eq!(unknown.observe(&[0; 60]), Landing::Unknown);
+    assert_eq!(unknown.stats().unknown, 1);
+}
