@@ -22,6 +22,7 @@
 #include <rte_flow.h>
 #include <rte_ring.h>
 #include <rte_eth_ring.h>
+#include <rte_thash.h>
 
 /* ---- errors ---- */
 int tpa_rte_errno(void);
@@ -78,5 +79,15 @@ uint16_t tpa_rte_ipv4_udptcp_cksum_mbuf(const struct rte_mbuf *m,
 
 /* ---- mempool ---- */
 unsigned tpa_rte_mempool_size(const struct rte_mempool *mp);
+
+/* ---- steering ---- */
+/* DPDK's software Toeplitz over `n_words` host-order 32-bit words of the
+ * tuple (addresses, then source and destination port in one word). */
+uint32_t tpa_rte_softrss(const uint32_t *words, uint32_t n_words, const uint8_t *key);
+/* The device's RSS key (at most `key_cap` bytes), hashed flow types and
+ * redirection table (at most `reta_cap` entries). 0, or a negative errno
+ * (-ENOTSUP where the driver does not report them). */
+int tpa_rss_query(uint16_t port, uint8_t *key, uint8_t key_cap, uint8_t *key_len,
+                  uint64_t *rss_hf, uint16_t *reta, uint16_t reta_cap, uint16_t *reta_len);
 
 #endif

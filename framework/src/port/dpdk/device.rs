@@ -11,6 +11,7 @@ use dpdk_sys as sys;
 use super::eal::{dpdk_error, Eal};
 use super::pool::{Mempool, PoolConfig};
 use super::port::DpdkPort;
+use crate::port::steer::Steering;
 use crate::port::{Offloads, PortCaps, PortError};
 use crate::wire::MacAddr;
 
@@ -117,6 +118,8 @@ pub(crate) struct DeviceInner {
     /// The rings of a [`DpdkDevice::ring_pair`], shared by both devices
     /// and freed after the last is closed.
     _rings: Option<Arc<PairRings>>,
+    /// Which queue each flow lands on, as the driver reports it.
+    pub(crate) steering: Steering,
 }
 
 /// The rings wiring the two devices of a [`DpdkDevice::ring_pair`].
@@ -318,6 +321,7 @@ impl DpdkDevice {
             taken: Vec::new(),
             started: false,
             isolated: false,
+            steering: Steering::Unknown,
             caps: PortCaps {
                 name: String::new(),
                 mac: MacAddr::ZERO,
@@ -582,6 +586,7 @@ impl DeviceInner {
         self.caps.mac = MacAddr(mac.addr_bytes);
         self.caps.mtu = mtu;
         self.caps.rss = rss;
+        self.steering = super::steer::query(port, cfg.queues, rss);
         self.caps.rx_offloads = Offloads {
             ipv4_checksum: rx & sys::RTE_ETH_RX_OFFLOAD_IPV4_CKSUM != 0,
             tcp_checksum: rx & sys::RTE_ETH_RX_OFFLOAD_TCP_CKSUM != 0,

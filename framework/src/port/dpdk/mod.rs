@@ -24,6 +24,7 @@ mod extmem;
 mod mbuf;
 mod pool;
 mod port;
+mod steer;
 
 pub use device::{DeviceConfig, DeviceStats, DpdkDevice};
 pub use eal::{Eal, EalThread};
@@ -31,6 +32,7 @@ pub use extmem::{DmaMapping, ExtBufOwner, ExtMemRegion};
 pub use mbuf::{Mbuf, MBUF_PRIV_SIZE, META_PRIV_SIZE};
 pub use pool::{Mempool, PoolConfig};
 pub use port::DpdkPort;
+pub use steer::softrss;
 
 /// The raw DPDK bindings (`dpdk-sys`).
 pub use dpdk_sys as sys;

@@ -12,6 +12,7 @@ use super::mbuf::{Mbuf, TxLens};
 use super::pool::Mempool;
 use crate::buf::L4Protocol;
 use crate::port::offload::{self, HwOffload, IpVersion, OffloadStats, TxDevice};
+use crate::port::steer::Steering;
 use crate::port::{Burst, Offloads, Port, PortCaps};
 
 /// One RX/TX queue pair of a DPDK device, owned by one worker. Receives into
@@ -112,6 +113,12 @@ impl Port for DpdkPort {
 
     fn caps(&self) -> &PortCaps {
         &self.caps
+    }
+
+    /// The device's RSS ([`Steering::Rss`]) where the driver reports its
+    /// key and table; [`Steering::Unknown`] where it does not.
+    fn steering(&self) -> Steering {
+        self.device.steering.clone()
     }
 }
 
