@@ -17,6 +17,24 @@
 //! [`Steering::pick_local_port`] chooses a local port for an active open
 //! whose replies come back to a given queue; [`SteerCounter`] counts the
 //! frames that land on a queue other than the one their flow steers to.
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use tpa::port::memory::{End, MemoryWire, WireConfig};
+//! use tpa::port::steer::{Flow, L4};
+//! use tpa::port::Port;
+//!
+//! let wire = MemoryWire::new(WireConfig { queues: 4, ..WireConfig::default() })?;
+//! let port = wire.port(End::B, 2)?;
+//! let steering = port.steering();
+//! let remote: SocketAddr = "10.0.0.2:443".parse()?;
+//! let local = "10.0.0.1".parse()?;
+//! // A local port whose replies come back to queue 2.
+//! let sport = steering.pick_local_port(L4::Tcp, local, remote, 49152..=65535, 2, |_| true)?;
+//! let replies = Flow::new(L4::Tcp, remote, SocketAddr::new(local, sport));
+//! assert_eq!(steering.queue_of(&replies), Some(2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod program;
 mod toeplitz;
