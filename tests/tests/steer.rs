@@ -430,6 +430,12 @@ fn af_packet_fanout_steers_kernel_flows_to_the_predicted_member() {
         .expect("open two hashed queues");
     assert!(queues.iter().all(|q| q.steering() == Steering::Unknown));
     drop(queues);
+    // One queue without fanout: everything lands on it.
+    let one = ns
+        .enter(|| AfPacket::open(&AfPacketConfig::new("tpa0"), pool.clone()))
+        .expect("open one queue");
+    assert_eq!(one.steering(), Steering::Single);
+    drop(one);
     pool.assert_whole();
 }
 

@@ -245,10 +245,12 @@ impl Tap {
         } else if config.steered {
             let prog = SteeringProgram::load(queues)
                 .map_err(|e| PortError::from_io(&name, "loading the steering program", e))?;
-            set_steering_program(&fds[0], &prog)
+            set_steering_program(&fds[0], Some(&prog))
                 .map_err(|e| PortError::from_io(&name, "TUNSETSTEERINGEBPF", e))?;
             Steering::Program { queues }
         } else {
+            set_steering_program(&fds[0], None)
+                .map_err(|e| PortError::from_io(&name, "TUNSETSTEERINGEBPF", e))?;
             Steering::Unknown
         };
         Ok(fds
@@ -463,13 +465,14 @@ impl Port for Tap {
     }
 }
 
-/// `TUNSETSTEERINGEBPF`: `_IOR('T', 224, int)`.
-const TUNSETSTEERINGEBPF: libc::c_ulong = 0x8004_54e0;
+/// `TUNSETSTEERINGEBPF` (linux/if_tun.h).
+const TUNSETSTEERINGEBPF: libc::Ioctl = libc::_IOR::<libc::c_int>(b'T' as u32, 224);
 
 /// Makes `prog` choose the queue of every frame the kernel sends to the
-/// device `fd` is a queue of (the device keeps its own reference).
-fn set_steering_program(fd: &OwnedFd, prog: &SteeringProgram) -> io::Result<()> {
-    let prog_fd: libc::c_int = prog.fd().as_raw_fd();
+/// device `fd` is a queue of (the device keeps its own reference); `None`
+/// removes a program left by an earlier user of a persistent device.
+fn set_steering_program(fd: &OwnedFd, prog: Option<&SteeringProgram>) -> io::Result<()> {
+    let prog_fd: libc::c_int = prog.map_or(-1, |p| p.fd().as_raw_fd());
     // SAFETY: TUNSETSTEERINGEBPF reads one `int` (a program descriptor)
     // from the pointer, valid for the call.
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETSTEERINGEBPF, &prog_fd) };
