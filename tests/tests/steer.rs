@@ -288,6 +288,11 @@ fn receive_flows<P: Port<Buf = PoolBuf>>(
             q.rx_burst(&mut rx);
             for b in rx.drain() {
                 assert_eq!(b.meta().rx_queue, qi as u16);
+                assert_ne!(
+                    &b.data()[6..12],
+                    &TPA_MAC.0,
+                    "{what}: a frame sent out of the interface came back on queue {qi}"
+                );
                 let Some(flow) = Flow::from_frame(b.data()).filter(|f| keep(f)) else {
                     continue;
                 };

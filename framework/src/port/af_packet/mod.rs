@@ -164,7 +164,10 @@ pub struct AfPacketConfig {
     /// Queues sharing the interface through a hash fanout group.
     pub queues: u16,
     /// The fanout group to join. `None`: with several queues, a new group
-    /// with a kernel-chosen unique id; with one, no fanout.
+    /// with a kernel-chosen unique id; with one, no fanout. A group given
+    /// by id is joined with the kernel's hash and
+    /// `PACKET_FANOUT_FLAG_IGNORE_OUTGOING`, so it must have been created
+    /// that way (by tpa) for the kernel to accept the join.
     pub fanout_group: Option<u16>,
     /// How a group of several queues tpa creates spreads frames.
     pub fanout: Fanout,
