@@ -595,7 +595,87 @@ fn interleaved_summary() {
     }
 }
 
+/// Runs one variant `iters` times and nothing else, for an instruction
+/// count under callgrind (`benches/callgrind.sh`): the variant is named
+/// `<group>/<variant>`, as in the tables.
+fn run_alone(name: &str, iters: usize) -> Result<(), String> {
+    let mut run: Box<dyn FnMut()> = match name {
+        "chain/1/pipeline" => {
+            let mut p = Chain1::new(loop_port(), Send);
+            Box::new(move || {
+                black_box(p.run_once());
+            })
+        }
+        "chain/1/hand" => {
+            let mut h = Hand::new();
+            Box::new(move || {
+                black_box(h.run_once::<0>());
+            })
+        }
+        "chain/4/pipeline" => {
+            let mut p = chain4();
+            Box::new(move || {
+                black_box(p.run_once());
+            })
+        }
+        "chain/4/hand" => {
+            let mut h = Hand::new();
+            Box::new(move || {
+                black_box(h.run_once::<3>());
+            })
+        }
+        "chain/8/pipeline" => {
+            let mut p = chain8();
+            Box::new(move || {
+                black_box(p.run_once());
+            })
+        }
+        "chain/8/hand" => {
+            let mut h = Hand::new();
+            Box::new(move || {
+                black_box(h.run_once::<7>());
+            })
+        }
+        "l2fwd/pipeline" => {
+            let (a, mut peer) = loaded_wire();
+            let mut p = Reflector::new(a, L2Fwd);
+            let mut burst = Burst::new();
+            Box::new(move || {
+                black_box(p.run_once());
+                bounce(&mut peer, &mut burst);
+            })
+        }
+        "l2fwd/hand" => {
+            let (mut a, mut peer) = loaded_wire();
+            let mut hand = l2fwd_by_hand();
+            let mut burst = Burst::new();
+            Box::new(move || {
+                hand(&mut a);
+                bounce(&mut peer, &mut burst);
+            })
+        }
+        _ => return Err(format!("no variant {name}")),
+    };
+    for _ in 0..iters {
+        run();
+    }
+    Ok(())
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("TPA_PIPELINE_RUN") {
+        let (name, iters) = spec
+            .split_once(':')
+            .and_then(|(n, i)| Some((n, i.parse().ok()?)))
+            .unwrap_or_else(|| {
+                panic!("TPA_PIPELINE_RUN={spec}: want <group>/<variant>:<iterations>")
+            });
+        if let Err(e) = run_alone(name, iters) {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return;
+    }
     let mut c = tpa_benches::criterion().sample_size(30);
     bench_chains(&mut c);
     bench_l2fwd(&mut c);

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Instructions per packet of the pipeline bench's shapes, generated loop
+# against the hand-written one, counted by callgrind (exact and repeatable,
+# unlike time on a shared machine):
+#   bash benches/callgrind.sh            # every shape
+#   bash benches/callgrind.sh chain/8    # the shapes whose name starts so
+# Each variant of benches/benches/pipeline.rs runs alone (TPA_PIPELINE_RUN)
+# for N1 and then N2 iterations; the difference of the two totals divided by
+# the packets of the extra iterations is the per-packet count, free of the
+# setup (pool, clock calibration, process start) both runs share.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+N1=${N1:-1000}
+N2=${N2:-3000}
+# Packets per iteration: the forwarding port's frames, each counted once.
+BURST=32
+
+command -v valgrind >/dev/null || {
+    echo "benches/callgrind.sh: valgrind not found (apt-get install valgrind)" >&2
+    exit 1
+}
+
+bin=$(cargo bench -p tpa-benches --bench pipeline --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"executable":"\([^"]*pipeline-[^"]*\)".*/\1/p' | tail -n 1)
+[[ -x "$bin" ]] || {
+    echo "benches/callgrind.sh: could not build the pipeline bench" >&2
+    exit 1
+}
+
+# Total instructions of one run of variant $1 for $2 iterations.
+count() {
+    local out
+    out=$(TPA_PIPELINE_RUN="$1:$2" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" 2>&1) || {
+        echo "$out" >&2
+        echo "benches/callgrind.sh: $1 failed under valgrind" >&2
+        exit 1
+    }
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p' <<<"$out"
+}
+
+# Instructions per packet of variant $1.
+per_packet() {
+    local a b
+    a=$(count "$1" "$N1")
+    b=$(count "$1" "$N2")
+    awk -v a="$a" -v b="$b" -v n=$(((N2 - N1) * BURST)) 'BEGIN { printf "%.1f", (b - a) / n }'
+}
+
+shapes=(chain/1 chain/4 chain/8 l2fwd)
+echo "instructions per packet, callgrind, ($N2 - $N1 iterations) x $BURST packets"
+echo "| shape | pipeline | hand | pipeline / hand |"
+echo "|---|---:|---:|---:|"
+for shape in "${shapes[@]}"; do
+    [[ $# -eq 0 || $shape == "$1"* ]] || continue
+    p=$(per_packet "$shape/pipeline")
+    h=$(per_packet "$shape/hand")
+    awk -v s="$shape" -v p="$p" -v h="$h" 'BEGIN { printf "| %s | %.1f | %.1f | %.3f |\n", s, p, h, p / h }'
+done
