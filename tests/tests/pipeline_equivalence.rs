@@ -81,14 +81,14 @@ fn run_generated(bursts: &[Vec<Vec<u8>>]) -> Outcome {
         to_host.extend(receive(&mut kernel));
     }
     // The `Counted` wrapper saw exactly what the pipeline counted for `mark`.
-    assert_eq!(Some(&p.mark.stats), p.stats().stage("mark"));
+    assert_eq!(Some(p.mark.stats.clone()), p.stats().stage("mark"));
     // The observer saw every frame received and every frame sent, in order.
     assert_eq!(p.shown.rx, bursts.concat());
     assert_eq!(p.shown.tx, sent);
     let outcome = Outcome {
         sent,
         to_host,
-        stages: p.stats().stages().map(|(_, s)| s.clone()).collect(),
+        stages: p.stats().stages().map(|(_, s)| s).collect(),
         rx: p.stats().counters().rx,
         tx_sent: p.stats().queue_counters().tx_sent,
         host_sent: p.stats().queue_counters().host_sent,

@@ -229,21 +229,92 @@ pub struct PipelineCounters {
     pub ended: u64,
 }
 
-/// The per-stage counters of one pipeline, handed to the generated chain.
+/// The per-stage counters of one pipeline: per stage, in declaration order,
+/// every verdict but `Pass`, and the packets the last stage passed on.
+///
+/// A pass is not counted as it happens: a packet stage `i` passes on is
+/// seen by stage `i + 1`, which settles it, so the passes of stage `i` are
+/// the verdicts of every stage after it plus the packets the last stage
+/// passed on ([`Runtime::stage`] adds them up).
 #[derive(Debug, Clone)]
-pub struct Tally<const K: usize> {
-    /// One entry per stage, in declaration order.
-    pub stages: [StageStats; K],
-    /// Packets the last stage passed on.
-    pub ended: u64,
+struct Counts<const K: usize> {
+    stages: [StageStats; K],
+    ended: u64,
 }
 
-impl<const K: usize> Tally<K> {
+impl<const K: usize> Counts<K> {
+    /// Stage `index`'s counters, passes included.
+    fn stage(&self, index: usize) -> Option<StageStats> {
+        let mut stats = self.stages.get(index)?.clone();
+        stats.passed = self.stages[index + 1..]
+            .iter()
+            .map(StageStats::total)
+            .sum::<u64>()
+            + self.ended;
+        Some(stats)
+    }
+}
+
+/// The counters of one burst, as the generated chain settles its verdicts.
+///
+/// The chain counts one verdict per packet, where the packet's journey
+/// ends, whatever the number of stages; passes are worked out when read
+/// (see [`Runtime::stage`]). Transmissions, the usual end of a journey, and
+/// the packets the last stage passes on are counted in the chain's own
+/// variables and added to the pipeline's counters after the burst: counting
+/// them costs a register increment, as in a loop written by hand. A counter
+/// in memory would be stored again for every packet, because the loop may
+/// call out (to flush a full transmit queue) between two packets.
+pub struct Tally<'a, const K: usize> {
+    counts: &'a mut Counts<K>,
+    transmitted: [u64; K],
+    ended: u64,
+}
+
+impl<const K: usize> Tally<'_, K> {
+    /// Counts stage `index`'s verdict and carries it out; returns the
+    /// packet to hand to the next stage, if any.
+    #[inline(always)]
+    pub fn settle<T, B>(
+        &mut self,
+        index: usize,
+        verdict: Verdict<T, B>,
+        cx: &mut Cx<'_, B>,
+    ) -> Option<T> {
+        // The macro passes `0..K`: every index is in range.
+        match verdict {
+            Verdict::Pass(packet) => Some(packet),
+            Verdict::Transmit(buf) => {
+                if let Some(n) = self.transmitted.get_mut(index) {
+                    *n += 1;
+                }
+                cx.transmit(buf);
+                None
+            }
+            verdict => settle(verdict, self.counts.stages.get_mut(index)?, cx),
+        }
+    }
+
     /// Frees a packet the last stage passed on, counting it.
     #[inline(always)]
     pub fn end<T>(&mut self, packet: T) {
         drop(packet);
         self.ended += 1;
+    }
+
+    /// Adds the burst's counts to the pipeline's. Not done on drop: that
+    /// would keep the counts in memory too, for the unwinding path, and a
+    /// burst in which a stage panicked has no counts worth keeping.
+    #[inline(always)]
+    fn finish(self) {
+        for (i, n) in self.transmitted.into_iter().enumerate() {
+            if n != 0 {
+                if let Some(stats) = self.counts.stages.get_mut(i) {
+                    stats.transmitted += n;
+                }
+            }
+        }
+        self.counts.ended += self.ended;
     }
 }
 
@@ -269,7 +340,7 @@ impl IterationStats {
 pub struct Runtime<B, const N: usize, const K: usize> {
     rx: Burst<B, N>,
     queues: Queues<B>,
-    tally: Tally<K>,
+    counts: Counts<K>,
     counters: PipelineCounters,
     names: [&'static str; K],
     custom_reasons: [&'static [&'static str]; K],
@@ -285,7 +356,7 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         Runtime {
             rx: Burst::new(),
             queues: Queues::default(),
-            tally: Tally {
+            counts: Counts {
                 stages: core::array::from_fn(|_| StageStats::default()),
                 ended: 0,
             },
@@ -321,21 +392,26 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         &self.names
     }
 
-    /// The counters of the stage called `name`.
-    pub fn stage(&self, name: &str) -> Option<&StageStats> {
+    /// The counters of the stage called `name`. Its passes are the packets
+    /// the stages after it settled plus those the last one passed on: the
+    /// loop counts each packet once, where it ends.
+    pub fn stage(&self, name: &str) -> Option<StageStats> {
         let i = self.names.iter().position(|n| *n == name)?;
-        self.tally.stages.get(i)
+        self.counts.stage(i)
     }
 
     /// Every stage's name and counters, in order.
-    pub fn stages(&self) -> impl Iterator<Item = (&'static str, &StageStats)> + '_ {
-        self.names.iter().copied().zip(self.tally.stages.iter())
+    pub fn stages(&self) -> impl Iterator<Item = (&'static str, StageStats)> + '_ {
+        self.names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| Some((*name, self.counts.stage(i)?)))
     }
 
     /// The loop's own counters.
     pub fn counters(&self) -> PipelineCounters {
         PipelineCounters {
-            ended: self.tally.ended,
+            ended: self.counts.ended,
             ..self.counters
         }
     }
@@ -361,7 +437,7 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         host: &mut H,
         observer: &mut T,
         now_ns: u64,
-        chain: impl FnOnce(&mut Burst<B, N>, &mut Cx<'_, B>, &mut Tally<K>),
+        chain: impl FnOnce(&mut Burst<B, N>, &mut Cx<'_, B>, &mut Tally<'_, K>),
     ) -> usize
     where
         P: Port<Buf = B>,
@@ -382,7 +458,13 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
                 now_ns,
             };
             let mut cx = Cx::new(now_ns, &mut self.queues, &mut io);
-            chain(&mut self.rx, &mut cx, &mut self.tally);
+            let mut tally = Tally {
+                counts: &mut self.counts,
+                transmitted: [0; K],
+                ended: 0,
+            };
+            chain(&mut self.rx, &mut cx, &mut tally);
+            tally.finish();
             // A `process_burst` must take every packet; free any it left.
             self.rx.clear();
         }
@@ -499,7 +581,7 @@ impl<B, const N: usize, const K: usize> fmt::Debug for Runtime<B, N, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
             .field("names", &self.names)
-            .field("stages", &self.tally.stages)
+            .field("stages", &self.stages().collect::<Vec<_>>())
             .field("counters", &self.counters())
             .field("queues", &self.queues.counters)
             .finish_non_exhaustive()

@@ -39,9 +39,8 @@ impl<'a, B> Cx<'a, B> {
     /// counted in [`QueueCounters::tx_dropped`](crate::pipeline::QueueCounters).
     #[inline]
     pub fn transmit(&mut self, buf: B) {
-        if let Err(buf) = self.try_transmit(buf) {
-            drop(buf);
-            self.queues.counters.tx_dropped += 1;
+        if let Err(buf) = self.queues.tx.try_push(buf) {
+            transmit_full(self.queues, self.io, buf);
         }
     }
 
@@ -93,5 +92,18 @@ impl<'a, B> Cx<'a, B> {
     #[inline]
     pub fn caps(&self) -> &PortCaps {
         self.io.caps()
+    }
+}
+
+/// [`Cx::transmit`] when the queue is full: flush, then queue `buf` or drop
+/// it. Out of line and given the queues rather than the `Cx`, so the loop
+/// `transmit` is inlined into keeps the `Cx` in registers and stays a push.
+#[cold]
+#[inline(never)]
+fn transmit_full<B>(queues: &mut Queues<B>, io: &mut dyn PortIo<B>, buf: B) {
+    queues.counters.tx_sent += io.send(&mut queues.tx) as u64;
+    if let Err(buf) = queues.tx.try_push(buf) {
+        drop(buf);
+        queues.counters.tx_dropped += 1;
     }
 }

@@ -120,9 +120,9 @@ pub fn expand(p: &Pipeline) -> TokenStream {
         };
         quote_spanned! {next_ty.span()=>
             let #packet = #join;
-            let ::core::option::Option::Some(#packet) = ::tpa::pipeline::settle(
+            let ::core::option::Option::Some(#packet) = #tally.settle(
+                #index,
                 <#next_ty as ::tpa::stage::Stage<#buf>>::process(#next_ident, #packet, #cx),
-                &mut #tally.stages[#index],
                 #cx,
             ) else {
                 return;
@@ -145,7 +145,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
     );
     let settle_first = quote_spanned! {first_ty.span()=>
         let ::core::option::Option::Some(#packet_first) =
-            ::tpa::pipeline::settle(#verdict, &mut #tally_first.stages[0], #cx_first)
+            #tally_first.settle(0, #verdict, #cx_first)
         else {
             return;
         };
@@ -235,6 +235,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                 /// Runs one loop iteration at time `now_ns` (nanoseconds):
                 /// receive a burst, run it through the stages, poll every
                 /// stage, flush the transmit and host queues.
+                #[inline]
                 #vis fn run_once_at(&mut self, #now_ns: u64) -> ::tpa::pipeline::IterationStats {
                     let Self { #port_ident, #host_binding #observer_binding #(#stage_idents,)* #runtime } = self;
                     #no_host
