@@ -39,7 +39,6 @@
 //! counts instructions per packet of `pipeline` and `hand` instead
 //! (`TPA_PIPELINE_RUN=<group>/<variant>:<iterations>` runs one variant alone).
 
-use std::collections::VecDeque;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
@@ -491,20 +490,21 @@ struct Forwarder {
 
 /// The generator and the sink around a forwarder: `gen` sends into the
 /// forwarder's receiving wire, `sink` takes frames off its transmitting
-/// wire, and the buffers go back to the generator, oldest sent first.
+/// wire. The frames wait in bursts of `BURST`, used in turn: a burst is
+/// sent, and what the sink receives refills it.
 struct Traffic {
     gen: MemoryPort,
     sink: MemoryPort,
-    idle: VecDeque<PoolBuf>,
-    burst: Burst<PoolBuf, BURST>,
+    bursts: Vec<Burst<PoolBuf, BURST>>,
+    next: usize,
     sent: u64,
     delivered: u64,
     pool: Pool,
 }
 
 impl Traffic {
-    /// Traffic cycling through `buffers` 60-byte frames, and the port pair
-    /// it feeds.
+    /// Traffic cycling through `buffers` (a multiple of `BURST`) 60-byte
+    /// frames, and the port pair it feeds.
     fn new(buffers: usize) -> (Traffic, PortPair) {
         let pool = Pool::new(PoolConfig {
             name: "l2fwd".into(),
@@ -523,18 +523,22 @@ impl Traffic {
         let mut frame = [0u8; 60];
         frame[..12].copy_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
         frame[12..14].copy_from_slice(&[0x88, 0xb5]);
-        let idle = (0..buffers)
+        let bursts = (0..buffers / BURST)
             .map(|_| {
-                let mut b = pool.alloc().expect("buffer");
-                b.extend_from_slice(&frame).expect("room");
-                b
+                let mut burst = Burst::new();
+                for _ in 0..BURST {
+                    let mut b = pool.alloc().expect("buffer");
+                    b.extend_from_slice(&frame).expect("room");
+                    burst.push(b);
+                }
+                burst
             })
             .collect();
         let traffic = Traffic {
             gen,
             sink,
-            idle,
-            burst: Burst::new(),
+            bursts,
+            next: 0,
             sent: 0,
             delivered: 0,
             pool,
@@ -545,20 +549,22 @@ impl Traffic {
     /// Sends the next burst towards the forwarder.
     #[inline(always)]
     fn send(&mut self) {
-        for _ in 0..BURST {
-            if let Some(b) = self.idle.pop_front() {
-                self.burst.push(b);
-            }
+        if let Some(burst) = self.bursts.get_mut(self.next) {
+            self.sent += self.gen.tx_burst(burst) as u64;
         }
-        self.sent += self.gen.tx_burst(&mut self.burst) as u64;
-        self.idle.extend(self.burst.drain());
     }
 
-    /// Takes what the forwarder sent off the wire, back to the idle buffers.
+    /// Takes what the forwarder sent off the wire, into the burst just
+    /// sent, and moves on to the next burst.
     #[inline(always)]
     fn collect(&mut self) {
-        self.delivered += self.sink.rx_burst(&mut self.burst) as u64;
-        self.idle.extend(self.burst.drain());
+        if let Some(burst) = self.bursts.get_mut(self.next) {
+            self.delivered += self.sink.rx_burst(burst) as u64;
+        }
+        self.next += 1;
+        if self.next == self.bursts.len() {
+            self.next = 0;
+        }
     }
 
     /// Every frame sent was forwarded, and `forwarded` says so too.
