@@ -37,7 +37,8 @@
 //! packet), Mpps and ratios are printed at the end, then an interleaved
 //! comparison timed with the thread's CPU clock. `benches/callgrind.sh`
 //! counts instructions per packet of `pipeline` and `hand` instead
-//! (`TPA_PIPELINE_RUN=<group>/<variant>:<iterations>` runs one variant alone).
+//! (`TPA_PIPELINE_RUN=<group>/<variant>:<iterations>` runs one variant alone;
+//! `TPA_PIPELINE_INTERLEAVED=1` runs only the interleaved comparison).
 
 use std::hint::black_box;
 
@@ -934,6 +935,11 @@ fn main() {
             eprintln!("{e}");
             std::process::exit(2);
         }
+        return;
+    }
+    if std::env::var_os("TPA_PIPELINE_INTERLEAVED").is_some() {
+        // The interleaved comparison alone, without criterion.
+        interleaved_summary();
         return;
     }
     let mut c = tpa_benches::criterion().sample_size(30);
