@@ -3,7 +3,7 @@
 //! `#[pipeline]` turns a struct naming a port and stages into a
 //! run-to-completion loop. The generated methods are short and call into this
 //! module: [`Runtime::receive`] receives a burst and runs the chain the macro
-//! wrote for this composition (each verdict settled by [`settle`]),
+//! wrote for this composition (each verdict settled by [`Tally::settle`]),
 //! [`Runtime::poll`] polls every stage and [`Runtime::flush`] flushes the
 //! transmit and host queues. [`Runtime`] holds the bursts and counters;
 //! the link traits ([`FromPort`], [`Joins`]) make a chain whose types do not

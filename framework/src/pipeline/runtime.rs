@@ -588,8 +588,9 @@ impl<B, const N: usize, const K: usize> fmt::Debug for Runtime<B, N, K> {
     }
 }
 
-/// Counts a verdict and carries it out; returns the packet to hand to the
-/// next stage, if any.
+/// Counts a verdict in `stats` (a pass too) and carries it out; returns the
+/// packet to hand to the next stage, if any. For loops outside
+/// `#[pipeline]`; the generated chain settles with [`Tally::settle`].
 #[inline(always)]
 pub fn settle<T, B>(
     verdict: Verdict<T, B>,
