@@ -118,20 +118,44 @@ TABLES = {
     ),
     # benches/benches/pipeline.rs
     "pipeline": Table(
-        ["chain/1", "chain/4", "chain/8", "l2fwd"],
-        functions=["pipeline", "hand", "dyn", "pipeline+observer"],
+        ["chain/1", "chain/4", "chain/8", "l2fwd/hot", "l2fwd/cold"],
+        functions=["pipeline", "hand", "dyn_packet", "dyn_burst", "pipeline+observer", "move"],
         baseline="pipeline",
         columns=("group", "name", "time", "mpps", "ratio"),
         name_header="variant",
     ),
     # benches/benches/pipeline.rs, interleaved rounds timed with the
     # thread's CPU clock: records in target/bench-results/ with groups
-    # "interleaved/chain/1" ... "interleaved/l2fwd".
+    # "interleaved/chain/1" ... "interleaved/l2fwd/cold".
     "pipeline-interleaved": Table(
-        ["interleaved/chain/1", "interleaved/chain/4", "interleaved/chain/8", "interleaved/l2fwd"],
-        functions=["pipeline", "hand", "dyn", "pipeline+observer"],
+        [
+            "interleaved/chain/1",
+            "interleaved/chain/4",
+            "interleaved/chain/8",
+            "interleaved/l2fwd/hot",
+            "interleaved/l2fwd/cold",
+        ],
+        functions=["pipeline", "hand", "dyn_packet", "dyn_burst", "pipeline+observer", "move"],
         baseline="pipeline",
         columns=("group", "name", "time", "mpps", "ratio"),
+        ratio_digits=3,
+        name_header="variant",
+    ),
+    # benches/callgrind.sh: instructions per packet under callgrind, records
+    # in target/bench-results/ with groups "instructions/chain/1" ...
+    # "instructions/l2fwd/hot".
+    "pipeline-instructions": Table(
+        [
+            "instructions/chain/1",
+            "instructions/chain/4",
+            "instructions/chain/8",
+            "instructions/l2fwd/hot",
+        ],
+        functions=["pipeline", "hand", "move"],
+        baseline="hand",
+        baseline_label="`hand`",
+        columns=("group", "name", "instructions", "ratio"),
+        ratio_of="instructions",
         ratio_digits=3,
         name_header="variant",
     ),

@@ -52,9 +52,13 @@ use tpa::stage::{Cx, Reason, Stage, StageStats, Verdict};
 use tpa::time::Clock;
 use tpa::wire::MacAddr;
 use tpa_benches::loop_port::LoopPort;
+use tpa_benches::results::{self, Record};
 
 /// Packets per burst.
 const BURST: usize = 32;
+
+/// Rounds of the interleaved comparison.
+const ROUNDS: usize = 41;
 
 /// Buffers the generator of `l2fwd/cold` cycles through.
 const COLD_BUFFERS: usize = 1 << 19;
@@ -880,6 +884,7 @@ fn interleaved_summary() {
     println!("\nInterleaved, thread CPU time (median of 41 rounds; ratio = variant / pipeline, per round)");
     println!("| group | variant | ns/packet | Mpps | ratio to pipeline |");
     println!("|---|---|---:|---:|---:|");
+    let mut records = Vec::new();
     for (group, variants) in groups() {
         let iters = if group.starts_with("l2fwd") {
             5_000
@@ -888,14 +893,26 @@ fn interleaved_summary() {
         };
         let mut variants: Vec<Variant> =
             variants.into_iter().map(|(n, make)| (n, make())).collect();
-        let rows = interleaved(&mut variants, 41, iters);
-        for ((name, w), (ns, ratio)) in variants.iter().zip(rows) {
-            w.check();
+        let rows = interleaved(&mut variants, ROUNDS, iters);
+        for ((name, w), (ns, ratio)) in variants.into_iter().zip(rows) {
+            finish(w);
             println!(
                 "| {group} | {name} | {ns:.2} | {:.1} | {ratio:.3} |",
                 1e3 / ns
             );
+            records.push(Record {
+                group: format!("interleaved/{group}"),
+                function: name.to_string(),
+                ns_per_iter: Some(ns * BURST as f64),
+                instructions_per_iter: None,
+                elements: BURST as u64,
+                samples: ROUNDS as u64,
+            });
         }
+    }
+    match results::write("pipeline-interleaved", &records) {
+        Ok(path) => println!("(written to {})", path.display()),
+        Err(e) => eprintln!("could not write the interleaved figures: {e}"),
     }
 }
 
