@@ -3,10 +3,11 @@
 # as root:
 #   sudo bash tests/run.sh
 # 1. installs the system packages that are missing (DPDK, clang, iproute2,
-#    ping, tshark, scapy, redis), and rustfmt/clippy if rustup lacks them;
+#    ping, tshark, scapy), and rustfmt/clippy if rustup lacks them;
 # 2. cargo fmt --check, clippy with warnings denied, and every test
 #    (unit, doc, trybuild UI, kernel interop over TAP/veth in network
-#    namespaces, DPDK vdevs), with all features.
+#    namespaces, DPDK vdevs), with all features;
+# 3. benches/report.py's tests and its lint of doc/benchmarks.md's prose.
 # Nothing is skipped: a missing tool or privilege fails the run with a reason.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,7 +26,6 @@ packages=(
     libdpdk-dev dpdk                              # the `dpdk` feature and its vdevs
     iproute2 iputils-ping python3 python3-scapy   # kernel interop tests
     tshark                                        # capture checks
-    redis-server redis-tools                      # redis interop tests
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -29,7 +29,7 @@ if [[ -f "$HOME/.cargo/env" ]]; then
 fi
 
 command -v cargo >/dev/null || {
-    echo "run-demo.sh: cargo not found: install Rust (stable >= 1.85) with rustup" >&2
+    echo "run-demo.sh: cargo not found: install Rust (stable >= 1.91) with rustup" >&2
     exit 1
 }
 
