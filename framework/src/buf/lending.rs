@@ -1,8 +1,8 @@
 //! The leak check shared by every pool: how many buffers are out.
 
 /// A pool that lends buffers and knows how many are out: tpa's
-/// [`Pool`](super::Pool) and, with feature `dpdk`, DPDK's
-/// [`Mempool`](crate::port::dpdk::Mempool).
+/// [`Pool`](super::Pool) and, with feature `dpdk`, DPDK's `Mempool`
+/// (`tpa::port::dpdk::Mempool`).
 ///
 /// Tests end with [`assert_whole`](BufferPool::assert_whole) on every pool
 /// they allocated from, so a buffer leaked anywhere on the way fails the

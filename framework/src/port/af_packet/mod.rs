@@ -44,7 +44,7 @@
 //! With [`AfPacketConfig::queues`] > 1, [`AfPacket::open_queues`] opens one
 //! queue per worker, all joined to one fanout group: all packets of a flow
 //! go to the same queue. By default ([`Fanout::Steered`]) the group runs
-//! tpa's [`SteeringProgram`](crate::port::steer::SteeringProgram), so
+//! tpa's [`SteeringProgram`], so
 //! [`Port::steering`] tells which queue a flow lands on (the kernel's own
 //! `PACKET_FANOUT_HASH`, [`Fanout::KernelHash`], uses a per-boot secret key
 //! and cannot be predicted).
