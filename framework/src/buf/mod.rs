@@ -16,6 +16,10 @@ pub use lending::BufferPool;
 pub use meta::{ChecksumStatus, L4Protocol, LayerOffsets, Meta, TxRequest};
 pub use pool::{Pool, PoolBuf, PoolConfig, PoolError, PoolStats};
 
+#[doc = include_str!("../../../doc/internals/buffers.md")]
+#[cfg(doctest)]
+pub struct InternalsBuffers;
+
 /// Why a buffer operation could not be carried out. The buffer is unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BufError {

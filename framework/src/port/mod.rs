@@ -24,6 +24,10 @@ pub use burst::{Burst, BURST_SIZE};
 pub use caps::{Offloads, PortCaps};
 pub use error::PortError;
 
+#[doc = include_str!("../../../doc/guide/ports.md")]
+#[cfg(doctest)]
+pub struct GuidePorts;
+
 use crate::buf::PacketBuf;
 use steer::Steering;
 
