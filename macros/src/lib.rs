@@ -2,8 +2,33 @@
 
 use proc_macro::TokenStream;
 
+mod doc;
+#[cfg(test)]
+mod golden;
 mod header;
 mod pipeline;
+
+/// The path after `crate =` in either macro's arguments: where the `tpa`
+/// crate is when the dependency is renamed (`my_tpa`, `::my_tpa`,
+/// `crate::reexported::tpa`).
+fn crate_path(value: syn::Expr) -> syn::Result<syn::Path> {
+    match value {
+        syn::Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => Ok(p.path),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "`crate =` takes the path of the tpa crate, e.g. `crate = my_tpa` when Cargo.toml \
+             says `my_tpa = { package = \"tpa\", .. }`",
+        )),
+    }
+}
+
+/// `::tpa`, or the path given with `crate = ..`.
+fn crate_or_default(krate: Option<&syn::Path>) -> proc_macro2::TokenStream {
+    match krate {
+        Some(path) => quote::ToTokens::to_token_stream(path),
+        None => quote::quote!(::tpa),
+    }
+}
 
 /// Declares a protocol header: a struct of bit-width fields becomes an owned
 /// value type and a zero-copy view.

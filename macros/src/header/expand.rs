@@ -7,6 +7,7 @@ use syn::visit::Visit;
 
 use super::layout::{self, Slot};
 use super::parse::{ChecksumScope, Field, Header, Kind};
+use crate::doc::doc;
 
 /// Method names the view or the owned struct define themselves; a field of
 /// the same name would clash with them.
@@ -76,6 +77,10 @@ pub fn expand(h: &Header) -> syn::Result<TokenStream> {
         checksum: checksums
             .first()
             .map(|f| (*f, f.checksum.as_ref().expect("checksum").0)),
+        krate: crate::crate_or_default(h.args.krate.as_ref()),
+        krate_doc: crate::crate_or_default(h.args.krate.as_ref())
+            .to_string()
+            .replace(' ', ""),
     };
     let owned = cx.owned();
     let view = cx.view();
@@ -161,6 +166,10 @@ struct Cx<'h> {
     /// `Some` when the header has a dynamic length: the fields it uses.
     length_uses: Option<Vec<&'h Field>>,
     checksum: Option<(&'h Field, ChecksumScope)>,
+    /// The path of the tpa crate in generated code (`::tpa` by default).
+    krate: TokenStream,
+    /// The same path as doc links write it.
+    krate_doc: String,
 }
 
 /// The type a field has in the owned struct and as getter result.
@@ -213,22 +222,23 @@ impl Cx<'_> {
         let vis = &h.vis;
         let attrs = &h.attrs;
         let view = &self.view;
-        let len = self.len;
+        let len = proc_macro2::Literal::usize_unsuffixed(self.len);
         let fields = h.fields.iter().zip(&self.slots).map(|(f, slot)| {
             let fattrs = &f.attrs;
             let fvis = &f.vis;
             let ident = &f.ident;
             let ty = value_type(f);
-            let wire = format!("Wire: {}, {}.", wire_desc(f), slot.describe());
+            let wire = doc(&format!("\nWire: {}, {}.", wire_desc(f), slot.describe()));
             quote! {
                 #(#fattrs)*
-                #[doc = ""]
-                #[doc = #wire]
+                #wire
                 #fvis #ident: #ty
             }
         });
         let header_str = self.header_str();
-        let error = quote!(::tpa::header::HeaderError);
+        let krate = &self.krate;
+        let krate_doc = &self.krate_doc;
+        let error = quote!(#krate::header::HeaderError);
         let (header_len_doc, header_len_body) = match (&h.args.length, &self.length_uses) {
             (Some(expr), Some(uses)) => {
                 let binds = uses.iter().map(|f| {
@@ -248,6 +258,7 @@ impl Cx<'_> {
                 quote!(Self::LEN),
             ),
         };
+        let header_len_doc = doc(&header_len_doc);
         let length_check = if h.args.length.is_some() {
             quote! {
                 if header_len < Self::LEN {
@@ -284,25 +295,27 @@ impl Cx<'_> {
             ),
             None => String::new(),
         };
-        let emit_doc = format!(
+        let emit_doc = doc(&format!(
             "Writes the header's fields to the start of `buf` and returns the header \
              length.\n\nOnly the fixed part ([`Self::LEN`] bytes) is written; options \
              and payload bytes are left alone. Values too wide for their field are \
              masked to its width (debug builds assert instead).{emit_doc_checksum}\n\n\
-             # Errors\n\n[`HeaderError::Truncated`](::tpa::header::HeaderError::Truncated) \
+             # Errors\n\n[`HeaderError::Truncated`]({krate_doc}::header::HeaderError::Truncated) \
              if `buf` is shorter than the header length{}.",
             if h.args.length.is_some() {
-                "; [`HeaderError::BadLength`](::tpa::header::HeaderError::BadLength) if \
-                 the fields declare a length shorter than [`Self::LEN`]"
+                format!(
+                    "; [`HeaderError::BadLength`]({krate_doc}::header::HeaderError::BadLength) \
+                     if the fields declare a length shorter than [`Self::LEN`]"
+                )
             } else {
-                ""
+                String::new()
             }
-        );
-        let owned_doc = format!(
-            "Declared with `#[header]`: [`{header_str}View`] reads and writes the same \
+        ));
+        let owned_doc = doc(&format!(
+            "\nDeclared with `#[header]`: [`{header_str}View`] reads and writes the same \
              fields in place in a byte buffer; [`parse`](Self::parse) and \
              [`emit`](Self::emit) copy them out of and into one."
-        );
+        ));
         let zero_fields = h.fields.iter().map(|f| {
             let id = &f.ident;
             let ty = &f.ty;
@@ -314,7 +327,7 @@ impl Cx<'_> {
                     if matches!(f.kind, Kind::Array(_)) {
                         quote!([0; #n])
                     } else {
-                        quote!(#ty::from([0u8; #n]))
+                        quote_spanned!(f.ty.span()=> <#ty as ::core::convert::From<[u8; #n]>>::from([0; #n]))
                     }
                 }
                 Kind::Typed(bits) => {
@@ -324,16 +337,26 @@ impl Cx<'_> {
             };
             quote!(#id: #zero)
         });
-        let len_doc =
-            format!(
-            "Length in bytes of the fixed part of a `{header_str}` header (all declared fields){}.",
-            if h.args.length.is_some() { "; the smallest valid header length" } else { "" }
-        );
+        let len_doc = doc(&format!(
+            "Length in bytes of the fixed part of a `{header_str}` header (all declared \
+             fields){}.",
+            if h.args.length.is_some() {
+                "; the smallest valid header length"
+            } else {
+                ""
+            }
+        ));
         quote! {
             #(#attrs)*
-            #[doc = ""]
-            #[doc = #owned_doc]
-            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            #owned_doc
+            #[derive(
+                ::core::fmt::Debug,
+                ::core::clone::Clone,
+                ::core::marker::Copy,
+                ::core::cmp::PartialEq,
+                ::core::cmp::Eq,
+                ::core::hash::Hash,
+            )]
             #vis struct #name {
                 #(#fields,)*
             }
@@ -341,14 +364,14 @@ impl Cx<'_> {
             impl ::core::default::Default for #name {
                 /// The header whose bytes are all zero.
                 fn default() -> Self {
-                    #name {
+                    Self {
                         #(#zero_fields,)*
                     }
                 }
             }
 
             impl #name {
-                #[doc = #len_doc]
+                #len_doc
                 pub const LEN: usize = #len;
 
                 /// Reads a header from the start of `bytes` (a copy of its fields).
@@ -361,13 +384,13 @@ impl Cx<'_> {
                     ::core::result::Result::Ok(#view::new(bytes)?.to_header())
                 }
 
-                #[doc = #header_len_doc]
+                #header_len_doc
                 #[inline]
                 pub fn header_len(&self) -> usize {
                     #header_len_body
                 }
 
-                #[doc = #emit_doc]
+                #emit_doc
                 #[inline]
                 pub fn emit(&self, buf: &mut [u8]) -> ::core::result::Result<usize, #error> {
                     let header_len = self.header_len();
@@ -392,7 +415,8 @@ impl Cx<'_> {
         let h = self.h;
         let view = &self.view;
         let header_str = self.header_str();
-        let error = quote!(::tpa::header::HeaderError);
+        let krate = &self.krate;
+        let error = quote!(#krate::header::HeaderError);
         let dynamic = h.args.length.is_some();
         let Some((field, scope)) = self.checksum else {
             let sets = h.fields.iter().map(|f| {
@@ -400,7 +424,7 @@ impl Cx<'_> {
                 let setter = format_ident!("set_{}", id);
                 quote!(view.#setter(self.#id);)
             });
-            let bytes = quote!(::tpa::header::HeaderBytes::new(buf, #header_str)?);
+            let bytes = quote!(#krate::header::HeaderBytes::new(buf, #header_str)?);
             let view_init = if dynamic {
                 quote!(#view { bytes: #bytes, header_len })
             } else {
@@ -412,16 +436,16 @@ impl Cx<'_> {
             };
         };
         let view_init = if dynamic {
-            quote!(#view { bytes: ::tpa::header::HeaderBytes::from_array(&mut fixed), header_len: Self::LEN })
+            quote!(#view { bytes: #krate::header::HeaderBytes::from_array(&mut fixed), header_len: Self::LEN })
         } else {
-            quote!(#view { bytes: ::tpa::header::HeaderBytes::from_array(&mut fixed) })
+            quote!(#view { bytes: #krate::header::HeaderBytes::from_array(&mut fixed) })
         };
         let sets = h.fields.iter().filter(|f| f.checksum.is_none()).map(|f| {
             let id = &f.ident;
             let setter = format_ident!("set_{}", id);
             quote!(view.#setter(self.#id);)
         });
-        let sum = quote!(::tpa::header::checksum);
+        let sum = quote!(#krate::header::checksum);
         let setter = format_ident!("set_{}", field.ident);
         let (rest, checksum) = match (scope, dynamic) {
             (ChecksumScope::Header, false) => (
@@ -473,28 +497,31 @@ impl Cx<'_> {
         let name = &h.ident;
         let vis = &h.vis;
         let view = &self.view;
+        let view_str = view.to_string();
         let header_str = self.header_str();
-        let error = quote!(::tpa::header::HeaderError);
+        let krate = &self.krate;
+        let krate_doc = &self.krate_doc;
+        let error = quote!(#krate::header::HeaderError);
         let dynamic = h.args.length.is_some();
         let b = Ident::new("b", Span::call_site());
 
-        let view_doc = format!(
+        let view_doc = doc(&format!(
             "A zero-copy view of a [`{header_str}`] header at the start of a byte buffer.\n\n\
              [`new`](Self::new) checks the buffer length once{}; the accessors then \
              read and write the fixed part at constant offsets without further checks. \
-             `B` is any [`Bytes`](::tpa::header::Bytes) (e.g. `&[u8]`) for reading and any \
-             [`BytesMut`](::tpa::header::BytesMut) (e.g. `&mut [u8]`) for the setters. \
+             `B` is any [`Bytes`]({krate_doc}::header::Bytes) (e.g. `&[u8]`) for reading and any \
+             [`BytesMut`]({krate_doc}::header::BytesMut) (e.g. `&mut [u8]`) for the setters. \
              The header/options/payload split is the one checked by `new`; nothing panics.",
             if dynamic {
                 " (and the length the header declares)"
             } else {
                 ""
             }
-        );
+        ));
         let struct_fields = if dynamic {
-            quote! { bytes: ::tpa::header::HeaderBytes<B, { #name::LEN }>, header_len: usize, }
+            quote! { bytes: #krate::header::HeaderBytes<B, { #name::LEN }>, header_len: usize, }
         } else {
-            quote! { bytes: ::tpa::header::HeaderBytes<B, { #name::LEN }>, }
+            quote! { bytes: #krate::header::HeaderBytes<B, { #name::LEN }>, }
         };
 
         let new_body = if dynamic {
@@ -522,18 +549,20 @@ impl Cx<'_> {
         } else {
             quote! { ::core::result::Result::Ok(Self { bytes }) }
         };
-        let new_doc = format!(
+        let new_doc = doc(&format!(
             "Makes a view of the `{header_str}` header at the start of `bytes`.\n\n# Errors\n\n\
-             [`HeaderError::Truncated`](::tpa::header::HeaderError::Truncated) if `bytes` is \
+             [`HeaderError::Truncated`]({krate_doc}::header::HeaderError::Truncated) if `bytes` is \
              shorter than [`{header_str}::LEN`]{}.",
             if dynamic {
-                " or than the length the header declares; \
-                 [`HeaderError::BadLength`](::tpa::header::HeaderError::BadLength) if the \
-                 declared length is shorter than the fixed part"
+                format!(
+                    " or than the length the header declares; \
+                     [`HeaderError::BadLength`]({krate_doc}::header::HeaderError::BadLength) if \
+                     the declared length is shorter than the fixed part"
+                )
             } else {
-                ""
+                String::new()
             }
-        );
+        ));
 
         let declared_len = match (&h.args.length, &self.length_uses) {
             (Some(expr), Some(uses)) => {
@@ -541,12 +570,12 @@ impl Cx<'_> {
                     let id = &f.ident;
                     quote!(let #id = self.#id() as usize;)
                 });
-                let doc = format!(
+                let docs = doc(&format!(
                     "The header length `{}` declares, in bytes (not yet checked).",
                     quote!(#expr)
-                );
+                ));
                 quote! {
-                    #[doc = #doc]
+                    #docs
                     #[inline]
                     fn declared_len(&self) -> usize {
                         #(#binds)*
@@ -567,6 +596,7 @@ impl Cx<'_> {
         } else {
             "The header length in bytes: always the fixed length."
         };
+        let header_len_doc = doc(header_len_doc);
 
         let mut getters = Vec::new();
         let mut setters = Vec::new();
@@ -590,28 +620,28 @@ impl Cx<'_> {
                     "the whole buffer (header and payload)",
                 ),
             };
-            let ok_doc = format!(
+            let ok_doc = doc(&format!(
                 "Whether the `{}` field holds the correct internet checksum of {what}.",
                 f.ident
-            );
-            let fill_doc = format!(
+            ));
+            let fill_doc = doc(&format!(
                 "Computes the internet checksum of {what} and stores it in the `{}` field.",
                 f.ident
-            );
+            ));
             (
                 quote! {
-                    #[doc = #ok_doc]
+                    #ok_doc
                     #[inline]
                     pub fn checksum_ok(&self) -> bool {
-                        ::tpa::header::checksum::checksum(#range) == 0
+                        #krate::header::checksum::checksum(#range) == 0
                     }
                 },
                 quote! {
-                    #[doc = #fill_doc]
+                    #fill_doc
                     #[inline]
                     pub fn fill_checksum(&mut self) {
                         self.#setter(0);
-                        let checksum = ::tpa::header::checksum::checksum(#range);
+                        let checksum = #krate::header::checksum::checksum(#range);
                         self.#setter(checksum);
                     }
                 },
@@ -622,16 +652,16 @@ impl Cx<'_> {
             None => (quote!(), quote!()),
         };
         let options_iter = h.args.options.as_ref().map(|walker| {
-            let doc = format!(
+            let docs = doc(&format!(
                 "Walks the options (the bytes [`options`](Self::options) returns) with \
                  [`{}`], the walker this header's declaration names.",
                 quote!(#walker).to_string().replace(' ', "")
-            );
+            ));
             let hook = quote_spanned!(walker.span()=>
-                <#walker<'_> as ::tpa::header::HeaderOptions<'_>>::from_bytes
+                <#walker<'_> as #krate::header::HeaderOptions<'_>>::from_bytes
             );
             quote! {
-                #[doc = #doc]
+                #docs
                 #[inline]
                 pub fn options_iter(&self) -> #walker<'_> {
                     #hook(self.options())
@@ -645,23 +675,23 @@ impl Cx<'_> {
         };
 
         quote! {
-            #[doc = #view_doc]
-            #[derive(Clone, Copy)]
+            #view_doc
+            #[derive(::core::clone::Clone, ::core::marker::Copy)]
             #vis struct #view<B> {
                 #struct_fields
             }
 
-            impl<B: ::tpa::header::Bytes> #view<B> {
-                #[doc = #new_doc]
+            impl<B: #krate::header::Bytes> #view<B> {
+                #new_doc
                 #[inline]
                 pub fn new(bytes: B) -> ::core::result::Result<Self, #error> {
-                    let bytes = ::tpa::header::HeaderBytes::new(bytes, #header_str)?;
+                    let bytes = #krate::header::HeaderBytes::new(bytes, #header_str)?;
                     #new_body
                 }
 
                 #declared_len
 
-                #[doc = #header_len_doc]
+                #header_len_doc
                 #[inline]
                 pub fn header_len(&self) -> usize {
                     #header_len_body
@@ -713,7 +743,7 @@ impl Cx<'_> {
                 #(#getters)*
             }
 
-            impl<B: ::tpa::header::BytesMut> #view<B> {
+            impl<B: #krate::header::BytesMut> #view<B> {
                 /// The header bytes, writable: the fixed part and the options.
                 #[inline]
                 pub fn header_bytes_mut(&mut self) -> &mut [u8] {
@@ -746,7 +776,7 @@ impl Cx<'_> {
                 #(#setters)*
             }
 
-            impl<B: ::tpa::header::SplitBytes> #view<B> {
+            impl<B: #krate::header::SplitBytes> #view<B> {
                 /// Cuts the buffer after the header: a view of the header
                 /// alone (fixed part and options) and the payload, both
                 /// borrowing as long as the original buffer (`&'a [u8]` or
@@ -767,9 +797,9 @@ impl Cx<'_> {
                 }
             }
 
-            impl<B: ::tpa::header::Bytes> ::core::fmt::Debug for #view<B> {
+            impl<B: #krate::header::Bytes> ::core::fmt::Debug for #view<B> {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.debug_struct(::core::stringify!(#view))
+                    f.debug_struct(#view_str)
                         #(#debug_fields)*
                         .field("header_len", &self.header_len())
                         .field("payload_len", &self.payload().len())
@@ -783,7 +813,7 @@ impl Cx<'_> {
         let id = &f.ident;
         let vis = &f.vis;
         let docs = f.attrs.iter().filter(|a| a.path().is_ident("doc"));
-        let wire = format!("Wire: {}, {}.", wire_desc(f), slot.describe());
+        let wire = doc(&format!("\nWire: {}, {}.", wire_desc(f), slot.describe()));
         let ty = value_type(f);
         let body = match f.kind {
             Kind::Uint(_) if f.little_endian => layout::read_le(b, slot),
@@ -798,9 +828,12 @@ impl Cx<'_> {
                 let copy = layout::read_array(b, slot);
                 quote!(#copy bytes)
             }
-            Kind::Address(_) => {
+            Kind::Address(n) => {
                 let copy = layout::read_array(b, slot);
-                quote!(#copy #ty::from(bytes))
+                let n = proc_macro2::Literal::usize_unsuffixed(n);
+                let from =
+                    quote_spanned!(f.ty.span()=> <#ty as ::core::convert::From<[u8; #n]>>::from);
+                quote!(#copy #from(bytes))
             }
             Kind::Typed(bits) => {
                 let raw = layout::read_uint(b, slot);
@@ -812,8 +845,7 @@ impl Cx<'_> {
         };
         quote! {
             #(#docs)*
-            #[doc = ""]
-            #[doc = #wire]
+            #wire
             #[inline]
             #vis fn #id(&self) -> #ty {
                 let #b = self.bytes.fixed();
@@ -829,7 +861,7 @@ impl Cx<'_> {
         let ty = value_type(f);
         let value = Ident::new("value", Span::call_site());
         let name = &self.name_str;
-        let (doc, body) = match f.kind {
+        let (docs, body) = match f.kind {
             Kind::Uint(bits) | Kind::Typed(bits) => {
                 let raw_ty = layout::uint_type(bits);
                 let convert = if matches!(f.kind, Kind::Typed(_)) {
@@ -840,16 +872,17 @@ impl Cx<'_> {
                 } else {
                     quote!()
                 };
-                let (doc, narrow) = match layout::narrow_mask(bits) {
+                let (docs, narrow) = match layout::narrow_mask(bits) {
                     Some(m) => {
-                        let msg = format!("{name}::{id} is {bits} bits wide; {{}} does not fit");
+                        let msg =
+                            format!("{name}::{id} is {bits} bits wide; {{{value}}} does not fit");
                         (
                             format!(
                                 "Sets the `{id}` field. Only the low {bits} bits of the value \
                                  are stored (debug builds assert that it fits)."
                             ),
                             quote! {
-                                debug_assert!(#value <= #m, #msg, #value);
+                                ::core::debug_assert!(#value <= #m, #msg);
                                 let #value = #value & #m;
                             },
                         )
@@ -862,7 +895,7 @@ impl Cx<'_> {
                     layout::write_uint(b, slot, &value)
                 };
                 (
-                    doc,
+                    docs,
                     quote! {
                         #convert
                         #narrow
@@ -908,8 +941,9 @@ impl Cx<'_> {
                 )
             }
         };
+        let docs = doc(&docs);
         quote! {
-            #[doc = #doc]
+            #docs
             #[inline]
             #vis fn #setter(&mut self, #value: #ty) {
                 #body

@@ -216,7 +216,7 @@ pub fn write_uint(b: &Ident, slot: Slot, v: &Ident) -> TokenStream {
     let widened = if word_bits == storage_bits {
         quote!(#v)
     } else {
-        quote!(#word::from(#v))
+        quote!((#v as #word))
     };
     let value = if shift > 0 {
         let s = Literal::u32_unsuffixed(shift);

@@ -15,6 +15,9 @@ pub struct HeaderArgs {
     /// `options = <type>`: the walker over the option bytes, named without
     /// its lifetime (it implements `HeaderOptions<'a>`).
     pub options: Option<syn::Path>,
+    /// `crate = <path>`: where the `tpa` crate is, for a crate that renames
+    /// the dependency (`::tpa` when not given).
+    pub krate: Option<syn::Path>,
 }
 
 impl Parse for HeaderArgs {
@@ -32,11 +35,16 @@ impl Parse for HeaderArgs {
                     return Err(syn::Error::new_spanned(&pair.path, "`options` given twice"));
                 }
                 args.options = Some(options_type(pair.value)?);
+            } else if pair.path.is_ident("crate") {
+                if args.krate.is_some() {
+                    return Err(syn::Error::new_spanned(&pair.path, "`crate` given twice"));
+                }
+                args.krate = Some(crate::crate_path(pair.value)?);
             } else {
                 return Err(syn::Error::new_spanned(
                     &pair.path,
-                    "unknown #[header] argument; expected `length = <expression in bytes>` \
-                     or `options = <option walker type>`",
+                    "unknown #[header] argument; expected `length = <expression in bytes>`, \
+                     `options = <option walker type>` or `crate = <path to tpa>`",
                 ));
             }
         }

@@ -1,0 +1,209 @@
+// The expansion of pipeline_basic.rs, checked by `cargo test -p tpa-macros golden`.
+// Do not edit: `TPA_BLESS=1 cargo test -p tpa-macros golden` rewrites it.
+
+/// Answers ARP and ICMP echo requests.
+pub struct Responder {
+    port: MemoryPort,
+    eth: EthernetIn,
+    arp: ArpResponder,
+    ip: Ipv4In,
+    echo: EchoResponder,
+    #[doc(hidden)]
+    __tpa: ::tpa::pipeline::Runtime<::tpa::pipeline::BufOf<MemoryPort>, 32usize, 4usize>,
+}
+const _: () = {
+    impl Responder {
+        /// The stage names, in chain order.
+        pub const STAGES: [&'static str; 4usize] = ["eth", "arp", "ip", "echo"];
+        /// Builds the pipeline from its fields, in declaration order.
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(
+            port: MemoryPort,
+            eth: EthernetIn,
+            arp: ArpResponder,
+            ip: Ipv4In,
+            echo: EchoResponder,
+        ) -> Self {
+            Self {
+                port,
+                eth,
+                arp,
+                ip,
+                echo,
+                __tpa: ::tpa::pipeline::Runtime::new(
+                    Self::STAGES,
+                    [
+                        <EthernetIn as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<MemoryPort>,
+                        >>::CUSTOM_REASONS,
+                        <ArpResponder as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<MemoryPort>,
+                        >>::CUSTOM_REASONS,
+                        <Ipv4In as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<MemoryPort>,
+                        >>::CUSTOM_REASONS,
+                        <EchoResponder as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<MemoryPort>,
+                        >>::CUSTOM_REASONS,
+                    ],
+                ),
+            }
+        }
+        /// Makes the pipeline read its time from `time` (the
+        /// real clock, [`TimeSource::real`](::tpa::time::TimeSource::real),
+        /// by default): a virtual clock shared with a wire and the
+        /// stages' timers, say.
+        pub fn with_time_source(mut self, time: ::tpa::time::TimeSource) -> Self {
+            self.__tpa.set_time_source(time);
+            self
+        }
+        /// Makes the pipeline read its time from `time` from now on.
+        pub fn set_time_source(&mut self, time: ::tpa::time::TimeSource) {
+            self.__tpa.set_time_source(time);
+        }
+        /// Runs one loop iteration at the current time of the
+        /// pipeline's time source.
+        #[inline]
+        pub fn run_once(&mut self) -> ::tpa::pipeline::IterationStats {
+            let __tpa_now_ns = self.__tpa.now_ns();
+            self.run_once_at(__tpa_now_ns)
+        }
+        /// Runs one loop iteration at time `now_ns` (nanoseconds):
+        /// receive a burst, run it through the stages, poll every
+        /// stage, flush the transmit and host queues.
+        #[inline]
+        pub fn run_once_at(
+            &mut self,
+            __tpa_now_ns: u64,
+        ) -> ::tpa::pipeline::IterationStats {
+            let Self { port, eth, arp, ip, echo, __tpa } = self;
+            let __tpa_host = &mut ::tpa::pipeline::NoHost;
+            let __tpa_observer = &mut ::tpa::pipeline::NoObserver;
+            let __tpa_rx = __tpa
+                .receive(
+                    port,
+                    __tpa_host,
+                    __tpa_observer,
+                    __tpa_now_ns,
+                    |__tpa_burst, __tpa_cx, __tpa_tally| {
+                        let __tpa_burst = <<EthernetIn as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<MemoryPort>,
+                        >>::In as ::tpa::pipeline::FromPort<
+                            ::tpa::pipeline::BufOf<MemoryPort>,
+                            MemoryPort,
+                            EthernetIn,
+                        >>::from_port(__tpa_burst);
+                        <EthernetIn as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<MemoryPort>,
+                        >>::process_burst(
+                            eth,
+                            __tpa_burst,
+                            __tpa_cx,
+                            |__tpa_verdict, __tpa_cx| {
+                                let ::core::option::Option::Some(__tpa_packet) = __tpa_tally
+                                    .settle(0, __tpa_verdict, __tpa_cx) else {
+                                    return;
+                                };
+                                let __tpa_packet = <<ArpResponder as ::tpa::stage::Stage<
+                                    ::tpa::pipeline::BufOf<MemoryPort>,
+                                >>::In as ::tpa::pipeline::Joins<
+                                    <EthernetIn as ::tpa::stage::Stage<
+                                        ::tpa::pipeline::BufOf<MemoryPort>,
+                                    >>::Out,
+                                    EthernetIn,
+                                    ArpResponder,
+                                >>::join(__tpa_packet);
+                                let ::core::option::Option::Some(__tpa_packet) = __tpa_tally
+                                    .settle(
+                                        1usize,
+                                        <ArpResponder as ::tpa::stage::Stage<
+                                            ::tpa::pipeline::BufOf<MemoryPort>,
+                                        >>::process(arp, __tpa_packet, __tpa_cx),
+                                        __tpa_cx,
+                                    ) else {
+                                    return;
+                                };
+                                let __tpa_packet = <<Ipv4In as ::tpa::stage::Stage<
+                                    ::tpa::pipeline::BufOf<MemoryPort>,
+                                >>::In as ::tpa::pipeline::Joins<
+                                    <ArpResponder as ::tpa::stage::Stage<
+                                        ::tpa::pipeline::BufOf<MemoryPort>,
+                                    >>::Out,
+                                    ArpResponder,
+                                    Ipv4In,
+                                >>::join(__tpa_packet);
+                                let ::core::option::Option::Some(__tpa_packet) = __tpa_tally
+                                    .settle(
+                                        2usize,
+                                        <Ipv4In as ::tpa::stage::Stage<
+                                            ::tpa::pipeline::BufOf<MemoryPort>,
+                                        >>::process(ip, __tpa_packet, __tpa_cx),
+                                        __tpa_cx,
+                                    ) else {
+                                    return;
+                                };
+                                let __tpa_packet = <<EchoResponder as ::tpa::stage::Stage<
+                                    ::tpa::pipeline::BufOf<MemoryPort>,
+                                >>::In as ::tpa::pipeline::Joins<
+                                    <Ipv4In as ::tpa::stage::Stage<
+                                        ::tpa::pipeline::BufOf<MemoryPort>,
+                                    >>::Out,
+                                    Ipv4In,
+                                    EchoResponder,
+                                >>::join(__tpa_packet);
+                                let ::core::option::Option::Some(__tpa_packet) = __tpa_tally
+                                    .settle(
+                                        3usize,
+                                        <EchoResponder as ::tpa::stage::Stage<
+                                            ::tpa::pipeline::BufOf<MemoryPort>,
+                                        >>::process(echo, __tpa_packet, __tpa_cx),
+                                        __tpa_cx,
+                                    ) else {
+                                    return;
+                                };
+                                __tpa_tally.end(__tpa_packet);
+                            },
+                        );
+                    },
+                );
+            __tpa
+                .poll(
+                    port,
+                    __tpa_host,
+                    __tpa_observer,
+                    __tpa_now_ns,
+                    |__tpa_cx| {
+                        <EthernetIn as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<MemoryPort>,
+                        >>::poll(eth, __tpa_cx);
+                        <ArpResponder as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<MemoryPort>,
+                        >>::poll(arp, __tpa_cx);
+                        <Ipv4In as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<MemoryPort>,
+                        >>::poll(ip, __tpa_cx);
+                        <EchoResponder as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<MemoryPort>,
+                        >>::poll(echo, __tpa_cx);
+                    },
+                );
+            __tpa.flush(port, __tpa_host, __tpa_observer, __tpa_now_ns, __tpa_rx)
+        }
+        /// Runs iterations until `stop` is set.
+        pub fn run(&mut self, __tpa_stop: &::core::sync::atomic::AtomicBool) {
+            while !__tpa_stop.load(::core::sync::atomic::Ordering::Relaxed) {
+                self.run_once();
+            }
+        }
+        /// The loop's counters: per stage (by name), the queues, the loop.
+        pub fn stats(
+            &self,
+        ) -> &::tpa::pipeline::Runtime<
+            ::tpa::pipeline::BufOf<MemoryPort>,
+            32usize,
+            4usize,
+        > {
+            &self.__tpa
+        }
+    }
+};

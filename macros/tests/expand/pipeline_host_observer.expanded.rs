@@ -1,0 +1,160 @@
+// The expansion of pipeline_host_observer.rs, checked by `cargo test -p tpa-macros golden`.
+// Do not edit: `TPA_BLESS=1 cargo test -p tpa-macros golden` rewrites it.
+
+/// Forwards what it does not handle to the host.
+pub struct Bifurcated<P: Port> {
+    nic: P,
+    kernel: TapPort,
+    capture: PcapWriter,
+    classify: FlowClassify,
+    reflect: Reflector,
+    #[doc(hidden)]
+    __tpa: ::tpa::pipeline::Runtime<::tpa::pipeline::BufOf<P>, 8usize, 2usize>,
+}
+const _: () = {
+    impl<P: Port> Bifurcated<P> {
+        /// The stage names, in chain order.
+        pub const STAGES: [&'static str; 2usize] = ["classify", "reflect"];
+        /// Builds the pipeline from its fields, in declaration order.
+        #[allow(clippy::too_many_arguments)]
+        pub fn new(
+            nic: P,
+            kernel: TapPort,
+            capture: PcapWriter,
+            classify: FlowClassify,
+            reflect: Reflector,
+        ) -> Self {
+            Self {
+                nic,
+                kernel,
+                capture,
+                classify,
+                reflect,
+                __tpa: ::tpa::pipeline::Runtime::new(
+                    Self::STAGES,
+                    [
+                        <FlowClassify as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<P>,
+                        >>::CUSTOM_REASONS,
+                        <Reflector as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<P>,
+                        >>::CUSTOM_REASONS,
+                    ],
+                ),
+            }
+        }
+        /// Makes the pipeline read its time from `time` (the
+        /// real clock, [`TimeSource::real`](::tpa::time::TimeSource::real),
+        /// by default): a virtual clock shared with a wire and the
+        /// stages' timers, say.
+        pub fn with_time_source(mut self, time: ::tpa::time::TimeSource) -> Self {
+            self.__tpa.set_time_source(time);
+            self
+        }
+        /// Makes the pipeline read its time from `time` from now on.
+        pub fn set_time_source(&mut self, time: ::tpa::time::TimeSource) {
+            self.__tpa.set_time_source(time);
+        }
+        /// Runs one loop iteration at the current time of the
+        /// pipeline's time source.
+        #[inline]
+        pub fn run_once(&mut self) -> ::tpa::pipeline::IterationStats {
+            let __tpa_now_ns = self.__tpa.now_ns();
+            self.run_once_at(__tpa_now_ns)
+        }
+        /// Runs one loop iteration at time `now_ns` (nanoseconds):
+        /// receive a burst, run it through the stages, poll every
+        /// stage, flush the transmit and host queues.
+        #[inline]
+        pub fn run_once_at(
+            &mut self,
+            __tpa_now_ns: u64,
+        ) -> ::tpa::pipeline::IterationStats {
+            let Self {
+                nic,
+                kernel: __tpa_host,
+                capture: __tpa_observer,
+                classify,
+                reflect,
+                __tpa,
+            } = self;
+            let __tpa_rx = __tpa
+                .receive(
+                    nic,
+                    __tpa_host,
+                    __tpa_observer,
+                    __tpa_now_ns,
+                    |__tpa_burst, __tpa_cx, __tpa_tally| {
+                        let __tpa_burst = <<FlowClassify as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<P>,
+                        >>::In as ::tpa::pipeline::FromPort<
+                            ::tpa::pipeline::BufOf<P>,
+                            P,
+                            FlowClassify,
+                        >>::from_port(__tpa_burst);
+                        <FlowClassify as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<P>,
+                        >>::process_burst(
+                            classify,
+                            __tpa_burst,
+                            __tpa_cx,
+                            |__tpa_verdict, __tpa_cx| {
+                                let ::core::option::Option::Some(__tpa_packet) = __tpa_tally
+                                    .settle(0, __tpa_verdict, __tpa_cx) else {
+                                    return;
+                                };
+                                let __tpa_packet = <<Reflector as ::tpa::stage::Stage<
+                                    ::tpa::pipeline::BufOf<P>,
+                                >>::In as ::tpa::pipeline::Joins<
+                                    <FlowClassify as ::tpa::stage::Stage<
+                                        ::tpa::pipeline::BufOf<P>,
+                                    >>::Out,
+                                    FlowClassify,
+                                    Reflector,
+                                >>::join(__tpa_packet);
+                                let ::core::option::Option::Some(__tpa_packet) = __tpa_tally
+                                    .settle(
+                                        1usize,
+                                        <Reflector as ::tpa::stage::Stage<
+                                            ::tpa::pipeline::BufOf<P>,
+                                        >>::process(reflect, __tpa_packet, __tpa_cx),
+                                        __tpa_cx,
+                                    ) else {
+                                    return;
+                                };
+                                __tpa_tally.end(__tpa_packet);
+                            },
+                        );
+                    },
+                );
+            __tpa
+                .poll(
+                    nic,
+                    __tpa_host,
+                    __tpa_observer,
+                    __tpa_now_ns,
+                    |__tpa_cx| {
+                        <FlowClassify as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<P>,
+                        >>::poll(classify, __tpa_cx);
+                        <Reflector as ::tpa::stage::Stage<
+                            ::tpa::pipeline::BufOf<P>,
+                        >>::poll(reflect, __tpa_cx);
+                    },
+                );
+            __tpa.flush(nic, __tpa_host, __tpa_observer, __tpa_now_ns, __tpa_rx)
+        }
+        /// Runs iterations until `stop` is set.
+        pub fn run(&mut self, __tpa_stop: &::core::sync::atomic::AtomicBool) {
+            while !__tpa_stop.load(::core::sync::atomic::Ordering::Relaxed) {
+                self.run_once();
+            }
+        }
+        /// The loop's counters: per stage (by name), the queues, the loop.
+        pub fn stats(
+            &self,
+        ) -> &::tpa::pipeline::Runtime<::tpa::pipeline::BufOf<P>, 8usize, 2usize> {
+            &self.__tpa
+        }
+    }
+};
