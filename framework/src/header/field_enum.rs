@@ -38,7 +38,7 @@ macro_rules! field_enum {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy)]
+        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy)]
         $vis enum $name {
             $(
                 $(#[$vmeta])*
@@ -94,7 +94,7 @@ macro_rules! field_enum {
         impl ::core::hash::Hash for $name {
             #[inline]
             fn hash<H: ::core::hash::Hasher>(&self, state: &mut H) {
-                self.raw().hash(state)
+                ::core::hash::Hash::hash(&self.raw(), state)
             }
         }
     };

@@ -64,6 +64,19 @@ pub fn layout(h: &Header) -> syn::Result<(Vec<Slot>, usize)> {
                 ),
             ));
         }
+        if f.checksum.is_some() && !offset.is_multiple_of(16) {
+            // The internet checksum sums 16-bit words from the start of the
+            // data: stored across a word boundary, its bytes land in the
+            // wrong halves of two words and the header never verifies.
+            return Err(syn::Error::new_spanned(
+                &f.width_ty,
+                format!(
+                    "#[checksum] field `{}` must start on a 16-bit boundary (an even byte), \
+                     but the fields before it add up to {offset} bits",
+                    f.ident
+                ),
+            ));
+        }
         slots.push(Slot { offset, bits });
         offset += bits;
     }
