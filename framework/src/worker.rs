@@ -159,7 +159,12 @@ pub enum IdlePolicy {
     /// After `after` idle iterations in a row, sleep `sleep` between
     /// iterations until work shows up again: for shared machines, laptops
     /// and tests.
-    Backoff { after: u32, sleep: Duration },
+    Backoff {
+        /// Idle iterations in a row before the first sleep.
+        after: u32,
+        /// How long each sleep lasts.
+        sleep: Duration,
+    },
 }
 
 impl Default for IdlePolicy {
@@ -288,17 +293,33 @@ pub struct WorkerReport<R> {
 #[derive(Debug)]
 pub enum WorkerError<E> {
     /// A thread could not be started.
-    Spawn { index: usize, source: io::Error },
+    Spawn {
+        /// The worker's index.
+        index: usize,
+        /// The error from spawning the thread.
+        source: io::Error,
+    },
     /// A worker could not be pinned to its core.
     Pin {
+        /// The worker's index.
         index: usize,
+        /// The core it was to run on.
         core: usize,
+        /// The error from setting the affinity.
         source: io::Error,
     },
     /// A worker's pipeline could not be built.
-    Build { index: usize, source: E },
+    Build {
+        /// The worker's index.
+        index: usize,
+        /// The error the pipeline's builder returned.
+        source: E,
+    },
     /// A worker panicked.
-    Panicked { index: usize },
+    Panicked {
+        /// The worker's index.
+        index: usize,
+    },
 }
 
 impl<E: fmt::Display> fmt::Display for WorkerError<E> {

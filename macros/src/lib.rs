@@ -1,5 +1,7 @@
 //! Procedural macros of tpa.
 
+#![warn(missing_docs)]
+
 use proc_macro::TokenStream;
 
 mod doc;

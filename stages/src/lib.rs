@@ -11,6 +11,8 @@
 //! - [`pcap`]: capture to a pcap file.
 //! - [`discard`]: the end of a branch; [`optional`]: a stage switched on or off at startup.
 
+#![warn(missing_docs)]
+
 pub mod acl;
 pub mod arp;
 pub mod discard;

@@ -16,9 +16,13 @@ pub enum ChecksumStatus {
 /// parsing stages so later stages need not parse again. `u16::MAX` is unset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LayerOffsets {
+    /// Where the link-layer (Ethernet) header starts.
     pub l2: u16,
+    /// Where the network-layer (IPv4/IPv6) header starts.
     pub l3: u16,
+    /// Where the transport-layer (TCP/UDP/ICMP) header starts.
     pub l4: u16,
+    /// Where the transport payload starts.
     pub payload: u16,
 }
 

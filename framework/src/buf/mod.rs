@@ -24,11 +24,26 @@ pub struct InternalsBuffers;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BufError {
     /// Not enough headroom to prepend the requested bytes.
-    NoHeadroom { needed: usize, available: usize },
+    NoHeadroom {
+        /// Bytes asked for.
+        needed: usize,
+        /// Headroom there was.
+        available: usize,
+    },
     /// Not enough tailroom to append the requested bytes.
-    NoTailroom { needed: usize, available: usize },
+    NoTailroom {
+        /// Bytes asked for.
+        needed: usize,
+        /// Tailroom there was.
+        available: usize,
+    },
     /// Asked to remove more bytes than the packet holds.
-    TooShort { needed: usize, available: usize },
+    TooShort {
+        /// Bytes asked to remove.
+        needed: usize,
+        /// Bytes the packet held.
+        available: usize,
+    },
 }
 
 impl core::fmt::Display for BufError {

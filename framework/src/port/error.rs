@@ -6,24 +6,47 @@ use std::io;
 #[derive(Debug)]
 pub enum PortError {
     /// The device does not exist.
-    NoSuchDevice { name: String },
+    NoSuchDevice {
+        /// The device's name.
+        name: String,
+    },
     /// The caller lacks the privilege (usually CAP_NET_ADMIN / CAP_NET_RAW).
-    PermissionDenied { name: String, op: &'static str },
+    PermissionDenied {
+        /// The device's name.
+        name: String,
+        /// The operation refused.
+        op: &'static str,
+    },
     /// The device is held by someone else.
-    Busy { name: String },
+    Busy {
+        /// The device's name.
+        name: String,
+    },
     /// A configuration value the device rejected.
-    InvalidConfig { name: String, what: String },
+    InvalidConfig {
+        /// The device's name.
+        name: String,
+        /// Which value, and what is wrong with it.
+        what: String,
+    },
     /// Any other operating-system error during `op`.
     Io {
+        /// The device's name.
         name: String,
+        /// The operation that failed.
         op: &'static str,
+        /// The operating system's error.
         source: io::Error,
     },
     /// A DPDK call failed.
     Dpdk {
+        /// The device's name.
         name: String,
+        /// The DPDK call that failed.
         op: &'static str,
+        /// The error, as a positive errno value.
         code: i32,
+        /// DPDK's description of the code.
         message: String,
     },
 }

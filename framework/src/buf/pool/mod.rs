@@ -81,9 +81,19 @@ impl Default for PoolConfig {
 #[derive(Debug)]
 pub enum PoolError {
     /// A configuration value is out of range.
-    InvalidConfig { name: String, what: &'static str },
+    InvalidConfig {
+        /// The pool's name.
+        name: String,
+        /// Which value, and what is wrong with it.
+        what: &'static str,
+    },
     /// The memory region could not be mapped.
-    Map { name: String, source: io::Error },
+    Map {
+        /// The pool's name.
+        name: String,
+        /// The error `mmap` returned.
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for PoolError {
