@@ -67,12 +67,19 @@ pub fn expand(p: &Pipeline) -> TokenStream {
         stop,
     } = &l;
 
+    let krate = crate::crate_or_default(p.krate.as_ref());
+    let time_source_doc = crate::doc::doc(&format!(
+        "Makes the pipeline read its time from `time` (the real clock, \
+         [`TimeSource::real`]({}::time::TimeSource::real), by default): a virtual \
+         clock shared with a wire and the stages' timers, say.",
+        krate.to_string().replace(' ', "")
+    ));
     let port_ty = &p.port.ty;
-    let buf = quote_spanned!(port_ty.span()=> ::tpa::pipeline::BufOf<#port_ty>);
-    let n = p.burst;
-    let k = p.stages.len();
+    let buf = quote_spanned!(port_ty.span()=> #krate::pipeline::BufOf<#port_ty>);
+    let n = proc_macro2::Literal::usize_unsuffixed(p.burst);
+    let k = proc_macro2::Literal::usize_unsuffixed(p.stages.len());
     let runtime = format_ident!("{}", RUNTIME_FIELD);
-    let runtime_ty = quote!(::tpa::pipeline::Runtime<#buf, #n, #k>);
+    let runtime_ty = quote!(#krate::pipeline::Runtime<#buf, #n, #k>);
 
     // The struct, plus the hidden loop state.
     let mut item = p.item.clone();
@@ -101,7 +108,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
     let stage_names = p.stages.iter().map(|s| s.ident.to_string());
     let custom_reasons = p.stages.iter().map(|s| {
         let ty = &s.ty;
-        quote_spanned!(ty.span()=> <#ty as ::tpa::stage::Stage<#buf>>::CUSTOM_REASONS)
+        quote_spanned!(ty.span()=> <#ty as #krate::stage::Stage<#buf>>::CUSTOM_REASONS)
     });
 
     // The chain, packet by packet, after the first stage's burst call.
@@ -110,19 +117,19 @@ pub fn expand(p: &Pipeline) -> TokenStream {
     let links = p.stages.windows(2).enumerate().map(|(i, pair)| {
         let (prev_ty, next) = (&pair[0].ty, &pair[1]);
         let (next_ident, next_ty) = (&next.ident, &next.ty);
-        let index = i + 1;
+        let index = proc_macro2::Literal::usize_unsuffixed(i + 1);
         let span = next_ty.span();
         let (packet, cx, tally) = (at(packet, span), at(cx, span), at(tally, span));
         let join = quote_spanned! {next_ty.span()=>
-            <<#next_ty as ::tpa::stage::Stage<#buf>>::In as ::tpa::pipeline::Joins<
-                <#prev_ty as ::tpa::stage::Stage<#buf>>::Out, #prev_ty, #next_ty
+            <<#next_ty as #krate::stage::Stage<#buf>>::In as #krate::pipeline::Joins<
+                <#prev_ty as #krate::stage::Stage<#buf>>::Out, #prev_ty, #next_ty
             >>::join(#packet)
         };
         quote_spanned! {next_ty.span()=>
             let #packet = #join;
             let ::core::option::Option::Some(#packet) = #tally.settle(
                 #index,
-                <#next_ty as ::tpa::stage::Stage<#buf>>::process(#next_ident, #packet, #cx),
+                <#next_ty as #krate::stage::Stage<#buf>>::process(#next_ident, #packet, #cx),
                 #cx,
             ) else {
                 return;
@@ -130,10 +137,10 @@ pub fn expand(p: &Pipeline) -> TokenStream {
         }
     });
     let process_burst = quote_spanned! {first_ty.span()=>
-        <#first_ty as ::tpa::stage::Stage<#buf>>::process_burst
+        <#first_ty as #krate::stage::Stage<#buf>>::process_burst
     };
     let from_port = quote_spanned! {first_ty.span()=>
-        <<#first_ty as ::tpa::stage::Stage<#buf>>::In as ::tpa::pipeline::FromPort<#buf, #port_ty, #first_ty>>::from_port(#burst)
+        <<#first_ty as #krate::stage::Stage<#buf>>::In as #krate::pipeline::FromPort<#buf, #port_ty, #first_ty>>::from_port(#burst)
     };
     let span = first_ty.span();
     let (packet_first, cx_first, tally_first, verdict, burst_first) = (
@@ -165,7 +172,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
     let polls = p.stages.iter().map(|s| {
         let (ident, ty) = (&s.ident, &s.ty);
         let cx = at(cx, ty.span());
-        quote_spanned!(ty.span()=> <#ty as ::tpa::stage::Stage<#buf>>::poll(#ident, #cx);)
+        quote_spanned!(ty.span()=> <#ty as #krate::stage::Stage<#buf>>::poll(#ident, #cx);)
     });
 
     let port_ident = &p.port.ident;
@@ -175,7 +182,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
             let ident = &h.ident;
             (quote!(#ident: #host,), quote!())
         }
-        None => (quote!(), quote!(let #host = &mut ::tpa::pipeline::NoHost;)),
+        None => (quote!(), quote!(let #host = &mut #krate::pipeline::NoHost;)),
     };
     // An observer that is not an `Observer` is reported at its type.
     let observer = match &p.observer {
@@ -189,7 +196,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
         }
         None => (
             quote!(),
-            quote!(let #observer = &mut ::tpa::pipeline::NoObserver;),
+            quote!(let #observer = &mut #krate::pipeline::NoObserver;),
         ),
     };
 
@@ -206,28 +213,25 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                 #vis fn new(#(#new_params),*) -> Self {
                     Self {
                         #(#field_idents,)*
-                        #runtime: ::tpa::pipeline::Runtime::new(Self::STAGES, [#(#custom_reasons),*]),
+                        #runtime: #krate::pipeline::Runtime::new(Self::STAGES, [#(#custom_reasons),*]),
                     }
                 }
 
-                /// Makes the pipeline read its time from `time` (the
-                /// real clock, [`TimeSource::real`](::tpa::time::TimeSource::real),
-                /// by default): a virtual clock shared with a wire and the
-                /// stages' timers, say.
-                #vis fn with_time_source(mut self, time: ::tpa::time::TimeSource) -> Self {
+                #time_source_doc
+                #vis fn with_time_source(mut self, time: #krate::time::TimeSource) -> Self {
                     self.#runtime.set_time_source(time);
                     self
                 }
 
                 /// Makes the pipeline read its time from `time` from now on.
-                #vis fn set_time_source(&mut self, time: ::tpa::time::TimeSource) {
+                #vis fn set_time_source(&mut self, time: #krate::time::TimeSource) {
                     self.#runtime.set_time_source(time);
                 }
 
                 /// Runs one loop iteration at the current time of the
                 /// pipeline's time source.
                 #[inline]
-                #vis fn run_once(&mut self) -> ::tpa::pipeline::IterationStats {
+                #vis fn run_once(&mut self) -> #krate::pipeline::IterationStats {
                     let #now_ns = self.#runtime.now_ns();
                     self.run_once_at(#now_ns)
                 }
@@ -236,7 +240,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                 /// receive a burst, run it through the stages, poll every
                 /// stage, flush the transmit and host queues.
                 #[inline]
-                #vis fn run_once_at(&mut self, #now_ns: u64) -> ::tpa::pipeline::IterationStats {
+                #vis fn run_once_at(&mut self, #now_ns: u64) -> #krate::pipeline::IterationStats {
                     let Self { #port_ident, #host_binding #observer_binding #(#stage_idents,)* #runtime } = self;
                     #no_host
                     #no_observer

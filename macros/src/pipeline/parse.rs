@@ -25,6 +25,9 @@ pub struct Pipeline {
     /// markers removed.
     pub item: ItemStruct,
     pub burst: usize,
+    /// `crate = <path>`: where the `tpa` crate is, for a crate that renames
+    /// the dependency (`::tpa` when not given).
+    pub krate: Option<syn::Path>,
     pub port: Field,
     pub host: Option<Field>,
     /// The observer of the frames crossing the port, if any.
@@ -43,7 +46,7 @@ enum Role {
 
 impl Pipeline {
     pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Pipeline> {
-        let burst = parse_options(attr)?;
+        let Options { burst, krate } = parse_options(attr)?;
         let mut item = match syn::parse2::<Item>(item)? {
             Item::Struct(s) => s,
             other => {
@@ -163,6 +166,7 @@ impl Pipeline {
         Ok(Pipeline {
             item,
             burst,
+            krate,
             port,
             host,
             observer,
@@ -195,9 +199,16 @@ fn unbounded_port_param(item: &ItemStruct, ty: &Type) -> Option<syn::Error> {
     }
 }
 
-/// Reads `burst = N` from the attribute's arguments.
-fn parse_options(attr: TokenStream) -> syn::Result<usize> {
+/// The arguments of `#[pipeline(..)]`.
+struct Options {
+    burst: usize,
+    krate: Option<syn::Path>,
+}
+
+/// Reads `burst = N` and `crate = path` from the attribute's arguments.
+fn parse_options(attr: TokenStream) -> syn::Result<Options> {
     let mut burst = DEFAULT_BURST;
+    let mut krate = None;
     let metas =
         syn::punctuated::Punctuated::<Meta, syn::Token![,]>::parse_terminated.parse2(attr)?;
     for meta in metas {
@@ -221,15 +232,21 @@ fn parse_options(attr: TokenStream) -> syn::Result<usize> {
                 }
                 burst = n;
             }
+            Meta::NameValue(nv) if nv.path.is_ident("crate") => {
+                if krate.is_some() {
+                    return Err(syn::Error::new(nv.path.span(), "`crate` given twice"));
+                }
+                krate = Some(crate::crate_path(nv.value.clone())?);
+            }
             _ => {
                 return Err(syn::Error::new(
                     meta.span(),
-                    "unknown #[pipeline] option; the only option is `burst = N`",
+                    "unknown #[pipeline] option; expected `burst = N` or `crate = <path to tpa>`",
                 ))
             }
         }
     }
-    Ok(burst)
+    Ok(Options { burst, krate })
 }
 
 /// Removes a `#[port]`, `#[host]` or `#[observer]` marker from `attrs` and says

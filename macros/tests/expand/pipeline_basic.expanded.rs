@@ -9,12 +9,12 @@ pub struct Responder {
     ip: Ipv4In,
     echo: EchoResponder,
     #[doc(hidden)]
-    __tpa: ::tpa::pipeline::Runtime<::tpa::pipeline::BufOf<MemoryPort>, 32usize, 4usize>,
+    __tpa: ::tpa::pipeline::Runtime<::tpa::pipeline::BufOf<MemoryPort>, 32, 4>,
 }
 const _: () = {
     impl Responder {
         /// The stage names, in chain order.
-        pub const STAGES: [&'static str; 4usize] = ["eth", "arp", "ip", "echo"];
+        pub const STAGES: [&'static str; 4] = ["eth", "arp", "ip", "echo"];
         /// Builds the pipeline from its fields, in declaration order.
         #[allow(clippy::too_many_arguments)]
         pub fn new(
@@ -49,10 +49,9 @@ const _: () = {
                 ),
             }
         }
-        /// Makes the pipeline read its time from `time` (the
-        /// real clock, [`TimeSource::real`](::tpa::time::TimeSource::real),
-        /// by default): a virtual clock shared with a wire and the
-        /// stages' timers, say.
+        /// Makes the pipeline read its time from `time` (the real clock,
+        /// [`TimeSource::real`](::tpa::time::TimeSource::real), by default): a virtual
+        /// clock shared with a wire and the stages' timers, say.
         pub fn with_time_source(mut self, time: ::tpa::time::TimeSource) -> Self {
             self.__tpa.set_time_source(time);
             self
@@ -115,7 +114,7 @@ const _: () = {
                                 >>::join(__tpa_packet);
                                 let ::core::option::Option::Some(__tpa_packet) = __tpa_tally
                                     .settle(
-                                        1usize,
+                                        1,
                                         <ArpResponder as ::tpa::stage::Stage<
                                             ::tpa::pipeline::BufOf<MemoryPort>,
                                         >>::process(arp, __tpa_packet, __tpa_cx),
@@ -134,7 +133,7 @@ const _: () = {
                                 >>::join(__tpa_packet);
                                 let ::core::option::Option::Some(__tpa_packet) = __tpa_tally
                                     .settle(
-                                        2usize,
+                                        2,
                                         <Ipv4In as ::tpa::stage::Stage<
                                             ::tpa::pipeline::BufOf<MemoryPort>,
                                         >>::process(ip, __tpa_packet, __tpa_cx),
@@ -153,7 +152,7 @@ const _: () = {
                                 >>::join(__tpa_packet);
                                 let ::core::option::Option::Some(__tpa_packet) = __tpa_tally
                                     .settle(
-                                        3usize,
+                                        3,
                                         <EchoResponder as ::tpa::stage::Stage<
                                             ::tpa::pipeline::BufOf<MemoryPort>,
                                         >>::process(echo, __tpa_packet, __tpa_cx),
@@ -198,11 +197,7 @@ const _: () = {
         /// The loop's counters: per stage (by name), the queues, the loop.
         pub fn stats(
             &self,
-        ) -> &::tpa::pipeline::Runtime<
-            ::tpa::pipeline::BufOf<MemoryPort>,
-            32usize,
-            4usize,
-        > {
+        ) -> &::tpa::pipeline::Runtime<::tpa::pipeline::BufOf<MemoryPort>, 32, 4> {
             &self.__tpa
         }
     }

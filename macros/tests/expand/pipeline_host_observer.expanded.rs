@@ -9,12 +9,12 @@ pub struct Bifurcated<P: Port> {
     classify: FlowClassify,
     reflect: Reflector,
     #[doc(hidden)]
-    __tpa: ::tpa::pipeline::Runtime<::tpa::pipeline::BufOf<P>, 8usize, 2usize>,
+    __tpa: ::tpa::pipeline::Runtime<::tpa::pipeline::BufOf<P>, 8, 2>,
 }
 const _: () = {
     impl<P: Port> Bifurcated<P> {
         /// The stage names, in chain order.
-        pub const STAGES: [&'static str; 2usize] = ["classify", "reflect"];
+        pub const STAGES: [&'static str; 2] = ["classify", "reflect"];
         /// Builds the pipeline from its fields, in declaration order.
         #[allow(clippy::too_many_arguments)]
         pub fn new(
@@ -43,10 +43,9 @@ const _: () = {
                 ),
             }
         }
-        /// Makes the pipeline read its time from `time` (the
-        /// real clock, [`TimeSource::real`](::tpa::time::TimeSource::real),
-        /// by default): a virtual clock shared with a wire and the
-        /// stages' timers, say.
+        /// Makes the pipeline read its time from `time` (the real clock,
+        /// [`TimeSource::real`](::tpa::time::TimeSource::real), by default): a virtual
+        /// clock shared with a wire and the stages' timers, say.
         pub fn with_time_source(mut self, time: ::tpa::time::TimeSource) -> Self {
             self.__tpa.set_time_source(time);
             self
@@ -114,7 +113,7 @@ const _: () = {
                                 >>::join(__tpa_packet);
                                 let ::core::option::Option::Some(__tpa_packet) = __tpa_tally
                                     .settle(
-                                        1usize,
+                                        1,
                                         <Reflector as ::tpa::stage::Stage<
                                             ::tpa::pipeline::BufOf<P>,
                                         >>::process(reflect, __tpa_packet, __tpa_cx),
@@ -153,7 +152,7 @@ const _: () = {
         /// The loop's counters: per stage (by name), the queues, the loop.
         pub fn stats(
             &self,
-        ) -> &::tpa::pipeline::Runtime<::tpa::pipeline::BufOf<P>, 8usize, 2usize> {
+        ) -> &::tpa::pipeline::Runtime<::tpa::pipeline::BufOf<P>, 8, 2> {
             &self.__tpa
         }
     }

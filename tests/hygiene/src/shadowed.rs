@@ -155,3 +155,86 @@ pub struct Options {
 pub mod my_tpa_path {
     pub use ::my_tpa as tpa;
 }
+
+/// Hands frames that start with `0xff` to the host, drops empty ones (its
+/// own reason, `empty`) and passes the rest on.
+pub struct Split;
+
+impl<B: ::my_tpa::buf::PacketBuf> ::my_tpa::stage::Stage<B> for Split {
+    type In = B;
+    type Out = B;
+    const CUSTOM_REASONS: &'static [&'static str] = &["empty"];
+    fn process(
+        &mut self,
+        frame: B,
+        _cx: &mut ::my_tpa::stage::Cx<'_, B>,
+    ) -> ::my_tpa::stage::Verdict<B> {
+        use ::my_tpa::stage::{Reason, Verdict};
+        match frame.data().first() {
+            ::core::option::Option::Some(0xff) => Verdict::ToHost(frame),
+            ::core::option::Option::Some(_) => Verdict::Pass(frame),
+            ::core::option::Option::None => Verdict::Drop(Reason::custom(0)),
+        }
+    }
+}
+
+/// Sends every frame back where it came from.
+pub struct Echo;
+
+impl<B: ::my_tpa::buf::PacketBuf> ::my_tpa::stage::Stage<B> for Echo {
+    type In = B;
+    type Out = ::core::convert::Infallible;
+    fn process(
+        &mut self,
+        frame: B,
+        _cx: &mut ::my_tpa::stage::Cx<'_, B>,
+    ) -> ::my_tpa::stage::Verdict<Self::Out, B> {
+        ::my_tpa::stage::Verdict::Transmit(frame)
+    }
+}
+
+/// Counts the frames crossing the port each way.
+#[derive(::core::default::Default)]
+pub struct Count {
+    /// Frames received.
+    pub rx: u64,
+    /// Frames transmitted.
+    pub tx: u64,
+}
+
+impl<B> ::my_tpa::pipeline::Observer<B> for Count {
+    fn on_rx(&mut self, _frame: &B, _now_ns: u64) {
+        self.rx += 1;
+    }
+    fn on_tx(&mut self, _frame: &B, _now_ns: u64) {
+        self.tx += 1;
+    }
+}
+
+/// A pipeline with every kind of field: a port, a host, an observer and two
+/// stages, with a burst size.
+#[::my_tpa::pipeline(burst = 4, crate = ::my_tpa)]
+pub struct Reflect {
+    #[port]
+    wire: ::my_tpa::port::memory::MemoryPort,
+    #[host]
+    host: ::my_tpa::port::memory::MemoryPort,
+    #[observer]
+    count: Count,
+    split: Split,
+    echo: Echo,
+}
+
+impl Reflect {
+    /// The observer's counts: (received, transmitted).
+    pub fn counts(&self) -> (u64, u64) {
+        (self.count.rx, self.count.tx)
+    }
+}
+
+/// A pipeline generic over its port, with tpa named by a relative path.
+#[::my_tpa::pipeline(crate = my_tpa_path::tpa)]
+pub struct Plain<P: ::my_tpa::port::Port> {
+    port: P,
+    echo: Echo,
+}

@@ -68,3 +68,70 @@ fn a_dynamic_header_declared_in_a_hostile_module_walks_its_options() {
         Err(my_tpa::header::HeaderError::BadLength { declared: 0, .. })
     ));
 }
+
+mod pipelines {
+    use my_tpa::buf::{BufferPool, PacketBuf, PoolBuf};
+    use my_tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
+    use my_tpa::port::{Burst, Port};
+    use my_tpa::stage::Reason;
+
+    use crate::shadowed::{Count, Echo, Plain, Reflect, Split};
+
+    fn wire() -> (MemoryPort, MemoryPort) {
+        MemoryWire::pair(WireConfig::default()).expect("memory wire")
+    }
+
+    fn send(peer: &mut MemoryPort, frames: &[&[u8]]) {
+        let mut tx: Burst<PoolBuf> = Burst::new();
+        for f in frames {
+            let mut b = peer.alloc().expect("pool has room");
+            b.extend_from_slice(f).expect("frame fits a buffer");
+            tx.push(b);
+        }
+        assert_eq!(peer.tx_burst(&mut tx), frames.len(), "wire full");
+    }
+
+    fn receive(peer: &mut MemoryPort) -> Vec<Vec<u8>> {
+        let mut rx: Burst<PoolBuf> = Burst::new();
+        peer.rx_burst(&mut rx);
+        rx.drain().map(|b| b.data().to_vec()).collect()
+    }
+
+    #[test]
+    fn a_pipeline_declared_in_a_hostile_module_runs() {
+        let (port, mut peer) = wire();
+        let (host, mut kernel) = wire();
+        let mut p = Reflect::new(port, host, Count::default(), Split, Echo);
+        assert_eq!(Reflect::STAGES, ["split", "echo"]);
+        send(&mut peer, &[&[0xff, 1], &[1, 2], &[], &[3]]);
+
+        let it = p.run_once_at(5);
+        assert_eq!((it.rx, it.tx), (4, 2));
+        assert_eq!(receive(&mut peer), [vec![1, 2], vec![3]]);
+        assert_eq!(receive(&mut kernel), [vec![0xff, 1]]);
+        assert_eq!(p.counts(), (4, 2));
+        let split = p.stats().stage("split").expect("a stage called split");
+        assert_eq!((split.passed, split.to_host), (2, 1));
+        assert_eq!(split.dropped(Reason::custom(0)), 1);
+        assert!(p.stats().to_string().contains("drop:empty 1"));
+        assert_eq!(p.stats().stage("echo").expect("echo").transmitted, 2);
+
+        let pools = [peer.pool().clone(), kernel.pool().clone()];
+        drop((p, peer, kernel));
+        for pool in &pools {
+            pool.assert_whole();
+        }
+    }
+
+    #[test]
+    fn a_generic_pipeline_with_a_renamed_crate_path_runs() {
+        let (port, mut peer) = wire();
+        let mut p = Plain::new(port, Echo);
+        send(&mut peer, &[&[7; 60]]);
+        assert_eq!(p.run_once_at(1).tx, 1);
+        assert_eq!(receive(&mut peer), [vec![7; 60]]);
+        let pool = peer.pool().clone();
+        drop((p, peer));
+        pool.assert_whole();
+    }
+}
