@@ -57,7 +57,10 @@ fn crate_or_default(krate: Option<&syn::Path>) -> proc_macro2::TokenStream {
 /// `fill_checksum`, …). Bad declarations are compile errors pointing at the
 /// field. The programming guide (doc/guide/headers.md) has the details.
 /// Also: `#[header(length = .., options = Walker)]` adds `options_iter()`,
-/// and `#[field(le)]` marks a little-endian `u16`/`u32`/`u64` field.
+/// `#[field(le)]` marks a little-endian `u16`/`u32`/`u64` field, and
+/// `#[header(crate = my_tpa)]` names the tpa crate where the dependency is
+/// renamed (generated code names `::tpa` otherwise, and `::core` for core
+/// items, so shadowed prelude names do not matter).
 #[proc_macro_attribute]
 pub fn header(attr: TokenStream, item: TokenStream) -> TokenStream {
     header::header(attr.into(), item.into()).into()
@@ -65,7 +68,8 @@ pub fn header(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Composes a port and stages into a run-to-completion loop.
 ///
-/// `#[pipeline]` or `#[pipeline(burst = N)]` on a struct with named fields:
+/// `#[pipeline]` or `#[pipeline(burst = N)]` on a struct with named fields
+/// (`crate = my_tpa` names the tpa crate where the dependency is renamed):
 /// the port (marked `#[port]`, or the field called `port`), an optional
 /// `#[host]` sink, an optional `#[observer]` field that sees the frames
 /// crossing the port, then the stages in chain order. Generates `new`,
