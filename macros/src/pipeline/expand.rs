@@ -25,7 +25,6 @@ struct Locals {
     tally: Ident,
     verdict: Ident,
     packet: Ident,
-    stop: Ident,
 }
 
 impl Locals {
@@ -41,7 +40,6 @@ impl Locals {
             tally: id("tally"),
             verdict: id("verdict"),
             packet: id("packet"),
-            stop: id("stop"),
         }
     }
 }
@@ -64,7 +62,6 @@ pub fn expand(p: &Pipeline) -> TokenStream {
         tally,
         verdict,
         packet,
-        stop,
     } = &l;
 
     let krate = crate::crate_or_default(p.krate.as_ref());
@@ -232,15 +229,17 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                 /// pipeline's time source.
                 #[inline]
                 #vis fn run_once(&mut self) -> #krate::pipeline::IterationStats {
-                    let #now_ns = self.#runtime.now_ns();
-                    self.run_once_at(#now_ns)
+                    self.run_once_at(self.#runtime.now_ns())
                 }
 
                 /// Runs one loop iteration at time `now_ns` (nanoseconds):
                 /// receive a burst, run it through the stages, poll every
                 /// stage, flush the transmit and host queues.
                 #[inline]
-                #vis fn run_once_at(&mut self, #now_ns: u64) -> #krate::pipeline::IterationStats {
+                #vis fn run_once_at(&mut self, now_ns: u64) -> #krate::pipeline::IterationStats {
+                    // The fields are bound by their names below: a copy
+                    // under a reserved name cannot be shadowed by one.
+                    let #now_ns = now_ns;
                     let Self { #port_ident, #host_binding #observer_binding #(#stage_idents,)* #runtime } = self;
                     #no_host
                     #no_observer
@@ -255,8 +254,8 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                 }
 
                 /// Runs iterations until `stop` is set.
-                #vis fn run(&mut self, #stop: &::core::sync::atomic::AtomicBool) {
-                    while !#stop.load(::core::sync::atomic::Ordering::Relaxed) {
+                #vis fn run(&mut self, stop: &::core::sync::atomic::AtomicBool) {
+                    while !stop.load(::core::sync::atomic::Ordering::Relaxed) {
                         self.run_once();
                     }
                 }

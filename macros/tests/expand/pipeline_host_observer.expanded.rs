@@ -58,17 +58,14 @@ const _: () = {
         /// pipeline's time source.
         #[inline]
         pub fn run_once(&mut self) -> ::tpa::pipeline::IterationStats {
-            let __tpa_now_ns = self.__tpa.now_ns();
-            self.run_once_at(__tpa_now_ns)
+            self.run_once_at(self.__tpa.now_ns())
         }
         /// Runs one loop iteration at time `now_ns` (nanoseconds):
         /// receive a burst, run it through the stages, poll every
         /// stage, flush the transmit and host queues.
         #[inline]
-        pub fn run_once_at(
-            &mut self,
-            __tpa_now_ns: u64,
-        ) -> ::tpa::pipeline::IterationStats {
+        pub fn run_once_at(&mut self, now_ns: u64) -> ::tpa::pipeline::IterationStats {
+            let __tpa_now_ns = now_ns;
             let Self {
                 nic,
                 kernel: __tpa_host,
@@ -144,8 +141,8 @@ const _: () = {
             __tpa.flush(nic, __tpa_host, __tpa_observer, __tpa_now_ns, __tpa_rx)
         }
         /// Runs iterations until `stop` is set.
-        pub fn run(&mut self, __tpa_stop: &::core::sync::atomic::AtomicBool) {
-            while !__tpa_stop.load(::core::sync::atomic::Ordering::Relaxed) {
+        pub fn run(&mut self, stop: &::core::sync::atomic::AtomicBool) {
+            while !stop.load(::core::sync::atomic::Ordering::Relaxed) {
                 self.run_once();
             }
         }

@@ -232,9 +232,11 @@ impl Reflect {
     }
 }
 
-/// A pipeline generic over its port, with tpa named by a relative path.
+/// A pipeline generic over its port, with tpa named by a relative path and
+/// a stage named like `run_once_at`'s parameter (the fields are bound by
+/// name in that method).
 #[::my_tpa::pipeline(crate = my_tpa_path::tpa)]
 pub struct Plain<P: ::my_tpa::port::Port> {
     port: P,
-    echo: Echo,
+    now_ns: Echo,
 }

@@ -127,8 +127,10 @@ mod pipelines {
     fn a_generic_pipeline_with_a_renamed_crate_path_runs() {
         let (port, mut peer) = wire();
         let mut p = Plain::new(port, Echo);
+        assert_eq!(Plain::<MemoryPort>::STAGES, ["now_ns"]);
         send(&mut peer, &[&[7; 60]]);
         assert_eq!(p.run_once_at(1).tx, 1);
+        assert_eq!(p.stats().stage("now_ns").expect("a stage").transmitted, 1);
         assert_eq!(receive(&mut peer), [vec![7; 60]]);
         let pool = peer.pool().clone();
         drop((p, peer));
