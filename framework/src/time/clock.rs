@@ -6,7 +6,8 @@
 //! `rdtsc` instruction plus a multiply-shift to nanoseconds. The TSC rate is
 //! measured once, against `CLOCK_MONOTONIC`, when the clock is calibrated.
 //! Elsewhere, or when the CPU does not advertise an invariant TSC, the clock
-//! reads `std::time::Instant` (a vDSO call, still cheap).
+//! reads `std::time::Instant` (a vDSO call, still cheap). Under Miri, which
+//! cannot run `cpuid`, the clock always reads `Instant`.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -180,7 +181,7 @@ fn unix_now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 mod tsc {
     /// Whether the CPU advertises an invariant TSC (CPUID 8000_0007h,
     /// EDX bit 8): constant rate across frequency and sleep states.
@@ -202,7 +203,8 @@ mod tsc {
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+/// No usable counter: elsewhere than x86-64, and under Miri.
+#[cfg(any(not(target_arch = "x86_64"), miri))]
 mod tsc {
     pub(super) fn is_invariant() -> bool {
         false

@@ -161,9 +161,9 @@ impl PoolBuf {
     /// headroom, and the same metadata. `None` when the pool is empty.
     pub fn copy(&self) -> Option<PoolBuf> {
         let h = self.hdr();
-        // SAFETY: this outstanding buffer keeps its pool alive.
-        let pool = unsafe { h.pool.as_ref() };
-        let mut c = cache::alloc_one(pool)?;
+        // SAFETY: this outstanding buffer keeps its pool alive, and its
+        // header holds the pool's owning pointer.
+        let mut c = unsafe { cache::alloc_one(h.pool) }?;
         let (off, len) = (h.data_off, h.data_len);
         let ch = c.hdr_mut();
         ch.data_off = off;

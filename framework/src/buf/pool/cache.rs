@@ -58,18 +58,35 @@ impl LocalCache {
 struct Caches(Vec<LocalCache>);
 
 impl Caches {
-    /// The cache for `pool`, created on first use.
+    /// The cache for the pool at `pool`, created on first use.
+    ///
+    /// The cache keeps `pool` and may free the pool through it (when the
+    /// buffers it flushes were the pool's last references), so `pool` must be
+    /// the pool's owning pointer (from `Box::leak` in `Pool::new`), never one
+    /// made from a `&PoolInner`: a shared reference grants no right to free.
+    ///
+    /// # Safety
+    /// The pool at `pool` must be alive.
     #[inline]
-    fn entry(&mut self, pool: &PoolInner) -> &mut LocalCache {
-        match self.0.iter().position(|e| e.id == pool.id) {
+    unsafe fn entry(&mut self, pool: NonNull<PoolInner>) -> &mut LocalCache {
+        // SAFETY: the caller guarantees the pool is alive.
+        let id = unsafe { pool.as_ref() }.id;
+        match self.0.iter().position(|e| e.id == id) {
             Some(i) => &mut self.0[i],
-            None => self.create(pool),
+            // SAFETY: as above.
+            None => unsafe { self.create(pool) },
         }
     }
 
+    /// # Safety
+    /// As for [`entry`](Self::entry).
     #[cold]
-    fn create(&mut self, pool: &PoolInner) -> &mut LocalCache {
+    unsafe fn create(&mut self, pool_ptr: NonNull<PoolInner>) -> &mut LocalCache {
         self.sweep();
+        // SAFETY: the caller guarantees the pool is alive; the sweep above
+        // frees only pools with no buffer out, and ours has a handle or a
+        // buffer keeping it.
+        let pool = unsafe { pool_ptr.as_ref() };
         let slot = Arc::new(CacheSlot {
             len: AtomicUsize::new(0),
             pool_alive: AtomicBool::new(true),
@@ -82,7 +99,7 @@ impl Caches {
         }
         self.0.push(LocalCache {
             id: pool.id,
-            pool: NonNull::from(pool),
+            pool: pool_ptr,
             slot,
             bufs: Vec::with_capacity(pool.cache_size),
             size: pool.cache_size,
@@ -128,23 +145,40 @@ fn with_caches<R>(f: impl FnOnce(&mut Caches) -> R) -> Option<R> {
 }
 
 /// Allocates one buffer.
+///
+/// # Safety
+/// As for [`alloc_with`].
 #[inline]
-pub(super) fn alloc_one(pool: &PoolInner) -> Option<PoolBuf> {
+pub(super) unsafe fn alloc_one(pool: NonNull<PoolInner>) -> Option<PoolBuf> {
     let mut out = None;
-    alloc_with(pool, 1, |b| out = Some(b));
+    // SAFETY: the caller's guarantee.
+    unsafe { alloc_with(pool, 1, |b| out = Some(b)) };
     out
 }
 
 /// Allocates up to `n` buffers, handing each to `sink`; returns how many.
 /// `sink` must not drop buffers or touch the pool.
+///
+/// # Safety
+/// `pool` must be the owning pointer of a live pool (a [`Pool`](super::Pool)
+/// handle's, or a buffer header's), not one made from a reference: this
+/// thread's cache keeps it and may free the pool through it.
 #[inline]
-pub(super) fn alloc_with(pool: &PoolInner, n: usize, mut sink: impl FnMut(PoolBuf)) -> usize {
+pub(super) unsafe fn alloc_with(
+    pool_ptr: NonNull<PoolInner>,
+    n: usize,
+    mut sink: impl FnMut(PoolBuf),
+) -> usize {
+    // SAFETY: the caller guarantees the pool is alive; the handle or buffer
+    // keeping it so outlives this call.
+    let pool = unsafe { pool_ptr.as_ref() };
     let headroom = pool.headroom;
     let got = if pool.cache_size == 0 {
         None
     } else {
         with_caches(|c| {
-            let e = c.entry(pool);
+            // SAFETY: the pool is alive, and `pool_ptr` is its owning pointer.
+            let e = unsafe { c.entry(pool_ptr) };
             let mut got = 0;
             while got < n {
                 let p = match e.bufs.pop() {
@@ -205,7 +239,9 @@ pub(super) fn free_many(mut bufs: impl Iterator<Item = BufPtr>) {
                 unsafe { PoolInner::put_shared(pool_ptr, core::iter::once(p)) };
                 continue;
             }
-            let e = c.entry(pool);
+            // SAFETY: `p` keeps the pool alive; `pool_ptr` is the owning
+            // pointer the pool wrote into its buffers.
+            let e = unsafe { c.entry(pool_ptr) };
             if e.bufs.len() >= e.size {
                 let keep = e.size / 2;
                 // SAFETY: the cached buffers belong to the pool, which `p`

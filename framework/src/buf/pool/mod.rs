@@ -346,7 +346,9 @@ impl Pool {
     /// this thread's cache) is empty, which also counts a failed allocation.
     #[inline]
     pub fn alloc(&self) -> Option<PoolBuf> {
-        cache::alloc_one(self.inner())
+        // SAFETY: the handle keeps the pool alive; `inner` is its owning
+        // pointer (from `Box::leak`).
+        unsafe { cache::alloc_one(self.inner) }
     }
 
     /// Appends up to `n` fresh buffers to `burst` (fewer if it fills up or
@@ -354,7 +356,8 @@ impl Pool {
     /// an empty pool count as failed allocations.
     pub fn alloc_bulk<const N: usize>(&self, burst: &mut Burst<PoolBuf, N>, n: usize) -> usize {
         let n = n.min(burst.remaining());
-        cache::alloc_with(self.inner(), n, |b| burst.push(b))
+        // SAFETY: as in `alloc`.
+        unsafe { cache::alloc_with(self.inner, n, |b| burst.push(b)) }
     }
 
     /// Counters of the pool.

@@ -1,10 +1,19 @@
 //! The one memory region a pool's buffers live in.
+//!
+//! Under Miri, which models only plain `mmap` calls, the region comes from the
+//! global allocator instead (same size, page-aligned, zero-filled), so Miri
+//! checks every access the pool and its buffers make into it.
 
 use std::io;
 use std::ptr::NonNull;
 
 /// Size of a huge page on the platforms tpa runs on (x86-64, aarch64 with 4K base pages).
+#[cfg(not(miri))]
 const HUGE_PAGE: usize = 2 << 20;
+
+/// Alignment of the region allocated under Miri: a base page, as `mmap` gives.
+#[cfg(miri)]
+const PAGE: usize = 4096;
 
 /// An anonymous, page-aligned, zero-filled mapping, unmapped on drop.
 pub(super) struct Region {
@@ -23,6 +32,7 @@ unsafe impl Sync for Region {}
 impl Region {
     /// Maps at least `len` bytes, on huge pages when `try_huge` and the system
     /// has free ones, else on normal pages (asking for transparent huge pages).
+    #[cfg(not(miri))]
     pub(super) fn map(len: usize, try_huge: bool) -> io::Result<Region> {
         let len = len.max(1);
         if try_huge {
@@ -48,6 +58,21 @@ impl Region {
         })
     }
 
+    /// Allocates `len` bytes (at least 1), page-aligned and zero-filled, from
+    /// the global allocator; never on huge pages.
+    #[cfg(miri)]
+    pub(super) fn map(len: usize, _try_huge: bool) -> io::Result<Region> {
+        let layout = miri_layout(len)?;
+        // SAFETY: `layout` has a non-zero size.
+        let base = unsafe { std::alloc::alloc_zeroed(layout) };
+        let base = NonNull::new(base).ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        Ok(Region {
+            base,
+            len: layout.size(),
+            huge: false,
+        })
+    }
+
     /// The first byte of the mapping.
     pub(super) fn base(&self) -> NonNull<u8> {
         self.base
@@ -59,6 +84,14 @@ impl Region {
     }
 }
 
+/// The layout of a Miri region of `len` bytes (at least 1).
+#[cfg(miri)]
+fn miri_layout(len: usize) -> io::Result<std::alloc::Layout> {
+    std::alloc::Layout::from_size_align(len.max(1), PAGE)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+#[cfg(not(miri))]
 fn mmap_anonymous(len: usize, extra_flags: libc::c_int) -> Option<NonNull<u8>> {
     // SAFETY: an anonymous private mapping at an address of the kernel's
     // choosing aliases no existing memory.
@@ -80,11 +113,20 @@ fn mmap_anonymous(len: usize, extra_flags: libc::c_int) -> Option<NonNull<u8>> {
 }
 
 impl Drop for Region {
+    #[cfg(not(miri))]
     fn drop(&mut self) {
         // SAFETY: `base..base+len` was mapped by `map` and nothing points into
         // it any more: the pool drops its region only once every buffer is home.
         unsafe {
             libc::munmap(self.base.as_ptr().cast(), self.len);
         }
+    }
+
+    #[cfg(miri)]
+    fn drop(&mut self) {
+        let layout = miri_layout(self.len).expect("the layout `map` allocated with");
+        // SAFETY: `base` was allocated by `map` with this same layout, and
+        // nothing points into it any more (as above).
+        unsafe { std::alloc::dealloc(self.base.as_ptr(), layout) };
     }
 }
