@@ -178,6 +178,12 @@ mod against_etherparse {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig {
+            // Miri runs each case thousands of times slower.
+            cases: if cfg!(miri) { 16 } else { ProptestConfig::default().cases },
+            ..ProptestConfig::default()
+        })]
+
         #[test]
         fn emitted_headers_parse_the_same(
             (ip, options) in header(),

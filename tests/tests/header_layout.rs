@@ -235,6 +235,12 @@ fn odd_strategy() -> impl Strategy<Value = Odd> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig {
+        // Miri runs each case thousands of times slower.
+        cases: if cfg!(miri) { 16 } else { ProptestConfig::default().cases },
+        ..ProptestConfig::default()
+    })]
+
     /// Setting one field changes exactly its bits, and it reads back.
     #[test]
     fn setters_leave_neighbours_alone(
@@ -329,6 +335,12 @@ fn little_endian_fields_store_the_low_byte_first() {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig {
+        // Miri runs each case thousands of times slower.
+        cases: if cfg!(miri) { 16 } else { ProptestConfig::default().cases },
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn little_endian_fields_round_trip(data_len: u16, addr: u64, cookie: u32, tag: u16) {
         let d = Descriptor { words: 5, flags: 0, data_len, tag, addr, cookie, pad: 0 };

@@ -252,7 +252,9 @@ fn buffers_freed_on_another_thread() {
         seen
     });
     let mut expected = 0u64;
-    for round in 0..2000u32 {
+    // Miri checks every access of each round: fewer rounds there.
+    let rounds = if cfg!(miri) { 40 } else { 2000 };
+    for round in 0..rounds {
         let mut batch = Vec::with_capacity(32);
         for i in 0..32u32 {
             // The consumer may still hold a few batches: retry until it frees.
@@ -288,7 +290,7 @@ fn many_threads_alloc_and_free_concurrently() {
             let p = p.clone();
             thread::spawn(move || {
                 let mut burst: Burst<PoolBuf, 32> = Burst::new();
-                for _ in 0..5000 {
+                for _ in 0..if cfg!(miri) { 40 } else { 5000 } {
                     p.alloc_bulk(&mut burst, 32);
                     for b in burst.as_mut_slice() {
                         b.extend_from_slice(&[t; 8]).unwrap();
@@ -418,6 +420,12 @@ mod model {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig {
+            // Miri runs each case thousands of times slower.
+            cases: if cfg!(miri) { 16 } else { ProptestConfig::default().cases },
+            ..ProptestConfig::default()
+        })]
+
         #[test]
         fn geometry_matches_model(ops in proptest::collection::vec(op(), 0..60)) {
             let p = Pool::new(PoolConfig {
@@ -492,6 +500,10 @@ fn free_huge_pages() -> u64 {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "under Miri the pool's region comes from the global allocator"
+)]
 fn huge_pages_are_used_when_free_and_skipped_silently_otherwise() {
     // 512 buffers of 2240 bytes: 1.1 MiB, one huge page.
     let config = PoolConfig {

@@ -106,7 +106,7 @@ fn unknown_ether_types_survive() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 16 } else { 2000 }))]
 
     #[test]
     fn ethernet_agrees_with_etherparse(b in prop::collection::vec(any::<u8>(), 14..40), m in any::<[u8; 6]>(), t in any::<u16>()) {

@@ -193,7 +193,7 @@ fn valid_header() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 16 } else { 2000 }))]
 
     #[test]
     fn getters_agree_with_etherparse(b in valid_header()) {

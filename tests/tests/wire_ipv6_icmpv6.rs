@@ -259,7 +259,7 @@ fn ext_chain() -> impl Strategy<Value = (u8, Vec<u8>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 16 } else { 2000 }))]
 
     #[test]
     fn getters_agree_with_etherparse(mut b in prop::collection::vec(any::<u8>(), 40..64)) {

@@ -149,7 +149,7 @@ fn every_header_round_trips_on_real_frames() -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 16 } else { 3000 }))]
 
     #[test]
     fn every_header_round_trips(b in prop::collection::vec(any::<u8>(), 0..96)) {

@@ -148,7 +148,7 @@ fn option_bytes() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 16 } else { 2000 }))]
 
     /// Every accessor agrees with etherparse on random headers.
     #[test]

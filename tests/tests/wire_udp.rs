@@ -62,7 +62,7 @@ fn emit_round_trip_and_length() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 16 } else { 2000 }))]
 
     #[test]
     fn getters_and_checksums_agree_with_etherparse(

@@ -307,6 +307,12 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig {
+            // Miri runs each case thousands of times slower.
+            cases: if cfg!(miri) { 16 } else { ProptestConfig::default().cases },
+            ..ProptestConfig::default()
+        })]
+
         #[test]
         fn sum_matches_reference(data in proptest::collection::vec(any::<u8>(), 0..300)) {
             prop_assert_eq!(sum(&data), reference_sum(&data));

@@ -609,6 +609,12 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig {
+            // Miri runs each case thousands of times slower.
+            cases: if cfg!(miri) { 16 } else { ProptestConfig::default().cases },
+            ..ProptestConfig::default()
+        })]
+
         /// Against a BTreeMap: the same timers fire at each advance, in
         /// deadline order; cancel and reschedule agree on staleness.
         #[test]
