@@ -561,6 +561,34 @@ mod tests {
     }
 
     #[test]
+    fn a_pool_is_freed_through_a_cache_that_only_took_frees() {
+        // The last references to a pool may sit in the cache of a thread that
+        // never allocated from it, only dropped its buffers; that cache frees
+        // the pool when its thread exits. Under Miri this checks the cache
+        // frees through the pool's owning pointer (it once kept a pointer made
+        // from `&PoolInner`, which grants no right to free).
+        let p = small_pool();
+        let flag = alive_flag(&p);
+        let bufs: Vec<PoolBuf> = (0..4).map(|_| p.alloc().unwrap()).collect();
+        let (dropped_tx, dropped) = std::sync::mpsc::channel::<()>();
+        let (exit, exit_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            drop(bufs);
+            dropped_tx.send(()).unwrap();
+            exit_rx.recv().unwrap();
+        });
+        dropped.recv().unwrap();
+        drop(p);
+        assert!(
+            flag.pool_alive.load(Ordering::Acquire),
+            "the other thread caches the buffers"
+        );
+        exit.send(()).unwrap();
+        t.join().unwrap();
+        assert!(!flag.pool_alive.load(Ordering::Acquire));
+    }
+
+    #[test]
     fn stale_cache_entries_are_pruned() {
         // Each pool is slow to build under Miri: fewer there.
         for _ in 0..if cfg!(miri) { 10 } else { 100 } {
