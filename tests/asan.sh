@@ -39,8 +39,11 @@ export RUSTC_BOOTSTRAP=1
 # Frame pointers give ASan's fast unwinder whole stacks in its reports.
 export RUSTFLAGS="-Zsanitizer=address -Cforce-frame-pointers=yes ${RUSTFLAGS:-}"
 export RUSTDOCFLAGS="-Zsanitizer=address ${RUSTDOCFLAGS:-}"
-# Leaks fail the run too (LeakSanitizer is on by default with ASan on Linux).
+# Leaks fail the run too (LeakSanitizer is on by default with ASan on Linux),
+# but for the few allocations kept for the life of the process on purpose,
+# listed with their reasons in tests/lsan.supp.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:detect_stack_use_after_return=1:strict_init_order=1}"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 features=()
 dpdk_tests=()
@@ -51,10 +54,10 @@ fi
 
 start=$SECONDS
 printf '==> ASan: tpa unit tests (pool, buffers, AF_PACKET rings, TAP, netdev%s)\n' "$( ((dpdk)) && echo ', mbufs')"
-cargo test --target "$host" -p tpa --lib "${features[@]}"
+cargo test --target "$host" -p tpa --lib "${features[@]}" --no-fail-fast
 
 printf '==> ASan: pool, MemoryWire, TAP and AF_PACKET port tests%s\n' "$( ((dpdk)) && echo ', DPDK port tests')"
-cargo test --target "$host" -p tpa-tests "${features[@]}" \
+cargo test --target "$host" -p tpa-tests "${features[@]}" --no-fail-fast \
     --test pool --test memory_wire --test tap --test af_packet "${dpdk_tests[@]}"
 
 printf '==> ASan: all passed in %d s\n' $((SECONDS - start))

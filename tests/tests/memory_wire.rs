@@ -76,8 +76,19 @@ impl Drop for LeakCheck {
     }
 }
 
+/// `n` buffers, or at most 1024 under Miri, where building a pool takes time
+/// in proportion to its buffers (the tests need far fewer than they ask).
+fn capacity(n: usize) -> usize {
+    if cfg!(miri) {
+        n.min(1024)
+    } else {
+        n
+    }
+}
+
 /// `cfg` with a fresh pool of its `pool_capacity`, and the leak check on it.
 fn leak_checked(mut cfg: WireConfig) -> (LeakCheck, WireConfig) {
+    cfg.pool_capacity = capacity(cfg.pool_capacity);
     let pool = Pool::new(PoolConfig {
         capacity: cfg.pool_capacity,
         ..PoolConfig::default()
@@ -341,6 +352,10 @@ fn ports_exist_once_and_queues_are_checked() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "statistical, over 10,000 packets and more: too slow under Miri"
+)]
 fn drop_rate_matches_configuration() {
     for seed in [1, 2, 3] {
         let imp = Impairment {
@@ -356,6 +371,10 @@ fn drop_rate_matches_configuration() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "statistical, over 10,000 packets and more: too slow under Miri"
+)]
 fn each_impairment_rate_matches_configuration() {
     let seed = 11;
     let imp = Impairment {
@@ -385,14 +404,19 @@ fn same_seed_same_outcome_other_seed_differs() {
         jitter: Duration::from_micros(30),
         ..Impairment::default()
     };
-    let (one, _) = run(77, imp.clone(), 5_000);
-    let (two, _) = run(77, imp.clone(), 5_000);
-    let (three, _) = run(78, imp, 5_000);
+    let n = if cfg!(miri) { 300 } else { 5_000 };
+    let (one, _) = run(77, imp.clone(), n);
+    let (two, _) = run(77, imp.clone(), n);
+    let (three, _) = run(78, imp, n);
     assert_eq!(one, two, "seed 77 twice");
     assert_ne!(one, three, "seeds 77 and 78");
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "statistical, over 10,000 packets and more: too slow under Miri"
+)]
 fn reorder_delivers_held_packets_after_later_ones() {
     let imp = Impairment {
         reorder: 0.2,
@@ -658,7 +682,7 @@ fn bandwidth_byte_limit_tail_drops() {
 #[test]
 fn packets_in_flight_return_to_the_pool_when_the_wire_goes() {
     let pool = Pool::new(PoolConfig {
-        capacity: 4096,
+        capacity: capacity(4096),
         ..PoolConfig::default()
     })
     .unwrap();
@@ -731,7 +755,7 @@ fn spawn_sender(mut port: MemoryPort, n: u32) -> thread::JoinHandle<()> {
 #[test]
 fn ends_on_two_threads_exchange_packets_in_order() {
     let pool = Pool::new(PoolConfig {
-        capacity: 4096,
+        capacity: capacity(4096),
         cache_size: 64,
         ..PoolConfig::default()
     })
@@ -742,7 +766,7 @@ fn ends_on_two_threads_exchange_packets_in_order() {
         ..WireConfig::default()
     });
     let (a, mut b) = MemoryWire::pair(cfg).unwrap();
-    const N: u32 = 100_000;
+    const N: u32 = if cfg!(miri) { 1_000 } else { 100_000 };
     let sender = spawn_sender(a, N);
     let receiver = thread::spawn(move || {
         let mut rx: Burst<PoolBuf, 32> = Burst::new();
@@ -855,7 +879,7 @@ fn impaired_wire_between_threads_conserves_packets_and_buffers() {
     });
     let (a, mut b) = MemoryWire::pair(cfg).unwrap();
     let wire = a.wire();
-    const N: u32 = 20_000;
+    const N: u32 = if cfg!(miri) { 1_000 } else { 20_000 };
     let sender = spawn_sender(a, N);
     let receiver = thread::spawn(move || {
         let mut rx: Burst<PoolBuf, 32> = Burst::new();
