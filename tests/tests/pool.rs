@@ -240,7 +240,8 @@ fn cache_disabled_pool_works() {
 
 #[test]
 fn buffers_freed_on_another_thread() {
-    let p = pool(4096);
+    // At most 6 batches of 32 are out at once; Miri builds big pools slowly.
+    let p = pool(if cfg!(miri) { 512 } else { 4096 });
     let (tx, rx) = mpsc::sync_channel::<Vec<PoolBuf>>(4);
     let consumer = thread::spawn(move || {
         let mut seen = 0u64;
@@ -280,7 +281,9 @@ fn buffers_freed_on_another_thread() {
 #[test]
 fn many_threads_alloc_and_free_concurrently() {
     let p = Pool::new(PoolConfig {
-        capacity: 2048,
+        // 4 threads hold at most a burst and a cache each (4 × 96); Miri
+        // builds big pools slowly.
+        capacity: if cfg!(miri) { 512 } else { 2048 },
         cache_size: 64,
         ..PoolConfig::default()
     })
@@ -357,7 +360,8 @@ fn invalid_configs_are_errors() {
 
 #[test]
 fn many_pools_come_and_go_on_one_thread() {
-    for i in 0..200 {
+    // Miri takes a while per pool: fewer there.
+    for i in 0..if cfg!(miri) { 20 } else { 200 } {
         let p = pool(64);
         let v: Vec<_> = (0..i % 50).map(|_| p.alloc().unwrap()).collect();
         drop(v);
