@@ -7,7 +7,11 @@
 # 2. cargo fmt --check, clippy with warnings denied, and every test
 #    (unit, doc, trybuild UI, kernel interop over TAP/veth in network
 #    namespaces, DPDK vdevs), with all features;
-# 3. benches/report.py's tests and its lint of doc/benchmarks.md's prose.
+# 3. benches/report.py's tests and its lint of doc/benchmarks.md's prose;
+# 4. a short run of every fuzz target (tests/fuzz.sh) and the port tests
+#    under AddressSanitizer (tests/asan.sh).
+# Not here, for its time (about 13 CPU-minutes) and its nightly toolchain:
+# Miri over the unsafe buffer and header code, `bash tests/miri.sh`.
 # Nothing is skipped: a missing tool or privilege fails the run with a reason.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -85,5 +89,11 @@ cargo test --workspace --all-features --no-fail-fast
 step "benches/report.py: its tests, and no figures in doc/benchmarks.md's prose"
 python3 benches/report_test.py
 python3 benches/report.py --lint
+
+step "fuzz targets: build, and run each from its seeds for ${FUZZ_SECONDS:-20} s (tests/fuzz.sh)"
+bash tests/fuzz.sh
+
+step "AddressSanitizer: unit, pool, MemoryWire, TAP, AF_PACKET and DPDK port tests (tests/asan.sh)"
+bash tests/asan.sh
 
 step "all checks passed"
