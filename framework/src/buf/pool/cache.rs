@@ -160,9 +160,9 @@ pub(super) unsafe fn alloc_one(pool: NonNull<PoolInner>) -> Option<PoolBuf> {
 /// `sink` must not drop buffers or touch the pool.
 ///
 /// # Safety
-/// `pool` must be the owning pointer of a live pool (a [`Pool`](super::Pool)
-/// handle's, or a buffer header's), not one made from a reference: this
-/// thread's cache keeps it and may free the pool through it.
+/// `pool_ptr` must be the owning pointer of a live pool (a
+/// [`Pool`](super::Pool) handle's, or a buffer header's), not one made from a
+/// reference: this thread's cache keeps it and may free the pool through it.
 #[inline]
 pub(super) unsafe fn alloc_with(
     pool_ptr: NonNull<PoolInner>,
