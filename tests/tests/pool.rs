@@ -293,7 +293,7 @@ fn many_threads_alloc_and_free_concurrently() {
             let p = p.clone();
             thread::spawn(move || {
                 let mut burst: Burst<PoolBuf, 32> = Burst::new();
-                for _ in 0..if cfg!(miri) { 40 } else { 5000 } {
+                for _ in 0..if cfg!(miri) { 10 } else { 5000 } {
                     p.alloc_bulk(&mut burst, 32);
                     for b in burst.as_mut_slice() {
                         b.extend_from_slice(&[t; 8]).unwrap();
