@@ -10,7 +10,7 @@
 # 3. benches/report.py's tests and its lint of doc/benchmarks.md's prose;
 # 4. a short run of every fuzz target (tests/fuzz.sh) and the port tests
 #    under AddressSanitizer (tests/asan.sh).
-# Not here, for its time (about 13 CPU-minutes) and its nightly toolchain:
+# Not here, for its time (about 15 CPU-minutes) and its nightly toolchain:
 # Miri over the unsafe buffer and header code, `bash tests/miri.sh`.
 # Nothing is skipped: a missing tool or privilege fails the run with a reason.
 set -euo pipefail
