@@ -471,7 +471,8 @@ fn software_tso_segments_a_chained_packet() {
             malformed: 0,
             tso_packets: 1,
             tso_segments: 3,
-            tso_dropped: 0
+            tso_dropped: 0,
+            ..OffloadStats::default()
         }
     );
     let got = receive(&mut port, 3);

@@ -501,7 +501,8 @@ fn memory_wire_carries_out_requests() {
             malformed: 1,
             tso_packets: 1,
             tso_segments: 7,
-            tso_dropped: 0
+            tso_dropped: 0,
+            ..OffloadStats::default()
         }
     );
     let got = receive_all(&mut b);
@@ -560,7 +561,8 @@ fn a_full_ring_keeps_the_rest_of_a_segmented_packet_for_later() {
             malformed: 0,
             tso_packets: 1,
             tso_segments: 7,
-            tso_dropped: 0
+            tso_dropped: 0,
+            ..OffloadStats::default()
         }
     );
     drop((got, tx, a, b));

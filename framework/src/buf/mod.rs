@@ -6,15 +6,26 @@
 //! front (to prepend headers without copying) and tailroom behind, plus
 //! [`Meta`]data filled by the port on receive. Dropping a buffer returns it to
 //! its pool.
+//!
+//! Buffers are reference counted per segment and can be chained: a packet
+//! is a writable first segment, owned alone, followed by segments that may be
+//! [`Shared`] with other holders (a copy kept for retransmission). The rules
+//! are on [`PacketBuf`] and in `doc/internals/buffers.md`.
 
 pub(crate) mod bounds;
+mod budget;
+mod chain;
 mod lending;
 mod meta;
 mod pool;
+mod shared;
 
+pub use budget::{ByteBudget, OverBudget};
+pub use chain::{linearize, LinearizeError};
 pub use lending::BufferPool;
 pub use meta::{ChecksumStatus, L4Protocol, LayerOffsets, Meta, TxRequest};
 pub use pool::{Pool, PoolBuf, PoolConfig, PoolError, PoolStats};
+pub use shared::{Shared, TooManyRefs};
 
 #[doc = include_str!("../../../doc/internals/buffers.md")]
 #[cfg(doctest)]
@@ -44,6 +55,9 @@ pub enum BufError {
         /// Bytes the packet held.
         available: usize,
     },
+    /// The segment to change is shared with another holder (its reference
+    /// count is above one): shared bytes are never written.
+    Shared,
 }
 
 impl core::fmt::Display for BufError {
@@ -58,6 +72,7 @@ impl core::fmt::Display for BufError {
             BufError::TooShort { needed, available } => {
                 write!(f, "packet too short: need {needed} bytes, have {available}")
             }
+            BufError::Shared => f.write_str("the segment is shared and cannot be changed"),
         }
     }
 }
@@ -69,9 +84,35 @@ impl std::error::Error for BufError {}
 /// The data region is `data()`; bytes can be added in front
 /// ([`prepend`](PacketBuf::prepend)) or behind ([`append`](PacketBuf::append))
 /// and removed from either end ([`trim_front`](PacketBuf::trim_front),
-/// [`trim_back`](PacketBuf::trim_back)) without copying. Backends whose buffers
-/// can be chained (DPDK) expose the extra segments through
-/// [`segments`](PacketBuf::segments); `data()` is always the first segment.
+/// [`trim_back`](PacketBuf::trim_back)) without copying. A packet may be a
+/// chain of segments ([`chain`](PacketBuf::chain),
+/// [`segments`](PacketBuf::segments)); `data()` is always the first one.
+///
+/// # Sharing and chains: the rules
+///
+/// - **Counts are per segment and atomic.** Every segment carries a
+///   reference count; a holder of a chain holds one reference on each of its
+///   segments (DPDK's mbuf model, which tpa's pool follows). Counts are
+///   atomic because buffers are `Send`: a clone may be dropped on another
+///   worker. A buffer held alone (count 1) frees without an atomic
+///   read-modify-write, so unshared packets pay one load for the counting.
+/// - **A value of this type owns its first segment alone.** Only
+///   [`Shared`] handles (from [`share`](PacketBuf::share)) can be cloned;
+///   they give read access only. Writes are therefore refused at the type
+///   level, not copied on write: `data_mut`, `prepend`, `trim_front` and
+///   `meta_mut` need `&mut` of an unshared first segment, which a
+///   `Shared` never lends. [`Shared::try_unique`] turns a handle back into
+///   a writable buffer once it is the last. (Copy-on-write was rejected: a
+///   copy needs a free buffer, so every write would become fallible and
+///   could allocate on the fast path.)
+/// - **Segments after the first may be shared** (a header segment chained
+///   in front of data held for retransmission). They are read-only: `append`
+///   and `trim_back`, which change the last segment, return
+///   [`BufError::Shared`] when it is shared, and a tail cannot be chained
+///   behind a shared last segment.
+/// - **Dropping** releases one reference on every segment; a segment goes
+///   back to its pool when its last reference goes, on whatever thread that
+///   happens (for tpa's pool, into that thread's cache, see [`Pool`]).
 pub trait PacketBuf: Sized {
     /// The bytes of the (first segment of the) packet.
     fn data(&self) -> &[u8];
@@ -110,7 +151,57 @@ pub trait PacketBuf: Sized {
         self.segments().map(<[u8]>::len).sum()
     }
     /// The data of every segment, in order. Single-segment buffers yield one.
-    fn segments(&self) -> impl Iterator<Item = &[u8]> {
-        core::iter::once(self.data())
+    fn segments(&self) -> impl Iterator<Item = &[u8]>;
+
+    /// Number of segments (1 for a buffer that is not chained).
+    fn segment_count(&self) -> usize;
+
+    /// Whether more segments follow the first.
+    #[inline]
+    fn is_chained(&self) -> bool {
+        self.segment_count() > 1
     }
+
+    /// References held on the first segment (1: held by this value alone;
+    /// more while [`Shared`] clones of it exist).
+    fn ref_count(&self) -> usize;
+
+    /// Appends `tail` (a chain of its own) behind the last segment, without
+    /// copying. Gives `tail` back when the last segment is shared or the
+    /// chain would grow past the backend's limits (65535 segments, or
+    /// `u32::MAX` bytes for mbufs).
+    fn chain(&mut self, tail: Self) -> Result<(), Self>;
+
+    /// Appends a shared `tail` behind the last segment, without copying:
+    /// e.g. a fresh header segment in front of data held for
+    /// retransmission. The chain takes over `tail`'s references. Gives it
+    /// back when [`chain`](PacketBuf::chain) would.
+    #[inline]
+    fn chain_shared(&mut self, tail: Shared<Self>) -> Result<(), Shared<Self>> {
+        // Linking reads nothing of the tail's bytes and writes none: the
+        // references simply move from the handle into the chain.
+        self.chain(tail.into_inner()).map_err(Shared::from_inner)
+    }
+
+    /// Detaches every segment after the first and returns them (`None` when
+    /// there were none).
+    fn unchain(&mut self) -> Option<Shared<Self>>;
+
+    /// Freezes the buffer into a [`Shared`] handle, which can be cloned to
+    /// hold the packet in several places without copying it.
+    #[inline]
+    fn share(self) -> Shared<Self> {
+        Shared::new(self)
+    }
+
+    /// Adds one reference to every segment and returns a second value
+    /// holding them, or adds none (returning [`TooManyRefs`]) when a count is
+    /// already at its maximum.
+    ///
+    /// # Safety
+    /// The value returned shares its first segment: the caller must only
+    /// read it, as [`Shared`] does (the one caller).
+    #[doc(hidden)]
+    unsafe fn clone_ref(&self) -> Result<Self, TooManyRefs>;
 }
+

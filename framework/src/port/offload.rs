@@ -43,7 +43,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::buf::{L4Protocol, LayerOffsets, PacketBuf, TxRequest};
+use crate::buf::{linearize, L4Protocol, LayerOffsets, PacketBuf, TxRequest};
 use crate::header::checksum::{self, Checksum};
 use crate::port::{Burst, Offloads};
 
@@ -547,6 +547,12 @@ pub struct OffloadStats {
     /// through a packet whose payload is not all in its first buffer
     /// segment (a chain), whose rest therefore cannot wait in the burst.
     pub tso_dropped: u64,
+    /// Chained packets copied into one frame because the device takes
+    /// fewer segments ([`TxDevice::max_segments`]).
+    pub linearized: u64,
+    /// Chained packets dropped because that copy found no free buffer or
+    /// did not fit one.
+    pub linearize_dropped: u64,
 }
 
 /// The raw transmit side of a device, as [`transmit`] drives it.
@@ -557,8 +563,16 @@ pub trait TxDevice<B: PacketBuf> {
     /// [`Port::tx_burst`](crate::port::Port::tx_burst) does, ignoring
     /// their requests.
     fn send<const N: usize>(&mut self, tx: &mut Burst<B, N>) -> usize;
-    /// An empty buffer for a software TSO segment.
+    /// An empty buffer for a software TSO segment (or a chain's copy).
     fn alloc_segment(&mut self) -> Option<B>;
+    /// The most segments one frame may have; chains with more are copied
+    /// into one frame first ([`linearize`]), counted in
+    /// [`OffloadStats::linearized`]. 1 (the default): the device cannot
+    /// gather.
+    #[inline]
+    fn max_segments(&self) -> usize {
+        1
+    }
     /// Marks `buf` for the device to do what `plan` says. Only called with
     /// work [`tx_offloads`](Self::tx_offloads) includes, so devices that
     /// offload nothing keep this default, which does nothing.
@@ -578,8 +592,14 @@ pub trait TxDevice<B: PacketBuf> {
 /// the packet stays at the front of `tx` holding only the segments not yet
 /// sent.
 ///
-/// When no packet asks for anything this is one byte compare per packet
-/// and `dev.send(tx)`.
+/// Chains with more segments than the device gathers
+/// ([`TxDevice::max_segments`]) are copied into one frame after their
+/// checksums are done (counted in [`OffloadStats::linearized`]), or dropped
+/// when no buffer is free for that (counted in
+/// [`OffloadStats::linearize_dropped`], taken).
+///
+/// When no packet asks for anything and none needs copying this is a byte
+/// and a segment-count compare per packet and `dev.send(tx)`.
 #[inline]
 pub fn transmit<B, D, const N: usize>(
     dev: &mut D,
@@ -590,10 +610,38 @@ where
     B: PacketBuf,
     D: TxDevice<B>,
 {
-    if tx.as_slice().iter().all(|b| b.meta().tx.is_empty()) {
+    let max = dev.max_segments();
+    if tx
+        .as_slice()
+        .iter()
+        .all(|b| b.meta().tx.is_empty() && b.segment_count() <= max)
+    {
         return dev.send(tx);
     }
     transmit_requests(dev, tx, stats)
+}
+
+/// Copies `buf` into one frame if it has more than `max` segments. False
+/// (counted) when that failed and the packet must be dropped.
+#[inline]
+fn fit_segments<B, D>(dev: &mut D, buf: &mut B, max: usize, stats: &mut OffloadStats) -> bool
+where
+    B: PacketBuf,
+    D: TxDevice<B>,
+{
+    if buf.segment_count() <= max {
+        return true;
+    }
+    match linearize(buf, || dev.alloc_segment()) {
+        Ok(_) => {
+            stats.linearized += 1;
+            true
+        }
+        Err(_) => {
+            stats.linearize_dropped += 1;
+            false
+        }
+    }
 }
 
 #[cold]
@@ -608,6 +656,7 @@ where
     D: TxDevice<B>,
 {
     let hw = dev.tx_offloads();
+    let max = dev.max_segments();
     let mut taken = 0;
     loop {
         // Prepare from the front up to the first packet to segment here.
@@ -615,11 +664,23 @@ where
         let mut segment = None;
         while ready < tx.len() {
             let b = &mut tx.as_mut_slice()[ready];
-            if b.meta().tx.is_empty() {
-                ready += 1;
+            let prepared = if b.meta().tx.is_empty() {
+                Ok(Prepared::Done)
+            } else {
+                prepare(b, &hw)
+            };
+            // A chain is copied after its checksums are done over all its
+            // segments, and before the device is told about it.
+            let fits = match prepared {
+                Ok(Prepared::Done | Prepared::Hardware(_)) => fit_segments(dev, b, max, stats),
+                _ => true,
+            };
+            if !fits {
+                remove(tx, ready);
+                taken += 1;
                 continue;
             }
-            match prepare(b, &hw) {
+            match prepared {
                 Ok(Prepared::Done) => ready += 1,
                 Ok(Prepared::Hardware(plan)) => {
                     dev.mark_for_device(b, &plan);

@@ -310,7 +310,7 @@ impl Tap {
     /// buffer or a read error (the last two counted).
     fn read_one(&mut self) -> Option<PoolBuf> {
         loop {
-            let Some(mut buf) = self.pool.alloc() else {
+            let Some(mut buf) = self.pool.alloc_rx() else {
                 self.stats.rx_no_buffer += 1;
                 return None;
             };
@@ -416,6 +416,11 @@ impl TxDevice<PoolBuf> for TapTx<'_> {
 
     fn alloc_segment(&mut self) -> Option<PoolBuf> {
         self.pool.alloc()
+    }
+
+    /// `writev` gathers up to this many segments per frame.
+    fn max_segments(&self) -> usize {
+        MAX_SEGMENTS
     }
 }
 

@@ -2,14 +2,16 @@
 
 use core::fmt;
 use core::ptr::NonNull;
+use core::sync::atomic::{fence, AtomicU16, Ordering};
 
-use super::{cache, PoolInner};
-use crate::buf::{bounds, BufError, Meta, PacketBuf};
+use super::{cache, AllocClass, PoolInner};
+use crate::buf::{bounds, BufError, Meta, PacketBuf, Shared, TooManyRefs};
 use crate::header::{Bytes, BytesMut};
 
 /// The control block at the start of every buffer, followed by the room
-/// (headroom, data, tailroom). One cache line, so a packet's metadata and
-/// bookkeeping cost one miss.
+/// (headroom, data, tailroom). Everything an unchained packet needs is in
+/// its first cache line, so its metadata and bookkeeping cost one miss; the
+/// link to the next segment is in the second, read only for chains.
 #[repr(C, align(64))]
 pub(super) struct BufHdr {
     /// The pool the buffer belongs to; valid while the buffer is out of its
@@ -21,12 +23,77 @@ pub(super) struct BufHdr {
     pub(super) data_len: u32,
     /// Size of the room (headroom + data room).
     pub(super) room: u32,
+    /// Holders of this segment (of a chain through it). 1 in a free buffer.
+    pub(super) refs: AtomicU16,
+    /// Segments from this one to the end of its chain: 1 when `next` is
+    /// `None`. Kept exact on every segment (shared ones never change).
+    pub(super) nb_segs: u16,
     /// Per-packet metadata.
     pub(super) meta: Meta,
+    /// The next segment of the chain; `None` in a free buffer.
+    pub(super) next: Option<NonNull<BufHdr>>,
 }
 
 /// Bytes from the start of a buffer to the start of its room.
 pub(super) const HDR_SIZE: usize = core::mem::size_of::<BufHdr>();
+
+/// Bytes of the header an unchained packet touches.
+#[cfg(test)]
+pub(super) const HOT_SIZE: usize = core::mem::offset_of!(BufHdr, next);
+
+/// The data of segment `h`.
+///
+/// # Safety
+/// `h` must be a segment held by the caller for `'a`, not written meanwhile.
+#[inline]
+unsafe fn segment_data<'a>(h: NonNull<BufHdr>) -> &'a [u8] {
+    // SAFETY: the caller holds the segment; `data_off + data_len <= room`
+    // is kept by every mutator and the room follows the header in the same
+    // slot, initialised (zero-filled mapping, only ever written since).
+    unsafe {
+        let hdr = h.as_ref();
+        let start = h
+            .as_ptr()
+            .cast::<u8>()
+            .add(HDR_SIZE + hdr.data_off as usize);
+        core::slice::from_raw_parts(start, hdr.data_len as usize)
+    }
+}
+
+/// The reference count of segment `h`.
+///
+/// # Safety
+/// `h` must be a segment the caller holds a reference to.
+#[inline]
+unsafe fn refs<'a>(h: NonNull<BufHdr>) -> &'a AtomicU16 {
+    // SAFETY: the count is only ever accessed atomically (or through
+    // `&mut` of a buffer no one else holds).
+    unsafe { &(*h.as_ptr()).refs }
+}
+
+/// Drops the caller's reference to segment `h`; true when it was the last
+/// (the segment is then the caller's alone, to free).
+///
+/// # Safety
+/// The caller must hold one reference to `h` and use `h` no more after a
+/// `false` answer.
+#[inline]
+unsafe fn release_ref(h: NonNull<BufHdr>) -> bool {
+    // SAFETY: the caller holds a reference.
+    let r = unsafe { refs(h) };
+    // Held alone: no one else can add a reference (that needs a handle),
+    // so no read-modify-write. The acquire pairs with the release of the
+    // holder that dropped the count to 1.
+    if r.load(Ordering::Acquire) == 1 {
+        return true;
+    }
+    if r.fetch_sub(1, Ordering::Release) == 1 {
+        // As `Arc`: every other holder's use happens before the free.
+        fence(Ordering::Acquire);
+        return true;
+    }
+    false
+}
 
 /// A raw pointer to a buffer header, movable between threads inside the pool's
 /// bookkeeping (free lists, caches). Only the pool creates and consumes these.
@@ -43,7 +110,8 @@ unsafe impl Send for BufPtr {}
 /// pool (through the dropping thread's cache).
 ///
 /// `PoolBuf` is one pointer wide, `Send` and `Sync`: a buffer may be dropped
-/// on another thread than the one that allocated it.
+/// on another thread than the one that allocated it. It may be the head of
+/// a chain whose later segments are shared; see [`PacketBuf`] for the rules.
 ///
 /// ```
 /// use tpa::buf::{BufferPool, PacketBuf, Pool, PoolConfig};
@@ -60,10 +128,12 @@ pub struct PoolBuf {
     hdr: NonNull<BufHdr>,
 }
 
-// SAFETY: a `PoolBuf` exclusively owns its buffer; the pool it returns to on
-// drop is thread-safe (shared free list behind a mutex, caches per thread).
+// SAFETY: a `PoolBuf` exclusively owns its first segment and holds a
+// reference on the others, whose counts are atomic; the pool a segment
+// returns to is thread-safe (shared free list behind a mutex, caches per
+// thread).
 unsafe impl Send for PoolBuf {}
-// SAFETY: `&PoolBuf` only gives shared reads of the exclusively owned buffer.
+// SAFETY: `&PoolBuf` only gives reads of the buffer (counts are atomic).
 unsafe impl Sync for PoolBuf {}
 
 impl PoolBuf {
@@ -79,21 +149,63 @@ impl PoolBuf {
         let hdr = unsafe { &mut *p.0.as_ptr() };
         hdr.data_off = headroom;
         hdr.data_len = 0;
+        *hdr.refs.get_mut() = 1;
         hdr.meta = Meta::default();
+        // A free buffer is unchained (`next` is left alone: it is `None`,
+        // and lives in the second cache line).
+        debug_assert!(hdr.nb_segs == 1 && hdr.next.is_none());
         PoolBuf { hdr: p.0 }
     }
 
     #[inline]
     fn hdr(&self) -> &BufHdr {
-        // SAFETY: `self` owns the buffer exclusively and the pool (kept alive
-        // by this outstanding buffer) keeps the region mapped.
+        // SAFETY: `self` holds the buffer and the pool (kept alive by this
+        // outstanding buffer) keeps the region mapped. Shared holders only
+        // read it, and update `refs` atomically.
         unsafe { self.hdr.as_ref() }
     }
 
     #[inline]
     fn hdr_mut(&mut self) -> &mut BufHdr {
-        // SAFETY: as in `hdr`, and `&mut self` makes the access unique.
+        // SAFETY: as in `hdr`; a `PoolBuf` reachable through `&mut` holds
+        // its first segment alone (only `Shared` handles share it, and they
+        // lend no `&mut`), so the access is unique.
         unsafe { self.hdr.as_mut() }
+    }
+
+    /// The segments of the chain, first to last.
+    #[inline]
+    fn segment_ptrs(&self) -> impl Iterator<Item = NonNull<BufHdr>> + '_ {
+        let mut next = Some(self.hdr);
+        core::iter::from_fn(move || {
+            let h = next?;
+            // SAFETY: `self` holds a reference on every segment of its
+            // chain; `next` of a held segment changes only through the
+            // unique holder of the segment, which is not reading here.
+            next = unsafe { h.as_ref() }.next;
+            Some(h)
+        })
+    }
+
+    /// The last segment (the first when not chained).
+    #[inline]
+    fn last_segment(&self) -> NonNull<BufHdr> {
+        if self.hdr().nb_segs == 1 {
+            return self.hdr;
+        }
+        self.segment_ptrs().last().unwrap_or(self.hdr)
+    }
+
+    /// The last segment, if this value is its only holder.
+    #[inline]
+    fn last_segment_unique(&mut self) -> Result<NonNull<BufHdr>, BufError> {
+        let last = self.last_segment();
+        // SAFETY: `self` holds the segment. Acquire: other holders' reads
+        // happen before the caller's writes.
+        if unsafe { refs(last) }.load(Ordering::Acquire) != 1 {
+            return Err(BufError::Shared);
+        }
+        Ok(last)
     }
 
     /// The start of the room, right after the header.
@@ -127,11 +239,13 @@ impl PoolBuf {
         self.hdr().room as usize
     }
 
-    /// Empties the buffer: no data, the given headroom, default metadata.
+    /// Empties the buffer: no data, the given headroom, default metadata,
+    /// no chained segments.
     ///
     /// `headroom` is clamped to the room size.
     #[inline]
     pub fn reset(&mut self, headroom: usize) {
+        drop(self.unchain());
         let h = self.hdr_mut();
         h.data_off = (headroom as u32).min(h.room);
         h.data_len = 0;
@@ -145,11 +259,13 @@ impl PoolBuf {
         Ok(())
     }
 
-    /// Sets the data length to `len`, keeping the data start: shrinks, or
-    /// grows into the tailroom (the new bytes are whatever the buffer held).
+    /// Sets the data length of the last segment (the only one unless
+    /// chained) to `len`, keeping the data start: shrinks, or grows into the
+    /// tailroom (the new bytes are whatever the buffer held).
     #[inline]
     pub fn set_len(&mut self, len: usize) -> Result<(), BufError> {
-        let cur = self.len();
+        // SAFETY: `self` holds its last segment; read only.
+        let cur = unsafe { segment_data(self.last_segment()) }.len();
         if len >= cur {
             self.append(len - cur).map(|_| ())
         } else {
@@ -158,34 +274,74 @@ impl PoolBuf {
     }
 
     /// A new buffer from the same pool holding the same data at the same
-    /// headroom, and the same metadata. `None` when the pool is empty.
+    /// headroom, and the same metadata; a chain is copied into one segment.
+    /// `None` when the pool is empty or the chain does not fit one buffer.
     pub fn copy(&self) -> Option<PoolBuf> {
         let h = self.hdr();
+        let off = h.data_off;
+        let total = self.total_len();
+        if off as usize + total > h.room as usize {
+            return None;
+        }
         // SAFETY: this outstanding buffer keeps its pool alive, and its
         // header holds the pool's owning pointer.
-        let mut c = unsafe { cache::alloc_one(h.pool) }?;
-        let (off, len) = (h.data_off, h.data_len);
+        let mut c = unsafe { cache::alloc_one(h.pool, AllocClass::Ordinary) }?;
         let ch = c.hdr_mut();
         ch.data_off = off;
-        ch.data_len = len;
+        ch.data_len = total as u32; // <= room
         ch.meta = h.meta;
-        c.room_slice_mut(off, len)
-            .copy_from_slice(self.room_slice(off, len));
+        let dst = c.room_slice_mut(off, total as u32);
+        let mut at = 0;
+        for seg in self.segments() {
+            dst[at..at + seg.len()].copy_from_slice(seg);
+            at += seg.len();
+        }
         Some(c)
     }
 
-    /// Gives up ownership without returning the buffer to the pool.
+    /// The buffer, if dropping it would free exactly its one segment.
     #[inline]
-    pub(super) fn into_raw(self) -> BufPtr {
+    fn into_raw_if_simple(self) -> Option<BufPtr> {
+        let h = self.hdr();
+        if h.nb_segs != 1 || h.refs.load(Ordering::Acquire) != 1 {
+            // Chained or shared: dropping it is the general path.
+            drop(self);
+            return None;
+        }
         let p = BufPtr(self.hdr);
         core::mem::forget(self);
-        p
+        Some(p)
     }
 
     /// Frees many buffers at once, amortising the per-thread cache lookup.
     /// Equivalent to dropping each.
     pub fn free_bulk<I: IntoIterator<Item = PoolBuf>>(bufs: I) {
-        cache::free_many(bufs.into_iter().map(PoolBuf::into_raw));
+        cache::free_many(bufs.into_iter().filter_map(PoolBuf::into_raw_if_simple));
+    }
+
+    /// Drops this value's reference on every segment, freeing those it
+    /// held last. The general path of `drop`.
+    #[cold]
+    #[inline(never)]
+    fn release_chain(&mut self) {
+        let mut next = Some(self.hdr);
+        while let Some(h) = next {
+            // SAFETY: this value holds a reference on `h`: its `next` is
+            // stable until that reference goes.
+            next = unsafe { h.as_ref() }.next;
+            // SAFETY: as above; `h` is not used after a `false`.
+            if unsafe { release_ref(h) } {
+                // SAFETY: the last reference was ours: the segment is ours
+                // alone. Free buffers are unchained, with one reference.
+                unsafe {
+                    let hdr = &mut *h.as_ptr();
+                    hdr.next = None;
+                    hdr.nb_segs = 1;
+                    *hdr.refs.get_mut() = 1;
+                }
+                cache::free_one(BufPtr(h));
+            }
+        }
     }
 }
 
@@ -207,9 +363,12 @@ impl PacketBuf for PoolBuf {
         self.hdr().data_off as usize
     }
 
+    /// Free bytes behind the data of the last segment (where
+    /// [`append`](PacketBuf::append) writes).
     #[inline]
     fn tailroom(&self) -> usize {
-        let h = self.hdr();
+        // SAFETY: `self` holds its last segment; read only.
+        let h = unsafe { self.last_segment().as_ref() };
         (h.room - h.data_off - h.data_len) as usize
     }
 
@@ -223,8 +382,13 @@ impl PacketBuf for PoolBuf {
         Ok(self.room_slice_mut(off, n as u32))
     }
 
+    /// Grows the last segment by `n` bytes and returns them
+    /// ([`BufError::Shared`] when that segment is shared).
     #[inline]
     fn append(&mut self, n: usize) -> Result<&mut [u8], BufError> {
+        if self.hdr().nb_segs != 1 {
+            return append_to_last(self, n);
+        }
         bounds::tailroom(n, self.tailroom())?;
         let h = self.hdr_mut();
         let off = h.data_off + h.data_len;
@@ -241,8 +405,19 @@ impl PacketBuf for PoolBuf {
         Ok(())
     }
 
+    /// Removes `n` bytes from the back of the last segment
+    /// ([`BufError::Shared`] when that segment is shared).
     #[inline]
     fn trim_back(&mut self, n: usize) -> Result<(), BufError> {
+        if self.hdr().nb_segs != 1 {
+            let last = self.last_segment_unique()?;
+            // SAFETY: `self` is the only holder of its last segment, and
+            // `&mut self` makes this the only access.
+            let h = unsafe { &mut *last.as_ptr() };
+            bounds::data(n, h.data_len as usize)?;
+            h.data_len -= n as u32;
+            return Ok(());
+        }
         bounds::data(n, self.len())?;
         self.hdr_mut().data_len -= n as u32;
         Ok(())
@@ -262,6 +437,114 @@ impl PacketBuf for PoolBuf {
     fn len(&self) -> usize {
         self.hdr().data_len as usize
     }
+
+    #[inline]
+    fn total_len(&self) -> usize {
+        if self.hdr().nb_segs == 1 {
+            return self.len();
+        }
+        self.segments().map(<[u8]>::len).sum()
+    }
+
+    #[inline]
+    fn segments(&self) -> impl Iterator<Item = &[u8]> {
+        // SAFETY: `self` holds every segment while the borrow lasts, and
+        // shared segments are never written.
+        self.segment_ptrs().map(|h| unsafe { segment_data(h) })
+    }
+
+    #[inline]
+    fn segment_count(&self) -> usize {
+        usize::from(self.hdr().nb_segs)
+    }
+
+    #[inline]
+    fn is_chained(&self) -> bool {
+        self.hdr().nb_segs != 1
+    }
+
+    #[inline]
+    fn ref_count(&self) -> usize {
+        usize::from(self.hdr().refs.load(Ordering::Acquire))
+    }
+
+    fn chain(&mut self, tail: PoolBuf) -> Result<(), PoolBuf> {
+        let add = tail.hdr().nb_segs;
+        let Some(total) = self.hdr().nb_segs.checked_add(add) else {
+            return Err(tail);
+        };
+        let Ok(last) = self.last_segment_unique() else {
+            return Err(tail);
+        };
+        // Every segment up to the last is held by `self` alone (a holder of
+        // a segment holds all that follow, so counts never fall along a
+        // chain): their lengths grow by the tail's.
+        let mut h = Some(self.hdr);
+        while let Some(p) = h {
+            // SAFETY: `p` is held by `self` alone (see above) and
+            // `&mut self` makes this the only access.
+            let hdr = unsafe { &mut *p.as_ptr() };
+            hdr.nb_segs += add; // <= total, checked
+            h = hdr.next;
+        }
+        debug_assert_eq!(self.hdr().nb_segs, total);
+        // SAFETY: as above, `last` is ours alone; the tail's references move
+        // into the chain.
+        unsafe { (*last.as_ptr()).next = Some(tail.hdr) };
+        core::mem::forget(tail);
+        Ok(())
+    }
+
+    fn unchain(&mut self) -> Option<Shared<PoolBuf>> {
+        if self.hdr().nb_segs == 1 {
+            return None;
+        }
+        let h = self.hdr_mut();
+        let next = h.next.take()?;
+        h.nb_segs = 1;
+        // The rest's references move from this chain to the handle.
+        Some(Shared::from_inner(PoolBuf { hdr: next }))
+    }
+
+    unsafe fn clone_ref(&self) -> Result<PoolBuf, TooManyRefs> {
+        for (i, h) in self.segment_ptrs().enumerate() {
+            // SAFETY: `self` holds a reference on the segment.
+            let r = unsafe { refs(h) };
+            // Relaxed, as `Arc::clone`: a holder adds a reference.
+            if r
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_add(1))
+                .is_err()
+            {
+                // Undo the first `i`, which were ours to add.
+                for u in self.segment_ptrs().take(i) {
+                    // SAFETY: as above.
+                    unsafe { refs(u) }.fetch_sub(1, Ordering::Relaxed);
+                }
+                return Err(TooManyRefs);
+            }
+        }
+        Ok(PoolBuf { hdr: self.hdr })
+    }
+}
+
+/// [`PacketBuf::append`] on a chain: into the last segment, if unshared.
+#[cold]
+fn append_to_last(buf: &mut PoolBuf, n: usize) -> Result<&mut [u8], BufError> {
+    let last = buf.last_segment_unique()?;
+    // SAFETY: `buf` is the only holder of its last segment, and the slice
+    // returned borrows `buf` mutably.
+    let h = unsafe { &mut *last.as_ptr() };
+    bounds::tailroom(n, (h.room - h.data_off - h.data_len) as usize)?;
+    let off = h.data_off + h.data_len;
+    h.data_len += n as u32;
+    // SAFETY: `off + n <= room` was just checked; the room follows the
+    // header in the same slot.
+    Ok(unsafe {
+        core::slice::from_raw_parts_mut(
+            last.as_ptr().cast::<u8>().add(HDR_SIZE + off as usize),
+            n,
+        )
+    })
 }
 
 impl AsRef<[u8]> for PoolBuf {
@@ -295,7 +578,14 @@ unsafe impl BytesMut for &mut PoolBuf {}
 impl Drop for PoolBuf {
     #[inline]
     fn drop(&mut self) {
-        cache::free_one(BufPtr(self.hdr));
+        let h = self.hdr();
+        // An unchained buffer held alone (the common case): one load, no
+        // read-modify-write.
+        if h.nb_segs == 1 && h.refs.load(Ordering::Acquire) == 1 {
+            cache::free_one(BufPtr(self.hdr));
+        } else {
+            self.release_chain();
+        }
     }
 }
 
@@ -303,6 +593,8 @@ impl fmt::Debug for PoolBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolBuf")
             .field("len", &self.len())
+            .field("segments", &self.segment_count())
+            .field("refs", &self.ref_count())
             .field("headroom", &self.headroom())
             .field("tailroom", &self.tailroom())
             .field("meta", self.meta())

@@ -16,7 +16,7 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::{lock, BufPtr, PoolBuf, PoolInner};
+use super::{lock, AllocClass, BufPtr, PoolBuf, PoolInner};
 
 /// What a pool can see of one thread's cache.
 pub(super) struct CacheSlot {
@@ -149,15 +149,20 @@ fn with_caches<R>(f: impl FnOnce(&mut Caches) -> R) -> Option<R> {
 /// # Safety
 /// As for [`alloc_with`].
 #[inline]
-pub(super) unsafe fn alloc_one(pool: NonNull<PoolInner>) -> Option<PoolBuf> {
+pub(super) unsafe fn alloc_one(pool: NonNull<PoolInner>, class: AllocClass) -> Option<PoolBuf> {
     let mut out = None;
     // SAFETY: the caller's guarantee.
-    unsafe { alloc_with(pool, 1, |b| out = Some(b)) };
+    unsafe { alloc_with(pool, 1, class, |b| out = Some(b)) };
     out
 }
 
 /// Allocates up to `n` buffers, handing each to `sink`; returns how many.
 /// `sink` must not drop buffers or touch the pool.
+///
+/// Refills take half a cache from the shared list above the receive
+/// reserve; a receive allocation that finds nothing there takes exactly
+/// what it still needs from the reserve, so reserve buffers never sit in a
+/// cache for ordinary allocations to find.
 ///
 /// # Safety
 /// `pool_ptr` must be the owning pointer of a live pool (a
@@ -167,6 +172,7 @@ pub(super) unsafe fn alloc_one(pool: NonNull<PoolInner>) -> Option<PoolBuf> {
 pub(super) unsafe fn alloc_with(
     pool_ptr: NonNull<PoolInner>,
     n: usize,
+    class: AllocClass,
     mut sink: impl FnMut(PoolBuf),
 ) -> usize {
     // SAFETY: the caller guarantees the pool is alive; the handle or buffer
@@ -184,7 +190,11 @@ pub(super) unsafe fn alloc_with(
                 let p = match e.bufs.pop() {
                     Some(p) => p,
                     None => {
-                        if pool.take_shared(&mut e.bufs, (e.size / 2).max(1)) == 0 {
+                        let half = (e.size / 2).max(1);
+                        if pool.take_shared(&mut e.bufs, half, AllocClass::Ordinary) == 0
+                            && (class == AllocClass::Ordinary
+                                || pool.take_shared(&mut e.bufs, n - got, class) == 0)
+                        {
                             break;
                         }
                         continue;
@@ -202,7 +212,7 @@ pub(super) unsafe fn alloc_with(
         // No cache: straight from the shared list.
         let mut got = 0;
         while got < n {
-            let Some(p) = pool.take_one_shared() else {
+            let Some(p) = pool.take_one_shared(class) else {
                 break;
             };
             // SAFETY: as above.
@@ -212,8 +222,11 @@ pub(super) unsafe fn alloc_with(
         got
     });
     if got < n {
-        pool.failed_allocs
-            .fetch_add((n - got) as u64, Ordering::Relaxed);
+        let failed = (n - got) as u64;
+        pool.failed_allocs.fetch_add(failed, Ordering::Relaxed);
+        if class == AllocClass::Receive {
+            pool.failed_rx_allocs.fetch_add(failed, Ordering::Relaxed);
+        }
     }
     got
 }

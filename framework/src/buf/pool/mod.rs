@@ -10,6 +10,10 @@
 //!   list in one locked step, and a full one flushes half back the same way.
 //!
 //! A buffer may be dropped on any thread; it goes to that thread's cache.
+//!
+//! The pool keeps a receive reserve ([`PoolConfig::rx_reserve`]): ordinary
+//! allocations ([`Pool::alloc`]) never take the shared free list below it;
+//! receive allocations ([`Pool::alloc_rx`], what ports receive into) may.
 //! Buffers sitting in a cache count as free: the pool is
 //! [whole](crate::buf::BufferPool::is_whole) when
 //! every buffer is home, wherever it is cached. See `doc/internals/buffers.md`.
@@ -32,7 +36,7 @@ mod region;
 
 use core::fmt;
 use core::ptr::NonNull;
-use core::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -62,6 +66,11 @@ pub struct PoolConfig {
     pub cache_size: usize,
     /// Try explicit huge pages first (falls back to normal pages silently).
     pub huge_pages: bool,
+    /// Buffers of the shared free list only receive allocations
+    /// ([`Pool::alloc_rx`]) may take (0 by default; at most the capacity),
+    /// so a worker whose application holds every ordinary buffer still
+    /// receives (and can process the acknowledgements that free them).
+    pub rx_reserve: usize,
 }
 
 impl Default for PoolConfig {
@@ -73,6 +82,7 @@ impl Default for PoolConfig {
             headroom: 128,
             cache_size: 256,
             huge_pages: true,
+            rx_reserve: 0,
         }
     }
 }
@@ -128,8 +138,13 @@ pub struct PoolStats {
     pub free: usize,
     /// Of the free buffers, those sitting in per-thread caches.
     pub cached: usize,
-    /// Buffers asked for but not obtained because the pool was empty.
+    /// Buffers asked for but not obtained because the pool was empty (for
+    /// ordinary allocations: empty down to the receive reserve).
     pub failed_allocs: u64,
+    /// Of those, receive allocations ([`Pool::alloc_rx`]).
+    pub failed_rx_allocs: u64,
+    /// The receive reserve.
+    pub rx_reserve: usize,
 }
 
 /// The shared state of a pool. Lives until no handle, no buffer outside the
@@ -141,6 +156,8 @@ struct PoolInner {
     room: u32,
     cache_size: usize,
     capacity: usize,
+    /// Buffers of `shared` only receive allocations take.
+    rx_reserve: usize,
     /// Free buffers not in any cache.
     shared: Mutex<Vec<BufPtr>>,
     /// 1 while any [`Pool`] handle exists, plus one per buffer outside
@@ -151,6 +168,7 @@ struct PoolInner {
     /// Set when the last handle is gone: buffers then skip the caches.
     closed: AtomicBool,
     failed_allocs: AtomicU64,
+    failed_rx_allocs: AtomicU64,
     /// The published fill level of every thread cache of this pool.
     caches: Mutex<Vec<Arc<CacheSlot>>>,
     /// Where the buffers live; dropped (unmapped) last.
@@ -166,10 +184,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl PoolInner {
     /// Moves up to `n` free buffers from the shared list to `dst` and counts
-    /// them as out. Returns how many moved.
-    fn take_shared(&self, dst: &mut Vec<BufPtr>, n: usize) -> usize {
+    /// them as out, leaving the receive reserve unless `class` may take it.
+    /// Returns how many moved.
+    fn take_shared(&self, dst: &mut Vec<BufPtr>, n: usize, class: AllocClass) -> usize {
         let mut shared = lock(&self.shared);
-        let k = n.min(shared.len());
+        let k = n.min(self.takeable(shared.len(), class));
         let at = shared.len() - k;
         dst.extend(shared.drain(at..));
         drop(shared);
@@ -179,9 +198,23 @@ impl PoolInner {
         k
     }
 
+    /// Free buffers of a shared list of `len` that `class` may take.
+    #[inline]
+    fn takeable(&self, len: usize, class: AllocClass) -> usize {
+        match class {
+            AllocClass::Ordinary => len.saturating_sub(self.rx_reserve),
+            AllocClass::Receive => len,
+        }
+    }
+
     /// Takes one free buffer from the shared list, counting it as out.
-    fn take_one_shared(&self) -> Option<BufPtr> {
-        let p = lock(&self.shared).pop()?;
+    fn take_one_shared(&self, class: AllocClass) -> Option<BufPtr> {
+        let mut shared = lock(&self.shared);
+        if self.takeable(shared.len(), class) == 0 {
+            return None;
+        }
+        let p = shared.pop()?;
+        drop(shared);
         self.refs.fetch_add(1, Ordering::Relaxed);
         Some(p)
     }
@@ -244,6 +277,15 @@ impl Drop for PoolInner {
     }
 }
 
+/// Who allocates: ordinary allocations leave the receive reserve alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AllocClass {
+    /// Anything but a port's receive path.
+    Ordinary,
+    /// A port receiving a packet: may take the reserve.
+    Receive,
+}
+
 static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A handle to a buffer pool. Cloning is cheap (the clones share the pool);
@@ -284,6 +326,9 @@ impl Pool {
             name: config.name.clone(),
             source,
         })?;
+        if config.rx_reserve > config.capacity {
+            return Err(invalid("rx_reserve must not exceed the capacity"));
+        }
         let cache_size = config.cache_size.min(config.capacity / 4);
         let inner = Box::new(PoolInner {
             id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
@@ -292,11 +337,13 @@ impl Pool {
             room: room as u32,
             cache_size,
             capacity: config.capacity,
+            rx_reserve: config.rx_reserve,
             shared: Mutex::new(Vec::with_capacity(config.capacity)),
             refs: AtomicUsize::new(1),
             handles: AtomicUsize::new(1),
             closed: AtomicBool::new(false),
             failed_allocs: AtomicU64::new(0),
+            failed_rx_allocs: AtomicU64::new(0),
             caches: Mutex::new(Vec::new()),
             region,
         });
@@ -318,7 +365,10 @@ impl Pool {
                     data_off: r.headroom,
                     data_len: 0,
                     room: r.room,
+                    refs: AtomicU16::new(1),
+                    nb_segs: 1,
                     meta: Meta::default(),
+                    next: None,
                 })
             };
             // SAFETY: `hdr` is derived from the non-null region base.
@@ -344,20 +394,39 @@ impl Pool {
 
     /// An empty buffer with the pool's headroom, or `None` when the pool (and
     /// this thread's cache) is empty, which also counts a failed allocation.
+    /// Leaves the receive reserve alone.
     #[inline]
     pub fn alloc(&self) -> Option<PoolBuf> {
         // SAFETY: the handle keeps the pool alive; `inner` is its owning
         // pointer (from `Box::leak`).
-        unsafe { cache::alloc_one(self.inner) }
+        unsafe { cache::alloc_one(self.inner, AllocClass::Ordinary) }
+    }
+
+    /// An empty buffer to receive a packet into: as [`alloc`](Pool::alloc),
+    /// but may take the receive reserve. Failures count in both
+    /// `failed_allocs` and `failed_rx_allocs`.
+    #[inline]
+    pub fn alloc_rx(&self) -> Option<PoolBuf> {
+        // SAFETY: as in `alloc`.
+        unsafe { cache::alloc_one(self.inner, AllocClass::Receive) }
     }
 
     /// Appends up to `n` fresh buffers to `burst` (fewer if it fills up or
-    /// the pool runs dry). Returns how many were added; shortfalls caused by
-    /// an empty pool count as failed allocations.
+    /// the pool runs dry down to the receive reserve). Returns how many were
+    /// added; shortfalls caused by an empty pool count as failed
+    /// allocations.
     pub fn alloc_bulk<const N: usize>(&self, burst: &mut Burst<PoolBuf, N>, n: usize) -> usize {
         let n = n.min(burst.remaining());
         // SAFETY: as in `alloc`.
-        unsafe { cache::alloc_with(self.inner, n, |b| burst.push(b)) }
+        unsafe { cache::alloc_with(self.inner, n, AllocClass::Ordinary, |b| burst.push(b)) }
+    }
+
+    /// As [`alloc_bulk`](Pool::alloc_bulk), for receiving: may take the
+    /// receive reserve.
+    pub fn alloc_bulk_rx<const N: usize>(&self, burst: &mut Burst<PoolBuf, N>, n: usize) -> usize {
+        let n = n.min(burst.remaining());
+        // SAFETY: as in `alloc`.
+        unsafe { cache::alloc_with(self.inner, n, AllocClass::Receive, |b| burst.push(b)) }
     }
 
     /// Counters of the pool.
@@ -374,6 +443,8 @@ impl Pool {
             free,
             cached,
             failed_allocs: r.failed_allocs.load(Ordering::Relaxed),
+            failed_rx_allocs: r.failed_rx_allocs.load(Ordering::Relaxed),
+            rx_reserve: r.rx_reserve,
         }
     }
 
@@ -502,8 +573,9 @@ mod tests {
     }
 
     #[test]
-    fn header_is_one_cache_line() {
-        assert_eq!(HDR_SIZE, 64);
+    fn an_unchained_packet_touches_one_cache_line_of_header() {
+        assert_eq!(buf::HOT_SIZE, 64);
+        assert_eq!(HDR_SIZE, 128);
         assert_eq!(core::mem::size_of::<PoolBuf>(), 8);
     }
 

@@ -478,7 +478,7 @@ impl Port for AfPacket {
         let max = rx.remaining();
         let mut truncated = 0u64;
         let mut take = |frame: &[u8], info: FrameInfo| {
-            let Some(mut buf) = pool.alloc() else {
+            let Some(mut buf) = pool.alloc_rx() else {
                 stats.rx_no_buffer += 1;
                 return false;
             };

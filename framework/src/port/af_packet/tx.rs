@@ -226,4 +226,10 @@ impl TxDevice<PoolBuf> for AfPacketTx<'_> {
     fn alloc_segment(&mut self) -> Option<PoolBuf> {
         self.pool.alloc()
     }
+
+    /// The ring copies every segment into its frame; `sendmmsg` gathers up
+    /// to this many iovecs per call.
+    fn max_segments(&self) -> usize {
+        SENDMMSG_SEGMENTS
+    }
 }

@@ -120,6 +120,8 @@ pub(crate) struct DeviceInner {
     _rings: Option<Arc<PairRings>>,
     /// Which queue each flow lands on, as the driver reports it.
     pub(crate) steering: Steering,
+    /// Whether the device transmits chained mbufs (`MULTI_SEGS` enabled).
+    pub(crate) tx_multi_seg: bool,
 }
 
 /// The rings wiring the two devices of a [`DpdkDevice::ring_pair`].
@@ -322,6 +324,7 @@ impl DpdkDevice {
             started: false,
             isolated: false,
             steering: Steering::Unknown,
+            tx_multi_seg: false,
             caps: PortCaps {
                 name: String::new(),
                 mac: MacAddr::ZERO,
@@ -583,6 +586,7 @@ impl DeviceInner {
         }
         let rx = conf.rxmode.offloads;
         let tx = conf.txmode.offloads;
+        self.tx_multi_seg = tx & sys::RTE_ETH_TX_OFFLOAD_MULTI_SEGS != 0;
         self.caps.mac = MacAddr(mac.addr_bytes);
         self.caps.mtu = mtu;
         self.caps.rss = rss;

@@ -1,10 +1,11 @@
 //! [`Mbuf`]: an owned DPDK packet buffer, used directly as a [`PacketBuf`].
 
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use dpdk_sys as sys;
 
-use crate::buf::{bounds, BufError, ChecksumStatus, Meta, PacketBuf};
+use crate::buf::{bounds, BufError, ChecksumStatus, Meta, PacketBuf, Shared, TooManyRefs};
 
 /// Bytes reserved at the start of each mbuf's private area for its
 /// [`Meta`]: its size, rounded up to DPDK's private-area alignment.
@@ -29,7 +30,12 @@ const _: () =
     assert!(core::mem::size_of::<sys::rte_mbuf>().is_multiple_of(core::mem::align_of::<Meta>()));
 
 /// One DPDK `rte_mbuf` (possibly the head of a chain), owned: dropping it
-/// frees the whole chain back to its mempool.
+/// releases one reference on every segment (DPDK's `rte_pktmbuf_free`), and
+/// the segments whose last reference that was go back to their mempool.
+///
+/// An `Mbuf` holds its first segment alone; later segments may be shared
+/// (`refcnt` above one) and are read-only, as [`PacketBuf`] states. DPDK
+/// updates `refcnt` atomically (`RTE_MBUF_REFCNT_ATOMIC`), as tpa does.
 ///
 /// Its [`Meta`] lives in the mbuf's private area (pools made by
 /// [`Mempool`](super::Mempool) reserve [`MBUF_PRIV_SIZE`] bytes for it), so
@@ -37,9 +43,24 @@ const _: () =
 #[repr(transparent)]
 pub struct Mbuf(NonNull<sys::rte_mbuf>);
 
-// SAFETY: an Mbuf is the unique owner of its rte_mbuf; mempools are
+// SAFETY: an Mbuf owns its first segment alone and holds a reference on
+// the others, whose counts are updated atomically; mempools are
 // multi-producer/multi-consumer, so freeing from another thread is allowed.
 unsafe impl Send for Mbuf {}
+// SAFETY: `&Mbuf` only reads the mbufs (counts are atomic), so `Shared`
+// handles on several threads may read one at once.
+unsafe impl Sync for Mbuf {}
+
+/// The reference count of mbuf `m`, accessed atomically as DPDK does.
+///
+/// # Safety
+/// The caller must hold a reference to `m` for `'a`.
+#[inline]
+unsafe fn refcnt<'a>(m: *mut sys::rte_mbuf) -> &'a AtomicU16 {
+    // SAFETY: `refcnt` is a naturally aligned u16 that DPDK (built with
+    // RTE_MBUF_REFCNT_ATOMIC) and tpa only access atomically while shared.
+    unsafe { AtomicU16::from_ptr(core::ptr::addr_of_mut!((*m).refcnt)) }
+}
 
 impl Mbuf {
     /// Takes ownership of a raw mbuf.
@@ -115,32 +136,38 @@ impl Mbuf {
         self.raw().ol_flags & sys::RTE_MBUF_F_EXTERNAL != 0
     }
 
-    /// Appends `tail` (a chain of its own) behind the last segment.
-    pub fn chain(&mut self, tail: Mbuf) -> Result<(), Mbuf> {
-        let tail_len = tail.pkt_len();
-        let tail_segs = tail.nb_segs();
-        let head = self.raw();
-        if u32::from(head.nb_segs) + u32::from(tail_segs) > u32::from(u16::MAX)
-            || head.pkt_len.checked_add(tail_len).is_none()
-        {
-            return Err(tail);
-        }
-        let last = self.last_segment();
-        // SAFETY: `last` is the last segment of our chain and we own `tail`;
-        // ownership of tail's chain moves into ours.
-        unsafe {
-            (*last).next = tail.into_raw().as_ptr();
-            let head = self.0.as_ptr();
-            (*head).nb_segs += tail_segs;
-            (*head).pkt_len += tail_len;
-        }
-        Ok(())
-    }
-
     #[inline]
     fn raw(&self) -> &sys::rte_mbuf {
         // SAFETY: self owns a valid mbuf.
         unsafe { self.0.as_ref() }
+    }
+
+    /// The segments of the chain, first to last.
+    #[inline]
+    fn segment_ptrs(&self) -> impl Iterator<Item = *mut sys::rte_mbuf> + '_ {
+        let mut next = self.0.as_ptr();
+        core::iter::from_fn(move || {
+            if next.is_null() {
+                return None;
+            }
+            let m = next;
+            // SAFETY: `m` is a segment of our chain; its `next` changes only
+            // through its unique holder, which is not reading here.
+            next = unsafe { (*m).next };
+            Some(m)
+        })
+    }
+
+    /// The last segment, if this value is its only holder.
+    #[inline]
+    fn last_segment_unique(&self) -> Result<*mut sys::rte_mbuf, BufError> {
+        let last = self.last_segment();
+        // SAFETY: we hold the segment. Acquire: other holders' reads happen
+        // before the caller's writes.
+        if unsafe { refcnt(last) }.load(Ordering::Acquire) != 1 {
+            return Err(BufError::Shared);
+        }
+        Ok(last)
     }
 
     #[inline]
@@ -331,12 +358,13 @@ impl PacketBuf for Mbuf {
         Ok(&mut self.data_mut()[..n])
     }
 
-    /// Grows the last segment by `n` bytes and returns them.
+    /// Grows the last segment by `n` bytes and returns them
+    /// ([`BufError::Shared`] when that segment is shared).
     #[inline]
     fn append(&mut self, n: usize) -> Result<&mut [u8], BufError> {
+        let last = self.last_segment_unique()?;
         bounds::tailroom(n, self.tailroom())?;
         let n16 = n as u16; // n <= tailroom <= u16::MAX
-        let last = self.last_segment();
         let head = self.0.as_ptr();
         // SAFETY: we own the chain; the last segment has n bytes of tailroom,
         // and the returned slice borrows self mutably.
@@ -366,10 +394,11 @@ impl PacketBuf for Mbuf {
         Ok(())
     }
 
-    /// Removes `n` bytes from the back of the last segment.
+    /// Removes `n` bytes from the back of the last segment
+    /// ([`BufError::Shared`] when that segment is shared).
     #[inline]
     fn trim_back(&mut self, n: usize) -> Result<(), BufError> {
-        let last = self.last_segment();
+        let last = self.last_segment_unique()?;
         // SAFETY: last is a valid segment of our chain.
         bounds::data(n, usize::from(unsafe { (*last).data_len }))?;
         let n16 = n as u16;
@@ -401,19 +430,100 @@ impl PacketBuf for Mbuf {
     }
 
     fn segments(&self) -> impl Iterator<Item = &[u8]> {
-        let mut next = self.0.as_ptr().cast_const();
-        core::iter::from_fn(move || {
-            if next.is_null() {
-                return None;
+        // SAFETY: every segment of our chain is alive while self is
+        // borrowed, and shared ones are never written.
+        self.segment_ptrs().map(|m| unsafe { segment(m) })
+    }
+
+    #[inline]
+    fn segment_count(&self) -> usize {
+        usize::from(self.nb_segs())
+    }
+
+    #[inline]
+    fn ref_count(&self) -> usize {
+        // SAFETY: we hold the first segment.
+        usize::from(unsafe { refcnt(self.0.as_ptr()) }.load(Ordering::Acquire))
+    }
+
+    /// Appends `tail` (a chain of its own) behind the last segment: gives it
+    /// back when the last segment is shared, or the chain would pass 65535
+    /// segments or `u32::MAX` bytes.
+    fn chain(&mut self, tail: Mbuf) -> Result<(), Mbuf> {
+        let tail_len = tail.pkt_len();
+        let tail_segs = tail.nb_segs();
+        let head = self.raw();
+        if u32::from(head.nb_segs) + u32::from(tail_segs) > u32::from(u16::MAX)
+            || head.pkt_len.checked_add(tail_len).is_none()
+        {
+            return Err(tail);
+        }
+        let Ok(last) = self.last_segment_unique() else {
+            return Err(tail);
+        };
+        // Every segment up to the last is held by us alone (a holder of a
+        // segment holds all that follow, so counts never fall along a
+        // chain): keep each one's nb_segs and pkt_len those of the chain
+        // from it, so any of them can become a head again (`unchain`).
+        let mut m = self.0.as_ptr();
+        // SAFETY: we own those segments alone, and the tail's chain moves
+        // into ours.
+        unsafe {
+            while !m.is_null() {
+                (*m).nb_segs += tail_segs;
+                (*m).pkt_len += tail_len;
+                m = (*m).next;
             }
-            // SAFETY: `next` is a segment of our chain, alive while self is
-            // borrowed.
+            (*last).next = tail.into_raw().as_ptr();
+        }
+        Ok(())
+    }
+
+    fn unchain(&mut self) -> Option<Shared<Mbuf>> {
+        let head = self.0.as_ptr();
+        // SAFETY: we own the first segment alone.
+        let rest = unsafe {
+            let rest = NonNull::new((*head).next)?;
+            (*head).next = core::ptr::null_mut();
+            (*head).nb_segs = 1;
+            (*head).pkt_len = u32::from((*head).data_len);
+            rest
+        };
+        let rest = Mbuf(rest);
+        // SAFETY: we hold the rest's first segment.
+        if unsafe { refcnt(rest.0.as_ptr()) }.load(Ordering::Acquire) == 1 {
+            // Held by us alone, so possibly grown since it was chained
+            // (`append` keeps only the head's pkt_len): recount.
+            let (segs, len) = rest
+                .segments()
+                .fold((0u16, 0u32), |(s, l), d| (s + 1, l + d.len() as u32));
+            // SAFETY: ours alone.
             unsafe {
-                let seg = segment(next);
-                next = (*next).next;
-                Some(seg)
+                (*rest.0.as_ptr()).nb_segs = segs;
+                (*rest.0.as_ptr()).pkt_len = len;
             }
-        })
+        }
+        // The rest's references move from our chain to the handle.
+        Some(Shared::from_inner(rest))
+    }
+
+    unsafe fn clone_ref(&self) -> Result<Mbuf, TooManyRefs> {
+        for (i, m) in self.segment_ptrs().enumerate() {
+            // SAFETY: we hold a reference on the segment.
+            let r = unsafe { refcnt(m) };
+            // Relaxed, as `Arc::clone`: a holder adds a reference.
+            if r
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_add(1))
+                .is_err()
+            {
+                for u in self.segment_ptrs().take(i) {
+                    // SAFETY: as above; undoes our own additions.
+                    unsafe { refcnt(u) }.fetch_sub(1, Ordering::Relaxed);
+                }
+                return Err(TooManyRefs);
+            }
+        }
+        Ok(Mbuf(self.0))
     }
 }
 

@@ -101,6 +101,7 @@ impl Port for DpdkPort {
             port_id: self.port_id,
             queue: self.queue,
             offloads: self.caps.tx_offloads,
+            multi_seg: self.device.tx_multi_seg,
             pool: &self.pool,
         };
         offload::transmit(&mut dev, tx, &mut self.offload)
@@ -134,6 +135,7 @@ struct DeviceTx<'a> {
     port_id: u16,
     queue: u16,
     offloads: Offloads,
+    multi_seg: bool,
     pool: &'a Mempool,
 }
 
@@ -165,6 +167,17 @@ impl TxDevice<Mbuf> for DeviceTx<'_> {
     #[inline]
     fn alloc_segment(&mut self) -> Option<Mbuf> {
         self.pool.alloc()
+    }
+
+    /// Chains go to the device as they are when it transmits multi-segment
+    /// mbufs (`RTE_ETH_TX_OFFLOAD_MULTI_SEGS`), else are copied into one.
+    #[inline]
+    fn max_segments(&self) -> usize {
+        if self.multi_seg {
+            usize::from(u16::MAX)
+        } else {
+            1
+        }
     }
 
     /// Sets `ol_flags`, `l2_len`, `l3_len`, `l4_len` and `tso_segsz` as the
