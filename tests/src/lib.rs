@@ -2,6 +2,7 @@
 
 pub mod fixtures;
 pub mod netns;
+pub mod share_model;
 pub mod tshark;
 
 use tpa::worker::StopFlag;
