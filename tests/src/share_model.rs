@@ -43,9 +43,10 @@ pub enum Op {
 }
 
 impl Op {
-    /// The step four random bytes stand for.
+    /// The step four random bytes stand for (chains, clones and
+    /// allocations twice as likely as the rest).
     pub fn decode(kind: u8, a: u8, b: u8, c: u8) -> Op {
-        match kind % 12 {
+        match kind % 16 {
             0 => Op::Alloc { len: a, fill: b },
             1 => Op::Share(a),
             2 => Op::Clone(a),
@@ -55,13 +56,21 @@ impl Op {
             6 => Op::ChainUnique { head: a, tail: b },
             7 => Op::Unchain(a),
             8 => Op::TryUnique(a),
-            9 => Op::Append { at: a, n: b, fill: c },
+            9 => Op::Append {
+                at: a,
+                n: b,
+                fill: c,
+            },
             10 => Op::Prepend {
                 at: a,
                 n: b % 64,
                 fill: c,
             },
-            _ => Op::Linearize(a),
+            11 => Op::Linearize(a),
+            12 => Op::ChainShared { head: a, tail: b },
+            13 => Op::ChainUnique { head: a, tail: b },
+            14 => Op::Clone(a),
+            _ => Op::Alloc { len: a, fill: b },
         }
     }
 }
@@ -80,6 +89,53 @@ impl<B: PacketBuf> Handle<B> {
     }
 }
 
+/// How often the interesting outcomes happened, so a test can check its
+/// sequences reached them (a backend that never allocated would pass
+/// every step vacuously).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Buffers allocated.
+    pub allocs: u64,
+    /// Chains made.
+    pub chained: u64,
+    /// Chains refused because the last segment was shared.
+    pub chain_refused: u64,
+    /// Appends refused because the last segment was shared.
+    pub append_refused: u64,
+    /// Shared handles made unique again.
+    pub made_unique: u64,
+    /// Chains copied into one segment.
+    pub linearized: u64,
+}
+
+impl core::ops::AddAssign for Coverage {
+    fn add_assign(&mut self, o: Coverage) {
+        self.allocs += o.allocs;
+        self.chained += o.chained;
+        self.chain_refused += o.chain_refused;
+        self.append_refused += o.append_refused;
+        self.made_unique += o.made_unique;
+        self.linearized += o.linearized;
+    }
+}
+
+impl Coverage {
+    /// Panics unless every outcome happened at least once.
+    #[track_caller]
+    pub fn assert_all_reached(&self) {
+        let c = self;
+        assert!(
+            c.allocs > 0
+                && c.chained > 0
+                && c.chain_refused > 0
+                && c.append_refused > 0
+                && c.made_unique > 0
+                && c.linearized > 0,
+            "some outcome never happened: {c:?}"
+        );
+    }
+}
+
 /// The model and the real buffers side by side.
 struct World<B: PacketBuf> {
     /// The bytes of every segment, by model id.
@@ -87,6 +143,7 @@ struct World<B: PacketBuf> {
     next_id: u32,
     /// Every holder with the ids of the segments it holds, in order.
     holders: Vec<(Handle<B>, Vec<u32>)>,
+    seen: Coverage,
 }
 
 impl<B: PacketBuf> World<B> {
@@ -115,7 +172,11 @@ impl<B: PacketBuf> World<B> {
             let got: Vec<&[u8]> = b.segments().collect();
             let want: Vec<&[u8]> = ids.iter().map(|id| &self.segs[id][..]).collect();
             assert_eq!(got, want, "step {step} ({op:?}): holder {n}'s bytes");
-            assert_eq!(b.segment_count(), ids.len(), "step {step} ({op:?}): holder {n}'s segments");
+            assert_eq!(
+                b.segment_count(),
+                ids.len(),
+                "step {step} ({op:?}): holder {n}'s segments"
+            );
             assert_eq!(
                 b.total_len(),
                 want.iter().map(|s| s.len()).sum::<usize>(),
@@ -132,8 +193,8 @@ impl<B: PacketBuf> World<B> {
 
 /// Runs `ops` against buffers from `alloc`, checking the model after every
 /// step, and drops every holder at the end (the caller then checks its pool
-/// is whole).
-pub fn run<B>(ops: &[Op], mut alloc: impl FnMut() -> Option<B>)
+/// is whole). Returns which outcomes the steps reached.
+pub fn run<B>(ops: &[Op], mut alloc: impl FnMut() -> Option<B>) -> Coverage
 where
     B: PacketBuf + Send + Sync + 'static,
 {
@@ -141,11 +202,13 @@ where
         segs: HashMap::new(),
         next_id: 0,
         holders: Vec::new(),
+        seen: Coverage::default(),
     };
     for (step, &op) in ops.iter().enumerate() {
         apply(&mut w, op, &mut alloc);
         w.check(step, op);
     }
+    w.seen
 }
 
 fn apply<B>(w: &mut World<B>, op: Op, alloc: &mut impl FnMut() -> Option<B>)
@@ -164,6 +227,7 @@ where
                 .copy_from_slice(&bytes);
             let id = w.fresh(bytes);
             w.holders.push((Handle::Unique(b), vec![id]));
+            w.seen.allocs += 1;
         }
         Op::Share(i) => {
             let Some(i) = w.pick(i) else { return };
@@ -211,7 +275,9 @@ where
             // Take the tail out; `h` moves if it was the last element.
             let (th, tids) = w.holders.swap_remove(t);
             let h = if h == w.holders.len() { t } else { h };
-            let Handle::Shared(ts) = th else { unreachable!() };
+            let Handle::Shared(ts) = th else {
+                unreachable!()
+            };
             let Handle::Unique(hb) = &mut w.holders[h].0 else {
                 unreachable!()
             };
@@ -219,9 +285,11 @@ where
                 Ok(()) => {
                     assert!(may, "{op:?}: chained behind a shared segment");
                     w.holders[h].1.extend(tids);
+                    w.seen.chained += 1;
                 }
                 Err(back) => {
                     assert!(!may, "{op:?}: refused though the last segment is unshared");
+                    w.seen.chain_refused += 1;
                     w.holders.push((Handle::Shared(back), tids));
                 }
             }
@@ -240,7 +308,9 @@ where
             let may = w.refs(last) == 1;
             let (th, tids) = w.holders.swap_remove(t);
             let h = if h == w.holders.len() { t } else { h };
-            let Handle::Unique(tb) = th else { unreachable!() };
+            let Handle::Unique(tb) = th else {
+                unreachable!()
+            };
             let Handle::Unique(hb) = &mut w.holders[h].0 else {
                 unreachable!()
             };
@@ -248,9 +318,11 @@ where
                 Ok(()) => {
                     assert!(may, "{op:?}: chained behind a shared segment");
                     w.holders[h].1.extend(tids);
+                    w.seen.chained += 1;
                 }
                 Err(back) => {
                     assert!(!may, "{op:?}: refused though the last segment is unshared");
+                    w.seen.chain_refused += 1;
                     w.holders.push((Handle::Unique(back), tids));
                 }
             }
@@ -278,6 +350,7 @@ where
             match s.try_unique() {
                 Ok(b) => {
                     assert!(may, "{op:?}: unique while shared");
+                    w.seen.made_unique += 1;
                     w.holders.push((Handle::Unique(b), ids));
                 }
                 Err(s) => {
@@ -302,7 +375,10 @@ where
                         .unwrap()
                         .extend(std::iter::repeat_n(fill, usize::from(n)));
                 }
-                Err(BufError::Shared) => assert!(shared, "{op:?}: refused an unshared segment"),
+                Err(BufError::Shared) => {
+                    assert!(shared, "{op:?}: refused an unshared segment");
+                    w.seen.append_refused += 1;
+                }
                 Err(BufError::NoTailroom { .. }) => assert!(!shared, "{op:?}"),
                 Err(e) => panic!("{op:?}: {e}"),
             }
@@ -332,6 +408,7 @@ where
                 Ok(copied) => {
                     assert_eq!(copied, ids.len() > 1, "{op:?}");
                     if copied {
+                        w.seen.linearized += 1;
                         let ids = std::mem::take(ids);
                         let id = w.fresh(before);
                         w.holders[i].1 = vec![id];

@@ -7,14 +7,16 @@
 #![cfg(feature = "dpdk")]
 
 mod dpdk_common;
+mod share_common;
 
 use dpdk_common::{eal, serial, small_config, vdev_name};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use share_common::op_sequences;
 use tpa::buf::{BufferPool, PacketBuf, Shared};
 use tpa::port::dpdk::{DpdkDevice, Mbuf};
 use tpa::port::{Burst, Port};
-use tpa_tests::share_model::{self, Op};
+use tpa_tests::share_model::{self, Coverage};
 
 fn ring(tag: &str) -> DpdkDevice {
     let name = vdev_name("net_ring", tag);
@@ -31,27 +33,22 @@ fn random_share_and_chain_orders_leave_the_mempool_whole() {
     let dev = ring("shp");
     let port = dev.port(0).unwrap();
     let pool = port.pool();
-    let ops = proptest::collection::vec(
-        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()),
-        0..160,
-    )
-    .prop_map(|raw| {
-        raw.into_iter()
-            .map(|(k, a, b, c)| Op::decode(k, a, b, c))
-            .collect::<Vec<_>>()
-    });
+    let seen = std::cell::Cell::new(Coverage::default());
     let mut runner = TestRunner::new(Config {
-        cases: 128,
+        cases: 256,
         ..Config::default()
     });
-    let result = runner.run(&ops, |ops| {
-        share_model::run(&ops, || pool.alloc());
+    let result = runner.run(&op_sequences(), |ops| {
+        let mut c = seen.get();
+        c += share_model::run(&ops, || pool.alloc());
+        seen.set(c);
         prop_assert_eq!(pool.in_use(), 0, "mbufs not returned");
         Ok(())
     });
     if let Err(e) = result {
         panic!("{e}");
     }
+    seen.get().assert_all_reached();
     pool.assert_whole();
 }
 

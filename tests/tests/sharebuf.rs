@@ -3,14 +3,18 @@
 //! threads, chains over MemoryWire (copied into one frame, counted) and the
 //! pool's receive reserve under exhaustion.
 
+mod share_common;
+
 use std::sync::Barrier;
 use std::thread;
 
 use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use share_common::op_sequences;
 use tpa::buf::{BufError, BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig, Shared};
 use tpa::port::memory::MemoryWire;
 use tpa::port::{Burst, Port};
-use tpa_tests::share_model::{self, Op};
+use tpa_tests::share_model::{self, Coverage, Op};
 
 fn small_pool(name: &str, capacity: usize) -> Pool {
     Pool::new(PoolConfig {
@@ -23,20 +27,29 @@ fn small_pool(name: &str, capacity: usize) -> Pool {
     .expect("pool")
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
-    /// Any order of steps keeps every holder's view right and returns every
-    /// buffer. proptest prints the failing (shrunk) sequence.
-    #[test]
-    fn random_share_and_chain_orders_leave_the_pool_whole(
-        raw in proptest::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()), 0..160),
-    ) {
-        let pool = small_pool("share-prop", 48);
-        let ops: Vec<Op> = raw.iter().map(|&(k, a, b, c)| Op::decode(k, a, b, c)).collect();
-        share_model::run(&ops, || pool.alloc());
-        pool.assert_whole();
+/// Any order of steps keeps every holder's view right and returns every
+/// buffer; together the sequences reach every outcome. The runner prints
+/// the failing (shrunk) sequence.
+#[test]
+fn random_share_and_chain_orders_leave_the_pool_whole() {
+    let pool = small_pool("share-prop", 48);
+    let seen = std::cell::Cell::new(Coverage::default());
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        ..Config::default()
+    });
+    let result = runner.run(&op_sequences(), |ops| {
+        let mut c = seen.get();
+        c += share_model::run(&ops, || pool.alloc());
+        seen.set(c);
+        prop_assert_eq!(pool.in_use(), 0, "buffers not returned");
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
+    seen.get().assert_all_reached();
+    pool.assert_whole();
 }
 
 /// A handful of sequences the random ones might miss, run every time.
@@ -94,7 +107,7 @@ fn chosen_sequences_leave_the_pool_whole() {
         ],
     ];
     for ops in seqs {
-        share_model::run(ops, || pool.alloc());
+        let _ = share_model::run(ops, || pool.alloc());
         pool.assert_whole();
     }
 }
@@ -149,7 +162,9 @@ fn writes_to_a_shared_segment_are_refused() {
     assert_eq!(pkt.append(1).unwrap_err(), BufError::Shared);
     assert_eq!(pkt.trim_back(1).unwrap_err(), BufError::Shared);
     let extra = pool.alloc().unwrap();
-    let extra = pkt.chain(extra).expect_err("nothing behind a shared segment");
+    let extra = pkt
+        .chain(extra)
+        .expect_err("nothing behind a shared segment");
     // The first segment is still ours.
     pkt.data_mut()[0] = b'H';
     pkt.prepend(2).unwrap().copy_from_slice(b"..");

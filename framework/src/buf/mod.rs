@@ -204,4 +204,3 @@ pub trait PacketBuf: Sized {
     #[doc(hidden)]
     unsafe fn clone_ref(&self) -> Result<Self, TooManyRefs>;
 }
-

@@ -511,8 +511,7 @@ impl PacketBuf for PoolBuf {
             // SAFETY: `self` holds a reference on the segment.
             let r = unsafe { refs(h) };
             // Relaxed, as `Arc::clone`: a holder adds a reference.
-            if r
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_add(1))
+            if r.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_add(1))
                 .is_err()
             {
                 // Undo the first `i`, which were ours to add.
@@ -540,10 +539,7 @@ fn append_to_last(buf: &mut PoolBuf, n: usize) -> Result<&mut [u8], BufError> {
     // SAFETY: `off + n <= room` was just checked; the room follows the
     // header in the same slot.
     Ok(unsafe {
-        core::slice::from_raw_parts_mut(
-            last.as_ptr().cast::<u8>().add(HDR_SIZE + off as usize),
-            n,
-        )
+        core::slice::from_raw_parts_mut(last.as_ptr().cast::<u8>().add(HDR_SIZE + off as usize), n)
     })
 }
 

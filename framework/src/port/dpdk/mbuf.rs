@@ -512,8 +512,7 @@ impl PacketBuf for Mbuf {
             // SAFETY: we hold a reference on the segment.
             let r = unsafe { refcnt(m) };
             // Relaxed, as `Arc::clone`: a holder adds a reference.
-            if r
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_add(1))
+            if r.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_add(1))
                 .is_err()
             {
                 for u in self.segment_ptrs().take(i) {
