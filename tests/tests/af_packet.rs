@@ -376,6 +376,35 @@ fn udp_checksum_request(cfg: AfPacketConfig) {
     pool.assert_whole();
 }
 
+/// A header chained in front of held data goes out gathered (ring copy or
+/// `sendmmsg` iovecs), not copied into one buffer first.
+#[test]
+fn a_chain_reaches_the_kernel_gathered() {
+    for path in [TxPath::Ring, TxPath::Sendmmsg] {
+        let cfg = AfPacketConfig {
+            tx_path: path,
+            ..AfPacketConfig::new("tpa0")
+        };
+        chained_udp(cfg);
+    }
+}
+
+fn chained_udp(cfg: AfPacketConfig) {
+    let ns = veth_ns("afp-chain", "10.17.0.1/24");
+    let pool = test_pool("afp-chain");
+    let mut port = open_in(&ns, &cfg, &pool);
+    let ends = link(
+        &ns,
+        Ipv4Addr::new(10, 17, 0, 1),
+        Ipv4Addr::new(10, 17, 0, 2),
+    );
+    ends.chained_udp_to_kernel_socket(&mut port, &format!("{:?}", cfg.tx_path));
+    assert_eq!(port.offload_stats(), OffloadStats::default(), "no copy");
+    assert_eq!(port.stats().tx_packets, 1);
+    drop(port);
+    pool.assert_whole();
+}
+
 #[test]
 fn a_tso_request_reaches_the_kernel_as_checksummed_segments() {
     for path in [TxPath::Ring, TxPath::Sendmmsg] {

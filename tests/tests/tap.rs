@@ -259,6 +259,53 @@ fn requested_udp_checksums_are_filled_in_for_the_kernel() {
     pool.assert_whole();
 }
 
+/// A header chained in front of held data goes out with one `writev`,
+/// not copied into one buffer first.
+#[test]
+fn a_chain_reaches_the_kernel_gathered() {
+    let ns = Netns::new("tap-chain");
+    let pool = test_pool("tap-chain");
+    let mut tap = tap_in(&ns, &pool, "10.17.0.1/24");
+    let ends = link(
+        &ns,
+        Ipv4Addr::new(10, 17, 0, 1),
+        Ipv4Addr::new(10, 17, 0, 2),
+    );
+    ends.chained_udp_to_kernel_socket(&mut tap, "tap");
+    assert_eq!(tap.offload_stats(), OffloadStats::default(), "no copy");
+    assert_eq!(tap.stats().tx_packets, 1);
+    drop(tap);
+    pool.assert_whole();
+}
+
+/// With every ordinary buffer held by the application, the port still
+/// receives: into the pool's receive reserve.
+#[test]
+fn the_receive_reserve_keeps_a_full_pool_receiving() {
+    let ns = Netns::new("tap-reserve");
+    let pool = Pool::new(PoolConfig {
+        name: "tap-reserve".into(),
+        capacity: 64,
+        cache_size: 8,
+        rx_reserve: 8,
+        huge_pages: false,
+        ..PoolConfig::default()
+    })
+    .unwrap();
+    let mut tap = tap_in(&ns, &pool, "10.17.0.1/24");
+    let held: Vec<_> = std::iter::from_fn(|| pool.alloc()).collect();
+    assert_eq!(held.len(), 56);
+    assert!(tap.alloc().is_none(), "ordinary allocations are exhausted");
+    let tpa_ip = Ipv4Addr::new(10, 17, 0, 2);
+    kernel_send_udp(&ns, tpa_ip, 7777, &[40001], "into the reserve");
+    let req = recv_matching(&mut tap, "the kernel's ARP request", |f| {
+        parse_arp(f).is_some_and(|a| a.op == 1 && a.target_ip == tpa_ip)
+    });
+    assert_eq!(tap.stats().rx_no_buffer, 0);
+    drop((req, held, tap));
+    pool.assert_whole();
+}
+
 #[test]
 fn a_tso_request_reaches_the_kernel_as_checksummed_segments() {
     let ns = Netns::new("tap-tso");

@@ -574,6 +574,50 @@ impl KernelLink<'_> {
         assert_eq!(snmp_counter(self.ns, "Udp", "InCsumErrors"), 0, "{context}");
     }
 
+    /// tpa sends a UDP datagram (5555 to 9999) as a chain: a header
+    /// segment (Ethernet, IPv4, UDP, both checksums wrong) in front of a
+    /// 1000-byte payload held shared, as a retransmission queue holds data,
+    /// asking the port for the checksums (computed over both segments). A
+    /// kernel socket receives the payload byte for byte, the kernel counts
+    /// no checksum error, and the port keeps no reference to the payload.
+    pub fn chained_udp_to_kernel_socket<P: Port<Buf = PoolBuf>>(
+        &self,
+        port: &mut P,
+        context: &str,
+    ) {
+        let listener = kernel_udp_listener(self.ns, self.kernel_ip, 9999);
+        let payload: Vec<u8> = (0..1000u32).map(|i| (i * 31 + 7) as u8).collect();
+        let frame = udp_frame_bad_checksums(
+            self.tpa_mac,
+            self.kernel_mac,
+            self.tpa_ip,
+            self.kernel_ip,
+            5555,
+            9999,
+            &payload,
+        );
+        let mut data = port.alloc().expect("a free buffer");
+        data.extend_from_slice(&frame[42..])
+            .expect("room for the payload");
+        let held = data.share();
+        send_prepared(port, &frame[..42], |buf| {
+            buf.chain_shared(held.clone())
+                .expect("a header takes a tail");
+            buf.meta_mut().layers = UDP4_LAYERS;
+            buf.meta_mut().tx.request_checksums(L4Protocol::Udp);
+        });
+        let (src, sport, got) = listener_result(listener);
+        assert_eq!((src, sport), (self.tpa_ip, 5555), "{context}");
+        assert_eq!(got, payload, "{context}");
+        assert_eq!(snmp_counter(self.ns, "Udp", "InCsumErrors"), 0, "{context}");
+        assert_eq!(held.ref_count(), 1, "{context}: the port kept a reference");
+        assert_eq!(
+            held.data(),
+            &frame[42..],
+            "{context}: the held data changed"
+        );
+    }
+
     /// tpa sends one unchecksummed 3500-byte TCP segment to a closed port
     /// asking for checksums and TSO at an MSS of 1000; the kernel must
     /// accept four checksummed segments (it resets each, acknowledging its
