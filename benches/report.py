@@ -205,6 +205,20 @@ TABLES = {
     "offload-tso": Table(
         ["offload/software_tso"], columns=("name", "time", "gbps"), unit="64 000-byte send"
     ),
+    # benches/benches/sharebuf.rs
+    "sharebuf-hold": Table(
+        ["sharebuf/hold_1460B"],
+        functions=["clone_drop_shared", "copy_drop", "alloc_drop_unshared"],
+        baseline="clone_drop_shared",
+        unit="hold",
+        per=1,
+    ),
+    "sharebuf-send": Table(
+        ["sharebuf/send_1502B_memory_wire"],
+        functions=["flat_frame", "header_chained_to_held_payload"],
+        baseline="flat_frame",
+        columns=("name", "time", "mpps", "ratio"),
+    ),
     # benches/benches/time.rs
     "time-clock": Table(["clock"], unit="call", per=1),
     "time-wheel": Table(["wheel"], columns=("name", "time"), unit="operation", per=1),
