@@ -49,7 +49,18 @@ fn random_share_and_chain_orders_leave_the_mempool_whole() {
         panic!("{e}");
     }
     seen.get().assert_all_reached();
-    pool.assert_whole();
+    drop(port);
+    close_whole(dev);
+}
+
+/// Closes `dev` and checks every mbuf of its pools came back.
+fn close_whole(dev: DpdkDevice) {
+    let pools = dev
+        .close()
+        .unwrap_or_else(|_| panic!("the device is still in use"));
+    for pool in pools {
+        pool.assert_whole();
+    }
 }
 
 /// Data held for retransmission goes out twice behind two fresh headers:
@@ -107,6 +118,6 @@ fn a_header_chained_to_held_data_crosses_the_ring_uncopied() {
     drop((first, got));
     assert_eq!(held.ref_count(), 1);
     assert_eq!(held.data(), &payload[..]);
-    drop(held);
-    port.pool().assert_whole();
+    drop((held, port));
+    close_whole(dev);
 }

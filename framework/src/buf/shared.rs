@@ -136,3 +136,74 @@ impl<B: PacketBuf + fmt::Debug> fmt::Debug for Shared<B> {
         f.debug_tuple("Shared").field(&self.buf).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::{BufError, BufferPool, Pool, PoolBuf, PoolConfig};
+
+    fn pool() -> Pool {
+        Pool::new(PoolConfig {
+            capacity: 16,
+            cache_size: 4,
+            data_room: 256,
+            huge_pages: false,
+            ..PoolConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn buf(p: &Pool, bytes: &[u8]) -> PoolBuf {
+        let mut b = p.alloc().unwrap();
+        b.extend_from_slice(bytes).unwrap();
+        b
+    }
+
+    #[test]
+    fn clones_count_and_the_last_one_writes_again() {
+        let p = pool();
+        let s = buf(&p, b"data").share();
+        let c = s.clone();
+        assert_eq!((s.ref_count(), c.ref_count()), (2, 2));
+        let s = s.try_unique().unwrap_err();
+        drop(c);
+        let mut b = s.try_unique().unwrap();
+        b.data_mut()[0] = b'D';
+        assert_eq!(b.data(), b"Data");
+        drop(b);
+        p.assert_whole();
+    }
+
+    #[test]
+    fn a_header_chained_to_held_data_reads_both_and_writes_neither_shared() {
+        let p = pool();
+        let held = buf(&p, b"payload").share();
+        let mut pkt = buf(&p, b"hdr");
+        pkt.chain_shared(held.clone()).unwrap();
+        assert_eq!((pkt.segment_count(), pkt.total_len()), (2, 10));
+        assert_eq!(pkt.append(1).unwrap_err(), BufError::Shared);
+        let rest = pkt.unchain().unwrap();
+        assert_eq!(rest.data(), b"payload");
+        assert_eq!(held.ref_count(), 2, "the chain's reference moved to `rest`");
+        drop((pkt, rest));
+        assert_eq!(held.ref_count(), 1);
+        drop(held);
+        p.assert_whole();
+    }
+
+    #[test]
+    fn the_last_reference_may_go_on_another_thread() {
+        let p = pool();
+        let mut head = buf(&p, b"a");
+        head.chain(buf(&p, b"b")).unwrap();
+        let s = head.share();
+        let others: Vec<_> = (0..2).map(|_| s.clone()).collect();
+        std::thread::scope(|t| {
+            for o in others {
+                t.spawn(move || drop(o));
+            }
+        });
+        drop(s);
+        p.assert_whole();
+    }
+}
