@@ -471,7 +471,10 @@ impl PacketBuf for Mbuf {
         unsafe {
             while !m.is_null() {
                 (*m).nb_segs += tail_segs;
-                (*m).pkt_len += tail_len;
+                // Exact on the head (checked above); on later segments
+                // possibly stale (`append`/`trim_back` keep only the
+                // head's), and recounted by `unchain`.
+                (*m).pkt_len = (*m).pkt_len.wrapping_add(tail_len);
                 m = (*m).next;
             }
             (*last).next = tail.into_raw().as_ptr();
