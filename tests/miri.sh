@@ -69,9 +69,9 @@ cargo +nightly miri test -p tpa --lib -- "${report_time[@]}" \
     buf:: wire::tcp::options port::af_packet::ring \
     port::netdev::tests::names_are_validated port::netdev::tests::ifreq_round_trips_the_name
 
-printf '==> Miri: pool and header view tests\n'
+printf '==> Miri: pool, shared buffers and header view tests\n'
 cargo +nightly miri test -p tpa-tests \
-    --test pool \
+    --test pool --test sharebuf \
     --test header_dynamic --test header_ipv4 --test header_layout \
     --test wire_ethernet_arp --test wire_ipv4_icmpv4 --test wire_ipv6_icmpv6 \
     --test wire_roundtrip --test wire_tcp --test wire_udp \
