@@ -39,11 +39,11 @@ const THEM: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
 type Front = EthernetFront<
     PoolBuf,
-    ArpResponder,
+    ArpResponder<PoolBuf>,
     (Ipv4Input, Icmpv4EchoResponder, Discard<Ipv4Packet<PoolBuf>>),
     (
         Ipv6Input,
-        NdpResponder,
+        NdpResponder<PoolBuf>,
         Icmpv6EchoResponder,
         Discard<Ipv6Packet<PoolBuf>>,
     ),

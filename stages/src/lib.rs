@@ -4,7 +4,7 @@
 //! - [`iface`]: the addresses a pipeline answers for.
 //! - [`ethernet`]: the Ethernet front (EtherType demux).
 //! - [`ipv4`], [`ipv6`]: network-layer input checks.
-//! - [`arp`], [`ndp`]: address resolution responders, with a [`neighbor`] table.
+//! - [`arp`], [`ndp`]: address resolution, over one [`neighbor`] cache type.
 //! - [`icmp`]: ICMPv4 and ICMPv6 echo responders.
 //! - [`acl`]: allow/deny rules with per-rule counters.
 //! - [`mlx5`]: flow bifurcation rules and offload fallbacks for ConnectX NICs.

@@ -1,23 +1,24 @@
-//! Neighbor discovery responder (RFC 4861): answers neighbor solicitations
-//! for our IPv6 addresses and learns neighbors from solicitations and
-//! advertisements.
+//! Neighbor discovery (RFC 4861): answers neighbor solicitations for our
+//! IPv6 addresses, keeps the IPv6 [`NeighborCache`] from solicitations and
+//! advertisements, and sends the solicitations the cache asks for and the
+//! unsolicited advertisements that announce us.
 
 use std::net::Ipv6Addr;
 
 use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, Reason, Stage, Verdict};
-use tpa::wire::ethernet::EthernetView;
+use tpa::wire::ethernet::{EtherType, Ethernet, EthernetView};
 use tpa::wire::icmpv6::{
-    Icmpv6Type, NdpOption, NdpOptionWriter, NdpOptions, NeighborAdvertisement,
-    NeighborAdvertisementView, NeighborSolicitationView,
+    solicited_node, Icmpv6Type, NdpOption, NdpOptionWriter, NdpOptions, NeighborAdvertisement,
+    NeighborAdvertisementView, NeighborSolicitation, NeighborSolicitationView,
 };
 use tpa::wire::ipv4::IpProtocol;
-use tpa::wire::ipv6::Ipv6View;
+use tpa::wire::ipv6::{Ipv6, Ipv6View};
 use tpa::wire::MacAddr;
 
 use crate::arp::DEFAULT_NEIGHBORS;
 use crate::iface::{Interface, ALL_NODES};
-use crate::neighbor::NeighborTable;
+use crate::neighbor::{set_ethernet_destination, Action, Heard, NeighborCache, NeighborConfig};
 use crate::packet::Ipv6Packet;
 
 /// The hop limit every neighbor discovery message carries (and must arrive
@@ -27,36 +28,226 @@ pub const NDP_HOP_LIMIT: u8 = 255;
 /// Length of an advertisement with a target link-layer address option.
 const ADVERTISEMENT_LEN: usize = NeighborAdvertisement::LEN + 8;
 
+/// Length of a solicitation with a source link-layer address option.
+const SOLICITATION_LEN: usize = NeighborSolicitation::LEN + 8;
+
 /// The Ethernet group of all-nodes, 33:33:00:00:00:01.
 const ALL_NODES_MAC: MacAddr = MacAddr([0x33, 0x33, 0, 0, 0, 1]);
 
 /// Answers neighbor solicitations for the interface's addresses with a
 /// solicited advertisement carrying our MAC address, rewritten in the
-/// solicitation's own buffer, and learns the solicitor. A duplicate address
-/// detection probe (from `::`) is answered to all-nodes, unsolicited.
-/// Advertisements to us are learned and consumed; other packets pass on.
+/// solicitation's own buffer. A duplicate address detection probe (from
+/// `::`) is answered to all-nodes, unsolicited. Other packets pass on.
+///
+/// Keeps a [`NeighborCache`] of IPv6 neighbors by RFC 4861's rules: a
+/// solicitation for us with a source link-layer address creates or updates
+/// its sender (STALE); an advertisement updates only an entry that exists
+/// (solicited: REACHABLE; the override flag decides whether a different
+/// address replaces the cached one) and is consumed.
+///
+/// Its [`poll`](Stage::poll) sends what the cache asks for (solicitations
+/// to the solicited-node group, unicast probes) and, when
+/// [announcing](Self::announcing), an unsolicited advertisement to
+/// all-nodes for each address on the first poll.
 ///
 /// Drops: `malformed` (hop limit not 255, nonzero code, bad options, a
-/// source link-layer option in a probe), `bad-checksum`, `too-short`, and
+/// source link-layer option in a probe, a multicast target, a solicited
+/// advertisement to a multicast address), `bad-checksum`, `too-short`, and
 /// `not-for-us` for solicitations of someone else's address.
-#[derive(Debug, Clone)]
-pub struct NdpResponder {
+#[derive(Debug)]
+pub struct NdpResponder<B> {
     iface: Interface,
-    neighbors: NeighborTable<Ipv6Addr>,
+    neighbors: NeighborCache<Ipv6Addr, B>,
+    announce: bool,
+    counters: NdpCounters,
 }
 
-impl NdpResponder {
+/// What the stage sent on its own, besides answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NdpCounters {
+    /// Solicitations sent for the neighbor cache (multicast and unicast).
+    pub solicitations: u64,
+    /// Unsolicited advertisements sent.
+    pub announcements: u64,
+    /// Frames not built for want of a buffer.
+    pub alloc_failed: u64,
+}
+
+impl<B> NdpResponder<B> {
     /// A responder for `iface`, remembering [`DEFAULT_NEIGHBORS`] neighbors.
     pub fn new(iface: Interface) -> Self {
+        Self::with_config(iface, NeighborConfig::with_capacity(DEFAULT_NEIGHBORS))
+    }
+
+    /// A responder whose neighbor cache is sized and timed by `config`.
+    pub fn with_config(iface: Interface, config: NeighborConfig) -> Self {
         NdpResponder {
             iface,
-            neighbors: NeighborTable::new(DEFAULT_NEIGHBORS),
+            neighbors: NeighborCache::new(config),
+            announce: false,
+            counters: NdpCounters::default(),
         }
     }
 
-    /// The neighbors learned so far.
-    pub fn neighbors(&self) -> &NeighborTable<Ipv6Addr> {
+    /// Sends an unsolicited neighbor advertisement for each of our addresses
+    /// on the first poll when `on` (see
+    /// [`ArpResponder::announcing`](crate::arp::ArpResponder::announcing)).
+    pub fn announcing(mut self, on: bool) -> Self {
+        self.announce = on;
+        self
+    }
+
+    /// The neighbor cache.
+    pub fn neighbors(&self) -> &NeighborCache<Ipv6Addr, B> {
         &self.neighbors
+    }
+
+    /// The neighbor cache, to resolve addresses through (the egress path).
+    pub fn neighbors_mut(&mut self) -> &mut NeighborCache<Ipv6Addr, B> {
+        &mut self.neighbors
+    }
+
+    /// What the stage sent on its own.
+    pub fn counters(&self) -> &NdpCounters {
+        &self.counters
+    }
+}
+
+/// The Ethernet group an IPv6 multicast address maps to, 33:33 and its
+/// last four bytes (RFC 2464 §7).
+fn multicast_mac(group: Ipv6Addr) -> MacAddr {
+    let o = group.octets();
+    MacAddr([0x33, 0x33, o[12], o[13], o[14], o[15]])
+}
+
+/// An NDP message from `src` to `dst` (Ethernet `eth_dst`): `message`
+/// writes the ICMPv6 part (`len` bytes), whose checksum is filled here.
+fn build_ndp<B: PacketBuf>(
+    cx: &mut Cx<'_, B>,
+    (eth_src, eth_dst): (MacAddr, MacAddr),
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+    len: usize,
+    message: impl FnOnce(&mut [u8]) -> Option<()>,
+) -> Option<B> {
+    let mut buf = cx.alloc()?;
+    let bytes = buf.append(Ethernet::LEN + Ipv6::LEN + len).ok()?;
+    bytes.fill(0);
+    Ethernet {
+        dst: eth_dst,
+        src: eth_src,
+        ether_type: EtherType::Ipv6,
+    }
+    .emit(bytes)
+    .ok()?;
+    let (_, rest) = bytes.split_at_mut(Ethernet::LEN);
+    let (ip, icmp) = rest.split_at_mut(Ipv6::LEN);
+    Ipv6 {
+        version: 6,
+        dscp: 0,
+        ecn: 0,
+        flow_label: 0,
+        payload_len: len as u16,
+        next_header: IpProtocol::Icmpv6,
+        hop_limit: NDP_HOP_LIMIT,
+        src,
+        dst,
+    }
+    .emit(ip)
+    .ok()?;
+    message(icmp)?;
+    // NS and NA keep their checksum at the same place; either view fills it.
+    NeighborAdvertisementView::new(icmp)
+        .ok()?
+        .fill_checksum_v6(&src, &dst);
+    Some(buf)
+}
+
+/// A solicitation for `target`, to its solicited-node group or, probing,
+/// to `unicast`.
+fn solicitation<B: PacketBuf>(
+    cx: &mut Cx<'_, B>,
+    iface: &Interface,
+    target: Ipv6Addr,
+    unicast: Option<MacAddr>,
+) -> Option<B> {
+    let source = iface
+        .ipv6
+        .iter()
+        .find(|c| c.contains(target))
+        .or(iface.ipv6.first())?
+        .addr;
+    let (dst, eth_dst) = match unicast {
+        Some(mac) => (target, mac),
+        None => {
+            let group = solicited_node(&target);
+            (group, multicast_mac(group))
+        }
+    };
+    build_ndp(cx, (iface.mac, eth_dst), (source, dst), SOLICITATION_LEN, |icmp| {
+        NeighborSolicitation {
+            msg_type: Icmpv6Type::NeighborSolicitation,
+            code: 0,
+            checksum: 0,
+            reserved: 0,
+            target,
+        }
+        .emit(icmp)
+        .ok()?;
+        NdpOptionWriter::new(&mut icmp[NeighborSolicitation::LEN..])
+            .source_link_addr(iface.mac)
+            .ok()
+    })
+}
+
+/// An unsolicited advertisement of `addr` at our MAC address, to all-nodes.
+fn announcement<B: PacketBuf>(cx: &mut Cx<'_, B>, mac: MacAddr, addr: Ipv6Addr) -> Option<B> {
+    build_ndp(
+        cx,
+        (mac, multicast_mac(ALL_NODES)),
+        (addr, ALL_NODES),
+        ADVERTISEMENT_LEN,
+        |icmp| {
+            NeighborAdvertisement {
+                msg_type: Icmpv6Type::NeighborAdvertisement,
+                code: 0,
+                checksum: 0,
+                router: false,
+                solicited: false,
+                override_entry: true,
+                reserved: 0,
+                target: addr,
+            }
+            .emit(icmp)
+            .ok()?;
+            NdpOptionWriter::new(&mut icmp[NeighborAdvertisement::LEN..])
+                .target_link_addr(mac)
+                .ok()
+        },
+    )
+}
+
+/// Carries out what the cache asked for.
+fn act<B: PacketBuf>(
+    iface: &Interface,
+    counters: &mut NdpCounters,
+    action: Action<Ipv6Addr, B>,
+    cx: &mut Cx<'_, B>,
+) {
+    match action {
+        Action::Solicit { target, unicast } => match solicitation(cx, iface, target, unicast) {
+            Some(frame) => {
+                counters.solicitations += 1;
+                cx.transmit(frame);
+            }
+            None => counters.alloc_failed += 1,
+        },
+        Action::Send { mut packet, mac } => {
+            if set_ethernet_destination(packet.data_mut(), mac) {
+                cx.transmit(packet);
+            }
+        }
+        // Counted by the cache; the sender's error has nowhere to go yet.
+        Action::Drop { .. } => {}
     }
 }
 
@@ -74,8 +265,8 @@ fn link_addr_option(options: &[u8], source: bool) -> Result<Option<MacAddr>, ()>
     Ok(found)
 }
 
-impl NdpResponder {
-    fn advertise<B: PacketBuf>(
+impl<B: PacketBuf> NdpResponder<B> {
+    fn advertise(
         &mut self,
         mut p: Ipv6Packet<B>,
         src: Ipv6Addr,
@@ -116,7 +307,12 @@ impl NdpResponder {
                 },
             };
             if let Some(mac) = asker_mac {
-                self.neighbors.learn(src, mac, cx.now_ns());
+                let now = cx.now_ns();
+                let (iface, counters) = (&self.iface, &mut self.counters);
+                self.neighbors
+                    .learn(src, Some(mac), Heard::Solicitation, now, |a| {
+                        act(iface, counters, a, cx)
+                    });
             }
             (src, mac)
         };
@@ -173,12 +369,12 @@ impl NdpResponder {
         Verdict::Transmit(p.into_buf())
     }
 
-    fn learn_advertisement<B: PacketBuf>(
+    fn learn_advertisement(
         &mut self,
         p: &Ipv6Packet<B>,
         src: Ipv6Addr,
         dst: Ipv6Addr,
-        now_ns: u64,
+        cx: &mut Cx<'_, B>,
     ) -> Result<(), Reason> {
         let na = NeighborAdvertisementView::new(p.l4()).map_err(|_| Reason::TOO_SHORT)?;
         if na.code() != 0 {
@@ -187,15 +383,29 @@ impl NdpResponder {
         if !na.checksum_ok_v6(&src, &dst) {
             return Err(Reason::BAD_CHECKSUM);
         }
-        let mac = link_addr_option(na.payload(), false).map_err(|_| Reason::MALFORMED)?;
-        if let Some(mac) = mac {
-            self.neighbors.learn(na.target(), mac, now_ns);
+        // RFC 4861 7.1.2.
+        if na.target().is_multicast() || (dst.is_multicast() && na.solicited()) {
+            return Err(Reason::MALFORMED);
         }
+        let mac = link_addr_option(na.payload(), false).map_err(|_| Reason::MALFORMED)?;
+        let heard = Heard::Advertisement {
+            solicited: na.solicited(),
+            override_entry: na.override_entry(),
+        };
+        let target = na.target();
+        if self.iface.owns_ipv6(target) {
+            // Someone else claims our address: nothing to learn.
+            return Ok(());
+        }
+        let now = cx.now_ns();
+        let (iface, counters) = (&self.iface, &mut self.counters);
+        self.neighbors
+            .learn(target, mac, heard, now, |a| act(iface, counters, a, cx));
         Ok(())
     }
 }
 
-impl<B: PacketBuf> Stage<B> for NdpResponder {
+impl<B: PacketBuf> Stage<B> for NdpResponder<B> {
     type In = Ipv6Packet<B>;
     type Out = Ipv6Packet<B>;
 
@@ -224,9 +434,30 @@ impl<B: PacketBuf> Stage<B> for NdpResponder {
         if msg_type == Icmpv6Type::NeighborSolicitation {
             return self.advertise(p, src, dst, cx);
         }
-        match self.learn_advertisement(&p, src, dst, cx.now_ns()) {
+        match self.learn_advertisement(&p, src, dst, cx) {
             Ok(()) => Verdict::Consumed,
             Err(reason) => Verdict::Drop(reason),
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Cx<'_, B>) {
+        if self.announce {
+            self.announce = false;
+            for cidr in &self.iface.ipv6 {
+                match announcement(cx, self.iface.mac, cidr.addr) {
+                    Some(frame) => {
+                        self.counters.announcements += 1;
+                        cx.transmit(frame);
+                    }
+                    None => self.counters.alloc_failed += 1,
+                }
+            }
+        }
+        let now = cx.now_ns();
+        if self.neighbors.next_deadline().is_some_and(|at| at <= now) {
+            let (iface, counters) = (&self.iface, &mut self.counters);
+            self.neighbors
+                .poll(now, |a| act(iface, counters, a, cx));
         }
     }
 }
@@ -234,7 +465,8 @@ impl<B: PacketBuf> Stage<B> for NdpResponder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{frame, pool, with_cx, BufferPool};
+    use crate::neighbor::{NeighborState, Resolved};
+    use crate::testing::{frame, pool, with_cx_at, BufferPool, NOW_NS};
     use etherparse::PacketBuilder;
     use tpa::buf::PoolBuf;
     use tpa::wire::icmpv6::solicited_node;
@@ -249,10 +481,18 @@ mod tests {
         "fe80::2".parse().unwrap()
     }
 
-    fn responder() -> NdpResponder {
+    fn responder() -> NdpResponder<PoolBuf> {
         NdpResponder::new(
             Interface::new(MacAddr(US_MAC)).with_ipv6("2001:db8::1/64".parse().unwrap()),
         )
+    }
+
+    fn learned(stage: &NdpResponder<PoolBuf>, ip: Ipv6Addr) -> Option<(NeighborState, Option<MacAddr>)> {
+        stage.neighbors().get(ip, NOW_NS).map(|n| (n.state, n.mac))
+    }
+
+    fn poll_at(stage: &mut NdpResponder<PoolBuf>, now_ns: u64) -> Vec<PoolBuf> {
+        with_cx_at(now_ns, |cx| stage.poll(cx)).1
     }
 
     /// An NDP message built by etherparse (its own checksum code): type,
@@ -279,11 +519,18 @@ mod tests {
         out
     }
 
-    fn run(stage: &mut NdpResponder, bytes: &[u8]) -> Verdict<Ipv6Packet<PoolBuf>, PoolBuf> {
+    fn run(stage: &mut NdpResponder<PoolBuf>, bytes: &[u8]) -> Verdict<Ipv6Packet<PoolBuf>, PoolBuf> {
+        run_sent(stage, bytes).0
+    }
+
+    fn run_sent(
+        stage: &mut NdpResponder<PoolBuf>,
+        bytes: &[u8],
+    ) -> (Verdict<Ipv6Packet<PoolBuf>, PoolBuf>, Vec<PoolBuf>) {
         let mut buf = frame(bytes);
         buf.meta_mut().layers.l3 = 14;
         buf.meta_mut().layers.l4 = 54;
-        with_cx(|cx| stage.process(Ipv6Packet::new_unchecked(buf), cx))
+        with_cx_at(NOW_NS, |cx| stage.process(Ipv6Packet::new_unchecked(buf), cx))
     }
 
     #[test]
@@ -311,7 +558,10 @@ mod tests {
             Some((2, US_MAC)),
         );
         assert_eq!(na.data(), &expected[..]);
-        assert_eq!(stage.neighbors().lookup(them()), Some(MacAddr(THEM_MAC)));
+        assert_eq!(
+            learned(&stage, them()),
+            Some((NeighborState::Stale, Some(MacAddr(THEM_MAC))))
+        );
         drop(na);
         pool().assert_whole();
     }
@@ -345,7 +595,7 @@ mod tests {
     }
 
     #[test]
-    fn advertisements_are_learned_and_bad_messages_dropped() {
+    fn advertisements_update_only_entries_that_exist_and_bad_messages_drop() {
         let mut stage = responder();
         let na = ndp(
             (THEM_MAC, US_MAC),
@@ -355,8 +605,38 @@ mod tests {
             them(),
             Some((2, THEM_MAC)),
         );
+        // Nobody asked: consumed, nothing learned (RFC 4861 7.2.5).
         assert!(matches!(run(&mut stage, &na), Verdict::Consumed));
-        assert_eq!(stage.neighbors().lookup(them()), Some(MacAddr(THEM_MAC)));
+        assert!(stage.neighbors().is_empty());
+        // Asked (a packet waits): the solicited answer makes it REACHABLE
+        // and the packet leaves, addressed to it.
+        let held = frame(&[0u8; 64]);
+        let resolved = stage
+            .neighbors_mut()
+            .resolve(them(), held, NOW_NS, |a| assert!(matches!(a, Action::Solicit { .. })));
+        assert!(matches!(resolved, Resolved::Held));
+        let (verdict, sent) = run_sent(&mut stage, &na);
+        assert!(matches!(verdict, Verdict::Consumed));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(&sent[0].data()[..6], &THEM_MAC);
+        assert_eq!(
+            learned(&stage, them()),
+            Some((NeighborState::Reachable, Some(MacAddr(THEM_MAC))))
+        );
+        drop(sent);
+        // A solicited advertisement to a multicast group is invalid.
+        let to_group = ndp(
+            (THEM_MAC, [0x33, 0x33, 0, 0, 0, 1]),
+            (them(), ALL_NODES),
+            255,
+            (136, 0x60),
+            them(),
+            Some((2, THEM_MAC)),
+        );
+        assert!(matches!(
+            run(&mut stage, &to_group),
+            Verdict::Drop(Reason::MALFORMED)
+        ));
 
         let group = solicited_node(&us());
         let ns = |hop, target, option| {
@@ -406,6 +686,62 @@ mod tests {
             run(&mut stage, &short[..54 + 10]),
             Verdict::Drop(Reason::TOO_SHORT)
         ));
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn the_cache_solicits_through_poll_as_etherparse_would_build_it() {
+        let mut stage = responder();
+        let target: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let mut first = None;
+        let resolved = stage
+            .neighbors_mut()
+            .resolve(target, frame(&[0u8; 64]), NOW_NS, |a| first = Some(a));
+        assert!(matches!(resolved, Resolved::Held));
+        assert!(matches!(
+            first,
+            Some(Action::Solicit {
+                unicast: None,
+                ..
+            })
+        ));
+        let sent = poll_at(&mut stage, NOW_NS + 1_000_000_000);
+        let group = solicited_node(&target);
+        let expected = ndp(
+            (US_MAC, [0x33, 0x33, 0xff, 0, 0, 2]),
+            (us(), group),
+            255,
+            (135, 0),
+            target,
+            Some((1, US_MAC)),
+        );
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].data(), &expected[..]);
+        assert_eq!(stage.counters().solicitations, 1);
+        drop(sent);
+        // Dropping the stage drops what it still holds.
+        drop(stage);
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn announcing_sends_an_unsolicited_advertisement_on_the_first_poll() {
+        let mut stage = responder().announcing(true);
+        let sent = poll_at(&mut stage, NOW_NS);
+        // Override set, solicited clear, our MAC as target option.
+        let expected = ndp(
+            (US_MAC, [0x33, 0x33, 0, 0, 0, 1]),
+            (us(), ALL_NODES),
+            255,
+            (136, 0x20),
+            us(),
+            Some((2, US_MAC)),
+        );
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].data(), &expected[..]);
+        assert_eq!(stage.counters().announcements, 1);
+        assert!(poll_at(&mut stage, NOW_NS + 1).is_empty());
+        drop(sent);
         pool().assert_whole();
     }
 }

@@ -43,6 +43,12 @@ pub fn frame(bytes: &[u8]) -> PoolBuf {
 /// [`pool`], at time [`NOW_NS`]. Whatever the stage transmits or hands to
 /// the host is dropped when `f` returns.
 pub fn with_cx<R>(f: impl FnOnce(&mut Cx<'_, PoolBuf>) -> R) -> R {
+    with_cx_at(NOW_NS, f).0
+}
+
+/// Runs `f` with a context as [`with_cx`] does, at time `now_ns`, and
+/// returns what the stage transmitted, in order.
+pub fn with_cx_at<R>(now_ns: u64, f: impl FnOnce(&mut Cx<'_, PoolBuf>) -> R) -> (R, Vec<PoolBuf>) {
     thread_local! {
         static PORTS: RefCell<Option<(MemoryPort, MemoryPort)>> = const { RefCell::new(None) };
     }
@@ -56,6 +62,8 @@ pub fn with_cx<R>(f: impl FnOnce(&mut Cx<'_, PoolBuf>) -> R) -> R {
             .expect("memory wire")
         });
         let mut runtime: Runtime<PoolBuf, 32, 0> = Runtime::new([], []);
-        runtime.with_cx(port, &mut NoHost, NOW_NS, f)
+        let r = runtime.with_cx(port, &mut NoHost, now_ns, f);
+        let sent = runtime.drain_tx().collect();
+        (r, sent)
     })
 }

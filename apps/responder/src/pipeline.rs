@@ -38,13 +38,13 @@ pub type Ipv4Branch<B> = (
 /// everything else dropped.
 pub type Ipv6Branch<B> = (
     Ipv6Input,
-    Counted<NdpResponder>,
+    Counted<NdpResponder<B>>,
     Counted<Icmpv6EchoResponder>,
     Discard<Ipv6Packet<B>>,
 );
 
 /// The front with the responder's three branches.
-pub type ResponderFront<B> = EthernetFront<B, Counted<ArpResponder>, Ipv4Branch<B>, Ipv6Branch<B>>;
+pub type ResponderFront<B> = EthernetFront<B, Counted<ArpResponder<B>>, Ipv4Branch<B>, Ipv6Branch<B>>;
 
 /// ARP, ICMP echo, NDP and ICMPv6 echo answered on port `P`.
 #[tpa::pipeline]
@@ -95,7 +95,7 @@ impl<P: Port> Responder<P> {
     }
 
     /// The ARP responder (its counters and neighbor table).
-    pub fn arp(&self) -> &Counted<ArpResponder> {
+    pub fn arp(&self) -> &Counted<ArpResponder<P::Buf>> {
         &self.front.left
     }
 
@@ -105,7 +105,7 @@ impl<P: Port> Responder<P> {
     }
 
     /// The NDP responder (its counters and neighbor table).
-    pub fn ndp(&self) -> &Counted<NdpResponder> {
+    pub fn ndp(&self) -> &Counted<NdpResponder<P::Buf>> {
         &self.front.right.right.1
     }
 

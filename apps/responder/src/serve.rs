@@ -150,14 +150,14 @@ fn summarize<P: Port>(r: &Responder<P>) -> Summary {
             .stage
             .neighbors()
             .iter()
-            .map(|n| (n.ip, n.mac))
+            .filter_map(|n| Some((n.ip, n.mac?)))
             .collect(),
         neighbors_v6: r
             .ndp()
             .stage
             .neighbors()
             .iter()
-            .map(|n| (n.ip, n.mac))
+            .filter_map(|n| Some((n.ip, n.mac?)))
             .collect(),
         counters: stats.to_string(),
         buffers_not_returned: None,
