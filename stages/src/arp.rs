@@ -87,6 +87,12 @@ impl<B> ArpResponder<B> {
         self
     }
 
+    /// Turns the announcement on the next poll on or off (see
+    /// [`announcing`](Self::announcing)).
+    pub fn set_announcing(&mut self, on: bool) {
+        self.announce = on;
+    }
+
     /// The neighbor cache.
     pub fn neighbors(&self) -> &NeighborCache<Ipv4Addr, B> {
         &self.neighbors
@@ -202,7 +208,8 @@ impl<B: PacketBuf> Stage<B> for ArpResponder<B> {
             return Verdict::Drop(Reason::MALFORMED);
         }
         let for_us = self.iface.owns_ipv4(target_ip);
-        let to_our_mac = EthernetView::new(frame.buf().data()).is_ok_and(|e| e.dst() == self.iface.mac);
+        let to_our_mac =
+            EthernetView::new(frame.buf().data()).is_ok_and(|e| e.dst() == self.iface.mac);
         let heard = match operation {
             ArpOperation::Request if for_us => Heard::Solicitation,
             ArpOperation::Reply if for_us => Heard::Advertisement {
@@ -255,8 +262,7 @@ impl<B: PacketBuf> Stage<B> for ArpResponder<B> {
         let now = cx.now_ns();
         if self.neighbors.next_deadline().is_some_and(|at| at <= now) {
             let (iface, counters) = (&self.iface, &mut self.counters);
-            self.neighbors
-                .poll(now, |a| act(iface, counters, a, cx));
+            self.neighbors.poll(now, |a| act(iface, counters, a, cx));
         }
     }
 }
@@ -316,7 +322,10 @@ mod tests {
         with_cx_at(now_ns, |cx| stage.poll(cx)).1
     }
 
-    fn state(stage: &ArpResponder<PoolBuf>, ip: Ipv4Addr) -> Option<(NeighborState, Option<MacAddr>)> {
+    fn state(
+        stage: &ArpResponder<PoolBuf>,
+        ip: Ipv4Addr,
+    ) -> Option<(NeighborState, Option<MacAddr>)> {
         stage.neighbors().get(ip, NOW_NS).map(|n| (n.state, n.mac))
     }
 
@@ -409,12 +418,10 @@ mod tests {
         let mut stage = responder();
         let packet = frame(&[0u8; 64]);
         let mut solicits = 0;
-        stage
-            .neighbors_mut()
-            .resolve(THEM, packet, NOW_NS, |a| {
-                assert!(matches!(a, Action::Solicit { .. }));
-                solicits += 1;
-            });
+        stage.neighbors_mut().resolve(THEM, packet, NOW_NS, |a| {
+            assert!(matches!(a, Action::Solicit { .. }));
+            solicits += 1;
+        });
         let mut requests = 0;
         for s in 1..=3 {
             requests += poll_at(&mut stage, NOW_NS + s * SECOND).len();
@@ -422,7 +429,10 @@ mod tests {
         assert_eq!((solicits, requests), (1, 2));
         assert!(stage.neighbors().is_empty());
         let c = stage.neighbors().counters();
-        assert_eq!((c.solicitations, c.dropped_unreachable, c.failed), (3, 1, 1));
+        assert_eq!(
+            (c.solicitations, c.dropped_unreachable, c.failed),
+            (3, 1, 1)
+        );
         assert_eq!(stage.neighbors().next_deadline(), None);
         pool().assert_whole();
     }
@@ -446,7 +456,10 @@ mod tests {
             run(&mut stage, &gratuitous),
             Verdict::Drop(Reason::NOT_FOR_US)
         ));
-        assert_eq!(state(&stage, THEM), Some((NeighborState::Stale, Some(moved))));
+        assert_eq!(
+            state(&stage, THEM),
+            Some((NeighborState::Stale, Some(moved)))
+        );
 
         let mut odd = Arp::request(THEM_MAC, THEM, US);
         odd.operation = ArpOperation::Unknown(9);

@@ -97,6 +97,12 @@ impl<B> NdpResponder<B> {
         self
     }
 
+    /// Turns the announcement on the next poll on or off (see
+    /// [`announcing`](Self::announcing)).
+    pub fn set_announcing(&mut self, on: bool) {
+        self.announce = on;
+    }
+
     /// The neighbor cache.
     pub fn neighbors(&self) -> &NeighborCache<Ipv6Addr, B> {
         &self.neighbors
@@ -183,20 +189,26 @@ fn solicitation<B: PacketBuf>(
             (group, multicast_mac(group))
         }
     };
-    build_ndp(cx, (iface.mac, eth_dst), (source, dst), SOLICITATION_LEN, |icmp| {
-        NeighborSolicitation {
-            msg_type: Icmpv6Type::NeighborSolicitation,
-            code: 0,
-            checksum: 0,
-            reserved: 0,
-            target,
-        }
-        .emit(icmp)
-        .ok()?;
-        NdpOptionWriter::new(&mut icmp[NeighborSolicitation::LEN..])
-            .source_link_addr(iface.mac)
-            .ok()
-    })
+    build_ndp(
+        cx,
+        (iface.mac, eth_dst),
+        (source, dst),
+        SOLICITATION_LEN,
+        |icmp| {
+            NeighborSolicitation {
+                msg_type: Icmpv6Type::NeighborSolicitation,
+                code: 0,
+                checksum: 0,
+                reserved: 0,
+                target,
+            }
+            .emit(icmp)
+            .ok()?;
+            NdpOptionWriter::new(&mut icmp[NeighborSolicitation::LEN..])
+                .source_link_addr(iface.mac)
+                .ok()
+        },
+    )
 }
 
 /// An unsolicited advertisement of `addr` at our MAC address, to all-nodes.
@@ -456,8 +468,7 @@ impl<B: PacketBuf> Stage<B> for NdpResponder<B> {
         let now = cx.now_ns();
         if self.neighbors.next_deadline().is_some_and(|at| at <= now) {
             let (iface, counters) = (&self.iface, &mut self.counters);
-            self.neighbors
-                .poll(now, |a| act(iface, counters, a, cx));
+            self.neighbors.poll(now, |a| act(iface, counters, a, cx));
         }
     }
 }
@@ -487,7 +498,10 @@ mod tests {
         )
     }
 
-    fn learned(stage: &NdpResponder<PoolBuf>, ip: Ipv6Addr) -> Option<(NeighborState, Option<MacAddr>)> {
+    fn learned(
+        stage: &NdpResponder<PoolBuf>,
+        ip: Ipv6Addr,
+    ) -> Option<(NeighborState, Option<MacAddr>)> {
         stage.neighbors().get(ip, NOW_NS).map(|n| (n.state, n.mac))
     }
 
@@ -519,7 +533,10 @@ mod tests {
         out
     }
 
-    fn run(stage: &mut NdpResponder<PoolBuf>, bytes: &[u8]) -> Verdict<Ipv6Packet<PoolBuf>, PoolBuf> {
+    fn run(
+        stage: &mut NdpResponder<PoolBuf>,
+        bytes: &[u8],
+    ) -> Verdict<Ipv6Packet<PoolBuf>, PoolBuf> {
         run_sent(stage, bytes).0
     }
 
@@ -530,7 +547,9 @@ mod tests {
         let mut buf = frame(bytes);
         buf.meta_mut().layers.l3 = 14;
         buf.meta_mut().layers.l4 = 54;
-        with_cx_at(NOW_NS, |cx| stage.process(Ipv6Packet::new_unchecked(buf), cx))
+        with_cx_at(NOW_NS, |cx| {
+            stage.process(Ipv6Packet::new_unchecked(buf), cx)
+        })
     }
 
     #[test]
@@ -611,9 +630,9 @@ mod tests {
         // Asked (a packet waits): the solicited answer makes it REACHABLE
         // and the packet leaves, addressed to it.
         let held = frame(&[0u8; 64]);
-        let resolved = stage
-            .neighbors_mut()
-            .resolve(them(), held, NOW_NS, |a| assert!(matches!(a, Action::Solicit { .. })));
+        let resolved = stage.neighbors_mut().resolve(them(), held, NOW_NS, |a| {
+            assert!(matches!(a, Action::Solicit { .. }))
+        });
         assert!(matches!(resolved, Resolved::Held));
         let (verdict, sent) = run_sent(&mut stage, &na);
         assert!(matches!(verdict, Verdict::Consumed));
@@ -698,13 +717,7 @@ mod tests {
             .neighbors_mut()
             .resolve(target, frame(&[0u8; 64]), NOW_NS, |a| first = Some(a));
         assert!(matches!(resolved, Resolved::Held));
-        assert!(matches!(
-            first,
-            Some(Action::Solicit {
-                unicast: None,
-                ..
-            })
-        ));
+        assert!(matches!(first, Some(Action::Solicit { unicast: None, .. })));
         let sent = poll_at(&mut stage, NOW_NS + 1_000_000_000);
         let group = solicited_node(&target);
         let expected = ndp(

@@ -182,3 +182,70 @@ fn run_answers_with_a_mac_of_its_own_over_af_packet() {
     // `run` made its own pool: every buffer of it came back.
     assert_eq!(summary.buffers_not_returned, Some(0));
 }
+
+/// With `--announce`, the kernel knows the responder's MAC address before
+/// anything is asked of it: from the gratuitous ARP (IPv4) and the
+/// unsolicited neighbor advertisement (IPv6) the responder sends when its
+/// loop starts. Linux creates entries from gratuitous ARP only with
+/// `arp_accept` (off by default), so the IPv4 half turns it on and starts
+/// from an empty table; the IPv6 half keeps the defaults and starts from a
+/// stale entry with a wrong address, which the advertisement's override
+/// flag corrects (the failover case).
+#[test]
+fn the_kernel_learns_our_mac_from_the_announcement_before_any_ping() {
+    let ns = Netns::new("resp-ann");
+    let pool = pool("resp-ann");
+    let mac = MacAddr([0x02, 0x74, 0x70, 0x61, 0x00, 0x43]);
+    let tap = ns
+        .enter(|| open_tap("tpa0", Some(mac), pool.clone()))
+        .expect("open TAP");
+    kernel_addresses(&ns, "tpa0");
+    ns.exec(&["sysctl", "-qw", "net.ipv4.conf.tpa0.arp_accept=1"]);
+    let wrong = "02:00:00:00:00:ee";
+    ns.ip(&[
+        "neigh",
+        "replace",
+        RESPONDER_V6,
+        "lladdr",
+        wrong,
+        "dev",
+        "tpa0",
+        "nud",
+        "stale",
+    ]);
+    let table = ns.ip(&["neigh", "show", "dev", "tpa0"]);
+    assert!(!table.contains(RESPONDER_V4), "{table}");
+    ns.assert_neighbor("tpa0", RESPONDER_V6, wrong);
+
+    let config = Config {
+        announce: true,
+        ..config(PortSpec::Tap("tpa0".into()))
+    };
+    let summary = while_serving(tap, config, || {
+        let ours = format!("lladdr {mac}");
+        let learned = (0..500).any(|_| {
+            let table = ns.ip(&["neigh", "show", "dev", "tpa0"]);
+            let knows = |addr: &str| {
+                table
+                    .lines()
+                    .any(|l| l.split_whitespace().next() == Some(addr) && l.contains(&ours))
+            };
+            let both = knows(RESPONDER_V4) && knows(RESPONDER_V6);
+            if !both {
+                thread::sleep(std::time::Duration::from_millis(10));
+            }
+            both
+        });
+        let table = ns.ip(&["neigh", "show", "dev", "tpa0"]);
+        assert!(
+            learned,
+            "the kernel did not learn {mac} within 5 s:\n{table}"
+        );
+    });
+    // Nothing was asked of the responder: the kernel learned from the
+    // announcements alone.
+    assert_eq!(summary.arp_replies, 0, "{}", summary.counters);
+    assert_eq!(summary.ndp_replies, 0, "{}", summary.counters);
+    assert_eq!(summary.icmpv4_replies + summary.icmpv6_replies, 0);
+    pool.assert_whole();
+}

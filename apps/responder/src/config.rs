@@ -172,6 +172,9 @@ pub struct Config {
     /// Access control, in order, first match wins; frames no rule matches
     /// are allowed. Empty: no ACL stage runs.
     pub acl: Vec<Rule>,
+    /// Send a gratuitous ARP and an unsolicited neighbor advertisement for
+    /// each address when the loop starts.
+    pub announce: bool,
 }
 
 impl Config {
@@ -188,6 +191,7 @@ impl Config {
             eal_args: Vec::new(),
             rx_mode: None,
             acl: Vec::new(),
+            announce: false,
         }
     }
 

@@ -70,6 +70,11 @@ struct Args {
     /// 'deny ip src 10.0.0.0/8'; syntax below.
     #[arg(long = "acl", value_name = "RULE", value_parser = parse_rule)]
     acl: Vec<Rule>,
+    /// Announce our addresses at start (a gratuitous ARP and an unsolicited
+    /// neighbor advertisement each), so neighbors learn our MAC address
+    /// before any exchange. Only for addresses that are the responder's own.
+    #[arg(long)]
+    announce: bool,
     /// DPDK EAL arguments, after `--` (with --port dpdk:<device> only),
     /// e.g. `-- -l 0 --no-huge --no-pci --vdev net_tap0,iface=tpa0`.
     #[arg(last = true, value_name = "EAL_ARGS")]
@@ -91,6 +96,7 @@ fn main() -> ExitCode {
         eal_args: args.eal_args,
         rx_mode: args.rx_mode,
         acl: args.acl,
+        announce: args.announce,
         ..Config::new(args.port, args.ips)
     };
     let stop = StopFlag::new();

@@ -44,7 +44,8 @@ pub type Ipv6Branch<B> = (
 );
 
 /// The front with the responder's three branches.
-pub type ResponderFront<B> = EthernetFront<B, Counted<ArpResponder<B>>, Ipv4Branch<B>, Ipv6Branch<B>>;
+pub type ResponderFront<B> =
+    EthernetFront<B, Counted<ArpResponder<B>>, Ipv4Branch<B>, Ipv6Branch<B>>;
 
 /// ARP, ICMP echo, NDP and ICMPv6 echo answered on port `P`.
 #[tpa::pipeline]
@@ -86,6 +87,16 @@ impl<P: Port> Responder<P> {
     /// dropped before any is answered.
     pub fn with_acl(mut self, acl: Acl) -> Self {
         self.acl = Optional::on(acl);
+        self
+    }
+
+    /// Announces our addresses when the loop starts, when `on`: a
+    /// gratuitous ARP and an unsolicited neighbor advertisement per address,
+    /// so that neighbors learn (or correct) our MAC address before any
+    /// exchange. For a port whose addresses are its own, not the host's.
+    pub fn announcing(mut self, on: bool) -> Self {
+        self.front.left.stage.set_announcing(on);
+        self.front.right.right.1.stage.set_announcing(on);
         self
     }
 

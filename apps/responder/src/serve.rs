@@ -256,7 +256,7 @@ fn serve_as_port<P: Port>(
         })?),
         None => None,
     };
-    let mut responder = build(port, &iface, capture);
+    let mut responder = build(port, &iface, capture).announcing(config.announce);
     if !config.acl.is_empty() {
         let acl = config
             .acl

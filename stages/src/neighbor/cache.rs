@@ -222,8 +222,10 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
                 NeighborState::Stale => {
                     e.state = NeighborState::Delay;
                     e.updated_ns = now_ns;
-                    self.deadlines
-                        .set(slot, now_ns.saturating_add(self.config.delay_first_probe_ns));
+                    self.deadlines.set(
+                        slot,
+                        now_ns.saturating_add(self.config.delay_first_probe_ns),
+                    );
                     Some(e.mac)
                 }
                 NeighborState::Reachable | NeighborState::Delay | NeighborState::Probe => {

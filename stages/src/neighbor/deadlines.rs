@@ -50,7 +50,10 @@ impl Deadlines {
             return;
         }
         self.position[slot as usize] = NONE;
-        let last = self.heap.pop().expect("a slot with a position is in the heap");
+        let last = self
+            .heap
+            .pop()
+            .expect("a slot with a position is in the heap");
         let p = p as usize;
         if p < self.heap.len() {
             self.heap[p] = last;

@@ -153,7 +153,10 @@ fn incomplete_retransmits_then_fails_with_its_packets_unreachable() {
     assert!(c.is_empty());
     assert_eq!(c.next_deadline(), None);
     let k = c.counters();
-    assert_eq!((k.solicitations, k.dropped_unreachable, k.failed), (3, 1, 1));
+    assert_eq!(
+        (k.solicitations, k.dropped_unreachable, k.failed),
+        (3, 1, 1)
+    );
     assert_eq!(
         io::Error::from(ResolveError::Unreachable).kind(),
         io::ErrorKind::HostUnreachable
@@ -171,7 +174,10 @@ fn incomplete_resolves_by_what_is_heard_and_sends_what_it_held() {
     ] {
         let (mut c, _) = incomplete();
         let mut a = Vec::new();
-        assert_eq!(c.learn(ip(1), Some(mac(1)), heard, T0 + 1, |x| a.push(x)), Some(next));
+        assert_eq!(
+            c.learn(ip(1), Some(mac(1)), heard, T0 + 1, |x| a.push(x)),
+            Some(next)
+        );
         assert!(
             matches!(a.as_slice(), [Action::Send { packet: 7, mac: m }] if *m == mac(1)),
             "{heard:?}"
@@ -192,7 +198,12 @@ fn incomplete_resolves_by_what_is_heard_and_sends_what_it_held() {
 fn only_solicitations_create_entries() {
     let mut c = cache();
     let none = |_: Action<Ipv4Addr, u32>| panic!("no action expected");
-    for heard in [SOLICITED, SOLICITED_OVERRIDE, UNSOLICITED, UNSOLICITED_OVERRIDE] {
+    for heard in [
+        SOLICITED,
+        SOLICITED_OVERRIDE,
+        UNSOLICITED,
+        UNSOLICITED_OVERRIDE,
+    ] {
         assert_eq!(c.learn(ip(1), Some(mac(1)), heard, T0, none), None);
     }
     assert_eq!(c.learn(ip(1), None, Heard::Solicitation, T0, none), None);
@@ -221,13 +232,7 @@ fn reachable_turns_stale_after_reachable_time_and_delay_when_used() {
 #[test]
 fn reachable_time_is_drawn_between_half_and_one_and_a_half_base() {
     let times: BTreeSet<u64> = (0..64)
-        .map(|seed| {
-            Cache::new(NeighborConfig {
-                seed,
-                ..config()
-            })
-            .reachable_time_ns()
-        })
+        .map(|seed| Cache::new(NeighborConfig { seed, ..config() }).reachable_time_ns())
         .collect();
     assert!(times.iter().all(|t| (15 * S..=45 * S).contains(t)));
     assert!(times.len() > 32, "random: {times:?}");
@@ -269,9 +274,13 @@ fn probe_retransmits_then_forgets_the_neighbor() {
     c.poll(T0 + S, |x| a.push(x));
     c.poll(T0 + 2 * S, |x| a.push(x));
     assert_eq!(a.len(), 2);
-    assert!(a
-        .iter()
-        .all(|x| matches!(x, Action::Solicit { unicast: Some(_), .. })));
+    assert!(a.iter().all(|x| matches!(
+        x,
+        Action::Solicit {
+            unicast: Some(_),
+            ..
+        }
+    )));
     c.poll(T0 + 3 * S, |x| a.push(x));
     assert_eq!(a.len(), 2);
     assert!(c.is_empty());
@@ -316,7 +325,11 @@ fn advertisements_follow_appendix_c_for_known_entries() {
         let got = c.learn(ip(1), Some(addr), heard, T0 + 1, |_| panic!());
         let case = format!("{before} + {heard:?} from {addr}");
         assert_eq!(got, Some(after), "{case}");
-        assert_eq!(c.get(ip(1), T0 + 1).unwrap().mac, Some(addr_after), "{case}");
+        assert_eq!(
+            c.get(ip(1), T0 + 1).unwrap().mac,
+            Some(addr_after),
+            "{case}"
+        );
         // Only DELAY and PROBE keep a deadline.
         assert_eq!(
             c.next_deadline().is_some(),
@@ -348,9 +361,15 @@ fn confirmations_refresh_known_entries_only() {
 fn a_full_hold_queue_drops_its_oldest_and_a_full_slab_refuses() {
     let (mut c, _) = incomplete();
     let mut a = Vec::new();
-    assert!(matches!(c.resolve(ip(1), 8, T0, |x| a.push(x)), Resolved::Held));
+    assert!(matches!(
+        c.resolve(ip(1), 8, T0, |x| a.push(x)),
+        Resolved::Held
+    ));
     // Per neighbor: 2. The oldest makes room (RFC 4861 7.2.2).
-    assert!(matches!(c.resolve(ip(1), 9, T0, |x| a.push(x)), Resolved::Held));
+    assert!(matches!(
+        c.resolve(ip(1), 9, T0, |x| a.push(x)),
+        Resolved::Held
+    ));
     assert!(matches!(
         a.as_slice(),
         [Action::Drop {
