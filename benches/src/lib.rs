@@ -4,6 +4,8 @@
 //! emit, builds their frames byte by byte (independently of every parser
 //! under test) and computes the value each parser must arrive at.
 //! [`loop_port`] is a port without a wire, for measuring a pipeline's loop;
+//! [`linear_neighbors`] is the old neighbor table, the neighbor cache's
+//! baseline;
 //! [`criterion`] gives the Criterion settings the benches share;
 //! [`results`] stores figures measured outside criterion for
 //! `benches/report.py`.
@@ -309,6 +311,7 @@ pub mod headers {
     }
 }
 
+pub mod linear_neighbors;
 pub mod loop_port;
 pub mod results;
 
