@@ -219,6 +219,15 @@ TABLES = {
         baseline="flat_frame",
         columns=("name", "time", "mpps", "ratio"),
     ),
+    # benches/benches/neighbors.rs
+    "neighbors": Table(
+        ["neighbors/16", "neighbors/1024", "neighbors/65536"],
+        functions=["cache", "linear"],
+        baseline="cache",
+        columns=("group", "name", "time", "ratio"),
+        unit="lookup",
+        per=1,
+    ),
     # benches/benches/time.rs
     "time-clock": Table(["clock"], unit="call", per=1),
     "time-wheel": Table(["wheel"], columns=("name", "time"), unit="operation", per=1),
