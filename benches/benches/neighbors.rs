@@ -33,6 +33,68 @@ fn mac_of(ip: Ipv4Addr) -> MacAddr {
     MacAddr([2, 0, a, b, c, d])
 }
 
+/// A cache of the `ips`, every one REACHABLE, each lookup checked.
+fn filled_cache(ips: &[Ipv4Addr]) -> NeighborCache<Ipv4Addr, ()> {
+    let mut cache = NeighborCache::new(NeighborConfig {
+        capacity: ips.len(),
+        seed: 7,
+        ..NeighborConfig::default()
+    });
+    for &ip in ips {
+        cache.learn(ip, Some(mac_of(ip)), Heard::Solicitation, 0, |_| {});
+        cache.confirm(ip, 0);
+    }
+    for &ip in ips {
+        assert_eq!(cache.lookup(ip, NOW_NS), Some(mac_of(ip)));
+    }
+    cache
+}
+
+/// The old linear table of the `ips`, each lookup checked.
+fn filled_linear(ips: &[Ipv4Addr]) -> LinearTable<Ipv4Addr> {
+    let mut linear = LinearTable::new(ips.len());
+    for &ip in ips {
+        linear.learn(ip, mac_of(ip), 0);
+    }
+    for &ip in ips {
+        assert_eq!(linear.lookup(ip), Some(mac_of(ip)));
+    }
+    linear
+}
+
+/// `TPA_NEIGHBORS_RUN=<cache|linear>:<n>:<lookups>`: only that many lookups
+/// of one variant, no criterion, for counting instructions under callgrind
+/// (run twice with different counts; the difference over the extra lookups
+/// is the count per lookup, free of the setup).
+fn count_run(spec: &str) {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [variant, n, lookups] = parts[..] else {
+        panic!("TPA_NEIGHBORS_RUN={spec}: expected <cache|linear>:<n>:<lookups>");
+    };
+    let n: usize = n.parse().expect("a neighbor count");
+    let lookups: usize = lookups.parse().expect("a lookup count");
+    assert!(n.is_power_of_two(), "n must be a power of two");
+    let ips = addresses(n);
+    let mask = n - 1;
+    let mut found = 0usize;
+    match variant {
+        "cache" => {
+            let mut cache = filled_cache(&ips);
+            for i in 0..lookups {
+                found += cache.lookup(black_box(ips[i & mask]), NOW_NS).is_some() as usize;
+            }
+        }
+        "linear" => {
+            let linear = filled_linear(&ips);
+            for i in 0..lookups {
+                found += linear.lookup(black_box(ips[i & mask])).is_some() as usize;
+            }
+        }
+        other => panic!("unknown variant {other}"),
+    }
+    assert_eq!(found, lookups);
+}
+
 fn lookup_hit(c: &mut Criterion) {
     for n in [16usize, 1024, 65536] {
         let mut g = c.benchmark_group(format!("neighbors/{n}"));
@@ -41,19 +103,8 @@ fn lookup_hit(c: &mut Criterion) {
         // `n` is a power of two: the next index is a mask, not a division.
         let mask = n - 1;
 
-        let mut cache: NeighborCache<Ipv4Addr, ()> = NeighborCache::new(NeighborConfig {
-            capacity: n,
-            seed: 7,
-            ..NeighborConfig::default()
-        });
-        for &ip in &ips {
-            cache.learn(ip, Some(mac_of(ip)), Heard::Solicitation, 0, |_| {});
-            cache.confirm(ip, 0);
-        }
         // Every lookup is a hit on a REACHABLE entry (and finds its MAC).
-        for &ip in &ips {
-            assert_eq!(cache.lookup(ip, NOW_NS), Some(mac_of(ip)));
-        }
+        let mut cache = filled_cache(&ips);
         let mut i = 0;
         g.bench_function("cache", |b| {
             b.iter(|| {
@@ -62,13 +113,7 @@ fn lookup_hit(c: &mut Criterion) {
             })
         });
 
-        let mut linear = LinearTable::new(n);
-        for &ip in &ips {
-            linear.learn(ip, mac_of(ip), 0);
-        }
-        for &ip in &ips {
-            assert_eq!(linear.lookup(ip), Some(mac_of(ip)));
-        }
+        let linear = filled_linear(&ips);
         let mut i = 0;
         g.bench_function("linear", |b| {
             b.iter(|| {
@@ -81,6 +126,10 @@ fn lookup_hit(c: &mut Criterion) {
 }
 
 fn main() {
+    if let Ok(spec) = std::env::var("TPA_NEIGHBORS_RUN") {
+        count_run(&spec);
+        return;
+    }
     let mut c = tpa_benches::criterion();
     lookup_hit(&mut c);
     c.final_summary();

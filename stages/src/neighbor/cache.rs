@@ -212,32 +212,46 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
     /// neighbor (or a REACHABLE one past its ReachableTime) moves it to
     /// DELAY: if no upper layer confirms it within DELAY_FIRST_PROBE_TIME,
     /// [`poll`](Self::poll) starts probing.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&mut self, ip: A, now_ns: u64) -> Option<MacAddr> {
-        let found = self.index.get(ip).and_then(|slot| {
-            let e = self.entries[slot as usize].as_mut()?;
-            e.used = true;
-            match effective(e.state, e.reachable_until_ns, now_ns) {
-                NeighborState::Incomplete => None,
-                NeighborState::Stale => {
-                    e.state = NeighborState::Delay;
-                    e.updated_ns = now_ns;
-                    self.deadlines.set(
-                        slot,
-                        now_ns.saturating_add(self.config.delay_first_probe_ns),
-                    );
-                    Some(e.mac)
+        let found = match self.index.get(ip) {
+            Some(slot) => match self.entries[slot as usize].as_mut() {
+                Some(e) => {
+                    e.used = true;
+                    match effective(e.state, e.reachable_until_ns, now_ns) {
+                        NeighborState::Reachable | NeighborState::Delay | NeighborState::Probe => {
+                            Some(e.mac)
+                        }
+                        NeighborState::Stale => Some(self.start_delay(slot, now_ns)),
+                        NeighborState::Incomplete => None,
+                    }
                 }
-                NeighborState::Reachable | NeighborState::Delay | NeighborState::Probe => {
-                    Some(e.mac)
-                }
-            }
-        });
+                None => None,
+            },
+            None => None,
+        };
         match found {
             Some(_) => self.counters.hits += 1,
             None => self.counters.misses += 1,
         }
         found
+    }
+
+    /// A packet goes to the STALE neighbor in `slot`: DELAY, with its
+    /// deadline. Out of line, to keep [`lookup`](Self::lookup) small.
+    #[cold]
+    #[inline(never)]
+    fn start_delay(&mut self, slot: u32, now_ns: u64) -> MacAddr {
+        let Some(e) = self.entries[slot as usize].as_mut() else {
+            return MacAddr::ZERO;
+        };
+        e.state = NeighborState::Delay;
+        e.updated_ns = now_ns;
+        self.deadlines.set(
+            slot,
+            now_ns.saturating_add(self.config.delay_first_probe_ns),
+        );
+        e.mac
     }
 
     /// Where `packet` for `ip` goes: straight out when the neighbor is known

@@ -39,7 +39,7 @@ impl<A: NeighborAddr> Index<A> {
     }
 
     /// The slot of `key`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(&self, key: A) -> Option<u32> {
         let mask = self.mask();
         let mut i = self.home(key);
