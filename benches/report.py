@@ -228,6 +228,17 @@ TABLES = {
         unit="lookup",
         per=1,
     ),
+    # benches/callgrind_neighbors.sh
+    "neighbors-instructions": Table(
+        ["instructions/neighbors/16", "instructions/neighbors/1024", "instructions/neighbors/65536"],
+        functions=["cache", "linear"],
+        baseline="cache",
+        baseline_label="`cache`",
+        columns=("group", "name", "instructions", "ratio"),
+        ratio_of="instructions",
+        unit="lookup",
+        per=1,
+    ),
     # benches/benches/time.rs
     "time-clock": Table(["clock"], unit="call", per=1),
     "time-wheel": Table(["wheel"], columns=("name", "time"), unit="operation", per=1),

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Instructions per neighbor lookup (a hit), tpa's neighbor cache against
+# the linear table it replaced, counted by callgrind (exact and repeatable,
+# unlike time on a shared machine):
+#   bash benches/callgrind_neighbors.sh
+# Each variant of benches/benches/neighbors.rs runs alone
+# (TPA_NEIGHBORS_RUN=<variant>:<n>:<lookups>) for N1 and then N2 lookups;
+# the difference of the two totals divided by N2 - N1 is the count per
+# lookup (the bench loop's few instructions included), free of the setup.
+# Writes target/bench-results/neighbors-instructions.json for
+# benches/report.py (table `neighbors-instructions`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+command -v valgrind >/dev/null || {
+    echo "benches/callgrind_neighbors.sh: valgrind not found (apt-get install valgrind)" >&2
+    exit 1
+}
+
+bin=$(cargo bench -p tpa-benches --bench neighbors --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"executable":"\([^"]*neighbors-[^"]*\)".*/\1/p' | tail -n 1)
+[[ -x "$bin" ]] || {
+    echo "benches/callgrind_neighbors.sh: could not build the neighbors bench" >&2
+    exit 1
+}
+
+count() {
+    local out
+    out=$(TPA_NEIGHBORS_RUN="$1" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" 2>&1) || {
+        echo "$out" >&2
+        echo "benches/callgrind_neighbors.sh: $1 failed under valgrind" >&2
+        exit 1
+    }
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p' <<<"$out"
+}
+
+records=()
+echo "| neighbors | cache | linear | linear / cache |"
+echo "|---:|---:|---:|---:|"
+for n in 16 1024 65536; do
+    # The linear scan of 65536 costs ~200k instructions a lookup: fewer.
+    if ((n == 65536)); then l1=100 l2=300; else l1=100000 l2=300000; fi
+    c=$(awk -v a="$(count "cache:$n:100000")" -v b="$(count "cache:$n:300000")" 'BEGIN { printf "%.1f", (b - a) / 200000 }')
+    l=$(awk -v a="$(count "linear:$n:$l1")" -v b="$(count "linear:$n:$l2")" -v k=$((l2 - l1)) 'BEGIN { printf "%.1f", (b - a) / k }')
+    records+=("{\"group\": \"instructions/neighbors/$n\", \"function\": \"cache\", \"instructions_per_iter\": $c, \"elements\": 1, \"samples\": 1}")
+    records+=("{\"group\": \"instructions/neighbors/$n\", \"function\": \"linear\", \"instructions_per_iter\": $l, \"elements\": 1, \"samples\": 1}")
+    awk -v n="$n" -v c="$c" -v l="$l" 'BEGIN { printf "| %d | %.1f | %.1f | %.1f |\n", n, c, l, l / c }'
+done
+
+dir="${CARGO_TARGET_DIR:-target}/bench-results"
+mkdir -p "$dir"
+{
+    echo "["
+    for i in "${!records[@]}"; do
+        sep=","
+        ((i == ${#records[@]} - 1)) && sep=""
+        echo "  ${records[$i]}$sep"
+    done
+    echo "]"
+} >"$dir/neighbors-instructions.json"
+echo "(written to $dir/neighbors-instructions.json)"
