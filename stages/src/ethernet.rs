@@ -19,6 +19,7 @@ use tpa::stage::{Cx, Demux, Fork, Reason, Split, Stage, Verdict};
 use tpa::wire::ethernet::EtherType;
 use tpa::wire::MacAddr;
 
+use crate::iface::Interface;
 use crate::packet::{
     ArpFrame, Ipv4Frame, Ipv6Frame, Layer, PacketError, PacketErrorKind, Rejected,
 };
@@ -162,6 +163,29 @@ pub fn ethernet_front<B, A, V4, V6>(
         Demux::new(Split::new(), ipv4, ipv6),
     )
 }
+
+macro_rules! frame_parse {
+    ($name:ident, $ether_type:ident, $what:literal) => {
+        impl<B: PacketBuf> $name<B> {
+            #[doc = concat!(
+                "Checks that `buf` is an Ethernet frame ", $what, " to `iface` at the link layer, ",
+                "as [`EthernetClassify`] does (a whole header, ",
+                "a destination MAC that is `iface`'s or a group's, a source that is not a group), ",
+                "and records the layer offsets.\n\n# Errors\n\nAn [`Ethernet`](Layer::Ethernet) ",
+                "[`PacketError`], with the buffer back."
+            )]
+            #[inline]
+            pub fn parse(buf: B, iface: &Interface) -> Result<Self, Rejected<B>> {
+                classify_as(buf, iface.mac, EtherType::$ether_type)
+                    .map($name::new_unchecked)
+            }
+        }
+    };
+}
+
+frame_parse!(ArpFrame, Arp, "whose EtherType is ARP,");
+frame_parse!(Ipv4Frame, Ipv4, "whose EtherType is IPv4,");
+frame_parse!(Ipv6Frame, Ipv6, "whose EtherType is IPv6,");
 
 #[cfg(test)]
 mod tests {

@@ -119,6 +119,31 @@ impl<B: PacketBuf> Stage<B> for Ipv4Input {
     }
 }
 
+impl<B: PacketBuf> Ipv4Packet<B> {
+    /// Checks the IPv4 layer of `frame` as [`Ipv4Input`]
+    /// does, for `iface`'s addresses, trims the link-layer padding and records
+    /// the transport layer's offset.
+    ///
+    /// # Errors
+    ///
+    /// An [`Ipv4`](Layer::Ipv4) [`PacketError`], with the buffer back.
+    #[inline]
+    pub fn from_frame(frame: Ipv4Frame<B>, iface: &Interface) -> Result<Self, Rejected<B>> {
+        check(frame, iface)
+    }
+
+    /// [`Ipv4Frame::parse`], then [`from_frame`](Self::from_frame): the
+    /// checks of the Ethernet front and IPv4 input on an Ethernet frame.
+    ///
+    /// # Errors
+    ///
+    /// The first layer's [`PacketError`], with the buffer back.
+    #[inline]
+    pub fn parse(buf: B, iface: &Interface) -> Result<Self, Rejected<B>> {
+        Self::from_frame(Ipv4Frame::parse(buf, iface)?, iface)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

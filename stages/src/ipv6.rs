@@ -123,6 +123,31 @@ impl<B: PacketBuf> Stage<B> for Ipv6Input {
     }
 }
 
+impl<B: PacketBuf> Ipv6Packet<B> {
+    /// Checks the IPv6 layer of `frame` as [`Ipv6Input`]
+    /// does, for `iface`'s addresses and groups, trims the link-layer padding
+    /// and records the transport layer's offset.
+    ///
+    /// # Errors
+    ///
+    /// An [`Ipv6`](Layer::Ipv6) [`PacketError`], with the buffer back.
+    #[inline]
+    pub fn from_frame(frame: Ipv6Frame<B>, iface: &Interface) -> Result<Self, Rejected<B>> {
+        check(frame, iface)
+    }
+
+    /// [`Ipv6Frame::parse`], then [`from_frame`](Self::from_frame): the
+    /// checks of the Ethernet front and IPv6 input on an Ethernet frame.
+    ///
+    /// # Errors
+    ///
+    /// The first layer's [`PacketError`], with the buffer back.
+    #[inline]
+    pub fn parse(buf: B, iface: &Interface) -> Result<Self, Rejected<B>> {
+        Self::from_frame(Ipv6Frame::parse(buf, iface)?, iface)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

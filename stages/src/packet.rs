@@ -73,8 +73,6 @@ use tpa::buf::PacketBuf;
 use tpa::header::HeaderError;
 use tpa::stage::Reason;
 
-use crate::iface::Interface;
-
 /// A layer whose checks a frame failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layer {
@@ -390,76 +388,3 @@ typed_packet! {
 
 transport_layer!(Ipv4Packet);
 transport_layer!(Ipv6Packet);
-
-macro_rules! frame_parse {
-    ($name:ident, $ether_type:ident, $what:literal) => {
-        impl<B: PacketBuf> $name<B> {
-            #[doc = concat!(
-                "Checks that `buf` is an Ethernet frame ", $what, " to `iface` at the link layer, ",
-                "as [`EthernetClassify`](crate::ethernet::EthernetClassify) does (a whole header, ",
-                "a destination MAC that is `iface`'s or a group's, a source that is not a group), ",
-                "and records the layer offsets.\n\n# Errors\n\nAn [`Ethernet`](Layer::Ethernet) ",
-                "[`PacketError`], with the buffer back."
-            )]
-            #[inline]
-            pub fn parse(buf: B, iface: &Interface) -> Result<Self, Rejected<B>> {
-                crate::ethernet::classify_as(buf, iface.mac, tpa::wire::ethernet::EtherType::$ether_type)
-                    .map($name::new_unchecked)
-            }
-        }
-    };
-}
-
-frame_parse!(ArpFrame, Arp, "whose EtherType is ARP,");
-frame_parse!(Ipv4Frame, Ipv4, "whose EtherType is IPv4,");
-frame_parse!(Ipv6Frame, Ipv6, "whose EtherType is IPv6,");
-
-impl<B: PacketBuf> Ipv4Packet<B> {
-    /// Checks the IPv4 layer of `frame` as [`Ipv4Input`](crate::ipv4::Ipv4Input)
-    /// does, for `iface`'s addresses, trims the link-layer padding and records
-    /// the transport layer's offset.
-    ///
-    /// # Errors
-    ///
-    /// An [`Ipv4`](Layer::Ipv4) [`PacketError`], with the buffer back.
-    #[inline]
-    pub fn from_frame(frame: Ipv4Frame<B>, iface: &Interface) -> Result<Self, Rejected<B>> {
-        crate::ipv4::check(frame, iface)
-    }
-
-    /// [`Ipv4Frame::parse`], then [`from_frame`](Self::from_frame): the
-    /// checks of the Ethernet front and IPv4 input on an Ethernet frame.
-    ///
-    /// # Errors
-    ///
-    /// The first layer's [`PacketError`], with the buffer back.
-    #[inline]
-    pub fn parse(buf: B, iface: &Interface) -> Result<Self, Rejected<B>> {
-        Self::from_frame(Ipv4Frame::parse(buf, iface)?, iface)
-    }
-}
-
-impl<B: PacketBuf> Ipv6Packet<B> {
-    /// Checks the IPv6 layer of `frame` as [`Ipv6Input`](crate::ipv6::Ipv6Input)
-    /// does, for `iface`'s addresses and groups, trims the link-layer padding
-    /// and records the transport layer's offset.
-    ///
-    /// # Errors
-    ///
-    /// An [`Ipv6`](Layer::Ipv6) [`PacketError`], with the buffer back.
-    #[inline]
-    pub fn from_frame(frame: Ipv6Frame<B>, iface: &Interface) -> Result<Self, Rejected<B>> {
-        crate::ipv6::check(frame, iface)
-    }
-
-    /// [`Ipv6Frame::parse`], then [`from_frame`](Self::from_frame): the
-    /// checks of the Ethernet front and IPv6 input on an Ethernet frame.
-    ///
-    /// # Errors
-    ///
-    /// The first layer's [`PacketError`], with the buffer back.
-    #[inline]
-    pub fn parse(buf: B, iface: &Interface) -> Result<Self, Rejected<B>> {
-        Self::from_frame(Ipv6Frame::parse(buf, iface)?, iface)
-    }
-}
