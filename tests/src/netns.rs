@@ -95,6 +95,11 @@ impl Netns {
         self.ip(&["addr", "add", cidr, "dev", dev]);
     }
 
+    /// Sets the MAC address of interface `dev`.
+    pub fn set_mac(&self, dev: &str, mac: impl std::fmt::Display) {
+        self.ip(&["link", "set", "dev", dev, "address", &mac.to_string()]);
+    }
+
     /// Creates a veth pair `a` <-> `b` inside the namespace.
     pub fn add_veth(&self, a: &str, b: &str) {
         self.ip(&["link", "add", "name", a, "type", "veth", "peer", "name", b]);

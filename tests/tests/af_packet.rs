@@ -23,22 +23,8 @@ const TPA_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x7a, 0x12]);
 fn veth_ns(tag: &str, kernel_cidr: &str) -> Netns {
     let ns = Netns::new(tag);
     ns.add_veth("tpa0", "knl0");
-    ns.ip(&[
-        "link",
-        "set",
-        "dev",
-        "tpa0",
-        "address",
-        &TPA_MAC.to_string(),
-    ]);
-    ns.ip(&[
-        "link",
-        "set",
-        "dev",
-        "knl0",
-        "address",
-        &KERNEL_MAC.to_string(),
-    ]);
+    ns.set_mac("tpa0", TPA_MAC);
+    ns.set_mac("knl0", KERNEL_MAC);
     ns.add_addr("knl0", kernel_cidr);
     ns.up("tpa0");
     ns.up("knl0");

@@ -384,22 +384,8 @@ fn addresses(ns: &Netns, dev: &str, kernel_v6: &str, tpa: [IpAddr; 2]) {
 fn af_packet_fanout_steers_kernel_flows_to_the_predicted_member() {
     let ns = Netns::new("steer-afp");
     ns.add_veth("tpa0", "knl0");
-    ns.ip(&[
-        "link",
-        "set",
-        "dev",
-        "tpa0",
-        "address",
-        &TPA_MAC.to_string(),
-    ]);
-    ns.ip(&[
-        "link",
-        "set",
-        "dev",
-        "knl0",
-        "address",
-        &KERNEL_MAC.to_string(),
-    ]);
+    ns.set_mac("tpa0", TPA_MAC);
+    ns.set_mac("knl0", KERNEL_MAC);
     ns.add_addr("knl0", "10.13.0.1/24");
     ns.up("tpa0");
     ns.up("knl0");
