@@ -16,28 +16,12 @@ N2=${N2:-3000}
 # Packets per iteration: the forwarding port's frames, each counted once.
 BURST=32
 
-command -v valgrind >/dev/null || {
-    echo "benches/callgrind.sh: valgrind not found (apt-get install valgrind)" >&2
-    exit 1
-}
-
-bin=$(cargo bench -p tpa-benches --bench pipeline --no-run --message-format=json 2>/dev/null |
-    sed -n 's/.*"executable":"\([^"]*pipeline-[^"]*\)".*/\1/p' | tail -n 1)
-[[ -x "$bin" ]] || {
-    echo "benches/callgrind.sh: could not build the pipeline bench" >&2
-    exit 1
-}
+# shellcheck source=benches/callgrind_lib.sh
+. benches/callgrind_lib.sh
+callgrind_build pipeline
 
 # Total instructions of one run of variant $1 for $2 iterations.
-count() {
-    local out
-    out=$(TPA_PIPELINE_RUN="$1:$2" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" 2>&1) || {
-        echo "$out" >&2
-        echo "benches/callgrind.sh: $1 failed under valgrind" >&2
-        exit 1
-    }
-    sed -n 's/.*Collected : \([0-9]*\).*/\1/p' <<<"$out"
-}
+count() { callgrind_total TPA_PIPELINE_RUN "$1:$2"; }
 
 # Instructions per packet of variant $1.
 per_packet() {

@@ -12,27 +12,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-command -v valgrind >/dev/null || {
-    echo "benches/callgrind_neighbors.sh: valgrind not found (apt-get install valgrind)" >&2
-    exit 1
-}
+# shellcheck source=benches/callgrind_lib.sh
+. benches/callgrind_lib.sh
+callgrind_build neighbors
 
-bin=$(cargo bench -p tpa-benches --bench neighbors --no-run --message-format=json 2>/dev/null |
-    sed -n 's/.*"executable":"\([^"]*neighbors-[^"]*\)".*/\1/p' | tail -n 1)
-[[ -x "$bin" ]] || {
-    echo "benches/callgrind_neighbors.sh: could not build the neighbors bench" >&2
-    exit 1
-}
-
-count() {
-    local out
-    out=$(TPA_NEIGHBORS_RUN="$1" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" 2>&1) || {
-        echo "$out" >&2
-        echo "benches/callgrind_neighbors.sh: $1 failed under valgrind" >&2
-        exit 1
-    }
-    sed -n 's/.*Collected : \([0-9]*\).*/\1/p' <<<"$out"
-}
+count() { callgrind_total TPA_NEIGHBORS_RUN "$1"; }
 
 records=()
 echo "| neighbors | cache | linear | linear / cache |"
