@@ -66,11 +66,11 @@ fn swap_macs<B: PacketBuf>(b: &mut B) {
 /// The l2fwd stage: swap the MACs, send the frame back out.
 struct L2Fwd;
 
-impl<B: PacketBuf> Stage<B> for L2Fwd {
+impl<B: PacketBuf, S> Stage<B, S> for L2Fwd {
     type In = B;
     type Out = core::convert::Infallible;
     #[inline]
-    fn process(&mut self, mut frame: B, _cx: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+    fn process(&mut self, mut frame: B, _cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
         if frame.len() < 12 {
             return Verdict::Drop(Reason::TOO_SHORT);
         }

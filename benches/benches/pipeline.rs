@@ -97,11 +97,11 @@ fn loop_port() -> LoopPort {
 /// Adds one to byte `I` and passes the frame on.
 #[derive(Default)]
 struct Touch<const I: usize>;
-impl<B: PacketBuf, const I: usize> Stage<B> for Touch<I> {
+impl<B: PacketBuf, const I: usize, S> Stage<B, S> for Touch<I> {
     type In = B;
     type Out = B;
     #[inline]
-    fn process(&mut self, mut p: B, _: &mut Cx<'_, B>) -> Verdict<B> {
+    fn process(&mut self, mut p: B, _: &mut Cx<'_, B, S>) -> Verdict<B> {
         if let Some(b) = p.data_mut().get_mut(I) {
             *b = b.wrapping_add(1);
         }
@@ -112,11 +112,11 @@ impl<B: PacketBuf, const I: usize> Stage<B> for Touch<I> {
 /// Adds one to byte 15 and transmits the frame.
 #[derive(Default)]
 struct Send;
-impl<B: PacketBuf> Stage<B> for Send {
+impl<B: PacketBuf, S> Stage<B, S> for Send {
     type In = B;
     type Out = core::convert::Infallible;
     #[inline]
-    fn process(&mut self, mut p: B, _: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+    fn process(&mut self, mut p: B, _: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
         if let Some(b) = p.data_mut().get_mut(15) {
             *b = b.wrapping_add(1);
         }
@@ -401,6 +401,7 @@ impl<const PER_BURST: bool> Workload for DynChain<PER_BURST> {
             &mut NoHost,
             &mut NoObserver,
             now,
+            &mut (),
             |burst, cx, tally| {
                 if PER_BURST {
                     let (mut input, mut output) = (burst, spare);
@@ -424,10 +425,15 @@ impl<const PER_BURST: bool> Workload for DynChain<PER_BURST> {
                 }
             },
         );
-        black_box(
-            self.rt
-                .flush(&mut self.port, &mut NoHost, &mut NoObserver, now, rx),
-        );
+        black_box(self.rt.flush(
+            &mut self.port,
+            &mut NoHost,
+            &mut NoObserver,
+            now,
+            rx,
+            0,
+            None,
+        ));
     }
     fn check(&self) {
         let sent = self.stats.last().map_or(0, |s| s.transmitted);
@@ -448,11 +454,11 @@ fn swap_macs<B: PacketBuf>(p: &mut B) -> bool {
 
 /// The l2fwd stage: swap, then transmit.
 struct L2Fwd;
-impl<B: PacketBuf> Stage<B> for L2Fwd {
+impl<B: PacketBuf, S> Stage<B, S> for L2Fwd {
     type In = B;
     type Out = core::convert::Infallible;
     #[inline]
-    fn process(&mut self, mut p: B, _: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+    fn process(&mut self, mut p: B, _: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
         if swap_macs(&mut p) {
             Verdict::Transmit(p)
         } else {

@@ -9,6 +9,7 @@ mod doc;
 mod golden;
 mod header;
 mod pipeline;
+mod state;
 
 /// The path after `crate =` in either macro's arguments: where the `tpa`
 /// crate is when the dependency is renamed (`my_tpa`, `::my_tpa`,
@@ -79,4 +80,16 @@ pub fn header(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn pipeline(attr: TokenStream, item: TokenStream) -> TokenStream {
     pipeline::pipeline(attr.into(), item.into()).into()
+}
+
+/// Makes a struct a pipeline state: its fields become parts that stages
+/// borrow by type, one (`tpa::state::Part<T>`) or two or three at once
+/// (`tpa::state::Parts<(T, U)>`, `Parts<(T, U, V)>`), in any order.
+///
+/// Every field needs a type of its own (two fields of one type are a
+/// compile error naming both); `#[state(crate = my_tpa)]` names the tpa
+/// crate where the dependency is renamed. See `tpa::state`.
+#[proc_macro_derive(State, attributes(state))]
+pub fn derive_state(item: TokenStream) -> TokenStream {
+    state::derive(item.into()).into()
 }

@@ -264,13 +264,13 @@ impl Acl {
     }
 }
 
-impl<B: PacketBuf> Stage<B> for Acl {
+impl<B: PacketBuf, S> Stage<B, S> for Acl {
     type In = B;
     type Out = B;
     const CUSTOM_REASONS: &'static [&'static str] = &["acl"];
 
     #[inline]
-    fn process(&mut self, frame: B, _cx: &mut Cx<'_, B>) -> Verdict<B> {
+    fn process(&mut self, frame: B, _cx: &mut Cx<'_, B, S>) -> Verdict<B> {
         match self.decide(frame.data()) {
             Some(Action::Allow) => Verdict::Pass(frame),
             Some(Action::Deny) => Verdict::Drop(ACL_DENIED),

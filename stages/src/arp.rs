@@ -127,7 +127,7 @@ fn request_to_reply(frame: &mut [u8], l3: usize, our_mac: MacAddr) -> Option<()>
 }
 
 /// An ARP frame to `dst` carrying `arp`, in a buffer from `cx`.
-fn build_arp<B: PacketBuf>(cx: &mut Cx<'_, B>, dst: MacAddr, arp: &Arp) -> Option<B> {
+fn build_arp<B: PacketBuf, S>(cx: &mut Cx<'_, B, S>, dst: MacAddr, arp: &Arp) -> Option<B> {
     let mut buf = cx.alloc()?;
     let bytes = buf.append(ARP_FRAME_LEN).ok()?;
     bytes.fill(0);
@@ -154,11 +154,11 @@ fn source_for(iface: &Interface, target: Ipv4Addr) -> Option<Ipv4Addr> {
 }
 
 /// Carries out what the cache asked for.
-fn act<B: PacketBuf>(
+fn act<B: PacketBuf, S>(
     iface: &Interface,
     counters: &mut ArpCounters,
     action: Action<Ipv4Addr, B>,
-    cx: &mut Cx<'_, B>,
+    cx: &mut Cx<'_, B, S>,
 ) {
     match action {
         Action::Solicit { target, unicast } => {
@@ -184,11 +184,11 @@ fn act<B: PacketBuf>(
     }
 }
 
-impl<B: PacketBuf> Stage<B> for ArpResponder<B> {
+impl<B: PacketBuf, S> Stage<B, S> for ArpResponder<B> {
     type In = ArpFrame<B>;
     type Out = Infallible;
 
-    fn process(&mut self, mut frame: ArpFrame<B>, cx: &mut Cx<'_, B>) -> Verdict<Infallible, B> {
+    fn process(&mut self, mut frame: ArpFrame<B>, cx: &mut Cx<'_, B, S>) -> Verdict<Infallible, B> {
         let (operation, sender_mac, sender_ip, target_ip) = {
             let arp = match ArpView::new(frame.l3()) {
                 Ok(a) => a,
@@ -244,7 +244,7 @@ impl<B: PacketBuf> Stage<B> for ArpResponder<B> {
         }
     }
 
-    fn poll(&mut self, cx: &mut Cx<'_, B>) {
+    fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
         if self.announce {
             self.announce = false;
             for cidr in &self.iface.ipv4 {

@@ -47,12 +47,12 @@ impl<T> core::fmt::Debug for Discard<T> {
     }
 }
 
-impl<B: PacketBuf, T> Stage<B> for Discard<T> {
+impl<B: PacketBuf, T, S> Stage<B, S> for Discard<T> {
     type In = T;
     type Out = Infallible;
 
     #[inline]
-    fn process(&mut self, packet: T, _cx: &mut Cx<'_, B>) -> Verdict<Infallible, B> {
+    fn process(&mut self, packet: T, _cx: &mut Cx<'_, B, S>) -> Verdict<Infallible, B> {
         drop(packet);
         Verdict::Drop(self.reason)
     }

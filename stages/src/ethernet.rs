@@ -116,12 +116,12 @@ pub(crate) fn classify_as<B: PacketBuf>(
     }
 }
 
-impl<B: PacketBuf> Stage<B> for EthernetClassify {
+impl<B: PacketBuf, S> Stage<B, S> for EthernetClassify {
     type In = B;
     type Out = EthernetFork<B>;
 
     #[inline]
-    fn process(&mut self, mut frame: B, _cx: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+    fn process(&mut self, mut frame: B, _cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
         let ether_type = match check(frame.data(), self.mac) {
             Ok(ether_type) => ether_type,
             Err(e) => return Verdict::Drop(e.reason()),

@@ -57,11 +57,15 @@ impl Icmpv4EchoResponder {
     }
 }
 
-impl<B: PacketBuf> Stage<B> for Icmpv4EchoResponder {
+impl<B: PacketBuf, S> Stage<B, S> for Icmpv4EchoResponder {
     type In = Ipv4Packet<B>;
     type Out = Ipv4Packet<B>;
 
-    fn process(&mut self, mut p: Ipv4Packet<B>, _cx: &mut Cx<'_, B>) -> Verdict<Ipv4Packet<B>, B> {
+    fn process(
+        &mut self,
+        mut p: Ipv4Packet<B>,
+        _cx: &mut Cx<'_, B, S>,
+    ) -> Verdict<Ipv4Packet<B>, B> {
         match Ipv4View::new(p.l3()) {
             Ok(ip) if ip.protocol() == IpProtocol::Icmp => {}
             Ok(_) => return Verdict::Pass(p),
@@ -139,11 +143,15 @@ impl Icmpv6EchoResponder {
     }
 }
 
-impl<B: PacketBuf> Stage<B> for Icmpv6EchoResponder {
+impl<B: PacketBuf, S> Stage<B, S> for Icmpv6EchoResponder {
     type In = Ipv6Packet<B>;
     type Out = Ipv6Packet<B>;
 
-    fn process(&mut self, mut p: Ipv6Packet<B>, _cx: &mut Cx<'_, B>) -> Verdict<Ipv6Packet<B>, B> {
+    fn process(
+        &mut self,
+        mut p: Ipv6Packet<B>,
+        _cx: &mut Cx<'_, B, S>,
+    ) -> Verdict<Ipv6Packet<B>, B> {
         let (src, dst) = match Ipv6View::new(p.l3()) {
             Ok(ip) if ip.next_header() == IpProtocol::Icmpv6 => (ip.src(), ip.dst()),
             Ok(_) => return Verdict::Pass(p),

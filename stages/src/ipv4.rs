@@ -106,12 +106,16 @@ pub(crate) fn check<B: PacketBuf>(
     Ok(Ipv4Packet::new_unchecked(buf))
 }
 
-impl<B: PacketBuf> Stage<B> for Ipv4Input {
+impl<B: PacketBuf, S> Stage<B, S> for Ipv4Input {
     type In = Ipv4Frame<B>;
     type Out = Ipv4Packet<B>;
 
     #[inline]
-    fn process(&mut self, frame: Ipv4Frame<B>, _cx: &mut Cx<'_, B>) -> Verdict<Ipv4Packet<B>, B> {
+    fn process(
+        &mut self,
+        frame: Ipv4Frame<B>,
+        _cx: &mut Cx<'_, B, S>,
+    ) -> Verdict<Ipv4Packet<B>, B> {
         match check(frame, &self.iface) {
             Ok(packet) => Verdict::Pass(packet),
             Err(rejected) => Verdict::Drop(rejected.error().reason()),

@@ -110,12 +110,16 @@ pub(crate) fn check<B: PacketBuf>(
     Ok(Ipv6Packet::new_unchecked(buf))
 }
 
-impl<B: PacketBuf> Stage<B> for Ipv6Input {
+impl<B: PacketBuf, S> Stage<B, S> for Ipv6Input {
     type In = Ipv6Frame<B>;
     type Out = Ipv6Packet<B>;
 
     #[inline]
-    fn process(&mut self, frame: Ipv6Frame<B>, _cx: &mut Cx<'_, B>) -> Verdict<Ipv6Packet<B>, B> {
+    fn process(
+        &mut self,
+        frame: Ipv6Frame<B>,
+        _cx: &mut Cx<'_, B, S>,
+    ) -> Verdict<Ipv6Packet<B>, B> {
         match check(frame, &self.iface) {
             Ok(packet) => Verdict::Pass(packet),
             Err(rejected) => Verdict::Drop(rejected.error().reason()),

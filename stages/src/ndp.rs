@@ -128,8 +128,8 @@ fn multicast_mac(group: Ipv6Addr) -> MacAddr {
 
 /// An NDP message from `src` to `dst` (Ethernet `eth_dst`): `message`
 /// writes the ICMPv6 part (`len` bytes), whose checksum is filled here.
-fn build_ndp<B: PacketBuf>(
-    cx: &mut Cx<'_, B>,
+fn build_ndp<B: PacketBuf, S>(
+    cx: &mut Cx<'_, B, S>,
     (eth_src, eth_dst): (MacAddr, MacAddr),
     (src, dst): (Ipv6Addr, Ipv6Addr),
     len: usize,
@@ -170,8 +170,8 @@ fn build_ndp<B: PacketBuf>(
 
 /// A solicitation for `target`, to its solicited-node group or, probing,
 /// to `unicast`.
-fn solicitation<B: PacketBuf>(
-    cx: &mut Cx<'_, B>,
+fn solicitation<B: PacketBuf, S>(
+    cx: &mut Cx<'_, B, S>,
     iface: &Interface,
     target: Ipv6Addr,
     unicast: Option<MacAddr>,
@@ -212,7 +212,7 @@ fn solicitation<B: PacketBuf>(
 }
 
 /// An unsolicited advertisement of `addr` at our MAC address, to all-nodes.
-fn announcement<B: PacketBuf>(cx: &mut Cx<'_, B>, mac: MacAddr, addr: Ipv6Addr) -> Option<B> {
+fn announcement<B: PacketBuf, S>(cx: &mut Cx<'_, B, S>, mac: MacAddr, addr: Ipv6Addr) -> Option<B> {
     build_ndp(
         cx,
         (mac, multicast_mac(ALL_NODES)),
@@ -239,11 +239,11 @@ fn announcement<B: PacketBuf>(cx: &mut Cx<'_, B>, mac: MacAddr, addr: Ipv6Addr) 
 }
 
 /// Carries out what the cache asked for.
-fn act<B: PacketBuf>(
+fn act<B: PacketBuf, S>(
     iface: &Interface,
     counters: &mut NdpCounters,
     action: Action<Ipv6Addr, B>,
-    cx: &mut Cx<'_, B>,
+    cx: &mut Cx<'_, B, S>,
 ) {
     match action {
         Action::Solicit { target, unicast } => match solicitation(cx, iface, target, unicast) {
@@ -278,12 +278,12 @@ fn link_addr_option(options: &[u8], source: bool) -> Result<Option<MacAddr>, ()>
 }
 
 impl<B: PacketBuf> NdpResponder<B> {
-    fn advertise(
+    fn advertise<S>(
         &mut self,
         mut p: Ipv6Packet<B>,
         src: Ipv6Addr,
         dst: Ipv6Addr,
-        cx: &mut Cx<'_, B>,
+        cx: &mut Cx<'_, B, S>,
     ) -> Verdict<Ipv6Packet<B>, B> {
         let (target, asker_mac) = {
             let ns = match NeighborSolicitationView::new(p.l4()) {
@@ -381,12 +381,12 @@ impl<B: PacketBuf> NdpResponder<B> {
         Verdict::Transmit(p.into_buf())
     }
 
-    fn learn_advertisement(
+    fn learn_advertisement<S>(
         &mut self,
         p: &Ipv6Packet<B>,
         src: Ipv6Addr,
         dst: Ipv6Addr,
-        cx: &mut Cx<'_, B>,
+        cx: &mut Cx<'_, B, S>,
     ) -> Result<(), Reason> {
         let na = NeighborAdvertisementView::new(p.l4()).map_err(|_| Reason::TOO_SHORT)?;
         if na.code() != 0 {
@@ -417,11 +417,11 @@ impl<B: PacketBuf> NdpResponder<B> {
     }
 }
 
-impl<B: PacketBuf> Stage<B> for NdpResponder<B> {
+impl<B: PacketBuf, S> Stage<B, S> for NdpResponder<B> {
     type In = Ipv6Packet<B>;
     type Out = Ipv6Packet<B>;
 
-    fn process(&mut self, p: Ipv6Packet<B>, cx: &mut Cx<'_, B>) -> Verdict<Ipv6Packet<B>, B> {
+    fn process(&mut self, p: Ipv6Packet<B>, cx: &mut Cx<'_, B, S>) -> Verdict<Ipv6Packet<B>, B> {
         let (src, dst, hop_limit) = match Ipv6View::new(p.l3()) {
             Ok(ip) if ip.next_header() == IpProtocol::Icmpv6 => {
                 (ip.src(), ip.dst(), ip.hop_limit())
@@ -452,7 +452,7 @@ impl<B: PacketBuf> Stage<B> for NdpResponder<B> {
         }
     }
 
-    fn poll(&mut self, cx: &mut Cx<'_, B>) {
+    fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
         if self.announce {
             self.announce = false;
             for cidr in &self.iface.ipv6 {

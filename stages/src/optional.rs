@@ -45,13 +45,13 @@ impl<S> From<Option<S>> for Optional<S> {
     }
 }
 
-impl<B: PacketBuf, T, S: Stage<B, In = T, Out = T>> Stage<B> for Optional<S> {
+impl<B: PacketBuf, S, T, Inner: Stage<B, S, In = T, Out = T>> Stage<B, S> for Optional<Inner> {
     type In = T;
     type Out = T;
-    const CUSTOM_REASONS: &'static [&'static str] = S::CUSTOM_REASONS;
+    const CUSTOM_REASONS: &'static [&'static str] = Inner::CUSTOM_REASONS;
 
     #[inline]
-    fn process(&mut self, packet: T, cx: &mut Cx<'_, B>) -> Verdict<T, B> {
+    fn process(&mut self, packet: T, cx: &mut Cx<'_, B, S>) -> Verdict<T, B> {
         match &mut self.0 {
             Some(stage) => stage.process(packet, cx),
             None => Verdict::Pass(packet),
@@ -59,7 +59,7 @@ impl<B: PacketBuf, T, S: Stage<B, In = T, Out = T>> Stage<B> for Optional<S> {
     }
 
     #[inline]
-    fn poll(&mut self, cx: &mut Cx<'_, B>) {
+    fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
         if let Some(stage) = &mut self.0 {
             stage.poll(cx);
         }

@@ -232,12 +232,12 @@ impl<B: PacketBuf, W: Write> Observer<B> for PcapCapture<W> {
     }
 }
 
-impl<B: PacketBuf, W: Write> Stage<B> for PcapCapture<W> {
+impl<B: PacketBuf, W: Write, S> Stage<B, S> for PcapCapture<W> {
     type In = B;
     type Out = B;
 
     #[inline]
-    fn process(&mut self, frame: B, cx: &mut Cx<'_, B>) -> Verdict<B> {
+    fn process(&mut self, frame: B, cx: &mut Cx<'_, B, S>) -> Verdict<B> {
         let stamp = match frame.meta().rx_timestamp_ns {
             0 => cx.now_ns(),
             t => t,

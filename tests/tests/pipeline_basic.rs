@@ -236,17 +236,17 @@ fn unsent_packets_wait_in_order_and_overflow_is_counted() {
 struct BurstSizes {
     seen: Vec<usize>,
 }
-impl<B: PacketBuf> Stage<B> for BurstSizes {
+impl<B: PacketBuf, S> Stage<B, S> for BurstSizes {
     type In = B;
     type Out = B;
-    fn process(&mut self, p: B, _: &mut Cx<'_, B>) -> Verdict<B> {
+    fn process(&mut self, p: B, _: &mut Cx<'_, B, S>) -> Verdict<B> {
         Verdict::Pass(p)
     }
     fn process_burst<const N: usize>(
         &mut self,
         burst: &mut Burst<B, N>,
-        cx: &mut Cx<'_, B>,
-        mut next: impl FnMut(Verdict<B>, &mut Cx<'_, B>),
+        cx: &mut Cx<'_, B, S>,
+        mut next: impl FnMut(Verdict<B>, &mut Cx<'_, B, S>),
     ) {
         self.seen.push(burst.len());
         for p in burst.drain() {
@@ -281,10 +281,10 @@ fn the_first_stage_sees_whole_bursts_and_generic_ports_work() {
 
 /// Sets the stop flag when a frame starting with 0xff arrives.
 struct StopOn(Arc<AtomicBool>);
-impl<B: PacketBuf> Stage<B> for StopOn {
+impl<B: PacketBuf, S> Stage<B, S> for StopOn {
     type In = B;
     type Out = B;
-    fn process(&mut self, p: B, _: &mut Cx<'_, B>) -> Verdict<B> {
+    fn process(&mut self, p: B, _: &mut Cx<'_, B, S>) -> Verdict<B> {
         if p.data().first() == Some(&0xff) {
             self.0.store(true, Ordering::Relaxed);
         }

@@ -174,6 +174,7 @@ fn run_by_hand(bursts: &[Vec<Vec<u8>>]) -> Outcome {
             let mut tick = port.alloc().expect("buffer");
             tick.extend_from_slice(&[0xee, polls, i as u8]).unwrap();
             tx.push(tick);
+            stats[2].originated += 1;
             tx_sent += port.tx_burst(&mut tx) as u64;
             host_sent += host.tx_burst(&mut hq) as u64;
             assert!(tx.is_empty() && hq.is_empty(), "wire full");

@@ -49,13 +49,13 @@ struct Announce {
     sent: bool,
 }
 
-impl<B: PacketBuf> Stage<B> for Announce {
+impl<B: PacketBuf, S> Stage<B, S> for Announce {
     type In = B;
     type Out = B;
-    fn process(&mut self, p: B, _: &mut Cx<'_, B>) -> Verdict<B> {
+    fn process(&mut self, p: B, _: &mut Cx<'_, B, S>) -> Verdict<B> {
         Verdict::Pass(p)
     }
-    fn poll(&mut self, cx: &mut Cx<'_, B>) {
+    fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
         if self.sent {
             return;
         }

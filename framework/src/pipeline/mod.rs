@@ -99,8 +99,8 @@ pub struct GuidePipelines;
 pub use link::{FromPort, Joins};
 pub use observer::{NoObserver, Observer};
 pub use runtime::{
-    settle, HostSink, IterationStats, NoHost, PipelineCounters, PortIo, QueueCounters, Queues,
-    Runtime, Tally, TxQueue, HOST_QUEUE_LEN, TX_QUEUE_LEN,
+    settle, HostSink, IterationStats, NoHost, Phases, PipelineCounters, PortIo, QueueCounters,
+    Queues, Runtime, Tally, TxQueue, HOST_QUEUE_LEN, TX_QUEUE_LEN, TX_QUEUE_MAX,
 };
 
 /// The buffer type of port `P`; shortens the generated code.

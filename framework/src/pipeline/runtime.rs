@@ -3,12 +3,19 @@
 use core::fmt;
 
 use super::observer::{NoObserver, Observer};
-use crate::port::{Burst, Port, PortCaps};
-use crate::stage::{Cx, StageStats, Verdict};
+use crate::app::{App, Events};
+use crate::buf::PacketBuf;
+use crate::port::{Burst, Port, PortCaps, BURST_SIZE};
+use crate::stage::{earliest, Cx, Stage, StageStats, Verdict};
+use crate::state::Part;
 use crate::time::TimeSource;
 
-/// Capacity of the transmit queue; it is flushed early when it fills up.
+/// Default depth of the transmit queue; it is flushed early when it fills
+/// up. Set another with [`Runtime::set_tx_queue_depth`] (the generated
+/// `with_tx_queue_depth`).
 pub const TX_QUEUE_LEN: usize = 64;
+/// The deepest transmit queue (its slots live inline in the pipeline).
+pub const TX_QUEUE_MAX: usize = 1024;
 /// Capacity of the host (exception path) queue.
 pub const HOST_QUEUE_LEN: usize = 32;
 
@@ -49,6 +56,8 @@ impl<B> HostSink<B> for NoHost {
 pub trait PortIo<B> {
     /// An empty buffer from the port's pool.
     fn alloc(&mut self) -> Option<B>;
+    /// Fills `out` from the port's pool; returns how many were added.
+    fn alloc_bulk(&mut self, out: &mut Burst<B, BURST_SIZE>) -> usize;
     /// The port's capabilities.
     fn caps(&self) -> &PortCaps;
     /// Transmits from the front of the transmit queue; returns how many
@@ -69,6 +78,9 @@ struct Io<'a, P, H, T> {
 impl<P: Port, H: HostSink<P::Buf>, T: Observer<P::Buf>> PortIo<P::Buf> for Io<'_, P, H, T> {
     fn alloc(&mut self) -> Option<P::Buf> {
         self.port.alloc()
+    }
+    fn alloc_bulk(&mut self, out: &mut Burst<P::Buf, BURST_SIZE>) -> usize {
+        self.port.alloc_bulk(out)
     }
     fn caps(&self) -> &PortCaps {
         self.port.caps()
@@ -101,8 +113,9 @@ pub struct QueueCounters {
 /// of them (at the front) an observer has already seen.
 #[derive(Debug)]
 pub struct TxQueue<B> {
-    frames: Burst<B, TX_QUEUE_LEN>,
+    frames: Burst<B, TX_QUEUE_MAX>,
     shown: usize,
+    depth: usize,
 }
 
 impl<B> TxQueue<B> {
@@ -110,7 +123,13 @@ impl<B> TxQueue<B> {
         TxQueue {
             frames: Burst::new(),
             shown: 0,
+            depth: TX_QUEUE_LEN,
         }
+    }
+
+    /// How many frames the queue holds before it is flushed early.
+    pub fn depth(&self) -> usize {
+        self.depth
     }
 
     /// Frames waiting.
@@ -125,12 +144,15 @@ impl<B> TxQueue<B> {
 
     /// Free slots.
     pub fn remaining(&self) -> usize {
-        self.frames.remaining()
+        self.depth.saturating_sub(self.frames.len())
     }
 
     /// Appends `frame`, or gives it back when the queue is full.
     #[inline]
     pub(crate) fn try_push(&mut self, frame: B) -> Result<(), B> {
+        if self.frames.len() >= self.depth {
+            return Err(frame);
+        }
         self.frames.try_push(frame)
     }
 
@@ -275,11 +297,11 @@ impl<const K: usize> Tally<'_, K> {
     /// Counts stage `index`'s verdict and carries it out; returns the
     /// packet to hand to the next stage, if any.
     #[inline(always)]
-    pub fn settle<T, B>(
+    pub fn settle<T, B, S>(
         &mut self,
         index: usize,
         verdict: Verdict<T, B>,
-        cx: &mut Cx<'_, B>,
+        cx: &mut Cx<'_, B, S>,
     ) -> Option<T> {
         // The macro passes `0..K`: every index is in range.
         match verdict {
@@ -318,19 +340,108 @@ impl<const K: usize> Tally<'_, K> {
     }
 }
 
-/// What one loop iteration did.
+/// What one loop iteration did, and when the next one is needed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct IterationStats {
     /// Packets received.
     pub rx: usize,
     /// Packets the port accepted at the end-of-iteration flush.
     pub tx: usize,
+    /// Other work: events handed to the application, the application's own
+    /// work, timers fired.
+    pub work: usize,
+    /// The earliest time (pipeline clock, ns) a stage's timers or the
+    /// application need the loop again, if any: a sleeping worker wakes
+    /// for it.
+    pub next_deadline_ns: Option<u64>,
 }
 
 impl IterationStats {
-    /// Whether the iteration received or sent anything.
+    /// Whether the iteration received, sent or did anything.
     pub fn busy(&self) -> bool {
-        self.rx != 0 || self.tx != 0
+        self.rx != 0 || self.tx != 0 || self.work != 0
+    }
+
+    /// Everything done, as one number for an idle policy.
+    pub fn done(&self) -> usize {
+        self.rx + self.tx + self.work
+    }
+}
+
+/// The phases of an iteration after the receive burst, as the generated
+/// loop calls them: the application ([`app`](Self::app)), every stage's
+/// protocol output ([`poll`](Self::poll)), every stage's due timers
+/// ([`fire_timers`](Self::fire_timers)), then every stage's
+/// [`deadline`](Self::deadline). Counts what each stage queues on its own
+/// ([`StageStats::originated`]), the work done (events, the app's own work,
+/// timers fired) and the earliest deadline, which
+/// [`finish`](Self::finish) hands to [`Runtime::flush`].
+pub struct Phases<'a, const K: usize> {
+    counts: &'a mut Counts<K>,
+    work: usize,
+    deadline: Option<u64>,
+}
+
+impl<const K: usize> Phases<'_, K> {
+    /// Deliver and app phases: hands the pending events to `app`'s
+    /// handlers, then calls its `poll`.
+    #[inline(always)]
+    pub fn app<B, S, A>(&mut self, app: &mut A, cx: &mut Cx<'_, B, S>)
+    where
+        S: Part<Events>,
+        A: App<B, S>,
+    {
+        self.work += crate::app::deliver(app, cx);
+        self.work += app.poll(cx);
+        self.deadline = earliest(self.deadline, app.next_deadline());
+    }
+
+    /// Protocol output: stage `index`'s `poll`, counting what it queues.
+    #[inline(always)]
+    pub fn poll<B: PacketBuf, S, T: Stage<B, S>>(
+        &mut self,
+        index: usize,
+        stage: &mut T,
+        cx: &mut Cx<'_, B, S>,
+    ) {
+        let before = cx.port().tx_offered();
+        stage.poll(cx);
+        self.originated(index, cx.port().tx_offered() - before);
+    }
+
+    /// Due timers: stage `index`'s `fire_timers`, counting what it queues
+    /// and the timers fired.
+    #[inline(always)]
+    pub fn fire_timers<B: PacketBuf, S, T: Stage<B, S>>(
+        &mut self,
+        index: usize,
+        stage: &mut T,
+        cx: &mut Cx<'_, B, S>,
+    ) {
+        let before = cx.port().tx_offered();
+        self.work += stage.fire_timers(cx);
+        self.originated(index, cx.port().tx_offered() - before);
+    }
+
+    /// Asks a stage when it next needs its timers fired.
+    #[inline(always)]
+    pub fn deadline<B: PacketBuf, S, T: Stage<B, S>>(&mut self, stage: &T, cx: &Cx<'_, B, S>) {
+        self.deadline = earliest(self.deadline, stage.next_deadline(cx.state()));
+    }
+
+    /// The work done and the earliest deadline.
+    #[inline(always)]
+    pub fn finish(self) -> (usize, Option<u64>) {
+        (self.work, self.deadline)
+    }
+
+    #[inline(always)]
+    fn originated(&mut self, index: usize, sent: u64) {
+        if sent != 0 {
+            if let Some(stats) = self.counts.stages.get_mut(index) {
+                stats.originated += sent;
+            }
+        }
     }
 }
 
@@ -426,18 +537,25 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         &self.queues
     }
 
+    /// Sets how many frames the transmit queue holds before it is flushed
+    /// early (at least 1, at most [`TX_QUEUE_MAX`]; clamped).
+    pub fn set_tx_queue_depth(&mut self, depth: usize) {
+        self.queues.tx.depth = depth.clamp(1, TX_QUEUE_MAX);
+    }
+
     /// Loop step 1: receives a burst from `port`, shows it to `observer` and,
     /// if it is not empty, runs `chain` over it (the generated per-packet
-    /// code) with a context at time `now_ns`. Returns how many packets were
-    /// received.
+    /// code) with a context at time `now_ns` over `state`. Returns how many
+    /// packets were received.
     #[inline(always)]
-    pub fn receive<P, H, T>(
+    pub fn receive<P, H, T, S>(
         &mut self,
         port: &mut P,
         host: &mut H,
         observer: &mut T,
         now_ns: u64,
-        chain: impl FnOnce(&mut Burst<B, N>, &mut Cx<'_, B>, &mut Tally<'_, K>),
+        state: &mut S,
+        chain: impl FnOnce(&mut Burst<B, N>, &mut Cx<'_, B, S>, &mut Tally<'_, K>),
     ) -> usize
     where
         P: Port<Buf = B>,
@@ -457,7 +575,7 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
                 observer,
                 now_ns,
             };
-            let mut cx = Cx::new(now_ns, &mut self.queues, &mut io);
+            let mut cx = Cx::new(now_ns, &mut self.queues, &mut io, state);
             let mut tally = Tally {
                 counts: &mut self.counts,
                 transmitted: [0; K],
@@ -471,17 +589,19 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         rx
     }
 
-    /// Loop step 2: runs `f` (the stages' polls) with a context over `port`,
-    /// `host` and `observer` at time `now_ns`. What `f` queues is sent at the
-    /// next [`flush`](Self::flush).
+    /// Loop step 2: runs `f` (the application's handlers and poll, then the
+    /// stages' polls and timers, through the [`Phases`] it is given) with a
+    /// context over `port`, `host`, `observer` and `state` at time `now_ns`. What `f` queues is sent at the next
+    /// [`flush`](Self::flush).
     #[inline(always)]
-    pub fn poll<P, H, T, R>(
+    pub fn poll<P, H, T, S, R>(
         &mut self,
         port: &mut P,
         host: &mut H,
         observer: &mut T,
         now_ns: u64,
-        f: impl FnOnce(&mut Cx<'_, B>) -> R,
+        state: &mut S,
+        f: impl FnOnce(&mut Cx<'_, B, S>, Phases<'_, K>) -> R,
     ) -> R
     where
         P: Port<Buf = B>,
@@ -494,8 +614,34 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
             observer,
             now_ns,
         };
-        let mut cx = Cx::new(now_ns, &mut self.queues, &mut io);
-        f(&mut cx)
+        let mut cx = Cx::new(now_ns, &mut self.queues, &mut io, state);
+        let phases = Phases {
+            counts: &mut self.counts,
+            work: 0,
+            deadline: None,
+        };
+        f(&mut cx, phases)
+    }
+
+    /// Runs `f` with a context over `port`, `host` and `state` at time
+    /// `now_ns`: how a stage or an application is driven outside a
+    /// generated loop, in a unit test for instance, and what the generated
+    /// `with_app_cx` uses. What `f` queues waits for
+    /// [`drain_tx`](Self::drain_tx) or the next [`flush`](Self::flush).
+    #[inline]
+    pub fn with_state<P, H, S, R>(
+        &mut self,
+        port: &mut P,
+        host: &mut H,
+        now_ns: u64,
+        state: &mut S,
+        f: impl FnOnce(&mut Cx<'_, B, S>) -> R,
+    ) -> R
+    where
+        P: Port<Buf = B>,
+        H: HostSink<B>,
+    {
+        self.poll(port, host, &mut NoObserver, now_ns, state, |cx, _| f(cx))
     }
 
     /// Runs `f` with a context over `port` and `host` at time `now_ns`: how
@@ -514,7 +660,7 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         P: Port<Buf = B>,
         H: HostSink<B>,
     {
-        self.poll(port, host, &mut NoObserver, now_ns, f)
+        self.with_state(port, host, now_ns, &mut (), f)
     }
 
     /// Takes the packets waiting for the port out of the transmit queue
@@ -532,8 +678,11 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
 
     /// Loop step 3: sends the transmit queue to `port`, showing `observer` the
     /// frames offered, and the host queue to `host`. `rx` is what
-    /// [`receive`](Self::receive) returned, for the iteration's summary.
+    /// [`receive`](Self::receive) returned, `work` what
+    /// [`poll`](Self::poll) did and `next_deadline_ns` when the stages and
+    /// the application need the loop next, for the iteration's summary.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub fn flush<P, H, T>(
         &mut self,
         port: &mut P,
@@ -541,6 +690,8 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         observer: &mut T,
         now_ns: u64,
         rx: usize,
+        work: usize,
+        next_deadline_ns: Option<u64>,
     ) -> IterationStats
     where
         P: Port<Buf = B>,
@@ -548,7 +699,12 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         T: Observer<B>,
     {
         let tx = self.queues.flush(port, host, observer, now_ns);
-        IterationStats { rx, tx }
+        IterationStats {
+            rx,
+            tx,
+            work,
+            next_deadline_ns,
+        }
     }
 }
 
@@ -592,10 +748,10 @@ impl<B, const N: usize, const K: usize> fmt::Debug for Runtime<B, N, K> {
 /// packet to hand to the next stage, if any. For loops outside
 /// `#[pipeline]`; the generated chain settles with [`Tally::settle`].
 #[inline(always)]
-pub fn settle<T, B>(
+pub fn settle<T, B, S>(
     verdict: Verdict<T, B>,
     stats: &mut StageStats,
-    cx: &mut Cx<'_, B>,
+    cx: &mut Cx<'_, B, S>,
 ) -> Option<T> {
     match verdict {
         Verdict::Pass(packet) => {

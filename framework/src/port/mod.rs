@@ -49,6 +49,21 @@ pub trait Port {
     /// packet the application builds itself. `None` when the pool is empty.
     fn alloc(&mut self) -> Option<Self::Buf>;
 
+    /// Fills `out` with empty buffers, as many as it has room for or the
+    /// pool has; returns how many were added. The default calls
+    /// [`alloc`](Port::alloc) for each; ports over a pool with a bulk path
+    /// use it.
+    #[inline]
+    fn alloc_bulk<const N: usize>(&mut self, out: &mut Burst<Self::Buf, N>) -> usize {
+        let mut added = 0;
+        while !out.is_full() {
+            let Some(buf) = self.alloc() else { break };
+            out.push(buf);
+            added += 1;
+        }
+        added
+    }
+
     /// What the device is and can do.
     fn caps(&self) -> &PortCaps;
 

@@ -2,6 +2,7 @@
 
 use super::{Cx, Stage, StageStats, Verdict};
 use crate::buf::PacketBuf;
+use crate::port::Burst;
 
 /// Wraps a stage and counts its verdicts, for stages inside combinators
 /// (a [`Demux`](super::Demux) arm, a chain) whose verdicts the pipeline
@@ -14,16 +15,16 @@ use crate::buf::PacketBuf;
 /// assert_eq!(c.stats, StageStats::default());
 /// ```
 #[derive(Debug, Default)]
-pub struct Counted<S> {
+pub struct Counted<T> {
     /// The wrapped stage.
-    pub stage: S,
-    /// Its verdicts so far.
+    pub stage: T,
+    /// Its verdicts so far, and what its `poll` and timers sent.
     pub stats: StageStats,
 }
 
-impl<S> Counted<S> {
+impl<T> Counted<T> {
     /// Wraps `stage` with zeroed counters.
-    pub fn new(stage: S) -> Self {
+    pub fn new(stage: T) -> Self {
         Counted {
             stage,
             stats: StageStats::default(),
@@ -31,20 +32,49 @@ impl<S> Counted<S> {
     }
 }
 
-impl<B: PacketBuf, S: Stage<B>> Stage<B> for Counted<S> {
-    type In = S::In;
-    type Out = S::Out;
-    const CUSTOM_REASONS: &'static [&'static str] = S::CUSTOM_REASONS;
+impl<B: PacketBuf, S, T: Stage<B, S>> Stage<B, S> for Counted<T> {
+    type In = T::In;
+    type Out = T::Out;
+    const CUSTOM_REASONS: &'static [&'static str] = T::CUSTOM_REASONS;
 
     #[inline(always)]
-    fn process(&mut self, input: S::In, cx: &mut Cx<'_, B>) -> Verdict<S::Out, B> {
+    fn process(&mut self, input: T::In, cx: &mut Cx<'_, B, S>) -> Verdict<T::Out, B> {
         let verdict = self.stage.process(input, cx);
         self.stats.record(&verdict);
         verdict
     }
 
+    #[inline(always)]
+    fn process_burst<const N: usize>(
+        &mut self,
+        burst: &mut Burst<T::In, N>,
+        cx: &mut Cx<'_, B, S>,
+        mut next: impl FnMut(Verdict<T::Out, B>, &mut Cx<'_, B, S>),
+    ) {
+        let stats = &mut self.stats;
+        self.stage.process_burst(burst, cx, |verdict, cx| {
+            stats.record(&verdict);
+            next(verdict, cx)
+        });
+    }
+
     #[inline]
-    fn poll(&mut self, cx: &mut Cx<'_, B>) {
-        self.stage.poll(cx)
+    fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
+        let before = cx.port().tx_offered();
+        self.stage.poll(cx);
+        self.stats.originated += cx.port().tx_offered() - before;
+    }
+
+    #[inline]
+    fn fire_timers(&mut self, cx: &mut Cx<'_, B, S>) -> usize {
+        let before = cx.port().tx_offered();
+        let fired = self.stage.fire_timers(cx);
+        self.stats.originated += cx.port().tx_offered() - before;
+        fired
+    }
+
+    #[inline]
+    fn next_deadline(&self, state: &S) -> Option<u64> {
+        self.stage.next_deadline(state)
     }
 }

@@ -1,32 +1,152 @@
-//! The context a stage works in: time, the TX queue, the host path, buffers.
+//! The context a stage works in: the port side (time, the TX queue, the
+//! host path, buffers) and the pipeline's state.
 
 use crate::pipeline::{PortIo, Queues};
-use crate::port::PortCaps;
+use crate::port::{Burst, PortCaps, BURST_SIZE};
+use crate::state::{Part, PartList, Parts};
 
-/// What a stage may use besides the packet: the current time, the pipeline's
-/// transmit queue, the exception path to the host and the port's buffer pool.
+/// What a stage may use besides the packet: the port side ([`PortCx`]: the
+/// current time, the pipeline's transmit queue, the exception path to the
+/// host, the port's buffer pool) and the pipeline's state `S` (the
+/// `#[state]` field; `()` for a pipeline without one).
 ///
-/// One `Cx` is built per loop iteration and passed to every stage call of
-/// that iteration. Queueing is a push into an inline array (the queue is
-/// flushed to the port at the end of the iteration, or earlier when it fills
-/// up); allocating a buffer and flushing early go through the port, the only
-/// calls here that are not inlined into the loop.
+/// One `Cx` is built per loop phase and passed to every stage call of that
+/// phase. The port-side methods ([`transmit`](Self::transmit),
+/// [`alloc`](Self::alloc), …) are here too, forwarded to [`PortCx`]; a stage
+/// that needs parts of the state and the transmit queue at the same time
+/// takes them all with [`parts`](Self::parts) or [`split`](Self::split).
 ///
 /// A stage outside a pipeline (in a unit test, say) gets a `Cx` from
-/// [`Runtime::with_cx`](crate::pipeline::Runtime::with_cx).
-pub struct Cx<'a, B> {
+/// [`Runtime::with_cx`](crate::pipeline::Runtime::with_cx) or
+/// [`Runtime::with_state`](crate::pipeline::Runtime::with_state).
+pub struct Cx<'a, B, S = ()> {
+    port: PortCx<'a, B>,
+    state: &'a mut S,
+}
+
+/// The port side of a [`Cx`]: time, the transmit and host queues, buffer
+/// allocation and the port's capabilities.
+///
+/// Queueing is a push into an inline array (the queue is flushed to the
+/// port at the end of the iteration, or earlier when it fills up);
+/// allocating a buffer and flushing early go through the port, the only
+/// calls here that are not inlined into the loop.
+pub struct PortCx<'a, B> {
     now_ns: u64,
     queues: &'a mut Queues<B>,
     io: &'a mut dyn PortIo<B>,
 }
 
-impl<'a, B> Cx<'a, B> {
-    /// A context at time `now_ns` over a pipeline's queues and port.
+impl<'a, B, S> Cx<'a, B, S> {
+    /// A context at time `now_ns` over a pipeline's queues, port and state.
     #[inline]
-    pub fn new(now_ns: u64, queues: &'a mut Queues<B>, io: &'a mut dyn PortIo<B>) -> Self {
-        Cx { now_ns, queues, io }
+    pub fn new(
+        now_ns: u64,
+        queues: &'a mut Queues<B>,
+        io: &'a mut dyn PortIo<B>,
+        state: &'a mut S,
+    ) -> Self {
+        Cx {
+            port: PortCx { now_ns, queues, io },
+            state,
+        }
     }
 
+    /// The pipeline's state, to read.
+    #[inline]
+    pub fn state(&self) -> &S {
+        self.state
+    }
+
+    /// The pipeline's state, to change.
+    #[inline]
+    pub fn state_mut(&mut self) -> &mut S {
+        self.state
+    }
+
+    /// The state's part of type `T`.
+    #[inline]
+    pub fn part<T>(&mut self) -> &mut T
+    where
+        S: Part<T>,
+    {
+        self.state.part_mut()
+    }
+
+    /// Several parts of the state at once (a tuple of two or three types,
+    /// `cx.parts::<(Sockets, Neighbors)>()`), with the port side: what an
+    /// output step needs to look up a socket, resolve its next hop and queue
+    /// the frame, all borrowed together.
+    #[inline]
+    pub fn parts<L: PartList>(&mut self) -> (L::Mut<'_>, &mut PortCx<'a, B>)
+    where
+        S: Parts<L>,
+    {
+        (self.state.parts(), &mut self.port)
+    }
+
+    /// The whole state and the port side, borrowed together.
+    #[inline]
+    pub fn split(&mut self) -> (&mut S, &mut PortCx<'a, B>) {
+        (self.state, &mut self.port)
+    }
+
+    /// The port side alone.
+    #[inline]
+    pub fn port(&mut self) -> &mut PortCx<'a, B> {
+        &mut self.port
+    }
+
+    /// See [`PortCx::now_ns`].
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        self.port.now_ns
+    }
+
+    /// See [`PortCx::transmit`].
+    #[inline]
+    pub fn transmit(&mut self, buf: B) {
+        self.port.transmit(buf)
+    }
+
+    /// See [`PortCx::try_transmit`].
+    #[inline]
+    pub fn try_transmit(&mut self, buf: B) -> Result<(), B> {
+        self.port.try_transmit(buf)
+    }
+
+    /// See [`PortCx::tx_room`].
+    #[inline]
+    pub fn tx_room(&self) -> usize {
+        self.port.tx_room()
+    }
+
+    /// See [`PortCx::to_host`].
+    #[inline]
+    pub fn to_host(&mut self, buf: B) {
+        self.port.to_host(buf)
+    }
+
+    /// See [`PortCx::alloc`].
+    #[inline]
+    pub fn alloc(&mut self) -> Option<B> {
+        self.port.alloc()
+    }
+
+    /// See [`PortCx::alloc_bulk`].
+    #[inline]
+    pub fn alloc_bulk(&mut self, out: &mut Burst<B, BURST_SIZE>) -> usize {
+        self.port.alloc_bulk(out)
+    }
+
+    /// See [`PortCx::caps`].
+    #[inline]
+    pub fn caps(&self) -> &PortCaps {
+        self.port.caps()
+    }
+}
+
+impl<B> PortCx<'_, B> {
     /// The time of this iteration, in nanoseconds of the pipeline's clock
     /// (read once per iteration, so equal for every packet of a burst).
     #[inline]
@@ -88,16 +208,40 @@ impl<'a, B> Cx<'a, B> {
         buf
     }
 
+    /// Fills `out` with empty buffers from the port's pool, in one call to
+    /// the port (the pool's bulk path where it has one); returns how many
+    /// were added. Fewer than `out`'s room (counted once in `alloc_failed`)
+    /// when the pool runs short.
+    #[inline]
+    pub fn alloc_bulk(&mut self, out: &mut Burst<B, BURST_SIZE>) -> usize {
+        let want = out.remaining();
+        let got = self.io.alloc_bulk(out);
+        if got < want {
+            self.queues.counters.alloc_failed += 1;
+        }
+        got
+    }
+
     /// The port's identity and abilities (its MAC address, MTU, offloads).
     #[inline]
     pub fn caps(&self) -> &PortCaps {
         self.io.caps()
     }
+
+    /// Frames queued for transmission since the pipeline started (sent,
+    /// dropped at a full queue, or still waiting): the loop's measure of what
+    /// a stage's `poll` sent.
+    #[inline]
+    pub(crate) fn tx_offered(&self) -> u64 {
+        let c = &self.queues.counters;
+        c.tx_sent + c.tx_dropped + self.queues.tx.len() as u64
+    }
 }
 
-/// [`Cx::transmit`] when the queue is full: flush, then queue `buf` or drop
-/// it. Out of line and given the queues rather than the `Cx`, so the loop
-/// `transmit` is inlined into keeps the `Cx` in registers and stays a push.
+/// [`PortCx::transmit`] when the queue is full: flush, then queue `buf` or
+/// drop it. Out of line and given the queues rather than the `Cx`, so the
+/// loop `transmit` is inlined into keeps the `Cx` in registers and stays a
+/// push.
 #[cold]
 #[inline(never)]
 fn transmit_full<B>(queues: &mut Queues<B>, io: &mut dyn PortIo<B>, buf: B) {

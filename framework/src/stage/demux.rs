@@ -2,8 +2,9 @@
 
 use core::marker::PhantomData;
 
-use super::{Cx, Stage, Verdict};
+use super::{earliest, Cx, Stage, Verdict};
 use crate::buf::PacketBuf;
+use crate::port::Burst;
 
 /// Which arm of a [`Demux`] a packet takes, carrying the packet as that arm
 /// expects it.
@@ -28,10 +29,10 @@ pub enum Fork<L, R> {
 ///
 /// /// Splits on the EtherType: ARP left, everything else right.
 /// struct ArpOrNot;
-/// impl<B: PacketBuf> Stage<B> for ArpOrNot {
+/// impl<B: PacketBuf, S> Stage<B, S> for ArpOrNot {
 ///     type In = B;
 ///     type Out = Fork<B, B>;
-///     fn process(&mut self, f: B, _: &mut Cx<'_, B>) -> Verdict<Fork<B, B>, B> {
+///     fn process(&mut self, f: B, _: &mut Cx<'_, B, S>) -> Verdict<Fork<B, B>, B> {
 ///         match f.data().get(12..14) {
 ///             Some([0x08, 0x06]) => Verdict::Pass(Fork::Left(f)),
 ///             _ => Verdict::Pass(Fork::Right(f)),
@@ -40,10 +41,10 @@ pub enum Fork<L, R> {
 /// }
 /// /// Sends everything to the host.
 /// struct ToHost;
-/// impl<B: PacketBuf> Stage<B> for ToHost {
+/// impl<B: PacketBuf, S> Stage<B, S> for ToHost {
 ///     type In = B;
 ///     type Out = core::convert::Infallible;
-///     fn process(&mut self, f: B, _: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+///     fn process(&mut self, f: B, _: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
 ///         Verdict::ToHost(f)
 ///     }
 /// }
@@ -70,34 +71,83 @@ impl<C, L, R> Demux<C, L, R> {
     }
 }
 
-impl<B, C, L, R> Stage<B> for Demux<C, L, R>
+impl<B, S, C, L, R> Stage<B, S> for Demux<C, L, R>
 where
     B: PacketBuf,
-    L: Stage<B>,
-    R: Stage<B, Out = L::Out>,
-    C: Stage<B, Out = Fork<L::In, R::In>>,
+    L: Stage<B, S>,
+    R: Stage<B, S, Out = L::Out>,
+    C: Stage<B, S, Out = Fork<L::In, R::In>>,
 {
     type In = C::In;
     type Out = L::Out;
     const CUSTOM_REASONS: &'static [&'static str] = C::CUSTOM_REASONS;
 
     #[inline(always)]
-    fn process(&mut self, input: C::In, cx: &mut Cx<'_, B>) -> Verdict<L::Out, B> {
-        match self.classify.process(input, cx) {
-            Verdict::Pass(Fork::Left(p)) => self.left.process(p, cx),
-            Verdict::Pass(Fork::Right(p)) => self.right.process(p, cx),
-            Verdict::Drop(r) => Verdict::Drop(r),
-            Verdict::Consumed => Verdict::Consumed,
-            Verdict::Transmit(b) => Verdict::Transmit(b),
-            Verdict::ToHost(b) => Verdict::ToHost(b),
-        }
+    fn process(&mut self, input: C::In, cx: &mut Cx<'_, B, S>) -> Verdict<L::Out, B> {
+        let verdict = self.classify.process(input, cx);
+        route(&mut self.left, &mut self.right, verdict, cx)
+    }
+
+    /// The burst goes to the classifier's `process_burst`; each packet then
+    /// takes its arm.
+    #[inline(always)]
+    fn process_burst<const N: usize>(
+        &mut self,
+        burst: &mut Burst<C::In, N>,
+        cx: &mut Cx<'_, B, S>,
+        mut next: impl FnMut(Verdict<L::Out, B>, &mut Cx<'_, B, S>),
+    ) {
+        let (left, right) = (&mut self.left, &mut self.right);
+        self.classify.process_burst(burst, cx, |verdict, cx| {
+            let verdict = route(left, right, verdict, cx);
+            next(verdict, cx)
+        });
     }
 
     #[inline]
-    fn poll(&mut self, cx: &mut Cx<'_, B>) {
+    fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
         self.classify.poll(cx);
         self.left.poll(cx);
         self.right.poll(cx);
+    }
+
+    #[inline]
+    fn fire_timers(&mut self, cx: &mut Cx<'_, B, S>) -> usize {
+        self.classify.fire_timers(cx) + self.left.fire_timers(cx) + self.right.fire_timers(cx)
+    }
+
+    #[inline]
+    fn next_deadline(&self, state: &S) -> Option<u64> {
+        earliest(
+            self.classify.next_deadline(state),
+            earliest(
+                self.left.next_deadline(state),
+                self.right.next_deadline(state),
+            ),
+        )
+    }
+}
+
+/// Sends the classifier's verdict down its arm.
+#[inline(always)]
+fn route<B, S, L, R>(
+    left: &mut L,
+    right: &mut R,
+    verdict: Verdict<Fork<L::In, R::In>, B>,
+    cx: &mut Cx<'_, B, S>,
+) -> Verdict<L::Out, B>
+where
+    B: PacketBuf,
+    L: Stage<B, S>,
+    R: Stage<B, S, Out = L::Out>,
+{
+    match verdict {
+        Verdict::Pass(Fork::Left(p)) => left.process(p, cx),
+        Verdict::Pass(Fork::Right(p)) => right.process(p, cx),
+        Verdict::Drop(r) => Verdict::Drop(r),
+        Verdict::Consumed => Verdict::Consumed,
+        Verdict::Transmit(b) => Verdict::Transmit(b),
+        Verdict::ToHost(b) => Verdict::ToHost(b),
     }
 }
 
@@ -113,10 +163,10 @@ where
 ///
 /// /// ARP left; IPv4 or anything else right, already told apart.
 /// struct ByEtherType;
-/// impl<B: PacketBuf> Stage<B> for ByEtherType {
+/// impl<B: PacketBuf, S> Stage<B, S> for ByEtherType {
 ///     type In = B;
 ///     type Out = Fork<B, Fork<B, B>>;
-///     fn process(&mut self, f: B, _: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+///     fn process(&mut self, f: B, _: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
 ///         let way = match f.data().get(12..14) {
 ///             Some([0x08, 0x06]) => Fork::Left(f),
 ///             Some([0x08, 0x00]) => Fork::Right(Fork::Left(f)),
@@ -127,15 +177,15 @@ where
 /// }
 /// /// Sends everything to the host.
 /// struct ToHost;
-/// impl<B: PacketBuf> Stage<B> for ToHost {
+/// impl<B: PacketBuf, S> Stage<B, S> for ToHost {
 ///     type In = B;
 ///     type Out = core::convert::Infallible;
-///     fn process(&mut self, f: B, _: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+///     fn process(&mut self, f: B, _: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
 ///         Verdict::ToHost(f)
 ///     }
 /// }
 /// /// ARP, IPv4 and the rest, each down its own arm.
-/// fn three_ways<B: PacketBuf>() -> impl Stage<B, In = B> {
+/// fn three_ways<B: PacketBuf>() -> impl Stage<B, (), In = B> {
 ///     Demux::new(ByEtherType, ToHost, Demux::new(Split::new(), ToHost, ToHost))
 /// }
 /// ```
@@ -160,12 +210,12 @@ impl<L, R> core::fmt::Debug for Split<L, R> {
     }
 }
 
-impl<B: PacketBuf, L, R> Stage<B> for Split<L, R> {
+impl<B: PacketBuf, S, L, R> Stage<B, S> for Split<L, R> {
     type In = Fork<L, R>;
     type Out = Fork<L, R>;
 
     #[inline(always)]
-    fn process(&mut self, fork: Fork<L, R>, _cx: &mut Cx<'_, B>) -> Verdict<Fork<L, R>, B> {
+    fn process(&mut self, fork: Fork<L, R>, _cx: &mut Cx<'_, B, S>) -> Verdict<Fork<L, R>, B> {
         Verdict::Pass(fork)
     }
 }

@@ -28,7 +28,7 @@ mod stats;
 mod verdict;
 
 pub use counted::Counted;
-pub use cx::Cx;
+pub use cx::{Cx, PortCx};
 pub use demux::{Demux, Fork, Split};
 pub use stats::StageStats;
 pub use verdict::{Reason, Verdict};
@@ -36,11 +36,15 @@ pub use verdict::{Reason, Verdict};
 use crate::buf::PacketBuf;
 use crate::port::Burst;
 
-/// One step of a packet pipeline, for packets in buffers of type `B`.
+/// One step of a packet pipeline, for packets in buffers of type `B`, in a
+/// pipeline whose state is `S` (`()`: no state).
 ///
-/// A stage is usually written once for every buffer type,
-/// `impl<B: PacketBuf> Stage<B> for MyStage`, so the same stage runs over
-/// tpa's pool buffers, DPDK mbufs or a test's buffers.
+/// A stage is usually written once for every buffer type and every state,
+/// `impl<B: PacketBuf, S> Stage<B, S> for MyStage`, so the same stage runs
+/// over tpa's pool buffers, DPDK mbufs or a test's buffers, in any
+/// pipeline. A stage that uses parts of the state says so in a bound
+/// (`S: Part<NeighborCache>`, `S: Parts<(Sockets, Neighbors)>`; see
+/// [`crate::state`]).
 ///
 /// ```
 /// use tpa::buf::PacketBuf;
@@ -49,10 +53,10 @@ use crate::port::Burst;
 /// /// Drops frames shorter than a minimum Ethernet frame (without FCS).
 /// struct MinLength;
 ///
-/// impl<B: PacketBuf> Stage<B> for MinLength {
+/// impl<B: PacketBuf, S> Stage<B, S> for MinLength {
 ///     type In = B;
 ///     type Out = B;
-///     fn process(&mut self, frame: B, _cx: &mut Cx<'_, B>) -> Verdict<B> {
+///     fn process(&mut self, frame: B, _cx: &mut Cx<'_, B, S>) -> Verdict<B> {
 ///         if frame.len() < 60 {
 ///             Verdict::Drop(Reason::TOO_SHORT)
 ///         } else {
@@ -61,12 +65,19 @@ use crate::port::Burst;
 ///     }
 /// }
 /// ```
+///
+/// One iteration of the loop calls a stage's methods in a fixed order:
+/// [`process_burst`](Stage::process_burst) (or [`process`](Stage::process)
+/// per packet) with what was received, then, after the application ran,
+/// [`poll`](Stage::poll) (protocol output), then
+/// [`fire_timers`](Stage::fire_timers); the worker asks
+/// [`next_deadline`](Stage::next_deadline) before it sleeps.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a stage for buffers of type `{B}`",
-    label = "not a `Stage<{B}>`",
-    note = "every field of a `#[pipeline]` struct except the port (and the host and the observer) is a stage: implement `tpa::stage::Stage<B>` for it"
+    message = "`{Self}` is not a stage for buffers of type `{B}` and state `{S}`",
+    label = "not a `Stage<{B}, {S}>`",
+    note = "every field of a `#[pipeline]` struct except the port, host, observer, state and app is a stage: implement `tpa::stage::Stage<B, S>` for it, generic over `S` unless it needs parts of the state"
 )]
-pub trait Stage<B: PacketBuf> {
+pub trait Stage<B: PacketBuf, S = ()> {
     /// What the stage takes: the raw buffer for the first stage, a typed
     /// packet produced by the stage before it otherwise.
     type In;
@@ -78,19 +89,21 @@ pub trait Stage<B: PacketBuf> {
     const CUSTOM_REASONS: &'static [&'static str] = &[];
 
     /// Handles one packet.
-    fn process(&mut self, input: Self::In, cx: &mut Cx<'_, B>) -> Verdict<Self::Out, B>;
+    fn process(&mut self, input: Self::In, cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B>;
 
-    /// Handles a burst, handing each verdict to `next` in order. The default
-    /// calls [`process`](Stage::process) for each packet; override it where
-    /// seeing the whole burst first pays (prefetching, batched lookups).
-    /// The pipeline calls it for its first stage, which receives the whole
-    /// RX burst; later stages see one packet at a time.
+    /// Handles a burst, handing each verdict to `next` in order, exactly one
+    /// verdict per input (the pipeline derives its pass counts from that).
+    /// The default calls [`process`](Stage::process) for each packet;
+    /// override it where seeing the whole burst first pays (prefetching,
+    /// batched lookups). The pipeline calls it for its first stage, which
+    /// receives the whole RX burst; the combinators (chains, `Demux`,
+    /// `Counted`) hand the burst on to their first stage in turn.
     #[inline]
     fn process_burst<const N: usize>(
         &mut self,
         burst: &mut Burst<Self::In, N>,
-        cx: &mut Cx<'_, B>,
-        mut next: impl FnMut(Verdict<Self::Out, B>, &mut Cx<'_, B>),
+        cx: &mut Cx<'_, B, S>,
+        mut next: impl FnMut(Verdict<Self::Out, B>, &mut Cx<'_, B, S>),
     ) {
         for input in burst.drain() {
             let verdict = self.process(input, cx);
@@ -98,12 +111,44 @@ pub trait Stage<B: PacketBuf> {
         }
     }
 
-    /// Work not driven by a received packet (timers, queued output, the
-    /// application's writes), called once per loop iteration after the RX
-    /// burst, before the transmit queue is flushed. It may queue packets
-    /// through `cx`. The default does nothing.
+    /// Work not driven by a received packet: protocol output (queued data,
+    /// ACKs, what the application wrote), called once per loop iteration
+    /// after the application ran. It may queue packets through `cx`; the
+    /// pipeline counts them as the stage's
+    /// [`originated`](StageStats::originated). The default does nothing.
     #[inline]
-    fn poll(&mut self, cx: &mut Cx<'_, B>) {
+    fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
         let _ = cx;
+    }
+
+    /// Fires the stage's timers that are due at `cx.now_ns()` (retransmits,
+    /// neighbor probes, keepalives), after every stage's
+    /// [`poll`](Stage::poll); returns how many fired, work that keeps the
+    /// worker from idling. Packets it queues count as
+    /// [`originated`](StageStats::originated). The default fires nothing.
+    #[inline]
+    fn fire_timers(&mut self, cx: &mut Cx<'_, B, S>) -> usize {
+        let _ = cx;
+        0
+    }
+
+    /// When the stage next needs [`fire_timers`](Stage::fire_timers) called
+    /// (nanoseconds of the pipeline's clock), if ever: a sleeping worker
+    /// wakes for it. `state` is the pipeline's state, for timers kept
+    /// there. The default has no timers.
+    #[inline]
+    fn next_deadline(&self, state: &S) -> Option<u64> {
+        let _ = state;
+        None
+    }
+}
+
+/// The earlier of two optional deadlines.
+#[inline]
+pub fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
 }

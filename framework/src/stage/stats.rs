@@ -24,6 +24,11 @@ pub struct StageStats {
     pub transmitted: u64,
     /// Packets the stage gave to the host.
     pub to_host: u64,
+    /// Packets the stage sent on its own, from
+    /// [`poll`](super::Stage::poll) and
+    /// [`fire_timers`](super::Stage::fire_timers): not verdicts, so not in
+    /// [`total`](Self::total).
+    pub originated: u64,
     /// Packets dropped, by [`Reason::index`].
     drops: [u64; Reason::COUNT],
 }
@@ -35,6 +40,7 @@ impl Default for StageStats {
             consumed: 0,
             transmitted: 0,
             to_host: 0,
+            originated: 0,
             drops: [0; Reason::COUNT],
         }
     }
@@ -92,6 +98,7 @@ impl StageStats {
         self.consumed += other.consumed;
         self.transmitted += other.transmitted;
         self.to_host += other.to_host;
+        self.originated += other.originated;
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += *b;
         }

@@ -19,6 +19,12 @@ struct Locals {
     now_ns: Ident,
     host: Ident,
     observer: Ident,
+    state: Ident,
+    no_state: Ident,
+    app: Ident,
+    work: Ident,
+    phases: Ident,
+    deadline: Ident,
     rx: Ident,
     burst: Ident,
     cx: Ident,
@@ -34,6 +40,12 @@ impl Locals {
             now_ns: id("now_ns"),
             host: id("host"),
             observer: id("observer"),
+            state: id("state"),
+            no_state: id("no_state"),
+            app: id("app"),
+            work: id("work"),
+            phases: id("phases"),
+            deadline: id("deadline"),
             rx: id("rx"),
             burst: id("burst"),
             cx: id("cx"),
@@ -56,6 +68,12 @@ pub fn expand(p: &Pipeline) -> TokenStream {
         now_ns,
         host,
         observer,
+        state,
+        no_state,
+        app,
+        work,
+        phases,
+        deadline,
         rx,
         burst,
         cx,
@@ -73,6 +91,13 @@ pub fn expand(p: &Pipeline) -> TokenStream {
     ));
     let port_ty = &p.port.ty;
     let buf = quote_spanned!(port_ty.span()=> #krate::pipeline::BufOf<#port_ty>);
+    let state_ty = match &p.state {
+        Some(f) => {
+            let ty = &f.ty;
+            quote!(#ty)
+        }
+        None => quote!(()),
+    };
     let n = proc_macro2::Literal::usize_unsuffixed(p.burst);
     let k = proc_macro2::Literal::usize_unsuffixed(p.stages.len());
     let runtime = format_ident!("{}", RUNTIME_FIELD);
@@ -105,7 +130,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
     let stage_names = p.stages.iter().map(|s| s.ident.to_string());
     let custom_reasons = p.stages.iter().map(|s| {
         let ty = &s.ty;
-        quote_spanned!(ty.span()=> <#ty as #krate::stage::Stage<#buf>>::CUSTOM_REASONS)
+        quote_spanned!(ty.span()=> <#ty as #krate::stage::Stage<#buf, #state_ty>>::CUSTOM_REASONS)
     });
 
     // The chain, packet by packet, after the first stage's burst call.
@@ -118,15 +143,15 @@ pub fn expand(p: &Pipeline) -> TokenStream {
         let span = next_ty.span();
         let (packet, cx, tally) = (at(packet, span), at(cx, span), at(tally, span));
         let join = quote_spanned! {next_ty.span()=>
-            <<#next_ty as #krate::stage::Stage<#buf>>::In as #krate::pipeline::Joins<
-                <#prev_ty as #krate::stage::Stage<#buf>>::Out, #prev_ty, #next_ty
+            <<#next_ty as #krate::stage::Stage<#buf, #state_ty>>::In as #krate::pipeline::Joins<
+                <#prev_ty as #krate::stage::Stage<#buf, #state_ty>>::Out, #prev_ty, #next_ty
             >>::join(#packet)
         };
         quote_spanned! {next_ty.span()=>
             let #packet = #join;
             let ::core::option::Option::Some(#packet) = #tally.settle(
                 #index,
-                <#next_ty as #krate::stage::Stage<#buf>>::process(#next_ident, #packet, #cx),
+                <#next_ty as #krate::stage::Stage<#buf, #state_ty>>::process(#next_ident, #packet, #cx),
                 #cx,
             ) else {
                 return;
@@ -134,10 +159,10 @@ pub fn expand(p: &Pipeline) -> TokenStream {
         }
     });
     let process_burst = quote_spanned! {first_ty.span()=>
-        <#first_ty as #krate::stage::Stage<#buf>>::process_burst
+        <#first_ty as #krate::stage::Stage<#buf, #state_ty>>::process_burst
     };
     let from_port = quote_spanned! {first_ty.span()=>
-        <<#first_ty as #krate::stage::Stage<#buf>>::In as #krate::pipeline::FromPort<#buf, #port_ty, #first_ty>>::from_port(#burst)
+        <<#first_ty as #krate::stage::Stage<#buf, #state_ty>>::In as #krate::pipeline::FromPort<#buf, #port_ty, #first_ty>>::from_port(#burst)
     };
     let span = first_ty.span();
     let (packet_first, cx_first, tally_first, verdict, burst_first) = (
@@ -166,11 +191,56 @@ pub fn expand(p: &Pipeline) -> TokenStream {
             #end
         });
     };
-    let polls = p.stages.iter().map(|s| {
-        let (ident, ty) = (&s.ident, &s.ty);
-        let cx = at(cx, ty.span());
-        quote_spanned!(ty.span()=> <#ty as #krate::stage::Stage<#buf>>::poll(#ident, #cx);)
-    });
+    // After the application: every stage's poll (protocol output), then
+    // every stage's timers, then their deadlines.
+    let phase_calls = |method: &str| -> Vec<TokenStream> {
+        let method = Ident::new(method, Span::call_site());
+        p.stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (ident, ty) = (&s.ident, &s.ty);
+                let index = proc_macro2::Literal::usize_unsuffixed(i);
+                let cx = at(cx, ty.span());
+                let phases = at(phases, ty.span());
+                let stage = quote_spanned!(ty.span()=> ::<#buf, #state_ty, #ty>);
+                if method == "deadline" {
+                    quote_spanned!(ty.span()=> #phases.#method #stage(#ident, #cx);)
+                } else {
+                    quote_spanned!(ty.span()=> #phases.#method #stage(#index, #ident, #cx);)
+                }
+            })
+            .collect()
+    };
+    let (polls, timers, deadlines) = (
+        phase_calls("poll"),
+        phase_calls("fire_timers"),
+        phase_calls("deadline"),
+    );
+    // The application: its handlers for the events the stages raised, then
+    // its own poll.
+    let (app_binding, app_phase) = match &p.app {
+        Some(f) => {
+            let (ident, ty) = (&f.ident, &f.ty);
+            let app_at = at(app, ty.span());
+            let (cx, phases) = (at(cx, ty.span()), at(phases, ty.span()));
+            (
+                quote!(#ident: #app_at,),
+                quote_spanned!(ty.span()=> #phases.app(#app_at, #cx);),
+            )
+        }
+        None => (quote!(), quote!()),
+    };
+    let (state_binding, no_state_binding) = match &p.state {
+        Some(f) => {
+            let ident = &f.ident;
+            (quote!(#ident: #state,), quote!())
+        }
+        None => (
+            quote!(),
+            quote!(let mut #no_state = (); let #state = &mut #no_state;),
+        ),
+    };
 
     let port_ident = &p.port.ident;
     let stage_idents = p.stages.iter().map(|s| &s.ident);
@@ -233,24 +303,56 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                 }
 
                 /// Runs one loop iteration at time `now_ns` (nanoseconds):
-                /// receive a burst, run it through the stages, poll every
-                /// stage, flush the transmit and host queues.
+                /// receive a burst and run it through the stages, hand the
+                /// events to the app and poll it, poll every stage (protocol
+                /// output), fire due timers, flush the transmit and host
+                /// queues.
                 #[inline]
                 #vis fn run_once_at(&mut self, now_ns: u64) -> #krate::pipeline::IterationStats {
                     // The fields are bound by their names below: a copy
                     // under a reserved name cannot be shadowed by one.
                     let #now_ns = now_ns;
-                    let Self { #port_ident, #host_binding #observer_binding #(#stage_idents,)* #runtime } = self;
+                    let Self { #port_ident, #host_binding #observer_binding #state_binding #app_binding #(#stage_idents,)* #runtime } = self;
                     #no_host
                     #no_observer
-                    let #rx = #runtime.receive(#port_ident, #host, #observer, #now_ns, |#burst, #cx, #tally| {
+                    #no_state_binding
+                    // Receive a burst and run it through the stages.
+                    let #rx = #runtime.receive(#port_ident, #host, #observer, #now_ns, #state, |#burst, #cx, #tally| {
                         let #burst = #from_port;
                         #run_chain
                     });
-                    #runtime.poll(#port_ident, #host, #observer, #now_ns, |#cx| {
+                    // Deliver to the app, the app's poll, protocol output,
+                    // due timers.
+                    let (#work, #deadline) = #runtime.poll(#port_ident, #host, #observer, #now_ns, #state, |#cx, mut #phases| {
+                        #app_phase
                         #(#polls)*
+                        #(#timers)*
+                        #(#deadlines)*
+                        #phases.finish()
                     });
-                    #runtime.flush(#port_ident, #host, #observer, #now_ns, #rx)
+                    // Flush.
+                    #runtime.flush(#port_ident, #host, #observer, #now_ns, #rx, #work, #deadline)
+                }
+
+                /// Runs `f` with a context over the port and the state,
+                /// between iterations: how an application that owns its loop
+                /// reads events and sockets and sends. What `f` queues leaves
+                /// at the next iteration's flush (earlier if the queue fills).
+                #vis fn with_cx<R>(&mut self, f: impl ::core::ops::FnOnce(&mut #krate::stage::Cx<'_, #buf, #state_ty>) -> R) -> R {
+                    let #now_ns = self.#runtime.now_ns();
+                    let Self { #port_ident, #host_binding #observer_binding #state_binding #runtime, .. } = self;
+                    #no_host
+                    #no_observer
+                    #no_state_binding
+                    #runtime.poll(#port_ident, #host, #observer, #now_ns, #state, |#cx, _| f(#cx))
+                }
+
+                /// Sets how many frames the transmit queue holds before it is
+                /// flushed early (default 64, at most
+                /// `tpa::pipeline::TX_QUEUE_MAX`).
+                #vis fn with_tx_queue_depth(mut self, depth: usize) -> Self {
+                    self.#runtime.set_tx_queue_depth(depth);
+                    self
                 }
 
                 /// Runs iterations until `stop` is set.

@@ -32,6 +32,10 @@ pub struct Pipeline {
     pub host: Option<Field>,
     /// The observer of the frames crossing the port, if any.
     pub observer: Option<Field>,
+    /// The state lent to every stage and the app, if any.
+    pub state: Option<Field>,
+    /// The application called inline, if any.
+    pub app: Option<Field>,
     pub stages: Vec<Field>,
 }
 
@@ -41,6 +45,8 @@ enum Role {
     Port,
     Host,
     Observer,
+    State,
+    App,
     Stage,
 }
 
@@ -69,6 +75,8 @@ impl Pipeline {
         let mut port = None;
         let mut host = None;
         let mut observer = None;
+        let mut state = None;
+        let mut app = None;
         let mut stages = Vec::new();
         let mut errors: Option<syn::Error> = None;
         let mut push_err = |e: syn::Error| match &mut errors {
@@ -135,6 +143,24 @@ impl Pipeline {
                     }
                     observer = Some(f);
                 }
+                Role::State => {
+                    if state.is_some() {
+                        push_err(syn::Error::new(
+                            f.ident.span(),
+                            "a pipeline has at most one `#[state]` field; put the parts in one struct deriving `tpa::state::State`",
+                        ));
+                    }
+                    state = Some(f);
+                }
+                Role::App => {
+                    if app.is_some() {
+                        push_err(syn::Error::new(
+                            f.ident.span(),
+                            "a pipeline has at most one `#[app]` field",
+                        ));
+                    }
+                    app = Some(f);
+                }
                 Role::Stage => stages.push(f),
             }
         }
@@ -170,6 +196,8 @@ impl Pipeline {
             port,
             host,
             observer,
+            state,
+            app,
             stages,
         })
     }
@@ -249,7 +277,7 @@ fn parse_options(attr: TokenStream) -> syn::Result<Options> {
     Ok(Options { burst, krate })
 }
 
-/// Removes a `#[port]`, `#[host]` or `#[observer]` marker from `attrs` and says
+/// Removes a `#[port]`, `#[host]`, `#[observer]`, `#[state]` or `#[app]` marker from `attrs` and says
 /// which.
 fn take_role(attrs: &mut Vec<Attribute>) -> syn::Result<Role> {
     let mut role = Role::Stage;
@@ -261,18 +289,22 @@ fn take_role(attrs: &mut Vec<Attribute>) -> syn::Result<Role> {
             Role::Host
         } else if a.path().is_ident("observer") {
             Role::Observer
+        } else if a.path().is_ident("state") {
+            Role::State
+        } else if a.path().is_ident("app") {
+            Role::App
         } else {
             return true;
         };
         if !matches!(a.meta, Meta::Path(_)) {
             error = Some(syn::Error::new(
                 a.span(),
-                "`#[port]`, `#[host]` and `#[observer]` take no arguments",
+                "`#[port]`, `#[host]`, `#[observer]`, `#[state]` and `#[app]` take no arguments",
             ));
         } else if role != Role::Stage {
             error = Some(syn::Error::new(
                 a.span(),
-                "a field is the port, the host, the observer or a stage, not two of them",
+                "a field is the port, the host, the observer, the state, the app or a stage, not two of them",
             ));
         }
         role = r;
@@ -303,7 +335,7 @@ pub fn fallback(item: TokenStream) -> TokenStream {
             }
             seen.push(ident);
             f.attrs.retain(|a| {
-                !["port", "host", "observer"]
+                !["port", "host", "observer", "state", "app"]
                     .iter()
                     .any(|marker| a.path().is_ident(marker))
             });

@@ -35,15 +35,19 @@ const _: () = {
                     [
                         <EthernetIn as ::tpa::stage::Stage<
                             ::tpa::pipeline::BufOf<MemoryPort>,
+                            (),
                         >>::CUSTOM_REASONS,
                         <ArpResponder as ::tpa::stage::Stage<
                             ::tpa::pipeline::BufOf<MemoryPort>,
+                            (),
                         >>::CUSTOM_REASONS,
                         <Ipv4In as ::tpa::stage::Stage<
                             ::tpa::pipeline::BufOf<MemoryPort>,
+                            (),
                         >>::CUSTOM_REASONS,
                         <EchoResponder as ::tpa::stage::Stage<
                             ::tpa::pipeline::BufOf<MemoryPort>,
+                            (),
                         >>::CUSTOM_REASONS,
                     ],
                 ),
@@ -67,23 +71,29 @@ const _: () = {
             self.run_once_at(self.__tpa.now_ns())
         }
         /// Runs one loop iteration at time `now_ns` (nanoseconds):
-        /// receive a burst, run it through the stages, poll every
-        /// stage, flush the transmit and host queues.
+        /// receive a burst and run it through the stages, hand the
+        /// events to the app and poll it, poll every stage (protocol
+        /// output), fire due timers, flush the transmit and host
+        /// queues.
         #[inline]
         pub fn run_once_at(&mut self, now_ns: u64) -> ::tpa::pipeline::IterationStats {
             let __tpa_now_ns = now_ns;
             let Self { port, eth, arp, ip, echo, __tpa } = self;
             let __tpa_host = &mut ::tpa::pipeline::NoHost;
             let __tpa_observer = &mut ::tpa::pipeline::NoObserver;
+            let mut __tpa_no_state = ();
+            let __tpa_state = &mut __tpa_no_state;
             let __tpa_rx = __tpa
                 .receive(
                     port,
                     __tpa_host,
                     __tpa_observer,
                     __tpa_now_ns,
+                    __tpa_state,
                     |__tpa_burst, __tpa_cx, __tpa_tally| {
                         let __tpa_burst = <<EthernetIn as ::tpa::stage::Stage<
                             ::tpa::pipeline::BufOf<MemoryPort>,
+                            (),
                         >>::In as ::tpa::pipeline::FromPort<
                             ::tpa::pipeline::BufOf<MemoryPort>,
                             MemoryPort,
@@ -91,6 +101,7 @@ const _: () = {
                         >>::from_port(__tpa_burst);
                         <EthernetIn as ::tpa::stage::Stage<
                             ::tpa::pipeline::BufOf<MemoryPort>,
+                            (),
                         >>::process_burst(
                             eth,
                             __tpa_burst,
@@ -102,9 +113,11 @@ const _: () = {
                                 };
                                 let __tpa_packet = <<ArpResponder as ::tpa::stage::Stage<
                                     ::tpa::pipeline::BufOf<MemoryPort>,
+                                    (),
                                 >>::In as ::tpa::pipeline::Joins<
                                     <EthernetIn as ::tpa::stage::Stage<
                                         ::tpa::pipeline::BufOf<MemoryPort>,
+                                        (),
                                     >>::Out,
                                     EthernetIn,
                                     ArpResponder,
@@ -114,6 +127,7 @@ const _: () = {
                                         1,
                                         <ArpResponder as ::tpa::stage::Stage<
                                             ::tpa::pipeline::BufOf<MemoryPort>,
+                                            (),
                                         >>::process(arp, __tpa_packet, __tpa_cx),
                                         __tpa_cx,
                                     ) else {
@@ -121,9 +135,11 @@ const _: () = {
                                 };
                                 let __tpa_packet = <<Ipv4In as ::tpa::stage::Stage<
                                     ::tpa::pipeline::BufOf<MemoryPort>,
+                                    (),
                                 >>::In as ::tpa::pipeline::Joins<
                                     <ArpResponder as ::tpa::stage::Stage<
                                         ::tpa::pipeline::BufOf<MemoryPort>,
+                                        (),
                                     >>::Out,
                                     ArpResponder,
                                     Ipv4In,
@@ -133,6 +149,7 @@ const _: () = {
                                         2,
                                         <Ipv4In as ::tpa::stage::Stage<
                                             ::tpa::pipeline::BufOf<MemoryPort>,
+                                            (),
                                         >>::process(ip, __tpa_packet, __tpa_cx),
                                         __tpa_cx,
                                     ) else {
@@ -140,9 +157,11 @@ const _: () = {
                                 };
                                 let __tpa_packet = <<EchoResponder as ::tpa::stage::Stage<
                                     ::tpa::pipeline::BufOf<MemoryPort>,
+                                    (),
                                 >>::In as ::tpa::pipeline::Joins<
                                     <Ipv4In as ::tpa::stage::Stage<
                                         ::tpa::pipeline::BufOf<MemoryPort>,
+                                        (),
                                     >>::Out,
                                     Ipv4In,
                                     EchoResponder,
@@ -152,6 +171,7 @@ const _: () = {
                                         3,
                                         <EchoResponder as ::tpa::stage::Stage<
                                             ::tpa::pipeline::BufOf<MemoryPort>,
+                                            (),
                                         >>::process(echo, __tpa_packet, __tpa_cx),
                                         __tpa_cx,
                                     ) else {
@@ -162,28 +182,132 @@ const _: () = {
                         );
                     },
                 );
+            let (__tpa_work, __tpa_deadline) = __tpa
+                .poll(
+                    port,
+                    __tpa_host,
+                    __tpa_observer,
+                    __tpa_now_ns,
+                    __tpa_state,
+                    |__tpa_cx, mut __tpa_phases| {
+                        __tpa_phases
+                            .poll::<
+                                ::tpa::pipeline::BufOf<MemoryPort>,
+                                (),
+                                EthernetIn,
+                            >(0, eth, __tpa_cx);
+                        __tpa_phases
+                            .poll::<
+                                ::tpa::pipeline::BufOf<MemoryPort>,
+                                (),
+                                ArpResponder,
+                            >(1, arp, __tpa_cx);
+                        __tpa_phases
+                            .poll::<
+                                ::tpa::pipeline::BufOf<MemoryPort>,
+                                (),
+                                Ipv4In,
+                            >(2, ip, __tpa_cx);
+                        __tpa_phases
+                            .poll::<
+                                ::tpa::pipeline::BufOf<MemoryPort>,
+                                (),
+                                EchoResponder,
+                            >(3, echo, __tpa_cx);
+                        __tpa_phases
+                            .fire_timers::<
+                                ::tpa::pipeline::BufOf<MemoryPort>,
+                                (),
+                                EthernetIn,
+                            >(0, eth, __tpa_cx);
+                        __tpa_phases
+                            .fire_timers::<
+                                ::tpa::pipeline::BufOf<MemoryPort>,
+                                (),
+                                ArpResponder,
+                            >(1, arp, __tpa_cx);
+                        __tpa_phases
+                            .fire_timers::<
+                                ::tpa::pipeline::BufOf<MemoryPort>,
+                                (),
+                                Ipv4In,
+                            >(2, ip, __tpa_cx);
+                        __tpa_phases
+                            .fire_timers::<
+                                ::tpa::pipeline::BufOf<MemoryPort>,
+                                (),
+                                EchoResponder,
+                            >(3, echo, __tpa_cx);
+                        __tpa_phases
+                            .deadline::<
+                                ::tpa::pipeline::BufOf<MemoryPort>,
+                                (),
+                                EthernetIn,
+                            >(eth, __tpa_cx);
+                        __tpa_phases
+                            .deadline::<
+                                ::tpa::pipeline::BufOf<MemoryPort>,
+                                (),
+                                ArpResponder,
+                            >(arp, __tpa_cx);
+                        __tpa_phases
+                            .deadline::<
+                                ::tpa::pipeline::BufOf<MemoryPort>,
+                                (),
+                                Ipv4In,
+                            >(ip, __tpa_cx);
+                        __tpa_phases
+                            .deadline::<
+                                ::tpa::pipeline::BufOf<MemoryPort>,
+                                (),
+                                EchoResponder,
+                            >(echo, __tpa_cx);
+                        __tpa_phases.finish()
+                    },
+                );
+            __tpa
+                .flush(
+                    port,
+                    __tpa_host,
+                    __tpa_observer,
+                    __tpa_now_ns,
+                    __tpa_rx,
+                    __tpa_work,
+                    __tpa_deadline,
+                )
+        }
+        /// Runs `f` with a context over the port and the state,
+        /// between iterations: how an application that owns its loop
+        /// reads events and sockets and sends. What `f` queues leaves
+        /// at the next iteration's flush (earlier if the queue fills).
+        pub fn with_cx<R>(
+            &mut self,
+            f: impl ::core::ops::FnOnce(
+                &mut ::tpa::stage::Cx<'_, ::tpa::pipeline::BufOf<MemoryPort>, ()>,
+            ) -> R,
+        ) -> R {
+            let __tpa_now_ns = self.__tpa.now_ns();
+            let Self { port, __tpa, .. } = self;
+            let __tpa_host = &mut ::tpa::pipeline::NoHost;
+            let __tpa_observer = &mut ::tpa::pipeline::NoObserver;
+            let mut __tpa_no_state = ();
+            let __tpa_state = &mut __tpa_no_state;
             __tpa
                 .poll(
                     port,
                     __tpa_host,
                     __tpa_observer,
                     __tpa_now_ns,
-                    |__tpa_cx| {
-                        <EthernetIn as ::tpa::stage::Stage<
-                            ::tpa::pipeline::BufOf<MemoryPort>,
-                        >>::poll(eth, __tpa_cx);
-                        <ArpResponder as ::tpa::stage::Stage<
-                            ::tpa::pipeline::BufOf<MemoryPort>,
-                        >>::poll(arp, __tpa_cx);
-                        <Ipv4In as ::tpa::stage::Stage<
-                            ::tpa::pipeline::BufOf<MemoryPort>,
-                        >>::poll(ip, __tpa_cx);
-                        <EchoResponder as ::tpa::stage::Stage<
-                            ::tpa::pipeline::BufOf<MemoryPort>,
-                        >>::poll(echo, __tpa_cx);
-                    },
-                );
-            __tpa.flush(port, __tpa_host, __tpa_observer, __tpa_now_ns, __tpa_rx)
+                    __tpa_state,
+                    |__tpa_cx, _| f(__tpa_cx),
+                )
+        }
+        /// Sets how many frames the transmit queue holds before it is
+        /// flushed early (default 64, at most
+        /// `tpa::pipeline::TX_QUEUE_MAX`).
+        pub fn with_tx_queue_depth(mut self, depth: usize) -> Self {
+            self.__tpa.set_tx_queue_depth(depth);
+            self
         }
         /// Runs iterations until `stop` is set.
         pub fn run(&mut self, stop: &::core::sync::atomic::AtomicBool) {

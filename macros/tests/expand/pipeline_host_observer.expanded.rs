@@ -35,9 +35,11 @@ const _: () = {
                     [
                         <FlowClassify as ::tpa::stage::Stage<
                             ::tpa::pipeline::BufOf<P>,
+                            (),
                         >>::CUSTOM_REASONS,
                         <Reflector as ::tpa::stage::Stage<
                             ::tpa::pipeline::BufOf<P>,
+                            (),
                         >>::CUSTOM_REASONS,
                     ],
                 ),
@@ -61,8 +63,10 @@ const _: () = {
             self.run_once_at(self.__tpa.now_ns())
         }
         /// Runs one loop iteration at time `now_ns` (nanoseconds):
-        /// receive a burst, run it through the stages, poll every
-        /// stage, flush the transmit and host queues.
+        /// receive a burst and run it through the stages, hand the
+        /// events to the app and poll it, poll every stage (protocol
+        /// output), fire due timers, flush the transmit and host
+        /// queues.
         #[inline]
         pub fn run_once_at(&mut self, now_ns: u64) -> ::tpa::pipeline::IterationStats {
             let __tpa_now_ns = now_ns;
@@ -74,15 +78,19 @@ const _: () = {
                 reflect,
                 __tpa,
             } = self;
+            let mut __tpa_no_state = ();
+            let __tpa_state = &mut __tpa_no_state;
             let __tpa_rx = __tpa
                 .receive(
                     nic,
                     __tpa_host,
                     __tpa_observer,
                     __tpa_now_ns,
+                    __tpa_state,
                     |__tpa_burst, __tpa_cx, __tpa_tally| {
                         let __tpa_burst = <<FlowClassify as ::tpa::stage::Stage<
                             ::tpa::pipeline::BufOf<P>,
+                            (),
                         >>::In as ::tpa::pipeline::FromPort<
                             ::tpa::pipeline::BufOf<P>,
                             P,
@@ -90,6 +98,7 @@ const _: () = {
                         >>::from_port(__tpa_burst);
                         <FlowClassify as ::tpa::stage::Stage<
                             ::tpa::pipeline::BufOf<P>,
+                            (),
                         >>::process_burst(
                             classify,
                             __tpa_burst,
@@ -101,9 +110,11 @@ const _: () = {
                                 };
                                 let __tpa_packet = <<Reflector as ::tpa::stage::Stage<
                                     ::tpa::pipeline::BufOf<P>,
+                                    (),
                                 >>::In as ::tpa::pipeline::Joins<
                                     <FlowClassify as ::tpa::stage::Stage<
                                         ::tpa::pipeline::BufOf<P>,
+                                        (),
                                     >>::Out,
                                     FlowClassify,
                                     Reflector,
@@ -113,6 +124,7 @@ const _: () = {
                                         1,
                                         <Reflector as ::tpa::stage::Stage<
                                             ::tpa::pipeline::BufOf<P>,
+                                            (),
                                         >>::process(reflect, __tpa_packet, __tpa_cx),
                                         __tpa_cx,
                                     ) else {
@@ -123,22 +135,94 @@ const _: () = {
                         );
                     },
                 );
+            let (__tpa_work, __tpa_deadline) = __tpa
+                .poll(
+                    nic,
+                    __tpa_host,
+                    __tpa_observer,
+                    __tpa_now_ns,
+                    __tpa_state,
+                    |__tpa_cx, mut __tpa_phases| {
+                        __tpa_phases
+                            .poll::<
+                                ::tpa::pipeline::BufOf<P>,
+                                (),
+                                FlowClassify,
+                            >(0, classify, __tpa_cx);
+                        __tpa_phases
+                            .poll::<
+                                ::tpa::pipeline::BufOf<P>,
+                                (),
+                                Reflector,
+                            >(1, reflect, __tpa_cx);
+                        __tpa_phases
+                            .fire_timers::<
+                                ::tpa::pipeline::BufOf<P>,
+                                (),
+                                FlowClassify,
+                            >(0, classify, __tpa_cx);
+                        __tpa_phases
+                            .fire_timers::<
+                                ::tpa::pipeline::BufOf<P>,
+                                (),
+                                Reflector,
+                            >(1, reflect, __tpa_cx);
+                        __tpa_phases
+                            .deadline::<
+                                ::tpa::pipeline::BufOf<P>,
+                                (),
+                                FlowClassify,
+                            >(classify, __tpa_cx);
+                        __tpa_phases
+                            .deadline::<
+                                ::tpa::pipeline::BufOf<P>,
+                                (),
+                                Reflector,
+                            >(reflect, __tpa_cx);
+                        __tpa_phases.finish()
+                    },
+                );
+            __tpa
+                .flush(
+                    nic,
+                    __tpa_host,
+                    __tpa_observer,
+                    __tpa_now_ns,
+                    __tpa_rx,
+                    __tpa_work,
+                    __tpa_deadline,
+                )
+        }
+        /// Runs `f` with a context over the port and the state,
+        /// between iterations: how an application that owns its loop
+        /// reads events and sockets and sends. What `f` queues leaves
+        /// at the next iteration's flush (earlier if the queue fills).
+        pub fn with_cx<R>(
+            &mut self,
+            f: impl ::core::ops::FnOnce(
+                &mut ::tpa::stage::Cx<'_, ::tpa::pipeline::BufOf<P>, ()>,
+            ) -> R,
+        ) -> R {
+            let __tpa_now_ns = self.__tpa.now_ns();
+            let Self { nic, kernel: __tpa_host, capture: __tpa_observer, __tpa, .. } = self;
+            let mut __tpa_no_state = ();
+            let __tpa_state = &mut __tpa_no_state;
             __tpa
                 .poll(
                     nic,
                     __tpa_host,
                     __tpa_observer,
                     __tpa_now_ns,
-                    |__tpa_cx| {
-                        <FlowClassify as ::tpa::stage::Stage<
-                            ::tpa::pipeline::BufOf<P>,
-                        >>::poll(classify, __tpa_cx);
-                        <Reflector as ::tpa::stage::Stage<
-                            ::tpa::pipeline::BufOf<P>,
-                        >>::poll(reflect, __tpa_cx);
-                    },
-                );
-            __tpa.flush(nic, __tpa_host, __tpa_observer, __tpa_now_ns, __tpa_rx)
+                    __tpa_state,
+                    |__tpa_cx, _| f(__tpa_cx),
+                )
+        }
+        /// Sets how many frames the transmit queue holds before it is
+        /// flushed early (default 64, at most
+        /// `tpa::pipeline::TX_QUEUE_MAX`).
+        pub fn with_tx_queue_depth(mut self, depth: usize) -> Self {
+            self.__tpa.set_tx_queue_depth(depth);
+            self
         }
         /// Runs iterations until `stop` is set.
         pub fn run(&mut self, stop: &::core::sync::atomic::AtomicBool) {

@@ -314,10 +314,10 @@ impl FlowClassify {
         Verdict::ToHost(frame)
     }
 
-    fn neighbor<B: PacketBuf>(
+    fn neighbor<B: PacketBuf, S>(
         &mut self,
         frame: B,
-        cx: &mut Cx<'_, B>,
+        cx: &mut Cx<'_, B, S>,
     ) -> Verdict<Fork<Classified<B>, B>, B> {
         match self.neighbor {
             NeighborFrames::Host => self.hand_to_host(frame),
@@ -341,12 +341,12 @@ impl FlowClassify {
     }
 }
 
-impl<B: PacketBuf> Stage<B> for FlowClassify {
+impl<B: PacketBuf, S> Stage<B, S> for FlowClassify {
     type In = B;
     type Out = Fork<Classified<B>, B>;
 
     #[inline]
-    fn process(&mut self, frame: B, cx: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+    fn process(&mut self, frame: B, cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
         let meta = frame.meta();
         if let Some(mark) = meta.flow_mark.and_then(FlowMark::decode) {
             // The NIC matched a rule: its mark is the answer.
@@ -391,7 +391,7 @@ fn is_ndp(ip: &[u8]) -> bool {
 
 /// A copy of `frame` (every segment, and its metadata) in a buffer from the
 /// port's pool; `None` when there is no buffer or it is too small.
-fn copy_of<B: PacketBuf>(frame: &B, cx: &mut Cx<'_, B>) -> Option<B> {
+fn copy_of<B: PacketBuf, S>(frame: &B, cx: &mut Cx<'_, B, S>) -> Option<B> {
     let mut copy = cx.alloc()?;
     let bytes = copy.append(frame.total_len()).ok()?;
     let mut at = 0;

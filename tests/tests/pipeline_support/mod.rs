@@ -50,10 +50,10 @@ pub fn receive(peer: &mut MemoryPort) -> Vec<Vec<u8>> {
 /// Passes every packet on unchanged.
 #[derive(Default)]
 pub struct Pass;
-impl<B: PacketBuf> Stage<B> for Pass {
+impl<B: PacketBuf, S> Stage<B, S> for Pass {
     type In = B;
     type Out = B;
-    fn process(&mut self, p: B, _: &mut Cx<'_, B>) -> Verdict<B> {
+    fn process(&mut self, p: B, _: &mut Cx<'_, B, S>) -> Verdict<B> {
         Verdict::Pass(p)
     }
 }
@@ -63,11 +63,11 @@ impl<B: PacketBuf> Stage<B> for Pass {
 #[derive(Default)]
 pub struct ByFirstByte;
 pub const ODD: Reason = Reason::custom(0);
-impl<B: PacketBuf> Stage<B> for ByFirstByte {
+impl<B: PacketBuf, S> Stage<B, S> for ByFirstByte {
     type In = B;
     type Out = B;
     const CUSTOM_REASONS: &'static [&'static str] = &["odd"];
-    fn process(&mut self, p: B, _: &mut Cx<'_, B>) -> Verdict<B> {
+    fn process(&mut self, p: B, _: &mut Cx<'_, B, S>) -> Verdict<B> {
         match p.data().first() {
             Some(0) => Verdict::Pass(p),
             Some(1) => Verdict::Drop(Reason::FILTERED),
@@ -83,11 +83,11 @@ impl<B: PacketBuf> Stage<B> for ByFirstByte {
 /// Swaps the Ethernet source and destination addresses and transmits.
 #[derive(Default)]
 pub struct MacSwap;
-impl<B: PacketBuf> Stage<B> for MacSwap {
+impl<B: PacketBuf, S> Stage<B, S> for MacSwap {
     type In = B;
     type Out = core::convert::Infallible;
     #[inline]
-    fn process(&mut self, mut p: B, _: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+    fn process(&mut self, mut p: B, _: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
         let Some(h) = p.data_mut().get_mut(..12) else {
             return Verdict::Drop(Reason::TOO_SHORT);
         };
@@ -100,10 +100,10 @@ impl<B: PacketBuf> Stage<B> for MacSwap {
 /// Splits Ethernet frames by EtherType: ARP left, the rest right.
 #[derive(Default)]
 pub struct ArpOrOther;
-impl<B: PacketBuf> Stage<B> for ArpOrOther {
+impl<B: PacketBuf, S> Stage<B, S> for ArpOrOther {
     type In = B;
     type Out = Fork<B, B>;
-    fn process(&mut self, p: B, _: &mut Cx<'_, B>) -> Verdict<Fork<B, B>, B> {
+    fn process(&mut self, p: B, _: &mut Cx<'_, B, S>) -> Verdict<Fork<B, B>, B> {
         match p.data().get(12..14) {
             Some([0x08, 0x06]) => Verdict::Pass(Fork::Left(p)),
             Some(_) => Verdict::Pass(Fork::Right(p)),
@@ -115,10 +115,10 @@ impl<B: PacketBuf> Stage<B> for ArpOrOther {
 /// Adds one to the second byte (when there is one) and passes the packet on.
 #[derive(Default)]
 pub struct Mark;
-impl<B: PacketBuf> Stage<B> for Mark {
+impl<B: PacketBuf, S> Stage<B, S> for Mark {
     type In = B;
     type Out = B;
-    fn process(&mut self, mut p: B, _: &mut Cx<'_, B>) -> Verdict<B> {
+    fn process(&mut self, mut p: B, _: &mut Cx<'_, B, S>) -> Verdict<B> {
         if let Some(b) = p.data_mut().get_mut(1) {
             *b = b.wrapping_add(1);
         }
@@ -129,10 +129,10 @@ impl<B: PacketBuf> Stage<B> for Mark {
 /// Transmits every packet.
 #[derive(Default)]
 pub struct Transmit;
-impl<B: PacketBuf> Stage<B> for Transmit {
+impl<B: PacketBuf, S> Stage<B, S> for Transmit {
     type In = B;
     type Out = core::convert::Infallible;
-    fn process(&mut self, p: B, _: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+    fn process(&mut self, p: B, _: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
         Verdict::Transmit(p)
     }
 }
@@ -140,10 +140,10 @@ impl<B: PacketBuf> Stage<B> for Transmit {
 /// Hands every packet to the host.
 #[derive(Default)]
 pub struct Host;
-impl<B: PacketBuf> Stage<B> for Host {
+impl<B: PacketBuf, S> Stage<B, S> for Host {
     type In = B;
     type Out = core::convert::Infallible;
-    fn process(&mut self, p: B, _: &mut Cx<'_, B>) -> Verdict<Self::Out, B> {
+    fn process(&mut self, p: B, _: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
         Verdict::ToHost(p)
     }
 }
@@ -154,13 +154,13 @@ impl<B: PacketBuf> Stage<B> for Host {
 pub struct Ticker {
     pub polls: u8,
 }
-impl<B: PacketBuf> Stage<B> for Ticker {
+impl<B: PacketBuf, S> Stage<B, S> for Ticker {
     type In = B;
     type Out = B;
-    fn process(&mut self, p: B, _: &mut Cx<'_, B>) -> Verdict<B> {
+    fn process(&mut self, p: B, _: &mut Cx<'_, B, S>) -> Verdict<B> {
         Verdict::Pass(p)
     }
-    fn poll(&mut self, cx: &mut Cx<'_, B>) {
+    fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
         self.polls = self.polls.wrapping_add(1);
         let now = cx.now_ns() as u8;
         if let Some(mut b) = cx.alloc() {

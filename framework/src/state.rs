@@ -1,0 +1,136 @@
+//! Pipeline state: the tables stages share, lent to them part by part.
+//!
+//! A pipeline's `#[state]` field holds what several stages and the
+//! application use together (the neighbor cache, the socket tables, the
+//! interface's addresses, readiness events). The generated loop owns it and
+//! lends it to every stage call through [`Cx`](crate::stage::Cx). A stage
+//! does not name the state type: it is generic over it and states what it
+//! needs as bounds,
+//!
+//! - [`Part<T>`]: one part of type `T`;
+//! - [`Parts<(T, U)>`](Parts), [`Parts<(T, U, V)>`](Parts): several parts at
+//!   once, each borrowed mutably at the same time. The borrows are disjoint
+//!   because they are different fields, which the derive checks at compile
+//!   time: no runtime borrow flag, no `RefCell`.
+//!
+//! `#[derive(State)]` on a struct with named fields of distinct types
+//! implements them all. A stage under test uses a state of its own, often
+//! a struct of just the parts it needs.
+//!
+//! ```
+//! use tpa::state::{Part, Parts, State};
+//!
+//! #[derive(Default)]
+//! struct Sockets(Vec<u16>);
+//! #[derive(Default)]
+//! struct Routes(Vec<u32>);
+//!
+//! #[derive(State, Default)]
+//! struct Tables {
+//!     sockets: Sockets,
+//!     routes: Routes,
+//! }
+//!
+//! /// Code that needs both parts at once names them in a bound.
+//! fn bind_first_route<S: Parts<(Sockets, Routes)>>(state: &mut S) {
+//!     let (sockets, routes) = state.parts();
+//!     sockets.0.push(routes.0.first().copied().unwrap_or(0) as u16);
+//! }
+//!
+//! let mut tables = Tables::default();
+//! Part::<Routes>::part_mut(&mut tables).0.push(7);
+//! bind_first_route(&mut tables);
+//! assert_eq!(tables.sockets.0, [7]);
+//! ```
+
+pub use tpa_macros::State;
+
+/// A state that holds a `T`, reachable by its type.
+#[diagnostic::on_unimplemented(
+    message = "the pipeline state `{Self}` has no part of type `{T}`",
+    label = "no `{T}` field in `{Self}`",
+    note = "add a field of type `{T}` to the `#[state]` struct (which derives `tpa::state::State`)"
+)]
+pub trait Part<T> {
+    /// The part, to read.
+    fn part(&self) -> &T;
+    /// The part, to change.
+    fn part_mut(&mut self) -> &mut T;
+}
+
+/// A list of part types (a tuple of two or three) and the mutable borrows
+/// [`Parts::parts`] hands out for it.
+pub trait PartList {
+    /// One `&mut` per part, in the order of the list.
+    type Mut<'a>
+    where
+        Self: 'a;
+}
+
+impl<A, B> PartList for (A, B) {
+    type Mut<'a>
+        = (&'a mut A, &'a mut B)
+    where
+        Self: 'a;
+}
+
+impl<A, B, C> PartList for (A, B, C) {
+    type Mut<'a>
+        = (&'a mut A, &'a mut B, &'a mut C)
+    where
+        Self: 'a;
+}
+
+/// A state that lends the parts of list `L` at the same time.
+#[diagnostic::on_unimplemented(
+    message = "the pipeline state `{Self}` cannot lend the parts `{L}` at once",
+    label = "`{Self}` lacks one of `{L}`",
+    note = "the `#[state]` struct (which derives `tpa::state::State`) needs one field of each type in `{L}`, all different"
+)]
+pub trait Parts<L: PartList> {
+    /// Every part of `L`, each borrowed mutably.
+    fn parts(&mut self) -> L::Mut<'_>;
+}
+
+/// The state of a pipeline without a `#[state]` field.
+pub type NoState = ();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, PartialEq)]
+    struct A(u32);
+    #[derive(Debug, Default, PartialEq)]
+    struct B(u32);
+    #[derive(Debug, Default, PartialEq)]
+    struct C(u32);
+
+    #[derive(State, Default)]
+    struct Three {
+        a: A,
+        b: B,
+        c: C,
+    }
+
+    fn bump<S: Parts<(C, A, B)>>(s: &mut S) {
+        let (c, a, b) = s.parts();
+        c.0 += a.0 + b.0;
+        a.0 += 1;
+        b.0 += 2;
+    }
+
+    #[test]
+    fn parts_are_the_fields_in_the_order_asked() {
+        let mut s = Three {
+            a: A(1),
+            b: B(10),
+            ..Three::default()
+        };
+        bump(&mut s);
+        assert_eq!((s.a.0, s.b.0, s.c.0), (2, 12, 11));
+        let (b, a) = Parts::<(B, A)>::parts(&mut s);
+        std::mem::swap(&mut a.0, &mut b.0);
+        assert_eq!((Part::<A>::part(&s), Part::<B>::part(&s)), (&A(12), &B(2)));
+    }
+}
