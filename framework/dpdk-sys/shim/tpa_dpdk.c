@@ -1,5 +1,6 @@
 /* Real symbols for DPDK's static-inline fast-path functions, so Rust can
- * call them. Each is a one-line forward; keep it that way. */
+ * call them. Each is a one-line forward, except the few that combine two
+ * calls (the mempool receive reserve). */
 /* rte_ipv4_udptcp_cksum_mbuf is still marked experimental in 22.11. */
 #define ALLOW_EXPERIMENTAL_API 1
 #include "tpa_dpdk.h"
@@ -81,44 +82,33 @@ uint16_t tpa_rte_ipv4_udptcp_cksum_mbuf(const struct rte_mbuf *m,
 
 unsigned tpa_rte_mempool_size(const struct rte_mempool *mp) { return mp->size; }
 
+unsigned tpa_mempool_free_here(struct rte_mempool *mp)
+{
+	unsigned n = rte_mempool_ops_get_count(mp);
+	struct rte_mempool_cache *cache = rte_mempool_default_cache(mp, rte_lcore_id());
+	if (cache != NULL)
+		n += cache->len;
+	return n;
+}
+
+struct rte_mbuf *tpa_pktmbuf_alloc_above(struct rte_mempool *mp, unsigned reserve)
+{
+	if (tpa_mempool_free_here(mp) <= reserve)
+		return NULL;
+	return rte_pktmbuf_alloc(mp);
+}
+
+int tpa_pktmbuf_alloc_bulk_above(struct rte_mempool *mp, struct rte_mbuf **mbufs,
+                                 unsigned count, unsigned reserve)
+{
+	if (tpa_mempool_free_here(mp) < reserve + count)
+		return -ENOENT;
+	return rte_pktmbuf_alloc_bulk(mp, mbufs, count);
+}
+
 /* ---- steering: the device's RSS setup and DPDK's software Toeplitz ---- */
 
 uint32_t tpa_rte_softrss(const uint32_t *words, uint32_t n_words, const uint8_t *key)
 {
 	return rte_softrss((uint32_t *)words, n_words, key);
-}
-
-int tpa_rss_query(uint16_t port, uint8_t *key, uint8_t key_cap, uint8_t *key_len,
-                  uint64_t *rss_hf, uint16_t *reta, uint16_t reta_cap, uint16_t *reta_len)
-{
-	struct rte_eth_dev_info info;
-	int rc = rte_eth_dev_info_get(port, &info);
-	if (rc != 0)
-		return rc;
-	if (info.hash_key_size == 0 || info.hash_key_size > key_cap ||
-	    info.reta_size == 0 || info.reta_size > reta_cap)
-		return -ENOTSUP;
-	struct rte_eth_rss_conf conf = {
-		.rss_key = key,
-		.rss_key_len = info.hash_key_size,
-	};
-	rc = rte_eth_dev_rss_hash_conf_get(port, &conf);
-	if (rc != 0)
-		return rc;
-	struct rte_eth_rss_reta_entry64 groups[RTE_ETH_RSS_RETA_SIZE_512 / RTE_ETH_RETA_GROUP_SIZE];
-	uint16_t n_groups = (info.reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE;
-	if (n_groups > RTE_DIM(groups))
-		return -ENOTSUP;
-	memset(groups, 0, sizeof(groups));
-	for (uint16_t g = 0; g < n_groups; g++)
-		groups[g].mask = UINT64_MAX;
-	rc = rte_eth_dev_rss_reta_query(port, groups, info.reta_size);
-	if (rc != 0)
-		return rc;
-	for (uint16_t i = 0; i < info.reta_size; i++)
-		reta[i] = groups[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
-	*key_len = conf.rss_key_len;
-	*rss_hf = conf.rss_hf;
-	*reta_len = info.reta_size;
-	return 0;
 }

@@ -79,15 +79,20 @@ uint16_t tpa_rte_ipv4_udptcp_cksum_mbuf(const struct rte_mbuf *m,
 
 /* ---- mempool ---- */
 unsigned tpa_rte_mempool_size(const struct rte_mempool *mp);
+/* Free objects this thread can take: the pool's common store plus this
+ * lcore's cache (other lcores' caches are out of its reach). */
+unsigned tpa_mempool_free_here(struct rte_mempool *mp);
+/* rte_pktmbuf_alloc unless no more than `reserve` objects are free here
+ * (tpa_mempool_free_here): NULL then, leaving them to the receive path. */
+struct rte_mbuf *tpa_pktmbuf_alloc_above(struct rte_mempool *mp, unsigned reserve);
+/* rte_pktmbuf_alloc_bulk of `count` if more than `reserve` + `count` - 1
+ * objects are free here, else -ENOENT without taking any. */
+int tpa_pktmbuf_alloc_bulk_above(struct rte_mempool *mp, struct rte_mbuf **mbufs,
+                                 unsigned count, unsigned reserve);
 
 /* ---- steering ---- */
 /* DPDK's software Toeplitz over `n_words` host-order 32-bit words of the
  * tuple (addresses, then source and destination port in one word). */
 uint32_t tpa_rte_softrss(const uint32_t *words, uint32_t n_words, const uint8_t *key);
-/* The device's RSS key (at most `key_cap` bytes), hashed flow types and
- * redirection table (at most `reta_cap` entries). 0, or a negative errno
- * (-ENOTSUP where the driver does not report them). */
-int tpa_rss_query(uint16_t port, uint8_t *key, uint8_t key_cap, uint8_t *key_len,
-                  uint64_t *rss_hf, uint16_t *reta, uint16_t reta_cap, uint16_t *reta_len);
 
 #endif

@@ -11,7 +11,8 @@ use dpdk_sys as sys;
 use super::eal::{dpdk_error, Eal};
 use super::pool::{Mempool, PoolConfig};
 use super::port::DpdkPort;
-use crate::port::steer::Steering;
+use super::steer::{program_reta, query, RssLimits, RssPlan, RSS_HASH_TYPES};
+use crate::port::steer::{Handover, SteerGuard, Steering};
 use crate::port::{Offloads, PortCaps, PortError};
 use crate::wire::MacAddr;
 
@@ -122,6 +123,8 @@ pub(crate) struct DeviceInner {
     pub(crate) steering: Steering,
     /// Whether the device transmits chained mbufs (`MULTI_SEGS` enabled).
     pub(crate) tx_multi_seg: bool,
+    /// What the driver reports of its RSS.
+    rss_limits: RssLimits,
 }
 
 /// The rings wiring the two devices of a [`DpdkDevice::ring_pair`].
@@ -325,6 +328,7 @@ impl DpdkDevice {
             isolated: false,
             steering: Steering::Unknown,
             tx_multi_seg: false,
+            rss_limits: RssLimits::default(),
             caps: PortCaps {
                 name: String::new(),
                 mac: MacAddr::ZERO,
@@ -364,6 +368,24 @@ impl DpdkDevice {
             });
         }
         Ok(DpdkPort::new(self.inner.clone(), queue))
+    }
+
+    /// The port of every queue, in queue order, each checking its received
+    /// frames against the device's steering in a [`SteerGuard`]: frames
+    /// whose flow steers to another queue are counted and handed over to
+    /// that queue's port through a [`Handover`] mesh whose inboxes hold
+    /// `depth` mbufs each. Where the device's steering is unknown (no RSS
+    /// reported) frames are only counted as such, and nothing moves.
+    pub fn guarded_ports(&self, depth: usize) -> Result<Vec<SteerGuard<DpdkPort>>, PortError> {
+        let queues = self.inner.pools.len() as u16;
+        let ports = (0..queues)
+            .map(|q| self.port(q))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ports
+            .into_iter()
+            .zip(Handover::mesh(queues, depth))
+            .map(|(port, end)| SteerGuard::new(port, end))
+            .collect())
     }
 
     /// Stops and closes the device now (removing a vdev it created) and
@@ -436,6 +458,12 @@ impl DpdkDevice {
         Ok(link.link_status() != 0)
     }
 
+    /// What the driver reports of its RSS (`rte_eth_dev_info`): with
+    /// [`RssPlan::new`], whether tpa programs its key and table.
+    pub fn rss_limits(&self) -> RssLimits {
+        self.inner.rss_limits
+    }
+
     /// Whether the port is in flow isolation mode (see
     /// [`DeviceConfig::flow_isolation`]).
     pub fn flow_isolated(&self) -> bool {
@@ -473,12 +501,30 @@ impl DeviceInner {
         }
 
         let mut conf = sys::rte_eth_conf::default();
-        let rss_hf = info.flow_type_rss_offloads
-            & (sys::RTE_ETH_RSS_IP | sys::RTE_ETH_RSS_TCP | sys::RTE_ETH_RSS_UDP);
+        let limits = RssLimits::from_info(&info);
+        self.rss_limits = limits;
+        let rss_hf = info.flow_type_rss_offloads & RSS_HASH_TYPES;
         let rss = cfg.queues > 1 && rss_hf != 0;
+        // tpa's key and table where the device takes them; its own (and
+        // perhaps an unknown steering) where it does not.
+        let plan = if rss {
+            RssPlan::new(&limits, cfg.queues)
+                .inspect_err(|why| {
+                    tracing::info!(device = %self.name, %why, "RSS with the device's own key and table");
+                })
+                .ok()
+        } else {
+            None
+        };
+        // Outlives the configure call, which copies it.
+        let mut key = plan.as_ref().map(|p| p.key.clone());
         if rss {
             conf.rxmode.mq_mode = sys::RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+            if let Some(key) = key.as_mut() {
+                conf.rx_adv_conf.rss_conf.rss_key = key.as_mut_ptr();
+                conf.rx_adv_conf.rss_conf.rss_key_len = limits.key_size;
+            }
         } else if cfg.queues > 1 {
             tracing::warn!(device = %self.name, "device has no RSS: all traffic arrives on queue 0");
         }
@@ -590,7 +636,14 @@ impl DeviceInner {
         self.caps.mac = MacAddr(mac.addr_bytes);
         self.caps.mtu = mtu;
         self.caps.rss = rss;
-        self.steering = super::steer::query(port, cfg.queues, rss);
+        if let Some(plan) = &plan {
+            // After start: some drivers write a default table when they
+            // start.
+            if let Err(rc) = program_reta(port, plan) {
+                tracing::warn!(device = %self.name, error = %dpdk_error(&self.name, "rte_eth_dev_rss_reta_update", rc), "the device keeps its own redirection table");
+            }
+        }
+        self.steering = query(&self.name, port, cfg.queues, rss, &limits, plan.as_ref());
         self.caps.rx_offloads = Offloads {
             ipv4_checksum: rx & sys::RTE_ETH_RX_OFFLOAD_IPV4_CKSUM != 0,
             tcp_checksum: rx & sys::RTE_ETH_RX_OFFLOAD_TCP_CKSUM != 0,

@@ -30,9 +30,11 @@ pub use device::{DeviceConfig, DeviceStats, DpdkDevice};
 pub use eal::{Eal, EalThread};
 pub use extmem::{DmaMapping, ExtBufOwner, ExtMemRegion};
 pub use mbuf::{Mbuf, MBUF_PRIV_SIZE, META_PRIV_SIZE};
-pub use pool::{Mempool, PoolConfig};
+pub use pool::{Mempool, MempoolStats, PoolConfig};
 pub use port::DpdkPort;
-pub use steer::softrss;
+pub use steer::{
+    reta_from_groups, reta_groups, rss_fields, softrss, NoRss, RssLimits, RssPlan, RSS_HASH_TYPES,
+};
 
 /// The raw DPDK bindings (`dpdk-sys`).
 pub use dpdk_sys as sys;

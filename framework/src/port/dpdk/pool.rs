@@ -5,7 +5,7 @@
 use std::ffi::CString;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use dpdk_sys as sys;
 
@@ -22,6 +22,11 @@ pub struct PoolConfig {
     pub cache: u32,
     /// Data room of each mbuf, headroom included.
     pub data_room: u16,
+    /// Mbufs only the receive path may take (0 by default; less than
+    /// `mbufs`): [`Mempool::alloc`] and the transmit path fail, counted,
+    /// once no more than this many are free to the allocating thread,
+    /// while the device keeps refilling its receive ring from them.
+    pub rx_reserve: u32,
 }
 
 impl Default for PoolConfig {
@@ -30,12 +35,22 @@ impl Default for PoolConfig {
             mbufs: 4095,
             cache: 256,
             data_room: sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16,
+            rx_reserve: 0,
         }
     }
 }
 
 /// A DPDK mempool of packet mbufs whose private area holds a [`Meta`]
 /// (`priv_size` = [`MBUF_PRIV_SIZE`]).
+///
+/// It keeps a receive reserve ([`PoolConfig::rx_reserve`]) as tpa's own
+/// pool does: ordinary allocations ([`alloc`](Self::alloc),
+/// [`alloc_bulk`](Self::alloc_bulk), the transmit path's copies) leave the
+/// last `rx_reserve` free mbufs alone; the device's receive refill, which
+/// DPDK's driver does straight from the pool, and
+/// [`alloc_rx`](Self::alloc_rx) may take them. "Free" counts what the
+/// allocating thread can reach: the pool's common store and its own
+/// lcore cache.
 ///
 /// Dropping it frees the pool when every mbuf has come back; while some are
 /// still out (held by the application, or in a device ring) the pool is
@@ -47,6 +62,29 @@ impl Default for PoolConfig {
 pub struct Mempool {
     pool: NonNull<sys::rte_mempool>,
     name: String,
+    rx_reserve: u32,
+    failed_allocs: AtomicU64,
+    failed_rx_allocs: AtomicU64,
+}
+
+/// A snapshot of a [`Mempool`]'s counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MempoolStats {
+    /// Mbufs the pool owns.
+    pub capacity: usize,
+    /// Mbufs out of the pool (held by the application or a device).
+    pub in_use: usize,
+    /// Mbufs free (per-lcore caches included).
+    pub available: usize,
+    /// Mbufs asked for but not obtained (for ordinary allocations: because
+    /// only the receive reserve was left).
+    pub failed_allocs: u64,
+    /// Of those, receive allocations ([`Mempool::alloc_rx`]); the device's
+    /// own refill failures count in
+    /// [`DeviceStats::rx_nombuf`](super::DeviceStats::rx_nombuf).
+    pub failed_rx_allocs: u64,
+    /// The receive reserve.
+    pub rx_reserve: u32,
 }
 
 // SAFETY: DPDK's default mempool ops (ring_mp_mc) are safe for concurrent
@@ -67,6 +105,15 @@ impl Mempool {
         cfg: &PoolConfig,
         socket: i32,
     ) -> Result<Mempool, PortError> {
+        if cfg.rx_reserve >= cfg.mbufs {
+            return Err(PortError::InvalidConfig {
+                name: label.to_owned(),
+                what: format!(
+                    "rx_reserve of {} leaves nothing of a pool of {} mbufs",
+                    cfg.rx_reserve, cfg.mbufs
+                ),
+            });
+        }
         let serial = NEXT_POOL.fetch_add(1, Ordering::Relaxed);
         let max = sys::RTE_MEMPOOL_NAMESIZE as usize - 1 - 3 - 12;
         let label: String = label
@@ -92,23 +139,68 @@ impl Mempool {
             )
         };
         match NonNull::new(pool) {
-            Some(pool) => Ok(Mempool { pool, name }),
+            Some(pool) => Ok(Mempool {
+                pool,
+                name,
+                rx_reserve: cfg.rx_reserve,
+                failed_allocs: AtomicU64::new(0),
+                failed_rx_allocs: AtomicU64::new(0),
+            }),
             None => Err(dpdk_error(&name, "rte_pktmbuf_pool_create", errno())),
         }
     }
 
-    /// Allocates an empty mbuf with the default headroom and a default Meta.
+    /// Allocates an empty mbuf with the default headroom and a default
+    /// Meta, leaving the receive reserve alone; `None` (counted in
+    /// [`MempoolStats::failed_allocs`]) when only the reserve is left.
     #[inline]
     pub fn alloc(&self) -> Option<Mbuf> {
         // SAFETY: the pool is valid; a non-NULL result is a fresh mbuf we own.
-        let m = NonNull::new(unsafe { sys::tpa_rte_pktmbuf_alloc(self.pool.as_ptr()) })?;
-        // SAFETY: the mbuf is ours, from a pool with a Meta-sized private area.
-        Some(unsafe { Mbuf::from_raw_reset_meta(m) })
+        let m = unsafe {
+            if self.rx_reserve == 0 {
+                sys::tpa_rte_pktmbuf_alloc(self.pool.as_ptr())
+            } else {
+                sys::tpa_pktmbuf_alloc_above(self.pool.as_ptr(), self.rx_reserve)
+            }
+        };
+        self.take(m, false)
+    }
+
+    /// Allocates an mbuf for a frame being received: as
+    /// [`alloc`](Self::alloc), but it may take the receive reserve. Failures
+    /// count in both `failed_allocs` and `failed_rx_allocs`.
+    #[inline]
+    pub fn alloc_rx(&self) -> Option<Mbuf> {
+        // SAFETY: the pool is valid; a non-NULL result is a fresh mbuf we own.
+        let m = unsafe { sys::tpa_rte_pktmbuf_alloc(self.pool.as_ptr()) };
+        self.take(m, true)
+    }
+
+    /// Wraps a fresh mbuf from this pool, or counts the failure.
+    #[inline]
+    fn take(&self, m: *mut sys::rte_mbuf, rx: bool) -> Option<Mbuf> {
+        match NonNull::new(m) {
+            // SAFETY: the mbuf is fresh and ours, from this pool, whose
+            // private area has room for Meta.
+            Some(m) => Some(unsafe { Mbuf::from_raw_reset_meta(m) }),
+            None => {
+                self.count_failures(1, rx);
+                None
+            }
+        }
+    }
+
+    fn count_failures(&self, n: u64, rx: bool) {
+        self.failed_allocs.fetch_add(n, Ordering::Relaxed);
+        if rx {
+            self.failed_rx_allocs.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// Allocates `n` empty mbufs at once (one pool access) and appends them
     /// to `burst`: all of them, or none (`false`) when the pool has fewer
-    /// than `n` free or `burst` has no room for `n`.
+    /// than `n` free above the receive reserve (counted: `n` failed
+    /// allocations) or `burst` has no room for `n`.
     pub fn alloc_bulk<const N: usize>(&self, burst: &mut Burst<Mbuf, N>, n: usize) -> bool {
         if n > burst.remaining() {
             return false;
@@ -116,9 +208,15 @@ impl Mempool {
         let mut raw = [MaybeUninit::<*mut sys::rte_mbuf>::uninit(); N];
         // SAFETY: `raw` has room for n <= N pointers, all written on success.
         let rc = unsafe {
-            sys::tpa_rte_pktmbuf_alloc_bulk(self.pool.as_ptr(), raw.as_mut_ptr().cast(), n as u32)
+            sys::tpa_pktmbuf_alloc_bulk_above(
+                self.pool.as_ptr(),
+                raw.as_mut_ptr().cast(),
+                n as u32,
+                self.rx_reserve,
+            )
         };
         if rc != 0 {
+            self.count_failures(n as u64, false);
             return false;
         }
         for slot in &raw[..n] {
@@ -129,6 +227,31 @@ impl Mempool {
             burst.push(m);
         }
         true
+    }
+
+    /// The receive reserve ([`PoolConfig::rx_reserve`]).
+    pub fn rx_reserve(&self) -> u32 {
+        self.rx_reserve
+    }
+
+    /// Free mbufs the calling thread can take: the pool's common store and
+    /// this thread's lcore cache (an [`EalThread`](super::EalThread) has
+    /// one; other threads none).
+    pub fn free_here(&self) -> usize {
+        // SAFETY: the pool is valid.
+        unsafe { sys::tpa_mempool_free_here(self.pool.as_ptr()) as usize }
+    }
+
+    /// The pool's counters.
+    pub fn stats(&self) -> MempoolStats {
+        MempoolStats {
+            capacity: self.capacity(),
+            in_use: self.in_use(),
+            available: self.available(),
+            failed_allocs: self.failed_allocs.load(Ordering::Relaxed),
+            failed_rx_allocs: self.failed_rx_allocs.load(Ordering::Relaxed),
+            rx_reserve: self.rx_reserve,
+        }
     }
 
     /// The pool's name.

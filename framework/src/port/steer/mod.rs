@@ -16,7 +16,9 @@
 //!
 //! [`Steering::pick_local_port`] chooses a local port for an active open
 //! whose replies come back to a given queue; [`SteerCounter`] counts the
-//! frames that land on a queue other than the one their flow steers to.
+//! frames that land on a queue other than the one their flow steers to,
+//! and [`SteerGuard`] (a port adapter) hands them over to their worker
+//! through a [`Handover`] mesh.
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -36,11 +38,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod handover;
 mod program;
 mod toeplitz;
 
+pub use handover::{Handover, HandoverStats, Refused, SteerGuard};
 pub use program::SteeringProgram;
-pub use toeplitz::{toeplitz, RssFields, RssTable};
+pub use toeplitz::{symmetric_key, toeplitz, RssFields, RssTable};
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -290,9 +294,8 @@ pub struct SteerStats {
 
 /// Checks received frames against the port's steering and counts those
 /// that landed on the wrong queue. A worker's classify step calls
-/// [`observe`](Self::observe) per frame; today a misplaced frame is only
-/// counted (handing it over to its worker comes with multi-worker
-/// pipelines).
+/// [`observe`](Self::observe) per frame; [`SteerGuard`] does it on the
+/// receive path of any port and hands misplaced frames over.
 #[derive(Debug, Clone)]
 pub struct SteerCounter {
     steering: Steering,

@@ -189,3 +189,121 @@ fn the_counter_counts_misplaced_frames() {
     assert_eq!(unknown.observe(&[0; 60]), Landing::Unknown);
     assert_eq!(unknown.stats().unknown, 1);
 }
+
+fn handover_pool() -> crate::buf::Pool {
+    crate::buf::Pool::new(crate::buf::PoolConfig {
+        name: "handover".into(),
+        capacity: 1024,
+        data_room: 64,
+        huge_pages: false,
+        ..crate::buf::PoolConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn handed_over_buffers_reach_their_worker_across_threads() {
+    use crate::buf::{BufferPool, PacketBuf, PoolBuf};
+    use crate::port::Burst;
+
+    const WORKERS: u16 = 4;
+    const EACH: usize = 600;
+    let pool = handover_pool();
+    // Worker w sends its i-th buffer to (w + 1 + i % 3) % 4: each worker
+    // receives EACH in all.
+    let ends = Handover::<PoolBuf>::mesh(WORKERS, 8);
+    let threads: Vec<_> = ends
+        .into_iter()
+        .map(|mut end| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let me = end.queue();
+                let mut got = Vec::new();
+                let mut rx: Burst<PoolBuf> = Burst::new();
+                let mut drain = |end: &mut Handover<PoolBuf>, got: &mut Vec<(u8, u8)>| {
+                    end.receive(&mut rx);
+                    for b in rx.drain() {
+                        got.push((b.data()[0], b.data()[1]));
+                    }
+                };
+                for i in 0..EACH {
+                    let to = (me + 1 + (i % 3) as u16) % WORKERS;
+                    let mut b = pool.alloc().expect("pool has room");
+                    b.append(2).unwrap().copy_from_slice(&[me as u8, to as u8]);
+                    loop {
+                        match end.send(to, b) {
+                            Ok(()) => break,
+                            Err(Refused::Full(back)) => {
+                                b = back;
+                                drain(&mut end, &mut got);
+                                std::thread::yield_now();
+                            }
+                            Err(Refused::Gone(_)) => panic!("worker {to} left early"),
+                        }
+                    }
+                }
+                while got.len() < EACH {
+                    drain(&mut end, &mut got);
+                    std::thread::yield_now();
+                }
+                (end.stats(), got)
+            })
+        })
+        .collect();
+    let mut sent = 0;
+    for t in threads {
+        let (stats, got) = t.join().unwrap();
+        let me = got[0].1;
+        assert!(got.iter().all(|&(from, to)| to == me && from != me));
+        for from in 0..WORKERS as u8 {
+            let n = got.iter().filter(|&&(f, _)| f == from).count();
+            assert_eq!(n, if from == me { 0 } else { EACH / 3 }, "{me} from {from}");
+        }
+        assert_eq!(stats.received, EACH as u64);
+        assert_eq!(stats.gone, 0);
+        sent += stats.sent;
+    }
+    // Every refusal of a full inbox was retried until it went through.
+    assert_eq!(sent, u64::from(WORKERS) * EACH as u64);
+    pool.assert_whole();
+}
+
+#[test]
+fn a_full_or_missing_inbox_refuses_and_counts() {
+    use crate::buf::{BufferPool, PoolBuf};
+    use crate::port::Burst;
+
+    let pool = handover_pool();
+    let mut ends = Handover::<PoolBuf>::mesh(3, 1);
+    let b1 = ends.pop().unwrap();
+    let mut b0 = ends.pop().unwrap();
+    let mut a = ends.pop().unwrap();
+    assert_eq!((a.queue(), b0.queue(), b1.queue(), a.queues()), (0, 1, 2, 3));
+    a.send(1, pool.alloc().unwrap()).unwrap();
+    assert!(matches!(
+        a.send(1, pool.alloc().unwrap()),
+        Err(Refused::Full(_))
+    ));
+    assert!(matches!(
+        a.send(0, pool.alloc().unwrap()),
+        Err(Refused::Gone(_))
+    ));
+    assert!(matches!(
+        a.send(7, pool.alloc().unwrap()),
+        Err(Refused::Gone(_))
+    ));
+    // A buffer left in an inbox is freed with it.
+    a.send(2, pool.alloc().unwrap()).unwrap();
+    drop(b1);
+    assert!(matches!(
+        a.send(2, pool.alloc().unwrap()),
+        Err(Refused::Gone(_))
+    ));
+    let s = a.stats();
+    assert_eq!((s.sent, s.full, s.gone, s.received), (2, 1, 3, 0));
+    let mut rx: Burst<PoolBuf> = Burst::new();
+    assert_eq!(b0.receive(&mut rx), 1);
+    assert_eq!(b0.stats().received, 1);
+    drop((rx, a, b0));
+    pool.assert_whole();
+}

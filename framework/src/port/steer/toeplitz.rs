@@ -22,6 +22,15 @@ pub fn toeplitz(key: &[u8], input: &[u8]) -> Option<u32> {
     Some(hash)
 }
 
+/// tpa's symmetric Toeplitz key, `0x6d5a` repeated, `len` bytes long:
+/// swapping source and destination (addresses and ports) leaves the hash
+/// unchanged, so both directions of a flow land on one queue. The key
+/// [`MemoryWire`](crate::port::memory::MemoryWire) and tpa's steering
+/// program hash with, and the one tpa programs into DPDK devices.
+pub fn symmetric_key(len: usize) -> Vec<u8> {
+    [0x6d, 0x5a].into_iter().cycle().take(len).collect()
+}
+
 /// Which flows a device's RSS hashes on what: addresses only, or addresses
 /// and ports. A flow type hashed on neither is not spread by RSS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
