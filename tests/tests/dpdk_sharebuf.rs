@@ -1,7 +1,10 @@
 //! Shareable buffers on DPDK mbufs: random clone/drop/chain/unchain orders
 //! against the model of `tpa_tests::share_model` (mempool whole at the
 //! end), and a header chained in front of held data crossing a `net_ring`
-//! vdev without a copy. Run as root:
+//! vdev without a copy. The mempool's receive reserve: ordinary
+//! allocations stop above it, counted and recoverable, and a `net_tap`
+//! device keeps receiving from it while the application holds every other
+//! mbuf (and starves without it). Run as root:
 //! `cargo test -p tpa-tests --features dpdk --test dpdk_sharebuf`.
 
 #![cfg(feature = "dpdk")]
@@ -9,12 +12,15 @@
 mod dpdk_common;
 mod share_common;
 
+use std::time::{Duration, Instant};
+
 use dpdk_common::{eal, serial, small_config, vdev_name};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use share_common::op_sequences;
 use tpa::buf::{BufferPool, PacketBuf, Shared};
-use tpa::port::dpdk::{DpdkDevice, Mbuf};
+use tpa::port::dpdk::{DpdkDevice, EalThread, Mbuf, Mempool, PoolConfig};
+use tpa::port::PortError;
 use tpa::port::{Burst, Port};
 use tpa_tests::share_model::{self, Coverage};
 
@@ -120,4 +126,157 @@ fn a_header_chained_to_held_data_crosses_the_ring_uncopied() {
     assert_eq!(held.data(), &payload[..]);
     drop((held, port));
     close_whole(dev);
+}
+
+/// Takes every mbuf an ordinary allocation gets.
+fn hold_all(pool: &Mempool) -> Vec<Mbuf> {
+    std::iter::from_fn(|| pool.alloc()).collect()
+}
+
+/// The reserve rule on a mempool alone, from a thread without an lcore
+/// cache and from one with (`EalThread`): ordinary allocations stop with
+/// exactly the reserve left, counted; receive allocations take it; mbufs
+/// coming back refill it first; then ordinary allocation works again.
+#[test]
+fn a_mempool_keeps_its_receive_reserve() {
+    let _s = serial();
+    let eal = eal();
+    let cfg = PoolConfig {
+        mbufs: 255,
+        cache: 32,
+        rx_reserve: 40,
+        ..PoolConfig::default()
+    };
+    let check = |pool: &Mempool| {
+        let free = pool.free_here();
+        assert_eq!(free, 255, "a fresh pool is all free");
+        let mut held = hold_all(pool);
+        assert_eq!(held.len(), 255 - 40);
+        assert_eq!(pool.free_here(), 40);
+        assert_eq!(pool.stats().failed_allocs, 1);
+        let mut burst: Burst<Mbuf> = Burst::new();
+        assert!(!pool.alloc_bulk(&mut burst, 2));
+        assert_eq!(pool.stats().failed_allocs, 3);
+        // The receive class takes the reserve, to the last mbuf.
+        let rx: Vec<Mbuf> = std::iter::from_fn(|| pool.alloc_rx()).collect();
+        assert_eq!(rx.len(), 40);
+        let s = pool.stats();
+        assert_eq!((s.failed_allocs, s.failed_rx_allocs), (4, 1));
+        assert_eq!(s.in_use, 255);
+        // What comes back refills the reserve before anyone else gets it.
+        held.truncate(held.len() - 40);
+        assert_eq!(pool.free_here(), 40);
+        assert!(pool.alloc().is_none());
+        held.pop();
+        held.push(pool.alloc().expect("one above the reserve"));
+        assert!(pool.alloc().is_none());
+        assert_eq!(pool.stats().failed_allocs, 6);
+        drop(rx);
+        assert_eq!(pool.free_here(), 80);
+        held.extend(hold_all(pool));
+        assert_eq!(held.len(), 255 - 40);
+        assert_eq!(pool.stats().failed_allocs, 7);
+        // Recoverable: once the application lets go, it allocates again.
+        drop(held);
+        assert!(pool.alloc_bulk(&mut burst, 32));
+        drop(burst);
+        pool.assert_whole();
+    };
+    let plain = Mempool::create(eal, "resv", &cfg, eal.socket_id() as i32).unwrap();
+    check(&plain);
+    let cached = Mempool::create(eal, "resvc", &cfg, eal.socket_id() as i32).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let thread: EalThread = eal.register_thread().unwrap();
+            assert!(thread.lcore_id() < 128);
+            check(&cached);
+        });
+    });
+    // A reserve of the whole pool leaves nothing: refused.
+    let all = PoolConfig {
+        rx_reserve: 255,
+        ..cfg
+    };
+    assert!(matches!(
+        Mempool::create(eal, "resvall", &all, 0),
+        Err(PortError::InvalidConfig { .. })
+    ));
+}
+
+/// What a `net_tap` device received while the application held every mbuf
+/// an ordinary allocation could get: (frames received, the device's
+/// `rx_nombuf`, ordinary allocations refused meanwhile).
+fn receive_while_holding(rx_reserve: u32) -> (usize, u64, u64) {
+    const FRAMES: usize = 100;
+    let eal = eal();
+    let ns = tpa_tests::netns::Netns::new("resv");
+    let ifname = tpa_tests::netns::unique_name("dv");
+    let vdev = vdev_name("net_tap", "resv");
+    let mut cfg = small_config(1);
+    cfg.promiscuous = true;
+    cfg.rx_descriptors = 64;
+    cfg.pool.rx_reserve = rx_reserve;
+    let dev = ns
+        .enter(|| DpdkDevice::create_vdev(eal, &vdev, &format!("iface={ifname}"), &cfg))
+        .unwrap_or_else(|e| panic!("{vdev}: {e}"));
+    ns.add_addr(&ifname, "10.78.0.1/24");
+    ns.up(&ifname);
+    ns.add_neigh(&ifname, "10.78.0.2", "02:00:00:00:00:02");
+    let mut port = dev.port(0).unwrap();
+    // Let what the kernel sends on its own (IPv6 router solicitations,
+    // MLD) come and go before the application takes everything.
+    let mut rx: Burst<Mbuf> = Burst::new();
+    port.rx_burst(&mut rx);
+    rx.clear();
+    let held = hold_all(port.pool());
+    assert_eq!(port.pool().free_here(), rx_reserve as usize);
+    let script = format!(
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range({FRAMES}):\n    s.sendto(b'reserve', ('10.78.0.2', 9))\n"
+    );
+    ns.exec(&["python3", "-c", &script]);
+    let mut received = 0;
+    // Until every datagram is received, or the device has lost frames for
+    // want of an mbuf and then receives nothing for a while (bounds on
+    // waiting, not timing assertions).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lost = || dev.stats().unwrap().rx_nombuf;
+    let mut idle = 0;
+    while received < FRAMES && Instant::now() < deadline && !(lost() > 0 && idle > 50) {
+        if port.rx_burst(&mut rx) == 0 {
+            idle += 1;
+            std::thread::sleep(Duration::from_millis(2));
+        } else {
+            idle = 0;
+        }
+        // Handled and freed at once: back into the reserve.
+        received += rx
+            .drain()
+            .filter(|m| m.data().ends_with(b"reserve"))
+            .count();
+        // The application still gets nothing.
+        assert!(port.alloc().is_none());
+    }
+    let rx_nombuf = lost();
+    let refused = port.pool().stats().failed_allocs;
+    drop((held, rx, port));
+    dpdk_common::close_whole(dev);
+    drop(ns);
+    (received, rx_nombuf, refused)
+}
+
+#[test]
+fn the_device_receives_from_the_reserve_while_the_application_holds_the_rest() {
+    let _s = serial();
+    let (received, rx_nombuf, refused) = receive_while_holding(32);
+    assert_eq!(received, 100, "every datagram received from the reserve");
+    assert_eq!(rx_nombuf, 0);
+    assert!(
+        refused > 1,
+        "the application's allocations were refused, counted"
+    );
+    // Without a reserve the same device starves: nothing is received,
+    // and the device counts the mbufs it could not get.
+    let (received, rx_nombuf, _) = receive_while_holding(0);
+    assert_eq!(received, 0);
+    assert!(rx_nombuf > 0);
 }

@@ -84,7 +84,8 @@ unsigned tpa_rte_mempool_size(const struct rte_mempool *mp) { return mp->size; }
 
 unsigned tpa_mempool_free_here(struct rte_mempool *mp)
 {
-	unsigned n = rte_mempool_ops_get_count(mp);
+	/* rte_mempool_ops_get_count, which 22.11 does not export. */
+	unsigned n = rte_mempool_get_ops(mp->ops_index)->get_count(mp);
 	struct rte_mempool_cache *cache = rte_mempool_default_cache(mp, rte_lcore_id());
 	if (cache != NULL)
 		n += cache->len;

@@ -218,7 +218,8 @@ pub(crate) fn read_back(port_id: u16, limits: &RssLimits) -> Result<RssTable, i3
     let size = usize::from(limits.reta_size);
     let mut groups = query_groups(size);
     // SAFETY: `groups` covers `reta_size` entries, as the call writes.
-    let rc = unsafe { sys::rte_eth_dev_rss_reta_query(port_id, groups.as_mut_ptr(), limits.reta_size) };
+    let rc =
+        unsafe { sys::rte_eth_dev_rss_reta_query(port_id, groups.as_mut_ptr(), limits.reta_size) };
     if rc != 0 {
         return Err(rc);
     }

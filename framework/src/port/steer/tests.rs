@@ -278,7 +278,10 @@ fn a_full_or_missing_inbox_refuses_and_counts() {
     let b1 = ends.pop().unwrap();
     let mut b0 = ends.pop().unwrap();
     let mut a = ends.pop().unwrap();
-    assert_eq!((a.queue(), b0.queue(), b1.queue(), a.queues()), (0, 1, 2, 3));
+    assert_eq!(
+        (a.queue(), b0.queue(), b1.queue(), a.queues()),
+        (0, 1, 2, 3)
+    );
     a.send(1, pool.alloc().unwrap()).unwrap();
     assert!(matches!(
         a.send(1, pool.alloc().unwrap()),
