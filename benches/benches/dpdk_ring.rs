@@ -195,6 +195,7 @@ fn ring_pair(eal: &Eal, tag: &str, mbufs: u32) -> (DpdkDevice, DpdkDevice) {
             // Headroom and 128 bytes: room for the 60-byte frames, and
             // small objects so the cold line is mostly what frames touch.
             data_room: sys::RTE_PKTMBUF_HEADROOM as u16 + 128,
+            ..PoolConfig::default()
         },
         ..DeviceConfig::default()
     };
