@@ -489,7 +489,7 @@ fn misplaced_frames_are_handed_over_to_their_worker() {
 
     let guards: Vec<SteerGuard<DpdkPort>> = (0..QUEUES)
         .zip(Handover::mesh(QUEUES, 4096))
-        .map(|(q, end)| SteerGuard::enforcing(b.port(q).unwrap(), end, steering.clone()))
+        .map(|(q, end)| SteerGuard::enforcing(b.port(q).unwrap(), end, steering.clone()).unwrap())
         .collect();
     assert!(guards.iter().all(|g| g.steering() == steering));
     let delivered = Arc::new(AtomicUsize::new(0));

@@ -381,11 +381,11 @@ impl DpdkDevice {
         let ports = (0..queues)
             .map(|q| self.port(q))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(ports
+        ports
             .into_iter()
             .zip(Handover::mesh(queues, depth))
             .map(|(port, end)| SteerGuard::new(port, end))
-            .collect())
+            .collect()
     }
 
     /// Stops and closes the device now (removing a vdev it created) and

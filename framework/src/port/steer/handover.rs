@@ -15,7 +15,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendE
 
 use super::{Landing, SteerCounter, SteerStats, Steering};
 use crate::buf::PacketBuf;
-use crate::port::{Burst, Port, PortCaps};
+use crate::port::{Burst, Port, PortCaps, PortError};
 
 /// Counters of one [`Handover`] end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -167,24 +167,49 @@ pub struct SteerGuard<P: Port> {
 
 impl<P: Port> SteerGuard<P> {
     /// Guards `port` with its own steering; `handover` must be the end of
-    /// the port's queue.
-    pub fn new(port: P, handover: Handover<P::Buf>) -> SteerGuard<P> {
+    /// the port's queue in a mesh of the port's queues.
+    pub fn new(port: P, handover: Handover<P::Buf>) -> Result<SteerGuard<P>, PortError> {
         let steering = port.steering();
         SteerGuard::enforcing(port, handover, steering)
     }
 
     /// Guards `port` with `steering`, which frames are made to follow;
-    /// `handover` must be the end of the port's queue.
-    pub fn enforcing(port: P, handover: Handover<P::Buf>, steering: Steering) -> SteerGuard<P> {
+    /// `handover` must be the end of the port's queue in a mesh with a
+    /// worker for every queue `steering` may name.
+    pub fn enforcing(
+        port: P,
+        handover: Handover<P::Buf>,
+        steering: Steering,
+    ) -> Result<SteerGuard<P>, PortError> {
         let queue = port.caps().queue;
-        debug_assert_eq!(handover.queue(), queue, "handover end of another queue");
-        SteerGuard {
+        let invalid = |what: String| PortError::InvalidConfig {
+            name: port.caps().name.clone(),
+            what,
+        };
+        if handover.queue() != queue {
+            return Err(invalid(format!(
+                "the handover end of queue {} guards queue {queue}",
+                handover.queue()
+            )));
+        }
+        let named = match &steering {
+            Steering::Symmetric { queues } | Steering::Program { queues } => Some(*queues),
+            Steering::Rss(table) => table.reta.iter().max().map(|q| q + 1),
+            Steering::Single | Steering::Unknown => None,
+        };
+        if let Some(named) = named.filter(|&n| n > handover.queues()) {
+            return Err(invalid(format!(
+                "the steering names {named} queues, the handover mesh has {}",
+                handover.queues()
+            )));
+        }
+        Ok(SteerGuard {
             counter: SteerCounter::new(steering.clone(), queue),
             port,
             handover,
             steering,
             dropped: 0,
-        }
+        })
     }
 
     /// Where the frames received from the port belonged.

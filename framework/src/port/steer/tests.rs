@@ -310,3 +310,36 @@ fn a_full_or_missing_inbox_refuses_and_counts() {
     drop((rx, a, b0));
     pool.assert_whole();
 }
+
+#[test]
+fn a_guard_refuses_a_handover_that_does_not_fit() {
+    use crate::port::memory::{End, MemoryWire, WireConfig};
+    use crate::port::{Port, PortError};
+
+    let wire = MemoryWire::new(WireConfig {
+        queues: 2,
+        ..WireConfig::default()
+    })
+    .unwrap();
+    let mut ends = Handover::mesh(2, 4);
+    let end1 = ends.pop().unwrap();
+    let end0 = ends.pop().unwrap();
+    let wrong_end = SteerGuard::new(wire.port(End::B, 0).unwrap(), end1);
+    assert!(
+        matches!(&wrong_end, Err(PortError::InvalidConfig { what, .. }) if what.contains("queue 1")),
+        "{wrong_end:?}"
+    );
+    let too_few = SteerGuard::enforcing(
+        wire.port(End::B, 0).unwrap(),
+        end0,
+        Steering::Symmetric { queues: 4 },
+    );
+    assert!(
+        matches!(&too_few, Err(PortError::InvalidConfig { what, .. }) if what.contains("4 queues")),
+        "{too_few:?}"
+    );
+    let mut ends = Handover::mesh(2, 4);
+    let end0 = ends.swap_remove(0);
+    let guard = SteerGuard::new(wire.port(End::B, 0).unwrap(), end0).unwrap();
+    assert_eq!(guard.steering(), Steering::Symmetric { queues: 2 });
+}
