@@ -293,6 +293,10 @@ impl<P: Port> Port for SteerGuard<P> {
         self.port.alloc()
     }
 
+    fn alloc_bulk<const N: usize>(&mut self, out: &mut Burst<P::Buf, N>) -> usize {
+        self.port.alloc_bulk(out)
+    }
+
     fn caps(&self) -> &PortCaps {
         self.port.caps()
     }
