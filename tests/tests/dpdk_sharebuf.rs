@@ -228,7 +228,20 @@ fn receive_while_holding(rx_reserve: u32) -> (usize, u64, u64) {
     let mut rx: Burst<Mbuf> = Burst::new();
     port.rx_burst(&mut rx);
     rx.clear();
-    let held = hold_all(port.pool());
+    let mut held = hold_all(port.pool());
+    assert_eq!(port.pool().free_here(), rx_reserve as usize);
+    let mut bulk: Burst<Mbuf> = Burst::new();
+    assert_eq!(
+        port.alloc_bulk(&mut bulk),
+        0,
+        "bulk allocation leaves the reserve too"
+    );
+    // Given back and taken again, in one burst and then one by one.
+    held.truncate(held.len() - 40);
+    assert_eq!(port.alloc_bulk(&mut bulk), 32);
+    held.extend(bulk.drain());
+    assert_eq!(port.alloc_bulk(&mut bulk), 8);
+    held.extend(bulk.drain());
     assert_eq!(port.pool().free_here(), rx_reserve as usize);
     let script = format!(
         "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range({FRAMES}):\n    s.sendto(b'reserve', ('10.78.0.2', 9))\n"

@@ -229,6 +229,46 @@ impl Mempool {
         true
     }
 
+    /// Fills `burst` with empty mbufs, as many as it has room for or the
+    /// pool has above the receive reserve: in one pool access when all are
+    /// there, else one by one (the shortfall counted once, as one failed
+    /// allocation). Returns how many were added.
+    pub fn alloc_fill<const N: usize>(&self, burst: &mut Burst<Mbuf, N>) -> usize {
+        let want = burst.remaining();
+        if want == 0 {
+            return 0;
+        }
+        let mut raw = [MaybeUninit::<*mut sys::rte_mbuf>::uninit(); N];
+        // SAFETY: `raw` has room for want <= N pointers, all written on
+        // success.
+        let rc = unsafe {
+            sys::tpa_pktmbuf_alloc_bulk_above(
+                self.pool.as_ptr(),
+                raw.as_mut_ptr().cast(),
+                want as u32,
+                self.rx_reserve,
+            )
+        };
+        if rc == 0 {
+            for slot in &raw[..want] {
+                // SAFETY: initialised by the successful bulk allocation,
+                // each a fresh mbuf of this pool that we own.
+                let m = unsafe {
+                    Mbuf::from_raw_reset_meta(NonNull::new_unchecked(slot.assume_init()))
+                };
+                burst.push(m);
+            }
+            return want;
+        }
+        let mut added = 0;
+        while !burst.is_full() {
+            let Some(m) = self.alloc() else { break };
+            burst.push(m);
+            added += 1;
+        }
+        added
+    }
+
     /// The receive reserve ([`PoolConfig::rx_reserve`]).
     pub fn rx_reserve(&self) -> u32 {
         self.rx_reserve

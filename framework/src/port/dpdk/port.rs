@@ -112,6 +112,13 @@ impl Port for DpdkPort {
         self.pool.alloc()
     }
 
+    /// One mempool access for the whole burst when the pool has it
+    /// ([`Mempool::alloc_fill`]); the receive reserve stays untouched.
+    #[inline]
+    fn alloc_bulk<const N: usize>(&mut self, out: &mut Burst<Mbuf, N>) -> usize {
+        self.pool.alloc_fill(out)
+    }
+
     fn caps(&self) -> &PortCaps {
         &self.caps
     }
