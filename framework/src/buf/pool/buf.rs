@@ -318,29 +318,38 @@ impl PoolBuf {
     pub fn free_bulk<I: IntoIterator<Item = PoolBuf>>(bufs: I) {
         cache::free_many(bufs.into_iter().filter_map(PoolBuf::into_raw_if_simple));
     }
+}
 
-    /// Drops this value's reference on every segment, freeing those it
-    /// held last. The general path of `drop`.
-    #[cold]
-    #[inline(never)]
-    fn release_chain(&mut self) {
-        let mut next = Some(self.hdr);
-        while let Some(h) = next {
-            // SAFETY: this value holds a reference on `h`: its `next` is
-            // stable until that reference goes.
-            next = unsafe { h.as_ref() }.next;
-            // SAFETY: as above; `h` is not used after a `false`.
-            if unsafe { release_ref(h) } {
-                // SAFETY: the last reference was ours: the segment is ours
-                // alone. Free buffers are unchained, with one reference.
-                unsafe {
-                    let hdr = &mut *h.as_ptr();
-                    hdr.next = None;
-                    hdr.nb_segs = 1;
-                    *hdr.refs.get_mut() = 1;
-                }
-                cache::free_one(BufPtr(h));
+/// Drops one reference on every segment of the chain starting at `first`,
+/// freeing those it held last. The general path of `PoolBuf`'s drop.
+///
+/// It takes the pointer, not the `PoolBuf`: a drop whose slow path borrows
+/// the value makes the compiler keep every buffer that may be dropped
+/// (each one moved through a loop that can unwind) in memory, one store
+/// per packet.
+///
+/// # Safety
+/// The caller must hold one reference on `first` (and through it on every
+/// later segment) and give it up: `first` is not used afterwards.
+#[cold]
+#[inline(never)]
+unsafe fn release_chain(first: NonNull<BufHdr>) {
+    let mut next = Some(first);
+    while let Some(h) = next {
+        // SAFETY: the caller holds a reference on `h`: its `next` is
+        // stable until that reference goes.
+        next = unsafe { h.as_ref() }.next;
+        // SAFETY: as above; `h` is not used after a `false`.
+        if unsafe { release_ref(h) } {
+            // SAFETY: the last reference was ours: the segment is ours
+            // alone. Free buffers are unchained, with one reference.
+            unsafe {
+                let hdr = &mut *h.as_ptr();
+                hdr.next = None;
+                hdr.nb_segs = 1;
+                *hdr.refs.get_mut() = 1;
             }
+            cache::free_one(BufPtr(h));
         }
     }
 }
@@ -574,13 +583,17 @@ unsafe impl BytesMut for &mut PoolBuf {}
 impl Drop for PoolBuf {
     #[inline]
     fn drop(&mut self) {
-        let h = self.hdr();
+        // Only the pointer is used from here on (see `release_chain`).
+        let first = self.hdr;
+        // SAFETY: this value holds the segment (as in `hdr`).
+        let h = unsafe { first.as_ref() };
         // An unchained buffer held alone (the common case): one load, no
         // read-modify-write.
         if h.nb_segs == 1 && h.refs.load(Ordering::Acquire) == 1 {
-            cache::free_one(BufPtr(self.hdr));
+            cache::free_one(BufPtr(first));
         } else {
-            self.release_chain();
+            // SAFETY: this value's references go with it.
+            unsafe { release_chain(first) };
         }
     }
 }
