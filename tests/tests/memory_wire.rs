@@ -332,6 +332,28 @@ fn oversize_frames_are_dropped_and_counted() {
     assert_eq!(a.wire().stats(Direction::AToB).dropped.oversize, 1);
 }
 
+/// One burst mixing frames that fit with one that does not: the transmit
+/// path's single look at each packet (which stands in for the wire's own
+/// length check when everything fits) sends the burst the long way, the
+/// long frame is dropped and counted, the others arrive in order.
+#[test]
+fn an_oversize_frame_inside_a_burst_is_dropped_alone() {
+    let (_leaks, cfg) = leak_checked(WireConfig {
+        mtu: 1000,
+        ..WireConfig::default()
+    });
+    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
+    let mut tx: Burst<PoolBuf, 4> = Burst::new();
+    for (seq, len) in [(0, 1000 + 22), (1, 1000 + 23), (2, 60), (3, 1000 + 22)] {
+        let frame = udp_frame(seq, 1, 2, len);
+        tx.push(buf_with(&mut a, &frame));
+    }
+    assert_eq!(a.tx_burst(&mut tx), 4, "the oversize frame counts as taken");
+    let seqs: Vec<u32> = recv_all(&mut b).iter().map(|p| seq_of(p.data())).collect();
+    assert_eq!(seqs, [0, 2, 3]);
+    assert_eq!(a.wire().stats(Direction::AToB).dropped.oversize, 1);
+}
+
 #[test]
 fn ports_exist_once_and_queues_are_checked() {
     let (_leaks, cfg) = leak_checked(WireConfig::default());

@@ -28,8 +28,10 @@
 //!
 //! Ports call one function in their transmit path, [`transmit`], through a
 //! [`TxDevice`] that says what the device offloads, sends raw bursts and
-//! (for devices that offload anything) marks a packet for the device. Packets
-//! without a request cost one byte compare each. Underneath:
+//! (for devices that offload anything) marks a packet for the device. A
+//! burst with no request, no chain the device cannot gather and no frame
+//! too long for it costs one look at each packet, which also stands in for
+//! the device's own length check ([`TxDevice::send_checked`]). Underneath:
 //!
 //! - [`prepare`]: one packet, in place: what the device offloads becomes an
 //!   [`HwOffload`] plan (IPv4 checksum field zeroed, L4 checksum field seeded
@@ -573,6 +575,22 @@ pub trait TxDevice<B: PacketBuf> {
     fn max_segments(&self) -> usize {
         1
     }
+    /// The longest packet (bytes of its first segment) the device takes
+    /// without a look of its own; it drops longer ones itself, counted.
+    /// `usize::MAX` (the default): the device checks no length.
+    #[inline]
+    fn max_frame_len(&self) -> usize {
+        usize::MAX
+    }
+    /// As [`send`](Self::send), for a burst [`transmit`] has looked at:
+    /// no packet has a request, more than
+    /// [`max_segments`](Self::max_segments) segments or more than
+    /// [`max_frame_len`](Self::max_frame_len) bytes. A device skips its
+    /// own checks of those; the default is `send`.
+    #[inline]
+    fn send_checked<const N: usize>(&mut self, tx: &mut Burst<B, N>) -> usize {
+        self.send(tx)
+    }
     /// Marks `buf` for the device to do what `plan` says. Only called with
     /// work [`tx_offloads`](Self::tx_offloads) includes, so devices that
     /// offload nothing keep this default, which does nothing.
@@ -598,8 +616,11 @@ pub trait TxDevice<B: PacketBuf> {
 /// when no buffer is free for that (counted in
 /// [`OffloadStats::linearize_dropped`], taken).
 ///
-/// When no packet asks for anything and none needs copying this is a byte
-/// and a segment-count compare per packet and `dev.send(tx)`.
+/// When no packet asks for anything, none needs copying and none is longer
+/// than the device takes ([`TxDevice::max_frame_len`]), this is one look
+/// at each packet (a byte, a segment-count and a length compare; no length
+/// compare for devices that check none) and `dev.send_checked(tx)`: the
+/// device's own per-packet checks are folded into this one pass.
 #[inline]
 pub fn transmit<B, D, const N: usize>(
     dev: &mut D,
@@ -610,13 +631,14 @@ where
     B: PacketBuf,
     D: TxDevice<B>,
 {
-    let max = dev.max_segments();
+    let max_segments = dev.max_segments();
+    let max_len = dev.max_frame_len();
     if tx
         .as_slice()
         .iter()
-        .all(|b| b.meta().tx.is_empty() && b.segment_count() <= max)
+        .all(|b| b.meta().tx.is_empty() && b.segment_count() <= max_segments && b.len() <= max_len)
     {
-        return dev.send(tx);
+        return dev.send_checked(tx);
     }
     transmit_requests(dev, tx, stats)
 }

@@ -17,6 +17,12 @@ use crate::time::TimeSource;
 /// Ethernet header plus two VLAN tags: what a frame may carry beyond the MTU.
 const L2_OVERHEAD: usize = 14 + 8;
 
+/// The longest frame a lane of a wire with this MTU carries; longer ones
+/// are dropped and counted as oversize.
+pub(super) fn max_frame(mtu: u16) -> usize {
+    usize::from(mtu) + L2_OVERHEAD
+}
+
 /// Most bits a corrupted packet has flipped.
 const MAX_CORRUPT_BITS: usize = 64;
 
@@ -111,7 +117,7 @@ impl Lane {
             pending: vec![0; usize::from(queues)].into_boxed_slice(),
             queues,
             rss: s.rss || queues > 1,
-            max_frame: usize::from(s.mtu) + L2_OVERHEAD,
+            max_frame: max_frame(s.mtu),
             imp: s.impairment,
             partitioned: false,
             transparent,
@@ -181,15 +187,18 @@ impl Lane {
     }
 
     /// Takes packets from the front of `tx` onto the wire; see
-    /// [`Port::tx_burst`](crate::port::Port::tx_burst).
+    /// [`Port::tx_burst`](crate::port::Port::tx_burst). `fit` says the
+    /// caller has checked that no packet is longer than
+    /// [`max_frame`]: the fast path then moves the burst without a look.
     pub(super) fn transmit<const N: usize>(
         &mut self,
         tx: &mut Burst<PoolBuf, N>,
         clock: &TimeSource,
+        fit: bool,
     ) -> usize {
         if self.transparent && self.flight_len == 0 && self.held.is_empty() {
             if self.queues == 1 {
-                self.transmit_one_queue(tx)
+                self.transmit_one_queue(tx, fit)
             } else {
                 self.transmit_steered(tx)
             }
@@ -199,10 +208,14 @@ impl Lane {
     }
 
     /// The fast path of a single-queue wire: no steering, one move of the
-    /// burst into the receive ring. Packets are only read (their length),
-    /// unless the wire computes RSS hashes anyway.
+    /// burst into the receive ring. Packets are only read (their length,
+    /// unless `fit`), unless the wire computes RSS hashes anyway.
     #[inline]
-    fn transmit_one_queue<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+    fn transmit_one_queue<const N: usize>(
+        &mut self,
+        tx: &mut Burst<PoolBuf, N>,
+        fit: bool,
+    ) -> usize {
         let n = tx
             .len()
             .min(self.ring_size.saturating_sub(self.rings[0].len()));
@@ -215,7 +228,7 @@ impl Lane {
         }
         let ring = &mut self.rings[0];
         let max_frame = self.max_frame;
-        if tx.as_slice()[..n].iter().all(|b| b.len() <= max_frame) {
+        if fit || tx.as_slice()[..n].iter().all(|b| b.len() <= max_frame) {
             ring.extend(tx.drain_front(n));
         } else {
             for b in tx.drain_front(n) {

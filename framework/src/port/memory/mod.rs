@@ -459,7 +459,20 @@ impl TxDevice<PoolBuf> for WireTx<'_> {
     #[inline]
     fn send<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
         let dir = self.end.tx_direction();
-        lock(&self.shared.lanes[dir.index()]).transmit(tx, &self.shared.clock)
+        lock(&self.shared.lanes[dir.index()]).transmit(tx, &self.shared.clock, false)
+    }
+
+    /// The lane drops longer frames (counted as oversize).
+    #[inline]
+    fn max_frame_len(&self) -> usize {
+        lane::max_frame(self.shared.mtu)
+    }
+
+    /// The lane's fast path skips its length check.
+    #[inline]
+    fn send_checked<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        let dir = self.end.tx_direction();
+        lock(&self.shared.lanes[dir.index()]).transmit(tx, &self.shared.clock, true)
     }
 
     fn alloc_segment(&mut self) -> Option<PoolBuf> {
