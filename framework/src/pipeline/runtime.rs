@@ -15,7 +15,7 @@ use crate::time::TimeSource;
 /// `with_tx_queue_depth`).
 pub const TX_QUEUE_LEN: usize = 64;
 /// The deepest transmit queue (its slots live inline in the pipeline).
-pub const TX_QUEUE_MAX: usize = 1024;
+pub const TX_QUEUE_MAX: usize = u8::MAX as usize;
 /// Capacity of the host (exception path) queue.
 pub const HOST_QUEUE_LEN: usize = 32;
 
@@ -113,9 +113,12 @@ pub struct QueueCounters {
 /// of them (at the front) an observer has already seen.
 #[derive(Debug)]
 pub struct TxQueue<B> {
-    frames: Burst<B, TX_QUEUE_MAX>,
+    /// One slot more than the deepest queue: a `u8` depth is then provably
+    /// below the capacity, so the compiler drops the array's own bound
+    /// check from the per-packet push and the depth compare is the only one.
+    frames: Burst<B, { TX_QUEUE_MAX + 1 }>,
     shown: usize,
-    depth: usize,
+    depth: u8,
 }
 
 impl<B> TxQueue<B> {
@@ -123,13 +126,13 @@ impl<B> TxQueue<B> {
         TxQueue {
             frames: Burst::new(),
             shown: 0,
-            depth: TX_QUEUE_LEN,
+            depth: TX_QUEUE_LEN as u8,
         }
     }
 
     /// How many frames the queue holds before it is flushed early.
     pub fn depth(&self) -> usize {
-        self.depth
+        usize::from(self.depth)
     }
 
     /// Frames waiting.
@@ -144,16 +147,29 @@ impl<B> TxQueue<B> {
 
     /// Free slots.
     pub fn remaining(&self) -> usize {
-        self.depth.saturating_sub(self.frames.len())
+        usize::from(self.depth).saturating_sub(self.frames.len())
     }
 
     /// Appends `frame`, or gives it back when the queue is full.
     #[inline]
     pub(crate) fn try_push(&mut self, frame: B) -> Result<(), B> {
-        if self.frames.len() >= self.depth {
+        self.push_within(frame, self.depth)
+    }
+
+    /// Appends `frame` if fewer than `depth` frames wait (the queue's own
+    /// depth, which a [`Cx`] reads once and keeps in a register).
+    #[inline(always)]
+    pub(crate) fn push_within(&mut self, frame: B, depth: u8) -> Result<(), B> {
+        if self.frames.len() >= usize::from(depth) {
             return Err(frame);
         }
         self.frames.try_push(frame)
+    }
+
+    /// The depth, as [`push_within`](Self::push_within) takes it.
+    #[inline(always)]
+    pub(crate) fn depth_u8(&self) -> u8 {
+        self.depth
     }
 
     /// Takes every frame out, unsent.
@@ -540,7 +556,7 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
     /// Sets how many frames the transmit queue holds before it is flushed
     /// early (at least 1, at most [`TX_QUEUE_MAX`]; clamped).
     pub fn set_tx_queue_depth(&mut self, depth: usize) {
-        self.queues.tx.depth = depth.clamp(1, TX_QUEUE_MAX);
+        self.queues.tx.depth = depth.clamp(1, TX_QUEUE_MAX) as u8;
     }
 
     /// Loop step 1: receives a burst from `port`, shows it to `observer` and,

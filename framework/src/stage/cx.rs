@@ -33,6 +33,8 @@ pub struct Cx<'a, B, S = ()> {
 /// calls here that are not inlined into the loop.
 pub struct PortCx<'a, B> {
     now_ns: u64,
+    /// The transmit queue's depth, read once.
+    tx_depth: u8,
     queues: &'a mut Queues<B>,
     io: &'a mut dyn PortIo<B>,
 }
@@ -47,7 +49,12 @@ impl<'a, B, S> Cx<'a, B, S> {
         state: &'a mut S,
     ) -> Self {
         Cx {
-            port: PortCx { now_ns, queues, io },
+            port: PortCx {
+                now_ns,
+                tx_depth: queues.tx.depth_u8(),
+                queues,
+                io,
+            },
             state,
         }
     }
@@ -159,7 +166,7 @@ impl<B> PortCx<'_, B> {
     /// counted in [`QueueCounters::tx_dropped`](crate::pipeline::QueueCounters).
     #[inline]
     pub fn transmit(&mut self, buf: B) {
-        if let Err(buf) = self.queues.tx.try_push(buf) {
+        if let Err(buf) = self.queues.tx.push_within(buf, self.tx_depth) {
             transmit_full(self.queues, self.io, buf);
         }
     }
