@@ -21,6 +21,10 @@
 mod error;
 mod event;
 
+#[doc = include_str!("../../../doc/guide/apps.md")]
+#[cfg(doctest)]
+pub struct GuideApps;
+
 pub use error::SocketError;
 pub use event::{Event, EventKind, Events, SocketId, Transport, EVENTS_CAPACITY};
 
