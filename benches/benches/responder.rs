@@ -11,7 +11,10 @@
 //!    parse-then-serialize library does it: etherparse slices the request
 //!    and its `PacketBuilder` writes the reply into a reused `Vec`.
 //!
-//! Run: `cargo bench -p tpa-benches --bench responder`.
+//! Run: `cargo bench -p tpa-benches --bench responder`;
+//! `TPA_RESPONDER_RUN=<variant>:<iterations>` runs one responder variant
+//! alone for that many bursts, without criterion (what
+//! `benches/callgrind_responder.sh` counts instructions of).
 
 use std::hint::black_box;
 
@@ -112,14 +115,40 @@ fn arp() -> Vec<u8> {
     f
 }
 
-fn bench_responder(c: &mut Criterion) {
-    let mut g = c.benchmark_group("responder");
-    g.throughput(Throughput::Elements(BURST as u64));
-    for (name, request) in [
+/// The responder's variants: a name and the request it answers.
+fn variants() -> [(&'static str, Vec<u8>); 3] {
+    [
         ("icmpv4_echo", ping()),
         ("arp_request", arp()),
         ("icmpv6_echo", ping6()),
-    ] {
+    ]
+}
+
+/// Runs variant `name` for `iterations` bursts, checking every request was
+/// answered.
+fn run_alone(name: &str, iterations: u64) -> Result<(), String> {
+    let (_, request) = variants()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| format!("no responder variant {name}"))?;
+    let mut r = responder(request);
+    for _ in 0..iterations {
+        black_box(r.run_once_at(1));
+    }
+    let answered = r.stats().stage("front").map_or(0, |s| s.transmitted);
+    if answered != iterations * BURST as u64 {
+        return Err(format!(
+            "{name}: {answered} answered of {}",
+            iterations * BURST as u64
+        ));
+    }
+    Ok(())
+}
+
+fn bench_responder(c: &mut Criterion) {
+    let mut g = c.benchmark_group("responder");
+    g.throughput(Throughput::Elements(BURST as u64));
+    for (name, request) in variants() {
         let mut r = responder(request);
         r.run_once_at(1);
         let answered = r.stats().stage("front").map_or(0, |s| s.transmitted);
@@ -170,6 +199,22 @@ fn bench_peer(c: &mut Criterion) {
 }
 
 fn main() {
+    if let Ok(spec) = std::env::var("TPA_RESPONDER_RUN") {
+        let result = match spec
+            .split_once(':')
+            .and_then(|(n, i)| Some((n, i.parse().ok()?)))
+        {
+            Some((name, iterations)) => run_alone(name, iterations),
+            None => Err(format!(
+                "TPA_RESPONDER_RUN={spec}: want <variant>:<iterations>"
+            )),
+        };
+        if let Err(e) = result {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return;
+    }
     let mut c = criterion();
     bench_responder(&mut c);
     bench_peer(&mut c);

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Instructions per answered request of the responder's pipeline (Ethernet
+# front, IPv4/IPv6 input, ARP, NDP and ICMP echo stages over a replay port),
+# counted by callgrind (exact and repeatable, unlike time on a shared
+# machine): the figure that tells whether a framework change made the
+# responder path cheaper or dearer.
+#   bash benches/callgrind_responder.sh
+# Each variant of benches/benches/responder.rs runs alone
+# (TPA_RESPONDER_RUN=<variant>:<bursts>) for N1 and then N2 bursts of 32;
+# the difference of the two totals divided by the extra requests is the
+# count per request, free of the setup. Writes
+# target/bench-results/responder-instructions.json for benches/report.py
+# (table `responder-instructions`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+N1=${N1:-1000}
+N2=${N2:-3000}
+BURST=32
+
+# shellcheck source=benches/callgrind_lib.sh
+. benches/callgrind_lib.sh
+callgrind_build responder
+
+count() { callgrind_total TPA_RESPONDER_RUN "$1:$2"; }
+
+records=()
+echo "instructions per request, callgrind, ($N2 - $N1 bursts) x $BURST requests"
+echo "| request | instructions |"
+echo "|---|---:|"
+for v in icmpv4_echo arp_request icmpv6_echo; do
+    a=$(count "$v" "$N1")
+    b=$(count "$v" "$N2")
+    per=$(awk -v a="$a" -v b="$b" -v n=$(((N2 - N1) * BURST)) 'BEGIN { printf "%.1f", (b - a) / n }')
+    records+=("{\"group\": \"instructions/responder/$v\", \"function\": \"responder\", \"instructions_per_iter\": $(awk -v x="$per" -v n="$BURST" 'BEGIN { printf "%.1f", x * n }'), \"elements\": $BURST, \"samples\": 1}")
+    echo "| $v | $per |"
+done
+
+dir="${CARGO_TARGET_DIR:-target}/bench-results"
+mkdir -p "$dir"
+{
+    echo "["
+    for i in "${!records[@]}"; do
+        sep=","
+        ((i == ${#records[@]} - 1)) && sep=""
+        echo "  ${records[$i]}$sep"
+    done
+    echo "]"
+} >"$dir/responder-instructions.json"
+echo "(written to $dir/responder-instructions.json)"
