@@ -4,8 +4,9 @@
 //! own port queue, pool, tables and timers: nothing is shared with other
 //! workers) and runs it until a shared [`StopFlag`] is raised, then hands
 //! back a report. The runtime does not know the pipeline type: anything that
-//! implements [`WorkLoop`] will do, including a plain `FnMut() -> usize`
-//! closure around a pipeline's `run_once`.
+//! implements [`WorkLoop`] will do, including a plain closure returning the
+//! work done (`FnMut() -> usize`) or a pipeline's
+//! [`IterationStats`] (`FnMut() -> IterationStats`).
 //!
 //! ```no_run
 //! use tpa::worker::{run_workers, StopFlag, WorkerConfig};
@@ -18,7 +19,7 @@
 //!     let mut packets = 0usize;
 //!     Ok::<_, std::io::Error>(move || {
 //!         packets += 1;
-//!         0 // nothing done this iteration
+//!         0usize // nothing done this iteration
 //!     })
 //! })
 //! .expect("workers ran");
@@ -28,9 +29,12 @@
 //! ```
 //!
 //! A `#[pipeline]` struct becomes a work loop through a closure over its
-//! generated `run_once`: `move || { let s = pipeline.run_once(); s.rx + s.tx }`.
-//! The same loop can run on the caller's own thread with [`run_loop`]
-//! (principle 1: tpa can live inside the application's thread).
+//! generated `run_once`: `move || pipeline.run_once()`. Its
+//! [`IterationStats`] carry the work done (packets, events, timers fired)
+//! and the stages' next timer deadline, so a worker that backs off sleeps
+//! no later than that deadline ([`IdlePolicy::Backoff`]). The same loop can
+//! run on the caller's own thread with [`run_loop`] (principle 1: tpa can
+//! live inside the application's thread).
 
 use std::fmt;
 use std::io;
@@ -39,30 +43,104 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::pipeline::IterationStats;
+use crate::time::Clock;
+
+/// What one iteration of a [`WorkLoop`] tells the idle policy.
+///
+/// ```
+/// use tpa::pipeline::IterationStats;
+/// use tpa::worker::Progress;
+///
+/// assert_eq!(Progress::from(3usize), Progress { work: 3, next_deadline_ns: None });
+/// let iteration = IterationStats { rx: 2, tx: 1, work: 1, next_deadline_ns: Some(7_000) };
+/// assert_eq!(Progress::from(iteration), Progress { work: 4, next_deadline_ns: Some(7_000) });
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// How much work the iteration did (packets received and sent, events
+    /// handled, timers fired); 0 means it was idle.
+    pub work: usize,
+    /// When the loop next needs to run whatever arrives, in nanoseconds of
+    /// the loop's clock ([`WorkLoop::now_ns`]): its earliest timer. A
+    /// worker backing off does not sleep past it.
+    pub next_deadline_ns: Option<u64>,
+}
+
+impl From<usize> for Progress {
+    /// Work without a deadline.
+    #[inline]
+    fn from(work: usize) -> Self {
+        Progress {
+            work,
+            next_deadline_ns: None,
+        }
+    }
+}
+
+impl From<IterationStats> for Progress {
+    /// A pipeline iteration: everything it did (received, sent, events,
+    /// timers fired: [`IterationStats::done`]) and its next deadline.
+    #[inline]
+    fn from(iteration: IterationStats) -> Self {
+        Progress {
+            work: iteration.done(),
+            next_deadline_ns: iteration.next_deadline_ns,
+        }
+    }
+}
+
 /// One iteration of a worker's loop: receive, process, transmit, timers.
 ///
-/// Implemented for every `FnMut() -> usize` closure (with a `()` report), so
-/// a closure calling a pipeline's own `run_once` is enough; implement it on
-/// a type of one's own to hand back counters when the worker stops.
+/// Implemented for every closure returning the work done, as a `usize` or
+/// as a pipeline's [`IterationStats`] (anything `Into<Progress>`), with a
+/// `()` report: a closure calling a pipeline's own `run_once` is enough.
+/// Implement it on a type of one's own to hand back counters when the
+/// worker stops, or to run on a clock other than the real one.
 pub trait WorkLoop {
     /// What the worker hands back when it stops (counters, state).
     type Report: Send;
 
     /// Runs one iteration and returns how much work it did (packets handled,
-    /// timers fired); 0 means it was idle, which lets the worker back off.
-    fn run_once(&mut self) -> usize;
+    /// timers fired; 0 means it was idle, which lets the worker back off)
+    /// and when it next needs to run for its timers.
+    fn run_once(&mut self) -> Progress;
+
+    /// The current time on the clock the loop's deadlines are read on, in
+    /// nanoseconds. The default is the process-wide [`Clock::global`], the
+    /// clock of a pipeline left on real time
+    /// ([`TimeSource::real`](crate::time::TimeSource::real)); a loop on
+    /// another source (a virtual clock) returns that source's time.
+    #[inline]
+    fn now_ns(&self) -> u64 {
+        Clock::global().now_ns()
+    }
+
+    /// Waits `duration` with nothing to do (the idle policy's back-off,
+    /// already cut short at the next deadline). The default sleeps the
+    /// thread; a loop on virtual time moves its clock instead, and a loop
+    /// that can block on its port may wait for a packet or the time,
+    /// whichever comes first.
+    #[inline]
+    fn sleep(&mut self, duration: Duration) {
+        thread::sleep(duration);
+    }
 
     /// Called once after the stop flag was seen; turns the loop into its
     /// report (flushing, closing files and freeing buffers on the way).
     fn finish(self) -> Self::Report;
 }
 
-impl<F: FnMut() -> usize> WorkLoop for F {
+impl<F, R> WorkLoop for F
+where
+    F: FnMut() -> R,
+    R: Into<Progress>,
+{
     type Report = ();
 
     #[inline]
-    fn run_once(&mut self) -> usize {
-        self()
+    fn run_once(&mut self) -> Progress {
+        self().into()
     }
 
     fn finish(self) {}
@@ -158,11 +236,13 @@ pub enum IdlePolicy {
     Spin,
     /// After `after` idle iterations in a row, sleep `sleep` between
     /// iterations until work shows up again: for shared machines, laptops
-    /// and tests.
+    /// and tests. A sleep never lasts past the loop's next deadline
+    /// ([`Progress::next_deadline_ns`]): a timer due in 10 µs cuts a 50 µs
+    /// sleep to 10 µs, and a timer already due means no sleep at all.
     Backoff {
         /// Idle iterations in a row before the first sleep.
         after: u32,
-        /// How long each sleep lasts.
+        /// How long each sleep lasts at most.
         sleep: Duration,
     },
 }
@@ -186,30 +266,62 @@ pub struct LoopStats {
     pub busy_iterations: u64,
     /// Sum of the work the iterations reported (packets, timers).
     pub work: u64,
+    /// Sleeps the idle policy asked for.
+    pub sleeps: u64,
+    /// Their total length as asked for, in nanoseconds (the thread may
+    /// sleep a little longer: the kernel's timer slack).
+    pub slept_ns: u64,
+    /// Sleeps cut short because the loop's next deadline came first.
+    pub sleeps_cut_by_deadline: u64,
 }
 
 /// Runs `work` on the calling thread until `stop` is raised, then returns
 /// the loop's counters. The loop is not finished: the caller still owns it.
+///
+/// Under [`IdlePolicy::Backoff`], once `after` iterations in a row did no
+/// work, the loop sleeps between iterations ([`WorkLoop::sleep`]) for the
+/// policy's `sleep`, or until the next deadline the last iteration
+/// reported if that comes first, so timers fire on time. An iteration that
+/// did work (packets, events, timers fired) ends the back-off.
 pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, idle: IdlePolicy) -> LoopStats {
     let mut stats = LoopStats::default();
     let mut idle_streak = 0u32;
     while !stop.is_raised() {
-        let done = work.run_once();
+        let progress = work.run_once();
         stats.iterations += 1;
-        if done > 0 {
+        if progress.work > 0 {
             stats.busy_iterations += 1;
-            stats.work += done as u64;
+            stats.work += progress.work as u64;
             idle_streak = 0;
             continue;
         }
         if let IdlePolicy::Backoff { after, sleep } = idle {
             idle_streak = idle_streak.saturating_add(1);
             if idle_streak >= after {
-                thread::sleep(sleep);
+                let nap = nap_until(sleep, progress.next_deadline_ns, || work.now_ns());
+                if nap < sleep {
+                    stats.sleeps_cut_by_deadline += 1;
+                }
+                if !nap.is_zero() {
+                    stats.sleeps += 1;
+                    stats.slept_ns += u64::try_from(nap.as_nanos()).unwrap_or(u64::MAX);
+                    work.sleep(nap);
+                }
             }
         }
     }
     stats
+}
+
+/// How long an idle loop sleeps: `sleep`, or less when `deadline_ns` comes
+/// first (nothing when it is already due). Reads the time only when there
+/// is a deadline.
+#[inline]
+fn nap_until(sleep: Duration, deadline_ns: Option<u64>, now_ns: impl FnOnce() -> u64) -> Duration {
+    match deadline_ns {
+        Some(deadline) => sleep.min(Duration::from_nanos(deadline.saturating_sub(now_ns()))),
+        None => sleep,
+    }
 }
 
 /// What a worker knows about itself while building its pipeline.
@@ -488,6 +600,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::VirtualClock;
+    use std::collections::VecDeque;
     use std::sync::atomic::AtomicUsize;
 
     /// A loop that does one unit of work per iteration and stops everyone
@@ -501,12 +615,12 @@ mod tests {
 
     impl WorkLoop for Counting {
         type Report = (u64, Option<usize>);
-        fn run_once(&mut self) -> usize {
+        fn run_once(&mut self) -> Progress {
             self.done += 1;
             if Some(self.done) == self.limit {
                 self.stop.raise();
             }
-            1
+            Progress::from(1)
         }
         fn finish(self) -> Self::Report {
             (self.done, self.core_seen)
@@ -589,6 +703,132 @@ mod tests {
         let config = WorkerConfig::on_cores(vec![libc::CPU_SETSIZE as usize - 1]);
         let result = run_workers(&config, |_| Ok::<_, ()>(|| 0usize));
         assert!(matches!(result, Err(WorkerError::Pin { index: 0, .. })));
+    }
+
+    /// Timers at fixed times on a virtual clock: each iteration fires the
+    /// due ones; sleeping moves the clock by exactly what was asked.
+    struct Timers {
+        clock: VirtualClock,
+        pending: VecDeque<u64>,
+        /// (deadline, the time of the iteration that fired it).
+        fired: Vec<(u64, u64)>,
+        /// (sleep asked for, gap to the next deadline when asked).
+        naps: Vec<(Duration, Option<u64>)>,
+        stop: StopFlag,
+    }
+
+    impl WorkLoop for Timers {
+        type Report = (Vec<(u64, u64)>, Vec<(Duration, Option<u64>)>);
+        fn run_once(&mut self) -> Progress {
+            let now = self.clock.now_ns();
+            let mut fired = 0;
+            while let Some(deadline) = self.pending.front().copied().filter(|&d| d <= now) {
+                self.pending.pop_front();
+                self.fired.push((deadline, now));
+                fired += 1;
+            }
+            if self.pending.is_empty() {
+                self.stop.raise();
+            }
+            Progress {
+                work: fired,
+                next_deadline_ns: self.pending.front().copied(),
+            }
+        }
+        fn now_ns(&self) -> u64 {
+            self.clock.now_ns()
+        }
+        fn sleep(&mut self, duration: Duration) {
+            let now = self.clock.now_ns();
+            let gap = self.pending.front().map(|&d| d.saturating_sub(now));
+            self.naps.push((duration, gap));
+            self.clock.advance(duration);
+        }
+        fn finish(self) -> Self::Report {
+            (self.fired, self.naps)
+        }
+    }
+
+    #[test]
+    fn a_backing_off_loop_wakes_for_its_next_deadline_not_later() {
+        let deadlines = [120_000, 130_000, 130_000, 131_000, 400_000];
+        let stop = StopFlag::new();
+        let mut timers = Timers {
+            clock: VirtualClock::new(),
+            pending: deadlines.into_iter().collect(),
+            fired: Vec::new(),
+            naps: Vec::new(),
+            stop: stop.clone(),
+        };
+        let sleep = Duration::from_micros(50);
+        let stats = run_loop(&mut timers, &stop, IdlePolicy::Backoff { after: 2, sleep });
+        let (fired, naps) = timers.finish();
+
+        // Every timer fired in the iteration at its deadline, not after:
+        // no sleep overshot one.
+        let expected: Vec<(u64, u64)> = deadlines.iter().map(|&d| (d, d)).collect();
+        assert_eq!(fired, expected);
+        // Every sleep asked for lasted at most the policy's and at most the
+        // gap to the next deadline.
+        for &(nap, gap) in &naps {
+            assert!(nap <= sleep, "{nap:?} > {sleep:?}");
+            let gap = gap.expect("a deadline is pending while the loop sleeps");
+            assert!(
+                nap.as_nanos() <= u128::from(gap),
+                "{nap:?} past the gap of {gap} ns"
+            );
+        }
+        // 0 → 120 µs: 50, 50, then cut to 20; 120 → 130: cut to 10;
+        // 130 → 131: cut to 1; 131 → 400: 50 × 5, then cut to 19.
+        let asked: Vec<u64> = naps.iter().map(|(n, _)| n.as_micros() as u64).collect();
+        assert_eq!(asked, [50, 50, 20, 10, 1, 50, 50, 50, 50, 50, 19]);
+        assert_eq!(stats.sleeps, 11);
+        assert_eq!(stats.sleeps_cut_by_deadline, 4);
+        assert_eq!(stats.slept_ns, 400_000);
+        // Firing timers is work: each firing iteration was busy.
+        assert_eq!(stats.busy_iterations, 4);
+        assert_eq!(stats.work, deadlines.len() as u64);
+    }
+
+    #[test]
+    fn a_due_deadline_means_no_sleep() {
+        let sleep = Duration::from_micros(50);
+        let now = || 200;
+        assert_eq!(nap_until(sleep, Some(100), now), Duration::ZERO);
+        assert_eq!(nap_until(sleep, Some(200), now), Duration::ZERO);
+        assert_eq!(
+            nap_until(sleep, Some(10_200), now),
+            Duration::from_micros(10)
+        );
+        assert_eq!(nap_until(sleep, Some(u64::MAX), now), sleep);
+        assert_eq!(
+            nap_until(sleep, None, || panic!("no deadline: no clock read")),
+            sleep
+        );
+    }
+
+    #[test]
+    fn closures_returning_iteration_stats_are_work_loops() {
+        let stop = StopFlag::new();
+        let flag = stop.clone();
+        let mut n = 0u64;
+        let mut work = move || {
+            n += 1;
+            if n == 3 {
+                flag.raise();
+            }
+            IterationStats {
+                rx: 1,
+                tx: 1,
+                work: 1,
+                next_deadline_ns: None,
+            }
+        };
+        let stats = run_loop(&mut work, &stop, IdlePolicy::Spin);
+        assert_eq!(
+            (stats.iterations, stats.busy_iterations, stats.work),
+            (3, 3, 9)
+        );
     }
 
     #[test]

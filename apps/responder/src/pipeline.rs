@@ -324,7 +324,7 @@ mod tests {
     /// the generated pipeline runs under `tpa::worker::run_workers`.
     #[test]
     fn workers_each_run_their_own_pipeline() {
-        use tpa::worker::{run_workers, WorkLoop, WorkerConfig};
+        use tpa::worker::{run_workers, Progress, WorkLoop, WorkerConfig};
 
         struct Worker {
             responder: Responder<MemoryPort>,
@@ -338,7 +338,7 @@ mod tests {
         impl WorkLoop for Worker {
             /// Replies received, ICMP replies sent, buffers not returned.
             type Report = (u64, u64, usize);
-            fn run_once(&mut self) -> usize {
+            fn run_once(&mut self) -> Progress {
                 let s = self.responder.run_once();
                 let mut rx: Burst<PoolBuf> = Burst::new();
                 let got = self.peer.rx_burst(&mut rx) as u64;
@@ -357,7 +357,7 @@ mod tests {
                 if self.iterations > 100_000 {
                     self.stop.raise();
                 }
-                s.rx + s.tx
+                s.into()
             }
             fn finish(self) -> (u64, u64, usize) {
                 let sent = self.responder.icmpv4().stats.transmitted;

@@ -9,9 +9,10 @@ use tpa::buf::{Pool, PoolConfig, PoolError};
 use tpa::port::af_packet::{AfPacket, AfPacketConfig, RxMode};
 use tpa::port::tap::{Tap, TapConfig};
 use tpa::port::{Port, PortError};
+use tpa::stage::earliest;
 use tpa::time::Clock;
 use tpa::wire::MacAddr;
-use tpa::worker::{run_loop, IdlePolicy, StopFlag, WorkLoop};
+use tpa::worker::{run_loop, IdlePolicy, Progress, StopFlag, WorkLoop};
 use tpa_stages::acl::{Acl, Action};
 use tpa_stages::pcap::PcapCapture;
 
@@ -181,7 +182,7 @@ struct ServeLoop<'a, P: Port, L> {
 impl<P: Port, L: FnMut(&str)> WorkLoop for ServeLoop<'_, P, L> {
     type Report = Summary;
 
-    fn run_once(&mut self) -> usize {
+    fn run_once(&mut self) -> Progress {
         let done = self.responder.run_once();
         let now = self.clock.now_ns();
         if self.deadline_ns.is_some_and(|d| now >= d)
@@ -197,7 +198,16 @@ impl<P: Port, L: FnMut(&str)> WorkLoop for ServeLoop<'_, P, L> {
                 (self.log)(&summarize(&self.responder).line());
             }
         }
-        done.rx + done.tx
+        // Wake for the pipeline's timers, the end of the run and the next
+        // counters line, whichever comes first.
+        let mut progress = Progress::from(done);
+        for deadline in [
+            self.deadline_ns,
+            self.interval_ns.map(|_| self.next_report_ns),
+        ] {
+            progress.next_deadline_ns = earliest(progress.next_deadline_ns, deadline);
+        }
+        progress
     }
 
     fn finish(mut self) -> Summary {
