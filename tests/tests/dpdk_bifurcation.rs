@@ -5,8 +5,8 @@
 //! listening port and worker range reach the application stage; an SSH SYN,
 //! a UDP datagram and an ARP request come out of the TAP, where the kernel
 //! answers them (an RST, a Python socket's read, an ARP reply). With the
-//! return path (`host_path`: the TAP shared by the `#[host]` field and a
-//! `HostReturn` stage), the kernel's RST leaves through the ring. Frames
+//! return path (a `HostReturn` stage reading what the `#[host]` TAP
+//! received), the kernel's RST leaves through the ring. Frames
 //! carrying a mark (written into the mbuf's `ol_flags` by the test, as mlx5
 //! would for a MARK action, and carried across the ring; no NIC marks
 //! anything here) are classified by the mark alone. Every mbuf returns to
@@ -34,8 +34,8 @@ use tpa::stage::{Cx, Demux, Reason, Stage, Verdict};
 use tpa::wire::MacAddr;
 use tpa_stages::discard::Discard;
 use tpa_stages::mlx5::{
-    host_path, Bifurcation, Classified, ClassifyCounters, FlowClassify, FlowMark, HostPath,
-    HostReturn, MarkSource, NeighborFrames, WorkerSteering,
+    Bifurcation, Classified, ClassifyCounters, FlowClassify, FlowMark, HostReturn, MarkSource,
+    NeighborFrames, WorkerSteering,
 };
 use tpa_tests::netns::{unique_name, Netns};
 
@@ -101,9 +101,9 @@ struct Returning {
     #[port]
     nic: DpdkPort,
     #[host]
-    kernel: HostPath<DpdkPort>,
+    kernel: DpdkPort,
     front: Demux<FlowClassify, App, Discard<Mbuf>>,
-    host_return: HostReturn<DpdkPort>,
+    host_return: HostReturn<Mbuf>,
 }
 
 /// The test bed: the namespace, the kernel's interface and MAC, the ring
@@ -183,8 +183,7 @@ fn bed(tag: &str) -> Bed<Bifurcated> {
 
 fn returning_bed(tag: &str) -> Bed<Returning> {
     bed_with(tag, |nic, tap| {
-        let (to_kernel, from_kernel) = host_path(tap);
-        Returning::new(nic, to_kernel, front(), from_kernel)
+        Returning::new(nic, tap, front(), HostReturn::new())
     })
 }
 

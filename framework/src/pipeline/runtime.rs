@@ -19,21 +19,38 @@ pub const TX_QUEUE_MAX: usize = u8::MAX as usize;
 /// Capacity of the host (exception path) queue.
 pub const HOST_QUEUE_LEN: usize = 32;
 
-/// Where packets handed to the host go: the exception path.
+/// Where packets handed to the host go: the exception path, and what the
+/// host sends back.
 ///
 /// Any [`Port`] with the same buffer type is a host sink (a TAP device, say,
-/// whose peer is the kernel). A pipeline without a `#[host]` field uses
+/// whose peer is the kernel): it transmits what is handed to the host and
+/// receives what the host sends, which a stage reads with
+/// [`Cx::from_host`] (the host's replies, sent out of the pipeline's own
+/// port on a bifurcated NIC). A pipeline without a `#[host]` field uses
 /// [`NoHost`].
 pub trait HostSink<B> {
     /// Takes packets from the front of `queue`; those not taken stay.
     /// Returns how many were taken.
     fn deliver(&mut self, queue: &mut Burst<B, HOST_QUEUE_LEN>) -> usize;
+
+    /// Adds to `out` what the host sent, up to `out`'s room; returns how
+    /// many. The default: a host that sends nothing.
+    #[inline]
+    fn receive(&mut self, out: &mut Burst<B, BURST_SIZE>) -> usize {
+        let _ = out;
+        0
+    }
 }
 
 impl<P: Port> HostSink<P::Buf> for P {
     #[inline]
     fn deliver(&mut self, queue: &mut Burst<P::Buf, HOST_QUEUE_LEN>) -> usize {
         self.tx_burst(queue)
+    }
+
+    #[inline]
+    fn receive(&mut self, out: &mut Burst<P::Buf, BURST_SIZE>) -> usize {
+        self.rx_burst(out)
     }
 }
 
@@ -65,6 +82,9 @@ pub trait PortIo<B> {
     fn send(&mut self, queue: &mut TxQueue<B>) -> usize;
     /// Hands packets from the front of `queue` to the host; returns how many.
     fn send_to_host(&mut self, queue: &mut Burst<B, HOST_QUEUE_LEN>) -> usize;
+    /// Adds to `out` what the host sent ([`HostSink::receive`]); returns how
+    /// many.
+    fn receive_from_host(&mut self, out: &mut Burst<B, BURST_SIZE>) -> usize;
 }
 
 /// A port, a host sink and an observer at one time, seen as [`PortIo`].
@@ -90,6 +110,9 @@ impl<P: Port, H: HostSink<P::Buf>, T: Observer<P::Buf>> PortIo<P::Buf> for Io<'_
     }
     fn send_to_host(&mut self, queue: &mut Burst<P::Buf, HOST_QUEUE_LEN>) -> usize {
         self.host.deliver(queue)
+    }
+    fn receive_from_host(&mut self, out: &mut Burst<P::Buf, BURST_SIZE>) -> usize {
+        self.host.receive(out)
     }
 }
 

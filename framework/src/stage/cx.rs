@@ -134,6 +134,12 @@ impl<'a, B, S> Cx<'a, B, S> {
         self.port.to_host(buf)
     }
 
+    /// See [`PortCx::from_host`].
+    #[inline]
+    pub fn from_host(&mut self, out: &mut Burst<B, BURST_SIZE>) -> usize {
+        self.port.from_host(out)
+    }
+
     /// See [`PortCx::alloc`].
     #[inline]
     pub fn alloc(&mut self) -> Option<B> {
@@ -202,6 +208,14 @@ impl<B> PortCx<'_, B> {
                 self.queues.counters.host_dropped += 1;
             }
         }
+    }
+
+    /// Adds to `out` (up to its room) the frames the host sent back
+    /// through the pipeline's `#[host]` port (what the kernel behind a TAP
+    /// transmitted); returns how many. Always 0 without a `#[host]` field.
+    #[inline]
+    pub fn from_host(&mut self, out: &mut Burst<B, BURST_SIZE>) -> usize {
+        self.io.receive_from_host(out)
     }
 
     /// An empty buffer from the port's pool, for a packet the stage builds

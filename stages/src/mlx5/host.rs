@@ -5,111 +5,29 @@
 //! hands to the host reaches the kernel through the pipeline's `#[host]`
 //! port, and the kernel's replies (ARP replies, SYN-ACKs, RSTs) come back
 //! out of that port's receive side. They must leave through the NIC, whose
-//! transmit queue the pipeline owns. [`host_path`] splits one host port in
-//! two halves that share it: [`HostPath`], the pipeline's `#[host]` field,
-//! and [`HostReturn`], a stage whose `poll` reads what the kernel sent and
+//! transmit queue the pipeline owns. The `#[host]` field is the host port
+//! itself (every port is a host sink both ways: it transmits what is handed
+//! to the host and receives what the host sends), and [`HostReturn`] is a
+//! stage whose `poll` reads what the host sent ([`Cx::from_host`]) and
 //! queues it for the NIC through [`Cx::transmit`], so the frames are
 //! counted, tapped and flushed like every other frame the pipeline sends.
+//! The pipeline owns the host port alone and lends it to the stage through
+//! its context: nothing is shared, nothing is borrow-checked at run time.
 //!
 //! [`FlowClassify`]: super::FlowClassify
 
-use core::cell::RefCell;
 use core::convert::Infallible;
 use core::marker::PhantomData;
-use std::rc::Rc;
 
 use tpa::buf::PacketBuf;
-use tpa::pipeline::{HostSink, HOST_QUEUE_LEN};
-use tpa::port::{Burst, Port};
+use tpa::port::{Burst, BURST_SIZE};
 use tpa::stage::{Cx, Stage, Verdict};
 
 /// Frames read from the host port per poll, at most.
-pub const RETURN_BURST: usize = 32;
+pub const RETURN_BURST: usize = BURST_SIZE;
 
-/// Splits `port` (the host port: a TAP whose peer is the kernel) into the
-/// pipeline's `#[host]` field and the stage that sends the kernel's frames
-/// out of the pipeline's port.
-///
-/// Both halves share the port without locking: they belong to one pipeline
-/// on one thread (build the pipeline on its worker thread, as
-/// `tpa::worker::run_workers` does), and neither uses it while the other
-/// does.
-///
-/// ```
-/// use tpa::buf::PoolBuf;
-/// use tpa::pipeline;
-/// use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
-/// use tpa::stage::Reason;
-/// use tpa_stages::discard::Discard;
-/// use tpa_stages::mlx5::{host_path, HostPath, HostReturn};
-///
-/// #[pipeline]
-/// struct Shared {
-///     #[port]
-///     nic: MemoryPort,
-///     #[host]
-///     kernel: HostPath<MemoryPort>,
-///     app: Discard<PoolBuf>,
-///     host_return: HostReturn<MemoryPort>,
-/// }
-///
-/// let (nic, _wire) = MemoryWire::pair(WireConfig::default()).unwrap();
-/// let (tap, _kernel) = MemoryWire::pair(WireConfig::default()).unwrap();
-/// let (to_kernel, from_kernel) = host_path(tap);
-/// let mut pipe = Shared::new(nic, to_kernel, Discard::new(Reason::UNSUPPORTED), from_kernel);
-/// pipe.run_once();
-/// ```
-pub fn host_path<P: Port>(port: P) -> (HostPath<P>, HostReturn<P>) {
-    let port = Rc::new(RefCell::new(port));
-    (
-        HostPath {
-            port: Rc::clone(&port),
-        },
-        HostReturn {
-            port,
-            held: Burst::new(),
-            returned: 0,
-            _packets: PhantomData,
-        },
-    )
-}
-
-/// The host port as the pipeline's `#[host]` field: frames handed to the
-/// host are transmitted on it. Made by [`host_path`].
-pub struct HostPath<P> {
-    port: Rc<RefCell<P>>,
-}
-
-impl<P> HostPath<P> {
-    /// Runs `f` on the host port (to read its counters, say); `None` if the
-    /// port is in use, which cannot happen outside the pipeline's loop.
-    pub fn with_port<R>(&self, f: impl FnOnce(&mut P) -> R) -> Option<R> {
-        let mut port = self.port.try_borrow_mut().ok()?;
-        Some(f(&mut port))
-    }
-}
-
-impl<P> core::fmt::Debug for HostPath<P> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("HostPath").finish_non_exhaustive()
-    }
-}
-
-impl<P: Port> HostSink<P::Buf> for HostPath<P> {
-    #[inline]
-    fn deliver(&mut self, queue: &mut Burst<P::Buf, HOST_QUEUE_LEN>) -> usize {
-        // Never borrowed here: the pipeline runs one call at a time, and
-        // `HostReturn` holds the port only while it reads from it. Should it
-        // be, nothing is taken, so the frames count as dropped for the host.
-        match self.port.try_borrow_mut() {
-            Ok(mut port) => port.tx_burst(queue),
-            Err(_) => 0,
-        }
-    }
-}
-
-/// The stage that sends what the host port receives (what the kernel
-/// transmits) out of the pipeline's port. Made by [`host_path`].
+/// The stage that sends what the pipeline's `#[host]` port receives (what
+/// the kernel transmits) out of the pipeline's port.
 ///
 /// Its `poll` reads up to [`RETURN_BURST`] frames from the host port and
 /// queues as many as the transmit queue has room for; the rest wait, in
@@ -121,14 +39,46 @@ impl<P: Port> HostSink<P::Buf> for HostPath<P> {
 /// As a stage it passes packets of type `T` on unchanged: place it where the
 /// chain's types allow, at the end after a terminal stage (the default
 /// `T = Infallible`) or anywhere with `T` the type flowing there.
-pub struct HostReturn<P: Port, T = Infallible> {
-    port: Rc<RefCell<P>>,
-    held: Burst<P::Buf, RETURN_BURST>,
+///
+/// ```
+/// use tpa::buf::PoolBuf;
+/// use tpa::pipeline;
+/// use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
+/// use tpa::stage::Reason;
+/// use tpa_stages::discard::Discard;
+/// use tpa_stages::mlx5::HostReturn;
+///
+/// #[pipeline]
+/// struct Shared {
+///     #[port]
+///     nic: MemoryPort,
+///     #[host]
+///     kernel: MemoryPort,
+///     app: Discard<PoolBuf>,
+///     host_return: HostReturn<PoolBuf>,
+/// }
+///
+/// let (nic, _wire) = MemoryWire::pair(WireConfig::default()).unwrap();
+/// let (tap, _kernel) = MemoryWire::pair(WireConfig::default()).unwrap();
+/// let mut pipe = Shared::new(nic, tap, Discard::new(Reason::UNSUPPORTED), HostReturn::new());
+/// pipe.run_once();
+/// ```
+pub struct HostReturn<B, T = Infallible> {
+    held: Burst<B, RETURN_BURST>,
     returned: u64,
     _packets: PhantomData<fn(T) -> T>,
 }
 
-impl<P: Port, T> HostReturn<P, T> {
+impl<B, T> HostReturn<B, T> {
+    /// A stage with nothing held.
+    pub fn new() -> Self {
+        HostReturn {
+            held: Burst::new(),
+            returned: 0,
+            _packets: PhantomData,
+        }
+    }
+
     /// Frames from the host queued for transmission so far.
     pub fn returned(&self) -> u64 {
         self.returned
@@ -141,7 +91,13 @@ impl<P: Port, T> HostReturn<P, T> {
     }
 }
 
-impl<P: Port, T> core::fmt::Debug for HostReturn<P, T> {
+impl<B, T> Default for HostReturn<B, T> {
+    fn default() -> Self {
+        HostReturn::new()
+    }
+}
+
+impl<B, T> core::fmt::Debug for HostReturn<B, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("HostReturn")
             .field("returned", &self.returned)
@@ -150,29 +106,18 @@ impl<P: Port, T> core::fmt::Debug for HostReturn<P, T> {
     }
 }
 
-impl<P, T> Stage<P::Buf> for HostReturn<P, T>
-where
-    P: Port,
-    P::Buf: PacketBuf,
-{
+impl<B: PacketBuf, S, T> Stage<B, S> for HostReturn<B, T> {
     type In = T;
     type Out = T;
 
     #[inline(always)]
-    fn process(&mut self, packet: T, _cx: &mut Cx<'_, P::Buf>) -> Verdict<T, P::Buf> {
+    fn process(&mut self, packet: T, _cx: &mut Cx<'_, B, S>) -> Verdict<T, B> {
         Verdict::Pass(packet)
     }
 
-    fn poll(&mut self, cx: &mut Cx<'_, P::Buf>) {
+    fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
         if self.held.is_empty() {
-            // The port is held for the read only, so the host half finds it
-            // free in the rest of the loop.
-            match self.port.try_borrow_mut() {
-                Ok(mut port) => {
-                    port.rx_burst(&mut self.held);
-                }
-                Err(_) => return,
-            }
+            cx.from_host(&mut self.held);
         }
         let room = self.held.len().min(cx.tx_room());
         for frame in self.held.drain_front(room) {
@@ -189,6 +134,7 @@ mod tests {
     use tpa::pipeline;
     use tpa::pipeline::TX_QUEUE_LEN;
     use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
+    use tpa::port::Port;
 
     /// Everything received goes to the host; the host's frames come back.
     struct AllToHost;
@@ -206,9 +152,9 @@ mod tests {
         #[port]
         nic: MemoryPort,
         #[host]
-        kernel: HostPath<MemoryPort>,
+        kernel: MemoryPort,
         front: AllToHost,
-        back: HostReturn<MemoryPort>,
+        back: HostReturn<PoolBuf>,
     }
 
     fn frame(port: &mut MemoryPort, tag: u8, len: usize) -> PoolBuf {
@@ -233,8 +179,7 @@ mod tests {
     fn frames_go_to_the_host_and_the_hosts_frames_out_of_the_port() {
         let (nic, mut wire) = MemoryWire::pair(WireConfig::default()).unwrap();
         let (tap, mut kernel) = MemoryWire::pair(WireConfig::default()).unwrap();
-        let (to_kernel, from_kernel) = host_path(tap);
-        let mut pipe = Shared::new(nic, to_kernel, AllToHost, from_kernel);
+        let mut pipe = Shared::new(nic, tap, AllToHost, HostReturn::new());
 
         let mut tx: Burst<PoolBuf> = Burst::new();
         tx.push(frame(&mut wire, 1, 60));
@@ -255,10 +200,7 @@ mod tests {
         let stats = pipe.stats();
         assert_eq!(stats.queue_counters().host_sent, 1);
         assert_eq!(stats.queue_counters().tx_sent, 2);
-        assert_eq!(
-            pipe.kernel.with_port(|p| p.end()),
-            Some(kernel.end().peer())
-        );
+        assert_eq!(pipe.kernel.end(), kernel.end().peer());
         let pools = [wire.pool().clone(), kernel.pool().clone()];
         drop((pipe, wire, kernel));
         for pool in pools {
@@ -270,7 +212,7 @@ mod tests {
     fn a_full_transmit_queue_makes_the_hosts_frames_wait_not_drop() {
         let (mut nic, mut wire) = MemoryWire::pair(WireConfig::default()).unwrap();
         let (tap, mut kernel) = MemoryWire::pair(WireConfig::default()).unwrap();
-        let (mut to_kernel, mut from_kernel): (_, HostReturn<MemoryPort>) = host_path(tap);
+        let (mut to_kernel, mut from_kernel) = (tap, HostReturn::<PoolBuf>::new());
         let mut rt: pipeline::Runtime<PoolBuf, 32, 1> = pipeline::Runtime::new(["back"], [&[]]);
 
         // Fill the transmit queue but for 3 slots.
@@ -308,5 +250,15 @@ mod tests {
         for pool in pools {
             pool.assert_whole();
         }
+    }
+
+    #[test]
+    fn without_a_host_port_nothing_comes_back() {
+        let (mut nic, _wire) = MemoryWire::pair(WireConfig::default()).unwrap();
+        let mut back = HostReturn::<PoolBuf>::new();
+        let mut rt: pipeline::Runtime<PoolBuf, 32, 1> = pipeline::Runtime::new(["back"], [&[]]);
+        rt.with_cx(&mut nic, &mut pipeline::NoHost, 0, |cx| back.poll(cx));
+        assert_eq!((back.returned(), back.waiting()), (0, 0));
+        assert_eq!(rt.drain_tx().count(), 0);
     }
 }

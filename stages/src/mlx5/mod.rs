@@ -18,9 +18,8 @@
 //! - [`FlowClassify`]: the first stage of the pipeline: the NIC's mark, or
 //!   the same rules in software, tag the application's frames; the rest goes
 //!   to the host.
-//! - [`host_path`]: the host port shared by the pipeline's `#[host]` field
-//!   ([`HostPath`]) and the [`HostReturn`] stage, which sends what the
-//!   kernel answers out of the NIC.
+//! - [`HostReturn`]: the stage that reads what the pipeline's `#[host]`
+//!   port received (what the kernel answers) and sends it out of the NIC.
 //! - `convert`/`install`/`bifurcate` (feature `dpdk`): have DPDK's
 //!   `rte_flow_conv` copy each rule (proof only that DPDK knows every item
 //!   and action type and their sizes), validate the copies with
@@ -40,7 +39,7 @@ pub use classify::{
     Classified, ClassifyCounters, FlowClassify, FrameClass, MarkSource, NeighborFrames,
 };
 pub use fallback::{Engine, OffloadPlan, Steering};
-pub use host::{host_path, HostPath, HostReturn, RETURN_BURST};
+pub use host::{HostReturn, RETURN_BURST};
 #[cfg(feature = "dpdk")]
 pub use install::{
     bifurcate, convert, install, ConvertedAction, ConvertedItem, ConvertedRule, InstalledRules,
