@@ -49,7 +49,7 @@ pub use tpa_macros::State;
 #[diagnostic::on_unimplemented(
     message = "the pipeline state `{Self}` has no part of type `{T}`",
     label = "no `{T}` field in `{Self}`",
-    note = "add a field of type `{T}` to the pipeline's `#[state]` struct (a struct deriving `tpa::state::State`); a pipeline without a `#[state]` field has the state `()`, which has no parts"
+    note = "a stage or app generic over the state needs the bound `S: Part<{T}>`; the pipeline's `#[state]` struct (deriving `tpa::state::State`) needs a field of type `{T}`; a pipeline without `#[state]` has the state `()`, which has no parts"
 )]
 pub trait Part<T> {
     /// The part, to read.
@@ -85,7 +85,7 @@ impl<A, B, C> PartList for (A, B, C) {
 #[diagnostic::on_unimplemented(
     message = "the pipeline state `{Self}` cannot lend the parts `{L}` at once",
     label = "`{Self}` lacks one of `{L}`",
-    note = "the pipeline's `#[state]` struct (a struct deriving `tpa::state::State`) needs one field of each type in `{L}`, all different; a pipeline without a `#[state]` field has the state `()`, which has no parts"
+    note = "a stage or app generic over the state needs the bound `S: Parts<{L}>`; the pipeline's `#[state]` struct (deriving `tpa::state::State`) needs one field of each type in `{L}`, all different; a pipeline without `#[state]` has the state `()`, which has no parts"
 )]
 pub trait Parts<L: PartList> {
     /// Every part of `L`, each borrowed mutably.
