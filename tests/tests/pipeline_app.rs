@@ -511,3 +511,43 @@ fn a_backing_off_worker_fires_the_pipelines_timers_on_time() {
     );
     assert_wire_whole(peer);
 }
+
+/// The same front without an `#[app]`: the application owns its loop.
+#[pipeline]
+struct Owned {
+    #[port]
+    port: MemoryPort,
+    #[state]
+    state: AppState,
+    front: Front,
+}
+
+#[test]
+fn an_application_owning_its_loop_drains_events_between_iterations() {
+    let (port, mut peer) = wire();
+    let mut pipe = Owned::new(port, AppState::default(), front());
+    send(&mut peer, &[vec![1], vec![2]]);
+    let it = pipe.run_once();
+    // No app: the events wait in the state, and are not counted as work.
+    assert_eq!((it.rx, it.tx, it.work), (2, 0, 0));
+    assert_eq!(pipe.state.events.len(), 2);
+
+    // The poll-style handle: between iterations, read the events and reply.
+    let replied = pipe.with_cx(|cx| {
+        let mut replied = Vec::new();
+        while let Some(event) = cx.part::<Events>().pop() {
+            assert_eq!(event.kind, EventKind::Readable);
+            send_frame(cx, APP_REPLY, event.socket.index as u8);
+            replied.push(event.socket.index);
+        }
+        replied
+    });
+    assert_eq!(replied, [1, 0]);
+    assert!(receive(&mut peer).is_empty(), "queued, not yet flushed");
+    // The replies leave at the next iteration's flush.
+    let it = pipe.run_once();
+    assert_eq!((it.rx, it.tx), (0, 2));
+    assert_eq!(receive(&mut peer), [vec![APP_REPLY, 1], vec![APP_REPLY, 0]]);
+    drop(pipe);
+    assert_wire_whole(peer);
+}

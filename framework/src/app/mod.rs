@@ -15,7 +15,7 @@
 //! timers (the stages' `fire_timers`) → flush the transmit queue.
 //!
 //! An application that owns its loop uses the pipeline's generated
-//! `run_once` and then `with_app_cx`, draining [`Events`] itself: the
+//! `run_once` and then its generated `with_cx`, draining [`Events`] itself: the
 //! poll-style handle (see `doc/guide/apps.md`).
 
 mod error;

@@ -665,7 +665,7 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
     /// Runs `f` with a context over `port`, `host` and `state` at time
     /// `now_ns`: how a stage or an application is driven outside a
     /// generated loop, in a unit test for instance, and what the generated
-    /// `with_app_cx` uses. What `f` queues waits for
+    /// `with_cx` uses. What `f` queues waits for
     /// [`drain_tx`](Self::drain_tx) or the next [`flush`](Self::flush).
     #[inline]
     pub fn with_state<P, H, S, R>(
