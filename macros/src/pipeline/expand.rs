@@ -226,7 +226,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
             let (cx, phases) = (at(cx, ty.span()), at(phases, ty.span()));
             (
                 quote!(#ident: #app_at,),
-                quote_spanned!(ty.span()=> #phases.app(#app_at, #cx);),
+                quote_spanned!(ty.span()=> #phases.app::<#buf, #state_ty, #ty>(#app_at, #cx);),
             )
         }
         None => (quote!(), quote!()),
