@@ -20,14 +20,17 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+use tpa::app::Events;
 use tpa::buf::PoolBuf;
 use tpa::pipeline;
 use tpa::stage::Reason;
+use tpa::state::State;
 use tpa::wire::MacAddr;
 use tpa_benches::criterion;
 use tpa_benches::loop_port::ReplayPort;
 use tpa_stages::arp::ArpResponder;
 use tpa_stages::discard::Discard;
+use tpa_stages::egress::Egress;
 use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
 use tpa_stages::icmp::{Icmpv4EchoResponder, Icmpv6EchoResponder};
 use tpa_stages::iface::Interface;
@@ -42,20 +45,29 @@ const THEM: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
 type Front = EthernetFront<
     PoolBuf,
-    ArpResponder<PoolBuf>,
+    ArpResponder,
     (Ipv4Input, Icmpv4EchoResponder, Discard<Ipv4Packet<PoolBuf>>),
     (
         Ipv6Input,
-        NdpResponder<PoolBuf>,
+        NdpResponder,
         Icmpv6EchoResponder,
         Discard<Ipv6Packet<PoolBuf>>,
     ),
 >;
 
+/// The state the ARP and NDP stages share.
+#[derive(State)]
+struct Shared {
+    egress: Egress<PoolBuf>,
+    events: Events,
+}
+
 #[pipeline(burst = 32)]
 struct Responder {
     #[port]
     port: ReplayPort,
+    #[state]
+    state: Shared,
     front: Front,
 }
 
@@ -66,7 +78,7 @@ fn responder(request: Vec<u8>) -> Responder {
     let front = ethernet_front(
         iface.mac,
         OtherFrames::Drop,
-        ArpResponder::new(iface.clone()),
+        ArpResponder::new(),
         (
             Ipv4Input::new(iface.clone()),
             Icmpv4EchoResponder::new(iface.clone()),
@@ -74,12 +86,16 @@ fn responder(request: Vec<u8>) -> Responder {
         ),
         (
             Ipv6Input::new(iface.clone()),
-            NdpResponder::new(iface.clone()),
+            NdpResponder::new(),
             Icmpv6EchoResponder::new(iface.clone()),
             Discard::new(Reason::UNSUPPORTED),
         ),
     );
-    Responder::new(ReplayPort::new(BURST, MacAddr(US), request), front)
+    let state = Shared {
+        egress: Egress::new(iface),
+        events: Events::default(),
+    };
+    Responder::new(ReplayPort::new(BURST, MacAddr(US), request), state, front)
 }
 
 fn ping() -> Vec<u8> {

@@ -1,111 +1,50 @@
-//! ARP (RFC 826): answers requests for our IPv4 addresses, keeps the IPv4
-//! [`NeighborCache`] from what it hears, and sends the requests the cache
-//! asks for and the gratuitous ARP that announces us.
+//! ARP (RFC 826): answers requests for our IPv4 addresses and keeps the
+//! IPv4 neighbor cache of the [`Egress`] part from what it hears; its
+//! timers run that cache's deadlines (retried requests, probes, held
+//! packets released or dropped) and its first poll sends the gratuitous ARP
+//! of the announce policy.
 
 use core::convert::Infallible;
-use std::net::Ipv4Addr;
 
+use tpa::app::Events;
 use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, Reason, Stage, Verdict};
-use tpa::wire::arp::{Arp, ArpOperation, ArpView};
-use tpa::wire::ethernet::{EtherType, Ethernet, EthernetView};
+use tpa::state::{Part, Parts};
+use tpa::wire::arp::{ArpOperation, ArpView};
+use tpa::wire::ethernet::EthernetView;
 use tpa::wire::MacAddr;
 
-use crate::iface::Interface;
-use crate::neighbor::{set_ethernet_destination, Action, Heard, NeighborCache, NeighborConfig};
+use crate::egress::Egress;
+use crate::neighbor::Heard;
 use crate::packet::ArpFrame;
 
-/// Neighbors an [`ArpResponder`] remembers by default.
-pub const DEFAULT_NEIGHBORS: usize = 64;
-
-/// Length of the ARP frames built here: Ethernet's 60-byte minimum (the
-/// 14-byte header and 28-byte ARP packet, padded).
-const ARP_FRAME_LEN: usize = 60;
-
-/// What the stage sent on its own, besides replies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ArpCounters {
-    /// Requests sent for the neighbor cache (broadcast and unicast probes).
-    pub requests: u64,
-    /// Gratuitous ARP announcements sent.
-    pub announcements: u64,
-    /// Frames not built for want of a buffer.
-    pub alloc_failed: u64,
-}
-
-/// Answers ARP requests for the interface's IPv4 addresses by turning the
-/// request into the reply in place (no allocation, no copy) and transmitting
-/// it; keeps a [`NeighborCache`] of IPv4 neighbors by RFC 4861's rules,
-/// applied to ARP as Linux does: a request for us creates or updates its
-/// sender (STALE), a reply unicast to us confirms it (REACHABLE), any other
-/// ARP packet only updates a sender already known (RFC 826's merge).
+/// Answers ARP requests for the addresses of the state's [`Egress`]
+/// interface by turning the request into the reply in place (no
+/// allocation, no copy) and transmitting it; keeps the IPv4 neighbor cache
+/// of the [`Egress`] part by RFC 4861's rules, applied to ARP as Linux
+/// does: a request for us creates or updates its sender (STALE), a reply
+/// unicast to us confirms it (REACHABLE) and releases the packets held for
+/// it, any other ARP packet only updates a sender already known (RFC 826's
+/// merge).
 ///
-/// Its [`poll`](Stage::poll) sends what the cache asks for (requests,
-/// retries, probes) and, when [announcing](Self::announcing), a gratuitous
-/// ARP for each address on the first poll, so that neighbors learn (or
-/// correct) our MAC address before we speak.
+/// Its [`poll`](Stage::poll) sends the gratuitous ARP of the egress
+/// announce policy ([`Egress::announcing`]) once; its
+/// [`fire_timers`](Stage::fire_timers) runs the cache's deadlines (requests
+/// repeated, probes, held packets of a neighbor that never answered dropped
+/// with an EHOSTUNREACH event for their socket), which is why it needs the
+/// state's [`Events`] too.
 ///
 /// Verdicts: a request for us is transmitted; a reply to us is consumed;
 /// anything else for someone else is dropped `not-for-us`; ARP for other
 /// hardware or protocols is `unsupported`, a short packet `too-short` and an
 /// unknown operation or a multicast sender `malformed`.
-#[derive(Debug)]
-pub struct ArpResponder<B> {
-    iface: Interface,
-    neighbors: NeighborCache<Ipv4Addr, B>,
-    announce: bool,
-    counters: ArpCounters,
-}
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ArpResponder;
 
-impl<B> ArpResponder<B> {
-    /// A responder for `iface`, remembering [`DEFAULT_NEIGHBORS`] neighbors.
-    pub fn new(iface: Interface) -> Self {
-        Self::with_neighbors(iface, DEFAULT_NEIGHBORS)
-    }
-
-    /// A responder remembering up to `capacity` neighbors.
-    pub fn with_neighbors(iface: Interface, capacity: usize) -> Self {
-        Self::with_config(iface, NeighborConfig::with_capacity(capacity))
-    }
-
-    /// A responder whose neighbor cache is sized and timed by `config`.
-    pub fn with_config(iface: Interface, config: NeighborConfig) -> Self {
-        ArpResponder {
-            iface,
-            neighbors: NeighborCache::new(config),
-            announce: false,
-            counters: ArpCounters::default(),
-        }
-    }
-
-    /// Sends a gratuitous ARP for each of our addresses on the first poll
-    /// when `on`: the policy of a port that owns its addresses. A port that
-    /// shares the host's addresses leaves ARP to the kernel and keeps it off
-    /// (the default).
-    pub fn announcing(mut self, on: bool) -> Self {
-        self.announce = on;
-        self
-    }
-
-    /// Turns the announcement on the next poll on or off (see
-    /// [`announcing`](Self::announcing)).
-    pub fn set_announcing(&mut self, on: bool) {
-        self.announce = on;
-    }
-
-    /// The neighbor cache.
-    pub fn neighbors(&self) -> &NeighborCache<Ipv4Addr, B> {
-        &self.neighbors
-    }
-
-    /// The neighbor cache, to resolve addresses through (the egress path).
-    pub fn neighbors_mut(&mut self) -> &mut NeighborCache<Ipv4Addr, B> {
-        &mut self.neighbors
-    }
-
-    /// What the stage sent on its own.
-    pub fn counters(&self) -> &ArpCounters {
-        &self.counters
+impl ArpResponder {
+    /// The ARP stage.
+    pub fn new() -> Self {
+        ArpResponder
     }
 }
 
@@ -126,65 +65,11 @@ fn request_to_reply(frame: &mut [u8], l3: usize, our_mac: MacAddr) -> Option<()>
     Some(())
 }
 
-/// An ARP frame to `dst` carrying `arp`, in a buffer from `cx`.
-fn build_arp<B: PacketBuf, S>(cx: &mut Cx<'_, B, S>, dst: MacAddr, arp: &Arp) -> Option<B> {
-    let mut buf = cx.alloc()?;
-    let bytes = buf.append(ARP_FRAME_LEN).ok()?;
-    bytes.fill(0);
-    Ethernet {
-        dst,
-        src: arp.sender_mac,
-        ether_type: EtherType::Arp,
-    }
-    .emit(bytes)
-    .ok()?;
-    arp.emit(&mut bytes[Ethernet::LEN..]).ok()?;
-    Some(buf)
-}
-
-/// Our address to ask from about `target`: the first on its subnet, else
-/// the first.
-fn source_for(iface: &Interface, target: Ipv4Addr) -> Option<Ipv4Addr> {
-    iface
-        .ipv4
-        .iter()
-        .find(|c| c.contains(target))
-        .or(iface.ipv4.first())
-        .map(|c| c.addr)
-}
-
-/// Carries out what the cache asked for.
-fn act<B: PacketBuf, S>(
-    iface: &Interface,
-    counters: &mut ArpCounters,
-    action: Action<Ipv4Addr, B>,
-    cx: &mut Cx<'_, B, S>,
-) {
-    match action {
-        Action::Solicit { target, unicast } => {
-            let Some(source) = source_for(iface, target) else {
-                return;
-            };
-            let request = Arp::request(iface.mac, source, target);
-            match build_arp(cx, unicast.unwrap_or(MacAddr::BROADCAST), &request) {
-                Some(frame) => {
-                    counters.requests += 1;
-                    cx.transmit(frame);
-                }
-                None => counters.alloc_failed += 1,
-            }
-        }
-        Action::Send { mut packet, mac } => {
-            if set_ethernet_destination(packet.data_mut(), mac) {
-                cx.transmit(packet);
-            }
-        }
-        // Counted by the cache; the sender's error has nowhere to go yet.
-        Action::Drop { .. } => {}
-    }
-}
-
-impl<B: PacketBuf, S> Stage<B, S> for ArpResponder<B> {
+impl<B, S> Stage<B, S> for ArpResponder
+where
+    B: PacketBuf,
+    S: Part<Egress<B>> + Parts<(Egress<B>, Events)>,
+{
     type In = ArpFrame<B>;
     type Out = Infallible;
 
@@ -207,9 +92,13 @@ impl<B: PacketBuf, S> Stage<B, S> for ArpResponder<B> {
         if sender_mac.is_multicast() {
             return Verdict::Drop(Reason::MALFORMED);
         }
-        let for_us = self.iface.owns_ipv4(target_ip);
-        let to_our_mac =
-            EthernetView::new(frame.buf().data()).is_ok_and(|e| e.dst() == self.iface.mac);
+        let (state, port) = cx.split();
+        let egress = Part::<Egress<B>>::part_mut(state);
+        let iface = egress.interface();
+        let our_mac = iface.mac;
+        let for_us = iface.owns_ipv4(target_ip);
+        let from_us = iface.owns_ipv4(sender_ip);
+        let to_our_mac = EthernetView::new(frame.buf().data()).is_ok_and(|e| e.dst() == our_mac);
         let heard = match operation {
             ArpOperation::Request if for_us => Heard::Solicitation,
             ArpOperation::Reply if for_us => Heard::Advertisement {
@@ -223,18 +112,13 @@ impl<B: PacketBuf, S> Stage<B, S> for ArpResponder<B> {
             ArpOperation::Unknown(_) => return Verdict::Drop(Reason::MALFORMED),
         };
         // A probe (RFC 5227) has no sender address to learn.
-        if !sender_ip.is_unspecified() && !self.iface.owns_ipv4(sender_ip) {
-            let now = cx.now_ns();
-            let (iface, counters) = (&self.iface, &mut self.counters);
-            self.neighbors
-                .learn(sender_ip, Some(sender_mac), heard, now, |a| {
-                    act(iface, counters, a, cx)
-                });
+        if !sender_ip.is_unspecified() && !from_us {
+            egress.learn_v4(sender_ip, Some(sender_mac), heard, port);
         }
         match operation {
             ArpOperation::Request if for_us => {
                 let l3 = frame.l3_offset();
-                match request_to_reply(frame.buf_mut().data_mut(), l3, self.iface.mac) {
+                match request_to_reply(frame.buf_mut().data_mut(), l3, our_mac) {
                     Some(()) => Verdict::Transmit(frame.into_buf()),
                     None => Verdict::Drop(Reason::TOO_SHORT),
                 }
@@ -245,34 +129,36 @@ impl<B: PacketBuf, S> Stage<B, S> for ArpResponder<B> {
     }
 
     fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
-        if self.announce {
-            self.announce = false;
-            for cidr in &self.iface.ipv4 {
-                let mut announcement = Arp::request(self.iface.mac, cidr.addr, cidr.addr);
-                announcement.target_mac = MacAddr::ZERO;
-                match build_arp(cx, MacAddr::BROADCAST, &announcement) {
-                    Some(frame) => {
-                        self.counters.announcements += 1;
-                        cx.transmit(frame);
-                    }
-                    None => self.counters.alloc_failed += 1,
-                }
-            }
-        }
-        let now = cx.now_ns();
-        if self.neighbors.next_deadline().is_some_and(|at| at <= now) {
-            let (iface, counters) = (&self.iface, &mut self.counters);
-            self.neighbors.poll(now, |a| act(iface, counters, a, cx));
-        }
+        let (state, port) = cx.split();
+        Part::<Egress<B>>::part_mut(state).announce_v4(port);
+    }
+
+    fn fire_timers(&mut self, cx: &mut Cx<'_, B, S>) -> usize {
+        let ((egress, events), port) = cx.parts::<(Egress<B>, Events)>();
+        egress.fire_timers_v4(port, events)
+    }
+
+    fn next_deadline(&self, state: &S) -> Option<u64> {
+        Part::<Egress<B>>::part(state)
+            .neighbors_v4()
+            .next_deadline()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::neighbor::{NeighborState, Resolved};
-    use crate::testing::{frame, pool, with_cx_at, BufferPool, NOW_NS};
+    use std::net::Ipv4Addr;
+
+    use crate::egress::{send_ip, IpSend, Sent};
+    use crate::iface::Interface;
+    use crate::neighbor::NeighborState;
+    use crate::testing::{frame, pool, with_state_at, BufferPool, EgressState, NOW_NS};
+    use tpa::app::{Event, EventKind, SocketError, SocketId, Transport};
     use tpa::buf::PoolBuf;
+    use tpa::wire::arp::Arp;
+    use tpa::wire::ethernet::{EtherType, Ethernet};
+    use tpa::wire::ipv4::IpProtocol;
 
     const US_MAC: MacAddr = MacAddr([0x02, 0xaa, 0, 0, 0, 1]);
     const THEM_MAC: MacAddr = MacAddr([0x02, 0xbb, 0, 0, 0, 2]);
@@ -280,15 +166,21 @@ mod tests {
     const THEM: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
     const SECOND: u64 = 1_000_000_000;
 
-    fn responder() -> ArpResponder<PoolBuf> {
-        let config = NeighborConfig {
-            seed: 1,
-            ..NeighborConfig::default()
-        };
-        ArpResponder::with_config(
-            Interface::new(US_MAC).with_ipv4("192.0.2.1/24".parse().unwrap()),
-            config,
-        )
+    /// The stage and the state it works on.
+    struct Fixture {
+        stage: ArpResponder,
+        state: EgressState,
+    }
+
+    fn fixture() -> Fixture {
+        fixture_for(Interface::new(US_MAC).with_ipv4("192.0.2.1/24".parse().unwrap()))
+    }
+
+    fn fixture_for(iface: Interface) -> Fixture {
+        Fixture {
+            stage: ArpResponder::new(),
+            state: EgressState::new(iface),
+        }
     }
 
     fn arp_frame(dst: MacAddr, arp: &Arp) -> Vec<u8> {
@@ -304,36 +196,67 @@ mod tests {
         bytes
     }
 
-    fn run(stage: &mut ArpResponder<PoolBuf>, bytes: &[u8]) -> Verdict<Infallible, PoolBuf> {
-        run_at(stage, bytes, NOW_NS).0
-    }
+    impl Fixture {
+        fn run(&mut self, bytes: &[u8]) -> Verdict<Infallible, PoolBuf> {
+            self.run_at(bytes, NOW_NS).0
+        }
 
-    fn run_at(
-        stage: &mut ArpResponder<PoolBuf>,
-        bytes: &[u8],
-        now_ns: u64,
-    ) -> (Verdict<Infallible, PoolBuf>, Vec<PoolBuf>) {
-        let mut buf = frame(bytes);
-        buf.meta_mut().layers.l3 = 14;
-        with_cx_at(now_ns, |cx| stage.process(ArpFrame::new_unchecked(buf), cx))
-    }
+        fn run_at(
+            &mut self,
+            bytes: &[u8],
+            now_ns: u64,
+        ) -> (Verdict<Infallible, PoolBuf>, Vec<PoolBuf>) {
+            let mut buf = frame(bytes);
+            buf.meta_mut().layers.l3 = 14;
+            let stage = &mut self.stage;
+            with_state_at(now_ns, &mut self.state, |cx| {
+                stage.process(ArpFrame::new_unchecked(buf), cx)
+            })
+        }
 
-    fn poll_at(stage: &mut ArpResponder<PoolBuf>, now_ns: u64) -> Vec<PoolBuf> {
-        with_cx_at(now_ns, |cx| stage.poll(cx)).1
-    }
+        fn poll_at(&mut self, now_ns: u64) -> Vec<PoolBuf> {
+            let stage = &mut self.stage;
+            with_state_at(now_ns, &mut self.state, |cx| stage.poll(cx)).1
+        }
 
-    fn state(
-        stage: &ArpResponder<PoolBuf>,
-        ip: Ipv4Addr,
-    ) -> Option<(NeighborState, Option<MacAddr>)> {
-        stage.neighbors().get(ip, NOW_NS).map(|n| (n.state, n.mac))
+        /// Runs the timers due at `now_ns` when the stage says they are.
+        fn timers_at(&mut self, now_ns: u64) -> Vec<PoolBuf> {
+            let due = Stage::<PoolBuf, EgressState>::next_deadline(&self.stage, &self.state);
+            let stage = &mut self.stage;
+            let (fired, sent) = with_state_at(now_ns, &mut self.state, |cx| stage.fire_timers(cx));
+            assert_eq!(fired > 0, due.is_some_and(|at| at <= now_ns));
+            sent
+        }
+
+        /// Sends an 8-byte UDP datagram from `owner` to `dst`.
+        fn send(&mut self, dst: Ipv4Addr, owner: Option<SocketId>) -> (Sent, Vec<PoolBuf>) {
+            let payload = frame(&[0, 1, 0, 2, 0, 8, 0, 0]);
+            let ip = IpSend {
+                src: US.into(),
+                dst: dst.into(),
+                protocol: IpProtocol::Udp,
+                hop_limit: None,
+                owner,
+            };
+            let (sent, frames) =
+                with_state_at(NOW_NS, &mut self.state, |cx| send_ip(cx, payload, ip));
+            (sent.expect("sent or held"), frames)
+        }
+
+        fn neighbor(&self, ip: Ipv4Addr) -> Option<(NeighborState, Option<MacAddr>)> {
+            self.state
+                .egress
+                .neighbors_v4()
+                .get(ip, NOW_NS)
+                .map(|n| (n.state, n.mac))
+        }
     }
 
     #[test]
     fn a_request_for_us_becomes_the_reply_byte_for_byte() {
-        let mut stage = responder();
+        let mut f = fixture();
         let request = arp_frame(MacAddr::BROADCAST, &Arp::request(THEM_MAC, THEM, US));
-        let Verdict::Transmit(reply) = run(&mut stage, &request) else {
+        let Verdict::Transmit(reply) = f.run(&request) else {
             panic!("expected a reply");
         };
         // Written out by hand from RFC 826, independently of the views.
@@ -350,132 +273,140 @@ mod tests {
         assert_eq!(reply.data(), &expected[..]);
         // The asker is known but not confirmed (RFC 4861 7.2.3's rule).
         assert_eq!(
-            state(&stage, THEM),
+            f.neighbor(THEM),
             Some((NeighborState::Stale, Some(THEM_MAC)))
         );
-        assert_eq!(stage.neighbors().get(THEM, 0).unwrap().updated_ns, NOW_NS);
+        let updated = f
+            .state
+            .egress
+            .neighbors_v4()
+            .get(THEM, 0)
+            .unwrap()
+            .updated_ns;
+        assert_eq!(updated, NOW_NS);
         drop(reply);
         pool().assert_whole();
     }
 
     #[test]
     fn a_reply_nobody_asked_for_creates_no_entry() {
-        let mut stage = responder();
+        let mut f = fixture();
         let reply = Arp::reply_to(&Arp::request(US_MAC, US, THEM), THEM_MAC);
         assert!(matches!(
-            run(&mut stage, &arp_frame(US_MAC, &reply)),
+            f.run(&arp_frame(US_MAC, &reply)),
             Verdict::Consumed
         ));
-        assert!(stage.neighbors().is_empty());
+        assert!(f.state.egress.neighbors_v4().is_empty());
         pool().assert_whole();
     }
 
     #[test]
     fn a_held_packet_leaves_when_the_reply_comes() {
-        let mut stage = responder();
-        let mut actions = Vec::new();
-        let packet = frame(&[0u8; 64]);
-        assert!(matches!(
-            stage
-                .neighbors_mut()
-                .resolve(THEM, packet, NOW_NS, |a| actions.push(a)),
-            Resolved::Held
-        ));
-        assert!(matches!(
-            actions.as_slice(),
-            [Action::Solicit {
-                target: THEM,
-                unicast: None
-            }]
-        ));
-        // Nothing due yet; a second later the stage asks again, broadcast.
-        assert!(poll_at(&mut stage, NOW_NS + SECOND - 1).is_empty());
-        let sent = poll_at(&mut stage, NOW_NS + SECOND);
-        assert_eq!(sent.len(), 1);
-        assert_eq!(
-            sent[0].data(),
-            &arp_frame(MacAddr::BROADCAST, &Arp::request(US_MAC, US, THEM))[..]
-        );
-        assert_eq!(stage.counters().requests, 1);
-        drop(sent);
+        let mut f = fixture();
+        let (sent, requests) = f.send(THEM, None);
+        assert_eq!(sent, Sent::Held);
+        // The first request goes out with the send, broadcast.
+        let request = arp_frame(MacAddr::BROADCAST, &Arp::request(US_MAC, US, THEM));
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].data(), &request[..]);
+        drop(requests);
+        // Nothing due yet; a second later the stage asks again.
+        assert!(f.timers_at(NOW_NS + SECOND - 1).is_empty());
+        let again = f.timers_at(NOW_NS + SECOND);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].data(), &request[..]);
+        assert_eq!(f.state.egress.counters().arp_requests, 2);
+        drop(again);
         // The answer, unicast to us: the held packet goes out to it.
         let reply = Arp::reply_to(&Arp::request(US_MAC, US, THEM), THEM_MAC);
-        let (verdict, sent) = run_at(&mut stage, &arp_frame(US_MAC, &reply), NOW_NS + SECOND);
+        let (verdict, sent) = f.run_at(&arp_frame(US_MAC, &reply), NOW_NS + SECOND);
         assert!(matches!(verdict, Verdict::Consumed));
         assert_eq!(sent.len(), 1);
         assert_eq!(&sent[0].data()[..6], &THEM_MAC.octets());
         assert_eq!(
-            state(&stage, THEM),
+            &sent[0].data()[6..14],
+            &[0x02, 0xaa, 0, 0, 0, 1, 0x08, 0x00]
+        );
+        assert_eq!(
+            f.neighbor(THEM),
             Some((NeighborState::Reachable, Some(THEM_MAC)))
         );
-        assert_eq!(stage.neighbors().counters().released, 1);
-        drop((actions, sent));
+        assert_eq!(f.state.egress.counters().released, 1);
+        assert_eq!(
+            Stage::<PoolBuf, EgressState>::next_deadline(&f.stage, &f.state),
+            None
+        );
+        drop(sent);
         pool().assert_whole();
     }
 
     #[test]
-    fn a_neighbor_that_never_answers_gets_three_requests_then_its_packets_drop() {
-        let mut stage = responder();
-        let packet = frame(&[0u8; 64]);
-        let mut solicits = 0;
-        stage.neighbors_mut().resolve(THEM, packet, NOW_NS, |a| {
-            assert!(matches!(a, Action::Solicit { .. }));
-            solicits += 1;
-        });
+    fn a_neighbor_that_never_answers_gets_three_requests_then_its_owner_an_error() {
+        let mut f = fixture();
+        let owner = SocketId::new(Transport::Udp, 3, 1);
+        let (sent, first) = f.send(THEM, Some(owner));
+        assert_eq!((sent, first.len()), (Sent::Held, 1));
+        drop(first);
         let mut requests = 0;
         for s in 1..=3 {
-            requests += poll_at(&mut stage, NOW_NS + s * SECOND).len();
+            requests += f.timers_at(NOW_NS + s * SECOND).len();
         }
-        assert_eq!((solicits, requests), (1, 2));
-        assert!(stage.neighbors().is_empty());
-        let c = stage.neighbors().counters();
+        assert_eq!(requests, 2, "two retries after the first request");
+        assert!(f.state.egress.neighbors_v4().is_empty());
+        let c = f.state.egress.neighbors_v4().counters();
         assert_eq!(
             (c.solicitations, c.dropped_unreachable, c.failed),
             (3, 1, 1)
         );
-        assert_eq!(stage.neighbors().next_deadline(), None);
+        let e = f.state.egress.counters();
+        assert_eq!((e.unreachable, e.owner_errors), (1, 1));
+        assert_eq!(
+            f.state.events.pop(),
+            Some(Event {
+                socket: owner,
+                kind: EventKind::Error(SocketError::HostUnreachable)
+            })
+        );
+        assert_eq!(
+            Stage::<PoolBuf, EgressState>::next_deadline(&f.stage, &f.state),
+            None
+        );
         pool().assert_whole();
     }
 
     #[test]
     fn others_are_dropped_and_only_update_known_senders() {
-        let mut stage = responder();
+        let mut f = fixture();
         let other = Ipv4Addr::new(192, 0, 2, 77);
         let request = arp_frame(MacAddr::BROADCAST, &Arp::request(THEM_MAC, THEM, other));
-        assert!(matches!(
-            run(&mut stage, &request),
-            Verdict::Drop(Reason::NOT_FOR_US)
-        ));
-        assert!(stage.neighbors().is_empty());
+        assert!(matches!(f.run(&request), Verdict::Drop(Reason::NOT_FOR_US)));
+        assert!(f.state.egress.neighbors_v4().is_empty());
         // Known, then a gratuitous ARP from a new MAC: updated, STALE.
         let asked = arp_frame(MacAddr::BROADCAST, &Arp::request(THEM_MAC, THEM, US));
-        assert!(matches!(run(&mut stage, &asked), Verdict::Transmit(_)));
+        assert!(matches!(f.run(&asked), Verdict::Transmit(_)));
         let moved = MacAddr([0x02, 0xcc, 0, 0, 0, 3]);
         let gratuitous = arp_frame(MacAddr::BROADCAST, &Arp::request(moved, THEM, THEM));
         assert!(matches!(
-            run(&mut stage, &gratuitous),
+            f.run(&gratuitous),
             Verdict::Drop(Reason::NOT_FOR_US)
         ));
-        assert_eq!(
-            state(&stage, THEM),
-            Some((NeighborState::Stale, Some(moved)))
-        );
+        assert_eq!(f.neighbor(THEM), Some((NeighborState::Stale, Some(moved))));
 
         let mut odd = Arp::request(THEM_MAC, THEM, US);
         odd.operation = ArpOperation::Unknown(9);
         assert!(matches!(
-            run(&mut stage, &arp_frame(US_MAC, &odd)),
+            f.run(&arp_frame(US_MAC, &odd)),
             Verdict::Drop(Reason::MALFORMED)
         ));
         let mut not_ipv4 = Arp::request(THEM_MAC, THEM, US);
         not_ipv4.protocol_addr_len = 16;
         assert!(matches!(
-            run(&mut stage, &arp_frame(US_MAC, &not_ipv4)),
+            f.run(&arp_frame(US_MAC, &not_ipv4)),
             Verdict::Drop(Reason::UNSUPPORTED)
         ));
         let short = arp_frame(US_MAC, &Arp::request(THEM_MAC, THEM, US));
         assert!(matches!(
-            run(&mut stage, &short[..14 + 20]),
+            f.run(&short[..14 + 20]),
             Verdict::Drop(Reason::TOO_SHORT)
         ));
         pool().assert_whole();
@@ -483,13 +414,13 @@ mod tests {
 
     #[test]
     fn probes_are_answered_without_learning_the_unspecified_address() {
-        let mut stage = responder();
+        let mut f = fixture();
         let probe = arp_frame(
             MacAddr::BROADCAST,
             &Arp::request(THEM_MAC, Ipv4Addr::UNSPECIFIED, US),
         );
-        assert!(matches!(run(&mut stage, &probe), Verdict::Transmit(_)));
-        assert!(stage.neighbors().is_empty());
+        assert!(matches!(f.run(&probe), Verdict::Transmit(_)));
+        assert!(f.state.egress.neighbors_v4().is_empty());
         pool().assert_whole();
     }
 
@@ -498,10 +429,11 @@ mod tests {
         let iface = Interface::new(US_MAC)
             .with_ipv4("192.0.2.1/24".parse().unwrap())
             .with_ipv4("198.51.100.1/24".parse().unwrap());
-        let mut quiet: ArpResponder<PoolBuf> = ArpResponder::new(iface.clone());
-        assert!(poll_at(&mut quiet, NOW_NS).is_empty());
-        let mut stage: ArpResponder<PoolBuf> = ArpResponder::new(iface).announcing(true);
-        let sent = poll_at(&mut stage, NOW_NS);
+        let mut quiet = fixture_for(iface.clone());
+        assert!(quiet.poll_at(NOW_NS).is_empty());
+        let mut f = fixture_for(iface);
+        f.state.egress.set_announcing(true);
+        let sent = f.poll_at(NOW_NS);
         // RFC 5227's announcement: a broadcast request for our own address.
         let mut expected = vec![
             0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // dst: everyone
@@ -514,8 +446,8 @@ mod tests {
         assert_eq!(sent.len(), 2);
         assert_eq!(sent[0].data(), &expected[..]);
         assert_eq!(&sent[1].data()[38..42], &[198, 51, 100, 1]);
-        assert_eq!(stage.counters().announcements, 2);
-        assert!(poll_at(&mut stage, NOW_NS + 1).is_empty());
+        assert_eq!(f.state.egress.counters().announcements, 2);
+        assert!(f.poll_at(NOW_NS + 1).is_empty());
         drop(sent);
         pool().assert_whole();
     }

@@ -16,6 +16,7 @@
 pub mod acl;
 pub mod arp;
 pub mod discard;
+pub mod egress;
 pub mod ethernet;
 pub mod icmp;
 pub mod iface;

@@ -1,265 +1,62 @@
 //! Neighbor discovery (RFC 4861): answers neighbor solicitations for our
-//! IPv6 addresses, keeps the IPv6 [`NeighborCache`] from solicitations and
-//! advertisements, and sends the solicitations the cache asks for and the
-//! unsolicited advertisements that announce us.
+//! IPv6 addresses and keeps the IPv6 neighbor cache of the [`Egress`] part
+//! from solicitations and advertisements; its timers run that cache's
+//! deadlines and its first poll sends the unsolicited advertisements of the
+//! announce policy.
 
 use std::net::Ipv6Addr;
 
+use tpa::app::Events;
 use tpa::buf::PacketBuf;
-use tpa::stage::{Cx, Reason, Stage, Verdict};
-use tpa::wire::ethernet::{EtherType, Ethernet, EthernetView};
+use tpa::stage::{Cx, PortCx, Reason, Stage, Verdict};
+use tpa::state::{Part, Parts};
+use tpa::wire::ethernet::EthernetView;
 use tpa::wire::icmpv6::{
-    solicited_node, Icmpv6Type, NdpOption, NdpOptionWriter, NdpOptions, NeighborAdvertisement,
-    NeighborAdvertisementView, NeighborSolicitation, NeighborSolicitationView,
+    Icmpv6Type, NdpOption, NdpOptionWriter, NdpOptions, NeighborAdvertisement,
+    NeighborAdvertisementView, NeighborSolicitationView,
 };
 use tpa::wire::ipv4::IpProtocol;
-use tpa::wire::ipv6::{Ipv6, Ipv6View};
+use tpa::wire::ipv6::Ipv6View;
 use tpa::wire::MacAddr;
 
-use crate::arp::DEFAULT_NEIGHBORS;
-use crate::iface::{Interface, ALL_NODES};
-use crate::neighbor::{set_ethernet_destination, Action, Heard, NeighborCache, NeighborConfig};
+pub use crate::egress::NDP_HOP_LIMIT;
+use crate::egress::{ipv6_multicast_mac, Egress};
+use crate::iface::ALL_NODES;
+use crate::neighbor::Heard;
 use crate::packet::Ipv6Packet;
-
-/// The hop limit every neighbor discovery message carries (and must arrive
-/// with, proving it was not routed).
-pub const NDP_HOP_LIMIT: u8 = 255;
 
 /// Length of an advertisement with a target link-layer address option.
 const ADVERTISEMENT_LEN: usize = NeighborAdvertisement::LEN + 8;
 
-/// Length of a solicitation with a source link-layer address option.
-const SOLICITATION_LEN: usize = NeighborSolicitation::LEN + 8;
-
-/// The Ethernet group of all-nodes, 33:33:00:00:00:01.
-const ALL_NODES_MAC: MacAddr = MacAddr([0x33, 0x33, 0, 0, 0, 1]);
-
-/// Answers neighbor solicitations for the interface's addresses with a
-/// solicited advertisement carrying our MAC address, rewritten in the
-/// solicitation's own buffer. A duplicate address detection probe (from
-/// `::`) is answered to all-nodes, unsolicited. Other packets pass on.
+/// Answers neighbor solicitations for the addresses of the state's
+/// [`Egress`] interface with a solicited advertisement carrying our MAC
+/// address, rewritten in the solicitation's own buffer. A duplicate address
+/// detection probe (from `::`) is answered to all-nodes, unsolicited. Other
+/// packets pass on.
 ///
-/// Keeps a [`NeighborCache`] of IPv6 neighbors by RFC 4861's rules: a
-/// solicitation for us with a source link-layer address creates or updates
-/// its sender (STALE); an advertisement updates only an entry that exists
-/// (solicited: REACHABLE; the override flag decides whether a different
-/// address replaces the cached one) and is consumed.
+/// Keeps the IPv6 neighbor cache of the [`Egress`] part by RFC 4861's
+/// rules: a solicitation for us with a source link-layer address creates or
+/// updates its sender (STALE); an advertisement updates only an entry that
+/// exists (solicited: REACHABLE, releasing the packets held for it; the
+/// override flag decides whether a different address replaces the cached
+/// one) and is consumed.
 ///
-/// Its [`poll`](Stage::poll) sends what the cache asks for (solicitations
-/// to the solicited-node group, unicast probes) and, when
-/// [announcing](Self::announcing), an unsolicited advertisement to
-/// all-nodes for each address on the first poll.
+/// Its [`poll`](Stage::poll) sends the unsolicited advertisements of the
+/// egress announce policy ([`Egress::announcing`]) once; its
+/// [`fire_timers`](Stage::fire_timers) runs the cache's deadlines, as the
+/// [`ArpResponder`](crate::arp::ArpResponder)'s does for IPv4.
 ///
 /// Drops: `malformed` (hop limit not 255, nonzero code, bad options, a
 /// source link-layer option in a probe, a multicast target, a solicited
 /// advertisement to a multicast address), `bad-checksum`, `too-short`, and
 /// `not-for-us` for solicitations of someone else's address.
-#[derive(Debug)]
-pub struct NdpResponder<B> {
-    iface: Interface,
-    neighbors: NeighborCache<Ipv6Addr, B>,
-    announce: bool,
-    counters: NdpCounters,
-}
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NdpResponder;
 
-/// What the stage sent on its own, besides answers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NdpCounters {
-    /// Solicitations sent for the neighbor cache (multicast and unicast).
-    pub solicitations: u64,
-    /// Unsolicited advertisements sent.
-    pub announcements: u64,
-    /// Frames not built for want of a buffer.
-    pub alloc_failed: u64,
-}
-
-impl<B> NdpResponder<B> {
-    /// A responder for `iface`, remembering [`DEFAULT_NEIGHBORS`] neighbors.
-    pub fn new(iface: Interface) -> Self {
-        Self::with_config(iface, NeighborConfig::with_capacity(DEFAULT_NEIGHBORS))
-    }
-
-    /// A responder whose neighbor cache is sized and timed by `config`.
-    pub fn with_config(iface: Interface, config: NeighborConfig) -> Self {
-        NdpResponder {
-            iface,
-            neighbors: NeighborCache::new(config),
-            announce: false,
-            counters: NdpCounters::default(),
-        }
-    }
-
-    /// Sends an unsolicited neighbor advertisement for each of our addresses
-    /// on the first poll when `on` (see
-    /// [`ArpResponder::announcing`](crate::arp::ArpResponder::announcing)).
-    pub fn announcing(mut self, on: bool) -> Self {
-        self.announce = on;
-        self
-    }
-
-    /// Turns the announcement on the next poll on or off (see
-    /// [`announcing`](Self::announcing)).
-    pub fn set_announcing(&mut self, on: bool) {
-        self.announce = on;
-    }
-
-    /// The neighbor cache.
-    pub fn neighbors(&self) -> &NeighborCache<Ipv6Addr, B> {
-        &self.neighbors
-    }
-
-    /// The neighbor cache, to resolve addresses through (the egress path).
-    pub fn neighbors_mut(&mut self) -> &mut NeighborCache<Ipv6Addr, B> {
-        &mut self.neighbors
-    }
-
-    /// What the stage sent on its own.
-    pub fn counters(&self) -> &NdpCounters {
-        &self.counters
-    }
-}
-
-/// The Ethernet group an IPv6 multicast address maps to, 33:33 and its
-/// last four bytes (RFC 2464 §7).
-fn multicast_mac(group: Ipv6Addr) -> MacAddr {
-    let o = group.octets();
-    MacAddr([0x33, 0x33, o[12], o[13], o[14], o[15]])
-}
-
-/// An NDP message from `src` to `dst` (Ethernet `eth_dst`): `message`
-/// writes the ICMPv6 part (`len` bytes), whose checksum is filled here.
-fn build_ndp<B: PacketBuf, S>(
-    cx: &mut Cx<'_, B, S>,
-    (eth_src, eth_dst): (MacAddr, MacAddr),
-    (src, dst): (Ipv6Addr, Ipv6Addr),
-    len: usize,
-    message: impl FnOnce(&mut [u8]) -> Option<()>,
-) -> Option<B> {
-    let mut buf = cx.alloc()?;
-    let bytes = buf.append(Ethernet::LEN + Ipv6::LEN + len).ok()?;
-    bytes.fill(0);
-    Ethernet {
-        dst: eth_dst,
-        src: eth_src,
-        ether_type: EtherType::Ipv6,
-    }
-    .emit(bytes)
-    .ok()?;
-    let (_, rest) = bytes.split_at_mut(Ethernet::LEN);
-    let (ip, icmp) = rest.split_at_mut(Ipv6::LEN);
-    Ipv6 {
-        version: 6,
-        dscp: 0,
-        ecn: 0,
-        flow_label: 0,
-        payload_len: len as u16,
-        next_header: IpProtocol::Icmpv6,
-        hop_limit: NDP_HOP_LIMIT,
-        src,
-        dst,
-    }
-    .emit(ip)
-    .ok()?;
-    message(icmp)?;
-    // NS and NA keep their checksum at the same place; either view fills it.
-    NeighborAdvertisementView::new(icmp)
-        .ok()?
-        .fill_checksum_v6(&src, &dst);
-    Some(buf)
-}
-
-/// A solicitation for `target`, to its solicited-node group or, probing,
-/// to `unicast`.
-fn solicitation<B: PacketBuf, S>(
-    cx: &mut Cx<'_, B, S>,
-    iface: &Interface,
-    target: Ipv6Addr,
-    unicast: Option<MacAddr>,
-) -> Option<B> {
-    let source = iface
-        .ipv6
-        .iter()
-        .find(|c| c.contains(target))
-        .or(iface.ipv6.first())?
-        .addr;
-    let (dst, eth_dst) = match unicast {
-        Some(mac) => (target, mac),
-        None => {
-            let group = solicited_node(&target);
-            (group, multicast_mac(group))
-        }
-    };
-    build_ndp(
-        cx,
-        (iface.mac, eth_dst),
-        (source, dst),
-        SOLICITATION_LEN,
-        |icmp| {
-            NeighborSolicitation {
-                msg_type: Icmpv6Type::NeighborSolicitation,
-                code: 0,
-                checksum: 0,
-                reserved: 0,
-                target,
-            }
-            .emit(icmp)
-            .ok()?;
-            NdpOptionWriter::new(&mut icmp[NeighborSolicitation::LEN..])
-                .source_link_addr(iface.mac)
-                .ok()
-        },
-    )
-}
-
-/// An unsolicited advertisement of `addr` at our MAC address, to all-nodes.
-fn announcement<B: PacketBuf, S>(cx: &mut Cx<'_, B, S>, mac: MacAddr, addr: Ipv6Addr) -> Option<B> {
-    build_ndp(
-        cx,
-        (mac, multicast_mac(ALL_NODES)),
-        (addr, ALL_NODES),
-        ADVERTISEMENT_LEN,
-        |icmp| {
-            NeighborAdvertisement {
-                msg_type: Icmpv6Type::NeighborAdvertisement,
-                code: 0,
-                checksum: 0,
-                router: false,
-                solicited: false,
-                override_entry: true,
-                reserved: 0,
-                target: addr,
-            }
-            .emit(icmp)
-            .ok()?;
-            NdpOptionWriter::new(&mut icmp[NeighborAdvertisement::LEN..])
-                .target_link_addr(mac)
-                .ok()
-        },
-    )
-}
-
-/// Carries out what the cache asked for.
-fn act<B: PacketBuf, S>(
-    iface: &Interface,
-    counters: &mut NdpCounters,
-    action: Action<Ipv6Addr, B>,
-    cx: &mut Cx<'_, B, S>,
-) {
-    match action {
-        Action::Solicit { target, unicast } => match solicitation(cx, iface, target, unicast) {
-            Some(frame) => {
-                counters.solicitations += 1;
-                cx.transmit(frame);
-            }
-            None => counters.alloc_failed += 1,
-        },
-        Action::Send { mut packet, mac } => {
-            if set_ethernet_destination(packet.data_mut(), mac) {
-                cx.transmit(packet);
-            }
-        }
-        // Counted by the cache; the sender's error has nowhere to go yet.
-        Action::Drop { .. } => {}
+impl NdpResponder {
+    /// The NDP stage.
+    pub fn new() -> Self {
+        NdpResponder
     }
 }
 
@@ -277,13 +74,12 @@ fn link_addr_option(options: &[u8], source: bool) -> Result<Option<MacAddr>, ()>
     Ok(found)
 }
 
-impl<B: PacketBuf> NdpResponder<B> {
-    fn advertise<S>(
-        &mut self,
+impl NdpResponder {
+    fn advertise<B: PacketBuf>(
         mut p: Ipv6Packet<B>,
-        src: Ipv6Addr,
-        dst: Ipv6Addr,
-        cx: &mut Cx<'_, B, S>,
+        (src, dst): (Ipv6Addr, Ipv6Addr),
+        egress: &mut Egress<B>,
+        port: &mut PortCx<'_, B>,
     ) -> Verdict<Ipv6Packet<B>, B> {
         let (target, asker_mac) = {
             let ns = match NeighborSolicitationView::new(p.l4()) {
@@ -299,7 +95,7 @@ impl<B: PacketBuf> NdpResponder<B> {
             let Ok(source_link) = link_addr_option(ns.payload(), true) else {
                 return Verdict::Drop(Reason::MALFORMED);
             };
-            if !self.iface.owns_ipv6(ns.target()) {
+            if !egress.interface().owns_ipv6(ns.target()) {
                 return Verdict::Drop(Reason::NOT_FOR_US);
             }
             (ns.target(), source_link)
@@ -309,7 +105,7 @@ impl<B: PacketBuf> NdpResponder<B> {
             return Verdict::Drop(Reason::MALFORMED);
         }
         let (reply_dst, reply_mac) = if probe {
-            (ALL_NODES, ALL_NODES_MAC)
+            (ALL_NODES, ipv6_multicast_mac(ALL_NODES))
         } else {
             let mac = match asker_mac {
                 Some(mac) => mac,
@@ -318,16 +114,11 @@ impl<B: PacketBuf> NdpResponder<B> {
                     Err(_) => return Verdict::Drop(Reason::TOO_SHORT),
                 },
             };
-            if let Some(mac) = asker_mac {
-                let now = cx.now_ns();
-                let (iface, counters) = (&self.iface, &mut self.counters);
-                self.neighbors
-                    .learn(src, Some(mac), Heard::Solicitation, now, |a| {
-                        act(iface, counters, a, cx)
-                    });
-            }
             (src, mac)
         };
+        if let Some(mac) = asker_mac.filter(|_| !probe) {
+            egress.learn_v6(src, Some(mac), Heard::Solicitation, port);
+        }
 
         // Make the transport layer exactly the advertisement's length.
         let l4_len = p.l4().len();
@@ -342,7 +133,7 @@ impl<B: PacketBuf> NdpResponder<B> {
             return Verdict::Drop(Reason::NO_BUFFER);
         }
         let l3 = p.l3_offset();
-        let our_mac = self.iface.mac;
+        let our_mac = egress.interface().mac;
         let (headers, icmp) = p.split_l4_mut();
         let advertisement = NeighborAdvertisement {
             msg_type: Icmpv6Type::NeighborAdvertisement,
@@ -381,12 +172,11 @@ impl<B: PacketBuf> NdpResponder<B> {
         Verdict::Transmit(p.into_buf())
     }
 
-    fn learn_advertisement<S>(
-        &mut self,
+    fn learn_advertisement<B: PacketBuf>(
         p: &Ipv6Packet<B>,
-        src: Ipv6Addr,
-        dst: Ipv6Addr,
-        cx: &mut Cx<'_, B, S>,
+        (src, dst): (Ipv6Addr, Ipv6Addr),
+        egress: &mut Egress<B>,
+        port: &mut PortCx<'_, B>,
     ) -> Result<(), Reason> {
         let na = NeighborAdvertisementView::new(p.l4()).map_err(|_| Reason::TOO_SHORT)?;
         if na.code() != 0 {
@@ -405,19 +195,20 @@ impl<B: PacketBuf> NdpResponder<B> {
             override_entry: na.override_entry(),
         };
         let target = na.target();
-        if self.iface.owns_ipv6(target) {
+        if egress.interface().owns_ipv6(target) {
             // Someone else claims our address: nothing to learn.
             return Ok(());
         }
-        let now = cx.now_ns();
-        let (iface, counters) = (&self.iface, &mut self.counters);
-        self.neighbors
-            .learn(target, mac, heard, now, |a| act(iface, counters, a, cx));
+        egress.learn_v6(target, mac, heard, port);
         Ok(())
     }
 }
 
-impl<B: PacketBuf, S> Stage<B, S> for NdpResponder<B> {
+impl<B, S> Stage<B, S> for NdpResponder
+where
+    B: PacketBuf,
+    S: Part<Egress<B>> + Parts<(Egress<B>, Events)>,
+{
     type In = Ipv6Packet<B>;
     type Out = Ipv6Packet<B>;
 
@@ -443,41 +234,41 @@ impl<B: PacketBuf, S> Stage<B, S> for NdpResponder<B> {
         if hop_limit != NDP_HOP_LIMIT {
             return Verdict::Drop(Reason::MALFORMED);
         }
+        let (state, port) = cx.split();
+        let egress = Part::<Egress<B>>::part_mut(state);
         if msg_type == Icmpv6Type::NeighborSolicitation {
-            return self.advertise(p, src, dst, cx);
+            return Self::advertise(p, (src, dst), egress, port);
         }
-        match self.learn_advertisement(&p, src, dst, cx) {
+        match Self::learn_advertisement(&p, (src, dst), egress, port) {
             Ok(()) => Verdict::Consumed,
             Err(reason) => Verdict::Drop(reason),
         }
     }
 
     fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
-        if self.announce {
-            self.announce = false;
-            for cidr in &self.iface.ipv6 {
-                match announcement(cx, self.iface.mac, cidr.addr) {
-                    Some(frame) => {
-                        self.counters.announcements += 1;
-                        cx.transmit(frame);
-                    }
-                    None => self.counters.alloc_failed += 1,
-                }
-            }
-        }
-        let now = cx.now_ns();
-        if self.neighbors.next_deadline().is_some_and(|at| at <= now) {
-            let (iface, counters) = (&self.iface, &mut self.counters);
-            self.neighbors.poll(now, |a| act(iface, counters, a, cx));
-        }
+        let (state, port) = cx.split();
+        Part::<Egress<B>>::part_mut(state).announce_v6(port);
+    }
+
+    fn fire_timers(&mut self, cx: &mut Cx<'_, B, S>) -> usize {
+        let ((egress, events), port) = cx.parts::<(Egress<B>, Events)>();
+        egress.fire_timers_v6(port, events)
+    }
+
+    fn next_deadline(&self, state: &S) -> Option<u64> {
+        Part::<Egress<B>>::part(state)
+            .neighbors_v6()
+            .next_deadline()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::neighbor::{NeighborState, Resolved};
-    use crate::testing::{frame, pool, with_cx_at, BufferPool, NOW_NS};
+    use crate::egress::{send_ip, IpSend, Sent};
+    use crate::iface::Interface;
+    use crate::neighbor::NeighborState;
+    use crate::testing::{frame, pool, with_state_at, BufferPool, EgressState, NOW_NS};
     use etherparse::PacketBuilder;
     use tpa::buf::PoolBuf;
     use tpa::wire::icmpv6::solicited_node;
@@ -492,21 +283,58 @@ mod tests {
         "fe80::2".parse().unwrap()
     }
 
-    fn responder() -> NdpResponder<PoolBuf> {
-        NdpResponder::new(
-            Interface::new(MacAddr(US_MAC)).with_ipv6("2001:db8::1/64".parse().unwrap()),
-        )
+    /// The stage and the state it works on.
+    struct Fixture {
+        stage: NdpResponder,
+        state: EgressState,
     }
 
-    fn learned(
-        stage: &NdpResponder<PoolBuf>,
-        ip: Ipv6Addr,
-    ) -> Option<(NeighborState, Option<MacAddr>)> {
-        stage.neighbors().get(ip, NOW_NS).map(|n| (n.state, n.mac))
+    fn responder() -> Fixture {
+        Fixture {
+            stage: NdpResponder::new(),
+            state: EgressState::new(
+                Interface::new(MacAddr(US_MAC)).with_ipv6("2001:db8::1/64".parse().unwrap()),
+            ),
+        }
     }
 
-    fn poll_at(stage: &mut NdpResponder<PoolBuf>, now_ns: u64) -> Vec<PoolBuf> {
-        with_cx_at(now_ns, |cx| stage.poll(cx)).1
+    impl Fixture {
+        fn learned(&self, ip: Ipv6Addr) -> Option<(NeighborState, Option<MacAddr>)> {
+            self.state
+                .egress
+                .neighbors_v6()
+                .get(ip, NOW_NS)
+                .map(|n| (n.state, n.mac))
+        }
+
+        fn poll_at(&mut self, now_ns: u64) -> Vec<PoolBuf> {
+            let stage = &mut self.stage;
+            with_state_at(now_ns, &mut self.state, |cx| stage.poll(cx)).1
+        }
+
+        fn timers_at(&mut self, now_ns: u64) -> Vec<PoolBuf> {
+            let stage = &mut self.stage;
+            with_state_at(now_ns, &mut self.state, |cx| stage.fire_timers(cx)).1
+        }
+
+        /// Sends an 8-byte UDP datagram to `dst` from our address.
+        fn send(&mut self, dst: Ipv6Addr) -> (Sent, Vec<PoolBuf>) {
+            let payload = frame(&[0, 1, 0, 2, 0, 8, 0, 0]);
+            let ip = IpSend {
+                src: us().into(),
+                dst: dst.into(),
+                protocol: IpProtocol::Udp,
+                hop_limit: None,
+                owner: None,
+            };
+            let (sent, frames) =
+                with_state_at(NOW_NS, &mut self.state, |cx| send_ip(cx, payload, ip));
+            (sent.expect("sent or held"), frames)
+        }
+
+        fn neighbors_empty(&self) -> bool {
+            self.state.egress.neighbors_v6().is_empty()
+        }
     }
 
     /// An NDP message built by etherparse (its own checksum code): type,
@@ -533,21 +361,19 @@ mod tests {
         out
     }
 
-    fn run(
-        stage: &mut NdpResponder<PoolBuf>,
-        bytes: &[u8],
-    ) -> Verdict<Ipv6Packet<PoolBuf>, PoolBuf> {
+    fn run(stage: &mut Fixture, bytes: &[u8]) -> Verdict<Ipv6Packet<PoolBuf>, PoolBuf> {
         run_sent(stage, bytes).0
     }
 
     fn run_sent(
-        stage: &mut NdpResponder<PoolBuf>,
+        f: &mut Fixture,
         bytes: &[u8],
     ) -> (Verdict<Ipv6Packet<PoolBuf>, PoolBuf>, Vec<PoolBuf>) {
         let mut buf = frame(bytes);
         buf.meta_mut().layers.l3 = 14;
         buf.meta_mut().layers.l4 = 54;
-        with_cx_at(NOW_NS, |cx| {
+        let stage = &mut f.stage;
+        with_state_at(NOW_NS, &mut f.state, |cx| {
             stage.process(Ipv6Packet::new_unchecked(buf), cx)
         })
     }
@@ -578,7 +404,7 @@ mod tests {
         );
         assert_eq!(na.data(), &expected[..]);
         assert_eq!(
-            learned(&stage, them()),
+            stage.learned(them()),
             Some((NeighborState::Stale, Some(MacAddr(THEM_MAC))))
         );
         drop(na);
@@ -608,7 +434,7 @@ mod tests {
             Some((2, US_MAC)),
         );
         assert_eq!(na.data(), &expected[..]);
-        assert!(stage.neighbors().is_empty());
+        assert!(stage.neighbors_empty());
         drop(na);
         pool().assert_whole();
     }
@@ -626,20 +452,19 @@ mod tests {
         );
         // Nobody asked: consumed, nothing learned (RFC 4861 7.2.5).
         assert!(matches!(run(&mut stage, &na), Verdict::Consumed));
-        assert!(stage.neighbors().is_empty());
+        assert!(stage.neighbors_empty());
         // Asked (a packet waits): the solicited answer makes it REACHABLE
         // and the packet leaves, addressed to it.
-        let held = frame(&[0u8; 64]);
-        let resolved = stage.neighbors_mut().resolve(them(), held, NOW_NS, |a| {
-            assert!(matches!(a, Action::Solicit { .. }))
-        });
-        assert!(matches!(resolved, Resolved::Held));
+        let (held, solicitation) = stage.send(them());
+        assert_eq!((held, solicitation.len()), (Sent::Held, 1));
+        drop(solicitation);
         let (verdict, sent) = run_sent(&mut stage, &na);
         assert!(matches!(verdict, Verdict::Consumed));
         assert_eq!(sent.len(), 1);
         assert_eq!(&sent[0].data()[..6], &THEM_MAC);
+        assert_eq!(&sent[0].data()[12..14], &[0x86, 0xdd]);
         assert_eq!(
-            learned(&stage, them()),
+            stage.learned(them()),
             Some((NeighborState::Reachable, Some(MacAddr(THEM_MAC))))
         );
         drop(sent);
@@ -712,13 +537,10 @@ mod tests {
     fn the_cache_solicits_through_poll_as_etherparse_would_build_it() {
         let mut stage = responder();
         let target: Ipv6Addr = "2001:db8::2".parse().unwrap();
-        let mut first = None;
-        let resolved = stage
-            .neighbors_mut()
-            .resolve(target, frame(&[0u8; 64]), NOW_NS, |a| first = Some(a));
-        assert!(matches!(resolved, Resolved::Held));
-        assert!(matches!(first, Some(Action::Solicit { unicast: None, .. })));
-        let sent = poll_at(&mut stage, NOW_NS + 1_000_000_000);
+        let (held, first) = stage.send(target);
+        assert_eq!((held, first.len()), (Sent::Held, 1));
+        assert!(stage.timers_at(NOW_NS + 999_999_999).is_empty());
+        let sent = stage.timers_at(NOW_NS + 1_000_000_000);
         let group = solicited_node(&target);
         let expected = ndp(
             (US_MAC, [0x33, 0x33, 0xff, 0, 0, 2]),
@@ -730,8 +552,9 @@ mod tests {
         );
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].data(), &expected[..]);
-        assert_eq!(stage.counters().solicitations, 1);
-        drop(sent);
+        assert_eq!(first[0].data(), &expected[..], "the first one too");
+        assert_eq!(stage.state.egress.counters().solicitations, 2);
+        drop((first, sent));
         // Dropping the stage drops what it still holds.
         drop(stage);
         pool().assert_whole();
@@ -739,8 +562,9 @@ mod tests {
 
     #[test]
     fn announcing_sends_an_unsolicited_advertisement_on_the_first_poll() {
-        let mut stage = responder().announcing(true);
-        let sent = poll_at(&mut stage, NOW_NS);
+        let mut stage = responder();
+        stage.state.egress.set_announcing(true);
+        let sent = stage.poll_at(NOW_NS);
         // Override set, solicited clear, our MAC as target option.
         let expected = ndp(
             (US_MAC, [0x33, 0x33, 0, 0, 0, 1]),
@@ -752,8 +576,8 @@ mod tests {
         );
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].data(), &expected[..]);
-        assert_eq!(stage.counters().announcements, 1);
-        assert!(poll_at(&mut stage, NOW_NS + 1).is_empty());
+        assert_eq!(stage.state.egress.counters().announcements, 1);
+        assert!(stage.poll_at(NOW_NS + 1).is_empty());
         drop(sent);
         pool().assert_whole();
     }

@@ -49,6 +49,15 @@ pub fn with_cx<R>(f: impl FnOnce(&mut Cx<'_, PoolBuf>) -> R) -> R {
 /// Runs `f` with a context as [`with_cx`] does, at time `now_ns`, and
 /// returns what the stage transmitted, in order.
 pub fn with_cx_at<R>(now_ns: u64, f: impl FnOnce(&mut Cx<'_, PoolBuf>) -> R) -> (R, Vec<PoolBuf>) {
+    with_state_at(now_ns, &mut (), f)
+}
+
+/// Runs `f` with a context over `state`, as [`with_cx_at`] does.
+pub fn with_state_at<S, R>(
+    now_ns: u64,
+    state: &mut S,
+    f: impl FnOnce(&mut Cx<'_, PoolBuf, S>) -> R,
+) -> (R, Vec<PoolBuf>) {
     thread_local! {
         static PORTS: RefCell<Option<(MemoryPort, MemoryPort)>> = const { RefCell::new(None) };
     }
@@ -62,8 +71,31 @@ pub fn with_cx_at<R>(now_ns: u64, f: impl FnOnce(&mut Cx<'_, PoolBuf>) -> R) -> 
             .expect("memory wire")
         });
         let mut runtime: Runtime<PoolBuf, 32, 0> = Runtime::new([], []);
-        let r = runtime.with_cx(port, &mut NoHost, now_ns, f);
+        let r = runtime.with_state(port, &mut NoHost, now_ns, state, f);
         let sent = runtime.drain_tx().collect();
         (r, sent)
     })
+}
+
+/// The state of a stage that needs the egress path: its part and the
+/// application's events.
+#[derive(tpa::state::State)]
+pub struct EgressState {
+    /// The output path.
+    pub egress: crate::egress::Egress<PoolBuf>,
+    /// Events raised for sockets.
+    pub events: tpa::app::Events,
+}
+
+impl EgressState {
+    /// The state of `iface` with neighbor caches seeded for repeatable
+    /// tests.
+    pub fn new(iface: crate::iface::Interface) -> Self {
+        let mut config = crate::egress::EgressConfig::default();
+        config.neighbors.seed = 1;
+        EgressState {
+            egress: crate::egress::Egress::new(iface).with_config(config),
+            events: tpa::app::Events::default(),
+        }
+    }
 }

@@ -393,9 +393,8 @@ fn net_ring_loopback_replies_are_right_byte_for_byte() {
     assert_eq!(responder.icmpv6().stats.transmitted, 6);
     assert_eq!(
         responder
-            .arp()
-            .stage
-            .neighbors()
+            .egress()
+            .neighbors_v4()
             .get(THEM4.into(), 0)
             .and_then(|n| n.mac),
         Some(MacAddr(THEM))

@@ -27,5 +27,5 @@ pub use config::{
 };
 #[cfg(feature = "dpdk")]
 pub use dpdk::open_dpdk;
-pub use pipeline::{build, Ipv4Branch, Ipv6Branch, Responder, ResponderFront};
+pub use pipeline::{build, Ipv4Branch, Ipv6Branch, Responder, ResponderFront, ResponderState};
 pub use serve::{open_af_packet, open_tap, run, serve, Error, Summary};

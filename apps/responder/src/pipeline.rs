@@ -6,17 +6,24 @@
 //!                                   └─► IPv6 input ─► NDP ─► ICMPv6 echo ─► discard
 //! ```
 //!
+//! The ARP and NDP responders share the pipeline state's [`Egress`] part:
+//! the interface they answer for, the neighbor caches they learn into and
+//! whose timers they run, and the announce policy.
+//!
 //! The ACL runs only when rules are given ([`Responder::with_acl`]); frames
 //! it denies are dropped and counted under the `acl` stage's reason `acl`.
 //!
 //! An optional pcap capture is the pipeline's observer: it records every frame
 //! received and every frame sent, as tcpdump on the interface would.
 
+use tpa::app::Events;
 use tpa::port::Port;
 use tpa::stage::{Counted, Reason};
+use tpa::state::State;
 use tpa_stages::acl::Acl;
 use tpa_stages::arp::ArpResponder;
 use tpa_stages::discard::Discard;
+use tpa_stages::egress::Egress;
 use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
 use tpa_stages::icmp::{Icmpv4EchoResponder, Icmpv6EchoResponder};
 use tpa_stages::iface::Interface;
@@ -38,14 +45,25 @@ pub type Ipv4Branch<B> = (
 /// everything else dropped.
 pub type Ipv6Branch<B> = (
     Ipv6Input,
-    Counted<NdpResponder<B>>,
+    Counted<NdpResponder>,
     Counted<Icmpv6EchoResponder>,
     Discard<Ipv6Packet<B>>,
 );
 
 /// The front with the responder's three branches.
-pub type ResponderFront<B> =
-    EthernetFront<B, Counted<ArpResponder<B>>, Ipv4Branch<B>, Ipv6Branch<B>>;
+pub type ResponderFront<B> = EthernetFront<B, Counted<ArpResponder>, Ipv4Branch<B>, Ipv6Branch<B>>;
+
+/// The responder's pipeline state: the output path (interface, neighbor
+/// caches, announce policy) and the events the neighbor timers raise (none
+/// reach an application here: the responder has no sockets).
+#[derive(State)]
+pub struct ResponderState<B> {
+    /// The output path the ARP and NDP stages share.
+    pub egress: Egress<B>,
+    /// Socket events (unused without sockets, but the neighbor timers'
+    /// home for them).
+    pub events: Events,
+}
 
 /// ARP, ICMP echo, NDP and ICMPv6 echo answered on port `P`.
 #[tpa::pipeline]
@@ -55,6 +73,9 @@ pub struct Responder<P: Port> {
     /// Both directions to a pcap file, when capturing.
     #[observer]
     capture: Option<PcapCapture>,
+    /// The output path and events the stages share.
+    #[state]
+    state: ResponderState<P::Buf>,
     /// Access control in front of everything, when rules are given.
     acl: Optional<Acl>,
     front: ResponderFront<P::Buf>,
@@ -66,7 +87,7 @@ pub fn build<P: Port>(port: P, iface: &Interface, capture: Option<PcapCapture>) 
     let front = ethernet_front(
         iface.mac,
         OtherFrames::Drop,
-        Counted::new(ArpResponder::new(iface.clone())),
+        Counted::new(ArpResponder::new()),
         (
             Ipv4Input::new(iface.clone()),
             Counted::new(Icmpv4EchoResponder::new(iface.clone())),
@@ -74,12 +95,16 @@ pub fn build<P: Port>(port: P, iface: &Interface, capture: Option<PcapCapture>) 
         ),
         (
             Ipv6Input::new(iface.clone()),
-            Counted::new(NdpResponder::new(iface.clone())),
+            Counted::new(NdpResponder::new()),
             Counted::new(Icmpv6EchoResponder::new(iface.clone())),
             Discard::new(Reason::UNSUPPORTED),
         ),
     );
-    Responder::new(port, capture, Optional::off(), front)
+    let state = ResponderState {
+        egress: Egress::new(iface.clone()),
+        events: Events::default(),
+    };
+    Responder::new(port, capture, state, Optional::off(), front)
 }
 
 impl<P: Port> Responder<P> {
@@ -95,8 +120,7 @@ impl<P: Port> Responder<P> {
     /// so that neighbors learn (or correct) our MAC address before any
     /// exchange. For a port whose addresses are its own, not the host's.
     pub fn announcing(mut self, on: bool) -> Self {
-        self.front.left.stage.set_announcing(on);
-        self.front.right.right.1.stage.set_announcing(on);
+        self.state.egress.set_announcing(on);
         self
     }
 
@@ -105,8 +129,14 @@ impl<P: Port> Responder<P> {
         self.acl.inner()
     }
 
-    /// The ARP responder (its counters and neighbor table).
-    pub fn arp(&self) -> &Counted<ArpResponder<P::Buf>> {
+    /// The output path: the interface, the neighbor caches ARP and NDP
+    /// keep, what was solicited and announced.
+    pub fn egress(&self) -> &Egress<P::Buf> {
+        &self.state.egress
+    }
+
+    /// The ARP responder's counters.
+    pub fn arp(&self) -> &Counted<ArpResponder> {
         &self.front.left
     }
 
@@ -115,8 +145,8 @@ impl<P: Port> Responder<P> {
         &self.front.right.left.1
     }
 
-    /// The NDP responder (its counters and neighbor table).
-    pub fn ndp(&self) -> &Counted<NdpResponder<P::Buf>> {
+    /// The NDP responder's counters.
+    pub fn ndp(&self) -> &Counted<NdpResponder> {
         &self.front.right.right.1
     }
 

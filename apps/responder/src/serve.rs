@@ -147,16 +147,14 @@ fn summarize<P: Port>(r: &Responder<P>) -> Summary {
         icmpv6_replies: r.icmpv6().stats.transmitted,
         captured: r.capture().map_or(0, |c| c.stats().written),
         neighbors_v4: r
-            .arp()
-            .stage
-            .neighbors()
+            .egress()
+            .neighbors_v4()
             .iter()
             .filter_map(|n| Some((n.ip, n.mac?)))
             .collect(),
         neighbors_v6: r
-            .ndp()
-            .stage
-            .neighbors()
+            .egress()
+            .neighbors_v6()
             .iter()
             .filter_map(|n| Some((n.ip, n.mac?)))
             .collect(),

@@ -124,7 +124,11 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
             free: (0..capacity as u32).rev().collect(),
             index: Index::new(capacity, config.seed),
             deadlines: Deadlines::new(capacity),
-            hold: HoldSlab::new(config.hold_total, config.hold_per_neighbor),
+            hold: HoldSlab::new(
+                config.hold_total,
+                config.hold_per_neighbor,
+                config.replace_oldest_held,
+            ),
             hand: 0,
             reachable_time_ns: 0,
             reachable_drawn_ns: 0,

@@ -33,7 +33,8 @@ pub(crate) enum Pushed<B> {
     /// Held, in place of the list's oldest packet, given back (RFC 4861
     /// 7.2.2: a new arrival replaces the oldest).
     Displaced(B),
-    /// Not held: the slab is full and the list empty. Given back.
+    /// Not held: the slab is full and the list empty, or the list is full
+    /// and the slab keeps the oldest. Given back.
     Refused(B),
 }
 
@@ -44,12 +45,15 @@ pub(crate) struct HoldSlab<B> {
     next: Box<[u32]>,
     free: u32,
     per_list: u32,
+    replace_oldest: bool,
     held: usize,
 }
 
 impl<B> HoldSlab<B> {
     /// Room for `total` packets, at most `per_list` (at least 1) per list.
-    pub(crate) fn new(total: usize, per_list: usize) -> Self {
+    /// A full list makes room by dropping its oldest packet when
+    /// `replace_oldest`, and refuses the new one otherwise.
+    pub(crate) fn new(total: usize, per_list: usize, replace_oldest: bool) -> Self {
         let total = total.min(NIL as usize - 1);
         let next: Box<[u32]> = (0..total)
             .map(|i| if i + 1 < total { i as u32 + 1 } else { NIL })
@@ -59,6 +63,7 @@ impl<B> HoldSlab<B> {
             next,
             free: if total == 0 { NIL } else { 0 },
             per_list: per_list.clamp(1, u32::MAX as usize) as u32,
+            replace_oldest,
             held: 0,
         }
     }
@@ -68,15 +73,16 @@ impl<B> HoldSlab<B> {
         self.held
     }
 
-    /// Appends `packet` to `list`, displacing the list's oldest packet when
-    /// the list is at its bound, or when the slab is full and the list is
-    /// not empty.
+    /// Appends `packet` to `list`. When the list is at its bound, or the
+    /// slab is full and the list is not empty, the list's oldest packet
+    /// makes room if the slab replaces the oldest; otherwise `packet` is
+    /// refused.
     pub(crate) fn push(&mut self, list: &mut HoldList, packet: B) -> Pushed<B> {
-        let displaced = if list.len >= self.per_list || (self.free == NIL && list.len > 0) {
-            self.pop(list)
-        } else {
-            None
-        };
+        let full = list.len >= self.per_list || (self.free == NIL && list.len > 0);
+        if full && !self.replace_oldest {
+            return Pushed::Refused(packet);
+        }
+        let displaced = if full { self.pop(list) } else { None };
         if self.free == NIL {
             return Pushed::Refused(packet);
         }
@@ -122,7 +128,7 @@ mod tests {
 
     #[test]
     fn lists_are_fifo_and_bounded_per_list_and_in_total() {
-        let mut slab = HoldSlab::new(3, 2);
+        let mut slab = HoldSlab::new(3, 2, true);
         let (mut a, mut b) = (HoldList::EMPTY, HoldList::EMPTY);
         assert!(matches!(slab.push(&mut a, 1), Pushed::Held));
         assert!(matches!(slab.push(&mut a, 2), Pushed::Held));
@@ -140,6 +146,21 @@ mod tests {
         assert!(matches!(slab.push(&mut c, 21), Pushed::Held));
         assert_eq!(slab.pop(&mut b), Some(11));
         assert_eq!(slab.pop(&mut c), Some(21));
+        assert_eq!(slab.held(), 0);
+    }
+
+    #[test]
+    fn a_slab_that_keeps_the_oldest_refuses_the_newest() {
+        let mut slab = HoldSlab::new(3, 2, false);
+        let (mut a, mut b) = (HoldList::EMPTY, HoldList::EMPTY);
+        assert!(matches!(slab.push(&mut a, 1), Pushed::Held));
+        assert!(matches!(slab.push(&mut a, 2), Pushed::Held));
+        assert!(matches!(slab.push(&mut a, 3), Pushed::Refused(3)));
+        assert!(matches!(slab.push(&mut b, 10), Pushed::Held));
+        // The slab is full: b's next is refused too.
+        assert!(matches!(slab.push(&mut b, 11), Pushed::Refused(11)));
+        assert_eq!((slab.pop(&mut a), slab.pop(&mut a)), (Some(1), Some(2)));
+        assert_eq!(slab.pop(&mut b), Some(10));
         assert_eq!(slab.held(), 0);
     }
 }

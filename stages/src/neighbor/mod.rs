@@ -116,6 +116,11 @@ pub struct NeighborConfig {
     pub hold_per_neighbor: usize,
     /// Most packets held for all unresolved neighbors together.
     pub hold_total: usize,
+    /// What a full hold queue does with a new packet: drop its oldest to
+    /// make room (`true`, RFC 4861 §7.2.2's SHOULD, Linux's behaviour), or
+    /// refuse the new one (`false`: the sender is told at once, and packets
+    /// already held keep their order; the egress path's choice).
+    pub replace_oldest_held: bool,
     /// BaseReachableTime (30 s).
     pub base_reachable_time_ns: u64,
     /// The range ReachableTime is drawn from, as thousandths of
@@ -141,6 +146,7 @@ impl Default for NeighborConfig {
             capacity: 64,
             hold_per_neighbor: 16,
             hold_total: 256,
+            replace_oldest_held: true,
             base_reachable_time_ns: 30 * SECOND_NS,
             random_factor_permille: (500, 1500),
             retrans_timer_ns: SECOND_NS,

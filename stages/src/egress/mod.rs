@@ -1,0 +1,287 @@
+//! The egress path: IP output → routing → neighbor resolution → Ethernet,
+//! callable from a stage's `process` or `poll`, or from the application.
+//!
+//! A caller builds the transport header and data in a buffer (with
+//! headroom for the IP and Ethernet headers: tpa's pools give 128 bytes)
+//! and hands it to [`send_ip`] with an [`IpSend`] saying what the IP header
+//! says. The path
+//!
+//! 1. checks the source is ours and of the destination's family;
+//! 2. finds the next hop ([`route`]: on-link, the gateway, or no route:
+//!    ENETUNREACH);
+//! 3. refuses a packet larger than the MTU (EMSGSIZE): fragmentation is not
+//!    done, and IPv4 packets carry DF;
+//! 4. writes the IP header ([`ip`]: a fresh IPv4 ID, TTL or hop limit, the
+//!    IPv4 header checksum computed here or asked of the port when it
+//!    offloads it) and the Ethernet header ([`ethernet`]), and sets the
+//!    layer offsets a port needs to finish checksums the caller asked of it
+//!    (`payload.meta_mut().tx`);
+//! 5. resolves the next hop's MAC address ([`neighbor`]): a known neighbor
+//!    or a group address gets the frame at once ([`Sent::Queued`]); an
+//!    unknown one is solicited (ARP request, neighbor solicitation) and the
+//!    frame waits in its hold queue ([`Sent::Held`]) until the answer
+//!    releases it, or, after the retries, is dropped and its owner socket
+//!    gets an EHOSTUNREACH [`Event`](tpa::app::Event).
+//!
+//! Every refusal is counted in [`EgressCounters`]. The transport checksum
+//! is the caller's: filled in software, or asked of the port.
+//!
+//! The state lives in the [`Egress`] part of the pipeline state, shared
+//! with the ARP and NDP stages, which answer for its addresses, learn into
+//! its neighbor caches, run their timers and send its announcements. See
+//! doc/internals/egress.md.
+
+mod ethernet;
+mod ip;
+mod neighbor;
+mod route;
+mod solicit;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use tpa::app::{SocketError, SocketId};
+use tpa::buf::{LayerOffsets, PacketBuf};
+use tpa::stage::{Cx, PortCx};
+use tpa::state::Part;
+use tpa::wire::ipv4::IpProtocol;
+
+pub use ethernet::{ipv4_multicast_mac, ipv6_multicast_mac, ETHERNET_LEN};
+pub use ip::{IPV4_HEADER_LEN, IPV6_HEADER_LEN};
+pub use solicit::NDP_HOP_LIMIT;
+pub use state::{Egress, EgressConfig, EgressCounters, Held, DEFAULT_NEIGHBORS};
+
+use ethernet::{write_header, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use ip::{write_v4, write_v6, V4Header};
+use neighbor::resolve_and_send;
+
+/// What the IP header of a packet handed to [`send_ip`] says; the
+/// transport header and data are already in the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpSend {
+    /// Our address to send from (one of the interface's, see
+    /// [`Egress::source_for`]).
+    pub src: IpAddr,
+    /// The destination, of the same family.
+    pub dst: IpAddr,
+    /// The transport protocol of the payload.
+    pub protocol: IpProtocol,
+    /// The TTL or hop limit; [`EgressConfig`]'s when `None`.
+    pub hop_limit: Option<u8>,
+    /// The socket sending, told EHOSTUNREACH if the packet waits for a
+    /// neighbor that never answers.
+    pub owner: Option<SocketId>,
+}
+
+/// What became of a packet handed to [`send_ip`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// In the transmit queue: it leaves at this iteration's flush.
+    Queued,
+    /// Waiting in its neighbor's hold queue for an ARP reply or neighbor
+    /// advertisement.
+    Held,
+}
+
+/// Sends `payload` (the transport header and data, at `payload.data()`)
+/// as an IP packet by `ip` through the [`Egress`] part of the state.
+/// See [the module](self) for the steps.
+///
+/// Errors, each counted in [`EgressCounters`], the buffer dropped:
+/// `InvalidArgument` (source and destination of different families),
+/// `AddressNotAvailable` (the source is not ours), `NetworkUnreachable`
+/// (no route), `MessageTooLong` (larger than the MTU), `NoBuffers` (no
+/// headroom for the headers, or the neighbor's hold queue is full).
+///
+/// ```
+/// use std::net::Ipv4Addr;
+/// use tpa::buf::PacketBuf;
+/// use tpa::stage::Cx;
+/// use tpa::state::Part;
+/// use tpa::wire::ipv4::IpProtocol;
+/// use tpa_stages::egress::{send_ip, Egress, IpSend, Sent};
+///
+/// /// Sends a UDP datagram with checksum 0 (none) from port 9 to `dst`:9.
+/// fn discard<B: PacketBuf, S: Part<Egress<B>>>(cx: &mut Cx<'_, B, S>, dst: Ipv4Addr) -> bool {
+///     let Some(mut buf) = cx.alloc() else { return false };
+///     match buf.append(8) {
+///         Ok(udp) => udp.copy_from_slice(&[0, 9, 0, 9, 0, 8, 0, 0]),
+///         Err(_) => return false,
+///     }
+///     let egress: &Egress<B> = cx.part();
+///     let Some(src) = egress.source_for(dst.into()) else { return false };
+///     let ip = IpSend { src, dst: dst.into(), protocol: IpProtocol::Udp, hop_limit: None, owner: None };
+///     matches!(send_ip(cx, buf, ip), Ok(Sent::Queued | Sent::Held))
+/// }
+/// ```
+#[inline]
+pub fn send_ip<B: PacketBuf, S: Part<Egress<B>>>(
+    cx: &mut Cx<'_, B, S>,
+    payload: B,
+    ip: IpSend,
+) -> Result<Sent, SocketError> {
+    let (state, port) = cx.split();
+    state.part_mut().send_ip(port, payload, ip)
+}
+
+/// Where the transport payload starts, relative to the transport header
+/// at the start of `l4`: after UDP's 8 bytes, after TCP's data offset;
+/// unknown for other protocols.
+fn payload_offset(protocol: IpProtocol, l4: &[u8]) -> Option<usize> {
+    match protocol {
+        IpProtocol::Udp => Some(8),
+        IpProtocol::Tcp => l4.get(12).map(|b| usize::from(b >> 4) * 4),
+        _ => None,
+    }
+}
+
+/// The layer offsets of a frame of `headers` bytes of Ethernet and IP in
+/// front of a transport header.
+fn layers(ip_len: usize, payload: Option<usize>) -> LayerOffsets {
+    let l4 = ETHERNET_LEN + ip_len;
+    LayerOffsets {
+        l2: 0,
+        l3: ETHERNET_LEN as u16,
+        l4: l4 as u16,
+        payload: payload.map_or(LayerOffsets::UNSET, |p| (l4 + p) as u16),
+    }
+}
+
+impl<B: PacketBuf> Egress<B> {
+    /// [`send_ip`] for a caller that holds this part and the port side
+    /// already (`cx.parts::<(Sockets, Egress<B>)>()`).
+    #[inline]
+    pub fn send_ip(
+        &mut self,
+        port: &mut PortCx<'_, B>,
+        payload: B,
+        ip: IpSend,
+    ) -> Result<Sent, SocketError> {
+        match (ip.src, ip.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => self.send_v4(port, payload, (src, dst), &ip),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => self.send_v6(port, payload, (src, dst), &ip),
+            _ => {
+                self.counters.bad_source += 1;
+                Err(SocketError::InvalidArgument)
+            }
+        }
+    }
+
+    /// The largest IP packet `port` sends.
+    #[inline]
+    fn mtu(&self, port: &PortCx<'_, B>) -> usize {
+        let port_mtu = port.caps().mtu;
+        usize::from(self.config.mtu.map_or(port_mtu, |m| m.min(port_mtu)))
+    }
+
+    fn send_v4(
+        &mut self,
+        port: &mut PortCx<'_, B>,
+        mut payload: B,
+        (src, dst): (Ipv4Addr, Ipv4Addr),
+        ip: &IpSend,
+    ) -> Result<Sent, SocketError> {
+        if !self.iface.owns_ipv4(src) {
+            self.counters.bad_source += 1;
+            return Err(SocketError::AddressNotAvailable);
+        }
+        let Some(hop) = self.routes.next_hop_v4(&self.iface, dst) else {
+            self.counters.no_route += 1;
+            return Err(SocketError::NetworkUnreachable);
+        };
+        let total_len = IPV4_HEADER_LEN + payload.total_len();
+        if total_len > self.mtu(port) {
+            self.counters.too_big += 1;
+            return Err(SocketError::MessageTooLong);
+        }
+        let payload_at = payload_offset(ip.protocol, payload.data());
+        let header = V4Header {
+            src,
+            dst,
+            protocol: ip.protocol,
+            ttl: ip.hop_limit.unwrap_or(self.config.ttl),
+            ident: self.take_ip_id(),
+            total_len: total_len as u16,
+        };
+        let offload = port.caps().tx_offloads.ipv4_checksum;
+        let Some((eth, ip_header)) = payload
+            .prepend(ETHERNET_LEN + IPV4_HEADER_LEN)
+            .ok()
+            .and_then(|h| h.split_first_chunk_mut::<ETHERNET_LEN>())
+            .and_then(|(eth, rest)| Some((eth, rest.first_chunk_mut::<IPV4_HEADER_LEN>()?)))
+        else {
+            self.counters.no_headroom += 1;
+            return Err(SocketError::NoBuffers);
+        };
+        write_header(eth, self.iface.mac, ETHERTYPE_IPV4);
+        write_v4(ip_header, &header, !offload);
+        let meta = payload.meta_mut();
+        meta.layers = layers(IPV4_HEADER_LEN, payload_at);
+        if offload {
+            meta.tx.request_ipv4_checksum();
+        }
+        resolve_and_send(
+            &mut self.v4,
+            &self.iface,
+            &mut self.counters,
+            port,
+            hop,
+            payload,
+            ip.owner,
+        )
+    }
+
+    fn send_v6(
+        &mut self,
+        port: &mut PortCx<'_, B>,
+        mut payload: B,
+        (src, dst): (Ipv6Addr, Ipv6Addr),
+        ip: &IpSend,
+    ) -> Result<Sent, SocketError> {
+        if !self.iface.owns_ipv6(src) {
+            self.counters.bad_source += 1;
+            return Err(SocketError::AddressNotAvailable);
+        }
+        let Some(hop) = self.routes.next_hop_v6(&self.iface, dst) else {
+            self.counters.no_route += 1;
+            return Err(SocketError::NetworkUnreachable);
+        };
+        let payload_len = payload.total_len();
+        if IPV6_HEADER_LEN + payload_len > self.mtu(port) {
+            self.counters.too_big += 1;
+            return Err(SocketError::MessageTooLong);
+        }
+        let payload_at = payload_offset(ip.protocol, payload.data());
+        let hop_limit = ip.hop_limit.unwrap_or(self.config.hop_limit);
+        let Some((eth, ip_header)) = payload
+            .prepend(ETHERNET_LEN + IPV6_HEADER_LEN)
+            .ok()
+            .and_then(|h| h.split_first_chunk_mut::<ETHERNET_LEN>())
+            .and_then(|(eth, rest)| Some((eth, rest.first_chunk_mut::<IPV6_HEADER_LEN>()?)))
+        else {
+            self.counters.no_headroom += 1;
+            return Err(SocketError::NoBuffers);
+        };
+        write_header(eth, self.iface.mac, ETHERTYPE_IPV6);
+        write_v6(
+            ip_header,
+            (src, dst),
+            ip.protocol,
+            hop_limit,
+            payload_len as u16,
+        );
+        payload.meta_mut().layers = layers(IPV6_HEADER_LEN, payload_at);
+        resolve_and_send(
+            &mut self.v6,
+            &self.iface,
+            &mut self.counters,
+            port,
+            hop,
+            payload,
+            ip.owner,
+        )
+    }
+}

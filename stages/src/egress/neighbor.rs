@@ -1,0 +1,276 @@
+//! The neighbor step: a frame for an on-link neighbor gets its Ethernet
+//! destination from the cache, or waits in the neighbor's hold queue while
+//! the step solicits it; what the cache asks for later (retries, probes,
+//! releases, drops with an error for the sender) is carried out here for
+//! the ARP and NDP stages, which learn into the caches and run their
+//! timers.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use tpa::app::{Event, EventKind, Events, SocketError, SocketId};
+use tpa::buf::PacketBuf;
+use tpa::stage::PortCx;
+use tpa::wire::MacAddr;
+
+use super::ethernet::set_destination;
+use super::route::NextHop;
+use super::solicit::{
+    arp_request, gratuitous_arp, neighbor_solicitation, unsolicited_advertisement,
+};
+use super::state::{Egress, EgressCounters, Held};
+use super::Sent;
+use crate::iface::Interface;
+use crate::neighbor::{
+    Action, Heard, NeighborAddr, NeighborCache, NeighborState, ResolveError, Resolved,
+};
+
+/// What differs between ARP and NDP for the neighbor step: the
+/// solicitation frame and its counter.
+pub(super) trait Family: NeighborAddr {
+    /// A solicitation for `target` (see [`Action::Solicit`]).
+    fn solicitation<B: PacketBuf>(
+        port: &mut PortCx<'_, B>,
+        iface: &Interface,
+        target: Self,
+        unicast: Option<MacAddr>,
+    ) -> Option<B>;
+
+    /// Counts one solicitation sent.
+    fn count_solicitation(counters: &mut EgressCounters);
+}
+
+impl Family for Ipv4Addr {
+    fn solicitation<B: PacketBuf>(
+        port: &mut PortCx<'_, B>,
+        iface: &Interface,
+        target: Self,
+        unicast: Option<MacAddr>,
+    ) -> Option<B> {
+        arp_request(port, iface, target, unicast)
+    }
+
+    fn count_solicitation(counters: &mut EgressCounters) {
+        counters.arp_requests += 1;
+    }
+}
+
+impl Family for Ipv6Addr {
+    fn solicitation<B: PacketBuf>(
+        port: &mut PortCx<'_, B>,
+        iface: &Interface,
+        target: Self,
+        unicast: Option<MacAddr>,
+    ) -> Option<B> {
+        neighbor_solicitation(port, iface, target, unicast)
+    }
+
+    fn count_solicitation(counters: &mut EgressCounters) {
+        counters.solicitations += 1;
+    }
+}
+
+/// The socket error of a held packet dropped for `error`.
+fn socket_error(error: ResolveError) -> SocketError {
+    match error {
+        ResolveError::Unreachable => SocketError::HostUnreachable,
+        ResolveError::QueueFull | ResolveError::CacheFull => SocketError::NoBuffers,
+    }
+}
+
+/// Carries out what a cache asked for: sends a solicitation, sends a
+/// released frame, or drops a held one and tells its owner through
+/// `events` (when there is an owner and an `Events` part to tell it in).
+/// Returns the frames sent.
+fn act<A: Family, B: PacketBuf>(
+    iface: &Interface,
+    counters: &mut EgressCounters,
+    port: &mut PortCx<'_, B>,
+    events: Option<&mut Events>,
+    action: Action<A, Held<B>>,
+) {
+    match action {
+        Action::Solicit { target, unicast } => {
+            match A::solicitation(port, iface, target, unicast) {
+                Some(frame) => {
+                    A::count_solicitation(counters);
+                    port.transmit(frame);
+                }
+                None => counters.alloc_failed += 1,
+            }
+        }
+        Action::Send {
+            packet: Held { mut frame, .. },
+            mac,
+        } => {
+            if set_destination(frame.data_mut(), mac) {
+                counters.released += 1;
+                port.transmit(frame);
+            }
+        }
+        Action::Drop {
+            packet: Held { frame, owner },
+            error,
+            ..
+        } => {
+            drop(frame);
+            match error {
+                ResolveError::Unreachable => counters.unreachable += 1,
+                ResolveError::QueueFull | ResolveError::CacheFull => counters.hold_full += 1,
+            }
+            if let (Some(socket), Some(events)) = (owner, events) {
+                let kind = EventKind::Error(socket_error(error));
+                if events.push(Event { socket, kind }) {
+                    counters.owner_errors += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Sends `frame` (complete but for its Ethernet destination) to `hop`:
+/// at once to a group or a known neighbor, else into the neighbor's hold
+/// queue, soliciting it if it is new.
+#[inline]
+pub(super) fn resolve_and_send<A: Family, B: PacketBuf>(
+    cache: &mut NeighborCache<A, Held<B>>,
+    iface: &Interface,
+    counters: &mut EgressCounters,
+    port: &mut PortCx<'_, B>,
+    hop: NextHop<A>,
+    frame: B,
+    owner: Option<SocketId>,
+) -> Result<Sent, SocketError> {
+    let (mac, mut frame) = match hop {
+        NextHop::Group(mac) => (mac, frame),
+        NextHop::Neighbor(neighbor) => {
+            let now = port.now_ns();
+            let held = Held { frame, owner };
+            match cache.resolve(neighbor, held, now, |a| act(iface, counters, port, None, a)) {
+                Resolved::Ready(mac, held) => (mac, held.frame),
+                Resolved::Held => {
+                    counters.held += 1;
+                    return Ok(Sent::Held);
+                }
+                Resolved::Refused(held, _) => {
+                    drop(held);
+                    counters.hold_full += 1;
+                    return Err(SocketError::NoBuffers);
+                }
+            }
+        }
+    };
+    set_destination(frame.data_mut(), mac);
+    counters.sent += 1;
+    port.transmit(frame);
+    Ok(Sent::Queued)
+}
+
+impl<B: PacketBuf> Egress<B> {
+    /// Records that IPv4 neighbor `ip` was heard at `mac` (see
+    /// [`NeighborCache::learn`]); frames held for it leave through `port`.
+    /// Returns its state afterwards.
+    pub fn learn_v4(
+        &mut self,
+        ip: Ipv4Addr,
+        mac: Option<MacAddr>,
+        heard: Heard,
+        port: &mut PortCx<'_, B>,
+    ) -> Option<NeighborState> {
+        let now = port.now_ns();
+        let (iface, counters) = (&self.iface, &mut self.counters);
+        self.v4
+            .learn(ip, mac, heard, now, |a| act(iface, counters, port, None, a))
+    }
+
+    /// Records that IPv6 neighbor `ip` was heard at `mac`, as
+    /// [`learn_v4`](Self::learn_v4) does.
+    pub fn learn_v6(
+        &mut self,
+        ip: Ipv6Addr,
+        mac: Option<MacAddr>,
+        heard: Heard,
+        port: &mut PortCx<'_, B>,
+    ) -> Option<NeighborState> {
+        let now = port.now_ns();
+        let (iface, counters) = (&self.iface, &mut self.counters);
+        self.v6
+            .learn(ip, mac, heard, now, |a| act(iface, counters, port, None, a))
+    }
+
+    /// Runs the IPv4 cache's due timers (see [`NeighborCache::poll`]):
+    /// ARP requests repeated and probes sent through `port`; frames of a
+    /// neighbor that never answered dropped, each owner told EHOSTUNREACH
+    /// in `events`. Returns how many actions that was.
+    pub fn fire_timers_v4(&mut self, port: &mut PortCx<'_, B>, events: &mut Events) -> usize {
+        let now = port.now_ns();
+        if self.v4.next_deadline().is_none_or(|at| at > now) {
+            return 0;
+        }
+        let (iface, counters) = (&self.iface, &mut self.counters);
+        let mut fired = 0;
+        self.v4.poll(now, |a| {
+            fired += 1;
+            act(iface, counters, port, Some(&mut *events), a)
+        });
+        fired
+    }
+
+    /// Runs the IPv6 cache's due timers, as
+    /// [`fire_timers_v4`](Self::fire_timers_v4) does.
+    pub fn fire_timers_v6(&mut self, port: &mut PortCx<'_, B>, events: &mut Events) -> usize {
+        let now = port.now_ns();
+        if self.v6.next_deadline().is_none_or(|at| at > now) {
+            return 0;
+        }
+        let (iface, counters) = (&self.iface, &mut self.counters);
+        let mut fired = 0;
+        self.v6.poll(now, |a| {
+            fired += 1;
+            act(iface, counters, port, Some(&mut *events), a)
+        });
+        fired
+    }
+
+    /// Sends a gratuitous ARP for each of our IPv4 addresses if the
+    /// announce policy asks for one and it was not sent yet; returns how
+    /// many were sent.
+    pub fn announce_v4(&mut self, port: &mut PortCx<'_, B>) -> usize {
+        if !self.announce_v4 {
+            return 0;
+        }
+        self.announce_v4 = false;
+        let mut sent = 0;
+        for cidr in &self.iface.ipv4 {
+            match gratuitous_arp(port, self.iface.mac, cidr.addr) {
+                Some(frame) => {
+                    sent += 1;
+                    port.transmit(frame);
+                }
+                None => self.counters.alloc_failed += 1,
+            }
+        }
+        self.counters.announcements += sent as u64;
+        sent
+    }
+
+    /// Sends an unsolicited neighbor advertisement for each of our IPv6
+    /// addresses, as [`announce_v4`](Self::announce_v4) does for IPv4.
+    pub fn announce_v6(&mut self, port: &mut PortCx<'_, B>) -> usize {
+        if !self.announce_v6 {
+            return 0;
+        }
+        self.announce_v6 = false;
+        let mut sent = 0;
+        for cidr in &self.iface.ipv6 {
+            match unsolicited_advertisement(port, self.iface.mac, cidr.addr) {
+                Some(frame) => {
+                    sent += 1;
+                    port.transmit(frame);
+                }
+                None => self.counters.alloc_failed += 1,
+            }
+        }
+        self.counters.announcements += sent as u64;
+        sent
+    }
+}
