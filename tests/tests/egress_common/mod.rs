@@ -104,6 +104,9 @@ pub type V4<B> = (Ipv4Input, Discard<Ipv4Packet<B>>);
 /// The IPv6 branch: input checks, neighbor discovery, the rest dropped.
 pub type V6<B> = (Ipv6Input, NdpResponder, Discard<Ipv6Packet<B>>);
 
+/// The host's stages: ARP, IPv4 input, IPv6 input and NDP.
+pub type Front<B> = EthernetFront<B, ArpResponder, V4<B>, V6<B>>;
+
 /// A host that answers ARP and NDP and sends what its app queues.
 #[tpa::pipeline]
 pub struct Host<P: Port> {
@@ -113,7 +116,7 @@ pub struct Host<P: Port> {
     pub net: Net<P::Buf>,
     #[app]
     pub app: Sender,
-    front: EthernetFront<P::Buf, ArpResponder, V4<P::Buf>, V6<P::Buf>>,
+    front: Front<P::Buf>,
 }
 
 /// A host on `port` for `egress`'s interface.
