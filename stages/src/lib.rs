@@ -5,6 +5,8 @@
 //! - [`ethernet`]: the Ethernet front (EtherType demux).
 //! - [`ipv4`], [`ipv6`]: network-layer input checks.
 //! - [`arp`], [`ndp`]: address resolution, over one [`neighbor`] cache type.
+//! - [`egress`]: the output path (IP output, routing, neighbor resolution,
+//!   Ethernet) and the state part it shares with ARP and NDP.
 //! - [`icmp`]: ICMPv4 and ICMPv6 echo responders.
 //! - [`acl`]: allow/deny rules with per-rule counters.
 //! - [`mlx5`]: flow bifurcation rules and offload fallbacks for ConnectX NICs.
