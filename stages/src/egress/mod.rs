@@ -94,7 +94,8 @@ pub enum Sent {
 /// `InvalidArgument` (source and destination of different families),
 /// `AddressNotAvailable` (the source is not ours), `NetworkUnreachable`
 /// (no route), `MessageTooLong` (larger than the MTU), `NoBuffers` (no
-/// headroom for the headers, or the neighbor's hold queue is full).
+/// headroom for the headers, the neighbor's hold queue is full, or the
+/// transmit queue is full and the port takes nothing).
 ///
 /// ```
 /// use std::net::Ipv4Addr;

@@ -160,9 +160,17 @@ pub(super) fn resolve_and_send<A: Family, B: PacketBuf>(
         }
     };
     set_destination(frame.data_mut(), mac);
-    counters.sent += 1;
-    port.transmit(frame);
-    Ok(Sent::Queued)
+    match port.try_transmit(frame) {
+        Ok(()) => {
+            counters.sent += 1;
+            Ok(Sent::Queued)
+        }
+        Err(frame) => {
+            drop(frame);
+            counters.tx_full += 1;
+            Err(SocketError::NoBuffers)
+        }
+    }
 }
 
 impl<B: PacketBuf> Egress<B> {

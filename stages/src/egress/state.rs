@@ -79,6 +79,9 @@ pub struct EgressCounters {
     /// Refused: too little headroom in front of the payload for the IP and
     /// Ethernet headers (ENOBUFS).
     pub no_headroom: u64,
+    /// Refused: the transmit queue was full and the port took nothing
+    /// when it was flushed (ENOBUFS).
+    pub tx_full: u64,
     /// Refused: the source is not one of our addresses, or its family
     /// differs from the destination's (EADDRNOTAVAIL, EINVAL).
     pub bad_source: u64,
@@ -98,8 +101,8 @@ impl fmt::Display for EgressCounters {
         write!(
             f,
             "sent {} held {} released {} unreachable {} owner-errors {} no-route {} too-big {} \
-             hold-full {} no-headroom {} bad-source {} arp-requests {} solicitations {} \
-             announcements {} alloc-failed {}",
+             hold-full {} no-headroom {} tx-full {} bad-source {} arp-requests {} \
+             solicitations {} announcements {} alloc-failed {}",
             self.sent,
             self.held,
             self.released,
@@ -109,6 +112,7 @@ impl fmt::Display for EgressCounters {
             self.too_big,
             self.hold_full,
             self.no_headroom,
+            self.tx_full,
             self.bad_source,
             self.arp_requests,
             self.solicitations,

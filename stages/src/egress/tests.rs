@@ -46,19 +46,23 @@ fn iface() -> Interface {
         .with_ipv6("2001:db8::1/64".parse().unwrap())
 }
 
-/// A port that says it offloads the IPv4 header checksum (and then leaves
-/// it to a memory wire, which does it in software).
-struct Offloading {
+/// A memory port that claims other capabilities (the IPv4 checksum
+/// offload, which the wire then does in software), or takes no frame.
+struct Custom {
     inner: MemoryPort,
     caps: PortCaps,
+    refuse_tx: bool,
 }
 
-impl Port for Offloading {
+impl Port for Custom {
     type Buf = PoolBuf;
     fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<PoolBuf, N>) -> usize {
         self.inner.rx_burst(rx)
     }
     fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        if self.refuse_tx {
+            return 0;
+        }
         self.inner.tx_burst(tx)
     }
     fn alloc(&mut self) -> Option<PoolBuf> {
@@ -403,7 +407,11 @@ fn the_header_checksum_is_computed_or_asked_of_the_port_and_verifies_either_way(
         state: EgressState::new(iface()),
         arp: ArpResponder::new(),
         ndp: NdpResponder::new(),
-        port: Offloading { inner, caps },
+        port: Custom {
+            inner,
+            caps,
+            refuse_tx: false,
+        },
         _peer: peer,
         runtime: Runtime::new([], []),
     };
@@ -570,5 +578,51 @@ fn bad_sources_and_missing_headroom_are_refused_and_counted() {
     assert_eq!(sent, Err(SocketError::NoBuffers));
     assert_eq!(rig.state.egress.counters().no_headroom, 1);
     drop(rig);
+    pool().assert_whole();
+}
+
+#[test]
+fn a_full_transmit_queue_that_the_port_will_not_drain_refuses() {
+    let (inner, peer) = MemoryWire::pair(WireConfig {
+        pool: Some(pool()),
+        ..WireConfig::default()
+    })
+    .expect("memory wire");
+    let caps = inner.caps().clone();
+    let mut rig = Rig {
+        state: EgressState::new(iface()),
+        arp: ArpResponder::new(),
+        ndp: NdpResponder::new(),
+        port: Custom {
+            inner,
+            caps,
+            refuse_tx: true,
+        },
+        _peer: peer,
+        runtime: Runtime::new([], []),
+    };
+    let broadcast: IpAddr = "192.0.2.255".parse().unwrap();
+    let (results, queued) = rig.at(NOW_NS, |cx, _, _| {
+        (0..tpa::pipeline::TX_QUEUE_LEN + 1)
+            .map(|_| {
+                let ip = IpSend {
+                    src: US.into(),
+                    dst: broadcast,
+                    protocol: IpProtocol::Udp,
+                    hop_limit: None,
+                    owner: None,
+                };
+                send_ip(cx, udp(b"x"), ip)
+            })
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(queued.len(), tpa::pipeline::TX_QUEUE_LEN);
+    assert!(results[..queued.len()]
+        .iter()
+        .all(|r| *r == Ok(Sent::Queued)));
+    assert_eq!(results.last(), Some(&Err(SocketError::NoBuffers)));
+    let c = *rig.state.egress.counters();
+    assert_eq!((c.sent, c.tx_full), (tpa::pipeline::TX_QUEUE_LEN as u64, 1));
+    drop((queued, rig));
     pool().assert_whole();
 }
