@@ -7,16 +7,16 @@
 //! says. The path
 //!
 //! 1. checks the source is ours and of the destination's family;
-//! 2. finds the next hop ([`route`]: on-link, the gateway, or no route:
+//! 2. finds the next hop (`route.rs`: on-link, the gateway, or no route:
 //!    ENETUNREACH);
 //! 3. refuses a packet larger than the MTU (EMSGSIZE): fragmentation is not
 //!    done, and IPv4 packets carry DF;
-//! 4. writes the IP header ([`ip`]: a fresh IPv4 ID, TTL or hop limit, the
+//! 4. writes the IP header (`ip.rs`: a fresh IPv4 ID, TTL or hop limit, the
 //!    IPv4 header checksum computed here or asked of the port when it
-//!    offloads it) and the Ethernet header ([`ethernet`]), and sets the
+//!    offloads it) and the Ethernet header (`ethernet.rs`), and sets the
 //!    layer offsets a port needs to finish checksums the caller asked of it
 //!    (`payload.meta_mut().tx`);
-//! 5. resolves the next hop's MAC address ([`neighbor`]): a known neighbor
+//! 5. resolves the next hop's MAC address (`neighbor.rs`): a known neighbor
 //!    or a group address gets the frame at once ([`Sent::Queued`]); an
 //!    unknown one is solicited (ARP request, neighbor solicitation) and the
 //!    frame waits in its hold queue ([`Sent::Held`]) until the answer
