@@ -333,7 +333,6 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
             self.create(ip, NeighborState::Stale, mac, now_ns)?;
             return Some(NeighborState::Stale);
         };
-        let reachable_until = self.reachable_until(now_ns);
         let e = self.entries[slot as usize]
             .as_mut()
             .expect("the index names only occupied slots");
@@ -387,15 +386,40 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
                 }
             }
         };
-        if next != e.state || next == NeighborState::Reachable {
+        // Reachability is confirmed by a solicited advertisement, or by the
+        // first answer that resolves an INCOMPLETE entry to REACHABLE; a
+        // solicitation or an unsolicited advertisement does not extend it
+        // (RFC 4861 §7.3.1).
+        let confirmed = next == NeighborState::Reachable
+            && (state == NeighborState::Incomplete
+                || matches!(
+                    heard,
+                    Heard::Advertisement {
+                        solicited: true,
+                        ..
+                    }
+                ));
+        let before = e.state;
+        if next != before || confirmed {
             e.updated_ns = now_ns;
         }
         e.state = next;
-        if next == NeighborState::Reachable {
-            e.reachable_until_ns = reachable_until;
-        }
-        if !matches!(next, NeighborState::Delay | NeighborState::Probe) {
+        // Only INCOMPLETE, DELAY and PROBE entries have a timer: leaving
+        // them for a state without one stops it.
+        let timed = |s| {
+            matches!(
+                s,
+                NeighborState::Incomplete | NeighborState::Delay | NeighborState::Probe
+            )
+        };
+        if timed(before) && !timed(next) {
             self.deadlines.clear(slot);
+        }
+        if confirmed {
+            let until = self.reachable_until(now_ns);
+            if let Some(e) = self.entries[slot as usize].as_mut() {
+                e.reachable_until_ns = until;
+            }
         }
         Some(next)
     }

@@ -230,6 +230,28 @@ fn reachable_turns_stale_after_reachable_time_and_delay_when_used() {
 }
 
 #[test]
+fn a_solicitation_or_unsolicited_advertisement_does_not_extend_reachability() {
+    let mut c = with_state(NeighborState::Reachable);
+    let rt = c.reachable_time_ns();
+    let mut out = Vec::new();
+    // Heard again half-way, with the same address: not a confirmation.
+    c.learn(ip(1), Some(mac(1)), Heard::Solicitation, T0 + rt / 2, |a| {
+        out.push(a)
+    });
+    c.learn(ip(1), Some(mac(1)), UNSOLICITED, T0 + rt / 2, |a| {
+        out.push(a)
+    });
+    assert_eq!(state(&c, 1, T0 + rt), Some(NeighborState::Stale));
+    // A solicited advertisement is one.
+    c.learn(ip(1), Some(mac(1)), SOLICITED, T0 + rt, |a| out.push(a));
+    assert_eq!(
+        state(&c, 1, T0 + rt + rt / 2),
+        Some(NeighborState::Reachable)
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
 fn reachable_time_is_drawn_between_half_and_one_and_a_half_base() {
     let times: BTreeSet<u64> = (0..64)
         .map(|seed| Cache::new(NeighborConfig { seed, ..config() }).reachable_time_ns())
