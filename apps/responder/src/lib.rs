@@ -19,6 +19,7 @@ mod config;
 #[cfg(feature = "dpdk")]
 mod dpdk;
 mod pipeline;
+mod run;
 mod serve;
 
 pub use acl::{parse_rule, ParseRuleError, ACL_SYNTAX};
@@ -28,4 +29,5 @@ pub use config::{
 #[cfg(feature = "dpdk")]
 pub use dpdk::open_dpdk;
 pub use pipeline::{build, Ipv4Branch, Ipv6Branch, Responder, ResponderFront, ResponderState};
-pub use serve::{open_af_packet, open_tap, run, serve, Error, Summary};
+pub use run::run;
+pub use serve::{open_af_packet, open_tap, serve, Error, Summary};

@@ -5,7 +5,7 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use tpa::buf::{Pool, PoolConfig, PoolError};
+use tpa::buf::{Pool, PoolError};
 use tpa::port::af_packet::{AfPacket, AfPacketConfig, RxMode};
 use tpa::port::tap::{Tap, TapConfig};
 use tpa::port::{Port, PortError};
@@ -16,9 +16,7 @@ use tpa::worker::{run_loop, IdlePolicy, Progress, StopFlag, WorkLoop};
 use tpa_stages::acl::{Acl, Action};
 use tpa_stages::pcap::PcapCapture;
 
-use crate::config::{Config, PortSpec, DEFAULT_TAP_MAC};
-#[cfg(feature = "dpdk")]
-use crate::dpdk::run_dpdk;
+use crate::config::{Config, DEFAULT_TAP_MAC};
 use crate::pipeline::{build, Responder};
 
 /// Why the responder could not run.
@@ -339,112 +337,5 @@ impl<P: Port> Port for WithMac<P> {
     }
     fn caps(&self) -> &tpa::port::PortCaps {
         &self.caps
-    }
-}
-
-/// Opens the port `config.port` names and serves it (see [`serve`]). A DPDK
-/// port initialises the EAL with `config.eal_args` (once per process) and
-/// needs the `dpdk` feature.
-pub fn run(config: &Config, stop: &StopFlag, log: impl FnMut(&str)) -> Result<Summary, Error> {
-    if config.ips.is_empty() {
-        return Err(Error::NoAddress);
-    }
-    let pool = || {
-        Pool::new(PoolConfig {
-            name: "responder".into(),
-            ..PoolConfig::default()
-        })
-        .map_err(Error::Pool)
-    };
-    if config.rx_mode.is_some() && !matches!(config.port, PortSpec::AfPacket(_)) {
-        return Err(Error::RxModeWithoutAfPacket);
-    }
-    match &config.port {
-        PortSpec::Dpdk(device) => run_dpdk(device, config, stop, log),
-        _ if !config.eal_args.is_empty() => Err(Error::EalArgsWithoutDpdk),
-        PortSpec::Tap(name) => {
-            let pool = pool()?;
-            let port = open_tap(name, config.mac, pool.clone())?;
-            serve(port, config, stop, log).map(|s| s.counting_buffers_of(&pool))
-        }
-        PortSpec::AfPacket(name) => {
-            let pool = pool()?;
-            let rx_mode = config.rx_mode.unwrap_or_default();
-            let port = open_af_packet(name, config.mac, rx_mode, pool.clone())?;
-            serve(port, config, stop, log).map(|s| s.counting_buffers_of(&pool))
-        }
-    }
-}
-
-impl Summary {
-    /// Notes how many of `pool`'s buffers are still out (call once the port
-    /// and pipeline are dropped).
-    fn counting_buffers_of(self, pool: &Pool) -> Summary {
-        Summary {
-            buffers_not_returned: Some(pool.in_use()),
-            ..self
-        }
-    }
-}
-
-/// Without the `dpdk` feature a DPDK port is a clear error.
-#[cfg(not(feature = "dpdk"))]
-fn run_dpdk(
-    device: &str,
-    _config: &Config,
-    _stop: &StopFlag,
-    _log: impl FnMut(&str),
-) -> Result<Summary, Error> {
-    Err(Error::DpdkUnavailable {
-        device: device.to_owned(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(port: &str) -> Config {
-        Config::new(port.parse().unwrap(), vec!["192.0.2.1/24".parse().unwrap()])
-    }
-
-    #[cfg(not(feature = "dpdk"))]
-    #[test]
-    fn a_dpdk_port_without_the_feature_says_how_to_get_it() {
-        let err = run(&config("dpdk:net_tap0"), &StopFlag::new(), |_| {}).unwrap_err();
-        assert!(matches!(err, Error::DpdkUnavailable { .. }), "{err:?}");
-        assert_eq!(
-            err.to_string(),
-            "port dpdk:net_tap0: built without the dpdk feature; rebuild with --features dpdk"
-        );
-    }
-
-    #[test]
-    fn eal_arguments_for_another_kind_of_port_are_refused() {
-        let config = Config {
-            eal_args: vec!["--no-huge".into()],
-            ..config("tap:tpa0")
-        };
-        let err = run(&config, &StopFlag::new(), |_| {}).unwrap_err();
-        assert!(matches!(err, Error::EalArgsWithoutDpdk), "{err:?}");
-    }
-
-    #[test]
-    fn a_receive_mode_for_another_kind_of_port_is_refused() {
-        for port in ["tap:tpa0", "dpdk:net_tap0"] {
-            let config = Config {
-                rx_mode: Some(RxMode::throughput()),
-                ..config(port)
-            };
-            let err = run(&config, &StopFlag::new(), |_| {}).unwrap_err();
-            assert!(
-                matches!(err, Error::RxModeWithoutAfPacket),
-                "{port}: {err:?}"
-            );
-            assert_eq!(
-                err.to_string(),
-                "--rx-mode is only for an AF_PACKET port (--port af_packet:<ifname>)"
-            );
-        }
     }
 }
