@@ -11,6 +11,7 @@
 //! - [`acl`]: allow/deny rules with per-rule counters.
 //! - [`mlx5`]: flow bifurcation rules and offload fallbacks for ConnectX NICs.
 //! - [`pcap`]: capture to a pcap file.
+//! - [`udp`]: UDP sockets, their input stage and the application's calls.
 //! - [`discard`]: the end of a branch; [`optional`]: a stage switched on or off at startup.
 
 #![warn(missing_docs)]
@@ -30,6 +31,7 @@ pub mod neighbor;
 pub mod optional;
 pub mod packet;
 pub mod pcap;
+pub mod udp;
 
 #[cfg(test)]
 mod testing;

@@ -386,5 +386,23 @@ typed_packet! {
     Ipv6Packet
 }
 
+typed_packet! {
+    /// An [`Ipv4Packet`] or [`Ipv6Packet`] whose transport protocol is UDP
+    /// (the network layer checked by IP input, the UDP header not yet):
+    /// the IP header starts at `l3_offset()`, the UDP header at
+    /// `l4_offset()`. [`is_ipv6`](UdpPacket::is_ipv6) tells the family.
+    UdpPacket
+}
+
 transport_layer!(Ipv4Packet);
 transport_layer!(Ipv6Packet);
+transport_layer!(UdpPacket);
+
+impl<B: PacketBuf> UdpPacket<B> {
+    /// Whether the network layer is IPv6 (IPv4 otherwise), from the version
+    /// IP input checked.
+    #[inline]
+    pub fn is_ipv6(&self) -> bool {
+        self.l3().first().is_some_and(|b| b >> 4 == 6)
+    }
+}
