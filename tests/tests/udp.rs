@@ -123,9 +123,9 @@ type V6Branch = (
 
 /// ethernet → (arp | ipv4 input → (icmp | udp) | ipv6 input → ndp → (icmp | udp)).
 #[pipeline]
-struct EchoServer {
+struct EchoServer<P: Port<Buf = B>> {
     #[port]
-    port: MemoryPort,
+    port: P,
     #[state]
     state: EchoState,
     #[app]
@@ -133,7 +133,7 @@ struct EchoServer {
     front: EthernetFront<B, ArpResponder, V4Branch, V6Branch>,
 }
 
-impl EchoServer {
+impl<P: Port<Buf = B>> EchoServer<P> {
     fn udp4(&self) -> &Counted<UdpInput> {
         &self.front.right.left.1.right
     }
@@ -143,7 +143,11 @@ impl EchoServer {
     }
 }
 
-fn build(port: MemoryPort, sockets: UdpConfig, unreachable: UnreachableConfig) -> EchoServer {
+fn build<P: Port<Buf = B>>(
+    port: P,
+    sockets: UdpConfig,
+    unreachable: UnreachableConfig,
+) -> EchoServer<P> {
     let iface = iface();
     let front = ethernet_front(
         iface.mac,
@@ -207,7 +211,7 @@ impl Peer {
 
     /// Runs `iterations` loop iterations, a millisecond apart, answering
     /// address resolution after each; returns the other frames received.
-    fn run(&mut self, p: &mut EchoServer, iterations: usize) -> Vec<Vec<u8>> {
+    fn run<P: Port<Buf = B>>(&mut self, p: &mut EchoServer<P>, iterations: usize) -> Vec<Vec<u8>> {
         let mut got = Vec::new();
         for _ in 0..iterations {
             p.run_once_at(self.now_ns);
@@ -233,7 +237,11 @@ impl Peer {
 
     /// Sends `frames` and runs the loop until it has been quiet for a few
     /// iterations; returns what came back.
-    fn exchange(&mut self, p: &mut EchoServer, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    fn exchange<P: Port<Buf = B>>(
+        &mut self,
+        p: &mut EchoServer<P>,
+        frames: &[Vec<u8>],
+    ) -> Vec<Vec<u8>> {
         self.send(frames);
         let mut got = Vec::new();
         let mut quiet = 0;
@@ -403,7 +411,7 @@ fn them(v6: bool, port: u16) -> SocketAddr {
     }
 }
 
-fn setup(sockets: UdpConfig, unreachable: UnreachableConfig) -> (EchoServer, Peer) {
+fn setup(sockets: UdpConfig, unreachable: UnreachableConfig) -> (EchoServer<MemoryPort>, Peer) {
     let (port, peer) = MemoryWire::pair(WireConfig::default()).expect("memory wire");
     let p = build(port, sockets, unreachable);
     (
@@ -416,7 +424,7 @@ fn setup(sockets: UdpConfig, unreachable: UnreachableConfig) -> (EchoServer, Pee
 }
 
 /// Drops the pipeline, then the peer, and checks every buffer came back.
-fn finish(p: EchoServer, peer: Peer) {
+fn finish<P: Port<Buf = B>>(p: EchoServer<P>, peer: Peer) {
     let pool = peer.port.pool().clone();
     drop(p);
     drop(peer);
@@ -682,5 +690,64 @@ fn ten_thousand_datagrams_echo_and_every_buffer_comes_back() {
     assert_eq!(p.app.send_failures, 0);
     assert_eq!(received, 10_000, "seed {seed:#x}");
     assert_eq!(p.app.echoed, 10_002);
+    finish(p, peer);
+}
+
+/// A port that says it computes UDP checksums on transmit, counts the
+/// frames that ask it to, and leaves the work to its memory wire (which
+/// does it in software, as every port's transmit path does what its
+/// device does not).
+struct UdpOffloading {
+    inner: MemoryPort,
+    caps: tpa::port::PortCaps,
+    asked: u64,
+}
+
+impl Port for UdpOffloading {
+    type Buf = B;
+    fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<B, N>) -> usize {
+        self.inner.rx_burst(rx)
+    }
+    fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<B, N>) -> usize {
+        self.asked += tx
+            .as_slice()
+            .iter()
+            .filter(|b| b.meta().tx.l4_checksum() == Some(tpa::buf::L4Protocol::Udp))
+            .count() as u64;
+        self.inner.tx_burst(tx)
+    }
+    fn alloc(&mut self) -> Option<B> {
+        self.inner.alloc()
+    }
+    fn caps(&self) -> &tpa::port::PortCaps {
+        &self.caps
+    }
+}
+
+#[test]
+fn a_port_that_offloads_the_checksum_is_asked_to_and_the_datagrams_verify() {
+    let (port, peer) = MemoryWire::pair(WireConfig::default()).expect("memory wire");
+    let mut caps = port.caps().clone();
+    caps.tx_offloads.udp_checksum = true;
+    let port = UdpOffloading {
+        inner: port,
+        caps,
+        asked: 0,
+    };
+    let mut p = build(port, UdpConfig::default(), UnreachableConfig::default());
+    let mut peer = Peer {
+        port: peer,
+        now_ns: MS,
+    };
+    let frames: Vec<_> = [false, true]
+        .iter()
+        .flat_map(|&v6| {
+            (0..3u8).map(move |i| datagram(v6, 100 + u16::from(i), ECHO_PORT, &[i; 33]))
+        })
+        .collect();
+    let got = peer.exchange(&mut p, &frames);
+    // parse_udp checks each checksum.
+    assert_eq!(got.iter().filter_map(|f| parse_udp(f)).count(), 6);
+    assert_eq!(p.port.asked, 6);
     finish(p, peer);
 }
