@@ -69,8 +69,11 @@ pub struct UdpInputCounters {
 ///   over IPv6 (RFC 8200 8.1).
 /// - A datagram for an open socket is queued (verdict `Consumed`) within
 ///   the socket's byte limit (dropped as `queue-full` over it, counted on
-///   the socket too); the socket's first queued datagram raises
-///   [`EventKind::Readable`] in the state's [`Events`].
+///   the socket too); the first datagram queued after the application
+///   emptied the queue raises [`EventKind::Readable`] in the state's
+///   [`Events`] (edge-triggered: the application receives until
+///   `WouldBlock`). If the event queue is full, the next datagram raises
+///   it again, so a socket is never left readable but unannounced.
 /// - A datagram for a closed port is dropped as `no-socket` and answered
 ///   with ICMP port unreachable (IPv4 type 3 code 3, IPv6 type 1 code 4)
 ///   through the egress path, quoting the datagram as RFC 1812 and
@@ -223,10 +226,15 @@ where
             }
             Queued::First => {
                 self.counters.delivered += 1;
-                cx.part::<Events>().push(Event {
+                let event = Event {
                     socket,
                     kind: EventKind::Readable,
-                });
+                };
+                // A full event queue drops the event (counted there); the
+                // socket's next datagram raises it again.
+                if cx.part::<Events>().push(event) {
+                    cx.part::<UdpSockets<B>>().notified(socket);
+                }
                 Verdict::Consumed
             }
         }
@@ -302,6 +310,30 @@ mod tests {
             assert_eq!(stage.counters().delivered, 3);
             drop(d);
         }
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn an_event_lost_to_a_full_event_queue_is_raised_by_the_next_datagram() {
+        let mut state = UdpState::new();
+        state.events = Events::with_capacity(0);
+        let s = state
+            .sockets
+            .bind("0.0.0.0:7".parse().unwrap(), state.egress.interface())
+            .unwrap();
+        let mut stage = UdpInput::default();
+        let f = frame_to_us(false, 1, 7, b"x");
+        assert_eq!(name(&input(&mut stage, &mut state, &f)), "consumed");
+        assert_eq!(state.events.overflowed(), 1);
+        state.events = Events::with_capacity(4);
+        assert_eq!(name(&input(&mut stage, &mut state, &f)), "consumed");
+        assert_eq!(name(&input(&mut stage, &mut state, &f)), "consumed");
+        assert_eq!(state.events.len(), 1, "raised once the queue had room");
+        // Drained, then refilled: readable again.
+        while state.sockets.recv(s).is_ok() {}
+        assert_eq!(name(&input(&mut stage, &mut state, &f)), "consumed");
+        assert_eq!(state.events.len(), 2);
+        drop(state);
         pool().assert_whole();
     }
 

@@ -60,6 +60,9 @@ struct Socket<B> {
     queue: VecDeque<Datagram<B>>,
     budget: ByteBudget,
     counters: SocketCounters,
+    /// Whether the application was told the socket is readable since its
+    /// queue was last empty.
+    notified: bool,
 }
 
 /// A slot of the table: its generation and its socket, when open.
@@ -255,6 +258,7 @@ impl<B> UdpSockets<B> {
             queue: VecDeque::new(),
             budget: ByteBudget::new(self.config.receive_limit),
             counters: SocketCounters::default(),
+            notified: false,
         });
         self.bound.insert((ip, port), index);
         if !ip.is_unspecified() {
@@ -409,9 +413,13 @@ impl<B> UdpSockets<B> {
 /// What became of a datagram offered to a socket's queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Queued {
-    /// Queued behind others.
+    /// Queued; the application knows the socket is readable.
     Behind,
-    /// Queued into an empty queue: the socket just became readable.
+    /// Queued, and the application has not been told the socket is
+    /// readable since its queue was last empty (it just became readable,
+    /// or the event could not be queued before): raise
+    /// [`EventKind::Readable`](tpa::app::EventKind) and call
+    /// [`notified`](UdpSockets::notified).
     First,
     /// Dropped: the queue is at its byte limit.
     Full,
@@ -430,12 +438,20 @@ impl<B: PacketBuf> UdpSockets<B> {
             return Queued::Full;
         }
         s.counters.received += 1;
-        let first = s.queue.is_empty();
         s.queue.push_back(datagram);
-        if first {
-            Queued::First
-        } else {
+        if s.notified {
             Queued::Behind
+        } else {
+            Queued::First
+        }
+    }
+
+    /// Records that the application was told `socket` is readable; it is
+    /// told again once its queue has been emptied and refilled.
+    #[inline]
+    pub(crate) fn notified(&mut self, socket: SocketId) {
+        if let Ok(s) = self.socket_mut(socket) {
+            s.notified = true;
         }
     }
 
@@ -448,8 +464,14 @@ impl<B: PacketBuf> UdpSockets<B> {
     #[inline]
     pub fn recv(&mut self, socket: SocketId) -> Result<Datagram<B>, SocketError> {
         let s = self.socket_mut(socket)?;
-        let datagram = s.queue.pop_front().ok_or(SocketError::WouldBlock)?;
+        let Some(datagram) = s.queue.pop_front() else {
+            s.notified = false;
+            return Err(SocketError::WouldBlock);
+        };
         s.budget.give_back(datagram.charge());
+        if s.queue.is_empty() {
+            s.notified = false;
+        }
         Ok(datagram)
     }
 }
@@ -595,7 +617,9 @@ mod tests {
         });
         let s = t.bind(addr("0.0.0.0:7"), &iface).unwrap();
         assert_eq!(t.enqueue(s, datagram(10)), Queued::First);
-        assert_eq!(t.enqueue(s, datagram(10)), Queued::Behind);
+        // Until told, the socket asks to be announced again.
+        assert_eq!(t.enqueue(s, datagram(10)), Queued::First);
+        t.notified(s);
         assert_eq!(t.enqueue(s, datagram(300)), Queued::Behind); // 342 bytes
         assert_eq!(t.enqueue(s, datagram(10)), Queued::Full);
         assert_eq!(t.queued(s), Ok((3, 256 + 256 + 342)));
@@ -606,6 +630,8 @@ mod tests {
         while t.recv(s).is_ok() {}
         assert_eq!(t.queued(s), Ok((0, 0)));
         assert_eq!(t.enqueue(s, datagram(1)), Queued::First);
+        t.notified(s);
+        assert_eq!(t.enqueue(s, datagram(1)), Queued::Behind);
         // Closing releases what was queued.
         t.close(s).unwrap();
         pool().assert_whole();
