@@ -539,4 +539,48 @@ mod tests {
         drop(state);
         pool().assert_whole();
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever the transport bytes say, the stage queues or drops
+        /// with a reason, and the pool stays whole.
+        #[test]
+        fn random_udp_bytes_are_queued_or_dropped_never_a_panic(
+            v6 in proptest::prelude::any::<bool>(),
+            udp in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            status in 0u8..3,
+        ) {
+            let mut state = UdpState::new();
+            state.know_peer();
+            for wildcard in ["0.0.0.0:7", "[::]:7"] {
+                state.sockets.bind(wildcard.parse().unwrap(), state.egress.interface()).unwrap();
+            }
+            // An IP packet whose transport layer is `udp`, as it is.
+            let mut frame = frame_to_us(v6, 1, 7, &[]);
+            let l4 = if v6 { 54 } else { 34 };
+            frame.truncate(l4);
+            frame.extend_from_slice(&udp);
+            if v6 {
+                frame[18..20].copy_from_slice(&(udp.len() as u16).to_be_bytes());
+            } else {
+                frame[16..18].copy_from_slice(&((20 + udp.len()) as u16).to_be_bytes());
+                frame[24..26].fill(0);
+                let sum = tpa::header::checksum::checksum(&frame[14..34]);
+                frame[24..26].copy_from_slice(&sum.to_be_bytes());
+            }
+            let mut packet = udp_packet(&frame);
+            packet.buf_mut().meta_mut().l4_checksum =
+                [ChecksumStatus::Unknown, ChecksumStatus::Good, ChecksumStatus::Bad][usize::from(status)];
+            let mut stage = UdpInput::default();
+            let v = with_state_at(1, &mut state, |cx| stage.process(packet, cx)).0;
+            let n = name(&v);
+            proptest::prop_assert!(
+                ["consumed", "no-socket", "malformed", "too-short", "bad-checksum"].contains(&n),
+                "{}", n
+            );
+            drop(state);
+            pool().assert_whole();
+        }
+    }
 }
