@@ -58,6 +58,19 @@ pub struct UdpInputCounters {
     pub unreachable_failed: u64,
 }
 
+impl core::fmt::Display for UdpInputCounters {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "delivered {} unreachable-sent {} unreachable-limited {} unreachable-failed {}",
+            self.delivered,
+            self.unreachable_sent,
+            self.unreachable_limited,
+            self.unreachable_failed
+        )
+    }
+}
+
 /// UDP input for IPv4 and IPv6: takes the [`UdpPacket`]s of an IP branch
 /// (after [`UdpSplit`](super::UdpSplit)), checks them and hands each to its
 /// socket in the state's [`UdpSockets`], zero-copy.
@@ -454,6 +467,10 @@ mod tests {
         }
         let c = *stage.counters();
         assert_eq!((c.unreachable_sent, c.unreachable_limited), (2, 1));
+        assert_eq!(
+            c.to_string(),
+            "delivered 0 unreachable-sent 2 unreachable-limited 1 unreachable-failed 0"
+        );
         // A second later, one more token.
         let (v, _) = input_at(
             &mut stage,

@@ -53,6 +53,16 @@ pub struct SocketCounters {
     pub send_errors: u64,
 }
 
+impl core::fmt::Display for SocketCounters {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "received {} dropped-full {} sent {} send-errors {}",
+            self.received, self.dropped_full, self.sent, self.send_errors
+        )
+    }
+}
+
 /// An open socket.
 #[derive(Debug)]
 struct Socket<B> {
@@ -397,6 +407,15 @@ impl<B> UdpSockets<B> {
             .map(|s| (s.queue.len(), s.budget.held()))
     }
 
+    /// Every open socket: its handle, its address and its counters.
+    pub fn iter(&self) -> impl Iterator<Item = (SocketId, SocketAddr, SocketCounters)> + '_ {
+        self.slots.iter().enumerate().filter_map(|(index, slot)| {
+            let s = slot.socket.as_ref()?;
+            let id = SocketId::new(Transport::Udp, index as u32, slot.generation);
+            Some((id, s.local, s.counters))
+        })
+    }
+
     /// Counts a send on `socket`: handed on when `ok`, refused otherwise.
     #[inline]
     pub(crate) fn count_send(&mut self, socket: SocketId, ok: bool) {
@@ -514,6 +533,14 @@ mod tests {
         assert_eq!(t.lookup(ip("2001:db8::1"), 54), None);
         assert_eq!(t.local_addr(exact), Ok(addr("198.51.100.1:54")));
         assert_eq!(t.len(), 3);
+        t.close(any4).unwrap();
+        let open: Vec<_> = t.iter().map(|(id, local, _)| (id, local)).collect();
+        assert_eq!(
+            open,
+            [(exact, addr("198.51.100.1:54")), (any6, addr("[::]:53"))]
+        );
+        let counters = t.counters(exact).unwrap().to_string();
+        assert_eq!(counters, "received 0 dropped-full 0 sent 0 send-errors 0");
     }
 
     #[test]
