@@ -200,6 +200,27 @@ TABLES = {
         ["responder", "peer"],
         columns=("group", "name", "time", "mpps"),
     ),
+    # benches/benches/udp_echo.rs
+    "udp-echo": Table(
+        ["udp_echo"],
+        functions=["pipeline", "hand"],
+        baseline="hand",
+        baseline_label="`hand`",
+        columns=("name", "time", "mpps", "ratio"),
+        unit="datagram",
+    ),
+    # benches/callgrind_udp_echo.sh: records in target/bench-results/ with
+    # group "instructions/udp_echo".
+    "udp-echo-instructions": Table(
+        ["instructions/udp_echo"],
+        functions=["pipeline", "hand"],
+        baseline="hand",
+        baseline_label="`hand`",
+        columns=("name", "instructions", "ratio"),
+        ratio_of="instructions",
+        ratio_digits=2,
+        unit="datagram",
+    ),
     # benches/benches/offload.rs
     "offload-checksums": Table(["offload/software_checksums_1500B"], columns=("name", "time")),
     "offload-tso": Table(
