@@ -19,7 +19,7 @@
 //! - [`bind`], [`close`], [`recv`], [`send_to`], [`send_buf_to`]: the
 //!   application's calls.
 //! - [`TokenBucket`]: the rate limit of port unreachable messages.
-//! - [`unreachable`]: the port unreachable message itself.
+//! - [`unreachable`](mod@unreachable): the port unreachable message itself.
 
 mod datagram;
 mod input;
