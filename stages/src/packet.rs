@@ -15,7 +15,8 @@
 //! frame ([`ArpFrame::parse`], [`Ipv4Frame::parse`], [`Ipv6Frame::parse`],
 //! and through both layers [`Ipv4Packet::parse`], [`Ipv6Packet::parse`]),
 //! or [`Ipv4Packet::from_frame`] / [`Ipv6Packet::from_frame`] for the
-//! network layer alone. What the stage would drop they refuse with a
+//! network layer alone, and [`UdpPacket::from_ipv4`] /
+//! [`UdpPacket::from_ipv6`] for the split by protocol. What the stage would drop they refuse with a
 //! [`Rejected`]: the [`PacketError`] (the layer, its length and what was
 //! wrong, convertible to the stage's drop [`Reason`]) and the buffer back.
 //!
