@@ -529,6 +529,37 @@ mod tests {
     }
 
     #[test]
+    fn a_datagram_to_all_nodes_reaches_the_wildcard_socket_of_its_port() {
+        let mut state = UdpState::new();
+        let any6 = state
+            .sockets
+            .bind("[::]:521".parse().unwrap(), state.egress.interface())
+            .unwrap();
+        let mut stage = UdpInput::default();
+        let mut out = Vec::new();
+        etherparse::PacketBuilder::ethernet2(
+            crate::udp::testing::THEM_MAC,
+            [0x33, 0x33, 0, 0, 0, 1],
+        )
+        .ipv6(
+            crate::udp::testing::v6(crate::udp::testing::THEM6).octets(),
+            crate::iface::ALL_NODES.octets(),
+            1,
+        )
+        .udp(521, 521)
+        .write(&mut out, b"ripng")
+        .unwrap();
+        assert_eq!(name(&input(&mut stage, &mut state, &out)), "consumed");
+        let d = state.sockets.recv(any6).unwrap();
+        assert_eq!(
+            (d.payload(), d.to().ip()),
+            (&b"ripng"[..], IpAddr::V6(crate::iface::ALL_NODES))
+        );
+        drop((d, state));
+        pool().assert_whole();
+    }
+
+    #[test]
     fn groups_are_never_answered() {
         let mut state = UdpState::new();
         let mut stage = UdpInput::default();
