@@ -132,29 +132,44 @@ where
     result
 }
 
-/// The source and destination of a datagram from `socket` to `dst`.
+/// The two ends of a datagram: addresses and ports.
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    src: IpAddr,
+    dst: IpAddr,
+    src_port: u16,
+    dst_port: u16,
+}
+
+/// The ends of a datagram from `socket` to `dst`.
 #[inline]
 fn endpoints<B, S>(
     cx: &mut Cx<'_, B, S>,
     socket: SocketId,
     dst: SocketAddr,
-) -> Result<(SocketAddr, SocketAddr), SocketError>
+) -> Result<Ends, SocketError>
 where
     B: PacketBuf,
     S: Part<UdpSockets<B>> + Part<Egress<B>>,
 {
-    let local = cx.part::<UdpSockets<B>>().local_addr(socket)?;
-    if dst.port() == 0 || dst.ip().is_unspecified() || dst.is_ipv4() != local.is_ipv4() {
+    let (local, src_port) = cx.part::<UdpSockets<B>>().local(socket)?;
+    let (dst, dst_port) = (dst.ip(), dst.port());
+    if dst_port == 0 || dst.is_unspecified() || dst.is_ipv4() != local.is_ipv4() {
         return Err(SocketError::InvalidArgument);
     }
-    let src = if local.ip().is_unspecified() {
+    let src = if local.is_unspecified() {
         cx.part::<Egress<B>>()
-            .source_for(dst.ip())
+            .source_for(dst)
             .ok_or(SocketError::NetworkUnreachable)?
     } else {
-        local.ip()
+        local
     };
-    Ok((SocketAddr::new(src, local.port()), dst))
+    Ok(Ends {
+        src,
+        dst,
+        src_port,
+        dst_port,
+    })
 }
 
 /// The largest UDP payload an IPv4 datagram carries (65535 less the IP and
@@ -167,7 +182,7 @@ const MAX_PAYLOAD: usize = 65_507;
 fn send_datagram<B, S>(
     cx: &mut Cx<'_, B, S>,
     socket: SocketId,
-    (src, dst): (SocketAddr, SocketAddr),
+    ends: Ends,
     mut buf: B,
 ) -> Result<Sent, SocketError>
 where
@@ -182,16 +197,16 @@ where
     let offload = cx.caps().tx_offloads.udp_checksum;
     let header = buf.prepend(Udp::LEN).map_err(|_| SocketError::NoBuffers)?;
     let udp = Udp {
-        src_port: src.port(),
-        dst_port: dst.port(),
+        src_port: ends.src_port,
+        dst_port: ends.dst_port,
         total_len: len as u16,
         checksum: 0,
     };
     udp.emit(header).map_err(|_| SocketError::NoBuffers)?;
-    finish_checksum(&mut buf, src.ip(), dst.ip(), offload);
+    finish_checksum(&mut buf, &ends, len, offload);
     let ip = IpSend {
-        src: src.ip(),
-        dst: dst.ip(),
+        src: ends.src,
+        dst: ends.dst,
         protocol: IpProtocol::Udp,
         hop_limit: None,
         owner: Some(socket),
@@ -202,13 +217,13 @@ where
 /// Asks the port for the checksum of the datagram at `buf.data()` when it
 /// `offload`s it, or computes it into the header now.
 #[inline]
-fn finish_checksum<B: PacketBuf>(buf: &mut B, src: IpAddr, dst: IpAddr, offload: bool) {
+fn finish_checksum<B: PacketBuf>(buf: &mut B, ends: &Ends, len: usize, offload: bool) {
     let meta = buf.meta_mut();
     meta.tx.clear();
     if offload {
         meta.tx.request_l4_checksum(L4Protocol::Udp);
     } else {
-        let sum = checksum(buf, src, dst, buf.total_len());
+        let sum = checksum(buf, ends.src, ends.dst, len);
         buf.data_mut()[6..8].copy_from_slice(&sum.to_be_bytes());
     }
 }
@@ -226,8 +241,12 @@ fn checksum<B: PacketBuf>(buf: &B, src: IpAddr, dst: IpAddr, len: usize) -> u16 
         // `endpoints` made both the same family.
         _ => 0,
     });
-    for segment in buf.segments() {
-        c.add_bytes(segment);
+    if buf.is_chained() {
+        for segment in buf.segments() {
+            c.add_bytes(segment);
+        }
+    } else {
+        c.add_bytes(buf.data());
     }
     match c.checksum() {
         0 => 0xffff,
@@ -349,6 +368,29 @@ mod tests {
     }
 
     #[test]
+    fn a_chained_payload_is_checksummed_over_every_segment() {
+        let mut state = UdpState::new();
+        state.know_peer();
+        let peer: SocketAddr = (them(false), 53).into();
+        let (_, frames) = with_state_at(5, &mut state, |cx| {
+            let s = bind(cx, "0.0.0.0:4000".parse().unwrap()).unwrap();
+            let mut head = cx.alloc().unwrap();
+            head.append(3).unwrap().copy_from_slice(b"odd");
+            let mut tail = cx.alloc().unwrap();
+            tail.append(100).unwrap().fill(0xa5);
+            assert!(head.chain(tail).is_ok());
+            assert_eq!(send_buf_to(cx, s, peer, head), Ok(Sent::Queued));
+        });
+        assert_eq!(frames.len(), 1);
+        let bytes: Vec<u8> = frames[0].segments().flatten().copied().collect();
+        let mut want = b"odd".to_vec();
+        want.extend([0xa5; 100]);
+        assert_eq!(parse(&bytes).2, want);
+        drop(frames);
+        pool().assert_whole();
+    }
+
+    #[test]
     fn bad_sends_are_refused_with_their_errno() {
         let mut state = UdpState::new();
         state.know_peer();
@@ -414,7 +456,14 @@ mod tests {
         let mut ours = crate::testing::frame(&frame_to_us(false, 1, 2, b"hello"));
         // Our own datagram, header and payload at data(), as egress gets it.
         ours.trim_front(34).unwrap();
-        finish_checksum(&mut ours, src, dst, true);
+        let ends = Ends {
+            src,
+            dst,
+            src_port: 2,
+            dst_port: 1,
+        };
+        let len = ours.len();
+        finish_checksum(&mut ours, &ends, len, true);
         let request = ours.meta().tx;
         assert_eq!(request.l4_checksum(), Some(L4Protocol::Udp));
         drop(ours);

@@ -66,7 +66,10 @@ impl core::fmt::Display for SocketCounters {
 /// An open socket.
 #[derive(Debug)]
 struct Socket<B> {
-    local: SocketAddr,
+    /// The bound address and port (kept apart: the send path reads them
+    /// without building a `SocketAddr`).
+    ip: IpAddr,
+    port: u16,
     queue: VecDeque<Datagram<B>>,
     budget: ByteBudget,
     counters: SocketCounters,
@@ -264,7 +267,8 @@ impl<B> UdpSockets<B> {
         };
         let slot = &mut self.slots[index as usize];
         slot.socket = Some(Socket {
-            local: SocketAddr::new(ip, port),
+            ip,
+            port,
             queue: VecDeque::new(),
             budget: ByteBudget::new(self.config.receive_limit),
             counters: SocketCounters::default(),
@@ -319,7 +323,7 @@ impl<B> UdpSockets<B> {
             return Err(SocketError::BadSocket);
         };
         slot.generation = slot.generation.wrapping_add(1);
-        let key = (closed.local.ip(), closed.local.port());
+        let key = (closed.ip, closed.port);
         self.bound.remove(&key);
         if !key.0.is_unspecified() {
             self.exact_binds -= 1;
@@ -385,7 +389,13 @@ impl<B> UdpSockets<B> {
     ///
     /// [`BadSocket`](SocketError::BadSocket) for a stale or foreign handle.
     pub fn local_addr(&self, socket: SocketId) -> Result<SocketAddr, SocketError> {
-        self.socket(socket).map(|s| s.local)
+        self.socket(socket).map(|s| SocketAddr::new(s.ip, s.port))
+    }
+
+    /// The address and port `socket` is bound to, apart.
+    #[inline]
+    pub(crate) fn local(&self, socket: SocketId) -> Result<(IpAddr, u16), SocketError> {
+        self.socket(socket).map(|s| (s.ip, s.port))
     }
 
     /// What happened on `socket` so far.
@@ -412,7 +422,7 @@ impl<B> UdpSockets<B> {
         self.slots.iter().enumerate().filter_map(|(index, slot)| {
             let s = slot.socket.as_ref()?;
             let id = SocketId::new(Transport::Udp, index as u32, slot.generation);
-            Some((id, s.local, s.counters))
+            Some((id, SocketAddr::new(s.ip, s.port), s.counters))
         })
     }
 
