@@ -11,6 +11,7 @@ use dpdk_sys as sys;
 use super::eal::{dpdk_error, Eal};
 use super::pool::{Mempool, PoolConfig};
 use super::port::DpdkPort;
+use super::shared::{DeviceInner, PairRings};
 use super::steer::{program_reta, query, RssLimits, RssPlan, RSS_HASH_TYPES};
 use crate::port::steer::{Handover, SteerGuard, Steering};
 use crate::port::{Offloads, PortCaps, PortError};
@@ -97,64 +98,8 @@ pub struct DpdkDevice {
     inner: Arc<DeviceInner>,
 }
 
-/// What the device and its ports share.
-#[derive(Debug)]
-pub(crate) struct DeviceInner {
-    pub(crate) port_id: u16,
-    pub(crate) name: String,
-    /// The vdev this device was created from, removed on drop.
-    vdev: Option<CString>,
-    /// `rte_device` behind the ethdev (for DMA mapping).
-    pub(crate) device: *mut sys::rte_device,
-    /// One pool per queue; dropped after the device is closed.
-    pub(crate) pools: Vec<Arc<Mempool>>,
-    /// Which queues have a live [`DpdkPort`].
-    taken: Vec<AtomicBool>,
-    /// Capabilities as enabled (the `queue` field is set per port).
-    pub(crate) caps: PortCaps,
-    /// Whether `rte_eth_dev_start` succeeded (so drop must stop it).
-    started: bool,
-    /// Whether flow isolation mode is on.
-    isolated: bool,
-    /// The rings of a [`DpdkDevice::ring_pair`], shared by both devices
-    /// and freed after the last is closed.
-    _rings: Option<Arc<PairRings>>,
-    /// Which queue each flow lands on, as the driver reports it.
-    pub(crate) steering: Steering,
-    /// Whether the device transmits chained mbufs (`MULTI_SEGS` enabled).
-    pub(crate) tx_multi_seg: bool,
-    /// What the driver reports of its RSS.
-    rss_limits: RssLimits,
-}
-
-/// The rings wiring the two devices of a [`DpdkDevice::ring_pair`].
-#[derive(Debug)]
-struct PairRings(Vec<NonNull<sys::rte_ring>>);
-
-// SAFETY: the rings are only freed, once, by whichever thread drops the
-// last device; DPDK's ring calls are thread-safe for that.
-unsafe impl Send for PairRings {}
-// SAFETY: as above; the pointers are never read through `&PairRings`.
-unsafe impl Sync for PairRings {}
-
-impl Drop for PairRings {
-    fn drop(&mut self) {
-        for ring in &self.0 {
-            // SAFETY: created by ring_pair, no device uses it any more
-            // (both hold this Arc and are closed), freed once.
-            unsafe { sys::rte_ring_free(ring.as_ptr()) };
-        }
-    }
-}
-
 /// Makes ring names unique in the process (DPDK names are global).
 static NEXT_RING_PAIR: AtomicU32 = AtomicU32::new(0);
-
-// SAFETY: `device` is only passed to thread-safe DPDK control calls; all
-// other fields are Send + Sync.
-unsafe impl Send for DeviceInner {}
-// SAFETY: as above.
-unsafe impl Sync for DeviceInner {}
 
 impl DpdkDevice {
     /// Sets up the ethdev named `name` (a vdev's name such as `net_ring0`, or
@@ -698,68 +643,6 @@ impl DeviceInner {
             );
         }
         false
-    }
-}
-
-/// Most packets taken off one receive queue when the device closes: enough
-/// for any ring, and a bound on a NIC that keeps receiving meanwhile.
-const DRAIN_LIMIT: usize = 1 << 16;
-
-impl DeviceInner {
-    /// Frees what waits in the receive queues. A PMD releases the mbufs it
-    /// posted to its descriptors when the queue is released, but packets
-    /// queued in software are its to keep: `net_ring` leaks what was sent
-    /// and never received when it is closed.
-    fn drain_receive_queues(&self) {
-        const BURST: u16 = 32;
-        let mut raw = [std::ptr::null_mut::<sys::rte_mbuf>(); BURST as usize];
-        for queue in 0..self.pools.len() as u16 {
-            let mut drained = 0;
-            while drained < DRAIN_LIMIT {
-                // SAFETY: the device is started and no port polls it (each
-                // holds an Arc to us); `raw` has room for BURST pointers.
-                let n = unsafe {
-                    sys::tpa_rte_eth_rx_burst(self.port_id, queue, raw.as_mut_ptr(), BURST)
-                };
-                if n == 0 {
-                    break;
-                }
-                // SAFETY: the device handed us these n mbufs; freed once.
-                unsafe { sys::rte_pktmbuf_free_bulk(raw.as_mut_ptr(), u32::from(n)) };
-                drained += usize::from(n);
-            }
-            if drained > 0 {
-                tracing::debug!(device = %self.name, queue, drained, "freed packets left in a receive queue");
-            }
-        }
-    }
-}
-
-impl Drop for DeviceInner {
-    fn drop(&mut self) {
-        if self.started {
-            self.drain_receive_queues();
-        }
-        // SAFETY: no port of this device is alive (each holds an Arc to us),
-        // so no queue is in use; stopping and closing release the mbufs
-        // posted to the queues' descriptors.
-        unsafe {
-            if self.started {
-                sys::rte_eth_dev_stop(self.port_id);
-            }
-            sys::rte_eth_dev_close(self.port_id);
-            if let Some(vdev) = &self.vdev {
-                sys::rte_vdev_uninit(vdev.as_ptr());
-            }
-        }
-        // `pools` drop after this: every mbuf the device held is back.
-    }
-}
-
-/// Releases the queue claimed by a port.
-pub(crate) fn release_queue(inner: &DeviceInner, queue: u16) {
-    if let Some(t) = inner.taken.get(usize::from(queue)) {
-        t.store(false, Ordering::Release);
     }
 }
 

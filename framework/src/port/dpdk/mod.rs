@@ -24,6 +24,7 @@ mod extmem;
 mod mbuf;
 mod pool;
 mod port;
+mod shared;
 mod steer;
 
 pub use device::{DeviceConfig, DeviceStats, DpdkDevice};

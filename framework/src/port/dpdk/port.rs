@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use dpdk_sys as sys;
 
-use super::device::{release_queue, DeviceInner};
 use super::mbuf::{Mbuf, TxLens};
 use super::pool::Mempool;
+use super::shared::{release_queue, DeviceInner};
 use crate::buf::L4Protocol;
 use crate::port::offload::{self, HwOffload, IpVersion, OffloadStats, TxDevice};
 use crate::port::steer::Steering;
