@@ -1,0 +1,343 @@
+//! tpa-echo against the Linux kernel, in network namespaces, over veth
+//! pairs (and TAP devices for tpa): IPv4 and IPv6.
+//!
+//! The kernel's side is tests/src/udp_peer.py (python3's socket module),
+//! written apart from tpa-echo so that tpa-echo is never checked against
+//! itself; the kernel modes of tpa-echo (`--kernel`) are checked against it
+//! first, since the benchmark uses them as the baseline.
+//!
+//! Run as root: these tests create namespaces, TAP and veth interfaces.
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use tpa::worker::StopFlag;
+use tpa_echo::{run_client, run_server, ClientConfig, Endpoint, ServerConfig, ServerReport};
+use tpa_tests::netns::Netns;
+use tpa_tests::RaiseOnDrop;
+
+const ECHO_PORT: u16 = 7;
+
+/// The path of the python peer.
+fn udp_peer() -> String {
+    format!("{}/src/udp_peer.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A seed for the python client's random datagrams: the clock's, so runs
+/// differ; every failure message carries it.
+fn seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
+}
+
+/// Runs the python client in `ns`: `count` datagrams of 4 to `max_size`
+/// bytes to `to`, at most `window` out; asserts every echo came back byte
+/// for byte.
+fn python_client(ns: &Netns, to: SocketAddr, count: u32, max_size: usize, window: u32) {
+    let seed = seed();
+    let fam = if to.is_ipv4() { "4" } else { "6" };
+    let out = ns.exec_output(&[
+        "python3",
+        &udp_peer(),
+        "client",
+        fam,
+        &to.ip().to_string(),
+        &to.port().to_string(),
+        &count.to_string(),
+        &max_size.to_string(),
+        &window.to_string(),
+        &seed.to_string(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == format!("echoed {count}"),
+        "python client to {to} (seed {seed}) failed ({}): {stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Starts the python echo server in `ns` on `addr`; it runs until the
+/// returned guard drops.
+fn python_server(ns: &Netns, addr: SocketAddr) -> tpa_tests::netns::Background {
+    let fam = if addr.is_ipv4() { "4" } else { "6" };
+    ns.spawn_until(
+        &[
+            "python3",
+            &udp_peer(),
+            "server",
+            fam,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+        ],
+        "ready",
+    )
+}
+
+/// Two namespaces joined by a veth pair: `a` with `va`, `b` with `vb`, both
+/// up, with 10.9.0.1/24 + fd09::1/64 on `va` and, when `b_addresses`,
+/// 10.9.0.2/24 + fd09::2/64 on `vb` (no DAD: IPv6 is usable at once).
+fn veth_pair(tag: &str, b_addresses: bool) -> (Netns, Netns) {
+    let a = Netns::new(&format!("{tag}-a"));
+    let b = Netns::new(&format!("{tag}-b"));
+    a.add_veth("va", "vb");
+    a.ip(&["link", "set", "dev", "vb", "netns", b.name()]);
+    a.up("va");
+    b.up("vb");
+    a.add_addr("va", "10.9.0.1/24");
+    a.ip(&["addr", "add", "fd09::1/64", "dev", "va", "nodad"]);
+    if b_addresses {
+        b.add_addr("vb", "10.9.0.2/24");
+        b.ip(&["addr", "add", "fd09::2/64", "dev", "vb", "nodad"]);
+    }
+    (a, b)
+}
+
+/// Runs `run_server(config)` in `ns` on another thread while `f` runs
+/// (once the server says it listens), then stops it and returns its report.
+fn while_serving(ns: &Netns, config: &ServerConfig, f: impl FnOnce()) -> ServerReport {
+    let stop = StopFlag::new();
+    thread::scope(|s| {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let server = s.spawn(|| {
+            ns.enter(|| {
+                run_server(config, &stop, move |line| {
+                    let _ = ready_tx.send(line.to_owned());
+                })
+            })
+        });
+        // Stop the server even if `f` panics, so the test ends.
+        let guard = RaiseOnDrop(&stop);
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) => assert!(line.starts_with("listening on udp"), "{line}"),
+            Err(_) => {
+                drop(guard);
+                let result = server.join().expect("server thread");
+                panic!("the server did not start: {result:?}");
+            }
+        }
+        f();
+        drop(guard);
+        server
+            .join()
+            .expect("server thread")
+            .expect("the server ran")
+    })
+}
+
+fn kernel(ips: &[&str]) -> Endpoint {
+    Endpoint {
+        kernel: true,
+        ips: ips.iter().map(|ip| ip.parse().unwrap()).collect(),
+        ..Endpoint::default()
+    }
+}
+
+/// The kernel modes of tpa-echo against the python peer, both ways, IPv4
+/// and IPv6: the server (bound to every address) echoes what python
+/// sends; the client's datagrams come back intact from python's server.
+#[test]
+fn the_kernel_modes_work_with_an_independent_peer() {
+    let (a, b) = veth_pair("ek", true);
+    let server = ServerConfig::new(kernel(&[]), ECHO_PORT);
+    let report = while_serving(&b, &server, || {
+        python_client(&a, "10.9.0.2:7".parse().unwrap(), 300, 1472, 8);
+        python_client(&a, "[fd09::2]:7".parse().unwrap(), 300, 1452, 8);
+    });
+    assert_eq!((report.received, report.echoed), (600, 600), "{report}");
+    assert_eq!(report.failed, 0, "{report}");
+
+    for to in ["10.9.0.1:9", "[fd09::1]:9"] {
+        let to: SocketAddr = to.parse().unwrap();
+        let _peer = python_server(&a, to);
+        let client = ClientConfig {
+            window: 4,
+            ..ClientConfig::new(kernel(&[]), to, 500, 200)
+        };
+        let r = b
+            .enter(|| run_client(&client, &StopFlag::new()))
+            .expect("client ran");
+        assert!(r.is_clean(), "{to}: {r}");
+        assert_eq!((r.sent, r.received), (500, 500), "{to}: {r}");
+    }
+}
+
+/// A namespace with a persistent TAP `tpa0` whose kernel side has
+/// 192.0.2.1/24 and 2001:db8::1/64 (tpa's side, attached by tpa-echo, gets
+/// 192.0.2.2 and 2001:db8::2).
+fn tap_namespace(tag: &str) -> Netns {
+    let ns = Netns::new(tag);
+    ns.ip(&["tuntap", "add", "dev", "tpa0", "mode", "tap"]);
+    ns.add_addr("tpa0", "192.0.2.1/24");
+    ns.ip(&["addr", "add", "2001:db8::1/64", "dev", "tpa0", "nodad"]);
+    ns.up("tpa0");
+    ns
+}
+
+fn tpa(port: &str, ips: &[&str]) -> Endpoint {
+    Endpoint {
+        port: Some(port.parse().unwrap()),
+        ips: ips.iter().map(|ip| ip.parse().unwrap()).collect(),
+        ..Endpoint::default()
+    }
+}
+
+/// Asserts that a tpa server echoed `n` datagrams, failed none and gave
+/// every buffer back.
+#[track_caller]
+fn assert_echoed(report: &ServerReport, n: u64) {
+    assert_eq!((report.received, report.echoed), (n, n), "{report}");
+    assert_eq!((report.failed, report.later_errors), (0, 0), "{report}");
+    assert_eq!(report.buffers_not_returned, Some(0), "{report}");
+}
+
+/// The kernel's UDP client (python) gets every datagram echoed by tpa,
+/// byte for byte, IPv4 and IPv6, through a TAP device; the echo server
+/// still answers ping and ping6 (ICMP echo beside UDP).
+#[test]
+fn tpa_echoes_a_kernel_client_through_a_tap() {
+    let ns = tap_namespace("et");
+    let server = ServerConfig::new(tpa("tap:tpa0", &["192.0.2.2/24", "2001:db8::2/64"]), 7);
+    let report = while_serving(&ns, &server, || {
+        python_client(&ns, "192.0.2.2:7".parse().unwrap(), 300, 1472, 8);
+        python_client(&ns, "[2001:db8::2]:7".parse().unwrap(), 300, 1452, 8);
+        ns.ping_ok("-4", "192.0.2.2");
+        ns.ping_ok("-6", "2001:db8::2");
+    });
+    assert_echoed(&report, 600);
+}
+
+/// The same over a veth pair, tpa on its end through AF_PACKET (with the
+/// interface's MAC address; the kernel on that end has no address).
+#[test]
+fn tpa_echoes_a_kernel_client_over_veth_with_af_packet() {
+    let (a, b) = veth_pair("ev", false);
+    let server = ServerConfig::new(tpa("af_packet:vb", &["10.9.0.2/24", "fd09::2/64"]), 7);
+    let report = while_serving(&b, &server, || {
+        python_client(&a, "10.9.0.2:7".parse().unwrap(), 300, 1472, 8);
+        python_client(&a, "[fd09::2]:7".parse().unwrap(), 300, 1452, 8);
+    });
+    assert_echoed(&report, 600);
+}
+
+/// tpa sends first, to a kernel echo server it never heard from: its
+/// first datagrams wait for the ARP reply (IPv4) or neighbor
+/// advertisement (IPv6) and then leave; every one comes back.
+fn tpa_sends_first(kernel_ns: &Netns, tpa_ns: &Netns, endpoint: Endpoint, servers: [&str; 2]) {
+    for server in servers {
+        let to: SocketAddr = server.parse().unwrap();
+        let _peer = python_server(kernel_ns, to);
+        let client = ClientConfig {
+            window: 4,
+            ..ClientConfig::new(endpoint.clone(), to, 200, 256)
+        };
+        let r = tpa_ns
+            .enter(|| run_client(&client, &StopFlag::new()))
+            .expect("client ran");
+        assert!(r.is_clean(), "{to}: {r}");
+        assert_eq!((r.sent, r.received), (200, 200), "{to}: {r}");
+        assert_eq!(r.buffers_not_returned, Some(0), "{to}: {r}");
+        // The first datagrams waited for the neighbor, and all of them left.
+        let egress = r.egress.expect("tpa's egress counters");
+        assert!(egress.held >= 1, "{to}: {egress:?}");
+        assert_eq!(egress.released, egress.held, "{to}: {egress:?}");
+        assert_eq!(egress.unreachable, 0, "{to}: {egress:?}");
+        let asked = egress.arp_requests + egress.solicitations;
+        assert!(asked >= 1, "{to}: {egress:?}");
+    }
+}
+
+#[test]
+fn tpa_sends_first_through_a_tap_and_nothing_is_lost() {
+    let ns = tap_namespace("ef");
+    tpa_sends_first(
+        &ns,
+        &ns,
+        tpa("tap:tpa0", &["192.0.2.2/24", "2001:db8::2/64"]),
+        ["192.0.2.1:9", "[2001:db8::1]:9"],
+    );
+}
+
+#[test]
+fn tpa_sends_first_over_veth_and_nothing_is_lost() {
+    // tpa's client runs in `b` (on vb, through AF_PACKET); the kernel's
+    // echo servers in `a`.
+    let (a, b) = veth_pair("eg", false);
+    tpa_sends_first(
+        &a,
+        &b,
+        tpa("af_packet:vb", &["10.9.0.2/24", "fd09::2/64"]),
+        ["10.9.0.1:9", "[fd09::1]:9"],
+    );
+}
+
+/// 10 000 datagrams each way: the kernel client through tpa's echo server
+/// over veth and AF_PACKET, then tpa's client through the kernel's echo
+/// over a TAP; all echoed intact, and both pools whole at the end.
+#[test]
+fn ten_thousand_datagrams_and_the_pools_are_whole() {
+    let (a, b) = veth_pair("e10", false);
+    let server = ServerConfig::new(tpa("af_packet:vb", &["10.9.0.2/24"]), 7);
+    let client = ClientConfig {
+        window: 32,
+        ..ClientConfig::new(kernel(&[]), "10.9.0.2:7".parse().unwrap(), 10_000, 64)
+    };
+    let mut by_kernel = None;
+    let served = while_serving(&b, &server, || {
+        by_kernel = Some(
+            a.enter(|| run_client(&client, &StopFlag::new()))
+                .expect("kernel client ran"),
+        );
+    });
+    let by_kernel = by_kernel.expect("the client ran");
+    assert!(by_kernel.is_clean(), "{by_kernel}");
+    assert_eq!(by_kernel.received, 10_000, "{by_kernel}");
+    assert_echoed(&served, 10_000);
+
+    let ns = tap_namespace("e10t");
+    let to: SocketAddr = "192.0.2.1:9".parse().unwrap();
+    let _peer = python_server(&ns, to);
+    let client = ClientConfig {
+        window: 32,
+        ..ClientConfig::new(tpa("tap:tpa0", &["192.0.2.2/24"]), to, 10_000, 64)
+    };
+    let by_tpa = ns
+        .enter(|| run_client(&client, &StopFlag::new()))
+        .expect("tpa client ran");
+    assert!(by_tpa.is_clean(), "{by_tpa}");
+    assert_eq!(by_tpa.received, 10_000, "{by_tpa}");
+    assert_eq!(by_tpa.buffers_not_returned, Some(0), "{by_tpa}");
+}
+
+/// tpa's client to an address on the link that nobody answers for: its
+/// datagrams wait for ARP, the retries run out, the held datagrams are
+/// dropped and counted, the socket gets EHOSTUNREACH, the client stops
+/// with that error, and every buffer came back.
+#[test]
+fn tpa_client_to_a_silent_neighbor_stops_with_ehostunreach() {
+    let ns = tap_namespace("eu");
+    let client = ClientConfig {
+        timeout: Duration::from_millis(500),
+        ..ClientConfig::new(
+            tpa("tap:tpa0", &["192.0.2.2/24"]),
+            "192.0.2.77:9".parse().unwrap(),
+            1_000,
+            64,
+        )
+    };
+    let r = ns
+        .enter(|| run_client(&client, &StopFlag::new()))
+        .expect("client ran");
+    let error = r.error.as_deref().unwrap_or_default();
+    assert!(error.contains("EHOSTUNREACH"), "{error:?}: {r}");
+    assert_eq!(r.received, 0, "{r}");
+    assert!(r.sent < 1_000, "stopped early: {r}");
+    let egress = r.egress.expect("tpa's egress counters");
+    assert!(egress.unreachable >= 1, "{egress:?}");
+    assert!(egress.arp_requests >= 2, "retried: {egress:?}");
+    assert_eq!(egress.released, 0, "{egress:?}");
+    assert_eq!(r.buffers_not_returned, Some(0), "{r}");
+}
