@@ -260,6 +260,32 @@ TABLES = {
         unit="lookup",
         per=1,
     ),
+    # benches/echo_veth.sh: tpa-echo (AF_PACKET) against the kernel's UDP
+    # echo on one veth, the same kernel client; medians over rounds, records
+    # in target/bench-results/echo-veth.json.
+    "echo-veth-rate": Table(
+        ["echo_veth/window_1", "echo_veth/window_32"],
+        functions=["tpa", "tpa_backoff", "kernel"],
+        baseline="kernel",
+        columns=("group", "name", "time", "mpps", "ratio"),
+        unit="datagram",
+        per=1,
+        name_header="echo server",
+    ),
+    "echo-veth-rtt": Table(
+        [
+            "echo_rtt/p50/window_1",
+            "echo_rtt/p99/window_1",
+            "echo_rtt/p50/window_32",
+            "echo_rtt/p99/window_32",
+        ],
+        functions=["tpa", "tpa_backoff", "kernel"],
+        baseline="kernel",
+        columns=("group", "name", "time", "ratio"),
+        unit="round trip",
+        per=1,
+        name_header="echo server",
+    ),
     # benches/benches/time.rs
     "time-clock": Table(["clock"], unit="call", per=1),
     "time-wheel": Table(["wheel"], columns=("name", "time"), unit="operation", per=1),
