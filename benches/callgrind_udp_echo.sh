@@ -27,7 +27,7 @@ records=()
 echo "instructions per datagram, callgrind, ($N2 - $N1 bursts) x $BURST datagrams"
 echo "| variant | instructions |"
 echo "|---|---:|"
-for v in pipeline hand; do
+for v in pipeline hand minimal; do
     a=$(count "$v" "$N1")
     b=$(count "$v" "$N2")
     per=$(awk -v a="$a" -v b="$b" -v n=$(((N2 - N1) * BURST)) 'BEGIN { printf "%.1f", (b - a) / n }')

@@ -1,6 +1,7 @@
 //! UDP echo over a replaying port, per datagram: the generated pipeline
 //! with the UDP stage, the socket table and an echo `App`, against the same
-//! echo written by hand.
+//! echo written by hand, and against a minimal echo that rewrites each
+//! frame in place.
 //!
 //! 1. `udp_echo/pipeline`: a `#[pipeline]` with `#[state]` (egress,
 //!    sockets, events) and `#[app]`: Ethernet front → IPv4 input →
@@ -9,30 +10,40 @@
 //!    each datagram and sends it back with `send_buf_to` (UDP header
 //!    prepended in the headroom, checksum in software, egress: route,
 //!    neighbor lookup, IPv4 and Ethernet headers).
-//! 2. `udp_echo/hand`: one loop that does the same work on each frame
-//!    without the framework's queues: the same Ethernet/IPv4 checks
-//!    (`Ipv4Packet::parse`), the UDP length and checksum, a lookup in the
-//!    same socket table and in the same neighbor cache, then the reply
-//!    written in place (addresses and ports swapped, a fresh IPv4 ID and
-//!    header checksum, the UDP checksum computed again).
+//! 2. `udp_echo/hand`: the same logic without the framework's composition
+//!    (no generated loop, no `Stage` trait or verdicts, no `App` dispatch,
+//!    no phases): one loop over the receive burst calling the same
+//!    building blocks (`Ipv4Packet::parse`, `UdpPacket::from_ipv4`,
+//!    `UdpInput::input`: the same checks, socket queue and readable
+//!    event), then the events popped and each readable socket drained with
+//!    the same `udp::recv` and `udp::send_buf_to` through the same egress
+//!    path, the transmit queue flushed as the pipeline's is. The gap
+//!    between 1 and 2 is what the framework's composition costs.
+//! 3. `udp_echo/minimal`: what a socket API costs over the least work: the
+//!    same Ethernet/IPv4 checks, UDP length and checksum, a lookup in the
+//!    same socket table and neighbor cache, then the reply written over the
+//!    request in place (addresses and ports swapped, a fresh IPv4 ID and
+//!    header checksum, the UDP checksum computed again); no socket queue,
+//!    no event, no egress path. The floor, not "the same logic".
 //!
 //! The port hands back every transmitted buffer rewritten with the request
-//! again (the same copy per datagram for both variants). Every request is
-//! checked to come back as an echo before timing.
+//! again (the same copy per datagram for every variant). Every variant is
+//! checked to echo every request before timing.
 //!
 //! Run: `cargo bench -p tpa-benches --bench udp_echo`;
-//! `TPA_UDP_ECHO_RUN=<pipeline|hand>:<iterations>` runs one variant alone
-//! for that many bursts, without criterion (for callgrind).
+//! `TPA_UDP_ECHO_RUN=<pipeline|hand|minimal>:<iterations>` runs one variant
+//! alone for that many bursts, without criterion (for callgrind).
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{Criterion, Throughput};
 use etherparse::PacketBuilder;
-use tpa::app::{App, Events, SocketId};
+use tpa::app::{App, EventKind, Events, SocketId};
 use tpa::buf::{PacketBuf, PoolBuf};
 use tpa::header::checksum::checksum;
 use tpa::pipeline;
+use tpa::pipeline::{NoHost, NoObserver, Runtime};
 use tpa::port::{Burst, Port};
 use tpa::stage::{Cx, Reason};
 use tpa::state::State;
@@ -198,9 +209,9 @@ fn pipeline_echo<P: Port<Buf = PoolBuf>>(mut port: P) -> EchoPipeline<P> {
     EchoPipeline::new(port, state, Echo::default(), front)
 }
 
-/// The echo written by hand: the same checks, lookups and reply, in one
-/// loop over the burst.
-struct HandEcho {
+/// The minimal echo: the same checks and lookups, the reply written over
+/// the request, in one loop over the burst.
+struct MinimalEcho {
     port: ReplayPort,
     iface: Interface,
     egress: Egress<PoolBuf>,
@@ -212,14 +223,14 @@ struct HandEcho {
     dropped: u64,
 }
 
-impl HandEcho {
+impl MinimalEcho {
     fn new() -> Self {
         let iface = iface();
         let mut port = ReplayPort::new(BURST, MacAddr(US), request());
         let egress = egress_knowing_the_peer(&mut port);
         let mut sockets = UdpSockets::default();
         sockets.bind("0.0.0.0:7".parse().unwrap(), &iface).unwrap();
-        HandEcho {
+        MinimalEcho {
             port,
             iface,
             egress,
@@ -251,6 +262,83 @@ impl HandEcho {
             }
         }
         self.port.tx_burst(&mut self.tx);
+    }
+}
+
+/// The same echo as the pipeline's, written by hand: one loop over the
+/// burst calling the building blocks the pipeline's stages and app call,
+/// in the same order, over a state of the same parts.
+struct HandEcho<P> {
+    port: P,
+    runtime: Runtime<PoolBuf, BURST, 0>,
+    iface: Interface,
+    state: EchoState,
+    input: UdpInput,
+    rx: Burst<PoolBuf, BURST>,
+    echoed: u64,
+    dropped: u64,
+}
+
+impl<P: Port<Buf = PoolBuf>> HandEcho<P> {
+    fn new(mut port: P) -> Self {
+        let iface = iface();
+        let egress = egress_knowing_the_peer(&mut port);
+        let mut sockets = UdpSockets::default();
+        sockets.bind("0.0.0.0:7".parse().unwrap(), &iface).unwrap();
+        HandEcho {
+            port,
+            runtime: Runtime::new([], []),
+            iface,
+            state: EchoState {
+                egress,
+                sockets,
+                events: Events::default(),
+            },
+            input: UdpInput::default(),
+            rx: Burst::new(),
+            echoed: 0,
+            dropped: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn run_once(&mut self) {
+        let HandEcho {
+            port,
+            runtime,
+            iface,
+            state,
+            input,
+            rx,
+            echoed,
+            dropped,
+        } = self;
+        port.rx_burst(rx);
+        runtime.with_state(port, &mut NoHost, NOW, state, |cx| {
+            // Receive: Ethernet and IPv4 checks, UDP input.
+            for buf in rx.drain() {
+                let queued = Ipv4Packet::parse(buf, iface)
+                    .ok()
+                    .and_then(|p| UdpPacket::from_ipv4(p).ok())
+                    .is_some_and(|p| input.input(p, cx).is_ok());
+                if !queued {
+                    *dropped += 1;
+                }
+            }
+            // Deliver: each readable socket drained and echoed.
+            while let Some(event) = cx.part::<Events>().pop() {
+                if event.kind != EventKind::Readable {
+                    continue;
+                }
+                while let Ok(d) = udp::recv(cx, event.socket) {
+                    let from = d.from();
+                    if udp::send_buf_to(cx, event.socket, from, d.into_payload()).is_ok() {
+                        *echoed += 1;
+                    }
+                }
+            }
+        });
+        runtime.flush(port, &mut NoHost, &mut NoObserver, NOW, 0, 0, None);
     }
 }
 
@@ -323,9 +411,36 @@ fn check_pipeline() {
     );
 }
 
-/// The hand loop's echo, checked byte for byte.
+/// The hand loop's echo of a burst, checked byte for byte.
 fn check_hand() {
-    let mut h = HandEcho::new();
+    use tpa::port::memory::{MemoryWire, WireConfig};
+    let (port, mut peer) = MemoryWire::pair(WireConfig {
+        mac_a: MacAddr(US),
+        mac_b: MacAddr(THEM),
+        ..WireConfig::default()
+    })
+    .expect("memory wire");
+    let mut h = HandEcho::new(port);
+    let mut tx: Burst<PoolBuf, BURST> = Burst::new();
+    for _ in 0..BURST {
+        let mut b = peer.alloc().expect("a buffer");
+        b.extend_from_slice(&request()).expect("room");
+        tx.push(b);
+    }
+    assert_eq!(peer.tx_burst(&mut tx), BURST);
+    h.run_once();
+    assert_eq!((h.echoed, h.dropped), (BURST as u64, 0));
+    let mut rx: Burst<PoolBuf, BURST> = Burst::new();
+    assert_eq!(peer.rx_burst(&mut rx), BURST, "every datagram echoed");
+    assert!(
+        rx.drain().all(|b| is_echo(b.data())),
+        "echoes byte for byte"
+    );
+}
+
+/// The minimal loop's echo, checked byte for byte.
+fn check_minimal() {
+    let mut h = MinimalEcho::new();
     let pool = tpa::buf::Pool::with_capacity(4).expect("a pool");
     let mut buf = pool.alloc().expect("a buffer");
     buf.extend_from_slice(&request()).expect("room");
@@ -351,7 +466,7 @@ fn bench_udp_echo(c: &mut Criterion) {
     g.bench_function("pipeline", |b| b.iter(|| black_box(p.run_once_at(NOW))));
 
     check_hand();
-    let mut h = HandEcho::new();
+    let mut h = HandEcho::new(ReplayPort::new(BURST, MacAddr(US), request()));
     h.run_once();
     assert_eq!(
         (h.echoed, h.dropped),
@@ -359,6 +474,16 @@ fn bench_udp_echo(c: &mut Criterion) {
         "the hand loop echoes every datagram"
     );
     g.bench_function("hand", |b| b.iter(|| h.run_once()));
+
+    check_minimal();
+    let mut m = MinimalEcho::new();
+    m.run_once();
+    assert_eq!(
+        (m.echoed, m.dropped),
+        (BURST as u64, 0),
+        "the minimal loop echoes every datagram"
+    );
+    g.bench_function("minimal", |b| b.iter(|| m.run_once()));
     g.finish();
 }
 
@@ -374,11 +499,18 @@ fn run_alone(variant: &str, iterations: u64) -> Result<(), String> {
             p.app.echoed
         }
         "hand" => {
-            let mut h = HandEcho::new();
+            let mut h = HandEcho::new(ReplayPort::new(BURST, MacAddr(US), request()));
             for _ in 0..iterations {
                 h.run_once();
             }
             h.echoed
+        }
+        "minimal" => {
+            let mut m = MinimalEcho::new();
+            for _ in 0..iterations {
+                m.run_once();
+            }
+            m.echoed
         }
         other => return Err(format!("no udp_echo variant {other}")),
     };

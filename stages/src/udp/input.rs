@@ -221,21 +221,41 @@ where
 
     #[inline]
     fn process(&mut self, p: UdpPacket<B>, cx: &mut Cx<'_, B, S>) -> Verdict<Infallible, B> {
-        let (from, to, len) = match check(&p) {
-            Ok(checked) => checked,
-            Err(reason) => return Verdict::Drop(reason),
-        };
+        match self.input(p, cx) {
+            Ok(()) => Verdict::Consumed,
+            Err(reason) => Verdict::Drop(reason),
+        }
+    }
+}
+
+impl UdpInput {
+    /// What [`process`](Stage::process) does, without the verdict: checks
+    /// `p`, queues it on its socket (raising its readable event) or answers
+    /// a closed port, and says why it was dropped if it was. For a loop
+    /// written by hand around the same logic.
+    ///
+    /// # Errors
+    ///
+    /// The drop reason (`malformed`, `too-short`, `bad-checksum`,
+    /// `no-socket`, [`QUEUE_FULL`]); the buffer is released.
+    #[inline]
+    pub fn input<B, S>(&mut self, p: UdpPacket<B>, cx: &mut Cx<'_, B, S>) -> Result<(), Reason>
+    where
+        B: PacketBuf,
+        S: Part<UdpSockets<B>> + Part<Events> + Part<Egress<B>>,
+    {
+        let (from, to, len) = check(&p)?;
         let Some(socket) = cx.part::<UdpSockets<B>>().lookup(to.ip(), to.port()) else {
             self.answer_closed(&p, from.ip(), to.ip(), cx);
-            return Verdict::Drop(Reason::NO_SOCKET);
+            return Err(Reason::NO_SOCKET);
         };
         let offset = p.l4_offset() + Udp::LEN;
         let datagram = Datagram::new(p.into_buf(), offset, len - Udp::LEN, from, to);
         match cx.part::<UdpSockets<B>>().enqueue(socket, datagram) {
-            Queued::Full => Verdict::Drop(QUEUE_FULL),
+            Queued::Full => Err(QUEUE_FULL),
             Queued::Behind => {
                 self.counters.delivered += 1;
-                Verdict::Consumed
+                Ok(())
             }
             Queued::First => {
                 self.counters.delivered += 1;
@@ -248,7 +268,7 @@ where
                 if cx.part::<Events>().push(event) {
                     cx.part::<UdpSockets<B>>().notified(socket);
                 }
-                Verdict::Consumed
+                Ok(())
             }
         }
     }
