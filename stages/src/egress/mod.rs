@@ -185,11 +185,13 @@ impl<B: PacketBuf> Egress<B> {
         (src, dst): (Ipv4Addr, Ipv4Addr),
         ip: &IpSend,
     ) -> Result<Sent, SocketError> {
-        if !self.iface.owns_ipv4(src) {
+        let route = self.routes.route_v4(&self.iface, dst);
+        // The route's source is ours; another must be checked.
+        if route.src != Some(src) && !self.iface.owns_ipv4(src) {
             self.counters.bad_source += 1;
             return Err(SocketError::AddressNotAvailable);
         }
-        let Some(hop) = self.routes.next_hop_v4(&self.iface, dst) else {
+        let Some(hop) = route.hop else {
             self.counters.no_route += 1;
             return Err(SocketError::NetworkUnreachable);
         };
@@ -242,11 +244,13 @@ impl<B: PacketBuf> Egress<B> {
         (src, dst): (Ipv6Addr, Ipv6Addr),
         ip: &IpSend,
     ) -> Result<Sent, SocketError> {
-        if !self.iface.owns_ipv6(src) {
+        let route = self.routes.route_v6(&self.iface, dst);
+        // The route's source is ours; another must be checked.
+        if route.src != Some(src) && !self.iface.owns_ipv6(src) {
             self.counters.bad_source += 1;
             return Err(SocketError::AddressNotAvailable);
         }
-        let Some(hop) = self.routes.next_hop_v6(&self.iface, dst) else {
+        let Some(hop) = route.hop else {
             self.counters.no_route += 1;
             return Err(SocketError::NetworkUnreachable);
         };

@@ -2,6 +2,13 @@
 //! interface's prefixes (or IPv6 link-local) is its own next hop; any other
 //! goes to the default gateway of its family; without one there is no
 //! route. Broadcast and multicast destinations need no neighbor at all.
+//!
+//! The last route of each family (destination, source, next hop) is
+//! remembered: a socket's send asks for the source and then egress for the
+//! next hop of the same destination, and an echo or a flow sends to the
+//! same one again and again. Routes change only through
+//! [`Routes::set_gateway`] (and the interface not at all once the egress
+//! path is built), which forgets them.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -10,11 +17,22 @@ use tpa::wire::MacAddr;
 use super::ethernet::{ipv4_multicast_mac, ipv6_multicast_mac};
 use crate::iface::Interface;
 
-/// The default gateways, one per family.
+/// The default gateways, one per family, and the last route of each.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Routes {
     pub(super) gateway_v4: Option<Ipv4Addr>,
     pub(super) gateway_v6: Option<Ipv6Addr>,
+    last_v4: Option<Route<Ipv4Addr>>,
+    last_v6: Option<Route<Ipv6Addr>>,
+}
+
+/// The way to one destination: our address to send from (none when the
+/// interface has none of the family) and the next hop (none: no route).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Route<A> {
+    pub(super) dst: A,
+    pub(super) src: Option<A>,
+    pub(super) hop: Option<NextHop<A>>,
 }
 
 /// Where a packet goes on the link.
@@ -37,6 +55,45 @@ impl Routes {
         match gateway {
             IpAddr::V4(g) => self.gateway_v4 = Some(g),
             IpAddr::V6(g) => self.gateway_v6 = Some(g),
+        }
+        self.last_v4 = None;
+        self.last_v6 = None;
+    }
+
+    /// The route of an IPv4 packet to `dst`, remembered until the next
+    /// destination.
+    #[inline]
+    pub(super) fn route_v4(&mut self, iface: &Interface, dst: Ipv4Addr) -> Route<Ipv4Addr> {
+        match self.last_v4 {
+            Some(route) if route.dst == dst => route,
+            _ => {
+                let hop = self.next_hop_v4(iface, dst);
+                let route = Route {
+                    dst,
+                    src: source_v4(iface, dst, hop),
+                    hop,
+                };
+                self.last_v4 = Some(route);
+                route
+            }
+        }
+    }
+
+    /// The route of an IPv6 packet to `dst`, remembered until the next
+    /// destination.
+    #[inline]
+    pub(super) fn route_v6(&mut self, iface: &Interface, dst: Ipv6Addr) -> Route<Ipv6Addr> {
+        match self.last_v6 {
+            Some(route) if route.dst == dst => route,
+            _ => {
+                let route = Route {
+                    dst,
+                    src: source_v6(iface, dst),
+                    hop: self.next_hop_v6(iface, dst),
+                };
+                self.last_v6 = Some(route);
+                route
+            }
         }
     }
 
@@ -87,33 +144,42 @@ impl Routes {
     /// [`Egress::source_for`](super::Egress::source_for)).
     pub(super) fn source_for(&self, iface: &Interface, dst: IpAddr) -> Option<IpAddr> {
         match dst {
-            IpAddr::V4(dst) => {
-                let hop = match self.next_hop_v4(iface, dst) {
-                    Some(NextHop::Neighbor(hop)) => hop,
-                    _ => dst,
-                };
-                iface
-                    .ipv4
-                    .iter()
-                    .find(|c| c.contains(hop))
-                    .or(iface.ipv4.first())
-                    .map(|c| IpAddr::V4(c.addr))
-            }
-            IpAddr::V6(dst) => {
-                // Link-local scope: the unicast prefix and the ff02:: groups.
-                let link_scope = is_link_local(dst) || dst.segments()[0] & 0xff0f == 0xff02;
-                let ours = &iface.ipv6;
-                let found = if link_scope {
-                    ours.iter().find(|c| is_link_local(c.addr))
-                } else {
-                    ours.iter()
-                        .find(|c| c.contains(dst))
-                        .or_else(|| ours.iter().find(|c| !is_link_local(c.addr)))
-                };
-                found.or(ours.first()).map(|c| IpAddr::V6(c.addr))
-            }
+            IpAddr::V4(dst) => source_v4(iface, dst, self.next_hop_v4(iface, dst)).map(IpAddr::V4),
+            IpAddr::V6(dst) => source_v6(iface, dst).map(IpAddr::V6),
         }
     }
+}
+
+/// Our IPv4 address on the prefix of `hop` (the next hop to `dst`), else
+/// the first one.
+fn source_v4(iface: &Interface, dst: Ipv4Addr, hop: Option<NextHop<Ipv4Addr>>) -> Option<Ipv4Addr> {
+    let hop = match hop {
+        Some(NextHop::Neighbor(hop)) => hop,
+        _ => dst,
+    };
+    iface
+        .ipv4
+        .iter()
+        .find(|c| c.contains(hop))
+        .or(iface.ipv4.first())
+        .map(|c| c.addr)
+}
+
+/// Our IPv6 address of `dst`'s scope: link-local for link-local and
+/// link-scope group destinations, else the one on `dst`'s prefix or the
+/// first global one; the first one when none fits.
+fn source_v6(iface: &Interface, dst: Ipv6Addr) -> Option<Ipv6Addr> {
+    // Link-local scope: the unicast prefix and the ff02:: groups.
+    let link_scope = is_link_local(dst) || dst.segments()[0] & 0xff0f == 0xff02;
+    let ours = &iface.ipv6;
+    let found = if link_scope {
+        ours.iter().find(|c| is_link_local(c.addr))
+    } else {
+        ours.iter()
+            .find(|c| c.contains(dst))
+            .or_else(|| ours.iter().find(|c| !is_link_local(c.addr)))
+    };
+    found.or(ours.first()).map(|c| c.addr)
 }
 
 #[cfg(test)]
@@ -230,6 +296,55 @@ mod tests {
         assert_eq!(
             routes.source_for(&v4_only, "2001:db8::1".parse().unwrap()),
             None
+        );
+    }
+
+    #[test]
+    fn remembered_routes_are_what_routing_says_and_forgotten_when_the_gateway_changes() {
+        let iface = iface();
+        let mut routes = Routes::default();
+        let off_link = v4("203.0.113.1");
+        let r = routes.route_v4(&iface, off_link);
+        assert_eq!((r.src, r.hop), (Some(v4("192.0.2.1")), None));
+        routes.set_gateway("198.51.100.2".parse().unwrap());
+        let r = routes.route_v4(&iface, off_link);
+        assert_eq!(
+            (r.src, r.hop),
+            (
+                Some(v4("198.51.100.1")),
+                Some(NextHop::Neighbor(v4("198.51.100.2")))
+            )
+        );
+        // Hit or miss, the same answers as routing afresh.
+        let v4s = [
+            "192.0.2.9",
+            "192.0.2.9",
+            "198.51.100.3",
+            "203.0.113.1",
+            "192.0.2.9",
+        ];
+        for dst in v4s.map(v4) {
+            let r = routes.route_v4(&iface, dst);
+            assert_eq!(r.hop, routes.next_hop_v4(&iface, dst), "{dst}");
+            assert_eq!(r.src.map(IpAddr::V4), routes.source_for(&iface, dst.into()));
+        }
+        let v6s = [
+            "fe80::5",
+            "fe80::5",
+            "2001:db8::5",
+            "2001:db9::1",
+            "ff02::1",
+            "2001:db8::5",
+        ];
+        for dst in v6s.map(v6) {
+            let r = routes.route_v6(&iface, dst);
+            assert_eq!(r.hop, routes.next_hop_v6(&iface, dst), "{dst}");
+            assert_eq!(r.src.map(IpAddr::V6), routes.source_for(&iface, dst.into()));
+        }
+        routes.set_gateway("fe80::fe".parse().unwrap());
+        assert_eq!(
+            routes.route_v6(&iface, v6("2001:db9::1")).hop,
+            Some(NextHop::Neighbor(v6("fe80::fe")))
         );
     }
 }

@@ -250,6 +250,19 @@ impl<B> Egress<B> {
         self.routes.source_for(&self.iface, dst)
     }
 
+    /// [`source_for`](Self::source_for), remembering the route (the source
+    /// and the next hop) of the last destination of each family, so the
+    /// [`send_ip`](super::send_ip) to the same destination that follows,
+    /// and the next sends to it, find it without routing again. What a
+    /// socket's send asks.
+    #[inline]
+    pub fn route_source_for(&mut self, dst: IpAddr) -> Option<IpAddr> {
+        match dst {
+            IpAddr::V4(dst) => self.routes.route_v4(&self.iface, dst).src.map(IpAddr::V4),
+            IpAddr::V6(dst) => self.routes.route_v6(&self.iface, dst).src.map(IpAddr::V6),
+        }
+    }
+
     /// The counters.
     pub fn counters(&self) -> &EgressCounters {
         &self.counters

@@ -159,7 +159,7 @@ where
     }
     let src = if local.is_unspecified() {
         cx.part::<Egress<B>>()
-            .source_for(dst)
+            .route_source_for(dst)
             .ok_or(SocketError::NetworkUnreachable)?
     } else {
         local
