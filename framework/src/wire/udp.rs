@@ -166,13 +166,14 @@ impl<B: Bytes> UdpView<B> {
     /// counts as right).
     #[inline]
     pub fn checksum_ok_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        self.checksum() == 0 || self.checksum() == self.compute_checksum_v4(src, dst)
+        self.checksum() == 0 || Endpoints::V4(src, dst).verifies(IpProtocol::Udp, self.as_bytes())
     }
 
     /// Whether the checksum is right over IPv6 (where it is mandatory).
     #[inline]
     pub fn checksum_ok_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
-        self.checksum() == self.compute_checksum_v6(src, dst)
+        // Zero is never a computed checksum (sent as 0xffff), so it is wrong.
+        self.checksum() != 0 && Endpoints::V6(src, dst).verifies(IpProtocol::Udp, self.as_bytes())
     }
 }
 
@@ -199,6 +200,35 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 16 } else { 2000 }))]
+
+        /// The one-pass check agrees with comparing the field to the
+        /// checksum computed without it, for any field value (the right
+        /// one, 0, 0xffff or another).
+        #[test]
+        fn the_one_pass_check_agrees_with_the_computed_checksum(
+            payload in proptest::collection::vec(any::<u8>(), 0..200),
+            field in prop_oneof![Just(None), Just(Some(0u16)), Just(Some(0xffff)), any::<u16>().prop_map(Some)],
+            addrs in any::<([u8; 4], [u8; 4], [u8; 16], [u8; 16])>(),
+        ) {
+            let mut bytes = vec![0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0];
+            bytes.extend_from_slice(&payload);
+            let len = bytes.len() as u16;
+            bytes[4..6].copy_from_slice(&len.to_be_bytes());
+            let (s4, d4) = (Ipv4Addr::from(addrs.0), Ipv4Addr::from(addrs.1));
+            let (s6, d6) = (Ipv6Addr::from(addrs.2), Ipv6Addr::from(addrs.3));
+            let right4 = UdpView::new(&bytes[..]).unwrap().compute_checksum_v4(s4, d4);
+            let right6 = UdpView::new(&bytes[..]).unwrap().compute_checksum_v6(&s6, &d6);
+            for (v6, right) in [(false, right4), (true, right6)] {
+                let value = field.unwrap_or(right);
+                bytes[6..8].copy_from_slice(&value.to_be_bytes());
+                let view = UdpView::new(&bytes[..]).unwrap();
+                if v6 {
+                    prop_assert_eq!(view.checksum_ok_v6(&s6, &d6), value == right);
+                } else {
+                    prop_assert_eq!(view.checksum_ok_v4(s4, d4), value == 0 || value == right);
+                }
+            }
+        }
 
         #[test]
         fn emit_checksummed_matches_fill_checksum(
