@@ -144,17 +144,22 @@ pub(super) fn resolve_and_send<A: Family, B: PacketBuf>(
         NextHop::Group(mac) => (mac, frame),
         NextHop::Neighbor(neighbor) => {
             let now = port.now_ns();
-            let held = Held { frame, owner };
-            match cache.resolve(neighbor, held, now, |a| act(iface, counters, port, None, a)) {
-                Resolved::Ready(mac, held) => (mac, held.frame),
-                Resolved::Held => {
-                    counters.held += 1;
-                    return Ok(Sent::Held);
-                }
-                Resolved::Refused(held, _) => {
-                    drop(held);
-                    counters.hold_full += 1;
-                    return Err(SocketError::NoBuffers);
+            match cache.lookup(neighbor, now) {
+                Some(mac) => (mac, frame),
+                None => {
+                    let held = Held { frame, owner };
+                    match cache.hold(neighbor, held, now, |a| act(iface, counters, port, None, a)) {
+                        Resolved::Ready(mac, held) => (mac, held.frame),
+                        Resolved::Held => {
+                            counters.held += 1;
+                            return Ok(Sent::Held);
+                        }
+                        Resolved::Refused(held, _) => {
+                            drop(held);
+                            counters.hold_full += 1;
+                            return Err(SocketError::NoBuffers);
+                        }
+                    }
                 }
             }
         }

@@ -273,6 +273,21 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
         if let Some(mac) = self.lookup(ip, now_ns) {
             return Resolved::Ready(mac, packet);
         }
+        self.hold(ip, packet, now_ns, out)
+    }
+
+    /// The rest of [`resolve`](Self::resolve) after a
+    /// [`lookup`](Self::lookup) of `ip` found no address: `packet` waits in
+    /// the neighbor's hold queue, a new entry asking `out` for its first
+    /// solicitation. For a caller that looked up first, so the hit (the
+    /// common case) needs neither the call nor the packet moved in and out.
+    pub fn hold(
+        &mut self,
+        ip: A,
+        packet: B,
+        now_ns: u64,
+        mut out: impl FnMut(Action<A, B>),
+    ) -> Resolved<B> {
         let slot = match self.index.get(ip) {
             Some(slot) => slot,
             None => {
