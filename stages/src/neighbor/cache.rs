@@ -268,7 +268,7 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
         ip: A,
         packet: B,
         now_ns: u64,
-        mut out: impl FnMut(Action<A, B>),
+        out: impl FnMut(Action<A, B>),
     ) -> Resolved<B> {
         if let Some(mac) = self.lookup(ip, now_ns) {
             return Resolved::Ready(mac, packet);
