@@ -626,3 +626,40 @@ fn a_full_transmit_queue_that_the_port_will_not_drain_refuses() {
     drop((queued, rig));
     pool().assert_whole();
 }
+
+#[test]
+fn the_remembered_route_answers_as_routing_does_from_any_source() {
+    let mut rig = rig();
+    rig.state.egress = Egress::new(iface().with_ipv4("198.51.100.1/24".parse().unwrap()));
+    let second: Ipv4Addr = "198.51.100.1".parse().unwrap();
+    // The socket's question first: the route to THEM is remembered.
+    assert_eq!(
+        rig.state.egress.route_source_for(THEM.into()),
+        Some(US.into())
+    );
+    // Our other address sends to the same destination: still ours, checked.
+    let (sent, _) = rig.send((second.into(), THEM.into()), udp(b"a"), None);
+    assert_eq!(sent, Ok(Sent::Held));
+    // A foreign source is refused though the destination is remembered.
+    let (sent, _) = rig.send(("192.0.2.9".parse().unwrap(), THEM.into()), udp(b"b"), None);
+    assert_eq!(sent, Err(SocketError::AddressNotAvailable));
+    // Other destinations in turn: each answered as routing says.
+    let (sent, _) = rig.send((US.into(), FAR.into()), udp(b"c"), None);
+    assert_eq!(sent, Err(SocketError::NetworkUnreachable));
+    assert_eq!(
+        rig.state
+            .egress
+            .route_source_for("198.51.100.7".parse().unwrap()),
+        Some(second.into())
+    );
+    assert_eq!(
+        rig.state.egress.route_source_for(FAR.into()),
+        rig.state.egress.source_for(FAR.into())
+    );
+    let (sent, _) = rig.send((US.into(), THEM.into()), udp(b"d"), None);
+    assert_eq!(sent, Ok(Sent::Held));
+    let c = rig.state.egress.counters();
+    assert_eq!((c.bad_source, c.no_route, c.held), (1, 1, 2));
+    drop(rig);
+    pool().assert_whole();
+}
