@@ -7,7 +7,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::header::checksum::{pseudo_header_v4, pseudo_header_v6, Checksum};
+use crate::header::checksum::{pseudo_header_v4, pseudo_header_v6, sum_from, Checksum};
 use crate::wire::ipv4::IpProtocol;
 
 /// The source and destination addresses a pseudo-header covers.
@@ -36,10 +36,7 @@ impl Endpoints<'_> {
     /// caller decides what a zero field means.
     #[inline]
     pub(super) fn verifies(self, protocol: IpProtocol, segment: &[u8]) -> bool {
-        let mut c = Checksum::new();
-        c.add_sum(self.pseudo_header(protocol, segment.len()));
-        c.add_bytes(segment);
-        c.sum() == 0xffff
+        sum_from(self.pseudo_header(protocol, segment.len()), segment) == 0xffff
     }
 
     /// The sum of the pseudo-header and of the whole `segment` of

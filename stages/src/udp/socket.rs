@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use tpa::app::{SocketError, SocketId};
 use tpa::buf::{L4Protocol, PacketBuf};
-use tpa::header::checksum::{pseudo_header_v4, pseudo_header_v6, Checksum};
+use tpa::header::checksum::{pseudo_header_v4, pseudo_header_v6, sum_from, Checksum};
 use tpa::stage::Cx;
 use tpa::state::{Part, Parts};
 use tpa::wire::ipv4::IpProtocol;
@@ -234,23 +234,25 @@ fn finish_checksum<B: PacketBuf>(buf: &mut B, ends: &Ends, len: usize, offload: 
 #[inline]
 fn checksum<B: PacketBuf>(buf: &B, src: IpAddr, dst: IpAddr, len: usize) -> u16 {
     let protocol = IpProtocol::Udp.raw();
-    let mut c = Checksum::new();
-    c.add_sum(match (src, dst) {
+    let pseudo = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_header_v4(s, d, protocol, len as u16),
         (IpAddr::V6(s), IpAddr::V6(d)) => pseudo_header_v6(&s, &d, protocol, len as u32),
         // `endpoints` made both the same family.
         _ => 0,
-    });
-    if buf.is_chained() {
+    };
+    let sum = if buf.is_chained() {
+        let mut c = Checksum::new();
+        c.add_sum(pseudo);
         for segment in buf.segments() {
             c.add_bytes(segment);
         }
+        c.sum()
     } else {
-        c.add_bytes(buf.data());
-    }
-    match c.checksum() {
+        sum_from(pseudo, buf.data())
+    };
+    match !sum {
         0 => 0xffff,
-        sum => sum,
+        checksum => checksum,
     }
 }
 
