@@ -203,7 +203,7 @@ TABLES = {
     # benches/benches/udp_echo.rs
     "udp-echo": Table(
         ["udp_echo"],
-        functions=["pipeline", "hand"],
+        functions=["pipeline", "hand", "minimal"],
         baseline="hand",
         baseline_label="`hand`",
         columns=("name", "time", "mpps", "ratio"),
@@ -213,7 +213,7 @@ TABLES = {
     # group "instructions/udp_echo".
     "udp-echo-instructions": Table(
         ["instructions/udp_echo"],
-        functions=["pipeline", "hand"],
+        functions=["pipeline", "hand", "minimal"],
         baseline="hand",
         baseline_label="`hand`",
         columns=("name", "instructions", "ratio"),
