@@ -45,6 +45,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use tpa::app::{SocketError, SocketId};
 use tpa::buf::{LayerOffsets, PacketBuf};
+use tpa::port::PortCaps;
 use tpa::stage::{Cx, PortCx};
 use tpa::state::Part;
 use tpa::wire::ipv4::IpProtocol;
@@ -171,10 +172,10 @@ impl<B: PacketBuf> Egress<B> {
         }
     }
 
-    /// The largest IP packet `port` sends.
+    /// The largest IP packet a port of `caps` sends.
     #[inline]
-    fn mtu(&self, port: &PortCx<'_, B>) -> usize {
-        let port_mtu = port.caps().mtu;
+    fn mtu(&self, caps: &PortCaps) -> usize {
+        let port_mtu = caps.mtu;
         usize::from(self.config.mtu.map_or(port_mtu, |m| m.min(port_mtu)))
     }
 
@@ -196,7 +197,10 @@ impl<B: PacketBuf> Egress<B> {
             return Err(SocketError::NetworkUnreachable);
         };
         let total_len = IPV4_HEADER_LEN + payload.total_len();
-        if total_len > self.mtu(port) {
+        // The port's caps, read once (a call through the port).
+        let caps = port.caps();
+        let offload = caps.tx_offloads.ipv4_checksum;
+        if total_len > self.mtu(caps) {
             self.counters.too_big += 1;
             return Err(SocketError::MessageTooLong);
         }
@@ -209,7 +213,6 @@ impl<B: PacketBuf> Egress<B> {
             ident: self.take_ip_id(),
             total_len: total_len as u16,
         };
-        let offload = port.caps().tx_offloads.ipv4_checksum;
         let Some((eth, ip_header)) = payload
             .prepend(ETHERNET_LEN + IPV4_HEADER_LEN)
             .ok()
@@ -255,7 +258,7 @@ impl<B: PacketBuf> Egress<B> {
             return Err(SocketError::NetworkUnreachable);
         };
         let payload_len = payload.total_len();
-        if IPV6_HEADER_LEN + payload_len > self.mtu(port) {
+        if IPV6_HEADER_LEN + payload_len > self.mtu(port.caps()) {
             self.counters.too_big += 1;
             return Err(SocketError::MessageTooLong);
         }
