@@ -17,7 +17,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::header;
-use crate::header::checksum::Checksum;
+use crate::header::checksum::{self, Checksum};
 use crate::header::{Bytes, BytesMut, HeaderError};
 use crate::wire::ipv4::IpProtocol;
 use crate::wire::transport::Endpoints;
@@ -156,10 +156,19 @@ impl<B: Bytes> UdpView<B> {
     }
 
     /// The checksum this datagram should carry over the pseudo-header of
-    /// `ends`; the checksum field (bytes 6..8) counts as zero.
+    /// `ends`; the checksum field (bytes 6..8) counts as zero: the whole
+    /// datagram summed in one pass, the field's value then taken back out
+    /// (adding its complement). Where that leaves the sum's two zeros
+    /// apart (0 and 0xffff) does not matter to UDP, which sends both as
+    /// 0xffff.
     #[inline]
     fn compute_checksum(&self, ends: Endpoints<'_>) -> u16 {
-        finish(ends.segment_sum(IpProtocol::Udp, self.as_bytes(), 6))
+        let bytes = self.as_bytes();
+        let all = checksum::sum_from(ends.pseudo_header(IpProtocol::Udp, bytes.len()), bytes);
+        match !checksum::combine(all, !self.checksum()) {
+            0 => 0xffff,
+            sum => sum,
+        }
     }
 
     /// Whether the checksum is right over IPv4 (a zero checksum, "none",
