@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Instructions per echoed datagram of the UDP echo bench
 # (benches/benches/udp_echo.rs): the generated pipeline with UdpInput, the
-# socket table, the echo App and egress, against the same echo written by
-# hand, counted by callgrind (exact and repeatable, unlike time on a
-# shared machine).
+# socket table, the echo App and egress (`pipeline`), the same logic
+# written by hand around the same building blocks (`hand`), and the
+# minimal echo that rewrites each frame in place (`minimal`), counted by
+# callgrind (exact and repeatable, unlike time on a shared machine).
 #   bash benches/callgrind_udp_echo.sh
 # Each variant runs alone (TPA_UDP_ECHO_RUN=<variant>:<bursts>) for N1 and
 # then N2 bursts of 32; the difference of the two totals divided by the
