@@ -484,8 +484,8 @@ impl Port for PortPair {
     fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
         self.tx.tx_burst(tx)
     }
-    fn alloc(&mut self) -> Option<PoolBuf> {
-        self.tx.alloc()
+    fn pool(&self) -> &tpa::buf::PoolOf<PoolBuf> {
+        self.tx.pool()
     }
     fn caps(&self) -> &PortCaps {
         self.tx.caps()

@@ -27,7 +27,7 @@ pub const LOOP_CAPACITY: usize = 64;
 pub struct LoopPort {
     ring: Burst<PoolBuf, LOOP_CAPACITY>,
     caps: PortCaps,
-    _pool: Pool,
+    pool: Pool,
 }
 
 impl LoopPort {
@@ -60,7 +60,7 @@ impl LoopPort {
                 rss: false,
                 flow_rules: false,
             },
-            _pool: pool,
+            pool,
         }
     }
 }
@@ -79,8 +79,8 @@ impl Port for LoopPort {
         self.ring.extend(tx.drain_front(n));
         n
     }
-    fn alloc(&mut self) -> Option<PoolBuf> {
-        None
+    fn pool(&self) -> &Pool {
+        &self.pool
     }
     fn caps(&self) -> &PortCaps {
         &self.caps
@@ -119,8 +119,8 @@ impl Port for ReplayPort {
     fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
         self.inner.tx_burst(tx)
     }
-    fn alloc(&mut self) -> Option<PoolBuf> {
-        None
+    fn pool(&self) -> &Pool {
+        self.inner.pool()
     }
     fn caps(&self) -> &PortCaps {
         self.inner.caps()

@@ -716,8 +716,8 @@ impl Port for UdpOffloading {
             .count() as u64;
         self.inner.tx_burst(tx)
     }
-    fn alloc(&mut self) -> Option<B> {
-        self.inner.alloc()
+    fn pool(&self) -> &tpa::buf::PoolOf<B> {
+        self.inner.pool()
     }
     fn caps(&self) -> &tpa::port::PortCaps {
         &self.caps

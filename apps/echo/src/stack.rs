@@ -337,8 +337,8 @@ impl<P: Port> Port for WithMac<P> {
     fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<P::Buf, N>) -> usize {
         self.port.tx_burst(tx)
     }
-    fn alloc(&mut self) -> Option<P::Buf> {
-        self.port.alloc()
+    fn pool(&self) -> &tpa::buf::PoolOf<P::Buf> {
+        self.port.pool()
     }
     fn caps(&self) -> &PortCaps {
         &self.caps

@@ -28,6 +28,7 @@ pub struct GuideApps;
 pub use error::SocketError;
 pub use event::{Event, EventKind, Events, SocketId, Transport, EVENTS_CAPACITY};
 
+use crate::buf::PacketBuf;
 use crate::stage::Cx;
 use crate::state::Part;
 
@@ -46,7 +47,7 @@ use crate::state::Part;
 /// #[derive(Default)]
 /// struct Counter(u64);
 ///
-/// impl<B, S: Part<Events>> App<B, S> for Counter {
+/// impl<B: tpa::buf::PacketBuf, S: Part<Events>> App<B, S> for Counter {
 ///     fn readable(&mut self, _socket: SocketId, _cx: &mut Cx<'_, B, S>) {
 ///         self.0 += 1;
 ///     }
@@ -57,7 +58,7 @@ use crate::state::Part;
     label = "not an `App<{B}, {S}>`",
     note = "the `#[app]` field of a `#[pipeline]` implements `tpa::app::App<B, S>`; its state `S` must hold a `tpa::app::Events` field"
 )]
-pub trait App<B, S: Part<Events>> {
+pub trait App<B: PacketBuf, S: Part<Events>> {
     /// A listening socket accepted connection `socket`.
     #[inline]
     fn accepted(&mut self, listener: SocketId, socket: SocketId, cx: &mut Cx<'_, B, S>) {
@@ -116,7 +117,10 @@ pub trait App<B, S: Part<Events>> {
 /// raised by the handlers included; returns how many were handled. The
 /// deliver phase of the generated loop.
 #[inline]
-pub fn deliver<B, S: Part<Events>, A: App<B, S>>(app: &mut A, cx: &mut Cx<'_, B, S>) -> usize {
+pub fn deliver<B: PacketBuf, S: Part<Events>, A: App<B, S>>(
+    app: &mut A,
+    cx: &mut Cx<'_, B, S>,
+) -> usize {
     let mut handled = 0;
     while let Some(event) = cx.part::<Events>().pop() {
         handled += 1;
@@ -127,7 +131,7 @@ pub fn deliver<B, S: Part<Events>, A: App<B, S>>(app: &mut A, cx: &mut Cx<'_, B,
 
 /// Calls the handler of `event`.
 #[inline]
-pub fn dispatch<B, S: Part<Events>, A: App<B, S>>(
+pub fn dispatch<B: PacketBuf, S: Part<Events>, A: App<B, S>>(
     app: &mut A,
     event: Event,
     cx: &mut Cx<'_, B, S>,
@@ -147,4 +151,4 @@ pub fn dispatch<B, S: Part<Events>, A: App<B, S>>(
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoApp;
 
-impl<B, S: Part<Events>> App<B, S> for NoApp {}
+impl<B: PacketBuf, S: Part<Events>> App<B, S> for NoApp {}

@@ -1,4 +1,7 @@
-//! The leak check shared by every pool: how many buffers are out.
+//! What every pool shares: allocation by buffer type ([`BufSource`]) and
+//! the leak check ([`BufferPool`]): how many buffers are out.
+
+use crate::port::Burst;
 
 /// A pool that lends buffers and knows how many are out: tpa's
 /// [`Pool`](super::Pool) and, with feature `dpdk`, DPDK's `Mempool`
@@ -45,4 +48,30 @@ pub trait BufferPool {
             self.capacity()
         );
     }
+}
+
+/// Where buffers of type `B` come from: tpa's [`Pool`](super::Pool) for
+/// [`PoolBuf`](super::PoolBuf), a DPDK mempool for an mbuf. Named by the
+/// buffer type ([`PacketBuf::Pool`](super::PacketBuf::Pool)), so code that
+/// knows only `B` (a stage, through [`Cx`](crate::stage::Cx)) allocates
+/// with a direct, inlinable call, whatever the port.
+///
+/// ```
+/// use tpa::buf::{BufSource, Pool, PoolBuf};
+/// use tpa::port::Burst;
+///
+/// let pool = Pool::with_capacity(64).unwrap();
+/// let one: Option<PoolBuf> = BufSource::alloc(&pool);
+/// let mut more: Burst<PoolBuf, 8> = Burst::new();
+/// assert_eq!(BufSource::alloc_bulk(&pool, &mut more), 8);
+/// drop((one, more));
+/// tpa::buf::BufferPool::assert_whole(&pool);
+/// ```
+pub trait BufSource<B>: Clone {
+    /// An empty buffer with the pool's headroom, or `None` (counted by the
+    /// pool) when only the receive reserve is left.
+    fn alloc(&self) -> Option<B>;
+    /// Fills `out` with empty buffers, as many as it has room for or the
+    /// pool has above its receive reserve; returns how many were added.
+    fn alloc_bulk<const N: usize>(&self, out: &mut Burst<B, N>) -> usize;
 }

@@ -22,7 +22,7 @@ mod shared;
 
 pub use budget::{ByteBudget, OverBudget};
 pub use chain::{linearize, LinearizeError};
-pub use lending::BufferPool;
+pub use lending::{BufSource, BufferPool};
 pub use meta::{ChecksumStatus, L4Protocol, LayerOffsets, Meta, TxRequest};
 pub use pool::{Pool, PoolBuf, PoolConfig, PoolError, PoolStats};
 pub use shared::{Shared, TooManyRefs};
@@ -114,6 +114,10 @@ impl std::error::Error for BufError {}
 ///   back to its pool when its last reference goes, on whatever thread that
 ///   happens (for tpa's pool, into that thread's cache, see [`Pool`]).
 pub trait PacketBuf: Sized {
+    /// Where buffers of this type come from (tpa's [`Pool`], a DPDK
+    /// mempool): what [`Cx::alloc`](crate::stage::Cx::alloc) allocates from.
+    type Pool: BufSource<Self>;
+
     /// The bytes of the (first segment of the) packet.
     fn data(&self) -> &[u8];
     /// The bytes of the (first segment of the) packet, writable.
@@ -204,3 +208,6 @@ pub trait PacketBuf: Sized {
     #[doc(hidden)]
     unsafe fn clone_ref(&self) -> Result<Self, TooManyRefs>;
 }
+
+/// The pool type of buffer type `B`.
+pub type PoolOf<B> = <B as PacketBuf>::Pool;

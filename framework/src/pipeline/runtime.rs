@@ -66,15 +66,13 @@ impl<B> HostSink<B> for NoHost {
     }
 }
 
-/// The port side of a [`Cx`]: the operations a stage needs from the port
-/// and host that are not a push into a queue. Called through a `dyn`
-/// reference, so `Cx` has one type per buffer type whatever the port; none
-/// of them is per received packet.
+/// The port side of a [`Cx`] that goes to the port itself: its
+/// capabilities, an early flush of a full queue, the host path. Called
+/// through a `dyn` reference, so `Cx` has one type per buffer type whatever
+/// the port; none of them is per packet on the fast path (a flush is once
+/// per full queue, out of line). Allocation does not go through here: it
+/// is a direct call to the buffer type's pool ([`PacketBuf::Pool`]).
 pub trait PortIo<B> {
-    /// An empty buffer from the port's pool.
-    fn alloc(&mut self) -> Option<B>;
-    /// Fills `out` from the port's pool; returns how many were added.
-    fn alloc_bulk(&mut self, out: &mut Burst<B, BURST_SIZE>) -> usize;
     /// The port's capabilities.
     fn caps(&self) -> &PortCaps;
     /// Transmits from the front of the transmit queue; returns how many
@@ -96,12 +94,6 @@ struct Io<'a, P, H, T> {
 }
 
 impl<P: Port, H: HostSink<P::Buf>, T: Observer<P::Buf>> PortIo<P::Buf> for Io<'_, P, H, T> {
-    fn alloc(&mut self) -> Option<P::Buf> {
-        self.port.alloc()
-    }
-    fn alloc_bulk(&mut self, out: &mut Burst<P::Buf, BURST_SIZE>) -> usize {
-        self.port.alloc_bulk(out)
-    }
     fn caps(&self) -> &PortCaps {
         self.port.caps()
     }
@@ -336,7 +328,7 @@ impl<const K: usize> Tally<'_, K> {
     /// Counts stage `index`'s verdict and carries it out; returns the
     /// packet to hand to the next stage, if any.
     #[inline(always)]
-    pub fn settle<T, B, S>(
+    pub fn settle<T, B: PacketBuf, S>(
         &mut self,
         index: usize,
         verdict: Verdict<T, B>,
@@ -425,7 +417,7 @@ impl<const K: usize> Phases<'_, K> {
     /// Deliver and app phases: hands the pending events to `app`'s
     /// handlers, then calls its `poll`.
     #[inline(always)]
-    pub fn app<B, S, A>(&mut self, app: &mut A, cx: &mut Cx<'_, B, S>)
+    pub fn app<B: PacketBuf, S, A>(&mut self, app: &mut A, cx: &mut Cx<'_, B, S>)
     where
         S: Part<Events>,
         A: App<B, S>,
@@ -487,9 +479,12 @@ impl<const K: usize> Phases<'_, K> {
 /// The loop state of a pipeline with buffer type `B`, bursts of `N` packets
 /// and `K` stages: the RX burst, the queues and the counters. `#[pipeline]`
 /// adds one as a hidden field; read it through the generated `stats()`.
-pub struct Runtime<B, const N: usize, const K: usize> {
+pub struct Runtime<B: PacketBuf, const N: usize, const K: usize> {
     rx: Burst<B, N>,
     queues: Queues<B>,
+    /// The port's pool, taken from it at the first iteration: what
+    /// `Cx::alloc` allocates from.
+    pool: Option<B::Pool>,
     counts: Counts<K>,
     counters: PipelineCounters,
     names: [&'static str; K],
@@ -497,7 +492,7 @@ pub struct Runtime<B, const N: usize, const K: usize> {
     time: TimeSource,
 }
 
-impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
+impl<B: PacketBuf, const N: usize, const K: usize> Runtime<B, N, K> {
     /// Empty state for stages called `names`, whose own drop reasons are
     /// named by `custom_reasons`. Reads time from the real clock
     /// ([`TimeSource::real`]) until given another source with
@@ -506,6 +501,7 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
         Runtime {
             rx: Burst::new(),
             queues: Queues::default(),
+            pool: None,
             counts: Counts {
                 stages: core::array::from_fn(|_| StageStats::default()),
                 ended: 0,
@@ -614,7 +610,8 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
                 observer,
                 now_ns,
             };
-            let mut cx = Cx::new(now_ns, &mut self.queues, &mut io, state);
+            let pool = &*self.pool.get_or_insert_with(|| io.port.pool().clone());
+            let mut cx = Cx::new(now_ns, &mut self.queues, &mut io, pool, state);
             let mut tally = Tally {
                 counts: &mut self.counts,
                 transmitted: [0; K],
@@ -653,7 +650,8 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
             observer,
             now_ns,
         };
-        let mut cx = Cx::new(now_ns, &mut self.queues, &mut io, state);
+        let pool = &*self.pool.get_or_insert_with(|| io.port.pool().clone());
+        let mut cx = Cx::new(now_ns, &mut self.queues, &mut io, pool, state);
         let phases = Phases {
             counts: &mut self.counts,
             work: 0,
@@ -747,7 +745,7 @@ impl<B, const N: usize, const K: usize> Runtime<B, N, K> {
     }
 }
 
-impl<B, const N: usize, const K: usize> fmt::Display for Runtime<B, N, K> {
+impl<B: PacketBuf, const N: usize, const K: usize> fmt::Display for Runtime<B, N, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = self.counters();
         let q = &self.queues.counters;
@@ -772,7 +770,7 @@ impl<B, const N: usize, const K: usize> fmt::Display for Runtime<B, N, K> {
     }
 }
 
-impl<B, const N: usize, const K: usize> fmt::Debug for Runtime<B, N, K> {
+impl<B: PacketBuf, const N: usize, const K: usize> fmt::Debug for Runtime<B, N, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
             .field("names", &self.names)
@@ -787,7 +785,7 @@ impl<B, const N: usize, const K: usize> fmt::Debug for Runtime<B, N, K> {
 /// packet to hand to the next stage, if any. For loops outside
 /// `#[pipeline]`; the generated chain settles with [`Tally::settle`].
 #[inline(always)]
-pub fn settle<T, B, S>(
+pub fn settle<T, B: PacketBuf, S>(
     verdict: Verdict<T, B>,
     stats: &mut StageStats,
     cx: &mut Cx<'_, B, S>,

@@ -28,7 +28,7 @@ pub use error::PortError;
 #[cfg(doctest)]
 pub struct GuidePorts;
 
-use crate::buf::PacketBuf;
+use crate::buf::{BufSource, PacketBuf, PoolOf};
 use steer::Steering;
 
 /// One RX/TX queue pair of a packet device.
@@ -45,23 +45,22 @@ pub trait Port {
     /// to retry or drop. Returns how many were sent.
     fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<Self::Buf, N>) -> usize;
 
+    /// The pool the port's buffers come from: where a stage's
+    /// [`Cx::alloc`](crate::stage::Cx::alloc) allocates, with a direct call.
+    fn pool(&self) -> &PoolOf<Self::Buf>;
+
     /// Allocates an empty buffer (with the port's default headroom) for a
     /// packet the application builds itself. `None` when the pool is empty.
-    fn alloc(&mut self) -> Option<Self::Buf>;
+    #[inline]
+    fn alloc(&mut self) -> Option<Self::Buf> {
+        BufSource::alloc(self.pool())
+    }
 
     /// Fills `out` with empty buffers, as many as it has room for or the
-    /// pool has; returns how many were added. The default calls
-    /// [`alloc`](Port::alloc) for each; ports over a pool with a bulk path
-    /// use it.
+    /// pool has; returns how many were added (the pool's bulk path).
     #[inline]
     fn alloc_bulk<const N: usize>(&mut self, out: &mut Burst<Self::Buf, N>) -> usize {
-        let mut added = 0;
-        while !out.is_full() {
-            let Some(buf) = self.alloc() else { break };
-            out.push(buf);
-            added += 1;
-        }
-        added
+        BufSource::alloc_bulk(self.pool(), out)
     }
 
     /// What the device is and can do.

@@ -1,6 +1,7 @@
 //! The context a stage works in: the port side (time, the TX queue, the
 //! host path, buffers) and the pipeline's state.
 
+use crate::buf::{BufSource, PacketBuf};
 use crate::pipeline::{PortIo, Queues};
 use crate::port::{Burst, PortCaps, BURST_SIZE};
 use crate::state::{Part, PartList, Parts};
@@ -19,7 +20,7 @@ use crate::state::{Part, PartList, Parts};
 /// A stage outside a pipeline (in a unit test, say) gets a `Cx` from
 /// [`Runtime::with_cx`](crate::pipeline::Runtime::with_cx) or
 /// [`Runtime::with_state`](crate::pipeline::Runtime::with_state).
-pub struct Cx<'a, B, S = ()> {
+pub struct Cx<'a, B: PacketBuf, S = ()> {
     port: PortCx<'a, B>,
     state: &'a mut S,
 }
@@ -31,26 +32,31 @@ pub struct Cx<'a, B, S = ()> {
 /// port at the end of the iteration, or earlier when it fills up);
 /// allocating a buffer and flushing early go through the port, the only
 /// calls here that are not inlined into the loop.
-pub struct PortCx<'a, B> {
+pub struct PortCx<'a, B: PacketBuf> {
     now_ns: u64,
+    /// The buffer type's pool: allocation is a direct call.
+    pool: &'a B::Pool,
     /// The transmit queue's depth, read once.
     tx_depth: u8,
     queues: &'a mut Queues<B>,
     io: &'a mut dyn PortIo<B>,
 }
 
-impl<'a, B, S> Cx<'a, B, S> {
-    /// A context at time `now_ns` over a pipeline's queues, port and state.
+impl<'a, B: PacketBuf, S> Cx<'a, B, S> {
+    /// A context at time `now_ns` over a pipeline's queues, port, the
+    /// port's buffer pool and state.
     #[inline]
     pub fn new(
         now_ns: u64,
         queues: &'a mut Queues<B>,
         io: &'a mut dyn PortIo<B>,
+        pool: &'a B::Pool,
         state: &'a mut S,
     ) -> Self {
         Cx {
             port: PortCx {
                 now_ns,
+                pool,
                 tx_depth: queues.tx.depth_u8(),
                 queues,
                 io,
@@ -148,7 +154,7 @@ impl<'a, B, S> Cx<'a, B, S> {
 
     /// See [`PortCx::alloc_bulk`].
     #[inline]
-    pub fn alloc_bulk(&mut self, out: &mut Burst<B, BURST_SIZE>) -> usize {
+    pub fn alloc_bulk<const N: usize>(&mut self, out: &mut Burst<B, N>) -> usize {
         self.port.alloc_bulk(out)
     }
 
@@ -159,7 +165,7 @@ impl<'a, B, S> Cx<'a, B, S> {
     }
 }
 
-impl<B> PortCx<'_, B> {
+impl<B: PacketBuf> PortCx<'_, B> {
     /// The time of this iteration, in nanoseconds of the pipeline's clock
     /// (read once per iteration, so equal for every packet of a burst).
     #[inline]
@@ -219,24 +225,24 @@ impl<B> PortCx<'_, B> {
     }
 
     /// An empty buffer from the port's pool, for a packet the stage builds
-    /// itself. `None` (and counted in `alloc_failed`) when the pool is empty.
+    /// itself: a direct call to the buffer type's pool, inlined into the
+    /// stage. `None` (and counted in `alloc_failed`) when the pool is empty.
     #[inline]
     pub fn alloc(&mut self) -> Option<B> {
-        let buf = self.io.alloc();
+        let buf = self.pool.alloc();
         if buf.is_none() {
             self.queues.counters.alloc_failed += 1;
         }
         buf
     }
 
-    /// Fills `out` with empty buffers from the port's pool, in one call to
-    /// the port (the pool's bulk path where it has one); returns how many
-    /// were added. Fewer than `out`'s room (counted once in `alloc_failed`)
-    /// when the pool runs short.
+    /// Fills `out` with empty buffers from the port's pool, through the
+    /// pool's bulk path; returns how many were added. Fewer than `out`'s
+    /// room (counted once in `alloc_failed`) when the pool runs short.
     #[inline]
-    pub fn alloc_bulk(&mut self, out: &mut Burst<B, BURST_SIZE>) -> usize {
+    pub fn alloc_bulk<const N: usize>(&mut self, out: &mut Burst<B, N>) -> usize {
         let want = out.remaining();
-        let got = self.io.alloc_bulk(out);
+        let got = self.pool.alloc_bulk(out);
         if got < want {
             self.queues.counters.alloc_failed += 1;
         }

@@ -65,8 +65,8 @@ impl Port for Custom {
         }
         self.inner.tx_burst(tx)
     }
-    fn alloc(&mut self) -> Option<PoolBuf> {
-        self.inner.alloc()
+    fn pool(&self) -> &tpa::buf::PoolOf<PoolBuf> {
+        self.inner.pool()
     }
     fn caps(&self) -> &PortCaps {
         &self.caps

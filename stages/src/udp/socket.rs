@@ -34,7 +34,7 @@ where
 ///
 /// [`BadSocket`](SocketError::BadSocket) for a handle that is not an open
 /// UDP socket's.
-pub fn close<B, S>(cx: &mut Cx<'_, B, S>, socket: SocketId) -> Result<(), SocketError>
+pub fn close<B: PacketBuf, S>(cx: &mut Cx<'_, B, S>, socket: SocketId) -> Result<(), SocketError>
 where
     S: Part<UdpSockets<B>>,
 {

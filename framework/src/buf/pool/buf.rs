@@ -355,6 +355,8 @@ unsafe fn release_chain(first: NonNull<BufHdr>) {
 }
 
 impl PacketBuf for PoolBuf {
+    type Pool = super::Pool;
+
     #[inline]
     fn data(&self) -> &[u8] {
         let h = self.hdr();

@@ -495,6 +495,17 @@ impl Pool {
     }
 }
 
+impl crate::buf::BufSource<PoolBuf> for Pool {
+    #[inline]
+    fn alloc(&self) -> Option<PoolBuf> {
+        Pool::alloc(self)
+    }
+    #[inline]
+    fn alloc_bulk<const N: usize>(&self, out: &mut Burst<PoolBuf, N>) -> usize {
+        Pool::alloc_bulk(self, out, N)
+    }
+}
+
 impl Clone for Pool {
     fn clone(&self) -> Self {
         self.inner().handles.fetch_add(1, Ordering::Relaxed);

@@ -530,8 +530,8 @@ impl Port for AfPacket {
         offload::transmit(&mut dev, tx, &mut self.offload)
     }
 
-    fn alloc(&mut self) -> Option<PoolBuf> {
-        self.pool.alloc()
+    fn pool(&self) -> &crate::buf::Pool {
+        &self.pool
     }
 
     fn caps(&self) -> &PortCaps {

@@ -6,6 +6,7 @@ use std::ffi::CString;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use dpdk_sys as sys;
 
@@ -346,5 +347,16 @@ impl crate::buf::BufferPool for Mempool {
     }
     fn in_use(&self) -> usize {
         Mempool::in_use(self)
+    }
+}
+
+impl crate::buf::BufSource<Mbuf> for Arc<Mempool> {
+    #[inline]
+    fn alloc(&self) -> Option<Mbuf> {
+        Mempool::alloc(self)
+    }
+    #[inline]
+    fn alloc_bulk<const N: usize>(&self, out: &mut Burst<Mbuf, N>) -> usize {
+        Mempool::alloc_fill(self, out)
     }
 }

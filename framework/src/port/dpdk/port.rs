@@ -107,9 +107,8 @@ impl Port for DpdkPort {
         offload::transmit(&mut dev, tx, &mut self.offload)
     }
 
-    #[inline]
-    fn alloc(&mut self) -> Option<Mbuf> {
-        self.pool.alloc()
+    fn pool(&self) -> &Arc<Mempool> {
+        &self.pool
     }
 
     /// One mempool access for the whole burst when the pool has it

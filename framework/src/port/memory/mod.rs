@@ -503,9 +503,8 @@ impl Port for MemoryPort {
         offload::transmit(&mut dev, tx, &mut self.offload)
     }
 
-    #[inline]
-    fn alloc(&mut self) -> Option<PoolBuf> {
-        self.pool.alloc()
+    fn pool(&self) -> &crate::buf::Pool {
+        &self.pool
     }
 
     fn caps(&self) -> &PortCaps {

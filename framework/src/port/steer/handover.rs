@@ -289,8 +289,8 @@ impl<P: Port> Port for SteerGuard<P> {
         self.port.tx_burst(tx)
     }
 
-    fn alloc(&mut self) -> Option<P::Buf> {
-        self.port.alloc()
+    fn pool(&self) -> &crate::buf::PoolOf<P::Buf> {
+        self.port.pool()
     }
 
     fn alloc_bulk<const N: usize>(&mut self, out: &mut Burst<P::Buf, N>) -> usize {
