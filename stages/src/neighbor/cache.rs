@@ -330,6 +330,7 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
     /// held for `ip` go to `out` as [`Action::Send`] once its address is
     /// known. Returns the entry's state afterwards (`None`: no entry, as
     /// for an advertisement nobody asked for).
+    #[inline]
     pub fn learn(
         &mut self,
         ip: A,
