@@ -32,11 +32,10 @@ per_packet() {
 }
 
 shapes=(chain/1 chain/4 chain/8 l2fwd/hot)
-records=()
 # One record for benches/report.py (table `pipeline-instructions`).
 record() {
-    records+=("$(printf '{"group": "instructions/%s", "function": "%s", "instructions_per_iter": %s, "elements": %d, "samples": 1}' \
-        "$1" "$2" "$(awk -v x="$3" -v n="$BURST" 'BEGIN { printf "%.1f", x * n }')" "$BURST")")
+    records_add "$(printf '{"group": "instructions/%s", "function": "%s", "instructions_per_iter": %s, "elements": %d, "samples": 1}' \
+        "$1" "$2" "$(awk -v x="$3" -v n="$BURST" 'BEGIN { printf "%.1f", x * n }')" "$BURST")"
 }
 echo "instructions per packet, callgrind, ($N2 - $N1 iterations) x $BURST packets"
 echo "| shape | pipeline | hand | pipeline / hand |"
@@ -60,16 +59,5 @@ done
 
 # Only a run over every shape replaces the file the report reads.
 if [[ $# -eq 0 ]]; then
-    dir="${CARGO_TARGET_DIR:-target}/bench-results"
-    mkdir -p "$dir"
-    {
-        echo "["
-        for i in "${!records[@]}"; do
-            sep=","
-            ((i == ${#records[@]} - 1)) && sep=""
-            echo "  ${records[$i]}$sep"
-        done
-        echo "]"
-    } >"$dir/pipeline-instructions.json"
-    echo "(written to $dir/pipeline-instructions.json)"
+    records_write pipeline-instructions
 fi

@@ -18,7 +18,6 @@ callgrind_build neighbors
 
 count() { callgrind_total TPA_NEIGHBORS_RUN "$1"; }
 
-records=()
 echo "| neighbors | cache | linear | linear / cache |"
 echo "|---:|---:|---:|---:|"
 for n in 16 1024 65536; do
@@ -26,20 +25,9 @@ for n in 16 1024 65536; do
     if ((n == 65536)); then l1=100 l2=300; else l1=100000 l2=300000; fi
     c=$(awk -v a="$(count "cache:$n:100000")" -v b="$(count "cache:$n:300000")" 'BEGIN { printf "%.1f", (b - a) / 200000 }')
     l=$(awk -v a="$(count "linear:$n:$l1")" -v b="$(count "linear:$n:$l2")" -v k=$((l2 - l1)) 'BEGIN { printf "%.1f", (b - a) / k }')
-    records+=("{\"group\": \"instructions/neighbors/$n\", \"function\": \"cache\", \"instructions_per_iter\": $c, \"elements\": 1, \"samples\": 1}")
-    records+=("{\"group\": \"instructions/neighbors/$n\", \"function\": \"linear\", \"instructions_per_iter\": $l, \"elements\": 1, \"samples\": 1}")
+    records_add "{\"group\": \"instructions/neighbors/$n\", \"function\": \"cache\", \"instructions_per_iter\": $c, \"elements\": 1, \"samples\": 1}"
+    records_add "{\"group\": \"instructions/neighbors/$n\", \"function\": \"linear\", \"instructions_per_iter\": $l, \"elements\": 1, \"samples\": 1}"
     awk -v n="$n" -v c="$c" -v l="$l" 'BEGIN { printf "| %d | %.1f | %.1f | %.1f |\n", n, c, l, l / c }'
 done
 
-dir="${CARGO_TARGET_DIR:-target}/bench-results"
-mkdir -p "$dir"
-{
-    echo "["
-    for i in "${!records[@]}"; do
-        sep=","
-        ((i == ${#records[@]} - 1)) && sep=""
-        echo "  ${records[$i]}$sep"
-    done
-    echo "]"
-} >"$dir/neighbors-instructions.json"
-echo "(written to $dir/neighbors-instructions.json)"
+records_write neighbors-instructions

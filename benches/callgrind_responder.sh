@@ -22,29 +22,5 @@ BURST=32
 . benches/callgrind_lib.sh
 callgrind_build responder
 
-count() { callgrind_total TPA_RESPONDER_RUN "$1:$2"; }
-
-records=()
-echo "instructions per request, callgrind, ($N2 - $N1 bursts) x $BURST requests"
-echo "| request | instructions |"
-echo "|---|---:|"
-for v in icmpv4_echo arp_request icmpv6_echo; do
-    a=$(count "$v" "$N1")
-    b=$(count "$v" "$N2")
-    per=$(awk -v a="$a" -v b="$b" -v n=$(((N2 - N1) * BURST)) 'BEGIN { printf "%.1f", (b - a) / n }')
-    records+=("{\"group\": \"instructions/responder/$v\", \"function\": \"responder\", \"instructions_per_iter\": $(awk -v x="$per" -v n="$BURST" 'BEGIN { printf "%.1f", x * n }'), \"elements\": $BURST, \"samples\": 1}")
-    echo "| $v | $per |"
-done
-
-dir="${CARGO_TARGET_DIR:-target}/bench-results"
-mkdir -p "$dir"
-{
-    echo "["
-    for i in "${!records[@]}"; do
-        sep=","
-        ((i == ${#records[@]} - 1)) && sep=""
-        echo "  ${records[$i]}$sep"
-    done
-    echo "]"
-} >"$dir/responder-instructions.json"
-echo "(written to $dir/responder-instructions.json)"
+callgrind_variants TPA_RESPONDER_RUN instructions/responder request "$N1" "$N2" "$BURST" icmpv4_echo arp_request icmpv6_echo
+records_write responder-instructions

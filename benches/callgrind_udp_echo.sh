@@ -22,29 +22,5 @@ BURST=32
 . benches/callgrind_lib.sh
 callgrind_build udp_echo
 
-count() { callgrind_total TPA_UDP_ECHO_RUN "$1:$2"; }
-
-records=()
-echo "instructions per datagram, callgrind, ($N2 - $N1 bursts) x $BURST datagrams"
-echo "| variant | instructions |"
-echo "|---|---:|"
-for v in pipeline hand minimal; do
-    a=$(count "$v" "$N1")
-    b=$(count "$v" "$N2")
-    per=$(awk -v a="$a" -v b="$b" -v n=$(((N2 - N1) * BURST)) 'BEGIN { printf "%.1f", (b - a) / n }')
-    records+=("{\"group\": \"instructions/udp_echo\", \"function\": \"$v\", \"instructions_per_iter\": $(awk -v x="$per" -v n="$BURST" 'BEGIN { printf "%.1f", x * n }'), \"elements\": $BURST, \"samples\": 1}")
-    echo "| $v | $per |"
-done
-
-dir="${CARGO_TARGET_DIR:-target}/bench-results"
-mkdir -p "$dir"
-{
-    echo "["
-    for i in "${!records[@]}"; do
-        sep=","
-        ((i == ${#records[@]} - 1)) && sep=""
-        echo "  ${records[$i]}$sep"
-    done
-    echo "]"
-} >"$dir/udp-echo-instructions.json"
-echo "(written to $dir/udp-echo-instructions.json)"
+callgrind_variants TPA_UDP_ECHO_RUN instructions/udp_echo datagram "$N1" "$N2" "$BURST" pipeline hand minimal
+records_write udp-echo-instructions

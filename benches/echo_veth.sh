@@ -146,10 +146,11 @@ median() {
         awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-records=()
+# shellcheck source=benches/records_lib.sh
+. benches/records_lib.sh
 # record GROUP SERVER NS: one record for benches/report.py.
 record() {
-    records+=("{\"group\": \"$1\", \"function\": \"$2\", \"ns_per_iter\": $3, \"elements\": 1, \"samples\": $rounds}")
+    records_add "{\"group\": \"$1\", \"function\": \"$2\", \"ns_per_iter\": $3, \"elements\": 1, \"samples\": $rounds}"
 }
 echo
 echo "| window | server | datagrams/s | / kernel | p50 µs | p99 µs | p99 / kernel |"
@@ -169,18 +170,8 @@ for w in $windows; do
     done
 done
 
-dir="$target_dir/bench-results"
-mkdir -p "$dir"
-{
-    echo "["
-    for i in "${!records[@]}"; do
-        sep=","
-        ((i == ${#records[@]} - 1)) && sep=""
-        echo "  ${records[$i]}$sep"
-    done
-    echo "]"
-} >"$dir/echo-veth.json"
-echo "(written to $dir/echo-veth.json; medians of $rounds rounds of $count datagrams of $size bytes)"
+CARGO_TARGET_DIR="$target_dir" records_write echo-veth
+echo "(medians of $rounds rounds of $count datagrams of $size bytes)"
 for server in "${servers[@]}"; do
     echo "$server: ${lost[$server]:-0} datagrams lost in the measured runs"
 done
