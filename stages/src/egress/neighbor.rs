@@ -248,42 +248,55 @@ impl<B: PacketBuf> Egress<B> {
     /// announce policy asks for one and it was not sent yet; returns how
     /// many were sent.
     pub fn announce_v4(&mut self, port: &mut PortCx<'_, B>) -> usize {
-        if !self.announce_v4 {
+        if !std::mem::take(&mut self.announce_v4) {
             return 0;
         }
-        self.announce_v4 = false;
-        let mut sent = 0;
-        for cidr in &self.iface.ipv4 {
-            match gratuitous_arp(port, self.iface.mac, cidr.addr) {
-                Some(frame) => {
-                    sent += 1;
-                    port.transmit(frame);
-                }
-                None => self.counters.alloc_failed += 1,
-            }
-        }
-        self.counters.announcements += sent as u64;
-        sent
+        let addrs = self.iface.ipv4.iter().map(|c| c.addr);
+        announce_each(
+            port,
+            &mut self.counters,
+            self.iface.mac,
+            addrs,
+            gratuitous_arp,
+        )
     }
 
     /// Sends an unsolicited neighbor advertisement for each of our IPv6
     /// addresses, as [`announce_v4`](Self::announce_v4) does for IPv4.
     pub fn announce_v6(&mut self, port: &mut PortCx<'_, B>) -> usize {
-        if !self.announce_v6 {
+        if !std::mem::take(&mut self.announce_v6) {
             return 0;
         }
-        self.announce_v6 = false;
-        let mut sent = 0;
-        for cidr in &self.iface.ipv6 {
-            match unsolicited_advertisement(port, self.iface.mac, cidr.addr) {
-                Some(frame) => {
-                    sent += 1;
-                    port.transmit(frame);
-                }
-                None => self.counters.alloc_failed += 1,
-            }
-        }
-        self.counters.announcements += sent as u64;
-        sent
+        let addrs = self.iface.ipv6.iter().map(|c| c.addr);
+        announce_each(
+            port,
+            &mut self.counters,
+            self.iface.mac,
+            addrs,
+            unsolicited_advertisement,
+        )
     }
+}
+
+/// Builds with `build` and sends one announcement per address of `addrs`;
+/// counts what was sent and what found no buffer. Returns how many were sent.
+fn announce_each<B: PacketBuf, A>(
+    port: &mut PortCx<'_, B>,
+    counters: &mut EgressCounters,
+    mac: MacAddr,
+    addrs: impl Iterator<Item = A>,
+    build: impl Fn(&mut PortCx<'_, B>, MacAddr, A) -> Option<B>,
+) -> usize {
+    let mut sent = 0;
+    for addr in addrs {
+        match build(port, mac, addr) {
+            Some(frame) => {
+                sent += 1;
+                port.transmit(frame);
+            }
+            None => counters.alloc_failed += 1,
+        }
+    }
+    counters.announcements += sent as u64;
+    sent
 }
