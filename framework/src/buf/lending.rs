@@ -50,9 +50,19 @@ pub trait BufferPool {
     }
 }
 
+/// A buffer type and the pool it comes from: every
+/// [`PacketBuf`](super::PacketBuf) is one. Implemented where the pool is
+/// defined (the pool says which buffers it lends).
+pub trait Pooled: Sized {
+    /// Where buffers of this type come from (tpa's [`Pool`](super::Pool), a
+    /// DPDK mempool): what [`Cx::alloc`](crate::stage::Cx::alloc) allocates
+    /// from.
+    type Pool: BufSource<Self>;
+}
+
 /// Where buffers of type `B` come from: tpa's [`Pool`](super::Pool) for
 /// [`PoolBuf`](super::PoolBuf), a DPDK mempool for an mbuf. Named by the
-/// buffer type ([`PacketBuf::Pool`](super::PacketBuf::Pool)), so code that
+/// buffer type ([`Pooled::Pool`]), so code that
 /// knows only `B` (a stage, through [`Cx`](crate::stage::Cx)) allocates
 /// with a direct, inlinable call, whatever the port.
 ///

@@ -22,7 +22,7 @@ mod shared;
 
 pub use budget::{ByteBudget, OverBudget};
 pub use chain::{linearize, LinearizeError};
-pub use lending::{BufSource, BufferPool};
+pub use lending::{BufSource, BufferPool, Pooled};
 pub use meta::{ChecksumStatus, L4Protocol, LayerOffsets, Meta, TxRequest};
 pub use pool::{Pool, PoolBuf, PoolConfig, PoolError, PoolStats};
 pub use shared::{Shared, TooManyRefs};
@@ -113,11 +113,7 @@ impl std::error::Error for BufError {}
 /// - **Dropping** releases one reference on every segment; a segment goes
 ///   back to its pool when its last reference goes, on whatever thread that
 ///   happens (for tpa's pool, into that thread's cache, see [`Pool`]).
-pub trait PacketBuf: Sized {
-    /// Where buffers of this type come from (tpa's [`Pool`], a DPDK
-    /// mempool): what [`Cx::alloc`](crate::stage::Cx::alloc) allocates from.
-    type Pool: BufSource<Self>;
-
+pub trait PacketBuf: Pooled {
     /// The bytes of the (first segment of the) packet.
     fn data(&self) -> &[u8];
     /// The bytes of the (first segment of the) packet, writable.
@@ -210,4 +206,4 @@ pub trait PacketBuf: Sized {
 }
 
 /// The pool type of buffer type `B`.
-pub type PoolOf<B> = <B as PacketBuf>::Pool;
+pub type PoolOf<B> = <B as Pooled>::Pool;

@@ -71,7 +71,7 @@ impl<B> HostSink<B> for NoHost {
 /// through a `dyn` reference, so `Cx` has one type per buffer type whatever
 /// the port; none of them is per packet on the fast path (a flush is once
 /// per full queue, out of line). Allocation does not go through here: it
-/// is a direct call to the buffer type's pool ([`PacketBuf::Pool`]).
+/// is a direct call to the buffer type's pool ([`Pooled::Pool`](crate::buf::Pooled::Pool)).
 pub trait PortIo<B> {
     /// The port's capabilities.
     fn caps(&self) -> &PortCaps;

@@ -355,8 +355,6 @@ unsafe fn release_chain(first: NonNull<BufHdr>) {
 }
 
 impl PacketBuf for PoolBuf {
-    type Pool = super::Pool;
-
     #[inline]
     fn data(&self) -> &[u8] {
         let h = self.hdr();

@@ -495,6 +495,10 @@ impl Pool {
     }
 }
 
+impl crate::buf::Pooled for PoolBuf {
+    type Pool = Pool;
+}
+
 impl crate::buf::BufSource<PoolBuf> for Pool {
     #[inline]
     fn alloc(&self) -> Option<PoolBuf> {

@@ -311,8 +311,6 @@ unsafe fn segment<'a>(m: *const sys::rte_mbuf) -> &'a [u8] {
 }
 
 impl PacketBuf for Mbuf {
-    type Pool = std::sync::Arc<super::pool::Mempool>;
-
     #[inline]
     fn data(&self) -> &[u8] {
         // SAFETY: self owns the mbuf; the slice borrows self.

@@ -350,6 +350,10 @@ impl crate::buf::BufferPool for Mempool {
     }
 }
 
+impl crate::buf::Pooled for Mbuf {
+    type Pool = Arc<Mempool>;
+}
+
 impl crate::buf::BufSource<Mbuf> for Arc<Mempool> {
     #[inline]
     fn alloc(&self) -> Option<Mbuf> {
