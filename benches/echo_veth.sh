@@ -31,6 +31,8 @@ if [[ -f "$HOME/.cargo/env" ]]; then
     # shellcheck source=/dev/null
     . "$HOME/.cargo/env"
 fi
+# shellcheck source=benches/background.sh
+. benches/background.sh
 
 rounds="${ROUNDS:-9}"
 count="${COUNT:-20000}"
@@ -92,13 +94,11 @@ start_server() {
     tpa_backoff) args=(server --port af_packet:vs --ip 10.77.0.2/24 --udp-port 7) ;;
     kernel) args=(server --kernel --ip 10.77.0.3/24 --udp-port 7) ;;
     esac
-    ip netns exec "$ns" "$bin" "${args[@]}" >"$log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 200); do
-        grep -q "^listening on udp" "$log" && return
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.05
-    done
+    # The log still holds the previous server's report: start_logged
+    # empties it before the fork, so only this server's line counts.
+    start_logged "$log" ip netns exec "$ns" "$bin" "${args[@]}"
+    server_pid=$started_pid
+    wait_for_line "$server_pid" "$log" "listening on udp" && return
     cat "$log" >&2
     echo "echo_veth.sh: the $1 server did not start" >&2
     exit 1

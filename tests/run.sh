@@ -7,7 +7,8 @@
 # 2. cargo fmt --check, clippy with warnings denied, and every test
 #    (unit, doc, trybuild UI, kernel interop over TAP/veth in network
 #    namespaces, DPDK vdevs), with all features;
-# 3. benches/report.py's tests and its lint of doc/benchmarks.md's prose;
+# 3. benches/report.py's tests and its lint of doc/benchmarks.md's prose, and
+#    benches/background_test.sh (the benches' wait for a server to listen);
 # 4. a short run of every fuzz target (tests/fuzz.sh) and the port tests
 #    under AddressSanitizer (tests/asan.sh).
 # Not here, for its time (about 15 CPU-minutes) and its nightly toolchain:
@@ -89,6 +90,9 @@ cargo test --workspace --all-features --no-fail-fast
 step "benches/report.py: its tests, and no figures in doc/benchmarks.md's prose"
 python3 benches/report_test.py
 python3 benches/report.py --lint
+
+step "benches/background.sh: a server's wait never takes the previous server's line (benches/background_test.sh)"
+bash benches/background_test.sh
 
 step "fuzz targets: build, and run each from its seeds for ${FUZZ_SECONDS:-20} s (tests/fuzz.sh)"
 bash tests/fuzz.sh

@@ -28,6 +28,8 @@ if [[ -f "$HOME/.cargo/env" ]]; then
     # shellcheck source=/dev/null
     . "$HOME/.cargo/env"
 fi
+# shellcheck source=benches/background.sh
+. benches/background.sh
 command -v cargo >/dev/null || {
     echo "run-demo.sh: cargo not found: install Rust (stable >= 1.91) with rustup" >&2
     exit 1
@@ -59,11 +61,7 @@ ip -n "$ns" link set lo up
 
 # wait_for PID TEXT: until the log has a line starting with TEXT.
 wait_for() {
-    for _ in $(seq 100); do
-        grep -q "^$2" "$log" && return
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_for_line "$1" "$log" "$2" && return
     cat "$log"
     echo "run-demo.sh: no \"$2\" from the server" >&2
     exit 1
@@ -77,9 +75,9 @@ ip -n "$ns" addr add 2001:db8::1/64 dev tpa0 nodad
 ip -n "$ns" link set tpa0 up
 
 echo "==> tpa-echo server --port tap:tpa0 --ip 192.0.2.2/24 --ip 2001:db8::2/64 --udp-port 7"
-ip netns exec "$ns" "$bin" server --port tap:tpa0 --ip 192.0.2.2/24 --ip 2001:db8::2/64 \
-    --udp-port 7 >"$log" 2>&1 &
-pid=$!
+start_logged "$log" ip netns exec "$ns" "$bin" server --port tap:tpa0 --ip 192.0.2.2/24 \
+    --ip 2001:db8::2/64 --udp-port 7
+pid=$started_pid
 wait_for "$pid" "listening on udp"
 
 for to in 192.0.2.2:7 '[2001:db8::2]:7'; do
@@ -94,8 +92,10 @@ echo "==> the tpa server's report"
 cat "$log"
 
 echo "==> tpa-echo server --kernel --ip 192.0.2.1 --udp-port 9   (the kernel echoes)"
-ip netns exec "$ns" "$bin" server --kernel --ip 192.0.2.1 --udp-port 9 >"$log" 2>&1 &
-pid=$!
+# The log still holds the first server's report, "listening" included:
+# start_logged empties it first, so the wait is for this server's line.
+start_logged "$log" ip netns exec "$ns" "$bin" server --kernel --ip 192.0.2.1 --udp-port 9
+pid=$started_pid
 wait_for "$pid" "listening on udp"
 echo "==> tpa-echo client --port tap:tpa0 --ip 192.0.2.2/24 --to 192.0.2.1:9 --count $count --size 100   (tpa sends first)"
 ip netns exec "$ns" "$bin" client --port tap:tpa0 --ip 192.0.2.2/24 --to 192.0.2.1:9 \
