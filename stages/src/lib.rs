@@ -12,6 +12,7 @@
 //! - [`mlx5`]: flow bifurcation rules and offload fallbacks for ConnectX NICs.
 //! - [`pcap`]: capture to a pcap file.
 //! - [`udp`]: UDP sockets, their input stage and the application's calls.
+//! - [`tcp`]: TCP, the pure-logic pieces landing ahead of its stages.
 //! - [`discard`]: the end of a branch; [`optional`]: a stage switched on or off at startup.
 
 #![warn(missing_docs)]
@@ -31,6 +32,7 @@ pub mod neighbor;
 pub mod optional;
 pub mod packet;
 pub mod pcap;
+pub mod tcp;
 pub mod udp;
 
 #[cfg(test)]
