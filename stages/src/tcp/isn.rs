@@ -21,7 +21,7 @@ use siphasher::sip::SipHasher24;
 use super::seq::SeqNumber;
 
 /// One tick of the ISN clock `M`: 4 microseconds (RFC 9293 §3.4.1,
-/// RFC 6528 §3), so `M` wraps about every 4.55 hours.
+/// RFC 6528 §3), so `M` wraps about every 4.77 hours (2^32 × 4 µs).
 pub const CLOCK_TICK_NS: u64 = 4_000;
 
 /// The source of the secret of [`IsnGenerator::from_os_random`]: the

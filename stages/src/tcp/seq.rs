@@ -417,15 +417,27 @@ mod tests {
         fn window_matches_unwrapped_line(
             base in seq_value(),
             window in offset(),
-            from_lo in any::<u64>(),
+            anywhere in any::<u64>(),
+            anchor in 0u8..3,
+            nudge in -2i64..=2,
         ) {
             let window = u64::from(window);
             // The line starts a few laps in so points before lo stay >= 0.
             let lo = (4u64 << 32) + u64::from(base);
             let hi = lo + window;
             // The non-aliasing points span 2^33 - window values.
+            let first = hi - (1u64 << 32);
             let span = (2u64 << 32) - window;
-            let x = hi - (1u64 << 32) + from_lo % span;
+            // A third of the cases lands within 2 of each window edge,
+            // where off-by-one bugs live.
+            let near = |edge: u64| edge.checked_add_signed(nudge);
+            let x = match anchor {
+                1 => near(lo),
+                2 => near(hi),
+                _ => None,
+            }
+            .filter(|x| (first..first + span).contains(x))
+            .unwrap_or(first + anywhere % span);
             let got = SeqNumber::new(x as u32)
                 .is_between(SeqNumber::new(lo as u32), SeqNumber::new(hi as u32));
             prop_assert_eq!(got, lo <= x && x < hi, "lo {} hi {} x {}", lo, hi, x);
