@@ -1,10 +1,15 @@
 //! TCP (RFC 9293): the pure-logic pieces landing ahead of the stages.
 //!
 //! Nothing here touches packets or the pipeline yet; the input, output and
-//! timer stages built on these come next.
+//! timer stages and the socket table built on these come next.
 //!
 //! - [`seq`]: sequence numbers and their arithmetic modulo 2^32.
 //! - [`isn`]: keyed initial sequence numbers (RFC 6528).
+//! - [`rto`]: the retransmission timeout (RFC 6298).
+//! - [`cc`]: congestion control, NewReno (RFC 5681, 6582) and CUBIC
+//!   (RFC 9438).
 
+pub mod cc;
 pub mod isn;
+pub mod rto;
 pub mod seq;

@@ -1,0 +1,297 @@
+//! Congestion control: the window a sender may have in flight.
+//!
+//! [`CongestionControl`] is what the TCP output calls; [`Cc`] picks an
+//! algorithm per socket with static dispatch: [`newreno::NewReno`]
+//! (RFC 5681, RFC 3465, RFC 6582) or [`cubic::Cubic`] (RFC 9438). Both
+//! share the slow start and the fast-recovery bookkeeping of this module.
+//!
+//! Sequence numbers here are plain `u32` compared with wrapping arithmetic
+//! (the `SeqNumber` type lands alongside; this module will switch to it).
+
+pub mod cubic;
+pub mod newreno;
+
+use cubic::Cubic;
+use newreno::NewReno;
+
+/// The initial window of RFC 6928 §2: min(10*MSS, max(2*MSS, 14600)) bytes.
+///
+/// ```
+/// use tpa_stages::tcp::cc::initial_window;
+/// assert_eq!(initial_window(1460), 14600);
+/// assert_eq!(initial_window(9000), 18000);
+/// ```
+pub fn initial_window(mss: u32) -> u32 {
+    mss.saturating_mul(10).min(mss.saturating_mul(2).max(14600))
+}
+
+/// What an ACK did to fast recovery.
+///
+/// ```
+/// use tpa_stages::tcp::cc::AckOutcome;
+/// assert_ne!(AckOutcome::Normal, AckOutcome::PartialAck);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckOutcome {
+    /// Outside recovery, or the ACK that ends it.
+    Normal,
+    /// In recovery, below the recover point: the first unacknowledged
+    /// segment is to be retransmitted now (RFC 6582 §3.2 step 5).
+    PartialAck,
+}
+
+/// The calls the TCP output makes into a congestion controller.
+///
+/// ```
+/// use tpa_stages::tcp::cc::{CongestionControl, newreno::NewReno};
+/// let mut cc = NewReno::new(1460);
+/// cc.on_ack(1460, 1461, 0, None);
+/// assert!(cc.in_slow_start());
+/// assert_eq!(cc.cwnd(), 14600 + 1460);
+/// ```
+pub trait CongestionControl {
+    /// New data acknowledged: `acked_bytes` newly covered by `ack_seq` at
+    /// `now_ns`, with the connection's RTT if known.
+    fn on_ack(
+        &mut self,
+        acked_bytes: u32,
+        ack_seq: u32,
+        now_ns: u64,
+        rtt_ns: Option<u64>,
+    ) -> AckOutcome;
+    /// A duplicate ACK during recovery: inflates the window by one segment
+    /// (RFC 5681 §3.2 step 4). Ignored outside recovery.
+    fn on_dup_ack(&mut self);
+    /// The third duplicate ACK: fast retransmit and enter recovery, with
+    /// `flight_size` bytes outstanding and `snd_max` the highest sequence
+    /// sent (the recover point of RFC 6582 §3.2 step 2). Ignored while
+    /// already recovering.
+    fn enter_recovery(&mut self, flight_size: u32, snd_max: u32, now_ns: u64);
+    /// The retransmission timer expired with `flight_size` bytes out.
+    fn on_rto(&mut self, flight_size: u32, now_ns: u64);
+    /// The congestion window, bytes; never below one MSS.
+    fn cwnd(&self) -> u32;
+    /// The slow-start threshold, bytes.
+    fn ssthresh(&self) -> u32;
+    /// Whether cwnd < ssthresh (RFC 5681 §3.1).
+    fn in_slow_start(&self) -> bool {
+        self.cwnd() < self.ssthresh()
+    }
+    /// Whether fast recovery is running.
+    fn in_recovery(&self) -> bool;
+}
+
+/// A congestion controller picked per socket.
+///
+/// ```
+/// use tpa_stages::tcp::cc::{Cc, CongestionControl};
+/// let cc = Cc::cubic(1460);
+/// assert_eq!(cc.cwnd(), 14600);
+/// ```
+#[derive(Clone, Debug)]
+pub enum Cc {
+    /// RFC 5681/6582 NewReno.
+    NewReno(NewReno),
+    /// RFC 9438 CUBIC.
+    Cubic(Cubic),
+}
+
+impl Cc {
+    /// NewReno for segments of `mss` bytes.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{Cc, CongestionControl};
+    /// assert_eq!(Cc::newreno(1000).cwnd(), 10000);
+    /// ```
+    pub fn newreno(mss: u32) -> Self {
+        Cc::NewReno(NewReno::new(mss))
+    }
+
+    /// CUBIC for segments of `mss` bytes.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{Cc, CongestionControl};
+    /// assert!(Cc::cubic(1460).in_slow_start());
+    /// ```
+    pub fn cubic(mss: u32) -> Self {
+        Cc::Cubic(Cubic::new(mss))
+    }
+}
+
+macro_rules! each {
+    ($self:ident, $cc:ident => $e:expr) => {
+        match $self {
+            Cc::NewReno($cc) => $e,
+            Cc::Cubic($cc) => $e,
+        }
+    };
+}
+
+impl CongestionControl for Cc {
+    fn on_ack(
+        &mut self,
+        acked_bytes: u32,
+        ack_seq: u32,
+        now_ns: u64,
+        rtt_ns: Option<u64>,
+    ) -> AckOutcome {
+        each!(self, cc => cc.on_ack(acked_bytes, ack_seq, now_ns, rtt_ns))
+    }
+    fn on_dup_ack(&mut self) {
+        each!(self, cc => cc.on_dup_ack())
+    }
+    fn enter_recovery(&mut self, flight_size: u32, snd_max: u32, now_ns: u64) {
+        each!(self, cc => cc.enter_recovery(flight_size, snd_max, now_ns))
+    }
+    fn on_rto(&mut self, flight_size: u32, now_ns: u64) {
+        each!(self, cc => cc.on_rto(flight_size, now_ns))
+    }
+    fn cwnd(&self) -> u32 {
+        each!(self, cc => cc.cwnd())
+    }
+    fn ssthresh(&self) -> u32 {
+        each!(self, cc => cc.ssthresh())
+    }
+    fn in_recovery(&self) -> bool {
+        each!(self, cc => cc.in_recovery())
+    }
+}
+
+/// `a` is after `b` in sequence space (RFC 1982 style, wrapping).
+fn seq_after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+/// Window state both algorithms share: cwnd, ssthresh, slow start with
+/// appropriate byte counting, and NewReno fast recovery.
+#[derive(Clone, Debug)]
+pub(crate) struct Window {
+    pub(crate) mss: u32,
+    pub(crate) cwnd: u32,
+    pub(crate) ssthresh: u32,
+    /// The recover point while in fast recovery (RFC 6582 §3.2).
+    pub(crate) recover: Option<u32>,
+    /// Bytes acknowledged toward the next congestion-avoidance increase
+    /// (RFC 3465 §2.1).
+    pub(crate) bytes_acked: u32,
+}
+
+impl Window {
+    pub(crate) fn new(mss: u32) -> Self {
+        // An MSS of 0 would make every window 0: one byte is the floor.
+        let mss = mss.max(1);
+        Window {
+            mss,
+            cwnd: initial_window(mss),
+            // RFC 5681 §3.1: "arbitrarily high" initial ssthresh.
+            ssthresh: u32::MAX,
+            recover: None,
+            bytes_acked: 0,
+        }
+    }
+
+    /// RFC 5681 §3.1 eq. (4): ssthresh = max(FlightSize / 2, 2*SMSS).
+    pub(crate) fn halved(&self, flight_size: u32) -> u32 {
+        (flight_size / 2).max(self.mss.saturating_mul(2))
+    }
+
+    /// Slow start with RFC 3465 §2.2's limit L = 2*SMSS per ACK; cwnd stops
+    /// at ssthresh is not required by RFC 5681 (it may overshoot by < L).
+    pub(crate) fn slow_start(&mut self, acked_bytes: u32) {
+        let inc = acked_bytes.min(self.mss.saturating_mul(2));
+        self.cwnd = self.cwnd.saturating_add(inc);
+    }
+
+    /// Recovery bookkeeping for a new ACK. Returns `None` when not in
+    /// recovery (the algorithm grows the window), otherwise the outcome.
+    pub(crate) fn recovery_ack(&mut self, acked_bytes: u32, ack_seq: u32) -> Option<AckOutcome> {
+        let recover = self.recover?;
+        if seq_after(ack_seq, recover) || ack_seq == recover {
+            // RFC 6582 §3.2 step 3 (full ACK), option 2: cwnd = ssthresh.
+            self.recover = None;
+            self.cwnd = self.ssthresh.max(self.mss);
+            self.bytes_acked = 0;
+            Some(AckOutcome::Normal)
+        } else {
+            // RFC 6582 §3.2 step 5 (partial ACK): deflate by the amount
+            // acknowledged, add back one SMSS if that was at least one SMSS.
+            self.cwnd = self.cwnd.saturating_sub(acked_bytes);
+            if acked_bytes >= self.mss {
+                self.cwnd = self.cwnd.saturating_add(self.mss);
+            }
+            self.cwnd = self.cwnd.max(self.mss);
+            Some(AckOutcome::PartialAck)
+        }
+    }
+
+    /// Enters fast recovery with the new ssthresh (RFC 5681 §3.2 step 3:
+    /// cwnd = ssthresh + 3*SMSS).
+    pub(crate) fn start_recovery(&mut self, ssthresh: u32, snd_max: u32) {
+        self.ssthresh = ssthresh.max(self.mss.saturating_mul(2));
+        self.cwnd = self.ssthresh.saturating_add(self.mss.saturating_mul(3));
+        self.recover = Some(snd_max);
+        self.bytes_acked = 0;
+    }
+
+    /// RFC 5681 §3.2 step 4: each further duplicate ACK adds one SMSS.
+    pub(crate) fn dup_ack(&mut self) {
+        if self.recover.is_some() {
+            self.cwnd = self.cwnd.saturating_add(self.mss);
+        }
+    }
+
+    /// RFC 5681 §3.1: after a timeout cwnd is the loss window, one SMSS;
+    /// recovery is abandoned (RFC 6582 §3.2 step 2's note on timeouts).
+    pub(crate) fn timeout(&mut self, ssthresh: u32) {
+        self.ssthresh = ssthresh.max(self.mss.saturating_mul(2));
+        self.cwnd = self.mss;
+        self.recover = None;
+        self.bytes_acked = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn initial_window_follows_rfc_6928() {
+        assert_eq!(initial_window(1460), 14600);
+        assert_eq!(initial_window(536), 5360);
+        assert_eq!(initial_window(1), 10);
+        // min(90000, max(18000, 14600)) = 18000
+        assert_eq!(initial_window(9000), 18000);
+        assert_eq!(initial_window(u32::MAX), u32::MAX);
+    }
+
+    #[test]
+    fn sequence_comparison_wraps() {
+        assert!(seq_after(1, u32::MAX));
+        assert!(!seq_after(u32::MAX, 1));
+        assert!(!seq_after(5, 5));
+    }
+
+    proptest! {
+        #[test]
+        fn any_event_sequence_keeps_cwnd_at_least_one_mss(
+            cubic in any::<bool>(),
+            mss in 1u32..65536,
+            events in proptest::collection::vec((0u8..4, any::<u32>(), any::<u32>(), 0u64..10_000_000_000, proptest::option::of(any::<u64>())), 0..200),
+        ) {
+            let mut cc = if cubic { Cc::cubic(mss) } else { Cc::newreno(mss) };
+            let mut now = 0u64;
+            for (kind, bytes, seq, dt, rtt) in events {
+                now = now.saturating_add(dt);
+                match kind {
+                    0 => { cc.on_ack(bytes, seq, now, rtt); }
+                    1 => cc.on_dup_ack(),
+                    2 => cc.enter_recovery(bytes, seq, now),
+                    _ => cc.on_rto(bytes, now),
+                }
+                prop_assert!(cc.cwnd() >= mss, "cwnd {} < mss {}", cc.cwnd(), mss);
+                prop_assert!(cc.ssthresh() >= mss.saturating_mul(2).min(u32::MAX));
+            }
+        }
+    }
+}
