@@ -52,6 +52,13 @@ pub enum AckOutcome {
 pub trait CongestionControl {
     /// New data acknowledged: `acked_bytes` newly covered by `ack_seq` at
     /// `now_ns`, with the connection's RTT if known.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{Cc, CongestionControl};
+    /// let mut cc = Cc::newreno(1000);
+    /// cc.on_ack(1000, 1000, 0, Some(10_000_000));
+    /// assert_eq!(cc.cwnd(), 11_000);
+    /// ```
     fn on_ack(
         &mut self,
         acked_bytes: u32,
@@ -61,23 +68,68 @@ pub trait CongestionControl {
     ) -> AckOutcome;
     /// A duplicate ACK during recovery: inflates the window by one segment
     /// (RFC 5681 §3.2 step 4). Ignored outside recovery.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{Cc, CongestionControl};
+    /// let mut cc = Cc::newreno(1000);
+    /// cc.on_dup_ack();
+    /// assert_eq!(cc.cwnd(), 10_000);
+    /// ```
     fn on_dup_ack(&mut self);
     /// The third duplicate ACK: fast retransmit and enter recovery, with
     /// `flight_size` bytes outstanding and `snd_max` the highest sequence
     /// sent (the recover point of RFC 6582 §3.2 step 2). Ignored while
     /// already recovering.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{Cc, CongestionControl};
+    /// let mut cc = Cc::newreno(1000);
+    /// cc.enter_recovery(8000, 8000, 0);
+    /// assert!(cc.in_recovery());
+    /// ```
     fn enter_recovery(&mut self, flight_size: u32, snd_max: u32, now_ns: u64);
     /// The retransmission timer expired with `flight_size` bytes out.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{Cc, CongestionControl};
+    /// let mut cc = Cc::newreno(1000);
+    /// cc.on_rto(8000, 0);
+    /// assert_eq!(cc.cwnd(), 1000);
+    /// ```
     fn on_rto(&mut self, flight_size: u32, now_ns: u64);
     /// The congestion window, bytes; never below one MSS.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{Cc, CongestionControl};
+    /// let mut cc = Cc::newreno(1000);
+    /// assert_eq!(cc.cwnd(), 10_000);
+    /// ```
     fn cwnd(&self) -> u32;
     /// The slow-start threshold, bytes.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{Cc, CongestionControl};
+    /// let mut cc = Cc::newreno(1000);
+    /// assert_eq!(cc.ssthresh(), u32::MAX);
+    /// ```
     fn ssthresh(&self) -> u32;
     /// Whether cwnd < ssthresh (RFC 5681 §3.1).
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{Cc, CongestionControl};
+    /// let mut cc = Cc::newreno(1000);
+    /// assert!(cc.in_slow_start());
+    /// ```
     fn in_slow_start(&self) -> bool {
         self.cwnd() < self.ssthresh()
     }
     /// Whether fast recovery is running.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{Cc, CongestionControl};
+    /// let mut cc = Cc::newreno(1000);
+    /// assert!(!cc.in_recovery());
+    /// ```
     fn in_recovery(&self) -> bool;
 }
 
