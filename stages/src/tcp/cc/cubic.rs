@@ -7,6 +7,7 @@
 //! value becomes infinite or NaN.
 
 use super::{AckOutcome, CongestionControl, Window};
+use crate::tcp::seq::SeqNumber;
 
 /// RFC 9438 §5.1: C = 0.4 (segments / second^3).
 const C: f64 = 0.4;
@@ -20,9 +21,10 @@ const MAX_TARGET_RATIO: f64 = 1.5;
 /// The CUBIC congestion controller.
 ///
 /// ```
+/// use tpa_stages::tcp::seq::SeqNumber;
 /// use tpa_stages::tcp::cc::{CongestionControl, cubic::Cubic};
 /// let mut cc = Cubic::new(1000);
-/// cc.enter_recovery(100_000, 100_000, 0);
+/// cc.enter_recovery(100_000, SeqNumber::new(100_000), 0);
 /// assert_eq!(cc.ssthresh(), 70_000);
 /// ```
 #[derive(Clone, Debug)]
@@ -152,7 +154,7 @@ impl CongestionControl for Cubic {
     fn on_ack(
         &mut self,
         acked_bytes: u32,
-        ack_seq: u32,
+        ack_seq: SeqNumber,
         now_ns: u64,
         rtt_ns: Option<u64>,
     ) -> AckOutcome {
@@ -176,7 +178,7 @@ impl CongestionControl for Cubic {
         self.w.dup_ack();
     }
 
-    fn enter_recovery(&mut self, flight_size: u32, snd_max: u32, _now_ns: u64) {
+    fn enter_recovery(&mut self, flight_size: u32, snd_max: SeqNumber, _now_ns: u64) {
         if self.w.recover.is_none() {
             let ssthresh = self.reduce(flight_size);
             self.w.start_recovery(ssthresh, snd_max);
@@ -226,7 +228,7 @@ mod tests {
             for _ in 0..segments {
                 *now += step;
                 *seq = seq.wrapping_add(MSS);
-                cc.on_ack(MSS, *seq, *now, Some(rtt_ns));
+                cc.on_ack(MSS, SeqNumber::new(*seq), *now, Some(rtt_ns));
             }
             out.push(cc.cwnd() / MSS);
         }
@@ -239,8 +241,8 @@ mod tests {
         cc.w.cwnd = 100 * MSS;
         cc.w.ssthresh = 100 * MSS;
         let seq = 1_000_000u32;
-        cc.enter_recovery(100 * MSS, seq, 0);
-        cc.on_ack(MSS, seq, 0, None);
+        cc.enter_recovery(100 * MSS, SeqNumber::new(seq), 0);
+        cc.on_ack(MSS, SeqNumber::new(seq), 0, None);
         (cc, seq, 0)
     }
 
@@ -281,7 +283,7 @@ mod tests {
     fn fast_convergence_lowers_w_max_when_losses_come_sooner() {
         let (mut cc, seq, _) = after_loss_at_100();
         // A second loss at 70 < W_max 100: W_max = 70 * 1.7 / 2 = 59.5.
-        cc.enter_recovery(70 * MSS, seq.wrapping_add(70 * MSS), 0);
+        cc.enter_recovery(70 * MSS, SeqNumber::new(seq.wrapping_add(70 * MSS)), 0);
         assert!((cc.w_max - 59.5).abs() < 1e-9);
         assert_eq!(cc.ssthresh(), 49 * MSS);
     }
@@ -330,8 +332,8 @@ mod tests {
     fn extreme_inputs_stay_finite() {
         let mut cc = Cubic::new(1);
         cc.w.ssthresh = 2;
-        cc.on_ack(u32::MAX, 1, 0, Some(u64::MAX));
-        cc.on_ack(u32::MAX, 2, u64::MAX, Some(u64::MAX));
+        cc.on_ack(u32::MAX, SeqNumber::new(1), 0, Some(u64::MAX));
+        cc.on_ack(u32::MAX, SeqNumber::new(2), u64::MAX, Some(u64::MAX));
         assert!(cc.cwnd() >= 1);
         let e = cc.epoch.expect("in congestion avoidance");
         assert!(e.cwnd.is_finite() && e.w_est.is_finite());

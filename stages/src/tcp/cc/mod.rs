@@ -5,12 +5,13 @@
 //! (RFC 5681, RFC 3465, RFC 6582) or [`cubic::Cubic`] (RFC 9438). Both
 //! share the slow start and the fast-recovery bookkeeping of this module.
 //!
-//! Sequence numbers here are plain `u32` compared with wrapping arithmetic
-//! (the `SeqNumber` type lands alongside; this module will switch to it).
+//! Sequence numbers (the recover point, the ACK) are
+//! [`SeqNumber`](crate::tcp::seq::SeqNumber)s, compared modulo 2^32.
 
 pub mod cubic;
 pub mod newreno;
 
+use crate::tcp::seq::SeqNumber;
 use cubic::Cubic;
 use newreno::NewReno;
 
@@ -43,9 +44,10 @@ pub enum AckOutcome {
 /// The calls the TCP output makes into a congestion controller.
 ///
 /// ```
+/// use tpa_stages::tcp::seq::SeqNumber;
 /// use tpa_stages::tcp::cc::{CongestionControl, newreno::NewReno};
 /// let mut cc = NewReno::new(1460);
-/// cc.on_ack(1460, 1461, 0, None);
+/// cc.on_ack(1460, SeqNumber::new(1461), 0, None);
 /// assert!(cc.in_slow_start());
 /// assert_eq!(cc.cwnd(), 14600 + 1460);
 /// ```
@@ -54,15 +56,16 @@ pub trait CongestionControl {
     /// `now_ns`, with the connection's RTT if known.
     ///
     /// ```
+    /// use tpa_stages::tcp::seq::SeqNumber;
     /// use tpa_stages::tcp::cc::{Cc, CongestionControl};
     /// let mut cc = Cc::newreno(1000);
-    /// cc.on_ack(1000, 1000, 0, Some(10_000_000));
+    /// cc.on_ack(1000, SeqNumber::new(1000), 0, Some(10_000_000));
     /// assert_eq!(cc.cwnd(), 11_000);
     /// ```
     fn on_ack(
         &mut self,
         acked_bytes: u32,
-        ack_seq: u32,
+        ack_seq: SeqNumber,
         now_ns: u64,
         rtt_ns: Option<u64>,
     ) -> AckOutcome;
@@ -82,12 +85,13 @@ pub trait CongestionControl {
     /// already recovering.
     ///
     /// ```
+    /// use tpa_stages::tcp::seq::SeqNumber;
     /// use tpa_stages::tcp::cc::{Cc, CongestionControl};
     /// let mut cc = Cc::newreno(1000);
-    /// cc.enter_recovery(8000, 8000, 0);
+    /// cc.enter_recovery(8000, SeqNumber::new(8000), 0);
     /// assert!(cc.in_recovery());
     /// ```
-    fn enter_recovery(&mut self, flight_size: u32, snd_max: u32, now_ns: u64);
+    fn enter_recovery(&mut self, flight_size: u32, snd_max: SeqNumber, now_ns: u64);
     /// The retransmission timer expired with `flight_size` bytes out.
     ///
     /// ```
@@ -183,7 +187,7 @@ impl CongestionControl for Cc {
     fn on_ack(
         &mut self,
         acked_bytes: u32,
-        ack_seq: u32,
+        ack_seq: SeqNumber,
         now_ns: u64,
         rtt_ns: Option<u64>,
     ) -> AckOutcome {
@@ -192,7 +196,7 @@ impl CongestionControl for Cc {
     fn on_dup_ack(&mut self) {
         each!(self, cc => cc.on_dup_ack())
     }
-    fn enter_recovery(&mut self, flight_size: u32, snd_max: u32, now_ns: u64) {
+    fn enter_recovery(&mut self, flight_size: u32, snd_max: SeqNumber, now_ns: u64) {
         each!(self, cc => cc.enter_recovery(flight_size, snd_max, now_ns))
     }
     fn on_rto(&mut self, flight_size: u32, now_ns: u64) {
@@ -209,11 +213,6 @@ impl CongestionControl for Cc {
     }
 }
 
-/// `a` is after `b` in sequence space (RFC 1982 style, wrapping).
-fn seq_after(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
-}
-
 /// Window state both algorithms share: cwnd, ssthresh, slow start with
 /// appropriate byte counting, and NewReno fast recovery.
 #[derive(Clone, Debug)]
@@ -222,7 +221,7 @@ pub(crate) struct Window {
     pub(crate) cwnd: u32,
     pub(crate) ssthresh: u32,
     /// The recover point while in fast recovery (RFC 6582 §3.2).
-    pub(crate) recover: Option<u32>,
+    pub(crate) recover: Option<SeqNumber>,
     /// Bytes acknowledged toward the next congestion-avoidance increase
     /// (RFC 3465 §2.1).
     pub(crate) bytes_acked: u32,
@@ -256,9 +255,13 @@ impl Window {
 
     /// Recovery bookkeeping for a new ACK. Returns `None` when not in
     /// recovery (the algorithm grows the window), otherwise the outcome.
-    pub(crate) fn recovery_ack(&mut self, acked_bytes: u32, ack_seq: u32) -> Option<AckOutcome> {
+    pub(crate) fn recovery_ack(
+        &mut self,
+        acked_bytes: u32,
+        ack_seq: SeqNumber,
+    ) -> Option<AckOutcome> {
         let recover = self.recover?;
-        if seq_after(ack_seq, recover) || ack_seq == recover {
+        if ack_seq.ge(recover) {
             // RFC 6582 §3.2 step 3 (full ACK), option 2: cwnd = ssthresh.
             self.recover = None;
             self.cwnd = self.ssthresh.max(self.mss);
@@ -278,7 +281,7 @@ impl Window {
 
     /// Enters fast recovery with the new ssthresh (RFC 5681 §3.2 step 3:
     /// cwnd = ssthresh + 3*SMSS).
-    pub(crate) fn start_recovery(&mut self, ssthresh: u32, snd_max: u32) {
+    pub(crate) fn start_recovery(&mut self, ssthresh: u32, snd_max: SeqNumber) {
         self.ssthresh = ssthresh.max(self.mss.saturating_mul(2));
         self.cwnd = self.ssthresh.saturating_add(self.mss.saturating_mul(3));
         self.recover = Some(snd_max);
@@ -317,13 +320,6 @@ mod tests {
         assert_eq!(initial_window(u32::MAX), u32::MAX);
     }
 
-    #[test]
-    fn sequence_comparison_wraps() {
-        assert!(seq_after(1, u32::MAX));
-        assert!(!seq_after(u32::MAX, 1));
-        assert!(!seq_after(5, 5));
-    }
-
     proptest! {
         #[test]
         fn any_event_sequence_keeps_cwnd_at_least_one_mss(
@@ -336,9 +332,9 @@ mod tests {
             for (kind, bytes, seq, dt, rtt) in events {
                 now = now.saturating_add(dt);
                 match kind {
-                    0 => { cc.on_ack(bytes, seq, now, rtt); }
+                    0 => { cc.on_ack(bytes, SeqNumber::new(seq), now, rtt); }
                     1 => cc.on_dup_ack(),
-                    2 => cc.enter_recovery(bytes, seq, now),
+                    2 => cc.enter_recovery(bytes, SeqNumber::new(seq), now),
                     _ => cc.on_rto(bytes, now),
                 }
                 prop_assert!(cc.cwnd() >= mss, "cwnd {} < mss {}", cc.cwnd(), mss);

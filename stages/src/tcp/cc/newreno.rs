@@ -2,13 +2,15 @@
 //! byte counting (RFC 3465) and RFC 6582 fast recovery.
 
 use super::{AckOutcome, CongestionControl, Window};
+use crate::tcp::seq::SeqNumber;
 
 /// The NewReno congestion controller.
 ///
 /// ```
+/// use tpa_stages::tcp::seq::SeqNumber;
 /// use tpa_stages::tcp::cc::{CongestionControl, newreno::NewReno};
 /// let mut cc = NewReno::new(1000);
-/// cc.enter_recovery(20_000, 50_000, 0);
+/// cc.enter_recovery(20_000, SeqNumber::new(50_000), 0);
 /// assert_eq!(cc.ssthresh(), 10_000);
 /// assert_eq!(cc.cwnd(), 13_000);
 /// ```
@@ -36,7 +38,7 @@ impl CongestionControl for NewReno {
     fn on_ack(
         &mut self,
         acked_bytes: u32,
-        ack_seq: u32,
+        ack_seq: SeqNumber,
         _now_ns: u64,
         _rtt_ns: Option<u64>,
     ) -> AckOutcome {
@@ -61,7 +63,7 @@ impl CongestionControl for NewReno {
         self.w.dup_ack();
     }
 
-    fn enter_recovery(&mut self, flight_size: u32, snd_max: u32, _now_ns: u64) {
+    fn enter_recovery(&mut self, flight_size: u32, snd_max: SeqNumber, _now_ns: u64) {
         if self.w.recover.is_none() {
             let ssthresh = self.w.halved(flight_size);
             self.w.start_recovery(ssthresh, snd_max);
@@ -97,9 +99,9 @@ mod tests {
         let mut cc = NewReno::new(MSS);
         assert_eq!(cc.cwnd(), 10 * MSS);
         // RFC 3465 §2.2, L = 2*SMSS: a stretch ACK of 3 segments adds 2.
-        cc.on_ack(3 * MSS, 3 * MSS, 0, None);
+        cc.on_ack(3 * MSS, SeqNumber::new(3 * MSS), 0, None);
         assert_eq!(cc.cwnd(), 12 * MSS);
-        cc.on_ack(MSS / 2, 3 * MSS + MSS / 2, 0, None);
+        cc.on_ack(MSS / 2, SeqNumber::new(3 * MSS + MSS / 2), 0, None);
         assert_eq!(cc.cwnd(), 12 * MSS + MSS / 2);
         assert!(cc.in_slow_start());
     }
@@ -113,17 +115,17 @@ mod tests {
         let mut seq = 0;
         while cc.in_slow_start() {
             seq += MSS;
-            cc.on_ack(MSS, seq, 0, None);
+            cc.on_ack(MSS, SeqNumber::new(seq), 0, None);
         }
         assert_eq!(cc.cwnd(), 10 * MSS);
         // 9 segments of ACKs: still 10; the 10th makes it 11.
         for _ in 0..9 {
             seq += MSS;
-            cc.on_ack(MSS, seq, 0, None);
+            cc.on_ack(MSS, SeqNumber::new(seq), 0, None);
         }
         assert_eq!(cc.cwnd(), 10 * MSS);
         seq += MSS;
-        cc.on_ack(MSS, seq, 0, None);
+        cc.on_ack(MSS, SeqNumber::new(seq), 0, None);
         assert_eq!(cc.cwnd(), 11 * MSS);
     }
 
@@ -131,7 +133,7 @@ mod tests {
     fn fast_recovery_inflates_deflates_on_partial_acks_and_exits_on_full_ack() {
         let mut cc = NewReno::new(MSS);
         // 20 segments out, highest sent 20_000: ssthresh 10, cwnd 13.
-        cc.enter_recovery(20 * MSS, 20 * MSS, 0);
+        cc.enter_recovery(20 * MSS, SeqNumber::new(20 * MSS), 0);
         assert!(cc.in_recovery());
         assert_eq!(cc.ssthresh(), 10 * MSS);
         assert_eq!(cc.cwnd(), 13 * MSS);
@@ -139,19 +141,25 @@ mod tests {
         cc.on_dup_ack();
         assert_eq!(cc.cwnd(), 15 * MSS);
         // A second loss signal while recovering changes nothing.
-        cc.enter_recovery(40 * MSS, 40 * MSS, 0);
+        cc.enter_recovery(40 * MSS, SeqNumber::new(40 * MSS), 0);
         assert_eq!(cc.ssthresh(), 10 * MSS);
         // Partial ACK of 4 segments: 15 - 4 + 1 = 12, retransmit.
-        assert_eq!(cc.on_ack(4 * MSS, 4 * MSS, 0, None), AckOutcome::PartialAck);
+        assert_eq!(
+            cc.on_ack(4 * MSS, SeqNumber::new(4 * MSS), 0, None),
+            AckOutcome::PartialAck
+        );
         assert_eq!(cc.cwnd(), 12 * MSS);
         // Partial ACK smaller than a segment: no segment added back.
         assert_eq!(
-            cc.on_ack(MSS / 2, 4 * MSS + MSS / 2, 0, None),
+            cc.on_ack(MSS / 2, SeqNumber::new(4 * MSS + MSS / 2), 0, None),
             AckOutcome::PartialAck
         );
         assert_eq!(cc.cwnd(), 12 * MSS - MSS / 2);
         // The full ACK ends recovery at ssthresh.
-        assert_eq!(cc.on_ack(15 * MSS, 20 * MSS, 0, None), AckOutcome::Normal);
+        assert_eq!(
+            cc.on_ack(15 * MSS, SeqNumber::new(20 * MSS), 0, None),
+            AckOutcome::Normal
+        );
         assert!(!cc.in_recovery());
         assert_eq!(cc.cwnd(), 10 * MSS);
         assert!(!cc.in_slow_start());
@@ -161,18 +169,21 @@ mod tests {
     fn recover_point_across_sequence_wrap() {
         let mut cc = NewReno::new(MSS);
         let snd_max = 500u32; // wrapped past 0
-        cc.enter_recovery(10 * MSS, snd_max, 0);
+        cc.enter_recovery(10 * MSS, SeqNumber::new(snd_max), 0);
         assert_eq!(
-            cc.on_ack(MSS, u32::MAX - 100, 0, None),
+            cc.on_ack(MSS, SeqNumber::new(u32::MAX - 100), 0, None),
             AckOutcome::PartialAck
         );
-        assert_eq!(cc.on_ack(MSS, 600, 0, None), AckOutcome::Normal);
+        assert_eq!(
+            cc.on_ack(MSS, SeqNumber::new(600), 0, None),
+            AckOutcome::Normal
+        );
     }
 
     #[test]
     fn timeout_sets_the_loss_window_and_ends_recovery() {
         let mut cc = NewReno::new(MSS);
-        cc.enter_recovery(30 * MSS, 30 * MSS, 0);
+        cc.enter_recovery(30 * MSS, SeqNumber::new(30 * MSS), 0);
         cc.on_rto(30 * MSS, 0);
         assert!(!cc.in_recovery());
         assert_eq!(cc.cwnd(), MSS);
@@ -185,7 +196,7 @@ mod tests {
     #[test]
     fn huge_acks_saturate() {
         let mut cc = NewReno::new(u32::MAX);
-        cc.on_ack(u32::MAX, 1, 0, None);
+        cc.on_ack(u32::MAX, SeqNumber::new(1), 0, None);
         assert_eq!(cc.cwnd(), u32::MAX);
     }
 }
