@@ -6,7 +6,7 @@
 //! share the slow start and the fast-recovery bookkeeping of this module.
 //!
 //! Sequence numbers (the recover point, the ACK) are
-//! [`SeqNumber`](crate::tcp::seq::SeqNumber)s, compared modulo 2^32.
+//! [`SeqNumber`]s, compared modulo 2^32.
 
 pub mod cubic;
 pub mod newreno;
