@@ -15,49 +15,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-[[ $(id -u) -eq 0 ]] || {
-    echo "run-demo.sh: run as root (sudo $0): it creates a network namespace and a TAP interface" >&2
-    exit 1
-}
-if ! command -v ip >/dev/null; then
-    echo "==> installing iproute2"
-    DEBIAN_FRONTEND=noninteractive apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends iproute2 </dev/null
-fi
-if [[ -f "$HOME/.cargo/env" ]]; then
-    # shellcheck source=/dev/null
-    . "$HOME/.cargo/env"
-fi
+# shellcheck source=apps/demo_lib.sh
+. apps/demo_lib.sh
 # shellcheck source=benches/background.sh
 . benches/background.sh
-command -v cargo >/dev/null || {
-    echo "run-demo.sh: cargo not found: install Rust (stable >= 1.91) with rustup" >&2
-    exit 1
-}
-
-ns="tpa-echodemo-$$"
 count="${COUNT:-1000}"
-log="$(mktemp)"
-pid=
-
-cleanup() {
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -INT "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-    ip netns del "$ns" 2>/dev/null || true
-    rm -f "$log"
-}
-trap cleanup EXIT
-
-echo "==> building tpa-echo"
-cargo build -p tpa-echo
-target_dir="$(cargo metadata --format-version 1 --no-deps |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-bin="$target_dir/debug/tpa-echo"
-
-ip netns add "$ns"
-ip -n "$ns" link set lo up
+demo_setup tpa-echo tpa-echodemo
 
 # wait_for PID TEXT: until the log has a line starting with TEXT.
 wait_for() {

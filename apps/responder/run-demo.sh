@@ -11,54 +11,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-[[ $(id -u) -eq 0 ]] || {
-    echo "run-demo.sh: run as root (sudo $0): it creates a network namespace and a TAP interface" >&2
-    exit 1
-}
-need=()
-command -v ip >/dev/null || need+=(iproute2)
-command -v ping >/dev/null || need+=(iputils-ping)
-if ((${#need[@]})); then
-    echo "==> installing ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null
-fi
-if [[ -f "$HOME/.cargo/env" ]]; then
-    # shellcheck source=/dev/null
-    . "$HOME/.cargo/env"
-fi
-
-command -v cargo >/dev/null || {
-    echo "run-demo.sh: cargo not found: install Rust (stable >= 1.91) with rustup" >&2
-    exit 1
-}
-
-ns="tpa-demo-$$"
+# shellcheck source=apps/demo_lib.sh
+. apps/demo_lib.sh
 tap=tpa0
 tpa_ip=192.0.2.2
 kernel_ip=192.0.2.1
 count="${COUNT:-4}"
-log="$(mktemp)"
-pid=
-
-cleanup() {
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -INT "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-    ip netns del "$ns" 2>/dev/null || true
-    rm -f "$log"
-}
-trap cleanup EXIT
-
-echo "==> building tpa-responder"
-cargo build -p tpa-responder
-target_dir="$(cargo metadata --format-version 1 --no-deps |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-bin="$target_dir/debug/tpa-responder"
-
-ip netns add "$ns"
-ip -n "$ns" link set lo up
+demo_setup tpa-responder tpa-demo ping:iputils-ping
 
 echo "==> tpa-responder --port tap:$tap --ip $tpa_ip/24   (in namespace $ns)"
 ip netns exec "$ns" "$bin" --port "tap:$tap" --ip "$tpa_ip/24" --interval 0 >"$log" 2>&1 &
