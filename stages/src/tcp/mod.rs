@@ -8,8 +8,13 @@
 //! - [`rto`]: the retransmission timeout (RFC 6298).
 //! - [`cc`]: congestion control, NewReno (RFC 5681, 6582) and CUBIC
 //!   (RFC 9438).
+//! - [`config`]: every TCP knob and its default.
+//! - [`segment`]: a segment as the connection engine sees it (parsed,
+//!   payload zero-copy).
 
 pub mod cc;
+pub mod config;
 pub mod isn;
 pub mod rto;
+pub mod segment;
 pub mod seq;

@@ -1,0 +1,163 @@
+//! The TCP knobs: one value per stack, read by every connection.
+//!
+//! Defaults follow Linux where libtpa follows Linux. Loading from TOML with
+//! environment overrides and validation comes with the config loader.
+
+use super::cc::Cc;
+
+/// Which congestion controller new connections use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CongestionAlgorithm {
+    /// NewReno (RFC 5681, RFC 6582).
+    NewReno,
+    /// CUBIC (RFC 9438), Linux's default.
+    #[default]
+    Cubic,
+}
+
+impl CongestionAlgorithm {
+    /// A fresh controller of this kind for a connection with `mss`.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::CongestionControl;
+    /// use tpa_stages::tcp::config::CongestionAlgorithm;
+    /// assert_eq!(CongestionAlgorithm::NewReno.controller(1000).cwnd(), 10_000);
+    /// ```
+    pub fn controller(self, mss: u32) -> Cc {
+        match self {
+            CongestionAlgorithm::NewReno => Cc::newreno(mss),
+            CongestionAlgorithm::Cubic => Cc::cubic(mss),
+        }
+    }
+}
+
+/// Every TCP knob. Times are nanoseconds; sizes bytes.
+///
+/// ```
+/// use tpa_stages::tcp::config::TcpConfig;
+/// let cfg = TcpConfig::default();
+/// assert!(cfg.timestamps && cfg.sack && cfg.window_scale);
+/// assert_eq!(cfg.rto_min_ns, 200_000_000);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// Sockets (listening, connected, TIME_WAIT) open at once, at most.
+    pub max_sockets: usize,
+    /// Bytes a connection's send queue holds (sent-unacknowledged plus
+    /// not yet sent) before writes are refused with `WouldBlock`.
+    pub send_queue_bytes: usize,
+    /// Bytes a connection's receive queue holds (in order, unread, plus out
+    /// of order): the most window it advertises.
+    pub receive_queue_bytes: usize,
+    /// Out-of-order segments a connection holds, at most.
+    pub ooo_max_segments: usize,
+    /// Connections waiting in a listener's accept queue (and half-open
+    /// ones), at most: the backlog's upper bound.
+    pub backlog: usize,
+    /// The MSS we announce and send with, before the path's MTU caps it
+    /// (0: from the interface's MTU).
+    pub mss: u16,
+    /// Send and accept window scaling (RFC 7323 §2).
+    pub window_scale: bool,
+    /// Send and accept timestamps (RFC 7323 §3), and PAWS with them.
+    pub timestamps: bool,
+    /// Send and accept SACK (RFC 2018).
+    pub sack: bool,
+    /// Initial congestion window in segments (RFC 6928: 10).
+    pub initial_cwnd_segments: u32,
+    /// The congestion window's ceiling, bytes.
+    pub max_cwnd_bytes: u32,
+    /// New connections' congestion controller.
+    pub congestion: CongestionAlgorithm,
+    /// Lowest retransmission timeout (Linux 200 ms).
+    pub rto_min_ns: u64,
+    /// Highest retransmission timeout (Linux 120 s).
+    pub rto_max_ns: u64,
+    /// Retransmission timeout before any RTT sample (RFC 6298: 1 s).
+    pub rto_initial_ns: u64,
+    /// SYN (or SYN-ACK) retransmissions before the open fails with
+    /// `TimedOut` (Linux `tcp_syn_retries`: 6).
+    pub syn_retries: u32,
+    /// Data retransmissions before the connection fails with `TimedOut`
+    /// (Linux `tcp_retries2`: 15).
+    pub data_retries: u32,
+    /// Delay ACKs (RFC 9293 §3.8.6.3).
+    pub delayed_ack: bool,
+    /// Longest an ACK is delayed (Linux 40 ms minimum; RFC 9293: < 0.5 s).
+    pub delayed_ack_ns: u64,
+    /// Send keepalive probes on idle connections (RFC 9293 §3.8.4).
+    pub keepalive: bool,
+    /// Idle time before the first probe (Linux 7200 s).
+    pub keepalive_idle_ns: u64,
+    /// Time between probes (Linux 75 s).
+    pub keepalive_interval_ns: u64,
+    /// Unanswered probes before the connection fails (Linux 9).
+    pub keepalive_probes: u32,
+    /// How long a connection stays in TIME_WAIT (2 MSL; Linux 60 s).
+    pub time_wait_ns: u64,
+    /// Connections in TIME_WAIT at once, at most; over it the oldest is
+    /// closed early (Linux `tcp_max_tw_buckets`).
+    pub time_wait_max: usize,
+    /// Segment large writes through the port's TSO when it has it.
+    pub tso: bool,
+    /// The first local port of active opens (inclusive).
+    pub port_first: u16,
+    /// The last local port of active opens (inclusive).
+    pub port_last: u16,
+    /// Disable Nagle's algorithm (RFC 9293 §3.7.4): send small segments at
+    /// once, as `TCP_NODELAY`. On by default, as latency-minded stacks do.
+    pub nodelay: bool,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            max_sockets: 65536,
+            send_queue_bytes: 512 * 1024,
+            receive_queue_bytes: 512 * 1024,
+            ooo_max_segments: 256,
+            backlog: 1024,
+            mss: 0,
+            window_scale: true,
+            timestamps: true,
+            sack: true,
+            initial_cwnd_segments: 10,
+            max_cwnd_bytes: 64 * 1024 * 1024,
+            congestion: CongestionAlgorithm::Cubic,
+            rto_min_ns: 200_000_000,
+            rto_max_ns: 120_000_000_000,
+            rto_initial_ns: 1_000_000_000,
+            syn_retries: 6,
+            data_retries: 15,
+            delayed_ack: true,
+            delayed_ack_ns: 40_000_000,
+            keepalive: false,
+            keepalive_idle_ns: 7200 * 1_000_000_000,
+            keepalive_interval_ns: 75 * 1_000_000_000,
+            keepalive_probes: 9,
+            time_wait_ns: 60_000_000_000,
+            time_wait_max: 262_144,
+            tso: true,
+            port_first: 32768,
+            port_last: 60999,
+            nodelay: true,
+        }
+    }
+}
+
+impl TcpConfig {
+    /// The retransmission timer's settings.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// assert_eq!(TcpConfig::default().rto().initial_ns, 1_000_000_000);
+    /// ```
+    pub fn rto(&self) -> super::rto::RtoConfig {
+        super::rto::RtoConfig {
+            min_ns: self.rto_min_ns,
+            max_ns: self.rto_max_ns,
+            initial_ns: self.rto_initial_ns,
+            ..super::rto::RtoConfig::default()
+        }
+    }
+}
