@@ -49,8 +49,14 @@ pub struct TcpConfig {
     /// Bytes a connection's receive queue holds (in order, unread, plus out
     /// of order): the most window it advertises.
     pub receive_queue_bytes: usize,
-    /// Out-of-order segments a connection holds, at most.
+    /// Out-of-order segments a connection holds, at most (0: out-of-order
+    /// data is dropped and a duplicate ACK sent).
     pub ooo_max_segments: usize,
+    /// Buffers all of a worker's out-of-order queues hold together, at
+    /// most; over it a new out-of-order segment is dropped, counted, so
+    /// reordering on many connections cannot drain the pool (libtpa's
+    /// `drop_ooo_threshold`). 0: no worker-wide bound.
+    pub ooo_worker_max_buffers: usize,
     /// Connections waiting in a listener's accept queue (and half-open
     /// ones), at most: the backlog's upper bound.
     pub backlog: usize,
@@ -63,6 +69,9 @@ pub struct TcpConfig {
     pub timestamps: bool,
     /// Send and accept SACK (RFC 2018).
     pub sack: bool,
+    /// Drop segments whose timestamp is older than the last one accepted
+    /// (PAWS, RFC 7323 §5); acts only on connections with timestamps.
+    pub paws: bool,
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_cwnd_segments: u32,
     /// The congestion window's ceiling, bytes.
@@ -107,6 +116,22 @@ pub struct TcpConfig {
     /// Disable Nagle's algorithm (RFC 9293 §3.7.4): send small segments at
     /// once, as `TCP_NODELAY`. On by default, as latency-minded stacks do.
     pub nodelay: bool,
+    /// The largest chunk a copying `send` puts in the send queue (libtpa's
+    /// `write_chunk_size`); a chunk is also at most one MSS (one segment),
+    /// so this bites only when it is the smaller.
+    pub write_chunk_bytes: usize,
+    /// Buffers chained into one packet at most: a TSO segment built from
+    /// several send chunks, or a merged receive (libtpa's `pkt_max_chain`;
+    /// NICs limit the segments of one TX descriptor chain).
+    pub max_chain_buffers: u32,
+    /// Merge back-to-back in-order segments of one receive burst into one
+    /// buffer chain before they reach the receive queue (libtpa's
+    /// `rx_merge`): fewer, larger reads.
+    pub rx_merge: bool,
+    /// Record per-socket read and write latencies (submit, transmit,
+    /// acknowledged) for the socket info and the trace (libtpa's
+    /// `measure_latency`); costs a clock read per operation.
+    pub measure_latency: bool,
 }
 
 impl Default for TcpConfig {
@@ -116,11 +141,13 @@ impl Default for TcpConfig {
             send_queue_bytes: 512 * 1024,
             receive_queue_bytes: 512 * 1024,
             ooo_max_segments: 256,
+            ooo_worker_max_buffers: 0,
             backlog: 1024,
             mss: 0,
             window_scale: true,
             timestamps: true,
             sack: true,
+            paws: true,
             initial_cwnd_segments: 10,
             max_cwnd_bytes: 64 * 1024 * 1024,
             congestion: CongestionAlgorithm::Cubic,
@@ -141,6 +168,10 @@ impl Default for TcpConfig {
             port_first: 32768,
             port_last: 60999,
             nodelay: true,
+            write_chunk_bytes: 16 * 1024,
+            max_chain_buffers: 45,
+            rx_merge: true,
+            measure_latency: false,
         }
     }
 }
