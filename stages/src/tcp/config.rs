@@ -1,12 +1,43 @@
 //! The TCP knobs: one value per stack, read by every connection.
 //!
-//! Defaults follow Linux where libtpa follows Linux. Loading from TOML with
-//! environment overrides and validation comes with the config loader.
+//! Defaults follow Linux where libtpa follows Linux. [`TcpConfig::load`]
+//! reads the `[tcp]` table of a TOML config file, applies `TPA_TCP_*`
+//! environment overrides and validates every value, naming the key at fault;
+//! doc/guide/tcp-config.md lists every key. The pieces:
+//!
+//! - [`units`]: durations (`"200ms"`), sizes (`"512KiB"`), port ranges.
+//! - `file`: the `[tcp]` table's layout and its mapping to [`TcpConfig`].
+//! - [`env`](mod@env): the `TPA_TCP_*` overrides.
+//! - `validate`: the ranges and the rules between keys.
+//! - `load`: the steps from text to a checked config.
+//! - [`ConfigError`]: what is wrong, and which key.
+
+use serde::{Deserialize, Serialize};
 
 use super::cc::Cc;
 
-/// Which congestion controller new connections use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub mod env;
+mod error;
+mod file;
+mod load;
+mod nearest;
+pub mod units;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{ConfigError, ConfigErrorKind};
+pub use validate::{MAX_MSS, MAX_WINDOW_BYTES, MIN_MSS};
+
+#[doc = include_str!("../../../doc/guide/tcp-config.md")]
+#[cfg(doctest)]
+pub struct GuideTcpConfig;
+
+/// Which congestion controller new connections use; `"newreno"` or
+/// `"cubic"` in the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CongestionAlgorithm {
     /// NewReno (RFC 5681, RFC 6582).
     NewReno,
@@ -32,6 +63,11 @@ impl CongestionAlgorithm {
 }
 
 /// Every TCP knob. Times are nanoseconds; sizes bytes.
+///
+/// Build it with [`TcpConfig::load`] (a config file's `[tcp]` table and the
+/// `TPA_TCP_*` variables, validated) or in code; a value built in code is
+/// checked by [`TcpConfig::validate`]. doc/guide/tcp-config.md names each
+/// field's key.
 ///
 /// ```
 /// use tpa_stages::tcp::config::TcpConfig;

@@ -8,7 +8,8 @@
 //! - [`rto`]: the retransmission timeout (RFC 6298).
 //! - [`cc`]: congestion control, NewReno (RFC 5681, 6582) and CUBIC
 //!   (RFC 9438).
-//! - [`config`]: every TCP knob and its default.
+//! - [`config`]: every TCP knob and its default; loaded from TOML with
+//!   `TPA_TCP_*` environment overrides, validated.
 //! - [`segment`]: a segment as the connection engine sees it (parsed,
 //!   payload zero-copy).
 
