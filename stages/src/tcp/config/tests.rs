@@ -151,7 +151,7 @@ fn no_tcp_table_means_the_defaults_and_other_tables_are_not_ours() {
 fn the_defaults_are_valid_and_documented_values() {
     let cfg = TcpConfig::default();
     assert_eq!(cfg.validate(), Ok(()));
-    // Linux's: tcp_rmem/wmem-sized queues are ours; these follow Linux.
+    // Linux's values.
     assert_eq!(cfg.rto_min_ns, 200_000_000);
     assert_eq!(cfg.rto_max_ns, 120_000_000_000);
     assert_eq!((cfg.syn_retries, cfg.data_retries), (6, 15));
@@ -598,6 +598,50 @@ fn the_guide_documents_every_key_with_its_variable_and_default() {
         assert!(
             row.contains(&format!("`{default}`")),
             "{key}: default {default} missing in {row}"
+        );
+    }
+}
+
+/// Every `tcp.*` knob of libtpa's `tpa.cfg` (its `tcp_cfg_specs`).
+const LIBTPA_KNOBS: [&str; 23] = [
+    "nr_max_sock",
+    "pkt_max_chain",
+    "usr_snd_mss",
+    "time_wait",
+    "keepalive",
+    "delayed_ack",
+    "tso",
+    "rx_merge",
+    "opt_ts",
+    "opt_ws",
+    "opt_sack",
+    "retries",
+    "syn_retries",
+    "rcv_queue_size",
+    "snd_queue_size",
+    "cwnd_init",
+    "cwnd_max",
+    "rcv_ooo_limit",
+    "drop_ooo_threshold",
+    "measure_latency",
+    "rto_min",
+    "write_chunk_size",
+    "local_port_range",
+];
+
+#[test]
+fn the_guide_maps_every_libtpa_knob_to_a_key() {
+    let guide = include_str!("../../../../doc/guide/tcp-config.md");
+    let libtpa_column: Vec<&str> = guide
+        .lines()
+        .filter(|l| l.starts_with("| `tcp."))
+        .map(|row| row.trim_end_matches('|').rsplit('|').next().unwrap_or(""))
+        .collect();
+    for knob in LIBTPA_KNOBS {
+        let name = format!("`tcp.{knob}`");
+        assert!(
+            libtpa_column.iter().any(|cell| cell.contains(&name)),
+            "libtpa's tcp.{knob} has no key in doc/guide/tcp-config.md"
         );
     }
 }
