@@ -174,8 +174,8 @@ impl TcpConfig {
 
 /// The `[tcp]` table of a config file (empty when there is none).
 fn tcp_table(text: &str) -> Result<toml::Table, ConfigError> {
-    let mut document: toml::Table =
-        toml::from_str(text).map_err(|err| ConfigError::syntax(err.to_string()))?;
+    let mut document: toml::Table = toml::from_str(text)
+        .map_err(|err| ConfigError::syntax(err.to_string().trim_end().to_string()))?;
     match document.remove("tcp") {
         None => Ok(toml::Table::new()),
         Some(toml::Value::Table(table)) => Ok(table),

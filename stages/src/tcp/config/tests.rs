@@ -183,7 +183,7 @@ fn a_changed_config_round_trips_through_toml() {
 fn syntax_errors_say_where() {
     assert_eq!(
         err("[tcp\n"),
-        "TCP config: not valid TOML: TOML parse error at line 1, column 5\n  |\n1 | [tcp\n  |     ^\nunclosed table, expected `]`\n"
+        "TCP config: not valid TOML: TOML parse error at line 1, column 5\n  |\n1 | [tcp\n  |     ^\nunclosed table, expected `]`"
     );
     assert!(matches!(
         TcpConfig::from_toml("[tcp]\nmss = = 1\n")
