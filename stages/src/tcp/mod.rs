@@ -12,9 +12,11 @@
 //!   `TPA_TCP_*` environment overrides, validated.
 //! - [`segment`]: a segment as the connection engine sees it (parsed,
 //!   payload zero-copy).
+//! - [`conn`]: the connection engine (RFC 9293 state machine, sans-IO).
 
 pub mod cc;
 pub mod config;
+pub mod conn;
 pub mod isn;
 pub mod rto;
 pub mod segment;

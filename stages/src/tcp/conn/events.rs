@@ -1,0 +1,42 @@
+//! What happened on a connection since the application last looked.
+
+use tpa::app::SocketError;
+
+/// Events since the last [`take_events`](super::Connection::take_events):
+/// each flag is set once per occurrence and cleared by taking them.
+///
+/// ```
+/// use tpa_stages::tcp::conn::ConnEvents;
+/// let ev = ConnEvents::default();
+/// assert!(ev.is_empty());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnEvents {
+    /// The handshake completed (ESTABLISHED reached).
+    pub connected: bool,
+    /// New in-order data (or the end of the stream) can be read.
+    pub readable: bool,
+    /// Send space opened up after a write was refused, or the connection
+    /// became established.
+    pub writable: bool,
+    /// The peer sent FIN: reads end after the queued data.
+    pub peer_closed: bool,
+    /// The connection reached CLOSED (or TIME_WAIT after the application
+    /// closed it): the application may forget it.
+    pub closed: bool,
+    /// The error that ended the connection, if one did.
+    pub error: Option<SocketError>,
+}
+
+impl ConnEvents {
+    /// Whether nothing happened.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::conn::ConnEvents;
+    /// let ev = ConnEvents { readable: true, ..ConnEvents::default() };
+    /// assert!(!ev.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        *self == ConnEvents::default()
+    }
+}

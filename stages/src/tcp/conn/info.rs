@@ -1,0 +1,118 @@
+//! A TCP_INFO-like snapshot of one connection.
+
+use super::State;
+
+/// What a connection knows about itself, as Linux's `TCP_INFO` reports it.
+/// Times are nanoseconds, sizes bytes.
+///
+/// ```
+/// use tpa_stages::tcp::conn::{State, TcpInfo};
+/// let info = TcpInfo::default();
+/// assert_eq!(info.state, State::Closed);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// The state.
+    pub state: State,
+    /// Smoothed RTT (0 before the first sample).
+    pub rtt_ns: u64,
+    /// RTT variation.
+    pub rttvar_ns: u64,
+    /// The current retransmission timeout.
+    pub rto_ns: u64,
+    /// Congestion window.
+    pub cwnd: u32,
+    /// Slow-start threshold.
+    pub ssthresh: u32,
+    /// The MSS we send with (the peer's, capped by ours).
+    pub snd_mss: u16,
+    /// The MSS we announced.
+    pub rcv_mss: u16,
+    /// The peer's window scale shift (0 when off).
+    pub snd_wscale: u8,
+    /// Our window scale shift (0 when off).
+    pub rcv_wscale: u8,
+    /// Timestamps negotiated.
+    pub timestamps: bool,
+    /// SACK negotiated.
+    pub sack: bool,
+    /// The peer's current window, scaled.
+    pub snd_wnd: u32,
+    /// The window we advertise, scaled.
+    pub rcv_wnd: u32,
+    /// Bytes sent and not yet acknowledged.
+    pub bytes_in_flight: u32,
+    /// Retransmissions of the segment at SND.UNA since its last progress.
+    pub retransmits: u32,
+    /// Every retransmitted segment.
+    pub total_retrans: u64,
+    /// Timeouts since the last valid RTT sample (RTO backoffs).
+    pub backoffs: u32,
+    /// Fast retransmits (three duplicate ACKs).
+    pub fast_retransmits: u64,
+    /// Segments presumed lost (retransmitted by timeout or fast retransmit).
+    pub lost: u64,
+    /// Bytes of ours the peer acknowledged.
+    pub bytes_acked: u64,
+    /// In-order payload bytes received.
+    pub bytes_received: u64,
+    /// Segments received (every one handed to the connection).
+    pub segs_in: u64,
+    /// Segments sent.
+    pub segs_out: u64,
+    /// Data segments sent (retransmissions included).
+    pub data_segs_out: u64,
+    /// Data segments received.
+    pub data_segs_in: u64,
+    /// Duplicate ACKs received.
+    pub dup_acks_in: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Segments dropped as unacceptable or old (PAWS, out of window).
+    pub dropped: u64,
+    /// Out-of-order data segments (dropped or queued).
+    pub out_of_order: u64,
+    /// Zero-window probes sent.
+    pub window_probes: u64,
+    /// Keepalive probes sent.
+    pub keepalive_probes: u64,
+}
+
+impl Default for TcpInfo {
+    fn default() -> Self {
+        TcpInfo {
+            state: State::Closed,
+            rtt_ns: 0,
+            rttvar_ns: 0,
+            rto_ns: 0,
+            cwnd: 0,
+            ssthresh: 0,
+            snd_mss: 0,
+            rcv_mss: 0,
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            timestamps: false,
+            sack: false,
+            snd_wnd: 0,
+            rcv_wnd: 0,
+            bytes_in_flight: 0,
+            retransmits: 0,
+            total_retrans: 0,
+            backoffs: 0,
+            fast_retransmits: 0,
+            lost: 0,
+            bytes_acked: 0,
+            bytes_received: 0,
+            segs_in: 0,
+            segs_out: 0,
+            data_segs_out: 0,
+            data_segs_in: 0,
+            dup_acks_in: 0,
+            challenge_acks: 0,
+            dropped: 0,
+            out_of_order: 0,
+            window_probes: 0,
+            keepalive_probes: 0,
+        }
+    }
+}
