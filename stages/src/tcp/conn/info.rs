@@ -76,6 +76,10 @@ pub struct TcpInfo {
     pub window_probes: u64,
     /// Keepalive probes sent.
     pub keepalive_probes: u64,
+    /// Bytes in the send queue (unacknowledged and unsent).
+    pub send_queue_bytes: usize,
+    /// Bytes received in order and not yet read.
+    pub receive_queue_bytes: usize,
 }
 
 impl Default for TcpInfo {
@@ -113,6 +117,8 @@ impl Default for TcpInfo {
             out_of_order: 0,
             window_probes: 0,
             keepalive_probes: 0,
+            send_queue_bytes: 0,
+            receive_queue_bytes: 0,
         }
     }
 }

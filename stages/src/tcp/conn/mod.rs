@@ -1,10 +1,35 @@
 //! The TCP connection engine (RFC 9293), sans-IO: segments in, segments
 //! out, timers by deadline, the application's calls. No addresses, no
 //! wire bytes, no clock of its own: the stages pass everything in.
+//!
+//! - [`State`]: the states of RFC 9293 §3.3.2.
+//! - `open`: the handshakes (RFC 9293 §3.5) and option negotiation.
+//! - `input`: "segment arrives" (RFC 9293 §3.10.7) in the RFC's order of
+//!   checks, with RFC 5961's and RFC 7323's additions.
+//! - `output`: what `poll_transmit` sends next.
+//! - `timers`: retransmission, delayed ACK, persist, keepalive, TIME_WAIT.
+//! - `app`: the application's calls (send, recv, close...).
+//! - `send_queue`, `receive_queue`: the data held each way.
+//! - [`ConnEvents`], [`TcpInfo`]: what the application learns.
+//!
+//! The stage that drives a connection drains `poll_transmit` after every
+//! input, application call and timer, re-arms its timer from
+//! `next_deadline`, and frees the connection once `is_closed()` and
+//! `!wants_transmit()` (a final RST may still be waiting).
 
+mod app;
 mod events;
 mod info;
+mod input;
+mod open;
+mod output;
+mod receive_queue;
+mod send_queue;
 mod state;
+mod timers;
+
+#[cfg(test)]
+mod tests;
 
 pub use events::ConnEvents;
 pub use info::TcpInfo;
@@ -13,9 +38,12 @@ pub use state::State;
 use tpa::app::SocketError;
 use tpa::buf::PacketBuf;
 
-use super::config::TcpConfig;
-use super::segment::{SegmentIn, SegmentOut};
+use super::cc::{Cc, CongestionControl};
+use super::rto::RtoEstimator;
 use super::seq::SeqNumber;
+
+use receive_queue::ReceiveQueue;
+use send_queue::SendQueue;
 
 /// What the socket table picks for a new connection.
 ///
@@ -36,116 +64,300 @@ pub struct ConnParams {
     pub ts_offset: u32,
 }
 
+/// The knobs a connection reads after it is built (a copy: the table's
+/// config may change for new connections).
+#[derive(Debug, Clone, Copy)]
+struct Knobs {
+    nodelay: bool,
+    delayed_ack: bool,
+    delayed_ack_ns: u64,
+    syn_retries: u32,
+    data_retries: u32,
+    keepalive: bool,
+    keepalive_idle_ns: u64,
+    keepalive_interval_ns: u64,
+    keepalive_probes: u32,
+    time_wait_ns: u64,
+    rto_max_ns: u64,
+    max_cwnd: u32,
+}
+
+/// What was agreed in the handshake (RFC 9293 §3.7.1, RFC 7323, RFC 2018).
+#[derive(Debug, Clone, Copy)]
+struct Negotiated {
+    /// The MSS we announced.
+    our_mss: u16,
+    /// The MSS we send with: the peer's, capped by ours.
+    snd_mss: u16,
+    /// Shift applied to the peer's windows (0: scaling off).
+    snd_wscale: u8,
+    /// Shift applied to our windows.
+    rcv_wscale: u8,
+    /// The shift we offer in our SYN (None: not offered).
+    offer_wscale: Option<u8>,
+    /// Whether we offer timestamps, SACK.
+    offer_ts: bool,
+    offer_sack: bool,
+    /// Timestamps on every segment.
+    ts: bool,
+    /// SACK permitted both ways.
+    sack: bool,
+}
+
+impl Negotiated {
+    /// Payload bytes per segment: the MSS less the timestamp option
+    /// (RFC 9293 §3.7.1: the MSS counts no options; Linux sends 1448 with
+    /// timestamps on a 1460 MSS).
+    fn payload_max(&self) -> usize {
+        usize::from(self.snd_mss) - if self.ts { 12 } else { 0 }
+    }
+
+    /// What a full-sized segment from the peer carries.
+    fn rcv_payload_max(&self) -> usize {
+        usize::from(self.our_mss) - if self.ts { 12 } else { 0 }
+    }
+}
+
+/// The timers, each a deadline in ns (None: not running).
+#[derive(Debug, Clone, Copy, Default)]
+struct Timers {
+    /// Retransmission (RFC 6298 §5), SYN and SYN-ACK included.
+    rto: Option<u64>,
+    /// Delayed ACK (RFC 9293 §3.8.6.3).
+    delayed_ack: Option<u64>,
+    /// Zero-window probe (RFC 9293 §3.8.6.1).
+    persist: Option<u64>,
+    /// Keepalive (RFC 9293 §3.8.4).
+    keepalive: Option<u64>,
+    /// TIME_WAIT's 2 MSL, or an orphaned FIN_WAIT_2's limit.
+    linger: Option<u64>,
+}
+
+/// What must go out besides data.
+#[derive(Debug, Clone, Copy, Default)]
+struct Pending {
+    /// Our SYN (or SYN-ACK) is to be (re)sent.
+    syn: bool,
+    /// An ACK is due now.
+    ack_now: bool,
+    /// The oldest unacknowledged chunk (or FIN) is to be retransmitted now
+    /// (fast retransmit, partial ACK).
+    retransmit_front: bool,
+    /// A zero-window probe is due.
+    window_probe: bool,
+    /// A keepalive probe is due.
+    keepalive_probe: bool,
+    /// A reset `(SEQ, ACK)`: with ACK set when `ACK` is `Some`.
+    rst: Option<(SeqNumber, Option<SeqNumber>)>,
+}
+
 /// One TCP connection.
 pub struct Connection<B: PacketBuf> {
-    _b: core::marker::PhantomData<B>,
+    state: State,
+    knobs: Knobs,
+    neg: Negotiated,
+    ts_offset: u32,
+    /// The peer's last in-window TSval (RFC 7323 §4.3) and when it came.
+    ts_recent: u32,
+    ts_recent_ns: u64,
+    /// The right edge of the window our last ACK announced ... its ACK.
+    last_ack_sent: SeqNumber,
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    iss: SeqNumber,
+    snd_una: SeqNumber,
+    /// The highest sequence number sent, plus one.
+    snd_max: SeqNumber,
+    /// The end of the furthest window probe: its data may be acknowledged
+    /// beyond SND.MAX.
+    probe_end: SeqNumber,
+    snd_wnd: u32,
+    max_snd_wnd: u32,
+    snd_wl1: SeqNumber,
+    snd_wl2: SeqNumber,
+    send_queue: SendQueue<B>,
+    /// The application shut the sending side: a FIN follows the data.
+    fin_requested: bool,
+    /// The FIN went out since the last rewind.
+    fin_sent: bool,
+    /// Our FIN was acknowledged.
+    fin_acked: bool,
+
+    // Receive sequence space.
+    irs: SeqNumber,
+    rcv_nxt: SeqNumber,
+    /// RCV.NXT + RCV.WND as last announced: never moves left.
+    rcv_adv: SeqNumber,
+    receive_queue: ReceiveQueue<B>,
+    /// In-order bytes received and not yet acknowledged.
+    unacked_bytes: usize,
+
+    // Loss recovery and timing.
+    rto: RtoEstimator,
+    cc: Cc,
+    dup_acks: u32,
+    /// Timeouts in a row (SYN or data) without progress.
+    retries: u32,
+    /// One segment timed for an RTT sample without timestamps: its end
+    /// and when it went out (Karn: cleared by any retransmission).
+    rtt_timed: Option<(SeqNumber, u64)>,
+    persist_backoff: u32,
+    keepalive_sent: u32,
+    timers: Timers,
+    pending: Pending,
+
+    // The application's side.
+    events: ConnEvents,
+    /// The socket's sticky error.
+    error: Option<SocketError>,
+    /// The application called close(): nothing more is read.
+    app_closed: bool,
+    /// A write was refused for lack of room: say Writable when room opens.
+    write_blocked: bool,
+    /// Reached ESTABLISHED at some point.
+    was_established: bool,
+    stats: TcpInfo,
+    /// The latest time passed in (for the calls that take none).
+    clock_ns: u64,
 }
 
 impl<B: PacketBuf> Connection<B> {
-    /// An active open: SYN_SENT, the SYN queued for `poll_transmit`.
-    pub fn connect(cfg: &TcpConfig, params: ConnParams, now_ns: u64) -> Self {
-        let _ = (cfg, params, now_ns);
-        unimplemented!()
-    }
-
-    /// A passive open from a listener's SYN: SYN_RECEIVED, the SYN-ACK queued.
-    pub fn accept(cfg: &TcpConfig, params: ConnParams, syn: &SegmentIn<B>, now_ns: u64) -> Self {
-        let _ = (cfg, params, syn, now_ns);
-        unimplemented!()
-    }
-
     /// The state.
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection, State};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// let params = ConnParams { mss: 1460, iss: SeqNumber::new(1), ts_offset: 0 };
+    /// let conn = Connection::<PoolBuf>::connect(&TcpConfig::default(), params, 0);
+    /// assert_eq!(conn.state(), State::SynSent);
+    /// ```
     pub fn state(&self) -> State {
-        unimplemented!()
+        self.state
     }
 
-    /// A segment for this connection (4-tuple matched, checksum good).
-    pub fn on_segment(&mut self, seg: SegmentIn<B>, now_ns: u64) {
-        let _ = (seg, now_ns);
-        unimplemented!()
-    }
-
-    /// The next segment to send, `None` when there is nothing.
-    pub fn poll_transmit(&mut self, now_ns: u64) -> Option<SegmentOut<B>> {
-        let _ = now_ns;
-        unimplemented!()
-    }
-
-    /// Whether `poll_transmit` would return a segment.
-    pub fn wants_transmit(&self) -> bool {
-        unimplemented!()
-    }
-
-    /// The earliest timer.
-    pub fn next_deadline(&self) -> Option<u64> {
-        unimplemented!()
-    }
-
-    /// Runs every timer due at `now_ns`.
-    pub fn on_timer(&mut self, now_ns: u64) {
-        let _ = now_ns;
-        unimplemented!()
-    }
-
-    /// The events since the last call.
-    pub fn take_events(&mut self) -> ConnEvents {
-        unimplemented!()
-    }
-
-    /// Copies `data` into the send queue.
-    pub fn send(
-        &mut self,
-        data: &[u8],
-        alloc: &mut dyn FnMut() -> Option<B>,
-    ) -> Result<usize, SocketError> {
-        let _ = (data, alloc);
-        unimplemented!()
-    }
-
-    /// Queues `buf` without a copy.
-    pub fn send_buf(&mut self, buf: B) -> Result<(), (SocketError, B)> {
-        let _ = buf;
-        unimplemented!()
-    }
-
-    /// The next received buffer, zero-copy.
-    pub fn recv(&mut self) -> Result<Option<B>, SocketError> {
-        unimplemented!()
-    }
-
-    /// Copies received bytes into `out`.
-    pub fn read(&mut self, out: &mut [u8]) -> Result<usize, SocketError> {
-        let _ = out;
-        unimplemented!()
-    }
-
-    /// Bytes `send` would take now.
-    pub fn send_space(&self) -> usize {
-        unimplemented!()
-    }
-
-    /// Half-close.
-    pub fn shutdown(&mut self) -> Result<(), SocketError> {
-        unimplemented!()
-    }
-
-    /// Close.
-    pub fn close(&mut self) {
-        unimplemented!()
-    }
-
-    /// Reset.
-    pub fn abort(&mut self) {
-        unimplemented!()
-    }
-
-    /// A snapshot.
-    pub fn info(&self) -> TcpInfo {
-        unimplemented!()
-    }
-
-    /// Whether CLOSED.
+    /// Whether the connection is CLOSED: once `wants_transmit()` is false
+    /// too, the table may free its slot.
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// let params = ConnParams { mss: 1460, iss: SeqNumber::new(1), ts_offset: 0 };
+    /// let mut conn = Connection::<PoolBuf>::connect(&TcpConfig::default(), params, 0);
+    /// conn.abort();
+    /// assert!(conn.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
-        unimplemented!()
+        self.state == State::Closed
+    }
+
+    /// The events since the last call, cleared.
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// let params = ConnParams { mss: 1460, iss: SeqNumber::new(1), ts_offset: 0 };
+    /// let mut conn = Connection::<PoolBuf>::connect(&TcpConfig::default(), params, 0);
+    /// assert!(conn.take_events().is_empty());
+    /// ```
+    pub fn take_events(&mut self) -> ConnEvents {
+        core::mem::take(&mut self.events)
+    }
+
+    /// A TCP_INFO-like snapshot.
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection, State};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// let params = ConnParams { mss: 1460, iss: SeqNumber::new(1), ts_offset: 0 };
+    /// let conn = Connection::<PoolBuf>::connect(&TcpConfig::default(), params, 0);
+    /// let info = conn.info();
+    /// assert_eq!((info.state, info.rcv_mss), (State::SynSent, 1460));
+    /// ```
+    pub fn info(&self) -> TcpInfo {
+        TcpInfo {
+            state: self.state,
+            rtt_ns: self.rto.srtt_ns().unwrap_or(0),
+            rttvar_ns: self.rto.rttvar_ns(),
+            rto_ns: self.rto.rto_ns(),
+            cwnd: self.cwnd(),
+            ssthresh: self.cc.ssthresh(),
+            snd_mss: self.neg.snd_mss,
+            rcv_mss: self.neg.our_mss,
+            snd_wscale: self.neg.snd_wscale,
+            rcv_wscale: self.neg.rcv_wscale,
+            timestamps: self.neg.ts,
+            sack: self.neg.sack,
+            snd_wnd: self.snd_wnd,
+            rcv_wnd: self.rcv_adv.wrapping_sub(self.rcv_nxt),
+            bytes_in_flight: self.flight(),
+            retransmits: self.retries,
+            backoffs: self.rto.backoffs(),
+            send_queue_bytes: self.send_queue.bytes(),
+            receive_queue_bytes: self.receive_queue.bytes(),
+            ..self.stats
+        }
+    }
+
+    /// The congestion window, capped by the configured ceiling.
+    fn cwnd(&self) -> u32 {
+        self.cc.cwnd().min(self.knobs.max_cwnd)
+    }
+
+    /// Bytes sent and not acknowledged, as far as what is sent next goes:
+    /// from SND.UNA to where the next transmission starts.
+    fn flight(&self) -> u32 {
+        let nxt = self.snd_nxt();
+        if nxt.gt(self.snd_una) {
+            nxt.wrapping_sub(self.snd_una)
+        } else {
+            0
+        }
+    }
+
+    /// SND.NXT: where the next transmission starts.
+    fn snd_nxt(&self) -> SeqNumber {
+        if !self.state.is_synchronized() {
+            return self.snd_max;
+        }
+        if self.send_queue.all_sent() {
+            self.send_queue.end() + u32::from(self.fin_sent)
+        } else {
+            self.send_queue.next_seq()
+        }
+    }
+
+    /// The timestamp clock: 1 ms ticks plus the connection's offset (RFC
+    /// 7323 §5.4 allows 1 ms to 1 s per tick).
+    fn ts_now(&self, now_ns: u64) -> u32 {
+        ((now_ns / 1_000_000) as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// Enters CLOSED with `error` (if any), dropping both queues' data.
+    fn enter_closed(&mut self, error: Option<SocketError>) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.state = State::Closed;
+        self.send_queue.clear();
+        if error.is_some() {
+            self.receive_queue.clear();
+            self.error = error;
+            self.events.error = error;
+        }
+        self.timers = Timers::default();
+        let rst = self.pending.rst.take();
+        self.pending = Pending {
+            rst,
+            ..Pending::default()
+        };
+        self.events.closed = true;
     }
 }

@@ -1,0 +1,215 @@
+//! The application's calls: writes (copy and zero-copy), reads (zero-copy
+//! and copy), shutdown, close, abort.
+//!
+//! Writes before the handshake completes are refused with `WouldBlock`
+//! (as a non-blocking Linux socket does while `connect` is in progress);
+//! the `connected`/`writable` event says when to write.
+
+use tpa::app::SocketError;
+use tpa::buf::PacketBuf;
+
+use super::{Connection, State};
+
+impl<B: PacketBuf> Connection<B> {
+    /// Copies as much of `data` as the send queue takes into buffers from
+    /// `alloc`; returns the bytes taken. `WouldBlock` when the queue is
+    /// full (or the handshake is not done yet), `BrokenPipe` after
+    /// shutdown or close, the connection's error once it failed,
+    /// `NoBuffers` when `alloc` gave nothing.
+    ///
+    /// Small writes fill the last chunk while it is unsent, so writes that
+    /// come faster than segments leave leave together; a write after that
+    /// chunk went out starts a new segment (with nodelay, small writes make
+    /// small segments).
+    pub fn send(
+        &mut self,
+        data: &[u8],
+        alloc: &mut dyn FnMut() -> Option<B>,
+    ) -> Result<usize, SocketError> {
+        self.check_writable()?;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if self.send_queue.space() == 0 {
+            self.write_blocked = true;
+            return Err(SocketError::WouldBlock);
+        }
+        let max = self.neg.payload_max();
+        let n = self.send_queue.push_copy(data, max, alloc);
+        if n == 0 {
+            return Err(SocketError::NoBuffers);
+        }
+        Ok(n)
+    }
+
+    /// Queues `buf` as one segment without copying: it is shared into the
+    /// send queue and released when the peer acknowledges it. At most
+    /// [`send_mss`](Connection::send_mss) bytes (`MessageTooLong`
+    /// otherwise); `WouldBlock` when the queue lacks room for all of it.
+    /// The buffer comes back with the error.
+    pub fn send_buf(&mut self, buf: B) -> Result<(), (SocketError, B)> {
+        if let Err(e) = self.check_writable() {
+            return Err((e, buf));
+        }
+        let len = buf.total_len();
+        if len > self.neg.payload_max() {
+            return Err((SocketError::MessageTooLong, buf));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        if len > self.send_queue.space() {
+            self.write_blocked = true;
+            return Err((SocketError::WouldBlock, buf));
+        }
+        self.send_queue.push_buf(buf);
+        Ok(())
+    }
+
+    /// The most payload one segment (and one [`send_buf`](Connection::send_buf)) carries.
+    pub fn send_mss(&self) -> usize {
+        self.neg.payload_max()
+    }
+
+    /// Whether writes are allowed now.
+    fn check_writable(&self) -> Result<(), SocketError> {
+        match self.state {
+            State::Established | State::CloseWait if !self.fin_requested => Ok(()),
+            State::SynSent | State::SynReceived if !self.fin_requested => {
+                Err(SocketError::WouldBlock)
+            }
+            State::Closed => Err(self.error.unwrap_or(if self.was_established {
+                SocketError::BrokenPipe
+            } else {
+                SocketError::NotConnected
+            })),
+            _ => Err(SocketError::BrokenPipe),
+        }
+    }
+
+    /// Bytes [`send`](Connection::send) would take now.
+    pub fn send_space(&self) -> usize {
+        if self.check_writable().is_ok() {
+            self.send_queue.space()
+        } else {
+            0
+        }
+    }
+
+    /// The next received buffer, zero-copy: `Ok(None)` at the end of the
+    /// stream (the peer's FIN), `WouldBlock` while nothing has arrived,
+    /// the connection's error once it failed.
+    pub fn recv(&mut self) -> Result<Option<B>, SocketError> {
+        if let Some(buf) = self.receive_queue.pop() {
+            self.after_read();
+            return Ok(Some(buf));
+        }
+        self.empty_read().map(|()| None)
+    }
+
+    /// Copies received bytes into `out`: `Ok(0)` at the end of the stream
+    /// (with `out` non-empty), errors as [`recv`](Connection::recv).
+    pub fn read(&mut self, out: &mut [u8]) -> Result<usize, SocketError> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let n = self.receive_queue.read(out);
+        if n > 0 {
+            self.after_read();
+            return Ok(n);
+        }
+        self.empty_read().map(|()| 0)
+    }
+
+    /// What a read of an empty queue says.
+    fn empty_read(&self) -> Result<(), SocketError> {
+        if self.state.peer_fin_received() {
+            return Ok(());
+        }
+        match self.state {
+            State::Closed => match self.error {
+                Some(e) => Err(e),
+                None if self.was_established => Ok(()),
+                None => Err(SocketError::NotConnected),
+            },
+            _ => Err(SocketError::WouldBlock),
+        }
+    }
+
+    /// Reading freed room: announce it when the window grew enough to
+    /// matter (RFC 9293 §3.8.6.2.2) and the announced one ran low.
+    fn after_read(&mut self) {
+        if !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+            return;
+        }
+        let cur = self.rcv_adv.wrapping_sub(self.rcv_nxt) as usize;
+        let free = self.receive_queue.free();
+        let threshold = (self.receive_queue.capacity() / 2).min(self.neg.rcv_payload_max());
+        if free >= cur + threshold && cur < self.receive_queue.capacity() / 2 {
+            self.pending.ack_now = true;
+        }
+    }
+
+    /// Shuts the sending side: a FIN follows the queued data (RFC 9293
+    /// §3.10.4). Reads go on until the peer's FIN.
+    pub fn shutdown(&mut self) -> Result<(), SocketError> {
+        match self.state {
+            State::Closed | State::Listen => Err(SocketError::NotConnected),
+            State::SynSent => {
+                self.enter_closed(None);
+                Ok(())
+            }
+            State::SynReceived => {
+                // Sent once ESTABLISHED (RFC 9293 §3.10.4).
+                self.fin_requested = true;
+                Ok(())
+            }
+            State::Established => {
+                self.fin_requested = true;
+                self.state = State::FinWait1;
+                Ok(())
+            }
+            State::CloseWait => {
+                self.fin_requested = true;
+                self.state = State::LastAck;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Closes: no more reads or writes. Unread data (now or arriving
+    /// later) resets the connection, as RFC 9293 §3.10.4 and Linux do;
+    /// otherwise a FIN follows the queued data and the connection closes
+    /// in the background (TIME_WAIT included).
+    pub fn close(&mut self) {
+        if self.app_closed {
+            return;
+        }
+        self.app_closed = true;
+        if !self.receive_queue.is_empty() {
+            self.receive_queue.clear();
+            self.abort();
+            return;
+        }
+        let _ = self.shutdown();
+        if self.state == State::FinWait2 && self.timers.linger.is_none() {
+            // Already waiting on the peer: an orphan waits a bounded time.
+            self.timers.linger = Some(self.clock_ns + self.knobs.time_wait_ns);
+        }
+    }
+
+    /// Resets now: an RST goes out (in a synchronized state or
+    /// SYN_RECEIVED) and the connection is CLOSED.
+    pub fn abort(&mut self) {
+        if matches!(self.state, State::Closed | State::Listen | State::SynSent) {
+            self.enter_closed(None);
+            return;
+        }
+        // RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST>, with an ACK as Linux
+        // sends it.
+        self.pending.rst = Some((self.snd_max, Some(self.rcv_nxt)));
+        self.receive_queue.clear();
+        self.enter_closed(None);
+    }
+}

@@ -1,0 +1,500 @@
+//! "Segment arrives" (RFC 9293 §3.10.7) for every state but SYN_SENT,
+//! in the RFC's order: PAWS (RFC 7323 §5.3), sequence acceptability,
+//! RST (RFC 5961 §3), SYN (RFC 5961 §4), ACK (RFC 5961 §5), text, FIN.
+
+use tpa::app::SocketError;
+use tpa::buf::PacketBuf;
+
+use super::super::cc::{AckOutcome, CongestionControl};
+use super::super::rto::RttSample;
+use super::super::segment::SegmentIn;
+use super::super::seq::SeqNumber;
+use super::receive_queue::trim_front_chained;
+use super::{Connection, State};
+
+/// Duplicate ACKs that trigger a fast retransmit (RFC 5681 §3.2).
+const DUP_ACK_THRESHOLD: u32 = 3;
+
+/// How long a peer's timestamp stays valid for PAWS: 24 days (RFC 7323
+/// §5.5).
+const PAWS_IDLE_NS: u64 = 24 * 24 * 3600 * 1_000_000_000;
+
+impl<B: PacketBuf> Connection<B> {
+    /// A segment for this connection (4-tuple matched, checksum good).
+    /// Whatever it calls for (ACKs, RSTs, data) comes out of
+    /// [`poll_transmit`](Connection::poll_transmit).
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa::wire::tcp::{TcpFlags, TcpOptionSet};
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection, State};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::segment::SegmentIn;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// let params = ConnParams { mss: 1460, iss: SeqNumber::new(100), ts_offset: 0 };
+    /// let mut conn = Connection::<PoolBuf>::connect(&TcpConfig::default(), params, 0);
+    /// conn.poll_transmit(0).unwrap(); // the SYN
+    /// conn.on_segment(SegmentIn {
+    ///     seq: SeqNumber::new(5000), ack: SeqNumber::new(101), flags: TcpFlags::SYN | TcpFlags::ACK,
+    ///     window: 65535, options: TcpOptionSet::default(), payload: None,
+    /// }, 1_000_000);
+    /// assert_eq!(conn.state(), State::Established);
+    /// let ack = conn.poll_transmit(1_000_000).unwrap();
+    /// assert_eq!((ack.flags, ack.ack), (TcpFlags::ACK, SeqNumber::new(5001)));
+    /// ```
+    pub fn on_segment(&mut self, seg: SegmentIn<B>, now_ns: u64) {
+        self.clock_ns = self.clock_ns.max(now_ns);
+        self.stats.segs_in += 1;
+        if seg.data_len() > 0 {
+            self.stats.data_segs_in += 1;
+        }
+        match self.state {
+            State::Closed | State::Listen => self.stats.dropped += 1,
+            State::SynSent => self.on_segment_syn_sent(seg, now_ns),
+            _ => self.on_segment_synchronized(seg, now_ns),
+        }
+        self.update_persist(now_ns);
+    }
+
+    /// RFC 9293 §3.10.7.4, SYN_RECEIVED through TIME_WAIT.
+    fn on_segment_synchronized(&mut self, mut seg: SegmentIn<B>, now_ns: u64) {
+        let flags = seg.flags;
+        // RFC 7323 §5.3 R1: PAWS, before the sequence check.
+        if self.neg.ts && !flags.rst() {
+            if let Some((tsval, _)) = seg.options.timestamps {
+                let stale = now_ns.saturating_sub(self.ts_recent_ns) > PAWS_IDLE_NS;
+                if !stale && SeqNumber::new(tsval).lt(SeqNumber::new(self.ts_recent)) {
+                    self.stats.dropped += 1;
+                    self.ack_unacceptable();
+                    return;
+                }
+            }
+        }
+        // First: is the segment acceptable (RFC 9293 §3.10.7.4 table)?
+        let rcv_wnd = self.rcv_adv.wrapping_sub(self.rcv_nxt);
+        if !self.acceptable(&seg, rcv_wnd) {
+            self.stats.dropped += 1;
+            if !flags.rst() {
+                self.ack_unacceptable();
+            }
+            return;
+        }
+        // Second: RST (RFC 5961 §3.2): only an exact match resets; in the
+        // window it earns a challenge ACK.
+        if flags.rst() {
+            if seg.seq == self.rcv_nxt {
+                self.on_reset();
+            } else {
+                self.challenge_ack();
+            }
+            return;
+        }
+        // Fourth: a SYN in a synchronized state (RFC 5961 §4.2): challenge
+        // ACK, whatever its sequence number. In SYN_RECEIVED, a repeated
+        // SYN means the SYN-ACK was lost: send it again.
+        if flags.syn() {
+            if self.state == State::SynReceived {
+                self.pending.syn = true;
+            } else {
+                self.challenge_ack();
+            }
+            return;
+        }
+        // Fifth: the ACK field.
+        if !flags.ack() {
+            self.stats.dropped += 1;
+            return;
+        }
+        // RFC 7323 §4.3: remember the peer's TSval from segments that
+        // cover the left edge of our window.
+        if let (true, Some((tsval, _))) = (self.neg.ts, seg.options.timestamps) {
+            if seg.seq.le(self.last_ack_sent)
+                && SeqNumber::new(tsval).ge(SeqNumber::new(self.ts_recent))
+            {
+                self.ts_recent = tsval;
+                self.ts_recent_ns = now_ns;
+            }
+        }
+        if self.state == State::SynReceived {
+            if seg.ack.is_between(self.snd_una + 1, self.snd_max + 1) {
+                self.snd_wnd = u32::from(seg.window) << self.neg.snd_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = seg.ack;
+                self.pending.syn = false;
+                self.establish(now_ns);
+            } else {
+                self.pending.rst = Some((seg.ack, None));
+                self.stats.dropped += 1;
+                return;
+            }
+        }
+        self.keepalive_sent = 0;
+        self.arm_keepalive(now_ns);
+        if !self.on_ack(&seg, now_ns) {
+            return;
+        }
+        if self.state == State::Closed {
+            return;
+        }
+        // Sixth and seventh: the text, then eighth: FIN.
+        if seg.payload.is_some() || flags.fin() {
+            // Data that starts before RCV.NXT was received already: trim.
+            let dup = self.rcv_nxt.wrapping_sub(seg.seq);
+            if seg.seq.lt(self.rcv_nxt) {
+                self.trim_old(&mut seg, dup);
+            }
+            self.process_text_and_fin(seg, now_ns);
+        }
+    }
+
+    /// Whether a segment lies in the receive window (RFC 9293 §3.10.7.4's
+    /// four cases). Data sent into a zero window is accepted at RCV.NXT for
+    /// its ACK (the RFC's "special allowance"); its bytes are dropped later.
+    fn acceptable(&self, seg: &SegmentIn<B>, rcv_wnd: u32) -> bool {
+        let len = seg.seq_len();
+        let end = self.rcv_nxt + rcv_wnd;
+        match (len, rcv_wnd) {
+            // An empty segment may sit at the right edge itself (as
+            // Linux's tcp_sequence allows): a sender whose data filled our
+            // window ACKs from there.
+            (0, _) => seg.seq.is_between(self.rcv_nxt, end + 1),
+            (_, 0) => seg.seq == self.rcv_nxt,
+            (_, _) => {
+                seg.seq.is_between(self.rcv_nxt, end)
+                    || (seg.seq + len - 1).is_between(self.rcv_nxt, end)
+            }
+        }
+    }
+
+    /// Answers an unacceptable segment with an ACK (a SYN-ACK while our
+    /// SYN is unacknowledged).
+    fn ack_unacceptable(&mut self) {
+        if self.state == State::SynReceived {
+            self.pending.syn = true;
+        } else {
+            self.pending.ack_now = true;
+        }
+    }
+
+    /// An ACK that asks the peer to prove it is in the stream (RFC 5961
+    /// §3.2, §4.2, §5.2). Not rate-limited yet (RFC 5961 §7).
+    fn challenge_ack(&mut self) {
+        self.stats.challenge_acks += 1;
+        self.ack_unacceptable();
+    }
+
+    /// An in-window, exact RST (RFC 9293 §3.10.7.4 second step).
+    fn on_reset(&mut self) {
+        let error = match self.state {
+            // A passive open the application never saw: no error to give.
+            State::SynReceived if !self.was_established => {
+                if self.events.connected {
+                    Some(SocketError::ConnectionRefused)
+                } else {
+                    None
+                }
+            }
+            State::Closing | State::LastAck | State::TimeWait => None,
+            _ => Some(SocketError::ConnectionReset),
+        };
+        self.enter_closed(error);
+    }
+
+    /// The fifth step: the ACK field. Returns false when the segment is
+    /// to be dropped.
+    fn on_ack(&mut self, seg: &SegmentIn<B>, now_ns: u64) -> bool {
+        let ack = seg.ack;
+        // RFC 5961 §5.2: acceptable ACKs lie in
+        // [SND.UNA - MAX.SND.WND, SND.NXT]; others get an ACK and are dropped.
+        if ack.gt(self.snd_max.max(self.probe_end)) {
+            self.stats.dropped += 1;
+            self.challenge_ack();
+            return false;
+        }
+        if ack.lt(self.snd_una - self.max_snd_wnd) {
+            self.stats.dropped += 1;
+            self.challenge_ack();
+            return false;
+        }
+        let window = u32::from(seg.window) << self.neg.snd_wscale;
+        if ack.gt(self.snd_una) {
+            self.on_new_ack(seg, window, now_ns);
+        } else if ack == self.snd_una {
+            // RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN,
+            // the same window, while data is outstanding.
+            let duplicate = seg.seq_len() == 0
+                && window == self.snd_wnd
+                && self.snd_max.gt(self.snd_una)
+                && self.state.is_synchronized();
+            if duplicate {
+                self.on_dup_ack(now_ns);
+            }
+        }
+        // RFC 9293 §3.10.7.4: the window update, only from a newer segment.
+        if ack.ge(self.snd_una)
+            && (self.snd_wl1.lt(seg.seq)
+                || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)))
+        {
+            let opened = window > self.snd_wnd;
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = ack;
+            if opened {
+                self.timers.persist = None;
+                self.persist_backoff = 0;
+            }
+        }
+        // Our FIN acknowledged: the closing states move on.
+        if self.fin_sent && !self.fin_acked && ack == self.send_queue.end() + 1 {
+            self.fin_acked = true;
+            match self.state {
+                State::FinWait1 => {
+                    self.state = State::FinWait2;
+                    if self.app_closed {
+                        // An orphan waits for the peer's FIN this long at
+                        // most (Linux `tcp_fin_timeout`).
+                        self.timers.linger = Some(now_ns + self.knobs.time_wait_ns);
+                    }
+                }
+                State::Closing => self.enter_time_wait(now_ns),
+                State::LastAck => {
+                    self.enter_closed(None);
+                    return false;
+                }
+                _ => {}
+            }
+        }
+        if self.state == State::TimeWait && seg.flags.fin() {
+            // A retransmitted FIN: ACK it and restart 2 MSL.
+            self.pending.ack_now = true;
+            self.enter_time_wait(now_ns);
+        }
+        true
+    }
+
+    /// SND.UNA advances.
+    fn on_new_ack(&mut self, seg: &SegmentIn<B>, window: u32, now_ns: u64) {
+        let ack = seg.ack;
+        let acked = ack.wrapping_sub(self.snd_una);
+        // The FIN takes one sequence number but no byte.
+        let fin_in = self.fin_sent && ack == self.send_queue.end() + 1;
+        let syn_in = self.snd_una == self.iss;
+        let acked_bytes = acked - u32::from(fin_in) - u32::from(syn_in);
+        self.snd_una = ack;
+        // A window probe's data may be acknowledged past SND.MAX.
+        self.snd_max = self.snd_max.max(ack);
+        self.probe_end = self.probe_end.max(ack);
+        self.send_queue.ack(ack.min(self.send_queue.end()));
+        self.stats.bytes_acked += u64::from(acked_bytes);
+        // RTT (RFC 6298 §3 / RFC 7323 §4): from the echoed timestamp, else
+        // from the one timed segment.
+        let rtt = match (self.neg.ts, seg.options.timestamps) {
+            (true, Some((_, tsecr))) if tsecr != 0 => self.rtt_from_tsecr(tsecr, now_ns),
+            _ => self.rtt_from_timed(ack, now_ns),
+        };
+        let _ = window;
+        if acked_bytes > 0 {
+            match self
+                .cc
+                .on_ack(acked_bytes, ack, now_ns, rtt.or(self.rto.srtt_ns()))
+            {
+                AckOutcome::PartialAck => self.pending.retransmit_front = true,
+                AckOutcome::Normal => self.dup_acks = 0,
+            }
+        }
+        if self.cc.in_recovery() {
+            self.dup_acks = 0;
+        }
+        self.retries = 0;
+        // RFC 6298 §5.2 / §5.3: stop the timer when all is acknowledged,
+        // restart it otherwise.
+        self.timers.rto = if self.snd_una == self.snd_max {
+            None
+        } else {
+            Some(now_ns + self.rto.rto_ns())
+        };
+        if self.write_blocked && self.send_queue.space() > 0 {
+            self.write_blocked = false;
+            self.events.writable = true;
+        }
+    }
+
+    /// A duplicate ACK (RFC 5681 §3.2, RFC 6582 §3.2).
+    fn on_dup_ack(&mut self, now_ns: u64) {
+        self.stats.dup_acks_in += 1;
+        self.dup_acks += 1;
+        if self.cc.in_recovery() {
+            self.cc.on_dup_ack();
+        } else if self.dup_acks == DUP_ACK_THRESHOLD {
+            let flight = self.snd_max.wrapping_sub(self.snd_una);
+            self.cc.enter_recovery(flight, self.snd_max, now_ns);
+            self.pending.retransmit_front = true;
+            self.stats.fast_retransmits += 1;
+            self.stats.lost += 1;
+        }
+    }
+
+    /// An RTT sample from an echoed timestamp (RFC 7323 §4.1); unambiguous
+    /// even for a retransmission.
+    pub(super) fn rtt_from_tsecr(&mut self, tsecr: u32, now_ns: u64) -> Option<u64> {
+        let ticks = self.ts_now(now_ns).wrapping_sub(tsecr);
+        if ticks > 1 << 30 {
+            return None; // from the future or ancient: not a sample
+        }
+        // At least one tick: a sample of 0 would let the RTO collapse.
+        let rtt = u64::from(ticks.max(1)) * 1_000_000;
+        self.rto.on_sample(RttSample::Clean(rtt));
+        self.rtt_timed = None;
+        Some(rtt)
+    }
+
+    /// An RTT sample from the timed segment, once the ACK covers it (RFC
+    /// 6298 §3: Karn's rule holds because a retransmission untimes it).
+    pub(super) fn rtt_from_timed(&mut self, ack: SeqNumber, now_ns: u64) -> Option<u64> {
+        let (end, sent_ns) = self.rtt_timed?;
+        if !ack.ge(end) {
+            return None;
+        }
+        self.rtt_timed = None;
+        let rtt = now_ns.saturating_sub(sent_ns);
+        self.rto.on_sample(RttSample::Clean(rtt));
+        Some(rtt)
+    }
+
+    /// Trims the `n` bytes already received off a segment's front (a SYN
+    /// counts as one of them).
+    fn trim_old(&mut self, seg: &mut SegmentIn<B>, mut n: u32) {
+        if seg.flags.syn() {
+            seg.flags = tpa::wire::tcp::TcpFlags(seg.flags.0 & !tpa::wire::tcp::TcpFlags::SYN.0);
+            n -= 1;
+            seg.seq += 1;
+        }
+        let data = seg.data_len();
+        let cut = n.min(data);
+        if let Some(p) = seg.payload.as_mut() {
+            if cut == data {
+                seg.payload = None;
+            } else if trim_front_chained(p, cut as usize).is_err() {
+                seg.payload = None;
+            }
+        }
+        seg.seq += cut;
+        if n > data {
+            // Even the FIN is old (a retransmitted FIN).
+            seg.flags = tpa::wire::tcp::TcpFlags(seg.flags.0 & !tpa::wire::tcp::TcpFlags::FIN.0);
+            self.pending.ack_now = true;
+        }
+        if cut > 0 {
+            // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: duplicate data asks for
+            // an immediate ACK (the peer may be retransmitting for a lost
+            // ACK).
+            self.pending.ack_now = true;
+        }
+    }
+
+    /// The sixth to eighth steps for a segment starting at or after
+    /// RCV.NXT: queue in-order data, then take the FIN.
+    pub(super) fn process_text_and_fin(&mut self, mut seg: SegmentIn<B>, now_ns: u64) {
+        let receiving = matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2 | State::SynReceived
+        );
+        if !receiving {
+            // After the peer's FIN nothing more can arrive; ACK and ignore.
+            self.pending.ack_now |= seg.data_len() > 0;
+            return;
+        }
+        if seg.seq != self.rcv_nxt {
+            // Out of order. Until the reassembly queue lands, the data is
+            // dropped and a duplicate ACK tells the sender where we are
+            // (RFC 5681 §4.2: out-of-order data is ACKed at once).
+            if seg.data_len() > 0 || seg.flags.fin() {
+                self.stats.out_of_order += 1;
+                self.pending.ack_now = true;
+            }
+            return;
+        }
+        let mut fin = seg.flags.fin();
+        if let Some(mut payload) = seg.payload.take() {
+            if self.app_closed {
+                // Linux: data for a socket the application closed resets
+                // the connection (RFC 9293 §3.10.4's RST for lost data).
+                self.pending.rst = Some((self.snd_max, Some(self.rcv_nxt + payload.total_len() as u32)));
+                self.enter_closed(None);
+                return;
+            }
+            let window = self.rcv_adv.wrapping_sub(self.rcv_nxt) as usize;
+            let len = payload.total_len();
+            let take = len.min(window).min(self.receive_queue.free());
+            if take < len {
+                fin = false; // the FIN lies past what we keep
+                if take == 0 {
+                    self.pending.ack_now = true;
+                    return;
+                }
+                if trim_back_chained(&mut payload, len - take).is_err() {
+                    self.pending.ack_now = true;
+                    return;
+                }
+            }
+            self.rcv_nxt += take as u32;
+            self.stats.bytes_received += take as u64;
+            self.receive_queue.push(payload);
+            self.events.readable = true;
+            self.unacked_bytes += take;
+            // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second
+            // full-sized segment; otherwise delay.
+            if !self.knobs.delayed_ack || self.unacked_bytes >= 2 * self.neg.rcv_payload_max() {
+                self.pending.ack_now = true;
+            } else if self.timers.delayed_ack.is_none() {
+                self.timers.delayed_ack = Some(now_ns + self.knobs.delayed_ack_ns);
+            }
+        }
+        if fin {
+            self.rcv_nxt += 1;
+            self.pending.ack_now = true;
+            self.events.peer_closed = true;
+            self.events.readable = true;
+            match self.state {
+                State::SynReceived | State::Established => self.state = State::CloseWait,
+                State::FinWait1 => {
+                    if self.fin_acked {
+                        self.enter_time_wait(now_ns);
+                    } else {
+                        self.state = State::Closing;
+                    }
+                }
+                State::FinWait2 => self.enter_time_wait(now_ns),
+                _ => {}
+            }
+        }
+    }
+
+    /// TIME_WAIT for 2 MSL (RFC 9293 §3.10.7.4 eighth step).
+    fn enter_time_wait(&mut self, now_ns: u64) {
+        self.state = State::TimeWait;
+        self.timers = super::Timers {
+            linger: Some(now_ns + self.knobs.time_wait_ns),
+            delayed_ack: self.timers.delayed_ack,
+            ..super::Timers::default()
+        };
+        self.send_queue.clear();
+    }
+}
+
+/// Trims `n` bytes off the back of a payload, which may be chained.
+fn trim_back_chained<B: PacketBuf>(buf: &mut B, n: usize) -> Result<(), ()> {
+    if buf.is_chained() {
+        // Rare (a chained payload overrunning the window): keep the first
+        // segment only when that is enough, else give up on the segment.
+        let keep = buf.total_len() - n;
+        if keep <= buf.len() {
+            drop(buf.unchain());
+            return buf.trim_back(buf.len() - keep).map_err(|_| ());
+        }
+        return Err(());
+    }
+    buf.trim_back(n).map_err(|_| ())
+}

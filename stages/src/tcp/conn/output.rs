@@ -1,0 +1,357 @@
+//! What a connection sends next: control segments first, then
+//! retransmissions, new data within both windows (RFC 9293 §3.8.6, RFC
+//! 5681), the FIN, probes, and ACKs.
+
+use tpa::buf::PacketBuf;
+use tpa::wire::tcp::TcpFlags;
+
+use super::super::segment::{OptionsOut, SegmentOut};
+use super::super::seq::SeqNumber;
+use super::{Connection, State};
+
+/// What `poll_transmit` sends next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Rst,
+    Syn,
+    RetransmitFront,
+    Data,
+    Fin,
+    WindowProbe,
+    KeepaliveProbe,
+    Ack,
+}
+
+impl<B: PacketBuf> Connection<B> {
+    /// The next segment to send, `None` when there is nothing. Drain it
+    /// after every input, application call and timer.
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// let params = ConnParams { mss: 1460, iss: SeqNumber::new(1), ts_offset: 0 };
+    /// let mut conn = Connection::<PoolBuf>::connect(&TcpConfig::default(), params, 0);
+    /// assert!(conn.wants_transmit());
+    /// assert!(conn.poll_transmit(0).unwrap().flags.syn());
+    /// assert!(!conn.wants_transmit());
+    /// ```
+    pub fn poll_transmit(&mut self, now_ns: u64) -> Option<SegmentOut<B>> {
+        self.clock_ns = self.clock_ns.max(now_ns);
+        let next = self.next()?;
+        let seg = match next {
+            Next::Rst => {
+                let (seq, ack) = self.pending.rst.take()?;
+                SegmentOut {
+                    seq,
+                    ack: ack.unwrap_or_default(),
+                    flags: if ack.is_some() {
+                        TcpFlags::RST | TcpFlags::ACK
+                    } else {
+                        TcpFlags::RST
+                    },
+                    window: 0,
+                    options: OptionsOut::default(),
+                    payload: None,
+                }
+            }
+            Next::Syn => self.syn_segment(now_ns),
+            Next::RetransmitFront => {
+                self.pending.retransmit_front = false;
+                self.retransmit_front(now_ns)
+            }
+            Next::Data => self.data_segment(now_ns),
+            Next::Fin => {
+                let seq = self.send_queue.end();
+                self.fin_sent = true;
+                self.note_sent(seq, 1, now_ns);
+                self.with_ack(seq, TcpFlags::FIN, None, now_ns)
+            }
+            Next::WindowProbe => {
+                self.pending.window_probe = false;
+                self.stats.window_probes += 1;
+                match self.send_queue.next_unsent() {
+                    Some(c) => {
+                        // RFC 9293 §3.8.6.1: a probe carries data; the
+                        // receiver keeps what fits and ACKs with its window.
+                        let (seq, end, buf) = (c.seq, c.end(), c.buf.clone());
+                        self.probe_end = self.probe_end.max(end);
+                        self.with_ack(seq, TcpFlags::PSH, Some(buf), now_ns)
+                    }
+                    None => self.with_ack(self.snd_max, TcpFlags(0), None, now_ns),
+                }
+            }
+            Next::KeepaliveProbe => {
+                self.pending.keepalive_probe = false;
+                self.stats.keepalive_probes += 1;
+                // RFC 9293 §3.8.4: SEG.SEQ = SND.NXT - 1, no data.
+                self.with_ack(self.snd_una - 1, TcpFlags(0), None, now_ns)
+            }
+            Next::Ack => self.with_ack(self.snd_max, TcpFlags(0), None, now_ns),
+        };
+        self.stats.segs_out += 1;
+        if seg.data_len() > 0 {
+            self.stats.data_segs_out += 1;
+        }
+        Some(seg)
+    }
+
+    /// Whether [`poll_transmit`](Connection::poll_transmit) would return a
+    /// segment now.
+    pub fn wants_transmit(&self) -> bool {
+        self.next().is_some()
+    }
+
+    /// Decides what goes out next, without changing anything.
+    fn next(&self) -> Option<Next> {
+        if self.pending.rst.is_some() {
+            return Some(Next::Rst);
+        }
+        match self.state {
+            State::Closed | State::Listen => return None,
+            State::SynSent | State::SynReceived => {
+                return self.pending.syn.then_some(Next::Syn);
+            }
+            State::TimeWait => return self.pending.ack_now.then_some(Next::Ack),
+            _ => {}
+        }
+        if self.pending.retransmit_front && self.can_retransmit_front() {
+            return Some(Next::RetransmitFront);
+        }
+        if self.can_send_data() {
+            return Some(Next::Data);
+        }
+        if self.can_send_fin() {
+            return Some(Next::Fin);
+        }
+        if self.pending.window_probe {
+            return Some(Next::WindowProbe);
+        }
+        if self.pending.keepalive_probe {
+            return Some(Next::KeepaliveProbe);
+        }
+        self.pending.ack_now.then_some(Next::Ack)
+    }
+
+    /// Whether the oldest chunk (or the FIN alone) was sent and may be
+    /// sent again.
+    fn can_retransmit_front(&self) -> bool {
+        match self.send_queue.front() {
+            // Not yet resent since a rewind: the data path sends it anyway.
+            Some(_) => self.send_queue.next_seq() != self.send_queue.front().map(|c| c.seq).unwrap_or_default(),
+            None => self.fin_sent && !self.fin_acked,
+        }
+    }
+
+    /// Whether the state lets data go out.
+    fn sending_state(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+        )
+    }
+
+    /// Whether the next chunk fits both windows and passes Nagle.
+    fn can_send_data(&self) -> bool {
+        if !self.sending_state() {
+            return false;
+        }
+        let Some(chunk) = self.send_queue.next_unsent() else {
+            return false;
+        };
+        let reach = chunk.end().wrapping_sub(self.snd_una);
+        // The sender never goes beyond the peer's window (RFC 9293
+        // §3.8.6), nor beyond cwnd (RFC 5681 §3.1).
+        if reach > self.snd_wnd || reach > self.cwnd() {
+            return false;
+        }
+        // Nagle (RFC 9293 §3.7.4): hold a small segment while data is
+        // unacknowledged, unless nodelay or it is the last before a FIN.
+        let small = (chunk.len as usize) < self.neg.payload_max();
+        let last_before_fin = self.fin_requested && self.send_queue.next_is_last();
+        !(small && !self.knobs.nodelay && self.flight() > 0 && !last_before_fin)
+    }
+
+    /// Whether the FIN goes out alone now.
+    fn can_send_fin(&self) -> bool {
+        self.fin_requested
+            && !self.fin_sent
+            && self.send_queue.all_sent()
+            && matches!(self.state, State::FinWait1 | State::Closing | State::LastAck)
+    }
+
+    /// The window to announce (RFC 9293 §3.8.6.2.2, receiver SWS
+    /// avoidance): the right edge moves right only by at least
+    /// min(half the buffer, one full segment), never left.
+    pub(super) fn announce_window(&mut self) -> u16 {
+        let shift = self.neg.rcv_wscale;
+        let max = u32::from(u16::MAX) << shift;
+        let free = (self.receive_queue.free() as u32).min(max);
+        let cur = if self.rcv_adv.gt(self.rcv_nxt) {
+            self.rcv_adv.wrapping_sub(self.rcv_nxt)
+        } else {
+            0
+        };
+        let threshold = (self.receive_queue.capacity() as u32 / 2)
+            .min(self.neg.rcv_payload_max() as u32)
+            .max(1);
+        if free >= cur.saturating_add(threshold) || (free > cur && free == max) {
+            let wnd = free & !((1u32 << shift) - 1);
+            let edge = self.rcv_nxt + wnd;
+            if edge.gt(self.rcv_adv) {
+                self.rcv_adv = edge;
+            }
+        }
+        let wnd = self.rcv_adv.wrapping_sub(self.rcv_nxt);
+        if self.rcv_adv.lt(self.rcv_nxt) {
+            return 0;
+        }
+        (wnd >> shift).min(u32::from(u16::MAX)) as u16
+    }
+
+    /// The window a SYN announces: unscaled (RFC 7323 §2.2).
+    pub(super) fn syn_window(&self) -> u32 {
+        (self.receive_queue.free() as u32).min(u32::from(u16::MAX))
+    }
+
+    /// Our SYN or SYN-ACK, with the options offered (SYN) or agreed (SYN-ACK).
+    fn syn_segment(&mut self, now_ns: u64) -> SegmentOut<B> {
+        self.pending.syn = false;
+        let syn_ack = self.state == State::SynReceived;
+        let window = self.syn_window();
+        let ts = self.neg.offer_ts.then(|| {
+            let tsecr = if syn_ack { self.ts_recent } else { 0 };
+            (self.ts_now(now_ns), tsecr)
+        });
+        let options = OptionsOut {
+            mss: Some(self.neg.our_mss),
+            window_scale: self.neg.offer_wscale,
+            sack_permitted: self.neg.offer_sack,
+            timestamps: ts,
+            sack: None,
+        };
+        if self.retries > 0 {
+            self.stats.total_retrans += 1;
+            self.rtt_timed = None;
+        } else if !self.neg.ts && self.rtt_timed.is_none() {
+            self.rtt_timed = Some((self.iss + 1, now_ns));
+        }
+        self.snd_max = self.iss + 1;
+        if self.timers.rto.is_none() {
+            self.timers.rto = Some(now_ns + self.rto.rto_ns());
+        }
+        let mut flags = TcpFlags::SYN;
+        let mut ack = SeqNumber::default();
+        if syn_ack {
+            flags |= TcpFlags::ACK;
+            ack = self.rcv_nxt;
+            self.last_ack_sent = self.rcv_nxt;
+            let edge = self.rcv_nxt + window;
+            if edge.gt(self.rcv_adv) {
+                self.rcv_adv = edge;
+            }
+        }
+        SegmentOut {
+            seq: self.iss,
+            ack,
+            flags,
+            window: window as u16,
+            options,
+            payload: None,
+        }
+    }
+
+    /// A segment with ACK set and the current window and timestamps;
+    /// sending it settles any ACK owed.
+    fn with_ack(
+        &mut self,
+        seq: SeqNumber,
+        flags: TcpFlags,
+        payload: Option<tpa::buf::Shared<B>>,
+        now_ns: u64,
+    ) -> SegmentOut<B> {
+        let window = self.announce_window();
+        self.pending.ack_now = false;
+        self.timers.delayed_ack = None;
+        self.unacked_bytes = 0;
+        self.last_ack_sent = self.rcv_nxt;
+        let options = OptionsOut {
+            timestamps: self.neg.ts.then(|| (self.ts_now(now_ns), self.ts_recent)),
+            ..OptionsOut::default()
+        };
+        SegmentOut {
+            seq,
+            ack: self.rcv_nxt,
+            flags: flags | TcpFlags::ACK,
+            window,
+            options,
+            payload,
+        }
+    }
+
+    /// Bookkeeping for a segment that takes sequence space: SND.MAX, the
+    /// retransmission timer (RFC 6298 §5.1), Karn's rule.
+    fn note_sent(&mut self, seq: SeqNumber, len: u32, now_ns: u64) {
+        let end = seq + len;
+        if end.gt(self.snd_max) {
+            if !self.neg.ts && self.rtt_timed.is_none() && seq.ge(self.snd_max) {
+                self.rtt_timed = Some((end, now_ns));
+            }
+            self.snd_max = end;
+        } else {
+            // RFC 6298 §3 (Karn): a retransmission is not timed, and the
+            // timing in progress may now be ambiguous.
+            self.rtt_timed = None;
+            self.stats.total_retrans += 1;
+        }
+        if self.timers.rto.is_none() {
+            self.timers.rto = Some(now_ns + self.rto.rto_ns());
+        }
+    }
+
+    /// The next chunk, as a segment (with the FIN when it is the last and
+    /// the application shut down).
+    fn data_segment(&mut self, now_ns: u64) -> SegmentOut<B> {
+        let last = self.send_queue.next_is_last();
+        let Some((seq, len, buf)) = self
+            .send_queue
+            .next_unsent()
+            .map(|c| (c.seq, c.len, c.buf.clone()))
+        else {
+            // `can_send_data` found a chunk; an ACK is harmless otherwise.
+            return self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
+        };
+        self.send_queue.advance();
+        let mut flags = TcpFlags(0);
+        let mut seq_len = len;
+        if last {
+            flags |= TcpFlags::PSH;
+            if self.fin_requested {
+                flags |= TcpFlags::FIN;
+                self.fin_sent = true;
+                seq_len += 1;
+            }
+        }
+        self.note_sent(seq, seq_len, now_ns);
+        self.with_ack(seq, flags, Some(buf), now_ns)
+    }
+
+    /// The oldest chunk again (fast retransmit, partial ACK), or the FIN.
+    fn retransmit_front(&mut self, now_ns: u64) -> SegmentOut<B> {
+        self.stats.total_retrans += 1;
+        self.rtt_timed = None;
+        match self.send_queue.front() {
+            Some(c) => {
+                let (seq, buf) = (c.seq, c.buf.clone());
+                let fin = self.send_queue.front_is_last() && self.fin_sent;
+                let flags = if fin { TcpFlags::FIN } else { TcpFlags(0) };
+                self.with_ack(seq, flags, Some(buf), now_ns)
+            }
+            None => {
+                let seq = self.send_queue.end();
+                self.with_ack(seq, TcpFlags::FIN, None, now_ns)
+            }
+        }
+    }
+}

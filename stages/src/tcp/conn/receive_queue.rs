@@ -1,0 +1,148 @@
+//! The receive queue: in-order payload buffers the application has not
+//! read yet, held zero-copy, within a byte budget.
+
+use std::collections::VecDeque;
+
+use tpa::buf::PacketBuf;
+
+/// In-order received data, oldest first.
+pub(super) struct ReceiveQueue<B> {
+    bufs: VecDeque<B>,
+    bytes: usize,
+    capacity: usize,
+}
+
+impl<B: PacketBuf> ReceiveQueue<B> {
+    /// An empty queue holding at most `capacity` bytes.
+    pub fn new(capacity: usize) -> Self {
+        ReceiveQueue {
+            bufs: VecDeque::new(),
+            bytes: 0,
+            capacity,
+        }
+    }
+
+    /// The byte budget.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Bytes queued.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Bytes the queue can still take.
+    pub fn free(&self) -> usize {
+        self.capacity.saturating_sub(self.bytes)
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.bufs.is_empty()
+    }
+
+    /// Appends a payload (the caller trimmed it to the window).
+    pub fn push(&mut self, buf: B) {
+        let len = buf.total_len();
+        if len > 0 {
+            self.bytes += len;
+            self.bufs.push_back(buf);
+        }
+    }
+
+    /// The oldest buffer.
+    pub fn pop(&mut self) -> Option<B> {
+        let buf = self.bufs.pop_front()?;
+        self.bytes -= buf.total_len();
+        Some(buf)
+    }
+
+    /// Copies the oldest bytes into `out`; returns how many.
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let mut done = 0;
+        while done < out.len() {
+            let Some(front) = self.bufs.front_mut() else { break };
+            let mut consumed = 0;
+            for seg in front.segments() {
+                let n = seg.len().min(out.len() - done);
+                out[done..done + n].copy_from_slice(&seg[..n]);
+                done += n;
+                consumed += n;
+                if done == out.len() {
+                    break;
+                }
+            }
+            if consumed == front.total_len() {
+                self.pop();
+            } else {
+                self.bytes -= consumed;
+                if trim_front_chained(front, consumed).is_err() {
+                    // Cannot happen for a buffer we own; drop it rather
+                    // than hand out the same bytes twice.
+                    let len = front.total_len() - consumed;
+                    self.bytes -= len;
+                    self.bufs.pop_front();
+                }
+            }
+        }
+        done
+    }
+
+    /// Drops everything.
+    pub fn clear(&mut self) {
+        self.bufs.clear();
+        self.bytes = 0;
+    }
+}
+
+/// Trims `n` bytes off the front of a buffer whose first segment may be
+/// shorter than `n` (a chained payload): whole leading segments are
+/// unchained and dropped.
+pub(super) fn trim_front_chained<B: PacketBuf>(buf: &mut B, mut n: usize) -> Result<(), ()> {
+    while n > 0 {
+        let first = buf.len();
+        if n < first || !buf.is_chained() {
+            return buf.trim_front(n.min(first)).map_err(|_| ());
+        }
+        // Drop the whole first segment: keep the rest of the chain.
+        let Some(rest) = buf.unchain() else {
+            return Err(());
+        };
+        match rest.try_unique() {
+            Ok(rest) => {
+                *buf = rest;
+                n -= first;
+            }
+            Err(_) => return Err(()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tpa::buf::{BufferPool, Pool, PoolBuf};
+
+    #[test]
+    fn reads_across_buffers_and_keeps_the_rest() {
+        let pool = Pool::with_capacity(8).unwrap();
+        let mut q = ReceiveQueue::<PoolBuf>::new(100);
+        for part in [&b"hello "[..], b"world"] {
+            let mut b = pool.alloc().unwrap();
+            b.extend_from_slice(part).unwrap();
+            q.push(b);
+        }
+        assert_eq!((q.bytes(), q.free()), (11, 89));
+        let mut out = [0u8; 8];
+        assert_eq!(q.read(&mut out), 8);
+        assert_eq!(&out, b"hello wo");
+        assert_eq!(q.bytes(), 3);
+        let rest = q.pop().unwrap();
+        assert_eq!(rest.data(), b"rld");
+        assert!(q.is_empty() && q.pop().is_none());
+        drop(rest);
+        pool.assert_whole();
+    }
+}

@@ -1,0 +1,281 @@
+//! The send queue: the bytes the application handed over, as chunks of at
+//! most one segment each, from the oldest unacknowledged byte onwards.
+//!
+//! A chunk is sent as one whole segment and retransmitted as the same
+//! segment (never re-sliced); a chunk the peer acknowledged only in part
+//! stays until it is acknowledged whole (the receiver trims the old bytes
+//! off a retransmission, RFC 9293 §3.10.7.4). A chunk is shared
+//! ([`Shared`]) so a segment in flight and the queue hold it at once
+//! without a copy; a chunk not yet sent may still be written: copies of
+//! small writes fill its tailroom, so back-to-back small writes leave as
+//! one segment when they arrive before it is sent.
+
+use std::collections::VecDeque;
+
+use tpa::buf::{PacketBuf, Shared};
+
+use super::super::seq::SeqNumber;
+
+/// One segment's worth of queued data.
+pub(super) struct Chunk<B: PacketBuf> {
+    /// The bytes, shared with segments in flight.
+    pub buf: Shared<B>,
+    /// The sequence number of its first byte.
+    pub seq: SeqNumber,
+    /// Its length in bytes (`buf.total_len()`).
+    pub len: u32,
+}
+
+impl<B: PacketBuf> Chunk<B> {
+    /// The sequence number just past its last byte.
+    pub fn end(&self) -> SeqNumber {
+        self.seq + self.len
+    }
+}
+
+/// The queue: chunks in sequence order, the index of the next one to
+/// (re)transmit, and the byte budget.
+pub(super) struct SendQueue<B: PacketBuf> {
+    chunks: VecDeque<Chunk<B>>,
+    /// Chunks before this index were transmitted since the last rewind.
+    next: usize,
+    /// The sequence number after the last queued byte.
+    end: SeqNumber,
+    /// Bytes queued (acknowledged in part or not at all).
+    bytes: usize,
+    /// The most bytes queued at once.
+    capacity: usize,
+}
+
+impl<B: PacketBuf> SendQueue<B> {
+    /// An empty queue whose first byte will be `start`.
+    pub fn new(start: SeqNumber, capacity: usize) -> Self {
+        SendQueue {
+            chunks: VecDeque::new(),
+            next: 0,
+            end: start,
+            bytes: 0,
+            capacity,
+        }
+    }
+
+    /// Bytes the queue takes before it is full.
+    pub fn space(&self) -> usize {
+        self.capacity.saturating_sub(self.bytes)
+    }
+
+    /// Bytes queued.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The sequence number after the last queued byte (where a FIN goes).
+    pub fn end(&self) -> SeqNumber {
+        self.end
+    }
+
+    /// Copies as much of `data` as fits, at most `chunk_max` bytes per
+    /// chunk, filling the last unsent chunk first; new buffers come from
+    /// `alloc`. Returns the bytes taken (fewer when the budget or the
+    /// buffers ran out).
+    pub fn push_copy(
+        &mut self,
+        mut data: &[u8],
+        chunk_max: usize,
+        alloc: &mut dyn FnMut() -> Option<B>,
+    ) -> usize {
+        let mut taken = 0;
+        data = &data[..data.len().min(self.space())];
+        // The last chunk, while unsent, is ours alone: grow it in place.
+        if !data.is_empty() && self.next < self.chunks.len() {
+            if let Some(last) = self.chunks.pop_back() {
+                match last.buf.try_unique() {
+                    Ok(mut buf) => {
+                        let room = chunk_max
+                            .saturating_sub(last.len as usize)
+                            .min(buf.tailroom())
+                            .min(data.len());
+                        let n = if buf.is_chained() { 0 } else { room };
+                        if n > 0 {
+                            if let Ok(dst) = buf.append(n) {
+                                dst.copy_from_slice(&data[..n]);
+                                data = &data[n..];
+                                taken += n;
+                            }
+                        }
+                        let len = buf.total_len() as u32;
+                        self.chunks.push_back(Chunk {
+                            buf: buf.share(),
+                            seq: last.seq,
+                            len,
+                        });
+                    }
+                    Err(buf) => self.chunks.push_back(Chunk { buf, ..last }),
+                }
+            }
+        }
+        while !data.is_empty() {
+            let Some(mut buf) = alloc() else { break };
+            let n = chunk_max.min(buf.tailroom()).min(data.len());
+            if n == 0 {
+                break; // a buffer with no room: nothing sensible to do
+            }
+            let Ok(dst) = buf.append(n) else { break };
+            dst.copy_from_slice(&data[..n]);
+            data = &data[n..];
+            taken += n;
+            self.push_chunk(buf.share(), n as u32);
+        }
+        self.end_update(taken);
+        taken
+    }
+
+    /// Queues `buf` as one chunk without copying it.
+    pub fn push_buf(&mut self, buf: B) {
+        let len = buf.total_len();
+        self.push_chunk(buf.share(), len as u32);
+        self.end_update(len);
+    }
+
+    fn push_chunk(&mut self, buf: Shared<B>, len: u32) {
+        let seq = self.chunks.back().map_or(self.end, |c| c.end());
+        self.chunks.push_back(Chunk { buf, seq, len });
+    }
+
+    fn end_update(&mut self, added: usize) {
+        self.bytes += added;
+        self.end = self.chunks.back().map_or(self.end, |c| c.end());
+    }
+
+    /// Drops every chunk acknowledged whole by `snd_una`; returns how many.
+    pub fn ack(&mut self, snd_una: SeqNumber) -> usize {
+        let mut popped = 0;
+        while let Some(front) = self.chunks.front() {
+            if !front.end().le(snd_una) {
+                break;
+            }
+            self.bytes -= front.len as usize;
+            self.chunks.pop_front();
+            popped += 1;
+        }
+        self.next = self.next.saturating_sub(popped);
+        popped
+    }
+
+    /// The next chunk to transmit, if any.
+    pub fn next_unsent(&self) -> Option<&Chunk<B>> {
+        self.chunks.get(self.next)
+    }
+
+    /// Whether the next chunk to transmit is the last one queued.
+    pub fn next_is_last(&self) -> bool {
+        self.next + 1 == self.chunks.len()
+    }
+
+    /// Marks the next chunk transmitted.
+    pub fn advance(&mut self) {
+        self.next = (self.next + 1).min(self.chunks.len());
+    }
+
+    /// Whether every chunk was transmitted since the last rewind.
+    pub fn all_sent(&self) -> bool {
+        self.next >= self.chunks.len()
+    }
+
+    /// The oldest chunk (the one holding SND.UNA).
+    pub fn front(&self) -> Option<&Chunk<B>> {
+        self.chunks.front()
+    }
+
+    /// Whether the front chunk is the only one.
+    pub fn front_is_last(&self) -> bool {
+        self.chunks.len() == 1
+    }
+
+    /// Go back N: transmit again from the oldest chunk (after a timeout).
+    pub fn rewind(&mut self) {
+        self.next = 0;
+    }
+
+    /// The sequence number the next transmission starts at (the queue's
+    /// end once everything was sent).
+    pub fn next_seq(&self) -> SeqNumber {
+        self.chunks.get(self.next).map_or(self.end, |c| c.seq)
+    }
+
+    /// Drops everything (the connection is gone).
+    pub fn clear(&mut self) {
+        self.chunks.clear();
+        self.next = 0;
+        self.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tpa::buf::{BufferPool, Pool, PoolBuf};
+
+    fn collect(q: &SendQueue<PoolBuf>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in &q.chunks {
+            for s in c.buf.segments() {
+                out.extend_from_slice(s);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn copies_fill_the_unsent_tail_then_new_chunks() {
+        let pool = Pool::with_capacity(16).unwrap();
+        let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(100), 10_000);
+        let mut alloc = || pool.alloc();
+        assert_eq!(q.push_copy(b"abc", 5, &mut alloc), 3);
+        assert_eq!(q.push_copy(b"defgh", 5, &mut alloc), 5);
+        assert_eq!(q.chunks.len(), 2);
+        assert_eq!((q.chunks[0].len, q.chunks[1].len), (5, 3));
+        assert_eq!(q.end(), SeqNumber::new(108));
+        assert_eq!(collect(&q), b"abcdefgh");
+        // Once sent, a chunk is not written again.
+        q.advance();
+        q.advance();
+        assert_eq!(q.push_copy(b"ij", 5, &mut alloc), 2);
+        assert_eq!(q.chunks.len(), 3);
+        assert_eq!(q.chunks[2].seq, SeqNumber::new(108));
+        drop(q);
+        pool.assert_whole();
+    }
+
+    #[test]
+    fn acks_drop_whole_chunks_only() {
+        let pool = Pool::with_capacity(16).unwrap();
+        let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(u32::MAX - 2), 10_000);
+        let mut alloc = || pool.alloc();
+        q.push_copy(&[7; 12], 4, &mut alloc);
+        q.advance();
+        q.advance();
+        assert_eq!(q.ack(SeqNumber::new(u32::MAX - 2) + 6), 1);
+        assert_eq!(q.bytes(), 8);
+        assert_eq!(q.next_seq(), SeqNumber::new(u32::MAX - 2) + 8);
+        q.rewind();
+        assert_eq!(q.next_seq(), SeqNumber::new(u32::MAX - 2) + 4);
+        assert_eq!(q.ack(SeqNumber::new(u32::MAX - 2) + 12), 2);
+        assert!(q.chunks.is_empty());
+        pool.assert_whole();
+    }
+
+    #[test]
+    fn budget_and_buffers_bound_a_copy() {
+        let pool = Pool::with_capacity(2).unwrap();
+        let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(0), 6);
+        let mut alloc = || pool.alloc();
+        assert_eq!(q.push_copy(&[1; 10], 4, &mut alloc), 6);
+        assert_eq!(q.space(), 0);
+        q.clear();
+        let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(0), 100);
+        assert_eq!(q.push_copy(&[1; 20], 4, &mut alloc), 8, "two buffers");
+        drop(q);
+        pool.assert_whole();
+    }
+}

@@ -1,0 +1,175 @@
+//! The timers: retransmission (RFC 6298 §5), delayed ACK (RFC 9293
+//! §3.8.6.3), persist (RFC 9293 §3.8.6.1), keepalive (RFC 9293 §3.8.4),
+//! TIME_WAIT (RFC 9293 §3.10.7.4) and an orphan's FIN_WAIT_2 limit.
+
+use tpa::app::SocketError;
+use tpa::buf::PacketBuf;
+
+use super::super::cc::CongestionControl;
+use super::{Connection, State};
+
+impl<B: PacketBuf> Connection<B> {
+    /// The earliest deadline among the running timers.
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// let params = ConnParams { mss: 1460, iss: SeqNumber::new(1), ts_offset: 0 };
+    /// let mut conn = Connection::<PoolBuf>::connect(&TcpConfig::default(), params, 0);
+    /// conn.poll_transmit(0).unwrap();
+    /// assert_eq!(conn.next_deadline(), Some(1_000_000_000)); // RFC 6298 §2.1: 1 s
+    /// ```
+    pub fn next_deadline(&self) -> Option<u64> {
+        let t = &self.timers;
+        [t.rto, t.delayed_ack, t.persist, t.keepalive, t.linger]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs every timer due at `now_ns`; what they send comes out of
+    /// [`poll_transmit`](Connection::poll_transmit).
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// let params = ConnParams { mss: 1460, iss: SeqNumber::new(1), ts_offset: 0 };
+    /// let mut conn = Connection::<PoolBuf>::connect(&TcpConfig::default(), params, 0);
+    /// conn.poll_transmit(0).unwrap();
+    /// conn.on_timer(1_000_000_000);
+    /// assert!(conn.poll_transmit(1_000_000_000).unwrap().flags.syn(), "the SYN again");
+    /// assert_eq!(conn.next_deadline(), Some(3_000_000_000), "backed off to 2 s");
+    /// ```
+    pub fn on_timer(&mut self, now_ns: u64) {
+        self.clock_ns = self.clock_ns.max(now_ns);
+        let due = |t: Option<u64>| t.is_some_and(|t| t <= now_ns);
+        if due(self.timers.linger) {
+            self.timers.linger = None;
+            if matches!(self.state, State::TimeWait | State::FinWait2) {
+                self.enter_closed(None);
+                return;
+            }
+        }
+        if due(self.timers.rto) {
+            self.timers.rto = None;
+            self.on_rto_timeout(now_ns);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if due(self.timers.delayed_ack) {
+            self.timers.delayed_ack = None;
+            self.pending.ack_now = true;
+        }
+        if due(self.timers.persist) {
+            self.timers.persist = None;
+            self.pending.window_probe = true;
+            self.persist_backoff = self.persist_backoff.saturating_add(1);
+        }
+        if due(self.timers.keepalive) {
+            self.timers.keepalive = None;
+            self.on_keepalive_timeout(now_ns);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        self.update_persist(now_ns);
+    }
+
+    /// The retransmission timer fired (RFC 6298 §5.4–5.6).
+    fn on_rto_timeout(&mut self, now_ns: u64) {
+        let (limit, in_handshake) = match self.state {
+            State::SynSent | State::SynReceived => (self.knobs.syn_retries, true),
+            _ => (self.knobs.data_retries, false),
+        };
+        if self.snd_una == self.snd_max && !in_handshake {
+            return; // nothing outstanding
+        }
+        if self.retries >= limit {
+            self.enter_closed(Some(SocketError::TimedOut));
+            return;
+        }
+        self.retries += 1;
+        self.rto.on_timeout();
+        self.rtt_timed = None;
+        self.stats.lost += 1;
+        if in_handshake {
+            self.pending.syn = true;
+        } else {
+            let flight = self.snd_max.wrapping_sub(self.snd_una);
+            self.cc.on_rto(flight, now_ns);
+            self.dup_acks = 0;
+            // Go back N: everything unacknowledged is sent again from the
+            // oldest chunk, in slow start (the receiver keeps no
+            // out-of-order data yet, so nothing after a hole survived).
+            self.send_queue.rewind();
+            if !self.fin_acked {
+                self.fin_sent = false;
+            }
+            self.pending.retransmit_front = false;
+        }
+        // §5.5/§5.6: restart with the backed-off value.
+        self.timers.rto = Some(now_ns + self.rto.rto_ns());
+    }
+
+    /// Keepalive (RFC 9293 §3.8.4): probe an idle connection; give up
+    /// after the configured number of unanswered probes.
+    fn on_keepalive_timeout(&mut self, now_ns: u64) {
+        if !matches!(self.state, State::Established | State::CloseWait) {
+            return;
+        }
+        if self.snd_una != self.snd_max {
+            // Data outstanding: the retransmission timer watches the peer.
+            self.arm_keepalive(now_ns);
+            return;
+        }
+        if self.keepalive_sent >= self.knobs.keepalive_probes {
+            self.enter_closed(Some(SocketError::TimedOut));
+            return;
+        }
+        self.keepalive_sent += 1;
+        self.pending.keepalive_probe = true;
+        self.timers.keepalive = Some(now_ns + self.knobs.keepalive_interval_ns);
+    }
+
+    /// (Re)starts the idle timer of keepalive, when it is on.
+    pub(super) fn arm_keepalive(&mut self, now_ns: u64) {
+        if self.knobs.keepalive && matches!(self.state, State::Established | State::CloseWait) {
+            let wait = if self.keepalive_sent == 0 {
+                self.knobs.keepalive_idle_ns
+            } else {
+                self.knobs.keepalive_interval_ns
+            };
+            self.timers.keepalive = Some(now_ns + wait);
+        }
+    }
+
+    /// Starts the persist timer when data waits on a window too small for
+    /// it with nothing in flight to bring a window update (RFC 9293
+    /// §3.8.6.1); stops it once the window opens.
+    pub(super) fn update_persist(&mut self, now_ns: u64) {
+        let stalled = matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+        ) && self.snd_una == self.snd_max
+            && self.send_queue.next_unsent().is_some_and(|c| {
+                c.end().wrapping_sub(self.snd_una) > self.snd_wnd
+            });
+        if !stalled {
+            self.timers.persist = None;
+            self.persist_backoff = 0;
+        } else if self.timers.persist.is_none() && !self.pending.window_probe {
+            // Backed off like the RTO, up to its maximum.
+            let wait = self
+                .rto
+                .rto_ns()
+                .saturating_mul(1u64 << self.persist_backoff.min(20))
+                .min(self.knobs.rto_max_ns);
+            self.timers.persist = Some(now_ns + wait);
+        }
+    }
+}
