@@ -139,7 +139,10 @@ impl<B: PacketBuf> Connection<B> {
     /// Reading freed room: announce it when the window grew enough to
     /// matter (RFC 9293 §3.8.6.2.2) and the announced one ran low.
     fn after_read(&mut self) {
-        if !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+        if !matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) {
             return;
         }
         let cur = self.rcv_adv.wrapping_sub(self.rcv_nxt) as usize;

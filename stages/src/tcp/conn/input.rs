@@ -233,8 +233,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         // RFC 9293 §3.10.7.4: the window update, only from a newer segment.
         if ack.ge(self.snd_una)
-            && (self.snd_wl1.lt(seg.seq)
-                || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)))
+            && (self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)))
         {
             let opened = window > self.snd_wnd;
             self.snd_wnd = window;
@@ -247,7 +246,9 @@ impl<B: PacketBuf> Connection<B> {
             }
         }
         // Our FIN acknowledged: the closing states move on.
-        if self.fin_sent && !self.fin_acked && ack == self.send_queue.end() + 1 {
+        // (Whether the FIN went out since a rewind does not matter: an ACK
+        // past the data can only cover a FIN sent at some point.)
+        if self.fin_requested && !self.fin_acked && self.snd_una == self.send_queue.end() + 1 {
             self.fin_acked = true;
             match self.state {
                 State::FinWait1 => {
@@ -279,7 +280,7 @@ impl<B: PacketBuf> Connection<B> {
         let ack = seg.ack;
         let acked = ack.wrapping_sub(self.snd_una);
         // The FIN takes one sequence number but no byte.
-        let fin_in = self.fin_sent && ack == self.send_queue.end() + 1;
+        let fin_in = self.fin_requested && ack == self.send_queue.end() + 1;
         let syn_in = self.snd_una == self.iss;
         let acked_bytes = acked - u32::from(fin_in) - u32::from(syn_in);
         self.snd_una = ack;
@@ -421,7 +422,10 @@ impl<B: PacketBuf> Connection<B> {
             if self.app_closed {
                 // Linux: data for a socket the application closed resets
                 // the connection (RFC 9293 §3.10.4's RST for lost data).
-                self.pending.rst = Some((self.snd_max, Some(self.rcv_nxt + payload.total_len() as u32)));
+                self.pending.rst = Some((
+                    self.snd_max,
+                    Some(self.rcv_nxt + payload.total_len() as u32),
+                ));
                 self.enter_closed(None);
                 return;
             }

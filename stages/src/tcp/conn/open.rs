@@ -269,7 +269,8 @@ impl<B: PacketBuf> Connection<B> {
             if seg.payload.is_some() || flags.fin() {
                 let mut rest = seg;
                 rest.seq += 1;
-                rest.flags = tpa::wire::tcp::TcpFlags(rest.flags.0 & !tpa::wire::tcp::TcpFlags::SYN.0);
+                rest.flags =
+                    tpa::wire::tcp::TcpFlags(rest.flags.0 & !tpa::wire::tcp::TcpFlags::SYN.0);
                 self.process_text_and_fin(rest, now_ns);
             }
             self.pending.ack_now = true;

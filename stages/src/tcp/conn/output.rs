@@ -139,8 +139,13 @@ impl<B: PacketBuf> Connection<B> {
     fn can_retransmit_front(&self) -> bool {
         match self.send_queue.front() {
             // Not yet resent since a rewind: the data path sends it anyway.
-            Some(_) => self.send_queue.next_seq() != self.send_queue.front().map(|c| c.seq).unwrap_or_default(),
-            None => self.fin_sent && !self.fin_acked,
+            Some(_) => {
+                self.send_queue.next_seq()
+                    != self.send_queue.front().map(|c| c.seq).unwrap_or_default()
+            }
+            None => {
+                self.fin_requested && !self.fin_acked && self.snd_max == self.send_queue.end() + 1
+            }
         }
     }
 
@@ -148,7 +153,11 @@ impl<B: PacketBuf> Connection<B> {
     fn sending_state(&self) -> bool {
         matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
         )
     }
 
@@ -178,7 +187,10 @@ impl<B: PacketBuf> Connection<B> {
         self.fin_requested
             && !self.fin_sent
             && self.send_queue.all_sent()
-            && matches!(self.state, State::FinWait1 | State::Closing | State::LastAck)
+            && matches!(
+                self.state,
+                State::FinWait1 | State::Closing | State::LastAck
+            )
     }
 
     /// The window to announce (RFC 9293 §3.8.6.2.2, receiver SWS

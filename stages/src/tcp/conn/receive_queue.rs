@@ -62,7 +62,9 @@ impl<B: PacketBuf> ReceiveQueue<B> {
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         let mut done = 0;
         while done < out.len() {
-            let Some(front) = self.bufs.front_mut() else { break };
+            let Some(front) = self.bufs.front_mut() else {
+                break;
+            };
             let mut consumed = 0;
             for seg in front.segments() {
                 let n = seg.len().min(out.len() - done);

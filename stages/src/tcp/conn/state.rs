@@ -57,11 +57,7 @@ impl State {
     pub fn fin_queued(self) -> bool {
         matches!(
             self,
-            State::FinWait1
-                | State::FinWait2
-                | State::Closing
-                | State::LastAck
-                | State::TimeWait
+            State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::TimeWait
         )
     }
 

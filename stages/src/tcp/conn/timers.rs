@@ -154,11 +154,16 @@ impl<B: PacketBuf> Connection<B> {
     pub(super) fn update_persist(&mut self, now_ns: u64) {
         let stalled = matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
         ) && self.snd_una == self.snd_max
-            && self.send_queue.next_unsent().is_some_and(|c| {
-                c.end().wrapping_sub(self.snd_una) > self.snd_wnd
-            });
+            && self
+                .send_queue
+                .next_unsent()
+                .is_some_and(|c| c.end().wrapping_sub(self.snd_una) > self.snd_wnd);
         if !stalled {
             self.timers.persist = None;
             self.persist_backoff = 0;
