@@ -4,6 +4,7 @@
 
 use tpa::app::SocketError;
 use tpa::buf::PacketBuf;
+use tpa::wire::tcp::TcpFlags;
 
 use super::super::cc::{AckOutcome, CongestionControl};
 use super::super::rto::RttSample;
@@ -14,6 +15,10 @@ use super::{Connection, State};
 
 /// Duplicate ACKs that trigger a fast retransmit (RFC 5681 §3.2).
 const DUP_ACK_THRESHOLD: u32 = 3;
+
+/// Duplicate ACKs owed at once, at most (a burst of out-of-order
+/// segments needs only a few to trigger the sender's fast retransmit).
+const MAX_DUP_ACKS_OWED: u8 = 8;
 
 /// How long a peer's timestamp stays valid for PAWS: 24 days (RFC 7323
 /// §5.5).
@@ -69,6 +74,21 @@ impl<B: PacketBuf> Connection<B> {
                     return;
                 }
             }
+        }
+        // Simultaneous open (RFC 9293 §3.5 figure 8): the peer's SYN-ACK
+        // repeats its SYN, already counted; what is new is its ACK. (Linux
+        // lets exactly this segment through its SYN checks too.)
+        if self.state == State::SynReceived
+            && flags.syn()
+            && flags.ack()
+            && !flags.rst()
+            && seg.seq + 1 == self.rcv_nxt
+            && seg.payload.is_none()
+            && seg.ack.is_between(self.snd_una + 1, self.snd_max + 1)
+        {
+            seg.seq += 1;
+            seg.flags = TcpFlags(flags.0 & !TcpFlags::SYN.0);
+            return self.on_segment_synchronized(seg, now_ns);
         }
         // First: is the segment acceptable (RFC 9293 §3.10.7.4 table)?
         let rcv_wnd = self.rcv_adv.wrapping_sub(self.rcv_nxt);
@@ -368,7 +388,7 @@ impl<B: PacketBuf> Connection<B> {
     /// counts as one of them).
     fn trim_old(&mut self, seg: &mut SegmentIn<B>, mut n: u32) {
         if seg.flags.syn() {
-            seg.flags = tpa::wire::tcp::TcpFlags(seg.flags.0 & !tpa::wire::tcp::TcpFlags::SYN.0);
+            seg.flags = TcpFlags(seg.flags.0 & !TcpFlags::SYN.0);
             n -= 1;
             seg.seq += 1;
         }
@@ -384,7 +404,7 @@ impl<B: PacketBuf> Connection<B> {
         seg.seq += cut;
         if n > data {
             // Even the FIN is old (a retransmitted FIN).
-            seg.flags = tpa::wire::tcp::TcpFlags(seg.flags.0 & !tpa::wire::tcp::TcpFlags::FIN.0);
+            seg.flags = TcpFlags(seg.flags.0 & !TcpFlags::FIN.0);
             self.pending.ack_now = true;
         }
         if cut > 0 {
@@ -413,7 +433,13 @@ impl<B: PacketBuf> Connection<B> {
             // (RFC 5681 §4.2: out-of-order data is ACKed at once).
             if seg.data_len() > 0 || seg.flags.fin() {
                 self.stats.out_of_order += 1;
-                self.pending.ack_now = true;
+                // One duplicate ACK per segment, even when several arrive
+                // before the stage drains us: the sender counts them.
+                self.pending.dup_acks = self
+                    .pending
+                    .dup_acks
+                    .saturating_add(1)
+                    .min(MAX_DUP_ACKS_OWED);
             }
             return;
         }

@@ -140,6 +140,8 @@ struct Pending {
     syn: bool,
     /// An ACK is due now.
     ack_now: bool,
+    /// Duplicate ACKs owed, one per out-of-order segment (RFC 5681 §4.2).
+    dup_acks: u8,
     /// The oldest unacknowledged chunk (or FIN) is to be retransmitted now
     /// (fast retransmit, partial ACK).
     retransmit_front: bool,

@@ -19,6 +19,7 @@ enum Next {
     Fin,
     WindowProbe,
     KeepaliveProbe,
+    DupAck,
     Ack,
 }
 
@@ -88,6 +89,12 @@ impl<B: PacketBuf> Connection<B> {
                 // RFC 9293 §3.8.4: SEG.SEQ = SND.NXT - 1, no data.
                 self.with_ack(self.snd_una - 1, TcpFlags(0), None, now_ns)
             }
+            Next::DupAck => {
+                let owed = self.pending.dup_acks - 1;
+                let seg = self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
+                self.pending.dup_acks = owed;
+                seg
+            }
             Next::Ack => self.with_ack(self.snd_max, TcpFlags(0), None, now_ns),
         };
         self.stats.segs_out += 1;
@@ -114,6 +121,7 @@ impl<B: PacketBuf> Connection<B> {
                 return self.pending.syn.then_some(Next::Syn);
             }
             State::TimeWait => return self.pending.ack_now.then_some(Next::Ack),
+            _ if self.pending.dup_acks > 0 => return Some(Next::DupAck),
             _ => {}
         }
         if self.pending.retransmit_front && self.can_retransmit_front() {
@@ -285,6 +293,7 @@ impl<B: PacketBuf> Connection<B> {
     ) -> SegmentOut<B> {
         let window = self.announce_window();
         self.pending.ack_now = false;
+        self.pending.dup_acks = 0;
         self.timers.delayed_ack = None;
         self.unacked_bytes = 0;
         self.last_ack_sent = self.rcv_nxt;

@@ -474,3 +474,675 @@ fn transfers_under_heavy_loss() {
     eprintln!("{totals:?}");
     assert!(totals.retrans > 0);
 }
+
+// ---- Targeted cases -------------------------------------------------------
+
+/// A hand-made segment for `conn`'s peer to "send": in sequence with what
+/// `conn` expects unless the caller moves `seq`.
+fn forged(
+    pool: &Pool,
+    seq: SeqNumber,
+    ack: SeqNumber,
+    flags: TcpFlags,
+    data: &[u8],
+    ts: Option<(u32, u32)>,
+) -> SegmentIn<PoolBuf> {
+    let payload = (!data.is_empty()).then(|| {
+        let mut b = pool.alloc().unwrap();
+        b.extend_from_slice(data).unwrap();
+        b
+    });
+    SegmentIn {
+        seq,
+        ack,
+        flags,
+        window: 65535,
+        options: TcpOptionSet {
+            timestamps: ts,
+            ..TcpOptionSet::default()
+        },
+        payload,
+    }
+}
+
+/// Drains a connection's output, returning the segments.
+fn drain(conn: &mut Connection<PoolBuf>, now: u64) -> Vec<SegmentOut<PoolBuf>> {
+    core::iter::from_fn(|| conn.poll_transmit(now)).collect()
+}
+
+/// An established pair over a clean link, events of the handshake taken.
+fn established(cfg_a: &TcpConfig, cfg_b: &TcpConfig) -> Net {
+    let mut net = Net::connect(cfg_a, cfg_b, 7, Impair::default());
+    net.established();
+    net.run_until(1000, |n| {
+        n.ab.in_flight.is_empty() && n.ba.in_flight.is_empty()
+    });
+    net
+}
+
+/// Lets the pair exchange segments until the links are empty (timers
+/// fire only as far as the exchange takes).
+fn settle(net: &mut Net) {
+    net.flush();
+    net.run_until(100_000, |n| {
+        n.ab.in_flight.is_empty()
+            && n.ba.in_flight.is_empty()
+            && !n.a.wants_transmit()
+            && !n.b.wants_transmit()
+            && n.a.timers.delayed_ack.is_none()
+            && n.b.timers.delayed_ack.is_none()
+    });
+}
+
+#[test]
+fn options_are_on_only_when_both_sides_offer_them() {
+    let cfg = small_cfg();
+    let net = established(&cfg, &cfg);
+    let (a, b) = (net.a.info(), net.b.info());
+    assert!(a.timestamps && b.timestamps && a.sack && b.sack);
+    // 70 KiB needs one shift to fit 16 bits (RFC 7323 §2.2).
+    assert_eq!(
+        (a.snd_wscale, a.rcv_wscale, b.snd_wscale, b.rcv_wscale),
+        (1, 1, 1, 1)
+    );
+    assert_eq!((a.snd_mss, b.snd_mss), (1460, 1460));
+    assert!(net.events_a.connected && net.events_a.writable && net.events_b.connected);
+
+    for (off_a, off_b) in [(true, false), (false, true)] {
+        let mut ca = small_cfg();
+        let mut cb = small_cfg();
+        ca.timestamps = !off_a;
+        ca.window_scale = !off_a;
+        ca.sack = !off_a;
+        cb.timestamps = !off_b;
+        cb.window_scale = !off_b;
+        cb.sack = !off_b;
+        let net = established(&ca, &cb);
+        for i in [net.a.info(), net.b.info()] {
+            assert!(!i.timestamps && !i.sack, "{i:?}");
+            assert_eq!((i.snd_wscale, i.rcv_wscale), (0, 0));
+        }
+        // Unscaled, the window is capped at 65535 (RFC 7323 §2.2).
+        assert_eq!(net.a.info().rcv_wnd, 65535);
+        // No SYN-ACK option the SYN did not carry.
+        let syn_ack = net.ba.log[0];
+        assert!(syn_ack.2.syn() && syn_ack.2.ack());
+    }
+}
+
+#[test]
+fn peer_mss_caps_ours_and_a_missing_one_means_536() {
+    let pool = Pool::with_capacity(8).unwrap();
+    let cfg = TcpConfig::default();
+    let mut syn = forged(
+        &pool,
+        SeqNumber::new(9),
+        SeqNumber::new(0),
+        TcpFlags::SYN,
+        b"",
+        None,
+    );
+    syn.options.mss = Some(1000);
+    let c = Connection::accept(&cfg, params(1), &syn, 0);
+    assert_eq!(c.info().snd_mss, 1000);
+    syn.options.mss = None;
+    let c = Connection::accept(&cfg, params(1), &syn, 0);
+    // RFC 9293 §3.7.1: the default send MSS is 536.
+    assert_eq!(c.info().snd_mss, 536);
+    syn.options.mss = Some(1);
+    let c = Connection::accept(&cfg, params(1), &syn, 0);
+    assert_eq!(c.info().snd_mss, 48, "a tiny MSS is raised to the floor");
+}
+
+#[test]
+fn simultaneous_open_meets_in_the_middle() {
+    let pool = Pool::with_capacity(64).unwrap();
+    let cfg = small_cfg();
+    let mut a = Connection::<PoolBuf>::connect(&cfg, params(100), 0);
+    let mut b = Connection::<PoolBuf>::connect(&cfg, params(90_000), 0);
+    let sa = a.poll_transmit(0).unwrap();
+    let sb = b.poll_transmit(0).unwrap();
+    a.on_segment(to_in(&sb, &pool).unwrap(), MS);
+    b.on_segment(to_in(&sa, &pool).unwrap(), MS);
+    // RFC 9293 §3.5 figure 8: both go to SYN_RECEIVED and SYN-ACK.
+    assert_eq!(
+        (a.state(), b.state()),
+        (State::SynReceived, State::SynReceived)
+    );
+    let ra = drain(&mut a, MS);
+    let rb = drain(&mut b, MS);
+    assert_eq!(ra.len(), 1);
+    assert!(ra[0].flags.syn() && ra[0].flags.ack() && ra[0].seq == SeqNumber::new(100));
+    for s in rb {
+        a.on_segment(to_in(&s, &pool).unwrap(), 2 * MS);
+    }
+    for s in ra {
+        b.on_segment(to_in(&s, &pool).unwrap(), 2 * MS);
+    }
+    assert_eq!(
+        (a.state(), b.state()),
+        (State::Established, State::Established)
+    );
+    assert!(a.take_events().connected && b.take_events().connected);
+    drop((a, b, sa, sb));
+    pool.assert_whole();
+}
+
+#[test]
+fn syn_is_retransmitted_with_backoff_then_times_out() {
+    let cfg = TcpConfig {
+        syn_retries: 3,
+        ..TcpConfig::default()
+    };
+    let mut a = Connection::<PoolBuf>::connect(&cfg, params(5), 0);
+    let mut syns = 0;
+    let mut deadlines = Vec::new();
+    let mut now = 0;
+    loop {
+        syns += drain(&mut a, now).iter().filter(|s| s.flags.syn()).count();
+        let Some(d) = a.next_deadline() else { break };
+        deadlines.push(d - now);
+        now = d;
+        a.on_timer(now);
+    }
+    // RFC 6298 §5.5: the timeout doubles from 1 s.
+    assert_eq!(deadlines, [1, 2, 4, 8].map(|s| s * 1_000_000_000));
+    assert_eq!(syns, 4, "the SYN and 3 retransmissions");
+    assert_eq!(a.state(), State::Closed);
+    assert_eq!(a.take_events().error, Some(SocketError::TimedOut));
+    assert_eq!(a.send(b"x", &mut || None), Err(SocketError::TimedOut));
+}
+
+#[test]
+fn rst_to_our_syn_is_refused_only_with_the_right_ack() {
+    let pool = Pool::with_capacity(8).unwrap();
+    let cfg = TcpConfig::default();
+    let mut a = Connection::<PoolBuf>::connect(&cfg, params(500), 0);
+    a.poll_transmit(0).unwrap();
+    // RFC 9293 §3.10.7.3: an RST whose ACK is not for our SYN is dropped.
+    a.on_segment(
+        forged(
+            &pool,
+            SeqNumber::new(0),
+            SeqNumber::new(9),
+            TcpFlags::RST | TcpFlags::ACK,
+            b"",
+            None,
+        ),
+        MS,
+    );
+    assert_eq!(a.state(), State::SynSent);
+    assert!(!a.wants_transmit());
+    // A SYN-ACK acknowledging something else draws <SEQ=SEG.ACK><CTL=RST>.
+    a.on_segment(
+        forged(
+            &pool,
+            SeqNumber::new(0),
+            SeqNumber::new(9),
+            TcpFlags::SYN | TcpFlags::ACK,
+            b"",
+            None,
+        ),
+        MS,
+    );
+    let rst = a.poll_transmit(MS).unwrap();
+    assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, SeqNumber::new(9)));
+    assert_eq!(a.state(), State::SynSent);
+    a.on_segment(
+        forged(
+            &pool,
+            SeqNumber::new(0),
+            SeqNumber::new(501),
+            TcpFlags::RST | TcpFlags::ACK,
+            b"",
+            None,
+        ),
+        MS,
+    );
+    assert_eq!(a.state(), State::Closed);
+    let ev = a.take_events();
+    assert_eq!(
+        (ev.error, ev.closed),
+        (Some(SocketError::ConnectionRefused), true)
+    );
+    pool.assert_whole();
+}
+
+/// Closes `first` then the other side once it saw the FIN (or both at
+/// once), and checks the states each side goes through.
+fn close_in_order(order: &str) {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    match order {
+        "a first" => {
+            net.a.close();
+            assert_eq!(net.a.state(), State::FinWait1);
+            settle(&mut net);
+            assert_eq!(
+                (net.a.state(), net.b.state()),
+                (State::FinWait2, State::CloseWait)
+            );
+            assert!(net.events_b.peer_closed);
+            assert_eq!(net.b.recv().map(|b| b.is_none()), Ok(true), "end of stream");
+            net.b.close();
+            assert_eq!(net.b.state(), State::LastAck);
+            settle(&mut net);
+            assert_eq!(
+                (net.a.state(), net.b.state()),
+                (State::TimeWait, State::Closed)
+            );
+        }
+        "b first" => {
+            net.b.shutdown().unwrap();
+            settle(&mut net);
+            assert_eq!(
+                (net.a.state(), net.b.state()),
+                (State::CloseWait, State::FinWait2)
+            );
+            // Half-closed: a may still send, b still reads.
+            net.a
+                .send(b"after the fin", &mut || net.pool.alloc())
+                .unwrap();
+            settle(&mut net);
+            let mut out = [0u8; 64];
+            let n = net.b.read(&mut out).unwrap();
+            assert_eq!(&out[..n], b"after the fin");
+            net.a.close();
+            settle(&mut net);
+            assert_eq!(
+                (net.a.state(), net.b.state()),
+                (State::Closed, State::TimeWait)
+            );
+        }
+        "both" => {
+            net.a.close();
+            net.b.close();
+            net.flush();
+            // The FINs cross: RFC 9293 §3.6 figure 13, CLOSING both sides.
+            net.run_until(100, |n| {
+                n.a.state() != State::FinWait1 && n.b.state() != State::FinWait1
+            });
+            assert_eq!(
+                (net.a.state(), net.b.state()),
+                (State::Closing, State::Closing)
+            );
+            settle(&mut net);
+            assert_eq!(
+                (net.a.state(), net.b.state()),
+                (State::TimeWait, State::TimeWait)
+            );
+        }
+        _ => unreachable!(),
+    }
+    // TIME_WAIT lasts cfg.time_wait_ns (2 MSL) and ends in CLOSED.
+    let start = net.now;
+    net.run_until(100, |n| n.a.is_closed() && n.b.is_closed());
+    assert!(
+        net.now - start >= cfg.time_wait_ns - 100 * MS,
+        "TIME_WAIT too short"
+    );
+    assert!(net.events_a.closed && net.events_b.closed);
+    assert_eq!((net.events_a.error, net.events_b.error), (None, None));
+    let pool = net.pool.clone();
+    drop(net);
+    pool.assert_whole();
+}
+
+#[test]
+fn close_active_passive_and_simultaneous() {
+    close_in_order("a first");
+    close_in_order("b first");
+    close_in_order("both");
+}
+
+#[test]
+fn close_with_unread_data_resets_the_peer() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    net.a.send(b"never read", &mut || net.pool.alloc()).unwrap();
+    settle(&mut net);
+    net.b.close();
+    let out = drain(&mut net.b, net.now);
+    assert_eq!(out.len(), 1);
+    assert!(
+        out[0].flags.rst(),
+        "RFC 9293 §3.10.4: unread data means RST"
+    );
+    assert!(net.b.is_closed());
+    for s in out {
+        net.ba.send(s, net.now, &net.pool, &mut net.rng);
+    }
+    settle(&mut net);
+    assert_eq!(net.a.state(), State::Closed);
+    assert_eq!(net.events_a.error, Some(SocketError::ConnectionReset));
+    assert_eq!(net.a.recv().err(), Some(SocketError::ConnectionReset));
+    assert_eq!(
+        net.a.send(b"x", &mut || None),
+        Err(SocketError::ConnectionReset)
+    );
+}
+
+#[test]
+fn data_after_close_resets() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    net.b.close();
+    settle(&mut net);
+    assert_eq!(net.b.state(), State::FinWait2);
+    net.a.send(b"too late", &mut || net.pool.alloc()).unwrap();
+    settle(&mut net);
+    assert!(net.b.is_closed());
+    assert_eq!(net.events_a.error, Some(SocketError::ConnectionReset));
+}
+
+#[test]
+fn rfc5961_rst_resets_only_on_an_exact_match() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let pool = net.pool.clone();
+    // Out of the window: dropped silently.
+    net.b.on_segment(
+        forged(&pool, nxt + 1_000_000, una, TcpFlags::RST, b"", None),
+        now,
+    );
+    assert!(!net.b.wants_transmit());
+    // In the window, not exact: a challenge ACK (RFC 5961 §3.2).
+    net.b
+        .on_segment(forged(&pool, nxt + 10, una, TcpFlags::RST, b"", None), now);
+    let out = drain(&mut net.b, now);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].flags, out[0].ack), (TcpFlags::ACK, nxt));
+    assert_eq!(
+        (net.b.state(), net.b.info().challenge_acks),
+        (State::Established, 1)
+    );
+    // Exact: reset.
+    net.b
+        .on_segment(forged(&pool, nxt, una, TcpFlags::RST, b"", None), now);
+    assert_eq!(net.b.state(), State::Closed);
+    assert_eq!(
+        net.b.take_events().error,
+        Some(SocketError::ConnectionReset)
+    );
+}
+
+#[test]
+fn rfc5961_syn_on_an_established_connection_draws_a_challenge_ack() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let (nxt, now) = (net.b.rcv_nxt, net.now);
+    let pool = net.pool.clone();
+    for seq in [nxt, nxt + 5, nxt - 5_000_000] {
+        net.b.on_segment(
+            forged(&pool, seq, SeqNumber::new(0), TcpFlags::SYN, b"", None),
+            now,
+        );
+        let out = drain(&mut net.b, now);
+        assert_eq!(out.len(), 1, "SYN at {seq}");
+        assert_eq!((out[0].flags, out[0].ack), (TcpFlags::ACK, nxt));
+        assert_eq!(net.b.state(), State::Established);
+    }
+}
+
+#[test]
+fn rfc5961_acks_outside_the_sent_range_are_dropped() {
+    let cfg = TcpConfig {
+        timestamps: false,
+        ..small_cfg()
+    };
+    let mut net = established(&cfg, &cfg);
+    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let pool = net.pool.clone();
+    // An ACK for data never sent, carrying data: the data is not taken.
+    net.b.on_segment(
+        forged(&pool, nxt, una + 5000, TcpFlags::ACK, b"bogus", None),
+        now,
+    );
+    let out = drain(&mut net.b, now);
+    assert_eq!((out.len(), out[0].ack), (1, nxt));
+    assert_eq!(net.b.info().bytes_received, 0);
+    // Too old (before SND.UNA - MAX.SND.WND, RFC 5961 §5.2): dropped too.
+    net.b.on_segment(
+        forged(&pool, nxt, una - 1_000_000, TcpFlags::ACK, b"bogus", None),
+        now,
+    );
+    assert_eq!(drain(&mut net.b, now).len(), 1);
+    assert_eq!(net.b.info().bytes_received, 0);
+    assert_eq!(net.b.info().challenge_acks, 2);
+    // In range: taken.
+    net.b
+        .on_segment(forged(&pool, nxt, una, TcpFlags::ACK, b"good", None), now);
+    assert_eq!(net.b.info().bytes_received, 4);
+}
+
+#[test]
+fn paws_drops_a_segment_with_an_old_timestamp() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let recent = net.b.ts_recent;
+    let pool = net.pool.clone();
+    // RFC 7323 §5.3: TSval older than TS.Recent: drop, ACK.
+    net.b.on_segment(
+        forged(
+            &pool,
+            nxt,
+            una,
+            TcpFlags::ACK,
+            b"old",
+            Some((recent.wrapping_sub(10), 0)),
+        ),
+        now,
+    );
+    assert_eq!(drain(&mut net.b, now).len(), 1);
+    assert_eq!((net.b.info().bytes_received, net.b.info().dropped), (0, 1));
+    net.b.on_segment(
+        forged(
+            &pool,
+            nxt,
+            una,
+            TcpFlags::ACK,
+            b"new",
+            Some((recent.wrapping_add(1), 0)),
+        ),
+        now,
+    );
+    assert_eq!(net.b.info().bytes_received, 3);
+    assert_eq!(
+        net.b.ts_recent,
+        recent.wrapping_add(1),
+        "TS.Recent follows (RFC 7323 §4.3)"
+    );
+}
+
+#[test]
+fn out_of_order_data_is_dropped_with_an_immediate_duplicate_ack() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let pool = net.pool.clone();
+    let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
+    net.b.on_segment(
+        forged(&pool, nxt + 100, una, TcpFlags::ACK, b"later", ts),
+        now,
+    );
+    let out = drain(&mut net.b, now);
+    assert_eq!((out.len(), out[0].ack), (1, nxt));
+    assert_eq!(net.b.info().out_of_order, 1);
+    assert!(net.b.receive_queue.is_empty());
+}
+
+#[test]
+fn acks_are_delayed_except_every_second_full_segment() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let pool = net.pool.clone();
+    let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
+    net.b
+        .on_segment(forged(&pool, nxt, una, TcpFlags::ACK, b"small", ts), now);
+    assert!(!net.b.wants_transmit(), "one small segment: the ACK waits");
+    assert_eq!(net.b.next_deadline(), Some(now + cfg.delayed_ack_ns));
+    net.b.on_timer(now + cfg.delayed_ack_ns);
+    assert_eq!(drain(&mut net.b, now + cfg.delayed_ack_ns)[0].ack, nxt + 5);
+    // Two full-sized segments: ACK at once (RFC 5681 §4.2).
+    let full = vec![7u8; net.b.neg.rcv_payload_max()];
+    let mut seq = nxt + 5;
+    for i in 0..2 {
+        net.b
+            .on_segment(forged(&pool, seq, una, TcpFlags::ACK, &full, ts), now);
+        seq += full.len() as u32;
+        assert_eq!(net.b.wants_transmit(), i == 1, "segment {i}");
+    }
+    assert_eq!(drain(&mut net.b, now)[0].ack, seq);
+}
+
+#[test]
+fn writes_are_refused_before_the_handshake_and_after_shutdown() {
+    let cfg = small_cfg();
+    let pool = Pool::with_capacity(8).unwrap();
+    let mut a = Connection::<PoolBuf>::connect(&cfg, params(1), 0);
+    assert_eq!(
+        a.send(b"early", &mut || pool.alloc()),
+        Err(SocketError::WouldBlock)
+    );
+    assert_eq!(a.send_space(), 0);
+    assert_eq!(a.recv().err(), Some(SocketError::WouldBlock));
+    let mut net = established(&cfg, &cfg);
+    assert!(net.a.send_space() > 0);
+    net.a.shutdown().unwrap();
+    assert_eq!(
+        net.a.send(b"late", &mut || net.pool.alloc()),
+        Err(SocketError::BrokenPipe)
+    );
+    let b = net.pool.alloc().unwrap();
+    let (e, _back) = net.a.send_buf(b).unwrap_err();
+    assert_eq!(e, SocketError::BrokenPipe);
+    drop(a);
+    pool.assert_whole();
+}
+
+#[test]
+fn zero_copy_writes_are_released_on_ack() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let mut buf = net.pool.alloc().unwrap();
+    buf.extend_from_slice(b"zero copy").unwrap();
+    net.a.send_buf(buf).unwrap();
+    let too_big = {
+        let mut b = net.pool.alloc().unwrap();
+        b.append(net.a.send_mss() + 1).unwrap();
+        b
+    };
+    assert_eq!(
+        net.a.send_buf(too_big).unwrap_err().0,
+        SocketError::MessageTooLong
+    );
+    settle(&mut net);
+    assert_eq!(
+        net.a.info().send_queue_bytes,
+        0,
+        "acknowledged and released"
+    );
+    let got = net.b.recv().unwrap().unwrap();
+    assert_eq!(got.data(), b"zero copy");
+}
+
+#[test]
+fn a_zero_window_is_probed_until_it_opens() {
+    let cfg_a = small_cfg();
+    let cfg_b = TcpConfig {
+        receive_queue_bytes: 4096,
+        ..small_cfg()
+    };
+    let mut net = established(&cfg_a, &cfg_b);
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7) as u8).collect();
+    let mut sent = 0;
+    while sent < data.len() {
+        match net.a.send(&data[sent..], &mut || net.pool.alloc()) {
+            Ok(n) => sent += n,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    // b reads nothing for a while: its window closes, a probes.
+    let start = net.now;
+    net.run_until(100_000, |n| n.now > start + 30_000 * MS);
+    assert!(net.a.info().window_probes >= 3, "{:?}", net.a.info());
+    assert_eq!(net.b.info().receive_queue_bytes, 4096);
+    assert_eq!(net.a.state(), State::Established, "probes never time out");
+    // Reading opens the window; the rest flows.
+    let mut got = Vec::new();
+    net.run_until(100_000, |n| {
+        let mut out = [0u8; 1000];
+        while let Ok(k) = n.b.read(&mut out) {
+            if k == 0 {
+                break;
+            }
+            got.extend_from_slice(&out[..k]);
+        }
+        n.flush();
+        got.len() == data.len()
+    });
+    assert!(got == data);
+}
+
+#[test]
+fn unanswered_data_times_out_after_the_retries() {
+    let cfg = TcpConfig {
+        data_retries: 4,
+        ..small_cfg()
+    };
+    let mut net = established(&cfg, &cfg);
+    net.ab.impair.loss = 1000; // the path dies
+    net.a
+        .send(b"into the void", &mut || net.pool.alloc())
+        .unwrap();
+    net.run_until(1000, |n| n.a.is_closed());
+    assert_eq!(net.events_a.error, Some(SocketError::TimedOut));
+    // The SYN... and 1 + 4 transmissions of the data.
+    let data_tx = net.ab.log.iter().filter(|s| s.3 > 0).count();
+    assert_eq!(data_tx, 5);
+}
+
+#[test]
+fn keepalive_probes_an_idle_peer_and_gives_up_when_it_is_gone() {
+    let cfg = TcpConfig {
+        keepalive: true,
+        keepalive_idle_ns: 10_000 * MS,
+        keepalive_interval_ns: 1_000 * MS,
+        keepalive_probes: 3,
+        ..small_cfg()
+    };
+    let mut net = established(&cfg, &small_cfg());
+    let start = net.now;
+    net.run_until(1000, |n| n.now > start + 35_000 * MS);
+    assert_eq!(net.a.state(), State::Established, "answered probes keep it");
+    assert!(net.a.info().keepalive_probes >= 3);
+    net.ba.impair.loss = 1000;
+    net.run_until(1000, |n| n.a.is_closed());
+    assert_eq!(net.events_a.error, Some(SocketError::TimedOut));
+}
+
+#[test]
+fn fast_retransmit_after_three_duplicate_acks() {
+    let cfg = TcpConfig {
+        timestamps: false,
+        ..small_cfg()
+    };
+    let mut net = established(&cfg, &cfg);
+    let data = vec![3u8; 10 * 1460];
+    net.a.send(&data, &mut || net.pool.alloc()).unwrap();
+    // Lose exactly the first data segment.
+    let first = net.a.poll_transmit(net.now).unwrap();
+    assert_eq!(first.data_len(), 1460);
+    drop(first);
+    net.run_until(10_000, |n| n.b.info().bytes_received == data.len() as u64);
+    let info = net.a.info();
+    assert_eq!(
+        info.fast_retransmits, 1,
+        "{info:?}\n{:?}\n{:?}",
+        net.ab.log, net.ba.log
+    );
+    assert!(net.now < 1_000 * MS, "recovered before any timeout");
+}
