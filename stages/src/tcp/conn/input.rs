@@ -395,9 +395,7 @@ impl<B: PacketBuf> Connection<B> {
         let data = seg.data_len();
         let cut = n.min(data);
         if let Some(p) = seg.payload.as_mut() {
-            if cut == data {
-                seg.payload = None;
-            } else if trim_front_chained(p, cut as usize).is_err() {
+            if cut == data || trim_front_chained(p, cut as usize).is_err() {
                 seg.payload = None;
             }
         }

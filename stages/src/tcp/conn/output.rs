@@ -187,7 +187,7 @@ impl<B: PacketBuf> Connection<B> {
         // unacknowledged, unless nodelay or it is the last before a FIN.
         let small = (chunk.len as usize) < self.neg.payload_max();
         let last_before_fin = self.fin_requested && self.send_queue.next_is_last();
-        !(small && !self.knobs.nodelay && self.flight() > 0 && !last_before_fin)
+        !small || self.knobs.nodelay || self.flight() == 0 || last_before_fin
     }
 
     /// Whether the FIN goes out alone now.
