@@ -13,11 +13,14 @@
 //! - [`segment`]: a segment as the connection engine sees it (parsed,
 //!   payload zero-copy).
 //! - [`conn`]: the connection engine (RFC 9293 state machine, sans-IO).
+//! - [`reassembly`]: the receiver's bounded out-of-order queue, and the
+//!   SACK blocks it reports.
 
 pub mod cc;
 pub mod config;
 pub mod conn;
 pub mod isn;
+pub mod reassembly;
 pub mod rto;
 pub mod segment;
 pub mod seq;
