@@ -7,9 +7,10 @@ use tpa::buf::PacketBuf;
 use tpa::wire::tcp::TcpFlags;
 
 use super::super::cc::{AckOutcome, CongestionControl};
+use super::super::reassembly::Insert;
 use super::super::rto::RttSample;
 use super::super::segment::SegmentIn;
-use super::super::seq::SeqNumber;
+use super::super::seq::{SeqNumber, SeqRange};
 use super::receive_queue::trim_front_chained;
 use super::{Connection, State};
 
@@ -302,7 +303,7 @@ impl<B: PacketBuf> Connection<B> {
         // The FIN takes one sequence number but no byte.
         let fin_in = self.fin_requested && ack == self.send_queue.end() + 1;
         let syn_in = self.snd_una == self.iss;
-        let acked_bytes = acked - u32::from(fin_in) - u32::from(syn_in);
+        let acked_bytes = acked.saturating_sub(u32::from(fin_in) + u32::from(syn_in));
         self.snd_una = ack;
         // A window probe's data may be acknowledged past SND.MAX.
         self.snd_max = self.snd_max.max(ack);
@@ -406,6 +407,8 @@ impl<B: PacketBuf> Connection<B> {
             self.pending.ack_now = true;
         }
         if cut > 0 {
+            // RFC 2883 §4: report the duplicate as the first SACK block.
+            self.dsack = Some(SeqRange::from_len(seg.seq - cut, cut));
             // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: duplicate data asks for
             // an immediate ACK (the peer may be retransmitting for a lost
             // ACK).
@@ -414,7 +417,8 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// The sixth to eighth steps for a segment starting at or after
-    /// RCV.NXT: queue in-order data, then take the FIN.
+    /// RCV.NXT: queue in-order data (and what it lets out of the
+    /// reassembly queue), hold out-of-order data, then take the FIN.
     pub(super) fn process_text_and_fin(&mut self, mut seg: SegmentIn<B>, now_ns: u64) {
         let receiving = matches!(
             self.state,
@@ -425,62 +429,54 @@ impl<B: PacketBuf> Connection<B> {
             self.pending.ack_now |= seg.data_len() > 0;
             return;
         }
-        if seg.seq != self.rcv_nxt {
-            // Out of order. Until the reassembly queue lands, the data is
-            // dropped and a duplicate ACK tells the sender where we are
-            // (RFC 5681 §4.2: out-of-order data is ACKed at once).
-            if seg.data_len() > 0 || seg.flags.fin() {
-                self.stats.out_of_order += 1;
-                // One duplicate ACK per segment, even when several arrive
-                // before the stage drains us: the sender counts them.
-                self.pending.dup_acks = self
-                    .pending
-                    .dup_acks
-                    .saturating_add(1)
-                    .min(MAX_DUP_ACKS_OWED);
-            }
+        if self.app_closed && seg.data_len() > 0 {
+            // Linux: data for a socket the application closed resets the
+            // connection (RFC 9293 §3.10.4's RST for data nobody reads).
+            let end = seg.seq + seg.data_len();
+            self.pending.rst = Some((self.snd_max, Some(end)));
+            self.enter_closed(None);
             return;
         }
-        let mut fin = seg.flags.fin();
+        let fin_seq = seg.seq + seg.data_len();
+        let fin = seg.flags.fin();
+        if seg.seq != self.rcv_nxt {
+            self.on_out_of_order(seg, fin.then_some(fin_seq));
+            return;
+        }
+        let mut fin_here = fin;
         if let Some(mut payload) = seg.payload.take() {
-            if self.app_closed {
-                // Linux: data for a socket the application closed resets
-                // the connection (RFC 9293 §3.10.4's RST for lost data).
-                self.pending.rst = Some((
-                    self.snd_max,
-                    Some(self.rcv_nxt + payload.total_len() as u32),
-                ));
-                self.enter_closed(None);
-                return;
-            }
             let window = self.rcv_adv.wrapping_sub(self.rcv_nxt) as usize;
             let len = payload.total_len();
             let take = len.min(window).min(self.receive_queue.free());
             if take < len {
-                fin = false; // the FIN lies past what we keep
-                if take == 0 {
-                    self.pending.ack_now = true;
-                    return;
-                }
-                if trim_back_chained(&mut payload, len - take).is_err() {
+                fin_here = false; // the FIN lies past what we keep
+                if take == 0 || trim_back_chained(&mut payload, len - take).is_err() {
                     self.pending.ack_now = true;
                     return;
                 }
             }
-            self.rcv_nxt += take as u32;
-            self.stats.bytes_received += take as u64;
-            self.receive_queue.push(payload);
-            self.events.readable = true;
-            self.unacked_bytes += take;
-            // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second
-            // full-sized segment; otherwise delay.
-            if !self.knobs.delayed_ack || self.unacked_bytes >= 2 * self.neg.rcv_payload_max() {
+            let had_gap = !self.reassembly.is_empty();
+            self.deliver(payload, take);
+            // What the reassembly queue holds right behind it follows.
+            while let Some(buf) = self.reassembly.pop_in_order(self.rcv_nxt) {
+                let len = buf.total_len();
+                self.deliver(buf, len);
+            }
+            // RFC 5681 §4.2: ACK at once when a segment fills (part of) a
+            // gap; RFC 9293 §3.8.6.3: at least every second full-sized
+            // segment; otherwise delay.
+            if had_gap
+                || !self.knobs.delayed_ack
+                || self.unacked_bytes >= 2 * self.neg.rcv_payload_max()
+            {
                 self.pending.ack_now = true;
             } else if self.timers.delayed_ack.is_none() {
                 self.timers.delayed_ack = Some(now_ns + self.knobs.delayed_ack_ns);
             }
         }
-        if fin {
+        let fin_now = (fin_here && self.rcv_nxt == fin_seq) || self.ooo_fin == Some(self.rcv_nxt);
+        if fin_now {
+            self.ooo_fin = None;
             self.rcv_nxt += 1;
             self.pending.ack_now = true;
             self.events.peer_closed = true;
@@ -500,6 +496,51 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
+    /// Queues `len` in-order bytes for the application.
+    fn deliver(&mut self, buf: B, len: usize) {
+        self.rcv_nxt += len as u32;
+        self.stats.bytes_received += len as u64;
+        self.unacked_bytes += len;
+        self.receive_queue.push(buf);
+        self.events.readable = true;
+    }
+
+    /// Data beyond RCV.NXT: held in the reassembly queue (trimmed to the
+    /// window), answered by a duplicate ACK at once (RFC 5681 §4.2) that
+    /// carries SACK blocks when agreed.
+    fn on_out_of_order(&mut self, mut seg: SegmentIn<B>, fin_seq: Option<SeqNumber>) {
+        self.stats.out_of_order += 1;
+        // One duplicate ACK per segment, even when several arrive before
+        // the stage drains us: the sender counts them.
+        self.pending.dup_acks = self
+            .pending
+            .dup_acks
+            .saturating_add(1)
+            .min(MAX_DUP_ACKS_OWED);
+        if let Some(f) = fin_seq {
+            if f.is_between(self.rcv_nxt, self.rcv_adv + 1) {
+                self.ooo_fin = Some(f);
+            }
+        }
+        let Some(mut payload) = seg.payload.take() else {
+            return;
+        };
+        let room = self.rcv_adv.wrapping_sub(seg.seq);
+        if !seg.seq.lt(self.rcv_adv) {
+            return;
+        }
+        let len = payload.total_len() as u32;
+        if len > room && trim_back_chained(&mut payload, (len - room) as usize).is_err() {
+            return;
+        }
+        match self.reassembly.insert(seg.seq, payload) {
+            Insert::Queued { duplicate, .. } => self.dsack = duplicate,
+            Insert::Duplicate(range) => self.dsack = Some(range),
+            Insert::Refused(_) => self.stats.dropped += 1,
+            Insert::Empty => {}
+        }
+    }
+
     /// TIME_WAIT for 2 MSL (RFC 9293 §3.10.7.4 eighth step).
     fn enter_time_wait(&mut self, now_ns: u64) {
         self.state = State::TimeWait;
@@ -509,6 +550,7 @@ impl<B: PacketBuf> Connection<B> {
             ..super::Timers::default()
         };
         self.send_queue.clear();
+        self.reassembly.clear();
     }
 }
 

@@ -39,8 +39,9 @@ use tpa::app::SocketError;
 use tpa::buf::PacketBuf;
 
 use super::cc::{Cc, CongestionControl};
+use super::reassembly::ReassemblyQueue;
 use super::rto::RtoEstimator;
-use super::seq::SeqNumber;
+use super::seq::{SeqNumber, SeqRange};
 
 use receive_queue::ReceiveQueue;
 use send_queue::SendQueue;
@@ -191,6 +192,12 @@ pub struct Connection<B: PacketBuf> {
     /// RCV.NXT + RCV.WND as last announced: never moves left.
     rcv_adv: SeqNumber,
     receive_queue: ReceiveQueue<B>,
+    /// Data that arrived ahead of RCV.NXT.
+    reassembly: ReassemblyQueue<B>,
+    /// Where a FIN that arrived out of order sits.
+    ooo_fin: Option<SeqNumber>,
+    /// A duplicate range to report first in the next SACK (RFC 2883).
+    dsack: Option<SeqRange>,
     /// In-order bytes received and not yet acknowledged.
     unacked_bytes: usize,
 
@@ -349,6 +356,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         self.state = State::Closed;
         self.send_queue.clear();
+        self.reassembly.clear();
         if error.is_some() {
             self.receive_queue.clear();
             self.error = error;

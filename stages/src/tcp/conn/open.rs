@@ -6,6 +6,7 @@ use tpa::buf::PacketBuf;
 use tpa::wire::tcp::TcpOptionSet;
 
 use super::super::config::TcpConfig;
+use super::super::reassembly::ReassemblyQueue;
 use super::super::rto::RtoEstimator;
 use super::super::segment::SegmentIn;
 use super::super::seq::SeqNumber;
@@ -96,6 +97,9 @@ impl<B: PacketBuf> Connection<B> {
             rcv_nxt: SeqNumber::new(0),
             rcv_adv: SeqNumber::new(0),
             receive_queue: ReceiveQueue::new(cfg.receive_queue_bytes),
+            reassembly: ReassemblyQueue::new(cfg.receive_queue_bytes, cfg.ooo_max_segments),
+            ooo_fin: None,
+            dsack: None,
             unacked_bytes: 0,
             rto: RtoEstimator::new(cfg.rto()),
             cc: cfg.congestion.controller(u32::from(neg.snd_mss)),

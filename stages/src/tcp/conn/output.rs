@@ -297,8 +297,19 @@ impl<B: PacketBuf> Connection<B> {
         self.timers.delayed_ack = None;
         self.unacked_bytes = 0;
         self.last_ack_sent = self.rcv_nxt;
+        // RFC 2018 §3: as many blocks as fit beside the timestamps.
+        let sack = if self.neg.sack {
+            let max = if self.neg.ts { 3 } else { 4 };
+            match self.dsack.take() {
+                Some(dup) => self.reassembly.sack_blocks_after(dup, max),
+                None => self.reassembly.sack_blocks(max),
+            }
+        } else {
+            None
+        };
         let options = OptionsOut {
             timestamps: self.neg.ts.then(|| (self.ts_now(now_ns), self.ts_recent)),
+            sack,
             ..OptionsOut::default()
         };
         SegmentOut {

@@ -957,20 +957,55 @@ fn paws_drops_a_segment_with_an_old_timestamp() {
 }
 
 #[test]
-fn out_of_order_data_is_dropped_with_an_immediate_duplicate_ack() {
+fn out_of_order_data_is_held_sacked_and_delivered_when_the_hole_fills() {
     let cfg = small_cfg();
     let mut net = established(&cfg, &cfg);
     let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
     let pool = net.pool.clone();
     let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
     net.b.on_segment(
-        forged(&pool, nxt + 100, una, TcpFlags::ACK, b"later", ts),
+        forged(
+            &pool,
+            nxt + 5,
+            una,
+            TcpFlags::ACK | TcpFlags::FIN,
+            b"world",
+            ts,
+        ),
         now,
     );
     let out = drain(&mut net.b, now);
+    // An immediate duplicate ACK (RFC 5681 §4.2) with a SACK block for
+    // what is held (RFC 2018 §4).
     assert_eq!((out.len(), out[0].ack), (1, nxt));
+    let sack = out[0].options.sack.expect("a SACK block");
+    assert_eq!(
+        (sack.as_slice()[0].left, sack.as_slice()[0].right),
+        ((nxt + 5).get(), (nxt + 10).get())
+    );
     assert_eq!(net.b.info().out_of_order, 1);
     assert!(net.b.receive_queue.is_empty());
+    // The same segment again: a D-SACK block first (RFC 2883 §4).
+    net.b.on_segment(
+        forged(&pool, nxt + 5, una, TcpFlags::ACK, b"world", ts),
+        now,
+    );
+    let out = drain(&mut net.b, now);
+    assert_eq!(
+        out[0].options.sack.unwrap().as_slice()[0].left,
+        (nxt + 5).get()
+    );
+    // The hole fills: both parts and the held FIN come out, ACKed at once.
+    net.b
+        .on_segment(forged(&pool, nxt, una, TcpFlags::ACK, b"hello", ts), now);
+    let out = drain(&mut net.b, now);
+    assert_eq!((out.len(), out[0].ack), (1, nxt + 11));
+    assert_eq!(out[0].options.sack, None);
+    assert_eq!(net.b.state(), State::CloseWait);
+    let mut buf = [0u8; 16];
+    let n = net.b.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"helloworld");
+    assert_eq!(net.b.read(&mut buf), Ok(0), "end of stream");
 }
 
 #[test]
