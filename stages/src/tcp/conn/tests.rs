@@ -1181,3 +1181,165 @@ fn fast_retransmit_after_three_duplicate_acks() {
     );
     assert!(net.now < 1_000 * MS, "recovered before any timeout");
 }
+
+/// A segment of random numbers near the connection's windows (or
+/// anywhere), random flags, options and payload.
+fn hostile(rng: &mut Rng, pool: &Pool, conn: &Connection<PoolBuf>) -> SegmentIn<PoolBuf> {
+    let near = |rng: &mut Rng, base: SeqNumber| match rng.below(4) {
+        0 => SeqNumber::new(rng.next() as u32),
+        1 => base,
+        _ => base + (rng.below(200_000) as u32).wrapping_sub(100_000),
+    };
+    let seq = near(rng, conn.rcv_nxt);
+    let ack = near(rng, conn.snd_una);
+    let len = match rng.below(3) {
+        0 => 0,
+        1 => rng.below(20) as usize,
+        _ => rng.below(1900) as usize,
+    };
+    let payload = (len > 0).then(|| {
+        let mut b = pool.alloc().unwrap();
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        b.extend_from_slice(&bytes).unwrap();
+        b
+    });
+    let blocks: Vec<_> = (0..rng.below(5))
+        .map(|_| tpa::wire::tcp::SackBlock {
+            left: near(rng, conn.snd_una).get(),
+            right: near(rng, conn.snd_una).get(),
+        })
+        .collect();
+    let options = TcpOptionSet {
+        mss: rng.chance(300).then(|| rng.next() as u16),
+        window_scale: rng.chance(300).then(|| rng.next() as u8),
+        sack_permitted: rng.chance(300),
+        sack: tpa::wire::tcp::SackBlocks::new(&blocks),
+        timestamps: rng.chance(600).then(|| {
+            let tsval = if rng.chance(500) {
+                conn.ts_recent.wrapping_add(rng.below(3) as u32)
+            } else {
+                rng.next() as u32
+            };
+            (tsval, rng.next() as u32)
+        }),
+    };
+    SegmentIn {
+        seq,
+        ack,
+        flags: TcpFlags(rng.next() as u8),
+        window: rng.next() as u16,
+        options,
+        payload,
+    }
+}
+
+#[test]
+fn hostile_segments_in_every_state_are_dropped_or_handled_without_panic() {
+    let mut states_seen = std::collections::HashSet::new();
+    for seed in seeds(20_000, 300) {
+        let _g = SeedGuard(seed);
+        let mut rng = Rng(seed);
+        let cfg = TcpConfig {
+            keepalive: rng.chance(300),
+            ..small_cfg()
+        };
+        let mut net = established(&cfg, &cfg);
+        // Move the pair somewhere along its life.
+        let scenario = rng.below(7);
+        match scenario {
+            0 => {}
+            6 => {
+                // LAST_ACK: the peer closed first, then we do.
+                net.b.close();
+                settle(&mut net);
+                net.a.close();
+            }
+            1 => net.a.close(),
+            2 => net.b.close(),
+            3 => {
+                net.a.close();
+                net.b.close();
+            }
+            4 => {
+                net.a.send(&[1; 5000], &mut || net.pool.alloc()).unwrap();
+            }
+            _ => {
+                net.b.shutdown().unwrap();
+                net.a.send(&[2; 3000], &mut || net.pool.alloc()).unwrap();
+            }
+        }
+        if scenario != 6 {
+            for _ in 0..rng.below(6) {
+                net.step();
+            }
+        }
+        let target_b = scenario != 6 && rng.chance(500);
+        for _ in 0..200 {
+            let conn = if target_b { &net.b } else { &net.a };
+            states_seen.insert(conn.state());
+            let seg = hostile(&mut rng, &net.pool, conn);
+            let conn = if target_b { &mut net.b } else { &mut net.a };
+            conn.on_segment(seg, net.now);
+            if rng.chance(200) {
+                net.step();
+            }
+            let conn = if target_b { &net.b } else { &net.a };
+            let info = conn.info();
+            assert!(info.send_queue_bytes <= cfg.send_queue_bytes);
+            assert!(info.receive_queue_bytes <= cfg.receive_queue_bytes);
+            assert!(conn.reassembly.bytes() <= cfg.receive_queue_bytes);
+        }
+        // Whatever happened, both sides end: drained, timers run out.
+        net.a.abort();
+        net.b.abort();
+        net.run_until(1_000_000, |n| {
+            n.a.is_closed() && n.b.is_closed() && !n.a.wants_transmit() && !n.b.wants_transmit()
+        });
+        let pool = net.pool.clone();
+        drop(net);
+        pool.assert_whole();
+    }
+    // Also the handshake states.
+    for seed in seeds(30_000, 50) {
+        let _g = SeedGuard(seed);
+        let mut rng = Rng(seed);
+        let pool = Pool::with_capacity(64).unwrap();
+        let cfg = small_cfg();
+        let mut a = Connection::<PoolBuf>::connect(&cfg, params(rng.next() as u32), 0);
+        drain(&mut a, 0);
+        let syn = forged(
+            &pool,
+            SeqNumber::new(rng.next() as u32),
+            SeqNumber::new(0),
+            TcpFlags::SYN,
+            b"",
+            None,
+        );
+        let mut b = Connection::<PoolBuf>::accept(&cfg, params(rng.next() as u32), &syn, 0);
+        drop(syn);
+        drain(&mut b, 0);
+        for _ in 0..100 {
+            for conn in [&mut a, &mut b] {
+                states_seen.insert(conn.state());
+                let seg = hostile(&mut rng, &pool, conn);
+                conn.on_segment(seg, MS);
+                drain(conn, MS);
+            }
+        }
+        drop((a, b));
+        pool.assert_whole();
+    }
+    for s in [
+        State::SynSent,
+        State::SynReceived,
+        State::Established,
+        State::FinWait1,
+        State::FinWait2,
+        State::CloseWait,
+        State::LastAck,
+        State::TimeWait,
+        State::Closed,
+    ] {
+        assert!(states_seen.contains(&s), "never hit {s:?}: {states_seen:?}");
+    }
+}
