@@ -39,6 +39,7 @@ impl<B: PacketBuf> Connection<B> {
         if n == 0 {
             return Err(SocketError::NoBuffers);
         }
+        self.update_persist(self.clock_ns);
         Ok(n)
     }
 
@@ -63,6 +64,7 @@ impl<B: PacketBuf> Connection<B> {
             return Err((SocketError::WouldBlock, buf));
         }
         self.send_queue.push_buf(buf);
+        self.update_persist(self.clock_ns);
         Ok(())
     }
 

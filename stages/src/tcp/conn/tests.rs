@@ -78,8 +78,9 @@ struct Link {
     in_flight: VecDeque<(u64, SegmentIn<PoolBuf>)>,
     delay_ns: u64,
     impair: Impair,
-    /// Segments that went into this direction (for assertions).
-    log: Vec<(SeqNumber, SeqNumber, TcpFlags, u32)>,
+    /// Segments that went into this direction, with the time (for
+    /// assertions).
+    log: Vec<(SeqNumber, SeqNumber, TcpFlags, u32, u64)>,
 }
 
 impl Link {
@@ -93,7 +94,8 @@ impl Link {
     }
 
     fn send(&mut self, seg: SegmentOut<PoolBuf>, now: u64, pool: &Pool, rng: &mut Rng) {
-        self.log.push((seg.seq, seg.ack, seg.flags, seg.data_len()));
+        self.log
+            .push((seg.seq, seg.ack, seg.flags, seg.data_len(), now));
         if rng.chance(self.impair.loss) {
             return;
         }
@@ -173,13 +175,30 @@ impl Net {
         }
     }
 
-    /// Drains both connections' output into the links.
+    /// Drains both connections' output into the links, checking that no
+    /// data but a window probe goes beyond the peer's window.
     fn flush(&mut self) {
-        while let Some(seg) = self.a.poll_transmit(self.now) {
-            self.ab.send(seg, self.now, &self.pool, &mut self.rng);
-        }
-        while let Some(seg) = self.b.poll_transmit(self.now) {
-            self.ba.send(seg, self.now, &self.pool, &mut self.rng);
+        for side in 0..2 {
+            loop {
+                let (conn, link) = if side == 0 {
+                    (&mut self.a, &mut self.ab)
+                } else {
+                    (&mut self.b, &mut self.ba)
+                };
+                let probes = conn.stats.window_probes;
+                let edge = conn.snd_una + conn.snd_wnd;
+                let Some(seg) = conn.poll_transmit(self.now) else {
+                    break;
+                };
+                if seg.data_len() > 0 && conn.stats.window_probes == probes {
+                    let end = seg.seq + seg.data_len();
+                    assert!(
+                        end.le(edge),
+                        "data beyond the peer's window: {end} > {edge}"
+                    );
+                }
+                link.send(seg, self.now, &self.pool, &mut self.rng);
+            }
         }
         merge(&mut self.events_a, self.a.take_events());
         merge(&mut self.events_b, self.b.take_events());
@@ -408,12 +427,16 @@ impl Totals {
     }
 }
 
-/// The seed replayed from `TPA_TCP_SEED`, or `count` seeds from `first`.
+/// The seed replayed from `TPA_TCP_SEED`, or `count` seeds from `first`
+/// (`TPA_TCP_SEEDS=<n>` runs `n` instead, for long sweeps).
 fn seeds(first: u64, count: u64) -> Vec<u64> {
-    match std::env::var("TPA_TCP_SEED") {
-        Ok(s) => vec![s.parse().expect("TPA_TCP_SEED is a u64")],
-        Err(_) => (first..first + count).collect(),
+    if let Ok(s) = std::env::var("TPA_TCP_SEED") {
+        return vec![s.parse().expect("TPA_TCP_SEED is a u64")];
     }
+    let count = std::env::var("TPA_TCP_SEEDS")
+        .map(|n| n.parse().expect("TPA_TCP_SEEDS is a count"))
+        .unwrap_or(count);
+    (first..first + count).collect()
 }
 
 /// Prints the seed when the test panics with it on the stack.
@@ -1135,9 +1158,14 @@ fn unanswered_data_times_out_after_the_retries() {
         .unwrap();
     net.run_until(1000, |n| n.a.is_closed());
     assert_eq!(net.events_a.error, Some(SocketError::TimedOut));
-    // The SYN... and 1 + 4 transmissions of the data.
-    let data_tx = net.ab.log.iter().filter(|s| s.3 > 0).count();
-    assert_eq!(data_tx, 5);
+    // 1 + 4 transmissions of the data, each timeout twice the last
+    // (RFC 6298 §5.5).
+    let times: Vec<u64> = net.ab.log.iter().filter(|s| s.3 > 0).map(|s| s.4).collect();
+    assert_eq!(times.len(), 5);
+    let gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    for g in gaps.windows(2) {
+        assert_eq!(g[1], 2 * g[0], "{gaps:?}");
+    }
 }
 
 #[test]
