@@ -204,10 +204,22 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
-    /// Resets now: an RST goes out (in a synchronized state or
-    /// SYN_RECEIVED) and the connection is CLOSED.
+    /// Resets now: the connection is CLOSED, with an RST to the peer from
+    /// SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1/2 and CLOSE_WAIT.
     pub fn abort(&mut self) {
-        if matches!(self.state, State::Closed | State::Listen | State::SynSent) {
+        // RFC 9293 §3.10.5: no RST before our SYN is answered, nor once
+        // both FINs were sent (CLOSING, LAST_ACK, TIME_WAIT): the TCB just
+        // goes (evicting TIME_WAIT this way is silent, as Linux's is).
+        if matches!(
+            self.state,
+            State::Closed
+                | State::Listen
+                | State::SynSent
+                | State::Closing
+                | State::LastAck
+                | State::TimeWait
+        ) {
+            self.receive_queue.clear();
             self.enter_closed(None);
             return;
         }

@@ -68,6 +68,9 @@ pub struct TcpInfo {
     pub dup_acks_in: u64,
     /// Challenge ACKs sent (RFC 5961).
     pub challenge_acks: u64,
+    /// Answers to out-of-window segments and challenge ACKs skipped by
+    /// the rate limit (RFC 5961 §7).
+    pub acks_rate_limited: u64,
     /// Segments dropped as unacceptable or old (PAWS, out of window).
     pub dropped: u64,
     /// Out-of-order data segments (dropped or queued).
@@ -113,6 +116,7 @@ impl Default for TcpInfo {
             data_segs_in: 0,
             dup_acks_in: 0,
             challenge_acks: 0,
+            acks_rate_limited: 0,
             dropped: 0,
             out_of_order: 0,
             window_probes: 0,

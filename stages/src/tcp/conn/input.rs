@@ -21,6 +21,11 @@ const DUP_ACK_THRESHOLD: u32 = 3;
 /// segments needs only a few to trigger the sender's fast retransmit).
 const MAX_DUP_ACKS_OWED: u8 = 8;
 
+/// The least time between two answers to out-of-window segments or
+/// challenge ACKs of one connection (Linux `tcp_invalid_ratelimit`:
+/// 500 ms; RFC 5961 §7 asks for a limit and leaves the value open).
+const OOW_ACK_INTERVAL_NS: u64 = 500_000_000;
+
 /// How long a peer's timestamp stays valid for PAWS: 24 days (RFC 7323
 /// §5.5).
 const PAWS_IDLE_NS: u64 = 24 * 24 * 3600 * 1_000_000_000;
@@ -71,7 +76,7 @@ impl<B: PacketBuf> Connection<B> {
                 let stale = now_ns.saturating_sub(self.ts_recent_ns) > PAWS_IDLE_NS;
                 if !stale && SeqNumber::new(tsval).lt(SeqNumber::new(self.ts_recent)) {
                     self.stats.dropped += 1;
-                    self.ack_unacceptable();
+                    self.out_of_window_ack(&seg, now_ns);
                     return;
                 }
             }
@@ -96,7 +101,7 @@ impl<B: PacketBuf> Connection<B> {
         if !self.acceptable(&seg, rcv_wnd) {
             self.stats.dropped += 1;
             if !flags.rst() {
-                self.ack_unacceptable();
+                self.out_of_window_ack(&seg, now_ns);
             }
             return;
         }
@@ -106,7 +111,7 @@ impl<B: PacketBuf> Connection<B> {
             if seg.seq == self.rcv_nxt {
                 self.on_reset();
             } else {
-                self.challenge_ack();
+                self.challenge_ack(now_ns);
             }
             return;
         }
@@ -117,7 +122,7 @@ impl<B: PacketBuf> Connection<B> {
             if self.state == State::SynReceived {
                 self.pending.syn = true;
             } else {
-                self.challenge_ack();
+                self.challenge_ack(now_ns);
             }
             return;
         }
@@ -198,24 +203,50 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
+    /// The ACK owed for an unacceptable segment (RFC 9293 §3.10.7.4),
+    /// rate-limited when the segment carries no data: two stacks that
+    /// disagree about the window must not ping-pong ACKs (Linux's
+    /// `tcp_oow_rate_limited`). Data segments are answered every time (a
+    /// retransmission whose ACK was lost).
+    fn out_of_window_ack(&mut self, seg: &SegmentIn<B>, now_ns: u64) {
+        if (seg.data_len() == 0 || seg.flags.syn()) && self.oow_rate_limited(now_ns) {
+            return;
+        }
+        self.ack_unacceptable();
+    }
+
     /// An ACK that asks the peer to prove it is in the stream (RFC 5961
-    /// §3.2, §4.2, §5.2). Not rate-limited yet (RFC 5961 §7).
-    fn challenge_ack(&mut self) {
+    /// §3.2, §4.2, §5.2), rate-limited as RFC 5961 §7 asks.
+    fn challenge_ack(&mut self, now_ns: u64) {
+        if self.oow_rate_limited(now_ns) {
+            return;
+        }
         self.stats.challenge_acks += 1;
         self.ack_unacceptable();
+    }
+
+    /// Whether an out-of-window answer is to be skipped: one per
+    /// [`OOW_ACK_INTERVAL_NS`] at most. Counts the skipped ones.
+    fn oow_rate_limited(&mut self, now_ns: u64) -> bool {
+        if let Some(last) = self.last_oow_ack_ns {
+            if now_ns.saturating_sub(last) < OOW_ACK_INTERVAL_NS {
+                self.stats.acks_rate_limited += 1;
+                return true;
+            }
+        }
+        self.last_oow_ack_ns = Some(now_ns);
+        false
     }
 
     /// An in-window, exact RST (RFC 9293 §3.10.7.4 second step).
     fn on_reset(&mut self) {
         let error = match self.state {
             // A passive open the application never saw: no error to give.
-            State::SynReceived if !self.was_established => {
-                if self.events.connected {
-                    Some(SocketError::ConnectionRefused)
-                } else {
-                    None
-                }
-            }
+            // RFC 9293 §3.10.7.4: from an active open (via simultaneous
+            // open) the connection was refused; a passive one the
+            // application never saw ends without an error.
+            State::SynReceived if self.active_open => Some(SocketError::ConnectionRefused),
+            State::SynReceived => None,
             State::Closing | State::LastAck | State::TimeWait => None,
             _ => Some(SocketError::ConnectionReset),
         };
@@ -230,12 +261,12 @@ impl<B: PacketBuf> Connection<B> {
         // [SND.UNA - MAX.SND.WND, SND.NXT]; others get an ACK and are dropped.
         if ack.gt(self.snd_max.max(self.probe_end)) {
             self.stats.dropped += 1;
-            self.challenge_ack();
+            self.challenge_ack(now_ns);
             return false;
         }
         if ack.lt(self.snd_una - self.max_snd_wnd) {
             self.stats.dropped += 1;
-            self.challenge_ack();
+            self.challenge_ack(now_ns);
             return false;
         }
         let window = u32::from(seg.window) << self.neg.snd_wscale;

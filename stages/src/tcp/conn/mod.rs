@@ -225,6 +225,10 @@ pub struct Connection<B: PacketBuf> {
     write_blocked: bool,
     /// Reached ESTABLISHED at some point.
     was_established: bool,
+    /// Opened by `connect` (not `accept`).
+    active_open: bool,
+    /// When the last answer to an out-of-window segment went out.
+    last_oow_ack_ns: Option<u64>,
     stats: TcpInfo,
     /// The latest time passed in (for the calls that take none).
     clock_ns: u64,

@@ -118,6 +118,8 @@ impl<B: PacketBuf> Connection<B> {
             app_closed: false,
             write_blocked: false,
             was_established: false,
+            active_open: state == State::SynSent,
+            last_oow_ack_ns: None,
             stats: TcpInfo::default(),
             clock_ns: now_ns,
         }

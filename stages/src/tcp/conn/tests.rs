@@ -896,7 +896,9 @@ fn rfc5961_syn_on_an_established_connection_draws_a_challenge_ack() {
     let mut net = established(&cfg, &cfg);
     let (nxt, now) = (net.b.rcv_nxt, net.now);
     let pool = net.pool.clone();
-    for seq in [nxt, nxt + 5, nxt - 5_000_000] {
+    for (i, seq) in [nxt, nxt + 5, nxt - 5_000_000].into_iter().enumerate() {
+        // Apart by more than the rate limit of RFC 5961 §7.
+        let now = now + i as u64 * 1000 * MS;
         net.b.on_segment(
             forged(&pool, seq, SeqNumber::new(0), TcpFlags::SYN, b"", None),
             now,
@@ -928,15 +930,48 @@ fn rfc5961_acks_outside_the_sent_range_are_dropped() {
     // Too old (before SND.UNA - MAX.SND.WND, RFC 5961 §5.2): dropped too.
     net.b.on_segment(
         forged(&pool, nxt, una - 1_000_000, TcpFlags::ACK, b"bogus", None),
-        now,
+        now + 1000 * MS,
     );
-    assert_eq!(drain(&mut net.b, now).len(), 1);
+    assert_eq!(drain(&mut net.b, now + 1000 * MS).len(), 1);
     assert_eq!(net.b.info().bytes_received, 0);
     assert_eq!(net.b.info().challenge_acks, 2);
     // In range: taken.
     net.b
         .on_segment(forged(&pool, nxt, una, TcpFlags::ACK, b"good", None), now);
     assert_eq!(net.b.info().bytes_received, 4);
+}
+
+#[test]
+fn answers_to_out_of_window_segments_are_rate_limited() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let pool = net.pool.clone();
+    let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
+    let mut answered = 0;
+    // A flood of in-window RSTs and stray SYNs, 1 ms apart for 2 s.
+    for i in 0..2000u64 {
+        let flags = if i % 2 == 0 {
+            TcpFlags::RST
+        } else {
+            TcpFlags::SYN
+        };
+        net.b
+            .on_segment(forged(&pool, nxt + 7, una, flags, b"", ts), now + i * MS);
+        answered += drain(&mut net.b, now + i * MS).len();
+    }
+    // One answer per 500 ms (Linux's tcp_invalid_ratelimit).
+    assert_eq!(answered, 4);
+    assert_eq!(net.b.info().acks_rate_limited, 1996);
+    assert_eq!(net.b.state(), State::Established);
+    // Old data is answered every time: its sender needs the ACK.
+    for i in 0..3 {
+        net.b.on_segment(
+            forged(&pool, nxt - 10, una, TcpFlags::ACK, b"0123456789", ts),
+            now + 2000 * MS + i,
+        );
+        assert_eq!(drain(&mut net.b, now + 2000 * MS + i).len(), 1);
+    }
 }
 
 #[test]
@@ -1370,4 +1405,26 @@ fn hostile_segments_in_every_state_are_dropped_or_handled_without_panic() {
     ] {
         assert!(states_seen.contains(&s), "never hit {s:?}: {states_seen:?}");
     }
+}
+
+#[test]
+fn abort_resets_an_open_connection_but_not_one_in_time_wait() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    net.a.abort();
+    let out = drain(&mut net.a, net.now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].flags, TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!(out[0].seq, net.a.snd_max);
+    let ev = net.a.take_events();
+    assert!(ev.closed && ev.error.is_none());
+    let mut net = established(&cfg, &cfg);
+    net.a.close();
+    settle(&mut net);
+    net.b.close();
+    settle(&mut net);
+    assert_eq!(net.a.state(), State::TimeWait);
+    net.a.abort();
+    // RFC 9293 §3.10.5: TIME_WAIT just goes, without an RST.
+    assert!(net.a.is_closed() && !net.a.wants_transmit());
 }
