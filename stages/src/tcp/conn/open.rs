@@ -26,12 +26,7 @@ pub(super) const MIN_SND_MSS: u16 = 48;
 pub(super) const MAX_WSCALE: u8 = 14;
 
 /// The smallest shift that fits `bytes` into the 16-bit window field
-/// (RFC 7323 §2.2), at most 14.
-///
-/// ```ignore
-/// assert_eq!(wscale_for(65535), 0);
-/// assert_eq!(wscale_for(512 * 1024), 4);
-/// ```
+/// (RFC 7323 §2.2), at most 14: 0 for 65535, 4 for 512 KiB.
 pub(super) fn wscale_for(bytes: usize) -> u8 {
     let mut shift = 0u8;
     while shift < MAX_WSCALE && (bytes >> shift) > usize::from(u16::MAX) {
