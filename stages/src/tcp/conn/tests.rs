@@ -1428,3 +1428,32 @@ fn abort_resets_an_open_connection_but_not_one_in_time_wait() {
     // RFC 9293 §3.10.5: TIME_WAIT just goes, without an RST.
     assert!(net.a.is_closed() && !net.a.wants_transmit());
 }
+
+#[test]
+fn a_window_shrunk_to_zero_under_data_in_flight_is_probed_not_timed_out() {
+    let cfg = TcpConfig {
+        data_retries: 3,
+        timestamps: false,
+        ..small_cfg()
+    };
+    let mut net = established(&cfg, &cfg);
+    net.a.send(&[9; 3000], &mut || net.pool.alloc()).unwrap();
+    let sent = drain(&mut net.a, net.now);
+    assert_eq!(sent.len(), 3);
+    drop(sent);
+    // The peer takes the window back: an ACK of nothing with window 0.
+    let (una, nxt) = (net.a.snd_una, net.a.rcv_nxt);
+    let mut shrink = forged(&net.pool, nxt, una, TcpFlags::ACK, b"", None);
+    shrink.window = 0;
+    net.a.on_segment(shrink, net.now);
+    assert_eq!(net.a.info().snd_wnd, 0);
+    for _ in 0..10 {
+        let now = net.a.next_deadline().unwrap();
+        net.a.on_timer(now);
+        let out = drain(&mut net.a, now);
+        assert!(!out.is_empty(), "a probe");
+        assert_eq!(out[0].seq, una);
+    }
+    assert_eq!(net.a.state(), State::Established);
+    assert!(net.a.info().window_probes >= 10);
+}

@@ -89,8 +89,19 @@ impl<B: PacketBuf> Connection<B> {
         if self.snd_una == self.snd_max && !in_handshake {
             return; // nothing outstanding
         }
-        if self.retries >= limit {
+        // A peer that shrank its window to zero under data in flight: the
+        // retransmission becomes a window probe and does not count toward
+        // the timeout (Linux does the same; our own receiver never shrinks).
+        let shrunk = !in_handshake && self.snd_wnd == 0;
+        if self.retries >= limit && !shrunk {
             self.enter_closed(Some(SocketError::TimedOut));
+            return;
+        }
+        if shrunk {
+            self.rto.on_timeout();
+            self.send_queue.rewind();
+            self.pending.window_probe = true;
+            self.timers.rto = Some(now_ns + self.rto.rto_ns());
             return;
         }
         self.retries += 1;
