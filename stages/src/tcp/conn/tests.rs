@@ -265,6 +265,12 @@ struct Streams {
     got: [Vec<u8>; 2],
     eof: [bool; 2],
     shut: [bool; 2],
+    /// Per side: shut down only after reading the peer's end of stream
+    /// (CLOSE_WAIT → LAST_ACK), else as soon as all is written.
+    passive_close: [bool; 2],
+    /// Per side: `close()` instead of `shutdown()` (only after EOF, so no
+    /// unread data resets).
+    use_close: [bool; 2],
 }
 
 impl Streams {
@@ -279,6 +285,8 @@ impl Streams {
             got: [Vec::new(), Vec::new()],
             eof: [false, false],
             shut: [false, false],
+            passive_close: [false, false],
+            use_close: [false, false],
         }
     }
 
@@ -295,8 +303,13 @@ impl Streams {
                     Err(e) => panic!("side {side}: send: {e:?}"),
                 }
             }
-            if self.sent[side] == self.to_send[side].len() && !self.shut[side] {
-                conn.shutdown().unwrap();
+            let may_shut = !self.passive_close[side] || self.eof[side];
+            if self.sent[side] == self.to_send[side].len() && !self.shut[side] && may_shut {
+                if self.use_close[side] && self.eof[side] {
+                    conn.close();
+                } else {
+                    conn.shutdown().unwrap();
+                }
                 self.shut[side] = true;
             }
             loop {
@@ -363,6 +376,11 @@ fn transfer(seed: u64, impair: Impair, max_bytes: u64) -> [super::TcpInfo; 2] {
     let zero_copy = rng.chance(500);
     let mut net = Net::connect(&cfg_a, &cfg_b, seed, impair);
     let mut streams = Streams::new(&mut rng, max_bytes);
+    // Close orders: active/passive on each side (not both passive: no one
+    // would go first), close() or shutdown().
+    let passive = rng.below(3);
+    streams.passive_close = [passive == 1, passive == 2];
+    streams.use_close = [rng.chance(500), rng.chance(500)];
     for _ in 0..2_000_000 {
         streams.pump(&mut net, zero_copy);
         if streams.done() && net.a.is_closed() && net.b.is_closed() {
@@ -1456,4 +1474,13 @@ fn a_window_shrunk_to_zero_under_data_in_flight_is_probed_not_timed_out() {
     }
     assert_eq!(net.a.state(), State::Established);
     assert!(net.a.info().window_probes >= 10);
+}
+
+#[test]
+fn a_connection_is_small() {
+    // Memory per idle connection matters at a million connections (the
+    // issue's goal: 4 GiB per million, everything included).
+    let size = core::mem::size_of::<Connection<PoolBuf>>();
+    eprintln!("Connection<PoolBuf>: {size} bytes");
+    assert!(size <= 1024, "{size} bytes");
 }
