@@ -206,11 +206,17 @@ impl<B: PacketBuf> Connection<B> {
     /// The ACK owed for an unacceptable segment (RFC 9293 §3.10.7.4),
     /// rate-limited when the segment carries no data: two stacks that
     /// disagree about the window must not ping-pong ACKs (Linux's
-    /// `tcp_oow_rate_limited`). Data segments are answered every time (a
-    /// retransmission whose ACK was lost).
+    /// `tcp_oow_rate_limited`). Data and FIN segments are answered every
+    /// time (a retransmission whose ACK was lost).
     fn out_of_window_ack(&mut self, seg: &SegmentIn<B>, now_ns: u64) {
-        if (seg.data_len() == 0 || seg.flags.syn()) && self.oow_rate_limited(now_ns) {
+        let bare = seg.data_len() == 0 && !seg.flags.fin();
+        if (bare || seg.flags.syn()) && self.oow_rate_limited(now_ns) {
             return;
+        }
+        if self.state == State::TimeWait && seg.flags.fin() && !seg.flags.syn() {
+            // The peer's FIN again: our ACK was lost. ACK it and restart
+            // 2 MSL (RFC 9293 §3.10.7.4, TIME-WAIT).
+            self.enter_time_wait(now_ns);
         }
         self.ack_unacceptable();
     }

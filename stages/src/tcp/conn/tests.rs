@@ -1484,3 +1484,34 @@ fn a_connection_is_small() {
     eprintln!("Connection<PoolBuf>: {size} bytes");
     assert!(size <= 1024, "{size} bytes");
 }
+
+#[test]
+fn time_wait_acks_every_retransmitted_fin_and_restarts() {
+    let cfg = TcpConfig {
+        timestamps: false,
+        ..small_cfg()
+    };
+    let mut net = established(&cfg, &cfg);
+    net.a.close();
+    settle(&mut net);
+    net.b.close();
+    settle(&mut net);
+    assert_eq!(net.a.state(), State::TimeWait);
+    let (fin_seq, ack) = (net.a.rcv_nxt - 1, net.a.snd_max);
+    for i in 1..=3 {
+        let now = net.now + i * 10 * MS;
+        let fin = forged(
+            &net.pool,
+            fin_seq,
+            ack,
+            TcpFlags::FIN | TcpFlags::ACK,
+            b"",
+            None,
+        );
+        net.a.on_segment(fin, now);
+        let out = drain(&mut net.a, now);
+        assert_eq!(out.len(), 1, "FIN {i} is ACKed");
+        assert_eq!(out[0].ack, fin_seq + 1);
+        assert_eq!(net.a.next_deadline(), Some(now + cfg.time_wait_ns));
+    }
+}
