@@ -15,6 +15,7 @@
 //! - [`conn`]: the connection engine (RFC 9293 state machine, sans-IO).
 //! - [`reassembly`]: the receiver's bounded out-of-order queue, and the
 //!   SACK blocks it reports.
+//! - [`sack`]: the sender's SACK scoreboard and RFC 6675 loss recovery.
 
 pub mod cc;
 pub mod config;
@@ -22,5 +23,6 @@ pub mod conn;
 pub mod isn;
 pub mod reassembly;
 pub mod rto;
+pub mod sack;
 pub mod segment;
 pub mod seq;
