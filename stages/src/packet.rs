@@ -16,7 +16,8 @@
 //! and through both layers [`Ipv4Packet::parse`], [`Ipv6Packet::parse`]),
 //! or [`Ipv4Packet::from_frame`] / [`Ipv6Packet::from_frame`] for the
 //! network layer alone, and [`UdpPacket::from_ipv4`] /
-//! [`UdpPacket::from_ipv6`] for the split by protocol. What the stage would drop they refuse with a
+//! [`UdpPacket::from_ipv6`] (and [`TcpPacket::from_ipv4`] /
+//! [`TcpPacket::from_ipv6`]) for the split by protocol. What the stage would drop they refuse with a
 //! [`Rejected`]: the [`PacketError`] (the layer, its length and what was
 //! wrong, convertible to the stage's drop [`Reason`]) and the buffer back.
 //!
@@ -395,15 +396,31 @@ typed_packet! {
     UdpPacket
 }
 
+typed_packet! {
+    /// An [`Ipv4Packet`] or [`Ipv6Packet`] whose transport protocol is TCP
+    /// (the network layer checked by IP input, the TCP header not yet):
+    /// the IP header starts at `l3_offset()`, the TCP header at
+    /// `l4_offset()`. [`is_ipv6`](TcpPacket::is_ipv6) tells the family.
+    TcpPacket
+}
+
 transport_layer!(Ipv4Packet);
 transport_layer!(Ipv6Packet);
 transport_layer!(UdpPacket);
+transport_layer!(TcpPacket);
 
-impl<B: PacketBuf> UdpPacket<B> {
-    /// Whether the network layer is IPv6 (IPv4 otherwise), from the version
-    /// IP input checked.
-    #[inline]
-    pub fn is_ipv6(&self) -> bool {
-        self.l3().first().is_some_and(|b| b >> 4 == 6)
-    }
+macro_rules! family {
+    ($name:ident) => {
+        impl<B: PacketBuf> $name<B> {
+            /// Whether the network layer is IPv6 (IPv4 otherwise), from the
+            /// version IP input checked.
+            #[inline]
+            pub fn is_ipv6(&self) -> bool {
+                self.l3().first().is_some_and(|b| b >> 4 == 6)
+            }
+        }
+    };
 }
+
+family!(UdpPacket);
+family!(TcpPacket);

@@ -1,0 +1,487 @@
+//! TCP on the wire: a received [`TcpPacket`] checked and parsed into a
+//! [`SegmentIn`] (payload zero-copy), and a [`SegmentOut`] written as a
+//! header buffer with its payload chained behind, handed to the egress
+//! path.
+
+use std::net::{IpAddr, SocketAddr};
+
+use tpa::app::{SocketError, SocketId};
+use tpa::buf::{ChecksumStatus, L4Protocol, PacketBuf};
+use tpa::header::checksum::{pseudo_header_v4, pseudo_header_v6, Checksum};
+use tpa::stage::{Cx, Reason};
+use tpa::state::Part;
+use tpa::wire::ipv4::{IpProtocol, Ipv4View};
+use tpa::wire::ipv6::Ipv6View;
+use tpa::wire::tcp::{Tcp, TcpOptionWriter, TcpOptions, TcpView};
+
+use super::segment::{OptionsOut, SegmentIn, SegmentOut};
+use super::seq::SeqNumber;
+use crate::egress::{send_ip, Egress, IpSend, Sent};
+use crate::packet::TcpPacket;
+
+/// The TCP options could not be parsed (a length that runs past the
+/// header, a known option of the wrong size): the segment is dropped.
+pub const BAD_OPTIONS: Reason = Reason::custom(0);
+
+/// The names of the reasons this module drops with, `Reason::custom(0)`
+/// first, for the input stage's `CUSTOM_REASONS`.
+pub const WIRE_REASONS: &[&str] = &["bad-options"];
+
+/// The two ends of a connection, seen from our side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FourTuple {
+    /// Our address and port.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+}
+
+/// A received segment: whom it is between, and what it says.
+#[derive(Debug)]
+pub struct Received<B> {
+    /// The segment's destination (ours) and source (the peer's).
+    pub tuple: FourTuple,
+    /// Whether the frame came to a link-layer group address (never
+    /// answered with a RST).
+    pub link_group: bool,
+    /// The parsed segment, its payload the received buffer trimmed.
+    pub segment: SegmentIn<B>,
+}
+
+/// Checks `p` and parses it into a [`Received`] segment, zero-copy: the
+/// buffer is trimmed to the payload (or dropped when there is none).
+///
+/// Checks, each with its drop reason: the header fits (`too-short`), the
+/// data offset is at least 5 words and within the segment (`malformed`,
+/// `too-short`), the checksum verifies (`bad-checksum`; trusted when the
+/// port's receive check said good or bad), the ports are not zero and the
+/// source is not a group or unspecified address (`malformed`), the options
+/// parse ([`BAD_OPTIONS`]).
+///
+/// # Errors
+///
+/// The drop reason; the buffer is released.
+///
+/// ```
+/// # use tpa_stages::tcp::wire::BAD_OPTIONS;
+/// # assert_eq!(BAD_OPTIONS, tpa::stage::Reason::custom(0));
+/// ```
+#[inline]
+pub fn parse<B: PacketBuf>(p: TcpPacket<B>) -> Result<Received<B>, Reason> {
+    let l3 = p.l3();
+    let (src, dst) = if p.is_ipv6() {
+        let ip = Ipv6View::new(l3).map_err(|_| Reason::MALFORMED)?;
+        (IpAddr::V6(ip.src()), IpAddr::V6(ip.dst()))
+    } else {
+        let ip = Ipv4View::new(l3).map_err(|_| Reason::MALFORMED)?;
+        (IpAddr::V4(ip.src()), IpAddr::V4(ip.dst()))
+    };
+    let l4 = p.l4();
+    if l4.len() < Tcp::LEN {
+        return Err(Reason::TOO_SHORT);
+    }
+    let header_len = usize::from(l4[12] >> 4) * 4;
+    if header_len < Tcp::LEN {
+        return Err(Reason::MALFORMED);
+    }
+    if header_len > l4.len() {
+        return Err(Reason::TOO_SHORT);
+    }
+    let tcp = TcpView::new(l4).map_err(|_| Reason::MALFORMED)?;
+    let ok = match p.buf().meta().l4_checksum {
+        ChecksumStatus::Good => true,
+        ChecksumStatus::Bad => false,
+        ChecksumStatus::Unknown => match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => tcp.checksum_ok_v4(s, d),
+            (IpAddr::V6(s), IpAddr::V6(d)) => tcp.checksum_ok_v6(&s, &d),
+            _ => false,
+        },
+    };
+    if !ok {
+        return Err(Reason::BAD_CHECKSUM);
+    }
+    if tcp.src_port() == 0 || tcp.dst_port() == 0 || !unicast(src) {
+        return Err(Reason::MALFORMED);
+    }
+    let options = TcpOptions::new(&l4[Tcp::LEN..header_len])
+        .summary()
+        .map_err(|_| BAD_OPTIONS)?;
+    let tuple = FourTuple {
+        local: SocketAddr::new(dst, tcp.dst_port()),
+        remote: SocketAddr::new(src, tcp.src_port()),
+    };
+    let (seq, ack, flags, window) = (tcp.seq(), tcp.ack(), tcp.flags(), tcp.window());
+    let data_len = l4.len() - header_len;
+    let payload_start = p.l4_offset() + header_len;
+    let link_group = p.buf().data().first().is_some_and(|b| b & 1 != 0);
+    let payload = if data_len == 0 {
+        None
+    } else {
+        let mut buf = p.into_buf();
+        let excess = buf.len() - payload_start - data_len;
+        buf.trim_front(payload_start).map_err(|_| Reason::TOO_SHORT)?;
+        buf.trim_back(excess).map_err(|_| Reason::TOO_SHORT)?;
+        Some(buf)
+    };
+    Ok(Received {
+        tuple,
+        link_group,
+        segment: SegmentIn {
+            seq: SeqNumber::new(seq),
+            ack: SeqNumber::new(ack),
+            flags,
+            window,
+            options,
+            payload,
+        },
+    })
+}
+
+/// Whether `ip` may be a TCP peer: not unspecified, not a group, not
+/// IPv4's broadcast.
+#[inline]
+pub fn unicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast()),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
+    }
+}
+
+/// Writes `seg` from `tuple.local` to `tuple.remote`: a fresh buffer from
+/// the port's pool holds the TCP header and options, the payload (the send
+/// queue's shared buffer) is chained behind it without a copy, the
+/// checksum is computed here or asked of the port when it offloads TCP
+/// checksums, and the whole goes to [`send_ip`] with `owner` as the socket
+/// told when the neighbor never answers.
+///
+/// # Errors
+///
+/// [`NoBuffers`](SocketError::NoBuffers) when the pool is empty or the
+/// payload cannot be chained; otherwise as [`send_ip`].
+pub fn send_segment<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    tuple: &FourTuple,
+    seg: SegmentOut<B>,
+    owner: Option<SocketId>,
+) -> Result<Sent, SocketError>
+where
+    B: PacketBuf,
+    S: Part<Egress<B>>,
+{
+    let mut buf = cx.alloc().ok_or(SocketError::NoBuffers)?;
+    let offload = cx.caps().tx_offloads.tcp_checksum;
+    let header = write_header(&mut buf, tuple, &seg)?;
+    if let Some(payload) = seg.payload {
+        buf.chain_shared(payload)
+            .map_err(|_| SocketError::NoBuffers)?;
+    }
+    finish_checksum(&mut buf, tuple, header, offload);
+    let ip = IpSend {
+        src: tuple.local.ip(),
+        dst: tuple.remote.ip(),
+        protocol: IpProtocol::Tcp,
+        hop_limit: None,
+        owner,
+    };
+    send_ip(cx, buf, ip)
+}
+
+/// Writes the header and options of `seg` into `buf` (empty); returns the
+/// header's length.
+fn write_header<B: PacketBuf>(
+    buf: &mut B,
+    tuple: &FourTuple,
+    seg: &SegmentOut<B>,
+) -> Result<usize, SocketError> {
+    let len = Tcp::LEN + seg.options.wire_len();
+    let bytes = buf.append(len).map_err(|_| SocketError::NoBuffers)?;
+    let written = write_options(&mut bytes[Tcp::LEN..], &seg.options);
+    if written + Tcp::LEN != len {
+        return Err(SocketError::InvalidArgument);
+    }
+    let tcp = Tcp {
+        src_port: tuple.local.port(),
+        dst_port: tuple.remote.port(),
+        seq: seg.seq.get(),
+        ack: if seg.flags.ack() { seg.ack.get() } else { 0 },
+        data_offset: (len / 4) as u8,
+        reserved: 0,
+        flags: seg.flags,
+        window: seg.window,
+        checksum: 0,
+        urgent: 0,
+    };
+    tcp.emit(bytes).map_err(|_| SocketError::InvalidArgument)?;
+    Ok(len)
+}
+
+/// Writes `opts` into `out` in Linux's order; returns the bytes written,
+/// which is short of [`OptionsOut::wire_len`] only when they do not fit
+/// the 40 bytes of option space.
+fn write_options(out: &mut [u8], opts: &OptionsOut) -> usize {
+    let mut w = TcpOptionWriter::new(out);
+    let mut ok = true;
+    if let Some(m) = opts.mss {
+        ok &= w.mss(m).is_ok();
+    }
+    if let Some(s) = opts.window_scale {
+        ok &= w.window_scale(s).is_ok();
+    }
+    if opts.sack_permitted {
+        ok &= w.sack_permitted().is_ok();
+    }
+    if let Some((val, ecr)) = opts.timestamps {
+        ok &= w.timestamps(val, ecr).is_ok();
+    }
+    if let Some(s) = &opts.sack {
+        ok &= w.sack(s.as_slice()).is_ok();
+    }
+    let len = w.finish();
+    if ok {
+        len
+    } else {
+        0
+    }
+}
+
+/// Asks the port for the checksum of the segment at `buf.data()` when it
+/// `offload`s it, or computes it over every segment of the chain now.
+#[inline]
+fn finish_checksum<B: PacketBuf>(buf: &mut B, tuple: &FourTuple, _header: usize, offload: bool) {
+    let meta = buf.meta_mut();
+    meta.tx.clear();
+    if offload {
+        meta.tx.request_l4_checksum(L4Protocol::Tcp);
+        return;
+    }
+    let len = buf.total_len();
+    let protocol = IpProtocol::Tcp.raw();
+    let pseudo = match (tuple.local.ip(), tuple.remote.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_header_v4(s, d, protocol, len as u16),
+        (IpAddr::V6(s), IpAddr::V6(d)) => pseudo_header_v6(&s, &d, protocol, len as u32),
+        // A tuple is always of one family (the table builds it so).
+        _ => 0,
+    };
+    let mut c = Checksum::new();
+    c.add_sum(pseudo);
+    for segment in buf.segments() {
+        c.add_bytes(segment);
+    }
+    let sum = !c.sum();
+    buf.data_mut()[16..18].copy_from_slice(&sum.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::testing::{
+        bytes, parse_tcp, segment_frame, tcp_packet, them, us, Seg, THEM_MAC,
+    };
+    use crate::testing::{pool, with_state_at, BufferPool};
+    use tpa::buf::PoolBuf;
+    use tpa::wire::tcp::{SackBlock, SackBlocks, TcpFlags};
+
+    fn parsed(v6: bool, seg: &Seg) -> Result<Received<PoolBuf>, Reason> {
+        parse(tcp_packet(&segment_frame(v6, seg)))
+    }
+
+    #[test]
+    fn a_segment_parses_into_numbers_options_and_a_trimmed_payload() {
+        for v6 in [false, true] {
+            let seg = Seg {
+                src_port: 40000,
+                dst_port: 80,
+                seq: 0xfffffff0,
+                ack: Some(77),
+                psh: true,
+                window: 1234,
+                // NOP NOP TS, as Linux sends on established connections.
+                options: vec![1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 8],
+                payload: b"hello, world".to_vec(),
+                ..Seg::default()
+            };
+            let r = parsed(v6, &seg).unwrap();
+            assert_eq!(r.tuple.local, SocketAddr::new(us(v6), 80));
+            assert_eq!(r.tuple.remote, SocketAddr::new(them(v6), 40000));
+            assert!(!r.link_group);
+            let s = &r.segment;
+            assert_eq!((s.seq.get(), s.ack.get(), s.window), (0xfffffff0, 77, 1234));
+            assert_eq!(s.flags, TcpFlags::ACK | TcpFlags::PSH);
+            assert_eq!(s.options.timestamps, Some((9, 8)));
+            let payload = s.payload.as_ref().unwrap();
+            assert_eq!(payload.data(), b"hello, world");
+            assert_eq!(s.seq_len(), 12);
+        }
+        // No payload: no buffer held.
+        let r = parsed(false, &Seg::syn(5, 80)).unwrap();
+        assert!(r.segment.payload.is_none());
+        assert_eq!(r.segment.options.mss, Some(1460));
+        assert_eq!(pool().stats().in_use, 0);
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn bad_segments_are_refused_with_their_reason() {
+        let good = segment_frame(false, &Seg::syn(1, 80));
+        // Checksum.
+        let mut bad = good.clone();
+        bad[34 + 4] ^= 1;
+        assert_eq!(parse(tcp_packet(&bad)).unwrap_err(), Reason::BAD_CHECKSUM);
+        // The port said good: trusted.
+        let mut trusted = tcp_packet(&bad);
+        trusted.buf_mut().meta_mut().l4_checksum = ChecksumStatus::Good;
+        assert!(parse(trusted).is_ok());
+        let mut refused = tcp_packet(&good);
+        refused.buf_mut().meta_mut().l4_checksum = ChecksumStatus::Bad;
+        assert_eq!(parse(refused).unwrap_err(), Reason::BAD_CHECKSUM);
+        // Data offset below 5, or beyond the segment.
+        for (offset, want) in [(4u8, Reason::MALFORMED), (15, Reason::TOO_SHORT)] {
+            let mut f = good.clone();
+            f[34 + 12] = offset << 4;
+            let mut p = tcp_packet(&f);
+            p.buf_mut().meta_mut().l4_checksum = ChecksumStatus::Good;
+            assert_eq!(parse(p).unwrap_err(), want, "offset {offset}");
+        }
+        // Shorter than a header.
+        let mut short = tcp_packet(&good);
+        let trim = short.buf().len() - 34 - 10;
+        short.buf_mut().trim_back(trim).unwrap();
+        assert_eq!(parse(short).unwrap_err(), Reason::TOO_SHORT);
+        // An MSS option of the wrong length.
+        let opts = Seg {
+            options: vec![2, 3, 5, 0],
+            ..Seg::syn(1, 80)
+        };
+        assert_eq!(parsed(false, &opts).unwrap_err(), BAD_OPTIONS);
+        // Port zero.
+        let zero = Seg {
+            src_port: 0,
+            ..Seg::syn(1, 80)
+        };
+        assert_eq!(parsed(true, &zero).unwrap_err(), Reason::MALFORMED);
+        pool().assert_whole();
+    }
+
+    fn tuple(v6: bool) -> FourTuple {
+        FourTuple {
+            local: SocketAddr::new(us(v6), 80),
+            remote: SocketAddr::new(them(v6), 5000),
+        }
+    }
+
+    #[derive(tpa::state::State)]
+    struct St {
+        egress: Egress<PoolBuf>,
+    }
+
+    fn state() -> St {
+        let mut st = St {
+            egress: Egress::new(crate::tcp::testing::iface()),
+        };
+        with_state_at(1, &mut st, |cx| {
+            let (state, port) = cx.split();
+            let mac = Some(tpa::wire::MacAddr(THEM_MAC));
+            let heard = crate::neighbor::Heard::Solicitation;
+            state.egress.learn_v4(crate::tcp::testing::THEM4.into(), mac, heard, port);
+            let six = crate::tcp::testing::v6(crate::tcp::testing::THEM6);
+            state.egress.learn_v6(six, mac, heard, port);
+        });
+        st
+    }
+
+    #[test]
+    fn a_segment_out_is_a_header_with_the_payload_chained_and_verifies() {
+        for v6 in [false, true] {
+            let mut st = state();
+            let mut data = pool().alloc().unwrap();
+            data.extend_from_slice(&[0xa5; 333]).unwrap();
+            let data = data.share();
+            let blocks = SackBlocks::new(&[SackBlock { left: 10, right: 20 }]).unwrap();
+            let seg = SegmentOut {
+                seq: SeqNumber::new(1000),
+                ack: SeqNumber::new(2000),
+                flags: TcpFlags::ACK | TcpFlags::PSH,
+                window: 4321,
+                options: OptionsOut {
+                    timestamps: Some((5, 6)),
+                    sack: Some(blocks),
+                    ..OptionsOut::default()
+                },
+                payload: Some(data.clone()),
+            };
+            let (sent, frames) = with_state_at(5, &mut st, |cx| {
+                send_segment(cx, &tuple(v6), seg, None)
+            });
+            assert_eq!(sent, Ok(Sent::Queued));
+            assert_eq!(frames.len(), 1);
+            assert!(frames[0].is_chained(), "the payload is chained, not copied");
+            let p = parse_tcp(&bytes(&frames[0]));
+            assert_eq!(p.src, tuple(v6).local);
+            assert_eq!(p.dst, tuple(v6).remote);
+            assert_eq!((p.seq, p.ack, p.window, p.flags), (1000, 2000, 4321, 0x18));
+            assert_eq!(
+                p.options,
+                [1, 1, 8, 10, 0, 0, 0, 5, 0, 0, 0, 6, 1, 1, 5, 10, 0, 0, 0, 10, 0, 0, 0, 20]
+            );
+            assert_eq!(p.payload, vec![0xa5; 333]);
+            drop(frames);
+            assert_eq!(data.ref_count(), 1, "the send queue's handle is left");
+        }
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn a_syn_carries_its_options_and_round_trips_through_parse() {
+        let mut st = state();
+        let seg: SegmentOut<PoolBuf> = SegmentOut {
+            seq: SeqNumber::new(7),
+            ack: SeqNumber::new(99),
+            flags: TcpFlags::SYN,
+            window: 65535,
+            options: OptionsOut {
+                mss: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                timestamps: Some((1, 0)),
+                sack: None,
+            },
+            payload: None,
+        };
+        let (_, frames) = with_state_at(5, &mut st, |cx| {
+            send_segment(cx, &tuple(false), seg, None).unwrap()
+        });
+        let frame = bytes(&frames[0]);
+        let p = parse_tcp(&frame);
+        assert_eq!(p.ack, 0, "no ACK flag, no acknowledgment number");
+        assert_eq!(p.options.len(), 20);
+        drop(frames);
+        // Our own frame parsed by our own input, from the peer's side.
+        let mut back = frame.clone();
+        back[0..6].copy_from_slice(&crate::tcp::testing::US_MAC);
+        let r = parse(crate::tcp::testing::tcp_packet(&swap_ends(&back))).unwrap();
+        let o = r.segment.options;
+        assert_eq!((o.mss, o.window_scale, o.sack_permitted), (Some(1460), Some(7), true));
+        assert_eq!(o.timestamps, Some((1, 0)));
+        pool().assert_whole();
+    }
+
+    /// An IPv4 frame with its addresses swapped (checksums unchanged: the
+    /// sums are symmetric in the addresses).
+    fn swap_ends(frame: &[u8]) -> Vec<u8> {
+        let mut f = frame.to_vec();
+        let (src, dst) = (f[26..30].to_vec(), f[30..34].to_vec());
+        f[26..30].copy_from_slice(&dst);
+        f[30..34].copy_from_slice(&src);
+        f
+    }
+
+    #[test]
+    fn an_offloaded_checksum_is_asked_of_the_port() {
+        let mut buf = pool().alloc().unwrap();
+        buf.extend_from_slice(&[0; 20]).unwrap();
+        finish_checksum(&mut buf, &tuple(false), 20, true);
+        assert_eq!(buf.meta().tx.l4_checksum(), Some(L4Protocol::Tcp));
+        drop(buf);
+        pool().assert_whole();
+    }
+}
