@@ -12,7 +12,7 @@
 //! - [`mlx5`]: flow bifurcation rules and offload fallbacks for ConnectX NICs.
 //! - [`pcap`]: capture to a pcap file.
 //! - [`udp`]: UDP sockets, their input stage and the application's calls.
-//! - [`tcp`]: TCP, the pure-logic pieces landing ahead of its stages.
+//! - [`tcp`]: TCP connections, sockets, their stages and the application's calls.
 //! - [`discard`]: the end of a branch; [`optional`]: a stage switched on or off at startup.
 
 #![warn(missing_docs)]

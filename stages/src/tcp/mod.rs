@@ -1,7 +1,15 @@
-//! TCP (RFC 9293): the pure-logic pieces landing ahead of the stages.
+//! TCP (RFC 9293): the connection engine, the socket table, the stages and
+//! the application's calls.
 //!
-//! Nothing here touches packets or the pipeline yet; the input, output and
-//! timer stages and the socket table built on these come next.
+//! ```text
+//!  IP input ─► TcpSplit ─┬─► other protocols (UDP, ICMP, NDP, …)
+//!                        └─► TcpInput ─┬─► connection (4-tuple) ─► on_segment
+//!                                      ├─► listener (SYN) ─► Connection::accept
+//!                                      └─► no socket ─► RST (rate-limited)
+//!  TcpInput::poll / fire_timers: touched connections ─► poll_transmit ─► egress
+//!                                                   └─► events ─► the app
+//!  app: listen, connect, accept, recv/read, send/send_buf, shutdown, close…
+//! ```
 //!
 //! - [`seq`]: sequence numbers and their arithmetic modulo 2^32.
 //! - [`isn`]: keyed initial sequence numbers (RFC 6528).
@@ -16,13 +24,45 @@
 //! - [`reassembly`]: the receiver's bounded out-of-order queue, and the
 //!   SACK blocks it reports.
 //! - [`sack`]: the sender's SACK scoreboard and RFC 6675 loss recovery.
+//! - [`wire`]: frames to segments and back.
+//! - [`reset`]: the reset for a segment without a connection.
+//! - [`TcpSplit`] / [`tcp_branch`]: the split of an IP branch by protocol.
+//! - [`TcpSockets`]: the socket table, a part of the `#[state]`;
+//!   [`listen`](mod@listen): a listener's backlog and accept queue;
+//!   [`ports`]: ephemeral ports; [`timers`]: the deadline queue.
+//! - [`TcpInput`]: the input stage, whose poll and timers run the
+//!   connections' [`output`].
+//! - [`listen()`], [`connect`], [`accept`], [`recv`], [`read`], [`send`],
+//!   [`send_buf`], [`shutdown`], [`close`], [`abort`], [`info`]: the
+//!   application's calls.
 
 pub mod cc;
 pub mod config;
 pub mod conn;
+pub mod input;
 pub mod isn;
+pub mod listen;
+pub mod output;
+pub mod ports;
 pub mod reassembly;
+pub mod reset;
 pub mod rto;
 pub mod sack;
 pub mod segment;
 pub mod seq;
+mod socket;
+pub mod sockets;
+mod split;
+#[cfg(test)]
+mod testing;
+pub mod timers;
+pub mod wire;
+
+pub use input::{TcpInput, TcpInputCounters, BACKLOG_FULL, TABLE_FULL};
+pub use reset::ResetConfig;
+pub use socket::{
+    abort, accept, close, connect, connect_from, info, listen, read, recv, send, send_buf,
+    send_space, shutdown,
+};
+pub use sockets::{TcpCounters, TcpSockets};
+pub use split::{tcp_branch, TcpBranch, TcpSplit};

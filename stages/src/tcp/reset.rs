@@ -133,7 +133,7 @@ mod tests {
         assert_eq!(r.data_len(), 0);
         assert!(reset_for(&seg(TcpFlags::RST, 1, 0, 0)).is_none());
         assert!(reset_for(&seg(TcpFlags::RST | TcpFlags::ACK, 1, 2, 0)).is_none());
-        crate::testing::pool().assert_whole();
+        tpa::buf::BufferPool::assert_whole(&crate::testing::pool());
     }
 
     #[test]

@@ -453,7 +453,7 @@ mod tests {
         let frame = bytes(&frames[0]);
         let p = parse_tcp(&frame);
         assert_eq!(p.ack, 0, "no ACK flag, no acknowledgment number");
-        assert_eq!(p.options.len(), 20);
+        assert_eq!(p.options.len(), 24);
         drop(frames);
         // Our own frame parsed by our own input, from the peer's side.
         let mut back = frame.clone();

@@ -1,0 +1,219 @@
+//! The TCP input stage: a segment to its connection, a SYN to its
+//! listener, anything else answered with a reset; and, in the stage's
+//! poll and timers, the connections' output.
+
+use core::convert::Infallible;
+use std::net::IpAddr;
+
+use tpa::app::Events;
+use tpa::buf::PacketBuf;
+use tpa::stage::{Cx, Reason, Stage, Verdict};
+use tpa::state::Part;
+
+use super::reset::{reset_for, ResetConfig, ResetLimiter};
+use super::sockets::Spawn;
+use super::wire::{self, send_segment, Received};
+use super::{output, TcpSockets};
+use crate::egress::{Egress, IPV4_HEADER_LEN, IPV6_HEADER_LEN};
+use crate::packet::TcpPacket;
+
+/// A SYN found its listener's backlog full (half-open plus unaccepted
+/// connections at the bound): dropped, the peer retries.
+pub const BACKLOG_FULL: Reason = Reason::custom(1);
+/// A SYN found the socket table at `max_sockets`.
+pub const TABLE_FULL: Reason = Reason::custom(2);
+
+/// What [`TcpInput`] did besides its verdicts (which the pipeline counts
+/// by reason).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpInputCounters {
+    /// Segments handed to a connection.
+    pub delivered: u64,
+    /// SYNs that opened a connection on a listener.
+    pub syns_accepted: u64,
+    /// Resets sent for segments without a connection.
+    pub resets_sent: u64,
+    /// Resets not sent: over the rate limit, or switched off.
+    pub resets_limited: u64,
+    /// Resets not sent: no buffer, or egress refused.
+    pub resets_failed: u64,
+}
+
+/// TCP input for IPv4 and IPv6: takes the [`TcpPacket`]s of an IP branch
+/// (after [`TcpSplit`](super::TcpSplit)) and
+///
+/// - checks and parses them ([`wire::parse`]: `too-short`, `malformed`,
+///   `bad-checksum`, `bad-options`);
+/// - hands a segment whose 4-tuple has a connection to it (`Consumed`);
+/// - opens a connection for a SYN to a listener (`Consumed`), unless the
+///   listener's backlog is full ([`BACKLOG_FULL`]) or the table is
+///   ([`TABLE_FULL`]);
+/// - answers anything else with a reset (RFC 9293 §3.10.7.1), at most
+///   [`ResetConfig::rate`] a second, never for a reset or a frame sent to
+///   a link-layer group: `no-socket` (or `unexpected` for a non-SYN
+///   segment to a listener, which RFC 9293 §3.10.7.2 also resets).
+///
+/// Its [`poll`](Stage::poll) sends what the connections have to send and
+/// raises their events (after the application ran), its
+/// [`fire_timers`](Stage::fire_timers) runs their timers; a pipeline with
+/// two of them (IPv4 and IPv6 branches) shares one [`TcpSockets`] and the
+/// second finds no work left.
+#[derive(Debug, Clone)]
+pub struct TcpInput {
+    resets: ResetLimiter,
+    counters: TcpInputCounters,
+}
+
+impl Default for TcpInput {
+    fn default() -> Self {
+        TcpInput::new(ResetConfig::default())
+    }
+}
+
+impl TcpInput {
+    /// An input stage answering segments without a connection as `resets`
+    /// says.
+    pub fn new(resets: ResetConfig) -> Self {
+        TcpInput {
+            resets: ResetLimiter::new(resets),
+            counters: TcpInputCounters::default(),
+        }
+    }
+
+    /// What the stage did.
+    pub fn counters(&self) -> &TcpInputCounters {
+        &self.counters
+    }
+
+    /// What [`process`](Stage::process) does, without the verdict.
+    ///
+    /// # Errors
+    ///
+    /// The drop reason; the buffer is released.
+    #[inline]
+    pub fn input<B, S>(&mut self, p: TcpPacket<B>, cx: &mut Cx<'_, B, S>) -> Result<(), Reason>
+    where
+        B: PacketBuf,
+        S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+    {
+        let r = wire::parse(p)?;
+        let now_ns = cx.now_ns();
+        let sockets = cx.part::<TcpSockets<B>>();
+        if let Some(index) = sockets.find(&r.tuple) {
+            sockets.deliver(index, r.segment, now_ns);
+            self.counters.delivered += 1;
+            return Ok(());
+        }
+        let flags = r.segment.flags;
+        let Some(listener) = sockets.find_listener(r.tuple.local) else {
+            self.reset(&r, cx);
+            return Err(Reason::NO_SOCKET);
+        };
+        if flags.rst() {
+            return Err(Reason::UNEXPECTED);
+        }
+        if flags.ack() {
+            // RFC 9293 §3.10.7.2: an ACK to a listener is answered
+            // <SEQ=SEG.ACK><CTL=RST>.
+            self.reset(&r, cx);
+            return Err(Reason::UNEXPECTED);
+        }
+        if !flags.syn() {
+            return Err(Reason::UNEXPECTED);
+        }
+        let mss = mss_for(cx, r.tuple.local.ip());
+        match cx
+            .part::<TcpSockets<B>>()
+            .spawn(listener, r.tuple, &r.segment, mss, now_ns)
+        {
+            Ok(_) => {
+                self.counters.syns_accepted += 1;
+                Ok(())
+            }
+            Err(Spawn::BacklogFull) => Err(BACKLOG_FULL),
+            Err(Spawn::TableFull) => Err(TABLE_FULL),
+        }
+    }
+
+    /// Answers `r` with a reset if the rules and the rate limit allow.
+    fn reset<B, S>(&mut self, r: &Received<B>, cx: &mut Cx<'_, B, S>)
+    where
+        B: PacketBuf,
+        S: Part<Egress<B>>,
+    {
+        if r.link_group {
+            return;
+        }
+        let Some(rst) = reset_for(&r.segment) else {
+            return;
+        };
+        if !self.resets.try_take(cx.now_ns()) {
+            self.counters.resets_limited += 1;
+            return;
+        }
+        match send_segment(cx, &r.tuple, rst, None) {
+            Ok(_) => self.counters.resets_sent += 1,
+            Err(_) => self.counters.resets_failed += 1,
+        }
+    }
+}
+
+/// The MSS of a connection from `local`: the path's MTU (the egress
+/// path's, capped by the port's) less the IP and TCP headers, capped by
+/// the configured MSS when one is set.
+pub(crate) fn mss_for<B, S>(cx: &mut Cx<'_, B, S>, local: IpAddr) -> u16
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Egress<B>>,
+{
+    let port_mtu = cx.caps().mtu;
+    let mtu = cx
+        .part::<Egress<B>>()
+        .config()
+        .mtu
+        .map_or(port_mtu, |m| m.min(port_mtu));
+    let ip = if local.is_ipv4() {
+        IPV4_HEADER_LEN
+    } else {
+        IPV6_HEADER_LEN
+    };
+    let mss = usize::from(mtu).saturating_sub(ip + 20).max(64) as u16;
+    match cx.part::<TcpSockets<B>>().config().mss {
+        0 => mss,
+        cap => mss.min(cap),
+    }
+}
+
+impl<B, S> Stage<B, S> for TcpInput
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+{
+    type In = TcpPacket<B>;
+    type Out = Infallible;
+
+    const CUSTOM_REASONS: &'static [&'static str] = &["bad-options", "backlog-full", "table-full"];
+
+    #[inline]
+    fn process(&mut self, p: TcpPacket<B>, cx: &mut Cx<'_, B, S>) -> Verdict<Infallible, B> {
+        match self.input(p, cx) {
+            Ok(()) => Verdict::Consumed,
+            Err(reason) => Verdict::Drop(reason),
+        }
+    }
+
+    #[inline]
+    fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
+        output::flush(cx);
+    }
+
+    #[inline]
+    fn fire_timers(&mut self, cx: &mut Cx<'_, B, S>) -> usize {
+        output::fire_timers(cx)
+    }
+
+    #[inline]
+    fn next_deadline(&self, state: &S) -> Option<u64> {
+        Part::<TcpSockets<B>>::part(state).next_deadline()
+    }
+}

@@ -1,0 +1,68 @@
+//! The output path of the TCP connections: after input, after the
+//! application ran and after timers, every connection that was touched
+//! sends what it has ([`Connection::poll_transmit`](super::conn::Connection::poll_transmit)),
+//! raises its events, re-arms its timer and, once closed and released,
+//! frees its slot.
+
+use tpa::app::Events;
+use tpa::buf::PacketBuf;
+use tpa::stage::Cx;
+use tpa::state::Part;
+
+use super::wire::send_segment;
+use super::TcpSockets;
+use crate::egress::Egress;
+
+/// Works through the connections touched since the last call: sends
+/// their segments through the egress path, raises their events in the
+/// state's [`Events`] (an event that does not fit is kept and raised at a
+/// later turn), and re-arms their timers. Returns the segments sent.
+pub fn flush<B, S>(cx: &mut Cx<'_, B, S>) -> usize
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+{
+    let now_ns = cx.now_ns();
+    let list = cx.part::<TcpSockets<B>>().take_dirty();
+    if list.is_empty() {
+        return 0;
+    }
+    let mut sent = 0;
+    let mut events = Vec::new();
+    for &index in &list {
+        while let Some((tuple, seg, id)) = cx.part::<TcpSockets<B>>().next_segment(index, now_ns)
+        {
+            let ok = send_segment(cx, &tuple, seg, Some(id)).is_ok();
+            let counters = cx.part::<TcpSockets<B>>().counters_mut();
+            if ok {
+                counters.segments_sent += 1;
+                sent += 1;
+            } else {
+                counters.send_failures += 1;
+            }
+        }
+        cx.part::<TcpSockets<B>>().settle(index, &mut events);
+        for event in events.drain(..) {
+            if !cx.part::<Events>().push(event) {
+                cx.part::<TcpSockets<B>>().defer(index, event.kind);
+            }
+        }
+    }
+    cx.part::<TcpSockets<B>>().return_dirty(list);
+    sent
+}
+
+/// Runs the connections' timers due now, then [`flush`]es what they
+/// produced; returns how many timers ran.
+pub fn fire_timers<B, S>(cx: &mut Cx<'_, B, S>) -> usize
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+{
+    let now_ns = cx.now_ns();
+    let fired = cx.part::<TcpSockets<B>>().fire_due(now_ns);
+    if fired > 0 {
+        flush(cx);
+    }
+    fired
+}

@@ -1,0 +1,946 @@
+//! The TCP socket table: listeners and connections in slots with
+//! generations, the 4-tuple and listener maps, the timer queue, the list
+//! of connections with work for the output path, and the randomness of
+//! the stack (ISN key, ephemeral ports, timestamp offsets), all from one
+//! seed.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::net::{IpAddr, SocketAddr};
+
+use tpa::app::{Event, EventKind, SocketError, SocketId, Transport};
+use tpa::buf::PacketBuf;
+use tpa::port::steer::Steering;
+
+use super::config::TcpConfig;
+use super::conn::{ConnEvents, ConnParams, Connection, State, TcpInfo};
+use super::isn::IsnGenerator;
+use super::listen::Listener;
+use super::ports::PortPicker;
+use super::segment::{SegmentIn, SegmentOut};
+use super::timers::TimerQueue;
+use super::wire::FourTuple;
+use crate::iface::Interface;
+
+/// What the table did, for `tpactl` and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpCounters {
+    /// Connections opened by `connect`.
+    pub active_opens: u64,
+    /// Connections opened by a listener's SYN.
+    pub passive_opens: u64,
+    /// SYNs dropped: the listener's backlog was full.
+    pub backlog_drops: u64,
+    /// SYNs dropped: the table was full (`max_sockets`).
+    pub table_full_drops: u64,
+    /// Connections that reached TIME_WAIT.
+    pub time_waits: u64,
+    /// TIME_WAIT connections freed early: over `time_wait_max`.
+    pub time_wait_evictions: u64,
+    /// Segments handed to the egress path.
+    pub segments_sent: u64,
+    /// Segments the egress path refused (no buffer, no route…): the
+    /// connection's retransmission recovers them.
+    pub send_failures: u64,
+    /// Events lost to a full event queue (raised again later).
+    pub events_deferred: u64,
+}
+
+/// A connection's entry.
+struct Conn<B: PacketBuf> {
+    conn: Connection<B>,
+    tuple: FourTuple,
+    /// The listener that spawned it, until the application takes it.
+    listener: Option<SocketId>,
+    /// Opened by `connect` (its handshake raises `Writable`, not
+    /// `Accepted`).
+    active: bool,
+    /// The application closed its handle: no more events, and the slot
+    /// is freed once the connection is CLOSED.
+    app_closed: bool,
+    /// In the dirty list.
+    dirty: bool,
+    /// The deadline of its live entry in the timer queue.
+    timer_at: Option<u64>,
+    /// Counted in TIME_WAIT.
+    time_wait: bool,
+    /// The application was told of it (`Accepted`, or it opened it).
+    announced: bool,
+    /// Events not yet raised (the event queue was full).
+    pending: ConnEvents,
+}
+
+enum Entry<B: PacketBuf> {
+    Free,
+    Listener(Listener),
+    Conn(Box<Conn<B>>),
+}
+
+struct Slot<B: PacketBuf> {
+    generation: u32,
+    entry: Entry<B>,
+}
+
+/// A seeded multiply-rotate hasher for the 4-tuple and listener maps:
+/// cheap on the receive path; its key comes from the table's seed, so a
+/// sender cannot aim at a bucket without knowing it.
+#[derive(Clone, Copy, Debug)]
+pub struct TupleHash {
+    key: u64,
+}
+
+/// [`TupleHash`]'s hasher.
+#[derive(Debug)]
+pub struct TupleHasher(u64);
+
+impl BuildHasher for TupleHash {
+    type Hasher = TupleHasher;
+    #[inline]
+    fn build_hasher(&self) -> TupleHasher {
+        TupleHasher(self.key)
+    }
+}
+
+impl Hasher for TupleHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    #[inline]
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // A last mix, so the low bits the map uses depend on every input.
+        let x = self.0 ^ (self.0 >> 29);
+        x.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 32)
+    }
+}
+
+/// SplitMix64: the stream of the table's random choices after its seed.
+#[derive(Debug, Clone)]
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The TCP sockets of one worker, a part of the `#[state]` beside
+/// [`Egress`](crate::egress::Egress) and [`Events`](tpa::app::Events):
+/// listeners and connections behind [`SocketId`] handles
+/// (`Transport::Tcp`, a slot and its generation: a closed handle stays
+/// invalid when its slot is reused).
+///
+/// Every random choice (the RFC 6528 ISN key, where the ephemeral port
+/// search starts, each connection's timestamp offset, the maps' hash key)
+/// comes from the seed given to [`new`](Self::new): a simulation replays
+/// exactly from it. A stack facing a real network passes a seed from the
+/// OS (`IsnGenerator::from_os_random` is the ISN key's own way).
+///
+/// ```
+/// use tpa::buf::PoolBuf;
+/// use tpa_stages::tcp::config::TcpConfig;
+/// use tpa_stages::tcp::TcpSockets;
+/// let sockets: TcpSockets<PoolBuf> = TcpSockets::new(TcpConfig::default(), 42);
+/// assert_eq!(sockets.len(), 0);
+/// ```
+pub struct TcpSockets<B: PacketBuf> {
+    cfg: TcpConfig,
+    slots: Vec<Slot<B>>,
+    free: Vec<u32>,
+    open: usize,
+    conns: HashMap<FourTuple, u32, TupleHash>,
+    listeners: HashMap<SocketAddr, u32, TupleHash>,
+    isn: IsnGenerator,
+    rng: SplitMix,
+    ports: PortPicker,
+    steering: Steering,
+    timers: TimerQueue,
+    dirty: Vec<u32>,
+    time_wait: VecDeque<(u32, u32)>,
+    time_wait_count: usize,
+    counters: TcpCounters,
+}
+
+impl<B: PacketBuf> TcpSockets<B> {
+    /// An empty table with `cfg`'s limits, every random choice drawn from
+    /// `seed`. Ephemeral ports are chosen without regard to steering until
+    /// [`set_steering`](Self::set_steering) says how the port spreads
+    /// flows.
+    pub fn new(cfg: TcpConfig, seed: u64) -> Self {
+        let mut rng = SplitMix(seed);
+        let isn = IsnGenerator::from_seed(rng.next());
+        let hash = TupleHash { key: rng.next() };
+        let ports = PortPicker::new(cfg.port_first, cfg.port_last, rng.next());
+        TcpSockets {
+            cfg,
+            slots: Vec::new(),
+            free: Vec::new(),
+            open: 0,
+            conns: HashMap::with_hasher(hash),
+            listeners: HashMap::with_hasher(hash),
+            isn,
+            rng,
+            ports,
+            steering: Steering::Unknown,
+            timers: TimerQueue::default(),
+            dirty: Vec::new(),
+            time_wait: VecDeque::new(),
+            time_wait_count: 0,
+            counters: TcpCounters::default(),
+        }
+    }
+
+    /// Says how the port spreads flows over its queues
+    /// ([`Port::steering`](tpa::port::Port::steering)), so active opens
+    /// pick ports whose replies land on this worker's queue.
+    pub fn set_steering(&mut self, steering: Steering) {
+        self.steering = steering;
+    }
+
+    /// The table with `steering` set; see [`set_steering`](Self::set_steering).
+    pub fn with_steering(mut self, steering: Steering) -> Self {
+        self.set_steering(steering);
+        self
+    }
+
+    /// The knobs every connection reads.
+    pub fn config(&self) -> &TcpConfig {
+        &self.cfg
+    }
+
+    /// Sockets open (listeners and connections, TIME_WAIT included).
+    pub fn len(&self) -> usize {
+        self.open
+    }
+
+    /// Whether no socket is open.
+    pub fn is_empty(&self) -> bool {
+        self.open == 0
+    }
+
+    /// Connections in TIME_WAIT.
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait_count
+    }
+
+    /// What the table did.
+    pub fn counters(&self) -> &TcpCounters {
+        &self.counters
+    }
+
+    pub(crate) fn counters_mut(&mut self) -> &mut TcpCounters {
+        &mut self.counters
+    }
+
+    /// A free slot, or `NoBuffers` at `max_sockets`.
+    fn take_slot(&mut self, entry: Entry<B>) -> Result<SocketId, SocketError> {
+        if self.open >= self.cfg.max_sockets {
+            return Err(SocketError::NoBuffers);
+        }
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    entry: Entry::Free,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.entry = entry;
+        self.open += 1;
+        Ok(SocketId::new(Transport::Tcp, index, slot.generation))
+    }
+
+    /// Frees slot `index`: its handle becomes invalid.
+    fn free_slot(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let entry = core::mem::replace(&mut slot.entry, Entry::Free);
+        slot.generation = slot.generation.wrapping_add(1);
+        match entry {
+            Entry::Free => return,
+            Entry::Listener(l) => {
+                self.listeners.remove(&l.local());
+            }
+            Entry::Conn(c) => {
+                self.conns.remove(&c.tuple);
+                if c.time_wait {
+                    self.time_wait_count -= 1;
+                }
+            }
+        }
+        self.open -= 1;
+        self.free.push(index);
+    }
+
+    /// The handle of slot `index` as it is now.
+    #[inline]
+    fn id(&self, index: u32) -> SocketId {
+        SocketId::new(Transport::Tcp, index, self.slots[index as usize].generation)
+    }
+
+    /// The slot index `socket` names, if current.
+    #[inline]
+    fn index(&self, socket: SocketId) -> Result<u32, SocketError> {
+        if socket.transport != Transport::Tcp {
+            return Err(SocketError::BadSocket);
+        }
+        match self.slots.get(socket.index as usize) {
+            Some(s) if s.generation == socket.generation => Ok(socket.index),
+            _ => Err(SocketError::BadSocket),
+        }
+    }
+
+    #[inline]
+    fn conn_entry(&mut self, index: u32) -> Option<&mut Conn<B>> {
+        match &mut self.slots[index as usize].entry {
+            Entry::Conn(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn listener_entry(&mut self, index: u32) -> Option<&mut Listener> {
+        match &mut self.slots[index as usize].entry {
+            Entry::Listener(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Queues slot `index` for the output path (segments, events, timer).
+    #[inline]
+    fn mark(&mut self, index: u32) {
+        if let Some(c) = self.conn_entry(index) {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(index);
+            }
+        }
+    }
+
+    /// Opens a listener on `local` (an address of `iface` or the
+    /// unspecified address of a family) with `backlog`, capped by the
+    /// configuration's.
+    ///
+    /// # Errors
+    ///
+    /// `AddressNotAvailable` for an address not ours, `InvalidArgument` for
+    /// port 0, `AddressInUse` when a listener has it, `NoBuffers` at
+    /// `max_sockets`.
+    pub fn listen(
+        &mut self,
+        local: SocketAddr,
+        backlog: usize,
+        iface: &Interface,
+    ) -> Result<SocketId, SocketError> {
+        let ours = match local.ip() {
+            IpAddr::V4(a) => a.is_unspecified() || iface.owns_ipv4(a),
+            IpAddr::V6(a) => a.is_unspecified() || iface.owns_ipv6(a),
+        };
+        if !ours {
+            return Err(SocketError::AddressNotAvailable);
+        }
+        if local.port() == 0 {
+            return Err(SocketError::InvalidArgument);
+        }
+        if self.listeners.contains_key(&local) {
+            return Err(SocketError::AddressInUse);
+        }
+        let backlog = backlog.min(self.cfg.backlog);
+        let id = self.take_slot(Entry::Listener(Listener::new(local, backlog)))?;
+        self.listeners.insert(local, id.index);
+        Ok(id)
+    }
+
+    /// Opens a connection from `local` (our address; port 0 for an
+    /// ephemeral one landing on `queue`) to `remote`, with `mss` for the
+    /// path, at `now_ns`. The SYN goes out at the output path's next
+    /// turn.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidArgument` for a remote of port 0, unspecified, a group
+    /// address or of the other family; `AddressInUse` when the 4-tuple is
+    /// taken; `AddressNotAvailable` when no ephemeral port is left;
+    /// `NoBuffers` at `max_sockets`.
+    pub fn connect(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        mss: u16,
+        queue: u16,
+        now_ns: u64,
+    ) -> Result<SocketId, SocketError> {
+        if remote.port() == 0
+            || !super::wire::unicast(remote.ip())
+            || local.is_ipv4() != remote.is_ipv4()
+        {
+            return Err(SocketError::InvalidArgument);
+        }
+        if self.open >= self.cfg.max_sockets {
+            return Err(SocketError::NoBuffers);
+        }
+        let port = match local.port() {
+            0 => {
+                let conns = &self.conns;
+                let listeners = &self.listeners;
+                let ip = local.ip();
+                self.ports
+                    .pick(&self.steering, queue, ip, remote, |port| {
+                        let l = SocketAddr::new(ip, port);
+                        !conns.contains_key(&FourTuple { local: l, remote })
+                            && !listeners.contains_key(&l)
+                    })?
+            }
+            p => p,
+        };
+        let tuple = FourTuple {
+            local: SocketAddr::new(local.ip(), port),
+            remote,
+        };
+        if self.conns.contains_key(&tuple) {
+            return Err(SocketError::AddressInUse);
+        }
+        let params = self.params(&tuple, mss, now_ns);
+        let conn = Connection::connect(&self.cfg, params, now_ns);
+        let id = self.take_slot(Entry::Conn(Box::new(Conn::new(conn, tuple, None, true))))?;
+        self.conns.insert(tuple, id.index);
+        self.counters.active_opens += 1;
+        self.mark(id.index);
+        Ok(id)
+    }
+
+    /// The parameters of a new connection on `tuple`.
+    fn params(&mut self, tuple: &FourTuple, mss: u16, now_ns: u64) -> ConnParams {
+        ConnParams {
+            mss,
+            iss: self.isn.isn(now_ns, tuple.local, tuple.remote),
+            ts_offset: self.rng.next() as u32,
+        }
+    }
+
+    /// The connection on `tuple`, if any.
+    #[inline]
+    pub(crate) fn find(&self, tuple: &FourTuple) -> Option<u32> {
+        self.conns.get(tuple).copied()
+    }
+
+    /// The listener for segments to `local`: the one on exactly that
+    /// address, else the one on its family's unspecified address.
+    #[inline]
+    pub(crate) fn find_listener(&self, local: SocketAddr) -> Option<u32> {
+        if let Some(&i) = self.listeners.get(&local) {
+            return Some(i);
+        }
+        let any: IpAddr = match local.ip() {
+            IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        };
+        self.listeners
+            .get(&SocketAddr::new(any, local.port()))
+            .copied()
+    }
+
+    /// Hands `seg` to the connection in slot `index`.
+    #[inline]
+    pub(crate) fn deliver(&mut self, index: u32, seg: SegmentIn<B>, now_ns: u64) {
+        if let Some(c) = self.conn_entry(index) {
+            c.conn.on_segment(seg, now_ns);
+            self.mark(index);
+        }
+    }
+
+    /// A connection for the SYN `syn` on `tuple`, spawned by the listener
+    /// in slot `listener`, if its backlog and the table have room.
+    ///
+    /// # Errors
+    ///
+    /// [`Spawn::BacklogFull`] or [`Spawn::TableFull`], counted.
+    pub(crate) fn spawn(
+        &mut self,
+        listener: u32,
+        tuple: FourTuple,
+        syn: &SegmentIn<B>,
+        mss: u16,
+        now_ns: u64,
+    ) -> Result<SocketId, Spawn> {
+        if self.open >= self.cfg.max_sockets {
+            self.counters.table_full_drops += 1;
+            return Err(Spawn::TableFull);
+        }
+        let listener_id = self.id(listener);
+        let admitted = self.listener_entry(listener).is_some_and(|l| l.admit());
+        if !admitted {
+            self.counters.backlog_drops += 1;
+            return Err(Spawn::BacklogFull);
+        }
+        let params = self.params(&tuple, mss, now_ns);
+        let conn = Connection::accept(&self.cfg, params, syn, now_ns);
+        let entry = Conn::new(conn, tuple, Some(listener_id), false);
+        let Ok(id) = self.take_slot(Entry::Conn(Box::new(entry))) else {
+            // Checked above; give the place back all the same.
+            if let Some(l) = self.listener_entry(listener) {
+                l.release(listener_id);
+            }
+            self.counters.table_full_drops += 1;
+            return Err(Spawn::TableFull);
+        };
+        self.conns.insert(tuple, id.index);
+        self.counters.passive_opens += 1;
+        self.mark(id.index);
+        Ok(id)
+    }
+
+    /// The dirty list, taken (the output path works through it).
+    pub(crate) fn take_dirty(&mut self) -> Vec<u32> {
+        let list = core::mem::take(&mut self.dirty);
+        for &i in &list {
+            if let Some(c) = self.conn_entry(i) {
+                c.dirty = false;
+            }
+        }
+        list
+    }
+
+    /// Gives back an emptied dirty list's allocation.
+    pub(crate) fn return_dirty(&mut self, mut list: Vec<u32>) {
+        if self.dirty.is_empty() {
+            list.clear();
+            self.dirty = list;
+        }
+    }
+
+    /// The next segment the connection in slot `index` sends: its tuple,
+    /// the segment and the connection's handle.
+    #[inline]
+    pub(crate) fn next_segment(
+        &mut self,
+        index: u32,
+        now_ns: u64,
+    ) -> Option<(FourTuple, SegmentOut<B>, SocketId)> {
+        let id = self.id(index);
+        let c = self.conn_entry(index)?;
+        let seg = c.conn.poll_transmit(now_ns)?;
+        Some((c.tuple, seg, id))
+    }
+
+    /// After the connection in slot `index` was worked on: collects its
+    /// events into `out` (none once the application closed it), keeps
+    /// the accept queue and TIME_WAIT bound, re-arms its timer and frees
+    /// its slot once it is CLOSED and nobody holds its handle.
+    pub(crate) fn settle(&mut self, index: u32, out: &mut Vec<Event>) {
+        let id = self.id(index);
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
+        let ev = c.conn.take_events();
+        let pending = &mut c.pending;
+        pending.connected |= ev.connected;
+        pending.readable |= ev.readable;
+        pending.writable |= ev.writable;
+        pending.peer_closed |= ev.peer_closed;
+        pending.closed |= ev.closed;
+        pending.error = pending.error.or(ev.error);
+        let events = core::mem::take(pending);
+        let (active, listener, app_closed) = (c.active, c.listener, c.app_closed);
+        let closed = c.conn.is_closed();
+        let state = c.conn.state();
+        let deadline = c.conn.next_deadline();
+        if events.connected && !app_closed {
+            c.announced = true;
+        }
+        // The handshake completed: a passive connection joins its
+        // listener's accept queue.
+        if events.connected && !active {
+            if let Some(l) = listener.and_then(|l| self.index(l).ok()) {
+                if let Some(l) = self.listener_entry(l) {
+                    l.established(id);
+                }
+            }
+        }
+        if !app_closed {
+            let mut push = |kind| out.push(Event { socket: id, kind });
+            if events.connected {
+                match (active, listener) {
+                    (false, Some(listener)) => push(EventKind::Accepted { listener }),
+                    _ => push(EventKind::Writable),
+                }
+            }
+
+            if events.readable {
+                push(EventKind::Readable);
+            }
+            if events.writable && !(events.connected && active) {
+                push(EventKind::Writable);
+            }
+            if events.peer_closed {
+                push(EventKind::PeerClosed);
+            }
+            if let Some(e) = events.error {
+                push(EventKind::Error(e));
+            }
+            if events.closed {
+                push(EventKind::Closed);
+            }
+        }
+        if state == State::TimeWait {
+            self.enter_time_wait(index);
+        }
+        if closed {
+            // Died before the application took it: out of the backlog.
+            if let Some(l) = listener {
+                if let Ok(li) = self.index(l) {
+                    if let Some(l) = self.listener_entry(li) {
+                        l.release(id);
+                    }
+                }
+                if let Some(c) = self.conn_entry(index) {
+                    c.listener = None;
+                    // Nobody knows its handle unless it was announced.
+                    c.app_closed |= !c.announced;
+                }
+            }
+            if self.conn_entry(index).is_some_and(|c| c.app_closed) {
+                self.free_slot(index);
+                return;
+            }
+        }
+        self.rearm(index, deadline);
+    }
+
+    /// Puts `events` (taken by [`settle`](Self::settle) but not raised:
+    /// the event queue was full) back on slot `index`, to be raised at
+    /// its next turn.
+    pub(crate) fn defer(&mut self, index: u32, kind: EventKind) {
+        self.counters.events_deferred += 1;
+        if let Some(c) = self.conn_entry(index) {
+            let p = &mut c.pending;
+            match kind {
+                EventKind::Accepted { .. } => p.connected = true,
+                EventKind::Readable => p.readable = true,
+                EventKind::Writable => p.writable = true,
+                EventKind::PeerClosed => p.peer_closed = true,
+                EventKind::Error(e) => p.error = Some(e),
+                EventKind::Closed => p.closed = true,
+            }
+            self.mark(index);
+        }
+    }
+
+    /// Counts slot `index` into TIME_WAIT (once) and frees the oldest
+    /// closed-by-the-application TIME_WAIT connections over the bound.
+    fn enter_time_wait(&mut self, index: u32) {
+        let id = self.id(index);
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
+        if c.time_wait {
+            return;
+        }
+        c.time_wait = true;
+        self.time_wait_count += 1;
+        self.counters.time_waits += 1;
+        self.time_wait.push_back((index, id.generation));
+        while self.time_wait_count > self.cfg.time_wait_max {
+            let Some((i, generation)) = self.time_wait.pop_front() else {
+                break;
+            };
+            if i == index || self.slots[i as usize].generation != generation {
+                continue;
+            }
+            let evict = self.conn_entry(i).is_some_and(|c| c.time_wait && c.app_closed);
+            if evict {
+                self.counters.time_wait_evictions += 1;
+                self.free_slot(i);
+            }
+        }
+        // Entries of freed slots are dropped as they reach the front.
+        while let Some(&(i, generation)) = self.time_wait.front() {
+            if self.slots[i as usize].generation == generation {
+                break;
+            }
+            self.time_wait.pop_front();
+        }
+    }
+
+    /// Arms slot `index`'s timer for `deadline` unless its live entry
+    /// already says so.
+    fn rearm(&mut self, index: u32, deadline: Option<u64>) {
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
+        if c.timer_at == deadline {
+            return;
+        }
+        c.timer_at = deadline;
+        if let Some(at) = deadline {
+            self.timers.arm(index, at);
+        }
+    }
+
+    /// When a connection's timer is next due (possibly early: see
+    /// [`TimerQueue`]).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.timers.next_deadline()
+    }
+
+    /// Runs the timers of the connections due at `now_ns`; returns how
+    /// many ran. Each runs once per call even if it re-arms in the past.
+    pub(crate) fn fire_due(&mut self, now_ns: u64) -> usize {
+        let mut fired = 0;
+        while let Some((at, index)) = self.timers.pop_due(now_ns) {
+            let Some(c) = self.conn_entry(index) else {
+                continue;
+            };
+            if c.timer_at != Some(at) {
+                continue; // a stale entry
+            }
+            c.timer_at = None;
+            c.conn.on_timer(now_ns);
+            fired += 1;
+            self.mark(index);
+        }
+        let slots = &self.slots;
+        self.timers.compact(self.open, |at, i| match &slots[i as usize].entry {
+            Entry::Conn(c) => c.timer_at == Some(at),
+            _ => false,
+        });
+        fired
+    }
+
+    /// The connection `socket` names, for an application call: taken out
+    /// of its listener's accept queue if it was waiting there, and queued
+    /// for the output path.
+    ///
+    /// # Errors
+    ///
+    /// `BadSocket` for a stale handle, a listener's, or one the
+    /// application closed.
+    pub(crate) fn conn_mut(&mut self, socket: SocketId) -> Result<&mut Connection<B>, SocketError> {
+        let index = self.index(socket)?;
+        let listener = match self.conn_entry(index) {
+            Some(c) if !c.app_closed => c.listener.take(),
+            _ => return Err(SocketError::BadSocket),
+        };
+        if let Some(l) = listener.and_then(|l| self.index(l).ok()) {
+            if let Some(l) = self.listener_entry(l) {
+                l.release(socket);
+            }
+        }
+        self.mark(index);
+        match self.conn_entry(index) {
+            Some(c) => Ok(&mut c.conn),
+            None => Err(SocketError::BadSocket),
+        }
+    }
+
+    /// The connection `socket` names, to read.
+    fn conn(&self, socket: SocketId) -> Result<&Conn<B>, SocketError> {
+        let index = self.index(socket)?;
+        match &self.slots[index as usize].entry {
+            Entry::Conn(c) if !c.app_closed => Ok(c),
+            _ => Err(SocketError::BadSocket),
+        }
+    }
+
+    /// The oldest connection waiting on `listener`, and its peer.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when none waits; `BadSocket` when `listener` is not a
+    /// listener's handle; `InvalidArgument` for a connection's.
+    pub fn accept(&mut self, listener: SocketId) -> Result<(SocketId, SocketAddr), SocketError> {
+        let index = self.index(listener)?;
+        let l = match &mut self.slots[index as usize].entry {
+            Entry::Listener(l) => l,
+            Entry::Conn(_) => return Err(SocketError::InvalidArgument),
+            Entry::Free => return Err(SocketError::BadSocket),
+        };
+        let socket = l.pop().ok_or(SocketError::WouldBlock)?;
+        let ci = self.index(socket)?;
+        let c = self.conn_entry(ci).ok_or(SocketError::BadSocket)?;
+        c.listener = None;
+        Ok((socket, c.tuple.remote))
+    }
+
+    /// Closes `socket`. A listener stops at once: the connections waiting
+    /// in its accept queue or half-open are reset (as Linux does). A
+    /// connection sends its FIN after its queued data (or a reset when
+    /// received data is left unread) and finishes closing in the
+    /// background; its handle is invalid from now on.
+    ///
+    /// # Errors
+    ///
+    /// `BadSocket` for a stale handle.
+    pub fn close(&mut self, socket: SocketId) -> Result<(), SocketError> {
+        let index = self.index(socket)?;
+        match &mut self.slots[index as usize].entry {
+            Entry::Free => Err(SocketError::BadSocket),
+            Entry::Listener(_) => {
+                self.close_listener(index, socket);
+                Ok(())
+            }
+            Entry::Conn(c) if c.app_closed => Err(SocketError::BadSocket),
+            Entry::Conn(_) => {
+                self.conn_mut(socket)?.close();
+                if let Some(c) = self.conn_entry(index) {
+                    c.app_closed = true;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Resets `socket` now (RST to the peer) and frees its handle.
+    ///
+    /// # Errors
+    ///
+    /// `BadSocket` for a stale handle or a listener's.
+    pub fn abort(&mut self, socket: SocketId) -> Result<(), SocketError> {
+        self.conn_mut(socket)?.abort();
+        let index = socket.index;
+        if let Some(c) = self.conn_entry(index) {
+            c.app_closed = true;
+        }
+        Ok(())
+    }
+
+    fn close_listener(&mut self, index: u32, socket: SocketId) {
+        // Half-open and waiting connections of this listener: reset.
+        let children: Vec<u32> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match &s.entry {
+                Entry::Conn(c) if c.listener == Some(socket) => Some(i as u32),
+                _ => None,
+            })
+            .collect();
+        if let Some(l) = self.listener_entry(index) {
+            l.drain().for_each(drop);
+        }
+        for i in children {
+            if let Some(c) = self.conn_entry(i) {
+                c.listener = None;
+                c.app_closed = true;
+                c.conn.abort();
+            }
+            self.mark(i);
+        }
+        self.free_slot(index);
+    }
+
+    /// A snapshot of `socket`'s connection.
+    ///
+    /// # Errors
+    ///
+    /// `BadSocket` for a stale handle or a listener's.
+    pub fn info(&self, socket: SocketId) -> Result<TcpInfo, SocketError> {
+        self.conn(socket).map(|c| c.conn.info())
+    }
+
+    /// `socket`'s two ends.
+    ///
+    /// # Errors
+    ///
+    /// `BadSocket` for a stale handle or a listener's.
+    pub fn tuple(&self, socket: SocketId) -> Result<FourTuple, SocketError> {
+        self.conn(socket).map(|c| c.tuple)
+    }
+
+    /// The address a listener listens on.
+    ///
+    /// # Errors
+    ///
+    /// `BadSocket` for a stale handle or a connection's.
+    pub fn listener_addr(&self, socket: SocketId) -> Result<SocketAddr, SocketError> {
+        let index = self.index(socket)?;
+        match &self.slots[index as usize].entry {
+            Entry::Listener(l) => Ok(l.local()),
+            _ => Err(SocketError::BadSocket),
+        }
+    }
+
+    /// `socket`'s state.
+    ///
+    /// # Errors
+    ///
+    /// `BadSocket` for a stale handle or a listener's.
+    pub fn state(&self, socket: SocketId) -> Result<State, SocketError> {
+        self.conn(socket).map(|c| c.conn.state())
+    }
+
+    /// Every open socket's handle and its state (`Listen` for a
+    /// listener), closed-by-the-application connections included.
+    pub fn iter(&self) -> impl Iterator<Item = (SocketId, State)> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            let id = SocketId::new(Transport::Tcp, i as u32, s.generation);
+            match &s.entry {
+                Entry::Free => None,
+                Entry::Listener(_) => Some((id, State::Listen)),
+                Entry::Conn(c) => Some((id, c.conn.state())),
+            }
+        })
+    }
+}
+
+/// Why a listener's SYN made no connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spawn {
+    /// The listener's backlog is full.
+    BacklogFull,
+    /// The table is at `max_sockets`.
+    TableFull,
+}
+
+impl<B: PacketBuf> Conn<B> {
+    fn new(conn: Connection<B>, tuple: FourTuple, listener: Option<SocketId>, active: bool) -> Self {
+        Conn {
+            conn,
+            tuple,
+            listener,
+            active,
+            app_closed: false,
+            dirty: false,
+            timer_at: None,
+            time_wait: false,
+            announced: active,
+            pending: ConnEvents::default(),
+        }
+    }
+}
