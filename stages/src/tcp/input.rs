@@ -217,3 +217,129 @@ where
         Part::<TcpSockets<B>>::part(state).next_deadline()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::testing::{
+        bytes, parse_tcp, segment_frame, tcp_packet, them, us, Seg, TcpState,
+    };
+    use crate::testing::{pool, with_state_at, BufferPool};
+    use std::net::SocketAddr;
+    use tpa::buf::PoolBuf;
+
+    fn run(
+        stage: &mut TcpInput,
+        state: &mut TcpState,
+        now_ns: u64,
+        frame: &[u8],
+    ) -> (&'static str, Vec<PoolBuf>) {
+        let p = tcp_packet(frame);
+        let (v, out) = with_state_at(now_ns, state, |cx| stage.process(p, cx));
+        let name = match v {
+            Verdict::Consumed => "consumed",
+            Verdict::Drop(r) => r.name(<TcpInput as Stage<PoolBuf, TcpState>>::CUSTOM_REASONS),
+            _ => "other",
+        };
+        (name, out)
+    }
+
+    #[test]
+    fn a_segment_without_a_socket_is_answered_by_the_rfc_9293_reset() {
+        for v6 in [false, true] {
+            let mut state = TcpState::new();
+            let mut stage = TcpInput::default();
+            // A SYN: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+            let (name, out) = run(&mut stage, &mut state, 10, &segment_frame(v6, &Seg::syn(1000, 81)));
+            assert_eq!(name, "no-socket");
+            assert_eq!(out.len(), 1);
+            let rst = parse_tcp(&bytes(&out[0]));
+            assert_eq!(rst.src, SocketAddr::new(us(v6), 81));
+            assert_eq!(rst.dst, SocketAddr::new(them(v6), 5000));
+            assert_eq!((rst.seq, rst.ack, rst.flags), (0, 1001, 0x14));
+            // Data with ACK: <SEQ=SEG.ACK><CTL=RST>.
+            let data = Seg {
+                src_port: 6000,
+                dst_port: 81,
+                seq: 5,
+                ack: Some(0xdead_beef),
+                window: 100,
+                payload: b"xyz".to_vec(),
+                ..Seg::default()
+            };
+            let (_, out) = run(&mut stage, &mut state, 10, &segment_frame(v6, &data));
+            let rst = parse_tcp(&bytes(&out[0]));
+            assert_eq!((rst.seq, rst.flags), (0xdead_beef, 0x04));
+            // A reset is never answered.
+            let reset = Seg {
+                rst: true,
+                ..data.clone()
+            };
+            let (name, out) = run(&mut stage, &mut state, 10, &segment_frame(v6, &reset));
+            assert_eq!((name, out.len()), ("no-socket", 0));
+            assert_eq!(stage.counters().resets_sent, 2);
+        }
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn resets_are_rate_limited_and_never_sent_to_a_link_group() {
+        let mut state = TcpState::new();
+        let mut stage = TcpInput::new(ResetConfig {
+            enabled: true,
+            rate: 1,
+            burst: 2,
+        });
+        let f = segment_frame(false, &Seg::syn(1, 99));
+        let sent: usize = (0..5).map(|_| run(&mut stage, &mut state, 10, &f).1.len()).sum();
+        assert_eq!(sent, 2);
+        assert_eq!(stage.counters().resets_limited, 3);
+        assert_eq!(run(&mut stage, &mut state, 1_000_000_010, &f).1.len(), 1);
+        let mut group = f.clone();
+        group[0..6].copy_from_slice(&[0xff; 6]);
+        let (name, out) = run(&mut stage, &mut state, 5_000_000_000, &group);
+        assert_eq!((name, out.len()), ("no-socket", 0));
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn a_listener_resets_an_ack_and_ignores_other_strays() {
+        let mut state = TcpState::new();
+        let iface = state.egress.interface().clone();
+        state
+            .sockets
+            .listen("0.0.0.0:80".parse().unwrap(), 16, &iface)
+            .unwrap();
+        let mut stage = TcpInput::default();
+        let ack = Seg {
+            src_port: 5000,
+            dst_port: 80,
+            seq: 9,
+            ack: Some(77),
+            window: 10,
+            ..Seg::default()
+        };
+        let (name, out) = run(&mut stage, &mut state, 10, &segment_frame(false, &ack));
+        assert_eq!((name, out.len()), ("unexpected", 1));
+        assert_eq!(parse_tcp(&bytes(&out[0])).seq, 77);
+        drop(out);
+        let bare = Seg { ack: None, ..ack };
+        let (name, out) = run(&mut stage, &mut state, 10, &segment_frame(false, &bare));
+        assert_eq!((name, out.len()), ("unexpected", 0));
+        // Nothing for IPv6 on port 80: a reset.
+        let (name, _) = run(&mut stage, &mut state, 10, &segment_frame(true, &Seg::syn(1, 80)));
+        assert_eq!(name, "no-socket");
+        // Bad checksums and options are dropped before any of that.
+        let mut bad = segment_frame(false, &Seg::syn(1, 80));
+        bad[40] ^= 0x10;
+        assert_eq!(run(&mut stage, &mut state, 10, &bad).0, "bad-checksum");
+        let opts = Seg {
+            options: vec![8, 3, 0, 0],
+            ..Seg::syn(1, 80)
+        };
+        let (name, out) = run(&mut stage, &mut state, 10, &segment_frame(false, &opts));
+        assert_eq!((name, out.len()), ("bad-options", 0));
+        drop(state);
+        pool().assert_whole();
+    }
+}

@@ -199,3 +199,36 @@ pub fn bytes(buf: &PoolBuf) -> Vec<u8> {
     use tpa::buf::PacketBuf;
     buf.segments().flatten().copied().collect()
 }
+
+/// What the TCP stage and calls need.
+#[derive(tpa::state::State)]
+pub struct TcpState {
+    pub sockets: super::TcpSockets<PoolBuf>,
+    pub egress: crate::egress::Egress<PoolBuf>,
+    pub events: tpa::app::Events,
+}
+
+impl TcpState {
+    /// A state with the default configuration, seed 1, the peer known to
+    /// egress in both families (what is sent to it leaves at once).
+    pub fn new() -> Self {
+        TcpState::with_config(super::config::TcpConfig::default())
+    }
+
+    /// As [`new`](Self::new), with `cfg`.
+    pub fn with_config(cfg: super::config::TcpConfig) -> Self {
+        let mut st = TcpState {
+            sockets: super::TcpSockets::new(cfg, 1),
+            egress: crate::egress::Egress::new(iface()),
+            events: tpa::app::Events::default(),
+        };
+        crate::testing::with_state_at(1, &mut st, |cx| {
+            let (state, port) = cx.split();
+            let mac = Some(MacAddr(THEM_MAC));
+            let heard = crate::neighbor::Heard::Solicitation;
+            state.egress.learn_v4(THEM4.into(), mac, heard, port);
+            state.egress.learn_v6(v6(THEM6), mac, heard, port);
+        });
+        st
+    }
+}
