@@ -1,0 +1,431 @@
+//! TCP end to end between two tpa pipelines over a MemoryWire on a
+//! virtual clock: a client connects, both ends send a seeded byte stream
+//! and check every byte they receive, both close, TIME_WAIT runs out, and
+//! every socket is gone and every buffer back. Then the same over an
+//! impaired wire (loss, reordering, duplicates) for a few seeds.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tpa::app::{App, Events, SocketError, SocketId};
+use tpa::buf::{BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::pipeline;
+use tpa::port::memory::{Direction, End, Impairment, MemoryWire, WireConfig};
+use tpa::port::Port;
+use tpa::stage::{Counted, Cx, Reason};
+use tpa::state::State;
+use tpa::time::VirtualClock;
+use tpa::wire::MacAddr;
+use tpa_stages::arp::ArpResponder;
+use tpa_stages::discard::Discard;
+use tpa_stages::egress::Egress;
+use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
+use tpa_stages::iface::Interface;
+use tpa_stages::ipv4::Ipv4Input;
+use tpa_stages::ipv6::Ipv6Input;
+use tpa_stages::ndp::NdpResponder;
+use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
+use tpa_stages::tcp::config::TcpConfig;
+use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
+
+type B = PoolBuf;
+
+const MAC_A: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0a]);
+const MAC_B: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0b]);
+const PORT: u16 = 5001;
+const MB: usize = 1 << 20;
+
+/// A host's shared tables.
+#[derive(State)]
+struct HostState {
+    egress: Egress<B>,
+    sockets: TcpSockets<B>,
+    events: Events,
+}
+
+/// One end of a transfer: sends `len` bytes of its seeded stream, checks
+/// the peer's, half-closes when done sending, closes when both are done.
+struct Bulk {
+    /// The server listens on this; the client connects to `remote`.
+    listener: Option<SocketId>,
+    remote: Option<SocketAddr>,
+    started: bool,
+    socket: Option<SocketId>,
+    /// Seeds of what this end sends and what it expects.
+    send_seed: u64,
+    recv_seed: u64,
+    len: usize,
+    sent: usize,
+    received: usize,
+    /// The first offset where a received byte differed.
+    mismatch: Option<usize>,
+    eof: bool,
+    shut: bool,
+    closed: bool,
+    errors: Vec<SocketError>,
+    accepted_events: usize,
+}
+
+impl Bulk {
+    fn new(send_seed: u64, recv_seed: u64, len: usize) -> Self {
+        Bulk {
+            listener: None,
+            remote: None,
+            started: false,
+            socket: None,
+            send_seed,
+            recv_seed,
+            len,
+            sent: 0,
+            received: 0,
+            mismatch: None,
+            eof: false,
+            shut: false,
+            closed: false,
+            errors: Vec::new(),
+            accepted_events: 0,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.closed
+    }
+
+    /// Sends what the queue takes; half-closes once everything is queued;
+    /// closes once the peer's stream ended too.
+    fn pump(&mut self, cx: &mut Cx<'_, B, HostState>) -> usize {
+        let Some(s) = self.socket else { return 0 };
+        if self.closed {
+            return 0;
+        }
+        let mut work = 0;
+        let mut chunk = [0u8; 4096];
+        while self.sent < self.len {
+            let n = chunk.len().min(self.len - self.sent);
+            for (i, b) in chunk[..n].iter_mut().enumerate() {
+                *b = byte(self.send_seed, self.sent + i);
+            }
+            match tcp::send(cx, s, &chunk[..n]) {
+                Ok(0) | Err(SocketError::WouldBlock) => break,
+                Ok(k) => {
+                    self.sent += k;
+                    work += 1;
+                }
+                Err(e) => {
+                    self.errors.push(e);
+                    break;
+                }
+            }
+        }
+        if self.sent == self.len && !self.shut {
+            self.shut = true;
+            if let Err(e) = tcp::shutdown(cx, s) {
+                self.errors.push(e);
+            }
+            work += 1;
+        }
+        if self.shut && self.eof {
+            tcp::close(cx, s).expect("close an open connection");
+            self.closed = true;
+            work += 1;
+        }
+        work
+    }
+
+    /// Reads everything waiting, zero-copy, checking each byte.
+    fn drain(&mut self, cx: &mut Cx<'_, B, HostState>) {
+        let Some(s) = self.socket else { return };
+        if self.closed {
+            return;
+        }
+        loop {
+            match tcp::recv(cx, s) {
+                Ok(Some(buf)) => {
+                    for segment in buf.segments() {
+                        for &b in segment {
+                            if self.mismatch.is_none() && b != byte(self.recv_seed, self.received)
+                            {
+                                self.mismatch = Some(self.received);
+                            }
+                            self.received += 1;
+                        }
+                    }
+                }
+                Ok(None) => {
+                    self.eof = true;
+                    break;
+                }
+                Err(SocketError::WouldBlock) => break,
+                Err(e) => {
+                    self.errors.push(e);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Byte `i` of the stream seeded `seed`.
+fn byte(seed: u64, i: usize) -> u8 {
+    let mut z = seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    (z >> 56) as u8
+}
+
+impl App<B, HostState> for Bulk {
+    fn accepted(&mut self, listener: SocketId, socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
+        self.accepted_events += 1;
+        // The poll-style call hands out the same connection.
+        let (popped, _) = tcp::accept(cx, listener).expect("the accept queue holds it");
+        assert_eq!(popped, socket);
+        self.socket = Some(socket);
+        // One connection is all this server takes.
+        tcp::close(cx, listener).expect("close the listener");
+        self.listener = None;
+        self.pump(cx);
+    }
+
+    fn readable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
+        self.drain(cx);
+        self.pump(cx);
+    }
+
+    fn writable(&mut self, socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
+        self.socket = Some(socket);
+        self.pump(cx);
+    }
+
+    fn peer_closed(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
+        self.drain(cx);
+        self.pump(cx);
+    }
+
+    fn error(&mut self, _socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, HostState>) {
+        self.errors.push(error);
+    }
+
+    fn poll(&mut self, cx: &mut Cx<'_, B, HostState>) -> usize {
+        if !self.started {
+            self.started = true;
+            if let Some(remote) = self.remote {
+                let s = tcp::connect(cx, remote).expect("connect");
+                self.socket = Some(s);
+            }
+            return 1;
+        }
+        self.pump(cx)
+    }
+}
+
+type V4Branch = (
+    Ipv4Input,
+    TcpBranch<Ipv4Packet<B>, Discard<Ipv4Packet<B>>, Counted<TcpInput>>,
+);
+type V6Branch = (
+    Ipv6Input,
+    NdpResponder,
+    TcpBranch<Ipv6Packet<B>, Discard<Ipv6Packet<B>>, Counted<TcpInput>>,
+);
+
+/// ethernet → (arp | ipv4 → (tcp | rest) | ipv6 → ndp → (tcp | rest)).
+#[pipeline]
+struct Host<P: Port<Buf = B>> {
+    #[port]
+    port: P,
+    #[state]
+    state: HostState,
+    #[app]
+    app: Bulk,
+    front: EthernetFront<B, ArpResponder, V4Branch, V6Branch>,
+}
+
+impl<P: Port<Buf = B>> Host<P> {
+    fn tcp4(&self) -> &Counted<TcpInput> {
+        &self.front.right.left.1.right
+    }
+}
+
+fn iface(mac: MacAddr, last: u8) -> Interface {
+    Interface::new(mac)
+        .with_ipv4(format!("192.0.2.{last}/24").parse().unwrap())
+        .with_ipv6(format!("2001:db8::{last}/64").parse().unwrap())
+}
+
+fn host<P: Port<Buf = B>>(port: P, iface: Interface, seed: u64, app: Bulk) -> Host<P> {
+    let front = ethernet_front(
+        iface.mac,
+        OtherFrames::Drop,
+        ArpResponder::new(),
+        (
+            Ipv4Input::new(iface.clone()),
+            tcp_branch(
+                Discard::new(Reason::UNSUPPORTED),
+                Counted::new(TcpInput::default()),
+            ),
+        ),
+        (
+            Ipv6Input::new(iface.clone()),
+            NdpResponder::new(),
+            tcp_branch(
+                Discard::new(Reason::UNSUPPORTED),
+                Counted::new(TcpInput::default()),
+            ),
+        ),
+    );
+    let state = HostState {
+        egress: Egress::new(iface),
+        sockets: TcpSockets::new(TcpConfig::default(), seed),
+        events: Events::default(),
+    };
+    Host::new(port, state, app, front)
+}
+
+/// What a run ended with.
+struct Outcome {
+    client: Bulk,
+    server: Bulk,
+    virtual_ms: u64,
+}
+
+/// Runs a transfer of `len` bytes each way over a wire impaired by `imp`
+/// (both directions), seeded by `seed`, over IPv4 or IPv6; panics (naming
+/// the seed) if it does not finish within `limit` of virtual time.
+fn transfer(seed: u64, v6: bool, len: usize, imp: Impairment, limit: Duration) -> Outcome {
+    let clock = VirtualClock::new();
+    let pool = Pool::new(PoolConfig {
+        name: format!("tcp-{seed}"),
+        capacity: 16384,
+        huge_pages: false,
+        ..PoolConfig::default()
+    })
+    .unwrap();
+    let wire = MemoryWire::new(
+        WireConfig {
+            seed,
+            mac_a: MAC_A,
+            mac_b: MAC_B,
+            ring_size: 4096,
+            pool: Some(pool.clone()),
+            clock: clock.clone().into(),
+            ..WireConfig::default()
+        }
+        .impair_both(imp),
+    )
+    .unwrap();
+    let server_ip: IpAddr = if v6 {
+        "2001:db8::2".parse().unwrap()
+    } else {
+        "192.0.2.2".parse().unwrap()
+    };
+    let mut client_app = Bulk::new(seed ^ 1, seed ^ 2, len);
+    client_app.remote = Some(SocketAddr::new(server_ip, PORT));
+    let server_app = Bulk::new(seed ^ 2, seed ^ 1, len);
+    let mut a = host(wire.port(End::A, 0).unwrap(), iface(MAC_A, 1), seed, client_app)
+        .with_time_source(clock.clone().into());
+    let mut b = host(wire.port(End::B, 0).unwrap(), iface(MAC_B, 2), !seed, server_app)
+        .with_time_source(clock.clone().into());
+    let any: SocketAddr = if v6 { "[::]:5001" } else { "0.0.0.0:5001" }.parse().unwrap();
+    let listener = b
+        .state
+        .sockets
+        .listen(any, 16, &iface(MAC_B, 2))
+        .expect("listen");
+    b.app.listener = Some(listener);
+
+    let start = clock.now_ns();
+    let deadline = start + limit.as_nanos() as u64;
+    loop {
+        let now = clock.now_ns();
+        let sa = a.run_once_at(now);
+        let sb = b.run_once_at(now);
+        let finished = a.app.done()
+            && b.app.done()
+            && a.state.sockets.is_empty()
+            && b.state.sockets.is_empty();
+        if finished {
+            break;
+        }
+        assert!(
+            now < deadline,
+            "seed {seed} v6 {v6}: not finished after {limit:?} of virtual time: client sent {} \
+             received {} eof {} closed {} errors {:?}; server sent {} received {} eof {} closed {} \
+             errors {:?}; sockets {:?} / {:?}",
+            a.app.sent,
+            a.app.received,
+            a.app.eof,
+            a.app.closed,
+            a.app.errors,
+            b.app.sent,
+            b.app.received,
+            b.app.eof,
+            b.app.closed,
+            b.app.errors,
+            a.state.sockets.iter().collect::<Vec<_>>(),
+            b.state.sockets.iter().collect::<Vec<_>>(),
+        );
+        if sa.busy() || sb.busy() {
+            clock.advance(Duration::from_micros(10));
+            continue;
+        }
+        let in_flight = wire.stats(Direction::AToB).in_flight + wire.stats(Direction::BToA).in_flight;
+        let next = [sa.next_deadline_ns, sb.next_deadline_ns]
+            .into_iter()
+            .flatten()
+            .min();
+        let step = match next {
+            Some(at) if in_flight == 0 => at.saturating_sub(now).max(1_000),
+            Some(at) => at.saturating_sub(now).clamp(1_000, 1_000_000),
+            None => 1_000_000,
+        };
+        clock.advance_ns(step);
+    }
+    let virtual_ms = (clock.now_ns() - start) / 1_000_000;
+    assert!(a.tcp4().stats.consumed + b.tcp4().stats.consumed > 0 || v6);
+    let Host { app: client, .. } = a;
+    let Host { app: server, .. } = b;
+    drop(wire);
+    pool.assert_whole();
+    Outcome {
+        client,
+        server,
+        virtual_ms,
+    }
+}
+
+fn check(o: &Outcome, seed: u64, len: usize) {
+    for (name, end) in [("client", &o.client), ("server", &o.server)] {
+        assert_eq!(end.sent, len, "seed {seed}: {name} sent");
+        assert_eq!(end.received, len, "seed {seed}: {name} received");
+        assert_eq!(end.mismatch, None, "seed {seed}: {name} got a wrong byte");
+        assert!(end.eof && end.closed, "seed {seed}: {name} finished");
+        assert!(end.errors.is_empty(), "seed {seed}: {name}: {:?}", end.errors);
+    }
+    assert_eq!(o.server.accepted_events, 1);
+}
+
+#[test]
+fn a_megabyte_each_way_arrives_intact_and_every_socket_closes() {
+    for v6 in [false, true] {
+        let o = transfer(1, v6, MB, Impairment::default(), Duration::from_secs(300));
+        check(&o, 1, MB);
+        println!("v6 {v6}: 1 MB each way, closed, TIME_WAIT over: {} ms virtual", o.virtual_ms);
+    }
+}
+
+#[test]
+fn an_impaired_wire_loses_no_byte() {
+    let imp = Impairment {
+        drop: 0.02,
+        duplicate: 0.01,
+        reorder: 0.02,
+        reorder_distance: 4,
+        reorder_timeout: Duration::from_millis(5),
+        delay: Duration::from_micros(200),
+        ..Impairment::default()
+    };
+    for seed in [11, 12, 13] {
+        let o = transfer(seed, false, MB / 4, imp.clone(), Duration::from_secs(900));
+        check(&o, seed, MB / 4);
+        println!("seed {seed}: 256 KiB each way over loss/dup/reorder: {} ms virtual", o.virtual_ms);
+    }
+}
