@@ -1,0 +1,412 @@
+//! tpa's TCP against the Linux kernel's, through a TAP device in a
+//! network namespace (congestion control pinned to cubic there): a kernel
+//! client (tests/src/tcp_peer.py) sends a megabyte of random bytes to a
+//! tpa echo server and compares the sha256 of what came back; a tpa client
+//! sends a megabyte to a kernel echo server, checks the echo byte for
+//! byte, and compares the sha256 the kernel side computed with its own
+//! (`sha256sum`). IPv4 and IPv6.
+//!
+//! Run as root: these tests create namespaces and TAP interfaces.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tpa::app::{App, Events, SocketError, SocketId};
+use tpa::buf::{BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig};
+use tpa::pipeline;
+use tpa::port::tap::{Tap, TapConfig, TapMode};
+use tpa::port::Port;
+use tpa::stage::{Counted, Cx, Reason};
+use tpa::state::State;
+use tpa::wire::MacAddr;
+use tpa_stages::arp::ArpResponder;
+use tpa_stages::discard::Discard;
+use tpa_stages::egress::Egress;
+use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
+use tpa_stages::iface::Interface;
+use tpa_stages::ipv4::Ipv4Input;
+use tpa_stages::ipv6::Ipv6Input;
+use tpa_stages::ndp::NdpResponder;
+use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
+use tpa_stages::tcp::config::TcpConfig;
+use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
+use tpa_tests::netns::Netns;
+
+type B = PoolBuf;
+
+const TPA_MAC: MacAddr = MacAddr([0x02, 0x54, 0x50, 0x41, 0, 0x02]);
+const LEN: usize = 1 << 20;
+/// How long a run may take before the test gives up (a hang, not a
+/// speed check: a megabyte takes well under a second).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn tcp_peer() -> String {
+    format!("{}/src/tcp_peer.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A namespace with a persistent TAP `tpa0` whose kernel side has
+/// 192.0.2.1/24 and 2001:db8::1/64 (tpa's side: 192.0.2.2, 2001:db8::2),
+/// and cubic as its congestion control.
+fn tap_namespace(tag: &str) -> Netns {
+    let ns = Netns::new(tag);
+    ns.ip(&["tuntap", "add", "dev", "tpa0", "mode", "tap"]);
+    ns.add_addr("tpa0", "192.0.2.1/24");
+    ns.ip(&["addr", "add", "2001:db8::1/64", "dev", "tpa0", "nodad"]);
+    ns.up("tpa0");
+    ns.exec(&["sysctl", "-qw", "net.ipv4.tcp_congestion_control=cubic"]);
+    ns
+}
+
+#[derive(State)]
+struct PeerState {
+    egress: Egress<B>,
+    sockets: TcpSockets<B>,
+    events: Events,
+}
+
+/// tpa's end: an echo server (zero-copy: each received buffer is queued
+/// back with `send_buf`) or a client sending `data` and checking its echo.
+#[derive(Default)]
+struct Peer {
+    /// Client: where to connect; `None` for the server.
+    remote: Option<SocketAddr>,
+    data: Vec<u8>,
+    started: bool,
+    socket: Option<SocketId>,
+    /// Server: received buffers not yet queued back.
+    echo: VecDeque<B>,
+    sent: usize,
+    received: usize,
+    mismatch: Option<usize>,
+    eof: bool,
+    shut: bool,
+    closed: bool,
+    errors: Vec<SocketError>,
+}
+
+impl Peer {
+    fn step(&mut self, cx: &mut Cx<'_, B, PeerState>) -> usize {
+        let Some(s) = self.socket else { return 0 };
+        if self.closed {
+            return 0;
+        }
+        let mut work = 0;
+        loop {
+            match tcp::recv(cx, s) {
+                Ok(Some(buf)) => {
+                    work += 1;
+                    if self.remote.is_some() {
+                        for segment in buf.segments() {
+                            for &b in segment {
+                                if self.mismatch.is_none()
+                                    && self.data.get(self.received) != Some(&b)
+                                {
+                                    self.mismatch = Some(self.received);
+                                }
+                                self.received += 1;
+                            }
+                        }
+                    } else {
+                        self.received += buf.total_len();
+                        self.echo.push_back(buf);
+                    }
+                }
+                Ok(None) => {
+                    self.eof = true;
+                    break;
+                }
+                Err(SocketError::WouldBlock) => break,
+                Err(e) => {
+                    self.errors.push(e);
+                    break;
+                }
+            }
+        }
+        if self.remote.is_some() {
+            while self.sent < self.data.len() {
+                let end = self.data.len().min(self.sent + 16 * 1024);
+                match tcp::send(cx, s, &self.data[self.sent..end]) {
+                    Ok(0) | Err(SocketError::WouldBlock) => break,
+                    Ok(n) => {
+                        self.sent += n;
+                        work += 1;
+                    }
+                    Err(e) => {
+                        self.errors.push(e);
+                        break;
+                    }
+                }
+            }
+            if self.sent == self.data.len() && !self.shut {
+                self.shut = true;
+                if let Err(e) = tcp::shutdown(cx, s) {
+                    self.errors.push(e);
+                }
+            }
+        } else {
+            while let Some(buf) = self.echo.pop_front() {
+                let n = buf.total_len();
+                match tcp::send_buf(cx, s, buf) {
+                    Ok(()) => {
+                        self.sent += n;
+                        work += 1;
+                    }
+                    Err((SocketError::WouldBlock, buf)) => {
+                        self.echo.push_front(buf);
+                        break;
+                    }
+                    Err((e, _)) => {
+                        self.errors.push(e);
+                        break;
+                    }
+                }
+            }
+            self.shut = self.eof && self.echo.is_empty();
+        }
+        if self.shut && self.eof {
+            tcp::close(cx, s).expect("close");
+            self.closed = true;
+        }
+        work
+    }
+}
+
+impl App<B, PeerState> for Peer {
+    fn accepted(&mut self, _listener: SocketId, socket: SocketId, cx: &mut Cx<'_, B, PeerState>) {
+        self.socket = Some(socket);
+        self.step(cx);
+    }
+
+    fn readable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, PeerState>) {
+        self.step(cx);
+    }
+
+    fn writable(&mut self, socket: SocketId, cx: &mut Cx<'_, B, PeerState>) {
+        self.socket = Some(socket);
+        self.step(cx);
+    }
+
+    fn peer_closed(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, PeerState>) {
+        self.step(cx);
+    }
+
+    fn error(&mut self, _socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, PeerState>) {
+        self.errors.push(error);
+    }
+
+    fn poll(&mut self, cx: &mut Cx<'_, B, PeerState>) -> usize {
+        if !self.started {
+            self.started = true;
+            if let Some(remote) = self.remote {
+                self.socket = Some(tcp::connect(cx, remote).expect("connect"));
+            }
+        }
+        self.step(cx)
+    }
+}
+
+type V4Branch = (
+    Ipv4Input,
+    TcpBranch<Ipv4Packet<B>, Discard<Ipv4Packet<B>>, Counted<TcpInput>>,
+);
+type V6Branch = (
+    Ipv6Input,
+    NdpResponder,
+    TcpBranch<Ipv6Packet<B>, Discard<Ipv6Packet<B>>, Counted<TcpInput>>,
+);
+
+#[pipeline]
+struct Host<P: Port<Buf = B>> {
+    #[port]
+    port: P,
+    #[state]
+    state: PeerState,
+    #[app]
+    app: Peer,
+    front: EthernetFront<B, ArpResponder, V4Branch, V6Branch>,
+}
+
+fn pool() -> Pool {
+    Pool::new(PoolConfig {
+        name: "tcp-kernel".into(),
+        capacity: 8192,
+        huge_pages: false,
+        ..PoolConfig::default()
+    })
+    .unwrap()
+}
+
+/// tpa's host on the namespace's TAP, with `app`.
+fn host(ns: &Netns, pool: &Pool, app: Peer) -> Host<Tap> {
+    let config = TapConfig {
+        mode: TapMode::AttachExisting,
+        mac: Some(TPA_MAC),
+        ..TapConfig::new("tpa0")
+    };
+    let tap = ns.enter(|| Tap::open(&config, pool.clone())).expect("open tpa0");
+    let iface = Interface::new(TPA_MAC)
+        .with_ipv4("192.0.2.2/24".parse().unwrap())
+        .with_ipv6("2001:db8::2/64".parse().unwrap());
+    let front = ethernet_front(
+        iface.mac,
+        OtherFrames::Drop,
+        ArpResponder::new(),
+        (
+            Ipv4Input::new(iface.clone()),
+            tcp_branch(
+                Discard::new(Reason::UNSUPPORTED),
+                Counted::new(TcpInput::default()),
+            ),
+        ),
+        (
+            Ipv6Input::new(iface.clone()),
+            NdpResponder::new(),
+            tcp_branch(
+                Discard::new(Reason::UNSUPPORTED),
+                Counted::new(TcpInput::default()),
+            ),
+        ),
+    );
+    let seed = std::process::id().into();
+    let state = PeerState {
+        egress: Egress::new(iface),
+        sockets: TcpSockets::new(TcpConfig::default(), seed),
+        events: Events::default(),
+    };
+    Host::new(tap, state, app, front)
+}
+
+/// A kernel client sends a megabyte to tpa's echo server and gets it back:
+/// the sha256 of what it sent equals that of what it received.
+#[test]
+fn a_kernel_client_gets_its_megabyte_echoed_by_tpa() {
+    let ns = tap_namespace("tk-s");
+    let pool = pool();
+    for v6 in [false, true] {
+        let mut h = host(&ns, &pool, Peer::default());
+        let any: SocketAddr = if v6 { "[::]:5001" } else { "0.0.0.0:5001" }.parse().unwrap();
+        let iface = h.state.egress.interface().clone();
+        h.state.sockets.listen(any, 4, &iface).expect("listen");
+        let done_flag = AtomicBool::new(false);
+        let done = &done_flag;
+        let to = if v6 { "2001:db8::2" } else { "192.0.2.2" };
+        let out = thread::scope(|s| {
+            let tpa = s.spawn(move || {
+                let start = Instant::now();
+                while !done.load(Ordering::Relaxed) && start.elapsed() < PATIENCE {
+                    h.run_once();
+                }
+                h
+            });
+            let out = ns.exec_output(&[
+                "python3",
+                &tcp_peer(),
+                "client",
+                if v6 { "6" } else { "4" },
+                to,
+                "5001",
+                &LEN.to_string(),
+            ]);
+            done.store(true, Ordering::Relaxed);
+            let h = tpa.join().expect("tpa thread");
+            (out, h)
+        });
+        let (out, h) = out;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let words: Vec<&str> = stdout.split_whitespace().collect();
+        assert!(
+            out.status.success() && words.len() == 8,
+            "python client (v6 {v6}) failed ({}): {stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(words[1], words[3], "v6 {v6}: the echo differs: {stdout}");
+        assert_eq!(words[4], LEN.to_string(), "v6 {v6}: {stdout}");
+        assert_eq!(words[6], "cubic");
+        assert_eq!((h.app.received, h.app.sent), (LEN, LEN), "v6 {v6}");
+        assert!(h.app.errors.is_empty(), "v6 {v6}: {:?}", h.app.errors);
+        println!(
+            "v6 {v6}: kernel client -> tpa echo, 1 MiB each way, sha256 {} ({:?})",
+            words[1],
+            h.state.sockets.counters()
+        );
+        drop(h);
+    }
+    pool.assert_whole();
+}
+
+/// Byte `i` of the client's stream.
+fn byte(i: usize) -> u8 {
+    let z = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((z ^ (z >> 29)) >> 24) as u8
+}
+
+/// The sha256 of `data`, by coreutils' `sha256sum`.
+fn sha256(data: &[u8]) -> String {
+    let path = std::env::temp_dir().join(format!("tpa-tcp-kernel-{}", std::process::id()));
+    std::fs::write(&path, data).unwrap();
+    let out = std::process::Command::new("sha256sum").arg(&path).output().expect("sha256sum runs");
+    let _ = std::fs::remove_file(&path);
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_owned()
+}
+
+/// tpa's client sends a megabyte to a kernel echo server: the echo comes
+/// back byte for byte, and the server's sha256 of what it received is the
+/// sha256 of what tpa sent.
+#[test]
+fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
+    let ns = tap_namespace("tk-c");
+    let pool = pool();
+    let data: Vec<u8> = (0..LEN).map(byte).collect();
+    let want = sha256(&data);
+    for v6 in [false, true] {
+        let server = if v6 { "2001:db8::1" } else { "192.0.2.1" };
+        let peer = ns.spawn_until(
+            &[
+                "python3",
+                &tcp_peer(),
+                "server",
+                if v6 { "6" } else { "4" },
+                server,
+                "5002",
+            ],
+            "ready",
+        );
+        let app = Peer {
+            remote: Some(SocketAddr::new(server.parse().unwrap(), 5002)),
+            data: data.clone(),
+            ..Peer::default()
+        };
+        let mut h = host(&ns, &pool, app);
+        let start = Instant::now();
+        while !(h.app.closed && h.app.eof) {
+            h.run_once();
+            assert!(
+                start.elapsed() < PATIENCE,
+                "v6 {v6}: stuck: sent {} received {} eof {} errors {:?}",
+                h.app.sent,
+                h.app.received,
+                h.app.eof,
+                h.app.errors
+            );
+        }
+        let out = peer.finish();
+        let words: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(words.first(), Some(&"received"), "{out}");
+        assert_eq!(words[1], want, "v6 {v6}: the kernel got other bytes: {out}");
+        assert_eq!(words[2], LEN.to_string());
+        assert_eq!((h.app.sent, h.app.received), (LEN, LEN), "v6 {v6}");
+        assert_eq!(h.app.mismatch, None, "v6 {v6}");
+        assert!(h.app.errors.is_empty(), "v6 {v6}: {:?}", h.app.errors);
+        println!("v6 {v6}: tpa client -> kernel echo, 1 MiB each way, sha256 {want}");
+        drop(h);
+    }
+    pool.assert_whole();
+}
