@@ -578,7 +578,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         pending.error = pending.error.or(ev.error);
         let events = core::mem::take(pending);
         let (active, listener, app_closed) = (c.active, c.listener, c.app_closed);
-        let closed = c.conn.is_closed();
+        let closed = c.conn.is_closed() && !c.conn.wants_transmit();
         let state = c.conn.state();
         let deadline = c.conn.next_deadline();
         if events.connected && !app_closed {
