@@ -3,13 +3,15 @@
 written apart from tpa so that tpa is never checked against itself.
 
     tcp_peer.py client 4|6 ADDR PORT NBYTES
-        Connects, sends NBYTES random bytes while reading what comes back,
+        Connects (cubic), sends NBYTES random bytes while reading what comes back,
         half-closes, reads to the end. Prints
-        `sent SHA256 received SHA256 LEN` (the digests of what it sent and
-        what it received, and how many bytes it received).
+        `sent SHA256 received SHA256 LEN cc NAME` (the digests of what it
+        sent and received, how many bytes it received, the congestion
+        control the kernel ran).
     tcp_peer.py server 4|6 ADDR PORT
-        Listens, prints `ready`, accepts one connection and echoes it until
-        the peer half-closes, then closes. Prints `received SHA256 LEN`.
+        Listens (cubic), prints `ready`, accepts one connection and echoes it until
+        the peer half-closes, then closes. Prints
+        `received SHA256 LEN cc NAME`.
 """
 
 import hashlib
@@ -25,15 +27,23 @@ def family(f):
     return socket.AF_INET6 if f == "6" else socket.AF_INET
 
 
-def congestion():
-    with open("/proc/sys/net/ipv4/tcp_congestion_control") as f:
-        return f.read().strip()
+def pin_cubic(s):
+    """Cubic for this socket (and a listener's children), whatever the
+    namespace's default: the tests report what the kernel ran."""
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"cubic")
+
+
+def congestion(s):
+    name = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)
+    return name.rstrip(b"\0").decode()
 
 
 def client(fam, addr, port, nbytes):
     s = socket.socket(family(fam), socket.SOCK_STREAM)
     s.settimeout(PATIENCE)
+    pin_cubic(s)
     s.connect((addr, port))
+    cc = congestion(s)
     data = os.urandom(nbytes)
 
     def send():
@@ -53,18 +63,20 @@ def client(fam, addr, port, nbytes):
     sender.join()
     s.close()
     sent = hashlib.sha256(data).hexdigest()
-    print(f"sent {sent} received {h.hexdigest()} {n} cc {congestion()}", flush=True)
+    print(f"sent {sent} received {h.hexdigest()} {n} cc {cc}", flush=True)
 
 
 def server(fam, addr, port):
     ls = socket.socket(family(fam), socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    pin_cubic(ls)
     ls.bind((addr, port))
     ls.listen(1)
     print("ready", flush=True)
     ls.settimeout(PATIENCE)
     c, _ = ls.accept()
     c.settimeout(PATIENCE)
+    cc = congestion(c)
     h = hashlib.sha256()
     n = 0
     while True:
@@ -76,7 +88,7 @@ def server(fam, addr, port):
         c.sendall(chunk)
     c.close()
     ls.close()
-    print(f"received {h.hexdigest()} {n} cc {congestion()}", flush=True)
+    print(f"received {h.hexdigest()} {n} cc {cc}", flush=True)
 
 
 def main():
