@@ -143,8 +143,7 @@ impl Bulk {
                 Ok(Some(buf)) => {
                     for segment in buf.segments() {
                         for &b in segment {
-                            if self.mismatch.is_none() && b != byte(self.recv_seed, self.received)
-                            {
+                            if self.mismatch.is_none() && b != byte(self.recv_seed, self.received) {
                                 self.mismatch = Some(self.received);
                             }
                             self.received += 1;
@@ -320,11 +319,23 @@ fn transfer(seed: u64, v6: bool, len: usize, imp: Impairment, limit: Duration) -
     let mut client_app = Bulk::new(seed ^ 1, seed ^ 2, len);
     client_app.remote = Some(SocketAddr::new(server_ip, PORT));
     let server_app = Bulk::new(seed ^ 2, seed ^ 1, len);
-    let mut a = host(wire.port(End::A, 0).unwrap(), iface(MAC_A, 1), seed, client_app)
-        .with_time_source(clock.clone().into());
-    let mut b = host(wire.port(End::B, 0).unwrap(), iface(MAC_B, 2), !seed, server_app)
-        .with_time_source(clock.clone().into());
-    let any: SocketAddr = if v6 { "[::]:5001" } else { "0.0.0.0:5001" }.parse().unwrap();
+    let mut a = host(
+        wire.port(End::A, 0).unwrap(),
+        iface(MAC_A, 1),
+        seed,
+        client_app,
+    )
+    .with_time_source(clock.clone().into());
+    let mut b = host(
+        wire.port(End::B, 0).unwrap(),
+        iface(MAC_B, 2),
+        !seed,
+        server_app,
+    )
+    .with_time_source(clock.clone().into());
+    let any: SocketAddr = if v6 { "[::]:5001" } else { "0.0.0.0:5001" }
+        .parse()
+        .unwrap();
     let listener = b
         .state
         .sockets
@@ -367,7 +378,8 @@ fn transfer(seed: u64, v6: bool, len: usize, imp: Impairment, limit: Duration) -
             clock.advance(Duration::from_micros(10));
             continue;
         }
-        let in_flight = wire.stats(Direction::AToB).in_flight + wire.stats(Direction::BToA).in_flight;
+        let in_flight =
+            wire.stats(Direction::AToB).in_flight + wire.stats(Direction::BToA).in_flight;
         let next = [sa.next_deadline_ns, sb.next_deadline_ns]
             .into_iter()
             .flatten()
@@ -398,7 +410,11 @@ fn check(o: &Outcome, seed: u64, len: usize) {
         assert_eq!(end.received, len, "seed {seed}: {name} received");
         assert_eq!(end.mismatch, None, "seed {seed}: {name} got a wrong byte");
         assert!(end.eof && end.closed, "seed {seed}: {name} finished");
-        assert!(end.errors.is_empty(), "seed {seed}: {name}: {:?}", end.errors);
+        assert!(
+            end.errors.is_empty(),
+            "seed {seed}: {name}: {:?}",
+            end.errors
+        );
     }
     assert_eq!(o.server.accepted_events, 1);
 }
@@ -408,7 +424,10 @@ fn a_megabyte_each_way_arrives_intact_and_every_socket_closes() {
     for v6 in [false, true] {
         let o = transfer(1, v6, MB, Impairment::default(), Duration::from_secs(300));
         check(&o, 1, MB);
-        println!("v6 {v6}: 1 MB each way, closed, TIME_WAIT over: {} ms virtual", o.virtual_ms);
+        println!(
+            "v6 {v6}: 1 MB each way, closed, TIME_WAIT over: {} ms virtual",
+            o.virtual_ms
+        );
     }
 }
 
@@ -426,6 +445,9 @@ fn an_impaired_wire_loses_no_byte() {
     for seed in [11, 12, 13] {
         let o = transfer(seed, false, MB / 4, imp.clone(), Duration::from_secs(900));
         check(&o, seed, MB / 4);
-        println!("seed {seed}: 256 KiB each way over loss/dup/reorder: {} ms virtual", o.virtual_ms);
+        println!(
+            "seed {seed}: 256 KiB each way over loss/dup/reorder: {} ms virtual",
+            o.virtual_ms
+        );
     }
 }

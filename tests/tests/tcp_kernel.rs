@@ -246,7 +246,9 @@ fn host(ns: &Netns, pool: &Pool, app: Peer) -> Host<Tap> {
         mac: Some(TPA_MAC),
         ..TapConfig::new("tpa0")
     };
-    let tap = ns.enter(|| Tap::open(&config, pool.clone())).expect("open tpa0");
+    let tap = ns
+        .enter(|| Tap::open(&config, pool.clone()))
+        .expect("open tpa0");
     let iface = Interface::new(TPA_MAC)
         .with_ipv4("192.0.2.2/24".parse().unwrap())
         .with_ipv6("2001:db8::2/64".parse().unwrap());
@@ -287,7 +289,9 @@ fn a_kernel_client_gets_its_megabyte_echoed_by_tpa() {
     let pool = pool();
     for v6 in [false, true] {
         let mut h = host(&ns, &pool, Peer::default());
-        let any: SocketAddr = if v6 { "[::]:5001" } else { "0.0.0.0:5001" }.parse().unwrap();
+        let any: SocketAddr = if v6 { "[::]:5001" } else { "0.0.0.0:5001" }
+            .parse()
+            .unwrap();
         let iface = h.state.egress.interface().clone();
         h.state.sockets.listen(any, 4, &iface).expect("listen");
         let done_flag = AtomicBool::new(false);
@@ -348,7 +352,10 @@ fn byte(i: usize) -> u8 {
 fn sha256(data: &[u8]) -> String {
     let path = std::env::temp_dir().join(format!("tpa-tcp-kernel-{}", std::process::id()));
     std::fs::write(&path, data).unwrap();
-    let out = std::process::Command::new("sha256sum").arg(&path).output().expect("sha256sum runs");
+    let out = std::process::Command::new("sha256sum")
+        .arg(&path)
+        .output()
+        .expect("sha256sum runs");
     let _ = std::fs::remove_file(&path);
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()

@@ -250,7 +250,12 @@ mod tests {
             let mut state = TcpState::new();
             let mut stage = TcpInput::default();
             // A SYN: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
-            let (name, out) = run(&mut stage, &mut state, 10, &segment_frame(v6, &Seg::syn(1000, 81)));
+            let (name, out) = run(
+                &mut stage,
+                &mut state,
+                10,
+                &segment_frame(v6, &Seg::syn(1000, 81)),
+            );
             assert_eq!(name, "no-socket");
             assert_eq!(out.len(), 1);
             let rst = parse_tcp(&bytes(&out[0]));
@@ -291,7 +296,9 @@ mod tests {
             burst: 2,
         });
         let f = segment_frame(false, &Seg::syn(1, 99));
-        let sent: usize = (0..5).map(|_| run(&mut stage, &mut state, 10, &f).1.len()).sum();
+        let sent: usize = (0..5)
+            .map(|_| run(&mut stage, &mut state, 10, &f).1.len())
+            .sum();
         assert_eq!(sent, 2);
         assert_eq!(stage.counters().resets_limited, 3);
         assert_eq!(run(&mut stage, &mut state, 1_000_000_010, &f).1.len(), 1);
@@ -327,7 +334,12 @@ mod tests {
         let (name, out) = run(&mut stage, &mut state, 10, &segment_frame(false, &bare));
         assert_eq!((name, out.len()), ("unexpected", 0));
         // Nothing for IPv6 on port 80: a reset.
-        let (name, _) = run(&mut stage, &mut state, 10, &segment_frame(true, &Seg::syn(1, 80)));
+        let (name, _) = run(
+            &mut stage,
+            &mut state,
+            10,
+            &segment_frame(true, &Seg::syn(1, 80)),
+        );
         assert_eq!(name, "no-socket");
         // Bad checksums and options are dropped before any of that.
         let mut bad = segment_frame(false, &Seg::syn(1, 80));

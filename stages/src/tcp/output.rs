@@ -30,8 +30,7 @@ where
     let mut sent = 0;
     let mut events = Vec::new();
     for &index in &list {
-        while let Some((tuple, seg, id)) = cx.part::<TcpSockets<B>>().next_segment(index, now_ns)
-        {
+        while let Some((tuple, seg, id)) = cx.part::<TcpSockets<B>>().next_segment(index, now_ns) {
             let ok = send_segment(cx, &tuple, seg, Some(id)).is_ok();
             let counters = cx.part::<TcpSockets<B>>().counters_mut();
             if ok {

@@ -76,7 +76,11 @@ impl PortPicker {
             };
             match found {
                 Ok(port) => {
-                    self.next = if port == self.last { self.first } else { port + 1 };
+                    self.next = if port == self.last {
+                        self.first
+                    } else {
+                        port + 1
+                    };
                     return Ok(port);
                 }
                 Err(PickError::MixedFamilies) => return Err(SocketError::InvalidArgument),

@@ -157,7 +157,11 @@ where
 /// # Errors
 ///
 /// As [`recv`].
-pub fn read<B, S>(cx: &mut Cx<'_, B, S>, socket: SocketId, out: &mut [u8]) -> Result<usize, SocketError>
+pub fn read<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    socket: SocketId,
+    out: &mut [u8],
+) -> Result<usize, SocketError>
 where
     B: PacketBuf,
     S: Part<TcpSockets<B>>,
@@ -174,7 +178,11 @@ where
 /// says when it has room again); `BrokenPipe` after `shutdown` or
 /// `close`; `NoBuffers` when the pool is empty; as the engine says
 /// otherwise.
-pub fn send<B, S>(cx: &mut Cx<'_, B, S>, socket: SocketId, data: &[u8]) -> Result<usize, SocketError>
+pub fn send<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    socket: SocketId,
+    data: &[u8],
+) -> Result<usize, SocketError>
 where
     B: PacketBuf,
     S: Part<TcpSockets<B>>,
@@ -190,7 +198,11 @@ where
 /// # Errors
 ///
 /// As [`send`], with the buffer back.
-pub fn send_buf<B, S>(cx: &mut Cx<'_, B, S>, socket: SocketId, buf: B) -> Result<(), (SocketError, B)>
+pub fn send_buf<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    socket: SocketId,
+    buf: B,
+) -> Result<(), (SocketError, B)>
 where
     B: PacketBuf,
     S: Part<TcpSockets<B>>,

@@ -420,12 +420,11 @@ impl<B: PacketBuf> TcpSockets<B> {
                 let conns = &self.conns;
                 let listeners = &self.listeners;
                 let ip = local.ip();
-                self.ports
-                    .pick(&self.steering, queue, ip, remote, |port| {
-                        let l = SocketAddr::new(ip, port);
-                        !conns.contains_key(&FourTuple { local: l, remote })
-                            && !listeners.contains_key(&l)
-                    })?
+                self.ports.pick(&self.steering, queue, ip, remote, |port| {
+                    let l = SocketAddr::new(ip, port);
+                    !conns.contains_key(&FourTuple { local: l, remote })
+                        && !listeners.contains_key(&l)
+                })?
             }
             p => p,
         };
@@ -683,7 +682,9 @@ impl<B: PacketBuf> TcpSockets<B> {
             if i == index || self.slots[i as usize].generation != generation {
                 continue;
             }
-            let evict = self.conn_entry(i).is_some_and(|c| c.time_wait && c.app_closed);
+            let evict = self
+                .conn_entry(i)
+                .is_some_and(|c| c.time_wait && c.app_closed);
             if evict {
                 self.counters.time_wait_evictions += 1;
                 self.free_slot(i);
@@ -736,10 +737,11 @@ impl<B: PacketBuf> TcpSockets<B> {
             self.mark(index);
         }
         let slots = &self.slots;
-        self.timers.compact(self.open, |at, i| match &slots[i as usize].entry {
-            Entry::Conn(c) => c.timer_at == Some(at),
-            _ => false,
-        });
+        self.timers
+            .compact(self.open, |at, i| match &slots[i as usize].entry {
+                Entry::Conn(c) => c.timer_at == Some(at),
+                _ => false,
+            });
         fired
     }
 
@@ -929,7 +931,12 @@ pub(crate) enum Spawn {
 }
 
 impl<B: PacketBuf> Conn<B> {
-    fn new(conn: Connection<B>, tuple: FourTuple, listener: Option<SocketId>, active: bool) -> Self {
+    fn new(
+        conn: Connection<B>,
+        tuple: FourTuple,
+        listener: Option<SocketId>,
+        active: bool,
+    ) -> Self {
         Conn {
             conn,
             tuple,

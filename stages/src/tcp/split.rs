@@ -170,7 +170,10 @@ mod tests {
     fn the_checked_constructors_refuse_other_protocols() {
         assert!(TcpPacket::from_ipv4(ipv4_packet(&segment_frame(false, &Seg::syn(1, 80)))).is_ok());
         let refused = TcpPacket::from_ipv4(ipv4_packet(&udp_frame(false))).unwrap_err();
-        assert_eq!(refused.to_string(), "IPv4 (30 bytes): unsupported `protocol`");
+        assert_eq!(
+            refused.to_string(),
+            "IPv4 (30 bytes): unsupported `protocol`"
+        );
         drop(refused);
         assert!(TcpPacket::from_ipv6(ipv6_packet(&segment_frame(true, &Seg::syn(1, 80)))).is_ok());
         let refused = TcpPacket::from_ipv6(ipv6_packet(&udp_frame(true))).unwrap_err();

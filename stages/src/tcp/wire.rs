@@ -119,7 +119,8 @@ pub fn parse<B: PacketBuf>(p: TcpPacket<B>) -> Result<Received<B>, Reason> {
     } else {
         let mut buf = p.into_buf();
         let excess = buf.len() - payload_start - data_len;
-        buf.trim_front(payload_start).map_err(|_| Reason::TOO_SHORT)?;
+        buf.trim_front(payload_start)
+            .map_err(|_| Reason::TOO_SHORT)?;
         buf.trim_back(excess).map_err(|_| Reason::TOO_SHORT)?;
         Some(buf)
     };
@@ -382,7 +383,9 @@ mod tests {
             let (state, port) = cx.split();
             let mac = Some(tpa::wire::MacAddr(THEM_MAC));
             let heard = crate::neighbor::Heard::Solicitation;
-            state.egress.learn_v4(crate::tcp::testing::THEM4.into(), mac, heard, port);
+            state
+                .egress
+                .learn_v4(crate::tcp::testing::THEM4.into(), mac, heard, port);
             let six = crate::tcp::testing::v6(crate::tcp::testing::THEM6);
             state.egress.learn_v6(six, mac, heard, port);
         });
@@ -396,7 +399,11 @@ mod tests {
             let mut data = pool().alloc().unwrap();
             data.extend_from_slice(&[0xa5; 333]).unwrap();
             let data = data.share();
-            let blocks = SackBlocks::new(&[SackBlock { left: 10, right: 20 }]).unwrap();
+            let blocks = SackBlocks::new(&[SackBlock {
+                left: 10,
+                right: 20,
+            }])
+            .unwrap();
             let seg = SegmentOut {
                 seq: SeqNumber::new(1000),
                 ack: SeqNumber::new(2000),
@@ -409,9 +416,8 @@ mod tests {
                 },
                 payload: Some(data.clone()),
             };
-            let (sent, frames) = with_state_at(5, &mut st, |cx| {
-                send_segment(cx, &tuple(v6), seg, None)
-            });
+            let (sent, frames) =
+                with_state_at(5, &mut st, |cx| send_segment(cx, &tuple(v6), seg, None));
             assert_eq!(sent, Ok(Sent::Queued));
             assert_eq!(frames.len(), 1);
             assert!(frames[0].is_chained(), "the payload is chained, not copied");
@@ -460,7 +466,10 @@ mod tests {
         back[0..6].copy_from_slice(&crate::tcp::testing::US_MAC);
         let r = parse(crate::tcp::testing::tcp_packet(&swap_ends(&back))).unwrap();
         let o = r.segment.options;
-        assert_eq!((o.mss, o.window_scale, o.sack_permitted), (Some(1460), Some(7), true));
+        assert_eq!(
+            (o.mss, o.window_scale, o.sack_permitted),
+            (Some(1460), Some(7), true)
+        );
         assert_eq!(o.timestamps, Some((1, 0)));
         pool().assert_whole();
     }
