@@ -263,6 +263,18 @@ impl<B> Egress<B> {
         }
     }
 
+    /// Whether a packet to `dst` has a next hop (on-link, a group, or the
+    /// family's gateway), as [`send_ip`](super::send_ip) would find;
+    /// remembered as [`route_source_for`](Self::route_source_for) does.
+    /// What a TCP connect asks before it sends its SYN.
+    #[inline]
+    pub fn has_route(&mut self, dst: IpAddr) -> bool {
+        match dst {
+            IpAddr::V4(dst) => self.routes.route_v4(&self.iface, dst).hop.is_some(),
+            IpAddr::V6(dst) => self.routes.route_v6(&self.iface, dst).hop.is_some(),
+        }
+    }
+
     /// The counters.
     pub fn counters(&self) -> &EgressCounters {
         &self.counters

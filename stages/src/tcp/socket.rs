@@ -80,9 +80,10 @@ where
     B: PacketBuf,
     S: Part<TcpSockets<B>> + Part<Egress<B>>,
 {
-    let local = cx
-        .part::<Egress<B>>()
+    let egress = cx.part::<Egress<B>>();
+    let local = egress
         .route_source_for(remote.ip())
+        .filter(|_| egress.has_route(remote.ip()))
         .ok_or(SocketError::NetworkUnreachable)?;
     connect_from(cx, SocketAddr::new(local, 0), remote)
 }
@@ -92,8 +93,8 @@ where
 ///
 /// # Errors
 ///
-/// `AddressNotAvailable` for an address not ours; otherwise as
-/// [`TcpSockets::connect`].
+/// `AddressNotAvailable` for an address not ours; `NetworkUnreachable`
+/// without a route to `remote`; otherwise as [`TcpSockets::connect`].
 pub fn connect_from<B, S>(
     cx: &mut Cx<'_, B, S>,
     local: SocketAddr,
@@ -110,6 +111,9 @@ where
     };
     if !ours {
         return Err(SocketError::AddressNotAvailable);
+    }
+    if !cx.part::<Egress<B>>().has_route(remote.ip()) {
+        return Err(SocketError::NetworkUnreachable);
     }
     let mss = mss_for(cx, local.ip());
     let (queue, now_ns) = (cx.caps().queue, cx.now_ns());
@@ -280,4 +284,254 @@ where
     S: Part<TcpSockets<B>>,
 {
     cx.part::<TcpSockets<B>>().info(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::config::TcpConfig;
+    use crate::tcp::testing::{them, us, Bench, Seg};
+    use crate::testing::{pool, BufferPool};
+    use tpa::app::{EventKind, Transport};
+
+    const FIN: u8 = 0x01;
+    const SYN: u8 = 0x02;
+    const RST: u8 = 0x04;
+    const ACK: u8 = 0x10;
+
+    /// A segment from the peer's `port` to our port 80.
+    fn from(port: u16, seq: u32, ack: Option<u32>) -> Seg {
+        Seg {
+            src_port: port,
+            dst_port: 80,
+            seq,
+            ack,
+            window: 65535,
+            ..Seg::default()
+        }
+    }
+
+    /// The peer at `port` opens a connection to the listener: SYN,
+    /// SYN-ACK, ACK. Returns the connection and our ISS.
+    fn handshake(b: &mut Bench, v6: bool, listener: SocketId, port: u16) -> (SocketId, u32) {
+        let syn = Seg {
+            src_port: port,
+            ..Seg::syn(1000, 80)
+        };
+        let (v, out) = b.input(v6, &syn);
+        assert_eq!((v, out.len()), ("consumed", 1));
+        let synack = &out[0];
+        assert_eq!((synack.flags, synack.ack), (SYN | ACK, 1001));
+        assert_eq!(synack.dst, SocketAddr::new(them(v6), port));
+        assert!(!synack.options.is_empty(), "the SYN-ACK carries options");
+        let iss = synack.seq;
+        assert!(
+            b.events().is_empty(),
+            "nothing before the handshake completes"
+        );
+        let (v, _) = b.input(v6, &from(port, 1001, Some(iss + 1)));
+        assert_eq!(v, "consumed");
+        let events = b.events();
+        let c = events[0].socket;
+        let got: Vec<_> = events.iter().map(|e| (e.socket, e.kind)).collect();
+        // Accepted, then writable (the send queue has room).
+        assert_eq!(
+            got,
+            [
+                (c, EventKind::Accepted { listener }),
+                (c, EventKind::Writable)
+            ]
+        );
+        (c, iss)
+    }
+
+    #[test]
+    fn a_passive_open_is_accepted_read_closed_and_freed_after_time_wait() {
+        for v6 in [false, true] {
+            let mut b = Bench::new(TcpConfig::default());
+            let any: SocketAddr = if v6 { "[::]:80" } else { "0.0.0.0:80" }.parse().unwrap();
+            let (l, _) = b.call(|cx| listen(cx, any, 8));
+            let l = l.unwrap();
+            let (c, iss) = handshake(&mut b, v6, l, 5000);
+            let (accepted, _) = b.call(|cx| accept(cx, l));
+            assert_eq!(accepted, Ok((c, SocketAddr::new(them(v6), 5000))));
+            let (again, _) = b.call(|cx| accept(cx, l));
+            assert_eq!(again, Err(SocketError::WouldBlock));
+
+            let data = Seg {
+                psh: true,
+                payload: b"hello".to_vec(),
+                ..from(5000, 1001, Some(iss + 1))
+            };
+            assert_eq!(b.input(v6, &data).0, "consumed");
+            assert_eq!(
+                b.events()
+                    .iter()
+                    .map(|e| (e.socket, e.kind))
+                    .collect::<Vec<_>>(),
+                [(c, EventKind::Readable)]
+            );
+            let (got, _) = b.call(|cx| {
+                let first = recv(cx, c).map(|o| o.map(|buf| buf.data().to_vec()));
+                (first, recv(cx, c).map(|o| o.is_some()))
+            });
+            assert_eq!(
+                got,
+                (Ok(Some(b"hello".to_vec())), Err(SocketError::WouldBlock))
+            );
+            let info = b.state.sockets.info(c).unwrap();
+            assert_eq!(info.bytes_received, 5);
+
+            // We close first: FIN, the peer's ACK and FIN, TIME_WAIT.
+            let (closed, out) = b.call(|cx| close(cx, c));
+            assert_eq!(closed, Ok(()));
+            let fin = out.iter().find(|s| s.flags & FIN != 0).expect("a FIN");
+            assert_eq!(fin.src, SocketAddr::new(us(v6), 80));
+            let fin_seq = fin.seq;
+            b.input(v6, &from(5000, 1006, Some(fin_seq + 1)));
+            let peer_fin = Seg {
+                fin: true,
+                ..from(5000, 1006, Some(fin_seq + 1))
+            };
+            let (_, out) = b.input(v6, &peer_fin);
+            assert!(
+                out.iter().any(|s| s.flags & ACK != 0 && s.ack == 1007),
+                "{out:?}"
+            );
+            assert!(b.events().is_empty(), "no events after close");
+            assert_eq!(b.state.sockets.time_wait_count(), 1);
+            assert_eq!(b.state.sockets.len(), 2);
+            let (_, again) = b.call(|cx| recv(cx, c).map(|_| ()));
+            assert_eq!(again, vec![]);
+            assert_eq!(b.state.sockets.info(c), Err(SocketError::BadSocket));
+
+            // TIME_WAIT runs out on the timer: the slot is freed.
+            let start = b.now_ns;
+            b.timers_at(start + 59_000_000_000);
+            assert_eq!(
+                b.state.sockets.time_wait_count(),
+                1,
+                "TIME_WAIT lasts 2 MSL"
+            );
+            let (fired, _) = b.timers_at(start + 60_000_000_000);
+            assert!(fired >= 1);
+            assert_eq!(
+                (b.state.sockets.len(), b.state.sockets.time_wait_count()),
+                (1, 0)
+            );
+            let (r, _) = b.call(|cx| close(cx, l));
+            assert_eq!(r, Ok(()));
+            assert!(b.state.sockets.is_empty());
+        }
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn a_refused_connect_reports_connection_refused_and_frees_on_close() {
+        let mut b = Bench::new(TcpConfig::default());
+        let peer: SocketAddr = (them(false), 9).into();
+        let (c, out) = b.call(|cx| connect(cx, peer));
+        let c = c.unwrap();
+        assert_eq!(out.len(), 1);
+        let syn = &out[0];
+        assert_eq!(syn.flags, SYN);
+        assert_eq!(syn.dst, peer);
+        assert!((32768..=60999).contains(&syn.src.port()));
+        let rst = Seg {
+            src_port: 9,
+            dst_port: syn.src.port(),
+            seq: 0,
+            ack: Some(syn.seq + 1),
+            rst: true,
+            ..Seg::default()
+        };
+        assert_eq!(b.input(false, &rst).0, "consumed");
+        let kinds: Vec<_> = b.events().iter().map(|e| e.kind).collect();
+        assert!(
+            kinds.contains(&EventKind::Error(SocketError::ConnectionRefused)),
+            "{kinds:?}"
+        );
+        assert_eq!(b.state.sockets.len(), 1, "held until the app closes it");
+        let (r, out) = b.call(|cx| close(cx, c));
+        assert_eq!((r, out.len()), (Ok(()), 0));
+        assert!(b.state.sockets.is_empty());
+        // Stale, foreign and wrong-kind handles.
+        let (r, _) = b.call(|cx| {
+            (
+                send(cx, c, b"x"),
+                close(cx, c),
+                recv(cx, SocketId::new(Transport::Udp, c.index, c.generation)).map(|_| ()),
+            )
+        });
+        assert_eq!(
+            r,
+            (
+                Err(SocketError::BadSocket),
+                Err(SocketError::BadSocket),
+                Err(SocketError::BadSocket)
+            )
+        );
+        let (r, _) = b.call(|cx| connect(cx, "203.0.113.1:80".parse().unwrap()));
+        assert_eq!(r, Err(SocketError::NetworkUnreachable));
+        let (r, _) = b.call(|cx| connect_from(cx, "198.51.100.1:0".parse().unwrap(), peer));
+        assert_eq!(r, Err(SocketError::AddressNotAvailable));
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn the_backlog_bounds_half_open_connections_and_a_closing_listener_resets_them() {
+        let mut b = Bench::new(TcpConfig::default());
+        let (l, _) = b.call(|cx| listen(cx, "192.0.2.1:80".parse().unwrap(), 2));
+        let l = l.unwrap();
+        let (r, _) = b.call(|cx| listen(cx, "192.0.2.1:80".parse().unwrap(), 2));
+        assert_eq!(r, Err(SocketError::AddressInUse));
+        let (r, _) = b.call(|cx| listen(cx, "192.0.2.9:80".parse().unwrap(), 2));
+        assert_eq!(r, Err(SocketError::AddressNotAvailable));
+        for (port, want) in [
+            (5000, "consumed"),
+            (5001, "consumed"),
+            (5002, "backlog-full"),
+        ] {
+            let syn = Seg {
+                src_port: port,
+                ..Seg::syn(1, 80)
+            };
+            assert_eq!(b.input(false, &syn).0, want, "port {port}");
+        }
+        assert_eq!(b.state.sockets.counters().backlog_drops, 1);
+        assert_eq!(b.state.sockets.len(), 3);
+        let (_, out) = b.call(|cx| close(cx, l));
+        let resets = out.iter().filter(|s| s.flags & RST != 0).count();
+        assert_eq!(resets, 2, "{out:?}");
+        assert!(b.state.sockets.is_empty());
+        assert!(b.events().is_empty(), "never announced, never reported");
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn time_wait_is_bounded_by_evicting_the_oldest() {
+        let cfg = TcpConfig {
+            time_wait_max: 1,
+            ..TcpConfig::default()
+        };
+        let mut b = Bench::new(cfg);
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
+        let l = l.unwrap();
+        for port in [6000, 6001] {
+            let (c, iss) = handshake(&mut b, false, l, port);
+            let (_, out) = b.call(|cx| close(cx, c));
+            let fin = out.iter().find(|s| s.flags & FIN != 0).expect("a FIN").seq;
+            assert_eq!(fin, iss + 1);
+            let peer_fin = Seg {
+                fin: true,
+                ..from(port, 1001, Some(fin + 1))
+            };
+            b.input(false, &peer_fin);
+            assert_eq!(b.state.sockets.time_wait_count(), 1);
+        }
+        assert_eq!(b.state.sockets.counters().time_wait_evictions, 1);
+        assert_eq!(b.state.sockets.len(), 2, "the listener and one TIME_WAIT");
+        b.events();
+        pool().assert_whole();
+    }
 }

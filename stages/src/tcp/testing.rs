@@ -232,3 +232,74 @@ impl TcpState {
         st
     }
 }
+
+/// A TCP input stage over a [`TcpState`] and a clock, driven by the
+/// test: segments in, the segments it sends (parsed) out.
+pub struct Bench {
+    pub state: TcpState,
+    pub stage: super::TcpInput,
+    pub now_ns: u64,
+}
+
+impl Bench {
+    pub fn new(cfg: super::config::TcpConfig) -> Self {
+        Bench {
+            state: TcpState::with_config(cfg),
+            stage: super::TcpInput::default(),
+            now_ns: 1_000_000,
+        }
+    }
+
+    /// Runs `f` with a context, then the stage's poll (the output path);
+    /// returns `f`'s result and every segment sent.
+    pub fn call<R>(
+        &mut self,
+        f: impl FnOnce(&mut tpa::stage::Cx<'_, PoolBuf, TcpState>) -> R,
+    ) -> (R, Vec<Parsed>) {
+        use tpa::stage::Stage;
+        let stage = &mut self.stage;
+        let (r, frames) = crate::testing::with_state_at(self.now_ns, &mut self.state, |cx| {
+            let r = f(cx);
+            Stage::<PoolBuf, TcpState>::poll(stage, cx);
+            r
+        });
+        (r, frames.iter().map(|f| parse_tcp(&bytes(f))).collect())
+    }
+
+    /// `seg` from the peer through the stage, then its poll: the verdict's
+    /// name and the segments sent.
+    pub fn input(&mut self, v6: bool, seg: &Seg) -> (&'static str, Vec<Parsed>) {
+        use tpa::stage::{Stage, Verdict};
+        let p = tcp_packet(&segment_frame(v6, seg));
+        let stage = &mut self.stage;
+        let (v, frames) = crate::testing::with_state_at(self.now_ns, &mut self.state, |cx| {
+            let v = match stage.process(p, cx) {
+                Verdict::Consumed => "consumed",
+                Verdict::Drop(r) => {
+                    r.name(<super::TcpInput as Stage<PoolBuf, TcpState>>::CUSTOM_REASONS)
+                }
+                _ => "other",
+            };
+            Stage::<PoolBuf, TcpState>::poll(stage, cx);
+            v
+        });
+        (v, frames.iter().map(|f| parse_tcp(&bytes(f))).collect())
+    }
+
+    /// Moves the clock to `now_ns` and fires the due timers: how many ran
+    /// and the segments sent.
+    pub fn timers_at(&mut self, now_ns: u64) -> (usize, Vec<Parsed>) {
+        use tpa::stage::Stage;
+        self.now_ns = now_ns;
+        let stage = &mut self.stage;
+        let (n, frames) = crate::testing::with_state_at(now_ns, &mut self.state, |cx| {
+            Stage::<PoolBuf, TcpState>::fire_timers(stage, cx)
+        });
+        (n, frames.iter().map(|f| parse_tcp(&bytes(f))).collect())
+    }
+
+    /// The events raised so far, taken.
+    pub fn events(&mut self) -> Vec<tpa::app::Event> {
+        core::iter::from_fn(|| self.state.events.pop()).collect()
+    }
+}
