@@ -86,12 +86,24 @@ impl<W: Write> PcapWriter<W> {
 
     /// Appends one frame stamped `unix_ns` nanoseconds after the Unix epoch.
     pub fn write_frame(&mut self, unix_ns: u64, frame: &[u8]) -> io::Result<()> {
+        self.write_segments(unix_ns, frame.len(), core::iter::once(frame))
+    }
+
+    /// Appends one frame of `len` bytes held in `segments` (a buffer
+    /// chain's, in order: headers in the first, payload behind), stamped
+    /// `unix_ns`.
+    pub fn write_segments<'a>(
+        &mut self,
+        unix_ns: u64,
+        len: usize,
+        segments: impl Iterator<Item = &'a [u8]>,
+    ) -> io::Result<()> {
         let seconds = (unix_ns / 1_000_000_000) as u32;
         let fraction = match self.precision {
             TimestampPrecision::Micros => (unix_ns % 1_000_000_000 / 1_000) as u32,
             TimestampPrecision::Nanos => (unix_ns % 1_000_000_000) as u32,
         };
-        let original = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        let original = u32::try_from(len).unwrap_or(u32::MAX);
         let captured = original.min(self.snaplen);
         let mut record = [0u8; 16];
         record[0..4].copy_from_slice(&seconds.to_le_bytes());
@@ -99,7 +111,13 @@ impl<W: Write> PcapWriter<W> {
         record[8..12].copy_from_slice(&captured.to_le_bytes());
         record[12..16].copy_from_slice(&original.to_le_bytes());
         self.out.write_all(&record)?;
-        self.out.write_all(&frame[..captured as usize])
+        let mut left = captured as usize;
+        for segment in segments {
+            let n = segment.len().min(left);
+            self.out.write_all(&segment[..n])?;
+            left -= n;
+        }
+        Ok(())
     }
 
     /// Flushes buffered frames to the underlying writer.
@@ -196,8 +214,19 @@ impl<W: Write> PcapCapture<W> {
     /// Appends `frame`, received (or processed) at `now_ns` of the global
     /// clock, counting a failure instead of returning it.
     pub fn record(&mut self, now_ns: u64, frame: &[u8]) {
+        self.record_segments(now_ns, frame.len(), core::iter::once(frame));
+    }
+
+    /// Records a chained frame of `len` bytes (every segment, in order)
+    /// seen at `now_ns`.
+    fn record_segments<'a>(
+        &mut self,
+        now_ns: u64,
+        len: usize,
+        segments: impl Iterator<Item = &'a [u8]>,
+    ) {
         let unix_ns = self.clock.to_unix_ns(now_ns);
-        match self.writer.write_frame(unix_ns, frame) {
+        match self.writer.write_segments(unix_ns, len, segments) {
             Ok(()) => self.stats.written += 1,
             Err(e) => {
                 self.stats.failed += 1;
@@ -222,13 +251,15 @@ impl<B: PacketBuf, W: Write> Observer<B> for PcapCapture<W> {
             0 => now_ns,
             t => t,
         };
-        self.record(stamp, frame.data());
+        self.record_segments(stamp, frame.total_len(), frame.segments());
     }
 
     #[inline]
     fn on_tx(&mut self, frame: &B, now_ns: u64) {
         // A reply built in place still carries the request's receive time.
-        self.record(now_ns, frame.data());
+        // A chained frame (headers, then a TCP payload shared from the
+        // send queue) is recorded whole.
+        self.record_segments(now_ns, frame.total_len(), frame.segments());
     }
 }
 
@@ -242,7 +273,7 @@ impl<B: PacketBuf, W: Write, S> Stage<B, S> for PcapCapture<W> {
             0 => cx.now_ns(),
             t => t,
         };
-        self.record(stamp, frame.data());
+        self.record_segments(stamp, frame.total_len(), frame.segments());
         Verdict::Pass(frame)
     }
 }
@@ -326,6 +357,27 @@ mod tests {
             assert_eq!(nanos.parse::<u64>().unwrap(), unix_ns % 1_000_000_000);
         }
         std::fs::remove_file(&path).unwrap();
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn a_chained_frame_is_recorded_whole() {
+        use tpa::pipeline::Observer;
+        let mut capture = PcapCapture::new(Vec::new(), TimestampPrecision::Nanos, 100).unwrap();
+        let head = test_frame([0x08, 0x00], 54, 0x45);
+        let mut chained = frame(&head);
+        let mut payload = frame(&[0xa5; 80]);
+        payload.trim_front(10).unwrap();
+        assert!(chained.chain_shared(payload.share()).is_ok());
+        Observer::on_tx(&mut capture, &chained, NOW_NS);
+        drop(chained);
+        let bytes = core::mem::take(&mut capture.writer.out);
+        let record = &bytes[24..];
+        // Captured 100 of 124 bytes (the snap length), headers then payload.
+        assert_eq!(record[8..12], 100u32.to_le_bytes());
+        assert_eq!(record[12..16], 124u32.to_le_bytes());
+        assert_eq!(record[16..16 + 54], head[..]);
+        assert_eq!(record[16 + 54..], [0xa5; 46]);
         pool().assert_whole();
     }
 
