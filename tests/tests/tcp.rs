@@ -25,6 +25,7 @@ use tpa_stages::ipv4::Ipv4Input;
 use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
+use tpa_stages::pcap::PcapCapture;
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
 
@@ -231,6 +232,8 @@ type V6Branch = (
 struct Host<P: Port<Buf = B>> {
     #[port]
     port: P,
+    #[observer]
+    capture: Option<PcapCapture>,
     #[state]
     state: HostState,
     #[app]
@@ -250,7 +253,13 @@ fn iface(mac: MacAddr, last: u8) -> Interface {
         .with_ipv6(format!("2001:db8::{last}/64").parse().unwrap())
 }
 
-fn host<P: Port<Buf = B>>(port: P, iface: Interface, seed: u64, app: Bulk) -> Host<P> {
+fn host<P: Port<Buf = B>>(
+    port: P,
+    iface: Interface,
+    seed: u64,
+    app: Bulk,
+    capture: Option<PcapCapture>,
+) -> Host<P> {
     let front = ethernet_front(
         iface.mac,
         OtherFrames::Drop,
@@ -276,7 +285,7 @@ fn host<P: Port<Buf = B>>(port: P, iface: Interface, seed: u64, app: Bulk) -> Ho
         sockets: TcpSockets::new(TcpConfig::default(), seed),
         events: Events::default(),
     };
-    Host::new(port, state, app, front)
+    Host::new(port, capture, state, app, front)
 }
 
 /// What a run ended with.
@@ -290,6 +299,19 @@ struct Outcome {
 /// (both directions), seeded by `seed`, over IPv4 or IPv6; panics (naming
 /// the seed) if it does not finish within `limit` of virtual time.
 fn transfer(seed: u64, v6: bool, len: usize, imp: Impairment, limit: Duration) -> Outcome {
+    transfer_captured(seed, v6, len, imp, limit, None)
+}
+
+/// [`transfer`], with the client's frames (both ways) captured by
+/// `capture`.
+fn transfer_captured(
+    seed: u64,
+    v6: bool,
+    len: usize,
+    imp: Impairment,
+    limit: Duration,
+    capture: Option<PcapCapture>,
+) -> Outcome {
     let clock = VirtualClock::new();
     let pool = Pool::new(PoolConfig {
         name: format!("tcp-{seed}"),
@@ -324,6 +346,7 @@ fn transfer(seed: u64, v6: bool, len: usize, imp: Impairment, limit: Duration) -
         iface(MAC_A, 1),
         seed,
         client_app,
+        capture,
     )
     .with_time_source(clock.clone().into());
     let mut b = host(
@@ -331,6 +354,7 @@ fn transfer(seed: u64, v6: bool, len: usize, imp: Impairment, limit: Duration) -
         iface(MAC_B, 2),
         !seed,
         server_app,
+        None,
     )
     .with_time_source(clock.clone().into());
     let any: SocketAddr = if v6 { "[::]:5001" } else { "0.0.0.0:5001" }
@@ -450,4 +474,71 @@ fn an_impaired_wire_loses_no_byte() {
             o.virtual_ms
         );
     }
+}
+
+/// Every segment both ends sent in a clean transfer, read by tshark (the
+/// real Wireshark dissectors): checksums good, the SYN's options as
+/// announced, no retransmission, no out-of-order or lost segment in
+/// tshark's sequence analysis, and the handshake and both FINs present.
+#[test]
+fn tshark_reads_every_segment_of_a_transfer_as_good() {
+    let path = std::env::temp_dir().join(format!("tpa-tcp-{}.pcap", std::process::id()));
+    let capture = PcapCapture::create(&path).unwrap();
+    let len = 64 * 1024;
+    let o = transfer_captured(
+        3,
+        false,
+        len,
+        Impairment::default(),
+        Duration::from_secs(300),
+        Some(capture),
+    );
+    check(&o, 3, len);
+    let prefs = [
+        "tcp.check_checksum:TRUE",
+        "tcp.relative_sequence_numbers:FALSE",
+        "tcp.analyze_sequence_numbers:TRUE",
+    ];
+    let fields = [
+        "tcp.flags",
+        "tcp.checksum.status",
+        "tcp.options.mss_val",
+        "tcp.options.wscale.shift",
+        "tcp.options.sack_perm",
+        "tcp.options.timestamp.tsval",
+        "tcp.analysis.flags",
+        "tcp.len",
+    ];
+    let rows = tpa_tests::tshark::fields(&path, &prefs, &fields);
+    std::fs::remove_file(&path).unwrap();
+    let tcp: Vec<&Vec<String>> = rows.iter().filter(|r| !r[0].is_empty()).collect();
+    assert!(tcp.len() > 2 * len / 1460, "{} TCP frames", tcp.len());
+    for r in &tcp {
+        assert_eq!(r[1], "1", "a bad or unverified checksum: {r:?}");
+        assert!(
+            r[5].parse::<u32>().is_ok(),
+            "timestamps on every segment: {r:?}"
+        );
+        // Window updates are flagged as analysis notes; nothing else may be.
+        assert!(
+            r[6].is_empty() || r[6] == "1" && r[7] == "0",
+            "tshark flagged {r:?}"
+        );
+    }
+    let syn = tcp.iter().find(|r| r[0] == "0x0002").expect("a SYN");
+    // MSS, and SACK permitted present (tshark prints its kind and length).
+    assert_eq!(
+        (syn[2].as_str(), syn[4].as_str()),
+        ("1460", "0402"),
+        "{syn:?}"
+    );
+    assert!(syn[3].parse::<u8>().is_ok(), "window scale: {syn:?}");
+    assert!(tcp.iter().any(|r| r[0] == "0x0012"), "a SYN-ACK");
+    let fins = tcp
+        .iter()
+        .filter(|r| u16::from_str_radix(&r[0][2..], 16).unwrap() & 1 != 0)
+        .count();
+    assert_eq!(fins, 2, "one FIN each way");
+    let data: usize = tcp.iter().map(|r| r[7].parse::<usize>().unwrap()).sum();
+    assert_eq!(data, 2 * len, "every byte once: no retransmission");
 }
