@@ -9,12 +9,14 @@ use tpa::buf::PacketBuf;
 use tpa::stage::Cx;
 use tpa::state::Part;
 
-use super::wire::send_segment;
+use super::input::mss_for;
+use super::wire::{fit_options, send_segment};
 use super::TcpSockets;
 use crate::egress::Egress;
 
 /// Works through the connections touched since the last call: sends
-/// their segments through the egress path, raises their events in the
+/// their segments through the egress path (SACK blocks that would make a
+/// segment larger than the path's MSS dropped: [`fit_options`]), raises their events in the
 /// state's [`Events`] (an event that does not fit is kept and raised at a
 /// later turn), and re-arms their timers. Returns the segments sent.
 pub fn flush<B, S>(cx: &mut Cx<'_, B, S>) -> usize
@@ -30,8 +32,18 @@ where
     let mut sent = 0;
     let mut events = Vec::new();
     for &index in &list {
-        while let Some((tuple, seg, id)) = cx.part::<TcpSockets<B>>().next_segment(index, now_ns) {
-            let ok = send_segment(cx, &tuple, seg, Some(id)).is_ok();
+        while let Some((tuple, mut seg)) = cx.part::<TcpSockets<B>>().next_segment(index, now_ns) {
+            if seg.options.sack.is_some() {
+                let limit = usize::from(mss_for(cx, tuple.local.ip()));
+                let dropped = fit_options(&mut seg, limit) as u64;
+                cx.part::<TcpSockets<B>>()
+                    .counters_mut()
+                    .sack_blocks_dropped += dropped;
+            }
+            // No owner: a neighbor that does not answer is loss to TCP
+            // (a soft error, RFC 1122 §4.2.3.9), which retransmission
+            // recovers and the engine's timeouts report.
+            let ok = send_segment(cx, &tuple, seg, None).is_ok();
             let counters = cx.part::<TcpSockets<B>>().counters_mut();
             if ok {
                 counters.segments_sent += 1;

@@ -44,6 +44,9 @@ pub struct TcpCounters {
     pub send_failures: u64,
     /// Events lost to a full event queue (raised again later).
     pub events_deferred: u64,
+    /// SACK blocks left off segments they would have made larger than the
+    /// path's MSS.
+    pub sack_blocks_dropped: u64,
 }
 
 /// A connection's entry.
@@ -544,18 +547,17 @@ impl<B: PacketBuf> TcpSockets<B> {
         }
     }
 
-    /// The next segment the connection in slot `index` sends: its tuple,
-    /// the segment and the connection's handle.
+    /// The next segment the connection in slot `index` sends, and its
+    /// tuple.
     #[inline]
     pub(crate) fn next_segment(
         &mut self,
         index: u32,
         now_ns: u64,
-    ) -> Option<(FourTuple, SegmentOut<B>, SocketId)> {
-        let id = self.id(index);
+    ) -> Option<(FourTuple, SegmentOut<B>)> {
         let c = self.conn_entry(index)?;
         let seg = c.conn.poll_transmit(now_ns)?;
-        Some((c.tuple, seg, id))
+        Some((c.tuple, seg))
     }
 
     /// After the connection in slot `index` was worked on: collects its

@@ -12,7 +12,7 @@ use tpa::stage::{Cx, Reason};
 use tpa::state::Part;
 use tpa::wire::ipv4::{IpProtocol, Ipv4View};
 use tpa::wire::ipv6::Ipv6View;
-use tpa::wire::tcp::{Tcp, TcpOptionWriter, TcpOptions, TcpView};
+use tpa::wire::tcp::{SackBlocks, Tcp, TcpOptionWriter, TcpOptions, TcpView};
 
 use super::segment::{OptionsOut, SegmentIn, SegmentOut};
 use super::seq::SeqNumber;
@@ -185,6 +185,45 @@ where
         owner,
     };
     send_ip(cx, buf, ip)
+}
+
+/// Drops SACK blocks from `seg`, last first, until its payload and
+/// options fit `limit` bytes (the path's MSS: RFC 6691 counts options
+/// against it); returns how many were dropped. A data segment sized to
+/// the MSS less the timestamps has no room for blocks; the ACKs without
+/// data that follow carry them.
+///
+/// ```
+/// use tpa::buf::PoolBuf;
+/// use tpa::wire::tcp::{SackBlock, SackBlocks, TcpFlags};
+/// use tpa_stages::tcp::segment::{OptionsOut, SegmentOut};
+/// use tpa_stages::tcp::seq::SeqNumber;
+/// use tpa_stages::tcp::wire::fit_options;
+/// let blocks = SackBlocks::new(&[SackBlock { left: 1, right: 2 }, SackBlock { left: 5, right: 9 }]);
+/// let mut seg: SegmentOut<PoolBuf> = SegmentOut {
+///     seq: SeqNumber::new(1), ack: SeqNumber::new(1), flags: TcpFlags::ACK, window: 9,
+///     options: OptionsOut { timestamps: Some((1, 1)), sack: blocks, ..OptionsOut::default() },
+///     payload: None,
+/// };
+/// assert_eq!(fit_options(&mut seg, 12 + 4 + 8), 1);
+/// assert_eq!(seg.options.sack.map(|s| s.len()), Some(1));
+/// ```
+pub fn fit_options<B: PacketBuf>(seg: &mut SegmentOut<B>, limit: usize) -> usize {
+    let data = seg.data_len() as usize;
+    let mut dropped = 0;
+    while data + seg.options.wire_len() > limit {
+        let Some(sack) = seg.options.sack else {
+            break;
+        };
+        let keep = sack.len().saturating_sub(1);
+        seg.options.sack = if keep == 0 {
+            None
+        } else {
+            SackBlocks::new(&sack.as_slice()[..keep])
+        };
+        dropped += 1;
+    }
+    dropped
 }
 
 /// Writes the header and options of `seg` into `buf` (empty); returns the
