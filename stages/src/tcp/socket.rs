@@ -534,4 +534,38 @@ mod tests {
         b.events();
         pool().assert_whole();
     }
+
+    #[test]
+    fn unacknowledged_data_times_out_with_an_error_and_a_closed_event() {
+        let cfg = TcpConfig {
+            data_retries: 2,
+            ..TcpConfig::default()
+        };
+        let mut b = Bench::new(cfg);
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
+        let (c, _) = handshake(&mut b, false, l.unwrap(), 5000);
+        let (n, out) = b.call(|cx| send(cx, c, &[7u8; 100]));
+        assert_eq!(n, Ok(100));
+        assert_eq!(out.iter().map(|s| s.payload.len()).sum::<usize>(), 100);
+        // The peer never answers: the retransmission timer backs off until
+        // the retries are spent.
+        let mut kinds = Vec::new();
+        for _ in 0..20 {
+            let Some(at) = b.state.sockets.next_deadline() else {
+                break;
+            };
+            b.timers_at(at.max(b.now_ns));
+            kinds.extend(b.events().into_iter().map(|e| e.kind));
+            if kinds.contains(&EventKind::Closed) {
+                break;
+            }
+        }
+        assert!(kinds.contains(&EventKind::Error(SocketError::TimedOut)), "{kinds:?}");
+        assert!(kinds.contains(&EventKind::Closed), "{kinds:?}");
+        let (r, _) = b.call(|cx| send(cx, c, b"x"));
+        assert!(r.is_err(), "a dead connection takes no data: {r:?}");
+        b.call(|cx| (close(cx, c), close(cx, l.unwrap())));
+        assert!(b.state.sockets.is_empty());
+        pool().assert_whole();
+    }
 }
