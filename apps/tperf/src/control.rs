@@ -1,0 +1,271 @@
+//! The server's side of the control connection and the totals of each
+//! client run, sans IO: data connections add what they saw to their run
+//! ([`Runs::record`]), and the control connection returns the sum once
+//! the client is done and every data connection it announced has ended.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::protocol::{encode_ack, Done, Hello, ServerMismatch, Summary, TestKind, DONE_LEN};
+use crate::session::{Failure, ServerCounts};
+
+/// How long a server waits, after the client's [`Done`], for the data
+/// connections it announced to end before it answers with what it has
+/// (marked incomplete): 10 s.
+pub const RUN_END_PATIENCE_NS: u64 = 10_000_000_000;
+
+/// One run's totals.
+#[derive(Debug, Clone)]
+pub struct RunTotals {
+    /// The run's test.
+    pub test: TestKind,
+    /// What the data connections that ended saw.
+    pub summary: Summary,
+}
+
+/// The runs a server knows, shared by its workers.
+#[derive(Debug, Default)]
+pub struct Runs {
+    runs: Mutex<HashMap<u64, RunTotals>>,
+}
+
+impl Runs {
+    /// No runs yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, RunTotals>> {
+        // A worker that panicked while holding the lock left consistent
+        // counters (plain additions): keep using them.
+        self.runs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A client announced run `run` on its control connection.
+    pub fn open(&self, run: u64, test: TestKind) {
+        self.lock().entry(run).or_insert(RunTotals {
+            test,
+            summary: Summary::default(),
+        });
+    }
+
+    /// A data connection of `run` ended, having carried `counts`, with
+    /// `failure` if it failed. Connections of unknown runs (a client
+    /// without a control connection) are not counted anywhere.
+    pub fn record(&self, run: u64, conn: u64, counts: ServerCounts, failure: Option<&Failure>) {
+        let mut runs = self.lock();
+        let Some(totals) = runs.get_mut(&run) else {
+            return;
+        };
+        let s = &mut totals.summary;
+        s.connections += 1;
+        s.bytes_received += counts.bytes_received;
+        s.bytes_sent += counts.bytes_sent;
+        s.transactions += counts.transactions;
+        match failure {
+            None => {}
+            Some(Failure::Integrity(mismatch)) => {
+                s.integrity_errors += 1;
+                if s.first_mismatch.is_none() {
+                    s.first_mismatch = Some(ServerMismatch {
+                        conn,
+                        mismatch: *mismatch,
+                    });
+                }
+            }
+            Some(_) => s.other_errors += 1,
+        }
+    }
+
+    /// Data connections of `run` that ended so far (`None`: unknown run).
+    pub fn ended(&self, run: u64) -> Option<u64> {
+        self.lock().get(&run).map(|t| t.summary.connections)
+    }
+
+    /// Removes `run` and returns its totals.
+    pub fn close(&self, run: u64) -> Option<RunTotals> {
+        self.lock().remove(&run)
+    }
+}
+
+/// The server's side of one control connection, after its hello.
+#[derive(Debug, Clone)]
+pub struct ControlSession {
+    hello: Hello,
+    out: Vec<u8>,
+    sent: usize,
+    done_buf: [u8; DONE_LEN],
+    done_len: usize,
+    done_at_ns: Option<u64>,
+    done: Option<Done>,
+    answered: bool,
+}
+
+impl ControlSession {
+    /// The control connection of the run `hello` announces (registered in
+    /// `runs`); its ack is queued.
+    pub fn new(hello: Hello, runs: &Runs) -> Self {
+        runs.open(hello.run, hello.test);
+        ControlSession {
+            hello,
+            out: encode_ack().to_vec(),
+            sent: 0,
+            done_buf: [0; DONE_LEN],
+            done_len: 0,
+            done_at_ns: None,
+            done: None,
+            answered: false,
+        }
+    }
+
+    /// The run's hello.
+    pub fn hello(&self) -> &Hello {
+        &self.hello
+    }
+
+    /// Bytes to write now.
+    pub fn pending(&self) -> &[u8] {
+        &self.out[self.sent..]
+    }
+
+    /// The socket took `n` bytes of [`pending`](Self::pending).
+    pub fn wrote(&mut self, n: usize) {
+        self.sent += n;
+    }
+
+    /// Reads the client's [`Done`], received at `now_ns`.
+    pub fn on_read(&mut self, data: &[u8], now_ns: u64) -> Result<(), Failure> {
+        let n = (DONE_LEN - self.done_len).min(data.len());
+        self.done_buf[self.done_len..self.done_len + n].copy_from_slice(&data[..n]);
+        self.done_len += n;
+        if n < data.len() {
+            return Err(Failure::Protocol(
+                "bytes after the end of the run on the control connection".into(),
+            ));
+        }
+        if self.done_len == DONE_LEN && self.done.is_none() {
+            self.done = Some(Done::decode(&self.done_buf)?);
+            self.done_at_ns = Some(now_ns);
+        }
+        Ok(())
+    }
+
+    /// Once the client is done and every connection it announced ended
+    /// (or [`RUN_END_PATIENCE_NS`] passed), queues the run's summary,
+    /// closes the run and returns its totals (once).
+    pub fn poll(&mut self, runs: &Runs, now_ns: u64) -> Option<RunTotals> {
+        let (done, at) = (self.done?, self.done_at_ns?);
+        if self.answered {
+            return None;
+        }
+        let ended = runs.ended(self.hello.run).unwrap_or(0);
+        let waited_too_long = now_ns.saturating_sub(at) > RUN_END_PATIENCE_NS;
+        if ended < done.connections && !waited_too_long {
+            return None;
+        }
+        let mut totals = runs.close(self.hello.run)?;
+        totals.summary.incomplete = ended < done.connections;
+        self.out.extend_from_slice(&totals.summary.encode());
+        self.answered = true;
+        Some(totals)
+    }
+
+    /// Whether the summary was queued and written: the server closes.
+    pub fn is_finished(&self) -> bool {
+        self.answered && self.sent == self.out.len()
+    }
+
+    /// The client closed the connection (early, unless finished): the
+    /// run is forgotten.
+    pub fn on_eof(&mut self, runs: &Runs) {
+        if !self.answered {
+            runs.close(self.hello.run);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pattern::Mismatch;
+    use crate::protocol::{Role, ACK_LEN, SUMMARY_LEN};
+
+    fn control_hello(run: u64) -> Hello {
+        Hello {
+            role: Role::Control,
+            test: TestKind::Write,
+            run,
+            conn: 0,
+            request_size: 100,
+            response_size: 100,
+        }
+    }
+
+    #[test]
+    fn the_summary_waits_for_every_announced_connection() {
+        let runs = Runs::new();
+        let mut c = ControlSession::new(control_hello(7), &runs);
+        assert_eq!(c.pending().len(), ACK_LEN);
+        c.wrote(ACK_LEN);
+        let counts = ServerCounts {
+            bytes_received: 1000,
+            bytes_sent: 0,
+            transactions: 0,
+        };
+        runs.record(7, 0, counts, None);
+        c.on_read(&Done { connections: 2 }.encode(), 1).expect("done");
+        assert!(c.poll(&runs, 2).is_none(), "connection 1 has not ended");
+        let bad = Mismatch {
+            offset: 12,
+            expected: 3,
+            got: 4,
+        };
+        runs.record(7, 1, counts, Some(&Failure::Integrity(bad)));
+        runs.record(8, 0, counts, None); // another run, unknown: not counted
+        let totals = c.poll(&runs, 3).expect("summary");
+        assert_eq!(totals.summary.connections, 2);
+        assert_eq!(totals.summary.bytes_received, 2000);
+        assert_eq!(totals.summary.integrity_errors, 1);
+        assert_eq!(
+            totals.summary.first_mismatch,
+            Some(ServerMismatch {
+                conn: 1,
+                mismatch: bad
+            })
+        );
+        assert!(!totals.summary.incomplete);
+        let bytes: [u8; SUMMARY_LEN] = c.pending().try_into().expect("one summary");
+        assert_eq!(Summary::decode(&bytes), Ok(totals.summary));
+        assert!(c.poll(&runs, 4).is_none(), "answered once");
+        c.wrote(SUMMARY_LEN);
+        assert!(c.is_finished());
+        assert_eq!(runs.ended(7), None, "the run is closed");
+    }
+
+    #[test]
+    fn a_connection_that_never_ends_makes_an_incomplete_summary_in_time() {
+        let runs = Runs::new();
+        let mut c = ControlSession::new(control_hello(9), &runs);
+        c.on_read(&Done { connections: 1 }.encode(), 100).expect("done");
+        assert!(c.poll(&runs, 100 + RUN_END_PATIENCE_NS).is_none());
+        let totals = c.poll(&runs, 101 + RUN_END_PATIENCE_NS).expect("gave up");
+        assert!(totals.summary.incomplete);
+        assert_eq!(totals.summary.connections, 0);
+    }
+
+    #[test]
+    fn bytes_after_done_are_a_protocol_error() {
+        let runs = Runs::new();
+        let mut c = ControlSession::new(control_hello(1), &runs);
+        let mut bytes = Done { connections: 1 }.encode().to_vec();
+        bytes.push(0);
+        assert!(matches!(c.on_read(&bytes, 0), Err(Failure::Protocol(_))));
+        let mut c = ControlSession::new(control_hello(2), &runs);
+        assert!(matches!(
+            c.on_read(&[0; DONE_LEN], 0),
+            Err(Failure::Protocol(_))
+        ));
+        c.on_eof(&runs);
+        assert_eq!(runs.ended(2), None);
+    }
+}
