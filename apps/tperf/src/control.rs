@@ -213,7 +213,8 @@ mod tests {
             transactions: 0,
         };
         runs.record(7, 0, counts, None);
-        c.on_read(&Done { connections: 2 }.encode(), 1).expect("done");
+        c.on_read(&Done { connections: 2 }.encode(), 1)
+            .expect("done");
         assert!(c.poll(&runs, 2).is_none(), "connection 1 has not ended");
         let bad = Mismatch {
             offset: 12,
@@ -246,7 +247,8 @@ mod tests {
     fn a_connection_that_never_ends_makes_an_incomplete_summary_in_time() {
         let runs = Runs::new();
         let mut c = ControlSession::new(control_hello(9), &runs);
-        c.on_read(&Done { connections: 1 }.encode(), 100).expect("done");
+        c.on_read(&Done { connections: 1 }.encode(), 100)
+            .expect("done");
         assert!(c.poll(&runs, 100 + RUN_END_PATIENCE_NS).is_none());
         let totals = c.poll(&runs, 101 + RUN_END_PATIENCE_NS).expect("gave up");
         assert!(totals.summary.incomplete);

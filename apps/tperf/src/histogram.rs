@@ -182,14 +182,22 @@ mod tests {
         for v in 1..=100_000u64 {
             h.record(v * 1000);
         }
-        for (q, truth) in [(0.5, 50_000_000u64), (0.99, 99_000_000), (0.999, 99_900_000)] {
+        for (q, truth) in [
+            (0.5, 50_000_000u64),
+            (0.99, 99_000_000),
+            (0.999, 99_900_000),
+        ] {
             let got = h.quantile(q).expect("values");
             assert!(
                 got >= truth && (got - truth) as f64 <= truth as f64 / 128.0,
                 "q {q}: {got} vs {truth}"
             );
         }
-        assert_eq!(h.quantile(1.0), Some(100_000_000), "clamped to the exact max");
+        assert_eq!(
+            h.quantile(1.0),
+            Some(100_000_000),
+            "clamped to the exact max"
+        );
     }
 
     #[test]
@@ -202,7 +210,10 @@ mod tests {
             h.record(5_000_000);
         }
         assert!(h.quantile(0.99).expect("values") < 20_200);
-        assert!(h.quantile(0.999).expect("values") < 20_200, "rank 9990 is still fast");
+        assert!(
+            h.quantile(0.999).expect("values") < 20_200,
+            "rank 9990 is still fast"
+        );
         assert!(h.quantile(0.9995).expect("values") >= 5_000_000);
     }
 

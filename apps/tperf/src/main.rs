@@ -68,9 +68,11 @@ impl StackArgs {
         if self.kernel {
             Ok(())
         } else {
-            Err("tpa's own TCP stack is not in tpa-tperf yet: run with --kernel \
+            Err(
+                "tpa's own TCP stack is not in tpa-tperf yet: run with --kernel \
                  (the kernel's sockets)"
-                .into())
+                    .into(),
+            )
         }
     }
 }
@@ -159,7 +161,11 @@ fn client(args: ClientArgs) -> ExitCode {
     }
     let message_size = args
         .message_size
-        .unwrap_or(if args.test.is_transactional() { 64 } else { 16 << 10 });
+        .unwrap_or(if args.test.is_transactional() {
+            64
+        } else {
+            16 << 10
+        });
     let config = ClientConfig {
         server: args.server,
         test: args.test,

@@ -59,11 +59,10 @@ impl Pattern {
             *b = self.byte_at(offset + i as u64);
         }
         let len = out.len() as u64;
-        let mut index = (offset + head as u64) / 8;
+        let first = (offset + head as u64) / 8;
         let mut words = out[head..].chunks_exact_mut(8);
-        for chunk in &mut words {
+        for (index, chunk) in (first..).zip(&mut words) {
             chunk.copy_from_slice(&self.word(index).to_le_bytes());
-            index += 1;
         }
         let tail = words.into_remainder();
         let tail_start = offset + len - tail.len() as u64;
@@ -228,7 +227,11 @@ mod tests {
             data.remove(at);
             let mut c = Checker::new(SEED);
             let err = data.chunks(1000).try_for_each(|ch| c.check(ch));
-            assert_eq!(err.map_err(|m| m.offset), Err(at as u64), "byte {at} dropped");
+            assert_eq!(
+                err.map_err(|m| m.offset),
+                Err(at as u64),
+                "byte {at} dropped"
+            );
         }
     }
 

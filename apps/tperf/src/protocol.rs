@@ -225,7 +225,10 @@ impl Hello {
         let test = TestKind::from_code(b[6]).ok_or(DecodeError::Field("test", b[6].into()))?;
         let request_size = u32_at(b, 24);
         let response_size = u32_at(b, 28);
-        for (name, size) in [("request size", request_size), ("response size", response_size)] {
+        for (name, size) in [
+            ("request size", request_size),
+            ("response size", response_size),
+        ] {
             if size == 0 || size > MAX_MESSAGE {
                 return Err(DecodeError::Field(name, size.into()));
             }
@@ -417,12 +420,18 @@ mod tests {
         assert_eq!(Hello::decode(&b), Err(DecodeError::Field("test", 5)));
         let mut b = good;
         b[24..28].copy_from_slice(&0u32.to_le_bytes());
-        assert_eq!(Hello::decode(&b), Err(DecodeError::Field("request size", 0)));
+        assert_eq!(
+            Hello::decode(&b),
+            Err(DecodeError::Field("request size", 0))
+        );
         let mut b = good;
         b[28..32].copy_from_slice(&(MAX_MESSAGE + 1).to_le_bytes());
         assert_eq!(
             Hello::decode(&b),
-            Err(DecodeError::Field("response size", u64::from(MAX_MESSAGE) + 1))
+            Err(DecodeError::Field(
+                "response size",
+                u64::from(MAX_MESSAGE) + 1
+            ))
         );
     }
 
@@ -453,7 +462,10 @@ mod tests {
             Summary::decode(&Summary::default().encode()),
             Ok(Summary::default())
         );
-        assert_eq!(Summary::decode(&[0; SUMMARY_LEN]), Err(DecodeError::NotTperf));
+        assert_eq!(
+            Summary::decode(&[0; SUMMARY_LEN]),
+            Err(DecodeError::NotTperf)
+        );
     }
 
     #[test]

@@ -147,14 +147,20 @@ impl ClientReport {
             ("latency_p99_us", us(lat.quantile(0.99))),
             ("latency_p999_us", us(lat.quantile(0.999))),
             ("latency_min_us", us(lat.min())),
-            ("latency_mean_us", lat.mean().map_or(Value::Null, |m| json!(m / 1e3))),
+            (
+                "latency_mean_us",
+                lat.mean().map_or(Value::Null, |m| json!(m / 1e3)),
+            ),
             ("latency_max_us", us(lat.max())),
             ("connections_opened", json!(s.connections_opened)),
             ("connections_completed", json!(s.connections_completed)),
             ("cpu_user_s", json!(self.cpu.user.as_secs_f64())),
             ("cpu_system_s", json!(self.cpu.system.as_secs_f64())),
             ("cpu_ns_per_byte", per(cpu_ns, bytes)),
-            ("cpu_us_per_transaction", per(cpu_ns / 1e3, s.transactions as f64)),
+            (
+                "cpu_us_per_transaction",
+                per(cpu_ns / 1e3, s.transactions as f64),
+            ),
             ("integrity_errors", json!(s.integrity_errors)),
             ("failed_connections", json!(s.failures)),
         ]
@@ -189,15 +195,19 @@ impl ClientReport {
         for (k, v) in self.fields() {
             m.insert(k.into(), v);
         }
-        let first = self.stats.first_failures.iter().find_map(|f| match f.failure {
-            crate::session::Failure::Integrity(mm) => Some(json!({
-                "connection": f.conn,
-                "offset": mm.offset,
-                "expected": mm.expected,
-                "got": mm.got,
-            })),
-            _ => None,
-        });
+        let first = self
+            .stats
+            .first_failures
+            .iter()
+            .find_map(|f| match f.failure {
+                crate::session::Failure::Integrity(mm) => Some(json!({
+                    "connection": f.conn,
+                    "offset": mm.offset,
+                    "expected": mm.expected,
+                    "got": mm.got,
+                })),
+                _ => None,
+            });
         m.insert("first_integrity_error".into(), first.unwrap_or(Value::Null));
         m.insert("server_view".into(), self.server_fields());
         let problems = self.problems();
@@ -211,22 +221,22 @@ impl ClientReport {
     pub fn table(&self) -> String {
         let mut out = String::new();
         for (k, v) in self.fields() {
-            out.push_str(&format!("{k:<24}{}\n", show(&v)));
+            out.push_str(&format!("{k:<28}{}\n", show(&v)));
         }
         if let Value::Object(server) = self.server_fields() {
             for (k, v) in server {
                 if k == "first_integrity_error" && v.is_null() {
                     continue;
                 }
-                out.push_str(&format!("{:<24}{}\n", format!("server.{k}"), show(&v)));
+                out.push_str(&format!("{:<28}{}\n", format!("server.{k}"), show(&v)));
             }
         }
         let problems = self.problems();
         if problems.is_empty() {
-            out.push_str("result                  ok: every byte checked both ways\n");
+            out.push_str("result                      ok: every byte checked both ways\n");
         } else {
             for p in problems {
-                out.push_str(&format!("problem                 {p}\n"));
+                out.push_str(&format!("problem                     {p}\n"));
             }
         }
         out
@@ -259,10 +269,12 @@ mod tests {
     use crate::session::Failure;
 
     fn report(test: TestKind) -> ClientReport {
-        let mut stats = ClientStats::default();
-        stats.bytes_sent = 1000;
-        stats.bytes_received = 1000;
-        stats.transactions = 10;
+        let mut stats = ClientStats {
+            bytes_sent: 1000,
+            bytes_received: 1000,
+            transactions: 10,
+            ..ClientStats::default()
+        };
         for v in 1..=10 {
             stats.latency.record(v * 1000);
         }
@@ -301,15 +313,18 @@ mod tests {
         let j = r.json();
         assert_eq!(j["transactions_per_s"], json!(5.0));
         let p50 = j["latency_p50_us"].as_f64().expect("a number");
-        assert!((5.0..5.04).contains(&p50), "within the histogram's 1/128: {p50}");
+        assert!(
+            (5.0..5.04).contains(&p50),
+            "within the histogram's 1/128: {p50}"
+        );
         assert_eq!(j["latency_max_us"], json!(10.0));
         assert_eq!(j["cpu_ns_per_byte"], json!(1000.0));
         assert_eq!(j["cpu_us_per_transaction"], json!(200.0));
         assert_eq!(j["server_view"]["bytes_received"], json!(1000));
         assert_eq!(j["ok"], json!(true));
         let t = r.table();
-        assert!(t.contains("transactions_per_s      5.000\n"), "{t}");
-        assert!(t.contains("result                  ok"), "{t}");
+        assert!(t.contains("transactions_per_s          5.000\n"), "{t}");
+        assert!(t.contains("result                      ok"), "{t}");
     }
 
     #[test]
@@ -324,7 +339,10 @@ mod tests {
             }),
         );
         let p = r.problems();
-        assert!(p[0].contains("connection 0: integrity error: byte at offset 5"), "{p:?}");
+        assert!(
+            p[0].contains("connection 0: integrity error: byte at offset 5"),
+            "{p:?}"
+        );
         assert_eq!(r.json()["first_integrity_error"]["offset"], json!(5));
 
         let mut r = report(TestKind::Write);
@@ -340,7 +358,10 @@ mod tests {
             });
         }
         assert!(r.problems()[0].contains("connection 4: byte at offset 77"));
-        assert_eq!(r.json()["server_view"]["first_integrity_error"]["offset"], json!(77));
+        assert_eq!(
+            r.json()["server_view"]["first_integrity_error"]["offset"],
+            json!(77)
+        );
 
         let mut r = report(TestKind::Write);
         if let Ok(s) = &mut r.server {

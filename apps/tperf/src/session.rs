@@ -597,7 +597,8 @@ mod tests {
                 assert_eq!(n, 1000);
                 s.wrote(n);
                 let now = txn * 10_000 + 1_000;
-                c.on_read(&buf[..n], now, &mut stats).expect("intact response");
+                c.on_read(&buf[..n], now, &mut stats)
+                    .expect("intact response");
                 assert_eq!(stats.transactions, txn - u64::from(i < 2));
             }
             assert!(!s.wants_write(), "one response per request");
@@ -687,7 +688,10 @@ mod tests {
         Pattern::new(stream_seed(0xfeed, 3, false)).fill(0, &mut resp);
         resp[777] ^= 1;
         let err = c.on_read(&resp, 1, &mut stats).unwrap_err();
-        assert!(matches!(err, Failure::Integrity(m) if m.offset == 777), "{err}");
+        assert!(
+            matches!(err, Failure::Integrity(m) if m.offset == 777),
+            "{err}"
+        );
     }
 
     #[test]
@@ -713,7 +717,10 @@ mod tests {
         assert!(c.wants_shutdown());
         c.shut_down();
         s.on_eof().expect("clean");
-        assert!(!s.wants_write(), "the server stops streaming at the client's end");
+        assert!(
+            !s.wants_write(),
+            "the server stops streaming at the client's end"
+        );
         assert!(s.is_finished());
     }
 
@@ -778,7 +785,14 @@ mod tests {
         let mut b = ClientStats::default();
         for i in 0..10 {
             a.fail(i, Failure::Io("reset".into()));
-            b.fail(100 + i, Failure::Integrity(Mismatch { offset: i, expected: 1, got: 2 }));
+            b.fail(
+                100 + i,
+                Failure::Integrity(Mismatch {
+                    offset: i,
+                    expected: 1,
+                    got: 2,
+                }),
+            );
         }
         a.bytes_sent = 5;
         b.bytes_sent = 7;

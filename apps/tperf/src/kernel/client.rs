@@ -14,9 +14,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::config::ClientConfig;
 use crate::control::RUN_END_PATIENCE_NS;
 use crate::cpu::process_cpu;
-use crate::protocol::{
-    decode_ack, Done, Role, Summary, ACK_LEN, HELLO_LEN, SUMMARY_LEN,
-};
+use crate::protocol::{decode_ack, Done, Role, Summary, ACK_LEN, HELLO_LEN, SUMMARY_LEN};
 use crate::report::ClientReport;
 use crate::session::{ClientSession, ClientStats, Failure};
 
@@ -242,15 +240,26 @@ impl Worker<'_> {
 
     /// Handles whatever is ready on `slot`: the end of a connect, data
     /// both ways, the end of the connection (then, in `crr`, the next).
-    fn turn(&mut self, poll: &Poll, conns: &mut [Option<Conn>], slot: usize, busy: &mut Vec<usize>) {
+    fn turn(
+        &mut self,
+        poll: &Poll,
+        conns: &mut [Option<Conn>],
+        slot: usize,
+        busy: &mut Vec<usize>,
+    ) {
         let Some(c) = conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         let result = if c.connected {
             self.drive(c)
         } else {
-            self.check_connect(c)
-                .and_then(|up| if up { self.drive(c) } else { Ok(Progress::Idle) })
+            self.check_connect(c).and_then(|up| {
+                if up {
+                    self.drive(c)
+                } else {
+                    Ok(Progress::Idle)
+                }
+            })
         };
         match result {
             Ok(Progress::Idle) => {}
@@ -272,7 +281,11 @@ impl Worker<'_> {
 
     /// Whether the connect completed (`Ok(false)`: not yet).
     fn check_connect(&mut self, c: &mut Conn) -> Result<bool, Failure> {
-        if let Some(e) = c.stream.take_error().map_err(|e| io_failure("connect", &e))? {
+        if let Some(e) = c
+            .stream
+            .take_error()
+            .map_err(|e| io_failure("connect", &e))?
+        {
             return Err(io_failure("connect", &e));
         }
         match c.stream.peer_addr() {
@@ -294,14 +307,15 @@ impl Worker<'_> {
     /// Writes and reads until the socket would block, the connection
     /// ends, or this turn's share of work is done.
     fn drive(&mut self, c: &mut Conn) -> Result<Progress, Failure> {
-        let mut ops = 0;
+        let (mut writes, mut reads, mut more) = (0, 0, false);
         loop {
             let mut progress = false;
             while c.session.wants_write() {
-                if ops == OPS_PER_TURN {
-                    return Ok(Progress::Busy);
+                if writes == OPS_PER_TURN {
+                    more = true;
+                    break;
                 }
-                ops += 1;
+                writes += 1;
                 let limit = self.config.message_size as usize
                     + if c.session.hello_sent() { 0 } else { HELLO_LEN };
                 let n = c.session.fill(&mut self.write_buf[..limit]);
@@ -324,10 +338,11 @@ impl Worker<'_> {
                 progress = true;
             }
             loop {
-                if ops == OPS_PER_TURN {
-                    return Ok(Progress::Busy);
+                if reads == OPS_PER_TURN {
+                    more = true;
+                    break;
                 }
-                ops += 1;
+                reads += 1;
                 match c.stream.read(&mut self.read_buf) {
                     Ok(0) => {
                         c.session.on_eof(&mut self.stats)?;
@@ -335,7 +350,8 @@ impl Worker<'_> {
                     }
                     Ok(k) => {
                         let now = self.now_ns();
-                        c.session.on_read(&self.read_buf[..k], now, &mut self.stats)?;
+                        c.session
+                            .on_read(&self.read_buf[..k], now, &mut self.stats)?;
                         progress = true;
                         if c.session.wants_write() || c.session.wants_shutdown() {
                             break;
@@ -345,6 +361,9 @@ impl Worker<'_> {
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) => return Err(io_failure("read", &e)),
                 }
+            }
+            if more {
+                return Ok(Progress::Busy);
             }
             if !progress {
                 return Ok(Progress::Idle);

@@ -16,7 +16,8 @@ pub use server::{run_server, ServerError};
 
 use crate::session::Failure;
 
-/// Reads and writes one connection may do before the others get a turn.
+/// Reads, and writes, one connection may do in a turn before the others
+/// get theirs (each: a stream one way must not starve the other way).
 const OPS_PER_TURN: u32 = 64;
 /// Bytes read at once.
 const READ_BUF: usize = 128 << 10;

@@ -132,7 +132,11 @@ impl ServerWorker<'_> {
         let mut free: Vec<usize> = Vec::new();
         let mut busy: Vec<usize> = Vec::new();
         while !self.stop.load(Ordering::Relaxed) {
-            let timeout = if busy.is_empty() { TICK } else { Duration::ZERO };
+            let timeout = if busy.is_empty() {
+                TICK
+            } else {
+                Duration::ZERO
+            };
             match poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -149,7 +153,14 @@ impl ServerWorker<'_> {
             // Control connections waiting for their run's other
             // connections get a turn every tick.
             ready.extend(conns.iter().enumerate().filter_map(|(i, c)| {
-                matches!(c, Some(ServerConn { state: State::Control(_), .. })).then_some(i)
+                matches!(
+                    c,
+                    Some(ServerConn {
+                        state: State::Control(_),
+                        ..
+                    })
+                )
+                .then_some(i)
             }));
             ready.sort_unstable();
             ready.dedup();
@@ -254,7 +265,8 @@ impl ServerWorker<'_> {
                         h.run, h.conn
                     );
                 }
-                self.runs.record(h.run, h.conn, s.counts(), failure.as_ref());
+                self.runs
+                    .record(h.run, h.conn, s.counts(), failure.as_ref());
             }
             State::Control(s) => {
                 s.on_eof(self.runs);
@@ -269,7 +281,7 @@ impl ServerWorker<'_> {
     }
 
     fn drive(&mut self, c: &mut ServerConn) -> Result<Progress, Failure> {
-        let mut ops = 0;
+        let (mut writes, mut reads, mut more) = (0, 0, false);
         loop {
             let mut progress = false;
             // Writes.
@@ -281,10 +293,11 @@ impl ServerWorker<'_> {
                         self.write_buf.resize(size, 0);
                     }
                     while s.wants_write() {
-                        if ops == OPS_PER_TURN {
-                            return Ok(Progress::Busy);
+                        if writes == OPS_PER_TURN {
+                            more = true;
+                            break;
                         }
-                        ops += 1;
+                        writes += 1;
                         let n = s.fill(&mut self.write_buf[..size]);
                         match c.stream.write(&self.write_buf[..n]) {
                             Ok(0) => return Err(Failure::Io("write returned 0".into())),
@@ -325,10 +338,11 @@ impl ServerWorker<'_> {
             }
             // Reads.
             loop {
-                if ops == OPS_PER_TURN {
-                    return Ok(Progress::Busy);
+                if reads == OPS_PER_TURN {
+                    more = true;
+                    break;
                 }
-                ops += 1;
+                reads += 1;
                 let n = match c.stream.read(&mut self.read_buf) {
                     Ok(n) => n,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -391,6 +405,9 @@ impl ServerWorker<'_> {
                     break;
                 }
             }
+            if more {
+                return Ok(Progress::Busy);
+            }
             if !progress {
                 return Ok(Progress::Idle);
             }
@@ -401,10 +418,7 @@ impl ServerWorker<'_> {
     fn report_run(&self, totals: &RunTotals, run: u64) {
         let s = &totals.summary;
         let first = s.first_mismatch.map_or(String::new(), |m| {
-            format!(
-                " (first: connection {}: {})",
-                m.conn, m.mismatch
-            )
+            format!(" (first: connection {}: {})", m.conn, m.mismatch)
         });
         println!(
             "run {run:016x}: {} over {} connections: received {} B, sent {} B, \
