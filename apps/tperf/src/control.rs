@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::cpu::CpuTime;
 use crate::protocol::{encode_ack, Done, Hello, ServerMismatch, Summary, TestKind, DONE_LEN};
 use crate::session::{Failure, ServerCounts};
 
@@ -99,12 +100,13 @@ pub struct ControlSession {
     done_at_ns: Option<u64>,
     done: Option<Done>,
     answered: bool,
+    cpu_at_start: CpuTime,
 }
 
 impl ControlSession {
     /// The control connection of the run `hello` announces (registered in
-    /// `runs`); its ack is queued.
-    pub fn new(hello: Hello, runs: &Runs) -> Self {
+    /// `runs`); its ack is queued. `cpu` is the process's CPU time now.
+    pub fn new(hello: Hello, runs: &Runs, cpu: CpuTime) -> Self {
         runs.open(hello.run, hello.test);
         ControlSession {
             hello,
@@ -115,6 +117,7 @@ impl ControlSession {
             done_at_ns: None,
             done: None,
             answered: false,
+            cpu_at_start: cpu,
         }
     }
 
@@ -152,8 +155,14 @@ impl ControlSession {
 
     /// Once the client is done and every connection it announced ended
     /// (or [`RUN_END_PATIENCE_NS`] passed), queues the run's summary,
-    /// closes the run and returns its totals (once).
-    pub fn poll(&mut self, runs: &Runs, now_ns: u64) -> Option<RunTotals> {
+    /// closes the run and returns its totals (once). `cpu` reads the
+    /// process's CPU time (called only then).
+    pub fn poll(
+        &mut self,
+        runs: &Runs,
+        now_ns: u64,
+        cpu: impl FnOnce() -> CpuTime,
+    ) -> Option<RunTotals> {
         let (done, at) = (self.done?, self.done_at_ns?);
         if self.answered {
             return None;
@@ -165,6 +174,9 @@ impl ControlSession {
         }
         let mut totals = runs.close(self.hello.run)?;
         totals.summary.incomplete = ended < done.connections;
+        let used = cpu().since(&self.cpu_at_start);
+        totals.summary.cpu_user_us = used.user.as_micros() as u64;
+        totals.summary.cpu_system_us = used.system.as_micros() as u64;
         self.out.extend_from_slice(&totals.summary.encode());
         self.answered = true;
         Some(totals)
@@ -187,8 +199,16 @@ impl ControlSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::CpuTime;
     use crate::pattern::Mismatch;
     use crate::protocol::{Role, ACK_LEN, SUMMARY_LEN};
+
+    fn cpu_later() -> CpuTime {
+        CpuTime {
+            user: std::time::Duration::from_micros(1500),
+            system: std::time::Duration::from_micros(20),
+        }
+    }
 
     fn control_hello(run: u64) -> Hello {
         Hello {
@@ -204,7 +224,7 @@ mod tests {
     #[test]
     fn the_summary_waits_for_every_announced_connection() {
         let runs = Runs::new();
-        let mut c = ControlSession::new(control_hello(7), &runs);
+        let mut c = ControlSession::new(control_hello(7), &runs, CpuTime::default());
         assert_eq!(c.pending().len(), ACK_LEN);
         c.wrote(ACK_LEN);
         let counts = ServerCounts {
@@ -215,7 +235,10 @@ mod tests {
         runs.record(7, 0, counts, None);
         c.on_read(&Done { connections: 2 }.encode(), 1)
             .expect("done");
-        assert!(c.poll(&runs, 2).is_none(), "connection 1 has not ended");
+        assert!(
+            c.poll(&runs, 2, cpu_later).is_none(),
+            "connection 1 has not ended"
+        );
         let bad = Mismatch {
             offset: 12,
             expected: 3,
@@ -223,7 +246,7 @@ mod tests {
         };
         runs.record(7, 1, counts, Some(&Failure::Integrity(bad)));
         runs.record(8, 0, counts, None); // another run, unknown: not counted
-        let totals = c.poll(&runs, 3).expect("summary");
+        let totals = c.poll(&runs, 3, cpu_later).expect("summary");
         assert_eq!(totals.summary.connections, 2);
         assert_eq!(totals.summary.bytes_received, 2000);
         assert_eq!(totals.summary.integrity_errors, 1);
@@ -235,9 +258,13 @@ mod tests {
             })
         );
         assert!(!totals.summary.incomplete);
+        assert_eq!(
+            (totals.summary.cpu_user_us, totals.summary.cpu_system_us),
+            (1500, 20)
+        );
         let bytes: [u8; SUMMARY_LEN] = c.pending().try_into().expect("one summary");
         assert_eq!(Summary::decode(&bytes), Ok(totals.summary));
-        assert!(c.poll(&runs, 4).is_none(), "answered once");
+        assert!(c.poll(&runs, 4, cpu_later).is_none(), "answered once");
         c.wrote(SUMMARY_LEN);
         assert!(c.is_finished());
         assert_eq!(runs.ended(7), None, "the run is closed");
@@ -246,11 +273,15 @@ mod tests {
     #[test]
     fn a_connection_that_never_ends_makes_an_incomplete_summary_in_time() {
         let runs = Runs::new();
-        let mut c = ControlSession::new(control_hello(9), &runs);
+        let mut c = ControlSession::new(control_hello(9), &runs, CpuTime::default());
         c.on_read(&Done { connections: 1 }.encode(), 100)
             .expect("done");
-        assert!(c.poll(&runs, 100 + RUN_END_PATIENCE_NS).is_none());
-        let totals = c.poll(&runs, 101 + RUN_END_PATIENCE_NS).expect("gave up");
+        assert!(c
+            .poll(&runs, 100 + RUN_END_PATIENCE_NS, cpu_later)
+            .is_none());
+        let totals = c
+            .poll(&runs, 101 + RUN_END_PATIENCE_NS, cpu_later)
+            .expect("gave up");
         assert!(totals.summary.incomplete);
         assert_eq!(totals.summary.connections, 0);
     }
@@ -258,11 +289,11 @@ mod tests {
     #[test]
     fn bytes_after_done_are_a_protocol_error() {
         let runs = Runs::new();
-        let mut c = ControlSession::new(control_hello(1), &runs);
+        let mut c = ControlSession::new(control_hello(1), &runs, CpuTime::default());
         let mut bytes = Done { connections: 1 }.encode().to_vec();
         bytes.push(0);
         assert!(matches!(c.on_read(&bytes, 0), Err(Failure::Protocol(_))));
-        let mut c = ControlSession::new(control_hello(2), &runs);
+        let mut c = ControlSession::new(control_hello(2), &runs, CpuTime::default());
         assert!(matches!(
             c.on_read(&[0; DONE_LEN], 0),
             Err(Failure::Protocol(_))

@@ -97,6 +97,11 @@ impl Histogram {
         self.total
     }
 
+    /// The values counted, added up.
+    pub fn sum(&self) -> u128 {
+        self.sum
+    }
+
     /// The smallest value counted (exact), `None` when empty.
     pub fn min(&self) -> Option<u64> {
         (self.total > 0).then_some(self.min)

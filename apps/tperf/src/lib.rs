@@ -25,6 +25,7 @@ pub mod control;
 pub mod cpu;
 pub mod histogram;
 pub mod kernel;
+pub mod live;
 pub mod pattern;
 pub mod protocol;
 pub mod report;

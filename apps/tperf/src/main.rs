@@ -122,6 +122,10 @@ struct ClientArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Print what moved every SECONDS while the test runs (0: never)
+    /// [default: 1, or 0 with --json; with --json, to standard error].
+    #[arg(short = 'i', long, value_name = "SECONDS", value_parser = parse_duration)]
+    interval: Option<Duration>,
 }
 
 fn usage_error(msg: &str) -> ExitCode {
@@ -179,11 +183,34 @@ fn client(args: ClientArgs) -> ExitCode {
     if let Err(e) = config.validate() {
         return usage_error(&e.to_string());
     }
-    let report = match run_client(&config) {
+    let json = args.json;
+    let interval = args.interval.unwrap_or(if json {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(1)
+    });
+    if !json {
+        println!(
+            "tpa-tperf client: {} to {} over kernel sockets, {} connection(s) in {} worker(s), {} s",
+            config.test,
+            config.server,
+            config.connections,
+            config.workers,
+            config.duration.as_secs_f64()
+        );
+    }
+    let print_interval = |i: &tpa_tperf::live::Interval| {
+        if json {
+            eprintln!("{i}");
+        } else {
+            println!("{i}");
+        }
+    };
+    let report = match run_client(&config, Some(interval), print_interval) {
         Ok(r) => r,
         Err(e) => return usage_error(&e.to_string()),
     };
-    if args.json {
+    if json {
         println!("{}", report.json());
     } else {
         print!("{}", report.table());

@@ -8,7 +8,7 @@
 //! ```text
 //! control:  client → Hello{role: control}       server → Ack (8 bytes)
 //!           ... the data connections run ...
-//!           client → Done{connections} (16)     server → Summary (64), close
+//!           client → Done{connections} (16)     server → Summary (80), close
 //! data:     client → Hello{role: data}, then the test's bytes both ways
 //! ```
 //!
@@ -35,7 +35,7 @@ pub const ACK_LEN: usize = 8;
 /// Bytes of a [`Done`].
 pub const DONE_LEN: usize = 16;
 /// Bytes of a [`Summary`].
-pub const SUMMARY_LEN: usize = 64;
+pub const SUMMARY_LEN: usize = 80;
 /// The largest request or response (16 MiB): a bound on what a hello may
 /// ask of a server.
 pub const MAX_MESSAGE: u32 = 16 << 20;
@@ -323,6 +323,12 @@ pub struct Summary {
     /// Whether the server gave up waiting for some of the client's
     /// connections to end.
     pub incomplete: bool,
+    /// The server process's CPU time in user mode from the run's control
+    /// hello to its summary, in microseconds (other runs at the same time
+    /// included).
+    pub cpu_user_us: u64,
+    /// The same in the kernel.
+    pub cpu_system_us: u64,
 }
 
 impl Summary {
@@ -351,6 +357,8 @@ impl Summary {
         // Error counts are of connections: 32 bits each, saturated.
         b[40..44].copy_from_slice(&saturate(self.integrity_errors).to_le_bytes());
         b[44..48].copy_from_slice(&saturate(self.other_errors).to_le_bytes());
+        b[64..72].copy_from_slice(&self.cpu_user_us.to_le_bytes());
+        b[72..80].copy_from_slice(&self.cpu_system_us.to_le_bytes());
         b
     }
 
@@ -374,6 +382,8 @@ impl Summary {
             other_errors: u32_at(b, 44).into(),
             first_mismatch,
             incomplete: b[4] & 2 != 0,
+            cpu_user_us: u64_at(b, 64),
+            cpu_system_us: u64_at(b, 72),
         })
     }
 }
@@ -456,6 +466,8 @@ mod tests {
                 },
             }),
             incomplete: true,
+            cpu_user_us: 1_234_567,
+            cpu_system_us: 7,
         };
         assert_eq!(Summary::decode(&s.encode()), Ok(s));
         assert_eq!(

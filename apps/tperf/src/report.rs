@@ -184,6 +184,16 @@ impl ClientReport {
                 "got": m.mismatch.got,
             })),
             "incomplete": sum.incomplete,
+            "cpu_user_s": sum.cpu_user_us as f64 / 1e6,
+            "cpu_system_s": sum.cpu_system_us as f64 / 1e6,
+            "cpu_ns_per_byte": per(
+                (sum.cpu_user_us + sum.cpu_system_us) as f64 * 1e3,
+                (sum.bytes_sent + sum.bytes_received) as f64,
+            ),
+            "cpu_us_per_transaction": per(
+                (sum.cpu_user_us + sum.cpu_system_us) as f64,
+                sum.transactions as f64,
+            ),
         })
     }
 
@@ -221,22 +231,22 @@ impl ClientReport {
     pub fn table(&self) -> String {
         let mut out = String::new();
         for (k, v) in self.fields() {
-            out.push_str(&format!("{k:<28}{}\n", show(&v)));
+            out.push_str(&format!("{k:<32}{}\n", show(&v)));
         }
         if let Value::Object(server) = self.server_fields() {
             for (k, v) in server {
                 if k == "first_integrity_error" && v.is_null() {
                     continue;
                 }
-                out.push_str(&format!("{:<28}{}\n", format!("server.{k}"), show(&v)));
+                out.push_str(&format!("{:<32}{}\n", format!("server.{k}"), show(&v)));
             }
         }
         let problems = self.problems();
         if problems.is_empty() {
-            out.push_str("result                      ok: every byte checked both ways\n");
+            out.push_str("result                          ok: every byte checked both ways\n");
         } else {
             for p in problems {
-                out.push_str(&format!("problem                     {p}\n"));
+                out.push_str(&format!("problem                         {p}\n"));
             }
         }
         out
@@ -323,8 +333,8 @@ mod tests {
         assert_eq!(j["server_view"]["bytes_received"], json!(1000));
         assert_eq!(j["ok"], json!(true));
         let t = r.table();
-        assert!(t.contains("transactions_per_s          5.000\n"), "{t}");
-        assert!(t.contains("result                      ok"), "{t}");
+        assert!(t.contains("transactions_per_s              5.000\n"), "{t}");
+        assert!(t.contains("result                          ok"), "{t}");
     }
 
     #[test]

@@ -21,12 +21,20 @@ const SERVER: &str = "127.0.0.1:4040";
 /// The corrupting proxy's address.
 const PROXY: &str = "127.0.0.1:4041";
 
-/// A tperf server in `ns` on [`SERVER`], with two workers.
-fn server(ns: &Netns) -> Background {
+/// A tperf server in `ns` on [`SERVER`], with two workers and `extra`
+/// arguments.
+fn server_with(ns: &Netns, extra: &[&str]) -> Background {
+    let mut argv = vec![TPERF, "server", "--kernel", "-l", SERVER, "-w", "2"];
+    argv.extend_from_slice(extra);
     ns.spawn_until(
-        &[TPERF, "server", "--kernel", "-l", SERVER, "-w", "2"],
+        &argv,
         &format!("tpa-tperf server: listening on {SERVER} (kernel sockets, 2 workers)"),
     )
+}
+
+/// A tperf server in `ns` on [`SERVER`], with two workers.
+fn server(ns: &Netns) -> Background {
+    server_with(ns, &[])
 }
 
 /// Runs the client in `ns` with `args` after `client --kernel --json`;
@@ -246,7 +254,7 @@ fn a_byte_corrupted_towards_the_client_is_reported_with_its_offset() {
 #[test]
 fn a_byte_corrupted_towards_the_server_is_reported_with_its_offset() {
     let ns = Netns::new("tperfbad");
-    let _server = server(&ns);
+    let server = server_with(&ns, &["--runs", "1"]);
     let (code, r, _) = with_corrupting_proxy(&ns, 2, Some(FLIP_AT), None, || {
         client(&ns, &["-s", PROXY, "-t", "write", "-d", "1"])
     });
@@ -266,6 +274,17 @@ fn a_byte_corrupted_towards_the_server_is_reported_with_its_offset() {
             FLIP_AT - 40
         )),
         "{problems}"
+    );
+    // The server, told to serve one run, said the same and ended.
+    let said = server.finish();
+    assert!(
+        said.contains(&format!(
+            ": write over 1 connections: received {} B, sent 0 B, 0 transactions, \
+             1 integrity errors (first: connection 0: byte at offset {}",
+            u(sv, "bytes_received"),
+            FLIP_AT - 40
+        )),
+        "{said}"
     );
 }
 

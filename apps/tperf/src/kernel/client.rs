@@ -14,6 +14,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::config::ClientConfig;
 use crate::control::RUN_END_PATIENCE_NS;
 use crate::cpu::process_cpu;
+use crate::live::{Interval, LiveCounters, Totals};
 use crate::protocol::{decode_ack, Done, Role, Summary, ACK_LEN, HELLO_LEN, SUMMARY_LEN};
 use crate::report::ClientReport;
 use crate::session::{ClientSession, ClientStats, Failure};
@@ -38,9 +39,14 @@ impl core::fmt::Display for ClientError {
 impl std::error::Error for ClientError {}
 
 /// Runs the test of `config` against a tperf server, over the kernel's
-/// sockets. An error only when the run could not start (no server); what
-/// went wrong during the run is in the report.
-pub fn run_client(config: &ClientConfig) -> Result<ClientReport, ClientError> {
+/// sockets; every `interval` (if any), calls `on_interval` with what the
+/// last one moved. An error only when the run could not start (no
+/// server); what went wrong during the run is in the report.
+pub fn run_client(
+    config: &ClientConfig,
+    interval: Option<Duration>,
+    mut on_interval: impl FnMut(&Interval),
+) -> Result<ClientReport, ClientError> {
     let server = config.server;
     let mut control = StdTcpStream::connect_timeout(&server, CONNECT_TIMEOUT)
         .map_err(|e| ClientError(format!("cannot connect to the server at {server}: {e}")))?;
@@ -58,13 +64,52 @@ pub fn run_client(config: &ClientConfig) -> Result<ClientReport, ClientError> {
     let next_conn = AtomicU64::new(0);
     let cpu_before = process_cpu();
     let start = Instant::now();
+    let live: Vec<LiveCounters> = (0..config.workers)
+        .map(|_| LiveCounters::default())
+        .collect();
     let stats = thread::scope(|scope| {
         let workers: Vec<_> = (0..config.workers)
             .map(|w| {
-                let next_conn = &next_conn;
-                scope.spawn(move || worker(config, config.connections_of(w), next_conn, start))
+                let (next_conn, live) = (&next_conn, &live[w as usize]);
+                scope
+                    .spawn(move || worker(config, config.connections_of(w), next_conn, start, live))
             })
             .collect();
+        let totals = || {
+            let mut t = Totals::default();
+            live.iter().for_each(|l| l.add_to(&mut t));
+            t
+        };
+        if let Some(every) = interval.filter(|i| !i.is_zero()) {
+            let mut before = Totals::default();
+            let mut from = Duration::ZERO;
+            while !workers.iter().all(|h| h.is_finished()) {
+                thread::sleep(Duration::from_millis(10).min(every));
+                let now = start.elapsed();
+                if now < from + every {
+                    continue;
+                }
+                let after = totals();
+                on_interval(&Interval {
+                    from_s: from.as_secs_f64(),
+                    to_s: now.as_secs_f64(),
+                    before,
+                    after,
+                });
+                (before, from) = (after, now);
+            }
+            // The end of the last interval: the test's and the drain's.
+            let now = start.elapsed();
+            if now > from + every / 10 {
+                let after = totals();
+                on_interval(&Interval {
+                    from_s: from.as_secs_f64(),
+                    to_s: now.as_secs_f64(),
+                    before,
+                    after,
+                });
+            }
+        }
         let mut all = ClientStats::default();
         for handle in workers {
             match handle.join() {
@@ -117,7 +162,13 @@ struct Conn {
 
 /// A worker: keeps `slots` connections going until the test's time is
 /// up (`crr`: a new one when one ends), then ends them cleanly.
-fn worker(config: &ClientConfig, slots: u32, next_conn: &AtomicU64, start: Instant) -> ClientStats {
+fn worker(
+    config: &ClientConfig,
+    slots: u32,
+    next_conn: &AtomicU64,
+    start: Instant,
+    live: &LiveCounters,
+) -> ClientStats {
     let mut w = Worker {
         config,
         stats: ClientStats::default(),
@@ -190,7 +241,9 @@ fn worker(config: &ClientConfig, slots: u32, next_conn: &AtomicU64, start: Insta
         for slot in ready {
             w.turn(&poll, &mut conns, slot, &mut busy);
         }
+        live.publish(&w.stats);
     }
+    live.publish(&w.stats);
     w.stats
 }
 

@@ -13,6 +13,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::config::ServerConfig;
 use crate::control::{ControlSession, RunTotals, Runs};
+use crate::cpu::process_cpu;
 use crate::protocol::Role;
 use crate::session::{Failure, HelloReader, ServerSession};
 
@@ -316,7 +317,7 @@ impl ServerWorker<'_> {
                     }
                 }
                 State::Control(s) => {
-                    if let Some(totals) = s.poll(self.runs, self.now_ns()) {
+                    if let Some(totals) = s.poll(self.runs, self.now_ns(), process_cpu) {
                         self.report_run(&totals, s.hello().run);
                     }
                     while !s.pending().is_empty() {
@@ -390,7 +391,8 @@ impl ServerWorker<'_> {
                             c.state = State::Data(ServerSession::new(h));
                         }
                         Some(Ok(h)) => {
-                            c.state = State::Control(ControlSession::new(h, self.runs));
+                            c.state =
+                                State::Control(ControlSession::new(h, self.runs, process_cpu()));
                         }
                     }
                 }
