@@ -52,7 +52,8 @@ impl From<DecodeError> for Failure {
 /// A connection's failure, with the connection's number in its run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnFailure {
-    /// The data connection's number (as in its hello).
+    /// The data connection's number (as in its hello), or
+    /// [`NO_CONNECTION`].
     pub conn: u64,
     /// What happened.
     pub failure: Failure,
@@ -60,9 +61,17 @@ pub struct ConnFailure {
 
 impl fmt::Display for ConnFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "connection {}: {}", self.conn, self.failure)
+        if self.conn == NO_CONNECTION {
+            write!(f, "a worker: {}", self.failure)
+        } else {
+            write!(f, "connection {}: {}", self.conn, self.failure)
+        }
     }
 }
+
+/// The connection number of a failure that is a worker's, not a
+/// connection's (an epoll error, say).
+pub const NO_CONNECTION: u64 = u64::MAX;
 
 /// How many failures a client keeps in full (the rest are counted).
 pub const FAILURES_KEPT: usize = 16;
@@ -142,6 +151,8 @@ pub struct ClientSession {
     response_left: u64,
     txn_start_ns: u64,
     stopping: bool,
+    /// `crr`: its one response arrived; the server closes first.
+    answered: bool,
     shut_down: bool,
     finished: bool,
 }
@@ -169,6 +180,7 @@ impl ClientSession {
             response_left: 0,
             txn_start_ns: now_ns,
             stopping: false,
+            answered: false,
             shut_down: false,
             finished: false,
         }
@@ -286,6 +298,7 @@ impl ClientSession {
                 .record(now_ns.saturating_sub(self.txn_start_ns));
             if self.test == TestKind::Crr {
                 self.stopping = true;
+                self.answered = true;
             }
             if !self.stopping {
                 self.request_left = self.request_size;
@@ -295,9 +308,11 @@ impl ClientSession {
         Ok(())
     }
 
-    /// The server ended its stream.
+    /// The server ended its stream (in `crr`, after its response: the
+    /// server closes first, so that TIME_WAIT is on its side and a client
+    /// does not run out of ports; elsewhere after the client's end).
     pub fn on_eof(&mut self, stats: &mut ClientStats) -> Result<(), Failure> {
-        if !self.shut_down || self.response_left > 0 {
+        if !(self.shut_down || self.answered) || self.response_left > 0 {
             return Err(Failure::Protocol(format!(
                 "the server closed the connection before the client did \
                  (client stream offset {}, server stream offset {}{})",
@@ -326,10 +341,12 @@ impl ClientSession {
     }
 
     /// Whether the write side should be shut down now (the test is over
-    /// and nothing more is owed).
+    /// and nothing more is owed; never after a `crr` response: the server
+    /// closes, then the client).
     pub fn wants_shutdown(&self) -> bool {
         self.stopping
             && !self.shut_down
+            && !self.answered
             && (self.hello_sent == 0 || self.hello_sent == HELLO_LEN)
             && self.request_left == 0
             && self.response_left == 0
@@ -340,7 +357,8 @@ impl ClientSession {
         self.shut_down = true;
     }
 
-    /// Whether both sides ended cleanly: the connection may be closed.
+    /// Whether the server ended cleanly with nothing owed either way:
+    /// the connection may be closed.
     pub fn is_finished(&self) -> bool {
         self.finished
     }
@@ -493,6 +511,12 @@ impl ServerSession {
                 data.len()
             )));
         }
+        if test == TestKind::Crr && self.counts.transactions > 0 {
+            return Err(Failure::Protocol(format!(
+                "{} bytes from the client after its crr request",
+                data.len()
+            )));
+        }
         self.rx.check(data).map_err(Failure::Integrity)?;
         self.counts.bytes_received += data.len() as u64;
         if test.is_transactional() {
@@ -517,10 +541,11 @@ impl ServerSession {
         Ok(())
     }
 
-    /// Whether the client ended and nothing more is owed: the server
-    /// closes.
+    /// Whether the server closes now: nothing more is owed and the client
+    /// ended, or (`crr`) its one request was answered.
     pub fn is_finished(&self) -> bool {
-        self.eof && self.response_left == 0
+        self.response_left == 0
+            && (self.eof || (self.hello.test == TestKind::Crr && self.counts.transactions > 0))
     }
 }
 
@@ -645,7 +670,7 @@ mod tests {
     }
 
     #[test]
-    fn crr_is_one_transaction_then_shutdown() {
+    fn crr_is_one_transaction_then_the_server_closes_first() {
         let mut stats = ClientStats::default();
         let mut c = ClientSession::new(hello(TestKind::Crr, 10, 20), 1_000);
         c.connected(5_000);
@@ -653,12 +678,44 @@ mod tests {
         let n = c.fill(&mut buf);
         assert_eq!(n, HELLO_LEN + 10);
         c.wrote(n, &mut stats);
-        let mut resp = [0; 20];
-        Pattern::new(stream_seed(0xfeed, 3, false)).fill(0, &mut resp);
-        c.on_read(&resp, 9_000, &mut stats).expect("intact");
+        let mut s = ServerSession::new(hello(TestKind::Crr, 10, 20));
+        s.on_read(&buf[HELLO_LEN..n]).expect("intact request");
+        assert!(!s.is_finished(), "the response is owed");
+        let mut resp = [0; 100];
+        let r = s.fill(&mut resp);
+        assert_eq!(r, 20);
+        s.wrote(r);
+        assert!(
+            s.is_finished(),
+            "answered: the server closes, without the client's end"
+        );
+        c.on_read(&resp[..r], 9_000, &mut stats).expect("intact");
         assert_eq!(stats.latency.max(), Some(8_000), "from the connect");
         assert!(!c.wants_write());
-        assert!(c.wants_shutdown());
+        assert!(!c.wants_shutdown(), "the client waits for the server's end");
+        c.on_eof(&mut stats)
+            .expect("the server's end after the response");
+        assert!(c.is_finished());
+        assert!(
+            matches!(s.on_read(b"more"), Err(Failure::Protocol(m)) if m.contains("after its crr request"))
+        );
+    }
+
+    #[test]
+    fn a_crr_server_that_closes_before_answering_is_an_error() {
+        let mut stats = ClientStats::default();
+        let mut c = ClientSession::new(hello(TestKind::Crr, 10, 20), 0);
+        let mut buf = [0; 200];
+        let n = c.fill(&mut buf);
+        c.wrote(n, &mut stats);
+        let mut resp = [0; 19];
+        Pattern::new(stream_seed(0xfeed, 3, false)).fill(0, &mut resp);
+        c.on_read(&resp, 1, &mut stats).expect("intact so far");
+        let err = c.on_eof(&mut stats).unwrap_err();
+        assert!(
+            matches!(&err, Failure::Protocol(m) if m.contains("1 bytes of a response missing")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -21,20 +21,20 @@ const SERVER: &str = "127.0.0.1:4040";
 /// The corrupting proxy's address.
 const PROXY: &str = "127.0.0.1:4041";
 
-/// A tperf server in `ns` on [`SERVER`], with two workers and `extra`
+/// A tperf server in `ns` on `addr`, with two workers and `extra`
 /// arguments.
-fn server_with(ns: &Netns, extra: &[&str]) -> Background {
-    let mut argv = vec![TPERF, "server", "--kernel", "-l", SERVER, "-w", "2"];
+fn server_on(ns: &Netns, addr: &str, extra: &[&str]) -> Background {
+    let mut argv = vec![TPERF, "server", "--kernel", "-l", addr, "-w", "2"];
     argv.extend_from_slice(extra);
     ns.spawn_until(
         &argv,
-        &format!("tpa-tperf server: listening on {SERVER} (kernel sockets, 2 workers)"),
+        &format!("tpa-tperf server: listening on {addr} (kernel sockets, 2 workers)"),
     )
 }
 
 /// A tperf server in `ns` on [`SERVER`], with two workers.
 fn server(ns: &Netns) -> Background {
-    server_with(ns, &[])
+    server_on(ns, SERVER, &[])
 }
 
 /// Runs the client in `ns` with `args` after `client --kernel --json`;
@@ -65,15 +65,22 @@ fn f(report: &Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("{key} is not a number in {report:#}"))
 }
 
-/// Runs `test` for a second over 3 connections in 2 workers and checks
-/// the report: passed, every byte checked on both sides and counted the
-/// same by both, the figures of the test present.
+/// Runs `test` for a second over 3 connections in 2 workers against a
+/// server on [`SERVER`], and checks the report.
 fn run_test(test: &str) {
+    run_test_on(test, SERVER);
+}
+
+/// Runs `test` for a second over 3 connections in 2 workers against a
+/// server on `addr` and checks the report: passed, every byte checked on
+/// both sides and counted the same by both, the figures of the test
+/// present.
+fn run_test_on(test: &str, addr: &str) {
     let ns = Netns::new("tperf");
-    let _server = server(&ns);
+    let _server = server_on(&ns, addr, &[]);
     let (code, r, _) = client(
         &ns,
-        &["-s", SERVER, "-t", test, "-d", "1", "-c", "3", "-w", "2"],
+        &["-s", addr, "-t", test, "-d", "1", "-c", "3", "-w", "2"],
     );
     assert_eq!(code, Some(0), "{test}: {r:#}");
     assert_eq!(r["ok"], Value::Bool(true), "{r:#}");
@@ -151,6 +158,33 @@ fn rr() {
 #[test]
 fn crr() {
     run_test("crr");
+}
+
+#[test]
+fn rr_over_ipv6() {
+    run_test_on("rr", "[::1]:4040");
+}
+
+#[test]
+fn a_stranger_is_turned_away_and_the_server_goes_on() {
+    let ns = Netns::new("tperf");
+    let _server = server(&ns);
+    let mut stranger = ns
+        .enter(|| TcpStream::connect(SERVER))
+        .expect("connect to the server");
+    stranger
+        .write_all(b"GET / HTTP/1.1\r\nHost: tperf\r\nAccept: */*\r\n\r\n")
+        .expect("write");
+    let mut rest = Vec::new();
+    // The server closes the connection: an end of stream, or a reset if
+    // it closed with bytes unread; never an answer.
+    match stranger.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty(), "the server answered: {rest:?}"),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}"),
+    }
+    let (code, r, _) = client(&ns, &["-s", SERVER, "-t", "rr", "-d", "0.3"]);
+    assert_eq!(code, Some(0), "{r:#}");
+    assert!(u(&r, "transactions") > 0);
 }
 
 /// Copies `from` to `to`, XOR-ing 0x01 into the byte at `flip` (counted
@@ -254,7 +288,7 @@ fn a_byte_corrupted_towards_the_client_is_reported_with_its_offset() {
 #[test]
 fn a_byte_corrupted_towards_the_server_is_reported_with_its_offset() {
     let ns = Netns::new("tperfbad");
-    let server = server_with(&ns, &["--runs", "1"]);
+    let server = server_on(&ns, SERVER, &["--runs", "1"]);
     let (code, r, _) = with_corrupting_proxy(&ns, 2, Some(FLIP_AT), None, || {
         client(&ns, &["-s", PROXY, "-t", "write", "-d", "1"])
     });

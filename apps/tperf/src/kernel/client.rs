@@ -17,7 +17,7 @@ use crate::cpu::process_cpu;
 use crate::live::{Interval, LiveCounters, Totals};
 use crate::protocol::{decode_ack, Done, Role, Summary, ACK_LEN, HELLO_LEN, SUMMARY_LEN};
 use crate::report::ClientReport;
-use crate::session::{ClientSession, ClientStats, Failure};
+use crate::session::{ClientSession, ClientStats, Failure, NO_CONNECTION};
 
 use super::{io_failure, Progress, OPS_PER_TURN, READ_BUF};
 
@@ -114,7 +114,10 @@ pub fn run_client(
         for handle in workers {
             match handle.join() {
                 Ok(s) => all.merge(&s),
-                Err(_) => all.fail(u64::MAX, Failure::Io("a worker thread panicked".into())),
+                Err(_) => all.fail(
+                    NO_CONNECTION,
+                    Failure::Io("a worker thread panicked".into()),
+                ),
             }
         }
         all
@@ -181,7 +184,7 @@ fn worker(
     let mut poll = match Poll::new() {
         Ok(p) => p,
         Err(e) => {
-            w.stats.fail(u64::MAX, io_failure("epoll_create", &e));
+            w.stats.fail(NO_CONNECTION, io_failure("epoll_create", &e));
             return w.stats;
         }
     };
@@ -231,7 +234,7 @@ fn worker(
             if e.kind() == ErrorKind::Interrupted {
                 continue;
             }
-            w.stats.fail(u64::MAX, io_failure("epoll_wait", &e));
+            w.stats.fail(NO_CONNECTION, io_failure("epoll_wait", &e));
             break;
         }
         let mut ready: Vec<usize> = std::mem::take(&mut busy);

@@ -397,7 +397,7 @@ impl ServerWorker<'_> {
                     }
                 }
                 match &mut c.state {
-                    State::Hello(_) => unreachable!("the hello was read"),
+                    State::Hello(_) => {} // not reached: the hello is complete
                     State::Data(s) => s.on_read(data)?,
                     State::Control(s) => s.on_read(data, now)?,
                 }
