@@ -1,13 +1,18 @@
-//! The server's side of the control connection and the totals of each
-//! client run, sans IO: data connections add what they saw to their run
-//! ([`Runs::record`]), and the control connection returns the sum once
+//! The control connection, sans IO: the client's side ([`ControlClient`]:
+//! hello, ack, then at the end `Done` and the server's summary) and the
+//! server's ([`ControlSession`]), with the totals of each client run that
+//! the server's workers share: data connections add what they saw to their
+//! run ([`Runs::record`]), and the control connection returns the sum once
 //! the client is done and every data connection it announced has ended.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::cpu::CpuTime;
-use crate::protocol::{encode_ack, Done, Hello, ServerMismatch, Summary, TestKind, DONE_LEN};
+use crate::protocol::{
+    decode_ack, encode_ack, Done, Hello, Role, ServerMismatch, Summary, TestKind, ACK_LEN,
+    DONE_LEN, SUMMARY_LEN,
+};
 use crate::session::{Failure, ServerCounts};
 
 /// How long a server waits, after the client's [`Done`], for the data
@@ -196,6 +201,108 @@ impl ControlSession {
     }
 }
 
+/// What the client's control connection is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientPhase {
+    /// The server's ack of the hello.
+    Ack,
+    /// The test runs: nothing comes from the server.
+    Running,
+    /// The summary, after `Done`.
+    Summary,
+    /// Got it.
+    Done,
+}
+
+/// What the server said on the control connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlEvent {
+    /// The server took the run: open the data connections.
+    Accepted,
+    /// The run's summary: the control connection may close.
+    Summary(Summary),
+}
+
+/// The client's side of the control connection.
+#[derive(Debug, Clone)]
+pub struct ControlClient {
+    out: Vec<u8>,
+    sent: usize,
+    input: Vec<u8>,
+    phase: ClientPhase,
+}
+
+impl ControlClient {
+    /// The control connection of the run `hello` announces (a control
+    /// hello, queued).
+    pub fn new(hello: Hello) -> Self {
+        debug_assert_eq!(hello.role, Role::Control);
+        ControlClient {
+            out: hello.encode().to_vec(),
+            sent: 0,
+            input: Vec::with_capacity(SUMMARY_LEN),
+            phase: ClientPhase::Ack,
+        }
+    }
+
+    /// Bytes to write now.
+    pub fn pending(&self) -> &[u8] {
+        &self.out[self.sent..]
+    }
+
+    /// The socket took `n` bytes of [`pending`](Self::pending).
+    pub fn wrote(&mut self, n: usize) {
+        self.sent += n;
+    }
+
+    /// Every data connection ended, `announced` of them with their whole
+    /// hello written: queues `Done`.
+    pub fn finish(&mut self, announced: u64) {
+        if self.phase == ClientPhase::Running {
+            self.out.extend_from_slice(
+                &Done {
+                    connections: announced,
+                }
+                .encode(),
+            );
+            self.phase = ClientPhase::Summary;
+        }
+    }
+
+    /// Reads what the server sent; returns what it completed.
+    pub fn on_read(&mut self, data: &[u8]) -> Result<Option<ControlEvent>, Failure> {
+        let want = match self.phase {
+            ClientPhase::Ack => ACK_LEN,
+            ClientPhase::Summary => SUMMARY_LEN,
+            ClientPhase::Running | ClientPhase::Done => 0,
+        };
+        if self.input.len() + data.len() > want {
+            return Err(Failure::Protocol(format!(
+                "{} unexpected bytes from the server on the control connection",
+                self.input.len() + data.len() - want
+            )));
+        }
+        self.input.extend_from_slice(data);
+        if self.input.len() < want || want == 0 {
+            return Ok(None);
+        }
+        let message = std::mem::take(&mut self.input);
+        match self.phase {
+            ClientPhase::Ack => {
+                decode_ack(message.as_slice().try_into().expect("ACK_LEN bytes"))?;
+                self.phase = ClientPhase::Running;
+                Ok(Some(ControlEvent::Accepted))
+            }
+            _ => {
+                let summary =
+                    Summary::decode(message.as_slice().try_into().expect("SUMMARY_LEN bytes"))?;
+                self.phase = ClientPhase::Done;
+                Ok(Some(ControlEvent::Summary(summary)))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +391,48 @@ mod tests {
             .expect("gave up");
         assert!(totals.summary.incomplete);
         assert_eq!(totals.summary.connections, 0);
+    }
+
+    #[test]
+    fn client_and_server_sides_talk_through_a_run() {
+        let runs = Runs::new();
+        let mut hello = control_hello(5);
+        hello.test = TestKind::Rr;
+        let mut client = ControlClient::new(hello);
+        // The hello, in two pieces, makes the server's session.
+        let bytes = client.pending().to_vec();
+        assert_eq!(bytes.len(), crate::protocol::HELLO_LEN);
+        client.wrote(bytes.len());
+        let mut reader = crate::session::HelloReader::new();
+        assert_eq!(reader.feed(&bytes[..7]).1, None);
+        let got = reader
+            .feed(&bytes[7..])
+            .1
+            .expect("complete")
+            .expect("a hello");
+        let mut server = ControlSession::new(got, &runs, CpuTime::default());
+        // The ack, a byte at a time.
+        let ack = server.pending().to_vec();
+        server.wrote(ack.len());
+        for (i, b) in ack.iter().enumerate() {
+            let event = client.on_read(&[*b]).expect("a good ack");
+            assert_eq!(event.is_some(), i + 1 == ack.len());
+        }
+        // Nothing is owed during the run, and nothing comes.
+        assert!(client.pending().is_empty());
+        assert!(
+            client.clone().on_read(b"x").is_err(),
+            "no bytes while running"
+        );
+        runs.record(5, 0, ServerCounts::default(), None);
+        client.finish(1);
+        server.on_read(client.pending(), 10).expect("a good Done");
+        let totals = server
+            .poll(&runs, 11, cpu_later)
+            .expect("every connection ended");
+        let summary = server.pending().to_vec();
+        let event = client.on_read(&summary).expect("a good summary");
+        assert_eq!(event, Some(ControlEvent::Summary(totals.summary)));
     }
 
     #[test]

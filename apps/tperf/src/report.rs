@@ -123,6 +123,8 @@ impl ClientReport {
         let lat = &s.latency;
         vec![
             ("test", json!(c.test.name())),
+            // The server's lines about the run carry the same id.
+            ("run", json!(format!("{:016x}", c.run))),
             ("server", json!(c.server.to_string())),
             ("stack", json!(self.stack)),
             ("workers", json!(c.workers)),

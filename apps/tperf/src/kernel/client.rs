@@ -2,7 +2,7 @@
 //! the calling thread, and `workers` threads each driving its share of the
 //! data connections with non-blocking sockets and epoll (mio).
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream as StdTcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
@@ -12,10 +12,10 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::config::ClientConfig;
-use crate::control::RUN_END_PATIENCE_NS;
+use crate::control::{ControlClient, ControlEvent, RUN_END_PATIENCE_NS};
 use crate::cpu::process_cpu;
 use crate::live::{Interval, LiveCounters, Totals};
-use crate::protocol::{decode_ack, Done, Role, Summary, ACK_LEN, HELLO_LEN, SUMMARY_LEN};
+use crate::protocol::{Role, Summary, HELLO_LEN};
 use crate::report::ClientReport;
 use crate::session::{ClientSession, ClientStats, Failure, NO_CONNECTION};
 
@@ -50,16 +50,24 @@ pub fn run_client(
     let server = config.server;
     let mut control = StdTcpStream::connect_timeout(&server, CONNECT_TIMEOUT)
         .map_err(|e| ClientError(format!("cannot connect to the server at {server}: {e}")))?;
-    let setup = |control: &mut StdTcpStream| -> io::Result<()> {
-        control.set_nodelay(true)?;
-        control.set_read_timeout(Some(CONNECT_TIMEOUT))?;
-        control.write_all(&config.hello(Role::Control, 0).encode())?;
-        let mut ack = [0; ACK_LEN];
-        control.read_exact(&mut ack)?;
-        decode_ack(&ack).map_err(|e| io::Error::new(ErrorKind::InvalidData, e))
-    };
-    setup(&mut control)
-        .map_err(|e| ClientError(format!("the server at {server} did not take the run: {e}")))?;
+    let mut talk = ControlClient::new(config.hello(Role::Control, 0));
+    control
+        .set_nodelay(true)
+        .and_then(|()| control.set_read_timeout(Some(CONNECT_TIMEOUT)))
+        .map_err(|e| ClientError(format!("control connection: {e}")))?;
+    match exchange(&mut control, &mut talk) {
+        Ok(ControlEvent::Accepted) => {}
+        Ok(other) => {
+            return Err(ClientError(format!(
+                "the server at {server} answered the run's hello with {other:?}"
+            )))
+        }
+        Err(e) => {
+            return Err(ClientError(format!(
+                "the server at {server} did not take the run: {e}"
+            )))
+        }
+    }
 
     let next_conn = AtomicU64::new(0);
     let cpu_before = process_cpu();
@@ -125,7 +133,7 @@ pub fn run_client(
     let elapsed = start.elapsed();
     let cpu = process_cpu().since(&cpu_before);
 
-    let summary = finish_run(&mut control, stats.connections_announced);
+    let summary = finish_run(&mut control, &mut talk, stats.connections_announced);
     Ok(ClientReport {
         config: config.clone(),
         stack: "kernel",
@@ -136,22 +144,43 @@ pub fn run_client(
     })
 }
 
+/// Writes what `talk` has to say on the blocking `control` connection and
+/// reads until the server's next message.
+fn exchange(control: &mut StdTcpStream, talk: &mut ControlClient) -> Result<ControlEvent, String> {
+    control
+        .write_all(talk.pending())
+        .map_err(|e| e.to_string())?;
+    talk.wrote(talk.pending().len());
+    let mut buf = [0; 128];
+    loop {
+        // One message at most: the server sends nothing unasked.
+        let n = control.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the server closed the control connection".into());
+        }
+        if let Some(event) = talk.on_read(&buf[..n]).map_err(|f| f.to_string())? {
+            return Ok(event);
+        }
+    }
+}
+
 /// Tells the server the run is over and reads its summary.
-fn finish_run(control: &mut StdTcpStream, announced: u64) -> Result<Summary, String> {
+fn finish_run(
+    control: &mut StdTcpStream,
+    talk: &mut ControlClient,
+    announced: u64,
+) -> Result<Summary, String> {
     let patience = Duration::from_nanos(RUN_END_PATIENCE_NS) + CONNECT_TIMEOUT;
-    let mut exchange = || -> io::Result<Summary> {
-        control.set_read_timeout(Some(patience))?;
-        control.write_all(
-            &Done {
-                connections: announced,
-            }
-            .encode(),
-        )?;
-        let mut b = [0; SUMMARY_LEN];
-        control.read_exact(&mut b)?;
-        Summary::decode(&b).map_err(|e| io::Error::new(ErrorKind::InvalidData, e))
+    control
+        .set_read_timeout(Some(patience))
+        .map_err(|e| e.to_string())?;
+    talk.finish(announced);
+    let summary = match exchange(control, talk)? {
+        ControlEvent::Summary(s) => Ok(s),
+        other => Err(format!(
+            "the server sent {other:?} instead of the run's summary"
+        )),
     };
-    let summary = exchange().map_err(|e| e.to_string());
     let _ = control.shutdown(Shutdown::Both);
     summary
 }
