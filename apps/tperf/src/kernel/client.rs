@@ -119,18 +119,22 @@ pub fn run_client(
             }
         }
         let mut all = ClientStats::default();
+        let mut last_end = Duration::ZERO;
         for handle in workers {
             match handle.join() {
-                Ok(s) => all.merge(&s),
+                Ok((s, end)) => {
+                    all.merge(&s);
+                    last_end = last_end.max(end);
+                }
                 Err(_) => all.fail(
                     NO_CONNECTION,
                     Failure::Io("a worker thread panicked".into()),
                 ),
             }
         }
-        all
+        (all, last_end)
     });
-    let elapsed = start.elapsed();
+    let (stats, elapsed) = stats;
     let cpu = process_cpu().since(&cpu_before);
 
     let summary = finish_run(&mut control, &mut talk, stats.connections_announced);
@@ -193,14 +197,15 @@ struct Conn {
 }
 
 /// A worker: keeps `slots` connections going until the test's time is
-/// up (`crr`: a new one when one ends), then ends them cleanly.
+/// up (`crr`: a new one when one ends), then ends them cleanly. Returns
+/// its figures and when, since `start`, its last connection ended.
 fn worker(
     config: &ClientConfig,
     slots: u32,
     next_conn: &AtomicU64,
     start: Instant,
     live: &LiveCounters,
-) -> ClientStats {
+) -> (ClientStats, Duration) {
     let mut w = Worker {
         config,
         stats: ClientStats::default(),
@@ -214,7 +219,7 @@ fn worker(
         Ok(p) => p,
         Err(e) => {
             w.stats.fail(NO_CONNECTION, io_failure("epoll_create", &e));
-            return w.stats;
+            return (w.stats, start.elapsed());
         }
     };
     let mut events = Events::with_capacity(1024);
@@ -224,6 +229,7 @@ fn worker(
     }
     let deadline = start + config.duration;
     let mut busy: Vec<usize> = Vec::new();
+    let mut ready: Vec<usize> = Vec::new();
     loop {
         let now = Instant::now();
         if !w.stopped && now >= deadline {
@@ -266,17 +272,18 @@ fn worker(
             w.stats.fail(NO_CONNECTION, io_failure("epoll_wait", &e));
             break;
         }
-        let mut ready: Vec<usize> = std::mem::take(&mut busy);
+        ready.clear();
+        ready.append(&mut busy);
         ready.extend(events.iter().map(|e| e.token().0));
         ready.sort_unstable();
         ready.dedup();
-        for slot in ready {
+        for &slot in &ready {
             w.turn(&poll, &mut conns, slot, &mut busy);
         }
         live.publish(&w.stats);
     }
     live.publish(&w.stats);
-    w.stats
+    (w.stats, start.elapsed())
 }
 
 struct Worker<'a> {

@@ -132,6 +132,8 @@ impl ServerWorker<'_> {
         let mut conns: Vec<Option<ServerConn>> = Vec::new();
         let mut free: Vec<usize> = Vec::new();
         let mut busy: Vec<usize> = Vec::new();
+        let mut ready: Vec<usize> = Vec::new();
+        let mut last_tick = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             let timeout = if busy.is_empty() {
                 TICK
@@ -143,7 +145,8 @@ impl ServerWorker<'_> {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(fail("epoll_wait", e)),
             }
-            let mut ready = std::mem::take(&mut busy);
+            ready.clear();
+            ready.append(&mut busy);
             for ev in events.iter() {
                 if ev.token() == LISTENER {
                     self.accept_all(&poll, &listener, &mut conns, &mut free)?;
@@ -153,19 +156,21 @@ impl ServerWorker<'_> {
             }
             // Control connections waiting for their run's other
             // connections get a turn every tick.
-            ready.extend(conns.iter().enumerate().filter_map(|(i, c)| {
-                matches!(
-                    c,
-                    Some(ServerConn {
+            if last_tick.elapsed() >= TICK {
+                last_tick = Instant::now();
+                for (slot, c) in conns.iter().enumerate() {
+                    if let Some(ServerConn {
                         state: State::Control(_),
                         ..
-                    })
-                )
-                .then_some(i)
-            }));
+                    }) = c
+                    {
+                        ready.push(slot);
+                    }
+                }
+            }
             ready.sort_unstable();
             ready.dedup();
-            for slot in ready {
+            for &slot in &ready {
                 self.turn(&poll, &mut conns, &mut free, slot, &mut busy);
             }
         }
