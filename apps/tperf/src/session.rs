@@ -93,8 +93,9 @@ pub struct ClientStats {
     /// Connections that ended cleanly (both sides closed, nothing
     /// missing).
     pub connections_completed: u64,
-    /// Transaction latency in nanoseconds (`rr`: request to response;
-    /// `crr`: connect to response).
+    /// Transaction latency in nanoseconds (`rr`: from the moment the
+    /// request is due, the previous response's end, to its response's end;
+    /// `crr`: from the connect to the response's end).
     pub latency: Histogram,
     /// Connections that failed, integrity errors included.
     pub failures: u64,
