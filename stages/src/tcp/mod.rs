@@ -12,10 +12,13 @@
 //!   `TPA_TCP_*` environment overrides, validated.
 //! - [`segment`]: a segment as the connection engine sees it (parsed,
 //!   payload zero-copy).
+//! - [`reassembly`]: the receiver's bounded out-of-order queue, and the
+//!   SACK blocks it reports.
 
 pub mod cc;
 pub mod config;
 pub mod isn;
+pub mod reassembly;
 pub mod rto;
 pub mod segment;
 pub mod seq;

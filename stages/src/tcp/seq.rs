@@ -292,6 +292,65 @@ impl fmt::Display for SeqNumber {
     }
 }
 
+/// A half-open range `[start, end)` of sequence space: the bytes a segment
+/// carries, a SACK block (RFC 2018 §3: left edge, right edge).
+///
+/// ```
+/// use tpa_stages::tcp::seq::{SeqNumber, SeqRange};
+/// let r = SeqRange::new(SeqNumber::new(u32::MAX - 1), SeqNumber::new(3));
+/// assert_eq!(r.len(), 5);
+/// assert!(r.contains(SeqNumber::new(0)) && !r.contains(r.end));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SeqRange {
+    /// The first number in the range.
+    pub start: SeqNumber,
+    /// The number just past the range.
+    pub end: SeqNumber,
+}
+
+impl SeqRange {
+    /// The range `[start, end)`.
+    pub const fn new(start: SeqNumber, end: SeqNumber) -> Self {
+        Self { start, end }
+    }
+
+    /// The `len` numbers from `start`.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::seq::{SeqNumber, SeqRange};
+    /// let r = SeqRange::from_len(SeqNumber::new(10), 5);
+    /// assert_eq!(r.end, SeqNumber::new(15));
+    /// ```
+    pub fn from_len(start: SeqNumber, len: u32) -> Self {
+        Self {
+            start,
+            end: start + len,
+        }
+    }
+
+    /// How many numbers the range holds (`end - start` modulo 2^32).
+    pub const fn len(&self) -> u32 {
+        self.end.wrapping_sub(self.start)
+    }
+
+    /// Whether the range holds nothing.
+    pub const fn is_empty(&self) -> bool {
+        self.start.get() == self.end.get()
+    }
+
+    /// Whether `seq` lies in the range.
+    pub const fn contains(&self, seq: SeqNumber) -> bool {
+        seq.is_between(self.start, self.end)
+    }
+}
+
+impl fmt::Debug for SeqRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}, {})", self.start.0, self.end.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
