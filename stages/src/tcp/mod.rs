@@ -14,11 +14,13 @@
 //!   payload zero-copy).
 //! - [`reassembly`]: the receiver's bounded out-of-order queue, and the
 //!   SACK blocks it reports.
+//! - [`sack`]: the sender's SACK scoreboard and RFC 6675 loss recovery.
 
 pub mod cc;
 pub mod config;
 pub mod isn;
 pub mod reassembly;
 pub mod rto;
+pub mod sack;
 pub mod segment;
 pub mod seq;
