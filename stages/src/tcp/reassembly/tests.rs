@@ -180,6 +180,15 @@ fn bounds_refuse_the_newest() {
     );
     q.clear();
     assert!(q.is_empty() && q.bytes() == 0);
+    // `ooo_max_segments = 0`: out-of-order data is never held.
+    let mut none = ReassemblyQueue::from_config(&TcpConfig {
+        ooo_max_segments: 0,
+        ..TcpConfig::default()
+    });
+    assert_eq!(
+        none.insert(s(1), payload(&pool, &[7; 3])),
+        Insert::Refused(Refusal::Segments)
+    );
     pool.assert_whole();
 }
 
