@@ -76,7 +76,15 @@ pub enum Refusal {
     /// The payload is a chain whose segments are shared elsewhere and
     /// could not be trimmed (never the case for buffers fresh off a port).
     Shared,
+    /// Held data and the segment would span more than [`MAX_SPAN`] bytes
+    /// of sequence space: the segment cannot be in the receive window.
+    Span,
 }
+
+/// The most sequence space held data may span: the largest receive window
+/// (RFC 7323 §2.3: 2^30 with window scaling). Within it every held number
+/// is less than 2^31 from every other, so comparisons are exact.
+pub const MAX_SPAN: u32 = 1 << 30;
 
 /// Counters, since the queue was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -96,14 +104,17 @@ pub struct ReassemblyStats {
     pub refused_segments: u64,
     /// Segments refused because a shared chain could not be trimmed.
     pub refused_shared: u64,
+    /// Segments refused because they lie too far from held data.
+    pub refused_span: u64,
 }
 
 /// The bounded out-of-order queue of one connection.
 ///
-/// Every segment handed to [`insert`](Self::insert) must lie within the
+/// Every segment handed to [`insert`](Self::insert) should lie within the
 /// receive window (the engine trims segments to it first, RFC 9293
-/// §3.10.7.4), so that everything held is less than 2^31 bytes apart and
-/// the sequence comparisons are exact.
+/// §3.10.7.4); one that would make held data span more than [`MAX_SPAN`]
+/// is refused, so everything held stays less than 2^31 bytes apart and
+/// the sequence comparisons stay exact whatever the caller passes.
 ///
 /// ```
 /// use tpa::buf::{BufferPool, PacketBuf, Pool};
@@ -231,6 +242,10 @@ impl<B: PacketBuf> ReassemblyQueue<B> {
         if len == 0 {
             return Insert::Empty;
         }
+        if !self.fits_span(seq, len) {
+            self.stats.refused_span += 1;
+            return Insert::Refused(Refusal::Span);
+        }
         let seg = SeqRange::from_len(seq, len as u32);
         // held[..first] end at or before the segment; held[first..past]
         // overlap it; held[past..] start at or after its end.
@@ -334,6 +349,20 @@ impl<B: PacketBuf> ReassemblyQueue<B> {
             bytes: added as u32,
             duplicate,
         }
+    }
+
+    /// Whether held data and `len` bytes at `seq` span at most
+    /// [`MAX_SPAN`] (held data does: offsets from the first held byte are
+    /// exact).
+    fn fits_span(&self, seq: SeqNumber, len: usize) -> bool {
+        let (Some(front), Some(back)) = (self.held.front(), self.held.back()) else {
+            return len <= MAX_SPAN as usize;
+        };
+        let base = front.range.start;
+        let start = i64::from(seq.distance(base));
+        let end = start + len as i64;
+        let held_end = i64::from(back.range.end.wrapping_sub(base));
+        end.max(held_end) - start.min(0) <= i64::from(MAX_SPAN)
     }
 
     fn stamp(&mut self) -> u64 {

@@ -518,7 +518,7 @@ impl SackScoreboard {
                 continue;
             }
             let block = SeqRange::new(block.start.max(self.snd_una), block.end);
-            up.newly_sacked += block.len() - self.sacked.covered(block);
+            up.newly_sacked += block.len().saturating_sub(self.sacked.covered(block));
             if self.sacked.insert_forget_highest(block) {
                 self.stats.forgotten += 1;
             }
@@ -597,14 +597,16 @@ impl SackScoreboard {
         };
         let outstanding = SeqRange::new(from, snd_nxt);
         let mut pipe = if from.lt(snd_nxt) {
-            outstanding.len() - self.sacked.covered(outstanding)
+            outstanding
+                .len()
+                .saturating_sub(self.sacked.covered(outstanding))
         } else {
             0
         };
         for r in self.retransmitted.as_slice() {
             let r = SeqRange::new(r.start, r.end.min(snd_nxt));
             if r.start.lt(r.end) {
-                pipe += r.len() - self.sacked.covered(r);
+                pipe = pipe.saturating_add(r.len().saturating_sub(self.sacked.covered(r)));
             }
         }
         pipe
@@ -715,8 +717,8 @@ impl SackScoreboard {
         if self.in_recovery {
             self.first_rxt_done = true;
         }
-        self.episode_retransmits += 1;
-        self.undo_left += 1;
+        self.episode_retransmits = self.episode_retransmits.saturating_add(1);
+        self.undo_left = self.undo_left.saturating_add(1);
         if let Some(range) = self.clip(seg.range, seg.range.end) {
             if self.retransmitted.insert_join_closest(range) {
                 self.stats.joined += 1;

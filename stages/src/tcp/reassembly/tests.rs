@@ -462,7 +462,7 @@ proptest! {
             rng.shuffle(&mut segs);
             for seg in &segs {
                 if let Some(Insert::Refused(why)) = rx.receive(&pool, &stream, *seg) {
-                    prop_assert!(why != Refusal::Shared, "seed {seed}");
+                    prop_assert!(matches!(why, Refusal::Bytes | Refusal::Segments), "seed {seed}: {why:?}");
                     refused += 1;
                 }
                 prop_assert!(rx.q.bytes() <= max_bytes, "seed {seed}: {} bytes", rx.q.bytes());
@@ -473,6 +473,7 @@ proptest! {
         }
         let st = rx.q.stats();
         prop_assert_eq!(st.refused_bytes + st.refused_segments, refused, "seed {}", seed);
+        prop_assert_eq!(st.refused_shared + st.refused_span, 0, "seed {}", seed);
         prop_assert!(rx.out == stream, "seed {seed} isn {isn}: stream differs");
         prop_assert!(rx.q.is_empty(), "seed {seed}");
         drop(rx);
@@ -547,6 +548,82 @@ proptest! {
             prop_assert!(a > 0 && a < b && b <= len, "seed {seed}: {block:?}");
             prop_assert!(oracle[a..b].all() && !oracle[a - 1], "seed {seed}: {block:?}");
             prop_assert!(b == len || !oracle[b], "seed {seed}: {block:?} not maximal");
+        }
+        drop(q);
+        pool.assert_whole();
+    }
+}
+
+#[test]
+fn a_segment_too_far_from_held_data_is_refused() {
+    let pool = Pool::with_capacity(8).unwrap();
+    let mut q = ReassemblyQueue::new(usize::MAX, 16);
+    q.insert(s(0), payload(&pool, &[1; 10]));
+    // Half a circle away: no order with what is held.
+    let far = s(1 << 31);
+    assert_eq!(
+        q.insert(far, payload(&pool, &[2; 10])),
+        Insert::Refused(Refusal::Span)
+    );
+    // Just inside the span, above and below.
+    let top = s(0) + (MAX_SPAN - 10);
+    assert!(matches!(
+        q.insert(top, payload(&pool, &[3; 10])),
+        Insert::Queued { .. }
+    ));
+    assert_eq!(
+        q.insert(s(0) - 1, payload(&pool, &[4; 1])),
+        Insert::Refused(Refusal::Span)
+    );
+    assert_eq!(q.stats().refused_span, 2);
+    drop(q);
+    pool.assert_whole();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever a caller passes (any sequence numbers, pops at any point),
+    /// nothing panics, held data stays sorted, disjoint and within
+    /// `MAX_SPAN`, the counts add up, and every buffer comes back.
+    #[test]
+    fn any_input_keeps_the_invariants(
+        ops in proptest::collection::vec(
+            (any::<bool>(), prop_oneof![any::<u32>(), 0u32..64, (0u32..64).prop_map(|d| d.wrapping_sub(32))], 0usize..48),
+            1..64,
+        ),
+        base in any::<u32>(),
+        near in any::<bool>(),
+    ) {
+        let pool = Pool::with_capacity(80).unwrap();
+        let mut q = ReassemblyQueue::new(400, 12);
+        let bytes: Vec<u8> = (0..48).collect();
+        for (pop, v, len) in ops {
+            // Mostly close to `base` (overlaps), sometimes anywhere.
+            let seq = if near { s(base) + v } else { s(v) };
+            if pop {
+                while let Some(b) = q.pop_in_order(seq) {
+                    drop(b);
+                }
+            } else {
+                let _ = q.insert(seq, payload(&pool, &bytes[..len]));
+            }
+            let ranges: Vec<_> = q.ranges().collect();
+            for pair in ranges.windows(2) {
+                prop_assert!(pair[0].end.le(pair[1].start), "{:?}", ranges);
+            }
+            for r in &ranges {
+                prop_assert!(!r.is_empty() && r.len() <= MAX_SPAN, "{:?}", ranges);
+            }
+            if let (Some(a), Some(b)) = (ranges.first(), ranges.last()) {
+                prop_assert!(b.end.wrapping_sub(a.start) <= MAX_SPAN, "{:?}", ranges);
+            }
+            let held: usize = ranges.iter().map(|r| r.len() as usize).sum();
+            prop_assert_eq!(held, q.bytes());
+            prop_assert!(q.bytes() <= 400 && q.segments() <= 12);
+            let lens: usize = q.held.iter().map(|h| h.buf.total_len()).sum();
+            prop_assert_eq!(lens, held);
+            let _ = q.sack_blocks(4);
         }
         drop(q);
         pool.assert_whole();

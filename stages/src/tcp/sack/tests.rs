@@ -697,3 +697,59 @@ fn memory_per_connection_stays_small() {
     let size = core::mem::size_of::<SackScoreboard>();
     assert!(size <= 2 * MAX_RANGES * 8 + 128, "{size} bytes");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Blocks and ACKs are the peer's to choose: any values at all leave
+    /// the scoreboard consistent (ranges sorted, disjoint, inside
+    /// `[SND.UNA, SND.NXT]`, at most `MAX_RANGES`), pipe within twice
+    /// what is outstanding, and nothing panics.
+    #[test]
+    fn any_blocks_and_acks_keep_it_consistent(
+        una in any::<u32>(),
+        lens in proptest::collection::vec(1u32..3000, 1..40),
+        acks in proptest::collection::vec(
+            (prop_oneof![any::<u32>(), 0u32..100_000], proptest::collection::vec((any::<u32>(), any::<u32>(), any::<bool>()), 0..=4)),
+            1..40,
+        ),
+        recover in any::<bool>(),
+    ) {
+        let first = SeqNumber::new(una);
+        let total: u32 = lens.iter().sum();
+        let nxt = first + total;
+        let mut sb = SackScoreboard::new(first, 1460);
+        if recover {
+            sb.start_recovery(nxt);
+        }
+        for (ack, blocks) in acks {
+            // Small offsets from SND.UNA mix with values from anywhere.
+            let near = |v: u32| if v < 100_000 { sb.snd_una() + v } else { SeqNumber::new(v) };
+            let ack = near(ack);
+            let wire: Vec<_> = blocks
+                .iter()
+                .map(|&(a, b, rel)| {
+                    let left = if rel { near(a % 100_000) } else { SeqNumber::new(a) };
+                    let right = if rel { left + b % 5000 } else { SeqNumber::new(b) };
+                    SackBlock { left: left.get(), right: right.get() }
+                })
+                .collect();
+            sb.on_ack(ack, &wire, nxt);
+            let una = sb.snd_una();
+            let segs = || contiguous(first, lens.iter().copied()).filter(move |r| r.end.gt(una));
+            let ranges: Vec<_> = sb.sacked_ranges().collect();
+            prop_assert!(ranges.len() <= MAX_RANGES);
+            let mut at = una;
+            for r in &ranges {
+                prop_assert!(at.le(r.start) && r.start.lt(r.end) && r.end.le(nxt), "{:?} una {:?}", ranges, una);
+                at = r.end + 1; // disjoint and not touching
+            }
+            let outstanding = nxt.wrapping_sub(una);
+            prop_assert!(sb.pipe(nxt, segs()) <= 2 * outstanding);
+            if let Some(seg) = sb.next_seg(nxt, segs(), false) {
+                prop_assert!(seg.range.end.gt(una) && seg.range.end.le(nxt));
+                sb.mark_retransmitted(seg);
+            }
+        }
+    }
+}

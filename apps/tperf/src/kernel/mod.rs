@@ -1,0 +1,39 @@
+//! `--kernel`: tperf over the kernel's TCP sockets, the far end of tpa's
+//! tests and the baseline of its benchmarks.
+//!
+//! Each worker thread runs one event loop: non-blocking sockets on an
+//! epoll instance (through mio, edge-triggered), driving the sans-IO
+//! sessions of [`crate::session`] and [`crate::control`]. One loop per
+//! worker rather than a thread per connection: `-c 1000 -w 2` is two
+//! threads, as in the tpa backend to come (a worker polls its stack), and
+//! the CPU per transaction is not that of a thousand threads switching.
+
+mod client;
+mod server;
+
+pub use client::{run_client, ClientError};
+pub use server::{run_server, ServerError};
+
+use crate::session::Failure;
+
+/// Reads, and writes, one connection may do in a turn before the others
+/// get theirs (each: a stream one way must not starve the other way).
+const OPS_PER_TURN: u32 = 64;
+/// Bytes read at once.
+const READ_BUF: usize = 128 << 10;
+
+/// What a turn on a connection ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// Every read and write would block: wait for the next event.
+    Idle,
+    /// Out of this turn's operations: another turn soon, without an event.
+    Busy,
+    /// The connection ended cleanly.
+    Finished,
+}
+
+/// A socket call's error, as a failure naming the call.
+fn io_failure(call: &str, e: &std::io::Error) -> Failure {
+    Failure::Io(format!("{call}: {e}"))
+}

@@ -1,0 +1,230 @@
+//! The `tpa-tperf` command: `server` answers clients, `client` runs one
+//! test against a server and reports.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tpa_tperf::config::{fresh_run_id, parse_duration, parse_size, DEFAULT_PORT};
+use tpa_tperf::kernel::{run_client, run_server};
+use tpa_tperf::{ClientConfig, ServerConfig, TestKind};
+
+/// A TCP benchmark that checks every byte: throughput, transactions per
+/// second, latency percentiles and CPU cost, on tpa or the kernel.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tpa-tperf",
+    version,
+    after_help = "\
+Only --kernel (the kernel's TCP sockets) exists yet; tpa's own stack comes
+next, with its port options (--port, --ip). A run without --kernel is an
+error.
+
+Examples:
+  tpa-tperf server --kernel -l 0.0.0.0:4040 -w 2
+  tpa-tperf client --kernel -s 10.0.0.1:4040 -t rr -m 64 -c 8 -w 2 -d 10
+  tpa-tperf client --kernel -s 10.0.0.1:4040 -t write -m 64k -d 5 --json
+
+Tests:
+  read    the server streams, the client reads (receive throughput)
+  write   the client streams, the server reads (send throughput)
+  rw      both at once on every connection
+  rr      request of -m bytes, response of --response-size, repeated on
+          open connections (transactions/s, latency request to response)
+  crr     connect, one request and response, close, again (latency from
+          the connect to the response)
+
+Every byte both ways is checked against a pattern of its stream offset;
+the client exits with 1 when any byte was wrong or missing on either side,
+a connection failed or nothing was measured, and with 2 on a usage or
+connection error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Serve clients until stopped (or --runs of them).
+    Server(ServerArgs),
+    /// Run one test against a server and report.
+    Client(ClientArgs),
+}
+
+/// Which stack carries the connections.
+#[derive(Debug, Args)]
+struct StackArgs {
+    /// Use the kernel's TCP sockets (required: tpa's own stack is not in
+    /// tpa-tperf yet).
+    #[arg(long)]
+    kernel: bool,
+}
+
+impl StackArgs {
+    fn check(&self) -> Result<(), String> {
+        if self.kernel {
+            Ok(())
+        } else {
+            Err(
+                "tpa's own TCP stack is not in tpa-tperf yet: run with --kernel \
+                 (the kernel's sockets)"
+                    .into(),
+            )
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct ServerArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// The address to listen on, ADDR:PORT (IPv6 as [ADDR]:PORT).
+    #[arg(short = 'l', long, value_name = "ADDR:PORT", default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))]
+    listen: SocketAddr,
+    /// Worker threads.
+    #[arg(short = 'w', long, value_name = "N", default_value_t = 1)]
+    workers: u32,
+    /// Exit after answering this many client runs.
+    #[arg(long, value_name = "N")]
+    runs: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct ClientArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// The server, ADDR:PORT (IPv6 as [ADDR]:PORT).
+    #[arg(short = 's', long, value_name = "ADDR:PORT")]
+    server: SocketAddr,
+    /// The test: read, write, rw, rr or crr.
+    #[arg(short = 't', long, value_name = "TEST")]
+    test: TestKind,
+    /// Bytes of each write (read: of the server's), or of each request in
+    /// rr and crr; with k, m or g for KiB, MiB, GiB [default: 16k for
+    /// read, write, rw; 64 for rr, crr].
+    #[arg(short = 'm', long, value_name = "SIZE", value_parser = parse_size)]
+    message_size: Option<u32>,
+    /// rr, crr: bytes of each response [default: the message size].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    response_size: Option<u32>,
+    /// Connections open at once, over all workers.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 1)]
+    connections: u32,
+    /// Worker threads (at most the connections).
+    #[arg(short = 'w', long, value_name = "N", default_value_t = 1)]
+    workers: u32,
+    /// How long the test runs: seconds, or with ms, s or m.
+    #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration, default_value = "10")]
+    duration: Duration,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Print what moved every SECONDS while the test runs (0: never)
+    /// [default: 1, or 0 with --json; with --json, to standard error].
+    #[arg(short = 'i', long, value_name = "SECONDS", value_parser = parse_duration)]
+    interval: Option<Duration>,
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("tpa-tperf: {msg}");
+    ExitCode::from(2)
+}
+
+fn server(args: ServerArgs) -> ExitCode {
+    if let Err(e) = args.stack.check() {
+        return usage_error(&e);
+    }
+    let config = ServerConfig {
+        listen: args.listen,
+        workers: args.workers,
+        runs: args.runs,
+    };
+    if let Err(e) = config.validate() {
+        return usage_error(&e.to_string());
+    }
+    let workers = config.workers;
+    let result = run_server(&config, |addr| {
+        println!(
+            "tpa-tperf server: listening on {addr} (kernel sockets, {workers} worker{})",
+            if workers == 1 { "" } else { "s" }
+        );
+        let _ = std::io::stdout().flush();
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => usage_error(&e.to_string()),
+    }
+}
+
+fn client(args: ClientArgs) -> ExitCode {
+    if let Err(e) = args.stack.check() {
+        return usage_error(&e);
+    }
+    let message_size = args
+        .message_size
+        .unwrap_or(if args.test.is_transactional() {
+            64
+        } else {
+            16 << 10
+        });
+    let config = ClientConfig {
+        server: args.server,
+        test: args.test,
+        message_size,
+        response_size: args.response_size.unwrap_or(message_size),
+        connections: args.connections,
+        workers: args.workers,
+        duration: args.duration,
+        run: fresh_run_id(),
+    };
+    if let Err(e) = config.validate() {
+        return usage_error(&e.to_string());
+    }
+    let json = args.json;
+    let interval = args.interval.unwrap_or(if json {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(1)
+    });
+    if !json {
+        println!(
+            "tpa-tperf client: {} to {} over kernel sockets, {} connection(s) in {} worker(s), {} s",
+            config.test,
+            config.server,
+            config.connections,
+            config.workers,
+            config.duration.as_secs_f64()
+        );
+    }
+    let print_interval = |i: &tpa_tperf::live::Interval| {
+        if json {
+            eprintln!("{i}");
+        } else {
+            println!("{i}");
+        }
+    };
+    let report = match run_client(&config, Some(interval), print_interval) {
+        Ok(r) => r,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    if json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().mode {
+        Mode::Server(args) => server(args),
+        Mode::Client(args) => client(args),
+    }
+}
