@@ -560,11 +560,15 @@ mod tests {
                 break;
             }
         }
-        assert!(kinds.contains(&EventKind::Error(SocketError::TimedOut)), "{kinds:?}");
+        assert!(
+            kinds.contains(&EventKind::Error(SocketError::TimedOut)),
+            "{kinds:?}"
+        );
         assert!(kinds.contains(&EventKind::Closed), "{kinds:?}");
         let (r, _) = b.call(|cx| send(cx, c, b"x"));
         assert!(r.is_err(), "a dead connection takes no data: {r:?}");
-        b.call(|cx| (close(cx, c), close(cx, l.unwrap())));
+        let (r, _) = b.call(|cx| (close(cx, c), close(cx, l.unwrap())));
+        assert_eq!(r, (Ok(()), Ok(())));
         assert!(b.state.sockets.is_empty());
         pool().assert_whole();
     }
