@@ -51,6 +51,21 @@ use crate::egress::Egress;
 /// # Errors
 ///
 /// As [`TcpSockets::listen`].
+///
+/// ```
+/// # use tpa::app::{SocketError, SocketId};
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Parts;
+/// # use tpa_stages::egress::Egress;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// Serves port 80 on every IPv4 address of the interface.
+/// fn serve<B: PacketBuf, S: Parts<(TcpSockets<B>, Egress<B>)>>(
+///     cx: &mut Cx<'_, B, S>,
+/// ) -> Result<SocketId, SocketError> {
+///     tcp::listen(cx, "0.0.0.0:80".parse().unwrap(), 128)
+/// }
+/// ```
 pub fn listen<B, S>(
     cx: &mut Cx<'_, B, S>,
     local: SocketAddr,
@@ -75,6 +90,27 @@ where
 ///
 /// `NetworkUnreachable` without a route; otherwise as
 /// [`TcpSockets::connect`].
+///
+/// ```
+/// # use std::net::SocketAddr;
+/// # use tpa::app::{SocketError, SocketId};
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::egress::Egress;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// Opens a connection; an unroutable peer is refused at once.
+/// fn open<B: PacketBuf, S: Part<TcpSockets<B>> + Part<Egress<B>>>(
+///     cx: &mut Cx<'_, B, S>,
+///     peer: SocketAddr,
+/// ) -> Option<SocketId> {
+///     match tcp::connect(cx, peer) {
+///         Ok(socket) => Some(socket), // `Writable` follows once established
+///         Err(SocketError::NetworkUnreachable) => None,
+///         Err(_) => None,
+///     }
+/// }
+/// ```
 pub fn connect<B, S>(cx: &mut Cx<'_, B, S>, remote: SocketAddr) -> Result<SocketId, SocketError>
 where
     B: PacketBuf,
@@ -95,6 +131,21 @@ where
 ///
 /// `AddressNotAvailable` for an address not ours; `NetworkUnreachable`
 /// without a route to `remote`; otherwise as [`TcpSockets::connect`].
+///
+/// ```
+/// # use tpa::app::{SocketError, SocketId};
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::egress::Egress;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// From a fixed local port, as a client bound before connecting.
+/// fn open<B: PacketBuf, S: Part<TcpSockets<B>> + Part<Egress<B>>>(
+///     cx: &mut Cx<'_, B, S>,
+/// ) -> Result<SocketId, SocketError> {
+///     tcp::connect_from(cx, "192.0.2.1:4000".parse().unwrap(), "192.0.2.2:80".parse().unwrap())
+/// }
+/// ```
 pub fn connect_from<B, S>(
     cx: &mut Cx<'_, B, S>,
     local: SocketAddr,
@@ -127,6 +178,25 @@ where
 /// # Errors
 ///
 /// `WouldBlock` when none waits; as [`TcpSockets::accept`].
+///
+/// ```
+/// # use tpa::app::{SocketError, SocketId};
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// Takes every connection waiting on `listener`.
+/// fn take_all<B: PacketBuf, S: Part<TcpSockets<B>>>(
+///     cx: &mut Cx<'_, B, S>,
+///     listener: SocketId,
+/// ) -> Vec<SocketId> {
+///     let mut out = Vec::new();
+///     while let Ok((socket, _peer)) = tcp::accept(cx, listener) {
+///         out.push(socket);
+///     }
+///     out
+/// }
+/// ```
 pub fn accept<B, S>(
     cx: &mut Cx<'_, B, S>,
     listener: SocketId,
@@ -147,6 +217,29 @@ where
 /// `WouldBlock` when nothing waits (readiness is edge-triggered:
 /// [`Readable`](tpa::app::EventKind::Readable) comes again once new data
 /// arrives); `ConnectionReset` after a reset; `BadSocket`.
+///
+/// ```
+/// # use tpa::app::{SocketError, SocketId};
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// Counts the bytes waiting, releasing each buffer; `true` at the end.
+/// fn drain<B: PacketBuf, S: Part<TcpSockets<B>>>(
+///     cx: &mut Cx<'_, B, S>,
+///     socket: SocketId,
+///     total: &mut usize,
+/// ) -> bool {
+///     loop {
+///         match tcp::recv(cx, socket) {
+///             Ok(Some(buf)) => *total += buf.total_len(),
+///             Ok(None) => return true,
+///             Err(SocketError::WouldBlock) => return false,
+///             Err(_) => return true,
+///         }
+///     }
+/// }
+/// ```
 pub fn recv<B, S>(cx: &mut Cx<'_, B, S>, socket: SocketId) -> Result<Option<B>, SocketError>
 where
     B: PacketBuf,
@@ -161,6 +254,25 @@ where
 /// # Errors
 ///
 /// As [`recv`].
+///
+/// ```
+/// # use tpa::app::{SocketError, SocketId};
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// Reads a line's worth into `line`.
+/// fn read_some<B: PacketBuf, S: Part<TcpSockets<B>>>(
+///     cx: &mut Cx<'_, B, S>,
+///     socket: SocketId,
+///     line: &mut Vec<u8>,
+/// ) -> Result<usize, SocketError> {
+///     let mut buf = [0u8; 256];
+///     let n = tcp::read(cx, socket, &mut buf)?;
+///     line.extend_from_slice(&buf[..n]);
+///     Ok(n)
+/// }
+/// ```
 pub fn read<B, S>(
     cx: &mut Cx<'_, B, S>,
     socket: SocketId,
@@ -182,6 +294,26 @@ where
 /// says when it has room again); `BrokenPipe` after `shutdown` or
 /// `close`; `NoBuffers` when the pool is empty; as the engine says
 /// otherwise.
+///
+/// ```
+/// # use tpa::app::{SocketError, SocketId};
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// Sends what fits of `data`; the rest waits for `Writable`.
+/// fn write<B: PacketBuf, S: Part<TcpSockets<B>>>(
+///     cx: &mut Cx<'_, B, S>,
+///     socket: SocketId,
+///     data: &[u8],
+/// ) -> usize {
+///     match tcp::send(cx, socket, data) {
+///         Ok(n) => n,
+///         Err(SocketError::WouldBlock) => 0,
+///         Err(_) => 0,
+///     }
+/// }
+/// ```
 pub fn send<B, S>(
     cx: &mut Cx<'_, B, S>,
     socket: SocketId,
@@ -202,6 +334,27 @@ where
 /// # Errors
 ///
 /// As [`send`], with the buffer back.
+///
+/// ```
+/// # use tpa::app::{SocketError, SocketId};
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// Echoes a received buffer without copying it; keeps it when the
+/// /// queue is full.
+/// fn echo<B: PacketBuf, S: Part<TcpSockets<B>>>(
+///     cx: &mut Cx<'_, B, S>,
+///     socket: SocketId,
+///     buf: B,
+/// ) -> Option<B> {
+///     match tcp::send_buf(cx, socket, buf) {
+///         Ok(()) => None,
+///         Err((SocketError::WouldBlock, buf)) => Some(buf),
+///         Err((_, _dropped)) => None,
+///     }
+/// }
+/// ```
 pub fn send_buf<B, S>(
     cx: &mut Cx<'_, B, S>,
     socket: SocketId,
@@ -222,6 +375,18 @@ where
 /// # Errors
 ///
 /// `BadSocket`.
+///
+/// ```
+/// # use tpa::app::SocketId;
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// Whether a whole message fits now.
+/// fn fits<B: PacketBuf, S: Part<TcpSockets<B>>>(cx: &mut Cx<'_, B, S>, s: SocketId, len: usize) -> bool {
+///     tcp::send_space(cx, s).is_ok_and(|room| room >= len)
+/// }
+/// ```
 pub fn send_space<B, S>(cx: &mut Cx<'_, B, S>, socket: SocketId) -> Result<usize, SocketError>
 where
     B: PacketBuf,
@@ -238,6 +403,21 @@ where
 ///
 /// `NotConnected` before the connection is established (as the engine
 /// says); `BadSocket`.
+///
+/// ```
+/// # use tpa::app::{SocketError, SocketId};
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// The request is written: tell the server, keep reading its answer.
+/// fn done_writing<B: PacketBuf, S: Part<TcpSockets<B>>>(
+///     cx: &mut Cx<'_, B, S>,
+///     s: SocketId,
+/// ) -> Result<(), SocketError> {
+///     tcp::shutdown(cx, s)
+/// }
+/// ```
 pub fn shutdown<B, S>(cx: &mut Cx<'_, B, S>, socket: SocketId) -> Result<(), SocketError>
 where
     B: PacketBuf,
@@ -252,6 +432,18 @@ where
 /// # Errors
 ///
 /// `BadSocket`.
+///
+/// ```
+/// # use tpa::app::SocketId;
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// Done with a connection (or a listener): the handle is invalid after.
+/// fn finish<B: PacketBuf, S: Part<TcpSockets<B>>>(cx: &mut Cx<'_, B, S>, s: SocketId) {
+///     let _ = tcp::close(cx, s);
+/// }
+/// ```
 pub fn close<B, S>(cx: &mut Cx<'_, B, S>, socket: SocketId) -> Result<(), SocketError>
 where
     B: PacketBuf,
@@ -265,6 +457,18 @@ where
 /// # Errors
 ///
 /// `BadSocket`.
+///
+/// ```
+/// # use tpa::app::SocketId;
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// A protocol violation: reset the peer.
+/// fn reject<B: PacketBuf, S: Part<TcpSockets<B>>>(cx: &mut Cx<'_, B, S>, s: SocketId) {
+///     let _ = tcp::abort(cx, s);
+/// }
+/// ```
 pub fn abort<B, S>(cx: &mut Cx<'_, B, S>, socket: SocketId) -> Result<(), SocketError>
 where
     B: PacketBuf,
@@ -278,6 +482,18 @@ where
 /// # Errors
 ///
 /// `BadSocket`.
+///
+/// ```
+/// # use tpa::app::SocketId;
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// The smoothed round-trip time, if the socket is a connection.
+/// fn srtt_ns<B: PacketBuf, S: Part<TcpSockets<B>>>(cx: &mut Cx<'_, B, S>, s: SocketId) -> Option<u64> {
+///     tcp::info(cx, s).ok().map(|i| i.rtt_ns)
+/// }
+/// ```
 pub fn info<B, S>(cx: &mut Cx<'_, B, S>, socket: SocketId) -> Result<TcpInfo, SocketError>
 where
     B: PacketBuf,
