@@ -788,4 +788,40 @@ mod tests {
         assert!(b.state.sockets.is_empty());
         pool().assert_whole();
     }
+
+    #[test]
+    fn events_that_do_not_fit_the_queue_come_later_and_the_accept_queue_once() {
+        let mut b = Bench::new(TcpConfig::default());
+        b.state.events = tpa::app::Events::with_capacity(0);
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
+        let l = l.unwrap();
+        let (_, out) = b.input(false, &Seg::syn(1000, 80));
+        let iss = out[0].seq;
+        b.input(false, &from(5000, 1001, Some(iss + 1)));
+        // Neither Accepted nor Writable fits: both wait on the connection.
+        assert!(b.events().is_empty());
+        assert_eq!(b.state.sockets.counters().events_deferred, 2);
+        b.state.events = tpa::app::Events::with_capacity(1);
+        b.call(|_| ());
+        let first = b.events();
+        assert_eq!(first.len(), 1);
+        let c = first[0].socket;
+        assert_eq!(first[0].kind, EventKind::Accepted { listener: l });
+        b.call(|_| ());
+        assert_eq!(
+            b.events()
+                .iter()
+                .map(|e| (e.socket, e.kind))
+                .collect::<Vec<_>>(),
+            [(c, EventKind::Writable)]
+        );
+        let (r, _) = b.call(|cx| (accept(cx, l), accept(cx, l)));
+        assert_eq!(r.0.map(|(s, _)| s), Ok(c));
+        assert_eq!(r.1, Err(SocketError::WouldBlock), "queued once");
+        b.call(|cx| {
+            let _ = (abort(cx, c), close(cx, l));
+        });
+        assert!(b.state.sockets.is_empty());
+        pool().assert_whole();
+    }
 }

@@ -585,9 +585,9 @@ impl<B: PacketBuf> TcpSockets<B> {
         if events.connected && !app_closed {
             c.announced = true;
         }
-        // The handshake completed: a passive connection joins its
-        // listener's accept queue.
-        if events.connected && !active {
+        // The handshake completed just now (not an event raised again): a
+        // passive connection joins its listener's accept queue.
+        if ev.connected && !active {
             if let Some(l) = listener.and_then(|l| self.index(l).ok()) {
                 if let Some(l) = self.listener_entry(l) {
                     l.established(id);
