@@ -43,14 +43,15 @@ pub struct TcpInputCounters {
 /// (after [`TcpSplit`](super::TcpSplit)) and
 ///
 /// - checks and parses them ([`wire::parse`]: `too-short`, `malformed`,
-///   `bad-checksum`, `bad-options`);
+///   `bad-checksum`, `not-for-us`, `bad-options`);
 /// - hands a segment whose 4-tuple has a connection to it (`Consumed`);
 /// - opens a connection for a SYN to a listener (`Consumed`), unless the
 ///   listener's backlog is full ([`BACKLOG_FULL`]) or the table is
 ///   ([`TABLE_FULL`]);
 /// - answers anything else with a reset (RFC 9293 §3.10.7.1), at most
-///   [`ResetConfig::rate`] a second, never for a reset or a frame sent to
-///   a link-layer group: `no-socket` (or `unexpected` for a non-SYN
+///   [`ResetConfig::rate`] a second, never for a reset (segments to a
+///   group address or in a link-layer group's frame are dropped by the
+///   parse as `not-for-us`): `no-socket` (or `unexpected` for a non-SYN
 ///   segment to a listener, which RFC 9293 §3.10.7.2 also resets).
 ///
 /// Its [`poll`](Stage::poll) sends what the connections have to send and
@@ -141,9 +142,6 @@ impl TcpInput {
         B: PacketBuf,
         S: Part<Egress<B>>,
     {
-        if r.link_group {
-            return;
-        }
         let Some(rst) = reset_for(&r.segment) else {
             return;
         };
@@ -288,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn resets_are_rate_limited_and_never_sent_to_a_link_group() {
+    fn resets_are_rate_limited_and_group_frames_dropped() {
         let mut state = TcpState::new();
         let mut stage = TcpInput::new(ResetConfig {
             enabled: true,
@@ -305,7 +303,7 @@ mod tests {
         let mut group = f.clone();
         group[0..6].copy_from_slice(&[0xff; 6]);
         let (name, out) = run(&mut stage, &mut state, 5_000_000_000, &group);
-        assert_eq!((name, out.len()), ("no-socket", 0));
+        assert_eq!((name, out.len()), ("not-for-us", 0));
         pool().assert_whole();
     }
 

@@ -41,9 +41,6 @@ pub struct FourTuple {
 pub struct Received<B> {
     /// The segment's destination (ours) and source (the peer's).
     pub tuple: FourTuple,
-    /// Whether the frame came to a link-layer group address (never
-    /// answered with a RST).
-    pub link_group: bool,
     /// The parsed segment, its payload the received buffer trimmed.
     pub segment: SegmentIn<B>,
 }
@@ -103,6 +100,13 @@ pub fn parse<B: PacketBuf>(p: TcpPacket<B>) -> Result<Received<B>, Reason> {
     if tcp.src_port() == 0 || tcp.dst_port() == 0 || !unicast(src) {
         return Err(Reason::MALFORMED);
     }
+    // TCP is unicast (RFC 9293 §3.9.1.1 ignores a SYN to a group): a
+    // segment to a group address, or in a frame to a link-layer group,
+    // is not for a connection of ours.
+    let link_group = p.buf().data().first().is_some_and(|b| b & 1 != 0);
+    if link_group || !unicast(dst) {
+        return Err(Reason::NOT_FOR_US);
+    }
     let options = TcpOptions::new(&l4[Tcp::LEN..header_len])
         .summary()
         .map_err(|_| BAD_OPTIONS)?;
@@ -113,7 +117,6 @@ pub fn parse<B: PacketBuf>(p: TcpPacket<B>) -> Result<Received<B>, Reason> {
     let (seq, ack, flags, window) = (tcp.seq(), tcp.ack(), tcp.flags(), tcp.window());
     let data_len = l4.len() - header_len;
     let payload_start = p.l4_offset() + header_len;
-    let link_group = p.buf().data().first().is_some_and(|b| b & 1 != 0);
     let payload = if data_len == 0 {
         None
     } else {
@@ -126,7 +129,6 @@ pub fn parse<B: PacketBuf>(p: TcpPacket<B>) -> Result<Received<B>, Reason> {
     };
     Ok(Received {
         tuple,
-        link_group,
         segment: SegmentIn {
             seq: SeqNumber::new(seq),
             ack: SeqNumber::new(ack),
@@ -343,7 +345,6 @@ mod tests {
             let r = parsed(v6, &seg).unwrap();
             assert_eq!(r.tuple.local, SocketAddr::new(us(v6), 80));
             assert_eq!(r.tuple.remote, SocketAddr::new(them(v6), 40000));
-            assert!(!r.link_group);
             let s = &r.segment;
             assert_eq!((s.seq.get(), s.ack.get(), s.window), (0xfffffff0, 77, 1234));
             assert_eq!(s.flags, TcpFlags::ACK | TcpFlags::PSH);
@@ -393,6 +394,22 @@ mod tests {
             ..Seg::syn(1, 80)
         };
         assert_eq!(parsed(false, &opts).unwrap_err(), BAD_OPTIONS);
+        // To all nodes (a group IPv6 input accepts): not for a connection.
+        let mut out = Vec::new();
+        etherparse::PacketBuilder::ethernet2(
+            crate::tcp::testing::THEM_MAC,
+            [0x33, 0x33, 0, 0, 0, 1],
+        )
+        .ipv6(
+            crate::tcp::testing::v6(crate::tcp::testing::THEM6).octets(),
+            crate::tcp::testing::v6("ff02::1").octets(),
+            64,
+        )
+        .tcp(5000, 80, 1, 100)
+        .syn()
+        .write(&mut out, &[])
+        .unwrap();
+        assert_eq!(parse(tcp_packet(&out)).unwrap_err(), Reason::NOT_FOR_US);
         // Port zero.
         let zero = Seg {
             src_port: 0,
