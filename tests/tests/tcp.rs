@@ -581,3 +581,104 @@ fn tshark_reads_every_segment_of_a_transfer_as_good() {
     let data: usize = tcp.iter().map(|r| r[7].parse::<usize>().unwrap()).sum();
     assert_eq!(data, 2 * len, "every byte once: no retransmission");
 }
+
+/// Active opens land on their own worker: a wire with four queues per
+/// end, a pipeline per queue; the client on queue 3 of end A picks a port
+/// whose replies the wire's hash steers back to queue 3, so the transfer
+/// completes there and no other worker of A sees a segment of it. (ARP
+/// lands on queue 0 whatever its target, so every worker is taught its
+/// neighbor first: neighbor caches per worker are another matter.)
+#[test]
+fn an_active_open_picks_a_port_whose_replies_land_on_its_own_queue() {
+    let clock = VirtualClock::new();
+    let pool = Pool::new(PoolConfig {
+        name: "tcp-steer".into(),
+        capacity: 16384,
+        huge_pages: false,
+        ..PoolConfig::default()
+    })
+    .unwrap();
+    let wire = MemoryWire::new(WireConfig {
+        queues: 4,
+        mac_a: MAC_A,
+        mac_b: MAC_B,
+        ring_size: 4096,
+        pool: Some(pool.clone()),
+        clock: clock.clone().into(),
+        ..WireConfig::default()
+    })
+    .unwrap();
+    let len = 64 * 1024;
+    let server: SocketAddr = "192.0.2.2:5001".parse().unwrap();
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for q in 0..4u16 {
+        let mut client = Bulk::new(7, 8, len);
+        client.started = q != 3; // only queue 3's worker connects
+        client.remote = Some(server);
+        let port = wire.port(End::A, q).unwrap();
+        let steering = port.steering();
+        let mut h = host(port, iface(MAC_A, 1), 100 + u64::from(q), client, None)
+            .with_time_source(clock.clone().into());
+        h.state.sockets.set_steering(steering);
+        know(&mut h, "192.0.2.2", MAC_B);
+        a.push(h);
+        let port = wire.port(End::B, q).unwrap();
+        let mut h = host(
+            port,
+            iface(MAC_B, 2),
+            200 + u64::from(q),
+            Bulk::new(8, 7, len),
+            None,
+        )
+        .with_time_source(clock.clone().into());
+        let listener = h
+            .state
+            .sockets
+            .listen("0.0.0.0:5001".parse().unwrap(), 4, &iface(MAC_B, 2))
+            .unwrap();
+        h.app.listener = Some(listener);
+        know(&mut h, "192.0.2.1", MAC_A);
+        b.push(h);
+    }
+    for _ in 0..100_000 {
+        let now = clock.now_ns();
+        for h in a.iter_mut() {
+            h.run_once_at(now);
+        }
+        for h in b.iter_mut() {
+            h.run_once_at(now);
+        }
+        if a[3].app.done() {
+            break;
+        }
+        clock.advance(Duration::from_micros(100));
+    }
+    let c = &a[3].app;
+    assert_eq!((c.sent, c.received, c.mismatch), (len, len, None));
+    assert!(c.closed && c.errors.is_empty(), "{:?}", c.errors);
+    for (q, h) in a.iter().enumerate().take(3) {
+        let stats = &h.tcp4().stats;
+        let seen = stats.total();
+        assert_eq!(seen, 0, "worker {q} of A saw a segment: {stats:?}");
+    }
+    let served: Vec<usize> = b.iter().map(|h| h.app.received).collect();
+    assert_eq!(
+        served.iter().filter(|&&n| n == len).count(),
+        1,
+        "{served:?}"
+    );
+    drop((a, b, wire));
+    pool.assert_whole();
+}
+
+/// Teaches `h`'s egress that `ip` is at `mac`.
+fn know<P: Port<Buf = B>>(h: &mut Host<P>, ip: &str, mac: MacAddr) {
+    h.with_cx(|cx| {
+        let (state, port) = cx.split();
+        let heard = tpa_stages::neighbor::Heard::Solicitation;
+        state
+            .egress
+            .learn_v4(ip.parse().unwrap(), Some(mac), heard, port);
+    });
+}
