@@ -1515,3 +1515,34 @@ fn time_wait_acks_every_retransmitted_fin_and_restarts() {
         assert_eq!(net.a.next_deadline(), Some(now + cfg.time_wait_ns));
     }
 }
+
+#[test]
+fn sack_recovery_repairs_several_losses_in_one_window() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let data: Vec<u8> = (0..12 * 1448u32).map(|i| (i % 251) as u8).collect();
+    net.a.send(&data, &mut || net.pool.alloc()).unwrap();
+    // Lose the 2nd, 5th and 8th segments of the first flight.
+    let first = drain(&mut net.a, net.now);
+    assert_eq!(first.len(), 10);
+    for (i, seg) in first.into_iter().enumerate() {
+        if ![1, 4, 7].contains(&i) {
+            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
+        }
+    }
+    let mut got = Vec::new();
+    net.run_until(10_000, |n| {
+        while let Ok(Some(b)) = n.b.recv() {
+            got.extend_from_slice(b.data());
+        }
+        got.len() == data.len()
+    });
+    assert!(got == data);
+    let info = net.a.info();
+    // One recovery, NextSeg resent the other two holes, nothing twice, no
+    // timeout.
+    assert_eq!(info.fast_retransmits, 1, "{info:?}");
+    assert_eq!(info.sack_retransmits, 2, "{info:?}");
+    assert_eq!(info.total_retrans, 3, "{info:?}");
+    assert_eq!(info.backoffs, 0, "{info:?}");
+}
