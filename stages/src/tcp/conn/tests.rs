@@ -1546,3 +1546,65 @@ fn sack_recovery_repairs_several_losses_in_one_window() {
     assert_eq!(info.total_retrans, 3, "{info:?}");
     assert_eq!(info.backoffs, 0, "{info:?}");
 }
+
+#[test]
+fn small_writes_coalesce_while_their_chunk_is_unsent() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    // Fill cwnd so that the next writes wait.
+    let cwnd = net.a.info().cwnd as usize;
+    net.a
+        .send(&vec![1; cwnd], &mut || net.pool.alloc())
+        .unwrap();
+    let flight = drain(&mut net.a, net.now);
+    assert_eq!(
+        flight.iter().map(|s| s.data_len() as usize).sum::<usize>(),
+        cwnd
+    );
+    for _ in 0..100 {
+        net.a.send(b"0123456789", &mut || net.pool.alloc()).unwrap();
+    }
+    // 1000 bytes in one chunk, not 100 chunks.
+    assert_eq!(net.a.send_queue.sent_ranges().count(), flight.len());
+    let unsent = net.a.send_queue.next_unsent().unwrap();
+    assert_eq!(unsent.len, 1000);
+    for seg in flight {
+        net.ab.send(seg, net.now, &net.pool, &mut net.rng);
+    }
+    settle(&mut net);
+    assert_eq!(net.b.info().bytes_received as usize, cwnd + 1000);
+    assert!(
+        net.ab.log.iter().any(|s| s.3 == 1000),
+        "one 1000-byte segment"
+    );
+}
+
+#[test]
+fn the_receiver_avoids_silly_window_updates() {
+    let cfg_b = TcpConfig {
+        receive_queue_bytes: 8 * 1448,
+        timestamps: false,
+        ..small_cfg()
+    };
+    let cfg_a = TcpConfig {
+        timestamps: false,
+        ..small_cfg()
+    };
+    let mut net = established(&cfg_a, &cfg_b);
+    net.a
+        .send(&vec![5; 8 * 1448], &mut || net.pool.alloc())
+        .unwrap();
+    settle(&mut net);
+    assert_eq!(net.a.info().snd_wnd, 0, "the window is full");
+    // Reading less than a segment's worth announces nothing (RFC 9293
+    // §3.8.6.2.2): the right edge stays.
+    let mut out = [0u8; 1000];
+    assert_eq!(net.b.read(&mut out), Ok(1000));
+    assert!(!net.b.wants_transmit());
+    assert_eq!(net.b.announce_window(), 0);
+    // A full segment's worth more: the window opens, and an update goes.
+    assert_eq!(net.b.read(&mut out), Ok(1000));
+    assert!(net.b.wants_transmit());
+    settle(&mut net);
+    assert_eq!(net.a.info().snd_wnd, 2000);
+}
