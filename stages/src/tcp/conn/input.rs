@@ -276,6 +276,7 @@ impl<B: PacketBuf> Connection<B> {
             return false;
         }
         let window = u32::from(seg.window) << self.neg.snd_wscale;
+        let advanced = ack.gt(self.snd_una);
         let newly_sacked = self.sack_on_ack(seg);
         if ack.gt(self.snd_una) {
             self.on_new_ack(seg, window, now_ns);
@@ -289,9 +290,20 @@ impl<B: PacketBuf> Connection<B> {
                 self.on_dup_ack(now_ns);
             }
         }
-        // RFC 9293 §3.10.7.4: the window update, only from a newer segment.
+        // The window update (RFC 9293 §3.10.7.4 takes it from a segment
+        // newer by SND.WL1/WL2), as Linux's tcp_may_update_window: from
+        // any ACK that moves SND.UNA (else a retransmission from the peer,
+        // old SEG.SEQ and new SEG.ACK, would move SND.UNA but keep an older
+        // window, and SND.UNA + SND.WND would pass the edge the peer
+        // announced), from a newer SEG.SEQ, and from the same SEG.SEQ and
+        // SEG.ACK only to grow or close (two pure ACKs differ in nothing
+        // else: taken out of order, the older one would shrink it).
+        let same = self.snd_wl1 == seg.seq && self.snd_wl2 == ack;
         if ack.ge(self.snd_una)
-            && (self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)))
+            && (advanced
+                || self.snd_wl1.lt(seg.seq)
+                || (self.snd_wl1 == seg.seq && self.snd_wl2.lt(ack))
+                || (same && (window > self.snd_wnd || window == 0)))
         {
             let opened = window > self.snd_wnd;
             self.snd_wnd = window;

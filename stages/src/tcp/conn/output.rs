@@ -74,7 +74,7 @@ impl<B: PacketBuf> Connection<B> {
             Next::WindowProbe => {
                 self.pending.window_probe = false;
                 self.stats.window_probes += 1;
-                match self.send_queue.next_unsent() {
+                let seg = match self.send_queue.next_unsent() {
                     Some(c) => {
                         // RFC 9293 §3.8.6.1: a probe carries data; the
                         // receiver keeps what fits and ACKs with its window.
@@ -83,7 +83,11 @@ impl<B: PacketBuf> Connection<B> {
                         self.with_ack(seq, TcpFlags::PSH, Some(buf), now_ns)
                     }
                     None => self.with_ack(self.snd_max, TcpFlags(0), None, now_ns),
-                }
+                };
+                // The next probe, backed off, in case this one or its
+                // answer is lost.
+                self.update_persist(now_ns);
+                seg
             }
             Next::KeepaliveProbe => {
                 self.pending.keepalive_probe = false;
@@ -191,7 +195,12 @@ impl<B: PacketBuf> Connection<B> {
             Some(pipe) => pipe.saturating_add(chunk.len) <= self.cwnd(),
             None => reach <= self.cwnd(),
         };
-        if reach > self.snd_wnd || !in_cwnd {
+        // Data sent before (a go-back-N resend after a timeout) lay within
+        // the window the peer announced then, and that edge never moves
+        // left (RFC 9293 §3.8.6): only new data is held to SND.WND, so a
+        // window that looks smaller now cannot stall a retransmission.
+        let new_data = chunk.end().gt(self.snd_max);
+        if (new_data && reach > self.snd_wnd) || !in_cwnd {
             return false;
         }
         // Nagle (RFC 9293 §3.7.4): hold a small segment while data is
