@@ -50,6 +50,8 @@ pub struct TcpInfo {
     pub backoffs: u32,
     /// Fast retransmits (three duplicate ACKs).
     pub fast_retransmits: u64,
+    /// Retransmissions chosen by SACK recovery (RFC 6675 NextSeg).
+    pub sack_retransmits: u64,
     /// Segments presumed lost (retransmitted by timeout or fast retransmit).
     pub lost: u64,
     /// Bytes of ours the peer acknowledged.
@@ -107,6 +109,7 @@ impl Default for TcpInfo {
             total_retrans: 0,
             backoffs: 0,
             fast_retransmits: 0,
+            sack_retransmits: 0,
             lost: 0,
             bytes_acked: 0,
             bytes_received: 0,

@@ -276,22 +276,34 @@ impl<B: PacketBuf> Connection<B> {
             return false;
         }
         let window = u32::from(seg.window) << self.neg.snd_wscale;
+        let advanced = ack.gt(self.snd_una);
+        let newly_sacked = self.sack_on_ack(seg);
         if ack.gt(self.snd_una) {
             self.on_new_ack(seg, window, now_ns);
         } else if ack == self.snd_una {
             // RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN,
-            // the same window, while data is outstanding.
-            let duplicate = seg.seq_len() == 0
-                && window == self.snd_wnd
-                && self.snd_max.gt(self.snd_una)
-                && self.state.is_synchronized();
-            if duplicate {
+            // the same window, while data is outstanding; RFC 6675 §2:
+            // with SACK, one that SACKs new data.
+            let outstanding = self.snd_max.gt(self.snd_una) && self.state.is_synchronized();
+            let classic = seg.seq_len() == 0 && window == self.snd_wnd;
+            if outstanding && (classic || newly_sacked > 0) {
                 self.on_dup_ack(now_ns);
             }
         }
-        // RFC 9293 §3.10.7.4: the window update, only from a newer segment.
+        // The window update (RFC 9293 §3.10.7.4 takes it from a segment
+        // newer by SND.WL1/WL2), as Linux's tcp_may_update_window: from
+        // any ACK that moves SND.UNA (else a retransmission from the peer,
+        // old SEG.SEQ and new SEG.ACK, would move SND.UNA but keep an older
+        // window, and SND.UNA + SND.WND would pass the edge the peer
+        // announced), from a newer SEG.SEQ, and from the same SEG.SEQ and
+        // SEG.ACK only to grow or close (two pure ACKs differ in nothing
+        // else: taken out of order, the older one would shrink it).
+        let same = self.snd_wl1 == seg.seq && self.snd_wl2 == ack;
         if ack.ge(self.snd_una)
-            && (self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(ack)))
+            && (advanced
+                || self.snd_wl1.lt(seg.seq)
+                || (self.snd_wl1 == seg.seq && self.snd_wl2.lt(ack))
+                || (same && (window > self.snd_wnd || window == 0)))
         {
             let opened = window > self.snd_wnd;
             self.snd_wnd = window;
@@ -359,7 +371,11 @@ impl<B: PacketBuf> Connection<B> {
                 .cc
                 .on_ack(acked_bytes, ack, now_ns, rtt.or(self.rto.srtt_ns()))
             {
-                AckOutcome::PartialAck => self.pending.retransmit_front = true,
+                // NewReno's partial ACK resends the oldest chunk; with
+                // SACK, NextSeg chooses instead.
+                AckOutcome::PartialAck => {
+                    self.pending.retransmit_front |= !self.in_sack_recovery();
+                }
                 AckOutcome::Normal => self.dup_acks = 0,
             }
         }
@@ -385,10 +401,17 @@ impl<B: PacketBuf> Connection<B> {
         self.stats.dup_acks_in += 1;
         self.dup_acks += 1;
         if self.cc.in_recovery() {
-            self.cc.on_dup_ack();
-        } else if self.dup_acks == DUP_ACK_THRESHOLD {
+            // With SACK, pipe accounts for what left the network; without,
+            // the window is inflated per duplicate (RFC 5681 §3.2 step 4).
+            if !self.in_sack_recovery() {
+                self.cc.on_dup_ack();
+            }
+        } else if (self.dup_acks >= DUP_ACK_THRESHOLD || self.sack_says_lost())
+            && self.sack_may_start_recovery()
+        {
             let flight = self.snd_max.wrapping_sub(self.snd_una);
             self.cc.enter_recovery(flight, self.snd_max, now_ns);
+            self.sack_start_recovery();
             self.pending.retransmit_front = true;
             self.stats.fast_retransmits += 1;
             self.stats.lost += 1;

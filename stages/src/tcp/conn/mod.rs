@@ -7,6 +7,7 @@
 //! - `input`: "segment arrives" (RFC 9293 §3.10.7) in the RFC's order of
 //!   checks, with RFC 5961's and RFC 7323's additions.
 //! - `output`: what `poll_transmit` sends next.
+//! - `recovery`: SACK-based loss recovery (RFC 6675) through `tcp::sack`.
 //! - `timers`: retransmission, delayed ACK, persist, keepalive, TIME_WAIT.
 //! - `app`: the application's calls (send, recv, close...).
 //! - `send_queue`, `receive_queue`: the data held each way.
@@ -24,6 +25,7 @@ mod input;
 mod open;
 mod output;
 mod receive_queue;
+mod recovery;
 mod send_queue;
 mod state;
 mod timers;
@@ -41,6 +43,7 @@ use tpa::buf::PacketBuf;
 use super::cc::{Cc, CongestionControl};
 use super::reassembly::ReassemblyQueue;
 use super::rto::RtoEstimator;
+use super::sack::SackScoreboard;
 use super::seq::{SeqNumber, SeqRange};
 
 use receive_queue::ReceiveQueue;
@@ -202,6 +205,8 @@ pub struct Connection<B: PacketBuf> {
     unacked_bytes: usize,
 
     // Loss recovery and timing.
+    /// The SACK scoreboard, made on the first SACK block received.
+    sack: Option<Box<SackScoreboard>>,
     rto: RtoEstimator,
     cc: Cc,
     dup_acks: u32,
@@ -361,6 +366,7 @@ impl<B: PacketBuf> Connection<B> {
         self.state = State::Closed;
         self.send_queue.clear();
         self.reassembly.clear();
+        self.sack = None;
         if error.is_some() {
             self.receive_queue.clear();
             self.error = error;

@@ -96,6 +96,7 @@ impl<B: PacketBuf> Connection<B> {
             ooo_fin: None,
             dsack: None,
             unacked_bytes: 0,
+            sack: None,
             rto: RtoEstimator::new(cfg.rto()),
             cc: cfg.congestion.controller(u32::from(neg.snd_mss)),
             dup_acks: 0,

@@ -15,6 +15,7 @@ enum Next {
     Rst,
     Syn,
     RetransmitFront,
+    SackRetransmit,
     Data,
     Fin,
     WindowProbe,
@@ -62,6 +63,7 @@ impl<B: PacketBuf> Connection<B> {
                 self.pending.retransmit_front = false;
                 self.retransmit_front(now_ns)
             }
+            Next::SackRetransmit => self.sack_retransmit(now_ns),
             Next::Data => self.data_segment(now_ns),
             Next::Fin => {
                 let seq = self.send_queue.end();
@@ -72,7 +74,7 @@ impl<B: PacketBuf> Connection<B> {
             Next::WindowProbe => {
                 self.pending.window_probe = false;
                 self.stats.window_probes += 1;
-                match self.send_queue.next_unsent() {
+                let seg = match self.send_queue.next_unsent() {
                     Some(c) => {
                         // RFC 9293 §3.8.6.1: a probe carries data; the
                         // receiver keeps what fits and ACKs with its window.
@@ -81,7 +83,11 @@ impl<B: PacketBuf> Connection<B> {
                         self.with_ack(seq, TcpFlags::PSH, Some(buf), now_ns)
                     }
                     None => self.with_ack(self.snd_max, TcpFlags(0), None, now_ns),
-                }
+                };
+                // The next probe, backed off, in case this one or its
+                // answer is lost.
+                self.update_persist(now_ns);
+                seg
             }
             Next::KeepaliveProbe => {
                 self.pending.keepalive_probe = false;
@@ -127,7 +133,11 @@ impl<B: PacketBuf> Connection<B> {
         if self.pending.retransmit_front && self.can_retransmit_front() {
             return Some(Next::RetransmitFront);
         }
-        if self.can_send_data() {
+        let can_send_data = self.can_send_data();
+        if self.sending_state() && self.sack_retransmission(can_send_data).is_some() {
+            return Some(Next::SackRetransmit);
+        }
+        if can_send_data {
             return Some(Next::Data);
         }
         if self.can_send_fin() {
@@ -179,8 +189,18 @@ impl<B: PacketBuf> Connection<B> {
         };
         let reach = chunk.end().wrapping_sub(self.snd_una);
         // The sender never goes beyond the peer's window (RFC 9293
-        // §3.8.6), nor beyond cwnd (RFC 5681 §3.1).
-        if reach > self.snd_wnd || reach > self.cwnd() {
+        // §3.8.6), nor beyond cwnd (RFC 5681 §3.1; during SACK recovery,
+        // cwnd less pipe, RFC 6675 §5 step C).
+        let in_cwnd = match self.sack_pipe() {
+            Some(pipe) => pipe.saturating_add(chunk.len) <= self.cwnd(),
+            None => reach <= self.cwnd(),
+        };
+        // Data sent before (a go-back-N resend after a timeout) lay within
+        // the window the peer announced then, and that edge never moves
+        // left (RFC 9293 §3.8.6): only new data is held to SND.WND, so a
+        // window that looks smaller now cannot stall a retransmission.
+        let new_data = chunk.end().gt(self.snd_max);
+        if (new_data && reach > self.snd_wnd) || !in_cwnd {
             return false;
         }
         // Nagle (RFC 9293 §3.7.4): hold a small segment while data is
@@ -369,10 +389,35 @@ impl<B: PacketBuf> Connection<B> {
         self.with_ack(seq, flags, Some(buf), now_ns)
     }
 
+    /// The chunk NextSeg picked during SACK recovery.
+    fn sack_retransmit(&mut self, now_ns: u64) -> SegmentOut<B> {
+        let can_send_data = self.can_send_data();
+        let picked = self.sack_retransmission(can_send_data).and_then(|n| {
+            let c = self.send_queue.get(n.index)?;
+            Some((n, c.seq, c.buf.clone()))
+        });
+        let Some((next, seq, buf)) = picked else {
+            return self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
+        };
+        self.sack_mark(next);
+        self.stats.total_retrans += 1;
+        self.stats.sack_retransmits += 1;
+        self.rtt_timed = None;
+        if self.timers.rto.is_none() {
+            self.timers.rto = Some(now_ns + self.rto.rto_ns());
+        }
+        self.with_ack(seq, TcpFlags(0), Some(buf), now_ns)
+    }
+
     /// The oldest chunk again (fast retransmit, partial ACK), or the FIN.
     fn retransmit_front(&mut self, now_ns: u64) -> SegmentOut<B> {
         self.stats.total_retrans += 1;
         self.rtt_timed = None;
+        if self.in_sack_recovery() {
+            if let Some(front) = self.front_as_next_seg() {
+                self.sack_mark(front);
+            }
+        }
         match self.send_queue.front() {
             Some(c) => {
                 let (seq, buf) = (c.seq, c.buf.clone());

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use tpa::buf::{PacketBuf, Shared};
 
-use super::super::seq::SeqNumber;
+use super::super::seq::{SeqNumber, SeqRange};
 
 /// One segment's worth of queued data.
 pub(super) struct Chunk<B: PacketBuf> {
@@ -201,6 +201,19 @@ impl<B: PacketBuf> SendQueue<B> {
     /// end once everything was sent).
     pub fn next_seq(&self) -> SeqNumber {
         self.chunks.get(self.next).map_or(self.end, |c| c.seq)
+    }
+
+    /// The chunks transmitted since the last rewind, as sequence ranges
+    /// from the oldest (the sender's segments for `tcp::sack`).
+    pub fn sent_ranges(&self) -> impl Iterator<Item = SeqRange> + Clone + '_ {
+        self.chunks
+            .range(..self.next)
+            .map(|c| SeqRange::from_len(c.seq, c.len))
+    }
+
+    /// The chunk at `index` (0: the oldest).
+    pub fn get(&self, index: usize) -> Option<&Chunk<B>> {
+        self.chunks.get(index)
     }
 
     /// Drops everything (the connection is gone).

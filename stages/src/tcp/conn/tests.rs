@@ -80,7 +80,7 @@ struct Link {
     impair: Impair,
     /// Segments that went into this direction, with the time (for
     /// assertions).
-    log: Vec<(SeqNumber, SeqNumber, TcpFlags, u32, u64)>,
+    log: Vec<(SeqNumber, SeqNumber, TcpFlags, u32, u64, u16)>,
 }
 
 impl Link {
@@ -95,7 +95,7 @@ impl Link {
 
     fn send(&mut self, seg: SegmentOut<PoolBuf>, now: u64, pool: &Pool, rng: &mut Rng) {
         self.log
-            .push((seg.seq, seg.ack, seg.flags, seg.data_len(), now));
+            .push((seg.seq, seg.ack, seg.flags, seg.data_len(), now, seg.window));
         if rng.chance(self.impair.loss) {
             return;
         }
@@ -176,17 +176,18 @@ impl Net {
     }
 
     /// Drains both connections' output into the links, checking that no
-    /// data but a window probe goes beyond the peer's window.
+    /// data but a window probe goes beyond the right edge the peer
+    /// announced (its RCV.NXT + RCV.WND, which never moves left).
     fn flush(&mut self) {
         for side in 0..2 {
             loop {
-                let (conn, link) = if side == 0 {
-                    (&mut self.a, &mut self.ab)
+                let (conn, peer, link) = if side == 0 {
+                    (&mut self.a, &self.b, &mut self.ab)
                 } else {
-                    (&mut self.b, &mut self.ba)
+                    (&mut self.b, &self.a, &mut self.ba)
                 };
                 let probes = conn.stats.window_probes;
-                let edge = conn.snd_una + conn.snd_wnd;
+                let edge = peer.rcv_adv;
                 let Some(seg) = conn.poll_transmit(self.now) else {
                     break;
                 };
@@ -271,6 +272,8 @@ struct Streams {
     /// Per side: `close()` instead of `shutdown()` (only after EOF, so no
     /// unread data resets).
     use_close: [bool; 2],
+    /// Per side: reads per pump at most (a slow application).
+    reads_per_pump: [usize; 2],
 }
 
 impl Streams {
@@ -287,6 +290,7 @@ impl Streams {
             shut: [false, false],
             passive_close: [false, false],
             use_close: [false, false],
+            reads_per_pump: [usize::MAX, usize::MAX],
         }
     }
 
@@ -312,7 +316,7 @@ impl Streams {
                 }
                 self.shut[side] = true;
             }
-            loop {
+            for _ in 0..self.reads_per_pump[side] {
                 if zero_copy {
                     match conn.recv() {
                         Ok(Some(buf)) => {
@@ -347,6 +351,18 @@ impl Streams {
     fn done(&self) -> bool {
         self.eof[0] && self.eof[1]
     }
+
+    /// A measure of the application's progress.
+    fn progress(&self) -> usize {
+        self.sent[0]
+            + self.sent[1]
+            + self.got[0].len()
+            + self.got[1].len()
+            + usize::from(self.eof[0])
+            + usize::from(self.eof[1])
+            + usize::from(self.shut[0])
+            + usize::from(self.shut[1])
+    }
 }
 
 fn small_cfg() -> TcpConfig {
@@ -360,9 +376,21 @@ fn small_cfg() -> TcpConfig {
 /// One seeded run: handshake, random transfers both ways, close, TIME_WAIT,
 /// pools whole. Returns the two infos for assertions.
 fn transfer(seed: u64, impair: Impair, max_bytes: u64) -> [super::TcpInfo; 2] {
+    transfer_with(seed, impair, max_bytes, false)
+}
+
+/// [`transfer`], optionally with small queues and slow readers (zero
+/// windows, persist probes and window updates under impairment).
+fn transfer_with(seed: u64, impair: Impair, max_bytes: u64, cramped: bool) -> [super::TcpInfo; 2] {
     let mut rng = Rng(seed ^ 0x5eed);
     let mut cfg_a = small_cfg();
     let mut cfg_b = small_cfg();
+    if cramped {
+        for cfg in [&mut cfg_a, &mut cfg_b] {
+            cfg.receive_queue_bytes = 2000 + rng.below(20_000) as usize;
+            cfg.send_queue_bytes = 1000 + rng.below(30_000) as usize;
+        }
+    }
     // Vary the options so every combination is negotiated somewhere.
     cfg_a.timestamps = rng.chance(800);
     cfg_b.timestamps = rng.chance(800);
@@ -381,20 +409,30 @@ fn transfer(seed: u64, impair: Impair, max_bytes: u64) -> [super::TcpInfo; 2] {
     let passive = rng.below(3);
     streams.passive_close = [passive == 1, passive == 2];
     streams.use_close = [rng.chance(500), rng.chance(500)];
+    if cramped {
+        streams.reads_per_pump = [1 + rng.below(2) as usize, 1 + rng.below(2) as usize];
+    }
     for _ in 0..2_000_000 {
         streams.pump(&mut net, zero_copy);
         if streams.done() && net.a.is_closed() && net.b.is_closed() {
             break;
         }
         if !net.step() {
+            // Nothing on the wire and no timer: only the application can
+            // move things on.
+            let before = streams.progress();
             streams.pump(&mut net, zero_copy);
-            break;
+            if streams.progress() == before && !net.a.wants_transmit() && !net.b.wants_transmit() {
+                break;
+            }
         }
     }
     assert!(
         streams.done(),
-        "streams not finished: eof {:?}",
-        streams.eof
+        "streams not finished: eof {:?}\na {:?}\nb {:?}",
+        streams.eof,
+        net.a.info(),
+        net.b.info()
     );
     assert_eq!(streams.got[1].len(), streams.to_send[0].len(), "a→b length");
     assert_eq!(streams.got[0].len(), streams.to_send[1].len(), "b→a length");
@@ -498,6 +536,25 @@ fn transfers_under_loss_duplication_and_reordering() {
     }
     eprintln!("{totals:?}");
     assert!(totals.retrans > 0 && totals.fast > 0 && totals.out_of_order > 0);
+}
+
+#[test]
+fn transfers_with_small_queues_and_slow_readers_under_loss() {
+    let impair = Impair {
+        loss: 30,
+        dup: 10,
+        reorder: 30,
+    };
+    let mut totals = Totals::default();
+    let mut probes = 0;
+    for seed in seeds(9000, 60) {
+        let _g = SeedGuard(seed);
+        let infos = transfer_with(seed, impair, 40_000, true);
+        probes += infos[0].window_probes + infos[1].window_probes;
+        totals.add(infos);
+    }
+    eprintln!("{totals:?}, {probes} window probes");
+    assert!(totals.retrans > 0 && probes > 0);
 }
 
 #[test]
@@ -1514,4 +1571,97 @@ fn time_wait_acks_every_retransmitted_fin_and_restarts() {
         assert_eq!(out[0].ack, fin_seq + 1);
         assert_eq!(net.a.next_deadline(), Some(now + cfg.time_wait_ns));
     }
+}
+
+#[test]
+fn sack_recovery_repairs_several_losses_in_one_window() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let data: Vec<u8> = (0..12 * 1448u32).map(|i| (i % 251) as u8).collect();
+    net.a.send(&data, &mut || net.pool.alloc()).unwrap();
+    // Lose the 2nd, 5th and 8th segments of the first flight.
+    let first = drain(&mut net.a, net.now);
+    assert_eq!(first.len(), 10);
+    for (i, seg) in first.into_iter().enumerate() {
+        if ![1, 4, 7].contains(&i) {
+            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
+        }
+    }
+    let mut got = Vec::new();
+    net.run_until(10_000, |n| {
+        while let Ok(Some(b)) = n.b.recv() {
+            got.extend_from_slice(b.data());
+        }
+        got.len() == data.len()
+    });
+    assert!(got == data);
+    let info = net.a.info();
+    // One recovery, NextSeg resent the other two holes, nothing twice, no
+    // timeout.
+    assert_eq!(info.fast_retransmits, 1, "{info:?}");
+    assert_eq!(info.sack_retransmits, 2, "{info:?}");
+    assert_eq!(info.total_retrans, 3, "{info:?}");
+    assert_eq!(info.backoffs, 0, "{info:?}");
+}
+
+#[test]
+fn small_writes_coalesce_while_their_chunk_is_unsent() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    // Fill cwnd so that the next writes wait.
+    let cwnd = net.a.info().cwnd as usize;
+    net.a
+        .send(&vec![1; cwnd], &mut || net.pool.alloc())
+        .unwrap();
+    let flight = drain(&mut net.a, net.now);
+    assert_eq!(
+        flight.iter().map(|s| s.data_len() as usize).sum::<usize>(),
+        cwnd
+    );
+    for _ in 0..100 {
+        net.a.send(b"0123456789", &mut || net.pool.alloc()).unwrap();
+    }
+    // 1000 bytes in one chunk, not 100 chunks.
+    assert_eq!(net.a.send_queue.sent_ranges().count(), flight.len());
+    let unsent = net.a.send_queue.next_unsent().unwrap();
+    assert_eq!(unsent.len, 1000);
+    for seg in flight {
+        net.ab.send(seg, net.now, &net.pool, &mut net.rng);
+    }
+    settle(&mut net);
+    assert_eq!(net.b.info().bytes_received as usize, cwnd + 1000);
+    assert!(
+        net.ab.log.iter().any(|s| s.3 == 1000),
+        "one 1000-byte segment"
+    );
+}
+
+#[test]
+fn the_receiver_avoids_silly_window_updates() {
+    let cfg_b = TcpConfig {
+        receive_queue_bytes: 8 * 1448,
+        timestamps: false,
+        ..small_cfg()
+    };
+    let cfg_a = TcpConfig {
+        timestamps: false,
+        ..small_cfg()
+    };
+    let mut net = established(&cfg_a, &cfg_b);
+    net.a
+        .send(&vec![5; 8 * 1448], &mut || net.pool.alloc())
+        .unwrap();
+    settle(&mut net);
+    assert_eq!(net.a.info().snd_wnd, 0, "the window is full");
+    // Reading less than a segment's worth announces nothing (RFC 9293
+    // §3.8.6.2.2): the right edge stays.
+    let mut out = [0u8; 1000];
+    assert_eq!(net.b.read(&mut out), Ok(1000));
+    assert!(!net.b.wants_transmit());
+    assert_eq!(net.b.announce_window(), 0);
+    // A full segment's worth more: the window opens, and an update goes.
+    assert_eq!(net.b.read(&mut out), Ok(1000));
+    assert!(net.b.wants_transmit());
+    settle(&mut net);
+    assert_eq!(net.a.info().snd_wnd, 2000);
 }
