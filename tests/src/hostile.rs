@@ -83,8 +83,11 @@ impl Injection {
 /// `target` on `iface` of the namespace it runs in.
 #[derive(Debug, Clone)]
 pub struct KitRun<'a> {
+    /// The interface that carries the connection, in the kit's namespace.
     pub iface: &'a str,
+    /// The legitimate peer whose segments the kit forges (address, port).
     pub peer: (&'a str, u16),
+    /// The stack under test (address, port).
     pub target: (&'a str, u16),
     /// Injections in order (`None`: the default battery).
     pub only: Option<&'a [&'a str]>,

@@ -23,15 +23,17 @@ Every injection prints one JSON line: its name, what the RFCs expect, the
 state it was computed from, the segment sent, and what came back: the
 target's segments without payload (ACKs, challenge ACKs, RSTs) in full,
 and how many segments with payload the target sent meanwhile (the live
-transfer). `rst-exact` resets the connection: it runs only when named
-with --only, and last. The last line is {"done": N}.
+transfer; a stack may send its challenge or duplicate ACK on a data
+segment, which the kit cannot tell from the others: the stack's counters
+say). The last line is {"done": N}.
 
-Injections (in this order): rst-in-window, rst-below-window,
+The default battery, in this order: rst-in-window, rst-below-window,
 rst-above-window, syn-in-window, ack-unsent, ack-too-old,
 data-above-window, data-below-window, data-old-tsval, opt-len0,
-opt-past-header, opt-mss-len3, opt-sack5, opt-ts-truncated, zero-window,
-rst-burst (ten in-window RSTs back to back: one challenge ACK, the rest
-rate limited by a kernel), rst-exact.
+opt-past-header, opt-mss-len3, opt-sack5, opt-ts-truncated, zero-window
+(then window-reopen). Only when named with --only: rst-burst (ten
+in-window RSTs back to back: one challenge ACK, the rest rate limited)
+and rst-exact (resets the connection, so it must come last).
 
 The script forges only the connection it is given, on the interface it is
 given; it is a test tool for namespaces the tests create.
