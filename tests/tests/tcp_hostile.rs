@@ -424,8 +424,9 @@ fn tpa_survives_the_hostile_kit_with_its_stream_intact() {
     let c1 = &h.app.conn1;
     let c2 = &h.app.conn2;
     let ctx = format!(
-        "seed {seed}; {flood}\nbattery:\n{}\nburst: {}\nsecond connection:\n{}\nconn1 {:?}\nconn2 {:?}\n\
+        "seed {seed}; {flood}\nkernel client: {}\nbattery:\n{}\nburst: {}\nsecond connection:\n{}\nconn1 {:?}\nconn2 {:?}\n\
          sockets {:?}\ntcp4 {:?} drops {:?}",
+        got.join(" "),
         battery.iter().map(|l| l.0.to_string()).collect::<Vec<_>>().join("\n"),
         burst[0].0,
         reset.iter().map(|l| l.0.to_string()).collect::<Vec<_>>().join("\n"),
