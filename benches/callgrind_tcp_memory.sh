@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Instructions per byte (bulk) and per transaction (rr, crr) of TCP between
 # two stacks over an in-memory wire (benches/benches/tcp_memory.rs), for
-# each stack: smoltcp's two interfaces over the bench's frame wire and, once
-# its socket calls are on main, tpa's two pipelines over MemoryWire;
-# counted by callgrind (exact and repeatable, unlike time on a shared
+# each stack: tpa's two pipelines over MemoryWire and smoltcp's two
+# interfaces over the bench's frame wire; counted by callgrind (exact and repeatable, unlike time on a shared
 # machine).
 #   bash benches/callgrind_tcp_memory.sh
 #   STACKS=smoltcp bash benches/callgrind_tcp_memory.sh   # one stack
@@ -18,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # shellcheck disable=SC2206 # a list of words
-STACKS=(${STACKS:-smoltcp})
+STACKS=(${STACKS:-tpa smoltcp})
 BULK_N1=${BULK_N1:-4}   # MiB
 BULK_N2=${BULK_N2:-12}
 RR_N1=${RR_N1:-1000}    # transactions

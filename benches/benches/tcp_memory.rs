@@ -17,9 +17,9 @@
 //! round: the client host runs once (receive, its application, transmit),
 //! then the server host. No loss, no reordering, no delay on the wire. Each
 //! stack's settings and copies are described in its module
-//! (`tcp_memory/smoltcp_peers.rs`). Every run is checked before it is
-//! timed: all bytes right, every response the echo of its request, no frame
-//! dropped.
+//! (`tcp_memory/tpa_peers.rs`, `tcp_memory/smoltcp_peers.rs`). Every run
+//! is checked before it is timed: all bytes right, every response the echo
+//! of its request, no frame dropped.
 //!
 //! Run: `cargo bench -p tpa-benches --bench tcp_memory`;
 //! `TPA_TCP_BULK_RUN=<stack>:<MiB>`, `TPA_TCP_RR_RUN=<stack>:<transactions>`
@@ -38,8 +38,11 @@ mod frame_wire;
 mod smoltcp_peers;
 #[path = "tcp_memory/stream.rs"]
 mod stream;
+#[path = "tcp_memory/tpa_peers.rs"]
+mod tpa_peers;
 
 use smoltcp_peers::SmoltcpPeers;
+use tpa_peers::TpaPeers;
 
 /// The server's port.
 const PORT: u16 = 5001;
@@ -57,8 +60,8 @@ const BULK_CHUNK: u64 = 1 << 20;
 trait Peers: Sized {
     /// The stack's name (the bench function's).
     const NAME: &'static str;
-    /// Both hosts up, the server not yet listening, no connection.
-    fn new() -> Result<Self, String>;
+    /// Both hosts up for `workload`, no connection yet.
+    fn new(workload: Workload) -> Result<Self, String>;
     /// The server listens, the client connects; returns once both ends
     /// are established.
     fn connect(&mut self) -> Result<(), String>;
@@ -107,7 +110,7 @@ impl Workload {
 
 /// Peers ready for `w`: connected for bulk and rr, idle for crr.
 fn ready<P: Peers>(w: Workload) -> Result<P, String> {
-    let mut p = P::new()?;
+    let mut p = P::new(w)?;
     if w != Workload::Crr {
         p.connect()?;
     }
@@ -155,6 +158,7 @@ fn bench_tcp_memory(c: &mut Criterion) {
             Workload::Bulk => Throughput::Bytes(BULK_CHUNK),
             Workload::Rr | Workload::Crr => Throughput::Elements(1),
         });
+        bench_peers::<TpaPeers>(&mut g, w);
         bench_peers::<SmoltcpPeers>(&mut g, w);
         g.finish();
     }
@@ -170,8 +174,9 @@ fn run_alone(w: Workload, stack: &str, iterations: u64) -> Result<(), String> {
         Ok(())
     }
     match stack {
+        "tpa" => go::<TpaPeers>(w, iterations),
         "smoltcp" => go::<SmoltcpPeers>(w, iterations),
-        other => Err(format!("no stack {other} (smoltcp)")),
+        other => Err(format!("no stack {other} (tpa, smoltcp)")),
     }
 }
 

@@ -32,7 +32,7 @@ use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address};
 
 use super::frame_wire::{WireEnd, WireStats};
 use super::stream::{request, Message, Pattern, Received, Transactions};
-use super::{Peers, MAX_ROUNDS, PORT, ROUND_US, SOCKET_BUFFER};
+use super::{Peers, Workload, MAX_ROUNDS, PORT, ROUND_US, SOCKET_BUFFER};
 
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
 const SERVER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
@@ -168,7 +168,7 @@ impl SmoltcpPeers {
 impl Peers for SmoltcpPeers {
     const NAME: &'static str = "smoltcp";
 
-    fn new() -> Result<Self, String> {
+    fn new(_: Workload) -> Result<Self, String> {
         let (a, b) = WireEnd::pair();
         Ok(SmoltcpPeers {
             client: Host::new(a, CLIENT_MAC, CLIENT_IP, 1),
