@@ -77,6 +77,11 @@ trait Peers: Sized {
     fn check(&self) -> Result<(), String>;
     /// What moved, for the log.
     fn summary(&self) -> String;
+    /// Tears both hosts and the wire down; fails if memory they lent is
+    /// not all back (tpa's buffer pool).
+    fn teardown(self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The three workloads.
@@ -171,7 +176,7 @@ fn run_alone(w: Workload, stack: &str, iterations: u64) -> Result<(), String> {
         let mut p = ready::<P>(w)?;
         run(&mut p, w, iterations)?;
         eprintln!("{}", p.summary());
-        Ok(())
+        p.teardown()
     }
     match stack {
         "tpa" => go::<TpaPeers>(w, iterations),

@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use tpa::app::{App, Events, SocketError, SocketId};
-use tpa::buf::{PacketBuf, PoolBuf};
+use tpa::buf::{BufferPool, PacketBuf, PoolBuf};
 use tpa::pipeline;
 use tpa::port::memory::{Direction, End, MemoryPort, MemoryWire, WireConfig};
 use tpa::port::Port;
@@ -480,6 +480,20 @@ impl Peers for TpaPeers {
             Ok(())
         } else {
             Err(format!("tpa: {}", problems.join("; ")))
+        }
+    }
+
+    fn teardown(self) -> Result<(), String> {
+        let pool = self.wire.pool().clone();
+        drop(self);
+        if pool.is_whole() {
+            Ok(())
+        } else {
+            Err(format!(
+                "tpa: {} of {} buffers not back after teardown",
+                pool.in_use(),
+                pool.capacity()
+            ))
         }
     }
 
