@@ -44,9 +44,10 @@ callgrind_variants() {
     for v in "$@"; do
         a=$(callgrind_total "$var" "$v:$n1")
         b=$(callgrind_total "$var" "$v:$n2")
-        per=$(awk -v a="$a" -v b="$b" -v n=$(((n2 - n1) * burst)) 'BEGIN { printf "%.1f", (b - a) / n }')
+        # Three decimals below 100 per unit (a count per byte), one above.
+        per=$(awk -v a="$a" -v b="$b" -v n=$(((n2 - n1) * burst)) 'BEGIN { x = (b - a) / n; printf "%.*f", (x < 100 ? 3 : 1), x }')
         records_add "$(printf '{"group": "%s", "function": "%s", "instructions_per_iter": %s, "elements": %d, "samples": 1}' \
-            "$group" "$v" "$(awk -v x="$per" -v n="$burst" 'BEGIN { printf "%.1f", x * n }')" "$burst")"
+            "$group" "$v" "$(awk -v a="$a" -v b="$b" -v n=$((n2 - n1)) 'BEGIN { printf "%.1f", (b - a) / n }')" "$burst")"
         echo "| $v | $per |"
     done
 }

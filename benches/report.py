@@ -221,6 +221,58 @@ TABLES = {
         ratio_digits=2,
         unit="datagram",
     ),
+    # benches/benches/tcp_memory.rs: TCP between two stacks over an
+    # in-memory wire; ratios to smoltcp (the goal: at most 0.5).
+    "tcp-memory-bulk": Table(
+        ["tcp_memory/bulk"],
+        functions=["tpa", "smoltcp"],
+        baseline="smoltcp",
+        baseline_label="smoltcp",
+        labels=PEER_LABELS,
+        bold="tpa",
+        columns=("name", "time", "gbps", "ratio"),
+        unit="MiB",
+        name_header="stack",
+    ),
+    "tcp-memory-rr": Table(
+        ["tcp_memory/rr", "tcp_memory/crr"],
+        functions=["tpa", "smoltcp"],
+        baseline="smoltcp",
+        baseline_label="smoltcp",
+        labels=PEER_LABELS,
+        bold="tpa",
+        columns=("group", "name", "time", "ratio"),
+        unit="transaction",
+        per=1,
+        name_header="stack",
+    ),
+    # benches/callgrind_tcp_memory.sh: records in target/bench-results/ with
+    # groups "instructions/tcp_memory/{bulk,rr,crr}".
+    "tcp-memory-bulk-instructions": Table(
+        ["instructions/tcp_memory/bulk"],
+        functions=["tpa", "smoltcp"],
+        baseline="smoltcp",
+        baseline_label="smoltcp",
+        labels=PEER_LABELS,
+        bold="tpa",
+        columns=("name", "instructions", "ratio"),
+        ratio_of="instructions",
+        unit="byte",
+        name_header="stack",
+    ),
+    "tcp-memory-rr-instructions": Table(
+        ["instructions/tcp_memory/rr", "instructions/tcp_memory/crr"],
+        functions=["tpa", "smoltcp"],
+        baseline="smoltcp",
+        baseline_label="smoltcp",
+        labels=PEER_LABELS,
+        bold="tpa",
+        columns=("group", "name", "instructions", "ratio"),
+        ratio_of="instructions",
+        unit="transaction",
+        per=1,
+        name_header="stack",
+    ),
     # benches/benches/offload.rs
     "offload-checksums": Table(["offload/software_checksums_1500B"], columns=("name", "time")),
     "offload-tso": Table(

@@ -1,6 +1,7 @@
 //! Helpers shared by the cross-crate tests.
 
 pub mod fixtures;
+pub mod hostile;
 pub mod netns;
 pub mod share_model;
 pub mod tshark;

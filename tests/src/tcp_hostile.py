@@ -1,0 +1,521 @@
+#!/usr/bin/python3
+"""Hostile input against a live TCP connection (RFC 5961, RFC 7323 PAWS,
+malformed options, zero windows), for tpa's and the kernel's TCP alike.
+
+    tcp_hostile.py IFACE PEER_ADDR PEER_PORT TARGET_ADDR TARGET_PORT
+                   [--only NAME,NAME...] [--observe SECONDS]
+                   [--target-wscale N] [--peer-wscale N]
+
+Runs in the namespace of the connection's legitimate PEER (the end whose
+segments it forges), on the interface IFACE that carries the connection.
+It watches both directions on an AF_PACKET socket to learn the live
+sequence space (the TARGET's RCV.NXT and window from the TARGET's own
+segments, its SND.UNA from the peer's acknowledgments, its SND.NXT from the
+highest byte it sent, the timestamps both ways), then forges segments from
+PEER to TARGET with scapy, one injection at a time, and watches the
+target's answer for --observe seconds (0.25 by default).
+
+The window scales are learnt from `ss -ti` on the peer's socket when the
+peer is a kernel socket in this namespace; --target-wscale / --peer-wscale
+give them otherwise.
+
+Every injection prints one JSON line: its name, what the RFCs expect, the
+state it was computed from, the segment sent, and what came back: the
+target's segments without payload (ACKs, challenge ACKs, RSTs) in full,
+and how many segments with payload the target sent meanwhile (the live
+transfer; a stack may send its challenge or duplicate ACK on a data
+segment, which the kit cannot tell from the others: the stack's counters
+say). The last line is {"done": N}.
+
+The default battery, in this order: rst-in-window, rst-below-window,
+rst-above-window, syn-in-window, ack-unsent, ack-too-old,
+data-above-window, data-below-window, data-old-tsval, opt-len0,
+opt-past-header, opt-mss-len3, opt-sack5, opt-ts-truncated, zero-window
+(then window-reopen). Only when named with --only: rst-burst (ten
+in-window RSTs back to back: one challenge ACK, the rest rate limited)
+and rst-exact (resets the connection, so it must come last).
+
+The script forges only the connection it is given, on the interface it is
+given; it is a test tool for namespaces the tests create.
+"""
+
+import argparse
+import json
+import re
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+from scapy.all import IP, TCP, Ether, Raw  # python3-scapy (Debian)
+
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+HALF = 1 << 31
+# How far ahead of the peer's latest TSval a forged segment's is: the
+# watcher may not have seen the peer's latest segment yet (1 ms ticks).
+TS_AHEAD = 5
+
+
+def seq_add(a, b):
+    return (a + b) % (1 << 32)
+
+
+def seq_after(a, b):
+    """a > b in sequence space."""
+    return 0 < ((a - b) % (1 << 32)) < HALF
+
+
+class Segment:
+    """A TCP segment seen on the wire (IPv4 only: the tests use IPv4)."""
+
+    __slots__ = ("t", "src", "sport", "dst", "dport", "seq", "ack", "flags",
+                 "win", "length", "tsval", "tsecr", "eth_src", "eth_dst",
+                 "raw")
+
+    @staticmethod
+    def parse(frame, t):
+        if len(frame) < 14 + 20 + 20 or frame[12:14] != b"\x08\x00":
+            return None
+        ip = frame[14:]
+        ihl = (ip[0] & 0x0F) * 4
+        if ip[0] >> 4 != 4 or ip[9] != 6 or len(ip) < ihl + 20:
+            return None
+        total = struct.unpack("!H", ip[2:4])[0]
+        tcp = ip[ihl:total]
+        if len(tcp) < 20:
+            return None
+        s = Segment()
+        s.t = t
+        s.raw = frame
+        s.eth_dst, s.eth_src = frame[0:6], frame[6:12]
+        s.src, s.dst = socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20])
+        (s.sport, s.dport, s.seq, s.ack, off, s.flags,
+         s.win) = struct.unpack("!HHIIBBH", tcp[:16])
+        hl = (off >> 4) * 4
+        s.length = max(0, len(tcp) - hl)
+        s.tsval = s.tsecr = None
+        opts = tcp[20:hl]
+        i = 0
+        while i < len(opts):
+            kind = opts[i]
+            if kind == 0:
+                break
+            if kind == 1:
+                i += 1
+                continue
+            if i + 1 >= len(opts) or opts[i + 1] < 2:
+                break
+            size = opts[i + 1]
+            if kind == 8 and size == 10 and i + 10 <= len(opts):
+                s.tsval, s.tsecr = struct.unpack("!II", opts[i + 2:i + 10])
+            i += size
+        return s
+
+    def summary(self):
+        flags = "".join(c for c, b in zip("FSRPAU", (1, 2, 4, 8, 16, 32))
+                        if self.flags & b)
+        out = {"flags": flags, "seq": self.seq, "ack": self.ack,
+               "win": self.win, "len": self.length}
+        if self.tsval is not None:
+            out["tsval"], out["tsecr"] = self.tsval, self.tsecr
+        return out
+
+
+class Watcher:
+    """Watches the connection on IFACE and keeps its live state."""
+
+    def __init__(self, iface, peer, target):
+        self.peer, self.target = peer, target
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                                  socket.htons(ETH_P_ALL))
+        self.sock.bind((iface, 0))
+        self.lock = threading.Condition()
+        self.from_target = []  # every segment from the target, in order
+        self.last_peer = None  # the peer's latest segment
+        self.peer_count = 0  # how many segments of the peer were seen
+        self.peer_times = []  # when each was seen
+        self.last_target = None
+        self.target_snd_nxt = None
+        self.peer_max_win = 0
+        self.ours = set()  # frames we sent: not the peer's
+        self.stopped = False
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while not self.stopped:
+            try:
+                frame, addr = self.sock.recvfrom(65535)
+            except OSError:
+                return
+            now = time.monotonic()
+            s = Segment.parse(frame, now)
+            if s is None:
+                continue
+            with self.lock:
+                if ((s.src, s.sport, s.dst, s.dport) ==
+                        self.target + self.peer):
+                    self.from_target.append(s)
+                    self.last_target = s
+                    end = seq_add(s.seq, s.length + bool(s.flags & (SYN | FIN)))
+                    if (self.target_snd_nxt is None
+                            or seq_after(end, self.target_snd_nxt)):
+                        self.target_snd_nxt = end
+                    self.lock.notify_all()
+                elif ((s.src, s.sport, s.dst, s.dport) == self.peer + self.target
+                      and addr[2] == PACKET_OUTGOING and frame not in self.ours):
+                    self.last_peer = s
+                    self.peer_count += 1
+                    self.peer_times.append(now)
+                    self.peer_max_win = max(self.peer_max_win, s.win)
+                    self.lock.notify_all()
+
+    def wait_live(self, timeout=10.0):
+        """Waits until both directions were seen."""
+        end = time.monotonic() + timeout
+        with self.lock:
+            while self.last_peer is None or self.last_target is None:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise SystemExit(
+                        f"no traffic of {self.peer} <-> {self.target} seen in "
+                        f"{timeout} s: is the connection alive on this interface?")
+                self.lock.wait(left)
+
+    def wait_peer_after(self, count, timeout):
+        """Waits (lock held) for a peer segment newer than `count`."""
+        end = time.monotonic() + timeout
+        while self.peer_count == count:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self.lock.wait(left)
+
+    def send_if_current(self, frames, count):
+        """Sends `frames` unless the peer sent a segment since the state
+        numbered `count` was read (their timestamps would be stale: a PAWS
+        drop that is not the test's). True when sent."""
+        with self.lock:
+            if self.peer_count != count:
+                return False
+            self.ours.update(frames)
+            for f in frames:
+                self.sock.send(f)
+            return True
+
+    def first_peer_after(self, t):
+        """When the peer's first segment after `t` was seen (None: none)."""
+        with self.lock:
+            return next((p for p in self.peer_times if p > t), None)
+
+    def since(self, t):
+        with self.lock:
+            return [s for s in self.from_target if s.t >= t]
+
+
+def wscales_from_ss(peer, target):
+    """(target's shift, peer's shift) from `ss -ti` on the peer's socket."""
+    out = subprocess.run(
+        ["ss", "-tin", "state", "established", "src", f"{peer[0]}:{peer[1]}",
+         "dst", f"{target[0]}:{target[1]}"],
+        capture_output=True, text=True, check=False).stdout
+    m = re.search(r"wscale:(\d+),(\d+)", out)
+    if not m:
+        return None
+    # On the peer's socket: snd_wscale (the target's shift), rcv_wscale.
+    return int(m.group(1)), int(m.group(2))
+
+
+def ts_option(tsval, tsecr):
+    return b"\x01\x01\x08\x0a" + struct.pack("!II", tsval, tsecr)
+
+
+class Kit:
+    def __init__(self, args):
+        self.peer = (args.peer_addr, args.peer_port)
+        self.target = (args.target_addr, args.target_port)
+        self.observe = args.observe
+        self.w = Watcher(args.iface, self.peer, self.target)
+        self.w.wait_live()
+        scales = wscales_from_ss(self.peer, self.target)
+        self.target_shift = args.target_wscale
+        self.peer_shift = args.peer_wscale
+        if scales is not None:
+            if self.target_shift is None:
+                self.target_shift = scales[0]
+            if self.peer_shift is None:
+                self.peer_shift = scales[1]
+        if self.target_shift is None or self.peer_shift is None:
+            raise SystemExit(
+                "window scales unknown: no kernel socket for the peer here; "
+                "give --target-wscale and --peer-wscale")
+        self.count = 0
+
+    def state(self):
+        """The target's sequence space, read right after the peer's next
+        segment (so that the forged one goes out before the peer's
+        timestamp clock moves on), or after 0.5 s without one."""
+        w = self.w
+        with w.lock:
+            w.wait_peer_after(w.peer_count, 0.5)
+            lt, lp = w.last_target, w.last_peer
+            st = {
+                "count": w.peer_count,
+                "rcv_nxt": lt.ack,  # what the target acknowledges
+                "rcv_wnd": lt.win << self.target_shift,
+                "snd_una": lp.ack,  # what the peer acknowledged
+                "snd_nxt": w.target_snd_nxt,
+                "max_snd_wnd": w.peer_max_win << self.peer_shift,
+                "peer_seq": lp.seq,
+                "peer_win": lp.win,
+                "ts": lp.tsval is not None,
+                "peer_tsval": lp.tsval,
+                "target_tsval": lt.tsval,
+                "eth_peer": lp.eth_src,
+                "eth_target": lp.eth_dst,
+            }
+        return st
+
+    def forge(self, st, flags, seq, ack, win=None, options=None, payload=b"",
+              ts_ahead=TS_AHEAD):
+        """A frame from the peer to the target; options default to a
+        timestamp option `ts_ahead` ticks past the peer's latest (when the
+        connection uses timestamps), so that PAWS passes it even when the
+        peer's clock moved on meanwhile. A segment that the target accepts
+        must not be ahead (ts_ahead=0): its TSval would become TS.Recent
+        and PAWS would drop the peer's next segments."""
+        if options is None:
+            options = (ts_option(seq_add(st["peer_tsval"], ts_ahead),
+                                 st["target_tsval"] or 0)
+                       if st["ts"] else b"")
+        assert len(options) % 4 == 0 and len(options) <= 40, options
+        if win is None:
+            win = st["peer_win"]
+        frame = (Ether(src=st["eth_peer"], dst=st["eth_target"])
+                 / IP(src=self.peer[0], dst=self.target[0], ttl=64)
+                 / TCP(sport=self.peer[1], dport=self.target[1], seq=seq,
+                       ack=ack, flags=flags, window=win,
+                       dataofs=5 + len(options) // 4)
+                 / Raw(options + payload))
+        return bytes(frame)
+
+    def inject(self, name, expect, make, extra=None):
+        """Forges `make(state)` (a list of frames) from a fresh state and
+        sends it; prints what came back within --observe seconds."""
+        for _ in range(20):
+            st = self.state()
+            frames = make(st)
+            t = time.monotonic()
+            if self.w.send_if_current(frames, st["count"]):
+                break
+        else:
+            raise SystemExit(f"{name}: the peer's segments come too fast to forge in between")
+        time.sleep(self.observe)
+        after = self.w.since(t)
+        control = [s.summary() for s in after if s.length == 0]
+        data = sum(1 for s in after if s.length > 0)
+        sent = Segment.parse(frames[0], t).summary()
+        tcp = frames[0][14 + 20:]
+        sent["options"] = tcp[20:(tcp[12] >> 4) * 4].hex()
+        line = {
+            "injection": name,
+            "expect": expect,
+            "state": {k: v for k, v in st.items()
+                      if not k.startswith("eth") and k != "count"},
+            "sent": sent,
+            "copies": len(frames),
+            "answers": control,
+            "target_data_segments": data,
+        }
+        if extra is not None:
+            line.update(extra(st, t, after))
+        print(json.dumps(line), flush=True)
+        self.count += 1
+
+    # --- the injections -----------------------------------------------------
+
+    def run(self, names):
+        for name in names:
+            getattr(self, "i_" + name.replace("-", "_"))()
+
+    def in_window(self, st):
+        """A sequence number inside the target's window, not RCV.NXT."""
+        return seq_add(st["rcv_nxt"], max(1, st["rcv_wnd"] // 2))
+
+    def i_rst_in_window(self):
+        self.inject("rst-in-window", "challenge ACK (RFC 5961 3.2), no reset",
+                    lambda st: [self.forge(st, RST | ACK, self.in_window(st),
+                                           st["snd_una"])])
+
+    def i_rst_below_window(self):
+        self.inject("rst-below-window", "ignored (RFC 5961 3.2)",
+                    lambda st: [self.forge(st, RST | ACK,
+                                           seq_add(st["rcv_nxt"], -(1 << 20)),
+                                           st["snd_una"])])
+
+    def i_rst_above_window(self):
+        self.inject("rst-above-window", "ignored (RFC 5961 3.2)",
+                    lambda st: [self.forge(
+                        st, RST | ACK,
+                        seq_add(st["rcv_nxt"], st["rcv_wnd"] + (1 << 20)),
+                        st["snd_una"])])
+
+    def i_syn_in_window(self):
+        self.inject("syn-in-window", "challenge ACK (RFC 5961 4.2), no reset",
+                    lambda st: [self.forge(st, SYN, self.in_window(st), 0)])
+
+    # The ACK-field injections sit one past RCV.NXT (acceptable, zero
+    # length): at RCV.NXT exactly their TSval (ahead of the peer's, see
+    # TS_AHEAD) would become TS.Recent in both Linux (its fast path stores
+    # it before the ACK check) and tpa (RFC 7323 4.3 order), and PAWS would
+    # drop the real peer's next segments: the kit's doing, not the stack's.
+    def i_ack_unsent(self):
+        self.inject("ack-unsent",
+                    "dropped, an ACK at most (RFC 5961 5.2, RFC 9293: beyond SND.NXT)",
+                    lambda st: [self.forge(st, ACK, seq_add(st["rcv_nxt"], 1),
+                                           seq_add(st["snd_nxt"], 1 << 20))])
+
+    def i_ack_too_old(self):
+        # Far below SND.UNA - MAX.SND.WND whatever the window was.
+        self.inject("ack-too-old",
+                    "challenge ACK, dropped (RFC 5961 5.2: before SND.UNA - MAX.SND.WND)",
+                    lambda st: [self.forge(st, ACK, seq_add(st["rcv_nxt"], 1),
+                                           seq_add(st["snd_una"], -(1 << 30)))])
+
+    def i_data_above_window(self):
+        # The first byte just past the window.
+        self.inject("data-above-window", "dropped, duplicate ACK (RFC 9293 3.10.7.4)",
+                    lambda st: [self.forge(
+                        st, ACK | PSH, seq_add(st["rcv_nxt"], st["rcv_wnd"]),
+                        st["snd_una"], payload=b"X" * 100)])
+
+    def i_data_below_window(self):
+        # Ends 100 bytes before RCV.NXT.
+        self.inject("data-below-window", "dropped, duplicate ACK (RFC 9293 3.10.7.4)",
+                    lambda st: [self.forge(
+                        st, ACK | PSH, seq_add(st["rcv_nxt"], -200),
+                        st["snd_una"], payload=b"X" * 100)])
+
+    def i_data_old_tsval(self):
+        def make(st):
+            if not st["ts"]:
+                raise SystemExit("data-old-tsval: the connection has no timestamps")
+            old = seq_add(st["peer_tsval"], -(1 << 30))
+            return [self.forge(st, ACK | PSH, st["rcv_nxt"], st["snd_una"],
+                               options=ts_option(old, st["target_tsval"]),
+                               payload=b"X" * 100)]
+        self.inject("data-old-tsval", "dropped by PAWS, duplicate ACK (RFC 7323 5.3)", make)
+
+    def malformed(self, name, opts):
+        def make(st):
+            o = opts(st) if callable(opts) else opts
+            o = o + b"\x00" * (-len(o) % 4)
+            return [self.forge(st, ACK, st["rcv_nxt"], st["snd_una"], options=o)]
+        self.inject(name,
+                    "no crash; dropped or options ignored (no payload: a duplicate ACK at most)",
+                    make)
+
+    def i_opt_len0(self):
+        self.malformed("opt-len0", b"\x01\x01\x1e\x00" + b"\x01" * 8)
+
+    def i_opt_past_header(self):
+        # A TS option whose length (40) runs past the 12 bytes of options.
+        self.malformed("opt-past-header", b"\x01\x01\x08\x28" + b"\x00" * 8)
+
+    def i_opt_mss_len3(self):
+        self.malformed("opt-mss-len3", b"\x02\x03\x05\x01")
+
+    def i_opt_sack5(self):
+        # SACK claiming 5 blocks (42 bytes): the 40-byte option space ends
+        # inside the fifth block.
+        def opts(st):
+            blocks = b"".join(
+                struct.pack("!II", seq_add(st["snd_una"], 1000 * i),
+                            seq_add(st["snd_una"], 1000 * i + 500))
+                for i in range(5))
+            return (b"\x05\x2a" + blocks)[:40]
+        self.malformed("opt-sack5", opts)
+
+    def i_opt_ts_truncated(self):
+        # A TS option that starts 6 bytes before the end of the options.
+        self.malformed("opt-ts-truncated", b"\x01\x01\x08\x0a\x00\x00\x00\x01")
+
+    def i_zero_window(self):
+        # Acknowledge all the target sent, with a zero window: it must send
+        # no new data (window probes only) until a window update reopens it
+        # (ours below, or the peer's own next ACK, which a live peer sends).
+        acked = {}
+
+        def zero(st):
+            acked["at"] = st["snd_nxt"]
+            return [self.forge(st, ACK, st["rcv_nxt"], st["snd_nxt"], win=0,
+                               ts_ahead=0)]
+        def new_data(st, t, after):
+            # Data at or past the acknowledged point seen before the peer's
+            # next segment (which may reopen the window). Not proof of a
+            # fault: a segment the target sent before it read the zero
+            # window is seen after it too (a hint to look at a capture).
+            until = self.w.first_peer_after(t) or float("inf")
+            return {"new_data_before_peer_update": sum(
+                1 for s in after if s.length > 0 and s.t < until
+                and not seq_after(acked["at"], s.seq))}
+        self.inject("zero-window",
+                    "no new data until the window reopens; window probes after an RTO",
+                    zero, new_data)
+
+        def reopen(st):
+            una = acked["at"] if seq_after(acked["at"], st["snd_una"]) else st["snd_una"]
+            return [self.forge(st, ACK, st["rcv_nxt"], una, ts_ahead=0)]
+        self.inject("window-reopen", "the target sends new data again", reopen)
+
+    def i_rst_burst(self):
+        self.inject("rst-burst",
+                    "challenge ACKs, rate limited (RFC 5961 7), no reset",
+                    lambda st: [self.forge(st, RST | ACK,
+                                           seq_add(self.in_window(st), i),
+                                           st["snd_una"])
+                                for i in range(10)])
+
+    def i_rst_exact(self):
+        self.inject("rst-exact", "the connection is reset (RFC 5961 3.2: RST at RCV.NXT)",
+                    lambda st: [self.forge(st, RST | ACK, st["rcv_nxt"], st["snd_una"])])
+
+
+BATTERY = ["rst-in-window", "rst-below-window", "rst-above-window",
+           "syn-in-window", "ack-unsent", "ack-too-old", "data-above-window",
+           "data-below-window", "data-old-tsval", "opt-len0", "opt-past-header",
+           "opt-mss-len3", "opt-sack5", "opt-ts-truncated", "zero-window"]
+ALL = BATTERY + ["rst-burst", "rst-exact"]
+
+
+def main():
+    # Let the watcher thread take the interpreter often: the state must
+    # be fresh when a segment is forged.
+    sys.setswitchinterval(0.0005)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("iface")
+    p.add_argument("peer_addr")
+    p.add_argument("peer_port", type=int)
+    p.add_argument("target_addr")
+    p.add_argument("target_port", type=int)
+    p.add_argument("--only", help="comma-separated injections, run in the given order")
+    p.add_argument("--observe", type=float, default=0.25)
+    p.add_argument("--target-wscale", type=int)
+    p.add_argument("--peer-wscale", type=int)
+    args = p.parse_args()
+    names = args.only.split(",") if args.only else BATTERY
+    unknown = [n for n in names if n not in ALL]
+    if unknown:
+        raise SystemExit(f"unknown injections {unknown}; known: {ALL}")
+    if "rst-exact" in names and names[-1] != "rst-exact":
+        raise SystemExit("rst-exact resets the connection: put it last")
+    kit = Kit(args)
+    kit.run(names)
+    print(json.dumps({"done": kit.count}), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
