@@ -32,13 +32,18 @@ pub struct Endpoint {
     pub spin: bool,
 }
 
-/// `tpa-echo server`: echo every datagram to its sender.
+/// `tpa-echo server`: echo every datagram to its sender, and (tpa only)
+/// every byte of every TCP connection back to where it came from.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Sockets and device.
     pub endpoint: Endpoint,
     /// The UDP port to serve (`--udp-port`).
     pub udp_port: u16,
+    /// The TCP port to serve (`--tcp-port`, by default the UDP port's on
+    /// tpa; `None`: no TCP, as with `--no-tcp` and on the kernel's
+    /// sockets).
+    pub tcp_port: Option<u16>,
     /// Stop after this long (`--duration`).
     pub duration: Option<Duration>,
     /// Stop after echoing this many datagrams (`--count`).
@@ -101,6 +106,10 @@ pub enum ConfigError {
     KernelAddresses(usize),
     /// `--udp-port 0` for the server.
     ServerPortZero,
+    /// `--tcp-port 0` for the server.
+    TcpPortZero,
+    /// `--tcp-port` with `--kernel` (its TCP echo is tpa's only).
+    TcpWithKernel,
     /// `--to` with port 0 or an unspecified or multicast address.
     BadDestination(SocketAddr),
     /// `--to` of a family none of the `--ip` addresses has.
@@ -149,6 +158,10 @@ impl fmt::Display for ConfigError {
                 "--ip: with --kernel, at most one address to bind ({n} given; none binds every address)"
             ),
             ConfigError::ServerPortZero => f.write_str("--udp-port: 0 is not a port to serve"),
+            ConfigError::TcpPortZero => f.write_str("--tcp-port: 0 is not a port to serve"),
+            ConfigError::TcpWithKernel => f.write_str(
+                "--tcp-port: not with --kernel (the kernel mode echoes UDP only); leave it out",
+            ),
             ConfigError::BadDestination(to) => write!(
                 f,
                 "--to {to}: expected a unicast address and a port other than 0"
@@ -235,9 +248,11 @@ impl Endpoint {
 }
 
 impl ServerConfig {
-    /// A server on `endpoint` for `udp_port`, until stopped.
+    /// A server on `endpoint` for `udp_port` (and, on tpa, TCP on the
+    /// same port), until stopped.
     pub fn new(endpoint: Endpoint, udp_port: u16) -> Self {
         ServerConfig {
+            tcp_port: (!endpoint.kernel).then_some(udp_port),
             endpoint,
             udp_port,
             duration: None,
@@ -250,6 +265,11 @@ impl ServerConfig {
         self.endpoint.validate()?;
         if self.udp_port == 0 {
             return Err(ConfigError::ServerPortZero);
+        }
+        match self.tcp_port {
+            Some(_) if self.endpoint.kernel => return Err(ConfigError::TcpWithKernel),
+            Some(0) => return Err(ConfigError::TcpPortZero),
+            _ => {}
         }
         Ok(())
     }
@@ -348,7 +368,9 @@ mod tests {
     #[test]
     fn good_configurations_pass() {
         assert_eq!(ServerConfig::new(tpa(), 7).validate(), Ok(()));
+        assert_eq!(ServerConfig::new(tpa(), 7).tcp_port, Some(7));
         assert_eq!(ServerConfig::new(kernel(), 7).validate(), Ok(()));
+        assert_eq!(ServerConfig::new(kernel(), 7).tcp_port, None);
         assert_eq!(client(tpa()).validate(), Ok(()));
         assert_eq!(client(kernel()).validate(), Ok(()));
         let v6 = ClientConfig {
@@ -451,6 +473,22 @@ mod tests {
                 "--ip: with --kernel",
             ),
             (ServerConfig::new(tpa(), 0).validate(), "--udp-port: 0"),
+            (
+                ServerConfig {
+                    tcp_port: Some(0),
+                    ..ServerConfig::new(tpa(), 7)
+                }
+                .validate(),
+                "--tcp-port: 0",
+            ),
+            (
+                ServerConfig {
+                    tcp_port: Some(7),
+                    ..ServerConfig::new(kernel(), 7)
+                }
+                .validate(),
+                "--tcp-port: not with --kernel",
+            ),
             (
                 ClientConfig {
                     to: "192.0.2.2:0".parse().unwrap(),

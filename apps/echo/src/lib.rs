@@ -22,7 +22,8 @@ pub mod report;
 mod run;
 pub mod session;
 pub mod stack;
+pub mod tcp_echo;
 
 pub use config::{ClientConfig, ConfigError, Endpoint, ServerConfig};
-pub use report::{ClientReport, ServerReport};
+pub use report::{ClientReport, ServerReport, TcpReport};
 pub use run::{run_client, run_server, Error};

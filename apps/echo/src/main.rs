@@ -15,14 +15,15 @@ use tpa_echo::report::egress_line;
 use tpa_echo::{run_client, run_server, ClientConfig, Endpoint, ServerConfig};
 use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
 
-/// A UDP echo server and client, on tpa or on the kernel's sockets.
+/// A UDP (and, on tpa, TCP) echo server and a UDP client, on tpa or on
+/// the kernel's sockets.
 #[derive(Debug, Parser)]
 #[command(
     name = "tpa-echo",
     version,
     after_help = "\
 Examples:
-  tpa-echo server --port tap:tpa0 --ip 192.0.2.1/24 --udp-port 7
+  tpa-echo server --port tap:tpa0 --ip 192.0.2.1/24 --udp-port 7   (TCP on 7 too)
   tpa-echo client --kernel --to 192.0.2.1:7 --count 10000 --size 64 --window 8
   tpa-echo server --kernel --udp-port 7          (the kernel's echo, every address)
 
@@ -40,7 +41,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Mode {
-    /// Echo every UDP datagram sent to --udp-port back to its sender.
+    /// Echo every UDP datagram sent to --udp-port back to its sender, and
+    /// (tpa) every byte of every TCP connection to --tcp-port.
     Server(ServerArgs),
     /// Send datagrams to an echo server and check every echoed byte.
     Client(ClientArgs),
@@ -98,6 +100,12 @@ struct ServerArgs {
     /// The UDP port to echo on.
     #[arg(long, value_name = "N")]
     udp_port: u16,
+    /// tpa: the TCP port to echo on [default: the UDP port].
+    #[arg(long, value_name = "N", conflicts_with = "no_tcp")]
+    tcp_port: Option<u16>,
+    /// tpa: echo UDP only.
+    #[arg(long)]
+    no_tcp: bool,
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
@@ -140,10 +148,19 @@ fn seconds(s: f64) -> Option<Duration> {
 }
 
 fn server_config(args: ServerArgs) -> ServerConfig {
+    let endpoint = args.endpoint.into_endpoint();
+    // tpa serves TCP on the UDP port unless told otherwise; the kernel
+    // mode only when asked (which its check refuses).
+    let tcp_port = match (args.no_tcp, endpoint.kernel) {
+        (true, _) => None,
+        (false, true) => args.tcp_port,
+        (false, false) => Some(args.tcp_port.unwrap_or(args.udp_port)),
+    };
     ServerConfig {
         duration: args.duration.and_then(seconds),
         count: args.count,
-        ..ServerConfig::new(args.endpoint.into_endpoint(), args.udp_port)
+        tcp_port,
+        ..ServerConfig::new(endpoint, args.udp_port)
     }
 }
 
@@ -175,6 +192,9 @@ fn main() -> ExitCode {
             match run_server(&config, &stop, |line| println!("{line}")) {
                 Ok(report) => {
                     println!("final: {report}");
+                    if let Some(tcp) = &report.tcp {
+                        println!("tcp: {tcp}");
+                    }
                     if let Some(counters) = &report.counters {
                         print!("{counters}");
                     }
@@ -304,7 +324,41 @@ mod tests {
         assert_eq!(s.endpoint.ips.len(), 2);
         assert_eq!(s.endpoint.rx_mode, Some(RxMode::throughput()));
         assert_eq!((s.udp_port, s.count), (7, Some(3)));
+        assert_eq!(s.tcp_port, Some(7), "TCP on the UDP port by default");
         assert_eq!(s.validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_tcp_port_is_chosen_or_turned_off() {
+        let server = |args: &[&str]| match parse(args).unwrap().mode {
+            Mode::Server(a) => server_config(a),
+            Mode::Client(_) => unreachable!(),
+        };
+        let tpa = [
+            "server",
+            "--port",
+            "tap:t0",
+            "--ip",
+            "10.0.0.1/24",
+            "--udp-port",
+            "7",
+        ];
+        let with = |extra: &[&'static str]| {
+            let mut v = tpa.to_vec();
+            v.extend_from_slice(extra);
+            server(&v)
+        };
+        assert_eq!(with(&["--tcp-port", "8"]).tcp_port, Some(8));
+        assert_eq!(with(&["--no-tcp"]).tcp_port, None);
+        assert!(parse(&[&tpa[..], &["--no-tcp", "--tcp-port", "8"]].concat()).is_err());
+        let kernel = server(&["server", "--kernel", "--udp-port", "7"]);
+        assert_eq!(kernel.tcp_port, None, "the kernel mode echoes UDP only");
+        let asked = server(&["server", "--kernel", "--udp-port", "7", "--tcp-port", "7"]);
+        assert!(asked
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("--tcp-port"));
     }
 
     #[test]

@@ -159,6 +159,8 @@ pub struct ServerReport {
     pub bytes: u64,
     /// Send errors (and later errors) by kind, `(what, how many)`.
     pub errors: Vec<(String, u64)>,
+    /// tpa with TCP only: what the TCP echo did.
+    pub tcp: Option<TcpReport>,
     /// tpa only: every stage's counters, as the pipeline prints them.
     pub counters: Option<String>,
     /// tpa only: what the output path did (held for a neighbor, released…).
@@ -167,6 +169,66 @@ pub struct ServerReport {
     /// the pipeline were gone (a leak when not 0); `None` for the kernel and
     /// where the caller owns the pool.
     pub buffers_not_returned: Option<usize>,
+}
+
+/// The TCP echo's figures (the server's `tcp:` line).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpReport {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections that ended cleanly: the peer's end of stream, every
+    /// byte echoed, then our close.
+    pub closed: u64,
+    /// Connections that ended on an error (reset, timed out…), counted by
+    /// kind in `errors`.
+    pub failed: u64,
+    /// Connections still open at the end.
+    pub open: u64,
+    /// Bytes received (and queued back: every byte received is echoed
+    /// unless its connection failed).
+    pub bytes: u64,
+    /// Received buffers queued back as they came, without a copy.
+    pub zero_copy: u64,
+    /// Bytes copied instead (a received buffer larger than one of our
+    /// segments).
+    pub copied: u64,
+    /// Times the send queue was full: reading paused until `Writable`.
+    pub blocked: u64,
+    /// Errors by kind, `(what, how many)`.
+    pub errors: Vec<(String, u64)>,
+}
+
+impl TcpReport {
+    /// Counts a connection failed with `what`.
+    pub fn failed(&mut self, what: &str) {
+        self.failed += 1;
+        match self.errors.iter_mut().find(|(w, _)| w == what) {
+            Some((_, n)) => *n += 1,
+            None => self.errors.push((what.to_owned(), 1)),
+        }
+    }
+}
+
+impl fmt::Display for TcpReport {
+    /// The `tcp:` line without its prefix.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "accepted {} closed {} failed {} open {} bytes {} zero_copy {} copied {} blocked {}",
+            self.accepted,
+            self.closed,
+            self.failed,
+            self.open,
+            self.bytes,
+            self.zero_copy,
+            self.copied,
+            self.blocked
+        )?;
+        for (what, n) in &self.errors {
+            write!(f, " {what} {n}")?;
+        }
+        Ok(())
+    }
 }
 
 impl ServerReport {
@@ -273,5 +335,26 @@ mod tests {
             s.to_string(),
             "received 3 echoed 1 failed 2 later_errors 1 bytes 64 EHOSTUNREACH 2 ENOBUFS 1"
         );
+    }
+
+    #[test]
+    fn the_tcp_line_has_every_figure_in_pairs() {
+        let mut t = TcpReport {
+            accepted: 3,
+            closed: 1,
+            open: 1,
+            bytes: 5000,
+            zero_copy: 4,
+            copied: 10,
+            blocked: 2,
+            ..TcpReport::default()
+        };
+        t.failed("ECONNRESET");
+        assert_eq!(
+            t.to_string(),
+            "accepted 3 closed 1 failed 1 open 1 bytes 5000 zero_copy 4 copied 10 blocked 2 \
+             ECONNRESET 1"
+        );
+        assert_eq!(t.to_string().split(' ').count() % 2, 0);
     }
 }

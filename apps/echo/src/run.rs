@@ -29,6 +29,8 @@ pub enum Error {
     Open(tpa_responder::Error),
     /// A tpa socket could not be bound.
     Bind(SocketAddr, SocketError),
+    /// A tpa TCP listener could not be opened.
+    Listen(SocketAddr, SocketError),
 }
 
 impl fmt::Display for Error {
@@ -39,6 +41,7 @@ impl fmt::Display for Error {
             Error::Pool(e) => write!(f, "buffer pool: {e}"),
             Error::Open(e) => e.fmt(f),
             Error::Bind(local, e) => write!(f, "bind udp {local}: {e}"),
+            Error::Listen(local, e) => write!(f, "listen tcp {local}: {e}"),
         }
     }
 }
@@ -50,7 +53,7 @@ impl std::error::Error for Error {
             Error::Socket(e) => Some(e),
             Error::Pool(e) => Some(e),
             Error::Open(e) => Some(e),
-            Error::Bind(_, e) => Some(e),
+            Error::Bind(_, e) | Error::Listen(_, e) => Some(e),
         }
     }
 }

@@ -4,21 +4,24 @@
 //!
 //! ```text
 //! port ─► Ethernet front ─┬─► ARP responder
-//!                          ├─► IPv4 input ─┬─► ICMPv4 echo ─► discard
-//!                          │               └─► UDP input ─► sockets ─► app
-//!                          └─► IPv6 input ─┬─► NDP ─► ICMPv6 echo ─► discard
-//!                                          └─► UDP input ─► sockets ─► app
-//! app: recv (zero-copy) ─► send_buf_to ─► egress (IP, neighbor, Ethernet) ─► port
+//!                          ├─► IPv4 input ─┬─► TCP input ─► TCP sockets ─► app
+//!                          │               ├─► UDP input ─► UDP sockets ─► app
+//!                          │               └─► ICMPv4 echo ─► discard
+//!                          └─► IPv6 input ─┬─► TCP input ─► TCP sockets ─► app
+//!                                          ├─► UDP input ─► UDP sockets ─► app
+//!                                          └─► NDP ─► ICMPv6 echo ─► discard
+//! app: recv (zero-copy) ─► send_buf(_to) ─► egress (IP, neighbor, Ethernet) ─► port
 //! ```
 //!
-//! The server's app hands every received buffer back to the egress path
+//! The server's app hands every received datagram back to the egress path
 //! as it came, its UDP header prepended again in place: no copy, no
-//! allocation. The client's writes each datagram straight into a pool
-//! buffer.
+//! allocation; and every received TCP buffer into its connection's send
+//! queue ([`crate::tcp_echo`]). The client's writes each datagram straight
+//! into a pool buffer.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use tpa::app::{App, Events, SocketError, SocketId};
+use tpa::app::{App, Events, SocketError, SocketId, Transport};
 use tpa::buf::PacketBuf;
 use tpa::port::{Burst, Port, PortCaps};
 use tpa::stage::{Counted, Cx, Reason};
@@ -35,30 +38,42 @@ use tpa_stages::ipv4::Ipv4Input;
 use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
+use tpa_stages::tcp::config::TcpConfig;
+use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
 use tpa_stages::udp::{self, udp_branch, UdpBranch, UdpInput, UdpSockets};
 
 use crate::config::{ClientConfig, ConfigError, Endpoint, ServerConfig};
 use crate::report::{ClientReport, ServerReport};
 use crate::session::Session;
+use crate::tcp_echo::TcpEcho;
 
-/// The IPv4 branch: input checks, then ICMP echo (the rest dropped) or UDP.
+/// The IPv4 branch: input checks, then TCP, UDP, or ICMP echo (the rest
+/// dropped).
 pub type Ipv4Branch<B> = (
     Ipv4Input,
-    UdpBranch<Ipv4Packet<B>, (Counted<Icmpv4EchoResponder>, Discard<Ipv4Packet<B>>), UdpInput>,
+    TcpBranch<
+        Ipv4Packet<B>,
+        UdpBranch<Ipv4Packet<B>, (Counted<Icmpv4EchoResponder>, Discard<Ipv4Packet<B>>), UdpInput>,
+        Counted<TcpInput>,
+    >,
 );
 
-/// The IPv6 branch: input checks, then neighbor discovery and ICMPv6 echo
-/// (the rest dropped) or UDP.
+/// The IPv6 branch: input checks, then TCP, UDP, or neighbor discovery
+/// and ICMPv6 echo (the rest dropped).
 pub type Ipv6Branch<B> = (
     Ipv6Input,
-    UdpBranch<
+    TcpBranch<
         Ipv6Packet<B>,
-        (
-            Counted<NdpResponder>,
-            Counted<Icmpv6EchoResponder>,
-            Discard<Ipv6Packet<B>>,
-        ),
-        UdpInput,
+        UdpBranch<
+            Ipv6Packet<B>,
+            (
+                Counted<NdpResponder>,
+                Counted<Icmpv6EchoResponder>,
+                Discard<Ipv6Packet<B>>,
+            ),
+            UdpInput,
+        >,
+        Counted<TcpInput>,
     >,
 );
 
@@ -66,24 +81,45 @@ pub type Ipv6Branch<B> = (
 pub type EchoFront<B> = EthernetFront<B, Counted<ArpResponder>, Ipv4Branch<B>, Ipv6Branch<B>>;
 
 /// What the stages and the app share: the output path (interface, routes,
-/// neighbor caches), the UDP sockets and the events for the app.
+/// neighbor caches), the UDP and TCP sockets and the events for the app.
 #[derive(State)]
-pub struct EchoState<B> {
+pub struct EchoState<B: PacketBuf> {
     /// IP output, neighbor resolution, Ethernet.
     pub egress: Egress<B>,
     /// The UDP socket table.
     pub sockets: UdpSockets<B>,
+    /// The TCP socket table.
+    pub tcp: TcpSockets<B>,
     /// Events for the app.
     pub events: Events,
 }
 
 impl<B: PacketBuf> EchoState<B> {
-    /// A state for `iface`, without sockets.
-    pub fn new(iface: Interface) -> Self {
+    /// A state for `iface`, without sockets; TCP's random choices (initial
+    /// sequence numbers, ports, timestamps) drawn from `seed`.
+    pub fn new(iface: Interface, seed: u64) -> Self {
         EchoState {
             egress: Egress::new(iface),
             sockets: UdpSockets::default(),
+            tcp: TcpSockets::new(TcpConfig::default(), seed),
             events: Events::default(),
+        }
+    }
+}
+
+/// A seed from the OS (`/dev/urandom`), or the clock and the process id
+/// where it cannot be read: TCP's initial sequence numbers must not be
+/// guessable from outside.
+pub fn os_seed() -> u64 {
+    use std::io::Read;
+    let mut bytes = [0u8; 8];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            nanos ^ (u64::from(std::process::id()) << 32)
         }
     }
 }
@@ -113,27 +149,33 @@ pub fn build<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(
         Counted::new(ArpResponder::new()),
         (
             Ipv4Input::new(iface.clone()),
-            udp_branch(
-                (
-                    Counted::new(Icmpv4EchoResponder::new(iface.clone())),
-                    Discard::new(Reason::UNSUPPORTED),
+            tcp_branch(
+                udp_branch(
+                    (
+                        Counted::new(Icmpv4EchoResponder::new(iface.clone())),
+                        Discard::new(Reason::UNSUPPORTED),
+                    ),
+                    UdpInput::default(),
                 ),
-                UdpInput::default(),
+                Counted::new(TcpInput::default()),
             ),
         ),
         (
             Ipv6Input::new(iface.clone()),
-            udp_branch(
-                (
-                    Counted::new(NdpResponder::new()),
-                    Counted::new(Icmpv6EchoResponder::new(iface.clone())),
-                    Discard::new(Reason::UNSUPPORTED),
+            tcp_branch(
+                udp_branch(
+                    (
+                        Counted::new(NdpResponder::new()),
+                        Counted::new(Icmpv6EchoResponder::new(iface.clone())),
+                        Discard::new(Reason::UNSUPPORTED),
+                    ),
+                    UdpInput::default(),
                 ),
-                UdpInput::default(),
+                Counted::new(TcpInput::default()),
             ),
         ),
     );
-    EchoPipeline::new(port, EchoState::new(iface.clone()), app, front)
+    EchoPipeline::new(port, EchoState::new(iface.clone(), os_seed()), app, front)
 }
 
 impl<P: Port, A: App<P::Buf, EchoState<P::Buf>>> EchoPipeline<P, A> {
@@ -160,25 +202,64 @@ pub fn interface(endpoint: &Endpoint, mac: tpa::wire::MacAddr) -> Interface {
 }
 
 /// The server's app: every datagram on its sockets goes back to its
-/// sender, in the buffer it came in.
-#[derive(Debug, Default)]
-pub struct Echo {
+/// sender, in the buffer it came in; every byte of its TCP connections
+/// too ([`TcpEcho`]).
+#[derive(Debug)]
+pub struct Echo<B> {
     report: ServerReport,
+    tcp: TcpEcho<B>,
 }
 
-impl Echo {
-    /// What was echoed so far.
-    pub fn report(&self) -> &ServerReport {
-        &self.report
+impl<B> Default for Echo<B> {
+    fn default() -> Self {
+        Echo {
+            report: ServerReport::default(),
+            tcp: TcpEcho::default(),
+        }
     }
 }
 
-impl<B: PacketBuf, S> App<B, S> for Echo
+impl<B: PacketBuf> Echo<B> {
+    /// What was echoed so far (UDP; TCP's in [`tcp_report`](Self::tcp_report)).
+    pub fn report(&self) -> &ServerReport {
+        &self.report
+    }
+
+    /// What the TCP echo did so far.
+    pub fn tcp_report(&self) -> crate::report::TcpReport {
+        self.tcp.report()
+    }
+}
+
+impl<B: PacketBuf, S> App<B, S> for Echo<B>
 where
-    S: Part<UdpSockets<B>> + Part<Egress<B>> + Part<Events>,
+    S: Part<UdpSockets<B>> + Part<TcpSockets<B>> + Part<Egress<B>> + Part<Events>,
 {
+    fn accepted(&mut self, listener: SocketId, socket: SocketId, cx: &mut Cx<'_, B, S>) {
+        self.tcp.accepted(listener, socket, cx);
+    }
+
+    fn writable(&mut self, socket: SocketId, cx: &mut Cx<'_, B, S>) {
+        if socket.transport == Transport::Tcp {
+            self.tcp.pump(socket, cx);
+        }
+    }
+
+    fn peer_closed(&mut self, socket: SocketId, cx: &mut Cx<'_, B, S>) {
+        self.tcp.pump(socket, cx);
+    }
+
+    fn closed(&mut self, socket: SocketId, cx: &mut Cx<'_, B, S>) {
+        if socket.transport == Transport::Tcp {
+            self.tcp.closed(socket, cx);
+        }
+    }
+
     #[inline]
     fn readable(&mut self, socket: SocketId, cx: &mut Cx<'_, B, S>) {
+        if socket.transport == Transport::Tcp {
+            return self.tcp.pump(socket, cx);
+        }
         loop {
             let datagram = match udp::recv(cx, socket) {
                 Ok(d) => d,
@@ -197,7 +278,10 @@ where
         }
     }
 
-    fn error(&mut self, _socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, S>) {
+    fn error(&mut self, socket: SocketId, error: SocketError, cx: &mut Cx<'_, B, S>) {
+        if socket.transport == Transport::Tcp {
+            return self.tcp.failed(socket, error, cx);
+        }
         // An echo that was held for its neighbor and then dropped.
         self.report.later_error(error.name());
     }
@@ -374,15 +458,21 @@ fn counters<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(pipeline: &EchoPipeline<
     for (_, local, counters) in pipeline.state().sockets.iter() {
         out.push_str(&format!("socket {local}: {counters}\n"));
     }
+    let tcp = pipeline.state().tcp.counters();
+    if *tcp != tpa_stages::tcp::TcpCounters::default() {
+        out.push_str(&format!("tcp sockets: {tcp:?}\n"));
+    }
     out
 }
 
 /// The server's loop: the pipeline, until stopped or done.
 struct ServerLoop<'a, P: Port> {
-    pipeline: EchoPipeline<P, Echo>,
+    pipeline: EchoPipeline<P, Echo<P::Buf>>,
     stop: &'a StopFlag,
     count: Option<u64>,
     deadline_ns: Option<u64>,
+    /// TCP is served (its figures go in the report).
+    tcp: bool,
 }
 
 impl<P: Port> WorkLoop for ServerLoop<'_, P> {
@@ -403,11 +493,16 @@ impl<P: Port> WorkLoop for ServerLoop<'_, P> {
 
     fn finish(self) -> ServerReport {
         let mut report = self.pipeline.app().report().clone();
+        report.tcp = Some(self.pipeline.app().tcp_report()).filter(|_| self.tcp);
         report.counters = Some(counters(&self.pipeline));
         report.egress = Some(*self.pipeline.state().egress.counters());
         report
     }
 }
+
+/// Connections a TCP listener holds established or half-open before the
+/// application takes them (capped by `TcpConfig::backlog`).
+const LISTEN_BACKLOG: usize = 1024;
 
 /// Serves `config` on an opened `port` until `stop` (or the count or
 /// duration); `ready` is told where it listens once its sockets are bound.
@@ -429,8 +524,22 @@ pub fn serve<P: Port>(
                 .map_err(|e| crate::Error::Bind(local, e))?;
             bound.push(local.to_string());
         }
+        let mut listening = Vec::new();
+        for wildcard in wildcards(&config.endpoint).into_iter() {
+            let Some(port) = config.tcp_port else { break };
+            let local = SocketAddr::new(wildcard, port);
+            pipeline
+                .with_cx(|cx| tcp::listen(cx, local, LISTEN_BACKLOG))
+                .map_err(|e| crate::Error::Listen(local, e))?;
+            listening.push(local.to_string());
+        }
+        let tcp_line = if listening.is_empty() {
+            String::new()
+        } else {
+            format!(" tcp {}", listening.join(" "))
+        };
         ready(&format!(
-            "listening on udp {} via {name} (tpa)",
+            "listening on udp {}{tcp_line} via {name} (tpa)",
             bound.join(" ")
         ));
         let deadline_ns = config.duration.map(|d| {
@@ -443,6 +552,7 @@ pub fn serve<P: Port>(
             stop,
             count: config.count,
             deadline_ns,
+            tcp: config.tcp_port.is_some(),
         };
         run_loop(&mut work, stop, idle(&config.endpoint));
         Ok(work.finish())
