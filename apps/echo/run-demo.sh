@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# UDP over tpa in one command, on any Linux machine, as root:
+# UDP and TCP over tpa in one command, on any Linux machine, as root:
 #   sudo apps/echo/run-demo.sh
 #
 # Builds tpa-echo, creates a network namespace with a TAP interface `tpa0`
 # whose kernel side has 192.0.2.1/24 and 2001:db8::1/64, runs
-# `tpa-echo server` on it for 192.0.2.2 and 2001:db8::2, UDP port 7, then runs
-# `tpa-echo client --kernel` (the kernel's UDP socket) against tpa over IPv4
-# and IPv6: every datagram is echoed by tpa and checked byte for byte, and
-# the client prints datagrams per second and round-trip times. Then tpa is
+# `tpa-echo server` on it for 192.0.2.2 and 2001:db8::2, UDP and TCP port 7,
+# then runs `tpa-echo client --kernel` (the kernel's UDP socket) against tpa
+# over IPv4 and IPv6: every datagram is echoed by tpa and checked byte for
+# byte, and the client prints datagrams per second and round-trip times.
+# Then the TCP round: the kernel's TCP (tests/src/tcp_peer.py, python's
+# sockets) sends BYTES random bytes (default 4 MiB) on CONNS connections at
+# once (default 4), IPv4 and IPv6, half-closes and reads the echo to the
+# end; the sha256 of what each sent and got back must be equal. Then tpa is
 # the client and the kernel the echo server (`tpa-echo server --kernel`): the
 # first datagram waits for tpa's ARP request to be answered. Prints the
 # server's counters and removes everything on exit. COUNT=<n> datagrams per
@@ -20,7 +24,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # shellcheck source=benches/background.sh
 . benches/background.sh
 count="${COUNT:-1000}"
-demo_setup tpa-echo tpa-echodemo
+bytes="${BYTES:-4194304}"
+conns="${CONNS:-4}"
+demo_setup tpa-echo tpa-echodemo python3:python3
 
 # wait_for PID TEXT: until the log has a line starting with TEXT.
 wait_for() {
@@ -37,7 +43,7 @@ ip -n "$ns" addr add 192.0.2.1/24 dev tpa0
 ip -n "$ns" addr add 2001:db8::1/64 dev tpa0 nodad
 ip -n "$ns" link set tpa0 up
 
-echo "==> tpa-echo server --port tap:tpa0 --ip 192.0.2.2/24 --ip 2001:db8::2/64 --udp-port 7"
+echo "==> tpa-echo server --port tap:tpa0 --ip 192.0.2.2/24 --ip 2001:db8::2/64 --udp-port 7   (TCP on 7 too)"
 start_logged "$log" ip netns exec "$ns" "$bin" server --port tap:tpa0 --ip 192.0.2.2/24 \
     --ip 2001:db8::2/64 --udp-port 7
 pid=$started_pid
@@ -48,10 +54,38 @@ for to in 192.0.2.2:7 '[2001:db8::2]:7'; do
     ip netns exec "$ns" "$bin" client --kernel --to "$to" --count "$count" --size 100 --window 8
 done
 
+# tcp_echo FAMILY ADDR: CONNS kernel clients at once, each checking the
+# sha256 of its echo.
+tcp_echo() {
+    local fam=$1 addr=$2 i out failed=0 pids=()
+    echo "==> $conns x tcp_peer.py client $fam $addr 7 $bytes   (the kernel's TCP, tpa echoes)"
+    for ((i = 0; i < conns; i++)); do
+        ip netns exec "$ns" python3 tests/src/tcp_peer.py client "$fam" "$addr" 7 "$bytes" \
+            >"$log.tcp$i" &
+        pids+=($!)
+    done
+    for ((i = 0; i < conns; i++)); do
+        wait "${pids[$i]}" || failed=1
+        out=$(cat "$log.tcp$i")
+        rm -f "$log.tcp$i"
+        # sent SHA received SHA LEN cc NAME
+        read -r _ sent _ got len _ <<<"$out"
+        if [[ -z "$out" || "$sent" != "$got" || "$len" != "$bytes" ]]; then
+            echo "run-demo.sh: connection $i: the echo differs: $out" >&2
+            failed=1
+        else
+            echo "    connection $i: $len bytes echoed, sha256 ${got:0:16}… equal"
+        fi
+    done
+    ((failed == 0)) || exit 1
+}
+tcp_echo 4 192.0.2.2
+tcp_echo 6 2001:db8::2
+
 kill -INT "$pid"
 wait "$pid"
 pid=
-echo "==> the tpa server's report"
+echo "==> the tpa server's report (final: is UDP's, tcp: is TCP's)"
 cat "$log"
 
 echo "==> tpa-echo server --kernel --ip 192.0.2.1 --udp-port 9   (the kernel echoes)"

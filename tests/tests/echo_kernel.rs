@@ -1,7 +1,8 @@
 //! tpa-echo against the Linux kernel, in network namespaces, over veth
 //! pairs (and TAP devices for tpa): IPv4 and IPv6.
 //!
-//! The kernel's side is tests/src/udp_peer.py (python3's socket module),
+//! The kernel's side is tests/src/udp_peer.py and, for TCP,
+//! tests/src/tcp_peer.py (python3's socket module),
 //! written apart from tpa-echo so that tpa-echo is never checked against
 //! itself; the kernel modes of tpa-echo (`--kernel`) are checked against it
 //! first, since the benchmark uses them as the baseline.
@@ -58,6 +59,43 @@ fn python_client(ns: &Netns, to: SocketAddr, count: u32, max_size: usize, window
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs `conns` python TCP clients in `ns` at once, each sending `len`
+/// random bytes to `to`, half-closing and reading the echo to the end;
+/// asserts that each got back exactly what it sent (sha256) and that the
+/// kernel ran cubic. Returns the bytes sent in all.
+fn python_tcp_clients(ns: &Netns, to: SocketAddr, conns: usize, len: usize) -> u64 {
+    let tcp_peer = format!("{}/src/tcp_peer.py", env!("CARGO_MANIFEST_DIR"));
+    let fam = if to.is_ipv4() { "4" } else { "6" };
+    let (ip, port, len_arg) = (to.ip().to_string(), to.port().to_string(), len.to_string());
+    let outs: Vec<_> = thread::scope(|s| {
+        let runs: Vec<_> = (0..conns)
+            .map(|_| {
+                s.spawn(|| {
+                    ns.exec_output(&["python3", &tcp_peer, "client", fam, &ip, &port, &len_arg])
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("client thread"))
+            .collect()
+    });
+    for (i, out) in outs.iter().enumerate() {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // sent SHA received SHA LEN cc NAME
+        let words: Vec<&str> = stdout.split_whitespace().collect();
+        assert!(
+            out.status.success() && words.len() == 7,
+            "python TCP client {i} to {to} failed ({}): {stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(words[1], words[3], "client {i} to {to}: the echo differs");
+        assert_eq!(words[4], len_arg, "client {i} to {to}: {stdout}");
+        assert_eq!(words[6], "cubic", "client {i} to {to}: {stdout}");
+    }
+    (conns * len) as u64
 }
 
 /// Starts the python echo server in `ns` on `addr`; it runs until the
@@ -208,6 +246,52 @@ fn tpa_echoes_a_kernel_client_through_a_tap() {
         ns.ping_ok("-6", "2001:db8::2");
     });
     assert_echoed(&report, 600);
+}
+
+/// The kernel's TCP (python, cubic) through tpa-echo's TCP echo on the
+/// UDP port, over a TAP: four connections at once each way of IPv4 and
+/// IPv6, a megabyte each, every byte back (sha256), each connection ended
+/// cleanly by both sides; the UDP echo answers on the same port meanwhile;
+/// every buffer back in the pool.
+#[test]
+fn tpa_echoes_kernel_tcp_connections_through_a_tap() {
+    let ns = tap_namespace("etc");
+    let server = ServerConfig::new(tpa("tap:tpa0", &["192.0.2.2/24", "2001:db8::2/64"]), 7);
+    let mut sent = 0;
+    let report = while_serving(&ns, &server, || {
+        sent += python_tcp_clients(&ns, "192.0.2.2:7".parse().unwrap(), 4, 1 << 20);
+        python_client(&ns, "192.0.2.2:7".parse().unwrap(), 100, 1472, 8);
+        sent += python_tcp_clients(&ns, "[2001:db8::2]:7".parse().unwrap(), 4, 1 << 20);
+    });
+    let tcp = report.tcp.clone().expect("TCP figures");
+    assert_eq!((tcp.accepted, tcp.closed, tcp.failed), (8, 8, 0), "{tcp}");
+    assert_eq!((tcp.open, tcp.bytes), (0, sent), "{tcp}");
+    assert!(tcp.zero_copy > 0, "echoed without a copy: {tcp}");
+    assert_echoed(&report, 100);
+    println!("tcp: {tcp}");
+}
+
+/// One kernel connection over AF_PACKET on a veth pair, with `--tcp-port`
+/// apart from the UDP port: 4 MiB through tpa's echo, IPv4 and IPv6.
+#[test]
+fn tpa_echoes_kernel_tcp_over_veth_with_af_packet() {
+    let (a, b) = veth_pair("etv", false);
+    // The kernel's segments one MTU each (no GSO super-frames on the veth).
+    a.ip(&["link", "set", "dev", "va", "gso_max_segs", "1"]);
+    let server = ServerConfig {
+        tcp_port: Some(9000),
+        ..ServerConfig::new(tpa("af_packet:vb", &["10.9.0.2/24", "fd09::2/64"]), 7)
+    };
+    let mut sent = 0;
+    let report = while_serving(&b, &server, || {
+        sent += python_tcp_clients(&a, "10.9.0.2:9000".parse().unwrap(), 1, 4 << 20);
+        sent += python_tcp_clients(&a, "[fd09::2]:9000".parse().unwrap(), 1, 4 << 20);
+    });
+    let tcp = report.tcp.clone().expect("TCP figures");
+    assert_eq!((tcp.accepted, tcp.closed, tcp.failed), (2, 2, 0), "{tcp}");
+    assert_eq!(tcp.bytes, sent, "{tcp}");
+    assert_eq!(report.buffers_not_returned, Some(0), "{report}");
+    println!("tcp: {tcp}");
 }
 
 /// The same over a veth pair, tpa on its end through AF_PACKET (with the
