@@ -11,13 +11,13 @@
 //!
 //! The test logic is sans IO and shared by the backends: [`session`] (one
 //! data connection, client and server), [`control`] (the run's end),
-//! [`histogram`], [`report`]. A backend moves bytes: [`kernel`] over the
-//! kernel's sockets (`--kernel`); tpa's TCP stack comes next, as a worker
-//! loop that drives the same sessions from tpa's socket calls.
+//! [`histogram`], [`report`]. A backend moves bytes: [`tpa`] over tpa's
+//! TCP stack on a port (TAP, AF_PACKET, DPDK), the default; [`kernel`]
+//! over the kernel's sockets (`--kernel`).
 //!
 //! ```text
-//! tpa-tperf server --kernel -l 0.0.0.0:4040 -w 2
-//! tpa-tperf client --kernel -s 192.0.2.1:4040 -t rr -m 64 -c 8 -w 2 -d 10
+//! tpa-tperf server --port tap:tpa0 --ip 192.0.2.2/24 -l 192.0.2.2:4040
+//! tpa-tperf client --kernel -s 192.0.2.2:4040 -t rr -m 64 -c 8 -w 2 -d 10
 //! ```
 
 pub mod config;
@@ -30,6 +30,7 @@ pub mod pattern;
 pub mod protocol;
 pub mod report;
 pub mod session;
+pub mod tpa;
 
 pub use config::{ClientConfig, ServerConfig};
 pub use protocol::TestKind;

@@ -7,9 +7,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use tpa::port::af_packet::RxMode;
+use tpa::wire::MacAddr;
+use tpa::worker::StopFlag;
+use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
 use tpa_tperf::config::{fresh_run_id, parse_duration, parse_size, DEFAULT_PORT};
-use tpa_tperf::kernel::{run_client, run_server};
-use tpa_tperf::{ClientConfig, ServerConfig, TestKind};
+use tpa_tperf::tpa::{TpaEndpoint, DEFAULT_PORT_SPEC};
+use tpa_tperf::{kernel, tpa as on_tpa, ClientConfig, ServerConfig, TestKind};
 
 /// A TCP benchmark that checks every byte: throughput, transactions per
 /// second, latency percentiles and CPU cost, on tpa or the kernel.
@@ -18,14 +22,14 @@ use tpa_tperf::{ClientConfig, ServerConfig, TestKind};
     name = "tpa-tperf",
     version,
     after_help = "\
-Only --kernel (the kernel's TCP sockets) exists yet; tpa's own stack comes
-next, with its port options (--port, --ip). A run without --kernel is an
-error.
+tpa's TCP stack runs on --port (a TAP device by default) with the
+addresses of --ip, one worker; --kernel uses the kernel's TCP sockets.
 
 Examples:
+  tpa-tperf server --port tap:tpa0 --ip 192.0.2.2/24 -l 192.0.2.2:4040
+  tpa-tperf client --kernel -s 192.0.2.2:4040 -t rr -m 64 -c 8 -w 2 -d 10
   tpa-tperf server --kernel -l 0.0.0.0:4040 -w 2
-  tpa-tperf client --kernel -s 10.0.0.1:4040 -t rr -m 64 -c 8 -w 2 -d 10
-  tpa-tperf client --kernel -s 10.0.0.1:4040 -t write -m 64k -d 5 --json
+  tpa-tperf client --port af_packet:eth1 --ip 10.0.0.2/24 -s 10.0.0.1:4040 -t write -m 64k -d 5 --json
 
 Tests:
   read    the server streams, the client reads (receive throughput)
@@ -54,26 +58,68 @@ enum Mode {
     Client(ClientArgs),
 }
 
-/// Which stack carries the connections.
+/// Which stack carries the connections, and tpa's port and addresses.
 #[derive(Debug, Args)]
 struct StackArgs {
-    /// Use the kernel's TCP sockets (required: tpa's own stack is not in
-    /// tpa-tperf yet).
+    /// Use the kernel's TCP sockets instead of tpa (no --port, --ip,
+    /// --mac, --rx-mode, --spin or EAL arguments).
     #[arg(long)]
     kernel: bool,
+    /// tpa: the device: tap:<ifname> (created if missing), af_packet:<ifname>,
+    /// or dpdk:<device> (EAL arguments after `--`) [default: tap:tpa0].
+    #[arg(long, value_name = "KIND:NAME")]
+    port: Option<PortSpec>,
+    /// tpa: an address of ours with its prefix length (repeatable, IPv4 or
+    /// IPv6).
+    #[arg(long = "ip", value_name = "ADDR/LEN")]
+    ips: Vec<IpCidr>,
+    /// tpa: our MAC address (default: 02:74:70:61:00:01 on TAP, the
+    /// interface's or device's own on AF_PACKET and DPDK).
+    #[arg(long)]
+    mac: Option<MacAddr>,
+    /// tpa, AF_PACKET only: low-latency (the default) or throughput.
+    #[arg(long, value_name = "MODE", value_parser = parse_rx_mode)]
+    rx_mode: Option<RxMode>,
+    /// tpa: poll again at once when idle (one core at 100%, the lowest
+    /// latency) instead of sleeping 50 µs after a while without work.
+    #[arg(long)]
+    spin: bool,
+    /// DPDK EAL arguments, after `--` (with --port dpdk:<device> only).
+    #[arg(last = true, value_name = "EAL_ARGS")]
+    eal_args: Vec<String>,
 }
 
 impl StackArgs {
-    fn check(&self) -> Result<(), String> {
+    /// tpa's endpoint, or `None` for the kernel; an error for tpa's flags
+    /// with `--kernel`.
+    fn endpoint(self) -> Result<Option<TpaEndpoint>, String> {
         if self.kernel {
-            Ok(())
-        } else {
-            Err(
-                "tpa's own TCP stack is not in tpa-tperf yet: run with --kernel \
-                 (the kernel's sockets)"
-                    .into(),
-            )
+            let tpa_only = [
+                (self.port.is_some(), "--port"),
+                (!self.ips.is_empty(), "--ip"),
+                (self.mac.is_some(), "--mac"),
+                (self.rx_mode.is_some(), "--rx-mode"),
+                (self.spin, "--spin"),
+                (!self.eal_args.is_empty(), "EAL arguments"),
+            ];
+            if let Some((_, flag)) = tpa_only.iter().find(|(given, _)| *given) {
+                return Err(format!("{flag}: for tpa's stack, not with --kernel"));
+            }
+            return Ok(None);
         }
+        let endpoint = TpaEndpoint {
+            port: match self.port {
+                Some(p) => p,
+                None => DEFAULT_PORT_SPEC.parse().map_err(|e| format!("{e}"))?,
+            },
+            ips: self.ips,
+            mac: self.mac,
+            rx_mode: self.rx_mode,
+            spin: self.spin,
+            eal_args: self.eal_args,
+        };
+        endpoint.validate().map_err(|e| e.0)?;
+        Ok(Some(endpoint))
     }
 }
 
@@ -134,9 +180,10 @@ fn usage_error(msg: &str) -> ExitCode {
 }
 
 fn server(args: ServerArgs) -> ExitCode {
-    if let Err(e) = args.stack.check() {
-        return usage_error(&e);
-    }
+    let endpoint = match args.stack.endpoint() {
+        Ok(e) => e,
+        Err(e) => return usage_error(&e),
+    };
     let config = ServerConfig {
         listen: args.listen,
         workers: args.workers,
@@ -146,11 +193,26 @@ fn server(args: ServerArgs) -> ExitCode {
         return usage_error(&e.to_string());
     }
     let workers = config.workers;
-    let result = run_server(&config, |addr| {
-        println!(
-            "tpa-tperf server: listening on {addr} (kernel sockets, {workers} worker{})",
-            if workers == 1 { "" } else { "s" }
-        );
+    let Some(endpoint) = endpoint else {
+        let result = kernel::run_server(&config, |addr| {
+            println!(
+                "tpa-tperf server: listening on {addr} (kernel sockets, {workers} worker{})",
+                if workers == 1 { "" } else { "s" }
+            );
+            let _ = std::io::stdout().flush();
+        });
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => usage_error(&e.to_string()),
+        };
+    };
+    let stop = StopFlag::new();
+    if let Err(e) = stop.stop_on_signals() {
+        return usage_error(&format!("cannot install signal handlers: {e}"));
+    }
+    let port = endpoint.port.clone();
+    let result = on_tpa::run_server(&config, &endpoint, &stop, |addr| {
+        println!("tpa-tperf server: listening on {addr} (tpa on {port}, 1 worker)");
         let _ = std::io::stdout().flush();
     });
     match result {
@@ -160,9 +222,10 @@ fn server(args: ServerArgs) -> ExitCode {
 }
 
 fn client(args: ClientArgs) -> ExitCode {
-    if let Err(e) = args.stack.check() {
-        return usage_error(&e);
-    }
+    let endpoint = match args.stack.endpoint() {
+        Ok(e) => e,
+        Err(e) => return usage_error(&e),
+    };
     let message_size = args
         .message_size
         .unwrap_or(if args.test.is_transactional() {
@@ -190,8 +253,12 @@ fn client(args: ClientArgs) -> ExitCode {
         Duration::from_secs(1)
     });
     if !json {
+        let over = endpoint.as_ref().map_or_else(
+            || "kernel sockets".to_owned(),
+            |e| format!("tpa on {}", e.port),
+        );
         println!(
-            "tpa-tperf client: {} to {} over kernel sockets, {} connection(s) in {} worker(s), {} s",
+            "tpa-tperf client: {} to {} over {over}, {} connection(s) in {} worker(s), {} s",
             config.test,
             config.server,
             config.connections,
@@ -206,9 +273,16 @@ fn client(args: ClientArgs) -> ExitCode {
             println!("{i}");
         }
     };
-    let report = match run_client(&config, Some(interval), print_interval) {
+    let result = match &endpoint {
+        None => {
+            kernel::run_client(&config, Some(interval), print_interval).map_err(|e| e.to_string())
+        }
+        Some(endpoint) => on_tpa::run_client(&config, endpoint, Some(interval), print_interval)
+            .map_err(|e| e.to_string()),
+    };
+    let report = match result {
         Ok(r) => r,
-        Err(e) => return usage_error(&e.to_string()),
+        Err(e) => return usage_error(&e),
     };
     if json {
         println!("{}", report.json());

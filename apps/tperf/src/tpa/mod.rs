@@ -1,0 +1,386 @@
+//! tperf over tpa's own TCP stack: one `#[pipeline]` on a port (a TAP
+//! device by default, any interface through AF_PACKET, or a DPDK port),
+//! whose inline app drives the same sans-IO sessions as the kernel
+//! backend ([`crate::session`], [`crate::control`]) from tpa's socket
+//! calls and events.
+//!
+//! ```text
+//! port ─► Ethernet front ─┬─► ARP responder
+//!                          ├─► IPv4 input ─┬─► TCP input ─► TCP sockets ─► app
+//!                          │               └─► ICMPv4 echo ─► discard
+//!                          └─► IPv6 input ─┬─► TCP input ─► TCP sockets ─► app
+//!                                          └─► NDP ─► ICMPv6 echo ─► discard
+//! ```
+//!
+//! One worker (one pipeline, one queue of the port) for now: several
+//! would each need their queue and the neighbor answers the port steers
+//! to queue 0 (see the tperf guide).
+
+mod client;
+mod server;
+
+pub use client::run_client;
+pub use server::run_server;
+
+use core::fmt;
+
+use tpa::app::{App, Events};
+use tpa::buf::{PacketBuf, Pool, PoolConfig};
+use tpa::port::af_packet::RxMode;
+use tpa::port::Port;
+use tpa::stage::{Counted, Reason};
+use tpa::state::State;
+use tpa::wire::MacAddr;
+use tpa::worker::IdlePolicy;
+use tpa_responder::{IpCidr, PortSpec};
+use tpa_stages::arp::ArpResponder;
+use tpa_stages::discard::Discard;
+use tpa_stages::egress::Egress;
+use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
+use tpa_stages::icmp::{Icmpv4EchoResponder, Icmpv6EchoResponder};
+use tpa_stages::iface::Interface;
+use tpa_stages::ipv4::Ipv4Input;
+use tpa_stages::ipv6::Ipv6Input;
+use tpa_stages::ndp::NdpResponder;
+use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
+use tpa_stages::tcp::config::TcpConfig;
+use tpa_stages::tcp::{tcp_branch, TcpBranch, TcpInput, TcpSockets};
+
+/// The device and addresses of tpa's side (`--port`, `--ip`, `--mac`,
+/// `--rx-mode`, `--spin`, EAL arguments).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TpaEndpoint {
+    /// The device (`--port`; default `tap:tpa0`).
+    pub port: PortSpec,
+    /// Our addresses (`--ip`, at least one).
+    pub ips: Vec<IpCidr>,
+    /// Our MAC address (`--mac`; TAP default 02:74:70:61:00:01, else the
+    /// interface's or device's own).
+    pub mac: Option<MacAddr>,
+    /// AF_PACKET only: how the receive ring hands frames over.
+    pub rx_mode: Option<RxMode>,
+    /// Poll again at once when idle (one core at 100 %, the lowest
+    /// latency) instead of backing off to short sleeps.
+    pub spin: bool,
+    /// DPDK only: the EAL's arguments (after `--`).
+    pub eal_args: Vec<String>,
+}
+
+/// The port tpa uses when `--port` is not given.
+pub const DEFAULT_PORT_SPEC: &str = "tap:tpa0";
+
+impl TpaEndpoint {
+    /// Checks the flags: an address, `--rx-mode` with AF_PACKET only, EAL
+    /// arguments with DPDK only (and a build that has it).
+    pub fn validate(&self) -> Result<(), TpaError> {
+        if self.ips.is_empty() {
+            return Err(TpaError(
+                "--ip: tpa needs an address of its own, e.g. --ip 192.0.2.2/24".into(),
+            ));
+        }
+        if self.rx_mode.is_some() && !matches!(self.port, PortSpec::AfPacket(_)) {
+            return Err(TpaError(
+                "--rx-mode: only for an AF_PACKET port (--port af_packet:<ifname>)".into(),
+            ));
+        }
+        match &self.port {
+            PortSpec::Dpdk(device) if !cfg!(feature = "dpdk") => Err(TpaError(format!(
+                "--port dpdk:{device}: built without the dpdk feature; rebuild with --features dpdk"
+            ))),
+            PortSpec::Dpdk(_) => Ok(()),
+            _ if !self.eal_args.is_empty() => Err(TpaError(
+                "EAL arguments (after `--`) are only for a DPDK port (--port dpdk:<device>)".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The interface of our addresses, with MAC address `mac`.
+    fn interface(&self, mac: MacAddr) -> Interface {
+        self.ips
+            .iter()
+            .fold(Interface::new(mac), |iface, ip| match *ip {
+                IpCidr::V4(c) => iface.with_ipv4(c),
+                IpCidr::V6(c) => iface.with_ipv6(c),
+            })
+    }
+
+    /// How the loop idles.
+    fn idle(&self) -> IdlePolicy {
+        if self.spin {
+            IdlePolicy::Spin
+        } else {
+            IdlePolicy::default()
+        }
+    }
+}
+
+/// Why tpa's side could not run (a flag, the port, the pool, a socket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpaError(pub String);
+
+impl fmt::Display for TpaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TpaError {}
+
+/// The IPv4 branch: input checks, then TCP, or ICMP echo (the rest
+/// dropped).
+pub type Ipv4Branch<B> = (
+    Ipv4Input,
+    TcpBranch<
+        Ipv4Packet<B>,
+        (Counted<Icmpv4EchoResponder>, Discard<Ipv4Packet<B>>),
+        Counted<TcpInput>,
+    >,
+);
+
+/// The IPv6 branch: input checks, then TCP, or neighbor discovery and
+/// ICMPv6 echo (the rest dropped).
+pub type Ipv6Branch<B> = (
+    Ipv6Input,
+    TcpBranch<
+        Ipv6Packet<B>,
+        (
+            Counted<NdpResponder>,
+            Counted<Icmpv6EchoResponder>,
+            Discard<Ipv6Packet<B>>,
+        ),
+        Counted<TcpInput>,
+    >,
+);
+
+/// The front with its branches.
+pub type TperfFront<B> = EthernetFront<B, Counted<ArpResponder>, Ipv4Branch<B>, Ipv6Branch<B>>;
+
+/// What the stages and the app share.
+#[derive(State)]
+pub struct TperfState<B: PacketBuf> {
+    /// IP output, neighbor resolution, Ethernet.
+    pub egress: Egress<B>,
+    /// The TCP socket table.
+    pub tcp: TcpSockets<B>,
+    /// Events for the app.
+    pub events: Events,
+}
+
+/// tperf's pipeline on port `P` with app `A` (the client's or the
+/// server's).
+#[tpa::pipeline]
+pub struct TperfPipeline<P: Port, A: App<P::Buf, TperfState<P::Buf>>> {
+    #[port]
+    port: P,
+    #[state]
+    state: TperfState<P::Buf>,
+    #[app]
+    app: A,
+    front: TperfFront<P::Buf>,
+}
+
+impl<P: Port, A: App<P::Buf, TperfState<P::Buf>>> TperfPipeline<P, A> {
+    /// The app.
+    pub fn app(&self) -> &A {
+        &self.app
+    }
+
+    /// The app, to change.
+    pub fn app_mut(&mut self) -> &mut A {
+        &mut self.app
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &TperfState<P::Buf> {
+        &self.state
+    }
+}
+
+/// Builds the pipeline for `endpoint` on `port`, with `app`.
+fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
+    port: P,
+    endpoint: &TpaEndpoint,
+    app: A,
+) -> TperfPipeline<P, A> {
+    let iface = endpoint.interface(endpoint.mac.unwrap_or(port.caps().mac));
+    let front = ethernet_front(
+        iface.mac,
+        OtherFrames::Drop,
+        Counted::new(ArpResponder::new()),
+        (
+            Ipv4Input::new(iface.clone()),
+            tcp_branch(
+                (
+                    Counted::new(Icmpv4EchoResponder::new(iface.clone())),
+                    Discard::new(Reason::UNSUPPORTED),
+                ),
+                Counted::new(TcpInput::default()),
+            ),
+        ),
+        (
+            Ipv6Input::new(iface.clone()),
+            tcp_branch(
+                (
+                    Counted::new(NdpResponder::new()),
+                    Counted::new(Icmpv6EchoResponder::new(iface.clone())),
+                    Discard::new(Reason::UNSUPPORTED),
+                ),
+                Counted::new(TcpInput::default()),
+            ),
+        ),
+    );
+    let state = TperfState {
+        egress: Egress::new(iface),
+        tcp: TcpSockets::new(TcpConfig::default(), os_seed()),
+        events: Events::default(),
+    };
+    TperfPipeline::new(port, state, app, front)
+}
+
+/// A seed from the OS (`/dev/urandom`), or the clock and the process id
+/// where it cannot be read: TCP's initial sequence numbers must not be
+/// guessable from outside.
+fn os_seed() -> u64 {
+    use std::io::Read;
+    let mut bytes = [0u8; 8];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => crate::config::fresh_run_id(),
+    }
+}
+
+/// What runs on an opened port: generic over the port's type, which
+/// differs per kind.
+trait OnPort {
+    type Out;
+    fn run<P: Port>(self, port: P) -> Self::Out;
+}
+
+/// Opens the port of `endpoint` with a pool of `buffers` buffers and runs
+/// `job` on it; then returns what it returned and how many buffers did
+/// not come back to the pool once the port was closed (a leak when not
+/// 0).
+fn on_port<J: OnPort>(
+    endpoint: &TpaEndpoint,
+    buffers: usize,
+    job: J,
+) -> Result<(J::Out, usize), TpaError> {
+    let pool = || {
+        Pool::new(PoolConfig {
+            name: "tperf".into(),
+            capacity: buffers,
+            ..PoolConfig::default()
+        })
+        .map_err(|e| TpaError(format!("buffer pool: {e}")))
+    };
+    let open_error =
+        |e: tpa_responder::Error| TpaError(format!("{}: {e}", endpoint_name(endpoint)));
+    match &endpoint.port {
+        PortSpec::Tap(name) => {
+            let pool = pool()?;
+            let port =
+                tpa_responder::open_tap(name, endpoint.mac, pool.clone()).map_err(open_error)?;
+            let out = job.run(port);
+            Ok((out, pool.in_use()))
+        }
+        PortSpec::AfPacket(name) => {
+            let pool = pool()?;
+            let rx_mode = endpoint.rx_mode.unwrap_or_default();
+            let port = tpa_responder::open_af_packet(name, endpoint.mac, rx_mode, pool.clone())
+                .map_err(open_error)?;
+            let out = job.run(port);
+            Ok((out, pool.in_use()))
+        }
+        #[cfg(feature = "dpdk")]
+        PortSpec::Dpdk(device) => {
+            use tpa::buf::BufferPool;
+            use tpa::port::dpdk::Eal;
+            let port_error = |e| TpaError(format!("--port dpdk:{device}: {e}"));
+            let eal = Eal::init(&endpoint.eal_args).map_err(port_error)?;
+            let _lcore = eal.register_thread().map_err(port_error)?;
+            let (dev, port) = tpa_responder::open_dpdk(device, endpoint.mac, &endpoint.eal_args)
+                .map_err(open_error)?;
+            let out = job.run(port);
+            let pools = dev
+                .close()
+                .map_err(|_| TpaError(format!("--port dpdk:{device}: busy at close")))?;
+            Ok((out, pools.iter().map(|p| BufferPool::in_use(&**p)).sum()))
+        }
+        #[cfg(not(feature = "dpdk"))]
+        PortSpec::Dpdk(device) => Err(TpaError(format!(
+            "--port dpdk:{device}: built without the dpdk feature; rebuild with --features dpdk"
+        ))),
+    }
+}
+
+/// How a port is named in messages.
+fn endpoint_name(endpoint: &TpaEndpoint) -> String {
+    match &endpoint.port {
+        PortSpec::Tap(n) => format!("--port tap:{n}"),
+        PortSpec::AfPacket(n) => format!("--port af_packet:{n}"),
+        PortSpec::Dpdk(n) => format!("--port dpdk:{n}"),
+    }
+}
+
+/// Buffers of the pool for `connections` connections: room for their
+/// send and receive queues (512 KiB each by default, in MSS-sized
+/// buffers), 8192 at least, 2^17 at most.
+fn pool_buffers(connections: u32) -> usize {
+    (connections as usize + 1)
+        .saturating_mul(1024)
+        .clamp(8192, 1 << 17)
+}
+
+/// Every stage's counters and the TCP table's, for the end of a run.
+fn counters<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(pipeline: &TperfPipeline<P, A>) -> String {
+    format!(
+        "{}tcp: {:?}\negress: {:?}\n",
+        pipeline.stats(),
+        pipeline.state().tcp.counters(),
+        pipeline.state().egress.counters()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> TpaEndpoint {
+        TpaEndpoint {
+            port: DEFAULT_PORT_SPEC.parse().expect("a port"),
+            ips: vec!["192.0.2.2/24".parse().expect("an address")],
+            mac: None,
+            rx_mode: None,
+            spin: false,
+            eal_args: vec![],
+        }
+    }
+
+    #[test]
+    fn bad_flags_are_errors_naming_the_flag() {
+        assert_eq!(endpoint().validate(), Ok(()));
+        let e = TpaEndpoint {
+            ips: vec![],
+            ..endpoint()
+        };
+        assert!(e.validate().unwrap_err().0.starts_with("--ip"));
+        let e = TpaEndpoint {
+            rx_mode: Some(RxMode::throughput()),
+            ..endpoint()
+        };
+        assert!(e.validate().unwrap_err().0.starts_with("--rx-mode"));
+        let e = TpaEndpoint {
+            eal_args: vec!["--no-huge".into()],
+            ..endpoint()
+        };
+        assert!(e.validate().unwrap_err().0.starts_with("EAL"));
+    }
+
+    #[test]
+    fn the_pool_grows_with_the_connections() {
+        assert_eq!(pool_buffers(1), 8192);
+        assert_eq!(pool_buffers(63), 65536);
+        assert_eq!(pool_buffers(100_000), 1 << 17);
+    }
+}

@@ -1,0 +1,429 @@
+//! The server on tpa: a listener in one pipeline, whose app reads every
+//! connection's hello and then serves it as a data connection
+//! ([`ServerSession`]) or a run's control connection ([`ControlSession`]),
+//! as the kernel backend's server does.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use tpa::app::{App, SocketError, SocketId};
+use tpa::buf::PacketBuf;
+use tpa::port::Port;
+use tpa::stage::Cx;
+use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
+use tpa_stages::tcp;
+
+use super::{build, counters, on_port, OnPort, TpaEndpoint, TpaError, TperfPipeline, TperfState};
+use crate::config::ServerConfig;
+use crate::control::{ControlSession, RunTotals, Runs};
+use crate::cpu::process_cpu;
+use crate::protocol::Role;
+use crate::session::{Failure, HelloReader, ServerSession};
+
+/// How often control connections waiting for their run's data
+/// connections are looked at.
+const TICK_NS: u64 = 10_000_000;
+/// Connections waiting to be accepted at most (capped by the TCP
+/// configuration's backlog).
+const BACKLOG: usize = 1024;
+
+/// What a connection is at.
+enum Conn {
+    /// Before its hello is complete.
+    Hello(HelloReader),
+    /// A data connection.
+    Data(ServerSession),
+    /// A run's control connection.
+    Control(ControlSession),
+}
+
+/// The server's app.
+struct Server {
+    runs: Runs,
+    conns: HashMap<SocketId, Conn>,
+    /// Runs answered.
+    answered: u64,
+    /// Stop after this many runs.
+    max_runs: Option<u64>,
+    next_tick_ns: u64,
+    scratch: Vec<u8>,
+}
+
+impl Server {
+    fn accept<B: PacketBuf>(
+        &mut self,
+        listener: SocketId,
+        socket: SocketId,
+        cx: &mut Cx<'_, B, TperfState<B>>,
+    ) {
+        let mut taken = vec![socket];
+        while let Ok((s, _)) = tcp::accept(cx, listener) {
+            taken.push(s);
+        }
+        for s in taken {
+            self.conns
+                .entry(s)
+                .or_insert_with(|| Conn::Hello(HelloReader::new()));
+            self.turn(s, cx);
+        }
+    }
+
+    /// Serves `s` until it would block; ends it when it is over.
+    fn turn<B: PacketBuf>(&mut self, s: SocketId, cx: &mut Cx<'_, B, TperfState<B>>) {
+        let Some(mut conn) = self.conns.remove(&s) else {
+            return;
+        };
+        match self.drive(&mut conn, s, cx) {
+            Ok(false) => {
+                self.conns.insert(s, conn);
+            }
+            Ok(true) => {
+                self.ended(&mut conn, None);
+                let _ = tcp::close(cx, s);
+            }
+            Err(failure) => {
+                self.ended(&mut conn, Some(failure));
+                let _ = tcp::abort(cx, s);
+            }
+        }
+    }
+
+    /// One turn: `Ok(true)` when the connection ended cleanly.
+    fn drive<B: PacketBuf>(
+        &mut self,
+        conn: &mut Conn,
+        s: SocketId,
+        cx: &mut Cx<'_, B, TperfState<B>>,
+    ) -> Result<bool, Failure> {
+        let io = |call: &str, e: SocketError| Failure::Io(format!("{call}: {e}"));
+        loop {
+            let mut progress = false;
+            match conn {
+                Conn::Hello(_) => {}
+                Conn::Data(session) => {
+                    let size = session.write_size();
+                    if self.scratch.len() < size {
+                        self.scratch.resize(size, 0);
+                    }
+                    while session.wants_write() {
+                        let n = session.fill(&mut self.scratch[..size]);
+                        match tcp::send(cx, s, &self.scratch[..n]) {
+                            Ok(k) => {
+                                session.wrote(k);
+                                progress = true;
+                            }
+                            Err(SocketError::WouldBlock) => break,
+                            Err(e) => return Err(io("send", e)),
+                        }
+                    }
+                    if session.is_finished() {
+                        return Ok(true);
+                    }
+                }
+                Conn::Control(control) => {
+                    if let Some(totals) = control.poll(&self.runs, cx.now_ns(), process_cpu) {
+                        let run = control.hello().run;
+                        self.report_run(&totals, run);
+                    }
+                    while !control.pending().is_empty() {
+                        match tcp::send(cx, s, control.pending()) {
+                            Ok(k) => {
+                                control.wrote(k);
+                                progress = true;
+                            }
+                            Err(SocketError::WouldBlock) => break,
+                            Err(e) => return Err(io("send", e)),
+                        }
+                    }
+                    if control.is_finished() {
+                        return Ok(true);
+                    }
+                }
+            }
+            loop {
+                let buf = match tcp::recv(cx, s) {
+                    Ok(Some(buf)) => buf,
+                    Ok(None) => {
+                        match conn {
+                            Conn::Hello(r) if r.received() > 0 => {
+                                return Err(Failure::Protocol(format!(
+                                    "the connection ended {} bytes into its hello",
+                                    r.received()
+                                )))
+                            }
+                            Conn::Hello(_) => return Ok(true),
+                            Conn::Data(session) => {
+                                session.on_eof()?;
+                                if session.is_finished() {
+                                    return Ok(true);
+                                }
+                            }
+                            Conn::Control(control) => {
+                                if control.is_finished() {
+                                    return Ok(true);
+                                }
+                                return Err(Failure::Protocol(
+                                    "the client closed the control connection before the run's end"
+                                        .into(),
+                                ));
+                            }
+                        }
+                        break; // responses still owed go out first
+                    }
+                    Err(SocketError::WouldBlock) => break,
+                    Err(e) => return Err(io("recv", e)),
+                };
+                progress = true;
+                let now = cx.now_ns();
+                for segment in buf.segments() {
+                    self.feed(conn, segment, now)?;
+                }
+                let owes = match conn {
+                    Conn::Data(session) => session.wants_write(),
+                    Conn::Control(control) => !control.pending().is_empty(),
+                    Conn::Hello(_) => false,
+                };
+                if owes {
+                    break;
+                }
+            }
+            if !progress {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Hands bytes read to the connection's session (its hello first).
+    fn feed(&self, conn: &mut Conn, mut data: &[u8], now_ns: u64) -> Result<(), Failure> {
+        if let Conn::Hello(reader) = conn {
+            let (took, hello) = reader.feed(data);
+            data = &data[took..];
+            match hello {
+                None => return Ok(()),
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(h)) if h.role == Role::Data => *conn = Conn::Data(ServerSession::new(h)),
+                Some(Ok(h)) => {
+                    *conn = Conn::Control(ControlSession::new(h, &self.runs, process_cpu()))
+                }
+            }
+        }
+        match conn {
+            Conn::Hello(_) => Ok(()),
+            Conn::Data(session) => session.on_read(data),
+            Conn::Control(control) => control.on_read(data, now_ns),
+        }
+    }
+
+    /// A connection ended: its counts go to its run; failures are printed.
+    fn ended(&self, conn: &mut Conn, failure: Option<Failure>) {
+        match conn {
+            Conn::Hello(reader) => {
+                if let Some(f) = failure.filter(|_| reader.received() > 0) {
+                    eprintln!("tpa-tperf server: a connection before its hello: {f}");
+                }
+            }
+            Conn::Data(s) => {
+                let h = *s.hello();
+                if let Some(f) = &failure {
+                    eprintln!(
+                        "tpa-tperf server: run {:016x} connection {}: {f}",
+                        h.run, h.conn
+                    );
+                }
+                self.runs
+                    .record(h.run, h.conn, s.counts(), failure.as_ref());
+            }
+            Conn::Control(s) => {
+                s.on_eof(&self.runs);
+                if let Some(f) = failure {
+                    eprintln!(
+                        "tpa-tperf server: run {:016x} control connection: {f}",
+                        s.hello().run
+                    );
+                }
+            }
+        }
+    }
+
+    /// Prints a run's totals (as the kernel backend's server does).
+    fn report_run(&mut self, totals: &RunTotals, run: u64) {
+        let s = &totals.summary;
+        let first = s.first_mismatch.map_or(String::new(), |m| {
+            format!(" (first: connection {}: {})", m.conn, m.mismatch)
+        });
+        println!(
+            "run {run:016x}: {} over {} connections: received {} B, sent {} B, \
+             {} transactions, {} integrity errors{first}, {} failed connections{}",
+            totals.test,
+            s.connections,
+            s.bytes_received,
+            s.bytes_sent,
+            s.transactions,
+            s.integrity_errors,
+            s.other_errors,
+            if s.incomplete { ", incomplete" } else { "" },
+        );
+        self.answered += 1;
+    }
+
+    fn done(&self) -> bool {
+        self.max_runs.is_some_and(|n| self.answered >= n)
+            && !self
+                .conns
+                .values()
+                .any(|c| matches!(c, Conn::Control(s) if !s.is_finished()))
+    }
+}
+
+impl<B: PacketBuf> App<B, TperfState<B>> for Server {
+    fn accepted(
+        &mut self,
+        listener: SocketId,
+        socket: SocketId,
+        cx: &mut Cx<'_, B, TperfState<B>>,
+    ) {
+        self.accept(listener, socket, cx);
+    }
+
+    fn readable(&mut self, socket: SocketId, cx: &mut Cx<'_, B, TperfState<B>>) {
+        self.turn(socket, cx);
+    }
+
+    fn writable(&mut self, socket: SocketId, cx: &mut Cx<'_, B, TperfState<B>>) {
+        self.turn(socket, cx);
+    }
+
+    fn peer_closed(&mut self, socket: SocketId, cx: &mut Cx<'_, B, TperfState<B>>) {
+        self.turn(socket, cx);
+    }
+
+    fn error(&mut self, socket: SocketId, error: SocketError, cx: &mut Cx<'_, B, TperfState<B>>) {
+        if let Some(mut conn) = self.conns.remove(&socket) {
+            self.ended(&mut conn, Some(Failure::Io(error.to_string())));
+            let _ = tcp::close(cx, socket);
+        }
+    }
+
+    fn closed(&mut self, socket: SocketId, cx: &mut Cx<'_, B, TperfState<B>>) {
+        if let Some(mut conn) = self.conns.remove(&socket) {
+            self.ended(&mut conn, Some(Failure::Io("closed under us".into())));
+            let _ = tcp::close(cx, socket);
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Cx<'_, B, TperfState<B>>) -> usize {
+        let now = cx.now_ns();
+        if now < self.next_tick_ns {
+            return 0;
+        }
+        self.next_tick_ns = now.saturating_add(TICK_NS);
+        // Control connections waiting for their run's other connections.
+        let waiting: Vec<SocketId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(c, Conn::Control(_)))
+            .map(|(s, _)| *s)
+            .collect();
+        let n = waiting.len();
+        for s in waiting {
+            self.turn(s, cx);
+        }
+        n
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        self.conns
+            .values()
+            .any(|c| matches!(c, Conn::Control(_)))
+            .then_some(self.next_tick_ns)
+    }
+}
+
+/// The server's loop: the pipeline until stopped (or `--runs` answered).
+struct ServerLoop<'a, P: Port> {
+    pipeline: TperfPipeline<P, Server>,
+    stop: &'a StopFlag,
+}
+
+impl<P: Port> WorkLoop for ServerLoop<'_, P> {
+    type Report = ();
+
+    fn run_once(&mut self) -> Progress {
+        let done = self.pipeline.run_once();
+        if self.pipeline.app().done() {
+            self.stop.raise();
+        }
+        done.into()
+    }
+
+    fn finish(self) {}
+}
+
+/// What the server runs on the port.
+struct ServerJob<'a, F> {
+    config: &'a ServerConfig,
+    endpoint: &'a TpaEndpoint,
+    stop: &'a StopFlag,
+    on_listening: F,
+}
+
+impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
+    type Out = Result<(), TpaError>;
+
+    fn run<P: Port>(self, port: P) -> Self::Out {
+        let app = Server {
+            runs: Runs::new(),
+            conns: HashMap::new(),
+            answered: 0,
+            max_runs: self.config.runs,
+            next_tick_ns: 0,
+            scratch: Vec::new(),
+        };
+        let mut pipeline = build(port, self.endpoint, app);
+        let listen = self.config.listen;
+        pipeline
+            .with_cx(|cx| tcp::listen(cx, listen, BACKLOG))
+            .map_err(|e| TpaError(format!("-l {listen}: listen: {e}")))?;
+        (self.on_listening)(listen);
+        let mut work = ServerLoop {
+            pipeline,
+            stop: self.stop,
+        };
+        run_loop(&mut work, self.stop, self.endpoint.idle());
+        if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {
+            eprint!("{}", counters(&work.pipeline));
+        }
+        Ok(())
+    }
+}
+
+/// Serves tperf clients over tpa on `endpoint`'s port until `stop` (or
+/// `--runs` of them); `on_listening` is told the address once the
+/// listener is open.
+pub fn run_server(
+    config: &ServerConfig,
+    endpoint: &TpaEndpoint,
+    stop: &StopFlag,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), TpaError> {
+    endpoint.validate()?;
+    if config.workers != 1 {
+        return Err(TpaError(format!(
+            "-w {}: tpa's backend runs one worker for now (one pipeline on one queue)",
+            config.workers
+        )));
+    }
+    let job = ServerJob {
+        config,
+        endpoint,
+        stop,
+        on_listening,
+    };
+    let (result, leaked) = on_port(endpoint, super::pool_buffers(64), job)?;
+    if leaked > 0 {
+        return Err(TpaError(format!(
+            "{leaked} buffers not returned to the pool (a leak)"
+        )));
+    }
+    result
+}
