@@ -1,9 +1,11 @@
 //! tpa-echo: a UDP echo server and client, over tpa (a `#[pipeline]` with
-//! the UDP stage, its sockets and an inline [`App`](tpa::app::App)) on a TAP
-//! device, any interface through AF_PACKET or (feature `dpdk`) a DPDK port;
-//! or, with `--kernel`, over the kernel's own UDP sockets, the same command
-//! line and the same report: the far end of the tests and the baseline of
-//! the benchmark.
+//! the UDP and TCP stages, their sockets and an inline
+//! [`App`](tpa::app::App)) on a TAP device, any interface through AF_PACKET
+//! or (feature `dpdk`) a DPDK port; or, with `--kernel`, over the kernel's
+//! own UDP sockets, the same command line and the same report: the far end
+//! of the tests and the baseline of the benchmark. On tpa the server also
+//! echoes TCP ([`tcp_echo`]), on the UDP port unless `--tcp-port` says
+//! otherwise (`--no-tcp`: none).
 //!
 //! ```text
 //! tpa-echo server --port tap:tpa0 --ip 192.0.2.1/24 --udp-port 7
