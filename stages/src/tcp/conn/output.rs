@@ -317,9 +317,16 @@ impl<B: PacketBuf> Connection<B> {
         self.timers.delayed_ack = None;
         self.unacked_bytes = 0;
         self.last_ack_sent = self.rcv_nxt;
-        // RFC 2018 §3: as many blocks as fit beside the timestamps.
-        let sack = if self.neg.sack {
-            let max = if self.neg.ts { 3 } else { 4 };
+        // RFC 2018 §3: as many blocks as fit beside the timestamps, and
+        // beside the payload: options and data together stay within the
+        // peer's MSS (RFC 9293 §3.7.1), so a full-sized segment carries
+        // none (the blocks are advisory; the next pure ACK has them).
+        let payload_len = payload.as_ref().map_or(0, |p| p.total_len());
+        let ts_len = if self.neg.ts { 12 } else { 0 };
+        let room = usize::from(self.neg.snd_mss).saturating_sub(payload_len + ts_len);
+        let fit = room.saturating_sub(4) / 8; // NOP NOP kind len, then 8 a block
+        let max = fit.min(if self.neg.ts { 3 } else { 4 });
+        let sack = if self.neg.sack && max > 0 {
             match self.dsack.take() {
                 Some(dup) => self.reassembly.sack_blocks_after(dup, max),
                 None => self.reassembly.sack_blocks(max),

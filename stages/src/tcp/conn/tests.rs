@@ -1142,6 +1142,40 @@ fn out_of_order_data_is_held_sacked_and_delivered_when_the_hole_fills() {
 }
 
 #[test]
+fn sack_blocks_never_push_a_full_segment_past_the_mss() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let pool = net.pool.clone();
+    let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
+    // A hole: b holds out-of-order data, so its ACKs carry a SACK block.
+    net.b.on_segment(
+        forged(&pool, nxt + 5, una, TcpFlags::ACK, b"world", ts),
+        now,
+    );
+    assert!(drain(&mut net.b, now)[0].options.sack.is_some());
+    let mss = usize::from(net.b.info().snd_mss);
+    // A full segment and a small one from b.
+    let full = vec![7u8; net.b.send_mss()];
+    let mut alloc = || pool.alloc();
+    assert_eq!(net.b.send(&full, &mut alloc), Ok(full.len()));
+    let out = drain(&mut net.b, now);
+    let data = out.iter().find(|s| s.payload.is_some()).expect("data");
+    let len = data.payload.as_ref().map_or(0, |p| p.total_len());
+    assert_eq!(len, full.len());
+    assert!(
+        len + data.options.wire_len() <= mss,
+        "{len} bytes and {} of options over an MSS of {mss}",
+        data.options.wire_len()
+    );
+    assert_eq!(data.options.sack, None, "no room beside a full segment");
+    assert_eq!(net.b.send(b"tiny", &mut alloc), Ok(4));
+    let out = drain(&mut net.b, now);
+    let data = out.iter().find(|s| s.payload.is_some()).expect("data");
+    assert!(data.options.sack.is_some(), "room beside a small one");
+}
+
+#[test]
 fn acks_are_delayed_except_every_second_full_segment() {
     let cfg = small_cfg();
     let mut net = established(&cfg, &cfg);
