@@ -364,16 +364,22 @@ impl<B: Bytes> TcpView<B> {
             .checksum()
     }
 
-    /// Whether the checksum is right for a segment from `src` to `dst`.
+    /// Whether the checksum is right for a segment from `src` to `dst`:
+    /// the pseudo-header and the segment, field included, sum to zero. A
+    /// field of 0x0000 and one of 0xFFFF are the same one's complement
+    /// zero (RFC 1624 §3): a sender may write either where the sum comes
+    /// out zero (Linux's TAP writes 0xFFFF where `fill_checksum_v4` writes
+    /// 0x0000).
     #[inline]
     pub fn checksum_ok_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        self.checksum() == self.compute_checksum_v4(src, dst)
+        Endpoints::V4(src, dst).verifies(IpProtocol::Tcp, self.as_bytes())
     }
 
-    /// Whether the checksum is right for a segment from `src` to `dst`.
+    /// Whether the checksum is right for a segment from `src` to `dst` (as
+    /// [`checksum_ok_v4`](Self::checksum_ok_v4)).
     #[inline]
     pub fn checksum_ok_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
-        self.checksum() == self.compute_checksum_v6(src, dst)
+        Endpoints::V6(src, dst).verifies(IpProtocol::Tcp, self.as_bytes())
     }
 }
 
@@ -437,6 +443,33 @@ mod tests {
         tcp.emit(&mut seg).unwrap();
         fill(&mut TcpView::new(&mut seg[..]).unwrap());
         seg
+    }
+
+    #[test]
+    fn a_zero_sum_checks_as_either_zero() {
+        let (src, dst) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+        let tcp = header((4040, 39129), (1, 2), 0, 0x12, (65160, 0), 0, 0);
+        // A payload word that brings the sum to zero: the checksum of the
+        // segment with payload 0 (the complement of its sum) added to it.
+        let mut seg = reference(&tcp, &[0, 0], |v| v.fill_checksum_v4(src, dst));
+        let c = TcpView::new(&seg[..]).unwrap().checksum();
+        seg[Tcp::LEN..].copy_from_slice(&c.to_be_bytes());
+        let mut view = TcpView::new(&mut seg[..]).unwrap();
+        view.fill_checksum_v4(src, dst);
+        assert_eq!(view.checksum(), 0x0000);
+        assert!(view.checksum_ok_v4(src, dst));
+        view.set_checksum(0xFFFF);
+        assert!(view.checksum_ok_v4(src, dst), "0xFFFF is zero too");
+        // Any other value is still wrong, and so is a zero for a sum that
+        // is not.
+        view.set_checksum(0xFFFE);
+        assert!(!view.checksum_ok_v4(src, dst));
+        seg[Tcp::LEN] ^= 1;
+        let mut view = TcpView::new(&mut seg[..]).unwrap();
+        for field in [0x0000, 0xFFFF] {
+            view.set_checksum(field);
+            assert!(!view.checksum_ok_v4(src, dst), "{field:#x}");
+        }
     }
 
     proptest! {
