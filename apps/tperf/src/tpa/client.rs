@@ -19,8 +19,8 @@ use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
 use tpa_stages::tcp;
 
 use super::{
-    build, counters, on_port, pool_buffers, OnPort, TpaEndpoint, TpaError, TperfPipeline,
-    TperfState,
+    build, counters, drained, on_port, pool_buffers, OnPort, TpaEndpoint, TpaError, TperfPipeline,
+    TperfState, DRAIN_NS,
 };
 use crate::config::ClientConfig;
 use crate::control::{ControlClient, ControlEvent, RUN_END_PATIENCE_NS};
@@ -112,6 +112,14 @@ impl<B: PacketBuf> Client<B> {
         self.phase = Phase::Done;
     }
 
+    /// The run is over: the control connection closes (our FIN after
+    /// what it owes).
+    fn close_control(&mut self, cx: &mut Cx<'_, B, TperfState<B>>) {
+        if let Some(s) = self.control.take() {
+            let _ = tcp::close(cx, s);
+        }
+    }
+
     /// Opens one data connection (none once the test's time is up).
     fn open(&mut self, cx: &mut Cx<'_, B, TperfState<B>>) {
         if self.stopped {
@@ -156,7 +164,7 @@ impl<B: PacketBuf> Client<B> {
                     if self.phase != Phase::Done {
                         self.fail_run("the server closed the control connection".into());
                     }
-                    return;
+                    return self.close_control(cx);
                 }
                 Err(SocketError::WouldBlock) => return,
                 Err(e) => return self.fail_run(format!("control connection: {e}")),
@@ -168,9 +176,11 @@ impl<B: PacketBuf> Client<B> {
                     Ok(Some(ControlEvent::Summary(summary))) => {
                         self.summary = Some(Ok(summary));
                         self.phase = Phase::Done;
+                        return self.close_control(cx);
                     }
                     Err(f) => {
-                        return self.fail_run(format!("the server did not take the run: {f}"))
+                        self.fail_run(format!("the server did not take the run: {f}"));
+                        return self.close_control(cx);
                     }
                 }
             }
@@ -382,6 +392,7 @@ impl<B: PacketBuf> App<B, TperfState<B>> for Client<B> {
             Phase::Finishing if now >= self.finish_by_ns => {
                 self.summary = Some(Err("the server's summary did not come in time".into()));
                 self.phase = Phase::Done;
+                self.close_control(cx);
                 1
             }
             _ => 0,
@@ -409,6 +420,8 @@ struct ClientLoop<'a, P: Port, F> {
     live: LiveCounters,
     before: Totals,
     from_ns: u64,
+    /// Once the run is over: until when its connections may take to close.
+    drain_until_ns: Option<u64>,
 }
 
 impl<P: Port, F: FnMut(&Interval)> ClientLoop<'_, P, F> {
@@ -444,7 +457,13 @@ impl<P: Port, F: FnMut(&Interval)> WorkLoop for ClientLoop<'_, P, F> {
             }
         }
         if self.pipeline.app().phase == Phase::Done {
-            self.stop.raise();
+            let now = tpa::time::Clock::global().now_ns();
+            let until = *self
+                .drain_until_ns
+                .get_or_insert(now.saturating_add(DRAIN_NS));
+            if drained(&self.pipeline.state().tcp, 0) || now >= until {
+                self.stop.raise();
+            }
         }
         done.into()
     }
@@ -476,6 +495,7 @@ impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
             live: LiveCounters::default(),
             before: Totals::default(),
             from_ns: 0,
+            drain_until_ns: None,
         };
         run_loop(&mut work, self.stop, self.endpoint.idle());
         let app = work.pipeline.app();

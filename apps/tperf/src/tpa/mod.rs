@@ -332,6 +332,16 @@ fn pool_buffers(connections: u32) -> usize {
         .clamp(8192, 1 << 17)
 }
 
+/// How long a run's end may take to close its connections cleanly (our
+/// FINs out, the peer's acknowledged) before the port is closed.
+const DRAIN_NS: u64 = 1_000_000_000;
+
+/// Whether `tcp` holds nothing but `listeners` listeners and connections
+/// in TIME_WAIT: every FIN is out and every peer's acknowledged.
+fn drained<B: PacketBuf>(tcp: &TcpSockets<B>, listeners: usize) -> bool {
+    tcp.len() <= listeners + tcp.time_wait_count()
+}
+
 /// Every stage's counters and the TCP table's, for the end of a run.
 fn counters<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(pipeline: &TperfPipeline<P, A>) -> String {
     format!(

@@ -13,7 +13,10 @@ use tpa::stage::Cx;
 use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
 use tpa_stages::tcp;
 
-use super::{build, counters, on_port, OnPort, TpaEndpoint, TpaError, TperfPipeline, TperfState};
+use super::{
+    build, counters, drained, on_port, OnPort, TpaEndpoint, TpaError, TperfPipeline, TperfState,
+    DRAIN_NS,
+};
 use crate::config::ServerConfig;
 use crate::control::{ControlSession, RunTotals, Runs};
 use crate::cpu::process_cpu;
@@ -343,6 +346,9 @@ impl<B: PacketBuf> App<B, TperfState<B>> for Server {
 struct ServerLoop<'a, P: Port> {
     pipeline: TperfPipeline<P, Server>,
     stop: &'a StopFlag,
+    /// Once `--runs` were answered: until when the last connections may
+    /// take to close.
+    drain_until_ns: Option<u64>,
 }
 
 impl<P: Port> WorkLoop for ServerLoop<'_, P> {
@@ -351,7 +357,13 @@ impl<P: Port> WorkLoop for ServerLoop<'_, P> {
     fn run_once(&mut self) -> Progress {
         let done = self.pipeline.run_once();
         if self.pipeline.app().done() {
-            self.stop.raise();
+            let now = tpa::time::Clock::global().now_ns();
+            let until = *self
+                .drain_until_ns
+                .get_or_insert(now.saturating_add(DRAIN_NS));
+            if drained(&self.pipeline.state().tcp, 1) || now >= until {
+                self.stop.raise();
+            }
         }
         done.into()
     }
@@ -388,6 +400,7 @@ impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
         let mut work = ServerLoop {
             pipeline,
             stop: self.stop,
+            drain_until_ns: None,
         };
         run_loop(&mut work, self.stop, self.endpoint.idle());
         if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {
