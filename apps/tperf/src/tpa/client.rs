@@ -19,8 +19,8 @@ use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
 use tpa_stages::tcp;
 
 use super::{
-    build, counters, drained, on_port, pool_buffers, OnPort, TpaEndpoint, TpaError, TperfPipeline,
-    TperfState, DRAIN_NS,
+    build, counters, drained, on_port, pool_buffers, send_filled, OnPort, TpaEndpoint, TpaError,
+    TperfPipeline, TperfState, DRAIN_NS,
 };
 use crate::config::ClientConfig;
 use crate::control::{ControlClient, ControlEvent, RUN_END_PATIENCE_NS};
@@ -76,7 +76,6 @@ struct Client<B> {
     finish_by_ns: u64,
     cpu_before: CpuTime,
     cpu: CpuTime,
-    scratch: Vec<u8>,
     _buffers: core::marker::PhantomData<fn(B)>,
 }
 
@@ -100,7 +99,6 @@ impl<B: PacketBuf> Client<B> {
             finish_by_ns: 0,
             cpu_before: CpuTime::default(),
             cpu: CpuTime::default(),
-            scratch: vec![0; config.message_size as usize + HELLO_LEN],
             _buffers: core::marker::PhantomData,
         }
     }
@@ -209,7 +207,8 @@ impl<B: PacketBuf> Client<B> {
         if !c.connected {
             return;
         }
-        let result = drive_conn(c, s, cx, &mut self.stats, &mut self.scratch);
+        let message_size = self.config.message_size as usize;
+        let result = drive_conn(c, s, cx, &mut self.stats, message_size);
         match result {
             Ok(false) => {}
             Ok(true) => {
@@ -239,19 +238,20 @@ fn drive_conn<B: PacketBuf>(
     s: SocketId,
     cx: &mut Cx<'_, B, TperfState<B>>,
     stats: &mut ClientStats,
-    scratch: &mut [u8],
+    message_size: usize,
 ) -> Result<bool, Failure> {
     let io = |call: &str, e: SocketError| Failure::Io(format!("{call}: {e}"));
     loop {
         let mut progress = false;
         while c.session.wants_write() {
-            let n = c.session.fill(scratch);
-            match tcp::send(cx, s, &scratch[..n]) {
-                Ok(k) => {
+            let limit = message_size + if c.session.hello_sent() { 0 } else { HELLO_LEN };
+            let session = &c.session;
+            match send_filled(cx, s, limit, |out| session.fill(out)) {
+                Ok(Some(k)) => {
                     c.session.wrote(k, stats);
                     progress = true;
                 }
-                Err(SocketError::WouldBlock) => break,
+                Ok(None) => break,
                 Err(e) => return Err(io("send", e)),
             }
         }

@@ -24,11 +24,11 @@ pub use server::run_server;
 
 use core::fmt;
 
-use tpa::app::{App, Events};
+use tpa::app::{App, Events, SocketError, SocketId};
 use tpa::buf::{PacketBuf, Pool, PoolConfig};
 use tpa::port::af_packet::RxMode;
 use tpa::port::Port;
-use tpa::stage::{Counted, Reason};
+use tpa::stage::{Counted, Cx, Reason};
 use tpa::state::State;
 use tpa::wire::MacAddr;
 use tpa::worker::IdlePolicy;
@@ -44,7 +44,7 @@ use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
-use tpa_stages::tcp::{tcp_branch, TcpBranch, TcpInput, TcpSockets};
+use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
 
 /// The device and addresses of tpa's side (`--port`, `--ip`, `--mac`,
 /// `--rx-mode`, `--spin`, EAL arguments).
@@ -330,6 +330,39 @@ fn pool_buffers(connections: u32) -> usize {
     (connections as usize + 1)
         .saturating_mul(1024)
         .clamp(8192, 1 << 17)
+}
+
+/// Queues the next bytes of a stream on `socket` without a copy: a pool
+/// buffer of at most one segment (and `limit` bytes) is filled by `fill`
+/// (which returns how many bytes it wrote) and handed to `send_buf`.
+/// Returns how many bytes were queued, or `None` when the send queue is
+/// full (`Writable` comes when it has room; what was filled is dropped
+/// and filled again then: the stream is a function of its offset).
+///
+/// # Errors
+///
+/// The socket's, and `NoBuffers` when the pool is empty.
+fn send_filled<B: PacketBuf>(
+    cx: &mut Cx<'_, B, TperfState<B>>,
+    socket: SocketId,
+    limit: usize,
+    fill: impl FnOnce(&mut [u8]) -> usize,
+) -> Result<Option<usize>, SocketError> {
+    let info = tcp::info(cx, socket)?;
+    let segment = usize::from(info.snd_mss) - if info.timestamps { 12 } else { 0 };
+    let mut buf = cx.alloc().ok_or(SocketError::NoBuffers)?;
+    let n = limit.min(segment).min(buf.tailroom());
+    let out = buf.append(n).map_err(|_| SocketError::NoBuffers)?;
+    let k = fill(out);
+    if k == 0 {
+        return Ok(Some(0));
+    }
+    buf.trim_back(n - k).map_err(|_| SocketError::NoBuffers)?;
+    match tcp::send_buf(cx, socket, buf) {
+        Ok(()) => Ok(Some(k)),
+        Err((SocketError::WouldBlock, _)) => Ok(None),
+        Err((e, _)) => Err(e),
+    }
 }
 
 /// How long a run's end may take to close its connections cleanly (our

@@ -14,8 +14,8 @@ use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
 use tpa_stages::tcp;
 
 use super::{
-    build, counters, drained, on_port, OnPort, TpaEndpoint, TpaError, TperfPipeline, TperfState,
-    DRAIN_NS,
+    build, counters, drained, on_port, send_filled, OnPort, TpaEndpoint, TpaError, TperfPipeline,
+    TperfState, DRAIN_NS,
 };
 use crate::config::ServerConfig;
 use crate::control::{ControlSession, RunTotals, Runs};
@@ -49,7 +49,6 @@ struct Server {
     /// Stop after this many runs.
     max_runs: Option<u64>,
     next_tick_ns: u64,
-    scratch: Vec<u8>,
 }
 
 impl Server {
@@ -105,17 +104,14 @@ impl Server {
                 Conn::Hello(_) => {}
                 Conn::Data(session) => {
                     let size = session.write_size();
-                    if self.scratch.len() < size {
-                        self.scratch.resize(size, 0);
-                    }
                     while session.wants_write() {
-                        let n = session.fill(&mut self.scratch[..size]);
-                        match tcp::send(cx, s, &self.scratch[..n]) {
-                            Ok(k) => {
+                        let ready = &*session;
+                        match send_filled(cx, s, size, |out| ready.fill(out)) {
+                            Ok(Some(k)) => {
                                 session.wrote(k);
                                 progress = true;
                             }
-                            Err(SocketError::WouldBlock) => break,
+                            Ok(None) => break,
                             Err(e) => return Err(io("send", e)),
                         }
                     }
@@ -389,7 +385,6 @@ impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
             answered: 0,
             max_runs: self.config.runs,
             next_tick_ns: 0,
-            scratch: Vec::new(),
         };
         let mut pipeline = build(port, self.endpoint, app);
         let listen = self.config.listen;
