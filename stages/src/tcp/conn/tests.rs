@@ -1699,3 +1699,92 @@ fn the_receiver_avoids_silly_window_updates() {
     settle(&mut net);
     assert_eq!(net.a.info().snd_wnd, 2000);
 }
+
+/// The ACK `conn` sends at once (no timer), if any: the last segment out.
+fn immediate_ack(conn: &mut Connection<PoolBuf>, now: u64) -> Option<SeqNumber> {
+    drain(conn, now).last().map(|s| s.ack)
+}
+
+#[test]
+fn a_fin_is_acked_at_once_on_every_path() {
+    // RFC 9293 §3.10.7.4 eighth step: "send an acknowledgment for the
+    // FIN"; Linux quick-ACKs it. A delayed ACK here made the kernel
+    // resend its FIN (its tail loss probe fires before 40 ms).
+    let cfg = small_cfg();
+    // In order, alone, behind data whose ACK waits.
+    let mut net = established(&cfg, &cfg);
+    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let pool = net.pool.clone();
+    let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
+    net.b
+        .on_segment(forged(&pool, nxt, una, TcpFlags::ACK, b"data", ts), now);
+    assert!(!net.b.wants_transmit(), "small data: the ACK waits");
+    net.b.on_segment(
+        forged(&pool, nxt + 4, una, TcpFlags::ACK | TcpFlags::FIN, b"", ts),
+        now,
+    );
+    assert_eq!(immediate_ack(&mut net.b, now), Some(nxt + 5), "FIN alone");
+    assert_eq!(net.b.state(), State::CloseWait);
+
+    // In order, with data.
+    let mut net = established(&cfg, &cfg);
+    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    net.b.on_segment(
+        forged(&pool, nxt, una, TcpFlags::ACK | TcpFlags::FIN, b"data", ts),
+        now,
+    );
+    assert_eq!(immediate_ack(&mut net.b, now), Some(nxt + 5), "data + FIN");
+
+    // Out of order, alone, then the hole fills.
+    let mut net = established(&cfg, &cfg);
+    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    net.b.on_segment(
+        forged(&pool, nxt + 4, una, TcpFlags::ACK | TcpFlags::FIN, b"", ts),
+        now,
+    );
+    assert_eq!(immediate_ack(&mut net.b, now), Some(nxt), "a duplicate ACK");
+    net.b
+        .on_segment(forged(&pool, nxt, una, TcpFlags::ACK, b"data", ts), now);
+    assert_eq!(immediate_ack(&mut net.b, now), Some(nxt + 5), "hole filled");
+    assert_eq!(net.b.state(), State::CloseWait);
+
+    // Out of order with data, the hole filled by a resend that also
+    // covers part of what is held.
+    let mut net = established(&cfg, &cfg);
+    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    net.b.on_segment(
+        forged(&pool, nxt + 4, una, TcpFlags::ACK | TcpFlags::FIN, b"tail", ts),
+        now,
+    );
+    drain(&mut net.b, now);
+    net.b
+        .on_segment(forged(&pool, nxt, una, TcpFlags::ACK, b"datata", ts), now);
+    assert_eq!(immediate_ack(&mut net.b, now), Some(nxt + 9), "overlap");
+    assert_eq!(net.b.state(), State::CloseWait);
+
+    // In FIN_WAIT_2 (we shut down first): the FIN moves us to TIME_WAIT.
+    let mut net = established(&cfg, &cfg);
+    net.a.shutdown().unwrap();
+    settle(&mut net);
+    assert_eq!(net.a.state(), State::FinWait2);
+    let (nxt, una, now) = (net.a.rcv_nxt, net.a.snd_una, net.now);
+    let ts_a = Some((net.a.ts_recent.wrapping_add(1), 0));
+    net.a
+        .on_segment(forged(&pool, nxt, una, TcpFlags::ACK, b"late", ts_a), now);
+    net.a.on_segment(
+        forged(&pool, nxt + 4, una, TcpFlags::ACK | TcpFlags::FIN, b"", ts_a),
+        now,
+    );
+    assert_eq!(immediate_ack(&mut net.a, now), Some(nxt + 5), "FIN_WAIT_2");
+    assert_eq!(net.a.state(), State::TimeWait);
+    // Resent in TIME_WAIT (timestamps on), the same and with its data.
+    for (i, (seq, data)) in [(nxt + 4, &b""[..]), (nxt, &b"late"[..])].iter().enumerate() {
+        let at = now + (i as u64 + 1) * MS;
+        let ts = Some((net.a.ts_recent.wrapping_add(2 + i as u32), 0));
+        net.a.on_segment(
+            forged(&pool, *seq, una, TcpFlags::ACK | TcpFlags::FIN, data, ts),
+            at,
+        );
+        assert_eq!(immediate_ack(&mut net.a, at), Some(nxt + 5), "TIME_WAIT {i}");
+    }
+}
