@@ -131,16 +131,6 @@ impl<B: PacketBuf> Connection<B> {
             self.stats.dropped += 1;
             return;
         }
-        // RFC 7323 §4.3: remember the peer's TSval from segments that
-        // cover the left edge of our window.
-        if let (true, Some((tsval, _))) = (self.neg.ts, seg.options.timestamps) {
-            if seg.seq.le(self.last_ack_sent)
-                && SeqNumber::new(tsval).ge(SeqNumber::new(self.ts_recent))
-            {
-                self.ts_recent = tsval;
-                self.ts_recent_ns = now_ns;
-            }
-        }
         if self.state == State::SynReceived {
             if seg.ack.is_between(self.snd_una + 1, self.snd_max + 1) {
                 self.snd_wnd = u32::from(seg.window) << self.neg.snd_wscale;
@@ -159,6 +149,20 @@ impl<B: PacketBuf> Connection<B> {
         self.arm_keepalive(now_ns);
         if !self.on_ack(&seg, now_ns) {
             return;
+        }
+        // RFC 7323 §4.3: remember the peer's TSval from segments that
+        // cover the left edge of our window, once both the segment and
+        // its ACK were found acceptable (as Linux: tcp_ack's
+        // FLAG_UPDATE_TS_RECENT). Earlier, a forged segment at RCV.NXT
+        // with a bad ACK and a far-future TSval would set TS.Recent and
+        // PAWS would then drop the real peer.
+        if let (true, Some((tsval, _))) = (self.neg.ts, seg.options.timestamps) {
+            if seg.seq.le(self.last_ack_sent)
+                && SeqNumber::new(tsval).ge(SeqNumber::new(self.ts_recent))
+            {
+                self.ts_recent = tsval;
+                self.ts_recent_ns = now_ns;
+            }
         }
         if self.state == State::Closed {
             return;

@@ -1753,7 +1753,14 @@ fn a_fin_is_acked_at_once_on_every_path() {
     let mut net = established(&cfg, &cfg);
     let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
     net.b.on_segment(
-        forged(&pool, nxt + 4, una, TcpFlags::ACK | TcpFlags::FIN, b"tail", ts),
+        forged(
+            &pool,
+            nxt + 4,
+            una,
+            TcpFlags::ACK | TcpFlags::FIN,
+            b"tail",
+            ts,
+        ),
         now,
     );
     drain(&mut net.b, now);
@@ -1772,19 +1779,67 @@ fn a_fin_is_acked_at_once_on_every_path() {
     net.a
         .on_segment(forged(&pool, nxt, una, TcpFlags::ACK, b"late", ts_a), now);
     net.a.on_segment(
-        forged(&pool, nxt + 4, una, TcpFlags::ACK | TcpFlags::FIN, b"", ts_a),
+        forged(
+            &pool,
+            nxt + 4,
+            una,
+            TcpFlags::ACK | TcpFlags::FIN,
+            b"",
+            ts_a,
+        ),
         now,
     );
     assert_eq!(immediate_ack(&mut net.a, now), Some(nxt + 5), "FIN_WAIT_2");
     assert_eq!(net.a.state(), State::TimeWait);
     // Resent in TIME_WAIT (timestamps on), the same and with its data.
-    for (i, (seq, data)) in [(nxt + 4, &b""[..]), (nxt, &b"late"[..])].iter().enumerate() {
+    for (i, (seq, data)) in [(nxt + 4, &b""[..]), (nxt, &b"late"[..])]
+        .iter()
+        .enumerate()
+    {
         let at = now + (i as u64 + 1) * MS;
         let ts = Some((net.a.ts_recent.wrapping_add(2 + i as u32), 0));
         net.a.on_segment(
             forged(&pool, *seq, una, TcpFlags::ACK | TcpFlags::FIN, data, ts),
             at,
         );
-        assert_eq!(immediate_ack(&mut net.a, at), Some(nxt + 5), "TIME_WAIT {i}");
+        assert_eq!(
+            immediate_ack(&mut net.a, at),
+            Some(nxt + 5),
+            "TIME_WAIT {i}"
+        );
     }
+}
+
+#[test]
+fn a_forged_segment_with_a_bad_ack_does_not_move_ts_recent() {
+    // RFC 7323 §4.3 keeps TS.Recent from segments found acceptable; Linux
+    // takes it only once the ACK passed too (tcp_ack's
+    // FLAG_UPDATE_TS_RECENT). Else a blind attacker's segment at RCV.NXT
+    // with an ACK beyond SND.NXT and a far-future TSval would become
+    // TS.Recent, and PAWS would drop the real peer.
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let (nxt, una, max, now) = (net.b.rcv_nxt, net.b.snd_una, net.b.snd_max, net.now);
+    let pool = net.pool.clone();
+    let recent = net.b.ts_recent;
+    let future = Some((recent.wrapping_add(1 << 30), 0));
+    for (what, ack) in [
+        ("beyond SND.NXT", max + 100_000),
+        ("too old", una - (1 << 30)),
+    ] {
+        net.b.on_segment(
+            forged(&pool, nxt, ack, TcpFlags::ACK, b"forged", future),
+            now,
+        );
+        assert_eq!(net.b.ts_recent, recent, "ACK {what}: TS.Recent kept");
+        assert_eq!(net.b.info().bytes_received, 0, "ACK {what}: dropped");
+    }
+    // The real peer, a tick later, is still heard.
+    let real = Some((recent.wrapping_add(1), 0));
+    net.b.on_segment(
+        forged(&pool, nxt, una, TcpFlags::ACK, b"real", real),
+        now + MS,
+    );
+    assert_eq!(net.b.info().bytes_received, 4, "the real peer's data");
+    assert_eq!(net.b.ts_recent, recent.wrapping_add(1));
 }
