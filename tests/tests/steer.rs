@@ -457,7 +457,11 @@ fn multi_queue_tap_steers_kernel_flows_to_the_predicted_queue() {
     kernel_flows_land_where_predicted(&ns, &mut queues, kernel, tpa);
     drop(queues);
 
+    // Each opening below on a device of its own: a process another test
+    // thread forked may still hold a copy of a queue just dropped (until
+    // it execs), and tpa0 would then still be a 4-queue device.
     let single = TapConfig {
+        name: "tpa1".into(),
         queues: 1,
         ..cfg.clone()
     };
@@ -467,6 +471,7 @@ fn multi_queue_tap_steers_kernel_flows_to_the_predicted_queue() {
     assert_eq!(one.steering(), Steering::Single);
     drop(one);
     let unsteered = TapConfig {
+        name: "tpa2".into(),
         steered: false,
         ..cfg
     };

@@ -51,6 +51,11 @@ fn tcp_peer() -> String {
 /// 192.0.2.1/24 and 2001:db8::1/64 (tpa's side: 192.0.2.2, 2001:db8::2).
 /// The python peer pins cubic on its sockets (a namespace may not change
 /// its default to one outside `tcp_allowed_congestion_control`).
+///
+/// One per [`host`]: a single-queue TAP takes one descriptor at a time,
+/// and a process another test thread forks holds a copy of ours until it
+/// execs, so closing the TAP and opening it again at once may find it
+/// still attached (EBUSY: "open tpa0" failed on a loaded machine).
 fn tap_namespace(tag: &str) -> Netns {
     let ns = Netns::new(tag);
     ns.ip(&["tuntap", "add", "dev", "tpa0", "mode", "tap"]);
@@ -248,7 +253,7 @@ fn host(ns: &Netns, pool: &Pool, app: Peer) -> Host<Tap> {
     };
     let tap = ns
         .enter(|| Tap::open(&config, pool.clone()))
-        .expect("open tpa0");
+        .unwrap_or_else(|e| panic!("open tpa0 in {}: {e} ({e:?})", ns.name()));
     let iface = Interface::new(TPA_MAC)
         .with_ipv4("192.0.2.2/24".parse().unwrap())
         .with_ipv6("2001:db8::2/64".parse().unwrap());
@@ -285,9 +290,9 @@ fn host(ns: &Netns, pool: &Pool, app: Peer) -> Host<Tap> {
 /// the sha256 of what it sent equals that of what it received.
 #[test]
 fn a_kernel_client_gets_its_megabyte_echoed_by_tpa() {
-    let ns = tap_namespace("tk-s");
     let pool = pool();
     for v6 in [false, true] {
+        let ns = tap_namespace(if v6 { "tk-s6" } else { "tk-s4" });
         let mut h = host(&ns, &pool, Peer::default());
         let any: SocketAddr = if v6 { "[::]:5001" } else { "0.0.0.0:5001" }
             .parse()
@@ -369,11 +374,11 @@ fn sha256(data: &[u8]) -> String {
 /// sha256 of what tpa sent.
 #[test]
 fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
-    let ns = tap_namespace("tk-c");
     let pool = pool();
     let data: Vec<u8> = (0..LEN).map(byte).collect();
     let want = sha256(&data);
     for v6 in [false, true] {
+        let ns = tap_namespace(if v6 { "tk-c6" } else { "tk-c4" });
         let server = if v6 { "2001:db8::1" } else { "192.0.2.1" };
         let peer = ns.spawn_until(
             &[
