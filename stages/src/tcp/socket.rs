@@ -725,6 +725,29 @@ mod tests {
     }
 
     #[test]
+    fn the_peers_fin_is_acked_by_the_stage_at_once() {
+        // RFC 9293 §3.10.7.4 eighth step; the data before it waits for
+        // the delayed ACK, the FIN does not.
+        let mut b = Bench::new(TcpConfig::default());
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
+        let (_, iss) = handshake(&mut b, false, l.unwrap(), 6000);
+        let data = Seg {
+            payload: b"data".to_vec(),
+            ..from(6000, 1001, Some(iss + 1))
+        };
+        let (_, out) = b.input(false, &data);
+        assert!(out.is_empty(), "small data: the ACK waits: {out:?}");
+        let fin = Seg {
+            fin: true,
+            ..from(6000, 1005, Some(iss + 1))
+        };
+        let (_, out) = b.input(false, &fin);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].flags & ACK, out[0].ack), (ACK, 1006));
+        b.events();
+    }
+
+    #[test]
     fn time_wait_is_bounded_by_evicting_the_oldest() {
         let cfg = TcpConfig {
             time_wait_max: 1,
