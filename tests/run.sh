@@ -3,7 +3,7 @@
 # as root:
 #   sudo bash tests/run.sh
 # 1. installs the system packages that are missing (DPDK, clang, iproute2,
-#    ping, tshark, scapy), and rustfmt/clippy if rustup lacks them;
+#    ping, tshark, scapy, nftables), and rustfmt/clippy if rustup lacks them;
 # 2. cargo fmt --check, clippy with warnings denied, and every test
 #    (unit, doc, trybuild UI, kernel interop over TAP/veth in network
 #    namespaces, DPDK vdevs), with all features;
@@ -30,6 +30,7 @@ packages=(
     build-essential pkg-config clang libclang-dev # dpdk-sys: C shim + bindgen
     libdpdk-dev dpdk                              # the `dpdk` feature and its vdevs
     iproute2 iputils-ping python3 python3-scapy   # kernel interop tests
+    nftables                                      # loss on the TCP interop tests' wire (tests/src/impair.rs)
     tshark                                        # capture checks
 )
 missing=()

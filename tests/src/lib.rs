@@ -2,8 +2,11 @@
 
 pub mod fixtures;
 pub mod hostile;
+pub mod impair;
 pub mod netns;
+pub mod nstat;
 pub mod share_model;
+pub mod tcp_peer;
 pub mod tshark;
 
 use tpa::worker::StopFlag;

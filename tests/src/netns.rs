@@ -218,6 +218,66 @@ impl Netns {
         );
     }
 
+    /// The value of sysctl `key` (e.g. `net.ipv4.tcp_congestion_control`)
+    /// in the namespace.
+    pub fn sysctl(&self, key: &str) -> String {
+        self.exec(&["sysctl", "-n", key]).trim().to_owned()
+    }
+
+    /// Sets sysctl `key` to `value` in the namespace; the error is
+    /// sysctl's message (e.g. a value the namespace may not take).
+    pub fn try_set_sysctl(&self, key: &str, value: &str) -> Result<(), String> {
+        let out = self.exec_output(&["sysctl", "-q", "-w", &format!("{key}={value}")]);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        }
+    }
+
+    /// Makes `cc` (e.g. `cubic`) the namespace's default TCP congestion
+    /// control where the kernel allows it, and says what it was.
+    ///
+    /// A namespace other than the first may only choose an algorithm in
+    /// the machine-wide `net.ipv4.tcp_allowed_congestion_control`; when
+    /// `cc` is not in it the default stays (this helper never changes the
+    /// root namespace) and the pin must be made per socket, as
+    /// tests/src/tcp_peer.py's `--cc` does with `TCP_CONGESTION` (allowed
+    /// to root for any available algorithm). The returned [`CcPin`] says
+    /// which happened.
+    ///
+    /// # Panics
+    /// If `cc` is not available in the kernel at all.
+    pub fn pin_congestion_control(&self, cc: &str) -> CcPin {
+        let key = "net.ipv4.tcp_congestion_control";
+        let available = self.sysctl("net.ipv4.tcp_available_congestion_control");
+        assert!(
+            available.split_whitespace().any(|a| a == cc),
+            "congestion control {cc} is not available in this kernel: {available}"
+        );
+        let was = self.sysctl(key);
+        let refused = self.try_set_sysctl(key, cc).err();
+        let now = self.sysctl(key);
+        assert!(
+            refused.is_some() || now == cc,
+            "{key} is {now} after setting it to {cc}"
+        );
+        CcPin {
+            cc: cc.to_owned(),
+            was,
+            namespace_default: now,
+            refused,
+        }
+    }
+
+    /// Limits `dev` to one TCP segment per packet (`gso_max_segs 1`): the
+    /// kernel's TCP then sends MSS-sized packets through netfilter and the
+    /// driver instead of 64 KB GSO units, so a per-packet loss rule drops
+    /// single segments and a tpa port receives frames it can take.
+    pub fn one_segment_per_packet(&self, dev: &str) {
+        self.ip(&["link", "set", "dev", dev, "gso_max_segs", "1"]);
+    }
+
     /// Runs `f` on the current thread with the thread switched into this
     /// namespace, then switches back (also if `f` panics). Sockets and
     /// devices opened inside `f` stay in the namespace afterwards; this is
@@ -254,6 +314,38 @@ impl Drop for Netns {
                 String::from_utf8_lossy(&o.stderr)
             ),
             Err(e) => eprintln!("warning: ip netns del {}: {e}", self.name),
+        }
+    }
+}
+
+/// What [`Netns::pin_congestion_control`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CcPin {
+    /// The algorithm asked for.
+    pub cc: String,
+    /// The namespace's default before.
+    pub was: String,
+    /// The namespace's default now.
+    pub namespace_default: String,
+    /// Why the namespace's default could not be set (sysctl's message),
+    /// when it could not: then only a per-socket pin holds.
+    pub refused: Option<String>,
+}
+
+impl std::fmt::Display for CcPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.refused {
+            None => write!(
+                f,
+                "congestion control: namespace default {} (was {})",
+                self.namespace_default, self.was
+            ),
+            Some(why) => write!(
+                f,
+                "congestion control: namespace default stays {} ({} is not in the \
+                 machine's tcp_allowed_congestion_control: {why}); pinned to {} per socket",
+                self.namespace_default, self.cc, self.cc
+            ),
         }
     }
 }

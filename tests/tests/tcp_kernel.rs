@@ -1,6 +1,6 @@
 //! tpa's TCP against the Linux kernel's, through a TAP device in a
 //! network namespace (the kernel's sockets pinned to cubic): a kernel
-//! client (tests/src/tcp_peer.py) sends a megabyte of random bytes to a
+//! client (tests/src/tcp_peer.py) sends a megabyte of pattern bytes to a
 //! tpa echo server and compares the sha256 of what came back; a tpa client
 //! sends a megabyte to a kernel echo server, checks the echo byte for
 //! byte, and compares the sha256 the kernel side computed with its own
@@ -34,6 +34,7 @@ use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
 use tpa_tests::netns::Netns;
+use tpa_tests::tcp_peer::TcpPeer;
 
 type B = PoolBuf;
 
@@ -43,8 +44,14 @@ const LEN: usize = 1 << 20;
 /// speed check: a megabyte takes well under a second).
 const PATIENCE: Duration = Duration::from_secs(60);
 
-fn tcp_peer() -> String {
-    format!("{}/src/tcp_peer.py", env!("CARGO_MANIFEST_DIR"))
+/// Sets a flag when dropped: the tpa thread stops also when the kernel
+/// peer's run panics.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A namespace with a persistent TAP `tpa0` whose kernel side has
@@ -310,36 +317,25 @@ fn a_kernel_client_gets_its_megabyte_echoed_by_tpa() {
                 }
                 h
             });
-            let out = ns.exec_output(&[
-                "python3",
-                &tcp_peer(),
-                "client",
-                if v6 { "6" } else { "4" },
-                to,
-                "5001",
-                &LEN.to_string(),
-            ]);
-            done.store(true, Ordering::Relaxed);
+            let done_on_exit = SetOnDrop(done);
+            let report =
+                TcpPeer::new(&ns).echo(SocketAddr::new(to.parse().unwrap(), 5001), LEN as u64);
+            drop(done_on_exit);
             let h = tpa.join().expect("tpa thread");
-            (out, h)
+            (report, h)
         });
-        let (out, h) = out;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let words: Vec<&str> = stdout.split_whitespace().collect();
-        assert!(
-            out.status.success() && words.len() == 7,
-            "python client (v6 {v6}) failed ({}): {stdout}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
+        let (report, h) = out;
+        assert_eq!(
+            report.received_sha256, report.sent_sha256,
+            "v6 {v6}: the echo differs: {report}"
         );
-        assert_eq!(words[1], words[3], "v6 {v6}: the echo differs: {stdout}");
-        assert_eq!(words[4], LEN.to_string(), "v6 {v6}: {stdout}");
-        assert_eq!(words[6], "cubic");
+        assert_eq!(report.received, LEN as u64, "v6 {v6}: {report}");
+        assert_eq!(report.cc, "cubic", "v6 {v6}: {report}");
         assert_eq!((h.app.received, h.app.sent), (LEN, LEN), "v6 {v6}");
         assert!(h.app.errors.is_empty(), "v6 {v6}: {:?}", h.app.errors);
         println!(
             "v6 {v6}: kernel client -> tpa echo, 1 MiB each way, sha256 {} ({:?})",
-            words[1],
+            report.received_sha256,
             h.state.sockets.counters()
         );
         drop(h);
@@ -380,17 +376,7 @@ fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
     for v6 in [false, true] {
         let ns = tap_namespace(if v6 { "tk-c6" } else { "tk-c4" });
         let server = if v6 { "2001:db8::1" } else { "192.0.2.1" };
-        let peer = ns.spawn_until(
-            &[
-                "python3",
-                &tcp_peer(),
-                "server",
-                if v6 { "6" } else { "4" },
-                server,
-                "5002",
-            ],
-            "ready",
-        );
+        let peer = TcpPeer::new(&ns).serve_echo(SocketAddr::new(server.parse().unwrap(), 5002));
         let app = Peer {
             remote: Some(SocketAddr::new(server.parse().unwrap(), 5002)),
             data: data.clone(),
@@ -409,12 +395,13 @@ fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
                 h.app.errors
             );
         }
-        let out = peer.finish();
-        let words: Vec<&str> = out.split_whitespace().collect();
-        assert_eq!(words.first(), Some(&"received"), "{out}");
-        assert_eq!(words[1], want, "v6 {v6}: the kernel got other bytes: {out}");
-        assert_eq!(words[2], LEN.to_string());
-        assert_eq!(words[4], "cubic");
+        let report = peer.finish();
+        assert_eq!(
+            report.received_sha256, want,
+            "v6 {v6}: the kernel got other bytes: {report}"
+        );
+        assert_eq!(report.received, LEN as u64, "v6 {v6}: {report}");
+        assert_eq!(report.cc, "cubic", "v6 {v6}: {report}");
         assert_eq!((h.app.sent, h.app.received), (LEN, LEN), "v6 {v6}");
         assert_eq!(h.app.mismatch, None, "v6 {v6}");
         assert!(h.app.errors.is_empty(), "v6 {v6}: {:?}", h.app.errors);
