@@ -5,6 +5,7 @@ pub mod hostile;
 pub mod impair;
 pub mod netns;
 pub mod nstat;
+pub mod pattern;
 pub mod share_model;
 pub mod tcp_peer;
 pub mod tshark;

@@ -362,15 +362,22 @@ impl Background {
     ///
     /// # Panics
     /// If it fails.
-    pub fn finish(mut self) -> String {
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut self.out, &mut rest).expect("read child output");
-        let status = self.child.wait().expect("wait for child");
+    pub fn finish(self) -> String {
+        let (status, rest) = self.wait_output();
         assert!(
             status.success(),
             "background command failed ({status}): {rest}"
         );
         rest
+    }
+
+    /// Waits for the process to end; its exit status and the rest of its
+    /// output, for a caller that reports a failure itself.
+    pub fn wait_output(mut self) -> (std::process::ExitStatus, String) {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.out, &mut rest).expect("read child output");
+        let status = self.child.wait().expect("wait for child");
+        (status, rest)
     }
 }
 

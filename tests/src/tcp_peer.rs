@@ -113,21 +113,22 @@ impl<'a> TcpPeer<'a> {
         }
     }
 
-    fn client(&self, mode: &str, to: SocketAddr, n: Option<u64>) -> PeerReport {
+    fn client(&self, mode: &str, to: SocketAddr, n: Option<u64>) -> Result<PeerReport, String> {
         let mut args = vec![to.ip().to_string(), to.port().to_string()];
         args.extend(n.map(|n| n.to_string()));
         let argv = self.argv(mode, &args);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let out = self.ns.exec_output(&argv);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "tcp_peer {mode} to {to} in {} failed ({}): {stdout}{}",
-            self.ns.name(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PeerReport::parse(stdout.trim())
+        if !out.status.success() {
+            return Err(format!(
+                "tcp_peer {mode} to {to} in {} failed ({}): {stdout}{}",
+                self.ns.name(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(PeerReport::parse(stdout.trim()))
     }
 
     /// A server at `at` that accepts one connection and reads it to its
@@ -148,17 +149,41 @@ impl<'a> TcpPeer<'a> {
     }
 
     /// Connects to `to`, sends `n` pattern bytes, closes; waits for it.
+    ///
+    /// # Panics
+    /// If the run fails, with its message.
     pub fn send(&self, to: SocketAddr, n: u64) -> PeerReport {
-        self.client("send", to, Some(n))
+        self.try_send(to, n).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Connects to `to` and reads until the end of the stream.
+    ///
+    /// # Panics
+    /// If the run fails, with its message.
     pub fn recv(&self, to: SocketAddr) -> PeerReport {
-        self.client("recv", to, None)
+        self.try_recv(to).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Connects to `to`, sends `n` pattern bytes while reading them back.
+    ///
+    /// # Panics
+    /// If the run fails, with its message.
     pub fn echo(&self, to: SocketAddr, n: u64) -> PeerReport {
+        self.try_echo(to, n).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`send`](Self::send); a failure is the peer's message.
+    pub fn try_send(&self, to: SocketAddr, n: u64) -> Result<PeerReport, String> {
+        self.client("send", to, Some(n))
+    }
+
+    /// As [`recv`](Self::recv); a failure is the peer's message.
+    pub fn try_recv(&self, to: SocketAddr) -> Result<PeerReport, String> {
+        self.client("recv", to, None)
+    }
+
+    /// As [`echo`](Self::echo); a failure is the peer's message.
+    pub fn try_echo(&self, to: SocketAddr, n: u64) -> Result<PeerReport, String> {
         self.client("echo", to, Some(n))
     }
 }
@@ -176,12 +201,18 @@ impl PeerServer {
     /// # Panics
     /// If it failed (its message is on the test's stderr).
     pub fn finish(self) -> PeerReport {
-        let out = self.bg.finish();
-        let line = out
-            .lines()
-            .last()
-            .unwrap_or_else(|| panic!("tcp_peer {} printed no report", self.what));
-        PeerReport::parse(line)
+        self.try_finish().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`finish`](Self::finish); a failure says so (the peer's own
+    /// message is on the test's stderr).
+    pub fn try_finish(self) -> Result<PeerReport, String> {
+        let what = self.what;
+        let (status, out) = self.bg.wait_output();
+        match (status.success(), out.lines().last()) {
+            (true, Some(line)) => Ok(PeerReport::parse(line)),
+            _ => Err(format!("tcp_peer {what} failed ({status}): {out}")),
+        }
     }
 }
 
@@ -211,6 +242,9 @@ pub struct PeerReport {
     pub rtt_us: u64,
     /// The MSS the kernel sends with (TCP_INFO).
     pub snd_mss: u64,
+    /// The largest segment the kernel received, as it estimates it
+    /// (TCP_INFO's `rcv_mss`).
+    pub rcv_mss: u64,
     /// Whether SACK was negotiated.
     pub sack: bool,
     /// Whether timestamps were negotiated.
@@ -266,6 +300,7 @@ impl PeerReport {
             total_retrans: num("total_retrans"),
             rtt_us: num("rtt_us"),
             snd_mss: num("snd_mss"),
+            rcv_mss: num("rcv_mss"),
             sack: flag("sack"),
             timestamps: flag("timestamps"),
             wscale,
@@ -278,7 +313,7 @@ impl std::fmt::Display for PeerReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}: sent {} received {} (peer {}) cc {} retrans {} rtt {} us mss {} sack {} ts {} wscale {:?}",
+            "{}: sent {} received {} (peer {}) cc {} retrans {} rtt {} us mss {} (received {}) sack {} ts {} wscale {:?}",
             self.mode,
             self.sent,
             self.received,
@@ -287,6 +322,7 @@ impl std::fmt::Display for PeerReport {
             self.total_retrans,
             self.rtt_us,
             self.snd_mss,
+            self.rcv_mss,
             self.sack,
             self.timestamps,
             self.wscale
@@ -317,20 +353,11 @@ mod tests {
         assert_eq!(r.mismatch, Some(17));
     }
 
-    /// The script's pattern is tperf's (apps/tperf/src/pattern.rs):
-    /// checked here against that definition written out again, at the
-    /// start, across the script's 1 MiB chunk boundary, and far in.
+    /// The script's pattern is tpa's side's ([`crate::pattern`], tperf's):
+    /// at the start, across the script's 1 MiB chunk boundary, and far in.
     #[test]
     fn the_scripts_pattern_is_tperfs() {
-        const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
-        fn mix(mut z: u64) -> u64 {
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        let byte_at = |seed: u64, i: u64| {
-            mix(seed.wrapping_add((i / 8).wrapping_mul(GAMMA))).to_le_bytes()[(i % 8) as usize]
-        };
+        let byte_at = |seed: u64, i: u64| crate::pattern::Pattern::new(seed).byte_at(i);
         for (seed, offset, len) in [
             (1u64, 0u64, 40u64),
             (1, (1 << 20) - 13, 29),
