@@ -45,7 +45,7 @@ use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
-use tpa_stages::tcp::conn::TcpInfo;
+use tpa_stages::tcp::conn::{State as ConnState, TcpInfo};
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
 use tpa_tests::impair::LossyBridge;
 use tpa_tests::netns::Netns;
@@ -453,8 +453,8 @@ impl Scene {
     }
 }
 
-/// Runs `h` until its transfer is done (and a little longer, so that its
-/// last ACK or FIN leaves) or `stop` is raised; returns the transfer.
+/// Runs `h` until its transfer is done and its connection closed (or in
+/// TIME_WAIT), or `stop` is raised; returns the transfer.
 fn drive<P: Port<Buf = B>>(
     mut h: Host<P>,
     listen: Option<SocketAddr>,
@@ -475,9 +475,19 @@ fn drive<P: Port<Buf = B>>(
             h.app.describe()
         );
     }
-    let linger = Instant::now();
-    while linger.elapsed() < Duration::from_millis(50) && !stop.is_raised() {
+    // Closed by the application, the connection still has to get its FIN
+    // acknowledged, and only a running host retransmits a lost one: run
+    // until it is gone (LAST_ACK done) or in TIME_WAIT (both FINs done).
+    while let Some(Ok(state)) = h.app.socket.map(|s| h.state.sockets.state(s)) {
+        if state == ConnState::TimeWait || !h.app.errors.is_empty() || stop.is_raised() {
+            break;
+        }
         h.run_once();
+        assert!(
+            start.elapsed() < PATIENCE,
+            "tpa's connection stuck in {state:?} for {PATIENCE:?}: {}",
+            h.app.describe()
+        );
     }
     if h.app.info.is_none() {
         // Stopped before the end: how the connection stood.
