@@ -3,7 +3,8 @@
 //! kernel's side. Byte `i` of the stream of seed `s` is byte `i % 8`
 //! (little-endian) of `mix(s + (i / 8)·γ)`, `mix` being SplitMix64's output
 //! function and γ its increment; either end computes any byte from its
-//! offset. (Written out here until tpa-tests can use tperf's module.)
+//! offset. (Written out here: tpa-tperf's tests depend on tpa-tests, not
+//! the other way round.)
 
 /// SplitMix64's increment (2^64 / φ).
 const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
