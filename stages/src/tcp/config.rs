@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::cc::Cc;
+use super::cc::{Cc, CcLimits};
 
 pub mod env;
 mod error;
@@ -55,9 +55,22 @@ impl CongestionAlgorithm {
     /// assert_eq!(CongestionAlgorithm::NewReno.controller(1000).cwnd(), 10_000);
     /// ```
     pub fn controller(self, mss: u32) -> Cc {
+        self.controller_with(CcLimits::rfc6928(mss))
+    }
+
+    /// A fresh controller of this kind starting from and bounded by
+    /// `limits` (see [`TcpConfig::cc_limits`]).
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{CcLimits, CongestionControl};
+    /// use tpa_stages::tcp::config::CongestionAlgorithm;
+    /// let cc = CongestionAlgorithm::Cubic.controller_with(CcLimits::new(1000, 4, 1 << 20));
+    /// assert_eq!(cc.cwnd(), 4000);
+    /// ```
+    pub fn controller_with(self, limits: CcLimits) -> Cc {
         match self {
-            CongestionAlgorithm::NewReno => Cc::newreno(mss),
-            CongestionAlgorithm::Cubic => Cc::cubic(mss),
+            CongestionAlgorithm::NewReno => Cc::newreno_with(limits),
+            CongestionAlgorithm::Cubic => Cc::cubic_with(limits),
         }
     }
 }
@@ -213,6 +226,18 @@ impl Default for TcpConfig {
 }
 
 impl TcpConfig {
+    /// The congestion window's start (`initial_cwnd_segments`) and
+    /// ceiling (`max_cwnd_bytes`) for segments of `mss` bytes.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// let cfg = TcpConfig { initial_cwnd_segments: 4, ..TcpConfig::default() };
+    /// assert_eq!(cfg.cc_limits(1000).initial_cwnd, 4000);
+    /// ```
+    pub fn cc_limits(&self, mss: u32) -> CcLimits {
+        CcLimits::new(mss, self.initial_cwnd_segments, self.max_cwnd_bytes)
+    }
+
     /// The retransmission timer's settings.
     ///
     /// ```

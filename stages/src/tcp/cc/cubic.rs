@@ -6,7 +6,7 @@
 //! at what a `u32` of bytes holds, time a `u64` of nanoseconds) so no
 //! value becomes infinite or NaN.
 
-use super::{AckOutcome, CongestionControl, Window};
+use super::{AckOutcome, CcLimits, CongestionControl, Window};
 use crate::tcp::seq::SeqNumber;
 
 /// RFC 9438 §5.1: C = 0.4 (segments / second^3).
@@ -61,8 +61,19 @@ impl Cubic {
     /// assert_eq!(Cubic::new(1460).cwnd(), 14600);
     /// ```
     pub fn new(mss: u32) -> Self {
+        Self::with_limits(CcLimits::rfc6928(mss))
+    }
+
+    /// Starts at `limits.initial_cwnd` and never grows past
+    /// `limits.max_cwnd`.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{CcLimits, CongestionControl, cubic::Cubic};
+    /// assert_eq!(Cubic::with_limits(CcLimits::new(1000, 2, 4000)).cwnd(), 2000);
+    /// ```
+    pub fn with_limits(limits: CcLimits) -> Self {
         Cubic {
-            w: Window::new(mss),
+            w: Window::new(limits),
             w_max: 0.0,
             cwnd_prior: 0.0,
             epoch: None,
@@ -70,9 +81,10 @@ impl Cubic {
         }
     }
 
-    /// The largest window in segments a `u32` of bytes holds.
+    /// The largest window in segments: the ceiling (at most what a
+    /// `u32` of bytes holds).
     fn cap(&self) -> f64 {
-        f64::from(u32::MAX) / f64::from(self.w.mss)
+        f64::from(self.w.max_cwnd) / f64::from(self.w.mss)
     }
 
     fn cwnd_segments(&self) -> f64 {

@@ -23,7 +23,76 @@ use newreno::NewReno;
 /// assert_eq!(initial_window(9000), 18000);
 /// ```
 pub fn initial_window(mss: u32) -> u32 {
-    mss.saturating_mul(10).min(mss.saturating_mul(2).max(14600))
+    initial_window_segments(mss, 10)
+}
+
+/// RFC 6928 §2's rule with its 10 segments replaced by `segments`:
+/// min(N*MSS, max(2*MSS, N*1460)) bytes, so that N = 10 is RFC 6928's
+/// window and a large MSS does not multiply it; at least one MSS.
+///
+/// ```
+/// use tpa_stages::tcp::cc::initial_window_segments;
+/// assert_eq!(initial_window_segments(1460, 4), 5840);
+/// assert_eq!(initial_window_segments(9000, 10), 18000);
+/// assert_eq!(initial_window_segments(1000, 0), 1000);
+/// ```
+pub fn initial_window_segments(mss: u32, segments: u32) -> u32 {
+    let n = segments.max(1);
+    mss.saturating_mul(n)
+        .min(mss.saturating_mul(2).max(n.saturating_mul(1460)))
+        .max(mss)
+}
+
+/// How a controller starts and how far it may grow.
+///
+/// ```
+/// use tpa_stages::tcp::cc::{Cc, CcLimits, CongestionControl};
+/// let limits = CcLimits { mss: 1000, initial_cwnd: 4000, max_cwnd: 6000 };
+/// let cc = Cc::newreno_with(limits);
+/// assert_eq!(cc.cwnd(), 4000);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CcLimits {
+    /// Segment size, bytes (0 is taken as 1).
+    pub mss: u32,
+    /// The initial window, bytes (at least one MSS).
+    pub initial_cwnd: u32,
+    /// The window's ceiling, bytes (at least the initial window).
+    pub max_cwnd: u32,
+}
+
+impl CcLimits {
+    /// RFC 6928's initial window and no ceiling.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::CcLimits;
+    /// assert_eq!(CcLimits::rfc6928(1460).initial_cwnd, 14600);
+    /// ```
+    pub fn rfc6928(mss: u32) -> Self {
+        let mss = mss.max(1);
+        CcLimits {
+            mss,
+            initial_cwnd: initial_window(mss),
+            max_cwnd: u32::MAX,
+        }
+    }
+
+    /// `segments` initial segments (see [`initial_window_segments`]) and
+    /// a ceiling of `max_cwnd` bytes.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::CcLimits;
+    /// let l = CcLimits::new(1000, 2, 1 << 20);
+    /// assert_eq!((l.initial_cwnd, l.max_cwnd), (2000, 1 << 20));
+    /// ```
+    pub fn new(mss: u32, segments: u32, max_cwnd: u32) -> Self {
+        let mss = mss.max(1);
+        CcLimits {
+            mss,
+            initial_cwnd: initial_window_segments(mss, segments),
+            max_cwnd,
+        }
+    }
 }
 
 /// What an ACK did to fast recovery.
@@ -163,6 +232,16 @@ impl Cc {
         Cc::NewReno(NewReno::new(mss))
     }
 
+    /// NewReno starting from and bounded by `limits`.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{Cc, CcLimits, CongestionControl};
+    /// assert_eq!(Cc::newreno_with(CcLimits::new(1000, 3, 1 << 20)).cwnd(), 3000);
+    /// ```
+    pub fn newreno_with(limits: CcLimits) -> Self {
+        Cc::NewReno(NewReno::with_limits(limits))
+    }
+
     /// CUBIC for segments of `mss` bytes.
     ///
     /// ```
@@ -171,6 +250,16 @@ impl Cc {
     /// ```
     pub fn cubic(mss: u32) -> Self {
         Cc::Cubic(Cubic::new(mss))
+    }
+
+    /// CUBIC starting from and bounded by `limits`.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{Cc, CcLimits, CongestionControl};
+    /// assert_eq!(Cc::cubic_with(CcLimits::new(1000, 3, 1 << 20)).cwnd(), 3000);
+    /// ```
+    pub fn cubic_with(limits: CcLimits) -> Self {
+        Cc::Cubic(Cubic::with_limits(limits))
     }
 }
 
@@ -219,6 +308,8 @@ impl CongestionControl for Cc {
 pub(crate) struct Window {
     pub(crate) mss: u32,
     pub(crate) cwnd: u32,
+    /// The ceiling cwnd never passes (`TcpConfig::max_cwnd_bytes`).
+    pub(crate) max_cwnd: u32,
     pub(crate) ssthresh: u32,
     /// The recover point while in fast recovery (RFC 6582 §3.2).
     pub(crate) recover: Option<SeqNumber>,
@@ -228,12 +319,16 @@ pub(crate) struct Window {
 }
 
 impl Window {
-    pub(crate) fn new(mss: u32) -> Self {
+    pub(crate) fn new(limits: CcLimits) -> Self {
         // An MSS of 0 would make every window 0: one byte is the floor.
-        let mss = mss.max(1);
+        let mss = limits.mss.max(1);
+        // The floors every window keeps: ssthresh >= 2*SMSS, so the
+        // ceiling is at least that too.
+        let max_cwnd = limits.max_cwnd.max(mss.saturating_mul(2));
         Window {
             mss,
-            cwnd: initial_window(mss),
+            cwnd: limits.initial_cwnd.clamp(mss, max_cwnd),
+            max_cwnd,
             // RFC 5681 §3.1: "arbitrarily high" initial ssthresh.
             ssthresh: u32::MAX,
             recover: None,
@@ -250,7 +345,7 @@ impl Window {
     /// at ssthresh is not required by RFC 5681 (it may overshoot by < L).
     pub(crate) fn slow_start(&mut self, acked_bytes: u32) {
         let inc = acked_bytes.min(self.mss.saturating_mul(2));
-        self.cwnd = self.cwnd.saturating_add(inc);
+        self.cwnd = self.cwnd.saturating_add(inc).min(self.max_cwnd);
     }
 
     /// Recovery bookkeeping for a new ACK. Returns `None` when not in
@@ -264,7 +359,7 @@ impl Window {
         if ack_seq.ge(recover) {
             // RFC 6582 §3.2 step 3 (full ACK), option 2: cwnd = ssthresh.
             self.recover = None;
-            self.cwnd = self.ssthresh.max(self.mss);
+            self.cwnd = self.ssthresh.clamp(self.mss, self.max_cwnd);
             self.bytes_acked = 0;
             Some(AckOutcome::Normal)
         } else {
@@ -283,7 +378,10 @@ impl Window {
     /// cwnd = ssthresh + 3*SMSS).
     pub(crate) fn start_recovery(&mut self, ssthresh: u32, snd_max: SeqNumber) {
         self.ssthresh = ssthresh.max(self.mss.saturating_mul(2));
-        self.cwnd = self.ssthresh.saturating_add(self.mss.saturating_mul(3));
+        self.cwnd = self
+            .ssthresh
+            .saturating_add(self.mss.saturating_mul(3))
+            .min(self.max_cwnd);
         self.recover = Some(snd_max);
         self.bytes_acked = 0;
     }
@@ -291,7 +389,7 @@ impl Window {
     /// RFC 5681 §3.2 step 4: each further duplicate ACK adds one SMSS.
     pub(crate) fn dup_ack(&mut self) {
         if self.recover.is_some() {
-            self.cwnd = self.cwnd.saturating_add(self.mss);
+            self.cwnd = self.cwnd.saturating_add(self.mss).min(self.max_cwnd);
         }
     }
 
@@ -318,6 +416,42 @@ mod tests {
         // min(90000, max(18000, 14600)) = 18000
         assert_eq!(initial_window(9000), 18000);
         assert_eq!(initial_window(u32::MAX), u32::MAX);
+    }
+
+    #[test]
+    fn initial_window_in_segments_generalises_rfc_6928() {
+        for mss in [1, 536, 1460, 9000, u32::MAX] {
+            assert_eq!(initial_window_segments(mss, 10), initial_window(mss));
+        }
+        assert_eq!(initial_window_segments(1000, 1), 1000);
+        assert_eq!(initial_window_segments(1460, 4), 4 * 1460);
+        // A jumbo MSS: max(2*MSS, 4*1460) = 18000 < 4*9000.
+        assert_eq!(initial_window_segments(9000, 4), 18000);
+        assert_eq!(initial_window_segments(1000, 0), 1000);
+    }
+
+    #[test]
+    fn limits_set_the_start_and_cap_every_growth() {
+        let limits = CcLimits::new(1000, 3, 7500);
+        for mut cc in [Cc::newreno_with(limits), Cc::cubic_with(limits)] {
+            assert_eq!(cc.cwnd(), 3000);
+            let mut seq = 0u32;
+            for i in 0..1000u64 {
+                seq = seq.wrapping_add(1000);
+                cc.on_ack(1000, SeqNumber::new(seq), i * 1_000_000, Some(1_000_000));
+                assert!(cc.cwnd() <= 7500, "{cc:?}");
+            }
+            assert_eq!(cc.cwnd(), 7500, "{cc:?}");
+            // Inflation in recovery stops at the ceiling too.
+            cc.enter_recovery(7500, SeqNumber::new(seq.wrapping_add(7500)), 0);
+            for _ in 0..20 {
+                cc.on_dup_ack();
+                assert!(cc.cwnd() <= 7500, "{cc:?}");
+            }
+        }
+        // A ceiling under 2*SMSS is raised to it (ssthresh's floor).
+        let tiny = Cc::newreno_with(CcLimits::new(1000, 10, 1));
+        assert_eq!(tiny.cwnd(), 2000);
     }
 
     proptest! {

@@ -1,7 +1,7 @@
 //! NewReno: RFC 5681 slow start and congestion avoidance, with appropriate
 //! byte counting (RFC 3465) and RFC 6582 fast recovery.
 
-use super::{AckOutcome, CongestionControl, Window};
+use super::{AckOutcome, CcLimits, CongestionControl, Window};
 use crate::tcp::seq::SeqNumber;
 
 /// The NewReno congestion controller.
@@ -28,8 +28,19 @@ impl NewReno {
     /// assert_eq!(NewReno::new(1460).cwnd(), 14600);
     /// ```
     pub fn new(mss: u32) -> Self {
+        Self::with_limits(CcLimits::rfc6928(mss))
+    }
+
+    /// Starts at `limits.initial_cwnd` and never grows past
+    /// `limits.max_cwnd`.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{CcLimits, CongestionControl, newreno::NewReno};
+    /// assert_eq!(NewReno::with_limits(CcLimits::new(1000, 2, 4000)).cwnd(), 2000);
+    /// ```
+    pub fn with_limits(limits: CcLimits) -> Self {
         NewReno {
-            w: Window::new(mss),
+            w: Window::new(limits),
         }
     }
 }
@@ -53,7 +64,7 @@ impl CongestionControl for NewReno {
             self.w.bytes_acked = self.w.bytes_acked.saturating_add(acked_bytes);
             if self.w.bytes_acked >= self.w.cwnd {
                 self.w.bytes_acked -= self.w.cwnd;
-                self.w.cwnd = self.w.cwnd.saturating_add(self.w.mss);
+                self.w.cwnd = self.w.cwnd.saturating_add(self.w.mss).min(self.w.max_cwnd);
             }
         }
         AckOutcome::Normal

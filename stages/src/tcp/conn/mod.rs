@@ -84,6 +84,8 @@ struct Knobs {
     time_wait_ns: u64,
     rto_max_ns: u64,
     max_cwnd: u32,
+    /// The initial window in segments (RFC 6928: 10).
+    initial_cwnd_segments: u32,
 }
 
 /// What was agreed in the handshake (RFC 9293 §3.7.1, RFC 7323, RFC 2018).

@@ -66,6 +66,7 @@ impl<B: PacketBuf> Connection<B> {
             time_wait_ns: cfg.time_wait_ns,
             rto_max_ns: cfg.rto_max_ns,
             max_cwnd: cfg.max_cwnd_bytes.max(u32::from(our_mss)),
+            initial_cwnd_segments: cfg.initial_cwnd_segments,
         };
         let iss = params.iss;
         Connection {
@@ -98,7 +99,9 @@ impl<B: PacketBuf> Connection<B> {
             unacked_bytes: 0,
             sack: None,
             rto: RtoEstimator::new(cfg.rto()),
-            cc: cfg.congestion.controller(u32::from(neg.snd_mss)),
+            cc: cfg
+                .congestion
+                .controller_with(cfg.cc_limits(u32::from(neg.snd_mss))),
             dup_acks: 0,
             retries: 0,
             rtt_timed: None,
@@ -215,12 +218,14 @@ impl<B: PacketBuf> Connection<B> {
         self.cc = self.knobs_congestion(u32::from(self.neg.snd_mss));
     }
 
-    /// A fresh controller for the agreed MSS, of the kind the current one is.
+    /// A fresh controller for the agreed MSS, of the kind the current one
+    /// is, with the configured initial window and ceiling.
     fn knobs_congestion(&self, mss: u32) -> super::super::cc::Cc {
-        use super::super::cc::Cc;
+        use super::super::cc::{Cc, CcLimits};
+        let limits = CcLimits::new(mss, self.knobs.initial_cwnd_segments, self.knobs.max_cwnd);
         match self.cc {
-            Cc::NewReno(_) => Cc::newreno(mss),
-            Cc::Cubic(_) => Cc::cubic(mss),
+            Cc::NewReno(_) => Cc::newreno_with(limits),
+            Cc::Cubic(_) => Cc::cubic_with(limits),
         }
     }
 

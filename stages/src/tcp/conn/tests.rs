@@ -10,6 +10,7 @@ use tpa::app::SocketError;
 use tpa::buf::{BufferPool, PacketBuf, Pool, PoolBuf};
 use tpa::wire::tcp::{TcpFlags, TcpOptionSet};
 
+use super::super::cc::CongestionControl;
 use super::super::config::{CongestionAlgorithm, TcpConfig};
 use super::super::segment::{SegmentIn, SegmentOut};
 use super::super::seq::SeqNumber;
@@ -1636,6 +1637,40 @@ fn sack_recovery_repairs_several_losses_in_one_window() {
     assert_eq!(info.sack_retransmits, 2, "{info:?}");
     assert_eq!(info.total_retrans, 3, "{info:?}");
     assert_eq!(info.backoffs, 0, "{info:?}");
+}
+
+#[test]
+fn the_configured_initial_window_and_ceiling_bound_the_flight() {
+    for (algo, initial, max) in [
+        (CongestionAlgorithm::NewReno, 3u32, 6 * 1448u32),
+        (CongestionAlgorithm::Cubic, 1, 4 * 1448),
+        (CongestionAlgorithm::Cubic, 10, 1 << 20),
+    ] {
+        let cfg = TcpConfig {
+            congestion: algo,
+            initial_cwnd_segments: initial,
+            max_cwnd_bytes: max,
+            ..small_cfg()
+        };
+        let mut net = established(&cfg, &small_cfg());
+        let data = vec![9u8; 30 * 1448];
+        net.a.send(&data, &mut || net.pool.alloc()).unwrap();
+        // RFC 6928 §2 with N = `initial`: the first flight is N segments
+        // (the MSS of 1460 less 12 bytes of timestamps is 1448).
+        let first = drain(&mut net.a, net.now);
+        assert_eq!(first.len(), initial as usize, "{algo:?}");
+        for seg in first {
+            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
+        }
+        let mut most = 0;
+        net.run_until(100_000, |n| {
+            most = most.max(n.a.flight());
+            while let Ok(Some(_)) = n.b.recv() {}
+            n.b.info().bytes_received == data.len() as u64
+        });
+        assert!(most <= max, "{algo:?}: {most} bytes in flight > {max}");
+        assert!(net.a.cc.cwnd() <= max, "{algo:?}: {:?}", net.a.cc);
+    }
 }
 
 #[test]
