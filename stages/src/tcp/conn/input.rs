@@ -281,7 +281,9 @@ impl<B: PacketBuf> Connection<B> {
         }
         let window = u32::from(seg.window) << self.neg.snd_wscale;
         let advanced = ack.gt(self.snd_una);
+        let (una_before, sacked_before) = (self.snd_una, self.sacked_bytes());
         let newly_sacked = self.sack_on_ack(seg);
+        let was_recovering = self.in_sack_recovery();
         if ack.gt(self.snd_una) {
             self.on_new_ack(seg, window, now_ns);
         } else if ack == self.snd_una {
@@ -294,6 +296,13 @@ impl<B: PacketBuf> Connection<B> {
                 self.on_dup_ack(now_ns);
             }
         }
+        // RFC 6937 §3: DeliveredData = change in SND.UNA + change in SACKed.
+        let delivered = (self.snd_una.wrapping_sub(una_before) as i64
+            + i64::from(self.sacked_bytes())
+            - i64::from(sacked_before))
+        .clamp(0, i64::from(u32::MAX)) as u32;
+        let started = !was_recovering && self.in_sack_recovery();
+        self.prr_on_ack(delivered, started);
         // The window update (RFC 9293 §3.10.7.4 takes it from a segment
         // newer by SND.WL1/WL2), as Linux's tcp_may_update_window: from
         // any ACK that moves SND.UNA (else a retransmission from the peer,

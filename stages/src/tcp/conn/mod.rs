@@ -209,6 +209,8 @@ pub struct Connection<B: PacketBuf> {
     // Loss recovery and timing.
     /// The SACK scoreboard, made on the first SACK block received.
     sack: Option<Box<SackScoreboard>>,
+    /// Proportional Rate Reduction while SACK recovery runs (RFC 6937).
+    prr: Option<recovery::Prr>,
     rto: RtoEstimator,
     cc: Cc,
     dup_acks: u32,
@@ -326,9 +328,14 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
-    /// The congestion window, capped by the configured ceiling.
+    /// The congestion window, capped by the configured ceiling: during
+    /// SACK recovery, the one PRR allows (RFC 6937).
     fn cwnd(&self) -> u32 {
-        self.cc.cwnd().min(self.knobs.max_cwnd)
+        let cwnd = match self.prr {
+            Some(prr) if self.in_sack_recovery() => prr.cwnd(),
+            _ => self.cc.cwnd(),
+        };
+        cwnd.min(self.knobs.max_cwnd)
     }
 
     /// Bytes sent and not acknowledged, as far as what is sent next goes:
@@ -369,6 +376,7 @@ impl<B: PacketBuf> Connection<B> {
         self.send_queue.clear();
         self.reassembly.clear();
         self.sack = None;
+        self.prr = None;
         if error.is_some() {
             self.receive_queue.clear();
             self.error = error;

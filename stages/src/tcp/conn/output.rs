@@ -352,6 +352,7 @@ impl<B: PacketBuf> Connection<B> {
     /// Bookkeeping for a segment that takes sequence space: SND.MAX, the
     /// retransmission timer (RFC 6298 §5.1), Karn's rule.
     fn note_sent(&mut self, seq: SeqNumber, len: u32, now_ns: u64) {
+        self.prr_sent(len);
         let end = seq + len;
         if end.gt(self.snd_max) {
             if !self.neg.ts && self.rtt_timed.is_none() && seq.ge(self.snd_max) {
@@ -407,6 +408,7 @@ impl<B: PacketBuf> Connection<B> {
             return self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
         };
         self.sack_mark(next);
+        self.prr_sent(next.range.len());
         self.stats.total_retrans += 1;
         self.stats.sack_retransmits += 1;
         self.rtt_timed = None;
@@ -423,6 +425,7 @@ impl<B: PacketBuf> Connection<B> {
         if self.in_sack_recovery() {
             if let Some(front) = self.front_as_next_seg() {
                 self.sack_mark(front);
+                self.prr_sent(front.range.len());
             }
         }
         match self.send_queue.front() {

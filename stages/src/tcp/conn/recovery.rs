@@ -11,15 +11,113 @@
 //! then unSACKed chunks, then one rescue retransmission. A timeout drops
 //! the SACK information (§5.1) and the queue is sent again from its
 //! oldest chunk as without SACK.
+//!
+//! While SACK recovery runs, how much goes out per ACK is set by
+//! Proportional Rate Reduction (RFC 6937 §3, PRR-SSRB): [`Prr`] spreads
+//! the window's reduction over the recovery's ACKs instead of sending
+//! nothing for half an RTT and then bursting; `cwnd()` is PRR's
+//! `pipe + sndcnt` until recovery ends.
 
 use tpa::buf::PacketBuf;
 
+use super::super::cc::CongestionControl;
 use super::super::sack::{NextSeg, Rule, SackScoreboard};
 use super::super::segment::SegmentIn;
 use super::super::seq::SeqRange;
 use super::Connection;
 
+/// Proportional Rate Reduction's state for one recovery (RFC 6937 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Prr {
+    /// RecoverFS: the flight when recovery began.
+    recover_fs: u32,
+    /// prr_delivered: bytes the receiver got during recovery.
+    delivered: u32,
+    /// prr_out: bytes sent during recovery.
+    out: u32,
+    /// The window the last ACK allowed: pipe + sndcnt.
+    cwnd: u32,
+}
+
+impl Prr {
+    /// Recovery begins with `flight` bytes out (RecoverFS).
+    pub(super) fn new(flight: u32, cwnd: u32) -> Self {
+        Prr {
+            recover_fs: flight.max(1),
+            delivered: 0,
+            out: 0,
+            cwnd,
+        }
+    }
+
+    /// One ACK that `delivered` bytes (SND.UNA's advance plus the change
+    /// in SACKed bytes): the window becomes pipe + sndcnt (RFC 6937 §3,
+    /// with PRR-SSRB's bound once pipe is at or below ssthresh).
+    pub(super) fn on_ack(&mut self, delivered: u32, pipe: u32, ssthresh: u32, smss: u32) {
+        self.delivered = self.delivered.saturating_add(delivered);
+        let sndcnt = if pipe > ssthresh {
+            // sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out
+            let fs = u64::from(self.recover_fs);
+            let share = (u64::from(self.delivered) * u64::from(ssthresh)).div_ceil(fs);
+            share
+                .saturating_sub(u64::from(self.out))
+                .min(u64::from(u32::MAX)) as u32
+        } else {
+            // PRR-SSRB: limit = MAX(prr_delivered - prr_out, DeliveredData) + MSS
+            let limit = self
+                .delivered
+                .saturating_sub(self.out)
+                .max(delivered)
+                .saturating_add(smss);
+            ssthresh.saturating_sub(pipe).min(limit)
+        };
+        self.cwnd = pipe.saturating_add(sndcnt);
+    }
+
+    /// `bytes` were (re)transmitted.
+    pub(super) fn on_sent(&mut self, bytes: u32) {
+        self.out = self.out.saturating_add(bytes);
+    }
+
+    /// The window PRR allows now.
+    pub(super) fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+}
+
 impl<B: PacketBuf> Connection<B> {
+    /// Bytes SACKed above SND.UNA, for PRR's DeliveredData.
+    pub(super) fn sacked_bytes(&self) -> u32 {
+        self.sack.as_deref().map_or(0, |b| b.sacked_bytes())
+    }
+
+    /// PRR after an ACK (RFC 6937 §3): begins with SACK recovery, takes
+    /// the bytes this ACK delivered, ends with recovery.
+    pub(super) fn prr_on_ack(&mut self, delivered: u32, started: bool) {
+        if !self.in_sack_recovery() {
+            self.prr = None;
+            return;
+        }
+        if started || self.prr.is_none() {
+            let flight = self.snd_max.wrapping_sub(self.snd_una);
+            self.prr = Some(Prr::new(flight, self.cc.cwnd()));
+        }
+        let Some(pipe) = self.sack_pipe() else {
+            return;
+        };
+        let (ssthresh, smss) = (self.cc.ssthresh(), self.neg.payload_max() as u32);
+        if let Some(prr) = self.prr.as_mut() {
+            prr.on_ack(delivered, pipe, ssthresh, smss);
+        }
+    }
+
+    /// Counts a transmission of `bytes` toward PRR's prr_out.
+    pub(super) fn prr_sent(&mut self, bytes: u32) {
+        if let Some(prr) = self.prr.as_mut() {
+            prr.on_sent(bytes);
+        }
+    }
+
     /// Feeds an acceptable ACK's blocks to the scoreboard; returns the
     /// bytes SACKed for the first time.
     pub(super) fn sack_on_ack(&mut self, seg: &SegmentIn<B>) -> u32 {
@@ -117,5 +215,58 @@ impl<B: PacketBuf> Connection<B> {
             range: SeqRange::from_len(c.seq, c.len),
             rule: Rule::Lost,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Prr;
+
+    const MSS: u32 = 1000;
+
+    #[test]
+    fn prr_sends_ssthresh_over_recover_fs_per_byte_delivered() {
+        // RFC 6937 §3 with RecoverFS = 20 segments, ssthresh = 10 (a
+        // halving): while pipe > ssthresh, one segment per two delivered
+        // (the first ACK allows half a segment: nothing goes yet).
+        let mut prr = Prr::new(20 * MSS, 13 * MSS);
+        let mut pipe = 19 * MSS; // the lost one is out of pipe
+        let mut sent = Vec::new();
+        for _ in 0..8 {
+            pipe -= MSS; // one segment delivered (SACKed)
+            prr.on_ack(MSS, pipe, 10 * MSS, MSS);
+            let n = (prr.cwnd() - pipe) / MSS;
+            prr.on_sent(n * MSS);
+            pipe += n * MSS;
+            sent.push(n);
+        }
+        assert_eq!(sent, [0, 1, 0, 1, 0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn prr_ssrb_slow_starts_back_toward_ssthresh_when_pipe_falls_below() {
+        // Pipe far below ssthresh (a burst of losses): PRR-SSRB sends at
+        // most DeliveredData + 1 MSS per ACK, up to ssthresh - pipe.
+        let mut prr = Prr::new(20 * MSS, 0);
+        prr.on_ack(2 * MSS, 2 * MSS, 10 * MSS, MSS);
+        assert_eq!(prr.cwnd(), 2 * MSS + 3 * MSS);
+        prr.on_sent(3 * MSS);
+        // Pipe now 5; an ACK delivering 1: limit max(2 - 3, 1) + 1 = 2.
+        prr.on_ack(MSS, 4 * MSS, 10 * MSS, MSS);
+        assert_eq!(prr.cwnd(), 4 * MSS + 2 * MSS);
+        // Never beyond ssthresh.
+        prr.on_ack(20 * MSS, 9 * MSS, 10 * MSS, MSS);
+        assert_eq!(prr.cwnd(), 10 * MSS);
+    }
+
+    #[test]
+    fn prr_sends_nothing_when_nothing_was_delivered_above_ssthresh() {
+        let mut prr = Prr::new(20 * MSS, 13 * MSS);
+        prr.on_ack(0, 18 * MSS, 10 * MSS, MSS);
+        assert_eq!(prr.cwnd(), 18 * MSS);
+        // A RecoverFS of 0 cannot divide by zero, nor shrink below pipe.
+        let mut empty = Prr::new(0, 0);
+        empty.on_ack(MSS, 5 * MSS, 2 * MSS, MSS);
+        assert!(empty.cwnd() >= 5 * MSS);
     }
 }

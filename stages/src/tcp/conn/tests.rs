@@ -1631,11 +1631,12 @@ fn sack_recovery_repairs_several_losses_in_one_window() {
     });
     assert!(got == data);
     let info = net.a.info();
-    // One recovery, NextSeg resent the other two holes, nothing twice, no
-    // timeout.
+    // One recovery, NextSeg resent the other two holes, then the one
+    // rescue retransmission of RFC 6675 §4 rule 4 (the last segment,
+    // unSACKed; PRR-SSRB leaves room for it), no timeout.
     assert_eq!(info.fast_retransmits, 1, "{info:?}");
-    assert_eq!(info.sack_retransmits, 2, "{info:?}");
-    assert_eq!(info.total_retrans, 3, "{info:?}");
+    assert_eq!(info.sack_retransmits, 3, "{info:?}");
+    assert_eq!(info.total_retrans, 4, "{info:?}");
     assert_eq!(info.backoffs, 0, "{info:?}");
 }
 
@@ -1671,6 +1672,77 @@ fn the_configured_initial_window_and_ceiling_bound_the_flight() {
         assert!(most <= max, "{algo:?}: {most} bytes in flight > {max}");
         assert!(net.a.cc.cwnd() <= max, "{algo:?}: {:?}", net.a.cc);
     }
+}
+
+/// A pair whose `a` sends `segments` full segments at once (the initial
+/// window made that large) with as many again queued behind, dropped at
+/// the indices in `lose`; returns the pair and the segments that made
+/// it, still to be delivered.
+fn one_flight(cfg: &TcpConfig, segments: u32, lose: &[usize]) -> (Net, Vec<SegmentOut<PoolBuf>>) {
+    let cfg_a = TcpConfig {
+        initial_cwnd_segments: segments,
+        send_queue_bytes: 2 * segments as usize * 1448,
+        ..cfg.clone()
+    };
+    let mut net = established(&cfg_a, cfg);
+    let data = vec![5u8; 2 * segments as usize * 1448];
+    net.a.send(&data, &mut || net.pool.alloc()).unwrap();
+    let flight = drain(&mut net.a, net.now);
+    assert_eq!(flight.len(), segments as usize);
+    let kept = flight
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !lose.contains(i))
+        .map(|(_, s)| s)
+        .collect();
+    (net, kept)
+}
+
+/// Delivers one segment to `b` and `b`'s answers to `a`; returns the
+/// data segments `a` sends in response (not delivered).
+fn exchange(net: &mut Net, seg: SegmentOut<PoolBuf>) -> Vec<SegmentOut<PoolBuf>> {
+    let seg = to_in(&seg, &net.pool).unwrap();
+    net.b.on_segment(seg, net.now);
+    let mut out = Vec::new();
+    for ack in drain(&mut net.b, net.now) {
+        let ack = to_in(&ack, &net.pool).unwrap();
+        net.a.on_segment(ack, net.now);
+        out.extend(
+            drain(&mut net.a, net.now)
+                .into_iter()
+                .filter(|s| s.data_len() > 0),
+        );
+    }
+    out
+}
+
+#[test]
+fn prr_spreads_the_reduction_over_the_recovery() {
+    let cfg = TcpConfig {
+        congestion: CongestionAlgorithm::NewReno,
+        ..small_cfg()
+    };
+    // 20 segments out, the first lost: 19 duplicate ACKs each SACK one.
+    let (mut net, kept) = one_flight(&cfg, 20, &[0]);
+    let mut per_ack = Vec::new();
+    for seg in kept {
+        per_ack.push(exchange(&mut net, seg).len());
+    }
+    // RFC 6937 §3: ssthresh = 10 segments, RecoverFS = 20; from the third
+    // duplicate ACK (the fast retransmit and its half segment) one
+    // segment leaves per two delivered, never a burst.
+    assert_eq!(net.a.info().fast_retransmits, 1);
+    assert_eq!(net.a.cc.ssthresh(), 10 * 1448, "{per_ack:?}");
+    assert_eq!(&per_ack[..2], &[0, 0], "{per_ack:?}");
+    assert!(per_ack.iter().all(|&n| n <= 1), "{per_ack:?}");
+    // While pipe > ssthresh, prr_out = CEIL(prr_delivered * ssthresh /
+    // RecoverFS): one segment per two ACKs, the retransmission included.
+    let proportional: usize = per_ack[2..12].iter().sum();
+    assert_eq!(proportional, 5, "{per_ack:?}");
+    // Then PRR-SSRB holds pipe at ssthresh, one out per one delivered
+    // (RFC 6937 §1: the window ends the recovery at ssthresh).
+    assert_eq!(&per_ack[14..], &[1; 5], "{per_ack:?}");
+    assert_eq!(net.a.sack_pipe(), Some(10 * 1448), "{per_ack:?}");
 }
 
 #[test]
