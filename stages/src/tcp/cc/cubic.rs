@@ -6,7 +6,7 @@
 //! at what a `u32` of bytes holds, time a `u64` of nanoseconds) so no
 //! value becomes infinite or NaN.
 
-use super::{AckOutcome, CcLimits, CongestionControl, Window};
+use super::{AckOutcome, CcLimits, CongestionControl, Prior, Window};
 use crate::tcp::seq::SeqNumber;
 
 /// RFC 9438 §5.1: C = 0.4 (segments / second^3).
@@ -38,6 +38,8 @@ pub struct Cubic {
     epoch: Option<Epoch>,
     /// The last RTT the output reported, nanoseconds.
     rtt_ns: u64,
+    /// W_max before the last reduction, for an undo.
+    undo_w_max: f64,
 }
 
 /// One congestion-avoidance stage (RFC 9438 §4.2).
@@ -78,6 +80,7 @@ impl Cubic {
             cwnd_prior: 0.0,
             epoch: None,
             rtt_ns: 0,
+            undo_w_max: 0.0,
         }
     }
 
@@ -100,6 +103,7 @@ impl Cubic {
     /// FlightSize * beta_cubic (§4.6). Returns the new ssthresh in bytes.
     fn reduce(&mut self, flight_size: u32) -> u32 {
         let cwnd = self.cwnd_segments();
+        self.undo_w_max = self.w_max;
         self.cwnd_prior = cwnd;
         self.w_max = if cwnd < self.w_max {
             cwnd * (1.0 + BETA) / 2.0
@@ -213,6 +217,14 @@ impl CongestionControl for Cubic {
 
     fn in_recovery(&self) -> bool {
         self.w.recover.is_some()
+    }
+
+    fn undo(&mut self, prior: Prior) {
+        // The curve restarts from the window before the loss (Linux's
+        // cubic keeps W_max from before the event too).
+        self.w_max = self.undo_w_max;
+        self.epoch = None;
+        self.w.undo(prior);
     }
 }
 

@@ -204,6 +204,45 @@ pub trait CongestionControl {
     /// assert!(!cc.in_recovery());
     /// ```
     fn in_recovery(&self) -> bool;
+    /// The last reduction proved spurious (every retransmission D-SACKed:
+    /// RFC 3708 §3, Linux's undo): recovery ends, cwnd and ssthresh go
+    /// back to at least `prior` (what they were before it).
+    ///
+    /// ```
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// use tpa_stages::tcp::cc::{Cc, CongestionControl, Prior};
+    /// let mut cc = Cc::newreno(1000);
+    /// let prior = Prior::of(&cc);
+    /// cc.enter_recovery(10_000, SeqNumber::new(10_000), 0);
+    /// cc.undo(prior);
+    /// assert!(!cc.in_recovery());
+    /// assert_eq!((cc.cwnd(), cc.ssthresh()), (10_000, u32::MAX));
+    /// ```
+    fn undo(&mut self, prior: Prior);
+}
+
+/// A controller's window before a reduction, kept to undo it.
+///
+/// ```
+/// use tpa_stages::tcp::cc::{Cc, Prior};
+/// assert_eq!(Prior::of(&Cc::newreno(1000)).cwnd, 10_000);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prior {
+    /// cwnd, bytes.
+    pub cwnd: u32,
+    /// ssthresh, bytes.
+    pub ssthresh: u32,
+}
+
+impl Prior {
+    /// `cc`'s window now.
+    pub fn of(cc: &impl CongestionControl) -> Self {
+        Prior {
+            cwnd: cc.cwnd(),
+            ssthresh: cc.ssthresh(),
+        }
+    }
 }
 
 /// A congestion controller picked per socket.
@@ -300,6 +339,9 @@ impl CongestionControl for Cc {
     fn in_recovery(&self) -> bool {
         each!(self, cc => cc.in_recovery())
     }
+    fn undo(&mut self, prior: Prior) {
+        each!(self, cc => cc.undo(prior))
+    }
 }
 
 /// Window state both algorithms share: cwnd, ssthresh, slow start with
@@ -393,6 +435,15 @@ impl Window {
         }
     }
 
+    /// Undoes a spurious reduction (RFC 3708 §3; Linux's
+    /// tcp_undo_cwnd_reduction keeps the larger of each).
+    pub(crate) fn undo(&mut self, prior: Prior) {
+        self.recover = None;
+        self.bytes_acked = 0;
+        self.cwnd = self.cwnd.max(prior.cwnd).clamp(self.mss, self.max_cwnd);
+        self.ssthresh = self.ssthresh.max(prior.ssthresh);
+    }
+
     /// RFC 5681 §3.1: after a timeout cwnd is the loss window, one SMSS;
     /// recovery is abandoned (RFC 6582 §3.2 step 2's note on timeouts).
     pub(crate) fn timeout(&mut self, ssthresh: u32) {
@@ -459,7 +510,7 @@ mod tests {
         fn any_event_sequence_keeps_cwnd_at_least_one_mss(
             cubic in any::<bool>(),
             mss in 1u32..65536,
-            events in proptest::collection::vec((0u8..4, any::<u32>(), any::<u32>(), 0u64..10_000_000_000, proptest::option::of(any::<u64>())), 0..200),
+            events in proptest::collection::vec((0u8..5, any::<u32>(), any::<u32>(), 0u64..10_000_000_000, proptest::option::of(any::<u64>())), 0..200),
         ) {
             let mut cc = if cubic { Cc::cubic(mss) } else { Cc::newreno(mss) };
             let mut now = 0u64;
@@ -469,7 +520,8 @@ mod tests {
                     0 => { cc.on_ack(bytes, SeqNumber::new(seq), now, rtt); }
                     1 => cc.on_dup_ack(),
                     2 => cc.enter_recovery(bytes, SeqNumber::new(seq), now),
-                    _ => cc.on_rto(bytes, now),
+                    3 => cc.on_rto(bytes, now),
+                    _ => cc.undo(Prior { cwnd: bytes, ssthresh: seq }),
                 }
                 prop_assert!(cc.cwnd() >= mss, "cwnd {} < mss {}", cc.cwnd(), mss);
                 prop_assert!(cc.ssthresh() >= mss.saturating_mul(2));

@@ -1,7 +1,7 @@
 //! NewReno: RFC 5681 slow start and congestion avoidance, with appropriate
 //! byte counting (RFC 3465) and RFC 6582 fast recovery.
 
-use super::{AckOutcome, CcLimits, CongestionControl, Window};
+use super::{AckOutcome, CcLimits, CongestionControl, Prior, Window};
 use crate::tcp::seq::SeqNumber;
 
 /// The NewReno congestion controller.
@@ -96,6 +96,10 @@ impl CongestionControl for NewReno {
 
     fn in_recovery(&self) -> bool {
         self.w.recover.is_some()
+    }
+
+    fn undo(&mut self, prior: Prior) {
+        self.w.undo(prior);
     }
 }
 

@@ -52,6 +52,9 @@ pub struct TcpInfo {
     pub fast_retransmits: u64,
     /// Retransmissions chosen by SACK recovery (RFC 6675 NextSeg).
     pub sack_retransmits: u64,
+    /// Fast recoveries undone because every retransmission came back
+    /// D-SACKed (RFC 3708; Linux's `TCPDSACKUndo`).
+    pub spurious_recoveries: u64,
     /// Segments presumed lost (retransmitted by timeout or fast retransmit).
     pub lost: u64,
     /// Bytes of ours the peer acknowledged.
@@ -110,6 +113,7 @@ impl Default for TcpInfo {
             backoffs: 0,
             fast_retransmits: 0,
             sack_retransmits: 0,
+            spurious_recoveries: 0,
             lost: 0,
             bytes_acked: 0,
             bytes_received: 0,

@@ -6,7 +6,7 @@ use tpa::app::SocketError;
 use tpa::buf::PacketBuf;
 use tpa::wire::tcp::TcpFlags;
 
-use super::super::cc::{AckOutcome, CongestionControl};
+use super::super::cc::{AckOutcome, CongestionControl, Prior};
 use super::super::reassembly::Insert;
 use super::super::rto::RttSample;
 use super::super::segment::SegmentIn;
@@ -101,6 +101,7 @@ impl<B: PacketBuf> Connection<B> {
         if !self.acceptable(&seg, rcv_wnd) {
             self.stats.dropped += 1;
             if !flags.rst() {
+                self.dsack_old_duplicate(&seg);
                 self.out_of_window_ack(&seg, now_ns);
             }
             return;
@@ -194,6 +195,18 @@ impl<B: PacketBuf> Connection<B> {
                 seg.seq.is_between(self.rcv_nxt, end)
                     || (seg.seq + len - 1).is_between(self.rcv_nxt, end)
             }
+        }
+    }
+
+    /// Data wholly below RCV.NXT (a needless retransmission) is reported
+    /// in a D-SACK block (RFC 2883 §4.1.1), so the sender can tell its
+    /// recovery was spurious; as far back as a sender accepts blocks.
+    fn dsack_old_duplicate(&mut self, seg: &SegmentIn<B>) {
+        let len = seg.data_len();
+        let end = seg.seq + len;
+        if self.neg.sack && len > 0 && end.le(self.rcv_nxt) && seg.seq.ge(self.rcv_nxt - (1 << 30))
+        {
+            self.dsack = Some(SeqRange::from_len(seg.seq, len));
         }
     }
 
@@ -302,6 +315,7 @@ impl<B: PacketBuf> Connection<B> {
             - i64::from(sacked_before))
         .clamp(0, i64::from(u32::MAX)) as u32;
         let started = !was_recovering && self.in_sack_recovery();
+        self.undo_if_spurious();
         self.prr_on_ack(delivered, started);
         // The window update (RFC 9293 §3.10.7.4 takes it from a segment
         // newer by SND.WL1/WL2), as Linux's tcp_may_update_window: from
@@ -423,6 +437,8 @@ impl<B: PacketBuf> Connection<B> {
             && self.sack_may_start_recovery()
         {
             let flight = self.snd_max.wrapping_sub(self.snd_una);
+            let prior = Prior::of(&self.cc);
+            self.recovery.get_or_insert_with(Default::default).undo = Some(prior);
             self.cc.enter_recovery(flight, self.snd_max, now_ns);
             self.sack_start_recovery();
             self.pending.retransmit_front = true;

@@ -209,8 +209,9 @@ pub struct Connection<B: PacketBuf> {
     // Loss recovery and timing.
     /// The SACK scoreboard, made on the first SACK block received.
     sack: Option<Box<SackScoreboard>>,
-    /// Proportional Rate Reduction while SACK recovery runs (RFC 6937).
-    prr: Option<recovery::Prr>,
+    /// PRR and undo state, made at the first recovery (boxed: an idle
+    /// connection pays a pointer).
+    recovery: Option<Box<recovery::RecoveryState>>,
     rto: RtoEstimator,
     cc: Cc,
     dup_acks: u32,
@@ -331,7 +332,7 @@ impl<B: PacketBuf> Connection<B> {
     /// The congestion window, capped by the configured ceiling: during
     /// SACK recovery, the one PRR allows (RFC 6937).
     fn cwnd(&self) -> u32 {
-        let cwnd = match self.prr {
+        let cwnd = match self.recovery.as_deref().and_then(|r| r.prr) {
             Some(prr) if self.in_sack_recovery() => prr.cwnd(),
             _ => self.cc.cwnd(),
         };
@@ -376,7 +377,7 @@ impl<B: PacketBuf> Connection<B> {
         self.send_queue.clear();
         self.reassembly.clear();
         self.sack = None;
-        self.prr = None;
+        self.recovery = None;
         if error.is_some() {
             self.receive_queue.clear();
             self.error = error;

@@ -98,7 +98,7 @@ impl<B: PacketBuf> Connection<B> {
             dsack: None,
             unacked_bytes: 0,
             sack: None,
-            prr: None,
+            recovery: None,
             rto: RtoEstimator::new(cfg.rto()),
             cc: cfg
                 .congestion

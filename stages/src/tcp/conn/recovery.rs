@@ -17,14 +17,28 @@
 //! the window's reduction over the recovery's ACKs instead of sending
 //! nothing for half an RTT and then bursting; `cwnd()` is PRR's
 //! `pipe + sndcnt` until recovery ends.
+//!
+//! A recovery whose every retransmission comes back D-SACKed (RFC 2883:
+//! the receiver had the data already) was spurious, reordering rather
+//! than loss: the window is restored as RFC 3708 §3 suggests.
 
 use tpa::buf::PacketBuf;
 
-use super::super::cc::CongestionControl;
+use super::super::cc::{CongestionControl, Prior};
 use super::super::sack::{NextSeg, Rule, SackScoreboard};
 use super::super::segment::SegmentIn;
 use super::super::seq::SeqRange;
 use super::Connection;
+
+/// What a connection keeps about its loss recoveries beyond the
+/// controller's window.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RecoveryState {
+    /// Proportional Rate Reduction while SACK recovery runs (RFC 6937).
+    pub(super) prr: Option<Prr>,
+    /// The window before the last fast recovery, while it may be undone.
+    pub(super) undo: Option<Prior>,
+}
 
 /// Proportional Rate Reduction's state for one recovery (RFC 6937 §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,25 +109,47 @@ impl<B: PacketBuf> Connection<B> {
     /// the bytes this ACK delivered, ends with recovery.
     pub(super) fn prr_on_ack(&mut self, delivered: u32, started: bool) {
         if !self.in_sack_recovery() {
-            self.prr = None;
+            if let Some(r) = self.recovery.as_deref_mut() {
+                r.prr = None;
+            }
             return;
         }
-        if started || self.prr.is_none() {
+        if started {
             let flight = self.snd_max.wrapping_sub(self.snd_una);
-            self.prr = Some(Prr::new(flight, self.cc.cwnd()));
+            let prr = Prr::new(flight, self.cc.cwnd());
+            self.recovery.get_or_insert_with(Default::default).prr = Some(prr);
         }
         let Some(pipe) = self.sack_pipe() else {
             return;
         };
         let (ssthresh, smss) = (self.cc.ssthresh(), self.neg.payload_max() as u32);
-        if let Some(prr) = self.prr.as_mut() {
+        if let Some(prr) = self.recovery.as_deref_mut().and_then(|r| r.prr.as_mut()) {
             prr.on_ack(delivered, pipe, ssthresh, smss);
+        }
+    }
+
+    /// Undoes the last fast recovery's reduction once every one of its
+    /// retransmissions was reported needless by a D-SACK (RFC 3708 §3's
+    /// "all retransmissions D-SACKed" variant, as Linux's DSACK undo):
+    /// the window goes back to what it was before, and PRR stops.
+    pub(super) fn undo_if_spurious(&mut self) {
+        let Some(prior) = self.recovery.as_deref().and_then(|r| r.undo) else {
+            return;
+        };
+        if self
+            .sack
+            .as_deref()
+            .is_some_and(|b| b.retransmits_all_spurious())
+        {
+            self.cc.undo(prior);
+            self.recovery = None;
+            self.stats.spurious_recoveries += 1;
         }
     }
 
     /// Counts a transmission of `bytes` toward PRR's prr_out.
     pub(super) fn prr_sent(&mut self, bytes: u32) {
-        if let Some(prr) = self.prr.as_mut() {
+        if let Some(prr) = self.recovery.as_deref_mut().and_then(|r| r.prr.as_mut()) {
             prr.on_sent(bytes);
         }
     }

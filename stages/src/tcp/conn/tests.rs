@@ -1743,6 +1743,48 @@ fn prr_spreads_the_reduction_over_the_recovery() {
     // (RFC 6937 §1: the window ends the recovery at ssthresh).
     assert_eq!(&per_ack[14..], &[1; 5], "{per_ack:?}");
     assert_eq!(net.a.sack_pipe(), Some(10 * 1448), "{per_ack:?}");
+    assert_eq!(net.a.info().spurious_recoveries, 0);
+}
+
+#[test]
+fn a_recovery_whose_retransmission_is_dsacked_is_undone() {
+    for algo in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+        let cfg = TcpConfig {
+            congestion: algo,
+            ..small_cfg()
+        };
+        // The first segment is late, not lost: three others overtake it.
+        let (mut net, mut kept) = one_flight(&cfg, 10, &[]);
+        let before = (net.a.cc.cwnd(), net.a.cc.ssthresh());
+        let late = kept.remove(0);
+        let mut resent = Vec::new();
+        for seg in kept.drain(..3) {
+            resent.extend(exchange(&mut net, seg));
+        }
+        assert_eq!(resent.len(), 1, "{algo:?}: the fast retransmit");
+        assert!(net.a.cc.in_recovery());
+        assert!(net.a.cc.ssthresh() < before.1);
+        // The original arrives, then its copy: the receiver D-SACKs the
+        // copy (RFC 2883 §4), and that was the recovery's one
+        // retransmission (RFC 3708 §3).
+        exchange(&mut net, late);
+        assert_eq!(net.a.info().spurious_recoveries, 0, "{algo:?}");
+        exchange(&mut net, resent.remove(0));
+        let info = net.a.info();
+        assert_eq!(info.spurious_recoveries, 1, "{algo:?}: {info:?}");
+        assert!(!net.a.cc.in_recovery(), "{algo:?}");
+        assert_eq!(net.a.cc.ssthresh(), before.1, "{algo:?}");
+        assert!(net.a.cc.cwnd() >= before.0, "{algo:?}: {info:?}");
+        // The rest of the transfer goes through as usual.
+        for seg in kept {
+            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
+        }
+        net.run_until(100_000, |n| {
+            while let Ok(Some(_)) = n.b.recv() {}
+            n.b.info().bytes_received == 20 * 1448
+        });
+        assert_eq!(net.a.info().spurious_recoveries, 1, "{algo:?}");
+    }
 }
 
 #[test]

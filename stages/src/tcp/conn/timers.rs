@@ -114,7 +114,7 @@ impl<B: PacketBuf> Connection<B> {
             let flight = self.snd_max.wrapping_sub(self.snd_una);
             self.cc.on_rto(flight, now_ns);
             self.sack_on_rto();
-            self.prr = None;
+            self.recovery = None;
             self.dup_acks = 0;
             // Go back N: everything unacknowledged is sent again from the
             // oldest chunk, in slow start (the receiver keeps no
