@@ -8,6 +8,7 @@ pub mod nstat;
 pub mod pattern;
 pub mod share_model;
 pub mod tcp_peer;
+pub mod tcp_sim;
 pub mod tshark;
 
 use tpa::worker::StopFlag;

@@ -1,0 +1,125 @@
+//! The TCP simulation (issue 10, proof 1): two tpa stacks over an impaired
+//! MemoryWire on a virtual clock, a seeded scenario per seed (see
+//! `tpa_tests::tcp_sim`), the invariants checked after every run.
+//!
+//! - `batch`: seeds `TPA_SIM_FIRST..TPA_SIM_FIRST+TPA_SIM_COUNT` (0 and
+//!   1000 by default: the CI batch); prints every failing seed with its
+//!   replay command. tests/tcp_sim_long.sh runs 10^5 in parallel batches.
+//! - `replay`: `TPA_SIM_SEED=N` runs seed N alone and prints its scenario
+//!   and outcome; without it, the seeds that once failed (regressions).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use tpa_tests::tcp_sim::{check, run, run_captured, Scenario, Verdict};
+
+/// Seeds that once failed, each with what it found.
+const REGRESSIONS: &[(u64, &str)] = &[];
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v}: not a number"))
+    })
+}
+
+/// Runs `seed` and checks it; the panic of a run counts as a failure.
+fn run_seed(seed: u64, verbose: bool) -> Result<Verdict, String> {
+    let scenario = Scenario::from_seed(seed);
+    if verbose {
+        println!("{scenario:?}");
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let pcap = std::env::var("TPA_SIM_PCAP").ok().filter(|_| verbose);
+        let outcome = match &pcap {
+            Some(prefix) => {
+                let (c, s) = (format!("{prefix}.client.pcap"), format!("{prefix}.server.pcap"));
+                println!("capturing into {c} and {s}");
+                run_captured(&scenario, Some((c.as_ref(), s.as_ref())))
+            }
+            None => run(&scenario),
+        };
+        if verbose {
+            println!(
+                "virtual {} ms, {} turns, partition {:?}, wire drop/dup/corrupt/cut {:?}",
+                outcome.virtual_ms, outcome.turns, outcome.partition_ms, outcome.wire
+            );
+            for (i, c) in outcome.world.conns.iter().enumerate() {
+                println!("  conn {i}: client {:?}", c.ends[0]);
+                println!("  conn {i}: server {:?}", c.ends[1]);
+            }
+        }
+        check(&scenario, &outcome)
+    }));
+    match result {
+        Ok(r) => r,
+        Err(panic) => Err(format!(
+            "panicked: {}",
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        )),
+    }
+}
+
+fn replay_command(seed: u64) -> String {
+    format!("TPA_SIM_SEED={seed} cargo test -p tpa-tests --test tcp_sim -- replay --nocapture")
+}
+
+#[test]
+fn batch() {
+    let first = env_u64("TPA_SIM_FIRST").unwrap_or(0);
+    let count = env_u64("TPA_SIM_COUNT").unwrap_or(1000);
+    let started = Instant::now();
+    let mut total = Verdict::default();
+    let mut failed = Vec::new();
+    for seed in first..first + count {
+        let t = Instant::now();
+        let r = run_seed(seed, false);
+        if t.elapsed().as_secs_f64() > 0.5 {
+            println!("seed {seed}: slow, {:.1} s", t.elapsed().as_secs_f64());
+        }
+        match r {
+            Ok(v) => total.add(&v),
+            Err(e) => {
+                println!("FAILED seed {seed}: {e}\n  replay: {}", replay_command(seed));
+                failed.push(seed);
+            }
+        }
+    }
+    println!(
+        "seeds {first}..{}: passed {} failed {} in {:.1} s; ends completed {} timed out {} reset {} \
+         aborted {} cut short {}; longest run {} ms virtual",
+        first + count,
+        count - failed.len() as u64,
+        failed.len(),
+        started.elapsed().as_secs_f64(),
+        total.completed,
+        total.timed_out,
+        total.reset,
+        total.aborted,
+        total.cut_short,
+        total.virtual_ms,
+    );
+    assert!(failed.is_empty(), "failing seeds: {failed:?}");
+    if count >= 1000 {
+        // The mix reached every way a connection ends.
+        assert!(total.completed > 0 && total.timed_out > 0 && total.reset > 0 && total.aborted > 0);
+    }
+}
+
+#[test]
+fn replay() {
+    if let Some(seed) = env_u64("TPA_SIM_SEED") {
+        let r = run_seed(seed, true);
+        assert!(r.is_ok(), "seed {seed}: {}", r.unwrap_err());
+        println!("seed {seed}: passed, {:?}", r.unwrap());
+        return;
+    }
+    for &(seed, what) in REGRESSIONS {
+        let r = run_seed(seed, false);
+        assert!(r.is_ok(), "seed {seed} ({what}): {}", r.unwrap_err());
+    }
+}
