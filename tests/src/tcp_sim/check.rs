@@ -70,11 +70,12 @@ pub fn check(scenario: &Scenario, outcome: &Outcome) -> Result<Verdict, String> 
             if end.received > end.recv_len {
                 fail(format!("read {} bytes of {}", end.received, end.recv_len));
             }
-            // A call may meet the connection's error before its event.
+            // A call may meet the connection's failure before its event
+            // (the error itself, or NotConnected from a shutdown).
             let call_errors: Vec<_> = end
                 .call_errors
                 .iter()
-                .filter(|(_, e)| !end.errors.contains(e))
+                .filter(|_| end.errors.is_empty())
                 .collect();
             if !call_errors.is_empty() {
                 fail(format!("calls failed: {call_errors:?}"));
@@ -87,7 +88,8 @@ pub fn check(scenario: &Scenario, outcome: &Outcome) -> Result<Verdict, String> 
             }
             // Which error the scenario allows this end.
             let allowed: &[SocketError] = match (abort, long_partition) {
-                (Some(a), _) if a == side => &[],
+                (Some(a), false) if a == side => &[],
+                (Some(a), true) if a == side => &[SocketError::TimedOut],
                 (Some(_), false) => &[SocketError::ConnectionReset],
                 (Some(_), true) => &[SocketError::ConnectionReset, SocketError::TimedOut],
                 (None, true) => &[SocketError::TimedOut],

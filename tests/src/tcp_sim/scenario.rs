@@ -179,11 +179,13 @@ fn clean(delay: Duration) -> Impairment {
 /// every retry budget below [`LONG_PARTITION_MIN`].
 const RTO_MAX: Duration = Duration::from_secs(10);
 /// Partitions shorter than this heal before any connection gives up:
-/// below keepalive's idle time, and far below the retry budgets.
-const SHORT_PARTITION_MAX: Duration = Duration::from_secs(5);
-/// Partitions longer than this outlast every retry budget: SYN and data
-/// retries (at most `syn_retries + 1` and `data_retries + 1` timeouts of
-/// at most `RTO_MAX`) and keepalive (idle + probes × interval).
+/// below keepalive's idle time, and leaving most of the retry budgets
+/// (Linux's 6 SYN and 15 data retries) to the random loss after it.
+const SHORT_PARTITION_MAX: Duration = Duration::from_secs(2);
+/// Partitions longer than this outlast every retry budget: SYN retries
+/// (1 + 2 + 4 + 8 + 10 + 10 + 10 s), data retries (at most 16 timeouts,
+/// about 103 s from RTO_min with RTO_MAX) and keepalive (idle + probes ×
+/// interval).
 const LONG_PARTITION_MIN: Duration = Duration::from_secs(200);
 
 /// A stream's length: empty, one byte, a few KB, tens of KB, about 1 MB.
@@ -236,8 +238,6 @@ fn config(rng: &mut Rng) -> TcpConfig {
         },
         ooo_max_segments: rng.pick(&[4, 64, 256]),
         rto_max_ns: RTO_MAX.as_nanos() as u64,
-        syn_retries: 4,
-        data_retries: 6,
         keepalive: true,
         keepalive_idle_ns: 10_000_000_000,
         keepalive_interval_ns: 2_000_000_000,
