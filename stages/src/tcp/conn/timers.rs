@@ -124,6 +124,18 @@ impl<B: PacketBuf> Connection<B> {
                 self.fin_sent = false;
             }
             self.pending.retransmit_front = false;
+            // A window narrower than the oldest chunk (a window update
+            // reordered behind a newer one can shrink it under a chunk in
+            // flight): chunks are never split, so the retransmission
+            // goes out as a window probe, whose data the receiver keeps
+            // as far as it fits, and whose ACK brings the window.
+            let head_fits = self
+                .send_queue
+                .next_unsent()
+                .is_none_or(|c| c.end().wrapping_sub(self.snd_una) <= self.snd_wnd);
+            if !head_fits {
+                self.pending.window_probe = true;
+            }
         }
         // §5.5/§5.6: restart with the backed-off value.
         self.timers.rto = Some(now_ns + self.rto.rto_ns());
