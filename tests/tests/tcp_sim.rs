@@ -20,6 +20,15 @@ const REGRESSIONS: &[(u64, &str)] = &[
         "a reordered window update shrank the peer's window below the chunk in flight: \
          never resent, the sender timed out, its peer got a reset",
     ),
+    (
+        6,
+        "a half-closed socket in FIN_WAIT_2 waited forever for a peer that had timed out \
+         (no keepalive there)",
+    ),
+    (
+        26,
+        "a half-closed socket in FIN_WAIT_2 waited forever for a peer that had timed out",
+    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {

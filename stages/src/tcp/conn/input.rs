@@ -350,6 +350,8 @@ impl<B: PacketBuf> Connection<B> {
             match self.state {
                 State::FinWait1 => {
                     self.state = State::FinWait2;
+                    // Keepalive watches a half-closed socket's peer.
+                    self.arm_keepalive(now_ns);
                     if self.app_closed {
                         // An orphan waits for the peer's FIN this long at
                         // most (Linux `tcp_fin_timeout`).

@@ -144,7 +144,7 @@ impl<B: PacketBuf> Connection<B> {
     /// Keepalive (RFC 9293 §3.8.4): probe an idle connection; give up
     /// after the configured number of unanswered probes.
     fn on_keepalive_timeout(&mut self, now_ns: u64) {
-        if !matches!(self.state, State::Established | State::CloseWait) {
+        if !self.keepalive_state() {
             return;
         }
         if self.snd_una != self.snd_max {
@@ -161,9 +161,21 @@ impl<B: PacketBuf> Connection<B> {
         self.timers.keepalive = Some(now_ns + self.knobs.keepalive_interval_ns);
     }
 
+    /// Whether keepalive watches the connection in its state: the
+    /// synchronized states where the peer may owe us something while we
+    /// owe nothing, FIN_WAIT_2 included (a half-closed socket waiting
+    /// for a peer that vanished would wait forever; Linux probes there
+    /// too).
+    fn keepalive_state(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait2
+        )
+    }
+
     /// (Re)starts the idle timer of keepalive, when it is on.
     pub(super) fn arm_keepalive(&mut self, now_ns: u64) {
-        if self.knobs.keepalive && matches!(self.state, State::Established | State::CloseWait) {
+        if self.knobs.keepalive && self.keepalive_state() {
             let wait = if self.keepalive_sent == 0 {
                 self.knobs.keepalive_idle_ns
             } else {
