@@ -585,6 +585,10 @@ impl<B: PacketBuf> TcpSockets<B> {
         if events.connected && !app_closed {
             c.announced = true;
         }
+        // A half-open passive connection the application never heard of
+        // (no `Accepted` yet) dies silently: its handle means nothing to
+        // the application.
+        let announced = c.announced;
         // The handshake completed just now (not an event raised again): a
         // passive connection joins its listener's accept queue.
         if ev.connected && !active {
@@ -594,7 +598,7 @@ impl<B: PacketBuf> TcpSockets<B> {
                 }
             }
         }
-        if !app_closed {
+        if !app_closed && announced {
             let mut push = |kind| out.push(Event { socket: id, kind });
             if events.connected {
                 match (active, listener) {
