@@ -627,8 +627,11 @@ impl<B: PacketBuf> TcpSockets<B> {
             self.enter_time_wait(index);
         }
         if closed {
-            // Died before the application took it: out of the backlog.
-            if let Some(l) = listener {
+            // Died half-open: out of the backlog. One the application was
+            // told of (`Accepted`) stays in the accept queue, as Linux
+            // keeps a reset child: `accept` hands it out, its calls report
+            // the error, and closing it (or the listener) frees it.
+            if let Some(l) = listener.filter(|_| !announced) {
                 if let Ok(li) = self.index(l) {
                     if let Some(l) = self.listener_entry(li) {
                         l.release(id);
