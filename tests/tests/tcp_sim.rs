@@ -29,6 +29,19 @@ const REGRESSIONS: &[(u64, &str)] = &[
         26,
         "a half-closed socket in FIN_WAIT_2 waited forever for a peer that had timed out",
     ),
+    (
+        121,
+        "a half-open passive connection the application never heard of raised Error and Closed",
+    ),
+    (
+        293,
+        "a half-open passive connection the application never heard of raised Error and Closed",
+    ),
+    (
+        812,
+        "a connection reset after its Accepted event left the accept queue: accept said \
+         WouldBlock and its slot was never freed",
+    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {
