@@ -104,12 +104,7 @@ fn batch() {
     let mut total = Verdict::default();
     let mut failed = Vec::new();
     for seed in first..first + count {
-        let t = Instant::now();
-        let r = run_seed(seed, false);
-        if t.elapsed().as_secs_f64() > 0.5 {
-            println!("seed {seed}: slow, {:.1} s", t.elapsed().as_secs_f64());
-        }
-        match r {
+        match run_seed(seed, false) {
             Ok(v) => total.add(&v),
             Err(e) => {
                 println!("FAILED seed {seed}: {e}\n  replay: {}", replay_command(seed));
