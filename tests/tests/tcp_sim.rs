@@ -61,7 +61,10 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Verdict, String> {
         let pcap = std::env::var("TPA_SIM_PCAP").ok().filter(|_| verbose);
         let outcome = match &pcap {
             Some(prefix) => {
-                let (c, s) = (format!("{prefix}.client.pcap"), format!("{prefix}.server.pcap"));
+                let (c, s) = (
+                    format!("{prefix}.client.pcap"),
+                    format!("{prefix}.server.pcap"),
+                );
                 println!("capturing into {c} and {s}");
                 run_captured(&scenario, Some((c.as_ref(), s.as_ref())))
             }
@@ -107,7 +110,10 @@ fn batch() {
         match run_seed(seed, false) {
             Ok(v) => total.add(&v),
             Err(e) => {
-                println!("FAILED seed {seed}: {e}\n  replay: {}", replay_command(seed));
+                println!(
+                    "FAILED seed {seed}: {e}\n  replay: {}",
+                    replay_command(seed)
+                );
                 failed.push(seed);
             }
         }

@@ -364,10 +364,7 @@ impl SimApp {
         }
         let all_sent = end.sent == end.send_len;
         let all_received = end.received == end.recv_len;
-        let shut_first = matches!(
-            plan.close,
-            CloseOrder::HalfClose | CloseOrder::Abort { .. }
-        );
+        let shut_first = matches!(plan.close, CloseOrder::HalfClose | CloseOrder::Abort { .. });
         if shut_first && all_sent && !end.shut {
             end.shut = true;
             work += 1;

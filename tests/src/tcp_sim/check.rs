@@ -62,7 +62,10 @@ pub fn check(scenario: &Scenario, outcome: &Outcome) -> Result<Verdict, String> 
         };
         for side in [CLIENT, SERVER] {
             let end = &c.ends[side];
-            let name = format!("conn {i} {}", if side == CLIENT { "client" } else { "server" });
+            let name = format!(
+                "conn {i} {}",
+                if side == CLIENT { "client" } else { "server" }
+            );
             let mut fail = |what: String| bad.push(format!("{name}: {what}"));
             if let Some(at) = end.mismatch {
                 fail(format!("byte {at} of the stream differs"));
@@ -102,7 +105,10 @@ pub fn check(scenario: &Scenario, outcome: &Outcome) -> Result<Verdict, String> 
                         fail(format!("error {e:?}, allowed {allowed:?}"));
                     }
                     if end.closed_events != 1 {
-                        fail(format!("error {e:?} and {} Closed events", end.closed_events));
+                        fail(format!(
+                            "error {e:?} and {} Closed events",
+                            end.closed_events
+                        ));
                     }
                     match e {
                         SocketError::TimedOut => v.timed_out += 1,
@@ -128,10 +134,7 @@ pub fn check(scenario: &Scenario, outcome: &Outcome) -> Result<Verdict, String> 
                     if ok {
                         v.cut_short += 1;
                     } else {
-                        fail(format!(
-                            "unfinished without an error: {}",
-                            describe(end)
-                        ));
+                        fail(format!("unfinished without an error: {}", describe(end)));
                     }
                 }
             }

@@ -221,7 +221,10 @@ pub fn run_captured(scenario: &Scenario, pcap: Option<(&Path, &Path)>) -> Outcom
             if share_reached || now >= start + p.fallback_ns {
                 wire.set_partition(p.cut);
                 heal_at = Some(now + p.len_ns);
-                partition_ms = Some(((now - start) / 1_000_000, (now + p.len_ns - start) / 1_000_000));
+                partition_ms = Some((
+                    (now - start) / 1_000_000,
+                    (now + p.len_ns - start) / 1_000_000,
+                ));
                 partition = None;
             }
         }
@@ -244,7 +247,10 @@ pub fn run_captured(scenario: &Scenario, pcap: Option<(&Path, &Path)>) -> Outcom
                 c.client_gone = started && client_ids[i].is_none_or(|id| !live.contains(&id));
             }
         }
-        if finished(&world.borrow(), &a.state.sockets, &b.state.sockets) && heal_at.is_none() && partition.is_none() {
+        if finished(&world.borrow(), &a.state.sockets, &b.state.sockets)
+            && heal_at.is_none()
+            && partition.is_none()
+        {
             break None;
         }
         if now >= limit || turns >= TURN_LIMIT {

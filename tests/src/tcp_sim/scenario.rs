@@ -363,7 +363,13 @@ impl fmt::Debug for Scenario {
             writeln!(
                 f,
                 "  {name}: drop {} dup {} reorder {} corrupt {} cut {} delay {:?} jitter {:?}",
-                imp.drop, imp.duplicate, imp.reorder, imp.corrupt, imp.truncate, imp.delay, imp.jitter
+                imp.drop,
+                imp.duplicate,
+                imp.reorder,
+                imp.corrupt,
+                imp.truncate,
+                imp.delay,
+                imp.jitter
             )?;
         }
         for (name, c) in ["client", "server"].iter().zip(&self.cfg) {
