@@ -48,14 +48,15 @@ for ((start = first; start < first + seeds; start += batch)); do
     count=$((first + seeds - start < batch ? first + seeds - start : batch))
     echo "$start $count"
 done | xargs -P "$jobs" -L 1 sh -c '
-    TPA_SIM_FIRST=$0 TPA_SIM_COUNT=$1 RUST_BACKTRACE=0 "$2" batch --nocapture --test-threads 1 \
-        >"$3/$0.log" 2>&1 || true' "$bin" "$logs"
+    TPA_SIM_FIRST=$3 TPA_SIM_COUNT=$4 RUST_BACKTRACE=0 "$1" batch --nocapture --test-threads 1 \
+        >"$2/$3.log" 2>&1 || true' sh "$bin" "$logs"
 
 passed=0
 failed=0
 runs=0
 for log in "$logs"/*.log; do
-    line=$(grep -E '^seeds [0-9]+\.\.[0-9]+: passed' "$log" || true)
+    # The summary follows the harness's "test batch ... " on its line.
+    line=$(grep -oE 'seeds [0-9]+\.\.[0-9]+: passed [0-9]+ failed [0-9]+' "$log" || true)
     if [[ -z $line ]]; then
         echo "tcp_sim_long.sh: batch $(basename "$log" .log) printed no summary:" >&2
         tail -20 "$log" >&2
