@@ -42,6 +42,19 @@ const REGRESSIONS: &[(u64, &str)] = &[
         "a connection reset after its Accepted event left the accept queue: accept said \
          WouldBlock and its slot was never freed",
     ),
+    (
+        12309,
+        "a zero window and a long partition: the window probe's timer was never re-armed \
+         after a probe, and unanswered probes never timed out (stuck in LAST_ACK)",
+    ),
+    (
+        11371,
+        "the same stuck in CLOSING",
+    ),
+    (
+        24735,
+        "the same stuck in FIN_WAIT_1",
+    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {

@@ -147,6 +147,7 @@ impl<B: PacketBuf> Connection<B> {
             }
         }
         self.keepalive_sent = 0;
+        self.probes_unanswered = 0;
         self.arm_keepalive(now_ns);
         if !self.on_ack(&seg, now_ns) {
             return;

@@ -221,6 +221,9 @@ pub struct Connection<B: PacketBuf> {
     /// and when it went out (Karn: cleared by any retransmission).
     rtt_timed: Option<(SeqNumber, u64)>,
     persist_backoff: u32,
+    /// Window probes sent since the peer last answered: over
+    /// `data_retries` the peer is gone (Linux's `tcp_retries2` for probes).
+    probes_unanswered: u32,
     keepalive_sent: u32,
     timers: Timers,
     pending: Pending,

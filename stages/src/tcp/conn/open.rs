@@ -107,6 +107,7 @@ impl<B: PacketBuf> Connection<B> {
             retries: 0,
             rtt_timed: None,
             persist_backoff: 0,
+            probes_unanswered: 0,
             keepalive_sent: 0,
             timers: Timers::default(),
             pending: Pending {

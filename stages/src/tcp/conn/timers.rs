@@ -67,6 +67,12 @@ impl<B: PacketBuf> Connection<B> {
         }
         if due(self.timers.persist) {
             self.timers.persist = None;
+            if self.probes_unanswered > self.knobs.data_retries {
+                // Nobody answers the probes: the peer is gone.
+                self.enter_closed(Some(SocketError::TimedOut));
+                return;
+            }
+            self.probes_unanswered += 1;
             self.pending.window_probe = true;
             self.persist_backoff = self.persist_backoff.saturating_add(1);
         }
