@@ -93,7 +93,9 @@ pub fn check(scenario: &Scenario, outcome: &Outcome) -> Result<Verdict, String> 
             let allowed: &[SocketError] = match (abort, long_partition) {
                 (Some(a), false) if a == side => &[],
                 (Some(a), true) if a == side => &[SocketError::TimedOut],
-                (Some(_), false) => &[SocketError::ConnectionReset],
+                // The reset may be lost and every probe after it go
+                // unanswered (3 keepalive probes): then it times out.
+                (Some(_), false) => &[SocketError::ConnectionReset, SocketError::TimedOut],
                 (Some(_), true) => &[SocketError::ConnectionReset, SocketError::TimedOut],
                 (None, true) => &[SocketError::TimedOut],
                 (None, false) => &[],
