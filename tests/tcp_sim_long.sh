@@ -66,7 +66,8 @@ for log in "$logs"/*.log; do
     passed=$((passed + $(sed -E 's/.*passed ([0-9]+).*/\1/' <<<"$line")))
     failed=$((failed + $(sed -E 's/.*failed ([0-9]+).*/\1/' <<<"$line")))
 done
-grep -h -A1 '^FAILED seed' "$logs"/*.log || true
+# A batch's first line follows the harness's "test batch ... ".
+grep -h -A1 -oE 'FAILED seed [0-9]+: .*' "$logs"/*.log || true
 echo "tcp_sim: seeds $first..$((first + seeds)) ($profile profile, $runs batches, $jobs jobs, $(($(date +%s) - started)) s): passed $passed, failed $failed"
-grep -ho '^FAILED seed [0-9]*' "$logs"/*.log | awk '{print $3}' | sort -n | tr '\n' ' ' | sed 's/^./failing seeds: &/;s/ $/\n/'
+grep -hoE 'FAILED seed [0-9]+' "$logs"/*.log | awk '{print $3}' | sort -n | tr '\n' ' ' | sed 's/^./failing seeds: &/;s/ $/\n/'
 [[ $failed -eq 0 ]]
