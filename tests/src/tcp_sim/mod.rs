@@ -30,7 +30,7 @@ use tpa::time::VirtualClock;
 use tpa::wire::MacAddr;
 use tpa_stages::arp::ArpResponder;
 use tpa_stages::discard::Discard;
-use tpa_stages::egress::Egress;
+use tpa_stages::egress::{Egress, EgressConfig};
 use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
 use tpa_stages::iface::Interface;
 use tpa_stages::ipv4::Ipv4Input;
@@ -115,8 +115,12 @@ fn host<P: Port<Buf = B>>(
             ),
         ),
     );
+    // The neighbor caches' random ReachableTime comes from the seed too
+    // (its default seed is random per run).
+    let mut egress_cfg = EgressConfig::default();
+    egress_cfg.neighbors.seed = scenario::derive(seed, 0xe9);
     let state = HostState {
-        egress: Egress::new(iface),
+        egress: Egress::new(iface).with_config(egress_cfg),
         sockets: TcpSockets::new(cfg, seed),
         events: tpa::app::Events::default(),
     };
