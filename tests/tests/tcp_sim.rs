@@ -47,14 +47,8 @@ const REGRESSIONS: &[(u64, &str)] = &[
         "a zero window and a long partition: the window probe's timer was never re-armed \
          after a probe, and unanswered probes never timed out (stuck in LAST_ACK)",
     ),
-    (
-        11371,
-        "the same stuck in CLOSING",
-    ),
-    (
-        24735,
-        "the same stuck in FIN_WAIT_1",
-    ),
+    (11371, "the same stuck in CLOSING"),
+    (24735, "the same stuck in FIN_WAIT_1"),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {
