@@ -54,8 +54,12 @@ pub struct TcpInputCounters {
 ///   parse as `not-for-us`): `no-socket` (or `unexpected` for a non-SYN
 ///   segment to a listener, which RFC 9293 §3.10.7.2 also resets).
 ///
-/// Its [`poll`](Stage::poll) sends what the connections have to send and
-/// raises their events (after the application ran), its
+/// A connection's events are raised as soon as it took a segment, so the
+/// application sees them in the same loop iteration (the pipeline
+/// delivers events after the stages' `process`); its
+/// [`poll`](Stage::poll) sends what the connections have to send (once
+/// per iteration: one ACK for a burst of segments) and raises the events
+/// that sending and the application caused, its
 /// [`fire_timers`](Stage::fire_timers) runs their timers; a pipeline with
 /// two of them (IPv4 and IPv6 branches) shares one [`TcpSockets`] and the
 /// second finds no work left.
@@ -103,6 +107,8 @@ impl TcpInput {
         if let Some(index) = sockets.find(&r.tuple) {
             sockets.deliver(index, r.segment, now_ns);
             self.counters.delivered += 1;
+            // Events now, segments (ACKs coalesced) in `poll`.
+            output::raise(cx, index);
             return Ok(());
         }
         let flags = r.segment.flags;

@@ -27,10 +27,11 @@ where
     let now_ns = cx.now_ns();
     let list = cx.part::<TcpSockets<B>>().take_dirty();
     if list.is_empty() {
+        cx.part::<TcpSockets<B>>().return_dirty(list);
         return 0;
     }
     let mut sent = 0;
-    let mut events = Vec::new();
+    let mut events = cx.part::<TcpSockets<B>>().take_events();
     for &index in &list {
         while let Some((tuple, mut seg)) = cx.part::<TcpSockets<B>>().next_segment(index, now_ns) {
             if seg.options.sack.is_some() {
@@ -53,14 +54,48 @@ where
             }
         }
         cx.part::<TcpSockets<B>>().settle(index, &mut events);
-        for event in events.drain(..) {
-            if !cx.part::<Events>().push(event) {
-                cx.part::<TcpSockets<B>>().defer(index, event.kind);
-            }
+        push_events(cx, index, &mut events, true);
+    }
+    let sockets = cx.part::<TcpSockets<B>>();
+    sockets.return_events(events);
+    sockets.return_dirty(list);
+    sent
+}
+
+/// Raises the events of the connection in slot `index` now: input calls
+/// it right after the connection took a segment, so the application
+/// (which runs after the stages' `process` and before their `poll`) sees
+/// the segment in the same loop iteration and its answer leaves in that
+/// iteration's output. Segments stay with [`flush`], once per iteration.
+pub fn raise<B, S>(cx: &mut Cx<'_, B, S>, index: u32)
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Events>,
+{
+    let sockets = cx.part::<TcpSockets<B>>();
+    let mut events = sockets.take_events();
+    sockets.raise(index, &mut events);
+    push_events(cx, index, &mut events, false);
+    cx.part::<TcpSockets<B>>().return_events(events);
+}
+
+/// Pushes `events` of slot `index` into the state's [`Events`], keeping
+/// on the connection any that do not fit (`counted` as deferred); leaves
+/// `events` empty.
+fn push_events<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    index: u32,
+    events: &mut Vec<tpa::app::Event>,
+    counted: bool,
+) where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Events>,
+{
+    for event in events.drain(..) {
+        if !cx.part::<Events>().push(event) {
+            cx.part::<TcpSockets<B>>().defer(index, event.kind, counted);
         }
     }
-    cx.part::<TcpSockets<B>>().return_dirty(list);
-    sent
 }
 
 /// Runs the connections' timers due now, then [`flush`]es what they

@@ -42,7 +42,10 @@ pub struct TcpCounters {
     /// Segments the egress path refused (no buffer, no route…): the
     /// connection's retransmission recovers them.
     pub send_failures: u64,
-    /// Events lost to a full event queue (raised again later).
+    /// Events that found the event queue full at the output path's turn
+    /// (raised again later; one that did not fit right after its segment
+    /// is tried again by the same iteration's output path and counted
+    /// there only).
     pub events_deferred: u64,
     /// SACK blocks left off segments they would have made larger than the
     /// path's MSS.
@@ -193,6 +196,11 @@ pub struct TcpSockets<B: PacketBuf> {
     steering: Steering,
     timers: TimerQueue,
     dirty: Vec<u32>,
+    /// The other dirty list's allocation, kept while the output path
+    /// works through one (no allocation per iteration).
+    dirty_spare: Vec<u32>,
+    /// The events list's allocation, lent to the input and output paths.
+    events: Vec<Event>,
     time_wait: VecDeque<(u32, u32)>,
     time_wait_count: usize,
     counters: TcpCounters,
@@ -221,6 +229,8 @@ impl<B: PacketBuf> TcpSockets<B> {
             steering: Steering::Unknown,
             timers: TimerQueue::default(),
             dirty: Vec::new(),
+            dirty_spare: Vec::new(),
+            events: Vec::new(),
             time_wait: VecDeque::new(),
             time_wait_count: 0,
             counters: TcpCounters::default(),
@@ -528,9 +538,11 @@ impl<B: PacketBuf> TcpSockets<B> {
         Ok(id)
     }
 
-    /// The dirty list, taken (the output path works through it).
+    /// The dirty list, taken (the output path works through it); marks
+    /// made meanwhile go to the spare list's allocation.
     pub(crate) fn take_dirty(&mut self) -> Vec<u32> {
-        let list = core::mem::take(&mut self.dirty);
+        let spare = core::mem::take(&mut self.dirty_spare);
+        let list = core::mem::replace(&mut self.dirty, spare);
         for &i in &list {
             if let Some(c) = self.conn_entry(i) {
                 c.dirty = false;
@@ -539,11 +551,25 @@ impl<B: PacketBuf> TcpSockets<B> {
         list
     }
 
-    /// Gives back an emptied dirty list's allocation.
+    /// Gives back a dirty list's allocation, kept as the spare.
     pub(crate) fn return_dirty(&mut self, mut list: Vec<u32>) {
-        if self.dirty.is_empty() {
-            list.clear();
-            self.dirty = list;
+        list.clear();
+        if list.capacity() >= self.dirty_spare.capacity() {
+            self.dirty_spare = list;
+        }
+    }
+
+    /// The events list's allocation, empty; give it back with
+    /// [`return_events`](Self::return_events).
+    pub(crate) fn take_events(&mut self) -> Vec<Event> {
+        core::mem::take(&mut self.events)
+    }
+
+    /// Gives back the events list taken by [`take_events`](Self::take_events).
+    pub(crate) fn return_events(&mut self, mut events: Vec<Event>) {
+        events.clear();
+        if events.capacity() >= self.events.capacity() {
+            self.events = events;
         }
     }
 
@@ -560,11 +586,14 @@ impl<B: PacketBuf> TcpSockets<B> {
         Some((c.tuple, seg))
     }
 
-    /// After the connection in slot `index` was worked on: collects its
-    /// events into `out` (none once the application closed it), keeps
-    /// the accept queue and TIME_WAIT bound, re-arms its timer and frees
-    /// its slot once it is CLOSED and nobody holds its handle.
-    pub(crate) fn settle(&mut self, index: u32, out: &mut Vec<Event>) {
+    /// Collects the events of the connection in slot `index` into `out`
+    /// (none once the application closed it), and puts a passive
+    /// connection whose handshake completed just now on its listener's
+    /// accept queue. Input calls it right after a segment, so the
+    /// application sees the segment in the same loop iteration;
+    /// [`settle`](Self::settle) calls it again for what output and
+    /// timers raised.
+    pub(crate) fn raise(&mut self, index: u32, out: &mut Vec<Event>) {
         let id = self.id(index);
         let Some(c) = self.conn_entry(index) else {
             return;
@@ -579,9 +608,6 @@ impl<B: PacketBuf> TcpSockets<B> {
         pending.error = pending.error.or(ev.error);
         let events = core::mem::take(pending);
         let (active, listener, app_closed) = (c.active, c.listener, c.app_closed);
-        let closed = c.conn.is_closed() && !c.conn.wants_transmit();
-        let state = c.conn.state();
-        let deadline = c.conn.next_deadline();
         if events.connected && !app_closed {
             c.announced = true;
         }
@@ -623,6 +649,22 @@ impl<B: PacketBuf> TcpSockets<B> {
                 push(EventKind::Closed);
             }
         }
+    }
+
+    /// After the connection in slot `index` was worked on: collects its
+    /// events into `out` ([`raise`](Self::raise)), keeps the accept queue
+    /// and TIME_WAIT bound, re-arms its timer and frees its slot once it
+    /// is CLOSED and nobody holds its handle.
+    pub(crate) fn settle(&mut self, index: u32, out: &mut Vec<Event>) {
+        self.raise(index, out);
+        let id = self.id(index);
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
+        let listener = c.listener;
+        let closed = c.conn.is_closed() && !c.conn.wants_transmit();
+        let state = c.conn.state();
+        let deadline = c.conn.next_deadline();
         if state == State::TimeWait {
             self.enter_time_wait(index);
         }
@@ -653,9 +695,10 @@ impl<B: PacketBuf> TcpSockets<B> {
 
     /// Puts `events` (taken by [`settle`](Self::settle) but not raised:
     /// the event queue was full) back on slot `index`, to be raised at
-    /// its next turn.
-    pub(crate) fn defer(&mut self, index: u32, kind: EventKind) {
-        self.counters.events_deferred += 1;
+    /// its next turn. `counted` adds it to
+    /// [`TcpCounters::events_deferred`].
+    pub(crate) fn defer(&mut self, index: u32, kind: EventKind, counted: bool) {
+        self.counters.events_deferred += u64::from(counted);
         if let Some(c) = self.conn_entry(index) {
             let p = &mut c.pending;
             match kind {
