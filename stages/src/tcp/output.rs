@@ -74,7 +74,7 @@ where
 {
     let sockets = cx.part::<TcpSockets<B>>();
     let mut events = sockets.take_events();
-    sockets.raise(index, &mut events);
+    sockets.raise(index, &mut events, true);
     push_events(cx, index, &mut events, false);
     cx.part::<TcpSockets<B>>().return_events(events);
 }

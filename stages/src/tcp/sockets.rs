@@ -74,6 +74,11 @@ struct Conn<B: PacketBuf> {
     announced: bool,
     /// Events not yet raised (the event queue was full).
     pending: ConnEvents,
+    /// `Readable` / `Writable` raised by input since the last settle:
+    /// the application has not run since, so a later segment's same
+    /// event is already in the queue (one per burst, not per segment).
+    raised_readable: bool,
+    raised_writable: bool,
 }
 
 enum Entry<B: PacketBuf> {
@@ -592,8 +597,10 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// accept queue. Input calls it right after a segment, so the
     /// application sees the segment in the same loop iteration;
     /// [`settle`](Self::settle) calls it again for what output and
-    /// timers raised.
-    pub(crate) fn raise(&mut self, index: u32, out: &mut Vec<Event>) {
+    /// timers raised. Input's calls (`coalesce`) leave out a `Readable`
+    /// or `Writable` input already raised since the last settle: it is
+    /// still in the queue, the application not having run in between.
+    pub(crate) fn raise(&mut self, index: u32, out: &mut Vec<Event>, coalesce: bool) {
         let id = self.id(index);
         let Some(c) = self.conn_entry(index) else {
             return;
@@ -606,7 +613,13 @@ impl<B: PacketBuf> TcpSockets<B> {
         pending.peer_closed |= ev.peer_closed;
         pending.closed |= ev.closed;
         pending.error = pending.error.or(ev.error);
-        let events = core::mem::take(pending);
+        let mut events = core::mem::take(pending);
+        if coalesce {
+            events.readable &= !c.raised_readable;
+            events.writable &= !c.raised_writable;
+            c.raised_readable |= events.readable;
+            c.raised_writable |= events.writable;
+        }
         let (active, listener, app_closed) = (c.active, c.listener, c.app_closed);
         if events.connected && !app_closed {
             c.announced = true;
@@ -656,11 +669,13 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// and TIME_WAIT bound, re-arms its timer and frees its slot once it
     /// is CLOSED and nobody holds its handle.
     pub(crate) fn settle(&mut self, index: u32, out: &mut Vec<Event>) {
-        self.raise(index, out);
+        self.raise(index, out, false);
         let id = self.id(index);
         let Some(c) = self.conn_entry(index) else {
             return;
         };
+        c.raised_readable = false;
+        c.raised_writable = false;
         let listener = c.listener;
         let closed = c.conn.is_closed() && !c.conn.wants_transmit();
         let state = c.conn.state();
@@ -700,6 +715,12 @@ impl<B: PacketBuf> TcpSockets<B> {
     pub(crate) fn defer(&mut self, index: u32, kind: EventKind, counted: bool) {
         self.counters.events_deferred += u64::from(counted);
         if let Some(c) = self.conn_entry(index) {
+            // Not in the queue after all: not covering a later segment's.
+            match kind {
+                EventKind::Readable => c.raised_readable = false,
+                EventKind::Writable => c.raised_writable = false,
+                _ => {}
+            }
             let p = &mut c.pending;
             match kind {
                 EventKind::Accepted { .. } => p.connected = true,
@@ -1000,6 +1021,8 @@ impl<B: PacketBuf> Conn<B> {
             time_wait: false,
             announced: active,
             pending: ConnEvents::default(),
+            raised_readable: false,
+            raised_writable: false,
         }
     }
 }
