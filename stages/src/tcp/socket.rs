@@ -506,9 +506,12 @@ where
 mod tests {
     use super::*;
     use crate::tcp::config::TcpConfig;
-    use crate::tcp::testing::{them, us, Bench, Seg};
+    use crate::tcp::testing::{
+        bytes, parse_tcp, segment_frame, tcp_packet, them, us, Bench, Seg, TcpState,
+    };
     use crate::testing::{pool, BufferPool};
     use tpa::app::{EventKind, Transport};
+    use tpa::buf::PoolBuf;
 
     const FIN: u8 = 0x01;
     const SYN: u8 = 0x02;
@@ -809,6 +812,69 @@ mod tests {
         let (r, _) = b.call(|cx| (close(cx, c), close(cx, l.unwrap())));
         assert_eq!(r, (Ok(()), Ok(())));
         assert!(b.state.sockets.is_empty());
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn a_burst_is_readable_in_its_iteration_and_the_answer_carries_its_ack() {
+        use tpa::stage::Stage;
+        for v6 in [false, true] {
+            let mut b = Bench::new(TcpConfig::default());
+            let (l, _) = b.call(|cx| {
+                listen(
+                    cx,
+                    if v6 { "[::]:80" } else { "0.0.0.0:80" }.parse().unwrap(),
+                    8,
+                )
+            });
+            let (c, iss) = handshake(&mut b, v6, l.unwrap(), 5000);
+            b.events();
+            let seg = |seq: u32, byte: u8| Seg {
+                payload: vec![byte; 100],
+                ..from(5000, seq, Some(iss + 1))
+            };
+            let frames = [
+                tcp_packet(&segment_frame(v6, &seg(1001, 1))),
+                tcp_packet(&segment_frame(v6, &seg(1101, 2))),
+            ];
+            let stage = &mut b.stage;
+            let ((kinds, got), out) = crate::testing::with_state_at(b.now_ns, &mut b.state, |cx| {
+                // The receive phase: both segments, no poll yet.
+                for p in frames {
+                    assert!(matches!(
+                        stage.process(p, cx),
+                        tpa::stage::Verdict::Consumed
+                    ));
+                }
+                // The application's turn: one Readable for the burst, all
+                // of it readable, the answer written.
+                let kinds: Vec<_> = core::iter::from_fn(|| cx.part::<tpa::app::Events>().pop())
+                    .map(|e| (e.socket, e.kind))
+                    .collect();
+                let mut buf = [0u8; 400];
+                let got = read(cx, c, &mut buf).unwrap();
+                assert_eq!(send(cx, c, b"reply"), Ok(5));
+                // The stages' poll: the answer leaves now.
+                Stage::<PoolBuf, TcpState>::poll(stage, cx);
+                (kinds, got)
+            });
+            assert_eq!(kinds, [(c, EventKind::Readable)]);
+            assert_eq!(got, 200);
+            let out: Vec<_> = out.iter().map(|f| parse_tcp(&bytes(f))).collect();
+            assert_eq!(out.len(), 1, "one segment: the answer with the ACK");
+            assert_eq!(
+                (out[0].payload.as_slice(), out[0].ack),
+                (&b"reply"[..], 1201)
+            );
+            // Raised once: nothing more at the next turn.
+            b.call(|_| ());
+            assert!(b.events().is_empty());
+            b.call(|cx| {
+                let _ = (abort(cx, c), close(cx, l.unwrap()));
+            });
+            drop(out);
+            assert!(b.state.sockets.is_empty());
+        }
         pool().assert_whole();
     }
 
