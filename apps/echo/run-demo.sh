@@ -54,33 +54,38 @@ for to in 192.0.2.2:7 '[2001:db8::2]:7'; do
     ip netns exec "$ns" "$bin" client --kernel --to "$to" --count "$count" --size 100 --window 8
 done
 
-# tcp_echo FAMILY ADDR: CONNS kernel clients at once, each checking the
-# sha256 of its echo.
+# tcp_echo ADDR: CONNS kernel clients at once (tcp_peer.py echo, each its
+# own pattern seed), each checking that what came back is what it sent.
 tcp_echo() {
-    local fam=$1 addr=$2 i out failed=0 pids=()
-    echo "==> $conns x tcp_peer.py client $fam $addr 7 $bytes   (the kernel's TCP, tpa echoes)"
+    local addr=$1 i out failed=0 pids=()
+    echo "==> $conns x tcp_peer.py --cc cubic echo $addr 7 $bytes   (the kernel's TCP, tpa echoes)"
     for ((i = 0; i < conns; i++)); do
-        ip netns exec "$ns" python3 tests/src/tcp_peer.py client "$fam" "$addr" 7 "$bytes" \
-            >"$log.tcp$i" &
+        ip netns exec "$ns" python3 tests/src/tcp_peer.py --seed $((i + 1)) --cc cubic \
+            echo "$addr" 7 "$bytes" >"$log.tcp$i" &
         pids+=($!)
     done
     for ((i = 0; i < conns; i++)); do
         wait "${pids[$i]}" || failed=1
         out=$(cat "$log.tcp$i")
         rm -f "$log.tcp$i"
-        # sent SHA received SHA LEN cc NAME
-        read -r _ sent _ got len _ <<<"$out"
-        if [[ -z "$out" || "$sent" != "$got" || "$len" != "$bytes" ]]; then
+        # one JSON line: sent, sent_sha256, received, received_sha256, ...
+        if ! python3 -c '
+import json, sys
+r = json.loads(sys.argv[1]); n = int(sys.argv[2])
+ok = r["sent"] == n and r["received"] == n and r["sent_sha256"] == r["received_sha256"]
+print(r["received_sha256"][:16])
+sys.exit(0 if ok else 1)' "$out" "$bytes" >"$log.sha" 2>/dev/null; then
             echo "run-demo.sh: connection $i: the echo differs: $out" >&2
             failed=1
         else
-            echo "    connection $i: $len bytes echoed, sha256 ${got:0:16}… equal"
+            echo "    connection $i: $bytes bytes echoed, sha256 $(cat "$log.sha")… equal"
         fi
+        rm -f "$log.sha"
     done
     ((failed == 0)) || exit 1
 }
-tcp_echo 4 192.0.2.2
-tcp_echo 6 2001:db8::2
+tcp_echo 192.0.2.2
+tcp_echo 2001:db8::2
 
 kill -INT "$pid"
 wait "$pid"

@@ -17,6 +17,7 @@ use std::time::Duration;
 use tpa::worker::StopFlag;
 use tpa_echo::{run_client, run_server, ClientConfig, Endpoint, ServerConfig, ServerReport};
 use tpa_tests::netns::Netns;
+use tpa_tests::tcp_peer::TcpPeer;
 use tpa_tests::RaiseOnDrop;
 
 const ECHO_PORT: u16 = 7;
@@ -61,19 +62,19 @@ fn python_client(ns: &Netns, to: SocketAddr, count: u32, max_size: usize, window
     );
 }
 
-/// Runs `conns` python TCP clients in `ns` at once, each sending `len`
-/// random bytes to `to`, half-closing and reading the echo to the end;
-/// asserts that each got back exactly what it sent (sha256) and that the
+/// Runs `conns` kernel TCP clients (tests/src/tcp_peer.py `echo`) in `ns`
+/// at once, each sending `len` pattern bytes (its own seed) to `to` while
+/// reading the echo, half-closing and reading to the end; asserts that
+/// each got back exactly what it sent (count and sha256) and that the
 /// kernel ran cubic. Returns the bytes sent in all.
 fn python_tcp_clients(ns: &Netns, to: SocketAddr, conns: usize, len: usize) -> u64 {
-    let tcp_peer = format!("{}/src/tcp_peer.py", env!("CARGO_MANIFEST_DIR"));
-    let fam = if to.is_ipv4() { "4" } else { "6" };
-    let (ip, port, len_arg) = (to.ip().to_string(), to.port().to_string(), len.to_string());
-    let outs: Vec<_> = thread::scope(|s| {
+    let reports: Vec<_> = thread::scope(|s| {
         let runs: Vec<_> = (0..conns)
-            .map(|_| {
-                s.spawn(|| {
-                    ns.exec_output(&["python3", &tcp_peer, "client", fam, &ip, &port, &len_arg])
+            .map(|i| {
+                s.spawn(move || {
+                    let mut peer = TcpPeer::new(ns);
+                    peer.seed = i as u64 + 1;
+                    peer.try_echo(to, len as u64)
                 })
             })
             .collect();
@@ -81,19 +82,18 @@ fn python_tcp_clients(ns: &Netns, to: SocketAddr, conns: usize, len: usize) -> u
             .map(|r| r.join().expect("client thread"))
             .collect()
     });
-    for (i, out) in outs.iter().enumerate() {
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        // sent SHA received SHA LEN cc NAME
-        let words: Vec<&str> = stdout.split_whitespace().collect();
-        assert!(
-            out.status.success() && words.len() == 7,
-            "python TCP client {i} to {to} failed ({}): {stdout}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
+    for (i, report) in reports.iter().enumerate() {
+        let report = report
+            .as_ref()
+            .unwrap_or_else(|e| panic!("kernel TCP client {i} to {to} failed: {e}"));
+        assert_eq!(report.sent, len as u64, "client {i} to {to}: {}", report.line);
+        assert_eq!(report.received, len as u64, "client {i} to {to}: {}", report.line);
+        assert_eq!(
+            report.received_sha256, report.sent_sha256,
+            "client {i} to {to}: the echo differs: {}",
+            report.line
         );
-        assert_eq!(words[1], words[3], "client {i} to {to}: the echo differs");
-        assert_eq!(words[4], len_arg, "client {i} to {to}: {stdout}");
-        assert_eq!(words[6], "cubic", "client {i} to {to}: {stdout}");
+        assert_eq!(report.cc, "cubic", "client {i} to {to}: {}", report.line);
     }
     (conns * len) as u64
 }
