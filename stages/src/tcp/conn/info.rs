@@ -1,6 +1,7 @@
 //! A TCP_INFO-like snapshot of one connection.
 
 use super::State;
+use crate::tcp::seq::SeqNumber;
 
 /// What a connection knows about itself, as Linux's `TCP_INFO` reports it.
 /// Times are nanoseconds, sizes bytes.
@@ -88,6 +89,16 @@ pub struct TcpInfo {
     pub send_queue_bytes: usize,
     /// Bytes received in order and not yet read.
     pub receive_queue_bytes: usize,
+    /// SND.UNA: the oldest unacknowledged sequence number.
+    pub snd_una: SeqNumber,
+    /// SND.NXT: where the next transmission starts (behind SND.MAX after
+    /// a rewind).
+    pub snd_nxt: SeqNumber,
+    /// The highest sequence number sent, plus one.
+    pub snd_max: SeqNumber,
+    /// RCV.NXT: the next sequence number expected (0 before the peer's
+    /// SYN).
+    pub rcv_nxt: SeqNumber,
 }
 
 impl Default for TcpInfo {
@@ -130,6 +141,10 @@ impl Default for TcpInfo {
             keepalive_probes: 0,
             send_queue_bytes: 0,
             receive_queue_bytes: 0,
+            snd_una: SeqNumber::new(0),
+            snd_nxt: SeqNumber::new(0),
+            snd_max: SeqNumber::new(0),
+            rcv_nxt: SeqNumber::new(0),
         }
     }
 }

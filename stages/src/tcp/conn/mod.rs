@@ -328,6 +328,10 @@ impl<B: PacketBuf> Connection<B> {
             backoffs: self.rto.backoffs(),
             send_queue_bytes: self.send_queue.bytes(),
             receive_queue_bytes: self.receive_queue.bytes(),
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_nxt(),
+            snd_max: self.snd_max,
+            rcv_nxt: self.rcv_nxt,
             ..self.stats
         }
     }
