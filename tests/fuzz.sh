@@ -27,7 +27,7 @@ seconds=${FUZZ_SECONDS:-20}
 command -v cargo >/dev/null || die "cargo not found"
 command -v c++ >/dev/null || die "no C++ compiler (c++): libfuzzer-sys builds libFuzzer from C++ (apt-get install build-essential)"
 
-all=(ethernet_arp ipv4_icmpv4 ipv6_icmpv6_ndp tcp_options udp)
+all=(ethernet_arp ipv4_icmpv4 ipv6_icmpv6_ndp tcp_options tcp_input udp)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 for t in "${targets[@]}"; do
