@@ -148,3 +148,52 @@ impl Default for TcpInfo {
         }
     }
 }
+
+/// The counters a connection keeps for [`TcpInfo`] (the rest of the
+/// snapshot is read from the connection's state when it is taken), so a
+/// connection carries its counters rather than a whole snapshot. A new
+/// counter of [`TcpInfo`] the engine keeps goes here too, with its line in
+/// [`fill`](Self::fill).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Counters {
+    pub total_retrans: u64,
+    pub fast_retransmits: u64,
+    pub sack_retransmits: u64,
+    pub lost: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub segs_in: u64,
+    pub segs_out: u64,
+    pub data_segs_out: u64,
+    pub data_segs_in: u64,
+    pub dup_acks_in: u64,
+    pub challenge_acks: u64,
+    pub acks_rate_limited: u64,
+    pub dropped: u64,
+    pub out_of_order: u64,
+    pub window_probes: u64,
+    pub keepalive_probes: u64,
+}
+
+impl Counters {
+    /// Copies the counters into `info`.
+    pub fn fill(&self, info: &mut TcpInfo) {
+        info.total_retrans = self.total_retrans;
+        info.fast_retransmits = self.fast_retransmits;
+        info.sack_retransmits = self.sack_retransmits;
+        info.lost = self.lost;
+        info.bytes_acked = self.bytes_acked;
+        info.bytes_received = self.bytes_received;
+        info.segs_in = self.segs_in;
+        info.segs_out = self.segs_out;
+        info.data_segs_out = self.data_segs_out;
+        info.data_segs_in = self.data_segs_in;
+        info.dup_acks_in = self.dup_acks_in;
+        info.challenge_acks = self.challenge_acks;
+        info.acks_rate_limited = self.acks_rate_limited;
+        info.dropped = self.dropped;
+        info.out_of_order = self.out_of_order;
+        info.window_probes = self.window_probes;
+        info.keepalive_probes = self.keepalive_probes;
+    }
+}

@@ -242,7 +242,7 @@ pub struct Connection<B: PacketBuf> {
     active_open: bool,
     /// When the last answer to an out-of-window segment went out.
     last_oow_ack_ns: Option<u64>,
-    stats: TcpInfo,
+    stats: info::Counters,
     /// The latest time passed in (for the calls that take none).
     clock_ns: u64,
 }
@@ -308,7 +308,7 @@ impl<B: PacketBuf> Connection<B> {
     /// assert_eq!((info.state, info.rcv_mss), (State::SynSent, 1460));
     /// ```
     pub fn info(&self) -> TcpInfo {
-        TcpInfo {
+        let mut info = TcpInfo {
             state: self.state,
             rtt_ns: self.rto.srtt_ns().unwrap_or(0),
             rttvar_ns: self.rto.rttvar_ns(),
@@ -332,8 +332,37 @@ impl<B: PacketBuf> Connection<B> {
             snd_nxt: self.snd_nxt(),
             snd_max: self.snd_max,
             rcv_nxt: self.rcv_nxt,
-            ..self.stats
-        }
+            ..TcpInfo::default()
+        };
+        self.stats.fill(&mut info);
+        info
+    }
+
+    /// The size in bytes of the connection's larger parts (the rest is
+    /// sequence numbers, flags and counters), for the memory report:
+    /// what an idle connection costs before any buffer is queued.
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa_stages::tcp::conn::Connection;
+    /// let parts = Connection::<PoolBuf>::part_sizes();
+    /// assert!(parts.iter().all(|&(_, n)| n < core::mem::size_of::<Connection<PoolBuf>>()));
+    /// ```
+    pub fn part_sizes() -> Vec<(&'static str, usize)> {
+        use core::mem::size_of;
+        vec![
+            ("send queue", size_of::<SendQueue<B>>()),
+            ("receive queue", size_of::<ReceiveQueue<B>>()),
+            ("reassembly queue", size_of::<ReassemblyQueue<B>>()),
+            ("RTO estimator", size_of::<RtoEstimator>()),
+            ("congestion control", size_of::<Cc>()),
+            ("counters", size_of::<info::Counters>()),
+            ("timers", size_of::<Timers>()),
+            ("pending", size_of::<Pending>()),
+            ("knobs", size_of::<Knobs>()),
+            ("negotiated", size_of::<Negotiated>()),
+            ("events", size_of::<ConnEvents>()),
+        ]
     }
 
     /// The congestion window, capped by the configured ceiling: during

@@ -12,7 +12,7 @@ use super::super::segment::SegmentIn;
 use super::super::seq::SeqNumber;
 use super::receive_queue::ReceiveQueue;
 use super::send_queue::SendQueue;
-use super::{ConnParams, Connection, Knobs, Negotiated, Pending, State, TcpInfo, Timers};
+use super::{ConnParams, Connection, Knobs, Negotiated, Pending, State, Timers};
 
 /// The MSS assumed when the peer sends none (RFC 9293 §3.7.1: 536 for
 /// IPv4; IPv6's 1220 is larger, so 536 is safe for both).
@@ -121,7 +121,7 @@ impl<B: PacketBuf> Connection<B> {
             was_established: false,
             active_open: state == State::SynSent,
             last_oow_ack_ns: None,
-            stats: TcpInfo::default(),
+            stats: super::info::Counters::default(),
             clock_ns: now_ns,
         }
     }
