@@ -215,10 +215,7 @@ fn main() {
     let b_iface = b.state.egress.interface().clone();
     for p in 0..SERVER_PORTS as u16 {
         let any = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), FIRST_SERVER_PORT + p);
-        b.state
-            .sockets
-            .listen(any, 1024, &b_iface)
-            .expect("listen");
+        b.state.sockets.listen(any, 1024, &b_iface).expect("listen");
     }
     a.app.server = Some(Ipv4Addr::new(192, 0, 2, 2));
 

@@ -195,7 +195,10 @@ impl Host {
 }
 
 fn check_info(i: &TcpInfo, cfg: &TcpConfig) {
-    assert!(i.send_queue_bytes <= cfg.send_queue_bytes, "send queue over budget: {i:?}");
+    assert!(
+        i.send_queue_bytes <= cfg.send_queue_bytes,
+        "send queue over budget: {i:?}"
+    );
     assert!(
         i.receive_queue_bytes <= cfg.receive_queue_bytes,
         "receive queue over budget: {i:?}"
@@ -325,7 +328,11 @@ fn tsval(f: &[u8]) -> Option<u32> {
         match opts[i] {
             0 => return None,
             1 => i += 1,
-            8 => return opts.get(i + 2..i + 6).map(|b| u32::from_be_bytes(b.try_into().unwrap())),
+            8 => {
+                return opts
+                    .get(i + 2..i + 6)
+                    .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
+            }
             _ => i += usize::from(*opts.get(i + 1)?).max(2),
         }
     }
@@ -630,7 +637,10 @@ impl World {
                 i.rcv_nxt.get().wrapping_add(seq_delta as i32 as u32),
                 i.snd_una.get().wrapping_add(ack_delta as i32 as u32),
             ),
-            None => (u32::from(seq_delta as u16) << 16, u32::from(ack_delta as u16)),
+            None => (
+                u32::from(seq_delta as u16) << 16,
+                u32::from(ack_delta as u16),
+            ),
         };
         let mut options = Vec::new();
         if opt_ctl & 0x80 != 0 {
@@ -718,7 +728,11 @@ impl World {
     fn app(&mut self, side: usize, input: &mut Input<'_>) {
         let what = input.byte();
         let len = usize::from(input.u16()) % (MAX_SEND + 1);
-        let all: Vec<SocketId> = self.hosts[side].sockets().into_iter().map(|(id, _)| id).collect();
+        let all: Vec<SocketId> = self.hosts[side]
+            .sockets()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         let Some(&s) = all.get(usize::from(what >> 4) % all.len().max(1)) else {
             if what & 1 == 0 && side == A {
                 self.connect();
@@ -875,7 +889,11 @@ fuzz_target!(|data: &[u8]| {
         let side = usize::from(op >> 3 & 1);
         match op & 7 {
             0 => {
-                let index = if op & 0x10 != 0 { usize::from(input.byte()) } else { 0 };
+                let index = if op & 0x10 != 0 {
+                    usize::from(input.byte())
+                } else {
+                    0
+                };
                 w.deliver_held(side, index, op & 0x20 != 0);
             }
             1 => {
