@@ -86,8 +86,16 @@ fn python_tcp_clients(ns: &Netns, to: SocketAddr, conns: usize, len: usize) -> u
         let report = report
             .as_ref()
             .unwrap_or_else(|e| panic!("kernel TCP client {i} to {to} failed: {e}"));
-        assert_eq!(report.sent, len as u64, "client {i} to {to}: {}", report.line);
-        assert_eq!(report.received, len as u64, "client {i} to {to}: {}", report.line);
+        assert_eq!(
+            report.sent, len as u64,
+            "client {i} to {to}: {}",
+            report.line
+        );
+        assert_eq!(
+            report.received, len as u64,
+            "client {i} to {to}: {}",
+            report.line
+        );
         assert_eq!(
             report.received_sha256, report.sent_sha256,
             "client {i} to {to}: the echo differs: {}",

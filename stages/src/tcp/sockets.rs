@@ -702,7 +702,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         };
         c.raised_readable = false;
         c.raised_writable = false;
-        let listener = c.listener;
+        let (listener, announced) = (c.listener, c.announced);
         let closed = c.conn.is_closed() && !c.conn.wants_transmit();
         let state = c.conn.state();
         let deadline = c.conn.next_deadline();

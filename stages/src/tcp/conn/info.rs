@@ -159,6 +159,7 @@ pub(super) struct Counters {
     pub total_retrans: u64,
     pub fast_retransmits: u64,
     pub sack_retransmits: u64,
+    pub spurious_recoveries: u64,
     pub lost: u64,
     pub bytes_acked: u64,
     pub bytes_received: u64,
@@ -181,6 +182,7 @@ impl Counters {
         info.total_retrans = self.total_retrans;
         info.fast_retransmits = self.fast_retransmits;
         info.sack_retransmits = self.sack_retransmits;
+        info.spurious_recoveries = self.spurious_recoveries;
         info.lost = self.lost;
         info.bytes_acked = self.bytes_acked;
         info.bytes_received = self.bytes_received;
