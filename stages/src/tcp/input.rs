@@ -3,18 +3,18 @@
 //! poll and timers, the connections' output.
 
 use core::convert::Infallible;
-use std::net::IpAddr;
 
 use tpa::app::Events;
 use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, Reason, Stage, Verdict};
 use tpa::state::Part;
 
+use super::mss::mss_for;
 use super::reset::{reset_for, ResetConfig, ResetLimiter};
 use super::sockets::Spawn;
 use super::wire::{self, send_segment, Received};
 use super::{output, TcpSockets};
-use crate::egress::{Egress, IPV4_HEADER_LEN, IPV6_HEADER_LEN};
+use crate::egress::Egress;
 use crate::packet::TcpPacket;
 
 /// A SYN found its listener's backlog full (half-open plus unaccepted
@@ -159,32 +159,6 @@ impl TcpInput {
             Ok(_) => self.counters.resets_sent += 1,
             Err(_) => self.counters.resets_failed += 1,
         }
-    }
-}
-
-/// The MSS of a connection from `local`: the path's MTU (the egress
-/// path's, capped by the port's) less the IP and TCP headers, capped by
-/// the configured MSS when one is set.
-pub(crate) fn mss_for<B, S>(cx: &mut Cx<'_, B, S>, local: IpAddr) -> u16
-where
-    B: PacketBuf,
-    S: Part<TcpSockets<B>> + Part<Egress<B>>,
-{
-    let port_mtu = cx.caps().mtu;
-    let mtu = cx
-        .part::<Egress<B>>()
-        .config()
-        .mtu
-        .map_or(port_mtu, |m| m.min(port_mtu));
-    let ip = if local.is_ipv4() {
-        IPV4_HEADER_LEN
-    } else {
-        IPV6_HEADER_LEN
-    };
-    let mss = usize::from(mtu).saturating_sub(ip + 20).max(64) as u16;
-    match cx.part::<TcpSockets<B>>().config().mss {
-        0 => mss,
-        cap => mss.min(cap),
     }
 }
 

@@ -3,11 +3,11 @@
 //!
 //! ```text
 //!  IP input ─► TcpSplit ─┬─► other protocols (UDP, ICMP, NDP, …)
-//!                        └─► TcpInput ─┬─► connection (4-tuple) ─► on_segment
+//!                        └─► TcpInput ─┬─► connection (4-tuple) ─► on_segment ─► its events
 //!                                      ├─► listener (SYN) ─► Connection::accept
 //!                                      └─► no socket ─► RST (rate-limited)
 //!  TcpInput::poll / fire_timers: touched connections ─► poll_transmit ─► egress
-//!                                                   └─► events ─► the app
+//!                                                   └─► their events ─► the app
 //!  app: listen, connect, accept, recv/read, send/send_buf, shutdown, close…
 //! ```
 //!
@@ -30,8 +30,10 @@
 //! - [`TcpSockets`]: the socket table, a part of the `#[state]`;
 //!   [`listen`](mod@listen): a listener's backlog and accept queue;
 //!   [`ports`]: ephemeral ports; [`timers`]: the deadline queue.
-//! - [`TcpInput`]: the input stage, whose poll and timers run the
-//!   connections' [`output`].
+//! - [`TcpInput`]: the input stage, which raises a connection's events
+//!   right after its segment; its poll and timers run the connections'
+//!   [`output`].
+//! - `mss`: the MSS of a connection from the path's MTU.
 //! - [`listen()`], [`connect`], [`accept`], [`recv`], [`read`], [`send`],
 //!   [`send_buf`], [`shutdown`], [`close`], [`abort`], [`info`]: the
 //!   application's calls.
@@ -42,6 +44,7 @@ pub mod conn;
 pub mod input;
 pub mod isn;
 pub mod listen;
+mod mss;
 pub mod output;
 pub mod ports;
 pub mod reassembly;

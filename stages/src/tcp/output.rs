@@ -9,7 +9,7 @@ use tpa::buf::PacketBuf;
 use tpa::stage::Cx;
 use tpa::state::Part;
 
-use super::input::mss_for;
+use super::mss::mss_for;
 use super::wire::{fit_options, send_segment};
 use super::TcpSockets;
 use crate::egress::Egress;

@@ -38,7 +38,7 @@ use tpa::stage::Cx;
 use tpa::state::{Part, Parts};
 
 use super::conn::TcpInfo;
-use super::input::mss_for;
+use super::mss::mss_for;
 use super::TcpSockets;
 use crate::egress::Egress;
 
