@@ -27,6 +27,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use super::syncookie::SynCookieMode;
 pub use error::{ConfigError, ConfigErrorKind};
 pub use validate::{MAX_MSS, MAX_WINDOW_BYTES, MIN_MSS};
 
@@ -177,6 +178,9 @@ pub struct TcpConfig {
     /// buffer chain before they reach the receive queue (libtpa's
     /// `rx_merge`): fewer, larger reads.
     pub rx_merge: bool,
+    /// When listeners answer SYNs with cookies (Linux `tcp_syncookies`):
+    /// `on_overflow` (default), `always` or `off`.
+    pub syn_cookies: SynCookieMode,
     /// Record per-socket read and write latencies (submit, transmit,
     /// acknowledged) for the socket info and the trace (libtpa's
     /// `measure_latency`); costs a clock read per operation.
@@ -221,6 +225,7 @@ impl Default for TcpConfig {
             max_chain_buffers: 45,
             rx_merge: true,
             measure_latency: false,
+            syn_cookies: SynCookieMode::OnOverflow,
         }
     }
 }

@@ -12,6 +12,7 @@ use tpa::state::Part;
 use super::mss::mss_for;
 use super::reset::{reset_for, ResetConfig, ResetLimiter};
 use super::sockets::Spawn;
+use super::syncookie::CookieError;
 use super::wire::{self, send_segment, Received};
 use super::{output, TcpSockets};
 use crate::egress::Egress;
@@ -22,6 +23,15 @@ use crate::packet::TcpPacket;
 pub const BACKLOG_FULL: Reason = Reason::custom(1);
 /// A SYN found the socket table at `max_sockets`.
 pub const TABLE_FULL: Reason = Reason::custom(2);
+/// An ACK to a listener carried a genuine SYN cookie past its lifetime
+/// (answered as any stray ACK: a reset, rate-limited).
+pub const COOKIE_EXPIRED: Reason = Reason::custom(3);
+/// An ACK to a listener that sent cookies recently carried none of ours
+/// (answered as any stray ACK: a reset, rate-limited).
+pub const COOKIE_INVALID: Reason = Reason::custom(4);
+/// A valid cookie's ACK found the listener's accept queue full: dropped,
+/// the peer's next segment is checked again.
+pub const ACCEPT_QUEUE_FULL: Reason = Reason::custom(5);
 
 /// What [`TcpInput`] did besides its verdicts (which the pipeline counts
 /// by reason).
@@ -31,6 +41,8 @@ pub struct TcpInputCounters {
     pub delivered: u64,
     /// SYNs that opened a connection on a listener.
     pub syns_accepted: u64,
+    /// ACKs that completed a handshake through a SYN cookie.
+    pub cookies_accepted: u64,
     /// Resets sent for segments without a connection.
     pub resets_sent: u64,
     /// Resets not sent: over the rate limit, or switched off.
@@ -47,7 +59,13 @@ pub struct TcpInputCounters {
 /// - hands a segment whose 4-tuple has a connection to it (`Consumed`);
 /// - opens a connection for a SYN to a listener (`Consumed`), unless the
 ///   listener's backlog is full ([`BACKLOG_FULL`]) or the table is
-///   ([`TABLE_FULL`]);
+///   ([`TABLE_FULL`]); answers it with a SYN cookie instead (`Consumed`,
+///   no state kept) when [`TcpConfig::syn_cookies`](super::config::TcpConfig::syn_cookies)
+///   says so (`always`, or `on_overflow` with the backlog full);
+/// - makes the connection from an ACK to a listener that carries one of
+///   its cookies (`Consumed`), or drops it: [`COOKIE_EXPIRED`],
+///   [`COOKIE_INVALID`] (both answered with a reset, as any ACK to a
+///   listener), [`ACCEPT_QUEUE_FULL`] or [`TABLE_FULL`];
 /// - answers anything else with a reset (RFC 9293 §3.10.7.1), at most
 ///   [`ResetConfig::rate`] a second, never for a reset (segments to a
 ///   group address or in a link-layer group's frame are dropped by the
@@ -119,6 +137,9 @@ impl TcpInput {
         if flags.rst() {
             return Err(Reason::UNEXPECTED);
         }
+        if flags.ack() && !flags.syn() && sockets.checks_cookies(listener, now_ns) {
+            return self.cookie_ack(listener, r, cx);
+        }
         if flags.ack() {
             // RFC 9293 §3.10.7.2: an ACK to a listener is answered
             // <SEQ=SEG.ACK><CTL=RST>.
@@ -129,16 +150,69 @@ impl TcpInput {
             return Err(Reason::UNEXPECTED);
         }
         let mss = mss_for(cx, r.tuple.local.ip());
-        match cx
-            .part::<TcpSockets<B>>()
-            .spawn(listener, r.tuple, &r.segment, mss, now_ns)
-        {
+        let sockets = cx.part::<TcpSockets<B>>();
+        if sockets.wants_cookie(listener) {
+            let syn_ack = sockets.cookie_syn_ack(listener, &r.tuple, &r.segment, mss, now_ns);
+            let sent = send_segment(cx, &r.tuple, syn_ack, None);
+            let counters = cx.part::<TcpSockets<B>>().counters_mut();
+            match sent {
+                Ok(_) => {
+                    counters.syn_cookies_sent += 1;
+                    counters.segments_sent += 1;
+                }
+                Err(_) => counters.send_failures += 1,
+            }
+            return Ok(());
+        }
+        match sockets.spawn(listener, r.tuple, &r.segment, mss, now_ns) {
             Ok(_) => {
                 self.counters.syns_accepted += 1;
                 Ok(())
             }
-            Err(Spawn::BacklogFull) => Err(BACKLOG_FULL),
+            Err(Spawn::BacklogFull | Spawn::AcceptQueueFull) => Err(BACKLOG_FULL),
             Err(Spawn::TableFull) => Err(TABLE_FULL),
+        }
+    }
+
+    /// An ACK to `listener`, which sent cookies lately: the connection
+    /// its cookie stands for, or a drop (a reset for one that is not a
+    /// valid cookie, as for any ACK to a listener).
+    fn cookie_ack<B, S>(
+        &mut self,
+        listener: u32,
+        r: Received<B>,
+        cx: &mut Cx<'_, B, S>,
+    ) -> Result<(), Reason>
+    where
+        B: PacketBuf,
+        S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+    {
+        let now_ns = cx.now_ns();
+        let checked = cx
+            .part::<TcpSockets<B>>()
+            .check_cookie(&r.tuple, &r.segment, now_ns);
+        let cookie = match checked {
+            Ok(cookie) => cookie,
+            Err(e) => {
+                self.reset(&r, cx);
+                return Err(match e {
+                    CookieError::Expired => COOKIE_EXPIRED,
+                    CookieError::Invalid => COOKIE_INVALID,
+                });
+            }
+        };
+        let mss = mss_for(cx, r.tuple.local.ip());
+        let spawned = cx
+            .part::<TcpSockets<B>>()
+            .spawn_from_cookie(listener, r.tuple, &cookie, r.segment, mss, now_ns);
+        match spawned {
+            Ok(index) => {
+                self.counters.cookies_accepted += 1;
+                output::raise(cx, index);
+                Ok(())
+            }
+            Err(Spawn::TableFull) => Err(TABLE_FULL),
+            Err(Spawn::BacklogFull | Spawn::AcceptQueueFull) => Err(ACCEPT_QUEUE_FULL),
         }
     }
 
@@ -170,7 +244,14 @@ where
     type In = TcpPacket<B>;
     type Out = Infallible;
 
-    const CUSTOM_REASONS: &'static [&'static str] = &["bad-options", "backlog-full", "table-full"];
+    const CUSTOM_REASONS: &'static [&'static str] = &[
+        "bad-options",
+        "backlog-full",
+        "table-full",
+        "cookie-expired",
+        "cookie-invalid",
+        "accept-queue-full",
+    ];
 
     #[inline]
     fn process(&mut self, p: TcpPacket<B>, cx: &mut Cx<'_, B, S>) -> Verdict<Infallible, B> {

@@ -10,7 +10,10 @@ use tpa::app::SocketId;
 /// application has not accepted: half-open ones (SYN_RECEIVED) plus
 /// established ones waiting in the accept queue. A SYN over the bound is
 /// dropped (counted), which bounds what a SYN flood costs: the peer's
-/// retransmission retries once the queue drains.
+/// retransmission retries once the queue drains, unless SYN cookies
+/// answer it ([`SynCookieMode`](super::syncookie::SynCookieMode)): a
+/// connection made from a cookie's ACK needs room only in the accept
+/// queue ([`admit_established`](Self::admit_established)), as Linux's.
 ///
 /// ```
 /// use tpa::app::{SocketId, Transport};
@@ -30,6 +33,8 @@ pub struct Listener {
     /// Connections held: half-open plus waiting to be accepted.
     held: usize,
     queue: VecDeque<SocketId>,
+    /// The counter tick of the last cookie this listener sent.
+    last_cookie: Option<u64>,
 }
 
 impl Listener {
@@ -41,6 +46,7 @@ impl Listener {
             backlog: backlog.max(1),
             held: 0,
             queue: VecDeque::new(),
+            last_cookie: None,
         }
     }
 
@@ -72,6 +78,48 @@ impl Listener {
         }
         self.held += 1;
         true
+    }
+
+    /// Whether a SYN now would find the backlog full.
+    pub fn is_full(&self) -> bool {
+        self.held >= self.backlog
+    }
+
+    /// Takes a place for a connection made from a SYN cookie, which
+    /// completed its handshake without holding one: there must be room
+    /// in the accept queue (established connections waiting, at most the
+    /// backlog; half-open ones do not count, as Linux's
+    /// `sk_acceptq_is_full`). Call [`established`](Self::established)
+    /// next.
+    ///
+    /// ```
+    /// use tpa::app::{SocketId, Transport};
+    /// use tpa_stages::tcp::listen::Listener;
+    /// let mut l = Listener::new("0.0.0.0:80".parse().unwrap(), 1);
+    /// assert!(l.admit(), "a half-open connection");
+    /// assert!(l.admit_established(), "the accept queue is empty");
+    /// l.established(SocketId::new(Transport::Tcp, 1, 0));
+    /// assert!(!l.admit_established(), "the accept queue is full");
+    /// ```
+    pub fn admit_established(&mut self) -> bool {
+        if self.queue.len() >= self.backlog {
+            return false;
+        }
+        self.held += 1;
+        true
+    }
+
+    /// Records that a cookie went out at counter tick `counter`.
+    pub fn cookie_sent(&mut self, counter: u64) {
+        self.last_cookie = Some(counter);
+    }
+
+    /// Whether a cookie sent by this listener may still be answered at
+    /// tick `counter` (one was sent this tick or the previous one: a
+    /// cookie lives that long). Linux's `tcp_synq_no_recent_overflow`.
+    pub fn cookies_recent(&self, counter: u64) -> bool {
+        self.last_cookie
+            .is_some_and(|sent| counter.saturating_sub(sent) <= 1)
     }
 
     /// A held connection completed its handshake: it waits to be

@@ -5,6 +5,8 @@
 //!  IP input ─► TcpSplit ─┬─► other protocols (UDP, ICMP, NDP, …)
 //!                        └─► TcpInput ─┬─► connection (4-tuple) ─► on_segment ─► its events
 //!                                      ├─► listener (SYN) ─► Connection::accept
+//!                                      │     └─ backlog full / always ─► SYN cookie SYN-ACK (no state)
+//!                                      ├─► listener (cookie ACK) ─► Connection::from_cookie
 //!                                      └─► no socket ─► RST (rate-limited)
 //!  TcpInput::poll / fire_timers: touched connections ─► poll_transmit ─► egress
 //!                                                   └─► their events ─► the app
@@ -13,6 +15,7 @@
 //!
 //! - [`seq`]: sequence numbers and their arithmetic modulo 2^32.
 //! - [`isn`]: keyed initial sequence numbers (RFC 6528).
+//! - [`syncookie`]: SYN cookies: a listener's stateless answer to a SYN.
 //! - [`rto`]: the retransmission timeout (RFC 6298).
 //! - [`cc`]: congestion control, NewReno (RFC 5681, 6582) and CUBIC
 //!   (RFC 9438).
@@ -56,12 +59,16 @@ pub mod seq;
 mod socket;
 pub mod sockets;
 mod split;
+pub mod syncookie;
 #[cfg(test)]
 mod testing;
 pub mod timers;
 pub mod wire;
 
-pub use input::{TcpInput, TcpInputCounters, BACKLOG_FULL, TABLE_FULL};
+pub use input::{
+    TcpInput, TcpInputCounters, ACCEPT_QUEUE_FULL, BACKLOG_FULL, COOKIE_EXPIRED, COOKIE_INVALID,
+    TABLE_FULL,
+};
 pub use reset::ResetConfig;
 pub use socket::{
     abort, accept, close, connect, connect_from, info, listen, read, recv, send, send_buf,

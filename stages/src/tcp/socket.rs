@@ -505,9 +505,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::config::TcpConfig;
+    use crate::tcp::config::{SynCookieMode, TcpConfig};
+    use crate::tcp::syncookie::COUNTER_NS;
     use crate::tcp::testing::{
-        bytes, parse_tcp, segment_frame, tcp_packet, them, us, Bench, Seg, TcpState,
+        bytes, parse_tcp, segment_frame, tcp_packet, them, us, Bench, Parsed, Seg, TcpState,
     };
     use crate::testing::{pool, BufferPool};
     use tpa::app::{EventKind, Transport};
@@ -699,7 +700,10 @@ mod tests {
 
     #[test]
     fn the_backlog_bounds_half_open_connections_and_a_closing_listener_resets_them() {
-        let mut b = Bench::new(TcpConfig::default());
+        let mut b = Bench::new(TcpConfig {
+            syn_cookies: SynCookieMode::Off,
+            ..TcpConfig::default()
+        });
         let (l, _) = b.call(|cx| listen(cx, "192.0.2.1:80".parse().unwrap(), 2));
         let l = l.unwrap();
         let (r, _) = b.call(|cx| listen(cx, "192.0.2.1:80".parse().unwrap(), 2));
@@ -724,6 +728,193 @@ mod tests {
         assert_eq!(resets, 2, "{out:?}");
         assert!(b.state.sockets.is_empty());
         assert!(b.events().is_empty(), "never announced, never reported");
+        pool().assert_whole();
+    }
+
+    /// The options of a parsed segment: (MSS, window shift, SACK
+    /// permitted, timestamps).
+    type Opts = (Option<u16>, Option<u8>, bool, Option<(u32, u32)>);
+
+    fn options_of(raw: &[u8]) -> Opts {
+        let mut got = (None, None, false, None);
+        let mut i = 0;
+        while i < raw.len() {
+            match raw[i] {
+                0 => break,
+                1 => i += 1,
+                kind => {
+                    let len = usize::from(raw[i + 1]);
+                    let v = &raw[i + 2..i + len];
+                    let u32_at = |o: usize| u32::from_be_bytes(v[o..o + 4].try_into().unwrap());
+                    match kind {
+                        2 => got.0 = Some(u16::from_be_bytes([v[0], v[1]])),
+                        3 => got.1 = Some(v[0]),
+                        4 => got.2 = true,
+                        8 => got.3 = Some((u32_at(0), u32_at(4))),
+                        _ => {}
+                    }
+                    i += len;
+                }
+            }
+        }
+        got
+    }
+
+    /// A SYN from `port` offering MSS `mss`, window shift 7, SACK and
+    /// timestamps (TSval 4242) when `ts`, else the MSS alone.
+    fn syn_from(port: u16, mss: u16, ts: bool) -> Seg {
+        let [m0, m1] = mss.to_be_bytes();
+        let mut options = vec![2, 4, m0, m1];
+        if ts {
+            options.extend([1, 3, 3, 7, 1, 1, 4, 2, 1, 1, 8, 10]);
+            options.extend(4242u32.to_be_bytes());
+            options.extend(0u32.to_be_bytes());
+        }
+        Seg {
+            src_port: port,
+            options,
+            ..Seg::syn(1000, 80)
+        }
+    }
+
+    /// The peer's ACK of a cookie SYN-ACK `synack`, echoing its TSval
+    /// when it had one, carrying `payload`.
+    fn cookie_ack(port: u16, synack: &Parsed, payload: &[u8]) -> Seg {
+        let mut options = vec![];
+        if let Some((tsval, _)) = options_of(&synack.options).3 {
+            options.extend([1, 1, 8, 10]);
+            options.extend(4243u32.to_be_bytes());
+            options.extend(tsval.to_be_bytes());
+        }
+        Seg {
+            options,
+            payload: payload.to_vec(),
+            psh: !payload.is_empty(),
+            ..from(port, 1001, Some(synack.seq + 1))
+        }
+    }
+
+    #[test]
+    fn a_full_backlog_answers_with_cookies_and_the_ack_makes_the_connection() {
+        for ts in [true, false] {
+            let mut b = Bench::new(TcpConfig::default());
+            let (l, _) = b.call(|cx| listen(cx, "192.0.2.1:80".parse().unwrap(), 1));
+            let l = l.unwrap();
+            // The first SYN takes the one place and is never answered.
+            let (v, out) = b.input(false, &syn_from(4000, 1460, ts));
+            assert_eq!((v, out.len(), b.state.sockets.len()), ("consumed", 1, 2));
+            // The next gets a cookie: a SYN-ACK and no state.
+            let (v, out) = b.input(false, &syn_from(5000, 1400, ts));
+            assert_eq!((v, out.len(), b.state.sockets.len()), ("consumed", 1, 2));
+            let synack = &out[0];
+            assert_eq!((synack.flags, synack.ack), (SYN | ACK, 1001));
+            let (mss, wscale, sack, stamps) = options_of(&synack.options);
+            assert_eq!(mss, Some(1460), "our MSS");
+            // Window scale and SACK only where TSval can carry them.
+            assert_eq!((wscale.is_some(), sack, stamps.is_some()), (ts, ts, ts));
+            if let Some((tsval, tsecr)) = stamps {
+                assert_eq!(tsecr, 4242);
+                assert_eq!(tsval & 0x3f, 0x20 | 0x10 | 7, "ts, SACK, shift 7");
+            }
+            assert_eq!(b.state.sockets.counters().syn_cookies_sent, 1);
+            assert_eq!(b.state.sockets.counters().backlog_drops, 0);
+            // The ACK (with data) makes the connection, accepted at once.
+            let (v, _) = b.input(false, &cookie_ack(5000, synack, b"hi"));
+            assert_eq!(v, "consumed");
+            let events = b.events();
+            let c = events[0].socket;
+            assert_eq!(events[0].kind, EventKind::Accepted { listener: l });
+            assert!(events.iter().any(|e| e.kind == EventKind::Readable));
+            let (got, _) = b.call(|cx| accept(cx, l));
+            assert_eq!(got, Ok((c, SocketAddr::new(them(false), 5000))));
+            let (got, _) = b.call(|cx| recv(cx, c).map(|o| o.map(|buf| buf.data().to_vec())));
+            assert_eq!(got, Ok(Some(b"hi".to_vec())));
+            let info = b.state.sockets.info(c).unwrap();
+            assert_eq!(info.snd_mss, 1400, "the peer's MSS came back");
+            assert_eq!(info.state, crate::tcp::conn::State::Established);
+            let counters = *b.state.sockets.counters();
+            assert_eq!(counters.syn_cookies_validated, 1);
+            assert_eq!(counters.passive_opens, 2);
+            // Our data goes out with the cookie as ISS.
+            let (_, out) = b.call(|cx| send(cx, c, b"back"));
+            let data = out.iter().find(|s| !s.payload.is_empty()).unwrap();
+            assert_eq!((data.seq, data.ack), (synack.seq + 1, 1003));
+            if let (Some((tsval, _)), Some((first, _))) = (options_of(&data.options).3, stamps) {
+                assert!(
+                    tsval.wrapping_sub(first) < 1 << 30,
+                    "TSval went on from the cookie's"
+                );
+            }
+            // The same ACK again belongs to the connection now.
+            let (v, _) = b.input(false, &cookie_ack(5000, synack, b""));
+            assert_eq!(v, "consumed");
+            assert_eq!(b.state.sockets.counters().syn_cookies_validated, 1);
+            b.events();
+        }
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn forged_expired_and_overflowing_cookie_acks_are_dropped_by_reason() {
+        let mut b = Bench::new(TcpConfig {
+            syn_cookies: SynCookieMode::Always,
+            ..TcpConfig::default()
+        });
+        let (l, _) = b.call(|cx| listen(cx, "192.0.2.1:80".parse().unwrap(), 1));
+        let l = l.unwrap();
+        // Before any cookie went out, a stray ACK is only "unexpected".
+        let (v, out) = b.input(false, &from(6000, 1, Some(1)));
+        assert_eq!((v, out.len()), ("unexpected", 1));
+        // Always: even the first SYN gets a cookie.
+        let (v, out) = b.input(false, &syn_from(5000, 1460, true));
+        assert_eq!((v, out.len(), b.state.sockets.len()), ("consumed", 1, 1));
+        let synack = out[0].clone();
+        // A forged ACK: a reset, counted.
+        let mut forged = synack.clone();
+        forged.seq ^= 0x40;
+        let (v, out) = b.input(false, &cookie_ack(5000, &forged, b""));
+        assert_eq!((v, out.len()), ("cookie-invalid", 1));
+        assert_eq!(out[0].flags, RST);
+        // Another port cannot use this cookie.
+        let (v, _) = b.input(false, &cookie_ack(5001, &synack, b""));
+        assert_eq!(v, "cookie-invalid");
+        // A second cookie connection while the first waits in the accept
+        // queue (backlog 1): dropped, then made once it is accepted.
+        let (v, _) = b.input(false, &cookie_ack(5000, &synack, b""));
+        assert_eq!(v, "consumed");
+        let (v, out) = b.input(false, &syn_from(5002, 1460, false));
+        assert_eq!((v, out.len()), ("consumed", 1));
+        let second = out[0].clone();
+        let (v, out) = b.input(false, &cookie_ack(5002, &second, b""));
+        assert_eq!((v, out.len()), ("accept-queue-full", 0));
+        assert!(b.call(|cx| accept(cx, l)).0.is_ok());
+        let (v, _) = b.input(false, &cookie_ack(5002, &second, b""));
+        assert_eq!(v, "consumed");
+        // A cookie two ticks old has expired.
+        let (_, out) = b.input(false, &syn_from(5003, 1460, true));
+        let old = out[0].clone();
+        b.now_ns += 2 * COUNTER_NS;
+        let (v, out) = b.input(false, &cookie_ack(5003, &old, b""));
+        assert_eq!(
+            (v, out.len()),
+            ("unexpected", 1),
+            "no cookie went out lately: not checked"
+        );
+        b.input(false, &syn_from(5004, 1460, true));
+        let (v, out) = b.input(false, &cookie_ack(5003, &old, b""));
+        assert_eq!((v, out.len()), ("cookie-expired", 1));
+        let c = *b.state.sockets.counters();
+        assert_eq!(
+            (
+                c.syn_cookies_sent,
+                c.syn_cookies_validated,
+                c.syn_cookies_failed,
+                c.syn_cookies_expired,
+                c.accept_queue_drops
+            ),
+            (4, 3, 3, 1, 1)
+        );
+        b.events();
         pool().assert_whole();
     }
 

@@ -12,12 +12,15 @@ use tpa::app::{Event, EventKind, SocketError, SocketId, Transport};
 use tpa::buf::PacketBuf;
 use tpa::port::steer::Steering;
 
+use tpa::wire::tcp::TcpFlags;
+
 use super::config::TcpConfig;
-use super::conn::{ConnEvents, ConnParams, Connection, State, TcpInfo};
+use super::conn::{wscale_for, ConnEvents, ConnParams, Connection, State, TcpInfo, MIN_SND_MSS};
 use super::isn::IsnGenerator;
 use super::listen::Listener;
 use super::ports::PortPicker;
-use super::segment::{SegmentIn, SegmentOut};
+use super::segment::{OptionsOut, SegmentIn, SegmentOut};
+use super::syncookie::{CookieError, CookieOptions, CookieSyn, SynCookieMode, SynCookies};
 use super::timers::TimerQueue;
 use super::wire::FourTuple;
 use crate::iface::Interface;
@@ -50,6 +53,21 @@ pub struct TcpCounters {
     /// SACK blocks left off segments they would have made larger than the
     /// path's MSS.
     pub sack_blocks_dropped: u64,
+    /// SYN-ACKs sent with a SYN cookie (no state kept for the SYN).
+    pub syn_cookies_sent: u64,
+    /// ACKs whose cookie checked: each made a connection, unless the
+    /// accept queue was full (`accept_queue_drops`) or the table
+    /// (`table_full_drops`).
+    pub syn_cookies_validated: u64,
+    /// ACKs to a listener checked as cookies and refused, whatever the
+    /// reason (`syn_cookies_expired` counts one of them).
+    pub syn_cookies_failed: u64,
+    /// Of the refused cookies: genuine ones older than the previous
+    /// counter tick.
+    pub syn_cookies_expired: u64,
+    /// Valid cookies' ACKs dropped: the listener's accept queue was full
+    /// (the peer retransmits, and its next segment is checked again).
+    pub accept_queue_drops: u64,
 }
 
 /// A connection's entry.
@@ -198,6 +216,7 @@ pub struct TcpSockets<B: PacketBuf> {
     conns: HashMap<FourTuple, u32, TupleHash>,
     listeners: HashMap<SocketAddr, u32, TupleHash>,
     isn: IsnGenerator,
+    cookies: SynCookies,
     rng: SplitMix,
     ports: PortPicker,
     steering: Steering,
@@ -220,7 +239,11 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// flows.
     pub fn new(cfg: TcpConfig, seed: u64) -> Self {
         let mut rng = SplitMix(seed);
-        let isn = IsnGenerator::from_seed(rng.next());
+        // The cookie secret derives from the ISN key's draw (another
+        // domain), so the rest of the stream is as it was before cookies.
+        let isn_seed = rng.next();
+        let isn = IsnGenerator::from_seed(isn_seed);
+        let cookies = SynCookies::from_seed(isn_seed);
         let hash = TupleHash { key: rng.next() };
         let ports = PortPicker::new(cfg.port_first, cfg.port_last, rng.next());
         TcpSockets {
@@ -231,6 +254,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             conns: HashMap::with_hasher(hash),
             listeners: HashMap::with_hasher(hash),
             isn,
+            cookies,
             rng,
             ports,
             steering: Steering::Unknown,
@@ -567,6 +591,166 @@ impl<B: PacketBuf> TcpSockets<B> {
         self.counters.passive_opens += 1;
         self.mark(id.index);
         Ok(id)
+    }
+
+    /// Whether a SYN to the listener in slot `listener` is answered with
+    /// a cookie: always, or when its backlog is full, as the
+    /// configuration says.
+    pub(crate) fn wants_cookie(&mut self, listener: u32) -> bool {
+        match self.cfg.syn_cookies {
+            SynCookieMode::Off => false,
+            SynCookieMode::Always => true,
+            SynCookieMode::OnOverflow => self.listener_entry(listener).is_some_and(|l| l.is_full()),
+        }
+    }
+
+    /// The SYN-ACK answering `syn` on `tuple` with a cookie, for the
+    /// listener in slot `listener`, announcing `mss`. Nothing is kept but
+    /// the listener's note that cookies are out. It agrees on what
+    /// [`Connection::accept`] would, except that without timestamps it
+    /// offers neither window scaling nor SACK (the cookie has nowhere to
+    /// carry the peer's side of them).
+    pub(crate) fn cookie_syn_ack(
+        &mut self,
+        listener: u32,
+        tuple: &FourTuple,
+        syn: &SegmentIn<B>,
+        mss: u16,
+        now_ns: u64,
+    ) -> SegmentOut<B> {
+        let cfg = &self.cfg;
+        let peer = &syn.options;
+        let timestamps = cfg.timestamps && peer.timestamps.is_some();
+        let opts = CookieOptions {
+            timestamps,
+            window_scale: peer
+                .window_scale
+                .filter(|_| timestamps && cfg.window_scale)
+                .map(|s| s.min(14)),
+            sack: timestamps && cfg.sack && peer.sack_permitted,
+        };
+        // RFC 9293 §3.7.1: 536 when the SYN names none.
+        let peer_mss = peer.mss.unwrap_or(536);
+        let iss = self.cookies.make(now_ns, tuple, syn.seq, peer_mss, opts);
+        let ts_offset = self.cookies.ts_offset(tuple);
+        let ts = peer.timestamps.filter(|_| timestamps).map(|(tsval, _)| {
+            // The connection's clock (1 ms ticks plus its offset), as
+            // `Connection` keeps it once made from the cookie.
+            let ts_now = ((now_ns / 1_000_000) as u32).wrapping_add(ts_offset);
+            (SynCookies::tsval(ts_now, opts), tsval)
+        });
+        let options = OptionsOut {
+            mss: Some(mss.max(MIN_SND_MSS)),
+            window_scale: opts
+                .window_scale
+                .map(|_| wscale_for(cfg.receive_queue_bytes)),
+            sack_permitted: opts.sack,
+            timestamps: ts,
+            sack: None,
+        };
+        let window = cfg.receive_queue_bytes.min(usize::from(u16::MAX)) as u16;
+        if let Some(l) = self.listener_entry(listener) {
+            l.cookie_sent(SynCookies::counter(now_ns));
+        }
+        SegmentOut {
+            seq: iss,
+            ack: syn.seq + 1,
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            window,
+            options,
+            payload: None,
+        }
+    }
+
+    /// Whether an ACK to the listener in slot `listener` is checked as a
+    /// cookie: cookies are on and the listener sent one recently enough
+    /// to be answered (otherwise it gets the reset any stray ACK does).
+    pub(crate) fn checks_cookies(&mut self, listener: u32, now_ns: u64) -> bool {
+        let counter = SynCookies::counter(now_ns);
+        self.cfg.syn_cookies != SynCookieMode::Off
+            && self
+                .listener_entry(listener)
+                .is_some_and(|l| l.cookies_recent(counter))
+    }
+
+    /// Checks the ACK `seg` on `tuple` as the answer to one of our
+    /// cookies; counted.
+    ///
+    /// # Errors
+    ///
+    /// Why it is not one ([`CookieError`]).
+    pub(crate) fn check_cookie(
+        &mut self,
+        tuple: &FourTuple,
+        seg: &SegmentIn<B>,
+        now_ns: u64,
+    ) -> Result<CookieSyn, CookieError> {
+        let options = match seg.options.timestamps.filter(|_| self.cfg.timestamps) {
+            // The SYN-ACK's TSval, echoed: its low bits are the options.
+            Some((_, tsecr)) => CookieOptions::from_bits(tsecr as u8),
+            None => Some(CookieOptions::default()),
+        };
+        let checked = options.ok_or(CookieError::Invalid).and_then(|o| {
+            self.cookies
+                .check(now_ns, tuple, seg.seq - 1, seg.ack - 1, o)
+        });
+        match checked {
+            Ok(_) => self.counters.syn_cookies_validated += 1,
+            Err(e) => {
+                self.counters.syn_cookies_failed += 1;
+                self.counters.syn_cookies_expired += u64::from(e == CookieError::Expired);
+            }
+        }
+        checked
+    }
+
+    /// The connection rebuilt from a valid cookie's ACK `ack` on `tuple`
+    /// ([`Connection::from_cookie`]), for the listener in slot
+    /// `listener`: ESTABLISHED, it joins the accept queue when its events
+    /// are raised. Returns its slot.
+    ///
+    /// # Errors
+    ///
+    /// [`Spawn::AcceptQueueFull`] or [`Spawn::TableFull`], counted.
+    pub(crate) fn spawn_from_cookie(
+        &mut self,
+        listener: u32,
+        tuple: FourTuple,
+        cookie: &CookieSyn,
+        ack: SegmentIn<B>,
+        mss: u16,
+        now_ns: u64,
+    ) -> Result<u32, Spawn> {
+        if self.open >= self.cfg.max_sockets {
+            self.counters.table_full_drops += 1;
+            return Err(Spawn::TableFull);
+        }
+        let listener_id = self.id(listener);
+        let admitted = self
+            .listener_entry(listener)
+            .is_some_and(|l| l.admit_established());
+        if !admitted {
+            self.counters.accept_queue_drops += 1;
+            return Err(Spawn::AcceptQueueFull);
+        }
+        let params = ConnParams {
+            mss,
+            iss: cookie.iss,
+            ts_offset: self.cookies.ts_offset(&tuple),
+        };
+        let conn = Connection::from_cookie(&self.cfg, params, cookie, ack, now_ns);
+        let entry = Conn::new(conn, tuple, Some(listener_id), false);
+        let Ok(id) = self.take_slot(Entry::Conn(Box::new(entry))) else {
+            if let Some(l) = self.listener_entry(listener) {
+                l.release(listener_id);
+            }
+            self.counters.table_full_drops += 1;
+            return Err(Spawn::TableFull);
+        };
+        self.conns.insert(tuple, id.index);
+        self.counters.passive_opens += 1;
+        self.mark(id.index);
+        Ok(id.index)
     }
 
     /// The dirty list, taken (the output path works through it); marks
@@ -1027,6 +1211,8 @@ pub(crate) enum Spawn {
     BacklogFull,
     /// The table is at `max_sockets`.
     TableFull,
+    /// A valid cookie's ACK found the listener's accept queue full.
+    AcceptQueueFull,
 }
 
 impl<B: PacketBuf> Conn<B> {

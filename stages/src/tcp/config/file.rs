@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::units::{Count, Duration, PortRange, Size};
-use super::{CongestionAlgorithm, TcpConfig};
+use super::{CongestionAlgorithm, SynCookieMode, TcpConfig};
 
 /// `[tcp]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,7 @@ pub(super) struct TcpSection {
     pub tso: bool,
     pub rx_merge: bool,
     pub measure_latency: bool,
+    pub syn_cookies: SynCookieMode,
     pub options: OptionsSection,
     pub cwnd: CwndSection,
     pub rto: RtoSection,
@@ -123,6 +124,7 @@ impl From<&TcpConfig> for TcpSection {
             tso: c.tso,
             rx_merge: c.rx_merge,
             measure_latency: c.measure_latency,
+            syn_cookies: c.syn_cookies,
             options: OptionsSection {
                 window_scale: c.window_scale,
                 timestamps: c.timestamps,
@@ -212,6 +214,7 @@ impl TcpSection {
             max_chain_buffers: fit(self.max_chain.0),
             rx_merge: self.rx_merge,
             measure_latency: self.measure_latency,
+            syn_cookies: self.syn_cookies,
         }
     }
 }

@@ -41,6 +41,7 @@ max_chain = 17
 tso = false
 rx_merge = false
 measure_latency = true
+syn_cookies = "always"
 
 [tcp.options]
 window_scale = false
@@ -117,6 +118,7 @@ fn every_key_config() -> TcpConfig {
         max_chain_buffers: 17,
         rx_merge: false,
         measure_latency: true,
+        syn_cookies: SynCookieMode::Always,
     }
 }
 
@@ -678,7 +680,12 @@ fn any_valid_config() -> impl Strategy<Value = TcpConfig> {
         0usize..=u32::MAX as usize,
     );
     let switches = proptest::collection::vec(any::<bool>(), 11);
-    (sizes, times, counts, switches).prop_map(|(s, t, c, b)| {
+    let cookies = prop_oneof![
+        Just(SynCookieMode::Off),
+        Just(SynCookieMode::OnOverflow),
+        Just(SynCookieMode::Always),
+    ];
+    (sizes, times, counts, switches, cookies).prop_map(|(s, t, c, b, syn_cookies)| {
         let (rto_a, rto_b) = (t.0.min(t.1), t.0.max(t.1));
         let mss = s.4;
         let cwnd_floor = u32::from(mss) * c.0;
@@ -722,6 +729,7 @@ fn any_valid_config() -> impl Strategy<Value = TcpConfig> {
             } else {
                 CongestionAlgorithm::NewReno
             },
+            syn_cookies,
         }
     })
 }

@@ -35,6 +35,7 @@ mod tests;
 
 pub use events::ConnEvents;
 pub use info::TcpInfo;
+pub(crate) use open::{wscale_for, MIN_SND_MSS};
 pub use state::State;
 
 use tpa::app::SocketError;

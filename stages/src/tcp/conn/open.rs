@@ -10,9 +10,11 @@ use super::super::reassembly::ReassemblyQueue;
 use super::super::rto::RtoEstimator;
 use super::super::segment::SegmentIn;
 use super::super::seq::SeqNumber;
+use super::super::syncookie::CookieSyn;
 use super::receive_queue::ReceiveQueue;
 use super::send_queue::SendQueue;
 use super::{ConnParams, Connection, Knobs, Negotiated, Pending, State, Timers};
+use tpa::wire::tcp::TcpFlags;
 
 /// The MSS assumed when the peer sends none (RFC 9293 §3.7.1: 536 for
 /// IPv4; IPv6's 1220 is larger, so 536 is safe for both).
@@ -20,14 +22,14 @@ pub(super) const DEFAULT_MSS: u16 = 536;
 
 /// The smallest MSS we send with whatever the peer announces (Linux
 /// `tcp_min_snd_mss`: 48), so a tiny MSS cannot make segments empty.
-pub(super) const MIN_SND_MSS: u16 = 48;
+pub(crate) const MIN_SND_MSS: u16 = 48;
 
 /// The largest window shift (RFC 7323 §2.3).
 pub(super) const MAX_WSCALE: u8 = 14;
 
 /// The smallest shift that fits `bytes` into the 16-bit window field
 /// (RFC 7323 §2.2), at most 14: 0 for 65535, 4 for 512 KiB.
-pub(super) fn wscale_for(bytes: usize) -> u8 {
+pub(crate) fn wscale_for(bytes: usize) -> u8 {
     let mut shift = 0u8;
     while shift < MAX_WSCALE && (bytes >> shift) > usize::from(u16::MAX) {
         shift += 1;
@@ -170,6 +172,77 @@ impl<B: PacketBuf> Connection<B> {
     pub fn accept(cfg: &TcpConfig, params: ConnParams, syn: &SegmentIn<B>, now_ns: u64) -> Self {
         let mut conn = Self::fresh(cfg, params, State::SynReceived, now_ns);
         conn.take_peer_syn(syn, now_ns);
+        conn
+    }
+
+    /// A passive open completed by a SYN cookie's ACK (`ack`, checked by
+    /// the caller: [`SynCookies::check`](super::super::syncookie::SynCookies::check)
+    /// gave `cookie`): the SYN-ACK went out without state, so the
+    /// connection is rebuilt as [`accept`](Self::accept) would have built
+    /// it from the peer's SYN (`params.iss` must be `cookie.iss`), then
+    /// takes `ack` (and any data on it) and is ESTABLISHED.
+    ///
+    /// The SYN-ACK's send time is unknown, so the handshake gives no RTT
+    /// sample (its TSecr is ignored for that): the RTO stays at its
+    /// initial value until data is acknowledged.
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa::wire::tcp::{TcpFlags, TcpOptionSet};
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection, State};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::segment::SegmentIn;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// use tpa_stages::tcp::syncookie::{CookieOptions, CookieSyn};
+    /// let cookie = CookieSyn {
+    ///     peer_isn: SeqNumber::new(7), iss: SeqNumber::new(100),
+    ///     peer_mss: 1220, options: CookieOptions::default(),
+    /// };
+    /// let ack: SegmentIn<PoolBuf> = SegmentIn {
+    ///     seq: SeqNumber::new(8), ack: SeqNumber::new(101), flags: TcpFlags::ACK,
+    ///     window: 1000, options: TcpOptionSet::default(), payload: None,
+    /// };
+    /// let params = ConnParams { mss: 1460, iss: cookie.iss, ts_offset: 0 };
+    /// let conn = Connection::from_cookie(&TcpConfig::default(), params, &cookie, ack, 0);
+    /// assert_eq!(conn.state(), State::Established);
+    /// assert_eq!(conn.info().snd_mss, 1220);
+    /// ```
+    pub fn from_cookie(
+        cfg: &TcpConfig,
+        params: ConnParams,
+        cookie: &CookieSyn,
+        mut ack: SegmentIn<B>,
+        now_ns: u64,
+    ) -> Self {
+        let opts = cookie.options;
+        let peer_tsval = ack
+            .options
+            .timestamps
+            .filter(|_| opts.timestamps)
+            .map(|(tsval, _)| (tsval, 0));
+        let syn = SegmentIn {
+            seq: cookie.peer_isn,
+            ack: SeqNumber::new(0),
+            flags: TcpFlags::SYN,
+            window: ack.window,
+            options: TcpOptionSet {
+                mss: Some(cookie.peer_mss),
+                window_scale: opts.window_scale,
+                sack_permitted: opts.sack,
+                sack: None,
+                timestamps: peer_tsval,
+            },
+            payload: None,
+        };
+        let mut conn = Self::accept(cfg, params, &syn, now_ns);
+        // The SYN-ACK is out: what `syn_segment` would have recorded.
+        conn.pending.syn = false;
+        conn.snd_max = conn.iss + 1;
+        conn.last_ack_sent = conn.rcv_nxt;
+        if let Some((_, tsecr)) = ack.options.timestamps.as_mut() {
+            *tsecr = 0; // no RTT sample from an unknown send time
+        }
+        conn.on_segment(ack, now_ns);
         conn
     }
 
