@@ -26,7 +26,7 @@ use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::pcap::PcapCapture;
-use tpa_stages::tcp::config::TcpConfig;
+use tpa_stages::tcp::config::{SynCookieMode, TcpConfig};
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
 
 type B = PoolBuf;
@@ -65,6 +65,8 @@ struct Bulk {
     closed: bool,
     errors: Vec<SocketError>,
     accepted_events: usize,
+    /// The server keeps its listener open after its one connection.
+    keep_listener: bool,
 }
 
 impl Bulk {
@@ -85,6 +87,7 @@ impl Bulk {
             closed: false,
             errors: Vec::new(),
             accepted_events: 0,
+            keep_listener: false,
         }
     }
 
@@ -180,8 +183,10 @@ impl App<B, HostState> for Bulk {
         assert_eq!(popped, socket);
         self.socket = Some(socket);
         // One connection is all this server takes.
-        tcp::close(cx, listener).expect("close the listener");
-        self.listener = None;
+        if !self.keep_listener {
+            tcp::close(cx, listener).expect("close the listener");
+            self.listener = None;
+        }
         self.pump(cx);
     }
 
@@ -260,6 +265,18 @@ fn host<P: Port<Buf = B>>(
     app: Bulk,
     capture: Option<PcapCapture>,
 ) -> Host<P> {
+    host_with(port, iface, seed, app, capture, TcpConfig::default())
+}
+
+/// [`host`] with the TCP knobs `cfg`.
+fn host_with<P: Port<Buf = B>>(
+    port: P,
+    iface: Interface,
+    seed: u64,
+    app: Bulk,
+    capture: Option<PcapCapture>,
+    cfg: TcpConfig,
+) -> Host<P> {
     let front = ethernet_front(
         iface.mac,
         OtherFrames::Drop,
@@ -282,7 +299,7 @@ fn host<P: Port<Buf = B>>(
     );
     let state = HostState {
         egress: Egress::new(iface),
-        sockets: TcpSockets::new(TcpConfig::default(), seed),
+        sockets: TcpSockets::new(cfg, seed),
         events: Events::default(),
     };
     Host::new(port, capture, state, app, front)
@@ -670,6 +687,178 @@ fn an_active_open_picks_a_port_whose_replies_land_on_its_own_queue() {
     );
     drop((a, b, wire));
     pool.assert_whole();
+}
+
+/// Spoofed sources of the SYN flood: 192.0.2.100 and up, which the
+/// server is taught are behind the client's MAC (a router's), so its
+/// SYN-ACKs reach the client's host, which drops them (not its address).
+const FLOOD_SOURCES: u8 = 50;
+
+/// Sends `n` SYNs from spoofed sources to 192.0.2.2:5001 out of `h`
+/// (frames built by hand: the stack sends only from its own addresses),
+/// numbered from `first`, each from its own source port, with the options
+/// Linux offers.
+fn syn_flood<P: Port<Buf = B>>(h: &mut Host<P>, first: u32, n: u32) {
+    h.with_cx(|cx| {
+        for i in first..first + n {
+            let src = [192, 0, 2, 100 + (i % u32::from(FLOOD_SOURCES)) as u8];
+            let mut frame = Vec::new();
+            etherparse::PacketBuilder::ethernet2(MAC_A.0, MAC_B.0)
+                .ipv4(src, [192, 0, 2, 2], 64)
+                .tcp(
+                    1024 + (i % 60_000) as u16,
+                    PORT,
+                    i.wrapping_mul(0x9e37_79b9),
+                    64_240,
+                )
+                .syn()
+                .options(&[
+                    etherparse::TcpOptionElement::MaximumSegmentSize(1460),
+                    etherparse::TcpOptionElement::SelectiveAcknowledgementPermitted,
+                    etherparse::TcpOptionElement::Timestamp(i, 0),
+                    etherparse::TcpOptionElement::Noop,
+                    etherparse::TcpOptionElement::WindowScale(7),
+                ])
+                .expect("the options fit")
+                .write(&mut frame, &[])
+                .expect("a SYN frame");
+            let mut buf = cx.alloc().expect("a buffer for a flood SYN");
+            buf.extend_from_slice(&frame).expect("the frame fits");
+            cx.transmit(buf);
+        }
+    });
+}
+
+#[test]
+fn a_client_connects_and_moves_data_through_a_syn_flood_with_cookies() {
+    // Backlog 1: the flood's first SYN takes the place (its SYN-ACKs are
+    // never answered); every later SYN, the client's among them, finds it
+    // full and gets a cookie (on_overflow), or every SYN does (always).
+    for mode in [SynCookieMode::OnOverflow, SynCookieMode::Always] {
+        let seed = 0x5c00 + mode as u64;
+        let len = 256 * 1024;
+        let clock = VirtualClock::new();
+        let pool = Pool::new(PoolConfig {
+            name: format!("tcp-flood-{seed}"),
+            capacity: 16384,
+            huge_pages: false,
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        let wire = MemoryWire::new(WireConfig {
+            seed,
+            mac_a: MAC_A,
+            mac_b: MAC_B,
+            ring_size: 4096,
+            pool: Some(pool.clone()),
+            clock: clock.clone().into(),
+            ..WireConfig::default()
+        })
+        .unwrap();
+        let server: SocketAddr = "192.0.2.2:5001".parse().unwrap();
+        let mut client_app = Bulk::new(seed ^ 1, seed ^ 2, len);
+        client_app.remote = Some(server);
+        let mut a = host(
+            wire.port(End::A, 0).unwrap(),
+            iface(MAC_A, 1),
+            seed,
+            client_app,
+            None,
+        )
+        .with_time_source(clock.clone().into());
+        let cfg = TcpConfig {
+            syn_cookies: mode,
+            ..TcpConfig::default()
+        };
+        let mut b = host_with(
+            wire.port(End::B, 0).unwrap(),
+            iface(MAC_B, 2),
+            !seed,
+            Bulk::new(seed ^ 2, seed ^ 1, len),
+            None,
+            cfg,
+        )
+        .with_time_source(clock.clone().into());
+        let listener = b
+            .state
+            .sockets
+            .listen("0.0.0.0:5001".parse().unwrap(), 1, &iface(MAC_B, 2))
+            .expect("listen");
+        b.app.listener = Some(listener);
+        // Listening all along: every flood SYN finds the listener.
+        b.app.keep_listener = true;
+        know(&mut a, "192.0.2.2", MAC_B);
+        for i in 0..FLOOD_SOURCES {
+            know(&mut b, &format!("192.0.2.{}", 100 + i), MAC_A);
+        }
+        // A flood is in flight before the client's SYN, and keeps coming
+        // while it connects and sends.
+        let (burst, bursts) = (32, 40);
+        syn_flood(&mut a, 0, burst);
+        let mut sent = burst;
+        let mut iterations = 0u64;
+        loop {
+            let now = clock.now_ns();
+            a.run_once_at(now);
+            b.run_once_at(now);
+            if sent < burst * bursts {
+                syn_flood(&mut a, sent, burst);
+                sent += burst;
+            }
+            let idle = wire.stats(Direction::AToB).in_flight == 0;
+            if a.app.done() && b.app.done() && sent == burst * bursts && idle {
+                break;
+            }
+            iterations += 1;
+            assert!(
+                iterations < 200_000,
+                "seed {seed} {mode:?}: not finished: client sent {} received {} errors {:?}; \
+                 server sent {} received {} errors {:?}; server table {:?} {:?} {:?}",
+                a.app.sent,
+                a.app.received,
+                a.app.errors,
+                b.app.sent,
+                b.app.received,
+                b.app.errors,
+                b.state.sockets.counters(),
+                b.tcp4().stats,
+                wire.stats(Direction::AToB),
+            );
+            clock.advance(Duration::from_micros(100));
+        }
+        let c = *b.state.sockets.counters();
+        let stats = b.tcp4().stats.clone();
+        assert_eq!(stats.dropped_total(), 0, "seed {seed} {mode:?}: {stats:?}");
+        let client = std::mem::replace(&mut a.app, Bulk::new(0, 0, 0));
+        let server = std::mem::replace(&mut b.app, Bulk::new(0, 0, 0));
+        drop((a, b));
+        let o = Outcome {
+            client,
+            server,
+            virtual_ms: 0,
+        };
+        check(&o, seed, len);
+        // Every flood SYN but a stateful first (on_overflow) got a cookie,
+        // and so did the client's SYN; only the client answered one.
+        let stateful = u64::from(mode == SynCookieMode::OnOverflow);
+        assert_eq!(
+            c.syn_cookies_sent,
+            u64::from(sent) + 1 - stateful,
+            "seed {seed} {mode:?}: {c:?}"
+        );
+        assert_eq!(
+            (
+                c.syn_cookies_validated,
+                c.syn_cookies_failed,
+                c.backlog_drops
+            ),
+            (1, 0, 0),
+            "seed {seed} {mode:?}: {c:?}"
+        );
+        assert_eq!(c.passive_opens, 1 + stateful, "{c:?}");
+        drop(wire);
+        pool.assert_whole();
+    }
 }
 
 /// Teaches `h`'s egress that `ip` is at `mac`.
