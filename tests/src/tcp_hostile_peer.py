@@ -17,6 +17,11 @@ and its reader on the kernel's own sockets.
         `conn1 received N sha256 HEX`; then connects again (to PORT2 when
         given: a listener that no SYN flood filled), prints
         `conn2 LOCAL_PORT` and reads that one until it ends or is killed.
+    tcp_hostile_peer.py echo-client ADDR PORT SIZE SEED
+        Connects (during a SYN flood: through a SYN cookie), sends SIZE
+        seeded random bytes while reading the echo, shuts its side down,
+        reads to the end and prints
+        `conn3 LOCAL_PORT sent N sha256 HEX echoed M sha256 HEX`.
 """
 
 import hashlib
@@ -24,6 +29,7 @@ import os
 import random
 import socket
 import sys
+import threading
 import time
 
 CHUNK = 8192
@@ -85,12 +91,39 @@ def client(addr, port, port2):
         pass
 
 
+def echo_client(addr, port, size, seed):
+    s = socket.create_connection((addr, port), timeout=60)
+    data = random.Random(seed).randbytes(size)
+
+    def send_all():
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send_all)
+    sender.start()
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    sender.join()
+    local = s.getsockname()[1]
+    s.close()
+    sent = hashlib.sha256(data).hexdigest()
+    print(f"conn3 {local} sent {size} sha256 {sent} echoed {n} sha256 {h.hexdigest()}", flush=True)
+
+
 def main():
     a = sys.argv[1:]
     if a and a[0] == "server" and len(a) == 6:
         server(a[1], int(a[2]), int(a[3]), int(a[4]), a[5])
     elif a and a[0] == "client" and len(a) in (3, 4):
         client(a[1], int(a[2]), int(a[-1]))
+    elif a and a[0] == "echo-client" and len(a) == 5:
+        echo_client(a[1], int(a[2]), int(a[3]), int(a[4]))
     else:
         sys.exit(__doc__)
 

@@ -5,8 +5,11 @@
 //! the kernel client's from the namespace: RST/SYN/ACK/data in and around
 //! the window (RFC 5961), an old timestamp (PAWS), malformed and truncated
 //! options, a zero window, a RST burst, while the SYN flood generator
-//! (tests/src/bin/synflood.rs) floods the listener. Then a RST at exactly
-//! RCV.NXT resets a second connection.
+//! (tests/src/bin/synflood.rs) floods the listener and, once the flood
+//! has filled its backlog, a second kernel client connects to it through
+//! a SYN cookie (`syn_cookies = "on_overflow"`, the default) and has
+//! tpa echo its bytes. Then a RST at exactly RCV.NXT resets a second
+//! connection.
 //!
 //! Asserted: no panic; the stream's bytes intact (sha256 both ends); no
 //! forged byte delivered; the stream live through every injection; no
@@ -15,14 +18,17 @@
 //! data, ACK below SND.UNA - MAX.SND.WND, the burst's first), answers
 //! rate-limited (the burst's other nine), segments dropped, malformed
 //! options dropped by reason (`bad-options`), the flood's excess SYNs
-//! dropped by reason (`backlog-full`), the exact RST's ConnectionReset.
+//! answered with cookies (none dropped as `backlog-full`), the client
+//! connected during the flood by exactly one validated cookie with its
+//! bytes echoed intact (sha256 both ways), the exact RST's
+//! ConnectionReset.
 //! tpa sends a challenge ACK on a data segment when it has one, so the
 //! kit's view of pure ACKs is only printed.
 //!
 //! Run as root: the test creates a namespace, a TAP device, raw sockets.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -64,7 +70,9 @@ const PORT2: u16 = 5002;
 const FLOOD_NET: &str = "192.0.2.128/25";
 const CHUNK: usize = 8192;
 /// The names of TcpInput's own drop reasons.
-const REASONS: &[&str] = &["bad-options", "backlog-full", "table-full"];
+const REASONS: &[&str] = <TcpInput as tpa::stage::Stage<B, SenderState>>::CUSTOM_REASONS;
+/// Bytes the client connected during the flood has echoed.
+const ECHO_BYTES: usize = 128 * 1024;
 const PAUSE: Duration = Duration::from_millis(10);
 /// How long the test waits for a step before it gives up (a hang, not a
 /// speed check).
@@ -97,17 +105,90 @@ struct Side {
     info: Option<TcpInfo>,
 }
 
+/// The connection made during the flood: tpa echoes it.
+#[derive(Debug, Default)]
+struct Echo {
+    socket: Option<SocketId>,
+    /// Received, not yet taken by the send queue.
+    pending: Vec<u8>,
+    received: usize,
+    echoed: usize,
+    eof: bool,
+    closed: bool,
+    errors: Vec<SocketError>,
+}
+
 /// tpa's server: the first connection gets the paced stream until `stop`,
-/// then a FIN; the second a byte every 10 ms until it fails.
+/// then a FIN; the second a byte every 10 ms until it fails; one made on
+/// the flooded listener after the first is echoed.
 struct Sender {
     stop: Arc<AtomicBool>,
+    /// The flooded listener.
+    flooded: Option<SocketId>,
     conn1: Side,
     conn2: Side,
+    conn3: Echo,
 }
 
 impl Sender {
-    fn step(&mut self, cx: &mut Cx<'_, B, SenderState>) -> usize {
+    /// Echoes what conn3 received, as far as its send queue takes it;
+    /// closes once the peer's stream ended and all of it went back.
+    fn echo(&mut self, cx: &mut Cx<'_, B, SenderState>) -> usize {
+        let e = &mut self.conn3;
+        let Some(s) = e.socket else { return 0 };
+        if e.closed || !e.errors.is_empty() {
+            return 0;
+        }
         let mut work = 0;
+        loop {
+            while !e.pending.is_empty() {
+                match tcp::send(cx, s, &e.pending) {
+                    Ok(0) | Err(SocketError::WouldBlock) => break,
+                    Ok(k) => {
+                        e.pending.drain(..k);
+                        e.echoed += k;
+                        work += 1;
+                    }
+                    Err(err) => {
+                        e.errors.push(err);
+                        return work;
+                    }
+                }
+            }
+            if !e.pending.is_empty() {
+                break; // the send queue is full: read on a later turn
+            }
+            match tcp::recv(cx, s) {
+                Ok(Some(buf)) => {
+                    for segment in buf.segments() {
+                        e.pending.extend_from_slice(segment);
+                    }
+                    e.received += buf.total_len();
+                    work += 1;
+                }
+                Ok(None) => {
+                    e.eof = true;
+                    break;
+                }
+                Err(SocketError::WouldBlock) => break,
+                Err(err) => {
+                    e.errors.push(err);
+                    break;
+                }
+            }
+        }
+        if e.eof && e.pending.is_empty() {
+            if let Err(err) = tcp::close(cx, s) {
+                e.errors.push(err);
+            }
+            e.closed = true;
+            work += 1;
+        }
+        work
+    }
+
+    fn step(&mut self, cx: &mut Cx<'_, B, SenderState>) -> usize {
+        let mut work = self.echo(cx);
         let stop = self.stop.load(Ordering::Relaxed);
         for (n, side) in [&mut self.conn1, &mut self.conn2].into_iter().enumerate() {
             let Some(s) = side.socket else { continue };
@@ -164,7 +245,16 @@ impl Sender {
 }
 
 impl App<B, SenderState> for Sender {
-    fn accepted(&mut self, _listener: SocketId, socket: SocketId, cx: &mut Cx<'_, B, SenderState>) {
+    fn accepted(&mut self, listener: SocketId, socket: SocketId, cx: &mut Cx<'_, B, SenderState>) {
+        if Some(listener) == self.flooded && self.conn1.socket.is_some() {
+            assert!(
+                self.conn3.socket.is_none(),
+                "a second connection during the flood"
+            );
+            self.conn3.socket = Some(socket);
+            self.step(cx);
+            return;
+        }
         let side = if self.conn1.socket.is_none() {
             &mut self.conn1
         } else {
@@ -188,7 +278,9 @@ impl App<B, SenderState> for Sender {
     }
 
     fn error(&mut self, socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, SenderState>) {
-        if self.conn1.socket == Some(socket) {
+        if self.conn3.socket == Some(socket) {
+            self.conn3.errors.push(error);
+        } else if self.conn1.socket == Some(socket) {
             self.conn1.errors.push(error);
         } else if self.conn2.socket == Some(socket) {
             self.conn2.errors.push(error);
@@ -324,15 +416,22 @@ fn tpa_survives_the_hostile_kit_with_its_stream_intact() {
     let stop = Arc::new(AtomicBool::new(false));
     let app = Sender {
         stop: stop.clone(),
+        flooded: None,
         conn1: Side::default(),
         conn2: Side::default(),
+        conn3: Echo::default(),
     };
     let mut h = host(&ns, &pool, app, seed);
     let iface = h.state.egress.interface().clone();
     for port in [PORT, PORT2] {
         let any: SocketAddr = format!("0.0.0.0:{port}").parse().unwrap();
-        h.state.sockets.listen(any, 8, &iface).expect("listen");
+        let l = h.state.sockets.listen(any, 8, &iface).expect("listen");
+        if port == PORT {
+            h.app.flooded = Some(l);
+        }
     }
+    // SYN cookies sent so far, published by tpa's loop.
+    let cookies_sent = AtomicU64::new(0);
     let done = AtomicBool::new(false);
     let peer = hostile::script("tcp_hostile_peer.py");
     let kit = |port: u16, only: Option<&[&str]>| {
@@ -350,11 +449,13 @@ fn tpa_survives_the_hostile_kit_with_its_stream_intact() {
         )
     };
 
-    let (h, battery, burst, reset, flood, got) = thread::scope(|s| {
+    let (h, battery, burst, reset, flood, got, echo) = thread::scope(|s| {
         let tpa = s.spawn(|| {
             let start = Instant::now();
             while !done.load(Ordering::Relaxed) && start.elapsed() < 3 * PATIENCE {
                 h.run_once();
+                let sent = h.state.sockets.counters().syn_cookies_sent;
+                cookies_sent.store(sent, Ordering::Relaxed);
             }
             h
         });
@@ -383,7 +484,7 @@ fn tpa_survives_the_hostile_kit_with_its_stream_intact() {
         let mut out = BufReader::new(client.0.stdout.take().unwrap());
         let port1: u16 = line(&mut out, "conn1")[1].parse().unwrap();
         let macs = (ns.mac_of("tpa0"), TPA_MAC.to_string());
-        let (battery, flood) = thread::scope(|s2| {
+        let (battery, flood, echo) = thread::scope(|s2| {
             let flood = s2.spawn(|| {
                 hostile::syn_flood(
                     &ns,
@@ -397,7 +498,29 @@ fn tpa_survives_the_hostile_kit_with_its_stream_intact() {
                     seed,
                 )
             });
-            (kit(port1, None), flood.join().expect("flood thread"))
+            // A client connects once the flood filled the backlog (tpa
+            // answers with cookies): it must get through a cookie.
+            let echo = s2.spawn(|| {
+                let start = Instant::now();
+                while cookies_sent.load(Ordering::Relaxed) == 0 {
+                    assert!(start.elapsed() < PATIENCE, "no SYN cookie during the flood");
+                    thread::sleep(Duration::from_millis(1));
+                }
+                ns.exec(&[
+                    "python3",
+                    &peer,
+                    "echo-client",
+                    TPA,
+                    &PORT.to_string(),
+                    &ECHO_BYTES.to_string(),
+                    &seed.to_string(),
+                ])
+            });
+            (
+                kit(port1, None),
+                flood.join().expect("flood thread"),
+                echo.join().expect("echo client thread"),
+            )
         });
         let burst = kit(port1, Some(&["rst-burst"]));
         stop.store(true, Ordering::Relaxed);
@@ -418,14 +541,17 @@ fn tpa_survives_the_hostile_kit_with_its_stream_intact() {
         drop(guard);
         drop(client);
         let h = tpa.join().expect("tpa thread");
-        (h, battery, burst, reset, flood, got)
+        (h, battery, burst, reset, flood, got, echo)
     });
 
     let c1 = &h.app.conn1;
     let c2 = &h.app.conn2;
+    let c3 = &h.app.conn3;
     let ctx = format!(
-        "seed {seed}; {flood}\nkernel client: {}\nbattery:\n{}\nburst: {}\nsecond connection:\n{}\nconn1 {:?}\nconn2 {:?}\n\
+        "seed {seed}; {flood}\nduring the flood: {}\nconn3 {:?}\nkernel client: {}\nbattery:\n{}\nburst: {}\nsecond connection:\n{}\nconn1 {:?}\nconn2 {:?}\n\
          sockets {:?}\ntcp4 {:?} drops {:?}",
+        echo.trim(),
+        (c3.received, c3.echoed, c3.eof, c3.closed, &c3.errors),
         got.join(" "),
         battery.iter().map(|l| l.0.to_string()).collect::<Vec<_>>().join("\n"),
         burst[0].0,
@@ -489,14 +615,27 @@ fn tpa_survives_the_hostile_kit_with_its_stream_intact() {
         assert!(find(&battery, name).answers().is_empty(), "{name}: {ctx}");
     }
     assert_eq!(h.tcp4().stats.dropped(tcp::wire::BAD_OPTIONS), 5, "{ctx}");
-    // The flood: the listener's bounded backlog dropped the excess SYNs.
-    let backlog_drops = h.tcp4().stats.dropped(tcp::BACKLOG_FULL);
-    assert!(backlog_drops > 0, "{ctx}");
+    // The flood: its half-open connections filled the backlog, and SYN
+    // cookies answered every SYN over it (none dropped as backlog-full).
+    let counters = h.state.sockets.counters();
+    assert!(counters.syn_cookies_sent > 0, "{ctx}");
+    assert_eq!(h.tcp4().stats.dropped(tcp::BACKLOG_FULL), 0, "{ctx}");
+    assert_eq!(counters.backlog_drops, 0, "{ctx}");
+    // The client connected during the flood: through the one cookie that
+    // was answered (the flood's sources never answer), its bytes echoed
+    // intact. `conn3 PORT sent N sha256 A echoed M sha256 B`.
+    assert_eq!(counters.syn_cookies_validated, 1, "{ctx}");
+    assert_eq!(h.tcp4().stage.counters().cookies_accepted, 1, "{ctx}");
+    let words: Vec<&str> = echo.split_whitespace().collect();
+    assert_eq!(words.len(), 10, "{ctx}");
+    assert_eq!(words[3], ECHO_BYTES.to_string(), "{ctx}");
     assert_eq!(
-        h.state.sockets.counters().backlog_drops,
-        backlog_drops,
-        "{ctx}"
+        (words[7], words[9]),
+        (words[3], words[5]),
+        "the echo: {ctx}"
     );
+    assert_eq!((c3.received, c3.echoed), (ECHO_BYTES, ECHO_BYTES), "{ctx}");
+    assert!(c3.closed && c3.errors.is_empty(), "{ctx}");
     drop(h);
     pool.assert_whole();
 }
