@@ -828,7 +828,19 @@ fn a_client_connects_and_moves_data_through_a_syn_flood_with_cookies() {
         }
         let c = *b.state.sockets.counters();
         let stats = b.tcp4().stats.clone();
-        assert_eq!(stats.dropped_total(), 0, "seed {seed} {mode:?}: {stats:?}");
+        // The only drops: SYNs in the receive burst behind the client's
+        // ACK, which found its connection filling the accept queue
+        // (backlog 1) before the application took it.
+        let backlog_full = stats.dropped(tcp::BACKLOG_FULL);
+        assert_eq!(
+            stats.dropped_total(),
+            backlog_full,
+            "seed {seed} {mode:?}: {stats:?}"
+        );
+        assert!(
+            backlog_full < u64::from(burst),
+            "seed {seed} {mode:?}: {stats:?}"
+        );
         let client = std::mem::replace(&mut a.app, Bulk::new(0, 0, 0));
         let server = std::mem::replace(&mut b.app, Bulk::new(0, 0, 0));
         drop((a, b));
@@ -838,21 +850,20 @@ fn a_client_connects_and_moves_data_through_a_syn_flood_with_cookies() {
             virtual_ms: 0,
         };
         check(&o, seed, len);
-        // Every flood SYN but a stateful first (on_overflow) got a cookie,
-        // and so did the client's SYN; only the client answered one.
+        // Every flood SYN but a stateful first (on_overflow) and those
+        // dropped above got a cookie, and so did the client's SYN; only
+        // the client answered one.
         let stateful = u64::from(mode == SynCookieMode::OnOverflow);
+        assert_eq!(c.backlog_drops, backlog_full, "{c:?}");
         assert_eq!(
-            c.syn_cookies_sent,
+            c.syn_cookies_sent + c.backlog_drops,
             u64::from(sent) + 1 - stateful,
             "seed {seed} {mode:?}: {c:?}"
         );
+        assert!(c.syn_cookies_sent > u64::from(sent) / 2, "{c:?}");
         assert_eq!(
-            (
-                c.syn_cookies_validated,
-                c.syn_cookies_failed,
-                c.backlog_drops
-            ),
-            (1, 0, 0),
+            (c.syn_cookies_validated, c.syn_cookies_failed),
+            (1, 0),
             "seed {seed} {mode:?}: {c:?}"
         );
         assert_eq!(c.passive_opens, 1 + stateful, "{c:?}");

@@ -169,7 +169,7 @@ impl TcpInput {
                 self.counters.syns_accepted += 1;
                 Ok(())
             }
-            Err(Spawn::BacklogFull | Spawn::AcceptQueueFull) => Err(BACKLOG_FULL),
+            Err(Spawn::BacklogFull | Spawn::AcceptQueueOverflow) => Err(BACKLOG_FULL),
             Err(Spawn::TableFull) => Err(TABLE_FULL),
         }
     }
@@ -212,7 +212,7 @@ impl TcpInput {
                 Ok(())
             }
             Err(Spawn::TableFull) => Err(TABLE_FULL),
-            Err(Spawn::BacklogFull | Spawn::AcceptQueueFull) => Err(ACCEPT_QUEUE_FULL),
+            Err(Spawn::BacklogFull | Spawn::AcceptQueueOverflow) => Err(ACCEPT_QUEUE_FULL),
         }
     }
 

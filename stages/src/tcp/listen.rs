@@ -85,6 +85,12 @@ impl Listener {
         self.held >= self.backlog
     }
 
+    /// Whether the accept queue alone fills the backlog: a connection
+    /// made from a cookie now would have no room either.
+    pub fn accept_queue_full(&self) -> bool {
+        self.queue.len() >= self.backlog
+    }
+
     /// Takes a place for a connection made from a SYN cookie, which
     /// completed its handshake without holding one: there must be room
     /// in the accept queue (established connections waiting, at most the

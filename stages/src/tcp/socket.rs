@@ -796,20 +796,21 @@ mod tests {
 
     #[test]
     fn a_full_backlog_answers_with_cookies_and_the_ack_makes_the_connection() {
-        for ts in [true, false] {
+        for (ts, v6) in [(true, false), (false, false), (true, true)] {
             let mut b = Bench::new(TcpConfig::default());
-            let (l, _) = b.call(|cx| listen(cx, "192.0.2.1:80".parse().unwrap(), 1));
+            let any: SocketAddr = if v6 { "[::]:80" } else { "0.0.0.0:80" }.parse().unwrap();
+            let (l, _) = b.call(|cx| listen(cx, any, 1));
             let l = l.unwrap();
             // The first SYN takes the one place and is never answered.
-            let (v, out) = b.input(false, &syn_from(4000, 1460, ts));
+            let (v, out) = b.input(v6, &syn_from(4000, 1460, ts));
             assert_eq!((v, out.len(), b.state.sockets.len()), ("consumed", 1, 2));
             // The next gets a cookie: a SYN-ACK and no state.
-            let (v, out) = b.input(false, &syn_from(5000, 1400, ts));
+            let (v, out) = b.input(v6, &syn_from(5000, 1400, ts));
             assert_eq!((v, out.len(), b.state.sockets.len()), ("consumed", 1, 2));
             let synack = &out[0];
             assert_eq!((synack.flags, synack.ack), (SYN | ACK, 1001));
             let (mss, wscale, sack, stamps) = options_of(&synack.options);
-            assert_eq!(mss, Some(1460), "our MSS");
+            assert_eq!(mss, Some(if v6 { 1440 } else { 1460 }), "our MSS");
             // Window scale and SACK only where TSval can carry them.
             assert_eq!((wscale.is_some(), sack, stamps.is_some()), (ts, ts, ts));
             if let Some((tsval, tsecr)) = stamps {
@@ -819,14 +820,14 @@ mod tests {
             assert_eq!(b.state.sockets.counters().syn_cookies_sent, 1);
             assert_eq!(b.state.sockets.counters().backlog_drops, 0);
             // The ACK (with data) makes the connection, accepted at once.
-            let (v, _) = b.input(false, &cookie_ack(5000, synack, b"hi"));
+            let (v, _) = b.input(v6, &cookie_ack(5000, synack, b"hi"));
             assert_eq!(v, "consumed");
             let events = b.events();
             let c = events[0].socket;
             assert_eq!(events[0].kind, EventKind::Accepted { listener: l });
             assert!(events.iter().any(|e| e.kind == EventKind::Readable));
             let (got, _) = b.call(|cx| accept(cx, l));
-            assert_eq!(got, Ok((c, SocketAddr::new(them(false), 5000))));
+            assert_eq!(got, Ok((c, SocketAddr::new(them(v6), 5000))));
             let (got, _) = b.call(|cx| recv(cx, c).map(|o| o.map(|buf| buf.data().to_vec())));
             assert_eq!(got, Ok(Some(b"hi".to_vec())));
             let info = b.state.sockets.info(c).unwrap();
@@ -846,7 +847,7 @@ mod tests {
                 );
             }
             // The same ACK again belongs to the connection now.
-            let (v, _) = b.input(false, &cookie_ack(5000, synack, b""));
+            let (v, _) = b.input(v6, &cookie_ack(5000, synack, b""));
             assert_eq!(v, "consumed");
             assert_eq!(b.state.sockets.counters().syn_cookies_validated, 1);
             b.events();
@@ -880,16 +881,21 @@ mod tests {
         assert_eq!(v, "cookie-invalid");
         // A second cookie connection while the first waits in the accept
         // queue (backlog 1): dropped, then made once it is accepted.
-        let (v, _) = b.input(false, &cookie_ack(5000, &synack, b""));
-        assert_eq!(v, "consumed");
         let (v, out) = b.input(false, &syn_from(5002, 1460, false));
         assert_eq!((v, out.len()), ("consumed", 1));
         let second = out[0].clone();
+        let (v, _) = b.input(false, &cookie_ack(5000, &synack, b""));
+        assert_eq!(v, "consumed");
+        // With the accept queue full a SYN gets no cookie: its ACK would
+        // find no room (Linux drops it too).
+        let (v, out) = b.input(false, &syn_from(5005, 1460, false));
+        assert_eq!((v, out.len()), ("backlog-full", 0));
         let (v, out) = b.input(false, &cookie_ack(5002, &second, b""));
         assert_eq!((v, out.len()), ("accept-queue-full", 0));
         assert!(b.call(|cx| accept(cx, l)).0.is_ok());
         let (v, _) = b.input(false, &cookie_ack(5002, &second, b""));
         assert_eq!(v, "consumed");
+        assert!(b.call(|cx| accept(cx, l)).0.is_ok());
         // A cookie two ticks old has expired.
         let (_, out) = b.input(false, &syn_from(5003, 1460, true));
         let old = out[0].clone();
@@ -910,9 +916,10 @@ mod tests {
                 c.syn_cookies_validated,
                 c.syn_cookies_failed,
                 c.syn_cookies_expired,
-                c.accept_queue_drops
+                c.accept_queue_drops,
+                c.backlog_drops
             ),
-            (4, 3, 3, 1, 1)
+            (4, 3, 3, 1, 1, 1)
         );
         b.events();
         pool().assert_whole();

@@ -595,12 +595,20 @@ impl<B: PacketBuf> TcpSockets<B> {
 
     /// Whether a SYN to the listener in slot `listener` is answered with
     /// a cookie: always, or when its backlog is full, as the
-    /// configuration says.
+    /// configuration says; never while connections waiting to be
+    /// accepted fill the backlog (the cookie's ACK would find no room:
+    /// the SYN is dropped as `backlog-full`, as Linux drops it on a full
+    /// accept queue).
     pub(crate) fn wants_cookie(&mut self, listener: u32) -> bool {
-        match self.cfg.syn_cookies {
+        let mode = self.cfg.syn_cookies;
+        let Some(l) = self.listener_entry(listener) else {
+            return false;
+        };
+        match mode {
+            _ if l.accept_queue_full() => false,
             SynCookieMode::Off => false,
             SynCookieMode::Always => true,
-            SynCookieMode::OnOverflow => self.listener_entry(listener).is_some_and(|l| l.is_full()),
+            SynCookieMode::OnOverflow => l.is_full(),
         }
     }
 
@@ -711,7 +719,7 @@ impl<B: PacketBuf> TcpSockets<B> {
     ///
     /// # Errors
     ///
-    /// [`Spawn::AcceptQueueFull`] or [`Spawn::TableFull`], counted.
+    /// [`Spawn::AcceptQueueOverflow`] or [`Spawn::TableFull`], counted.
     pub(crate) fn spawn_from_cookie(
         &mut self,
         listener: u32,
@@ -731,7 +739,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             .is_some_and(|l| l.admit_established());
         if !admitted {
             self.counters.accept_queue_drops += 1;
-            return Err(Spawn::AcceptQueueFull);
+            return Err(Spawn::AcceptQueueOverflow);
         }
         let params = ConnParams {
             mss,
@@ -1212,7 +1220,7 @@ pub(crate) enum Spawn {
     /// The table is at `max_sockets`.
     TableFull,
     /// A valid cookie's ACK found the listener's accept queue full.
-    AcceptQueueFull,
+    AcceptQueueOverflow,
 }
 
 impl<B: PacketBuf> Conn<B> {
