@@ -185,6 +185,23 @@ pub struct TcpConfig {
     /// acknowledged) for the socket info and the trace (libtpa's
     /// `measure_latency`); costs a clock read per operation.
     pub measure_latency: bool,
+    /// Detect timeouts whose retransmission was needless and undo them:
+    /// F-RTO (RFC 5682 §3, SACK-enhanced, as Linux's `tcp_frto = 2`) and,
+    /// with timestamps, Eifel detection (RFC 3522).
+    pub frto: bool,
+    /// Congestion window validation (RFC 7661): cwnd grows only while the
+    /// sender uses at least half of it, and a window left unused for a
+    /// retransmission timeout decays (Linux `tcp_cwnd_validate`).
+    pub cwnd_validation: bool,
+    /// After an idle period longer than the retransmission timeout, cwnd
+    /// restarts from at most the initial window (RFC 5681 §4.1, RFC 7661
+    /// §4.4; Linux `tcp_slow_start_after_idle`).
+    pub slow_start_after_idle: bool,
+    /// Challenge ACKs (RFC 5961 §7) all connections of a worker's socket
+    /// table send per second, at most, randomized each second to hide
+    /// the count (Linux `tcp_challenge_ack_limit`); 0: no table-wide
+    /// limit (each connection's own limit still holds).
+    pub challenge_ack_limit: u32,
 }
 
 impl Default for TcpConfig {
@@ -226,6 +243,10 @@ impl Default for TcpConfig {
             rx_merge: true,
             measure_latency: false,
             syn_cookies: SynCookieMode::OnOverflow,
+            frto: true,
+            cwnd_validation: true,
+            slow_start_after_idle: true,
+            challenge_ack_limit: 1000,
         }
     }
 }

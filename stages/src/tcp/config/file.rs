@@ -29,6 +29,8 @@ pub(super) struct TcpSection {
     pub rx_merge: bool,
     pub measure_latency: bool,
     pub syn_cookies: SynCookieMode,
+    pub frto: bool,
+    pub challenge_ack_limit: Count,
     pub options: OptionsSection,
     pub cwnd: CwndSection,
     pub rto: RtoSection,
@@ -55,6 +57,8 @@ pub(super) struct OptionsSection {
 pub(super) struct CwndSection {
     pub initial_segments: Count,
     pub max: Size,
+    pub validation: bool,
+    pub restart_after_idle: bool,
 }
 
 /// `[tcp.rto]`.
@@ -125,6 +129,8 @@ impl From<&TcpConfig> for TcpSection {
             rx_merge: c.rx_merge,
             measure_latency: c.measure_latency,
             syn_cookies: c.syn_cookies,
+            frto: c.frto,
+            challenge_ack_limit: Count(u64::from(c.challenge_ack_limit)),
             options: OptionsSection {
                 window_scale: c.window_scale,
                 timestamps: c.timestamps,
@@ -134,6 +140,8 @@ impl From<&TcpConfig> for TcpSection {
             cwnd: CwndSection {
                 initial_segments: Count(u64::from(c.initial_cwnd_segments)),
                 max: Size(u64::from(c.max_cwnd_bytes)),
+                validation: c.cwnd_validation,
+                restart_after_idle: c.slow_start_after_idle,
             },
             rto: RtoSection {
                 min: Duration(c.rto_min_ns),
@@ -215,6 +223,10 @@ impl TcpSection {
             rx_merge: self.rx_merge,
             measure_latency: self.measure_latency,
             syn_cookies: self.syn_cookies,
+            frto: self.frto,
+            cwnd_validation: self.cwnd.validation,
+            slow_start_after_idle: self.cwnd.restart_after_idle,
+            challenge_ack_limit: fit(self.challenge_ack_limit.0),
         }
     }
 }

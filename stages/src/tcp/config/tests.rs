@@ -42,6 +42,8 @@ tso = false
 rx_merge = false
 measure_latency = true
 syn_cookies = "always"
+frto = false
+challenge_ack_limit = 50
 
 [tcp.options]
 window_scale = false
@@ -52,6 +54,8 @@ paws = false
 [tcp.cwnd]
 initial_segments = 4
 max = "1MiB"
+validation = false
+restart_after_idle = false
 
 [tcp.rto]
 min = "10ms"
@@ -119,6 +123,10 @@ fn every_key_config() -> TcpConfig {
         rx_merge: false,
         measure_latency: true,
         syn_cookies: SynCookieMode::Always,
+        frto: false,
+        cwnd_validation: false,
+        slow_start_after_idle: false,
+        challenge_ack_limit: 50,
     }
 }
 
@@ -679,7 +687,7 @@ fn any_valid_config() -> impl Strategy<Value = TcpConfig> {
         0usize..=1 << 16,
         0usize..=u32::MAX as usize,
     );
-    let switches = proptest::collection::vec(any::<bool>(), 11);
+    let switches = proptest::collection::vec(any::<bool>(), 14);
     let cookies = prop_oneof![
         Just(SynCookieMode::Off),
         Just(SynCookieMode::OnOverflow),
@@ -724,6 +732,10 @@ fn any_valid_config() -> impl Strategy<Value = TcpConfig> {
             measure_latency: b[7],
             delayed_ack: b[8],
             keepalive: b[9],
+            frto: b[11],
+            cwnd_validation: b[12],
+            slow_start_after_idle: b[13],
+            challenge_ack_limit: (c.1 % 1_000_001),
             congestion: if b[10] {
                 CongestionAlgorithm::Cubic
             } else {

@@ -117,6 +117,13 @@ impl TcpSection {
         }
         within("write_chunk", self.write_chunk.0, 1, 1 << 30, Bytes)?;
         within("max_chain", self.max_chain.0, 2, 255, Count)?;
+        within(
+            "challenge_ack_limit",
+            self.challenge_ack_limit.0,
+            0,
+            1_000_000,
+            Count,
+        )?;
 
         within(
             "cwnd.initial_segments",

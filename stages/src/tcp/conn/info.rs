@@ -56,6 +56,10 @@ pub struct TcpInfo {
     /// Fast recoveries undone because every retransmission came back
     /// D-SACKed (RFC 3708; Linux's `TCPDSACKUndo`).
     pub spurious_recoveries: u64,
+    /// Retransmission timeouts undone because the retransmission proved
+    /// needless (F-RTO, RFC 5682, or Eifel, RFC 3522; Linux's
+    /// `TCPSpuriousRTOs`).
+    pub spurious_rtos: u64,
     /// Segments presumed lost (retransmitted by timeout or fast retransmit).
     pub lost: u64,
     /// Bytes of ours the peer acknowledged.
@@ -125,6 +129,7 @@ impl Default for TcpInfo {
             fast_retransmits: 0,
             sack_retransmits: 0,
             spurious_recoveries: 0,
+            spurious_rtos: 0,
             lost: 0,
             bytes_acked: 0,
             bytes_received: 0,
@@ -160,6 +165,7 @@ pub(super) struct Counters {
     pub fast_retransmits: u64,
     pub sack_retransmits: u64,
     pub spurious_recoveries: u64,
+    pub spurious_rtos: u64,
     pub lost: u64,
     pub bytes_acked: u64,
     pub bytes_received: u64,
@@ -183,6 +189,7 @@ impl Counters {
         info.fast_retransmits = self.fast_retransmits;
         info.sack_retransmits = self.sack_retransmits;
         info.spurious_recoveries = self.spurious_recoveries;
+        info.spurious_rtos = self.spurious_rtos;
         info.lost = self.lost;
         info.bytes_acked = self.bytes_acked;
         info.bytes_received = self.bytes_received;

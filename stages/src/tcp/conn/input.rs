@@ -11,6 +11,7 @@ use super::super::reassembly::Insert;
 use super::super::rto::RttSample;
 use super::super::segment::SegmentIn;
 use super::super::seq::{SeqNumber, SeqRange};
+use super::frto::AckSeen;
 use super::receive_queue::trim_front_chained;
 use super::{Connection, State};
 
@@ -298,6 +299,7 @@ impl<B: PacketBuf> Connection<B> {
         let (una_before, sacked_before) = (self.snd_una, self.sacked_bytes());
         let newly_sacked = self.sack_on_ack(seg);
         let was_recovering = self.in_sack_recovery();
+        let mut duplicate = false;
         if ack.gt(self.snd_una) {
             self.on_new_ack(seg, window, now_ns);
         } else if ack == self.snd_una {
@@ -306,10 +308,16 @@ impl<B: PacketBuf> Connection<B> {
             // with SACK, one that SACKs new data.
             let outstanding = self.snd_max.gt(self.snd_una) && self.state.is_synchronized();
             let classic = seg.seq_len() == 0 && window == self.snd_wnd;
-            if outstanding && (classic || newly_sacked > 0) {
+            duplicate = outstanding && (classic || newly_sacked > 0);
+            if duplicate {
                 self.on_dup_ack(now_ns);
             }
         }
+        self.frto_on_ack(AckSeen {
+            advanced,
+            duplicate,
+            tsecr: seg.options.timestamps.filter(|_| self.neg.ts).map(|t| t.1),
+        });
         // RFC 6937 §3: DeliveredData = change in SND.UNA + change in SACKed.
         let delivered = (self.snd_una.wrapping_sub(una_before) as i64
             + i64::from(self.sacked_bytes())

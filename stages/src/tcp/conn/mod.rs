@@ -8,6 +8,7 @@
 //!   checks, with RFC 5961's and RFC 7323's additions.
 //! - `output`: what `poll_transmit` sends next.
 //! - `recovery`: SACK-based loss recovery (RFC 6675) through `tcp::sack`.
+//! - `frto`: spurious timeouts detected (F-RTO, Eifel) and undone.
 //! - `timers`: retransmission, delayed ACK, persist, keepalive, TIME_WAIT.
 //! - `app`: the application's calls (send, recv, close...).
 //! - `send_queue`, `receive_queue`: the data held each way.
@@ -20,6 +21,7 @@
 
 mod app;
 mod events;
+mod frto;
 mod info;
 mod input;
 mod open;
@@ -87,6 +89,8 @@ struct Knobs {
     max_cwnd: u32,
     /// The initial window in segments (RFC 6928: 10).
     initial_cwnd_segments: u32,
+    /// Spurious timeouts detected and undone (`TcpConfig::frto`).
+    frto: bool,
 }
 
 /// What was agreed in the handshake (RFC 9293 §3.7.1, RFC 7323, RFC 2018).
@@ -213,6 +217,9 @@ pub struct Connection<B: PacketBuf> {
     /// PRR and undo state, made at the first recovery (boxed: an idle
     /// connection pays a pointer).
     recovery: Option<Box<recovery::RecoveryState>>,
+    /// Spurious-timeout detection, from a timeout until SND.UNA passes
+    /// the flight it covered (boxed, as `recovery`).
+    frto: Option<Box<frto::Frto>>,
     rto: RtoEstimator,
     cc: Cc,
     dup_acks: u32,
@@ -415,6 +422,7 @@ impl<B: PacketBuf> Connection<B> {
         self.reassembly.clear();
         self.sack = None;
         self.recovery = None;
+        self.frto = None;
         if error.is_some() {
             self.receive_queue.clear();
             self.error = error;

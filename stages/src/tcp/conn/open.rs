@@ -69,6 +69,7 @@ impl<B: PacketBuf> Connection<B> {
             rto_max_ns: cfg.rto_max_ns,
             max_cwnd: cfg.max_cwnd_bytes.max(u32::from(our_mss)),
             initial_cwnd_segments: cfg.initial_cwnd_segments,
+            frto: cfg.frto,
         };
         let iss = params.iss;
         Connection {
@@ -101,6 +102,7 @@ impl<B: PacketBuf> Connection<B> {
             unacked_bytes: 0,
             sack: None,
             recovery: None,
+            frto: None,
             rto: RtoEstimator::new(cfg.rto()),
             cc: cfg
                 .congestion

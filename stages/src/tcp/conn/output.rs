@@ -194,7 +194,7 @@ impl<B: PacketBuf> Connection<B> {
         let in_cwnd = match self.sack_pipe() {
             Some(pipe) => pipe.saturating_add(chunk.len) <= self.cwnd(),
             None => reach <= self.cwnd(),
-        };
+        } || self.frto_allows_new(chunk.seq);
         // Data sent before (a go-back-N resend after a timeout) lay within
         // the window the peer announced then, and that edge never moves
         // left (RFC 9293 §3.8.6): only new data is held to SND.WND, so a
@@ -383,6 +383,7 @@ impl<B: PacketBuf> Connection<B> {
             return self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
         };
         self.send_queue.advance();
+        self.frto_sent_new(seq);
         let mut flags = TcpFlags(0);
         let mut seq_len = len;
         if last {

@@ -197,6 +197,25 @@ impl<B: PacketBuf> SendQueue<B> {
         self.next = 0;
     }
 
+    /// Marks every chunk that ends at or before `seq` transmitted: a
+    /// rewind undone (a spurious timeout; F-RTO's new data). Never moves
+    /// back.
+    pub fn skip_to(&mut self, seq: SeqNumber) {
+        while self.chunks.get(self.next).is_some_and(|c| c.end().le(seq)) {
+            self.next += 1;
+        }
+    }
+
+    /// The chunk whose first byte is `seq`, if one is.
+    pub fn chunk_starting_at(&self, seq: SeqNumber) -> Option<&Chunk<B>> {
+        let front = self.chunks.front()?.seq;
+        let offset = seq.wrapping_sub(front);
+        let i = self
+            .chunks
+            .partition_point(|c| c.seq.wrapping_sub(front) < offset);
+        self.chunks.get(i).filter(|c| c.seq == seq)
+    }
+
     /// The sequence number the next transmission starts at (the queue's
     /// end once everything was sent).
     pub fn next_seq(&self) -> SeqNumber {
@@ -275,6 +294,31 @@ mod tests {
         assert_eq!(q.next_seq(), SeqNumber::new(u32::MAX - 2) + 4);
         assert_eq!(q.ack(SeqNumber::new(u32::MAX - 2) + 12), 2);
         assert!(q.chunks.is_empty());
+        pool.assert_whole();
+    }
+
+    #[test]
+    fn skip_to_undoes_a_rewind_up_to_a_sequence_number() {
+        let pool = Pool::with_capacity(16).unwrap();
+        let start = SeqNumber::new(u32::MAX - 5);
+        let mut q = SendQueue::<PoolBuf>::new(start, 10_000);
+        let mut alloc = || pool.alloc();
+        q.push_copy(&[1; 16], 4, &mut alloc);
+        for _ in 0..3 {
+            q.advance();
+        }
+        q.rewind();
+        q.skip_to(start + 9); // inside the third chunk: it stays unsent
+        assert_eq!(q.next_seq(), start + 8);
+        q.skip_to(start + 4); // never back
+        assert_eq!(q.next_seq(), start + 8);
+        q.skip_to(start + 100);
+        assert!(q.all_sent());
+        assert_eq!(q.chunk_starting_at(start + 12).map(|c| c.len), Some(4));
+        assert!(q.chunk_starting_at(start + 13).is_none());
+        assert!(q.chunk_starting_at(start + 16).is_none());
+        assert!(q.chunk_starting_at(start - 4).is_none());
+        drop(q);
         pool.assert_whole();
     }
 

@@ -1992,3 +1992,180 @@ fn a_forged_segment_with_a_bad_ack_does_not_move_ts_recent() {
     assert_eq!(net.b.info().bytes_received, 4, "the real peer's data");
     assert_eq!(net.b.ts_recent, recent.wrapping_add(1));
 }
+
+/// A flight of `segments` out (more data queued behind it), held; `a`'s
+/// retransmission timer fires. Returns the pair, the held flight, the
+/// retransmission, and cwnd/ssthresh before the timeout.
+fn timed_out_flight(
+    cfg: &TcpConfig,
+    segments: u32,
+) -> (
+    Net,
+    Vec<SegmentOut<PoolBuf>>,
+    SegmentOut<PoolBuf>,
+    (u32, u32),
+) {
+    let (mut net, flight) = one_flight(cfg, segments, &[]);
+    let before = (net.a.cc.cwnd(), net.a.cc.ssthresh());
+    let deadline = net.a.next_deadline().expect("the retransmission timer");
+    net.now = deadline;
+    net.a.on_timer(net.now);
+    let mut resent = drain(&mut net.a, net.now);
+    assert_eq!(resent.len(), 1, "one segment in the loss window");
+    let resent = resent.remove(0);
+    assert_eq!(resent.seq, flight[0].seq, "the oldest chunk again");
+    assert_eq!(
+        net.a.cc.cwnd(),
+        net.a.neg.snd_mss as u32,
+        "RFC 5681 §3.1's loss window"
+    );
+    (net, flight, resent, before)
+}
+
+#[test]
+fn eifel_undoes_a_timeout_whose_flight_was_only_late() {
+    // RFC 3522: with timestamps, the first ACK after the timeout echoes
+    // the original transmission's TSval, older than the retransmission's.
+    for algo in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+        let cfg = TcpConfig {
+            congestion: algo,
+            ..small_cfg()
+        };
+        let (mut net, flight, resent, before) = timed_out_flight(&cfg, 10);
+        let recovery_point = net.a.snd_max;
+        let mut sent = Vec::new();
+        for seg in flight {
+            sent.extend(exchange(&mut net, seg));
+        }
+        let info = net.a.info();
+        assert_eq!(info.spurious_rtos, 1, "{algo:?}: {info:?}");
+        assert_eq!(
+            (net.a.cc.cwnd() >= before.0, net.a.cc.ssthresh()),
+            (true, before.1),
+            "{algo:?}: the window before the timeout"
+        );
+        // RFC 4015 §3: no go-back-N: only new data followed.
+        assert!(!sent.is_empty(), "{algo:?}");
+        assert!(
+            sent.iter().all(|s| s.seq.ge(recovery_point)),
+            "{algo:?}: {:?}",
+            sent.iter().map(|s| s.seq).collect::<Vec<_>>()
+        );
+        // The late retransmission arrives: D-SACKed, nothing undone twice.
+        exchange(&mut net, resent);
+        assert_eq!(net.a.info().spurious_rtos, 1, "{algo:?}");
+        assert_eq!(net.a.info().total_retrans, 1, "{algo:?}");
+    }
+}
+
+#[test]
+fn frto_without_timestamps_undoes_a_late_flight_after_two_new_segments() {
+    // RFC 5682 §3.1: the ACK of the retransmission brings two new
+    // segments (step 2b); the next ACK covers data never resent (3b).
+    for sack in [true, false] {
+        let cfg = TcpConfig {
+            timestamps: false,
+            sack,
+            ..small_cfg()
+        };
+        let (mut net, mut flight, _resent, before) = timed_out_flight(&cfg, 10);
+        let recovery_point = net.a.snd_max;
+        let mut first = Vec::new();
+        // The receiver ACKs every second segment: two arrive.
+        for seg in flight.drain(..2) {
+            first.extend(exchange(&mut net, seg));
+        }
+        assert_eq!(first.len(), 2, "sack {sack}: step 2b's two new segments");
+        assert!(
+            first.iter().all(|s| s.seq.ge(recovery_point)),
+            "sack {sack}"
+        );
+        assert_eq!(net.a.info().spurious_rtos, 0, "sack {sack}");
+        let mut later = Vec::new();
+        for seg in flight.drain(..2) {
+            later.extend(exchange(&mut net, seg));
+        }
+        let info = net.a.info();
+        assert_eq!(info.spurious_rtos, 1, "sack {sack}: {info:?}");
+        assert_eq!(net.a.cc.ssthresh(), before.1, "sack {sack}");
+        assert!(net.a.cc.cwnd() >= before.0, "sack {sack}");
+        assert!(
+            later.iter().all(|s| s.seq.ge(recovery_point)),
+            "sack {sack}"
+        );
+        // The rest of the flight and of the data goes through.
+        for seg in flight.into_iter().chain(first).chain(later) {
+            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
+        }
+        net.run_until(100_000, |n| {
+            while let Ok(Some(_)) = n.b.recv() {}
+            n.b.info().bytes_received == 20 * 1448
+        });
+        assert_eq!(
+            net.a.info().total_retrans,
+            1,
+            "sack {sack}: only the timeout's"
+        );
+    }
+}
+
+#[test]
+fn frto_keeps_the_reduction_when_the_flight_was_lost() {
+    // The whole flight is lost: the retransmission's ACK brings two new
+    // segments, which arrive past a hole: duplicate ACKs (RFC 5682 §3.1
+    // step 3a), and go-back-N resumes from SND.UNA.
+    for ts in [true, false] {
+        let cfg = TcpConfig {
+            timestamps: ts,
+            delayed_ack: false,
+            ..small_cfg()
+        };
+        let (mut net, flight, resent, before) = timed_out_flight(&cfg, 10);
+        let recovery_point = net.a.snd_max;
+        let second = flight[1].seq;
+        drop(flight);
+        let new = exchange(&mut net, resent);
+        assert_eq!(new.len(), 2, "ts {ts}");
+        assert!(new.iter().all(|s| s.seq.ge(recovery_point)), "ts {ts}");
+        let mut after = Vec::new();
+        for seg in new {
+            after.extend(exchange(&mut net, seg));
+        }
+        let info = net.a.info();
+        assert_eq!(info.spurious_rtos, 0, "ts {ts}: {info:?}");
+        assert!(net.a.cc.ssthresh() < before.1, "ts {ts}");
+        assert_eq!(
+            after.first().map(|s| s.seq),
+            Some(second),
+            "ts {ts}: go-back-N from the hole"
+        );
+        for seg in after {
+            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
+        }
+        net.run_until(100_000, |n| {
+            while let Ok(Some(_)) = n.b.recv() {}
+            n.b.info().bytes_received == 20 * 1448
+        });
+        assert_eq!(net.a.info().spurious_rtos, 0, "ts {ts}");
+    }
+}
+
+#[test]
+fn without_frto_a_late_flight_is_sent_again() {
+    let cfg = TcpConfig {
+        frto: false,
+        ..small_cfg()
+    };
+    let (mut net, flight, _resent, before) = timed_out_flight(&cfg, 10);
+    let recovery_point = net.a.snd_max;
+    let mut sent = Vec::new();
+    for seg in flight {
+        sent.extend(exchange(&mut net, seg));
+    }
+    assert_eq!(net.a.info().spurious_rtos, 0);
+    assert!(net.a.cc.ssthresh() < before.1);
+    assert!(
+        sent.iter().any(|s| s.seq.lt(recovery_point)),
+        "go-back-N resends what the peer holds"
+    );
+}

@@ -117,6 +117,7 @@ impl<B: PacketBuf> Connection<B> {
         if in_handshake {
             self.pending.syn = true;
         } else {
+            self.frto_on_rto(now_ns);
             let flight = self.snd_max.wrapping_sub(self.snd_una);
             self.cc.on_rto(flight, now_ns);
             self.sack_on_rto();
