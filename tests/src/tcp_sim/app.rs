@@ -404,7 +404,7 @@ fn write_zero_copy(
     n: usize,
 ) -> Result<usize, SocketError> {
     let info = tcp::info(cx, s)?;
-    let max = usize::from(info.snd_mss) - if info.timestamps { 12 } else { 0 };
+    let max = usize::from(info.snd_mss);
     let n = n.min(max);
     let Some(mut buf) = cx.alloc() else {
         return Err(SocketError::NoBuffers);

@@ -349,7 +349,7 @@ fn send_filled<B: PacketBuf>(
     fill: impl FnOnce(&mut [u8]) -> usize,
 ) -> Result<Option<usize>, SocketError> {
     let info = tcp::info(cx, socket)?;
-    let segment = usize::from(info.snd_mss) - if info.timestamps { 12 } else { 0 };
+    let segment = usize::from(info.snd_mss);
     let mut buf = cx.alloc().ok_or(SocketError::NoBuffers)?;
     let n = limit.min(segment).min(buf.tailroom());
     let out = buf.append(n).map_err(|_| SocketError::NoBuffers)?;

@@ -226,6 +226,15 @@ impl CongestionControl for Cubic {
         self.epoch = None;
         self.w.undo(prior);
     }
+
+    fn reduce_unused(&mut self, cwnd: u32) {
+        // The curve restarts from the smaller window (Linux's cubic moves
+        // its epoch past an idle period rather than jumping along it).
+        if cwnd < self.w.cwnd {
+            self.epoch = None;
+        }
+        self.w.reduce_unused(cwnd);
+    }
 }
 
 #[cfg(test)]

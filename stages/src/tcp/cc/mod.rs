@@ -219,6 +219,21 @@ pub trait CongestionControl {
     /// assert_eq!((cc.cwnd(), cc.ssthresh()), (10_000, u32::MAX));
     /// ```
     fn undo(&mut self, prior: Prior);
+    /// The window went unused (an idle restart, an application-limited
+    /// period: RFC 7661 §4.4, RFC 5681 §4.1): cwnd falls to `cwnd` (never
+    /// raised, never below one MSS) and ssthresh keeps at least three
+    /// quarters of the old cwnd (Linux's `tcp_current_ssthresh`); a CUBIC
+    /// epoch starts over.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::cc::{Cc, CongestionControl};
+    /// let mut cc = Cc::newreno(1000);
+    /// cc.reduce_unused(4000);
+    /// assert_eq!((cc.cwnd(), cc.ssthresh()), (4000, u32::MAX));
+    /// cc.reduce_unused(9000);
+    /// assert_eq!(cc.cwnd(), 4000, "never raised");
+    /// ```
+    fn reduce_unused(&mut self, cwnd: u32);
 }
 
 /// A controller's window before a reduction, kept to undo it.
@@ -342,6 +357,9 @@ impl CongestionControl for Cc {
     fn undo(&mut self, prior: Prior) {
         each!(self, cc => cc.undo(prior))
     }
+    fn reduce_unused(&mut self, cwnd: u32) {
+        each!(self, cc => cc.reduce_unused(cwnd))
+    }
 }
 
 /// Window state both algorithms share: cwnd, ssthresh, slow start with
@@ -444,6 +462,16 @@ impl Window {
         self.ssthresh = self.ssthresh.max(prior.ssthresh);
     }
 
+    /// An unused window shrinks (RFC 7661 §4.4).
+    pub(crate) fn reduce_unused(&mut self, cwnd: u32) {
+        if cwnd >= self.cwnd {
+            return;
+        }
+        self.ssthresh = self.ssthresh.max(self.cwnd / 4 * 3);
+        self.cwnd = cwnd.max(self.mss);
+        self.bytes_acked = 0;
+    }
+
     /// RFC 5681 §3.1: after a timeout cwnd is the loss window, one SMSS;
     /// recovery is abandoned (RFC 6582 §3.2 step 2's note on timeouts).
     pub(crate) fn timeout(&mut self, ssthresh: u32) {
@@ -510,7 +538,7 @@ mod tests {
         fn any_event_sequence_keeps_cwnd_at_least_one_mss(
             cubic in any::<bool>(),
             mss in 1u32..65536,
-            events in proptest::collection::vec((0u8..5, any::<u32>(), any::<u32>(), 0u64..10_000_000_000, proptest::option::of(any::<u64>())), 0..200),
+            events in proptest::collection::vec((0u8..6, any::<u32>(), any::<u32>(), 0u64..10_000_000_000, proptest::option::of(any::<u64>())), 0..200),
         ) {
             let mut cc = if cubic { Cc::cubic(mss) } else { Cc::newreno(mss) };
             let mut now = 0u64;
@@ -521,6 +549,7 @@ mod tests {
                     1 => cc.on_dup_ack(),
                     2 => cc.enter_recovery(bytes, SeqNumber::new(seq), now),
                     3 => cc.on_rto(bytes, now),
+                    4 => cc.reduce_unused(bytes),
                     _ => cc.undo(Prior { cwnd: bytes, ssthresh: seq }),
                 }
                 prop_assert!(cc.cwnd() >= mss, "cwnd {} < mss {}", cc.cwnd(), mss);

@@ -101,6 +101,10 @@ impl CongestionControl for NewReno {
     fn undo(&mut self, prior: Prior) {
         self.w.undo(prior);
     }
+
+    fn reduce_unused(&mut self, cwnd: u32) {
+        self.w.reduce_unused(cwnd);
+    }
 }
 
 #[cfg(test)]

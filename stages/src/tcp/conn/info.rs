@@ -25,7 +25,9 @@ pub struct TcpInfo {
     pub cwnd: u32,
     /// Slow-start threshold.
     pub ssthresh: u32,
-    /// The MSS we send with (the peer's, capped by ours).
+    /// The effective MSS: the payload of a full segment we send (the
+    /// peer's MSS capped by ours, less the 12 bytes of timestamps when
+    /// they are on; 1448 on a 1500-byte MTU, as Linux's `tcpi_snd_mss`).
     pub snd_mss: u16,
     /// The MSS we announced.
     pub rcv_mss: u16,
@@ -60,6 +62,9 @@ pub struct TcpInfo {
     /// needless (F-RTO, RFC 5682, or Eifel, RFC 3522; Linux's
     /// `TCPSpuriousRTOs`).
     pub spurious_rtos: u64,
+    /// Times cwnd was cut for going unused: a restart after idle (RFC
+    /// 5681 §4.1) or an application-limited period (RFC 7661 §4.4).
+    pub cwnd_unused_reductions: u64,
     /// Segments presumed lost (retransmitted by timeout or fast retransmit).
     pub lost: u64,
     /// Bytes of ours the peer acknowledged.
@@ -130,6 +135,7 @@ impl Default for TcpInfo {
             sack_retransmits: 0,
             spurious_recoveries: 0,
             spurious_rtos: 0,
+            cwnd_unused_reductions: 0,
             lost: 0,
             bytes_acked: 0,
             bytes_received: 0,
@@ -166,6 +172,7 @@ pub(super) struct Counters {
     pub sack_retransmits: u64,
     pub spurious_recoveries: u64,
     pub spurious_rtos: u64,
+    pub cwnd_unused_reductions: u64,
     pub lost: u64,
     pub bytes_acked: u64,
     pub bytes_received: u64,
@@ -190,6 +197,7 @@ impl Counters {
         info.sack_retransmits = self.sack_retransmits;
         info.spurious_recoveries = self.spurious_recoveries;
         info.spurious_rtos = self.spurious_rtos;
+        info.cwnd_unused_reductions = self.cwnd_unused_reductions;
         info.lost = self.lost;
         info.bytes_acked = self.bytes_acked;
         info.bytes_received = self.bytes_received;

@@ -405,10 +405,15 @@ impl<B: PacketBuf> Connection<B> {
         };
         let _ = window;
         if acked_bytes > 0 {
-            match self
-                .cc
-                .on_ack(acked_bytes, ack, now_ns, rtt.or(self.rto.srtt_ns()))
-            {
+            // RFC 7661 §4.3: an unvalidated window does not grow (the
+            // controller sees the ACK only in recovery then).
+            let outcome = if self.cwnd_may_grow() {
+                self.cc
+                    .on_ack(acked_bytes, ack, now_ns, rtt.or(self.rto.srtt_ns()))
+            } else {
+                AckOutcome::Normal
+            };
+            match outcome {
                 // NewReno's partial ACK resends the oldest chunk; with
                 // SACK, NextSeg chooses instead.
                 AckOutcome::PartialAck => {
@@ -421,6 +426,7 @@ impl<B: PacketBuf> Connection<B> {
             self.dup_acks = 0;
         }
         self.retries = 0;
+        self.cwv_on_ack(now_ns);
         // RFC 6298 §5.2 / §5.3: stop the timer when all is acknowledged,
         // restart it otherwise.
         self.timers.rto = if self.snd_una == self.snd_max {

@@ -9,6 +9,7 @@
 //! - `output`: what `poll_transmit` sends next.
 //! - `recovery`: SACK-based loss recovery (RFC 6675) through `tcp::sack`.
 //! - `frto`: spurious timeouts detected (F-RTO, Eifel) and undone.
+//! - `cwv`: congestion window validation (RFC 7661), restart after idle.
 //! - `timers`: retransmission, delayed ACK, persist, keepalive, TIME_WAIT.
 //! - `app`: the application's calls (send, recv, close...).
 //! - `send_queue`, `receive_queue`: the data held each way.
@@ -20,6 +21,7 @@
 //! `!wants_transmit()` (a final RST may still be waiting).
 
 mod app;
+mod cwv;
 mod events;
 mod frto;
 mod info;
@@ -91,6 +93,10 @@ struct Knobs {
     initial_cwnd_segments: u32,
     /// Spurious timeouts detected and undone (`TcpConfig::frto`).
     frto: bool,
+    /// RFC 7661's growth rule and application-limited decay.
+    cwnd_validation: bool,
+    /// RFC 5681 §4.1's restart after idle.
+    slow_start_after_idle: bool,
 }
 
 /// What was agreed in the handshake (RFC 9293 §3.7.1, RFC 7323, RFC 2018).
@@ -220,6 +226,8 @@ pub struct Connection<B: PacketBuf> {
     /// Spurious-timeout detection, from a timeout until SND.UNA passes
     /// the flight it covered (boxed, as `recovery`).
     frto: Option<Box<frto::Frto>>,
+    /// How much of cwnd is used (RFC 7661).
+    cwv: cwv::Cwv,
     rto: RtoEstimator,
     cc: Cc,
     dup_acks: u32,
@@ -323,7 +331,7 @@ impl<B: PacketBuf> Connection<B> {
             rto_ns: self.rto.rto_ns(),
             cwnd: self.cwnd(),
             ssthresh: self.cc.ssthresh(),
-            snd_mss: self.neg.snd_mss,
+            snd_mss: self.neg.payload_max() as u16,
             rcv_mss: self.neg.our_mss,
             snd_wscale: self.neg.snd_wscale,
             rcv_wscale: self.neg.rcv_wscale,
@@ -365,6 +373,7 @@ impl<B: PacketBuf> Connection<B> {
             ("RTO estimator", size_of::<RtoEstimator>()),
             ("congestion control", size_of::<Cc>()),
             ("counters", size_of::<info::Counters>()),
+            ("window validation", size_of::<cwv::Cwv>()),
             ("timers", size_of::<Timers>()),
             ("pending", size_of::<Pending>()),
             ("knobs", size_of::<Knobs>()),

@@ -70,6 +70,8 @@ impl<B: PacketBuf> Connection<B> {
             max_cwnd: cfg.max_cwnd_bytes.max(u32::from(our_mss)),
             initial_cwnd_segments: cfg.initial_cwnd_segments,
             frto: cfg.frto,
+            cwnd_validation: cfg.cwnd_validation,
+            slow_start_after_idle: cfg.slow_start_after_idle,
         };
         let iss = params.iss;
         Connection {
@@ -103,6 +105,7 @@ impl<B: PacketBuf> Connection<B> {
             sack: None,
             recovery: None,
             frto: None,
+            cwv: super::cwv::Cwv::new(iss),
             rto: RtoEstimator::new(cfg.rto()),
             cc: cfg
                 .congestion
@@ -292,7 +295,10 @@ impl<B: PacketBuf> Connection<B> {
         // RFC 2018 §2: SACK only when both SYNs permit it.
         neg.sack = neg.offer_sack && peer.sack_permitted;
         neg.offer_sack = neg.sack;
-        self.cc = self.knobs_congestion(u32::from(self.neg.snd_mss));
+        // The controller counts in full segments' payload: the effective
+        // MSS (RFC 5681's SMSS excludes options; Linux's mss_cache, 1448
+        // with timestamps on a 1460 MSS), so 10 segments fill IW exactly.
+        self.cc = self.knobs_congestion(self.neg.payload_max() as u32);
     }
 
     /// A fresh controller for the agreed MSS, of the kind the current one

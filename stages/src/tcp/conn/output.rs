@@ -382,6 +382,7 @@ impl<B: PacketBuf> Connection<B> {
             // `can_send_data` found a chunk; an ACK is harmless otherwise.
             return self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
         };
+        self.cwv_before_send(now_ns);
         self.send_queue.advance();
         self.frto_sent_new(seq);
         let mut flags = TcpFlags(0);
@@ -395,6 +396,7 @@ impl<B: PacketBuf> Connection<B> {
             }
         }
         self.note_sent(seq, seq_len, now_ns);
+        self.cwv_after_send();
         self.with_ack(seq, flags, Some(buf), now_ns)
     }
 

@@ -644,7 +644,10 @@ fn options_are_on_only_when_both_sides_offer_them() {
         (a.snd_wscale, a.rcv_wscale, b.snd_wscale, b.rcv_wscale),
         (1, 1, 1, 1)
     );
-    assert_eq!((a.snd_mss, b.snd_mss), (1460, 1460));
+    // The effective MSS, as Linux's tcpi_snd_mss: 1460 less 12 bytes of
+    // timestamps.
+    assert_eq!((a.snd_mss, b.snd_mss), (1448, 1448));
+    assert_eq!((a.rcv_mss, b.rcv_mss), (1460, 1460), "the MSS announced");
     assert!(net.events_a.connected && net.events_a.writable && net.events_b.connected);
 
     for (off_a, off_b) in [(true, false), (false, true)] {
@@ -659,6 +662,7 @@ fn options_are_on_only_when_both_sides_offer_them() {
         let net = established(&ca, &cb);
         for i in [net.a.info(), net.b.info()] {
             assert!(!i.timestamps && !i.sack, "{i:?}");
+            assert_eq!(i.snd_mss, 1460, "no options to leave room for");
             assert_eq!((i.snd_wscale, i.rcv_wscale), (0, 0));
         }
         // Unscaled, the window is capped at 65535 (RFC 7323 §2.2).
@@ -1155,7 +1159,8 @@ fn sack_blocks_never_push_a_full_segment_past_the_mss() {
         now,
     );
     assert!(drain(&mut net.b, now)[0].options.sack.is_some());
-    let mss = usize::from(net.b.info().snd_mss);
+    // The MSS the peer announced: payload and options together.
+    let mss = usize::from(net.b.neg.snd_mss);
     // A full segment and a small one from b.
     let full = vec![7u8; net.b.send_mss()];
     let mut alloc = || pool.alloc();
@@ -2016,7 +2021,7 @@ fn timed_out_flight(
     assert_eq!(resent.seq, flight[0].seq, "the oldest chunk again");
     assert_eq!(
         net.a.cc.cwnd(),
-        net.a.neg.snd_mss as u32,
+        net.a.neg.payload_max() as u32,
         "RFC 5681 §3.1's loss window"
     );
     (net, flight, resent, before)
@@ -2168,4 +2173,125 @@ fn without_frto_a_late_flight_is_sent_again() {
         sent.iter().any(|s| s.seq.lt(recovery_point)),
         "go-back-N resends what the peer holds"
     );
+}
+
+/// `a` sends `bytes` to `b`, which reads them all; returns when every
+/// byte is acknowledged and the links are quiet.
+fn bulk(net: &mut Net, bytes: usize) {
+    let target = net.b.info().bytes_received + bytes as u64;
+    let data = vec![9u8; bytes];
+    let mut sent = 0;
+    net.run_until(100_000, |n| {
+        if sent < data.len() {
+            sent += n.a.send(&data[sent..], &mut || n.pool.alloc()).unwrap_or(0);
+        }
+        while let Ok(Some(_)) = n.b.recv() {}
+        n.b.info().bytes_received == target
+    });
+    settle(net);
+}
+
+/// `a` sends one small message per round trip, `rounds` times.
+fn trickle(net: &mut Net, rounds: usize) {
+    for _ in 0..rounds {
+        net.a.send(b"ping", &mut || net.pool.alloc()).unwrap();
+        settle(net);
+        while let Ok(Some(_)) = net.b.recv() {}
+    }
+}
+
+#[test]
+fn an_application_limited_sender_does_not_grow_cwnd() {
+    // RFC 7661 §4.3: one small segment per round trip never uses half of
+    // the initial window: its ACKs grow nothing.
+    for validation in [true, false] {
+        let cfg = TcpConfig {
+            cwnd_validation: validation,
+            ..small_cfg()
+        };
+        let mut net = established(&cfg, &cfg);
+        let initial = net.a.cc.cwnd();
+        trickle(&mut net, 20);
+        let cwnd = net.a.cc.cwnd();
+        if validation {
+            assert_eq!(cwnd, initial, "an unvalidated window stays");
+        } else {
+            assert!(
+                cwnd > initial,
+                "without validation every ACK grows it: {cwnd}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unused_window_decays_toward_what_was_used() {
+    // RFC 7661 §4.4 with Linux's period: a window grown by a bulk
+    // transfer, then left half unused for timeouts on end, falls halfway
+    // to the initial window per timeout; ssthresh keeps 3/4 of it.
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let initial = net.a.cc.cwnd();
+    for _ in 0..3 {
+        bulk(&mut net, 40_000);
+    }
+    let grown = net.a.cc.cwnd();
+    assert!(grown > 2 * initial, "slow start grew it: {grown}");
+    let start = net.now;
+    trickle(&mut net, 40);
+    let info = net.a.info();
+    assert!(net.now - start > 3 * info.rto_ns, "several timeouts long");
+    assert!(info.cwnd_unused_reductions >= 2, "{info:?}");
+    assert!(info.cwnd < grown && info.cwnd >= initial, "{info:?}");
+    assert!(info.ssthresh >= grown / 4 * 3, "{info:?}");
+    // With validation off the grown window stays.
+    let cfg = TcpConfig {
+        cwnd_validation: false,
+        slow_start_after_idle: false,
+        ..small_cfg()
+    };
+    let mut net = established(&cfg, &cfg);
+    bulk(&mut net, 40_000);
+    let grown = net.a.cc.cwnd();
+    trickle(&mut net, 40);
+    assert!(net.a.cc.cwnd() >= grown);
+    assert_eq!(net.a.info().cwnd_unused_reductions, 0);
+}
+
+#[test]
+fn cwnd_restarts_after_an_idle_period() {
+    // RFC 5681 §4.1, Linux's tcp_cwnd_restart: after more than a timeout
+    // of silence, cwnd is halved per timeout idle down to the initial
+    // window, so the next flight is no burst of a stale window.
+    for restart in [true, false] {
+        let cfg = TcpConfig {
+            slow_start_after_idle: restart,
+            cwnd_validation: false,
+            ..small_cfg()
+        };
+        let mut net = established(&cfg, &cfg);
+        let initial = net.a.cc.cwnd();
+        for _ in 0..3 {
+            bulk(&mut net, 40_000);
+        }
+        let grown = net.a.cc.cwnd();
+        assert!(grown > 2 * initial, "{grown}");
+        net.now += 10 * net.a.info().rto_ns;
+        let data = vec![1u8; 40_000];
+        net.a.send(&data, &mut || net.pool.alloc()).unwrap();
+        let burst = drain(&mut net.a, net.now)
+            .iter()
+            .filter(|s| s.data_len() > 0)
+            .count();
+        let info = net.a.info();
+        if restart {
+            assert_eq!(burst, 10, "the initial window: {info:?}");
+            assert_eq!(info.cwnd, initial, "{info:?}");
+            assert!(info.ssthresh >= grown / 4 * 3, "{info:?}");
+            assert_eq!(info.cwnd_unused_reductions, 1);
+        } else {
+            assert!(burst > 10, "the stale window goes at once: {burst}");
+            assert_eq!(info.cwnd_unused_reductions, 0);
+        }
+    }
 }
