@@ -1111,4 +1111,77 @@ mod tests {
         assert!(b.state.sockets.is_empty());
         pool().assert_whole();
     }
+
+    #[test]
+    fn challenge_acks_across_connections_stop_at_the_tables_randomized_budget() {
+        // RFC 5961 §7 stack-wide, as Linux's tcp_challenge_ack_limit: an
+        // in-window SYN on each of 40 connections within one second draws
+        // a challenge ACK until the second's budget, drawn from [5, 15)
+        // for a limit of 10, is spent; the next second has a new one.
+        let cfg = TcpConfig {
+            challenge_ack_limit: 10,
+            ..TcpConfig::default()
+        };
+        let mut b = Bench::new(cfg);
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 64));
+        let l = l.unwrap();
+        let conns: Vec<u16> = (0..40).map(|i| 6000 + i).collect();
+        for &port in &conns {
+            handshake(&mut b, false, l, port);
+        }
+        let mut per_second = Vec::new();
+        for second in 1..=3u64 {
+            b.now_ns = second * 1_000_000_000 + 1_000_000;
+            let mut acks = 0;
+            for &port in &conns {
+                let syn = Seg {
+                    src_port: port,
+                    ..Seg::syn(1001, 80)
+                };
+                let (v, out) = b.input(false, &syn);
+                assert_eq!(v, "consumed");
+                acks += out.iter().filter(|p| p.flags == ACK).count();
+            }
+            per_second.push(acks);
+        }
+        let limited = b.state.sockets.counters().challenge_acks_limited;
+        assert!(
+            per_second.iter().all(|&n| (5..15).contains(&n)),
+            "{per_second:?}"
+        );
+        assert_eq!(
+            limited as usize,
+            3 * conns.len() - per_second.iter().sum::<usize>()
+        );
+        // The randomized budget is not the same every second (seed 1).
+        assert!(
+            per_second.windows(2).any(|w| w[0] != w[1]),
+            "{per_second:?}"
+        );
+        // With no table-wide limit each connection answers once a second.
+        let mut b = Bench::new(TcpConfig {
+            challenge_ack_limit: 0,
+            ..TcpConfig::default()
+        });
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 64));
+        let l = l.unwrap();
+        for &port in &conns {
+            handshake(&mut b, false, l, port);
+        }
+        b.now_ns = 1_000_000_000;
+        let acks: usize = conns
+            .iter()
+            .map(|&port| {
+                let syn = Seg {
+                    src_port: port,
+                    ..Seg::syn(1001, 80)
+                };
+                b.input(false, &syn).1.len()
+            })
+            .sum();
+        assert_eq!(acks, conns.len());
+        assert_eq!(b.state.sockets.counters().challenge_acks_limited, 0);
+        drop(b);
+        pool().assert_whole();
+    }
 }

@@ -68,6 +68,9 @@ pub struct TcpCounters {
     /// Valid cookies' ACKs dropped: the listener's accept queue was full
     /// (the peer retransmits, and its next segment is checked again).
     pub accept_queue_drops: u64,
+    /// Challenge ACKs (RFC 5961) withheld: the table's budget for the
+    /// second was spent (§7, `TcpConfig::challenge_ack_limit`).
+    pub challenge_acks_limited: u64,
 }
 
 /// A connection's entry.
@@ -189,6 +192,55 @@ impl SplitMix {
     }
 }
 
+/// RFC 5961 §7's limit on challenge ACKs across all connections of a
+/// table, as Linux's `tcp_challenge_ack_limit` since CVE-2016-5696: each
+/// one-second window gets a budget drawn at random from [limit / 2,
+/// 3 × limit / 2), so an off-path attacker cannot count the ACKs spent
+/// (a fixed, shared budget told it whether its guess drew one).
+#[derive(Debug, Clone)]
+struct ChallengeAckBudget {
+    /// The mean budget per second (0: no limit).
+    limit: u32,
+    /// When the current window began (None: none yet).
+    window_start_ns: Option<u64>,
+    /// Challenge ACKs the current window still allows.
+    left: u32,
+    /// Its own random stream, so the table's other draws (ports,
+    /// timestamp offsets) do not depend on how many challenges came.
+    rng: SplitMix,
+}
+
+impl ChallengeAckBudget {
+    fn new(limit: u32, seed: u64) -> Self {
+        ChallengeAckBudget {
+            limit,
+            window_start_ns: None,
+            left: 0,
+            rng: SplitMix(seed ^ 0x6368_616c_6c65_6e67),
+        }
+    }
+
+    /// Takes one challenge ACK from the budget; false when it is spent.
+    fn allow(&mut self, now_ns: u64) -> bool {
+        if self.limit == 0 {
+            return true;
+        }
+        let expired = self
+            .window_start_ns
+            .is_none_or(|start| now_ns.saturating_sub(start) >= 1_000_000_000);
+        if expired {
+            self.window_start_ns = Some(now_ns);
+            let half = self.limit / 2;
+            self.left = half + (self.rng.next() % u64::from(self.limit)) as u32;
+        }
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
+}
+
 /// The TCP sockets of one worker, a part of the `#[state]` beside
 /// [`Egress`](crate::egress::Egress) and [`Events`](tpa::app::Events):
 /// listeners and connections behind [`SocketId`] handles
@@ -230,6 +282,7 @@ pub struct TcpSockets<B: PacketBuf> {
     time_wait: VecDeque<(u32, u32)>,
     time_wait_count: usize,
     counters: TcpCounters,
+    challenge_acks: ChallengeAckBudget,
 }
 
 impl<B: PacketBuf> TcpSockets<B> {
@@ -246,6 +299,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         let cookies = SynCookies::from_seed(isn_seed);
         let hash = TupleHash { key: rng.next() };
         let ports = PortPicker::new(cfg.port_first, cfg.port_last, rng.next());
+        let challenge_acks = ChallengeAckBudget::new(cfg.challenge_ack_limit, seed);
         TcpSockets {
             cfg,
             slots: Vec::new(),
@@ -265,6 +319,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             time_wait: VecDeque::new(),
             time_wait_count: 0,
             counters: TcpCounters::default(),
+            challenge_acks,
         }
     }
 
@@ -543,13 +598,24 @@ impl<B: PacketBuf> TcpSockets<B> {
             .copied()
     }
 
-    /// Hands `seg` to the connection in slot `index`.
+    /// Hands `seg` to the connection in slot `index`; a challenge ACK it
+    /// calls for takes one from the table's budget (RFC 5961 §7) or is
+    /// withheld.
     #[inline]
     pub(crate) fn deliver(&mut self, index: u32, seg: SegmentIn<B>, now_ns: u64) {
-        if let Some(c) = self.conn_entry(index) {
-            c.conn.on_segment(seg, now_ns);
-            self.mark(index);
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
+        let pending_before = c.conn.challenge_ack_pending();
+        c.conn.on_segment(seg, now_ns);
+        let new_challenge = !pending_before && c.conn.challenge_ack_pending();
+        if new_challenge && !self.challenge_acks.allow(now_ns) {
+            self.counters.challenge_acks_limited += 1;
+            if let Some(c) = self.conn_entry(index) {
+                c.conn.withhold_challenge_ack();
+            }
         }
+        self.mark(index);
     }
 
     /// A connection for the SYN `syn` on `tuple`, spawned by the listener

@@ -247,7 +247,39 @@ impl<B: PacketBuf> Connection<B> {
             return;
         }
         self.stats.challenge_acks += 1;
-        self.ack_unacceptable();
+        if self.state == State::SynReceived {
+            self.pending.syn = true;
+        } else {
+            self.pending.challenge = true;
+        }
+    }
+
+    /// Whether a challenge ACK (RFC 5961 §3.2, §4.2, §5.2) waits to go
+    /// out: the socket table checks its stack-wide limit (§7) after each
+    /// segment and may [withhold](Self::withhold_challenge_ack) it.
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// let params = ConnParams { mss: 1460, iss: SeqNumber::new(1), ts_offset: 0 };
+    /// let conn = Connection::<PoolBuf>::connect(&TcpConfig::default(), params, 0);
+    /// assert!(!conn.challenge_ack_pending());
+    /// ```
+    pub fn challenge_ack_pending(&self) -> bool {
+        self.pending.challenge
+    }
+
+    /// Drops the pending challenge ACK: the stack-wide budget is spent
+    /// (RFC 5961 §7). Counted in `acks_rate_limited`, no longer in
+    /// `challenge_acks`; an ACK owed for another reason still goes.
+    pub fn withhold_challenge_ack(&mut self) {
+        if self.pending.challenge {
+            self.pending.challenge = false;
+            self.stats.challenge_acks = self.stats.challenge_acks.saturating_sub(1);
+            self.stats.acks_rate_limited += 1;
+        }
     }
 
     /// Whether an out-of-window answer is to be skipped: one per

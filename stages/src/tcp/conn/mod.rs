@@ -157,6 +157,9 @@ struct Pending {
     syn: bool,
     /// An ACK is due now.
     ack_now: bool,
+    /// A challenge ACK is due (RFC 5961): an ACK the socket table may
+    /// still withhold under its stack-wide limit (§7).
+    challenge: bool,
     /// Duplicate ACKs owed, one per out-of-order segment (RFC 5681 §4.2).
     dup_acks: u8,
     /// The oldest unacknowledged chunk (or FIN) is to be retransmitted now

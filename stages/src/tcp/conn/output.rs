@@ -126,7 +126,9 @@ impl<B: PacketBuf> Connection<B> {
             State::SynSent | State::SynReceived => {
                 return self.pending.syn.then_some(Next::Syn);
             }
-            State::TimeWait => return self.pending.ack_now.then_some(Next::Ack),
+            State::TimeWait => {
+                return (self.pending.ack_now || self.pending.challenge).then_some(Next::Ack)
+            }
             _ if self.pending.dup_acks > 0 => return Some(Next::DupAck),
             _ => {}
         }
@@ -149,7 +151,7 @@ impl<B: PacketBuf> Connection<B> {
         if self.pending.keepalive_probe {
             return Some(Next::KeepaliveProbe);
         }
-        self.pending.ack_now.then_some(Next::Ack)
+        (self.pending.ack_now || self.pending.challenge).then_some(Next::Ack)
     }
 
     /// Whether the oldest chunk (or the FIN alone) was sent and may be
@@ -313,6 +315,7 @@ impl<B: PacketBuf> Connection<B> {
     ) -> SegmentOut<B> {
         let window = self.announce_window();
         self.pending.ack_now = false;
+        self.pending.challenge = false;
         self.pending.dup_acks = 0;
         self.timers.delayed_ack = None;
         self.unacked_bytes = 0;

@@ -2295,3 +2295,31 @@ fn cwnd_restarts_after_an_idle_period() {
         }
     }
 }
+
+#[test]
+fn a_withheld_challenge_ack_is_not_sent_but_other_acks_are() {
+    // The socket table's stack-wide limit (RFC 5961 §7) may withhold a
+    // challenge ACK the connection's own limit let through.
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let (nxt, now) = (net.b.rcv_nxt, net.now);
+    let pool = net.pool.clone();
+    let syn = |pool: &Pool| forged(pool, nxt, SeqNumber::new(0), TcpFlags::SYN, b"", None);
+    net.b.on_segment(syn(&pool), now);
+    assert!(net.b.challenge_ack_pending());
+    net.b.withhold_challenge_ack();
+    assert!(!net.b.challenge_ack_pending());
+    assert!(drain(&mut net.b, now).is_empty(), "nothing goes");
+    let info = net.b.info();
+    assert_eq!((info.challenge_acks, info.acks_rate_limited), (0, 1));
+    // A later one goes when not withheld, and sending settles it.
+    let later = now + 1000 * MS;
+    net.b.on_segment(syn(&pool), later);
+    let out = drain(&mut net.b, later);
+    assert_eq!((out.len(), out[0].flags), (1, TcpFlags::ACK));
+    assert!(!net.b.challenge_ack_pending());
+    assert_eq!(net.b.info().challenge_acks, 1);
+    // Withholding with nothing pending changes nothing.
+    net.b.withhold_challenge_ack();
+    assert_eq!(net.b.info().acks_rate_limited, 1);
+}
