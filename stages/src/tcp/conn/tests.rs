@@ -471,6 +471,8 @@ struct Totals {
     retrans: u64,
     fast: u64,
     out_of_order: u64,
+    spurious_rtos: u64,
+    cwnd_unused_reductions: u64,
 }
 
 impl Totals {
@@ -480,6 +482,8 @@ impl Totals {
             self.retrans += i.total_retrans;
             self.fast += i.fast_retransmits;
             self.out_of_order += i.out_of_order;
+            self.spurious_rtos += i.spurious_rtos;
+            self.cwnd_unused_reductions += i.cwnd_unused_reductions;
         }
     }
 }
