@@ -19,7 +19,7 @@
 //!   least the initial window), once per timeout.
 //! - **Restart after idle** (RFC 5681 §4.1, RFC 7661 §4.4; Linux's
 //!   `tcp_slow_start_after_idle` and `tcp_cwnd_restart`): data sent with
-//!   nothing in flight after more than a timeout of silence finds cwnd
+//!   nothing unacknowledged after more than a timeout of silence finds cwnd
 //!   halved per timeout idle, down to min(initial window, cwnd), and
 //!   ssthresh at least three quarters of the old cwnd, so the flight
 //!   slow-starts back instead of bursting a stale window.
@@ -82,13 +82,14 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// A data segment is about to go out: the restart after idle (RFC
-    /// 5681 §4.1) when nothing is in flight.
+    /// 5681 §4.1) when nothing is unacknowledged (a retransmission after
+    /// a timeout is no restart).
     pub(super) fn cwv_before_send(&mut self, now_ns: u64) {
         let idle = now_ns.saturating_sub(self.cwv.last_send_ns);
         let rto = self.rto.rto_ns().max(1);
         if self.knobs.slow_start_after_idle
             && self.cwv.last_send_ns != 0
-            && self.flight() == 0
+            && self.snd_una == self.snd_max
             && idle > rto
             && !self.cc.in_recovery()
         {
@@ -101,11 +102,14 @@ impl<B: PacketBuf> Connection<B> {
                 cwnd /= 2;
                 left -= rto;
             }
-            self.cc.reduce_unused(cwnd.max(restart));
+            let cwnd = cwnd.max(restart);
+            if cwnd < self.cc.cwnd() {
+                self.cc.reduce_unused(cwnd);
+                self.stats.cwnd_unused_reductions += 1;
+            }
             self.cwv.max_flight = 0;
             self.cwv.prev_max_flight = 0;
             self.cwv.unvalidated_since_ns = 0;
-            self.stats.cwnd_unused_reductions += 1;
         }
         self.cwv.last_send_ns = now_ns.max(1);
     }
