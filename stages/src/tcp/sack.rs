@@ -441,6 +441,15 @@ impl SackScoreboard {
         self.start_episode();
     }
 
+    /// The last timeout proved spurious and was undone (RFC 4015): its
+    /// recovery point no longer holds a new recovery back, so a loss in
+    /// the flight it covered is repaired by SACK as if it never fired.
+    pub fn forget_timeout(&mut self) {
+        if !self.in_recovery {
+            self.recovery_point = None;
+        }
+    }
+
     /// The retransmission timer fired (RFC 6675 §5.1): recovery ends with
     /// its point moved to `snd_nxt`, SACK information is dropped (the
     /// receiver may have reneged: RFC 2018 §8, and §5.1 says to ignore it

@@ -204,6 +204,10 @@ impl<B: PacketBuf> Connection<B> {
         if self.fin_requested && self.snd_max == self.send_queue.end() + 1 {
             self.fin_sent = true;
         }
+        // A real loss further in the flight is SACK recovery's again.
+        if let Some(board) = self.sack.as_deref_mut() {
+            board.forget_timeout();
+        }
     }
 
     /// Whether step 2b lets a chunk starting at `seq` go out past cwnd.

@@ -2327,3 +2327,47 @@ fn a_withheld_challenge_ack_is_not_sent_but_other_acks_are() {
     net.b.withhold_challenge_ack();
     assert_eq!(net.b.info().acks_rate_limited, 1);
 }
+
+#[test]
+fn a_loss_inside_an_undone_timeouts_flight_is_repaired_by_fast_retransmit() {
+    // The flight was late, but its sixth segment was lost too: the
+    // timeout is undone (Eifel) and the loss found by duplicate ACKs
+    // (RFC 6675 with SACK, NewReno without), not by a second timeout.
+    for sack in [true, false] {
+        let cfg = TcpConfig {
+            sack,
+            delayed_ack: false,
+            ..small_cfg()
+        };
+        let (mut net, mut flight) = one_flight(&cfg, 10, &[]);
+        if sack {
+            // A scoreboard from SACK blocks seen earlier: the timeout
+            // leaves its recovery point on it (RFC 6675 §5.1).
+            let board = super::super::sack::SackScoreboard::new(net.a.snd_una, 1448);
+            net.a.sack = Some(Box::new(board));
+        }
+        net.now = net.a.next_deadline().expect("the retransmission timer");
+        net.a.on_timer(net.now);
+        assert_eq!(drain(&mut net.a, net.now).len(), 1, "sack {sack}");
+        let lost = flight.remove(5);
+        let mut sent = Vec::new();
+        for seg in flight {
+            sent.extend(exchange(&mut net, seg));
+        }
+        let info = net.a.info();
+        assert_eq!(info.spurious_rtos, 1, "sack {sack}: {info:?}");
+        assert_eq!(info.fast_retransmits, 1, "sack {sack}: {info:?}");
+        assert!(
+            sent.iter().any(|s| s.seq == lost.seq),
+            "sack {sack}: the lost segment resent before any timeout"
+        );
+        drop(lost);
+        for seg in sent {
+            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
+        }
+        net.run_until(100_000, |n| {
+            while let Ok(Some(_)) = n.b.recv() {}
+            n.b.info().bytes_received == 20 * 1448
+        });
+    }
+}
