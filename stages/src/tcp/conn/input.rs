@@ -689,6 +689,8 @@ impl<B: PacketBuf> Connection<B> {
         };
         self.send_queue.clear();
         self.reassembly.clear();
+        // Nothing is in flight any more: no timeout to undo.
+        self.frto = None;
     }
 }
 
