@@ -53,6 +53,7 @@ done | xargs -P "$jobs" -L 1 sh -c '
 
 passed=0
 failed=0
+healed=0
 runs=0
 for log in "$logs"/*.log; do
     # The summary follows the harness's "test batch ... " on its line.
@@ -62,12 +63,13 @@ for log in "$logs"/*.log; do
         tail -20 "$log" >&2
         exit 1
     fi
+    healed=$((healed + $(grep -oE 'neighbor entries given up [0-9]+' "$log" | awk '{s += $NF} END {print s + 0}')))
     runs=$((runs + 1))
     passed=$((passed + $(sed -E 's/.*passed ([0-9]+).*/\1/' <<<"$line")))
     failed=$((failed + $(sed -E 's/.*failed ([0-9]+).*/\1/' <<<"$line")))
 done
 # A batch's first line follows the harness's "test batch ... ".
 grep -h -A1 -oE 'FAILED seed [0-9]+: .*' "$logs"/*.log || true
-echo "tcp_sim: seeds $first..$((first + seeds)) ($profile profile, $runs batches, $jobs jobs, $(($(date +%s) - started)) s): passed $passed, failed $failed"
+echo "tcp_sim: seeds $first..$((first + seeds)) ($profile profile, $runs batches, $jobs jobs, $(($(date +%s) - started)) s): passed $passed, failed $failed; neighbor entries given up after unanswered probes $healed"
 grep -hoE 'FAILED seed [0-9]+' "$logs"/*.log | awk '{print $3}' | sort -n | tr '\n' ' ' | sed 's/^./failing seeds: &/;s/ $/\n/'
 [[ $failed -eq 0 ]]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tpa::buf::{BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig};
 use tpa::port::memory::{
-    Direction, End, Impairment, LaneStats, MemoryPort, MemoryWire, Partition, VirtualClock,
+    Corruption, Direction, End, Impairment, LaneStats, MemoryPort, MemoryWire, Partition, VirtualClock,
     WireConfig,
 };
 use tpa::port::{Burst, Port, PortError};
@@ -559,6 +559,31 @@ fn corrupt_flips_exactly_the_configured_bits() {
     let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
     send(&mut a, &[0x0f, 0xf0]);
     assert_eq!(recv_all(&mut b)[0].data(), &[0xf0, 0x0f]);
+}
+
+#[test]
+fn corruption_caught_by_the_fcs_is_a_counted_drop_and_the_rest_arrive_intact() {
+    let imp = Impairment {
+        corrupt: 0.3,
+        corruption: Corruption::Fcs,
+        ..Impairment::default()
+    };
+    let (cfg, _, _leaks) = virtual_config(21, imp);
+    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
+    let mut arrived = 0u64;
+    for seq in 0..1000 {
+        let frame = udp_frame(seq, 1, 2, 200);
+        send(&mut a, &frame);
+        for got in recv_all(&mut b) {
+            // What passes the frame check is what was sent, bit for bit.
+            assert_eq!(got.data(), &frame[..], "seq {seq}");
+            arrived += 1;
+        }
+    }
+    let s = a.wire().stats(Direction::AToB);
+    assert!((200..400).contains(&s.corrupted), "{s:?}");
+    assert_eq!(s.dropped.fcs, s.corrupted, "{s:?}");
+    assert_eq!(arrived + s.dropped.total(), 1000, "{s:?}");
 }
 
 #[test]

@@ -79,8 +79,14 @@ fn run_seed(seed: u64, verbose: bool) -> Result<Verdict, String> {
         };
         if verbose {
             println!(
-                "virtual {} ms, {} turns, partition {:?}, wire drop/dup/corrupt/cut {:?}",
-                outcome.virtual_ms, outcome.turns, outcome.partition_ms, outcome.wire
+                "virtual {} ms, {} turns, partition {:?}, wire drop/dup/corrupt/cut {:?}, \
+                 FCS drops {}, neighbor entries given up {}",
+                outcome.virtual_ms,
+                outcome.turns,
+                outcome.partition_ms,
+                outcome.wire,
+                outcome.fcs_drops,
+                outcome.neighbors_failed
             );
             for (i, c) in outcome.world.conns.iter().enumerate() {
                 println!("  conn {i}: client {:?}", c.ends[0]);
@@ -127,7 +133,8 @@ fn batch() {
     }
     println!(
         "seeds {first}..{}: passed {} failed {} in {:.1} s; ends completed {} timed out {} reset {} \
-         aborted {} cut short {}; longest run {} ms virtual",
+         aborted {} cut short {}; longest run {} ms virtual; frames dropped by FCS {}, neighbor \
+         entries given up {}",
         first + count,
         count - failed.len() as u64,
         failed.len(),
@@ -138,11 +145,15 @@ fn batch() {
         total.aborted,
         total.cut_short,
         total.virtual_ms,
+        total.fcs_drops,
+        total.neighbors_failed,
     );
     assert!(failed.is_empty(), "failing seeds: {failed:?}");
     if count >= 1000 {
         // The mix reached every way a connection ends.
         assert!(total.completed > 0 && total.timed_out > 0 && total.reset > 0 && total.aborted > 0);
+        // Some seeds corrupt on the link (dropped by the FCS).
+        assert!(total.fcs_drops > 0);
     }
 }
 

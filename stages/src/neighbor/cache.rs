@@ -29,6 +29,10 @@ struct Entry<A> {
     solicits: u8,
     /// Used since the eviction hand last passed (the clock's second chance).
     used: bool,
+    /// Sent to since its reachability was last confirmed: its REACHABLE
+    /// time was cut to [`NeighborConfig::unconfirmed_use_ns`] after that
+    /// first use.
+    watched: bool,
     held: HoldList,
 }
 
@@ -215,7 +219,11 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
     /// about to send one (counted as a hit or a miss). Sending to a STALE
     /// neighbor (or a REACHABLE one past its ReachableTime) moves it to
     /// DELAY: if no upper layer confirms it within DELAY_FIRST_PROBE_TIME,
-    /// [`poll`](Self::poll) starts probing.
+    /// [`poll`](Self::poll) starts probing. The first send to a REACHABLE
+    /// neighbor since its last confirmation cuts its REACHABLE time to
+    /// [`NeighborConfig::unconfirmed_use_ns`] from now: an address nothing
+    /// confirms while it is used (a wrong one, learned from a corrupted
+    /// reply) is probed, and forgotten if it does not answer.
     #[inline(always)]
     pub fn lookup(&mut self, ip: A, now_ns: u64) -> Option<MacAddr> {
         let found = match self.index.get(ip) {
@@ -223,9 +231,18 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
                 Some(e) => {
                     e.used = true;
                     match effective(e.state, e.reachable_until_ns, now_ns) {
-                        NeighborState::Reachable | NeighborState::Delay | NeighborState::Probe => {
+                        NeighborState::Reachable => {
+                            if !e.watched {
+                                // The first use since the last confirmation:
+                                // unconfirmed use ends REACHABLE early.
+                                e.watched = true;
+                                e.reachable_until_ns = e
+                                    .reachable_until_ns
+                                    .min(now_ns.saturating_add(self.config.unconfirmed_use_ns));
+                            }
                             Some(e.mac)
                         }
+                        NeighborState::Delay | NeighborState::Probe => Some(e.mac),
                         NeighborState::Stale => Some(self.start_delay(slot, now_ns)),
                         NeighborState::Incomplete => None,
                     }
@@ -435,6 +452,7 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
             let until = self.reachable_until(now_ns);
             if let Some(e) = self.entries[slot as usize].as_mut() {
                 e.reachable_until_ns = until;
+                e.watched = false;
             }
         }
         Some(next)
@@ -459,6 +477,7 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
         }
         e.state = NeighborState::Reachable;
         e.reachable_until_ns = reachable_until;
+        e.watched = false;
         self.deadlines.clear(slot);
         self.counters.confirmations += 1;
         true
@@ -575,6 +594,7 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
             updated_ns: now_ns,
             solicits: 0,
             used: true,
+            watched: false,
             held: HoldList::EMPTY,
         });
         self.counters.created += 1;

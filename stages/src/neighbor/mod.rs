@@ -135,6 +135,19 @@ pub struct NeighborConfig {
     pub max_multicast_solicit: u8,
     /// MAX_UNICAST_SOLICIT (3): probes of an entry in PROBE.
     pub max_unicast_solicit: u8,
+    /// How long a REACHABLE entry stays so once packets are sent to it with
+    /// no reachability confirmation (an upper layer's
+    /// [`confirm`](NeighborCache::confirm), a solicited advertisement)
+    /// since: then it counts as STALE, and its next use probes it (DELAY,
+    /// PROBE). Not in RFC 4861, whose REACHABLE lasts ReachableTime
+    /// whatever the traffic: a wrong address (a bit flipped in an ARP
+    /// reply, which has no checksum) would black-hole its neighbor for up
+    /// to 1.5 × BaseReachableTime. With this, unconfirmed use is found out
+    /// within this + DELAY_FIRST_PROBE_TIME + MAX_UNICAST_SOLICIT ×
+    /// RetransTimer (13 s by default), then resolved afresh; an entry in
+    /// use that nothing confirms costs a unicast probe every such cycle.
+    /// 5 s.
+    pub unconfirmed_use_ns: u64,
     /// Seed of the hash and of ReachableTime's random factor. The default
     /// is random per configuration; set it for repeatable tests.
     pub seed: u64,
@@ -153,6 +166,7 @@ impl Default for NeighborConfig {
             delay_first_probe_ns: 5 * SECOND_NS,
             max_multicast_solicit: 3,
             max_unicast_solicit: 3,
+            unconfirmed_use_ns: 5 * SECOND_NS,
             seed: std::collections::hash_map::RandomState::new()
                 .build_hasher()
                 .finish(),

@@ -230,6 +230,71 @@ fn reachable_turns_stale_after_reachable_time_and_delay_when_used() {
 }
 
 #[test]
+fn unconfirmed_use_ends_reachable_early_and_a_wrong_address_is_resolved_afresh() {
+    // A corrupted ARP reply (no checksum) answers our request with a wrong
+    // address: REACHABLE at a MAC nobody has.
+    let (mut c, _) = incomplete();
+    let mut out = Vec::new();
+    c.learn(ip(1), Some(mac(9)), SOLICITED, T0, |a| out.push(a));
+    assert!(matches!(out.as_slice(), [Action::Send { packet: 7, mac: m }] if *m == mac(9)));
+    assert!(c.reachable_time_ns() > 5 * S);
+    // Sent to, never confirmed: REACHABLE for 5 s from the first use.
+    assert_eq!(c.lookup(ip(1), T0 + S), Some(mac(9)));
+    assert_eq!(c.lookup(ip(1), T0 + 3 * S), Some(mac(9)));
+    assert_eq!(state(&c, 1, T0 + 6 * S - 1), Some(NeighborState::Reachable));
+    assert_eq!(state(&c, 1, T0 + 6 * S), Some(NeighborState::Stale));
+    // The next use starts the probe: DELAY, then three unanswered unicast
+    // probes to the wrong address, then the entry is gone.
+    assert_eq!(c.lookup(ip(1), T0 + 7 * S), Some(mac(9)));
+    assert_eq!(state(&c, 1, T0 + 7 * S), Some(NeighborState::Delay));
+    let mut probes = Vec::new();
+    for t in 8..=15 {
+        c.poll(T0 + t * S, |a| probes.push(a));
+    }
+    assert_eq!(probes.len(), 3, "{probes:?}");
+    assert!(probes.iter().all(
+        |a| matches!(a, Action::Solicit { unicast: Some(m), .. } if *m == mac(9))
+    ));
+    assert!(c.is_empty());
+    assert_eq!(c.counters().failed, 1);
+    // The next packet asks everyone again, and the true answer heals it.
+    let mut again = Vec::new();
+    assert!(matches!(
+        c.resolve(ip(1), 8, T0 + 16 * S, |a| again.push(a)),
+        Resolved::Held
+    ));
+    assert!(matches!(again.as_slice(), [Action::Solicit { unicast: None, .. }]));
+    again.clear();
+    c.learn(ip(1), Some(mac(1)), SOLICITED, T0 + 16 * S, |a| again.push(a));
+    assert!(matches!(again.as_slice(), [Action::Send { packet: 8, mac: m }] if *m == mac(1)));
+    assert_eq!(c.lookup(ip(1), T0 + 17 * S), Some(mac(1)));
+}
+
+#[test]
+fn confirmed_use_stays_reachable_for_reachable_time() {
+    let mut c = with_state(NeighborState::Reachable);
+    let rt = c.reachable_time_ns();
+    // Used every second and confirmed every second (a TCP flow's ACKs):
+    // never probed.
+    let mut t = T0;
+    while t < T0 + 3 * rt {
+        assert_eq!(c.lookup(ip(1), t), Some(mac(1)));
+        assert_eq!(state(&c, 1, t), Some(NeighborState::Reachable), "at {t}");
+        assert!(c.confirm(ip(1), t + S / 2));
+        t += S;
+    }
+    assert_eq!(c.next_deadline(), None);
+    assert_eq!(c.counters().solicitations, 0);
+    // Unused, an entry is REACHABLE for the whole ReachableTime.
+    let mut idle = with_state(NeighborState::Reachable);
+    assert_eq!(state(&idle, 1, T0 + rt - 1), Some(NeighborState::Reachable));
+    // Its first use then leaves it 5 s more at most.
+    assert_eq!(idle.lookup(ip(1), T0 + 2 * S), Some(mac(1)));
+    assert_eq!(state(&idle, 1, T0 + 7 * S - 1), Some(NeighborState::Reachable));
+    assert_eq!(state(&idle, 1, T0 + 7 * S), Some(NeighborState::Stale));
+}
+
+#[test]
 fn a_solicitation_or_unsolicited_advertisement_does_not_extend_reachability() {
     let mut c = with_state(NeighborState::Reachable);
     let rt = c.reachable_time_ns();

@@ -28,6 +28,10 @@ pub struct Verdict {
     pub cut_short: u32,
     /// Virtual time of the run, ms.
     pub virtual_ms: u64,
+    /// Frames the receivers' FCS check dropped.
+    pub fcs_drops: u64,
+    /// Neighbor entries given up after unanswered probes.
+    pub neighbors_failed: u64,
 }
 
 impl Verdict {
@@ -38,6 +42,8 @@ impl Verdict {
         self.reset += other.reset;
         self.aborted += other.aborted;
         self.cut_short += other.cut_short;
+        self.fcs_drops += other.fcs_drops;
+        self.neighbors_failed += other.neighbors_failed;
         self.virtual_ms = self.virtual_ms.max(other.virtual_ms);
     }
 }
@@ -53,6 +59,8 @@ pub fn check(scenario: &Scenario, outcome: &Outcome) -> Result<Verdict, String> 
     let long_partition = scenario.partition.as_ref().is_some_and(|p| p.long);
     let mut v = Verdict {
         virtual_ms: outcome.virtual_ms,
+        fcs_drops: outcome.fcs_drops,
+        neighbors_failed: outcome.neighbors_failed,
         ..Verdict::default()
     };
     for (i, c) in outcome.world.conns.iter().enumerate() {

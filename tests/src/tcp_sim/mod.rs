@@ -143,6 +143,11 @@ pub struct Outcome {
     pub partition_ms: Option<(u64, u64)>,
     /// Packets the wire dropped, duplicated, corrupted, cut (both ways).
     pub wire: [u64; 4],
+    /// Frames the receivers' FCS check dropped (corrupted on the link).
+    pub fcs_drops: u64,
+    /// Neighbor entries given up after unanswered probes, both hosts (a
+    /// poisoned entry healing, or a neighbor cut off by the partition).
+    pub neighbors_failed: u64,
 }
 
 /// Runs `scenario` to its end (both socket tables empty, every planned
@@ -292,13 +297,19 @@ pub fn run_captured(scenario: &Scenario, pcap: Option<(&Path, &Path)>) -> Outcom
     };
     let virtual_ms = (clock.now_ns() - start) / 1_000_000;
     let mut wire_counts = [0u64; 4];
+    let mut fcs_drops = 0;
     for d in [Direction::AToB, Direction::BToA] {
         let s = wire.stats(d);
         wire_counts[0] += s.dropped.random;
         wire_counts[1] += s.duplicated;
         wire_counts[2] += s.corrupted;
         wire_counts[3] += s.truncated;
+        fcs_drops += s.dropped.fcs;
     }
+    let neighbors_failed = [&a.state.egress, &b.state.egress]
+        .iter()
+        .map(|e| e.neighbors_v4().counters().failed + e.neighbors_v6().counters().failed)
+        .sum();
     drop((a, b));
     wire.clear();
     drop(wire);
@@ -315,6 +326,8 @@ pub fn run_captured(scenario: &Scenario, pcap: Option<(&Path, &Path)>) -> Outcom
         stuck,
         partition_ms,
         wire: wire_counts,
+        fcs_drops,
+        neighbors_failed,
     }
 }
 

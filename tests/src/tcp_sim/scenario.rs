@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use tpa::port::memory::{Impairment, Partition};
+use tpa::port::memory::{Corruption, Impairment, Partition};
 use tpa_stages::tcp::config::{CongestionAlgorithm, TcpConfig};
 
 /// SplitMix64: every random choice of the simulation comes from one of
@@ -150,7 +150,8 @@ pub struct Scenario {
 }
 
 /// The impairment mix of the issue: drop 5%, duplicate 2%, reorder 5%,
-/// corrupt 1% (one bit flipped), cut 1% (truncated), with `delay`.
+/// corrupt 1% (one bit flipped; delivered unless the scenario sets
+/// [`Corruption::Fcs`]), cut 1% (truncated), with `delay`.
 pub fn impaired(delay: Duration, jitter: Duration) -> Impairment {
     Impairment {
         drop: 0.05,
@@ -297,12 +298,25 @@ impl Scenario {
         } else {
             Duration::ZERO
         };
-        let impairment = match rng.range(0, 9) {
+        let mut impairment = match rng.range(0, 9) {
             0..=1 => [clean(delay), clean(delay)],
             2 => [impaired(delay, jitter), clean(delay)],
             3 => [clean(delay), impaired(delay, jitter)],
             _ => [impaired(delay, jitter), impaired(delay, jitter)],
         };
+        // Half the seeds corrupt on the link, where the receiver's FCS
+        // drops the frame (a real wire); the other half past the FCS, where
+        // only the checksums catch it and a flipped bit in an ARP reply
+        // poisons the neighbor cache until NUD finds it out. Drawn from
+        // its own stream: the rest of the scenario is the same either way.
+        let corruption = if Rng::new(derive(seed, 0xfc5)).chance(0.5) {
+            Corruption::Fcs
+        } else {
+            Corruption::Delivered
+        };
+        for imp in &mut impairment {
+            imp.corruption = corruption;
+        }
         let partition = match rng.range(0, 9) {
             0 | 1 => Some(PartitionPlan {
                 at_share: rng.range(0, 100) as f64 / 100.0,
@@ -362,11 +376,12 @@ impl fmt::Debug for Scenario {
         for (name, imp) in ["a->b", "b->a"].iter().zip(&self.impairment) {
             writeln!(
                 f,
-                "  {name}: drop {} dup {} reorder {} corrupt {} cut {} delay {:?} jitter {:?}",
+                "  {name}: drop {} dup {} reorder {} corrupt {} ({:?}) cut {} delay {:?} jitter {:?}",
                 imp.drop,
                 imp.duplicate,
                 imp.reorder,
                 imp.corrupt,
+                imp.corruption,
                 imp.truncate,
                 imp.delay,
                 imp.jitter

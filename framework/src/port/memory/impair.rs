@@ -43,6 +43,9 @@ pub struct Impairment {
     /// How many distinct bits a corrupted packet has flipped (at most 64, and
     /// at most the packet's bit count).
     pub corrupt_bits: u32,
+    /// What becomes of a corrupted packet: delivered (the default) or
+    /// dropped by the receiver's FCS check.
+    pub corruption: Corruption,
     /// Lane rate in bits per second (`None`: unlimited). Packets queue behind
     /// each other for their serialization time.
     pub bandwidth_bps: Option<u64>,
@@ -65,11 +68,39 @@ impl Default for Impairment {
             truncate: 0.0,
             corrupt: 0.0,
             corrupt_bits: 1,
+            corruption: Corruption::Delivered,
             bandwidth_bps: None,
             queue_packets: None,
             queue_bytes: None,
         }
     }
+}
+
+/// Where a packet's flipped bits happened, which decides who catches them
+/// ([`Impairment::corruption`]).
+///
+/// On a real link a bit flipped on the wire fails the Ethernet frame check
+/// sequence (CRC-32), and the receiving NIC drops the frame: higher layers
+/// never see link corruption. What reaches them was corrupted past that
+/// check (a switch's or a host's memory, a bus), rare on a real network,
+/// and left to the IPv4, ICMP, UDP and TCP checksums to catch; ARP has no
+/// checksum, so a flipped bit in an ARP reply is believed.
+///
+/// ```
+/// use tpa::port::memory::{Corruption, Impairment};
+/// let link = Impairment { corrupt: 0.01, corruption: Corruption::Fcs, ..Impairment::default() };
+/// assert_eq!(Impairment::default().corruption, Corruption::Delivered);
+/// # let _ = link;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Corruption {
+    /// Past the FCS: the packet is delivered with its bits flipped, for the
+    /// checksums to catch (checksum tests; ARP believes it).
+    #[default]
+    Delivered,
+    /// On the link: the receiver's FCS check fails and the frame is dropped,
+    /// counted in [`Drops::fcs`](super::Drops::fcs) (and in `corrupted`).
+    Fcs,
 }
 
 impl Impairment {

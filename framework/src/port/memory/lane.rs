@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use arrayvec::ArrayVec;
 
-use super::impair::Impairment;
+use super::impair::{Corruption, Impairment};
 use super::rng::Rng;
 use super::rss;
 use super::stats::LaneStats;
@@ -321,8 +321,13 @@ impl Lane {
             self.stats.truncated += 1;
         }
         if b.len() > 0 && self.rng.chance(self.imp.corrupt) {
-            self.flip_bits(&mut b);
             self.stats.corrupted += 1;
+            if self.imp.corruption == Corruption::Fcs {
+                // The receiver's frame check fails: the NIC drops it.
+                self.stats.dropped.fcs += 1;
+                return;
+            }
+            self.flip_bits(&mut b);
         }
         release_ns = release_ns.saturating_add(duration_ns(self.imp.delay));
         let jitter = duration_ns(self.imp.jitter);

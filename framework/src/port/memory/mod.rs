@@ -56,7 +56,7 @@ mod stats;
 
 /// Kept here for code written before the clock moved to [`crate::time`].
 pub use crate::time::VirtualClock;
-pub use impair::Impairment;
+pub use impair::{Corruption, Impairment};
 pub use stats::{Drops, LaneStats};
 
 use std::fmt;

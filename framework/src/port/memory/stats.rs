@@ -11,12 +11,15 @@ pub struct Drops {
     pub queue: u64,
     /// Longer than the MTU (plus Ethernet and VLAN headers).
     pub oversize: u64,
+    /// Corrupted on a link whose receiver checks the FCS
+    /// ([`Corruption::Fcs`](super::Corruption::Fcs)).
+    pub fcs: u64,
 }
 
 impl Drops {
     /// All drops.
     pub fn total(&self) -> u64 {
-        self.random + self.partition + self.queue + self.oversize
+        self.random + self.partition + self.queue + self.oversize + self.fcs
     }
 }
 
@@ -38,7 +41,7 @@ pub struct LaneStats {
     pub duplicate_failed: u64,
     /// Packets held back behind later ones.
     pub reordered: u64,
-    /// Packets with flipped bits.
+    /// Packets with flipped bits (delivered, or dropped as `dropped.fcs`).
     pub corrupted: u64,
     /// Packets cut short.
     pub truncated: u64,
