@@ -22,6 +22,7 @@ pub mod arp;
 pub mod discard;
 pub mod egress;
 pub mod ethernet;
+pub mod hash;
 pub mod icmp;
 pub mod iface;
 pub mod ipv4;
@@ -32,6 +33,7 @@ pub mod neighbor;
 pub mod optional;
 pub mod packet;
 pub mod pcap;
+pub mod split;
 pub mod tcp;
 pub mod udp;
 

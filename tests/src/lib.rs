@@ -7,6 +7,7 @@ pub mod netns;
 pub mod nstat;
 pub mod pattern;
 pub mod share_model;
+pub mod tcp_host;
 pub mod tcp_peer;
 pub mod tcp_sim;
 pub mod tshark;

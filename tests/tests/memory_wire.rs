@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tpa::buf::{BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig};
 use tpa::port::memory::{
-    Corruption, Direction, End, Impairment, LaneStats, MemoryPort, MemoryWire, Partition, VirtualClock,
-    WireConfig,
+    Corruption, Direction, End, Impairment, LaneStats, MemoryPort, MemoryWire, Partition,
+    VirtualClock, WireConfig,
 };
 use tpa::port::{Burst, Port, PortError};
 use tpa::time::{TimeSource, TimerWheel};

@@ -7,42 +7,23 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use tpa::app::{App, Events, SocketError, SocketId};
-use tpa::buf::{BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig};
-use tpa::pipeline;
+use tpa::app::{App, SocketError, SocketId};
+use tpa::buf::{BufferPool, PacketBuf, Pool, PoolConfig};
 use tpa::port::memory::{Direction, End, Impairment, MemoryWire, WireConfig};
 use tpa::port::Port;
-use tpa::stage::{Counted, Cx, Reason};
-use tpa::state::State;
+use tpa::stage::Cx;
 use tpa::time::VirtualClock;
 use tpa::wire::MacAddr;
-use tpa_stages::arp::ArpResponder;
-use tpa_stages::discard::Discard;
-use tpa_stages::egress::Egress;
-use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
 use tpa_stages::iface::Interface;
-use tpa_stages::ipv4::Ipv4Input;
-use tpa_stages::ipv6::Ipv6Input;
-use tpa_stages::ndp::NdpResponder;
-use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::pcap::PcapCapture;
+use tpa_stages::tcp;
 use tpa_stages::tcp::config::{SynCookieMode, TcpConfig};
-use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
-
-type B = PoolBuf;
+use tpa_tests::tcp_host::{iface, virtual_step, HostState, TcpHost, B};
 
 const MAC_A: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0a]);
 const MAC_B: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0b]);
 const PORT: u16 = 5001;
 const MB: usize = 1 << 20;
-
-/// A host's shared tables.
-#[derive(State)]
-struct HostState {
-    egress: Egress<B>,
-    sockets: TcpSockets<B>,
-    events: Events,
-}
 
 /// One end of a transfer: sends `len` bytes of its seeded stream, checks
 /// the peer's, half-closes when done sending, closes when both are done.
@@ -222,41 +203,7 @@ impl App<B, HostState> for Bulk {
     }
 }
 
-type V4Branch = (
-    Ipv4Input,
-    TcpBranch<Ipv4Packet<B>, Discard<Ipv4Packet<B>>, Counted<TcpInput>>,
-);
-type V6Branch = (
-    Ipv6Input,
-    NdpResponder,
-    TcpBranch<Ipv6Packet<B>, Discard<Ipv6Packet<B>>, Counted<TcpInput>>,
-);
-
-/// ethernet → (arp | ipv4 → (tcp | rest) | ipv6 → ndp → (tcp | rest)).
-#[pipeline]
-struct Host<P: Port<Buf = B>> {
-    #[port]
-    port: P,
-    #[observer]
-    capture: Option<PcapCapture>,
-    #[state]
-    state: HostState,
-    #[app]
-    app: Bulk,
-    front: EthernetFront<B, ArpResponder, V4Branch, V6Branch>,
-}
-
-impl<P: Port<Buf = B>> Host<P> {
-    fn tcp4(&self) -> &Counted<TcpInput> {
-        &self.front.right.left.1.right
-    }
-}
-
-fn iface(mac: MacAddr, last: u8) -> Interface {
-    Interface::new(mac)
-        .with_ipv4(format!("192.0.2.{last}/24").parse().unwrap())
-        .with_ipv6(format!("2001:db8::{last}/64").parse().unwrap())
-}
+type Host<P> = TcpHost<P, Bulk>;
 
 fn host<P: Port<Buf = B>>(
     port: P,
@@ -277,32 +224,7 @@ fn host_with<P: Port<Buf = B>>(
     capture: Option<PcapCapture>,
     cfg: TcpConfig,
 ) -> Host<P> {
-    let front = ethernet_front(
-        iface.mac,
-        OtherFrames::Drop,
-        ArpResponder::new(),
-        (
-            Ipv4Input::new(iface.clone()),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
-        (
-            Ipv6Input::new(iface.clone()),
-            NdpResponder::new(),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
-    );
-    let state = HostState {
-        egress: Egress::new(iface),
-        sockets: TcpSockets::new(cfg, seed),
-        events: Events::default(),
-    };
-    Host::new(port, capture, state, app, front)
+    TcpHost::build(port, HostState::new(iface, cfg, seed), app).capturing(capture)
 }
 
 /// What a run ended with.
@@ -427,27 +349,15 @@ fn transfer_captured(
             a.state.egress.counters(),
             b.state.egress.counters(),
         );
-        if sa.busy() || sb.busy() {
-            clock.advance(Duration::from_micros(10));
-            continue;
-        }
         let in_flight =
             wire.stats(Direction::AToB).in_flight + wire.stats(Direction::BToA).in_flight;
-        let next = [sa.next_deadline_ns, sb.next_deadline_ns]
-            .into_iter()
-            .flatten()
-            .min();
-        let step = match next {
-            Some(at) if in_flight == 0 => at.saturating_sub(now).max(1_000),
-            Some(at) => at.saturating_sub(now).clamp(1_000, 1_000_000),
-            None => 1_000_000,
-        };
+        let step = virtual_step(now, &[sa, sb], &[], in_flight, 1_000_000);
         clock.advance_ns(step);
     }
     let virtual_ms = (clock.now_ns() - start) / 1_000_000;
     assert!(a.tcp4().stats.consumed + b.tcp4().stats.consumed > 0 || v6);
-    let Host { app: client, .. } = a;
-    let Host { app: server, .. } = b;
+    let TcpHost { app: client, .. } = a;
+    let TcpHost { app: server, .. } = b;
     drop(wire);
     pool.assert_whole();
     Outcome {

@@ -36,30 +36,17 @@ use std::time::{Duration, Instant};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
-use tpa::app::{App, Events, SocketError, SocketId};
-use tpa::buf::{BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig};
-use tpa::pipeline;
-use tpa::port::tap::{Tap, TapConfig, TapMode};
-use tpa::port::Port;
-use tpa::stage::{Counted, Cx, Reason};
-use tpa::state::State;
+use tpa::app::{App, SocketError, SocketId};
+use tpa::buf::{BufferPool, PacketBuf, Pool, PoolConfig};
+use tpa::port::tap::Tap;
+use tpa::stage::Cx;
 use tpa::wire::MacAddr;
-use tpa_stages::arp::ArpResponder;
-use tpa_stages::discard::Discard;
-use tpa_stages::egress::Egress;
-use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
-use tpa_stages::iface::Interface;
-use tpa_stages::ipv4::Ipv4Input;
-use tpa_stages::ipv6::Ipv6Input;
-use tpa_stages::ndp::NdpResponder;
-use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::conn::TcpInfo;
-use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
+use tpa_stages::tcp::{self, TcpInput};
 use tpa_tests::hostile::{self, find, run_kit, KitRun};
 use tpa_tests::netns::Netns;
-
-type B = PoolBuf;
+use tpa_tests::tcp_host::{iface, open_tap, HostState, TcpHost, B};
 
 const TPA_MAC: MacAddr = MacAddr([0x02, 0x54, 0x50, 0x41, 0, 0x02]);
 const TPA: &str = "192.0.2.2";
@@ -70,7 +57,7 @@ const PORT2: u16 = 5002;
 const FLOOD_NET: &str = "192.0.2.128/25";
 const CHUNK: usize = 8192;
 /// The names of TcpInput's own drop reasons.
-const REASONS: &[&str] = <TcpInput as tpa::stage::Stage<B, SenderState>>::CUSTOM_REASONS;
+const REASONS: &[&str] = <TcpInput as tpa::stage::Stage<B, HostState>>::CUSTOM_REASONS;
 /// Bytes the client connected during the flood has echoed.
 const ECHO_BYTES: usize = 128 * 1024;
 const PAUSE: Duration = Duration::from_millis(10);
@@ -82,13 +69,6 @@ const PATIENCE: Duration = Duration::from_secs(60);
 fn byte(i: usize) -> u8 {
     let z = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     ((z ^ (z >> 29)) >> 24) as u8
-}
-
-#[derive(State)]
-struct SenderState {
-    egress: Egress<B>,
-    sockets: TcpSockets<B>,
-    events: Events,
 }
 
 /// One accepted connection's side of the test.
@@ -133,7 +113,7 @@ struct Sender {
 impl Sender {
     /// Echoes what conn3 received, as far as its send queue takes it;
     /// closes once the peer's stream ended and all of it went back.
-    fn echo(&mut self, cx: &mut Cx<'_, B, SenderState>) -> usize {
+    fn echo(&mut self, cx: &mut Cx<'_, B, HostState>) -> usize {
         let e = &mut self.conn3;
         let Some(s) = e.socket else { return 0 };
         if e.closed || !e.errors.is_empty() {
@@ -187,7 +167,7 @@ impl Sender {
         work
     }
 
-    fn step(&mut self, cx: &mut Cx<'_, B, SenderState>) -> usize {
+    fn step(&mut self, cx: &mut Cx<'_, B, HostState>) -> usize {
         let mut work = self.echo(cx);
         let stop = self.stop.load(Ordering::Relaxed);
         for (n, side) in [&mut self.conn1, &mut self.conn2].into_iter().enumerate() {
@@ -244,8 +224,8 @@ impl Sender {
     }
 }
 
-impl App<B, SenderState> for Sender {
-    fn accepted(&mut self, listener: SocketId, socket: SocketId, cx: &mut Cx<'_, B, SenderState>) {
+impl App<B, HostState> for Sender {
+    fn accepted(&mut self, listener: SocketId, socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         if Some(listener) == self.flooded && self.conn1.socket.is_some() {
             assert!(
                 self.conn3.socket.is_none(),
@@ -265,19 +245,19 @@ impl App<B, SenderState> for Sender {
         self.step(cx);
     }
 
-    fn readable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, SenderState>) {
+    fn readable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         self.step(cx);
     }
 
-    fn writable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, SenderState>) {
+    fn writable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         self.step(cx);
     }
 
-    fn peer_closed(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, SenderState>) {
+    fn peer_closed(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         self.step(cx);
     }
 
-    fn error(&mut self, socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, SenderState>) {
+    fn error(&mut self, socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, HostState>) {
         if self.conn3.socket == Some(socket) {
             self.conn3.errors.push(error);
         } else if self.conn1.socket == Some(socket) {
@@ -287,76 +267,16 @@ impl App<B, SenderState> for Sender {
         }
     }
 
-    fn poll(&mut self, cx: &mut Cx<'_, B, SenderState>) -> usize {
+    fn poll(&mut self, cx: &mut Cx<'_, B, HostState>) -> usize {
         self.step(cx)
     }
 }
 
-type V4Branch = (
-    Ipv4Input,
-    TcpBranch<Ipv4Packet<B>, Discard<Ipv4Packet<B>>, Counted<TcpInput>>,
-);
-type V6Branch = (
-    Ipv6Input,
-    NdpResponder,
-    TcpBranch<Ipv6Packet<B>, Discard<Ipv6Packet<B>>, Counted<TcpInput>>,
-);
-
-#[pipeline]
-struct Host<P: Port<Buf = B>> {
-    #[port]
-    port: P,
-    #[state]
-    state: SenderState,
-    #[app]
-    app: Sender,
-    front: EthernetFront<B, ArpResponder, V4Branch, V6Branch>,
-}
-
-impl<P: Port<Buf = B>> Host<P> {
-    fn tcp4(&self) -> &Counted<TcpInput> {
-        &self.front.right.left.1.right
-    }
-}
+type Host<P> = TcpHost<P, Sender>;
 
 fn host(ns: &Netns, pool: &Pool, app: Sender, seed: u64) -> Host<Tap> {
-    let config = TapConfig {
-        mode: TapMode::AttachExisting,
-        mac: Some(TPA_MAC),
-        ..TapConfig::new("tpa0")
-    };
-    let tap = ns
-        .enter(|| Tap::open(&config, pool.clone()))
-        .expect("open tpa0");
-    let iface = Interface::new(TPA_MAC)
-        .with_ipv4(format!("{TPA}/24").parse().unwrap())
-        .with_ipv6("2001:db8::2/64".parse().unwrap());
-    let front = ethernet_front(
-        iface.mac,
-        OtherFrames::Drop,
-        ArpResponder::new(),
-        (
-            Ipv4Input::new(iface.clone()),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
-        (
-            Ipv6Input::new(iface.clone()),
-            NdpResponder::new(),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
-    );
-    let state = SenderState {
-        egress: Egress::new(iface),
-        sockets: TcpSockets::new(TcpConfig::default(), seed),
-        events: Events::default(),
-    };
-    Host::new(tap, state, app, front)
+    let state = HostState::new(iface(TPA_MAC, 2), TcpConfig::default(), seed);
+    TcpHost::build(open_tap(ns, pool, TPA_MAC), state, app)
 }
 
 /// The kernel client, killed on drop (its second connection never ends).

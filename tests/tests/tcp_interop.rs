@@ -25,36 +25,25 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tpa::app::{App, Events, SocketError, SocketId};
-use tpa::buf::{BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig};
-use tpa::pipeline;
+use tpa::app::{App, SocketError, SocketId};
+use tpa::buf::{BufferPool, PacketBuf, Pool, PoolConfig};
 use tpa::port::af_packet::{AfPacket, AfPacketConfig};
 use tpa::port::tap::{Tap, TapConfig, TapMode};
 use tpa::port::Port;
-use tpa::stage::{Counted, Cx, Reason};
-use tpa::state::State;
+use tpa::stage::Cx;
 use tpa::wire::MacAddr;
 use tpa::worker::StopFlag;
-use tpa_stages::arp::ArpResponder;
-use tpa_stages::discard::Discard;
-use tpa_stages::egress::Egress;
-use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
 use tpa_stages::iface::Interface;
-use tpa_stages::ipv4::Ipv4Input;
-use tpa_stages::ipv6::Ipv6Input;
-use tpa_stages::ndp::NdpResponder;
-use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
+use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::conn::{State as ConnState, TcpInfo};
-use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
 use tpa_tests::impair::LossyBridge;
 use tpa_tests::netns::Netns;
 use tpa_tests::nstat::Counters;
 use tpa_tests::pattern::Pattern;
+use tpa_tests::tcp_host::{HostState, TcpHost, B};
 use tpa_tests::tcp_peer::{pattern_sha256, PeerReport, TcpPeer};
 use tpa_tests::RaiseOnDrop;
-
-type B = PoolBuf;
 
 /// The pattern's seed (fixed: a failure replays with the same bytes).
 const SEED: u64 = 0x7470_615f_696e_7400;
@@ -105,13 +94,6 @@ impl Role {
     fn sends(self) -> bool {
         matches!(self, Role::ServeSource | Role::Send(_))
     }
-}
-
-#[derive(State)]
-struct HostState {
-    egress: Egress<B>,
-    sockets: TcpSockets<B>,
-    events: Events,
 }
 
 /// tpa's end of one transfer.
@@ -279,52 +261,10 @@ impl App<B, HostState> for Transfer {
     }
 }
 
-type V4Branch = (
-    Ipv4Input,
-    TcpBranch<Ipv4Packet<B>, Discard<Ipv4Packet<B>>, Counted<TcpInput>>,
-);
-type V6Branch = (
-    Ipv6Input,
-    NdpResponder,
-    TcpBranch<Ipv6Packet<B>, Discard<Ipv6Packet<B>>, Counted<TcpInput>>,
-);
-
-#[pipeline]
-struct Host<P: Port<Buf = B>> {
-    #[port]
-    port: P,
-    #[state]
-    state: HostState,
-    #[app]
-    app: Transfer,
-    front: EthernetFront<B, ArpResponder, V4Branch, V6Branch>,
-}
+type Host<P> = TcpHost<P, Transfer>;
 
 /// tpa's host on `port` (with MAC `mac`), running `app`.
 fn host<P: Port<Buf = B>>(port: P, mac: MacAddr, app: Transfer) -> Host<P> {
-    let iface = Interface::new(mac)
-        .with_ipv4(format!("{TPA_V4}/24").parse().unwrap())
-        .with_ipv6(format!("{TPA_V6}/64").parse().unwrap());
-    let front = ethernet_front(
-        iface.mac,
-        OtherFrames::Drop,
-        ArpResponder::new(),
-        (
-            Ipv4Input::new(iface.clone()),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
-        (
-            Ipv6Input::new(iface.clone()),
-            NdpResponder::new(),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
-    );
     // A seed per host (ISNs, ephemeral ports): successive hosts of a test
     // must not reuse a 4-tuple the kernel still holds in TIME_WAIT.
     static HOSTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -333,12 +273,10 @@ fn host<P: Port<Buf = B>>(port: P, mac: MacAddr, app: Transfer) -> Host<P> {
         ^ HOSTS
             .fetch_add(1, Ordering::Relaxed)
             .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let state = HostState {
-        egress: Egress::new(iface),
-        sockets: TcpSockets::new(TcpConfig::default(), seed),
-        events: Events::default(),
-    };
-    Host::new(port, state, app, front)
+    let iface = Interface::new(mac)
+        .with_ipv4(format!("{TPA_V4}/24").parse().unwrap())
+        .with_ipv6(format!("{TPA_V6}/64").parse().unwrap());
+    TcpHost::build(port, HostState::new(iface, TcpConfig::default(), seed), app)
 }
 
 /// How tpa reaches the bridge.

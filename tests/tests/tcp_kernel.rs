@@ -14,29 +14,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tpa::app::{App, Events, SocketError, SocketId};
-use tpa::buf::{BufferPool, PacketBuf, Pool, PoolBuf, PoolConfig};
-use tpa::pipeline;
-use tpa::port::tap::{Tap, TapConfig, TapMode};
-use tpa::port::Port;
-use tpa::stage::{Counted, Cx, Reason};
-use tpa::state::State;
+use tpa::app::{App, SocketError, SocketId};
+use tpa::buf::{BufferPool, PacketBuf, Pool, PoolConfig};
+use tpa::port::tap::Tap;
+use tpa::stage::Cx;
 use tpa::wire::MacAddr;
-use tpa_stages::arp::ArpResponder;
-use tpa_stages::discard::Discard;
-use tpa_stages::egress::Egress;
-use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
-use tpa_stages::iface::Interface;
-use tpa_stages::ipv4::Ipv4Input;
-use tpa_stages::ipv6::Ipv6Input;
-use tpa_stages::ndp::NdpResponder;
-use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
+use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
-use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
 use tpa_tests::netns::Netns;
+use tpa_tests::tcp_host::{iface, open_tap, HostState, TcpHost, B};
 use tpa_tests::tcp_peer::TcpPeer;
-
-type B = PoolBuf;
 
 const TPA_MAC: MacAddr = MacAddr([0x02, 0x54, 0x50, 0x41, 0, 0x02]);
 const LEN: usize = 1 << 20;
@@ -72,13 +59,6 @@ fn tap_namespace(tag: &str) -> Netns {
     ns
 }
 
-#[derive(State)]
-struct PeerState {
-    egress: Egress<B>,
-    sockets: TcpSockets<B>,
-    events: Events,
-}
-
 /// tpa's end: an echo server (zero-copy: each received buffer is queued
 /// back with `send_buf`) or a client sending `data` and checking its echo.
 #[derive(Default)]
@@ -100,7 +80,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn step(&mut self, cx: &mut Cx<'_, B, PeerState>) -> usize {
+    fn step(&mut self, cx: &mut Cx<'_, B, HostState>) -> usize {
         let Some(s) = self.socket else { return 0 };
         if self.closed {
             return 0;
@@ -186,30 +166,30 @@ impl Peer {
     }
 }
 
-impl App<B, PeerState> for Peer {
-    fn accepted(&mut self, _listener: SocketId, socket: SocketId, cx: &mut Cx<'_, B, PeerState>) {
+impl App<B, HostState> for Peer {
+    fn accepted(&mut self, _listener: SocketId, socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         self.socket = Some(socket);
         self.step(cx);
     }
 
-    fn readable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, PeerState>) {
+    fn readable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         self.step(cx);
     }
 
-    fn writable(&mut self, socket: SocketId, cx: &mut Cx<'_, B, PeerState>) {
+    fn writable(&mut self, socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         self.socket = Some(socket);
         self.step(cx);
     }
 
-    fn peer_closed(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, PeerState>) {
+    fn peer_closed(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         self.step(cx);
     }
 
-    fn error(&mut self, _socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, PeerState>) {
+    fn error(&mut self, _socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, HostState>) {
         self.errors.push(error);
     }
 
-    fn poll(&mut self, cx: &mut Cx<'_, B, PeerState>) -> usize {
+    fn poll(&mut self, cx: &mut Cx<'_, B, HostState>) -> usize {
         if !self.started {
             self.started = true;
             if let Some(remote) = self.remote {
@@ -218,27 +198,6 @@ impl App<B, PeerState> for Peer {
         }
         self.step(cx)
     }
-}
-
-type V4Branch = (
-    Ipv4Input,
-    TcpBranch<Ipv4Packet<B>, Discard<Ipv4Packet<B>>, Counted<TcpInput>>,
-);
-type V6Branch = (
-    Ipv6Input,
-    NdpResponder,
-    TcpBranch<Ipv6Packet<B>, Discard<Ipv6Packet<B>>, Counted<TcpInput>>,
-);
-
-#[pipeline]
-struct Host<P: Port<Buf = B>> {
-    #[port]
-    port: P,
-    #[state]
-    state: PeerState,
-    #[app]
-    app: Peer,
-    front: EthernetFront<B, ArpResponder, V4Branch, V6Branch>,
 }
 
 fn pool() -> Pool {
@@ -251,46 +210,16 @@ fn pool() -> Pool {
     .unwrap()
 }
 
+type Host<P> = TcpHost<P, Peer>;
+
 /// tpa's host on the namespace's TAP, with `app`.
 fn host(ns: &Netns, pool: &Pool, app: Peer) -> Host<Tap> {
-    let config = TapConfig {
-        mode: TapMode::AttachExisting,
-        mac: Some(TPA_MAC),
-        ..TapConfig::new("tpa0")
-    };
-    let tap = ns
-        .enter(|| Tap::open(&config, pool.clone()))
-        .unwrap_or_else(|e| panic!("open tpa0 in {}: {e} ({e:?})", ns.name()));
-    let iface = Interface::new(TPA_MAC)
-        .with_ipv4("192.0.2.2/24".parse().unwrap())
-        .with_ipv6("2001:db8::2/64".parse().unwrap());
-    let front = ethernet_front(
-        iface.mac,
-        OtherFrames::Drop,
-        ArpResponder::new(),
-        (
-            Ipv4Input::new(iface.clone()),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
-        (
-            Ipv6Input::new(iface.clone()),
-            NdpResponder::new(),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
+    let state = HostState::new(
+        iface(TPA_MAC, 2),
+        TcpConfig::default(),
+        std::process::id().into(),
     );
-    let seed = std::process::id().into();
-    let state = PeerState {
-        egress: Egress::new(iface),
-        sockets: TcpSockets::new(TcpConfig::default(), seed),
-        events: Events::default(),
-    };
-    Host::new(tap, state, app, front)
+    TcpHost::build(open_tap(ns, pool, TPA_MAC), state, app)
 }
 
 /// A kernel client sends a megabyte to tpa's echo server and gets it back:
@@ -311,10 +240,7 @@ fn a_kernel_client_gets_its_megabyte_echoed_by_tpa() {
         let to = if v6 { "2001:db8::2" } else { "192.0.2.2" };
         let out = thread::scope(|s| {
             let tpa = s.spawn(move || {
-                let start = Instant::now();
-                while !done.load(Ordering::Relaxed) && start.elapsed() < PATIENCE {
-                    h.run_once();
-                }
+                h.serve(done, PATIENCE);
                 h
             });
             let done_on_exit = SetOnDrop(done);

@@ -252,9 +252,9 @@ fn unconfirmed_use_ends_reachable_early_and_a_wrong_address_is_resolved_afresh()
         c.poll(T0 + t * S, |a| probes.push(a));
     }
     assert_eq!(probes.len(), 3, "{probes:?}");
-    assert!(probes.iter().all(
-        |a| matches!(a, Action::Solicit { unicast: Some(m), .. } if *m == mac(9))
-    ));
+    assert!(probes
+        .iter()
+        .all(|a| matches!(a, Action::Solicit { unicast: Some(m), .. } if *m == mac(9))));
     assert!(c.is_empty());
     assert_eq!(c.counters().failed, 1);
     // The next packet asks everyone again, and the true answer heals it.
@@ -263,9 +263,14 @@ fn unconfirmed_use_ends_reachable_early_and_a_wrong_address_is_resolved_afresh()
         c.resolve(ip(1), 8, T0 + 16 * S, |a| again.push(a)),
         Resolved::Held
     ));
-    assert!(matches!(again.as_slice(), [Action::Solicit { unicast: None, .. }]));
+    assert!(matches!(
+        again.as_slice(),
+        [Action::Solicit { unicast: None, .. }]
+    ));
     again.clear();
-    c.learn(ip(1), Some(mac(1)), SOLICITED, T0 + 16 * S, |a| again.push(a));
+    c.learn(ip(1), Some(mac(1)), SOLICITED, T0 + 16 * S, |a| {
+        again.push(a)
+    });
     assert!(matches!(again.as_slice(), [Action::Send { packet: 8, mac: m }] if *m == mac(1)));
     assert_eq!(c.lookup(ip(1), T0 + 17 * S), Some(mac(1)));
 }
@@ -290,7 +295,10 @@ fn confirmed_use_stays_reachable_for_reachable_time() {
     assert_eq!(state(&idle, 1, T0 + rt - 1), Some(NeighborState::Reachable));
     // Its first use then leaves it 5 s more at most.
     assert_eq!(idle.lookup(ip(1), T0 + 2 * S), Some(mac(1)));
-    assert_eq!(state(&idle, 1, T0 + 7 * S - 1), Some(NeighborState::Reachable));
+    assert_eq!(
+        state(&idle, 1, T0 + 7 * S - 1),
+        Some(NeighborState::Reachable)
+    );
     assert_eq!(state(&idle, 1, T0 + 7 * S), Some(NeighborState::Stale));
 }
 

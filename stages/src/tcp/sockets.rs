@@ -4,8 +4,8 @@
 //! the stack (ISN key, ephemeral ports, timestamp offsets), all from one
 //! seed.
 
+use crate::hash::SeededHash;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 use tpa::app::{Event, EventKind, SocketError, SocketId, Transport};
@@ -115,68 +115,9 @@ struct Slot<B: PacketBuf> {
     entry: Entry<B>,
 }
 
-/// A seeded multiply-rotate hasher for the 4-tuple and listener maps:
-/// cheap on the receive path; its key comes from the table's seed, so a
-/// sender cannot aim at a bucket without knowing it.
-#[derive(Clone, Copy, Debug)]
-pub struct TupleHash {
-    key: u64,
-}
-
-/// [`TupleHash`]'s hasher.
-#[derive(Debug)]
-pub struct TupleHasher(u64);
-
-impl BuildHasher for TupleHash {
-    type Hasher = TupleHasher;
-    #[inline]
-    fn build_hasher(&self) -> TupleHasher {
-        TupleHasher(self.key)
-    }
-}
-
-impl Hasher for TupleHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(u64::from(n));
-    }
-
-    #[inline]
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(u64::from(n));
-    }
-
-    #[inline]
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        // A last mix, so the low bits the map uses depend on every input.
-        let x = self.0 ^ (self.0 >> 29);
-        x.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 32)
-    }
-}
+/// The maps' hasher, keyed from the table's seed: peers choose the
+/// four-tuples, and must not be able to aim them at one bucket.
+pub type TupleHash = SeededHash;
 
 /// SplitMix64: the stream of the table's random choices after its seed.
 #[derive(Debug, Clone)]
@@ -297,7 +238,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         let isn_seed = rng.next();
         let isn = IsnGenerator::from_seed(isn_seed);
         let cookies = SynCookies::from_seed(isn_seed);
-        let hash = TupleHash { key: rng.next() };
+        let hash = TupleHash::new(rng.next());
         let ports = PortPicker::new(cfg.port_first, cfg.port_last, rng.next());
         let challenge_acks = ChallengeAckBudget::new(cfg.challenge_ack_limit, seed);
         TcpSockets {

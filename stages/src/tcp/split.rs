@@ -2,44 +2,32 @@
 //! (UDP, ICMP, NDP, …) the other, so a branch reads
 //! `ip input → (rest | tcp)`.
 
-use core::marker::PhantomData;
-
 use tpa::buf::PacketBuf;
-use tpa::stage::{Cx, Demux, Fork, Stage, Verdict};
-use tpa::wire::ipv4::{IpProtocol, Ipv4View};
-use tpa::wire::ipv6::Ipv6View;
+use tpa::stage::Demux;
+use tpa::wire::ipv4::IpProtocol;
 
-use crate::packet::{
-    Ipv4Packet, Ipv6Packet, Layer, PacketError, PacketErrorKind, Rejected, TcpPacket,
-};
+use crate::packet::{Ipv4Packet, Ipv6Packet, Rejected, TcpPacket};
+use crate::split::{self, ProtocolSplit, TransportProtocol};
+
+/// TCP as a [`TransportProtocol`]: the protocol a [`TcpSplit`] sends right.
+#[derive(Debug, Clone, Copy)]
+pub struct Tcp;
+
+impl TransportProtocol for Tcp {
+    const NAME: &'static str = "Tcp";
+    const PROTOCOL: IpProtocol = IpProtocol::Tcp;
+    type Packet<B: PacketBuf> = TcpPacket<B>;
+
+    #[inline]
+    fn wrap<B: PacketBuf>(buf: B) -> TcpPacket<B> {
+        TcpPacket::new_unchecked(buf)
+    }
+}
 
 /// Classifies the [`Ipv4Packet`]s or [`Ipv6Packet`]s (`P`) of an IP branch
 /// by their protocol: TCP right as a [`TcpPacket`], everything else left
 /// unchanged. The classifier of the [`Demux`] that [`tcp_branch`] builds.
-pub struct TcpSplit<P> {
-    _packets: PhantomData<fn(P)>,
-}
-
-impl<P> TcpSplit<P> {
-    /// A splitter.
-    pub fn new() -> Self {
-        TcpSplit {
-            _packets: PhantomData,
-        }
-    }
-}
-
-impl<P> Default for TcpSplit<P> {
-    fn default() -> Self {
-        TcpSplit::new()
-    }
-}
-
-impl<P> core::fmt::Debug for TcpSplit<P> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("TcpSplit")
-    }
-}
+pub type TcpSplit<P> = ProtocolSplit<P, Tcp>;
 
 /// An IP branch's tail split by protocol: `other` takes what is not TCP,
 /// `tcp` (usually [`TcpInput`](super::TcpInput)) takes TCP.
@@ -51,63 +39,18 @@ pub fn tcp_branch<P, O, T>(other: O, tcp: T) -> TcpBranch<P, O, T> {
     Demux::new(TcpSplit::new(), other, tcp)
 }
 
-/// Whether `l3` (a checked IPv4 header) carries TCP.
-#[inline]
-fn v4_is_tcp(l3: &[u8]) -> bool {
-    Ipv4View::new(l3).is_ok_and(|ip| ip.protocol() == IpProtocol::Tcp)
-}
-
-/// Whether `l3` (a checked IPv6 header without extension headers) carries
-/// TCP.
-#[inline]
-fn v6_is_tcp(l3: &[u8]) -> bool {
-    Ipv6View::new(l3).is_ok_and(|ip| ip.next_header() == IpProtocol::Tcp)
-}
-
-impl<B: PacketBuf, S> Stage<B, S> for TcpSplit<Ipv4Packet<B>> {
-    type In = Ipv4Packet<B>;
-    type Out = Fork<Ipv4Packet<B>, TcpPacket<B>>;
-
-    #[inline]
-    fn process(&mut self, p: Ipv4Packet<B>, _cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
-        if v4_is_tcp(p.l3()) {
-            Verdict::Pass(Fork::Right(TcpPacket::new_unchecked(p.into_buf())))
-        } else {
-            Verdict::Pass(Fork::Left(p))
-        }
-    }
-}
-
-impl<B: PacketBuf, S> Stage<B, S> for TcpSplit<Ipv6Packet<B>> {
-    type In = Ipv6Packet<B>;
-    type Out = Fork<Ipv6Packet<B>, TcpPacket<B>>;
-
-    #[inline]
-    fn process(&mut self, p: Ipv6Packet<B>, _cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
-        if v6_is_tcp(p.l3()) {
-            Verdict::Pass(Fork::Right(TcpPacket::new_unchecked(p.into_buf())))
-        } else {
-            Verdict::Pass(Fork::Left(p))
-        }
-    }
-}
-
 impl<B: PacketBuf> TcpPacket<B> {
-    /// The TCP segment in `packet`, if its protocol is TCP, as [`TcpSplit`]
-    /// decides.
+    /// The TCP segment in `packet`, if its protocol is TCP, as
+    /// [`TcpSplit`] decides.
     ///
     /// # Errors
     ///
-    /// An [`Ipv4`](Layer::Ipv4) [`PacketError`] (`unsupported` protocol),
-    /// with the buffer back.
+    /// An [`Ipv4`](crate::packet::Layer::Ipv4)
+    /// [`PacketError`](crate::packet::PacketError) (`unsupported`
+    /// protocol), with the buffer back.
     #[inline]
     pub fn from_ipv4(packet: Ipv4Packet<B>) -> Result<Self, Rejected<B>> {
-        if v4_is_tcp(packet.l3()) {
-            return Ok(TcpPacket::new_unchecked(packet.into_buf()));
-        }
-        let kind = PacketErrorKind::Unsupported { field: "protocol" };
-        let error = PacketError::new(Layer::Ipv4, packet.l3().len(), kind);
-        Err(Rejected::new(error, packet.into_buf()))
+        split::from_ipv4::<Tcp, B>(packet)
     }
 
     /// The TCP segment in `packet`, if its next header is TCP, as
@@ -115,18 +58,12 @@ impl<B: PacketBuf> TcpPacket<B> {
     ///
     /// # Errors
     ///
-    /// An [`Ipv6`](Layer::Ipv6) [`PacketError`] (`unsupported` next header),
-    /// with the buffer back.
+    /// An [`Ipv6`](crate::packet::Layer::Ipv6)
+    /// [`PacketError`](crate::packet::PacketError) (`unsupported` next
+    /// header), with the buffer back.
     #[inline]
     pub fn from_ipv6(packet: Ipv6Packet<B>) -> Result<Self, Rejected<B>> {
-        if v6_is_tcp(packet.l3()) {
-            return Ok(TcpPacket::new_unchecked(packet.into_buf()));
-        }
-        let kind = PacketErrorKind::Unsupported {
-            field: "next_header",
-        };
-        let error = PacketError::new(Layer::Ipv6, packet.l3().len(), kind);
-        Err(Rejected::new(error, packet.into_buf()))
+        split::from_ipv6::<Tcp, B>(packet)
     }
 }
 
@@ -136,6 +73,7 @@ mod tests {
     use crate::tcp::testing::{ipv4_packet, ipv6_packet, segment_frame, udp_frame, Seg};
     use crate::testing::{pool, with_cx, BufferPool};
     use tpa::buf::PoolBuf;
+    use tpa::stage::{Fork, Stage, Verdict};
 
     #[test]
     fn tcp_goes_right_the_rest_left_in_both_families() {

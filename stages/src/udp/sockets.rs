@@ -5,8 +5,8 @@
 //! socket of a received datagram by its destination address and port,
 //! exact binds first, then the family's unspecified address.
 
+use crate::hash::SeededHash;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use tpa::app::{SocketError, SocketId, Transport};
@@ -85,54 +85,9 @@ struct Slot<B> {
     socket: Option<Socket<B>>,
 }
 
-/// A multiply-rotate hasher for the table's small keys (an address and a
-/// port): lookups are on the receive path, where SipHash's cost shows; the
-/// keys are our own bindings, not chosen by senders.
-#[derive(Default)]
-pub(crate) struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(u64::from(n));
-    }
-
-    #[inline]
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(u64::from(n));
-    }
-
-    #[inline]
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type KeyMap = HashMap<(IpAddr, u16), u32, BuildHasherDefault<KeyHasher>>;
+/// The bindings: our own addresses and ports, so the seed does not matter
+/// ([`SeededHash`]'s default).
+type KeyMap = HashMap<(IpAddr, u16), u32, SeededHash>;
 
 /// The unspecified address of `ip`'s family.
 #[inline]

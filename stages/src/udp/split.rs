@@ -1,44 +1,32 @@
 //! The split of an IP branch by transport protocol: UDP one way, the rest
 //! (ICMP, NDP, …) the other, so a branch reads `ip input → (icmp | udp)`.
 
-use core::marker::PhantomData;
-
 use tpa::buf::PacketBuf;
-use tpa::stage::{Cx, Demux, Fork, Stage, Verdict};
-use tpa::wire::ipv4::{IpProtocol, Ipv4View};
-use tpa::wire::ipv6::Ipv6View;
+use tpa::stage::Demux;
+use tpa::wire::ipv4::IpProtocol;
 
-use crate::packet::{
-    Ipv4Packet, Ipv6Packet, Layer, PacketError, PacketErrorKind, Rejected, UdpPacket,
-};
+use crate::packet::{Ipv4Packet, Ipv6Packet, Rejected, UdpPacket};
+use crate::split::{self, ProtocolSplit, TransportProtocol};
+
+/// UDP as a [`TransportProtocol`]: the protocol a [`UdpSplit`] sends right.
+#[derive(Debug, Clone, Copy)]
+pub struct Udp;
+
+impl TransportProtocol for Udp {
+    const NAME: &'static str = "Udp";
+    const PROTOCOL: IpProtocol = IpProtocol::Udp;
+    type Packet<B: PacketBuf> = UdpPacket<B>;
+
+    #[inline]
+    fn wrap<B: PacketBuf>(buf: B) -> UdpPacket<B> {
+        UdpPacket::new_unchecked(buf)
+    }
+}
 
 /// Classifies the [`Ipv4Packet`]s or [`Ipv6Packet`]s (`P`) of an IP branch
 /// by their protocol: UDP right as a [`UdpPacket`], everything else left
 /// unchanged. The classifier of the [`Demux`] that [`udp_branch`] builds.
-pub struct UdpSplit<P> {
-    _packets: PhantomData<fn(P)>,
-}
-
-impl<P> UdpSplit<P> {
-    /// A splitter.
-    pub fn new() -> Self {
-        UdpSplit {
-            _packets: PhantomData,
-        }
-    }
-}
-
-impl<P> Default for UdpSplit<P> {
-    fn default() -> Self {
-        UdpSplit::new()
-    }
-}
-
-impl<P> core::fmt::Debug for UdpSplit<P> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("UdpSplit")
-    }
-}
+pub type UdpSplit<P> = ProtocolSplit<P, Udp>;
 
 /// An IP branch's tail split by protocol: `other` takes what is not UDP,
 /// `udp` (usually [`UdpInput`](super::UdpInput)) takes UDP.
@@ -51,63 +39,18 @@ pub fn udp_branch<P, O, U>(other: O, udp: U) -> UdpBranch<P, O, U> {
     Demux::new(UdpSplit::new(), other, udp)
 }
 
-/// Whether `l3` (a checked IPv4 header) carries UDP.
-#[inline]
-fn v4_is_udp(l3: &[u8]) -> bool {
-    Ipv4View::new(l3).is_ok_and(|ip| ip.protocol() == IpProtocol::Udp)
-}
-
-/// Whether `l3` (a checked IPv6 header without extension headers) carries
-/// UDP.
-#[inline]
-fn v6_is_udp(l3: &[u8]) -> bool {
-    Ipv6View::new(l3).is_ok_and(|ip| ip.next_header() == IpProtocol::Udp)
-}
-
-impl<B: PacketBuf, S> Stage<B, S> for UdpSplit<Ipv4Packet<B>> {
-    type In = Ipv4Packet<B>;
-    type Out = Fork<Ipv4Packet<B>, UdpPacket<B>>;
-
-    #[inline]
-    fn process(&mut self, p: Ipv4Packet<B>, _cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
-        if v4_is_udp(p.l3()) {
-            Verdict::Pass(Fork::Right(UdpPacket::new_unchecked(p.into_buf())))
-        } else {
-            Verdict::Pass(Fork::Left(p))
-        }
-    }
-}
-
-impl<B: PacketBuf, S> Stage<B, S> for UdpSplit<Ipv6Packet<B>> {
-    type In = Ipv6Packet<B>;
-    type Out = Fork<Ipv6Packet<B>, UdpPacket<B>>;
-
-    #[inline]
-    fn process(&mut self, p: Ipv6Packet<B>, _cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
-        if v6_is_udp(p.l3()) {
-            Verdict::Pass(Fork::Right(UdpPacket::new_unchecked(p.into_buf())))
-        } else {
-            Verdict::Pass(Fork::Left(p))
-        }
-    }
-}
-
 impl<B: PacketBuf> UdpPacket<B> {
     /// The UDP datagram in `packet`, if its protocol is UDP, as
     /// [`UdpSplit`] decides.
     ///
     /// # Errors
     ///
-    /// An [`Ipv4`](Layer::Ipv4) [`PacketError`] (`unsupported` protocol),
-    /// with the buffer back.
+    /// An [`Ipv4`](crate::packet::Layer::Ipv4)
+    /// [`PacketError`](crate::packet::PacketError) (`unsupported`
+    /// protocol), with the buffer back.
     #[inline]
     pub fn from_ipv4(packet: Ipv4Packet<B>) -> Result<Self, Rejected<B>> {
-        if v4_is_udp(packet.l3()) {
-            return Ok(UdpPacket::new_unchecked(packet.into_buf()));
-        }
-        let kind = PacketErrorKind::Unsupported { field: "protocol" };
-        let error = PacketError::new(Layer::Ipv4, packet.l3().len(), kind);
-        Err(Rejected::new(error, packet.into_buf()))
+        split::from_ipv4::<Udp, B>(packet)
     }
 
     /// The UDP datagram in `packet`, if its next header is UDP, as
@@ -115,18 +58,12 @@ impl<B: PacketBuf> UdpPacket<B> {
     ///
     /// # Errors
     ///
-    /// An [`Ipv6`](Layer::Ipv6) [`PacketError`] (`unsupported` next header),
-    /// with the buffer back.
+    /// An [`Ipv6`](crate::packet::Layer::Ipv6)
+    /// [`PacketError`](crate::packet::PacketError) (`unsupported` next
+    /// header), with the buffer back.
     #[inline]
     pub fn from_ipv6(packet: Ipv6Packet<B>) -> Result<Self, Rejected<B>> {
-        if v6_is_udp(packet.l3()) {
-            return Ok(UdpPacket::new_unchecked(packet.into_buf()));
-        }
-        let kind = PacketErrorKind::Unsupported {
-            field: "next_header",
-        };
-        let error = PacketError::new(Layer::Ipv6, packet.l3().len(), kind);
-        Err(Rejected::new(error, packet.into_buf()))
+        split::from_ipv6::<Udp, B>(packet)
     }
 }
 
@@ -137,6 +74,7 @@ mod tests {
     use crate::testing::{frame, pool, with_cx, BufferPool};
     use etherparse::PacketBuilder;
     use tpa::buf::PoolBuf;
+    use tpa::stage::{Fork, Stage, Verdict};
     use tpa::wire::MacAddr;
 
     const US: [u8; 6] = [2, 0, 0, 0, 0, 1];

@@ -13,14 +13,13 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
-use tpa::app::{App, Events, SocketError, SocketId};
+use tpa::app::{App, SocketError, SocketId};
 use tpa::buf::{PacketBuf, PoolBuf};
 use tpa::stage::Cx;
-use tpa::state::State;
-use tpa_stages::egress::Egress;
 use tpa_stages::tcp::{self, TcpSockets};
 
 use super::scenario::{derive, CloseOrder, ConnPlan, Flow};
+pub use crate::tcp_host::HostState;
 
 type B = PoolBuf;
 
@@ -34,17 +33,6 @@ pub const CLIENT_V6: &str = "2001:db8::1";
 pub const SERVER_V4: &str = "192.0.2.2";
 /// The server's IPv6 address.
 pub const SERVER_V6: &str = "2001:db8::2";
-
-/// A host's shared tables.
-#[derive(State)]
-pub struct HostState {
-    /// Routes and neighbors.
-    pub egress: Egress<B>,
-    /// The TCP sockets.
-    pub sockets: TcpSockets<B>,
-    /// Events for the app.
-    pub events: Events,
-}
 
 /// The client (0) or the server (1): the index of an end.
 pub const CLIENT: usize = 0;

@@ -7,8 +7,7 @@
 //! wire's impairment and the data; a seed replays exactly.
 //!
 //! tests/tests/tcp_sim.rs runs a batch of seeds; tests/tcp_sim_long.sh
-//! runs 10^5. The host pipeline repeats the one of tests/tests/tcp.rs
-//! (to be shared once that file settles).
+//! runs 10^5. The host is [`TcpHost`], the one every TCP test runs.
 
 pub mod app;
 pub mod check;
@@ -21,31 +20,22 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tpa::buf::{BufferPool, Pool, PoolBuf, PoolConfig};
-use tpa::pipeline;
+use tpa::buf::{BufferPool, Pool, PoolConfig};
 use tpa::port::memory::{Direction, End, MemoryWire, Partition, WireConfig};
 use tpa::port::Port;
-use tpa::stage::{Counted, Reason};
 use tpa::time::VirtualClock;
 use tpa::wire::MacAddr;
-use tpa_stages::arp::ArpResponder;
-use tpa_stages::discard::Discard;
-use tpa_stages::egress::{Egress, EgressConfig};
-use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
+use tpa_stages::egress::EgressConfig;
 use tpa_stages::iface::Interface;
-use tpa_stages::ipv4::Ipv4Input;
-use tpa_stages::ipv6::Ipv6Input;
-use tpa_stages::ndp::NdpResponder;
-use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::pcap::PcapCapture;
 use tpa_stages::tcp::config::TcpConfig;
-use tpa_stages::tcp::{tcp_branch, TcpBranch, TcpInput, TcpSockets};
+use tpa_stages::tcp::TcpSockets;
+
+use crate::tcp_host::{iface, virtual_step, TcpHost, B};
 
 pub use app::{HostState, SimApp, World};
 pub use check::{check, Verdict};
 pub use scenario::Scenario;
-
-type B = PoolBuf;
 
 const MAC_A: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0a]);
 const MAC_B: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0b]);
@@ -57,35 +47,8 @@ pub const VIRTUAL_LIMIT: Duration = Duration::from_secs(3600);
 /// limit above).
 pub const TURN_LIMIT: u64 = 3_000_000;
 
-type V4Branch = (
-    Ipv4Input,
-    TcpBranch<Ipv4Packet<B>, Discard<Ipv4Packet<B>>, Counted<TcpInput>>,
-);
-type V6Branch = (
-    Ipv6Input,
-    NdpResponder,
-    TcpBranch<Ipv6Packet<B>, Discard<Ipv6Packet<B>>, Counted<TcpInput>>,
-);
-
-/// ethernet → (arp | ipv4 → (tcp | rest) | ipv6 → ndp → (tcp | rest)).
-#[pipeline]
-pub struct Host<P: Port<Buf = B>> {
-    #[port]
-    port: P,
-    #[observer]
-    capture: Option<PcapCapture>,
-    #[state]
-    state: HostState,
-    #[app]
-    app: SimApp,
-    front: EthernetFront<B, ArpResponder, V4Branch, V6Branch>,
-}
-
-fn iface(mac: MacAddr, last: u8) -> Interface {
-    Interface::new(mac)
-        .with_ipv4(format!("192.0.2.{last}/24").parse().unwrap())
-        .with_ipv6(format!("2001:db8::{last}/64").parse().unwrap())
-}
+/// A host of the simulation.
+pub type Host<P> = TcpHost<P, SimApp>;
 
 fn host<P: Port<Buf = B>>(
     port: P,
@@ -95,36 +58,12 @@ fn host<P: Port<Buf = B>>(
     app: SimApp,
     capture: Option<PcapCapture>,
 ) -> Host<P> {
-    let front = ethernet_front(
-        iface.mac,
-        OtherFrames::Drop,
-        ArpResponder::new(),
-        (
-            Ipv4Input::new(iface.clone()),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
-        (
-            Ipv6Input::new(iface.clone()),
-            NdpResponder::new(),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
-    );
     // The neighbor caches' random ReachableTime comes from the seed too
     // (its default seed is random per run).
     let mut egress_cfg = EgressConfig::default();
     egress_cfg.neighbors.seed = scenario::derive(seed, 0xe9);
-    let state = HostState {
-        egress: Egress::new(iface).with_config(egress_cfg),
-        sockets: TcpSockets::new(cfg, seed),
-        events: tpa::app::Events::default(),
-    };
-    Host::new(port, capture, state, app, front)
+    let state = HostState::new(iface, cfg, seed).with_egress_config(egress_cfg);
+    TcpHost::build(port, state, app).capturing(capture)
 }
 
 /// What a run left for the checks.
@@ -270,29 +209,17 @@ pub fn run_captured(scenario: &Scenario, pcap: Option<(&Path, &Path)>) -> Outcom
                 b.state.sockets.iter().collect::<Vec<_>>(),
             ));
         }
-        if sa.busy() || sb.busy() {
-            clock.advance(Duration::from_micros(10));
-            continue;
-        }
         let in_flight =
             wire.stats(Direction::AToB).in_flight + wire.stats(Direction::BToA).in_flight;
-        let next = [sa.next_deadline_ns, sb.next_deadline_ns, heal_at]
-            .into_iter()
-            .flatten()
-            .min();
-        let step = match next {
-            Some(at) if in_flight == 0 => at.saturating_sub(now).max(1_000),
-            Some(at) => at.saturating_sub(now).clamp(1_000, 1_000_000),
-            None if in_flight > 0 => 1_000_000,
-            // Nothing on the wire, no timer: only the partition's start
-            // (by time) can change anything.
-            None => scenario
-                .partition
-                .as_ref()
-                .filter(|_| partition.is_some())
-                .map(|p| (start + p.fallback_ns).saturating_sub(now).max(1_000))
-                .unwrap_or(1_000_000_000),
-        };
+        // Nothing on the wire, no timer: only the partition's start (by
+        // time) can change anything.
+        let idle = scenario
+            .partition
+            .as_ref()
+            .filter(|_| partition.is_some())
+            .map(|p| (start + p.fallback_ns).saturating_sub(now).max(1_000))
+            .unwrap_or(1_000_000_000);
+        let step = virtual_step(now, &[sa, sb], &[heal_at], in_flight, idle);
         clock.advance_ns(step);
     };
     let virtual_ms = (clock.now_ns() - start) / 1_000_000;
