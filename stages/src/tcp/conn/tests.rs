@@ -258,6 +258,34 @@ impl Net {
             n.a.state() == State::Established && n.b.state() == State::Established
         });
     }
+
+    /// Queues `data` on `a` with buffers from the pool.
+    fn send_a(&mut self, data: &[u8]) -> Result<usize, SocketError> {
+        let pool = &self.pool;
+        self.a.send(data, &mut || pool.alloc())
+    }
+
+    /// Where a segment forged for `b` goes in sequence: its RCV.NXT, its
+    /// SND.UNA (the ACK `a` would send), and the time.
+    fn next_to_b(&self) -> (SeqNumber, SeqNumber, u64) {
+        (self.b.rcv_nxt, self.b.snd_una, self.now)
+    }
+
+    /// The same for a segment forged for `a`.
+    fn next_to_a(&self) -> (SeqNumber, SeqNumber, u64) {
+        (self.a.rcv_nxt, self.a.snd_una, self.now)
+    }
+
+    /// Everything `b` has to read, zero-copy, in one vector.
+    fn read_all_b(&mut self) -> Vec<u8> {
+        let mut got = Vec::new();
+        while let Ok(Some(buf)) = self.b.recv() {
+            for s in buf.segments() {
+                got.extend_from_slice(s);
+            }
+        }
+        got
+    }
 }
 
 /// Byte streams each way: what is left to write, what was read.
@@ -511,14 +539,21 @@ impl Drop for SeedGuard {
     }
 }
 
-#[test]
-fn transfers_over_a_clean_link() {
+/// Runs `run` for each of [`seeds`]`(first, count)` (naming the seed if it
+/// panics) and adds up the infos it returns.
+fn sweep(first: u64, count: u64, mut run: impl FnMut(u64) -> [super::TcpInfo; 2]) -> Totals {
     let mut totals = Totals::default();
-    for seed in seeds(1, 30) {
+    for seed in seeds(first, count) {
         let _g = SeedGuard(seed);
-        totals.add(transfer(seed, Impair::default(), 150_000));
+        totals.add(run(seed));
     }
     eprintln!("{totals:?}");
+    totals
+}
+
+#[test]
+fn transfers_over_a_clean_link() {
+    let totals = sweep(1, 30, |seed| transfer(seed, Impair::default(), 150_000));
     assert!(totals.bytes > 0);
     assert_eq!(
         (totals.retrans, totals.out_of_order),
@@ -534,12 +569,7 @@ fn transfers_under_loss_duplication_and_reordering() {
         dup: 20,
         reorder: 50,
     };
-    let mut totals = Totals::default();
-    for seed in seeds(1000, 220) {
-        let _g = SeedGuard(seed);
-        totals.add(transfer(seed, impair, 60_000));
-    }
-    eprintln!("{totals:?}");
+    let totals = sweep(1000, 220, |seed| transfer(seed, impair, 60_000));
     assert!(totals.retrans > 0 && totals.fast > 0 && totals.out_of_order > 0);
 }
 
@@ -569,12 +599,7 @@ fn transfers_under_heavy_loss() {
         dup: 0,
         reorder: 0,
     };
-    let mut totals = Totals::default();
-    for seed in seeds(5000, 40) {
-        let _g = SeedGuard(seed);
-        totals.add(transfer(seed, impair, 30_000));
-    }
-    eprintln!("{totals:?}");
+    let totals = sweep(5000, 40, |seed| transfer(seed, impair, 30_000));
     assert!(totals.retrans > 0);
 }
 
@@ -606,6 +631,12 @@ fn forged(
         },
         payload,
     }
+}
+
+/// A forged segment with no data and no timestamp (resets, bare ACKs,
+/// SYNs).
+fn bare(pool: &Pool, seq: SeqNumber, ack: SeqNumber, flags: TcpFlags) -> SegmentIn<PoolBuf> {
+    forged(pool, seq, ack, flags, b"", None)
 }
 
 /// Drains a connection's output, returning the segments.
@@ -681,14 +712,7 @@ fn options_are_on_only_when_both_sides_offer_them() {
 fn peer_mss_caps_ours_and_a_missing_one_means_536() {
     let pool = Pool::with_capacity(8).unwrap();
     let cfg = TcpConfig::default();
-    let mut syn = forged(
-        &pool,
-        SeqNumber::new(9),
-        SeqNumber::new(0),
-        TcpFlags::SYN,
-        b"",
-        None,
-    );
+    let mut syn = bare(&pool, SeqNumber::new(9), SeqNumber::new(0), TcpFlags::SYN);
     syn.options.mss = Some(1000);
     let c = Connection::accept(&cfg, params(1), &syn, 0);
     assert_eq!(c.info().snd_mss, 1000);
@@ -768,13 +792,11 @@ fn rst_to_our_syn_is_refused_only_with_the_right_ack() {
     a.poll_transmit(0).unwrap();
     // RFC 9293 §3.10.7.3: an RST whose ACK is not for our SYN is dropped.
     a.on_segment(
-        forged(
+        bare(
             &pool,
             SeqNumber::new(0),
             SeqNumber::new(9),
             TcpFlags::RST | TcpFlags::ACK,
-            b"",
-            None,
         ),
         MS,
     );
@@ -782,13 +804,11 @@ fn rst_to_our_syn_is_refused_only_with_the_right_ack() {
     assert!(!a.wants_transmit());
     // A SYN-ACK acknowledging something else draws <SEQ=SEG.ACK><CTL=RST>.
     a.on_segment(
-        forged(
+        bare(
             &pool,
             SeqNumber::new(0),
             SeqNumber::new(9),
             TcpFlags::SYN | TcpFlags::ACK,
-            b"",
-            None,
         ),
         MS,
     );
@@ -796,13 +816,11 @@ fn rst_to_our_syn_is_refused_only_with_the_right_ack() {
     assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, SeqNumber::new(9)));
     assert_eq!(a.state(), State::SynSent);
     a.on_segment(
-        forged(
+        bare(
             &pool,
             SeqNumber::new(0),
             SeqNumber::new(501),
             TcpFlags::RST | TcpFlags::ACK,
-            b"",
-            None,
         ),
         MS,
     );
@@ -847,9 +865,7 @@ fn close_in_order(order: &str) {
                 (State::CloseWait, State::FinWait2)
             );
             // Half-closed: a may still send, b still reads.
-            net.a
-                .send(b"after the fin", &mut || net.pool.alloc())
-                .unwrap();
+            net.send_a(b"after the fin").unwrap();
             settle(&mut net);
             let mut out = [0u8; 64];
             let n = net.b.read(&mut out).unwrap();
@@ -906,7 +922,7 @@ fn close_active_passive_and_simultaneous() {
 fn close_with_unread_data_resets_the_peer() {
     let cfg = small_cfg();
     let mut net = established(&cfg, &cfg);
-    net.a.send(b"never read", &mut || net.pool.alloc()).unwrap();
+    net.send_a(b"never read").unwrap();
     settle(&mut net);
     net.b.close();
     let out = drain(&mut net.b, net.now);
@@ -936,7 +952,7 @@ fn data_after_close_resets() {
     net.b.close();
     settle(&mut net);
     assert_eq!(net.b.state(), State::FinWait2);
-    net.a.send(b"too late", &mut || net.pool.alloc()).unwrap();
+    net.send_a(b"too late").unwrap();
     settle(&mut net);
     assert!(net.b.is_closed());
     assert_eq!(net.events_a.error, Some(SocketError::ConnectionReset));
@@ -946,17 +962,15 @@ fn data_after_close_resets() {
 fn rfc5961_rst_resets_only_on_an_exact_match() {
     let cfg = small_cfg();
     let mut net = established(&cfg, &cfg);
-    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let (nxt, una, now) = net.next_to_b();
     let pool = net.pool.clone();
     // Out of the window: dropped silently.
-    net.b.on_segment(
-        forged(&pool, nxt + 1_000_000, una, TcpFlags::RST, b"", None),
-        now,
-    );
+    net.b
+        .on_segment(bare(&pool, nxt + 1_000_000, una, TcpFlags::RST), now);
     assert!(!net.b.wants_transmit());
     // In the window, not exact: a challenge ACK (RFC 5961 §3.2).
     net.b
-        .on_segment(forged(&pool, nxt + 10, una, TcpFlags::RST, b"", None), now);
+        .on_segment(bare(&pool, nxt + 10, una, TcpFlags::RST), now);
     let out = drain(&mut net.b, now);
     assert_eq!(out.len(), 1);
     assert_eq!((out[0].flags, out[0].ack), (TcpFlags::ACK, nxt));
@@ -965,8 +979,7 @@ fn rfc5961_rst_resets_only_on_an_exact_match() {
         (State::Established, 1)
     );
     // Exact: reset.
-    net.b
-        .on_segment(forged(&pool, nxt, una, TcpFlags::RST, b"", None), now);
+    net.b.on_segment(bare(&pool, nxt, una, TcpFlags::RST), now);
     assert_eq!(net.b.state(), State::Closed);
     assert_eq!(
         net.b.take_events().error,
@@ -983,10 +996,8 @@ fn rfc5961_syn_on_an_established_connection_draws_a_challenge_ack() {
     for (i, seq) in [nxt, nxt + 5, nxt - 5_000_000].into_iter().enumerate() {
         // Apart by more than the rate limit of RFC 5961 §7.
         let now = now + i as u64 * 1000 * MS;
-        net.b.on_segment(
-            forged(&pool, seq, SeqNumber::new(0), TcpFlags::SYN, b"", None),
-            now,
-        );
+        net.b
+            .on_segment(bare(&pool, seq, SeqNumber::new(0), TcpFlags::SYN), now);
         let out = drain(&mut net.b, now);
         assert_eq!(out.len(), 1, "SYN at {seq}");
         assert_eq!((out[0].flags, out[0].ack), (TcpFlags::ACK, nxt));
@@ -1001,7 +1012,7 @@ fn rfc5961_acks_outside_the_sent_range_are_dropped() {
         ..small_cfg()
     };
     let mut net = established(&cfg, &cfg);
-    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let (nxt, una, now) = net.next_to_b();
     let pool = net.pool.clone();
     // An ACK for data never sent, carrying data: the data is not taken.
     net.b.on_segment(
@@ -1029,7 +1040,7 @@ fn rfc5961_acks_outside_the_sent_range_are_dropped() {
 fn answers_to_out_of_window_segments_are_rate_limited() {
     let cfg = small_cfg();
     let mut net = established(&cfg, &cfg);
-    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let (nxt, una, now) = net.next_to_b();
     let pool = net.pool.clone();
     let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
     let mut answered = 0;
@@ -1062,7 +1073,7 @@ fn answers_to_out_of_window_segments_are_rate_limited() {
 fn paws_drops_a_segment_with_an_old_timestamp() {
     let cfg = small_cfg();
     let mut net = established(&cfg, &cfg);
-    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let (nxt, una, now) = net.next_to_b();
     let recent = net.b.ts_recent;
     let pool = net.pool.clone();
     // RFC 7323 §5.3: TSval older than TS.Recent: drop, ACK.
@@ -1102,7 +1113,7 @@ fn paws_drops_a_segment_with_an_old_timestamp() {
 fn out_of_order_data_is_held_sacked_and_delivered_when_the_hole_fills() {
     let cfg = small_cfg();
     let mut net = established(&cfg, &cfg);
-    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let (nxt, una, now) = net.next_to_b();
     let pool = net.pool.clone();
     let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
     net.b.on_segment(
@@ -1154,7 +1165,7 @@ fn out_of_order_data_is_held_sacked_and_delivered_when_the_hole_fills() {
 fn sack_blocks_never_push_a_full_segment_past_the_mss() {
     let cfg = small_cfg();
     let mut net = established(&cfg, &cfg);
-    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let (nxt, una, now) = net.next_to_b();
     let pool = net.pool.clone();
     let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
     // A hole: b holds out-of-order data, so its ACKs carry a SACK block.
@@ -1189,7 +1200,7 @@ fn sack_blocks_never_push_a_full_segment_past_the_mss() {
 fn acks_are_delayed_except_every_second_full_segment() {
     let cfg = small_cfg();
     let mut net = established(&cfg, &cfg);
-    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let (nxt, una, now) = net.next_to_b();
     let pool = net.pool.clone();
     let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
     net.b
@@ -1224,10 +1235,7 @@ fn writes_are_refused_before_the_handshake_and_after_shutdown() {
     let mut net = established(&cfg, &cfg);
     assert!(net.a.send_space() > 0);
     net.a.shutdown().unwrap();
-    assert_eq!(
-        net.a.send(b"late", &mut || net.pool.alloc()),
-        Err(SocketError::BrokenPipe)
-    );
+    assert_eq!(net.send_a(b"late"), Err(SocketError::BrokenPipe));
     let b = net.pool.alloc().unwrap();
     let (e, _back) = net.a.send_buf(b).unwrap_err();
     assert_eq!(e, SocketError::BrokenPipe);
@@ -1272,7 +1280,7 @@ fn a_zero_window_is_probed_until_it_opens() {
     let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7) as u8).collect();
     let mut sent = 0;
     while sent < data.len() {
-        match net.a.send(&data[sent..], &mut || net.pool.alloc()) {
+        match net.send_a(&data[sent..]) {
             Ok(n) => sent += n,
             Err(e) => panic!("{e:?}"),
         }
@@ -1307,9 +1315,7 @@ fn unanswered_data_times_out_after_the_retries() {
     };
     let mut net = established(&cfg, &cfg);
     net.ab.impair.loss = 1000; // the path dies
-    net.a
-        .send(b"into the void", &mut || net.pool.alloc())
-        .unwrap();
+    net.send_a(b"into the void").unwrap();
     net.run_until(1000, |n| n.a.is_closed());
     assert_eq!(net.events_a.error, Some(SocketError::TimedOut));
     // 1 + 4 transmissions of the data, each timeout twice the last
@@ -1349,7 +1355,7 @@ fn fast_retransmit_after_three_duplicate_acks() {
     };
     let mut net = established(&cfg, &cfg);
     let data = vec![3u8; 10 * 1460];
-    net.a.send(&data, &mut || net.pool.alloc()).unwrap();
+    net.send_a(&data).unwrap();
     // Lose exactly the first data segment.
     let first = net.a.poll_transmit(net.now).unwrap();
     assert_eq!(first.data_len(), 1460);
@@ -1489,13 +1495,11 @@ fn hostile_segments_in_every_state_are_dropped_or_handled_without_panic() {
         let cfg = small_cfg();
         let mut a = Connection::<PoolBuf>::connect(&cfg, params(rng.next() as u32), 0);
         drain(&mut a, 0);
-        let syn = forged(
+        let syn = bare(
             &pool,
             SeqNumber::new(rng.next() as u32),
             SeqNumber::new(0),
             TcpFlags::SYN,
-            b"",
-            None,
         );
         let mut b = Connection::<PoolBuf>::accept(&cfg, params(rng.next() as u32), &syn, 0);
         drop(syn);
@@ -1562,7 +1566,7 @@ fn a_window_shrunk_to_zero_under_data_in_flight_is_probed_not_timed_out() {
     drop(sent);
     // The peer takes the window back: an ACK of nothing with window 0.
     let (una, nxt) = (net.a.snd_una, net.a.rcv_nxt);
-    let mut shrink = forged(&net.pool, nxt, una, TcpFlags::ACK, b"", None);
+    let mut shrink = bare(&net.pool, nxt, una, TcpFlags::ACK);
     shrink.window = 0;
     net.a.on_segment(shrink, net.now);
     assert_eq!(net.a.info().snd_wnd, 0);
@@ -1601,14 +1605,7 @@ fn time_wait_acks_every_retransmitted_fin_and_restarts() {
     let (fin_seq, ack) = (net.a.rcv_nxt - 1, net.a.snd_max);
     for i in 1..=3 {
         let now = net.now + i * 10 * MS;
-        let fin = forged(
-            &net.pool,
-            fin_seq,
-            ack,
-            TcpFlags::FIN | TcpFlags::ACK,
-            b"",
-            None,
-        );
+        let fin = bare(&net.pool, fin_seq, ack, TcpFlags::FIN | TcpFlags::ACK);
         net.a.on_segment(fin, now);
         let out = drain(&mut net.a, now);
         assert_eq!(out.len(), 1, "FIN {i} is ACKed");
@@ -1622,7 +1619,7 @@ fn sack_recovery_repairs_several_losses_in_one_window() {
     let cfg = small_cfg();
     let mut net = established(&cfg, &cfg);
     let data: Vec<u8> = (0..12 * 1448u32).map(|i| (i % 251) as u8).collect();
-    net.a.send(&data, &mut || net.pool.alloc()).unwrap();
+    net.send_a(&data).unwrap();
     // Lose the 2nd, 5th and 8th segments of the first flight.
     let first = drain(&mut net.a, net.now);
     assert_eq!(first.len(), 10);
@@ -1633,9 +1630,7 @@ fn sack_recovery_repairs_several_losses_in_one_window() {
     }
     let mut got = Vec::new();
     net.run_until(10_000, |n| {
-        while let Ok(Some(b)) = n.b.recv() {
-            got.extend_from_slice(b.data());
-        }
+        got.extend(n.read_all_b());
         got.len() == data.len()
     });
     assert!(got == data);
@@ -1664,7 +1659,7 @@ fn the_configured_initial_window_and_ceiling_bound_the_flight() {
         };
         let mut net = established(&cfg, &small_cfg());
         let data = vec![9u8; 30 * 1448];
-        net.a.send(&data, &mut || net.pool.alloc()).unwrap();
+        net.send_a(&data).unwrap();
         // RFC 6928 §2 with N = `initial`: the first flight is N segments
         // (the MSS of 1460 less 12 bytes of timestamps is 1448).
         let first = drain(&mut net.a, net.now);
@@ -1695,7 +1690,7 @@ fn one_flight(cfg: &TcpConfig, segments: u32, lose: &[usize]) -> (Net, Vec<Segme
     };
     let mut net = established(&cfg_a, cfg);
     let data = vec![5u8; 2 * segments as usize * 1448];
-    net.a.send(&data, &mut || net.pool.alloc()).unwrap();
+    net.send_a(&data).unwrap();
     let flight = drain(&mut net.a, net.now);
     assert_eq!(flight.len(), segments as usize);
     let kept = flight
@@ -1811,7 +1806,7 @@ fn small_writes_coalesce_while_their_chunk_is_unsent() {
         cwnd
     );
     for _ in 0..100 {
-        net.a.send(b"0123456789", &mut || net.pool.alloc()).unwrap();
+        net.send_a(b"0123456789").unwrap();
     }
     // 1000 bytes in one chunk, not 100 chunks.
     assert_eq!(net.a.send_queue.sent_ranges().count(), flight.len());
@@ -1871,7 +1866,7 @@ fn a_fin_is_acked_at_once_on_every_path() {
     let cfg = small_cfg();
     // In order, alone, behind data whose ACK waits.
     let mut net = established(&cfg, &cfg);
-    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let (nxt, una, now) = net.next_to_b();
     let pool = net.pool.clone();
     let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
     net.b
@@ -1886,7 +1881,7 @@ fn a_fin_is_acked_at_once_on_every_path() {
 
     // In order, with data.
     let mut net = established(&cfg, &cfg);
-    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let (nxt, una, now) = net.next_to_b();
     net.b.on_segment(
         forged(&pool, nxt, una, TcpFlags::ACK | TcpFlags::FIN, b"data", ts),
         now,
@@ -1895,7 +1890,7 @@ fn a_fin_is_acked_at_once_on_every_path() {
 
     // Out of order, alone, then the hole fills.
     let mut net = established(&cfg, &cfg);
-    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let (nxt, una, now) = net.next_to_b();
     net.b.on_segment(
         forged(&pool, nxt + 4, una, TcpFlags::ACK | TcpFlags::FIN, b"", ts),
         now,
@@ -1909,7 +1904,7 @@ fn a_fin_is_acked_at_once_on_every_path() {
     // Out of order with data, the hole filled by a resend that also
     // covers part of what is held.
     let mut net = established(&cfg, &cfg);
-    let (nxt, una, now) = (net.b.rcv_nxt, net.b.snd_una, net.now);
+    let (nxt, una, now) = net.next_to_b();
     net.b.on_segment(
         forged(
             &pool,
@@ -1932,7 +1927,7 @@ fn a_fin_is_acked_at_once_on_every_path() {
     net.a.shutdown().unwrap();
     settle(&mut net);
     assert_eq!(net.a.state(), State::FinWait2);
-    let (nxt, una, now) = (net.a.rcv_nxt, net.a.snd_una, net.now);
+    let (nxt, una, now) = net.next_to_a();
     let ts_a = Some((net.a.ts_recent.wrapping_add(1), 0));
     net.a
         .on_segment(forged(&pool, nxt, una, TcpFlags::ACK, b"late", ts_a), now);
