@@ -31,6 +31,23 @@ pub fn script() -> String {
     format!("{}/src/tcp_peer.py", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The sha256 (hex) of `data`, by coreutils' `sha256sum` (what the
+/// peers report is checked against it).
+pub fn sha256(data: &[u8]) -> String {
+    let path = std::env::temp_dir().join(crate::netns::unique_name("tpa-sha256"));
+    std::fs::write(&path, data).unwrap();
+    let out = std::process::Command::new("sha256sum")
+        .arg(&path)
+        .output()
+        .expect("sha256sum runs");
+    let _ = std::fs::remove_file(&path);
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_owned()
+}
+
 /// The sha256 (hex) of the first `n` bytes of the pattern of `seed`.
 ///
 /// # Panics

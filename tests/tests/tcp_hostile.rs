@@ -47,6 +47,7 @@ use tpa_stages::tcp::{self, TcpInput};
 use tpa_tests::hostile::{self, find, run_kit, KitRun};
 use tpa_tests::netns::Netns;
 use tpa_tests::tcp_host::{iface, open_tap, HostState, TcpHost, B};
+use tpa_tests::tcp_peer::sha256;
 
 const TPA_MAC: MacAddr = MacAddr([0x02, 0x54, 0x50, 0x41, 0, 0x02]);
 const TPA: &str = "192.0.2.2";
@@ -299,22 +300,6 @@ fn line(out: &mut impl BufRead, tag: &str) -> Vec<String> {
         "expected a `{tag} …` line from the client, got {l:?}"
     );
     words
-}
-
-/// The sha256 of `data`, by coreutils' `sha256sum`.
-fn sha256(data: &[u8]) -> String {
-    let path = std::env::temp_dir().join(tpa_tests::netns::unique_name("tpa-hostile"));
-    std::fs::write(&path, data).unwrap();
-    let out = std::process::Command::new("sha256sum")
-        .arg(&path)
-        .output()
-        .expect("sha256sum runs");
-    let _ = std::fs::remove_file(&path);
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .expect("a digest")
-        .to_owned()
 }
 
 #[test]

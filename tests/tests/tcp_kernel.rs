@@ -23,7 +23,7 @@ use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_tests::netns::Netns;
 use tpa_tests::tcp_host::{iface, open_tap, HostState, TcpHost, B};
-use tpa_tests::tcp_peer::TcpPeer;
+use tpa_tests::tcp_peer::{sha256, TcpPeer};
 
 const TPA_MAC: MacAddr = MacAddr([0x02, 0x54, 0x50, 0x41, 0, 0x02]);
 const LEN: usize = 1 << 20;
@@ -273,22 +273,6 @@ fn a_kernel_client_gets_its_megabyte_echoed_by_tpa() {
 fn byte(i: usize) -> u8 {
     let z = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     ((z ^ (z >> 29)) >> 24) as u8
-}
-
-/// The sha256 of `data`, by coreutils' `sha256sum`.
-fn sha256(data: &[u8]) -> String {
-    let path = std::env::temp_dir().join(format!("tpa-tcp-kernel-{}", std::process::id()));
-    std::fs::write(&path, data).unwrap();
-    let out = std::process::Command::new("sha256sum")
-        .arg(&path)
-        .output()
-        .expect("sha256sum runs");
-    let _ = std::fs::remove_file(&path);
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .expect("a digest")
-        .to_owned()
 }
 
 /// tpa's client sends a megabyte to a kernel echo server: the echo comes

@@ -790,40 +790,17 @@ fn rst_to_our_syn_is_refused_only_with_the_right_ack() {
     let cfg = TcpConfig::default();
     let mut a = Connection::<PoolBuf>::connect(&cfg, params(500), 0);
     a.poll_transmit(0).unwrap();
+    let from_peer = |ack: u32, flags| bare(&pool, SeqNumber::new(0), SeqNumber::new(ack), flags);
     // RFC 9293 §3.10.7.3: an RST whose ACK is not for our SYN is dropped.
-    a.on_segment(
-        bare(
-            &pool,
-            SeqNumber::new(0),
-            SeqNumber::new(9),
-            TcpFlags::RST | TcpFlags::ACK,
-        ),
-        MS,
-    );
+    a.on_segment(from_peer(9, TcpFlags::RST | TcpFlags::ACK), MS);
     assert_eq!(a.state(), State::SynSent);
     assert!(!a.wants_transmit());
     // A SYN-ACK acknowledging something else draws <SEQ=SEG.ACK><CTL=RST>.
-    a.on_segment(
-        bare(
-            &pool,
-            SeqNumber::new(0),
-            SeqNumber::new(9),
-            TcpFlags::SYN | TcpFlags::ACK,
-        ),
-        MS,
-    );
+    a.on_segment(from_peer(9, TcpFlags::SYN | TcpFlags::ACK), MS);
     let rst = a.poll_transmit(MS).unwrap();
     assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, SeqNumber::new(9)));
     assert_eq!(a.state(), State::SynSent);
-    a.on_segment(
-        bare(
-            &pool,
-            SeqNumber::new(0),
-            SeqNumber::new(501),
-            TcpFlags::RST | TcpFlags::ACK,
-        ),
-        MS,
-    );
+    a.on_segment(from_peer(501, TcpFlags::RST | TcpFlags::ACK), MS);
     assert_eq!(a.state(), State::Closed);
     let ev = a.take_events();
     assert_eq!(
