@@ -62,39 +62,71 @@ pub fn sum(bytes: &[u8]) -> u16 {
 pub fn sum_from(start: u16, bytes: &[u8]) -> u16 {
     // The one's-complement sum does not depend on byte order (RFC 1071,
     // 2.B): sum native-endian words and swap once at the end (`start`,
-    // big-endian, is swapped in first). 32-bit words go into two 64-bit
-    // accumulators, which cannot overflow before 2^32 words, far beyond
-    // any packet.
-    let mut a: u64 = u64::from(start.to_be());
-    let mut b: u64 = 0;
-    let mut chunks = bytes.chunks_exact(16);
-    for c in &mut chunks {
-        a += u64::from(u32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
-        b += u64::from(u32::from_ne_bytes([c[4], c[5], c[6], c[7]]));
-        a += u64::from(u32::from_ne_bytes([c[8], c[9], c[10], c[11]]));
-        b += u64::from(u32::from_ne_bytes([c[12], c[13], c[14], c[15]]));
+    // big-endian, is swapped in first). Words of 64 bits go into one 64-bit
+    // accumulator with the end-around carry (a one's-complement sum modulo
+    // 2^64 - 1 folds to the same 16-bit sum, as 2^16 - 1 divides it).
+    let mut acc = u64::from(start.to_be());
+    let mut blocks = bytes.chunks_exact(64);
+    for block in &mut blocks {
+        acc = add_block(acc, block);
     }
-    // The last 0..=15 bytes: at most one 8-, 4-, 2- and 1-byte piece,
-    // without a loop (short headers and options are mostly tail).
-    let mut rest = chunks.remainder();
-    if let Some((c, r)) = rest.split_first_chunk::<8>() {
-        a += u64::from(u32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
-        b += u64::from(u32::from_ne_bytes([c[4], c[5], c[6], c[7]]));
-        rest = r;
+    // The last 0..=63 bytes: up to seven 8-byte words, then at most one
+    // 4-, 2- and 1-byte piece (short headers and options are mostly tail).
+    let mut words = blocks.remainder().chunks_exact(8);
+    for w in &mut words {
+        acc = add_carry(acc, u64::from_ne_bytes(w.try_into().expect("8 bytes")));
     }
+    let mut rest = words.remainder();
     if let Some((c, r)) = rest.split_first_chunk::<4>() {
-        a += u64::from(u32::from_ne_bytes(*c));
+        acc = add_carry(acc, u64::from(u32::from_ne_bytes(*c)));
         rest = r;
     }
     if let Some((c, r)) = rest.split_first_chunk::<2>() {
-        b += u64::from(u16::from_ne_bytes(*c));
+        acc = add_carry(acc, u64::from(u16::from_ne_bytes(*c)));
         rest = r;
     }
     if let [last] = rest {
         // The odd byte is the high (first) byte of a zero-padded word.
-        a += u64::from(u16::from_ne_bytes([*last, 0]));
+        acc = add_carry(acc, u64::from(u16::from_ne_bytes([*last, 0])));
     }
-    u16::from_be(fold(a + b))
+    u16::from_be(fold(acc))
+}
+
+/// `a + b` with the end-around carry: the one's-complement sum of two
+/// 64-bit words.
+#[inline(always)]
+fn add_carry(a: u64, b: u64) -> u64 {
+    let (s, carry) = a.overflowing_add(b);
+    s + u64::from(carry)
+}
+
+/// Adds eight native-endian 64-bit words (`block` is 64 bytes) to `acc`
+/// with the end-around carry. On x86-64 the carries chain through the
+/// flags (`add`, seven `adc`, one `adc 0`: about one instruction per eight
+/// bytes); elsewhere each word's carry is added back on its own.
+#[inline(always)]
+fn add_block(acc: u64, block: &[u8]) -> u64 {
+    let word = |i: usize| u64::from_ne_bytes(block[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::_addcarry_u64;
+        let mut s = 0;
+        let mut c = _addcarry_u64(0, acc, word(0), &mut s);
+        for i in 1..8 {
+            c = _addcarry_u64(c, s, word(i), &mut s);
+        }
+        s + u64::from(c)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut a = acc;
+        let mut b = 0;
+        for i in (0..8).step_by(2) {
+            a = add_carry(a, word(i));
+            b = add_carry(b, word(i + 1));
+        }
+        add_carry(a, b)
+    }
 }
 
 /// Folds a wide one's-complement accumulator to 16 bits, without branches:
