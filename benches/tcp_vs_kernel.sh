@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# tpa's TCP against the kernel's, with tpa-tperf on both ends, same links,
+# same run, as root:
+#   sudo bash benches/tcp_vs_kernel.sh
+#
+# Two namespaces joined by a veth pair, every offload that changes segment
+# sizes or checksums off on both ends (ethtool -K: GSO, GRO, TSO, and the
+# checksum offloads, since tpa computes every checksum in software): the
+# client's namespace (the kernel's 10.78.0.1 and tpa's 10.78.0.4 on vc,
+# tpa through AF_PACKET) and the server's (the kernel's 10.78.0.3 and
+# tpa's 10.78.0.2 on vs). Both MTUs are 1500, so every stack sends
+# segments of the same size (MSS 1460, less the timestamps' 12 bytes).
+# Pairs, client-server: kernel-kernel (the baseline), kernel-tpa,
+# tpa-kernel and tpa-tpa over the veth; with TAP in TRANSPORTS, also
+# kernel-tpa and tpa-kernel over a TAP device in the server's namespace
+# (tpa on the TAP, the kernel on its other side, 10.79.0.1; tpa 10.79.0.2).
+#
+# Each pair runs three tests: `write` (bulk, 16 KiB writes), `rr` and `crr`
+# (64-byte requests and responses), one connection, DURATION seconds each;
+# each round runs every pair (the order rotating from round to round); the
+# figures are medians over the rounds: Gbit/s and CPU nanoseconds per byte
+# for bulk, transactions/s, p50/p99/p999 latency and CPU microseconds per
+# transaction for rr and crr (CPU of both processes: tperf's own
+# getrusage on each side), and each figure's ratio to kernel-kernel.
+# tpa polls without sleeping while it has work and sleeps 50 µs at a time
+# after 1024 idle turns (tperf's default, not --spin).
+#
+# ROUNDS (5), DURATION (3), TESTS ("write rr crr"), TRANSPORTS ("veth tap")
+# change the run. Traffic stays inside the namespaces the script creates,
+# which it removes on exit. Writes target/bench-results/tcp-vs-kernel.json
+# (one record per pair and figure).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+[[ $(id -u) -eq 0 ]] || {
+    echo "tcp_vs_kernel.sh: run as root: it creates network namespaces and a veth pair" >&2
+    exit 1
+}
+command -v ethtool >/dev/null || {
+    echo "tcp_vs_kernel.sh: ethtool not found (apt-get install ethtool): the offloads must be off" >&2
+    exit 1
+}
+if [[ -f "$HOME/.cargo/env" ]]; then
+    # shellcheck source=/dev/null
+    . "$HOME/.cargo/env"
+fi
+# shellcheck source=benches/background.sh
+. benches/background.sh
+
+rounds="${ROUNDS:-5}"
+duration="${DURATION:-3}"
+tests="${TESTS:-write rr crr}"
+transports="${TRANSPORTS:-veth tap}"
+
+echo "==> cargo build --release -p tpa-tperf" >&2
+cargo build --release -q -p tpa-tperf
+target_dir="${CARGO_TARGET_DIR:-target}"
+bin="$target_dir/release/tpa-tperf"
+
+nc="tpa-tkc-$$-0"
+ns="tpa-tks-$$-1"
+log="$(mktemp)"
+out="$(mktemp)"
+server_pid=
+cleanup() {
+    stop_server
+    ip netns del "$nc" 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+    rm -f "$log" "$out"
+}
+stop_server() {
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    server_pid=
+}
+trap cleanup EXIT
+
+# no_offloads NS DEV: every offload that changes what a stack sees off.
+no_offloads() {
+    ip netns exec "$1" ethtool -K "$2" gso off gro off tso off tx off rx off >/dev/null 2>&1 ||
+        ip netns exec "$1" ethtool -K "$2" gso off gro off tso off >/dev/null
+}
+
+ip netns add "$nc"
+ip netns add "$ns"
+ip -n "$nc" link set lo up
+ip -n "$ns" link set lo up
+ip -n "$nc" link add vc type veth peer name vs
+ip -n "$nc" link set vs netns "$ns"
+ip -n "$nc" addr add 10.78.0.1/24 dev vc
+ip -n "$ns" addr add 10.78.0.3/24 dev vs
+no_offloads "$nc" vc
+no_offloads "$ns" vs
+ip -n "$nc" link set vc up
+ip -n "$ns" link set vs up
+if [[ " $transports " == *" tap "* ]]; then
+    ip -n "$ns" tuntap add dev tk mode tap
+    ip -n "$ns" addr add 10.79.0.1/24 dev tk
+    ip -n "$ns" link set tk up
+    no_offloads "$ns" tk
+fi
+
+# The pairs: NAME CLIENT_NS CLIENT_ARGS SERVER_ARGS SERVER_ADDR (the
+# server's tperf runs in the server's namespace, except over TAP where
+# both ends are in it).
+pairs=()
+if [[ " $transports " == *" veth "* ]]; then
+    pairs+=(veth/kernel-kernel veth/kernel-tpa veth/tpa-kernel veth/tpa-tpa)
+fi
+if [[ " $transports " == *" tap "* ]]; then
+    pairs+=(tap/kernel-tpa tap/tpa-kernel)
+fi
+# pair_setup NAME: sets client_ns, client_args, server_args, server_addr.
+pair_setup() {
+    client_ns=$nc
+    case $1 in
+    veth/kernel-kernel)
+        client_args=(--kernel) server_args=(--kernel -l 10.78.0.3:4040) server_addr=10.78.0.3:4040
+        ;;
+    veth/kernel-tpa)
+        client_args=(--kernel) server_addr=10.78.0.2:4040
+        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040)
+        ;;
+    veth/tpa-kernel)
+        client_args=(--port af_packet:vc --ip 10.78.0.4/24)
+        server_args=(--kernel -l 10.78.0.3:4040) server_addr=10.78.0.3:4040
+        ;;
+    veth/tpa-tpa)
+        client_args=(--port af_packet:vc --ip 10.78.0.4/24) server_addr=10.78.0.2:4040
+        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040)
+        ;;
+    tap/kernel-tpa)
+        client_ns=$ns client_args=(--kernel) server_addr=10.79.0.2:4040
+        server_args=(--port tap:tk --ip 10.79.0.2/24 -l 10.79.0.2:4040)
+        ;;
+    tap/tpa-kernel)
+        client_ns=$ns client_args=(--port tap:tk --ip 10.79.0.2/24)
+        server_args=(--kernel -l 10.79.0.1:4040) server_addr=10.79.0.1:4040
+        ;;
+    esac
+}
+
+start_server() {
+    start_logged "$log" ip netns exec "$ns" "$bin" server "${server_args[@]}"
+    server_pid=$started_pid
+    wait_for_line "$server_pid" "$log" "tpa-tperf server: listening" && return
+    cat "$log" >&2
+    echo "tcp_vs_kernel.sh: the $1 server did not start" >&2
+    exit 1
+}
+
+# measure TEST: the client's JSON report in $out (the run fails on an
+# integrity error or a failed connection: then the script stops).
+measure() {
+    ip netns exec "$client_ns" "$bin" client "${client_args[@]}" -s "$server_addr" \
+        -t "$1" -d "$duration" --json >"$out" || {
+        cat "$out" >&2
+        echo "tcp_vs_kernel.sh: $pair $1 failed; the server's output:" >&2
+        cat "$log" >&2
+        exit 1
+    }
+}
+
+# figures TEST: the figures of the report in $out, space-separated: for
+# write, Gbit/s and CPU ns per byte (client + server); for rr and crr,
+# transactions/s, p50, p99, p999 µs and CPU µs per transaction.
+figures() {
+    python3 - "$1" "$out" <<'EOF'
+import json, sys
+test, path = sys.argv[1], sys.argv[2]
+r = json.load(open(path))
+s = r.get("server_view") or {}
+cpu = r["cpu_user_s"] + r["cpu_system_s"] + s.get("cpu_user_s", 0) + s.get("cpu_system_s", 0)
+if test == "write":
+    print(r["send_gbit_s"], cpu * 1e9 / r["bytes_sent"])
+else:
+    print(r["transactions_per_s"], r["latency_p50_us"], r["latency_p99_us"],
+          r["latency_p999_us"], cpu * 1e6 / r["transactions"])
+EOF
+}
+
+declare -A results
+for round in $(seq "$rounds"); do
+    first=$(((round - 1) % ${#pairs[@]}))
+    order=("${pairs[@]:first}" "${pairs[@]:0:first}")
+    for pair in "${order[@]}"; do
+        pair_setup "$pair"
+        start_server "$pair"
+        for t in $tests; do
+            measure "$t"
+            line=$(figures "$t")
+            echo "round $round $pair $t: $line" >&2
+            results[$pair,$t]+="$line;"
+        done
+        stop_server
+    done
+done
+
+# median COLUMN "a b c;a b c;…": the median of that column over the rounds.
+median() {
+    tr ';' '\n' <<<"$2" | awk -v c="$1" 'NF { print $c }' | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# shellcheck source=benches/records_lib.sh
+. benches/records_lib.sh
+base=veth/kernel-kernel
+echo
+for t in $tests; do
+    if [[ $t == write ]]; then
+        echo "bulk (write, 16 KiB writes), medians of $rounds runs of ${duration} s:"
+        echo "| transport/client-server | Gbit/s | / kernel | CPU ns/byte | / kernel |"
+        echo "|---|---:|---:|---:|---:|"
+    else
+        echo "$t (64-byte request and response), medians of $rounds runs of ${duration} s:"
+        echo "| transport/client-server | transactions/s | / kernel | p50 µs | p99 µs | p999 µs | p99 / kernel | CPU µs/transaction | / kernel |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    fi
+    for pair in "${pairs[@]}"; do
+        row=()
+        for c in 1 2 3 4 5; do
+            row+=("$(median "$c" "${results[$pair,$t]}")")
+        done
+        base_row=()
+        for c in 1 2 3 4 5; do
+            base_row+=("$(median "$c" "${results[$base,$t]:-}")")
+        done
+        records_add "$(printf '{"group": "tcp_vs_kernel/%s", "function": "%s", "figures": [%s], "samples": %d}' \
+            "$t" "$pair" "$(IFS=,; echo "${row[*]:0:$([[ $t == write ]] && echo 2 || echo 5)}")" "$rounds")"
+        if [[ $t == write ]]; then
+            awk -v p="$pair" -v g="${row[0]}" -v c="${row[1]}" -v gk="${base_row[0]}" -v ck="${base_row[1]}" \
+                'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f |\n", p, g, g / gk, c, c / ck }'
+        else
+            awk -v p="$pair" -v r="${row[0]}" -v p50="${row[1]}" -v p99="${row[2]}" -v p999="${row[3]}" \
+                -v c="${row[4]}" -v rk="${base_row[0]}" -v pk="${base_row[2]}" -v ck="${base_row[4]}" \
+                'BEGIN { printf "| %s | %.0f | %.2f | %.1f | %.1f | %.1f | %.2f | %.1f | %.2f |\n", p, r, r / rk, p50, p99, p999, p99 / pk, c, c / ck }'
+        fi
+    done
+    echo
+done
+CARGO_TARGET_DIR="$target_dir" records_write tcp-vs-kernel
