@@ -27,8 +27,8 @@
 #
 # ROUNDS (5), DURATION (3), TESTS ("write rr crr"), TRANSPORTS ("veth tap")
 # change the run. Traffic stays inside the namespaces the script creates,
-# which it removes on exit. Writes target/bench-results/tcp-vs-kernel.json
-# (one record per pair and figure).
+# which it removes on exit. Prints the tables (doc/benchmarks.md quotes
+# them as printed; each round's figures go to standard error).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -51,6 +51,16 @@ rounds="${ROUNDS:-5}"
 duration="${DURATION:-3}"
 tests="${TESTS:-write rr crr}"
 transports="${TRANSPORTS:-veth tap}"
+[[ " $transports " == *" veth "* ]] || {
+    echo "tcp_vs_kernel.sh: TRANSPORTS must hold veth: kernel-kernel over it is every ratio's base" >&2
+    exit 1
+}
+for t in $tests; do
+    [[ $t == write || $t == rr || $t == crr ]] || {
+        echo "tcp_vs_kernel.sh: TESTS takes write, rr and crr, not $t" >&2
+        exit 1
+    }
+done
 
 echo "==> cargo build --release -p tpa-tperf" >&2
 cargo build --release -q -p tpa-tperf
@@ -204,8 +214,6 @@ median() {
         awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-# shellcheck source=benches/records_lib.sh
-. benches/records_lib.sh
 base=veth/kernel-kernel
 echo
 for t in $tests; do
@@ -227,8 +235,6 @@ for t in $tests; do
         for c in 1 2 3 4 5; do
             base_row+=("$(median "$c" "${results[$base,$t]:-}")")
         done
-        records_add "$(printf '{"group": "tcp_vs_kernel/%s", "function": "%s", "figures": [%s], "samples": %d}' \
-            "$t" "$pair" "$(IFS=,; echo "${row[*]:0:$([[ $t == write ]] && echo 2 || echo 5)}")" "$rounds")"
         if [[ $t == write ]]; then
             awk -v p="$pair" -v g="${row[0]}" -v c="${row[1]}" -v gk="${base_row[0]}" -v ck="${base_row[1]}" \
                 'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f |\n", p, g, g / gk, c, c / ck }'
@@ -240,4 +246,3 @@ for t in $tests; do
     done
     echo
 done
-CARGO_TARGET_DIR="$target_dir" records_write tcp-vs-kernel
