@@ -26,8 +26,9 @@
 # after 1024 idle turns (tperf's default, not --spin).
 #
 # ROUNDS (5), DURATION (3), TESTS ("write rr crr"), TRANSPORTS ("veth tap")
-# change the run. Traffic stays inside the namespaces the script creates,
-# which it removes on exit. Prints the tables (doc/benchmarks.md quotes
+# change the run; SPIN=1 runs tpa's ends with --spin (never sleeping).
+# Traffic stays inside the namespaces the script creates, which it removes
+# on exit. Prints the tables (doc/benchmarks.md quotes
 # them as printed; each round's figures go to standard error).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -51,6 +52,8 @@ rounds="${ROUNDS:-5}"
 duration="${DURATION:-3}"
 tests="${TESTS:-write rr crr}"
 transports="${TRANSPORTS:-veth tap}"
+spin=()
+[[ ${SPIN:-0} == 1 ]] && spin=(--spin)
 [[ " $transports " == *" veth "* ]] || {
     echo "tcp_vs_kernel.sh: TRANSPORTS must hold veth: kernel-kernel over it is every ratio's base" >&2
     exit 1
@@ -131,22 +134,22 @@ pair_setup() {
         ;;
     veth/kernel-tpa)
         client_args=(--kernel) server_addr=10.78.0.2:4040
-        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040)
+        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${spin[@]}")
         ;;
     veth/tpa-kernel)
-        client_args=(--port af_packet:vc --ip 10.78.0.4/24)
+        client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${spin[@]}")
         server_args=(--kernel -l 10.78.0.3:4040) server_addr=10.78.0.3:4040
         ;;
     veth/tpa-tpa)
-        client_args=(--port af_packet:vc --ip 10.78.0.4/24) server_addr=10.78.0.2:4040
-        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040)
+        client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${spin[@]}") server_addr=10.78.0.2:4040
+        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${spin[@]}")
         ;;
     tap/kernel-tpa)
         client_ns=$ns client_args=(--kernel) server_addr=10.79.0.2:4040
-        server_args=(--port tap:tk --ip 10.79.0.2/24 -l 10.79.0.2:4040)
+        server_args=(--port tap:tk --ip 10.79.0.2/24 -l 10.79.0.2:4040 "${spin[@]}")
         ;;
     tap/tpa-kernel)
-        client_ns=$ns client_args=(--port tap:tk --ip 10.79.0.2/24)
+        client_ns=$ns client_args=(--port tap:tk --ip 10.79.0.2/24 "${spin[@]}")
         server_args=(--kernel -l 10.79.0.1:4040) server_addr=10.79.0.1:4040
         ;;
     esac
