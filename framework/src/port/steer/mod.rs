@@ -18,7 +18,9 @@
 //! whose replies come back to a given queue; [`SteerCounter`] counts the
 //! frames that land on a queue other than the one their flow steers to,
 //! and [`SteerGuard`] (a port adapter) hands them over to their worker
-//! through a [`Handover`] mesh.
+//! through a [`Handover`] mesh. [`ShareAnswers`] (another adapter) copies
+//! the neighbor answers that land on one queue to every worker, whose
+//! neighbor caches are their own.
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -40,10 +42,12 @@
 
 mod handover;
 mod program;
+mod share;
 mod toeplitz;
 
 pub use handover::{Handover, HandoverStats, Refused, SteerGuard};
 pub use program::SteeringProgram;
+pub use share::{is_neighbor_answer, ShareAnswers, ShareStats};
 pub use toeplitz::{symmetric_key, toeplitz, RssFields, RssTable};
 
 use std::net::{IpAddr, SocketAddr};

@@ -343,3 +343,112 @@ fn a_guard_refuses_a_handover_that_does_not_fit() {
     let guard = SteerGuard::new(wire.port(End::B, 0).unwrap(), end0).unwrap();
     assert_eq!(guard.steering(), Steering::Symmetric { queues: 2 });
 }
+
+/// An ARP frame with opcode `op` (1 request, 2 reply).
+fn arp_frame(op: u8) -> Vec<u8> {
+    let mut f = vec![0u8; 42];
+    f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&[0x08, 0x06]);
+    f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, op]);
+    f
+}
+
+/// An IPv6 frame carrying ICMPv6 of `kind` (135 solicitation, 136
+/// advertisement).
+fn icmpv6_frame(kind: u8) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 40 + 24];
+    f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    f[14] = 0x60;
+    f[14 + 6] = 58;
+    f[14 + 8..14 + 24].copy_from_slice(&Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2).octets());
+    f[14 + 24..14 + 40].copy_from_slice(&Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1).octets());
+    f[54] = kind;
+    f
+}
+
+#[test]
+fn neighbor_answers_are_recognized_and_nothing_else() {
+    assert!(is_neighbor_answer(&arp_frame(2)));
+    assert!(!is_neighbor_answer(&arp_frame(1)));
+    assert!(is_neighbor_answer(&icmpv6_frame(136)));
+    assert!(!is_neighbor_answer(&icmpv6_frame(135)));
+    let mut tagged = arp_frame(2);
+    tagged.splice(12..12, [0x81, 0x00, 0x00, 0x05]);
+    assert!(is_neighbor_answer(&tagged));
+    let udp = udp4_frame(v4([10, 0, 0, 2], 53), v4([10, 0, 0, 1], 5353));
+    assert!(!is_neighbor_answer(&udp));
+    // Frames cut before the opcode are not answers (and do not panic);
+    // the ARP stage drops shorter ones it is given.
+    for cut in 0..22 {
+        assert!(!is_neighbor_answer(&arp_frame(2)[..cut]));
+    }
+    assert!(!is_neighbor_answer(&icmpv6_frame(136)[..54]));
+}
+
+/// Four workers on a MemoryWire: the answers one queue receives reach
+/// all four (once each), requests and flows reach one; buffers all come
+/// back to the pool.
+#[test]
+fn every_worker_receives_the_neighbor_answers_one_queue_got() {
+    use crate::buf::{BufferPool, PacketBuf, Pool, PoolConfig};
+    use crate::port::memory::{End, MemoryWire, WireConfig};
+    use crate::port::{Burst, Port};
+
+    let pool = Pool::new(PoolConfig {
+        name: "share".into(),
+        capacity: 256,
+        huge_pages: false,
+        ..PoolConfig::default()
+    })
+    .unwrap();
+    let wire = MemoryWire::new(WireConfig {
+        queues: 4,
+        pool: Some(pool.clone()),
+        ..WireConfig::default()
+    })
+    .unwrap();
+    let mut far = wire.port(End::A, 0).unwrap();
+    let mut workers: Vec<_> = Handover::mesh(4, 16)
+        .into_iter()
+        .enumerate()
+        .map(|(q, end)| ShareAnswers::new(wire.port(End::B, q as u16).unwrap(), end))
+        .collect();
+    let frames = [
+        arp_frame(2),
+        arp_frame(1),
+        icmpv6_frame(136),
+        icmpv6_frame(135),
+        udp4_frame(v4([10, 0, 0, 2], 53), v4([10, 0, 0, 1], 5353)),
+    ];
+    let mut tx: Burst<_, 8> = Burst::new();
+    for f in &frames {
+        let mut b = far.alloc().unwrap();
+        b.append(f.len()).unwrap().copy_from_slice(f);
+        tx.push(b);
+    }
+    assert_eq!(far.tx_burst(&mut tx), frames.len());
+    // Each worker's frames, by a few turns (copies arrive a turn later).
+    let mut seen: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 4];
+    for _ in 0..3 {
+        for (q, w) in workers.iter_mut().enumerate() {
+            let mut rx: Burst<_, 32> = Burst::new();
+            w.rx_burst(&mut rx);
+            seen[q].extend(rx.drain().map(|b| b.data().to_vec()));
+        }
+    }
+    for (q, got) in seen.iter().enumerate() {
+        let count = |f: &Vec<u8>| got.iter().filter(|g| *g == f).count();
+        assert_eq!(count(&frames[0]), 1, "queue {q}: the ARP reply");
+        assert_eq!(count(&frames[2]), 1, "queue {q}: the advertisement");
+    }
+    let everywhere: usize = seen.iter().map(Vec::len).sum();
+    // 2 answers x 4 workers, 3 others once.
+    assert_eq!(everywhere, 2 * 4 + 3, "{seen:?}");
+    let stats: Vec<ShareStats> = workers.iter().map(ShareAnswers::stats).collect();
+    assert_eq!(stats.iter().map(|s| s.answers).sum::<u64>(), 2);
+    assert_eq!(stats.iter().map(|s| s.copies_sent).sum::<u64>(), 6);
+    assert_eq!(stats.iter().map(|s| s.copies_received).sum::<u64>(), 6);
+    drop((workers, far, wire));
+    pool.assert_whole();
+}
