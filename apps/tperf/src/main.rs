@@ -212,7 +212,10 @@ fn server(args: ServerArgs) -> ExitCode {
     }
     let port = endpoint.port.clone();
     let result = on_tpa::run_server(&config, &endpoint, &stop, |addr| {
-        println!("tpa-tperf server: listening on {addr} (tpa on {port}, 1 worker)");
+        println!(
+            "tpa-tperf server: listening on {addr} (tpa on {port}, {workers} worker{})",
+            if workers == 1 { "" } else { "s" }
+        );
         let _ = std::io::stdout().flush();
     });
     match result {

@@ -1,5 +1,8 @@
-//! The client on tpa: the control connection and the data connections
-//! are sockets of one pipeline, driven by its app from tpa's events.
+//! The client on tpa: one pipeline per worker, each on its queue of the
+//! port, driven by its app from tpa's events. Worker 0 holds the control
+//! connection; every worker opens its share of the data connections
+//! (from ports whose replies land on its queue) once worker 0 heard the
+//! server's ack, and hands its figures to worker 0 when they ended.
 //!
 //! The app's life: connect the control connection and send the run's
 //! hello; on the server's ack, open the data connections (the test's
@@ -9,18 +12,22 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::Duration;
 
 use tpa::app::{App, SocketError, SocketId};
 use tpa::buf::PacketBuf;
+use tpa::port::steer::ShareAnswers;
 use tpa::port::Port;
 use tpa::stage::Cx;
 use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
 use tpa_stages::tcp;
 
 use super::{
-    build, counters, drained, on_port, pool_buffers, send_filled, OnPort, TpaEndpoint, TpaError,
-    TperfPipeline, TperfState, DRAIN_NS,
+    build, counters, drained, on_port, pool_buffers, send_filled, worker_line, OnPort,
+    TpaEndpoint, TpaError, TperfPipeline, TperfState, DRAIN_NS,
 };
 use crate::config::ClientConfig;
 use crate::control::{ControlClient, ControlEvent, RUN_END_PATIENCE_NS};
@@ -32,6 +39,9 @@ use crate::session::{ClientSession, ClientStats, Failure};
 
 /// How long the control connection may take to be accepted.
 const CONNECT_NS: u64 = 5_000_000_000;
+/// How often a worker looks at what the others did (the start, their
+/// end) while it waits for them.
+const RECHECK_NS: u64 = 1_000_000;
 /// How long connections may take to end once the test's time is up.
 const END_PATIENCE_NS: u64 = 10_000_000_000;
 
@@ -49,6 +59,47 @@ enum Phase {
     Done,
 }
 
+/// What the client's workers share.
+struct Crew {
+    workers: usize,
+    /// When worker 0 heard the server's ack (0: not yet): the test's
+    /// clock, the same for every worker.
+    start_ns: AtomicU64,
+    /// Worker 0 gave up the run: the others stop.
+    abort: AtomicBool,
+    /// Data connections' numbers, unique over the workers.
+    next_conn: AtomicU64,
+    /// Each worker's figures, published for the live intervals.
+    live: Vec<LiveCounters>,
+    /// What the other workers handed in once their connections ended.
+    ended: Mutex<Ended>,
+}
+
+/// The other workers' figures, handed to worker 0.
+#[derive(Default)]
+struct Ended {
+    workers: usize,
+    stats: ClientStats,
+    end_ns: u64,
+}
+
+impl Crew {
+    fn new(workers: usize) -> Self {
+        Crew {
+            workers,
+            start_ns: AtomicU64::new(0),
+            abort: AtomicBool::new(false),
+            next_conn: AtomicU64::new(0),
+            live: (0..workers).map(|_| LiveCounters::default()).collect(),
+            ended: Mutex::new(Ended::default()),
+        }
+    }
+
+    fn ended(&self) -> std::sync::MutexGuard<'_, Ended> {
+        self.ended.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// One data connection.
 struct DataConn {
     session: ClientSession,
@@ -58,6 +109,15 @@ struct DataConn {
 /// The client's app.
 struct Client<B> {
     config: ClientConfig,
+    /// This worker's index (0: the control connection's).
+    worker: usize,
+    /// Its share of the connections open at once.
+    share: u32,
+    crew: Arc<Crew>,
+    /// Data connections opened by this worker.
+    opened: u64,
+    /// When to look again at what the other workers did.
+    recheck_ns: u64,
     phase: Phase,
     control: Option<SocketId>,
     talk: ControlClient,
@@ -66,7 +126,6 @@ struct Client<B> {
     fatal: Option<String>,
     summary: Option<Result<Summary, String>>,
     conns: HashMap<SocketId, DataConn>,
-    next_conn: u64,
     stats: ClientStats,
     started_ns: u64,
     start_ns: u64,
@@ -80,16 +139,20 @@ struct Client<B> {
 }
 
 impl<B: PacketBuf> Client<B> {
-    fn new(config: &ClientConfig) -> Self {
+    fn new(config: &ClientConfig, worker: usize, crew: Arc<Crew>) -> Self {
         Client {
             config: config.clone(),
+            worker,
+            share: config.connections_of(worker as u32),
+            crew,
+            opened: 0,
+            recheck_ns: 0,
             phase: Phase::Starting,
             control: None,
             talk: ControlClient::new(config.hello(Role::Control, 0)),
             fatal: None,
             summary: None,
             conns: HashMap::new(),
-            next_conn: 0,
             stats: ClientStats::default(),
             started_ns: 0,
             start_ns: 0,
@@ -108,6 +171,7 @@ impl<B: PacketBuf> Client<B> {
             self.fatal = Some(why);
         }
         self.phase = Phase::Done;
+        self.crew.abort.store(true, Ordering::Relaxed);
     }
 
     /// The run is over: the control connection closes (our FIN after
@@ -123,8 +187,8 @@ impl<B: PacketBuf> Client<B> {
         if self.stopped {
             return;
         }
-        let conn = self.next_conn;
-        self.next_conn += 1;
+        let conn = self.crew.next_conn.fetch_add(1, Ordering::Relaxed);
+        self.opened += 1;
         let session = ClientSession::new(self.config.hello(Role::Data, conn), cx.now_ns());
         match tcp::connect(cx, self.config.server) {
             Ok(s) => {
@@ -188,14 +252,56 @@ impl<B: PacketBuf> Client<B> {
     /// The server took the run: the data connections open, the test's
     /// clock starts.
     fn start(&mut self, cx: &mut Cx<'_, B, TperfState<B>>) {
+        let now = cx.now_ns().max(1);
+        self.cpu_before = process_cpu();
+        self.crew.start_ns.store(now, Ordering::Release);
+        self.start_at(now, cx);
+    }
+
+    /// This worker's data connections open; the test's clock started at
+    /// `start_ns`.
+    fn start_at(&mut self, start_ns: u64, cx: &mut Cx<'_, B, TperfState<B>>) {
         self.phase = Phase::Running;
-        self.start_ns = cx.now_ns();
+        self.start_ns = start_ns;
         let duration = u64::try_from(self.config.duration.as_nanos()).unwrap_or(u64::MAX);
         self.deadline_ns = self.start_ns.saturating_add(duration);
-        self.cpu_before = process_cpu();
-        for _ in 0..self.config.connections {
+        for _ in 0..self.share {
             self.open(cx);
         }
+    }
+
+    /// This worker's connections all ended: worker 0 waits for the
+    /// others' figures, adds them to its own and finishes the run; the
+    /// others hand theirs in.
+    fn all_ended(&mut self, now: u64, cx: &mut Cx<'_, B, TperfState<B>>) -> usize {
+        if self.end_ns == 0 {
+            self.end_ns = now;
+        }
+        if self.worker != 0 {
+            let mut ended = self.crew.ended();
+            ended.workers += 1;
+            ended.stats.merge(&self.stats);
+            ended.end_ns = ended.end_ns.max(self.end_ns);
+            drop(ended);
+            self.phase = Phase::Done;
+            return 1;
+        }
+        {
+            let mut ended = self.crew.ended();
+            if ended.workers + 1 < self.crew.workers {
+                return 0;
+            }
+            self.stats.merge(&std::mem::take(&mut ended.stats));
+            self.end_ns = self.end_ns.max(ended.end_ns);
+        }
+        self.cpu = process_cpu().since(&self.cpu_before);
+        self.phase = Phase::Finishing;
+        self.finish_by_ns = now
+            .saturating_add(RUN_END_PATIENCE_NS)
+            .saturating_add(CONNECT_NS);
+        self.talk.finish(self.stats.connections_announced);
+        self.control_write(cx);
+        1
     }
 
     /// Writes, shuts down, reads on data connection `s` until it would
@@ -333,6 +439,10 @@ impl<B: PacketBuf> App<B, TperfState<B>> for Client<B> {
 
     fn poll(&mut self, cx: &mut Cx<'_, B, TperfState<B>>) -> usize {
         let now = cx.now_ns();
+        self.recheck_ns = now.saturating_add(RECHECK_NS);
+        if self.worker != 0 {
+            return self.poll_other(now, cx);
+        }
         match self.phase {
             Phase::Starting if self.control.is_none() && self.fatal.is_none() => {
                 self.started_ns = now;
@@ -353,7 +463,62 @@ impl<B: PacketBuf> App<B, TperfState<B>> for Client<B> {
                 ));
                 1
             }
+            Phase::Running => self.poll_running(now, cx),
+            Phase::Finishing if now >= self.finish_by_ns => {
+                self.summary = Some(Err("the server's summary did not come in time".into()));
+                self.phase = Phase::Done;
+                self.close_control(cx);
+                1
+            }
+            _ => 0,
+        }
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        match self.phase {
+            // Another worker waiting for the start looks every millisecond.
+            Phase::Starting if self.worker != 0 => Some(self.recheck_ns),
+            Phase::Starting => Some(self.started_ns.saturating_add(CONNECT_NS)),
+            Phase::Running if !self.stopped => Some(self.deadline_ns),
+            // Worker 0 waiting for the others' figures.
+            Phase::Running if self.stopped && self.conns.is_empty() => Some(self.recheck_ns),
+            Phase::Running => Some(self.deadline_ns.saturating_add(END_PATIENCE_NS)),
+            Phase::Finishing => Some(self.finish_by_ns),
+            Phase::Done => None,
+        }
+    }
+}
+
+impl<B: PacketBuf> Client<B> {
+    /// A worker other than 0: starts with worker 0's clock, stops when it
+    /// gave up.
+    fn poll_other(&mut self, now: u64, cx: &mut Cx<'_, B, TperfState<B>>) -> usize {
+        let abort = self.crew.abort.load(Ordering::Relaxed);
+        match self.phase {
+            Phase::Starting if abort => {
+                self.phase = Phase::Done;
+                1
+            }
+            Phase::Starting => match self.crew.start_ns.load(Ordering::Acquire) {
+                0 => 0,
+                start => {
+                    self.start_at(start, cx);
+                    1
+                }
+            },
             Phase::Running => {
+                if abort && !self.stopped {
+                    self.deadline_ns = now;
+                }
+                self.poll_running(now, cx)
+            }
+            _ => 0,
+        }
+    }
+
+    /// The test runs: its end, late connections, and the end of every
+    /// connection of this worker.
+    fn poll_running(&mut self, now: u64, cx: &mut Cx<'_, B, TperfState<B>>) -> usize {
                 if !self.stopped && now >= self.deadline_ns {
                     self.stopped = true;
                     let sockets: Vec<SocketId> = self.conns.keys().copied().collect();
@@ -374,64 +539,42 @@ impl<B: PacketBuf> App<B, TperfState<B>> for Client<B> {
                         self.fail_conn(s, Failure::Io(why), cx);
                     }
                 }
-                if self.conns.is_empty() && (self.stopped || self.next_conn > 0) {
-                    self.cpu = process_cpu().since(&self.cpu_before);
-                    if self.end_ns == 0 {
-                        self.end_ns = now;
-                    }
-                    self.phase = Phase::Finishing;
-                    self.finish_by_ns = now
-                        .saturating_add(RUN_END_PATIENCE_NS)
-                        .saturating_add(CONNECT_NS);
-                    self.talk.finish(self.stats.connections_announced);
-                    self.control_write(cx);
-                    return 1;
+                if self.conns.is_empty() && (self.stopped || self.opened > 0) {
+                    return self.all_ended(now, cx);
                 }
                 0
-            }
-            Phase::Finishing if now >= self.finish_by_ns => {
-                self.summary = Some(Err("the server's summary did not come in time".into()));
-                self.phase = Phase::Done;
-                self.close_control(cx);
-                1
-            }
-            _ => 0,
-        }
-    }
-
-    fn next_deadline(&self) -> Option<u64> {
-        match self.phase {
-            Phase::Starting => Some(self.started_ns.saturating_add(CONNECT_NS)),
-            Phase::Running if !self.stopped => Some(self.deadline_ns),
-            Phase::Running => Some(self.deadline_ns.saturating_add(END_PATIENCE_NS)),
-            Phase::Finishing => Some(self.finish_by_ns),
-            Phase::Done => None,
-        }
     }
 }
 
-/// The client's loop: the pipeline until the run is over; the live
-/// figures every interval.
-struct ClientLoop<'a, P: Port, F> {
+/// A worker's loop: the pipeline until the run is over; on worker 0, the
+/// live figures of all every interval.
+struct ClientLoop<P: Port, F> {
     pipeline: TperfPipeline<P, Client<P::Buf>>,
-    stop: &'a StopFlag,
+    stop: StopFlag,
     interval_ns: u64,
-    on_interval: F,
-    live: LiveCounters,
+    /// Worker 0's.
+    on_interval: Option<F>,
     before: Totals,
     from_ns: u64,
     /// Once the run is over: until when its connections may take to close.
     drain_until_ns: Option<u64>,
 }
 
-impl<P: Port, F: FnMut(&Interval)> ClientLoop<'_, P, F> {
+impl<P: Port, F: FnMut(&Interval)> ClientLoop<P, F> {
+    /// Publishes this worker's figures; worker 0 prints the interval
+    /// ending at `now_ns`.
     fn interval(&mut self, now_ns: u64) {
         let app = self.pipeline.app();
-        self.live.publish(&app.stats);
-        let mut after = Totals::default();
-        self.live.add_to(&mut after);
+        let crew = &app.crew;
+        crew.live[app.worker].publish(&app.stats);
         let start = app.start_ns;
-        (self.on_interval)(&Interval {
+        let Some(on_interval) = self.on_interval.as_mut() else {
+            self.from_ns = now_ns;
+            return;
+        };
+        let mut after = Totals::default();
+        crew.live.iter().for_each(|l| l.add_to(&mut after));
+        on_interval(&Interval {
             from_s: self.from_ns.saturating_sub(start) as f64 / 1e9,
             to_s: now_ns.saturating_sub(start) as f64 / 1e9,
             before: self.before,
@@ -441,7 +584,7 @@ impl<P: Port, F: FnMut(&Interval)> ClientLoop<'_, P, F> {
     }
 }
 
-impl<P: Port, F: FnMut(&Interval)> WorkLoop for ClientLoop<'_, P, F> {
+impl<P: Port, F: FnMut(&Interval)> WorkLoop for ClientLoop<P, F> {
     type Report = ();
 
     fn run_once(&mut self) -> Progress {
@@ -452,7 +595,13 @@ impl<P: Port, F: FnMut(&Interval)> WorkLoop for ClientLoop<'_, P, F> {
             if self.from_ns == 0 {
                 self.from_ns = app.start_ns;
             }
-            if now >= self.from_ns.saturating_add(self.interval_ns) {
+            // The other workers publish more often than worker 0 prints.
+            let every = if app.worker == 0 {
+                self.interval_ns
+            } else {
+                self.interval_ns.min(10_000_000)
+            };
+            if now >= self.from_ns.saturating_add(every) {
                 self.interval(now);
             }
         }
@@ -471,36 +620,95 @@ impl<P: Port, F: FnMut(&Interval)> WorkLoop for ClientLoop<'_, P, F> {
     fn finish(self) {}
 }
 
-/// What the client runs on the port.
+/// What the client runs on the ports.
 struct ClientJob<'a, F> {
     config: &'a ClientConfig,
     endpoint: &'a TpaEndpoint,
     interval: Option<Duration>,
     on_interval: F,
-    stop: &'a StopFlag,
+}
+
+/// What every worker starts from.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    config: &'a ClientConfig,
+    endpoint: &'a TpaEndpoint,
+    interval_ns: u64,
+}
+
+impl Setup<'_> {
+    /// Runs worker `worker`'s pipeline on `port` until its part of the
+    /// run is over.
+    fn work<P: Port, G: FnMut(&Interval)>(
+        &self,
+        port: P,
+        worker: usize,
+        crew: &Arc<Crew>,
+        on_interval: Option<G>,
+    ) -> ClientLoop<P, G> {
+        let app = Client::new(self.config, worker, Arc::clone(crew));
+        let mut work = ClientLoop {
+            pipeline: build(port, self.endpoint, app),
+            stop: StopFlag::new(),
+            interval_ns: self.interval_ns,
+            on_interval,
+            before: Totals::default(),
+            from_ns: 0,
+            drain_until_ns: None,
+        };
+        let stop = work.stop.clone();
+        run_loop(&mut work, &stop, self.endpoint.idle());
+        work
+    }
 }
 
 impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
     type Out = Result<ClientReport, TpaError>;
 
-    fn run<P: Port>(self, port: P) -> Self::Out {
-        let pipeline = build(port, self.endpoint, Client::new(self.config));
-        let mut work = ClientLoop {
-            pipeline,
-            stop: self.stop,
+    fn run<P: Port + Send>(self, ports: Vec<ShareAnswers<P>>) -> Self::Out
+    where
+        P::Buf: Send,
+    {
+        let crew = Arc::new(Crew::new(ports.len()));
+        let mut ports = ports.into_iter();
+        let first = ports.next().ok_or_else(|| TpaError("no port".into()))?;
+        let mut on_interval = self.on_interval;
+        let setup = Setup {
+            config: self.config,
+            endpoint: self.endpoint,
             interval_ns: self
                 .interval
                 .map_or(0, |i| u64::try_from(i.as_nanos()).unwrap_or(u64::MAX)),
-            on_interval: self.on_interval,
-            live: LiveCounters::default(),
-            before: Totals::default(),
-            from_ns: 0,
-            drain_until_ns: None,
         };
-        run_loop(&mut work, self.stop, self.endpoint.idle());
+        let work = thread::scope(|scope| {
+            let others: Vec<_> = ports
+                .enumerate()
+                .map(|(i, port)| {
+                    let crew = &crew;
+                    scope.spawn(move || {
+                        let work = setup.work(port, i + 1, crew, None::<fn(&Interval)>);
+                        eprintln!("tpa-tperf: {}", worker_line(&work.pipeline));
+                        if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {
+                            eprint!("{}", counters(&work.pipeline));
+                        }
+                    })
+                })
+                .collect();
+            let work = setup.work(first, 0, &crew, Some(&mut on_interval));
+            // A worker that died leaves worker 0 waiting for its figures
+            // until its patience runs out: the run fails then.
+            let panicked = others.into_iter().any(|h| h.join().is_err());
+            (work, panicked)
+        });
+        let (mut work, panicked) = work;
+        let work = &mut work;
+        eprintln!("tpa-tperf: {}", worker_line(&work.pipeline));
         let app = work.pipeline.app();
+        if panicked {
+            return Err(TpaError("a worker thread panicked".into()));
+        }
         if let Some(why) = &app.fatal {
-            if app.phase != Phase::Done || app.next_conn == 0 {
+            if app.phase != Phase::Done || app.opened == 0 {
                 return Err(TpaError(why.clone()));
             }
         }
@@ -543,27 +751,23 @@ pub fn run_client(
     on_interval: impl FnMut(&Interval),
 ) -> Result<ClientReport, TpaError> {
     endpoint.validate()?;
-    if config.workers != 1 {
-        return Err(TpaError(format!(
-            "-w {}: tpa's backend runs one worker for now (one pipeline on one queue)",
-            config.workers
-        )));
-    }
+    let workers = u16::try_from(config.workers)
+        .ok()
+        .filter(|&w| w >= 1)
+        .ok_or_else(|| TpaError(format!("-w {}: 1 to 65535 workers", config.workers)))?;
     if !has_family(endpoint, config.server) {
         return Err(TpaError(format!(
             "-s {}: no --ip of its family to connect from",
             config.server
         )));
     }
-    let stop = StopFlag::new();
     let job = ClientJob {
         config,
         endpoint,
         interval: interval.filter(|i| !i.is_zero()),
         on_interval,
-        stop: &stop,
     };
-    let (report, leaked) = on_port(endpoint, pool_buffers(config.connections), job)?;
+    let (report, leaked) = on_port(endpoint, workers, pool_buffers(config.connections), job)?;
     if leaked > 0 {
         eprintln!("tpa-tperf: {leaked} buffers not returned to the pool (a leak)");
     }

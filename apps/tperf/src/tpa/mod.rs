@@ -26,7 +26,9 @@ use core::fmt;
 
 use tpa::app::{App, Events, SocketError, SocketId};
 use tpa::buf::{PacketBuf, Pool, PoolConfig};
-use tpa::port::af_packet::RxMode;
+use tpa::port::af_packet::{AfPacket, AfPacketConfig, RxMode};
+use tpa::port::steer::{Handover, ShareAnswers};
+use tpa::port::tap::{Tap, TapConfig};
 use tpa::port::Port;
 use tpa::stage::{Counted, Cx, Reason};
 use tpa::state::State;
@@ -195,6 +197,32 @@ impl<P: Port, A: App<P::Buf, TperfState<P::Buf>>> TperfPipeline<P, A> {
     pub fn state(&self) -> &TperfState<P::Buf> {
         &self.state
     }
+
+    /// The port.
+    pub fn port(&self) -> &P {
+        &self.port
+    }
+}
+
+/// One worker's line at the end: its queue, its connections, the
+/// neighbor answers it shared and received.
+fn worker_line<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
+    pipeline: &TperfPipeline<ShareAnswers<P>, A>,
+) -> String
+where
+    P::Buf: Send,
+{
+    let tcp = pipeline.state().tcp.counters();
+    let share = pipeline.port().stats();
+    format!(
+        "worker {}: {} connections ({} active, {} passive), {} neighbor answers shared, {} received",
+        pipeline.port().caps().queue,
+        tcp.active_opens + tcp.passive_opens,
+        tcp.active_opens,
+        tcp.passive_opens,
+        share.answers,
+        share.copies_received,
+    )
 }
 
 /// Builds the pipeline for `endpoint` on `port`, with `app`.
@@ -232,7 +260,9 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
     );
     let state = TperfState {
         egress: Egress::new(iface),
-        tcp: TcpSockets::new(TcpConfig::default(), os_seed()),
+        // Active opens pick ports whose replies land on this worker's
+        // queue (the queue is the port's: `connect` reads it).
+        tcp: TcpSockets::new(TcpConfig::default(), os_seed()).with_steering(port.steering()),
         events: Events::default(),
     };
     TperfPipeline::new(port, state, app, front)
@@ -250,19 +280,28 @@ fn os_seed() -> u64 {
     }
 }
 
-/// What runs on an opened port: generic over the port's type, which
-/// differs per kind.
+/// What runs on the opened ports, one per worker: generic over the
+/// port's type, which differs per kind.
 trait OnPort {
     type Out;
-    fn run<P: Port>(self, port: P) -> Self::Out;
+    fn run<P: Port + Send>(self, ports: Vec<ShareAnswers<P>>) -> Self::Out
+    where
+        P::Buf: Send;
 }
 
-/// Opens the port of `endpoint` with a pool of `buffers` buffers and runs
-/// `job` on it; then returns what it returned and how many buffers did
-/// not come back to the pool once the port was closed (a leak when not
+/// Inbox depth of the mesh that shares neighbor answers between workers.
+const SHARE_DEPTH: usize = 64;
+
+/// Opens `workers` queues of `endpoint`'s port (a multi-queue TAP, an
+/// AF_PACKET fanout group: one queue each; DPDK: one worker for now)
+/// with a pool of `buffers` buffers, each queue wrapped so the neighbor
+/// answers it receives reach every worker ([`ShareAnswers`]), and runs
+/// `job` on them; then returns what it returned and how many buffers did
+/// not come back to the pool once the ports were closed (a leak when not
 /// 0).
 fn on_port<J: OnPort>(
     endpoint: &TpaEndpoint,
+    workers: u16,
     buffers: usize,
     job: J,
 ) -> Result<(J::Out, usize), TpaError> {
@@ -274,34 +313,47 @@ fn on_port<J: OnPort>(
         })
         .map_err(|e| TpaError(format!("buffer pool: {e}")))
     };
-    let open_error =
-        |e: tpa_responder::Error| TpaError(format!("{}: {e}", endpoint_name(endpoint)));
+    let open_error = |e: tpa::port::PortError| TpaError(format!("{}: {e}", endpoint_name(endpoint)));
     match &endpoint.port {
         PortSpec::Tap(name) => {
             let pool = pool()?;
-            let port =
-                tpa_responder::open_tap(name, endpoint.mac, pool.clone()).map_err(open_error)?;
-            let out = job.run(port);
+            let config = TapConfig {
+                mac: Some(endpoint.mac.unwrap_or(tpa_responder::DEFAULT_TAP_MAC)),
+                queues: workers,
+                ..TapConfig::new(name.as_str())
+            };
+            let ports = Tap::open_queues(&config, pool.clone()).map_err(open_error)?;
+            let out = job.run(share_answers(ports));
             Ok((out, pool.in_use()))
         }
         PortSpec::AfPacket(name) => {
             let pool = pool()?;
-            let rx_mode = endpoint.rx_mode.unwrap_or_default();
-            let port = tpa_responder::open_af_packet(name, endpoint.mac, rx_mode, pool.clone())
-                .map_err(open_error)?;
-            let out = job.run(port);
+            let config = AfPacketConfig {
+                rx_mode: endpoint.rx_mode.unwrap_or_default(),
+                queues: workers,
+                promiscuous: endpoint.mac.is_some(),
+                ..AfPacketConfig::new(name.as_str())
+            };
+            let ports = AfPacket::open_queues(&config, pool.clone()).map_err(open_error)?;
+            let out = job.run(share_answers(ports));
             Ok((out, pool.in_use()))
         }
         #[cfg(feature = "dpdk")]
         PortSpec::Dpdk(device) => {
             use tpa::buf::BufferPool;
             use tpa::port::dpdk::Eal;
+            if workers != 1 {
+                return Err(TpaError(format!(
+                    "-w {workers}: a DPDK port runs one worker for now (each worker thread \
+                     would need its EAL registration)"
+                )));
+            }
             let port_error = |e| TpaError(format!("--port dpdk:{device}: {e}"));
             let eal = Eal::init(&endpoint.eal_args).map_err(port_error)?;
             let _lcore = eal.register_thread().map_err(port_error)?;
             let (dev, port) = tpa_responder::open_dpdk(device, endpoint.mac, &endpoint.eal_args)
-                .map_err(open_error)?;
-            let out = job.run(port);
+                .map_err(|e| TpaError(format!("{}: {e}", endpoint_name(endpoint))))?;
+            let out = job.run(share_answers(vec![port]));
             let pools = dev
                 .close()
                 .map_err(|_| TpaError(format!("--port dpdk:{device}: busy at close")))?;
@@ -312,6 +364,16 @@ fn on_port<J: OnPort>(
             "--port dpdk:{device}: built without the dpdk feature; rebuild with --features dpdk"
         ))),
     }
+}
+
+/// Each of `ports` (one per worker, in queue order) wrapped so that the
+/// neighbor answers one of them receives reach all.
+fn share_answers<P: Port>(ports: Vec<P>) -> Vec<ShareAnswers<P>>
+where
+    P::Buf: Send,
+{
+    let mesh = Handover::mesh(ports.len() as u16, SHARE_DEPTH);
+    ports.into_iter().zip(mesh).map(|(p, end)| ShareAnswers::new(p, end)).collect()
 }
 
 /// How a port is named in messages.

@@ -5,16 +5,20 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
 
 use tpa::app::{App, SocketError, SocketId};
 use tpa::buf::PacketBuf;
+use tpa::port::steer::ShareAnswers;
 use tpa::port::Port;
 use tpa::stage::Cx;
 use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
 use tpa_stages::tcp;
 
 use super::{
-    build, counters, drained, on_port, send_filled, OnPort, TpaEndpoint, TpaError, TperfPipeline,
+    build, counters, drained, worker_line, on_port, send_filled, OnPort, TpaEndpoint, TpaError, TperfPipeline,
     TperfState, DRAIN_NS,
 };
 use crate::config::ServerConfig;
@@ -40,12 +44,19 @@ enum Conn {
     Control(ControlSession),
 }
 
-/// The server's app.
-struct Server {
+/// What the server's workers share: the runs (a run's control
+/// connection and its data connections may land on different workers)
+/// and how many were answered.
+#[derive(Default)]
+struct Crew {
     runs: Runs,
+    answered: AtomicU64,
+}
+
+/// The server's app (one per worker).
+struct Server {
+    crew: Arc<Crew>,
     conns: HashMap<SocketId, Conn>,
-    /// Runs answered.
-    answered: u64,
     /// Stop after this many runs.
     max_runs: Option<u64>,
     next_tick_ns: u64,
@@ -120,7 +131,7 @@ impl Server {
                     }
                 }
                 Conn::Control(control) => {
-                    if let Some(totals) = control.poll(&self.runs, cx.now_ns(), process_cpu) {
+                    if let Some(totals) = control.poll(&self.crew.runs, cx.now_ns(), process_cpu) {
                         let run = control.hello().run;
                         self.report_run(&totals, run);
                     }
@@ -202,7 +213,7 @@ impl Server {
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(h)) if h.role == Role::Data => *conn = Conn::Data(ServerSession::new(h)),
                 Some(Ok(h)) => {
-                    *conn = Conn::Control(ControlSession::new(h, &self.runs, process_cpu()))
+                    *conn = Conn::Control(ControlSession::new(h, &self.crew.runs, process_cpu()))
                 }
             }
         }
@@ -229,11 +240,12 @@ impl Server {
                         h.run, h.conn
                     );
                 }
-                self.runs
+                self.crew
+                    .runs
                     .record(h.run, h.conn, s.counts(), failure.as_ref());
             }
             Conn::Control(s) => {
-                s.on_eof(&self.runs);
+                s.on_eof(&self.crew.runs);
                 if let Some(f) = failure {
                     eprintln!(
                         "tpa-tperf server: run {:016x} control connection: {f}",
@@ -262,11 +274,14 @@ impl Server {
             s.other_errors,
             if s.incomplete { ", incomplete" } else { "" },
         );
-        self.answered += 1;
+        self.crew.answered.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// `--runs` were answered (by any worker) and none of this worker's
+    /// control connections still owes its summary.
     fn done(&self) -> bool {
-        self.max_runs.is_some_and(|n| self.answered >= n)
+        self.max_runs
+            .is_some_and(|n| self.crew.answered.load(Ordering::Relaxed) >= n)
             && !self
                 .conns
                 .values()
@@ -338,10 +353,13 @@ impl<B: PacketBuf> App<B, TperfState<B>> for Server {
     }
 }
 
-/// The server's loop: the pipeline until stopped (or `--runs` answered).
+/// A worker's loop: the pipeline until stopped (or `--runs` answered).
 struct ServerLoop<'a, P: Port> {
     pipeline: TperfPipeline<P, Server>,
+    /// The process's stop (signals).
     stop: &'a StopFlag,
+    /// This worker's.
+    local: StopFlag,
     /// Once `--runs` were answered: until when the last connections may
     /// take to close.
     drain_until_ns: Option<u64>,
@@ -352,13 +370,16 @@ impl<P: Port> WorkLoop for ServerLoop<'_, P> {
 
     fn run_once(&mut self) -> Progress {
         let done = self.pipeline.run_once();
+        if self.stop.is_raised() {
+            self.local.raise();
+        }
         if self.pipeline.app().done() {
             let now = tpa::time::Clock::global().now_ns();
             let until = *self
                 .drain_until_ns
                 .get_or_insert(now.saturating_add(DRAIN_NS));
             if drained(&self.pipeline.state().tcp, 1) || now >= until {
-                self.stop.raise();
+                self.local.raise();
             }
         }
         done.into()
@@ -378,30 +399,74 @@ struct ServerJob<'a, F> {
 impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
     type Out = Result<(), TpaError>;
 
-    fn run<P: Port>(self, port: P) -> Self::Out {
-        let app = Server {
-            runs: Runs::new(),
-            conns: HashMap::new(),
-            answered: 0,
-            max_runs: self.config.runs,
-            next_tick_ns: 0,
-        };
-        let mut pipeline = build(port, self.endpoint, app);
+    fn run<P: Port + Send>(self, ports: Vec<ShareAnswers<P>>) -> Self::Out
+    where
+        P::Buf: Send,
+    {
+        let crew = Arc::new(Crew::default());
         let listen = self.config.listen;
-        pipeline
-            .with_cx(|cx| tcp::listen(cx, listen, BACKLOG))
-            .map_err(|e| TpaError(format!("-l {listen}: listen: {e}")))?;
-        (self.on_listening)(listen);
-        let mut work = ServerLoop {
-            pipeline,
-            stop: self.stop,
-            drain_until_ns: None,
-        };
-        run_loop(&mut work, self.stop, self.endpoint.idle());
-        if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {
-            eprint!("{}", counters(&work.pipeline));
-        }
-        Ok(())
+        let (listening, heard) = mpsc::channel::<Result<(), TpaError>>();
+        let (stop, endpoint, max_runs) = (self.stop, self.endpoint, self.config.runs);
+        thread::scope(|scope| {
+            let workers: Vec<_> = ports
+                .into_iter()
+                .map(|port| {
+                    let (crew, listening) = (Arc::clone(&crew), listening.clone());
+                    scope.spawn(move || {
+                        let app = Server {
+                            crew,
+                            conns: HashMap::new(),
+                            max_runs,
+                            next_tick_ns: 0,
+                        };
+                        let mut pipeline = build(port, endpoint, app);
+                        // Every worker listens: a SYN lands on the worker
+                        // its 4-tuple steers to.
+                        let listened = pipeline
+                            .with_cx(|cx| tcp::listen(cx, listen, BACKLOG))
+                            .map(|_| ())
+                            .map_err(|e| TpaError(format!("-l {listen}: listen: {e}")));
+                        let failed = listened.is_err();
+                        let _ = listening.send(listened);
+                        if failed {
+                            return;
+                        }
+                        let mut work = ServerLoop {
+                            pipeline,
+                            stop,
+                            local: StopFlag::new(),
+                            drain_until_ns: None,
+                        };
+                        let local = work.local.clone();
+                        run_loop(&mut work, &local, endpoint.idle());
+                        println!("tpa-tperf server: {}", worker_line(&work.pipeline));
+                        if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {
+                            eprint!("{}", counters(&work.pipeline));
+                        }
+                    })
+                })
+                .collect();
+            drop(listening);
+            let mut result = Ok(());
+            for _ in 0..workers.len() {
+                match heard.recv() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => result = Err(e),
+                    Err(_) => result = Err(TpaError("a worker ended before listening".into())),
+                }
+            }
+            match result {
+                Ok(()) => (self.on_listening)(listen),
+                // The others stop too.
+                Err(_) => stop.raise(),
+            }
+            for w in workers {
+                if w.join().is_err() {
+                    result = Err(TpaError("a worker thread panicked".into()));
+                }
+            }
+            result
+        })
     }
 }
 
@@ -415,19 +480,17 @@ pub fn run_server(
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), TpaError> {
     endpoint.validate()?;
-    if config.workers != 1 {
-        return Err(TpaError(format!(
-            "-w {}: tpa's backend runs one worker for now (one pipeline on one queue)",
-            config.workers
-        )));
-    }
+    let workers = u16::try_from(config.workers)
+        .ok()
+        .filter(|&w| w >= 1)
+        .ok_or_else(|| TpaError(format!("-w {}: 1 to 65535 workers", config.workers)))?;
     let job = ServerJob {
         config,
         endpoint,
         stop,
         on_listening,
     };
-    let (result, leaked) = on_port(endpoint, super::pool_buffers(64), job)?;
+    let (result, leaked) = on_port(endpoint, workers, super::pool_buffers(64 * u32::from(workers)), job)?;
     if leaked > 0 {
         return Err(TpaError(format!(
             "{leaked} buffers not returned to the pool (a leak)"
