@@ -26,8 +26,8 @@ use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
 use tpa_stages::tcp;
 
 use super::{
-    build, counters, drained, on_port, pool_buffers, send_filled, worker_line, OnPort,
-    TpaEndpoint, TpaError, TperfPipeline, TperfState, DRAIN_NS,
+    build, counters, drained, on_port, pool_buffers, send_filled, worker_line, OnPort, TpaEndpoint,
+    TpaError, TperfPipeline, TperfState, DRAIN_NS,
 };
 use crate::config::ClientConfig;
 use crate::control::{ControlClient, ControlEvent, RUN_END_PATIENCE_NS};
@@ -519,30 +519,30 @@ impl<B: PacketBuf> Client<B> {
     /// The test runs: its end, late connections, and the end of every
     /// connection of this worker.
     fn poll_running(&mut self, now: u64, cx: &mut Cx<'_, B, TperfState<B>>) -> usize {
-                if !self.stopped && now >= self.deadline_ns {
-                    self.stopped = true;
-                    let sockets: Vec<SocketId> = self.conns.keys().copied().collect();
-                    for s in sockets {
-                        if let Some(c) = self.conns.get_mut(&s) {
-                            c.session.stop();
-                        }
-                        self.drive(s, cx);
-                    }
+        if !self.stopped && now >= self.deadline_ns {
+            self.stopped = true;
+            let sockets: Vec<SocketId> = self.conns.keys().copied().collect();
+            for s in sockets {
+                if let Some(c) = self.conns.get_mut(&s) {
+                    c.session.stop();
                 }
-                if self.stopped && now >= self.deadline_ns.saturating_add(END_PATIENCE_NS) {
-                    let late: Vec<SocketId> = self.conns.keys().copied().collect();
-                    for s in late {
-                        let why = format!(
-                            "did not end within {} s of the end of the test",
-                            END_PATIENCE_NS / 1_000_000_000
-                        );
-                        self.fail_conn(s, Failure::Io(why), cx);
-                    }
-                }
-                if self.conns.is_empty() && (self.stopped || self.opened > 0) {
-                    return self.all_ended(now, cx);
-                }
-                0
+                self.drive(s, cx);
+            }
+        }
+        if self.stopped && now >= self.deadline_ns.saturating_add(END_PATIENCE_NS) {
+            let late: Vec<SocketId> = self.conns.keys().copied().collect();
+            for s in late {
+                let why = format!(
+                    "did not end within {} s of the end of the test",
+                    END_PATIENCE_NS / 1_000_000_000
+                );
+                self.fail_conn(s, Failure::Io(why), cx);
+            }
+        }
+        if self.conns.is_empty() && (self.stopped || self.opened > 0) {
+            return self.all_ended(now, cx);
+        }
+        0
     }
 }
 

@@ -313,7 +313,8 @@ fn on_port<J: OnPort>(
         })
         .map_err(|e| TpaError(format!("buffer pool: {e}")))
     };
-    let open_error = |e: tpa::port::PortError| TpaError(format!("{}: {e}", endpoint_name(endpoint)));
+    let open_error =
+        |e: tpa::port::PortError| TpaError(format!("{}: {e}", endpoint_name(endpoint)));
     match &endpoint.port {
         PortSpec::Tap(name) => {
             let pool = pool()?;
@@ -373,7 +374,11 @@ where
     P::Buf: Send,
 {
     let mesh = Handover::mesh(ports.len() as u16, SHARE_DEPTH);
-    ports.into_iter().zip(mesh).map(|(p, end)| ShareAnswers::new(p, end)).collect()
+    ports
+        .into_iter()
+        .zip(mesh)
+        .map(|(p, end)| ShareAnswers::new(p, end))
+        .collect()
 }
 
 /// How a port is named in messages.

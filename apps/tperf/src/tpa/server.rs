@@ -18,8 +18,8 @@ use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
 use tpa_stages::tcp;
 
 use super::{
-    build, counters, drained, worker_line, on_port, send_filled, OnPort, TpaEndpoint, TpaError, TperfPipeline,
-    TperfState, DRAIN_NS,
+    build, counters, drained, on_port, send_filled, worker_line, OnPort, TpaEndpoint, TpaError,
+    TperfPipeline, TperfState, DRAIN_NS,
 };
 use crate::config::ServerConfig;
 use crate::control::{ControlSession, RunTotals, Runs};
@@ -490,7 +490,12 @@ pub fn run_server(
         stop,
         on_listening,
     };
-    let (result, leaked) = on_port(endpoint, workers, super::pool_buffers(64 * u32::from(workers)), job)?;
+    let (result, leaked) = on_port(
+        endpoint,
+        workers,
+        super::pool_buffers(64 * u32::from(workers)),
+        job,
+    )?;
     if leaked > 0 {
         return Err(TpaError(format!(
             "{leaked} buffers not returned to the pool (a leak)"
