@@ -40,6 +40,14 @@ pub trait HostSink<B> {
         let _ = out;
         0
     }
+
+    /// Whether this is a host at all: `false` only for [`NoHost`], so a
+    /// stage whose policy hands frames to the host can tell that they
+    /// would all be dropped ([`Cx::has_host`]).
+    #[inline]
+    fn is_present(&self) -> bool {
+        true
+    }
 }
 
 impl<P: Port> HostSink<P::Buf> for P {
@@ -64,6 +72,11 @@ impl<B> HostSink<B> for NoHost {
     fn deliver(&mut self, _queue: &mut Burst<B, HOST_QUEUE_LEN>) -> usize {
         0
     }
+
+    #[inline]
+    fn is_present(&self) -> bool {
+        false
+    }
 }
 
 /// The port side of a [`Cx`] that goes to the port itself: its
@@ -83,6 +96,8 @@ pub trait PortIo<B> {
     /// Adds to `out` what the host sent ([`HostSink::receive`]); returns how
     /// many.
     fn receive_from_host(&mut self, out: &mut Burst<B, BURST_SIZE>) -> usize;
+    /// Whether the pipeline has a host path ([`HostSink::is_present`]).
+    fn has_host(&self) -> bool;
 }
 
 /// A port, a host sink and an observer at one time, seen as [`PortIo`].
@@ -105,6 +120,9 @@ impl<P: Port, H: HostSink<P::Buf>, T: Observer<P::Buf>> PortIo<P::Buf> for Io<'_
     }
     fn receive_from_host(&mut self, out: &mut Burst<P::Buf, BURST_SIZE>) -> usize {
         self.host.receive(out)
+    }
+    fn has_host(&self) -> bool {
+        self.host.is_present()
     }
 }
 

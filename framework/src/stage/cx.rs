@@ -146,6 +146,12 @@ impl<'a, B: PacketBuf, S> Cx<'a, B, S> {
         self.port.from_host(out)
     }
 
+    /// See [`PortCx::has_host`].
+    #[inline]
+    pub fn has_host(&self) -> bool {
+        self.port.has_host()
+    }
+
     /// See [`PortCx::alloc`].
     #[inline]
     pub fn alloc(&mut self) -> Option<B> {
@@ -214,6 +220,13 @@ impl<B: PacketBuf> PortCx<'_, B> {
                 self.queues.counters.host_dropped += 1;
             }
         }
+    }
+
+    /// Whether the pipeline has a host path (a `#[host]` field): without
+    /// one, [`to_host`](Self::to_host) drops every frame (counted).
+    #[inline]
+    pub fn has_host(&self) -> bool {
+        self.io.has_host()
     }
 
     /// Adds to `out` (up to its room) the frames the host sent back

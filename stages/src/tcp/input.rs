@@ -9,6 +9,7 @@ use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, Reason, Stage, Verdict};
 use tpa::state::Part;
 
+use super::classify::{slot_of_mark, Unmatched};
 use super::mss::mss_for;
 use super::reset::{reset_for, ResetConfig, ResetLimiter};
 use super::sockets::Spawn;
@@ -32,6 +33,10 @@ pub const COOKIE_INVALID: Reason = Reason::custom(4);
 /// A valid cookie's ACK found the listener's accept queue full: dropped,
 /// the peer's next segment is checked again.
 pub const ACCEPT_QUEUE_FULL: Reason = Reason::custom(5);
+/// A segment no socket takes, for the host by [`Unmatched::Host`], on a
+/// pipeline without a host path (refused at configuration by
+/// [`Unmatched::check`]; counted here if a pipeline was built without it).
+pub const NO_HOST: Reason = Reason::custom(6);
 
 /// What [`TcpInput`] did besides its verdicts (which the pipeline counts
 /// by reason).
@@ -49,6 +54,17 @@ pub struct TcpInputCounters {
     pub resets_limited: u64,
     /// Resets not sent: no buffer, or egress refused.
     pub resets_failed: u64,
+    /// Segments found their connection by the port's flow mark (no
+    /// 4-tuple lookup).
+    pub marked: u64,
+    /// Segments whose connection mark named no connection of their
+    /// 4-tuple (a rule left behind, a reused slot): looked up by 4-tuple.
+    pub mark_missed: u64,
+    /// Segments no socket took, dropped by [`Unmatched::Drop`].
+    pub unmatched_dropped: u64,
+    /// Segments no socket took, handed to the host by
+    /// [`Unmatched::Host`].
+    pub unmatched_to_host: u64,
 }
 
 /// TCP input for IPv4 and IPv6: takes the [`TcpPacket`]s of an IP branch
@@ -81,9 +97,17 @@ pub struct TcpInputCounters {
 /// [`fire_timers`](Stage::fire_timers) runs their timers; a pipeline with
 /// two of them (IPv4 and IPv6 branches) shares one [`TcpSockets`] and the
 /// second finds no work left.
+///
+/// Classification ([`classify`](super::classify)): a segment whose frame
+/// carries a connection's flow mark finds it without the 4-tuple lookup
+/// (`marked`; a mark that names another connection falls back to it,
+/// `mark_missed`); a segment no connection or listener takes is answered
+/// as [`Unmatched`] says (a reset by default; dropped; or handed whole to
+/// the host path).
 #[derive(Debug, Clone)]
 pub struct TcpInput {
     resets: ResetLimiter,
+    unmatched: Unmatched,
     counters: TcpInputCounters,
 }
 
@@ -99,8 +123,21 @@ impl TcpInput {
     pub fn new(resets: ResetConfig) -> Self {
         TcpInput {
             resets: ResetLimiter::new(resets),
+            unmatched: Unmatched::Reset,
             counters: TcpInputCounters::default(),
         }
+    }
+
+    /// The stage with `policy` for segments no socket takes (check it
+    /// against the pipeline first: [`Unmatched::check`]).
+    pub fn with_unmatched(mut self, policy: Unmatched) -> Self {
+        self.unmatched = policy;
+        self
+    }
+
+    /// The policy for segments no socket takes.
+    pub fn unmatched(&self) -> Unmatched {
+        self.unmatched
     }
 
     /// What the stage did.
@@ -108,7 +145,8 @@ impl TcpInput {
         &self.counters
     }
 
-    /// What [`process`](Stage::process) does, without the verdict.
+    /// What [`process`](Stage::process) does, without the verdict (a
+    /// segment for the host is dropped here: only `process` hands it on).
     ///
     /// # Errors
     ///
@@ -119,24 +157,84 @@ impl TcpInput {
         B: PacketBuf,
         S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
     {
-        let r = wire::parse(p)?;
+        match self.classify(p, cx) {
+            Verdict::Consumed => Ok(()),
+            Verdict::Drop(reason) => Err(reason),
+            _ => Err(NO_HOST),
+        }
+    }
+
+    /// A segment to its connection (by flow mark, else by 4-tuple), a SYN
+    /// or a cookie's ACK to its listener, the rest as the unmatched policy
+    /// says.
+    #[inline]
+    fn classify<B, S>(&mut self, p: TcpPacket<B>, cx: &mut Cx<'_, B, S>) -> Verdict<Infallible, B>
+    where
+        B: PacketBuf,
+        S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+    {
+        let checked = match wire::check(&p) {
+            Ok(c) => c,
+            Err(reason) => return Verdict::Drop(reason),
+        };
         let now_ns = cx.now_ns();
+        let mark = p.buf().meta().flow_mark;
         let sockets = cx.part::<TcpSockets<B>>();
-        if let Some(index) = sockets.find(&r.tuple) {
+        let found = match mark.and_then(|m| sockets.find_marked(m, &checked.tuple)) {
+            Some(index) => {
+                self.counters.marked += 1;
+                Some(index)
+            }
+            None => {
+                if mark.is_some_and(|m| slot_of_mark(m).is_some()) {
+                    self.counters.mark_missed += 1;
+                }
+                sockets.find(&checked.tuple)
+            }
+        };
+        if let Some(index) = found {
+            let r = match wire::take(p, checked) {
+                Ok(r) => r,
+                Err(reason) => return Verdict::Drop(reason),
+            };
+            let sockets = cx.part::<TcpSockets<B>>();
             sockets.deliver(index, r.segment, now_ns);
             self.counters.delivered += 1;
             // Events now, segments (ACKs coalesced) in `poll`.
             output::raise(cx, index);
-            return Ok(());
+            return Verdict::Consumed;
         }
-        let flags = r.segment.flags;
-        let Some(listener) = sockets.find_listener(r.tuple.local) else {
-            self.reset(&r, cx);
-            return Err(Reason::NO_SOCKET);
+        let Some(listener) = sockets.find_listener(checked.tuple.local) else {
+            return self.no_socket(p, checked, cx);
         };
+        let r = match wire::take(p, checked) {
+            Ok(r) => r,
+            Err(reason) => return Verdict::Drop(reason),
+        };
+        match self.at_listener(listener, r, cx) {
+            Ok(()) => Verdict::Consumed,
+            Err(reason) => Verdict::Drop(reason),
+        }
+    }
+
+    /// A segment to `listener`: a SYN opens a connection (or draws a
+    /// cookie), a cookie's ACK makes one, the rest is `unexpected`.
+    fn at_listener<B, S>(
+        &mut self,
+        listener: u32,
+        r: Received<B>,
+        cx: &mut Cx<'_, B, S>,
+    ) -> Result<(), Reason>
+    where
+        B: PacketBuf,
+        S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+    {
+        let now_ns = cx.now_ns();
+        let flags = r.segment.flags;
         if flags.rst() {
             return Err(Reason::UNEXPECTED);
         }
+        let sockets = cx.part::<TcpSockets<B>>();
         if flags.ack() && !flags.syn() && sockets.checks_cookies(listener, now_ns) {
             return self.cookie_ack(listener, r, cx);
         }
@@ -171,6 +269,38 @@ impl TcpInput {
             }
             Err(Spawn::BacklogFull | Spawn::AcceptQueueOverflow) => Err(BACKLOG_FULL),
             Err(Spawn::TableFull) => Err(TABLE_FULL),
+        }
+    }
+
+    /// A segment no connection or listener takes, as the policy says:
+    /// reset (`no-socket`), dropped (`no-socket`), or to the host whole.
+    #[cold]
+    fn no_socket<B, S>(
+        &mut self,
+        p: TcpPacket<B>,
+        checked: wire::Checked,
+        cx: &mut Cx<'_, B, S>,
+    ) -> Verdict<Infallible, B>
+    where
+        B: PacketBuf,
+        S: Part<Egress<B>>,
+    {
+        match self.unmatched {
+            Unmatched::Reset => {
+                if let Ok(r) = wire::take(p, checked) {
+                    self.reset(&r, cx);
+                }
+                Verdict::Drop(Reason::NO_SOCKET)
+            }
+            Unmatched::Drop => {
+                self.counters.unmatched_dropped += 1;
+                Verdict::Drop(Reason::NO_SOCKET)
+            }
+            Unmatched::Host if cx.has_host() => {
+                self.counters.unmatched_to_host += 1;
+                Verdict::ToHost(p.into_buf())
+            }
+            Unmatched::Host => Verdict::Drop(NO_HOST),
         }
     }
 
@@ -251,14 +381,12 @@ where
         "cookie-expired",
         "cookie-invalid",
         "accept-queue-full",
+        "no-host",
     ];
 
     #[inline]
     fn process(&mut self, p: TcpPacket<B>, cx: &mut Cx<'_, B, S>) -> Verdict<Infallible, B> {
-        match self.input(p, cx) {
-            Ok(()) => Verdict::Consumed,
-            Err(reason) => Verdict::Drop(reason),
-        }
+        self.classify(p, cx)
     }
 
     #[inline]
@@ -280,6 +408,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tcp::classify::CONN_MARK;
     use crate::tcp::testing::{
         bytes, parse_tcp, segment_frame, tcp_packet, them, us, Seg, TcpState,
     };
@@ -410,6 +539,151 @@ mod tests {
         };
         let (name, out) = run(&mut stage, &mut state, 10, &segment_frame(false, &opts));
         assert_eq!((name, out.len()), ("bad-options", 0));
+        drop(state);
+        pool().assert_whole();
+    }
+
+    /// Runs `p` through `stage` with a host path; returns the verdict's
+    /// name, what was transmitted and what went to the host.
+    fn run_with_host(
+        stage: &mut TcpInput,
+        state: &mut TcpState,
+        p: TcpPacket<PoolBuf>,
+    ) -> (&'static str, Vec<PoolBuf>, Vec<PoolBuf>) {
+        use tpa::pipeline::Runtime;
+        use tpa::port::memory::{MemoryWire, WireConfig};
+        let (mut port, mut host) = MemoryWire::pair(WireConfig {
+            pool: Some(pool()),
+            ..WireConfig::default()
+        })
+        .unwrap();
+        let mut runtime: Runtime<PoolBuf, 32, 0> = Runtime::new([], []);
+        let v = runtime.with_state(&mut port, &mut host, 10, state, |cx| stage.process(p, cx));
+        let name = match v {
+            Verdict::Consumed => "consumed",
+            Verdict::Drop(r) => r.name(<TcpInput as Stage<PoolBuf, TcpState>>::CUSTOM_REASONS),
+            Verdict::ToHost(buf) => {
+                runtime.with_state(&mut port, &mut host, 10, state, |cx| cx.to_host(buf));
+                "to-host"
+            }
+            _ => "other",
+        };
+        let sent = runtime.drain_tx().collect();
+        let hosted = runtime.drain_host().collect();
+        (name, sent, hosted)
+    }
+
+    #[test]
+    fn unmatched_segments_are_reset_dropped_or_handed_to_the_host_whole() {
+        let syn = segment_frame(false, &Seg::syn(1000, 81));
+        // Drop: no answer, counted.
+        let mut state = TcpState::new();
+        let mut stage = TcpInput::default().with_unmatched(Unmatched::Drop);
+        let (name, out) = run(&mut stage, &mut state, 10, &syn);
+        assert_eq!((name, out.len()), ("no-socket", 0));
+        assert_eq!(stage.counters().unmatched_dropped, 1);
+        assert_eq!(stage.counters().resets_sent, 0);
+        // Host: the frame goes to the host path as it came.
+        let mut stage = TcpInput::default().with_unmatched(Unmatched::Host);
+        let (name, out, hosted) = run_with_host(&mut stage, &mut state, tcp_packet(&syn));
+        assert_eq!((name, out.len(), hosted.len()), ("to-host", 0, 1));
+        assert_eq!(bytes(&hosted[0]), syn);
+        assert_eq!(stage.counters().unmatched_to_host, 1);
+        drop(hosted);
+        // Host without a host path: dropped, by its own reason.
+        let (name, out) = run(&mut stage, &mut state, 10, &syn);
+        assert_eq!((name, out.len()), ("no-host", 0));
+        // A listener still takes its SYNs whatever the policy.
+        let iface = state.egress.interface().clone();
+        state
+            .sockets
+            .listen("0.0.0.0:81".parse().unwrap(), 4, &iface)
+            .unwrap();
+        let (name, out, hosted) = run_with_host(&mut stage, &mut state, tcp_packet(&syn));
+        assert_eq!((name, hosted.len()), ("consumed", 0));
+        assert_eq!(stage.counters().syns_accepted, 1);
+        drop((out, state));
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn a_connection_mark_skips_the_lookup_and_a_wrong_one_falls_back_to_it() {
+        let mut state = TcpState::new();
+        let iface = state.egress.interface().clone();
+        let listener = state
+            .sockets
+            .listen("0.0.0.0:80".parse().unwrap(), 16, &iface)
+            .unwrap();
+        assert_eq!(
+            state.sockets.flow_mark(listener),
+            Err(tpa::app::SocketError::NotConnected)
+        );
+        let mut stage = TcpInput::default();
+        // Two connections from the peer's ports 5000 and 5001.
+        for port in [5000, 5001] {
+            let syn = Seg {
+                src_port: port,
+                ..Seg::syn(1000, 80)
+            };
+            let (name, _) = run(&mut stage, &mut state, 10, &segment_frame(false, &syn));
+            assert_eq!(name, "consumed");
+        }
+        let conns: Vec<_> = state
+            .sockets
+            .iter()
+            .filter(|(id, _)| *id != listener)
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(conns.len(), 2);
+        let tuple_of = |id| state.sockets.tuple(id).unwrap().remote.port();
+        let (first, second) = if tuple_of(conns[0]) == 5000 {
+            (conns[0], conns[1])
+        } else {
+            (conns[1], conns[0])
+        };
+        let mark = state.sockets.flow_mark(first).unwrap();
+        let other = state.sockets.flow_mark(second).unwrap();
+        assert_ne!(mark, other);
+        // The SYN again (a retransmission): the connection takes it.
+        let again = segment_frame(false, &Seg::syn(1000, 80));
+        let marked = |m: Option<u32>| {
+            let mut p = tcp_packet(&again);
+            p.buf_mut().meta_mut().flow_mark = m;
+            p
+        };
+        let process = |stage: &mut TcpInput, state: &mut TcpState, p| {
+            let (v, out) = with_state_at(10, state, |cx| stage.process(p, cx));
+            assert!(matches!(v, Verdict::Consumed));
+            drop(out);
+        };
+        process(&mut stage, &mut state, marked(Some(mark)));
+        assert_eq!(
+            (stage.counters().marked, stage.counters().mark_missed),
+            (1, 0)
+        );
+        // The other connection's mark: caught, looked up by 4-tuple.
+        process(&mut stage, &mut state, marked(Some(other)));
+        assert_eq!(
+            (stage.counters().marked, stage.counters().mark_missed),
+            (1, 1)
+        );
+        // A mark beyond the table, and an mlx5 listener mark (not a
+        // connection's: no miss).
+        process(&mut stage, &mut state, marked(Some(CONN_MARK | 4000)));
+        process(&mut stage, &mut state, marked(Some(0x1_0050)));
+        assert_eq!(
+            (stage.counters().marked, stage.counters().mark_missed),
+            (1, 2)
+        );
+        assert_eq!(stage.counters().delivered, 4);
+        // A closed connection's mark names nothing once its slot is free.
+        state.sockets.abort(first).unwrap();
+        let (_, out) = with_state_at(20, &mut state, |cx| stage.poll(cx));
+        drop(out);
+        assert_eq!(
+            state.sockets.flow_mark(first),
+            Err(tpa::app::SocketError::BadSocket)
+        );
         drop(state);
         pool().assert_whole();
     }

@@ -33,6 +33,8 @@
 //! - [`TcpSockets`]: the socket table, a part of the `#[state]`;
 //!   [`listen`](mod@listen): a listener's backlog and accept queue;
 //!   [`ports`]: ephemeral ports; [`timers`]: the deadline queue.
+//! - [`classify`]: flow marks naming connections, and what becomes of
+//!   segments no socket takes ([`Unmatched`]: reset, drop, host).
 //! - [`TcpInput`]: the input stage, which raises a connection's events
 //!   right after its segment; its poll and timers run the connections'
 //!   [`output`].
@@ -42,6 +44,7 @@
 //!   application's calls.
 
 pub mod cc;
+pub mod classify;
 pub mod config;
 pub mod conn;
 pub mod input;
@@ -65,9 +68,10 @@ mod testing;
 pub mod timers;
 pub mod wire;
 
+pub use classify::Unmatched;
 pub use input::{
     TcpInput, TcpInputCounters, ACCEPT_QUEUE_FULL, BACKLOG_FULL, COOKIE_EXPIRED, COOKIE_INVALID,
-    TABLE_FULL,
+    NO_HOST, TABLE_FULL,
 };
 pub use reset::ResetConfig;
 pub use socket::{

@@ -523,6 +523,38 @@ impl<B: PacketBuf> TcpSockets<B> {
         self.conns.get(tuple).copied()
     }
 
+    /// The connection a flow mark names, if it is the one on `tuple`
+    /// (see [`classify`](super::classify)): no hash, one slot read and a
+    /// comparison.
+    #[inline]
+    pub(crate) fn find_marked(&self, mark: u32, tuple: &FourTuple) -> Option<u32> {
+        let slot = super::classify::slot_of_mark(mark)?;
+        match &self.slots.get(slot as usize)?.entry {
+            Entry::Conn(c) if c.tuple == *tuple => Some(slot),
+            _ => None,
+        }
+    }
+
+    /// The flow mark that names connection `socket` (see
+    /// [`classify`](super::classify)): a port whose device marks flows
+    /// (a DPDK `rte_flow` rule on the connection's 4-tuple with this MARK
+    /// id) makes its segments skip the 4-tuple lookup. Valid while the
+    /// connection lives; a mark left behind afterwards is caught (the
+    /// 4-tuple is compared) and costs the ordinary lookup.
+    ///
+    /// # Errors
+    ///
+    /// `BadSocket` for a stale handle, `NotConnected` for a listener;
+    /// `NoBuffers` for a slot past what a mark can name (8 million
+    /// sockets).
+    pub fn flow_mark(&self, socket: SocketId) -> Result<u32, SocketError> {
+        let index = self.index(socket)?;
+        match &self.slots[index as usize].entry {
+            Entry::Conn(_) => super::classify::conn_mark(index).ok_or(SocketError::NoBuffers),
+            _ => Err(SocketError::NotConnected),
+        }
+    }
+
     /// The listener for segments to `local`: the one on exactly that
     /// address, else the one on its family's unspecified address.
     #[inline]

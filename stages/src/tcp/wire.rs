@@ -65,6 +65,41 @@ pub struct Received<B> {
 /// ```
 #[inline]
 pub fn parse<B: PacketBuf>(p: TcpPacket<B>) -> Result<Received<B>, Reason> {
+    let checked = check(&p)?;
+    take(p, checked)
+}
+
+/// A segment's header, checked ([`check`]), its buffer not yet taken: the
+/// input stage looks the 4-tuple up first, so a segment it hands to the
+/// host goes whole.
+#[derive(Debug, Clone, Copy)]
+pub struct Checked {
+    /// The segment's destination (ours) and source (the peer's).
+    pub tuple: FourTuple,
+    seq: u32,
+    ack: u32,
+    flags: tpa::wire::tcp::TcpFlags,
+    window: u16,
+    options: tpa::wire::tcp::TcpOptionSet,
+    /// Where the payload starts in the frame, and its length.
+    payload_start: usize,
+    data_len: usize,
+}
+
+impl Checked {
+    /// The segment's flags.
+    pub fn flags(&self) -> tpa::wire::tcp::TcpFlags {
+        self.flags
+    }
+}
+
+/// [`parse`]'s checks, on a borrowed packet (the same drop reasons).
+///
+/// # Errors
+///
+/// The drop reason.
+#[inline]
+pub fn check<B: PacketBuf>(p: &TcpPacket<B>) -> Result<Checked, Reason> {
     let l3 = p.l3();
     let (src, dst) = if p.is_ipv6() {
         let ip = Ipv6View::new(l3).map_err(|_| Reason::MALFORMED)?;
@@ -110,18 +145,47 @@ pub fn parse<B: PacketBuf>(p: TcpPacket<B>) -> Result<Received<B>, Reason> {
     let options = TcpOptions::new(&l4[Tcp::LEN..header_len])
         .summary()
         .map_err(|_| BAD_OPTIONS)?;
-    let tuple = FourTuple {
-        local: SocketAddr::new(dst, tcp.dst_port()),
-        remote: SocketAddr::new(src, tcp.src_port()),
-    };
-    let (seq, ack, flags, window) = (tcp.seq(), tcp.ack(), tcp.flags(), tcp.window());
-    let data_len = l4.len() - header_len;
-    let payload_start = p.l4_offset() + header_len;
+    Ok(Checked {
+        tuple: FourTuple {
+            local: SocketAddr::new(dst, tcp.dst_port()),
+            remote: SocketAddr::new(src, tcp.src_port()),
+        },
+        seq: tcp.seq(),
+        ack: tcp.ack(),
+        flags: tcp.flags(),
+        window: tcp.window(),
+        options,
+        payload_start: p.l4_offset() + header_len,
+        data_len: l4.len() - header_len,
+    })
+}
+
+/// The segment `checked` described, its buffer trimmed to the payload (or
+/// dropped when there is none).
+///
+/// # Errors
+///
+/// `too-short` if the buffer is not the one checked.
+#[inline]
+pub fn take<B: PacketBuf>(p: TcpPacket<B>, checked: Checked) -> Result<Received<B>, Reason> {
+    let Checked {
+        tuple,
+        seq,
+        ack,
+        flags,
+        window,
+        options,
+        payload_start,
+        data_len,
+    } = checked;
     let payload = if data_len == 0 {
         None
     } else {
         let mut buf = p.into_buf();
-        let excess = buf.len() - payload_start - data_len;
+        let excess = buf
+            .len()
+            .checked_sub(payload_start + data_len)
+            .ok_or(Reason::TOO_SHORT)?;
         buf.trim_front(payload_start)
             .map_err(|_| Reason::TOO_SHORT)?;
         buf.trim_back(excess).map_err(|_| Reason::TOO_SHORT)?;
