@@ -11,6 +11,7 @@ use tpa::port::af_packet::RxMode;
 use tpa::wire::MacAddr;
 use tpa::worker::StopFlag;
 use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
+use tpa_stages::tcp::Unmatched;
 use tpa_tperf::config::{fresh_run_id, parse_duration, parse_size, DEFAULT_PORT};
 use tpa_tperf::tpa::{TpaEndpoint, DEFAULT_PORT_SPEC};
 use tpa_tperf::{kernel, tpa as on_tpa, ClientConfig, ServerConfig, TestKind};
@@ -84,6 +85,10 @@ struct StackArgs {
     /// latency) instead of sleeping 50 µs after a while without work.
     #[arg(long)]
     spin: bool,
+    /// tpa: what becomes of a segment no socket takes: rst (a reset, the
+    /// default), drop, or host (refused: tperf's ports have no host path).
+    #[arg(long, value_name = "POLICY")]
+    unmatched: Option<Unmatched>,
     /// DPDK EAL arguments, after `--` (with --port dpdk:<device> only).
     #[arg(last = true, value_name = "EAL_ARGS")]
     eal_args: Vec<String>,
@@ -100,6 +105,7 @@ impl StackArgs {
                 (self.mac.is_some(), "--mac"),
                 (self.rx_mode.is_some(), "--rx-mode"),
                 (self.spin, "--spin"),
+                (self.unmatched.is_some(), "--unmatched"),
                 (!self.eal_args.is_empty(), "EAL arguments"),
             ];
             if let Some((_, flag)) = tpa_only.iter().find(|(given, _)| *given) {
@@ -116,6 +122,7 @@ impl StackArgs {
             mac: self.mac,
             rx_mode: self.rx_mode,
             spin: self.spin,
+            unmatched: self.unmatched.unwrap_or_default(),
             eal_args: self.eal_args,
         };
         endpoint.validate().map_err(|e| e.0)?;

@@ -302,8 +302,9 @@ fn a_tpa_client_measures_a_kernel_server() {
 }
 
 /// tpa's flags are refused with `--kernel`, two workers on a single-queue
-/// TAP are refused, and a tpa client without a server says so: each
-/// exits with 2.
+/// TAP are refused, unmatched segments to a host path tperf's ports lack
+/// are refused, and a tpa client without a server says so: each exits
+/// with 2.
 #[test]
 fn tpa_flags_are_checked_and_a_missing_server_is_an_error() {
     let ns = tap_namespace("tptpa-e");
@@ -335,6 +336,14 @@ fn tpa_flags_are_checked_and_a_missing_server_is_an_error() {
     argv.extend_from_slice(&TPA);
     argv.extend_from_slice(&["-s", "192.0.2.1:4040", "-t", "rr", "-c", "2", "-w", "2"]);
     exit_2_saying(&argv, "single- vs multi-queue");
+    // No host path on tperf's ports: unmatched segments cannot go there.
+    let mut argv = vec![TPERF, "client"];
+    argv.extend_from_slice(&TPA);
+    argv.extend_from_slice(&["-s", "192.0.2.1:4040", "-t", "rr", "--unmatched", "host"]);
+    exit_2_saying(
+        &argv,
+        "--unmatched host: unmatched segments to the host: this port has no host path",
+    );
     // Nobody listens on the kernel's side: the SYN is answered by a reset.
     let mut argv = vec![TPERF, "client"];
     argv.extend_from_slice(&TPA);

@@ -46,7 +46,7 @@ use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
-use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
+use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets, Unmatched};
 
 /// The device and addresses of tpa's side (`--port`, `--ip`, `--mac`,
 /// `--rx-mode`, `--spin`, EAL arguments).
@@ -64,6 +64,8 @@ pub struct TpaEndpoint {
     /// Poll again at once when idle (one core at 100 %, the lowest
     /// latency) instead of backing off to short sleeps.
     pub spin: bool,
+    /// What becomes of a segment no socket takes (`--unmatched`).
+    pub unmatched: Unmatched,
     /// DPDK only: the EAL's arguments (after `--`).
     pub eal_args: Vec<String>,
 }
@@ -80,6 +82,10 @@ impl TpaEndpoint {
                 "--ip: tpa needs an address of its own, e.g. --ip 192.0.2.2/24".into(),
             ));
         }
+        // tperf's pipeline has no host path (no `#[host]` sink).
+        self.unmatched
+            .check(false)
+            .map_err(|e| TpaError(format!("--unmatched {}: {e}", self.unmatched)))?;
         if self.rx_mode.is_some() && !matches!(self.port, PortSpec::AfPacket(_)) {
             return Err(TpaError(
                 "--rx-mode: only for an AF_PACKET port (--port af_packet:<ifname>)".into(),
@@ -243,7 +249,7 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
                     Counted::new(Icmpv4EchoResponder::new(iface.clone())),
                     Discard::new(Reason::UNSUPPORTED),
                 ),
-                Counted::new(TcpInput::default()),
+                Counted::new(TcpInput::default().with_unmatched(endpoint.unmatched)),
             ),
         ),
         (
@@ -254,7 +260,7 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
                     Counted::new(Icmpv6EchoResponder::new(iface.clone())),
                     Discard::new(Reason::UNSUPPORTED),
                 ),
-                Counted::new(TcpInput::default()),
+                Counted::new(TcpInput::default().with_unmatched(endpoint.unmatched)),
             ),
         ),
     );
@@ -463,6 +469,7 @@ mod tests {
             mac: None,
             rx_mode: None,
             spin: false,
+            unmatched: Unmatched::Reset,
             eal_args: vec![],
         }
     }
@@ -485,6 +492,20 @@ mod tests {
             ..endpoint()
         };
         assert!(e.validate().unwrap_err().0.starts_with("EAL"));
+        let e = TpaEndpoint {
+            unmatched: Unmatched::Host,
+            ..endpoint()
+        };
+        let why = e.validate().unwrap_err().0;
+        assert!(
+            why.starts_with("--unmatched host:") && why.contains("no host path"),
+            "{why}"
+        );
+        let e = TpaEndpoint {
+            unmatched: Unmatched::Drop,
+            ..endpoint()
+        };
+        assert_eq!(e.validate(), Ok(()));
     }
 
     #[test]
