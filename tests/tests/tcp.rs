@@ -10,6 +10,7 @@ use std::time::Duration;
 use tpa::app::{App, SocketError, SocketId};
 use tpa::buf::{BufferPool, PacketBuf, Pool, PoolConfig};
 use tpa::port::memory::{Direction, End, Impairment, MemoryWire, WireConfig};
+use tpa::port::steer::{Handover, ShareAnswers};
 use tpa::port::Port;
 use tpa::stage::Cx;
 use tpa::time::VirtualClock;
@@ -512,9 +513,11 @@ fn tshark_reads_every_segment_of_a_transfer_as_good() {
 /// Active opens land on their own worker: a wire with four queues per
 /// end, a pipeline per queue; the client on queue 3 of end A picks a port
 /// whose replies the wire's hash steers back to queue 3, so the transfer
-/// completes there and no other worker of A sees a segment of it. (ARP
-/// lands on queue 0 whatever its target, so every worker is taught its
-/// neighbor first: neighbor caches per worker are another matter.)
+/// completes there and no other worker of A sees a segment of it. ARP
+/// lands on queue 0 whatever its target: each worker's port shares the
+/// answers it gets with the others (`ShareAnswers`), so the workers that
+/// asked (A's 3, B's that the SYN lands on) learn their neighbor from a
+/// reply received by worker 0.
 #[test]
 fn an_active_open_picks_a_port_whose_replies_land_on_its_own_queue() {
     let clock = VirtualClock::new();
@@ -539,18 +542,18 @@ fn an_active_open_picks_a_port_whose_replies_land_on_its_own_queue() {
     let server: SocketAddr = "192.0.2.2:5001".parse().unwrap();
     let mut a = Vec::new();
     let mut b = Vec::new();
+    let (mut mesh_a, mut mesh_b) = (Handover::mesh(4, 16), Handover::mesh(4, 16));
     for q in 0..4u16 {
         let mut client = Bulk::new(7, 8, len);
         client.started = q != 3; // only queue 3's worker connects
         client.remote = Some(server);
-        let port = wire.port(End::A, q).unwrap();
+        let port = ShareAnswers::new(wire.port(End::A, q).unwrap(), mesh_a.remove(0));
         let steering = port.steering();
         let mut h = host(port, iface(MAC_A, 1), 100 + u64::from(q), client, None)
             .with_time_source(clock.clone().into());
         h.state.sockets.set_steering(steering);
-        know(&mut h, "192.0.2.2", MAC_B);
         a.push(h);
-        let port = wire.port(End::B, q).unwrap();
+        let port = ShareAnswers::new(wire.port(End::B, q).unwrap(), mesh_b.remove(0));
         let mut h = host(
             port,
             iface(MAC_B, 2),
@@ -565,7 +568,6 @@ fn an_active_open_picks_a_port_whose_replies_land_on_its_own_queue() {
             .listen("0.0.0.0:5001".parse().unwrap(), 4, &iface(MAC_B, 2))
             .unwrap();
         h.app.listener = Some(listener);
-        know(&mut h, "192.0.2.1", MAC_A);
         b.push(h);
     }
     for _ in 0..100_000 {
@@ -589,6 +591,16 @@ fn an_active_open_picks_a_port_whose_replies_land_on_its_own_queue() {
         let seen = stats.total();
         assert_eq!(seen, 0, "worker {q} of A saw a segment: {stats:?}");
     }
+    // A's worker 3 and one of B's learned from a copy.
+    let copies = |hs: &[Host<ShareAnswers<_>>]| -> u64 {
+        hs.iter().map(|h| h.port.stats().copies_received).sum()
+    };
+    assert!(
+        copies(&a) >= 3 && copies(&b) >= 3,
+        "{} {}",
+        copies(&a),
+        copies(&b)
+    );
     let served: Vec<usize> = b.iter().map(|h| h.app.received).collect();
     assert_eq!(
         served.iter().filter(|&&n| n == len).count(),
