@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!  IP input ─► TcpSplit ─┬─► other protocols (UDP, ICMP, NDP, …)
+//!                        │     └─► TcpIcmp: an ICMP error quoting a segment ─► its connection
 //!                        └─► TcpInput ─┬─► connection (4-tuple) ─► on_segment ─► its events
 //!                                      ├─► listener (SYN) ─► Connection::accept
 //!                                      │     └─ backlog full / always ─► SYN cookie SYN-ACK (no state)
@@ -39,6 +40,9 @@
 //!   right after its segment; its poll and timers run the connections'
 //!   [`output`].
 //! - `mss`: the MSS of a connection from the path's MTU.
+//! - [`pmtu`]: the path MTU learnt per destination (RFC 1191, RFC 8201).
+//! - [`TcpIcmp`]: ICMP errors quoting our segments, to their connection
+//!   (RFC 5927): path MTU, hard and soft errors.
 //! - [`listen()`], [`connect`], [`accept`], [`recv`], [`read`], [`send`],
 //!   [`send_buf`], [`shutdown`], [`close`], [`abort`], [`info`]: the
 //!   application's calls.
@@ -47,11 +51,13 @@ pub mod cc;
 pub mod classify;
 pub mod config;
 pub mod conn;
+pub mod icmp;
 pub mod input;
 pub mod isn;
 pub mod listen;
 mod mss;
 pub mod output;
+pub mod pmtu;
 pub mod ports;
 pub mod reassembly;
 pub mod reset;
@@ -69,6 +75,7 @@ pub mod timers;
 pub mod wire;
 
 pub use classify::Unmatched;
+pub use icmp::{TcpIcmp, TcpIcmpCounters, OUT_OF_WINDOW};
 pub use input::{
     TcpInput, TcpInputCounters, ACCEPT_QUEUE_FULL, BACKLOG_FULL, COOKIE_EXPIRED, COOKIE_INVALID,
     NO_HOST, TABLE_FULL,

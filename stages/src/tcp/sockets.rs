@@ -15,11 +15,16 @@ use tpa::port::steer::Steering;
 use tpa::wire::tcp::TcpFlags;
 
 use super::config::TcpConfig;
-use super::conn::{wscale_for, ConnEvents, ConnParams, Connection, State, TcpInfo, MIN_SND_MSS};
+use super::conn::{
+    wscale_for, ConnEvents, ConnParams, Connection, IcmpError, IcmpOutcome, State, TcpInfo,
+    MIN_SND_MSS,
+};
 use super::isn::IsnGenerator;
 use super::listen::Listener;
+use super::pmtu::{mss_for_mtu, PathMtuCache};
 use super::ports::PortPicker;
 use super::segment::{OptionsOut, SegmentIn, SegmentOut};
+use super::seq::SeqNumber;
 use super::syncookie::{CookieError, CookieOptions, CookieSyn, SynCookieMode, SynCookies};
 use super::timers::TimerQueue;
 use super::wire::FourTuple;
@@ -224,6 +229,7 @@ pub struct TcpSockets<B: PacketBuf> {
     time_wait_count: usize,
     counters: TcpCounters,
     challenge_acks: ChallengeAckBudget,
+    path_mtus: PathMtuCache,
 }
 
 impl<B: PacketBuf> TcpSockets<B> {
@@ -261,6 +267,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             time_wait_count: 0,
             counters: TcpCounters::default(),
             challenge_acks,
+            path_mtus: PathMtuCache::default(),
         }
     }
 
@@ -500,7 +507,8 @@ impl<B: PacketBuf> TcpSockets<B> {
             return Err(SocketError::AddressInUse);
         }
         let params = self.params(&tuple, mss, now_ns);
-        let conn = Connection::connect(&self.cfg, params, now_ns);
+        let mut conn = Connection::connect(&self.cfg, params, now_ns);
+        self.cap_by_path_mtu(&mut conn, &tuple, now_ns);
         let id = self.take_slot(Entry::Conn(Box::new(Conn::new(conn, tuple, None, true))))?;
         self.conns.insert(tuple, id.index);
         self.counters.active_opens += 1;
@@ -515,6 +523,45 @@ impl<B: PacketBuf> TcpSockets<B> {
             iss: self.isn.isn(now_ns, tuple.local, tuple.remote),
             ts_offset: self.rng.next() as u32,
         }
+    }
+
+    /// Caps `conn`'s MSS by the path MTU learnt for its peer, if any.
+    fn cap_by_path_mtu(&self, conn: &mut Connection<B>, tuple: &FourTuple, now_ns: u64) {
+        let remote = tuple.remote.ip();
+        if let Some(mtu) = self.path_mtus.get(remote, now_ns) {
+            conn.cap_path_mss(mss_for_mtu(mtu, remote.is_ipv6()));
+        }
+    }
+
+    /// The path MTU learnt for `dst` (from ICMP, not yet expired), which
+    /// new connections to it start with.
+    pub fn path_mtu(&self, dst: IpAddr, now_ns: u64) -> Option<u16> {
+        self.path_mtus.get(dst, now_ns)
+    }
+
+    /// Hands an ICMP error quoting sequence number `seq` to the
+    /// connection in slot `index` (buffers for cutting its send queue
+    /// from `alloc`); a path MTU it believes (`mtu`) is remembered for
+    /// its peer.
+    pub(crate) fn icmp_error(
+        &mut self,
+        index: u32,
+        seq: SeqNumber,
+        error: IcmpError,
+        mtu: Option<u16>,
+        alloc: &mut dyn FnMut() -> Option<B>,
+        now_ns: u64,
+    ) -> Option<IcmpOutcome> {
+        let c = self.conn_entry(index)?;
+        let remote = c.tuple.remote.ip();
+        let outcome = c.conn.on_icmp_error(seq, error, alloc, now_ns);
+        if let (Some(mtu), IcmpOutcome::MssLowered { .. } | IcmpOutcome::MssUnchanged) =
+            (mtu, outcome)
+        {
+            self.path_mtus.note(remote, mtu, now_ns);
+        }
+        self.mark(index);
+        Some(outcome)
     }
 
     /// The connection on `tuple`, if any.
@@ -616,7 +663,8 @@ impl<B: PacketBuf> TcpSockets<B> {
             return Err(Spawn::BacklogFull);
         }
         let params = self.params(&tuple, mss, now_ns);
-        let conn = Connection::accept(&self.cfg, params, syn, now_ns);
+        let mut conn = Connection::accept(&self.cfg, params, syn, now_ns);
+        self.cap_by_path_mtu(&mut conn, &tuple, now_ns);
         let entry = Conn::new(conn, tuple, Some(listener_id), false);
         let Ok(id) = self.take_slot(Entry::Conn(Box::new(entry))) else {
             // Checked above; give the place back all the same.
@@ -785,7 +833,8 @@ impl<B: PacketBuf> TcpSockets<B> {
             iss: cookie.iss,
             ts_offset: self.cookies.ts_offset(&tuple),
         };
-        let conn = Connection::from_cookie(&self.cfg, params, cookie, ack, now_ns);
+        let mut conn = Connection::from_cookie(&self.cfg, params, cookie, ack, now_ns);
+        self.cap_by_path_mtu(&mut conn, &tuple, now_ns);
         let entry = Conn::new(conn, tuple, Some(listener_id), false);
         let Ok(id) = self.take_slot(Entry::Conn(Box::new(entry))) else {
             if let Some(l) = self.listener_entry(listener) {

@@ -29,6 +29,9 @@ pub struct TcpInfo {
     /// peer's MSS capped by ours, less the 12 bytes of timestamps when
     /// they are on; 1448 on a 1500-byte MTU, as Linux's `tcpi_snd_mss`).
     pub snd_mss: u16,
+    /// The MSS the path carries (the MSS we announced until an ICMP
+    /// "fragmentation needed" or "packet too big" lowered it).
+    pub path_mss: u16,
     /// The MSS we announced.
     pub rcv_mss: u16,
     /// The peer's window scale shift (0 when off).
@@ -94,6 +97,12 @@ pub struct TcpInfo {
     pub window_probes: u64,
     /// Keepalive probes sent.
     pub keepalive_probes: u64,
+    /// Times an ICMP "fragmentation needed" / "packet too big" lowered
+    /// the MSS we send with.
+    pub pmtu_reductions: u64,
+    /// ICMP errors ignored: their quoted sequence number was not in
+    /// flight (RFC 5927 §4.1).
+    pub icmp_out_of_window: u64,
     /// Bytes in the send queue (unacknowledged and unsent).
     pub send_queue_bytes: usize,
     /// Bytes received in order and not yet read.
@@ -120,6 +129,7 @@ impl Default for TcpInfo {
             cwnd: 0,
             ssthresh: 0,
             snd_mss: 0,
+            path_mss: 0,
             rcv_mss: 0,
             snd_wscale: 0,
             rcv_wscale: 0,
@@ -150,6 +160,8 @@ impl Default for TcpInfo {
             out_of_order: 0,
             window_probes: 0,
             keepalive_probes: 0,
+            pmtu_reductions: 0,
+            icmp_out_of_window: 0,
             send_queue_bytes: 0,
             receive_queue_bytes: 0,
             snd_una: SeqNumber::new(0),
@@ -187,6 +199,8 @@ pub(super) struct Counters {
     pub out_of_order: u64,
     pub window_probes: u64,
     pub keepalive_probes: u64,
+    pub pmtu_reductions: u64,
+    pub icmp_out_of_window: u64,
 }
 
 impl Counters {
@@ -212,5 +226,7 @@ impl Counters {
         info.out_of_order = self.out_of_order;
         info.window_probes = self.window_probes;
         info.keepalive_probes = self.keepalive_probes;
+        info.pmtu_reductions = self.pmtu_reductions;
+        info.icmp_out_of_window = self.icmp_out_of_window;
     }
 }

@@ -459,6 +459,8 @@ impl<B: PacketBuf> Connection<B> {
         }
         self.retries = 0;
         self.cwv_on_ack(now_ns);
+        // Something got through: an earlier ICMP error is stale.
+        self.soft_error = None;
         // RFC 6298 §5.2 / §5.3: stop the timer when all is acknowledged,
         // restart it otherwise.
         self.timers.rto = if self.snd_una == self.snd_max {

@@ -12,6 +12,8 @@
 //! - `cwv`: congestion window validation (RFC 7661), restart after idle.
 //! - `timers`: retransmission, delayed ACK, persist, keepalive, TIME_WAIT.
 //! - `app`: the application's calls (send, recv, close...).
+//! - `icmp`: ICMP errors about our segments (RFC 5927): path MTU
+//!   (RFC 1191, RFC 8201), hard and soft errors.
 //! - `send_queue`, `receive_queue`: the data held each way.
 //! - [`ConnEvents`], [`TcpInfo`]: what the application learns.
 //!
@@ -24,6 +26,7 @@ mod app;
 mod cwv;
 mod events;
 mod frto;
+mod icmp;
 mod info;
 mod input;
 mod open;
@@ -38,6 +41,7 @@ mod timers;
 mod tests;
 
 pub use events::ConnEvents;
+pub use icmp::{IcmpError, IcmpOutcome};
 pub use info::TcpInfo;
 pub(crate) use open::{wscale_for, MIN_SND_MSS};
 pub use state::State;
@@ -104,8 +108,12 @@ struct Knobs {
 struct Negotiated {
     /// The MSS we announced.
     our_mss: u16,
-    /// The MSS we send with: the peer's, capped by ours.
+    /// The MSS we send with: the peer's, capped by ours and the path's.
     snd_mss: u16,
+    /// The MSS the path carries: ours until an ICMP "fragmentation
+    /// needed" or "packet too big" (or the table's path MTU cache) says
+    /// less; never raised.
+    path_mss: u16,
     /// Shift applied to the peer's windows (0: scaling off).
     snd_wscale: u8,
     /// Shift applied to our windows.
@@ -251,6 +259,9 @@ pub struct Connection<B: PacketBuf> {
     events: ConnEvents,
     /// The socket's sticky error.
     error: Option<SocketError>,
+    /// The last soft ICMP error (RFC 5927, Linux's `sk_err_soft`): what a
+    /// timeout reports instead of `TimedOut`; cleared by progress.
+    soft_error: Option<SocketError>,
     /// The application called close(): nothing more is read.
     app_closed: bool,
     /// A write was refused for lack of room: say Writable when room opens.
@@ -335,6 +346,7 @@ impl<B: PacketBuf> Connection<B> {
             cwnd: self.cwnd(),
             ssthresh: self.cc.ssthresh(),
             snd_mss: self.neg.payload_max() as u16,
+            path_mss: self.neg.path_mss,
             rcv_mss: self.neg.our_mss,
             snd_wscale: self.neg.snd_wscale,
             rcv_wscale: self.neg.rcv_wscale,
@@ -447,5 +459,13 @@ impl<B: PacketBuf> Connection<B> {
             ..Pending::default()
         };
         self.events.closed = true;
+    }
+
+    /// Gives up after unanswered retransmissions or probes: the last soft
+    /// error if one came (Linux's `tcp_write_err`: EHOSTUNREACH rather
+    /// than ETIMEDOUT when a router said so), else `TimedOut`.
+    fn timed_out(&mut self) {
+        let error = self.soft_error.take().unwrap_or(SocketError::TimedOut);
+        self.enter_closed(Some(error));
     }
 }

@@ -45,6 +45,7 @@ impl<B: PacketBuf> Connection<B> {
         let neg = Negotiated {
             our_mss,
             snd_mss: our_mss.min(DEFAULT_MSS),
+            path_mss: our_mss,
             snd_wscale: 0,
             rcv_wscale: 0,
             offer_wscale: cfg
@@ -123,6 +124,7 @@ impl<B: PacketBuf> Connection<B> {
             },
             events: Default::default(),
             error: None,
+            soft_error: None,
             app_closed: false,
             write_blocked: false,
             was_established: false,
@@ -271,7 +273,7 @@ impl<B: PacketBuf> Connection<B> {
     fn negotiate(&mut self, peer: &TcpOptionSet, now_ns: u64) {
         let neg = &mut self.neg;
         let peer_mss = peer.mss.unwrap_or(DEFAULT_MSS).max(MIN_SND_MSS);
-        neg.snd_mss = peer_mss.min(neg.our_mss);
+        neg.snd_mss = peer_mss.min(neg.our_mss).min(neg.path_mss);
         // RFC 7323 §2.2: scaling is on only when both SYNs carry the option.
         match (neg.offer_wscale, peer.window_scale) {
             (Some(ours), Some(theirs)) => {
@@ -376,6 +378,7 @@ impl<B: PacketBuf> Connection<B> {
     pub(super) fn establish(&mut self, now_ns: u64) {
         self.state = State::Established;
         self.was_established = true;
+        self.soft_error = None;
         self.events.connected = true;
         self.events.writable = true;
         self.arm_keepalive(now_ns);

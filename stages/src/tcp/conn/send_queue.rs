@@ -235,12 +235,87 @@ impl<B: PacketBuf> SendQueue<B> {
         self.chunks.get(index)
     }
 
+    /// Splits every chunk longer than `max` bytes into chunks of at most
+    /// `max` (the path's MSS fell: RFC 1191 / RFC 8201), copying its bytes
+    /// into buffers from `alloc` (a chunk may be in flight, shared, so it
+    /// is never cut in place). A chunk is replaced whole or not at all:
+    /// when `alloc` runs dry, it and the chunks after it stay as they
+    /// were. Leaves the queue rewound (every chunk is to be sent again
+    /// from the oldest, since the old boundaries no longer exist) and
+    /// returns how many chunks were split, or `Err` with that count when
+    /// buffers ran out.
+    pub fn resegment(
+        &mut self,
+        max: usize,
+        alloc: &mut dyn FnMut() -> Option<B>,
+    ) -> Result<usize, usize> {
+        let max = max.max(1);
+        let old = core::mem::take(&mut self.chunks);
+        let mut split = 0;
+        let mut starved = false;
+        let mut bytes = Vec::new();
+        for chunk in old {
+            if starved || chunk.len as usize <= max {
+                self.chunks.push_back(chunk);
+                continue;
+            }
+            bytes.clear();
+            for s in chunk.buf.segments() {
+                bytes.extend_from_slice(s);
+            }
+            match pieces(&bytes, chunk.seq, max, alloc) {
+                Some(pieces) => {
+                    self.chunks.extend(pieces);
+                    split += 1;
+                }
+                None => {
+                    starved = true;
+                    self.chunks.push_back(chunk);
+                }
+            }
+        }
+        self.next = 0;
+        if starved {
+            Err(split)
+        } else {
+            Ok(split)
+        }
+    }
+
     /// Drops everything (the connection is gone).
     pub fn clear(&mut self) {
         self.chunks.clear();
         self.next = 0;
         self.bytes = 0;
     }
+}
+
+/// `bytes` (starting at `seq`) as chunks of at most `max` bytes in
+/// buffers from `alloc`; `None` (the buffers taken so far released) when
+/// `alloc` gives none or a buffer with no room.
+fn pieces<B: PacketBuf>(
+    mut bytes: &[u8],
+    mut seq: SeqNumber,
+    max: usize,
+    alloc: &mut dyn FnMut() -> Option<B>,
+) -> Option<Vec<Chunk<B>>> {
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(max));
+    while !bytes.is_empty() {
+        let mut buf = alloc()?;
+        let n = max.min(buf.tailroom()).min(bytes.len());
+        if n == 0 {
+            return None;
+        }
+        buf.append(n).ok()?.copy_from_slice(&bytes[..n]);
+        bytes = &bytes[n..];
+        out.push(Chunk {
+            buf: buf.share(),
+            seq,
+            len: n as u32,
+        });
+        seq += n as u32;
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -318,6 +393,47 @@ mod tests {
         assert!(q.chunk_starting_at(start + 13).is_none());
         assert!(q.chunk_starting_at(start + 16).is_none());
         assert!(q.chunk_starting_at(start - 4).is_none());
+        drop(q);
+        pool.assert_whole();
+    }
+
+    #[test]
+    fn resegmenting_splits_long_chunks_and_keeps_the_bytes() {
+        let pool = Pool::with_capacity(32).unwrap();
+        let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(u32::MAX - 5), 10_000);
+        let mut alloc = || pool.alloc();
+        let data: Vec<u8> = (0..25u8).collect();
+        q.push_copy(&data, 10, &mut alloc);
+        q.advance();
+        q.advance();
+        // One chunk held by a segment in flight: split by copy all the same.
+        let in_flight = q.chunks[0].buf.clone();
+        assert_eq!(q.resegment(4, &mut alloc), Ok(3));
+        let lens: Vec<u32> = q.chunks.iter().map(|c| c.len).collect();
+        assert_eq!(lens, [4, 4, 2, 4, 4, 2, 4, 1]);
+        let contiguous = q.chunks.iter().zip(q.chunks.iter().skip(1));
+        assert!(contiguous.into_iter().all(|(a, b)| a.end() == b.seq));
+        assert_eq!(q.chunks[0].seq, SeqNumber::new(u32::MAX - 5));
+        assert_eq!(q.end(), SeqNumber::new(u32::MAX - 5) + 25);
+        assert_eq!((q.bytes(), collect(&q)), (25, data.clone()));
+        assert_eq!(q.next_seq(), q.chunks[0].seq, "rewound");
+        drop(in_flight);
+        drop(q);
+        pool.assert_whole();
+    }
+
+    #[test]
+    fn resegmenting_without_buffers_keeps_the_chunks_it_cannot_split() {
+        let pool = Pool::with_capacity(4).unwrap();
+        let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(0), 10_000);
+        let mut alloc = || pool.alloc();
+        q.push_copy(&[9; 20], 10, &mut alloc);
+        // Two buffers left: the first chunk splits in two, the second
+        // would need two more and stays whole.
+        assert_eq!(q.resegment(5, &mut alloc), Err(1));
+        let lens: Vec<u32> = q.chunks.iter().map(|c| c.len).collect();
+        assert_eq!(lens, [5, 5, 10]);
+        assert_eq!((q.bytes(), collect(&q)), (20, vec![9; 20]));
         drop(q);
         pool.assert_whole();
     }

@@ -2,7 +2,6 @@
 //! §3.8.6.3), persist (RFC 9293 §3.8.6.1), keepalive (RFC 9293 §3.8.4),
 //! TIME_WAIT (RFC 9293 §3.10.7.4) and an orphan's FIN_WAIT_2 limit.
 
-use tpa::app::SocketError;
 use tpa::buf::PacketBuf;
 
 use super::super::cc::CongestionControl;
@@ -69,7 +68,7 @@ impl<B: PacketBuf> Connection<B> {
             self.timers.persist = None;
             if self.probes_unanswered > self.knobs.data_retries {
                 // Nobody answers the probes: the peer is gone.
-                self.enter_closed(Some(SocketError::TimedOut));
+                self.timed_out();
                 return;
             }
             self.probes_unanswered += 1;
@@ -100,7 +99,7 @@ impl<B: PacketBuf> Connection<B> {
         // the timeout (Linux does the same; our own receiver never shrinks).
         let shrunk = !in_handshake && self.snd_wnd == 0;
         if self.retries >= limit && !shrunk {
-            self.enter_closed(Some(SocketError::TimedOut));
+            self.timed_out();
             return;
         }
         if shrunk {
@@ -160,7 +159,7 @@ impl<B: PacketBuf> Connection<B> {
             return;
         }
         if self.keepalive_sent >= self.knobs.keepalive_probes {
-            self.enter_closed(Some(SocketError::TimedOut));
+            self.timed_out();
             return;
         }
         self.keepalive_sent += 1;
