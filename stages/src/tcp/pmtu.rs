@@ -30,7 +30,7 @@ const PLATEAUS: [u16; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 29
 /// ```
 /// use tpa_stages::tcp::pmtu::believed_mtu;
 /// assert_eq!(believed_mtu(1280, 1500, false), 1280);
-/// assert_eq!(believed_mtu(0, 1500, false), 1006);
+/// assert_eq!(believed_mtu(0, 1500, false), 1492);
 /// assert_eq!(believed_mtu(300, 1500, false), 576);
 /// assert_eq!(believed_mtu(1000, 1500, true), 1280);
 /// ```
@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn reports_are_floored_and_plateaus_fill_in_a_missing_mtu() {
-        assert_eq!(believed_mtu(0, 1500, false), 1006);
+        assert_eq!(believed_mtu(0, 1500, false), 1492);
         assert_eq!(believed_mtu(0, 1006, false), 576, "508, floored");
         assert_eq!(believed_mtu(0, 9000, false), 8166);
         assert_eq!(believed_mtu(100_000, 1500, true), u16::MAX);

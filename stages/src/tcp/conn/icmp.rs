@@ -44,16 +44,17 @@ pub enum IcmpOutcome {
     /// The quoted sequence number is not in SND.UNA..SND.MAX: not about
     /// a segment in flight (stale or forged, RFC 5927 §4.1), ignored.
     OutOfWindow,
-    /// The path's MSS fell and with it the MSS we send with: `split`
-    /// chunks of the send queue were cut, `starved` when buffers ran
-    /// out before all were (the rest go whole, and a later ICMP retries).
+    /// The MSS we send with fell (or an earlier cut that ran out of
+    /// buffers was retried): `split` chunks of the send queue were cut,
+    /// `starved` when buffers ran out before all were (the rest go whole,
+    /// draw the next ICMP error, and that one retries).
     MssLowered {
         /// Chunks cut to the new MSS.
         split: usize,
         /// Buffers ran out before every long chunk was cut.
         starved: bool,
     },
-    /// No lower than the path's MSS already known: nothing changed.
+    /// No lower than the MSS we send with: nothing changed.
     MssUnchanged,
     /// A hard error in the handshake: the connection is closed with it.
     Aborted,
@@ -122,16 +123,17 @@ impl<B: PacketBuf> Connection<B> {
     /// a higher one never (only a timeout of the estimate raises it).
     fn lower_path_mss(&mut self, mss: u16, alloc: &mut dyn FnMut() -> Option<B>) -> IcmpOutcome {
         let mss = mss.max(MIN_SND_MSS);
-        if mss >= self.neg.path_mss {
+        let lowered = mss < self.neg.snd_mss;
+        self.neg.path_mss = self.neg.path_mss.min(mss);
+        // A report no lower than what we send with changes nothing,
+        // unless an earlier cut ran out of buffers: then it is retried.
+        if !lowered && !self.send_queue.oversized() {
             return IcmpOutcome::MssUnchanged;
         }
-        self.neg.path_mss = mss;
-        if mss >= self.neg.snd_mss {
-            // The peer's MSS was smaller anyway.
-            return IcmpOutcome::MssUnchanged;
+        if lowered {
+            self.neg.snd_mss = mss;
+            self.stats.pmtu_reductions += 1;
         }
-        self.neg.snd_mss = mss;
-        self.stats.pmtu_reductions += 1;
         if !self.state.is_synchronized() {
             // A SYN is never too big; data waits for the handshake.
             return IcmpOutcome::MssLowered {

@@ -45,6 +45,9 @@ pub(super) struct SendQueue<B: PacketBuf> {
     bytes: usize,
     /// The most bytes queued at once.
     capacity: usize,
+    /// A [`resegment`](Self::resegment) ran out of buffers: chunks longer
+    /// than the MSS remain.
+    oversized: bool,
 }
 
 impl<B: PacketBuf> SendQueue<B> {
@@ -56,6 +59,7 @@ impl<B: PacketBuf> SendQueue<B> {
             end: start,
             bytes: 0,
             capacity,
+            oversized: false,
         }
     }
 
@@ -275,6 +279,7 @@ impl<B: PacketBuf> SendQueue<B> {
             }
         }
         self.next = 0;
+        self.oversized = starved;
         if starved {
             Err(split)
         } else {
@@ -282,8 +287,15 @@ impl<B: PacketBuf> SendQueue<B> {
         }
     }
 
+    /// Whether the last [`resegment`](Self::resegment) left chunks longer
+    /// than it was asked for (buffers ran out).
+    pub fn oversized(&self) -> bool {
+        self.oversized
+    }
+
     /// Drops everything (the connection is gone).
     pub fn clear(&mut self) {
+        self.oversized = false;
         self.chunks.clear();
         self.next = 0;
         self.bytes = 0;
@@ -433,7 +445,16 @@ mod tests {
         assert_eq!(q.resegment(5, &mut alloc), Err(1));
         let lens: Vec<u32> = q.chunks.iter().map(|c| c.len).collect();
         assert_eq!(lens, [5, 5, 10]);
+        assert!(q.oversized());
         assert_eq!((q.bytes(), collect(&q)), (20, vec![9; 20]));
+        // Once acknowledged, the first chunks' buffers come back: the
+        // retry finishes the job.
+        q.advance();
+        q.advance();
+        assert_eq!(q.ack(SeqNumber::new(10)), 2);
+        assert_eq!(q.resegment(5, &mut alloc), Ok(1));
+        assert!(!q.oversized());
+        assert_eq!((q.bytes(), collect(&q)), (10, vec![9; 10]));
         drop(q);
         pool.assert_whole();
     }

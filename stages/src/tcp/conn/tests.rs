@@ -14,7 +14,7 @@ use super::super::cc::CongestionControl;
 use super::super::config::{CongestionAlgorithm, TcpConfig};
 use super::super::segment::{SegmentIn, SegmentOut};
 use super::super::seq::SeqNumber;
-use super::{ConnEvents, ConnParams, Connection, State};
+use super::{ConnEvents, ConnParams, Connection, IcmpError, State};
 
 const MS: u64 = 1_000_000;
 
@@ -44,6 +44,10 @@ struct Impair {
     loss: u64,
     dup: u64,
     reorder: u64,
+    /// The largest segment (options and payload) the link carries, 0
+    /// for any: a larger one is dropped and its sender gets an ICMP
+    /// "packet too big" saying this much.
+    path_mss: u16,
 }
 
 /// A received segment copied into a fresh buffer (the wire copies).
@@ -74,6 +78,13 @@ fn to_in(seg: &SegmentOut<PoolBuf>, pool: &Pool) -> Option<SegmentIn<PoolBuf>> {
     })
 }
 
+/// A segment's options and payload, in bytes (what the MSS bounds).
+fn segment_size(seg: &SegmentOut<PoolBuf>) -> usize {
+    let ts = if seg.options.timestamps.is_some() { 12 } else { 0 };
+    let sack = seg.options.sack.map_or(0, |b| 4 + 8 * b.len());
+    seg.data_len() as usize + ts + sack
+}
+
 /// One direction of the link: segments in flight with their arrival time.
 struct Link {
     in_flight: VecDeque<(u64, SegmentIn<PoolBuf>)>,
@@ -82,6 +93,8 @@ struct Link {
     /// Segments that went into this direction, with the time (for
     /// assertions).
     log: Vec<(SeqNumber, SeqNumber, TcpFlags, u32, u64, u16)>,
+    /// Segments dropped as larger than `impair.path_mss`.
+    too_big: u64,
 }
 
 impl Link {
@@ -91,6 +104,7 @@ impl Link {
             delay_ns,
             impair,
             log: Vec::new(),
+            too_big: 0,
         }
     }
 
@@ -192,6 +206,17 @@ impl Net {
                 let Some(seg) = conn.poll_transmit(self.now) else {
                     break;
                 };
+                let limit = link.impair.path_mss;
+                if limit > 0 && segment_size(&seg) > usize::from(limit) {
+                    // The router drops it and says why, at once.
+                    let seq = seg.seq;
+                    drop(seg);
+                    let pool = &self.pool;
+                    let too_big = IcmpError::PacketTooBig { mss: limit };
+                    conn.on_icmp_error(seq, too_big, &mut || pool.alloc(), self.now);
+                    link.too_big += 1;
+                    continue;
+                }
                 if seg.data_len() > 0 && conn.stats.window_probes == probes {
                     let end = seg.seq + seg.data_len();
                     assert!(
@@ -568,6 +593,7 @@ fn transfers_under_loss_duplication_and_reordering() {
         loss: 30,
         dup: 20,
         reorder: 50,
+        ..Impair::default()
     };
     let totals = sweep(1000, 220, |seed| transfer(seed, impair, 60_000));
     assert!(totals.retrans > 0 && totals.fast > 0 && totals.out_of_order > 0);
@@ -579,6 +605,7 @@ fn transfers_with_small_queues_and_slow_readers_under_loss() {
         loss: 30,
         dup: 10,
         reorder: 30,
+        ..Impair::default()
     };
     let mut totals = Totals::default();
     let mut probes = 0;
@@ -598,9 +625,35 @@ fn transfers_under_heavy_loss() {
         loss: 150,
         dup: 0,
         reorder: 0,
+        ..Impair::default()
     };
     let totals = sweep(5000, 40, |seed| transfer(seed, impair, 30_000));
     assert!(totals.retrans > 0);
+}
+
+#[test]
+fn transfers_through_a_narrower_path_lower_the_mss_and_lose_nothing() {
+    // Each run's link carries less than the 1460 both ends announce; half
+    // the runs lose segments too. Every byte arrives (`transfer` checks),
+    // and the senders end at or under the path's MSS.
+    let mut reductions = 0;
+    for seed in seeds(7000, 40) {
+        let _g = SeedGuard(seed);
+        let path_mss = 536 + (seed * 37 % 900) as u16;
+        let impair = Impair {
+            loss: if seed % 2 == 0 { 20 } else { 0 },
+            path_mss,
+            ..Impair::default()
+        };
+        for info in transfer(seed, impair, 60_000) {
+            if info.pmtu_reductions > 0 {
+                assert!(info.snd_mss <= path_mss && info.path_mss == info.snd_mss);
+            }
+            reductions += info.pmtu_reductions;
+        }
+    }
+    eprintln!("{reductions} path MSS reductions");
+    assert!(reductions >= 40, "every run has a sender that met the path");
 }
 
 // ---- Targeted cases -------------------------------------------------------
