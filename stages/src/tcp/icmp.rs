@@ -361,3 +361,401 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::config::TcpConfig;
+    use crate::tcp::testing::{
+        bytes, ipv4_packet, ipv6_packet, parse_tcp, them, v6, Bench, Parsed, Seg, TcpState, THEM4,
+        THEM6, THEM_MAC, US4, US6, US_MAC,
+    };
+    use crate::testing::{pool, with_state_at, BufferPool};
+    use etherparse::PacketBuilder;
+    use tpa::app::{EventKind, SocketId};
+    use tpa::buf::PoolBuf;
+    use tpa::stage::Stage;
+
+    /// The TCP input stage's bench and an ICMP stage per family.
+    struct Rig {
+        bench: Bench,
+        icmp4: TcpIcmp<Ipv4Packet<PoolBuf>>,
+        icmp6: TcpIcmp<Ipv6Packet<PoolBuf>>,
+    }
+
+    impl Rig {
+        fn new(cfg: TcpConfig) -> Rig {
+            Rig {
+                bench: Bench::new(cfg),
+                icmp4: TcpIcmp::new(),
+                icmp6: TcpIcmp::new(),
+            }
+        }
+
+        /// `frame` (an ICMP error from the peer's side) through the stage
+        /// of its family, then TCP's poll: the verdict and what was sent.
+        fn icmp(&mut self, frame: &[u8]) -> (&'static str, Vec<Parsed>) {
+            let ipv6 = frame[12..14] == [0x86, 0xdd];
+            let Rig {
+                bench,
+                icmp4,
+                icmp6,
+            } = self;
+            let (v, out) = with_state_at(bench.now_ns, &mut bench.state, |cx| {
+                let name = |v: Verdict<(), PoolBuf>| match v {
+                    Verdict::Consumed => "consumed",
+                    Verdict::Pass(()) => "pass",
+                    Verdict::Drop(r) => r.name(&["icmp-out-of-window"]),
+                    _ => "other",
+                };
+                let v = if ipv6 {
+                    name(icmp6.process(ipv6_packet(frame), cx).map(|_| ()))
+                } else {
+                    name(icmp4.process(ipv4_packet(frame), cx).map(|_| ()))
+                };
+                Stage::<PoolBuf, TcpState>::poll(&mut bench.stage, cx);
+                v
+            });
+            (v, out.iter().map(|f| parse_tcp(&bytes(f))).collect())
+        }
+
+        /// Connects to the peer's port 80: the socket and our SYN.
+        fn connect(&mut self, ipv6: bool) -> (SocketId, Parsed) {
+            let (id, out) = self
+                .bench
+                .call(|cx| crate::tcp::connect(cx, SocketAddr::new(them(ipv6), 80)));
+            (id.unwrap(), out.into_iter().next().expect("a SYN"))
+        }
+
+        /// Connects and completes the handshake (the peer announces MSS
+        /// 1460, no other option); returns the socket and our SYN.
+        fn established(&mut self, ipv6: bool) -> (SocketId, Parsed) {
+            let (id, syn) = self.connect(ipv6);
+            let syn_ack = Seg {
+                src_port: 80,
+                dst_port: syn.src.port(),
+                seq: 7000,
+                ack: Some(syn.seq + 1),
+                syn: true,
+                window: 65535,
+                options: vec![2, 4, 0x05, 0xb4],
+                ..Seg::default()
+            };
+            self.bench.input(ipv6, &syn_ack);
+            (id, syn)
+        }
+    }
+
+    /// `seg` (one we sent) as the IP packet the router quotes.
+    fn sent_packet(ipv6: bool, seg: &Parsed) -> Vec<u8> {
+        let mut out = Vec::new();
+        let b = if ipv6 {
+            PacketBuilder::ipv6(v6(US6).octets(), v6(THEM6).octets(), 64)
+        } else {
+            PacketBuilder::ipv4(US4, THEM4, 64)
+        };
+        b.tcp(seg.src.port(), seg.dst.port(), seg.seq, seg.window)
+            .write(&mut out, &seg.payload)
+            .unwrap();
+        out
+    }
+
+    /// An ICMP error from the router about `quoted` (what fits of it:
+    /// RFC 792's 28 bytes for IPv4, up to 1232 for IPv6).
+    fn icmp_error(ipv6: bool, msg_type: u8, code: u8, rest: [u8; 4], quoted: &[u8]) -> Vec<u8> {
+        let eth = PacketBuilder::ethernet2(THEM_MAC, US_MAC);
+        let mut out = Vec::new();
+        if ipv6 {
+            let q = &quoted[..quoted.len().min(1232)];
+            eth.ipv6(
+                [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9],
+                v6(US6).octets(),
+                64,
+            )
+            .icmpv6_raw(msg_type, code, rest)
+            .write(&mut out, q)
+            .unwrap();
+        } else {
+            eth.ipv4([198, 51, 100, 1], US4, 64)
+                .icmpv4_raw(msg_type, code, rest)
+                .write(&mut out, &quoted[..quoted.len().min(28)])
+                .unwrap();
+        }
+        out
+    }
+
+    /// "Fragmentation needed" / "packet too big" reporting `mtu`.
+    fn too_big(ipv6: bool, mtu: u16, quoted: &[u8]) -> Vec<u8> {
+        let [hi, lo] = mtu.to_be_bytes();
+        if ipv6 {
+            icmp_error(true, 2, 0, [0, 0, hi, lo], quoted)
+        } else {
+            icmp_error(false, 3, 4, [0, 0, hi, lo], quoted)
+        }
+    }
+
+    /// Port unreachable in the family.
+    fn port_unreachable(ipv6: bool, quoted: &[u8]) -> Vec<u8> {
+        if ipv6 {
+            icmp_error(true, 1, 4, [0; 4], quoted)
+        } else {
+            icmp_error(false, 3, 3, [0; 4], quoted)
+        }
+    }
+
+    #[test]
+    fn packet_too_big_lowers_the_mss_and_resends_the_queue_cut_to_it() {
+        for ipv6 in [false, true] {
+            let mut rig = Rig::new(TcpConfig::default());
+            let (id, _) = rig.established(ipv6);
+            let data: Vec<u8> = (0..4000u32).map(|i| (i * 7) as u8).collect();
+            let (n, sent) = rig.bench.call(|cx| crate::tcp::send(cx, id, &data));
+            assert_eq!(n, Ok(4000));
+            let lens: Vec<usize> = sent.iter().map(|s| s.payload.len()).collect();
+            let full = if ipv6 { 1440 } else { 1460 }; // the port's 1500 MTU
+            assert_eq!(lens, [full, full, 4000 - 2 * full]);
+            // The router's MTU is 1280: each family's MSS follows.
+            let (verdict, resent) = rig.icmp(&too_big(ipv6, 1280, &sent_packet(ipv6, &sent[1])));
+            assert_eq!(verdict, "consumed");
+            let mss: u16 = if ipv6 { 1220 } else { 1240 };
+            assert!(resent.iter().all(|s| s.payload.len() <= usize::from(mss)));
+            assert_eq!(resent[0].seq, sent[0].seq, "from SND.UNA, at once");
+            let joined: Vec<u8> = resent.iter().flat_map(|s| s.payload.clone()).collect();
+            assert_eq!(joined, data);
+            let info = rig.bench.state.sockets.info(id).unwrap();
+            assert_eq!(
+                (info.snd_mss, info.path_mss, info.pmtu_reductions),
+                (mss, mss, 1)
+            );
+            assert_eq!(
+                rig.bench
+                    .state
+                    .sockets
+                    .path_mtu(them(ipv6), rig.bench.now_ns),
+                Some(1280)
+            );
+            // The same report again (one per dropped segment) changes
+            // nothing and sends nothing.
+            let (verdict, again) = rig.icmp(&too_big(ipv6, 1280, &sent_packet(ipv6, &sent[2])));
+            assert_eq!((verdict, again.len()), ("consumed", 0));
+            let c = if ipv6 {
+                *rig.icmp6.counters()
+            } else {
+                *rig.icmp4.counters()
+            };
+            assert_eq!((c.mtu_lowered, c.mtu_unchanged), (1, 1));
+            // A new connection to the same host starts at the path's MSS
+            // (announcing its own).
+            let (id2, syn) = rig.established(ipv6);
+            assert_eq!(
+                &syn.options[..4],
+                &[2, 4, 0x05, 0xb4 - if ipv6 { 20 } else { 0 }]
+            );
+            let info = rig.bench.state.sockets.info(id2).unwrap();
+            assert_eq!(info.snd_mss, mss);
+        }
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn reports_below_the_floor_are_floored_and_none_is_a_plateau() {
+        for (ipv6, reported, mss) in [(false, 200, 536), (false, 0, 1492 - 40), (true, 1000, 1220)]
+        {
+            let mut rig = Rig::new(TcpConfig::default());
+            let (id, _) = rig.established(ipv6);
+            let (_, sent) = rig.bench.call(|cx| crate::tcp::send(cx, id, &[1; 1460]));
+            let (verdict, resent) =
+                rig.icmp(&too_big(ipv6, reported, &sent_packet(ipv6, &sent[0])));
+            assert_eq!(verdict, "consumed");
+            assert_eq!(resent[0].payload.len(), usize::from(mss));
+            assert_eq!(rig.bench.state.sockets.info(id).unwrap().snd_mss, mss);
+        }
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn an_error_quoting_a_sequence_number_not_in_flight_is_dropped() {
+        for ipv6 in [false, true] {
+            let mut rig = Rig::new(TcpConfig::default());
+            let (id, _) = rig.established(ipv6);
+            let (_, sent) = rig.bench.call(|cx| crate::tcp::send(cx, id, &[1; 100]));
+            let mut stale = sent[0].clone();
+            for seq in [
+                stale.seq - 1,
+                stale.seq + 100,
+                stale.seq.wrapping_add(1 << 31),
+            ] {
+                stale.seq = seq;
+                let (verdict, out) = rig.icmp(&too_big(ipv6, 1280, &sent_packet(ipv6, &stale)));
+                assert_eq!((verdict, out.len()), ("icmp-out-of-window", 0));
+            }
+            let info = rig.bench.state.sockets.info(id).unwrap();
+            let full = if ipv6 { 1440 } else { 1460 };
+            assert_eq!((info.snd_mss, info.icmp_out_of_window), (full, 3));
+            // The last byte in flight is in.
+            stale.seq = sent[0].seq + 99;
+            assert_eq!(
+                rig.icmp(&too_big(ipv6, 1280, &sent_packet(ipv6, &stale))).0,
+                "consumed"
+            );
+        }
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn errors_without_a_connection_bad_checksums_and_short_quotes_are_dropped() {
+        for ipv6 in [false, true] {
+            let mut rig = Rig::new(TcpConfig::default());
+            let (_, syn) = rig.connect(ipv6);
+            let quoted = sent_packet(ipv6, &syn);
+            let mut other = syn.clone();
+            other.src.set_port(syn.src.port() ^ 1);
+            let (verdict, _) = rig.icmp(&port_unreachable(ipv6, &sent_packet(ipv6, &other)));
+            assert_eq!(verdict, "no-socket");
+            let mut bad = port_unreachable(ipv6, &quoted);
+            let last = bad.len() - 1;
+            bad[last] ^= 0x40;
+            assert_eq!(rig.icmp(&bad).0, "bad-checksum");
+            // The IP header and 7 bytes of TCP: no full sequence number.
+            let ip = if ipv6 { 40 } else { 20 };
+            let short = icmp_error(
+                ipv6,
+                if ipv6 { 1 } else { 3 },
+                if ipv6 { 4 } else { 3 },
+                [0; 4],
+                &quoted[..ip + 7],
+            );
+            assert_eq!(rig.icmp(&short).0, "too-short");
+            let c = if ipv6 {
+                *rig.icmp6.counters()
+            } else {
+                *rig.icmp4.counters()
+            };
+            assert_eq!((c.no_connection, c.aborted), (1, 0));
+            assert_eq!(rig.bench.events().len(), 0, "the connection heard nothing");
+        }
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn other_messages_and_quotes_of_other_protocols_pass() {
+        for ipv6 in [false, true] {
+            let mut rig = Rig::new(TcpConfig::default());
+            // An echo request, a redirect / neighbor solicitation type.
+            let (t, c) = if ipv6 { (128, 0) } else { (8, 0) };
+            assert_eq!(
+                rig.icmp(&icmp_error(ipv6, t, c, [0; 4], &[0; 48])).0,
+                "pass"
+            );
+            // A port unreachable quoting UDP.
+            let mut udp = Vec::new();
+            if ipv6 {
+                PacketBuilder::ipv6(v6(US6).octets(), v6(THEM6).octets(), 64)
+                    .udp(1, 2)
+                    .write(&mut udp, b"hi")
+                    .unwrap();
+            } else {
+                PacketBuilder::ipv4(US4, THEM4, 64)
+                    .udp(1, 2)
+                    .write(&mut udp, b"hi")
+                    .unwrap();
+            }
+            assert_eq!(rig.icmp(&port_unreachable(ipv6, &udp)).0, "pass");
+        }
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn a_hard_error_refuses_a_connect_and_later_is_only_remembered() {
+        for ipv6 in [false, true] {
+            let mut rig = Rig::new(TcpConfig::default());
+            let (id, syn) = rig.connect(ipv6);
+            let (verdict, out) = rig.icmp(&port_unreachable(ipv6, &sent_packet(ipv6, &syn)));
+            assert_eq!((verdict, out.len()), ("consumed", 0));
+            let kinds: Vec<EventKind> = rig.bench.events().iter().map(|e| e.kind).collect();
+            assert_eq!(
+                kinds,
+                [
+                    EventKind::Error(SocketError::ConnectionRefused),
+                    EventKind::Closed
+                ]
+            );
+            rig.bench.state.sockets.close(id).unwrap();
+            // Established: the same message is a soft error (RFC 5927 §4,
+            // RFC 1122 §4.2.3.9); the connection goes on.
+            let (id, _) = rig.established(ipv6);
+            rig.bench.events();
+            let (_, sent) = rig.bench.call(|cx| crate::tcp::send(cx, id, b"data"));
+            let (verdict, _) = rig.icmp(&port_unreachable(ipv6, &sent_packet(ipv6, &sent[0])));
+            assert_eq!(verdict, "consumed");
+            assert_eq!(rig.bench.events().len(), 0);
+            assert_eq!(
+                rig.bench.state.sockets.state(id),
+                Ok(crate::tcp::conn::State::Established)
+            );
+            let c = if ipv6 {
+                *rig.icmp6.counters()
+            } else {
+                *rig.icmp4.counters()
+            };
+            assert_eq!((c.aborted, c.soft), (1, 1));
+        }
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn a_soft_error_is_what_a_timeout_reports() {
+        for ipv6 in [false, true] {
+            let cfg = TcpConfig {
+                syn_retries: 1,
+                ..TcpConfig::default()
+            };
+            let mut rig = Rig::new(cfg.clone());
+            let (_, syn) = rig.connect(ipv6);
+            // Host unreachable from a router: soft, the SYN is retried.
+            let (t, c) = if ipv6 { (1, 3) } else { (3, 1) };
+            let (verdict, _) = rig.icmp(&icmp_error(ipv6, t, c, [0; 4], &sent_packet(ipv6, &syn)));
+            assert_eq!(verdict, "consumed");
+            assert_eq!(rig.bench.events().len(), 0);
+            let (_, resent) = rig.bench.timers_at(2_000_000_000);
+            assert_eq!(resent.len(), 1, "the SYN again");
+            rig.bench.timers_at(10_000_000_000);
+            let kinds: Vec<EventKind> = rig.bench.events().iter().map(|e| e.kind).collect();
+            assert_eq!(
+                kinds,
+                [
+                    EventKind::Error(SocketError::HostUnreachable),
+                    EventKind::Closed
+                ]
+            );
+            // Without one, a timeout is a timeout.
+            let mut rig = Rig::new(cfg);
+            rig.connect(ipv6);
+            rig.bench.timers_at(2_000_000_000);
+            rig.bench.timers_at(10_000_000_000);
+            let kinds: Vec<EventKind> = rig.bench.events().iter().map(|e| e.kind).collect();
+            assert_eq!(kinds[0], EventKind::Error(SocketError::TimedOut));
+        }
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn the_classification_follows_linux_fatal_column() {
+        use SocketError::{ConnectionRefused as Refused, HostUnreachable as Host};
+        assert_eq!(says_v4(3, 3, 0), Some(Says::Hard(Refused)));
+        assert_eq!(says_v4(3, 2, 0), Some(Says::Hard(Refused)));
+        assert_eq!(says_v4(3, 13, 0), Some(Says::Hard(Host)));
+        assert_eq!(says_v4(3, 1, 0), Some(Says::Soft(Host)));
+        assert_eq!(says_v4(3, 4, 1280), Some(Says::Mtu(1280)));
+        assert_eq!(says_v4(3, 16, 0), None);
+        assert_eq!(says_v4(4, 0, 0), None, "source quench: RFC 6633");
+        assert_eq!(says_v4(11, 0, 0), Some(Says::Soft(Host)));
+        assert_eq!(says_v6(1, 4, 0), Some(Says::Hard(Refused)));
+        assert_eq!(says_v6(1, 1, 0), Some(Says::Hard(Host)));
+        assert_eq!(says_v6(1, 3, 0), Some(Says::Soft(Host)));
+        assert_eq!(says_v6(2, 0, 1400), Some(Says::Mtu(1400)));
+        assert_eq!(says_v6(1, 7, 0), None);
+        assert_eq!(says_v6(4, 0, 0), None, "parameter problem");
+        assert_eq!(says_v6(135, 0, 0), None);
+    }
+}

@@ -80,7 +80,11 @@ fn to_in(seg: &SegmentOut<PoolBuf>, pool: &Pool) -> Option<SegmentIn<PoolBuf>> {
 
 /// A segment's options and payload, in bytes (what the MSS bounds).
 fn segment_size(seg: &SegmentOut<PoolBuf>) -> usize {
-    let ts = if seg.options.timestamps.is_some() { 12 } else { 0 };
+    let ts = if seg.options.timestamps.is_some() {
+        12
+    } else {
+        0
+    };
     let sack = seg.options.sack.map_or(0, |b| 4 + 8 * b.len());
     seg.data_len() as usize + ts + sack
 }
