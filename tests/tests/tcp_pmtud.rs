@@ -362,7 +362,7 @@ fn transfer_lowers_the_mss(ipv6: bool) {
     let info = h.app.info.expect("the connection's info");
     let icmp = if ipv6 { *h.icmp6() } else { *h.icmp4() };
     eprintln!(
-        "ipv6 {ipv6}: kernel {got}\ntpa: snd_mss {} path_mss {} rcv_mss {} reductions {} retransmits {} lost {}\nICMP {icmp:?}\npath MTU cached {:?}",
+        "ipv6 {ipv6}: kernel {got}\ntpa: {info:?}\nsnd_mss {} path_mss {} rcv_mss {} reductions {} retransmits {} lost {}\nICMP {icmp:?}\npath MTU cached {:?}",
         info.snd_mss,
         info.path_mss,
         info.rcv_mss,

@@ -519,6 +519,11 @@ mod tests {
             assert_eq!(verdict, "consumed");
             let mss: u16 = if ipv6 { 1220 } else { 1240 };
             assert!(resent.iter().all(|s| s.payload.len() <= usize::from(mss)));
+            assert_eq!(
+                resent.len(),
+                4000usize.div_ceil(usize::from(mss)),
+                "packed full"
+            );
             assert_eq!(resent[0].seq, sent[0].seq, "from SND.UNA, at once");
             let joined: Vec<u8> = resent.iter().flat_map(|s| s.payload.clone()).collect();
             assert_eq!(joined, data);

@@ -158,6 +158,12 @@ impl<B: PacketBuf> Connection<B> {
         if !self.fin_acked {
             self.fin_sent = false;
         }
+        // The resend starts a fresh timer (RFC 6298 §5.3, as Linux's
+        // retransmission of the head does): the old one ran for segments
+        // the router dropped, and would fire before the resend's ACKs.
+        if self.timers.rto.is_some() {
+            self.timers.rto = Some(self.clock_ns + self.rto.rto_ns());
+        }
         IcmpOutcome::MssLowered { split, starved }
     }
 }

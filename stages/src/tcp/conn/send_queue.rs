@@ -239,52 +239,91 @@ impl<B: PacketBuf> SendQueue<B> {
         self.chunks.get(index)
     }
 
-    /// Splits every chunk longer than `max` bytes into chunks of at most
-    /// `max` (the path's MSS fell: RFC 1191 / RFC 8201), copying its bytes
-    /// into buffers from `alloc` (a chunk may be in flight, shared, so it
-    /// is never cut in place). A chunk is replaced whole or not at all:
-    /// when `alloc` runs dry, it and the chunks after it stay as they
-    /// were. Leaves the queue rewound (every chunk is to be sent again
-    /// from the oldest, since the old boundaries no longer exist) and
-    /// returns how many chunks were split, or `Err` with that count when
-    /// buffers ran out.
+    /// Cuts the queue again into chunks of at most `max` bytes (the path's
+    /// MSS fell: RFC 1191 / RFC 8201), when any is longer: the bytes are
+    /// copied, packed full, into buffers from `alloc` (a chunk may be in
+    /// flight, shared, so it is never cut in place; packing, not
+    /// splitting each chunk, keeps 1448 bytes from becoming 1228 + 220).
+    /// A chunk is copied whole or not at all: when `alloc` runs dry, it
+    /// and the chunks after it stay as they were. Leaves the queue
+    /// rewound (the old boundaries no longer exist: everything is to be
+    /// sent again from the oldest) and returns how many chunks were
+    /// copied, or `Err` with that count when buffers ran out.
     pub fn resegment(
         &mut self,
         max: usize,
         alloc: &mut dyn FnMut() -> Option<B>,
     ) -> Result<usize, usize> {
         let max = max.max(1);
-        let old = core::mem::take(&mut self.chunks);
-        let mut split = 0;
-        let mut starved = false;
-        let mut bytes = Vec::new();
-        for chunk in old {
-            if starved || chunk.len as usize <= max {
-                self.chunks.push_back(chunk);
-                continue;
-            }
-            bytes.clear();
-            for s in chunk.buf.segments() {
-                bytes.extend_from_slice(s);
-            }
-            match pieces(&bytes, chunk.seq, max, alloc) {
-                Some(pieces) => {
-                    self.chunks.extend(pieces);
-                    split += 1;
-                }
-                None => {
-                    starved = true;
-                    self.chunks.push_back(chunk);
-                }
-            }
-        }
         self.next = 0;
-        self.oversized = starved;
-        if starved {
-            Err(split)
-        } else {
-            Ok(split)
+        self.oversized = false;
+        if self.chunks.iter().all(|c| c.len as usize <= max) {
+            return Ok(0);
         }
+        let mut old = core::mem::take(&mut self.chunks).into_iter();
+        // The piece being filled, and where it starts.
+        let mut open: Option<(B, SeqNumber)> = None;
+        let mut copied = 0;
+        while let Some(chunk) = old.next() {
+            let len = chunk.len as usize;
+            // Buffers for the bytes the open piece cannot take.
+            let mut room = open.as_ref().map_or(0, |(b, _)| piece_room(b, max));
+            let mut fresh = Vec::new();
+            while room < len {
+                match alloc().filter(|b| b.tailroom() > 0) {
+                    Some(b) => {
+                        room += piece_room(&b, max);
+                        fresh.push(b);
+                    }
+                    None => break,
+                }
+            }
+            if room < len {
+                self.oversized = true;
+                drop(fresh);
+                if let Some((b, seq)) = open.take() {
+                    self.push_piece(b, seq);
+                }
+                self.chunks.push_back(chunk);
+                self.chunks.extend(old);
+                return Err(copied);
+            }
+            fresh.reverse();
+            let mut seq = chunk.seq;
+            for mut bytes in chunk.buf.segments() {
+                while !bytes.is_empty() {
+                    if open.as_ref().is_none_or(|(b, _)| piece_room(b, max) == 0) {
+                        if let Some((b, start)) = open.take() {
+                            self.push_piece(b, start);
+                        }
+                        // Counted above: the room covers every byte.
+                        let Some(b) = fresh.pop() else { break };
+                        open = Some((b, seq));
+                    }
+                    let Some((b, _)) = open.as_mut() else { break };
+                    let n = piece_room(b, max).min(bytes.len());
+                    let Ok(dst) = b.append(n) else { break };
+                    dst.copy_from_slice(&bytes[..n]);
+                    bytes = &bytes[n..];
+                    seq += n as u32;
+                }
+            }
+            copied += 1;
+        }
+        if let Some((b, seq)) = open.take() {
+            self.push_piece(b, seq);
+        }
+        Ok(copied)
+    }
+
+    /// Appends a piece [`resegment`](Self::resegment) filled.
+    fn push_piece(&mut self, buf: B, seq: SeqNumber) {
+        let len = buf.total_len() as u32;
+        self.chunks.push_back(Chunk {
+            buf: buf.share(),
+            seq,
+            len,
+        });
     }
 
     /// Whether the last [`resegment`](Self::resegment) left chunks longer
@@ -302,32 +341,10 @@ impl<B: PacketBuf> SendQueue<B> {
     }
 }
 
-/// `bytes` (starting at `seq`) as chunks of at most `max` bytes in
-/// buffers from `alloc`; `None` (the buffers taken so far released) when
-/// `alloc` gives none or a buffer with no room.
-fn pieces<B: PacketBuf>(
-    mut bytes: &[u8],
-    mut seq: SeqNumber,
-    max: usize,
-    alloc: &mut dyn FnMut() -> Option<B>,
-) -> Option<Vec<Chunk<B>>> {
-    let mut out = Vec::with_capacity(bytes.len().div_ceil(max));
-    while !bytes.is_empty() {
-        let mut buf = alloc()?;
-        let n = max.min(buf.tailroom()).min(bytes.len());
-        if n == 0 {
-            return None;
-        }
-        buf.append(n).ok()?.copy_from_slice(&bytes[..n]);
-        bytes = &bytes[n..];
-        out.push(Chunk {
-            buf: buf.share(),
-            seq,
-            len: n as u32,
-        });
-        seq += n as u32;
-    }
-    Some(out)
+/// The bytes a piece being packed still takes: up to `max` in all, as
+/// far as its buffer has room.
+fn piece_room<B: PacketBuf>(buf: &B, max: usize) -> usize {
+    max.saturating_sub(buf.total_len()).min(buf.tailroom())
 }
 
 #[cfg(test)]
@@ -410,7 +427,7 @@ mod tests {
     }
 
     #[test]
-    fn resegmenting_splits_long_chunks_and_keeps_the_bytes() {
+    fn resegmenting_packs_the_bytes_into_shorter_chunks() {
         let pool = Pool::with_capacity(32).unwrap();
         let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(u32::MAX - 5), 10_000);
         let mut alloc = || pool.alloc();
@@ -422,7 +439,7 @@ mod tests {
         let in_flight = q.chunks[0].buf.clone();
         assert_eq!(q.resegment(4, &mut alloc), Ok(3));
         let lens: Vec<u32> = q.chunks.iter().map(|c| c.len).collect();
-        assert_eq!(lens, [4, 4, 2, 4, 4, 2, 4, 1]);
+        assert_eq!(lens, [4, 4, 4, 4, 4, 4, 1], "packed, not split");
         let contiguous = q.chunks.iter().zip(q.chunks.iter().skip(1));
         assert!(contiguous.into_iter().all(|(a, b)| a.end() == b.seq));
         assert_eq!(q.chunks[0].seq, SeqNumber::new(u32::MAX - 5));
@@ -440,8 +457,8 @@ mod tests {
         let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(0), 10_000);
         let mut alloc = || pool.alloc();
         q.push_copy(&[9; 20], 10, &mut alloc);
-        // Two buffers left: the first chunk splits in two, the second
-        // would need two more and stays whole.
+        // Two buffers left: the first chunk is cut in two (its buffer
+        // comes back), the second needs two and finds one: it stays whole.
         assert_eq!(q.resegment(5, &mut alloc), Err(1));
         let lens: Vec<u32> = q.chunks.iter().map(|c| c.len).collect();
         assert_eq!(lens, [5, 5, 10]);
