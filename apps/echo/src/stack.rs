@@ -39,7 +39,7 @@ use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
-use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
+use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets};
 use tpa_stages::udp::{self, udp_branch, UdpBranch, UdpInput, UdpSockets};
 
 use crate::config::{ClientConfig, ConfigError, Endpoint, ServerConfig};
@@ -47,19 +47,28 @@ use crate::report::{ClientReport, ServerReport};
 use crate::session::Session;
 use crate::tcp_echo::TcpEcho;
 
-/// The IPv4 branch: input checks, then TCP, UDP, or ICMP echo (the rest
-/// dropped).
+/// The IPv4 branch: input checks, then TCP, UDP, or ICMP echo and the
+/// ICMP errors about TCP segments (the rest dropped).
 pub type Ipv4Branch<B> = (
     Ipv4Input,
     TcpBranch<
         Ipv4Packet<B>,
-        UdpBranch<Ipv4Packet<B>, (Counted<Icmpv4EchoResponder>, Discard<Ipv4Packet<B>>), UdpInput>,
+        UdpBranch<
+            Ipv4Packet<B>,
+            (
+                Counted<Icmpv4EchoResponder>,
+                Counted<TcpIcmp<Ipv4Packet<B>>>,
+                Discard<Ipv4Packet<B>>,
+            ),
+            UdpInput,
+        >,
         Counted<TcpInput>,
     >,
 );
 
-/// The IPv6 branch: input checks, then TCP, UDP, or neighbor discovery
-/// and ICMPv6 echo (the rest dropped).
+/// The IPv6 branch: input checks, then TCP, UDP, or neighbor discovery,
+/// ICMPv6 echo and the ICMPv6 errors about TCP segments (the rest
+/// dropped).
 pub type Ipv6Branch<B> = (
     Ipv6Input,
     TcpBranch<
@@ -69,6 +78,7 @@ pub type Ipv6Branch<B> = (
             (
                 Counted<NdpResponder>,
                 Counted<Icmpv6EchoResponder>,
+                Counted<TcpIcmp<Ipv6Packet<B>>>,
                 Discard<Ipv6Packet<B>>,
             ),
             UdpInput,
@@ -153,6 +163,7 @@ pub fn build<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(
                 udp_branch(
                     (
                         Counted::new(Icmpv4EchoResponder::new(iface.clone())),
+                        Counted::new(TcpIcmp::new()),
                         Discard::new(Reason::UNSUPPORTED),
                     ),
                     UdpInput::default(),
@@ -167,6 +178,7 @@ pub fn build<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(
                     (
                         Counted::new(NdpResponder::new()),
                         Counted::new(Icmpv6EchoResponder::new(iface.clone())),
+                        Counted::new(TcpIcmp::new()),
                         Discard::new(Reason::UNSUPPORTED),
                     ),
                     UdpInput::default(),

@@ -46,7 +46,7 @@ use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
-use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets, Unmatched};
+use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets, Unmatched};
 
 /// The device and addresses of tpa's side (`--port`, `--ip`, `--mac`,
 /// `--rx-mode`, `--spin`, EAL arguments).
@@ -135,19 +135,24 @@ impl fmt::Display for TpaError {
 
 impl std::error::Error for TpaError {}
 
-/// The IPv4 branch: input checks, then TCP, or ICMP echo (the rest
-/// dropped).
+/// The IPv4 branch: input checks, then TCP, or ICMP echo and the ICMP
+/// errors about TCP segments (the rest dropped).
 pub type Ipv4Branch<B> = (
     Ipv4Input,
     TcpBranch<
         Ipv4Packet<B>,
-        (Counted<Icmpv4EchoResponder>, Discard<Ipv4Packet<B>>),
+        (
+            Counted<Icmpv4EchoResponder>,
+            Counted<TcpIcmp<Ipv4Packet<B>>>,
+            Discard<Ipv4Packet<B>>,
+        ),
         Counted<TcpInput>,
     >,
 );
 
-/// The IPv6 branch: input checks, then TCP, or neighbor discovery and
-/// ICMPv6 echo (the rest dropped).
+/// The IPv6 branch: input checks, then TCP, or neighbor discovery,
+/// ICMPv6 echo and the ICMPv6 errors about TCP segments (the rest
+/// dropped).
 pub type Ipv6Branch<B> = (
     Ipv6Input,
     TcpBranch<
@@ -155,6 +160,7 @@ pub type Ipv6Branch<B> = (
         (
             Counted<NdpResponder>,
             Counted<Icmpv6EchoResponder>,
+            Counted<TcpIcmp<Ipv6Packet<B>>>,
             Discard<Ipv6Packet<B>>,
         ),
         Counted<TcpInput>,
@@ -247,6 +253,7 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
             tcp_branch(
                 (
                     Counted::new(Icmpv4EchoResponder::new(iface.clone())),
+                    Counted::new(TcpIcmp::new()),
                     Discard::new(Reason::UNSUPPORTED),
                 ),
                 Counted::new(TcpInput::default().with_unmatched(endpoint.unmatched)),
@@ -258,6 +265,7 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
                 (
                     Counted::new(NdpResponder::new()),
                     Counted::new(Icmpv6EchoResponder::new(iface.clone())),
+                    Counted::new(TcpIcmp::new()),
                     Discard::new(Reason::UNSUPPORTED),
                 ),
                 Counted::new(TcpInput::default().with_unmatched(endpoint.unmatched)),
