@@ -30,7 +30,7 @@ packages=(
     build-essential pkg-config clang libclang-dev # dpdk-sys: C shim + bindgen
     libdpdk-dev dpdk                              # the `dpdk` feature and its vdevs
     iproute2 iputils-ping python3 python3-scapy   # kernel interop tests
-    nftables                                      # loss on the TCP interop tests' wire (tests/src/impair.rs)
+    nftables                                      # loss on the TCP interop tests' wire (tests/src/impair.rs), tcp_pmtud's ICMP reject
     tshark                                        # capture checks
 )
 missing=()
