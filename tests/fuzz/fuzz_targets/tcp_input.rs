@@ -7,7 +7,11 @@
 //! duplicate or reorder a frame in flight, deliver a mutated copy of one,
 //! craft a segment around the receiver's sequence space (raw options,
 //! flags, payload), raw TCP bytes, advance the clock and fire the timers,
-//! and the application's calls. Frames carry correct checksums unless the
+//! the application's calls, and drop a frame in flight the way a router
+//! does, answering its sender with an ICMP error that quotes it (packet
+//! too big with any MTU, unreachable, time exceeded, or any type and
+//! code; a quote of any length; checksum right unless asked) through
+//! the `TcpIcmp` stage. Frames carry correct checksums unless the
 //! input asks otherwise, so the fuzzer reaches the state machine.
 //!
 //! Properties: no panic; after every operation each connection's
@@ -35,7 +39,7 @@ use tpa_stages::packet::{Ipv4Packet, Ipv6Packet, TcpPacket};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::conn::{State as TcpState, TcpInfo};
 use tpa_stages::tcp::wire::FourTuple;
-use tpa_stages::tcp::{self, TcpInput, TcpSockets};
+use tpa_stages::tcp::{self, TcpIcmp, TcpInput, TcpSockets};
 
 type B = PoolBuf;
 
@@ -58,6 +62,8 @@ struct HostState {
 struct Host {
     state: HostState,
     input: TcpInput,
+    icmp4: TcpIcmp<Ipv4Packet<B>>,
+    icmp6: TcpIcmp<Ipv6Packet<B>>,
     iface: Interface,
     peer_mac: MacAddr,
     peer_v4: Ipv4Addr,
@@ -109,6 +115,8 @@ impl Host {
                 events: Events::with_capacity(256),
             },
             input: TcpInput::default(),
+            icmp4: TcpIcmp::new(),
+            icmp6: TcpIcmp::new(),
             iface,
             peer_mac: mac(peer),
             peer_v4: v4(peer),
@@ -161,6 +169,24 @@ impl Host {
             return Vec::new();
         }
         let iface = self.iface.clone();
+        if frame.get(12..14) == Some(&[0x86, 0xdd]) && frame.get(20) == Some(&58) {
+            let stage = &mut self.icmp6;
+            let (_, frames) = self.call(now_ns, move |cx, _| {
+                if let Ok(p) = Ipv6Packet::parse(buf, &iface) {
+                    let _ = stage.process(p, cx);
+                }
+            });
+            return frames;
+        }
+        if frame.get(12..14) == Some(&[0x08, 0x00]) && frame.get(23) == Some(&1) {
+            let stage = &mut self.icmp4;
+            let (_, frames) = self.call(now_ns, move |cx, _| {
+                if let Ok(p) = Ipv4Packet::parse(buf, &iface) {
+                    let _ = stage.process(p, cx);
+                }
+            });
+            return frames;
+        }
         self.call(now_ns, move |cx, input| {
             let p = if frame.get(12..14) == Some(&[0x86, 0xdd]) {
                 Ipv6Packet::parse(buf, &iface)
@@ -316,6 +342,49 @@ fn frame(src: (MacAddr, SocketAddr), dst: (MacAddr, SocketAddr), tcp: &[u8]) -> 
     f.extend_from_slice(tcp);
     fix_checksums(&mut f);
     f
+}
+
+/// An ICMP error (ICMPv6 for an IPv6 `quoted`) from a router toward the
+/// sender of `quoted` (an Ethernet frame it sent): type, code, the four
+/// bytes after the checksum, and the first `quote_len` bytes of its IP
+/// packet; the checksum corrupted when `corrupt`.
+fn icmp_error(quoted: &[u8], header: [u8; 8], quote_len: usize, corrupt: bool) -> Option<Vec<u8>> {
+    let ip = quoted.get(14..)?;
+    let ip = &ip[..quote_len.min(ip.len())];
+    let mut f = Vec::with_capacity(14 + 40 + 8 + ip.len());
+    f.extend_from_slice(quoted.get(6..12)?);
+    f.extend_from_slice(quoted.get(0..6)?);
+    let v6 = quoted.get(12..14)? == [0x86, 0xdd];
+    let icmp_len = 8 + ip.len();
+    let mut acc;
+    if v6 {
+        let (src, dst) = (quoted.get(38..54)?, quoted.get(22..38)?);
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+        f.extend_from_slice(&(icmp_len as u16).to_be_bytes());
+        f.extend_from_slice(&[58, 64]);
+        f.extend_from_slice(src);
+        f.extend_from_slice(dst);
+        acc = sum(0, &f[22..54]) + 58 + icmp_len as u32;
+    } else {
+        let (src, dst) = (quoted.get(30..34)?, quoted.get(26..30)?);
+        let total = (20 + icmp_len) as u16;
+        f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+        f.extend_from_slice(&total.to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 0, 64, 1, 0, 0]);
+        f.extend_from_slice(src);
+        f.extend_from_slice(dst);
+        let c = fold(sum(0, &f[14..34]));
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        acc = 0;
+    }
+    let at = f.len();
+    f.extend_from_slice(&header);
+    f[at + 2..at + 4].fill(0);
+    f.extend_from_slice(ip);
+    acc = sum(acc, &f[at..]);
+    let c = fold(acc) ^ u16::from(corrupt);
+    f[at + 2..at + 4].copy_from_slice(&c.to_be_bytes());
+    Some(f)
 }
 
 /// TSval of a TCP frame's timestamp option, if it has one.
@@ -681,6 +750,38 @@ impl World {
         self.deliver(to, &f);
     }
 
+    /// A router drops a held frame toward `to` and answers its sender
+    /// with an ICMP error quoting it, as the input picks.
+    fn icmp(&mut self, to: usize, input: &mut Input<'_>) {
+        let index = usize::from(input.byte());
+        let kind = input.byte();
+        let mtu = input.u16();
+        let quote = usize::from(input.byte());
+        if self.held[to].is_empty() {
+            return;
+        }
+        let n = self.held[to].len();
+        let dropped = self.held[to].remove(index % n);
+        let [hi, lo] = mtu.to_be_bytes();
+        let (t, c) = match (self.v6, kind % 6) {
+            (false, 0) => (3, 4),
+            (false, 1) => (3, 3),
+            (false, 2) => (3, 1),
+            (false, 3) => (11, 0),
+            (true, 0) => (2, 0),
+            (true, 1) => (1, 4),
+            (true, 2) => (1, 3),
+            (true, 3) => (3, 0),
+            (_, 4) => (if self.v6 { 1 } else { 3 }, kind >> 3),
+            _ => (input.byte(), input.byte()),
+        };
+        let header = [t, c, 0, 0, 0, 0, hi, lo];
+        let quote_len = if self.v6 { 40 } else { 20 } + quote * 8;
+        if let Some(f) = icmp_error(&dropped, header, quote_len, kind & 0x80 != 0) {
+            self.deliver(1 - to, &f);
+        }
+    }
+
     /// A copy of a held frame with a few bytes of its TCP part flipped,
     /// checksums fixed unless the input says not to.
     fn mutate(&mut self, to: usize, input: &mut Input<'_>) {
@@ -896,6 +997,7 @@ fuzz_target!(|data: &[u8]| {
                 };
                 w.deliver_held(side, index, op & 0x20 != 0);
             }
+            1 if op & 0x20 != 0 => w.icmp(side, &mut input),
             1 => {
                 let index = usize::from(input.byte());
                 if !w.held[side].is_empty() {
