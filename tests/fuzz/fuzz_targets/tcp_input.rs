@@ -170,21 +170,25 @@ impl Host {
         }
         let iface = self.iface.clone();
         if frame.get(12..14) == Some(&[0x86, 0xdd]) && frame.get(20) == Some(&58) {
-            let stage = &mut self.icmp6;
-            let (_, frames) = self.call(now_ns, move |cx, _| {
+            // Out of the host while `call` borrows it.
+            let mut stage = core::mem::take(&mut self.icmp6);
+            let (_, frames) = self.call(now_ns, |cx, _| {
                 if let Ok(p) = Ipv6Packet::parse(buf, &iface) {
                     let _ = stage.process(p, cx);
                 }
             });
+            self.icmp6 = stage;
             return frames;
         }
         if frame.get(12..14) == Some(&[0x08, 0x00]) && frame.get(23) == Some(&1) {
-            let stage = &mut self.icmp4;
-            let (_, frames) = self.call(now_ns, move |cx, _| {
+            // Out of the host while `call` borrows it.
+            let mut stage = core::mem::take(&mut self.icmp4);
+            let (_, frames) = self.call(now_ns, |cx, _| {
                 if let Ok(p) = Ipv4Packet::parse(buf, &iface) {
                     let _ = stage.process(p, cx);
                 }
             });
+            self.icmp4 = stage;
             return frames;
         }
         self.call(now_ns, move |cx, input| {
