@@ -237,6 +237,18 @@ impl Scene {
         let tpa = Netns::new(&format!("{tag}-t"));
         let router = Netns::new(&format!("{tag}-r"));
         let host = Netns::new(&format!("{tag}-h"));
+        // No duplicate address detection: link-local addresses usable at
+        // once (the kernels' first neighbor solicitations need one).
+        for ns in [&router, &host] {
+            for key in ["all", "default"] {
+                ns.exec(&[
+                    "sysctl",
+                    "-q",
+                    "-w",
+                    &format!("net.ipv6.conf.{key}.accept_dad=0"),
+                ]);
+            }
+        }
         // tpa's link: `tv` (tpa's AF_PACKET port) <-> `rt` (the router).
         tpa.add_veth("tv", "rt");
         tpa.ip(&["link", "set", "dev", "rt", "netns", router.name()]);
@@ -328,8 +340,9 @@ impl Scene {
 }
 
 /// Runs `h` until its application is done, then a little longer so a
-/// closed connection's FIN is acknowledged.
-fn drive(h: &mut Host<AfPacket>) {
+/// closed connection's FIN is acknowledged; returns how long the
+/// application took (printed, never asserted).
+fn drive(h: &mut Host<AfPacket>) -> Duration {
     let start = Instant::now();
     while !h.app.is_done() {
         h.run_once();
@@ -341,10 +354,12 @@ fn drive(h: &mut Host<AfPacket>) {
             h.app.socket.and_then(|s| h.state.sockets.info(s).ok())
         );
     }
+    let took = start.elapsed();
     let linger = Instant::now();
     while linger.elapsed() < Duration::from_millis(200) {
         h.run_once();
     }
+    took
 }
 
 fn transfer_lowers_the_mss(ipv6: bool) {
@@ -357,12 +372,12 @@ fn transfer_lowers_the_mss(ipv6: bool) {
     peer.timeout_s = 60;
     let sink = peer.serve_sink(at);
     let mut h = scene.host(Sender::new(at, SIZE));
-    drive(&mut h);
+    let took = drive(&mut h);
     let got = sink.finish();
     let info = h.app.info.expect("the connection's info");
     let icmp = if ipv6 { *h.icmp6() } else { *h.icmp4() };
     eprintln!(
-        "ipv6 {ipv6}: kernel {got}\ntpa: {info:?}\nsnd_mss {} path_mss {} rcv_mss {} reductions {} retransmits {} lost {}\nICMP {icmp:?}\npath MTU cached {:?}",
+        "ipv6 {ipv6}: {took:?}; kernel {got}\ntpa: {info:?}\nsnd_mss {} path_mss {} rcv_mss {} reductions {} retransmits {} lost {}\nICMP {icmp:?}\npath MTU cached {:?}",
         info.snd_mss,
         info.path_mss,
         info.rcv_mss,
@@ -404,8 +419,7 @@ fn icmp_port_unreachable_refuses_a_connect() {
     for host_ip in [HOST_V4, HOST_V6] {
         let at = SocketAddr::new(host_ip.parse().unwrap(), REJECTED_PORT);
         let mut h = scene.host(Sender::new(at, 0));
-        let start = Instant::now();
-        drive(&mut h);
+        let took = drive(&mut h);
         let icmp = if at.is_ipv6() { *h.icmp6() } else { *h.icmp4() };
         let input = if at.is_ipv6() {
             &h.front.right.right.2.right.stats
@@ -414,8 +428,7 @@ fn icmp_port_unreachable_refuses_a_connect() {
         };
         eprintln!(
             "{at}: {:?} after {:?}; ICMP {icmp:?}; TCP input {input:?}",
-            h.app.errors,
-            start.elapsed()
+            h.app.errors, took
         );
         assert_eq!(h.app.errors, [SocketError::ConnectionRefused]);
         // From the ICMP error, not a reset (no segment reached TCP).
