@@ -41,8 +41,9 @@ pub enum IcmpError {
 /// What [`Connection::on_icmp_error`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IcmpOutcome {
-    /// The quoted sequence number is not in SND.UNA..SND.MAX: not about
-    /// a segment in flight (stale or forged, RFC 5927 §4.1), ignored.
+    /// The quoted sequence number is not in SND.UNA..SND.MAX (or the
+    /// connection is already closed): not about a segment in flight
+    /// (stale or forged, RFC 5927 §4.1), ignored.
     OutOfWindow,
     /// The MSS we send with fell (or an earlier cut that ran out of
     /// buffers was retried): `split` chunks of the send queue were cut,
