@@ -29,8 +29,9 @@ pub struct TcpInfo {
     /// peer's MSS capped by ours, less the 12 bytes of timestamps when
     /// they are on; 1448 on a 1500-byte MTU, as Linux's `tcpi_snd_mss`).
     pub snd_mss: u16,
-    /// The MSS the path carries (the MSS we announced until an ICMP
-    /// "fragmentation needed" or "packet too big" lowered it).
+    /// The MSS the path carries, options included (the MSS we announced
+    /// until an ICMP "fragmentation needed" or "packet too big" lowered
+    /// it; `snd_mss` is at most this less the timestamps).
     pub path_mss: u16,
     /// The MSS we announced.
     pub rcv_mss: u16,
