@@ -1,7 +1,8 @@
 //! The tpa host with TCP that the TCP tests run (tests/tests/tcp.rs,
 //! tcp_kernel.rs, tcp_hostile.rs, tcp_interop.rs and the simulation in
 //! [`tcp_sim`](crate::tcp_sim)): the pipeline
-//! `ethernet → (arp | ipv4 → (tcp | rest) | ipv6 → ndp → (tcp | rest))`
+//! `ethernet → (arp | ipv4 → (tcp | icmp errors → rest) | ipv6 → ndp →
+//! (tcp | icmp errors → rest))`
 //! over any port, with the test's application, its shared tables, and the
 //! loops that drive one.
 
@@ -28,7 +29,7 @@ use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::pcap::PcapCapture;
 use tpa_stages::tcp::config::TcpConfig;
-use tpa_stages::tcp::{tcp_branch, TcpBranch, TcpInput, TcpSockets};
+use tpa_stages::tcp::{tcp_branch, TcpBranch, TcpIcmp, TcpIcmpCounters, TcpInput, TcpSockets};
 
 use crate::netns::Netns;
 
@@ -65,16 +66,23 @@ impl HostState {
     }
 }
 
-/// The IPv4 branch: input, then TCP or a counted drop.
+/// What is not TCP in the IPv4 branch: the ICMP errors about TCP
+/// segments to their connections, the rest a counted drop.
+pub type V4Rest = (TcpIcmp<Ipv4Packet<B>>, Discard<Ipv4Packet<B>>);
+/// The same for IPv6.
+pub type V6Rest = (TcpIcmp<Ipv6Packet<B>>, Discard<Ipv6Packet<B>>);
+/// The IPv4 branch: input, then TCP, or ICMP errors to TCP and a counted
+/// drop.
 pub type V4Branch = (
     Ipv4Input,
-    TcpBranch<Ipv4Packet<B>, Discard<Ipv4Packet<B>>, Counted<TcpInput>>,
+    TcpBranch<Ipv4Packet<B>, V4Rest, Counted<TcpInput>>,
 );
-/// The IPv6 branch: input, NDP, then TCP or a counted drop.
+/// The IPv6 branch: input, NDP, then TCP, or ICMPv6 errors to TCP and a
+/// counted drop.
 pub type V6Branch = (
     Ipv6Input,
     NdpResponder,
-    TcpBranch<Ipv6Packet<B>, Discard<Ipv6Packet<B>>, Counted<TcpInput>>,
+    TcpBranch<Ipv6Packet<B>, V6Rest, Counted<TcpInput>>,
 );
 /// The whole chain after the port.
 pub type TcpFront = EthernetFront<B, ArpResponder, V4Branch, V6Branch>;
@@ -88,7 +96,7 @@ pub fn tcp_front(iface: &Interface) -> TcpFront {
         (
             Ipv4Input::new(iface.clone()),
             tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
+                (TcpIcmp::new(), Discard::new(Reason::UNSUPPORTED)),
                 Counted::new(TcpInput::default()),
             ),
         ),
@@ -96,7 +104,7 @@ pub fn tcp_front(iface: &Interface) -> TcpFront {
             Ipv6Input::new(iface.clone()),
             NdpResponder::new(),
             tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
+                (TcpIcmp::new(), Discard::new(Reason::UNSUPPORTED)),
                 Counted::new(TcpInput::default()),
             ),
         ),
@@ -140,6 +148,21 @@ impl<P: Port<Buf = B>, A: App<B, HostState>> TcpHost<P, A> {
     /// The IPv4 TCP input stage, with its counts.
     pub fn tcp4(&self) -> &Counted<TcpInput> {
         &self.front.right.left.1.right
+    }
+
+    /// The IPv6 TCP input stage, with its counts.
+    pub fn tcp6(&self) -> &Counted<TcpInput> {
+        &self.front.right.right.2.right
+    }
+
+    /// What the IPv4 ICMP errors did to the connections.
+    pub fn icmp4(&self) -> &TcpIcmpCounters {
+        self.front.right.left.1.left.0.counters()
+    }
+
+    /// What the ICMPv6 errors did to the connections.
+    pub fn icmp6(&self) -> &TcpIcmpCounters {
+        self.front.right.right.2.left.0.counters()
     }
 
     /// Runs the loop until `stop` is set or `patience` has passed (a

@@ -19,33 +19,23 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tpa::app::{App, Events, SocketError, SocketId};
-use tpa::buf::{BufferPool, Pool, PoolBuf, PoolConfig};
-use tpa::pipeline;
+use tpa::app::{App, SocketError, SocketId};
+use tpa::buf::{BufferPool, Pool, PoolConfig};
 use tpa::port::af_packet::{AfPacket, AfPacketConfig};
-use tpa::port::Port;
-use tpa::stage::{Counted, Cx, Reason};
-use tpa::state::State;
+use tpa::stage::Cx;
 use tpa::wire::MacAddr;
-use tpa_stages::arp::ArpResponder;
-use tpa_stages::discard::Discard;
 use tpa_stages::egress::Egress;
-use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
 use tpa_stages::iface::Interface;
-use tpa_stages::ipv4::Ipv4Input;
-use tpa_stages::ipv6::Ipv6Input;
-use tpa_stages::ndp::NdpResponder;
-use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
+use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::conn::TcpInfo;
-use tpa_stages::tcp::{
-    self, tcp_branch, TcpBranch, TcpIcmp, TcpIcmpCounters, TcpInput, TcpSockets,
-};
 use tpa_tests::netns::Netns;
 use tpa_tests::pattern::Pattern;
+use tpa_tests::tcp_host::{HostState, TcpHost, B};
 use tpa_tests::tcp_peer::{pattern_sha256, TcpPeer};
 
-type B = PoolBuf;
+/// tpa's host over its AF_PACKET port.
+type Host = TcpHost<AfPacket, Sender>;
 
 /// The pattern's seed.
 const SEED: u64 = 0x706d_7475_6400;
@@ -69,13 +59,6 @@ const HOST_V6: &str = "2001:db8:2::2";
 /// The kernel's sink, and the port its nft rule rejects.
 const SINK_PORT: u16 = 5001;
 const REJECTED_PORT: u16 = 5009;
-
-#[derive(State)]
-struct HostState {
-    egress: Egress<B>,
-    sockets: TcpSockets<B>,
-    events: Events,
-}
 
 /// tpa's application: one connection that sends `size` pattern bytes,
 /// half-closes and reads to the end (or only records how its connect
@@ -191,39 +174,6 @@ impl App<B, HostState> for Sender {
     }
 }
 
-type V4Other = (TcpIcmp<Ipv4Packet<B>>, Discard<Ipv4Packet<B>>);
-type V6Other = (TcpIcmp<Ipv6Packet<B>>, Discard<Ipv6Packet<B>>);
-type V4Branch = (
-    Ipv4Input,
-    TcpBranch<Ipv4Packet<B>, V4Other, Counted<TcpInput>>,
-);
-type V6Branch = (
-    Ipv6Input,
-    NdpResponder,
-    TcpBranch<Ipv6Packet<B>, V6Other, Counted<TcpInput>>,
-);
-
-#[pipeline]
-struct Host<P: Port<Buf = B>> {
-    #[port]
-    port: P,
-    #[state]
-    state: HostState,
-    #[app]
-    app: Sender,
-    front: EthernetFront<B, ArpResponder, V4Branch, V6Branch>,
-}
-
-impl<P: Port<Buf = B>> Host<P> {
-    fn icmp4(&self) -> &TcpIcmpCounters {
-        self.front.right.left.1.left.0.counters()
-    }
-
-    fn icmp6(&self) -> &TcpIcmpCounters {
-        self.front.right.right.2.left.0.counters()
-    }
-}
-
 /// The scene: tpa's namespace, the router's, the kernel host's.
 struct Scene {
     tpa: Netns,
@@ -302,7 +252,7 @@ impl Scene {
 
     /// tpa's host on `tv`, with the router as the gateway of both
     /// families, running `app`.
-    fn host(&self, app: Sender) -> Host<AfPacket> {
+    fn host(&self, app: Sender) -> Host {
         let mac: MacAddr = self.tpa.mac_of("tv").parse().expect("tv's MAC");
         let port = self
             .tpa
@@ -311,38 +261,19 @@ impl Scene {
         let iface = Interface::new(mac)
             .with_ipv4(format!("{TPA_V4}/24").parse().unwrap())
             .with_ipv6(format!("{TPA_V6}/64").parse().unwrap());
-        let other4 = (TcpIcmp::new(), Discard::new(Reason::UNSUPPORTED));
-        let other6 = (TcpIcmp::new(), Discard::new(Reason::UNSUPPORTED));
-        let front = ethernet_front(
-            iface.mac,
-            OtherFrames::Drop,
-            ArpResponder::new(),
-            (
-                Ipv4Input::new(iface.clone()),
-                tcp_branch(other4, Counted::new(TcpInput::default())),
-            ),
-            (
-                Ipv6Input::new(iface.clone()),
-                NdpResponder::new(),
-                tcp_branch(other6, Counted::new(TcpInput::default())),
-            ),
-        );
-        let egress = Egress::new(iface)
+        let seed = SEED ^ u64::from(std::process::id());
+        let mut state = HostState::new(iface.clone(), TcpConfig::default(), seed);
+        state.egress = Egress::new(iface)
             .with_gateway(ROUTER_TPA_V4.parse().unwrap())
             .with_gateway(ROUTER_TPA_V6.parse().unwrap());
-        let state = HostState {
-            egress,
-            sockets: TcpSockets::new(TcpConfig::default(), SEED ^ u64::from(std::process::id())),
-            events: Events::default(),
-        };
-        Host::new(port, state, app, front)
+        TcpHost::build(port, state, app)
     }
 }
 
 /// Runs `h` until its application is done, then a little longer so a
 /// closed connection's FIN is acknowledged; returns how long the
 /// application took (printed, never asserted).
-fn drive(h: &mut Host<AfPacket>) -> Duration {
+fn drive(h: &mut Host) -> Duration {
     let start = Instant::now();
     while !h.app.is_done() {
         h.run_once();
@@ -423,9 +354,9 @@ fn icmp_port_unreachable_refuses_a_connect() {
         let took = drive(&mut h);
         let icmp = if at.is_ipv6() { *h.icmp6() } else { *h.icmp4() };
         let input = if at.is_ipv6() {
-            &h.front.right.right.2.right.stats
+            &h.tcp6().stats
         } else {
-            &h.front.right.left.1.right.stats
+            &h.tcp4().stats
         };
         eprintln!(
             "{at}: {:?} after {:?}; ICMP {icmp:?}; TCP input {input:?}",
