@@ -73,17 +73,10 @@ impl IsnGenerator {
     /// assert_eq!(a, b);
     /// ```
     pub fn from_seed(seed: u64) -> Self {
-        // Two halves from two fixed keys, so nearby seeds give unrelated
-        // secrets (a plain copy of the seed would leave 64 key bits zero).
-        let half = |domain: u64| {
-            let mut hasher = SipHasher24::new_with_keys(domain, !domain);
-            hasher.write_u64(seed);
-            hasher.finish().to_le_bytes()
-        };
-        let mut key = [0; 16];
-        key[..8].copy_from_slice(&half(0x7470_615f_6973_6e30)); // "tpa_isn0"
-        key[8..].copy_from_slice(&half(0x7470_615f_6973_6e31)); // "tpa_isn1"
-        Self { key }
+        // "tpa_isn0", "tpa_isn1"
+        Self {
+            key: key_from_seed(seed, [0x7470_615f_6973_6e30, 0x7470_615f_6973_6e31]),
+        }
     }
 
     /// A generator with a fresh secret from the kernel's cryptographic
@@ -161,6 +154,22 @@ impl fmt::Debug for IsnGenerator {
             .field("key", &"<secret>")
             .finish()
     }
+}
+
+/// A 128-bit secret derived from `seed` under two domain constants (one per
+/// half), so nearby seeds give unrelated secrets and secrets for different
+/// purposes from one seed are unrelated too (a plain copy of the seed would
+/// leave 64 key bits zero).
+pub(crate) fn key_from_seed(seed: u64, domains: [u64; 2]) -> [u8; 16] {
+    let half = |domain: u64| {
+        let mut hasher = SipHasher24::new_with_keys(domain, !domain);
+        hasher.write_u64(seed);
+        hasher.finish().to_le_bytes()
+    };
+    let mut key = [0; 16];
+    key[..8].copy_from_slice(&half(domains[0]));
+    key[8..].copy_from_slice(&half(domains[1]));
+    key
 }
 
 #[cfg(test)]

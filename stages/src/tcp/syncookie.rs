@@ -179,14 +179,8 @@ impl SynCookies {
     /// [`IsnGenerator::from_seed`](super::isn::IsnGenerator::from_seed), so
     /// the two secrets are unrelated even from one seed.
     pub fn from_seed(seed: u64) -> Self {
-        let half = |domain: u64| {
-            let mut hasher = SipHasher24::new_with_keys(domain, !domain);
-            hasher.write_u64(seed);
-            hasher.finish().to_le_bytes()
-        };
-        let mut key = [0; 16];
-        key[..8].copy_from_slice(&half(0x7470_615f_636f_6f30)); // "tpa_coo0"
-        key[8..].copy_from_slice(&half(0x7470_615f_636f_6f31)); // "tpa_coo1"
+        // "tpa_coo0", "tpa_coo1"
+        let key = super::isn::key_from_seed(seed, [0x7470_615f_636f_6f30, 0x7470_615f_636f_6f31]);
         SynCookies { key }
     }
 
