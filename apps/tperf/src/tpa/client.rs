@@ -24,6 +24,7 @@ use tpa::port::Port;
 use tpa::stage::Cx;
 use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
 use tpa_stages::tcp;
+use tpa_stages::tcp::config::TcpConfig;
 
 use super::{
     build, counters, drained, on_port, pool_buffers, send_filled, worker_line, OnPort, TpaEndpoint,
@@ -623,6 +624,7 @@ impl<P: Port, F: FnMut(&Interval)> WorkLoop for ClientLoop<P, F> {
 /// What the client runs on the ports.
 struct ClientJob<'a, F> {
     config: &'a ClientConfig,
+    tcp: TcpConfig,
     endpoint: &'a TpaEndpoint,
     interval: Option<Duration>,
     on_interval: F,
@@ -632,6 +634,7 @@ struct ClientJob<'a, F> {
 #[derive(Clone, Copy)]
 struct Setup<'a> {
     config: &'a ClientConfig,
+    tcp: &'a TcpConfig,
     endpoint: &'a TpaEndpoint,
     interval_ns: u64,
 }
@@ -648,7 +651,7 @@ impl Setup<'_> {
     ) -> ClientLoop<P, G> {
         let app = Client::new(self.config, worker, Arc::clone(crew));
         let mut work = ClientLoop {
-            pipeline: build(port, self.endpoint, app),
+            pipeline: build(port, self.endpoint, self.tcp.clone(), app),
             stop: StopFlag::new(),
             interval_ns: self.interval_ns,
             on_interval,
@@ -675,6 +678,7 @@ impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
         let mut on_interval = self.on_interval;
         let setup = Setup {
             config: self.config,
+            tcp: &self.tcp,
             endpoint: self.endpoint,
             interval_ns: self
                 .interval
@@ -763,6 +767,7 @@ pub fn run_client(
     }
     let job = ClientJob {
         config,
+        tcp: super::tcp_config()?,
         endpoint,
         interval: interval.filter(|i| !i.is_zero()),
         on_interval,

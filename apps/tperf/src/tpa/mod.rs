@@ -237,10 +237,22 @@ where
     )
 }
 
-/// Builds the pipeline for `endpoint` on `port`, with `app`.
+/// tpa's TCP knobs: the defaults with the `TPA_TCP_*` variables of the
+/// environment over them (doc/guide/tcp-config.md), validated.
+///
+/// # Errors
+///
+/// A variable that names no knob or holds a bad value, naming it.
+pub(crate) fn tcp_config() -> Result<TcpConfig, TpaError> {
+    TcpConfig::from_env(std::env::vars_os()).map_err(|e| TpaError(format!("TPA_TCP_*: {e}")))
+}
+
+/// Builds the pipeline for `endpoint` on `port`, with `app` and the TCP
+/// knobs `tcp`.
 fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
     port: P,
     endpoint: &TpaEndpoint,
+    tcp: TcpConfig,
     app: A,
 ) -> TperfPipeline<P, A> {
     let iface = endpoint.interface(endpoint.mac.unwrap_or(port.caps().mac));
@@ -276,7 +288,7 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
         egress: Egress::new(iface),
         // Active opens pick ports whose replies land on this worker's
         // queue (the queue is the port's: `connect` reads it).
-        tcp: TcpSockets::new(TcpConfig::default(), os_seed()).with_steering(port.steering()),
+        tcp: TcpSockets::new(tcp, os_seed()).with_steering(port.steering()),
         events: Events::default(),
     };
     TperfPipeline::new(port, state, app, front)
@@ -456,12 +468,17 @@ fn drained<B: PacketBuf>(tcp: &TcpSockets<B>, listeners: usize) -> bool {
     tcp.len() <= listeners + tcp.time_wait_count()
 }
 
-/// Every stage's counters and the TCP table's, for the end of a run.
+/// Every stage's counters and the TCP table's (with the sockets still
+/// open, TIME_WAIT among them, against its bound), for the end of a run.
 fn counters<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(pipeline: &TperfPipeline<P, A>) -> String {
+    let tcp = &pipeline.state().tcp;
     format!(
-        "{}tcp: {:?}\negress: {:?}\n",
+        "{}tcp: {:?}\ntcp sockets: open {} time_wait {} time_wait_max {}\negress: {:?}\n",
         pipeline.stats(),
-        pipeline.state().tcp.counters(),
+        tcp.counters(),
+        tcp.len(),
+        tcp.time_wait_count(),
+        tcp.config().time_wait_max,
         pipeline.state().egress.counters()
     )
 }

@@ -16,6 +16,7 @@ use tpa::port::Port;
 use tpa::stage::Cx;
 use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
 use tpa_stages::tcp;
+use tpa_stages::tcp::config::TcpConfig;
 
 use super::{
     build, counters, drained, on_port, send_filled, worker_line, OnPort, TpaEndpoint, TpaError,
@@ -391,6 +392,7 @@ impl<P: Port> WorkLoop for ServerLoop<'_, P> {
 /// What the server runs on the port.
 struct ServerJob<'a, F> {
     config: &'a ServerConfig,
+    tcp: TcpConfig,
     endpoint: &'a TpaEndpoint,
     stop: &'a StopFlag,
     on_listening: F,
@@ -407,6 +409,7 @@ impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
         let listen = self.config.listen;
         let (listening, heard) = mpsc::channel::<Result<(), TpaError>>();
         let (stop, endpoint, max_runs) = (self.stop, self.endpoint, self.config.runs);
+        let tcp_config = &self.tcp;
         thread::scope(|scope| {
             let workers: Vec<_> = ports
                 .into_iter()
@@ -419,7 +422,7 @@ impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
                             max_runs,
                             next_tick_ns: 0,
                         };
-                        let mut pipeline = build(port, endpoint, app);
+                        let mut pipeline = build(port, endpoint, tcp_config.clone(), app);
                         // Every worker listens: a SYN lands on the worker
                         // its 4-tuple steers to.
                         let listened = pipeline
@@ -486,6 +489,7 @@ pub fn run_server(
         .ok_or_else(|| TpaError(format!("-w {}: 1 to 65535 workers", config.workers)))?;
     let job = ServerJob {
         config,
+        tcp: super::tcp_config()?,
         endpoint,
         stop,
         on_listening,
