@@ -3,7 +3,8 @@
 # as root:
 #   sudo bash tests/run.sh
 # 1. installs the system packages that are missing (DPDK, clang, iproute2,
-#    ping, tshark, scapy, nftables), and rustfmt/clippy if rustup lacks them;
+#    ping, tshark, scapy, nftables, socat, redis-server), and rustfmt/clippy
+#    if rustup lacks them;
 # 2. cargo fmt --check, clippy with warnings denied, and every test
 #    (unit, doc, trybuild UI, kernel interop over TAP/veth in network
 #    namespaces, DPDK vdevs), with all features;
@@ -32,6 +33,7 @@ packages=(
     iproute2 iputils-ping python3 python3-scapy   # kernel interop tests
     nftables                                      # loss on the TCP interop tests' wire (tests/src/impair.rs), tcp_pmtud's ICMP reject
     tshark                                        # capture checks
+    socat redis-server redis-tools                # kernel servers of the TCP tests (tcp_kernel_servers)
 )
 missing=()
 for p in "${packages[@]}"; do

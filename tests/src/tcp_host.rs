@@ -165,6 +165,15 @@ impl<P: Port<Buf = B>, A: App<B, HostState>> TcpHost<P, A> {
         self.front.right.right.2.left.0.counters()
     }
 
+    /// The TCP input stage of IPv6 (`v6`) or IPv4.
+    pub fn tcp(&self, v6: bool) -> &Counted<TcpInput> {
+        if v6 {
+            self.tcp6()
+        } else {
+            self.tcp4()
+        }
+    }
+
     /// Runs the loop until `stop` is set or `patience` has passed (a
     /// server in its own thread while the test drives the peer).
     pub fn serve(&mut self, stop: &AtomicBool, patience: Duration) {

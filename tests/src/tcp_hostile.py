@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Hostile input against a live TCP connection (RFC 5961, RFC 7323 PAWS,
-malformed options, zero windows), for tpa's and the kernel's TCP alike.
+malformed options, zero windows), for tpa's and the kernel's TCP alike,
+over IPv4 or IPv6 (the addresses say which: IPv6 ones have a colon).
 
     tcp_hostile.py IFACE PEER_ADDR PEER_PORT TARGET_ADDR TARGET_PORT
                    [--only NAME,NAME...] [--observe SECONDS]
-                   [--target-wscale N] [--peer-wscale N]
+                   [--target-wscale N] [--peer-wscale N] [--pause-pid PID]
 
 Runs in the namespace of the connection's legitimate PEER (the end whose
 segments it forges), on the interface IFACE that carries the connection.
@@ -15,6 +16,21 @@ highest byte it sent, the timestamps both ways), then forges segments from
 PEER to TARGET (built by hand, checked against scapy's at start-up), one
 injection at a time, and watches the target's answer for --observe seconds
 (0.25 by default).
+
+The zero-window injection is forged in a pause of the stream (nothing of
+the target's in flight), with a TSval one tick ahead that the target
+echoes once it has read it. Its line also lists the target's data
+segments at or past the acknowledged point that echo it, seen before the
+peer's next segment (`zero_window_segments`: milliseconds after the
+injection, offset from the acknowledged point, length): a sender that
+honours the window sends only window probes there, each at offset 0 (the
+first unacknowledged byte, again and again), never the stream's next
+bytes. With --pause-pid, the process PID (the peer's application) is
+stopped right after the zero window is sent and continued once the
+window reopens: an application that reads makes its kernel send window
+updates of its own, which would reopen the window before the target's
+persist timer fires; stopped, its kernel still acknowledges (and so
+reopens the window on) the target's window probes.
 
 The window scales are learnt from `ss -ti` on the peer's socket when the
 peer is a kernel socket in this namespace; --target-wscale / --peer-wscale
@@ -42,7 +58,9 @@ given; it is a test tool for namespaces the tests create.
 
 import argparse
 import json
+import os
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -50,7 +68,7 @@ import sys
 import threading
 import time
 
-from scapy.all import IP, TCP, Ether, Raw  # python3-scapy (Debian)
+from scapy.all import IP, TCP, Ether, IPv6, Raw  # python3-scapy (Debian)
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
@@ -100,26 +118,59 @@ def ipv4_tcp_frame(eth_src, eth_dst, src, dst, seq, ack, flags, win,
     return eth_dst + eth_src + b"\x08\x00" + ip + tcp
 
 
+def ipv6_tcp_frame(eth_src, eth_dst, src, dst, seq, ack, flags, win,
+                   options=b"", payload=b""):
+    """As `ipv4_tcp_frame`, over IPv6 (no extension header, hop limit 64,
+    the TCP checksum over RFC 8200's pseudo-header)."""
+    tcp = struct.pack("!HHIIBBHHH", src[1], dst[1], seq, ack,
+                      (5 + len(options) // 4) << 4, flags, win, 0, 0)
+    tcp += options + payload
+    saddr = socket.inet_pton(socket.AF_INET6, src[0])
+    daddr = socket.inet_pton(socket.AF_INET6, dst[0])
+    pseudo = saddr + daddr + struct.pack("!I3xB", len(tcp), 6)
+    csum = internet_checksum(pseudo + tcp)
+    tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
+    ip = struct.pack("!IHBB16s16s", 6 << 28, len(tcp), 6, 64, saddr, daddr)
+    return eth_dst + eth_src + b"\x86\xdd" + ip + tcp
+
+
+def tcp_frame(eth_src, eth_dst, src, dst, *rest, **kw):
+    """An IPv6 frame when the addresses are IPv6, else an IPv4 one."""
+    build = ipv6_tcp_frame if ":" in src[0] else ipv4_tcp_frame
+    return build(eth_src, eth_dst, src, dst, *rest, **kw)
+
+
+def ip_header_len(frame):
+    """The IP header's length in a frame `tcp_frame` built."""
+    return 40 if frame[12:14] == b"\x86\xdd" else 20
+
+
 def check_forge_against_scapy():
-    """The hand-built frame equals scapy's, byte for byte."""
+    """The hand-built frames (IPv4 and IPv6) equal scapy's, byte for byte."""
     eth_src, eth_dst = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
-    src, dst = ("10.9.8.7", 40000), ("10.9.8.6", 5001)
     options = ts_option(123456, 654321)
-    ours = ipv4_tcp_frame(eth_src, eth_dst, src, dst, 0xFFFFFFF0, 77,
-                          RST | ACK, 512, options, b"odd")
-    theirs = bytes(Ether(src=eth_src, dst=eth_dst)
-                   / IP(src=src[0], dst=dst[0], ttl=64, id=1)
-                   / TCP(sport=src[1], dport=dst[1], seq=0xFFFFFFF0, ack=77,
-                         flags=RST | ACK, window=512,
-                         dataofs=5 + len(options) // 4)
-                   / Raw(options + b"odd"))
-    if ours != theirs:
-        raise SystemExit(f"the hand-built frame differs from scapy's:\n"
-                         f"{ours.hex()}\n{theirs.hex()}")
+    for src, dst, ip in [
+        (("10.9.8.7", 40000), ("10.9.8.6", 5001),
+         lambda s, d: IP(src=s, dst=d, ttl=64, id=1)),
+        (("2001:db8::7", 40000), ("2001:db8::6", 5001),
+         lambda s, d: IPv6(src=s, dst=d, hlim=64)),
+    ]:
+        ours = tcp_frame(eth_src, eth_dst, src, dst, 0xFFFFFFF0, 77,
+                         RST | ACK, 512, options, b"odd")
+        theirs = bytes(Ether(src=eth_src, dst=eth_dst)
+                       / ip(src[0], dst[0])
+                       / TCP(sport=src[1], dport=dst[1], seq=0xFFFFFFF0, ack=77,
+                             flags=RST | ACK, window=512,
+                             dataofs=5 + len(options) // 4)
+                       / Raw(options + b"odd"))
+        if ours != theirs:
+            raise SystemExit(f"the hand-built frame differs from scapy's:\n"
+                             f"{ours.hex()}\n{theirs.hex()}")
 
 
 class Segment:
-    """A TCP segment seen on the wire (IPv4 only: the tests use IPv4)."""
+    """A TCP segment seen on the wire, over IPv4 or IPv6 (without
+    extension headers)."""
 
     __slots__ = ("t", "src", "sport", "dst", "dport", "seq", "ack", "flags",
                  "win", "length", "tsval", "tsecr", "eth_src", "eth_dst",
@@ -127,21 +178,31 @@ class Segment:
 
     @staticmethod
     def parse(frame, t):
-        if len(frame) < 14 + 20 + 20 or frame[12:14] != b"\x08\x00":
-            return None
+        ether_type = frame[12:14]
         ip = frame[14:]
-        ihl = (ip[0] & 0x0F) * 4
-        if ip[0] >> 4 != 4 or ip[9] != 6 or len(ip) < ihl + 20:
+        if ether_type == b"\x08\x00" and len(ip) >= 40:
+            ihl = (ip[0] & 0x0F) * 4
+            if ip[0] >> 4 != 4 or ip[9] != 6 or len(ip) < ihl + 20:
+                return None
+            total = struct.unpack("!H", ip[2:4])[0]
+            tcp = ip[ihl:total]
+            src, dst = socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20])
+        elif ether_type == b"\x86\xdd" and len(ip) >= 60:
+            if ip[0] >> 4 != 6 or ip[6] != 6:
+                return None
+            total = 40 + struct.unpack("!H", ip[4:6])[0]
+            tcp = ip[40:total]
+            src = socket.inet_ntop(socket.AF_INET6, ip[8:24])
+            dst = socket.inet_ntop(socket.AF_INET6, ip[24:40])
+        else:
             return None
-        total = struct.unpack("!H", ip[2:4])[0]
-        tcp = ip[ihl:total]
         if len(tcp) < 20:
             return None
         s = Segment()
         s.t = t
         s.raw = frame
         s.eth_dst, s.eth_src = frame[0:6], frame[6:12]
-        s.src, s.dst = socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20])
+        s.src, s.dst = src, dst
         (s.sport, s.dport, s.seq, s.ack, off, s.flags,
          s.win) = struct.unpack("!HHIIBBH", tcp[:16])
         hl = (off >> 4) * 4
@@ -267,9 +328,11 @@ class Watcher:
 
 def wscales_from_ss(peer, target):
     """(target's shift, peer's shift) from `ss -ti` on the peer's socket."""
+    def endpoint(addr, port):
+        return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
     out = subprocess.run(
-        ["ss", "-tin", "state", "established", "src", f"{peer[0]}:{peer[1]}",
-         "dst", f"{target[0]}:{target[1]}"],
+        ["ss", "-tin", "state", "established", "src", endpoint(*peer),
+         "dst", endpoint(*target)],
         capture_output=True, text=True, check=False).stdout
     m = re.search(r"wscale:(\d+),(\d+)", out)
     if not m:
@@ -287,6 +350,7 @@ class Kit:
         self.peer = (args.peer_addr, args.peer_port)
         self.target = (args.target_addr, args.target_port)
         self.observe = args.observe
+        self.pause_pid = args.pause_pid
         self.w = Watcher(args.iface, self.peer, self.target)
         self.w.wait_live()
         scales = wscales_from_ss(self.peer, self.target)
@@ -328,6 +392,24 @@ class Kit:
             }
         return st
 
+    def quiet_state(self, quiet=0.003):
+        """As `state`, at a moment when the peer has acknowledged all the
+        target sent and the target has sent nothing for `quiet` seconds:
+        none of the target's segments is in flight, so whatever it sends
+        after an injection, it sent after it (the zero window's test needs
+        a stream that pauses, as the tests' paced ones do)."""
+        w = self.w
+        for _ in range(200):
+            st = self.state()
+            time.sleep(quiet)
+            with w.lock:
+                if (w.peer_count == st["count"]
+                        and w.target_snd_nxt == st["snd_nxt"]
+                        and st["snd_una"] == st["snd_nxt"]
+                        and time.monotonic() - w.last_target.t >= quiet):
+                    return st
+        raise SystemExit("the target's stream never paused: no quiet moment to forge in")
+
     def forge(self, st, flags, seq, ack, win=None, options=None, payload=b"",
               ts_ahead=TS_AHEAD):
         """A frame from the peer to the target; options default to a
@@ -343,18 +425,20 @@ class Kit:
         assert len(options) % 4 == 0 and len(options) <= 40, options
         if win is None:
             win = st["peer_win"]
-        return ipv4_tcp_frame(st["eth_peer"], st["eth_target"], self.peer,
-                              self.target, seq, ack, flags, win, options,
-                              payload)
+        return tcp_frame(st["eth_peer"], st["eth_target"], self.peer,
+                         self.target, seq, ack, flags, win, options, payload)
 
-    def inject(self, name, expect, make, extra=None):
-        """Forges `make(state)` (a list of frames) from a fresh state and
-        sends it; prints what came back within --observe seconds."""
+    def inject(self, name, expect, make, extra=None, state=None, then=None):
+        """Forges `make(state)` (a list of frames) from a fresh state (of
+        `state`, by default `self.state`) and sends it, then calls `then`;
+        prints what came back within --observe seconds."""
         for _ in range(100):
-            st = self.state()
+            st = (state or self.state)()
             frames = make(st)
             t = time.monotonic()
             if self.w.send_if_current(frames, st["count"]):
+                if then is not None:
+                    then()
                 break
         else:
             raise SystemExit(f"{name}: the peer's segments come too fast to forge in between")
@@ -363,7 +447,7 @@ class Kit:
         control = [s.summary() for s in after if s.length == 0]
         data = sum(1 for s in after if s.length > 0)
         sent = Segment.parse(frames[0], t).summary()
-        tcp = frames[0][14 + 20:]
+        tcp = frames[0][14 + ip_header_len(frames[0]):]
         sent["options"] = tcp[20:(tcp[12] >> 4) * 4].hex()
         line = {
             "injection": name,
@@ -494,27 +578,49 @@ class Kit:
         # (ours below, or the peer's own next ACK, which a live peer sends).
         acked = {}
 
+        # Its TSval is one tick past the peer's latest: the target takes it
+        # as TS.Recent and echoes it in every segment it sends after it
+        # read the zero window (and not in those it sent before), which
+        # tells the two apart. The forge waits for a pause in the stream,
+        # so the peer's next segment comes ticks later, past it.
         def zero(st):
             acked["at"] = st["snd_nxt"]
+            acked["tsval"] = seq_add(st["peer_tsval"], 1) if st["ts"] else None
             return [self.forge(st, ACK, st["rcv_nxt"], st["snd_nxt"], win=0,
-                               ts_ahead=0)]
+                               ts_ahead=1 if st["ts"] else 0)]
+
+        def after_zero(s):
+            """Sent once the target had read the zero window (every
+            segment, without timestamps)."""
+            return (acked["tsval"] is None or
+                    (s.tsecr is not None and not seq_after(acked["tsval"], s.tsecr)))
         def new_data(st, t, after):
-            # Data at or past the acknowledged point seen before the peer's
-            # next segment (which may reopen the window). Not proof of a
-            # fault: a segment the target sent before it read the zero
-            # window is seen after it too (a hint to look at a capture).
+            # Data at or past the acknowledged point, sent after the target
+            # read the zero window (it echoes its TSval) and seen before
+            # the peer's next segment (which may reopen the window).
             until = self.w.first_peer_after(t) or float("inf")
-            return {"new_data_before_peer_update": sum(
-                1 for s in after if s.length > 0 and s.t < until
-                and not seq_after(acked["at"], s.seq))}
+            into = [s for s in after if s.length > 0 and s.t < until
+                    and not seq_after(acked["at"], s.seq) and after_zero(s)]
+            return {"new_data_before_peer_update": len(into),
+                    "zero_window_segments": [
+                        [round((s.t - t) * 1000, 1),
+                         (s.seq - acked["at"]) % (1 << 32), s.length]
+                        for s in into]}
         self.inject("zero-window",
                     "no new data until the window reopens; window probes after an RTO",
-                    zero, new_data)
+                    zero, new_data, state=self.quiet_state,
+                    then=lambda: self.signal_pause(signal.SIGSTOP))
 
         def reopen(st):
             una = acked["at"] if seq_after(acked["at"], st["snd_una"]) else st["snd_una"]
             return [self.forge(st, ACK, st["rcv_nxt"], una, ts_ahead=0)]
         self.inject("window-reopen", "the target sends new data again", reopen)
+        self.signal_pause(signal.SIGCONT)
+
+    def signal_pause(self, sig):
+        """Sends `sig` to --pause-pid, if given."""
+        if self.pause_pid is not None:
+            os.kill(self.pause_pid, sig)
 
     def i_rst_burst(self):
         self.inject("rst-burst",
@@ -550,6 +656,8 @@ def main():
     p.add_argument("--observe", type=float, default=0.25)
     p.add_argument("--target-wscale", type=int)
     p.add_argument("--peer-wscale", type=int)
+    p.add_argument("--pause-pid", type=int,
+                   help="stop this process during the zero window")
     args = p.parse_args()
     names = args.only.split(",") if args.only else BATTERY
     unknown = [n for n in names if n not in ALL]

@@ -3,7 +3,7 @@
 and its reader on the kernel's own sockets.
 
     tcp_hostile_peer.py server ADDR PORT BACKLOG SEED STOP_FILE
-        Listens on ADDR:PORT with BACKLOG, prints `ready`. Its first
+        Listens on ADDR:PORT (IPv6 when ADDR has a colon) with BACKLOG, prints `ready`. Its first
         connection gets seeded random bytes, 8 KiB every 10 ms (a transfer
         that stays live while the test injects), until STOP_FILE exists;
         then it shuts its side down, reads the peer's bytes to the end and
@@ -37,7 +37,8 @@ PAUSE = 0.01
 
 
 def server(addr, port, backlog, seed, stop_file):
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    ls = socket.socket(fam, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((addr, port))
     ls.listen(backlog)

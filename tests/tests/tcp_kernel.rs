@@ -4,7 +4,10 @@
 //! tpa echo server and compares the sha256 of what came back; a tpa client
 //! sends a megabyte to a kernel echo server, checks the echo byte for
 //! byte, and compares the sha256 the kernel side computed with its own
-//! (`sha256sum`). IPv4 and IPv6.
+//! (`sha256sum`). IPv4 and IPv6. The kernel's own counters (`nstat`) around
+//! each transfer say how it saw us: one connection opened, no reset sent
+//! or received, no loss recovery on the lossless TAP (a tail loss probe at
+//! most, which tpa reports as a duplicate), no bad segment.
 //!
 //! Run as root: these tests create namespaces and TAP interfaces.
 
@@ -22,6 +25,7 @@ use tpa::wire::MacAddr;
 use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_tests::netns::Netns;
+use tpa_tests::nstat::Counters;
 use tpa_tests::tcp_host::{iface, open_tap, HostState, TcpHost, B};
 use tpa_tests::tcp_peer::{sha256, TcpPeer};
 
@@ -222,6 +226,53 @@ fn host(ns: &Netns, pool: &Pool, app: Peer) -> Host<Tap> {
     TcpHost::build(open_tap(ns, pool, TPA_MAC), state, app)
 }
 
+/// How the kernel saw a clean transfer over the lossless TAP, from its
+/// counters' growth `d` over it: `opens` connections opened its way
+/// (`TcpActiveOpens` for its client, `TcpPassiveOpens` for its server),
+/// none reset either way, no bad segment, no challenge ACK or PAWS drop,
+/// nothing out of order, and no loss recovery: no fast retransmit, SACK
+/// recovery or timeout. The kernel may still send a tail loss probe
+/// (RFC 8985: its PTO is max(2 SRTT, 10 ms), which a loaded machine or
+/// tpa's delayed ACK of a lone tail segment outlasts); a probe that
+/// resends data counts as a retransmission, so every retransmission must
+/// be one of its probes (tpa reports such a duplicate with a DSACK,
+/// counted in `TcpExtTCPDSACKRecv`).
+fn assert_clean_transfer(d: &Counters, opens: (&str, u64), context: &str) {
+    let s = d.summary();
+    println!("{context}: kernel nstat: {s}");
+    assert_eq!(d.get(opens.0), opens.1, "{context}: {}: {s}", opens.0);
+    for name in [
+        "TcpOutRsts",
+        "TcpEstabResets",
+        "TcpAttemptFails",
+        "TcpExtTCPAbortOnData",
+        "TcpExtTCPAbortOnClose",
+        "TcpExtTCPFastRetrans",
+        "TcpExtTCPSackRecovery",
+        "TcpExtTCPTimeouts",
+        "TcpExtTCPLostRetransmit",
+        "TcpExtTCPSpuriousRTOs",
+        "TcpInErrs",
+        "TcpInCsumErrors",
+        "TcpExtTCPChallengeACK",
+        "TcpExtPAWSEstab",
+        "TcpExtTCPOFOQueue",
+        "TcpExtTCPDSACKOldSent",
+    ] {
+        assert_eq!(d.get(name), 0, "{context}: {name}: {s}");
+    }
+    let retrans = d.get("TcpRetransSegs");
+    assert!(
+        retrans <= d.get("TcpExtTCPLossProbes"),
+        "{context}: a retransmission that was not a tail loss probe: {s}"
+    );
+    let segments = d.get("TcpInSegs");
+    assert!(
+        segments as usize >= LEN / 65536,
+        "{context}: {segments} segments in for a megabyte: {s}"
+    );
+}
+
 /// A kernel client sends a megabyte to tpa's echo server and gets it back:
 /// the sha256 of what it sent equals that of what it received.
 #[test]
@@ -244,13 +295,20 @@ fn a_kernel_client_gets_its_megabyte_echoed_by_tpa() {
                 h
             });
             let done_on_exit = SetOnDrop(done);
+            let before = Counters::read(&ns);
             let report =
                 TcpPeer::new(&ns).echo(SocketAddr::new(to.parse().unwrap(), 5001), LEN as u64);
+            let seen = Counters::read(&ns).delta(&before);
             drop(done_on_exit);
             let h = tpa.join().expect("tpa thread");
-            (report, h)
+            (report, seen, h)
         });
-        let (report, h) = out;
+        let (report, seen, h) = out;
+        assert_clean_transfer(
+            &seen,
+            ("TcpActiveOpens", 1),
+            &format!("v6 {v6}: kernel client"),
+        );
         assert_eq!(
             report.received_sha256, report.sent_sha256,
             "v6 {v6}: the echo differs: {report}"
@@ -286,6 +344,7 @@ fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
     for v6 in [false, true] {
         let ns = tap_namespace(if v6 { "tk-c6" } else { "tk-c4" });
         let server = if v6 { "2001:db8::1" } else { "192.0.2.1" };
+        let before = Counters::read(&ns);
         let peer = TcpPeer::new(&ns).serve_echo(SocketAddr::new(server.parse().unwrap(), 5002));
         let app = Peer {
             remote: Some(SocketAddr::new(server.parse().unwrap(), 5002)),
@@ -306,6 +365,12 @@ fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
             );
         }
         let report = peer.finish();
+        let seen = Counters::read(&ns).delta(&before);
+        assert_clean_transfer(
+            &seen,
+            ("TcpPassiveOpens", 1),
+            &format!("v6 {v6}: kernel server"),
+        );
         assert_eq!(
             report.received_sha256, want,
             "v6 {v6}: the kernel got other bytes: {report}"

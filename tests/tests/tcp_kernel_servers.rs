@@ -1,0 +1,461 @@
+//! tpa's TCP client against kernel servers that are not ours, over a TAP
+//! device in a namespace, IPv4 and IPv6: socat echoing 16 MiB (the echo
+//! equal byte for byte and by sha256), and redis-server spoken to in RESP
+//! (SET and GET of a 1 MiB value, then a pipeline of 10,000 INCRs; every
+//! reply checked).
+//!
+//! Run as root: these tests create namespaces and TAP interfaces; socat,
+//! redis-server and sha256sum must be installed (tests/run.sh installs
+//! them).
+
+use std::net::SocketAddr;
+use std::process::{Child, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tpa::app::{App, Events, SocketError, SocketId};
+use tpa::buf::{BufferPool, Pool, PoolBuf, PoolConfig};
+use tpa::pipeline;
+use tpa::port::tap::{Tap, TapConfig, TapMode};
+use tpa::port::Port;
+use tpa::stage::{Counted, Cx, Reason};
+use tpa::state::State;
+use tpa::wire::MacAddr;
+use tpa_stages::arp::ArpResponder;
+use tpa_stages::discard::Discard;
+use tpa_stages::egress::Egress;
+use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
+use tpa_stages::iface::Interface;
+use tpa_stages::ipv4::Ipv4Input;
+use tpa_stages::ipv6::Ipv6Input;
+use tpa_stages::ndp::NdpResponder;
+use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
+use tpa_stages::tcp::config::TcpConfig;
+use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
+use tpa_tests::netns::Netns;
+
+type B = PoolBuf;
+
+const TPA_MAC: MacAddr = MacAddr([0x02, 0x54, 0x50, 0x41, 0, 0x06]);
+/// How long a run may take before the test gives up (a hang, not a speed
+/// check).
+const PATIENCE: Duration = Duration::from_secs(120);
+
+#[derive(State)]
+struct ClientState {
+    egress: Egress<B>,
+    sockets: TcpSockets<B>,
+    events: Events,
+}
+
+/// tpa's client: connects, sends `data` (then half-closes, when asked),
+/// and keeps every byte it receives until the server's end of stream.
+#[derive(Default)]
+struct Client {
+    remote: Option<SocketAddr>,
+    data: Vec<u8>,
+    /// Shut down our side once `data` is sent (socat: its cue to finish);
+    /// otherwise the server ends the stream (redis: QUIT).
+    half_close: bool,
+    socket: Option<SocketId>,
+    sent: usize,
+    received: Vec<u8>,
+    shut: bool,
+    eof: bool,
+    closed: bool,
+    errors: Vec<SocketError>,
+}
+
+impl Client {
+    fn step(&mut self, cx: &mut Cx<'_, B, ClientState>) -> usize {
+        let Some(s) = self.socket else { return 0 };
+        if self.closed {
+            return 0;
+        }
+        let mut work = 0;
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match tcp::read(cx, s, &mut chunk) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.received.extend_from_slice(&chunk[..n]);
+                    work += 1;
+                }
+                Err(SocketError::WouldBlock) => break,
+                Err(e) => {
+                    self.errors.push(e);
+                    break;
+                }
+            }
+        }
+        while self.sent < self.data.len() {
+            let end = self.data.len().min(self.sent + 16 * 1024);
+            match tcp::send(cx, s, &self.data[self.sent..end]) {
+                Ok(0) | Err(SocketError::WouldBlock) => break,
+                Ok(n) => {
+                    self.sent += n;
+                    work += 1;
+                }
+                Err(e) => {
+                    self.errors.push(e);
+                    break;
+                }
+            }
+        }
+        if self.half_close && self.sent == self.data.len() && !self.shut {
+            self.shut = true;
+            if let Err(e) = tcp::shutdown(cx, s) {
+                self.errors.push(e);
+            }
+        }
+        if self.eof && self.sent == self.data.len() {
+            tcp::close(cx, s).expect("close");
+            self.closed = true;
+        }
+        work
+    }
+}
+
+impl App<B, ClientState> for Client {
+    fn readable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, ClientState>) {
+        self.step(cx);
+    }
+
+    fn writable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, ClientState>) {
+        self.step(cx);
+    }
+
+    fn peer_closed(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, ClientState>) {
+        self.step(cx);
+    }
+
+    fn error(&mut self, _socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, ClientState>) {
+        self.errors.push(error);
+        self.closed = true;
+    }
+
+    fn poll(&mut self, cx: &mut Cx<'_, B, ClientState>) -> usize {
+        if self.socket.is_none() {
+            let remote = self.remote.expect("a server to connect to");
+            self.socket = Some(tcp::connect(cx, remote).expect("connect"));
+        }
+        self.step(cx)
+    }
+}
+
+type V4Branch = (
+    Ipv4Input,
+    TcpBranch<Ipv4Packet<B>, Discard<Ipv4Packet<B>>, Counted<TcpInput>>,
+);
+type V6Branch = (
+    Ipv6Input,
+    NdpResponder,
+    TcpBranch<Ipv6Packet<B>, Discard<Ipv6Packet<B>>, Counted<TcpInput>>,
+);
+
+#[pipeline]
+struct Host<P: Port<Buf = B>> {
+    #[port]
+    port: P,
+    #[state]
+    state: ClientState,
+    #[app]
+    app: Client,
+    front: EthernetFront<B, ArpResponder, V4Branch, V6Branch>,
+}
+
+/// A namespace with a TAP `tpa0`: the kernel's side 192.0.2.1/24 and
+/// 2001:db8::1/64, tpa's 192.0.2.2 and 2001:db8::2.
+fn tap_namespace(tag: &str) -> Netns {
+    let ns = Netns::new(tag);
+    ns.ip(&["tuntap", "add", "dev", "tpa0", "mode", "tap"]);
+    ns.add_addr("tpa0", "192.0.2.1/24");
+    ns.ip(&["addr", "add", "2001:db8::1/64", "dev", "tpa0", "nodad"]);
+    ns.up("tpa0");
+    ns
+}
+
+fn pool(name: &str) -> Pool {
+    Pool::new(PoolConfig {
+        name: name.into(),
+        capacity: 8192,
+        huge_pages: false,
+        ..PoolConfig::default()
+    })
+    .unwrap()
+}
+
+/// tpa's client host on `ns`'s TAP.
+fn host(ns: &Netns, pool: &Pool, app: Client) -> Host<Tap> {
+    let config = TapConfig {
+        mode: TapMode::AttachExisting,
+        mac: Some(TPA_MAC),
+        ..TapConfig::new("tpa0")
+    };
+    let tap = ns
+        .enter(|| Tap::open(&config, pool.clone()))
+        .unwrap_or_else(|e| panic!("open tpa0 in {}: {e} ({e:?})", ns.name()));
+    let iface = Interface::new(TPA_MAC)
+        .with_ipv4("192.0.2.2/24".parse().unwrap())
+        .with_ipv6("2001:db8::2/64".parse().unwrap());
+    let front = ethernet_front(
+        iface.mac,
+        OtherFrames::Drop,
+        ArpResponder::new(),
+        (
+            Ipv4Input::new(iface.clone()),
+            tcp_branch(
+                Discard::new(Reason::UNSUPPORTED),
+                Counted::new(TcpInput::default()),
+            ),
+        ),
+        (
+            Ipv6Input::new(iface.clone()),
+            NdpResponder::new(),
+            tcp_branch(
+                Discard::new(Reason::UNSUPPORTED),
+                Counted::new(TcpInput::default()),
+            ),
+        ),
+    );
+    let state = ClientState {
+        egress: Egress::new(iface),
+        sockets: TcpSockets::new(TcpConfig::default(), std::process::id().into()),
+        events: Events::default(),
+    };
+    Host::new(tap, state, app, front)
+}
+
+/// A kernel server process in a namespace; killed on drop.
+struct Server(Child);
+
+impl Server {
+    /// Starts `argv` in `ns` and waits until something listens on TCP
+    /// `port` there.
+    fn start(ns: &Netns, argv: &[&str], port: u16) -> Server {
+        let child = ns
+            .command(argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {argv:?}: {e}"));
+        let mut server = Server(child);
+        let filter = format!("sport = :{port}");
+        let start = Instant::now();
+        while ns
+            .exec(&["ss", "-ltnH", &filter])
+            .trim()
+            .lines()
+            .next()
+            .is_none()
+        {
+            if let Ok(Some(status)) = server.0.try_wait() {
+                panic!("{argv:?} ended before it listened: {status}");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{argv:?} never listened on {port}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `h` until its client closed (or failed).
+fn drive(h: &mut Host<Tap>, context: &str) {
+    let start = Instant::now();
+    while !h.app.closed {
+        h.run_once();
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{context}: stuck: sent {} of {}, received {}, eof {}, errors {:?}",
+            h.app.sent,
+            h.app.data.len(),
+            h.app.received.len(),
+            h.app.eof,
+            h.app.errors
+        );
+    }
+}
+
+/// The sha256 of `data`, by coreutils' `sha256sum`.
+fn sha256(data: &[u8]) -> String {
+    let path = std::env::temp_dir().join(format!(
+        "tpa-tcp-kernel-servers-{}-{:?}",
+        std::process::id(),
+        thread::current().id()
+    ));
+    std::fs::write(&path, data).unwrap();
+    let out = std::process::Command::new("sha256sum")
+        .arg(&path)
+        .output()
+        .expect("sha256sum runs");
+    let _ = std::fs::remove_file(&path);
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_owned()
+}
+
+/// Byte `i` of the stream tpa sends socat.
+fn byte(i: usize) -> u8 {
+    let z = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((z ^ (z >> 29)) >> 24) as u8
+}
+
+/// tpa's client sends 16 MiB to socat's echo server (`PIPE`), half-closes,
+/// and reads the echo to socat's end of stream: the same bytes, the same
+/// sha256.
+#[test]
+fn socat_echoes_16_mib_to_a_tpa_client() {
+    const LEN: usize = 16 << 20;
+    let pool = pool("tcp-socat");
+    let data: Vec<u8> = (0..LEN).map(byte).collect();
+    let want = sha256(&data);
+    for v6 in [false, true] {
+        let context = format!("socat v6 {v6}");
+        let ns = tap_namespace(if v6 { "tks-s6" } else { "tks-s4" });
+        let (listen, server) = if v6 {
+            (
+                "TCP6-LISTEN:5010,bind=[2001:db8::1],reuseaddr",
+                "[2001:db8::1]:5010",
+            )
+        } else {
+            (
+                "TCP4-LISTEN:5010,bind=192.0.2.1,reuseaddr",
+                "192.0.2.1:5010",
+            )
+        };
+        // -t: after tpa's FIN, up to 30 s for the echo still in the pipe.
+        let socat = Server::start(&ns, &["socat", "-t", "30", listen, "PIPE"], 5010);
+        let app = Client {
+            remote: Some(server.parse().unwrap()),
+            data: data.clone(),
+            half_close: true,
+            ..Client::default()
+        };
+        let mut h = host(&ns, &pool, app);
+        drive(&mut h, &context);
+        assert!(h.app.errors.is_empty(), "{context}: {:?}", h.app.errors);
+        assert!(h.app.eof, "{context}: no end of stream from socat");
+        assert_eq!(h.app.received.len(), LEN, "{context}");
+        let first_difference = h.app.received.iter().zip(&data).position(|(a, b)| a != b);
+        assert_eq!(first_difference, None, "{context}: the echo differs");
+        let got = sha256(&h.app.received);
+        assert_eq!(got, want, "{context}");
+        println!(
+            "{context}: tpa client -> socat echo, 16 MiB each way, sha256 {got}; {:?}",
+            h.state.sockets.counters()
+        );
+        drop(h);
+        drop(socat);
+    }
+    pool.assert_whole();
+}
+
+/// A RESP command: an array of bulk strings.
+fn resp(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// tpa's client speaks RESP to redis-server: SET of a 1 MiB value, GET of
+/// it, 10,000 INCRs of a fresh key, QUIT, all in one pipeline; the replies
+/// are exactly `+OK`, the value as a bulk string, `:1` to `:10000`, `+OK`,
+/// then redis closes.
+#[test]
+fn redis_server_answers_a_tpa_client_in_resp() {
+    const VALUE: usize = 1 << 20;
+    const INCRS: usize = 10_000;
+    let pool = pool("tcp-redis");
+    let value: Vec<u8> = (0..VALUE).map(|i| b'a' + (byte(i) % 26)).collect();
+    let mut commands = resp(&[b"SET", b"tpa:value", &value]);
+    commands.extend(resp(&[b"GET", b"tpa:value"]));
+    for _ in 0..INCRS {
+        commands.extend(resp(&[b"INCR", b"tpa:counter"]));
+    }
+    commands.extend(resp(&[b"QUIT"]));
+    let mut want = b"+OK\r\n".to_vec();
+    want.extend(format!("${VALUE}\r\n").as_bytes());
+    want.extend(&value);
+    want.extend(b"\r\n");
+    for i in 1..=INCRS {
+        want.extend(format!(":{i}\r\n").as_bytes());
+    }
+    want.extend(b"+OK\r\n");
+    for v6 in [false, true] {
+        let context = format!("redis v6 {v6}");
+        let ns = tap_namespace(if v6 { "tkr-6" } else { "tkr-4" });
+        let bind = if v6 { "2001:db8::1" } else { "192.0.2.1" };
+        let redis = Server::start(
+            &ns,
+            &[
+                "redis-server",
+                "--bind",
+                bind,
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                "/tmp",
+            ],
+            6379,
+        );
+        let server = SocketAddr::new(bind.parse().unwrap(), 6379);
+        let app = Client {
+            remote: Some(server),
+            data: commands.clone(),
+            half_close: false,
+            ..Client::default()
+        };
+        let mut h = host(&ns, &pool, app);
+        drive(&mut h, &context);
+        assert!(h.app.errors.is_empty(), "{context}: {:?}", h.app.errors);
+        assert!(h.app.eof, "{context}: redis did not close after QUIT");
+        let got = &h.app.received;
+        if got != &want {
+            let at = got.iter().zip(&want).position(|(a, b)| a != b);
+            let from = at.unwrap_or(got.len().min(want.len())).saturating_sub(16);
+            panic!(
+                "{context}: {} reply bytes, want {}; first difference at {at:?}: got {:?}, want {:?}",
+                got.len(),
+                want.len(),
+                String::from_utf8_lossy(&got[from.min(got.len())..(from + 64).min(got.len())]),
+                String::from_utf8_lossy(&want[from..(from + 64).min(want.len())])
+            );
+        }
+        println!(
+            "{context}: SET/GET 1 MiB and {INCRS} INCRs pipelined: {} bytes of commands, {} of replies, all as expected",
+            commands.len(),
+            got.len()
+        );
+        drop(h);
+        drop(redis);
+    }
+    pool.assert_whole();
+}
