@@ -112,4 +112,5 @@ read -r tw_now tw_max <<<"$tw"
     echo "tcp_soak: TIME_WAIT $tw_now over its bound $tw_max" >&2
     exit 1
 }
+echo "tcp_soak: TIME_WAIT at the end $tw_now (bound $tw_max); the server's pool whole (it exits non-zero on a missing buffer)"
 echo "tcp_soak: passed"
