@@ -273,20 +273,27 @@ impl Drop for Server {
     }
 }
 
-/// Runs `h` until its client closed (or failed).
-fn drive(h: &mut Host<Tap>, context: &str) {
+/// Runs `h` until its client closed (or failed); a stall fails with how
+/// both ends stood (tpa's connection, the kernel's sockets).
+fn drive(h: &mut Host<Tap>, ns: &Netns, context: &str) {
     let start = Instant::now();
     while !h.app.closed {
         h.run_once();
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{context}: stuck: sent {} of {}, received {}, eof {}, errors {:?}",
-            h.app.sent,
-            h.app.data.len(),
-            h.app.received.len(),
-            h.app.eof,
-            h.app.errors
-        );
+        if start.elapsed() > PATIENCE {
+            let info = h.app.socket.map(|s| h.state.sockets.info(s));
+            let ss = ns.exec_output(&["ss", "-tinoem"]);
+            panic!(
+                "{context}: stuck: sent {} of {}, received {}, eof {}, errors {:?}\n\
+                 tpa: {info:?}\n{:?}\nthe kernel's sockets:\n{}",
+                h.app.sent,
+                h.app.data.len(),
+                h.app.received.len(),
+                h.app.eof,
+                h.app.errors,
+                h.state.sockets.counters(),
+                String::from_utf8_lossy(&ss.stdout)
+            );
+        }
     }
 }
 
@@ -340,7 +347,15 @@ fn socat_echoes_16_mib_to_a_tpa_client() {
             )
         };
         // -t: after tpa's FIN, up to 30 s for the echo still in the pipe.
-        let socat = Server::start(&ns, &["socat", "-t", "30", listen, "PIPE"], 5010);
+        // -b 4096 (PIPE_BUF): PIPE is one pipe socat both writes and reads,
+        // with blocking writes; a write larger than the room its select
+        // saw blocks socat on itself for good (seen with the default 8 KiB
+        // blocks: socat stalled, 4 MB of tpa's bytes unread in its socket).
+        let socat = Server::start(
+            &ns,
+            &["socat", "-b", "4096", "-t", "30", listen, "PIPE"],
+            5010,
+        );
         let app = Client {
             remote: Some(server.parse().unwrap()),
             data: data.clone(),
@@ -348,7 +363,7 @@ fn socat_echoes_16_mib_to_a_tpa_client() {
             ..Client::default()
         };
         let mut h = host(&ns, &pool, app);
-        drive(&mut h, &context);
+        drive(&mut h, &ns, &context);
         assert!(h.app.errors.is_empty(), "{context}: {:?}", h.app.errors);
         assert!(h.app.eof, "{context}: no end of stream from socat");
         assert_eq!(h.app.received.len(), LEN, "{context}");
@@ -434,7 +449,7 @@ fn redis_server_answers_a_tpa_client_in_resp() {
             ..Client::default()
         };
         let mut h = host(&ns, &pool, app);
-        drive(&mut h, &context);
+        drive(&mut h, &ns, &context);
         assert!(h.app.errors.is_empty(), "{context}: {:?}", h.app.errors);
         assert!(h.app.eof, "{context}: redis did not close after QUIT");
         let got = &h.app.received;
