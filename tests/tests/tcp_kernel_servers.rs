@@ -13,40 +13,21 @@ use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tpa::app::{App, Events, SocketError, SocketId};
-use tpa::buf::{BufferPool, Pool, PoolBuf, PoolConfig};
-use tpa::pipeline;
-use tpa::port::tap::{Tap, TapConfig, TapMode};
-use tpa::port::Port;
-use tpa::stage::{Counted, Cx, Reason};
-use tpa::state::State;
+use tpa::app::{App, SocketError, SocketId};
+use tpa::buf::{BufferPool, Pool, PoolConfig};
+use tpa::port::tap::Tap;
+use tpa::stage::Cx;
 use tpa::wire::MacAddr;
-use tpa_stages::arp::ArpResponder;
-use tpa_stages::discard::Discard;
-use tpa_stages::egress::Egress;
-use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
-use tpa_stages::iface::Interface;
-use tpa_stages::ipv4::Ipv4Input;
-use tpa_stages::ipv6::Ipv6Input;
-use tpa_stages::ndp::NdpResponder;
-use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
+use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
-use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
 use tpa_tests::netns::Netns;
-
-type B = PoolBuf;
+use tpa_tests::tcp_host::{iface, open_tap, HostState, TcpHost, B};
+use tpa_tests::tcp_peer::sha256;
 
 const TPA_MAC: MacAddr = MacAddr([0x02, 0x54, 0x50, 0x41, 0, 0x06]);
 /// How long a run may take before the test gives up (a hang, not a speed
 /// check).
 const PATIENCE: Duration = Duration::from_secs(120);
-
-#[derive(State)]
-struct ClientState {
-    egress: Egress<B>,
-    sockets: TcpSockets<B>,
-    events: Events,
-}
 
 /// tpa's client: connects, sends `data` (then half-closes, when asked),
 /// and keeps every byte it receives until the server's end of stream.
@@ -67,7 +48,7 @@ struct Client {
 }
 
 impl Client {
-    fn step(&mut self, cx: &mut Cx<'_, B, ClientState>) -> usize {
+    fn step(&mut self, cx: &mut Cx<'_, B, HostState>) -> usize {
         let Some(s) = self.socket else { return 0 };
         if self.closed {
             return 0;
@@ -119,25 +100,25 @@ impl Client {
     }
 }
 
-impl App<B, ClientState> for Client {
-    fn readable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, ClientState>) {
+impl App<B, HostState> for Client {
+    fn readable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         self.step(cx);
     }
 
-    fn writable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, ClientState>) {
+    fn writable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         self.step(cx);
     }
 
-    fn peer_closed(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, ClientState>) {
+    fn peer_closed(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         self.step(cx);
     }
 
-    fn error(&mut self, _socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, ClientState>) {
+    fn error(&mut self, _socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, HostState>) {
         self.errors.push(error);
         self.closed = true;
     }
 
-    fn poll(&mut self, cx: &mut Cx<'_, B, ClientState>) -> usize {
+    fn poll(&mut self, cx: &mut Cx<'_, B, HostState>) -> usize {
         if self.socket.is_none() {
             let remote = self.remote.expect("a server to connect to");
             self.socket = Some(tcp::connect(cx, remote).expect("connect"));
@@ -146,26 +127,7 @@ impl App<B, ClientState> for Client {
     }
 }
 
-type V4Branch = (
-    Ipv4Input,
-    TcpBranch<Ipv4Packet<B>, Discard<Ipv4Packet<B>>, Counted<TcpInput>>,
-);
-type V6Branch = (
-    Ipv6Input,
-    NdpResponder,
-    TcpBranch<Ipv6Packet<B>, Discard<Ipv6Packet<B>>, Counted<TcpInput>>,
-);
-
-#[pipeline]
-struct Host<P: Port<Buf = B>> {
-    #[port]
-    port: P,
-    #[state]
-    state: ClientState,
-    #[app]
-    app: Client,
-    front: EthernetFront<B, ArpResponder, V4Branch, V6Branch>,
-}
+type Host<P> = TcpHost<P, Client>;
 
 /// A namespace with a TAP `tpa0`: the kernel's side 192.0.2.1/24 and
 /// 2001:db8::1/64, tpa's 192.0.2.2 and 2001:db8::2.
@@ -188,45 +150,14 @@ fn pool(name: &str) -> Pool {
     .unwrap()
 }
 
-/// tpa's client host on `ns`'s TAP.
+/// tpa's client host on `ns`'s TAP (192.0.2.2, 2001:db8::2).
 fn host(ns: &Netns, pool: &Pool, app: Client) -> Host<Tap> {
-    let config = TapConfig {
-        mode: TapMode::AttachExisting,
-        mac: Some(TPA_MAC),
-        ..TapConfig::new("tpa0")
-    };
-    let tap = ns
-        .enter(|| Tap::open(&config, pool.clone()))
-        .unwrap_or_else(|e| panic!("open tpa0 in {}: {e} ({e:?})", ns.name()));
-    let iface = Interface::new(TPA_MAC)
-        .with_ipv4("192.0.2.2/24".parse().unwrap())
-        .with_ipv6("2001:db8::2/64".parse().unwrap());
-    let front = ethernet_front(
-        iface.mac,
-        OtherFrames::Drop,
-        ArpResponder::new(),
-        (
-            Ipv4Input::new(iface.clone()),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
-        (
-            Ipv6Input::new(iface.clone()),
-            NdpResponder::new(),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
+    let state = HostState::new(
+        iface(TPA_MAC, 2),
+        TcpConfig::default(),
+        std::process::id().into(),
     );
-    let state = ClientState {
-        egress: Egress::new(iface),
-        sockets: TcpSockets::new(TcpConfig::default(), std::process::id().into()),
-        events: Events::default(),
-    };
-    Host::new(tap, state, app, front)
+    TcpHost::build(open_tap(ns, pool, TPA_MAC), state, app)
 }
 
 /// A kernel server process in a namespace; killed on drop.
@@ -295,26 +226,6 @@ fn drive(h: &mut Host<Tap>, ns: &Netns, context: &str) {
             );
         }
     }
-}
-
-/// The sha256 of `data`, by coreutils' `sha256sum`.
-fn sha256(data: &[u8]) -> String {
-    let path = std::env::temp_dir().join(format!(
-        "tpa-tcp-kernel-servers-{}-{:?}",
-        std::process::id(),
-        thread::current().id()
-    ));
-    std::fs::write(&path, data).unwrap();
-    let out = std::process::Command::new("sha256sum")
-        .arg(&path)
-        .output()
-        .expect("sha256sum runs");
-    let _ = std::fs::remove_file(&path);
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .expect("a digest")
-        .to_owned()
 }
 
 /// Byte `i` of the stream tpa sends socat.

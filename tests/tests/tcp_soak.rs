@@ -18,28 +18,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tpa::app::{App, Events, SocketError, SocketId};
-use tpa::buf::{BufferPool, Pool, PoolBuf, PoolConfig};
-use tpa::pipeline;
-use tpa::port::tap::{Tap, TapConfig, TapMode};
-use tpa::port::Port;
-use tpa::stage::{Counted, Cx, Reason};
-use tpa::state::State;
+use tpa::app::{App, SocketError, SocketId};
+use tpa::buf::{BufferPool, Pool, PoolConfig};
+use tpa::port::tap::Tap;
+use tpa::stage::Cx;
 use tpa::wire::MacAddr;
-use tpa_stages::arp::ArpResponder;
-use tpa_stages::discard::Discard;
-use tpa_stages::egress::Egress;
-use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
-use tpa_stages::iface::Interface;
-use tpa_stages::ipv4::Ipv4Input;
-use tpa_stages::ipv6::Ipv6Input;
-use tpa_stages::ndp::NdpResponder;
-use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
-use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
+use tpa_stages::tcp::{self, TcpSockets};
 use tpa_tests::netns::Netns;
-
-type B = PoolBuf;
+use tpa_tests::tcp_host::{iface, open_tap, HostState, TcpHost, B};
 
 const TPA_MAC: MacAddr = MacAddr([0x02, 0x54, 0x50, 0x41, 0, 0x05]);
 const CYCLES: u64 = 20_000;
@@ -67,13 +54,6 @@ fn response_byte(i: u64, j: usize) -> u8 {
     (i.wrapping_mul(13).wrapping_add(j as u64 * 5 + 1) & 0xff) as u8
 }
 
-#[derive(State)]
-struct SoakState {
-    egress: Egress<B>,
-    sockets: TcpSockets<B>,
-    events: Events,
-}
-
 /// tpa's server: reads each connection's request, checks it, answers and
 /// closes.
 #[derive(Default)]
@@ -92,7 +72,7 @@ struct Server {
 }
 
 impl Server {
-    fn step(&mut self, s: SocketId, cx: &mut Cx<'_, B, SoakState>) {
+    fn step(&mut self, s: SocketId, cx: &mut Cx<'_, B, HostState>) {
         let Some(request) = self.reading.get_mut(&s) else {
             return;
         };
@@ -144,102 +124,49 @@ impl Server {
     }
 }
 
-impl App<B, SoakState> for Server {
-    fn accepted(&mut self, _listener: SocketId, socket: SocketId, cx: &mut Cx<'_, B, SoakState>) {
+impl App<B, HostState> for Server {
+    fn accepted(&mut self, _listener: SocketId, socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         self.reading.insert(socket, Vec::with_capacity(REQUEST));
         self.step(socket, cx);
     }
 
-    fn readable(&mut self, socket: SocketId, cx: &mut Cx<'_, B, SoakState>) {
+    fn readable(&mut self, socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         self.step(socket, cx);
     }
 
-    fn peer_closed(&mut self, socket: SocketId, cx: &mut Cx<'_, B, SoakState>) {
+    fn peer_closed(&mut self, socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
         self.step(socket, cx);
     }
 
-    fn error(&mut self, socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, SoakState>) {
+    fn error(&mut self, socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, HostState>) {
         self.problems.push(format!("{socket:?}: {error:?}"));
         self.reading.remove(&socket);
     }
 
-    fn poll(&mut self, cx: &mut Cx<'_, B, SoakState>) -> usize {
+    fn poll(&mut self, cx: &mut Cx<'_, B, HostState>) -> usize {
         let tw = cx.part::<TcpSockets<B>>().time_wait_count();
         self.time_wait_peak = self.time_wait_peak.max(tw);
         0
     }
 }
 
-type V4Branch = (
-    Ipv4Input,
-    TcpBranch<Ipv4Packet<B>, Discard<Ipv4Packet<B>>, Counted<TcpInput>>,
-);
-type V6Branch = (
-    Ipv6Input,
-    NdpResponder,
-    TcpBranch<Ipv6Packet<B>, Discard<Ipv6Packet<B>>, Counted<TcpInput>>,
-);
+type Host<P> = TcpHost<P, Server>;
 
-#[pipeline]
-struct Host<P: Port<Buf = B>> {
-    #[port]
-    port: P,
-    #[state]
-    state: SoakState,
-    #[app]
-    app: Server,
-    front: EthernetFront<B, ArpResponder, V4Branch, V6Branch>,
-}
-
-/// tpa's server host on `ns`'s TAP `tpa0`, 192.0.2.2.
+/// tpa's server host on `ns`'s TAP `tpa0`, 192.0.2.2, TIME_WAIT bounded
+/// by [`TIME_WAIT_MAX`] and lasting [`TIME_WAIT_NS`].
 fn host(ns: &Netns, pool: &Pool) -> Host<Tap> {
-    let config = TapConfig {
-        mode: TapMode::AttachExisting,
-        mac: Some(TPA_MAC),
-        ..TapConfig::new("tpa0")
-    };
-    let tap = ns
-        .enter(|| Tap::open(&config, pool.clone()))
-        .unwrap_or_else(|e| panic!("open tpa0 in {}: {e} ({e:?})", ns.name()));
-    let iface = Interface::new(TPA_MAC)
-        .with_ipv4("192.0.2.2/24".parse().unwrap())
-        .with_ipv6("2001:db8::2/64".parse().unwrap());
-    let front = ethernet_front(
-        iface.mac,
-        OtherFrames::Drop,
-        ArpResponder::new(),
-        (
-            Ipv4Input::new(iface.clone()),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
-        (
-            Ipv6Input::new(iface.clone()),
-            NdpResponder::new(),
-            tcp_branch(
-                Discard::new(Reason::UNSUPPORTED),
-                Counted::new(TcpInput::default()),
-            ),
-        ),
-    );
     let cfg = TcpConfig {
         time_wait_max: TIME_WAIT_MAX,
         time_wait_ns: TIME_WAIT_NS,
         ..TcpConfig::default()
     };
     cfg.validate().expect("a valid config");
-    let state = SoakState {
-        egress: Egress::new(iface),
-        sockets: TcpSockets::new(cfg, std::process::id().into()),
-        events: Events::default(),
-    };
+    let state = HostState::new(iface(TPA_MAC, 2), cfg, std::process::id().into());
     let app = Server {
         seen: vec![false; CYCLES as usize],
         ..Server::default()
     };
-    Host::new(tap, state, app, front)
+    TcpHost::build(open_tap(ns, pool, TPA_MAC), state, app)
 }
 
 /// 20,000 cycles, each one's bytes checked both ways; TIME_WAIT never
