@@ -233,7 +233,7 @@ fn host(ns: &Netns, pool: &Pool, app: Peer) -> Host<Tap> {
 /// nothing out of order, and no loss recovery: no fast retransmit, SACK
 /// recovery or timeout. The kernel may still send a tail loss probe
 /// (RFC 8985: its PTO is max(2 SRTT, 10 ms), which a loaded machine or
-/// tpa's delayed ACK of a lone tail segment outlasts); a probe that
+/// a delayed ACK outlasts); a probe that
 /// resends data counts as a retransmission, so every retransmission must
 /// be one of its probes (tpa reports such a duplicate with a DSACK,
 /// counted in `TcpExtTCPDSACKRecv`).
