@@ -585,6 +585,7 @@ class Kit:
         # so the peer's next segment comes ticks later, past it.
         def zero(st):
             acked["at"] = st["snd_nxt"]
+            acked["win"] = st["peer_win"]
             acked["tsval"] = seq_add(st["peer_tsval"], 1) if st["ts"] else None
             return [self.forge(st, ACK, st["rcv_nxt"], st["snd_nxt"], win=0,
                                ts_ahead=1 if st["ts"] else 0)]
@@ -611,9 +612,14 @@ class Kit:
                     zero, new_data, state=self.quiet_state,
                     then=lambda: self.signal_pause(signal.SIGSTOP))
 
+        # The window it reopens to is the one the peer announced before the
+        # zero window, at least: the peer's application is stopped by now,
+        # so its own latest window may be too small for the target's
+        # probe (a whole segment) to leave room for new data.
         def reopen(st):
             una = acked["at"] if seq_after(acked["at"], st["snd_una"]) else st["snd_una"]
-            return [self.forge(st, ACK, st["rcv_nxt"], una, ts_ahead=0)]
+            win = max(st["peer_win"], acked["win"])
+            return [self.forge(st, ACK, st["rcv_nxt"], una, win=win, ts_ahead=0)]
         self.inject("window-reopen", "the target sends new data again", reopen)
         self.signal_pause(signal.SIGCONT)
 
