@@ -202,6 +202,10 @@ pub struct TcpConfig {
     /// the count (Linux `tcp_challenge_ack_limit`); 0: no table-wide
     /// limit (each connection's own limit still holds).
     pub challenge_ack_limit: u32,
+    /// Detect losses by time with RACK and probe tail losses with TLP
+    /// (RFC 8985; Linux's `tcp_recovery = 1`, its default) on connections
+    /// that negotiated SACK; off: RFC 6675's three duplicate ACKs alone.
+    pub rack: bool,
 }
 
 impl Default for TcpConfig {
@@ -247,6 +251,7 @@ impl Default for TcpConfig {
             cwnd_validation: true,
             slow_start_after_idle: true,
             challenge_ack_limit: 1000,
+            rack: true,
         }
     }
 }

@@ -345,6 +345,12 @@ pub struct SackScoreboard {
     undo_left: u32,
     /// Retransmissions in the episode.
     episode_retransmits: u32,
+    /// Losses are decided by time (RACK, RFC 8985) rather than by
+    /// DupThresh: IsLost answers from [`mark_lost_below`](Self::mark_lost_below).
+    time_based: bool,
+    /// Just past the highest byte RACK marked lost (every unSACKed byte
+    /// below it is lost); `None`: none.
+    lost_below: Option<SeqNumber>,
     stats: SackStats,
 }
 
@@ -366,8 +372,58 @@ impl SackScoreboard {
             episode_start: None,
             undo_left: 0,
             episode_retransmits: 0,
+            time_based: false,
+            lost_below: None,
             stats: SackStats::default(),
         }
+    }
+
+    /// Decides losses by time (RACK, RFC 8985 §6): IsLost, SetPipe and
+    /// NextSeg take the segments the caller marked lost with
+    /// [`mark_lost_below`](Self::mark_lost_below) instead of counting
+    /// SACKed segments (DupThresh), so reordering does not pass for loss.
+    ///
+    /// ```
+    /// use tpa::wire::tcp::SackBlock;
+    /// use tpa_stages::tcp::sack::{contiguous, SackScoreboard};
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// let una = SeqNumber::new(0);
+    /// let mut sb = SackScoreboard::new(una, 100);
+    /// sb.set_time_based(true);
+    /// let segs = || contiguous(una, [100u32; 5]);
+    /// sb.on_ack(una, &[SackBlock { left: 100, right: 500 }], una + 500);
+    /// assert!(!sb.is_lost(una, segs()), "four SACKed above, but not late yet");
+    /// sb.mark_lost_below(una + 100);
+    /// assert!(sb.is_lost(una, segs()));
+    /// ```
+    pub fn set_time_based(&mut self, on: bool) {
+        self.time_based = on;
+    }
+
+    /// Marks every unSACKed byte below `end` lost (RACK's verdict, RFC
+    /// 8985 §6.2 step 5); the mark only grows until the cumulative ACK or
+    /// a timeout passes it.
+    pub fn mark_lost_below(&mut self, end: SeqNumber) {
+        self.lost_below = Some(self.lost_below.map_or(end, |l| l.max(end)));
+    }
+
+    /// Just past the highest byte marked lost by time, while above
+    /// `SND.UNA`.
+    pub fn lost_below(&self) -> Option<SeqNumber> {
+        self.lost_below.filter(|l| l.gt(self.snd_una))
+    }
+
+    /// The SACKed ranges above `SND.UNA`, in order, as a slice.
+    pub fn sacked_slice(&self) -> &[SeqRange] {
+        self.sacked.as_slice()
+    }
+
+    /// One more D-SACK is owed before the episode's retransmissions all
+    /// count as spurious: a tail loss probe's retransmission was in
+    /// flight when the episode began (its D-SACK would otherwise undo a
+    /// recovery that repaired a real loss; Linux's `tcp_init_undo`).
+    pub fn expect_dsack(&mut self) {
+        self.undo_left = self.undo_left.saturating_add(1);
     }
 
     /// Changes the sender MSS (path MTU discovery).
@@ -462,7 +518,19 @@ impl SackScoreboard {
         self.high_sacked = None;
         self.high_rxt = self.snd_una;
         self.rescue_rxt = None;
+        self.lost_below = None;
         self.start_episode();
+    }
+
+    /// The retransmission timer fired and RACK keeps what was SACKed (RFC
+    /// 8985 §6.3, as Linux unless the receiver reneged): as
+    /// [`on_rto`](Self::on_rto), but the SACKed ranges stay so that the
+    /// go-back-N resend skips what the peer holds.
+    pub fn on_rto_keep_sacked(&mut self, snd_nxt: SeqNumber) {
+        let (sacked, high_sacked) = (self.sacked, self.high_sacked);
+        self.on_rto(snd_nxt);
+        self.sacked = sacked;
+        self.high_sacked = high_sacked;
     }
 
     fn start_episode(&mut self) {
@@ -511,6 +579,9 @@ impl SackScoreboard {
             if self.high_sacked.is_some_and(|h| h.le(ack)) {
                 self.high_sacked = None;
             }
+            if self.lost_below.is_some_and(|l| l.le(ack)) {
+                self.lost_below = None;
+            }
             if self.in_recovery && self.recovery_point.is_some_and(|rp| ack.ge(rp)) {
                 self.in_recovery = false;
                 up.recovery_ended = true;
@@ -550,10 +621,14 @@ impl SackScoreboard {
     /// SACKed data above it counts as lost, none at or after it. A byte is
     /// lost when [`DUP_THRESH`] whole segments are SACKed above it, or more
     /// than `(DUP_THRESH - 1) · SMSS` bytes. `None`: nothing is lost.
+    /// When losses are decided by time, RACK's mark instead.
     pub fn lost_boundary<I>(&self, segments: I) -> Option<SeqNumber>
     where
         I: IntoIterator<Item = SeqRange>,
     {
+        if self.time_based {
+            return self.lost_below();
+        }
         // The third whole SACKed segment from the top: the last three seen.
         let mut last = [None::<SeqNumber>; DUP_THRESH as usize];
         let mut cursor = Cursor::default();

@@ -31,6 +31,7 @@ pub(super) struct TcpSection {
     pub syn_cookies: SynCookieMode,
     pub frto: bool,
     pub challenge_ack_limit: Count,
+    pub rack: bool,
     pub options: OptionsSection,
     pub cwnd: CwndSection,
     pub rto: RtoSection,
@@ -131,6 +132,7 @@ impl From<&TcpConfig> for TcpSection {
             syn_cookies: c.syn_cookies,
             frto: c.frto,
             challenge_ack_limit: Count(u64::from(c.challenge_ack_limit)),
+            rack: c.rack,
             options: OptionsSection {
                 window_scale: c.window_scale,
                 timestamps: c.timestamps,
@@ -227,6 +229,7 @@ impl TcpSection {
             cwnd_validation: self.cwnd.validation,
             slow_start_after_idle: self.cwnd.restart_after_idle,
             challenge_ack_limit: fit(self.challenge_ack_limit.0),
+            rack: self.rack,
         }
     }
 }

@@ -44,6 +44,7 @@ measure_latency = true
 syn_cookies = "always"
 frto = false
 challenge_ack_limit = 50
+rack = false
 
 [tcp.options]
 window_scale = false
@@ -127,6 +128,7 @@ fn every_key_config() -> TcpConfig {
         cwnd_validation: false,
         slow_start_after_idle: false,
         challenge_ack_limit: 50,
+        rack: false,
     }
 }
 
@@ -175,6 +177,8 @@ fn the_defaults_are_valid_and_documented_values() {
     assert_eq!(cfg.write_chunk_bytes, 16 << 10);
     assert_eq!(cfg.max_chain_buffers, 45);
     assert!(cfg.rx_merge && !cfg.measure_latency && cfg.paws);
+    // Linux's `tcp_recovery = 1`: RACK-TLP on.
+    assert!(cfg.rack);
 }
 
 #[test]
@@ -687,7 +691,7 @@ fn any_valid_config() -> impl Strategy<Value = TcpConfig> {
         0usize..=1 << 16,
         0usize..=u32::MAX as usize,
     );
-    let switches = proptest::collection::vec(any::<bool>(), 14);
+    let switches = proptest::collection::vec(any::<bool>(), 15);
     let cookies = prop_oneof![
         Just(SynCookieMode::Off),
         Just(SynCookieMode::OnOverflow),
@@ -736,6 +740,7 @@ fn any_valid_config() -> impl Strategy<Value = TcpConfig> {
             cwnd_validation: b[12],
             slow_start_after_idle: b[13],
             challenge_ack_limit: (c.1 % 1_000_001),
+            rack: b[14],
             congestion: if b[10] {
                 CongestionAlgorithm::Cubic
             } else {

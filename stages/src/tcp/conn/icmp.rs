@@ -151,7 +151,7 @@ impl<B: PacketBuf> Connection<B> {
         self.send_queue.ack(self.snd_una.min(self.send_queue.end()));
         // tcp_simple_retransmit: the segments in flight were too big and
         // are lost; resend from SND.UNA in the new size, cwnd untouched.
-        self.sack_on_rto();
+        self.sack_on_rto(false);
         self.recovery = None;
         self.dup_acks = 0;
         self.rtt_timed = None;

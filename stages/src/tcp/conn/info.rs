@@ -104,6 +104,14 @@ pub struct TcpInfo {
     /// ICMP errors ignored: their quoted sequence number was not in
     /// flight (RFC 5927 §4.1).
     pub icmp_out_of_window: u64,
+
+    /// Tail loss probes sent (RFC 8985 §7.3).
+    pub tlp_probes: u64,
+    /// Losses a tail loss probe repaired (RFC 8985 §7.4: its ACK went
+    /// beyond the probe without a D-SACK).
+    pub tlp_recoveries: u64,
+    /// Segments RACK marked lost by time (RFC 8985 §6.2).
+    pub rack_losses: u64,
     /// Bytes in the send queue (unacknowledged and unsent).
     pub send_queue_bytes: usize,
     /// Bytes received in order and not yet read.
@@ -163,6 +171,10 @@ impl Default for TcpInfo {
             keepalive_probes: 0,
             pmtu_reductions: 0,
             icmp_out_of_window: 0,
+
+            tlp_probes: 0,
+            tlp_recoveries: 0,
+            rack_losses: 0,
             send_queue_bytes: 0,
             receive_queue_bytes: 0,
             snd_una: SeqNumber::new(0),
@@ -202,6 +214,10 @@ pub(super) struct Counters {
     pub keepalive_probes: u64,
     pub pmtu_reductions: u64,
     pub icmp_out_of_window: u64,
+
+    pub tlp_probes: u64,
+    pub tlp_recoveries: u64,
+    pub rack_losses: u64,
 }
 
 impl Counters {
@@ -229,5 +245,9 @@ impl Counters {
         info.keepalive_probes = self.keepalive_probes;
         info.pmtu_reductions = self.pmtu_reductions;
         info.icmp_out_of_window = self.icmp_out_of_window;
+
+        info.tlp_probes = self.tlp_probes;
+        info.tlp_recoveries = self.tlp_recoveries;
+        info.rack_losses = self.rack_losses;
     }
 }

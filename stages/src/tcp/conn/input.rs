@@ -329,9 +329,13 @@ impl<B: PacketBuf> Connection<B> {
         let window = u32::from(seg.window) << self.neg.snd_wscale;
         let advanced = ack.gt(self.snd_una);
         let (una_before, sacked_before) = (self.snd_una, self.sacked_bytes());
-        let newly_sacked = self.sack_on_ack(seg);
+        let recovering_before = self.in_sack_recovery();
+        let (newly_sacked, dsack) = self.sack_on_ack(seg);
         let was_recovering = self.in_sack_recovery();
         let mut duplicate = false;
+        // RACK (RFC 8985 §6.2): what this ACK delivered, before SND.UNA
+        // moves and the delivered chunks leave the queue.
+        self.rack_on_ack(seg, newly_sacked, dsack, now_ns);
         if ack.gt(self.snd_una) {
             self.on_new_ack(seg, window, now_ns);
         } else if ack == self.snd_una {
@@ -350,6 +354,13 @@ impl<B: PacketBuf> Connection<B> {
             duplicate,
             tsecr: seg.options.timestamps.filter(|_| self.neg.ts).map(|t| t.1),
         });
+        // RACK's losses (RFC 8985 §6.2 step 5), which may start recovery.
+        self.rack_maybe_start_recovery(now_ns);
+        if recovering_before && !self.in_sack_recovery() {
+            if let Some(r) = self.rack.as_deref_mut() {
+                r.on_recovery_end();
+            }
+        }
         // RFC 6937 §3: DeliveredData = change in SND.UNA + change in SACKed.
         let delivered = (self.snd_una.wrapping_sub(una_before) as i64
             + i64::from(self.sacked_bytes())
@@ -406,6 +417,10 @@ impl<B: PacketBuf> Connection<B> {
                 }
                 _ => {}
             }
+        }
+        if self.rack_active() {
+            self.skip_sacked_resends();
+            self.rack_after_ack(advanced, now_ns);
         }
         if self.state == State::TimeWait && seg.flags.fin() {
             // A retransmitted FIN: ACK it and restart 2 MSL.
@@ -484,18 +499,34 @@ impl<B: PacketBuf> Connection<B> {
             if !self.in_sack_recovery() {
                 self.cc.on_dup_ack();
             }
-        } else if (self.dup_acks >= DUP_ACK_THRESHOLD || self.sack_says_lost())
+        } else if !self.rack_decides()
+            && (self.dup_acks >= DUP_ACK_THRESHOLD || self.sack_says_lost())
             && self.sack_may_start_recovery()
         {
-            let flight = self.snd_max.wrapping_sub(self.snd_una);
-            let prior = Prior::of(&self.cc);
-            self.recovery.get_or_insert_with(Default::default).undo = Some(prior);
-            self.cc.enter_recovery(flight, self.snd_max, now_ns);
-            self.sack_start_recovery();
-            self.pending.retransmit_front = true;
-            self.stats.fast_retransmits += 1;
-            self.stats.lost += 1;
+            // With RACK, time decides instead (`rack_maybe_start_recovery`).
+            self.enter_fast_recovery(now_ns);
         }
+    }
+
+    /// Fast retransmit and recovery begin (RFC 5681 §3.2, RFC 6675 §5).
+    pub(super) fn enter_fast_recovery(&mut self, now_ns: u64) {
+        let flight = self.snd_max.wrapping_sub(self.snd_una);
+        let prior = Prior::of(&self.cc);
+        self.recovery.get_or_insert_with(Default::default).undo = Some(prior);
+        self.cc.enter_recovery(flight, self.snd_max, now_ns);
+        self.sack_start_recovery();
+        if let Some(r) = self.rack.as_deref_mut() {
+            r.pto_deadline = None;
+            r.probe_due = false;
+            if r.probe.is_some_and(|p| p.is_retrans) {
+                if let Some(board) = self.sack.as_deref_mut() {
+                    board.expect_dsack();
+                }
+            }
+        }
+        self.pending.retransmit_front = true;
+        self.stats.fast_retransmits += 1;
+        self.stats.lost += 1;
     }
 
     /// An RTT sample from an echoed timestamp (RFC 7323 §4.1); unambiguous
@@ -508,6 +539,7 @@ impl<B: PacketBuf> Connection<B> {
         // At least one tick: a sample of 0 would let the RTO collapse.
         let rtt = u64::from(ticks.max(1)) * 1_000_000;
         self.rto.on_sample(RttSample::Clean(rtt));
+        self.rack_rtt_sample(rtt);
         self.rtt_timed = None;
         Some(rtt)
     }
@@ -522,6 +554,7 @@ impl<B: PacketBuf> Connection<B> {
         self.rtt_timed = None;
         let rtt = now_ns.saturating_sub(sent_ns);
         self.rto.on_sample(RttSample::Clean(rtt));
+        self.rack_rtt_sample(rtt);
         Some(rtt)
     }
 

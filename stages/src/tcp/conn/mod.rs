@@ -31,6 +31,7 @@ mod info;
 mod input;
 mod open;
 mod output;
+mod rack;
 mod receive_queue;
 mod recovery;
 mod send_queue;
@@ -101,6 +102,8 @@ struct Knobs {
     cwnd_validation: bool,
     /// RFC 5681 §4.1's restart after idle.
     slow_start_after_idle: bool,
+    /// RACK-TLP (RFC 8985) on SACK connections.
+    rack: bool,
 }
 
 /// What was agreed in the handshake (RFC 9293 §3.7.1, RFC 7323, RFC 2018).
@@ -239,6 +242,9 @@ pub struct Connection<B: PacketBuf> {
     frto: Option<Box<frto::Frto>>,
     /// How much of cwnd is used (RFC 7661).
     cwv: cwv::Cwv,
+    /// RACK-TLP's state (RFC 8985), made at the first transmission when
+    /// RACK runs.
+    rack: Option<Box<rack::Rack>>,
     rto: RtoEstimator,
     cc: Cc,
     dup_acks: u32,
@@ -447,6 +453,7 @@ impl<B: PacketBuf> Connection<B> {
         self.sack = None;
         self.recovery = None;
         self.frto = None;
+        self.rack = None;
         if error.is_some() {
             self.receive_queue.clear();
             self.error = error;

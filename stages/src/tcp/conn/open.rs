@@ -73,6 +73,7 @@ impl<B: PacketBuf> Connection<B> {
             frto: cfg.frto,
             cwnd_validation: cfg.cwnd_validation,
             slow_start_after_idle: cfg.slow_start_after_idle,
+            rack: cfg.rack,
         };
         let iss = params.iss;
         Connection {
@@ -107,6 +108,7 @@ impl<B: PacketBuf> Connection<B> {
             recovery: None,
             frto: None,
             cwv: super::cwv::Cwv::new(iss),
+            rack: None,
             rto: RtoEstimator::new(cfg.rto()),
             cc: cfg
                 .congestion

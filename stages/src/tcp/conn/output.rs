@@ -16,6 +16,7 @@ enum Next {
     Syn,
     RetransmitFront,
     SackRetransmit,
+    TailLossProbe,
     Data,
     Fin,
     WindowProbe,
@@ -64,6 +65,7 @@ impl<B: PacketBuf> Connection<B> {
                 self.retransmit_front(now_ns)
             }
             Next::SackRetransmit => self.sack_retransmit(now_ns),
+            Next::TailLossProbe => self.tail_loss_probe(now_ns),
             Next::Data => self.data_segment(now_ns),
             Next::Fin => {
                 let seq = self.send_queue.end();
@@ -79,6 +81,7 @@ impl<B: PacketBuf> Connection<B> {
                         // RFC 9293 §3.8.6.1: a probe carries data; the
                         // receiver keeps what fits and ACKs with its window.
                         let (seq, end, buf) = (c.seq, c.end(), c.buf.clone());
+                        self.rack_stamp(self.send_queue.next_index(), now_ns);
                         self.probe_end = self.probe_end.max(end);
                         self.with_ack(seq, TcpFlags::PSH, Some(buf), now_ns)
                     }
@@ -138,6 +141,9 @@ impl<B: PacketBuf> Connection<B> {
         let can_send_data = self.can_send_data();
         if self.sending_state() && self.sack_retransmission(can_send_data).is_some() {
             return Some(Next::SackRetransmit);
+        }
+        if self.rack.as_deref().is_some_and(|r| r.probe_due) {
+            return Some(Next::TailLossProbe);
         }
         if can_send_data {
             return Some(Next::Data);
@@ -357,7 +363,8 @@ impl<B: PacketBuf> Connection<B> {
     fn note_sent(&mut self, seq: SeqNumber, len: u32, now_ns: u64) {
         self.prr_sent(len);
         let end = seq + len;
-        if end.gt(self.snd_max) {
+        let new_data = end.gt(self.snd_max);
+        if new_data {
             if !self.neg.ts && self.rtt_timed.is_none() && seq.ge(self.snd_max) {
                 self.rtt_timed = Some((end, now_ns));
             }
@@ -370,6 +377,10 @@ impl<B: PacketBuf> Connection<B> {
         }
         if self.timers.rto.is_none() {
             self.timers.rto = Some(now_ns + self.rto.rto_ns());
+        }
+        if new_data {
+            // New data: the probe timeout restarts (RFC 8985 §7.2).
+            self.rack_arm_pto(now_ns);
         }
     }
 
@@ -386,8 +397,12 @@ impl<B: PacketBuf> Connection<B> {
             return self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
         };
         self.cwv_before_send(now_ns);
+        self.rack_stamp(self.send_queue.next_index(), now_ns);
         self.send_queue.advance();
         self.frto_sent_new(seq);
+        if self.rack_active() {
+            self.skip_sacked_resends();
+        }
         let mut flags = TcpFlags(0);
         let mut seq_len = len;
         if last {
@@ -413,6 +428,7 @@ impl<B: PacketBuf> Connection<B> {
         let Some((next, seq, buf)) = picked else {
             return self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
         };
+        self.rack_stamp(next.index, now_ns);
         self.sack_mark(next);
         self.prr_sent(next.range.len());
         self.stats.total_retrans += 1;
@@ -422,6 +438,49 @@ impl<B: PacketBuf> Connection<B> {
             self.timers.rto = Some(now_ns + self.rto.rto_ns());
         }
         self.with_ack(seq, TcpFlags(0), Some(buf), now_ns)
+    }
+
+    /// The tail loss probe (RFC 8985 §7.3): a new chunk when the peer's
+    /// window takes it (cwnd aside), else the last chunk sent (with the
+    /// FIN if it went with it), else the FIN alone; the RTO was restarted
+    /// when the PTO fired.
+    fn tail_loss_probe(&mut self, now_ns: u64) -> SegmentOut<B> {
+        if let Some(r) = self.rack.as_deref_mut() {
+            r.probe_due = false;
+            r.pto_deadline = None;
+        }
+        let new_fits = self.send_queue.next_unsent().is_some_and(|c| {
+            c.end().gt(self.snd_max) && c.end().wrapping_sub(self.snd_una) <= self.snd_wnd
+        });
+        let (seg, is_retrans) = if new_fits && self.sending_state() {
+            (self.data_segment(now_ns), false)
+        } else if let Some(index) = self.send_queue.next_index().checked_sub(1) {
+            self.rack_stamp(index, now_ns);
+            let last_in_queue = index + 1 == self.send_queue.len();
+            let Some((seq, buf)) = self.send_queue.get(index).map(|c| (c.seq, c.buf.clone()))
+            else {
+                return self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
+            };
+            let fin = last_in_queue && self.fin_sent;
+            let flags = if fin { TcpFlags::FIN } else { TcpFlags(0) };
+            self.stats.total_retrans += 1;
+            self.rtt_timed = None;
+            (self.with_ack(seq, flags, Some(buf), now_ns), true)
+        } else if self.fin_sent && !self.fin_acked {
+            self.stats.total_retrans += 1;
+            self.rtt_timed = None;
+            let seq = self.send_queue.end();
+            (self.with_ack(seq, TcpFlags::FIN, None, now_ns), true)
+        } else {
+            return self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
+        };
+        self.stats.tlp_probes += 1;
+        let end_seq = self.snd_max;
+        if let Some(r) = self.rack.as_deref_mut() {
+            r.probe = Some(super::rack::Probe { end_seq, is_retrans });
+            r.pto_deadline = None;
+        }
+        seg
     }
 
     /// The oldest chunk again (fast retransmit, partial ACK), or the FIN.
@@ -434,6 +493,7 @@ impl<B: PacketBuf> Connection<B> {
                 self.prr_sent(front.range.len());
             }
         }
+        self.rack_stamp(0, now_ns);
         match self.send_queue.front() {
             Some(c) => {
                 let (seq, buf) = (c.seq, c.buf.clone());

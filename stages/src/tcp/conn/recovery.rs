@@ -155,24 +155,27 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// Feeds an acceptable ACK's blocks to the scoreboard; returns the
-    /// bytes SACKed for the first time.
-    pub(super) fn sack_on_ack(&mut self, seg: &SegmentIn<B>) -> u32 {
+    /// bytes SACKed for the first time and the D-SACK block, if any.
+    pub(super) fn sack_on_ack(&mut self, seg: &SegmentIn<B>) -> (u32, Option<SeqRange>) {
         if !self.neg.sack {
-            return 0;
+            return (0, None);
         }
         let blocks = seg.options.sack.as_ref().map_or(&[][..], |b| b.as_slice());
         if self.sack.is_none() {
             if blocks.is_empty() {
-                return 0;
+                return (0, None);
             }
             let smss = self.neg.payload_max() as u32;
-            self.sack = Some(Box::new(SackScoreboard::new(self.snd_una, smss)));
+            let mut board = SackScoreboard::new(self.snd_una, smss);
+            // RACK decides what is lost (RFC 8985), not DupThresh.
+            board.set_time_based(self.rack_active());
+            self.sack = Some(Box::new(board));
         }
         let Some(board) = self.sack.as_deref_mut() else {
-            return 0;
+            return (0, None);
         };
         let up = board.on_ack(seg.ack, blocks, self.snd_max);
-        up.newly_sacked
+        (up.newly_sacked, up.dsack)
     }
 
     /// Whether SACK-based recovery is running.
@@ -212,11 +215,16 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
-    /// A timeout: the scoreboard forgets what was SACKed (RFC 6675 §5.1).
-    pub(super) fn sack_on_rto(&mut self) {
+    /// A timeout: the scoreboard forgets what was SACKed (RFC 6675 §5.1),
+    /// or, with RACK, keeps it when `keep_sacked` (RFC 8985 §6.3).
+    pub(super) fn sack_on_rto(&mut self, keep_sacked: bool) {
         let end = self.snd_max;
         if let Some(board) = self.sack.as_deref_mut() {
-            board.on_rto(end);
+            if keep_sacked {
+                board.on_rto_keep_sacked(end);
+            } else {
+                board.on_rto(end);
+            }
         }
     }
 

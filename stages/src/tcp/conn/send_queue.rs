@@ -24,6 +24,14 @@ pub(super) struct Chunk<B: PacketBuf> {
     pub seq: SeqNumber,
     /// Its length in bytes (`buf.total_len()`).
     pub len: u32,
+    /// When it was last (re)transmitted, for RACK (RFC 8985 §6.1:
+    /// Segment.xmit_ts).
+    pub sent_ns: u64,
+    /// It was transmitted more than once (Segment.retransmitted).
+    pub rexmit: bool,
+    /// The peer SACKed it whole: delivered, though not yet acknowledged
+    /// cumulatively (kept across a timeout, RFC 8985 §6.3).
+    pub sacked: bool,
 }
 
 impl<B: PacketBuf> Chunk<B> {
@@ -110,8 +118,8 @@ impl<B: PacketBuf> SendQueue<B> {
                         let len = buf.total_len() as u32;
                         self.chunks.push_back(Chunk {
                             buf: buf.share(),
-                            seq: last.seq,
                             len,
+                            ..last
                         });
                     }
                     Err(buf) => self.chunks.push_back(Chunk { buf, ..last }),
@@ -143,7 +151,14 @@ impl<B: PacketBuf> SendQueue<B> {
 
     fn push_chunk(&mut self, buf: Shared<B>, len: u32) {
         let seq = self.chunks.back().map_or(self.end, |c| c.end());
-        self.chunks.push_back(Chunk { buf, seq, len });
+        self.chunks.push_back(Chunk {
+            buf,
+            seq,
+            len,
+            sent_ns: 0,
+            rexmit: false,
+            sacked: false,
+        });
     }
 
     fn end_update(&mut self, added: usize) {
@@ -319,10 +334,15 @@ impl<B: PacketBuf> SendQueue<B> {
     /// Appends a piece [`resegment`](Self::resegment) filled.
     fn push_piece(&mut self, buf: B, seq: SeqNumber) {
         let len = buf.total_len() as u32;
+        // New boundaries: no send time nor SACK mark carries over (RACK
+        // starts afresh on them once resent).
         self.chunks.push_back(Chunk {
             buf: buf.share(),
             seq,
             len,
+            sent_ns: 0,
+            rexmit: false,
+            sacked: false,
         });
     }
 
@@ -330,6 +350,31 @@ impl<B: PacketBuf> SendQueue<B> {
     /// than it was asked for (buffers ran out).
     pub fn oversized(&self) -> bool {
         self.oversized
+    }
+
+    /// The chunk at `index`, to stamp its transmission.
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut Chunk<B>> {
+        self.chunks.get_mut(index)
+    }
+
+    /// Every chunk from the oldest, sent or not.
+    pub fn iter(&self) -> impl Iterator<Item = &Chunk<B>> + '_ {
+        self.chunks.iter()
+    }
+
+    /// Every chunk from the oldest, to mark them SACKed.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Chunk<B>> + '_ {
+        self.chunks.iter_mut()
+    }
+
+    /// Chunks queued.
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// The index of the next chunk to transmit.
+    pub fn next_index(&self) -> usize {
+        self.next
     }
 
     /// Drops everything (the connection is gone).

@@ -1651,7 +1651,16 @@ fn time_wait_acks_every_retransmitted_fin_and_restarts() {
 
 #[test]
 fn sack_recovery_repairs_several_losses_in_one_window() {
-    let cfg = small_cfg();
+    for rack in [false, true] {
+        sack_recovery_repairs_several_losses(rack);
+    }
+}
+
+fn sack_recovery_repairs_several_losses(rack: bool) {
+    let cfg = TcpConfig {
+        rack,
+        ..small_cfg()
+    };
     let mut net = established(&cfg, &cfg);
     let data: Vec<u8> = (0..12 * 1448u32).map(|i| (i % 251) as u8).collect();
     net.send_a(&data).unwrap();
@@ -1670,13 +1679,23 @@ fn sack_recovery_repairs_several_losses_in_one_window() {
     });
     assert!(got == data);
     let info = net.a.info();
-    // One recovery, NextSeg resent the other two holes, then the one
-    // rescue retransmission of RFC 6675 §4 rule 4 (the last segment,
-    // unSACKed; PRR-SSRB leaves room for it), no timeout.
     assert_eq!(info.fast_retransmits, 1, "{info:?}");
-    assert_eq!(info.sack_retransmits, 3, "{info:?}");
-    assert_eq!(info.total_retrans, 4, "{info:?}");
     assert_eq!(info.backoffs, 0, "{info:?}");
+    if rack {
+        // RACK (RFC 8985 §6.2) marks the three holes lost together once
+        // three segments sent after them are SACKed: one recovery,
+        // NextSeg resends the other two, and nothing else is resent.
+        assert_eq!(info.rack_losses, 3, "{info:?}");
+        assert_eq!(info.sack_retransmits, 2, "{info:?}");
+        assert_eq!(info.total_retrans, 3, "{info:?}");
+    } else {
+        // One recovery, NextSeg resent the other two holes, then the one
+        // rescue retransmission of RFC 6675 §4 rule 4 (the last segment,
+        // unSACKed; PRR-SSRB leaves room for it), no timeout.
+        assert_eq!(info.rack_losses, 0, "{info:?}");
+        assert_eq!(info.sack_retransmits, 3, "{info:?}");
+        assert_eq!(info.total_retrans, 4, "{info:?}");
+    }
 }
 
 #[test]

@@ -22,8 +22,15 @@ impl<B: PacketBuf> Connection<B> {
     /// ```
     pub fn next_deadline(&self) -> Option<u64> {
         let t = &self.timers;
-        [t.rto, t.delayed_ack, t.persist, t.keepalive, t.linger]
-            .into_iter()
+        [
+            t.rto,
+            t.delayed_ack,
+            t.persist,
+            t.keepalive,
+            t.linger,
+            self.rack_deadline(),
+        ]
+        .into_iter()
             .flatten()
             .min()
     }
@@ -60,6 +67,7 @@ impl<B: PacketBuf> Connection<B> {
                 return;
             }
         }
+        self.rack_on_timer(now_ns);
         if due(self.timers.delayed_ack) {
             self.timers.delayed_ack = None;
             self.pending.ack_now = true;
@@ -119,13 +127,16 @@ impl<B: PacketBuf> Connection<B> {
             self.frto_on_rto(now_ns);
             let flight = self.snd_max.wrapping_sub(self.snd_una);
             self.cc.on_rto(flight, now_ns);
-            self.sack_on_rto();
+            let keep_sacked = self.rack_on_rto();
+            self.sack_on_rto(keep_sacked);
             self.recovery = None;
             self.dup_acks = 0;
             // Go back N: everything unacknowledged is sent again from the
             // oldest chunk, in slow start (the receiver keeps no
             // out-of-order data yet, so nothing after a hole survived).
             self.send_queue.rewind();
+            // RFC 8985 §6.3: what the peer SACKed is not sent again.
+            self.skip_sacked_resends();
             if !self.fin_acked {
                 self.fin_sent = false;
             }
