@@ -477,7 +477,10 @@ impl<B: PacketBuf> Connection<B> {
         self.stats.tlp_probes += 1;
         let end_seq = self.snd_max;
         if let Some(r) = self.rack.as_deref_mut() {
-            r.probe = Some(super::rack::Probe { end_seq, is_retrans });
+            r.probe = Some(super::rack::Probe {
+                end_seq,
+                is_retrans,
+            });
             r.pto_deadline = None;
         }
         seg

@@ -195,10 +195,22 @@ impl Rack {
         srtt_ns.map_or(wnd, |s| wnd.min(s))
     }
 
-    /// The current reordering window, for tests and the doc.
+    /// The reordering window outside recovery, for tests.
     #[cfg(test)]
     pub(super) fn reo_wnd_now(&self, srtt_ns: Option<u64>) -> u64 {
         self.reo_wnd(false, 0, srtt_ns)
+    }
+
+    /// RACK.reordering_seen, for tests.
+    #[cfg(test)]
+    pub(super) fn reordering_seen(&self) -> bool {
+        self.reordering_seen
+    }
+
+    /// RACK.min_RTT, for tests.
+    #[cfg(test)]
+    pub(super) fn min_rtt_ns(&self) -> u64 {
+        self.min_rtt_ns
     }
 }
 
@@ -285,11 +297,7 @@ impl<B: PacketBuf> Connection<B> {
         if !advanced && newly_sacked == 0 && dsack.is_none() {
             return;
         }
-        let tsecr = match (self.neg.ts, seg.options.timestamps) {
-            (true, Some((_, tsecr))) if tsecr != 0 => Some(tsecr),
-            _ => None,
-        };
-        let (snd_max, ts_offset) = (self.snd_max, self.ts_offset);
+        let snd_max = self.snd_max;
         let srtt = self.rto.srtt_ns();
         let rack = self
             .rack
@@ -320,15 +328,15 @@ impl<B: PacketBuf> Connection<B> {
                 continue;
             }
             rack.detect_reordering(end, c.rexmit);
-            if c.rexmit {
-                // §6.2 step 2: an ACK for the original transmission, or
-                // one quicker than any round trip, says nothing of the
-                // retransmission's delivery time.
-                let sent_ts = ((c.sent_ns / 1_000_000) as u32).wrapping_add(ts_offset);
-                let for_original = tsecr.is_some_and(|e| (e.wrapping_sub(sent_ts) as i32) < 0);
-                if for_original || now_ns.saturating_sub(c.sent_ns) < rack.min_rtt_ns {
-                    continue;
-                }
+            if c.rexmit && now_ns.saturating_sub(c.sent_ns) < rack.min_rtt_ns {
+                // §6.2 step 2: an ACK quicker than any round trip is for
+                // the original transmission, and says nothing of when the
+                // retransmission arrived. (The RFC's other test, an echoed
+                // timestamp older than the retransmission, is left out as
+                // Linux does: a SACK for out-of-order data echoes the
+                // TSval of the last in-order segment, RFC 7323 §4.3, so it
+                // would discard the SACK of every retransmitted tail.)
+                continue;
             }
             if latest.is_none_or(|(t, s)| sent_after(c.sent_ns, end, t, s)) {
                 latest = Some((c.sent_ns, end));
@@ -378,7 +386,10 @@ impl<B: PacketBuf> Connection<B> {
             if c.sacked || !sent_after(rack_ns, rack_end, c.sent_ns, c.end()) {
                 continue;
             }
-            let deadline = c.sent_ns.saturating_add(rack.rtt_ns).saturating_add(reo_wnd);
+            let deadline = c
+                .sent_ns
+                .saturating_add(rack.rtt_ns)
+                .saturating_add(reo_wnd);
             if deadline <= now_ns {
                 lost_to = Some(c.end());
                 if before.is_none_or(|b| c.end().gt(b)) {

@@ -2418,5 +2418,271 @@ fn a_loss_inside_an_undone_timeouts_flight_is_repaired_by_fast_retransmit() {
             while let Ok(Some(_)) = n.b.recv() {}
             n.b.info().bytes_received == 20 * 1448
         });
+
+/// A pair whose `a` sent exactly `segments` full segments (its initial
+/// window made that large, nothing queued behind), with `rack` set on
+/// both ends; returns the pair and the segments, not yet delivered.
+fn tail_flight(rack: bool, segments: u32) -> (Net, Vec<SegmentOut<PoolBuf>>) {
+    let cfg = TcpConfig {
+        rack,
+        initial_cwnd_segments: segments,
+        ..small_cfg()
+    };
+    let mut net = established(&cfg, &cfg);
+    let data = vec![3u8; segments as usize * 1448];
+    net.a.send(&data, &mut || net.pool.alloc()).unwrap();
+    let flight = drain(&mut net.a, net.now);
+    assert_eq!(flight.len(), segments as usize);
+    (net, flight)
+}
+
+/// Runs the pair until `b` received `bytes` in all; returns when.
+fn run_until_received(net: &mut Net, bytes: u64) -> u64 {
+    net.run_until(100_000, |n| {
+        while let Ok(Some(_)) = n.b.recv() {}
+        n.b.info().bytes_received == bytes
+    });
+    net.now
+}
+
+#[test]
+fn a_lost_tail_is_recovered_by_a_probe_well_before_the_rto() {
+    // RFC 8985 §7: the last two segments of a flight are lost, so no ACK
+    // would ever say so. The probe timeout (2·SRTT, §7.2) resends the last
+    // segment; its SACK lets RACK mark the other lost (§6.2), and fast
+    // recovery resends it: all is in after about 2·SRTT + RTT. Without
+    // RACK-TLP the same loss waits for the RTO.
+    let mut took = Vec::new();
+    for rack in [true, false] {
+        let (mut net, flight) = tail_flight(rack, 10);
+        let (start, rto_ns) = (net.now, net.a.info().rto_ns);
+        for seg in flight.into_iter().take(8) {
+            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
+        }
+        let done = run_until_received(&mut net, 10 * 1448);
+        let info = net.a.info();
+        took.push(done - start);
+        if rack {
+            assert_eq!(info.tlp_probes, 1, "{info:?}");
+            assert_eq!(info.backoffs, 0, "no timeout: {info:?}");
+            assert_eq!(info.rack_losses, 1, "{info:?}");
+            assert_eq!(info.total_retrans, 2, "the probe and one fast retransmit");
+            let srtt = info.rtt_ns;
+            assert!(
+                done - start < rto_ns,
+                "{} ms with an RTO of {} ms",
+                (done - start) / MS,
+                rto_ns / MS
+            );
+            // The flight's ACKs (an RTT), the PTO (2·SRTT), the probe's
+            // SACK (an RTT), the fast retransmit's way (half an RTT).
+            let rtt = net.ab.delay_ns + net.ba.delay_ns;
+            assert!(done - start <= 2 * srtt + 3 * rtt, "{info:?}");
+        } else {
+            assert_eq!((info.tlp_probes, info.fast_retransmits), (0, 0), "{info:?}");
+            assert!(done - start >= rto_ns, "the RTO: {info:?}");
+        }
+    }
+    assert!(took[0] < took[1], "{took:?}");
+}
+
+#[test]
+fn a_probe_sends_new_data_when_the_window_allows() {
+    // RFC 8985 §7.3: with unsent data the peer's window takes, the probe
+    // is new data (cwnd aside) rather than a retransmission; its ACK
+    // settles the episode without any loss response.
+    let cfg = TcpConfig {
+        initial_cwnd_segments: 4,
+        ..small_cfg()
+    };
+    let mut net = established(&cfg, &cfg);
+    let data = vec![4u8; 8 * 1448];
+    net.a.send(&data, &mut || net.pool.alloc()).unwrap();
+    let flight = drain(&mut net.a, net.now);
+    assert_eq!(flight.len(), 4);
+    let cwnd = net.a.cc.cwnd();
+    // The whole flight and its ACKs vanish: only the probe draws an ACK.
+    drop(flight);
+    let pto = net.a.next_deadline().unwrap();
+    assert!(
+        pto < net.now + net.a.info().rto_ns,
+        "the PTO runs ahead of the RTO"
+    );
+    net.now = pto;
+    net.a.on_timer(pto);
+    let probe = drain(&mut net.a, pto);
+    assert_eq!(probe.len(), 1);
+    assert_eq!(
+        probe[0].seq,
+        net.a.snd_una + 4 * 1448,
+        "the fifth segment, new"
+    );
+    let info = net.a.info();
+    assert_eq!((info.tlp_probes, info.total_retrans), (1, 0), "{info:?}");
+    assert_eq!(net.a.cc.cwnd(), cwnd, "cwnd unchanged by the probe");
+    // A second PTO does not follow: the RTO does (§7.3).
+    assert_eq!(net.a.next_deadline(), net.a.timers.rto);
+    let done = run_until_received(&mut net, data.len() as u64);
+    assert!(done > pto);
+    assert_eq!(net.a.info().tlp_probes, 1);
+}
+
+#[test]
+fn a_loss_with_two_later_segments_sacked_is_found_by_time_not_three_dup_acks() {
+    // RFC 8985 §6.2: one segment lost, the two after it SACKed: two
+    // duplicate ACKs, fewer than DupThresh, and fewer than three segments
+    // SACKed above it (RFC 6675's IsLost says no). RACK marks it lost once
+    // RACK.rtt + reo_wnd passed since it went out, arming the reordering
+    // timer for that moment; without RACK only the RTO finds it.
+    for rack in [true, false] {
+        let (mut net, mut flight) = tail_flight(rack, 3);
+        let start = net.now;
+        let rto_ns = net.a.info().rto_ns;
+        flight.remove(0);
+        let mut resent = Vec::new();
+        for seg in flight {
+            resent.extend(exchange(&mut net, seg));
+        }
+        let info = net.a.info();
+        assert_eq!(info.dup_acks_in, 2, "{info:?}");
+        assert!(resent.is_empty(), "not at once: reo_wnd waits");
+        let timer = net.a.next_deadline().unwrap();
+        net.a.on_timer(timer);
+        let out = drain(&mut net.a, timer);
+        let info = net.a.info();
+        if rack {
+            let reo_wnd = net.a.rack.as_deref().unwrap().min_rtt_ns() / 4;
+            assert_eq!(timer, start + reo_wnd, "RACK.rtt is 0 here: reo_wnd after");
+            assert!(timer - start < rto_ns);
+            assert_eq!(out.len(), 1, "the fast retransmit");
+            assert_eq!(out[0].seq, net.a.snd_una);
+            assert_eq!((info.fast_retransmits, info.rack_losses), (1, 1));
+            assert_eq!(info.backoffs, 0);
+        } else {
+            assert_eq!(timer, start + rto_ns, "only the RTO");
+            assert_eq!((info.fast_retransmits, info.backoffs), (0, 1));
+        }
+    }
+}
+
+#[test]
+fn reordering_within_reo_wnd_resends_nothing() {
+    // RFC 8985 §6.2: once reordering was seen, a segment overtaken by
+    // seven others is not lost before RACK.rtt + reo_wnd (a quarter of
+    // the least RTT); arriving within it, nothing is resent. DupThresh
+    // (RFC 6675) resends it at the third duplicate ACK.
+    for rack in [true, false] {
+        let (mut net, mut flight) = tail_flight(rack, 10);
+        // Reordering seen: the second segment overtakes the first.
+        let first = flight.remove(0);
+        exchange(&mut net, flight.remove(0));
+        exchange(&mut net, first);
+        if rack {
+            assert!(net.a.rack.as_deref().unwrap().reordering_seen());
+        }
+        // The next one is overtaken by all seven others.
+        let late = flight.remove(0);
+        let mut resent = Vec::new();
+        for seg in flight {
+            resent.extend(exchange(&mut net, seg));
+        }
+        let half = if rack {
+            net.a.rack.as_deref().unwrap().min_rtt_ns() / 8
+        } else {
+            MS
+        };
+        net.now += half;
+        if net.a.next_deadline().is_some_and(|d| d <= net.now) {
+            net.a.on_timer(net.now);
+        }
+        resent.extend(
+            drain(&mut net.a, net.now)
+                .into_iter()
+                .filter(|s| s.data_len() > 0),
+        );
+        resent.extend(exchange(&mut net, late));
+        let info = net.a.info();
+        if rack {
+            assert!(resent.is_empty(), "{info:?}");
+            assert_eq!((info.total_retrans, info.fast_retransmits), (0, 0));
+            assert_eq!(info.rack_losses, 0);
+        } else {
+            assert_eq!(info.fast_retransmits, 1, "{info:?}");
+            assert!(!resent.is_empty());
+        }
+    }
+}
+
+#[test]
+fn a_dsack_widens_reo_wnd() {
+    // RFC 8985 §6.2 step 4: the first segment is late behind three others
+    // (treated as lost: no reordering seen yet); its retransmission comes
+    // back D-SACKed, so the loss was reordering: the recovery is undone
+    // (RFC 3708) and reo_wnd grows by a quarter RTT for the next rounds.
+    let (mut net, mut flight) = one_flight(&small_cfg(), 10, &[]);
+    let base = net.a.rack.as_deref().unwrap().reo_wnd_now(None);
+    assert_eq!(base, net.a.rack.as_deref().unwrap().min_rtt_ns() / 4);
+    assert!(base > 0);
+    let late = flight.remove(0);
+    let mut resent = Vec::new();
+    for seg in flight.drain(..3) {
+        resent.extend(exchange(&mut net, seg));
+    }
+    assert_eq!(resent.len(), 1, "RACK: three SACKed, reo_wnd 0, lost");
+    assert_eq!(net.a.info().rack_losses, 1);
+    exchange(&mut net, late);
+    // (The instant exchanges here brought RTT samples of one tick.)
+    let rack = net.a.rack.as_deref().unwrap();
+    let quarter = rack.min_rtt_ns() / 4;
+    assert_eq!(rack.reo_wnd_now(None), quarter);
+    exchange(&mut net, resent.remove(0));
+    let info = net.a.info();
+    assert_eq!(info.spurious_recoveries, 1, "{info:?}");
+    assert_eq!(
+        net.a.rack.as_deref().unwrap().reo_wnd_now(None),
+        2 * quarter
+    );
+    for seg in flight {
+        net.ab.send(seg, net.now, &net.pool, &mut net.rng);
+    }
+    run_until_received(&mut net, 20 * 1448);
+    assert_eq!(net.a.info().spurious_recoveries, 1);
+}
+
+#[test]
+fn after_an_rto_the_chunks_the_peer_sacked_are_not_resent() {
+    // RFC 8985 §6.3: a timeout keeps the SACK marks (the peer did not
+    // renege), so go-back-N resends the two holes only. Without RACK the
+    // scoreboard forgets them (RFC 6675 §5.1) and SACKed data goes again.
+    for rack in [true, false] {
+        let (mut net, mut flight) = tail_flight(rack, 10);
+        let holes = vec![flight[0].seq, flight[5].seq];
+        flight.remove(5);
+        flight.remove(0);
+        for seg in flight {
+            // Every retransmission before the timeout is lost too.
+            drop(exchange(&mut net, seg));
+        }
+        let mut pending = VecDeque::new();
+        while net.a.info().backoffs == 0 {
+            let t = net.a.next_deadline().unwrap();
+            net.now = t;
+            net.a.on_timer(t);
+            // Probes before the timeout are lost; from it on, nothing is.
+            pending = drain(&mut net.a, t).into();
+        }
+        let mut after_rto = Vec::new();
+        while let Some(seg) = pending.pop_front() {
+            if seg.data_len() > 0 {
+                after_rto.push(seg.seq);
+            }
+            pending.extend(exchange(&mut net, seg));
+        }
+        assert_eq!(net.b.info().bytes_received, 10 * 1448, "rack {rack}");
+        if rack {
+            assert_eq!(after_rto, holes);
+        } else {
+            assert!(after_rto.len() > holes.len(), "{after_rto:?}");
+        }
     }
 }

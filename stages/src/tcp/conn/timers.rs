@@ -31,8 +31,8 @@ impl<B: PacketBuf> Connection<B> {
             self.rack_deadline(),
         ]
         .into_iter()
-            .flatten()
-            .min()
+        .flatten()
+        .min()
     }
 
     /// Runs every timer due at `now_ns`; what they send comes out of
