@@ -516,9 +516,13 @@ impl<B: PacketBuf> Connection<B> {
         self.cc.enter_recovery(flight, self.snd_max, now_ns);
         self.sack_start_recovery();
         if let Some(r) = self.rack.as_deref_mut() {
+            // The reduction ends the probe's episode (Linux resets
+            // tlp_high_seq with any reduction): its ACK must not reduce
+            // the window a second time. A retransmitting probe's D-SACK
+            // must not pass for this recovery's.
             r.pto_deadline = None;
             r.probe_due = false;
-            if r.probe.is_some_and(|p| p.is_retrans) {
+            if r.probe.take().is_some_and(|p| p.is_retrans) {
                 if let Some(board) = self.sack.as_deref_mut() {
                     board.expect_dsack();
                 }

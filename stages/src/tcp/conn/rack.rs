@@ -366,6 +366,13 @@ impl<B: PacketBuf> Connection<B> {
             rack.reo_deadline = None;
             return false;
         };
+        if board.sacked_bytes() == 0 {
+            // Nothing delivered above SND.UNA: nothing to compare with
+            // (and no walk over the queue on every ACK of a bulk transfer
+            // once a scoreboard exists).
+            rack.reo_deadline = None;
+            return board.lost_below().is_some();
+        }
         let sent = || {
             self.send_queue
                 .iter()
