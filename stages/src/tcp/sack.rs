@@ -249,6 +249,35 @@ impl RangeSet {
         (out, n)
     }
 
+    /// Takes `range` out; `false` (nothing changed) when splitting a range
+    /// would pass the bound.
+    fn remove(&mut self, range: SeqRange) -> bool {
+        let mut out = [SeqRange::default(); MAX_RANGES + 1];
+        let mut n = 0;
+        for r in self.as_slice() {
+            if overlap(*r, range) == 0 {
+                out[n] = *r;
+                n += 1;
+                continue;
+            }
+            for part in [
+                SeqRange::new(r.start, range.start),
+                SeqRange::new(range.end, r.end),
+            ] {
+                if part.start.lt(part.end) && r.start.le(part.start) && part.end.le(r.end) {
+                    out[n] = part;
+                    n += 1;
+                }
+            }
+        }
+        if n > MAX_RANGES {
+            return false;
+        }
+        self.ranges[..n].copy_from_slice(&out[..n]);
+        self.len = n;
+        true
+    }
+
     /// Adds `range`; when over the bound, forgets the highest range.
     /// Says whether a range was forgotten.
     fn insert_forget_highest(&mut self, range: SeqRange) -> bool {
@@ -411,6 +440,22 @@ impl SackScoreboard {
     /// `SND.UNA`.
     pub fn lost_below(&self) -> Option<SeqNumber> {
         self.lost_below.filter(|l| l.gt(self.snd_una))
+    }
+
+    /// RACK found the retransmission of `range` lost too (RFC 8985 §6.2:
+    /// a segment sent after it was delivered, and it was not in time): it
+    /// leaves pipe, and NextSeg may pick it again (HighRxt moves back to
+    /// it; with time-based losses NextSeg skips the retransmissions still
+    /// in flight). Returns whether `range` was marked retransmitted.
+    pub fn retransmission_lost(&mut self, range: SeqRange) -> bool {
+        let Some(range) = self.clip(range, range.end) else {
+            return false;
+        };
+        if self.retransmitted.covered(range) != range.len() || !self.retransmitted.remove(range) {
+            return false;
+        }
+        self.high_rxt = self.high_rxt.min(range.start).max(self.snd_una);
+        true
     }
 
     /// The SACKed ranges above `SND.UNA`, in order, as a slice.
@@ -718,10 +763,17 @@ impl SackScoreboard {
         // above HighRxt, below the highest SACKed byte.
         let mut unsacked = None;
         let mut cursor = Cursor::default();
+        let mut rxt_cursor = Cursor::default();
         for (index, seg) in segments.clone().enumerate() {
             let Some(clipped) = self.clip(seg, snd_nxt) else {
                 continue;
             };
+            if self.time_based
+                && self.retransmitted.covered_at(&mut rxt_cursor, clipped) == clipped.len()
+            {
+                // Resent and not found lost again: still in flight.
+                continue;
+            }
             let from = clipped.start.max(self.high_rxt);
             if !from.lt(clipped.end) {
                 continue;

@@ -399,7 +399,10 @@ impl<B: PacketBuf> Connection<B> {
                 .saturating_add(reo_wnd);
             if deadline <= now_ns {
                 lost_to = Some(c.end());
-                if before.is_none_or(|b| c.end().gt(b)) {
+                let range = SeqRange::new(c.seq, c.end());
+                if before.is_none_or(|b| c.end().gt(b))
+                    || (c.rexmit && board.retransmission_lost(range))
+                {
                     newly_lost += 1;
                 }
             } else {

@@ -1776,8 +1776,13 @@ fn exchange(net: &mut Net, seg: SegmentOut<PoolBuf>) -> Vec<SegmentOut<PoolBuf>>
 
 #[test]
 fn prr_spreads_the_reduction_over_the_recovery() {
+    // RFC 6675's losses. (With RACK: at no delay the fast retransmit
+    // shares the flight's send time, RACK's tie-break by sequence (RFC
+    // 8985 §6.2) takes it for older than the originals delivered after,
+    // and it counts as lost again.)
     let cfg = TcpConfig {
         congestion: CongestionAlgorithm::NewReno,
+        rack: false,
         ..small_cfg()
     };
     // 20 segments out, the first lost: 19 duplicate ACKs each SACK one.
@@ -2683,6 +2688,50 @@ fn after_an_rto_the_chunks_the_peer_sacked_are_not_resent() {
             assert_eq!(after_rto, holes);
         } else {
             assert!(after_rto.len() > holes.len(), "{after_rto:?}");
+        }
+    }
+}
+
+#[test]
+fn a_lost_retransmission_is_found_by_rack_and_resent_before_the_rto() {
+    // RFC 8985 §6.2 (and §3.3's motivation): the fast retransmit is lost
+    // too. New data sent after it is SACKed, so by time the retransmission
+    // is late as well (no reordering seen: reo_wnd 0 in recovery): it is
+    // resent in the same recovery. DupThresh knows of no second loss of
+    // one segment and waits for the RTO.
+    for rack in [true, false] {
+        let cfg = TcpConfig {
+            rack,
+            ..small_cfg()
+        };
+        let (mut net, kept) = one_flight(&cfg, 10, &[0]);
+        let first = net.a.snd_una;
+        let mut pending: VecDeque<_> = kept.into();
+        let (mut dropped, mut again) = (false, false);
+        // A first-in first-out link, a millisecond per segment, that
+        // loses the first retransmission.
+        while let Some(seg) = pending.pop_front() {
+            net.now += MS;
+            for out in exchange(&mut net, seg) {
+                if out.seq == first && !dropped {
+                    dropped = true;
+                } else {
+                    again |= out.seq == first;
+                    pending.push_back(out);
+                }
+            }
+        }
+        assert!(dropped, "rack {rack}: a fast retransmit");
+        let info = net.a.info();
+        if rack {
+            assert!(again, "{info:?}");
+            assert_eq!(info.rack_losses, 2, "the segment, then its resend");
+            assert_eq!((info.fast_retransmits, info.backoffs), (1, 0), "{info:?}");
+            assert_eq!(net.b.info().bytes_received, 20 * 1448);
+        } else {
+            assert!(!again, "{info:?}");
+            run_until_received(&mut net, 20 * 1448);
+            assert_eq!(net.a.info().lost, 2, "the fast retransmit, then the RTO");
         }
     }
 }

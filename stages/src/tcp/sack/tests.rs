@@ -230,6 +230,46 @@ fn a_timeout_forgets_sacks_and_marks() {
 }
 
 #[test]
+fn time_based_losses_follow_the_marks_and_a_lost_resend_is_picked_again() {
+    // RFC 8985 through the scoreboard: IsLost is RACK's mark, not
+    // DupThresh; a resend RACK finds lost leaves pipe and NextSeg picks it
+    // again, skipping the resends still in flight.
+    let mut sb = SackScoreboard::new(s(1000), 100);
+    sb.set_time_based(true);
+    let nxt = s(2000);
+    sb.on_ack(s(1000), &[block(1300, 1600)], nxt);
+    assert_eq!(
+        sb.lost_boundary(ten()),
+        None,
+        "three SACKed: not lost by time yet"
+    );
+    sb.mark_lost_below(s(1300));
+    sb.mark_lost_below(s(1100)); // never moves back
+    assert_eq!(sb.lost_boundary(ten()), Some(s(1300)));
+    sb.start_recovery(nxt);
+    for want in [1000, 1100, 1200] {
+        let seg = sb.next_seg(nxt, ten(), false).unwrap();
+        assert_eq!((seg.range.start, seg.rule), (s(want), Rule::Lost));
+        sb.mark_retransmitted(seg);
+    }
+    // Pipe: 1600..2000 not SACKed nor lost, plus three resends.
+    assert_eq!(sb.pipe(nxt, ten()), 400 + 300);
+    // The resend of 1100 is lost too.
+    assert!(sb.retransmission_lost(r(1100, 1200)));
+    assert!(!sb.retransmission_lost(r(1100, 1200)), "once");
+    assert_eq!(sb.pipe(nxt, ten()), 400 + 200);
+    let seg = sb.next_seg(nxt, ten(), false).unwrap();
+    assert_eq!((seg.range.start, seg.rule), (s(1100), Rule::Lost));
+    sb.mark_retransmitted(seg);
+    // 1200's resend is in flight still (HighRxt alone would offer it):
+    // nothing else is lost, nothing below the highest SACK is left.
+    assert_eq!(sb.next_seg(nxt, ten(), false), None);
+    // The cumulative ACK passes the mark: nothing is lost any more.
+    sb.on_ack(s(1600), &[], nxt);
+    assert_eq!(sb.lost_boundary(ten()), None);
+}
+
+#[test]
 fn bounded_ranges_forget_the_highest_and_join_retransmissions() {
     let mut sb = SackScoreboard::new(s(0), 10);
     let nxt = s(1000);
