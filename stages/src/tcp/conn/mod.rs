@@ -10,7 +10,6 @@
 //! - `recovery`: SACK-based loss recovery (RFC 6675) through `tcp::sack`.
 //! - `frto`: spurious timeouts detected (F-RTO, Eifel) and undone.
 //! - `cwv`: congestion window validation (RFC 7661), restart after idle.
-
 //! - `rack`: loss detection by time and tail loss probes (RACK-TLP, RFC
 //!   8985), feeding the recovery.
 //! - `timers`: retransmission, delayed ACK, persist, keepalive, TIME_WAIT.

@@ -2068,7 +2068,13 @@ fn timed_out_flight(
     SegmentOut<PoolBuf>,
     (u32, u32),
 ) {
-    let (mut net, flight) = one_flight(cfg, segments, &[]);
+    // The timeout itself: RACK-TLP's probe would go first (its PTO runs
+    // ahead of the RTO) and its ACK would make the timeout moot.
+    let cfg = TcpConfig {
+        rack: false,
+        ..cfg.clone()
+    };
+    let (mut net, flight) = one_flight(&cfg, segments, &[]);
     let before = (net.a.cc.cwnd(), net.a.cc.ssthresh());
     let deadline = net.a.next_deadline().expect("the retransmission timer");
     net.now = deadline;
@@ -2391,6 +2397,8 @@ fn a_loss_inside_an_undone_timeouts_flight_is_repaired_by_fast_retransmit() {
         let cfg = TcpConfig {
             sack,
             delayed_ack: false,
+            // The timeout, not RACK-TLP's probe ahead of it.
+            rack: false,
             ..small_cfg()
         };
         let (mut net, mut flight) = one_flight(&cfg, 10, &[]);
@@ -2423,6 +2431,8 @@ fn a_loss_inside_an_undone_timeouts_flight_is_repaired_by_fast_retransmit() {
             while let Ok(Some(_)) = n.b.recv() {}
             n.b.info().bytes_received == 20 * 1448
         });
+    }
+}
 
 /// A pair whose `a` sent exactly `segments` full segments (its initial
 /// window made that large, nothing queued behind), with `rack` set on
