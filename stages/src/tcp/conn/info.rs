@@ -214,10 +214,6 @@ pub(super) struct Counters {
     pub keepalive_probes: u64,
     pub pmtu_reductions: u64,
     pub icmp_out_of_window: u64,
-
-    pub tlp_probes: u64,
-    pub tlp_recoveries: u64,
-    pub rack_losses: u64,
 }
 
 impl Counters {
@@ -245,9 +241,5 @@ impl Counters {
         info.keepalive_probes = self.keepalive_probes;
         info.pmtu_reductions = self.pmtu_reductions;
         info.icmp_out_of_window = self.icmp_out_of_window;
-
-        info.tlp_probes = self.tlp_probes;
-        info.tlp_recoveries = self.tlp_recoveries;
-        info.rack_losses = self.rack_losses;
     }
 }

@@ -374,6 +374,11 @@ impl<B: PacketBuf> Connection<B> {
             ..TcpInfo::default()
         };
         self.stats.fill(&mut info);
+        if let Some(r) = self.rack.as_deref() {
+            info.tlp_probes = r.stats.tlp_probes;
+            info.tlp_recoveries = r.stats.tlp_recoveries;
+            info.rack_losses = r.stats.rack_losses;
+        }
         info
     }
 
@@ -455,7 +460,13 @@ impl<B: PacketBuf> Connection<B> {
         self.sack = None;
         self.recovery = None;
         self.frto = None;
-        self.rack = None;
+        if let Some(r) = self.rack.as_deref_mut() {
+            // Its timers stop; its counters stay for `info()`.
+            r.reo_deadline = None;
+            r.pto_deadline = None;
+            r.probe_due = false;
+            r.probe = None;
+        }
         if error.is_some() {
             self.receive_queue.clear();
             self.error = error;

@@ -474,9 +474,9 @@ impl<B: PacketBuf> Connection<B> {
         } else {
             return self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
         };
-        self.stats.tlp_probes += 1;
         let end_seq = self.snd_max;
         if let Some(r) = self.rack.as_deref_mut() {
+            r.stats.tlp_probes += 1;
             r.probe = Some(super::rack::Probe {
                 end_seq,
                 is_retrans,

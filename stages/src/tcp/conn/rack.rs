@@ -94,6 +94,17 @@ pub(super) struct Rack {
     pub(super) probe_due: bool,
     /// The probe in flight, until its ACK settles the episode.
     pub(super) probe: Option<Probe>,
+    /// Counters for `TcpInfo` (here rather than in the connection's
+    /// counters: a connection that never sent pays nothing for them).
+    pub(super) stats: RackStats,
+}
+
+/// RACK-TLP's counters (see `TcpInfo`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RackStats {
+    pub(super) tlp_probes: u64,
+    pub(super) tlp_recoveries: u64,
+    pub(super) rack_losses: u64,
 }
 
 /// RACK_sent_after (RFC 8985 §6.2): whether the segment sent at `t1`
@@ -130,6 +141,7 @@ impl Rack {
             pto_deadline: None,
             probe_due: false,
             probe: None,
+            stats: RackStats::default(),
         }
     }
 
@@ -413,7 +425,7 @@ impl<B: PacketBuf> Connection<B> {
         if let Some(end) = lost_to {
             board.mark_lost_below(end);
         }
-        self.stats.rack_losses += newly_lost;
+        rack.stats.rack_losses += newly_lost;
         board.lost_below().is_some()
     }
 
@@ -457,7 +469,9 @@ impl<B: PacketBuf> Connection<B> {
             let una = self.snd_una;
             self.cc.enter_recovery(cwnd, una, now_ns);
             self.cc.on_ack(0, una, now_ns, self.rto.srtt_ns());
-            self.stats.tlp_recoveries += 1;
+            if let Some(r) = self.rack.as_deref_mut() {
+                r.stats.tlp_recoveries += 1;
+            }
             true
         } else {
             !advanced && newly_sacked == 0
