@@ -979,6 +979,42 @@ mod tests {
     }
 
     #[test]
+    fn a_table_full_of_time_wait_makes_room_for_a_new_connection() {
+        // The listener and two connections fill the table; both
+        // connections go to TIME_WAIT, far below its own bound.
+        let cfg = TcpConfig {
+            max_sockets: 3,
+            ..TcpConfig::default()
+        };
+        let mut b = Bench::new(cfg);
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
+        let l = l.unwrap();
+        for port in [6000, 6001] {
+            let (c, iss) = handshake(&mut b, false, l, port);
+            let (_, out) = b.call(|cx| close(cx, c));
+            let fin = out.iter().find(|s| s.flags & FIN != 0).expect("a FIN").seq;
+            let peer_fin = Seg {
+                fin: true,
+                ..from(port, 1001, Some(fin + 1))
+            };
+            b.input(false, &peer_fin);
+            assert_eq!(fin, iss + 1);
+        }
+        assert_eq!(b.state.sockets.time_wait_count(), 2);
+        assert_eq!(b.state.sockets.len(), 3, "the table is full");
+        // A third peer's SYN is answered: the oldest TIME_WAIT made room.
+        let (c, _) = handshake(&mut b, false, l, 6002);
+        assert!(b.state.sockets.info(c).is_ok());
+        let counters = b.state.sockets.counters();
+        assert_eq!(counters.time_wait_evictions, 1);
+        assert_eq!(counters.table_full_drops, 0);
+        assert_eq!(b.state.sockets.time_wait_count(), 1);
+        assert_eq!(b.state.sockets.len(), 3);
+        b.events();
+        pool().assert_whole();
+    }
+
+    #[test]
     fn unacknowledged_data_times_out_with_an_error_and_a_closed_event() {
         let cfg = TcpConfig {
             data_retries: 2,

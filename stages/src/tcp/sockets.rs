@@ -483,7 +483,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         {
             return Err(SocketError::InvalidArgument);
         }
-        if self.open >= self.cfg.max_sockets {
+        if !self.make_room() {
             return Err(SocketError::NoBuffers);
         }
         let port = match local.port() {
@@ -652,7 +652,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         mss: u16,
         now_ns: u64,
     ) -> Result<SocketId, Spawn> {
-        if self.open >= self.cfg.max_sockets {
+        if !self.make_room() {
             self.counters.table_full_drops += 1;
             return Err(Spawn::TableFull);
         }
@@ -816,7 +816,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         mss: u16,
         now_ns: u64,
     ) -> Result<u32, Spawn> {
-        if self.open >= self.cfg.max_sockets {
+        if !self.make_room() {
             self.counters.table_full_drops += 1;
             return Err(Spawn::TableFull);
         }
@@ -1038,6 +1038,33 @@ impl<B: PacketBuf> TcpSockets<B> {
             }
             self.mark(index);
         }
+    }
+
+    /// Whether the table has room for one more socket, after freeing the
+    /// oldest closed-by-the-application TIME_WAIT connection when it is
+    /// full (counted in `time_wait_evictions`): TIME_WAIT counts against
+    /// `max_sockets`, and a table full of it must not refuse new
+    /// connections (Linux's TIME_WAIT buckets never do).
+    fn make_room(&mut self) -> bool {
+        if self.open < self.cfg.max_sockets {
+            return true;
+        }
+        let evictable = |slots: &[Slot<B>], (i, generation): (u32, u32)| {
+            let slot = &slots[i as usize];
+            slot.generation == generation
+                && matches!(&slot.entry, Entry::Conn(c) if c.time_wait && c.app_closed)
+        };
+        let Some(at) = self
+            .time_wait
+            .iter()
+            .position(|&e| evictable(&self.slots, e))
+        else {
+            return false;
+        };
+        let (i, _) = self.time_wait.remove(at).expect("a position in the queue");
+        self.counters.time_wait_evictions += 1;
+        self.free_slot(i);
+        true
     }
 
     /// Counts slot `index` into TIME_WAIT (once) and frees the oldest
