@@ -431,7 +431,18 @@ fn drive<P: Port<Buf = B>>(
         // Stopped before the end: how the connection stood.
         h.app.info = h.app.socket.and_then(|s| h.state.sockets.info(s).ok());
     }
-    h.app.counters = format!("{:?}", h.state.sockets.counters());
+    // The egress side too: a direction that goes quiet shows here
+    // (packets held for a neighbor, or its entry's state).
+    let egress = &h.state.egress;
+    h.app.counters = format!(
+        "{:?}\n  egress {:?}\n  neighbors v4 {:?} {:?}\n  neighbors v6 {:?} {:?}",
+        h.state.sockets.counters(),
+        egress.counters(),
+        egress.neighbors_v4().counters(),
+        egress.neighbors_v4().iter().collect::<Vec<_>>(),
+        egress.neighbors_v6().counters(),
+        egress.neighbors_v6().iter().collect::<Vec<_>>(),
+    );
     let role = h.app.role;
     std::mem::replace(&mut h.app, Transfer::new(role, 0))
 }
