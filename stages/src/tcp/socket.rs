@@ -951,6 +951,20 @@ mod tests {
         b.events();
     }
 
+    /// A passive open from `port` on listener `l`, closed by us first and
+    /// then by the peer: the connection ends in TIME_WAIT.
+    fn into_time_wait(b: &mut Bench, l: SocketId, port: u16) {
+        let (c, iss) = handshake(b, false, l, port);
+        let (_, out) = b.call(|cx| close(cx, c));
+        let fin = out.iter().find(|s| s.flags & FIN != 0).expect("a FIN").seq;
+        assert_eq!(fin, iss + 1);
+        let peer_fin = Seg {
+            fin: true,
+            ..from(port, 1001, Some(fin + 1))
+        };
+        b.input(false, &peer_fin);
+    }
+
     #[test]
     fn time_wait_is_bounded_by_evicting_the_oldest() {
         let cfg = TcpConfig {
@@ -961,15 +975,7 @@ mod tests {
         let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
         let l = l.unwrap();
         for port in [6000, 6001] {
-            let (c, iss) = handshake(&mut b, false, l, port);
-            let (_, out) = b.call(|cx| close(cx, c));
-            let fin = out.iter().find(|s| s.flags & FIN != 0).expect("a FIN").seq;
-            assert_eq!(fin, iss + 1);
-            let peer_fin = Seg {
-                fin: true,
-                ..from(port, 1001, Some(fin + 1))
-            };
-            b.input(false, &peer_fin);
+            into_time_wait(&mut b, l, port);
             assert_eq!(b.state.sockets.time_wait_count(), 1);
         }
         assert_eq!(b.state.sockets.counters().time_wait_evictions, 1);
@@ -990,15 +996,7 @@ mod tests {
         let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
         let l = l.unwrap();
         for port in [6000, 6001] {
-            let (c, iss) = handshake(&mut b, false, l, port);
-            let (_, out) = b.call(|cx| close(cx, c));
-            let fin = out.iter().find(|s| s.flags & FIN != 0).expect("a FIN").seq;
-            let peer_fin = Seg {
-                fin: true,
-                ..from(port, 1001, Some(fin + 1))
-            };
-            b.input(false, &peer_fin);
-            assert_eq!(fin, iss + 1);
+            into_time_wait(&mut b, l, port);
         }
         assert_eq!(b.state.sockets.time_wait_count(), 2);
         assert_eq!(b.state.sockets.len(), 3, "the table is full");
