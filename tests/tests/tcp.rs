@@ -19,6 +19,7 @@ use tpa_stages::iface::Interface;
 use tpa_stages::pcap::PcapCapture;
 use tpa_stages::tcp;
 use tpa_stages::tcp::config::{SynCookieMode, TcpConfig};
+use tpa_stages::tcp::TcpCounters;
 use tpa_tests::tcp_host::{iface, virtual_step, HostState, TcpHost, B};
 
 const MAC_A: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0a]);
@@ -232,6 +233,9 @@ fn host_with<P: Port<Buf = B>>(
 struct Outcome {
     client: Bulk,
     server: Bulk,
+    /// The client's and the server's table counters once every socket is
+    /// gone.
+    tables: [TcpCounters; 2],
     virtual_ms: u64,
 }
 
@@ -357,6 +361,7 @@ fn transfer_captured(
     }
     let virtual_ms = (clock.now_ns() - start) / 1_000_000;
     assert!(a.tcp4().stats.consumed + b.tcp4().stats.consumed > 0 || v6);
+    let tables = [a.state.sockets.counters(), b.state.sockets.counters()];
     let TcpHost { app: client, .. } = a;
     let TcpHost { app: server, .. } = b;
     drop(wire);
@@ -364,6 +369,7 @@ fn transfer_captured(
     Outcome {
         client,
         server,
+        tables,
         virtual_ms,
     }
 }
@@ -388,6 +394,15 @@ fn a_megabyte_each_way_arrives_intact_and_every_socket_closes() {
     for v6 in [false, true] {
         let o = transfer(1, v6, MB, Impairment::default(), Duration::from_secs(300));
         check(&o, 1, MB);
+        for t in o.tables {
+            // A wire that loses nothing and a virtual clock that never
+            // outruns an ACK: nothing is sent twice, not even a probe.
+            assert_eq!(
+                (t.retransmitted_segments, t.loss_probes),
+                (0, 0),
+                "v6 {v6}: {t:?}"
+            );
+        }
         println!(
             "v6 {v6}: 1 MB each way, closed, TIME_WAIT over: {} ms virtual",
             o.virtual_ms
@@ -436,6 +451,10 @@ fn an_impaired_wire_loses_no_byte() {
             capture,
         );
         check(&o, seed, MB / 4);
+        // 5% loss of ~200 data segments each way: both ends resend.
+        for t in o.tables {
+            assert!(t.retransmitted_segments > 0, "seed {seed}: {t:?}");
+        }
         println!(
             "seed {seed} v6 {v6}: 256 KiB each way over 5% loss, 2% dup, 5% reorder, 1% corrupt, 1% cut: {} ms virtual",
             o.virtual_ms
@@ -748,7 +767,7 @@ fn a_client_connects_and_moves_data_through_a_syn_flood_with_cookies() {
             );
             clock.advance(Duration::from_micros(100));
         }
-        let c = *b.state.sockets.counters();
+        let c = b.state.sockets.counters();
         let stats = b.tcp4().stats.clone();
         // The only drops: SYNs in the receive burst behind the client's
         // ACK, which found its connection filling the accept queue
@@ -765,10 +784,12 @@ fn a_client_connects_and_moves_data_through_a_syn_flood_with_cookies() {
         );
         let client = std::mem::replace(&mut a.app, Bulk::new(0, 0, 0));
         let server = std::mem::replace(&mut b.app, Bulk::new(0, 0, 0));
+        let tables = [a.state.sockets.counters(), c];
         drop((a, b));
         let o = Outcome {
             client,
             server,
+            tables,
             virtual_ms: 0,
         };
         check(&o, seed, len);

@@ -6,8 +6,8 @@
 //! byte, and compares the sha256 the kernel side computed with its own
 //! (`sha256sum`). IPv4 and IPv6. The kernel's own counters (`nstat`) around
 //! each transfer say how it saw us: one connection opened, no reset sent
-//! or received, no loss recovery on the lossless TAP (a tail loss probe at
-//! most, which tpa reports as a duplicate), no bad segment.
+//! or received, no loss recovery on the lossless TAP (tail loss probes at
+//! most, on either side), no bad segment.
 //!
 //! Run as root: these tests create namespaces and TAP interfaces.
 
@@ -24,6 +24,7 @@ use tpa::stage::Cx;
 use tpa::wire::MacAddr;
 use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
+use tpa_stages::tcp::TcpCounters;
 use tpa_tests::netns::Netns;
 use tpa_tests::nstat::Counters;
 use tpa_tests::tcp_host::{iface, open_tap, HostState, TcpHost, B};
@@ -231,13 +232,15 @@ fn host(ns: &Netns, pool: &Pool, app: Peer) -> Host<Tap> {
 /// (`TcpActiveOpens` for its client, `TcpPassiveOpens` for its server),
 /// none reset either way, no bad segment, no challenge ACK or PAWS drop,
 /// nothing out of order, and no loss recovery: no fast retransmit, SACK
-/// recovery or timeout. The kernel may still send a tail loss probe
-/// (RFC 8985: its PTO is max(2 SRTT, 10 ms), which a loaded machine or
-/// a delayed ACK outlasts); a probe that
-/// resends data counts as a retransmission, so every retransmission must
-/// be one of its probes (tpa reports such a duplicate with a DSACK,
-/// counted in `TcpExtTCPDSACKRecv`).
-fn assert_clean_transfer(d: &Counters, opens: (&str, u64), context: &str) {
+/// recovery or timeout. Either side may still send a tail loss probe
+/// (RFC 8985: the kernel's PTO is max(2 SRTT, 10 ms), tpa's 2 SRTT at
+/// least 2 ms, which a loaded machine or a delayed ACK outlasts): every
+/// kernel retransmission must be one of its probes (tpa reports such a
+/// duplicate with a DSACK, counted in `TcpExtTCPDSACKRecv`), and every
+/// tpa retransmission one of tpa's probes (`tpa`, its table's counters):
+/// the kernel's DSACKs for duplicates it got (`TcpExtTCPDSACKOldSent`)
+/// number no more than those.
+fn assert_clean_transfer(d: &Counters, tpa: &TcpCounters, opens: (&str, u64), context: &str) {
     let s = d.summary();
     println!(
         "{context}: kernel nstat: {s} TcpExtTCPSynRetrans={}",
@@ -260,7 +263,6 @@ fn assert_clean_transfer(d: &Counters, opens: (&str, u64), context: &str) {
         "TcpExtTCPChallengeACK",
         "TcpExtPAWSEstab",
         "TcpExtTCPOFOQueue",
-        "TcpExtTCPDSACKOldSent",
     ] {
         assert_eq!(d.get(name), 0, "{context}: {name}: {s}");
     }
@@ -270,6 +272,16 @@ fn assert_clean_transfer(d: &Counters, opens: (&str, u64), context: &str) {
         retrans <= d.get("TcpExtTCPLossProbes") + syn_retrans,
         "{context}: a retransmission that was not a tail loss probe or a SYN's \
          (TcpExtTCPSynRetrans {syn_retrans}): {s}"
+    );
+    assert!(
+        tpa.retransmitted_segments <= tpa.loss_probes,
+        "{context}: tpa retransmitted a segment other than a loss probe's: {tpa:?}"
+    );
+    let duplicates = d.get("TcpExtTCPDSACKOldSent");
+    assert!(
+        duplicates <= tpa.retransmitted_segments,
+        "{context}: the kernel got {duplicates} duplicates, tpa sent {} segments again: {tpa:?}",
+        tpa.retransmitted_segments
     );
     let segments = d.get("TcpInSegs");
     assert!(
@@ -311,6 +323,7 @@ fn a_kernel_client_gets_its_megabyte_echoed_by_tpa() {
         let (report, seen, h) = out;
         assert_clean_transfer(
             &seen,
+            &h.state.sockets.counters(),
             ("TcpActiveOpens", 1),
             &format!("v6 {v6}: kernel client"),
         );
@@ -385,6 +398,7 @@ fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
         let seen = Counters::read(&ns).delta(&before);
         assert_clean_transfer(
             &seen,
+            &h.state.sockets.counters(),
             ("TcpPassiveOpens", 1),
             &format!("v6 {v6}: kernel server"),
         );

@@ -255,7 +255,7 @@ fn twenty_thousand_kernel_cycles_against_a_tpa_server() {
     assert_eq!(h.app.answered, CYCLES);
     assert!(h.app.seen.iter().all(|&b| b), "a cycle never answered");
     assert!(h.app.reading.is_empty(), "{:?}", h.app.reading.keys());
-    let counters = *h.state.sockets.counters();
+    let counters = h.state.sockets.counters();
     assert_eq!(counters.passive_opens, CYCLES, "{counters:?}");
     assert_eq!(
         counters.time_waits, CYCLES,

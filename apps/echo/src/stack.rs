@@ -471,7 +471,7 @@ fn counters<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(pipeline: &EchoPipeline<
         out.push_str(&format!("socket {local}: {counters}\n"));
     }
     let tcp = pipeline.state().tcp.counters();
-    if *tcp != tpa_stages::tcp::TcpCounters::default() {
+    if tcp != tpa_stages::tcp::TcpCounters::default() {
         out.push_str(&format!("tcp sockets: {tcp:?}\n"));
     }
     out

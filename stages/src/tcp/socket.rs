@@ -836,7 +836,7 @@ mod tests {
             let effective = if ts { 1400 - 12 } else { 1400 };
             assert_eq!(info.snd_mss, effective, "the peer's MSS came back");
             assert_eq!(info.state, crate::tcp::conn::State::Established);
-            let counters = *b.state.sockets.counters();
+            let counters = b.state.sockets.counters();
             assert_eq!(counters.syn_cookies_validated, 1);
             assert_eq!(counters.passive_opens, 2);
             // Our data goes out with the cookie as ISS.
@@ -912,7 +912,7 @@ mod tests {
         b.input(false, &syn_from(5004, 1460, true));
         let (v, out) = b.input(false, &cookie_ack(5003, &old, b""));
         assert_eq!((v, out.len()), ("cookie-expired", 1));
-        let c = *b.state.sockets.counters();
+        let c = b.state.sockets.counters();
         assert_eq!(
             (
                 c.syn_cookies_sent,

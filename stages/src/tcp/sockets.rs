@@ -30,6 +30,12 @@ use super::timers::TimerQueue;
 use super::wire::FourTuple;
 use crate::iface::Interface;
 
+/// Adds `conn`'s retransmissions and loss probes to `counters`.
+fn add_retransmissions<B: PacketBuf>(counters: &mut TcpCounters, conn: &Connection<B>) {
+    counters.retransmitted_segments += conn.retransmitted_segments();
+    counters.loss_probes += conn.loss_probes();
+}
+
 /// What the table did, for `tpactl` and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TcpCounters {
@@ -76,6 +82,13 @@ pub struct TcpCounters {
     /// Challenge ACKs (RFC 5961) withheld: the table's budget for the
     /// second was spent (§7, `TcpConfig::challenge_ack_limit`).
     pub challenge_acks_limited: u64,
+    /// Segments sent again, by every connection the table has had: fast,
+    /// SACK and timeout retransmissions and the probes that resend data
+    /// (Linux's `TcpRetransSegs`).
+    pub retransmitted_segments: u64,
+    /// Tail loss probes sent (RFC 8985 §7), new data or a resend
+    /// (Linux's `TCPLossProbes`).
+    pub loss_probes: u64,
 }
 
 /// A connection's entry.
@@ -304,9 +317,17 @@ impl<B: PacketBuf> TcpSockets<B> {
         self.time_wait_count
     }
 
-    /// What the table did.
-    pub fn counters(&self) -> &TcpCounters {
-        &self.counters
+    /// What the table did. The retransmission counts add up the open
+    /// connections' own, so this walks the table: a call for `tpactl` and
+    /// tests, not for every segment.
+    pub fn counters(&self) -> TcpCounters {
+        let mut counters = self.counters;
+        for slot in &self.slots {
+            if let Entry::Conn(c) = &slot.entry {
+                add_retransmissions(&mut counters, &c.conn);
+            }
+        }
+        counters
     }
 
     pub(crate) fn counters_mut(&mut self) -> &mut TcpCounters {
@@ -370,6 +391,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             }
             Entry::Conn(c) => {
                 self.conns.remove(&c.tuple);
+                add_retransmissions(&mut self.counters, &c.conn);
                 if c.time_wait {
                     self.time_wait_count -= 1;
                 }

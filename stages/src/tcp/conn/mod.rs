@@ -382,6 +382,17 @@ impl<B: PacketBuf> Connection<B> {
         info
     }
 
+    /// Segments sent again so far (TcpInfo's `total_retrans`), without
+    /// taking a whole snapshot.
+    pub(crate) fn retransmitted_segments(&self) -> u64 {
+        self.stats.total_retrans
+    }
+
+    /// Tail loss probes sent so far (TcpInfo's `tlp_probes`).
+    pub(crate) fn loss_probes(&self) -> u64 {
+        self.rack.as_deref().map_or(0, |r| r.stats.tlp_probes)
+    }
+
     /// The size in bytes of the connection's larger parts (the rest is
     /// sequence numbers, flags and counters), for the memory report:
     /// what an idle connection costs before any buffer is queued.
