@@ -49,6 +49,12 @@ const REGRESSIONS: &[(u64, &str)] = &[
     ),
     (11371, "the same stuck in CLOSING"),
     (24735, "the same stuck in FIN_WAIT_1"),
+    (
+        87928,
+        "Eifel took the echo of an earlier fast retransmit for the original's and undid a \
+         timeout whose flight was lost; the receiver's keepalive ignored the sender's \
+         duplicates and gave up on it",
+    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {

@@ -101,7 +101,13 @@ impl<B: PacketBuf> Connection<B> {
             }
             None if recovering => {}
             None => {
-                let ts = self.neg.ts.then(|| self.ts_now(now_ns));
+                // RFC 3522 takes the ACK's echo for the original
+                // transmission's. A head sent again before this timeout (a
+                // fast retransmit whose ACK was lost, then a timeout in
+                // that recovery) may be what the echo names, which says
+                // nothing of the rest of the flight: F-RTO alone judges.
+                let resent_before = self.send_queue.front().is_some_and(|c| c.rexmit);
+                let ts = (self.neg.ts && !resent_before).then(|| self.ts_now(now_ns));
                 self.frto = Some(Box::new(Frto {
                     prior: Prior::of(&self.cc),
                     recovery_point: snd_max,

@@ -101,6 +101,14 @@ impl<B: PacketBuf> Connection<B> {
         let rcv_wnd = self.rcv_adv.wrapping_sub(self.rcv_nxt);
         if !self.acceptable(&seg, rcv_wnd) {
             self.stats.dropped += 1;
+            if !flags.rst() && flags.ack() && seg.ack.is_between(self.snd_una, self.snd_max + 1) {
+                // A duplicate with an acceptable ACK is the peer alive
+                // (Linux counts any acceptable ACK, and lets a duplicate
+                // ending at RCV.NXT through to its ACK processing):
+                // keepalive starts its idle time again.
+                self.keepalive_sent = 0;
+                self.arm_keepalive(now_ns);
+            }
             if !flags.rst() {
                 self.dsack_old_duplicate(&seg);
                 self.out_of_window_ack(&seg, now_ns);

@@ -2179,6 +2179,95 @@ fn frto_without_timestamps_undoes_a_late_flight_after_two_new_segments() {
 }
 
 #[test]
+fn eifel_does_not_take_an_earlier_retransmissions_echo_for_the_originals() {
+    // Simulation seed 87928: the head went out again before the timeout (a
+    // fast retransmit that arrived, its ACK lost); the ACK of the
+    // timeout's retransmission echoes that earlier TSval, older than the
+    // timeout's, while the rest of the flight was lost. Taken for RFC
+    // 3522's proof, it undid the timeout: the lost flight counted as in
+    // flight, and only backed-off timeouts resent it, one chunk each.
+    let cfg = TcpConfig {
+        rack: false,
+        sack: false,
+        delayed_ack: false,
+        ..small_cfg()
+    };
+    let (mut net, flight) = one_flight(&cfg, 10, &[]);
+    let head = flight[0].seq;
+    let hole = flight[5].seq;
+    let mut flight = flight.into_iter().skip(1);
+    // Segments 1 to 4 arrive past the lost head: duplicate ACKs.
+    let mut sent = Vec::new();
+    for seg in flight.by_ref().take(4) {
+        sent.extend(exchange(&mut net, seg));
+    }
+    drop(flight); // 5 to 9 are lost
+    let fast = sent
+        .into_iter()
+        .find(|s| s.seq == head)
+        .expect("a fast retransmit of the head");
+    // It arrives; its ACK is lost.
+    net.b.on_segment(to_in(&fast, &net.pool).unwrap(), net.now);
+    drop(drain(&mut net.b, net.now));
+    // Two timeouts: the first retransmission is lost, the second arrives.
+    let mut resent = None;
+    for _ in 0..2 {
+        net.now = net.a.next_deadline().expect("the retransmission timer");
+        net.a.on_timer(net.now);
+        let seg = drain(&mut net.a, net.now).into_iter().next();
+        resent = seg.filter(|s| s.seq == head);
+    }
+    let resent = resent.expect("the head again");
+    let mut after = exchange(&mut net, resent);
+    assert_eq!(net.a.info().spurious_rtos, 0, "{:?}", net.a.info());
+    // F-RTO's new segments bring duplicate ACKs: go-back-N from the hole.
+    for _ in 0..4 {
+        if after.iter().any(|s| s.seq == hole) {
+            break;
+        }
+        let mut next = Vec::new();
+        for seg in after {
+            next.extend(exchange(&mut net, seg));
+        }
+        after = next;
+    }
+    assert!(
+        after.iter().any(|s| s.seq == hole),
+        "the lost flight is sent again: {:?}",
+        after.iter().map(|s| s.seq).collect::<Vec<_>>()
+    );
+    assert_eq!(net.a.info().spurious_rtos, 0);
+}
+
+#[test]
+fn a_duplicate_with_a_good_ack_restarts_keepalive() {
+    // Simulation seed 87928 again: the peer's timeout retransmission of
+    // data already received is the peer alive; keepalive idled on from
+    // the last new data and gave up on a peer that was sending.
+    let cfg = TcpConfig {
+        keepalive: true,
+        keepalive_idle_ns: 10_000 * MS,
+        keepalive_interval_ns: 1_000 * MS,
+        keepalive_probes: 3,
+        ..small_cfg()
+    };
+    let mut net = established(&small_cfg(), &cfg);
+    net.send_a(&[7u8; 1000]).unwrap();
+    let seg = drain(&mut net.a, net.now).remove(0);
+    let again = to_in(&seg, &net.pool).unwrap();
+    net.b.on_segment(to_in(&seg, &net.pool).unwrap(), net.now);
+    drop(drain(&mut net.b, net.now));
+    let idle_from = net.now;
+    net.now += 9_000 * MS;
+    net.b.on_segment(again, net.now);
+    assert_eq!(
+        net.b.timers.keepalive,
+        Some(net.now + 10_000 * MS),
+        "keepalive waits a whole idle time from the duplicate, not from {idle_from}"
+    );
+}
+
+#[test]
 fn frto_keeps_the_reduction_when_the_flight_was_lost() {
     // The whole flight is lost: the retransmission's ACK brings two new
     // segments, which arrive past a hole: duplicate ACKs (RFC 5682 §3.1
