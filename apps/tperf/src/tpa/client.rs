@@ -27,8 +27,8 @@ use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
 
 use super::{
-    build, counters, drained, on_port, pool_buffers, send_filled, worker_line, OnPort, TpaEndpoint,
-    TpaError, TperfPipeline, TperfState, DRAIN_NS,
+    build, counters, drained, on_port, pool_buffers, send_filled, worker_line, Handed, OnPort,
+    OnThread, TpaEndpoint, TpaError, TperfPipeline, TperfState, DRAIN_NS,
 };
 use crate::config::ClientConfig;
 use crate::control::{ControlClient, ControlEvent, RUN_END_PATIENCE_NS};
@@ -668,7 +668,11 @@ impl Setup<'_> {
 impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
     type Out = Result<ClientReport, TpaError>;
 
-    fn run<P: Port + Send>(self, ports: Vec<ShareAnswers<P>>) -> Self::Out
+    fn run<P: Port + Send + Handed>(
+        self,
+        ports: Vec<ShareAnswers<P>>,
+        on_thread: &OnThread,
+    ) -> Self::Out
     where
         P::Buf: Send,
     {
@@ -690,6 +694,7 @@ impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
                 .map(|(i, port)| {
                     let crew = &crew;
                     scope.spawn(move || {
+                        let _thread = on_thread();
                         let work = setup.work(port, i + 1, crew, None::<fn(&Interval)>);
                         eprintln!("tpa-tperf: {}", worker_line(&work.pipeline));
                         if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {

@@ -12,9 +12,12 @@
 //!                                          └─► NDP ─► ICMPv6 echo ─► discard
 //! ```
 //!
-//! One worker (one pipeline, one queue of the port) for now: several
-//! would each need their queue and the neighbor answers the port steers
-//! to queue 0 (see the tperf guide).
+//! Each worker (`-w`) runs its own pipeline on its own queue of the port:
+//! a multi-queue TAP or an AF_PACKET fanout group steered by tpa's eBPF
+//! program, or a DPDK device's queue pairs, each guarded so that a frame
+//! the device put on another worker's queue is handed over to that worker
+//! (`DpdkDevice::worker_ports`). The neighbor answers that land on one
+//! queue are copied to every worker ([`ShareAnswers`]).
 
 mod client;
 mod server;
@@ -27,7 +30,7 @@ use core::fmt;
 use tpa::app::{App, Events, SocketError, SocketId};
 use tpa::buf::{PacketBuf, Pool, PoolConfig};
 use tpa::port::af_packet::{AfPacket, AfPacketConfig, RxMode};
-use tpa::port::steer::{Handover, ShareAnswers};
+use tpa::port::steer::{Handover, ShareAnswers, SteerGuard};
 use tpa::port::tap::{Tap, TapConfig};
 use tpa::port::Port;
 use tpa::stage::{Counted, Cx, Reason};
@@ -218,7 +221,7 @@ impl<P: Port, A: App<P::Buf, TperfState<P::Buf>>> TperfPipeline<P, A> {
 
 /// One worker's line at the end: its queue, its connections, the
 /// neighbor answers it shared and received.
-fn worker_line<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
+fn worker_line<P: Port + Handed, A: App<P::Buf, TperfState<P::Buf>>>(
     pipeline: &TperfPipeline<ShareAnswers<P>, A>,
 ) -> String
 where
@@ -226,15 +229,21 @@ where
 {
     let tcp = pipeline.state().tcp.counters();
     let share = pipeline.port().stats();
-    format!(
-        "worker {}: {} connections ({} active, {} passive), {} neighbor answers shared, {} received",
-        pipeline.port().caps().queue,
+    let queue = pipeline.port().caps().queue;
+    let mut line = format!(
+        "worker {queue}: {} connections ({} active, {} passive), {} neighbor answers shared, {} received",
         tcp.active_opens + tcp.passive_opens,
         tcp.active_opens,
         tcp.passive_opens,
         share.answers,
         share.copies_received,
-    )
+    );
+    if let Some((sent, received, dropped)) = pipeline.port().port().handed() {
+        line.push_str(&format!(
+            "\nqueue {queue}: {sent} frames handed over to other workers, {received} received from them, {dropped} dropped"
+        ));
+    }
+    line
 }
 
 /// tpa's TCP knobs: the defaults with the `TPA_TCP_*` variables of the
@@ -307,19 +316,59 @@ fn os_seed() -> u64 {
 }
 
 /// What runs on the opened ports, one per worker: generic over the
-/// port's type, which differs per kind.
+/// port's type, which differs per kind. Each worker thread it starts calls
+/// `on_thread` first and keeps what it returns until the thread ends.
 trait OnPort {
     type Out;
-    fn run<P: Port + Send>(self, ports: Vec<ShareAnswers<P>>) -> Self::Out
+    fn run<P: Port + Send + Handed>(
+        self,
+        ports: Vec<ShareAnswers<P>>,
+        on_thread: &OnThread,
+    ) -> Self::Out
     where
         P::Buf: Send;
+}
+
+/// What a worker thread does first (DPDK: register with the EAL, for its
+/// mempool cache); what it returns is held until the thread ends.
+type OnThread = dyn Fn() -> Box<dyn std::any::Any> + Sync;
+
+/// Nothing to do on a worker thread.
+fn no_thread_setup() -> Box<dyn std::any::Any> {
+    Box::new(())
+}
+
+/// A port that may hand misplaced frames over to other workers: its
+/// counts, for the worker's line at the end.
+trait Handed {
+    /// Frames handed over to other workers, received from them, and
+    /// dropped because the other worker's inbox was full; `None` for a
+    /// port whose steering never misplaces a frame.
+    fn handed(&self) -> Option<(u64, u64, u64)> {
+        None
+    }
+}
+
+impl Handed for Tap {}
+impl Handed for AfPacket {}
+
+impl<P: Port> Handed for SteerGuard<P> {
+    fn handed(&self) -> Option<(u64, u64, u64)> {
+        let h = self.handover_stats();
+        Some((h.sent, h.received, self.dropped()))
+    }
 }
 
 /// Inbox depth of the mesh that shares neighbor answers between workers.
 const SHARE_DEPTH: usize = 64;
 
+/// Inbox depth of the mesh that hands a DPDK worker the frames another
+/// worker's queue received for it: a receive ring's worth.
+#[cfg(feature = "dpdk")]
+const HANDOVER_DEPTH: usize = 1024;
+
 /// Opens `workers` queues of `endpoint`'s port (a multi-queue TAP, an
-/// AF_PACKET fanout group: one queue each; DPDK: one worker for now)
+/// AF_PACKET fanout group, a DPDK device's queue pairs: one queue each)
 /// with a pool of `buffers` buffers, each queue wrapped so the neighbor
 /// answers it receives reach every worker ([`ShareAnswers`]), and runs
 /// `job` on them; then returns what it returned and how many buffers did
@@ -350,7 +399,7 @@ fn on_port<J: OnPort>(
                 ..TapConfig::new(name.as_str())
             };
             let ports = Tap::open_queues(&config, pool.clone()).map_err(open_error)?;
-            let out = job.run(share_answers(ports));
+            let out = job.run(share_answers(ports), &no_thread_setup);
             Ok((out, pool.in_use()))
         }
         PortSpec::AfPacket(name) => {
@@ -362,25 +411,35 @@ fn on_port<J: OnPort>(
                 ..AfPacketConfig::new(name.as_str())
             };
             let ports = AfPacket::open_queues(&config, pool.clone()).map_err(open_error)?;
-            let out = job.run(share_answers(ports));
+            let out = job.run(share_answers(ports), &no_thread_setup);
             Ok((out, pool.in_use()))
         }
         #[cfg(feature = "dpdk")]
         PortSpec::Dpdk(device) => {
             use tpa::buf::BufferPool;
-            use tpa::port::dpdk::Eal;
-            if workers != 1 {
-                return Err(TpaError(format!(
-                    "-w {workers}: a DPDK port runs one worker for now (each worker thread \
-                     would need its EAL registration)"
-                )));
-            }
+            use tpa::port::dpdk::{DeviceConfig, DpdkDevice, Eal};
             let port_error = |e| TpaError(format!("--port dpdk:{device}: {e}"));
             let eal = Eal::init(&endpoint.eal_args).map_err(port_error)?;
             let _lcore = eal.register_thread().map_err(port_error)?;
-            let (dev, port) = tpa_responder::open_dpdk(device, endpoint.mac, &endpoint.eal_args)
-                .map_err(|e| TpaError(format!("{}: {e}", endpoint_name(endpoint))))?;
-            let out = job.run(share_answers(vec![port]));
+            let config = DeviceConfig {
+                queues: workers,
+                promiscuous: endpoint.mac.is_some(),
+                ..DeviceConfig::default()
+            };
+            let dev = DpdkDevice::open(eal, device, &config).map_err(port_error)?;
+            let ports = dev.worker_ports(HANDOVER_DEPTH).map_err(port_error)?;
+            // Each worker thread registers with the EAL (a failure only
+            // costs its mempool cache: logged, not fatal).
+            let on_thread = move || -> Box<dyn std::any::Any> {
+                match eal.register_thread() {
+                    Ok(lcore) => Box::new(lcore),
+                    Err(e) => {
+                        eprintln!("tpa-tperf: a worker thread runs without an EAL lcore: {e}");
+                        Box::new(())
+                    }
+                }
+            };
+            let out = job.run(share_answers(ports), &on_thread);
             let pools = dev
                 .close()
                 .map_err(|_| TpaError(format!("--port dpdk:{device}: busy at close")))?;

@@ -19,8 +19,8 @@ use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
 
 use super::{
-    build, counters, drained, on_port, send_filled, worker_line, OnPort, TpaEndpoint, TpaError,
-    TperfPipeline, TperfState, DRAIN_NS,
+    build, counters, drained, on_port, send_filled, worker_line, Handed, OnPort, OnThread,
+    TpaEndpoint, TpaError, TperfPipeline, TperfState, DRAIN_NS,
 };
 use crate::config::ServerConfig;
 use crate::control::{ControlSession, RunTotals, Runs};
@@ -401,7 +401,11 @@ struct ServerJob<'a, F> {
 impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
     type Out = Result<(), TpaError>;
 
-    fn run<P: Port + Send>(self, ports: Vec<ShareAnswers<P>>) -> Self::Out
+    fn run<P: Port + Send + Handed>(
+        self,
+        ports: Vec<ShareAnswers<P>>,
+        on_thread: &OnThread,
+    ) -> Self::Out
     where
         P::Buf: Send,
     {
@@ -416,6 +420,7 @@ impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
                 .map(|port| {
                     let (crew, listening) = (Arc::clone(&crew), listening.clone());
                     scope.spawn(move || {
+                        let _thread = on_thread();
                         let app = Server {
                             crew,
                             conns: HashMap::new(),

@@ -333,6 +333,41 @@ impl DpdkDevice {
             .collect()
     }
 
+    /// The port of every queue, in queue order, one per worker, guarded so
+    /// that each frame reaches the worker its flow belongs to whichever
+    /// queue the device put it on ([`SteerGuard`], a [`Handover`] mesh of
+    /// `depth` mbufs per inbox):
+    ///
+    /// - where the device reports its RSS key and table, that steering
+    ///   (frames it misplaces, through flow rules or a table changed behind
+    ///   tpa's back, are handed over);
+    /// - where it does not (`net_tap`: the kernel side chooses the queue of
+    ///   each frame with its own hash, or puts a flow's frames on the queue
+    ///   that last sent the flow's; a device without RSS: everything on
+    ///   queue 0), tpa's symmetric Toeplitz hash
+    ///   ([`Steering::Symmetric`]) enforced in software: a frame that lands
+    ///   elsewhere than its flow's queue is handed over to that queue's
+    ///   worker.
+    ///
+    /// Either way each port's [`steering`](crate::port::Port::steering)
+    /// names the queue a flow is served on, so an active open can pick a
+    /// local port whose replies its own worker serves.
+    pub fn worker_ports(&self, depth: usize) -> Result<Vec<SteerGuard<DpdkPort>>, PortError> {
+        let queues = self.inner.pools.len() as u16;
+        let steering = match &self.inner.steering {
+            Steering::Unknown => Steering::Symmetric { queues },
+            known => known.clone(),
+        };
+        let ports = (0..queues)
+            .map(|q| self.port(q))
+            .collect::<Result<Vec<_>, _>>()?;
+        ports
+            .into_iter()
+            .zip(Handover::mesh(queues, depth))
+            .map(|(port, end)| SteerGuard::enforcing(port, end, steering.clone()))
+            .collect()
+    }
+
     /// Stops and closes the device now (removing a vdev it created) and
     /// returns its mempools, which outlive it: every mbuf the device held in
     /// its rings is back once this returns, so the caller can check that

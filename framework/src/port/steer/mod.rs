@@ -160,8 +160,10 @@ impl Flow {
 pub enum Steering {
     /// The port has one queue: every frame lands on queue 0.
     Single,
-    /// A [`MemoryWire`](super::memory::MemoryWire) with several queues:
-    /// the symmetric Toeplitz hash (key `0x6d5a` repeated) of addresses
+    /// A [`MemoryWire`](super::memory::MemoryWire) with several queues,
+    /// or a DPDK device whose RSS is unknown, enforced in software by a
+    /// [`SteerGuard`] on each queue (`DpdkDevice::worker_ports`): the
+    /// symmetric Toeplitz hash (key `0x6d5a` repeated) of addresses
     /// and ports modulo `queues`; IP frames that are not TCP or UDP, and
     /// IPv4 fragments, hash on their addresses alone; other frames land on
     /// queue 0.
