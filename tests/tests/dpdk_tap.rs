@@ -474,3 +474,78 @@ fn mlx5_rules_are_refused_on_every_vdev_and_software_takes_over() {
     close_whole(memif);
     let _ = std::fs::remove_file(&socket);
 }
+
+/// `ConnectionMarks` on two vdevs that refuse rte_flow rules: the first
+/// connection's rule (ETH / IPV4 / TCP → MARK + QUEUE) is refused, with
+/// the driver's words; that is counted once and turns marking off, so
+/// later connections (and an IPv6 one, which no rule can match) are only
+/// counted as unmarked, without asking the driver; nothing is installed;
+/// and the port goes on carrying the kernel's (or the test's) SYN to the
+/// software classify.
+#[test]
+fn connection_marks_degrade_cleanly_where_the_driver_refuses_them() {
+    use std::net::SocketAddr;
+    use tpa_stages::mlx5::{ConnectionMarks, MarkCounters};
+    use tpa_stages::tcp::classify::conn_mark;
+
+    let _s = serial();
+    let eal = eal();
+    let local: SocketAddr = "10.77.0.2:6379".parse().unwrap();
+    let remote = |port: u16| SocketAddr::from((KERNEL_IP, port));
+    let check = |dev: &DpdkDevice, driver_says: &str| {
+        let mut marks = ConnectionMarks::new(dev, 1, 0);
+        assert!(!marks.add(conn_mark(1).unwrap(), local, remote(40000)));
+        assert_eq!(
+            marks.refused().map(|r| r.to_string()),
+            Some(format!("rule 0: {driver_says}")),
+            "{}",
+            dev.name()
+        );
+        assert!(!marks.add(conn_mark(2).unwrap(), local, remote(40001)));
+        let v6: SocketAddr = "[2001:db8::2]:6379".parse().unwrap();
+        let peer6: SocketAddr = "[2001:db8::1]:40002".parse().unwrap();
+        assert!(!marks.add(conn_mark(3).unwrap(), v6, peer6));
+        assert!(!marks.remove(conn_mark(1).unwrap()));
+        assert!(marks.is_empty());
+        assert_eq!(
+            marks.counters(),
+            MarkCounters {
+                refused: 1,
+                unmarked: 3,
+                ..MarkCounters::default()
+            },
+            "{}",
+            dev.name()
+        );
+    };
+
+    // net_ring: no rte_flow at all.
+    let ring = DpdkDevice::create_vdev(eal, &vdev_name("net_ring", "marks"), "", &small_config(2))
+        .unwrap();
+    check(&ring, "Function not implemented");
+    let mut port = ring.port(0).unwrap();
+    let mut syn = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 1])
+        .ipv4(KERNEL_IP, TPA_IP, 64)
+        .tcp(40000, 6379, 1, 1024)
+        .syn()
+        .write(&mut syn, &[])
+        .unwrap();
+    let mut m = port.alloc().expect("mbuf");
+    m.append(syn.len()).unwrap().copy_from_slice(&syn);
+    let mut tx: Burst<Mbuf> = Burst::new();
+    tx.push(m);
+    assert_eq!(port.tx_burst(&mut tx), 1);
+    software_takes_the_syn(&mut port);
+    drop(port);
+    close_whole(ring);
+
+    // net_tap: rte_flow, but no MARK action.
+    let (ns, ifname, tap) = tap_in_netns("marks");
+    check(&tap, "action not supported (Operation not supported)");
+    let mut port = tap.port(0).unwrap();
+    let _syn = kernel_connects(&ns, &ifname, port.caps().mac);
+    software_takes_the_syn(&mut port);
+    drop(port);
+    close_whole(tap);
+}

@@ -25,12 +25,18 @@
 //!   and action type and their sizes), validate the copies with
 //!   `rte_flow_validate`, create them, and remove them on drop. No driver
 //!   available to the tests accepts them; see doc/guide/dpdk.md.
+//! - [`ConnectionMarks`] (feature `dpdk`): a rule per TCP connection
+//!   ([`FlowRule::connection`]) marking its segments with the connection's
+//!   slot for the TCP classify fast path; the first refusal turns it off,
+//!   counted and logged once.
 
 mod classify;
 mod fallback;
 mod host;
 #[cfg(feature = "dpdk")]
 mod install;
+#[cfg(feature = "dpdk")]
+mod marks;
 mod rules;
 #[cfg(test)]
 mod test_plan;
@@ -45,6 +51,8 @@ pub use install::{
     bifurcate, convert, install, ConvertedAction, ConvertedItem, ConvertedRule, InstalledRules,
     RuleAttr, RuleRefused,
 };
+#[cfg(feature = "dpdk")]
+pub use marks::{ConnectionMarks, MarkCounters};
 pub use rules::{
     port_range_masks, split_port_range, Bifurcation, BifurcationError, FlowAction, FlowItem,
     FlowMark, FlowRule, MaskedPort, WorkerSteering,

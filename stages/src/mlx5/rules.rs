@@ -2,7 +2,7 @@
 //! from the NIC, and the mark it carries. Built without DPDK, turned into
 //! `rte_flow` rules by the installer (feature `dpdk`).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::ops::RangeInclusive;
 
 /// A 16-bit field match: the field, ANDed with `mask`, equals `value`.
@@ -113,6 +113,41 @@ pub struct FlowRule {
 }
 
 impl FlowRule {
+    /// The rule that names one connection in the NIC for the TCP classify
+    /// stage's flow-mark fast path
+    /// ([`tcp::classify`](crate::tcp::classify)): ETH / IPV4 to `local`'s
+    /// address / TCP from `remote_port` to `local`'s port → MARK `mark`
+    /// (the connection's, [`TcpSockets::flow_mark`]) + QUEUE `queue` (its
+    /// worker's). The peer's address is not matched (the item carries the
+    /// destination only): a segment of another peer with the same ports is
+    /// marked too, and the classify stage, which checks the whole 4-tuple
+    /// of a marked segment, takes it to the hash lookup.
+    ///
+    /// [`TcpSockets::flow_mark`]: crate::tcp::TcpSockets::flow_mark
+    pub fn connection(
+        local: SocketAddrV4,
+        remote_port: u16,
+        mark: u32,
+        queue: u16,
+        priority: u32,
+    ) -> FlowRule {
+        FlowRule {
+            group: 0,
+            priority,
+            pattern: vec![
+                FlowItem::Eth,
+                FlowItem::Ipv4 {
+                    dst: Some(*local.ip()),
+                },
+                FlowItem::Tcp {
+                    src: Some(MaskedPort::exact(remote_port)),
+                    dst: Some(MaskedPort::exact(local.port())),
+                },
+            ],
+            actions: vec![FlowAction::Mark(mark), FlowAction::Queue(queue)],
+        }
+    }
+
     /// Whether an IPv4/TCP packet with these fields matches the pattern.
     pub fn matches(&self, dst: Ipv4Addr, src_port: u16, dst_port: u16) -> bool {
         self.pattern.iter().all(|item| match item {
@@ -426,6 +461,17 @@ mod tests {
 
     fn two_workers() -> Bifurcation {
         crate::mlx5::test_plan::two_workers(ADDR, 32768..=65535)
+    }
+
+    #[test]
+    fn a_connection_rule_matches_its_ports_to_its_address_only() {
+        let mark = crate::tcp::classify::conn_mark(7).unwrap();
+        let rule = FlowRule::connection(SocketAddrV4::new(ADDR, 443), 50000, mark, 1, 0);
+        assert_eq!(rule.actions, [FlowAction::Mark(mark), FlowAction::Queue(1)]);
+        assert!(rule.matches(ADDR, 50000, 443));
+        assert!(!rule.matches(ADDR, 50001, 443));
+        assert!(!rule.matches(ADDR, 50000, 444));
+        assert!(!rule.matches(Ipv4Addr::new(10, 1, 0, 6), 50000, 443));
     }
 
     #[test]
