@@ -478,8 +478,8 @@ fn mlx5_rules_are_refused_on_every_vdev_and_software_takes_over() {
 /// `ConnectionMarks` on two vdevs that refuse rte_flow rules: the first
 /// connection's rule (ETH / IPV4 / TCP → MARK + QUEUE) is refused, with
 /// the driver's words; that is counted once and turns marking off, so
-/// later connections (and an IPv6 one, which no rule can match) are only
-/// counted as unmarked, without asking the driver; nothing is installed;
+/// later connections (IPv4 and IPv6) are only counted as unmarked,
+/// without asking the driver; nothing is installed;
 /// and the port goes on carrying the kernel's (or the test's) SYN to the
 /// software classify.
 #[test]

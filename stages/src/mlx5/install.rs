@@ -399,6 +399,7 @@ fn item_size(kind: sys::rte_flow_item_type) -> usize {
     match kind {
         sys::RTE_FLOW_ITEM_TYPE_ETH => size_of::<sys::rte_flow_item_eth>(),
         sys::RTE_FLOW_ITEM_TYPE_IPV4 => size_of::<sys::rte_flow_item_ipv4>(),
+        sys::RTE_FLOW_ITEM_TYPE_IPV6 => size_of::<sys::rte_flow_item_ipv6>(),
         sys::RTE_FLOW_ITEM_TYPE_TCP => size_of::<sys::rte_flow_item_tcp>(),
         sys::RTE_FLOW_ITEM_TYPE_UDP => size_of::<sys::rte_flow_item_udp>(),
         _ => 0,
@@ -451,6 +452,7 @@ struct CRule {
     actions: Vec<sys::rte_flow_action>,
     // Pointed to by `items`/`actions`; boxed so the addresses are stable.
     _ipv4: Vec<Box<[sys::rte_flow_item_ipv4; 2]>>,
+    _ipv6: Vec<Box<[sys::rte_flow_item_ipv6; 2]>>,
     _tcp: Vec<Box<[sys::rte_flow_item_tcp; 2]>>,
     _mark: Vec<Box<sys::rte_flow_action_mark>>,
     _queue: Vec<Box<sys::rte_flow_action_queue>>,
@@ -470,6 +472,7 @@ impl CRule {
             items: Vec::new(),
             actions: Vec::new(),
             _ipv4: Vec::new(),
+            _ipv6: Vec::new(),
             _tcp: Vec::new(),
             _mark: Vec::new(),
             _queue: Vec::new(),
@@ -491,6 +494,19 @@ impl CRule {
                     );
                     c._ipv4.push(pair);
                     (sys::RTE_FLOW_ITEM_TYPE_IPV4, p.0, p.1)
+                }
+                FlowItem::Ipv6 { dst } => {
+                    let mut pair: Box<[sys::rte_flow_item_ipv6; 2]> = Box::default();
+                    if let Some(dst) = dst {
+                        pair[0].hdr.dst_addr = dst.octets();
+                        pair[1].hdr.dst_addr = [0xff; 16];
+                    }
+                    let p = (
+                        (&pair[0] as *const sys::rte_flow_item_ipv6).cast(),
+                        (&pair[1] as *const sys::rte_flow_item_ipv6).cast(),
+                    );
+                    c._ipv6.push(pair);
+                    (sys::RTE_FLOW_ITEM_TYPE_IPV6, p.0, p.1)
                 }
                 FlowItem::Tcp { src, dst } => {
                     let mut pair: Box<[sys::rte_flow_item_tcp; 2]> = Box::default();
@@ -521,6 +537,16 @@ impl CRule {
             type_: sys::RTE_FLOW_ITEM_TYPE_END,
             ..Default::default()
         });
+        // An RSS action hashes the flows of the rule's family.
+        let rss_types = if rule
+            .pattern
+            .iter()
+            .any(|i| matches!(i, FlowItem::Ipv6 { .. }))
+        {
+            sys::RTE_ETH_RSS_NONFRAG_IPV6_TCP
+        } else {
+            sys::RTE_ETH_RSS_NONFRAG_IPV4_TCP
+        };
         for action in &rule.actions {
             let (type_, conf): (_, *const c_void) = match action {
                 FlowAction::Mark(id) => {
@@ -540,7 +566,7 @@ impl CRule {
                     let rss = Box::new(sys::rte_flow_action_rss {
                         func: sys::RTE_ETH_HASH_FUNCTION_DEFAULT,
                         level: 0,
-                        types: sys::RTE_ETH_RSS_NONFRAG_IPV4_TCP,
+                        types: rss_types,
                         key_len: 0,
                         queue_num: queues.len() as u32,
                         key: ptr::null(),
@@ -757,6 +783,55 @@ mod tests {
         assert_eq!(items[2].spec.as_ref(), Some(&src));
         src[0..2].copy_from_slice(&[0xff, 0xff]);
         assert_eq!(items[2].mask.as_ref(), Some(&src));
+    }
+
+    #[test]
+    fn an_ipv6_connection_rule_converts_with_its_address_and_rss_hashes_ipv6() {
+        let local: std::net::SocketAddr = "[2001:db8::5]:443".parse().unwrap();
+        let mark = crate::tcp::classify::conn_mark(9).unwrap();
+        let rule = FlowRule::connection(local, 50000, mark, 1, 0);
+        let c = &convert(std::slice::from_ref(&rule)).unwrap()[0];
+        let items = c.items();
+        assert_eq!(items.len(), 3);
+        let ip = &items[1];
+        assert_eq!(
+            (ip.kind, ip.name.as_str()),
+            (sys::RTE_FLOW_ITEM_TYPE_IPV6, "IPV6")
+        );
+        // rte_flow_item_ipv6: the 40-byte header (dst_addr at 24), then
+        // the extension-header bits.
+        assert_eq!(size_of::<sys::rte_flow_item_ipv6>(), 44);
+        let (mut spec, mut mask) = (vec![0u8; 44], vec![0u8; 44]);
+        spec[24..40].copy_from_slice(
+            &"2001:db8::5"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
+        mask[24..40].copy_from_slice(&[0xff; 16]);
+        assert_eq!(ip.spec.as_ref(), Some(&spec));
+        assert_eq!(ip.mask.as_ref(), Some(&mask));
+        let mut ports = vec![0; HEADER];
+        ports[0..2].copy_from_slice(&50000u16.to_be_bytes());
+        ports[2..4].copy_from_slice(&443u16.to_be_bytes());
+        assert_eq!(items[2].spec.as_ref(), Some(&ports));
+        assert_eq!(
+            c.actions(),
+            [
+                ConvertedAction::Mark { id: mark },
+                ConvertedAction::Queue { index: 1 }
+            ]
+        );
+
+        let spread = FlowRule {
+            actions: vec![FlowAction::Rss(vec![0, 1])],
+            ..rule
+        };
+        let c = &convert(std::slice::from_ref(&spread)).unwrap()[0];
+        assert!(
+            matches!(&c.actions()[0], ConvertedAction::Rss { types, .. } if *types == sys::RTE_ETH_RSS_NONFRAG_IPV6_TCP),
+            "{c:?}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Per-connection flow rules for the TCP classify stage's flow-mark fast
 //! path ([`tcp::classify`](crate::tcp::classify)): one `rte_flow` rule per
-//! connection ([`FlowRule::connection`]: its address and ports → MARK the
+//! connection ([`FlowRule::connection`]: its address, IPv4 or IPv6, and
+//! ports → MARK the
 //! connection's mark + QUEUE its worker's queue), installed when it opens
 //! and removed when it closes.
 //!
@@ -29,8 +30,8 @@ pub struct MarkCounters {
     /// Rules the driver refused (at most one: the first turns marking
     /// off).
     pub refused: u64,
-    /// Connections left without a rule: refused, after a refusal, or of a
-    /// kind the rule cannot match (IPv6, mixed families).
+    /// Connections left without a rule: refused, after a refusal, or
+    /// with addresses of two families.
     pub unmarked: u64,
 }
 
@@ -65,13 +66,9 @@ impl ConnectionMarks {
     /// with `mark` (the connection's,
     /// [`TcpSockets::flow_mark`](crate::tcp::TcpSockets::flow_mark));
     /// whether the NIC now marks them. `false` (counted as unmarked) once
-    /// the driver has refused a rule, and for IPv6.
+    /// the driver has refused a rule, and for addresses of two families.
     pub fn add(&mut self, mark: u32, local: SocketAddr, remote: SocketAddr) -> bool {
-        let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (local, remote) else {
-            self.counters.unmarked += 1;
-            return false;
-        };
-        if self.refused.is_some() {
+        if self.refused.is_some() || local.is_ipv4() != remote.is_ipv4() {
             self.counters.unmarked += 1;
             return false;
         }

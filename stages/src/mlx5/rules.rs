@@ -2,7 +2,7 @@
 //! from the NIC, and the mark it carries. Built without DPDK, turned into
 //! `rte_flow` rules by the installer (feature `dpdk`).
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 
 /// A 16-bit field match: the field, ANDed with `mask`, equals `value`.
@@ -78,6 +78,11 @@ pub enum FlowItem {
         /// Destination address to match exactly; `None` matches any.
         dst: Option<Ipv4Addr>,
     },
+    /// IPv6, optionally to one destination address.
+    Ipv6 {
+        /// Destination address to match exactly; `None` matches any.
+        dst: Option<Ipv6Addr>,
+    },
     /// TCP, optionally matching (masked) ports.
     Tcp {
         /// Source port match.
@@ -115,8 +120,8 @@ pub struct FlowRule {
 impl FlowRule {
     /// The rule that names one connection in the NIC for the TCP classify
     /// stage's flow-mark fast path
-    /// ([`tcp::classify`](crate::tcp::classify)): ETH / IPV4 to `local`'s
-    /// address / TCP from `remote_port` to `local`'s port → MARK `mark`
+    /// ([`tcp::classify`](crate::tcp::classify)): ETH / IPV4 or IPV6 to
+    /// `local`'s address / TCP from `remote_port` to `local`'s port → MARK `mark`
     /// (the connection's, [`TcpSockets::flow_mark`]) + QUEUE `queue` (its
     /// worker's). The peer's address is not matched (the item carries the
     /// destination only): a segment of another peer with the same ports is
@@ -125,20 +130,22 @@ impl FlowRule {
     ///
     /// [`TcpSockets::flow_mark`]: crate::tcp::TcpSockets::flow_mark
     pub fn connection(
-        local: SocketAddrV4,
+        local: SocketAddr,
         remote_port: u16,
         mark: u32,
         queue: u16,
         priority: u32,
     ) -> FlowRule {
+        let ip = match local.ip() {
+            IpAddr::V4(a) => FlowItem::Ipv4 { dst: Some(a) },
+            IpAddr::V6(a) => FlowItem::Ipv6 { dst: Some(a) },
+        };
         FlowRule {
             group: 0,
             priority,
             pattern: vec![
                 FlowItem::Eth,
-                FlowItem::Ipv4 {
-                    dst: Some(*local.ip()),
-                },
+                ip,
                 FlowItem::Tcp {
                     src: Some(MaskedPort::exact(remote_port)),
                     dst: Some(MaskedPort::exact(local.port())),
@@ -148,12 +155,16 @@ impl FlowRule {
         }
     }
 
-    /// Whether an IPv4/TCP packet with these fields matches the pattern.
-    pub fn matches(&self, dst: Ipv4Addr, src_port: u16, dst_port: u16) -> bool {
-        self.pattern.iter().all(|item| match item {
-            FlowItem::Eth => true,
-            FlowItem::Ipv4 { dst: want } => want.is_none_or(|a| a == dst),
-            FlowItem::Tcp { src, dst } => {
+    /// Whether a TCP packet to `dst` with these ports matches the
+    /// pattern (an IPv4 item matches no IPv6 packet, and the reverse).
+    pub fn matches(&self, dst: impl Into<IpAddr>, src_port: u16, dst_port: u16) -> bool {
+        let dst = dst.into();
+        self.pattern.iter().all(|item| match (item, dst) {
+            (FlowItem::Eth, _) => true,
+            (FlowItem::Ipv4 { dst: want }, IpAddr::V4(dst)) => want.is_none_or(|a| a == dst),
+            (FlowItem::Ipv6 { dst: want }, IpAddr::V6(dst)) => want.is_none_or(|a| a == dst),
+            (FlowItem::Ipv4 { .. } | FlowItem::Ipv6 { .. }, _) => false,
+            (FlowItem::Tcp { src, dst }, _) => {
                 src.is_none_or(|m| m.matches(src_port)) && dst.is_none_or(|m| m.matches(dst_port))
             }
         })
@@ -466,12 +477,21 @@ mod tests {
     #[test]
     fn a_connection_rule_matches_its_ports_to_its_address_only() {
         let mark = crate::tcp::classify::conn_mark(7).unwrap();
-        let rule = FlowRule::connection(SocketAddrV4::new(ADDR, 443), 50000, mark, 1, 0);
+        let rule = FlowRule::connection(SocketAddr::from((ADDR, 443)), 50000, mark, 1, 0);
         assert_eq!(rule.actions, [FlowAction::Mark(mark), FlowAction::Queue(1)]);
         assert!(rule.matches(ADDR, 50000, 443));
         assert!(!rule.matches(ADDR, 50001, 443));
         assert!(!rule.matches(ADDR, 50000, 444));
         assert!(!rule.matches(Ipv4Addr::new(10, 1, 0, 6), 50000, 443));
+        assert!(!rule.matches(ADDR.to_ipv6_mapped(), 50000, 443));
+
+        let v6: Ipv6Addr = "2001:db8::5".parse().unwrap();
+        let rule = FlowRule::connection(SocketAddr::from((v6, 443)), 50000, mark, 0, 2);
+        assert_eq!(rule.pattern[1], FlowItem::Ipv6 { dst: Some(v6) });
+        assert_eq!(rule.priority, 2);
+        assert!(rule.matches(v6, 50000, 443));
+        assert!(!rule.matches(ADDR, 50000, 443));
+        assert!(!rule.matches("2001:db8::6".parse::<Ipv6Addr>().unwrap(), 50000, 443));
     }
 
     #[test]
