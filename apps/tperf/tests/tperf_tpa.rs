@@ -13,7 +13,7 @@
 mod common;
 
 use common::{
-    both_workers_served, client, multiqueue_tap_namespace, run, run_on, tap_namespace, TPA, TPERF,
+    both_workers_served, multiqueue_tap_namespace, run, run_on, tap_namespace, TPA, TPERF,
 };
 
 /// tpa on two workers (a multi-queue TAP, steered by tpa's program):
