@@ -7,7 +7,8 @@
 //! (`DpdkDevice::worker_ports`) and active opens pick ports that tpa's
 //! symmetric hash gives their own worker. tpa's server is measured by the
 //! kernel's client (rr, crr), then tpa's client measures the kernel's
-//! server in every test; every byte is checked on both sides.
+//! server in every test, and rr over IPv6; every byte is checked on both
+//! sides.
 //!
 //! Run as root: `cargo test -p tpa-tperf --features dpdk --test
 //! tperf_dpdk`.
@@ -16,7 +17,9 @@
 
 mod common;
 
-use common::{both_workers_served, handover_lines, multiqueue_tap_namespace, run_on, TPERF};
+use common::{
+    both_workers_served, handover_lines, multiqueue_tap_namespace, run_on, worker_lines, TPERF,
+};
 use tpa_tests::netns::Netns;
 
 /// Removes the DPDK runtime directory of `--file-prefix` on drop.
@@ -95,6 +98,11 @@ fn with_eal<'a>(before: &[&'a str], tpa: &'a [String], after: &[&'a str]) -> Vec
 #[test]
 fn tpa_on_two_dpdk_workers_against_the_kernel() {
     let ns: Netns = multiqueue_tap_namespace("tpdpdk");
+    // net_tap takes the interface down when its process closes the port,
+    // and the kernel drops an interface's IPv6 addresses when it goes
+    // down, unless told to keep them.
+    ns.try_set_sysctl("net.ipv6.conf.tpa0.keep_addr_on_down", "1")
+        .expect("keep IPv6 addresses over net_tap's restarts");
     let prefix = ns.name().to_owned();
     let _runtime_dir = RuntimeDir(prefix.clone());
     let tpa = tpa_on_dpdk(&prefix);
@@ -131,7 +139,7 @@ fn tpa_on_two_dpdk_workers_against_the_kernel() {
             "-w",
             "2",
             "--runs",
-            "5",
+            "6",
         ],
         "tpa-tperf server: listening on [::]:4040 (kernel sockets, 2 workers)",
     );
@@ -141,6 +149,24 @@ fn tpa_on_two_dpdk_workers_against_the_kernel() {
         both_workers_served(&said, test);
         handed_over(&said, test);
     }
+    // IPv6: the kernel's neighbor advertisement lands on the worker its
+    // addresses hash to, which shares it with the other.
+    let client: Vec<&str> = tpa.iter().map(String::as_str).collect();
+    let said = run_on(&ns, "tpa", &client, "[2001:db8::1]:4040", "rr", &more);
+    let workers = worker_lines(&said);
+    assert_eq!(workers.len(), 2, "{said}");
+    for (worker, conns, _, _) in &workers {
+        assert!(
+            *conns > 0,
+            "IPv6: worker {worker} had no connection: {said}"
+        );
+    }
+    let sharer = usize::from(workers[0].2 == 0);
+    assert!(
+        workers[sharer].2 > 0 && workers[1 - sharer].3 > 0,
+        "IPv6: no neighbor answer shared between the workers: {said}"
+    );
+    handed_over(&said, "rr over IPv6");
     let said = server.finish();
-    assert_eq!(said.matches("run ").count(), 5, "{said}");
+    assert_eq!(said.matches("run ").count(), 6, "{said}");
 }
