@@ -3,7 +3,9 @@
 //! device limits, and the parser of what a device reports back checked
 //! against `rte_softrss`; vdevs that do not report RSS answering "cannot
 //! know", their frames counted as such; misplaced frames handed over to
-//! their worker through a `SteerGuard`. Run as root:
+//! their worker through a `SteerGuard`, and a device's worker ports
+//! enforcing tpa's symmetric hash where its steering is unknown. Run as
+//! root:
 //! `cargo test -p tpa-tests --features dpdk --test dpdk_steer`.
 
 #![cfg(feature = "dpdk")]
@@ -622,6 +624,64 @@ fn without_known_steering_frames_stay_where_they_land_counted_unknown() {
         assert_eq!((s.here, s.elsewhere, s.unknown), (0, 0, 50));
         assert_eq!(guards[q].handover_stats().sent, 0);
     }
+    drop((guards, senders));
+    close_both_whole(a, b);
+}
+
+/// `DpdkDevice::worker_ports` on a device that does not report its
+/// steering (a ring pair, like net_tap): each port enforces tpa's
+/// symmetric hash, so every frame ends up with the worker its flow
+/// hashes to, whichever queue it came in on, and the frames that came in
+/// elsewhere are exactly the ones handed over.
+#[test]
+fn worker_ports_enforce_the_symmetric_hash_where_steering_is_unknown() {
+    let _serial = serial();
+    let (a, b) = DpdkDevice::ring_pair(eal(), "workers", &small_config(2)).unwrap();
+    let mut guards = b.worker_ports(256).unwrap();
+    let symmetric = Steering::Symmetric { queues: 2 };
+    assert!(guards.iter().all(|g| g.steering() == symmetric));
+    let seed = seed();
+    let mut rng = Rng(seed);
+    let flows: Vec<Flow> = (0..200).map(|_| random_flow(&mut rng)).collect();
+    let frames: Vec<Vec<u8>> = flows
+        .iter()
+        .enumerate()
+        .map(|(id, f)| flow_frame(f, id as u32))
+        .collect();
+    let want: Vec<u16> = flows
+        .iter()
+        .map(|f| symmetric.queue_of(f).expect("a TCP or UDP flow"))
+        .collect();
+    let mut senders: Vec<DpdkPort> = (0..2).map(|q| a.port(q).unwrap()).collect();
+    send_all(&mut senders, &frames, |i| i % 2);
+    let misplaced = want
+        .iter()
+        .enumerate()
+        .filter(|(i, q)| usize::from(**q) != i % 2)
+        .count() as u64;
+    let deadline = Instant::now() + PATIENCE;
+    let mut got = [Vec::new(), Vec::new()];
+    while got[0].len() + got[1].len() < frames.len() && Instant::now() < deadline {
+        for (q, g) in guards.iter_mut().enumerate() {
+            let mut rx: Burst<Mbuf> = Burst::new();
+            g.rx_burst(&mut rx);
+            got[q].extend(rx.drain().map(|m| frame_id(&m)));
+        }
+    }
+    assert_eq!(got[0].len() + got[1].len(), frames.len(), "seed {seed}");
+    for (q, ids) in got.iter().enumerate() {
+        for id in ids {
+            assert_eq!(
+                usize::from(want[*id as usize]),
+                q,
+                "seed {seed}: frame {id}"
+            );
+        }
+    }
+    let sent: u64 = guards.iter().map(|g| g.handover_stats().sent).sum();
+    let received: u64 = guards.iter().map(|g| g.handover_stats().received).sum();
+    assert_eq!((sent, received), (misplaced, misplaced), "seed {seed}");
+    assert!(guards.iter().all(|g| g.dropped() == 0));
     drop((guards, senders));
     close_both_whole(a, b);
 }
