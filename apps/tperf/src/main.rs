@@ -89,6 +89,11 @@ struct StackArgs {
     /// default), drop, or host (refused: tperf's ports have no host path).
     #[arg(long, value_name = "POLICY")]
     unmatched: Option<Unmatched>,
+    /// tpa, DPDK only: a flow rule per connection marking its segments
+    /// with its socket (the TCP input then skips the 4-tuple lookup);
+    /// where the device refuses the rules, counted and said once.
+    #[arg(long)]
+    flow_marks: bool,
     /// DPDK EAL arguments, after `--` (with --port dpdk:<device> only).
     #[arg(last = true, value_name = "EAL_ARGS")]
     eal_args: Vec<String>,
@@ -106,6 +111,7 @@ impl StackArgs {
                 (self.rx_mode.is_some(), "--rx-mode"),
                 (self.spin, "--spin"),
                 (self.unmatched.is_some(), "--unmatched"),
+                (self.flow_marks, "--flow-marks"),
                 (!self.eal_args.is_empty(), "EAL arguments"),
             ];
             if let Some((_, flag)) = tpa_only.iter().find(|(given, _)| *given) {
@@ -123,6 +129,7 @@ impl StackArgs {
             rx_mode: self.rx_mode,
             spin: self.spin,
             unmatched: self.unmatched.unwrap_or_default(),
+            flow_marks: self.flow_marks,
             eal_args: self.eal_args,
         };
         endpoint.validate().map_err(|e| e.0)?;

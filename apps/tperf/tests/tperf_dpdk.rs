@@ -8,7 +8,9 @@
 //! symmetric hash gives their own worker. tpa's server is measured by the
 //! kernel's client (rr, crr), then tpa's client measures the kernel's
 //! server in every test, and rr over IPv6; every byte is checked on both
-//! sides.
+//! sides. Each side asks for a flow rule per connection (`--flow-marks`),
+//! which net_tap refuses: once per worker, every connection then found
+//! by its hash.
 //!
 //! Run as root: `cargo test -p tpa-tperf --features dpdk --test
 //! tperf_dpdk`.
@@ -31,8 +33,9 @@ impl Drop for RuntimeDir {
     }
 }
 
-/// tpa's flags: a `net_tap` vdev on the namespace's `tpa0`, the EAL
-/// without hugepages or PCI, its files under `prefix`.
+/// tpa's flags: a `net_tap` vdev on the namespace's `tpa0`, a flow rule
+/// per connection asked for, the EAL without hugepages or PCI, its files
+/// under `prefix`.
 fn tpa_on_dpdk(prefix: &str) -> Vec<String> {
     [
         "--port",
@@ -41,6 +44,7 @@ fn tpa_on_dpdk(prefix: &str) -> Vec<String> {
         "192.0.2.2/24",
         "--ip",
         "2001:db8::2/64",
+        "--flow-marks",
         "--",
         "-l",
         "0",
@@ -74,6 +78,35 @@ fn handed_over(said: &str, what: &str) -> u64 {
         assert_eq!(*dropped, 0, "{what}: queue {queue} dropped: {said}");
     }
     queues.iter().map(|q| q.1).sum()
+}
+
+/// What net_tap says of a connection's flow rule (it has rte_flow, but no
+/// MARK action).
+const REFUSED: &str = "0 rules installed, 0 removed, 1 refused (the device: rule 0: \
+                       action not supported (Operation not supported)), ";
+
+/// Checks each worker's `queue N: flow marks: …` line: the device refused
+/// the first connection's rule, once, and every connection of the worker
+/// went on unmarked (found by its 4-tuple's hash).
+fn marks_refused_cleanly(said: &str, what: &str) {
+    let workers = worker_lines(said);
+    assert_eq!(workers.len(), 2, "{what}: {said}");
+    for (worker, conns, _, _) in workers {
+        let head = format!("queue {worker}: flow marks: ");
+        let line = said
+            .lines()
+            .find_map(|l| l.strip_prefix(&head))
+            .unwrap_or_else(|| panic!("{what}: no flow marks line for {worker}: {said}"));
+        let unmarked = line
+            .strip_prefix(REFUSED)
+            .and_then(|rest| rest.strip_suffix(" connections unmarked"))
+            .unwrap_or_else(|| panic!("{what}: worker {worker}: {line}"));
+        assert_eq!(
+            unmarked,
+            conns.to_string(),
+            "{what}: worker {worker}: {line}"
+        );
+    }
 }
 
 /// Splits `argv` at `--`: tperf's flags, then the EAL's, as `tperf`
@@ -124,6 +157,7 @@ fn tpa_on_two_dpdk_workers_against_the_kernel() {
     assert!(status.success(), "tpa's server failed ({status}): {said}");
     assert_eq!(said.matches("run ").count(), 2, "{said}");
     both_workers_served(&said, "tpa's server");
+    marks_refused_cleanly(&said, "tpa's server");
     assert!(
         handed_over(&said, "tpa's server") > 0,
         "no SYN landed on the other worker's queue in hundreds: {said}"
@@ -148,6 +182,7 @@ fn tpa_on_two_dpdk_workers_against_the_kernel() {
         let said = run_on(&ns, "tpa", &client, "192.0.2.1:4040", test, &more);
         both_workers_served(&said, test);
         handed_over(&said, test);
+        marks_refused_cleanly(&said, test);
     }
     // IPv6: the kernel's neighbor advertisement lands on the worker its
     // addresses hash to, which shares it with the other.
@@ -167,6 +202,7 @@ fn tpa_on_two_dpdk_workers_against_the_kernel() {
         "IPv6: no neighbor answer shared between the workers: {said}"
     );
     handed_over(&said, "rr over IPv6");
+    marks_refused_cleanly(&said, "rr over IPv6");
     let said = server.finish();
     assert_eq!(said.matches("run ").count(), 6, "{said}");
 }

@@ -27,8 +27,9 @@ use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
 
 use super::{
-    build, counters, drained, on_port, pool_buffers, send_filled, worker_line, Handed, OnPort,
-    OnThread, TpaEndpoint, TpaError, TperfPipeline, TperfState, DRAIN_NS,
+    build, counters, drained, mark_opened, on_port, pool_buffers, send_filled, worker_line, Handed,
+    MarkConnections, OnPort, TpaEndpoint, TpaError, TperfPipeline, TperfState, WorkerSetup,
+    DRAIN_NS,
 };
 use crate::config::ClientConfig;
 use crate::control::{ControlClient, ControlEvent, RUN_END_PATIENCE_NS};
@@ -193,6 +194,7 @@ impl<B: PacketBuf> Client<B> {
         let session = ClientSession::new(self.config.hello(Role::Data, conn), cx.now_ns());
         match tcp::connect(cx, self.config.server) {
             Ok(s) => {
+                mark_opened(cx, s);
                 self.conns.insert(
                     s,
                     DataConn {
@@ -449,7 +451,10 @@ impl<B: PacketBuf> App<B, TperfState<B>> for Client<B> {
                 self.started_ns = now;
                 let server = self.config.server;
                 match tcp::connect(cx, server) {
-                    Ok(s) => self.control = Some(s),
+                    Ok(s) => {
+                        mark_opened(cx, s);
+                        self.control = Some(s);
+                    }
                     Err(e) => {
                         self.fail_run(format!("cannot connect to the server at {server}: {e}"))
                     }
@@ -637,6 +642,8 @@ struct Setup<'a> {
     tcp: &'a TcpConfig,
     endpoint: &'a TpaEndpoint,
     interval_ns: u64,
+    /// The flow rules of the worker on a queue (`--flow-marks`).
+    marks: &'a (dyn Fn(u16) -> Option<Box<dyn MarkConnections>> + Sync),
 }
 
 impl Setup<'_> {
@@ -650,8 +657,9 @@ impl Setup<'_> {
         on_interval: Option<G>,
     ) -> ClientLoop<P, G> {
         let app = Client::new(self.config, worker, Arc::clone(crew));
+        let marks = (self.marks)(port.caps().queue);
         let mut work = ClientLoop {
-            pipeline: build(port, self.endpoint, self.tcp.clone(), app),
+            pipeline: build(port, self.endpoint, self.tcp.clone(), app, marks),
             stop: StopFlag::new(),
             interval_ns: self.interval_ns,
             on_interval,
@@ -671,7 +679,7 @@ impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
     fn run<P: Port + Send + Handed>(
         self,
         ports: Vec<ShareAnswers<P>>,
-        on_thread: &OnThread,
+        setup: &WorkerSetup<'_>,
     ) -> Self::Out
     where
         P::Buf: Send,
@@ -680,7 +688,8 @@ impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
         let mut ports = ports.into_iter();
         let first = ports.next().ok_or_else(|| TpaError("no port".into()))?;
         let mut on_interval = self.on_interval;
-        let setup = Setup {
+        let workers = Setup {
+            marks: setup.marks,
             config: self.config,
             tcp: &self.tcp,
             endpoint: self.endpoint,
@@ -694,8 +703,8 @@ impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
                 .map(|(i, port)| {
                     let crew = &crew;
                     scope.spawn(move || {
-                        let _thread = on_thread();
-                        let work = setup.work(port, i + 1, crew, None::<fn(&Interval)>);
+                        let _thread = (setup.on_thread)();
+                        let work = workers.work(port, i + 1, crew, None::<fn(&Interval)>);
                         eprintln!("tpa-tperf: {}", worker_line(&work.pipeline));
                         if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {
                             eprint!("{}", counters(&work.pipeline));
@@ -703,7 +712,7 @@ impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
                     })
                 })
                 .collect();
-            let work = setup.work(first, 0, &crew, Some(&mut on_interval));
+            let work = workers.work(first, 0, &crew, Some(&mut on_interval));
             // A worker that died leaves worker 0 waiting for its figures
             // until its patience runs out: the run fails then.
             let panicked = others.into_iter().any(|h| h.join().is_err());

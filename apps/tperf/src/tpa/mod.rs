@@ -26,6 +26,7 @@ pub use client::run_client;
 pub use server::run_server;
 
 use core::fmt;
+use std::net::SocketAddr;
 
 use tpa::app::{App, Events, SocketError, SocketId};
 use tpa::buf::{PacketBuf, Pool, PoolConfig};
@@ -69,6 +70,8 @@ pub struct TpaEndpoint {
     pub spin: bool,
     /// What becomes of a segment no socket takes (`--unmatched`).
     pub unmatched: Unmatched,
+    /// DPDK only: a flow rule per connection naming it (`--flow-marks`).
+    pub flow_marks: bool,
     /// DPDK only: the EAL's arguments (after `--`).
     pub eal_args: Vec<String>,
 }
@@ -89,6 +92,11 @@ impl TpaEndpoint {
         self.unmatched
             .check(false)
             .map_err(|e| TpaError(format!("--unmatched {}: {e}", self.unmatched)))?;
+        if self.flow_marks && !matches!(self.port, PortSpec::Dpdk(_)) {
+            return Err(TpaError(
+                "--flow-marks: only for a DPDK port (--port dpdk:<device>)".into(),
+            ));
+        }
         if self.rx_mode.is_some() && !matches!(self.port, PortSpec::AfPacket(_)) {
             return Err(TpaError(
                 "--rx-mode: only for an AF_PACKET port (--port af_packet:<ifname>)".into(),
@@ -182,6 +190,49 @@ pub struct TperfState<B: PacketBuf> {
     pub tcp: TcpSockets<B>,
     /// Events for the app.
     pub events: Events,
+    /// The device's rule per connection, told of each as it opens
+    /// (`--flow-marks`).
+    pub marks: Option<Box<dyn MarkConnections>>,
+}
+
+/// Flow rules naming connections in the device (DPDK `--flow-marks`):
+/// told of each connection as it opens. A closed connection's rule stays
+/// until its slot (and so its mark) is reused, harmless meanwhile: the
+/// TCP input trusts a mark only for the 4-tuple of the slot it names.
+pub trait MarkConnections {
+    /// Connection `mark` from `remote` to `local` opened.
+    fn opened(&mut self, mark: u32, local: SocketAddr, remote: SocketAddr);
+    /// What it did, for the worker's lines at the end.
+    fn summary(&self) -> String;
+}
+
+#[cfg(feature = "dpdk")]
+impl MarkConnections for tpa_stages::mlx5::ConnectionMarks {
+    fn opened(&mut self, mark: u32, local: SocketAddr, remote: SocketAddr) {
+        self.add(mark, local, remote);
+    }
+
+    fn summary(&self) -> String {
+        let c = self.counters();
+        let refused = self
+            .refused()
+            .map_or(String::new(), |r| format!(" (the device: {r})"));
+        format!(
+            "flow marks: {} rules installed, {} removed, {} refused{refused}, {} connections unmarked",
+            c.installed, c.removed, c.refused, c.unmarked
+        )
+    }
+}
+
+/// Tells the state's [`MarkConnections`], if any, that `socket` opened.
+fn mark_opened<B: PacketBuf>(cx: &mut Cx<'_, B, TperfState<B>>, socket: SocketId) {
+    let state = cx.state_mut();
+    let Some(marks) = state.marks.as_mut() else {
+        return;
+    };
+    if let (Ok(mark), Ok(tuple)) = (state.tcp.flow_mark(socket), state.tcp.tuple(socket)) {
+        marks.opened(mark, tuple.local, tuple.remote);
+    }
 }
 
 /// tperf's pipeline on port `P` with app `A` (the client's or the
@@ -238,6 +289,9 @@ where
         share.answers,
         share.copies_received,
     );
+    if let Some(marks) = &pipeline.state().marks {
+        line.push_str(&format!("\nqueue {queue}: {}", marks.summary()));
+    }
     if let Some((sent, received, dropped)) = pipeline.port().port().handed() {
         line.push_str(&format!(
             "\nqueue {queue}: {sent} frames handed over to other workers, {received} received from them, {dropped} dropped"
@@ -256,13 +310,14 @@ pub(crate) fn tcp_config() -> Result<TcpConfig, TpaError> {
     TcpConfig::from_env(std::env::vars_os()).map_err(|e| TpaError(format!("TPA_TCP_*: {e}")))
 }
 
-/// Builds the pipeline for `endpoint` on `port`, with `app` and the TCP
-/// knobs `tcp`.
+/// Builds the pipeline for `endpoint` on `port`, with `app`, the TCP
+/// knobs `tcp` and the worker's flow rules `marks`.
 fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
     port: P,
     endpoint: &TpaEndpoint,
     tcp: TcpConfig,
     app: A,
+    marks: Option<Box<dyn MarkConnections>>,
 ) -> TperfPipeline<P, A> {
     let iface = endpoint.interface(endpoint.mac.unwrap_or(port.caps().mac));
     let front = ethernet_front(
@@ -299,6 +354,7 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
         // queue (the queue is the port's: `connect` reads it).
         tcp: TcpSockets::new(tcp, os_seed()).with_steering(port.steering()),
         events: Events::default(),
+        marks,
     };
     TperfPipeline::new(port, state, app, front)
 }
@@ -316,27 +372,33 @@ fn os_seed() -> u64 {
 }
 
 /// What runs on the opened ports, one per worker: generic over the
-/// port's type, which differs per kind. Each worker thread it starts calls
-/// `on_thread` first and keeps what it returns until the thread ends.
+/// port's type, which differs per kind. Each worker it starts is set up
+/// by `setup`.
 trait OnPort {
     type Out;
     fn run<P: Port + Send + Handed>(
         self,
         ports: Vec<ShareAnswers<P>>,
-        on_thread: &OnThread,
+        setup: &WorkerSetup<'_>,
     ) -> Self::Out
     where
         P::Buf: Send;
 }
 
-/// What a worker thread does first (DPDK: register with the EAL, for its
-/// mempool cache); what it returns is held until the thread ends.
-type OnThread = dyn Fn() -> Box<dyn std::any::Any> + Sync;
-
-/// Nothing to do on a worker thread.
-fn no_thread_setup() -> Box<dyn std::any::Any> {
-    Box::new(())
+/// How each worker is set up, beyond its port.
+struct WorkerSetup<'a> {
+    /// What a worker thread does first (DPDK: register with the EAL, for
+    /// its mempool cache); what it returns is held until the thread ends.
+    on_thread: &'a (dyn Fn() -> Box<dyn std::any::Any> + Sync),
+    /// The flow rules of the worker on queue `q` (`--flow-marks`).
+    marks: &'a (dyn Fn(u16) -> Option<Box<dyn MarkConnections>> + Sync),
 }
+
+/// Nothing to set up: a TAP or AF_PACKET port.
+const PLAIN_WORKERS: WorkerSetup<'static> = WorkerSetup {
+    on_thread: &|| Box::new(()),
+    marks: &|_| None,
+};
 
 /// A port that may hand misplaced frames over to other workers: its
 /// counts, for the worker's line at the end.
@@ -399,7 +461,7 @@ fn on_port<J: OnPort>(
                 ..TapConfig::new(name.as_str())
             };
             let ports = Tap::open_queues(&config, pool.clone()).map_err(open_error)?;
-            let out = job.run(share_answers(ports), &no_thread_setup);
+            let out = job.run(share_answers(ports), &PLAIN_WORKERS);
             Ok((out, pool.in_use()))
         }
         PortSpec::AfPacket(name) => {
@@ -411,7 +473,7 @@ fn on_port<J: OnPort>(
                 ..AfPacketConfig::new(name.as_str())
             };
             let ports = AfPacket::open_queues(&config, pool.clone()).map_err(open_error)?;
-            let out = job.run(share_answers(ports), &no_thread_setup);
+            let out = job.run(share_answers(ports), &PLAIN_WORKERS);
             Ok((out, pool.in_use()))
         }
         #[cfg(feature = "dpdk")]
@@ -439,7 +501,19 @@ fn on_port<J: OnPort>(
                     }
                 }
             };
-            let out = job.run(share_answers(ports), &on_thread);
+            // Connection rules at priority 0, the strongest: tperf
+            // installs no other rules.
+            let marks = |queue: u16| -> Option<Box<dyn MarkConnections>> {
+                endpoint.flow_marks.then(|| {
+                    Box::new(tpa_stages::mlx5::ConnectionMarks::new(&dev, queue, 0))
+                        as Box<dyn MarkConnections>
+                })
+            };
+            let setup = WorkerSetup {
+                on_thread: &on_thread,
+                marks: &marks,
+            };
+            let out = job.run(share_answers(ports), &setup);
             let pools = dev
                 .close()
                 .map_err(|_| TpaError(format!("--port dpdk:{device}: busy at close")))?;
@@ -554,6 +628,7 @@ mod tests {
             rx_mode: None,
             spin: false,
             unmatched: Unmatched::Reset,
+            flow_marks: false,
             eal_args: vec![],
         }
     }
@@ -590,6 +665,11 @@ mod tests {
             ..endpoint()
         };
         assert_eq!(e.validate(), Ok(()));
+        let e = TpaEndpoint {
+            flow_marks: true,
+            ..endpoint()
+        };
+        assert!(e.validate().unwrap_err().0.starts_with("--flow-marks"));
     }
 
     #[test]

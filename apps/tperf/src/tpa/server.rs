@@ -19,8 +19,8 @@ use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
 
 use super::{
-    build, counters, drained, on_port, send_filled, worker_line, Handed, OnPort, OnThread,
-    TpaEndpoint, TpaError, TperfPipeline, TperfState, DRAIN_NS,
+    build, counters, drained, mark_opened, on_port, send_filled, worker_line, Handed, OnPort,
+    TpaEndpoint, TpaError, TperfPipeline, TperfState, WorkerSetup, DRAIN_NS,
 };
 use crate::config::ServerConfig;
 use crate::control::{ControlSession, RunTotals, Runs};
@@ -75,9 +75,10 @@ impl Server {
             taken.push(s);
         }
         for s in taken {
-            self.conns
-                .entry(s)
-                .or_insert_with(|| Conn::Hello(HelloReader::new()));
+            if let std::collections::hash_map::Entry::Vacant(new) = self.conns.entry(s) {
+                new.insert(Conn::Hello(HelloReader::new()));
+                mark_opened(cx, s);
+            }
             self.turn(s, cx);
         }
     }
@@ -404,7 +405,7 @@ impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
     fn run<P: Port + Send + Handed>(
         self,
         ports: Vec<ShareAnswers<P>>,
-        on_thread: &OnThread,
+        setup: &WorkerSetup<'_>,
     ) -> Self::Out
     where
         P::Buf: Send,
@@ -420,14 +421,15 @@ impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
                 .map(|port| {
                     let (crew, listening) = (Arc::clone(&crew), listening.clone());
                     scope.spawn(move || {
-                        let _thread = on_thread();
+                        let _thread = (setup.on_thread)();
+                        let marks = (setup.marks)(port.caps().queue);
                         let app = Server {
                             crew,
                             conns: HashMap::new(),
                             max_runs,
                             next_tick_ns: 0,
                         };
-                        let mut pipeline = build(port, endpoint, tcp_config.clone(), app);
+                        let mut pipeline = build(port, endpoint, tcp_config.clone(), app, marks);
                         // Every worker listens: a SYN lands on the worker
                         // its 4-tuple steers to.
                         let listened = pipeline
