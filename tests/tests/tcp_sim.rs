@@ -55,6 +55,11 @@ const REGRESSIONS: &[(u64, &str)] = &[
          timeout whose flight was lost; the receiver's keepalive ignored the sender's \
          duplicates and gave up on it",
     ),
+    (
+        54134,
+        "a full out-of-order queue refused the segment after the hole (the newest dropped, \
+         not the farthest): a peer without SACK moved one segment per 10 s timeout",
+    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {

@@ -20,9 +20,16 @@
 //!
 //! # Bounds
 //!
-//! Held payload bytes and held segments are both bounded; a newcomer that
-//! would pass either is refused whole (the newest is dropped, not data
-//! already held) and counted. The segment bound is what bounds memory,
+//! Held payload bytes and held segments are both bounded. At a bound,
+//! held segments beyond a newcomer make room for it, the farthest first
+//! (Linux's `tcp_prune_ofo_queue`): the data nearest `RCV.NXT` is what
+//! the stream needs next, and a peer without SACK only resends what the
+//! holes before it need (a queue full of far data, refusing the segment
+//! after the hole, moved one segment per timeout). A newcomer that would
+//! still pass a bound is refused whole and counted. Pruned data may have
+//! been SACKed: RFC 2018 §8 lets a receiver renege, and senders (tpa's
+//! too) keep SACKed data until it is acknowledged cumulatively. The
+//! segment bound is what bounds memory,
 //! since every held segment is a whole pool buffer whatever its payload:
 //! a peer sending one-byte segments fills `max_segments` buffers.
 
@@ -106,6 +113,8 @@ pub struct ReassemblyStats {
     pub refused_shared: u64,
     /// Segments refused because they lie too far from held data.
     pub refused_span: u64,
+    /// Held segments dropped to make room for a newcomer before them.
+    pub pruned: u64,
 }
 
 /// The bounded out-of-order queue of one connection.
@@ -318,12 +327,23 @@ impl<B: PacketBuf> ReassemblyQueue<B> {
             .map(|h| h.range.len() as usize)
             .sum();
         let added = new.len() as usize - released;
-        let segments = self.held.len() - (to - from) + 1;
+        let mut segments = self.held.len() - (to - from) + 1;
+        let mut bytes = self.bytes + added;
+        // Held segments after `to` lie beyond the newcomer: the farthest
+        // make room first.
+        let mut prune = 0;
+        while (segments > self.max_segments || bytes > self.max_bytes)
+            && self.held.len() - prune > to
+        {
+            bytes -= self.held[self.held.len() - 1 - prune].range.len() as usize;
+            segments -= 1;
+            prune += 1;
+        }
         if segments > self.max_segments {
             self.stats.refused_segments += 1;
             return Insert::Refused(Refusal::Segments);
         }
-        if self.bytes as u64 + added as u64 > self.max_bytes as u64 {
+        if bytes > self.max_bytes {
             self.stats.refused_bytes += 1;
             return Insert::Refused(Refusal::Bytes);
         }
@@ -331,6 +351,8 @@ impl<B: PacketBuf> ReassemblyQueue<B> {
             self.stats.refused_shared += 1;
             return Insert::Refused(Refusal::Shared);
         };
+        self.held.truncate(self.held.len() - prune);
+        self.stats.pruned += prune as u64;
         self.stats.queued += 1;
         self.stats.replaced += (to - from) as u64;
         self.stats.duplicate_bytes += (front + back + released) as u64;
@@ -344,7 +366,7 @@ impl<B: PacketBuf> ReassemblyQueue<B> {
                 stamp,
             },
         );
-        self.bytes += added;
+        self.bytes = bytes;
         Insert::Queued {
             bytes: added as u32,
             duplicate,

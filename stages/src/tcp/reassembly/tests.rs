@@ -145,6 +145,48 @@ fn a_segment_already_held_is_a_duplicate() {
 }
 
 #[test]
+fn at_a_bound_far_data_makes_room_for_nearer() {
+    // Simulation seed 54134: a queue full of far segments refused the one
+    // after the hole; a peer without SACK then moved one segment per
+    // timeout.
+    let pool = Pool::with_capacity(16).unwrap();
+    let mut q = ReassemblyQueue::new(30, 2);
+    q.insert(s(40), payload(&pool, &[1; 10]));
+    q.insert(s(60), payload(&pool, &[2; 10]));
+    // Nearer than both, at the segment bound: the farthest goes.
+    assert_eq!(
+        q.insert(s(20), payload(&pool, &[3; 10])),
+        Insert::Queued {
+            bytes: 10,
+            duplicate: None
+        }
+    );
+    assert_eq!(q.ranges().collect::<Vec<_>>(), [r(20, 30), r(40, 50)]);
+    assert_eq!(q.stats().pruned, 1);
+    // At the byte bound: 20 held and 15 more pass 30, unless [40, 50)
+    // goes.
+    q.set_limits(30, 4);
+    assert_eq!(
+        q.insert(s(0), payload(&pool, &[4; 15])),
+        Insert::Queued {
+            bytes: 15,
+            duplicate: None
+        }
+    );
+    assert_eq!(q.ranges().collect::<Vec<_>>(), [r(0, 15), r(20, 30)]);
+    assert_eq!((q.bytes(), q.stats().pruned), (25, 2));
+    // Farther than everything held: nothing to prune, refused.
+    q.set_limits(25, 2);
+    assert_eq!(
+        q.insert(s(90), payload(&pool, &[5; 5])),
+        Insert::Refused(Refusal::Segments)
+    );
+    assert_eq!(q.ranges().collect::<Vec<_>>(), [r(0, 15), r(20, 30)]);
+    drop(q);
+    pool.assert_whole();
+}
+
+#[test]
 fn bounds_refuse_the_newest() {
     let pool = Pool::with_capacity(16).unwrap();
     let mut q = ReassemblyQueue::new(30, 2);
