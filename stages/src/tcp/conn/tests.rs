@@ -1622,7 +1622,8 @@ fn a_connection_is_small() {
     // issue's goal: 4 GiB per million, everything included).
     let size = core::mem::size_of::<Connection<PoolBuf>>();
     eprintln!("Connection<PoolBuf>: {size} bytes");
-    assert!(size <= 1024, "{size} bytes");
+    // 1024 until the out-of-order queue counted what it prunes.
+    assert!(size <= 1032, "{size} bytes");
 }
 
 #[test]
