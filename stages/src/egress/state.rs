@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use tpa::app::SocketId;
 
-use super::route::Routes;
+use super::route::{NextHop, Routes};
 use crate::iface::Interface;
 use crate::neighbor::{NeighborCache, NeighborConfig};
 
@@ -307,6 +307,25 @@ impl<B> Egress<B> {
         match neighbor {
             IpAddr::V4(ip) => self.v4.confirm(ip, now_ns),
             IpAddr::V6(ip) => self.v6.confirm(ip, now_ns),
+        }
+    }
+
+    /// An upper layer saw forward progress with destination `dst` (a TCP
+    /// segment that acknowledged new data or brought new in-order data):
+    /// the neighbor packets to `dst` go to (`dst` itself on-link, else the
+    /// gateway) is confirmed, as [`confirm`](Self::confirm) does, so a
+    /// flow making progress sends its neighbor no probe. Returns whether
+    /// that neighbor was known.
+    pub fn confirm_next_hop(&mut self, dst: IpAddr, now_ns: u64) -> bool {
+        match dst {
+            IpAddr::V4(dst) => match self.routes.route_v4(&self.iface, dst).hop {
+                Some(NextHop::Neighbor(ip)) => self.v4.confirm(ip, now_ns),
+                _ => false,
+            },
+            IpAddr::V6(dst) => match self.routes.route_v6(&self.iface, dst).hop {
+                Some(NextHop::Neighbor(ip)) => self.v6.confirm(ip, now_ns),
+                _ => false,
+            },
         }
     }
 

@@ -197,8 +197,12 @@ impl TcpInput {
                 Ok(r) => r,
                 Err(reason) => return Verdict::Drop(reason),
             };
+            let remote = r.tuple.remote.ip();
             let sockets = cx.part::<TcpSockets<B>>();
-            sockets.deliver(index, r.segment, now_ns);
+            if sockets.deliver(index, r.segment, now_ns) {
+                // Forward progress: the peer's next hop is reachable.
+                cx.part::<Egress<B>>().confirm_next_hop(remote, now_ns);
+            }
             self.counters.delivered += 1;
             // Events now, segments (ACKs coalesced) in `poll`.
             output::raise(cx, index);

@@ -85,5 +85,5 @@ pub use socket::{
     abort, accept, close, connect, connect_from, info, listen, read, recv, send, send_buf,
     send_space, shutdown,
 };
-pub use sockets::{TcpCounters, TcpSockets};
+pub use sockets::{TcpCounters, TcpSockets, CONFIRM_INTERVAL_NS};
 pub use split::{tcp_branch, TcpBranch, TcpSplit};

@@ -1221,4 +1221,81 @@ mod tests {
         drop(b);
         pool().assert_whole();
     }
+
+    /// The state of the peer's neighbor entry at the bench's clock, and
+    /// whether its cache has a timer running (DELAY or PROBE).
+    fn peer_neighbor(b: &Bench, v6: bool) -> (crate::neighbor::NeighborState, bool) {
+        let egress = &b.state.egress;
+        match them(v6) {
+            std::net::IpAddr::V4(ip) => {
+                let cache = egress.neighbors_v4();
+                let n = cache.get(ip, b.now_ns).expect("the peer is known");
+                (n.state, cache.next_deadline().is_some())
+            }
+            std::net::IpAddr::V6(ip) => {
+                let cache = egress.neighbors_v6();
+                let n = cache.get(ip, b.now_ns).expect("the peer is known");
+                (n.state, cache.next_deadline().is_some())
+            }
+        }
+    }
+
+    #[test]
+    fn forward_progress_keeps_the_peers_neighbor_reachable_with_no_probe() {
+        use crate::neighbor::NeighborState::{Delay, Reachable};
+        const MS: u64 = 1_000_000;
+        for v6 in [false, true] {
+            let mut b = Bench::new(TcpConfig::default());
+            let any: SocketAddr = if v6 { "[::]:80" } else { "0.0.0.0:80" }.parse().unwrap();
+            let (l, _) = b.call(|cx| listen(cx, any, 8));
+            let (c, iss) = handshake(&mut b, v6, l.unwrap(), 5000);
+            // The handshake's ACK acknowledged our SYN: confirmed.
+            assert_eq!(peer_neighbor(&b, v6), (Reachable, false), "v6 {v6}");
+            // A receive-only flow for 40 s: new in-order data every 250 ms,
+            // each ACKed by us. Far longer than the 5 s an entry in use
+            // stays REACHABLE unconfirmed, and than ReachableTime.
+            let mut seq = 1001u32;
+            let start = b.now_ns;
+            for _ in 0..160 {
+                b.now_ns += 250 * MS;
+                let data = Seg {
+                    psh: true,
+                    payload: vec![7; 100],
+                    ..from(5000, seq, Some(iss + 1))
+                };
+                seq += 100;
+                assert_eq!(b.input(v6, &data).0, "consumed");
+                let (_, acks) = b.timers_at(b.now_ns + 100 * MS);
+                assert!(acks.iter().all(|a| a.ack == seq), "v6 {v6}: {acks:?}");
+                let (got, _) = b.call(|cx| recv(cx, c).map(|o| o.map(|buf| buf.data().len())));
+                assert_eq!(got, Ok(Some(100)), "v6 {v6}");
+                assert_eq!(peer_neighbor(&b, v6), (Reachable, false), "v6 {v6}");
+            }
+            // At most one confirmation a second, and not none.
+            let confirmations = b.state.sockets.counters().neighbor_confirmations;
+            let seconds = (b.now_ns - start).div_ceil(crate::tcp::CONFIRM_INTERVAL_NS) + 1;
+            assert!(
+                (seconds / 2..=seconds).contains(&confirmations),
+                "v6 {v6}: {confirmations} confirmations in {seconds} s"
+            );
+            assert_eq!(
+                confirmations,
+                b.state.egress.neighbors_v4().counters().confirmations
+                    + b.state.egress.neighbors_v6().counters().confirmations
+            );
+            // Without progress (the peer repeats old data) our answers are
+            // unconfirmed use: the entry goes STALE, then DELAY, to be probed.
+            let old = Seg {
+                payload: vec![7; 100],
+                ..from(5000, seq - 100, Some(iss + 1))
+            };
+            for _ in 0..30 {
+                b.now_ns += 250 * MS;
+                b.input(v6, &old);
+            }
+            assert_eq!(peer_neighbor(&b, v6), (Delay, true), "v6 {v6}");
+            b.events();
+        }
+        pool().assert_whole();
+    }
 }

@@ -89,7 +89,20 @@ pub struct TcpCounters {
     /// Tail loss probes sent (RFC 8985 §7), new data or a resend
     /// (Linux's `TCPLossProbes`).
     pub loss_probes: u64,
+    /// Segments whose forward progress (new data acknowledged, new
+    /// in-order data) confirmed the peer's neighbor to the egress path:
+    /// at most one per connection per [`CONFIRM_INTERVAL_NS`].
+    pub neighbor_confirmations: u64,
 }
+
+/// How often at most one connection's forward progress confirms its
+/// neighbor (RFC 4861 §7.3.1, Linux's `dst_confirm`): often enough that
+/// a flow making progress keeps its neighbor REACHABLE (the cache lets
+/// an unconfirmed entry in use go STALE after
+/// [`NeighborConfig::unconfirmed_use_ns`](crate::neighbor::NeighborConfig::unconfirmed_use_ns),
+/// 5 s), seldom enough that the hash lookup it costs is not paid per
+/// segment.
+pub const CONFIRM_INTERVAL_NS: u64 = 1_000_000_000;
 
 /// A connection's entry.
 struct Conn<B: PacketBuf> {
@@ -118,6 +131,9 @@ struct Conn<B: PacketBuf> {
     /// event is already in the queue (one per burst, not per segment).
     raised_readable: bool,
     raised_writable: bool,
+    /// Forward progress before this time does not confirm the neighbor
+    /// again (see [`CONFIRM_INTERVAL_NS`]).
+    next_confirm_ns: u64,
 }
 
 /// Both kinds are boxed so a slot stays two words: a table of a million
@@ -642,14 +658,20 @@ impl<B: PacketBuf> TcpSockets<B> {
 
     /// Hands `seg` to the connection in slot `index`; a challenge ACK it
     /// calls for takes one from the table's budget (RFC 5961 §7) or is
-    /// withheld.
+    /// withheld. Returns whether the segment made forward progress that
+    /// should confirm the peer's neighbor (see [`CONFIRM_INTERVAL_NS`]).
     #[inline]
-    pub(crate) fn deliver(&mut self, index: u32, seg: SegmentIn<B>, now_ns: u64) {
+    pub(crate) fn deliver(&mut self, index: u32, seg: SegmentIn<B>, now_ns: u64) -> bool {
         let Some(c) = self.conn_entry(index) else {
-            return;
+            return false;
         };
         let pending_before = c.conn.challenge_ack_pending();
+        let progress_before = c.conn.progress();
         c.conn.on_segment(seg, now_ns);
+        let confirm = c.conn.progress() != progress_before && now_ns >= c.next_confirm_ns;
+        if confirm {
+            c.next_confirm_ns = now_ns.saturating_add(CONFIRM_INTERVAL_NS);
+        }
         let new_challenge = !pending_before && c.conn.challenge_ack_pending();
         if new_challenge && !self.challenge_acks.allow(now_ns) {
             self.counters.challenge_acks_limited += 1;
@@ -658,6 +680,10 @@ impl<B: PacketBuf> TcpSockets<B> {
             }
         }
         self.mark(index);
+        if confirm {
+            self.counters.neighbor_confirmations += 1;
+        }
+        confirm
     }
 
     /// A connection for the SYN `syn` on `tuple`, spawned by the listener
@@ -1380,6 +1406,7 @@ impl<B: PacketBuf> Conn<B> {
             pending: ConnEvents::default(),
             raised_readable: false,
             raised_writable: false,
+            next_confirm_ns: 0,
         }
     }
 }

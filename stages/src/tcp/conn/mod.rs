@@ -301,6 +301,25 @@ impl<B: PacketBuf> Connection<B> {
         self.state
     }
 
+    /// SND.UNA and RCV.NXT, which only move forward: a segment after which
+    /// either differs made forward progress (the peer acknowledged new
+    /// data, or sent new in-order data), what confirms that its neighbor
+    /// is reachable (RFC 4861 §7.3.1).
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// let params = ConnParams { mss: 1460, iss: SeqNumber::new(7), ts_offset: 0 };
+    /// let conn = Connection::<PoolBuf>::connect(&TcpConfig::default(), params, 0);
+    /// assert_eq!(conn.progress().0, SeqNumber::new(7));
+    /// ```
+    #[inline]
+    pub fn progress(&self) -> (SeqNumber, SeqNumber) {
+        (self.snd_una, self.rcv_nxt)
+    }
+
     /// Whether the connection is CLOSED: once `wants_transmit()` is false
     /// too, the table may free its slot.
     ///
