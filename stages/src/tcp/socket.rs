@@ -1298,4 +1298,125 @@ mod tests {
         }
         pool().assert_whole();
     }
+
+    #[test]
+    fn a_connection_closed_by_the_application_is_closing_until_its_fin_is_acknowledged() {
+        // What a host that stops after close must wait for: the handle
+        // answers BadSocket at once, while the connection still has its
+        // FIN to get acknowledged (and to send again if it is lost).
+        let mut b = Bench::new(TcpConfig::default());
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
+        let (c, iss) = handshake(&mut b, false, l.unwrap(), 5000);
+        let peer_fin = Seg {
+            fin: true,
+            ..from(5000, 1001, Some(iss + 1))
+        };
+        b.input(false, &peer_fin);
+        assert_eq!(
+            b.state.sockets.state(c),
+            Ok(crate::tcp::conn::State::CloseWait)
+        );
+        assert_eq!(b.state.sockets.closing_count(), 0);
+        let (_, out) = b.call(|cx| close(cx, c));
+        assert!(out.iter().any(|s| s.flags & FIN != 0 && s.seq == iss + 1));
+        assert_eq!(b.state.sockets.state(c), Err(SocketError::BadSocket));
+        assert_eq!(b.state.sockets.closing_count(), 1);
+        // The FIN is lost: only timers that run send it again.
+        let (_, again) = b.timers_at(b.now_ns + 3_000_000_000);
+        assert!(
+            again.iter().any(|s| s.flags & FIN != 0 && s.seq == iss + 1),
+            "{again:?}"
+        );
+        assert_eq!(b.state.sockets.closing_count(), 1);
+        b.input(false, &from(5000, 1002, Some(iss + 2)));
+        assert_eq!(b.state.sockets.closing_count(), 0);
+        assert_eq!(b.state.sockets.len(), 1, "only the listener is left");
+        b.events();
+        // An active close ends in TIME_WAIT, which needs no running host.
+        into_time_wait(&mut b, l.unwrap(), 5001);
+        assert_eq!(b.state.sockets.time_wait_count(), 1);
+        assert_eq!(b.state.sockets.closing_count(), 0);
+        b.events();
+        drop(b);
+        pool().assert_whole();
+    }
+
+    /// Runs `f` at `now_ns` on the bench's state, then the TCP stage's
+    /// timers and output: the TCP segments sent (parsed) and the ARP
+    /// requests.
+    fn frames_at<R>(
+        b: &mut Bench,
+        now_ns: u64,
+        f: impl FnOnce(&mut tpa::stage::Cx<'_, PoolBuf, TcpState>) -> R,
+    ) -> (R, Vec<Parsed>, usize) {
+        use tpa::stage::Stage;
+        b.now_ns = now_ns;
+        let stage = &mut b.stage;
+        let (r, frames) = crate::testing::with_state_at(now_ns, &mut b.state, |cx| {
+            let r = f(cx);
+            Stage::<PoolBuf, TcpState>::fire_timers(stage, cx);
+            Stage::<PoolBuf, TcpState>::poll(stage, cx);
+            r
+        });
+        let frames: Vec<Vec<u8>> = frames.iter().map(bytes).collect();
+        let arp = frames.iter().filter(|f| f[12..14] == [0x08, 0x06]).count();
+        let tcp = frames
+            .iter()
+            .filter(|f| f[12..14] != [0x08, 0x06])
+            .map(|f| parse_tcp(f))
+            .collect();
+        (r, tcp, arp)
+    }
+
+    #[test]
+    fn a_neighbor_given_up_while_a_connection_lives_is_resolved_again_by_its_next_segment() {
+        // Linux's behaviour: a FAILED neighbor is asked again by the next
+        // transmission; the connection is not silenced for good.
+        const S: u64 = 1_000_000_000;
+        let mut b = Bench::new(TcpConfig::default());
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
+        let (c, iss) = handshake(&mut b, false, l.unwrap(), 5000);
+        let peer = std::net::Ipv4Addr::from(crate::tcp::testing::THEM4);
+        // The neighbor stopped answering: its probes failed, it is gone.
+        b.state.egress.neighbors_v4_mut().forget(peer, |_| {});
+        // Our data is held while it is asked for again.
+        let t0 = b.now_ns;
+        let (sent, tcp, arp) = frames_at(&mut b, t0, |cx| send(cx, c, b"after"));
+        assert_eq!((sent, tcp.len(), arp), (Ok(5), 0, 1));
+        // Nobody answers: the held segment is dropped, the connection
+        // lives on.
+        for t in 1..=3 {
+            crate::testing::with_state_at(t0 + t * S, &mut b.state, |cx| {
+                let ((egress, events), port) = cx.parts::<(Egress<PoolBuf>, tpa::app::Events)>();
+                egress.fire_timers_v4(port, events);
+            });
+        }
+        assert!(b.state.egress.neighbors_v4().is_empty());
+        assert_eq!(b.state.egress.counters().unreachable, 1);
+        assert_eq!(
+            b.state.sockets.state(c),
+            Ok(crate::tcp::conn::State::Established)
+        );
+        // Its retransmission asks again (held, a new request).
+        let (_, tcp, arp) = frames_at(&mut b, t0 + 10 * S, |_| ());
+        assert_eq!((tcp.len(), arp), (0, 1), "{tcp:?}");
+        assert_eq!(b.state.egress.counters().held, 2);
+        // The neighbor answers this time: the retransmission leaves.
+        let (_, tcp, _) = frames_at(&mut b, t0 + 10 * S + 1, |cx| {
+            let (state, port) = cx.split();
+            let mac = Some(tpa::wire::MacAddr(crate::tcp::testing::THEM_MAC));
+            let heard = crate::neighbor::Heard::Solicitation;
+            state.egress.learn_v4(peer, mac, heard, port);
+        });
+        assert_eq!(tcp.len(), 1, "{tcp:?}");
+        assert_eq!(
+            (tcp[0].seq, tcp[0].payload.as_slice()),
+            (iss + 1, &b"after"[..])
+        );
+        b.input(false, &from(5000, 1001, Some(iss + 6)));
+        assert_eq!(b.state.sockets.info(c).map(|i| i.bytes_in_flight), Ok(0));
+        b.events();
+        drop(b);
+        pool().assert_whole();
+    }
 }

@@ -333,6 +333,30 @@ impl<B: PacketBuf> TcpSockets<B> {
         self.time_wait_count
     }
 
+    /// Connections still finishing a close: not CLOSED, not in TIME_WAIT,
+    /// and closed by the application (whose handle answers `BadSocket`
+    /// from then on) or in a closing state (FIN_WAIT_1/2, CLOSING,
+    /// LAST_ACK). Their FIN, and their ACK of the peer's, are sent again
+    /// only while the host runs: a host about to stop runs until this is
+    /// 0, or its peers wait for a FIN that was lost. A walk over the
+    /// table.
+    pub fn closing_count(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| match &s.entry {
+                Entry::Conn(c) => {
+                    let state = c.conn.state();
+                    let closing = matches!(
+                        state,
+                        State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck
+                    );
+                    (c.app_closed || closing) && !matches!(state, State::Closed | State::TimeWait)
+                }
+                _ => false,
+            })
+            .count()
+    }
+
     /// What the table did. The retransmission counts add up the open
     /// connections' own, so this walks the table: a call for `tpactl` and
     /// tests, not for every segment.
