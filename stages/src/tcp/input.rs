@@ -12,6 +12,7 @@ use tpa::state::Part;
 use super::classify::{slot_of_mark, Unmatched};
 use super::mss::mss_for;
 use super::reset::{reset_for, ResetConfig, ResetLimiter};
+use super::seq::SeqNumber;
 use super::sockets::Spawn;
 use super::syncookie::CookieError;
 use super::wire::{self, send_segment, Received};
@@ -199,6 +200,17 @@ impl TcpInput {
             };
             let remote = r.tuple.remote.ip();
             let sockets = cx.part::<TcpSockets<B>>();
+            if r.segment.flags.syn() {
+                if let Some(listener) = sockets.find_listener(r.tuple.local) {
+                    if let Some(floor) = sockets.reuse_time_wait(index, &r.segment) {
+                        // RFC 6191: the TIME_WAIT connection gave way.
+                        return match self.at_listener(listener, r, Some(floor), cx) {
+                            Ok(()) => Verdict::Consumed,
+                            Err(reason) => Verdict::Drop(reason),
+                        };
+                    }
+                }
+            }
             if sockets.deliver(index, r.segment, now_ns) {
                 // Forward progress: the peer's next hop is reachable.
                 cx.part::<Egress<B>>().confirm_next_hop(remote, now_ns);
@@ -215,18 +227,20 @@ impl TcpInput {
             Ok(r) => r,
             Err(reason) => return Verdict::Drop(reason),
         };
-        match self.at_listener(listener, r, cx) {
+        match self.at_listener(listener, r, None, cx) {
             Ok(()) => Verdict::Consumed,
             Err(reason) => Verdict::Drop(reason),
         }
     }
 
     /// A segment to `listener`: a SYN opens a connection (or draws a
-    /// cookie), a cookie's ACK makes one, the rest is `unexpected`.
+    /// cookie), its ISS at least `iss_floor` if given, a cookie's ACK
+    /// makes one, the rest is `unexpected`.
     fn at_listener<B, S>(
         &mut self,
         listener: u32,
         r: Received<B>,
+        iss_floor: Option<SeqNumber>,
         cx: &mut Cx<'_, B, S>,
     ) -> Result<(), Reason>
     where
@@ -266,7 +280,7 @@ impl TcpInput {
             }
             return Ok(());
         }
-        match sockets.spawn(listener, r.tuple, &r.segment, mss, now_ns) {
+        match sockets.spawn(listener, r.tuple, &r.segment, mss, iss_floor, now_ns) {
             Ok(_) => {
                 self.counters.syns_accepted += 1;
                 Ok(())

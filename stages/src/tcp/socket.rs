@@ -985,6 +985,81 @@ mod tests {
     }
 
     #[test]
+    fn a_syn_above_time_waits_rcv_nxt_opens_a_new_incarnation() {
+        let mut b = Bench::new(TcpConfig::default());
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
+        let l = l.unwrap();
+        into_time_wait(&mut b, l, 6000);
+        b.events();
+        assert_eq!(b.state.sockets.time_wait_count(), 1);
+        // Without timestamps (RFC 1122 §4.2.2.13): a SYN at or below the
+        // old RCV.NXT (1002: the peer's ISN 1000, its SYN and FIN) is
+        // handled as in any synchronized state, a challenge ACK.
+        let old = Seg {
+            src_port: 6000,
+            ..Seg::syn(1002, 80)
+        };
+        let (v, out) = b.input(false, &old);
+        assert_eq!((v, out.len()), ("consumed", 1));
+        assert_eq!((out[0].flags, out[0].ack), (ACK, 1002));
+        assert_eq!(b.state.sockets.counters().time_wait_reuses, 0);
+        assert_eq!(b.state.sockets.time_wait_count(), 1);
+        // Above it: the TIME_WAIT connection gives way and the listener
+        // answers, its ISS a window past all the old one sent.
+        let new = Seg {
+            src_port: 6000,
+            ..Seg::syn(5000, 80)
+        };
+        let (v, out) = b.input(false, &new);
+        assert_eq!((v, out.len()), ("consumed", 1));
+        assert_eq!((out[0].flags, out[0].ack), (SYN | ACK, 5001));
+        let counters = b.state.sockets.counters();
+        assert_eq!((counters.time_wait_reuses, counters.passive_opens), (1, 2));
+        assert_eq!(b.state.sockets.time_wait_count(), 0);
+        let iss = out[0].seq;
+        let (v, _) = b.input(false, &from(6000, 5001, Some(iss.wrapping_add(1))));
+        assert_eq!(v, "consumed");
+        let kinds: Vec<_> = b.events().into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds[0], EventKind::Accepted { listener: l });
+        assert_eq!(b.state.sockets.len(), 2, "the listener and the new one");
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn a_time_wait_connection_the_application_holds_is_not_reused() {
+        let mut b = Bench::new(TcpConfig::default());
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
+        let (c, iss) = handshake(&mut b, false, l.unwrap(), 6000);
+        // We shut down first (the handle stays), the peer's FIN follows.
+        let (r, out) = b.call(|cx| shutdown(cx, c));
+        assert_eq!(r, Ok(()));
+        let fin = out.iter().find(|s| s.flags & FIN != 0).expect("a FIN").seq;
+        assert_eq!(fin, iss + 1);
+        b.input(
+            false,
+            &Seg {
+                fin: true,
+                ..from(6000, 1001, Some(fin + 1))
+            },
+        );
+        assert_eq!(b.state.sockets.time_wait_count(), 1);
+        // A SYN above RCV.NXT finds the handle held: a challenge ACK, as
+        // in any synchronized state, and the connection stays.
+        let new = Seg {
+            src_port: 6000,
+            ..Seg::syn(5000, 80)
+        };
+        let (v, out) = b.input(false, &new);
+        assert_eq!((v, out.len()), ("consumed", 1));
+        assert_eq!((out[0].flags, out[0].ack), (ACK, 1002));
+        assert_eq!(b.state.sockets.counters().time_wait_reuses, 0);
+        assert_eq!(b.state.sockets.time_wait_count(), 1);
+        assert_eq!(b.call(|cx| close(cx, c)).0, Ok(()));
+        b.events();
+        pool().assert_whole();
+    }
+
+    #[test]
     fn a_table_full_of_time_wait_makes_room_for_a_new_connection() {
         // The listener and two connections fill the table; both
         // connections go to TIME_WAIT, far below its own bound.

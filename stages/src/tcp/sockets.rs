@@ -51,6 +51,10 @@ pub struct TcpCounters {
     pub time_waits: u64,
     /// TIME_WAIT connections freed early: over `time_wait_max`.
     pub time_wait_evictions: u64,
+    /// TIME_WAIT connections freed for a new SYN on their 4-tuple that
+    /// RFC 6191 lets open a new incarnation (timestamps, else sequence
+    /// numbers, above the old connection's).
+    pub time_wait_reuses: u64,
     /// Segments handed to the egress path.
     pub segments_sent: u64,
     /// Segments the egress path refused (no buffer, no route…): the
@@ -244,7 +248,6 @@ pub struct TcpSockets<B: PacketBuf> {
     listeners: HashMap<SocketAddr, u32, TupleHash>,
     isn: IsnGenerator,
     cookies: SynCookies,
-    rng: SplitMix,
     ports: PortPicker,
     steering: Steering,
     timers: TimerQueue,
@@ -285,7 +288,6 @@ impl<B: PacketBuf> TcpSockets<B> {
             listeners: HashMap::with_hasher(hash),
             isn,
             cookies,
-            rng,
             ports,
             steering: Steering::Unknown,
             timers: TimerQueue::default(),
@@ -568,7 +570,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         if self.conns.contains_key(&tuple) {
             return Err(SocketError::AddressInUse);
         }
-        let params = self.params(&tuple, mss, now_ns);
+        let params = self.params(&tuple, mss, None, now_ns);
         let mut conn = Connection::connect(&self.cfg, params, now_ns);
         self.cap_by_path_mtu(&mut conn, &tuple, now_ns);
         let id = self.take_slot(Entry::Conn(Box::new(Conn::new(conn, tuple, None, true))))?;
@@ -578,12 +580,29 @@ impl<B: PacketBuf> TcpSockets<B> {
         Ok(id)
     }
 
-    /// The parameters of a new connection on `tuple`.
-    fn params(&mut self, tuple: &FourTuple, mss: u16, now_ns: u64) -> ConnParams {
+    /// The parameters of a new connection on `tuple`: the keyed ISN
+    /// (RFC 6528), at least `iss_floor` when a TIME_WAIT connection of
+    /// the 4-tuple gave way to it; the timestamp offset a keyed hash of
+    /// the 4-tuple (RFC 7323 §5.4), so one 4-tuple's incarnations send
+    /// rising TSvals, which a peer holding the old one in TIME_WAIT
+    /// checks before it lets a new SYN in (RFC 6191).
+    fn params(
+        &mut self,
+        tuple: &FourTuple,
+        mss: u16,
+        iss_floor: Option<SeqNumber>,
+        now_ns: u64,
+    ) -> ConnParams {
+        let mut iss = self.isn.isn(now_ns, tuple.local, tuple.remote);
+        if let Some(floor) = iss_floor {
+            if iss.lt(floor) {
+                iss = floor;
+            }
+        }
         ConnParams {
             mss,
-            iss: self.isn.isn(now_ns, tuple.local, tuple.remote),
-            ts_offset: self.rng.next() as u32,
+            iss,
+            ts_offset: self.cookies.ts_offset(tuple),
         }
     }
 
@@ -710,8 +729,31 @@ impl<B: PacketBuf> TcpSockets<B> {
         confirm
     }
 
+    /// Frees the connection in slot `index` for `syn` if it is in
+    /// TIME_WAIT, closed by the application, and RFC 6191 lets `syn` open
+    /// a new incarnation of its 4-tuple
+    /// ([`Connection::time_wait_accepts_syn`]); counted in
+    /// `time_wait_reuses`. Returns the least ISS for the new incarnation.
+    /// A TIME_WAIT connection the application still holds stays (its
+    /// handle would go stale under it): the SYN is handled as RFC 9293
+    /// says.
+    pub(crate) fn reuse_time_wait(&mut self, index: u32, syn: &SegmentIn<B>) -> Option<SeqNumber> {
+        let c = self.conn_entry(index)?;
+        if !c.time_wait || !c.app_closed || !c.conn.time_wait_accepts_syn(syn) {
+            return None;
+        }
+        let floor = c.conn.next_incarnation_iss();
+        // Its place in the TIME_WAIT queue and the timer queue goes stale
+        // with the slot's generation, as an eviction's does.
+        self.free_slot(index);
+        self.counters.time_wait_reuses += 1;
+        Some(floor)
+    }
+
     /// A connection for the SYN `syn` on `tuple`, spawned by the listener
-    /// in slot `listener`, if its backlog and the table have room.
+    /// in slot `listener`, if its backlog and the table have room; its ISS
+    /// at least `iss_floor` (a TIME_WAIT connection of the 4-tuple gave
+    /// way to it).
     ///
     /// # Errors
     ///
@@ -722,6 +764,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         tuple: FourTuple,
         syn: &SegmentIn<B>,
         mss: u16,
+        iss_floor: Option<SeqNumber>,
         now_ns: u64,
     ) -> Result<SocketId, Spawn> {
         if !self.make_room() {
@@ -734,7 +777,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             self.counters.backlog_drops += 1;
             return Err(Spawn::BacklogFull);
         }
-        let params = self.params(&tuple, mss, now_ns);
+        let params = self.params(&tuple, mss, iss_floor, now_ns);
         let mut conn = Connection::accept(&self.cfg, params, syn, now_ns);
         self.cap_by_path_mtu(&mut conn, &tuple, now_ns);
         let entry = Conn::new(conn, tuple, Some(listener_id), false);

@@ -68,6 +68,48 @@ impl<B: PacketBuf> Connection<B> {
         self.update_persist(now_ns);
     }
 
+    /// Whether `syn`, a SYN on this connection's 4-tuple while it is in
+    /// TIME_WAIT, may open a new incarnation (the table then frees this
+    /// one and hands the SYN to the listener), as RFC 6191 says: with
+    /// timestamps on this connection and on the SYN, its TSval must be
+    /// above TS.Recent; otherwise (RFC 1122 §4.2.2.13) its sequence
+    /// number must be above RCV.NXT. Anything else (a SYN with ACK or
+    /// RST, another state) is not: it is handled as RFC 9293 says.
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::segment::SegmentIn;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// use tpa::wire::tcp::{TcpFlags, TcpOptionSet};
+    /// let params = ConnParams { mss: 1460, iss: SeqNumber::new(1), ts_offset: 0 };
+    /// let conn = Connection::<PoolBuf>::connect(&TcpConfig::default(), params, 0);
+    /// let syn = SegmentIn::<PoolBuf> {
+    ///     seq: SeqNumber::new(5), ack: SeqNumber::new(0), flags: TcpFlags::SYN,
+    ///     window: 1000, options: TcpOptionSet::default(), payload: None,
+    /// };
+    /// assert!(!conn.time_wait_accepts_syn(&syn)); // SYN_SENT, not TIME_WAIT
+    /// ```
+    pub fn time_wait_accepts_syn(&self, syn: &SegmentIn<B>) -> bool {
+        let flags = syn.flags;
+        if self.state != State::TimeWait || !flags.syn() || flags.ack() || flags.rst() {
+            return false;
+        }
+        match (self.neg.ts, syn.options.timestamps) {
+            (true, Some((tsval, _))) => SeqNumber::new(tsval).gt(SeqNumber::new(self.ts_recent)),
+            _ => syn.seq.gt(self.rcv_nxt),
+        }
+    }
+
+    /// The least initial sequence number a new incarnation of this
+    /// connection's 4-tuple should start from: past everything this one
+    /// sent, by a window's worth (Linux's `tw_snd_nxt + 65535 + 2`), so
+    /// the peer cannot take an old duplicate of ours for new data.
+    pub fn next_incarnation_iss(&self) -> SeqNumber {
+        self.snd_max + 65_537
+    }
+
     /// RFC 9293 §3.10.7.4, SYN_RECEIVED through TIME_WAIT.
     fn on_segment_synchronized(&mut self, mut seg: SegmentIn<B>, now_ns: u64) {
         let flags = seg.flags;

@@ -2835,3 +2835,54 @@ fn a_lost_retransmission_is_found_by_rack_and_resent_before_the_rto() {
         }
     }
 }
+
+#[test]
+fn a_syn_in_time_wait_may_open_a_new_incarnation_as_rfc_6191_says() {
+    for timestamps in [true, false] {
+        let cfg = TcpConfig {
+            timestamps,
+            ..small_cfg()
+        };
+        let mut net = established(&cfg, &cfg);
+        net.a.close();
+        settle(&mut net);
+        net.b.close();
+        settle(&mut net);
+        assert_eq!(net.a.state(), State::TimeWait);
+        let (rcv_nxt, recent) = (net.a.rcv_nxt, net.a.ts_recent);
+        let pool = net.pool.clone();
+        let syn = |seq: SeqNumber, ts: Option<(u32, u32)>| {
+            forged(&pool, seq, SeqNumber::new(0), TcpFlags::SYN, b"", ts)
+        };
+        let newer_ts = Some((recent.wrapping_add(1), 0));
+        let older_ts = Some((recent.wrapping_sub(1), 0));
+        let a = &net.a;
+        if timestamps {
+            // The timestamp decides, whatever the sequence number.
+            assert!(a.time_wait_accepts_syn(&syn(rcv_nxt - 100, newer_ts)));
+            assert!(!a.time_wait_accepts_syn(&syn(rcv_nxt + 100, older_ts)));
+            assert!(!a.time_wait_accepts_syn(&syn(rcv_nxt + 100, Some((recent, 0)))));
+        } else {
+            // RFC 1122 §4.2.2.13: the sequence number decides.
+            assert!(a.time_wait_accepts_syn(&syn(rcv_nxt + 1, older_ts)));
+            assert!(!a.time_wait_accepts_syn(&syn(rcv_nxt, newer_ts)));
+            assert!(!a.time_wait_accepts_syn(&syn(rcv_nxt - 1, newer_ts)));
+        }
+        // A SYN without timestamps always goes by sequence number.
+        assert!(a.time_wait_accepts_syn(&syn(rcv_nxt + 1, None)));
+        assert!(!a.time_wait_accepts_syn(&syn(rcv_nxt - 1, None)));
+        // Not a bare SYN: never.
+        for flags in [
+            TcpFlags::SYN | TcpFlags::ACK,
+            TcpFlags::SYN | TcpFlags::RST,
+            TcpFlags::ACK,
+        ] {
+            let seg = forged(&pool, rcv_nxt + 1, a.snd_max, flags, b"", newer_ts);
+            assert!(!a.time_wait_accepts_syn(&seg), "{flags:?}");
+        }
+        // Another state: never (the established peer).
+        assert!(!net.b.time_wait_accepts_syn(&syn(net.b.rcv_nxt + 1, None)));
+        // The next incarnation starts a window past all we sent.
+        assert_eq!(a.next_incarnation_iss(), a.snd_max + 65_537);
+    }
+}
