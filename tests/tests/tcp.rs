@@ -33,6 +33,8 @@ struct Bulk {
     /// The server listens on this; the client connects to `remote`.
     listener: Option<SocketId>,
     remote: Option<SocketAddr>,
+    /// The client connects from this address (else an ephemeral port).
+    local: Option<SocketAddr>,
     started: bool,
     socket: Option<SocketId>,
     /// Seeds of what this end sends and what it expects.
@@ -50,6 +52,9 @@ struct Bulk {
     accepted_events: usize,
     /// The server keeps its listener open after its one connection.
     keep_listener: bool,
+    /// Half-closes only after the peer's stream ended (so the peer
+    /// closes first).
+    shut_after_eof: bool,
 }
 
 impl Bulk {
@@ -57,6 +62,7 @@ impl Bulk {
         Bulk {
             listener: None,
             remote: None,
+            local: None,
             started: false,
             socket: None,
             send_seed,
@@ -71,6 +77,7 @@ impl Bulk {
             errors: Vec::new(),
             accepted_events: 0,
             keep_listener: false,
+            shut_after_eof: false,
         }
     }
 
@@ -104,7 +111,7 @@ impl Bulk {
                 }
             }
         }
-        if self.sent == self.len && !self.shut {
+        if self.sent == self.len && !self.shut && (self.eof || !self.shut_after_eof) {
             self.shut = true;
             if let Err(e) = tcp::shutdown(cx, s) {
                 self.errors.push(e);
@@ -196,8 +203,11 @@ impl App<B, HostState> for Bulk {
         if !self.started {
             self.started = true;
             if let Some(remote) = self.remote {
-                let s = tcp::connect(cx, remote).expect("connect");
-                self.socket = Some(s);
+                let s = match self.local {
+                    Some(local) => tcp::connect_from(cx, local, remote),
+                    None => tcp::connect(cx, remote),
+                };
+                self.socket = Some(s.expect("connect"));
             }
             return 1;
         }
@@ -407,6 +417,143 @@ fn a_megabyte_each_way_arrives_intact_and_every_socket_closes() {
             "v6 {v6}: 1 MB each way, closed, TIME_WAIT over: {} ms virtual",
             o.virtual_ms
         );
+    }
+}
+
+/// A client reconnecting from the port of a connection the server closed
+/// first (so the server holds it in TIME_WAIT) is let in at once (RFC
+/// 6191: its timestamps, with timestamps; its ISN, without), and both
+/// connections move their bytes.
+#[test]
+fn a_client_reconnecting_from_its_port_gets_past_the_servers_time_wait() {
+    for (v6, timestamps) in [(false, true), (true, true), (false, false)] {
+        let seed = 11;
+        let what = format!("seed {seed} v6 {v6} timestamps {timestamps}");
+        let clock = VirtualClock::new();
+        let pool = Pool::new(PoolConfig {
+            name: "tcp-reuse".into(),
+            capacity: 4096,
+            huge_pages: false,
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        let wire = MemoryWire::new(WireConfig {
+            seed,
+            mac_a: MAC_A,
+            mac_b: MAC_B,
+            pool: Some(pool.clone()),
+            clock: clock.clone().into(),
+            ..WireConfig::default()
+        })
+        .unwrap();
+        let (client_ip, server_ip): (IpAddr, IpAddr) = if v6 {
+            (
+                "2001:db8::1".parse().unwrap(),
+                "2001:db8::2".parse().unwrap(),
+            )
+        } else {
+            ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap())
+        };
+        let cfg = TcpConfig {
+            timestamps,
+            ..TcpConfig::default()
+        };
+        let len = 64 * 1024;
+        // The server sends nothing and shuts its side at once: its FIN
+        // goes first, so TIME_WAIT is on its side.
+        let round = |n: u64| {
+            let mut client = Bulk::new(n, n + 100, len);
+            client.remote = Some(SocketAddr::new(server_ip, PORT));
+            client.local = Some(SocketAddr::new(client_ip, 40_000));
+            client.shut_after_eof = true;
+            let mut server = Bulk::new(n + 100, n, 0);
+            server.keep_listener = true;
+            (client, server)
+        };
+        let (client, server) = round(1);
+        let mut a = host_with(
+            wire.port(End::A, 0).unwrap(),
+            iface(MAC_A, 1),
+            seed,
+            client,
+            None,
+            cfg.clone(),
+        )
+        .with_time_source(clock.clone().into());
+        let mut b = host_with(
+            wire.port(End::B, 0).unwrap(),
+            iface(MAC_B, 2),
+            !seed,
+            server,
+            None,
+            cfg.clone(),
+        )
+        .with_time_source(clock.clone().into());
+        let listener = b
+            .state
+            .sockets
+            .listen(SocketAddr::new(server_ip, PORT), 16, &iface(MAC_B, 2))
+            .expect("listen");
+        for n in 1..=2 {
+            if n == 2 {
+                let (client, mut server) = round(2);
+                server.listener = Some(listener);
+                a.app = client;
+                b.app = server;
+            }
+            b.app.listener = Some(listener);
+            let deadline = clock.now_ns() + 60_000_000_000;
+            loop {
+                let now = clock.now_ns();
+                let sa = a.run_once_at(now);
+                let sb = b.run_once_at(now);
+                if a.app.done() && b.app.done() && a.state.sockets.is_empty() {
+                    break;
+                }
+                assert!(
+                    now < deadline,
+                    "{what}: round {n} stuck: client {:?} {:?}, server {:?} {:?}",
+                    a.app.errors,
+                    a.state.sockets.counters(),
+                    b.app.errors,
+                    b.state.sockets.counters()
+                );
+                let in_flight =
+                    wire.stats(Direction::AToB).in_flight + wire.stats(Direction::BToA).in_flight;
+                clock.advance_ns(virtual_step(now, &[sa, sb], &[], in_flight, 1_000_000));
+            }
+            for (name, end, sent, received) in
+                [("client", &a.app, len, 0), ("server", &b.app, 0, len)]
+            {
+                assert_eq!((end.sent, end.received), (sent, received), "{what}: {name}");
+                assert_eq!(end.mismatch, None, "{what}: {name} got a wrong byte");
+                assert!(end.errors.is_empty(), "{what}: {name}: {:?}", end.errors);
+            }
+            assert_eq!(b.app.accepted_events, 1, "{what}: round {n}");
+            let counters = b.state.sockets.counters();
+            assert_eq!(
+                (counters.passive_opens, counters.time_wait_reuses),
+                (n, n - 1),
+                "{what}: round {n}: {counters:?}"
+            );
+            assert_eq!(b.state.sockets.time_wait_count(), 1, "{what}: round {n}");
+            // The next SYN's timestamp must be newer than the last one
+            // the server saw (a millisecond passes); without timestamps
+            // its ISN must be above the old RCV.NXT: RFC 6528's clock
+            // (4 µs a step) must have moved past the 64 KiB sent, so a
+            // second passes.
+            clock.advance_ns(1_000_000_000);
+        }
+        assert_eq!(a.state.sockets.counters().active_opens, 2, "{what}");
+        b.state.sockets.close(listener).expect("close the listener");
+        while !b.state.sockets.is_empty() {
+            let now = clock.now_ns();
+            b.run_once_at(now);
+            a.run_once_at(now);
+            clock.advance_ns(1_000_000_000);
+        }
+        drop((a, b, wire));
+        pool.assert_whole();
     }
 }
 
