@@ -37,6 +37,8 @@ OPTIONS
     --check       receivers check every byte against the pattern of --seed
     --cc NAME     set the socket's congestion control (TCP_CONGESTION), also
                   where the namespace's default cannot be changed
+    --bind PORT   clients connect from this local port (SO_REUSEADDR, as a
+                  client reconnecting from its port does)
     --timeout T   seconds any one accept, connect, read or write may wait
                   (default 20)
     --deadline D  seconds the whole run may take (default 300)
@@ -242,6 +244,12 @@ class Run:
         s = socket.socket(fam, socket.SOCK_STREAM)
         set_cc(s, self.opts["cc"])
         s.settimeout(self.opts["timeout"])
+        if self.opts["bind"] is not None:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", self.opts["bind"]))
+            except OSError as e:
+                self.fail("bind", e)
         self.peer = addr
         try:
             s.connect(addr)
@@ -347,15 +355,27 @@ def run(mode, args, opts):
 
 
 def main(argv):
-    opts = {"seed": 1, "check": False, "cc": None, "timeout": 20.0, "deadline": 300.0}
+    opts = {
+        "seed": 1,
+        "check": False,
+        "cc": None,
+        "bind": None,
+        "timeout": 20.0,
+        "deadline": 300.0,
+    }
     while argv and argv[0].startswith("--"):
         flag = argv.pop(0)
         if flag == "--check":
             opts["check"] = True
-        elif flag in ("--seed", "--cc", "--timeout", "--deadline") and argv:
+        elif flag in ("--seed", "--cc", "--bind", "--timeout", "--deadline") and argv:
             value = argv.pop(0)
             key = flag[2:]
-            opts[key] = value if key == "cc" else (int(value) if key == "seed" else float(value))
+            if key == "cc":
+                opts[key] = value
+            elif key in ("seed", "bind"):
+                opts[key] = int(value)
+            else:
+                opts[key] = float(value)
         else:
             raise Failure(f"unknown option {flag}\n{__doc__}")
     if not argv:

@@ -76,6 +76,8 @@ pub struct TcpPeer<'a> {
     pub check: bool,
     /// The congestion control each socket sets (`TCP_CONGESTION`).
     pub cc: Option<String>,
+    /// The local port clients connect from (`SO_REUSEADDR`), if any.
+    pub bind_port: Option<u16>,
     /// Seconds any one accept, connect, read or write may wait.
     pub timeout_s: u32,
     /// Seconds a whole run may take.
@@ -91,6 +93,7 @@ impl<'a> TcpPeer<'a> {
             seed: 1,
             check: true,
             cc: Some("cubic".to_owned()),
+            bind_port: None,
             timeout_s: 20,
             deadline_s: 300,
         }
@@ -113,6 +116,10 @@ impl<'a> TcpPeer<'a> {
         if let Some(cc) = &self.cc {
             v.push("--cc".to_owned());
             v.push(cc.clone());
+        }
+        if let Some(port) = self.bind_port {
+            v.push("--bind".to_owned());
+            v.push(port.to_string());
         }
         v.push(mode.to_owned());
         v.extend_from_slice(args);

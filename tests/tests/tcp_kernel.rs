@@ -416,3 +416,177 @@ fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
     }
     pool.assert_whole();
 }
+
+/// tpa's server for the TIME_WAIT test: sends every connection it accepts
+/// `data`, shuts it at once (its FIN goes first, so TIME_WAIT is on tpa's
+/// side) and closes it at the peer's end of stream.
+#[derive(Default)]
+struct Source {
+    data: Vec<u8>,
+    /// Open connections and the bytes sent on each.
+    conns: Vec<(SocketId, usize)>,
+    closed: usize,
+    errors: Vec<SocketError>,
+}
+
+impl Source {
+    fn step(&mut self, cx: &mut Cx<'_, B, HostState>) -> usize {
+        let mut work = 0;
+        let mut i = 0;
+        while i < self.conns.len() {
+            let (s, mut sent) = self.conns[i];
+            while sent < self.data.len() {
+                match tcp::send(cx, s, &self.data[sent..]) {
+                    Ok(0) | Err(SocketError::WouldBlock) => break,
+                    Ok(n) => {
+                        sent += n;
+                        work += 1;
+                        if sent == self.data.len() {
+                            if let Err(e) = tcp::shutdown(cx, s) {
+                                self.errors.push(e);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        self.errors.push(e);
+                        sent = self.data.len();
+                    }
+                }
+            }
+            self.conns[i].1 = sent;
+            let eof = loop {
+                match tcp::recv(cx, s) {
+                    Ok(Some(_)) => work += 1,
+                    Ok(None) => break true,
+                    Err(SocketError::WouldBlock) => break false,
+                    Err(e) => {
+                        self.errors.push(e);
+                        break true;
+                    }
+                }
+            };
+            if eof && sent == self.data.len() {
+                tcp::close(cx, s).expect("close");
+                self.conns.swap_remove(i);
+                self.closed += 1;
+                work += 1;
+            } else {
+                i += 1;
+            }
+        }
+        work
+    }
+}
+
+impl App<B, HostState> for Source {
+    fn accepted(&mut self, _listener: SocketId, socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
+        self.conns.push((socket, 0));
+        self.step(cx);
+    }
+
+    fn readable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
+        self.step(cx);
+    }
+
+    fn writable(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
+        self.step(cx);
+    }
+
+    fn peer_closed(&mut self, _socket: SocketId, cx: &mut Cx<'_, B, HostState>) {
+        self.step(cx);
+    }
+
+    fn error(&mut self, _socket: SocketId, error: SocketError, _cx: &mut Cx<'_, B, HostState>) {
+        self.errors.push(error);
+    }
+
+    fn poll(&mut self, cx: &mut Cx<'_, B, HostState>) -> usize {
+        self.step(cx)
+    }
+}
+
+/// A kernel client reconnecting from the port of a connection tpa closed
+/// first (tpa holds it in TIME_WAIT) is let in at once (RFC 6191, as
+/// Linux's own TIME_WAIT lets it in): no SYN retransmitted, no reset
+/// either way, both connections' bytes intact, the reuse counted.
+#[test]
+fn a_kernel_client_reconnecting_from_its_port_gets_past_tpas_time_wait() {
+    const N: usize = 64 * 1024;
+    let pool = pool();
+    let data: Vec<u8> = (0..N).map(byte).collect();
+    let want = sha256(&data);
+    for v6 in [false, true] {
+        let context = format!("v6 {v6}: TIME_WAIT reuse");
+        let ns = tap_namespace(if v6 { "tk-tw6" } else { "tk-tw4" });
+        let app = Source {
+            data: data.clone(),
+            ..Source::default()
+        };
+        let state = HostState::new(
+            iface(TPA_MAC, 2),
+            TcpConfig::default(),
+            std::process::id().into(),
+        );
+        let mut h = TcpHost::build(open_tap(&ns, &pool, TPA_MAC), state, app);
+        let to: SocketAddr = if v6 {
+            "[2001:db8::2]:5003"
+        } else {
+            "192.0.2.2:5003"
+        }
+        .parse()
+        .unwrap();
+        let iface = h.state.egress.interface().clone();
+        h.state.sockets.listen(to, 4, &iface).expect("listen");
+        let done_flag = AtomicBool::new(false);
+        let done = &done_flag;
+        let (reports, seen, h) = thread::scope(|s| {
+            let tpa = s.spawn(move || {
+                h.serve(done, PATIENCE);
+                h
+            });
+            let done_on_exit = SetOnDrop(done);
+            let before = Counters::read(&ns);
+            let mut peer = TcpPeer::new(&ns);
+            peer.check = false;
+            peer.bind_port = Some(40_000);
+            let first = peer.recv(to);
+            // tpa's side is in TIME_WAIT once the kernel's FIN is in:
+            // the kernel's close returned before tpa saw it.
+            thread::sleep(Duration::from_millis(100));
+            let second = peer.recv(to);
+            let seen = Counters::read(&ns).delta(&before);
+            drop(done_on_exit);
+            ([first, second], seen, tpa.join().expect("tpa thread"))
+        });
+        let s = seen.summary();
+        println!("{context}: kernel nstat: {s}");
+        assert_eq!(seen.get("TcpActiveOpens"), 2, "{context}: {s}");
+        for name in [
+            "TcpExtTCPSynRetrans",
+            "TcpOutRsts",
+            "TcpAttemptFails",
+            "TcpEstabResets",
+        ] {
+            assert_eq!(seen.get(name), 0, "{context}: {name}: {s}");
+        }
+        for r in &reports {
+            assert_eq!(
+                (r.received, &r.received_sha256),
+                (N as u64, &want),
+                "{context}: {r}"
+            );
+        }
+        let counters = h.state.sockets.counters();
+        println!("{context}: {counters:?}");
+        assert_eq!(
+            (counters.passive_opens, counters.time_wait_reuses),
+            (2, 1),
+            "{context}: {counters:?}"
+        );
+        assert_eq!(h.state.sockets.time_wait_count(), 1, "{context}");
+        assert_eq!(h.app.closed, 2, "{context}");
+        assert!(h.app.errors.is_empty(), "{context}: {:?}", h.app.errors);
+        drop(h);
+    }
+    pool.assert_whole();
+}
