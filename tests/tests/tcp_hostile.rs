@@ -10,8 +10,8 @@
 //! (`syn_cookies = "on_overflow"`, the default) and has tpa echo its
 //! bytes; then a zero window (and its reopening) and a RST burst; then a
 //! RST at exactly RCV.NXT resets a second connection. IPv4 and IPv6 (the
-//! same battery; the SYN flood generator speaks IPv4 only, so only IPv4
-//! is flooded).
+//! same battery and the same flood, from an on-link range of each
+//! family).
 //!
 //! Asserted: no panic; the stream's bytes intact (sha256 both ends); no
 //! forged byte delivered; the stream live through every injection; no
@@ -62,6 +62,8 @@ const KERNEL6: &str = "2001:db8::1";
 const PORT: u16 = 5001;
 const PORT2: u16 = 5002;
 const FLOOD_NET: &str = "192.0.2.128/25";
+/// The IPv6 flood's sources: on-link, no host of the test's there.
+const FLOOD_NET6: &str = "2001:db8::8000:0/113";
 const CHUNK: usize = 8192;
 /// The names of TcpInput's own drop reasons.
 const REASONS: &[&str] = <TcpInput as tpa::stage::Stage<B, HostState>>::CUSTOM_REASONS;
@@ -446,18 +448,14 @@ fn hostile_kit_against_tpa(v6: bool) {
         let port1: u16 = line(&mut out, "conn1")[1].parse().unwrap();
         let macs = (ns.mac_of("tpa0"), TPA_MAC.to_string());
         let (mut battery, flood, echo) = thread::scope(|s2| {
-            if v6 {
-                let battery = kit(port1, Some(FLOOD_BATTERY));
-                return (battery, "no flood over IPv6".to_owned(), String::new());
-            }
             let flood = s2.spawn(|| {
                 hostile::syn_flood(
                     &ns,
                     env!("CARGO_BIN_EXE_synflood"),
                     "tpa0",
                     (&macs.0, &macs.1),
-                    FLOOD_NET,
-                    (TPA, PORT),
+                    if v6 { FLOOD_NET6 } else { FLOOD_NET },
+                    (tpa_ip, PORT),
                     20_000,
                     20_000,
                     seed,
@@ -475,7 +473,7 @@ fn hostile_kit_against_tpa(v6: bool) {
                     "python3",
                     &peer,
                     "echo-client",
-                    TPA,
+                    tpa_ip,
                     &PORT.to_string(),
                     &ECHO_BYTES.to_string(),
                     &seed.to_string(),
@@ -622,18 +620,18 @@ fn hostile_kit_against_tpa(v6: bool) {
         "new data sent into the zero window: {into:?}: {ctx}"
     );
     assert!(info.window_probes >= 1, "{ctx}");
-    if !v6 {
+    {
         // The flood: its half-open connections filled the backlog, and SYN
         // cookies answered every SYN over it (none dropped as backlog-full).
         let counters = h.state.sockets.counters();
         assert!(counters.syn_cookies_sent > 0, "{ctx}");
-        assert_eq!(h.tcp4().stats.dropped(tcp::BACKLOG_FULL), 0, "{ctx}");
+        assert_eq!(h.tcp(v6).stats.dropped(tcp::BACKLOG_FULL), 0, "{ctx}");
         assert_eq!(counters.backlog_drops, 0, "{ctx}");
         // The client connected during the flood: through the one cookie that
         // was answered (the flood's sources never answer), its bytes echoed
         // intact. `conn3 PORT sent N sha256 A echoed M sha256 B`.
         assert_eq!(counters.syn_cookies_validated, 1, "{ctx}");
-        assert_eq!(h.tcp4().stage.counters().cookies_accepted, 1, "{ctx}");
+        assert_eq!(h.tcp(v6).stage.counters().cookies_accepted, 1, "{ctx}");
         let words: Vec<&str> = echo.split_whitespace().collect();
         assert_eq!(words.len(), 10, "{ctx}");
         assert_eq!(words[3], ECHO_BYTES.to_string(), "{ctx}");

@@ -11,12 +11,13 @@
 //! of theirs owns) and random ports, at most RATE per second (COUNT at
 //! most 10^6), as Ethernet frames from SRC_MAC to DST_MAC on IFACE; then
 //! prints `sent N SYNs to ADDR:PORT from NET/PREFIX in MS ms`. The
-//! randomness comes from SEED.
+//! randomness comes from SEED. IPv4 (PREFIX 8 to 30) or IPv6 (PREFIX 64
+//! to 126), as the addresses are; both of one family.
 //!
 //! It refuses to run outside a namespace made by `ip netns add`, so never
 //! on the machine's own network: it is for the namespaces a test created.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -38,9 +39,10 @@ struct Flood {
     iface: String,
     src_mac: [u8; 6],
     dst_mac: [u8; 6],
-    net: u32,
+    /// The source network (host bits zero) and its prefix length.
+    net: IpAddr,
     prefix: u32,
-    dst: Ipv4Addr,
+    dst: IpAddr,
     dport: u16,
     count: u64,
     rate: u64,
@@ -57,14 +59,27 @@ fn parse(args: &[String]) -> Result<Flood, String> {
     let (net, prefix) = net
         .split_once('/')
         .ok_or_else(|| format!("SRC_NET {net:?} is not ADDR/PREFIX"))?;
-    let net: Ipv4Addr = net.parse().map_err(|e| format!("SRC_NET {net:?}: {e}"))?;
+    let net: IpAddr = net.parse().map_err(|e| format!("SRC_NET {net:?}: {e}"))?;
+    let bounds = if net.is_ipv4() { 8..=30 } else { 64..=126 };
     let prefix: u32 = prefix
         .parse()
         .ok()
-        .filter(|p| (8..=30).contains(p))
-        .ok_or_else(|| format!("prefix {prefix:?} is not 8 to 30"))?;
-    let dst: Ipv4Addr = dst.parse().map_err(|e| format!("DST_ADDR {dst:?}: {e}"))?;
-    let mask = u32::MAX << (32 - prefix);
+        .filter(|p| bounds.contains(p))
+        .ok_or_else(|| {
+            format!(
+                "prefix {prefix:?} is not {} to {}",
+                bounds.start(),
+                bounds.end()
+            )
+        })?;
+    let dst: IpAddr = dst.parse().map_err(|e| format!("DST_ADDR {dst:?}: {e}"))?;
+    if dst.is_ipv4() != net.is_ipv4() {
+        return Err(format!("DST_ADDR {dst} and SRC_NET {net} differ in family"));
+    }
+    let net = match net {
+        IpAddr::V4(a) => IpAddr::V4((u32::from(a) & (u32::MAX << (32 - prefix))).into()),
+        IpAddr::V6(a) => IpAddr::V6((u128::from(a) & (u128::MAX << (128 - prefix))).into()),
+    };
     let num = |what: &str, s: &str| s.parse::<u64>().map_err(|e| format!("{what} {s:?}: {e}"));
     let count = num("COUNT", count)?;
     if count > 1_000_000 {
@@ -75,7 +90,7 @@ fn parse(args: &[String]) -> Result<Flood, String> {
         iface: iface.clone(),
         src_mac: mac(src_mac)?,
         dst_mac: mac(dst_mac)?,
-        net: u32::from(net) & mask,
+        net,
         prefix,
         dst,
         dport: dport
@@ -110,19 +125,18 @@ fn run(args: Vec<String>) -> Result<String, String> {
     }
     let sock = raw::PacketSocket::bind(&f.iface)?;
     let mut rng = XorShift(f.seed | 1);
-    let hosts = (1u32 << (32 - f.prefix)) - 2;
     let start = Instant::now();
-    let mut frame = [0u8; FRAME_LEN];
+    let mut frame = [0u8; FRAME6_LEN];
     for i in 0..f.count {
         let src = loop {
-            let a = Ipv4Addr::from(f.net + 1 + (rng.next() as u32) % hosts);
+            let a = random_host(&f, &mut rng);
             if a != f.dst {
                 break a;
             }
         };
         let sport = 1024 + (rng.next() % (65536 - 1024)) as u16;
-        syn_frame(&mut frame, &f, src, sport, rng.next() as u32);
-        sock.send(&frame)?;
+        let len = syn_frame(&mut frame, &f, src, sport, rng.next() as u32);
+        sock.send(&frame[..len])?;
         // Pace: frame i leaves no earlier than i / rate seconds in.
         let due = Duration::from_nanos((i + 1) * 1_000_000_000 / f.rate);
         if let Some(wait) = due.checked_sub(start.elapsed()) {
@@ -134,7 +148,7 @@ fn run(args: Vec<String>) -> Result<String, String> {
         f.count,
         f.dst,
         f.dport,
-        Ipv4Addr::from(f.net),
+        f.net,
         f.prefix,
         start.elapsed().as_millis()
     ))
@@ -153,22 +167,75 @@ fn in_named_netns() -> Result<bool, String> {
     }))
 }
 
-/// Ethernet (14) + IPv4 (20) + TCP with an MSS option (24).
-const FRAME_LEN: usize = 14 + 20 + 24;
+/// A random address of `f`'s source network: neither its first nor
+/// its last.
+fn random_host(f: &Flood, rng: &mut XorShift) -> IpAddr {
+    match f.net {
+        IpAddr::V4(net) => {
+            let hosts = (1u32 << (32 - f.prefix)) - 2;
+            IpAddr::V4(Ipv4Addr::from(
+                u32::from(net) + 1 + (rng.next() as u32) % hosts,
+            ))
+        }
+        IpAddr::V6(net) => {
+            let hosts = (1u128 << (128 - f.prefix)) - 2;
+            let r = (u128::from(rng.next()) << 64) | u128::from(rng.next());
+            IpAddr::V6(Ipv6Addr::from(u128::from(net) + 1 + r % hosts))
+        }
+    }
+}
 
-fn syn_frame(b: &mut [u8; FRAME_LEN], f: &Flood, src: Ipv4Addr, sport: u16, isn: u32) {
+/// Ethernet (14) + IPv4 (20) + TCP with an MSS option (24).
+const FRAME_LEN: usize = 14 + 20 + TCP_LEN;
+/// Ethernet (14) + IPv6 (40) + TCP with an MSS option (24).
+const FRAME6_LEN: usize = 14 + 40 + TCP_LEN;
+/// The SYN's TCP header with its MSS option.
+const TCP_LEN: usize = 24;
+
+/// Writes the SYN from `src`:`sport` with sequence number `isn` to the
+/// front of `b`; returns the frame's length.
+fn syn_frame(b: &mut [u8; FRAME6_LEN], f: &Flood, src: IpAddr, sport: u16, isn: u32) -> usize {
     b[0..6].copy_from_slice(&f.dst_mac);
     b[6..12].copy_from_slice(&f.src_mac);
-    b[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let ip = &mut b[14..34];
-    ip.copy_from_slice(&[
-        0x45, 0, 0, 44, 0, 0, 0x40, 0, 64, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    ]);
-    ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&f.dst.octets());
-    let sum = checksum(0, ip);
-    ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    let tcp = &mut b[34..58];
+    // The pseudo-header's sum (RFC 9293 §3.1, RFC 8200 §8.1) and where
+    // the TCP header starts.
+    let (pseudo, tcp_at) = match (src, f.dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            b[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+            let ip = &mut b[14..34];
+            ip.copy_from_slice(&[
+                0x45, 0, 0, 44, 0, 0, 0x40, 0, 64, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ]);
+            ip[12..16].copy_from_slice(&src.octets());
+            ip[16..20].copy_from_slice(&dst.octets());
+            let sum = checksum(0, ip);
+            ip[10..12].copy_from_slice(&sum.to_be_bytes());
+            let mut pseudo = [0u8; 12];
+            pseudo[0..4].copy_from_slice(&src.octets());
+            pseudo[4..8].copy_from_slice(&dst.octets());
+            pseudo[9] = 6;
+            pseudo[10..12].copy_from_slice(&(TCP_LEN as u16).to_be_bytes());
+            (partial(0, &pseudo), 34)
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            b[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+            let ip = &mut b[14..54];
+            ip[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
+            ip[4..6].copy_from_slice(&(TCP_LEN as u16).to_be_bytes());
+            ip[6] = 6; // TCP
+            ip[7] = 64; // hop limit
+            ip[8..24].copy_from_slice(&src.octets());
+            ip[24..40].copy_from_slice(&dst.octets());
+            let mut pseudo = [0u8; 40];
+            pseudo[0..16].copy_from_slice(&src.octets());
+            pseudo[16..32].copy_from_slice(&dst.octets());
+            pseudo[32..36].copy_from_slice(&(TCP_LEN as u32).to_be_bytes());
+            pseudo[39] = 6;
+            (partial(0, &pseudo), 54)
+        }
+        _ => unreachable!("parse refuses mixed families"),
+    };
+    let tcp = &mut b[tcp_at..tcp_at + TCP_LEN];
     tcp[0..2].copy_from_slice(&sport.to_be_bytes());
     tcp[2..4].copy_from_slice(&f.dport.to_be_bytes());
     tcp[4..8].copy_from_slice(&isn.to_be_bytes());
@@ -178,13 +245,9 @@ fn syn_frame(b: &mut [u8; FRAME_LEN], f: &Flood, src: Ipv4Addr, sport: u16, isn:
     tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
     tcp[16..20].fill(0); // checksum, urgent pointer
     tcp[20..24].copy_from_slice(&[2, 4, 0x05, 0xb4]); // MSS 1460
-    let mut pseudo = [0u8; 12];
-    pseudo[0..4].copy_from_slice(&src.octets());
-    pseudo[4..8].copy_from_slice(&f.dst.octets());
-    pseudo[9] = 6;
-    pseudo[10..12].copy_from_slice(&24u16.to_be_bytes());
-    let sum = checksum(partial(0, &pseudo), tcp);
+    let sum = checksum(pseudo, tcp);
     tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+    tcp_at + TCP_LEN
 }
 
 /// The ones' complement sum of `data` added to `acc`, not folded.
@@ -301,8 +364,9 @@ mod tests {
                 .collect::<Vec<_>>(),
         )
         .expect("parses");
-        let mut b = [0u8; FRAME_LEN];
-        syn_frame(&mut b, &f, Ipv4Addr::new(10, 9, 0, 77), 40000, 12345);
+        let mut b = [0u8; FRAME6_LEN];
+        let len = syn_frame(&mut b, &f, Ipv4Addr::new(10, 9, 0, 77).into(), 40000, 12345);
+        assert_eq!(len, FRAME_LEN);
         // A correct header sums to zero (0xffff before the complement).
         assert_eq!(checksum(0, &b[14..34]), 0);
         let mut pseudo = [0u8; 12];
@@ -312,6 +376,40 @@ mod tests {
         pseudo[11] = 24;
         assert_eq!(checksum(partial(0, &pseudo), &b[34..58]), 0);
         assert_eq!(b[34 + 13], 0x02, "SYN only");
+    }
+
+    #[test]
+    fn the_ipv6_checksum_verifies_and_sources_stay_in_the_network() {
+        let f = parse(
+            &"va 02:00:00:00:00:01 02:00:00:00:00:02 2001:db8::8000:0/113 2001:db8::2 5001 1 1 7"
+                .split(' ')
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        )
+        .expect("parses");
+        let mut rng = XorShift(7);
+        let net = u128::from("2001:db8::8000:0".parse::<Ipv6Addr>().unwrap());
+        for _ in 0..1000 {
+            let IpAddr::V6(a) = random_host(&f, &mut rng) else {
+                panic!("an IPv6 source");
+            };
+            let host = u128::from(a) - net;
+            assert!((1..(1 << 15) - 1).contains(&host), "{a}");
+        }
+        let src: Ipv6Addr = "2001:db8::8000:77".parse().unwrap();
+        let mut b = [0u8; FRAME6_LEN];
+        assert_eq!(syn_frame(&mut b, &f, src.into(), 40000, 12345), FRAME6_LEN);
+        assert_eq!(b[12..14], [0x86, 0xdd]);
+        let mut pseudo = [0u8; 40];
+        pseudo[0..16].copy_from_slice(&src.octets());
+        pseudo[16..32].copy_from_slice(&b[38..54]);
+        pseudo[35] = 24;
+        pseudo[39] = 6;
+        assert_eq!(checksum(partial(0, &pseudo), &b[54..78]), 0);
+        assert_eq!(b[54 + 13], 0x02, "SYN only");
+        let mixed = "va 02:00:00:00:00:01 02:00:00:00:00:02 2001:db8::/64 10.9.0.2 80 1 1 1";
+        let args: Vec<String> = mixed.split(' ').map(String::from).collect();
+        assert!(parse(&args).err().expect("refused").contains("family"));
     }
 
     #[test]
