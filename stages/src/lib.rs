@@ -24,6 +24,7 @@ pub mod egress;
 pub mod ethernet;
 pub mod hash;
 pub mod icmp;
+pub mod icmp_error;
 pub mod iface;
 pub mod ipv4;
 pub mod ipv6;

@@ -2,23 +2,11 @@
 //! side that takes the ICMPv4 and ICMPv6 errors quoting one of our TCP
 //! segments and hands them to the connection of the quoted 4-tuple.
 //!
-//! | message | code | to the connection |
-//! |---|---|---|
-//! | v4 destination unreachable | 4 fragmentation needed (RFC 1191) | path MTU |
-//! | v6 packet too big (RFC 8201) | | path MTU |
-//! | v4 destination unreachable | 2 protocol, 3 port | hard: ECONNREFUSED |
-//! | v4 destination unreachable | 6–10, 13–15 (unknown, isolated, prohibited, precedence) | hard: EHOSTUNREACH, ENETUNREACH |
-//! | v4 destination unreachable | 0 net, 1 host, 5 source route, 11, 12 | soft: ENETUNREACH, EHOSTUNREACH |
-//! | v6 destination unreachable | 4 port | hard: ECONNREFUSED |
-//! | v6 destination unreachable | 1 prohibited, 5 policy, 6 reject route | hard: EHOSTUNREACH |
-//! | v6 destination unreachable | 0 no route, 2 beyond scope, 3 address | soft: ENETUNREACH, EHOSTUNREACH |
-//! | v4 / v6 time exceeded | any | soft: EHOSTUNREACH |
-//!
-//! Hard and soft follow Linux's `icmp_err_convert` "fatal" column
-//! (where Linux reports ENOPROTOOPT, EHOSTDOWN, ENONET or EACCES, the
-//! closest [`SocketError`] is used). Other ICMP messages, errors quoting
-//! something other than TCP and redirects, source quenches (RFC 6633) and
-//! parameter problems pass on untouched.
+//! What each message says (path MTU, hard or soft error) is
+//! [`icmp_error`](crate::icmp_error)'s table, shared with UDP: a path MTU
+//! lowers the connection's MSS, a hard error ends a connection in its
+//! handshake, a soft one is kept for a timeout to report. Errors quoting
+//! something other than TCP pass on untouched.
 //!
 //! The checks, each a counted drop: the ICMP checksum (`bad-checksum`), a
 //! quote holding the IP header and the TCP ports and sequence number
@@ -27,22 +15,20 @@
 //! ([`OUT_OF_WINDOW`], RFC 5927 §4.1).
 
 use core::marker::PhantomData;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
-use tpa::app::{Events, SocketError};
+use tpa::app::Events;
 use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, Reason, Stage, Verdict};
 use tpa::state::Part;
-use tpa::wire::icmpv4::Icmpv4View;
-use tpa::wire::icmpv6::Icmpv6View;
-use tpa::wire::ipv4::{IpProtocol, Ipv4View};
-use tpa::wire::ipv6::Ipv6View;
+use tpa::wire::ipv4::IpProtocol;
 
 use super::conn::{IcmpError, IcmpOutcome};
 use super::pmtu::{believed_mtu, mss_for_mtu};
 use super::seq::SeqNumber;
 use super::wire::FourTuple;
 use super::{output, TcpSockets};
+use crate::icmp_error::{read_v4, read_v6, Quoted, Read, Says};
 use crate::packet::{Ipv4Packet, Ipv6Packet};
 
 /// An ICMP error whose quoted sequence number is not in flight on its
@@ -109,15 +95,6 @@ impl<P> core::fmt::Debug for TcpIcmp<P> {
     }
 }
 
-/// What an ICMP error says, before its quote is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Says {
-    /// The next hop's MTU as reported (0: none given).
-    Mtu(u32),
-    Hard(SocketError),
-    Soft(SocketError),
-}
-
 /// An error quoting a TCP segment of ours: its connection's 4-tuple (from
 /// our side), the quoted sequence number and the quoted packet's length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,101 +104,19 @@ struct Quote {
     sent_len: u16,
 }
 
-/// What ICMPv4 type `t`, code `c` says to TCP, `None` when nothing.
-fn says_v4(t: u8, c: u8, mtu: u16) -> Option<Says> {
-    use SocketError::{ConnectionRefused, HostUnreachable, NetworkUnreachable};
-    Some(match (t, c) {
-        (3, 4) => Says::Mtu(u32::from(mtu)),
-        (3, 2 | 3) => Says::Hard(ConnectionRefused),
-        (3, 6 | 9) => Says::Hard(NetworkUnreachable),
-        (3, 7 | 8 | 10 | 13..=15) => Says::Hard(HostUnreachable),
-        (3, 0 | 11) => Says::Soft(NetworkUnreachable),
-        (3, 1 | 5 | 12) => Says::Soft(HostUnreachable),
-        (11, _) => Says::Soft(HostUnreachable),
-        _ => return None,
-    })
-}
-
-/// What ICMPv6 type `t`, code `c` says to TCP, `None` when nothing.
-fn says_v6(t: u8, c: u8, mtu: u32) -> Option<Says> {
-    use SocketError::{ConnectionRefused, HostUnreachable, NetworkUnreachable};
-    Some(match (t, c) {
-        (2, _) => Says::Mtu(mtu),
-        (1, 4) => Says::Hard(ConnectionRefused),
-        (1, 1 | 5 | 6) => Says::Hard(HostUnreachable),
-        (1, 0) => Says::Soft(NetworkUnreachable),
-        (1, 2 | 3) => Says::Soft(HostUnreachable),
-        (3, _) => Says::Soft(HostUnreachable),
-        _ => return None,
-    })
-}
-
-/// The TCP ports and sequence number at the start of a quoted segment.
-fn quoted_tcp(tcp: &[u8]) -> Option<(u16, u16, SeqNumber)> {
-    let b = tcp.get(..8)?;
-    Some((
-        u16::from_be_bytes([b[0], b[1]]),
-        u16::from_be_bytes([b[2], b[3]]),
-        SeqNumber::new(u32::from_be_bytes([b[4], b[5], b[6], b[7]])),
-    ))
-}
-
-/// The quote of an ICMPv4 error (the message from its ninth byte):
-/// `Ok(None)` when it quotes something other than TCP (or a later
-/// fragment, which holds no TCP header).
-fn quote_v4(q: &[u8]) -> Result<Option<Quote>, Reason> {
-    if q.len() < 20 {
-        return Err(Reason::TOO_SHORT);
-    }
-    let ihl = usize::from(q[0] & 0x0f) * 4;
-    if q[0] >> 4 != 4 || ihl < 20 {
-        return Err(Reason::MALFORMED);
-    }
-    let offset = u16::from_be_bytes([q[6], q[7]]) & 0x1fff;
-    if q[9] != IpProtocol::Tcp.raw() || offset != 0 {
-        return Ok(None);
-    }
-    let (sport, dport, seq) = q.get(ihl..).and_then(quoted_tcp).ok_or(Reason::TOO_SHORT)?;
-    let src = Ipv4Addr::new(q[12], q[13], q[14], q[15]);
-    let dst = Ipv4Addr::new(q[16], q[17], q[18], q[19]);
-    Ok(Some(Quote {
+/// The TCP segment `q` quotes: its ports and sequence number
+/// (`too-short` when the quote stops before them).
+fn tcp_quote(q: &Quoted<'_>) -> Result<Quote, Reason> {
+    let (sport, dport) = q.ports().ok_or(Reason::TOO_SHORT)?;
+    let seq = q.transport.get(4..8).ok_or(Reason::TOO_SHORT)?;
+    Ok(Quote {
         tuple: FourTuple {
-            local: SocketAddr::new(IpAddr::V4(src), sport),
-            remote: SocketAddr::new(IpAddr::V4(dst), dport),
+            local: SocketAddr::new(q.src, sport),
+            remote: SocketAddr::new(q.dst, dport),
         },
-        seq,
-        sent_len: u16::from_be_bytes([q[2], q[3]]),
-    }))
-}
-
-/// The quote of an ICMPv6 error: `Ok(None)` when it quotes something
-/// other than TCP right after the IPv6 header (extension headers are not
-/// walked).
-fn quote_v6(q: &[u8]) -> Result<Option<Quote>, Reason> {
-    if q.len() < 40 {
-        return Err(Reason::TOO_SHORT);
-    }
-    if q[0] >> 4 != 6 {
-        return Err(Reason::MALFORMED);
-    }
-    if q[6] != IpProtocol::Tcp.raw() {
-        return Ok(None);
-    }
-    let (sport, dport, seq) = quoted_tcp(&q[40..]).ok_or(Reason::TOO_SHORT)?;
-    let addr = |b: &[u8]| -> Ipv6Addr {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(b);
-        a.into()
-    };
-    let payload = u16::from_be_bytes([q[4], q[5]]);
-    Ok(Some(Quote {
-        tuple: FourTuple {
-            local: SocketAddr::new(IpAddr::V6(addr(&q[8..24])), sport),
-            remote: SocketAddr::new(IpAddr::V6(addr(&q[24..40])), dport),
-        },
-        seq,
-        sent_len: payload.saturating_add(40),
-    }))
+        seq: SeqNumber::new(u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]])),
+        sent_len: q.sent_len,
+    })
 }
 
 impl<P> TcpIcmp<P> {
@@ -295,26 +190,13 @@ where
     const CUSTOM_REASONS: &'static [&'static str] = &["icmp-out-of-window"];
 
     fn process(&mut self, p: Ipv4Packet<B>, cx: &mut Cx<'_, B, S>) -> Verdict<Ipv4Packet<B>, B> {
-        match Ipv4View::new(p.l3()) {
-            Ok(ip) if ip.protocol() == IpProtocol::Icmp => {}
-            Ok(_) => return Verdict::Pass(p),
-            Err(_) => return Verdict::Drop(Reason::MALFORMED),
-        }
-        let icmp = p.l4();
-        if icmp.len() < 8 {
-            return Verdict::Pass(p);
-        }
-        let mtu = u16::from_be_bytes([icmp[6], icmp[7]]);
-        let Some(says) = says_v4(icmp[0], icmp[1], mtu) else {
-            return Verdict::Pass(p);
-        };
-        if !Icmpv4View::new(icmp).is_ok_and(|v| v.checksum_ok()) {
-            return Verdict::Drop(Reason::BAD_CHECKSUM);
-        }
-        let quote = match quote_v4(&icmp[8..]) {
-            Ok(Some(q)) => q,
-            Ok(None) => return Verdict::Pass(p),
-            Err(r) => return Verdict::Drop(r),
+        let (says, quote) = match read_v4(p.l3(), p.l4(), IpProtocol::Tcp) {
+            Read::Pass => return Verdict::Pass(p),
+            Read::Drop(r) => return Verdict::Drop(r),
+            Read::Error(says, q) => match tcp_quote(&q) {
+                Ok(quote) => (says, quote),
+                Err(r) => return Verdict::Drop(r),
+            },
         };
         match self.deliver(quote, says, cx) {
             Ok(()) => Verdict::Consumed,
@@ -334,26 +216,13 @@ where
     const CUSTOM_REASONS: &'static [&'static str] = &["icmp-out-of-window"];
 
     fn process(&mut self, p: Ipv6Packet<B>, cx: &mut Cx<'_, B, S>) -> Verdict<Ipv6Packet<B>, B> {
-        let (src, dst) = match Ipv6View::new(p.l3()) {
-            Ok(ip) if ip.next_header() == IpProtocol::Icmpv6 => (ip.src(), ip.dst()),
-            Ok(_) => return Verdict::Pass(p),
-            Err(_) => return Verdict::Drop(Reason::MALFORMED),
-        };
-        let icmp = p.l4();
-        if icmp.len() < 8 {
-            return Verdict::Pass(p);
-        }
-        let mtu = u32::from_be_bytes([icmp[4], icmp[5], icmp[6], icmp[7]]);
-        let Some(says) = says_v6(icmp[0], icmp[1], mtu) else {
-            return Verdict::Pass(p);
-        };
-        if !Icmpv6View::new(icmp).is_ok_and(|v| v.checksum_ok_v6(&src, &dst)) {
-            return Verdict::Drop(Reason::BAD_CHECKSUM);
-        }
-        let quote = match quote_v6(&icmp[8..]) {
-            Ok(Some(q)) => q,
-            Ok(None) => return Verdict::Pass(p),
-            Err(r) => return Verdict::Drop(r),
+        let (says, quote) = match read_v6(p.l3(), p.l4(), IpProtocol::Tcp) {
+            Read::Pass => return Verdict::Pass(p),
+            Read::Drop(r) => return Verdict::Drop(r),
+            Read::Error(says, q) => match tcp_quote(&q) {
+                Ok(quote) => (says, quote),
+                Err(r) => return Verdict::Drop(r),
+            },
         };
         match self.deliver(quote, says, cx) {
             Ok(()) => Verdict::Consumed,
@@ -372,7 +241,7 @@ mod tests {
     };
     use crate::testing::{pool, with_state_at, BufferPool};
     use etherparse::PacketBuilder;
-    use tpa::app::{EventKind, SocketId};
+    use tpa::app::{EventKind, SocketError, SocketId};
     use tpa::buf::PoolBuf;
     use tpa::stage::Stage;
 
@@ -742,25 +611,5 @@ mod tests {
             assert_eq!(kinds[0], EventKind::Error(SocketError::TimedOut));
         }
         pool().assert_whole();
-    }
-
-    #[test]
-    fn the_classification_follows_linux_fatal_column() {
-        use SocketError::{ConnectionRefused as Refused, HostUnreachable as Host};
-        assert_eq!(says_v4(3, 3, 0), Some(Says::Hard(Refused)));
-        assert_eq!(says_v4(3, 2, 0), Some(Says::Hard(Refused)));
-        assert_eq!(says_v4(3, 13, 0), Some(Says::Hard(Host)));
-        assert_eq!(says_v4(3, 1, 0), Some(Says::Soft(Host)));
-        assert_eq!(says_v4(3, 4, 1280), Some(Says::Mtu(1280)));
-        assert_eq!(says_v4(3, 16, 0), None);
-        assert_eq!(says_v4(4, 0, 0), None, "source quench: RFC 6633");
-        assert_eq!(says_v4(11, 0, 0), Some(Says::Soft(Host)));
-        assert_eq!(says_v6(1, 4, 0), Some(Says::Hard(Refused)));
-        assert_eq!(says_v6(1, 1, 0), Some(Says::Hard(Host)));
-        assert_eq!(says_v6(1, 3, 0), Some(Says::Soft(Host)));
-        assert_eq!(says_v6(2, 0, 1400), Some(Says::Mtu(1400)));
-        assert_eq!(says_v6(1, 7, 0), None);
-        assert_eq!(says_v6(4, 0, 0), None, "parameter problem");
-        assert_eq!(says_v6(135, 0, 0), None);
     }
 }
