@@ -64,7 +64,10 @@ impl Quoted<'_> {
     /// TCP's and UDP's headers alike), if the quote holds them.
     pub fn ports(&self) -> Option<(u16, u16)> {
         let b = self.transport.get(..4)?;
-        Some((u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]])))
+        Some((
+            u16::from_be_bytes([b[0], b[1]]),
+            u16::from_be_bytes([b[2], b[3]]),
+        ))
     }
 }
 

@@ -33,8 +33,11 @@ use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::udp::{
-    self, udp_branch, UdpBranch, UdpConfig, UdpInput, UdpSockets, UnreachableConfig, QUEUE_FULL,
+    self, udp_branch, UdpBranch, UdpConfig, UdpIcmp, UdpInput, UdpSockets, UnreachableConfig,
+    QUEUE_FULL,
 };
+use tpa_tests::netns::Netns;
+use tpa_tests::tcp_host::open_tap;
 
 type B = PoolBuf;
 
@@ -109,8 +112,16 @@ impl App<B, EchoState> for Echo {
     }
 }
 
-type V4Other = (Counted<Icmpv4EchoResponder>, Discard<Ipv4Packet<B>>);
-type V6Other = (Counted<Icmpv6EchoResponder>, Discard<Ipv6Packet<B>>);
+type V4Other = (
+    Counted<Icmpv4EchoResponder>,
+    Counted<UdpIcmp<Ipv4Packet<B>>>,
+    Discard<Ipv4Packet<B>>,
+);
+type V6Other = (
+    Counted<Icmpv6EchoResponder>,
+    Counted<UdpIcmp<Ipv6Packet<B>>>,
+    Discard<Ipv6Packet<B>>,
+);
 type V4Branch = (
     Ipv4Input,
     UdpBranch<Ipv4Packet<B>, V4Other, Counted<UdpInput>>,
@@ -158,6 +169,7 @@ fn build<P: Port<Buf = B>>(
             udp_branch(
                 (
                     Counted::new(Icmpv4EchoResponder::new(iface.clone())),
+                    Counted::new(UdpIcmp::new()),
                     Discard::new(Reason::UNSUPPORTED),
                 ),
                 Counted::new(UdpInput::new(unreachable)),
@@ -169,6 +181,7 @@ fn build<P: Port<Buf = B>>(
             udp_branch(
                 (
                     Counted::new(Icmpv6EchoResponder::new(iface.clone())),
+                    Counted::new(UdpIcmp::new()),
                     Discard::new(Reason::UNSUPPORTED),
                 ),
                 Counted::new(UdpInput::new(unreachable)),
@@ -750,4 +763,71 @@ fn a_port_that_offloads_the_checksum_is_asked_to_and_the_datagrams_verify() {
     assert_eq!(got.iter().filter_map(|f| parse_udp(f)).count(), 6);
     assert_eq!(p.port.asked, 6);
     finish(p, peer);
+}
+
+/// A datagram to a port no socket has in a kernel's namespace draws the
+/// kernel's ICMP port unreachable: the sending socket gets an error event
+/// and its pending error is ECONNREFUSED with the peer's address, once;
+/// IPv4 and IPv6. Over a TAP device (run as root).
+#[test]
+fn a_closed_kernel_port_is_connection_refused_on_the_sending_socket() {
+    let ns = Netns::new("udp-icmp");
+    ns.ip(&["tuntap", "add", "dev", "tpa0", "mode", "tap"]);
+    ns.add_addr("tpa0", &format!("{THEM4}/24"));
+    ns.ip(&[
+        "addr",
+        "add",
+        &format!("{THEM6}/64"),
+        "dev",
+        "tpa0",
+        "nodad",
+    ]);
+    ns.up("tpa0");
+    let pool = tpa::buf::Pool::new(tpa::buf::PoolConfig {
+        name: "udp-icmp".into(),
+        capacity: 1024,
+        huge_pages: false,
+        ..tpa::buf::PoolConfig::default()
+    })
+    .unwrap();
+    let tap = open_tap(&ns, &pool, US_MAC);
+    let mut p = build(tap, UdpConfig::default(), UnreachableConfig::default());
+    // Port 9 (discard): nothing listens on it in a new namespace.
+    let mut sockets = Vec::new();
+    for (any, to) in [("0.0.0.0:0", them(false, 9)), ("[::]:0", them(true, 9))] {
+        let socket = p.with_cx(|cx| udp::bind(cx, any.parse().unwrap()).unwrap());
+        p.app.to_send.push((socket, to, b"anyone?".to_vec()));
+        sockets.push((socket, to));
+    }
+    let start = std::time::Instant::now();
+    while p.app.errors.len() < 2 {
+        p.run_once();
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no port unreachable after 30 s: errors {:?}, send failures {}",
+            p.app.errors,
+            p.app.send_failures
+        );
+    }
+    for (socket, to) in sockets {
+        assert!(
+            p.app
+                .errors
+                .contains(&(socket, SocketError::ConnectionRefused)),
+            "{to}: {:?}",
+            p.app.errors
+        );
+        p.with_cx(|cx| {
+            assert_eq!(
+                udp::take_error(cx, socket),
+                Ok(Some((SocketError::ConnectionRefused, to))),
+                "{to}"
+            );
+            assert_eq!(udp::take_error(cx, socket), Ok(None), "{to}: read once");
+        });
+        let counters = p.state.sockets.counters(socket).unwrap();
+        assert_eq!((counters.sent, counters.icmp_errors), (1, 1), "{to}");
+    }
+    drop(p);
+    pool.assert_whole();
 }

@@ -16,12 +16,15 @@
 //! - [`UdpSplit`] / [`udp_branch`]: the split of an IP branch by protocol.
 //! - [`UdpInput`]: the input stage.
 //! - [`Datagram`]: a received datagram, held zero-copy.
-//! - [`bind`], [`close`], [`recv`], [`send_to`], [`send_buf_to`]: the
-//!   application's calls.
+//! - [`bind`], [`close`], [`recv`], [`send_to`], [`send_buf_to`],
+//!   [`take_error`]: the application's calls.
+//! - [`UdpIcmp`]: ICMP errors quoting our datagrams (port unreachable…),
+//!   kept as the sending socket's pending error ([`take_error`]).
 //! - [`TokenBucket`]: the rate limit of port unreachable messages.
 //! - [`unreachable`](mod@unreachable): the port unreachable message itself.
 
 mod datagram;
+mod icmp;
 mod input;
 mod rate;
 mod socket;
@@ -32,8 +35,9 @@ mod testing;
 pub mod unreachable;
 
 pub use datagram::{Datagram, MIN_CHARGE};
+pub use icmp::{UdpIcmp, UdpIcmpCounters};
 pub use input::{UdpInput, UdpInputCounters, UnreachableConfig, QUEUE_FULL};
 pub use rate::TokenBucket;
-pub use socket::{bind, close, recv, send_buf_to, send_to};
+pub use socket::{bind, close, recv, send_buf_to, send_to, take_error};
 pub use sockets::{SocketCounters, UdpConfig, UdpSockets};
 pub use split::{udp_branch, UdpBranch, UdpSplit};

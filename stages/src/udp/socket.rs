@@ -41,6 +41,25 @@ where
     cx.part::<UdpSockets<B>>().close(socket)
 }
 
+/// The pending ICMP error of `socket` (port unreachable from a peer…)
+/// and the peer it concerns, cleared by the call; see
+/// [`UdpSockets::take_error`]. An [`EventKind::Error`](tpa::app::EventKind)
+/// said it came.
+///
+/// # Errors
+///
+/// [`BadSocket`](SocketError::BadSocket) for a stale or foreign handle.
+pub fn take_error<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    socket: SocketId,
+) -> Result<Option<(SocketError, SocketAddr)>, SocketError>
+where
+    B: PacketBuf,
+    S: Part<UdpSockets<B>>,
+{
+    cx.part::<UdpSockets<B>>().take_error(socket)
+}
+
 /// The oldest datagram waiting on `socket`, zero-copy: the received buffer
 /// itself, released when the [`Datagram`] is dropped.
 ///

@@ -51,14 +51,17 @@ pub struct SocketCounters {
     pub sent: u64,
     /// Sends refused at once (no route, too long, no buffer…).
     pub send_errors: u64,
+    /// ICMP errors about its datagrams (port unreachable…), each kept as
+    /// the socket's pending error.
+    pub icmp_errors: u64,
 }
 
 impl core::fmt::Display for SocketCounters {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "received {} dropped-full {} sent {} send-errors {}",
-            self.received, self.dropped_full, self.sent, self.send_errors
+            "received {} dropped-full {} sent {} send-errors {} icmp-errors {}",
+            self.received, self.dropped_full, self.sent, self.send_errors, self.icmp_errors
         )
     }
 }
@@ -76,6 +79,9 @@ struct Socket<B> {
     /// Whether the application was told the socket is readable since its
     /// queue was last empty.
     notified: bool,
+    /// The last ICMP error about its datagrams and the peer it concerns,
+    /// until [`take_error`](UdpSockets::take_error).
+    error: Option<(SocketError, SocketAddr)>,
 }
 
 /// A slot of the table: its generation and its socket, when open.
@@ -228,6 +234,7 @@ impl<B> UdpSockets<B> {
             budget: ByteBudget::new(self.config.receive_limit),
             counters: SocketCounters::default(),
             notified: false,
+            error: None,
         });
         self.bound.insert((ip, port), index);
         if !ip.is_unspecified() {
@@ -379,6 +386,36 @@ impl<B> UdpSockets<B> {
             let id = SocketId::new(Transport::Udp, index as u32, slot.generation);
             Some((id, SocketAddr::new(s.ip, s.port), s.counters))
         })
+    }
+
+    /// The pending ICMP error of `socket` and the peer it concerns,
+    /// cleared by the call (Linux's `SO_ERROR`): the last one kept since
+    /// the previous call, or `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`BadSocket`](SocketError::BadSocket) for a stale or foreign handle.
+    pub fn take_error(
+        &mut self,
+        socket: SocketId,
+    ) -> Result<Option<(SocketError, SocketAddr)>, SocketError> {
+        Ok(self.socket_mut(socket)?.error.take())
+    }
+
+    /// Keeps `error` about a datagram of `socket`'s to `peer` as its
+    /// pending error, counted; false for a stale handle.
+    pub(crate) fn note_error(
+        &mut self,
+        socket: SocketId,
+        error: SocketError,
+        peer: SocketAddr,
+    ) -> bool {
+        let Ok(s) = self.socket_mut(socket) else {
+            return false;
+        };
+        s.counters.icmp_errors += 1;
+        s.error = Some((error, peer));
+        true
     }
 
     /// Counts a send on `socket`: handed on when `ok`, refused otherwise.

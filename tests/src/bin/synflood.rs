@@ -186,6 +186,7 @@ fn random_host(f: &Flood, rng: &mut XorShift) -> IpAddr {
 }
 
 /// Ethernet (14) + IPv4 (20) + TCP with an MSS option (24).
+#[cfg(test)]
 const FRAME_LEN: usize = 14 + 20 + TCP_LEN;
 /// Ethernet (14) + IPv6 (40) + TCP with an MSS option (24).
 const FRAME6_LEN: usize = 14 + 40 + TCP_LEN;
