@@ -150,3 +150,141 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{pool, with_state_at, BufferPool};
+    use crate::udp::testing::{them, v6, UdpState, THEM4, THEM_MAC, US4, US6, US_MAC};
+    use etherparse::PacketBuilder;
+    use tpa::app::SocketError;
+    use tpa::buf::PoolBuf;
+
+    /// An ICMP error from the peer quoting our datagram from `sport` to
+    /// its port 9 (cut to `keep` bytes of the quote).
+    fn error(ipv6: bool, t: u8, c: u8, sport: u16, keep: usize) -> Vec<u8> {
+        let mut quoted = Vec::new();
+        let eth = PacketBuilder::ethernet2(US_MAC, THEM_MAC);
+        if ipv6 {
+            eth.ipv6(
+                v6(US6).octets(),
+                v6(crate::udp::testing::THEM6).octets(),
+                64,
+            )
+            .udp(sport, 9)
+            .write(&mut quoted, b"hello")
+            .unwrap();
+        } else {
+            eth.ipv4(US4, THEM4, 64)
+                .udp(sport, 9)
+                .write(&mut quoted, b"hello")
+                .unwrap();
+        }
+        let quoted = &quoted[14..(14 + keep).min(quoted.len())];
+        let mut out = Vec::new();
+        let eth = PacketBuilder::ethernet2(THEM_MAC, US_MAC);
+        if ipv6 {
+            eth.ipv6(
+                v6(crate::udp::testing::THEM6).octets(),
+                v6(US6).octets(),
+                64,
+            )
+            .icmpv6_raw(t, c, [0; 4])
+            .write(&mut out, quoted)
+            .unwrap();
+        } else {
+            eth.ipv4(THEM4, US4, 64)
+                .icmpv4_raw(t, c, [0; 4])
+                .write(&mut out, quoted)
+                .unwrap();
+        }
+        out
+    }
+
+    /// `frame` through the stage of its family: the verdict's name.
+    fn run(state: &mut UdpState, frame: &[u8]) -> &'static str {
+        let buf = crate::testing::frame(frame);
+        let iface = crate::udp::testing::iface();
+        with_state_at(1, state, |cx| {
+            let name = |v: Verdict<(), PoolBuf>| match v {
+                Verdict::Consumed => "consumed",
+                Verdict::Pass(()) => "pass",
+                Verdict::Drop(r) => r.name(&[]),
+                _ => "other",
+            };
+            if frame[12..14] == [0x86, 0xdd] {
+                let p = Ipv6Packet::parse(buf, &iface).unwrap();
+                let mut stage = UdpIcmp::<Ipv6Packet<PoolBuf>>::new();
+                name(Stage::<PoolBuf, UdpState>::process(&mut stage, p, cx).map(|_| ()))
+            } else {
+                let p = Ipv4Packet::parse(buf, &iface).unwrap();
+                let mut stage = UdpIcmp::<Ipv4Packet<PoolBuf>>::new();
+                name(Stage::<PoolBuf, UdpState>::process(&mut stage, p, cx).map(|_| ()))
+            }
+        })
+        .0
+    }
+
+    #[test]
+    fn a_hard_error_is_the_sockets_pending_error_once_and_the_rest_is_counted() {
+        for ipv6 in [false, true] {
+            let mut state = UdpState::new();
+            let any = if ipv6 { "[::]:4000" } else { "0.0.0.0:4000" };
+            let iface = crate::udp::testing::iface();
+            let socket = state.sockets.bind(any.parse().unwrap(), &iface).unwrap();
+            let (unreach, port_code, time_exceeded) = if ipv6 { (1, 4, 3) } else { (3, 3, 11) };
+            // Port unreachable: ECONNREFUSED on the socket, with the peer.
+            assert_eq!(
+                run(&mut state, &error(ipv6, unreach, port_code, 4000, 64)),
+                "consumed"
+            );
+            let event = state.events.pop().expect("an event");
+            assert_eq!(
+                (event.socket, event.kind),
+                (socket, EventKind::Error(SocketError::ConnectionRefused))
+            );
+            let peer = SocketAddr::new(them(ipv6), 9);
+            assert_eq!(
+                state.sockets.take_error(socket),
+                Ok(Some((SocketError::ConnectionRefused, peer)))
+            );
+            assert_eq!(state.sockets.take_error(socket), Ok(None));
+            // Soft: dropped quietly.
+            assert_eq!(
+                run(&mut state, &error(ipv6, time_exceeded, 0, 4000, 64)),
+                "consumed"
+            );
+            assert!(state.events.pop().is_none());
+            assert_eq!(state.sockets.take_error(socket), Ok(None));
+            // No socket on the quoted port; a quote without the ports; a
+            // bad checksum.
+            assert_eq!(
+                run(&mut state, &error(ipv6, unreach, port_code, 4001, 64)),
+                "no-socket"
+            );
+            let ip_len = if ipv6 { 40 } else { 20 };
+            assert_eq!(
+                run(
+                    &mut state,
+                    &error(ipv6, unreach, port_code, 4000, ip_len + 2)
+                ),
+                "too-short"
+            );
+            let mut bad = error(ipv6, unreach, port_code, 4000, 64);
+            let last = bad.len() - 1;
+            bad[last] ^= 1;
+            assert_eq!(run(&mut state, &bad), "bad-checksum");
+            // Not an error: passes.
+            assert_eq!(
+                run(
+                    &mut state,
+                    &error(ipv6, if ipv6 { 128 } else { 8 }, 0, 4000, 64)
+                ),
+                "pass"
+            );
+            assert_eq!(state.sockets.counters(socket).unwrap().icmp_errors, 1);
+            assert!(state.events.pop().is_none());
+        }
+        pool().assert_whole();
+    }
+}

@@ -542,7 +542,10 @@ mod tests {
             [(exact, addr("198.51.100.1:54")), (any6, addr("[::]:53"))]
         );
         let counters = t.counters(exact).unwrap().to_string();
-        assert_eq!(counters, "received 0 dropped-full 0 sent 0 send-errors 0");
+        assert_eq!(
+            counters,
+            "received 0 dropped-full 0 sent 0 send-errors 0 icmp-errors 0"
+        );
     }
 
     #[test]
