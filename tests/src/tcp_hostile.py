@@ -77,6 +77,8 @@ HALF = 1 << 31
 # How far ahead of the peer's latest TSval a forged segment's is: the
 # watcher may not have seen the peer's latest segment yet (1 ms ticks).
 TS_AHEAD = 5
+# The longest an injection waits for an answer on a timer (see `inject`).
+UNTIL_CAP = 3.0
 
 
 def seq_add(a, b):
@@ -428,10 +430,13 @@ class Kit:
         return tcp_frame(st["eth_peer"], st["eth_target"], self.peer,
                          self.target, seq, ack, flags, win, options, payload)
 
-    def inject(self, name, expect, make, extra=None, state=None, then=None):
+    def inject(self, name, expect, make, extra=None, state=None, then=None,
+               until=None):
         """Forges `make(state)` (a list of frames) from a fresh state (of
         `state`, by default `self.state`) and sends it, then calls `then`;
-        prints what came back within --observe seconds."""
+        prints what came back within --observe seconds, or longer, up to
+        UNTIL_CAP seconds, while `until(t, segments since)` is false (an
+        answer on a timer: a loaded machine delays it past --observe)."""
         for _ in range(100):
             st = (state or self.state)()
             frames = make(st)
@@ -443,6 +448,10 @@ class Kit:
         else:
             raise SystemExit(f"{name}: the peer's segments come too fast to forge in between")
         time.sleep(self.observe)
+        cap = time.monotonic() + UNTIL_CAP
+        while (until is not None and not until(t, self.w.since(t))
+               and time.monotonic() < cap):
+            time.sleep(0.01)
         after = self.w.since(t)
         control = [s.summary() for s in after if s.length == 0]
         data = sum(1 for s in after if s.length > 0)
@@ -607,10 +616,14 @@ class Kit:
                         [round((s.t - t) * 1000, 1),
                          (s.seq - acked["at"]) % (1 << 32), s.length]
                         for s in into]}
+        def probed(t, after):
+            # A probe (after the target's RTO) or the peer's next segment.
+            return (new_data(None, t, after)["new_data_before_peer_update"] > 0
+                    or self.w.first_peer_after(t) is not None)
         self.inject("zero-window",
                     "no new data until the window reopens; window probes after an RTO",
                     zero, new_data, state=self.quiet_state,
-                    then=lambda: self.signal_pause(signal.SIGSTOP))
+                    then=lambda: self.signal_pause(signal.SIGSTOP), until=probed)
 
         # The window it reopens to is the one the peer announced before the
         # zero window, at least: the peer's application is stopped by now,
