@@ -218,6 +218,30 @@ impl Netns {
         );
     }
 
+    /// Waits until the kernel's IPv6 on `dev` has taken the link up (its
+    /// link-local address exists, tentative or not): the kernel ignores
+    /// neighbor solicitations on a device whose carrier came up until
+    /// then, asynchronously, some milliseconds after (a TAP's carrier comes
+    /// up when tpa attaches it: its first solicitation went unanswered and
+    /// its first SYN waited a second).
+    ///
+    /// # Panics
+    /// If it takes over 5 s.
+    pub fn wait_ipv6_ready(&self, dev: &str) {
+        let start = std::time::Instant::now();
+        while !self
+            .ip(&["-6", "addr", "show", "dev", dev, "scope", "link"])
+            .contains("fe80::")
+        {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "{dev} in {}: no IPv6 link-local address after 5 s",
+                self.name
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
     /// The value of sysctl `key` (e.g. `net.ipv4.tcp_congestion_control`)
     /// in the namespace.
     pub fn sysctl(&self, key: &str) -> String {

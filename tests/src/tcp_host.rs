@@ -192,15 +192,18 @@ pub fn iface(mac: MacAddr, last: u8) -> Interface {
 }
 
 /// The TAP `tpa0` that `ns` made, opened at `mac` with buffers from
-/// `pool`.
+/// `pool`, once the kernel's IPv6 took its carrier up.
 pub fn open_tap(ns: &Netns, pool: &Pool, mac: MacAddr) -> Tap {
     let config = TapConfig {
         mode: TapMode::AttachExisting,
         mac: Some(mac),
         ..TapConfig::new("tpa0")
     };
-    ns.enter(|| Tap::open(&config, pool.clone()))
-        .unwrap_or_else(|e| panic!("open tpa0 in {}: {e} ({e:?})", ns.name()))
+    let tap = ns
+        .enter(|| Tap::open(&config, pool.clone()))
+        .unwrap_or_else(|e| panic!("open tpa0 in {}: {e} ({e:?})", ns.name()));
+    ns.wait_ipv6_ready("tpa0");
+    tap
 }
 
 /// How far to move a virtual clock after a loop turn of hosts on a
