@@ -24,10 +24,11 @@ use tpa::state::Part;
 use tpa::wire::ipv4::IpProtocol;
 
 use super::conn::{IcmpError, IcmpOutcome};
+use super::output;
 use super::pmtu::{believed_mtu, mss_for_mtu};
 use super::seq::SeqNumber;
+use super::sockets::TcpSockets;
 use super::wire::FourTuple;
-use super::{output, TcpSockets};
 use crate::icmp_error::{read_v4, read_v6, Quoted, Read, Says};
 use crate::packet::{Ipv4Packet, Ipv6Packet};
 

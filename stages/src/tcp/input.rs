@@ -11,12 +11,12 @@ use tpa::state::Part;
 
 use super::classify::{slot_of_mark, Unmatched};
 use super::mss::mss_for;
+use super::output;
 use super::reset::{reset_for, ResetConfig, ResetLimiter};
 use super::seq::SeqNumber;
-use super::sockets::Spawn;
+use super::sockets::{Spawn, TcpSockets};
 use super::syncookie::CookieError;
 use super::wire::{self, send_segment, Received};
-use super::{output, TcpSockets};
 use crate::egress::Egress;
 use crate::packet::TcpPacket;
 

@@ -6,7 +6,7 @@ use tpa::buf::PacketBuf;
 use tpa::stage::Cx;
 use tpa::state::Part;
 
-use super::TcpSockets;
+use super::sockets::TcpSockets;
 use crate::egress::{Egress, IPV4_HEADER_LEN, IPV6_HEADER_LEN};
 
 /// The MSS of a connection from `local`: the path's MTU (the egress

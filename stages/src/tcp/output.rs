@@ -10,8 +10,8 @@ use tpa::stage::Cx;
 use tpa::state::Part;
 
 use super::mss::mss_for;
+use super::sockets::TcpSockets;
 use super::wire::{fit_options, send_segment};
-use super::TcpSockets;
 use crate::egress::Egress;
 
 /// Works through the connections touched since the last call: sends

@@ -39,7 +39,7 @@ use tpa::state::{Part, Parts};
 
 use super::conn::TcpInfo;
 use super::mss::mss_for;
-use super::TcpSockets;
+use super::sockets::TcpSockets;
 use crate::egress::Egress;
 
 /// Opens a listener on `local` (one of our addresses, or a family's
