@@ -1,6 +1,6 @@
 //! A TCP_INFO-like snapshot of one connection.
 
-use super::State;
+use super::state::State;
 use crate::tcp::seq::SeqNumber;
 
 /// What a connection knows about itself, as Linux's `TCP_INFO` reports it.

@@ -27,7 +27,7 @@ use tpa::buf::PacketBuf;
 use super::super::cc::{CongestionControl, Prior};
 use super::super::sack::{NextSeg, Rule, SackScoreboard};
 use super::super::segment::SegmentIn;
-use super::super::seq::SeqRange;
+use super::super::seq::{SeqNumber, SeqRange};
 use super::Connection;
 
 /// What a connection keeps about its loss recoveries beyond the
@@ -184,7 +184,7 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// The data sent so far: just past the last transmitted chunk.
-    fn data_sent_end(&self) -> super::SeqNumber {
+    fn data_sent_end(&self) -> SeqNumber {
         self.send_queue.next_seq()
     }
 
