@@ -10,13 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tpa::app::{App, Events};
-use tpa::buf::{Pool, PoolBuf};
+use tpa::buf::{Pool, PoolBuf, PoolConfig};
 use tpa::pipeline;
 use tpa::pipeline::IterationStats;
+use tpa::port::memory::{MemoryWire, WireConfig};
 use tpa::port::tap::{Tap, TapConfig, TapMode};
 use tpa::port::Port;
 use tpa::stage::{Counted, Reason};
 use tpa::state::State;
+use tpa::time::VirtualClock;
 use tpa::wire::MacAddr;
 use tpa_stages::arp::ArpResponder;
 use tpa_stages::discard::Discard;
@@ -189,6 +191,34 @@ pub fn iface(mac: MacAddr, last: u8) -> Interface {
     Interface::new(mac)
         .with_ipv4(format!("192.0.2.{last}/24").parse().unwrap())
         .with_ipv6(format!("2001:db8::{last}/64").parse().unwrap())
+}
+
+/// The MACs of the two ends of [`memory_wire`].
+pub const MAC_A: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0a]);
+/// See [`MAC_A`].
+pub const MAC_B: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0b]);
+
+/// A pool of 16384 buffers named `name`, and a `MemoryWire` over it
+/// between [`MAC_A`] and [`MAC_B`] on `clock`'s time with rings of 4096;
+/// the rest (seed, queues, impairment) as `wire` says.
+pub fn memory_wire(name: String, clock: &VirtualClock, wire: WireConfig) -> (Pool, MemoryWire) {
+    let pool = Pool::new(PoolConfig {
+        name,
+        capacity: 16384,
+        huge_pages: false,
+        ..PoolConfig::default()
+    })
+    .unwrap();
+    let wire = MemoryWire::new(WireConfig {
+        mac_a: MAC_A,
+        mac_b: MAC_B,
+        ring_size: 4096,
+        pool: Some(pool.clone()),
+        clock: clock.clone().into(),
+        ..wire
+    })
+    .unwrap();
+    (pool, wire)
 }
 
 /// The TAP `tpa0` that `ns` made, opened at `mac` with buffers from

@@ -8,8 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tpa::app::{App, SocketError, SocketId};
-use tpa::buf::{BufferPool, PacketBuf, Pool, PoolConfig};
-use tpa::port::memory::{Direction, End, Impairment, MemoryWire, WireConfig};
+use tpa::buf::{BufferPool, PacketBuf};
+use tpa::port::memory::{Direction, End, Impairment, WireConfig};
 use tpa::port::steer::{Handover, ShareAnswers};
 use tpa::port::Port;
 use tpa::stage::Cx;
@@ -20,10 +20,8 @@ use tpa_stages::pcap::PcapCapture;
 use tpa_stages::tcp;
 use tpa_stages::tcp::config::{SynCookieMode, TcpConfig};
 use tpa_stages::tcp::TcpCounters;
-use tpa_tests::tcp_host::{iface, virtual_step, HostState, TcpHost, B};
+use tpa_tests::tcp_host::{iface, memory_wire, virtual_step, HostState, TcpHost, B, MAC_A, MAC_B};
 
-const MAC_A: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0a]);
-const MAC_B: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0b]);
 const PORT: u16 = 5001;
 const MB: usize = 1 << 20;
 
@@ -267,26 +265,15 @@ fn transfer_captured(
     capture: Option<PcapCapture>,
 ) -> Outcome {
     let clock = VirtualClock::new();
-    let pool = Pool::new(PoolConfig {
-        name: format!("tcp-{seed}"),
-        capacity: 16384,
-        huge_pages: false,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let wire = MemoryWire::new(
+    let (pool, wire) = memory_wire(
+        format!("tcp-{seed}"),
+        &clock,
         WireConfig {
             seed,
-            mac_a: MAC_A,
-            mac_b: MAC_B,
-            ring_size: 4096,
-            pool: Some(pool.clone()),
-            clock: clock.clone().into(),
             ..WireConfig::default()
         }
         .impair_both(imp),
-    )
-    .unwrap();
+    );
     let server_ip: IpAddr = if v6 {
         "2001:db8::2".parse().unwrap()
     } else {
@@ -687,23 +674,14 @@ fn tshark_reads_every_segment_of_a_transfer_as_good() {
 #[test]
 fn an_active_open_picks_a_port_whose_replies_land_on_its_own_queue() {
     let clock = VirtualClock::new();
-    let pool = Pool::new(PoolConfig {
-        name: "tcp-steer".into(),
-        capacity: 16384,
-        huge_pages: false,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let wire = MemoryWire::new(WireConfig {
-        queues: 4,
-        mac_a: MAC_A,
-        mac_b: MAC_B,
-        ring_size: 4096,
-        pool: Some(pool.clone()),
-        clock: clock.clone().into(),
-        ..WireConfig::default()
-    })
-    .unwrap();
+    let (pool, wire) = memory_wire(
+        "tcp-steer".into(),
+        &clock,
+        WireConfig {
+            queues: 4,
+            ..WireConfig::default()
+        },
+    );
     let len = 64 * 1024;
     let server: SocketAddr = "192.0.2.2:5001".parse().unwrap();
     let mut a = Vec::new();
@@ -826,23 +804,14 @@ fn a_client_connects_and_moves_data_through_a_syn_flood_with_cookies() {
         let seed = 0x5c00 + mode as u64;
         let len = 256 * 1024;
         let clock = VirtualClock::new();
-        let pool = Pool::new(PoolConfig {
-            name: format!("tcp-flood-{seed}"),
-            capacity: 16384,
-            huge_pages: false,
-            ..PoolConfig::default()
-        })
-        .unwrap();
-        let wire = MemoryWire::new(WireConfig {
-            seed,
-            mac_a: MAC_A,
-            mac_b: MAC_B,
-            ring_size: 4096,
-            pool: Some(pool.clone()),
-            clock: clock.clone().into(),
-            ..WireConfig::default()
-        })
-        .unwrap();
+        let (pool, wire) = memory_wire(
+            format!("tcp-flood-{seed}"),
+            &clock,
+            WireConfig {
+                seed,
+                ..WireConfig::default()
+            },
+        );
         let server: SocketAddr = "192.0.2.2:5001".parse().unwrap();
         let mut client_app = Bulk::new(seed ^ 1, seed ^ 2, len);
         client_app.remote = Some(server);
@@ -1040,22 +1009,7 @@ fn install_marks<P: Port<Buf = B>>(h: &Host<P>, rules: &MarkRules, skew: u32) ->
 fn segments_find_their_connection_by_the_ports_flow_mark() {
     for wrong in [false, true] {
         let clock = VirtualClock::new();
-        let pool = Pool::new(PoolConfig {
-            name: "tcp-marks".into(),
-            capacity: 16384,
-            huge_pages: false,
-            ..PoolConfig::default()
-        })
-        .unwrap();
-        let wire = MemoryWire::new(WireConfig {
-            mac_a: MAC_A,
-            mac_b: MAC_B,
-            ring_size: 4096,
-            pool: Some(pool.clone()),
-            clock: clock.clone().into(),
-            ..WireConfig::default()
-        })
-        .unwrap();
+        let (pool, wire) = memory_wire("tcp-marks".into(), &clock, WireConfig::default());
         let len = 256 * 1024;
         let (rules_a, rules_b) = (MarkRules::default(), MarkRules::default());
         let mut client = Bulk::new(11, 12, len);

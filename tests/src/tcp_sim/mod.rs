@@ -20,25 +20,21 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tpa::buf::{BufferPool, Pool, PoolConfig};
-use tpa::port::memory::{Direction, End, MemoryWire, Partition, WireConfig};
+use tpa::buf::BufferPool;
+use tpa::port::memory::{Direction, End, Partition, WireConfig};
 use tpa::port::Port;
 use tpa::time::VirtualClock;
-use tpa::wire::MacAddr;
 use tpa_stages::egress::EgressConfig;
 use tpa_stages::iface::Interface;
 use tpa_stages::pcap::PcapCapture;
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::TcpSockets;
 
-use crate::tcp_host::{iface, virtual_step, TcpHost, B};
+use crate::tcp_host::{iface, memory_wire, virtual_step, TcpHost, B, MAC_A, MAC_B};
 
 pub use app::{HostState, SimApp, World};
 pub use check::{check, Verdict};
 pub use scenario::Scenario;
-
-const MAC_A: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0a]);
-const MAC_B: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0b]);
 
 /// A run that is not over after this much virtual time is stuck.
 pub const VIRTUAL_LIMIT: Duration = Duration::from_secs(3600);
@@ -103,25 +99,16 @@ pub fn run_captured(scenario: &Scenario, pcap: Option<(&Path, &Path)>) -> Outcom
     let capture = |p: Option<&Path>| p.map(|p| PcapCapture::create(p).expect("create the capture"));
     let seed = scenario.seed;
     let clock = VirtualClock::new();
-    let pool = Pool::new(PoolConfig {
-        name: format!("tcp-sim-{seed}"),
-        capacity: 16384,
-        huge_pages: false,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let wire = MemoryWire::new(WireConfig {
-        seed: scenario::derive(seed, 0x3173),
-        mac_a: MAC_A,
-        mac_b: MAC_B,
-        ring_size: 4096,
-        pool: Some(pool.clone()),
-        clock: clock.clone().into(),
-        a_to_b: scenario.impairment[0].clone(),
-        b_to_a: scenario.impairment[1].clone(),
-        ..WireConfig::default()
-    })
-    .unwrap();
+    let (pool, wire) = memory_wire(
+        format!("tcp-sim-{seed}"),
+        &clock,
+        WireConfig {
+            seed: scenario::derive(seed, 0x3173),
+            a_to_b: scenario.impairment[0].clone(),
+            b_to_a: scenario.impairment[1].clone(),
+            ..WireConfig::default()
+        },
+    );
     let start = clock.now_ns();
     let world = Rc::new(RefCell::new(World::new(seed, &scenario.conns)));
     let mut a = host(
