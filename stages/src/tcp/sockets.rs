@@ -778,11 +778,29 @@ impl<B: PacketBuf> TcpSockets<B> {
             return Err(Spawn::BacklogFull);
         }
         let params = self.params(&tuple, mss, iss_floor, now_ns);
-        let mut conn = Connection::accept(&self.cfg, params, syn, now_ns);
+        let conn = Connection::accept(&self.cfg, params, syn, now_ns);
+        self.insert_passive(conn, tuple, listener, listener_id, now_ns)
+    }
+
+    /// Puts `conn`, on `tuple`, in a slot of its own for the listener in
+    /// slot `listener` (`listener_id`), which admitted it: its MSS capped
+    /// by the path's MTU, marked, counted as a passive open.
+    ///
+    /// # Errors
+    ///
+    /// [`Spawn::TableFull`], counted, the listener's place given back.
+    fn insert_passive(
+        &mut self,
+        mut conn: Connection<B>,
+        tuple: FourTuple,
+        listener: u32,
+        listener_id: SocketId,
+        now_ns: u64,
+    ) -> Result<SocketId, Spawn> {
         self.cap_by_path_mtu(&mut conn, &tuple, now_ns);
         let entry = Conn::new(conn, tuple, Some(listener_id), false);
         let Ok(id) = self.take_slot(Entry::Conn(Box::new(entry))) else {
-            // Checked above; give the place back all the same.
+            // The callers made room first; give the place back all the same.
             if let Some(l) = self.listener_entry(listener) {
                 l.release(listener_id);
             }
@@ -948,19 +966,8 @@ impl<B: PacketBuf> TcpSockets<B> {
             iss: cookie.iss,
             ts_offset: self.cookies.ts_offset(&tuple),
         };
-        let mut conn = Connection::from_cookie(&self.cfg, params, cookie, ack, now_ns);
-        self.cap_by_path_mtu(&mut conn, &tuple, now_ns);
-        let entry = Conn::new(conn, tuple, Some(listener_id), false);
-        let Ok(id) = self.take_slot(Entry::Conn(Box::new(entry))) else {
-            if let Some(l) = self.listener_entry(listener) {
-                l.release(listener_id);
-            }
-            self.counters.table_full_drops += 1;
-            return Err(Spawn::TableFull);
-        };
-        self.conns.insert(tuple, id.index);
-        self.counters.passive_opens += 1;
-        self.mark(id.index);
+        let conn = Connection::from_cookie(&self.cfg, params, cookie, ack, now_ns);
+        let id = self.insert_passive(conn, tuple, listener, listener_id, now_ns)?;
         Ok(id.index)
     }
 
