@@ -176,7 +176,7 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// Whether the state lets data go out.
-    fn sending_state(&self) -> bool {
+    pub(super) fn sending_state(&self) -> bool {
         matches!(
             self.state,
             State::Established

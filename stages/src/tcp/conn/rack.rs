@@ -36,7 +36,7 @@ use super::super::cc::CongestionControl;
 use super::super::sack::DUP_THRESH;
 use super::super::segment::SegmentIn;
 use super::super::seq::{SeqNumber, SeqRange};
-use super::{Connection, State};
+use super::Connection;
 
 /// The receiver's worst-case delayed ACK the PTO allows for when one
 /// segment is in flight (RFC 8985 §7.2: WCDelAckT, 200 ms).
@@ -521,14 +521,8 @@ impl<B: PacketBuf> Connection<B> {
     /// window open (else the persist timer probes), one probe per
     /// episode.
     fn may_probe(&self) -> bool {
-        matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        ) && self.snd_una != self.snd_max
+        self.sending_state()
+            && self.snd_una != self.snd_max
             && self.snd_wnd > 0
             && !self.recovering()
             && self.rack.as_deref().is_none_or(|r| r.probe.is_none())

@@ -206,14 +206,8 @@ impl<B: PacketBuf> Connection<B> {
     /// it with nothing in flight to bring a window update (RFC 9293
     /// §3.8.6.1); stops it once the window opens.
     pub(super) fn update_persist(&mut self, now_ns: u64) {
-        let stalled = matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        ) && self.snd_una == self.snd_max
+        let stalled = self.sending_state()
+            && self.snd_una == self.snd_max
             && self
                 .send_queue
                 .next_unsent()
