@@ -72,6 +72,30 @@ impl Netns {
         ns
     }
 
+    /// A namespace with a persistent TAP `tpa0` whose kernel side has
+    /// 192.0.2.1/24 and 2001:db8::1/64 (tpa's side, which the test
+    /// attaches, takes 192.0.2.2 and 2001:db8::2).
+    pub fn with_tap(tag: &str) -> Netns {
+        Netns::tap_with(tag, &[])
+    }
+
+    /// [`with_tap`](Netns::with_tap), with a multi-queue TAP (a queue
+    /// per tpa worker).
+    pub fn with_multiqueue_tap(tag: &str) -> Netns {
+        Netns::tap_with(tag, &["multi_queue"])
+    }
+
+    fn tap_with(tag: &str, flags: &[&str]) -> Netns {
+        let ns = Netns::new(tag);
+        let mut add = vec!["tuntap", "add", "dev", "tpa0", "mode", "tap"];
+        add.extend_from_slice(flags);
+        ns.ip(&add);
+        ns.add_addr("tpa0", "192.0.2.1/24");
+        ns.ip(&["addr", "add", "2001:db8::1/64", "dev", "tpa0", "nodad"]);
+        ns.up("tpa0");
+        ns
+    }
+
     /// The namespace's name (as `ip netns` knows it).
     pub fn name(&self) -> &str {
         &self.name

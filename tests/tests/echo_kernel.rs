@@ -211,18 +211,6 @@ fn the_kernel_modes_work_with_an_independent_peer() {
     }
 }
 
-/// A namespace with a persistent TAP `tpa0` whose kernel side has
-/// 192.0.2.1/24 and 2001:db8::1/64 (tpa's side, attached by tpa-echo, gets
-/// 192.0.2.2 and 2001:db8::2).
-fn tap_namespace(tag: &str) -> Netns {
-    let ns = Netns::new(tag);
-    ns.ip(&["tuntap", "add", "dev", "tpa0", "mode", "tap"]);
-    ns.add_addr("tpa0", "192.0.2.1/24");
-    ns.ip(&["addr", "add", "2001:db8::1/64", "dev", "tpa0", "nodad"]);
-    ns.up("tpa0");
-    ns
-}
-
 fn tpa(port: &str, ips: &[&str]) -> Endpoint {
     Endpoint {
         port: Some(port.parse().unwrap()),
@@ -245,7 +233,7 @@ fn assert_echoed(report: &ServerReport, n: u64) {
 /// still answers ping and ping6 (ICMP echo beside UDP).
 #[test]
 fn tpa_echoes_a_kernel_client_through_a_tap() {
-    let ns = tap_namespace("et");
+    let ns = Netns::with_tap("et");
     let server = ServerConfig::new(tpa("tap:tpa0", &["192.0.2.2/24", "2001:db8::2/64"]), 7);
     let report = while_serving(&ns, &server, || {
         python_client(&ns, "192.0.2.2:7".parse().unwrap(), 300, 1472, 8);
@@ -263,7 +251,7 @@ fn tpa_echoes_a_kernel_client_through_a_tap() {
 /// every buffer back in the pool.
 #[test]
 fn tpa_echoes_kernel_tcp_connections_through_a_tap() {
-    let ns = tap_namespace("etc");
+    let ns = Netns::with_tap("etc");
     let server = ServerConfig::new(tpa("tap:tpa0", &["192.0.2.2/24", "2001:db8::2/64"]), 7);
     let mut sent = 0;
     let report = while_serving(&ns, &server, || {
@@ -348,7 +336,7 @@ fn tpa_sends_first(kernel_ns: &Netns, tpa_ns: &Netns, endpoint: Endpoint, server
 
 #[test]
 fn tpa_sends_first_through_a_tap_and_nothing_is_lost() {
-    let ns = tap_namespace("ef");
+    let ns = Netns::with_tap("ef");
     tpa_sends_first(
         &ns,
         &ns,
@@ -393,7 +381,7 @@ fn ten_thousand_datagrams_and_the_pools_are_whole() {
     assert_eq!(by_kernel.received, 10_000, "{by_kernel}");
     assert_echoed(&served, 10_000);
 
-    let ns = tap_namespace("e10t");
+    let ns = Netns::with_tap("e10t");
     let to: SocketAddr = "192.0.2.1:9".parse().unwrap();
     let _peer = python_server(&ns, to);
     let client = ClientConfig {
@@ -414,7 +402,7 @@ fn ten_thousand_datagrams_and_the_pools_are_whole() {
 /// with that error, and every buffer came back.
 #[test]
 fn tpa_client_to_a_silent_neighbor_stops_with_ehostunreach() {
-    let ns = tap_namespace("eu");
+    let ns = Netns::with_tap("eu");
     let client = ClientConfig {
         timeout: Duration::from_millis(500),
         ..ClientConfig::new(

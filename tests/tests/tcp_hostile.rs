@@ -351,18 +351,8 @@ fn hostile_kit_against_tpa(v6: bool) {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007);
-    let ns = Netns::new(if v6 { "hkt6" } else { "hkt" });
-    ns.ip(&["tuntap", "add", "dev", "tpa0", "mode", "tap"]);
-    ns.add_addr("tpa0", &format!("{KERNEL}/24"));
-    ns.ip(&[
-        "addr",
-        "add",
-        &format!("{KERNEL6}/64"),
-        "dev",
-        "tpa0",
-        "nodad",
-    ]);
-    ns.up("tpa0");
+    // The kernel's side: KERNEL/24 and KERNEL6/64.
+    let ns = Netns::with_tap(if v6 { "hkt6" } else { "hkt" });
     let pool = Pool::new(PoolConfig {
         name: "tcp-hostile".into(),
         capacity: 8192,

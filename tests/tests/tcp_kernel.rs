@@ -46,24 +46,6 @@ impl Drop for SetOnDrop<'_> {
     }
 }
 
-/// A namespace with a persistent TAP `tpa0` whose kernel side has
-/// 192.0.2.1/24 and 2001:db8::1/64 (tpa's side: 192.0.2.2, 2001:db8::2).
-/// The python peer pins cubic on its sockets (a namespace may not change
-/// its default to one outside `tcp_allowed_congestion_control`).
-///
-/// One per [`host`]: a single-queue TAP takes one descriptor at a time,
-/// and a process another test thread forks holds a copy of ours until it
-/// execs, so closing the TAP and opening it again at once may find it
-/// still attached (EBUSY: "open tpa0" failed on a loaded machine).
-fn tap_namespace(tag: &str) -> Netns {
-    let ns = Netns::new(tag);
-    ns.ip(&["tuntap", "add", "dev", "tpa0", "mode", "tap"]);
-    ns.add_addr("tpa0", "192.0.2.1/24");
-    ns.ip(&["addr", "add", "2001:db8::1/64", "dev", "tpa0", "nodad"]);
-    ns.up("tpa0");
-    ns
-}
-
 /// tpa's end: an echo server (zero-copy: each received buffer is queued
 /// back with `send_buf`) or a client sending `data` and checking its echo.
 #[derive(Default)]
@@ -217,7 +199,14 @@ fn pool() -> Pool {
 
 type Host<P> = TcpHost<P, Peer>;
 
-/// tpa's host on the namespace's TAP, with `app`.
+/// tpa's host on the namespace's TAP, with `app`. The namespace
+/// (`Netns::with_tap`) is one per host: a single-queue TAP takes one
+/// descriptor at a time, and a process another test thread forks holds a
+/// copy of ours until it execs, so closing the TAP and opening it again at
+/// once may find it still attached (EBUSY: "open tpa0" failed on a loaded
+/// machine). The python peer pins cubic on its sockets (a namespace may
+/// not change its default to one outside
+/// `tcp_allowed_congestion_control`).
 fn host(ns: &Netns, pool: &Pool, app: Peer) -> Host<Tap> {
     let state = HostState::new(
         iface(TPA_MAC, 2),
@@ -296,7 +285,7 @@ fn assert_clean_transfer(d: &Counters, tpa: &TcpCounters, opens: (&str, u64), co
 fn a_kernel_client_gets_its_megabyte_echoed_by_tpa() {
     let pool = pool();
     for v6 in [false, true] {
-        let ns = tap_namespace(if v6 { "tk-s6" } else { "tk-s4" });
+        let ns = Netns::with_tap(if v6 { "tk-s6" } else { "tk-s4" });
         let mut h = host(&ns, &pool, Peer::default());
         let any: SocketAddr = if v6 { "[::]:5001" } else { "0.0.0.0:5001" }
             .parse()
@@ -360,7 +349,7 @@ fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
     let data: Vec<u8> = (0..LEN).map(byte).collect();
     let want = sha256(&data);
     for v6 in [false, true] {
-        let ns = tap_namespace(if v6 { "tk-c6" } else { "tk-c4" });
+        let ns = Netns::with_tap(if v6 { "tk-c6" } else { "tk-c4" });
         let server = if v6 { "2001:db8::1" } else { "192.0.2.1" };
         let before = Counters::read(&ns);
         let peer = TcpPeer::new(&ns).serve_echo(SocketAddr::new(server.parse().unwrap(), 5002));

@@ -129,17 +129,6 @@ impl App<B, HostState> for Client {
 
 type Host<P> = TcpHost<P, Client>;
 
-/// A namespace with a TAP `tpa0`: the kernel's side 192.0.2.1/24 and
-/// 2001:db8::1/64, tpa's 192.0.2.2 and 2001:db8::2.
-fn tap_namespace(tag: &str) -> Netns {
-    let ns = Netns::new(tag);
-    ns.ip(&["tuntap", "add", "dev", "tpa0", "mode", "tap"]);
-    ns.add_addr("tpa0", "192.0.2.1/24");
-    ns.ip(&["addr", "add", "2001:db8::1/64", "dev", "tpa0", "nodad"]);
-    ns.up("tpa0");
-    ns
-}
-
 fn pool(name: &str) -> Pool {
     Pool::new(PoolConfig {
         name: name.into(),
@@ -245,7 +234,7 @@ fn socat_echoes_16_mib_to_a_tpa_client() {
     let want = sha256(&data);
     for v6 in [false, true] {
         let context = format!("socat v6 {v6}");
-        let ns = tap_namespace(if v6 { "tks-s6" } else { "tks-s4" });
+        let ns = Netns::with_tap(if v6 { "tks-s6" } else { "tks-s4" });
         let (listen, server) = if v6 {
             (
                 "TCP6-LISTEN:5010,bind=[2001:db8::1],reuseaddr",
@@ -329,7 +318,7 @@ fn redis_server_answers_a_tpa_client_in_resp() {
     want.extend(b"+OK\r\n");
     for v6 in [false, true] {
         let context = format!("redis v6 {v6}");
-        let ns = tap_namespace(if v6 { "tkr-6" } else { "tkr-4" });
+        let ns = Netns::with_tap(if v6 { "tkr-6" } else { "tkr-4" });
         let bind = if v6 { "2001:db8::1" } else { "192.0.2.1" };
         let redis = Server::start(
             &ns,

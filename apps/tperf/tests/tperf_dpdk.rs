@@ -19,9 +19,7 @@
 
 mod common;
 
-use common::{
-    both_workers_served, handover_lines, multiqueue_tap_namespace, run_on, worker_lines, TPERF,
-};
+use common::{both_workers_served, handover_lines, run_on, worker_lines, TPERF};
 use tpa_tests::netns::Netns;
 
 /// Removes the DPDK runtime directory of `--file-prefix` on drop.
@@ -130,7 +128,7 @@ fn with_eal<'a>(before: &[&'a str], tpa: &'a [String], after: &[&'a str]) -> Vec
 /// in its pools.
 #[test]
 fn tpa_on_two_dpdk_workers_against_the_kernel() {
-    let ns: Netns = multiqueue_tap_namespace("tpdpdk");
+    let ns: Netns = Netns::with_multiqueue_tap("tpdpdk");
     // net_tap takes the interface down when its process closes the port,
     // and the kernel drops an interface's IPv6 addresses when it goes
     // down, unless told to keep them.

@@ -12,9 +12,8 @@
 
 mod common;
 
-use common::{
-    both_workers_served, multiqueue_tap_namespace, run, run_on, tap_namespace, TPA, TPERF,
-};
+use common::{both_workers_served, run, run_on, TPA, TPERF};
+use tpa_tests::netns::Netns;
 
 /// tpa on two workers (a multi-queue TAP, steered by tpa's program):
 /// its server measured by the kernel's client (rr and crr, 4 connections
@@ -24,7 +23,7 @@ use common::{
 /// address from an answer that landed on queue 0.
 #[test]
 fn tpa_on_two_workers_against_the_kernel() {
-    let ns = multiqueue_tap_namespace("tptpa-w");
+    let ns = Netns::with_multiqueue_tap("tptpa-w");
     let mut argv = vec![TPERF, "server"];
     argv.extend_from_slice(&TPA);
     argv.extend_from_slice(&["-l", "0.0.0.0:4040", "--runs", "2", "-w", "2"]);
@@ -68,7 +67,7 @@ fn tpa_on_two_workers_against_the_kernel() {
 /// printed each.
 #[test]
 fn a_kernel_client_measures_a_tpa_server() {
-    let ns = tap_namespace("tptpa-s");
+    let ns = Netns::with_tap("tptpa-s");
     let mut argv = vec![TPERF, "server"];
     argv.extend_from_slice(&TPA);
     argv.extend_from_slice(&["-l", "0.0.0.0:4040", "--runs", "2"]);
@@ -98,7 +97,7 @@ fn a_kernel_client_measures_a_tpa_server() {
 /// IPv4, write over IPv6.
 #[test]
 fn a_tpa_client_measures_a_kernel_server() {
-    let ns = tap_namespace("tptpa-c");
+    let ns = Netns::with_tap("tptpa-c");
     let server = ns.spawn_until(
         &[
             TPERF,
@@ -123,7 +122,7 @@ fn a_tpa_client_measures_a_kernel_server() {
 /// with 2.
 #[test]
 fn tpa_flags_are_checked_and_a_missing_server_is_an_error() {
-    let ns = tap_namespace("tptpa-e");
+    let ns = Netns::with_tap("tptpa-e");
     let exit_2_saying = |argv: &[&str], said: &str| {
         let out = ns.exec_output(argv);
         let err = String::from_utf8_lossy(&out.stderr);

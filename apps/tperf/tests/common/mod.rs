@@ -1,6 +1,5 @@
-//! What the tests of tperf against the kernel share: the namespaces with
-//! a TAP, the client's run and the checks of its report, the workers'
-//! lines.
+//! What the tests of tperf against the kernel share: the client's run and
+//! the checks of its report, the workers' lines.
 
 #![allow(dead_code)] // each test binary uses its own part
 
@@ -10,27 +9,6 @@ use serde_json::Value;
 use tpa_tests::netns::Netns;
 
 pub const TPERF: &str = env!("CARGO_BIN_EXE_tpa-tperf");
-
-/// A namespace with a persistent TAP `tpa0` whose kernel side has
-/// 192.0.2.1/24 and 2001:db8::1/64.
-pub fn tap_namespace(tag: &str) -> Netns {
-    let ns = Netns::new(tag);
-    ns.ip(&["tuntap", "add", "dev", "tpa0", "mode", "tap"]);
-    ns.add_addr("tpa0", "192.0.2.1/24");
-    ns.ip(&["addr", "add", "2001:db8::1/64", "dev", "tpa0", "nodad"]);
-    ns.up("tpa0");
-    ns
-}
-
-/// The same with a multi-queue TAP, for tpa's workers.
-pub fn multiqueue_tap_namespace(tag: &str) -> Netns {
-    let ns = Netns::new(tag);
-    ns.ip(&["tuntap", "add", "dev", "tpa0", "mode", "tap", "multi_queue"]);
-    ns.add_addr("tpa0", "192.0.2.1/24");
-    ns.ip(&["addr", "add", "2001:db8::1/64", "dev", "tpa0", "nodad"]);
-    ns.up("tpa0");
-    ns
-}
 
 /// tpa's flags: the namespace's TAP, both addresses.
 pub const TPA: [&str; 6] = [
