@@ -73,19 +73,24 @@ def server(addr, port, backlog, seed, stop_file):
         print("conn2 reset", flush=True)
 
 
-def client(addr, port, port2):
-    s = socket.create_connection((addr, port))
-    print(f"conn1 {s.getsockname()[1]}", flush=True)
+def read_to_end(s):
+    """Reads `s` to its end of stream: how many bytes, and their sha256."""
     h = hashlib.sha256()
     n = 0
     while True:
         b = s.recv(65536)
         if not b:
-            break
+            return n, h.hexdigest()
         h.update(b)
         n += len(b)
+
+
+def client(addr, port, port2):
+    s = socket.create_connection((addr, port))
+    print(f"conn1 {s.getsockname()[1]}", flush=True)
+    n, digest = read_to_end(s)
     s.close()
-    print(f"conn1 received {n} sha256 {h.hexdigest()}", flush=True)
+    print(f"conn1 received {n} sha256 {digest}", flush=True)
     s = socket.create_connection((addr, port2))
     print(f"conn2 {s.getsockname()[1]}", flush=True)
     while s.recv(65536):
@@ -102,19 +107,12 @@ def echo_client(addr, port, size, seed):
 
     sender = threading.Thread(target=send_all)
     sender.start()
-    h = hashlib.sha256()
-    n = 0
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        h.update(b)
-        n += len(b)
+    n, digest = read_to_end(s)
     sender.join()
     local = s.getsockname()[1]
     s.close()
     sent = hashlib.sha256(data).hexdigest()
-    print(f"conn3 {local} sent {size} sha256 {sent} echoed {n} sha256 {h.hexdigest()}", flush=True)
+    print(f"conn3 {local} sent {size} sha256 {sent} echoed {n} sha256 {digest}", flush=True)
 
 
 def main():
