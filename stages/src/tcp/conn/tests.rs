@@ -294,6 +294,13 @@ impl Net {
         self.a.send(data, &mut || pool.alloc())
     }
 
+    /// Puts `segs` on the link from `a` to `b`, now.
+    fn put_ab(&mut self, segs: impl IntoIterator<Item = SegmentOut<PoolBuf>>) {
+        for seg in segs {
+            self.ab.send(seg, self.now, &self.pool, &mut self.rng);
+        }
+    }
+
     /// Where a segment forged for `b` goes in sequence: its RCV.NXT, its
     /// SND.UNA (the ACK `a` would send), and the time.
     fn next_to_b(&self) -> (SeqNumber, SeqNumber, u64) {
@@ -1719,9 +1726,7 @@ fn the_configured_initial_window_and_ceiling_bound_the_flight() {
         // (the MSS of 1460 less 12 bytes of timestamps is 1448).
         let first = drain(&mut net.a, net.now);
         assert_eq!(first.len(), initial as usize, "{algo:?}");
-        for seg in first {
-            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
-        }
+        net.put_ab(first);
         let mut most = 0;
         net.run_until(100_000, |n| {
             most = most.max(n.a.flight());
@@ -1840,13 +1845,8 @@ fn a_recovery_whose_retransmission_is_dsacked_is_undone() {
         assert_eq!(net.a.cc.ssthresh(), before.1, "{algo:?}");
         assert!(net.a.cc.cwnd() >= before.0, "{algo:?}: {info:?}");
         // The rest of the transfer goes through as usual.
-        for seg in kept {
-            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
-        }
-        net.run_until(100_000, |n| {
-            while let Ok(Some(_)) = n.b.recv() {}
-            n.b.info().bytes_received == 20 * 1448
-        });
+        net.put_ab(kept);
+        run_until_received(&mut net, 20 * 1448);
         assert_eq!(net.a.info().spurious_recoveries, 1, "{algo:?}");
     }
 }
@@ -1872,9 +1872,7 @@ fn small_writes_coalesce_while_their_chunk_is_unsent() {
     assert_eq!(net.a.send_queue.sent_ranges().count(), flight.len());
     let unsent = net.a.send_queue.next_unsent().unwrap();
     assert_eq!(unsent.len, 1000);
-    for seg in flight {
-        net.ab.send(seg, net.now, &net.pool, &mut net.rng);
-    }
+    net.put_ab(flight);
     settle(&mut net);
     assert_eq!(net.b.info().bytes_received as usize, cwnd + 1000);
     assert!(
@@ -2164,13 +2162,8 @@ fn frto_without_timestamps_undoes_a_late_flight_after_two_new_segments() {
             "sack {sack}"
         );
         // The rest of the flight and of the data goes through.
-        for seg in flight.into_iter().chain(first).chain(later) {
-            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
-        }
-        net.run_until(100_000, |n| {
-            while let Ok(Some(_)) = n.b.recv() {}
-            n.b.info().bytes_received == 20 * 1448
-        });
+        net.put_ab(flight.into_iter().chain(first).chain(later));
+        run_until_received(&mut net, 20 * 1448);
         assert_eq!(
             net.a.info().total_retrans,
             1,
@@ -2298,13 +2291,8 @@ fn frto_keeps_the_reduction_when_the_flight_was_lost() {
             Some(second),
             "ts {ts}: go-back-N from the hole"
         );
-        for seg in after {
-            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
-        }
-        net.run_until(100_000, |n| {
-            while let Ok(Some(_)) = n.b.recv() {}
-            n.b.info().bytes_received == 20 * 1448
-        });
+        net.put_ab(after);
+        run_until_received(&mut net, 20 * 1448);
         assert_eq!(net.a.info().spurious_rtos, 0, "ts {ts}");
     }
 }
@@ -2514,13 +2502,8 @@ fn a_loss_inside_an_undone_timeouts_flight_is_repaired_by_fast_retransmit() {
             "sack {sack}: the lost segment resent before any timeout"
         );
         drop(lost);
-        for seg in sent {
-            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
-        }
-        net.run_until(100_000, |n| {
-            while let Ok(Some(_)) = n.b.recv() {}
-            n.b.info().bytes_received == 20 * 1448
-        });
+        net.put_ab(sent);
+        run_until_received(&mut net, 20 * 1448);
     }
 }
 
@@ -2561,9 +2544,7 @@ fn a_lost_tail_is_recovered_by_a_probe_well_before_the_rto() {
     for rack in [true, false] {
         let (mut net, flight) = tail_flight(rack, 10);
         let (start, rto_ns) = (net.now, net.a.info().rto_ns);
-        for seg in flight.into_iter().take(8) {
-            net.ab.send(seg, net.now, &net.pool, &mut net.rng);
-        }
+        net.put_ab(flight.into_iter().take(8));
         let done = run_until_received(&mut net, 10 * 1448);
         let info = net.a.info();
         took.push(done - start);
@@ -2747,9 +2728,7 @@ fn a_dsack_widens_reo_wnd() {
         net.a.rack.as_deref().unwrap().reo_wnd_now(None),
         2 * quarter
     );
-    for seg in flight {
-        net.ab.send(seg, net.now, &net.pool, &mut net.rng);
-    }
+    net.put_ab(flight);
     run_until_received(&mut net, 20 * 1448);
     assert_eq!(net.a.info().spurious_recoveries, 1);
 }
