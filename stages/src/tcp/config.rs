@@ -29,7 +29,13 @@ mod tests;
 
 pub use super::syncookie::SynCookieMode;
 pub use error::{ConfigError, ConfigErrorKind};
-pub use validate::{MAX_MSS, MAX_WINDOW_BYTES, MIN_MSS};
+
+/// The largest window RFC 7323 §2.3 can announce: 65535 << 14.
+pub const MAX_WINDOW_BYTES: u64 = 65_535 << 14;
+/// Linux's `TCP_MIN_MSS`: the smallest MSS worth sending with.
+pub const MIN_MSS: u64 = 88;
+/// The largest MSS over IPv4: 65535 − 20 (IP) − 20 (TCP).
+pub const MAX_MSS: u64 = 65_495;
 
 #[doc = include_str!("../../../doc/guide/tcp-config.md")]
 #[cfg(doctest)]

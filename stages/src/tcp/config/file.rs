@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::units::{Count, Duration, PortRange, Size};
-use super::{CongestionAlgorithm, SynCookieMode, TcpConfig};
+use super::{CongestionAlgorithm, TcpConfig};
+use crate::tcp::syncookie::SynCookieMode;
 
 /// `[tcp]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

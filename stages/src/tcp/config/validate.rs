@@ -7,16 +7,10 @@
 use super::error::{ConfigError, ConfigErrorKind};
 use super::file::TcpSection;
 use super::units::{format_duration, format_size, PortRange};
+use super::{MAX_MSS, MAX_WINDOW_BYTES, MIN_MSS};
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
-
-/// The largest window RFC 7323 §2.3 can announce: 65535 << 14.
-pub const MAX_WINDOW_BYTES: u64 = 65_535 << 14;
-/// Linux's `TCP_MIN_MSS`: the smallest MSS worth sending with.
-pub const MIN_MSS: u64 = 88;
-/// The largest MSS over IPv4: 65535 − 20 (IP) − 20 (TCP).
-pub const MAX_MSS: u64 = 65_495;
 
 /// How a value is shown in a message.
 #[derive(Clone, Copy)]
