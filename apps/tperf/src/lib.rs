@@ -10,7 +10,8 @@
 //! byte is reported with its offset.
 //!
 //! The test logic is sans IO and shared by the backends: [`session`] (one
-//! data connection, client and server), [`control`] (the run's end),
+//! data connection, client and server), [`serve`] (a server's
+//! connection, its hello first), [`control`] (the run's end),
 //! [`histogram`], [`report`]. A backend moves bytes: [`tpa`] over tpa's
 //! TCP stack on a port (TAP, AF_PACKET, DPDK), the default; [`kernel`]
 //! over the kernel's sockets (`--kernel`).
@@ -29,6 +30,7 @@ pub mod live;
 pub mod pattern;
 pub mod protocol;
 pub mod report;
+pub mod serve;
 pub mod session;
 pub mod tpa;
 

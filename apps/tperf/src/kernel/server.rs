@@ -12,10 +12,10 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
 use crate::config::ServerConfig;
-use crate::control::{ControlSession, RunTotals, Runs};
+use crate::control::{RunTotals, Runs};
 use crate::cpu::process_cpu;
-use crate::protocol::Role;
-use crate::session::{Failure, HelloReader, ServerSession};
+use crate::serve::{print_run, Conn};
+use crate::session::Failure;
 
 use super::{io_failure, Progress, OPS_PER_TURN, READ_BUF};
 
@@ -92,19 +92,9 @@ pub fn run_server(
     })
 }
 
-/// What a connection is at.
-enum State {
-    /// Before its hello is complete.
-    Hello(HelloReader),
-    /// A data connection.
-    Data(ServerSession),
-    /// A run's control connection.
-    Control(ControlSession),
-}
-
 struct ServerConn {
     stream: TcpStream,
-    state: State,
+    state: Conn,
 }
 
 struct ServerWorker<'a> {
@@ -160,7 +150,7 @@ impl ServerWorker<'_> {
                 last_tick = Instant::now();
                 for (slot, c) in conns.iter().enumerate() {
                     if let Some(ServerConn {
-                        state: State::Control(_),
+                        state: Conn::Control(_),
                         ..
                     }) = c
                     {
@@ -214,7 +204,7 @@ impl ServerWorker<'_> {
             let _ = stream.set_nodelay(true);
             conns[slot] = Some(ServerConn {
                 stream,
-                state: State::Hello(HelloReader::new()),
+                state: Conn::new(),
             });
         }
     }
@@ -238,11 +228,11 @@ impl ServerWorker<'_> {
                 false
             }
             Ok(Progress::Finished) => {
-                self.ended(c, None);
+                c.state.ended(self.runs, None);
                 true
             }
             Err(failure) => {
-                self.ended(c, Some(failure));
+                c.state.ended(self.runs, Some(failure));
                 true
             }
         };
@@ -253,47 +243,14 @@ impl ServerWorker<'_> {
         }
     }
 
-    /// A connection ended: its counts go to its run; failures are printed.
-    fn ended(&self, c: &mut ServerConn, failure: Option<Failure>) {
-        match &mut c.state {
-            State::Hello(reader) => {
-                // A client that connected and left without a word (a crr
-                // connection when the test's time ran out) is no failure.
-                if let Some(f) = failure.filter(|_| reader.received() > 0) {
-                    eprintln!("tpa-tperf server: a connection before its hello: {f}");
-                }
-            }
-            State::Data(s) => {
-                let h = *s.hello();
-                if let Some(f) = &failure {
-                    eprintln!(
-                        "tpa-tperf server: run {:016x} connection {}: {f}",
-                        h.run, h.conn
-                    );
-                }
-                self.runs
-                    .record(h.run, h.conn, s.counts(), failure.as_ref());
-            }
-            State::Control(s) => {
-                s.on_eof(self.runs);
-                if let Some(f) = failure {
-                    eprintln!(
-                        "tpa-tperf server: run {:016x} control connection: {f}",
-                        s.hello().run
-                    );
-                }
-            }
-        }
-    }
-
     fn drive(&mut self, c: &mut ServerConn) -> Result<Progress, Failure> {
         let (mut writes, mut reads, mut more) = (0, 0, false);
         loop {
             let mut progress = false;
             // Writes.
             match &mut c.state {
-                State::Hello(_) => {}
-                State::Data(s) => {
+                Conn::Hello(_) => {}
+                Conn::Data(s) => {
                     let size = s.write_size();
                     if self.write_buf.len() < size {
                         self.write_buf.resize(size, 0);
@@ -321,7 +278,7 @@ impl ServerWorker<'_> {
                         return Ok(Progress::Finished);
                     }
                 }
-                State::Control(s) => {
+                Conn::Control(s) => {
                     if let Some(totals) = s.poll(self.runs, self.now_ns(), process_cpu) {
                         self.report_run(&totals, s.hello().run);
                     }
@@ -358,14 +315,14 @@ impl ServerWorker<'_> {
                 progress = true;
                 if n == 0 {
                     match &mut c.state {
-                        State::Hello(r) if r.received() > 0 => {
+                        Conn::Hello(r) if r.received() > 0 => {
                             return Err(Failure::Protocol(format!(
                                 "the connection ended {} bytes into its hello",
                                 r.received()
                             )))
                         }
-                        State::Hello(_) => return Ok(Progress::Finished),
-                        State::Data(s) => {
+                        Conn::Hello(_) => return Ok(Progress::Finished),
+                        Conn::Data(s) => {
                             s.on_eof()?;
                             if s.is_finished() {
                                 let _ = c.stream.shutdown(Shutdown::Write);
@@ -373,7 +330,7 @@ impl ServerWorker<'_> {
                             }
                             break; // responses still owed go out first
                         }
-                        State::Control(s) => {
+                        Conn::Control(s) => {
                             if s.is_finished() {
                                 return Ok(Progress::Finished);
                             }
@@ -385,29 +342,9 @@ impl ServerWorker<'_> {
                     }
                 }
                 let now = self.now_ns();
-                let mut data = &self.read_buf[..n];
-                if let State::Hello(reader) = &mut c.state {
-                    let (took, hello) = reader.feed(data);
-                    data = &data[took..];
-                    match hello {
-                        None => continue,
-                        Some(Err(e)) => return Err(e.into()),
-                        Some(Ok(h)) if h.role == Role::Data => {
-                            c.state = State::Data(ServerSession::new(h));
-                        }
-                        Some(Ok(h)) => {
-                            c.state =
-                                State::Control(ControlSession::new(h, self.runs, process_cpu()));
-                        }
-                    }
-                }
-                match &mut c.state {
-                    State::Hello(_) => {} // not reached: the hello is complete
-                    State::Data(s) => s.on_read(data)?,
-                    State::Control(s) => s.on_read(data, now)?,
-                }
-                if matches!(&c.state, State::Data(s) if s.wants_write())
-                    || matches!(&c.state, State::Control(s) if !s.pending().is_empty())
+                c.state.feed(&self.read_buf[..n], self.runs, now)?;
+                if matches!(&c.state, Conn::Data(s) if s.wants_write())
+                    || matches!(&c.state, Conn::Control(s) if !s.pending().is_empty())
                 {
                     break;
                 }
@@ -423,22 +360,7 @@ impl ServerWorker<'_> {
 
     /// Prints a run's totals; stops the server after `--runs` of them.
     fn report_run(&self, totals: &RunTotals, run: u64) {
-        let s = &totals.summary;
-        let first = s.first_mismatch.map_or(String::new(), |m| {
-            format!(" (first: connection {}: {})", m.conn, m.mismatch)
-        });
-        println!(
-            "run {run:016x}: {} over {} connections: received {} B, sent {} B, \
-             {} transactions, {} integrity errors{first}, {} failed connections{}",
-            totals.test,
-            s.connections,
-            s.bytes_received,
-            s.bytes_sent,
-            s.transactions,
-            s.integrity_errors,
-            s.other_errors,
-            if s.incomplete { ", incomplete" } else { "" },
-        );
+        print_run(totals, run);
         let answered = self.answered.fetch_add(1, Ordering::Relaxed) + 1;
         if self.config.runs.is_some_and(|n| answered >= n) {
             self.stop.store(true, Ordering::Relaxed);

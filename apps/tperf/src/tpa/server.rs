@@ -23,10 +23,10 @@ use super::{
     TpaEndpoint, TpaError, TperfPipeline, TperfState, WorkerSetup, DRAIN_NS,
 };
 use crate::config::ServerConfig;
-use crate::control::{ControlSession, RunTotals, Runs};
+use crate::control::{RunTotals, Runs};
 use crate::cpu::process_cpu;
-use crate::protocol::Role;
-use crate::session::{Failure, HelloReader, ServerSession};
+use crate::serve::{print_run, Conn};
+use crate::session::Failure;
 
 /// How often control connections waiting for their run's data
 /// connections are looked at.
@@ -34,16 +34,6 @@ const TICK_NS: u64 = 10_000_000;
 /// Connections waiting to be accepted at most (capped by the TCP
 /// configuration's backlog).
 const BACKLOG: usize = 1024;
-
-/// What a connection is at.
-enum Conn {
-    /// Before its hello is complete.
-    Hello(HelloReader),
-    /// A data connection.
-    Data(ServerSession),
-    /// A run's control connection.
-    Control(ControlSession),
-}
 
 /// What the server's workers share: the runs (a run's control
 /// connection and its data connections may land on different workers)
@@ -76,7 +66,7 @@ impl Server {
         }
         for s in taken {
             if let std::collections::hash_map::Entry::Vacant(new) = self.conns.entry(s) {
-                new.insert(Conn::Hello(HelloReader::new()));
+                new.insert(Conn::default());
                 mark_opened(cx, s);
             }
             self.turn(s, cx);
@@ -93,11 +83,11 @@ impl Server {
                 self.conns.insert(s, conn);
             }
             Ok(true) => {
-                self.ended(&mut conn, None);
+                conn.ended(&self.crew.runs, None);
                 let _ = tcp::close(cx, s);
             }
             Err(failure) => {
-                self.ended(&mut conn, Some(failure));
+                conn.ended(&self.crew.runs, Some(failure));
                 let _ = tcp::abort(cx, s);
             }
         }
@@ -188,7 +178,7 @@ impl Server {
                 progress = true;
                 let now = cx.now_ns();
                 for segment in buf.segments() {
-                    self.feed(conn, segment, now)?;
+                    conn.feed(segment, &self.crew.runs, now)?;
                 }
                 let owes = match conn {
                     Conn::Data(session) => session.wants_write(),
@@ -205,77 +195,9 @@ impl Server {
         }
     }
 
-    /// Hands bytes read to the connection's session (its hello first).
-    fn feed(&self, conn: &mut Conn, mut data: &[u8], now_ns: u64) -> Result<(), Failure> {
-        if let Conn::Hello(reader) = conn {
-            let (took, hello) = reader.feed(data);
-            data = &data[took..];
-            match hello {
-                None => return Ok(()),
-                Some(Err(e)) => return Err(e.into()),
-                Some(Ok(h)) if h.role == Role::Data => *conn = Conn::Data(ServerSession::new(h)),
-                Some(Ok(h)) => {
-                    *conn = Conn::Control(ControlSession::new(h, &self.crew.runs, process_cpu()))
-                }
-            }
-        }
-        match conn {
-            Conn::Hello(_) => Ok(()),
-            Conn::Data(session) => session.on_read(data),
-            Conn::Control(control) => control.on_read(data, now_ns),
-        }
-    }
-
-    /// A connection ended: its counts go to its run; failures are printed.
-    fn ended(&self, conn: &mut Conn, failure: Option<Failure>) {
-        match conn {
-            Conn::Hello(reader) => {
-                if let Some(f) = failure.filter(|_| reader.received() > 0) {
-                    eprintln!("tpa-tperf server: a connection before its hello: {f}");
-                }
-            }
-            Conn::Data(s) => {
-                let h = *s.hello();
-                if let Some(f) = &failure {
-                    eprintln!(
-                        "tpa-tperf server: run {:016x} connection {}: {f}",
-                        h.run, h.conn
-                    );
-                }
-                self.crew
-                    .runs
-                    .record(h.run, h.conn, s.counts(), failure.as_ref());
-            }
-            Conn::Control(s) => {
-                s.on_eof(&self.crew.runs);
-                if let Some(f) = failure {
-                    eprintln!(
-                        "tpa-tperf server: run {:016x} control connection: {f}",
-                        s.hello().run
-                    );
-                }
-            }
-        }
-    }
-
     /// Prints a run's totals (as the kernel backend's server does).
     fn report_run(&mut self, totals: &RunTotals, run: u64) {
-        let s = &totals.summary;
-        let first = s.first_mismatch.map_or(String::new(), |m| {
-            format!(" (first: connection {}: {})", m.conn, m.mismatch)
-        });
-        println!(
-            "run {run:016x}: {} over {} connections: received {} B, sent {} B, \
-             {} transactions, {} integrity errors{first}, {} failed connections{}",
-            totals.test,
-            s.connections,
-            s.bytes_received,
-            s.bytes_sent,
-            s.transactions,
-            s.integrity_errors,
-            s.other_errors,
-            if s.incomplete { ", incomplete" } else { "" },
-        );
+        print_run(totals, run);
         self.crew.answered.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -315,14 +237,14 @@ impl<B: PacketBuf> App<B, TperfState<B>> for Server {
 
     fn error(&mut self, socket: SocketId, error: SocketError, cx: &mut Cx<'_, B, TperfState<B>>) {
         if let Some(mut conn) = self.conns.remove(&socket) {
-            self.ended(&mut conn, Some(Failure::Io(error.to_string())));
+            conn.ended(&self.crew.runs, Some(Failure::Io(error.to_string())));
             let _ = tcp::close(cx, socket);
         }
     }
 
     fn closed(&mut self, socket: SocketId, cx: &mut Cx<'_, B, TperfState<B>>) {
         if let Some(mut conn) = self.conns.remove(&socket) {
-            self.ended(&mut conn, Some(Failure::Io("closed under us".into())));
+            conn.ended(&self.crew.runs, Some(Failure::Io("closed under us".into())));
             let _ = tcp::close(cx, socket);
         }
     }
