@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tpa_tests::netns::{Background, Netns};
 
-const TPERF: &str = env!("CARGO_BIN_EXE_tpa-tperf");
+mod common;
+use common::{u, TPERF};
+
 const SERVER: &str = "127.0.0.1:4040";
 /// The corrupting proxy's address.
 const PROXY: &str = "127.0.0.1:4041";
@@ -37,26 +39,12 @@ fn server(ns: &Netns) -> Background {
     server_on(ns, SERVER, &[])
 }
 
-/// Runs the client in `ns` with `args` after `client --kernel --json`;
+/// Runs the client in `ns` with `args` after `client --json --kernel`;
 /// returns its exit code and its JSON report.
 fn client(ns: &Netns, args: &[&str]) -> (Option<i32>, Value, Output) {
-    let mut argv = vec![TPERF, "client", "--kernel", "--json"];
+    let mut argv = vec!["--kernel"];
     argv.extend_from_slice(args);
-    let out = ns.exec_output(&argv);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!(
-            "{argv:?}: not one JSON object ({e}):\n{stdout}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code(), report, out)
-}
-
-fn u(report: &Value, key: &str) -> u64 {
-    report[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} is not a count in {report:#}"))
+    common::client(ns, &argv)
 }
 
 fn f(report: &Value, key: &str) -> f64 {
