@@ -417,22 +417,14 @@ fn a_client_reconnecting_from_its_port_gets_past_the_servers_time_wait() {
         let seed = 11;
         let what = format!("seed {seed} v6 {v6} timestamps {timestamps}");
         let clock = VirtualClock::new();
-        let pool = Pool::new(PoolConfig {
-            name: "tcp-reuse".into(),
-            capacity: 4096,
-            huge_pages: false,
-            ..PoolConfig::default()
-        })
-        .unwrap();
-        let wire = MemoryWire::new(WireConfig {
-            seed,
-            mac_a: MAC_A,
-            mac_b: MAC_B,
-            pool: Some(pool.clone()),
-            clock: clock.clone().into(),
-            ..WireConfig::default()
-        })
-        .unwrap();
+        let (pool, wire) = memory_wire(
+            "tcp-reuse".into(),
+            &clock,
+            WireConfig {
+                seed,
+                ..WireConfig::default()
+            },
+        );
         let (client_ip, server_ip): (IpAddr, IpAddr) = if v6 {
             (
                 "2001:db8::1".parse().unwrap(),

@@ -506,7 +506,7 @@ fn a_kernel_client_reconnecting_from_its_port_gets_past_tpas_time_wait() {
     let want = sha256(&data);
     for v6 in [false, true] {
         let context = format!("v6 {v6}: TIME_WAIT reuse");
-        let ns = tap_namespace(if v6 { "tk-tw6" } else { "tk-tw4" });
+        let ns = Netns::with_tap(if v6 { "tk-tw6" } else { "tk-tw4" });
         let app = Source {
             data: data.clone(),
             ..Source::default()
