@@ -404,8 +404,9 @@ const PLAIN_WORKERS: WorkerSetup<'static> = WorkerSetup {
 /// counts, for the worker's line at the end.
 trait Handed {
     /// Frames handed over to other workers, received from them, and
-    /// dropped because the other worker's inbox was full; `None` for a
-    /// port whose steering never misplaces a frame.
+    /// dropped because the other worker's inbox was full (not those for
+    /// a worker already gone, as at the end of a run); `None` for a port
+    /// whose steering never misplaces a frame.
     fn handed(&self) -> Option<(u64, u64, u64)> {
         None
     }
@@ -417,7 +418,7 @@ impl Handed for AfPacket {}
 impl<P: Port> Handed for SteerGuard<P> {
     fn handed(&self) -> Option<(u64, u64, u64)> {
         let h = self.handover_stats();
-        Some((h.sent, h.received, self.dropped()))
+        Some((h.sent, h.received, h.full))
     }
 }
 
