@@ -1034,6 +1034,9 @@ impl<B: PacketBuf> TcpSockets<B> {
             return;
         };
         let ev = c.conn.take_events();
+        if ev.is_empty() && c.pending.is_empty() {
+            return; // the common case after input raised them already
+        }
         let pending = &mut c.pending;
         pending.connected |= ev.connected;
         pending.readable |= ev.readable;

@@ -595,7 +595,7 @@ impl<B: PacketBuf> Connection<B> {
     /// The probe's deadlines, for `next_deadline`.
     pub(super) fn rack_deadline(&self) -> Option<u64> {
         let r = self.rack.as_deref()?;
-        [r.reo_deadline, r.pto_deadline].into_iter().flatten().min()
+        super::timers::earlier(r.reo_deadline, r.pto_deadline)
     }
 }
 
