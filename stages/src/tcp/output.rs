@@ -24,12 +24,11 @@ where
     B: PacketBuf,
     S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
 {
-    let now_ns = cx.now_ns();
-    let list = cx.part::<TcpSockets<B>>().take_dirty();
-    if list.is_empty() {
-        cx.part::<TcpSockets<B>>().return_dirty(list);
+    if !cx.part::<TcpSockets<B>>().has_dirty() {
         return 0;
     }
+    let now_ns = cx.now_ns();
+    let list = cx.part::<TcpSockets<B>>().take_dirty();
     let mut sent = 0;
     let mut events = cx.part::<TcpSockets<B>>().take_events();
     for &index in &list {

@@ -122,7 +122,9 @@ struct Conn<B: PacketBuf> {
     app_closed: bool,
     /// In the dirty list.
     dirty: bool,
-    /// The deadline of its live entry in the timer queue.
+    /// The deadline of its live entry in the timer queue: never later
+    /// than the connection's next deadline (it may be earlier: the entry
+    /// then re-arms when it comes up).
     timer_at: Option<u64>,
     /// Counted in TIME_WAIT.
     time_wait: bool,
@@ -971,6 +973,12 @@ impl<B: PacketBuf> TcpSockets<B> {
         Ok(id.index)
     }
 
+    /// Whether a connection waits for the output path.
+    #[inline]
+    pub(crate) fn has_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
     /// The dirty list, taken (the output path works through it); marks
     /// made meanwhile go to the spare list's allocation.
     pub(crate) fn take_dirty(&mut self) -> Vec<u32> {
@@ -1231,18 +1239,22 @@ impl<B: PacketBuf> TcpSockets<B> {
     }
 
     /// Arms slot `index`'s timer for `deadline` unless its live entry
-    /// already says so.
+    /// comes up no later: a deadline that moved later (the RTO restarted
+    /// by an ACK, a timer stopped) keeps the earlier entry, which
+    /// [`fire_due`](Self::fire_due) re-arms when it comes up, so most
+    /// segments push nothing on the queue.
     fn rearm(&mut self, index: u32, deadline: Option<u64>) {
         let Some(c) = self.conn_entry(index) else {
             return;
         };
-        if c.timer_at == deadline {
+        let Some(at) = deadline else {
+            return;
+        };
+        if c.timer_at.is_some_and(|armed| armed <= at) {
             return;
         }
-        c.timer_at = deadline;
-        if let Some(at) = deadline {
-            self.timers.arm(index, at);
-        }
+        c.timer_at = Some(at);
+        self.timers.arm(index, at);
     }
 
     /// When a connection's timer is next due (possibly early: see
@@ -1263,9 +1275,16 @@ impl<B: PacketBuf> TcpSockets<B> {
                 continue; // a stale entry
             }
             c.timer_at = None;
-            c.conn.on_timer(now_ns);
-            fired += 1;
-            self.mark(index);
+            match c.conn.next_deadline() {
+                Some(due) if due <= now_ns => {
+                    c.conn.on_timer(now_ns);
+                    fired += 1;
+                    self.mark(index);
+                }
+                // Armed early (the deadline moved later since) or no
+                // timer left: re-arm for the one it has now.
+                later => self.rearm(index, later),
+            }
         }
         let slots = &self.slots;
         self.timers

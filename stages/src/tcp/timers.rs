@@ -2,10 +2,13 @@
 //! next.
 //!
 //! A connection's deadline moves with nearly every segment (the RTO
-//! restarts on each ACK), so entries are not updated in place: a new
-//! deadline pushes a new entry and the slot remembers which one is its
-//! own; older entries are skipped when they come up (lazy deletion). The
-//! queue is rebuilt without them when they outnumber the live ones.
+//! restarts on each ACK), so entries are not updated in place: a deadline
+//! that moved earlier pushes a new entry and the slot remembers which one
+//! is its own; older entries are skipped when they come up (lazy
+//! deletion). A deadline that moved later pushes nothing: the slot's
+//! entry comes up early and is re-armed then (the socket table's
+//! `rearm` and `fire_due`). The queue is rebuilt without stale entries
+//! when they outnumber the live ones.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -36,6 +36,7 @@ impl ConnEvents {
     /// let ev = ConnEvents { readable: true, ..ConnEvents::default() };
     /// assert!(!ev.is_empty());
     /// ```
+    #[inline]
     pub fn is_empty(&self) -> bool {
         *self == ConnEvents::default()
     }
