@@ -214,11 +214,19 @@ impl<B: PacketBuf> Egress<B> {
     /// ARP requests repeated and probes sent through `port`; frames of a
     /// neighbor that never answered dropped, each owner told EHOSTUNREACH
     /// in `events`. Returns how many actions that was.
+    #[inline]
     pub fn fire_timers_v4(&mut self, port: &mut PortCx<'_, B>, events: &mut Events) -> usize {
-        let now = port.now_ns();
-        if self.v4.next_deadline().is_none_or(|at| at > now) {
+        // The check inline, the work out of line: nothing is due on
+        // nearly every loop iteration.
+        if self.v4.next_deadline().is_none_or(|at| at > port.now_ns()) {
             return 0;
         }
+        self.run_timers_v4(port, events)
+    }
+
+    #[inline(never)]
+    fn run_timers_v4(&mut self, port: &mut PortCx<'_, B>, events: &mut Events) -> usize {
+        let now = port.now_ns();
         let (iface, counters) = (&self.iface, &mut self.counters);
         let mut fired = 0;
         self.v4.poll(now, |a| {
@@ -230,11 +238,19 @@ impl<B: PacketBuf> Egress<B> {
 
     /// Runs the IPv6 cache's due timers, as
     /// [`fire_timers_v4`](Self::fire_timers_v4) does.
+    #[inline]
     pub fn fire_timers_v6(&mut self, port: &mut PortCx<'_, B>, events: &mut Events) -> usize {
-        let now = port.now_ns();
-        if self.v6.next_deadline().is_none_or(|at| at > now) {
+        // The check inline, the work out of line: nothing is due on
+        // nearly every loop iteration.
+        if self.v6.next_deadline().is_none_or(|at| at > port.now_ns()) {
             return 0;
         }
+        self.run_timers_v6(port, events)
+    }
+
+    #[inline(never)]
+    fn run_timers_v6(&mut self, port: &mut PortCx<'_, B>, events: &mut Events) -> usize {
+        let now = port.now_ns();
         let (iface, counters) = (&self.iface, &mut self.counters);
         let mut fired = 0;
         self.v6.poll(now, |a| {

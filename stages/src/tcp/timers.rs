@@ -65,10 +65,16 @@ impl TimerQueue {
         self.heap.is_empty()
     }
 
+    /// Whether [`compact`](Self::compact) would rebuild the queue.
+    #[inline]
+    pub fn wants_compact(&self, live_slots: usize) -> bool {
+        self.heap.len() > 2 * live_slots + 64
+    }
+
     /// Keeps only the entries `live(deadline, slot)` says are current,
     /// when more than `2 * live_slots + 64` are held.
     pub fn compact(&mut self, live_slots: usize, mut live: impl FnMut(u64, u32) -> bool) {
-        if self.heap.len() <= 2 * live_slots + 64 {
+        if !self.wants_compact(live_slots) {
             return;
         }
         self.heap.retain(|Reverse((at, slot))| live(*at, *slot));
