@@ -19,14 +19,26 @@ use crate::egress::Egress;
 /// segment larger than the path's MSS dropped: [`fit_options`]), raises their events in the
 /// state's [`Events`] (an event that does not fit is kept and raised at a
 /// later turn), and re-arms their timers. Returns the segments sent.
+#[inline]
 pub fn flush<B, S>(cx: &mut Cx<'_, B, S>) -> usize
 where
     B: PacketBuf,
     S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
 {
+    // The check inline, the work out of line: the stages flush on every
+    // loop iteration, mostly with nothing to do.
     if !cx.part::<TcpSockets<B>>().has_dirty() {
         return 0;
     }
+    flush_dirty(cx)
+}
+
+#[inline(never)]
+fn flush_dirty<B, S>(cx: &mut Cx<'_, B, S>) -> usize
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+{
     let now_ns = cx.now_ns();
     let list = cx.part::<TcpSockets<B>>().take_dirty();
     let mut sent = 0;
