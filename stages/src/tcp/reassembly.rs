@@ -425,6 +425,9 @@ impl<B: PacketBuf> ReassemblyQueue<B> {
     /// first; at most `max` (up to [`MAX_SACK_BLOCKS`]; 3 leave room for
     /// timestamps). `None` when nothing is held or `max` is 0.
     pub fn sack_blocks(&self, max: usize) -> Option<SackBlocks> {
+        if self.held.is_empty() {
+            return None; // every ACK of an in-order stream: nothing to build
+        }
         let mut out = [SackBlock::default(); MAX_SACK_BLOCKS];
         let n = self.newest_blocks(&mut out[..max.min(MAX_SACK_BLOCKS)]);
         SackBlocks::new(&out[..n])
