@@ -1315,21 +1315,31 @@ impl<B: PacketBuf> TcpSockets<B> {
     ///
     /// `BadSocket` for a stale handle, a listener's, or one the
     /// application closed.
+    #[inline]
     pub(crate) fn conn_mut(&mut self, socket: SocketId) -> Result<&mut Connection<B>, SocketError> {
         let index = self.index(socket)?;
         let listener = match self.conn_entry(index) {
             Some(c) if !c.app_closed => c.listener.take(),
             _ => return Err(SocketError::BadSocket),
         };
-        if let Some(l) = listener.and_then(|l| self.index(l).ok()) {
-            if let Some(l) = self.listener_entry(l) {
-                l.release(socket);
-            }
+        if let Some(l) = listener {
+            self.leave_accept_queue(l, socket);
         }
         self.mark(index);
         match self.conn_entry(index) {
             Some(c) => Ok(&mut c.conn),
             None => Err(SocketError::BadSocket),
+        }
+    }
+
+    /// Takes `socket` out of the accept queue of `listener`, if both are
+    /// current (the first application call on an accepted connection).
+    #[inline(never)]
+    fn leave_accept_queue(&mut self, listener: SocketId, socket: SocketId) {
+        if let Ok(l) = self.index(listener) {
+            if let Some(l) = self.listener_entry(l) {
+                l.release(socket);
+            }
         }
     }
 
