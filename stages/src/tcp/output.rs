@@ -65,7 +65,9 @@ where
             }
         }
         cx.part::<TcpSockets<B>>().settle(index, &mut events);
-        push_events(cx, index, &mut events, true);
+        if !events.is_empty() {
+            push_events(cx, index, &mut events, true);
+        }
     }
     let sockets = cx.part::<TcpSockets<B>>();
     sockets.return_events(events);
@@ -86,7 +88,9 @@ where
     let sockets = cx.part::<TcpSockets<B>>();
     let mut events = sockets.take_events();
     sockets.raise(index, &mut events, true);
-    push_events(cx, index, &mut events, false);
+    if !events.is_empty() {
+        push_events(cx, index, &mut events, false);
+    }
     cx.part::<TcpSockets<B>>().return_events(events);
 }
 
