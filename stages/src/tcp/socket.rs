@@ -1126,6 +1126,41 @@ mod tests {
     }
 
     #[test]
+    fn a_timer_that_moved_later_does_nothing_at_its_old_deadline_and_runs_at_its_new_one() {
+        let mut b = Bench::new(TcpConfig::default());
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
+        let (c, iss) = handshake(&mut b, false, l.unwrap(), 5000);
+        for byte in [1u8, 2] {
+            let (n, out) = b.call(|cx| send(cx, c, &[byte; 100]));
+            assert_eq!((n, out.len()), (Ok(100), 1), "a segment of 100 bytes");
+        }
+        let old = b.state.sockets.next_deadline().expect("the RTO runs");
+        // The peer ACKs the first segment a little later: the RTO restarts
+        // (RFC 6298 §5.3), so the connection's deadline moves later.
+        b.now_ns += 10_000_000;
+        let (v, out) = b.input(false, &from(5000, 1001, Some(iss + 101)));
+        assert_eq!((v, out.len()), ("consumed", 0));
+        let (fired, out) = b.timers_at(old);
+        assert_eq!(
+            (fired, out.len()),
+            (0, 0),
+            "nothing due at the old deadline"
+        );
+        let new = b.state.sockets.next_deadline().expect("the RTO still runs");
+        assert!(new > old, "{new} after {old}");
+        let (fired, out) = b.timers_at(new);
+        assert_eq!(fired, 1);
+        assert_eq!(out.len(), 1, "the unacknowledged segment, retransmitted");
+        assert_eq!((out[0].seq, out[0].payload.len()), (iss + 101, 100));
+        b.call(|cx| {
+            let _ = (abort(cx, c), close(cx, l.unwrap()));
+        });
+        drop(out);
+        assert!(b.state.sockets.is_empty());
+        pool().assert_whole();
+    }
+
+    #[test]
     fn a_burst_is_readable_in_its_iteration_and_the_answer_carries_its_ack() {
         use tpa::stage::Stage;
         for v6 in [false, true] {
