@@ -13,6 +13,7 @@
 //! - [`pcap`]: capture to a pcap file.
 //! - [`udp`]: UDP sockets, their input stage and the application's calls.
 //! - [`tcp`]: TCP connections, sockets, their stages and the application's calls.
+//! - [`trace`]: the always-on socket trace (a ring of records per connection).
 //! - [`discard`]: the end of a branch; [`optional`]: a stage switched on or off at startup.
 
 #![warn(missing_docs)]
@@ -36,6 +37,7 @@ pub mod packet;
 pub mod pcap;
 pub mod split;
 pub mod tcp;
+pub mod trace;
 pub mod udp;
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use super::syncookie::{CookieError, CookieOptions, CookieSyn, SynCookieMode, Syn
 use super::timers::TimerQueue;
 use super::wire::FourTuple;
 use crate::iface::Interface;
+use crate::trace::{TraceConfig, Tracer};
 
 /// Adds `conn`'s retransmissions and loss probes to `counters`.
 fn add_retransmissions<B: PacketBuf>(counters: &mut TcpCounters, conn: &Connection<B>) {
@@ -264,6 +265,8 @@ pub struct TcpSockets<B: PacketBuf> {
     counters: TcpCounters,
     challenge_acks: ChallengeAckBudget,
     path_mtus: PathMtuCache,
+    /// The socket trace's file (None: tracing off).
+    tracer: Option<Tracer>,
 }
 
 impl<B: PacketBuf> TcpSockets<B> {
@@ -301,6 +304,46 @@ impl<B: PacketBuf> TcpSockets<B> {
             counters: TcpCounters::default(),
             challenge_acks,
             path_mtus: PathMtuCache::default(),
+            tracer: None,
+        }
+    }
+
+    /// Traces every connection opened from now on as `cfg` says (nothing
+    /// when `cfg.enabled` is false): a file in `cfg.dir` with a ring of
+    /// `cfg.records` records for each of the table's `max_sockets` slots.
+    ///
+    /// # Errors
+    ///
+    /// The file's creation failed; the table goes on untraced.
+    pub fn enable_trace(&mut self, cfg: &TraceConfig) -> std::io::Result<()> {
+        if !cfg.enabled {
+            self.tracer = None;
+            return Ok(());
+        }
+        let slots = u32::try_from(self.cfg.max_sockets).unwrap_or(u32::MAX);
+        self.tracer = Some(Tracer::open(cfg, slots)?);
+        Ok(())
+    }
+
+    /// The socket trace, when on.
+    pub fn tracer(&self) -> Option<&Tracer> {
+        self.tracer.as_ref()
+    }
+
+    /// Gives the connection behind `id` its trace ring, when tracing is on.
+    fn attach_trace(&mut self, id: SocketId, now_ns: u64) {
+        let Some(tracer) = self.tracer.as_ref() else {
+            return;
+        };
+        if let Some(Slot {
+            entry: Entry::Conn(c),
+            ..
+        }) = self.slots.get_mut(id.index as usize)
+        {
+            let (local, remote) = (c.tuple.local, c.tuple.remote);
+            if let Some(ring) = tracer.attach(id.index, id.generation, local, remote, now_ns) {
+                c.conn.attach_trace(ring, now_ns);
+            }
         }
     }
 
@@ -436,6 +479,9 @@ impl<B: PacketBuf> TcpSockets<B> {
             Entry::Conn(c) => {
                 self.conns.remove(&c.tuple);
                 add_retransmissions(&mut self.counters, &c.conn);
+                if let Some(t) = &self.tracer {
+                    t.close(index);
+                }
                 if c.time_wait {
                     self.time_wait_count -= 1;
                 }
@@ -577,6 +623,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         self.cap_by_path_mtu(&mut conn, &tuple, now_ns);
         let id = self.take_slot(Entry::Conn(Box::new(Conn::new(conn, tuple, None, true))))?;
         self.conns.insert(tuple, id.index);
+        self.attach_trace(id, now_ns);
         self.counters.active_opens += 1;
         self.mark(id.index);
         Ok(id)
@@ -810,6 +857,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             return Err(Spawn::TableFull);
         };
         self.conns.insert(tuple, id.index);
+        self.attach_trace(id, now_ns);
         self.counters.passive_opens += 1;
         self.mark(id.index);
         Ok(id)
@@ -1115,6 +1163,15 @@ impl<B: PacketBuf> TcpSockets<B> {
         };
         c.raised_readable = false;
         c.raised_writable = false;
+        if c.conn.take_trace_archive() {
+            let now_ns = c.conn.clock_ns();
+            if let Some(t) = self.tracer.as_mut() {
+                t.archive(index, id.generation, now_ns);
+            }
+        }
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
         let (listener, announced) = (c.listener, c.announced);
         let closed = c.conn.is_closed() && !c.conn.wants_transmit();
         let state = c.conn.state();

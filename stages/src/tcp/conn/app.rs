@@ -40,6 +40,7 @@ impl<B: PacketBuf> Connection<B> {
             return Err(SocketError::NoBuffers);
         }
         self.update_persist(self.clock_ns);
+        self.trace_write(n);
         Ok(n)
     }
 
@@ -65,6 +66,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         self.send_queue.push_buf(buf);
         self.update_persist(self.clock_ns);
+        self.trace_write(len);
         Ok(())
     }
 
@@ -103,6 +105,7 @@ impl<B: PacketBuf> Connection<B> {
     /// the connection's error once it failed.
     pub fn recv(&mut self) -> Result<Option<B>, SocketError> {
         if let Some(buf) = self.receive_queue.pop() {
+            self.trace_read(buf.total_len());
             self.after_read();
             return Ok(Some(buf));
         }
@@ -117,6 +120,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         let n = self.receive_queue.read(out);
         if n > 0 {
+            self.trace_read(n);
             self.after_read();
             return Ok(n);
         }
@@ -158,6 +162,13 @@ impl<B: PacketBuf> Connection<B> {
     /// Shuts the sending side: a FIN follows the queued data (RFC 9293
     /// §3.10.4). Reads go on until the peer's FIN.
     pub fn shutdown(&mut self) -> Result<(), SocketError> {
+        let result = self.shut_sending_side();
+        self.trace_changes(self.clock_ns);
+        result
+    }
+
+    /// [`shutdown`](Connection::shutdown)'s transitions.
+    fn shut_sending_side(&mut self) -> Result<(), SocketError> {
         match self.state {
             State::Closed | State::Listen => Err(SocketError::NotConnected),
             State::SynSent => {
@@ -207,6 +218,12 @@ impl<B: PacketBuf> Connection<B> {
     /// Resets now: the connection is CLOSED, with an RST to the peer from
     /// SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1/2 and CLOSE_WAIT.
     pub fn abort(&mut self) {
+        self.reset_now();
+        self.trace_abnormal_close(self.clock_ns);
+    }
+
+    /// [`abort`](Connection::abort)'s work.
+    fn reset_now(&mut self) {
         // RFC 9293 §3.10.5: no RST before our SYN is answered, nor once
         // both FINs were sent (CLOSING, LAST_ACK, TIME_WAIT): the TCB just
         // goes (evicting TIME_WAIT this way is silent, as Linux's is).

@@ -102,6 +102,7 @@ impl<B: PacketBuf> Connection<B> {
             IcmpError::PacketTooBig { mss } => self.lower_path_mss(mss, alloc),
             IcmpError::Hard(e) if matches!(self.state, State::SynSent | State::SynReceived) => {
                 self.enter_closed(Some(e));
+                self.trace_changes(now_ns);
                 IcmpOutcome::Aborted
             }
             IcmpError::Hard(e) | IcmpError::Soft(e) => {

@@ -60,12 +60,14 @@ impl<B: PacketBuf> Connection<B> {
         if seg.data_len() > 0 {
             self.stats.data_segs_in += 1;
         }
+        self.trace_seg_in(&seg, now_ns);
         match self.state {
             State::Closed | State::Listen => self.stats.dropped += 1,
             State::SynSent => self.on_segment_syn_sent(seg, now_ns),
             _ => self.on_segment_synchronized(seg, now_ns),
         }
         self.update_persist(now_ns);
+        self.trace_changes(now_ns);
     }
 
     /// Whether `syn`, a SYN on this connection's 4-tuple while it is in

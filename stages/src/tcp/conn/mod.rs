@@ -39,6 +39,7 @@ mod recovery;
 mod send_queue;
 mod state;
 mod timers;
+mod trace;
 
 #[cfg(test)]
 mod tests;
@@ -283,6 +284,9 @@ pub struct Connection<B: PacketBuf> {
     stats: info::Counters,
     /// The latest time passed in (for the calls that take none).
     clock_ns: u64,
+    /// The socket trace's ring (None: tracing off), boxed so an untraced
+    /// connection pays a pointer.
+    trace: Option<Box<crate::trace::ring::Ring>>,
 }
 
 impl<B: PacketBuf> Connection<B> {
@@ -437,6 +441,10 @@ impl<B: PacketBuf> Connection<B> {
             ("knobs", size_of::<Knobs>()),
             ("negotiated", size_of::<Negotiated>()),
             ("events", size_of::<ConnEvents>()),
+            (
+                "trace ring handle (boxed)",
+                size_of::<crate::trace::ring::Ring>(),
+            ),
         ]
     }
 

@@ -134,6 +134,7 @@ impl<B: PacketBuf> Connection<B> {
             last_oow_ack_ns: None,
             stats: super::info::Counters::default(),
             clock_ns: now_ns,
+            trace: None,
         }
     }
 

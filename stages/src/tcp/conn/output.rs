@@ -43,6 +43,7 @@ impl<B: PacketBuf> Connection<B> {
     pub fn poll_transmit(&mut self, now_ns: u64) -> Option<SegmentOut<B>> {
         self.clock_ns = self.clock_ns.max(now_ns);
         let next = self.next()?;
+        let snd_max = self.snd_max;
         let seg = match next {
             Next::Rst => {
                 let (seq, ack) = self.pending.rst.take()?;
@@ -110,6 +111,7 @@ impl<B: PacketBuf> Connection<B> {
         if seg.data_len() > 0 {
             self.stats.data_segs_out += 1;
         }
+        self.trace_seg_out(&seg, snd_max, now_ns);
         Some(seg)
     }
 

@@ -1627,10 +1627,12 @@ fn a_window_shrunk_to_zero_under_data_in_flight_is_probed_not_timed_out() {
 fn a_connection_is_small() {
     // Memory per idle connection matters at a million connections (the
     // issue's goal: 4 GiB per million, everything included).
+    // 1032 bytes for the engine (1024 until the out-of-order queue
+    // counted what it prunes), and 8 for the socket trace's handle (a
+    // boxed ring: an untraced connection pays the pointer only).
     let size = core::mem::size_of::<Connection<PoolBuf>>();
     eprintln!("Connection<PoolBuf>: {size} bytes");
-    // 1024 until the out-of-order queue counted what it prunes.
-    assert!(size <= 1032, "{size} bytes");
+    assert!(size <= 1040, "{size} bytes");
 }
 
 #[test]

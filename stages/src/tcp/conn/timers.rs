@@ -47,6 +47,12 @@ impl<B: PacketBuf> Connection<B> {
     /// ```
     pub fn on_timer(&mut self, now_ns: u64) {
         self.clock_ns = self.clock_ns.max(now_ns);
+        self.fire_timers(now_ns);
+        self.trace_changes(now_ns);
+    }
+
+    /// The timers due at `now_ns`, in order.
+    fn fire_timers(&mut self, now_ns: u64) {
         let due = |t: Option<u64>| t.is_some_and(|t| t <= now_ns);
         if due(self.timers.linger) {
             self.timers.linger = None;
@@ -116,6 +122,7 @@ impl<B: PacketBuf> Connection<B> {
         self.rto.on_timeout();
         self.rtt_timed = None;
         self.stats.lost += 1;
+        self.trace_rto(now_ns);
         if in_handshake {
             self.pending.syn = true;
         } else {

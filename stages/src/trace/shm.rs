@@ -1,0 +1,122 @@
+//! A file mapped shared into memory as 64-bit atomic words: what the
+//! worker writes is in the page cache at once, so another process reads
+//! it with `read(2)` (or its own mapping) without asking the worker, and
+//! it outlives the worker (a panic, a `kill -9`). The only unsafe code of
+//! the trace is here.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU64;
+
+/// A shared mapping of a whole file, seen as words.
+pub struct SharedFile {
+    base: NonNull<AtomicU64>,
+    words: usize,
+    _file: File,
+}
+
+// SAFETY: the mapping is plain memory owned by this value until Drop; every
+// access goes through `AtomicU64`, which is Sync, so sharing or moving the
+// handle between threads is as sound as sharing a `[AtomicU64]`.
+unsafe impl Send for SharedFile {}
+// SAFETY: as above: `&SharedFile` only hands out `&[AtomicU64]`.
+unsafe impl Sync for SharedFile {}
+
+impl SharedFile {
+    /// Creates (or truncates) the file at `path` with `bytes` of zeros
+    /// (sparse: pages cost memory once written) and maps it shared.
+    ///
+    /// # Errors
+    ///
+    /// Whatever creating, sizing or mapping the file returns; `InvalidInput`
+    /// for a size that is zero or not a multiple of 8.
+    pub fn create(path: &Path, bytes: usize) -> io::Result<SharedFile> {
+        if bytes == 0 || !bytes.is_multiple_of(8) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a trace file's size must be a positive multiple of 8 bytes",
+            ));
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
+        file.set_len(bytes as u64)?;
+        // SAFETY: a fresh shared mapping of `bytes` bytes of an open file
+        // of that size; the kernel picks the address, so no existing memory
+        // is affected. The result is checked against MAP_FAILED.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = NonNull::new(ptr.cast::<AtomicU64>()).ok_or_else(io::Error::last_os_error)?;
+        Ok(SharedFile {
+            base,
+            words: bytes / 8,
+            _file: file,
+        })
+    }
+
+    /// The mapping as words.
+    #[inline]
+    pub fn words(&self) -> &[AtomicU64] {
+        // SAFETY: `base` is page-aligned (so 8-aligned), maps `words * 8`
+        // bytes that stay mapped until Drop, which needs `&mut self`; the
+        // memory is zero-initialised by the file and only ever accessed as
+        // atomics by this process (other processes may read or write it too,
+        // which atomics tolerate: no Rust reference assumes it unchanging).
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.words) }
+    }
+}
+
+impl Drop for SharedFile {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `create`; no borrow of
+        // `words()` outlives `&self`, so nothing refers to it any more.
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.words * 8);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn writes_reach_the_file_without_a_flush() {
+        let dir = std::env::temp_dir().join(format!("tpa-shm-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("words");
+        let map = SharedFile::create(&path, 64).unwrap();
+        map.words()[1].store(0x0102_0304_0506_0708, Ordering::Release);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 64);
+        assert_eq!(&bytes[8..16], &0x0102_0304_0506_0708u64.to_le_bytes());
+        drop(map);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_size_not_in_words_is_refused() {
+        let path = std::env::temp_dir().join(format!("tpa-shm-bad-{}", std::process::id()));
+        let err = SharedFile::create(&path, 12).err().expect("refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let _ = std::fs::remove_file(&path);
+    }
+}
