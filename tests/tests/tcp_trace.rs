@@ -437,3 +437,45 @@ fn a_loss_recovery_decodes_to_its_events_and_is_archived() {
     pool.assert_whole();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_killed_writers_trace_is_read_by_another_process() {
+    use std::io::BufRead;
+    let dir = run_dir("killed");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trace_writer"))
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    child.kill().unwrap(); // SIGKILL: no destructor, no flush, no unmap
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let dump = decode(&std::fs::read(dir.join("writer.trace")).unwrap()).expect("decodes");
+    assert_eq!(dump.sockets.len(), 1);
+    let s = &dump.sockets[0];
+    assert_eq!((s.index, s.generation, s.status), (0, 9, SlotStatus::Live));
+    assert_eq!((s.iss, s.irs), (11, 22));
+    assert!(s.written >= 3);
+    let writes: Vec<(u64, u32, u32)> = s
+        .entries
+        .iter()
+        .filter_map(|e| match e.event {
+            Event::Write { bytes, queued } => Some((e.time_us, bytes, queued)),
+            _ => None,
+        })
+        .collect();
+    if s.written <= 64 {
+        assert_eq!(writes, vec![(1, 1, 10), (2, 2, 20), (3, 3, 30)]);
+    }
+    // Whatever the writer got to, every kept record decodes as written.
+    assert!(s.entries.iter().all(|e| matches!(
+        e.event,
+        Event::Write { .. } | Event::Read { .. } | Event::Clock
+    )));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -19,6 +19,9 @@ pub mod record;
 pub mod ring;
 mod shm;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::{TraceConfig, DEFAULT_RECORDS};
 
 use std::net::SocketAddr;
