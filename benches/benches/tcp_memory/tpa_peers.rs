@@ -40,6 +40,7 @@ use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
+use tpa_stages::trace::TraceConfig;
 
 use super::stream::{request, Message, Pattern, Received, Transactions, MESSAGE};
 use super::{Peers, Workload, MAX_ROUNDS, PORT, ROUND_US};
@@ -280,9 +281,14 @@ fn host(
             tcp_branch(Discard::new(Reason::UNSUPPORTED), TcpInput::default()),
         ),
     );
+    let mut sockets = TcpSockets::new(cfg, seed);
+    // `TPA_TRACE=1` traces every connection (the trace's cost, measured
+    // by benches/callgrind_trace.sh).
+    let trace = TraceConfig::from_env().expect("TPA_TRACE*");
+    sockets.enable_trace(&trace).expect("the trace file");
     let state = HostState {
         egress: Egress::new(iface),
-        sockets: TcpSockets::new(cfg, seed),
+        sockets,
         events: Events::default(),
     };
     Host::new(port, state, app, front)

@@ -34,6 +34,7 @@ use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
+use tpa_stages::trace::TraceConfig;
 
 type B = PoolBuf;
 
@@ -144,9 +145,13 @@ fn host<P: Port<Buf = B>>(port: P, mac: MacAddr, last: u8, max: usize, seed: u64
         max_sockets: max + SERVER_PORTS as usize,
         ..TcpConfig::default()
     };
+    let mut sockets = TcpSockets::new(cfg, seed);
+    // `TPA_TRACE=1`: every connection with its trace ring.
+    let trace = TraceConfig::from_env().expect("TPA_TRACE*");
+    sockets.enable_trace(&trace).expect("the trace file");
     let state = HostState {
         egress: Egress::new(iface),
-        sockets: TcpSockets::new(cfg, seed),
+        sockets,
         events: Events::default(),
     };
     Host::new(port, state, Opener::default(), front)

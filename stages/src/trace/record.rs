@@ -199,6 +199,7 @@ impl Record {
 }
 
 /// A state as a record's byte.
+#[inline]
 pub fn state_code(s: State) -> u8 {
     match s {
         State::Closed => 0,

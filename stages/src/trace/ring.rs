@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::record::{Kind, Record, MAX_DT_US, VERSION};
-use super::shm::SharedFile;
+use super::shm::{SharedFile, Window};
 
 /// "TPATRACE", the file's first eight bytes.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"TPATRACE");
@@ -163,8 +163,7 @@ impl TraceFile {
             Ordering::Release,
         );
         Some(Ring {
-            map: Arc::clone(&self.map),
-            base,
+            slot: Window::new(&self.map, base, slot_words(self.records))?,
             mask: self.records - 1,
             head: 0,
             last_us: now_us,
@@ -249,9 +248,8 @@ pub(crate) struct Seen {
 
 /// One socket's ring: the writer's handle, owned by its connection.
 pub struct Ring {
-    map: Arc<SharedFile>,
-    /// The slot's first word.
-    base: usize,
+    /// The slot's words: header, then records.
+    slot: Window,
     mask: u32,
     /// Records written (the writer's copy of the slot's head).
     head: u64,
@@ -264,48 +262,53 @@ pub struct Ring {
 }
 
 impl Ring {
-    /// Appends `rec` at `now_ns` (a `Clock` record first after a gap
-    /// longer than `dt` holds).
-    #[inline]
-    pub fn push(&mut self, mut rec: Record, now_ns: u64) {
+    /// Appends `rec` (its `dt` left 0) at `now_ns` (a `Clock` record
+    /// first after a gap longer than `dt` holds). Inlined into each hook,
+    /// where the record's constant parts fold away.
+    #[inline(always)]
+    pub fn push(&mut self, rec: Record, now_ns: u64) {
         let now_us = now_ns / 1000;
-        let gap = now_us.saturating_sub(self.last_us);
+        let mut gap = now_us.saturating_sub(self.last_us);
         if gap > MAX_DT_US {
-            let clock = Record::new(
-                Kind::Clock,
-                0,
-                gap.min(u64::from(u32::MAX)) as u32,
-                now_us as u32,
-                (now_us >> 32) as u16,
-                0,
-            );
-            self.write(clock);
-            rec.dt = 0;
-        } else {
-            rec.dt = gap as u16;
+            self.clock(now_us, gap);
+            gap = 0;
         }
         self.last_us = self.last_us.max(now_us);
-        self.write(rec);
-        let w = self.map.words();
-        w[self.base + S_LAST_US].store(self.last_us, Ordering::Relaxed);
-        w[self.base + S_HEAD].store(self.head, Ordering::Release);
+        let [w0, w1] = rec.to_words();
+        self.write(w0 | gap << 16, w1);
+        let slot = self.slot.words();
+        slot[S_LAST_US].store(self.last_us, Ordering::Relaxed);
+        slot[S_HEAD].store(self.head, Ordering::Release);
     }
 
-    #[inline]
-    fn write(&mut self, rec: Record) {
-        let at = self.base + SLOT_HEADER_WORDS + 2 * (self.head as u32 & self.mask) as usize;
-        let [w0, w1] = rec.to_words();
-        let slot = &self.map.words()[at..at + 2];
-        slot[0].store(w0, Ordering::Relaxed);
-        slot[1].store(w1, Ordering::Relaxed);
+    /// The `Clock` record before one that comes `gap` µs after the last.
+    #[cold]
+    fn clock(&mut self, now_us: u64, gap: u64) {
+        let clock = Record::new(
+            Kind::Clock,
+            0,
+            gap.min(u64::from(u32::MAX)) as u32,
+            now_us as u32,
+            (now_us >> 32) as u16,
+            0,
+        );
+        let [w0, w1] = clock.to_words();
+        self.write(w0, w1);
+    }
+
+    #[inline(always)]
+    fn write(&mut self, w0: u64, w1: u64) {
+        let at = SLOT_HEADER_WORDS + 2 * (self.head as u32 & self.mask) as usize;
+        let slot = self.slot.words();
+        slot[at].store(w0, Ordering::Relaxed);
+        slot[at + 1].store(w1, Ordering::Relaxed);
         self.head += 1;
     }
 
     /// Records our ISN and the peer's (0 until known), relative to which
     /// segment records count.
     pub fn set_isns(&mut self, iss: u32, irs: u32) {
-        self.map.words()[self.base + S_ISN]
-            .store(u64::from(iss) | u64::from(irs) << 32, Ordering::Relaxed);
+        self.slot.words()[S_ISN].store(u64::from(iss) | u64::from(irs) << 32, Ordering::Relaxed);
     }
 
     /// Records written so far.
@@ -317,7 +320,6 @@ impl Ring {
 impl core::fmt::Debug for Ring {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Ring")
-            .field("base", &self.base)
             .field("records", &(self.mask + 1))
             .field("head", &self.head)
             .finish()

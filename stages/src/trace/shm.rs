@@ -10,6 +10,7 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 /// A shared mapping of a whole file, seen as words.
 pub struct SharedFile {
@@ -80,6 +81,43 @@ impl SharedFile {
         // atomics by this process (other processes may read or write it too,
         // which atomics tolerate: no Rust reference assumes it unchanging).
         unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.words) }
+    }
+}
+
+/// A range of a [`SharedFile`]'s words that keeps the mapping alive: what
+/// one socket's ring writes, reached without going through the `Arc`.
+pub struct Window {
+    base: NonNull<AtomicU64>,
+    len: usize,
+    _map: Arc<SharedFile>,
+}
+
+// SAFETY: as for `SharedFile`: the words are atomics, and the `Arc` keeps
+// the mapping alive wherever the window goes.
+unsafe impl Send for Window {}
+// SAFETY: `&Window` only hands out `&[AtomicU64]`.
+unsafe impl Sync for Window {}
+
+impl Window {
+    /// Words `start..start + len` of `map`, if in range.
+    pub fn new(map: &Arc<SharedFile>, start: usize, len: usize) -> Option<Window> {
+        let words = map.words();
+        let end = start.checked_add(len)?;
+        let range = words.get(start..end)?;
+        Some(Window {
+            base: NonNull::from(range).cast(),
+            len,
+            _map: Arc::clone(map),
+        })
+    }
+
+    /// The window's words.
+    #[inline(always)]
+    pub fn words(&self) -> &[AtomicU64] {
+        // SAFETY: `base..base + len` was checked to lie in the mapping at
+        // `new`, and `_map` keeps the mapping alive as long as `self`; see
+        // `SharedFile::words` for why a shared view of atomics is sound.
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.len) }
     }
 }
 

@@ -51,6 +51,7 @@ use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets, Unmatched};
+use tpa_stages::trace::TraceConfig;
 
 /// The device and addresses of tpa's side (`--port`, `--ip`, `--mac`,
 /// `--rx-mode`, `--spin`, EAL arguments).
@@ -348,11 +349,18 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
             ),
         ),
     );
+    // Active opens pick ports whose replies land on this worker's queue
+    // (the queue is the port's: `connect` reads it).
+    let mut sockets = TcpSockets::new(tcp, os_seed()).with_steering(port.steering());
+    // `TPA_TRACE=1`: every connection's socket trace, for `tpactl st`.
+    let traced = TraceConfig::from_env()
+        .and_then(|cfg| sockets.enable_trace(&cfg).map_err(|e| e.to_string()));
+    if let Err(e) = traced {
+        eprintln!("tpa-tperf: socket trace off: {e}");
+    }
     let state = TperfState {
         egress: Egress::new(iface),
-        // Active opens pick ports whose replies land on this worker's
-        // queue (the queue is the port's: `connect` reads it).
-        tcp: TcpSockets::new(tcp, os_seed()).with_steering(port.steering()),
+        tcp: sockets,
         events: Events::default(),
         marks,
     };

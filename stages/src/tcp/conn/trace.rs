@@ -144,11 +144,19 @@ impl<B: PacketBuf> Connection<B> {
     /// and end of a recovery, ssthresh.
     #[inline]
     pub(super) fn trace_changes(&mut self, now_ns: u64) {
-        if self.trace.is_some() {
-            self.trace_changes_slow(now_ns);
+        if let Some(ring) = self.trace.as_deref() {
+            let seen = &ring.seen;
+            let same = seen.state == state_code(self.state)
+                && seen.fast == self.cc.in_recovery()
+                && seen.ssthresh == self.cc.ssthresh()
+                && seen.rto_recover.is_none();
+            if !same {
+                self.trace_changes_slow(now_ns);
+            }
         }
     }
 
+    #[inline(never)]
     fn trace_changes_slow(&mut self, now_ns: u64) {
         let state = state_code(self.state);
         let fast = self.cc.in_recovery();
