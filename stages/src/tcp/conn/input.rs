@@ -57,10 +57,11 @@ impl<B: PacketBuf> Connection<B> {
     pub fn on_segment(&mut self, seg: SegmentIn<B>, now_ns: u64) {
         self.clock_ns = self.clock_ns.max(now_ns);
         self.stats.segs_in += 1;
-        if seg.data_len() > 0 {
+        let len = seg.data_len();
+        if len > 0 {
             self.stats.data_segs_in += 1;
         }
-        self.trace_seg_in(&seg, now_ns);
+        self.trace_seg_in(&seg, len, now_ns);
         match self.state {
             State::Closed | State::Listen => self.stats.dropped += 1,
             State::SynSent => self.on_segment_syn_sent(seg, now_ns),

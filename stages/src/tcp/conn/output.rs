@@ -108,10 +108,11 @@ impl<B: PacketBuf> Connection<B> {
             Next::Ack => self.with_ack(self.snd_max, TcpFlags(0), None, now_ns),
         };
         self.stats.segs_out += 1;
-        if seg.data_len() > 0 {
+        let len = seg.data_len();
+        if len > 0 {
             self.stats.data_segs_out += 1;
         }
-        self.trace_seg_out(&seg, snd_max, now_ns);
+        self.trace_seg_out(&seg, len, snd_max, now_ns);
         Some(seg)
     }
 

@@ -47,9 +47,9 @@ impl<B: PacketBuf> Connection<B> {
             .is_some_and(|r| core::mem::take(&mut r.archive_due))
     }
 
-    /// A segment arrived.
+    /// A segment of `len` payload bytes arrived.
     #[inline]
-    pub(super) fn trace_seg_in(&mut self, seg: &SegmentIn<B>, now_ns: u64) {
+    pub(super) fn trace_seg_in(&mut self, seg: &SegmentIn<B>, len: u32, now_ns: u64) {
         if let Some(ring) = self.trace.as_deref_mut() {
             // The peer's ISN is known once its SYN is taken: its SYN is 0.
             let seq = if self.state == super::State::SynSent && seg.flags.syn() {
@@ -63,18 +63,23 @@ impl<B: PacketBuf> Connection<B> {
                 seq,
                 seg.ack.wrapping_sub(self.iss),
                 seg.window,
-                seg.data_len().min(u32::from(u16::MAX)) as u16,
+                len.min(u32::from(u16::MAX)) as u16,
             );
             ring.push(rec, now_ns);
         }
     }
 
-    /// A segment leaves; `snd_max` is SND.MAX before it was built (what
+    /// A segment of `len` payload bytes leaves; `snd_max` is SND.MAX before it was built (what
     /// starts below it was sent before).
     #[inline]
-    pub(super) fn trace_seg_out(&mut self, seg: &SegmentOut<B>, snd_max: SeqNumber, now_ns: u64) {
+    pub(super) fn trace_seg_out(
+        &mut self,
+        seg: &SegmentOut<B>,
+        len: u32,
+        snd_max: SeqNumber,
+        now_ns: u64,
+    ) {
         if let Some(ring) = self.trace.as_deref_mut() {
-            let len = seg.data_len();
             let again = seg.seq.lt(snd_max) && (len > 0 || seg.flags.syn() || seg.flags.fin());
             let kind = if again {
                 Kind::Retransmit
