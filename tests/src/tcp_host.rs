@@ -224,9 +224,16 @@ pub fn memory_wire(name: String, clock: &VirtualClock, wire: WireConfig) -> (Poo
 /// The TAP `tpa0` that `ns` made, opened at `mac` with buffers from
 /// `pool`, once the kernel's IPv6 took its carrier up.
 pub fn open_tap(ns: &Netns, pool: &Pool, mac: MacAddr) -> Tap {
+    open_tap_with(ns, pool, mac, false)
+}
+
+/// [`open_tap`], with the kernel doing checksums and TCP segmentation
+/// (`virtio_net_hdr`) when `offloads`.
+pub fn open_tap_with(ns: &Netns, pool: &Pool, mac: MacAddr, offloads: bool) -> Tap {
     let config = TapConfig {
         mode: TapMode::AttachExisting,
         mac: Some(mac),
+        offloads,
         ..TapConfig::new("tpa0")
     };
     let tap = ns

@@ -9,6 +9,11 @@
 //! or received, no loss recovery on the lossless TAP (tail loss probes at
 //! most, on either side), no bad segment.
 //!
+//! Each runs twice: once on a plain TAP, once with the TAP's offloads
+//! (`virtio_net_hdr`): tpa then hands the kernel TCP super-segments
+//! longer than the MTU to cut (TSO, counted by tpa's TCP and the TAP) and
+//! leaves checksums to it both ways.
+//!
 //! Run as root: these tests create namespaces and TAP interfaces.
 
 use std::collections::VecDeque;
@@ -27,7 +32,7 @@ use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::TcpCounters;
 use tpa_tests::netns::Netns;
 use tpa_tests::nstat::Counters;
-use tpa_tests::tcp_host::{iface, open_tap, HostState, TcpHost, B};
+use tpa_tests::tcp_host::{iface, open_tap_with, HostState, TcpHost, B};
 use tpa_tests::tcp_peer::{sha256, TcpPeer};
 
 const TPA_MAC: MacAddr = MacAddr([0x02, 0x54, 0x50, 0x41, 0, 0x02]);
@@ -199,7 +204,8 @@ fn pool() -> Pool {
 
 type Host<P> = TcpHost<P, Peer>;
 
-/// tpa's host on the namespace's TAP, with `app`. The namespace
+/// tpa's host on the namespace's TAP, with `app`, the TAP's offloads on
+/// when `offloads`. The namespace
 /// (`Netns::with_tap`) is one per host: a single-queue TAP takes one
 /// descriptor at a time, and a process another test thread forks holds a
 /// copy of ours until it execs, so closing the TAP and opening it again at
@@ -207,13 +213,45 @@ type Host<P> = TcpHost<P, Peer>;
 /// machine). The python peer pins cubic on its sockets (a namespace may
 /// not change its default to one outside
 /// `tcp_allowed_congestion_control`).
-fn host(ns: &Netns, pool: &Pool, app: Peer) -> Host<Tap> {
+fn host(ns: &Netns, pool: &Pool, app: Peer, offloads: bool) -> Host<Tap> {
     let state = HostState::new(
         iface(TPA_MAC, 2),
         TcpConfig::default(),
         std::process::id().into(),
     );
-    TcpHost::build(open_tap(ns, pool, TPA_MAC), state, app)
+    TcpHost::build(open_tap_with(ns, pool, TPA_MAC, offloads), state, app)
+}
+
+/// With the TAP's offloads, tpa sent super-segments longer than the MTU
+/// (its TCP joined segments, the TAP handed them to the kernel whole) and
+/// trusted the kernel's unfinished checksums; without, neither happened.
+fn assert_offloads_used(h: &Host<Tap>, offloads: bool, context: &str) {
+    let tcp = h.state.sockets.counters();
+    let tap = h.port.stats();
+    println!(
+        "{context}: tso_frames {} tso_segments {} segments_sent {}; tap tx_gso_frames {} \
+         rx_checksum_trusted {} tx_packets {}",
+        tcp.tso_frames,
+        tcp.tso_segments,
+        tcp.segments_sent,
+        tap.tx_gso_frames,
+        tap.rx_checksum_trusted,
+        tap.tx_packets
+    );
+    if offloads {
+        assert!(tcp.tso_frames > 0, "{context}: no super-segment: {tcp:?}");
+        assert!(tcp.tso_segments >= 2 * tcp.tso_frames, "{context}: {tcp:?}");
+        assert_eq!(tap.tx_gso_frames, tcp.tso_frames, "{context}: {tap:?}");
+        assert!(tap.rx_checksum_trusted > 0, "{context}: {tap:?}");
+        assert_eq!(
+            h.port.offload_stats().tso_packets,
+            0,
+            "{context}: cut in software"
+        );
+    } else {
+        assert_eq!((tcp.tso_frames, tap.tx_gso_frames), (0, 0), "{context}");
+        assert_eq!(tap.rx_checksum_trusted, 0, "{context}");
+    }
 }
 
 /// How the kernel saw a clean transfer over the lossless TAP, from its
@@ -255,6 +293,15 @@ fn assert_clean_transfer(d: &Counters, tpa: &TcpCounters, opens: (&str, u64), co
     ] {
         assert_eq!(d.get(name), 0, "{context}: {name}: {s}");
     }
+    // A duplicate from tpa is its own tail loss probe (RFC 8985: PTO of
+    // 2 SRTT, which a loaded machine or the kernel's delayed ACK can
+    // outlast), reported by the kernel with a DSACK: at most one per
+    // transfer's tail and one at its close on a lossless link.
+    let duplicates = d.get("TcpExtTCPDSACKOldSent");
+    assert!(
+        duplicates <= 2,
+        "{context}: {duplicates} duplicates from tpa: {s}"
+    );
     let retrans = d.get("TcpRetransSegs");
     let syn_retrans = d.get("TcpExtTCPSynRetrans");
     assert!(
@@ -284,9 +331,14 @@ fn assert_clean_transfer(d: &Counters, tpa: &TcpCounters, opens: (&str, u64), co
 #[test]
 fn a_kernel_client_gets_its_megabyte_echoed_by_tpa() {
     let pool = pool();
-    for v6 in [false, true] {
-        let ns = Netns::with_tap(if v6 { "tk-s6" } else { "tk-s4" });
-        let mut h = host(&ns, &pool, Peer::default());
+    for (v6, offloads) in [(false, false), (true, false), (false, true), (true, true)] {
+        let ns = Netns::with_tap(match (v6, offloads) {
+            (false, false) => "tk-s4",
+            (true, false) => "tk-s6",
+            (false, true) => "tk-s4o",
+            (true, true) => "tk-s6o",
+        });
+        let mut h = host(&ns, &pool, Peer::default(), offloads);
         let any: SocketAddr = if v6 { "[::]:5001" } else { "0.0.0.0:5001" }
             .parse()
             .unwrap();
@@ -314,8 +366,9 @@ fn a_kernel_client_gets_its_megabyte_echoed_by_tpa() {
             &seen,
             &h.state.sockets.counters(),
             ("TcpActiveOpens", 1),
-            &format!("v6 {v6}: kernel client"),
+            &format!("v6 {v6} offloads {offloads}: kernel client"),
         );
+        assert_offloads_used(&h, offloads, &format!("v6 {v6}: kernel client"));
         assert_eq!(
             report.received_sha256, report.sent_sha256,
             "v6 {v6}: the echo differs: {report}"
@@ -348,8 +401,13 @@ fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
     let pool = pool();
     let data: Vec<u8> = (0..LEN).map(byte).collect();
     let want = sha256(&data);
-    for v6 in [false, true] {
-        let ns = Netns::with_tap(if v6 { "tk-c6" } else { "tk-c4" });
+    for (v6, offloads) in [(false, false), (true, false), (false, true), (true, true)] {
+        let ns = Netns::with_tap(match (v6, offloads) {
+            (false, false) => "tk-c4",
+            (true, false) => "tk-c6",
+            (false, true) => "tk-c4o",
+            (true, true) => "tk-c6o",
+        });
         let server = if v6 { "2001:db8::1" } else { "192.0.2.1" };
         let before = Counters::read(&ns);
         let peer = TcpPeer::new(&ns).serve_echo(SocketAddr::new(server.parse().unwrap(), 5002));
@@ -358,7 +416,7 @@ fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
             data: data.clone(),
             ..Peer::default()
         };
-        let mut h = host(&ns, &pool, app);
+        let mut h = host(&ns, &pool, app, offloads);
         let start = Instant::now();
         while !(h.app.closed && h.app.eof) {
             h.run_once();
@@ -389,8 +447,9 @@ fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
             &seen,
             &h.state.sockets.counters(),
             ("TcpPassiveOpens", 1),
-            &format!("v6 {v6}: kernel server"),
+            &format!("v6 {v6} offloads {offloads}: kernel server"),
         );
+        assert_offloads_used(&h, offloads, &format!("v6 {v6}: kernel server"));
         assert_eq!(
             report.received_sha256, want,
             "v6 {v6}: the kernel got other bytes: {report}"
@@ -516,7 +575,7 @@ fn a_kernel_client_reconnecting_from_its_port_gets_past_tpas_time_wait() {
             TcpConfig::default(),
             std::process::id().into(),
         );
-        let mut h = TcpHost::build(open_tap(&ns, &pool, TPA_MAC), state, app);
+        let mut h = TcpHost::build(open_tap_with(&ns, &pool, TPA_MAC, false), state, app);
         let to: SocketAddr = if v6 {
             "[2001:db8::2]:5003"
         } else {

@@ -19,6 +19,7 @@ mod netdev;
 pub mod offload;
 pub mod steer;
 pub mod tap;
+pub mod vnet;
 
 pub use burst::{Burst, BURST_SIZE};
 pub use caps::{Offloads, PortCaps};

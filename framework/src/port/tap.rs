@@ -22,13 +22,26 @@
 //! packet: the TAP character device has no batched interface. Every packet
 //! is copied once by the kernel, into or out of a pool buffer.
 //!
-//! # Transmit offloads
+//! # Offloads
 //!
-//! The device offloads nothing ([`PortCaps::tx_offloads`] is empty): the
-//! checksums and TCP segmentation a packet asks for in
+//! By default the device offloads nothing ([`PortCaps::tx_offloads`] is
+//! empty): the checksums and TCP segmentation a packet asks for in
 //! [`Meta::tx`](crate::buf::Meta::tx) are done in software by
 //! [`offload::transmit`] on the way out, each TSO segment in a buffer of
 //! its own from the port's pool, and counted in [`Tap::offload_stats`].
+//!
+//! With [`TapConfig::offloads`] the device is opened with `IFF_VNET_HDR`:
+//! every frame, both ways, starts with a [`virtio_net_hdr`](super::vnet).
+//! On transmit the kernel finishes TCP and UDP checksums (`NEEDS_CSUM`)
+//! and takes TCP super-segments of up to 64 KiB (`gso_type`, `gso_size`),
+//! which its own stack receives whole, as if GRO had merged them, and
+//! segments only if it forwards them: one `writev(2)` carries what took
+//! forty. On receive (`TUNSETOFFLOAD` with `TUN_F_CSUM`) the kernel no
+//! longer checksums what it sends tpa: frames marked `NEEDS_CSUM` or
+//! `DATA_VALID` have their L4 checksum trusted
+//! ([`ChecksumStatus::Good`](crate::buf::ChecksumStatus::Good)). It does
+//! not send tpa super-segments (no `TUN_F_TSO4`/`TUN_F_TSO6`): every
+//! received frame fits a buffer.
 //!
 //! # Queues
 //!
@@ -63,17 +76,21 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use arrayvec::ArrayVec;
 
 use super::netdev::{self, NetDev};
-use super::offload::{self, OffloadStats, TxDevice};
+use super::offload::{self, HwOffload, OffloadStats, TxDevice};
 use super::steer::{Steering, SteeringProgram};
+use super::vnet::{self, GsoType, VnetHeader};
 use super::{Burst, Offloads, Port, PortCaps, PortError};
-use crate::buf::{PacketBuf, Pool, PoolBuf};
+use crate::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
+use crate::header::checksum;
 use crate::wire::MacAddr;
 
 /// Ethernet header plus one VLAN tag: what a frame adds to the MTU.
 const MAX_L2_OVERHEAD: usize = 14 + 4;
 
-/// The most segments a transmitted packet may have.
-const MAX_SEGMENTS: usize = 16;
+/// The most segments a transmitted packet may have: enough for a 64 KiB
+/// TCP super-segment in 2 KiB buffers; one more `iovec` carries the
+/// `virtio_net_hdr`.
+const MAX_SEGMENTS: usize = 48;
 
 /// Whether [`Tap::open`] may create the interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -112,6 +129,11 @@ pub struct TapConfig {
     /// [`SteeringProgram`] (needs `CAP_BPF` or root); without, the kernel's
     /// unpredictable flow hash picks ([`Steering::Unknown`]).
     pub steered: bool,
+    /// Open with `IFF_VNET_HDR` and let the kernel do TCP/UDP checksums
+    /// both ways and TCP segmentation on transmit (see the module's
+    /// "Offloads"). A persistent interface takes the flag from whoever
+    /// attaches last.
+    pub offloads: bool,
 }
 
 impl TapConfig {
@@ -127,6 +149,7 @@ impl TapConfig {
             queues: 1,
             up: true,
             steered: true,
+            offloads: false,
         }
     }
 }
@@ -142,14 +165,22 @@ pub struct TapStats {
     pub rx_no_buffer: u64,
     /// Frames dropped because they did not fit a buffer.
     pub rx_truncated: u64,
-    /// `read(2)` failures other than "nothing to read".
+    /// `read(2)` failures other than "nothing to read", and frames whose
+    /// `virtio_net_hdr` is unknown or asks for segmentation tpa did not
+    /// offer to take.
     pub rx_errors: u64,
+    /// Frames received with their L4 checksum trusted (`NEEDS_CSUM` or
+    /// `DATA_VALID` in the `virtio_net_hdr`).
+    pub rx_checksum_trusted: u64,
     /// Frames written to the kernel.
     pub tx_packets: u64,
     /// Bytes of those frames.
     pub tx_bytes: u64,
     /// Frames the kernel refused (dropped and removed from the burst).
     pub tx_errors: u64,
+    /// TCP super-segments handed to the kernel to cut (`gso_type` set):
+    /// frames longer than the MTU.
+    pub tx_gso_frames: u64,
 }
 
 /// What became of a frame written to the kernel.
@@ -171,6 +202,8 @@ pub struct Tap {
     stats: TapStats,
     offload: OffloadStats,
     steering: Steering,
+    /// Frames carry a `virtio_net_hdr` (`IFF_VNET_HDR`).
+    vnet: bool,
 }
 
 impl Tap {
@@ -209,10 +242,11 @@ impl Tap {
             NetDev::new(&config.name)?.index()?;
         }
         let multi = config.queues > 1;
-        let (first, name) = attach_queue(&config.name, multi)?;
+        let vnet = config.offloads;
+        let (first, name) = attach_queue(&config.name, multi, vnet)?;
         let mut fds = vec![first];
         for _ in 1..config.queues {
-            fds.push(attach_queue(&name, multi)?.0);
+            fds.push(attach_queue(&name, multi, vnet)?.0);
         }
 
         let dev = NetDev::new(&name)?;
@@ -253,6 +287,17 @@ impl Tap {
                 .map_err(|e| PortError::from_io(&name, "TUNSETSTEERINGEBPF", e))?;
             Steering::Unknown
         };
+        let (rx_offloads, tx_offloads) = if vnet {
+            let rx = Offloads {
+                ipv4_checksum: false,
+                tcp_checksum: true,
+                udp_checksum: true,
+                tso: false,
+            };
+            (rx, Offloads { tso: true, ..rx })
+        } else {
+            (Offloads::default(), Offloads::default())
+        };
         Ok(fds
             .into_iter()
             .enumerate()
@@ -265,14 +310,15 @@ impl Tap {
                     mtu: mtu.min(u32::from(u16::MAX)) as u16,
                     queues,
                     queue: queue as u16,
-                    rx_offloads: Offloads::default(),
-                    tx_offloads: Offloads::default(),
+                    rx_offloads,
+                    tx_offloads,
                     rss: queues > 1,
                     flow_rules: false,
                 },
                 stats: TapStats::default(),
                 offload: OffloadStats::default(),
                 steering: steering.clone(),
+                vnet,
             })
             .collect())
     }
@@ -282,8 +328,8 @@ impl Tap {
         self.stats
     }
 
-    /// Counters of the transmit offload requests this queue carried out
-    /// (all in software: a TAP device offloads nothing).
+    /// Counters of the transmit offload requests this queue carried out in
+    /// software (all of them without [`TapConfig::offloads`]).
     pub fn offload_stats(&self) -> OffloadStats {
         self.offload
     }
@@ -318,8 +364,21 @@ impl Tap {
             let Ok(dst) = buf.append(room) else {
                 return None;
             };
-            // SAFETY: `dst` is a writable slice of `room` bytes owned by `buf`.
-            let n = unsafe { libc::read(self.fd.as_raw_fd(), dst.as_mut_ptr().cast(), dst.len()) };
+            let mut hdr = [0u8; vnet::LEN];
+            let iov = [
+                libc::iovec {
+                    iov_base: hdr.as_mut_ptr().cast(),
+                    iov_len: hdr.len(),
+                },
+                libc::iovec {
+                    iov_base: dst.as_mut_ptr().cast(),
+                    iov_len: dst.len(),
+                },
+            ];
+            let iov = if self.vnet { &iov[..] } else { &iov[1..] };
+            // SAFETY: each iovec is a writable slice (`hdr`, or `dst` of
+            // `room` bytes owned by `buf`) valid for the call.
+            let n = unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32) };
             if n < 0 {
                 let err = io::Error::last_os_error();
                 match err.kind() {
@@ -331,7 +390,19 @@ impl Tap {
                     }
                 }
             }
-            let n = n as usize;
+            let mut n = n as usize;
+            let mut trusted = false;
+            if self.vnet {
+                let header = (n >= vnet::LEN).then(|| VnetHeader::decode(&hdr)).flatten();
+                match header {
+                    Some(h) if h.gso_type == GsoType::None => trusted = h.checksum_trusted(),
+                    _ => {
+                        self.stats.rx_errors += 1;
+                        continue;
+                    }
+                }
+                n -= vnet::LEN;
+            }
             if n >= room {
                 // The frame may have been cut to the buffer: drop it.
                 self.stats.rx_truncated += 1;
@@ -340,7 +411,12 @@ impl Tap {
             if buf.trim_back(room - n).is_err() {
                 return None;
             }
-            buf.meta_mut().rx_queue = self.caps.queue;
+            let meta = buf.meta_mut();
+            meta.rx_queue = self.caps.queue;
+            if trusted {
+                meta.l4_checksum = ChecksumStatus::Good;
+                self.stats.rx_checksum_trusted += 1;
+            }
             self.stats.rx_packets += 1;
             self.stats.rx_bytes += n as u64;
             return Some(buf);
@@ -348,10 +424,19 @@ impl Tap {
     }
 }
 
-/// Writes one frame to the kernel.
-fn write_one(fd: &OwnedFd, buf: &PoolBuf, stats: &mut TapStats) -> Written {
-    let mut iov: ArrayVec<libc::iovec, MAX_SEGMENTS> = ArrayVec::new();
+/// Writes one frame to the kernel, behind a `virtio_net_hdr` made from
+/// what is left of its transmit request when `vnet`.
+fn write_one(fd: &OwnedFd, buf: &PoolBuf, stats: &mut TapStats, vnet: bool) -> Written {
+    let mut iov: ArrayVec<libc::iovec, { MAX_SEGMENTS + 1 }> = ArrayVec::new();
     let mut len = 0usize;
+    let header = VnetHeader::for_request(buf);
+    let header_bytes = header.encode();
+    if vnet {
+        iov.push(libc::iovec {
+            iov_base: header_bytes.as_ptr() as *mut libc::c_void,
+            iov_len: header_bytes.len(),
+        });
+    }
     for seg in buf.segments() {
         if iov
             .try_push(libc::iovec {
@@ -366,12 +451,15 @@ fn write_one(fd: &OwnedFd, buf: &PoolBuf, stats: &mut TapStats) -> Written {
         len += seg.len();
     }
     loop {
-        // SAFETY: every iovec points into a segment of `buf`, which
-        // outlives the call; writev only reads them.
+        // SAFETY: every iovec points into `header_bytes` or a segment of
+        // `buf`, which outlive the call; writev only reads them.
         let n = unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32) };
         if n >= 0 {
             stats.tx_packets += 1;
             stats.tx_bytes += len as u64;
+            if vnet && header.gso_type != GsoType::None {
+                stats.tx_gso_frames += 1;
+            }
             return Written::Sent;
         }
         let err = io::Error::last_os_error();
@@ -392,18 +480,55 @@ struct TapTx<'a> {
     fd: &'a OwnedFd,
     pool: &'a Pool,
     stats: &'a mut TapStats,
+    offloads: Offloads,
+    vnet: bool,
 }
 
 impl TxDevice<PoolBuf> for TapTx<'_> {
     fn tx_offloads(&self) -> Offloads {
-        Offloads::default()
+        self.offloads
+    }
+
+    /// Leaves the L4 checksum and segmentation to the kernel: the request
+    /// is put back in `meta().tx` for [`write_one`]'s `virtio_net_hdr`
+    /// (a frame the device pushes back is prepared again on the next
+    /// burst, to the same bytes). The IPv4 header checksum, which the
+    /// kernel does not fill, is computed here, and a TSO packet's TCP
+    /// checksum field gets the L4 length into its pseudo-header sum, the
+    /// way Linux's `CHECKSUM_PARTIAL` has it.
+    fn mark_for_device(&mut self, buf: &mut PoolBuf, plan: &HwOffload) {
+        let l3 = usize::from(plan.l2_len);
+        let l4 = l3 + usize::from(plan.l3_len);
+        if plan.ipv4_checksum {
+            let data = buf.data_mut();
+            data[l3 + 10..l3 + 12].fill(0);
+            let sum = checksum::checksum(&data[l3..l4]);
+            data[l3 + 10..l3 + 12].copy_from_slice(&sum.to_be_bytes());
+        }
+        if plan.tso_mss.is_some() {
+            let l4_total = (buf.total_len() - l4) as u32; // < 64 KiB: an IP length
+            let field = l4 + 16;
+            let data = buf.data_mut();
+            let seed = u32::from(u16::from_be_bytes([data[field], data[field + 1]]));
+            let sum = seed + l4_total;
+            let sum = ((sum & 0xffff) + (sum >> 16)) as u16;
+            data[field..field + 2].copy_from_slice(&sum.to_be_bytes());
+        }
+        let tx = &mut buf.meta_mut().tx;
+        tx.clear();
+        if let Some(proto) = plan.l4_checksum {
+            tx.request_l4_checksum(proto);
+        }
+        if let Some(mss) = plan.tso_mss {
+            tx.request_tso(mss);
+        }
     }
 
     fn send<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
         let mut taken = 0;
         let mut sent = 0;
         for buf in tx.as_slice() {
-            match write_one(self.fd, buf, self.stats) {
+            match write_one(self.fd, buf, self.stats, self.vnet) {
                 Written::Sent => sent += 1,
                 Written::Refused => {}
                 Written::Full => break,
@@ -450,6 +575,8 @@ impl Port for Tap {
             fd: &self.fd,
             pool: &self.pool,
             stats: &mut self.stats,
+            offloads: self.caps.tx_offloads,
+            vnet: self.vnet,
         };
         offload::transmit(&mut dev, tx, &mut self.offload)
     }
@@ -489,7 +616,7 @@ fn set_steering_program(fd: &OwnedFd, prog: Option<&SteeringProgram>) -> io::Res
 
 /// Opens `/dev/net/tun` and attaches it to TAP interface `name` (created if
 /// missing). Returns the non-blocking descriptor and the interface name.
-fn attach_queue(name: &str, multi_queue: bool) -> Result<(OwnedFd, String), PortError> {
+fn attach_queue(name: &str, multi_queue: bool, vnet: bool) -> Result<(OwnedFd, String), PortError> {
     let display = if name.is_empty() { "tap" } else { name };
     // SAFETY: open(2) of a NUL-terminated constant path; result checked.
     let fd = unsafe {
@@ -516,6 +643,9 @@ fn attach_queue(name: &str, multi_queue: bool) -> Result<(OwnedFd, String), Port
     if multi_queue {
         flags |= libc::IFF_MULTI_QUEUE;
     }
+    if vnet {
+        flags |= libc::IFF_VNET_HDR;
+    }
     req.ifr_ifru.ifru_flags = flags as libc::c_short;
     // SAFETY: TUNSETIFF takes a `struct ifreq *`; `req` is valid for the call
     // and the kernel writes the chosen name back into it.
@@ -540,6 +670,24 @@ fn attach_queue(name: &str, multi_queue: bool) -> Result<(OwnedFd, String), Port
             },
             _ => PortError::from_io(display, "TUNSETIFF", err),
         });
+    }
+    if vnet {
+        // Checksums left unfinished may come to tpa; no super-segments.
+        // SAFETY: TUNSETOFFLOAD takes its flags by value.
+        let rc = unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                libc::TUNSETOFFLOAD,
+                libc::TUN_F_CSUM as libc::c_ulong,
+            )
+        };
+        if rc < 0 {
+            return Err(PortError::from_io(
+                display,
+                "TUNSETOFFLOAD",
+                io::Error::last_os_error(),
+            ));
+        }
     }
     Ok((fd, netdev::name_of(&req)))
 }

@@ -179,6 +179,37 @@ impl<B: PacketBuf> Egress<B> {
         usize::from(self.config.mtu.map_or(port_mtu, |m| m.min(port_mtu)))
     }
 
+    /// Whether an IP packet of `ip_header` bytes around `payload` may
+    /// leave a port of `caps`: it fits the MTU, or it is a TCP
+    /// super-segment (a TSO request) whose IP length field holds it and
+    /// whose segments (`tcp_header` bytes of TCP header each) fit the MTU.
+    #[inline]
+    fn fits(
+        &self,
+        caps: &PortCaps,
+        ip_header: usize,
+        payload: &B,
+        tcp_header: Option<usize>,
+    ) -> bool {
+        let len = ip_header + payload.total_len();
+        let mtu = self.mtu(caps);
+        if len <= mtu {
+            return true;
+        }
+        // IPv4's length counts its header, IPv6's does not.
+        let ip_length = if ip_header == IPV6_HEADER_LEN {
+            payload.total_len()
+        } else {
+            len
+        };
+        match (payload.meta().tx.tso_mss(), tcp_header) {
+            (Some(mss), Some(tcp)) => {
+                ip_length <= usize::from(u16::MAX) && ip_header + tcp + usize::from(mss) <= mtu
+            }
+            _ => false,
+        }
+    }
+
     fn send_v4(
         &mut self,
         port: &mut PortCx<'_, B>,
@@ -200,11 +231,11 @@ impl<B: PacketBuf> Egress<B> {
         // The port's caps, read once (a call through the port).
         let caps = port.caps();
         let offload = caps.tx_offloads.ipv4_checksum;
-        if total_len > self.mtu(caps) {
+        let payload_at = payload_offset(ip.protocol, payload.data());
+        if !self.fits(caps, IPV4_HEADER_LEN, &payload, payload_at) {
             self.counters.too_big += 1;
             return Err(SocketError::MessageTooLong);
         }
-        let payload_at = payload_offset(ip.protocol, payload.data());
         let header = V4Header {
             src,
             dst,
@@ -258,11 +289,11 @@ impl<B: PacketBuf> Egress<B> {
             return Err(SocketError::NetworkUnreachable);
         };
         let payload_len = payload.total_len();
-        if IPV6_HEADER_LEN + payload_len > self.mtu(port.caps()) {
+        let payload_at = payload_offset(ip.protocol, payload.data());
+        if !self.fits(port.caps(), IPV6_HEADER_LEN, &payload, payload_at) {
             self.counters.too_big += 1;
             return Err(SocketError::MessageTooLong);
         }
-        let payload_at = payload_offset(ip.protocol, payload.data());
         let hop_limit = ip.hop_limit.unwrap_or(self.config.hop_limit);
         let Some((eth, ip_header)) = payload
             .prepend(ETHERNET_LEN + IPV6_HEADER_LEN)

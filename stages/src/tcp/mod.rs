@@ -72,6 +72,7 @@ pub mod syncookie;
 #[cfg(test)]
 mod testing;
 pub mod timers;
+pub mod tso;
 pub mod wire;
 
 pub use classify::Unmatched;

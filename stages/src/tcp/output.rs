@@ -10,8 +10,10 @@ use tpa::stage::Cx;
 use tpa::state::Part;
 
 use super::mss::mss_for;
+use super::segment::SegmentOut;
 use super::sockets::TcpSockets;
-use super::wire::{fit_options, send_segment};
+use super::tso::{self, Batch};
+use super::wire::{fit_options, send_segment, FourTuple};
 use crate::egress::Egress;
 
 /// Works through the connections touched since the last call: sends
@@ -43,8 +45,34 @@ where
     let list = cx.part::<TcpSockets<B>>().take_dirty();
     let mut sent = 0;
     let mut events = cx.part::<TcpSockets<B>>().take_events();
+    let tso = cx.caps().tx_offloads.tso && cx.part::<TcpSockets<B>>().config().tso;
+    let max_buffers = cx.part::<TcpSockets<B>>().config().max_chain_buffers as usize;
     for &index in &list {
-        while let Some((tuple, mut seg)) = cx.part::<TcpSockets<B>>().next_segment(index, now_ns) {
+        let mut pending = None;
+        loop {
+            let next = pending
+                .take()
+                .or_else(|| cx.part::<TcpSockets<B>>().next_segment(index, now_ns));
+            let Some((tuple, mut seg)) = next else { break };
+            if tso && tso::joinable(&seg) {
+                match cx.part::<TcpSockets<B>>().next_segment(index, now_ns) {
+                    Some((_, second)) if Batch::pair(&seg, &second) => {
+                        let (n, ok, rest) = send_batch(cx, &tuple, seg, second, index, max_buffers);
+                        pending = rest;
+                        let counters = cx.part::<TcpSockets<B>>().counters_mut();
+                        if ok {
+                            counters.segments_sent += u64::from(n);
+                            counters.tso_frames += 1;
+                            counters.tso_segments += u64::from(n);
+                            sent += n as usize;
+                        } else {
+                            counters.send_failures += u64::from(n);
+                        }
+                        continue;
+                    }
+                    other => pending = other,
+                }
+            }
             if seg.options.sack.is_some() {
                 let limit = usize::from(mss_for(cx, tuple.local.ip()));
                 let dropped = fit_options(&mut seg, limit) as u64;
@@ -73,6 +101,50 @@ where
     sockets.return_events(events);
     sockets.return_dirty(list);
     sent
+}
+
+/// Joins `first`, `second` and the segments that follow them in the
+/// connection of slot `index` into one super-segment ([`Batch`]) and sends
+/// it. Returns the segments it carried (or that were lost with it),
+/// whether it left, and the segment that could not join, for the caller.
+#[allow(clippy::type_complexity)]
+fn send_batch<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    tuple: &FourTuple,
+    first: SegmentOut<B>,
+    second: SegmentOut<B>,
+    index: u32,
+    max_buffers: usize,
+) -> (u32, bool, Option<(FourTuple, SegmentOut<B>)>)
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Egress<B>>,
+{
+    let now_ns = cx.now_ns();
+    let Ok(mut batch) = Batch::start(cx, tuple, first, max_buffers) else {
+        // Both are lost to the wire; retransmission recovers them.
+        return (2, false, None);
+    };
+    let mut lost = 0;
+    let mut rest = None;
+    let mut next = Some((*tuple, second));
+    while let Some((t, seg)) = next.take() {
+        if !batch.accepts(&seg) {
+            rest = Some((t, seg));
+            break;
+        }
+        if batch.push(cx, seg).is_err() {
+            lost += 1;
+            break;
+        }
+        next = cx.part::<TcpSockets<B>>().next_segment(index, now_ns);
+    }
+    let n = batch.segments();
+    let ok = batch.send(cx, tuple).is_ok();
+    if ok && lost > 0 {
+        cx.part::<TcpSockets<B>>().counters_mut().send_failures += lost;
+    }
+    (n + if ok { 0 } else { lost as u32 }, ok, rest)
 }
 
 /// Raises the events of the connection in slot `index` now: input calls

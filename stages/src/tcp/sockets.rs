@@ -58,6 +58,11 @@ pub struct TcpCounters {
     pub time_wait_reuses: u64,
     /// Segments handed to the egress path.
     pub segments_sent: u64,
+    /// Super-segments handed to the egress path with a TSO request (their
+    /// segments are counted in `segments_sent` one by one).
+    pub tso_frames: u64,
+    /// Segments sent inside those super-segments.
+    pub tso_segments: u64,
     /// Segments the egress path refused (no buffer, no route…): the
     /// connection's retransmission recovers them.
     pub send_failures: u64,

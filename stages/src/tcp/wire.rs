@@ -259,6 +259,32 @@ where
     send_ip(cx, buf, ip)
 }
 
+/// Sends `packet`, a TCP header and payload with its checksum done or
+/// asked of the port, from `tuple.local` to `tuple.remote` through
+/// [`send_ip`], with no owner to tell of an unanswered neighbor.
+///
+/// # Errors
+///
+/// As [`send_ip`].
+pub fn send_tcp_packet<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    tuple: &FourTuple,
+    packet: B,
+) -> Result<Sent, SocketError>
+where
+    B: PacketBuf,
+    S: Part<Egress<B>>,
+{
+    let ip = IpSend {
+        src: tuple.local.ip(),
+        dst: tuple.remote.ip(),
+        protocol: IpProtocol::Tcp,
+        hop_limit: None,
+        owner: None,
+    };
+    send_ip(cx, packet, ip)
+}
+
 /// Payloads of at most this many bytes are copied behind the header
 /// rather than chained: a copy this short costs less than the chain (a
 /// reference taken and given back, a second segment for the checksum, and,
@@ -319,7 +345,7 @@ pub fn fit_options<B: PacketBuf>(seg: &mut SegmentOut<B>, limit: usize) -> usize
 
 /// Writes the header and options of `seg` into `buf` (empty); returns the
 /// header's length.
-fn write_header<B: PacketBuf>(
+pub(crate) fn write_header<B: PacketBuf>(
     buf: &mut B,
     tuple: &FourTuple,
     seg: &SegmentOut<B>,
