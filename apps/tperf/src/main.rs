@@ -81,6 +81,11 @@ struct StackArgs {
     /// tpa, AF_PACKET only: low-latency (the default) or throughput.
     #[arg(long, value_name = "MODE", value_parser = parse_rx_mode)]
     rx_mode: Option<RxMode>,
+    /// tpa, TAP only: open the TAP with its offloads (virtio_net_hdr):
+    /// the kernel does TCP/UDP checksums and cuts TCP super-segments (TSO;
+    /// off with TPA_TCP_TSO=0).
+    #[arg(long)]
+    offloads: bool,
     /// tpa: poll again at once when idle (one core at 100%, the lowest
     /// latency) instead of sleeping 50 µs after a while without work.
     #[arg(long)]
@@ -109,6 +114,7 @@ impl StackArgs {
                 (!self.ips.is_empty(), "--ip"),
                 (self.mac.is_some(), "--mac"),
                 (self.rx_mode.is_some(), "--rx-mode"),
+                (self.offloads, "--offloads"),
                 (self.spin, "--spin"),
                 (self.unmatched.is_some(), "--unmatched"),
                 (self.flow_marks, "--flow-marks"),
@@ -127,6 +133,7 @@ impl StackArgs {
             ips: self.ips,
             mac: self.mac,
             rx_mode: self.rx_mode,
+            offloads: self.offloads,
             spin: self.spin,
             unmatched: self.unmatched.unwrap_or_default(),
             flow_marks: self.flow_marks,

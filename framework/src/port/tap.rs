@@ -131,8 +131,8 @@ pub struct TapConfig {
     pub steered: bool,
     /// Open with `IFF_VNET_HDR` and let the kernel do TCP/UDP checksums
     /// both ways and TCP segmentation on transmit (see the module's
-    /// "Offloads"). A persistent interface takes the flag from whoever
-    /// attaches last.
+    /// "Offloads"). A persistent interface takes the flag, and the
+    /// kernel's offloads, from whoever attaches last.
     pub offloads: bool,
 }
 
@@ -671,14 +671,18 @@ fn attach_queue(name: &str, multi_queue: bool, vnet: bool) -> Result<(OwnedFd, S
             _ => PortError::from_io(display, "TUNSETIFF", err),
         });
     }
-    if vnet {
-        // Checksums left unfinished may come to tpa; no super-segments.
+    {
+        // With the header, checksums left unfinished may come to tpa (no
+        // super-segments); without, none: a persistent device keeps the
+        // offloads an earlier user set, and unfinished checksums without a
+        // header saying so would look corrupt.
+        let offload = if vnet { libc::TUN_F_CSUM } else { 0 };
         // SAFETY: TUNSETOFFLOAD takes its flags by value.
         let rc = unsafe {
             libc::ioctl(
                 fd.as_raw_fd(),
                 libc::TUNSETOFFLOAD,
-                libc::TUN_F_CSUM as libc::c_ulong,
+                offload as libc::c_ulong,
             )
         };
         if rc < 0 {

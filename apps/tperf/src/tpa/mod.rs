@@ -66,6 +66,8 @@ pub struct TpaEndpoint {
     pub mac: Option<MacAddr>,
     /// AF_PACKET only: how the receive ring hands frames over.
     pub rx_mode: Option<RxMode>,
+    /// TAP only: the kernel does checksums and TSO (`--offloads`).
+    pub offloads: bool,
     /// Poll again at once when idle (one core at 100 %, the lowest
     /// latency) instead of backing off to short sleeps.
     pub spin: bool,
@@ -101,6 +103,11 @@ impl TpaEndpoint {
         if self.rx_mode.is_some() && !matches!(self.port, PortSpec::AfPacket(_)) {
             return Err(TpaError(
                 "--rx-mode: only for an AF_PACKET port (--port af_packet:<ifname>)".into(),
+            ));
+        }
+        if self.offloads && !matches!(self.port, PortSpec::Tap(_)) {
+            return Err(TpaError(
+                "--offloads: only for a TAP port (--port tap:<ifname>)".into(),
             ));
         }
         match &self.port {
@@ -467,6 +474,7 @@ fn on_port<J: OnPort>(
             let config = TapConfig {
                 mac: Some(endpoint.mac.unwrap_or(tpa_responder::DEFAULT_TAP_MAC)),
                 queues: workers,
+                offloads: endpoint.offloads,
                 ..TapConfig::new(name.as_str())
             };
             let ports = Tap::open_queues(&config, pool.clone()).map_err(open_error)?;
@@ -635,6 +643,7 @@ mod tests {
             ips: vec!["192.0.2.2/24".parse().expect("an address")],
             mac: None,
             rx_mode: None,
+            offloads: false,
             spin: false,
             unmatched: Unmatched::Reset,
             flow_marks: false,
@@ -655,6 +664,12 @@ mod tests {
             ..endpoint()
         };
         assert!(e.validate().unwrap_err().0.starts_with("--rx-mode"));
+        let e = TpaEndpoint {
+            port: "af_packet:eth0".parse().expect("a port"),
+            offloads: true,
+            ..endpoint()
+        };
+        assert!(e.validate().unwrap_err().0.starts_with("--offloads"));
         let e = TpaEndpoint {
             eal_args: vec!["--no-huge".into()],
             ..endpoint()
