@@ -608,6 +608,94 @@ mod tests {
         pool().assert_whole();
     }
 
+    /// A data segment of `len` bytes of `fill` at `seq`, ACK (and PSH).
+    fn data_segment(seq: u32, len: usize, fill: u8, psh: bool) -> SegmentOut<PoolBuf> {
+        let mut data = pool().alloc().unwrap();
+        data.extend_from_slice(&vec![fill; len]).unwrap();
+        SegmentOut {
+            seq: SeqNumber::new(seq),
+            ack: SeqNumber::new(2000),
+            flags: if psh {
+                TcpFlags::ACK | TcpFlags::PSH
+            } else {
+                TcpFlags::ACK
+            },
+            window: 4321,
+            options: OptionsOut {
+                timestamps: Some((5, 6)),
+                ..OptionsOut::default()
+            },
+            payload: Some(data.share()),
+        }
+    }
+
+    #[test]
+    fn back_to_back_segments_leave_as_one_super_segment_with_a_tso_request() {
+        use crate::tcp::tso::{joinable, Batch};
+        for v6 in [false, true] {
+            let mut st = state();
+            let (a, b, c) = (
+                data_segment(1000, 1000, 1, false),
+                data_segment(2000, 1000, 2, true),
+                data_segment(3000, 500, 3, false),
+            );
+            assert!(joinable(&a) && Batch::pair(&a, &b));
+            assert!(!Batch::pair(&c, &a), "out of sequence");
+            let syn = SegmentOut {
+                flags: TcpFlags::SYN | TcpFlags::ACK,
+                ..data_segment(1000, 10, 0, false)
+            };
+            assert!(!joinable(&syn));
+            let (sent, frames) = with_state_at(5, &mut st, |cx| {
+                let mut batch = Batch::start(cx, &tuple(v6), a, 45).unwrap();
+                for seg in [b, c] {
+                    assert!(batch.accepts(&seg));
+                    batch.push(cx, seg).unwrap();
+                }
+                // After a short segment nothing more joins; nor does one
+                // with another ACK number.
+                let after_short = data_segment(3500, 400, 4, false);
+                assert!(!batch.accepts(&after_short));
+                let other_ack = SegmentOut {
+                    ack: SeqNumber::new(2001),
+                    ..data_segment(3500, 500, 4, false)
+                };
+                assert!(!batch.accepts(&other_ack));
+                assert_eq!(batch.segments(), 3);
+                batch.send(cx, &tuple(v6))
+            });
+            assert_eq!(sent, Ok(Sent::Queued), "v6 {v6}");
+            assert_eq!(frames.len(), 1, "v6 {v6}");
+            assert_eq!(frames[0].meta().tx.tso_mss(), Some(1000), "v6 {v6}");
+            assert_eq!(
+                frames[0].meta().tx.l4_checksum(),
+                Some(L4Protocol::Tcp),
+                "v6 {v6}"
+            );
+            // The port cuts it back at the engine's segments.
+            let cut = tpa::port::offload::TsoSegments::new(&frames[0], 1000).unwrap();
+            assert_eq!(cut.remaining(), 3, "v6 {v6}");
+            drop(cut);
+            // Its checksum done whole in software, it parses and verifies.
+            let mut frame = frames.into_iter().next().unwrap();
+            frame.meta_mut().tx.request_tso(0);
+            let done = tpa::port::offload::prepare(&mut frame, &Default::default());
+            assert_eq!(done, Ok(tpa::port::offload::Prepared::Done), "v6 {v6}");
+            let p = parse_tcp(&bytes(&frame));
+            assert_eq!(
+                (p.seq, p.ack, p.flags),
+                (1000, 2000, 0x18),
+                "v6 {v6}: PSH joins"
+            );
+            let mut want = vec![1u8; 1000];
+            want.extend_from_slice(&[2; 1000]);
+            want.extend_from_slice(&[3; 500]);
+            assert_eq!(p.payload, want, "v6 {v6}");
+            drop(frame);
+        }
+        pool().assert_whole();
+    }
+
     #[test]
     fn a_syn_carries_its_options_and_round_trips_through_parse() {
         let mut st = state();
