@@ -25,7 +25,7 @@
 //!   and action type and their sizes), validate the copies with
 //!   `rte_flow_validate`, create them, and remove them on drop. No driver
 //!   available to the tests accepts them; see doc/guide/dpdk.md.
-//! - [`ConnectionMarks`] (feature `dpdk`): a rule per TCP connection
+//! - `ConnectionMarks` (feature `dpdk`): a rule per TCP connection
 //!   ([`FlowRule::connection`]) marking its segments with the connection's
 //!   slot for the TCP classify fast path; the first refusal turns it off,
 //!   counted and logged once.

@@ -9,7 +9,7 @@ use super::ring::{
     slot_words, SlotStatus, FILE_HEADER_WORDS, F_FORMAT, F_MAGIC, F_SLOTS, MAGIC,
     SLOT_HEADER_WORDS, S_HEAD, S_ISN, S_LAST_US, S_LOCAL, S_OPENED_US, S_PORTS, S_REMOTE, S_STATUS,
 };
-use crate::tcp::conn::State;
+use crate::tcp::conn::state::State;
 
 /// Why a file does not decode.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@
 //! so 32 bits keep the whole of a connection's first 4 GiB exactly and
 //! wrap after, as TCP's own do.
 
-use crate::tcp::conn::State;
+use crate::tcp::conn::state::State;
 
 /// The format's version, in the file's header: a decoder refuses others.
 pub const VERSION: u16 = 1;
@@ -36,7 +36,7 @@ pub enum Kind {
     Clock = 1,
     /// The state changed: `a` = the old state, `sub` = the new one.
     State = 2,
-    /// A segment arrived: [`Segment`] fields, relative to the peer's ISN
+    /// A segment arrived: `Segment` fields, relative to the peer's ISN
     /// (seq) and ours (ack).
     SegIn = 3,
     /// A segment went out, first transmission.

@@ -37,7 +37,7 @@ mod rack;
 mod receive_queue;
 mod recovery;
 mod send_queue;
-mod state;
+pub mod state;
 mod timers;
 mod trace;
 
