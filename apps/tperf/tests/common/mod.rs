@@ -133,6 +133,14 @@ pub fn run_on(
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The numbers in `text`, in order.
+fn counts(text: &str) -> Vec<u64> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse().expect("a count"))
+        .collect()
+}
+
 /// The figures of each `worker N: C connections (…), S neighbor answers
 /// shared, R received` line tpa prints at the end, by worker.
 pub fn worker_lines(said: &str) -> Vec<(u64, u64, u64, u64)> {
@@ -141,11 +149,7 @@ pub fn worker_lines(said: &str) -> Vec<(u64, u64, u64, u64)> {
         .filter_map(|l| l.split_once("worker ").map(|(_, rest)| rest))
         .filter(|rest| rest.contains("neighbor answers"))
         .map(|rest| {
-            let n: Vec<u64> = rest
-                .split(|c: char| !c.is_ascii_digit())
-                .filter(|w| !w.is_empty())
-                .map(|w| w.parse().expect("a count"))
-                .collect();
+            let n = counts(rest);
             // worker, connections, active, passive, shared, received
             assert_eq!(n.len(), 6, "{rest}");
             (n[0], n[1], n[4], n[5])
@@ -187,11 +191,7 @@ pub fn handover_lines(said: &str) -> Vec<(u64, u64, u64, u64)> {
         .filter(|l| l.contains("frames handed over"))
         .filter_map(|l| l.split_once("queue ").map(|(_, rest)| rest))
         .map(|rest| {
-            let n: Vec<u64> = rest
-                .split(|c: char| !c.is_ascii_digit())
-                .filter(|w| !w.is_empty())
-                .map(|w| w.parse().expect("a count"))
-                .collect();
+            let n = counts(rest);
             // queue, sent, received, dropped
             assert_eq!(n.len(), 4, "{rest}");
             (n[0], n[1], n[2], n[3])
