@@ -412,7 +412,7 @@ fn a_loss_recovery_decodes_to_its_events_and_is_archived() {
     });
     assert_eq!(rexmt, Some(1 + 2 * first_len));
     // Times never go backwards and the whole story took virtual time.
-    let times: Vec<u64> = sock.entries.iter().map(|e| e.time_us).collect();
+    let times: Vec<u64> = sock.entries.iter().map(|e| e.time_ns).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
     assert!(times.last().unwrap() > times.first().unwrap());
 
@@ -465,12 +465,13 @@ fn a_killed_writers_trace_is_read_by_another_process() {
         .entries
         .iter()
         .filter_map(|e| match e.event {
-            Event::Write { bytes, queued } => Some((e.time_us, bytes, queued)),
+            Event::Write { bytes, queued } => Some((e.time_ns, bytes, queued)),
             _ => None,
         })
         .collect();
     if s.written <= 64 {
-        assert_eq!(writes, vec![(1, 1, 10), (2, 2, 20), (3, 3, 30)]);
+        let t = tpa_stages::trace::record::TICK_NS;
+        assert_eq!(writes, vec![(t, 1, 10), (2 * t, 2, 20), (3 * t, 3, 30)]);
     }
     // Whatever the writer got to, every kept record decodes as written.
     assert!(s.entries.iter().all(|e| matches!(

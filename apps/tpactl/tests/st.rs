@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use tpa_stages::trace::record::{Kind, Record};
+use tpa_stages::trace::record::{Kind, Record, TICK_NS};
 use tpa_stages::trace::ring::TraceFile;
 
 const TPACTL: &str = env!("CARGO_BIN_EXE_tpactl");
@@ -19,13 +19,18 @@ fn st_prints_a_gone_writers_records_as_lines() {
         let file = TraceFile::create(&path, 8, 16).unwrap();
         let local = "192.0.2.1:40000".parse().unwrap();
         let remote = "192.0.2.2:80".parse().unwrap();
-        let mut live = file.ring(1, 3, local, remote, 2_000_000).unwrap();
+        // Times in ticks (1024 ns), sequence numbers as on the wire.
+        let t = |ticks: u64| ticks * TICK_NS;
+        let mut live = file.ring(1, 3, local, remote, t(2000)).unwrap();
         live.set_isns(1000, 2000);
-        live.push(Record::new(Kind::SegOut, 0x02, 0, 0, 65535, 0), 2_000_000);
-        live.push(Record::new(Kind::SegIn, 0x12, 0, 1, 65535, 0), 2_150_000);
-        live.push(Record::new(Kind::AppWrite, 0, 100, 100, 0, 0), 2_160_000);
+        live.push(Record::new(Kind::SegOut, 0x02, 1000, 0, 65535, 0), t(2000));
+        live.push(
+            Record::new(Kind::SegIn, 0x12, 2000, 1001, 65535, 0),
+            t(2150),
+        );
+        live.push(Record::new(Kind::AppWrite, 0, 100, 100, 0, 0), t(2160));
         let mut gone = file.ring(5, 1, local, remote, 0).unwrap();
-        gone.push(Record::new(Kind::Rto, 0, 400, 1, 1, 0), 200_000_000);
+        gone.push(Record::new(Kind::Rto, 0, 400, 1, 1, 0), t(200_000));
         file.close_slot(5);
         // The writer goes: every mapping and handle dropped here.
     }
@@ -43,8 +48,8 @@ fn st_prints_a_gone_writers_records_as_lines() {
     let expected_live = [
         "socket 1.3 192.0.2.1:40000 -> 192.0.2.2:80 live, iss 1000 irs 2000, 3 records written, 3 kept",
         "     0.000000 out   [S] seq 0 ack 0 win 65535 len 0",
-        "     0.000150 in    [S.] seq 0 ack 1 win 65535 len 0",
-        "     0.000160 write 100 bytes, 100 queued",
+        "     0.000153 in    [S.] seq 0 ack 1 win 65535 len 0",
+        "     0.000163 write 100 bytes, 100 queued",
     ];
     for line in expected_live {
         assert!(out.lines().any(|l| l == line), "{line:?} not in:\n{out}");
@@ -57,7 +62,7 @@ fn st_prints_a_gone_writers_records_as_lines() {
     assert!(ok);
     assert!(
         out.lines()
-            .any(|l| l == "     0.200000 rto   fired, next 400 ms, backoffs 1, retries 1"),
+            .any(|l| l == "     0.204800 rto   fired, next 400 ms, backoffs 1, retries 1"),
         "{out}"
     );
     // A file that is not a trace is a clear error.

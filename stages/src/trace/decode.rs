@@ -4,10 +4,10 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use super::record::{state_of, CwndReason, Kind, Record, RECORD_BYTES, VERSION};
+use super::record::{state_of, CwndReason, Kind, Record, RECORD_BYTES, TICK_SHIFT, VERSION};
 use super::ring::{
     slot_words, SlotStatus, FILE_HEADER_WORDS, F_FORMAT, F_MAGIC, F_SLOTS, MAGIC,
-    SLOT_HEADER_WORDS, S_HEAD, S_ISN, S_LAST_US, S_LOCAL, S_OPENED_US, S_PORTS, S_REMOTE, S_STATUS,
+    SLOT_HEADER_WORDS, S_HEAD, S_ISN, S_LAST, S_LOCAL, S_OPENED, S_PORTS, S_REMOTE, S_STATUS,
 };
 use crate::tcp::conn::state::State;
 
@@ -97,23 +97,31 @@ pub enum Event {
         /// Bytes queued after.
         queued: u32,
     },
-    /// The application read.
+    /// The application read (once or more in the same tick).
     Read {
         /// Bytes read.
         bytes: u32,
         /// Bytes still queued.
         queued: u32,
+        /// Reads.
+        reads: u16,
     },
     /// A kind this decoder does not know (a newer writer's).
     Unknown(Record),
 }
 
 impl Event {
-    /// The event a record says.
-    pub fn of(r: &Record) -> Event {
-        let seg = || Segment {
-            seq: r.a,
-            ack: r.b,
+    /// The event a record says, its sequence numbers relative to `iss`
+    /// (ours) and `irs` (the peer's).
+    pub fn of(r: &Record, iss: u32, irs: u32) -> Event {
+        let seg = |seq_isn: u32, ack_isn: u32| Segment {
+            seq: r.a.wrapping_sub(seq_isn),
+            // A segment without ACK carries no acknowledgment number.
+            ack: if r.sub & ACK != 0 {
+                r.b.wrapping_sub(ack_isn)
+            } else {
+                r.b
+            },
             window: r.c,
             flags: r.sub,
             len: r.d,
@@ -124,9 +132,9 @@ impl Event {
                 from: state_of(r.a as u8),
                 to: state_of(r.sub),
             },
-            Some(Kind::SegIn) => Event::In(seg()),
-            Some(Kind::SegOut) => Event::Out(seg()),
-            Some(Kind::Retransmit) => Event::Retransmit(seg()),
+            Some(Kind::SegIn) => Event::In(seg(irs, iss)),
+            Some(Kind::SegOut) => Event::Out(seg(iss, irs)),
+            Some(Kind::Retransmit) => Event::Retransmit(seg(iss, irs)),
             Some(Kind::Rto) => Event::Rto {
                 rto_ms: r.a,
                 backoffs: r.b,
@@ -144,17 +152,21 @@ impl Event {
             Some(Kind::AppRead) => Event::Read {
                 bytes: r.a,
                 queued: r.b,
+                reads: r.c.max(1),
             },
             None => Event::Unknown(*r),
         }
     }
 }
 
+/// The TCP header's ACK flag.
+const ACK: u8 = 0x10;
+
 /// A record with its time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
-    /// When, µs on the stack's clock.
-    pub time_us: u64,
+    /// When, ns on the stack's clock (a multiple of the 1024-ns tick).
+    pub time_ns: u64,
     /// What.
     pub event: Event,
 }
@@ -176,8 +188,8 @@ pub struct SocketTrace {
     pub iss: u32,
     /// The peer's ISN.
     pub irs: u32,
-    /// When the ring was attached, µs.
-    pub opened_us: u64,
+    /// When the ring was attached, ns (a multiple of the tick).
+    pub opened_ns: u64,
     /// Records ever written (more than `entries` once it wrapped).
     pub written: u64,
     /// The records still in the ring, oldest first.
@@ -235,7 +247,7 @@ pub fn decode(bytes: &[u8]) -> Result<TraceDump, DecodeError> {
             continue;
         }
         let head = word(base + S_HEAD)?;
-        let last_us = word(base + S_LAST_US)?;
+        let last = word(base + S_LAST)?;
         let isn = word(base + S_ISN)?;
         let ports = word(base + S_PORTS)?;
         let local = addr(
@@ -254,17 +266,18 @@ pub fn decode(bytes: &[u8]) -> Result<TraceDump, DecodeError> {
             let at = base + SLOT_HEADER_WORDS + 2 * (n % u64::from(records)) as usize;
             raw.push(Record::from_words([word(at)?, word(at + 1)?]));
         }
+        let (iss, irs) = (isn as u32, (isn >> 32) as u32);
         sockets.push(SocketTrace {
             index,
             generation: (status_word >> 32) as u32,
             status,
             local,
             remote,
-            iss: isn as u32,
-            irs: (isn >> 32) as u32,
-            opened_us: word(base + S_OPENED_US)?,
+            iss,
+            irs,
+            opened_ns: word(base + S_OPENED)? << TICK_SHIFT,
             written: head,
-            entries: timed(&raw, last_us),
+            entries: timed(&raw, last, iss, irs),
         });
     }
     Ok(TraceDump {
@@ -274,26 +287,26 @@ pub fn decode(bytes: &[u8]) -> Result<TraceDump, DecodeError> {
     })
 }
 
-/// Times the records, oldest first, from the newest's (`last_us`)
+/// Times the records, oldest first, from the newest's (`last`, ticks)
 /// backwards: each record's `dt` (a `Clock`'s gap) separates it from the
 /// one before; a `Clock` carries its own absolute time.
-fn timed(raw: &[Record], last_us: u64) -> Vec<Entry> {
+fn timed(raw: &[Record], last: u64, iss: u32, irs: u32) -> Vec<Entry> {
     let mut out = vec![
         Entry {
-            time_us: 0,
+            time_ns: 0,
             event: Event::Clock,
         };
         raw.len()
     ];
-    let mut t = last_us;
+    let mut t = last;
     for (i, r) in raw.iter().enumerate().rev() {
         let clock = r.kind == Kind::Clock as u8;
         if clock {
             t = u64::from(r.b) | u64::from(r.c) << 32;
         }
         out[i] = Entry {
-            time_us: t,
-            event: Event::of(r),
+            time_ns: t << TICK_SHIFT,
+            event: Event::of(r, iss, irs),
         };
         let back = if clock {
             u64::from(r.a)
@@ -393,7 +406,16 @@ impl fmt::Display for Event {
                 reason.map_or("?", CwndReason::name)
             ),
             Event::Write { bytes, queued } => write!(f, "write {bytes} bytes, {queued} queued"),
-            Event::Read { bytes, queued } => write!(f, "read  {bytes} bytes, {queued} left"),
+            Event::Read {
+                bytes,
+                queued,
+                reads: 1,
+            } => write!(f, "read  {bytes} bytes, {queued} left"),
+            Event::Read {
+                bytes,
+                queued,
+                reads,
+            } => write!(f, "read  {bytes} bytes in {reads} reads, {queued} left"),
             Event::Unknown(r) => write!(f, "kind {} (unknown) {r:?}", r.kind),
         }
     }
@@ -408,7 +430,7 @@ impl fmt::Display for Event {
 /// let t = SocketTrace {
 ///     index: 3, generation: 1, status: SlotStatus::Closed,
 ///     local: "10.0.0.1:5000".parse().unwrap(), remote: "10.0.0.2:80".parse().unwrap(),
-///     iss: 1, irs: 2, opened_us: 0, written: 0, entries: vec![],
+///     iss: 1, irs: 2, opened_ns: 0, written: 0, entries: vec![],
 /// };
 /// assert!(lines(&t)[0].starts_with("socket 3.1 10.0.0.1:5000 -> 10.0.0.2:80 closed"));
 /// ```
@@ -433,7 +455,7 @@ pub fn lines(t: &SocketTrace) -> Vec<String> {
         if e.event == Event::Clock {
             continue;
         }
-        let since = e.time_us.saturating_sub(t.opened_us);
+        let since = e.time_ns.saturating_sub(t.opened_ns) / 1000;
         out.push(format!(
             "  {:>4}.{:06} {}",
             since / 1_000_000,

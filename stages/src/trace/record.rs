@@ -5,39 +5,47 @@
 //! |--------|-------|----------------------------------------------------|
 //! | 0      | kind  | [`Kind`]                                           |
 //! | 1      | sub   | per kind: TCP flags, new state, reason             |
-//! | 2..4   | dt    | µs since the previous record (a `Clock` precedes a longer gap) |
-//! | 4..8   | a     | per kind (a segment's sequence number, relative)   |
-//! | 8..12  | b     | per kind (a segment's acknowledgment, relative)    |
+//! | 2..4   | dt    | ticks since the previous record (a `Clock` precedes a longer gap) |
+//! | 4..8   | a     | per kind (a segment's sequence number)             |
+//! | 8..12  | b     | per kind (a segment's acknowledgment number)       |
 //! | 12..14 | c     | per kind (a segment's window as on the wire)       |
 //! | 14..16 | d     | per kind (a segment's payload length, saturated)   |
 //!
-//! Sequence numbers are relative to the initial ones (ours for what we
-//! send, the peer's for what we receive), which the slot's header holds,
-//! so 32 bits keep the whole of a connection's first 4 GiB exactly and
-//! wrap after, as TCP's own do.
+//! Times count [ticks](TICK_NS) of 1024 ns (a shift of the engine's
+//! nanoseconds, not a division). Sequence numbers are stored as on the
+//! wire; the decoder makes them relative to the initial ones, which the
+//! slot's header holds (ours for what we send, the peer's for what we
+//! receive), so the writer does no arithmetic on them.
 
 use crate::tcp::conn::state::State;
 
 /// The format's version, in the file's header: a decoder refuses others.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 
 /// Bytes per record.
 pub const RECORD_BYTES: usize = 16;
 
-/// The largest gap `dt` holds; a longer one is a `Clock` record first.
-pub const MAX_DT_US: u64 = u16::MAX as u64;
+/// Nanoseconds are turned into ticks by this shift.
+pub const TICK_SHIFT: u32 = 10;
+
+/// Nanoseconds per tick (1024).
+pub const TICK_NS: u64 = 1 << TICK_SHIFT;
+
+/// The largest gap `dt` holds, ticks (67 ms); a longer one is a `Clock`
+/// record first.
+pub const MAX_DT: u64 = u16::MAX as u64;
 
 /// What a record says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Kind {
-    /// A gap longer than `dt` holds: `a` = the gap in µs (saturated),
-    /// `b` + `c` << 32 = the absolute time in µs.
+    /// A gap longer than `dt` holds: `a` = the gap in ticks (saturated),
+    /// `b` + `c` << 32 = the absolute time in ticks.
     Clock = 1,
     /// The state changed: `a` = the old state, `sub` = the new one.
     State = 2,
-    /// A segment arrived: `Segment` fields, relative to the peer's ISN
-    /// (seq) and ours (ack).
+    /// A segment arrived: `a` = seq, `b` = ack, `c` = window, `d` =
+    /// payload length (saturated), `sub` = flags.
     SegIn = 3,
     /// A segment went out, first transmission.
     SegOut = 4,
@@ -51,7 +59,8 @@ pub enum Kind {
     Cwnd = 7,
     /// The application wrote: `a` = bytes taken, `b` = bytes queued after.
     AppWrite = 8,
-    /// The application read: `a` = bytes read, `b` = bytes left queued.
+    /// The application read: `a` = bytes read, `b` = bytes left queued,
+    /// `c` = reads (consecutive reads in the same tick share a record).
     AppRead = 9,
 }
 

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::record::{Kind, Record, MAX_DT_US, VERSION};
-use super::shm::{SharedFile, Window};
+use super::record::{Kind, Record, MAX_DT, TICK_SHIFT, VERSION};
+use super::shm::{SharedFile, SlotWindow};
 
 /// "TPATRACE", the file's first eight bytes.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"TPATRACE");
@@ -34,8 +34,8 @@ pub(crate) const F_SLOTS: usize = 2;
 pub(crate) const S_STATUS: usize = 0;
 /// Records ever written (the next one goes to `head % records`).
 pub(crate) const S_HEAD: usize = 1;
-/// The newest record's time, µs.
-pub(crate) const S_LAST_US: usize = 2;
+/// The newest record's time, ticks.
+pub(crate) const S_LAST: usize = 2;
 /// Our ISN (u32) | the peer's (u32) << 32.
 pub(crate) const S_ISN: usize = 3;
 /// Local port | remote port << 16 | IP version << 32.
@@ -44,8 +44,8 @@ pub(crate) const S_PORTS: usize = 4;
 pub(crate) const S_LOCAL: usize = 5;
 /// Remote address, words 7 and 8.
 pub(crate) const S_REMOTE: usize = 7;
-/// When the ring was attached, µs.
-pub(crate) const S_OPENED_US: usize = 9;
+/// When the ring was attached, ticks.
+pub(crate) const S_OPENED: usize = 9;
 
 /// What a slot holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,11 +144,11 @@ impl TraceFile {
         }
         let base = FILE_HEADER_WORDS + index as usize * slot_words(self.records);
         let w = &self.map.words()[base..base + SLOT_HEADER_WORDS];
-        let now_us = now_ns / 1000;
+        let now = now_ns >> TICK_SHIFT;
         // Closed while the header is rewritten, live once it is whole.
         w[S_STATUS].store(SlotStatus::Closed as u64, Ordering::Release);
         w[S_HEAD].store(0, Ordering::Relaxed);
-        w[S_LAST_US].store(now_us, Ordering::Relaxed);
+        w[S_LAST].store(now, Ordering::Relaxed);
         w[S_ISN].store(0, Ordering::Relaxed);
         let version = if local.is_ipv4() { 4u64 } else { 6 };
         w[S_PORTS].store(
@@ -157,16 +157,16 @@ impl TraceFile {
         );
         store_ip(&w[S_LOCAL..S_LOCAL + 2], local.ip());
         store_ip(&w[S_REMOTE..S_REMOTE + 2], remote.ip());
-        w[S_OPENED_US].store(now_us, Ordering::Relaxed);
+        w[S_OPENED].store(now, Ordering::Relaxed);
         w[S_STATUS].store(
             SlotStatus::Live as u64 | u64::from(generation) << 32,
             Ordering::Release,
         );
         Some(Ring {
-            slot: Window::new(&self.map, base, slot_words(self.records))?,
-            mask: self.records - 1,
+            slot: SlotWindow::new(&self.map, base, self.records as usize)?,
             head: 0,
-            last_us: now_us,
+            last: now,
+            read_end: u64::MAX,
             seen: Seen::default(),
             archive_due: false,
         })
@@ -236,6 +236,11 @@ fn store_ip(w: &[AtomicU64], ip: IpAddr) {
 /// What the engine last wrote about itself, so a change is written once.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Seen {
+    /// The fields below that the engine compares after every event,
+    /// packed ([`Seen::key`]), with [`Seen::RTO_RECOVERING`] set while
+    /// `rto_recover` is (which the engine's own key never has): one
+    /// comparison tells whether anything is to be written.
+    pub(crate) key: u64,
     /// The state's code, as last recorded.
     pub(crate) state: u8,
     /// In fast recovery.
@@ -246,15 +251,38 @@ pub(crate) struct Seen {
     pub(crate) ssthresh: u32,
 }
 
+impl Seen {
+    /// The bit of `key` set while recovering from an RTO.
+    pub(crate) const RTO_RECOVERING: u64 = 1 << 16;
+
+    /// The key of a state's code, fast recovery and ssthresh.
+    #[inline(always)]
+    pub(crate) fn key(state: u8, fast: bool, ssthresh: u32) -> u64 {
+        u64::from(state) | u64::from(fast) << 8 | u64::from(ssthresh) << 32
+    }
+
+    /// `key` again from the fields.
+    pub(crate) fn rekey(&mut self) {
+        self.key = Seen::key(self.state, self.fast, self.ssthresh)
+            | if self.rto_recover.is_some() {
+                Seen::RTO_RECOVERING
+            } else {
+                0
+            };
+    }
+}
+
 /// One socket's ring: the writer's handle, owned by its connection.
 pub struct Ring {
     /// The slot's words: header, then records.
-    slot: Window,
-    mask: u32,
+    slot: SlotWindow<SLOT_HEADER_WORDS>,
     /// Records written (the writer's copy of the slot's head).
     head: u64,
-    /// The newest record's time, µs.
-    last_us: u64,
+    /// The newest record's time, ticks.
+    last: u64,
+    /// `head` just after the newest record if that is an application
+    /// read (which the next read in the same tick joins), else `u64::MAX`.
+    read_end: u64,
     pub(crate) seen: Seen,
     /// A record worth archiving the ring for was written (recovery ended,
     /// an RTO, an abnormal close): the socket table copies the ring.
@@ -264,51 +292,85 @@ pub struct Ring {
 impl Ring {
     /// Appends `rec` (its `dt` left 0) at `now_ns` (a `Clock` record
     /// first after a gap longer than `dt` holds). Inlined into each hook,
-    /// where the record's constant parts fold away.
+    /// where the record's constant parts fold away: a shift, a compare,
+    /// and five stores.
     #[inline(always)]
     pub fn push(&mut self, rec: Record, now_ns: u64) {
-        let now_us = now_ns / 1000;
-        let mut gap = now_us.saturating_sub(self.last_us);
-        if gap > MAX_DT_US {
-            self.clock(now_us, gap);
-            gap = 0;
-        }
-        self.last_us = self.last_us.max(now_us);
+        let now = now_ns >> TICK_SHIFT;
+        let gap = now.wrapping_sub(self.last);
+        let dt = if gap <= MAX_DT {
+            self.last = now;
+            gap
+        } else {
+            self.long_gap(now)
+        };
+        // Locals, so that the stores to the mapping need no reloads.
+        let (head, last) = (self.head, self.last);
         let [w0, w1] = rec.to_words();
-        self.write(w0 | gap << 16, w1);
-        let slot = self.slot.words();
-        slot[S_LAST_US].store(self.last_us, Ordering::Relaxed);
-        slot[S_HEAD].store(self.head, Ordering::Release);
+        let at = self.slot.record(head);
+        at[0].store(w0 | dt << 16, Ordering::Relaxed);
+        at[1].store(w1, Ordering::Relaxed);
+        self.head = head + 1;
+        let header = self.slot.header();
+        header[S_LAST].store(last, Ordering::Relaxed);
+        header[S_HEAD].store(head + 1, Ordering::Release);
     }
 
-    /// The `Clock` record before one that comes `gap` µs after the last.
+    /// A gap longer than `dt` holds before a record at `now`: a `Clock`
+    /// record, or none if the clock went back (the record then takes the
+    /// newest time). The `dt` the record gets: 0.
     #[cold]
-    fn clock(&mut self, now_us: u64, gap: u64) {
+    #[inline(never)]
+    fn long_gap(&mut self, now: u64) -> u64 {
+        if now <= self.last {
+            return 0;
+        }
+        let gap = now - self.last;
         let clock = Record::new(
             Kind::Clock,
             0,
             gap.min(u64::from(u32::MAX)) as u32,
-            now_us as u32,
-            (now_us >> 32) as u16,
+            now as u32,
+            (now >> 32) as u16,
             0,
         );
         let [w0, w1] = clock.to_words();
-        self.write(w0, w1);
+        let at = self.slot.record(self.head);
+        at[0].store(w0, Ordering::Relaxed);
+        at[1].store(w1, Ordering::Relaxed);
+        self.head += 1;
+        self.last = now;
+        0
     }
 
+    /// The application read `bytes`, leaving `queued`: a record, or, when
+    /// the newest record is a read of the same tick, that record counting
+    /// one more read (a bulk receiver reads a segment at a time).
     #[inline(always)]
-    fn write(&mut self, w0: u64, w1: u64) {
-        let at = SLOT_HEADER_WORDS + 2 * (self.head as u32 & self.mask) as usize;
-        let slot = self.slot.words();
-        slot[at].store(w0, Ordering::Relaxed);
-        slot[at + 1].store(w1, Ordering::Relaxed);
-        self.head += 1;
+    pub fn push_read(&mut self, bytes: u32, queued: u32, now_ns: u64) {
+        if self.read_end == self.head && now_ns >> TICK_SHIFT == self.last {
+            let at = self.slot.record(self.head.wrapping_sub(1));
+            let (w0, w1) = (at[0].load(Ordering::Relaxed), at[1].load(Ordering::Relaxed));
+            let total = ((w0 >> 32) as u32).saturating_add(bytes);
+            let reads = ((w1 >> 32) as u16).saturating_add(1);
+            at[0].store(
+                (w0 & 0xffff_ffff) | u64::from(total) << 32,
+                Ordering::Relaxed,
+            );
+            at[1].store(
+                u64::from(queued) | u64::from(reads) << 32,
+                Ordering::Relaxed,
+            );
+        } else {
+            self.push(Record::new(Kind::AppRead, 0, bytes, queued, 1, 0), now_ns);
+            self.read_end = self.head;
+        }
     }
 
     /// Records our ISN and the peer's (0 until known), relative to which
-    /// segment records count.
+    /// the decoder shows segments' numbers.
     pub fn set_isns(&mut self, iss: u32, irs: u32) {
-        self.slot.words()[S_ISN].store(u64::from(iss) | u64::from(irs) << 32, Ordering::Relaxed);
+        self.slot.header()[S_ISN].store(u64::from(iss) | u64::from(irs) << 32, Ordering::Relaxed);
     }
 
     /// Records written so far.
@@ -320,7 +382,7 @@ impl Ring {
 impl core::fmt::Debug for Ring {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Ring")
-            .field("records", &(self.mask + 1))
+            .field("last", &self.last)
             .field("head", &self.head)
             .finish()
     }

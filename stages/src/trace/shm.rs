@@ -84,40 +84,57 @@ impl SharedFile {
     }
 }
 
-/// A range of a [`SharedFile`]'s words that keeps the mapping alive: what
-/// one socket's ring writes, reached without going through the `Arc`.
-pub struct Window {
+/// One socket's slot of a [`SharedFile`]: `H` words of header, then a
+/// ring of two-word records (a power of two of them), kept alive by the
+/// `Arc` and reached without going through it or a bounds check: the
+/// writer's per-record path is a few plain stores.
+pub struct SlotWindow<const H: usize> {
     base: NonNull<AtomicU64>,
-    len: usize,
+    /// Records - 1.
+    mask: usize,
     _map: Arc<SharedFile>,
 }
 
 // SAFETY: as for `SharedFile`: the words are atomics, and the `Arc` keeps
 // the mapping alive wherever the window goes.
-unsafe impl Send for Window {}
-// SAFETY: `&Window` only hands out `&[AtomicU64]`.
-unsafe impl Sync for Window {}
+unsafe impl<const H: usize> Send for SlotWindow<H> {}
+// SAFETY: `&SlotWindow` only hands out shared references to atomics.
+unsafe impl<const H: usize> Sync for SlotWindow<H> {}
 
-impl Window {
-    /// Words `start..start + len` of `map`, if in range.
-    pub fn new(map: &Arc<SharedFile>, start: usize, len: usize) -> Option<Window> {
-        let words = map.words();
-        let end = start.checked_add(len)?;
-        let range = words.get(start..end)?;
-        Some(Window {
+impl<const H: usize> SlotWindow<H> {
+    /// The slot at word `start` of `map` with `records` records, if that is
+    /// a power of two and the slot lies in the mapping.
+    pub fn new(map: &Arc<SharedFile>, start: usize, records: usize) -> Option<SlotWindow<H>> {
+        if !records.is_power_of_two() {
+            return None;
+        }
+        let len = H.checked_add(records.checked_mul(2)?)?;
+        let range = map.words().get(start..start.checked_add(len)?)?;
+        Some(SlotWindow {
             base: NonNull::from(range).cast(),
-            len,
+            mask: records - 1,
             _map: Arc::clone(map),
         })
     }
 
-    /// The window's words.
+    /// The header's words.
     #[inline(always)]
-    pub fn words(&self) -> &[AtomicU64] {
-        // SAFETY: `base..base + len` was checked to lie in the mapping at
-        // `new`, and `_map` keeps the mapping alive as long as `self`; see
+    pub fn header(&self) -> &[AtomicU64; H] {
+        // SAFETY: the window's first `H` words were checked to lie in the
+        // mapping at `new`, and `_map` keeps it mapped as long as `self`;
+        // `[AtomicU64; H]` has the layout of `H` consecutive words. See
         // `SharedFile::words` for why a shared view of atomics is sound.
-        unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.len) }
+        unsafe { &*self.base.as_ptr().cast::<[AtomicU64; H]>() }
+    }
+
+    /// The two words of record `n` modulo the ring's size.
+    #[inline(always)]
+    pub fn record(&self, n: u64) -> &[AtomicU64; 2] {
+        let i = n as usize & self.mask;
+        // SAFETY: `i <= mask = records - 1`, so words `H + 2i` and
+        // `H + 2i + 1` lie in the window checked at `new` (`H + 2 records`
+        // words), which `_map` keeps mapped; as for `header`.
+        unsafe { &*self.base.as_ptr().add(H + 2 * i).cast::<[AtomicU64; 2]>() }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The ring in a file, read back by the decoder.
 
 use super::decode::{decode, Event};
-use super::record::{Kind, Record};
+use super::record::{Kind, Record, TICK_NS};
 use super::ring::{SlotStatus, TraceFile};
 use std::path::PathBuf;
 
@@ -21,10 +21,11 @@ fn the_ring_wraps_keeping_the_newest_records_in_order_with_their_times() {
     let file = TraceFile::create(&dir.join("t.trace"), 4, 8).unwrap();
     let local = "10.0.0.1:1000".parse().unwrap();
     let remote = "[2001:db8::2]:80".parse().unwrap();
-    let mut ring = file.ring(2, 5, local, remote, 1_000_000).unwrap();
-    // 20 records 10 µs apart: the ring keeps the last 8.
+    let t0 = 1000 * TICK_NS;
+    let mut ring = file.ring(2, 5, local, remote, t0).unwrap();
+    // 20 records 10 ticks apart: the ring keeps the last 8.
     for i in 0..20u32 {
-        ring.push(write(i), 1_000_000 + u64::from(i) * 10_000);
+        ring.push(write(i), t0 + u64::from(i) * 10 * TICK_NS);
     }
     let dump = decode(&std::fs::read(file.path()).unwrap()).unwrap();
     assert_eq!(dump.sockets.len(), 1);
@@ -36,11 +37,13 @@ fn the_ring_wraps_keeping_the_newest_records_in_order_with_their_times() {
         .entries
         .iter()
         .map(|e| match e.event {
-            Event::Write { bytes, .. } => (e.time_us, bytes),
+            Event::Write { bytes, .. } => (e.time_ns, bytes),
             other => panic!("{other:?}"),
         })
         .collect();
-    let want: Vec<(u64, u32)> = (12..20u32).map(|i| (1000 + u64::from(i) * 10, i)).collect();
+    let want: Vec<(u64, u32)> = (12..20u32)
+        .map(|i| (t0 + u64::from(i) * 10 * TICK_NS, i))
+        .collect();
     assert_eq!(got, want);
     file.close_slot(2);
     let dump = decode(&std::fs::read(file.path()).unwrap()).unwrap();
@@ -54,20 +57,95 @@ fn a_long_gap_is_a_clock_record_and_times_stay_exact_across_it() {
     let file = TraceFile::create(&dir.join("t.trace"), 1, 16).unwrap();
     let a = "10.0.0.1:1".parse().unwrap();
     let mut ring = file.ring(0, 0, a, a, 0).unwrap();
-    ring.push(write(1), 5_000); // 5 µs
-    ring.push(write(2), 90_000_000_000); // 90 s later: beyond dt's 65 ms
-    ring.push(write(3), 90_000_020_000);
+    ring.push(write(1), 5 * TICK_NS + 1000); // within the fifth tick
+    ring.push(write(2), 90_000_000_000); // 90 s later: beyond dt's 67 ms
+    ring.push(write(3), 90_000_000_000 + 20 * TICK_NS);
     assert_eq!(ring.written(), 4, "a clock record before the second");
     let dump = decode(&std::fs::read(file.path()).unwrap()).unwrap();
     let times: Vec<(u64, Event)> = dump.sockets[0]
         .entries
         .iter()
-        .map(|e| (e.time_us, e.event))
+        .map(|e| (e.time_ns, e.event))
         .collect();
-    assert_eq!(times[0].0, 5);
-    assert_eq!(times[1], (90_000_000, Event::Clock));
-    assert_eq!(times[2].0, 90_000_000);
-    assert_eq!(times[3].0, 90_000_020);
+    // 90 s is a whole number of ticks; 5 ticks and 1000 ns is 5 ticks.
+    assert_eq!(times[0].0, 5 * TICK_NS);
+    assert_eq!(times[1], (90_000_000_000, Event::Clock));
+    assert_eq!(times[2].0, 90_000_000_000);
+    assert_eq!(times[3].0, 90_000_000_000 + 20 * TICK_NS);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn reads_of_one_tick_share_a_record_and_others_do_not() {
+    let dir = scratch("reads");
+    let file = TraceFile::create(&dir.join("t.trace"), 1, 16).unwrap();
+    let a = "10.0.0.1:1".parse().unwrap();
+    let mut ring = file.ring(0, 0, a, a, 0).unwrap();
+    let t = 7 * TICK_NS;
+    ring.push_read(100, 300, t);
+    ring.push_read(100, 200, t + 10); // the same tick: joins
+    ring.push_read(50, 150, t + 20);
+    ring.push(write(9), t + 30); // something else: the next read is new
+    ring.push_read(150, 0, t + 40);
+    ring.push_read(1, 0, t + TICK_NS); // the next tick: new
+    assert_eq!(ring.written(), 4);
+    let dump = decode(&std::fs::read(file.path()).unwrap()).unwrap();
+    let events: Vec<Event> = dump.sockets[0].entries.iter().map(|e| e.event).collect();
+    let read = |bytes, queued, reads| Event::Read {
+        bytes,
+        queued,
+        reads,
+    };
+    assert_eq!(
+        events,
+        vec![
+            read(250, 150, 3),
+            Event::Write {
+                bytes: 9,
+                queued: 0
+            },
+            read(150, 0, 1),
+            read(1, 0, 1),
+        ]
+    );
+    assert_eq!(
+        read(250, 150, 3).to_string(),
+        "read  250 bytes in 3 reads, 150 left"
+    );
+    assert_eq!(read(1, 0, 1).to_string(), "read  1 bytes, 0 left");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn segments_are_stored_as_on_the_wire_and_decoded_relative_to_the_isns() {
+    use super::decode::Segment;
+    let dir = scratch("isn");
+    let file = TraceFile::create(&dir.join("t.trace"), 1, 16).unwrap();
+    let a = "10.0.0.1:1".parse().unwrap();
+    let mut ring = file.ring(0, 0, a, a, 0).unwrap();
+    // Our SYN (no ACK: its ack field is shown as is), the peer's SYN-ACK,
+    // and data of ours past the 2^32 wrap.
+    ring.push(Record::new(Kind::SegOut, 0x02, 0xffff_fff0, 0, 100, 0), 0);
+    ring.push(Record::new(Kind::SegIn, 0x12, 5000, 0xffff_fff1, 200, 0), 0);
+    ring.push(Record::new(Kind::Retransmit, 0x10, 0x10, 5001, 100, 10), 0);
+    ring.set_isns(0xffff_fff0, 5000); // known once established
+    let dump = decode(&std::fs::read(file.path()).unwrap()).unwrap();
+    let events: Vec<Event> = dump.sockets[0].entries.iter().map(|e| e.event).collect();
+    let seg = |flags, seq, ack, window, len| Segment {
+        seq,
+        ack,
+        window,
+        flags,
+        len,
+    };
+    assert_eq!(
+        events,
+        vec![
+            Event::Out(seg(0x02, 0, 0, 100, 0)),
+            Event::In(seg(0x12, 0, 1, 200, 0)),
+            Event::Retransmit(seg(0x10, 0x20, 1, 100, 10)),
+        ]
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use tpa_stages::trace::record::{Kind, Record};
+use tpa_stages::trace::record::{Kind, Record, TICK_NS};
 use tpa_stages::trace::ring::TraceFile;
 
 fn main() {
@@ -19,7 +19,7 @@ fn main() {
     for n in 1..=3 {
         ring.push(
             Record::new(Kind::AppWrite, 0, n, n * 10, 0, 0),
-            u64::from(n) * 1000,
+            u64::from(n) * TICK_NS,
         );
     }
     println!("ready");

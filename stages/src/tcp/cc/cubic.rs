@@ -29,7 +29,7 @@ const MAX_TARGET_RATIO: f64 = 1.5;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Cubic {
-    w: Window,
+    pub(super) w: Window,
     /// Window at the last congestion event (after fast convergence), segments.
     w_max: f64,
     /// cwnd just before the last reduction, segments (RFC 9438 §4.3 cwnd_prior).

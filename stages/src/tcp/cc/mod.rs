@@ -326,6 +326,15 @@ macro_rules! each {
     };
 }
 
+impl Cc {
+    /// The window state both algorithms share, reached with one match:
+    /// what the socket trace compares after every event.
+    #[inline]
+    pub(crate) fn window(&self) -> &Window {
+        each!(self, cc => &cc.w)
+    }
+}
+
 impl CongestionControl for Cc {
     fn on_ack(
         &mut self,

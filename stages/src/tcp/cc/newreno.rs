@@ -16,7 +16,7 @@ use crate::tcp::seq::SeqNumber;
 /// ```
 #[derive(Clone, Debug)]
 pub struct NewReno {
-    w: Window,
+    pub(super) w: Window,
 }
 
 impl NewReno {

@@ -104,8 +104,10 @@ impl<B: PacketBuf> Connection<B> {
     /// stream (the peer's FIN), `WouldBlock` while nothing has arrived,
     /// the connection's error once it failed.
     pub fn recv(&mut self) -> Result<Option<B>, SocketError> {
+        let queued = self.receive_queue.bytes();
         if let Some(buf) = self.receive_queue.pop() {
-            self.trace_read(buf.total_len());
+            // What the queue lost, rather than walking the buffer's chain.
+            self.trace_read(queued - self.receive_queue.bytes());
             self.after_read();
             return Ok(Some(buf));
         }

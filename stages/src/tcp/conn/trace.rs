@@ -14,7 +14,7 @@ use super::super::segment::{SegmentIn, SegmentOut};
 use super::super::seq::SeqNumber;
 use super::Connection;
 use crate::trace::record::{state_code, CwndReason, Kind, Record};
-use crate::trace::ring::Ring;
+use crate::trace::ring::{Ring, Seen};
 
 impl<B: PacketBuf> Connection<B> {
     /// Gives the connection a trace ring (from the socket table's
@@ -25,6 +25,8 @@ impl<B: PacketBuf> Connection<B> {
         ring.push(Record::new(Kind::State, code, 0, 0, 0, 0), now_ns);
         ring.seen.state = code;
         ring.seen.ssthresh = self.cc.ssthresh();
+        ring.seen.fast = self.cc.in_recovery();
+        ring.seen.rekey();
         self.trace = Some(Box::new(ring));
     }
 
@@ -51,17 +53,12 @@ impl<B: PacketBuf> Connection<B> {
     #[inline]
     pub(super) fn trace_seg_in(&mut self, seg: &SegmentIn<B>, len: u32, now_ns: u64) {
         if let Some(ring) = self.trace.as_deref_mut() {
-            // The peer's ISN is known once its SYN is taken: its SYN is 0.
-            let seq = if self.state == super::State::SynSent && seg.flags.syn() {
-                0
-            } else {
-                seg.seq.wrapping_sub(self.irs)
-            };
+            // Numbers as on the wire: the decoder subtracts the ISNs.
             let rec = Record::new(
                 Kind::SegIn,
                 seg.flags.0,
-                seq,
-                seg.ack.wrapping_sub(self.iss),
+                seg.seq.get(),
+                seg.ack.get(),
                 seg.window,
                 len.min(u32::from(u16::MAX)) as u16,
             );
@@ -89,8 +86,8 @@ impl<B: PacketBuf> Connection<B> {
             let rec = Record::new(
                 kind,
                 seg.flags.0,
-                seg.seq.wrapping_sub(self.iss),
-                seg.ack.wrapping_sub(self.irs),
+                seg.seq.get(),
+                seg.ack.get(),
                 seg.window,
                 len.min(u32::from(u16::MAX)) as u16,
             );
@@ -111,6 +108,7 @@ impl<B: PacketBuf> Connection<B> {
             );
             ring.push(rec, now_ns);
             ring.seen.rto_recover = Some(self.snd_max.get());
+            ring.seen.rekey();
         }
     }
 
@@ -135,13 +133,13 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
-    /// The application read `bytes`.
+    /// The application read `bytes` (consecutive reads of a tick share
+    /// a record).
     #[inline]
     pub(super) fn trace_read(&mut self, bytes: usize) {
         if let Some(ring) = self.trace.as_deref_mut() {
             let queued = self.receive_queue.bytes().min(u32::MAX as usize) as u32;
-            let rec = Record::new(Kind::AppRead, 0, bytes as u32, queued, 0, 0);
-            ring.push(rec, self.clock_ns);
+            ring.push_read(bytes as u32, queued, self.clock_ns);
         }
     }
 
@@ -150,12 +148,9 @@ impl<B: PacketBuf> Connection<B> {
     #[inline]
     pub(super) fn trace_changes(&mut self, now_ns: u64) {
         if let Some(ring) = self.trace.as_deref() {
-            let seen = &ring.seen;
-            let same = seen.state == state_code(self.state)
-                && seen.fast == self.cc.in_recovery()
-                && seen.ssthresh == self.cc.ssthresh()
-                && seen.rto_recover.is_none();
-            if !same {
+            let w = self.cc.window();
+            let key = Seen::key(state_code(self.state), w.recover.is_some(), w.ssthresh);
+            if key != ring.seen.key {
                 self.trace_changes_slow(now_ns);
             }
         }
@@ -207,5 +202,6 @@ impl<B: PacketBuf> Connection<B> {
         }
         ring.seen.fast = fast;
         ring.seen.ssthresh = ssthresh;
+        ring.seen.rekey();
     }
 }
