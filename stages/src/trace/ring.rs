@@ -168,6 +168,7 @@ impl TraceFile {
             last: now,
             read_end: u64::MAX,
             seen: Seen::default(),
+            rto_end: 0,
             archive_due: false,
         })
     }
@@ -233,42 +234,37 @@ fn store_ip(w: &[AtomicU64], ip: IpAddr) {
     );
 }
 
-/// What the engine last wrote about itself, so a change is written once.
+/// What the engine last wrote about itself, so a change is written once:
+/// packed, so that the check after every event is one comparison.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Seen {
-    /// The fields below that the engine compares after every event,
-    /// packed ([`Seen::key`]), with [`Seen::RTO_RECOVERING`] set while
-    /// `rto_recover` is (which the engine's own key never has): one
-    /// comparison tells whether anything is to be written.
+    /// [`Seen::key`] of what was last written, with [`Seen::RTO_RECOVERING`]
+    /// set while recovering from an RTO (the engine's own key never has
+    /// it, so the check fails until the recovery's end is written).
     pub(crate) key: u64,
-    /// The state's code, as last recorded.
+}
+
+/// [`Seen`] unpacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SeenFields {
+    /// The state's code.
     pub(crate) state: u8,
     /// In fast recovery.
     pub(crate) fast: bool,
-    /// Recovering from an RTO until SND.UNA reaches this (SND.MAX then).
+    /// Recovering from an RTO until SND.UNA reaches this.
     pub(crate) rto_recover: Option<u32>,
-    /// ssthresh as last recorded.
+    /// ssthresh.
     pub(crate) ssthresh: u32,
 }
 
 impl Seen {
     /// The bit of `key` set while recovering from an RTO.
-    pub(crate) const RTO_RECOVERING: u64 = 1 << 16;
+    const RTO_RECOVERING: u64 = 1 << 16;
 
     /// The key of a state's code, fast recovery and ssthresh.
     #[inline(always)]
     pub(crate) fn key(state: u8, fast: bool, ssthresh: u32) -> u64 {
         u64::from(state) | u64::from(fast) << 8 | u64::from(ssthresh) << 32
-    }
-
-    /// `key` again from the fields.
-    pub(crate) fn rekey(&mut self) {
-        self.key = Seen::key(self.state, self.fast, self.ssthresh)
-            | if self.rto_recover.is_some() {
-                Seen::RTO_RECOVERING
-            } else {
-                0
-            };
     }
 }
 
@@ -284,6 +280,9 @@ pub struct Ring {
     /// read (which the next read in the same tick joins), else `u64::MAX`.
     read_end: u64,
     pub(crate) seen: Seen,
+    /// While recovering from an RTO: until SND.UNA reaches this (SND.MAX
+    /// when the timer fired); see [`Seen::RTO_RECOVERING`].
+    rto_end: u32,
     /// A record worth archiving the ring for was written (recovery ended,
     /// an RTO, an abnormal close): the socket table copies the ring.
     pub(crate) archive_due: bool,
@@ -371,6 +370,28 @@ impl Ring {
     /// the decoder shows segments' numbers.
     pub fn set_isns(&mut self, iss: u32, irs: u32) {
         self.slot.header()[S_ISN].store(u64::from(iss) | u64::from(irs) << 32, Ordering::Relaxed);
+    }
+
+    /// What the engine last wrote about itself.
+    pub(crate) fn seen(&self) -> SeenFields {
+        let key = self.seen.key;
+        SeenFields {
+            state: key as u8,
+            fast: key & 1 << 8 != 0,
+            rto_recover: (key & Seen::RTO_RECOVERING != 0).then_some(self.rto_end),
+            ssthresh: (key >> 32) as u32,
+        }
+    }
+
+    /// Sets what the engine last wrote about itself.
+    pub(crate) fn set_seen(&mut self, f: SeenFields) {
+        self.seen.key = Seen::key(f.state, f.fast, f.ssthresh)
+            | if f.rto_recover.is_some() {
+                Seen::RTO_RECOVERING
+            } else {
+                0
+            };
+        self.rto_end = f.rto_recover.unwrap_or(0);
     }
 
     /// Records written so far.

@@ -2867,3 +2867,63 @@ fn a_syn_in_time_wait_may_open_a_new_incarnation_as_rfc_6191_says() {
         assert_eq!(a.next_incarnation_iss(), a.snd_max + 65_537);
     }
 }
+
+#[test]
+fn the_trace_writes_an_rtos_collapse_and_the_recovery_after_it() {
+    use crate::trace::decode::{decode, Event};
+    use crate::trace::record::CwndReason;
+    use crate::trace::ring::TraceFile;
+    let dir = std::env::temp_dir().join(format!("tpa-conn-trace-rto-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = TraceFile::create(&dir.join("t.trace"), 1, 256).unwrap();
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let (a, b) = (
+        "10.0.0.1:1000".parse().unwrap(),
+        "10.0.0.2:80".parse().unwrap(),
+    );
+    let ring = file.ring(0, 0, a, b, net.now).unwrap();
+    net.a.attach_trace(ring, net.now);
+    // The path dies until the retransmission timer fires, then heals.
+    net.ab.impair.loss = 1000;
+    net.send_a(&[7; 3000]).unwrap();
+    net.run_until(10_000, |n| n.a.stats.total_retrans > 0);
+    net.ab.impair.loss = 0;
+    net.run_until(10_000, |n| n.a.snd_una == n.a.snd_max);
+    assert!(net.a.take_trace_archive(), "a recovery's end is archived");
+    let dump = decode(&std::fs::read(file.path()).unwrap()).unwrap();
+    let events: Vec<Event> = dump.sockets[0].entries.iter().map(|e| e.event).collect();
+    // In this order: the timeout, its collapse of ssthresh, a
+    // retransmission, the recovery's end (SND.UNA past what was out).
+    let story: [(&str, fn(&Event) -> bool); 4] = [
+        ("the timeout", |e| matches!(e, Event::Rto { .. })),
+        ("the collapse", |e| {
+            matches!(
+                e,
+                Event::Cwnd {
+                    reason: Some(CwndReason::Rto),
+                    ..
+                }
+            )
+        }),
+        ("a retransmission", |e| matches!(e, Event::Retransmit(_))),
+        ("the recovery's end", |e| {
+            matches!(
+                e,
+                Event::Cwnd {
+                    reason: Some(CwndReason::RecoveryEnd),
+                    ..
+                }
+            )
+        }),
+    ];
+    let mut at = 0;
+    for (what, found) in story {
+        match events[at..].iter().position(found) {
+            Some(i) => at += i + 1,
+            None => panic!("no {what} after record {at} in {events:#?}"),
+        }
+    }
+    drop(net);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -14,7 +14,7 @@ use super::super::segment::{SegmentIn, SegmentOut};
 use super::super::seq::SeqNumber;
 use super::Connection;
 use crate::trace::record::{state_code, CwndReason, Kind, Record};
-use crate::trace::ring::{Ring, Seen};
+use crate::trace::ring::{Ring, Seen, SeenFields};
 
 impl<B: PacketBuf> Connection<B> {
     /// Gives the connection a trace ring (from the socket table's
@@ -23,10 +23,12 @@ impl<B: PacketBuf> Connection<B> {
         ring.set_isns(self.iss.get(), self.irs.get());
         let code = state_code(self.state);
         ring.push(Record::new(Kind::State, code, 0, 0, 0, 0), now_ns);
-        ring.seen.state = code;
-        ring.seen.ssthresh = self.cc.ssthresh();
-        ring.seen.fast = self.cc.in_recovery();
-        ring.seen.rekey();
+        ring.set_seen(SeenFields {
+            state: code,
+            fast: self.cc.in_recovery(),
+            rto_recover: None,
+            ssthresh: self.cc.ssthresh(),
+        });
         self.trace = Some(Box::new(ring));
     }
 
@@ -107,8 +109,9 @@ impl<B: PacketBuf> Connection<B> {
                 0,
             );
             ring.push(rec, now_ns);
-            ring.seen.rto_recover = Some(self.snd_max.get());
-            ring.seen.rekey();
+            let mut seen = ring.seen();
+            seen.rto_recover = Some(self.snd_max.get());
+            ring.set_seen(seen);
         }
     }
 
@@ -167,14 +170,19 @@ impl<B: PacketBuf> Connection<B> {
         let Some(ring) = self.trace.as_deref_mut() else {
             return;
         };
-        let seen = ring.seen;
+        let seen = ring.seen();
+        let mut now_seen = SeenFields {
+            state,
+            fast,
+            rto_recover: seen.rto_recover,
+            ssthresh,
+        };
         if state != seen.state {
             ring.set_isns(iss, irs);
             ring.push(
                 Record::new(Kind::State, state, u32::from(seen.state), 0, 0, 0),
                 now_ns,
             );
-            ring.seen.state = state;
             if closed && error {
                 ring.archive_due = true;
             }
@@ -188,7 +196,7 @@ impl<B: PacketBuf> Connection<B> {
             ring.push(cwnd_rec(CwndReason::Recovery), now_ns);
         } else if (!fast && seen.fast && seen.rto_recover.is_none()) || (rto_done && !fast) {
             ring.push(cwnd_rec(CwndReason::RecoveryEnd), now_ns);
-            ring.seen.rto_recover = None;
+            now_seen.rto_recover = None;
             ring.archive_due = true;
         } else if ssthresh != seen.ssthresh {
             let reason = if seen.rto_recover.is_some() && ssthresh < seen.ssthresh {
@@ -200,8 +208,6 @@ impl<B: PacketBuf> Connection<B> {
             };
             ring.push(cwnd_rec(reason), now_ns);
         }
-        ring.seen.fast = fast;
-        ring.seen.ssthresh = ssthresh;
-        ring.seen.rekey();
+        ring.set_seen(now_seen);
     }
 }
