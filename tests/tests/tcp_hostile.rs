@@ -17,8 +17,10 @@
 //! forged byte delivered; the stream live through every injection; no
 //! answer to a RST outside the window; tpa's own counters show what it
 //! did: challenge ACKs (RFC 5961: in-window RST and SYN, ACK of unsent
-//! data, ACK below SND.UNA - MAX.SND.WND, the burst's first), answers
-//! rate-limited (the burst's other nine), segments dropped, malformed
+//! data, ACK below SND.UNA - MAX.SND.WND, the burst's first) or answers
+//! rate-limited, every challenged segment in one or the other and at
+//! most one challenge ACK a round (the rate limit's slot is shared with
+//! the peer's own out-of-window segments), segments dropped, malformed
 //! options dropped by reason (`bad-options`), the flood's excess SYNs
 //! answered with cookies (none dropped as `backlog-full`), the client
 //! connected during the flood by exactly one validated cookie with its
@@ -559,16 +561,32 @@ fn hostile_kit_against_tpa(v6: bool) {
     // RFC 5961: a challenge ACK for an in-window RST and SYN, for an ACK
     // of data never sent and one below SND.UNA - MAX.SND.WND (tpa sends it
     // on a data segment when it has one: the kit sees a pure ACK only
-    // sometimes, tpa's counter always), one for the burst of ten RSTs and
-    // nine rate-limited; nothing for a RST outside the window; a duplicate
-    // ACK (also on data, or rate-limited) for data outside the window and
-    // for the old timestamp, all of them dropped.
+    // sometimes, tpa's counter always), and for the burst of ten RSTs;
+    // nothing for a RST outside the window; a duplicate ACK (also on data,
+    // or rate-limited) for data outside the window and for the old
+    // timestamp, all of them dropped.
     for name in ["rst-below-window", "rst-above-window"] {
         assert!(find(&battery, name).answers().is_empty(), "{name}: {ctx}");
     }
     let info = c1.info.expect("conn1's info");
-    assert_eq!(info.challenge_acks, 5, "{ctx}");
-    assert_eq!(info.acks_rate_limited, 9, "{ctx}");
+    // What the engine guarantees (conn/input.rs `challenge_ack`,
+    // `oow_rate_limited`; the table's budget, `withhold_challenge_ack`):
+    // each of the 14 segments that call for a challenge ACK (four single
+    // injections, the burst's ten) counts once, in `challenge_acks` when
+    // the ACK went out, in `acks_rate_limited` when a limit held it back;
+    // and one connection answers at most once in 500 ms, a slot its
+    // duplicate ACKs for the peer's own out-of-window bare segments share
+    // (a loaded machine makes the kernel send some). The five rounds are
+    // the kit's --observe (0.55 s) apart, so at most five challenge ACKs;
+    // a round can lose its ACK to one of the peer's segments answered just
+    // before (then it is rate-limited, and counted), and the peer's
+    // segments that the limit held back count in `acks_rate_limited` too.
+    const CHALLENGED: u64 = 4 + 10;
+    assert!(info.challenge_acks <= 5, "more than one per round: {ctx}");
+    assert!(
+        info.challenge_acks + info.acks_rate_limited >= CHALLENGED,
+        "a challenged segment neither answered nor counted: {ctx}"
+    );
     assert!(info.dropped >= 7, "{ctx}");
     assert_eq!(info.bytes_received, 0, "{ctx}");
     // The five malformed options: dropped at parsing, counted.
