@@ -2895,7 +2895,8 @@ fn the_trace_writes_an_rtos_collapse_and_the_recovery_after_it() {
     let events: Vec<Event> = dump.sockets[0].entries.iter().map(|e| e.event).collect();
     // In this order: the timeout, its collapse of ssthresh, a
     // retransmission, the recovery's end (SND.UNA past what was out).
-    let story: [(&str, fn(&Event) -> bool); 4] = [
+    type Found = fn(&Event) -> bool;
+    let story: [(&str, Found); 4] = [
         ("the timeout", |e| matches!(e, Event::Rto { .. })),
         ("the collapse", |e| {
             matches!(
