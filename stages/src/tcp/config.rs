@@ -20,7 +20,7 @@ pub mod env;
 mod error;
 mod file;
 mod load;
-mod nearest;
+pub(crate) mod nearest;
 pub mod units;
 mod validate;
 

@@ -22,7 +22,7 @@ mod shm;
 #[cfg(test)]
 mod tests;
 
-pub use config::{TraceConfig, DEFAULT_RECORDS};
+pub use config::{TraceConfig, TraceConfigError, DEFAULT_RECORDS, KEYS};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -169,3 +169,82 @@ fn bad_files_are_errors_not_panics() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_trace_table_is_read_with_the_variables_over_it_and_errors_name_the_key() {
+    use super::TraceConfig;
+    let text = "[tcp]\nmss = 1000\n[trace]\nenabled = true\nrecords = 128\narchive_per_sec = 3\ndir = \"/x/y\"\n";
+    let cfg = TraceConfig::from_toml(text).unwrap();
+    assert!(cfg.enabled);
+    assert_eq!((cfg.records, cfg.archive_per_sec), (128, 3));
+    assert_eq!(cfg.dir, PathBuf::from("/x/y"));
+    // The variables win; others (and the TCP table) are not the trace's.
+    let cfg = TraceConfig::load(
+        text,
+        [
+            ("TPA_TRACE", "off"),
+            ("TPA_TRACE_RECORDS", "16"),
+            ("TPA_RUN_DIR", "/z"),
+            ("TPA_TCP_MSS", "nonsense"),
+            ("HOME", "/root"),
+        ],
+    )
+    .unwrap();
+    assert!(!cfg.enabled);
+    assert_eq!((cfg.records, cfg.archive_per_sec), (16, 3));
+    assert_eq!(cfg.dir, PathBuf::from("/z"));
+    // No [trace]: the defaults.
+    assert_eq!(TraceConfig::from_toml("").unwrap(), TraceConfig::default());
+    let file_err = |text: &str| TraceConfig::from_toml(text).unwrap_err().to_string();
+    for (text, want) in [
+        (
+            "[trace]\nrecords = 6",
+            "trace.records: 6 is not a power of two of 4 or more",
+        ),
+        (
+            "[trace]\nrecords = \"64\"",
+            "trace.records: \"64\" is not a power of two of 4 or more",
+        ),
+        (
+            "[trace]\nenabled = 1",
+            "trace.enabled: 1 is not a switch (true or false)",
+        ),
+        (
+            "[trace]\narchive_per_sec = -1",
+            "trace.archive_per_sec: -1 is not a count",
+        ),
+        ("[trace]\ndir = 5", "trace.dir: 5 is not a path (a string)"),
+        ("[trace]\ndir = \"\"", "trace.dir: an empty path"),
+        (
+            "[trace]\nenable = true",
+            "trace.enable: unknown key; the nearest valid key is trace.enabled",
+        ),
+        ("trace = 1", "trace: a table is expected ([trace])"),
+    ] {
+        assert_eq!(file_err(text), want, "{text}");
+    }
+    assert!(file_err("[trace").starts_with("trace config: not valid TOML"));
+    let env_err = |name: &str, value: &str| {
+        let e = TraceConfig::load("", [(name, value)]).unwrap_err();
+        (e.key().map(str::to_string), e.to_string())
+    };
+    assert_eq!(
+        env_err("TPA_TRACE", "yes"),
+        (
+            Some("trace.enabled".to_string()),
+            "trace.enabled (from TPA_TRACE): yes is not a switch (true or false)".to_string()
+        )
+    );
+    assert_eq!(
+        env_err("TPA_TRACE_ARCHIVE_PER_SEC", "ten").1,
+        "trace.archive_per_sec (from TPA_TRACE_ARCHIVE_PER_SEC): ten is not a count"
+    );
+    assert_eq!(
+        env_err("TPA_TRACE_RECORD", "64"),
+        (
+            None,
+            "TPA_TRACE_RECORD: names no trace key; the nearest valid variable is TPA_TRACE_RECORDS"
+                .to_string()
+        )
+    );
+}

@@ -1,4 +1,5 @@
-//! The valid name closest to a misspelt one, for "did you mean" hints.
+//! The valid name closest to a misspelt one, for "did you mean" hints
+//! (the TCP and the trace config loaders).
 
 /// Levenshtein distance between `a` and `b`, by characters.
 fn distance(a: &str, b: &str) -> usize {
@@ -30,7 +31,7 @@ fn score(wrong: &str, candidate: &str) -> usize {
 
 /// The candidate nearest to `wrong` (the first of equals); empty when there
 /// are no candidates.
-pub(super) fn nearest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn nearest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
     candidates
         .into_iter()
         .min_by_key(|candidate| score(wrong, candidate))
