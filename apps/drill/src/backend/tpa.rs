@@ -1,0 +1,1 @@
+//! tpa's stack as a [`Backend`](super::Backend): to come.

@@ -1,0 +1,3 @@
+//! The script language: [`ast`] (what a script says).
+
+pub mod ast;
