@@ -8,4 +8,6 @@
 //! [`Backend`]: backend::Backend
 
 pub mod backend;
+pub mod matcher;
 pub mod script;
+pub mod segment;
