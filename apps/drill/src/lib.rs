@@ -1,13 +1,82 @@
 //! tpa-drill: a runner for packetdrill-format TCP scripts. A script is a
 //! timeline of socket calls and of the segments that must go in (`<`) and
-//! out (`>`); the runner plays the remote end against a [`Backend`]
-//! (tpa's stack on a virtual clock, or another stack) and reports each
-//! script as passed, failed (with the line, the expected and the actual
-//! segment) or unsupported (naming the construct).
+//! out (`>`); the runner ([`run`]) plays the remote end against a
+//! [`Backend`] (tpa's stack on a virtual clock, or another stack) and
+//! reports each script ([`report`]) as passed, failed (with the line, the
+//! expected and the actual segment) or unsupported (naming the
+//! construct).
 //!
 //! [`Backend`]: backend::Backend
 
 pub mod backend;
+pub mod command;
 pub mod matcher;
+pub mod report;
+pub mod run;
 pub mod script;
 pub mod segment;
+pub mod symbols;
+
+use std::path::{Path, PathBuf};
+
+use backend::tpa::TpaBackend;
+use report::ScriptReport;
+use run::{RunOptions, Verdict};
+
+/// The scripts in `paths`: files as given, directories searched
+/// (recursively) for `*.pkt`, sorted.
+///
+/// # Errors
+///
+/// A path that cannot be read.
+pub fn collect_scripts(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found = Vec::new();
+            walk(p, &mut found)?;
+            found.sort();
+            out.extend(found);
+        } else {
+            std::fs::metadata(p)?;
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "pkt") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Runs the script at `path` on tpa's stack (random choices from `seed`).
+pub fn run_file(path: &Path, opts: RunOptions, seed: u64) -> ScriptReport {
+    let verdict = match std::fs::read_to_string(path) {
+        Err(e) => Verdict::Error(format!("read: {e}")),
+        Ok(text) => run_text(&text, opts, seed),
+    };
+    ScriptReport {
+        path: path.display().to_string(),
+        verdict,
+    }
+}
+
+/// Runs script `text` on tpa's stack.
+pub fn run_text(text: &str, opts: RunOptions, seed: u64) -> Verdict {
+    match script::parse(text) {
+        Err(e) => Verdict::Error(format!("parse error at {e}")),
+        Ok(s) => run::run(
+            &s,
+            &mut |setup| Box::new(TpaBackend::new(setup.clone(), seed)),
+            opts,
+        ),
+    }
+}

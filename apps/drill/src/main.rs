@@ -1,6 +1,74 @@
-//! `tpa-drill FILE|DIR...`: runs packetdrill-format scripts.
+//! `tpa-drill FILE|DIR...`: runs packetdrill-format TCP scripts against
+//! tpa's stack on a virtual clock; prints pass / fail / unsupported per
+//! script, and for several a table with the total (also written as
+//! Markdown). Exits 1 when a script failed or broke.
 
-fn main() {
-    eprintln!("tpa-drill: not yet");
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tpa_drill::matcher::Mode;
+use tpa_drill::report::{markdown, table, totals};
+use tpa_drill::run::RunOptions;
+use tpa_drill::{collect_scripts, run_file};
+
+/// Runs packetdrill-format scripts against tpa's TCP stack.
+#[derive(Parser, Debug)]
+#[command(name = "tpa-drill", version)]
+struct Args {
+    /// Scripts (`*.pkt`) or directories of them.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Compare segments portably (flags, sequence numbers, ack, length,
+    /// options by kind) rather than strictly (every field as written).
+    #[arg(long)]
+    portable: bool,
+    /// Where to write the Markdown table (several scripts).
+    #[arg(long, default_value_os_t = std::env::temp_dir().join("tpa-drill-results.md"))]
+    markdown: PathBuf,
+    /// The seed of the stack's random choices (ISN, ports, TS offset).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the details of every failure even in a table.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let files = match collect_scripts(&args.paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("tpa-drill: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = RunOptions {
+        mode: if args.portable {
+            Mode::Portable
+        } else {
+            Mode::Strict
+        },
+    };
+    let reports: Vec<_> = files.iter().map(|f| run_file(f, opts, args.seed)).collect();
+    if reports.len() == 1 && !args.paths.iter().any(|p| p.is_dir()) {
+        println!("{}", reports[0].detail());
+    } else {
+        for r in &reports {
+            if args.verbose && r.status() != "pass" {
+                println!("{}", r.detail());
+            }
+        }
+        print!("{}", table(&reports));
+        match std::fs::write(&args.markdown, markdown(&reports, "tpa")) {
+            Ok(()) => println!("markdown: {}", args.markdown.display()),
+            Err(e) => eprintln!("tpa-drill: write {}: {e}", args.markdown.display()),
+        }
+    }
+    let t = totals(&reports);
+    if t.fail + t.error > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -1,0 +1,99 @@
+//! Our conformance suite: every script under tests/drill/ passes on tpa's
+//! stack (strict matching), and the CLI's directory run prints the table
+//! and total and writes the Markdown.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use tpa_drill::run::{RunOptions, Verdict};
+use tpa_drill::{collect_scripts, run_file};
+
+fn suite_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/drill")
+}
+
+#[test]
+fn every_script_of_the_suite_passes_on_tpa() {
+    let files = collect_scripts(&[suite_dir()]).expect("read tests/drill");
+    assert!(files.len() >= 10, "only {} scripts", files.len());
+    let mut bad = Vec::new();
+    for f in &files {
+        let r = run_file(f, RunOptions::default(), 1);
+        if r.verdict != Verdict::Pass {
+            bad.push(r.detail());
+        }
+    }
+    assert!(bad.is_empty(), "{} of {} scripts did not pass:\n{}", bad.len(), files.len(), bad.join("\n"));
+}
+
+#[test]
+fn the_suite_passes_with_other_seeds_too() {
+    // Another ISN, port and TS offset: nothing in a script may depend on them.
+    let files = collect_scripts(&[suite_dir()]).expect("read tests/drill");
+    for seed in [2u64, 0xdead_beef] {
+        for f in &files {
+            let r = run_file(f, RunOptions::default(), seed);
+            assert_eq!(r.verdict, Verdict::Pass, "seed {seed}: {}", r.detail());
+        }
+    }
+}
+
+#[test]
+fn a_directory_run_prints_a_table_and_writes_markdown() {
+    let md = std::env::temp_dir().join(format!("tpa-drill-test-{}.md", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_tpa-drill"))
+        .arg(suite_dir().join("handshake"))
+        .arg("--markdown")
+        .arg(&md)
+        .output()
+        .expect("run tpa-drill");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("passive-open.pkt  pass"), "{stdout}");
+    assert!(stdout.contains(" fail, 0 unsupported, 0 error"), "{stdout}");
+    let text = std::fs::read_to_string(&md).expect("markdown written");
+    std::fs::remove_file(&md).ok();
+    assert!(text.contains("| script | result | detail |"), "{text}");
+}
+
+#[test]
+fn a_failing_script_exits_1_and_prints_both_segments() {
+    let dir = std::env::temp_dir().join(format!("tpa-drill-fail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("wrong.pkt");
+    std::fs::write(
+        &script,
+        "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n+0 < S 0:0(0) win 65535 <mss 1460>\n+0 > S. 0:0(0) ack 2 <mss 1460>\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tpa-drill"))
+        .arg(&script)
+        .output()
+        .expect("run tpa-drill");
+    std::fs::remove_dir_all(&dir).ok();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("wrong.pkt:5: ack number: expected 2 actual 1"), "{stdout}");
+    assert!(stdout.contains("script packet/result: > S. 0:0(0) ack 2 <mss 1460>"), "{stdout}");
+    assert!(stdout.contains("actual packet/result: > S. 0:0(0) ack 1 win "), "{stdout}");
+}
+
+#[test]
+fn unsupported_constructs_are_named() {
+    let cases = [
+        ("`../common/defaults.sh`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "defaults.sh"),
+        ("0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n", "SOCK_STREAM"),
+        ("0 `sysctl -q net.ipv4.tcp_rmem=\"4096 87380 6291456\"`\n", "tcp_rmem"),
+        ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n+0 < SEW 0:0(0) win 65535 <mss 1460>\n", "ECN"),
+        ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ print(1) }%\n", "python"),
+        ("--strict_segments\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "--strict_segments"),
+    ];
+    for (text, what) in cases {
+        match tpa_drill::run_text(text, RunOptions::default(), 1) {
+            Verdict::Unsupported { construct, .. } => {
+                assert!(construct.contains(what), "{text}: {construct}")
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}
