@@ -191,6 +191,7 @@ pub fn run(
         local_isn: None,
         ts_map: Vec::new(),
         blocked: None,
+        trace: std::env::var_os("TPA_DRILL_TRACE").is_some_and(|v| v == "1"),
     };
     match r.play(script) {
         Ok(()) => Verdict::Pass,
@@ -226,6 +227,8 @@ struct Runner<'a> {
     /// (script TS val, live TS val) of the segments the stack sent.
     ts_map: Vec<(u32, u32)>,
     blocked: Option<Blocked>,
+    /// Print every segment (`TPA_DRILL_TRACE=1`).
+    trace: bool,
 }
 
 impl Runner<'_> {
@@ -383,6 +386,9 @@ impl Runner<'_> {
             options,
             len: p.len,
         };
+        if self.trace {
+            eprintln!("{} < {seg}", secs(self.be.now_us()));
+        }
         let packet = segment::build(&self.addrs_in(), &seg);
         self.be.inject(&packet).map_err(backend_err(line))
     }
@@ -453,6 +459,9 @@ impl Runner<'_> {
         let isn = self.local_isn.unwrap_or(0);
         let mut rel = seg.clone();
         rel.seq = seg.seq.wrapping_sub(isn);
+        if self.trace {
+            eprintln!("{} > {rel}", secs(at));
+        }
         // Remember what the stack's TS val stands for in the script.
         if let (Some(TcpOption::Timestamp { val: script_val, .. }), Some(live)) = (
             p.options
