@@ -90,6 +90,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo test --workspace --all-features --no-fail-fast"
 cargo test --workspace --all-features --no-fail-fast
 
+step "tpa-drill tests/drill/: the conformance scripts on tpa (doc/conformance.md)"
+cargo run -q -p tpa-drill -- tests/drill/
+
 step "benches/report.py: its tests, and no figures in doc/benchmarks.md's prose"
 python3 benches/report_test.py
 python3 benches/report.py --lint

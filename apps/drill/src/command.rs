@@ -42,7 +42,11 @@ pub fn sysctls(command: &str) -> Result<Vec<(String, String)>, String> {
                 let Some((lhs, path)) = piece.split_once('>') else {
                     return Err(format!("`{piece}`"));
                 };
-                let value = lhs.trim().trim_start_matches("echo").trim().trim_matches('"');
+                let value = lhs
+                    .trim()
+                    .trim_start_matches("echo")
+                    .trim()
+                    .trim_matches('"');
                 let Some(key) = path.trim().strip_prefix("/proc/sys/") else {
                     return Err(format!("`{piece}`"));
                 };
@@ -75,7 +79,9 @@ mod tests {
 
     #[test]
     fn anything_else_is_named() {
-        assert!(sysctls("../common/defaults.sh").unwrap_err().contains("defaults.sh"));
+        assert!(sysctls("../common/defaults.sh")
+            .unwrap_err()
+            .contains("defaults.sh"));
         assert!(sysctls("sysctl net.ipv4.tcp_sack").is_err());
         assert!(sysctls("tc qdisc add dev tun0 root netem").is_err());
     }

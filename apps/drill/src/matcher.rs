@@ -108,10 +108,7 @@ pub fn differences(expected: &PacketSpec, actual: &Segment, mode: Mode) -> Vec<S
     if expected.flags.ack && actual.flags.ack {
         let want = expected.ack.unwrap_or(0);
         if want != actual.ack {
-            d.push(format!(
-                "ack number: expected {want} actual {}",
-                actual.ack
-            ));
+            d.push(format!("ack number: expected {want} actual {}", actual.ack));
         }
     }
     if let Some(w) = expected.win {
@@ -134,7 +131,10 @@ pub fn differences(expected: &PacketSpec, actual: &Segment, mode: Mode) -> Vec<S
         if comparable(opts, mode) != comparable(&actual.options, mode) {
             d.push(format!(
                 "TCP options: expected <{}> actual <{}>",
-                options_text(opts).trim().trim_start_matches('<').trim_end_matches('>'),
+                options_text(opts)
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>'),
                 options_text(&actual.options)
                     .trim()
                     .trim_start_matches('<')
@@ -186,8 +186,12 @@ mod tests {
         let e = spec("0 > P. 1:1001(1000) ack 1");
         let a = seg("0 > P. 1:501(500) ack 2");
         let d = differences(&e, &a, Mode::Strict);
-        assert!(d.iter().any(|x| x.contains("payload length: expected 1000 actual 500")));
-        assert!(d.iter().any(|x| x.contains("ack number: expected 1 actual 2")));
+        assert!(d
+            .iter()
+            .any(|x| x.contains("payload length: expected 1000 actual 500")));
+        assert!(d
+            .iter()
+            .any(|x| x.contains("ack number: expected 1 actual 2")));
         assert_eq!(spec_text(&e), "P. 1:1001(1000) ack 1");
         assert_eq!(a.to_string(), "P. 1:501(500) ack 2 win 0");
     }

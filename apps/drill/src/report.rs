@@ -51,11 +51,15 @@ impl ScriptReport {
                 }
             }
             other => {
-                let _ = write!(s, " ({})", ScriptReport {
-                    path: String::new(),
-                    verdict: other.clone(),
-                }
-                .summary());
+                let _ = write!(
+                    s,
+                    " ({})",
+                    ScriptReport {
+                        path: String::new(),
+                        verdict: other.clone(),
+                    }
+                    .summary()
+                );
             }
         }
         s
@@ -98,7 +102,12 @@ fn total_line(t: Totals, n: usize) -> String {
 
 /// A plain-text table of `reports` with the total.
 pub fn table(reports: &[ScriptReport]) -> String {
-    let w = reports.iter().map(|r| r.path.len()).max().unwrap_or(6).max(6);
+    let w = reports
+        .iter()
+        .map(|r| r.path.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     let mut s = format!("{:<w$}  {:<11}  detail\n", "script", "result");
     for r in reports {
         let _ = writeln!(s, "{:<w$}  {:<11}  {}", r.path, r.status(), r.summary());
@@ -110,7 +119,9 @@ pub fn table(reports: &[ScriptReport]) -> String {
 
 /// The same as a Markdown table, for `backend`.
 pub fn markdown(reports: &[ScriptReport], backend: &str) -> String {
-    let mut s = format!("# tpa-drill results ({backend})\n\n| script | result | detail |\n| --- | --- | --- |\n");
+    let mut s = format!(
+        "# tpa-drill results ({backend})\n\n| script | result | detail |\n| --- | --- | --- |\n"
+    );
     for r in reports {
         let _ = writeln!(
             s,
@@ -159,8 +170,14 @@ mod tests {
             },
         ];
         let t = table(&reports);
-        assert!(t.ends_with("total 3: 1 pass, 1 fail, 1 unsupported, 0 error\n"), "{t}");
+        assert!(
+            t.ends_with("total 3: 1 pass, 1 fail, 1 unsupported, 0 error\n"),
+            "{t}"
+        );
         let m = markdown(&reports, "tpa");
-        assert!(m.contains("| `c.pkt` | unsupported | line 3: udp packets |"), "{m}");
+        assert!(
+            m.contains("| `c.pkt` | unsupported | line 3: udp packets |"),
+            "{m}"
+        );
     }
 }

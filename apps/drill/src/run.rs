@@ -17,8 +17,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::backend::{
-    Backend, BackendError, CallResult, CallStatus, Family, IpVersion, Outbound, Setup,
-    ShutdownHow, SockOpt, Syscall,
+    Backend, BackendError, CallResult, CallStatus, Family, IpVersion, Outbound, Setup, ShutdownHow,
+    SockOpt, Syscall,
 };
 use crate::command::sysctls;
 use crate::matcher::{differences, spec_text, Mode};
@@ -176,7 +176,12 @@ pub fn run(
 ) -> Verdict {
     let (setup, tolerance, ecr_scaled) = match setup_of(script) {
         Ok(s) => s,
-        Err((line, what)) => return Verdict::Unsupported { line, construct: what },
+        Err((line, what)) => {
+            return Verdict::Unsupported {
+                line,
+                construct: what,
+            }
+        }
     };
     let mut backend = make(&setup);
     let mut r = Runner {
@@ -439,7 +444,10 @@ impl Runner<'_> {
                 // by a TCP script) is not the script's business.
                 Ok(Parsed::Other(58)) => continue,
                 Ok(Parsed::Other(proto)) => {
-                    return fail(line, format!("outbound IP protocol {proto} packet, not TCP"))
+                    return fail(
+                        line,
+                        format!("outbound IP protocol {proto} packet, not TCP"),
+                    )
                 }
                 Err(e) => return fail(line, format!("outbound packet does not parse: {e}")),
             }
@@ -463,7 +471,12 @@ impl Runner<'_> {
             eprintln!("{} > {rel}", secs(at));
         }
         // Remember what the stack's TS val stands for in the script.
-        if let (Some(TcpOption::Timestamp { val: script_val, .. }), Some(live)) = (
+        if let (
+            Some(TcpOption::Timestamp {
+                val: script_val, ..
+            }),
+            Some(live),
+        ) = (
             p.options
                 .iter()
                 .flatten()
@@ -484,9 +497,7 @@ impl Runner<'_> {
                 actual: Some(format!("> {rel}")),
             }));
         }
-        if time != EventTime::Any
-            && (at + self.tolerance < start || at > end + self.tolerance)
-        {
+        if time != EventTime::Any && (at + self.tolerance < start || at > end + self.tolerance) {
             return Err(Stop::Fail(Failure {
                 line,
                 message: format!(
@@ -590,10 +601,7 @@ impl Runner<'_> {
         self.be.advance_to(until).map_err(backend_err(line))?;
         self.check_blocked()?;
         if self.blocked.is_some() {
-            return fail(
-                line,
-                format!("{name} still blocked at {} s", secs(until)),
-            );
+            return fail(line, format!("{name} still blocked at {} s", secs(until)));
         }
         Ok(())
     }
@@ -626,7 +634,8 @@ impl Runner<'_> {
             let Some(want) = symbols::errno(&e.name) else {
                 return unsupported(line, format!("errno {}", e.name));
             };
-            if r.errno != Some(want) && !(want == libc::EAGAIN && r.errno == Some(libc::EWOULDBLOCK))
+            if r.errno != Some(want)
+                && !(want == libc::EAGAIN && r.errno == Some(libc::EWOULDBLOCK))
             {
                 return mismatch("failed with an unexpected errno");
             }
@@ -713,7 +722,10 @@ impl Runner<'_> {
         let int = |i: usize| -> Result<i64, Stop> {
             match arg(i).and_then(eval) {
                 Some(v) => Ok(v),
-                None => fail(line, format!("{}: argument {} is not a number", s.name, i + 1)),
+                None => fail(
+                    line,
+                    format!("{}: argument {} is not a number", s.name, i + 1),
+                ),
             }
         };
         let fd = || int(0).map(|v| v as i32);

@@ -142,7 +142,7 @@ fn parse_options(mut b: &[u8]) -> Result<Vec<TcpOption>, String> {
             (2, 4) => TcpOption::Mss(u16::from_be_bytes([d[0], d[1]])),
             (3, 3) => TcpOption::WindowScale(d[0]),
             (4, 2) => TcpOption::SackPermitted,
-            (5, _) if (len - 2) % 8 == 0 => TcpOption::Sack(
+            (5, _) if (len - 2).is_multiple_of(8) => TcpOption::Sack(
                 d.chunks(8)
                     .map(|c| {
                         (

@@ -33,8 +33,8 @@ use tpa_stages::tcp::{self, TcpSockets};
 use tpa_tests::tcp_host::{memory_wire, HostState, TcpHost, B, MAC_A, MAC_B};
 
 use super::{
-    Backend, BackendError, CallResult, CallStatus, Family, IpVersion, Outbound, Setup,
-    ShutdownHow, SockOpt, Syscall,
+    Backend, BackendError, CallResult, CallStatus, Family, IpVersion, Outbound, Setup, ShutdownHow,
+    SockOpt, Syscall,
 };
 
 /// Where the virtual clock starts (script time 0).
@@ -250,9 +250,7 @@ impl DrillApp {
                         }
                     }
                     Fd::Conn(id) => match cx.part::<TcpSockets<B>>().state(id) {
-                        Ok(TcpState::SynSent | TcpState::SynReceived) => {
-                            done(Err(libc::EALREADY))
-                        }
+                        Ok(TcpState::SynSent | TcpState::SynReceived) => done(Err(libc::EALREADY)),
                         Ok(_) => done(Err(libc::EISCONN)),
                         Err(_) => done(Err(Self::take_error(sh, id).unwrap_or(libc::ECONNREFUSED))),
                     },
@@ -687,9 +685,9 @@ impl TpaBackend {
             },
             Syscall::GetFlags { fd } => match sh.fds.get(fd) {
                 None => CallResult::err(libc::EBADF),
-                Some(e) => {
-                    CallResult::ok(i64::from(libc::O_RDWR | if e.nonblocking { libc::O_NONBLOCK } else { 0 }))
-                }
+                Some(e) => CallResult::ok(i64::from(
+                    libc::O_RDWR | if e.nonblocking { libc::O_NONBLOCK } else { 0 },
+                )),
             },
             Syscall::SetSockOpt {
                 fd,
@@ -712,71 +710,15 @@ impl TpaBackend {
                         e.linger_zero = on;
                     }
                     table_wide => {
-                        let cfg = &mut self.cfg;
-                        let (name, cur, new): (&str, i64, Box<dyn FnOnce(&mut TcpConfig)>) =
-                            match table_wide {
-                                SockOpt::NoDelay => (
-                                    "TCP_NODELAY",
-                                    i64::from(cfg.nodelay),
-                                    Box::new(move |c| c.nodelay = on),
-                                ),
-                                SockOpt::KeepAlive => (
-                                    "SO_KEEPALIVE",
-                                    i64::from(cfg.keepalive),
-                                    Box::new(move |c| c.keepalive = on),
-                                ),
-                                SockOpt::MaxSeg => {
-                                    let v = *value;
-                                    (
-                                        "TCP_MAXSEG",
-                                        i64::from(cfg.mss),
-                                        Box::new(move |c| c.mss = v as u16),
-                                    )
-                                }
-                                SockOpt::KeepIdle => {
-                                    let v = *value as u64;
-                                    (
-                                        "TCP_KEEPIDLE",
-                                        (cfg.keepalive_idle_ns / 1_000_000_000) as i64,
-                                        Box::new(move |c| c.keepalive_idle_ns = v * 1_000_000_000),
-                                    )
-                                }
-                                SockOpt::KeepIntvl => {
-                                    let v = *value as u64;
-                                    (
-                                        "TCP_KEEPINTVL",
-                                        (cfg.keepalive_interval_ns / 1_000_000_000) as i64,
-                                        Box::new(move |c| {
-                                            c.keepalive_interval_ns = v * 1_000_000_000
-                                        }),
-                                    )
-                                }
-                                SockOpt::KeepCnt => {
-                                    let v = *value as u32;
-                                    (
-                                        "TCP_KEEPCNT",
-                                        i64::from(cfg.keepalive_probes),
-                                        Box::new(move |c| c.keepalive_probes = v),
-                                    )
-                                }
-                                other => {
-                                    return Err(BackendError::Unsupported(format!(
-                                        "setsockopt {other:?}"
-                                    )))
-                                }
-                            };
-                        let normalized = if matches!(table_wide, SockOpt::NoDelay | SockOpt::KeepAlive) {
-                            i64::from(on)
-                        } else {
-                            *value
-                        };
-                        if normalized != cur {
+                        let mut next = self.cfg.clone();
+                        set_table_wide(&mut next, *table_wide, *value)?;
+                        if next != self.cfg {
                             if started {
                                 return Err(BackendError::Unsupported(format!(
-                                    "{name} after the stack started (a table-wide setting in tpa)"
+                                    "{table_wide:?} changed after the stack started (a table-wide setting in tpa)"
                                 )));
                             }
-                            new(cfg);
+                            self.cfg = next;
                         }
                     }
                 }
@@ -802,7 +744,15 @@ impl TpaBackend {
                     ..CallResult::default()
                 }
             }
-            Syscall::Close { fd } if matches!(sh.fds.get(fd), Some(FdEntry { fd: Fd::Fresh { .. }, .. })) => {
+            Syscall::Close { fd }
+                if matches!(
+                    sh.fds.get(fd),
+                    Some(FdEntry {
+                        fd: Fd::Fresh { .. },
+                        ..
+                    })
+                ) =>
+            {
                 sh.fds.remove(fd);
                 CallResult::ok(0)
             }
@@ -882,7 +832,11 @@ impl Drop for TpaBackend {
     fn drop(&mut self) {
         if let Some(run) = self.run.take() {
             let Running {
-                host, peer, wire, pool, ..
+                host,
+                peer,
+                wire,
+                pool,
+                ..
             } = run;
             drop((host, peer));
             wire.clear();
@@ -973,6 +927,24 @@ fn answer_neighbor(frame: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Sets the table-wide equivalent of socket option `opt` in `cfg`.
+fn set_table_wide(cfg: &mut TcpConfig, opt: SockOpt, value: i64) -> Result<(), BackendError> {
+    let secs = (value.max(0) as u64) * 1_000_000_000;
+    match opt {
+        SockOpt::NoDelay => cfg.nodelay = value != 0,
+        SockOpt::KeepAlive => cfg.keepalive = value != 0,
+        SockOpt::MaxSeg => {
+            cfg.mss = u16::try_from(value)
+                .map_err(|_| BackendError::Unsupported(format!("TCP_MAXSEG {value}")))?
+        }
+        SockOpt::KeepIdle => cfg.keepalive_idle_ns = secs,
+        SockOpt::KeepIntvl => cfg.keepalive_interval_ns = secs,
+        SockOpt::KeepCnt => cfg.keepalive_probes = value.max(0) as u32,
+        other => return Err(BackendError::Unsupported(format!("setsockopt {other:?}"))),
+    }
+    Ok(())
+}
+
 /// The sysctls tpa has a setting for (doc/conformance.md keeps the same
 /// table): the key, the `[tcp]` setting, and how the value maps.
 pub const SYSCTLS: &[(&str, &str)] = &[
@@ -985,11 +957,20 @@ pub const SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv4.tcp_keepalive_time", "keepalive_idle (s)"),
     ("net.ipv4.tcp_keepalive_intvl", "keepalive_interval (s)"),
     ("net.ipv4.tcp_keepalive_probes", "keepalive_probes"),
-    ("net.ipv4.tcp_congestion_control", "congestion (reno → newreno, cubic)"),
-    ("net.ipv4.tcp_syncookies", "syn_cookies (0 off, 1 on_overflow, 2 always)"),
+    (
+        "net.ipv4.tcp_congestion_control",
+        "congestion (reno → newreno, cubic)",
+    ),
+    (
+        "net.ipv4.tcp_syncookies",
+        "syn_cookies (0 off, 1 on_overflow, 2 always)",
+    ),
     ("net.ipv4.tcp_recovery", "rack (bit 0 = RACK)"),
     ("net.ipv4.tcp_frto", "frto (0 off, else on)"),
-    ("net.ipv4.tcp_slow_start_after_idle", "slow_start_after_idle (0/1)"),
+    (
+        "net.ipv4.tcp_slow_start_after_idle",
+        "slow_start_after_idle (0/1)",
+    ),
     ("net.ipv4.tcp_challenge_ack_limit", "challenge_ack_limit"),
     ("net.ipv4.tcp_max_tw_buckets", "time_wait_max"),
     ("net.ipv4.tcp_max_syn_backlog", "backlog"),
