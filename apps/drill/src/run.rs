@@ -398,6 +398,17 @@ impl Runner<'_> {
         self.be.inject(&packet).map_err(backend_err(line))
     }
 
+    /// Prints what the stack sends until `until_us` (tracing a failure).
+    fn trace_rest(&mut self, until_us: u64) {
+        let isn = self.local_isn.unwrap_or(0);
+        while let Ok(Some(o)) = self.be.next_outbound(until_us) {
+            if let Ok(Parsed::Tcp(_, mut seg)) = segment::parse(&o.packet) {
+                seg.seq = seg.seq.wrapping_sub(isn);
+                eprintln!("{} > {seg} (after the failure)", secs(o.at_us));
+            }
+        }
+    }
+
     /// The live TS ecr for the script's `ecr`.
     fn live_ecr(&self, ecr: u32) -> u32 {
         if ecr == 0 {
@@ -490,6 +501,9 @@ impl Runner<'_> {
         }
         let diffs = differences(p, &rel, self.mode);
         if !diffs.is_empty() {
+            if self.trace {
+                self.trace_rest(at + 2_000_000);
+            }
             return Err(Stop::Fail(Failure {
                 line,
                 message: diffs.join("; "),
