@@ -358,11 +358,9 @@ impl Runner<'_> {
             }
         };
         let isn = self.local_isn.unwrap_or(0);
-        let options: Vec<TcpOption> = p
-            .options
-            .iter()
-            .flatten()
-            .map(|o| match o {
+        let mut options = Vec::new();
+        for o in p.options.iter().flatten() {
+            options.push(match o {
                 TcpOption::Sack(blocks) => TcpOption::Sack(
                     blocks
                         .iter()
@@ -371,11 +369,11 @@ impl Runner<'_> {
                 ),
                 TcpOption::Timestamp { val, ecr } if p.flags.ack => TcpOption::Timestamp {
                     val: *val,
-                    ecr: self.live_ecr(*ecr),
+                    ecr: self.live_ecr(line, *ecr)?,
                 },
                 other => other.clone(),
-            })
-            .collect();
+            });
+        }
         let seg = Segment {
             src_port,
             dst_port,
@@ -409,20 +407,33 @@ impl Runner<'_> {
         }
     }
 
-    /// The live TS ecr for the script's `ecr`.
-    fn live_ecr(&self, ecr: u32) -> u32 {
+    /// The live TS ecr for the script's `ecr`: the live TS val sent for
+    /// that script value, else as packetdrill infers one.
+    fn live_ecr(&self, line: usize, ecr: u32) -> Result<u32, Stop> {
         if ecr == 0 {
-            return 0;
+            return Ok(0);
         }
         if let Some((_, live)) = self.ts_map.iter().rev().find(|(s, _)| *s == ecr) {
-            return *live;
+            return Ok(*live);
         }
-        let _ = self.ecr_scaled;
-        // Interpolate from the first mapping (the stack's TS clock is
-        // taken to tick as the script's).
-        match self.ts_map.first() {
-            Some((s, live)) => live.wrapping_add(ecr.wrapping_sub(*s)),
-            None => ecr,
+        // packetdrill's default: the live value of the latest script value
+        // before it; with --tcp_ts_ecr_scaled: interpolated from the first
+        // (the stack's TS clock taken to tick as the script's).
+        let preceding = self
+            .ts_map
+            .iter()
+            .filter(|(s, _)| *s < ecr)
+            .max_by_key(|(s, _)| *s)
+            .map(|(_, live)| *live);
+        match (self.ecr_scaled, self.ts_map.first(), preceding) {
+            (true, Some((s, live)), _) => Ok(live.wrapping_add(ecr.wrapping_sub(*s))),
+            (false, _, Some(live)) => Ok(live),
+            _ => fail(
+                line,
+                format!(
+                    "unable to infer the live TS ecr for script TS ecr {ecr}: no outbound segment with TS val written in the script yet"
+                ),
+            ),
         }
     }
 

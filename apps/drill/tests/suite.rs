@@ -138,3 +138,22 @@ fn unsupported_constructs_are_named() {
         }
     }
 }
+
+#[test]
+fn an_inbound_ts_ecr_with_nothing_to_map_it_to_fails_clearly() {
+    // The SYN-ACK's options are not written (`<...>`), so the runner cannot
+    // know which live TS val the script's ecr 100 stands for (packetdrill
+    // refuses the same).
+    let text = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n+0 < S 0:0(0) win 65535 <mss 1460,TS val 100 ecr 0>\n+0 > S. 0:0(0) ack 1 <...>\n+0 < . 1:1(0) ack 1 win 1024 <nop,nop,TS val 110 ecr 100>\n";
+    match tpa_drill::run_text(text, RunOptions::default(), 1) {
+        Verdict::Fail(f) => {
+            assert_eq!(f.line, 6);
+            assert!(
+                f.message.contains("unable to infer the live TS ecr"),
+                "{}",
+                f.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
