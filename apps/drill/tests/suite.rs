@@ -157,3 +157,50 @@ fn an_inbound_ts_ecr_with_nothing_to_map_it_to_fails_clearly() {
         other => panic!("{other:?}"),
     }
 }
+
+/// What tests/drill/ipv6/make-variants.py writes for `original`.
+fn variant(original: &str, dir: &str, name: &str, version: &str) -> String {
+    let mut lines: Vec<&str> = original.split('\n').collect();
+    let comments = lines.iter().take_while(|l| l.starts_with("//")).count();
+    let rest = lines.split_off(comments);
+    let mut out = vec![format!(
+        "// {version} variant of tests/drill/{dir}/{name} (written by make-variants.py; edit the original)."
+    )];
+    out.extend(lines.iter().map(|l| l.to_string()));
+    out.push(format!("--ip_version={version}"));
+    for l in rest {
+        let outbound = l
+            .trim_start_matches(|c: char| "+.0123456789 ".contains(c))
+            .starts_with('>');
+        if version == "ipv6" && outbound {
+            out.push(l.replace("mss 1460", "mss 1440"));
+        } else {
+            out.push(l.to_string());
+        }
+    }
+    out.join("\n")
+}
+
+#[test]
+fn the_ip_variants_match_their_originals() {
+    let mut checked = 0;
+    for (sub, version) in [("ipv6", "ipv6"), ("ipv4-mapped", "ipv4-mapped-ipv6")] {
+        for f in collect_scripts(&[suite_dir().join(sub)]).expect("read variants") {
+            let text = std::fs::read_to_string(&f).unwrap();
+            if !text.contains("(written by make-variants.py") {
+                continue;
+            }
+            let file = f.file_name().unwrap().to_str().unwrap();
+            let (dir, name) = file.split_once('-').unwrap();
+            let original = std::fs::read_to_string(suite_dir().join(dir).join(name))
+                .unwrap_or_else(|e| panic!("{file}: its original {dir}/{name}: {e}"));
+            assert_eq!(
+                text,
+                variant(&original, dir, name, version),
+                "{sub}/{file} is stale: run python3 tests/drill/ipv6/make-variants.py"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 80, "only {checked} variants");
+}
