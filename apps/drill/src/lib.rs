@@ -20,6 +20,7 @@ pub mod symbols;
 use std::path::{Path, PathBuf};
 
 use backend::tpa::TpaBackend;
+use backend::{Backend, Setup};
 use report::ScriptReport;
 use run::{RunOptions, Verdict};
 
@@ -57,11 +58,21 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Makes the backend a script runs against, for its setup.
+pub type MakeBackend<'a> = dyn FnMut(&Setup) -> Box<dyn Backend> + 'a;
+
 /// Runs the script at `path` on tpa's stack (random choices from `seed`).
 pub fn run_file(path: &Path, opts: RunOptions, seed: u64) -> ScriptReport {
+    run_file_with(path, opts, &mut |setup| {
+        Box::new(TpaBackend::new(setup.clone(), seed))
+    })
+}
+
+/// Runs the script at `path` on the backends `make` makes.
+pub fn run_file_with(path: &Path, opts: RunOptions, make: &mut MakeBackend<'_>) -> ScriptReport {
     let verdict = match std::fs::read_to_string(path) {
         Err(e) => Verdict::Error(format!("read: {e}")),
-        Ok(text) => run_text(&text, opts, seed),
+        Ok(text) => run_text_with(&text, opts, make),
     };
     ScriptReport {
         path: path.display().to_string(),
@@ -71,12 +82,15 @@ pub fn run_file(path: &Path, opts: RunOptions, seed: u64) -> ScriptReport {
 
 /// Runs script `text` on tpa's stack.
 pub fn run_text(text: &str, opts: RunOptions, seed: u64) -> Verdict {
+    run_text_with(text, opts, &mut |setup| {
+        Box::new(TpaBackend::new(setup.clone(), seed))
+    })
+}
+
+/// Runs script `text` on the backends `make` makes.
+pub fn run_text_with(text: &str, opts: RunOptions, make: &mut MakeBackend<'_>) -> Verdict {
     match script::parse(text) {
         Err(e) => Verdict::Error(format!("parse error at {e}")),
-        Ok(s) => run::run(
-            &s,
-            &mut |setup| Box::new(TpaBackend::new(setup.clone(), seed)),
-            opts,
-        ),
+        Ok(s) => run::run(&s, make, opts),
     }
 }
