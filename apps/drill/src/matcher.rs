@@ -6,8 +6,10 @@
 //!   in order and value (`<...>` skips them; no options written means none
 //!   sent). TS val is not checked (it is the stack's clock), TS ecr is.
 //! - **portable**: flags, sequence range, ack, payload length, and the
-//!   options by kind and value in any order, padding (nop, eol) ignored;
-//!   the window only where every stack shares the value (`win 0`).
+//!   options by kind and value in any order, padding (nop, eol) ignored,
+//!   the window scale's shift not compared (it follows the buffer size, as
+//!   the window does); the window only where every stack shares the value
+//!   (`win 0`).
 
 use crate::script::ast::{PacketSpec, TcpOption};
 use crate::segment::{flags_text, options_text, Segment};
@@ -55,6 +57,9 @@ fn comparable(opts: &[TcpOption], mode: Mode) -> Vec<TcpOption> {
         .filter(|o| mode == Mode::Strict || !matches!(o, TcpOption::Nop | TcpOption::Eol))
         .map(|o| match o {
             TcpOption::Timestamp { ecr, .. } => TcpOption::Timestamp { val: 0, ecr: *ecr },
+            // The shift follows the receive buffer, a local choice like the
+            // window itself: portable matching checks it is there.
+            TcpOption::WindowScale(_) if mode == Mode::Portable => TcpOption::WindowScale(0),
             other => other.clone(),
         })
         .collect();
@@ -199,9 +204,12 @@ mod tests {
     #[test]
     fn options_order_matters_only_when_strict() {
         let e = spec("0 > S 0:0(0) <mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7>");
-        let a = seg("0 > S 0:0(0) <mss 1460,nop,wscale 7,sackOK,TS val 99 ecr 0>");
+        let a = seg("0 > S 0:0(0) <mss 1460,nop,wscale 4,sackOK,TS val 99 ecr 0>");
         assert!(!differences(&e, &a, Mode::Strict).is_empty());
         assert!(differences(&e, &a, Mode::Portable).is_empty());
+        // A missing option is a difference in both modes.
+        let a = seg("0 > S 0:0(0) <mss 1460,sackOK,TS val 99 ecr 0>");
+        assert!(!differences(&e, &a, Mode::Portable).is_empty());
         // TS val is the stack's clock: never compared; ecr is.
         let a = seg("0 > S 0:0(0) <mss 1460,sackOK,TS val 5 ecr 0,nop,wscale 7>");
         assert!(differences(&e, &a, Mode::Strict).is_empty());

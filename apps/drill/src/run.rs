@@ -136,6 +136,7 @@ pub fn setup_of(script: &Script) -> Result<(Setup, u64, bool), (usize, String)> 
             "remote_ip" => remote = Some(val.parse::<IpAddr>().map_err(|_| bad())?),
             "gateway_ip" => gateway = Some(val.parse::<IpAddr>().map_err(|_| bad())?),
             "mtu" => mtu = val.parse().map_err(|_| bad())?,
+            "strict_segments" => {}
             _ => return Err((o.line, format!("option --{}", o.name))),
         }
     }
@@ -197,6 +198,8 @@ pub fn run(
         ts_map: Vec::new(),
         blocked: None,
         trace: std::env::var_os("TPA_DRILL_TRACE").is_some_and(|v| v == "1"),
+        strict_segments: script.options.iter().any(|o| o.name == "strict_segments"),
+        put_back: None,
     };
     match r.play(script) {
         Ok(()) => Verdict::Pass,
@@ -234,6 +237,10 @@ struct Runner<'a> {
     blocked: Option<Blocked>,
     /// Print every segment (`TPA_DRILL_TRACE=1`).
     trace: bool,
+    /// `--strict_segments`: one `>` line, one segment.
+    strict_segments: bool,
+    /// A packet taken from the backend and not consumed.
+    put_back: Option<Outbound>,
 }
 
 impl Runner<'_> {
@@ -396,10 +403,65 @@ impl Runner<'_> {
         self.be.inject(&packet).map_err(backend_err(line))
     }
 
+    /// The next packet the stack sent: one put back first, else the
+    /// backend's (waiting until `until_us`).
+    fn next_out(&mut self, line: usize, until_us: u64) -> Result<Option<Outbound>, Stop> {
+        if let Some(o) = self.put_back.take() {
+            return Ok(Some(o));
+        }
+        self.be.next_outbound(until_us).map_err(backend_err(line))
+    }
+
+    /// Without `--strict_segments`, as packetdrill with segmentation
+    /// offload: a `>` line longer than the segment seen matches it joined
+    /// with the segments that continue it, sent at the same time (within
+    /// the tolerance) with the same ACK and flags (PSH from any).
+    fn merge_following(
+        &mut self,
+        line: usize,
+        p: &PacketSpec,
+        at: u64,
+        mut seg: Segment,
+    ) -> Result<Segment, Stop> {
+        let isn = self.local_isn.unwrap_or(0);
+        while seg.len < p.len
+            && seg.seq == p.seq
+            && !(seg.flags.syn || seg.flags.fin || seg.flags.rst)
+        {
+            let Some(o) = self.next_out(line, at)? else {
+                break;
+            };
+            let next = match segment::parse(&o.packet) {
+                Ok(Parsed::Tcp(_, n)) => n,
+                _ => {
+                    self.put_back = Some(o);
+                    break;
+                }
+            };
+            let same = |f: crate::script::ast::Flags| crate::script::ast::Flags { psh: false, ..f };
+            let continues = next.seq.wrapping_sub(isn) == seg.seq.wrapping_add(u32::from(seg.len))
+                && next.ack == seg.ack
+                && same(next.flags) == same(seg.flags)
+                && o.at_us <= at + self.tolerance
+                && u32::from(seg.len) + u32::from(next.len) <= u32::from(u16::MAX);
+            if !continues {
+                self.put_back = Some(o);
+                break;
+            }
+            if self.trace {
+                eprintln!("{} > (joined) {} bytes more", secs(o.at_us), next.len);
+            }
+            seg.len += next.len;
+            seg.flags.psh |= next.flags.psh;
+            seg.win = next.win;
+        }
+        Ok(seg)
+    }
+
     /// Prints what the stack sends until `until_us` (tracing a failure).
     fn trace_rest(&mut self, until_us: u64) {
         let isn = self.local_isn.unwrap_or(0);
-        while let Ok(Some(o)) = self.be.next_outbound(until_us) {
+        while let Ok(Some(o)) = self.next_out(0, until_us) {
             if let Ok(Parsed::Tcp(_, mut seg)) = segment::parse(&o.packet) {
                 seg.seq = seg.seq.wrapping_sub(isn);
                 eprintln!("{} > {seg} (after the failure)", secs(o.at_us));
@@ -447,7 +509,7 @@ impl Runner<'_> {
     ) -> Result<u64, Stop> {
         let deadline = end + self.tolerance;
         let (at, seg) = loop {
-            let got = self.be.next_outbound(deadline).map_err(backend_err(line))?;
+            let got = self.next_out(line, deadline)?;
             self.check_blocked()?;
             let Some(Outbound { at_us, packet }) = got else {
                 return Err(Stop::Fail(Failure {
@@ -509,6 +571,9 @@ impl Runner<'_> {
             }),
         ) {
             self.ts_map.push((*script_val, live));
+        }
+        if !self.strict_segments {
+            rel = self.merge_following(line, p, at, rel)?;
         }
         let diffs = differences(p, &rel, self.mode);
         if !diffs.is_empty() {

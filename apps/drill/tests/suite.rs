@@ -127,7 +127,7 @@ fn unsupported_constructs_are_named() {
         ("0 `sysctl -q net.ipv4.tcp_rmem=\"4096 87380 6291456\"`\n", "tcp_rmem"),
         ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n+0 < SEW 0:0(0) win 65535 <mss 1460>\n", "ECN"),
         ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ print(1) }%\n", "python"),
-        ("--strict_segments\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "--strict_segments"),
+        ("--define=PROTO=IPPROTO_TCP\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "--define"),
     ];
     for (text, what) in cases {
         match tpa_drill::run_text(text, RunOptions::default(), 1) {
@@ -203,4 +203,31 @@ fn the_ip_variants_match_their_originals() {
         }
     }
     assert!(checked >= 80, "only {checked} variants");
+}
+
+#[test]
+fn a_long_outbound_line_matches_the_segments_that_continue_it_unless_strict() {
+    // 2920 bytes leave as two 1460-byte segments; packetdrill's scripts,
+    // written against segmentation offload, expect them as one line.
+    let body = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, IPPROTO_TCP, TCP_NODELAY, [1], 4) = 0\n+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n+0 < S 0:0(0) win 65535 <mss 1460>\n+0 > S. 0:0(0) ack 1 <mss 1460>\n+.01 < . 1:1(0) ack 1 win 65535\n+0 accept(3, ..., ...) = 4\n+0 write(4, ..., 2920) = 2920\n+0 > P. 1:2921(2920) ack 1\n+.01 < . 1:1(0) ack 2921 win 65535\n";
+    assert_eq!(
+        tpa_drill::run_text(body, RunOptions::default(), 1),
+        Verdict::Pass
+    );
+    match tpa_drill::run_text(
+        &format!("--strict_segments\n{body}"),
+        RunOptions::default(),
+        1,
+    ) {
+        Verdict::Fail(f) => {
+            assert_eq!(f.line, 11);
+            assert!(
+                f.message
+                    .contains("payload length: expected 2920 actual 1460"),
+                "{}",
+                f.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
