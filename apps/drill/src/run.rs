@@ -400,6 +400,16 @@ impl Runner<'_> {
             eprintln!("{} < {seg}", secs(self.be.now_us()));
         }
         let packet = segment::build(&self.addrs_in(), &seg);
+        if packet.len() > usize::from(self.setup.mtu) {
+            return unsupported(
+                line,
+                format!(
+                    "an inbound packet of {} bytes, over the link MTU of {} (packetdrill's TUN takes it; a link does not)",
+                    packet.len(),
+                    self.setup.mtu
+                ),
+            );
+        }
         self.be.inject(&packet).map_err(backend_err(line))
     }
 
