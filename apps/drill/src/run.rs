@@ -14,6 +14,7 @@
 //! values the stack sends are remembered against the script's: an inbound
 //! TS ecr becomes the live value the script's value stood for.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::backend::{
@@ -194,8 +195,7 @@ pub fn run(
         last_us: 0,
         local_port: None,
         remote_port: REMOTE_PORT,
-        local_isn: None,
-        ts_map: Vec::new(),
+        flows: HashMap::new(),
         blocked: None,
         trace: std::env::var_os("TPA_DRILL_TRACE").is_some_and(|v| v == "1"),
         strict_segments: script.options.iter().any(|o| o.name == "strict_segments"),
@@ -207,6 +207,16 @@ pub fn run(
         Err(Stop::Unsupported(line, construct)) => Verdict::Unsupported { line, construct },
         Err(Stop::Error(e)) => Verdict::Error(e),
     }
+}
+
+/// What the runner learned of one connection (keyed by the remote port).
+#[derive(Default)]
+struct Flow {
+    /// The stack's ISN, from its first SYN (0 when its first segment was
+    /// not a SYN: a RST to a stray segment is written absolute).
+    isn: Option<u32>,
+    /// (script TS val, live TS val) of the segments the stack sent.
+    ts_map: Vec<(u32, u32)>,
 }
 
 /// A call that blocked, and what it must return when.
@@ -230,10 +240,9 @@ struct Runner<'a> {
     local_port: Option<u16>,
     /// The remote's port.
     remote_port: u16,
-    /// The stack's ISN.
-    local_isn: Option<u32>,
-    /// (script TS val, live TS val) of the segments the stack sent.
-    ts_map: Vec<(u32, u32)>,
+    /// Per connection, by the remote's port: the stack's ISN and its TS
+    /// values.
+    flows: HashMap<u16, Flow>,
     blocked: Option<Blocked>,
     /// Print every segment (`TPA_DRILL_TRACE=1`).
     trace: bool,
@@ -364,7 +373,7 @@ impl Runner<'_> {
                 (self.remote_port, local)
             }
         };
-        let isn = self.local_isn.unwrap_or(0);
+        let isn = self.isn(src_port);
         let mut options = Vec::new();
         for o in p.options.iter().flatten() {
             options.push(match o {
@@ -376,7 +385,7 @@ impl Runner<'_> {
                 ),
                 TcpOption::Timestamp { val, ecr } if p.flags.ack => TcpOption::Timestamp {
                     val: *val,
-                    ecr: self.live_ecr(line, *ecr)?,
+                    ecr: self.live_ecr(line, src_port, *ecr)?,
                 },
                 other => other.clone(),
             });
@@ -413,6 +422,12 @@ impl Runner<'_> {
         self.be.inject(&packet).map_err(backend_err(line))
     }
 
+    /// The stack's ISN on the connection with remote port `port` (0 until
+    /// known).
+    fn isn(&self, port: u16) -> u32 {
+        self.flows.get(&port).and_then(|f| f.isn).unwrap_or(0)
+    }
+
     /// The next packet the stack sent: one put back first, else the
     /// backend's (waiting until `until_us`).
     fn next_out(&mut self, line: usize, until_us: u64) -> Result<Option<Outbound>, Stop> {
@@ -433,7 +448,7 @@ impl Runner<'_> {
         at: u64,
         mut seg: Segment,
     ) -> Result<Segment, Stop> {
-        let isn = self.local_isn.unwrap_or(0);
+        let isn = self.isn(seg.dst_port);
         while seg.len < p.len
             && seg.seq == p.seq
             && !(seg.flags.syn || seg.flags.fin || seg.flags.rst)
@@ -470,10 +485,9 @@ impl Runner<'_> {
 
     /// Prints what the stack sends until `until_us` (tracing a failure).
     fn trace_rest(&mut self, until_us: u64) {
-        let isn = self.local_isn.unwrap_or(0);
         while let Ok(Some(o)) = self.next_out(0, until_us) {
             if let Ok(Parsed::Tcp(_, mut seg)) = segment::parse(&o.packet) {
-                seg.seq = seg.seq.wrapping_sub(isn);
+                seg.seq = seg.seq.wrapping_sub(self.isn(seg.dst_port));
                 eprintln!("{} > {seg} (after the failure)", secs(o.at_us));
             }
         }
@@ -481,23 +495,24 @@ impl Runner<'_> {
 
     /// The live TS ecr for the script's `ecr`: the live TS val sent for
     /// that script value, else as packetdrill infers one.
-    fn live_ecr(&self, line: usize, ecr: u32) -> Result<u32, Stop> {
+    fn live_ecr(&self, line: usize, remote_port: u16, ecr: u32) -> Result<u32, Stop> {
         if ecr == 0 {
             return Ok(0);
         }
-        if let Some((_, live)) = self.ts_map.iter().rev().find(|(s, _)| *s == ecr) {
+        let empty = Vec::new();
+        let ts_map = self.flows.get(&remote_port).map_or(&empty, |f| &f.ts_map);
+        if let Some((_, live)) = ts_map.iter().rev().find(|(s, _)| *s == ecr) {
             return Ok(*live);
         }
         // packetdrill's default: the live value of the latest script value
         // before it; with --tcp_ts_ecr_scaled: interpolated from the first
         // (the stack's TS clock taken to tick as the script's).
-        let preceding = self
-            .ts_map
+        let preceding = ts_map
             .iter()
             .filter(|(s, _)| *s < ecr)
             .max_by_key(|(s, _)| *s)
             .map(|(_, live)| *live);
-        match (self.ecr_scaled, self.ts_map.first(), preceding) {
+        match (self.ecr_scaled, ts_map.first(), preceding) {
             (true, Some((s, live)), _) => Ok(live.wrapping_add(ecr.wrapping_sub(*s))),
             (false, _, Some(live)) => Ok(live),
             _ => fail(
@@ -546,19 +561,21 @@ impl Runner<'_> {
                 Err(e) => return fail(line, format!("outbound packet does not parse: {e}")),
             }
         };
-        // Learn the stack's ISN and port from its first SYN.
-        if self.local_isn.is_none() {
-            if seg.flags.syn {
-                self.local_isn = Some(seg.seq.wrapping_sub(p.seq));
+        // Learn the connection's ISN from the stack's first SYN on it,
+        // and the stack's port from its first segment.
+        let flow = self.flows.entry(seg.dst_port).or_default();
+        if flow.isn.is_none() {
+            flow.isn = Some(if seg.flags.syn {
+                seg.seq.wrapping_sub(p.seq)
             } else {
-                self.local_isn = Some(0);
-            }
+                0
+            });
         }
         if self.local_port.is_none() {
             self.local_port = Some(seg.src_port);
             self.remote_port = seg.dst_port;
         }
-        let isn = self.local_isn.unwrap_or(0);
+        let isn = self.isn(seg.dst_port);
         let mut rel = seg.clone();
         rel.seq = seg.seq.wrapping_sub(isn);
         if self.trace {
@@ -580,7 +597,11 @@ impl Runner<'_> {
                 _ => None,
             }),
         ) {
-            self.ts_map.push((*script_val, live));
+            self.flows
+                .entry(seg.dst_port)
+                .or_default()
+                .ts_map
+                .push((*script_val, live));
         }
         if !self.strict_segments {
             rel = self.merge_following(line, p, at, rel)?;

@@ -20,10 +20,11 @@ SOURCES = {
     "keepalive": set(),
     "spurious": set(),
     "recovery": set(),
+    "listen": set(),
     "retransmit": {"fast-retransmit-no-sack.pkt", "fast-retransmit-sack.pkt",
                    "rto-go-back.pkt", "tlp.pkt", "two-dupacks-no-retransmit.pkt"},
 }
-MAPPED = {"handshake", "close"}
+MAPPED = {"handshake", "close", "listen"}
 
 
 def variant(src: pathlib.Path, version: str) -> str:
