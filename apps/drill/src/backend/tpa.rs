@@ -16,7 +16,7 @@
 //! (Nagle on).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
 
@@ -86,6 +86,13 @@ struct Shared {
     errors: HashMap<SocketId, SocketError>,
     /// Connections whose handle the stack closed.
     closed: Vec<SocketId>,
+    /// Connections with data to read (raised by the stack, cleared when a
+    /// read drains the queue): `poll`'s POLLIN.
+    readable: HashSet<SocketId>,
+    /// Connections whose peer finished sending (a read returns 0).
+    eof: HashSet<SocketId>,
+    /// Listeners with a connection to accept.
+    acceptable: HashSet<SocketId>,
 }
 
 /// The host's app: makes the runner's calls.
@@ -218,7 +225,10 @@ impl DrillApp {
                         );
                         done(Ok(i64::from(new)))
                     }
-                    Err(SocketError::WouldBlock) => Exec::WouldBlock,
+                    Err(SocketError::WouldBlock) => {
+                        sh.acceptable.remove(&l);
+                        Exec::WouldBlock
+                    }
                     Err(e) => done(Err(errno_of(e))),
                 }
             }
@@ -303,6 +313,10 @@ impl DrillApp {
                         Err(_) => break,
                     }
                 }
+                if got < *len {
+                    // Drained.
+                    sh.readable.remove(&id);
+                }
                 if got > 0 {
                     return done(Ok(got as i64));
                 }
@@ -386,6 +400,14 @@ impl DrillApp {
                             if sh.errors.contains_key(&id) {
                                 r |= libc::POLLERR;
                             }
+                            if sh.readable.contains(&id) || sh.eof.contains(&id) {
+                                r |= libc::POLLIN;
+                            }
+                        }
+                        Some(Fd::Listener(l)) => {
+                            if sh.acceptable.contains(&l) {
+                                r |= libc::POLLIN;
+                            }
                         }
                         Some(_) => {}
                         None => r |= libc::POLLNVAL,
@@ -410,6 +432,18 @@ fn next_fd(fds: &BTreeMap<i32, FdEntry>) -> i32 {
 }
 
 impl App<B, HostState> for DrillApp {
+    fn accepted(&mut self, listener: SocketId, _socket: SocketId, _cx: &mut HostCx<'_>) {
+        self.shared.borrow_mut().acceptable.insert(listener);
+    }
+
+    fn readable(&mut self, socket: SocketId, _cx: &mut HostCx<'_>) {
+        self.shared.borrow_mut().readable.insert(socket);
+    }
+
+    fn peer_closed(&mut self, socket: SocketId, _cx: &mut HostCx<'_>) {
+        self.shared.borrow_mut().eof.insert(socket);
+    }
+
     fn error(&mut self, socket: SocketId, error: SocketError, _cx: &mut HostCx<'_>) {
         self.shared.borrow_mut().errors.insert(socket, error);
     }
