@@ -72,7 +72,19 @@ pub fn run_file(path: &Path, opts: RunOptions, seed: u64) -> ScriptReport {
 pub fn run_file_with(path: &Path, opts: RunOptions, make: &mut MakeBackend<'_>) -> ScriptReport {
     let verdict = match std::fs::read_to_string(path) {
         Err(e) => Verdict::Error(format!("read: {e}")),
-        Ok(text) => run_text_with(&text, opts, make),
+        // A panic (a stack's assertion, a leak the pool check found) is
+        // this script's error, not the end of a directory run.
+        Ok(text) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_text_with(&text, opts, make)
+        }))
+        .unwrap_or_else(|p| {
+            let what = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Verdict::Error(format!("panicked: {what}"))
+        }),
     };
     ScriptReport {
         path: path.display().to_string(),
