@@ -35,6 +35,8 @@ pub const DEFAULT_TOLERANCE_US: u64 = 4_000;
 pub const SCRIPT_PORT: u16 = 8080;
 /// The remote's port for connections the script opens to a listener.
 pub const REMOTE_PORT: u16 = 40_000;
+/// The longest read or write a script may ask for (bytes).
+const MAX_IO_LEN: i64 = 64 << 20;
 /// How long a `*` outbound segment is waited for.
 const ANY_TIME_LIMIT_US: u64 = 600_000_000;
 
@@ -274,10 +276,16 @@ impl Runner<'_> {
     fn window(&self, ev: &Event) -> (u64, u64) {
         match ev.time {
             EventTime::Absolute(t) => (t, t),
-            EventTime::Relative(d) => (self.last_us + d, self.last_us + d),
-            EventTime::Any => (self.last_us, self.last_us + ANY_TIME_LIMIT_US),
+            EventTime::Relative(d) => {
+                let t = self.last_us.saturating_add(d);
+                (t, t)
+            }
+            EventTime::Any => (self.last_us, self.last_us.saturating_add(ANY_TIME_LIMIT_US)),
             EventTime::AbsoluteRange(a, b) => (a, b),
-            EventTime::RelativeRange(a, b) => (self.last_us + a, self.last_us + b),
+            EventTime::RelativeRange(a, b) => (
+                self.last_us.saturating_add(a),
+                self.last_us.saturating_add(b),
+            ),
         }
     }
 
@@ -850,6 +858,16 @@ impl Runner<'_> {
             }
         };
         let fd = || int(0).map(|v| v as i32);
+        // A length the runner will allocate: bounded.
+        let len = |i: usize| -> Result<usize, Stop> {
+            match int(i)? {
+                n @ 0..=MAX_IO_LEN => Ok(n as usize),
+                n => fail(
+                    line,
+                    format!("{}: length {n} out of range (0..={MAX_IO_LEN})", s.name),
+                ),
+            }
+        };
         let no_flags = |i: usize| -> Result<(), Stop> {
             match arg(i).map(|e| (e, eval(e))) {
                 None | Some((Expr::Ellipsis, _)) | Some((_, Some(0))) => Ok(()),
@@ -901,24 +919,24 @@ impl Runner<'_> {
             },
             "write" => Syscall::Write {
                 fd: fd()?,
-                len: int(2)? as usize,
+                len: len(2)?,
             },
             "send" | "sendto" => {
                 no_flags(3)?;
                 Syscall::Write {
                     fd: fd()?,
-                    len: int(2)? as usize,
+                    len: len(2)?,
                 }
             }
             "read" => Syscall::Read {
                 fd: fd()?,
-                len: int(2)? as usize,
+                len: len(2)?,
             },
             "recv" | "recvfrom" => {
                 no_flags(3)?;
                 Syscall::Read {
                     fd: fd()?,
-                    len: int(2)? as usize,
+                    len: len(2)?,
                 }
             }
             "writev" | "readv" => {
@@ -929,11 +947,14 @@ impl Runner<'_> {
                 for iov in iovs {
                     match iov {
                         Expr::Struct(parts) => match parts.get(1).and_then(eval) {
-                            Some(n) => len += n as usize,
-                            None => return fail(line, "iovec without a length"),
+                            Some(n) if (0..=MAX_IO_LEN).contains(&n) => len += n as usize,
+                            _ => return fail(line, "iovec without a length in range"),
                         },
                         _ => return fail(line, "iovec is not {..., N}"),
                     }
+                }
+                if len > MAX_IO_LEN as usize {
+                    return fail(line, format!("{}: length {len} out of range", s.name));
                 }
                 if s.name == "writev" {
                     Syscall::Write { fd: fd()?, len }

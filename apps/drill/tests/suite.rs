@@ -231,3 +231,18 @@ fn a_long_outbound_line_matches_the_segments_that_continue_it_unless_strict() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_huge_or_negative_length_is_a_clear_failure() {
+    for len in ["-1", "100000000000"] {
+        let text =
+            format!("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 write(3, ..., {len}) = 1\n");
+        match tpa_drill::run_text(&text, RunOptions::default(), 1) {
+            Verdict::Fail(f) => {
+                assert_eq!(f.line, 2);
+                assert!(f.message.contains("out of range"), "{}", f.message);
+            }
+            other => panic!("{len}: {other:?}"),
+        }
+    }
+}

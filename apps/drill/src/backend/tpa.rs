@@ -815,7 +815,7 @@ impl Backend for TpaBackend {
     }
 
     fn advance_to(&mut self, at_us: u64) -> Result<(), BackendError> {
-        self.run_to(BASE_NS + at_us * 1000, false)
+        self.run_to(BASE_NS.saturating_add(at_us.saturating_mul(1000)), false)
     }
 
     fn inject(&mut self, packet: &[u8]) -> Result<(), BackendError> {
@@ -837,7 +837,7 @@ impl Backend for TpaBackend {
 
     fn next_outbound(&mut self, until_us: u64) -> Result<Option<Outbound>, BackendError> {
         if self.outbound.is_empty() {
-            self.run_to(BASE_NS + until_us * 1000, true)?;
+            self.run_to(BASE_NS.saturating_add(until_us.saturating_mul(1000)), true)?;
         }
         Ok(self.outbound.pop_front())
     }

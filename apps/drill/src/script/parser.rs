@@ -28,6 +28,9 @@ pub fn parse(text: &str) -> Result<Script, ParseError> {
     Parser { tokens, pos: 0 }.script()
 }
 
+/// The latest time a script may name: about 31 years, in µs.
+pub const MAX_TIME_US: u64 = 1_000_000_000_000_000;
+
 struct Parser {
     tokens: Vec<Spanned>,
     pos: usize,
@@ -156,11 +159,23 @@ impl Parser {
         u16::try_from(v).map_err(|_| ParseError::new(line, format!("{what} out of range: {v}")))
     }
 
-    /// A time in µs: an integer or a decimal number of seconds.
+    /// A time in µs: an integer or a decimal number of seconds, at most
+    /// [`MAX_TIME_US`] (so sums of times never overflow).
     fn time_value(&mut self) -> Result<u64, ParseError> {
         let line = self.line();
+        let t = self.time_value_unbounded()?;
+        if t > MAX_TIME_US {
+            return Err(ParseError::new(line, format!("time out of range: {t} µs")));
+        }
+        Ok(t)
+    }
+
+    fn time_value_unbounded(&mut self) -> Result<u64, ParseError> {
+        let line = self.line();
         match self.next() {
-            Some(Token::Int(v)) if v >= 0 => Ok(v as u64 * 1_000_000),
+            Some(Token::Int(v)) if v >= 0 => (v as u64)
+                .checked_mul(1_000_000)
+                .ok_or_else(|| ParseError::new(line, format!("time out of range: {v}"))),
             Some(Token::Float(s)) => secs_to_us(&s, line),
             other => Err(ParseError::new(
                 line,
@@ -833,6 +848,16 @@ mod tests {
             ),
             ("0 > . 1:1(0) win 70000", 1, "out of range"),
             ("0 > . 1:1(0) ack", 1, "ack sequence number"),
+            (
+                "0 close(3) = 0\n99999999999999999 close(3) = 0",
+                2,
+                "time out of range",
+            ),
+            (
+                "0 close(3) = 0\n+0...9999999999.5 close(3) = 0",
+                2,
+                "time out of range",
+            ),
         ];
         for (text, line, what) in cases {
             let e = parse(text).unwrap_err();
