@@ -33,23 +33,6 @@ fn every_script_of_the_suite_passes_on_tpa() {
 }
 
 #[test]
-fn the_stack_bug_scripts_still_fail() {
-    // Scripts that pin RFC behaviour tpa does not have yet (each names its
-    // bug): once one passes, it moves into tests/drill/.
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/drill-stack-bugs");
-    let files = collect_scripts(&[dir]).expect("read tests/drill-stack-bugs");
-    for f in &files {
-        let r = run_file(f, RunOptions::default(), 1);
-        assert!(
-            matches!(r.verdict, Verdict::Fail(_)),
-            "{} now {}: move it into tests/drill/",
-            r.path,
-            r.status()
-        );
-    }
-}
-
-#[test]
 fn the_suite_passes_with_other_seeds_too() {
     // Another ISN, port and TS offset: nothing in a script may depend on them.
     let files = collect_scripts(&[suite_dir()]).expect("read tests/drill");

@@ -50,12 +50,10 @@ where
     for &index in &list {
         let mut pending = None;
         loop {
-            let next = pending
-                .take()
-                .or_else(|| cx.part::<TcpSockets<B>>().next_segment(index, now_ns));
+            let next = pending.take().or_else(|| next_segment(cx, index, now_ns));
             let Some((tuple, mut seg)) = next else { break };
             if tso && tso::joinable(&seg) {
-                match cx.part::<TcpSockets<B>>().next_segment(index, now_ns) {
+                match next_segment(cx, index, now_ns) {
                     Some((_, second)) if Batch::pair(&seg, &second) => {
                         let (n, ok, rest) = send_batch(cx, &tuple, seg, second, index, max_buffers);
                         pending = rest;
@@ -103,6 +101,23 @@ where
     sent
 }
 
+/// The next segment of the connection in slot `index`
+/// ([`TcpSockets::next_segment`], cuts at the window edge taking buffers
+/// from the port's pool).
+#[inline]
+fn next_segment<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    index: u32,
+    now_ns: u64,
+) -> Option<(FourTuple, SegmentOut<B>)>
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>>,
+{
+    let (state, port) = cx.split();
+    Part::<TcpSockets<B>>::part_mut(state).next_segment(index, now_ns, &mut || port.alloc())
+}
+
 /// Joins `first`, `second` and the segments that follow them in the
 /// connection of slot `index` into one super-segment ([`Batch`]) and sends
 /// it. Returns the segments it carried (or that were lost with it),
@@ -137,7 +152,7 @@ where
             lost += 1;
             break;
         }
-        next = cx.part::<TcpSockets<B>>().next_segment(index, now_ns);
+        next = next_segment(cx, index, now_ns);
     }
     let n = batch.segments();
     let ok = batch.send(cx, tuple).is_ok();

@@ -1068,15 +1068,22 @@ impl<B: PacketBuf> TcpSockets<B> {
     }
 
     /// The next segment the connection in slot `index` sends, and its
-    /// tuple.
+    /// tuple. When it has nothing, a chunk the peer's window ends inside
+    /// is cut at the edge ([`Connection::fit_window`], buffers from
+    /// `alloc`) and its first part sent.
     #[inline]
     pub(crate) fn next_segment(
         &mut self,
         index: u32,
         now_ns: u64,
+        alloc: &mut dyn FnMut() -> Option<B>,
     ) -> Option<(FourTuple, SegmentOut<B>)> {
         let c = self.conn_entry(index)?;
-        let seg = c.conn.poll_transmit(now_ns)?;
+        let seg = match c.conn.poll_transmit(now_ns) {
+            Some(seg) => seg,
+            None if c.conn.fit_window(alloc) => c.conn.poll_transmit(now_ns)?,
+            None => return None,
+        };
         Some((c.tuple, seg))
     }
 

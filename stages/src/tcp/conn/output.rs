@@ -221,6 +221,54 @@ impl<B: PacketBuf> Connection<B> {
         !small || self.knobs.nodelay || self.flight() == 0 || last_before_fin
     }
 
+    /// Cuts the next chunk at the peer's window edge when the window is
+    /// open but ends inside it, and a short segment may go (sender silly
+    /// window syndrome avoidance, RFC 9293 §3.8.6.2.1): nothing is in
+    /// flight (Nagle's rule at the window's edge, as Linux sends), or at
+    /// least half the largest window the peer offered fits. Buffers for
+    /// the cut come from `alloc`. Returns whether it cut; the caller then
+    /// asks [`poll_transmit`](Self::poll_transmit) again. Without it a
+    /// window smaller than the next chunk would hold the data until the
+    /// persist timer, whose probe then overruns the window.
+    ///
+    /// ```
+    /// use tpa::buf::{Pool, PoolBuf};
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// let params = ConnParams { mss: 1460, iss: SeqNumber::new(1), ts_offset: 0 };
+    /// let mut conn = Connection::<PoolBuf>::connect(&TcpConfig::default(), params, 0);
+    /// let pool = Pool::with_capacity(8).unwrap();
+    /// // Nothing queued: nothing to cut.
+    /// assert!(!conn.fit_window(&mut || pool.alloc()));
+    /// ```
+    #[inline]
+    pub fn fit_window(&mut self, alloc: &mut dyn FnMut() -> Option<B>) -> bool {
+        self.send_queue.next_unsent().is_some() && self.fit_window_cut(alloc)
+    }
+
+    #[inline(never)]
+    fn fit_window_cut(&mut self, alloc: &mut dyn FnMut() -> Option<B>) -> bool {
+        if !self.sending_state() || self.snd_wnd > self.cwnd() {
+            return false;
+        }
+        let Some(chunk) = self.send_queue.next_unsent() else {
+            return false;
+        };
+        let edge = self.snd_una + self.snd_wnd;
+        // Only new data is held to the window (see `can_send_data`), and
+        // only a chunk the edge falls inside is cut.
+        if !chunk.end().gt(self.snd_max) || !edge.gt(chunk.seq) || !chunk.end().gt(edge) {
+            return false;
+        }
+        let usable = edge.wrapping_sub(chunk.seq);
+        if self.flight() > 0 && usable.saturating_mul(2) < self.max_snd_wnd {
+            return false;
+        }
+        let max = self.neg.payload_max();
+        self.send_queue.split_next(usable, max, alloc)
+    }
+
     /// Whether the FIN goes out alone now.
     fn can_send_fin(&self) -> bool {
         self.fin_requested

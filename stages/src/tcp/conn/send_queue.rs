@@ -346,6 +346,96 @@ impl<B: PacketBuf> SendQueue<B> {
         });
     }
 
+    /// Cuts the next chunk to transmit after its first `at` bytes, so that
+    /// a segment can end at the peer's window edge (RFC 9293 §3.8.6). The
+    /// bytes after the cut go, copied, into a buffer from `alloc` together
+    /// with the following chunk's when both fit `chunk_max` and that chunk
+    /// was not transmitted yet (so 1460 + 540 cut at 1024 leaves 1024 and
+    /// 976, not three segments). The bytes before the cut stay in place
+    /// when the chunk's buffer is ours alone and not chained, and are
+    /// copied too otherwise. Returns whether the queue was cut: it is left
+    /// as it was when `at` is not inside the chunk or buffers ran out.
+    pub fn split_next(
+        &mut self,
+        at: u32,
+        chunk_max: usize,
+        alloc: &mut dyn FnMut() -> Option<B>,
+    ) -> bool {
+        let index = self.next;
+        let Some(chunk) = self.chunks.get(index) else {
+            return false;
+        };
+        if at == 0 || at >= chunk.len {
+            return false;
+        }
+        let tail_len = (chunk.len - at) as usize;
+        // The following chunk joins the tail when it was never sent and
+        // both fit one segment.
+        let join = self
+            .chunks
+            .get(index + 1)
+            .filter(|next| next.sent_ns == 0 && !next.rexmit && !next.sacked)
+            .is_some_and(|next| tail_len + next.len as usize <= chunk_max);
+        let Some(mut tail) = alloc() else {
+            return false;
+        };
+        let joined_len = tail_len
+            + if join {
+                self.chunks[index + 1].len as usize
+            } else {
+                0
+            };
+        if tail.tailroom() < joined_len {
+            return false;
+        }
+        let Some(chunk) = self.chunks.remove(index) else {
+            return false;
+        };
+        let head = match chunk.buf.try_unique() {
+            Ok(mut buf) if !buf.is_chained() => {
+                copy_range(&buf, at as usize, tail_len, &mut tail);
+                // `at` < the buffer's length: trimming cannot fail.
+                let _ = buf.trim_back(tail_len);
+                Ok(buf.share())
+            }
+            Ok(buf) => copy_head(buf.share(), at, tail_len, &mut tail, alloc),
+            Err(shared) => copy_head(shared, at, tail_len, &mut tail, alloc),
+        };
+        let head = match head {
+            Ok(head) => head,
+            Err(buf) => {
+                // Buffers ran out: the chunk goes back as it was.
+                self.chunks.insert(index, Chunk { buf, ..chunk });
+                return false;
+            }
+        };
+        if join {
+            if let Some(next) = self.chunks.remove(index) {
+                for bytes in next.buf.segments() {
+                    if let Ok(dst) = tail.append(bytes.len()) {
+                        dst.copy_from_slice(bytes);
+                    }
+                }
+            }
+        }
+        let tail_chunk = Chunk {
+            seq: chunk.seq + at,
+            len: tail.total_len() as u32,
+            buf: tail.share(),
+            ..chunk
+        };
+        self.chunks.insert(index, tail_chunk);
+        self.chunks.insert(
+            index,
+            Chunk {
+                buf: head,
+                len: at,
+                ..chunk
+            },
+        );
+        true
+    }
+
     /// Whether the last [`resegment`](Self::resegment) left chunks longer
     /// than it was asked for (buffers ran out).
     pub fn oversized(&self) -> bool {
@@ -390,6 +480,45 @@ impl<B: PacketBuf> SendQueue<B> {
 /// far as its buffer has room.
 fn piece_room<B: PacketBuf>(buf: &B, max: usize) -> usize {
     max.saturating_sub(buf.total_len()).min(buf.tailroom())
+}
+
+/// Appends `len` bytes of `src` from `offset` on to `dst` (which has the
+/// room).
+fn copy_range<B: PacketBuf>(src: &B, mut offset: usize, mut len: usize, dst: &mut B) {
+    for bytes in src.segments() {
+        if len == 0 {
+            break;
+        }
+        if offset >= bytes.len() {
+            offset -= bytes.len();
+            continue;
+        }
+        let n = (bytes.len() - offset).min(len);
+        if let Ok(out) = dst.append(n) {
+            out.copy_from_slice(&bytes[offset..offset + n]);
+        }
+        offset = 0;
+        len -= n;
+    }
+}
+
+/// [`SendQueue::split_next`] of a chunk whose buffer is shared or chained:
+/// its first `at` bytes are copied into a buffer from `alloc`, the
+/// `tail_len` after them onto `tail`. `Err` gives the chunk back untouched
+/// when no buffer with the room comes.
+fn copy_head<B: PacketBuf>(
+    chunk: Shared<B>,
+    at: u32,
+    tail_len: usize,
+    tail: &mut B,
+    alloc: &mut dyn FnMut() -> Option<B>,
+) -> Result<Shared<B>, Shared<B>> {
+    let Some(mut head) = alloc().filter(|b| b.tailroom() >= at as usize) else {
+        return Err(chunk);
+    };
+    copy_range(&*chunk, 0, at as usize, &mut head);
+    copy_range(&*chunk, at as usize, tail_len, tail);
+    Ok(head.share())
 }
 
 #[cfg(test)]
@@ -531,6 +660,58 @@ mod tests {
         q.clear();
         let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(0), 100);
         assert_eq!(q.push_copy(&[1; 20], 4, &mut alloc), 8, "two buffers");
+        drop(q);
+        pool.assert_whole();
+    }
+
+    #[test]
+    fn a_cut_at_the_window_edge_joins_the_rest_with_the_next_chunk() {
+        let pool = Pool::with_capacity(16).unwrap();
+        let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(u32::MAX - 3), 10_000);
+        let mut alloc = || pool.alloc();
+        let data: Vec<u8> = (0..=255u8).cycle().take(2000).collect();
+        q.push_copy(&data, 1460, &mut alloc);
+        assert!(!q.split_next(0, 1460, &mut alloc), "nothing before the cut");
+        assert!(
+            !q.split_next(1460, 1460, &mut alloc),
+            "the whole chunk fits"
+        );
+        assert!(q.split_next(1024, 1460, &mut alloc));
+        let lens: Vec<u32> = q.chunks.iter().map(|c| c.len).collect();
+        assert_eq!(lens, [1024, 976], "436 + 540 joined");
+        assert_eq!(q.chunks[1].seq, SeqNumber::new(u32::MAX - 3) + 1024);
+        assert_eq!((q.bytes(), collect(&q)), (2000, data.clone()));
+        assert_eq!(q.end(), SeqNumber::new(u32::MAX - 3) + 2000);
+        drop(q);
+        pool.assert_whole();
+    }
+
+    #[test]
+    fn a_shared_chunk_is_cut_by_copy_and_a_sent_one_not_joined() {
+        let pool = Pool::with_capacity(16).unwrap();
+        let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(0), 10_000);
+        let mut alloc = || pool.alloc();
+        let data: Vec<u8> = (0..30u8).collect();
+        q.push_copy(&data, 10, &mut alloc);
+        // The application's buffer (held elsewhere too) and a chunk after
+        // it that was transmitted before a rewind.
+        let held = q.chunks[0].buf.clone();
+        q.chunks[1].sent_ns = 5;
+        assert!(q.split_next(4, 10, &mut alloc));
+        let lens: Vec<u32> = q.chunks.iter().map(|c| c.len).collect();
+        assert_eq!(lens, [4, 6, 10, 10]);
+        assert_eq!((q.bytes(), collect(&q)), (30, data));
+        assert_eq!(held.total_len(), 10, "the shared buffer untouched");
+        drop(held);
+        drop(q);
+        pool.assert_whole();
+        // No buffer: nothing changes.
+        let pool = Pool::with_capacity(1).unwrap();
+        let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(0), 10_000);
+        let mut alloc = || pool.alloc();
+        q.push_copy(&[7; 10], 10, &mut alloc);
+        assert!(!q.split_next(4, 10, &mut alloc));
+        assert_eq!(q.chunks.len(), 1);
         drop(q);
         pool.assert_whole();
     }
