@@ -190,11 +190,7 @@ pub(super) unsafe fn alloc_with(
                 let p = match e.bufs.pop() {
                     Some(p) => p,
                     None => {
-                        let half = (e.size / 2).max(1);
-                        if pool.take_shared(&mut e.bufs, half, AllocClass::Ordinary) == 0
-                            && (class == AllocClass::Ordinary
-                                || pool.take_shared(&mut e.bufs, n - got, class) == 0)
-                        {
+                        if !refill(pool, e, n - got, class) {
                             break;
                         }
                         continue;
@@ -208,27 +204,53 @@ pub(super) unsafe fn alloc_with(
             got
         })
     };
-    let got = got.unwrap_or_else(|| {
-        // No cache: straight from the shared list.
-        let mut got = 0;
-        while got < n {
-            let Some(p) = pool.take_one_shared(class) else {
-                break;
-            };
-            // SAFETY: as above.
-            sink(unsafe { PoolBuf::from_fresh(p, headroom) });
-            got += 1;
-        }
-        got
-    });
+    let got = match got {
+        Some(got) => got,
+        None => alloc_uncached(pool, n, class, &mut sink),
+    };
     if got < n {
-        let failed = (n - got) as u64;
-        pool.failed_allocs.fetch_add(failed, Ordering::Relaxed);
-        if class == AllocClass::Receive {
-            pool.failed_rx_allocs.fetch_add(failed, Ordering::Relaxed);
-        }
+        count_failed(pool, (n - got) as u64, class);
     }
     got
+}
+
+/// Refills an empty cache from the shared list: half a cache above the
+/// receive reserve, or for a receive allocation what it still `needs` from
+/// the reserve. False when nothing was taken. Out of line: one call in
+/// `size / 2` allocations.
+#[cold]
+fn refill(pool: &PoolInner, e: &mut LocalCache, needs: usize, class: AllocClass) -> bool {
+    let half = (e.size / 2).max(1);
+    pool.take_shared(&mut e.bufs, half, AllocClass::Ordinary) != 0
+        || (class != AllocClass::Ordinary && pool.take_shared(&mut e.bufs, needs, class) != 0)
+}
+
+/// Allocation without this thread's cache: straight from the shared list.
+#[cold]
+fn alloc_uncached(
+    pool: &PoolInner,
+    n: usize,
+    class: AllocClass,
+    sink: &mut impl FnMut(PoolBuf),
+) -> usize {
+    let mut got = 0;
+    while got < n {
+        let Some(p) = pool.take_one_shared(class) else {
+            break;
+        };
+        // SAFETY: `p` came off this pool's free list; we own it now.
+        sink(unsafe { PoolBuf::from_fresh(p, pool.headroom) });
+        got += 1;
+    }
+    got
+}
+
+#[cold]
+fn count_failed(pool: &PoolInner, failed: u64, class: AllocClass) {
+    pool.failed_allocs.fetch_add(failed, Ordering::Relaxed);
+    if class == AllocClass::Receive {
+        pool.failed_rx_allocs.fetch_add(failed, Ordering::Relaxed);
+    }
 }
 
 /// Frees one buffer into this thread's cache (or the shared list).
@@ -248,31 +270,42 @@ pub(super) fn free_many(mut bufs: impl Iterator<Item = BufPtr>) {
             // SAFETY: as above.
             let pool = unsafe { pool_ptr.as_ref() };
             if pool.cache_size == 0 || pool.closed.load(Ordering::Acquire) {
-                // SAFETY: `p` belongs to the live pool and is ours to give.
-                unsafe { PoolInner::put_shared(pool_ptr, core::iter::once(p)) };
+                free_uncached(p);
                 continue;
             }
             // SAFETY: `p` keeps the pool alive; `pool_ptr` is the owning
             // pointer the pool wrote into its buffers.
             let e = unsafe { c.entry(pool_ptr) };
             if e.bufs.len() >= e.size {
-                let keep = e.size / 2;
-                // SAFETY: the cached buffers belong to the pool, which `p`
-                // (still out) keeps alive through this call.
-                unsafe { PoolInner::put_shared(e.pool, e.bufs.drain(keep..)) };
+                spill(e);
             }
             e.bufs.push(p);
             e.publish();
         }
     });
     if rest.is_none() {
-        for p in bufs {
-            // SAFETY: the buffer is ours and keeps its pool alive.
-            let pool = unsafe { p.0.as_ref() }.pool;
-            // SAFETY: `p` belongs to the live pool and is ours to give.
-            unsafe { PoolInner::put_shared(pool, core::iter::once(p)) };
-        }
+        bufs.for_each(free_uncached);
     }
+}
+
+/// Gives one buffer straight back to its pool's shared list.
+#[cold]
+fn free_uncached(p: BufPtr) {
+    // SAFETY: the buffer is ours and keeps its pool alive.
+    let pool = unsafe { p.0.as_ref() }.pool;
+    // SAFETY: `p` belongs to the live pool and is ours to give.
+    unsafe { PoolInner::put_shared(pool, core::iter::once(p)) };
+}
+
+/// A full cache gives half its buffers back to the shared list. Out of
+/// line: one call in `size / 2` frees. The caller holds a buffer of the
+/// pool, which keeps it alive through this call.
+#[cold]
+fn spill(e: &mut LocalCache) {
+    let keep = e.size / 2;
+    // SAFETY: the cached buffers belong to the pool, which the caller's
+    // buffer (still out) keeps alive.
+    unsafe { PoolInner::put_shared(e.pool, e.bufs.drain(keep..)) };
 }
 
 /// Returns this thread's cached buffers of `pool` to its shared list.
