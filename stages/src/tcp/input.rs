@@ -194,18 +194,23 @@ impl TcpInput {
             }
         };
         if let Some(index) = found {
-            let mut r = match wire::take(p, checked) {
+            let r = match wire::take(p, checked) {
                 Ok(r) => r,
                 Err(reason) => return Verdict::Drop(reason),
             };
-            if r.segment.flags.syn() {
-                r = match self.syn_to_connection(index, r, cx) {
-                    Ok(verdict) => return verdict,
-                    Err(r) => r,
-                };
-            }
             let remote = r.tuple.remote.ip();
             let sockets = cx.part::<TcpSockets<B>>();
+            if r.segment.flags.syn() {
+                if let Some(listener) = sockets.find_listener(r.tuple.local) {
+                    if let Some(floor) = sockets.reuse_time_wait(index, &r.segment) {
+                        // RFC 6191: the TIME_WAIT connection gave way.
+                        return match self.at_listener(listener, r, Some(floor), cx) {
+                            Ok(()) => Verdict::Consumed,
+                            Err(reason) => Verdict::Drop(reason),
+                        };
+                    }
+                }
+            }
             if sockets.deliver(index, r.segment, now_ns) {
                 // Forward progress: the peer's next hop is reachable.
                 cx.part::<Egress<B>>().confirm_next_hop(remote, now_ns);
@@ -226,35 +231,6 @@ impl TcpInput {
             Ok(()) => Verdict::Consumed,
             Err(reason) => Verdict::Drop(reason),
         }
-    }
-
-    /// A SYN to connection `index`: if a listener takes the 4-tuple and
-    /// the connection is in TIME_WAIT and may give way (RFC 6191), the
-    /// listener's verdict; else the segment back, for the connection.
-    /// Out of line: a SYN to an existing connection is rare.
-    #[cold]
-    fn syn_to_connection<B, S>(
-        &mut self,
-        index: u32,
-        r: Received<B>,
-        cx: &mut Cx<'_, B, S>,
-    ) -> Result<Verdict<Infallible, B>, Received<B>>
-    where
-        B: PacketBuf,
-        S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
-    {
-        let sockets = cx.part::<TcpSockets<B>>();
-        let Some(listener) = sockets.find_listener(r.tuple.local) else {
-            return Err(r);
-        };
-        let Some(floor) = sockets.reuse_time_wait(index, &r.segment) else {
-            return Err(r);
-        };
-        // RFC 6191: the TIME_WAIT connection gave way.
-        Ok(match self.at_listener(listener, r, Some(floor), cx) {
-            Ok(()) => Verdict::Consumed,
-            Err(reason) => Verdict::Drop(reason),
-        })
     }
 
     /// A segment to `listener`: a SYN opens a connection (or draws a

@@ -256,7 +256,6 @@ impl<B: PacketBuf> Connection<B> {
     /// Data wholly below RCV.NXT (a needless retransmission) is reported
     /// in a D-SACK block (RFC 2883 §4.1.1), so the sender can tell its
     /// recovery was spurious; as far back as a sender accepts blocks.
-    #[cold]
     fn dsack_old_duplicate(&mut self, seg: &SegmentIn<B>) {
         let len = seg.data_len();
         let end = seg.seq + len;
@@ -281,7 +280,6 @@ impl<B: PacketBuf> Connection<B> {
     /// disagree about the window must not ping-pong ACKs (Linux's
     /// `tcp_oow_rate_limited`). Data and FIN segments are answered every
     /// time (a retransmission whose ACK was lost).
-    #[cold]
     fn out_of_window_ack(&mut self, seg: &SegmentIn<B>, now_ns: u64) {
         let bare = seg.data_len() == 0 && !seg.flags.fin();
         if (bare || seg.flags.syn()) && self.oow_rate_limited(now_ns) {
@@ -297,7 +295,6 @@ impl<B: PacketBuf> Connection<B> {
 
     /// An ACK that asks the peer to prove it is in the stream (RFC 5961
     /// §3.2, §4.2, §5.2), rate-limited as RFC 5961 §7 asks.
-    #[cold]
     fn challenge_ack(&mut self, now_ns: u64) {
         if self.oow_rate_limited(now_ns) {
             return;
@@ -352,7 +349,6 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// An in-window, exact RST (RFC 9293 §3.10.7.4 second step).
-    #[cold]
     fn on_reset(&mut self) {
         let error = match self.state {
             // A passive open the application never saw: no error to give.
@@ -455,8 +451,24 @@ impl<B: PacketBuf> Connection<B> {
         // (Whether the FIN went out since a rewind does not matter: an ACK
         // past the data can only cover a FIN sent at some point.)
         if self.fin_requested && !self.fin_acked && self.snd_una == self.send_queue.end() + 1 {
-            if !self.on_fin_acked(now_ns) {
-                return false;
+            self.fin_acked = true;
+            match self.state {
+                State::FinWait1 => {
+                    self.state = State::FinWait2;
+                    // Keepalive watches a half-closed socket's peer.
+                    self.arm_keepalive(now_ns);
+                    if self.app_closed {
+                        // An orphan waits for the peer's FIN this long at
+                        // most (Linux `tcp_fin_timeout`).
+                        self.timers.linger = Some(now_ns + self.knobs.time_wait_ns);
+                    }
+                }
+                State::Closing => self.enter_time_wait(now_ns),
+                State::LastAck => {
+                    self.enter_closed(None);
+                    return false;
+                }
+                _ => {}
             }
         }
         if self.rack_active() {
@@ -467,33 +479,6 @@ impl<B: PacketBuf> Connection<B> {
             // A retransmitted FIN: ACK it and restart 2 MSL.
             self.pending.ack_now = true;
             self.enter_time_wait(now_ns);
-        }
-        true
-    }
-
-    /// Our FIN acknowledged: the closing states move on (once per
-    /// connection, out of the per-ACK path). False once the connection
-    /// is closed (LAST_ACK).
-    #[cold]
-    fn on_fin_acked(&mut self, now_ns: u64) -> bool {
-        self.fin_acked = true;
-        match self.state {
-            State::FinWait1 => {
-                self.state = State::FinWait2;
-                // Keepalive watches a half-closed socket's peer.
-                self.arm_keepalive(now_ns);
-                if self.app_closed {
-                    // An orphan waits for the peer's FIN this long at
-                    // most (Linux `tcp_fin_timeout`).
-                    self.timers.linger = Some(now_ns + self.knobs.time_wait_ns);
-                }
-            }
-            State::Closing => self.enter_time_wait(now_ns),
-            State::LastAck => {
-                self.enter_closed(None);
-                return false;
-            }
-            _ => {}
         }
         true
     }
@@ -558,7 +543,6 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// A duplicate ACK (RFC 5681 §3.2, RFC 6582 §3.2).
-    #[inline(never)]
     fn on_dup_ack(&mut self, now_ns: u64) {
         self.stats.dup_acks_in += 1;
         self.dup_acks += 1;

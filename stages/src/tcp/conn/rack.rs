@@ -313,7 +313,7 @@ impl<B: PacketBuf> Connection<B> {
         let srtt = self.rto.srtt_ns();
         let rack = self
             .rack
-            .get_or_insert_with(|| new_rack(srtt))
+            .get_or_insert_with(|| Box::new(Rack::new(srtt)))
             .as_mut();
         rack.on_ack_dsack(dsack.is_some(), ack.max(self.snd_una), snd_max);
         let ranges = self.sack.as_deref().map_or(&[][..], |b| b.sacked_slice());
@@ -583,21 +583,7 @@ impl<B: PacketBuf> Connection<B> {
 
     /// Moves the next transmission past chunks the peer SACKed, when
     /// they were sent before (a go-back-N resend after a timeout).
-    #[inline]
     pub(super) fn skip_sacked_resends(&mut self) {
-        if self
-            .send_queue
-            .next_unsent()
-            .is_some_and(|c| c.sacked && c.end().le(self.snd_max))
-        {
-            self.skip_sacked_resends_slow();
-        }
-    }
-
-    /// The loop of [`skip_sacked_resends`](Self::skip_sacked_resends),
-    /// out of line: only after a timeout's rewind over SACKed chunks.
-    #[cold]
-    fn skip_sacked_resends_slow(&mut self) {
         while let Some(c) = self.send_queue.next_unsent() {
             if !(c.sacked && c.end().le(self.snd_max)) {
                 break;
@@ -611,13 +597,6 @@ impl<B: PacketBuf> Connection<B> {
         let r = self.rack.as_deref()?;
         super::timers::earlier(r.reo_deadline, r.pto_deadline)
     }
-}
-
-/// RACK's state, made at the first ACK that delivers something (out of
-/// line: once per connection).
-#[cold]
-fn new_rack(srtt_ns: Option<u64>) -> Box<Rack> {
-    Box::new(Rack::new(srtt_ns))
 }
 
 #[cfg(test)]
