@@ -164,6 +164,16 @@ impl Lane {
         }
     }
 
+    /// Packets on the way: in the receive rings, in flight or held back.
+    #[inline]
+    pub(super) fn on_way(&self) -> usize {
+        let queued: usize = match &*self.rings {
+            [ring] => ring.len(),
+            rings => rings.iter().map(VecDeque::len).sum(),
+        };
+        queued + self.flight_len + self.held.len()
+    }
+
     /// Drops every packet on the way (their buffers go back to the pool).
     pub(super) fn clear(&mut self) {
         self.rings.iter_mut().for_each(VecDeque::clear);

@@ -19,7 +19,8 @@
 //!
 //! Each lane's state sits behind one mutex, taken once per `rx_burst` or
 //! `tx_burst`, never per packet; so the two ends (and several queues) may run
-//! on different threads. Without impairment a burst goes straight into the
+//! on different threads. An `rx_burst` on a lane with nothing on the way
+//! takes no lock: it reads a count the lane's last holder left (one load). Without impairment a burst goes straight into the
 //! far end's receive ring: no allocation, no clock read on transmit, one on
 //! receive (for the timestamp). When a receive ring is full, `tx_burst` takes
 //! fewer packets and leaves the rest in the burst, like a device whose
@@ -60,6 +61,7 @@ pub use impair::{Corruption, Impairment};
 pub use stats::{Drops, LaneStats};
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use lane::{Lane, LaneSetup};
@@ -209,6 +211,10 @@ struct Shared {
     macs: [MacAddr; 2],
     /// Indexed by [`Direction::index`].
     lanes: [Mutex<Lane>; 2],
+    /// Packets on the way on each lane (queued, in flight or held back),
+    /// as its lock's last holder left it: an empty lane is polled without
+    /// its lock. Indexed by [`Direction::index`].
+    on_way: [AtomicUsize; 2],
     clock: TimeSource,
     pool: Pool,
     /// Which (end, queue) ports exist; indexed `end * queues + queue`.
@@ -217,6 +223,19 @@ struct Shared {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// `end` transmits the front of `tx` onto its lane; see
+    /// [`Lane::transmit`].
+    #[inline]
+    fn transmit<const N: usize>(&self, end: End, tx: &mut Burst<PoolBuf, N>, fit: bool) -> usize {
+        let i = end.tx_direction().index();
+        let mut lane = lock(&self.lanes[i]);
+        let n = lane.transmit(tx, &self.clock, fit);
+        self.on_way[i].store(lane.on_way(), Ordering::Release);
+        n
+    }
 }
 
 /// A handle to a wire: hands out its ports, switches partitions and
@@ -271,6 +290,7 @@ impl MemoryWire {
                     lane(config.a_to_b, 0x5eed_a2b0_0000_0001),
                     lane(config.b_to_a, 0x5eed_b2a0_0000_0002),
                 ],
+                on_way: [AtomicUsize::new(0), AtomicUsize::new(0)],
                 clock: config.clock,
                 pool,
                 taken: Mutex::new(vec![false; 2 * usize::from(config.queues)]),
@@ -373,8 +393,10 @@ impl MemoryWire {
 
     /// Discards every packet on the wire (their buffers return to the pool).
     pub fn clear(&self) {
-        for l in &self.shared.lanes {
-            lock(l).clear();
+        for (l, on_way) in self.shared.lanes.iter().zip(&self.shared.on_way) {
+            let mut lane = lock(l);
+            lane.clear();
+            on_way.store(lane.on_way(), Ordering::Release);
         }
     }
 
@@ -458,8 +480,7 @@ impl TxDevice<PoolBuf> for WireTx<'_> {
 
     #[inline]
     fn send<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
-        let dir = self.end.tx_direction();
-        lock(&self.shared.lanes[dir.index()]).transmit(tx, &self.shared.clock, false)
+        self.shared.transmit(self.end, tx, false)
     }
 
     /// The lane drops longer frames (counted as oversize).
@@ -471,8 +492,7 @@ impl TxDevice<PoolBuf> for WireTx<'_> {
     /// The lane's fast path skips its length check.
     #[inline]
     fn send_checked<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
-        let dir = self.end.tx_direction();
-        lock(&self.shared.lanes[dir.index()]).transmit(tx, &self.shared.clock, true)
+        self.shared.transmit(self.end, tx, true)
     }
 
     fn alloc_segment(&mut self) -> Option<PoolBuf> {
@@ -485,9 +505,18 @@ impl Port for MemoryPort {
 
     #[inline]
     fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<PoolBuf, N>) -> usize {
-        let dir = self.end.peer().tx_direction();
+        let i = self.end.peer().tx_direction().index();
         let s = &*self.shared;
-        lock(&s.lanes[dir.index()]).receive(self.queue, rx, &s.clock)
+        // Acquire: pairs with the Release of the lane's last holder; a
+        // packet sent since then waits for the next poll, as it would
+        // had it come a moment later.
+        if s.on_way[i].load(Ordering::Acquire) == 0 {
+            return 0;
+        }
+        let mut lane = lock(&s.lanes[i]);
+        let n = lane.receive(self.queue, rx, &s.clock);
+        s.on_way[i].store(lane.on_way(), Ordering::Release);
+        n
     }
 
     #[inline]
