@@ -91,7 +91,13 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     #[inline(never)]
-    fn trace_seg_out_slow(&mut self, seg: &SegmentOut<B>, len: u32, snd_max: SeqNumber, now_ns: u64) {
+    fn trace_seg_out_slow(
+        &mut self,
+        seg: &SegmentOut<B>,
+        len: u32,
+        snd_max: SeqNumber,
+        now_ns: u64,
+    ) {
         if let Some(ring) = self.trace.as_deref_mut() {
             let again = seg.seq.lt(snd_max) && (len > 0 || seg.flags.syn() || seg.flags.fin());
             let kind = if again {
