@@ -22,11 +22,15 @@
 # for bulk, transactions/s, p50/p99/p999 latency and CPU microseconds per
 # transaction for rr and crr (CPU of both processes: tperf's own
 # getrusage on each side), and each figure's ratio to kernel-kernel.
-# tpa polls without sleeping while it has work and sleeps 50 µs at a time
-# after 1024 idle turns (tperf's default, not --spin).
+# tpa polls while it has work and, after 64 idle turns, blocks on its
+# port until a frame or its next timer (tperf's default, `--idle wait`).
 #
 # ROUNDS (5), DURATION (3), TESTS ("write rr crr"), TRANSPORTS ("veth tap")
-# change the run; SPIN=1 runs tpa's ends with --spin (never sleeping).
+# change the run; IDLES ("wait") lists the `--idle` modes of tpa's ends
+# (wait, sleep: 50 µs sleeps after 1024 idle turns, spin: never idle):
+# with several, every pair with a tpa end runs once per mode in each
+# round, named PAIR@MODE (e.g. IDLES="sleep wait" compares the two in the
+# same rounds). SPIN=1 is IDLES=spin.
 # Traffic stays inside the namespaces the script creates, which it removes
 # on exit. Prints the tables (doc/benchmarks.md quotes
 # them as printed; each round's figures go to standard error).
@@ -52,8 +56,14 @@ rounds="${ROUNDS:-5}"
 duration="${DURATION:-3}"
 tests="${TESTS:-write rr crr}"
 transports="${TRANSPORTS:-veth tap}"
-spin=()
-[[ ${SPIN:-0} == 1 ]] && spin=(--spin)
+idles="${IDLES:-wait}"
+[[ ${SPIN:-0} == 1 ]] && idles=spin
+for m in $idles; do
+    [[ $m == wait || $m == sleep || $m == spin ]] || {
+        echo "tcp_vs_kernel.sh: IDLES takes wait, sleep and spin, not $m" >&2
+        exit 1
+    }
+done
 [[ " $transports " == *" veth "* ]] || {
     echo "tcp_vs_kernel.sh: TRANSPORTS must hold veth: kernel-kernel over it is every ratio's base" >&2
     exit 1
@@ -118,38 +128,51 @@ fi
 # The pairs: NAME CLIENT_NS CLIENT_ARGS SERVER_ARGS SERVER_ADDR (the
 # server's tperf runs in the server's namespace, except over TAP where
 # both ends are in it).
-pairs=()
+# With several IDLES, a pair with a tpa end is NAME@MODE.
+tpa_pairs=()
 if [[ " $transports " == *" veth "* ]]; then
-    pairs+=(veth/kernel-kernel veth/kernel-tpa veth/tpa-kernel veth/tpa-tpa)
+    tpa_pairs+=(veth/kernel-tpa veth/tpa-kernel veth/tpa-tpa)
 fi
 if [[ " $transports " == *" tap "* ]]; then
-    pairs+=(tap/kernel-tpa tap/tpa-kernel)
+    tpa_pairs+=(tap/kernel-tpa tap/tpa-kernel)
 fi
-# pair_setup NAME: sets client_ns, client_args, server_args, server_addr.
+pairs=(veth/kernel-kernel)
+for p in "${tpa_pairs[@]}"; do
+    if [[ $idles == *" "* ]]; then
+        for m in $idles; do pairs+=("$p@$m"); done
+    else
+        pairs+=("$p")
+    fi
+done
+# pair_setup NAME[@MODE]: sets client_ns, client_args, server_args,
+# server_addr.
 pair_setup() {
     client_ns=$nc
-    case $1 in
+    local mode=${1#*@}
+    [[ $mode == "$1" ]] && mode=$idles
+    idle=(--idle "$mode")
+    case ${1%@*} in
     veth/kernel-kernel)
         client_args=(--kernel) server_args=(--kernel -l 10.78.0.3:4040) server_addr=10.78.0.3:4040
         ;;
     veth/kernel-tpa)
         client_args=(--kernel) server_addr=10.78.0.2:4040
-        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${spin[@]}")
+        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${idle[@]}")
         ;;
     veth/tpa-kernel)
-        client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${spin[@]}")
+        client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${idle[@]}")
         server_args=(--kernel -l 10.78.0.3:4040) server_addr=10.78.0.3:4040
         ;;
     veth/tpa-tpa)
-        client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${spin[@]}") server_addr=10.78.0.2:4040
-        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${spin[@]}")
+        client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${idle[@]}") server_addr=10.78.0.2:4040
+        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${idle[@]}")
         ;;
     tap/kernel-tpa)
         client_ns=$ns client_args=(--kernel) server_addr=10.79.0.2:4040
-        server_args=(--port tap:tk --ip 10.79.0.2/24 -l 10.79.0.2:4040 "${spin[@]}")
+        server_args=(--port tap:tk --ip 10.79.0.2/24 -l 10.79.0.2:4040 "${idle[@]}")
         ;;
     tap/tpa-kernel)
-        client_ns=$ns client_args=(--port tap:tk --ip 10.79.0.2/24 "${spin[@]}")
+        client_ns=$ns client_args=(--port tap:tk --ip 10.79.0.2/24 "${idle[@]}")
         server_args=(--kernel -l 10.79.0.1:4040) server_addr=10.79.0.1:4040
         ;;
     esac

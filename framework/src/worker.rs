@@ -44,6 +44,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::pipeline::IterationStats;
+use crate::port::RxWait;
 use crate::time::Clock;
 
 /// What one iteration of a [`WorkLoop`] tells the idle policy.
@@ -124,6 +125,18 @@ pub trait WorkLoop {
     #[inline]
     fn sleep(&mut self, duration: Duration) {
         thread::sleep(duration);
+    }
+
+    /// Blocks up to `timeout` until the loop's port has a frame to receive
+    /// ([`Port::wait_rx`](crate::port::Port::wait_rx), the receive
+    /// interrupt mode), for [`IdlePolicy::Wait`]. The default cannot
+    /// ([`RxWait::Unsupported`]), and the policy sleeps instead; a loop
+    /// over a pipeline forwards to its port (a `#[pipeline]`'s generated
+    /// `wait_rx`).
+    #[inline]
+    fn wait_rx(&mut self, timeout: Duration) -> RxWait {
+        let _ = timeout;
+        RxWait::Unsupported
     }
 
     /// Called once after the stop flag was seen; turns the loop into its
@@ -245,6 +258,37 @@ pub enum IdlePolicy {
         /// How long each sleep lasts at most.
         sleep: Duration,
     },
+    /// After `after` idle iterations in a row, block until the port has a
+    /// frame, the loop's next deadline comes or `max` has passed, whichever
+    /// is first ([`WorkLoop::wait_rx`]: the port's receive interrupt mode,
+    /// like DPDK's Rx interrupts): no CPU spent polling an empty port while
+    /// the peer is the bottleneck, and no blind sleep making the first
+    /// frame after a pause wait. The cost is a wake-up (a few
+    /// microseconds) when a frame ends the wait. A loop whose port cannot
+    /// block sleeps as [`IdlePolicy::Backoff`] would, `max` at most and
+    /// never more than [`WAIT_FALLBACK_SLEEP`] at a time.
+    Wait {
+        /// Idle iterations in a row before the first wait.
+        after: u32,
+        /// How long one wait lasts at most (the loop's own checks, such as
+        /// its stop flag, run that often while idle).
+        max: Duration,
+    },
+}
+
+/// The longest sleep of [`IdlePolicy::Wait`] on a loop that cannot block
+/// on its port.
+pub const WAIT_FALLBACK_SLEEP: Duration = Duration::from_micros(50);
+
+impl IdlePolicy {
+    /// [`IdlePolicy::Wait`] after 64 idle iterations, a millisecond at
+    /// most per wait.
+    pub const fn wait() -> IdlePolicy {
+        IdlePolicy::Wait {
+            after: 64,
+            max: Duration::from_millis(1),
+        }
+    }
 }
 
 impl Default for IdlePolicy {
@@ -273,6 +317,10 @@ pub struct LoopStats {
     pub slept_ns: u64,
     /// Sleeps cut short because the loop's next deadline came first.
     pub sleeps_cut_by_deadline: u64,
+    /// Waits on the port ([`IdlePolicy::Wait`]).
+    pub waits: u64,
+    /// Those a frame ended (the rest timed out).
+    pub waits_woken: u64,
 }
 
 /// Runs `work` on the calling thread until `stop` is raised, then returns
@@ -281,7 +329,9 @@ pub struct LoopStats {
 /// Under [`IdlePolicy::Backoff`], once `after` iterations in a row did no
 /// work, the loop sleeps between iterations ([`WorkLoop::sleep`]) for the
 /// policy's `sleep`, or until the next deadline the last iteration
-/// reported if that comes first, so timers fire on time. An iteration that
+/// reported if that comes first, so timers fire on time. Under
+/// [`IdlePolicy::Wait`] it blocks instead ([`WorkLoop::wait_rx`]) until a
+/// frame arrives, that deadline or the policy's `max`. An iteration that
 /// did work (packets, events, timers fired) ends the back-off.
 pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, idle: IdlePolicy) -> LoopStats {
     let mut stats = LoopStats::default();
@@ -295,20 +345,40 @@ pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, idle: IdlePolicy) ->
             idle_streak = 0;
             continue;
         }
-        if let IdlePolicy::Backoff { after, sleep } = idle {
-            idle_streak = idle_streak.saturating_add(1);
-            if idle_streak >= after {
-                let nap = nap_until(sleep, progress.next_deadline_ns, || work.now_ns());
-                if nap < sleep {
-                    stats.sleeps_cut_by_deadline += 1;
-                }
-                if !nap.is_zero() {
-                    stats.sleeps += 1;
-                    stats.slept_ns += u64::try_from(nap.as_nanos()).unwrap_or(u64::MAX);
-                    work.sleep(nap);
+        let (after, longest, wait) = match idle {
+            IdlePolicy::Spin => continue,
+            IdlePolicy::Backoff { after, sleep } => (after, sleep, false),
+            IdlePolicy::Wait { after, max } => (after, max, true),
+        };
+        idle_streak = idle_streak.saturating_add(1);
+        if idle_streak < after {
+            continue;
+        }
+        let nap = nap_until(longest, progress.next_deadline_ns, || work.now_ns());
+        if nap < longest {
+            stats.sleeps_cut_by_deadline += 1;
+        }
+        if nap.is_zero() {
+            continue;
+        }
+        if wait {
+            match work.wait_rx(nap) {
+                RxWait::Unsupported => {}
+                woke => {
+                    stats.waits += 1;
+                    stats.waits_woken += u64::from(woke == RxWait::Ready);
+                    continue;
                 }
             }
         }
+        let nap = if wait {
+            nap.min(WAIT_FALLBACK_SLEEP)
+        } else {
+            nap
+        };
+        stats.sleeps += 1;
+        stats.slept_ns += u64::try_from(nap.as_nanos()).unwrap_or(u64::MAX);
+        work.sleep(nap);
     }
     stats
 }

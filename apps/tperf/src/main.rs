@@ -13,7 +13,7 @@ use tpa::worker::StopFlag;
 use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
 use tpa_stages::tcp::Unmatched;
 use tpa_tperf::config::{fresh_run_id, parse_duration, parse_size, DEFAULT_PORT};
-use tpa_tperf::tpa::{TpaEndpoint, DEFAULT_PORT_SPEC};
+use tpa_tperf::tpa::{Idle, TpaEndpoint, DEFAULT_PORT_SPEC};
 use tpa_tperf::{kernel, tpa as on_tpa, ClientConfig, ServerConfig, TestKind};
 
 /// A TCP benchmark that checks every byte: throughput, transactions per
@@ -63,7 +63,7 @@ enum Mode {
 #[derive(Debug, Args)]
 struct StackArgs {
     /// Use the kernel's TCP sockets instead of tpa (no --port, --ip,
-    /// --mac, --rx-mode, --spin or EAL arguments).
+    /// --mac, --rx-mode, --idle, --spin or EAL arguments).
     #[arg(long)]
     kernel: bool,
     /// tpa: the device: tap:<ifname> (created if missing), af_packet:<ifname>,
@@ -86,8 +86,13 @@ struct StackArgs {
     /// off with TPA_TCP_TSO=0).
     #[arg(long)]
     offloads: bool,
-    /// tpa: poll again at once when idle (one core at 100%, the lowest
-    /// latency) instead of sleeping 50 µs after a while without work.
+    /// tpa: what the loop does with nothing to do: wait (the default:
+    /// block on the port until a frame or the next timer, after 64 idle
+    /// turns), sleep (50 µs at a time, after 1024 idle turns) or spin
+    /// (poll again at once: one core at 100%, the lowest latency).
+    #[arg(long, value_name = "MODE", conflicts_with = "spin")]
+    idle: Option<Idle>,
+    /// tpa: the same as --idle spin.
     #[arg(long)]
     spin: bool,
     /// tpa: what becomes of a segment no socket takes: rst (a reset, the
@@ -115,6 +120,7 @@ impl StackArgs {
                 (self.mac.is_some(), "--mac"),
                 (self.rx_mode.is_some(), "--rx-mode"),
                 (self.offloads, "--offloads"),
+                (self.idle.is_some(), "--idle"),
                 (self.spin, "--spin"),
                 (self.unmatched.is_some(), "--unmatched"),
                 (self.flow_marks, "--flow-marks"),
@@ -134,7 +140,11 @@ impl StackArgs {
             mac: self.mac,
             rx_mode: self.rx_mode,
             offloads: self.offloads,
-            spin: self.spin,
+            idle: if self.spin {
+                Idle::Spin
+            } else {
+                self.idle.unwrap_or_default()
+            },
             unmatched: self.unmatched.unwrap_or_default(),
             flow_marks: self.flow_marks,
             eal_args: self.eal_args,

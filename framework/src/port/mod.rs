@@ -29,8 +29,22 @@ pub use error::PortError;
 #[cfg(doctest)]
 pub struct GuidePorts;
 
+use std::time::Duration;
+
 use crate::buf::{BufSource, PacketBuf, PoolOf};
 use steer::Steering;
+
+/// What [`Port::wait_rx`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxWait {
+    /// A frame may be waiting: call [`Port::rx_burst`].
+    Ready,
+    /// The time ran out with nothing received.
+    TimedOut,
+    /// The port cannot block (it returned at once): the caller sleeps or
+    /// polls instead.
+    Unsupported,
+}
 
 /// One RX/TX queue pair of a packet device.
 pub trait Port {
@@ -71,5 +85,21 @@ pub trait Port {
     /// port cannot tell.
     fn steering(&self) -> Steering {
         Steering::Unknown
+    }
+
+    /// Blocks until the port has a frame to receive or `timeout` has
+    /// passed: the receive interrupt mode (as DPDK's Rx interrupts), for
+    /// a worker with nothing to do that would otherwise poll an empty
+    /// port or sleep blindly. A port that can ([`AfPacket`](af_packet::AfPacket),
+    /// [`Tap`](tap::Tap)) waits in `ppoll(2)` on its file descriptor and
+    /// is woken by the kernel when a frame arrives; the others return
+    /// [`RxWait::Unsupported`] at once (the default), and
+    /// [`IdlePolicy::Wait`](crate::worker::IdlePolicy::Wait) sleeps
+    /// instead. A port may return [`RxWait::Ready`] spuriously (a signal,
+    /// a frame it then drops), never [`RxWait::TimedOut`] with a frame in
+    /// its ring.
+    fn wait_rx(&mut self, timeout: Duration) -> RxWait {
+        let _ = timeout;
+        RxWait::Unsupported
     }
 }

@@ -9,7 +9,7 @@ use std::ffi::c_int;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use super::PortError;
+use super::{PortError, RxWait};
 use crate::wire::MacAddr;
 
 /// The longest interface name Linux accepts (`IFNAMSIZ` less the NUL).
@@ -187,6 +187,30 @@ impl NetDev {
         self.ioctl(libc::SIOCGIFFLAGS, &mut req, "SIOCGIFFLAGS")?;
         // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member.
         Ok(unsafe { req.ifr_ifru.ifru_flags })
+    }
+}
+
+/// Waits up to `timeout` for `fd` to become readable with `ppoll(2)`
+/// (microsecond timeouts, unlike `poll(2)`'s milliseconds): the
+/// [`Port::wait_rx`](super::Port::wait_rx) of the ports that have a file descriptor.
+pub(crate) fn wait_readable(fd: std::os::fd::RawFd, timeout: std::time::Duration) -> RxWait {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    // SAFETY: one valid pollfd and one valid timespec for the duration of
+    // the call; no signal mask.
+    let rc = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+    match rc {
+        0 => RxWait::TimedOut,
+        // Readable, an error condition rx_burst will meet, or EINTR: let
+        // the caller look.
+        _ => RxWait::Ready,
     }
 }
 

@@ -79,7 +79,7 @@ use super::netdev::{self, NetDev};
 use super::offload::{self, HwOffload, OffloadStats, TxDevice};
 use super::steer::{Steering, SteeringProgram};
 use super::vnet::{self, GsoType, VnetHeader};
-use super::{Burst, Offloads, Port, PortCaps, PortError};
+use super::{Burst, Offloads, Port, PortCaps, PortError, RxWait};
 use crate::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
 use crate::header::checksum;
 use crate::wire::MacAddr;
@@ -339,19 +339,6 @@ impl Tap {
         &self.caps.name
     }
 
-    /// Waits up to `timeout_ms` milliseconds (-1: forever) for a frame to
-    /// read, for workers that sleep when idle; a polling worker never needs
-    /// it. Returns whether one is waiting.
-    pub fn wait_rx(&self, timeout_ms: i32) -> bool {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
-        unsafe { libc::poll(&mut pfd, 1, timeout_ms) > 0 }
-    }
-
     /// Reads one frame into a fresh buffer. `None`: nothing to read, no
     /// buffer or a read error (the last two counted).
     fn read_one(&mut self) -> Option<PoolBuf> {
@@ -594,6 +581,12 @@ impl Port for Tap {
     /// kernel's hash picks.
     fn steering(&self) -> Steering {
         self.steering.clone()
+    }
+
+    /// `ppoll(2)` on the queue's descriptor, which the kernel wakes when
+    /// it queues a frame for it.
+    fn wait_rx(&mut self, timeout: std::time::Duration) -> RxWait {
+        netdev::wait_readable(self.fd.as_raw_fd(), timeout)
     }
 }
 

@@ -355,6 +355,15 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                     self
                 }
 
+                /// Blocks up to `timeout` until the port has a frame to
+                /// receive (`Port::wait_rx`, the receive interrupt mode):
+                /// what a work loop idling with `IdlePolicy::Wait` calls.
+                /// Only the main port wakes it, not a host port.
+                #[inline]
+                #vis fn wait_rx(&mut self, timeout: ::core::time::Duration) -> #krate::port::RxWait {
+                    #krate::port::Port::wait_rx(&mut self.#port_ident, timeout)
+                }
+
                 /// Runs iterations until `stop` is set.
                 #vis fn run(&mut self, stop: &::core::sync::atomic::AtomicBool) {
                     while !stop.load(::core::sync::atomic::Ordering::Relaxed) {

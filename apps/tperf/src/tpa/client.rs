@@ -22,7 +22,7 @@ use tpa::buf::PacketBuf;
 use tpa::port::steer::ShareAnswers;
 use tpa::port::Port;
 use tpa::stage::Cx;
-use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
+use tpa::worker::{run_loop, LoopStats, Progress, StopFlag, WorkLoop};
 use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
 
@@ -564,6 +564,8 @@ struct ClientLoop<P: Port, F> {
     from_ns: u64,
     /// Once the run is over: until when its connections may take to close.
     drain_until_ns: Option<u64>,
+    /// The idle policy's counts, once the loop is over.
+    loop_stats: LoopStats,
 }
 
 impl<P: Port, F: FnMut(&Interval)> ClientLoop<P, F> {
@@ -623,6 +625,10 @@ impl<P: Port, F: FnMut(&Interval)> WorkLoop for ClientLoop<P, F> {
         done.into()
     }
 
+    fn wait_rx(&mut self, timeout: std::time::Duration) -> tpa::port::RxWait {
+        self.pipeline.wait_rx(timeout)
+    }
+
     fn finish(self) {}
 }
 
@@ -666,9 +672,10 @@ impl Setup<'_> {
             before: Totals::default(),
             from_ns: 0,
             drain_until_ns: None,
+            loop_stats: LoopStats::default(),
         };
         let stop = work.stop.clone();
-        run_loop(&mut work, &stop, self.endpoint.idle());
+        work.loop_stats = run_loop(&mut work, &stop, self.endpoint.idle());
         work
     }
 }
@@ -707,7 +714,7 @@ impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
                         let work = workers.work(port, i + 1, crew, None::<fn(&Interval)>);
                         eprintln!("tpa-tperf: {}", worker_line(&work.pipeline));
                         if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {
-                            eprint!("{}", counters(&work.pipeline));
+                            eprint!("{}loop: {:?}\n", counters(&work.pipeline), work.loop_stats);
                         }
                     })
                 })
@@ -739,7 +746,7 @@ impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
         }
         let app = work.pipeline.app();
         if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {
-            eprint!("{}", counters(&work.pipeline));
+            eprint!("{}loop: {:?}\n", counters(&work.pipeline), work.loop_stats);
         }
         let server = match (&app.summary, &app.fatal) {
             (Some(s), _) => s.clone(),

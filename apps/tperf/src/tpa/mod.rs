@@ -54,7 +54,7 @@ use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets
 use tpa_stages::trace::TraceConfig;
 
 /// The device and addresses of tpa's side (`--port`, `--ip`, `--mac`,
-/// `--rx-mode`, `--spin`, EAL arguments).
+/// `--rx-mode`, `--idle`, EAL arguments).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TpaEndpoint {
     /// The device (`--port`; default `tap:tpa0`).
@@ -68,9 +68,8 @@ pub struct TpaEndpoint {
     pub rx_mode: Option<RxMode>,
     /// TAP only: the kernel does checksums and TSO (`--offloads`).
     pub offloads: bool,
-    /// Poll again at once when idle (one core at 100 %, the lowest
-    /// latency) instead of backing off to short sleeps.
-    pub spin: bool,
+    /// What the loop does when it has nothing to do (`--idle`, `--spin`).
+    pub idle: Idle,
     /// What becomes of a segment no socket takes (`--unmatched`).
     pub unmatched: Unmatched,
     /// DPDK only: a flow rule per connection naming it (`--flow-marks`).
@@ -134,11 +133,50 @@ impl TpaEndpoint {
 
     /// How the loop idles.
     fn idle(&self) -> IdlePolicy {
-        if self.spin {
-            IdlePolicy::Spin
-        } else {
-            IdlePolicy::default()
+        match self.idle {
+            Idle::Wait => IdlePolicy::wait(),
+            Idle::Sleep => IdlePolicy::default(),
+            Idle::Spin => IdlePolicy::Spin,
         }
+    }
+}
+
+/// What tpa's loop does when it has nothing to do (`--idle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Idle {
+    /// Block on the port until a frame or the next timer
+    /// ([`IdlePolicy::wait`]: after 64 idle turns, a millisecond at most;
+    /// the port's receive interrupt mode). The default; a DPDK port cannot
+    /// block, and sleeps instead.
+    #[default]
+    Wait,
+    /// Sleep 50 µs at a time after 1024 idle turns
+    /// ([`IdlePolicy::default`]).
+    Sleep,
+    /// Poll again at once (one core at 100 %, the lowest latency).
+    Spin,
+}
+
+impl std::str::FromStr for Idle {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Idle, String> {
+        match s {
+            "wait" => Ok(Idle::Wait),
+            "sleep" => Ok(Idle::Sleep),
+            "spin" => Ok(Idle::Spin),
+            other => Err(format!("{other}: wait, sleep or spin")),
+        }
+    }
+}
+
+impl fmt::Display for Idle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Idle::Wait => "wait",
+            Idle::Sleep => "sleep",
+            Idle::Spin => "spin",
+        })
     }
 }
 
@@ -644,7 +682,7 @@ mod tests {
             mac: None,
             rx_mode: None,
             offloads: false,
-            spin: false,
+            idle: Idle::default(),
             unmatched: Unmatched::Reset,
             flow_marks: false,
             eal_args: vec![],

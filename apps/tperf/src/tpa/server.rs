@@ -309,6 +309,10 @@ impl<P: Port> WorkLoop for ServerLoop<'_, P> {
         done.into()
     }
 
+    fn wait_rx(&mut self, timeout: std::time::Duration) -> tpa::port::RxWait {
+        self.pipeline.wait_rx(timeout)
+    }
+
     fn finish(self) {}
 }
 
@@ -370,10 +374,10 @@ impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
                             drain_until_ns: None,
                         };
                         let local = work.local.clone();
-                        run_loop(&mut work, &local, endpoint.idle());
+                        let idle = run_loop(&mut work, &local, endpoint.idle());
                         println!("tpa-tperf server: {}", worker_line(&work.pipeline));
                         if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {
-                            eprint!("{}", counters(&work.pipeline));
+                            eprint!("{}loop: {idle:?}\n", counters(&work.pipeline));
                         }
                     })
                 })

@@ -80,10 +80,12 @@ use ring::{BlockRxRing, FrameInfo, FrameRxRing};
 use socket::PacketSocket;
 use tx::{AfPacketTx, Transmitter};
 
-use super::netdev::NetDev;
+use std::time::Duration;
+
+use super::netdev::{wait_readable, NetDev};
 use super::offload::{self, OffloadStats};
 use super::steer::{Steering, SteeringProgram};
-use super::{Burst, Offloads, Port, PortCaps, PortError};
+use super::{Burst, Offloads, Port, PortCaps, PortError, RxWait};
 use crate::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
 
 /// Ethernet header plus one VLAN tag: what a frame adds to the MTU.
@@ -431,12 +433,6 @@ impl AfPacket {
         self.rx_mode
     }
 
-    /// Waits up to `timeout_ms` milliseconds for received frames (for
-    /// workers that sleep when idle; a polling worker never needs it).
-    pub fn wait_rx(&self, timeout_ms: i32) -> bool {
-        self.rx_ring.has_data() || self.rx_sock.poll_readable(timeout_ms)
-    }
-
     /// Asks the kernel to send frames queued by an earlier
     /// [`tx_burst`](Port::tx_burst) whose flush was pushed back.
     pub fn flush(&mut self) {
@@ -543,6 +539,16 @@ impl Port for AfPacket {
     /// [`Steering::Unknown`] with the kernel's hash.
     fn steering(&self) -> Steering {
         self.steering.clone()
+    }
+
+    /// At once when the receive ring holds a frame, else `ppoll(2)` on
+    /// the receive socket, which the kernel wakes when it fills a slot
+    /// (in [`RxMode::Throughput`], when it hands a block over).
+    fn wait_rx(&mut self, timeout: Duration) -> RxWait {
+        if self.rx_ring.has_data() {
+            return RxWait::Ready;
+        }
+        wait_readable(self.rx_sock.raw(), timeout)
     }
 }
 

@@ -173,18 +173,6 @@ impl PacketSocket {
         self.set(libc::PACKET_FANOUT_DATA, &fd, "PACKET_FANOUT_DATA")
     }
 
-    /// Waits up to `timeout_ms` for the socket to become readable.
-    pub(super) fn poll_readable(&self, timeout_ms: i32) -> bool {
-        let mut pfd = libc::pollfd {
-            fd: self.raw(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-        rc > 0
-    }
-
     /// Sends the frames described by `msgs` with one `sendmmsg(2)`, without
     /// waiting. Returns how many the kernel took (0 when it pushed back);
     /// `Err` when the first frame failed otherwise.

@@ -184,4 +184,12 @@ where
     fn steering(&self) -> Steering {
         self.port.steering()
     }
+
+    /// The wrapped port's wait. Answers copied here by another worker do
+    /// not wake it: they wait for the next frame or the end of `timeout`
+    /// (neighbor answers are rare, and a resolution that waits retries).
+    #[inline]
+    fn wait_rx(&mut self, timeout: std::time::Duration) -> crate::port::RxWait {
+        self.port.wait_rx(timeout)
+    }
 }
