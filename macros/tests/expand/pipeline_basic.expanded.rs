@@ -309,6 +309,17 @@ const _: () = {
             self.__tpa.set_tx_queue_depth(depth);
             self
         }
+        /// Blocks up to `timeout` until the port has a frame to
+        /// receive (`Port::wait_rx`, the receive interrupt mode):
+        /// what a work loop idling with `IdlePolicy::Wait` calls.
+        /// Only the main port wakes it, not a host port.
+        #[inline]
+        pub fn wait_rx(
+            &mut self,
+            timeout: ::core::time::Duration,
+        ) -> ::tpa::port::RxWait {
+            ::tpa::port::Port::wait_rx(&mut self.port, timeout)
+        }
         /// Runs iterations until `stop` is set.
         pub fn run(&mut self, stop: &::core::sync::atomic::AtomicBool) {
             while !stop.load(::core::sync::atomic::Ordering::Relaxed) {
