@@ -910,4 +910,132 @@ mod tests {
         unsafe { libc::raise(libc::SIGTERM) };
         assert!(stop.is_raised());
     }
+
+    /// A loop on a virtual clock over a port whose frames arrive at
+    /// given times, with a timer deadline; blocks on the port if `can_wait`.
+    struct Arrivals {
+        clock: VirtualClock,
+        frames: VecDeque<u64>,
+        deadline: Option<u64>,
+        can_wait: bool,
+        /// (time read, at the frame's arrival)
+        received: Vec<(u64, u64)>,
+        /// (timeout asked, time to the next event)
+        waits: Vec<(Duration, u64)>,
+        sleeps: Vec<Duration>,
+        stop: StopFlag,
+    }
+
+    impl Arrivals {
+        fn next_event(&self) -> u64 {
+            let frame = self.frames.front().copied().unwrap_or(u64::MAX);
+            frame.min(self.deadline.unwrap_or(u64::MAX))
+        }
+    }
+
+    impl WorkLoop for Arrivals {
+        type Report = ();
+        fn run_once(&mut self) -> Progress {
+            let now = self.clock.now_ns();
+            let mut work = 0;
+            while self.frames.front().is_some_and(|&t| t <= now) {
+                let t = self.frames.pop_front().unwrap_or_default();
+                self.received.push((now, t));
+                work += 1;
+            }
+            if self.deadline.is_some_and(|d| d <= now) {
+                self.deadline = None;
+                work += 1;
+            }
+            if self.frames.is_empty() && self.deadline.is_none() {
+                self.stop.raise();
+            }
+            Progress {
+                work,
+                next_deadline_ns: self.deadline,
+            }
+        }
+        fn now_ns(&self) -> u64 {
+            self.clock.now_ns()
+        }
+        fn sleep(&mut self, duration: Duration) {
+            self.sleeps.push(duration);
+            self.clock.advance(duration);
+        }
+        fn wait_rx(&mut self, timeout: Duration) -> RxWait {
+            if !self.can_wait {
+                return RxWait::Unsupported;
+            }
+            let now = self.clock.now_ns();
+            let frame = self.frames.front().copied().unwrap_or(u64::MAX);
+            self.waits.push((timeout, self.next_event().saturating_sub(now)));
+            let until = now.saturating_add(timeout.as_nanos() as u64);
+            if frame <= until {
+                self.clock.advance(Duration::from_nanos(frame.saturating_sub(now)));
+                RxWait::Ready
+            } else {
+                self.clock.advance(timeout);
+                RxWait::TimedOut
+            }
+        }
+        fn finish(self) {}
+    }
+
+    fn arrivals(can_wait: bool, stop: &StopFlag) -> Arrivals {
+        Arrivals {
+            clock: VirtualClock::new(),
+            frames: [5_000, 5_000, 40_000, 3_000_000].into_iter().collect(),
+            deadline: Some(1_200_000),
+            can_wait,
+            received: Vec::new(),
+            waits: Vec::new(),
+            sleeps: Vec::new(),
+            stop: stop.clone(),
+        }
+    }
+
+    #[test]
+    fn a_waiting_loop_takes_each_frame_when_it_arrives_and_wakes_for_its_timers() {
+        let stop = StopFlag::new();
+        let mut port = arrivals(true, &stop);
+        let max = Duration::from_millis(1);
+        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { after: 3, max });
+        // Every frame was received the moment it arrived: no sleep
+        // overshot one.
+        assert!(
+            port.received.iter().all(|&(seen, at)| seen == at),
+            "{:?}",
+            port.received
+        );
+        assert_eq!(port.received.len(), 4);
+        // No wait went past the policy's max or the timer's deadline.
+        for &(timeout, _) in &port.waits {
+            assert!(timeout <= max, "{timeout:?}");
+        }
+        assert!(port.sleeps.is_empty(), "{:?}", port.sleeps);
+        // 0 → 5 µs, 5 → 40 µs, 40 µs → the timer at 1.2 ms (cut: 1 ms,
+        // then 160 µs), 1.2 → 3 ms (1 ms, then woken 0.8 ms in).
+        let asked: Vec<u64> = port.waits.iter().map(|(t, _)| t.as_micros() as u64).collect();
+        assert_eq!(asked, [1000, 1000, 1000, 160, 1000, 1000]);
+        // Three frames ended a wait (the first two arrived together).
+        assert_eq!((stats.waits, stats.waits_woken), (6, 3));
+        assert_eq!(stats.sleeps_cut_by_deadline, 1);
+    }
+
+    #[test]
+    fn a_loop_that_cannot_wait_sleeps_in_short_naps_instead() {
+        let stop = StopFlag::new();
+        let mut port = arrivals(false, &stop);
+        let max = Duration::from_millis(1);
+        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { after: 3, max });
+        assert!(port.waits.is_empty());
+        assert_eq!(port.received.len(), 4);
+        assert!(port.sleeps.iter().all(|&n| n <= WAIT_FALLBACK_SLEEP));
+        assert_eq!(stats.waits, 0);
+        assert_eq!(stats.sleeps, port.sleeps.len() as u64);
+        // Frames wait for the end of a nap, never more than one.
+        for &(seen, at) in &port.received {
+            assert!(seen - at <= WAIT_FALLBACK_SLEEP.as_nanos() as u64);
+        }
+    }
 }
