@@ -110,6 +110,42 @@ fn arp_and_udp_exchange(cfg: AfPacketConfig, tag: &str) {
 }
 
 #[test]
+fn a_waiting_port_wakes_for_a_frame_and_times_out_without_one() {
+    wait_rx_on(AfPacketConfig::new("tpa0"), "afp-wait");
+}
+
+#[test]
+fn a_waiting_port_in_throughput_mode_wakes_for_a_frame() {
+    let cfg = AfPacketConfig {
+        rx_mode: RxMode::throughput(),
+        ..AfPacketConfig::new("tpa0")
+    };
+    wait_rx_on(cfg, "afp-wait3");
+}
+
+/// [`KernelLink::wait_rx_wakes_for_a_frame`] on a veth without IPv6 (so
+/// the kernel sends nothing unasked), through a port opened with `cfg`.
+fn wait_rx_on(cfg: AfPacketConfig, tag: &str) {
+    let ns = Netns::new(tag);
+    for key in ["all", "default"] {
+        ns.try_set_sysctl(&format!("net.ipv6.conf.{key}.disable_ipv6"), "1")
+            .expect("IPv6 off in the namespace");
+    }
+    ns.add_veth("tpa0", "knl0");
+    ns.set_mac("tpa0", TPA_MAC);
+    ns.set_mac("knl0", KERNEL_MAC);
+    ns.add_addr("knl0", "192.0.2.1/24");
+    ns.up("tpa0");
+    ns.up("knl0");
+    let pool = test_pool(tag);
+    let mut port = open_in(&ns, &cfg, &pool);
+    link(&ns, Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2))
+        .wait_rx_wakes_for_a_frame(&mut port);
+    drop(port);
+    pool.assert_whole();
+}
+
+#[test]
 fn tpa_udp_reaches_a_kernel_socket_and_is_not_looped_back() {
     udp_to_kernel_socket(AfPacketConfig::new("tpa0"), "afp-tx");
 }

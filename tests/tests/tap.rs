@@ -81,6 +81,22 @@ fn kernel_arp_is_answered_and_its_udp_received() {
 }
 
 #[test]
+fn a_waiting_tap_wakes_for_a_frame_and_times_out_without_one() {
+    let ns = Netns::new("tap-wait");
+    // IPv6 off, so the kernel sends nothing on the TAP unasked.
+    for key in ["all", "default"] {
+        ns.try_set_sysctl(&format!("net.ipv6.conf.{key}.disable_ipv6"), "1")
+            .expect("IPv6 off in the namespace");
+    }
+    let pool = test_pool("tap-wait");
+    let mut tap = tap_in(&ns, &pool, "192.0.2.1/24");
+    link(&ns, Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2))
+        .wait_rx_wakes_for_a_frame(&mut tap);
+    drop(tap);
+    pool.assert_whole();
+}
+
+#[test]
 fn tpa_udp_reaches_a_kernel_socket_through_a_moved_tap() {
     // Created in the test's own namespace under a unique name, then moved.
     let name = unique_name("tt");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use tpa::buf::{L4Protocol, LayerOffsets, PacketBuf, Pool, PoolBuf, PoolConfig, TxRequest};
 use tpa::header::checksum;
-use tpa::port::{Burst, Port, PortError};
+use tpa::port::{Burst, Port, PortError, RxWait};
 use tpa::wire::MacAddr;
 use tpa_tests::fixtures::hex;
 use tpa_tests::netns::{Background, Netns};
@@ -470,6 +470,29 @@ pub struct KernelLink<'a> {
 }
 
 impl KernelLink<'_> {
+    /// The port's receive wait ([`Port::wait_rx`]) on a link where the
+    /// kernel sends nothing unasked (no IPv6 in the namespace): a short
+    /// wait runs out; then the kernel sends tpa a datagram, and the ARP
+    /// request it sends first ends a wait of up to [`PATIENCE`], after
+    /// which the frame is there to receive.
+    pub fn wait_rx_wakes_for_a_frame<P: Port<Buf = PoolBuf>>(&self, port: &mut P) {
+        let mut rx: Burst<PoolBuf, 32> = Burst::new();
+        assert_eq!(port.rx_burst(&mut rx), 0, "the link should be quiet");
+        assert_eq!(
+            port.wait_rx(Duration::from_millis(20)),
+            RxWait::TimedOut,
+            "nothing was sent"
+        );
+        kernel_send_udp(self.ns, self.tpa_ip, 7777, &[40001], "wake up");
+        assert_eq!(port.wait_rx(PATIENCE), RxWait::Ready);
+        assert!(
+            port.rx_burst(&mut rx) > 0,
+            "the wait said Ready with nothing to receive"
+        );
+        let arp = parse_arp(rx.as_slice()[0].data()).expect("the kernel's ARP request");
+        assert_eq!(arp.target_ip, self.tpa_ip);
+    }
+
     /// The kernel resolves tpa's address with ARP before sending it a UDP
     /// datagram (to port 7777 from 40001, "hello tpa"): checks the
     /// broadcast request, answers it, checks the datagram that was held,
