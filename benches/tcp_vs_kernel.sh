@@ -30,7 +30,12 @@
 # (wait, sleep: 50 µs sleeps after 1024 idle turns, spin: never idle):
 # with several, every pair with a tpa end runs once per mode in each
 # round, named PAIR@MODE (e.g. IDLES="sleep wait" compares the two in the
-# same rounds). SPIN=1 is IDLES=spin.
+# same rounds). SPIN=1 is IDLES=spin. A mode may end in +mac (wait+mac):
+# tpa's ends on the veth then use MACs of their own (--mac, the interface
+# promiscuous), so the kernel's stack, which sees every frame of the
+# interface, drops tpa's frames on sight (not for its MAC) instead of
+# routing each one first (to find it is not for its address); over TAP,
+# where tpa's MAC is its own already, +mac pairs are not run.
 # Traffic stays inside the namespaces the script creates, which it removes
 # on exit. Prints the tables (doc/benchmarks.md quotes
 # them as printed; each round's figures go to standard error).
@@ -59,8 +64,8 @@ transports="${TRANSPORTS:-veth tap}"
 idles="${IDLES:-wait}"
 [[ ${SPIN:-0} == 1 ]] && idles=spin
 for m in $idles; do
-    [[ $m == wait || $m == sleep || $m == spin ]] || {
-        echo "tcp_vs_kernel.sh: IDLES takes wait, sleep and spin, not $m" >&2
+    [[ ${m%+mac} == wait || ${m%+mac} == sleep || ${m%+mac} == spin ]] || {
+        echo "tcp_vs_kernel.sh: IDLES takes wait, sleep and spin (each with +mac or not), not $m" >&2
         exit 1
     }
 done
@@ -139,7 +144,11 @@ fi
 pairs=(veth/kernel-kernel)
 for p in "${tpa_pairs[@]}"; do
     if [[ $idles == *" "* ]]; then
-        for m in $idles; do pairs+=("$p@$m"); done
+        for m in $idles; do
+            # Over TAP tpa's MAC is its own already.
+            [[ $m == *+mac && $p == tap/* ]] && continue
+            pairs+=("$p@$m")
+        done
     else
         pairs+=("$p")
     fi
@@ -150,22 +159,26 @@ pair_setup() {
     client_ns=$nc
     local mode=${1#*@}
     [[ $mode == "$1" ]] && mode=$idles
-    idle=(--idle "$mode")
+    idle=(--idle "${mode%+mac}")
+    local cmac=() smac=()
+    if [[ $mode == *+mac && $1 == veth/* ]]; then
+        cmac=(--mac 02:74:70:61:00:14) smac=(--mac 02:74:70:61:00:12)
+    fi
     case ${1%@*} in
     veth/kernel-kernel)
         client_args=(--kernel) server_args=(--kernel -l 10.78.0.3:4040) server_addr=10.78.0.3:4040
         ;;
     veth/kernel-tpa)
         client_args=(--kernel) server_addr=10.78.0.2:4040
-        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${idle[@]}")
+        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${idle[@]}" "${smac[@]}")
         ;;
     veth/tpa-kernel)
-        client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${idle[@]}")
+        client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${idle[@]}" "${cmac[@]}")
         server_args=(--kernel -l 10.78.0.3:4040) server_addr=10.78.0.3:4040
         ;;
     veth/tpa-tpa)
-        client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${idle[@]}") server_addr=10.78.0.2:4040
-        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${idle[@]}")
+        client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${idle[@]}" "${cmac[@]}") server_addr=10.78.0.2:4040
+        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${idle[@]}" "${smac[@]}")
         ;;
     tap/kernel-tpa)
         client_ns=$ns client_args=(--kernel) server_addr=10.79.0.2:4040
