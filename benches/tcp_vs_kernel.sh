@@ -192,6 +192,10 @@ pair_setup() {
 }
 
 start_server() {
+    # Every pair starts from empty neighbor caches: an address may have
+    # moved to another MAC since the last pair (+mac).
+    ip -n "$nc" neigh flush all
+    ip -n "$ns" neigh flush all
     start_logged "$log" ip netns exec "$ns" "$bin" server "${server_args[@]}"
     server_pid=$started_pid
     wait_for_line "$server_pid" "$log" "tpa-tperf server: listening" && return

@@ -968,10 +968,12 @@ mod tests {
             }
             let now = self.clock.now_ns();
             let frame = self.frames.front().copied().unwrap_or(u64::MAX);
-            self.waits.push((timeout, self.next_event().saturating_sub(now)));
+            self.waits
+                .push((timeout, self.next_event().saturating_sub(now)));
             let until = now.saturating_add(timeout.as_nanos() as u64);
             if frame <= until {
-                self.clock.advance(Duration::from_nanos(frame.saturating_sub(now)));
+                self.clock
+                    .advance(Duration::from_nanos(frame.saturating_sub(now)));
                 RxWait::Ready
             } else {
                 self.clock.advance(timeout);
@@ -1015,7 +1017,11 @@ mod tests {
         assert!(port.sleeps.is_empty(), "{:?}", port.sleeps);
         // 0 → 5 µs, 5 → 40 µs, 40 µs → the timer at 1.2 ms (cut: 1 ms,
         // then 160 µs), 1.2 → 3 ms (1 ms, then woken 0.8 ms in).
-        let asked: Vec<u64> = port.waits.iter().map(|(t, _)| t.as_micros() as u64).collect();
+        let asked: Vec<u64> = port
+            .waits
+            .iter()
+            .map(|(t, _)| t.as_micros() as u64)
+            .collect();
         assert_eq!(asked, [1000, 1000, 1000, 160, 1000, 1000]);
         // Three frames ended a wait (the first two arrived together).
         assert_eq!((stats.waits, stats.waits_woken), (6, 3));

@@ -139,8 +139,12 @@ fn wait_rx_on(cfg: AfPacketConfig, tag: &str) {
     ns.up("knl0");
     let pool = test_pool(tag);
     let mut port = open_in(&ns, &cfg, &pool);
-    link(&ns, Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2))
-        .wait_rx_wakes_for_a_frame(&mut port);
+    link(
+        &ns,
+        Ipv4Addr::new(192, 0, 2, 1),
+        Ipv4Addr::new(192, 0, 2, 2),
+    )
+    .wait_rx_wakes_for_a_frame(&mut port);
     drop(port);
     pool.assert_whole();
 }

@@ -90,8 +90,12 @@ fn a_waiting_tap_wakes_for_a_frame_and_times_out_without_one() {
     }
     let pool = test_pool("tap-wait");
     let mut tap = tap_in(&ns, &pool, "192.0.2.1/24");
-    link(&ns, Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2))
-        .wait_rx_wakes_for_a_frame(&mut tap);
+    link(
+        &ns,
+        Ipv4Addr::new(192, 0, 2, 1),
+        Ipv4Addr::new(192, 0, 2, 2),
+    )
+    .wait_rx_wakes_for_a_frame(&mut tap);
     drop(tap);
     pool.assert_whole();
 }

@@ -714,7 +714,7 @@ impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
                         let work = workers.work(port, i + 1, crew, None::<fn(&Interval)>);
                         eprintln!("tpa-tperf: {}", worker_line(&work.pipeline));
                         if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {
-                            eprint!("{}loop: {:?}\n", counters(&work.pipeline), work.loop_stats);
+                            eprintln!("{}loop: {:?}", counters(&work.pipeline), work.loop_stats);
                         }
                     })
                 })
@@ -746,7 +746,7 @@ impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
         }
         let app = work.pipeline.app();
         if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {
-            eprint!("{}loop: {:?}\n", counters(&work.pipeline), work.loop_stats);
+            eprintln!("{}loop: {:?}", counters(&work.pipeline), work.loop_stats);
         }
         let server = match (&app.summary, &app.fatal) {
             (Some(s), _) => s.clone(),

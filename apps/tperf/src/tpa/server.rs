@@ -377,7 +377,7 @@ impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
                         let idle = run_loop(&mut work, &local, endpoint.idle());
                         println!("tpa-tperf server: {}", worker_line(&work.pipeline));
                         if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {
-                            eprint!("{}loop: {idle:?}\n", counters(&work.pipeline));
+                            eprintln!("{}loop: {idle:?}", counters(&work.pipeline));
                         }
                     })
                 })
