@@ -14,7 +14,9 @@
 //!
 //!   Either way [`AfPacket::rx_burst`] walks the ring and gives each slot
 //!   or block back as soon as it is read: no system call per packet, none
-//!   per burst.
+//!   per burst. A worker with nothing to do can block until the kernel
+//!   fills a slot (hands a block over) with [`Port::wait_rx`], a `ppoll(2)`
+//!   on the receive socket, instead of polling the empty ring.
 //! - a transmit socket with a **TPACKET_V2** ring (V3's transmit side has
 //!   fixed-size frames and no advantage): [`AfPacket::tx_burst`] fills frame
 //!   slots and makes at most one `sendto(NULL, 0, MSG_DONTWAIT)` per burst.
