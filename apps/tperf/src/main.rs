@@ -7,13 +7,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use tpa::port::af_packet::RxMode;
+use tpa::port::af_packet::{RxMode, TxPath};
 use tpa::wire::MacAddr;
 use tpa::worker::StopFlag;
 use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
 use tpa_stages::tcp::Unmatched;
 use tpa_tperf::config::{fresh_run_id, parse_duration, parse_size, DEFAULT_PORT};
-use tpa_tperf::tpa::{Idle, TpaEndpoint, DEFAULT_PORT_SPEC};
+use tpa_tperf::tpa::{parse_tx_path, Idle, TpaEndpoint, DEFAULT_PORT_SPEC};
 use tpa_tperf::{kernel, tpa as on_tpa, ClientConfig, ServerConfig, TestKind};
 
 /// A TCP benchmark that checks every byte: throughput, transactions per
@@ -81,6 +81,11 @@ struct StackArgs {
     /// tpa, AF_PACKET only: low-latency (the default) or throughput.
     #[arg(long, value_name = "MODE", value_parser = parse_rx_mode)]
     rx_mode: Option<RxMode>,
+    /// tpa, AF_PACKET only: how frames are handed to the kernel: ring (a
+    /// TPACKET_V2 ring and one sendto per burst, the default) or sendmmsg
+    /// (one sendmmsg per burst, no ring: a copy less on a veth).
+    #[arg(long, value_name = "PATH", value_parser = parse_tx_path)]
+    tx_path: Option<TxPath>,
     /// tpa, TAP only: open the TAP with its offloads (virtio_net_hdr):
     /// the kernel does TCP/UDP checksums and cuts TCP super-segments (TSO;
     /// off with TPA_TCP_TSO=0).
@@ -119,6 +124,7 @@ impl StackArgs {
                 (!self.ips.is_empty(), "--ip"),
                 (self.mac.is_some(), "--mac"),
                 (self.rx_mode.is_some(), "--rx-mode"),
+                (self.tx_path.is_some(), "--tx-path"),
                 (self.offloads, "--offloads"),
                 (self.idle.is_some(), "--idle"),
                 (self.spin, "--spin"),
@@ -139,6 +145,7 @@ impl StackArgs {
             ips: self.ips,
             mac: self.mac,
             rx_mode: self.rx_mode,
+            tx_path: self.tx_path,
             offloads: self.offloads,
             idle: if self.spin {
                 Idle::Spin

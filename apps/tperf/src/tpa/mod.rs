@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 
 use tpa::app::{App, Events, SocketError, SocketId};
 use tpa::buf::{PacketBuf, Pool, PoolConfig};
-use tpa::port::af_packet::{AfPacket, AfPacketConfig, RxMode};
+use tpa::port::af_packet::{AfPacket, AfPacketConfig, RxMode, TxPath};
 use tpa::port::steer::{Handover, ShareAnswers, SteerGuard};
 use tpa::port::tap::{Tap, TapConfig};
 use tpa::port::Port;
@@ -66,6 +66,8 @@ pub struct TpaEndpoint {
     pub mac: Option<MacAddr>,
     /// AF_PACKET only: how the receive ring hands frames over.
     pub rx_mode: Option<RxMode>,
+    /// AF_PACKET only: how frames are handed to the kernel (`--tx-path`).
+    pub tx_path: Option<TxPath>,
     /// TAP only: the kernel does checksums and TSO (`--offloads`).
     pub offloads: bool,
     /// What the loop does when it has nothing to do (`--idle`, `--spin`).
@@ -76,6 +78,16 @@ pub struct TpaEndpoint {
     pub flow_marks: bool,
     /// DPDK only: the EAL's arguments (after `--`).
     pub eal_args: Vec<String>,
+}
+
+/// Parses `--tx-path`: `ring` (a TPACKET_V2 ring, the default) or
+/// `sendmmsg`.
+pub fn parse_tx_path(s: &str) -> Result<TxPath, String> {
+    match s {
+        "ring" => Ok(TxPath::Ring),
+        "sendmmsg" => Ok(TxPath::Sendmmsg),
+        other => Err(format!("{other}: ring or sendmmsg")),
+    }
 }
 
 /// The port tpa uses when `--port` is not given.
@@ -102,6 +114,11 @@ impl TpaEndpoint {
         if self.rx_mode.is_some() && !matches!(self.port, PortSpec::AfPacket(_)) {
             return Err(TpaError(
                 "--rx-mode: only for an AF_PACKET port (--port af_packet:<ifname>)".into(),
+            ));
+        }
+        if self.tx_path.is_some() && !matches!(self.port, PortSpec::AfPacket(_)) {
+            return Err(TpaError(
+                "--tx-path: only for an AF_PACKET port (--port af_packet:<ifname>)".into(),
             ));
         }
         if self.offloads && !matches!(self.port, PortSpec::Tap(_)) {
@@ -523,6 +540,7 @@ fn on_port<J: OnPort>(
             let pool = pool()?;
             let config = AfPacketConfig {
                 rx_mode: endpoint.rx_mode.unwrap_or_default(),
+                tx_path: endpoint.tx_path.unwrap_or_default(),
                 queues: workers,
                 promiscuous: endpoint.mac.is_some(),
                 ..AfPacketConfig::new(name.as_str())
@@ -681,6 +699,7 @@ mod tests {
             ips: vec!["192.0.2.2/24".parse().expect("an address")],
             mac: None,
             rx_mode: None,
+            tx_path: None,
             offloads: false,
             idle: Idle::default(),
             unmatched: Unmatched::Reset,
@@ -702,6 +721,11 @@ mod tests {
             ..endpoint()
         };
         assert!(e.validate().unwrap_err().0.starts_with("--rx-mode"));
+        let e = TpaEndpoint {
+            tx_path: Some(TxPath::Sendmmsg),
+            ..endpoint()
+        };
+        assert!(e.validate().unwrap_err().0.starts_with("--tx-path"));
         let e = TpaEndpoint {
             port: "af_packet:eth0".parse().expect("a port"),
             offloads: true,
