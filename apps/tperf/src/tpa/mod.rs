@@ -759,6 +759,28 @@ mod tests {
     }
 
     #[test]
+    fn idle_modes_and_transmit_paths_parse_and_name_themselves() {
+        for (name, idle, policy) in [
+            ("wait", Idle::Wait, IdlePolicy::wait()),
+            ("sleep", Idle::Sleep, IdlePolicy::default()),
+            ("spin", Idle::Spin, IdlePolicy::Spin),
+        ] {
+            assert_eq!(name.parse::<Idle>(), Ok(idle));
+            assert_eq!(idle.to_string(), name);
+            let e = TpaEndpoint { idle, ..endpoint() };
+            assert_eq!(e.idle(), policy);
+        }
+        assert_eq!(Idle::default(), Idle::Wait);
+        assert!("poll"
+            .parse::<Idle>()
+            .unwrap_err()
+            .contains("wait, sleep or spin"));
+        assert_eq!(parse_tx_path("ring"), Ok(TxPath::Ring));
+        assert_eq!(parse_tx_path("sendmmsg"), Ok(TxPath::Sendmmsg));
+        assert!(parse_tx_path("mmap").is_err());
+    }
+
+    #[test]
     fn the_pool_grows_with_the_connections() {
         assert_eq!(pool_buffers(1), 8192);
         assert_eq!(pool_buffers(63), 65536);
