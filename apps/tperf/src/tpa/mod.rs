@@ -151,6 +151,8 @@ impl TpaEndpoint {
     /// How the loop idles.
     fn idle(&self) -> IdlePolicy {
         match self.idle {
+            // A DPDK port cannot block: it idles as `sleep` does.
+            Idle::Wait if matches!(self.port, PortSpec::Dpdk(_)) => IdlePolicy::default(),
             Idle::Wait => IdlePolicy::wait(),
             Idle::Sleep => IdlePolicy::default(),
             Idle::Spin => IdlePolicy::Spin,
@@ -164,7 +166,7 @@ pub enum Idle {
     /// Block on the port until a frame or the next timer
     /// ([`IdlePolicy::wait`]: after 64 idle turns, a millisecond at most;
     /// the port's receive interrupt mode). The default; a DPDK port cannot
-    /// block, and sleeps instead.
+    /// block, and idles as [`Idle::Sleep`] instead.
     #[default]
     Wait,
     /// Sleep 50 µs at a time after 1024 idle turns
@@ -770,6 +772,11 @@ mod tests {
             let e = TpaEndpoint { idle, ..endpoint() };
             assert_eq!(e.idle(), policy);
         }
+        let dpdk = TpaEndpoint {
+            port: "dpdk:net_null0".parse().expect("a port"),
+            ..endpoint()
+        };
+        assert_eq!(dpdk.idle(), IdlePolicy::default());
         assert_eq!(Idle::default(), Idle::Wait);
         assert!("poll"
             .parse::<Idle>()
