@@ -23,6 +23,15 @@ uint16_t tpa_rte_eth_tx_burst(uint16_t port_id, uint16_t queue_id,
 	return rte_eth_tx_burst(port_id, queue_id, tx_pkts, nb_pkts);
 }
 
+uint16_t tpa_rte_eth_tx_prepare(uint16_t port_id, uint16_t queue_id,
+                                struct rte_mbuf **tx_pkts, uint16_t nb_pkts,
+                                int *error)
+{
+	uint16_t ok = rte_eth_tx_prepare(port_id, queue_id, tx_pkts, nb_pkts);
+	*error = ok < nb_pkts ? rte_errno : 0;
+	return ok;
+}
+
 struct rte_mbuf *tpa_rte_pktmbuf_alloc(struct rte_mempool *mp) { return rte_pktmbuf_alloc(mp); }
 
 int tpa_rte_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned count)

@@ -37,6 +37,12 @@ uint16_t tpa_rte_eth_rx_burst(uint16_t port_id, uint16_t queue_id,
                               struct rte_mbuf **rx_pkts, uint16_t nb_pkts);
 uint16_t tpa_rte_eth_tx_burst(uint16_t port_id, uint16_t queue_id,
                               struct rte_mbuf **tx_pkts, uint16_t nb_pkts);
+/* rte_eth_tx_prepare: how many packets from the front the PMD takes as they
+ * are (their offload fields checked, headers fixed up where it needs); for
+ * the first refused one, *error is rte_errno. */
+uint16_t tpa_rte_eth_tx_prepare(uint16_t port_id, uint16_t queue_id,
+                                struct rte_mbuf **tx_pkts, uint16_t nb_pkts,
+                                int *error);
 
 /* ---- mbuf ---- */
 struct rte_mbuf *tpa_rte_pktmbuf_alloc(struct rte_mempool *mp);

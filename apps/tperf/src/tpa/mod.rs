@@ -354,6 +354,10 @@ where
         share.answers,
         share.copies_received,
     );
+    line.push_str(&format!(
+        "\nqueue {queue}: tcp: {} segments sent, {} super-segments of {} segments, {} retransmitted",
+        tcp.segments_sent, tcp.tso_frames, tcp.tso_segments, tcp.retransmitted_segments
+    ));
     if let Some(marks) = &pipeline.state().marks {
         line.push_str(&format!("\nqueue {queue}: {}", marks.summary()));
     }

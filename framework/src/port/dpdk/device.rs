@@ -273,6 +273,7 @@ impl DpdkDevice {
             isolated: false,
             steering: Steering::Unknown,
             tx_multi_seg: false,
+            tso_frame_limit: None,
             rss_limits: RssLimits::default(),
             caps: PortCaps {
                 name: String::new(),
@@ -646,12 +647,16 @@ impl DeviceInner {
             // SAFETY: a NUL-terminated string owned by the driver.
             unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy()
         };
+        self.tso_frame_limit = None;
         if self.caps.tx_offloads.tso && driver == "net_tap" {
-            // net_tap advertises TSO (librte_gso inside the PMD), but TCP
-            // transfers of tpa's super-segments through it stall (tperf_dpdk,
-            // not understood yet): segment in software instead.
-            tracing::info!(device = %self.name, "net_tap: TSO left to software");
-            self.caps.tx_offloads.tso = false;
+            // net_tap cuts TSO packets with librte_gso and refuses (leaves
+            // in the caller's burst, for ever) any whose tso_segsz plus
+            // l2_len + l3_len + l4_len exceeds the MTU: it takes that sum
+            // for an IP length, though it counts the Ethernet header. So
+            // its segments are an Ethernet header shorter than the MTU
+            // allows (DpdkPort lowers tso_segsz to fit).
+            self.tso_frame_limit = Some(mtu);
+            tracing::info!(device = %self.name, limit = mtu, "net_tap: TSO segments lowered to fit its frame limit");
         }
         tracing::info!(device = %self.name, %driver, queues = cfg.queues, rss, caps = ?self.caps, "DPDK device started");
         Ok(())

@@ -25,6 +25,20 @@ pub struct DpdkPort {
     pool: Arc<Mempool>,
     caps: PortCaps,
     offload: OffloadStats,
+    refused: TxRefusals,
+}
+
+/// Packets the device refused in `rte_eth_tx_prepare` (its check of their
+/// offload fields), each dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxRefusals {
+    /// Packets refused, all kinds.
+    pub packets: u64,
+    /// Of those, TSO packets: the first turns the port's TSO off (segmented
+    /// in software from then on).
+    pub tso: u64,
+    /// `rte_errno` of the last refusal.
+    pub last_error: i32,
 }
 
 impl DpdkPort {
@@ -39,6 +53,7 @@ impl DpdkPort {
             pool,
             caps,
             offload: OffloadStats::default(),
+            refused: TxRefusals::default(),
         }
     }
 
@@ -57,6 +72,12 @@ impl DpdkPort {
     /// software, and of the packets it dropped for malformed requests.
     pub fn offload_stats(&self) -> OffloadStats {
         self.offload
+    }
+
+    /// The packets the device refused to transmit as marked
+    /// (`rte_eth_tx_prepare`), dropped.
+    pub fn tx_refusals(&self) -> TxRefusals {
+        self.refused
     }
 }
 
@@ -97,14 +118,27 @@ impl Port for DpdkPort {
     /// tpa the rest in software (see [`offload`]).
     #[inline]
     fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<Mbuf, N>) -> usize {
+        let tso = self.caps.tx_offloads.tso;
         let mut dev = DeviceTx {
             port_id: self.port_id,
             queue: self.queue,
             offloads: self.caps.tx_offloads,
             multi_seg: self.device.tx_multi_seg,
+            tso_frame_limit: self.device.tso_frame_limit,
             pool: &self.pool,
+            refused: &mut self.refused,
         };
-        offload::transmit(&mut dev, tx, &mut self.offload)
+        let taken = offload::transmit(&mut dev, tx, &mut self.offload);
+        if tso && self.refused.tso > 0 {
+            self.caps.tx_offloads.tso = false;
+            tracing::warn!(
+                device = %self.device.name,
+                queue = self.queue,
+                errno = self.refused.last_error,
+                "the device refused a TSO packet: TCP segmentation in software from now on"
+            );
+        }
+        taken
     }
 
     fn pool(&self) -> &Arc<Mempool> {
@@ -142,7 +176,47 @@ struct DeviceTx<'a> {
     queue: u16,
     offloads: Offloads,
     multi_seg: bool,
+    tso_frame_limit: Option<u16>,
     pool: &'a Mempool,
+    refused: &'a mut TxRefusals,
+}
+
+impl DeviceTx<'_> {
+    /// `rte_eth_tx_burst` of the first `count` packets of `tx`; those
+    /// taken leave `tx`.
+    #[inline]
+    fn burst<const N: usize>(&mut self, tx: &mut Burst<Mbuf, N>, count: usize) -> usize {
+        if count == 0 {
+            return 0;
+        }
+        // Mbuf is a transparent NonNull<rte_mbuf>, so the burst is an array of
+        // mbuf pointers as rte_eth_tx_burst takes them.
+        let pkts = tx.as_mut_slice().as_mut_ptr().cast::<*mut sys::rte_mbuf>();
+        // SAFETY: `pkts` points at `count` <= tx.len() valid mbufs we own;
+        // the device takes ownership of the first n it returns.
+        let n = unsafe { sys::tpa_rte_eth_tx_burst(self.port_id, self.queue, pkts, count as u16) };
+        for sent in tx.drain_front(usize::from(n)) {
+            // The device owns these now.
+            let _ = sent.into_raw();
+        }
+        usize::from(n)
+    }
+}
+
+impl DeviceTx<'_> {
+    /// The TSO segment payload for `mss`: lowered where the driver's frame
+    /// limit is below an MTU-sized frame (at least one byte: the driver
+    /// refuses what still does not fit).
+    #[inline]
+    fn segment_size(&self, mss: u16, plan: &HwOffload) -> u16 {
+        match self.tso_frame_limit {
+            Some(limit) => {
+                let headers = plan.l2_len + plan.l3_len + plan.l4_len;
+                mss.min(limit.saturating_sub(headers).max(1))
+            }
+            None => mss,
+        }
+    }
 }
 
 impl TxDevice<Mbuf> for DeviceTx<'_> {
@@ -151,23 +225,44 @@ impl TxDevice<Mbuf> for DeviceTx<'_> {
         self.offloads
     }
 
+    /// Lets the driver check and fix up the marked packets first
+    /// (`rte_eth_tx_prepare`, a no-op where the PMD has no such step): a
+    /// packet it refuses is dropped and counted in [`TxRefusals`] (taken,
+    /// as a malformed request is), after the ones in front of it are sent.
     #[inline]
     fn send<const N: usize>(&mut self, tx: &mut Burst<Mbuf, N>) -> usize {
         let count = tx.len().min(usize::from(u16::MAX));
         if count == 0 {
             return 0;
         }
-        // Mbuf is a transparent NonNull<rte_mbuf>, so the burst is an array of
-        // mbuf pointers as rte_eth_tx_burst takes them.
         let pkts = tx.as_mut_slice().as_mut_ptr().cast::<*mut sys::rte_mbuf>();
-        // SAFETY: `pkts` points at `count` valid mbufs we own; the device
-        // takes ownership of the first n it returns.
-        let n = unsafe { sys::tpa_rte_eth_tx_burst(self.port_id, self.queue, pkts, count as u16) };
-        for sent in tx.drain_front(usize::from(n)) {
-            // The device owns these now.
-            let _ = sent.into_raw();
+        let mut error = 0;
+        // SAFETY: `pkts` points at `count` valid mbufs we own; the driver
+        // only reads and fixes up their headers and offload fields.
+        let ok = unsafe {
+            sys::tpa_rte_eth_tx_prepare(self.port_id, self.queue, pkts, count as u16, &mut error)
+        };
+        let ok = usize::from(ok);
+        let sent = self.burst(tx, ok);
+        if ok == count || sent < ok {
+            return sent;
         }
-        usize::from(n)
+        // The refused packet is at the front now.
+        if let Some(bad) = tx.drain_front(1).next() {
+            self.refused.packets += 1;
+            self.refused.last_error = error;
+            if bad.ol_flags() & sys::RTE_MBUF_F_TX_TCP_SEG != 0 {
+                self.refused.tso += 1;
+            }
+        }
+        sent + 1
+    }
+
+    /// No packet carries an offload mark: nothing for the driver to check.
+    #[inline]
+    fn send_checked<const N: usize>(&mut self, tx: &mut Burst<Mbuf, N>) -> usize {
+        let count = tx.len().min(usize::from(u16::MAX));
+        self.burst(tx, count)
     }
 
     #[inline]
@@ -209,7 +304,9 @@ impl TxDevice<Mbuf> for DeviceTx<'_> {
             l2: plan.l2_len,
             l3: plan.l3_len,
             l4: plan.l4_len,
-            tso_segsz: plan.tso_mss.unwrap_or(0),
+            tso_segsz: plan
+                .tso_mss
+                .map_or(0, |mss| self.segment_size(mss, plan)),
         };
         m.set_tx_offload(flags, lens);
     }

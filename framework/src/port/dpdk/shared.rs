@@ -40,6 +40,10 @@ pub(crate) struct DeviceInner {
     pub(crate) steering: Steering,
     /// Whether the device transmits chained mbufs (`MULTI_SEGS` enabled).
     pub(crate) tx_multi_seg: bool,
+    /// The longest frame (Ethernet header to the end of the payload) of a
+    /// TSO segment the driver cuts, where it is shorter than an MTU-sized
+    /// frame: net_tap's librte_gso takes the MTU for it.
+    pub(crate) tso_frame_limit: Option<u16>,
     /// What the driver reports of its RSS.
     pub(super) rss_limits: RssLimits,
 }
