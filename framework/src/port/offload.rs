@@ -591,6 +591,12 @@ pub trait TxDevice<B: PacketBuf> {
     fn send_checked<const N: usize>(&mut self, tx: &mut Burst<B, N>) -> usize {
         self.send(tx)
     }
+    /// Whether the device's TSO ([`Offloads::tso`]) cuts TCP/IPv6 packets
+    /// too; where not, they are cut in software. True by default.
+    #[inline]
+    fn tso_ipv6(&self) -> bool {
+        true
+    }
     /// Marks `buf` for the device to do what `plan` says. Only called with
     /// work [`tx_offloads`](Self::tx_offloads) includes, so devices that
     /// offload nothing keep this default, which does nothing.
@@ -678,6 +684,11 @@ where
     D: TxDevice<B>,
 {
     let hw = dev.tx_offloads();
+    // What IPv6 packets get, where the device cuts only IPv4 ones.
+    let hw_v6 = Offloads {
+        tso: hw.tso && dev.tso_ipv6(),
+        ..hw
+    };
     let max = dev.max_segments();
     let mut taken = 0;
     loop {
@@ -688,6 +699,8 @@ where
             let b = &mut tx.as_mut_slice()[ready];
             let prepared = if b.meta().tx.is_empty() {
                 Ok(Prepared::Done)
+            } else if hw.tso != hw_v6.tso && is_ipv6(b) {
+                prepare(b, &hw_v6)
             } else {
                 prepare(b, &hw)
             };
@@ -738,6 +751,12 @@ where
             Segmented::Stalled => return taken,
         }
     }
+}
+
+/// Whether the packet's L3 header (at `meta().layers.l3`) is IPv6.
+fn is_ipv6<B: PacketBuf>(buf: &B) -> bool {
+    let l3 = usize::from(buf.meta().layers.l3);
+    buf.data().get(l3).is_some_and(|b| b >> 4 == 6)
 }
 
 /// Removes packet `i` of `tx`, keeping the others in order.

@@ -274,6 +274,7 @@ impl DpdkDevice {
             steering: Steering::Unknown,
             tx_multi_seg: false,
             tso_frame_limit: None,
+            tso_ipv6: true,
             rss_limits: RssLimits::default(),
             caps: PortCaps {
                 name: String::new(),
@@ -648,6 +649,7 @@ impl DeviceInner {
             unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy()
         };
         self.tso_frame_limit = None;
+        self.tso_ipv6 = true;
         if self.caps.tx_offloads.tso && driver == "net_tap" {
             // net_tap cuts TSO packets with librte_gso and refuses (leaves
             // in the caller's burst, for ever) any whose tso_segsz plus
@@ -656,7 +658,11 @@ impl DeviceInner {
             // its segments are an Ethernet header shorter than the MTU
             // allows (DpdkPort lowers tso_segsz to fit).
             self.tso_frame_limit = Some(mtu);
-            tracing::info!(device = %self.name, limit = mtu, "net_tap: TSO segments lowered to fit its frame limit");
+            // Its librte_gso (22.11) cuts TCP over IPv4 only and passes
+            // other TSO packets on whole, longer than the MTU: IPv6 ones
+            // are cut in software.
+            self.tso_ipv6 = false;
+            tracing::info!(device = %self.name, limit = mtu, "net_tap: TSO segments lowered to fit its frame limit, IPv6 ones cut in software");
         }
         tracing::info!(device = %self.name, %driver, queues = cfg.queues, rss, caps = ?self.caps, "DPDK device started");
         Ok(())

@@ -125,6 +125,7 @@ impl Port for DpdkPort {
             offloads: self.caps.tx_offloads,
             multi_seg: self.device.tx_multi_seg,
             tso_frame_limit: self.device.tso_frame_limit,
+            tso_ipv6: self.device.tso_ipv6,
             pool: &self.pool,
             refused: &mut self.refused,
         };
@@ -177,6 +178,7 @@ struct DeviceTx<'a> {
     offloads: Offloads,
     multi_seg: bool,
     tso_frame_limit: Option<u16>,
+    tso_ipv6: bool,
     pool: &'a Mempool,
     refused: &'a mut TxRefusals,
 }
@@ -263,6 +265,11 @@ impl TxDevice<Mbuf> for DeviceTx<'_> {
     fn send_checked<const N: usize>(&mut self, tx: &mut Burst<Mbuf, N>) -> usize {
         let count = tx.len().min(usize::from(u16::MAX));
         self.burst(tx, count)
+    }
+
+    #[inline]
+    fn tso_ipv6(&self) -> bool {
+        self.tso_ipv6
     }
 
     #[inline]

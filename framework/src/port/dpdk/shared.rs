@@ -44,6 +44,9 @@ pub(crate) struct DeviceInner {
     /// TSO segment the driver cuts, where it is shorter than an MTU-sized
     /// frame: net_tap's librte_gso takes the MTU for it.
     pub(crate) tso_frame_limit: Option<u16>,
+    /// Whether the driver's TSO cuts TCP/IPv6 too (net_tap's librte_gso
+    /// does only IPv4: it writes IPv6 super-segments out whole).
+    pub(crate) tso_ipv6: bool,
     /// What the driver reports of its RSS.
     pub(super) rss_limits: RssLimits,
 }
