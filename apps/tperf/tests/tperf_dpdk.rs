@@ -289,7 +289,15 @@ fn tso_through_net_tap_against_the_kernel() {
         .filter(|a| a != "--flow-marks")
         .collect();
     let server = ns.spawn_until(
-        &[TPERF, "server", "--kernel", "-l", "[::]:4040", "--runs", "4"],
+        &[
+            TPERF,
+            "server",
+            "--kernel",
+            "-l",
+            "[::]:4040",
+            "--runs",
+            "4",
+        ],
         "tpa-tperf server: listening on [::]:4040 (kernel sockets, 1 worker)",
     );
     for (to, tso) in [

@@ -311,9 +311,7 @@ impl TxDevice<Mbuf> for DeviceTx<'_> {
             l2: plan.l2_len,
             l3: plan.l3_len,
             l4: plan.l4_len,
-            tso_segsz: plan
-                .tso_mss
-                .map_or(0, |mss| self.segment_size(mss, plan)),
+            tso_segsz: plan.tso_mss.map_or(0, |mss| self.segment_size(mss, plan)),
         };
         m.set_tx_offload(flags, lens);
     }
