@@ -598,3 +598,82 @@ fn an_empty_pool_holds_segmentation_back() {
     drop((rest, tx, a, b));
     wire.pool().assert_whole();
 }
+
+/// A device whose TSO cuts TCP over IPv4 only (as DPDK's net_tap):
+/// records the plans it is told of and keeps what it is sent.
+struct Ipv4OnlyTso<'a> {
+    pool: &'a Pool,
+    plans: Vec<HwOffload>,
+    sent: Vec<PoolBuf>,
+}
+
+impl offload::TxDevice<PoolBuf> for Ipv4OnlyTso<'_> {
+    fn tx_offloads(&self) -> Offloads {
+        Offloads {
+            ipv4_checksum: true,
+            tcp_checksum: true,
+            udp_checksum: true,
+            tso: true,
+        }
+    }
+
+    fn tso_ipv6(&self) -> bool {
+        false
+    }
+
+    fn send<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+        let n = tx.len();
+        self.sent.extend(tx.drain_front(n));
+        n
+    }
+
+    fn alloc_segment(&mut self) -> Option<PoolBuf> {
+        self.pool.alloc()
+    }
+
+    fn mark_for_device(&mut self, _buf: &mut PoolBuf, plan: &HwOffload) {
+        self.plans.push(*plan);
+    }
+}
+
+/// On a device whose TSO takes only IPv4, a TCP/IPv4 super-segment goes to
+/// the device whole with a TSO plan, a TCP/IPv6 one is cut in software
+/// into segments of the MSS (their checksums still the device's), in
+/// order.
+#[test]
+fn ipv6_tso_is_cut_in_software_where_the_device_cuts_only_ipv4() {
+    let pool = pool(32, 65536 + 256);
+    let data = payload(10_000, 9);
+    let mut tx: Burst<PoolBuf, 8> = Burst::new();
+    for kind in [Kind::Tcp4, Kind::Tcp6] {
+        let (bytes, layers) = frame(kind, &data);
+        let mut b = pool.alloc().unwrap();
+        b.extend_from_slice(&bytes).unwrap();
+        b.meta_mut().layers = layers;
+        b.meta_mut().tx.request_tso(1448);
+        tx.push(b);
+    }
+    let mut dev = Ipv4OnlyTso {
+        pool: &pool,
+        plans: Vec::new(),
+        sent: Vec::new(),
+    };
+    let mut stats = OffloadStats::default();
+    assert_eq!(offload::transmit(&mut dev, &mut tx, &mut stats), 2);
+    assert!(tx.is_empty());
+    assert_eq!(stats.tso_packets, 1, "{stats:?}");
+    assert_eq!(stats.tso_segments, 7, "{stats:?}");
+    assert_eq!(dev.sent.len(), 8);
+    assert!(dev.sent[0].len() > 10_000, "the IPv4 packet went whole");
+    assert!(dev.sent[1..].iter().all(|s| s.len() <= 14 + 40 + 20 + 1448));
+    assert_eq!(dev.plans.len(), 8);
+    assert_eq!(dev.plans[0].ip, IpVersion::V4);
+    assert_eq!(dev.plans[0].tso_mss, Some(1448));
+    for plan in &dev.plans[1..] {
+        assert_eq!(plan.ip, IpVersion::V6);
+        assert_eq!(plan.tso_mss, None);
+        assert_eq!(plan.l4_checksum, Some(L4Protocol::Tcp));
+    }
+    drop(dev);
+    pool.assert_whole();
+}

@@ -205,19 +205,14 @@ impl DeviceTx<'_> {
     }
 }
 
-impl DeviceTx<'_> {
-    /// The TSO segment payload for `mss`: lowered where the driver's frame
-    /// limit is below an MTU-sized frame (at least one byte: the driver
-    /// refuses what still does not fit).
-    #[inline]
-    fn segment_size(&self, mss: u16, plan: &HwOffload) -> u16 {
-        match self.tso_frame_limit {
-            Some(limit) => {
-                let headers = plan.l2_len + plan.l3_len + plan.l4_len;
-                mss.min(limit.saturating_sub(headers).max(1))
-            }
-            None => mss,
-        }
+/// The TSO segment payload for `mss` behind `headers` bytes of headers:
+/// lowered where the driver's frame limit is below an MTU-sized frame (at
+/// least one byte: the driver refuses what still does not fit).
+#[inline]
+fn fit_segment_size(mss: u16, headers: u16, frame_limit: Option<u16>) -> u16 {
+    match frame_limit {
+        Some(limit) => mss.min(limit.saturating_sub(headers).max(1)),
+        None => mss,
     }
 }
 
@@ -311,8 +306,26 @@ impl TxDevice<Mbuf> for DeviceTx<'_> {
             l2: plan.l2_len,
             l3: plan.l3_len,
             l4: plan.l4_len,
-            tso_segsz: plan.tso_mss.map_or(0, |mss| self.segment_size(mss, plan)),
+            tso_segsz: plan.tso_mss.map_or(0, |mss| {
+                let headers = plan.l2_len + plan.l3_len + plan.l4_len;
+                fit_segment_size(mss, headers, self.tso_frame_limit)
+            }),
         };
         m.set_tx_offload(flags, lens);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_segment_size;
+
+    #[test]
+    fn segments_fit_net_taps_frame_limit() {
+        // Ethernet + IPv4 + TCP with timestamps: 66 bytes of headers.
+        assert_eq!(fit_segment_size(1448, 66, None), 1448);
+        assert_eq!(fit_segment_size(1448, 66, Some(1500)), 1434);
+        assert_eq!(fit_segment_size(1000, 66, Some(1500)), 1000);
+        assert_eq!(fit_segment_size(1448, 66, Some(9000)), 1448);
+        assert_eq!(fit_segment_size(1448, 66, Some(40)), 1);
     }
 }
