@@ -20,7 +20,7 @@ SOURCES = {
     "keepalive": set(),
     "spurious": set(),
     "recovery": set(),
-    "listen": set(),
+    "listen": {"cookie-no-timestamps.pkt"},
     "retransmit": {"fast-retransmit-no-sack.pkt", "fast-retransmit-sack.pkt",
                    "rto-go-back.pkt", "tlp.pkt", "two-dupacks-no-retransmit.pkt"},
 }
