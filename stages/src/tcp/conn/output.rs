@@ -214,6 +214,14 @@ impl<B: PacketBuf> Connection<B> {
         if (new_data && reach > self.snd_wnd) || !in_cwnd {
             return false;
         }
+        // A cut's short leftover is refilled first (`fit_window`).
+        if chunk.short
+            && self
+                .send_queue
+                .next_wants_refill(self.refill_target(chunk.seq))
+        {
+            return false;
+        }
         // Nagle (RFC 9293 §3.7.4): hold a small segment while data is
         // unacknowledged, unless nodelay or it is the last before a FIN.
         let small = (chunk.len as usize) < self.neg.payload_max();
@@ -249,12 +257,26 @@ impl<B: PacketBuf> Connection<B> {
 
     #[inline(never)]
     fn fit_window_cut(&mut self, alloc: &mut dyn FnMut() -> Option<B>) -> bool {
-        if !self.sending_state() || self.snd_wnd > self.cwnd() {
+        if !self.sending_state() {
             return false;
         }
         let Some(chunk) = self.send_queue.next_unsent() else {
             return false;
         };
+        if chunk.short {
+            // What the last cut left, shorter than a segment while data
+            // follows it: filled up to what the window takes, so the
+            // sender does not send a small segment it could avoid (RFC
+            // 9293 §3.8.6.2.1, as Linux sends from one large buffer).
+            let target = self.refill_target(chunk.seq);
+            if self.send_queue.next_wants_refill(target) {
+                self.send_queue.refill_next(target, alloc);
+                return true;
+            }
+        }
+        if self.snd_wnd > self.cwnd() {
+            return false;
+        }
         let edge = self.snd_una + self.snd_wnd;
         // Only new data is held to the window (see `can_send_data`), and
         // only a chunk the edge falls inside is cut.
@@ -267,6 +289,18 @@ impl<B: PacketBuf> Connection<B> {
         }
         let max = self.neg.payload_max();
         self.send_queue.split_next(usable, max, alloc)
+    }
+
+    /// How many bytes a segment starting at `seq` may carry: a full one,
+    /// or less where the peer's window ends first.
+    fn refill_target(&self, seq: SeqNumber) -> usize {
+        let edge = self.snd_una + self.snd_wnd;
+        let usable = if edge.gt(seq) {
+            edge.wrapping_sub(seq)
+        } else {
+            0
+        };
+        self.neg.payload_max().min(usable as usize)
     }
 
     /// Whether the FIN goes out alone now.

@@ -32,6 +32,11 @@ pub(super) struct Chunk<B: PacketBuf> {
     /// The peer SACKed it whole: delivered, though not yet acknowledged
     /// cumulatively (kept across a timeout, RFC 8985 §6.3).
     pub sacked: bool,
+    /// What a cut at the window edge left ([`SendQueue::split_next`]):
+    /// shorter than a segment though data follows it, so it is refilled
+    /// from the chunks behind it ([`SendQueue::refill_next`]) before it
+    /// goes (sender silly window syndrome avoidance).
+    pub short: bool,
 }
 
 impl<B: PacketBuf> Chunk<B> {
@@ -158,6 +163,7 @@ impl<B: PacketBuf> SendQueue<B> {
             sent_ns: 0,
             rexmit: false,
             sacked: false,
+            short: false,
         });
     }
 
@@ -343,6 +349,7 @@ impl<B: PacketBuf> SendQueue<B> {
             sent_ns: 0,
             rexmit: false,
             sacked: false,
+            short: false,
         });
     }
 
@@ -418,10 +425,13 @@ impl<B: PacketBuf> SendQueue<B> {
                 }
             }
         }
+        let tail_len = tail.total_len();
         let tail_chunk = Chunk {
             seq: chunk.seq + at,
-            len: tail.total_len() as u32,
+            len: tail_len as u32,
             buf: tail.share(),
+            // Chunks follow it (they start at `index` now): refill it first.
+            short: tail_len < chunk_max && index < self.chunks.len(),
             ..chunk
         };
         self.chunks.insert(index, tail_chunk);
@@ -430,10 +440,114 @@ impl<B: PacketBuf> SendQueue<B> {
             Chunk {
                 buf: head,
                 len: at,
+                short: false,
                 ..chunk
             },
         );
         true
+    }
+
+    /// Whether the next chunk to transmit is the short leftover of a cut
+    /// that the chunks behind it can fill up to `target` bytes.
+    pub fn next_wants_refill(&self, target: usize) -> bool {
+        self.chunks.get(self.next).is_some_and(|c| {
+            c.short && (c.len as usize) < target && self.next + 1 < self.chunks.len()
+        })
+    }
+
+    /// Fills the short leftover of a cut ([`next_wants_refill`](Self::next_wants_refill))
+    /// up to `target` bytes with the first bytes of the unsent chunks
+    /// behind it, copied; a chunk emptied goes, one left in part keeps its
+    /// last bytes (in place when its buffer is ours alone and not chained,
+    /// copied otherwise) and becomes the next short leftover. Only about
+    /// one segment's bytes move per call, however long the queue. When
+    /// buffers run out the leftover is sent as it is (its mark cleared).
+    pub fn refill_next(&mut self, target: usize, alloc: &mut dyn FnMut() -> Option<B>) {
+        let index = self.next;
+        let Some(mut short) = self.chunks.remove(index) else {
+            return;
+        };
+        short.short = false;
+        let room = target.saturating_sub(short.len as usize);
+        // The leftover's buffer was made by the cut: ours, with room.
+        let mut buf = match short.buf.try_unique() {
+            Ok(buf) if !buf.is_chained() && buf.tailroom() >= room => buf,
+            other => {
+                let old = match other {
+                    Ok(buf) => buf.share(),
+                    Err(shared) => shared,
+                };
+                match alloc().filter(|b| b.tailroom() >= target) {
+                    Some(mut fresh) => {
+                        copy_range(&*old, 0, short.len as usize, &mut fresh);
+                        fresh
+                    }
+                    None => {
+                        self.chunks.insert(index, Chunk { buf: old, ..short });
+                        return;
+                    }
+                }
+            }
+        };
+        let mut len = short.len as usize;
+        while len < target {
+            let Some(next) = self.chunks.get(index) else {
+                break;
+            };
+            if next.sent_ns != 0 || next.rexmit || next.sacked {
+                break;
+            }
+            let take = (target - len).min(next.len as usize);
+            let Some(next) = self.chunks.remove(index) else {
+                break;
+            };
+            copy_range(&*next.buf, 0, take, &mut buf);
+            len += take;
+            if take == next.len as usize {
+                continue;
+            }
+            let rest = next.len as usize - take;
+            let rest_buf = match next.buf.try_unique() {
+                Ok(mut b) if !b.is_chained() => {
+                    // `take` < its length: trimming cannot fail.
+                    let _ = b.trim_front(take);
+                    Ok(b.share())
+                }
+                Ok(b) => copy_rest(b.share(), take, rest, alloc),
+                Err(shared) => copy_rest(shared, take, rest, alloc),
+            };
+            match rest_buf {
+                Ok(rest_buf) => {
+                    // Chunks follow it (from `index` now): refilled in turn.
+                    let short = index < self.chunks.len();
+                    self.chunks.insert(
+                        index,
+                        Chunk {
+                            buf: rest_buf,
+                            seq: next.seq + take as u32,
+                            len: rest as u32,
+                            short,
+                            ..next
+                        },
+                    );
+                }
+                Err(whole) => {
+                    // No buffer for its rest: the bytes taken go back.
+                    let _ = buf.trim_back(take);
+                    len -= take;
+                    self.chunks.insert(index, Chunk { buf: whole, ..next });
+                }
+            }
+            break;
+        }
+        self.chunks.insert(
+            index,
+            Chunk {
+                buf: buf.share(),
+                len: len as u32,
+                ..short
+            },
+        );
     }
 
     /// Whether the last [`resegment`](Self::resegment) left chunks longer
@@ -500,6 +614,22 @@ fn copy_range<B: PacketBuf>(src: &B, mut offset: usize, mut len: usize, dst: &mu
         offset = 0;
         len -= n;
     }
+}
+
+/// The bytes of `chunk` after its first `skip`, `len` of them, copied into
+/// a buffer from `alloc` ([`SendQueue::refill_next`]); `Err` gives the chunk
+/// back untouched when no buffer with the room comes.
+fn copy_rest<B: PacketBuf>(
+    chunk: Shared<B>,
+    skip: usize,
+    len: usize,
+    alloc: &mut dyn FnMut() -> Option<B>,
+) -> Result<Shared<B>, Shared<B>> {
+    let Some(mut rest) = alloc().filter(|b| b.tailroom() >= len) else {
+        return Err(chunk);
+    };
+    copy_range(&*chunk, skip, len, &mut rest);
+    Ok(rest.share())
 }
 
 /// [`SendQueue::split_next`] of a chunk whose buffer is shared or chained:
@@ -712,6 +842,50 @@ mod tests {
         q.push_copy(&[7; 10], 10, &mut alloc);
         assert!(!q.split_next(4, 10, &mut alloc));
         assert_eq!(q.chunks.len(), 1);
+        drop(q);
+        pool.assert_whole();
+    }
+
+    #[test]
+    fn a_short_leftover_is_refilled_one_segment_at_a_time() {
+        let pool = Pool::with_capacity(32).unwrap();
+        let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(0), 100_000);
+        let mut alloc = || pool.alloc();
+        let data: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+        q.push_copy(&data, 1460, &mut alloc);
+        let lens = |q: &SendQueue<PoolBuf>| q.chunks.iter().map(|c| c.len).collect::<Vec<_>>();
+        assert_eq!(lens(&q), [1460, 1460, 1460, 620]);
+        assert!(q.split_next(1024, 1460, &mut alloc));
+        assert_eq!(lens(&q), [1024, 436, 1460, 1460, 620]);
+        q.advance();
+        assert!(q.next_wants_refill(1460));
+        assert!(!q.next_wants_refill(436), "the window takes no more");
+        q.refill_next(1024, &mut alloc);
+        assert_eq!(
+            lens(&q),
+            [1024, 1024, 872, 1460, 620],
+            "filled to the window"
+        );
+        assert!(!q.chunks[1].short && q.chunks[2].short);
+        q.advance();
+        q.refill_next(1460, &mut alloc);
+        assert_eq!(lens(&q), [1024, 1024, 1460, 872, 620]);
+        q.advance();
+        q.refill_next(1460, &mut alloc);
+        assert_eq!(
+            lens(&q),
+            [1024, 1024, 1460, 1460, 32],
+            "the last one emptied in part"
+        );
+        q.advance();
+        assert!(!q.next_wants_refill(1460), "the last chunk is not refilled");
+        assert_eq!((q.bytes(), collect(&q)), (5000, data));
+        let seqs_follow = q
+            .chunks
+            .iter()
+            .zip(q.chunks.iter().skip(1))
+            .all(|(a, b)| a.end() == b.seq);
+        assert!(seqs_follow);
         drop(q);
         pool.assert_whole();
     }
