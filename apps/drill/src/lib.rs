@@ -10,6 +10,7 @@
 
 pub mod backend;
 pub mod command;
+pub mod kernel;
 pub mod matcher;
 pub mod report;
 pub mod run;

@@ -1,0 +1,150 @@
+//! The Linux kernel as the script's local side, as packetdrill runs it.
+//!
+//! Each script gets a [`Lab`]: a fresh network namespace ([`netns`]) with a
+//! TUN device ([`tun`]) whose kernel side has the script's local addresses
+//! and a route to its remote ones. The script's socket calls are the
+//! kernel's own ([`calls`]), on real sockets on real time, each on a thread
+//! inside the namespace; the remote side's packets are written to the TUN
+//! and the kernel's read from it.
+
+pub mod calls;
+pub mod netns;
+pub mod tun;
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use netns::Namespace;
+use tun::Tun;
+
+/// The TUN device's name inside the namespace.
+pub const TUN_NAME: &str = "tun0";
+
+/// The addresses of the two sides, as packetdrill's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addresses {
+    /// The kernel's IPv4 address.
+    pub local4: Ipv4Addr,
+    /// The script's (remote) IPv4 address.
+    pub remote4: Ipv4Addr,
+    /// The kernel's IPv6 address.
+    pub local6: Ipv6Addr,
+    /// The script's (remote) IPv6 address.
+    pub remote6: Ipv6Addr,
+}
+
+impl Default for Addresses {
+    fn default() -> Addresses {
+        Addresses {
+            local4: Ipv4Addr::new(192, 168, 0, 1),
+            remote4: Ipv4Addr::new(192, 0, 2, 1),
+            local6: "fd3d:fa7b:d17d::1".parse().expect("a literal address"),
+            remote6: "fd3d:fa7b:d17d:8888::1".parse().expect("a literal address"),
+        }
+    }
+}
+
+/// One script's kernel: a namespace, its TUN device and addresses, and the
+/// congestion control every socket of the script is pinned to.
+#[derive(Debug)]
+pub struct Lab {
+    ns: Namespace,
+    tun: Tun,
+    addrs: Addresses,
+    cc: String,
+}
+
+impl Lab {
+    /// A fresh namespace with TUN device [`TUN_NAME`] up, the local
+    /// addresses on it and every other address routed through it, and `cc`
+    /// (`cubic`, `reno`) as the congestion control of every socket
+    /// [`pin_congestion_control`](Lab::pin_congestion_control) is given.
+    ///
+    /// # Errors
+    /// If any step fails (not root, no /dev/net/tun, `cc` not built in).
+    pub fn new(addrs: Addresses, cc: &str) -> io::Result<Lab> {
+        let ns = Namespace::new()?;
+        let tun = Tun::create(&ns, TUN_NAME)?;
+        // No duplicate address detection, router solicitations or
+        // autoconfiguration: the only IPv6 the kernel sends is the script's.
+        for (key, value) in [
+            ("accept_dad", "0"),
+            ("router_solicitations", "0"),
+            ("autoconf", "0"),
+        ] {
+            ns.set_sysctl(&format!("net.ipv6.conf.{TUN_NAME}.{key}"), value)?;
+        }
+        let local4 = format!("{}/32", addrs.local4);
+        let local6 = format!("{}/128", addrs.local6);
+        for argv in [
+            &["ip", "link", "set", "dev", TUN_NAME, "up"][..],
+            &["ip", "addr", "add", &local4, "dev", TUN_NAME],
+            // Every address not the namespace's own is the script's side.
+            &["ip", "route", "add", "default", "dev", TUN_NAME],
+            &["ip", "-6", "addr", "add", &local6, "dev", TUN_NAME, "nodad"],
+            &["ip", "-6", "route", "add", "default", "dev", TUN_NAME],
+        ] {
+            ns.run(argv)?;
+        }
+        // The namespace's default where the machine allows it (a namespace
+        // other than the first may choose only from the machine-wide
+        // tcp_allowed_congestion_control); every socket is pinned anyway.
+        let _ = ns.set_sysctl("net.ipv4.tcp_congestion_control", cc);
+        let lab = Lab {
+            ns,
+            tun,
+            addrs,
+            cc: cc.to_owned(),
+        };
+        Ok(lab)
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &Namespace {
+        &self.ns
+    }
+
+    /// The TUN device: the wire to the kernel.
+    pub fn tun(&self) -> &Tun {
+        &self.tun
+    }
+
+    /// The two sides' addresses.
+    pub fn addresses(&self) -> &Addresses {
+        &self.addrs
+    }
+
+    /// The congestion control sockets are pinned to.
+    pub fn congestion_control(&self) -> &str {
+        &self.cc
+    }
+
+    /// Pins socket `fd` to the lab's congestion control (TCP_CONGESTION,
+    /// which root may set to any algorithm the kernel has). A listener's
+    /// pin carries over to the connections it accepts.
+    ///
+    /// # Errors
+    /// setsockopt's error.
+    pub fn pin_congestion_control(&self, fd: i32) -> io::Result<()> {
+        let o = calls::execute(&calls::Call::SetSockOpt {
+            fd,
+            level: libc::IPPROTO_TCP,
+            name: libc::TCP_CONGESTION,
+            value: calls::OptValue::Str(self.cc.clone()),
+        });
+        match o.errno {
+            None => Ok(()),
+            Some(e) => Err(io::Error::new(
+                io::Error::from_raw_os_error(e).kind(),
+                format!(
+                    "TCP_CONGESTION {}: {}",
+                    self.cc,
+                    io::Error::from_raw_os_error(e)
+                ),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! The lab end to end: a SYN written to the TUN gets the kernel's SYN-ACK.
+
+use std::time::{Duration, Instant};
+
+use super::calls::{execute, Call, Detail, Outcome, Pending};
+use super::*;
+
+/// A minimal IPv4 TCP segment with correct checksums (no options unless
+/// given, which must be a multiple of 4 bytes).
+fn ipv4_tcp(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ports: (u16, u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    options: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
+    let tcp_len = 20 + options.len() + payload.len();
+    let total = 20 + tcp_len;
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = 6;
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    let ip_sum = checksum(&p[..20], 0);
+    p[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+    let t = &mut p[20..];
+    t[0..2].copy_from_slice(&ports.0.to_be_bytes());
+    t[2..4].copy_from_slice(&ports.1.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = (((20 + options.len()) / 4) as u8) << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    t[20..20 + options.len()].copy_from_slice(options);
+    t[20 + options.len()..].copy_from_slice(payload);
+    let mut pseudo = 0u32;
+    for pair in [src.octets(), dst.octets()] {
+        pseudo += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
+        pseudo += u32::from(u16::from_be_bytes([pair[2], pair[3]]));
+    }
+    pseudo += 6 + tcp_len as u32;
+    let sum = checksum(&p[20..], pseudo);
+    p[36..38].copy_from_slice(&sum.to_be_bytes());
+    p
+}
+
+fn checksum(bytes: &[u8], start: u32) -> u16 {
+    let mut sum = start;
+    for chunk in bytes.chunks(2) {
+        let word = if chunk.len() == 2 {
+            u16::from_be_bytes([chunk[0], chunk[1]])
+        } else {
+            u16::from_be_bytes([chunk[0], 0])
+        };
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+
+fn must(o: Outcome) -> i32 {
+    assert!(o.ret >= 0, "{o:?}");
+    o.ret as i32
+}
+
+/// The next TCP segment out of the lab within 5 s: (flags, seq, ack,
+/// payload length).
+fn next_tcp(lab: &Lab) -> (u8, u32, u32, usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (p, _at) = lab
+            .tun()
+            .recv(deadline)
+            .unwrap()
+            .expect("no segment from the kernel within 5 s");
+        if p[0] >> 4 != 4 || p[9] != 6 {
+            continue;
+        }
+        let ihl = usize::from(p[0] & 0xf) * 4;
+        let t = &p[ihl..];
+        let doff = usize::from(t[12] >> 4) * 4;
+        let seq = u32::from_be_bytes(t[4..8].try_into().unwrap());
+        let ack = u32::from_be_bytes(t[8..12].try_into().unwrap());
+        return (t[13], seq, ack, t.len() - doff);
+    }
+}
+
+#[test]
+fn a_syn_in_gets_a_syn_ack_out_and_data_flows() {
+    let lab = Lab::new(Addresses::default(), "cubic").expect("make the lab (run as root)");
+    let a = *lab.addresses();
+    let ns = lab.namespace();
+    let start = |call| {
+        Pending::start(ns, call)
+            .unwrap()
+            .wait(Instant::now() + Duration::from_secs(5))
+            .expect("a non-blocking call returned")
+    };
+    let fd = must(start(Call::Socket {
+        domain: libc::AF_INET,
+        ty: libc::SOCK_STREAM,
+        protocol: 0,
+    }));
+    lab.pin_congestion_control(fd).unwrap();
+    must(execute(&Call::Bind {
+        fd,
+        addr: "0.0.0.0:8080".parse().unwrap(),
+    }));
+    must(execute(&Call::Listen { fd, backlog: 1 }));
+    let accept = Pending::start(ns, Call::Accept { fd }).unwrap();
+
+    let mss = [2, 4, 0x05, 0xb4];
+    let syn = ipv4_tcp(a.remote4, a.local4, (40000, 8080), 0, 0, SYN, &mss, &[]);
+    lab.tun().send(&syn).unwrap();
+    let (flags, isn, ack, len) = next_tcp(&lab);
+    assert_eq!((flags, ack, len), (SYN | ACK, 1, 0), "the SYN-ACK");
+    assert!(accept
+        .wait(Instant::now() + Duration::from_millis(20))
+        .is_none());
+
+    let ack_in = ipv4_tcp(
+        a.remote4,
+        a.local4,
+        (40000, 8080),
+        1,
+        isn.wrapping_add(1),
+        ACK,
+        &[],
+        &[],
+    );
+    lab.tun().send(&ack_in).unwrap();
+    let conn = accept
+        .wait(Instant::now() + Duration::from_secs(5))
+        .expect("accept returns once the handshake completes");
+    let conn = must(conn);
+
+    // The accepted socket inherits the listener's congestion control.
+    let cc = execute(&Call::GetSockOpt {
+        fd: conn,
+        level: libc::IPPROTO_TCP,
+        name: libc::TCP_CONGESTION,
+        len: 16,
+    });
+    let Detail::Opt(name) = cc.detail else {
+        panic!("{cc:?}")
+    };
+    assert!(
+        name.starts_with(b"cubic\0"),
+        "{:?}",
+        String::from_utf8_lossy(&name)
+    );
+
+    // Data in: the kernel ACKs it and read() returns it.
+    let data = ipv4_tcp(
+        a.remote4,
+        a.local4,
+        (40000, 8080),
+        1,
+        isn.wrapping_add(1),
+        ACK | 0x08,
+        &[],
+        b"hello",
+    );
+    lab.tun().send(&data).unwrap();
+    let read = execute(&Call::Read { fd: conn, len: 100 });
+    assert_eq!(read.detail, Detail::Data(b"hello".to_vec()));
+    // Data out: write() sends one segment of it.
+    assert_eq!(execute(&Call::Write { fd: conn, len: 10 }).ret, 10);
+    loop {
+        let (flags, seq, ack, len) = next_tcp(&lab);
+        if len == 0 {
+            continue; // the (delayed) ACK of "hello"
+        }
+        assert_eq!(
+            (flags & ACK, seq, ack, len),
+            (ACK, isn.wrapping_add(1), 6, 10)
+        );
+        break;
+    }
+    must(execute(&Call::Close { fd: conn }));
+    must(execute(&Call::Close { fd }));
+}
+
+#[test]
+fn sysctls_of_one_lab_are_its_own() {
+    let one = Lab::new(Addresses::default(), "reno").unwrap();
+    let two = Lab::new(Addresses::default(), "cubic").unwrap();
+    one.namespace()
+        .set_sysctl("net.ipv4.tcp_timestamps", "0")
+        .unwrap();
+    assert_eq!(
+        one.namespace().sysctl("net.ipv4.tcp_timestamps").unwrap(),
+        "0"
+    );
+    assert_eq!(
+        two.namespace().sysctl("net.ipv4.tcp_timestamps").unwrap(),
+        "1"
+    );
+}
