@@ -5,18 +5,23 @@ use std::time::{Duration, Instant};
 use super::calls::{execute, Call, Detail, Outcome, Pending};
 use super::*;
 
-/// A minimal IPv4 TCP segment with correct checksums (no options unless
-/// given, which must be a multiple of 4 bytes).
-fn ipv4_tcp(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    ports: (u16, u16),
+/// A segment's TCP header fields.
+struct Tcp<'a> {
     seq: u32,
     ack: u32,
     flags: u8,
-    options: &[u8],
-    payload: &[u8],
-) -> Vec<u8> {
+    /// A multiple of 4 bytes.
+    options: &'a [u8],
+}
+
+/// A minimal IPv4 TCP segment with correct checksums.
+fn ipv4_tcp(src: Ipv4Addr, dst: Ipv4Addr, ports: (u16, u16), tcp: Tcp, payload: &[u8]) -> Vec<u8> {
+    let Tcp {
+        seq,
+        ack,
+        flags,
+        options,
+    } = tcp;
     let tcp_len = 20 + options.len() + payload.len();
     let total = 20 + tcp_len;
     let mut p = vec![0u8; total];
@@ -120,7 +125,18 @@ fn a_syn_in_gets_a_syn_ack_out_and_data_flows() {
     let accept = Pending::start(ns, Call::Accept { fd }).unwrap();
 
     let mss = [2, 4, 0x05, 0xb4];
-    let syn = ipv4_tcp(a.remote4, a.local4, (40000, 8080), 0, 0, SYN, &mss, &[]);
+    let syn = ipv4_tcp(
+        a.remote4,
+        a.local4,
+        (40000, 8080),
+        Tcp {
+            seq: 0,
+            ack: 0,
+            flags: SYN,
+            options: &mss,
+        },
+        &[],
+    );
     lab.tun().send(&syn).unwrap();
     let (flags, isn, ack, len) = next_tcp(&lab);
     assert_eq!((flags, ack, len), (SYN | ACK, 1, 0), "the SYN-ACK");
@@ -132,10 +148,12 @@ fn a_syn_in_gets_a_syn_ack_out_and_data_flows() {
         a.remote4,
         a.local4,
         (40000, 8080),
-        1,
-        isn.wrapping_add(1),
-        ACK,
-        &[],
+        Tcp {
+            seq: 1,
+            ack: isn.wrapping_add(1),
+            flags: ACK,
+            options: &[],
+        },
         &[],
     );
     lab.tun().send(&ack_in).unwrap();
@@ -165,10 +183,12 @@ fn a_syn_in_gets_a_syn_ack_out_and_data_flows() {
         a.remote4,
         a.local4,
         (40000, 8080),
-        1,
-        isn.wrapping_add(1),
-        ACK | 0x08,
-        &[],
+        Tcp {
+            seq: 1,
+            ack: isn.wrapping_add(1),
+            flags: ACK | 0x08,
+            options: &[],
+        },
         b"hello",
     );
     lab.tun().send(&data).unwrap();
