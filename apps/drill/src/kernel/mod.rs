@@ -12,7 +12,7 @@ pub mod netns;
 pub mod tun;
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use netns::Namespace;
 use tun::Tun;
@@ -20,28 +20,15 @@ use tun::Tun;
 /// The TUN device's name inside the namespace.
 pub const TUN_NAME: &str = "tun0";
 
-/// The addresses of the two sides, as packetdrill's defaults.
+/// The kernel's side of the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Addresses {
-    /// The kernel's IPv4 address.
-    pub local4: Ipv4Addr,
-    /// The script's (remote) IPv4 address.
-    pub remote4: Ipv4Addr,
-    /// The kernel's IPv6 address.
-    pub local6: Ipv6Addr,
-    /// The script's (remote) IPv6 address.
-    pub remote6: Ipv6Addr,
-}
-
-impl Default for Addresses {
-    fn default() -> Addresses {
-        Addresses {
-            local4: Ipv4Addr::new(192, 168, 0, 1),
-            remote4: Ipv4Addr::new(192, 0, 2, 1),
-            local6: "fd3d:fa7b:d17d::1".parse().expect("a literal address"),
-            remote6: "fd3d:fa7b:d17d:8888::1".parse().expect("a literal address"),
-        }
-    }
+pub struct Link {
+    /// The kernel's address (IPv4 or IPv6).
+    pub local: IpAddr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+    /// The TUN device's MTU.
+    pub mtu: u16,
 }
 
 /// One script's kernel: a namespace, its TUN device and addresses, and the
@@ -50,19 +37,19 @@ impl Default for Addresses {
 pub struct Lab {
     ns: Namespace,
     tun: Tun,
-    addrs: Addresses,
+    link: Link,
     cc: String,
 }
 
 impl Lab {
     /// A fresh namespace with TUN device [`TUN_NAME`] up, the local
-    /// addresses on it and every other address routed through it, and `cc`
+    /// address on it and every other address routed through it, and `cc`
     /// (`cubic`, `reno`) as the congestion control of every socket
     /// [`pin_congestion_control`](Lab::pin_congestion_control) is given.
     ///
     /// # Errors
     /// If any step fails (not root, no /dev/net/tun, `cc` not built in).
-    pub fn new(addrs: Addresses, cc: &str) -> io::Result<Lab> {
+    pub fn new(link: Link, cc: &str) -> io::Result<Lab> {
         let ns = Namespace::new()?;
         let tun = Tun::create(&ns, TUN_NAME)?;
         // No duplicate address detection, router solicitations or
@@ -74,14 +61,17 @@ impl Lab {
         ] {
             ns.set_sysctl(&format!("net.ipv6.conf.{TUN_NAME}.{key}"), value)?;
         }
-        let local4 = format!("{}/32", addrs.local4);
-        let local6 = format!("{}/128", addrs.local6);
+        let local = format!("{}/{}", link.local, link.prefix_len);
+        let mtu = link.mtu.to_string();
+        let mut add_local = vec!["ip", "addr", "add", &local, "dev", TUN_NAME];
+        if link.local.is_ipv6() {
+            add_local.push("nodad");
+        }
         for argv in [
-            &["ip", "link", "set", "dev", TUN_NAME, "up"][..],
-            &["ip", "addr", "add", &local4, "dev", TUN_NAME],
+            &["ip", "link", "set", "dev", TUN_NAME, "mtu", &mtu, "up"][..],
+            &add_local,
             // Every address not the namespace's own is the script's side.
-            &["ip", "route", "add", "default", "dev", TUN_NAME],
-            &["ip", "-6", "addr", "add", &local6, "dev", TUN_NAME, "nodad"],
+            &["ip", "-4", "route", "add", "default", "dev", TUN_NAME],
             &["ip", "-6", "route", "add", "default", "dev", TUN_NAME],
         ] {
             ns.run(argv)?;
@@ -93,7 +83,7 @@ impl Lab {
         let lab = Lab {
             ns,
             tun,
-            addrs,
+            link,
             cc: cc.to_owned(),
         };
         Ok(lab)
@@ -109,14 +99,35 @@ impl Lab {
         &self.tun
     }
 
-    /// The two sides' addresses.
-    pub fn addresses(&self) -> &Addresses {
-        &self.addrs
+    /// The kernel's side of the link.
+    pub fn link(&self) -> &Link {
+        &self.link
     }
 
     /// The congestion control sockets are pinned to.
     pub fn congestion_control(&self) -> &str {
         &self.cc
+    }
+
+    /// Pins sockets made from now on to `cc` instead (a script's
+    /// `net.ipv4.tcp_congestion_control`), and makes it the namespace's
+    /// default where the machine allows.
+    ///
+    /// # Errors
+    /// If the kernel has no such algorithm.
+    pub fn set_congestion_control(&mut self, cc: &str) -> io::Result<()> {
+        let available = self
+            .ns
+            .sysctl("net.ipv4.tcp_available_congestion_control")?;
+        if !available.split_whitespace().any(|a| a == cc) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("congestion control {cc} is not in this kernel ({available})"),
+            ));
+        }
+        let _ = self.ns.set_sysctl("net.ipv4.tcp_congestion_control", cc);
+        cc.clone_into(&mut self.cc);
+        Ok(())
     }
 
     /// Pins socket `fd` to the lab's congestion control (TCP_CONGESTION,

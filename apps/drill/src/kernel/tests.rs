@@ -3,6 +3,8 @@
 use std::time::{Duration, Instant};
 
 use super::calls::{execute, Call, Detail, Outcome, Pending};
+use std::net::Ipv4Addr;
+
 use super::*;
 
 /// A segment's TCP header fields.
@@ -70,6 +72,14 @@ fn checksum(bytes: &[u8], start: u32) -> u16 {
     !(sum as u16)
 }
 
+fn link(local: IpAddr) -> Link {
+    Link {
+        local,
+        prefix_len: if local.is_ipv4() { 16 } else { 48 },
+        mtu: 1500,
+    }
+}
+
 const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 
@@ -102,8 +112,9 @@ fn next_tcp(lab: &Lab) -> (u8, u32, u32, usize) {
 
 #[test]
 fn a_syn_in_gets_a_syn_ack_out_and_data_flows() {
-    let lab = Lab::new(Addresses::default(), "cubic").expect("make the lab (run as root)");
-    let a = *lab.addresses();
+    let local4 = Ipv4Addr::new(192, 168, 0, 1);
+    let remote4 = Ipv4Addr::new(192, 0, 2, 1);
+    let lab = Lab::new(link(local4.into()), "cubic").expect("make the lab (run as root)");
     let ns = lab.namespace();
     let start = |call| {
         Pending::start(ns, call)
@@ -126,8 +137,8 @@ fn a_syn_in_gets_a_syn_ack_out_and_data_flows() {
 
     let mss = [2, 4, 0x05, 0xb4];
     let syn = ipv4_tcp(
-        a.remote4,
-        a.local4,
+        remote4,
+        local4,
         (40000, 8080),
         Tcp {
             seq: 0,
@@ -145,8 +156,8 @@ fn a_syn_in_gets_a_syn_ack_out_and_data_flows() {
         .is_none());
 
     let ack_in = ipv4_tcp(
-        a.remote4,
-        a.local4,
+        remote4,
+        local4,
         (40000, 8080),
         Tcp {
             seq: 1,
@@ -180,8 +191,8 @@ fn a_syn_in_gets_a_syn_ack_out_and_data_flows() {
 
     // Data in: the kernel ACKs it and read() returns it.
     let data = ipv4_tcp(
-        a.remote4,
-        a.local4,
+        remote4,
+        local4,
         (40000, 8080),
         Tcp {
             seq: 1,
@@ -213,8 +224,8 @@ fn a_syn_in_gets_a_syn_ack_out_and_data_flows() {
 
 #[test]
 fn sysctls_of_one_lab_are_its_own() {
-    let one = Lab::new(Addresses::default(), "reno").unwrap();
-    let two = Lab::new(Addresses::default(), "cubic").unwrap();
+    let one = Lab::new(link(Ipv4Addr::new(192, 168, 0, 1).into()), "reno").unwrap();
+    let two = Lab::new(link("fd3d:fa7b:d17d::1".parse().unwrap()), "cubic").unwrap();
     one.namespace()
         .set_sysctl("net.ipv4.tcp_timestamps", "0")
         .unwrap();
