@@ -7,6 +7,7 @@
 //! The runner resolves every `...` and symbol of a call before handing
 //! it over: a backend sees concrete addresses, lengths and options.
 
+pub mod kernel;
 pub mod tpa;
 
 use std::fmt;

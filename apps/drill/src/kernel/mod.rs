@@ -13,6 +13,7 @@ pub mod tun;
 
 use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use netns::Namespace;
 use tun::Tun;
@@ -36,7 +37,7 @@ pub struct Link {
 #[derive(Debug)]
 pub struct Lab {
     ns: Namespace,
-    tun: Tun,
+    tun: Arc<Tun>,
     link: Link,
     cc: String,
 }
@@ -51,7 +52,7 @@ impl Lab {
     /// If any step fails (not root, no /dev/net/tun, `cc` not built in).
     pub fn new(link: Link, cc: &str) -> io::Result<Lab> {
         let ns = Namespace::new()?;
-        let tun = Tun::create(&ns, TUN_NAME)?;
+        let tun = Arc::new(Tun::create(&ns, TUN_NAME)?);
         // No duplicate address detection, router solicitations or
         // autoconfiguration: the only IPv6 the kernel sends is the script's.
         for (key, value) in [
@@ -95,7 +96,7 @@ impl Lab {
     }
 
     /// The TUN device: the wire to the kernel.
-    pub fn tun(&self) -> &Tun {
+    pub fn tun(&self) -> &Arc<Tun> {
         &self.tun
     }
 
@@ -158,4 +159,4 @@ impl Lab {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -8,16 +8,22 @@ use std::net::Ipv4Addr;
 use super::*;
 
 /// A segment's TCP header fields.
-struct Tcp<'a> {
-    seq: u32,
-    ack: u32,
-    flags: u8,
+pub(crate) struct Tcp<'a> {
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
     /// A multiple of 4 bytes.
-    options: &'a [u8],
+    pub options: &'a [u8],
 }
 
 /// A minimal IPv4 TCP segment with correct checksums.
-fn ipv4_tcp(src: Ipv4Addr, dst: Ipv4Addr, ports: (u16, u16), tcp: Tcp, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn ipv4_tcp(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ports: (u16, u16),
+    tcp: Tcp,
+    payload: &[u8],
+) -> Vec<u8> {
     let Tcp {
         seq,
         ack,
@@ -80,8 +86,8 @@ fn link(local: IpAddr) -> Link {
     }
 }
 
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
+pub(crate) const SYN: u8 = 0x02;
+pub(crate) const ACK: u8 = 0x10;
 
 fn must(o: Outcome) -> i32 {
     assert!(o.ret >= 0, "{o:?}");

@@ -8,7 +8,9 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use super::netns::Namespace;
 
@@ -103,7 +105,7 @@ impl Tun {
         Ok(n)
     }
 
-    fn wait_readable(&self, timeout: std::time::Duration) -> io::Result<()> {
+    fn wait_readable(&self, timeout: Duration) -> io::Result<()> {
         let mut pfd = libc::pollfd {
             fd: self.file.as_raw_fd(),
             events: libc::POLLIN,
@@ -163,4 +165,67 @@ fn open_tun(name: &str) -> io::Result<OwnedFd> {
         ));
     }
     Ok(fd)
+}
+
+/// A thread that reads every packet the kernel sends out through a
+/// [`Tun`] as it comes, so each is stamped with the instant it left even
+/// when the runner looks later; stops when dropped.
+#[derive(Debug)]
+pub struct Capture {
+    rx: mpsc::Receiver<(Vec<u8>, Instant)>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the capture thread looks at its stop flag.
+const CAPTURE_TICK: Duration = Duration::from_millis(20);
+
+impl Capture {
+    /// Starts reading `tun`.
+    ///
+    /// # Errors
+    /// If the thread cannot start.
+    pub fn start(tun: Arc<Tun>) -> io::Result<Capture> {
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("drill-tun".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    match tun.recv(Instant::now() + CAPTURE_TICK) {
+                        Ok(Some(packet)) => {
+                            if tx.send(packet).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            eprintln!("tpa-drill: reading {}: {e}", tun.name());
+                            return;
+                        }
+                    }
+                }
+            })?;
+        Ok(Capture {
+            rx,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The oldest packet not yet taken, waiting until `deadline` for one.
+    pub fn next(&self, deadline: Instant) -> Option<(Vec<u8>, Instant)> {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        self.rx.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
