@@ -483,25 +483,45 @@ fn failed(what: &'static str) -> impl Fn(io::Error) -> BackendError {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{IpAddr, Ipv4Addr};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
     use super::super::IpVersion;
     use super::*;
-    use crate::kernel::tests::{ipv4_tcp, Tcp, ACK, SYN};
+    use crate::kernel::tests::{ip_tcp, Tcp, ACK, SYN};
 
     const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
     const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const LOCAL6: &str = "fd3d:fa7b:d17d::1";
+    const REMOTE6: &str = "fd3d:fa7b:d17d:8888::1";
+
+    fn setup(ip: IpVersion) -> Setup {
+        let (local_ip, remote_ip, prefix_len, gateway_ip) = if ip.wire_v6() {
+            (
+                LOCAL6.parse().unwrap(),
+                REMOTE6.parse().unwrap(),
+                48,
+                "fd3d:fa7b:d17d::2".parse().unwrap(),
+            )
+        } else {
+            (
+                IpAddr::V4(LOCAL),
+                IpAddr::V4(REMOTE),
+                16,
+                IpAddr::V4(Ipv4Addr::new(192, 168, 0, 2)),
+            )
+        };
+        Setup {
+            ip,
+            local_ip,
+            remote_ip,
+            prefix_len,
+            gateway_ip,
+            mtu: 1500,
+        }
+    }
 
     fn backend() -> KernelBackend {
-        KernelBackend::new(&Setup {
-            ip: IpVersion::V4,
-            local_ip: IpAddr::V4(LOCAL),
-            remote_ip: IpAddr::V4(REMOTE),
-            prefix_len: 16,
-            gateway_ip: IpAddr::V4(Ipv4Addr::new(192, 168, 0, 2)),
-            mtu: 1500,
-        })
-        .expect("set up the kernel backend (run as root)")
+        KernelBackend::new(&setup(IpVersion::V4)).expect("set up the kernel backend (run as root)")
     }
 
     fn done(status: CallStatus) -> CallResult {
@@ -513,41 +533,50 @@ mod tests {
 
     /// The TCP header of an outbound packet: (flags, seq, ack).
     fn tcp_of(out: &Outbound) -> (u8, u32, u32) {
-        let t = &out.packet[20..];
+        let ip_len = if out.packet[0] >> 4 == 6 { 40 } else { 20 };
+        let t = &out.packet[ip_len..];
         let word = |at: usize| u32::from_be_bytes(t[at..at + 4].try_into().unwrap());
         (t[13], word(4), word(8))
     }
 
-    #[test]
-    fn a_passive_open_through_the_trait() {
-        let mut b = backend();
+    /// socket, bind, listen, a blocked accept, the handshake from the
+    /// TUN, the accepted descriptor, and close's FIN.
+    fn passive_open(ip: IpVersion) {
+        let setup = setup(ip);
+        let mut b = KernelBackend::new(&setup).expect("set up the kernel backend (run as root)");
         assert_eq!(b.name(), "linux");
+        let family = if ip == IpVersion::V4 {
+            Family::Inet
+        } else {
+            Family::Inet6
+        };
         let socket = Syscall::Socket {
-            family: Family::Inet,
+            family,
             nonblocking: false,
         };
         assert_eq!(done(b.call(&socket).unwrap()), CallResult::ok(3));
         let bind = Syscall::Bind {
             fd: 3,
-            addr: "0.0.0.0:8080".parse().unwrap(),
+            addr: SocketAddr::new(setup.local_ip, 8080),
         };
         assert_eq!(done(b.call(&bind).unwrap()), CallResult::ok(0));
         let listen = Syscall::Listen { fd: 3, backlog: 1 };
         assert_eq!(done(b.call(&listen).unwrap()), CallResult::ok(0));
-        let cc = Syscall::GetSockOpt {
+        let nodelay = Syscall::GetSockOpt {
             fd: 3,
             opt: SockOpt::NoDelay,
         };
-        assert_eq!(done(b.call(&cc).unwrap()).value, Some(0));
+        assert_eq!(done(b.call(&nodelay).unwrap()).value, Some(0));
         assert_eq!(
             b.call(&Syscall::Accept { fd: 3 }).unwrap(),
             CallStatus::Blocked
         );
         assert_eq!(b.take_blocked(), None);
 
-        let syn = ipv4_tcp(
-            REMOTE,
-            LOCAL,
+        let (local, remote) = (setup.local_ip, setup.remote_ip);
+        let syn = ip_tcp(
+            remote,
+            local,
             (40000, 8080),
             Tcp {
                 seq: 0,
@@ -561,12 +590,13 @@ mod tests {
         b.inject(&syn).unwrap();
         let until = b.now_us() + 5_000_000;
         let synack = b.next_outbound(until).unwrap().expect("a SYN-ACK");
+        assert_eq!(synack.packet[0] >> 4, if ip.wire_v6() { 6 } else { 4 });
         assert!(synack.at_us >= sent, "{} < {sent}", synack.at_us);
         let (flags, isn, ack) = tcp_of(&synack);
         assert_eq!((flags, ack), (SYN | ACK, 1));
-        let ack = ipv4_tcp(
-            REMOTE,
-            LOCAL,
+        let ack = ip_tcp(
+            remote,
+            local,
             (40000, 8080),
             Tcp {
                 seq: 1,
@@ -597,6 +627,74 @@ mod tests {
             .unwrap()
             .expect("a FIN");
         assert_eq!(tcp_of(&fin), (0x11, isn.wrapping_add(1), 1));
+    }
+
+    #[test]
+    fn a_passive_open_over_ipv4() {
+        passive_open(IpVersion::V4);
+    }
+
+    #[test]
+    fn a_passive_open_over_ipv6() {
+        passive_open(IpVersion::V6);
+    }
+
+    #[test]
+    fn a_passive_open_on_a_mapped_address() {
+        passive_open(IpVersion::V4MappedV6);
+    }
+
+    #[test]
+    fn a_blocking_connect_returns_after_the_syn_ack() {
+        let mut b = backend();
+        let socket = Syscall::Socket {
+            family: Family::Inet,
+            nonblocking: false,
+        };
+        assert_eq!(done(b.call(&socket).unwrap()), CallResult::ok(3));
+        let connect = Syscall::Connect {
+            fd: 3,
+            addr: SocketAddr::new(IpAddr::V4(REMOTE), 8080),
+        };
+        assert_eq!(b.call(&connect).unwrap(), CallStatus::Blocked);
+        let syn = b
+            .next_outbound(b.now_us() + 5_000_000)
+            .unwrap()
+            .expect("a SYN");
+        let (flags, isn, _) = tcp_of(&syn);
+        assert_eq!(flags, SYN);
+        let port = u16::from_be_bytes([syn.packet[20], syn.packet[21]]);
+        assert_eq!(b.take_blocked(), None);
+        let synack = ip_tcp(
+            REMOTE,
+            LOCAL,
+            (8080, port),
+            Tcp {
+                seq: 0,
+                ack: isn.wrapping_add(1),
+                flags: SYN | ACK,
+                options: &[2, 4, 0x05, 0xb4],
+            },
+            &[],
+        );
+        b.inject(&synack).unwrap();
+        let ack = b
+            .next_outbound(b.now_us() + 5_000_000)
+            .unwrap()
+            .expect("an ACK");
+        assert_eq!(tcp_of(&ack), (ACK, isn.wrapping_add(1), 1));
+        let until = b.now_us() + 5_000_000;
+        let connected = loop {
+            if let Some(r) = b.take_blocked() {
+                break r;
+            }
+            assert!(b.now_us() < until, "connect never returned");
+            b.advance_to(b.now_us() + 1_000).unwrap();
+        };
+        assert_eq!(connected.1, CallResult::ok(0));
+        // The second call after a connect: the socket's data goes out.
+        let write = Syscall::Write { fd: 3, len: 100 };
+        assert_eq!(done(b.call(&write).unwrap()), CallResult::ok(100));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::calls::{execute, Call, Detail, Outcome, Pending};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::*;
 
@@ -16,50 +16,64 @@ pub(crate) struct Tcp<'a> {
     pub options: &'a [u8],
 }
 
-/// A minimal IPv4 TCP segment with correct checksums.
-pub(crate) fn ipv4_tcp(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+/// A minimal IPv4 or IPv6 TCP segment with correct checksums.
+pub(crate) fn ip_tcp(
+    src: impl Into<IpAddr>,
+    dst: impl Into<IpAddr>,
     ports: (u16, u16),
     tcp: Tcp,
     payload: &[u8],
 ) -> Vec<u8> {
-    let Tcp {
-        seq,
-        ack,
-        flags,
-        options,
-    } = tcp;
-    let tcp_len = 20 + options.len() + payload.len();
-    let total = 20 + tcp_len;
-    let mut p = vec![0u8; total];
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-    p[8] = 64;
-    p[9] = 6;
-    p[12..16].copy_from_slice(&src.octets());
-    p[16..20].copy_from_slice(&dst.octets());
-    let ip_sum = checksum(&p[..20], 0);
-    p[10..12].copy_from_slice(&ip_sum.to_be_bytes());
-    let t = &mut p[20..];
+    let (src, dst) = (src.into(), dst.into());
+    let tcp_len = 20 + tcp.options.len() + payload.len();
+    let (mut p, pseudo) = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let mut h = vec![0u8; 20];
+            h[0] = 0x45;
+            h[2..4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+            h[8] = 64;
+            h[9] = 6;
+            h[12..16].copy_from_slice(&s.octets());
+            h[16..20].copy_from_slice(&d.octets());
+            let ip_sum = checksum(&h, 0);
+            h[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+            (h, sum_words(&[&s.octets()[..], &d.octets()[..]]))
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let mut h = vec![0u8; 40];
+            h[0] = 0x60;
+            h[4..6].copy_from_slice(&(tcp_len as u16).to_be_bytes());
+            h[6] = 6;
+            h[7] = 64;
+            h[8..24].copy_from_slice(&s.octets());
+            h[24..40].copy_from_slice(&d.octets());
+            (h, sum_words(&[&s.octets()[..], &d.octets()[..]]))
+        }
+        _ => panic!("{src} and {dst} are of different families"),
+    };
+    let ip_len = p.len();
+    p.resize(ip_len + tcp_len, 0);
+    let t = &mut p[ip_len..];
     t[0..2].copy_from_slice(&ports.0.to_be_bytes());
     t[2..4].copy_from_slice(&ports.1.to_be_bytes());
-    t[4..8].copy_from_slice(&seq.to_be_bytes());
-    t[8..12].copy_from_slice(&ack.to_be_bytes());
-    t[12] = (((20 + options.len()) / 4) as u8) << 4;
-    t[13] = flags;
+    t[4..8].copy_from_slice(&tcp.seq.to_be_bytes());
+    t[8..12].copy_from_slice(&tcp.ack.to_be_bytes());
+    t[12] = (((20 + tcp.options.len()) / 4) as u8) << 4;
+    t[13] = tcp.flags;
     t[14..16].copy_from_slice(&65535u16.to_be_bytes());
-    t[20..20 + options.len()].copy_from_slice(options);
-    t[20 + options.len()..].copy_from_slice(payload);
-    let mut pseudo = 0u32;
-    for pair in [src.octets(), dst.octets()] {
-        pseudo += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
-        pseudo += u32::from(u16::from_be_bytes([pair[2], pair[3]]));
-    }
-    pseudo += 6 + tcp_len as u32;
-    let sum = checksum(&p[20..], pseudo);
-    p[36..38].copy_from_slice(&sum.to_be_bytes());
+    t[20..20 + tcp.options.len()].copy_from_slice(tcp.options);
+    t[20 + tcp.options.len()..].copy_from_slice(payload);
+    let sum = checksum(t, pseudo + 6 + tcp_len as u32);
+    t[16..18].copy_from_slice(&sum.to_be_bytes());
     p
+}
+
+fn sum_words(parts: &[&[u8]]) -> u32 {
+    parts
+        .iter()
+        .flat_map(|p| p.chunks(2))
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum()
 }
 
 fn checksum(bytes: &[u8], start: u32) -> u16 {
@@ -142,7 +156,7 @@ fn a_syn_in_gets_a_syn_ack_out_and_data_flows() {
     let accept = Pending::start(ns, Call::Accept { fd }).unwrap();
 
     let mss = [2, 4, 0x05, 0xb4];
-    let syn = ipv4_tcp(
+    let syn = ip_tcp(
         remote4,
         local4,
         (40000, 8080),
@@ -161,7 +175,7 @@ fn a_syn_in_gets_a_syn_ack_out_and_data_flows() {
         .wait(Instant::now() + Duration::from_millis(20))
         .is_none());
 
-    let ack_in = ipv4_tcp(
+    let ack_in = ip_tcp(
         remote4,
         local4,
         (40000, 8080),
@@ -196,7 +210,7 @@ fn a_syn_in_gets_a_syn_ack_out_and_data_flows() {
     );
 
     // Data in: the kernel ACKs it and read() returns it.
-    let data = ipv4_tcp(
+    let data = ip_tcp(
         remote4,
         local4,
         (40000, 8080),
