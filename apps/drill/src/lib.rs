@@ -20,8 +20,9 @@ pub mod symbols;
 
 use std::path::{Path, PathBuf};
 
+use backend::kernel::KernelBackend;
 use backend::tpa::TpaBackend;
-use backend::{Backend, Setup};
+use backend::{Backend, BackendError, Setup};
 use report::ScriptReport;
 use run::{RunOptions, Verdict};
 
@@ -59,14 +60,53 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Makes the backend a script runs against, for its setup.
-pub type MakeBackend<'a> = dyn FnMut(&Setup) -> Box<dyn Backend> + 'a;
+/// Makes the backend a script runs against, for its setup (a backend
+/// that cannot be made, such as the kernel's without root, is the
+/// script's error).
+pub type MakeBackend<'a> = dyn FnMut(&Setup) -> Result<Box<dyn Backend>, BackendError> + 'a;
+
+/// The stack a script runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    /// tpa's, on a virtual clock, its random choices from `seed`.
+    Tpa {
+        /// The seed of the ISN, ports and TS offset.
+        seed: u64,
+    },
+    /// The Linux kernel's, on real time, in a namespace of the script's
+    /// own ([`backend::kernel`]; needs root).
+    Kernel,
+}
+
+impl Stack {
+    /// The backend's name in reports (`tpa`, `linux`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stack::Tpa { .. } => "tpa",
+            Stack::Kernel => "linux",
+        }
+    }
+
+    /// The backend for a script's setup.
+    ///
+    /// # Errors
+    /// The kernel's when its namespace or TUN device cannot be made.
+    pub fn make(self, setup: &Setup) -> Result<Box<dyn Backend>, BackendError> {
+        Ok(match self {
+            Stack::Tpa { seed } => Box::new(TpaBackend::new(setup.clone(), seed)),
+            Stack::Kernel => Box::new(KernelBackend::new(setup)?),
+        })
+    }
+}
+
+/// Runs the script at `path` on `stack`.
+pub fn run_file_on(path: &Path, opts: RunOptions, stack: Stack) -> ScriptReport {
+    run_file_with(path, opts, &mut |setup| stack.make(setup))
+}
 
 /// Runs the script at `path` on tpa's stack (random choices from `seed`).
 pub fn run_file(path: &Path, opts: RunOptions, seed: u64) -> ScriptReport {
-    run_file_with(path, opts, &mut |setup| {
-        Box::new(TpaBackend::new(setup.clone(), seed))
-    })
+    run_file_on(path, opts, Stack::Tpa { seed })
 }
 
 /// Runs the script at `path` on the backends `make` makes.
@@ -95,9 +135,7 @@ pub fn run_file_with(path: &Path, opts: RunOptions, make: &mut MakeBackend<'_>) 
 
 /// Runs script `text` on tpa's stack.
 pub fn run_text(text: &str, opts: RunOptions, seed: u64) -> Verdict {
-    run_text_with(text, opts, &mut |setup| {
-        Box::new(TpaBackend::new(setup.clone(), seed))
-    })
+    run_text_with(text, opts, &mut |setup| Stack::Tpa { seed }.make(setup))
 }
 
 /// Runs script `text` on the backends `make` makes.

@@ -1,16 +1,17 @@
 //! `tpa-drill FILE|DIR...`: runs packetdrill-format TCP scripts against
-//! tpa's stack on a virtual clock; prints pass / fail / unsupported per
+//! tpa's stack on a virtual clock (or, `--backend kernel`, the Linux
+//! kernel's on real time, as packetdrill does); prints pass / fail / unsupported per
 //! script, and for several a table with the total (also written as
 //! Markdown). Exits 1 when a script failed or broke.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use tpa_drill::matcher::Mode;
 use tpa_drill::report::{markdown, table, totals};
 use tpa_drill::run::RunOptions;
-use tpa_drill::{collect_scripts, run_file};
+use tpa_drill::{collect_scripts, run_file_on, Stack};
 
 /// Runs packetdrill-format scripts against tpa's TCP stack.
 #[derive(Parser, Debug)]
@@ -29,9 +30,23 @@ struct Args {
     /// The seed of the stack's random choices (ISN, ports, TS offset).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The stack under test: tpa's (virtual clock) or the Linux kernel's
+    /// (real sockets and time, a TUN device in a namespace per script;
+    /// needs root).
+    #[arg(long, value_enum, default_value_t = BackendArg::Tpa)]
+    backend: BackendArg,
     /// Print the details of every failure even in a table.
     #[arg(short, long)]
     verbose: bool,
+}
+
+/// `--backend`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendArg {
+    /// tpa's stack.
+    Tpa,
+    /// The Linux kernel's.
+    Kernel,
 }
 
 fn main() -> ExitCode {
@@ -50,7 +65,11 @@ fn main() -> ExitCode {
             Mode::Strict
         },
     };
-    let reports: Vec<_> = files.iter().map(|f| run_file(f, opts, args.seed)).collect();
+    let stack = match args.backend {
+        BackendArg::Tpa => Stack::Tpa { seed: args.seed },
+        BackendArg::Kernel => Stack::Kernel,
+    };
+    let reports: Vec<_> = files.iter().map(|f| run_file_on(f, opts, stack)).collect();
     if reports.len() == 1 && !args.paths.iter().any(|p| p.is_dir()) {
         println!("{}", reports[0].detail());
     } else {
@@ -60,7 +79,7 @@ fn main() -> ExitCode {
             }
         }
         print!("{}", table(&reports));
-        match std::fs::write(&args.markdown, markdown(&reports, "tpa")) {
+        match std::fs::write(&args.markdown, markdown(&reports, stack.name())) {
             Ok(()) => println!("markdown: {}", args.markdown.display()),
             Err(e) => eprintln!("tpa-drill: write {}: {e}", args.markdown.display()),
         }

@@ -172,12 +172,10 @@ pub fn setup_of(script: &Script) -> Result<(Setup, u64, bool), (usize, String)> 
     ))
 }
 
-/// Plays `script` against a backend made by `make` for its setup.
-pub fn run(
-    script: &Script,
-    make: &mut dyn FnMut(&Setup) -> Box<dyn Backend>,
-    opts: RunOptions,
-) -> Verdict {
+/// Plays `script` against a backend made by `make` for its setup (a
+/// backend that cannot be made, such as the kernel's without root, is
+/// the script's error).
+pub fn run(script: &Script, make: &mut crate::MakeBackend<'_>, opts: RunOptions) -> Verdict {
     let (setup, tolerance, ecr_scaled) = match setup_of(script) {
         Ok(s) => s,
         Err((line, what)) => {
@@ -187,7 +185,10 @@ pub fn run(
             }
         }
     };
-    let mut backend = make(&setup);
+    let mut backend = match make(&setup) {
+        Ok(b) => b,
+        Err(e) => return Verdict::Error(e.to_string()),
+    };
     let mut r = Runner {
         be: backend.as_mut(),
         setup,

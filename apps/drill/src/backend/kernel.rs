@@ -403,8 +403,8 @@ impl Backend for KernelBackend {
             (&call, (outcome.ret >= 0).then_some(outcome.ret as i32))
         {
             self.lab
-                .pin_congestion_control(fd)
-                .map_err(failed("pinning the congestion control"))?;
+                .pin(fd)
+                .map_err(failed("pinning the congestion control and window"))?;
         }
         Ok(CallStatus::Done(self.finish(&call, outcome)))
     }

@@ -21,6 +21,14 @@ use tun::Tun;
 /// The TUN device's name inside the namespace.
 pub const TUN_NAME: &str = "tun0";
 
+/// The largest window a socket of the lab offers (TCP_WINDOW_CLAMP):
+/// tpa's default receive queue. The window shift a stack offers follows
+/// from its largest window (RFC 7323 §2.3); the kernel's own comes from
+/// the machine-wide `net.core.rmem_max` and `tcp_rmem` (shift 7 to 10),
+/// and every SYN would differ from tpa's (shift 4) by a setting rather
+/// than a behaviour.
+pub const WINDOW_CLAMP: i32 = 512 * 1024;
+
 /// The kernel's side of the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Link {
@@ -100,6 +108,14 @@ impl Lab {
         &self.tun
     }
 
+    /// The largest window a socket of the lab offers (TCP_WINDOW_CLAMP):
+    /// tpa's default receive queue. The window shift a stack offers follows
+    /// from its largest window (RFC 7323 §2.3); the kernel's own comes from
+    /// the machine-wide `net.core.rmem_max` and `tcp_rmem` (shift 7 to 10),
+    /// and every SYN would differ from tpa's (shift 4) by a setting rather
+    /// than a behaviour.
+    pub const WINDOW_CLAMP: i32 = 512 * 1024;
+
     /// The kernel's side of the link.
     pub fn link(&self) -> &Link {
         &self.link
@@ -132,29 +148,40 @@ impl Lab {
     }
 
     /// Pins socket `fd` to the lab's congestion control (TCP_CONGESTION,
-    /// which root may set to any algorithm the kernel has). A listener's
-    /// pin carries over to the connections it accepts.
+    /// which root may set to any algorithm the kernel has) and its
+    /// largest window to [`WINDOW_CLAMP`]. A listener's pins carry over
+    /// to the connections it accepts.
     ///
     /// # Errors
     /// setsockopt's error.
-    pub fn pin_congestion_control(&self, fd: i32) -> io::Result<()> {
-        let o = calls::execute(&calls::Call::SetSockOpt {
-            fd,
-            level: libc::IPPROTO_TCP,
-            name: libc::TCP_CONGESTION,
-            value: calls::OptValue::Str(self.cc.clone()),
-        });
-        match o.errno {
-            None => Ok(()),
-            Some(e) => Err(io::Error::new(
-                io::Error::from_raw_os_error(e).kind(),
-                format!(
-                    "TCP_CONGESTION {}: {}",
-                    self.cc,
-                    io::Error::from_raw_os_error(e)
-                ),
-            )),
+    pub fn pin(&self, fd: i32) -> io::Result<()> {
+        for (name, what, value) in [
+            (
+                libc::TCP_CONGESTION,
+                "TCP_CONGESTION",
+                calls::OptValue::Str(self.cc.clone()),
+            ),
+            (
+                libc::TCP_WINDOW_CLAMP,
+                "TCP_WINDOW_CLAMP",
+                calls::OptValue::Int(WINDOW_CLAMP),
+            ),
+        ] {
+            let o = calls::execute(&calls::Call::SetSockOpt {
+                fd,
+                level: libc::IPPROTO_TCP,
+                name,
+                value: value.clone(),
+            });
+            if let Some(e) = o.errno {
+                let err = io::Error::from_raw_os_error(e);
+                return Err(io::Error::new(
+                    err.kind(),
+                    format!("{what} {value:?}: {err}"),
+                ));
+            }
         }
+        Ok(())
     }
 }
 

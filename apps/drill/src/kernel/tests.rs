@@ -147,7 +147,7 @@ fn a_syn_in_gets_a_syn_ack_out_and_data_flows() {
         ty: libc::SOCK_STREAM,
         protocol: 0,
     }));
-    lab.pin_congestion_control(fd).unwrap();
+    lab.pin(fd).unwrap();
     must(execute(&Call::Bind {
         fd,
         addr: "0.0.0.0:8080".parse().unwrap(),
