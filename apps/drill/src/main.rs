@@ -35,10 +35,24 @@ struct Args {
     /// needs root).
     #[arg(long, value_enum, default_value_t = BackendArg::Tpa)]
     backend: BackendArg,
+    /// The timing tolerance (µs) for every script, instead of its own
+    /// `--tolerance_usecs` (default 4000).
+    #[arg(long)]
+    tolerance_usecs: Option<u64>,
+    /// A further tolerance in percent of the time since the previous
+    /// event. Default 0 on tpa (its virtual clock is exact) and 13 on the
+    /// kernel, whose timers fire up to an eighth of their timeout late
+    /// (the timer wheel's granularity).
+    #[arg(long)]
+    tolerance_percent: Option<u64>,
     /// Print the details of every failure even in a table.
     #[arg(short, long)]
     verbose: bool,
 }
+
+/// `--tolerance-percent` on the kernel unless given: its timer wheel
+/// rounds a timeout up by at most an eighth.
+const KERNEL_TOLERANCE_PERCENT: u64 = 13;
 
 /// `--backend`'s values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,6 +78,11 @@ fn main() -> ExitCode {
         } else {
             Mode::Strict
         },
+        tolerance_us: args.tolerance_usecs,
+        tolerance_percent: args.tolerance_percent.unwrap_or(match args.backend {
+            BackendArg::Tpa => 0,
+            BackendArg::Kernel => KERNEL_TOLERANCE_PERCENT,
+        }),
     };
     let stack = match args.backend {
         BackendArg::Tpa => Stack::Tpa { seed: args.seed },

@@ -77,6 +77,14 @@ pub struct Failure {
 pub struct RunOptions {
     /// How segments are compared.
     pub mode: Mode,
+    /// The timing tolerance (µs) for every script, instead of the
+    /// script's `--tolerance_usecs` or the default (packetdrill's
+    /// `--tolerance_usecs` on its command line).
+    pub tolerance_us: Option<u64>,
+    /// A further tolerance, in percent of the time since the previous
+    /// event (packetdrill's `--tolerance_percent`): a kernel's timers
+    /// fire late by up to an eighth of their timeout (its timer wheel).
+    pub tolerance_percent: u64,
 }
 
 /// An early end of the script.
@@ -192,7 +200,8 @@ pub fn run(script: &Script, make: &mut crate::MakeBackend<'_>, opts: RunOptions)
     let mut r = Runner {
         be: backend.as_mut(),
         setup,
-        tolerance,
+        tolerance: opts.tolerance_us.unwrap_or(tolerance),
+        tolerance_percent: opts.tolerance_percent,
         ecr_scaled,
         mode: opts.mode,
         last_us: 0,
@@ -229,12 +238,17 @@ struct Blocked {
     call: Syscall,
     /// The time it must return at (µs).
     end_us: u64,
+    /// How far from it it may return (µs).
+    tolerance: u64,
 }
 
 struct Runner<'a> {
     be: &'a mut dyn Backend,
     setup: Setup,
+    /// The timing tolerance (µs).
     tolerance: u64,
+    /// And in percent of the time since the previous event.
+    tolerance_percent: u64,
     ecr_scaled: bool,
     mode: Mode,
     /// When the previous event completed (µs).
@@ -341,6 +355,11 @@ impl Runner<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The tolerance (µs) of an event due at `at_us`.
+    fn tolerance_at(&self, at_us: u64) -> u64 {
+        self.tolerance + at_us.saturating_sub(self.last_us) * self.tolerance_percent / 100
     }
 
     fn advance(&mut self, line: usize, to_us: u64) -> Result<(), Stop> {
@@ -541,7 +560,8 @@ impl Runner<'_> {
         start: u64,
         end: u64,
     ) -> Result<u64, Stop> {
-        let deadline = end + self.tolerance;
+        let tolerance = self.tolerance_at(end);
+        let deadline = end + tolerance;
         let (at, seg) = loop {
             let got = self.next_out(line, deadline)?;
             self.check_blocked()?;
@@ -627,14 +647,14 @@ impl Runner<'_> {
                 actual: Some(format!("> {rel}")),
             }));
         }
-        if time != EventTime::Any && (at + self.tolerance < start || at > end + self.tolerance) {
+        if time != EventTime::Any && (at + tolerance < start || at > end + tolerance) {
             return Err(Stop::Fail(Failure {
                 line,
                 message: format!(
                     "timing error: expected outbound packet at {} s, actual at {} s (tolerance {} µs)",
                     window_text(start, end),
                     secs(at),
-                    self.tolerance
+                    tolerance
                 ),
                 expected: Some(format!("> {}", spec_text(p))),
                 actual: Some(format!("> {rel}")),
@@ -660,7 +680,7 @@ impl Runner<'_> {
         };
         match self.be.call(&call).map_err(backend_err(line))? {
             CallStatus::Done(r) => {
-                if end_us > start + self.tolerance {
+                if end_us > start + self.tolerance_at(end_us) {
                     return fail(
                         line,
                         format!(
@@ -680,6 +700,7 @@ impl Runner<'_> {
                     spec: s.clone(),
                     call,
                     end_us,
+                    tolerance: self.tolerance_at(end_us),
                 });
                 self.check_blocked()
             }
@@ -707,7 +728,7 @@ impl Runner<'_> {
             return Ok(());
         };
         let b = self.blocked.take().expect("checked above");
-        if at + self.tolerance < b.end_us || at > b.end_us + self.tolerance {
+        if at + b.tolerance < b.end_us || at > b.end_us + b.tolerance {
             return fail(
                 b.line,
                 format!(
@@ -727,7 +748,7 @@ impl Runner<'_> {
         let Some(b) = &self.blocked else {
             return Ok(());
         };
-        let (line, until, name) = (b.line, b.end_us + self.tolerance, b.spec.name.clone());
+        let (line, until, name) = (b.line, b.end_us + b.tolerance, b.spec.name.clone());
         self.be.advance_to(until).map_err(backend_err(line))?;
         self.check_blocked()?;
         if self.blocked.is_some() {
