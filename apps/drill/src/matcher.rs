@@ -5,13 +5,16 @@
 //!   the ACK flag), window (when written), urgent pointer, and the options
 //!   in order and value (`<...>` skips them; no options written means none
 //!   sent). TS val is not checked (it is the stack's clock), TS ecr is.
-//! - **portable**: flags, sequence range, ack, payload length, and the
+//! - **portable**: flags but PSH (where a stack sets it beyond the last
+//!   segment of what it has queued is its own choice, RFC 9293 §3.9.1,
+//!   MUST-61: Linux marks more segments), sequence range, ack, payload
+//!   length, and the
 //!   options by kind and value in any order, padding (nop, eol) ignored,
 //!   the window scale's shift not compared (it follows the buffer size, as
 //!   the window does); the window only where every stack shares the value
 //!   (`win 0`).
 
-use crate::script::ast::{PacketSpec, TcpOption};
+use crate::script::ast::{Flags, PacketSpec, TcpOption};
 use crate::segment::{flags_text, options_text, Segment};
 
 /// How closely segments must match.
@@ -91,7 +94,14 @@ fn kind(o: &TcpOption) -> u8 {
 /// empty when it matches.
 pub fn differences(expected: &PacketSpec, actual: &Segment, mode: Mode) -> Vec<String> {
     let mut d = Vec::new();
-    if expected.flags != actual.flags {
+    let flags_differ = match mode {
+        Mode::Strict => expected.flags != actual.flags,
+        Mode::Portable => {
+            let no_psh = |f: &Flags| Flags { psh: false, ..*f };
+            no_psh(&expected.flags) != no_psh(&actual.flags)
+        }
+    };
+    if flags_differ {
         d.push(format!(
             "flags: expected {} actual {}",
             flags_text(&expected.flags),
@@ -225,6 +235,20 @@ mod tests {
             1
         );
         assert!(differences(&spec("0 > . 1:1(0) ack 1 <...>"), &a, Mode::Strict).is_empty());
+    }
+
+    #[test]
+    fn psh_matters_only_when_strict() {
+        let e = spec("0 > . 1:1461(1460) ack 1");
+        let a = seg("0 > P. 1:1461(1460) ack 1");
+        assert_eq!(differences(&e, &a, Mode::Strict).len(), 1);
+        assert!(differences(&e, &a, Mode::Portable).is_empty());
+        // Every other flag still counts.
+        let a = seg("0 > P. 1:1461(1460) ack 1");
+        assert_eq!(
+            differences(&spec("0 > F. 1:1461(1460) ack 1"), &a, Mode::Portable).len(),
+            1
+        );
     }
 
     #[test]
