@@ -93,6 +93,9 @@ cargo test --workspace --all-features --no-fail-fast
 step "tpa-drill tests/drill/: the conformance scripts on tpa (doc/conformance.md)"
 cargo run -q -p tpa-drill -- tests/drill/
 
+step "tpa-drill --backend kernel tests/drill/: the same scripts on Linux, each in a namespace of its own (a report, not a gate: doc/conformance.md)"
+cargo run -q -p tpa-drill -- --backend kernel --portable --report --jobs 8 tests/drill/
+
 step "benches/report.py: its tests, and no figures in doc/benchmarks.md's prose"
 python3 benches/report_test.py
 python3 benches/report.py --lint
