@@ -14,6 +14,7 @@ pub mod tun;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use netns::Namespace;
 use tun::Tun;
@@ -85,6 +86,7 @@ impl Lab {
         ] {
             ns.run(argv)?;
         }
+        wait_until_local(&ns, link.local)?;
         // The namespace's default where the machine allows it (a namespace
         // other than the first may choose only from the machine-wide
         // tcp_allowed_congestion_control); every socket is pinned anyway.
@@ -182,6 +184,28 @@ impl Lab {
             }
         }
         Ok(())
+    }
+}
+
+/// Waits until the kernel takes packets for `local`: an IPv6 address
+/// becomes local (its route in table `local`) on a work queue a moment
+/// after it is added, even without duplicate address detection, and a
+/// script's first SYN to it before then was dropped (Ip6InAddrErrors).
+fn wait_until_local(ns: &Namespace, local: IpAddr) -> io::Result<()> {
+    if local.is_ipv4() {
+        return Ok(());
+    }
+    let addr = local.to_string();
+    let start = Instant::now();
+    loop {
+        let routes = ns.run(&["ip", "-6", "route", "show", "table", "local", &addr])?;
+        if !routes.trim().is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            return Err(io::Error::other(format!("{addr} not local after 5 s")));
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

@@ -192,6 +192,7 @@ impl Capture {
         let thread = std::thread::Builder::new()
             .name("drill-tun".into())
             .spawn(move || {
+                prefer_this_thread();
                 while !flag.load(Ordering::Relaxed) {
                     match tun.recv(Instant::now() + CAPTURE_TICK) {
                         Ok(Some(packet)) => {
@@ -228,4 +229,16 @@ impl Drop for Capture {
             let _ = t.join();
         }
     }
+}
+
+/// Asks for real-time scheduling (SCHED_FIFO, the lowest priority) for
+/// the calling thread, so a packet is read and stamped when it leaves
+/// even on a busy machine; the thread only ever sleeps in ppoll between
+/// packets. Without the privilege the thread stays as it was (the stamps
+/// are then only as prompt as the scheduler makes them).
+fn prefer_this_thread() {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: pthread_setschedparam on the calling thread with a valid
+    // sched_param that lives across the call.
+    let _ = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
 }
