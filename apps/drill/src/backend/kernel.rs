@@ -27,6 +27,11 @@ use crate::kernel::{Lab, Link};
 /// sets `net.ipv4.tcp_congestion_control` (tpa's default is CUBIC too).
 pub const DEFAULT_CC: &str = "cubic";
 
+/// The longest script time the kernel backend waits for: a script
+/// whose events go past it (an RTO backed off to its 120 s maximum) is
+/// unsupported here, so a directory run stays minutes long.
+pub const MAX_SCRIPT_US: u64 = 150_000_000;
+
 /// How long a call that could block but need not (a `write` on a
 /// blocking socket, a lingering `close`, a failing `connect`) is given to
 /// return before the runner is told it blocks.
@@ -333,6 +338,7 @@ impl Backend for KernelBackend {
     }
 
     fn advance_to(&mut self, at_us: u64) -> Result<(), BackendError> {
+        within_limit(at_us)?;
         let until = self.instant_of(at_us);
         let now = Instant::now();
         if until > now {
@@ -349,6 +355,7 @@ impl Backend for KernelBackend {
     }
 
     fn next_outbound(&mut self, until_us: u64) -> Result<Option<Outbound>, BackendError> {
+        within_limit(until_us)?;
         let deadline = self.instant_of(until_us);
         loop {
             let Some((packet, at)) = self.capture.next(deadline) else {
@@ -440,6 +447,18 @@ impl Drop for KernelBackend {
             calls::execute(&Call::Close { fd: real });
         }
     }
+}
+
+/// `Unsupported` past [`MAX_SCRIPT_US`].
+fn within_limit(at_us: u64) -> Result<(), BackendError> {
+    if at_us > MAX_SCRIPT_US {
+        return Err(BackendError::Unsupported(format!(
+            "script time {:.1} s: the kernel runs on real time, and waits at most {} s",
+            at_us as f64 / 1e6,
+            MAX_SCRIPT_US / 1_000_000
+        )));
+    }
+    Ok(())
 }
 
 /// Whether `packet` is an IPv4 or IPv6 packet carrying TCP.
@@ -700,6 +719,8 @@ mod tests {
     #[test]
     fn descriptors_errors_and_settings() {
         let mut b = backend();
+        let err = b.advance_to(MAX_SCRIPT_US + 1).unwrap_err();
+        assert!(matches!(err, BackendError::Unsupported(_)), "{err}");
         let read = Syscall::Read { fd: 3, len: 10 };
         assert_eq!(done(b.call(&read).unwrap()), CallResult::err(libc::EBADF));
         let socket = Syscall::Socket {
