@@ -39,6 +39,7 @@ use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
+use tpa_stages::tcp::host_key::{os_seed, HostKey};
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets};
 use tpa_stages::udp::{self, udp_branch, UdpBranch, UdpInput, UdpSockets};
 
@@ -117,23 +118,6 @@ impl<B: PacketBuf> EchoState<B> {
     }
 }
 
-/// A seed from the OS (`/dev/urandom`), or the clock and the process id
-/// where it cannot be read: TCP's initial sequence numbers must not be
-/// guessable from outside.
-pub fn os_seed() -> u64 {
-    use std::io::Read;
-    let mut bytes = [0u8; 8];
-    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
-        Ok(()) => u64::from_le_bytes(bytes),
-        Err(_) => {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            nanos ^ (u64::from(std::process::id()) << 32)
-        }
-    }
-}
-
 /// The echo pipeline on port `P` with app `A` (the server's [`Echo`] or
 /// the client's [`Client`]).
 #[tpa::pipeline]
@@ -187,7 +171,19 @@ pub fn build<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(
             ),
         ),
     );
-    EchoPipeline::new(port, EchoState::new(iface.clone(), os_seed()), app, front)
+    let mut state = EchoState::new(iface.clone(), os_seed());
+    state.tcp = state.tcp.with_host_key(&host_key());
+    EchoPipeline::new(port, state, app, front)
+}
+
+/// The host's TCP key (ISNs and timestamps that follow on from earlier
+/// processes'), or this process's own with a warning when it cannot be
+/// had.
+fn host_key() -> HostKey {
+    HostKey::for_this_host().unwrap_or_else(|e| {
+        eprintln!("tpa-echo: TCP host key: {e}; keying ISNs and timestamps for this process only");
+        HostKey::per_process()
+    })
 }
 
 impl<P: Port, A: App<P::Buf, EchoState<P::Buf>>> EchoPipeline<P, A> {

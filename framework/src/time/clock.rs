@@ -54,6 +54,9 @@ pub struct Clock {
     frequency_hz: u64,
     /// Wall-clock time of the origin, in nanoseconds since the Unix epoch.
     origin_unix_ns: u64,
+    /// `CLOCK_MONOTONIC` at the origin: nanoseconds since the host booted,
+    /// the one time every process of the host reads alike.
+    origin_boot_ns: u64,
 }
 
 static GLOBAL: OnceLock<Clock> = OnceLock::new();
@@ -86,11 +89,13 @@ impl Clock {
             ns_per_tick_scaled: 1 << SCALE_SHIFT,
             frequency_hz: 1_000_000_000,
             origin_unix_ns: unix_now_ns(),
+            origin_boot_ns: boot_now_ns(),
         }
     }
 
     fn calibrate_tsc() -> Clock {
         let (start_instant, start_ticks) = paired_reading();
+        let origin_boot_ns = boot_now_ns();
         let origin_unix_ns = unix_now_ns();
         std::thread::sleep(CALIBRATION_WINDOW);
         let (end_instant, end_ticks) = paired_reading();
@@ -110,6 +115,7 @@ impl Clock {
             ns_per_tick_scaled,
             frequency_hz,
             origin_unix_ns,
+            origin_boot_ns,
         }
     }
 
@@ -163,6 +169,22 @@ impl Clock {
     pub fn to_unix_ns(&self, now_ns: u64) -> u64 {
         self.origin_unix_ns.saturating_add(now_ns)
     }
+
+    /// Converts a reading of [`now_ns`](Self::now_ns) to nanoseconds since
+    /// the host booted (`CLOCK_MONOTONIC`, sampled once at calibration):
+    /// a time that every process of the host shares, unlike `now_ns`,
+    /// which starts again at each process's calibration.
+    ///
+    /// ```
+    /// use tpa::time::Clock;
+    /// let clock = Clock::global();
+    /// let now = clock.now_ns();
+    /// assert!(clock.to_boot_ns(now) >= now);
+    /// ```
+    #[inline]
+    pub fn to_boot_ns(&self, now_ns: u64) -> u64 {
+        self.origin_boot_ns.wrapping_add(now_ns)
+    }
 }
 
 /// Reads the monotonic clock and the raw counter as close together as
@@ -172,6 +194,24 @@ fn paired_reading() -> (Instant, u64) {
     let instant = Instant::now();
     let after = tsc::read();
     (instant, before + after.wrapping_sub(before) / 2)
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: time since the host booted (less
+/// any time suspended), the same for every process of the host.
+fn boot_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` that outlives the call,
+    // and `CLOCK_MONOTONIC` is a clock every Linux kernel has.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
 }
 
 fn unix_now_ns() -> u64 {

@@ -51,6 +51,7 @@ pub mod cc;
 pub mod classify;
 pub mod config;
 pub mod conn;
+pub mod host_key;
 pub mod icmp;
 pub mod input;
 pub mod isn;

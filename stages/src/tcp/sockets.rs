@@ -19,6 +19,7 @@ use super::conn::{
     wscale_for, ConnEvents, ConnParams, Connection, IcmpError, IcmpOutcome, State, TcpInfo,
     MIN_SND_MSS,
 };
+use super::host_key::HostKey;
 use super::isn::IsnGenerator;
 use super::listen::Listener;
 use super::pmtu::{mss_for_mtu, PathMtuCache};
@@ -238,7 +239,9 @@ impl ChallengeAckBudget {
 /// search starts, each connection's timestamp offset, the maps' hash key)
 /// comes from the seed given to [`new`](Self::new): a simulation replays
 /// exactly from it. A stack facing a real network passes a seed from the
-/// OS (`IsnGenerator::from_os_random` is the ISN key's own way).
+/// OS ([`os_seed`](super::host_key::os_seed)) and keys its ISNs and
+/// timestamps with the host's secret
+/// ([`with_host_key`](Self::with_host_key)).
 ///
 /// ```
 /// use tpa::buf::PoolBuf;
@@ -256,6 +259,9 @@ pub struct TcpSockets<B: PacketBuf> {
     listeners: HashMap<SocketAddr, u32, TupleHash>,
     isn: IsnGenerator,
     cookies: SynCookies,
+    /// Added to pipeline time for the clock under ISNs and timestamps:
+    /// the host's boot clock with a [`HostKey`], 0 otherwise.
+    boot_offset_ns: u64,
     ports: PortPicker,
     steering: Steering,
     timers: TimerQueue,
@@ -298,6 +304,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             listeners: HashMap::with_hasher(hash),
             isn,
             cookies,
+            boot_offset_ns: 0,
             ports,
             steering: Steering::Unknown,
             timers: TimerQueue::default(),
@@ -311,6 +318,37 @@ impl<B: PacketBuf> TcpSockets<B> {
             path_mtus: PathMtuCache::default(),
             tracer: None,
         }
+    }
+
+    /// Keys ISNs, timestamp offsets and SYN cookies with the host's
+    /// secret instead of the seed, on the host's boot clock: what every
+    /// tpa process of the host shares, so a connection of this process
+    /// follows on from an earlier process's on the same 4-tuple (see
+    /// [`host_key`](super::host_key)). The seed still drives the table's
+    /// other choices.
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::host_key::HostKey;
+    /// use tpa_stages::tcp::TcpSockets;
+    /// let key = HostKey::from_secret([9; 32], 0);
+    /// let sockets: TcpSockets<PoolBuf> =
+    ///     TcpSockets::new(TcpConfig::default(), 42).with_host_key(&key);
+    /// # let _ = sockets;
+    /// ```
+    pub fn with_host_key(mut self, key: &HostKey) -> Self {
+        self.isn = IsnGenerator::from_key(key.isn_key());
+        self.cookies = SynCookies::from_key(key.cookie_key());
+        self.boot_offset_ns = key.boot_offset_ns();
+        self
+    }
+
+    /// The timestamp offset of a connection on `tuple` (RFC 7323 §5.4),
+    /// moved by the boot clock's offset in 1 ms ticks.
+    fn ts_offset(&self, tuple: &FourTuple) -> u32 {
+        let boot_ms = (self.boot_offset_ns / 1_000_000) as u32;
+        self.cookies.ts_offset(tuple).wrapping_add(boot_ms)
     }
 
     /// Traces every connection opened from now on as `cfg` says (nothing
@@ -647,7 +685,8 @@ impl<B: PacketBuf> TcpSockets<B> {
         iss_floor: Option<SeqNumber>,
         now_ns: u64,
     ) -> ConnParams {
-        let mut iss = self.isn.isn(now_ns, tuple.local, tuple.remote);
+        let clock_ns = now_ns.wrapping_add(self.boot_offset_ns);
+        let mut iss = self.isn.isn(clock_ns, tuple.local, tuple.remote);
         if let Some(floor) = iss_floor {
             if iss.lt(floor) {
                 iss = floor;
@@ -656,7 +695,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         ConnParams {
             mss,
             iss,
-            ts_offset: self.cookies.ts_offset(tuple),
+            ts_offset: self.ts_offset(tuple),
         }
     }
 
@@ -915,7 +954,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         // RFC 9293 §3.7.1: 536 when the SYN names none.
         let peer_mss = peer.mss.unwrap_or(536);
         let iss = self.cookies.make(now_ns, tuple, syn.seq, peer_mss, opts);
-        let ts_offset = self.cookies.ts_offset(tuple);
+        let ts_offset = self.ts_offset(tuple);
         let ts = peer.timestamps.filter(|_| timestamps).map(|(tsval, _)| {
             // The connection's clock (1 ms ticks plus its offset), as
             // `Connection` keeps it once made from the cookie.
@@ -1019,7 +1058,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         let params = ConnParams {
             mss,
             iss: cookie.iss,
-            ts_offset: self.cookies.ts_offset(&tuple),
+            ts_offset: self.ts_offset(&tuple),
         };
         let conn = Connection::from_cookie(&self.cfg, params, cookie, ack, now_ns);
         let id = self.insert_passive(conn, tuple, listener, listener_id, now_ns)?;
@@ -1595,5 +1634,62 @@ impl<B: PacketBuf> Conn<B> {
             raised_writable: false,
             next_confirm_ns: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tpa::buf::PoolBuf;
+
+    fn tuple() -> FourTuple {
+        FourTuple {
+            local: "10.0.0.1:40000".parse().unwrap(),
+            remote: "10.0.0.2:5201".parse().unwrap(),
+        }
+    }
+
+    /// The ISN and timestamp offset a table built from `seed` (and `key`,
+    /// if any) gives `tuple()` at pipeline time `now_ns`.
+    fn numbers(seed: u64, key: Option<&HostKey>, now_ns: u64) -> (SeqNumber, u32) {
+        let mut table: TcpSockets<PoolBuf> = TcpSockets::new(TcpConfig::default(), seed);
+        if let Some(key) = key {
+            table = table.with_host_key(key);
+        }
+        let params = table.params(&tuple(), 1460, None, now_ns);
+        (params.iss, params.ts_offset)
+    }
+
+    #[test]
+    fn one_host_key_gives_one_isn_and_ts_offset_whatever_the_seed() {
+        let key = HostKey::from_secret([3; 32], 0);
+        let other = HostKey::from_secret([4; 32], 0);
+        for seed in [1, 2, 0xdead_beef] {
+            assert_eq!(numbers(seed, Some(&key), 0), numbers(99, Some(&key), 0));
+            let (isn, ts) = numbers(seed, Some(&key), 0);
+            let (other_isn, other_ts) = numbers(seed, Some(&other), 0);
+            assert_ne!(isn, other_isn, "seed {seed}");
+            assert_ne!(ts, other_ts, "seed {seed}");
+        }
+        // Without a host key the seed keys them, as the simulation needs.
+        assert_eq!(numbers(1, None, 0), numbers(1, None, 0));
+        assert_ne!(numbers(1, None, 0), numbers(2, None, 0));
+    }
+
+    #[test]
+    fn a_later_process_goes_on_from_the_boot_clock() {
+        // Process A's pipeline clock started at boot + 1 s; B's at boot +
+        // 9 s. At the same boot time (10 s) both give the same numbers.
+        let secret = [5; 32];
+        let a = HostKey::from_secret(secret, 1_000_000_000);
+        let b = HostKey::from_secret(secret, 9_000_000_000);
+        let (isn_a, ts_a) = numbers(1, Some(&a), 9_000_000_000);
+        let (isn_b, ts_b) = numbers(2, Some(&b), 1_000_000_000);
+        assert_eq!(isn_a, isn_b);
+        // The connection's TSval is pipeline milliseconds plus the offset.
+        assert_eq!(ts_a.wrapping_add(9_000), ts_b.wrapping_add(1_000));
+        // A second later on the boot clock, B's numbers are above A's.
+        let (isn_later, _) = numbers(2, Some(&b), 2_000_000_000);
+        assert_eq!(isn_later.wrapping_sub(isn_a), 250_000);
     }
 }

@@ -50,6 +50,7 @@ use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
+use tpa_stages::tcp::host_key::{os_seed, HostKey};
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets, Unmatched};
 use tpa_stages::trace::TraceConfig;
 
@@ -419,7 +420,16 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
     );
     // Active opens pick ports whose replies land on this worker's queue
     // (the queue is the port's: `connect` reads it).
-    let mut sockets = TcpSockets::new(tcp, os_seed()).with_steering(port.steering());
+    // ISNs and timestamps on the host's key and boot clock, so a
+    // connection follows on from an earlier process's on its 4-tuple
+    // (a peer's TIME_WAIT lets it in at once).
+    let host_key = HostKey::for_this_host().unwrap_or_else(|e| {
+        eprintln!("tpa-tperf: TCP host key: {e}; keying ISNs and timestamps for this process only");
+        HostKey::per_process()
+    });
+    let mut sockets = TcpSockets::new(tcp, os_seed())
+        .with_host_key(&host_key)
+        .with_steering(port.steering());
     // `TPA_TRACE=1`: every connection's socket trace, for `tpactl st`.
     let traced = TraceConfig::from_env()
         .and_then(|cfg| sockets.enable_trace(&cfg).map_err(|e| e.to_string()));
@@ -433,18 +443,6 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
         marks,
     };
     TperfPipeline::new(port, state, app, front)
-}
-
-/// A seed from the OS (`/dev/urandom`), or the clock and the process id
-/// where it cannot be read: TCP's initial sequence numbers must not be
-/// guessable from outside.
-fn os_seed() -> u64 {
-    use std::io::Read;
-    let mut bytes = [0u8; 8];
-    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
-        Ok(()) => u64::from_le_bytes(bytes),
-        Err(_) => crate::config::fresh_run_id(),
-    }
 }
 
 /// What runs on the opened ports, one per worker: generic over the
