@@ -4,7 +4,8 @@
 //! with a kernel client, then a kernel server with a tpa client; `rr` and
 //! `write` for a second each (IPv4 and IPv6), every byte checked by both
 //! sides and counted alike; then tpa on two workers over a multi-queue
-//! TAP, as a server and as a client of every test.
+//! TAP, as a server and as a client of every test; and two tpa clients
+//! in a row through the kernel's TIME_WAIT.
 //!
 //! (Here rather than in tests/tests: only a test of this package can name
 //! the binary cargo built for it.) Run as root: `cargo test -p tpa-tperf
@@ -12,8 +13,12 @@
 
 mod common;
 
-use common::{both_workers_served, run, run_on, TPA, TPERF};
+use std::os::unix::fs::PermissionsExt;
+
+use common::{both_workers_served, run, run_on, u, TPA, TPERF};
+use serde_json::Value;
 use tpa_tests::netns::Netns;
+use tpa_tests::nstat::Counters;
 
 /// tpa on two workers (a multi-queue TAP, steered by tpa's program):
 /// its server measured by the kernel's client (rr and crr, 4 connections
@@ -164,4 +169,78 @@ fn tpa_flags_are_checked_and_a_missing_server_is_an_error() {
     argv.extend_from_slice(&TPA);
     argv.extend_from_slice(&["-s", "192.0.2.1:4040", "-t", "rr", "-d", "1"]);
     exit_2_saying(&argv, "cannot connect to the server at 192.0.2.1:4040");
+}
+
+/// Two tpa client processes one after the other, each crr for half a
+/// second to the kernel's server from the same address and a range of 64
+/// local ports, so the second reuses 4-tuples the kernel still holds in
+/// TIME_WAIT from the first. On the host's key (the same
+/// `$TPA_RUN_DIR/tcp-host.key` for both) and the boot clock, the second
+/// process's timestamps follow on from the first's and the kernel lets
+/// every SYN in: `TcpExtPAWSTimewait` stays 0. Then a third client whose
+/// run directory cannot be made falls back to a key of its own (saying
+/// so) and, its timestamps unrelated to the second's, has SYNs dropped
+/// there: the counter the first two left alone is the one that moves.
+#[test]
+fn a_later_client_process_gets_through_the_earlier_ones_time_wait() {
+    let ns = Netns::with_tap("tptpa-tw");
+    let run_dir = std::env::temp_dir().join(format!("tpa-hostkey-tw-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let server = ns.spawn_until(
+        &[
+            TPERF,
+            "server",
+            "--kernel",
+            "-l",
+            "0.0.0.0:4040",
+            "--runs",
+            "3",
+        ],
+        "tpa-tperf server: listening on 0.0.0.0:4040 (kernel sockets, 1 worker)",
+    );
+    let crr = |dir: &std::path::Path| {
+        let mut argv = vec![TPERF, "client", "--json"];
+        argv.extend_from_slice(&TPA);
+        argv.extend_from_slice(&["-s", "192.0.2.1:4040", "-t", "crr", "-d", "500ms"]);
+        let before = Counters::read(&ns);
+        let out = ns
+            .command(&argv)
+            .env("TPA_RUN_DIR", dir)
+            .env("TPA_TCP_LOCAL_PORT_RANGE", "40000-40063")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run tpa-tperf client");
+        let kernel = Counters::read(&ns).delta(&before);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let report: Value = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}):\n{stdout}\n{stderr}"));
+        let ctx = format!("{report:#}\nstderr: {stderr}\nkernel: {}", kernel.summary());
+        assert_eq!(out.status.code(), Some(0), "{ctx}");
+        assert_eq!(u(&report, "integrity_errors"), 0, "{ctx}");
+        let opened = u(&report, "connections_opened");
+        (kernel.get("TcpExtPAWSTimewait"), opened, stderr, ctx)
+    };
+    for run in ["first", "second"] {
+        let (paws, opened, stderr, ctx) = crr(&run_dir);
+        assert_eq!(paws, 0, "{run} run: SYNs dropped by TIME_WAIT: {ctx}");
+        // More connections than ports: 4-tuples were used again (the
+        // second run's, from the first run's TIME_WAIT).
+        assert!(opened > 64, "{run} run: {ctx}");
+        assert!(!stderr.contains("TCP host key"), "{run} run: {ctx}");
+    }
+    let key = run_dir.join("tcp-host.key");
+    let meta = std::fs::metadata(&key).expect("the host key file");
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+    assert_eq!(meta.len(), 32);
+    // /proc takes no new directories: the host key cannot be made.
+    let (paws, _, stderr, ctx) = crr(std::path::Path::new("/proc/tpa-no-such-dir"));
+    assert!(
+        stderr.contains("TCP host key") && stderr.contains("/proc/tpa-no-such-dir"),
+        "{ctx}"
+    );
+    assert!(paws > 0, "a key of its own, yet no SYN dropped: {ctx}");
+    let said = server.finish();
+    assert_eq!(said.matches("run ").count(), 3, "{said}");
+    std::fs::remove_dir_all(&run_dir).expect("remove the scratch run directory");
 }
