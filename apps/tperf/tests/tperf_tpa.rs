@@ -215,14 +215,22 @@ fn a_later_client_process_gets_through_the_earlier_ones_time_wait() {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let report: Value = serde_json::from_str(stdout.trim())
             .unwrap_or_else(|e| panic!("not one JSON object ({e}):\n{stdout}\n{stderr}"));
-        let ctx = format!("{report:#}\nstderr: {stderr}\nkernel: {}", kernel.summary());
-        assert_eq!(out.status.code(), Some(0), "{ctx}");
+        let moved: Vec<_> = kernel.all().iter().filter(|(_, n)| **n != 0).collect();
+        let ctx = format!("{report:#}\nstderr: {stderr}\nkernel: {moved:?}");
         assert_eq!(u(&report, "integrity_errors"), 0, "{ctx}");
         let opened = u(&report, "connections_opened");
-        (kernel.get("TcpExtPAWSTimewait"), opened, stderr, ctx)
+        let passed = out.status.code() == Some(0);
+        (
+            passed,
+            kernel.get("TcpExtPAWSTimewait"),
+            opened,
+            stderr,
+            ctx,
+        )
     };
     for run in ["first", "second"] {
-        let (paws, opened, stderr, ctx) = crr(&run_dir);
+        let (passed, paws, opened, stderr, ctx) = crr(&run_dir);
+        assert!(passed, "{run} run: {ctx}");
         assert_eq!(paws, 0, "{run} run: SYNs dropped by TIME_WAIT: {ctx}");
         // More connections than ports: 4-tuples were used again (the
         // second run's, from the first run's TIME_WAIT).
@@ -234,7 +242,9 @@ fn a_later_client_process_gets_through_the_earlier_ones_time_wait() {
     assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
     assert_eq!(meta.len(), 32);
     // /proc takes no new directories: the host key cannot be made.
-    let (paws, _, stderr, ctx) = crr(std::path::Path::new("/proc/tpa-no-such-dir"));
+    // (Its run may end before a stalled connection's first transaction:
+    // only the drop is checked.)
+    let (_, paws, _, stderr, ctx) = crr(std::path::Path::new("/proc/tpa-no-such-dir"));
     assert!(
         stderr.contains("TCP host key") && stderr.contains("/proc/tpa-no-such-dir"),
         "{ctx}"
