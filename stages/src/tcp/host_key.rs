@@ -328,6 +328,20 @@ mod tests {
     }
 
     #[test]
+    fn a_stranger_s_file_is_refused() {
+        let dir = Scratch::new("owner");
+        load_or_create(&dir.0).expect("create");
+        let path = dir.0.join(FILE_NAME);
+        // A uid that is neither root nor this process's user (the tests
+        // run as root, which may give its file away).
+        std::os::unix::fs::chown(&path, Some(54_321), None).expect("chown (as root)");
+        let err = load_or_create(&dir.0).expect_err("a stranger's file accepted");
+        let shown = err.to_string();
+        assert!(shown.contains(&path.display().to_string()), "{shown}");
+        assert!(shown.contains("uid 54321"), "{shown}");
+    }
+
+    #[test]
     fn a_symlink_or_directory_is_refused() {
         let dir = Scratch::new("link");
         fs::create_dir_all(&dir.0).unwrap();

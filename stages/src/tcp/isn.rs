@@ -9,7 +9,10 @@
 //! any other 4-tuple from the ones it sees.
 //!
 //! The secret comes from the caller: [`IsnGenerator::from_seed`] for a
-//! replayable simulation, [`IsnGenerator::from_os_random`] otherwise.
+//! replayable simulation, [`IsnGenerator::from_key`] with the host's key
+//! ([`HostKey::isn_key`](super::host_key::HostKey::isn_key)) for a stack
+//! facing a network, so every process of the host continues the same
+//! numbers.
 
 use std::fmt;
 use std::hash::Hasher;

@@ -25,7 +25,9 @@
 //! without both.
 //!
 //! The secret is 128 bits derived from the socket table's seed (see
-//! [`SynCookies::from_seed`]), so a simulation replays exactly.
+//! [`SynCookies::from_seed`]), so a simulation replays exactly, or from
+//! the host's key ([`HostKey::cookie_key`](super::host_key::HostKey::cookie_key))
+//! for a stack facing a network.
 
 use std::fmt;
 use std::hash::Hasher;
