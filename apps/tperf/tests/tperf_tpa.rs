@@ -186,6 +186,14 @@ fn a_later_client_process_gets_through_the_earlier_ones_time_wait() {
     let ns = Netns::with_tap("tptpa-tw");
     let run_dir = std::env::temp_dir().join(format!("tpa-hostkey-tw-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&run_dir);
+    /// Removes the scratch run directory however the test ends.
+    struct Scratch(std::path::PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _scratch = Scratch(run_dir.clone());
     let server = ns.spawn_until(
         &[
             TPERF,
@@ -252,5 +260,4 @@ fn a_later_client_process_gets_through_the_earlier_ones_time_wait() {
     assert!(paws > 0, "a key of its own, yet no SYN dropped: {ctx}");
     let said = server.finish();
     assert_eq!(said.matches("run ").count(), 3, "{said}");
-    std::fs::remove_dir_all(&run_dir).expect("remove the scratch run directory");
 }
