@@ -87,6 +87,25 @@ pub fn run_dir() -> PathBuf {
 pub struct HostKey {
     secret: [u8; SECRET_LEN],
     boot_offset_ns: u64,
+    /// The kernel's id of this boot, mixed into every derived key: the
+    /// boot clock restarts at a reboot, so a secret kept across one (a run
+    /// directory that is not a tmpfs) must not give the same numbers again.
+    boot_id: [u8; BOOT_ID_LEN],
+}
+
+/// Where Linux tells the id of the current boot (a UUID, new at each boot).
+const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+/// Its length in bytes (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`).
+const BOOT_ID_LEN: usize = 36;
+
+/// This boot's id, or zeros where it cannot be read.
+fn boot_id() -> [u8; BOOT_ID_LEN] {
+    let mut id = [0; BOOT_ID_LEN];
+    if let Ok(text) = std::fs::read(BOOT_ID) {
+        let n = text.len().min(BOOT_ID_LEN);
+        id[..n].copy_from_slice(&text[..n]);
+    }
+    id
 }
 
 impl HostKey {
@@ -97,6 +116,7 @@ impl HostKey {
         HostKey {
             secret,
             boot_offset_ns,
+            boot_id: [0; BOOT_ID_LEN],
         }
     }
 
@@ -124,9 +144,13 @@ impl HostKey {
         Self::on_real_clock(secret)
     }
 
-    /// A key from `secret` for a pipeline on [`Clock::global`].
+    /// A key from `secret` for a pipeline on [`Clock::global`], for this
+    /// boot (the kernel's boot id goes into every derived key).
     pub fn on_real_clock(secret: [u8; SECRET_LEN]) -> Self {
-        Self::from_secret(secret, Clock::global().to_boot_ns(0))
+        HostKey {
+            boot_id: boot_id(),
+            ..Self::from_secret(secret, Clock::global().to_boot_ns(0))
+        }
     }
 
     /// How far the pipeline's time is behind the host's boot clock: add
@@ -153,6 +177,7 @@ impl HostKey {
         for (half, out) in self.secret.chunks(16).zip(key.chunks_mut(8)) {
             let mut h = SipHasher24::new_with_key(half.try_into().expect("16-byte half"));
             h.write(label);
+            h.write(&self.boot_id);
             out.copy_from_slice(&h.finish().to_le_bytes());
         }
         key
