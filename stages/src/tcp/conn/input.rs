@@ -381,6 +381,34 @@ impl<B: PacketBuf> Connection<B> {
         }
         let window = u32::from(seg.window) << self.neg.snd_wscale;
         let advanced = ack.gt(self.snd_una);
+        if !self.idle_ack(seg) {
+            self.on_ack_in_flight(seg, window, advanced, now_ns);
+        }
+        self.on_ack_window_and_fin(seg, window, advanced, now_ns)
+    }
+
+    /// Whether `seg`'s ACK finds nothing to learn from: nothing in flight
+    /// (it acknowledges SND.UNA = SND.MAX), no SACK blocks either way, no
+    /// recovery, F-RTO or loss probe under way. The ACK field of every
+    /// segment a receiving end gets in a one-way transfer: the loss
+    /// machinery of [`on_ack_in_flight`](Self::on_ack_in_flight) has
+    /// nothing to do for it (no duplicate: nothing is outstanding).
+    #[inline]
+    fn idle_ack(&self, seg: &SegmentIn<B>) -> bool {
+        seg.ack == self.snd_una
+            && self.snd_una == self.snd_max
+            && seg.options.sack.is_none()
+            && self.sack.is_none()
+            && self.frto.is_none()
+            && self.recovery.is_none()
+            && !self.cc.in_recovery()
+            && self.rack.as_deref().is_none_or(|r| r.probe.is_none())
+    }
+
+    /// The ACK's part in SACK, RACK-TLP, F-RTO, fast recovery and PRR,
+    /// and SND.UNA's advance.
+    fn on_ack_in_flight(&mut self, seg: &SegmentIn<B>, window: u32, advanced: bool, now_ns: u64) {
+        let ack = seg.ack;
         let (una_before, sacked_before) = (self.snd_una, self.sacked_bytes());
         let recovering_before = self.in_sack_recovery();
         let (newly_sacked, dsack) = self.sack_on_ack(seg);
@@ -422,6 +450,19 @@ impl<B: PacketBuf> Connection<B> {
         let started = !was_recovering && self.in_sack_recovery();
         self.undo_if_spurious();
         self.prr_on_ack(delivered, started);
+    }
+
+    /// The window update, our FIN's acknowledgment, RACK's probe timer
+    /// and a FIN again in TIME_WAIT. Returns false when the connection
+    /// closed (LAST_ACK done).
+    fn on_ack_window_and_fin(
+        &mut self,
+        seg: &SegmentIn<B>,
+        window: u32,
+        advanced: bool,
+        now_ns: u64,
+    ) -> bool {
+        let ack = seg.ack;
         // The window update (RFC 9293 §3.10.7.4 takes it from a segment
         // newer by SND.WL1/WL2), as Linux's tcp_may_update_window: from
         // any ACK that moves SND.UNA (else a retransmission from the peer,
