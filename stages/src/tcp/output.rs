@@ -173,6 +173,9 @@ where
     S: Part<TcpSockets<B>> + Part<Events>,
 {
     let sockets = cx.part::<TcpSockets<B>>();
+    if !sockets.gather_events(index) {
+        return;
+    }
     let mut events = sockets.take_events();
     sockets.raise(index, &mut events, true);
     if !events.is_empty() {

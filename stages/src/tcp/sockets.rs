@@ -1135,6 +1135,29 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// timers raised. Input's calls (`coalesce`) leave out a `Readable`
     /// or `Writable` input already raised since the last settle: it is
     /// still in the queue, the application not having run in between.
+    /// Input's look before [`raise`](Self::raise): whether a coalescing
+    /// `raise` of slot `index` has anything to do. When the connection
+    /// holds nothing but a `Readable` or `Writable` raised already since
+    /// the last settle (every segment of a burst after the first), it
+    /// drops them, as that `raise` would, and says no.
+    #[inline]
+    pub(crate) fn gather_events(&mut self, index: u32) -> bool {
+        let Some(c) = self.conn_entry(index) else {
+            return false;
+        };
+        let ev = c.conn.peek_events();
+        let raised = ConnEvents {
+            readable: ev.readable && c.raised_readable,
+            writable: ev.writable && c.raised_writable,
+            ..ConnEvents::default()
+        };
+        if ev == raised && c.pending.is_empty() {
+            c.conn.take_events();
+            return false;
+        }
+        true
+    }
+
     pub(crate) fn raise(&mut self, index: u32, out: &mut Vec<Event>, coalesce: bool) {
         let id = self.id(index);
         let Some(c) = self.conn_entry(index) else {

@@ -356,6 +356,23 @@ impl<B: PacketBuf> Connection<B> {
         core::mem::take(&mut self.events)
     }
 
+    /// The events [`take_events`](Self::take_events) would return, left
+    /// in place.
+    ///
+    /// ```
+    /// use tpa::buf::PoolBuf;
+    /// use tpa_stages::tcp::conn::{ConnParams, Connection};
+    /// use tpa_stages::tcp::config::TcpConfig;
+    /// use tpa_stages::tcp::seq::SeqNumber;
+    /// let params = ConnParams { mss: 1460, iss: SeqNumber::new(1), ts_offset: 0 };
+    /// let conn = Connection::<PoolBuf>::connect(&TcpConfig::default(), params, 0);
+    /// assert!(conn.peek_events().is_empty());
+    /// ```
+    #[inline]
+    pub fn peek_events(&self) -> ConnEvents {
+        self.events
+    }
+
     /// A TCP_INFO-like snapshot.
     ///
     /// ```
