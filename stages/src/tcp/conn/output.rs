@@ -142,7 +142,11 @@ impl<B: PacketBuf> Connection<B> {
             return Some(Next::RetransmitFront);
         }
         let can_send_data = self.can_send_data();
-        if self.sending_state() && self.sack_retransmission(can_send_data).is_some() {
+        // (No call into NextSeg outside SACK recovery: it picks nothing there.)
+        if self.sending_state()
+            && self.in_sack_recovery()
+            && self.sack_retransmission(can_send_data).is_some()
+        {
             return Some(Next::SackRetransmit);
         }
         if self.rack.as_deref().is_some_and(|r| r.probe_due) {
@@ -473,16 +477,18 @@ impl<B: PacketBuf> Connection<B> {
     /// the application shut down).
     fn data_segment(&mut self, now_ns: u64) -> SegmentOut<B> {
         let last = self.send_queue.next_is_last();
-        let Some((seq, len, buf)) = self
-            .send_queue
-            .next_unsent()
-            .map(|c| (c.seq, c.len, c.buf.clone()))
-        else {
+        let snd_max = self.snd_max;
+        // The chunk looked up once: taken, and stamped for RACK (as
+        // `rack_stamp` does).
+        let Some((seq, len, buf)) = self.send_queue.next_unsent_mut().map(|c| {
+            c.rexmit |= c.end().le(snd_max);
+            c.sent_ns = now_ns;
+            (c.seq, c.len, c.buf.clone())
+        }) else {
             // `can_send_data` found a chunk; an ACK is harmless otherwise.
             return self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
         };
         self.cwv_before_send(now_ns);
-        self.rack_stamp(self.send_queue.next_index(), now_ns);
         self.send_queue.advance();
         self.frto_sent_new(seq);
         if self.rack_active() {

@@ -556,6 +556,11 @@ impl<B: PacketBuf> SendQueue<B> {
         self.oversized
     }
 
+    /// The next chunk to transmit, to stamp its transmission.
+    pub fn next_unsent_mut(&mut self) -> Option<&mut Chunk<B>> {
+        self.chunks.get_mut(self.next)
+    }
+
     /// The chunk at `index`, to stamp its transmission.
     pub fn get_mut(&mut self, index: usize) -> Option<&mut Chunk<B>> {
         self.chunks.get_mut(index)
