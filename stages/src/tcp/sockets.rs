@@ -1449,17 +1449,31 @@ impl<B: PacketBuf> TcpSockets<B> {
     #[inline]
     pub(crate) fn conn_mut(&mut self, socket: SocketId) -> Result<&mut Connection<B>, SocketError> {
         let index = self.index(socket)?;
-        let listener = match self.conn_entry(index) {
-            Some(c) if !c.app_closed => c.listener.take(),
-            _ => return Err(SocketError::BadSocket),
-        };
-        if let Some(l) = listener {
-            self.leave_accept_queue(l, socket);
+        if matches!(&self.slots[index as usize].entry,
+            Entry::Conn(c) if !c.app_closed && c.listener.is_some())
+        {
+            self.leave_accept_queue_first(index, socket);
         }
-        self.mark(index);
-        match self.conn_entry(index) {
-            Some(c) => Ok(&mut c.conn),
-            None => Err(SocketError::BadSocket),
+        // The slot looked up once more, marked for output in place.
+        let TcpSockets { slots, dirty, .. } = self;
+        match &mut slots[index as usize].entry {
+            Entry::Conn(c) if !c.app_closed => {
+                if !c.dirty {
+                    c.dirty = true;
+                    dirty.push(index);
+                }
+                Ok(&mut c.conn)
+            }
+            _ => Err(SocketError::BadSocket),
+        }
+    }
+
+    /// The first application call on an accepted connection: it leaves
+    /// its listener's accept queue.
+    #[cold]
+    fn leave_accept_queue_first(&mut self, index: u32, socket: SocketId) {
+        if let Some(l) = self.conn_entry(index).and_then(|c| c.listener.take()) {
+            self.leave_accept_queue(l, socket);
         }
     }
 
