@@ -142,6 +142,7 @@ fn payload_offset(protocol: IpProtocol, l4: &[u8]) -> Option<usize> {
 
 /// The layer offsets of a frame of `headers` bytes of Ethernet and IP in
 /// front of a transport header.
+#[inline]
 fn layers(ip_len: usize, payload: Option<usize>) -> LayerOffsets {
     let l4 = ETHERNET_LEN + ip_len;
     LayerOffsets {

@@ -206,7 +206,7 @@ pub fn take<B: PacketBuf>(p: TcpPacket<B>, checked: Checked) -> Result<Received<
 
 /// Whether `ip` may be a TCP peer: not unspecified, not a group, not
 /// IPv4's broadcast.
-#[inline]
+#[inline(always)]
 pub fn unicast(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast()),

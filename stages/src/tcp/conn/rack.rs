@@ -229,6 +229,7 @@ impl Rack {
 /// PTO (RFC 8985 §7.2): two smoothed RTTs, plus the worst-case delayed
 /// ACK when one segment is in flight; 1 s before any sample; never past
 /// the RTO's expiry.
+#[inline]
 fn pto_ns(srtt_ns: Option<u64>, one_segment: bool, rto_in_ns: Option<u64>) -> u64 {
     let pto = match srtt_ns {
         Some(srtt) => {
