@@ -12,7 +12,7 @@ use tpa::stage::{Cx, Reason};
 use tpa::state::Part;
 use tpa::wire::ipv4::{IpProtocol, Ipv4View};
 use tpa::wire::ipv6::Ipv6View;
-use tpa::wire::tcp::{SackBlocks, Tcp, TcpOptionWriter, TcpOptions, TcpView};
+use tpa::wire::tcp::{option_kind as kind, SackBlocks, Tcp, TcpOptionWriter, TcpOptions, TcpView};
 
 use super::segment::{OptionsOut, SegmentIn, SegmentOut};
 use super::seq::SeqNumber;
@@ -375,7 +375,29 @@ pub(crate) fn write_header<B: PacketBuf>(
 /// Writes `opts` into `out` in Linux's order; returns the bytes written,
 /// which is short of [`OptionsOut::wire_len`] only when they do not fit
 /// the 40 bytes of option space.
+#[inline]
 fn write_options(out: &mut [u8], opts: &OptionsOut) -> usize {
+    // Every segment of an established connection with timestamps and no
+    // SACK blocks: `NOP NOP TS`, what the writer lays out, written whole.
+    if let (None, None, false, Some((val, ecr)), None, Some(out)) = (
+        opts.mss,
+        opts.window_scale,
+        opts.sack_permitted,
+        opts.timestamps,
+        opts.sack,
+        out.first_chunk_mut::<12>(),
+    ) {
+        out[..4].copy_from_slice(&[kind::NOP, kind::NOP, kind::TIMESTAMPS, 10]);
+        out[4..8].copy_from_slice(&val.to_be_bytes());
+        out[8..].copy_from_slice(&ecr.to_be_bytes());
+        return 12;
+    }
+    write_options_in_order(out, opts)
+}
+
+/// [`write_options`] for any set, through the options writer.
+#[inline(never)]
+fn write_options_in_order(out: &mut [u8], opts: &OptionsOut) -> usize {
     let mut w = TcpOptionWriter::new(out);
     let mut ok = true;
     if let Some(m) = opts.mss {
@@ -751,5 +773,22 @@ mod tests {
         assert_eq!(buf.meta().tx.l4_checksum(), Some(L4Protocol::Tcp));
         drop(buf);
         pool().assert_whole();
+    }
+
+    #[test]
+    fn timestamps_alone_are_written_as_the_writer_lays_them_out() {
+        let opts = OptionsOut {
+            timestamps: Some((0x0102_0304, 0xa0b0_c0d0)),
+            ..OptionsOut::default()
+        };
+        let (mut fast, mut general) = ([0u8; 40], [0u8; 40]);
+        assert_eq!(write_options(&mut fast, &opts), 12);
+        assert_eq!(write_options_in_order(&mut general, &opts), 12);
+        assert_eq!(fast, general);
+        // No room for them: nothing written, as the writer does.
+        assert_eq!(
+            write_options(&mut fast[..8], &opts),
+            write_options_in_order(&mut general[..8], &opts)
+        );
     }
 }
