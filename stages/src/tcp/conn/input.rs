@@ -729,9 +729,11 @@ impl<B: PacketBuf> Connection<B> {
             let had_gap = !self.reassembly.is_empty();
             self.deliver(payload, take);
             // What the reassembly queue holds right behind it follows.
-            while let Some(buf) = self.reassembly.pop_in_order(self.rcv_nxt) {
-                let len = buf.total_len();
-                self.deliver(buf, len);
+            if had_gap {
+                while let Some(buf) = self.reassembly.pop_in_order(self.rcv_nxt) {
+                    let len = buf.total_len();
+                    self.deliver(buf, len);
+                }
             }
             // RFC 5681 §4.2: ACK at once when a segment fills (part of) a
             // gap; RFC 9293 §3.8.6.3: at least every second full-sized
