@@ -54,13 +54,6 @@ impl<B: PacketBuf> Connection<B> {
     /// A segment of `len` payload bytes arrived.
     #[inline]
     pub(super) fn trace_seg_in(&mut self, seg: &SegmentIn<B>, len: u32, now_ns: u64) {
-        if self.trace.is_some() {
-            self.trace_seg_in_slow(seg, len, now_ns);
-        }
-    }
-
-    #[inline(never)]
-    fn trace_seg_in_slow(&mut self, seg: &SegmentIn<B>, len: u32, now_ns: u64) {
         if let Some(ring) = self.trace.as_deref_mut() {
             // Numbers as on the wire: the decoder subtracts the ISNs.
             let rec = Record::new(
@@ -79,19 +72,6 @@ impl<B: PacketBuf> Connection<B> {
     /// starts below it was sent before).
     #[inline]
     pub(super) fn trace_seg_out(
-        &mut self,
-        seg: &SegmentOut<B>,
-        len: u32,
-        snd_max: SeqNumber,
-        now_ns: u64,
-    ) {
-        if self.trace.is_some() {
-            self.trace_seg_out_slow(seg, len, snd_max, now_ns);
-        }
-    }
-
-    #[inline(never)]
-    fn trace_seg_out_slow(
         &mut self,
         seg: &SegmentOut<B>,
         len: u32,
@@ -149,13 +129,6 @@ impl<B: PacketBuf> Connection<B> {
     /// The application wrote `bytes`.
     #[inline]
     pub(super) fn trace_write(&mut self, bytes: usize) {
-        if self.trace.is_some() {
-            self.trace_write_slow(bytes);
-        }
-    }
-
-    #[inline(never)]
-    fn trace_write_slow(&mut self, bytes: usize) {
         if let Some(ring) = self.trace.as_deref_mut() {
             let queued = self.send_queue.bytes().min(u32::MAX as usize) as u32;
             let rec = Record::new(Kind::AppWrite, 0, bytes as u32, queued, 0, 0);
@@ -167,13 +140,6 @@ impl<B: PacketBuf> Connection<B> {
     /// a record).
     #[inline]
     pub(super) fn trace_read(&mut self, bytes: usize) {
-        if self.trace.is_some() {
-            self.trace_read_slow(bytes);
-        }
-    }
-
-    #[inline(never)]
-    fn trace_read_slow(&mut self, bytes: usize) {
         if let Some(ring) = self.trace.as_deref_mut() {
             let queued = self.receive_queue.bytes().min(u32::MAX as usize) as u32;
             ring.push_read(bytes as u32, queued, self.clock_ns);
