@@ -81,7 +81,6 @@ use super::steer::{Steering, SteeringProgram};
 use super::vnet::{self, GsoType, VnetHeader};
 use super::{Burst, Offloads, Port, PortCaps, PortError, RxWait};
 use crate::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
-use crate::header::checksum;
 use crate::wire::MacAddr;
 
 /// Ethernet header plus one VLAN tag: what a frame adds to the MTU.
@@ -476,39 +475,10 @@ impl TxDevice<PoolBuf> for TapTx<'_> {
         self.offloads
     }
 
-    /// Leaves the L4 checksum and segmentation to the kernel: the request
-    /// is put back in `meta().tx` for [`write_one`]'s `virtio_net_hdr`
-    /// (a frame the device pushes back is prepared again on the next
-    /// burst, to the same bytes). The IPv4 header checksum, which the
-    /// kernel does not fill, is computed here, and a TSO packet's TCP
-    /// checksum field gets the L4 length into its pseudo-header sum, the
-    /// way Linux's `CHECKSUM_PARTIAL` has it.
+    /// Leaves the L4 checksum and segmentation to the kernel
+    /// ([`vnet::mark_for_kernel`]).
     fn mark_for_device(&mut self, buf: &mut PoolBuf, plan: &HwOffload) {
-        let l3 = usize::from(plan.l2_len);
-        let l4 = l3 + usize::from(plan.l3_len);
-        if plan.ipv4_checksum {
-            let data = buf.data_mut();
-            data[l3 + 10..l3 + 12].fill(0);
-            let sum = checksum::checksum(&data[l3..l4]);
-            data[l3 + 10..l3 + 12].copy_from_slice(&sum.to_be_bytes());
-        }
-        if plan.tso_mss.is_some() {
-            let l4_total = (buf.total_len() - l4) as u32; // < 64 KiB: an IP length
-            let field = l4 + 16;
-            let data = buf.data_mut();
-            let seed = u32::from(u16::from_be_bytes([data[field], data[field + 1]]));
-            let sum = seed + l4_total;
-            let sum = ((sum & 0xffff) + (sum >> 16)) as u16;
-            data[field..field + 2].copy_from_slice(&sum.to_be_bytes());
-        }
-        let tx = &mut buf.meta_mut().tx;
-        tx.clear();
-        if let Some(proto) = plan.l4_checksum {
-            tx.request_l4_checksum(proto);
-        }
-        if let Some(mss) = plan.tso_mss {
-            tx.request_tso(mss);
-        }
+        vnet::mark_for_kernel(buf, plan);
     }
 
     fn send<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {

@@ -1,6 +1,7 @@
 //! The `virtio_net_hdr` that Linux's TAP devices (opened with
-//! `IFF_VNET_HDR`) put in front of every frame, both ways: it carries the
-//! checksum and segmentation work left to the other side.
+//! `IFF_VNET_HDR`) and packet sockets (with `PACKET_VNET_HDR`) put in
+//! front of every frame, both ways: it carries the checksum and
+//! segmentation work left to the other side.
 //!
 //! On transmit, tpa fills one from the device's plan for a packet
 //! ([`HwOffload`]): `NEEDS_CSUM` with where the checksum starts and where
@@ -24,7 +25,9 @@
 //! assert_eq!(VnetHeader::decode(&h.encode()), Some(h));
 //! ```
 
+use super::offload::HwOffload;
 use crate::buf::{L4Protocol, LayerOffsets, PacketBuf};
+use crate::header::checksum;
 
 /// Bytes of the header (`sizeof(struct virtio_net_hdr)`).
 pub const LEN: usize = 10;
@@ -176,6 +179,42 @@ impl VnetHeader {
     /// (`DATA_VALID`).
     pub fn checksum_trusted(&self) -> bool {
         self.flags & (F_NEEDS_CSUM | F_DATA_VALID) != 0
+    }
+}
+
+/// Leaves a packet's L4 checksum and segmentation to the kernel, for a
+/// device that sends through a `virtio_net_hdr` (a port's
+/// `TxDevice::mark_for_device`): the request is put back in `meta().tx`
+/// for [`VnetHeader::for_request`] (a frame the device pushes back is
+/// prepared again on the next burst, to the same bytes). The IPv4 header
+/// checksum, which the kernel does not fill, is computed here, and a TSO
+/// packet's TCP checksum field gets the L4 length into its pseudo-header
+/// sum, the way Linux's `CHECKSUM_PARTIAL` has it.
+pub(crate) fn mark_for_kernel<B: PacketBuf>(buf: &mut B, plan: &HwOffload) {
+    let l3 = usize::from(plan.l2_len);
+    let l4 = l3 + usize::from(plan.l3_len);
+    if plan.ipv4_checksum {
+        let data = buf.data_mut();
+        data[l3 + 10..l3 + 12].fill(0);
+        let sum = checksum::checksum(&data[l3..l4]);
+        data[l3 + 10..l3 + 12].copy_from_slice(&sum.to_be_bytes());
+    }
+    if plan.tso_mss.is_some() {
+        let l4_total = (buf.total_len() - l4) as u32; // < 64 KiB: an IP length
+        let field = l4 + 16;
+        let data = buf.data_mut();
+        let seed = u32::from(u16::from_be_bytes([data[field], data[field + 1]]));
+        let sum = seed + l4_total;
+        let sum = ((sum & 0xffff) + (sum >> 16)) as u16;
+        data[field..field + 2].copy_from_slice(&sum.to_be_bytes());
+    }
+    let tx = &mut buf.meta_mut().tx;
+    tx.clear();
+    if let Some(proto) = plan.l4_checksum {
+        tx.request_l4_checksum(proto);
+    }
+    if let Some(mss) = plan.tso_mss {
+        tx.request_tso(mss);
     }
 }
 

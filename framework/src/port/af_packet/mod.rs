@@ -32,14 +32,35 @@
 //! into a ring slot. A VLAN tag the device stripped is put back in the copy,
 //! so the pipeline sees the frame as it was on the wire.
 //!
-//! # Transmit offloads
+//! # Offloads
 //!
-//! The port offloads nothing ([`PortCaps::tx_offloads`] is empty): the
-//! checksums and TCP segmentation a packet asks for in
+//! By default the port offloads nothing ([`PortCaps::tx_offloads`] is
+//! empty): the checksums and TCP segmentation a packet asks for in
 //! [`Meta::tx`](crate::buf::Meta::tx) are done in software by
 //! [`offload::transmit`] on the way out, each TSO segment in a buffer of
 //! its own from the port's pool, and counted in
 //! [`AfPacket::offload_stats`].
+//!
+//! With [`AfPacketConfig::offloads`] both sockets are set up with
+//! `PACKET_VNET_HDR`: every frame, both ways, sits behind a
+//! [`virtio_net_hdr`](super::vnet), in the ring slot or in front of the
+//! `sendmmsg` iovecs. On transmit the kernel finishes TCP and UDP
+//! checksums (`NEEDS_CSUM`) and takes TCP super-segments of up to 64 KiB
+//! (`gso_type`, `gso_size`), which it cuts only where the frame goes on
+//! to something that cannot take them whole (a veth with TSO on passes
+//! them to its peer whole, as if GRO had merged them; one with TSO or
+//! checksumming off, `ethtool -K`, has the kernel do that work in
+//! software before the driver). The transmit ring's slots then are
+//! 128 KiB, one for every 32 of [`TxRingSize::frame_count`] (at least
+//! 16). On receive, the header says whether the checksum was left
+//! unfinished by a sender on this machine (`NEEDS_CSUM`) or checked
+//! (`DATA_VALID`): such frames have their L4 checksum trusted
+//! ([`ChecksumStatus::Good`]), counted in
+//! [`AfPacketStats::rx_checksum_trusted`]. A super-frame the kernel hands
+//! over whole (the peer's TSO, GRO) does not fit a buffer: it is dropped
+//! and counted in [`AfPacketStats::rx_gso_frames`] (set
+//! `gso_max_segs 1` on a kernel peer's veth, or turn its TSO and GSO off,
+//! so that it sends segments).
 //!
 //! # Several workers on one interface
 //!
@@ -87,6 +108,7 @@ use std::time::Duration;
 use super::netdev::{wait_readable, NetDev};
 use super::offload::{self, OffloadStats};
 use super::steer::{Steering, SteeringProgram};
+use super::vnet::{GsoType, VnetHeader};
 use super::{Burst, Offloads, Port, PortCaps, PortError, RxWait};
 use crate::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
 
@@ -189,6 +211,10 @@ pub struct AfPacketConfig {
     /// Put the interface in promiscuous mode while the port is open, to
     /// receive frames addressed to MACs other than the interface's.
     pub promiscuous: bool,
+    /// Set up both sockets with `PACKET_VNET_HDR` and let the kernel do
+    /// TCP/UDP checksums and TCP segmentation (see the module's
+    /// "Offloads").
+    pub offloads: bool,
 }
 
 impl AfPacketConfig {
@@ -204,6 +230,7 @@ impl AfPacketConfig {
             tx_ring: TxRingSize::default(),
             qdisc_bypass: false,
             promiscuous: false,
+            offloads: false,
         }
     }
 }
@@ -226,6 +253,16 @@ pub struct AfPacketStats {
     pub rx_kernel_drops: u64,
     /// Ring blocks or frame slots with an inconsistent descriptor (skipped).
     pub rx_bad_blocks: u64,
+    /// Frames received with their L4 checksum trusted: left unfinished by
+    /// a sender on this machine or checked by the kernel (its
+    /// `TP_STATUS_CSUMNOTREADY`/`TP_STATUS_CSUM_VALID`, or with
+    /// [`AfPacketConfig::offloads`] `NEEDS_CSUM`/`DATA_VALID` in the
+    /// `virtio_net_hdr`).
+    pub rx_checksum_trusted: u64,
+    /// With [`AfPacketConfig::offloads`]: super-frames the kernel handed
+    /// over whole (`gso_type` set), and frames whose `virtio_net_hdr` is
+    /// unknown; dropped.
+    pub rx_gso_frames: u64,
     /// Frames queued for transmission.
     pub tx_packets: u64,
     /// Bytes of those frames.
@@ -234,6 +271,9 @@ pub struct AfPacketStats {
     pub tx_oversize: u64,
     /// Failed `sendto` flushes (other than "try again").
     pub tx_errors: u64,
+    /// TCP super-segments handed to the kernel to cut (`gso_type` set,
+    /// with [`AfPacketConfig::offloads`]): frames longer than the MTU.
+    pub tx_gso_frames: u64,
 }
 
 /// The receive ring of one queue, as its [`RxMode`] chose.
@@ -344,13 +384,20 @@ impl AfPacket {
         }
 
         let rx_sock = PacketSocket::new(name)?;
+        let one: libc::c_int = 1;
+        let vnet = config.offloads;
+        if vnet {
+            // Before the ring: the kernel refuses it once one is set up.
+            rx_sock.set(libc::PACKET_VNET_HDR, &one, "PACKET_VNET_HDR")?;
+        }
         let rx_ring = match config.rx_mode {
             RxMode::LowLatency(size) => {
-                RxRing::Frames(FrameRxRing::new(&rx_sock, size, max_frame, name)?)
+                RxRing::Frames(FrameRxRing::new(&rx_sock, size, max_frame, vnet, name)?)
             }
-            RxMode::Throughput(size) => RxRing::Blocks(BlockRxRing::new(&rx_sock, size, name)?),
+            RxMode::Throughput(size) => {
+                RxRing::Blocks(BlockRxRing::new(&rx_sock, size, vnet, name)?)
+            }
         };
-        let one: libc::c_int = 1;
         rx_sock.set(libc::PACKET_IGNORE_OUTGOING, &one, "PACKET_IGNORE_OUTGOING")?;
         rx_sock.bind(ifindex, true)?;
         if config.promiscuous {
@@ -384,7 +431,19 @@ impl AfPacket {
             config.tx_ring,
             max_frame,
             config.qdisc_bypass,
+            vnet,
         )?;
+        let (rx_offloads, tx_offloads) = if vnet {
+            let rx = Offloads {
+                ipv4_checksum: false,
+                tcp_checksum: true,
+                udp_checksum: true,
+                tso: false,
+            };
+            (rx, Offloads { tso: true, ..rx })
+        } else {
+            (Offloads::default(), Offloads::default())
+        };
 
         let port = AfPacket {
             rx_sock,
@@ -398,8 +457,8 @@ impl AfPacket {
                 mtu: mtu.min(u32::from(u16::MAX)) as u16,
                 queues: config.queues.max(1),
                 queue,
-                rx_offloads: Offloads::default(),
-                tx_offloads: Offloads::default(),
+                rx_offloads,
+                tx_offloads,
                 rss: config.queues > 1,
                 flow_rules: false,
             },
@@ -425,7 +484,7 @@ impl AfPacket {
     }
 
     /// Counters of the transmit offload requests this queue carried out
-    /// (all in software: the port offloads nothing).
+    /// in software (all of them without [`AfPacketConfig::offloads`]).
     pub fn offload_stats(&self) -> OffloadStats {
         self.offload
     }
@@ -475,7 +534,23 @@ impl Port for AfPacket {
         let queue = self.caps.queue;
         let max = rx.remaining();
         let mut truncated = 0u64;
+        let mut super_frames = 0u64;
         let mut take = |frame: &[u8], info: FrameInfo| {
+            // Checked by the kernel, or sent by this host with checksum
+            // offload: the checksum field holds only the pseudo-header sum,
+            // the data is intact. With `PACKET_VNET_HDR`, the header says so.
+            let trusted = match info.vnet.map(|bytes| VnetHeader::decode(&bytes)) {
+                Some(Some(h)) if h.gso_type == GsoType::None => h.checksum_trusted(),
+                // A super-frame or a header Linux does not define: consumed
+                // and dropped.
+                Some(_) => {
+                    super_frames += 1;
+                    return true;
+                }
+                None => {
+                    info.status & (libc::TP_STATUS_CSUM_VALID | libc::TP_STATUS_CSUMNOTREADY) != 0
+                }
+            };
             let Some(mut buf) = pool.alloc_rx() else {
                 stats.rx_no_buffer += 1;
                 return false;
@@ -490,12 +565,9 @@ impl Port for AfPacket {
             meta.rx_queue = queue;
             meta.rx_timestamp_ns = info.timestamp_ns;
             meta.rss_hash = info.rxhash;
-            if info.status & libc::TP_STATUS_CSUM_VALID != 0 {
+            if trusted {
                 meta.l4_checksum = ChecksumStatus::Good;
-            } else if info.status & libc::TP_STATUS_CSUMNOTREADY != 0 {
-                // Sent by this host with checksum offload: the checksum field
-                // holds only the pseudo-header sum, the data is intact.
-                meta.l4_checksum = ChecksumStatus::Good;
+                stats.rx_checksum_trusted += 1;
             }
             stats.rx_packets += 1;
             stats.rx_bytes += buf.len() as u64;
@@ -507,7 +579,8 @@ impl Port for AfPacket {
             RxRing::Blocks(r) => r.receive(max, &mut take),
         };
         self.stats.rx_truncated += truncated;
-        n - truncated as usize
+        self.stats.rx_gso_frames += super_frames;
+        n - (truncated + super_frames) as usize
     }
 
     /// Hands frames from the front of `tx` to the kernel: copied into the
@@ -524,6 +597,7 @@ impl Port for AfPacket {
             tx: &mut self.tx,
             stats: &mut self.stats,
             pool: &self.pool,
+            offloads: self.caps.tx_offloads,
         };
         offload::transmit(&mut dev, tx, &mut self.offload)
     }

@@ -6,15 +6,26 @@ use arrayvec::ArrayVec;
 
 use super::ring::{TxRefused, TxRing, TxRingSize};
 use super::socket::PacketSocket;
-use super::{AfPacketStats, TxPath};
+use super::{AfPacketStats, TxPath, MAX_L2_OVERHEAD};
 use crate::buf::{PacketBuf, Pool, PoolBuf};
-use crate::port::offload::TxDevice;
+use crate::port::offload::{HwOffload, TxDevice};
+use crate::port::vnet::{self, GsoType, VnetHeader};
 use crate::port::{Burst, Offloads, PortError};
 
 /// Frames per `sendmmsg` call.
 const SENDMMSG_BATCH: usize = 32;
-/// Segments per `sendmmsg` call.
-const SENDMMSG_SEGMENTS: usize = 64;
+/// Segments of one frame, at most.
+const FRAME_SEGMENTS: usize = 64;
+/// Segments per `sendmmsg` call (a `virtio_net_hdr` counts as one): room
+/// for several TCP super-segments of 64 KiB in chains of 2 KiB buffers.
+const SENDMMSG_SEGMENTS: usize = 256;
+/// The longest TCP super-segment the kernel is handed to cut: an IPv6
+/// header and a payload of 64 KiB less a byte (IPv4's whole packet is
+/// shorter), behind Ethernet and a VLAN tag.
+pub(super) const MAX_GSO_FRAME: usize = MAX_L2_OVERHEAD + 40 + u16::MAX as usize;
+/// With offloads, the transmit ring has one slot of 128 KiB (room for a
+/// super-segment) for this many of [`TxRingSize::frame_count`].
+const GSO_SLOT_SHARE: u32 = 32;
 
 /// A transmit socket bound to one interface, with its ring if any.
 #[derive(Debug)]
@@ -27,11 +38,16 @@ pub(super) struct Transmitter {
     pending: bool,
     /// The largest frame the interface takes (MTU + 18).
     max_frame: usize,
+    /// The socket has `PACKET_VNET_HDR`: every frame goes behind a
+    /// `virtio_net_hdr`, and TCP super-segments of up to
+    /// [`MAX_GSO_FRAME`] bytes are the kernel's to cut.
+    vnet: bool,
 }
 
 impl Transmitter {
     /// A transmit socket on interface `ifindex` (named `iface`) taking
-    /// frames of up to `max_frame` bytes.
+    /// frames of up to `max_frame` bytes; with `vnet`, each behind a
+    /// `virtio_net_hdr` (`PACKET_VNET_HDR`), TCP super-segments longer.
     pub(super) fn new(
         iface: &str,
         ifindex: libc::c_int,
@@ -39,6 +55,7 @@ impl Transmitter {
         ring: TxRingSize,
         max_frame: usize,
         qdisc_bypass: bool,
+        vnet: bool,
     ) -> Result<Transmitter, PortError> {
         let sock = PacketSocket::new(iface)?;
         let one: libc::c_int = 1;
@@ -47,9 +64,20 @@ impl Transmitter {
         if qdisc_bypass {
             sock.set(libc::PACKET_QDISC_BYPASS, &one, "PACKET_QDISC_BYPASS")?;
         }
-        let ring = match path {
-            TxPath::Ring => Some(TxRing::new(&sock, ring, max_frame, iface)?),
-            TxPath::Sendmmsg => None,
+        if vnet {
+            // Before the ring: the kernel refuses it once one is set up.
+            sock.set(libc::PACKET_VNET_HDR, &one, "PACKET_VNET_HDR")?;
+        }
+        let ring = match (path, vnet) {
+            (TxPath::Ring, false) => Some(TxRing::new(&sock, ring, max_frame, iface)?),
+            (TxPath::Ring, true) => {
+                let slots = TxRingSize {
+                    frame_count: ring.frame_count.div_ceil(GSO_SLOT_SHARE).max(16),
+                };
+                let slot = vnet::LEN + MAX_GSO_FRAME;
+                Some(TxRing::new(&sock, slots, slot, iface)?)
+            }
+            (TxPath::Sendmmsg, _) => None,
         };
         sock.bind(ifindex, false)?;
         Ok(Transmitter {
@@ -57,8 +85,11 @@ impl Transmitter {
             ring,
             pending: false,
             max_frame,
+            vnet,
         })
     }
+
+
 
     /// Hands frames from the front of `tx` to the kernel (see
     /// [`AfPacket::tx_burst`](super::AfPacket)).
@@ -102,16 +133,21 @@ impl Transmitter {
         let mut queued = 0;
         for buf in tx.as_slice() {
             let len = buf.total_len();
-            let res = if len > self.max_frame {
+            let (header, max) = frame_header(self.vnet, self.max_frame, buf);
+            let bytes = header.map(|h| h.encode());
+            let res = if len > max {
                 Err(TxRefused::TooLarge)
             } else {
-                ring.push(len, buf.segments())
+                ring.push(bytes.as_ref().map_or(&[][..], |b| &b[..]), len, buf.segments())
             };
             match res {
                 Ok(()) => {
                     queued += 1;
                     stats.tx_packets += 1;
                     stats.tx_bytes += len as u64;
+                    if header.is_some_and(|h| h.gso_type != GsoType::None) {
+                        stats.tx_gso_frames += 1;
+                    }
                 }
                 Err(TxRefused::TooLarge) => stats.tx_oversize += 1,
                 Err(TxRefused::Full) => break,
@@ -134,12 +170,18 @@ impl Transmitter {
         let mut taken = 0;
         let mut sent = 0;
         'bursts: while taken < tx.len() {
+            // The frames' `virtio_net_hdr`s, which `iov` points into: an
+            // ArrayVec keeps them in place as it fills.
+            let mut headers: ArrayVec<[u8; vnet::LEN], SENDMMSG_BATCH> = ArrayVec::new();
             let mut iov: ArrayVec<libc::iovec, SENDMMSG_SEGMENTS> = ArrayVec::new();
-            // (first iovec, iovec count, bytes) per frame of this batch.
-            let mut frames: ArrayVec<(usize, usize, usize), SENDMMSG_BATCH> = ArrayVec::new();
+            // (first iovec, iovec count, bytes, super-segment) per frame of
+            // this batch.
+            let mut frames: ArrayVec<(usize, usize, usize, bool), SENDMMSG_BATCH> =
+                ArrayVec::new();
             for buf in &tx.as_slice()[taken..] {
                 let len = buf.total_len();
-                if len > self.max_frame {
+                let (header, max) = frame_header(self.vnet, self.max_frame, buf);
+                if len > max {
                     if frames.is_empty() {
                         // Drop it here; the batch starts after it.
                         stats.tx_oversize += 1;
@@ -149,17 +191,26 @@ impl Transmitter {
                     break;
                 }
                 let first = iov.len();
-                let segments = buf.segments().count();
+                let segments = buf.segments().count() + usize::from(header.is_some());
                 if frames.is_full() || iov.remaining_capacity() < segments {
                     break;
                 }
+                if let Some(h) = header {
+                    headers.push(h.encode());
+                    let bytes = &headers[headers.len() - 1];
+                    iov.push(libc::iovec {
+                        iov_base: bytes.as_ptr() as *mut libc::c_void,
+                        iov_len: bytes.len(),
+                    });
+                }
+                let gso = header.is_some_and(|h| h.gso_type != GsoType::None);
                 for seg in buf.segments() {
                     iov.push(libc::iovec {
                         iov_base: seg.as_ptr() as *mut libc::c_void,
                         iov_len: seg.len(),
                     });
                 }
-                frames.push((first, segments, len));
+                frames.push((first, segments, len, gso));
             }
             if frames.is_empty() {
                 // A frame with more segments than one call carries.
@@ -169,7 +220,7 @@ impl Transmitter {
             }
             let mut msgs: ArrayVec<libc::mmsghdr, SENDMMSG_BATCH> = frames
                 .iter()
-                .map(|&(first, count, _)| {
+                .map(|&(first, count, _, _)| {
                     // SAFETY: `msghdr` is a plain C struct; all-zero (no
                     // address, no control data) is valid.
                     let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -183,9 +234,10 @@ impl Transmitter {
                 .collect();
             match self.sock.send_batch(&mut msgs) {
                 Ok(n) => {
-                    for &(_, _, len) in &frames[..n] {
+                    for &(_, _, len, gso) in &frames[..n] {
                         stats.tx_packets += 1;
                         stats.tx_bytes += len as u64;
+                        stats.tx_gso_frames += u64::from(gso);
                     }
                     taken += n;
                     sent += n;
@@ -205,17 +257,44 @@ impl Transmitter {
     }
 }
 
+/// The `virtio_net_hdr` for `buf` on a socket with `PACKET_VNET_HDR`
+/// (`vnet`), and the longest frame allowed: a super-segment's
+/// ([`MAX_GSO_FRAME`]) when the header asks for segmentation, else
+/// `max_frame` (the MTU's).
+fn frame_header(vnet: bool, max_frame: usize, buf: &PoolBuf) -> (Option<VnetHeader>, usize) {
+    if !vnet {
+        return (None, max_frame);
+    }
+    let h = VnetHeader::for_request(buf);
+    let max = if h.gso_type == GsoType::None {
+        max_frame
+    } else {
+        MAX_GSO_FRAME
+    };
+    (Some(h), max)
+}
+
 /// The raw transmit side of one queue, as offload requests see it: the
-/// device offloads nothing, TSO segments come from the port's pool.
+/// device offloads what the port's caps say (nothing, or with
+/// `PACKET_VNET_HDR` the L4 checksums and TSO); segments cut in software
+/// come from the port's pool.
 pub(super) struct AfPacketTx<'a> {
     pub(super) tx: &'a mut Transmitter,
     pub(super) stats: &'a mut AfPacketStats,
     pub(super) pool: &'a Pool,
+    pub(super) offloads: Offloads,
 }
 
 impl TxDevice<PoolBuf> for AfPacketTx<'_> {
     fn tx_offloads(&self) -> Offloads {
-        Offloads::default()
+        self.offloads
+    }
+
+    /// Leaves the L4 checksum and segmentation to the kernel
+    /// ([`vnet::mark_for_kernel`]): the send paths put the request in each
+    /// frame's `virtio_net_hdr`.
+    fn mark_for_device(&mut self, buf: &mut PoolBuf, plan: &HwOffload) {
+        vnet::mark_for_kernel(buf, plan);
     }
 
     #[inline]
@@ -228,8 +307,8 @@ impl TxDevice<PoolBuf> for AfPacketTx<'_> {
     }
 
     /// The ring copies every segment into its frame; `sendmmsg` gathers up
-    /// to this many iovecs per call.
+    /// to this many iovecs per frame.
     fn max_segments(&self) -> usize {
-        SENDMMSG_SEGMENTS
+        FRAME_SEGMENTS
     }
 }

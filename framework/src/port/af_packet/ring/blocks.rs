@@ -4,9 +4,9 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{page_size, stripped_vlan, FrameInfo, Mapping};
+use super::{page_size, stripped_vlan, vnet_header_before, FrameInfo, Mapping};
 use crate::port::af_packet::socket::PacketSocket;
-use crate::port::PortError;
+use crate::port::{vnet, PortError};
 
 /// Offset of `block_status` in a V3 block descriptor.
 const BLOCK_STATUS_OFFSET: usize = 8;
@@ -46,13 +46,19 @@ pub(crate) struct BlockRxRing {
     cursor: Option<(u32, usize)>,
     /// Blocks whose descriptor made no sense (skipped, returned to the kernel).
     pub(crate) bad_blocks: u64,
+    /// The socket has `PACKET_VNET_HDR`: a `virtio_net_hdr` precedes
+    /// every frame.
+    vnet: bool,
 }
 
 impl BlockRxRing {
-    /// Sets up and maps a V3 receive ring on `sock` (before it is bound).
+    /// Sets up and maps a V3 receive ring on `sock` (before it is bound),
+    /// each frame after a `virtio_net_hdr` when `vnet` (the socket has
+    /// `PACKET_VNET_HDR`).
     pub(crate) fn new(
         sock: &PacketSocket,
         size: BlockRingSize,
+        vnet: bool,
         iface: &str,
     ) -> Result<Self, PortError> {
         let invalid = |what: String| PortError::InvalidConfig {
@@ -89,6 +95,7 @@ impl BlockRxRing {
             block: 0,
             cursor: None,
             bad_blocks: 0,
+            vnet,
         })
     }
 
@@ -176,7 +183,8 @@ impl BlockRxRing {
             };
             let data_start = off + usize::from(hdr.tp_mac);
             let data_end = data_start.saturating_add(hdr.tp_snaplen as usize);
-            if data_end > self.block_size {
+            let header = if self.vnet { vnet::LEN } else { 0 };
+            if data_end > self.block_size || usize::from(hdr.tp_mac) < HDR + header {
                 self.bad_blocks += 1;
                 self.release_block();
                 continue;
@@ -204,6 +212,12 @@ impl BlockRxRing {
                 timestamp_ns: u64::from(hdr.tp_sec) * 1_000_000_000 + u64::from(hdr.tp_nsec),
                 rxhash: Some(hdr.hv1.tp_rxhash),
                 vlan,
+                // SAFETY: `tp_mac >= HDR + vnet::LEN` (checked), so the
+                // header's bytes lie in our block, after the frame's V3
+                // header.
+                vnet: self.vnet.then(|| unsafe {
+                    vnet_header_before(&self.map, self.block * self.block_size + data_start)
+                }),
             };
             if !take(frame, info) {
                 self.cursor = Some((left, off));
@@ -241,6 +255,7 @@ mod tests {
             block: 0,
             cursor: None,
             bad_blocks: 0,
+            vnet: false,
         }
     }
 

@@ -6,9 +6,9 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{stripped_vlan, FrameInfo, Mapping, SlotLayout};
+use super::{stripped_vlan, vnet_header_before, FrameInfo, Mapping, SlotLayout};
 use crate::port::af_packet::socket::PacketSocket;
-use crate::port::PortError;
+use crate::port::{vnet, PortError};
 
 /// The V2 header, 16-aligned, as the kernel lays it out in a slot.
 const HDR: usize = std::mem::size_of::<libc::tpacket2_hdr>();
@@ -44,20 +44,26 @@ pub(crate) struct FrameRxRing {
     head: usize,
     /// Slots whose header made no sense (skipped, returned to the kernel).
     pub(crate) bad_frames: u64,
+    /// The socket has `PACKET_VNET_HDR`: a `virtio_net_hdr` precedes
+    /// every frame.
+    vnet: bool,
 }
 
 impl FrameRxRing {
     /// Sets up and maps a V2 receive ring on `sock` (before it is bound)
-    /// for frames of up to `max_frame` bytes.
+    /// for frames of up to `max_frame` bytes, each after a
+    /// `virtio_net_hdr` when `vnet` (the socket has `PACKET_VNET_HDR`).
     pub(crate) fn new(
         sock: &PacketSocket,
         size: FrameRingSize,
         max_frame: usize,
+        vnet: bool,
         iface: &str,
     ) -> Result<Self, PortError> {
         let version = libc::tpacket_versions::TPACKET_V2 as libc::c_int;
         sock.set(libc::PACKET_VERSION, &version, "PACKET_VERSION(V2)")?;
-        let layout = SlotLayout::new(RX_NET_OFFSET, max_frame, size.frame_count);
+        let header = if vnet { vnet::LEN } else { 0 };
+        let layout = SlotLayout::new(RX_NET_OFFSET + header, max_frame, size.frame_count);
         sock.set(libc::PACKET_RX_RING, &layout.request(), "PACKET_RX_RING")?;
         Ok(FrameRxRing {
             map: Mapping::new(sock, layout.bytes(), iface)?,
@@ -65,6 +71,7 @@ impl FrameRxRing {
             layout,
             head: 0,
             bad_frames: 0,
+            vnet,
         })
     }
 
@@ -117,7 +124,8 @@ impl FrameRxRing {
             };
             let start = usize::from(hdr.tp_mac);
             let len = hdr.tp_snaplen as usize;
-            if start < HDR || start.saturating_add(len) > self.layout.frame_size {
+            let header = if self.vnet { vnet::LEN } else { 0 };
+            if start < HDR + header || start.saturating_add(len) > self.layout.frame_size {
                 self.bad_frames += 1;
                 self.release();
                 continue;
@@ -133,6 +141,11 @@ impl FrameRxRing {
                 timestamp_ns: u64::from(hdr.tp_sec) * 1_000_000_000 + u64::from(hdr.tp_nsec),
                 rxhash: None,
                 vlan: stripped_vlan(status, hdr.tp_vlan_tpid, hdr.tp_vlan_tci),
+                // SAFETY: `start >= HDR + vnet::LEN` (checked), so the
+                // header's bytes lie in our slot, after its V2 header.
+                vnet: self
+                    .vnet
+                    .then(|| unsafe { vnet_header_before(&self.map, off + start) }),
             };
             if !take(frame, info) {
                 break;
@@ -157,6 +170,7 @@ mod tests {
             layout,
             head: 0,
             bad_frames: 0,
+            vnet: false,
         }
     }
 

@@ -30,7 +30,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
 
 use super::socket::PacketSocket;
-use crate::port::PortError;
+use crate::port::{vnet, PortError};
 
 /// A shared mapping of a socket's ring, unmapped on drop.
 #[derive(Debug)]
@@ -104,6 +104,9 @@ pub(crate) struct FrameInfo {
     pub rxhash: Option<u32>,
     /// A VLAN tag the device stripped, as (TPID, TCI).
     pub vlan: Option<(u16, u16)>,
+    /// The `virtio_net_hdr` in front of the frame, on a socket with
+    /// `PACKET_VNET_HDR`.
+    pub vnet: Option<[u8; vnet::LEN]>,
 }
 
 /// The VLAN tag a frame header reports, if the device stripped one.
@@ -168,6 +171,27 @@ impl SlotLayout {
         (i / self.frames_per_block) * self.block_size
             + (i % self.frames_per_block) * self.frame_size
     }
+}
+
+/// The `virtio_net_hdr` the kernel wrote just in front of a frame at
+/// `frame` (an offset into `map`), which it leaves alone until the slot or
+/// block holding both is given back.
+///
+/// # Safety
+///
+/// `frame - vnet::LEN..frame` must lie inside a slot or block that is ours.
+unsafe fn vnet_header_before(map: &Mapping, frame: usize) -> [u8; vnet::LEN] {
+    let mut out = [0u8; vnet::LEN];
+    // SAFETY: the caller's promise: those bytes are inside our slot or
+    // block, and `out` is a distinct local array.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            map.base.as_ptr().add(frame - vnet::LEN),
+            out.as_mut_ptr(),
+            vnet::LEN,
+        );
+    }
+    out
 }
 
 fn page_size() -> usize {

@@ -71,14 +71,17 @@ impl TxRing {
         self.layout.frame_size - TX_DATA_OFFSET
     }
 
-    /// Copies a packet made of `segments` (total `len` bytes) into the next
-    /// free slot and marks it for sending. The kernel sends it on the next
-    /// `kick_tx`.
+    /// Copies `prefix` (a `virtio_net_hdr` on a socket with
+    /// `PACKET_VNET_HDR`, else empty) and a packet made of `segments`
+    /// (total `len` bytes) into the next free slot and marks it for
+    /// sending. The kernel sends it on the next `kick_tx`.
     pub(crate) fn push<'a>(
         &mut self,
+        prefix: &'a [u8],
         len: usize,
         segments: impl Iterator<Item = &'a [u8]>,
     ) -> Result<(), TxRefused> {
+        let len = prefix.len() + len;
         if len > self.max_frame() {
             return Err(TxRefused::TooLarge);
         }
@@ -89,7 +92,7 @@ impl TxRing {
         }
         let mut at = off + TX_DATA_OFFSET;
         let end = at + len;
-        for seg in segments {
+        for seg in std::iter::once(prefix).chain(segments) {
             let n = seg.len().min(end - at);
             // SAFETY: the slot is ours (status AVAILABLE, acquired) and
             // `at..at + n` stays within its data area (`len <= max_frame`,
