@@ -86,9 +86,10 @@ struct StackArgs {
     /// (one sendmmsg per burst, no ring: a copy less on a veth).
     #[arg(long, value_name = "PATH", value_parser = parse_tx_path)]
     tx_path: Option<TxPath>,
-    /// tpa, TAP only: open the TAP with its offloads (virtio_net_hdr):
-    /// the kernel does TCP/UDP checksums and cuts TCP super-segments (TSO;
-    /// off with TPA_TCP_TSO=0).
+    /// tpa, TAP and AF_PACKET only: open the port with its offloads
+    /// (virtio_net_hdr: IFF_VNET_HDR, PACKET_VNET_HDR): the kernel does
+    /// TCP/UDP checksums and cuts TCP super-segments (TSO; off with
+    /// TPA_TCP_TSO=0).
     #[arg(long)]
     offloads: bool,
     /// tpa: what the loop does with nothing to do: wait (the default:

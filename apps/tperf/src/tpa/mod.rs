@@ -69,7 +69,8 @@ pub struct TpaEndpoint {
     pub rx_mode: Option<RxMode>,
     /// AF_PACKET only: how frames are handed to the kernel (`--tx-path`).
     pub tx_path: Option<TxPath>,
-    /// TAP only: the kernel does checksums and TSO (`--offloads`).
+    /// TAP and AF_PACKET only: the kernel does checksums and TSO
+    /// (`--offloads`).
     pub offloads: bool,
     /// What the loop does when it has nothing to do (`--idle`, `--spin`).
     pub idle: Idle,
@@ -122,9 +123,11 @@ impl TpaEndpoint {
                 "--tx-path: only for an AF_PACKET port (--port af_packet:<ifname>)".into(),
             ));
         }
-        if self.offloads && !matches!(self.port, PortSpec::Tap(_)) {
+        if self.offloads && !matches!(self.port, PortSpec::Tap(_) | PortSpec::AfPacket(_)) {
             return Err(TpaError(
-                "--offloads: only for a TAP port (--port tap:<ifname>)".into(),
+                "--offloads: only for a TAP or AF_PACKET port \
+                 (--port tap:<ifname> or af_packet:<ifname>)"
+                    .into(),
             ));
         }
         match &self.port {
@@ -547,6 +550,7 @@ fn on_port<J: OnPort>(
                 tx_path: endpoint.tx_path.unwrap_or_default(),
                 queues: workers,
                 promiscuous: endpoint.mac.is_some(),
+                offloads: endpoint.offloads,
                 ..AfPacketConfig::new(name.as_str())
             };
             let ports = AfPacket::open_queues(&config, pool.clone()).map_err(open_error)?;
@@ -732,6 +736,12 @@ mod tests {
         assert!(e.validate().unwrap_err().0.starts_with("--tx-path"));
         let e = TpaEndpoint {
             port: "af_packet:eth0".parse().expect("a port"),
+            offloads: true,
+            ..endpoint()
+        };
+        assert_eq!(e.validate(), Ok(()));
+        let e = TpaEndpoint {
+            port: "dpdk:net_tap0".parse().expect("a port"),
             offloads: true,
             ..endpoint()
         };
