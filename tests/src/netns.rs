@@ -96,6 +96,26 @@ impl Netns {
         ns
     }
 
+    /// A namespace with a veth pair: the kernel's end `vk` has
+    /// 192.0.2.1/24 and 2001:db8::1/64 and sends one TCP segment per
+    /// packet ([`one_segment_per_packet`](Netns::one_segment_per_packet):
+    /// frames a tpa port takes, not 64 KiB GSO units); tpa's end `vt`
+    /// (for an AF_PACKET port taking 192.0.2.2 and 2001:db8::2) has no
+    /// address and IPv6 off, so the kernel's stack stays off it, and its
+    /// own offloads as veth has them (tx checksumming, scatter-gather,
+    /// TSO on).
+    pub fn with_veth(tag: &str) -> Netns {
+        let ns = Netns::new(tag);
+        ns.add_veth("vk", "vt");
+        ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.vt.disable_ipv6=1"]);
+        ns.one_segment_per_packet("vk");
+        ns.add_addr("vk", "192.0.2.1/24");
+        ns.ip(&["addr", "add", "2001:db8::1/64", "dev", "vk", "nodad"]);
+        ns.up("vt");
+        ns.up("vk");
+        ns
+    }
+
     /// The namespace's name (as `ip netns` knows it).
     pub fn name(&self) -> &str {
         &self.name

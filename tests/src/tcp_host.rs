@@ -13,6 +13,7 @@ use tpa::app::{App, Events};
 use tpa::buf::{Pool, PoolBuf, PoolConfig};
 use tpa::pipeline;
 use tpa::pipeline::IterationStats;
+use tpa::port::af_packet::{AfPacket, AfPacketConfig};
 use tpa::port::memory::{MemoryWire, WireConfig};
 use tpa::port::tap::{Tap, TapConfig, TapMode};
 use tpa::port::Port;
@@ -241,6 +242,23 @@ pub fn open_tap_with(ns: &Netns, pool: &Pool, mac: MacAddr, offloads: bool) -> T
         .unwrap_or_else(|e| panic!("open tpa0 in {}: {e} ({e:?})", ns.name()));
     ns.wait_ipv6_ready("tpa0");
     tap
+}
+
+/// An AF_PACKET port on the veth end `vt` that [`Netns::with_veth`] made,
+/// with buffers from `pool` and the kernel doing checksums and TCP
+/// segmentation (`PACKET_VNET_HDR`) when `offloads`; and `vt`'s MAC, once
+/// the kernel's end has its IPv6 link-local address.
+pub fn open_af_packet(ns: &Netns, pool: &Pool, offloads: bool) -> (AfPacket, MacAddr) {
+    let config = AfPacketConfig {
+        offloads,
+        ..AfPacketConfig::new("vt")
+    };
+    let port = ns
+        .enter(|| AfPacket::open(&config, pool.clone()))
+        .unwrap_or_else(|e| panic!("open AF_PACKET on vt in {}: {e} ({e:?})", ns.name()));
+    ns.wait_ipv6_ready("vk");
+    let mac = ns.mac_of("vt").parse().expect("vt's MAC");
+    (port, mac)
 }
 
 /// How far to move a virtual clock after a loop turn of hosts on a

@@ -12,9 +12,11 @@
 //! Each runs twice: once on a plain TAP, once with the TAP's offloads
 //! (`virtio_net_hdr`): tpa then hands the kernel TCP super-segments
 //! longer than the MTU to cut (TSO, counted by tpa's TCP and the TAP) and
-//! leaves checksums to it both ways.
+//! leaves checksums to it both ways. The megabyte transfers run again over
+//! a veth pair with an AF_PACKET port on tpa's end, without and with the
+//! port's offloads (`PACKET_VNET_HDR`).
 //!
-//! Run as root: these tests create namespaces and TAP interfaces.
+//! Run as root: these tests create namespaces, TAP and veth interfaces.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -24,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use tpa::app::{App, SocketError, SocketId};
 use tpa::buf::{BufferPool, PacketBuf, Pool, PoolConfig};
+use tpa::port::af_packet::AfPacket;
 use tpa::port::tap::Tap;
+use tpa::port::Port;
 use tpa::stage::Cx;
 use tpa::wire::MacAddr;
 use tpa_stages::tcp;
@@ -32,7 +36,7 @@ use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::TcpCounters;
 use tpa_tests::netns::Netns;
 use tpa_tests::nstat::Counters;
-use tpa_tests::tcp_host::{iface, open_tap_with, HostState, TcpHost, B};
+use tpa_tests::tcp_host::{iface, open_af_packet, open_tap_with, HostState, TcpHost, B};
 use tpa_tests::tcp_peer::{sha256, TcpPeer};
 
 const TPA_MAC: MacAddr = MacAddr([0x02, 0x54, 0x50, 0x41, 0, 0x02]);
@@ -204,6 +208,35 @@ fn pool() -> Pool {
 
 type Host<P> = TcpHost<P, Peer>;
 
+/// IPv4 or IPv6, with the port's offloads off or on: each transfer test's
+/// cases.
+const CASES: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
+
+/// How tpa reaches the kernel: through which port, in which namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// A TAP device (`Netns::with_tap`).
+    Tap,
+    /// An AF_PACKET port on one end of a veth pair (`Netns::with_veth`).
+    Veth,
+}
+
+impl Via {
+    /// A namespace for one case, named from `tag`, the family and whether
+    /// the port's offloads are on.
+    fn namespace(self, tag: &str, v6: bool, offloads: bool) -> Netns {
+        let tag = format!(
+            "{tag}{}{}",
+            if v6 { "6" } else { "4" },
+            if offloads { "o" } else { "" }
+        );
+        match self {
+            Via::Tap => Netns::with_tap(&tag),
+            Via::Veth => Netns::with_veth(&tag),
+        }
+    }
+}
+
 /// tpa's host on the namespace's TAP, with `app`, the TAP's offloads on
 /// when `offloads`. The namespace
 /// (`Netns::with_tap`) is one per host: a single-queue TAP takes one
@@ -222,35 +255,93 @@ fn host(ns: &Netns, pool: &Pool, app: Peer, offloads: bool) -> Host<Tap> {
     TcpHost::build(open_tap_with(ns, pool, TPA_MAC, offloads), state, app)
 }
 
-/// With the TAP's offloads, tpa sent super-segments longer than the MTU
-/// (its TCP joined segments, the TAP handed them to the kernel whole) and
-/// trusted the kernel's unfinished checksums; without, neither happened.
-fn assert_offloads_used(h: &Host<Tap>, offloads: bool, context: &str) {
+/// tpa's host on the namespace's veth end `vt` through AF_PACKET, at
+/// `vt`'s MAC, with `app`, the port's offloads on when `offloads`.
+fn veth_host(ns: &Netns, pool: &Pool, app: Peer, offloads: bool) -> Host<AfPacket> {
+    let (port, mac) = open_af_packet(ns, pool, offloads);
+    let state = HostState::new(iface(mac, 2), TcpConfig::default(), std::process::id().into());
+    TcpHost::build(port, state, app)
+}
+
+/// What a port's counters say of its offloads.
+struct OffloadCounts {
+    /// Super-segments handed to the kernel to cut.
+    gso_frames: u64,
+    /// Frames received with the L4 checksum trusted.
+    checksum_trusted: u64,
+    /// Whether a port without offloads may trust checksums anyway (an
+    /// AF_PACKET socket reports the kernel's `TP_STATUS_CSUMNOTREADY`).
+    trusts_without_offloads: bool,
+    /// Super-frames the kernel handed over whole (dropped).
+    rx_super_frames: u64,
+    /// TSO packets cut in software.
+    cut_in_software: u64,
+    /// Frames sent.
+    tx_packets: u64,
+}
+
+/// A port whose offload counters the tests read.
+trait Offloading: Port<Buf = B> + Send {
+    fn offload_counts(&mut self) -> OffloadCounts;
+}
+
+impl Offloading for Tap {
+    fn offload_counts(&mut self) -> OffloadCounts {
+        let s = self.stats();
+        OffloadCounts {
+            gso_frames: s.tx_gso_frames,
+            checksum_trusted: s.rx_checksum_trusted,
+            trusts_without_offloads: false,
+            rx_super_frames: 0,
+            cut_in_software: self.offload_stats().tso_packets,
+            tx_packets: s.tx_packets,
+        }
+    }
+}
+
+impl Offloading for AfPacket {
+    fn offload_counts(&mut self) -> OffloadCounts {
+        let s = self.stats();
+        OffloadCounts {
+            gso_frames: s.tx_gso_frames,
+            checksum_trusted: s.rx_checksum_trusted,
+            trusts_without_offloads: true,
+            rx_super_frames: s.rx_gso_frames,
+            cut_in_software: self.offload_stats().tso_packets,
+            tx_packets: s.tx_packets,
+        }
+    }
+}
+
+/// With the port's offloads, tpa sent super-segments longer than the MTU
+/// (its TCP joined segments, the port handed them to the kernel whole) and
+/// trusted the kernel's unfinished checksums; without, no super-segment
+/// left the port. Either way the kernel sent no super-frame tpa dropped.
+fn assert_offloads_used<P: Offloading>(h: &mut Host<P>, offloads: bool, context: &str) {
     let tcp = h.state.sockets.counters();
-    let tap = h.port.stats();
+    let port = h.port.offload_counts();
     println!(
-        "{context}: tso_frames {} tso_segments {} segments_sent {}; tap tx_gso_frames {} \
-         rx_checksum_trusted {} tx_packets {}",
+        "{context}: tso_frames {} tso_segments {} segments_sent {}; port gso_frames {} \
+         checksum_trusted {} tx_packets {}",
         tcp.tso_frames,
         tcp.tso_segments,
         tcp.segments_sent,
-        tap.tx_gso_frames,
-        tap.rx_checksum_trusted,
-        tap.tx_packets
+        port.gso_frames,
+        port.checksum_trusted,
+        port.tx_packets
     );
+    assert_eq!(port.rx_super_frames, 0, "{context}: super-frames dropped");
     if offloads {
         assert!(tcp.tso_frames > 0, "{context}: no super-segment: {tcp:?}");
         assert!(tcp.tso_segments >= 2 * tcp.tso_frames, "{context}: {tcp:?}");
-        assert_eq!(tap.tx_gso_frames, tcp.tso_frames, "{context}: {tap:?}");
-        assert!(tap.rx_checksum_trusted > 0, "{context}: {tap:?}");
-        assert_eq!(
-            h.port.offload_stats().tso_packets,
-            0,
-            "{context}: cut in software"
-        );
+        assert_eq!(port.gso_frames, tcp.tso_frames, "{context}: port gso frames");
+        assert!(port.checksum_trusted > 0, "{context}: no checksum trusted");
+        assert_eq!(port.cut_in_software, 0, "{context}: cut in software");
     } else {
-        assert_eq!((tcp.tso_frames, tap.tx_gso_frames), (0, 0), "{context}");
-        assert_eq!(tap.rx_checksum_trusted, 0, "{context}");
+        assert_eq!((tcp.tso_frames, port.gso_frames), (0, 0), "{context}");
+        if !port.trusts_without_offloads {
+            assert_eq!(port.checksum_trusted, 0, "{context}");
+        }
     }
 }
 
@@ -318,64 +409,82 @@ fn assert_clean_transfer(d: &Counters, tpa: &TcpCounters, opens: (&str, u64), co
 }
 
 /// A kernel client sends a megabyte to tpa's echo server and gets it back:
-/// the sha256 of what it sent equals that of what it received.
+/// the sha256 of what it sent equals that of what it received. Over a TAP.
 #[test]
 fn a_kernel_client_gets_its_megabyte_echoed_by_tpa() {
     let pool = pool();
-    for (v6, offloads) in [(false, false), (true, false), (false, true), (true, true)] {
-        let ns = Netns::with_tap(match (v6, offloads) {
-            (false, false) => "tk-s4",
-            (true, false) => "tk-s6",
-            (false, true) => "tk-s4o",
-            (true, true) => "tk-s6o",
-        });
-        let mut h = host(&ns, &pool, Peer::default(), offloads);
-        let any: SocketAddr = if v6 { "[::]:5001" } else { "0.0.0.0:5001" }
-            .parse()
-            .unwrap();
-        let iface = h.state.egress.interface().clone();
-        h.state.sockets.listen(any, 4, &iface).expect("listen");
-        let done_flag = AtomicBool::new(false);
-        let done = &done_flag;
-        let to = if v6 { "2001:db8::2" } else { "192.0.2.2" };
-        let out = thread::scope(|s| {
-            let tpa = s.spawn(move || {
-                h.serve(done, PATIENCE);
-                h
-            });
-            let done_on_exit = SetOnDrop(done);
-            let before = Counters::read(&ns);
-            let report =
-                TcpPeer::new(&ns).echo(SocketAddr::new(to.parse().unwrap(), 5001), LEN as u64);
-            let seen = Counters::read(&ns).delta(&before);
-            drop(done_on_exit);
-            let h = tpa.join().expect("tpa thread");
-            (report, seen, h)
-        });
-        let (report, seen, h) = out;
-        assert_clean_transfer(
-            &seen,
-            &h.state.sockets.counters(),
-            ("TcpActiveOpens", 1),
-            &format!("v6 {v6} offloads {offloads}: kernel client"),
-        );
-        assert_offloads_used(&h, offloads, &format!("v6 {v6}: kernel client"));
-        assert_eq!(
-            report.received_sha256, report.sent_sha256,
-            "v6 {v6}: the echo differs: {report}"
-        );
-        assert_eq!(report.received, LEN as u64, "v6 {v6}: {report}");
-        assert_eq!(report.cc, "cubic", "v6 {v6}: {report}");
-        assert_eq!((h.app.received, h.app.sent), (LEN, LEN), "v6 {v6}");
-        assert!(h.app.errors.is_empty(), "v6 {v6}: {:?}", h.app.errors);
-        println!(
-            "v6 {v6}: kernel client -> tpa echo, 1 MiB each way, sha256 {} ({:?})",
-            report.received_sha256,
-            h.state.sockets.counters()
-        );
-        drop(h);
+    for (v6, offloads) in CASES {
+        let ns = Via::Tap.namespace("tk-s", v6, offloads);
+        let h = host(&ns, &pool, Peer::default(), offloads);
+        kernel_client_echoed(&ns, h, v6, offloads, "tap");
     }
     pool.assert_whole();
+}
+
+/// The same over a veth pair, tpa's end an AF_PACKET port.
+#[test]
+fn a_kernel_client_gets_its_megabyte_echoed_by_tpa_over_af_packet() {
+    let pool = pool();
+    for (v6, offloads) in CASES {
+        let ns = Via::Veth.namespace("tkv-s", v6, offloads);
+        let h = veth_host(&ns, &pool, Peer::default(), offloads);
+        kernel_client_echoed(&ns, h, v6, offloads, "af_packet");
+    }
+    pool.assert_whole();
+}
+
+/// One case of the kernel client's megabyte echoed by `h`, tpa's host in
+/// `ns` (2001:db8::2 or 192.0.2.2 as `v6` says).
+fn kernel_client_echoed<P: Offloading>(
+    ns: &Netns,
+    mut h: Host<P>,
+    v6: bool,
+    offloads: bool,
+    via: &str,
+) {
+    let any: SocketAddr = if v6 { "[::]:5001" } else { "0.0.0.0:5001" }
+        .parse()
+        .unwrap();
+    let iface = h.state.egress.interface().clone();
+    h.state.sockets.listen(any, 4, &iface).expect("listen");
+    let done_flag = AtomicBool::new(false);
+    let done = &done_flag;
+    let to = if v6 { "2001:db8::2" } else { "192.0.2.2" };
+    let out = thread::scope(|s| {
+        let tpa = s.spawn(move || {
+            h.serve(done, PATIENCE);
+            h
+        });
+        let done_on_exit = SetOnDrop(done);
+        let before = Counters::read(ns);
+        let report = TcpPeer::new(ns).echo(SocketAddr::new(to.parse().unwrap(), 5001), LEN as u64);
+        let seen = Counters::read(ns).delta(&before);
+        drop(done_on_exit);
+        let h = tpa.join().expect("tpa thread");
+        (report, seen, h)
+    });
+    let (report, seen, mut h) = out;
+    let context = format!("{via} v6 {v6} offloads {offloads}: kernel client");
+    assert_clean_transfer(
+        &seen,
+        &h.state.sockets.counters(),
+        ("TcpActiveOpens", 1),
+        &context,
+    );
+    assert_offloads_used(&mut h, offloads, &context);
+    assert_eq!(
+        report.received_sha256, report.sent_sha256,
+        "{context}: the echo differs: {report}"
+    );
+    assert_eq!(report.received, LEN as u64, "{context}: {report}");
+    assert_eq!(report.cc, "cubic", "{context}: {report}");
+    assert_eq!((h.app.received, h.app.sent), (LEN, LEN), "{context}");
+    assert!(h.app.errors.is_empty(), "{context}: {:?}", h.app.errors);
+    println!(
+        "{context}: kernel client -> tpa echo, 1 MiB each way, sha256 {} ({:?})",
+        report.received_sha256,
+        h.state.sockets.counters()
+    );
 }
 
 /// Byte `i` of the client's stream.
@@ -386,74 +495,98 @@ fn byte(i: usize) -> u8 {
 
 /// tpa's client sends a megabyte to a kernel echo server: the echo comes
 /// back byte for byte, and the server's sha256 of what it received is the
-/// sha256 of what tpa sent.
+/// sha256 of what tpa sent. Over a TAP.
 #[test]
 fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
     let pool = pool();
     let data: Vec<u8> = (0..LEN).map(byte).collect();
-    let want = sha256(&data);
-    for (v6, offloads) in [(false, false), (true, false), (false, true), (true, true)] {
-        let ns = Netns::with_tap(match (v6, offloads) {
-            (false, false) => "tk-c4",
-            (true, false) => "tk-c6",
-            (false, true) => "tk-c4o",
-            (true, true) => "tk-c6o",
+    for (v6, offloads) in CASES {
+        let ns = Via::Tap.namespace("tk-c", v6, offloads);
+        tpa_client_echoed(&ns, &data, v6, offloads, "tap", |app| {
+            host(&ns, &pool, app, offloads)
         });
-        let server = if v6 { "2001:db8::1" } else { "192.0.2.1" };
-        let before = Counters::read(&ns);
-        let peer = TcpPeer::new(&ns).serve_echo(SocketAddr::new(server.parse().unwrap(), 5002));
-        let app = Peer {
-            remote: Some(SocketAddr::new(server.parse().unwrap(), 5002)),
-            data: data.clone(),
-            ..Peer::default()
-        };
-        let mut h = host(&ns, &pool, app, offloads);
-        let start = Instant::now();
-        while !(h.app.closed && h.app.eof) {
-            h.run_once();
-            assert!(
-                start.elapsed() < PATIENCE,
-                "v6 {v6}: stuck: sent {} received {} eof {} errors {:?}",
-                h.app.sent,
-                h.app.received,
-                h.app.eof,
-                h.app.errors
-            );
-        }
-        // Run on until the connection is in TIME_WAIT (the kernel's FIN
-        // acknowledged) or gone: a host stopped at close leaves that ACK
-        // unsent, and the kernel's timeout resending its FIN is ours, not
-        // the link's.
-        while h.state.sockets.len() > h.state.sockets.time_wait_count() {
-            h.run_once();
-            assert!(
-                start.elapsed() < PATIENCE,
-                "v6 {v6}: the connection never reached TIME_WAIT"
-            );
-        }
-        h.run_once();
-        let report = peer.finish();
-        let seen = Counters::read(&ns).delta(&before);
-        assert_clean_transfer(
-            &seen,
-            &h.state.sockets.counters(),
-            ("TcpPassiveOpens", 1),
-            &format!("v6 {v6} offloads {offloads}: kernel server"),
-        );
-        assert_offloads_used(&h, offloads, &format!("v6 {v6}: kernel server"));
-        assert_eq!(
-            report.received_sha256, want,
-            "v6 {v6}: the kernel got other bytes: {report}"
-        );
-        assert_eq!(report.received, LEN as u64, "v6 {v6}: {report}");
-        assert_eq!(report.cc, "cubic", "v6 {v6}: {report}");
-        assert_eq!((h.app.sent, h.app.received), (LEN, LEN), "v6 {v6}");
-        assert_eq!(h.app.mismatch, None, "v6 {v6}");
-        assert!(h.app.errors.is_empty(), "v6 {v6}: {:?}", h.app.errors);
-        println!("v6 {v6}: tpa client -> kernel echo, 1 MiB each way, sha256 {want}");
-        drop(h);
     }
     pool.assert_whole();
+}
+
+/// The same over a veth pair, tpa's end an AF_PACKET port.
+#[test]
+fn tpa_sends_a_megabyte_to_a_kernel_echo_server_over_af_packet() {
+    let pool = pool();
+    let data: Vec<u8> = (0..LEN).map(byte).collect();
+    for (v6, offloads) in CASES {
+        let ns = Via::Veth.namespace("tkv-c", v6, offloads);
+        tpa_client_echoed(&ns, &data, v6, offloads, "af_packet", |app| {
+            veth_host(&ns, &pool, app, offloads)
+        });
+    }
+    pool.assert_whole();
+}
+
+/// One case of tpa's client sending `data` to a kernel echo server in
+/// `ns`, on the host `open` builds around the client.
+fn tpa_client_echoed<P: Offloading>(
+    ns: &Netns,
+    data: &[u8],
+    v6: bool,
+    offloads: bool,
+    via: &str,
+    open: impl FnOnce(Peer) -> Host<P>,
+) {
+    let want = sha256(data);
+    let context = format!("{via} v6 {v6} offloads {offloads}: kernel server");
+    let server = if v6 { "2001:db8::1" } else { "192.0.2.1" };
+    let before = Counters::read(ns);
+    let peer = TcpPeer::new(ns).serve_echo(SocketAddr::new(server.parse().unwrap(), 5002));
+    let app = Peer {
+        remote: Some(SocketAddr::new(server.parse().unwrap(), 5002)),
+        data: data.to_vec(),
+        ..Peer::default()
+    };
+    let mut h = open(app);
+    let start = Instant::now();
+    while !(h.app.closed && h.app.eof) {
+        h.run_once();
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{context}: stuck: sent {} received {} eof {} errors {:?}",
+            h.app.sent,
+            h.app.received,
+            h.app.eof,
+            h.app.errors
+        );
+    }
+    // Run on until the connection is in TIME_WAIT (the kernel's FIN
+    // acknowledged) or gone: a host stopped at close leaves that ACK
+    // unsent, and the kernel's timeout resending its FIN is ours, not
+    // the link's.
+    while h.state.sockets.len() > h.state.sockets.time_wait_count() {
+        h.run_once();
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{context}: the connection never reached TIME_WAIT"
+        );
+    }
+    h.run_once();
+    let report = peer.finish();
+    let seen = Counters::read(ns).delta(&before);
+    assert_clean_transfer(
+        &seen,
+        &h.state.sockets.counters(),
+        ("TcpPassiveOpens", 1),
+        &context,
+    );
+    assert_offloads_used(&mut h, offloads, &context);
+    assert_eq!(
+        report.received_sha256, want,
+        "{context}: the kernel got other bytes: {report}"
+    );
+    assert_eq!(report.received, LEN as u64, "{context}: {report}");
+    assert_eq!(report.cc, "cubic", "{context}: {report}");
+    assert_eq!((h.app.sent, h.app.received), (LEN, LEN), "{context}");
+    assert_eq!(h.app.mismatch, None, "{context}");
+    assert!(h.app.errors.is_empty(), "{context}: {:?}", h.app.errors);
+    println!("{context}: tpa client -> kernel echo, 1 MiB each way, sha256 {want}");
 }
 
 /// tpa's server for the TIME_WAIT test: sends every connection it accepts
