@@ -245,13 +245,12 @@ pub fn open_tap_with(ns: &Netns, pool: &Pool, mac: MacAddr, offloads: bool) -> T
 }
 
 /// An AF_PACKET port on the veth end `vt` that [`Netns::with_veth`] made,
-/// with buffers from `pool` and the kernel doing checksums and TCP
-/// segmentation (`PACKET_VNET_HDR`) when `offloads`; and `vt`'s MAC, once
-/// the kernel's end has its IPv6 link-local address.
-pub fn open_af_packet(ns: &Netns, pool: &Pool, offloads: bool) -> (AfPacket, MacAddr) {
+/// as `config` says (its interface set to `vt`), with buffers from `pool`;
+/// and `vt`'s MAC, once the kernel's end has its IPv6 link-local address.
+pub fn open_af_packet(ns: &Netns, pool: &Pool, config: AfPacketConfig) -> (AfPacket, MacAddr) {
     let config = AfPacketConfig {
-        offloads,
-        ..AfPacketConfig::new("vt")
+        interface: "vt".into(),
+        ..config
     };
     let port = ns
         .enter(|| AfPacket::open(&config, pool.clone()))

@@ -14,7 +14,9 @@
 //! longer than the MTU to cut (TSO, counted by tpa's TCP and the TAP) and
 //! leaves checksums to it both ways. The megabyte transfers run again over
 //! a veth pair with an AF_PACKET port on tpa's end, without and with the
-//! port's offloads (`PACKET_VNET_HDR`).
+//! port's offloads (`PACKET_VNET_HDR`): tpa's server on the default rings
+//! (a TPACKET_V2 frame ring each way), its client on the other paths
+//! (`sendmmsg` out, the TPACKET_V3 block ring in).
 //!
 //! Run as root: these tests create namespaces, TAP and veth interfaces.
 
@@ -26,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use tpa::app::{App, SocketError, SocketId};
 use tpa::buf::{BufferPool, PacketBuf, Pool, PoolConfig};
-use tpa::port::af_packet::AfPacket;
+use tpa::port::af_packet::{AfPacket, AfPacketConfig, RxMode, TxPath};
 use tpa::port::tap::Tap;
 use tpa::port::Port;
 use tpa::stage::Cx;
@@ -255,10 +257,10 @@ fn host(ns: &Netns, pool: &Pool, app: Peer, offloads: bool) -> Host<Tap> {
     TcpHost::build(open_tap_with(ns, pool, TPA_MAC, offloads), state, app)
 }
 
-/// tpa's host on the namespace's veth end `vt` through AF_PACKET, at
-/// `vt`'s MAC, with `app`, the port's offloads on when `offloads`.
-fn veth_host(ns: &Netns, pool: &Pool, app: Peer, offloads: bool) -> Host<AfPacket> {
-    let (port, mac) = open_af_packet(ns, pool, offloads);
+/// tpa's host on the namespace's veth end `vt` through AF_PACKET as
+/// `config` says, at `vt`'s MAC, with `app`.
+fn veth_host(ns: &Netns, pool: &Pool, app: Peer, config: AfPacketConfig) -> Host<AfPacket> {
+    let (port, mac) = open_af_packet(ns, pool, config);
     let state = HostState::new(iface(mac, 2), TcpConfig::default(), std::process::id().into());
     TcpHost::build(port, state, app)
 }
@@ -421,13 +423,18 @@ fn a_kernel_client_gets_its_megabyte_echoed_by_tpa() {
     pool.assert_whole();
 }
 
-/// The same over a veth pair, tpa's end an AF_PACKET port.
+/// The same over a veth pair, tpa's end an AF_PACKET port on its default
+/// rings.
 #[test]
 fn a_kernel_client_gets_its_megabyte_echoed_by_tpa_over_af_packet() {
     let pool = pool();
     for (v6, offloads) in CASES {
         let ns = Via::Veth.namespace("tkv-s", v6, offloads);
-        let h = veth_host(&ns, &pool, Peer::default(), offloads);
+        let config = AfPacketConfig {
+            offloads,
+            ..AfPacketConfig::new("vt")
+        };
+        let h = veth_host(&ns, &pool, Peer::default(), config);
         kernel_client_echoed(&ns, h, v6, offloads, "af_packet");
     }
     pool.assert_whole();
@@ -509,7 +516,8 @@ fn tpa_sends_a_megabyte_to_a_kernel_echo_server() {
     pool.assert_whole();
 }
 
-/// The same over a veth pair, tpa's end an AF_PACKET port.
+/// The same over a veth pair, tpa's end an AF_PACKET port sending with
+/// `sendmmsg` and receiving through the block ring.
 #[test]
 fn tpa_sends_a_megabyte_to_a_kernel_echo_server_over_af_packet() {
     let pool = pool();
@@ -517,7 +525,13 @@ fn tpa_sends_a_megabyte_to_a_kernel_echo_server_over_af_packet() {
     for (v6, offloads) in CASES {
         let ns = Via::Veth.namespace("tkv-c", v6, offloads);
         tpa_client_echoed(&ns, &data, v6, offloads, "af_packet", |app| {
-            veth_host(&ns, &pool, app, offloads)
+            let config = AfPacketConfig {
+                offloads,
+                tx_path: TxPath::Sendmmsg,
+                rx_mode: RxMode::throughput(),
+                ..AfPacketConfig::new("vt")
+            };
+            veth_host(&ns, &pool, app, config)
         });
     }
     pool.assert_whole();

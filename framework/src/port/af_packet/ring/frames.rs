@@ -297,4 +297,31 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn with_vnet_the_header_in_front_of_the_frame_comes_along() {
+        let mut r = ring(2);
+        r.vnet = true;
+        write_slot(&mut r, 0, b"frame", 5);
+        let mac = RX_NET_OFFSET - 14;
+        let off = r.layout.offset(0);
+        let header: [u8; vnet::LEN] = [1, 4, 0, 1, 2, 3, 4, 5, 6, 7];
+        r.map.bytes()[off + mac - vnet::LEN..off + mac].copy_from_slice(&header);
+        // A slot whose frame starts too close to its V2 header for one.
+        write_slot(&mut r, 1, b"short", 5);
+        let off1 = r.layout.offset(1);
+        let too_close = (HDR + vnet::LEN - 2) as u16;
+        r.map.bytes()[off1 + 12..off1 + 14].copy_from_slice(&too_close.to_ne_bytes());
+        let mut got = Vec::new();
+        assert_eq!(
+            r.receive(4, |f, info| {
+                got.push((f.to_vec(), info.vnet));
+                true
+            }),
+            1
+        );
+        assert_eq!(got, [(b"frame".to_vec(), Some(header))]);
+        assert_eq!(r.bad_frames, 1);
+        assert_eq!(status(&r, 1), libc::TP_STATUS_KERNEL);
+    }
 }
