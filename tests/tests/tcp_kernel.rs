@@ -261,7 +261,11 @@ fn host(ns: &Netns, pool: &Pool, app: Peer, offloads: bool) -> Host<Tap> {
 /// `config` says, at `vt`'s MAC, with `app`.
 fn veth_host(ns: &Netns, pool: &Pool, app: Peer, config: AfPacketConfig) -> Host<AfPacket> {
     let (port, mac) = open_af_packet(ns, pool, config);
-    let state = HostState::new(iface(mac, 2), TcpConfig::default(), std::process::id().into());
+    let state = HostState::new(
+        iface(mac, 2),
+        TcpConfig::default(),
+        std::process::id().into(),
+    );
     TcpHost::build(port, state, app)
 }
 
@@ -336,7 +340,10 @@ fn assert_offloads_used<P: Offloading>(h: &mut Host<P>, offloads: bool, context:
     if offloads {
         assert!(tcp.tso_frames > 0, "{context}: no super-segment: {tcp:?}");
         assert!(tcp.tso_segments >= 2 * tcp.tso_frames, "{context}: {tcp:?}");
-        assert_eq!(port.gso_frames, tcp.tso_frames, "{context}: port gso frames");
+        assert_eq!(
+            port.gso_frames, tcp.tso_frames,
+            "{context}: port gso frames"
+        );
         assert!(port.checksum_trusted > 0, "{context}: no checksum trusted");
         assert_eq!(port.cut_in_software, 0, "{context}: cut in software");
     } else {

@@ -89,8 +89,6 @@ impl Transmitter {
         })
     }
 
-
-
     /// Hands frames from the front of `tx` to the kernel (see
     /// [`AfPacket::tx_burst`](super::AfPacket)).
     pub(super) fn send<const N: usize>(
@@ -138,7 +136,11 @@ impl Transmitter {
             let res = if len > max {
                 Err(TxRefused::TooLarge)
             } else {
-                ring.push(bytes.as_ref().map_or(&[][..], |b| &b[..]), len, buf.segments())
+                ring.push(
+                    bytes.as_ref().map_or(&[][..], |b| &b[..]),
+                    len,
+                    buf.segments(),
+                )
             };
             match res {
                 Ok(()) => {
@@ -176,8 +178,7 @@ impl Transmitter {
             let mut iov: ArrayVec<libc::iovec, SENDMMSG_SEGMENTS> = ArrayVec::new();
             // (first iovec, iovec count, bytes, super-segment) per frame of
             // this batch.
-            let mut frames: ArrayVec<(usize, usize, usize, bool), SENDMMSG_BATCH> =
-                ArrayVec::new();
+            let mut frames: ArrayVec<(usize, usize, usize, bool), SENDMMSG_BATCH> = ArrayVec::new();
             for buf in &tx.as_slice()[taken..] {
                 let len = buf.total_len();
                 let (header, max) = frame_header(self.vnet, self.max_frame, buf);
