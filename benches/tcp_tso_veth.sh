@@ -4,8 +4,10 @@
 #   sudo bash benches/tcp_tso_veth.sh
 #
 # Two namespaces joined by a veth pair: the kernel's end `vk` (10.80.0.1,
-# a kernel tperf server on 10.80.0.1:4040; `gso_max_segs 1`, so that the
-# kernel sends tpa segments it can take, not 64 KiB GSO units) and tpa's
+# a kernel tperf server on 10.80.0.1:4040; TSO and GSO off, `ethtool -K`,
+# so that the kernel sends tpa segments it can take, not 64 KiB GSO units:
+# `gso_max_segs 1`, which the tests use, does that too but cuts the
+# kernel's sending rate several times over) and tpa's
 # end `vt` (no kernel address; the veth's own offloads left on: tx
 # checksumming, scatter-gather, TSO). A tpa client on `vt` (10.80.0.2,
 # AF_PACKET, the default TPACKET_V2 rings; TX_PATH=sendmmsg for the other
@@ -27,6 +29,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 [[ $(id -u) -eq 0 ]] || {
     echo "tcp_tso_veth.sh: run as root: it creates network namespaces and a veth pair" >&2
+    exit 1
+}
+command -v ethtool >/dev/null || {
+    echo "tcp_tso_veth.sh: ethtool not found (apt-get install ethtool): the kernel's veth end must send segments" >&2
     exit 1
 }
 if [[ -f "$HOME/.cargo/env" ]]; then
@@ -72,7 +78,7 @@ ip -n "$ns" link set lo up
 ip -n "$nt" link set lo up
 ip -n "$ns" link add vk type veth peer name vt
 ip -n "$ns" link set vt netns "$nt"
-ip -n "$ns" link set dev vk gso_max_segs 1
+ip netns exec "$ns" ethtool -K vk tso off gso off >/dev/null
 ip -n "$ns" addr add 10.80.0.1/24 dev vk
 ip -n "$ns" link set vk up
 ip -n "$nt" link set vt up
