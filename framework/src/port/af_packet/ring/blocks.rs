@@ -392,4 +392,36 @@ mod tests {
             8
         );
     }
+
+    #[test]
+    fn with_vnet_the_header_in_front_of_each_frame_comes_along() {
+        let mut r = ring(2);
+        r.vnet = true;
+        write_block(&mut r, 0, &[b"one", b"two"]);
+        // The frames' headers start at 48 and 48 + 96; each frame at 80
+        // from its header, its virtio_net_hdr just before.
+        let headers = [[1u8; vnet::LEN], [2u8; vnet::LEN]];
+        for (at, h) in [48 + 80, 48 + 96 + 80].into_iter().zip(&headers) {
+            r.map.bytes()[at - vnet::LEN..at].copy_from_slice(h);
+        }
+        // A block whose frame starts too close to its V3 header for one.
+        write_block(&mut r, 1, &[b"short"]);
+        let too_close = (48 + vnet::LEN - 1) as u16;
+        r.map.bytes()[BS + 48 + 24..BS + 48 + 26].copy_from_slice(&too_close.to_ne_bytes());
+        let mut got = Vec::new();
+        let n = r.receive(16, |f, info| {
+            got.push((f.to_vec(), info.vnet));
+            true
+        });
+        assert_eq!(n, 2);
+        assert_eq!(
+            got,
+            [
+                (b"one".to_vec(), Some(headers[0])),
+                (b"two".to_vec(), Some(headers[1]))
+            ]
+        );
+        assert_eq!(r.bad_blocks, 1);
+        assert_eq!(status(&r, 1), libc::TP_STATUS_KERNEL);
+    }
 }
