@@ -22,12 +22,13 @@
 # for bulk, transactions/s, p50/p99/p999 latency and CPU microseconds per
 # transaction for rr and crr (CPU of both processes: tperf's own
 # getrusage on each side), and each figure's ratio to kernel-kernel.
-# tpa polls while it has work and, after 64 idle turns, blocks on its
+# tpa polls while it has work and for 50 µs after, then blocks on its
 # port until a frame or its next timer (tperf's default, `--idle wait`).
 #
 # ROUNDS (5), DURATION (3), TESTS ("write rr crr"), TRANSPORTS ("veth tap")
 # change the run; IDLES ("wait") lists the `--idle` modes of tpa's ends
-# (wait, sleep: 50 µs sleeps after 1024 idle turns, spin: never idle):
+# (wait; wait:N, polling N µs after the last work instead of 50 before it
+# blocks; sleep: 50 µs sleeps after 1024 idle turns; spin: never idle):
 # with several, every pair with a tpa end runs once per mode in each
 # round, named PAIR@MODE (e.g. IDLES="sleep wait" compares the two in the
 # same rounds). SPIN=1 is IDLES=spin. A mode may end in +mac (wait+mac):
@@ -64,8 +65,8 @@ transports="${TRANSPORTS:-veth tap}"
 idles="${IDLES:-wait}"
 [[ ${SPIN:-0} == 1 ]] && idles=spin
 for m in $idles; do
-    [[ ${m%+mac} == wait || ${m%+mac} == sleep || ${m%+mac} == spin ]] || {
-        echo "tcp_vs_kernel.sh: IDLES takes wait, sleep and spin (each with +mac or not), not $m" >&2
+    [[ ${m%+mac} =~ ^(wait|wait:[0-9]+|sleep|spin)$ ]] || {
+        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, sleep and spin (each with +mac or not), not $m" >&2
         exit 1
     }
 done

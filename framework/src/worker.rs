@@ -258,18 +258,23 @@ pub enum IdlePolicy {
         /// How long each sleep lasts at most.
         sleep: Duration,
     },
-    /// After `after` idle iterations in a row, block until the port has a
-    /// frame, the loop's next deadline comes or `max` has passed, whichever
-    /// is first ([`WorkLoop::wait_rx`]: the port's receive interrupt mode,
-    /// like DPDK's Rx interrupts): no CPU spent polling an empty port while
-    /// the peer is the bottleneck, and no blind sleep making the first
-    /// frame after a pause wait. The cost is a wake-up (a few
-    /// microseconds) when a frame ends the wait. A loop whose port cannot
-    /// block sleeps as [`IdlePolicy::Backoff`] would, `max` at most and
-    /// never more than [`WAIT_FALLBACK_SLEEP`] at a time.
+    /// Poll on for `spin` of the loop's clock after the last iteration
+    /// that did work, then block until the port has a frame, the loop's
+    /// next deadline comes or `max` has passed, whichever is first
+    /// ([`WorkLoop::wait_rx`]: the port's receive interrupt mode, like
+    /// DPDK's Rx interrupts): no CPU spent polling an empty port while the
+    /// peer is the bottleneck, and no blind sleep making the first frame
+    /// after a pause wait. A frame arriving while the loop still spins is
+    /// taken at once; one ending a wait pays a wake-up (a few
+    /// microseconds), so `spin` a little longer than the peer takes to
+    /// answer keeps request-response latency at the spinning figure. A
+    /// loop whose port cannot block sleeps as [`IdlePolicy::Backoff`]
+    /// would, `max` at most and never more than [`WAIT_FALLBACK_SLEEP`] at
+    /// a time. The spin is measured on [`WorkLoop::now_ns`]: a loop on a
+    /// virtual clock that never moves spins until it is stopped.
     Wait {
-        /// Idle iterations in a row before the first wait.
-        after: u32,
+        /// How long to poll on after the last work before the first wait.
+        spin: Duration,
         /// How long one wait lasts at most (the loop's own checks, such as
         /// its stop flag, run that often while idle).
         max: Duration,
@@ -281,11 +286,24 @@ pub enum IdlePolicy {
 pub const WAIT_FALLBACK_SLEEP: Duration = Duration::from_micros(50);
 
 impl IdlePolicy {
-    /// [`IdlePolicy::Wait`] after 64 idle iterations, a millisecond at
-    /// most per wait.
+    /// How long [`IdlePolicy::wait`] polls on after the last work: longer
+    /// than a peer on the same host takes to answer a small request over a
+    /// veth or a TAP (tperf's rr: 10 to 30 µs), so a request-response
+    /// exchange is taken while still spinning, without a wake-up
+    /// (doc/benchmarks.md, "Spinning before a wait").
+    pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+
+    /// [`IdlePolicy::Wait`] after [`IdlePolicy::DEFAULT_SPIN`] of polling,
+    /// a millisecond at most per wait.
     pub const fn wait() -> IdlePolicy {
+        IdlePolicy::wait_with_spin(IdlePolicy::DEFAULT_SPIN)
+    }
+
+    /// [`IdlePolicy::Wait`] after `spin` of polling, a millisecond at most
+    /// per wait.
+    pub const fn wait_with_spin(spin: Duration) -> IdlePolicy {
         IdlePolicy::Wait {
-            after: 64,
+            spin,
             max: Duration::from_millis(1),
         }
     }
@@ -330,12 +348,17 @@ pub struct LoopStats {
 /// work, the loop sleeps between iterations ([`WorkLoop::sleep`]) for the
 /// policy's `sleep`, or until the next deadline the last iteration
 /// reported if that comes first, so timers fire on time. Under
-/// [`IdlePolicy::Wait`] it blocks instead ([`WorkLoop::wait_rx`]) until a
-/// frame arrives, that deadline or the policy's `max`. An iteration that
-/// did work (packets, events, timers fired) ends the back-off.
+/// [`IdlePolicy::Wait`], once it has found nothing to do for the policy's
+/// `spin` (on [`WorkLoop::now_ns`]), it blocks instead
+/// ([`WorkLoop::wait_rx`]) until a frame arrives, that deadline or the
+/// policy's `max`. An iteration that did work (packets, events, timers
+/// fired) ends the back-off.
 pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, idle: IdlePolicy) -> LoopStats {
     let mut stats = LoopStats::default();
     let mut idle_streak = 0u32;
+    // Under `Wait`: when the loop first found nothing to do since its last
+    // work, on its clock.
+    let mut idle_since_ns: Option<u64> = None;
     while !stop.is_raised() {
         let progress = work.run_once();
         stats.iterations += 1;
@@ -343,17 +366,29 @@ pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, idle: IdlePolicy) ->
             stats.busy_iterations += 1;
             stats.work += progress.work as u64;
             idle_streak = 0;
+            idle_since_ns = None;
             continue;
         }
-        let (after, longest, wait) = match idle {
+        let (longest, wait) = match idle {
             IdlePolicy::Spin => continue,
-            IdlePolicy::Backoff { after, sleep } => (after, sleep, false),
-            IdlePolicy::Wait { after, max } => (after, max, true),
+            IdlePolicy::Backoff { after, sleep } => {
+                idle_streak = idle_streak.saturating_add(1);
+                if idle_streak < after {
+                    continue;
+                }
+                (sleep, false)
+            }
+            IdlePolicy::Wait { spin, max } => {
+                if !spin.is_zero() {
+                    let now = work.now_ns();
+                    let since = *idle_since_ns.get_or_insert(now);
+                    if Duration::from_nanos(now.saturating_sub(since)) < spin {
+                        continue;
+                    }
+                }
+                (max, true)
+            }
         };
-        idle_streak = idle_streak.saturating_add(1);
-        if idle_streak < after {
-            continue;
-        }
         let nap = nap_until(longest, progress.next_deadline_ns, || work.now_ns());
         if nap < longest {
             stats.sleeps_cut_by_deadline += 1;
@@ -918,6 +953,10 @@ mod tests {
         frames: VecDeque<u64>,
         deadline: Option<u64>,
         can_wait: bool,
+        /// What one iteration costs on the clock (0: it takes no time).
+        turn_ns: u64,
+        /// When each wait began.
+        wait_starts: Vec<u64>,
         /// (time read, at the frame's arrival)
         received: Vec<(u64, u64)>,
         /// (timeout asked, time to the next event)
@@ -950,6 +989,7 @@ mod tests {
             if self.frames.is_empty() && self.deadline.is_none() {
                 self.stop.raise();
             }
+            self.clock.advance(Duration::from_nanos(self.turn_ns));
             Progress {
                 work,
                 next_deadline_ns: self.deadline,
@@ -968,6 +1008,7 @@ mod tests {
             }
             let now = self.clock.now_ns();
             let frame = self.frames.front().copied().unwrap_or(u64::MAX);
+            self.wait_starts.push(now);
             self.waits
                 .push((timeout, self.next_event().saturating_sub(now)));
             let until = now.saturating_add(timeout.as_nanos() as u64);
@@ -989,6 +1030,8 @@ mod tests {
             frames: [5_000, 5_000, 40_000, 3_000_000].into_iter().collect(),
             deadline: Some(1_200_000),
             can_wait,
+            turn_ns: 0,
+            wait_starts: Vec::new(),
             received: Vec::new(),
             waits: Vec::new(),
             sleeps: Vec::new(),
@@ -1001,7 +1044,7 @@ mod tests {
         let stop = StopFlag::new();
         let mut port = arrivals(true, &stop);
         let max = Duration::from_millis(1);
-        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { after: 3, max });
+        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { spin: Duration::ZERO, max });
         // Every frame was received the moment it arrived: no sleep
         // overshot one.
         assert!(
@@ -1033,7 +1076,7 @@ mod tests {
         let stop = StopFlag::new();
         let mut port = arrivals(false, &stop);
         let max = Duration::from_millis(1);
-        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { after: 3, max });
+        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { spin: Duration::ZERO, max });
         assert!(port.waits.is_empty());
         assert_eq!(port.received.len(), 4);
         assert!(port.sleeps.iter().all(|&n| n <= WAIT_FALLBACK_SLEEP));
@@ -1043,5 +1086,78 @@ mod tests {
         for &(seen, at) in &port.received {
             assert!(seen - at <= WAIT_FALLBACK_SLEEP.as_nanos() as u64);
         }
+    }
+    #[test]
+    fn a_waiting_loop_spins_for_its_spin_after_the_last_work_before_it_blocks() {
+        let stop = StopFlag::new();
+        let mut port = arrivals(true, &stop);
+        // Each iteration takes 1 µs of the virtual clock.
+        port.turn_ns = 1_000;
+        let spin = Duration::from_micros(20);
+        let max = Duration::from_millis(1);
+        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { spin, max });
+        // The frames at 5 µs came while the loop still spun after its
+        // start: taken by polling, on the turn they arrived. The frame at
+        // 40 µs came after 20 µs of spinning (from 7 µs, the end of the
+        // first idle turn after the last work) and a wait from 27 µs: it
+        // ended that wait.
+        assert_eq!(
+            port.received,
+            [(5_000, 5_000), (5_000, 5_000), (40_000, 40_000), (3_000_000, 3_000_000)]
+        );
+        // Every wait began `spin` after the first idle turn since the
+        // last work: 7 → 27 µs; 42 → 62 µs, then one turn after the last
+        // wait (1.063 ms, cut by the timer at 1.2 ms); 1.202 → 1.222 ms,
+        // then on.
+        assert_eq!(
+            port.wait_starts,
+            [27_000, 62_000, 1_063_000, 1_222_000, 2_223_000]
+        );
+        let asked: Vec<u64> = port
+            .waits
+            .iter()
+            .map(|(t, _)| t.as_micros() as u64)
+            .collect();
+        assert_eq!(asked, [1000, 1000, 137, 1000, 1000]);
+        assert_eq!((stats.waits, stats.waits_woken), (5, 2));
+        assert!(port.sleeps.is_empty(), "{:?}", port.sleeps);
+    }
+
+    #[test]
+    fn a_frame_within_the_spin_of_the_last_work_is_taken_without_a_wait() {
+        let stop = StopFlag::new();
+        let mut port = arrivals(true, &stop);
+        port.turn_ns = 1_000;
+        // Request-response: each answer comes 15 µs after the last.
+        port.frames = (1..=20).map(|i| i * 15_000).collect();
+        port.deadline = None;
+        let spin = Duration::from_micros(20);
+        let stats = run_loop(
+            &mut port,
+            &stop,
+            IdlePolicy::Wait {
+                spin,
+                max: Duration::from_millis(1),
+            },
+        );
+        assert_eq!(port.received.len(), 20);
+        assert!(port.received.iter().all(|&(seen, at)| seen == at));
+        assert_eq!(stats.waits, 0, "{:?}", port.wait_starts);
+        // With no spin the same exchanges block before every answer.
+        let stop = StopFlag::new();
+        let mut port = arrivals(true, &stop);
+        port.turn_ns = 1_000;
+        port.frames = (1..=20).map(|i| i * 15_000).collect();
+        port.deadline = None;
+        let stats = run_loop(
+            &mut port,
+            &stop,
+            IdlePolicy::Wait {
+                spin: Duration::ZERO,
+                max: Duration::from_millis(1),
+            },
+        );
+        assert_eq!(port.received.len(), 20);
+        assert_eq!((stats.waits, stats.waits_woken), (20, 20));
     }
 }

@@ -27,6 +27,7 @@ pub use server::run_server;
 
 use core::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tpa::app::{App, Events, SocketError, SocketId};
 use tpa::buf::{PacketBuf, Pool, PoolConfig};
@@ -156,8 +157,9 @@ impl TpaEndpoint {
     fn idle(&self) -> IdlePolicy {
         match self.idle {
             // A DPDK port cannot block: it idles as `sleep` does.
-            Idle::Wait if matches!(self.port, PortSpec::Dpdk(_)) => IdlePolicy::default(),
-            Idle::Wait => IdlePolicy::wait(),
+            Idle::Wait(_) if matches!(self.port, PortSpec::Dpdk(_)) => IdlePolicy::default(),
+            Idle::Wait(None) => IdlePolicy::wait(),
+            Idle::Wait(Some(spin)) => IdlePolicy::wait_with_spin(spin),
             Idle::Sleep => IdlePolicy::default(),
             Idle::Spin => IdlePolicy::Spin,
         }
@@ -165,14 +167,15 @@ impl TpaEndpoint {
 }
 
 /// What tpa's loop does when it has nothing to do (`--idle`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Idle {
-    /// Block on the port until a frame or the next timer
-    /// ([`IdlePolicy::wait`]: after 64 idle turns, a millisecond at most;
-    /// the port's receive interrupt mode). The default; a DPDK port cannot
-    /// block, and idles as [`Idle::Sleep`] instead.
-    #[default]
-    Wait,
+    /// Poll on for a while after the last work (the spin given, `wait:N`
+    /// for N µs, or [`IdlePolicy::DEFAULT_SPIN`]), then block on the port
+    /// until a frame or the next timer ([`IdlePolicy::wait`]: a
+    /// millisecond at most; the port's receive interrupt mode). The
+    /// default; a DPDK port cannot block, and idles as [`Idle::Sleep`]
+    /// instead.
+    Wait(Option<Duration>),
     /// Sleep 50 µs at a time after 1024 idle turns
     /// ([`IdlePolicy::default`]).
     Sleep,
@@ -180,26 +183,48 @@ pub enum Idle {
     Spin,
 }
 
+impl Default for Idle {
+    /// `wait`, with the default spin.
+    fn default() -> Self {
+        Idle::Wait(None)
+    }
+}
+
+/// The longest spin `wait:N` takes, in microseconds (a second: past that,
+/// `spin` says it better).
+const MAX_SPIN_US: u64 = 1_000_000;
+
 impl std::str::FromStr for Idle {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Idle, String> {
         match s {
-            "wait" => Ok(Idle::Wait),
+            "wait" => Ok(Idle::Wait(None)),
             "sleep" => Ok(Idle::Sleep),
             "spin" => Ok(Idle::Spin),
-            other => Err(format!("{other}: wait, sleep or spin")),
+            other => match other.strip_prefix("wait:") {
+                Some(us) => match us.parse::<u64>() {
+                    Ok(us) if us <= MAX_SPIN_US => {
+                        Ok(Idle::Wait(Some(Duration::from_micros(us))))
+                    }
+                    _ => Err(format!(
+                        "{other}: wait:N spins N µs before it blocks, 0 to {MAX_SPIN_US}"
+                    )),
+                },
+                None => Err(format!("{other}: wait, wait:N (µs of spin), sleep or spin")),
+            },
         }
     }
 }
 
 impl fmt::Display for Idle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Idle::Wait => "wait",
-            Idle::Sleep => "sleep",
-            Idle::Spin => "spin",
-        })
+        match self {
+            Idle::Wait(None) => f.write_str("wait"),
+            Idle::Wait(Some(spin)) => write!(f, "wait:{}", spin.as_micros()),
+            Idle::Sleep => f.write_str("sleep"),
+            Idle::Spin => f.write_str("spin"),
+        }
     }
 }
 
@@ -775,7 +800,23 @@ mod tests {
     #[test]
     fn idle_modes_and_transmit_paths_parse_and_name_themselves() {
         for (name, idle, policy) in [
-            ("wait", Idle::Wait, IdlePolicy::wait()),
+            ("wait", Idle::Wait(None), IdlePolicy::wait()),
+            (
+                "wait:20",
+                Idle::Wait(Some(Duration::from_micros(20))),
+                IdlePolicy::Wait {
+                    spin: Duration::from_micros(20),
+                    max: Duration::from_millis(1),
+                },
+            ),
+            (
+                "wait:0",
+                Idle::Wait(Some(Duration::ZERO)),
+                IdlePolicy::Wait {
+                    spin: Duration::ZERO,
+                    max: Duration::from_millis(1),
+                },
+            ),
             ("sleep", Idle::Sleep, IdlePolicy::default()),
             ("spin", Idle::Spin, IdlePolicy::Spin),
         ] {
@@ -789,11 +830,22 @@ mod tests {
             ..endpoint()
         };
         assert_eq!(dpdk.idle(), IdlePolicy::default());
-        assert_eq!(Idle::default(), Idle::Wait);
+        let dpdk = TpaEndpoint {
+            idle: "wait:20".parse().expect("an idle mode"),
+            ..dpdk
+        };
+        assert_eq!(dpdk.idle(), IdlePolicy::default());
+        assert_eq!(Idle::default(), Idle::Wait(None));
         assert!("poll"
             .parse::<Idle>()
             .unwrap_err()
-            .contains("wait, sleep or spin"));
+            .contains("wait, wait:N (µs of spin), sleep or spin"));
+        for bad in ["wait:", "wait:-1", "wait:2.5", "wait:1000001"] {
+            assert!(
+                bad.parse::<Idle>().unwrap_err().contains("0 to 1000000"),
+                "{bad}"
+            );
+        }
         assert_eq!(parse_tx_path("ring"), Ok(TxPath::Ring));
         assert_eq!(parse_tx_path("sendmmsg"), Ok(TxPath::Sendmmsg));
         assert!(parse_tx_path("mmap").is_err());
