@@ -27,8 +27,9 @@
 #
 # ROUNDS (5), DURATION (3), TESTS ("write rr crr"), TRANSPORTS ("veth tap")
 # change the run; IDLES ("wait") lists the `--idle` modes of tpa's ends
-# (wait; wait:N, polling N µs after the last work instead of 50 before it
-# blocks; sleep: 50 µs sleeps after 1024 idle turns; spin: never idle):
+# (wait; wait:N, polling N µs after the last work before it blocks;
+# wait:~N, an adaptive spin of N µs at most; sleep: 50 µs sleeps after
+# 1024 idle turns; spin: never idle):
 # with several, every pair with a tpa end runs once per mode in each
 # round, named PAIR@MODE (e.g. IDLES="sleep wait" compares the two in the
 # same rounds). SPIN=1 is IDLES=spin. A mode may end in +mac (wait+mac):
@@ -65,8 +66,8 @@ transports="${TRANSPORTS:-veth tap}"
 idles="${IDLES:-wait}"
 [[ ${SPIN:-0} == 1 ]] && idles=spin
 for m in $idles; do
-    [[ ${m%+mac} =~ ^(wait|wait:[0-9]+|sleep|spin)$ ]] || {
-        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, sleep and spin (each with +mac or not), not $m" >&2
+    [[ ${m%+mac} =~ ^(wait|wait:~?[0-9]+|sleep|spin)$ ]] || {
+        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, wait:~N, sleep and spin (each with +mac or not), not $m" >&2
         exit 1
     }
 done

@@ -272,9 +272,23 @@ pub enum IdlePolicy {
     /// would, `max` at most and never more than [`WAIT_FALLBACK_SLEEP`] at
     /// a time. The spin is measured on [`WorkLoop::now_ns`]: a loop on a
     /// virtual clock that never moves spins until it is stopped.
+    ///
+    /// With `adaptive`, `spin` is a bound and the loop spins for a share
+    /// of it that follows the gaps it sees, as KVM's halt polling does: a
+    /// wait that a frame ended within `spin` of the last work means a
+    /// longer spin would have taken that frame by polling, and doubles
+    /// the share (from an eighth of `spin`, up to `spin`); a wait that
+    /// lasted past `spin` (the peer slow to answer, or nothing coming)
+    /// means spinning was spent for nothing, and halves it. A loop whose
+    /// peer answers within the bound ends up spinning; one whose peer
+    /// needs longer, or needs the core the loop would spin on, blocks
+    /// almost at once.
     Wait {
-        /// How long to poll on after the last work before the first wait.
+        /// How long to poll on after the last work before the first wait
+        /// (with `adaptive`: at most).
         spin: Duration,
+        /// Whether the spin follows the gaps between frames (see above).
+        adaptive: bool,
         /// How long one wait lasts at most (the loop's own checks, such as
         /// its stop flag, run that often while idle).
         max: Duration,
@@ -304,6 +318,17 @@ impl IdlePolicy {
     pub const fn wait_with_spin(spin: Duration) -> IdlePolicy {
         IdlePolicy::Wait {
             spin,
+            adaptive: false,
+            max: Duration::from_millis(1),
+        }
+    }
+
+    /// [`IdlePolicy::Wait`] after an adaptive spin of `spin` at most, a
+    /// millisecond at most per wait.
+    pub const fn wait_with_adaptive_spin(spin: Duration) -> IdlePolicy {
+        IdlePolicy::Wait {
+            spin,
+            adaptive: true,
             max: Duration::from_millis(1),
         }
     }
@@ -356,9 +381,10 @@ pub struct LoopStats {
 pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, idle: IdlePolicy) -> LoopStats {
     let mut stats = LoopStats::default();
     let mut idle_streak = 0u32;
-    // Under `Wait`: when the loop first found nothing to do since its last
-    // work, on its clock.
-    let mut idle_since_ns: Option<u64> = None;
+    let mut spin = match idle {
+        IdlePolicy::Wait { spin, .. } => SpinState::new(spin),
+        _ => SpinState::new(Duration::ZERO),
+    };
     while !stop.is_raised() {
         let progress = work.run_once();
         stats.iterations += 1;
@@ -366,7 +392,7 @@ pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, idle: IdlePolicy) ->
             stats.busy_iterations += 1;
             stats.work += progress.work as u64;
             idle_streak = 0;
-            idle_since_ns = None;
+            spin.idle_since_ns = None;
             continue;
         }
         let (longest, wait) = match idle {
@@ -378,11 +404,11 @@ pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, idle: IdlePolicy) ->
                 }
                 (sleep, false)
             }
-            IdlePolicy::Wait { spin, max } => {
-                if !spin.is_zero() {
+            IdlePolicy::Wait { max, adaptive, .. } => {
+                if !spin.bound.is_zero() {
                     let now = work.now_ns();
-                    let since = *idle_since_ns.get_or_insert(now);
-                    if Duration::from_nanos(now.saturating_sub(since)) < spin {
+                    let since = *spin.idle_since_ns.get_or_insert(now);
+                    if now.saturating_sub(since) < spin.current_ns(adaptive) {
                         continue;
                     }
                 }
@@ -402,6 +428,9 @@ pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, idle: IdlePolicy) ->
                 woke => {
                     stats.waits += 1;
                     stats.waits_woken += u64::from(woke == RxWait::Ready);
+                    if matches!(idle, IdlePolicy::Wait { adaptive: true, .. }) {
+                        spin.after_wait(woke == RxWait::Ready, work.now_ns());
+                    }
                     continue;
                 }
             }
@@ -416,6 +445,70 @@ pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, idle: IdlePolicy) ->
         work.sleep(nap);
     }
     stats
+}
+
+/// The spin of [`IdlePolicy::Wait`]: when the loop last found nothing to
+/// do, and, when adaptive, how much of the bound it spins now.
+#[derive(Debug)]
+struct SpinState {
+    /// The policy's `spin`.
+    bound: Duration,
+    /// The adaptive spin, in nanoseconds, `bound` at most.
+    adaptive_ns: u64,
+    /// When the loop first found nothing to do since its last work, on
+    /// its clock.
+    idle_since_ns: Option<u64>,
+    /// The idle stretch (its start) whose first wait moved the adaptive
+    /// spin last: once per stretch.
+    judged_since_ns: Option<u64>,
+}
+
+impl SpinState {
+    fn new(bound: Duration) -> SpinState {
+        SpinState {
+            bound,
+            adaptive_ns: duration_ns(bound),
+            idle_since_ns: None,
+            judged_since_ns: None,
+        }
+    }
+
+    /// How long to spin after the last work.
+    #[inline]
+    fn current_ns(&self, adaptive: bool) -> u64 {
+        if adaptive {
+            self.adaptive_ns
+        } else {
+            duration_ns(self.bound)
+        }
+    }
+
+    /// Moves the adaptive spin after a wait that ended at `now_ns`
+    /// (`woken`: by a frame): longer when a frame came within the bound
+    /// of the last work, shorter when the stretch outlasted it. Once per
+    /// idle stretch: the later waits of a long one say nothing new.
+    fn after_wait(&mut self, woken: bool, now_ns: u64) {
+        let Some(since) = self.idle_since_ns else {
+            return;
+        };
+        if self.judged_since_ns == Some(since) {
+            return;
+        }
+        self.judged_since_ns = Some(since);
+        let bound = duration_ns(self.bound);
+        if woken && now_ns.saturating_sub(since) <= bound {
+            let grown = self.adaptive_ns.saturating_mul(2).max(bound / 8);
+            self.adaptive_ns = grown.min(bound);
+        } else {
+            self.adaptive_ns /= 2;
+        }
+    }
+}
+
+/// A duration in nanoseconds, saturating.
+#[inline]
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// How long an idle loop sleeps: `sleep`, or less when `deadline_ns` comes
@@ -1044,7 +1137,7 @@ mod tests {
         let stop = StopFlag::new();
         let mut port = arrivals(true, &stop);
         let max = Duration::from_millis(1);
-        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { spin: Duration::ZERO, max });
+        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { spin: Duration::ZERO, adaptive: false, max });
         // Every frame was received the moment it arrived: no sleep
         // overshot one.
         assert!(
@@ -1076,7 +1169,7 @@ mod tests {
         let stop = StopFlag::new();
         let mut port = arrivals(false, &stop);
         let max = Duration::from_millis(1);
-        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { spin: Duration::ZERO, max });
+        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { spin: Duration::ZERO, adaptive: false, max });
         assert!(port.waits.is_empty());
         assert_eq!(port.received.len(), 4);
         assert!(port.sleeps.iter().all(|&n| n <= WAIT_FALLBACK_SLEEP));
@@ -1095,7 +1188,7 @@ mod tests {
         port.turn_ns = 1_000;
         let spin = Duration::from_micros(20);
         let max = Duration::from_millis(1);
-        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { spin, max });
+        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { spin, adaptive: false, max });
         // The frames at 5 µs came while the loop still spun after its
         // start: taken by polling, on the turn they arrived. The frame at
         // 40 µs came after 20 µs of spinning (from 7 µs, the end of the
@@ -1135,10 +1228,7 @@ mod tests {
         let stats = run_loop(
             &mut port,
             &stop,
-            IdlePolicy::Wait {
-                spin,
-                max: Duration::from_millis(1),
-            },
+            IdlePolicy::wait_with_spin(spin),
         );
         assert_eq!(port.received.len(), 20);
         assert!(port.received.iter().all(|&(seen, at)| seen == at));
@@ -1152,12 +1242,48 @@ mod tests {
         let stats = run_loop(
             &mut port,
             &stop,
-            IdlePolicy::Wait {
-                spin: Duration::ZERO,
-                max: Duration::from_millis(1),
-            },
+            IdlePolicy::wait_with_spin(Duration::ZERO),
         );
         assert_eq!(port.received.len(), 20);
         assert_eq!((stats.waits, stats.waits_woken), (20, 20));
+    }
+    #[test]
+    fn an_adaptive_spin_halves_when_answers_come_late_and_doubles_when_they_come_soon() {
+        let stop = StopFlag::new();
+        let mut port = arrivals(true, &stop);
+        port.turn_ns = 1_000;
+        port.deadline = None;
+        // Four answers 200 µs apart (past the 40 µs bound), then six 30 µs
+        // apart (within it).
+        let late = (1..=4).map(|i| i * 200_000);
+        let soon = (1..=6).map(|i| 800_000 + i * 30_000);
+        port.frames = late.chain(soon).collect();
+        let spin = Duration::from_micros(40);
+        let stats = run_loop(
+            &mut port,
+            &stop,
+            IdlePolicy::wait_with_adaptive_spin(spin),
+        );
+        assert_eq!(port.received.len(), 10);
+        assert!(port.received.iter().all(|&(seen, at)| seen == at));
+        // How long the loop spun before each wait: the idle stretch
+        // starts at the end of the first idle turn, 2 µs after a frame
+        // (1 µs after the start for the first).
+        let mut starts = vec![1_000];
+        starts.extend(port.received.iter().map(|&(seen, _)| seen + 2_000));
+        let spun: Vec<u64> = port
+            .wait_starts
+            .iter()
+            .map(|&w| {
+                let start = starts.iter().rev().find(|&&s| s <= w).copied();
+                (w - start.unwrap_or(0)) / 1_000
+            })
+            .collect();
+        // From the full bound, halved by each stretch that outlasted it
+        // (the first spans 200 µs: its wait is judged once), then, once
+        // answers come within the bound, doubled from an eighth of it
+        // until they are taken while spinning (no wait).
+        assert_eq!(spun, [40, 20, 10, 5, 3, 5, 10, 20]);
+        assert_eq!(stats.waits, 8);
     }
 }

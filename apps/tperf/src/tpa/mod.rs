@@ -159,7 +159,14 @@ impl TpaEndpoint {
             // A DPDK port cannot block: it idles as `sleep` does.
             Idle::Wait(_) if matches!(self.port, PortSpec::Dpdk(_)) => IdlePolicy::default(),
             Idle::Wait(None) => IdlePolicy::wait(),
-            Idle::Wait(Some(spin)) => IdlePolicy::wait_with_spin(spin),
+            Idle::Wait(Some(WaitSpin {
+                spin,
+                adaptive: false,
+            })) => IdlePolicy::wait_with_spin(spin),
+            Idle::Wait(Some(WaitSpin {
+                spin,
+                adaptive: true,
+            })) => IdlePolicy::wait_with_adaptive_spin(spin),
             Idle::Sleep => IdlePolicy::default(),
             Idle::Spin => IdlePolicy::Spin,
         }
@@ -170,17 +177,26 @@ impl TpaEndpoint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Idle {
     /// Poll on for a while after the last work (the spin given, `wait:N`
-    /// for N µs, or [`IdlePolicy::DEFAULT_SPIN`]), then block on the port
-    /// until a frame or the next timer ([`IdlePolicy::wait`]: a
-    /// millisecond at most; the port's receive interrupt mode). The
-    /// default; a DPDK port cannot block, and idles as [`Idle::Sleep`]
-    /// instead.
-    Wait(Option<Duration>),
+    /// for N µs, `wait:~N` for an adaptive spin of N µs at most, or
+    /// [`IdlePolicy::wait`]'s), then block on the port until a frame or
+    /// the next timer (a millisecond at most; the port's receive interrupt
+    /// mode). The default; a DPDK port cannot block, and idles as
+    /// [`Idle::Sleep`] instead.
+    Wait(Option<WaitSpin>),
     /// Sleep 50 µs at a time after 1024 idle turns
     /// ([`IdlePolicy::default`]).
     Sleep,
     /// Poll again at once (one core at 100 %, the lowest latency).
     Spin,
+}
+
+/// The spin of `--idle wait:N` (`wait:~N`: adaptive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitSpin {
+    /// How long to spin (adaptive: at most).
+    pub spin: Duration,
+    /// Whether the spin follows the gaps between frames.
+    pub adaptive: bool,
 }
 
 impl Default for Idle {
@@ -203,15 +219,24 @@ impl std::str::FromStr for Idle {
             "sleep" => Ok(Idle::Sleep),
             "spin" => Ok(Idle::Spin),
             other => match other.strip_prefix("wait:") {
-                Some(us) => match us.parse::<u64>() {
-                    Ok(us) if us <= MAX_SPIN_US => {
-                        Ok(Idle::Wait(Some(Duration::from_micros(us))))
+                Some(spin) => {
+                    let (us, adaptive) = match spin.strip_prefix('~') {
+                        Some(us) => (us, true),
+                        None => (spin, false),
+                    };
+                    match us.parse::<u64>() {
+                        Ok(us) if us <= MAX_SPIN_US => Ok(Idle::Wait(Some(WaitSpin {
+                            spin: Duration::from_micros(us),
+                            adaptive,
+                        }))),
+                        _ => Err(format!(
+                            "{other}: wait:N spins N µs before it blocks (wait:~N: N µs at most, adaptive), 0 to {MAX_SPIN_US}"
+                        )),
                     }
-                    _ => Err(format!(
-                        "{other}: wait:N spins N µs before it blocks, 0 to {MAX_SPIN_US}"
-                    )),
-                },
-                None => Err(format!("{other}: wait, wait:N (µs of spin), sleep or spin")),
+                }
+                None => Err(format!(
+                    "{other}: wait, wait:N or wait:~N (µs of spin), sleep or spin"
+                )),
             },
         }
     }
@@ -221,7 +246,10 @@ impl fmt::Display for Idle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Idle::Wait(None) => f.write_str("wait"),
-            Idle::Wait(Some(spin)) => write!(f, "wait:{}", spin.as_micros()),
+            Idle::Wait(Some(WaitSpin { spin, adaptive })) => {
+                let tilde = if *adaptive { "~" } else { "" };
+                write!(f, "wait:{tilde}{}", spin.as_micros())
+            }
             Idle::Sleep => f.write_str("sleep"),
             Idle::Spin => f.write_str("spin"),
         }
@@ -803,19 +831,35 @@ mod tests {
             ("wait", Idle::Wait(None), IdlePolicy::wait()),
             (
                 "wait:20",
-                Idle::Wait(Some(Duration::from_micros(20))),
+                Idle::Wait(Some(WaitSpin {
+                    spin: Duration::from_micros(20),
+                    adaptive: false,
+                })),
                 IdlePolicy::Wait {
                     spin: Duration::from_micros(20),
+                    adaptive: false,
+                    max: Duration::from_millis(1),
+                },
+            ),
+            (
+                "wait:~100",
+                Idle::Wait(Some(WaitSpin {
+                    spin: Duration::from_micros(100),
+                    adaptive: true,
+                })),
+                IdlePolicy::Wait {
+                    spin: Duration::from_micros(100),
+                    adaptive: true,
                     max: Duration::from_millis(1),
                 },
             ),
             (
                 "wait:0",
-                Idle::Wait(Some(Duration::ZERO)),
-                IdlePolicy::Wait {
+                Idle::Wait(Some(WaitSpin {
                     spin: Duration::ZERO,
-                    max: Duration::from_millis(1),
-                },
+                    adaptive: false,
+                })),
+                IdlePolicy::wait_with_spin(Duration::ZERO),
             ),
             ("sleep", Idle::Sleep, IdlePolicy::default()),
             ("spin", Idle::Spin, IdlePolicy::Spin),
@@ -839,8 +883,8 @@ mod tests {
         assert!("poll"
             .parse::<Idle>()
             .unwrap_err()
-            .contains("wait, wait:N (µs of spin), sleep or spin"));
-        for bad in ["wait:", "wait:-1", "wait:2.5", "wait:1000001"] {
+            .contains("wait, wait:N or wait:~N (µs of spin), sleep or spin"));
+        for bad in ["wait:", "wait:-1", "wait:2.5", "wait:1000001", "wait:~", "wait:~~5"] {
             assert!(
                 bad.parse::<Idle>().unwrap_err().contains("0 to 1000000"),
                 "{bad}"
