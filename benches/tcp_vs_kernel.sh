@@ -22,8 +22,8 @@
 # for bulk, transactions/s, p50/p99/p999 latency and CPU microseconds per
 # transaction for rr and crr (CPU of both processes: tperf's own
 # getrusage on each side), and each figure's ratio to kernel-kernel.
-# tpa polls while it has work and for 50 µs after, then blocks on its
-# port until a frame or its next timer (tperf's default, `--idle wait`).
+# tpa polls while it has work, then blocks on its port until a frame or
+# its next timer (tperf's default, `--idle wait`).
 #
 # ROUNDS (5), DURATION (3), TESTS ("write rr crr"), TRANSPORTS ("veth tap")
 # change the run; IDLES ("wait") lists the `--idle` modes of tpa's ends

@@ -300,12 +300,15 @@ pub enum IdlePolicy {
 pub const WAIT_FALLBACK_SLEEP: Duration = Duration::from_micros(50);
 
 impl IdlePolicy {
-    /// How long [`IdlePolicy::wait`] polls on after the last work: longer
-    /// than a peer on the same host takes to answer a small request over a
-    /// veth or a TAP (tperf's rr: 10 to 30 µs), so a request-response
-    /// exchange is taken while still spinning, without a wake-up
-    /// (doc/benchmarks.md, "Spinning before a wait").
-    pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+    /// How long [`IdlePolicy::wait`] polls on after the last work: none.
+    /// On a machine whose cores are shared (more runnable threads than
+    /// cores), a loop that spins before it blocks answered later than one
+    /// that blocks at once, in request-response and in bulk: a thread
+    /// woken by its frame is scheduled ahead of one that used its share
+    /// spinning (doc/benchmarks.md, "Spinning before a wait"). A loop with
+    /// a core of its own spins with [`IdlePolicy::wait_with_adaptive_spin`]
+    /// (tperf's `--idle wait:~50`) or [`IdlePolicy::Spin`].
+    pub const DEFAULT_SPIN: Duration = Duration::ZERO;
 
     /// [`IdlePolicy::Wait`] after [`IdlePolicy::DEFAULT_SPIN`] of polling,
     /// a millisecond at most per wait.
@@ -1137,7 +1140,15 @@ mod tests {
         let stop = StopFlag::new();
         let mut port = arrivals(true, &stop);
         let max = Duration::from_millis(1);
-        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { spin: Duration::ZERO, adaptive: false, max });
+        let stats = run_loop(
+            &mut port,
+            &stop,
+            IdlePolicy::Wait {
+                spin: Duration::ZERO,
+                adaptive: false,
+                max,
+            },
+        );
         // Every frame was received the moment it arrived: no sleep
         // overshot one.
         assert!(
@@ -1169,7 +1180,15 @@ mod tests {
         let stop = StopFlag::new();
         let mut port = arrivals(false, &stop);
         let max = Duration::from_millis(1);
-        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { spin: Duration::ZERO, adaptive: false, max });
+        let stats = run_loop(
+            &mut port,
+            &stop,
+            IdlePolicy::Wait {
+                spin: Duration::ZERO,
+                adaptive: false,
+                max,
+            },
+        );
         assert!(port.waits.is_empty());
         assert_eq!(port.received.len(), 4);
         assert!(port.sleeps.iter().all(|&n| n <= WAIT_FALLBACK_SLEEP));
@@ -1188,7 +1207,15 @@ mod tests {
         port.turn_ns = 1_000;
         let spin = Duration::from_micros(20);
         let max = Duration::from_millis(1);
-        let stats = run_loop(&mut port, &stop, IdlePolicy::Wait { spin, adaptive: false, max });
+        let stats = run_loop(
+            &mut port,
+            &stop,
+            IdlePolicy::Wait {
+                spin,
+                adaptive: false,
+                max,
+            },
+        );
         // The frames at 5 µs came while the loop still spun after its
         // start: taken by polling, on the turn they arrived. The frame at
         // 40 µs came after 20 µs of spinning (from 7 µs, the end of the
@@ -1196,7 +1223,12 @@ mod tests {
         // ended that wait.
         assert_eq!(
             port.received,
-            [(5_000, 5_000), (5_000, 5_000), (40_000, 40_000), (3_000_000, 3_000_000)]
+            [
+                (5_000, 5_000),
+                (5_000, 5_000),
+                (40_000, 40_000),
+                (3_000_000, 3_000_000)
+            ]
         );
         // Every wait began `spin` after the first idle turn since the
         // last work: 7 → 27 µs; 42 → 62 µs, then one turn after the last
@@ -1225,11 +1257,7 @@ mod tests {
         port.frames = (1..=20).map(|i| i * 15_000).collect();
         port.deadline = None;
         let spin = Duration::from_micros(20);
-        let stats = run_loop(
-            &mut port,
-            &stop,
-            IdlePolicy::wait_with_spin(spin),
-        );
+        let stats = run_loop(&mut port, &stop, IdlePolicy::wait_with_spin(spin));
         assert_eq!(port.received.len(), 20);
         assert!(port.received.iter().all(|&(seen, at)| seen == at));
         assert_eq!(stats.waits, 0, "{:?}", port.wait_starts);
@@ -1239,11 +1267,7 @@ mod tests {
         port.turn_ns = 1_000;
         port.frames = (1..=20).map(|i| i * 15_000).collect();
         port.deadline = None;
-        let stats = run_loop(
-            &mut port,
-            &stop,
-            IdlePolicy::wait_with_spin(Duration::ZERO),
-        );
+        let stats = run_loop(&mut port, &stop, IdlePolicy::wait_with_spin(Duration::ZERO));
         assert_eq!(port.received.len(), 20);
         assert_eq!((stats.waits, stats.waits_woken), (20, 20));
     }
@@ -1259,11 +1283,7 @@ mod tests {
         let soon = (1..=6).map(|i| 800_000 + i * 30_000);
         port.frames = late.chain(soon).collect();
         let spin = Duration::from_micros(40);
-        let stats = run_loop(
-            &mut port,
-            &stop,
-            IdlePolicy::wait_with_adaptive_spin(spin),
-        );
+        let stats = run_loop(&mut port, &stop, IdlePolicy::wait_with_adaptive_spin(spin));
         assert_eq!(port.received.len(), 10);
         assert!(port.received.iter().all(|&(seen, at)| seen == at));
         // How long the loop spun before each wait: the idle stretch

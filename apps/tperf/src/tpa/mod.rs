@@ -884,7 +884,14 @@ mod tests {
             .parse::<Idle>()
             .unwrap_err()
             .contains("wait, wait:N or wait:~N (µs of spin), sleep or spin"));
-        for bad in ["wait:", "wait:-1", "wait:2.5", "wait:1000001", "wait:~", "wait:~~5"] {
+        for bad in [
+            "wait:",
+            "wait:-1",
+            "wait:2.5",
+            "wait:1000001",
+            "wait:~",
+            "wait:~~5",
+        ] {
             assert!(
                 bad.parse::<Idle>().unwrap_err().contains("0 to 1000000"),
                 "{bad}"
