@@ -266,8 +266,10 @@ pub enum IdlePolicy {
     /// peer is the bottleneck, and no blind sleep making the first frame
     /// after a pause wait. A frame arriving while the loop still spins is
     /// taken at once; one ending a wait pays a wake-up (a few
-    /// microseconds), so `spin` a little longer than the peer takes to
-    /// answer keeps request-response latency at the spinning figure. A
+    /// microseconds), which a `spin` a little longer than the peer takes
+    /// to answer saves on a loop with a core of its own; where cores are
+    /// shared with other busy threads, spinning delays the peer and the
+    /// loop's own wake-ups, and a zero `spin` measured faster. A
     /// loop whose port cannot block sleeps as [`IdlePolicy::Backoff`]
     /// would, `max` at most and never more than [`WAIT_FALLBACK_SLEEP`] at
     /// a time. The spin is measured on [`WorkLoop::now_ns`]: a loop on a
@@ -281,8 +283,7 @@ pub enum IdlePolicy {
     /// lasted past `spin` (the peer slow to answer, or nothing coming)
     /// means spinning was spent for nothing, and halves it. A loop whose
     /// peer answers within the bound ends up spinning; one whose peer
-    /// needs longer, or needs the core the loop would spin on, blocks
-    /// almost at once.
+    /// needs longer blocks almost at once.
     Wait {
         /// How long to poll on after the last work before the first wait
         /// (with `adaptive`: at most).
