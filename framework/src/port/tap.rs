@@ -39,7 +39,7 @@
 //! forty. On receive (`TUNSETOFFLOAD` with `TUN_F_CSUM`) the kernel no
 //! longer checksums what it sends tpa: frames marked `NEEDS_CSUM` or
 //! `DATA_VALID` have their L4 checksum trusted
-//! ([`ChecksumStatus::Good`](crate::buf::ChecksumStatus::Good)). It does
+//! ([`ChecksumStatus::Good`]). It does
 //! not send tpa super-segments (no `TUN_F_TSO4`/`TUN_F_TSO6`): every
 //! received frame fits a buffer.
 //!

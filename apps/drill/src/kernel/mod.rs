@@ -55,7 +55,7 @@ impl Lab {
     /// A fresh namespace with TUN device [`TUN_NAME`] up, the local
     /// address on it and every other address routed through it, and `cc`
     /// (`cubic`, `reno`) as the congestion control of every socket
-    /// [`pin_congestion_control`](Lab::pin_congestion_control) is given.
+    /// [`pin`](Lab::pin) is given.
     ///
     /// # Errors
     /// If any step fails (not root, no /dev/net/tun, `cc` not built in).
