@@ -3,4 +3,5 @@
 //! core so far: RESP parsing and encoding, the command table, key hashing
 //! and distribution, and nutcracker's YAML config. See doc/redis-proxy.md.
 
+pub mod config;
 pub mod hash;

@@ -128,7 +128,11 @@ const fn crc16_table() -> [u16; 256] {
         let mut crc = i as u16;
         let mut bit = 0;
         while bit < 8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xa001 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xa001
+            } else {
+                crc >> 1
+            };
             bit += 1;
         }
         table[i] = crc;
@@ -154,7 +158,11 @@ const fn crc32_table() -> [u32; 256] {
         let mut crc = i as u32;
         let mut bit = 0;
         while bit < 8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
             bit += 1;
         }
         table[i] = crc;
@@ -363,7 +371,10 @@ mod tests {
         assert_eq!(HashFunction::Crc16.hash(b"123456789"), 0xbb3d); // CRC-16/ARC
         assert_eq!(HashFunction::Fnv1a_32.hash(b"a"), 0xe40c_292c);
         assert_eq!(HashFunction::Fnv1_32.hash(b"a"), 0x050c_5d7e);
-        assert_eq!(HashFunction::Fnv1_64.hash(b"a"), 0xaf63_bd4c_8601_b7be_u64 as u32);
+        assert_eq!(
+            HashFunction::Fnv1_64.hash(b"a"),
+            0xaf63_bd4c_8601_b7be_u64 as u32
+        );
         assert_eq!(HashFunction::OneAtATime.hash(b"a"), 0xca2e_9442);
         // lookup3 hashlittle("", 0) is 0xdeadbeef; initval 13 adds 13.
         assert_eq!(HashFunction::Jenkins.hash(b""), 0xdead_befc);

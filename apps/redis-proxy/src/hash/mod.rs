@@ -48,7 +48,11 @@ impl KeyMapper {
             None => key,
         };
         // nutcracker hashes an empty key to 0 without calling the function.
-        let hash = if key.is_empty() { 0 } else { self.hash.hash(key) };
+        let hash = if key.is_empty() {
+            0
+        } else {
+            self.hash.hash(key)
+        };
         self.distribution.server_for(hash, random_draw)
     }
 }

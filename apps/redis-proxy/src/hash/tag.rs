@@ -23,7 +23,11 @@ pub fn crc16_xmodem(data: &[u8]) -> u16 {
     for &b in data {
         crc ^= u16::from(b) << 8;
         for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
         }
     }
     crc
@@ -55,7 +59,10 @@ mod tests {
         // CRC-16/XMODEM check value, and slots redis documents/returns.
         assert_eq!(crc16_xmodem(b"123456789"), 0x31c3);
         assert_eq!(cluster_slot(b"foo"), 12182);
-        assert_eq!(cluster_slot(b"{user1000}.following"), cluster_slot(b"user1000"));
+        assert_eq!(
+            cluster_slot(b"{user1000}.following"),
+            cluster_slot(b"user1000")
+        );
         assert_eq!(cluster_slot(b"foo{}{bar}"), cluster_slot(b"foo{}{bar}"));
         assert_eq!(cluster_slot(b"foo{{bar}}zap"), cluster_slot(b"{bar"));
     }
