@@ -117,10 +117,22 @@ fn ketama_continuum(servers: &[ServerPoint]) -> Vec<(u32, u32)> {
     continuum
 }
 
+/// Server indices in the order nutcracker keeps its servers: checking for
+/// duplicate names, it sorts them by name (shorter first, then bytewise),
+/// and the sorted order stays. Only modula's slots see the order.
+fn nutcracker_order(servers: &[ServerPoint]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..servers.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (servers[a].name.as_bytes(), servers[b].name.as_bytes());
+        a.len().cmp(&b.len()).then(a.cmp(b))
+    });
+    order
+}
+
 fn modula_continuum(servers: &[ServerPoint]) -> Vec<(u32, u32)> {
     let mut continuum = Vec::new();
-    for (index, server) in servers.iter().enumerate() {
-        for _ in 0..server.weight {
+    for index in nutcracker_order(servers) {
+        for _ in 0..servers[index].weight {
             continuum.push((0, index as u32));
         }
     }
@@ -149,6 +161,17 @@ mod tests {
         // 3 servers, total weight 4: floor(0.25 * 40 * 3) * 4 = 120, and 240.
         assert_eq!((count(0), count(1), count(2)), (120, 120, 240));
         assert!(d.continuum.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn modula_orders_servers_by_name() {
+        let mut s = servers(&[1, 1, 1]);
+        s[0].name = "zz".into();
+        s[1].name = "b".into();
+        s[2].name = "a".into();
+        let d = Distribution::new(DistributionKind::Modula, &s);
+        let order: Vec<_> = (0..3).map(|h| d.server_for(h, 0).unwrap()).collect();
+        assert_eq!(order, [2, 1, 0]);
     }
 
     #[test]
