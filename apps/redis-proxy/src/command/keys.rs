@@ -33,7 +33,7 @@ pub fn keys(command: &Command, args: &[&[u8]]) -> Result<Vec<usize>, KeyError> {
             if last >= args.len() {
                 return Err(KeyError::TooFewArguments);
             }
-            if step > 1 && (last + 1 - first) % step != 0 && last + 1 == args.len() {
+            if step > 1 && !(last + 1 - first).is_multiple_of(step) && last + 1 == args.len() {
                 // A key without its value (MSET a 1 b).
                 return Err(KeyError::TooFewArguments);
             }

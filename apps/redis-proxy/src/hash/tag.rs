@@ -3,7 +3,7 @@
 /// The part of `key` nutcracker hashes under a two-byte `hash_tag` such
 /// as `b"{}"`: the bytes between the first `tag[0]` and the next `tag[1]`
 /// after it, if that span is non-empty; else the whole key.
-pub fn hash_tag_key<'k>(key: &'k [u8], tag: [u8; 2]) -> &'k [u8] {
+pub fn hash_tag_key(key: &[u8], tag: [u8; 2]) -> &[u8] {
     if let Some(start) = key.iter().position(|&b| b == tag[0]) {
         if let Some(len) = key[start + 1..].iter().position(|&b| b == tag[1]) {
             if len > 0 {
