@@ -143,7 +143,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, inline: bool) -> Result<Parsed<
     }
 }
 
-fn is_type_byte(b: u8) -> bool {
+pub(super) fn is_type_byte(b: u8) -> bool {
     matches!(
         b,
         b'+' | b'-'
@@ -164,7 +164,7 @@ fn is_type_byte(b: u8) -> bool {
 }
 
 /// The line starting at `at` (without CRLF) and the index after its CRLF.
-fn line<'a>(
+pub(super) fn line<'a>(
     buf: &'a [u8],
     at: usize,
     limits: &Limits,
@@ -178,7 +178,7 @@ fn line<'a>(
     }
 }
 
-fn number(text: &[u8]) -> Result<i64, ParseError> {
+pub(super) fn number(text: &[u8]) -> Result<i64, ParseError> {
     let (negative, digits) = match text {
         [b'-', rest @ ..] => (true, rest),
         [b'+', rest @ ..] => (false, rest),

@@ -111,9 +111,61 @@ proptest! {
     }
 
     #[test]
+    fn scanner_resumes_over_any_chunking(
+        wire in frame_strategy(),
+        cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..8),
+    ) {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
+        cuts.push(wire.len());
+        cuts.sort_unstable();
+        let mut scanner = Scanner::new(Limits::default(), true);
+        let mut found = None;
+        for &cut in &cuts {
+            if let Some(end) = scanner.scan(&wire[..cut]).unwrap() {
+                found = Some((end, cut));
+                break;
+            }
+        }
+        let (end, at) = found.expect("the whole frame was fed");
+        prop_assert_eq!(end, wire.len());
+        prop_assert_eq!(at, wire.len());
+        prop_assert_eq!(whole(&wire[..end]), whole(&wire));
+    }
+
+    #[test]
+    fn scanner_agrees_with_parse(bytes in proptest::collection::vec(any::<u8>(), 0..200), split in any::<proptest::sample::Index>()) {
+        let limits = Limits { max_bulk: 64, max_elements: 8, max_depth: 3, max_line: 32 };
+        let cut = split.index(bytes.len() + 1);
+        let mut scanner = Scanner::new(limits, false);
+        let early = scanner.scan(&bytes[..cut]);
+        let scanned = match early {
+            Ok(None) => scanner.scan(&bytes),
+            other => other,
+        };
+        let parsed = parse(&bytes, &limits, false);
+        match (scanned, parsed) {
+            (Ok(None), Ok(Parsed::NeedMore)) => {}
+            (Ok(Some(end)), Ok(Parsed::Frame(_, used))) => prop_assert_eq!(end, used),
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (a, b) if cut < bytes.len() => {
+                // A frame (or error) may complete inside the prefix.
+                let on_prefix = parse(&bytes[..cut], &limits, false);
+                prop_assert!(matches!((&a, &on_prefix), (Ok(Some(_)), Ok(Parsed::Frame(..))) | (Err(_), Err(_))), "{:?} vs {:?} / {:?}", a, b, on_prefix);
+            }
+            (a, b) => prop_assert!(false, "scanner {:?}, parse {:?}", a, b),
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), inline: bool) {
         let _ = parse(&bytes, &Limits::default(), inline);
         let small = Limits { max_bulk: 8, max_elements: 3, max_depth: 2, max_line: 8 };
         let _ = parse(&bytes, &small, inline);
+        let mut scanner = Scanner::new(small, inline);
+        for cut in 0..=bytes.len() {
+            if !matches!(scanner.scan(&bytes[..cut]), Ok(None)) {
+                break;
+            }
+        }
     }
 }
