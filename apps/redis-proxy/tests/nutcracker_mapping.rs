@@ -280,19 +280,12 @@ fn key_mapping_matches_real_nutcracker() {
         let points: Vec<_> = pool.servers.iter().map(|s| s.point()).collect();
         let mapper = KeyMapper::new(pool.hash, pool.hash_tag, pool.distribution, &points);
         let mut per_server = [0usize; BACKENDS];
-        // Known difference, not yet resolved (doc/redis-proxy.md): the
-        // Debian nutcracker 0.5.0's crc16 is not the upstream function we
-        // followed. Its pools are printed; the rest must match exactly.
-        let known_gap = case.hash == HashFunction::Crc16;
-        let mut gap = 0usize;
         let before = mismatches.len();
         for key in keys_for(&case.name) {
             let theirs = holder[&key];
             per_server[theirs] += 1;
             let ours = mapper.server_for(&key, 0).unwrap() as usize;
-            if ours != theirs && known_gap {
-                gap += 1;
-            } else if ours != theirs {
+            if ours != theirs {
                 mismatches.push(format!(
                     "{}: key {:?} nutcracker {theirs} ours {ours}",
                     case.name,
@@ -301,10 +294,9 @@ fn key_mapping_matches_real_nutcracker() {
             }
         }
         println!(
-            "{:28} keys per backend {per_server:?}, {} differ{}",
+            "{:28} keys per backend {per_server:?}, {} differ",
             case.name,
-            mismatches.len() - before + gap,
-            if known_gap { " (known gap)" } else { "" }
+            mismatches.len() - before
         );
     }
     println!(

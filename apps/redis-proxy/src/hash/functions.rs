@@ -15,7 +15,10 @@ pub enum HashFunction {
     OneAtATime,
     /// The first four bytes of the MD5 digest, little-endian.
     Md5,
-    /// CRC-16 with the reflected 0xA001 polynomial (the Linux kernel's table).
+    /// nutcracker 0.5.0's CRC-16: the XMODEM table (0x1021) stepped in a
+    /// 32-bit register that is never truncated, so the high bits keep the
+    /// shifted-out history (upstream changed it after 0.5.0; we follow the
+    /// release, as Debian ships it).
     Crc16,
     /// libmemcached's CRC-32: bits 16..31 of the CRC, masked to 15 bits.
     Crc32,
@@ -121,17 +124,26 @@ fn one_at_a_time(key: &[u8]) -> u32 {
     value.wrapping_add(value << 15)
 }
 
-const fn crc16_table() -> [u16; 256] {
+/// nutcracker 0.5.0's `hash_crc16`.
+fn crc16(key: &[u8]) -> u32 {
+    let mut crc: u32 = 0;
+    for &b in key {
+        crc = (crc << 8) ^ u32::from(XMODEM_TABLE[(((crc >> 8) ^ widen(b)) & 0xff) as usize]);
+    }
+    crc
+}
+
+const fn xmodem_table() -> [u16; 256] {
     let mut table = [0u16; 256];
     let mut i = 0;
     while i < 256 {
-        let mut crc = i as u16;
+        let mut crc = (i as u16) << 8;
         let mut bit = 0;
         while bit < 8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xa001
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
             } else {
-                crc >> 1
+                crc << 1
             };
             bit += 1;
         }
@@ -141,15 +153,7 @@ const fn crc16_table() -> [u16; 256] {
     table
 }
 
-static CRC16_TABLE: [u16; 256] = crc16_table();
-
-fn crc16(key: &[u8]) -> u32 {
-    let mut crc: u16 = 0;
-    for &b in key {
-        crc = (crc >> 8) ^ CRC16_TABLE[((crc ^ b as u16) & 0xff) as usize];
-    }
-    crc as u32
-}
+static XMODEM_TABLE: [u16; 256] = xmodem_table();
 
 const fn crc32_table() -> [u32; 256] {
     let mut table = [0u32; 256];
@@ -368,7 +372,8 @@ mod tests {
     fn standard_vectors() {
         // Published check values of the standard algorithms.
         assert_eq!(HashFunction::Crc32a.hash(b"123456789"), 0xcbf4_3926);
-        assert_eq!(HashFunction::Crc16.hash(b"123456789"), 0xbb3d); // CRC-16/ARC
+        // Its low 16 bits are CRC-16/XMODEM's.
+        assert_eq!(HashFunction::Crc16.hash(b"123456789") & 0xffff, 0x31c3);
         assert_eq!(HashFunction::Fnv1a_32.hash(b"a"), 0xe40c_292c);
         assert_eq!(HashFunction::Fnv1_32.hash(b"a"), 0x050c_5d7e);
         assert_eq!(
