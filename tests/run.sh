@@ -34,6 +34,7 @@ packages=(
     nftables                                      # loss on the TCP interop tests' wire (tests/src/impair.rs), tcp_pmtud's ICMP reject
     tshark                                        # capture checks
     socat redis-server redis-tools                # kernel servers of the TCP tests (tcp_kernel_servers)
+    nutcracker                                    # the reference of tpa-redis-proxy's key mapping test
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -312,3 +312,56 @@ fn key_mapping_matches_real_nutcracker() {
         &mismatches[..mismatches.len().min(10)]
     );
 }
+
+/// Our config parser accepts exactly the configs `nutcracker -t` accepts,
+/// over a set of valid and broken pools.
+#[test]
+fn config_verdicts_match_nutcracker() {
+    let base = "  listen: 127.0.0.1:30001\n";
+    let servers = "  servers:\n   - 127.0.0.1:30010:1\n";
+    let bodies = [
+        format!("{base}{servers}"),
+        format!("{base}  redis: true\n  redis_auth: pw\n  redis_db: 3\n{servers}"),
+        format!("{base}  hash: murmur\n  distribution: modula\n  hash_tag: \"ab\"\n{servers}"),
+        format!("{base}  timeout: 400\n  backlog: 1024\n  preconnect: true\n  tcpkeepalive: true\n{servers}"),
+        format!("{base}  auto_eject_hosts: true\n  server_retry_timeout: 100\n  server_failure_limit: 3\n{servers}"),
+        format!("{base}  client_connections: 10\n  server_connections: 4\n{servers}"),
+        format!("{base}  servers:\n   - 127.0.0.1:30010:1 a\n   - 127.0.0.1:30011:2\n"),
+        format!("{base}  servers:\n   - /tmp/redis.sock:1 sock\n"),
+        "  listen: /tmp/x.sock 0666\n  servers:\n   - 127.0.0.1:30010:1\n".to_string(),
+        format!("{base}  bogus: 1\n{servers}"),
+        format!("{base}  stats_listen: 127.0.0.1:1\n{servers}"),
+        format!("{base}  redis_auth: pw\n{servers}"),
+        format!("{base}  timeout: -1\n{servers}"),
+        format!("{base}  hash: sha1\n{servers}"),
+        format!("{base}  distribution: rendezvous\n{servers}"),
+        format!("{base}  hash_tag: \"{{\"\n{servers}"),
+        format!("{base}  preconnect: maybe\n{servers}"),
+        format!("{base}  servers:\n   - 127.0.0.1:30010\n"),
+        format!("{base}  servers:\n   - 127.0.0.1:30010:1 a\n   - 127.0.0.1:30011:1 a\n"),
+        base.to_string(),
+        servers.to_string(),
+    ];
+    let dir = std::env::temp_dir().join(format!("tpa-redisproto-conf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("pool.yml");
+    let mut differ = Vec::new();
+    for body in &bodies {
+        let yaml = format!("pool:\n{body}");
+        std::fs::write(&conf, &yaml).unwrap();
+        let theirs = Command::new("nutcracker")
+            .arg("-t")
+            .arg("-c")
+            .arg(&conf)
+            .output()
+            .expect("nutcracker (Debian package nutcracker) must be installed")
+            .status
+            .success();
+        let ours = config::parse(&yaml);
+        if ours.is_ok() != theirs {
+            differ.push(format!("nutcracker {theirs}, ours {ours:?}:\n{yaml}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}

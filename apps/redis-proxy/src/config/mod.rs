@@ -172,7 +172,7 @@ impl PoolReader<'_> {
 }
 
 /// The keys a pool may have.
-const POOL_KEYS: [&str; 18] = [
+const POOL_KEYS: [&str; 17] = [
     "listen",
     "hash",
     "hash_tag",
@@ -190,8 +190,6 @@ const POOL_KEYS: [&str; 18] = [
     "server_retry_timeout",
     "server_failure_limit",
     "servers",
-    // nutcracker accepts and ignores it (stats are per process).
-    "stats_listen",
 ];
 
 fn parse_pool(name: String, body: &Value) -> Result<Pool, ConfigError> {

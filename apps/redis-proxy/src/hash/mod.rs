@@ -56,3 +56,74 @@ impl KeyMapper {
         self.distribution.server_for(hash, random_draw)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn points(n: usize) -> Vec<ServerPoint> {
+        (0..n)
+            .map(|i| ServerPoint {
+                name: format!("10.0.0.{i}:6379"),
+                weight: 1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn random_spreads_evenly() {
+        let mapper = KeyMapper::new(
+            HashFunction::Md5,
+            None,
+            DistributionKind::Random,
+            &points(4),
+        );
+        let mut counts = [0u32; 4];
+        // A fixed xorshift sequence stands for the random draws.
+        let mut draw: u32 = 0x9e37_79b9;
+        for _ in 0..40_000 {
+            draw ^= draw << 13;
+            draw ^= draw >> 17;
+            draw ^= draw << 5;
+            counts[mapper.server_for(b"same key", draw).unwrap() as usize] += 1;
+        }
+        for c in counts {
+            assert!((9_000..11_000).contains(&c), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn one_server_and_empty_keys() {
+        let one = KeyMapper::new(
+            HashFunction::Md5,
+            None,
+            DistributionKind::Ketama,
+            &points(1),
+        );
+        assert_eq!(one.server_for(b"anything", 0), Some(0));
+        let none = KeyMapper::new(HashFunction::Md5, None, DistributionKind::Ketama, &[]);
+        assert_eq!(none.server_for(b"k", 0), None);
+        let four = KeyMapper::new(
+            HashFunction::Md5,
+            None,
+            DistributionKind::Modula,
+            &points(4),
+        );
+        // nutcracker hashes an empty key to 0: the first slot.
+        assert_eq!(four.server_for(b"", 7), Some(0));
+    }
+
+    #[test]
+    fn hash_tag_routes_tagged_keys_together() {
+        let mapper = KeyMapper::new(
+            HashFunction::Fnv1a_64,
+            Some(*b"{}"),
+            DistributionKind::Ketama,
+            &points(8),
+        );
+        let home = mapper.server_for(b"{user42}", 0);
+        for key in [&b"a{user42}"[..], b"{user42}:name", b"zz{user42}{x}"] {
+            assert_eq!(mapper.server_for(key, 0), home);
+        }
+    }
+}
