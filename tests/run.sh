@@ -88,6 +88,9 @@ cargo fmt --all --check
 step "cargo clippy --workspace --all-targets --all-features -- -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+step "cargo doc --workspace --no-deps with rustdoc warnings denied (every intra-doc link resolves)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
 step "cargo test --workspace --all-features --no-fail-fast"
 cargo test --workspace --all-features --no-fail-fast
 

@@ -6,7 +6,7 @@
 //! [`loop_port`] is a port without a wire, for measuring a pipeline's loop;
 //! [`linear_neighbors`] is the old neighbor table, the neighbor cache's
 //! baseline;
-//! [`criterion`] gives the Criterion settings the benches share;
+//! [`criterion()`] gives the Criterion settings the benches share;
 //! [`results`] stores figures measured outside criterion for
 //! `benches/report.py`.
 

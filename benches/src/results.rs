@@ -2,7 +2,7 @@
 //!
 //! A bench that times its own rounds (the pipeline bench's interleaved,
 //! thread-CPU-time runs) or counts instructions hands its medians to
-//! [`write`], which stores them as `target/bench-results/NAME.json`. The
+//! [`write()`], which stores them as `target/bench-results/NAME.json`. The
 //! report script reads those files like criterion's own output, so their
 //! tables in doc/benchmarks.md are generated the same way.
 

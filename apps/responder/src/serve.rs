@@ -111,7 +111,7 @@ pub struct Summary {
     pub neighbors_v6: Vec<(Ipv6Addr, MacAddr)>,
     /// Every stage's counters, as the pipeline prints them.
     pub counters: String,
-    /// Buffers of the pool [`run`] made that were not back once the port
+    /// Buffers of the pool `run` made that were not back once the port
     /// and pipeline were gone (a leak when not 0); `None` where the caller
     /// owns the pool ([`serve`]) or the port is DPDK's.
     pub buffers_not_returned: Option<usize>,

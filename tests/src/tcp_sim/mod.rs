@@ -1,8 +1,8 @@
 //! The TCP simulation: two tpa stacks (a client host and a server host,
 //! whole pipelines: Ethernet, ARP/NDP, IPv4/IPv6, TCP) over an impaired
-//! [`MemoryWire`] on one virtual clock, running the connections of a
+//! [`MemoryWire`](tpa::port::memory::MemoryWire) on one virtual clock, running the connections of a
 //! [`Scenario`] drawn from a seed, then checking the invariants
-//! ([`check`]). Every random source comes from the seed: the scenario,
+//! ([`check()`]). Every random source comes from the seed: the scenario,
 //! both socket tables' (ISN key, ports, timestamp offsets, hash key), the
 //! wire's impairment and the data; a seed replays exactly.
 //!
