@@ -252,17 +252,51 @@ fn key_mapping_matches_real_nutcracker() {
     }
     lab.children.push(nutcracker);
 
-    // SET every key of every pool, pipelined per pool.
+    // SET every key of every pool, pipelined per pool. A backend
+    // connection nutcracker could not make yet (it answers
+    // `-ERR Connection refused` and connects again on the next request:
+    // seen once in CI, its backends already listening) is retried for
+    // that key; where the key lands is what the test compares, not how
+    // many tries it took. Any other reply fails the test.
+    let log = dir.join("nutcracker.log");
+    let mut retried = 0;
     for (case, stream) in cases.iter().zip(&mut streams) {
-        let mut batch = Vec::new();
-        for key in keys_for(&case.name) {
-            batch.extend_from_slice(&command(&[b"SET", &key, b"v"]));
-        }
-        stream.write_all(&batch).unwrap();
+        let mut pending = keys_for(&case.name);
         let mut reader = BufReader::new(stream.try_clone().unwrap());
-        for _ in 0..KEYS_PER_POOL {
-            assert_eq!(read_line(&mut reader), b"+OK", "pool {}", case.name);
+        for round in 0.. {
+            if pending.is_empty() {
+                break;
+            }
+            assert!(
+                round < 100,
+                "pool {}: {} keys still refused after 100 rounds; nutcracker's log:\n{}",
+                case.name,
+                pending.len(),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            let mut batch = Vec::new();
+            for key in &pending {
+                batch.extend_from_slice(&command(&[b"SET", key, b"v"]));
+            }
+            stream.write_all(&batch).unwrap();
+            let mut refused = Vec::new();
+            for key in pending {
+                let reply = read_line(&mut reader);
+                if reply == b"-ERR Connection refused" {
+                    refused.push(key);
+                } else {
+                    assert_eq!(reply, b"+OK", "pool {}", case.name);
+                }
+            }
+            retried += refused.len();
+            pending = refused;
+            if !pending.is_empty() {
+                sleep(Duration::from_millis(50));
+            }
         }
+    }
+    if retried > 0 {
+        eprintln!("{retried} SETs retried after nutcracker's backend connection was refused");
     }
 
     let mut holder: HashMap<Vec<u8>, usize> = HashMap::new();
