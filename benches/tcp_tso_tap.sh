@@ -20,123 +20,40 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-[[ $(id -u) -eq 0 ]] || {
-    echo "tcp_tso_tap.sh: run as root: it creates a network namespace and a TAP" >&2
-    exit 1
-}
-if [[ -f "$HOME/.cargo/env" ]]; then
-    # shellcheck source=/dev/null
-    . "$HOME/.cargo/env"
-fi
-# shellcheck source=benches/background.sh
-. benches/background.sh
+# shellcheck source=benches/tso_lib.sh
+. benches/tso_lib.sh
 
-rounds="${ROUNDS:-5}"
-duration="${DURATION:-3}"
-tests="${TESTS:-write read}"
-
-echo "==> cargo build --release -p tpa-tperf" >&2
-cargo build --release -q -p tpa-tperf
-target_dir="${CARGO_TARGET_DIR:-target}"
-bin="$target_dir/release/tpa-tperf"
-
-ns="tpa-tso-$$"
-log="$(mktemp)"
-out="$(mktemp)"
-server_pid=
-stop_server() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    server_pid=
-}
-cleanup() {
-    stop_server
-    ip netns del "$ns" 2>/dev/null || true
-    rm -f "$log" "$out"
-}
-trap cleanup EXIT
-
-ip netns add "$ns"
-ip -n "$ns" link set lo up
-ip -n "$ns" tuntap add dev tk mode tap
-ip -n "$ns" addr add 10.79.0.1/24 dev tk
-ip -n "$ns" link set tk up
-
-start_logged "$log" ip netns exec "$ns" "$bin" server --kernel -l 10.79.0.1:4040
-server_pid=$started_pid
-wait_for_line "$server_pid" "$log" "tpa-tperf server: listening" || {
-    cat "$log" >&2
-    echo "tcp_tso_tap.sh: the kernel server did not start" >&2
-    exit 1
-}
-
+tso_name=tcp_tso_tap.sh
+tso_needs="a network namespace and a TAP"
+tso_features=
+tso_label=TAP
 variants=(plain csum tso)
-# measure VARIANT TEST: the client's JSON report in $out.
-measure() {
+ns="tpa-tso-$$"
+tso_server_ns=$ns
+tso_server_addr=10.79.0.1:4040
+
+tso_setup() {
+    tso_netns=("$ns")
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    ip -n "$ns" tuntap add dev tk mode tap
+    ip -n "$ns" addr add 10.79.0.1/24 dev tk
+    ip -n "$ns" link set tk up
+}
+
+tso_measure() {
     local args=(--port tap:tk --ip 10.79.0.2/24) tso=true
     case $1 in
     plain) ;;
     csum) args+=(--offloads) tso=false ;;
     tso) args+=(--offloads) ;;
     esac
-    TPA_TCP_TSO=$tso ip netns exec "$ns" "$bin" client "${args[@]}" -s 10.79.0.1:4040 \
-        -t "$2" -d "$duration" --json >"$out" || {
-        cat "$out" >&2
-        echo "tcp_tso_tap.sh: $1 $2 failed; the server's output:" >&2
-        cat "$log" >&2
-        exit 1
-    }
+    TPA_TCP_TSO=$tso ip netns exec "$ns" "$bin" client "${args[@]}" -s "$tso_server_addr" \
+        -t "$2" -d "$duration" --json >"$out" || tso_client_failed "$1" "$2"
 }
 
-# figures TEST: Gbit/s (of the test's direction) and CPU ns per byte.
-figures() {
-    python3 - "$1" "$out" <<'PY'
-import json, sys
-test, path = sys.argv[1], sys.argv[2]
-r = json.load(open(path))
-s = r.get("server_view") or {}
-cpu = r["cpu_user_s"] + r["cpu_system_s"] + s.get("cpu_user_s", 0) + s.get("cpu_system_s", 0)
-if test == "write":
-    print(r["send_gbit_s"], cpu * 1e9 / r["bytes_sent"])
-else:
-    print(r["receive_gbit_s"], cpu * 1e9 / r["bytes_received"])
-PY
+tso_title() {
+    echo "$1 over TAP against the kernel, medians of $rounds runs of ${duration} s:"
 }
 
-declare -A results
-for round in $(seq "$rounds"); do
-    first=$(((round - 1) % ${#variants[@]}))
-    order=("${variants[@]:first}" "${variants[@]:0:first}")
-    for v in "${order[@]}"; do
-        for t in $tests; do
-            measure "$v" "$t"
-            line=$(figures "$t")
-            echo "round $round $v $t: $line" >&2
-            results[$v,$t]+="$line;"
-        done
-    done
-done
-
-# median COLUMN "a b;a b;…": the median of that column over the rounds.
-median() {
-    tr ';' '\n' <<<"$2" | awk -v c="$1" 'NF { print $c }' | sort -g |
-        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-echo
-for t in $tests; do
-    echo "$t over TAP against the kernel, medians of $rounds runs of ${duration} s:"
-    echo "| TAP | Gbit/s | / plain | CPU ns/byte | / plain |"
-    echo "|---|---:|---:|---:|---:|"
-    g0=$(median 1 "${results[plain,$t]}")
-    c0=$(median 2 "${results[plain,$t]}")
-    for v in "${variants[@]}"; do
-        g=$(median 1 "${results[$v,$t]}")
-        c=$(median 2 "${results[$v,$t]}")
-        awk -v v="$v" -v g="$g" -v c="$c" -v g0="$g0" -v c0="$c0" \
-            'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f |\n", v, g, g / g0, c, c / c0 }'
-    done
-    echo
-done
+tso_main
