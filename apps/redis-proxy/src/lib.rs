@@ -3,6 +3,7 @@
 //! core so far: RESP parsing and encoding, the command table, key hashing
 //! and distribution, and nutcracker's YAML config. See doc/redis-proxy.md.
 
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod hash;

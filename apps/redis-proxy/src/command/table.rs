@@ -16,6 +16,13 @@ pub static TABLE: &[Command] = &[
         route: Route::Keyed,
     },
     Command {
+        name: "ASKING",
+        arity: 1,
+        keys: KeySpec::None,
+        write: false,
+        route: Route::Local,
+    },
+    Command {
         name: "AUTH",
         arity: -2,
         keys: KeySpec::None,
@@ -720,6 +727,20 @@ pub static TABLE: &[Command] = &[
         keys: KeySpec::None,
         write: false,
         route: Route::Unsupported(Unsupported::Keyspace),
+    },
+    Command {
+        name: "READONLY",
+        arity: 1,
+        keys: KeySpec::None,
+        write: false,
+        route: Route::Local,
+    },
+    Command {
+        name: "READWRITE",
+        arity: 1,
+        keys: KeySpec::None,
+        write: false,
+        route: Route::Local,
     },
     Command {
         name: "RENAME",

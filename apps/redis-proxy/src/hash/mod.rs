@@ -9,6 +9,7 @@ mod tag;
 
 pub use distribution::{Distribution, DistributionKind, ServerPoint};
 pub use functions::{md5_hash, HashFunction};
+pub(crate) use md5::md5;
 pub use tag::{cluster_slot, crc16_xmodem, hash_tag_key, CLUSTER_SLOTS};
 
 /// A pool's key → server mapping: hash function, optional hash tag and
