@@ -1,0 +1,262 @@
+//! A real Redis Cluster for tests: six redis-servers in cluster mode on
+//! loopback ports (three masters, one replica each) in a temporary
+//! directory, created with `redis-cli --cluster create`, and slot
+//! migration step by step. Every process is killed and the directory
+//! removed on drop (a failing test first prints the nodes' log tails).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use super::client::{text, Client};
+
+/// Six cluster nodes; `ports[i]` is node i's client port.
+pub struct Cluster {
+    dir: PathBuf,
+    children: Vec<Child>,
+    /// The nodes' client ports on 127.0.0.1.
+    pub ports: Vec<u16>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            for port in &self.ports {
+                let log = std::fs::read_to_string(self.dir.join(format!("{port}.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                eprintln!("--- node {port} log, last lines:");
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `n` distinct loopback ports free right now (all held open until all
+/// are chosen so none repeats).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        sleep(Duration::from_millis(50));
+    }
+}
+
+impl Cluster {
+    /// Starts six nodes and joins them into a cluster with one replica
+    /// per master; returns once every node says `cluster_state:ok`.
+    /// `name` tells the temporary directories of concurrent tests apart.
+    pub fn start(name: &str) -> Cluster {
+        let dir =
+            std::env::temp_dir().join(format!("tpa-redis-cluster-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Client ports and cluster bus ports, all distinct.
+        let ports = free_ports(12);
+        let mut cluster = Cluster {
+            dir: dir.clone(),
+            children: Vec::new(),
+            ports: ports[..6].to_vec(),
+        };
+        for (i, &port) in ports[..6].iter().enumerate() {
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--cluster-enabled", "yes"])
+                .args(["--cluster-port", &ports[6 + i].to_string()])
+                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                .args(["--cluster-node-timeout", "5000"])
+                .args(["--save", "", "--appendonly", "no"])
+                // CLUSTER SLOTS names a replica only once its replication
+                // offset is not 0: after its first sync (which redis 7
+                // delays 5 s, waiting for more replicas) and the first
+                // byte of the replication stream (a write, or the
+                // master's ping, every 10 s by default).
+                .args(["--repl-diskless-sync-delay", "0"])
+                .args(["--repl-ping-replica-period", "1"])
+                .args(["--logfile", &format!("{port}.log")])
+                .arg("--dir")
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server (Debian package redis-server) must be installed");
+            cluster.children.push(child);
+        }
+        for i in 0..6 {
+            let port = cluster.ports[i];
+            wait_until(
+                &format!("redis-server on {port} listens"),
+                Duration::from_secs(20),
+                || {
+                    if let Ok(Some(status)) = cluster.children[i].try_wait() {
+                        panic!("redis-server on port {port} exited: {status}");
+                    }
+                    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                },
+            );
+        }
+        let nodes: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("redis-cli must be installed");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        cluster.wait_ok();
+        cluster
+    }
+
+    /// Waits until every node says `cluster_state:ok`, knows all six, and
+    /// sees three masters with slots and three replicas (the replicas'
+    /// roles spread by gossip after `--cluster create` returns).
+    pub fn wait_ok(&self) {
+        for &port in &self.ports {
+            wait_until(
+                &format!("node {port} cluster_state:ok"),
+                Duration::from_secs(30),
+                || {
+                    let mut client = Client::connect(port);
+                    let info = client.bulk(&["CLUSTER", "INFO"]);
+                    if !(info.contains("cluster_state:ok")
+                        && info.contains("cluster_known_nodes:6"))
+                    {
+                        return false;
+                    }
+                    let nodes = client.bulk(&["CLUSTER", "NODES"]);
+                    let replicas = nodes
+                        .lines()
+                        .filter(|l| l.split(' ').nth(2).is_some_and(|f| f.contains("slave")))
+                        .count();
+                    masters_in(&nodes).len() == 3 && replicas == 3
+                },
+            );
+        }
+    }
+
+    /// A connection to the node at `port`.
+    pub fn client(&self, port: u16) -> Client {
+        Client::connect(port)
+    }
+
+    /// The node's 40-character id.
+    pub fn node_id(&self, port: u16) -> String {
+        self.client(port).bulk(&["CLUSTER", "MYID"])
+    }
+
+    /// The ports of the masters that serve slots, by CLUSTER NODES on
+    /// `ports[0]`.
+    pub fn masters(&self) -> Vec<u16> {
+        masters_in(&self.client(self.ports[0]).bulk(&["CLUSTER", "NODES"]))
+    }
+
+    /// First step of moving `slot` from the master at `from` to the master
+    /// at `to`: `to` imports it, `from` migrates it.
+    pub fn begin_migration(&self, slot: u16, from: u16, to: u16) {
+        let slot = slot.to_string();
+        let from_id = self.node_id(from);
+        let to_id = self.node_id(to);
+        self.client(to)
+            .ok(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]);
+        self.client(from)
+            .ok(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]);
+    }
+
+    /// Moves up to `count` of `slot`'s keys from `from` to `to` with
+    /// MIGRATE; returns how many moved.
+    pub fn migrate_keys(&self, slot: u16, from: u16, to: u16, count: usize) -> usize {
+        let mut source = self.client(from);
+        let reply = source.call_str(&[
+            "CLUSTER",
+            "GETKEYSINSLOT",
+            &slot.to_string(),
+            &count.to_string(),
+        ]);
+        let keys: Vec<Vec<u8>> = match super::client::frame(&reply) {
+            tpa_redis_proxy::resp::Frame::Array(Some(items)) => items
+                .iter()
+                .map(|k| match k {
+                    tpa_redis_proxy::resp::Frame::Bulk(Some(k)) => k.to_vec(),
+                    other => panic!("GETKEYSINSLOT item {other:?}"),
+                })
+                .collect(),
+            other => panic!("GETKEYSINSLOT: {other:?}"),
+        };
+        if keys.is_empty() {
+            return 0;
+        }
+        let port = to.to_string();
+        let mut args: Vec<&[u8]> = vec![
+            b"MIGRATE",
+            b"127.0.0.1",
+            port.as_bytes(),
+            b"",
+            b"0",
+            b"5000",
+            b"KEYS",
+        ];
+        args.extend(keys.iter().map(|k| k.as_slice()));
+        let reply = source.call(&args);
+        assert_eq!(text(&reply), "+OK\r\n", "MIGRATE from {from} to {to}");
+        keys.len()
+    }
+
+    /// Last step: the slot belongs to `to`, told to `to`, `from` and the
+    /// other masters (replicas learn it by gossip).
+    pub fn finish_migration(&self, slot: u16, from: u16, to: u16) {
+        let slot = slot.to_string();
+        let to_id = self.node_id(to);
+        let mut order = vec![to, from];
+        order.extend(
+            self.masters()
+                .into_iter()
+                .filter(|p| *p != to && *p != from),
+        );
+        for port in order {
+            self.client(port)
+                .ok(&["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
+        }
+    }
+}
+
+/// The ports of the masters with slots in a CLUSTER NODES text (`id
+/// ip:port@bus flags master ping pong epoch link slot...`), sorted.
+fn masters_in(nodes: &str) -> Vec<u16> {
+    let mut masters: Vec<u16> = nodes
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .filter(|f| f.len() > 8 && f[2].contains("master"))
+        .map(|f| {
+            let port = f[1].split('@').next().unwrap().rsplit(':').next().unwrap();
+            port.parse().unwrap()
+        })
+        .collect();
+    masters.sort_unstable();
+    masters
+}
