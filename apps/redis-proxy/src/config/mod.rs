@@ -3,8 +3,10 @@
 //! validated, and defaulted as nutcracker does; errors name the pool and
 //! the key.
 
+mod cluster;
 mod server;
 
+pub use cluster::ClusterOptions;
 pub use server::{Listen, ServerAddress, ServerSpec};
 
 use crate::hash::{DistributionKind, HashFunction};
@@ -49,8 +51,22 @@ pub struct Pool {
     pub server_retry_timeout_ms: u32,
     /// Consecutive failures that eject a server (default 2).
     pub server_failure_limit: u32,
-    /// The servers, in order (their order decides the mapping).
+    /// The servers, in order (their order decides the mapping); in a
+    /// cluster pool, the seed nodes.
     pub servers: Vec<ServerSpec>,
+    /// Redis Cluster mode (our extension, `redis_cluster: true`), if set.
+    pub cluster: Option<ClusterOptions>,
+}
+
+impl Pool {
+    /// A cluster pool's seed nodes (its `servers:`, in order); empty for
+    /// a nutcracker pool.
+    pub fn cluster_seeds(&self) -> Vec<crate::cluster::NodeAddr> {
+        match self.cluster {
+            Some(_) => cluster::seeds(&self.servers),
+            None => Vec::new(),
+        }
+    }
 }
 
 /// A config error: which pool, which key, and what is wrong.
@@ -203,7 +219,9 @@ fn parse_pool(name: String, body: &Value) -> Result<Pool, ConfigError> {
     let r = PoolReader { pool: &name, body };
     for key in body.keys() {
         match key {
-            Value::String(k) if POOL_KEYS.contains(&k.as_str()) => {}
+            Value::String(k)
+                if POOL_KEYS.contains(&k.as_str())
+                    || cluster::CLUSTER_KEYS.contains(&k.as_str()) => {}
             Value::String(k) => return Err(r.error(k, "unknown key")),
             other => return Err(r.error(&format!("{other:?}"), "keys must be strings")),
         }
@@ -241,7 +259,8 @@ fn parse_pool(name: String, body: &Value) -> Result<Pool, ConfigError> {
         None => None,
         Some(_) => Some(r.number("timeout", 0)?),
     };
-    let redis = r.boolean("redis", false)?;
+    let cluster = cluster::read(&r)?;
+    let redis = r.boolean("redis", cluster.is_some())?;
     let redis_auth = r.string("redis_auth")?;
     let redis_db = r.number("redis_db", 0)?;
     if !redis && redis_auth.is_some() {
@@ -266,6 +285,9 @@ fn parse_pool(name: String, body: &Value) -> Result<Pool, ConfigError> {
         Some(other) => return Err(r.error("servers", format!("expected a list, found {other:?}"))),
         None => return Err(r.error("servers", "missing (every pool needs at least one server)")),
     };
+    if cluster.is_some() {
+        cluster::check_seeds(&r, &servers)?;
+    }
     let mut names = std::collections::HashSet::new();
     for s in &servers {
         if !names.insert(s.ketama_name()) {
@@ -293,6 +315,7 @@ fn parse_pool(name: String, body: &Value) -> Result<Pool, ConfigError> {
         server_retry_timeout_ms: r.number("server_retry_timeout", 30_000)?,
         server_failure_limit: r.number("server_failure_limit", 2)?,
         servers,
+        cluster,
         name,
     })
 }

@@ -149,3 +149,104 @@ fn errors_name_pool_and_key() {
     assert!(error_of(": : :").pool.is_none());
     assert!(error_of("- a\n- b\n").pool.is_none());
 }
+
+#[test]
+fn cluster_pools() {
+    let text = "
+c:
+  listen: 0.0.0.0:7400
+  redis_cluster: true
+  hash_tag: \"{}\"
+  timeout: 300
+  redis_cluster_refresh: 2500
+  redis_cluster_max_redirects: 3
+  servers:
+   - 10.0.0.1:7000:1
+   - 10.0.0.2:7000:1 second
+plain:
+  listen: 0.0.0.0:7401
+  servers:
+   - 10.0.0.1:6379:1
+";
+    let pools = parse(text).unwrap();
+    let c = &pools[0];
+    let options = c.cluster.unwrap();
+    assert_eq!(
+        options,
+        ClusterOptions {
+            refresh_interval_ms: 2500,
+            max_redirects: 3
+        }
+    );
+    assert!(c.redis, "a cluster pool is a redis pool without saying so");
+    assert_eq!(
+        c.cluster_seeds(),
+        vec![
+            crate::cluster::NodeAddr::new("10.0.0.1", 7000),
+            crate::cluster::NodeAddr::new("10.0.0.2", 7000)
+        ]
+    );
+    let router = options.router_config(c.timeout_ms);
+    assert_eq!(router.refresh_interval.as_millis(), 2500);
+    assert_eq!(router.refresh_timeout.as_millis(), 300);
+    assert_eq!(router.max_redirects, 3);
+    assert_eq!(pools[1].cluster, None);
+    assert!(pools[1].cluster_seeds().is_empty());
+    let defaults =
+        parse("c:\n  listen: 0.0.0.0:1\n  redis_cluster: true\n  servers:\n   - h:7000:1\n")
+            .unwrap();
+    assert_eq!(
+        defaults[0].cluster,
+        Some(ClusterOptions {
+            refresh_interval_ms: 10_000,
+            max_redirects: 5
+        })
+    );
+}
+
+#[test]
+fn cluster_pools_refuse_what_makes_no_sense() {
+    let base = "p:\n  listen: 127.0.0.1:1\n  redis_cluster: true\n  servers:\n   - 127.0.0.1:2:1\n";
+    let cases = [
+        ("  hash: murmur\n", "hash"),
+        ("  distribution: modula\n", "distribution"),
+        ("  hash_tag: \"::\"\n", "hash_tag"),
+        ("  auto_eject_hosts: false\n", "auto_eject_hosts"),
+        ("  server_retry_timeout: 100\n", "server_retry_timeout"),
+        ("  server_failure_limit: 1\n", "server_failure_limit"),
+        ("  redis: false\n", "redis"),
+        ("  redis_db: 2\n", "redis_db"),
+        ("  redis_cluster_refresh: 0\n", "redis_cluster_refresh"),
+        (
+            "  redis_cluster_max_redirects: 0\n",
+            "redis_cluster_max_redirects",
+        ),
+        (
+            "  redis_cluster_max_redirects: 300\n",
+            "redis_cluster_max_redirects",
+        ),
+        ("   - /tmp/redis.sock:1\n", "servers"),
+    ];
+    for (line, key) in cases {
+        let e = error_of(&format!("{base}{line}"));
+        assert_eq!(e.pool.as_deref(), Some("p"), "{line}");
+        assert_eq!(e.key.as_deref(), Some(key), "{line}: {e}");
+    }
+    // The extension's keys need redis_cluster: true.
+    let plain = "p:\n  listen: 127.0.0.1:1\n  servers:\n   - 127.0.0.1:2:1\n";
+    for line in [
+        "  redis_cluster_refresh: 100\n",
+        "  redis_cluster_max_redirects: 2\n",
+    ] {
+        let e = error_of(&format!("{plain}{line}"));
+        assert!(
+            e.to_string().contains("only with redis_cluster: true"),
+            "{e}"
+        );
+    }
+    let e = error_of(&format!("{plain}  redis_cluster: maybe\n"));
+    assert_eq!(e.key.as_deref(), Some("redis_cluster"));
+    // Explicitly off is a nutcracker pool.
+    let off = parse(&format!("{plain}  redis_cluster: false\n")).unwrap();
+    assert_eq!(off[0].cluster, None);
+}
