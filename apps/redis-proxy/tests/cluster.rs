@@ -213,6 +213,45 @@ fn slot_map_from_real_cluster_routes_every_key() {
         assert_eq!(value.as_deref(), Some(format!("v{}", i - 1).as_str()));
     }
     assert_eq!(router.stats().moved + router.stats().ask, 0);
+
+    // A failover: the old master answers MOVED to its former replica,
+    // which the router follows; a refresh then names the new master.
+    let old = map_master_of(&router, b"user:0");
+    let replica = router
+        .slot_map()
+        .shard(cluster_slot(b"user:0"))
+        .unwrap()
+        .replicas[0]
+        .addr
+        .port;
+    cluster.failover(replica);
+    let attempt = router.route_key(b"user:0").unwrap();
+    assert_eq!(router.addr(attempt.node).port, old);
+    let driven = drive(&mut router, &mut clients, attempt, &[b"GET", b"user:0"]);
+    assert_eq!(text(&driven.answer), "$2\r\nv0\r\n");
+    assert!(
+        text(&driven.replies[0]).starts_with("-MOVED "),
+        "{}",
+        text(&driven.replies[0])
+    );
+    assert_eq!(router.addr(driven.attempt.node).port, replica);
+    let mut now = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        refresh(&mut router, &mut clients, now);
+        if map_master_of(&router, b"user:0") == replica {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the map never named {replica}");
+        sleep(Duration::from_millis(100));
+        router.request_refresh();
+        now += router.config().refresh_gap;
+    }
+}
+
+/// The port of the master the last installed map names for `key`.
+fn map_master_of(router: &ClusterRouter, key: &[u8]) -> u16 {
+    router.slot_map().master(cluster_slot(key)).unwrap().port
 }
 
 #[test]

@@ -176,6 +176,23 @@ impl Cluster {
         masters_in(&self.client(self.ports[0]).bulk(&["CLUSTER", "NODES"]))
     }
 
+    /// A manual failover: the replica at `replica` takes over its
+    /// master's slots (CLUSTER FAILOVER); returns once it says it is a
+    /// master and every node's view agrees it serves slots.
+    pub fn failover(&self, replica: u16) {
+        self.client(replica).ok(&["CLUSTER", "FAILOVER"]);
+        for &port in &self.ports {
+            wait_until(
+                &format!("node {port} sees {replica} as a master"),
+                Duration::from_secs(30),
+                || {
+                    let nodes = self.client(port).bulk(&["CLUSTER", "NODES"]);
+                    masters_in(&nodes).contains(&replica)
+                },
+            );
+        }
+    }
+
     /// First step of moving `slot` from the master at `from` to the master
     /// at `to`: `to` imports it, `from` migrates it.
     pub fn begin_migration(&self, slot: u16, from: u16, to: u16) {
