@@ -7,6 +7,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -42,14 +43,24 @@ impl Drop for Cluster {
 }
 
 /// `n` distinct loopback ports free right now (all held open until all
-/// are chosen so none repeats).
+/// are chosen so none repeats), never one this process handed out before
+/// (tests run at once in threads; the kernel may offer a port again as
+/// soon as it is closed, before the server that is to use it binds it).
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        held.push(listener);
+        if !given.contains(&port) {
+            given.push(port);
+            ports.push(port);
+        }
+    }
+    ports
 }
 
 fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
@@ -69,48 +80,22 @@ impl Cluster {
             std::env::temp_dir().join(format!("tpa-redis-cluster-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        // Client ports and cluster bus ports, all distinct.
-        let ports = free_ports(12);
+        // Client ports and cluster bus ports, all distinct. A port taken
+        // between our choice and redis's bind (by another program) makes
+        // that node exit: start again on new ports, a few times.
         let mut cluster = Cluster {
             dir: dir.clone(),
             children: Vec::new(),
-            ports: ports[..6].to_vec(),
+            ports: Vec::new(),
         };
-        for (i, &port) in ports[..6].iter().enumerate() {
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--cluster-enabled", "yes"])
-                .args(["--cluster-port", &ports[6 + i].to_string()])
-                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                .args(["--cluster-node-timeout", "5000"])
-                .args(["--save", "", "--appendonly", "no"])
-                // CLUSTER SLOTS names a replica only once its replication
-                // offset is not 0: after its first sync (which redis 7
-                // delays 5 s, waiting for more replicas) and the first
-                // byte of the replication stream (a write, or the
-                // master's ping, every 10 s by default).
-                .args(["--repl-diskless-sync-delay", "0"])
-                .args(["--repl-ping-replica-period", "1"])
-                .args(["--logfile", &format!("{port}.log")])
-                .arg("--dir")
-                .arg(&dir)
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("redis-server (Debian package redis-server) must be installed");
-            cluster.children.push(child);
-        }
-        for i in 0..6 {
-            let port = cluster.ports[i];
-            wait_until(
-                &format!("redis-server on {port} listens"),
-                Duration::from_secs(20),
-                || {
-                    if let Ok(Some(status)) = cluster.children[i].try_wait() {
-                        panic!("redis-server on port {port} exited: {status}");
-                    }
-                    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                },
-            );
+        for attempt in 1.. {
+            let ports = free_ports(12);
+            cluster.ports = ports[..6].to_vec();
+            match cluster.spawn_nodes(&ports[6..]) {
+                Ok(()) => break,
+                Err(why) if attempt < 3 => eprintln!("cluster {name}: {why}; new ports"),
+                Err(why) => panic!("cluster {name}: {why}"),
+            }
         }
         let nodes: Vec<String> = cluster
             .ports
@@ -131,6 +116,65 @@ impl Cluster {
         );
         cluster.wait_ok();
         cluster
+    }
+
+    /// Starts a redis-server in cluster mode on each of `self.ports`
+    /// (`bus[i]` its cluster bus port) and waits until each listens; if
+    /// one exits first, kills the others and says why.
+    fn spawn_nodes(&mut self, bus: &[u16]) -> Result<(), String> {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.children.clear();
+        for (i, &port) in self.ports.iter().enumerate() {
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--cluster-enabled", "yes"])
+                .args(["--cluster-port", &bus[i].to_string()])
+                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                .args(["--cluster-node-timeout", "5000"])
+                .args(["--save", "", "--appendonly", "no"])
+                // CLUSTER SLOTS names a replica only once its replication
+                // offset is not 0: after its first sync (which redis 7
+                // delays 5 s, waiting for more replicas) and the first
+                // byte of the replication stream (a write, or the
+                // master's ping, every 10 s by default).
+                .args(["--repl-diskless-sync-delay", "0"])
+                .args(["--repl-ping-replica-period", "1"])
+                .args(["--logfile", &format!("{port}.log")])
+                .arg("--dir")
+                .arg(&self.dir)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server (Debian package redis-server) must be installed");
+            self.children.push(child);
+        }
+        for i in 0..6 {
+            let port = self.ports[i];
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Ok(Some(status)) = self.children[i].try_wait() {
+                    let log = std::fs::read_to_string(self.dir.join(format!("{port}.log")))
+                        .unwrap_or_default();
+                    let last = log.lines().last().unwrap_or_default().to_string();
+                    for child in &mut self.children {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                    }
+                    self.children.clear();
+                    return Err(format!(
+                        "redis-server on port {port} exited ({status}): {last}"
+                    ));
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "redis-server on {port} never listened"
+                );
+                sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
     }
 
     /// Waits until every node says `cluster_state:ok`, knows all six, and
