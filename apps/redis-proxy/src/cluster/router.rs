@@ -358,24 +358,29 @@ impl ClusterRouter {
             return self.any_node().map(Plan::Single);
         };
         let first_slot = cluster_slot(args[first]);
-        let mut slots = Vec::with_capacity(positions.len());
-        for &p in &positions {
-            slots.push(cluster_slot(args[p]));
-        }
-        if slots.iter().all(|&s| s == first_slot) {
+        if positions[1..]
+            .iter()
+            .all(|&p| cluster_slot(args[p]) == first_slot)
+        {
             return self.attempt_for_slot(first_slot).map(Plan::Single);
         }
         if command.route == Route::Keyed {
             return Err(RouteError::CrossSlot);
         }
         let mut parts: Vec<Part> = Vec::new();
-        for (&p, &slot) in positions.iter().zip(&slots) {
-            match parts.iter_mut().find(|part| part.attempt.slot == slot) {
-                Some(part) => part.keys.push(p),
-                None => parts.push(Part {
-                    attempt: self.attempt_for_slot(slot)?,
-                    keys: vec![p],
-                }),
+        // Slot → index in `parts`: linear in the keys however many slots.
+        let mut part_of: HashMap<u16, usize> = HashMap::new();
+        for &p in &positions {
+            let slot = cluster_slot(args[p]);
+            match part_of.get(&slot) {
+                Some(&i) => parts[i].keys.push(p),
+                None => {
+                    part_of.insert(slot, parts.len());
+                    parts.push(Part {
+                        attempt: self.attempt_for_slot(slot)?,
+                        keys: vec![p],
+                    });
+                }
             }
         }
         Ok(Plan::Split(parts))

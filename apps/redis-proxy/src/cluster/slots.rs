@@ -11,6 +11,7 @@
 use super::addr::NodeAddr;
 use crate::hash::CLUSTER_SLOTS;
 use crate::resp::Frame;
+use std::collections::HashMap;
 use std::fmt;
 
 /// One node as the map knows it.
@@ -140,6 +141,7 @@ impl SlotMap {
             return Err(SlotsError::NoSlots);
         }
         let mut map = SlotMap::empty();
+        let mut shard_of: HashMap<NodeAddr, u16> = HashMap::new();
         for (index, range) in ranges.iter().enumerate() {
             let Frame::Array(Some(items)) = range else {
                 return Err(SlotsError::BadRange { range: index });
@@ -166,7 +168,7 @@ impl SlotMap {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let master = parsed.remove(0);
-            let shard = map.shard_for(master, parsed)?;
+            let shard = map.shard_for(&mut shard_of, master, parsed)?;
             // The bounds were checked against 16384 above.
             for slot in *start as usize..=*end as usize {
                 if map.slots[slot] != UNASSIGNED {
@@ -178,29 +180,30 @@ impl SlotMap {
         Ok(map)
     }
 
-    /// The index of the shard whose master is `master`, added if new.
+    /// The index of the shard whose master is `master` (`shard_of` maps
+    /// masters to shards), added if new; replicas not known yet are added.
     fn shard_for(
         &mut self,
+        shard_of: &mut HashMap<NodeAddr, u16>,
         master: ClusterNode,
         replicas: Vec<ClusterNode>,
     ) -> Result<u16, SlotsError> {
-        if let Some(i) = self
-            .shards
-            .iter()
-            .position(|s| s.master.addr == master.addr)
-        {
-            let shard = &mut self.shards[i];
-            for r in replicas {
-                if !shard.replicas.contains(&r) {
-                    shard.replicas.push(r);
+        if let Some(&i) = shard_of.get(&master.addr) {
+            let shard = &mut self.shards[usize::from(i)];
+            if shard.replicas != replicas {
+                for r in replicas {
+                    if !shard.replicas.contains(&r) {
+                        shard.replicas.push(r);
+                    }
                 }
             }
-            return Ok(i as u16);
+            return Ok(i);
         }
         let index = u16::try_from(self.shards.len())
             .ok()
             .filter(|&i| i != UNASSIGNED)
             .ok_or(SlotsError::TooManyShards)?;
+        shard_of.insert(master.addr.clone(), index);
         self.shards.push(Shard { master, replicas });
         Ok(index)
     }
