@@ -4,7 +4,8 @@
 //! serves it; during a slot migration the real ASK, MOVED and TRYAGAIN
 //! replies parse and `ClusterRouter` follows them to the node that
 //! answers; the proxy's own CLUSTER answers read as one node owning every
-//! slot, to our parser and to the real redis-cli.
+//! slot, to our parser and to the real redis-cli. CLUSTER SHARDS reads as
+//! the same map as CLUSTER SLOTS.
 
 mod support;
 
@@ -162,6 +163,14 @@ fn slot_map_from_real_cluster_routes_every_key() {
     expected.sort_unstable();
     assert_eq!(all, expected);
     assert_eq!(map.assigned(), 16384);
+
+    // CLUSTER SHARDS from the same node says the same.
+    let reply = clients.get(ports[0]).call_str(&["CLUSTER", "SHARDS"]);
+    let shards = SlotMap::from_cluster_shards(&frame(&reply), &local(ports[0]))
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&reply)));
+    for slot in 0..16384 {
+        assert_eq!(shards.shard(slot), map.shard(slot), "slot {slot}");
+    }
 
     // Every key, SET on the node the map names, is served there: no
     // MOVED. The same key on another master is MOVED to that node.

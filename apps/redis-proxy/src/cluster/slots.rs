@@ -87,6 +87,12 @@ pub enum SlotsError {
     NoSlots,
     /// More shards than the map can index.
     TooManyShards,
+    /// CLUSTER SHARDS: shard `shard` has slots but no node whose role is
+    /// master.
+    NoMaster {
+        /// The shard's index in the reply.
+        shard: usize,
+    },
 }
 
 impl fmt::Display for SlotsError {
@@ -111,6 +117,9 @@ impl fmt::Display for SlotsError {
             }
             SlotsError::NoSlots => f.write_str("CLUSTER SLOTS reply assigns no slot"),
             SlotsError::TooManyShards => f.write_str("CLUSTER SLOTS reply has too many shards"),
+            SlotsError::NoMaster { shard } => {
+                write!(f, "CLUSTER SHARDS shard {shard} has slots but no master")
+            }
         }
     }
 }
@@ -176,6 +185,81 @@ impl SlotMap {
                 }
                 map.slots[slot] = shard;
             }
+        }
+        Ok(map)
+    }
+
+    /// Builds the map from a CLUSTER SHARDS reply (redis 7) sent by the
+    /// node at `via`: each shard a map (RESP3) or flat key/value array
+    /// (RESP2) of `slots` (start/end pairs) and `nodes` (each with `ip`,
+    /// `endpoint`, `port`, `id`, `role`, `health`). The node whose role is
+    /// master serves the slots; replicas are kept when their health is
+    /// `online`. Shards without slots are skipped. Errors use the shard's
+    /// index as `range`.
+    pub fn from_cluster_shards(reply: &Frame<'_>, via: &NodeAddr) -> Result<SlotMap, SlotsError> {
+        let shards = match reply {
+            Frame::Array(Some(shards)) => shards,
+            Frame::Error(e) | Frame::BulkError(e) => {
+                return Err(SlotsError::ErrorReply(
+                    String::from_utf8_lossy(e).into_owned(),
+                ))
+            }
+            _ => return Err(SlotsError::NotAnArray),
+        };
+        let mut map = SlotMap::empty();
+        let mut shard_of: HashMap<NodeAddr, u16> = HashMap::new();
+        for (index, shard) in shards.iter().enumerate() {
+            let bad_range = SlotsError::BadRange { range: index };
+            let fields = pairs(shard).ok_or(bad_range.clone())?;
+            let slots = field(&fields, b"slots").ok_or(bad_range.clone())?;
+            let nodes = field(&fields, b"nodes").ok_or(bad_range.clone())?;
+            let (Frame::Array(Some(slots)), Frame::Array(Some(nodes))) = (slots, nodes) else {
+                return Err(bad_range);
+            };
+            if slots.is_empty() {
+                continue;
+            }
+            let mut ranges = Vec::with_capacity(slots.len() / 2);
+            for pair in slots.chunks(2) {
+                let bad = SlotsError::BadSlots { range: index };
+                let [Frame::Integer(start), Frame::Integer(end)] = pair else {
+                    return Err(bad);
+                };
+                let limit = i64::from(CLUSTER_SLOTS);
+                if !(0..limit).contains(start) || !(0..limit).contains(end) || start > end {
+                    return Err(bad);
+                }
+                ranges.push((*start as usize, *end as usize));
+            }
+            let mut master = None;
+            let mut replicas = Vec::new();
+            for (n, node) in nodes.iter().enumerate() {
+                let bad = |what| SlotsError::BadNode {
+                    range: index,
+                    node: n,
+                    what,
+                };
+                let (parsed, role, health) = parse_shard_node(node, via).map_err(bad)?;
+                match role {
+                    Role::Master if master.is_none() => master = Some(parsed),
+                    Role::Master => return Err(bad("a second master")),
+                    Role::Replica if health == b"online" => replicas.push(parsed),
+                    Role::Replica => {}
+                }
+            }
+            let master = master.ok_or(SlotsError::NoMaster { shard: index })?;
+            let shard = map.shard_for(&mut shard_of, master, replicas)?;
+            for (start, end) in ranges {
+                for slot in start..=end {
+                    if map.slots[slot] != UNASSIGNED {
+                        return Err(SlotsError::Overlap { slot: slot as u16 });
+                    }
+                    map.slots[slot] = shard;
+                }
+            }
+        }
+        if map.shards.is_empty() {
+            return Err(SlotsError::NoSlots);
         }
         Ok(map)
     }
@@ -297,4 +381,90 @@ fn parse_node(node: &Frame<'_>, via: &NodeAddr) -> Result<ClusterNode, &'static 
         addr: NodeAddr::new(host, port),
         id,
     })
+}
+
+/// A CLUSTER SHARDS node's role.
+enum Role {
+    Master,
+    Replica,
+}
+
+/// The key/value pairs of a RESP3 map or a RESP2 flat array.
+fn pairs<'f, 'a>(frame: &'f Frame<'a>) -> Option<Vec<(&'f [u8], &'f Frame<'a>)>> {
+    let items = match frame {
+        Frame::Map(items) => items,
+        Frame::Array(Some(items)) if items.len() % 2 == 0 => items,
+        _ => return None,
+    };
+    items
+        .chunks(2)
+        .map(|kv| match &kv[0] {
+            Frame::Bulk(Some(k)) | Frame::Simple(k) => Some((*k, &kv[1])),
+            _ => None,
+        })
+        .collect()
+}
+
+fn field<'f, 'a>(fields: &[(&[u8], &'f Frame<'a>)], name: &[u8]) -> Option<&'f Frame<'a>> {
+    fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+}
+
+fn text_field<'f>(fields: &[(&[u8], &'f Frame<'_>)], name: &[u8]) -> Option<&'f [u8]> {
+    match field(fields, name)? {
+        Frame::Bulk(Some(t)) | Frame::Simple(t) | Frame::Verbatim(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn parse_shard_node<'f>(
+    node: &'f Frame<'_>,
+    via: &NodeAddr,
+) -> Result<(ClusterNode, Role, &'f [u8]), &'static str> {
+    let fields = pairs(node).ok_or("not a map of fields")?;
+    // The preferred endpoint, else the IP; empty or `?`: unknown.
+    let host = [b"endpoint".as_slice(), b"ip"]
+        .iter()
+        .filter_map(|k| text_field(&fields, k))
+        .find(|h| !h.is_empty() && *h != b"?");
+    let host = match host {
+        Some(h) => {
+            let h = std::str::from_utf8(h).map_err(|_| "endpoint is not text")?;
+            if h.bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+            {
+                return Err("endpoint has spaces or control bytes");
+            }
+            h.to_string()
+        }
+        None => via.host.clone(),
+    };
+    let port = match field(&fields, b"port").or_else(|| field(&fields, b"tls-port")) {
+        Some(Frame::Integer(p)) => u16::try_from(*p)
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or("port is not from 1 to 65535")?,
+        _ => return Err("no integer port"),
+    };
+    let id = match text_field(&fields, b"id") {
+        Some(id) => Some(
+            std::str::from_utf8(id)
+                .map_err(|_| "node id is not text")?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let role = match text_field(&fields, b"role") {
+        Some(b"master") => Role::Master,
+        Some(b"replica") | Some(b"slave") => Role::Replica,
+        _ => return Err("role is not master or replica"),
+    };
+    let health = text_field(&fields, b"health").unwrap_or(b"online");
+    Ok((
+        ClusterNode {
+            addr: NodeAddr::new(host, port),
+            id,
+        },
+        role,
+        health,
+    ))
 }

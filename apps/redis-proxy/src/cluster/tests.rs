@@ -642,6 +642,7 @@ proptest! {
         let _ = Endpoint::parse(&bytes);
         if let Ok(Parsed::Frame(f, _)) = parse(&bytes, &Limits::default(), false) {
             let _ = SlotMap::from_cluster_slots(&f, &addr("h", 1));
+            let _ = SlotMap::from_cluster_shards(&f, &addr("h", 1));
         }
         let mut router = ClusterRouter::new(&[addr("h", 1)], RouterConfig::default()).unwrap();
         let mut a = router.route_key(b"k").unwrap();
@@ -672,4 +673,150 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn slot_map_from_cluster_shards() {
+    let via = addr("10.9.9.9", 7000);
+    // RESP2: flat key/value arrays; a replica online, one loading; an
+    // unknown endpoint; a shard without slots (an empty master).
+    let node = |fields: &[(&str, &str)]| {
+        let body: String = fields
+            .iter()
+            .map(|(k, v)| match v.parse::<i64>() {
+                Ok(n) if *k == "port" => format!("{}:{n}\r\n", bulk(k)),
+                _ => format!("{}{}", bulk(k), bulk(v)),
+            })
+            .collect();
+        format!("*{}\r\n{body}", fields.len() * 2)
+    };
+    let shard = |slots: &[u16], nodes: &[String]| {
+        let slots: String = slots.iter().map(|s| format!(":{s}\r\n")).collect();
+        format!(
+            "*4\r\n$5\r\nslots\r\n*{}\r\n{slots}$5\r\nnodes\r\n*{}\r\n{}",
+            slots.matches(':').count(),
+            nodes.len(),
+            nodes.concat()
+        )
+    };
+    let m1 = node(&[
+        ("id", "a"),
+        ("port", "7000"),
+        ("ip", "10.0.0.1"),
+        ("endpoint", "10.0.0.1"),
+        ("role", "master"),
+        ("health", "online"),
+    ]);
+    let r1 = node(&[
+        ("id", "d"),
+        ("port", "7003"),
+        ("ip", "10.0.0.4"),
+        ("endpoint", "10.0.0.4"),
+        ("role", "replica"),
+        ("health", "online"),
+    ]);
+    let r2 = node(&[
+        ("id", "e"),
+        ("port", "7004"),
+        ("ip", "10.0.0.5"),
+        ("endpoint", "10.0.0.5"),
+        ("role", "replica"),
+        ("health", "loading"),
+    ]);
+    let m2 = node(&[
+        ("id", "b"),
+        ("port", "7001"),
+        ("ip", ""),
+        ("endpoint", "?"),
+        ("role", "master"),
+        ("health", "online"),
+    ]);
+    let m3 = node(&[
+        ("id", "c"),
+        ("port", "7002"),
+        ("ip", "10.0.0.3"),
+        ("role", "master"),
+        ("health", "online"),
+    ]);
+    let bytes = reply(&[
+        shard(&[0, 99, 200, 299], &[r1.clone(), m1.clone(), r2.clone()]),
+        shard(&[100, 199], std::slice::from_ref(&m2)),
+        shard(&[], std::slice::from_ref(&m3)),
+    ]);
+    let map = SlotMap::from_cluster_shards(&frame(&bytes), &via).unwrap();
+    assert_eq!(map.assigned(), 300);
+    assert_eq!(map.shards().len(), 2);
+    assert_eq!(map.ranges_of(0), vec![(0, 99), (200, 299)]);
+    assert_eq!(map.master(250), Some(&addr("10.0.0.1", 7000)));
+    assert_eq!(
+        map.shard(0).unwrap().replicas,
+        vec![ClusterNode {
+            addr: addr("10.0.0.4", 7003),
+            id: Some("d".into())
+        }]
+    );
+    assert_eq!(map.master(150), Some(&addr("10.9.9.9", 7001)));
+    assert_eq!(map.master(300), None);
+
+    let err = |bytes: &[u8]| SlotMap::from_cluster_shards(&frame(bytes), &via).unwrap_err();
+    assert_eq!(
+        err(&reply(&[shard(&[0, 1], std::slice::from_ref(&r1))])),
+        SlotsError::NoMaster { shard: 0 }
+    );
+    assert!(matches!(
+        err(&reply(&[shard(&[0, 1], &[m1.clone(), m2.clone()])])),
+        SlotsError::BadNode {
+            range: 0,
+            node: 1,
+            ..
+        }
+    ));
+    assert_eq!(
+        err(&reply(&[shard(&[0], std::slice::from_ref(&m1))])),
+        SlotsError::BadSlots { range: 0 }
+    );
+    assert_eq!(
+        err(&reply(&[shard(&[5, 4], std::slice::from_ref(&m1))])),
+        SlotsError::BadSlots { range: 0 }
+    );
+    assert_eq!(
+        err(&reply(&[
+            shard(&[0, 5], std::slice::from_ref(&m1)),
+            shard(&[5, 9], std::slice::from_ref(&m2))
+        ])),
+        SlotsError::Overlap { slot: 5 }
+    );
+    assert_eq!(
+        err(&reply(&[shard(&[], std::slice::from_ref(&m3))])),
+        SlotsError::NoSlots
+    );
+    assert_eq!(
+        err(b"*1\r\n*1\r\n$5\r\nslots\r\n"),
+        SlotsError::BadRange { range: 0 }
+    );
+    let no_role = node(&[("port", "1"), ("ip", "h")]);
+    assert!(matches!(
+        err(&reply(&[shard(&[0, 1], &[no_role])])),
+        SlotsError::BadNode { .. }
+    ));
+    let no_port = node(&[("ip", "h"), ("role", "master")]);
+    assert!(matches!(
+        err(&reply(&[shard(&[0, 1], &[no_port])])),
+        SlotsError::BadNode { .. }
+    ));
+
+    // RESP3 maps read the same; and the proxy's own answer reads as one
+    // node owning every slot.
+    let resp3 = b"*1\r\n%2\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16383\r\n$5\r\nnodes\r\n*1\r\n%3\r\n$2\r\nip\r\n$1\r\nh\r\n$4\r\nport\r\n:9\r\n$4\r\nrole\r\n$6\r\nmaster\r\n";
+    let map = SlotMap::from_cluster_shards(&frame(resp3), &via).unwrap();
+    assert_eq!(
+        (map.assigned(), map.master(77)),
+        (16384, Some(&addr("h", 9)))
+    );
+    let now = Instant::now();
+    let shards = answer_to(&router(now), &[b"CLUSTER", b"SHARDS"]);
+    let map = SlotMap::from_cluster_shards(&frame(&shards), &via).unwrap();
+    assert_eq!(map.assigned(), 16384);
+    assert_eq!(map.shards().len(), 1);
+    assert_eq!(map.shards()[0].master.addr, addr("192.0.2.10", 22121));
 }
