@@ -5,7 +5,8 @@
 //! replies parse and `ClusterRouter` follows them to the node that
 //! answers; the proxy's own CLUSTER answers read as one node owning every
 //! slot, to our parser and to the real redis-cli. CLUSTER SHARDS reads as
-//! the same map as CLUSTER SLOTS.
+//! the same map as CLUSTER SLOTS. Slots migrated step by step while
+//! requests run are invisible to single-key requests.
 
 mod support;
 
@@ -13,6 +14,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -412,6 +414,124 @@ fn migration_ask_and_moved_are_followed() {
         now += router.config().refresh_gap + Duration::from_millis(100);
     }
     assert_eq!(router.addr(router.owner(slot).unwrap()).port, to);
+}
+
+#[test]
+fn slot_migrations_under_load_are_invisible_to_single_key_requests() {
+    let cluster = Cluster::start("load");
+    let masters = cluster.masters();
+    let tags = ["{load0}", "{load1}", "{load2}"];
+    let keys: Vec<String> = tags
+        .iter()
+        .flat_map(|t| (0..40).map(move |i| format!("{t}:{i}")))
+        .collect();
+    let slots: Vec<u16> = tags.iter().map(|t| cluster_slot(t.as_bytes())).collect();
+    assert!(slots[0] != slots[1] && slots[1] != slots[2] && slots[0] != slots[2]);
+    let ops = AtomicU64::new(0);
+    let migrated = AtomicBool::new(false);
+
+    std::thread::scope(|scope| {
+        // The load: SET then GET of every key, round after round, each
+        // through the router as the engine would send it, refreshing
+        // when the router says so; until the migrations are done.
+        let load = scope.spawn(|| {
+            // Seeds: the masters, which finish_migration tells first
+            // hand (a replica learns by gossip, and may answer a refresh
+            // with the slot's old owner for a while).
+            let seeds: Vec<NodeAddr> = masters.iter().map(|&m| local(m)).collect();
+            let mut router = ClusterRouter::new(&seeds, RouterConfig::default()).unwrap();
+            let mut clients = Clients::default();
+            refresh(&mut router, &mut clients, Instant::now());
+            let mut round = 0u64;
+            let mut last_round = false;
+            loop {
+                if migrated.load(Ordering::SeqCst) {
+                    last_round = true;
+                }
+                for key in &keys {
+                    let value = format!("{round}");
+                    let set = [b"SET".as_slice(), key.as_bytes(), value.as_bytes()];
+                    let attempt = router.route_key(key.as_bytes()).unwrap();
+                    let driven = drive(&mut router, &mut clients, attempt, &set);
+                    assert_eq!(text(&driven.answer), "+OK\r\n", "SET {key} round {round}");
+                    let attempt = router.route_key(key.as_bytes()).unwrap();
+                    let driven = drive(
+                        &mut router,
+                        &mut clients,
+                        attempt,
+                        &[b"GET", key.as_bytes()],
+                    );
+                    assert_eq!(
+                        text(&driven.answer),
+                        format!("${}\r\n{value}\r\n", value.len()),
+                        "GET {key} round {round}"
+                    );
+                    ops.fetch_add(2, Ordering::SeqCst);
+                    let now = Instant::now();
+                    if let Some(node) = router.poll_refresh(now) {
+                        let client = clients.get(router.addr(node).port);
+                        client.send_raw(CLUSTER_SLOTS_REQUEST);
+                        let reply = client.read_reply();
+                        router.on_refresh_reply(node, &frame(&reply), now).unwrap();
+                    }
+                }
+                round += 1;
+                if last_round {
+                    return router;
+                }
+            }
+        });
+
+        // The migrations, a few keys at a time, each step after the load
+        // has made progress (so steps and requests interleave).
+        let progress = |since: u64| {
+            while ops.load(Ordering::SeqCst) < since + 20 {
+                assert!(!load.is_finished(), "the load stopped");
+                sleep(Duration::from_millis(1));
+            }
+        };
+        let mut moves = Vec::new();
+        for &slot in &slots {
+            let from = owner_of(&cluster, slot).expect("every slot has a master");
+            let to = *masters.iter().find(|&&m| m != from).unwrap();
+            moves.push((slot, to));
+            progress(ops.load(Ordering::SeqCst));
+            cluster.begin_migration(slot, from, to);
+            loop {
+                progress(ops.load(Ordering::SeqCst));
+                if cluster.migrate_keys(slot, from, to, 5) == 0 {
+                    break;
+                }
+            }
+            progress(ops.load(Ordering::SeqCst));
+            cluster.finish_migration(slot, from, to);
+        }
+        progress(ops.load(Ordering::SeqCst));
+        migrated.store(true, Ordering::SeqCst);
+        let router = load.join().unwrap();
+        let stats = router.stats();
+        assert!(
+            stats.ask > 0 && stats.moved > 0,
+            "the load saw no migration: {stats:?}"
+        );
+        assert_eq!(stats.redirect_limit, 0);
+        for (slot, to) in moves {
+            assert_eq!(
+                router.addr(router.owner(slot).unwrap()).port,
+                to,
+                "slot {slot}"
+            );
+        }
+    });
+}
+
+/// The master serving `slot`, by CLUSTER SLOTS on the first node.
+fn owner_of(cluster: &Cluster, slot: u16) -> Option<u16> {
+    let reply = cluster
+        .client(cluster.ports[0])
+        .call_str(&["CLUSTER", "SLOTS"]);
+    let map = SlotMap::from_cluster_slots(&frame(&reply), &local(cluster.ports[0])).ok()?;
+    map.master(slot).map(|a| a.port)
 }
 
 /// A stand-in for the proxy's listener: answers what `answer` answers,
