@@ -26,7 +26,7 @@ use tpa_redis_proxy::cluster::{
 };
 use tpa_redis_proxy::command::lookup;
 use tpa_redis_proxy::hash::cluster_slot;
-use tpa_redis_proxy::resp::{parse, Frame, Limits, Parsed};
+use tpa_redis_proxy::resp::{encode, parse, Frame, Limits, Parsed};
 
 fn local(port: u16) -> NodeAddr {
     NodeAddr::new("127.0.0.1", port)
@@ -558,7 +558,15 @@ fn serve_answers(listener: TcpListener, router: ClusterRouter, me: NodeAddr) {
                     };
                     let mut out = Vec::new();
                     let me = ProxyNode { addr: &me, id: &id };
-                    if !answer(&router, &me, &words, &mut out) {
+                    let first = words.first().map(|w| w.to_ascii_uppercase());
+                    if first.as_deref() == Some(b"INFO") {
+                        // What `redis-cli --cluster` reads first; the
+                        // engine's business (INFO is not forwarded).
+                        let info = b"# Cluster\r\ncluster_enabled:1\r\n";
+                        encode(&Frame::Bulk(Some(info)), &mut out);
+                    } else if first.as_deref() == Some(b"DBSIZE") {
+                        out.extend_from_slice(b":0\r\n");
+                    } else if !answer(&router, &me, &words, &mut out) {
                         out.extend_from_slice(b"-ERR not a cluster command\r\n");
                     }
                     if stream.write_all(&out).is_err() {
@@ -628,4 +636,22 @@ fn proxy_cluster_answers_read_as_one_node() {
         "{}",
         text(&out.stdout)
     );
+
+    // redis-cli's cluster check reads our CLUSTER NODES as one master
+    // owning every slot (it also asks INFO and DBSIZE, answered above as
+    // an engine would).
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "check", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    let printed = text(&out.stdout);
+    for line in [
+        format!("M: {id} 127.0.0.1:{port}"),
+        "slots:[0-16383] (16384 slots) master".to_string(),
+        "[OK] All nodes agree about slots configuration.".to_string(),
+        "[OK] All 16384 slots covered.".to_string(),
+    ] {
+        assert!(printed.contains(&line), "{line:?} not in {printed}");
+    }
+    assert!(out.status.success(), "{printed}{}", text(&out.stderr));
 }
