@@ -14,7 +14,7 @@
 //!    time (TRYAGAIN), or `Fail` with the given error reply.
 //! 3. `poll_refresh` names a node to send `CLUSTER_SLOTS_REQUEST` to when
 //!    a refresh is due; its answer goes to `on_refresh_reply`, a failure
-//!    to `on_refresh_failed`; `next_deadline` is when to poll again.
+//!    to `on_refresh_failed`; `next_deadline(now)` is when to poll again.
 //! 4. `answer` writes the proxy's own replies to CLUSTER, READONLY,
 //!    READWRITE and ASKING from clients.
 

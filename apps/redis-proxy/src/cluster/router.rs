@@ -518,20 +518,22 @@ impl ClusterRouter {
     }
 
     /// When `poll_refresh` next has something to do, for the engine's
-    /// timer (`None`: only after an event such as MOVED).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// timer: `now` when a refresh is due at once (an event such as MOVED
+    /// can make it earlier than said).
+    pub fn next_deadline(&self, now: Instant) -> Instant {
         if let Some((_, since)) = self.in_flight {
-            return Some(since + self.config.refresh_timeout);
+            return since + self.config.refresh_timeout;
         }
         let gap_end = self.last_attempt.map(|t| t + self.config.refresh_gap);
-        if !self.has_map || self.stale {
-            // Due now if never tried (the past is any instant before now).
-            return Some(gap_end.unwrap_or_else(Instant::now));
-        }
-        let periodic = self
-            .last_success
-            .map(|t| t + self.config.refresh_interval)?;
-        Some(gap_end.map_or(periodic, |g| g.max(periodic)))
+        let due = if !self.has_map || self.stale {
+            gap_end.unwrap_or(now)
+        } else {
+            let periodic = self
+                .last_success
+                .map_or(now, |t| t + self.config.refresh_interval);
+            gap_end.map_or(periodic, |g| g.max(periodic))
+        };
+        due.max(now)
     }
 
     /// The answer to a refresh sent to `node`: installs the map it

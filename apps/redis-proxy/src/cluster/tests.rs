@@ -508,11 +508,11 @@ fn refresh_schedule() {
     let config = RouterConfig::default();
     let seeds = [addr("10.0.0.1", 7000), addr("10.0.0.2", 7000)];
     let mut router = ClusterRouter::new(&seeds, config).unwrap();
-    assert!(router.next_deadline().is_some_and(|d| d <= Instant::now()));
+    assert_eq!(router.next_deadline(t0), t0, "due at once");
     let first = router.poll_refresh(t0).unwrap();
     assert_eq!(router.addr(first), &seeds[0], "seeds first");
     assert_eq!(router.poll_refresh(t0), None, "one refresh at a time");
-    assert_eq!(router.next_deadline(), Some(t0 + config.refresh_timeout));
+    assert_eq!(router.next_deadline(t0), t0 + config.refresh_timeout);
     // No answer in time: the next seed.
     let t1 = t0 + config.refresh_timeout;
     let second = router.poll_refresh(t1).unwrap();
@@ -536,7 +536,20 @@ fn refresh_schedule() {
     router.on_refresh_reply(fourth, &frame(&bytes), t3).unwrap();
     assert!(router.has_map());
     assert_eq!(router.nodes().count(), 8);
-    assert_eq!(router.next_deadline(), Some(t3 + config.refresh_interval));
+    assert_eq!(router.next_deadline(t3), t3 + config.refresh_interval);
+    // MOVED makes it due once the gap since the last attempt is over.
+    let mut a = router.route_key(b"foo").unwrap();
+    assert_eq!(
+        router.on_reply(&mut a, b"-MOVED 12182 127.0.0.1:7000\r\n", t3),
+        Verdict::Resend
+    );
+    assert_eq!(router.next_deadline(t3), t3 + config.refresh_gap);
+    assert_eq!(router.poll_refresh(t3), None);
+    let n = router.poll_refresh(t3 + config.refresh_gap).unwrap();
+    router
+        .on_refresh_reply(n, &frame(&bytes), t3 + config.refresh_gap)
+        .unwrap();
+    let t3 = t3 + config.refresh_gap;
     assert_eq!(router.poll_refresh(t3 + config.refresh_interval / 2), None);
     let again = router.poll_refresh(t3 + config.refresh_interval).unwrap();
     assert_eq!(router.addr(again), &seeds[1], "the node that answered last");
@@ -553,7 +566,7 @@ fn refresh_schedule() {
     assert_eq!(asked[0], addr("127.0.0.1", 7000));
     assert_eq!(asked[5], addr("127.0.0.1", 7005));
     assert_eq!(asked[6], seeds[0]);
-    assert_eq!(router.stats().refreshes, 1);
+    assert_eq!(router.stats().refreshes, 2);
 }
 
 fn answer_to(router: &ClusterRouter, words: &[&[u8]]) -> Vec<u8> {
