@@ -268,8 +268,12 @@ fn map_master_of(router: &ClusterRouter, key: &[u8]) -> u16 {
 #[test]
 fn migration_ask_and_moved_are_followed() {
     let cluster = Cluster::start("migrate");
-    let mut router =
-        ClusterRouter::new(&[local(cluster.ports[0])], RouterConfig::default()).unwrap();
+    // No periodic refresh within the test: only MOVED asks one.
+    let config = RouterConfig {
+        refresh_interval: Duration::from_secs(3600),
+        ..RouterConfig::default()
+    };
+    let mut router = ClusterRouter::new(&[local(cluster.ports[0])], config).unwrap();
     let mut clients = Clients::default();
     refresh(&mut router, &mut clients, Instant::now());
 
