@@ -227,8 +227,7 @@ impl std::error::Error for SeedError {}
 impl ClusterRouter {
     /// A router that knows only its seeds; the first refresh is due at
     /// once. Until a map is installed, keys go to a seed (the refresh
-    /// candidate) and its
-    /// MOVED replies teach the router where slots are.
+    /// candidate), whose MOVED replies teach the router where slots are.
     pub fn new(seeds: &[NodeAddr], config: RouterConfig) -> Result<ClusterRouter, SeedError> {
         if seeds.is_empty() {
             return Err(SeedError::NoSeeds);
