@@ -7,4 +7,5 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod hash;
+pub mod proxy;
 pub mod resp;

@@ -1,0 +1,1050 @@
+//! The engine: pools, clients and server connections, and what happens
+//! between them.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::buffer::{InBuf, OutQueue};
+use super::request::{self, auth, encode_command, error_reply, MergeKind, Plan, PlanContext};
+use super::router::{Router, StaticRouter};
+use super::session::{Client, ClientId, Inflight, Link, Merging, Pending, ServerConn};
+use super::stats::{PoolStats, ServerStats, StatsClock};
+use crate::config::{Pool, ServerAddress};
+use crate::resp::{self, Frame, Parsed, Scanner};
+
+/// A server connection, as the runtime names it (fixed for the engine's life).
+pub type ServerConnId = usize;
+
+/// Something the runtime must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a connection to `address` for `conn`, then call
+    /// `server_connected` or `server_closed`.
+    Connect {
+        /// The connection.
+        conn: ServerConnId,
+        /// Where to.
+        address: ServerAddress,
+        /// Set SO_KEEPALIVE (the pool's `tcpkeepalive`).
+        keepalive: bool,
+    },
+    /// Close this server connection's socket (the engine already forgot it).
+    CloseServer(ServerConnId),
+    /// Close this client's socket (the engine already forgot it).
+    CloseClient(ClientId),
+    /// The client has output: write `client_output` until it is empty or
+    /// the socket is full.
+    WriteClient(ClientId),
+    /// The server connection has output.
+    WriteServer(ServerConnId),
+}
+
+/// Per-client bounds: memory a client can make the proxy hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest request, in bytes: a larger one gets an error and its
+    /// client is closed.
+    pub max_request: usize,
+    /// Requests waiting for replies before the client stops being read.
+    pub max_pending: usize,
+    /// Reply bytes waiting to be written before the client stops being read.
+    pub max_output: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_request: 512 * 1024 * 1024,
+            max_pending: 1024,
+            max_output: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ServerState {
+    conns: Vec<ServerConnId>,
+    next_conn: usize,
+    failures: u32,
+    ejected_until: Option<Instant>,
+    ejected_at: Option<Instant>,
+    stats: ServerStats,
+}
+
+struct PoolState {
+    config: Pool,
+    router: Box<dyn Router + Send>,
+    servers: Vec<ServerState>,
+    stats: PoolStats,
+    clients: u32,
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    client: Option<Client>,
+}
+
+/// The proxy engine (see the module's doc).
+pub struct Engine {
+    pools: Vec<PoolState>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    conns: Vec<ServerConn>,
+    actions: VecDeque<Action>,
+    limits: Limits,
+    total_connections: u64,
+}
+
+/// What a request turned into, owning what it needs.
+enum Decision {
+    Reply(Vec<u8>, bool),
+    Forward(usize, Option<Vec<u8>>),
+    Split(MergeKind, usize, Vec<(usize, Vec<u32>, Vec<u8>)>, Vec<u32>),
+    Ignore,
+}
+
+fn timeout_of(pool: &Pool) -> Option<Duration> {
+    pool.timeout_ms
+        .map(|ms| Duration::from_millis(u64::from(ms)))
+}
+
+fn client_mut(slots: &mut [Slot], id: ClientId) -> Option<&mut Client> {
+    slots
+        .get_mut(id.index as usize)
+        .filter(|s| s.generation == id.generation)
+        .and_then(|s| s.client.as_mut())
+}
+
+impl Engine {
+    /// An engine over `pools` (nutcracker's config) with the static
+    /// distribution. Memcached pools (`redis: false`) are refused.
+    pub fn new(pools: Vec<Pool>, limits: Limits) -> Result<Engine, String> {
+        let mut engine = Engine {
+            pools: Vec::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            conns: Vec::new(),
+            actions: VecDeque::new(),
+            limits,
+            total_connections: 0,
+        };
+        for (p, pool) in pools.into_iter().enumerate() {
+            if !pool.redis {
+                return Err(format!(
+                    "pool '{}': memcached pools (redis: false) are not supported",
+                    pool.name
+                ));
+            }
+            let mut servers = Vec::new();
+            for s in 0..pool.servers.len() {
+                let mut conns = Vec::new();
+                for _ in 0..pool.server_connections.max(1) {
+                    conns.push(engine.conns.len());
+                    engine.conns.push(ServerConn {
+                        pool: p,
+                        server: s,
+                        link: Link::Down,
+                        input: InBuf::default(),
+                        scanner: Scanner::new(resp::Limits::default(), false),
+                        output: OutQueue::default(),
+                        inflight: VecDeque::new(),
+                        dirty: false,
+                    });
+                }
+                servers.push(ServerState {
+                    conns,
+                    next_conn: 0,
+                    failures: 0,
+                    ejected_until: None,
+                    ejected_at: None,
+                    stats: ServerStats::default(),
+                });
+            }
+            engine.pools.push(PoolState {
+                router: Box::new(StaticRouter::new(&pool)),
+                config: pool,
+                servers,
+                stats: PoolStats::default(),
+                clients: 0,
+            });
+        }
+        Ok(engine)
+    }
+
+    /// Replaces pool `pool`'s router (cluster mode).
+    pub fn set_router(&mut self, pool: usize, router: Box<dyn Router + Send>) {
+        self.pools[pool].router = router;
+    }
+
+    /// The pools' configs, in order.
+    pub fn pools(&self) -> impl Iterator<Item = &Pool> {
+        self.pools.iter().map(|p| &p.config)
+    }
+
+    /// Starts: connects to every server of the pools with `preconnect`.
+    pub fn start(&mut self, now: Instant) {
+        for c in 0..self.conns.len() {
+            if self.pools[self.conns[c].pool].config.preconnect {
+                self.ensure_connecting(c, now);
+            }
+        }
+    }
+
+    /// The next action for the runtime.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    // ---- clients ----
+
+    /// A client connected to pool `pool`'s listener; `None` when the pool
+    /// is at `client_connections` (close it).
+    pub fn client_accepted(&mut self, pool: usize) -> Option<ClientId> {
+        let state = self.pools.get_mut(pool)?;
+        let limit = state.config.client_connections;
+        if limit != 0 && state.clients >= limit {
+            return None;
+        }
+        state.clients += 1;
+        state.stats.client_connections += 1;
+        self.total_connections += 1;
+        let scanner_limits = resp::Limits {
+            max_bulk: resp::Limits::default()
+                .max_bulk
+                .min(self.limits.max_request),
+            ..resp::Limits::default()
+        };
+        let client = Client {
+            pool,
+            input: InBuf::default(),
+            scanner: Scanner::new(scanner_limits, true),
+            output: OutQueue::default(),
+            pending: VecDeque::new(),
+            head_seq: 0,
+            authed: state.config.redis_auth.is_none(),
+            closing: false,
+            dirty: false,
+        };
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    client: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.client = Some(client);
+        Some(ClientId {
+            index,
+            generation: slot.generation,
+        })
+    }
+
+    /// The client's read buffer: read into `spare`, `commit`, then call
+    /// `client_input`. `None` for a client that is gone.
+    pub fn client_buffer(&mut self, id: ClientId) -> Option<&mut InBuf> {
+        client_mut(&mut self.slots, id).map(|c| &mut c.input)
+    }
+
+    /// Bytes from a client (copied into its buffer), then handled.
+    pub fn client_data(&mut self, id: ClientId, bytes: &[u8], now: Instant) {
+        if let Some(c) = client_mut(&mut self.slots, id) {
+            c.input.extend(bytes);
+        }
+        self.client_input(id, now);
+    }
+
+    /// Whether the runtime should read more from the client (false while
+    /// it has too much in flight or unwritten: that bounds its memory).
+    pub fn client_wants_input(&mut self, id: ClientId) -> bool {
+        let limits = self.limits;
+        client_mut(&mut self.slots, id).is_some_and(|c| {
+            !c.closing
+                && c.pending.len() < limits.max_pending
+                && c.output.len() < limits.max_output
+                && c.input.len() <= limits.max_request
+        })
+    }
+
+    /// The client's next bytes to write (empty: none).
+    pub fn client_output(&mut self, id: ClientId) -> &[u8] {
+        match client_mut(&mut self.slots, id) {
+            Some(c) => c.output.front(),
+            None => &[],
+        }
+    }
+
+    /// `n` bytes of `client_output` were written.
+    pub fn client_wrote(&mut self, id: ClientId, n: usize, now: Instant) {
+        let Some(c) = client_mut(&mut self.slots, id) else {
+            return;
+        };
+        c.output.advance(n);
+        if c.output.is_empty() {
+            c.dirty = false;
+            if c.closing && c.pending.is_empty() {
+                self.remove_client(id, None);
+                self.actions.push_back(Action::CloseClient(id));
+                return;
+            }
+            // Requests held back while replies piled up.
+            if !c.input.is_empty() {
+                self.client_input(id, now);
+            }
+        }
+    }
+
+    /// The client's socket is gone (`eof`: it closed; else an error).
+    pub fn client_closed(&mut self, id: ClientId, eof: bool) {
+        self.remove_client(id, Some(eof));
+    }
+
+    fn remove_client(&mut self, id: ClientId, eof: Option<bool>) {
+        let Some(slot) = self
+            .slots
+            .get_mut(id.index as usize)
+            .filter(|s| s.generation == id.generation)
+        else {
+            return;
+        };
+        let Some(client) = slot.client.take() else {
+            return;
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(id.index);
+        let pool = &mut self.pools[client.pool];
+        pool.clients -= 1;
+        pool.stats.client_connections -= 1;
+        match eof {
+            Some(true) => pool.stats.client_eof += 1,
+            Some(false) => pool.stats.client_err += 1,
+            None => {}
+        }
+    }
+
+    /// Handles the client's buffered bytes: every whole request is planned
+    /// and queued, until the client's bounds say stop.
+    pub fn client_input(&mut self, id: ClientId, now: Instant) {
+        loop {
+            let limits = self.limits;
+            let Some(c) = client_mut(&mut self.slots, id) else {
+                return;
+            };
+            if c.closing
+                || c.pending.len() >= limits.max_pending
+                || c.output.len() >= limits.max_output
+            {
+                break;
+            }
+            match c.scanner.scan(c.input.pending()) {
+                Ok(None) => {
+                    if c.input.len() > limits.max_request {
+                        self.refuse(id, "ERR request too large for the proxy");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    self.refuse(id, &format!("ERR {e}"));
+                    break;
+                }
+                Ok(Some(end)) if end > limits.max_request => {
+                    self.refuse(id, "ERR request too large for the proxy");
+                    break;
+                }
+                Ok(Some(end)) => self.handle_request(id, end, now),
+            }
+        }
+        self.flush_ready(id);
+    }
+
+    /// Answers `message` after the replies owed, then closes the client.
+    fn refuse(&mut self, id: ClientId, message: &str) {
+        if let Some(c) = client_mut(&mut self.slots, id) {
+            let mut reply = OutQueue::default();
+            reply.push_bytes(&error_reply(message));
+            c.pending.push_back(Pending {
+                waiting: 0,
+                reply,
+                merge: None,
+                close_after: true,
+            });
+            c.closing = true;
+            c.input.consume(c.input.len());
+        }
+    }
+
+    fn handle_request(&mut self, id: ClientId, end: usize, now: Instant) {
+        let Engine {
+            pools,
+            slots,
+            conns,
+            ..
+        } = self;
+        let Some(c) = client_mut(slots, id) else {
+            return;
+        };
+        let pool = &mut pools[c.pool];
+        let decision = {
+            let bytes = &c.input.pending()[..end];
+            match resp::parse(bytes, &resp::Limits::default(), true) {
+                Ok(Parsed::Frame(frame, _)) => {
+                    let ctx = PlanContext {
+                        password: pool.config.redis_auth.as_deref(),
+                        authed: c.authed,
+                        db: pool.config.redis_db,
+                    };
+                    decide(request::plan(&frame, ctx), pool, &mut c.authed)
+                }
+                Ok(Parsed::NeedMore) => {
+                    Decision::Reply(error_reply("ERR Protocol error: incomplete request"), true)
+                }
+                Err(e) => Decision::Reply(error_reply(&format!("ERR {e}")), true),
+            }
+        };
+        let seq = c.head_seq + c.pending.len() as u64;
+        match decision {
+            Decision::Ignore => c.input.consume(end),
+            Decision::Reply(bytes, close) => {
+                c.input.consume(end);
+                let mut reply = OutQueue::default();
+                reply.push_bytes(&bytes);
+                c.pending.push_back(Pending {
+                    waiting: 0,
+                    reply,
+                    merge: None,
+                    close_after: close,
+                });
+                if close {
+                    c.closing = true;
+                }
+            }
+            Decision::Forward(server, encoded) => {
+                c.pending.push_back(Pending {
+                    waiting: 1,
+                    reply: OutQueue::default(),
+                    merge: None,
+                    close_after: false,
+                });
+                let cid = pick_conn(pool, server);
+                let conn = &mut conns[cid];
+                match encoded {
+                    Some(bytes) => {
+                        conn.output.push_bytes(&bytes);
+                        c.input.consume(end);
+                    }
+                    None => c.input.take_into(end, &mut conn.output),
+                }
+                let stats = &mut pool.servers[server].stats;
+                stats.requests += 1;
+                stats.request_bytes += end as u64;
+                conn.inflight.push_back(Inflight {
+                    owner: Some((id, seq, 0)),
+                    deadline: timeout_of(&pool.config).map(|t| now + t),
+                });
+                self.after_queue(cid, now);
+            }
+            Decision::Split(kind, nkeys, fragments, unrouted) => {
+                c.input.consume(end);
+                let mut merging = Merging {
+                    kind,
+                    fragment_keys: Vec::with_capacity(fragments.len()),
+                    values: vec![Vec::new(); nkeys],
+                    sum: 0,
+                    error: None,
+                };
+                for &k in &unrouted {
+                    let e = error_reply("ERR no live server for the key");
+                    if kind == MergeKind::Values {
+                        merging.values[k as usize] = e;
+                    } else {
+                        merging.error.get_or_insert(e);
+                    }
+                }
+                pool.stats.fragments += fragments.len() as u64;
+                let mut touched = Vec::new();
+                for (f, (server, keys, bytes)) in fragments.into_iter().enumerate() {
+                    merging.fragment_keys.push(keys);
+                    let cid = pick_conn(pool, server);
+                    let conn = &mut conns[cid];
+                    let stats = &mut pool.servers[server].stats;
+                    stats.requests += 1;
+                    stats.request_bytes += bytes.len() as u64;
+                    conn.output.push_bytes(&bytes);
+                    conn.inflight.push_back(Inflight {
+                        owner: Some((id, seq, f as u32)),
+                        deadline: timeout_of(&pool.config).map(|t| now + t),
+                    });
+                    touched.push(cid);
+                }
+                let waiting = touched.len() as u32;
+                let mut pending = Pending {
+                    waiting,
+                    reply: OutQueue::default(),
+                    merge: Some(merging),
+                    close_after: false,
+                };
+                if waiting == 0 {
+                    finish_merge(&mut pending);
+                }
+                c.pending.push_back(pending);
+                for cid in touched {
+                    self.after_queue(cid, now);
+                }
+            }
+        }
+    }
+
+    /// A server connection got requests: connect it or ask for a write.
+    fn after_queue(&mut self, cid: ServerConnId, now: Instant) {
+        match self.conns[cid].link {
+            Link::Down => self.ensure_connecting(cid, now),
+            Link::Connecting => {}
+            Link::Up => self.mark_server_dirty(cid),
+        }
+    }
+
+    fn ensure_connecting(&mut self, cid: ServerConnId, now: Instant) {
+        let conn = &mut self.conns[cid];
+        if conn.link != Link::Down {
+            return;
+        }
+        conn.link = Link::Connecting;
+        let config = &self.pools[conn.pool].config;
+        let deadline = timeout_of(config).map(|t| now + t);
+        // The connection's own requests go first, before any queued one.
+        let mut preamble = OutQueue::default();
+        let mut setup = 0;
+        if let Some(password) = &config.redis_auth {
+            preamble.push_bytes(&encode_command(&[b"AUTH", password.as_bytes()]));
+            setup += 1;
+        }
+        if config.redis_db != 0 {
+            let db = config.redis_db.to_string();
+            preamble.push_bytes(&encode_command(&[b"SELECT", db.as_bytes()]));
+            setup += 1;
+        }
+        if setup > 0 {
+            let queued = std::mem::take(&mut conn.output);
+            conn.output = preamble;
+            conn.output.append(queued);
+            for _ in 0..setup {
+                conn.inflight.push_front(Inflight {
+                    owner: None,
+                    deadline,
+                });
+            }
+        }
+        let address = config.servers[conn.server].address.clone();
+        self.actions.push_back(Action::Connect {
+            conn: cid,
+            address,
+            keepalive: config.tcpkeepalive,
+        });
+    }
+
+    fn mark_server_dirty(&mut self, cid: ServerConnId) {
+        let conn = &mut self.conns[cid];
+        if !conn.dirty && !conn.output.is_empty() {
+            conn.dirty = true;
+            self.actions.push_back(Action::WriteServer(cid));
+        }
+    }
+
+    /// Moves the replies that are complete, in order, to the client's output.
+    fn flush_ready(&mut self, id: ClientId) {
+        let Some(c) = client_mut(&mut self.slots, id) else {
+            return;
+        };
+        while c.pending.front().is_some_and(|p| p.waiting == 0) {
+            let Some(p) = c.pending.pop_front() else {
+                break;
+            };
+            c.head_seq += 1;
+            c.output.append(p.reply);
+            if p.close_after {
+                c.closing = true;
+                c.pending.clear();
+                break;
+            }
+        }
+        if c.closing && c.pending.is_empty() && c.output.is_empty() {
+            self.remove_client(id, None);
+            self.actions.push_back(Action::CloseClient(id));
+            return;
+        }
+        if !c.dirty && !c.output.is_empty() {
+            c.dirty = true;
+            self.actions.push_back(Action::WriteClient(id));
+        }
+    }
+
+    // ---- servers ----
+
+    /// The server connection is open.
+    pub fn server_connected(&mut self, cid: ServerConnId) {
+        let conn = &mut self.conns[cid];
+        if conn.link != Link::Connecting {
+            return;
+        }
+        conn.link = Link::Up;
+        let server = &mut self.pools[conn.pool].servers[conn.server];
+        server.stats.server_connections += 1;
+        self.mark_server_dirty(cid);
+    }
+
+    /// The server connection's next bytes to write.
+    pub fn server_output(&self, cid: ServerConnId) -> &[u8] {
+        let conn = &self.conns[cid];
+        if conn.link == Link::Up {
+            conn.output.front()
+        } else {
+            &[]
+        }
+    }
+
+    /// `n` bytes of `server_output` were written.
+    pub fn server_wrote(&mut self, cid: ServerConnId, n: usize) {
+        let conn = &mut self.conns[cid];
+        conn.output.advance(n);
+        if conn.output.is_empty() {
+            conn.dirty = false;
+        }
+    }
+
+    /// The server connection's read buffer (see `client_buffer`).
+    pub fn server_buffer(&mut self, cid: ServerConnId) -> &mut InBuf {
+        &mut self.conns[cid].input
+    }
+
+    /// Bytes from a server (copied into its buffer), then handled.
+    pub fn server_data(&mut self, cid: ServerConnId, bytes: &[u8], now: Instant) {
+        self.conns[cid].input.extend(bytes);
+        self.server_input(cid, now);
+    }
+
+    /// Handles the server connection's buffered replies.
+    pub fn server_input(&mut self, cid: ServerConnId, now: Instant) {
+        let mut clients = Vec::new();
+        loop {
+            let Engine {
+                pools,
+                slots,
+                conns,
+                ..
+            } = self;
+            let conn = &mut conns[cid];
+            let end = match conn.scanner.scan(conn.input.pending()) {
+                Ok(None) => break,
+                Ok(Some(end)) => end,
+                Err(e) => {
+                    self.server_failure(
+                        cid,
+                        &format!("Protocol error from the server: {e}"),
+                        false,
+                        now,
+                    );
+                    break;
+                }
+            };
+            let Some(entry) = conn.inflight.pop_front() else {
+                self.server_failure(cid, "reply from the server to no request", false, now);
+                break;
+            };
+            let pool = &mut pools[conn.pool];
+            let server = &mut pool.servers[conn.server];
+            server.stats.responses += 1;
+            server.stats.response_bytes += end as u64;
+            server.failures = 0;
+            pool.router
+                .observe_reply(conn.server, &conn.input.pending()[..end]);
+            match entry.owner {
+                None => conn.input.consume(end),
+                Some((id, seq, fragment)) => {
+                    deliver(
+                        slots,
+                        id,
+                        seq,
+                        fragment,
+                        Reply::Buffer(&mut conn.input, end),
+                    );
+                    if !clients.contains(&id) {
+                        clients.push(id);
+                    }
+                }
+            }
+        }
+        for id in clients {
+            self.flush_ready(id);
+        }
+    }
+
+    /// The server connection's socket closed (`error`: why; `None`: the
+    /// server closed it) or could not connect.
+    pub fn server_closed(&mut self, cid: ServerConnId, error: Option<&str>, now: Instant) {
+        match error {
+            Some(e) => self.server_failure(cid, e, false, now),
+            None => {
+                let conn = &self.conns[cid];
+                self.pools[conn.pool].servers[conn.server].stats.server_eof += 1;
+                self.server_failure(cid, "Connection closed by the server", false, now);
+            }
+        }
+    }
+
+    /// Fails every request in flight on `cid` with `reason`, resets the
+    /// connection, and counts a failure against its server (ejecting it
+    /// per the pool's config).
+    fn server_failure(&mut self, cid: ServerConnId, reason: &str, close: bool, now: Instant) {
+        let conn = &mut self.conns[cid];
+        let was = conn.link;
+        conn.link = Link::Down;
+        conn.input = InBuf::default();
+        conn.scanner.reset();
+        conn.output.clear();
+        conn.dirty = false;
+        let entries: Vec<Inflight> = conn.inflight.drain(..).collect();
+        let (p, s) = (conn.pool, conn.server);
+        let pool = &mut self.pools[p];
+        let server = &mut pool.servers[s];
+        if was == Link::Up {
+            server.stats.server_connections -= 1;
+        }
+        server.stats.server_err += 1;
+        let reply = error_reply(&format!("ERR {reason}"));
+        let mut clients = Vec::new();
+        for entry in entries {
+            if let Some((id, seq, fragment)) = entry.owner {
+                pool.stats.forward_error += 1;
+                deliver(&mut self.slots, id, seq, fragment, Reply::Bytes(&reply));
+                if !clients.contains(&id) {
+                    clients.push(id);
+                }
+            }
+        }
+        if close && was != Link::Down {
+            self.actions.push_back(Action::CloseServer(cid));
+        }
+        server.failures += 1;
+        if pool.config.auto_eject_hosts && server.failures >= pool.config.server_failure_limit {
+            server.failures = 0;
+            let retry = Duration::from_millis(u64::from(pool.config.server_retry_timeout_ms));
+            server.ejected_until = Some(now + retry);
+            server.ejected_at = Some(now);
+            pool.stats.server_ejects += 1;
+            let live: Vec<bool> = pool
+                .servers
+                .iter()
+                .map(|s| s.ejected_until.is_none())
+                .collect();
+            pool.router.set_live(&live);
+        }
+        for id in clients {
+            self.flush_ready(id);
+        }
+    }
+
+    // ---- time ----
+
+    /// When `tick` must next run (a request's timeout or a server's retry).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let requests = self
+            .conns
+            .iter()
+            .filter_map(|c| c.inflight.front().and_then(|i| i.deadline));
+        let retries = self
+            .pools
+            .iter()
+            .flat_map(|p| p.servers.iter().filter_map(|s| s.ejected_until));
+        requests.chain(retries).min()
+    }
+
+    /// Times out requests (their server connection is closed and every
+    /// request on it fails) and puts ejected servers back after their
+    /// retry timeout.
+    pub fn tick(&mut self, now: Instant) {
+        for cid in 0..self.conns.len() {
+            let late = self.conns[cid]
+                .inflight
+                .front()
+                .and_then(|i| i.deadline)
+                .is_some_and(|d| d <= now);
+            if late {
+                let conn = &self.conns[cid];
+                self.pools[conn.pool].servers[conn.server]
+                    .stats
+                    .server_timedout += 1;
+                self.server_failure(cid, "Connection timed out", true, now);
+            }
+        }
+        for pool in &mut self.pools {
+            let mut changed = false;
+            for server in &mut pool.servers {
+                if server.ejected_until.is_some_and(|t| t <= now) {
+                    server.ejected_until = None;
+                    changed = true;
+                }
+            }
+            if changed {
+                let live: Vec<bool> = pool
+                    .servers
+                    .iter()
+                    .map(|s| s.ejected_until.is_none())
+                    .collect();
+                pool.router.set_live(&live);
+            }
+        }
+    }
+
+    /// nutcracker's stats JSON.
+    pub fn stats_json(&self, clock: &StatsClock) -> String {
+        let curr: u32 = self.pools.iter().map(|p| p.clients).sum();
+        let pools: Vec<_> = self
+            .pools
+            .iter()
+            .map(|p| {
+                let servers: Vec<_> = p
+                    .config
+                    .servers
+                    .iter()
+                    .zip(&p.servers)
+                    .map(|(spec, state)| {
+                        let mut stats = state.stats.clone();
+                        stats.server_ejected_at =
+                            state.ejected_at.map_or(0, |at| clock.unix_micros_at(at));
+                        let queued = self.conns_of(state);
+                        stats.in_queue = queued.0;
+                        stats.in_queue_bytes = queued.1;
+                        stats.out_queue = queued.2;
+                        (spec.ketama_name(), stats)
+                    })
+                    .collect();
+                (p.config.name.clone(), p.stats.clone(), servers)
+            })
+            .collect();
+        super::stats::render(clock, self.total_connections, u64::from(curr), &pools)
+    }
+
+    fn conns_of(&self, state: &ServerState) -> (u64, u64, u64) {
+        let mut out = (0, 0, 0);
+        for &c in &state.conns {
+            let conn = &self.conns[c];
+            out.0 += conn.inflight.len() as u64;
+            out.1 += conn.output.len() as u64;
+            out.2 += conn.inflight.len() as u64;
+        }
+        out
+    }
+}
+
+fn pick_conn(pool: &mut PoolState, server: usize) -> ServerConnId {
+    let state = &mut pool.servers[server];
+    let cid = state.conns[state.next_conn % state.conns.len()];
+    state.next_conn = state.next_conn.wrapping_add(1);
+    cid
+}
+
+/// Turns a plan into what to do, routing keys through the pool's router.
+fn decide(plan: Plan<'_>, pool: &mut PoolState, authed: &mut bool) -> Decision {
+    match plan {
+        Plan::Ignore => Decision::Ignore,
+        Plan::Reply(bytes) => Decision::Reply(bytes, false),
+        Plan::ReplyAndClose(bytes) => Decision::Reply(bytes, true),
+        Plan::Auth(given) => {
+            let (reply, ok) = auth(pool.config.redis_auth.as_deref(), given);
+            *authed = ok || pool.config.redis_auth.is_none();
+            Decision::Reply(reply, false)
+        }
+        Plan::Forward {
+            key,
+            others,
+            encoded,
+        } => {
+            let Some(server) = pool.router.server_for(key) else {
+                return Decision::Reply(error_reply("ERR no live server for the key"), false);
+            };
+            let random = pool.config.distribution == crate::hash::DistributionKind::Random;
+            if !random {
+                for other in others {
+                    if pool.router.server_for(other) != Some(server) {
+                        return Decision::Reply(
+                            error_reply("ERR the command's keys are on different servers"),
+                            false,
+                        );
+                    }
+                }
+            }
+            Decision::Forward(server, encoded)
+        }
+        Plan::Split {
+            name,
+            args,
+            step,
+            merge,
+        } => {
+            let keys: Vec<usize> = (1..args.len()).step_by(step).collect();
+            let mut groups: Vec<(usize, Vec<u32>)> = Vec::new();
+            let mut unrouted = Vec::new();
+            for (k, &at) in keys.iter().enumerate() {
+                match pool.router.server_for(args[at]) {
+                    Some(s) => match groups.iter_mut().find(|g| g.0 == s) {
+                        Some(g) => g.1.push(k as u32),
+                        None => groups.push((s, vec![k as u32])),
+                    },
+                    None => unrouted.push(k as u32),
+                }
+            }
+            if groups.len() == 1 && unrouted.is_empty() {
+                // Every key on one server: forward it whole.
+                return Decision::Forward(groups[0].0, Some(encode_command(&args)));
+            }
+            let fragments = groups
+                .into_iter()
+                .map(|(server, ks)| {
+                    let mut part: Vec<&[u8]> = vec![name];
+                    for &k in &ks {
+                        let at = keys[k as usize];
+                        part.extend_from_slice(&args[at..at + step]);
+                    }
+                    (server, ks, encode_command(&part))
+                })
+                .collect();
+            Decision::Split(merge, keys.len(), fragments, unrouted)
+        }
+    }
+}
+
+/// A reply for one fragment: in a read buffer (moved or copied out of it)
+/// or made by the proxy.
+enum Reply<'a> {
+    Buffer(&'a mut InBuf, usize),
+    Bytes(&'a [u8]),
+}
+
+impl Reply<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Reply::Buffer(buf, end) => &buf.pending()[..*end],
+            Reply::Bytes(b) => b,
+        }
+    }
+
+    /// Appends the reply to `out` and frees it from its buffer.
+    fn into_queue(self, out: &mut OutQueue) {
+        match self {
+            Reply::Buffer(buf, end) => buf.take_into(end, out),
+            Reply::Bytes(b) => out.push_bytes(b),
+        }
+    }
+
+    fn discard(self) {
+        if let Reply::Buffer(buf, end) = self {
+            buf.consume(end);
+        }
+    }
+}
+
+/// Gives fragment `fragment` of request `seq` of client `id` its reply.
+fn deliver(slots: &mut [Slot], id: ClientId, seq: u64, fragment: u32, reply: Reply<'_>) {
+    let Some(c) = client_mut(slots, id) else {
+        return reply.discard();
+    };
+    let Some(index) = seq.checked_sub(c.head_seq) else {
+        return reply.discard();
+    };
+    let head = index == 0;
+    let Some(pending) = c.pending.get_mut(index as usize) else {
+        return reply.discard();
+    };
+    if pending.waiting == 0 {
+        return reply.discard();
+    }
+    match &mut pending.merge {
+        None => {
+            pending.waiting = 0;
+            // The oldest request's reply goes straight to the output.
+            if head && pending.reply.is_empty() {
+                reply.into_queue(&mut c.output);
+            } else {
+                reply.into_queue(&mut pending.reply);
+            }
+        }
+        Some(merging) => {
+            merge_fragment(merging, fragment, reply.bytes());
+            reply.discard();
+            pending.waiting -= 1;
+            if pending.waiting == 0 {
+                finish_merge(pending);
+            }
+        }
+    }
+}
+
+fn merge_fragment(m: &mut Merging, fragment: u32, bytes: &[u8]) {
+    let keys = m
+        .fragment_keys
+        .get(fragment as usize)
+        .cloned()
+        .unwrap_or_default();
+    let frame = match resp::parse(bytes, &resp::Limits::default(), false) {
+        Ok(Parsed::Frame(f, _)) => Some(f),
+        _ => None,
+    };
+    let unexpected = || error_reply("ERR unexpected reply from the server to a split command");
+    let as_error = |f: &Option<Frame<'_>>| match f {
+        Some(Frame::Error(_)) => bytes.to_vec(),
+        _ => unexpected(),
+    };
+    match m.kind {
+        MergeKind::Values => match &frame {
+            Some(Frame::Array(Some(items))) if items.len() == keys.len() => {
+                for (&k, item) in keys.iter().zip(items) {
+                    let slot = &mut m.values[k as usize];
+                    slot.clear();
+                    resp::encode(item, slot);
+                }
+            }
+            _ => {
+                let e = as_error(&frame);
+                for &k in &keys {
+                    m.values[k as usize] = e.clone();
+                }
+            }
+        },
+        MergeKind::Sum => match &frame {
+            Some(Frame::Integer(n)) => m.sum += n,
+            _ => {
+                let e = as_error(&frame);
+                m.error.get_or_insert(e);
+            }
+        },
+        MergeKind::AllOk => match &frame {
+            Some(Frame::Simple(b"OK")) => {}
+            _ => {
+                let e = as_error(&frame);
+                m.error.get_or_insert(e);
+            }
+        },
+    }
+}
+
+fn finish_merge(pending: &mut Pending) {
+    let Some(m) = pending.merge.take() else {
+        return;
+    };
+    let out = &mut pending.reply;
+    match (m.kind, m.error) {
+        (MergeKind::Values, _) => {
+            out.push_bytes(format!("*{}\r\n", m.values.len()).as_bytes());
+            for v in m.values {
+                out.push_chunk(v);
+            }
+        }
+        (_, Some(e)) => out.push_bytes(&e),
+        (MergeKind::Sum, None) => out.push_bytes(format!(":{}\r\n", m.sum).as_bytes()),
+        (MergeKind::AllOk, None) => out.push_bytes(b"+OK\r\n"),
+    }
+}

@@ -1,0 +1,26 @@
+//! The proxy engine, sans IO: the runtime hands it bytes read, connection
+//! events and the time, and takes bytes to write, connections to open or
+//! close, and the next deadline. No socket and no clock inside, so the same
+//! engine runs on kernel sockets and on the tpa stack.
+//!
+//! Clients' requests are answered strictly in arrival order, whichever
+//! server answers first; split requests (MGET, MSET, DEL, UNLINK, EXISTS,
+//! TOUCH) go to every server holding some of their keys and are merged in
+//! key order. Large values pass through as the buffers they were read into.
+
+mod buffer;
+mod engine;
+mod request;
+mod router;
+mod session;
+mod stats;
+
+pub use buffer::{InBuf, OutQueue, BIG, READ_CHUNK};
+pub use engine::{Action, Engine, Limits, ServerConnId};
+pub use request::{error_reply, MergeKind};
+pub use router::{Router, StaticRouter};
+pub use session::ClientId;
+pub use stats::{describe_stats, StatsClock};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,110 @@
+//! The state of one client connection and of one server connection.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::buffer::{InBuf, OutQueue};
+use super::request::MergeKind;
+use crate::resp::Scanner;
+
+/// A client, as the runtime names it: a slot and its generation (a reply
+/// for a client that left and whose slot was reused is dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientId {
+    /// The slot.
+    pub index: u32,
+    /// The slot's generation.
+    pub generation: u32,
+}
+
+/// One request of a client, waiting for its reply (or replies, if split).
+#[derive(Debug)]
+pub struct Pending {
+    /// Fragments still owed by servers.
+    pub waiting: u32,
+    /// The reply so far: the whole reply when not split.
+    pub reply: OutQueue,
+    /// For split requests: how the fragments merge.
+    pub merge: Option<Merging>,
+    /// Close the client once this reply is out (QUIT).
+    pub close_after: bool,
+}
+
+/// A split request's merge in progress.
+#[derive(Debug)]
+pub struct Merging {
+    /// How replies merge.
+    pub kind: MergeKind,
+    /// Per fragment, the request's key indices it carries.
+    pub fragment_keys: Vec<Vec<u32>>,
+    /// MGET: each key's element (its wire form).
+    pub values: Vec<Vec<u8>>,
+    /// Sum of integer replies.
+    pub sum: i64,
+    /// The first error reply seen.
+    pub error: Option<Vec<u8>>,
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub struct Client {
+    /// Its pool.
+    pub pool: usize,
+    /// Bytes read, not yet a whole request.
+    pub input: InBuf,
+    /// Where the next request ends.
+    pub scanner: Scanner,
+    /// Replies ready to write, in request order.
+    pub output: OutQueue,
+    /// Requests in arrival order, oldest first; `head_seq` numbers the first.
+    pub pending: VecDeque<Pending>,
+    /// The sequence number of `pending[0]`.
+    pub head_seq: u64,
+    /// Whether it sent the right AUTH (or none is needed).
+    pub authed: bool,
+    /// No more requests are read: close once the replies are out.
+    pub closing: bool,
+    /// Whether the runtime was told there is output.
+    pub dirty: bool,
+}
+
+/// A server connection's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// No socket.
+    Down,
+    /// Connecting (requests queue meanwhile).
+    Connecting,
+    /// Connected.
+    Up,
+}
+
+/// A request sent to a server and not answered yet.
+#[derive(Debug, Clone, Copy)]
+pub struct Inflight {
+    /// Whose request, or `None` for the proxy's own (AUTH, SELECT).
+    pub owner: Option<(ClientId, u64, u32)>,
+    /// When it times out.
+    pub deadline: Option<Instant>,
+}
+
+/// One connection to a server.
+#[derive(Debug)]
+pub struct ServerConn {
+    /// Its pool.
+    pub pool: usize,
+    /// Its server's index in the pool.
+    pub server: usize,
+    /// The link state.
+    pub link: Link,
+    /// Bytes read, not yet a whole reply.
+    pub input: InBuf,
+    /// Where the next reply ends.
+    pub scanner: Scanner,
+    /// Requests waiting to be written.
+    pub output: OutQueue,
+    /// Requests written or queued, oldest first: replies come in this order.
+    pub inflight: VecDeque<Inflight>,
+    /// Whether the runtime was told there is output.
+    pub dirty: bool,
+}

@@ -1,0 +1,208 @@
+//! nutcracker's stats: the counters per pool and per server, the JSON it
+//! serves on its stats port (same field names), and `-D`'s description.
+
+use std::fmt::Write;
+use std::time::Instant;
+
+/// A pool's counters (nutcracker's names).
+#[derive(Debug, Clone, Default)]
+pub struct PoolStats {
+    /// Clients that closed their connection.
+    pub client_eof: u64,
+    /// Clients whose connection failed.
+    pub client_err: u64,
+    /// Clients connected now.
+    pub client_connections: u64,
+    /// Servers ejected.
+    pub server_ejects: u64,
+    /// Requests answered with an error because their server failed.
+    pub forward_error: u64,
+    /// Fragments sent for split requests.
+    pub fragments: u64,
+}
+
+/// A server's counters (nutcracker's names).
+#[derive(Debug, Clone, Default)]
+pub struct ServerStats {
+    /// Times the server closed a connection.
+    pub server_eof: u64,
+    /// Connection failures (errors, closes, timeouts).
+    pub server_err: u64,
+    /// Requests that timed out.
+    pub server_timedout: u64,
+    /// Connections open now.
+    pub server_connections: u64,
+    /// When it was last ejected, microseconds since the epoch (0: never).
+    pub server_ejected_at: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Request bytes sent.
+    pub request_bytes: u64,
+    /// Replies received.
+    pub responses: u64,
+    /// Reply bytes received.
+    pub response_bytes: u64,
+    /// Requests queued or in flight.
+    pub in_queue: u64,
+    /// Request bytes not yet written.
+    pub in_queue_bytes: u64,
+    /// Requests waiting for their reply.
+    pub out_queue: u64,
+    /// Reply bytes waiting (always 0: replies are forwarded as they end).
+    pub out_queue_bytes: u64,
+}
+
+/// The wall clock the stats need, given by the runtime.
+#[derive(Debug, Clone)]
+pub struct StatsClock {
+    /// The engine's clock now.
+    pub now: Instant,
+    /// Microseconds since the epoch now.
+    pub unix_micros: u64,
+    /// Seconds since the proxy started.
+    pub uptime: u64,
+    /// The host name (nutcracker's `source`).
+    pub source: String,
+    /// The version string.
+    pub version: String,
+}
+
+impl StatsClock {
+    /// `at` in microseconds since the epoch.
+    pub fn unix_micros_at(&self, at: Instant) -> u64 {
+        let ago = self.now.saturating_duration_since(at).as_micros() as u64;
+        self.unix_micros.saturating_sub(ago)
+    }
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+type PoolView = (String, PoolStats, Vec<(String, ServerStats)>);
+
+/// The stats JSON in nutcracker's layout and field order.
+pub fn render(clock: &StatsClock, total: u64, current: u64, pools: &[PoolView]) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "{{\"service\":\"nutcracker\", \"source\":\"{}\", \"version\":\"{}\", \"uptime\":{}, \"timestamp\":{}, \"total_connections\":{}, \"curr_connections\":{}",
+        escape(&clock.source),
+        escape(&clock.version),
+        clock.uptime,
+        clock.unix_micros / 1_000_000,
+        total,
+        current
+    );
+    for (name, p, servers) in pools {
+        let _ = write!(
+            out,
+            ", \"{}\": {{\"client_eof\":{}, \"client_err\":{}, \"client_connections\":{}, \"server_ejects\":{}, \"forward_error\":{}, \"fragments\":{}",
+            escape(name),
+            p.client_eof,
+            p.client_err,
+            p.client_connections,
+            p.server_ejects,
+            p.forward_error,
+            p.fragments
+        );
+        for (server, s) in servers {
+            let _ = write!(
+                out,
+                ", \"{}\": {{\"server_eof\":{}, \"server_err\":{}, \"server_timedout\":{}, \"server_connections\":{}, \"server_ejected_at\":{}, \"requests\":{}, \"request_bytes\":{}, \"responses\":{}, \"response_bytes\":{}, \"in_queue\":{}, \"in_queue_bytes\":{}, \"out_queue\":{}, \"out_queue_bytes\":{}}}",
+                escape(server),
+                s.server_eof,
+                s.server_err,
+                s.server_timedout,
+                s.server_connections,
+                s.server_ejected_at,
+                s.requests,
+                s.request_bytes,
+                s.responses,
+                s.response_bytes,
+                s.in_queue,
+                s.in_queue_bytes,
+                s.out_queue,
+                s.out_queue_bytes
+            );
+        }
+        out.push('}');
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// `-D`: every stat and what it means, as nutcracker prints them.
+pub fn describe_stats() -> String {
+    let pool = [
+        ("client_eof", "counter", "# eof on client connections"),
+        ("client_err", "counter", "# errors on client connections"),
+        ("client_connections", "gauge", "# active client connections"),
+        (
+            "server_ejects",
+            "counter",
+            "# times backend server was ejected",
+        ),
+        (
+            "forward_error",
+            "counter",
+            "# times we encountered a forwarding error",
+        ),
+        (
+            "fragments",
+            "counter",
+            "# fragments created from a multi-vector request",
+        ),
+    ];
+    let server = [
+        ("server_eof", "counter", "# eof on server connections"),
+        ("server_err", "counter", "# errors on server connections"),
+        (
+            "server_timedout",
+            "counter",
+            "# timeouts on server connections",
+        ),
+        ("server_connections", "gauge", "# active server connections"),
+        (
+            "server_ejected_at",
+            "timestamp",
+            "timestamp when server was ejected in usec since epoch",
+        ),
+        ("requests", "counter", "# requests"),
+        ("request_bytes", "counter", "total request bytes"),
+        ("responses", "counter", "# responses"),
+        ("response_bytes", "counter", "total response bytes"),
+        ("in_queue", "gauge", "# requests in incoming queue"),
+        (
+            "in_queue_bytes",
+            "gauge",
+            "current request bytes in incoming queue",
+        ),
+        ("out_queue", "gauge", "# requests in outgoing queue"),
+        (
+            "out_queue_bytes",
+            "gauge",
+            "current request bytes in outgoing queue",
+        ),
+    ];
+    let mut out = String::from("\npool stats:\n");
+    for (name, _, what) in pool {
+        let _ = writeln!(out, "  {name:<20}\"{what}\"");
+    }
+    out.push_str("\nserver stats:\n");
+    for (name, _, what) in server {
+        let _ = writeln!(out, "  {name:<20}\"{what}\"");
+    }
+    out
+}

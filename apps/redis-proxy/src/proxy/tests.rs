@@ -1,0 +1,325 @@
+//! The engine driven by hand: a fake runtime that plays the servers.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::config;
+
+fn engine(yaml: &str, limits: Limits) -> Engine {
+    Engine::new(config::parse(yaml).unwrap(), limits).unwrap()
+}
+
+const TWO: &str = "p:\n  listen: 127.0.0.1:9999\n  redis: true\n  timeout: 100\n  servers:\n   - 127.0.0.1:7001:1 one\n   - 127.0.0.1:7002:1 two\n";
+
+fn cmd(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+/// Runs the actions: connects succeed at once unless `refuse` names the
+/// connection; returns the actions seen.
+fn run(e: &mut Engine, refuse: &[ServerConnId], now: Instant) -> Vec<Action> {
+    let mut seen = Vec::new();
+    while let Some(a) = e.poll_action() {
+        if let Action::Connect { conn, .. } = &a {
+            if refuse.contains(conn) {
+                e.server_closed(*conn, Some("Connection refused"), now);
+            } else {
+                e.server_connected(*conn);
+            }
+        }
+        seen.push(a);
+    }
+    seen
+}
+
+fn drain_server(e: &mut Engine, conn: ServerConnId) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let front = e.server_output(conn).to_vec();
+        if front.is_empty() {
+            return out;
+        }
+        e.server_wrote(conn, front.len());
+        out.extend_from_slice(&front);
+    }
+}
+
+fn drain_client(e: &mut Engine, id: ClientId, now: Instant) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let front = e.client_output(id).to_vec();
+        if front.is_empty() {
+            return out;
+        }
+        e.client_wrote(id, front.len(), now);
+        out.extend_from_slice(&front);
+    }
+}
+
+/// Two keys the pool puts on different servers: (key on 0, key on 1).
+fn keys_apart() -> (String, String) {
+    let pool = &config::parse(TWO).unwrap()[0];
+    let mut router = StaticRouter::new(pool);
+    let mut found = [None, None];
+    for i in 0.. {
+        let k = format!("key{i}");
+        let s = router.server_for(k.as_bytes()).unwrap();
+        found[s].get_or_insert(k);
+        if found.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let [a, b] = found;
+    (a.unwrap(), b.unwrap())
+}
+
+#[test]
+fn replies_keep_request_order_across_servers() {
+    let now = Instant::now();
+    let mut e = engine(TWO, Limits::default());
+    let (k0, k1) = keys_apart();
+    let c = e.client_accepted(0).unwrap();
+    let mut req = cmd(&["GET", &k0]);
+    req.extend(cmd(&["GET", &k1]));
+    e.client_data(c, &req, now);
+    run(&mut e, &[], now);
+    assert_eq!(drain_server(&mut e, 0), cmd(&["GET", &k0]));
+    assert_eq!(drain_server(&mut e, 1), cmd(&["GET", &k1]));
+    // The second server answers first: nothing may reach the client yet.
+    e.server_data(1, b"$3\r\nbee\r\n", now);
+    assert!(drain_client(&mut e, c, now).is_empty());
+    e.server_data(0, b"$3\r\nayy\r\n", now);
+    assert_eq!(drain_client(&mut e, c, now), b"$3\r\nayy\r\n$3\r\nbee\r\n");
+}
+
+#[test]
+fn mget_splits_and_merges_in_key_order_with_per_key_errors() {
+    let now = Instant::now();
+    let mut e = engine(TWO, Limits::default());
+    let (k0, k1) = keys_apart();
+    let c = e.client_accepted(0).unwrap();
+    e.client_data(c, &cmd(&["MGET", &k1, &k0, &k1]), now);
+    run(&mut e, &[], now);
+    assert_eq!(drain_server(&mut e, 0), cmd(&["MGET", &k0]));
+    assert_eq!(drain_server(&mut e, 1), cmd(&["MGET", &k1, &k1]));
+    e.server_data(0, b"*1\r\n$1\r\nx\r\n", now);
+    e.server_data(1, b"*2\r\n$1\r\ny\r\n$-1\r\n", now);
+    assert_eq!(
+        drain_client(&mut e, c, now),
+        b"*3\r\n$1\r\ny\r\n$1\r\nx\r\n$-1\r\n"
+    );
+    // One server failing: its keys get the error, the others their value.
+    e.client_data(c, &cmd(&["MGET", &k0, &k1]), now);
+    run(&mut e, &[], now);
+    drain_server(&mut e, 0);
+    drain_server(&mut e, 1);
+    e.server_data(1, b"*1\r\n$1\r\ny\r\n", now);
+    e.server_closed(0, Some("Connection reset by peer"), now);
+    assert_eq!(
+        drain_client(&mut e, c, now),
+        b"*2\r\n-ERR Connection reset by peer\r\n$1\r\ny\r\n"
+    );
+}
+
+#[test]
+fn del_sums_and_mset_needs_every_ok() {
+    let now = Instant::now();
+    let mut e = engine(TWO, Limits::default());
+    let (k0, k1) = keys_apart();
+    let c = e.client_accepted(0).unwrap();
+    let mut req = cmd(&["DEL", &k0, &k1]);
+    req.extend(cmd(&["MSET", &k0, "1", &k1, "2"]));
+    e.client_data(c, &req, now);
+    run(&mut e, &[], now);
+    let mut s0 = cmd(&["DEL", &k0]);
+    s0.extend(cmd(&["MSET", &k0, "1"]));
+    assert_eq!(drain_server(&mut e, 0), s0);
+    e.server_data(0, b":1\r\n+OK\r\n", now);
+    e.server_data(1, b":1\r\n-ERR oom\r\n", now);
+    assert_eq!(drain_client(&mut e, c, now), b":2\r\n-ERR oom\r\n");
+}
+
+#[test]
+fn proxy_answers_and_refuses_locally() {
+    let now = Instant::now();
+    let mut e = engine(TWO, Limits::default());
+    let c = e.client_accepted(0).unwrap();
+    let mut req = cmd(&["PING"]);
+    req.extend(cmd(&["BLPOP", "k", "0"]));
+    req.extend(cmd(&["NOSUCH"]));
+    req.extend(cmd(&["GET"]));
+    req.extend(b"PING\r\n");
+    e.client_data(c, &req, now);
+    let out = String::from_utf8(drain_client(&mut e, c, now)).unwrap();
+    assert_eq!(
+        out,
+        "+PONG\r\n-ERR blocking commands are not supported by the proxy\r\n\
+         -ERR unknown command 'nosuch' (or not supported by the proxy)\r\n\
+         -ERR wrong number of arguments for 'get' command\r\n+PONG\r\n"
+    );
+    assert!(run(&mut e, &[], now)
+        .iter()
+        .all(|a| matches!(a, Action::WriteClient(_))));
+}
+
+#[test]
+fn timeout_fails_the_request_and_closes_the_connection() {
+    let now = Instant::now();
+    let mut e = engine(TWO, Limits::default());
+    let (k0, _) = keys_apart();
+    let c = e.client_accepted(0).unwrap();
+    e.client_data(c, &cmd(&["GET", &k0]), now);
+    run(&mut e, &[], now);
+    drain_server(&mut e, 0);
+    assert_eq!(e.next_deadline(), Some(now + Duration::from_millis(100)));
+    e.tick(now + Duration::from_millis(99));
+    assert!(drain_client(&mut e, c, now).is_empty());
+    e.tick(now + Duration::from_millis(100));
+    assert_eq!(
+        drain_client(&mut e, c, now),
+        b"-ERR Connection timed out\r\n"
+    );
+    assert!(run(&mut e, &[], now).contains(&Action::CloseServer(0)));
+    // A late reply on a new connection is not mixed up with the next request.
+    e.client_data(c, &cmd(&["GET", &k0]), now);
+    let actions = run(&mut e, &[], now);
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::Connect { conn: 0, .. })));
+    e.server_data(0, b"$1\r\nz\r\n", now);
+    assert_eq!(drain_client(&mut e, c, now), b"$1\r\nz\r\n");
+}
+
+#[test]
+fn failing_server_is_ejected_then_retried() {
+    let yaml = format!(
+        "{TWO}  auto_eject_hosts: true\n  server_failure_limit: 2\n  server_retry_timeout: 1000\n"
+    );
+    let now = Instant::now();
+    let mut e = engine(&yaml, Limits::default());
+    let (k0, _) = keys_apart();
+    let c = e.client_accepted(0).unwrap();
+    for _ in 0..2 {
+        e.client_data(c, &cmd(&["GET", &k0]), now);
+        run(&mut e, &[0], now);
+        assert_eq!(drain_client(&mut e, c, now), b"-ERR Connection refused\r\n");
+    }
+    // Ejected: the key now lives on the other server.
+    e.client_data(c, &cmd(&["GET", &k0]), now);
+    run(&mut e, &[], now);
+    assert_eq!(drain_server(&mut e, 1), cmd(&["GET", &k0]));
+    e.server_data(1, b"$-1\r\n", now);
+    assert_eq!(drain_client(&mut e, c, now), b"$-1\r\n");
+    assert_eq!(e.next_deadline(), Some(now + Duration::from_millis(1000)));
+    // Retried after the timeout: back on its own server.
+    e.tick(now + Duration::from_millis(1000));
+    e.client_data(c, &cmd(&["GET", &k0]), now);
+    run(&mut e, &[], now);
+    assert_eq!(drain_server(&mut e, 0), cmd(&["GET", &k0]));
+    let stats = e.stats_json(&StatsClock {
+        now,
+        unix_micros: 0,
+        uptime: 0,
+        source: "t".into(),
+        version: "v".into(),
+    });
+    assert!(stats.contains("\"server_ejects\":1"), "{stats}");
+}
+
+#[test]
+fn malformed_input_closes_only_that_client() {
+    let now = Instant::now();
+    let mut e = engine(TWO, Limits::default());
+    let bad = e.client_accepted(0).unwrap();
+    let good = e.client_accepted(0).unwrap();
+    e.client_data(bad, b"*1\r\n$x\r\n", now);
+    assert_eq!(
+        drain_client(&mut e, bad, now),
+        b"-ERR Protocol error: invalid number\r\n"
+    );
+    assert!(run(&mut e, &[], now).contains(&Action::CloseClient(bad)));
+    e.client_data(good, &cmd(&["PING"]), now);
+    assert_eq!(drain_client(&mut e, good, now), b"+PONG\r\n");
+}
+
+#[test]
+fn auth_is_required_and_sent_to_servers() {
+    let yaml = "p:\n  listen: 127.0.0.1:9999\n  redis: true\n  redis_auth: pw\n  redis_db: 3\n  servers:\n   - 127.0.0.1:7001:1\n";
+    let now = Instant::now();
+    let mut e = engine(yaml, Limits::default());
+    let c = e.client_accepted(0).unwrap();
+    let mut req = cmd(&["GET", "a"]);
+    req.extend(cmd(&["AUTH", "nope"]));
+    req.extend(cmd(&["AUTH", "pw"]));
+    req.extend(cmd(&["GET", "a"]));
+    e.client_data(c, &req, now);
+    run(&mut e, &[], now);
+    let mut expect = cmd(&["AUTH", "pw"]);
+    expect.extend(cmd(&["SELECT", "3"]));
+    expect.extend(cmd(&["GET", "a"]));
+    assert_eq!(drain_server(&mut e, 0), expect);
+    e.server_data(0, b"+OK\r\n+OK\r\n$1\r\nv\r\n", now);
+    assert_eq!(
+        drain_client(&mut e, c, now),
+        b"-NOAUTH Authentication required\r\n-ERR invalid password\r\n+OK\r\n$1\r\nv\r\n"
+    );
+}
+
+#[test]
+fn a_flooding_client_stops_being_read_and_a_huge_request_is_refused() {
+    let now = Instant::now();
+    let limits = Limits {
+        max_request: 1000,
+        max_pending: 4,
+        max_output: 1 << 20,
+    };
+    let mut e = engine(TWO, limits);
+    let (k0, _) = keys_apart();
+    let c = e.client_accepted(0).unwrap();
+    let flood: Vec<u8> = (0..10).flat_map(|_| cmd(&["GET", &k0])).collect();
+    e.client_data(c, &flood, now);
+    assert!(!e.client_wants_input(c));
+    run(&mut e, &[], now);
+    assert_eq!(drain_server(&mut e, 0).len(), 4 * cmd(&["GET", &k0]).len());
+    let replies: Vec<u8> = (0..4).flat_map(|_| b"$-1\r\n".to_vec()).collect();
+    e.server_data(0, &replies, now);
+    // Writing the replies lets the held requests through.
+    drain_client(&mut e, c, now);
+    run(&mut e, &[], now);
+    assert_eq!(drain_server(&mut e, 0).len(), 4 * cmd(&["GET", &k0]).len());
+
+    let other = e.client_accepted(0).unwrap();
+    let big = "x".repeat(2000);
+    e.client_data(other, &cmd(&["SET", "k", &big]), now);
+    assert_eq!(
+        drain_client(&mut e, other, now),
+        b"-ERR Protocol error: bulk length 2000 above the limit\r\n"
+    );
+    assert!(run(&mut e, &[], now).contains(&Action::CloseClient(other)));
+}
+
+#[test]
+fn a_big_value_is_forwarded_without_a_copy() {
+    let now = Instant::now();
+    let one = "p:\n  listen: 127.0.0.1:9999\n  redis: true\n  servers:\n   - 127.0.0.1:7001:1\n";
+    let mut e = engine(one, Limits::default());
+    let c = e.client_accepted(0).unwrap();
+    e.client_data(c, &cmd(&["PING"]), now);
+    drain_client(&mut e, c, now);
+    let value = "v".repeat(4 << 20);
+    let req = cmd(&["SET", "k", &value]);
+    let buf = e.client_buffer(c).unwrap();
+    let room = buf.spare(req.len());
+    room[..req.len()].copy_from_slice(&req);
+    let read_into = room.as_ptr();
+    buf.commit(req.len());
+    e.client_input(c, now);
+    run(&mut e, &[], now);
+    // The request leaves as the buffer it was read into.
+    assert_eq!(e.server_output(0).as_ptr(), read_into);
+    assert_eq!(drain_server(&mut e, 0), req);
+}
