@@ -7,5 +7,6 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod hash;
+pub mod kernel;
 pub mod proxy;
 pub mod resp;

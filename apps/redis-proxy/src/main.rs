@@ -1,0 +1,170 @@
+//! `tpa-redis-proxy`: nutcracker's command line over the proxy engine on
+//! the kernel's sockets. Every flag of nutcracker 0.5.0 is taken with its
+//! meaning; see doc/redis-proxy.md for where we differ.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+
+use clap::Parser;
+use tpa_redis_proxy::config;
+use tpa_redis_proxy::kernel::{self, Options};
+use tpa_redis_proxy::proxy::{describe_stats, Engine, Limits};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A redis proxy: a drop-in for twemproxy (nutcracker), same config and flags.
+#[derive(Parser, Debug)]
+#[command(name = "tpa-redis-proxy", disable_version_flag = true)]
+struct Args {
+    /// Show the version and exit.
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    /// Test the configuration for syntax errors and exit.
+    #[arg(short = 't', long = "test-conf")]
+    test_conf: bool,
+    /// Run as a daemon.
+    #[arg(short = 'd', long = "daemonize")]
+    daemonize: bool,
+    /// Print the stats' description and exit.
+    #[arg(short = 'D', long = "describe-stats")]
+    describe_stats: bool,
+    /// Logging level (0..=11; 5 by default).
+    #[arg(short = 'v', long = "verbose", default_value_t = 5, value_parser = clap::value_parser!(u8).range(0..=11))]
+    verbose: u8,
+    /// Log file (standard error by default).
+    #[arg(short = 'o', long = "output")]
+    output: Option<String>,
+    /// Configuration file.
+    #[arg(short = 'c', long = "conf-file", default_value = "/etc/nutcracker/nutcracker.yml")]
+    conf_file: String,
+    /// Stats port.
+    #[arg(short = 's', long = "stats-port", default_value_t = 22222)]
+    stats_port: u16,
+    /// Stats address.
+    #[arg(short = 'a', long = "stats-addr", default_value = "0.0.0.0")]
+    stats_addr: IpAddr,
+    /// Stats aggregation interval in msec (accepted; stats are served live).
+    #[arg(short = 'i', long = "stats-interval", default_value_t = 30000)]
+    stats_interval: u64,
+    /// Pid file (none by default).
+    #[arg(short = 'p', long = "pid-file")]
+    pid_file: Option<String>,
+    /// Read size in bytes (nutcracker's mbuf chunk size, 512..=16777216).
+    #[arg(short = 'm', long = "mbuf-size", default_value_t = 16384, value_parser = clap::value_parser!(u32).range(512..=16_777_216))]
+    mbuf_size: u32,
+}
+
+struct Log {
+    out: Box<dyn Write>,
+    level: u8,
+}
+
+impl Log {
+    fn line(&mut self, level: u8, text: &str) {
+        if level <= self.level {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let _ = writeln!(self.out, "[{}.{:03}] {text}", now.as_secs(), now.subsec_millis());
+            let _ = self.out.flush();
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.version {
+        println!("This is tpa-redis-proxy-{VERSION}");
+        return ExitCode::SUCCESS;
+    }
+    if args.describe_stats {
+        print!("This is tpa-redis-proxy-{VERSION}\n{}", describe_stats());
+        return ExitCode::SUCCESS;
+    }
+    let pools = std::fs::read_to_string(&args.conf_file)
+        .map_err(|e| e.to_string())
+        .and_then(|text| config::parse(&text).map_err(|e| e.to_string()));
+    if args.test_conf {
+        return match pools {
+            Ok(_) => {
+                eprintln!("tpa-redis-proxy: configuration file '{}' syntax is ok", args.conf_file);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!(
+                    "tpa-redis-proxy: configuration file '{}' syntax is invalid: {e}",
+                    args.conf_file
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let pools = match pools {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("tpa-redis-proxy: configuration file '{}': {e}", args.conf_file);
+            return ExitCode::FAILURE;
+        }
+    };
+    let engine = match Engine::new(pools, Limits::default()) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("tpa-redis-proxy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => match OpenOptions::new().create(true).append(true).open(path) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("tpa-redis-proxy: cannot open log file '{path}': {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Box::new(std::io::stderr()),
+    };
+    let mut log = Log {
+        out,
+        level: args.verbose,
+    };
+    if args.daemonize {
+        if let Err(e) = kernel::daemonize() {
+            log.line(1, &format!("daemonize failed: {e}"));
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(path) = &args.pid_file {
+        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+            log.line(1, &format!("cannot write pid file '{path}': {e}"));
+            return ExitCode::FAILURE;
+        }
+    }
+    kernel::catch_stop_signals();
+    let options = Options {
+        stats: Some(SocketAddr::new(args.stats_addr, args.stats_port)),
+        read_chunk: args.mbuf_size as usize,
+        version: VERSION.to_string(),
+    };
+    log.line(
+        5,
+        &format!("tpa-redis-proxy-{VERSION} started on pid {}", std::process::id()),
+    );
+    let result = kernel::run(engine, &options, |bound| {
+        log.line(5, &format!("listening on {}", bound.join(", ")));
+    });
+    if let Some(path) = &args.pid_file {
+        let _ = std::fs::remove_file(path);
+    }
+    match result {
+        Ok(()) => {
+            log.line(5, "stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log.line(1, &format!("error: {e}"));
+            ExitCode::FAILURE
+        }
+    }
+}
