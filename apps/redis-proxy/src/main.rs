@@ -37,7 +37,11 @@ struct Args {
     #[arg(short = 'o', long = "output")]
     output: Option<String>,
     /// Configuration file.
-    #[arg(short = 'c', long = "conf-file", default_value = "/etc/nutcracker/nutcracker.yml")]
+    #[arg(
+        short = 'c',
+        long = "conf-file",
+        default_value = "/etc/nutcracker/nutcracker.yml"
+    )]
     conf_file: String,
     /// Stats port.
     #[arg(short = 's', long = "stats-port", default_value_t = 22222)]
@@ -67,7 +71,12 @@ impl Log {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
-            let _ = writeln!(self.out, "[{}.{:03}] {text}", now.as_secs(), now.subsec_millis());
+            let _ = writeln!(
+                self.out,
+                "[{}.{:03}] {text}",
+                now.as_secs(),
+                now.subsec_millis()
+            );
             let _ = self.out.flush();
         }
     }
@@ -89,7 +98,10 @@ fn main() -> ExitCode {
     if args.test_conf {
         return match pools {
             Ok(_) => {
-                eprintln!("tpa-redis-proxy: configuration file '{}' syntax is ok", args.conf_file);
+                eprintln!(
+                    "tpa-redis-proxy: configuration file '{}' syntax is ok",
+                    args.conf_file
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -104,7 +116,10 @@ fn main() -> ExitCode {
     let pools = match pools {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("tpa-redis-proxy: configuration file '{}': {e}", args.conf_file);
+            eprintln!(
+                "tpa-redis-proxy: configuration file '{}': {e}",
+                args.conf_file
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -149,7 +164,10 @@ fn main() -> ExitCode {
     };
     log.line(
         5,
-        &format!("tpa-redis-proxy-{VERSION} started on pid {}", std::process::id()),
+        &format!(
+            "tpa-redis-proxy-{VERSION} started on pid {}",
+            std::process::id()
+        ),
     );
     let result = kernel::run(engine, &options, |bound| {
         log.line(5, &format!("listening on {}", bound.join(", ")));

@@ -62,7 +62,9 @@ fn bind(listen: &Listen, backlog: u32) -> io::Result<(Listener, String)> {
             let addr = (host.as_str(), *port)
                 .to_socket_addrs()?
                 .next()
-                .ok_or_else(|| io::Error::new(ErrorKind::NotFound, format!("{host}: no address")))?;
+                .ok_or_else(|| {
+                    io::Error::new(ErrorKind::NotFound, format!("{host}: no address"))
+                })?;
             let l = TcpListener::bind(addr)?;
             sys::set_backlog(&l, backlog)?;
             let bound = l.local_addr()?.to_string();
@@ -93,7 +95,9 @@ fn connect(address: &ServerAddress, keepalive: bool) -> io::Result<Stream> {
             let addr = (host.as_str(), *port)
                 .to_socket_addrs()?
                 .next()
-                .ok_or_else(|| io::Error::new(ErrorKind::NotFound, format!("{host}: no address")))?;
+                .ok_or_else(|| {
+                    io::Error::new(ErrorKind::NotFound, format!("{host}: no address"))
+                })?;
             let s = TcpStream::connect(addr)?;
             let _ = s.set_nodelay(true);
             if keepalive {
@@ -139,7 +143,13 @@ pub fn run(mut engine: Engine, options: &Options, on_ready: impl FnOnce(&Bound))
     let mut bound = Vec::new();
     for (p, pool) in engine.pools().enumerate() {
         let (mut l, name) = bind(&pool.listen, pool.backlog).map_err(|e| {
-            io::Error::new(e.kind(), format!("pool '{}': cannot listen on {:?}: {e}", pool.name, pool.listen))
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "pool '{}': cannot listen on {:?}: {e}",
+                    pool.name, pool.listen
+                ),
+            )
         })?;
         match &mut l {
             Listener::Tcp(t) => poll.registry().register(t, Token(p), Interest::READABLE)?,
@@ -152,7 +162,8 @@ pub fn run(mut engine: Engine, options: &Options, on_ready: impl FnOnce(&Bound))
         Some(addr) => {
             let mut l = TcpListener::bind(addr)
                 .map_err(|e| io::Error::new(e.kind(), format!("stats on {addr}: {e}")))?;
-            poll.registry().register(&mut l, STATS, Interest::READABLE)?;
+            poll.registry()
+                .register(&mut l, STATS, Interest::READABLE)?;
             bound.push(l.local_addr()?.to_string());
             Some(l)
         }
@@ -217,7 +228,11 @@ pub fn run(mut engine: Engine, options: &Options, on_ready: impl FnOnce(&Bound))
                 }
             } else if token >= SERVER_BASE {
                 let cid = token - SERVER_BASE;
-                rt.server_event(cid, event.is_readable() || event.is_read_closed() || event.is_error(), event.is_writable());
+                rt.server_event(
+                    cid,
+                    event.is_readable() || event.is_read_closed() || event.is_error(),
+                    event.is_writable(),
+                );
             }
             rt.actions();
         }
@@ -381,7 +396,8 @@ impl Runtime {
                 Ok(false) => return,
                 Err(e) => {
                     self.drop_server(cid);
-                    self.engine.server_closed(cid, Some(&reason(&e)), Instant::now());
+                    self.engine
+                        .server_closed(cid, Some(&reason(&e)), Instant::now());
                     return;
                 }
             }
@@ -416,7 +432,8 @@ impl Runtime {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.drop_server(cid);
-                    self.engine.server_closed(cid, Some(&reason(&e)), Instant::now());
+                    self.engine
+                        .server_closed(cid, Some(&reason(&e)), Instant::now());
                     return;
                 }
             }
@@ -441,7 +458,8 @@ impl Runtime {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.drop_server(cid);
-                    self.engine.server_closed(cid, Some(&reason(&e)), Instant::now());
+                    self.engine
+                        .server_closed(cid, Some(&reason(&e)), Instant::now());
                     return;
                 }
             }
@@ -476,7 +494,10 @@ impl Runtime {
                                     connected: false,
                                 })
                             }
-                            Err(e) => self.engine.server_closed(conn, Some(&reason(&e)), Instant::now()),
+                            Err(e) => {
+                                self.engine
+                                    .server_closed(conn, Some(&reason(&e)), Instant::now())
+                            }
                         }
                     }
                     Action::CloseServer(conn) => self.drop_server(conn),

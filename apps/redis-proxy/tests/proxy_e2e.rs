@@ -1,0 +1,500 @@
+//! tpa-redis-proxy end to end, on the kernel's sockets: real redis-server
+//! backends on loopback ports in a temporary directory, the proxy binary
+//! with a nutcracker config, and redis-benchmark, redis-cli and raw
+//! sockets as clients (Debian packages `redis-server`, `redis-tools`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use tpa_redis_proxy::config;
+use tpa_redis_proxy::hash::KeyMapper;
+
+/// A hang guard on every read from the proxy (no speed is asserted).
+const HANG: Duration = Duration::from_secs(20);
+
+/// Backends and the proxy, killed and removed even when a check fails.
+struct Lab {
+    dir: PathBuf,
+    redis: Vec<(u16, Option<Child>)>,
+    proxy: Option<Child>,
+    proxy_port: u16,
+    stats_port: u16,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let children = self
+            .redis
+            .iter_mut()
+            .filter_map(|(_, c)| c.as_mut())
+            .chain(self.proxy.as_mut());
+        for child in children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+fn wait_listening(port: u16, what: &str, child: &mut Child) {
+    let deadline = Instant::now() + HANG;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} on port {port} exited: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} on port {port} never listened"
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+fn start_redis(dir: &std::path::Path, port: u16) -> Child {
+    let mut child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "no", "--dir", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian package redis-server)");
+    wait_listening(port, "redis-server", &mut child);
+    child
+}
+
+impl Lab {
+    /// `backends` redis-servers and the proxy with one pool over them;
+    /// `extra` is appended to the pool's YAML.
+    fn new(name: &str, backends: usize, extra: &str) -> Lab {
+        let dir =
+            std::env::temp_dir().join(format!("tpa-redis-proxy-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ports = free_ports(backends + 2);
+        let mut lab = Lab {
+            dir,
+            redis: Vec::new(),
+            proxy: None,
+            proxy_port: ports[backends],
+            stats_port: ports[backends + 1],
+        };
+        for &port in &ports[..backends] {
+            let child = start_redis(&lab.dir, port);
+            lab.redis.push((port, Some(child)));
+        }
+        let yaml = lab.yaml(extra);
+        let conf = lab.dir.join("proxy.yml");
+        std::fs::write(&conf, &yaml).unwrap();
+        let mut proxy = Command::new(env!("CARGO_BIN_EXE_tpa-redis-proxy"))
+            .args([
+                "-c",
+                conf.to_str().unwrap(),
+                "-s",
+                &lab.stats_port.to_string(),
+            ])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-o",
+                lab.dir.join("proxy.log").to_str().unwrap(),
+            ])
+            .spawn()
+            .unwrap();
+        wait_listening(lab.proxy_port, "tpa-redis-proxy", &mut proxy);
+        lab.proxy = Some(proxy);
+        lab
+    }
+
+    fn yaml(&self, extra: &str) -> String {
+        let mut y = format!(
+            "main:\n  listen: 127.0.0.1:{}\n  redis: true\n  hash: fnv1a_64\n  distribution: ketama\n{extra}  servers:\n",
+            self.proxy_port
+        );
+        for (port, _) in &self.redis {
+            y.push_str(&format!("   - 127.0.0.1:{port}:1\n"));
+        }
+        y
+    }
+
+    fn mapper(&self, extra: &str) -> KeyMapper {
+        let pool = &config::parse(&self.yaml(extra)).unwrap()[0];
+        let points: Vec<_> = pool.servers.iter().map(|s| s.point()).collect();
+        KeyMapper::new(pool.hash, pool.hash_tag, pool.distribution, &points)
+    }
+
+    fn client(&self) -> Conn {
+        Conn::new(self.proxy_port)
+    }
+
+    fn stats(&self) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.stats_port)).unwrap();
+        s.set_read_timeout(Some(HANG)).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+}
+
+/// A raw RESP connection.
+struct Conn {
+    reader: BufReader<TcpStream>,
+}
+
+fn command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+impl Conn {
+    fn new(port: u16) -> Conn {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(HANG)).unwrap();
+        Conn {
+            reader: BufReader::new(s),
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.reader.get_mut().write_all(bytes).unwrap();
+    }
+
+    /// One reply, in a readable form: `+x`, `-x`, `:n`, `$x` / `$nil`,
+    /// arrays as `[a, b]`.
+    fn reply(&mut self) -> String {
+        let mut line = Vec::new();
+        self.reader
+            .read_until(b'\n', &mut line)
+            .expect("a reply (the proxy hung?)");
+        assert!(line.ends_with(b"\r\n"), "reply line {line:?}");
+        let text = String::from_utf8_lossy(&line[1..line.len() - 2]).to_string();
+        match line[0] {
+            b'$' if text == "-1" => "$nil".into(),
+            b'$' => {
+                let mut data = vec![0; text.parse::<usize>().unwrap() + 2];
+                self.reader.read_exact(&mut data).unwrap();
+                format!("${}", String::from_utf8_lossy(&data[..data.len() - 2]))
+            }
+            b'*' => {
+                let items: Vec<String> = (0..text.parse::<usize>().unwrap())
+                    .map(|_| self.reply())
+                    .collect();
+                format!("[{}]", items.join(", "))
+            }
+            kind => format!("{}{text}", kind as char),
+        }
+    }
+
+    fn call(&mut self, args: &[&str]) -> String {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send(&command(&args));
+        self.reply()
+    }
+
+    /// Whether the proxy closed the connection (EOF on the next read).
+    fn closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.reader.read(&mut byte), Ok(0))
+    }
+}
+
+fn redis_benchmark(port: u16, extra: &[&str]) -> Output {
+    Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &port.to_string(),
+            "-n",
+            "2000",
+            "-r",
+            "100000",
+            "--csv",
+        ])
+        .args(extra)
+        .output()
+        .expect("redis-benchmark (Debian package redis-tools)")
+}
+
+/// The tests a redis-benchmark CSV run reports, with their requests/s.
+fn csv_tests(out: &Output) -> Vec<(String, f64)> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut fields = l.split(',').map(|f| f.trim_matches('"'));
+            let name = fields.next()?.to_string();
+            let rps = fields.next()?.parse().ok()?;
+            Some((name, rps))
+        })
+        .collect()
+}
+
+#[test]
+fn every_default_redis_benchmark_test_passes_with_and_without_pipelining() {
+    let lab = Lab::new("bench", 3, "  timeout: 5000\n");
+    // The default tests are those redis-benchmark runs against redis itself.
+    let direct = redis_benchmark(lab.redis[0].0, &[]);
+    let expected: Vec<String> = csv_tests(&direct).into_iter().map(|t| t.0).collect();
+    assert!(expected.len() >= 15, "direct run: {direct:?}");
+    for extra in [&[][..], &["-P", "16"][..]] {
+        let out = redis_benchmark(lab.proxy_port, extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{extra:?}: {stdout}\n{stderr}");
+        // Its only complaint may be that CONFIG (refused by the proxy) failed.
+        for line in stderr.lines().chain(stdout.lines()) {
+            assert!(
+                !line.contains("rror") || line.contains("Could not fetch server CONFIG"),
+                "{extra:?}: {line}"
+            );
+        }
+        let tests = csv_tests(&out);
+        let names: Vec<String> = tests.iter().map(|t| t.0.clone()).collect();
+        assert_eq!(names, expected, "{extra:?}");
+        for (name, rps) in &tests {
+            assert!(*rps > 0.0, "{extra:?}: {name} at {rps} requests/s");
+        }
+        println!("through the proxy {extra:?}:\n{stdout}");
+    }
+    // `-r` spread the keys: every backend took some.
+    for (port, _) in &lab.redis {
+        let mut c = Conn::new(*port);
+        let size = c.call(&["DBSIZE"]);
+        assert!(size != ":0", "backend {port} got no key");
+    }
+    let stats = lab.stats();
+    assert!(stats.contains("\"forward_error\":0"), "{stats}");
+}
+
+#[test]
+fn keys_land_where_nutcracker_puts_them_and_mget_mset_return_what_redis_holds() {
+    let lab = Lab::new("keys", 4, "");
+    let mapper = lab.mapper("");
+    let mut c = lab.client();
+    let keys: Vec<String> = (0..120).map(|i| format!("user:{i}")).collect();
+    for chunk in keys.chunks(12) {
+        let mut args = vec!["MSET".to_string()];
+        for k in chunk {
+            args.push(k.clone());
+            args.push(format!("v-{k}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(c.call(&args), "+OK");
+    }
+    // Each key is on the backend our mapping (equal to nutcracker's, see
+    // nutcracker_mapping.rs) chooses, and only there.
+    let mut direct: Vec<Conn> = lab.redis.iter().map(|(p, _)| Conn::new(*p)).collect();
+    for k in &keys {
+        let home = mapper.server_for(k.as_bytes(), 0).unwrap() as usize;
+        for (i, d) in direct.iter_mut().enumerate() {
+            let want = if i == home {
+                format!("$v-{k}")
+            } else {
+                "$nil".into()
+            };
+            assert_eq!(d.call(&["GET", k]), want, "key {k}, backend {i}");
+        }
+    }
+    // MGET across every backend, with missing keys, in the request's order.
+    let mut args = vec!["MGET", "nokey"];
+    args.extend(keys.iter().rev().map(String::as_str));
+    let got = c.call(&args);
+    let mut want = vec!["$nil".to_string()];
+    want.extend(keys.iter().rev().map(|k| format!("$v-{k}")));
+    assert_eq!(got, format!("[{}]", want.join(", ")));
+    let mut del = vec!["DEL"];
+    del.extend(keys[..30].iter().map(String::as_str));
+    del.push("nokey");
+    assert_eq!(c.call(&del), ":30");
+    let mut exists = vec!["EXISTS"];
+    exists.extend(keys[..40].iter().map(String::as_str));
+    assert_eq!(c.call(&exists), ":10");
+    // redis-cli through the proxy.
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-p", &lab.proxy_port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli (Debian package redis-tools)");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(cli(&["SET", "cli-key", "hello"]), "OK");
+    assert_eq!(cli(&["GET", "cli-key"]), "hello");
+    assert_eq!(cli(&["MGET", "cli-key", "user:99"]), "hello\nv-user:99");
+    assert!(cli(&["KEYS", "*"]).contains("not supported by the proxy"));
+}
+
+#[test]
+fn a_large_value_goes_through_whole() {
+    let lab = Lab::new("large", 2, "");
+    let mut c = lab.client();
+    let value: String = (0..8 << 20)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    assert_eq!(c.call(&["SET", "big", &value]), "+OK");
+    let got = c.call(&["GET", "big"]);
+    assert!(
+        got == format!("${value}"),
+        "GET big returned {} bytes",
+        got.len()
+    );
+}
+
+#[test]
+fn a_malformed_client_gets_an_error_and_only_it_is_closed() {
+    let lab = Lab::new("malformed", 2, "");
+    let mut good = lab.client();
+    assert_eq!(good.call(&["SET", "k", "v"]), "+OK");
+    let mut bad = lab.client();
+    bad.send(b"*2\r\n$3\r\nGET\r\n$x\r\n");
+    assert_eq!(bad.reply(), "-ERR Protocol error: invalid number");
+    assert!(bad.closed());
+    assert_eq!(good.call(&["GET", "k"]), "$v");
+}
+
+#[test]
+fn a_dead_backend_gives_errors_not_a_hang_and_is_served_again_once_back() {
+    let lab_extra = "  timeout: 400\n";
+    let mut lab = Lab::new("failure", 2, lab_extra);
+    let mapper = lab.mapper(lab_extra);
+    let key_on = |server: usize| {
+        (0..)
+            .map(|i| format!("k{i}"))
+            .find(|k| mapper.server_for(k.as_bytes(), 0) == Some(server as u32))
+            .unwrap()
+    };
+    let (k0, k1) = (key_on(0), key_on(1));
+    let mut c = lab.client();
+    assert_eq!(c.call(&["SET", &k0, "zero"]), "+OK");
+    assert_eq!(c.call(&["SET", &k1, "one"]), "+OK");
+
+    // Stopped (SIGSTOP): the request times out and the client hears it.
+    let pid = lab.redis[0].1.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(c.call(&["GET", &k0]), "-ERR Connection timed out");
+    assert_eq!(c.call(&["GET", &k1]), "$one");
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
+
+    // Killed: refused at once, the other backend still served.
+    let (port, child) = &mut lab.redis[0];
+    let port = *port;
+    let mut child = child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let refused = c.call(&["GET", &k0]);
+    assert!(
+        refused == "-ERR Connection refused" || refused == "-ERR Connection closed by the server",
+        "{refused}"
+    );
+    assert_eq!(c.call(&["GET", &k1]), "$one");
+
+    // Restarted: served again (an empty redis: the value is gone).
+    let child = start_redis(&lab.dir, port);
+    lab.redis[0].1 = Some(child);
+    let mut reply = String::new();
+    for _ in 0..50 {
+        reply = c.call(&["SET", &k0, "again"]);
+        if reply == "+OK" {
+            break;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    assert_eq!(reply, "+OK");
+    assert_eq!(c.call(&["GET", &k0]), "$again");
+    let stats = lab.stats();
+    assert!(stats.contains("\"server_timedout\":1"), "{stats}");
+}
+
+#[test]
+fn an_ejected_backend_s_keys_move_to_the_others_until_its_retry() {
+    let extra = "  timeout: 400\n  auto_eject_hosts: true\n  server_failure_limit: 1\n  server_retry_timeout: 600000\n";
+    let mut lab = Lab::new("eject", 2, extra);
+    let mapper = lab.mapper(extra);
+    let k0 = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| mapper.server_for(k.as_bytes(), 0) == Some(0))
+        .unwrap();
+    let mut c = lab.client();
+    assert_eq!(c.call(&["SET", &k0, "zero"]), "+OK");
+    let mut child = lab.redis[0].1.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Its connection's end is the one failure that ejects it (or, if the
+    // proxy sees the end only when it next writes, the next request's).
+    let deadline = Instant::now() + HANG;
+    while !lab.stats().contains("\"server_ejects\":1") {
+        let reply = c.call(&["GET", &k0]);
+        assert!(reply.starts_with("-ERR") || reply == "$nil", "{reply}");
+        assert!(Instant::now() < deadline, "never ejected: {}", lab.stats());
+        sleep(Duration::from_millis(20));
+    }
+    // The key is now served by the other backend.
+    assert_eq!(c.call(&["GET", &k0]), "$nil");
+    assert_eq!(c.call(&["SET", &k0, "moved"]), "+OK");
+    let mut other = Conn::new(lab.redis[1].0);
+    assert_eq!(other.call(&["GET", &k0]), "$moved");
+    assert!(lab.stats().contains("\"server_ejects\":1"));
+}
+
+#[test]
+fn auth_and_select_per_pool() {
+    let lab = Lab::new("auth", 1, "  redis_db: 2\n");
+    let mut c = lab.client();
+    assert_eq!(c.call(&["SET", "k", "in-db-2"]), "+OK");
+    let mut direct = Conn::new(lab.redis[0].0);
+    assert_eq!(direct.call(&["GET", "k"]), "$nil");
+    assert_eq!(direct.call(&["SELECT", "2"]), "+OK");
+    assert_eq!(direct.call(&["GET", "k"]), "$in-db-2");
+    assert_eq!(
+        c.call(&["AUTH", "x"]),
+        "-ERR Client sent AUTH, but no password is set"
+    );
+}
+
+#[test]
+fn clients_must_auth_and_the_proxy_auths_its_server_connections() {
+    let lab = Lab::new("redis-auth", 1, "  redis_auth: sekret\n");
+    // The backend asks for the password too (set before the proxy's first
+    // connection to it, which is made on the first request).
+    let mut direct = Conn::new(lab.redis[0].0);
+    assert_eq!(
+        direct.call(&["CONFIG", "SET", "requirepass", "sekret"]),
+        "+OK"
+    );
+    let mut c = lab.client();
+    assert_eq!(c.call(&["GET", "k"]), "-NOAUTH Authentication required");
+    assert_eq!(c.call(&["AUTH", "wrong"]), "-ERR invalid password");
+    assert_eq!(c.call(&["AUTH", "sekret"]), "+OK");
+    assert_eq!(c.call(&["SET", "k", "v"]), "+OK");
+    assert_eq!(c.call(&["GET", "k"]), "$v");
+}
