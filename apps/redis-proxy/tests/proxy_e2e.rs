@@ -498,3 +498,151 @@ fn clients_must_auth_and_the_proxy_auths_its_server_connections() {
     assert_eq!(c.call(&["SET", "k", "v"]), "+OK");
     assert_eq!(c.call(&["GET", "k"]), "$v");
 }
+
+#[test]
+fn a_pool_on_unix_sockets_both_sides() {
+    let dir = std::env::temp_dir().join(format!("tpa-redis-proxy-unix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut lab = Lab {
+        dir: dir.clone(),
+        redis: Vec::new(),
+        proxy: None,
+        proxy_port: 0,
+        stats_port: free_ports(1)[0],
+    };
+    let redis_sock = dir.join("redis.sock");
+    let proxy_sock = dir.join("proxy.sock");
+    let redis = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--unixsocket",
+            redis_sock.to_str().unwrap(),
+            "--save",
+            "",
+        ])
+        .args(["--dir", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    lab.redis.push((0, Some(redis)));
+    let yaml = format!(
+        "u:\n  listen: {} 0600\n  redis: true\n  servers:\n   - {}:1\n",
+        proxy_sock.display(),
+        redis_sock.display()
+    );
+    let conf = dir.join("proxy.yml");
+    std::fs::write(&conf, yaml).unwrap();
+    let proxy = Command::new(env!("CARGO_BIN_EXE_tpa-redis-proxy"))
+        .args([
+            "-c",
+            conf.to_str().unwrap(),
+            "-s",
+            &lab.stats_port.to_string(),
+        ])
+        .args([
+            "-a",
+            "127.0.0.1",
+            "-o",
+            dir.join("proxy.log").to_str().unwrap(),
+        ])
+        .spawn()
+        .unwrap();
+    lab.proxy = Some(proxy);
+    let deadline = Instant::now() + HANG;
+    let stream = loop {
+        if redis_sock.exists() {
+            if let Ok(s) = std::os::unix::net::UnixStream::connect(&proxy_sock) {
+                break s;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no proxy on {}",
+            proxy_sock.display()
+        );
+        sleep(Duration::from_millis(20));
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&proxy_sock).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    stream.set_read_timeout(Some(HANG)).unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    let mut line = String::new();
+    w.write_all(&command(&[b"SET", b"k", b"over-unix"]))
+        .unwrap();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "+OK\r\n");
+    line.clear();
+    w.write_all(&command(&[b"GET", b"k"])).unwrap();
+    r.read_line(&mut line).unwrap();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "$9\r\nover-unix\r\n");
+}
+
+/// Every field name of a stats JSON, with its path (`pool/server/field`),
+/// pool and server names replaced by their kind.
+fn stats_fields(json: &str) -> Vec<String> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let mut out = Vec::new();
+    for (k, v) in value.as_object().unwrap() {
+        match v.as_object() {
+            None => out.push(k.clone()),
+            Some(pool) => {
+                for (pk, pv) in pool {
+                    match pv.as_object() {
+                        None => out.push(format!("pool/{pk}")),
+                        Some(server) => {
+                            out.extend(server.keys().map(|f| format!("pool/server/{f}")))
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn stats_have_nutcracker_s_fields() {
+    let lab = Lab::new("stats", 2, "");
+    let mut c = lab.client();
+    assert_eq!(c.call(&["SET", "k", "v"]), "+OK");
+    let ours = lab.stats();
+    let ports = free_ports(2);
+    let yaml = lab
+        .yaml("")
+        .replace(&lab.proxy_port.to_string(), &ports[0].to_string());
+    let conf = lab.dir.join("nutcracker.yml");
+    std::fs::write(&conf, yaml).unwrap();
+    let mut nutcracker = Command::new("nutcracker")
+        .args([
+            "-c",
+            conf.to_str().unwrap(),
+            "-s",
+            &ports[1].to_string(),
+            "-a",
+            "127.0.0.1",
+        ])
+        .args(["-o", lab.dir.join("nutcracker.log").to_str().unwrap()])
+        .spawn()
+        .expect("nutcracker (Debian package nutcracker)");
+    wait_listening(ports[1], "nutcracker's stats", &mut nutcracker);
+    let mut s = TcpStream::connect(("127.0.0.1", ports[1])).unwrap();
+    s.set_read_timeout(Some(HANG)).unwrap();
+    let mut theirs = String::new();
+    s.read_to_string(&mut theirs).unwrap();
+    let _ = nutcracker.kill();
+    let _ = nutcracker.wait();
+    assert_eq!(
+        stats_fields(&ours),
+        stats_fields(&theirs),
+        "ours: {ours}\ntheirs: {theirs}"
+    );
+    assert!(ours.contains("\"requests\":1,"), "{ours}");
+}

@@ -64,7 +64,6 @@ impl Default for Limits {
 #[derive(Debug)]
 struct ServerState {
     conns: Vec<ServerConnId>,
-    next_conn: usize,
     failures: u32,
     ejected_until: Option<Instant>,
     ejected_at: Option<Instant>,
@@ -154,7 +153,6 @@ impl Engine {
                 }
                 servers.push(ServerState {
                     conns,
-                    next_conn: 0,
                     failures: 0,
                     ejected_until: None,
                     ejected_at: None,
@@ -429,7 +427,7 @@ impl Engine {
                     merge: None,
                     close_after: false,
                 });
-                let cid = pick_conn(pool, server);
+                let cid = pick_conn(pool, server, id);
                 let conn = &mut conns[cid];
                 match encoded {
                     Some(bytes) => {
@@ -468,7 +466,7 @@ impl Engine {
                 let mut touched = Vec::new();
                 for (f, (server, keys, bytes)) in fragments.into_iter().enumerate() {
                     merging.fragment_keys.push(keys);
-                    let cid = pick_conn(pool, server);
+                    let cid = pick_conn(pool, server, id);
                     let conn = &mut conns[cid];
                     let stats = &mut pool.servers[server].stats;
                     stats.requests += 1;
@@ -840,11 +838,12 @@ impl Engine {
     }
 }
 
-fn pick_conn(pool: &mut PoolState, server: usize) -> ServerConnId {
-    let state = &mut pool.servers[server];
-    let cid = state.conns[state.next_conn % state.conns.len()];
-    state.next_conn = state.next_conn.wrapping_add(1);
-    cid
+/// The connection to `server` that carries `client`'s requests: always
+/// the same one, so a client's requests to a server run in its order even
+/// with several `server_connections`.
+fn pick_conn(pool: &PoolState, server: usize, client: ClientId) -> ServerConnId {
+    let conns = &pool.servers[server].conns;
+    conns[client.index as usize % conns.len()]
 }
 
 /// Turns a plan into what to do, routing keys through the pool's router.

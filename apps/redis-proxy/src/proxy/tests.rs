@@ -323,3 +323,35 @@ fn a_big_value_is_forwarded_without_a_copy() {
     assert_eq!(e.server_output(0).as_ptr(), read_into);
     assert_eq!(drain_server(&mut e, 0), req);
 }
+
+#[test]
+fn preconnect_and_client_connections() {
+    let yaml =
+        format!("{TWO}  preconnect: true\n  server_connections: 2\n  client_connections: 2\n");
+    let now = Instant::now();
+    let mut e = engine(&yaml, Limits::default());
+    e.start(now);
+    let connects = run(&mut e, &[], now)
+        .iter()
+        .filter(|a| matches!(a, Action::Connect { .. }))
+        .count();
+    assert_eq!(connects, 4);
+    let a = e.client_accepted(0).unwrap();
+    let _b = e.client_accepted(0).unwrap();
+    assert!(e.client_accepted(0).is_none());
+    e.client_closed(a, true);
+    assert!(e.client_accepted(0).is_some());
+}
+
+#[test]
+fn quit_answers_then_closes() {
+    let now = Instant::now();
+    let mut e = engine(TWO, Limits::default());
+    let c = e.client_accepted(0).unwrap();
+    let mut req = cmd(&["PING"]);
+    req.extend(cmd(&["QUIT"]));
+    req.extend(cmd(&["PING"]));
+    e.client_data(c, &req, now);
+    assert_eq!(drain_client(&mut e, c, now), b"+PONG\r\n+OK\r\n");
+    assert!(run(&mut e, &[], now).contains(&Action::CloseClient(c)));
+}
