@@ -642,14 +642,14 @@ impl Engine {
                     self.server_failure(
                         cid,
                         &format!("Protocol error from the server: {e}"),
-                        false,
+                        true,
                         now,
                     );
                     break;
                 }
             };
             let Some(entry) = conn.inflight.pop_front() else {
-                self.server_failure(cid, "reply from the server to no request", false, now);
+                self.server_failure(cid, "reply from the server to no request", true, now);
                 break;
             };
             let pool = &mut pools[conn.pool];

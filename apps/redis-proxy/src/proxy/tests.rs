@@ -355,3 +355,114 @@ fn quit_answers_then_closes() {
     assert_eq!(drain_client(&mut e, c, now), b"+PONG\r\n+OK\r\n");
     assert!(run(&mut e, &[], now).contains(&Action::CloseClient(c)));
 }
+
+mod arbitrary {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Pieces that make plausible and broken traffic alike.
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(cmd(&["GET", "a"])),
+            Just(cmd(&["MGET", "a", "b", "c", "d"])),
+            Just(cmd(&["MSET", "a", "1", "b", "2"])),
+            Just(cmd(&["DEL", "a", "b", "c"])),
+            Just(cmd(&["PING"])),
+            Just(cmd(&["QUIT"])),
+            Just(b"*1\r\n$4\r\n".to_vec()),
+            Just(b"$-1\r\n".to_vec()),
+            Just(b"+OK\r\n".to_vec()),
+            Just(b":3\r\n".to_vec()),
+            Just(b"*2\r\n$1\r\nx\r\n$-1\r\n".to_vec()),
+            Just(b"-ERR x\r\n".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..24),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Client(usize, Vec<u8>),
+        Server(usize, Vec<u8>),
+        ServerClosed(usize),
+        ClientClosed(usize),
+        Write(usize, usize),
+        Tick(u64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0..3usize, piece()).prop_map(|(c, b)| Step::Client(c, b)),
+            4 => (0..2usize, piece()).prop_map(|(s, b)| Step::Server(s, b)),
+            1 => (0..2usize).prop_map(Step::ServerClosed),
+            1 => (0..3usize).prop_map(Step::ClientClosed),
+            2 => (0..3usize, 0..64usize).prop_map(|(c, n)| Step::Write(c, n)),
+            1 => (0..300u64).prop_map(Step::Tick),
+        ]
+    }
+
+    proptest! {
+        /// Any interleaving of client bytes, server bytes, closes, partial
+        /// writes and time never panics, and every client's replies are
+        /// whole RESP frames.
+        #[test]
+        fn arbitrary_traffic_never_panics(steps in proptest::collection::vec(step(), 1..60)) {
+            let yaml = format!("{TWO}  auto_eject_hosts: true\n  server_failure_limit: 1\n  server_retry_timeout: 50\n");
+            let start = Instant::now();
+            let mut now = start;
+            let mut e = engine(&yaml, Limits { max_request: 4096, max_pending: 8, max_output: 4096 });
+            let mut clients: Vec<Option<ClientId>> = (0..3).map(|_| e.client_accepted(0)).collect();
+            let mut written: Vec<Vec<u8>> = vec![Vec::new(); 3];
+            for step in steps {
+                match step {
+                    Step::Client(c, bytes) => {
+                        if let Some(id) = clients[c] {
+                            e.client_data(id, &bytes, now);
+                        }
+                    }
+                    Step::Server(s, bytes) => e.server_data(s, &bytes, now),
+                    Step::ServerClosed(s) => e.server_closed(s, Some("Connection reset by peer"), now),
+                    Step::ClientClosed(c) => {
+                        if let Some(id) = clients[c].take() {
+                            e.client_closed(id, true);
+                            written[c].clear();
+                        }
+                    }
+                    Step::Write(c, n) => {
+                        if let Some(id) = clients[c] {
+                            let front = e.client_output(id);
+                            let n = n.min(front.len());
+                            written[c].extend_from_slice(&front[..n]);
+                            e.client_wrote(id, n, now);
+                        }
+                    }
+                    Step::Tick(ms) => {
+                        now += Duration::from_millis(ms);
+                        e.tick(now);
+                    }
+                }
+                while let Some(action) = e.poll_action() {
+                    match action {
+                        Action::Connect { conn, .. } => e.server_connected(conn),
+                        Action::WriteServer(conn) => {
+                            drain_server(&mut e, conn);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            for (c, id) in clients.into_iter().enumerate() {
+                let mut out = std::mem::take(&mut written[c]);
+                if let Some(id) = id {
+                    out.extend(drain_client(&mut e, id, now));
+                }
+                let mut at = 0;
+                while at < out.len() {
+                    match crate::resp::parse(&out[at..], &crate::resp::Limits::default(), false) {
+                        Ok(crate::resp::Parsed::Frame(_, used)) => at += used,
+                        other => prop_assert!(false, "reply bytes {:?}: {other:?}", &out[at..]),
+                    }
+                }
+            }
+        }
+    }
+}
