@@ -169,9 +169,18 @@ fn main() -> ExitCode {
             std::process::id()
         ),
     );
-    let result = kernel::run(engine, &options, |bound| {
-        log.line(5, &format!("listening on {}", bound.join(", ")));
-    });
+    let log = std::cell::RefCell::new(log);
+    let mut engine_log = |level: u8, line: &str| log.borrow_mut().line(level, line);
+    let result = kernel::run(
+        engine,
+        &options,
+        |bound| {
+            log.borrow_mut()
+                .line(5, &format!("listening on {}", bound.join(", ")))
+        },
+        &mut engine_log,
+    );
+    let mut log = log.into_inner();
     if let Some(path) = &args.pid_file {
         let _ = std::fs::remove_file(path);
     }

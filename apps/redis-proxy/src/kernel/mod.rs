@@ -124,7 +124,8 @@ struct ServerSock {
     connected: bool,
 }
 
-struct Runtime {
+struct Runtime<'l> {
+    log: &'l mut dyn FnMut(u8, &str),
     poll: Poll,
     engine: Engine,
     clients: Vec<Option<(ClientId, Stream)>>,
@@ -137,7 +138,13 @@ struct Runtime {
 /// Binds every pool's listener (and the stats port), calls `on_ready` with
 /// what was bound, then serves until SIGINT/SIGTERM (see
 /// `catch_stop_signals`).
-pub fn run(mut engine: Engine, options: &Options, on_ready: impl FnOnce(&Bound)) -> io::Result<()> {
+/// `log(level, line)` gets the engine's log lines.
+pub fn run(
+    mut engine: Engine,
+    options: &Options,
+    on_ready: impl FnOnce(&Bound),
+    log: &mut dyn FnMut(u8, &str),
+) -> io::Result<()> {
     let poll = Poll::new()?;
     let mut listeners = Vec::new();
     let mut bound = Vec::new();
@@ -175,6 +182,7 @@ pub fn run(mut engine: Engine, options: &Options, on_ready: impl FnOnce(&Bound))
     engine.start(started);
     let servers = (0..server_conn_count(&engine)).map(|_| None).collect();
     let mut rt = Runtime {
+        log,
         poll,
         engine,
         clients: Vec::new(),
@@ -263,7 +271,7 @@ fn serve_stats(stream: TcpStream, json: &[u8]) {
     let _ = std.write_all(json);
 }
 
-impl Runtime {
+impl Runtime<'_> {
     fn accept(&mut self, pool: usize, listener: &Listener) {
         loop {
             let mut stream = match listener.accept() {
@@ -504,6 +512,7 @@ impl Runtime {
                     Action::CloseClient(id) => self.drop_client(id),
                     Action::WriteClient(id) => self.write_client(id),
                     Action::WriteServer(conn) => self.write_server(conn),
+                    Action::Log { level, message } => (self.log)(level, &message),
                 }
             }
             let ready: Vec<u32> = self.paused.iter().copied().collect();

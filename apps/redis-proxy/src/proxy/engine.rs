@@ -37,6 +37,13 @@ pub enum Action {
     WriteClient(ClientId),
     /// The server connection has output.
     WriteServer(ServerConnId),
+    /// A line for the log at nutcracker's `level` (4 warn, 5 notice).
+    Log {
+        /// The level: shown when at most the `-v` verbosity.
+        level: u8,
+        /// The text.
+        message: String,
+    },
 }
 
 /// Per-client bounds: memory a client can make the proxy hold.
@@ -726,6 +733,11 @@ impl Engine {
         if close && was != Link::Down {
             self.actions.push_back(Action::CloseServer(cid));
         }
+        let name = pool.config.servers[s].ketama_name();
+        self.actions.push_back(Action::Log {
+            level: 5,
+            message: format!("pool '{}' server {name}: {reason}", pool.config.name),
+        });
         server.failures += 1;
         if pool.config.auto_eject_hosts && server.failures >= pool.config.server_failure_limit {
             server.failures = 0;
@@ -733,6 +745,13 @@ impl Engine {
             server.ejected_until = Some(now + retry);
             server.ejected_at = Some(now);
             pool.stats.server_ejects += 1;
+            self.actions.push_back(Action::Log {
+                level: 4,
+                message: format!(
+                    "pool '{}' server {name}: ejected for {} ms",
+                    pool.config.name, pool.config.server_retry_timeout_ms
+                ),
+            });
             let live: Vec<bool> = pool
                 .servers
                 .iter()
@@ -780,10 +799,18 @@ impl Engine {
         }
         for pool in &mut self.pools {
             let mut changed = false;
-            for server in &mut pool.servers {
+            for (spec, server) in pool.config.servers.iter().zip(&mut pool.servers) {
                 if server.ejected_until.is_some_and(|t| t <= now) {
                     server.ejected_until = None;
                     changed = true;
+                    self.actions.push_back(Action::Log {
+                        level: 5,
+                        message: format!(
+                            "pool '{}' server {}: back in the distribution",
+                            pool.config.name,
+                            spec.ketama_name()
+                        ),
+                    });
                 }
             }
             if changed {
