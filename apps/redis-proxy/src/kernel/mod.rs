@@ -193,6 +193,8 @@ pub fn run(
     let mut events = Events::with_capacity(1024);
     rt.actions();
     while !STOP.load(Ordering::Relaxed) {
+        // Actions run once per batch of events: the requests of every
+        // client read in this batch leave in one write per server.
         let now = Instant::now();
         let timeout = rt
             .engine
@@ -242,7 +244,6 @@ pub fn run(
                     event.is_writable(),
                 );
             }
-            rt.actions();
         }
         rt.engine.tick(Instant::now());
         rt.actions();

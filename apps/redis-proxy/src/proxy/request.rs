@@ -110,15 +110,17 @@ pub fn plan<'a>(frame: &Frame<'a>, ctx: PlanContext<'_>) -> Plan<'a> {
     let Some(&name) = args.first() else {
         return Plan::Ignore;
     };
-    let lower = String::from_utf8_lossy(name).to_lowercase();
+    let lower = || String::from_utf8_lossy(name).to_lowercase();
     let Some(cmd) = command::lookup(name) else {
         return Plan::Reply(error_reply(&format!(
-            "ERR unknown command '{lower}' (or not supported by the proxy)"
+            "ERR unknown command '{}' (or not supported by the proxy)",
+            lower()
         )));
     };
     if !cmd.arity_ok(args.len()) {
         return Plan::Reply(error_reply(&format!(
-            "ERR wrong number of arguments for '{lower}' command"
+            "ERR wrong number of arguments for '{}' command",
+            lower()
         )));
     }
     if ctx.password.is_some() && !ctx.authed && cmd.name != "AUTH" && cmd.name != "QUIT" {
@@ -132,13 +134,15 @@ pub fn plan<'a>(frame: &Frame<'a>, ctx: PlanContext<'_>) -> Plan<'a> {
                 Ok(p) => p,
                 Err(_) => {
                     return Plan::Reply(error_reply(&format!(
-                        "ERR wrong number of arguments for '{lower}' command"
+                        "ERR wrong number of arguments for '{}' command",
+                        lower()
                     )))
                 }
             };
             let Some(&first) = positions.first() else {
                 return Plan::Reply(error_reply(&format!(
-                    "ERR '{lower}' without a key cannot be routed by the proxy"
+                    "ERR '{}' without a key cannot be routed by the proxy",
+                    lower()
                 )));
             };
             Plan::Forward {
@@ -155,7 +159,8 @@ pub fn plan<'a>(frame: &Frame<'a>, ctx: PlanContext<'_>) -> Plan<'a> {
             };
             if step == 2 && args.len() % 2 == 0 {
                 return Plan::Reply(error_reply(&format!(
-                    "ERR wrong number of arguments for '{lower}' command"
+                    "ERR wrong number of arguments for '{}' command",
+                    lower()
                 )));
             }
             Plan::Split {
