@@ -180,7 +180,7 @@ pub fn run(
     let started = Instant::now();
     let started_unix = SystemTime::now();
     engine.start(started);
-    let servers = (0..server_conn_count(&engine)).map(|_| None).collect();
+    let servers = (0..engine.server_conn_count()).map(|_| None).collect();
     let mut rt = Runtime {
         log,
         poll,
@@ -249,13 +249,6 @@ pub fn run(
         rt.actions();
     }
     Ok(())
-}
-
-fn server_conn_count(engine: &Engine) -> usize {
-    engine
-        .pools()
-        .map(|p| p.servers.len() * p.server_connections.max(1) as usize)
-        .sum()
 }
 
 fn hostname() -> String {
@@ -387,7 +380,7 @@ impl Runtime<'_> {
     }
 
     fn drop_server(&mut self, cid: ServerConnId) {
-        if let Some(mut sock) = self.servers[cid].take() {
+        if let Some(mut sock) = self.servers.get_mut(cid).and_then(Option::take) {
             let _ = self.poll.registry().deregister(&mut sock.stream);
         }
     }
@@ -487,6 +480,10 @@ impl Runtime<'_> {
                         keepalive,
                     } => {
                         self.drop_server(conn);
+                        if self.servers.len() <= conn {
+                            // A server the router learned (cluster mode).
+                            self.servers.resize_with(conn + 1, || None);
+                        }
                         let token = Token(SERVER_BASE + conn);
                         let opened = connect(&address, keepalive).and_then(|mut stream| {
                             self.poll.registry().register(

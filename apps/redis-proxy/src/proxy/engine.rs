@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::buffer::{InBuf, OutQueue};
 use super::request::{self, auth, encode_command, error_reply, MergeKind, Plan, PlanContext};
-use super::router::{Router, StaticRouter};
+use super::router::{Router, StaticRouter, Verdict};
 use super::session::{Client, ClientId, Inflight, Link, Merging, Pending, ServerConn};
 use super::stats::{PoolStats, ServerStats, StatsClock};
 use crate::config::{Pool, ServerAddress};
@@ -68,8 +68,14 @@ impl Default for Limits {
     }
 }
 
+/// Redirects a request may take before its last reply is forwarded.
+const MAX_REDIRECTS: u8 = 5;
+
 #[derive(Debug)]
 struct ServerState {
+    address: ServerAddress,
+    /// Its name in the stats and the log (ketama's name for the config's).
+    name: String,
     conns: Vec<ServerConnId>,
     failures: u32,
     ejected_until: Option<Instant>,
@@ -142,39 +148,31 @@ impl Engine {
                     pool.name
                 ));
             }
-            let mut servers = Vec::new();
-            for s in 0..pool.servers.len() {
-                let mut conns = Vec::new();
-                for _ in 0..pool.server_connections.max(1) {
-                    conns.push(engine.conns.len());
-                    engine.conns.push(ServerConn {
-                        pool: p,
-                        server: s,
-                        link: Link::Down,
-                        input: InBuf::default(),
-                        scanner: Scanner::new(resp::Limits::default(), false),
-                        output: OutQueue::default(),
-                        inflight: VecDeque::new(),
-                        dirty: false,
-                    });
-                }
-                servers.push(ServerState {
-                    conns,
-                    failures: 0,
-                    ejected_until: None,
-                    ejected_at: None,
-                    stats: ServerStats::default(),
-                });
-            }
+            let router = Box::new(StaticRouter::new(&pool));
             engine.pools.push(PoolState {
-                router: Box::new(StaticRouter::new(&pool)),
-                config: pool,
-                servers,
+                router,
+                servers: Vec::new(),
                 stats: PoolStats::default(),
                 clients: 0,
+                config: pool,
             });
+            let specs = engine.pools[p].config.servers.clone();
+            for spec in specs {
+                add_server(
+                    &mut engine.pools[p],
+                    p,
+                    &mut engine.conns,
+                    spec.address.clone(),
+                    spec.ketama_name(),
+                );
+            }
         }
         Ok(engine)
+    }
+
+    /// The number of server connections (it grows as a router learns servers).
+    pub fn server_conn_count(&self) -> usize {
+        self.conns.len()
     }
 
     /// Replaces pool `pool`'s router (cluster mode).
@@ -410,6 +408,23 @@ impl Engine {
                 Err(e) => Decision::Reply(error_reply(&format!("ERR {e}")), true),
             }
         };
+        // A router may route to servers it just learned (cluster nodes).
+        sync_servers(pool, c.pool, conns);
+        let known = pool.servers.len();
+        let decision = match decision {
+            Decision::Forward(server, _) if server >= known => Decision::Reply(
+                error_reply("ERR the router chose a server the proxy does not know"),
+                false,
+            ),
+            Decision::Split(_, _, ref fragments, _) if fragments.iter().any(|f| f.0 >= known) => {
+                Decision::Reply(
+                    error_reply("ERR the router chose a server the proxy does not know"),
+                    false,
+                )
+            }
+            other => other,
+        };
+        let keep = pool.router.redirects();
         let seq = c.head_seq + c.pending.len() as u64;
         match decision {
             Decision::Ignore => c.input.consume(end),
@@ -436,6 +451,10 @@ impl Engine {
                 });
                 let cid = pick_conn(pool, server, id);
                 let conn = &mut conns[cid];
+                let request = keep.then(|| match &encoded {
+                    Some(bytes) => bytes.clone(),
+                    None => c.input.pending()[..end].to_vec(),
+                });
                 match encoded {
                     Some(bytes) => {
                         conn.output.push_bytes(&bytes);
@@ -449,6 +468,8 @@ impl Engine {
                 conn.inflight.push_back(Inflight {
                     owner: Some((id, seq, 0)),
                     deadline: timeout_of(&pool.config).map(|t| now + t),
+                    request,
+                    redirects: 0,
                 });
                 self.after_queue(cid, now);
             }
@@ -482,6 +503,8 @@ impl Engine {
                     conn.inflight.push_back(Inflight {
                         owner: Some((id, seq, f as u32)),
                         deadline: timeout_of(&pool.config).map(|t| now + t),
+                        request: keep.then(|| bytes.clone()),
+                        redirects: 0,
                     });
                     touched.push(cid);
                 }
@@ -540,10 +563,12 @@ impl Engine {
                 conn.inflight.push_front(Inflight {
                     owner: None,
                     deadline,
+                    request: None,
+                    redirects: 0,
                 });
             }
         }
-        let address = config.servers[conn.server].address.clone();
+        let address = self.pools[conn.pool].servers[conn.server].address.clone();
         self.actions.push_back(Action::Connect {
             conn: cid,
             address,
@@ -634,6 +659,7 @@ impl Engine {
     /// Handles the server connection's buffered replies.
     pub fn server_input(&mut self, cid: ServerConnId, now: Instant) {
         let mut clients = Vec::new();
+        let mut redirected = Vec::new();
         loop {
             let Engine {
                 pools,
@@ -664,8 +690,20 @@ impl Engine {
             server.stats.responses += 1;
             server.stats.response_bytes += end as u64;
             server.failures = 0;
-            pool.router
-                .observe_reply(conn.server, &conn.input.pending()[..end]);
+            let verdict = pool
+                .router
+                .on_reply(conn.server, &conn.input.pending()[..end]);
+            if let Verdict::Redirect { server, asking } = verdict {
+                let may = pool.router.redirects()
+                    && entry.owner.is_some()
+                    && entry.request.is_some()
+                    && entry.redirects < MAX_REDIRECTS;
+                if may {
+                    conn.input.consume(end);
+                    redirected.push((conn.pool, server, asking, entry));
+                    continue;
+                }
+            }
             match entry.owner {
                 None => conn.input.consume(end),
                 Some((id, seq, fragment)) => {
@@ -682,9 +720,66 @@ impl Engine {
                 }
             }
         }
+        for (p, server, asking, entry) in redirected {
+            if let Some(id) = self.redirect(p, server, asking, entry, now) {
+                clients.push(id);
+            }
+        }
         for id in clients {
             self.flush_ready(id);
         }
+    }
+
+    /// Sends a redirected request to `server` of pool `p` (after ASKING
+    /// when `asking`); a server the pool does not know fails it instead,
+    /// and its client is returned.
+    fn redirect(
+        &mut self,
+        p: usize,
+        server: usize,
+        asking: bool,
+        entry: Inflight,
+        now: Instant,
+    ) -> Option<ClientId> {
+        let (id, seq, fragment) = entry.owner?;
+        let Engine {
+            pools,
+            slots,
+            conns,
+            ..
+        } = self;
+        let pool = &mut pools[p];
+        sync_servers(pool, p, conns);
+        let request = entry.request?;
+        if server >= pool.servers.len() {
+            let reply = error_reply("ERR redirected to a server the proxy does not know");
+            deliver(slots, id, seq, fragment, Reply::Bytes(&reply));
+            return Some(id);
+        }
+        let deadline = timeout_of(&pool.config).map(|t| now + t);
+        let cid = pick_conn(pool, server, id);
+        let conn = &mut conns[cid];
+        if asking {
+            conn.output.push_bytes(b"*1\r\n$6\r\nASKING\r\n");
+            conn.inflight.push_back(Inflight {
+                owner: None,
+                deadline,
+                request: None,
+                redirects: 0,
+            });
+        }
+        conn.output.push_bytes(&request);
+        let stats = &mut pool.servers[server].stats;
+        stats.requests += 1;
+        stats.request_bytes += request.len() as u64;
+        conn.inflight.push_back(Inflight {
+            owner: entry.owner,
+            deadline,
+            request: Some(request),
+            redirects: entry.redirects + 1,
+        });
+        self.after_queue(cid, now);
+        None
     }
 
     /// The server connection's socket closed (`error`: why; `None`: the
@@ -733,7 +828,7 @@ impl Engine {
         if close && was != Link::Down {
             self.actions.push_back(Action::CloseServer(cid));
         }
-        let name = pool.config.servers[s].ketama_name();
+        let name = server.name.clone();
         self.actions.push_back(Action::Log {
             level: 5,
             message: format!("pool '{}' server {name}: {reason}", pool.config.name),
@@ -799,7 +894,7 @@ impl Engine {
         }
         for pool in &mut self.pools {
             let mut changed = false;
-            for (spec, server) in pool.config.servers.iter().zip(&mut pool.servers) {
+            for server in &mut pool.servers {
                 if server.ejected_until.is_some_and(|t| t <= now) {
                     server.ejected_until = None;
                     changed = true;
@@ -807,8 +902,7 @@ impl Engine {
                         level: 5,
                         message: format!(
                             "pool '{}' server {}: back in the distribution",
-                            pool.config.name,
-                            spec.ketama_name()
+                            pool.config.name, server.name
                         ),
                     });
                 }
@@ -832,11 +926,9 @@ impl Engine {
             .iter()
             .map(|p| {
                 let servers: Vec<_> = p
-                    .config
                     .servers
                     .iter()
-                    .zip(&p.servers)
-                    .map(|(spec, state)| {
+                    .map(|state| {
                         let mut stats = state.stats.clone();
                         stats.server_ejected_at =
                             state.ejected_at.map_or(0, |at| clock.unix_micros_at(at));
@@ -844,7 +936,7 @@ impl Engine {
                         stats.in_queue = queued.0;
                         stats.in_queue_bytes = queued.1;
                         stats.out_queue = queued.2;
-                        (spec.ketama_name(), stats)
+                        (state.name.clone(), stats)
                     })
                     .collect();
                 (p.config.name.clone(), p.stats.clone(), servers)
@@ -868,6 +960,54 @@ impl Engine {
 /// The connection to `server` that carries `client`'s requests: always
 /// the same one, so a client's requests to a server run in its order even
 /// with several `server_connections`.
+/// Adds a server (and its connections) to pool `pool` (index `p`).
+fn add_server(
+    pool: &mut PoolState,
+    p: usize,
+    conns: &mut Vec<ServerConn>,
+    address: ServerAddress,
+    name: String,
+) {
+    let s = pool.servers.len();
+    let mut mine = Vec::new();
+    for _ in 0..pool.config.server_connections.max(1) {
+        mine.push(conns.len());
+        conns.push(ServerConn {
+            pool: p,
+            server: s,
+            link: Link::Down,
+            input: InBuf::default(),
+            scanner: Scanner::new(resp::Limits::default(), false),
+            output: OutQueue::default(),
+            inflight: VecDeque::new(),
+            dirty: false,
+        });
+    }
+    pool.servers.push(ServerState {
+        address,
+        name,
+        conns: mine,
+        failures: 0,
+        ejected_until: None,
+        ejected_at: None,
+        stats: ServerStats::default(),
+    });
+}
+
+/// Adds the servers the pool's router learned since the last call.
+fn sync_servers(pool: &mut PoolState, p: usize, conns: &mut Vec<ServerConn>) {
+    let known = pool.servers.len() - pool.config.servers.len();
+    let learned = pool.router.learned_servers();
+    let new: Vec<ServerAddress> = learned[known.min(learned.len())..].to_vec();
+    for address in new {
+        let name = match &address {
+            ServerAddress::Tcp { host, port } => format!("{host}:{port}"),
+            ServerAddress::Unix { path } => path.clone(),
+        };
+        add_server(pool, p, conns, address, name);
+    }
+}
+
 fn pick_conn(pool: &PoolState, server: usize, client: ClientId) -> ServerConnId {
     let conns = &pool.servers[server].conns;
     conns[client.index as usize % conns.len()]

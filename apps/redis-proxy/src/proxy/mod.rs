@@ -18,7 +18,7 @@ mod stats;
 pub use buffer::{InBuf, OutQueue, BIG, READ_CHUNK};
 pub use engine::{Action, Engine, Limits, ServerConnId};
 pub use request::{error_reply, MergeKind};
-pub use router::{Router, StaticRouter};
+pub use router::{Router, StaticRouter, Verdict};
 pub use session::ClientId;
 pub use stats::{describe_stats, StatsClock};
 

@@ -2,18 +2,48 @@
 //! distribution over the live servers; cluster mode plugs in its own
 //! router (slot map, MOVED/ASK) through the same trait.
 
-use crate::config::Pool;
+use crate::config::{Pool, ServerAddress};
 use crate::hash::{KeyMapper, ServerPoint};
 
-/// Decides the server of a key, among a pool's servers (by index).
+/// What the engine does with a server's reply to a client's request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Give it to the client.
+    Forward,
+    /// Send the request again to `server` (cluster mode's MOVED, or with
+    /// `asking`, ASK: the request then goes after an ASKING). Honoured
+    /// only when `Router::redirects` is true, at most 5 times a request.
+    Redirect {
+        /// The server's index (one of the config's, or a learned one).
+        server: usize,
+        /// Send ASKING first.
+        asking: bool,
+    },
+}
+
+/// Decides the server of a key, among a pool's servers (by index: the
+/// config's servers first, then those the router learned, in order).
 pub trait Router {
     /// The server for `key`; `None` when no server can take it.
     fn server_for(&mut self, key: &[u8]) -> Option<usize>;
     /// Which servers are live changed (ejection or retry).
     fn set_live(&mut self, live: &[bool]);
-    /// Sees each reply `server` sent to a request routed by this router, before
-    /// it is forwarded: cluster mode learns from MOVED and ASK here.
-    fn observe_reply(&mut self, _server: usize, _reply: &[u8]) {}
+    /// Sees each reply `server` sent, before it is forwarded: cluster mode
+    /// learns from MOVED and ASK here and redirects the request.
+    fn on_reply(&mut self, _server: usize, _reply: &[u8]) -> Verdict {
+        Verdict::Forward
+    }
+    /// Whether requests are kept until answered, so that they can be
+    /// redirected (a copy of each: off for the static distribution).
+    fn redirects(&self) -> bool {
+        false
+    }
+    /// Servers beyond the config's that the router routes to (cluster
+    /// nodes it learned), in index order after the config's; the list only
+    /// grows.
+    fn learned_servers(&self) -> &[ServerAddress] {
+        &[]
+    }
 }
 
 /// nutcracker's key → server mapping over the live servers of a pool.

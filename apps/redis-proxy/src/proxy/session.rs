@@ -80,12 +80,16 @@ pub enum Link {
 }
 
 /// A request sent to a server and not answered yet.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Inflight {
     /// Whose request, or `None` for the proxy's own (AUTH, SELECT).
     pub owner: Option<(ClientId, u64, u32)>,
     /// When it times out.
     pub deadline: Option<Instant>,
+    /// A copy of the request, kept when the router may redirect it.
+    pub request: Option<Vec<u8>>,
+    /// How many times it was redirected.
+    pub redirects: u8,
 }
 
 /// One connection to a server.

@@ -466,3 +466,84 @@ mod arbitrary {
         }
     }
 }
+
+/// A stand-in for cluster mode's router: every key to server 0; a
+/// `-MOVED`/`-ASK` reply names a node it learns as server 2.
+struct Redirecting {
+    learned: Vec<crate::config::ServerAddress>,
+}
+
+impl Router for Redirecting {
+    fn server_for(&mut self, _key: &[u8]) -> Option<usize> {
+        Some(0)
+    }
+    fn set_live(&mut self, _live: &[bool]) {}
+    fn on_reply(&mut self, _server: usize, reply: &[u8]) -> Verdict {
+        let asking = reply.starts_with(b"-ASK ");
+        if !(asking || reply.starts_with(b"-MOVED ")) {
+            return Verdict::Forward;
+        }
+        if self.learned.is_empty() {
+            self.learned.push(crate::config::ServerAddress::Tcp {
+                host: "127.0.0.1".into(),
+                port: 7003,
+            });
+        }
+        Verdict::Redirect { server: 2, asking }
+    }
+    fn redirects(&self) -> bool {
+        true
+    }
+    fn learned_servers(&self) -> &[crate::config::ServerAddress] {
+        &self.learned
+    }
+}
+
+#[test]
+fn a_router_redirects_requests_to_servers_it_learned() {
+    let now = Instant::now();
+    let mut e = engine(TWO, Limits::default());
+    e.set_router(
+        0,
+        Box::new(Redirecting {
+            learned: Vec::new(),
+        }),
+    );
+    let c = e.client_accepted(0).unwrap();
+    let mut req = cmd(&["GET", "a"]);
+    req.extend(cmd(&["GET", "b"]));
+    e.client_data(c, &req, now);
+    run(&mut e, &[], now);
+    assert_eq!(drain_server(&mut e, 0), req);
+    // MOVED for the first, ASK for the second: both go to the new node,
+    // the second after an ASKING whose reply the client never sees.
+    e.server_data(
+        0,
+        b"-MOVED 15495 127.0.0.1:7003\r\n-ASK 3999 127.0.0.1:7003\r\n",
+        now,
+    );
+    let actions = run(&mut e, &[], now);
+    let new_conn = e.server_conn_count() - 1;
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Connect { conn, address: crate::config::ServerAddress::Tcp { port: 7003, .. }, .. } if *conn == new_conn
+    )), "{actions:?}");
+    let mut expect = cmd(&["GET", "a"]);
+    expect.extend(cmd(&["ASKING"]));
+    expect.extend(cmd(&["GET", "b"]));
+    assert_eq!(drain_server(&mut e, new_conn), expect);
+    assert!(drain_client(&mut e, c, now).is_empty());
+    e.server_data(new_conn, b"$1\r\nA\r\n+OK\r\n$1\r\nB\r\n", now);
+    assert_eq!(drain_client(&mut e, c, now), b"$1\r\nA\r\n$1\r\nB\r\n");
+    // A request redirected again and again ends with the last reply.
+    e.client_data(c, &cmd(&["GET", "c"]), now);
+    run(&mut e, &[], now);
+    drain_server(&mut e, 0);
+    e.server_data(0, b"-MOVED 1 127.0.0.1:7003\r\n", now);
+    for _ in 0..5 {
+        run(&mut e, &[], now);
+        drain_server(&mut e, new_conn);
+        e.server_data(new_conn, b"-MOVED 1 127.0.0.1:7003\r\n", now);
+    }
+    assert_eq!(drain_client(&mut e, c, now), b"-MOVED 1 127.0.0.1:7003\r\n");
+}
