@@ -68,9 +68,6 @@ impl Default for Limits {
     }
 }
 
-/// Redirects a request may take before its last reply is forwarded.
-const MAX_REDIRECTS: u8 = 5;
-
 #[derive(Debug)]
 struct ServerState {
     address: ServerAddress,
@@ -106,6 +103,8 @@ pub struct Engine {
     actions: VecDeque<Action>,
     limits: Limits,
     total_connections: u64,
+    /// Redirected requests waiting for their time (TRYAGAIN).
+    delayed: Vec<(Instant, usize, usize, bool, Inflight)>,
 }
 
 /// What a request turned into, owning what it needs.
@@ -140,6 +139,7 @@ impl Engine {
             actions: VecDeque::new(),
             limits,
             total_connections: 0,
+            delayed: Vec::new(),
         };
         for (p, pool) in pools.into_iter().enumerate() {
             if !pool.redis {
@@ -470,6 +470,7 @@ impl Engine {
                     deadline: timeout_of(&pool.config).map(|t| now + t),
                     request,
                     redirects: 0,
+                    for_router: false,
                 });
                 self.after_queue(cid, now);
             }
@@ -505,6 +506,7 @@ impl Engine {
                         deadline: timeout_of(&pool.config).map(|t| now + t),
                         request: keep.then(|| bytes.clone()),
                         redirects: 0,
+                        for_router: false,
                     });
                     touched.push(cid);
                 }
@@ -565,6 +567,7 @@ impl Engine {
                     deadline,
                     request: None,
                     redirects: 0,
+                    for_router: false,
                 });
             }
         }
@@ -660,6 +663,7 @@ impl Engine {
     pub fn server_input(&mut self, cid: ServerConnId, now: Instant) {
         let mut clients = Vec::new();
         let mut redirected = Vec::new();
+        let mut failed;
         loop {
             let Engine {
                 pools,
@@ -690,39 +694,52 @@ impl Engine {
             server.stats.responses += 1;
             server.stats.response_bytes += end as u64;
             server.failures = 0;
-            let verdict = pool
-                .router
-                .on_reply(conn.server, &conn.input.pending()[..end]);
-            if let Verdict::Redirect { server, asking } = verdict {
-                let may = pool.router.redirects()
-                    && entry.owner.is_some()
-                    && entry.request.is_some()
-                    && entry.redirects < MAX_REDIRECTS;
-                if may {
-                    conn.input.consume(end);
-                    redirected.push((conn.pool, server, asking, entry));
-                    continue;
-                }
-            }
             match entry.owner {
-                None => conn.input.consume(end),
+                None => {
+                    if entry.for_router {
+                        let reply = &conn.input.pending()[..end];
+                        pool.router.on_own_reply(conn.server, Ok(reply), now);
+                    }
+                    conn.input.consume(end);
+                }
                 Some((id, seq, fragment)) => {
-                    deliver(
-                        slots,
-                        id,
-                        seq,
-                        fragment,
-                        Reply::Buffer(&mut conn.input, end),
-                    );
+                    let verdict =
+                        pool.router
+                            .on_reply(conn.server, &conn.input.pending()[..end], now);
+                    let reply = match verdict {
+                        Verdict::Forward => Reply::Buffer(&mut conn.input, end),
+                        Verdict::Fail(bytes) => {
+                            conn.input.consume(end);
+                            failed = bytes;
+                            Reply::Bytes(&failed)
+                        }
+                        Verdict::Redirect { server, asking, at } => {
+                            let may = pool.router.redirects()
+                                && entry.request.is_some()
+                                && entry.redirects < pool.router.max_redirects();
+                            if may {
+                                conn.input.consume(end);
+                                redirected.push((conn.pool, server, asking, at, entry));
+                                continue;
+                            }
+                            Reply::Buffer(&mut conn.input, end)
+                        }
+                    };
+                    deliver(slots, id, seq, fragment, reply);
                     if !clients.contains(&id) {
                         clients.push(id);
                     }
                 }
             }
         }
-        for (p, server, asking, entry) in redirected {
-            if let Some(id) = self.redirect(p, server, asking, entry, now) {
-                clients.push(id);
+        for (p, server, asking, at, entry) in redirected {
+            match at {
+                Some(at) if at > now => self.delayed.push((at, p, server, asking, entry)),
+                _ => {
+                    if let Some(id) = self.redirect(p, server, asking, entry, now) {
+                        clients.push(id);
+                    }
+                }
             }
         }
         for id in clients {
@@ -766,6 +783,7 @@ impl Engine {
                 deadline,
                 request: None,
                 redirects: 0,
+                for_router: false,
             });
         }
         conn.output.push_bytes(&request);
@@ -777,6 +795,7 @@ impl Engine {
             deadline,
             request: Some(request),
             redirects: entry.redirects + 1,
+            for_router: false,
         });
         self.after_queue(cid, now);
         None
@@ -817,6 +836,9 @@ impl Engine {
         let reply = error_reply(&format!("ERR {reason}"));
         let mut clients = Vec::new();
         for entry in entries {
+            if entry.for_router {
+                pool.router.on_own_reply(s, Err(reason), now);
+            }
             if let Some((id, seq, fragment)) = entry.owner {
                 pool.stats.forward_error += 1;
                 deliver(&mut self.slots, id, seq, fragment, Reply::Bytes(&reply));
@@ -871,7 +893,9 @@ impl Engine {
             .pools
             .iter()
             .flat_map(|p| p.servers.iter().filter_map(|s| s.ejected_until));
-        requests.chain(retries).min()
+        let routers = self.pools.iter().filter_map(|p| p.router.next_deadline());
+        let delayed = self.delayed.iter().map(|d| d.0);
+        requests.chain(retries).chain(routers).chain(delayed).min()
     }
 
     /// Times out requests (their server connection is closed and every
@@ -916,6 +940,49 @@ impl Engine {
                 pool.router.set_live(&live);
             }
         }
+        // Redirected requests whose time came (TRYAGAIN).
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed)
+            .into_iter()
+            .partition(|d| d.0 <= now);
+        self.delayed = later;
+        let mut clients = Vec::new();
+        for (_, p, server, asking, entry) in due {
+            if let Some(id) = self.redirect(p, server, asking, entry, now) {
+                clients.push(id);
+            }
+        }
+        for id in clients {
+            self.flush_ready(id);
+        }
+        // The routers' own requests (cluster mode's slot map refresh).
+        for p in 0..self.pools.len() {
+            while let Some((server, request)) = self.pools[p].router.poll_request(now) {
+                self.router_request(p, server, request, now);
+            }
+        }
+    }
+
+    /// Sends a router's own request to `server` of pool `p`.
+    fn router_request(&mut self, p: usize, server: usize, request: Vec<u8>, now: Instant) {
+        let Engine { pools, conns, .. } = self;
+        let pool = &mut pools[p];
+        sync_servers(pool, p, conns);
+        let Some(state) = pool.servers.get(server) else {
+            pool.router
+                .on_own_reply(server, Err("a server the proxy does not know"), now);
+            return;
+        };
+        let cid = state.conns[0];
+        let conn = &mut conns[cid];
+        conn.output.push_bytes(&request);
+        conn.inflight.push_back(Inflight {
+            owner: None,
+            deadline: timeout_of(&pool.config).map(|t| now + t),
+            request: None,
+            redirects: 0,
+            for_router: true,
+        });
+        self.after_queue(cid, now);
     }
 
     /// nutcracker's stats JSON.
@@ -1024,27 +1091,10 @@ fn decide(plan: Plan<'_>, pool: &mut PoolState, authed: &mut bool) -> Decision {
             *authed = ok || pool.config.redis_auth.is_none();
             Decision::Reply(reply, false)
         }
-        Plan::Forward {
-            key,
-            others,
-            encoded,
-        } => {
-            let Some(server) = pool.router.server_for(key) else {
-                return Decision::Reply(error_reply("ERR no live server for the key"), false);
-            };
-            let random = pool.config.distribution == crate::hash::DistributionKind::Random;
-            if !random {
-                for other in others {
-                    if pool.router.server_for(other) != Some(server) {
-                        return Decision::Reply(
-                            error_reply("ERR the command's keys are on different servers"),
-                            false,
-                        );
-                    }
-                }
-            }
-            Decision::Forward(server, encoded)
-        }
+        Plan::Forward { keys, encoded } => match pool.router.route_keys(&keys) {
+            Ok(server) => Decision::Forward(server, encoded),
+            Err(reply) => Decision::Reply(reply, false),
+        },
         Plan::Split {
             name,
             args,
@@ -1052,14 +1102,19 @@ fn decide(plan: Plan<'_>, pool: &mut PoolState, authed: &mut bool) -> Decision {
             merge,
         } => {
             let keys: Vec<usize> = (1..args.len()).step_by(step).collect();
+            // Parts in the order of their first key; a map finds a key's part.
             let mut groups: Vec<(usize, Vec<u32>)> = Vec::new();
+            let mut part_of: std::collections::HashMap<u64, usize> = Default::default();
             let mut unrouted = Vec::new();
             for (k, &at) in keys.iter().enumerate() {
-                match pool.router.server_for(args[at]) {
-                    Some(s) => match groups.iter_mut().find(|g| g.0 == s) {
-                        Some(g) => g.1.push(k as u32),
-                        None => groups.push((s, vec![k as u32])),
-                    },
+                match pool.router.split_key(args[at]) {
+                    Some((server, part)) => {
+                        let g = *part_of.entry(part).or_insert_with(|| {
+                            groups.push((server, Vec::new()));
+                            groups.len() - 1
+                        });
+                        groups[g].1.push(k as u32);
+                    }
                     None => unrouted.push(k as u32),
                 }
             }

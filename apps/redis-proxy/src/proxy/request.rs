@@ -27,10 +27,8 @@ pub enum Plan<'a> {
     /// Forwarded whole to the server of `key` (all its keys hash alike);
     /// `encoded` is the request re-encoded when it came inline.
     Forward {
-        /// The key that routes it.
-        key: &'a [u8],
-        /// Every key, to check they share the server.
-        others: Vec<&'a [u8]>,
+        /// Its keys (at least one), in order.
+        keys: Vec<&'a [u8]>,
         /// The RESP form, when the request was inline.
         encoded: Option<Vec<u8>>,
     },
@@ -139,15 +137,14 @@ pub fn plan<'a>(frame: &Frame<'a>, ctx: PlanContext<'_>) -> Plan<'a> {
                     )))
                 }
             };
-            let Some(&first) = positions.first() else {
+            if positions.is_empty() {
                 return Plan::Reply(error_reply(&format!(
                     "ERR '{}' without a key cannot be routed by the proxy",
                     lower()
                 )));
-            };
+            }
             Plan::Forward {
-                key: args[first],
-                others: positions[1..].iter().map(|&p| args[p]).collect(),
+                keys: positions.iter().map(|&p| args[p]).collect(),
                 encoded: matches!(frame, Frame::Inline(_)).then(|| encode_command(&args)),
             }
         }

@@ -2,23 +2,32 @@
 //! distribution over the live servers; cluster mode plugs in its own
 //! router (slot map, MOVED/ASK) through the same trait.
 
+use std::time::Instant;
+
+use super::request::error_reply;
 use crate::config::{Pool, ServerAddress};
-use crate::hash::{KeyMapper, ServerPoint};
+use crate::hash::{DistributionKind, KeyMapper, ServerPoint};
 
 /// What the engine does with a server's reply to a client's request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Give it to the client.
     Forward,
     /// Send the request again to `server` (cluster mode's MOVED, or with
-    /// `asking`, ASK: the request then goes after an ASKING). Honoured
-    /// only when `Router::redirects` is true, at most 5 times a request.
+    /// `asking`, ASK: the request then goes after an ASKING), at `at` if
+    /// given (TRYAGAIN), else now. Honoured only when `Router::redirects`
+    /// is true, at most `Router::max_redirects` times a request (then the
+    /// reply is forwarded).
     Redirect {
         /// The server's index (one of the config's, or a learned one).
         server: usize,
         /// Send ASKING first.
         asking: bool,
+        /// Not before then.
+        at: Option<Instant>,
     },
+    /// Give the client this reply (`-...\r\n`) instead.
+    Fail(Vec<u8>),
 }
 
 /// Decides the server of a key, among a pool's servers (by index: the
@@ -26,23 +35,70 @@ pub enum Verdict {
 pub trait Router {
     /// The server for `key`; `None` when no server can take it.
     fn server_for(&mut self, key: &[u8]) -> Option<usize>;
+
     /// Which servers are live changed (ejection or retry).
     fn set_live(&mut self, live: &[bool]);
-    /// Sees each reply `server` sent, before it is forwarded: cluster mode
-    /// learns from MOVED and ASK here and redirects the request.
-    fn on_reply(&mut self, _server: usize, _reply: &[u8]) -> Verdict {
+
+    /// The server for a command with these keys (at least one), or the
+    /// client's error reply. By default: the first key's server, and the
+    /// others must be on it too.
+    fn route_keys(&mut self, keys: &[&[u8]]) -> Result<usize, Vec<u8>> {
+        let server = self
+            .server_for(keys[0])
+            .ok_or_else(|| error_reply("ERR no live server for the key"))?;
+        if keys[1..].iter().all(|k| self.server_for(k) == Some(server)) {
+            Ok(server)
+        } else {
+            Err(error_reply(
+                "ERR the command's keys are on different servers",
+            ))
+        }
+    }
+
+    /// Where one key of a split command (MGET, ...) goes: its server, and
+    /// the part it joins (keys of one part go in one sub-command). By
+    /// default one part per server; cluster mode makes one per slot.
+    fn split_key(&mut self, key: &[u8]) -> Option<(usize, u64)> {
+        self.server_for(key).map(|s| (s, s as u64))
+    }
+
+    /// Sees each reply `server` sent to a client's request before it is
+    /// forwarded: cluster mode learns from MOVED and ASK here and
+    /// redirects the request.
+    fn on_reply(&mut self, _server: usize, _reply: &[u8], _now: Instant) -> Verdict {
         Verdict::Forward
     }
+
     /// Whether requests are kept until answered, so that they can be
     /// redirected (a copy of each: off for the static distribution).
     fn redirects(&self) -> bool {
         false
     }
+
+    /// Redirects one request may follow.
+    fn max_redirects(&self) -> u8 {
+        5
+    }
+
     /// Servers beyond the config's that the router routes to (cluster
     /// nodes it learned), in index order after the config's; the list only
     /// grows.
     fn learned_servers(&self) -> &[ServerAddress] {
         &[]
+    }
+
+    /// A request of the router's own to send now (cluster mode's CLUSTER
+    /// SLOTS refresh): the server and the request's bytes.
+    fn poll_request(&mut self, _now: Instant) -> Option<(usize, Vec<u8>)> {
+        None
+    }
+
+    /// The reply to one of the router's own requests, or why it failed.
+    fn on_own_reply(&mut self, _server: usize, _reply: Result<&[u8], &str>, _now: Instant) {}
+
+    /// When the router next wants `poll_request` called.
+    fn next_deadline(&self) -> Option<Instant> {
+        None
     }
 }
 
@@ -97,5 +153,24 @@ impl Router for StaticRouter {
             self.pool.distribution,
             &points,
         );
+    }
+
+    fn route_keys(&mut self, keys: &[&[u8]]) -> Result<usize, Vec<u8>> {
+        if self.pool.distribution == DistributionKind::Random {
+            // Each key draws its own server: the first one's decides.
+            return self
+                .server_for(keys[0])
+                .ok_or_else(|| error_reply("ERR no live server for the key"));
+        }
+        let server = self
+            .server_for(keys[0])
+            .ok_or_else(|| error_reply("ERR no live server for the key"))?;
+        if keys[1..].iter().all(|k| self.server_for(k) == Some(server)) {
+            Ok(server)
+        } else {
+            Err(error_reply(
+                "ERR the command's keys are on different servers",
+            ))
+        }
     }
 }

@@ -90,6 +90,8 @@ pub struct Inflight {
     pub request: Option<Vec<u8>>,
     /// How many times it was redirected.
     pub redirects: u8,
+    /// The router's own request (its reply goes to the router).
+    pub for_router: bool,
 }
 
 /// One connection to a server.

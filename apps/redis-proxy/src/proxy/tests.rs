@@ -467,10 +467,18 @@ mod arbitrary {
     }
 }
 
-/// A stand-in for cluster mode's router: every key to server 0; a
-/// `-MOVED`/`-ASK` reply names a node it learns as server 2.
+/// A stand-in for cluster mode's router: every key to server 0, split
+/// parts by the key's first byte; `-MOVED`/`-ASK` name a node it learns
+/// as server 2, `-TRYAGAIN` resends after 10 ms, `-CLUSTERDOWN` becomes
+/// another error; it asks server 1 for `CLUSTER SLOTS` once.
+/// The replies a router got to its own requests.
+type OwnReplies = std::sync::Arc<std::sync::Mutex<Vec<Result<Vec<u8>, String>>>>;
+
+#[derive(Default)]
 struct Redirecting {
     learned: Vec<crate::config::ServerAddress>,
+    asked: bool,
+    own: OwnReplies,
 }
 
 impl Router for Redirecting {
@@ -478,7 +486,20 @@ impl Router for Redirecting {
         Some(0)
     }
     fn set_live(&mut self, _live: &[bool]) {}
-    fn on_reply(&mut self, _server: usize, reply: &[u8]) -> Verdict {
+    fn split_key(&mut self, key: &[u8]) -> Option<(usize, u64)> {
+        Some((0, u64::from(key[0])))
+    }
+    fn on_reply(&mut self, _server: usize, reply: &[u8], now: Instant) -> Verdict {
+        if reply.starts_with(b"-TRYAGAIN") {
+            return Verdict::Redirect {
+                server: 0,
+                asking: false,
+                at: Some(now + Duration::from_millis(10)),
+            };
+        }
+        if reply.starts_with(b"-CLUSTERDOWN") {
+            return Verdict::Fail(b"-ERR down\r\n".to_vec());
+        }
         let asking = reply.starts_with(b"-ASK ");
         if !(asking || reply.starts_with(b"-MOVED ")) {
             return Verdict::Forward;
@@ -489,7 +510,11 @@ impl Router for Redirecting {
                 port: 7003,
             });
         }
-        Verdict::Redirect { server: 2, asking }
+        Verdict::Redirect {
+            server: 2,
+            asking,
+            at: None,
+        }
     }
     fn redirects(&self) -> bool {
         true
@@ -497,18 +522,26 @@ impl Router for Redirecting {
     fn learned_servers(&self) -> &[crate::config::ServerAddress] {
         &self.learned
     }
+    fn poll_request(&mut self, _now: Instant) -> Option<(usize, Vec<u8>)> {
+        if self.asked {
+            return None;
+        }
+        self.asked = true;
+        Some((1, cmd(&["CLUSTER", "SLOTS"])))
+    }
+    fn on_own_reply(&mut self, _server: usize, reply: Result<&[u8], &str>, _now: Instant) {
+        self.own
+            .lock()
+            .unwrap()
+            .push(reply.map(<[u8]>::to_vec).map_err(str::to_string));
+    }
 }
 
 #[test]
 fn a_router_redirects_requests_to_servers_it_learned() {
     let now = Instant::now();
     let mut e = engine(TWO, Limits::default());
-    e.set_router(
-        0,
-        Box::new(Redirecting {
-            learned: Vec::new(),
-        }),
-    );
+    e.set_router(0, Box::new(Redirecting::default()));
     let c = e.client_accepted(0).unwrap();
     let mut req = cmd(&["GET", "a"]);
     req.extend(cmd(&["GET", "b"]));
@@ -524,10 +557,14 @@ fn a_router_redirects_requests_to_servers_it_learned() {
     );
     let actions = run(&mut e, &[], now);
     let new_conn = e.server_conn_count() - 1;
-    assert!(actions.iter().any(|a| matches!(
-        a,
-        Action::Connect { conn, address: crate::config::ServerAddress::Tcp { port: 7003, .. }, .. } if *conn == new_conn
-    )), "{actions:?}");
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Connect { conn, address: crate::config::ServerAddress::Tcp { port: 7003, .. }, .. }
+                if *conn == new_conn
+        )),
+        "{actions:?}"
+    );
     let mut expect = cmd(&["GET", "a"]);
     expect.extend(cmd(&["ASKING"]));
     expect.extend(cmd(&["GET", "b"]));
@@ -546,4 +583,47 @@ fn a_router_redirects_requests_to_servers_it_learned() {
         e.server_data(new_conn, b"-MOVED 1 127.0.0.1:7003\r\n", now);
     }
     assert_eq!(drain_client(&mut e, c, now), b"-MOVED 1 127.0.0.1:7003\r\n");
+}
+
+#[test]
+fn a_router_delays_fails_splits_per_part_and_sends_its_own_requests() {
+    let now = Instant::now();
+    let mut e = engine(TWO, Limits::default());
+    let router = Redirecting::default();
+    let own = router.own.clone();
+    e.set_router(0, Box::new(router));
+    let c = e.client_accepted(0).unwrap();
+    // One server, two parts: one sub-command per part, merged in key order.
+    e.client_data(c, &cmd(&["MGET", "x1", "y1", "x2"]), now);
+    run(&mut e, &[], now);
+    let mut parts = cmd(&["MGET", "x1", "x2"]);
+    parts.extend(cmd(&["MGET", "y1"]));
+    assert_eq!(drain_server(&mut e, 0), parts);
+    e.server_data(0, b"*2\r\n$1\r\n1\r\n$1\r\n3\r\n*1\r\n$1\r\n2\r\n", now);
+    assert_eq!(
+        drain_client(&mut e, c, now),
+        b"*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n"
+    );
+    // TRYAGAIN: sent again once its time comes, not before.
+    e.client_data(c, &cmd(&["GET", "k"]), now);
+    run(&mut e, &[], now);
+    drain_server(&mut e, 0);
+    e.server_data(0, b"-TRYAGAIN busy\r\n", now);
+    assert_eq!(e.next_deadline(), Some(now + Duration::from_millis(10)));
+    e.tick(now + Duration::from_millis(9));
+    run(&mut e, &[], now);
+    assert!(drain_server(&mut e, 0).is_empty());
+    e.tick(now + Duration::from_millis(10));
+    run(&mut e, &[], now);
+    assert_eq!(drain_server(&mut e, 0), cmd(&["GET", "k"]));
+    // A reply the router turns into another error.
+    e.server_data(0, b"-CLUSTERDOWN no\r\n", now);
+    assert_eq!(drain_client(&mut e, c, now), b"-ERR down\r\n");
+    // The router's own request went to server 1 at the first tick; its
+    // reply is the router's, never a client's.
+    run(&mut e, &[], now);
+    assert_eq!(drain_server(&mut e, 1), cmd(&["CLUSTER", "SLOTS"]));
+    e.server_data(1, b"*0\r\n", now);
+    assert_eq!(own.lock().unwrap().as_slice(), &[Ok(b"*0\r\n".to_vec())]);
+    assert!(drain_client(&mut e, c, now).is_empty());
 }
