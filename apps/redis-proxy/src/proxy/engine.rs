@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::buffer::{InBuf, OutQueue};
+use super::cluster_router::ClusterAdapter;
 use super::request::{self, auth, encode_command, error_reply, MergeKind, Plan, PlanContext};
 use super::router::{Router, StaticRouter, Verdict};
 use super::session::{Client, ClientId, Inflight, Link, Merging, Pending, ServerConn};
@@ -148,7 +149,11 @@ impl Engine {
                     pool.name
                 ));
             }
-            let router = Box::new(StaticRouter::new(&pool));
+            let router: Box<dyn Router + Send> = if pool.cluster.is_some() {
+                Box::new(ClusterAdapter::new(&pool)?)
+            } else {
+                Box::new(StaticRouter::new(&pool))
+            };
             engine.pools.push(PoolState {
                 router,
                 servers: Vec::new(),
@@ -185,11 +190,18 @@ impl Engine {
         self.pools.iter().map(|p| &p.config)
     }
 
-    /// Starts: connects to every server of the pools with `preconnect`.
+    /// Starts: connects to every server of the pools with `preconnect`,
+    /// and sends the routers' first requests.
     pub fn start(&mut self, now: Instant) {
         for c in 0..self.conns.len() {
             if self.pools[self.conns[c].pool].config.preconnect {
                 self.ensure_connecting(c, now);
+            }
+        }
+        // The routers' first requests (cluster mode: the slot map).
+        for p in 0..self.pools.len() {
+            while let Some((server, request)) = self.pools[p].router.poll_request(now) {
+                self.router_request(p, server, request, now);
             }
         }
     }
@@ -703,9 +715,12 @@ impl Engine {
                     conn.input.consume(end);
                 }
                 Some((id, seq, fragment)) => {
-                    let verdict =
-                        pool.router
-                            .on_reply(conn.server, &conn.input.pending()[..end], now);
+                    let verdict = pool.router.on_reply(
+                        conn.server,
+                        entry.redirects,
+                        &conn.input.pending()[..end],
+                        now,
+                    );
                     let reply = match verdict {
                         Verdict::Forward => Reply::Buffer(&mut conn.input, end),
                         Verdict::Fail(bytes) => {
@@ -835,6 +850,7 @@ impl Engine {
         server.stats.server_err += 1;
         let reply = error_reply(&format!("ERR {reason}"));
         let mut clients = Vec::new();
+        pool.router.on_server_failure(s);
         for entry in entries {
             if entry.for_router {
                 pool.router.on_own_reply(s, Err(reason), now);
@@ -1085,6 +1101,14 @@ fn decide(plan: Plan<'_>, pool: &mut PoolState, authed: &mut bool) -> Decision {
     match plan {
         Plan::Ignore => Decision::Ignore,
         Plan::Reply(bytes) => Decision::Reply(bytes, false),
+        Plan::RouterAnswer { args, fallback } => {
+            let mut out = Vec::new();
+            if pool.router.answer(&args, &mut out) {
+                Decision::Reply(out, false)
+            } else {
+                Decision::Reply(fallback, false)
+            }
+        }
         Plan::ReplyAndClose(bytes) => Decision::Reply(bytes, true),
         Plan::Auth(given) => {
             let (reply, ok) = auth(pool.config.redis_auth.as_deref(), given);

@@ -9,6 +9,7 @@
 //! key order. Large values pass through as the buffers they were read into.
 
 mod buffer;
+mod cluster_router;
 mod engine;
 mod request;
 mod router;
@@ -16,6 +17,7 @@ mod session;
 mod stats;
 
 pub use buffer::{InBuf, OutQueue, BIG, READ_CHUNK};
+pub use cluster_router::ClusterAdapter;
 pub use engine::{Action, Engine, Limits, ServerConnId};
 pub use request::{error_reply, MergeKind};
 pub use router::{Router, StaticRouter, Verdict};

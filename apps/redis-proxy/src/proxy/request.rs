@@ -43,6 +43,14 @@ pub enum Plan<'a> {
         /// How replies merge.
         merge: MergeKind,
     },
+    /// Answered by the proxy: by the router if it answers this command
+    /// (cluster mode's CLUSTER ...), else with `fallback`.
+    RouterAnswer {
+        /// The arguments.
+        args: Vec<&'a [u8]>,
+        /// The reply when the router does not answer.
+        fallback: Vec<u8>,
+    },
     /// Nothing to do (an empty multibulk, as redis ignores it).
     Ignore,
 }
@@ -126,7 +134,12 @@ pub fn plan<'a>(frame: &Frame<'a>, ctx: PlanContext<'_>) -> Plan<'a> {
     }
     match cmd.route {
         Route::Unsupported(why) => Plan::Reply(error_reply(why.message())),
-        Route::Local => local(cmd.name, &args, ctx),
+        Route::Local => match (cmd.name, local(cmd.name, &args, ctx)) {
+            ("CLUSTER" | "READONLY" | "READWRITE" | "ASKING", Plan::Reply(fallback)) => {
+                Plan::RouterAnswer { args, fallback }
+            }
+            (_, plan) => plan,
+        },
         Route::Keyed => {
             let positions = match command::keys(cmd, &args) {
                 Ok(p) => p,

@@ -62,11 +62,27 @@ pub trait Router {
         self.server_for(key).map(|s| (s, s as u64))
     }
 
-    /// Sees each reply `server` sent to a client's request before it is
-    /// forwarded: cluster mode learns from MOVED and ASK here and
-    /// redirects the request.
-    fn on_reply(&mut self, _server: usize, _reply: &[u8], _now: Instant) -> Verdict {
+    /// Sees each reply `server` sent to a client's request (redirected
+    /// `redirects` times so far) before it is forwarded: cluster mode
+    /// learns from MOVED and ASK here and redirects the request.
+    fn on_reply(
+        &mut self,
+        _server: usize,
+        _redirects: u8,
+        _reply: &[u8],
+        _now: Instant,
+    ) -> Verdict {
         Verdict::Forward
+    }
+
+    /// A connection to `server` failed (refused, closed, timed out).
+    fn on_server_failure(&mut self, _server: usize) {}
+
+    /// Answers a command the proxy answers itself in this mode (cluster
+    /// mode: CLUSTER, READONLY, READWRITE, ASKING) into `out`; false:
+    /// not one of them, the proxy's usual answer stands.
+    fn answer(&self, _args: &[&[u8]], _out: &mut Vec<u8>) -> bool {
+        false
     }
 
     /// Whether requests are kept until answered, so that they can be

@@ -489,7 +489,7 @@ impl Router for Redirecting {
     fn split_key(&mut self, key: &[u8]) -> Option<(usize, u64)> {
         Some((0, u64::from(key[0])))
     }
-    fn on_reply(&mut self, _server: usize, reply: &[u8], now: Instant) -> Verdict {
+    fn on_reply(&mut self, _server: usize, _redirects: u8, reply: &[u8], now: Instant) -> Verdict {
         if reply.starts_with(b"-TRYAGAIN") {
             return Verdict::Redirect {
                 server: 0,
