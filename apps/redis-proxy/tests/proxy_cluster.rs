@@ -99,6 +99,8 @@ fn a_cluster_behind_the_proxy_looks_like_one_redis() {
     // The proxy is a one-node cluster to cluster-aware clients.
     let info = text(&c.call_str(&["CLUSTER", "INFO"]));
     assert!(info.contains("cluster_state:ok"), "{info}");
+    let slots = text(&c.call_str(&["CLUSTER", "SLOTS"]));
+    assert!(slots.contains(&format!(":{port}\r\n")), "{slots}");
 
     // A slot moved while its keys are read: ASK during, MOVED after.
     let key = "key:7";

@@ -274,7 +274,11 @@ impl Runtime<'_> {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => return,
             };
-            let Some(id) = self.engine.client_accepted(pool) else {
+            let local = match &stream {
+                Stream::Tcp(s) => s.local_addr().ok(),
+                Stream::Unix(_) => None,
+            };
+            let Some(id) = self.engine.client_accepted_at(pool, local) else {
                 continue; // over client_connections: dropped, so closed
             };
             let token = Token(CLIENT_BASE + id.index as usize);

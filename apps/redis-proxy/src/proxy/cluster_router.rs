@@ -26,7 +26,8 @@ pub struct ClusterAdapter {
     refreshing: Option<NodeId>,
     /// The last time the engine gave (for `next_deadline`).
     now: Option<Instant>,
-    /// Who the proxy says it is to cluster-aware clients.
+    /// Who the proxy says it is to cluster-aware clients that did not
+    /// come over TCP: the pool's listen address.
     me: NodeAddr,
     id: String,
 }
@@ -195,9 +196,16 @@ impl Router for ClusterAdapter {
         self.now.map(|now| self.router.next_deadline(now))
     }
 
-    fn answer(&self, args: &[&[u8]], out: &mut Vec<u8>) -> bool {
+    fn answer(
+        &self,
+        args: &[&[u8]],
+        local: Option<std::net::SocketAddr>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        // The address this client reached, else the pool's listen address.
+        let reached = local.map(|a| NodeAddr::new(a.ip().to_string(), a.port()));
         let me = ProxyNode {
-            addr: &self.me,
+            addr: reached.as_ref().unwrap_or(&self.me),
             id: &self.id,
         };
         answer(&self.router, &me, args, out)

@@ -216,6 +216,16 @@ impl Engine {
     /// A client connected to pool `pool`'s listener; `None` when the pool
     /// is at `client_connections` (close it).
     pub fn client_accepted(&mut self, pool: usize) -> Option<ClientId> {
+        self.client_accepted_at(pool, None)
+    }
+
+    /// `client_accepted`, with the address the client reached the proxy
+    /// at (cluster mode names it in its CLUSTER answers).
+    pub fn client_accepted_at(
+        &mut self,
+        pool: usize,
+        local: Option<std::net::SocketAddr>,
+    ) -> Option<ClientId> {
         let state = self.pools.get_mut(pool)?;
         let limit = state.config.client_connections;
         if limit != 0 && state.clients >= limit {
@@ -240,6 +250,7 @@ impl Engine {
             authed: state.config.redis_auth.is_none(),
             closing: false,
             dirty: false,
+            local,
         };
         let index = match self.free.pop() {
             Some(i) => i,
@@ -412,7 +423,7 @@ impl Engine {
                         authed: c.authed,
                         db: pool.config.redis_db,
                     };
-                    decide(request::plan(&frame, ctx), pool, &mut c.authed)
+                    decide(request::plan(&frame, ctx), pool, &mut c.authed, c.local)
                 }
                 Ok(Parsed::NeedMore) => {
                     Decision::Reply(error_reply("ERR Protocol error: incomplete request"), true)
@@ -1097,13 +1108,18 @@ fn pick_conn(pool: &PoolState, server: usize, client: ClientId) -> ServerConnId 
 }
 
 /// Turns a plan into what to do, routing keys through the pool's router.
-fn decide(plan: Plan<'_>, pool: &mut PoolState, authed: &mut bool) -> Decision {
+fn decide(
+    plan: Plan<'_>,
+    pool: &mut PoolState,
+    authed: &mut bool,
+    local: Option<std::net::SocketAddr>,
+) -> Decision {
     match plan {
         Plan::Ignore => Decision::Ignore,
         Plan::Reply(bytes) => Decision::Reply(bytes, false),
         Plan::RouterAnswer { args, fallback } => {
             let mut out = Vec::new();
-            if pool.router.answer(&args, &mut out) {
+            if pool.router.answer(&args, local, &mut out) {
                 Decision::Reply(out, false)
             } else {
                 Decision::Reply(fallback, false)

@@ -79,9 +79,15 @@ pub trait Router {
     fn on_server_failure(&mut self, _server: usize) {}
 
     /// Answers a command the proxy answers itself in this mode (cluster
-    /// mode: CLUSTER, READONLY, READWRITE, ASKING) into `out`; false:
-    /// not one of them, the proxy's usual answer stands.
-    fn answer(&self, _args: &[&[u8]], _out: &mut Vec<u8>) -> bool {
+    /// mode: CLUSTER, READONLY, READWRITE, ASKING) into `out`, for a
+    /// client that reached the proxy at `local`; false: not one of them,
+    /// the proxy's usual answer stands.
+    fn answer(
+        &self,
+        _args: &[&[u8]],
+        _local: Option<std::net::SocketAddr>,
+        _out: &mut Vec<u8>,
+    ) -> bool {
         false
     }
 

@@ -66,6 +66,8 @@ pub struct Client {
     pub closing: bool,
     /// Whether the runtime was told there is output.
     pub dirty: bool,
+    /// The address the client reached the proxy at, if TCP.
+    pub local: Option<std::net::SocketAddr>,
 }
 
 /// A server connection's state.
