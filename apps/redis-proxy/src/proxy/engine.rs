@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use super::buffer::{InBuf, OutQueue};
 use super::cluster_router::ClusterAdapter;
+use super::merge::{finish_merge, merge_fragment};
 use super::request::{self, auth, encode_command, error_reply, MergeKind, Plan, PlanContext};
 use super::router::{Router, StaticRouter, Verdict};
 use super::session::{Client, ClientId, Inflight, Link, Merging, Pending, ServerConn};
 use super::stats::{PoolStats, ServerStats, StatsClock};
 use crate::config::{Pool, ServerAddress};
-use crate::resp::{self, Frame, Parsed, Scanner};
+use crate::resp::{self, Parsed, Scanner};
 
 /// A server connection, as the runtime names it (fixed for the engine's life).
 pub type ServerConnId = usize;
@@ -1241,71 +1242,5 @@ fn deliver(slots: &mut [Slot], id: ClientId, seq: u64, fragment: u32, reply: Rep
                 finish_merge(pending);
             }
         }
-    }
-}
-
-fn merge_fragment(m: &mut Merging, fragment: u32, bytes: &[u8]) {
-    let keys = m
-        .fragment_keys
-        .get(fragment as usize)
-        .cloned()
-        .unwrap_or_default();
-    let frame = match resp::parse(bytes, &resp::Limits::default(), false) {
-        Ok(Parsed::Frame(f, _)) => Some(f),
-        _ => None,
-    };
-    let unexpected = || error_reply("ERR unexpected reply from the server to a split command");
-    let as_error = |f: &Option<Frame<'_>>| match f {
-        Some(Frame::Error(_)) => bytes.to_vec(),
-        _ => unexpected(),
-    };
-    match m.kind {
-        MergeKind::Values => match &frame {
-            Some(Frame::Array(Some(items))) if items.len() == keys.len() => {
-                for (&k, item) in keys.iter().zip(items) {
-                    let slot = &mut m.values[k as usize];
-                    slot.clear();
-                    resp::encode(item, slot);
-                }
-            }
-            _ => {
-                let e = as_error(&frame);
-                for &k in &keys {
-                    m.values[k as usize] = e.clone();
-                }
-            }
-        },
-        MergeKind::Sum => match &frame {
-            Some(Frame::Integer(n)) => m.sum += n,
-            _ => {
-                let e = as_error(&frame);
-                m.error.get_or_insert(e);
-            }
-        },
-        MergeKind::AllOk => match &frame {
-            Some(Frame::Simple(b"OK")) => {}
-            _ => {
-                let e = as_error(&frame);
-                m.error.get_or_insert(e);
-            }
-        },
-    }
-}
-
-fn finish_merge(pending: &mut Pending) {
-    let Some(m) = pending.merge.take() else {
-        return;
-    };
-    let out = &mut pending.reply;
-    match (m.kind, m.error) {
-        (MergeKind::Values, _) => {
-            out.push_bytes(format!("*{}\r\n", m.values.len()).as_bytes());
-            for v in m.values {
-                out.push_chunk(v);
-            }
-        }
-        (_, Some(e)) => out.push_bytes(&e),
-        (MergeKind::Sum, None) => out.push_bytes(format!(":{}\r\n", m.sum).as_bytes()),
-        (MergeKind::AllOk, None) => out.push_bytes(b"+OK\r\n"),
     }
 }

@@ -11,6 +11,7 @@
 mod buffer;
 mod cluster_router;
 mod engine;
+mod merge;
 mod request;
 mod router;
 mod session;
