@@ -229,8 +229,9 @@ pub fn run(
                 let index = (token - CLIENT_BASE) as u32;
                 if let Some(Some((id, _))) = rt.clients.get(index as usize) {
                     let id = *id;
-                    if event.is_readable() || event.is_read_closed() || event.is_error() {
-                        rt.read_client(id);
+                    let closed = event.is_read_closed() || event.is_error();
+                    if event.is_readable() || closed {
+                        rt.read_client(id, closed);
                     }
                     if event.is_writable() {
                         rt.write_client(id);
@@ -238,9 +239,11 @@ pub fn run(
                 }
             } else if token >= SERVER_BASE {
                 let cid = token - SERVER_BASE;
+                let closed = event.is_read_closed() || event.is_error();
                 rt.server_event(
                     cid,
-                    event.is_readable() || event.is_read_closed() || event.is_error(),
+                    event.is_readable() || closed,
+                    closed,
                     event.is_writable(),
                 );
             }
@@ -317,7 +320,11 @@ impl Runtime<'_> {
         }
     }
 
-    fn read_client(&mut self, id: ClientId) {
+    /// Reads the client until the socket is drained: until a read would
+    /// block, or, unless `to_the_end` (its peer closed), until a read
+    /// returns less than asked (epoll signals data arriving after that
+    /// with a new edge; this saves the failing read).
+    fn read_client(&mut self, id: ClientId, to_the_end: bool) {
         let chunk = self.read_chunk;
         loop {
             if !self.engine.client_wants_input(id) {
@@ -337,6 +344,7 @@ impl Runtime<'_> {
                 return;
             };
             let room = buf.spare(chunk);
+            let asked = room.len();
             match stream.read(room) {
                 Ok(0) => {
                     self.engine.client_closed(id, true);
@@ -346,6 +354,9 @@ impl Runtime<'_> {
                 Ok(n) => {
                     buf.commit(n);
                     self.engine.client_input(id, Instant::now());
+                    if n < asked && !to_the_end {
+                        return;
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -389,7 +400,7 @@ impl Runtime<'_> {
         }
     }
 
-    fn server_event(&mut self, cid: ServerConnId, readable: bool, writable: bool) {
+    fn server_event(&mut self, cid: ServerConnId, readable: bool, closed: bool, writable: bool) {
         let Some(sock) = self.servers.get_mut(cid).and_then(Option::as_mut) else {
             return;
         };
@@ -409,14 +420,15 @@ impl Runtime<'_> {
             }
         }
         if readable {
-            self.read_server(cid);
+            self.read_server(cid, closed);
         }
         if writable {
             self.write_server(cid);
         }
     }
 
-    fn read_server(&mut self, cid: ServerConnId) {
+    /// Reads the server connection until drained (see `read_client`).
+    fn read_server(&mut self, cid: ServerConnId, to_the_end: bool) {
         let chunk = self.read_chunk;
         loop {
             let Some(sock) = self.servers.get_mut(cid).and_then(Option::as_mut) else {
@@ -424,6 +436,7 @@ impl Runtime<'_> {
             };
             let buf = self.engine.server_buffer(cid);
             let room = buf.spare(chunk);
+            let asked = room.len();
             match sock.stream.read(room) {
                 Ok(0) => {
                     self.drop_server(cid);
@@ -433,6 +446,9 @@ impl Runtime<'_> {
                 Ok(n) => {
                     buf.commit(n);
                     self.engine.server_input(cid, Instant::now());
+                    if n < asked && !to_the_end {
+                        return;
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -527,7 +543,7 @@ impl Runtime<'_> {
                 let id = *id;
                 if self.engine.client_wants_input(id) {
                     resumed = true;
-                    self.read_client(id);
+                    self.read_client(id, true);
                 }
             }
             if !resumed {
