@@ -646,3 +646,38 @@ fn stats_have_nutcracker_s_fields() {
     );
     assert!(ours.contains("\"requests\":1,"), "{ours}");
 }
+
+#[test]
+fn a_flooding_client_is_held_back_and_answered_in_order_while_others_are_served() {
+    let lab = Lab::new("flood", 2, "");
+    let mut setup = lab.client();
+    assert_eq!(setup.call(&["SET", "k", "v"]), "+OK");
+    // 20000 pipelined requests written by a thread, none read meanwhile:
+    // the proxy holds at most its bound in flight and stops reading.
+    const N: usize = 20_000;
+    let flood = TcpStream::connect(("127.0.0.1", lab.proxy_port)).unwrap();
+    flood.set_read_timeout(Some(HANG)).unwrap();
+    let mut writer = flood.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let mut batch = Vec::new();
+        for i in 0..N {
+            let key = if i % 2 == 0 { "k" } else { "missing" };
+            batch.extend(command(&[b"GET", key.as_bytes()]));
+        }
+        writer.write_all(&batch).unwrap();
+    });
+    sleep(Duration::from_millis(300));
+    // Another client is served meanwhile.
+    let mut other = lab.client();
+    assert_eq!(other.call(&["PING"]), "+PONG");
+    assert_eq!(other.call(&["GET", "k"]), "$v");
+    // Every reply arrives, in request order.
+    let mut flood = Conn {
+        reader: BufReader::new(flood),
+    };
+    for i in 0..N {
+        let want = if i % 2 == 0 { "$v" } else { "$nil" };
+        assert_eq!(flood.reply(), want, "reply {i}");
+    }
+    sender.join().unwrap();
+}
