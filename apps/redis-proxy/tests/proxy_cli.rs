@@ -1,6 +1,8 @@
 //! tpa-redis-proxy's command line against nutcracker's: -t, -D, -V, -d
 //! with -p, and bad flags.
 
+mod support;
+
 use std::net::TcpStream;
 use std::process::Command;
 use std::thread::sleep;
@@ -16,12 +18,9 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A loopback port no other test of this process was given.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    support::cluster::free_ports(1)[0]
 }
 
 #[test]

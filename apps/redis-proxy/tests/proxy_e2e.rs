@@ -3,13 +3,16 @@
 //! with a nutcracker config, and redis-benchmark, redis-cli and raw
 //! sockets as clients (Debian packages `redis-server`, `redis-tools`).
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use support::cluster::free_ports;
 use tpa_redis_proxy::config;
 use tpa_redis_proxy::hash::KeyMapper;
 
@@ -38,15 +41,6 @@ impl Drop for Lab {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
 }
 
 fn wait_listening(port: u16, what: &str, child: &mut Child) {
