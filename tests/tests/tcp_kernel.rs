@@ -384,7 +384,19 @@ fn assert_offloads_used<P: Offloading>(h: &mut Host<P>, offloads: bool, context:
 /// the kernel's DSACKs for duplicates it got (`TcpExtTCPDSACKOldSent`)
 /// number no more than those.
 fn assert_clean_transfer(d: &Counters, tpa: &TcpCounters, opens: (&str, u64), context: &str) {
-    let s = d.summary();
+    // The report's counters, then (for a failure's diagnosis: backlog or
+    // queue drops, undo counters…) every other TCP one that moved.
+    let moved: Vec<String> = d
+        .all()
+        .iter()
+        .filter(|&(name, &v)| {
+            v > 0
+                && name.starts_with("Tcp")
+                && !tpa_tests::nstat::TCP_REPORT.contains(&name.as_str())
+        })
+        .map(|(name, v)| format!("{name}={v}"))
+        .collect();
+    let s = format!("{}; also moved: {}", d.summary(), moved.join(" "));
     println!(
         "{context}: kernel nstat: {s} TcpExtTCPSynRetrans={}",
         d.get("TcpExtTCPSynRetrans")
