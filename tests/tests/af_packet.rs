@@ -12,6 +12,7 @@ use tpa::buf::{BufferPool, ChecksumStatus, PacketBuf, Pool, PoolBuf};
 use tpa::port::af_packet::{AfPacket, AfPacketConfig, BlockRingSize, RxMode, TxPath};
 use tpa::port::offload::OffloadStats;
 use tpa::port::{Burst, Port};
+use tpa::time::Clock;
 use tpa::wire::MacAddr;
 use tpa_tests::netns::Netns;
 
@@ -73,6 +74,7 @@ fn kernel_arp_is_answered_and_its_udp_received_in_throughput_mode() {
 fn arp_and_udp_exchange(cfg: AfPacketConfig, tag: &str) {
     let ns = veth_ns(tag, "192.0.2.1/24");
     let pool = test_pool(tag);
+    let opened = Clock::global().now_ns();
     let mut port = open_in(&ns, &cfg, &pool);
     assert_eq!(port.rx_mode(), cfg.rx_mode);
     assert_eq!(
@@ -89,9 +91,14 @@ fn arp_and_udp_exchange(cfg: AfPacketConfig, tag: &str) {
     ends.arp_then_udp(
         &mut port,
         |req| {
+            // On tpa's clock (not the kernel's wall clock): taken after the
+            // port opened and before this check, give or take the two
+            // clocks' disagreement (a second is far more than it).
+            let stamp = req.meta().rx_timestamp_ns;
+            let now = Clock::global().now_ns();
             assert!(
-                req.meta().rx_timestamp_ns > 0,
-                "ring frames carry a timestamp"
+                stamp > opened.saturating_sub(1_000_000_000) && stamp < now + 1_000_000_000,
+                "a ring frame's timestamp {stamp} on tpa's clock, between {opened} and {now}"
             )
         },
         |dgram| {

@@ -170,6 +170,22 @@ impl Clock {
         self.origin_unix_ns.saturating_add(now_ns)
     }
 
+    /// Converts wall-clock nanoseconds since the Unix epoch (a kernel's
+    /// receive timestamp, say) to this clock's timeline: the inverse of
+    /// [`to_unix_ns`](Self::to_unix_ns), 0 for a time before the clock's
+    /// origin.
+    ///
+    /// ```
+    /// use tpa::time::Clock;
+    /// let clock = Clock::global();
+    /// let now = clock.now_ns();
+    /// assert_eq!(clock.from_unix_ns(clock.to_unix_ns(now)), now);
+    /// ```
+    #[inline]
+    pub fn from_unix_ns(&self, unix_ns: u64) -> u64 {
+        unix_ns.saturating_sub(self.origin_unix_ns)
+    }
+
     /// Converts a reading of [`now_ns`](Self::now_ns) to nanoseconds since
     /// the host booted (`CLOCK_MONOTONIC`, sampled once at calibration):
     /// a time that every process of the host shares, unlike `now_ns`,

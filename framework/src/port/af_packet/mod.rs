@@ -111,6 +111,7 @@ use super::steer::{Steering, SteeringProgram};
 use super::vnet::{GsoType, VnetHeader};
 use super::{Burst, Offloads, Port, PortCaps, PortError, RxWait};
 use crate::buf::{ChecksumStatus, PacketBuf, Pool, PoolBuf};
+use crate::time::Clock;
 
 /// Ethernet header plus one VLAN tag: what a frame adds to the MTU.
 const MAX_L2_OVERHEAD: usize = 14 + 4;
@@ -311,6 +312,8 @@ pub struct AfPacket {
     stats: AfPacketStats,
     offload: OffloadStats,
     steering: Steering,
+    /// The clock received frames' timestamps are put on.
+    clock: &'static Clock,
 }
 
 impl AfPacket {
@@ -465,6 +468,7 @@ impl AfPacket {
             stats: AfPacketStats::default(),
             offload: OffloadStats::default(),
             steering,
+            clock: Clock::global(),
         };
         Ok((port, joined))
     }
@@ -532,6 +536,7 @@ impl Port for AfPacket {
         let pool = &self.pool;
         let stats = &mut self.stats;
         let queue = self.caps.queue;
+        let clock = self.clock;
         let max = rx.remaining();
         let mut truncated = 0u64;
         let mut super_frames = 0u64;
@@ -563,7 +568,10 @@ impl Port for AfPacket {
             }
             let meta = buf.meta_mut();
             meta.rx_queue = queue;
-            meta.rx_timestamp_ns = info.timestamp_ns;
+            // The kernel stamps frames with the wall clock; tpa's meta
+            // carries its own clock's time (what the pcap observer and the
+            // stages read).
+            meta.rx_timestamp_ns = clock.from_unix_ns(info.timestamp_ns);
             meta.rss_hash = info.rxhash;
             if trusted {
                 meta.l4_checksum = ChecksumStatus::Good;
