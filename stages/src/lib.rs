@@ -32,6 +32,7 @@ pub mod ipv6;
 pub mod mlx5;
 pub mod ndp;
 pub mod neighbor;
+pub mod ops;
 pub mod optional;
 pub mod packet;
 pub mod pcap;

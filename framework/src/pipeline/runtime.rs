@@ -572,6 +572,18 @@ impl<B: PacketBuf, const N: usize, const K: usize> Runtime<B, N, K> {
             .filter_map(|(i, name)| Some((*name, self.counts.stage(i)?)))
     }
 
+    /// Every stage's name, counters and drops by reason name, in order:
+    /// what a stats export publishes.
+    pub fn stage_drops(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, StageStats, Vec<(&'static str, u64)>)> + '_ {
+        self.stages().enumerate().map(|(i, (name, stats))| {
+            let custom = self.custom_reasons.get(i).copied().unwrap_or(&[]);
+            let drops = stats.drops().map(|(r, n)| (r.name(custom), n)).collect();
+            (name, stats, drops)
+        })
+    }
+
     /// The loop's own counters.
     pub fn counters(&self) -> PipelineCounters {
         PipelineCounters {

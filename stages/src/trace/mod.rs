@@ -17,7 +17,7 @@ mod config;
 pub mod decode;
 pub mod record;
 pub mod ring;
-mod shm;
+pub(crate) mod shm;
 
 #[cfg(test)]
 mod tests;

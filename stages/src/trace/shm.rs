@@ -72,6 +72,46 @@ impl SharedFile {
         })
     }
 
+    /// Maps the existing file at `path` shared, as it is (a reader's view
+    /// of a file another process writes).
+    ///
+    /// # Errors
+    ///
+    /// Whatever opening or mapping the file returns; `InvalidData` for a
+    /// file whose size is zero or not a multiple of 8.
+    pub fn open(path: &Path) -> io::Result<SharedFile> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let bytes = usize::try_from(file.metadata()?.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file too large"))?;
+        if bytes == 0 || !bytes.is_multiple_of(8) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a shared file's size must be a positive multiple of 8 bytes",
+            ));
+        }
+        // SAFETY: as in `create`: a fresh shared mapping of the whole open
+        // file, checked against MAP_FAILED.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = NonNull::new(ptr.cast::<AtomicU64>()).ok_or_else(io::Error::last_os_error)?;
+        Ok(SharedFile {
+            base,
+            words: bytes / 8,
+            _file: file,
+        })
+    }
+
     /// The mapping as words.
     #[inline]
     pub fn words(&self) -> &[AtomicU64] {

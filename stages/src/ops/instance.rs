@@ -1,0 +1,458 @@
+//! An instance's run directory, its runtime knobs, its control socket and
+//! its workers' publishers.
+//!
+//! The control socket (`<run dir>/<id>/control.sock`) is served by a small
+//! thread of its own that never touches a worker: it reads and sets the
+//! [`Knobs`], atomics the workers read when they publish (every
+//! `stats.interval_ms`), and calls the log filter's setter itself. What
+//! `tpactl` shows of the workers it reads from their stats files, not
+//! through the socket, so it works on a dead instance too.
+//!
+//! The protocol is a line in, lines out, then the server closes:
+//! `cfg` (every knob, `key = value`), `cfg KEY`, `cfg KEY VALUE`, `info`;
+//! a refused request is answered with one line starting `error: `.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use super::config::{valid_id, OpsConfig};
+use super::file::StatsFile;
+use super::meter::WorkerMeter;
+use super::snapshot::{PoolSnapshot, WorkerSnapshot, SNAPSHOT_VERSION};
+use tpa::pipeline::IterationStats;
+
+/// The knobs that may change while an instance runs.
+pub struct Knobs {
+    /// Whether new connections are traced (`trace`): applied by each
+    /// worker at its next publish.
+    pub trace: AtomicBool,
+    /// How often the workers publish (`stats.interval_ms`).
+    pub interval_ms: AtomicU64,
+    /// Bumped by every change, for the workers' cheap check.
+    pub generation: AtomicU64,
+    log: Mutex<LogKnob>,
+}
+
+/// The log filter and how to change it.
+struct LogKnob {
+    filter: String,
+    set: Option<LogSetter>,
+}
+
+/// Changes the log filter (tracing's `EnvFilter` syntax).
+pub type LogSetter = Box<dyn Fn(&str) -> Result<(), String> + Send>;
+
+/// The runtime knobs' names, for `cfg`.
+pub const RUNTIME_KNOBS: [&str; 3] = ["trace", "log", "stats.interval_ms"];
+
+impl Knobs {
+    fn new(trace: bool, interval_ms: u64) -> Knobs {
+        Knobs {
+            trace: AtomicBool::new(trace),
+            interval_ms: AtomicU64::new(interval_ms),
+            generation: AtomicU64::new(0),
+            log: Mutex::new(LogKnob {
+                filter: String::new(),
+                set: None,
+            }),
+        }
+    }
+
+    /// Every knob's `key = value`.
+    pub fn get(&self, key: &str) -> Result<String, String> {
+        match key {
+            "trace" => Ok(if self.trace.load(Ordering::Relaxed) {
+                "on"
+            } else {
+                "off"
+            }
+            .into()),
+            "stats.interval_ms" => Ok(self.interval_ms.load(Ordering::Relaxed).to_string()),
+            "log" => Ok(self
+                .log
+                .lock()
+                .map(|l| l.filter.clone())
+                .unwrap_or_default()),
+            other => Err(unknown(other)),
+        }
+    }
+
+    /// Sets knob `key` to `value`, checked.
+    pub fn set(&self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "trace" => {
+                let on = match value {
+                    "on" | "1" | "true" => true,
+                    "off" | "0" | "false" => false,
+                    _ => return Err(format!("trace: {value} is not on or off")),
+                };
+                self.trace.store(on, Ordering::Relaxed);
+            }
+            "stats.interval_ms" => {
+                let ms = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=60_000).contains(n))
+                    .ok_or_else(|| {
+                        format!("stats.interval_ms: {value} is not 1 to 60000 (milliseconds)")
+                    })?;
+                self.interval_ms.store(ms, Ordering::Relaxed);
+            }
+            "log" => {
+                let mut log = self.log.lock().map_err(|_| "log: poisoned".to_string())?;
+                match &log.set {
+                    Some(set) => set(value).map_err(|e| format!("log: {e}"))?,
+                    None => return Err("log: this instance's logs cannot be changed".into()),
+                }
+                log.filter = value.to_string();
+            }
+            other => return Err(unknown(other)),
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+}
+
+fn unknown(key: &str) -> String {
+    let near = crate::tcp::config::nearest::nearest(key, RUNTIME_KNOBS.iter().copied());
+    format!(
+        "{key}: no such runtime knob; the nearest is {near} (knobs: {})",
+        RUNTIME_KNOBS.join(", ")
+    )
+}
+
+/// What the instance's threads and workers share.
+struct Shared {
+    id: String,
+    dir: PathBuf,
+    knobs: Knobs,
+    max_sockets: usize,
+    pools: Mutex<Vec<Box<dyn Fn() -> PoolSnapshot + Send>>>,
+    workers: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// A running instance: its directory, control socket and Prometheus
+/// endpoint. Dropping it stops both threads.
+pub struct Instance {
+    shared: Arc<Shared>,
+    control: Option<JoinHandle<()>>,
+    metrics: Option<super::prometheus::MetricsServer>,
+    /// Remove the directory at the end (an id made from the pid).
+    remove_at_end: bool,
+}
+
+impl Instance {
+    /// Starts the instance `cfg` describes for app `app` (its id is
+    /// `app-<pid>` unless given): makes its directory under the run
+    /// directory, clears the files a previous instance with that id left,
+    /// serves its control socket and, if asked, its Prometheus endpoint.
+    /// `trace` is whether tracing starts on.
+    ///
+    /// # Errors
+    ///
+    /// A live instance has the id, or the file system's or the socket's
+    /// error, naming the path.
+    pub fn start(cfg: &OpsConfig, app: &str, trace: bool) -> Result<Instance, String> {
+        let (id, remove_at_end) = match &cfg.id {
+            Some(id) => (id.clone(), false),
+            None => (format!("{app}-{}", std::process::id()), true),
+        };
+        if !valid_id(&id) {
+            return Err(format!(
+                "instance id {id:?}: letters, digits, -, _ and . only"
+            ));
+        }
+        let dir = cfg.run_dir.join(&id);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let sock = dir.join("control.sock");
+        if UnixStream::connect(&sock).is_ok() {
+            return Err(format!(
+                "instance id {id}: a live instance answers on {}",
+                sock.display()
+            ));
+        }
+        // What the last instance with this id left (kept until now for
+        // a post-mortem).
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let p = e.path();
+                let stale = p.extension().is_some_and(|x| x == "stats") || p == sock;
+                if stale {
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+        }
+        let listener = UnixListener::bind(&sock).map_err(|e| format!("{}: {e}", sock.display()))?;
+        let shared = Arc::new(Shared {
+            id,
+            dir,
+            knobs: Knobs::new(trace, cfg.interval_ms),
+            max_sockets: cfg.max_sockets,
+            pools: Mutex::new(Vec::new()),
+            workers: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let serving = Arc::clone(&shared);
+        let control = std::thread::Builder::new()
+            .name("tpa-control".into())
+            .spawn(move || serve_control(&listener, &serving))
+            .map_err(|e| format!("control thread: {e}"))?;
+        let metrics = match cfg.metrics {
+            Some(addr) => Some(super::prometheus::MetricsServer::start(addr, &shared.dir)?),
+            None => None,
+        };
+        tracing::info!(id = %shared.id, dir = %shared.dir.display(), "instance started");
+        Ok(Instance {
+            shared,
+            control: Some(control),
+            metrics,
+            remove_at_end,
+        })
+    }
+
+    /// The instance's id.
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// Its directory: stats files, the control socket, traces.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The knobs.
+    pub fn knobs(&self) -> &Knobs {
+        &self.shared.knobs
+    }
+
+    /// The Prometheus endpoint's address, if it serves one.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(|m| m.addr())
+    }
+
+    /// Lets `cfg log FILTER` change the log filter, whose value now is
+    /// `filter`.
+    pub fn set_log_setter(&self, filter: &str, set: LogSetter) {
+        if let Ok(mut log) = self.shared.knobs.log.lock() {
+            log.filter = filter.to_string();
+            log.set = Some(set);
+        }
+    }
+
+    /// Has worker 0 publish a pool (`pool` gives its figures).
+    pub fn add_pool(&self, pool: impl Fn() -> PoolSnapshot + Send + 'static) {
+        if let Ok(mut pools) = self.shared.pools.lock() {
+            pools.push(Box::new(pool));
+        }
+    }
+
+    /// A publisher for worker `worker`: its stats file, `worker-<n>.stats`.
+    ///
+    /// # Errors
+    ///
+    /// Creating the file, naming it.
+    pub fn publisher(&self, worker: u32) -> Result<Publisher, String> {
+        let path = self.shared.dir.join(format!("worker-{worker}.stats"));
+        // Room for the snapshot's fixed part and about 1.5 KiB a socket.
+        let capacity = 256 * 1024 + self.shared.max_sockets.saturating_mul(1536);
+        let file = StatsFile::create(&path, worker, capacity)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        self.shared.workers.fetch_add(1, Ordering::Relaxed);
+        Ok(Publisher {
+            file,
+            shared: Arc::clone(&self.shared),
+            worker,
+            meter: WorkerMeter::new(),
+            next_ns: 0,
+            seen_generation: u64::MAX,
+            trace: self.shared.knobs.trace.load(Ordering::Relaxed),
+            buf: Vec::new(),
+            snapshot: WorkerSnapshot::default(),
+        })
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        // Wakes the control thread's accept.
+        let _ = UnixStream::connect(self.shared.dir.join("control.sock"));
+        if let Some(t) = self.control.take() {
+            let _ = t.join();
+        }
+        self.metrics = None;
+        let _ = std::fs::remove_file(self.shared.dir.join("control.sock"));
+        if self.remove_at_end {
+            let _ = std::fs::remove_dir_all(&self.shared.dir);
+        }
+    }
+}
+
+/// Answers control requests until the instance stops.
+fn serve_control(listener: &UnixListener, shared: &Shared) {
+    for stream in listener.incoming() {
+        if shared.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        let mut line = String::new();
+        if BufReader::new(&stream).read_line(&mut line).is_err() {
+            continue;
+        }
+        let answer = answer(line.trim(), shared);
+        let _ = (&stream).write_all(answer.as_bytes());
+    }
+}
+
+/// The answer to one request.
+fn answer(request: &str, shared: &Shared) -> String {
+    let words: Vec<&str> = request.split_whitespace().collect();
+    let knobs = &shared.knobs;
+    match words.as_slice() {
+        ["info"] => format!(
+            "id = {}\npid = {}\nworkers = {}\ndir = {}\n",
+            shared.id,
+            std::process::id(),
+            shared.workers.load(Ordering::Relaxed),
+            shared.dir.display()
+        ),
+        ["cfg"] => RUNTIME_KNOBS
+            .iter()
+            .map(|k| format!("{k} = {}\n", knobs.get(k).unwrap_or_default()))
+            .collect(),
+        ["cfg", key] => match knobs.get(key) {
+            Ok(v) => format!("{key} = {v}\n"),
+            Err(e) => format!("error: {e}\n"),
+        },
+        ["cfg", key, value @ ..] => match knobs.set(key, &value.join(" ")) {
+            Ok(()) => format!("{key} = {}\n", knobs.get(key).unwrap_or_default()),
+            Err(e) => format!("error: {e}\n"),
+        },
+        _ => format!("error: {request:?}: expected info, cfg, cfg KEY or cfg KEY VALUE\n"),
+    }
+}
+
+/// Asks the instance whose directory is `dir` for `request`; its answer.
+///
+/// # Errors
+///
+/// Connecting or talking to the socket, naming it.
+pub fn request(dir: &Path, request: &str) -> Result<String, String> {
+    use std::io::Read;
+    let sock = dir.join("control.sock");
+    let mut stream = UnixStream::connect(&sock).map_err(|e| format!("{}: {e}", sock.display()))?;
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    stream
+        .write_all(format!("{request}\n").as_bytes())
+        .map_err(|e| format!("{}: {e}", sock.display()))?;
+    let mut out = String::new();
+    stream
+        .read_to_string(&mut out)
+        .map_err(|e| format!("{}: {e}", sock.display()))?;
+    Ok(out)
+}
+
+/// What a worker does with its figures: measures its loop every
+/// iteration and, every `stats.interval_ms`, publishes a snapshot.
+pub struct Publisher {
+    file: StatsFile,
+    shared: Arc<Shared>,
+    worker: u32,
+    meter: WorkerMeter,
+    next_ns: u64,
+    seen_generation: u64,
+    trace: bool,
+    buf: Vec<u8>,
+    snapshot: WorkerSnapshot,
+}
+
+/// A knob change a worker applies itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Trace new connections, or stop.
+    Trace(bool),
+}
+
+impl Publisher {
+    /// Counts an iteration that started at `start_ns` (the worker's
+    /// clock) and did `it`; true when a snapshot is due.
+    #[inline]
+    pub fn iteration(&mut self, start_ns: u64, it: &IterationStats) -> bool {
+        self.meter.iteration(start_ns, it);
+        start_ns >= self.next_ns
+    }
+
+    /// The snapshot to fill (the loop's counters and the pools are
+    /// filled by [`publish`](Self::publish)); the caller fills the rest
+    /// (`ops::collect`), then calls `publish`.
+    pub fn snapshot(&mut self) -> &mut WorkerSnapshot {
+        &mut self.snapshot
+    }
+
+    /// Publishes the snapshot (`stopped`: the worker's last), schedules
+    /// the next one from `now_ns`, and returns the knob change the worker
+    /// has to apply, if any.
+    pub fn publish(&mut self, now_ns: u64, stopped: bool) -> Option<Change> {
+        let knobs = &self.shared.knobs;
+        let interval = knobs.interval_ms.load(Ordering::Relaxed).max(1) * 1_000_000;
+        self.next_ns = now_ns.saturating_add(interval);
+        let s = &mut self.snapshot;
+        s.version = SNAPSHOT_VERSION;
+        s.instance.clone_from(&self.shared.id);
+        s.pid = std::process::id();
+        s.worker = self.worker;
+        s.unix_ns = unix_ns();
+        s.stopped = stopped;
+        s.worker_loop = self.meter.counters();
+        if self.worker == 0 {
+            if let Ok(pools) = self.shared.pools.lock() {
+                s.pools = pools.iter().map(|p| p()).collect();
+            }
+        }
+        self.buf.clear();
+        if serde_json::to_writer(&mut self.buf, &*s).is_ok() && !self.file.publish(&self.buf) {
+            // Too many sockets for the file: the counters without them.
+            s.sockets_omitted += s.sockets.len() as u64;
+            let sockets = std::mem::take(&mut s.sockets);
+            self.buf.clear();
+            if serde_json::to_writer(&mut self.buf, &*s).is_ok() {
+                self.file.publish(&self.buf);
+            }
+            s.sockets = sockets;
+        }
+        let generation = knobs.generation.load(Ordering::Acquire);
+        if generation == self.seen_generation {
+            return None;
+        }
+        self.seen_generation = generation;
+        let trace = knobs.trace.load(Ordering::Relaxed);
+        (trace != self.trace).then(|| {
+            self.trace = trace;
+            Change::Trace(trace)
+        })
+    }
+
+    /// The instance's directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The stats file.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+}
+
+/// Now, in nanoseconds since the Unix epoch.
+fn unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,29 @@
+//! Operability: what a running (or dead) instance tells about itself.
+//!
+//! Each worker publishes a snapshot of its figures every
+//! `stats.interval_ms` into a file of its own, mapped shared, under the
+//! instance's directory (`$TPA_RUN_DIR` or `/run/tpa`, then the instance
+//! id); `tpactl` and the Prometheus endpoint read the files without ever
+//! asking or stopping a worker, and the files outlive the process until
+//! the next instance with that id starts. A small control thread serves
+//! the instance's control socket (runtime knobs: `tpactl cfg`).
+//! doc/operations.md tells how to use them.
+//!
+//! - [`snapshot`]: what a worker publishes.
+//! - `file`: the shared file, two halves under sequence locks.
+//! - [`meter`]: the worker loop's time.
+//! - [`collect`]: filling a snapshot from a pipeline's parts.
+//! - [`Instance`]: the run directory, knobs, control socket, publishers.
+//! - [`prometheus`]: the text endpoint.
+//! - [`OpsConfig`]: the knobs at start.
+
+pub mod collect;
+mod config;
+pub mod file;
+mod instance;
+pub mod meter;
+pub mod prometheus;
+pub mod snapshot;
+
+pub use config::{valid_id, OpsConfig, OpsConfigError, OPS_KEYS};
+pub use instance::{request, Change, Instance, Knobs, LogSetter, Publisher, RUNTIME_KNOBS};
