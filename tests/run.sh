@@ -35,6 +35,7 @@ packages=(
     tshark                                        # capture checks
     socat redis-server redis-tools                # kernel servers of the TCP tests (tcp_kernel_servers)
     nutcracker                                    # the reference of tpa-redis-proxy's key mapping test
+    python3-prometheus-client                     # tperf_ops: the Prometheus endpoint parsed by the reference parser
 )
 missing=()
 for p in "${packages[@]}"; do

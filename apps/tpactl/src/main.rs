@@ -1,35 +1,83 @@
 //! `tpactl`: looks into tpa instances through the files they keep under
-//! their run directory, without asking a worker. Only `st` (the socket
-//! trace) so far; the operability issue grows the rest.
+//! their run directory (`$TPA_RUN_DIR`, else /run/tpa; one directory per
+//! instance id), without asking a worker; `cfg` talks to the instance's
+//! control socket. doc/operations.md shows it at work.
 //!
 //! ```text
-//! tpactl st [--run-dir DIR] [--all] [FILE...]   decode trace files
-//! tpactl st --archive [--run-dir DIR]           list archived rings
+//! tpactl [--id ID] [--run-dir DIR] [--json] COMMAND
+//!   list                 instances under the run directory
+//!   sk [-v]              sockets (-v: every counter of each)
+//!   ss [--once]          live rates, refreshed every --interval
+//!   worker               worker loops and stage counters
+//!   mem                  buffer pools
+//!   neigh                neighbor caches
+//!   cfg [KEY [VALUE]]    runtime knobs: get, set
+//!   st [--all] [FILE...] socket traces decoded; --archive lists archives
 //! ```
 
-use std::path::{Path, PathBuf};
+mod st;
+mod view;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tpa_stages::trace::decode::{decode, lines};
-use tpa_stages::trace::ring::SlotStatus;
 
 #[derive(Parser)]
 #[command(name = "tpactl", about = "Look into tpa instances")]
 struct Cli {
+    /// Where the instances keep their files [default: $TPA_RUN_DIR, else
+    /// /run/tpa].
+    #[arg(long, global = true, value_name = "DIR")]
+    run_dir: Option<PathBuf>,
+    /// The instance (its directory's name; `tpactl list` shows them);
+    /// needed when there are several.
+    #[arg(long, global = true, value_name = "ID")]
+    id: Option<String>,
+    /// JSON for scripts instead of lines for people.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// The instances under the run directory: id, pid, workers, alive.
+    List,
+    /// Sockets: state, addresses, queues, cwnd, smoothed RTT,
+    /// retransmissions.
+    Sk {
+        /// Every counter of each connection.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Live rates per worker and per connection, refreshed.
+    Ss {
+        /// Seconds between samples.
+        #[arg(long, default_value = "1", value_name = "SECONDS")]
+        interval: f64,
+        /// One sample (two readings an interval apart), then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Worker loops: busy, idle and starved time, packets, and every
+    /// stage's counters with its drops by reason.
+    Worker,
+    /// Buffer pools: size, in use, held bytes.
+    Mem,
+    /// Neighbor caches.
+    Neigh,
+    /// Runtime knobs (trace, log, stats.interval_ms): all, one, or set one.
+    Cfg {
+        /// The knob.
+        key: Option<String>,
+        /// Its new value.
+        value: Option<String>,
+    },
     /// Socket traces: every traced connection's records, decoded.
     St {
-        /// Where the instances keep their files (default: $TPA_RUN_DIR,
-        /// else /run/tpa): its `*.trace` files and those one level down
-        /// (one directory per instance).
-        #[arg(long)]
-        run_dir: Option<PathBuf>,
         /// Closed connections too (their rings stay until the slot is
         /// reused); only live ones otherwise.
         #[arg(long)]
@@ -44,96 +92,53 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let Cli {
-        command:
-            Command::St {
-                run_dir,
-                all,
-                archive,
-                files,
-            },
-    } = Cli::parse();
-    let run_dir = run_dir
+    let cli = Cli::parse();
+    let run_dir = cli
+        .run_dir
         .or_else(|| std::env::var_os("TPA_RUN_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("/run/tpa"));
-    if archive {
-        let found = trace_files(&run_dir, true);
-        for f in &found {
-            let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
-            println!("{} {size} bytes", f.display());
+    let json = cli.json;
+    let command = match cli.command {
+        Command::St {
+            all,
+            archive,
+            files,
+        } => {
+            let dir = match &cli.id {
+                Some(id) => run_dir.join(id),
+                None => run_dir,
+            };
+            return st::run(&dir, all, archive, files);
         }
-        if found.is_empty() {
-            eprintln!("tpactl st: no archived rings under {}", run_dir.display());
-        }
-        return ExitCode::SUCCESS;
-    }
-    let (files, named) = if files.is_empty() {
-        (trace_files(&run_dir, false), false)
-    } else {
-        (files, true)
+        Command::List => return finish(view::list(&run_dir, json)),
+        other => other,
     };
-    if files.is_empty() {
-        eprintln!("tpactl st: no trace files under {}", run_dir.display());
-        return ExitCode::FAILURE;
-    }
-    let mut failed = false;
-    for f in &files {
-        let decoded = std::fs::read(f)
-            .map_err(|e| e.to_string())
-            .and_then(|b| decode(&b).map_err(|e| e.to_string()));
-        match decoded {
-            Ok(dump) => {
-                println!(
-                    "{}: pid {}, {} records per socket",
-                    f.display(),
-                    dump.pid,
-                    dump.records
-                );
-                // A named file (an archive, a post-mortem) shows everything.
-                for sock in dump
-                    .sockets
-                    .iter()
-                    .filter(|s| all || named || s.status == SlotStatus::Live)
-                {
-                    for line in lines(sock) {
-                        println!("{line}");
-                    }
-                }
-            }
-            Err(e) => {
-                eprintln!("tpactl st: {}: {e}", f.display());
-                failed = true;
-            }
+    let result = view::instance_dir(&run_dir, cli.id.as_deref()).and_then(|dir| match command {
+        Command::Sk { verbose } => view::sk(&dir, verbose, json),
+        Command::Ss { interval, once } => {
+            let every = Duration::try_from_secs_f64(interval)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("--interval {interval}: a positive number of seconds"))?;
+            view::ss(&dir, every, once, json)
         }
-    }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+        Command::Worker => view::worker(&dir, json),
+        Command::Mem => view::mem(&dir, json),
+        Command::Neigh => view::neigh(&dir, json),
+        Command::Cfg { key, value } => view::cfg(&dir, key, value, json),
+        // Answered above, without an instance.
+        Command::List | Command::St { .. } => Ok(()),
+    });
+    finish(result)
 }
 
-/// The `*.trace` files in `dir` and one level down (`archive` false), or
-/// in the `archive/` directories there (`archive` true), sorted.
-fn trace_files(dir: &Path, archive: bool) -> Vec<PathBuf> {
-    let mut dirs = vec![dir.to_path_buf()];
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        dirs.extend(
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "archive")),
-        );
+/// The exit code of a command's result, its error said.
+fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tpactl: {e}");
+            ExitCode::FAILURE
+        }
     }
-    if archive {
-        dirs = dirs.into_iter().map(|d| d.join("archive")).collect();
-    }
-    let mut out: Vec<PathBuf> = dirs
-        .iter()
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flat_map(|entries| entries.flatten().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "trace") && p.is_file())
-        .collect();
-    out.sort();
-    out
 }

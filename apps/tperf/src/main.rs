@@ -11,6 +11,7 @@ use tpa::port::af_packet::{RxMode, TxPath};
 use tpa::wire::MacAddr;
 use tpa::worker::StopFlag;
 use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
+use tpa_stages::ops::{valid_id, OpsConfig};
 use tpa_stages::tcp::Unmatched;
 use tpa_tperf::config::{fresh_run_id, parse_duration, parse_size, DEFAULT_PORT};
 use tpa_tperf::tpa::{parse_tx_path, Idle, TpaEndpoint, DEFAULT_PORT_SPEC};
@@ -113,6 +114,20 @@ struct StackArgs {
     /// where the device refuses the rules, counted and said once.
     #[arg(long)]
     flow_marks: bool,
+    /// tpa: the instance's id, its directory under the run directory
+    /// ($TPA_RUN_DIR, else /run/tpa) with its stats files, control
+    /// socket and traces, for `tpactl --id` [default: $TPA_ID, else
+    /// tperf-server-<pid> or tperf-client-<pid>, removed at a clean exit].
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
+    /// tpa: serve Prometheus' text format on ADDR:PORT (GET /metrics)
+    /// [default: $TPA_METRICS, else none].
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<SocketAddr>,
+    /// tpa: no stats files, control socket nor Prometheus endpoint
+    /// (TPA_STATS=0).
+    #[arg(long)]
+    no_stats: bool,
     /// DPDK EAL arguments, after `--` (with --port dpdk:<device> only).
     #[arg(last = true, value_name = "EAL_ARGS")]
     eal_args: Vec<String>,
@@ -134,12 +149,30 @@ impl StackArgs {
                 (self.spin, "--spin"),
                 (self.unmatched.is_some(), "--unmatched"),
                 (self.flow_marks, "--flow-marks"),
+                (self.id.is_some(), "--id"),
+                (self.metrics.is_some(), "--metrics"),
+                (self.no_stats, "--no-stats"),
                 (!self.eal_args.is_empty(), "EAL arguments"),
             ];
             if let Some((_, flag)) = tpa_only.iter().find(|(given, _)| *given) {
                 return Err(format!("{flag}: for tpa's stack, not with --kernel"));
             }
             return Ok(None);
+        }
+        let mut ops = OpsConfig::from_env().map_err(|e| e.to_string())?;
+        if let Some(id) = self.id {
+            if !valid_id(&id) {
+                return Err(format!(
+                    "--id {id:?}: letters, digits, -, _ and . only (64 at most)"
+                ));
+            }
+            ops.id = Some(id);
+        }
+        if self.metrics.is_some() {
+            ops.metrics = self.metrics;
+        }
+        if self.no_stats {
+            ops.enabled = false;
         }
         let endpoint = TpaEndpoint {
             port: match self.port {
@@ -159,6 +192,7 @@ impl StackArgs {
             unmatched: self.unmatched.unwrap_or_default(),
             flow_marks: self.flow_marks,
             eal_args: self.eal_args,
+            ops,
         };
         endpoint.validate().map_err(|e| e.0)?;
         Ok(Some(endpoint))
@@ -342,7 +376,11 @@ fn client(args: ClientArgs) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().mode {
+    let cli = Cli::parse();
+    if let Err(e) = tpa_stages::ops::log::init() {
+        return usage_error(&e);
+    }
+    match cli.mode {
         Mode::Server(args) => server(args),
         Mode::Client(args) => client(args),
     }

@@ -34,17 +34,7 @@ pub struct Knobs {
     pub interval_ms: AtomicU64,
     /// Bumped by every change, for the workers' cheap check.
     pub generation: AtomicU64,
-    log: Mutex<LogKnob>,
 }
-
-/// The log filter and how to change it.
-struct LogKnob {
-    filter: String,
-    set: Option<LogSetter>,
-}
-
-/// Changes the log filter (tracing's `EnvFilter` syntax).
-pub type LogSetter = Box<dyn Fn(&str) -> Result<(), String> + Send>;
 
 /// The runtime knobs' names, for `cfg`.
 pub const RUNTIME_KNOBS: [&str; 3] = ["trace", "log", "stats.interval_ms"];
@@ -55,10 +45,6 @@ impl Knobs {
             trace: AtomicBool::new(trace),
             interval_ms: AtomicU64::new(interval_ms),
             generation: AtomicU64::new(0),
-            log: Mutex::new(LogKnob {
-                filter: String::new(),
-                set: None,
-            }),
         }
     }
 
@@ -72,11 +58,7 @@ impl Knobs {
             }
             .into()),
             "stats.interval_ms" => Ok(self.interval_ms.load(Ordering::Relaxed).to_string()),
-            "log" => Ok(self
-                .log
-                .lock()
-                .map(|l| l.filter.clone())
-                .unwrap_or_default()),
+            "log" => Ok(super::log::current().unwrap_or_else(|| "(not tpa's)".into())),
             other => Err(unknown(other)),
         }
     }
@@ -102,14 +84,7 @@ impl Knobs {
                     })?;
                 self.interval_ms.store(ms, Ordering::Relaxed);
             }
-            "log" => {
-                let mut log = self.log.lock().map_err(|_| "log: poisoned".to_string())?;
-                match &log.set {
-                    Some(set) => set(value).map_err(|e| format!("log: {e}"))?,
-                    None => return Err("log: this instance's logs cannot be changed".into()),
-                }
-                log.filter = value.to_string();
-            }
+            "log" => super::log::set(value).map_err(|e| format!("log: {e}"))?,
             other => return Err(unknown(other)),
         }
         self.generation.fetch_add(1, Ordering::Release);
@@ -235,15 +210,6 @@ impl Instance {
         self.metrics.as_ref().map(|m| m.addr())
     }
 
-    /// Lets `cfg log FILTER` change the log filter, whose value now is
-    /// `filter`.
-    pub fn set_log_setter(&self, filter: &str, set: LogSetter) {
-        if let Ok(mut log) = self.shared.knobs.log.lock() {
-            log.filter = filter.to_string();
-            log.set = Some(set);
-        }
-    }
-
     /// Has worker 0 publish a pool (`pool` gives its figures).
     pub fn add_pool(&self, pool: impl Fn() -> PoolSnapshot + Send + 'static) {
         if let Ok(mut pools) = self.shared.pools.lock() {
@@ -288,7 +254,11 @@ impl Drop for Instance {
         self.metrics = None;
         let _ = std::fs::remove_file(self.shared.dir.join("control.sock"));
         if self.remove_at_end {
-            let _ = std::fs::remove_dir_all(&self.shared.dir);
+            // The stats go; traces stay (the directory with them).
+            for w in 0..self.shared.workers.load(Ordering::Relaxed) {
+                let _ = std::fs::remove_file(self.shared.dir.join(format!("worker-{w}.stats")));
+            }
+            let _ = std::fs::remove_dir(&self.shared.dir);
         }
     }
 }
@@ -441,6 +411,11 @@ impl Publisher {
     /// The instance's directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// Sockets per snapshot at most (`stats.max_sockets`).
+    pub fn max_sockets(&self) -> usize {
+        self.shared.max_sockets
     }
 
     /// The stats file.

@@ -16,14 +16,16 @@
 //! - [`Instance`]: the run directory, knobs, control socket, publishers.
 //! - [`prometheus`]: the text endpoint.
 //! - [`OpsConfig`]: the knobs at start.
+//! - [`log`]: the apps' logs through `tracing`.
 
 pub mod collect;
 mod config;
 pub mod file;
 mod instance;
+pub mod log;
 pub mod meter;
 pub mod prometheus;
 pub mod snapshot;
 
 pub use config::{valid_id, OpsConfig, OpsConfigError, OPS_KEYS};
-pub use instance::{request, Change, Instance, Knobs, LogSetter, Publisher, RUNTIME_KNOBS};
+pub use instance::{request, Change, Instance, Knobs, Publisher, RUNTIME_KNOBS};

@@ -23,6 +23,8 @@ use tpa::port::steer::ShareAnswers;
 use tpa::port::Port;
 use tpa::stage::Cx;
 use tpa::worker::{run_loop, LoopStats, Progress, StopFlag, WorkLoop};
+use tpa_stages::ops::snapshot::Counter;
+use tpa_stages::ops::{Instance, Publisher};
 use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
 
@@ -566,6 +568,8 @@ struct ClientLoop<P: Port, F> {
     drain_until_ns: Option<u64>,
     /// The idle policy's counts, once the loop is over.
     loop_stats: LoopStats,
+    /// The worker's stats, when the instance publishes them.
+    stats: Option<Publisher>,
 }
 
 impl<P: Port, F: FnMut(&Interval)> ClientLoop<P, F> {
@@ -596,7 +600,17 @@ impl<P: Port, F: FnMut(&Interval)> WorkLoop for ClientLoop<P, F> {
     type Report = ();
 
     fn run_once(&mut self) -> Progress {
+        let start = match self.stats {
+            Some(_) => tpa::time::Clock::global().now_ns(),
+            None => 0,
+        };
         let done = self.pipeline.run_once();
+        if let Some(stats) = self.stats.as_mut() {
+            if stats.iteration(start, &done) {
+                let app = app_counters(&self.pipeline.app().stats);
+                self.pipeline.publish(stats, app, false);
+            }
+        }
         let app = self.pipeline.app();
         if self.interval_ns > 0 && app.phase == Phase::Running {
             let now = tpa::time::Clock::global().now_ns();
@@ -632,6 +646,19 @@ impl<P: Port, F: FnMut(&Interval)> WorkLoop for ClientLoop<P, F> {
     fn finish(self) {}
 }
 
+/// The client's own counters, for its stats.
+fn app_counters(stats: &ClientStats) -> Vec<Counter> {
+    vec![
+        Counter::counter("tperf_bytes_sent", stats.bytes_sent)
+            .help("Payload bytes the worker's connections sent."),
+        Counter::counter("tperf_bytes_received", stats.bytes_received)
+            .help("Payload bytes the worker's connections received."),
+        Counter::counter("tperf_transactions", stats.transactions)
+            .help("rr and crr: responses received whole."),
+        Counter::counter("tperf_failures", stats.failures).help("Connections that failed."),
+    ]
+}
+
 /// What the client runs on the ports.
 struct ClientJob<'a, F> {
     config: &'a ClientConfig,
@@ -650,6 +677,8 @@ struct Setup<'a> {
     interval_ns: u64,
     /// The flow rules of the worker on a queue (`--flow-marks`).
     marks: &'a (dyn Fn(u16) -> Option<Box<dyn MarkConnections>> + Sync),
+    /// The instance (stats, control socket), when on.
+    instance: Option<&'a Instance>,
 }
 
 impl Setup<'_> {
@@ -664,8 +693,20 @@ impl Setup<'_> {
     ) -> ClientLoop<P, G> {
         let app = Client::new(self.config, worker, Arc::clone(crew));
         let marks = (self.marks)(port.caps().queue);
+        let stats = self.instance.and_then(|i| {
+            i.publisher(worker as u32)
+                .map_err(|e| tracing::warn!("worker {worker} publishes no stats: {e}"))
+                .ok()
+        });
         let mut work = ClientLoop {
-            pipeline: build(port, self.endpoint, self.tcp.clone(), app, marks),
+            pipeline: build(
+                port,
+                self.endpoint,
+                self.tcp.clone(),
+                app,
+                marks,
+                self.instance,
+            ),
             stop: StopFlag::new(),
             interval_ns: self.interval_ns,
             on_interval,
@@ -673,15 +714,21 @@ impl Setup<'_> {
             from_ns: 0,
             drain_until_ns: None,
             loop_stats: LoopStats::default(),
+            stats,
         };
         let stop = work.stop.clone();
         work.loop_stats = run_loop(&mut work, &stop, self.endpoint.idle());
+        if let Some(mut stats) = work.stats.take() {
+            let app = app_counters(&work.pipeline.app().stats);
+            work.pipeline.publish(&mut stats, app, true);
+        }
         work
     }
 }
 
 impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
     type Out = Result<ClientReport, TpaError>;
+    const ROLE: &'static str = "tperf-client";
 
     fn run<P: Port + Send + Handed>(
         self,
@@ -697,6 +744,7 @@ impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
         let mut on_interval = self.on_interval;
         let workers = Setup {
             marks: setup.marks,
+            instance: setup.instance,
             config: self.config,
             tcp: &self.tcp,
             endpoint: self.endpoint,

@@ -53,6 +53,7 @@ use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::host_key::{os_seed, HostKey};
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets, Unmatched};
+use tpa_stages::ops::{collect, Change, Instance, OpsConfig, Publisher};
 use tpa_stages::trace::TraceConfig;
 
 /// The device and addresses of tpa's side (`--port`, `--ip`, `--mac`,
@@ -81,6 +82,9 @@ pub struct TpaEndpoint {
     pub flow_marks: bool,
     /// DPDK only: the EAL's arguments (after `--`).
     pub eal_args: Vec<String>,
+    /// Stats, control socket and Prometheus (`--id`, `--metrics`, the
+    /// `TPA_STATS*`, `TPA_ID`, `TPA_METRICS` variables).
+    pub ops: OpsConfig,
 }
 
 /// Parses `--tx-path`: `ring` (a TPACKET_V2 ring, the default) or
@@ -386,6 +390,29 @@ impl<P: Port, A: App<P::Buf, TperfState<P::Buf>>> TperfPipeline<P, A> {
         &self.state
     }
 
+    /// Publishes the worker's snapshot through `publisher` (`stopped`:
+    /// its last) and applies the runtime knobs' changes.
+    fn publish(&mut self, publisher: &mut Publisher, app: Vec<tpa_stages::ops::snapshot::Counter>, stopped: bool) {
+        let now = tpa::time::Clock::global().now_ns();
+        let max = publisher.max_sockets();
+        let snap = publisher.snapshot();
+        collect::stages(snap, self.stats());
+        collect::tcp(snap, &self.state.tcp, max);
+        collect::neighbors(snap, &self.state.egress, now);
+        snap.app = app;
+        if let Some(Change::Trace(on)) = publisher.publish(now, stopped) {
+            let cfg = TraceConfig {
+                enabled: on,
+                dir: publisher.dir().to_path_buf(),
+                ..TraceConfig::from_env().unwrap_or_default()
+            };
+            match self.state.tcp.enable_trace(&cfg) {
+                Ok(()) => tracing::info!(on, "socket trace of new connections switched"),
+                Err(e) => tracing::warn!("socket trace stays off: {e}"),
+            }
+        }
+    }
+
     /// The port.
     pub fn port(&self) -> &P {
         &self.port
@@ -444,6 +471,7 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
     tcp: TcpConfig,
     app: A,
     marks: Option<Box<dyn MarkConnections>>,
+    instance: Option<&Instance>,
 ) -> TperfPipeline<P, A> {
     let iface = endpoint.interface(endpoint.mac.unwrap_or(port.caps().mac));
     let front = ethernet_front(
@@ -480,17 +508,24 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
     // connection follows on from an earlier process's on its 4-tuple
     // (a peer's TIME_WAIT lets it in at once).
     let host_key = HostKey::for_this_host().unwrap_or_else(|e| {
-        eprintln!("tpa-tperf: TCP host key: {e}; keying ISNs and timestamps for this process only");
+        tracing::warn!("TCP host key: {e}; keying ISNs and timestamps for this process only");
         HostKey::per_process()
     });
     let mut sockets = TcpSockets::new(tcp, os_seed())
         .with_host_key(&host_key)
         .with_steering(port.steering());
-    // `TPA_TRACE=1`: every connection's socket trace, for `tpactl st`.
-    let traced = TraceConfig::from_env()
-        .and_then(|cfg| sockets.enable_trace(&cfg).map_err(|e| e.to_string()));
+    // `TPA_TRACE=1`: every connection's socket trace, for `tpactl st`,
+    // in the instance's directory when there is one; `tpactl cfg trace`
+    // switches it later.
+    let traced = TraceConfig::from_env().and_then(|mut cfg| {
+        if let Some(i) = instance {
+            cfg.enabled = i.knobs().trace.load(std::sync::atomic::Ordering::Relaxed);
+            cfg.dir = i.dir().to_path_buf();
+        }
+        sockets.enable_trace(&cfg).map_err(|e| e.to_string())
+    });
     if let Err(e) = traced {
-        eprintln!("tpa-tperf: socket trace off: {e}");
+        tracing::warn!("socket trace off: {e}");
     }
     let state = TperfState {
         egress: Egress::new(iface),
@@ -506,6 +541,8 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
 /// by `setup`.
 trait OnPort {
     type Out;
+    /// The instance's name without an id (`tperf-server`).
+    const ROLE: &'static str;
     fn run<P: Port + Send + Handed>(
         self,
         ports: Vec<ShareAnswers<P>>,
@@ -522,13 +559,46 @@ struct WorkerSetup<'a> {
     on_thread: &'a (dyn Fn() -> Box<dyn std::any::Any> + Sync),
     /// The flow rules of the worker on queue `q` (`--flow-marks`).
     marks: &'a (dyn Fn(u16) -> Option<Box<dyn MarkConnections>> + Sync),
+    /// The instance (stats, control socket), when on.
+    instance: Option<&'a Instance>,
+}
+
+impl WorkerSetup<'_> {
+    /// Worker `worker`'s publisher, when the instance is on.
+    fn publisher(&self, worker: u32) -> Option<Publisher> {
+        let instance = self.instance?;
+        instance
+            .publisher(worker)
+            .map_err(|e| tracing::warn!("worker {worker} publishes no stats: {e}"))
+            .ok()
+    }
 }
 
 /// Nothing to set up: a TAP or AF_PACKET port.
-const PLAIN_WORKERS: WorkerSetup<'static> = WorkerSetup {
-    on_thread: &|| Box::new(()),
-    marks: &|_| None,
-};
+fn plain_workers(instance: Option<&Instance>) -> WorkerSetup<'_> {
+    WorkerSetup {
+        on_thread: &|| Box::new(()),
+        marks: &|_| None,
+        instance,
+    }
+}
+
+/// Starts the instance `endpoint.ops` describes, trace on as `TPA_TRACE`
+/// says; `None` when off or when it cannot start (said in the log: the
+/// run goes on without).
+fn start_instance(endpoint: &TpaEndpoint, role: &str) -> Option<Instance> {
+    if !endpoint.ops.enabled {
+        return None;
+    }
+    let trace = TraceConfig::from_env().map(|c| c.enabled).unwrap_or(false);
+    match Instance::start(&endpoint.ops, role, trace) {
+        Ok(i) => Some(i),
+        Err(e) => {
+            tracing::warn!("no stats nor control socket: {e}");
+            None
+        }
+    }
+}
 
 /// A port that may hand misplaced frames over to other workers: its
 /// counts, for the worker's line at the end.
@@ -583,6 +653,13 @@ fn on_port<J: OnPort>(
     };
     let open_error =
         |e: tpa::port::PortError| TpaError(format!("{}: {e}", endpoint_name(endpoint)));
+    let instance = start_instance(endpoint, J::ROLE);
+    let with_pool = |pool: &Pool| {
+        if let Some(i) = &instance {
+            let pool = pool.clone();
+            i.add_pool(move || collect::pool(&pool));
+        }
+    };
     match &endpoint.port {
         PortSpec::Tap(name) => {
             let pool = pool()?;
@@ -593,7 +670,8 @@ fn on_port<J: OnPort>(
                 ..TapConfig::new(name.as_str())
             };
             let ports = Tap::open_queues(&config, pool.clone()).map_err(open_error)?;
-            let out = job.run(share_answers(ports), &PLAIN_WORKERS);
+            with_pool(&pool);
+            let out = job.run(share_answers(ports), &plain_workers(instance.as_ref()));
             Ok((out, pool.in_use()))
         }
         PortSpec::AfPacket(name) => {
@@ -607,7 +685,8 @@ fn on_port<J: OnPort>(
                 ..AfPacketConfig::new(name.as_str())
             };
             let ports = AfPacket::open_queues(&config, pool.clone()).map_err(open_error)?;
-            let out = job.run(share_answers(ports), &PLAIN_WORKERS);
+            with_pool(&pool);
+            let out = job.run(share_answers(ports), &plain_workers(instance.as_ref()));
             Ok((out, pool.in_use()))
         }
         #[cfg(feature = "dpdk")]
@@ -646,6 +725,7 @@ fn on_port<J: OnPort>(
             let setup = WorkerSetup {
                 on_thread: &on_thread,
                 marks: &marks,
+                instance: instance.as_ref(),
             };
             let out = job.run(share_answers(ports), &setup);
             let pools = dev
@@ -766,6 +846,7 @@ mod tests {
             unmatched: Unmatched::Reset,
             flow_marks: false,
             eal_args: vec![],
+            ops: OpsConfig::default(),
         }
     }
 

@@ -15,6 +15,7 @@ use tpa::port::steer::ShareAnswers;
 use tpa::port::Port;
 use tpa::stage::Cx;
 use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
+use tpa_stages::ops::snapshot::Counter;
 use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
 
@@ -54,6 +55,20 @@ struct Server {
 }
 
 impl Server {
+    /// The app's own counters, for its stats: runs answered (by every
+    /// worker) and this worker's connections.
+    fn counters(&self) -> Vec<Counter> {
+        vec![
+            Counter::counter(
+                "tperf_runs_answered",
+                self.crew.answered.load(Ordering::Relaxed),
+            )
+            .help("Client runs the server answered, all workers."),
+            Counter::gauge("tperf_connections", self.conns.len() as u64)
+                .help("The worker's data and control connections."),
+        ]
+    }
+
     fn accept<B: PacketBuf>(
         &mut self,
         listener: SocketId,
@@ -287,13 +302,25 @@ struct ServerLoop<'a, P: Port> {
     /// Once `--runs` were answered: until when the last connections may
     /// take to close.
     drain_until_ns: Option<u64>,
+    /// The worker's stats, when the instance publishes them.
+    stats: Option<tpa_stages::ops::Publisher>,
 }
 
 impl<P: Port> WorkLoop for ServerLoop<'_, P> {
     type Report = ();
 
     fn run_once(&mut self) -> Progress {
+        let start = match self.stats {
+            Some(_) => tpa::time::Clock::global().now_ns(),
+            None => 0,
+        };
         let done = self.pipeline.run_once();
+        if let Some(stats) = self.stats.as_mut() {
+            if stats.iteration(start, &done) {
+                let app = self.pipeline.app().counters();
+                self.pipeline.publish(stats, app, false);
+            }
+        }
         if self.stop.is_raised() {
             self.local.raise();
         }
@@ -327,6 +354,7 @@ struct ServerJob<'a, F> {
 
 impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
     type Out = Result<(), TpaError>;
+    const ROLE: &'static str = "tperf-server";
 
     fn run<P: Port + Send + Handed>(
         self,
@@ -355,7 +383,15 @@ impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
                             max_runs,
                             next_tick_ns: 0,
                         };
-                        let mut pipeline = build(port, endpoint, tcp_config.clone(), app, marks);
+                        let worker = u32::from(port.caps().queue);
+                        let mut pipeline = build(
+                            port,
+                            endpoint,
+                            tcp_config.clone(),
+                            app,
+                            marks,
+                            setup.instance,
+                        );
                         // Every worker listens: a SYN lands on the worker
                         // its 4-tuple steers to.
                         let listened = pipeline
@@ -372,9 +408,14 @@ impl<F: FnOnce(SocketAddr)> OnPort for ServerJob<'_, F> {
                             stop,
                             local: StopFlag::new(),
                             drain_until_ns: None,
+                            stats: setup.publisher(worker),
                         };
                         let local = work.local.clone();
                         let idle = run_loop(&mut work, &local, endpoint.idle());
+                        if let Some(mut stats) = work.stats.take() {
+                            let app = work.pipeline.app().counters();
+                            work.pipeline.publish(&mut stats, app, true);
+                        }
                         println!("tpa-tperf server: {}", worker_line(&work.pipeline));
                         if std::env::var_os("TPA_TPERF_COUNTERS").is_some() {
                             eprintln!("{}loop: {idle:?}", counters(&work.pipeline));
