@@ -94,7 +94,11 @@ fn print_json(v: &serde_json::Value) {
 pub fn list(run_dir: &Path, json: bool) -> Result<(), String> {
     let mut rows = Vec::new();
     for dir in instances(run_dir) {
-        let id = dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let id = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         let snaps: Vec<WorkerSnapshot> = read_dir(&dir).into_iter().flatten().collect();
         let pid = snaps.first().map_or(0, |s| s.pid);
         rows.push((id, pid, snaps.len(), alive(&dir)));
@@ -108,7 +112,11 @@ pub fn list(run_dir: &Path, json: bool) -> Result<(), String> {
     }
     println!("{:<28} {:>8} {:>7}  state", "id", "pid", "workers");
     for (id, pid, workers, alive) in rows {
-        let state = if alive { "running" } else { "gone (files kept)" };
+        let state = if alive {
+            "running"
+        } else {
+            "gone (files kept)"
+        };
         println!("{id:<28} {pid:>8} {workers:>7}  {state}");
     }
     Ok(())
@@ -162,7 +170,10 @@ pub fn sk(dir: &Path, verbose: bool, json: bool) -> Result<(), String> {
             }
         }
         if s.sockets_omitted > 0 {
-            println!("   worker {}: {} sockets more (stats.max_sockets)", s.worker, s.sockets_omitted);
+            println!(
+                "   worker {}: {} sockets more (stats.max_sockets)",
+                s.worker, s.sockets_omitted
+            );
         }
     }
     Ok(())
@@ -191,7 +202,10 @@ fn conn_bytes(s: &WorkerSnapshot) -> BTreeMap<(u32, String), (u64, u64)> {
         .map(|k| {
             (
                 (k.index, k.remote.clone()),
-                (k.get("bytes_acked").unwrap_or(0), k.get("bytes_received").unwrap_or(0)),
+                (
+                    k.get("bytes_acked").unwrap_or(0),
+                    k.get("bytes_received").unwrap_or(0),
+                ),
             )
         })
         .collect()
@@ -328,7 +342,11 @@ pub fn worker(dir: &Path, json: bool) -> Result<(), String> {
             .collect();
         println!("  tcp: {}", tcp.join(", "));
         if !s.app.is_empty() {
-            let app: Vec<String> = s.app.iter().map(|c| format!("{} {}", c.name, c.value)).collect();
+            let app: Vec<String> = s
+                .app
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.value))
+                .collect();
             println!("  app: {}", app.join(", "));
         }
     }
@@ -342,9 +360,11 @@ pub fn mem(dir: &Path, json: bool) -> Result<(), String> {
     if json {
         let v: Vec<_> = pools
             .iter()
-            .map(|p| json!({"name": p.name, "capacity": p.capacity, "in_use": p.in_use,
+            .map(|p| {
+                json!({"name": p.name, "capacity": p.capacity, "in_use": p.in_use,
                 "buffer_bytes": p.buffer_bytes, "held_bytes": p.in_use * p.buffer_bytes,
-                "failed_allocs": p.failed_allocs}))
+                "failed_allocs": p.failed_allocs})
+            })
             .collect();
         print_json(&json!(v));
         return Ok(());
@@ -379,7 +399,10 @@ pub fn neigh(dir: &Path, json: bool) -> Result<(), String> {
         print_json(&json!(v));
         return Ok(());
     }
-    println!("{:>2} {:<28} {:<18} {:<11} {:>4}", "w", "ip", "mac", "state", "held");
+    println!(
+        "{:>2} {:<28} {:<18} {:<11} {:>4}",
+        "w", "ip", "mac", "state", "held"
+    );
     for s in &snaps {
         for n in &s.neighbors {
             println!(
@@ -396,7 +419,12 @@ pub fn neigh(dir: &Path, json: bool) -> Result<(), String> {
 }
 
 /// `cfg`.
-pub fn cfg(dir: &Path, key: Option<String>, value: Option<String>, json: bool) -> Result<(), String> {
+pub fn cfg(
+    dir: &Path,
+    key: Option<String>,
+    value: Option<String>,
+    json: bool,
+) -> Result<(), String> {
     let line = match (&key, &value) {
         (None, _) => "cfg".to_string(),
         (Some(k), None) => format!("cfg {k}"),

@@ -48,7 +48,12 @@ impl StatsFile {
     /// The file system's.
     pub fn create(path: &Path, worker: u32, capacity: usize) -> io::Result<StatsFile> {
         let half_words = HALF_HEADER_WORDS + capacity.div_ceil(8);
-        let map = SharedFile::create(path, (HEADER_WORDS + 2 * half_words) * 8)?;
+        // Made under a temporary name and renamed once its header is
+        // written: a reader never finds it half made.
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(".new");
+        let temp = PathBuf::from(temp);
+        let map = SharedFile::create(&temp, (HEADER_WORDS + 2 * half_words) * 8)?;
         let w = map.words();
         w[0].store(MAGIC, Ordering::Relaxed);
         w[1].store(LAYOUT, Ordering::Relaxed);
@@ -56,6 +61,7 @@ impl StatsFile {
         w[3].store(u64::from(worker), Ordering::Relaxed);
         w[4].store(half_words as u64, Ordering::Relaxed);
         w[5].store(0, Ordering::Release);
+        std::fs::rename(&temp, path)?;
         Ok(StatsFile {
             map: Arc::new(map),
             path: path.to_path_buf(),

@@ -49,11 +49,11 @@ use tpa_stages::iface::Interface;
 use tpa_stages::ipv4::Ipv4Input;
 use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
+use tpa_stages::ops::{collect, Change, Instance, OpsConfig, Publisher};
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::host_key::{os_seed, HostKey};
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets, Unmatched};
-use tpa_stages::ops::{collect, Change, Instance, OpsConfig, Publisher};
 use tpa_stages::trace::TraceConfig;
 
 /// The device and addresses of tpa's side (`--port`, `--ip`, `--mac`,
@@ -392,7 +392,12 @@ impl<P: Port, A: App<P::Buf, TperfState<P::Buf>>> TperfPipeline<P, A> {
 
     /// Publishes the worker's snapshot through `publisher` (`stopped`:
     /// its last) and applies the runtime knobs' changes.
-    fn publish(&mut self, publisher: &mut Publisher, app: Vec<tpa_stages::ops::snapshot::Counter>, stopped: bool) {
+    fn publish(
+        &mut self,
+        publisher: &mut Publisher,
+        app: Vec<tpa_stages::ops::snapshot::Counter>,
+        stopped: bool,
+    ) {
         let now = tpa::time::Clock::global().now_ns();
         let max = publisher.max_sockets();
         let snap = publisher.snapshot();

@@ -1,0 +1,445 @@
+//! Operability against a live tperf: a tpa server on a TAP device in a
+//! namespace made here, measured by the kernel's client, looked into while
+//! it runs by `tpactl` (sockets, worker counters, runtime knobs, traces)
+//! and by its Prometheus endpoint, parsed by the reference parser
+//! (`python3-prometheus-client`); then a server killed with SIGKILL
+//! mid-run, whose stats `tpactl` still reads.
+//!
+//! Run as root: `cargo test -p tpa-tperf --test tperf_ops`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{TPA, TPERF};
+use serde_json::Value;
+use tpa_tests::netns::Netns;
+
+/// `tpactl`, built next to tperf (another package's binary: `cargo test
+/// --workspace` builds it; alone, `cargo build -p tpa-tpactl` first).
+fn tpactl_path() -> PathBuf {
+    let path = Path::new(TPERF).with_file_name("tpactl");
+    assert!(
+        path.is_file(),
+        "{} is missing: cargo build -p tpa-tpactl (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
+/// A fresh run directory for this test.
+fn run_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tpa-ops-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `tpactl --run-dir DIR ARGS`: its success, standard output and error.
+fn tpactl(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(tpactl_path())
+        .arg("--run-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run tpactl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `tpactl ... --json`, parsed; fails the test with tpactl's words.
+fn tpactl_json(dir: &Path, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let (ok, out, err) = tpactl(dir, &all);
+    assert!(ok, "tpactl {args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("tpactl {args:?}: {e}:\n{out}"))
+}
+
+/// `tpactl ... --json`, parsed, or `None` when it fails (while an
+/// instance starts).
+fn try_tpactl_json(dir: &Path, args: &[&str]) -> Option<Value> {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let (ok, out, _) = tpactl(dir, &all);
+    ok.then(|| serde_json::from_str(&out).ok()).flatten()
+}
+
+/// Worker 0's figure `key` of its loop, per `tpactl worker --json`.
+fn loop_figure(dir: &Path, id: &str, key: &str) -> u64 {
+    let w = tpactl_json(dir, &["--id", id, "worker"]);
+    w[0]["loop"][key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} in {w:#}"))
+}
+
+/// Starts a kernel tperf client in `ns` against the tpa server: `test`
+/// for `secs` seconds over `conns` connections.
+fn kernel_client(ns: &Netns, test: &str, secs: &str, conns: &str) -> std::process::Child {
+    ns.command(&[
+        TPERF,
+        "client",
+        "--kernel",
+        "-s",
+        "192.0.2.2:4040",
+        "-t",
+        test,
+        "-d",
+        secs,
+        "-c",
+        conns,
+        "--json",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("start the kernel client")
+}
+
+/// Polls `f` every 50 ms, up to 10 s, until it gives `Some`.
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..200 {
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what}: not within 10 s");
+}
+
+/// `GET /metrics` from inside `ns`.
+fn scrape(ns: &Netns, addr: &str) -> String {
+    ns.enter(|| {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics endpoint");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: tpa\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+        body.to_string()
+    })
+}
+
+/// `text` parsed by `prometheus_client.parser`: every sample as
+/// `[name, labels, value]`.
+fn parse_prometheus(text: &str) -> Vec<(String, serde_json::Map<String, Value>, f64)> {
+    let script = "import sys, json\n\
+        from prometheus_client.parser import text_string_to_metric_families\n\
+        out = []\n\
+        for fam in text_string_to_metric_families(sys.stdin.read()):\n\
+        \x20   assert fam.documentation, fam.name\n\
+        \x20   for s in fam.samples:\n\
+        \x20       out.append([s.name, s.labels, s.value])\n\
+        print(json.dumps(out))\n";
+    // Debian's python3-prometheus-client is the system Python's (a
+    // pyenv or venv python3 earlier on PATH would not have it).
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the Prometheus parser refused the text: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Vec<(String, serde_json::Map<String, Value>, f64)> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    v
+}
+
+/// The sample `name` with label `worker="0"` and the `extra` labels.
+fn sample(
+    samples: &[(String, serde_json::Map<String, Value>, f64)],
+    name: &str,
+    extra: &[(&str, &str)],
+) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name
+                && l.get("worker")
+                    .and_then(Value::as_str)
+                    .is_none_or(|w| w == "0")
+                && extra
+                    .iter()
+                    .all(|(k, v)| l.get(*k).and_then(Value::as_str) == Some(*v))
+        })
+        .map(|(_, _, v)| *v)
+}
+
+#[test]
+fn tpactl_and_prometheus_look_into_a_live_tperf() {
+    let ns = Netns::with_tap("tpops");
+    let dir = run_dir("live");
+    let env_dir = format!("TPA_RUN_DIR={}", dir.display());
+    let mut argv = vec!["env", &env_dir, TPERF, "server"];
+    argv.extend_from_slice(&TPA);
+    argv.extend_from_slice(&[
+        "-l",
+        "0.0.0.0:4040",
+        "--runs",
+        "2",
+        "--id",
+        "srv",
+        "--metrics",
+        "127.0.0.1:9464",
+    ]);
+    let server = ns.spawn_until(
+        &argv,
+        "tpa-tperf server: listening on 0.0.0.0:4040 (tpa on tap:tpa0, 1 worker)",
+    );
+    // The instance answers on its control socket; trace is off.
+    let (ok, listed, err) = tpactl(&dir, &["list"]);
+    assert!(ok, "{err}");
+    assert!(
+        listed.contains("srv") && listed.contains("running"),
+        "{listed}"
+    );
+    let (ok, cfg, err) = tpactl(&dir, &["--id", "srv", "cfg"]);
+    assert!(ok, "{err}");
+    assert!(cfg.contains("trace = off"), "{cfg}");
+    assert!(cfg.contains("stats.interval_ms = 100"), "{cfg}");
+    // A knob that does not exist, or a bad value: refused, named.
+    let (ok, _, err) = tpactl(&dir, &["--id", "srv", "cfg", "trace", "maybe"]);
+    assert!(
+        !ok && err.contains("trace: maybe is not on or off"),
+        "{err}"
+    );
+    let (ok, _, err) = tpactl(&dir, &["--id", "srv", "cfg", "tracing", "on"]);
+    assert!(!ok && err.contains("the nearest is trace"), "{err}");
+    // Trace on, at runtime: the worker applies it at its next publish,
+    // so the connections of the run below are traced.
+    let (ok, out, err) = tpactl(&dir, &["--id", "srv", "cfg", "trace", "on"]);
+    assert!(ok && out.trim() == "trace = on", "{out}{err}");
+    let (ok, out, err) = tpactl(&dir, &["--id", "srv", "cfg", "stats.interval_ms", "50"]);
+    assert!(ok && out.trim() == "stats.interval_ms = 50", "{out}{err}");
+    let (ok, out, err) = tpactl(&dir, &["--id", "srv", "cfg", "log", "debug"]);
+    assert!(ok && out.trim() == "log = debug", "{out}{err}");
+    // The worker picks the interval up within one (old) interval.
+    std::thread::sleep(Duration::from_millis(300));
+
+    let rx_before = loop_figure(&dir, "srv", "rx_packets");
+    let client = kernel_client(&ns, "rr", "3", "2");
+    // sk: the run's two data connections and its control connection,
+    // established, and the listener.
+    let socks = eventually("three established connections in tpactl sk", || {
+        let v = try_tpactl_json(&dir, &["--id", "srv", "sk"])?;
+        let established = v
+            .as_array()?
+            .iter()
+            .filter(|s| s["state"] == "ESTABLISHED")
+            .count();
+        (established == 3).then_some(v)
+    });
+    let socks = socks.as_array().unwrap();
+    assert!(
+        socks
+            .iter()
+            .any(|s| s["state"] == "LISTEN" && s["local"] == "0.0.0.0:4040"),
+        "{socks:#?}"
+    );
+    for s in socks.iter().filter(|s| s["state"] == "ESTABLISHED") {
+        assert_eq!(s["local"], "192.0.2.2:4040", "{s:#}");
+        assert!(
+            s["remote"].as_str().unwrap().starts_with("192.0.2.1:"),
+            "{s:#}"
+        );
+        assert!(s["cwnd"].as_u64().unwrap() > 0, "{s:#}");
+    }
+    // Counters move while the run goes on.
+    let rx_mid = loop_figure(&dir, "srv", "rx_packets");
+    let bytes_mid: u64 = eventually("data received on a connection", || {
+        let v = try_tpactl_json(&dir, &["--id", "srv", "sk"])?;
+        let sum: u64 = v
+            .as_array()?
+            .iter()
+            .filter_map(|s| s["bytes_received"].as_u64())
+            .sum();
+        (sum > 0).then_some(sum)
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    let rx_later = loop_figure(&dir, "srv", "rx_packets");
+    assert!(
+        rx_before < rx_mid && rx_mid < rx_later,
+        "{rx_before} {rx_mid} {rx_later}"
+    );
+    // The people's views print.
+    let (ok, out, err) = tpactl(&dir, &["--id", "srv", "sk", "-v"]);
+    assert!(
+        ok && out.contains("ESTABLISHED") && out.contains("bytes_received"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = tpactl(&dir, &["--id", "srv", "worker"]);
+    assert!(
+        ok && out.contains("stage") && out.contains("busy"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = tpactl(&dir, &["--id", "srv", "ss", "--once", "--interval", "0.3"]);
+    assert!(
+        ok && out.contains("rx pkt/s") && out.contains("192.0.2.1:"),
+        "{out}{err}"
+    );
+    let ss = tpactl_json(&dir, &["--id", "srv", "ss", "--once", "--interval", "0.3"]);
+    assert!(ss[0]["rx_packets_per_s"].as_f64().unwrap() > 0.0, "{ss:#}");
+    let mem = tpactl_json(&dir, &["--id", "srv", "mem"]);
+    assert_eq!(mem[0]["name"], "tperf", "{mem:#}");
+    assert!(mem[0]["in_use"].as_u64().unwrap() > 0, "{mem:#}");
+    let neigh = tpactl_json(&dir, &["--id", "srv", "neigh"]);
+    assert!(
+        neigh
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["ip"] == "192.0.2.1"),
+        "{neigh:#}"
+    );
+
+    // Prometheus: parsed by the reference parser, between two tpactl
+    // readings of the same counter.
+    let before = loop_figure(&dir, "srv", "rx_packets");
+    let text = scrape(&ns, "127.0.0.1:9464");
+    let after = loop_figure(&dir, "srv", "rx_packets");
+    let samples = parse_prometheus(&text);
+    let rx = sample(&samples, "tpa_worker_rx_packets_total", &[]).expect("rx packets");
+    assert!(
+        before as f64 <= rx && rx <= after as f64,
+        "tpactl {before}..{after}, Prometheus {rx}"
+    );
+    assert!(sample(&samples, "tpa_worker_busy_seconds_total", &[]).unwrap() > 0.0);
+    assert!(sample(&samples, "tpa_tcp_passive_opens_total", &[]).unwrap() >= 3.0);
+    assert!(
+        sample(
+            &samples,
+            "tpa_stage_packets_total",
+            &[("verdict", "consumed")]
+        )
+        .is_some(),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&samples, "tpa_tcp_sockets", &[("state", "ESTABLISHED")]),
+        Some(3.0),
+        "{text}"
+    );
+    assert!(sample(&samples, "tpa_pool_buffers", &[("pool", "tperf")]).unwrap() > 0.0);
+    assert!(
+        text.contains("# TYPE tpa_worker_rx_packets_total counter"),
+        "{text}"
+    );
+
+    let out = client.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Tracing was switched on before the run: its connections' rings are
+    // in the instance's directory.
+    let (ok, st, err) = tpactl(&dir, &["--id", "srv", "st", "--all"]);
+    assert!(ok, "{err}");
+    assert!(st.contains("192.0.2.2:4040 -> 192.0.2.1:"), "{st}");
+    assert!(st.contains("ESTABLISHED"), "{st}");
+    let _ = bytes_mid;
+
+    // The second run, then the server ends: its files stay (a named id),
+    // its last snapshot says so, and the knobs are gone with it.
+    let client = kernel_client(&ns, "rr", "1", "1");
+    assert!(client.wait_with_output().unwrap().status.success());
+    server.finish();
+    let w = tpactl_json(&dir, &["--id", "srv", "worker"]);
+    assert_eq!(w[0]["stopped"], true, "{w:#}");
+    let (ok, listed, _) = tpactl(&dir, &["list"]);
+    assert!(ok && listed.contains("gone"), "{listed}");
+    let (ok, _, err) = tpactl(&dir, &["--id", "srv", "cfg"]);
+    assert!(!ok && err.contains("control.sock"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_stats_of_a_killed_instance_stay_readable() {
+    let ns = Netns::with_tap("tpops9");
+    let dir = run_dir("kill9");
+    let env_dir = format!("TPA_RUN_DIR={}", dir.display());
+    let mut argv = vec!["env", &env_dir, TPERF, "server"];
+    argv.extend_from_slice(&TPA);
+    argv.extend_from_slice(&["-l", "0.0.0.0:4040", "--id", "victim"]);
+    let server = ns.spawn_until(
+        &argv,
+        "tpa-tperf server: listening on 0.0.0.0:4040 (tpa on tap:tpa0, 1 worker)",
+    );
+    let mut client = kernel_client(&ns, "rr", "3", "2");
+    eventually("connections established", || {
+        let v = try_tpactl_json(&dir, &["--id", "victim", "sk"])?;
+        let n = v
+            .as_array()?
+            .iter()
+            .filter(|s| s["state"] == "ESTABLISHED")
+            .count();
+        (n == 3).then_some(())
+    });
+    // SIGKILL (the guard's drop): no chance to clean up or publish.
+    drop(server);
+    let _ = client.kill();
+    let _ = client.wait();
+    let w = tpactl_json(&dir, &["--id", "victim", "worker"]);
+    assert_eq!(w[0]["stopped"], false, "killed, not stopped: {w:#}");
+    assert!(w[0]["loop"]["rx_packets"].as_u64().unwrap() > 0, "{w:#}");
+    let socks = tpactl_json(&dir, &["--id", "victim", "sk"]);
+    let established = socks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "ESTABLISHED")
+        .count();
+    assert_eq!(established, 3, "its last snapshot: {socks:#}");
+    let (ok, listed, _) = tpactl(&dir, &["list"]);
+    assert!(
+        ok && listed.contains("victim") && listed.contains("gone"),
+        "{listed}"
+    );
+    // The next instance with that id starts afresh.
+    let mut argv = vec!["env", &env_dir, TPERF, "server"];
+    argv.extend_from_slice(&TPA);
+    argv.extend_from_slice(&["-l", "0.0.0.0:4040", "--id", "victim"]);
+    let again = ns.spawn_until(
+        &argv,
+        "tpa-tperf server: listening on 0.0.0.0:4040 (tpa on tap:tpa0, 1 worker)",
+    );
+    let fresh = eventually("the new instance's first snapshot", || {
+        let w = try_tpactl_json(&dir, &["--id", "victim", "worker"])?;
+        let rx = w[0]["loop"]["rx_packets"].as_u64()?;
+        Some((w[0]["pid"].as_u64()?, rx))
+    });
+    let (fresh_pid, fresh) = fresh;
+    assert_ne!(
+        Some(fresh_pid),
+        w[0]["pid"].as_u64(),
+        "a new process's file"
+    );
+    let killed_rx = w[0]["loop"]["rx_packets"].as_u64().unwrap();
+    assert!(
+        fresh < killed_rx,
+        "counters restart: {fresh} vs {killed_rx}"
+    );
+    drop(again);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
