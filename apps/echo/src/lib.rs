@@ -21,7 +21,7 @@ pub mod config;
 pub mod kernel;
 pub mod payload;
 pub mod report;
-mod run;
+pub mod run;
 pub mod session;
 pub mod stack;
 pub mod tcp_echo;

@@ -12,7 +12,9 @@ use tpa::wire::MacAddr;
 use tpa::worker::StopFlag;
 use tpa_echo::config::DEFAULT_TIMEOUT;
 use tpa_echo::report::egress_line;
-use tpa_echo::{run_client, run_server, ClientConfig, Endpoint, ServerConfig};
+use tpa_echo::run::run_server_with;
+use tpa_echo::{run_client, ClientConfig, Endpoint, ServerConfig};
+use tpa_stages::ops::{valid_id, Instance, OpsConfig};
 use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
 
 /// A UDP (and, on tpa, TCP) echo server and a UDP client, on tpa or on
@@ -112,6 +114,38 @@ struct ServerArgs {
     /// Stop after echoing this many datagrams.
     #[arg(long)]
     count: Option<u64>,
+    /// tpa: the instance's id, its directory under the run directory
+    /// ($TPA_RUN_DIR, else /run/tpa) with its stats file, control socket
+    /// and traces, for `tpactl --id` [default: $TPA_ID, else
+    /// echo-server-<pid>, removed at a clean exit].
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
+    /// tpa: serve Prometheus' text format on ADDR:PORT (GET /metrics)
+    /// [default: $TPA_METRICS, else none].
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<SocketAddr>,
+    /// tpa: no stats file, control socket nor Prometheus endpoint
+    /// (TPA_STATS=0).
+    #[arg(long)]
+    no_stats: bool,
+}
+
+/// The operability settings of the server's flags over the environment's.
+fn ops_config(args: &ServerArgs) -> Result<OpsConfig, String> {
+    let mut ops = OpsConfig::from_env().map_err(|e| e.to_string())?;
+    if let Some(id) = &args.id {
+        if !valid_id(id) {
+            return Err(format!("--id {id:?}: letters, digits, -, _ and . only (64 at most)"));
+        }
+        ops.id = Some(id.clone());
+    }
+    if args.metrics.is_some() {
+        ops.metrics = args.metrics;
+    }
+    if args.no_stats {
+        ops.enabled = false;
+    }
+    Ok(ops)
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +215,10 @@ fn client_config(args: ClientArgs) -> ClientConfig {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = tpa_stages::ops::log::init() {
+        eprintln!("tpa-echo: {e}");
+        return ExitCode::FAILURE;
+    }
     let stop = StopFlag::new();
     if let Err(e) = stop.stop_on_signals() {
         eprintln!("tpa-echo: cannot install signal handlers: {e}");
@@ -188,8 +226,19 @@ fn main() -> ExitCode {
     }
     match cli.mode {
         Mode::Server(args) => {
+            let ops = match ops_config(&args) {
+                Ok(ops) => ops,
+                Err(e) => {
+                    eprintln!("tpa-echo: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let config = server_config(args);
-            match run_server(&config, &stop, |line| println!("{line}")) {
+            // The kernel mode has no tpa workers to look into.
+            let instance = (ops.enabled && !config.endpoint.kernel)
+                .then(|| Instance::start(&ops, "echo-server", false))
+                .and_then(|r| r.map_err(|e| tracing::warn!("no stats nor control socket: {e}")).ok());
+            match run_server_with(&config, &stop, instance.as_ref(), |line| println!("{line}")) {
                 Ok(report) => {
                     println!("final: {report}");
                     if let Some(tcp) = &report.tcp {

@@ -117,6 +117,17 @@ pub fn run_server(
     stop: &StopFlag,
     ready: impl FnOnce(&str),
 ) -> Result<ServerReport, Error> {
+    run_server_with(config, stop, None, ready)
+}
+
+/// [`run_server`], publishing tpa's stats through `instance` if given
+/// (its stats files, control socket and Prometheus endpoint).
+pub fn run_server_with(
+    config: &ServerConfig,
+    stop: &StopFlag,
+    instance: Option<&tpa_stages::ops::Instance>,
+    ready: impl FnOnce(&str),
+) -> Result<ServerReport, Error> {
     config.validate()?;
     if config.endpoint.kernel {
         let socket = kernel::bind_server(config).map_err(Error::Socket)?;
@@ -125,7 +136,7 @@ pub fn run_server(
         return kernel::serve(&socket, config, stop).map_err(Error::Socket);
     }
     on_port!(&config.endpoint, |port| stack::serve(
-        port, config, stop, ready
+        port, config, stop, instance, ready
     ))
 }
 

@@ -41,6 +41,9 @@ use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::host_key::{os_seed, HostKey};
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets};
+use tpa_stages::ops::snapshot::Counter;
+use tpa_stages::ops::{collect, Change, Instance, Publisher};
+use tpa_stages::trace::TraceConfig;
 use tpa_stages::udp::{self, udp_branch, UdpBranch, UdpInput, UdpSockets};
 
 use crate::config::{ClientConfig, ConfigError, Endpoint, ServerConfig};
@@ -181,7 +184,7 @@ pub fn build<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(
 /// had.
 fn host_key() -> HostKey {
     HostKey::for_this_host().unwrap_or_else(|e| {
-        eprintln!("tpa-echo: TCP host key: {e}; keying ISNs and timestamps for this process only");
+        tracing::warn!("TCP host key: {e}; keying ISNs and timestamps for this process only");
         HostKey::per_process()
     })
 }
@@ -195,6 +198,29 @@ impl<P: Port, A: App<P::Buf, EchoState<P::Buf>>> EchoPipeline<P, A> {
     /// The shared state: egress counters and neighbors, the sockets.
     pub fn state(&self) -> &EchoState<P::Buf> {
         &self.state
+    }
+
+    /// Publishes the worker's snapshot through `publisher` (`stopped`:
+    /// its last) and applies the runtime knobs' changes.
+    fn publish(&mut self, publisher: &mut Publisher, app: Vec<Counter>, stopped: bool) {
+        let now = tpa::time::Clock::global().now_ns();
+        let max = publisher.max_sockets();
+        let snap = publisher.snapshot();
+        collect::stages(snap, self.stats());
+        collect::tcp(snap, &self.state.tcp, max);
+        collect::neighbors(snap, &self.state.egress, now);
+        snap.app = app;
+        if let Some(Change::Trace(on)) = publisher.publish(now, stopped) {
+            let cfg = TraceConfig {
+                enabled: on,
+                dir: publisher.dir().to_path_buf(),
+                ..TraceConfig::from_env().unwrap_or_default()
+            };
+            match self.state.tcp.enable_trace(&cfg) {
+                Ok(()) => tracing::info!(on, "socket trace of new connections switched"),
+                Err(e) => tracing::warn!("socket trace stays off: {e}"),
+            }
+        }
     }
 }
 
@@ -481,13 +507,25 @@ struct ServerLoop<'a, P: Port> {
     deadline_ns: Option<u64>,
     /// TCP is served (its figures go in the report).
     tcp: bool,
+    /// The worker's stats, when the instance publishes them.
+    stats: Option<Publisher>,
 }
 
 impl<P: Port> WorkLoop for ServerLoop<'_, P> {
     type Report = ServerReport;
 
     fn run_once(&mut self) -> Progress {
+        let start = match self.stats {
+            Some(_) => tpa::time::Clock::global().now_ns(),
+            None => 0,
+        };
         let done = self.pipeline.run_once();
+        if let Some(stats) = self.stats.as_mut() {
+            if stats.iteration(start, &done) {
+                let app = echo_counters(self.pipeline.app().report());
+                self.pipeline.publish(stats, app, false);
+            }
+        }
         let echoed = self.pipeline.app().report().echoed;
         if self.count.is_some_and(|c| echoed >= c)
             || self
@@ -499,7 +537,11 @@ impl<P: Port> WorkLoop for ServerLoop<'_, P> {
         done.into()
     }
 
-    fn finish(self) -> ServerReport {
+    fn finish(mut self) -> ServerReport {
+        if let Some(mut stats) = self.stats.take() {
+            let app = echo_counters(self.pipeline.app().report());
+            self.pipeline.publish(&mut stats, app, true);
+        }
         let mut report = self.pipeline.app().report().clone();
         report.tcp = Some(self.pipeline.app().tcp_report()).filter(|_| self.tcp);
         report.counters = Some(counters(&self.pipeline));
@@ -512,12 +554,20 @@ impl<P: Port> WorkLoop for ServerLoop<'_, P> {
 /// application takes them (capped by `TcpConfig::backlog`).
 const LISTEN_BACKLOG: usize = 1024;
 
+/// The echo server's own counters, for its stats.
+fn echo_counters(report: &ServerReport) -> Vec<Counter> {
+    vec![Counter::counter("echo_datagrams_echoed", report.echoed)
+        .help("UDP datagrams echoed back.")]
+}
+
 /// Serves `config` on an opened `port` until `stop` (or the count or
-/// duration); `ready` is told where it listens once its sockets are bound.
+/// duration), publishing its stats through `instance` if given; `ready`
+/// is told where it listens once its sockets are bound.
 pub fn serve<P: Port>(
     port: P,
     config: &ServerConfig,
     stop: &StopFlag,
+    instance: Option<&Instance>,
     ready: impl FnOnce(&str),
 ) -> Result<ServerReport, crate::Error> {
     with_mac(port, config.endpoint.mac, |port| {
@@ -561,6 +611,11 @@ pub fn serve<P: Port>(
             count: config.count,
             deadline_ns,
             tcp: config.tcp_port.is_some(),
+            stats: instance.and_then(|i| {
+                i.publisher(0)
+                    .map_err(|e| tracing::warn!("no stats: {e}"))
+                    .ok()
+            }),
         };
         run_loop(&mut work, stop, idle(&config.endpoint));
         Ok(work.finish())
