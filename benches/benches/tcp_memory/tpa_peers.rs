@@ -40,6 +40,7 @@ use tpa_stages::ndp::NdpResponder;
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
+use tpa_stages::ops::{collect, Instance, OpsConfig, Publisher};
 use tpa_stages::trace::TraceConfig;
 
 use super::stream::{request, Message, Pattern, Received, Transactions, MESSAGE};
@@ -294,6 +295,53 @@ fn host(
     Host::new(port, state, app, front)
 }
 
+/// `TPA_STATS=1`: both hosts publish their stats as tperf's workers do
+/// (a real clock read per iteration, a snapshot every
+/// `TPA_STATS_INTERVAL_MS` of real time), into `$TPA_RUN_DIR`; the cost
+/// measured by benches/callgrind_stats.sh.
+struct Stats {
+    _instance: Instance,
+    client: Publisher,
+    server: Publisher,
+}
+
+impl Stats {
+    fn from_env() -> Option<Stats> {
+        if std::env::var("TPA_STATS").ok()? != "1" {
+            return None;
+        }
+        let cfg = OpsConfig::from_env().expect("TPA_STATS*");
+        let instance = Instance::start(&cfg, "tcp-memory", false).expect("the instance");
+        let client = instance.publisher(0).expect("a stats file");
+        let server = instance.publisher(1).expect("a stats file");
+        Some(Stats {
+            _instance: instance,
+            client,
+            server,
+        })
+    }
+}
+
+/// One iteration of `host` at `now` (virtual), its stats published
+/// through `stats` when on.
+#[inline]
+fn run_host(host: &mut Host<MemoryPort>, stats: Option<&mut Publisher>, now: u64) {
+    let Some(p) = stats else {
+        host.run_once_at(now);
+        return;
+    };
+    let start = tpa::time::Clock::global().now_ns();
+    let it = host.run_once_at(now);
+    if p.iteration(start, &it) {
+        let max = p.max_sockets();
+        let snap = p.snapshot();
+        collect::stages(snap, host.stats());
+        collect::tcp(snap, &host.state.sockets, max);
+        collect::neighbors(snap, &host.state.egress, now);
+        p.publish(start, false);
+    }
+}
+
 /// A client and a server pipeline on one wire.
 pub struct TpaPeers {
     wire: MemoryWire,
@@ -302,6 +350,7 @@ pub struct TpaPeers {
     server: Host<MemoryPort>,
     rr: Transactions,
     crr: Transactions,
+    stats: Option<Stats>,
 }
 
 impl TpaPeers {
@@ -314,6 +363,16 @@ impl TpaPeers {
 
     fn server_addr() -> SocketAddr {
         SocketAddr::new(IpAddr::V4(SERVER_IP), PORT)
+    }
+
+    #[inline]
+    fn run_client(&mut self, now: u64) {
+        run_host(&mut self.client, self.stats.as_mut().map(|s| &mut s.client), now);
+    }
+
+    #[inline]
+    fn run_server(&mut self, now: u64) {
+        run_host(&mut self.server, self.stats.as_mut().map(|s| &mut s.server), now);
     }
 
     fn errors(&self) -> Option<String> {
@@ -362,6 +421,7 @@ impl Peers for TpaPeers {
             server,
             rr: Transactions::default(),
             crr: Transactions::default(),
+            stats: Stats::from_env(),
         };
         let any: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT);
         let server_iface = iface(SERVER_MAC, 2);
@@ -377,8 +437,8 @@ impl Peers for TpaPeers {
         self.client.app.connect_to = Some(Self::server_addr());
         for _ in 0..MAX_ROUNDS {
             let now = self.tick();
-            self.client.run_once_at(now);
-            self.server.run_once_at(now);
+            self.run_client(now);
+            self.run_server(now);
             if let Some(e) = self.errors() {
                 return Err(e);
             }
@@ -394,8 +454,8 @@ impl Peers for TpaPeers {
         let target = self.client.app.target;
         for _ in 0..MAX_ROUNDS {
             let now = self.tick();
-            self.client.run_once_at(now);
-            self.server.run_once_at(now);
+            self.run_client(now);
+            self.run_server(now);
             if self.server.app.received.bytes >= target {
                 return Ok(());
             }
@@ -413,7 +473,7 @@ impl Peers for TpaPeers {
         self.client.app.msg.clear();
         for _ in 0..MAX_ROUNDS {
             let now = self.tick();
-            self.client.run_once_at(now);
+            self.run_client(now);
             if self.client.app.msg.is_full() {
                 if self.client.app.msg.bytes() == &req {
                     self.rr.done += 1;
@@ -422,7 +482,7 @@ impl Peers for TpaPeers {
                 }
                 return Ok(());
             }
-            self.server.run_once_at(now);
+            self.run_server(now);
         }
         Err(format!(
             "rr: no response after {MAX_ROUNDS} rounds; {}",
@@ -439,14 +499,14 @@ impl Peers for TpaPeers {
         let closed_before = self.server.app.closed;
         for _ in 0..MAX_ROUNDS {
             let now = self.tick();
-            self.client.run_once_at(now);
+            self.run_client(now);
             let sockets = &self.client.state.sockets;
             // The client closed once the response was in; its connection
             // is done once in TIME_WAIT.
             let client_done = self.client.app.msg.is_full()
                 && self.client.app.socket.is_none()
                 && sockets.len() == sockets.time_wait_count();
-            self.server.run_once_at(now);
+            self.run_server(now);
             // Only the listener left: the accepted connection is gone.
             let server_done =
                 self.server.app.closed > closed_before && self.server.state.sockets.len() == 1;
