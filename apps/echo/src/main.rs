@@ -14,8 +14,8 @@ use tpa_echo::config::DEFAULT_TIMEOUT;
 use tpa_echo::report::egress_line;
 use tpa_echo::run::run_server_with;
 use tpa_echo::{run_client, ClientConfig, Endpoint, ServerConfig};
-use tpa_stages::ops::{valid_id, Instance, OpsConfig};
 use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
+use tpa_stages::ops::{valid_id, Instance, OpsConfig};
 
 /// A UDP (and, on tpa, TCP) echo server and a UDP client, on tpa or on
 /// the kernel's sockets.
@@ -135,7 +135,9 @@ fn ops_config(args: &ServerArgs) -> Result<OpsConfig, String> {
     let mut ops = OpsConfig::from_env().map_err(|e| e.to_string())?;
     if let Some(id) = &args.id {
         if !valid_id(id) {
-            return Err(format!("--id {id:?}: letters, digits, -, _ and . only (64 at most)"));
+            return Err(format!(
+                "--id {id:?}: letters, digits, -, _ and . only (64 at most)"
+            ));
         }
         ops.id = Some(id.clone());
     }
@@ -237,7 +239,10 @@ fn main() -> ExitCode {
             // The kernel mode has no tpa workers to look into.
             let instance = (ops.enabled && !config.endpoint.kernel)
                 .then(|| Instance::start(&ops, "echo-server", false))
-                .and_then(|r| r.map_err(|e| tracing::warn!("no stats nor control socket: {e}")).ok());
+                .and_then(|r| {
+                    r.map_err(|e| tracing::warn!("no stats nor control socket: {e}"))
+                        .ok()
+                });
             match run_server_with(&config, &stop, instance.as_ref(), |line| println!("{line}")) {
                 Ok(report) => {
                     println!("final: {report}");

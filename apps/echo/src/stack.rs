@@ -37,12 +37,12 @@ use tpa_stages::iface::Interface;
 use tpa_stages::ipv4::Ipv4Input;
 use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
+use tpa_stages::ops::snapshot::Counter;
+use tpa_stages::ops::{collect, Change, Instance, Publisher};
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::host_key::{os_seed, HostKey};
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets};
-use tpa_stages::ops::snapshot::Counter;
-use tpa_stages::ops::{collect, Change, Instance, Publisher};
 use tpa_stages::trace::TraceConfig;
 use tpa_stages::udp::{self, udp_branch, UdpBranch, UdpInput, UdpSockets};
 
@@ -521,7 +521,8 @@ impl<P: Port> WorkLoop for ServerLoop<'_, P> {
         };
         let done = self.pipeline.run_once();
         if let Some(stats) = self.stats.as_mut() {
-            if stats.iteration(start, &done) {
+            let end = tpa::time::Clock::global().now_ns();
+            if stats.iteration(start, end, &done) {
                 let app = echo_counters(self.pipeline.app().report());
                 self.pipeline.publish(stats, app, false);
             }
@@ -556,8 +557,7 @@ const LISTEN_BACKLOG: usize = 1024;
 
 /// The echo server's own counters, for its stats.
 fn echo_counters(report: &ServerReport) -> Vec<Counter> {
-    vec![Counter::counter("echo_datagrams_echoed", report.echoed)
-        .help("UDP datagrams echoed back.")]
+    vec![Counter::counter("echo_datagrams_echoed", report.echoed).help("UDP datagrams echoed back.")]
 }
 
 /// Serves `config` on an opened `port` until `stop` (or the count or

@@ -263,19 +263,19 @@ pub fn ss(dir: &Path, every: Duration, once: bool, json: bool) -> Result<(), Str
             for r in &rows {
                 println!(
                     "{:>2} {:>6.1} {:>11.0} {:>11.0} {:>11.0} {:>9.0} {:>6} {:>6}",
-                    r["worker"],
+                    r["worker"].as_u64().unwrap_or(0),
                     r["busy_ratio"].as_f64().unwrap_or(0.0) * 100.0,
                     r["rx_packets_per_s"].as_f64().unwrap_or(0.0),
                     r["tx_packets_per_s"].as_f64().unwrap_or(0.0),
                     r["segments_sent_per_s"].as_f64().unwrap_or(0.0),
                     r["retransmitted_per_s"].as_f64().unwrap_or(0.0),
-                    r["starvations"],
-                    r["open_sockets"],
+                    r["starvations"].as_u64().unwrap_or(0),
+                    r["open_sockets"].as_u64().unwrap_or(0),
                 );
                 for c in r["connections"].as_array().into_iter().flatten() {
                     println!(
                         "     slot {:>5} {:<24} out {:>12.0} B/s  in {:>12.0} B/s",
-                        c["slot"],
+                        c["slot"].as_u64().unwrap_or(0),
                         c["remote"].as_str().unwrap_or(""),
                         c["sent_bytes_per_s"].as_f64().unwrap_or(0.0),
                         c["received_bytes_per_s"].as_f64().unwrap_or(0.0),

@@ -37,10 +37,10 @@ use tpa_stages::iface::Interface;
 use tpa_stages::ipv4::Ipv4Input;
 use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
+use tpa_stages::ops::{collect, Instance, OpsConfig, Publisher};
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpInput, TcpSockets};
-use tpa_stages::ops::{collect, Instance, OpsConfig, Publisher};
 use tpa_stages::trace::TraceConfig;
 
 use super::stream::{request, Message, Pattern, Received, Transactions, MESSAGE};
@@ -332,13 +332,14 @@ fn run_host(host: &mut Host<MemoryPort>, stats: Option<&mut Publisher>, now: u64
     };
     let start = tpa::time::Clock::global().now_ns();
     let it = host.run_once_at(now);
-    if p.iteration(start, &it) {
+    let end = tpa::time::Clock::global().now_ns();
+    if p.iteration(start, end, &it) {
         let max = p.max_sockets();
         let snap = p.snapshot();
         collect::stages(snap, host.stats());
         collect::tcp(snap, &host.state.sockets, max);
         collect::neighbors(snap, &host.state.egress, now);
-        p.publish(start, false);
+        p.publish(end, false);
     }
 }
 
@@ -367,12 +368,20 @@ impl TpaPeers {
 
     #[inline]
     fn run_client(&mut self, now: u64) {
-        run_host(&mut self.client, self.stats.as_mut().map(|s| &mut s.client), now);
+        run_host(
+            &mut self.client,
+            self.stats.as_mut().map(|s| &mut s.client),
+            now,
+        );
     }
 
     #[inline]
     fn run_server(&mut self, now: u64) {
-        run_host(&mut self.server, self.stats.as_mut().map(|s| &mut s.server), now);
+        run_host(
+            &mut self.server,
+            self.stats.as_mut().map(|s| &mut s.server),
+            now,
+        );
     }
 
     fn errors(&self) -> Option<String> {

@@ -350,12 +350,12 @@ pub enum Change {
 }
 
 impl Publisher {
-    /// Counts an iteration that started at `start_ns` (the worker's
-    /// clock) and did `it`; true when a snapshot is due.
+    /// Counts an iteration that ran from `start_ns` to `end_ns` (the
+    /// worker's clock) and did `it`; true when a snapshot is due.
     #[inline]
-    pub fn iteration(&mut self, start_ns: u64, it: &IterationStats) -> bool {
-        self.meter.iteration(start_ns, it);
-        start_ns >= self.next_ns
+    pub fn iteration(&mut self, start_ns: u64, end_ns: u64, it: &IterationStats) -> bool {
+        self.meter.iteration(start_ns, end_ns, it);
+        end_ns >= self.next_ns
     }
 
     /// The snapshot to fill (the loop's counters and the pools are

@@ -132,7 +132,7 @@ pub fn render(snapshots: &[WorkerSnapshot]) -> String {
         );
         f.seconds(
             "tpa_worker_busy_seconds_total",
-            "Time in iterations that did work, up to the next iteration.",
+            "Time in iterations that did work and the gaps after them.",
             worker,
             l.busy_ns,
         );
@@ -144,13 +144,13 @@ pub fn render(snapshots: &[WorkerSnapshot]) -> String {
         );
         f.counter(
             "tpa_worker_starvations_total",
-            "Busy iterations followed by a gap over 1 ms.",
+            "Gaps over 1 ms after a busy iteration (the worker kept off its core).",
             worker,
             l.starvations,
         );
         f.seconds(
             "tpa_worker_starved_seconds_total",
-            "Time those gaps lasted past 1 ms.",
+            "The time of those gaps.",
             worker,
             l.starved_ns,
         );

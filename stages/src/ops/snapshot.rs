@@ -50,16 +50,15 @@ pub struct LoopCounters {
     pub iterations: u64,
     /// Iterations that received, sent or did something.
     pub busy_iterations: u64,
-    /// Time from the start of a busy iteration to the start of the next.
+    /// Time in iterations that did work, and in the gaps after them.
     pub busy_ns: u64,
-    /// Time from the start of an idle iteration to the start of the next
-    /// (spinning, sleeping and waiting on the port).
+    /// Time in iterations that found nothing to do, and in the gaps after
+    /// them (the idle policy's spins, sleeps and waits on the port).
     pub idle_ns: u64,
-    /// Busy iterations followed by a gap longer than the starvation
-    /// bound: the worker was kept from its loop (descheduled, a page
-    /// fault, a long callback) while it had work.
+    /// Gaps over 1 ms after a busy iteration: the worker was kept off its
+    /// core (descheduled, a page fault) while it had work.
     pub starvations: u64,
-    /// The time those gaps lasted past the bound.
+    /// The time of those gaps.
     pub starved_ns: u64,
     /// Packets received from the port.
     pub rx_packets: u64,

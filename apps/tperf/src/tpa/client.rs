@@ -606,7 +606,8 @@ impl<P: Port, F: FnMut(&Interval)> WorkLoop for ClientLoop<P, F> {
         };
         let done = self.pipeline.run_once();
         if let Some(stats) = self.stats.as_mut() {
-            if stats.iteration(start, &done) {
+            let end = tpa::time::Clock::global().now_ns();
+            if stats.iteration(start, end, &done) {
                 let app = app_counters(&self.pipeline.app().stats);
                 self.pipeline.publish(stats, app, false);
             }

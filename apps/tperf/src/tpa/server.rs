@@ -316,7 +316,8 @@ impl<P: Port> WorkLoop for ServerLoop<'_, P> {
         };
         let done = self.pipeline.run_once();
         if let Some(stats) = self.stats.as_mut() {
-            if stats.iteration(start, &done) {
+            let end = tpa::time::Clock::global().now_ns();
+            if stats.iteration(start, end, &done) {
                 let app = self.pipeline.app().counters();
                 self.pipeline.publish(stats, app, false);
             }
