@@ -557,7 +557,7 @@ const LISTEN_BACKLOG: usize = 1024;
 
 /// The echo server's own counters, for its stats.
 fn echo_counters(report: &ServerReport) -> Vec<Counter> {
-    vec![Counter::counter("echo_datagrams_echoed", report.echoed).help("UDP datagrams echoed back.")]
+    vec![Counter::count("echo_datagrams_echoed", report.echoed).help("UDP datagrams echoed back.")]
 }
 
 /// Serves `config` on an opened `port` until `stop` (or the count or

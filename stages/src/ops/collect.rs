@@ -41,7 +41,7 @@ pub fn stages<B: PacketBuf, const N: usize, const K: usize>(
             originated: s.originated,
             drops: drops
                 .into_iter()
-                .map(|(reason, n)| Counter::counter(reason, n))
+                .map(|(reason, n)| Counter::count(reason, n))
                 .collect(),
         })
         .collect();
@@ -50,7 +50,7 @@ pub fn stages<B: PacketBuf, const N: usize, const K: usize>(
 /// Counters named after the fields of `$from`.
 macro_rules! fields {
     ($out:expr, $from:expr, counter: [$($c:ident),* $(,)?]) => {
-        $( $out.push(Counter::counter(stringify!($c), $from.$c as u64)); )*
+        $( $out.push(Counter::count(stringify!($c), $from.$c as u64)); )*
     };
     ($out:expr, $from:expr, gauge: [$($g:ident),* $(,)?]) => {
         $( $out.push(Counter::gauge(stringify!($g), $from.$g as u64)); )*

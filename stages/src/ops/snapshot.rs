@@ -105,7 +105,7 @@ pub struct Counter {
 
 impl Counter {
     /// A counter.
-    pub fn counter(name: impl Into<String>, value: u64) -> Counter {
+    pub fn count(name: impl Into<String>, value: u64) -> Counter {
         Counter {
             name: name.into(),
             value,
@@ -118,7 +118,7 @@ impl Counter {
     pub fn gauge(name: impl Into<String>, value: u64) -> Counter {
         Counter {
             gauge: true,
-            ..Counter::counter(name, value)
+            ..Counter::count(name, value)
         }
     }
 

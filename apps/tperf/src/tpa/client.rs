@@ -650,13 +650,13 @@ impl<P: Port, F: FnMut(&Interval)> WorkLoop for ClientLoop<P, F> {
 /// The client's own counters, for its stats.
 fn app_counters(stats: &ClientStats) -> Vec<Counter> {
     vec![
-        Counter::counter("tperf_bytes_sent", stats.bytes_sent)
+        Counter::count("tperf_bytes_sent", stats.bytes_sent)
             .help("Payload bytes the worker's connections sent."),
-        Counter::counter("tperf_bytes_received", stats.bytes_received)
+        Counter::count("tperf_bytes_received", stats.bytes_received)
             .help("Payload bytes the worker's connections received."),
-        Counter::counter("tperf_transactions", stats.transactions)
+        Counter::count("tperf_transactions", stats.transactions)
             .help("rr and crr: responses received whole."),
-        Counter::counter("tperf_failures", stats.failures).help("Connections that failed."),
+        Counter::count("tperf_failures", stats.failures).help("Connections that failed."),
     ]
 }
 

@@ -59,7 +59,7 @@ impl Server {
     /// worker) and this worker's connections.
     fn counters(&self) -> Vec<Counter> {
         vec![
-            Counter::counter(
+            Counter::count(
                 "tperf_runs_answered",
                 self.crew.answered.load(Ordering::Relaxed),
             )
