@@ -1,0 +1,113 @@
+//! tpa-echo's stats: a tpa echo server on a TAP device in a namespace
+//! made here echoes the kernel client's datagrams and stops after them
+//! (`--count`); `tpactl` then reads its last snapshot: the datagrams
+//! echoed (the app's own counter), packets through the loop, the TCP
+//! listener, the neighbor it answered.
+//!
+//! Run as root: `cargo test -p tpa-echo --test echo_ops`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use tpa_tests::netns::Netns;
+
+const ECHO: &str = env!("CARGO_BIN_EXE_tpa-echo");
+
+/// `tpactl`, built next to tpa-echo (another package's binary: `cargo
+/// test --workspace` builds it; alone, `cargo build -p tpa-tpactl`
+/// first).
+fn tpactl(dir: &Path, args: &[&str]) -> Value {
+    let path = Path::new(ECHO).with_file_name("tpactl");
+    assert!(
+        path.is_file(),
+        "{} is missing: cargo build -p tpa-tpactl (cargo test --workspace builds it)",
+        path.display()
+    );
+    let out = Command::new(path)
+        .arg("--run-dir")
+        .arg(dir)
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run tpactl");
+    assert!(
+        out.status.success(),
+        "tpactl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("tpactl's JSON")
+}
+
+#[test]
+fn tpactl_reads_an_echo_servers_last_snapshot() {
+    let ns = Netns::with_tap("echoops");
+    let dir: PathBuf = std::env::temp_dir().join(format!("tpa-echo-ops-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let env_dir = format!("TPA_RUN_DIR={}", dir.display());
+    let server = ns.spawn_until(
+        &[
+            "env",
+            &env_dir,
+            ECHO,
+            "server",
+            "--port",
+            "tap:tpa0",
+            "--ip",
+            "192.0.2.2/24",
+            "--udp-port",
+            "7",
+            "--count",
+            "100",
+            "--id",
+            "echo",
+        ],
+        "listening on udp 0.0.0.0:7 tcp 0.0.0.0:7 via tpa0 (tpa)",
+    );
+    let out = ns.exec_output(&[
+        ECHO,
+        "client",
+        "--kernel",
+        "--to",
+        "192.0.2.2:7",
+        "--count",
+        "100",
+        "--size",
+        "64",
+        "--window",
+        "8",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.finish();
+    let w = tpactl(&dir, &["--id", "echo", "worker"]);
+    assert_eq!(w[0]["stopped"], true, "{w:#}");
+    let echoed = w[0]["app"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "echo_datagrams_echoed"))
+        .and_then(|c| c["value"].as_u64());
+    assert_eq!(echoed, Some(100), "{w:#}");
+    assert!(w[0]["loop"]["rx_packets"].as_u64().unwrap() >= 100, "{w:#}");
+    assert!(w[0]["loop"]["tx_packets"].as_u64().unwrap() >= 100, "{w:#}");
+    let sk = tpactl(&dir, &["--id", "echo", "sk"]);
+    assert!(
+        sk.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["state"] == "LISTEN" && s["local"] == "0.0.0.0:7"),
+        "{sk:#}"
+    );
+    let neigh = tpactl(&dir, &["--id", "echo", "neigh"]);
+    assert!(
+        neigh
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["ip"] == "192.0.2.1"),
+        "{neigh:#}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
