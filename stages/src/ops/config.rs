@@ -35,7 +35,7 @@ impl Default for OpsConfig {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("/run/tpa")),
             interval_ms: 100,
-            max_sockets: 4096,
+            max_sockets: 1024,
             metrics: None,
         }
     }

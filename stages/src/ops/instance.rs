@@ -224,8 +224,9 @@ impl Instance {
     /// Creating the file, naming it.
     pub fn publisher(&self, worker: u32) -> Result<Publisher, String> {
         let path = self.shared.dir.join(format!("worker-{worker}.stats"));
-        // Room for the snapshot's fixed part and about 1.5 KiB a socket.
-        let capacity = 256 * 1024 + self.shared.max_sockets.saturating_mul(1536);
+        // Room for the snapshot's fixed part and 3 KiB a socket (about
+        // 1.8 KiB of JSON each).
+        let capacity = 256 * 1024 + self.shared.max_sockets.saturating_mul(3072);
         let file = StatsFile::create(&path, worker, capacity)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         self.shared.workers.fetch_add(1, Ordering::Relaxed);
@@ -430,4 +431,30 @@ fn unix_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knobs_are_checked_and_a_change_reaches_the_workers() {
+        let knobs = Knobs::new(false, 100);
+        assert_eq!(knobs.get("trace").unwrap(), "off");
+        knobs.set("trace", "on").unwrap();
+        assert_eq!(knobs.get("trace").unwrap(), "on");
+        assert_eq!(knobs.generation.load(Ordering::Relaxed), 1);
+        assert!(knobs
+            .set("trace", "yes")
+            .unwrap_err()
+            .contains("not on or off"));
+        assert!(knobs.set("stats.interval_ms", "0").is_err());
+        let e = knobs.get("trase").unwrap_err();
+        assert!(e.contains("the nearest is trace"), "{e}");
+        assert_eq!(
+            knobs.generation.load(Ordering::Relaxed),
+            1,
+            "refusals change nothing"
+        );
+    }
 }

@@ -402,3 +402,45 @@ fn serve_one(stream: TcpStream, dir: &Path) {
     let _ = w.write_all(head.as_bytes());
     let _ = w.write_all(body.as_bytes());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::snapshot::{Counter, StageCounters};
+
+    #[test]
+    fn families_have_help_and_type_and_labels_are_escaped() {
+        let snap = WorkerSnapshot {
+            worker: 2,
+            stages: vec![StageCounters {
+                name: "front".into(),
+                consumed: 5,
+                drops: vec![Counter::count("bad \"checksum\"", 3)],
+                ..StageCounters::default()
+            }],
+            tcp: vec![
+                Counter::count("passive_opens", 7),
+                Counter::gauge("open_sockets", 1),
+            ],
+            app: vec![Counter::count("proxy.commands", 9).help("Commands.")],
+            ..WorkerSnapshot::default()
+        };
+        let text = render(&[snap]);
+        assert!(text.contains("# TYPE tpa_tcp_passive_opens_total counter\ntpa_tcp_passive_opens_total{worker=\"2\"} 7\n"), "{text}");
+        assert!(
+            text.contains(
+                "# TYPE tpa_tcp_open_sockets gauge\ntpa_tcp_open_sockets{worker=\"2\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("tpa_stage_drops_total{worker=\"2\",stage=\"front\",reason=\"bad \\\"checksum\\\"\"} 3"), "{text}");
+        assert!(
+            text.contains("# HELP tpa_app_proxy_commands_total Commands.\n"),
+            "{text}"
+        );
+        // Every family: one HELP and one TYPE line, before its samples.
+        let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
+        let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
+        assert_eq!(helps, types);
+    }
+}

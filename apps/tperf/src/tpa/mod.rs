@@ -398,7 +398,7 @@ impl<P: Port, A: App<P::Buf, TperfState<P::Buf>>> TperfPipeline<P, A> {
         app: Vec<tpa_stages::ops::snapshot::Counter>,
         stopped: bool,
     ) {
-        let now = tpa::time::Clock::global().now_ns();
+        let now = self.stats().now_ns();
         let max = publisher.max_sockets();
         let snap = publisher.snapshot();
         collect::stages(snap, self.stats());

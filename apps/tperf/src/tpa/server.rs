@@ -310,13 +310,17 @@ impl<P: Port> WorkLoop for ServerLoop<'_, P> {
     type Report = ();
 
     fn run_once(&mut self) -> Progress {
-        let start = match self.stats {
-            Some(_) => tpa::time::Clock::global().now_ns(),
-            None => 0,
+        // With stats, the iteration's start is the time it runs at (the
+        // pipeline's own clock read), its end one read more.
+        let (start, done) = match self.stats {
+            Some(_) => {
+                let start = self.pipeline.stats().now_ns();
+                (start, self.pipeline.run_once_at(start))
+            }
+            None => (0, self.pipeline.run_once()),
         };
-        let done = self.pipeline.run_once();
         if let Some(stats) = self.stats.as_mut() {
-            let end = tpa::time::Clock::global().now_ns();
+            let end = self.pipeline.stats().now_ns();
             if stats.iteration(start, end, &done) {
                 let app = self.pipeline.app().counters();
                 self.pipeline.publish(stats, app, false);
