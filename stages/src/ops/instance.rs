@@ -181,7 +181,7 @@ impl Instance {
             Some(addr) => Some(super::prometheus::MetricsServer::start(addr, &shared.dir)?),
             None => None,
         };
-        tracing::info!(id = %shared.id, dir = %shared.dir.display(), "instance started");
+        tracing::debug!(id = %shared.id, dir = %shared.dir.display(), "instance started");
         Ok(Instance {
             shared,
             control: Some(control),

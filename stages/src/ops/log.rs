@@ -3,6 +3,7 @@
 //! `debug`, `tpa_stages::tcp=trace,info`); changed at runtime through the
 //! control socket (`tpactl cfg log debug`).
 
+use std::io::IsTerminal;
 use std::sync::{Mutex, OnceLock};
 
 use tracing_subscriber::layer::SubscriberExt;
@@ -34,7 +35,11 @@ pub fn init() -> Result<(), String> {
     let (layer, handle) = reload::Layer::new(filter);
     let installed = tracing_subscriber::registry()
         .with(layer)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
         .try_init();
     if installed.is_ok() {
         let _ = FILTER.set(Mutex::new((text, handle)));
