@@ -24,6 +24,8 @@ pub use budget::{ByteBudget, OverBudget};
 pub use chain::{linearize, LinearizeError};
 pub use lending::{BufSource, BufferPool, Pooled};
 pub use meta::{ChecksumStatus, L4Protocol, LayerOffsets, Meta, TxRequest};
+#[cfg(feature = "af_xdp")]
+pub(crate) use pool::RegionLayout;
 pub use pool::{Pool, PoolBuf, PoolConfig, PoolError, PoolStats};
 pub use shared::{Shared, TooManyRefs};
 

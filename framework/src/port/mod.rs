@@ -6,9 +6,14 @@
 //!   simulation, benchmarks).
 //! - [`tap`]: a Linux TAP device; the kernel is the peer.
 //! - [`af_packet`]: TPACKET_V2/V3 mmap rings on any Linux interface.
+//! - `af_xdp` (feature `af_xdp`): AF_XDP sockets beside the kernel on the
+//!   same interface and address, tpa's XDP program handing tpa only its
+//!   own flows.
 //! - `dpdk` (feature `dpdk`): any DPDK port, mbufs as buffers.
 
 pub mod af_packet;
+#[cfg(feature = "af_xdp")]
+pub mod af_xdp;
 mod burst;
 mod caps;
 #[cfg(feature = "dpdk")]

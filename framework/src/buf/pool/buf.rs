@@ -299,6 +299,41 @@ impl PoolBuf {
         Some(c)
     }
 
+    /// The pool this buffer's first segment belongs to.
+    #[cfg(feature = "af_xdp")]
+    #[inline]
+    pub(super) fn pool_ptr(&self) -> NonNull<PoolInner> {
+        self.hdr().pool
+    }
+
+    /// Gives the buffer up without freeing it, as the address of its
+    /// header, for a device to hold (AF_XDP's rings);
+    /// [`from_raw`](Self::from_raw) takes it back. `None` (and the buffer
+    /// dropped) when it is chained or shared, which a device cannot hold.
+    #[cfg(feature = "af_xdp")]
+    #[inline]
+    pub(crate) fn into_raw(self) -> Option<NonNull<u8>> {
+        self.into_raw_if_simple().map(|p| p.0.cast())
+    }
+
+    /// Takes back a buffer given up by [`into_raw`](Self::into_raw), with
+    /// its data set to bytes `data_off..data_off + len` of its room
+    /// (clamped to the room) and default metadata.
+    ///
+    /// # Safety
+    /// `p` must come from `into_raw` and be taken back once.
+    #[cfg(feature = "af_xdp")]
+    #[inline]
+    pub(crate) unsafe fn from_raw(p: NonNull<u8>, data_off: usize, len: usize) -> PoolBuf {
+        let mut b = PoolBuf { hdr: p.cast() };
+        let h = b.hdr_mut();
+        let off = (data_off as u32).min(h.room);
+        h.data_off = off;
+        h.data_len = (len as u32).min(h.room - off);
+        h.meta = Meta::default();
+        b
+    }
+
     /// The buffer, if dropping it would free exactly its one segment.
     #[inline]
     fn into_raw_if_simple(self) -> Option<BufPtr> {

@@ -126,6 +126,25 @@ impl std::error::Error for PoolError {
     }
 }
 
+/// How a pool's buffers lie in its one region: buffer `i` starts at
+/// `base + i * stride`, its header first, then its room.
+#[cfg(feature = "af_xdp")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RegionLayout {
+    /// The region's first byte.
+    pub(crate) base: NonNull<u8>,
+    /// Bytes mapped (whole pages).
+    pub(crate) len: usize,
+    /// Bytes from one buffer to the next.
+    pub(crate) stride: usize,
+    /// Bytes of header in front of each room.
+    pub(crate) header: usize,
+    /// Bytes of room (headroom + data room) of each buffer.
+    pub(crate) room: usize,
+    /// Number of buffers.
+    pub(crate) capacity: usize,
+}
+
 /// A snapshot of a pool's counters. Exact when no other thread is using the
 /// pool at the time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -376,6 +395,32 @@ impl Pool {
         }
         drop(shared);
         Ok(Pool { inner })
+    }
+
+    /// Where this pool's buffers lie, for a device that reads and writes
+    /// them in place by offset (AF_XDP's UMEM).
+    #[cfg(feature = "af_xdp")]
+    pub(crate) fn region_layout(&self) -> RegionLayout {
+        let r = self.inner();
+        RegionLayout {
+            base: r.region.base(),
+            len: r.region.len(),
+            stride: (HDR_SIZE + r.room as usize).next_multiple_of(core::mem::align_of::<BufHdr>()),
+            header: HDR_SIZE,
+            room: r.room as usize,
+            capacity: r.capacity,
+        }
+    }
+
+    /// Whether `buf`'s first segment is one of this pool's buffers.
+    #[cfg(feature = "af_xdp")]
+    pub(crate) fn owns(&self, buf: &PoolBuf) -> bool {
+        buf.pool_ptr() == self.inner
+    }
+
+    /// The receive reserve ([`PoolConfig::rx_reserve`]).
+    pub fn rx_reserve(&self) -> usize {
+        self.inner().rx_reserve
     }
 
     /// A pool of `capacity` default-sized buffers.

@@ -45,6 +45,9 @@ impl Region {
                 });
             }
         }
+        // Whole pages: the kernel maps no less, and a device registering
+        // the region (AF_XDP's UMEM) is handed whole pages.
+        let len = len.next_multiple_of(4096);
         let base = mmap_anonymous(len, 0).ok_or_else(io::Error::last_os_error)?;
         // SAFETY: `base..base+len` is the mapping just created; madvise only
         // changes how the kernel backs it. Failure is harmless (no THP).
@@ -76,6 +79,12 @@ impl Region {
     /// The first byte of the mapping.
     pub(super) fn base(&self) -> NonNull<u8> {
         self.base
+    }
+
+    /// Bytes mapped (a whole number of pages).
+    #[cfg(feature = "af_xdp")]
+    pub(super) fn len(&self) -> usize {
+        self.len
     }
 
     /// Whether the mapping is backed by explicit huge pages.
