@@ -30,7 +30,9 @@ die() {
 packages=(
     build-essential pkg-config clang libclang-dev # dpdk-sys: C shim + bindgen
     libdpdk-dev dpdk                              # the `dpdk` feature and its vdevs
+    libbpf-dev linux-libc-dev                     # the `af_xdp` feature: its XDP program's headers (clang -target bpf)
     iproute2 iputils-ping python3 python3-scapy   # kernel interop tests
+    ethtool                                       # af_xdp: the veth peer's checksum offload off
     nftables                                      # loss on the TCP interop tests' wire (tests/src/impair.rs), tcp_pmtud's ICMP reject
     tshark                                        # capture checks
     socat redis-server redis-tools                # kernel servers of the TCP tests (tcp_kernel_servers)

@@ -11,7 +11,8 @@
 //! net.ipv4.ip_local_reserved_ports=...`): it only narrows the kernel's
 //! choice of ephemeral ports.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::RangeInclusive;
 
 const PATH: &str = "/proc/sys/net/ipv4/ip_local_reserved_ports";
@@ -21,20 +22,26 @@ const PATH: &str = "/proc/sys/net/ipv4/ip_local_reserved_ports";
 #[derive(Debug)]
 pub struct ReservedPorts {
     previous: String,
+    /// Opened in the namespace reserved in, which a later write through
+    /// it changes, whatever namespace the dropping thread is in.
+    file: File,
 }
 
 impl ReservedPorts {
     /// Adds `range` to the reserved ports, remembering the value before.
     pub fn reserve(range: RangeInclusive<u16>) -> io::Result<ReservedPorts> {
-        let previous = std::fs::read_to_string(PATH)?.trim().to_owned();
+        let mut file = File::options().read(true).write(true).open(PATH)?;
+        let mut previous = String::new();
+        file.read_to_string(&mut previous)?;
+        let previous = previous.trim().to_owned();
         let ours = format!("{}-{}", range.start(), range.end());
         let value = if previous.is_empty() {
             ours
         } else {
             format!("{previous},{ours}")
         };
-        std::fs::write(PATH, value)?;
-        Ok(ReservedPorts { previous })
+        write_at_start(&mut file, &value)?;
+        Ok(ReservedPorts { previous, file })
     }
 
     /// The value that will be written back.
@@ -43,9 +50,17 @@ impl ReservedPorts {
     }
 }
 
+/// Writes `value` as the sysctl's whole new value.
+fn write_at_start(file: &mut File, value: &str) -> io::Result<()> {
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(format!("{value}\n").as_bytes())
+}
+
 impl Drop for ReservedPorts {
     fn drop(&mut self) {
-        // An empty write is refused by some kernels; "" and "\n" both mean none.
-        let _ = std::fs::write(PATH, format!("{}\n", self.previous));
+        let previous = std::mem::take(&mut self.previous);
+        if let Err(e) = write_at_start(&mut self.file, &previous) {
+            tracing::warn!("cannot restore ip_local_reserved_ports to {previous:?}: {e}");
+        }
     }
 }
