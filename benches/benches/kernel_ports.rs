@@ -17,6 +17,9 @@
 //! - `af_packet/veth_loop_throughput_rx`: the same as `veth_loop`,
 //!   receiving through the throughput ring (`RxMode::Throughput`,
 //!   TPACKET_V3 blocks).
+//! - `af_xdp/tx`, `af_xdp/veth_loop`: the same with AF_XDP ports (copy
+//!   mode, tpa's XDP program in native mode), UDP frames of 60 bytes to the
+//!   receiver's address and an open port so the program hands them over.
 //! - `rtt/{tap,af_packet_low_latency,af_packet_throughput}`: one round trip
 //!   through the kernel per iteration: tpa sends an ICMP echo request to
 //!   the kernel's address and polls its port until the reply is in. The
@@ -87,13 +90,17 @@ fn refill<P: Port<Buf = PoolBuf>>(port: &mut P, tx: &mut Burst<PoolBuf>, n: usiz
 
 /// Sends `frames` frames on `tx_port` as fast as it takes them.
 fn send_only<P: Port<Buf = PoolBuf>>(port: &mut P, frames: u64) -> Duration {
-    let f = frame();
+    send_frame(port, frames, &frame())
+}
+
+/// Sends `frames` copies of `f` on `port` as fast as it takes them.
+fn send_frame<P: Port<Buf = PoolBuf>>(port: &mut P, frames: u64, f: &[u8]) -> Duration {
     let mut tx: Burst<PoolBuf> = Burst::new();
     let mut sent = 0u64;
     let start = Instant::now();
     while sent < frames {
         let want = (frames - sent).min(BURST as u64) as usize;
-        refill(port, &mut tx, want, &f);
+        refill(port, &mut tx, want, f);
         sent += port.tx_burst(&mut tx) as u64;
     }
     start.elapsed()
@@ -106,7 +113,16 @@ where
     T: Port<Buf = PoolBuf>,
     R: Port<Buf = PoolBuf>,
 {
-    let f = frame();
+    stream_frame(tx_port, rx_port, frames, &frame())
+}
+
+/// [`stream`] with copies of `f`, counting received frames of its
+/// EtherType.
+fn stream_frame<T, R>(tx_port: &mut T, rx_port: &mut R, frames: u64, f: &[u8]) -> (Duration, u64)
+where
+    T: Port<Buf = PoolBuf>,
+    R: Port<Buf = PoolBuf>,
+{
     let mut tx: Burst<PoolBuf> = Burst::new();
     let mut rx: Burst<PoolBuf> = Burst::new();
     let (mut sent, mut received) = (0u64, 0u64);
@@ -116,14 +132,14 @@ where
         let in_flight = (sent - received) as usize;
         if sent < frames && in_flight < WINDOW {
             let want = (frames - sent).min((WINDOW - in_flight).min(BURST) as u64) as usize;
-            refill(tx_port, &mut tx, want, &f);
+            refill(tx_port, &mut tx, want, f);
             sent += tx_port.tx_burst(&mut tx) as u64;
         }
         if rx_port.rx_burst(&mut rx) > 0 {
             progress = Instant::now();
             received += rx
                 .drain()
-                .filter(|b| b.data().get(12..14) == Some(&ETHERTYPE[..]))
+                .filter(|b| b.data().get(12..14) == f.get(12..14))
                 .count() as u64;
         } else if sent == frames && progress.elapsed() > STALL {
             break;
@@ -270,6 +286,89 @@ fn af_packet_benches(c: &mut Criterion) {
     pool.assert_whole();
 }
 
+/// A 60-byte UDP/IPv4 frame from 10.97.0.1:9 to 10.97.0.2:9 (tpa's
+/// flow on the AF_XDP receiver), 18 bytes of payload.
+fn udp_frame(src: MacAddr, dst: MacAddr) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(src.0, dst.0)
+        .ipv4([10, 97, 0, 1], [10, 97, 0, 2], 64)
+        .udp(9, 9);
+    let payload = [0x5au8; 18];
+    let mut f = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut f, &payload).expect("build UDP frame");
+    assert_eq!(f.len(), 60);
+    f
+}
+
+/// AF_XDP on a veth pair, the same 60-byte frames as AF_PACKET's groups
+/// but UDP (the XDP program hands the receiver only tpa's flows):
+/// `tx` sends from `xa`; `veth_loop` sends from `xa` and receives on
+/// `xb`, both AF_XDP (copy mode: veth has no zero-copy), the program in
+/// native mode on both ends.
+fn af_xdp_benches(c: &mut Criterion) {
+    use std::net::{IpAddr, Ipv4Addr};
+    use tpa::port::af_xdp::{AfXdp, AfXdpConfig, Transport, XskRingSize};
+    let rings = XskRingSize {
+        fill: 4096,
+        rx: 4096,
+        tx: 1024,
+        completion: 1024,
+    };
+    let pool = Pool::new(PoolConfig {
+        name: "af-xdp-bench".into(),
+        capacity: 16384,
+        huge_pages: false,
+        rx_reserve: 8192,
+        ..PoolConfig::default()
+    })
+    .expect("pool");
+    let mut g = c.benchmark_group("af_xdp");
+    g.throughput(Throughput::Elements(BURST as u64));
+    let ns = Netns::new("bench-xdp");
+    ns.add_veth("xa", "xb");
+    ns.up("xa");
+    ns.up("xb");
+    let open = |dev: &str, addr: [u8; 4]| {
+        let cfg = AfXdpConfig {
+            rings,
+            ..AfXdpConfig::new(dev, vec![IpAddr::V4(Ipv4Addr::from(addr))])
+        };
+        ns.enter(|| AfXdp::open(&cfg, pool.clone()))
+            .expect("AF_XDP")
+    };
+    let mut a = open("xa", [10, 97, 0, 1]);
+    let mut b = open("xb", [10, 97, 0, 2]);
+    b.filter().open_port(Transport::Udp, 9).expect("open port");
+    let f = udp_frame(a.caps().mac, b.caps().mac);
+    g.bench_function("tx", |bch| {
+        bch.iter_custom(|iters| send_frame(&mut a, iters * BURST as u64, &f))
+    });
+    let lost = Cell::new(0u64);
+    g.bench_function("veth_loop", |bch| {
+        bch.iter_custom(|iters| {
+            let (t, l) = stream_frame(&mut a, &mut b, iters * BURST as u64, &f);
+            lost.set(lost.get() + l);
+            t
+        })
+    });
+    g.finish();
+    let (sa, sb) = (a.stats(), b.stats());
+    eprintln!(
+        "af_xdp: a tx {} (dropped {}, errors {}); b rx {} (kernel drops {}, fill empty {}); xdp on b {:?}",
+        sa.tx_packets,
+        sa.tx_dropped,
+        sa.tx_errors,
+        sb.rx_packets,
+        sb.rx_kernel_dropped,
+        sb.rx_fill_ring_empty,
+        b.filter().counters()
+    );
+    if lost.get() > 0 {
+        eprintln!("af_xdp/veth_loop: {} frames lost", lost.get());
+    }
+    drop((a, b));
+    pool.assert_whole();
+}
+
 /// An ICMP echo request from `src` to `dst`.
 fn echo_request(src: (MacAddr, [u8; 4]), dst: (MacAddr, [u8; 4])) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(src.0 .0, dst.0 .0)
@@ -369,6 +468,7 @@ fn main() {
         .measurement_time(Duration::from_secs(3));
     tap_benches(&mut c);
     af_packet_benches(&mut c);
+    af_xdp_benches(&mut c);
     rtt_benches(&mut c);
     c.final_summary();
 }
