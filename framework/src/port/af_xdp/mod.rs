@@ -329,6 +329,19 @@ impl AfXdp {
                 r.fill
             )));
         }
+        // The rings' first fill comes from above the reserve, which must
+        // stay for refills, and the application needs buffers to send.
+        let needed = pool.rx_reserve() + usize::from(config.queues) * (r.fill + r.tx) as usize;
+        if pool.capacity() < needed {
+            return Err(bad(format!(
+                "the pool has {} buffers; {} queue(s) need at least {needed}: its rx_reserve ({}) plus a fill ring ({}) and a TX ring ({}) each",
+                pool.capacity(),
+                config.queues,
+                pool.rx_reserve(),
+                r.fill,
+                r.tx
+            )));
+        }
         let dev = NetDev::new(name)?;
         let ifindex = dev.index()? as u32;
         let mtu = dev.mtu()?;
@@ -522,9 +535,6 @@ impl AfXdp {
         self.reap_completions();
         let room = self.xsk.tx.free() as usize;
         let n = room.min(tx.len());
-        if n == 0 {
-            return 0;
-        }
         let mut queued = 0;
         for buf in tx.drain_front(n) {
             if buf.len() > self.max_frame {
@@ -570,16 +580,29 @@ impl AfXdp {
         }
         if queued > 0 {
             self.xsk.tx.publish();
-            // Copy mode sends only when asked; zero-copy when the kernel
-            // says it sleeps.
-            if !self.xsk.zero_copy || self.xsk.tx.needs_wakeup() {
-                if let Err(e) = self.xsk.wakeup_tx() {
-                    self.stats.tx_errors += 1;
-                    tracing::debug!("{}: AF_XDP transmit wake-up failed: {e}", self.caps.name);
-                }
+        }
+        self.kick_tx();
+        n
+    }
+
+    /// Wakes the kernel to send what the TX ring holds: in copy mode
+    /// whenever it holds anything (the kernel sends only when asked, at
+    /// most a batch per call, so a ring it left full needs asking again
+    /// even when nothing new was queued), in zero-copy mode when the
+    /// kernel says it sleeps.
+    fn kick_tx(&mut self) {
+        let pending = self.xsk.tx.free() < self.xsk.tx_size();
+        let wake = if self.xsk.zero_copy {
+            pending && self.xsk.tx.needs_wakeup()
+        } else {
+            pending
+        };
+        if wake {
+            if let Err(e) = self.xsk.wakeup_tx() {
+                self.stats.tx_errors += 1;
+                tracing::debug!("{}: AF_XDP transmit wake-up failed: {e}", self.caps.name);
             }
         }
-        n
     }
 }
 
@@ -657,6 +680,7 @@ impl Port for AfXdp {
     /// gets a frame.
     fn wait_rx(&mut self, timeout: Duration) -> RxWait {
         self.reap_completions();
+        self.kick_tx();
         self.refill();
         if self.xsk.rx.ready() > 0 {
             return RxWait::Ready;

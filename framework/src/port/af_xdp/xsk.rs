@@ -110,7 +110,7 @@ impl<T: Copy> Ring<T> {
         })
     }
 
-    fn size(&self) -> u32 {
+    pub(super) fn size(&self) -> u32 {
         self.mask + 1
     }
 
@@ -412,6 +412,11 @@ impl Xsk {
     /// The kernel's counters of this socket (`XDP_STATISTICS`).
     pub(super) fn kernel_stats(&self) -> Option<libc::xdp_statistics> {
         getsockopt(self.fd.as_fd(), libc::XDP_STATISTICS).ok()
+    }
+
+    /// Entries of the TX ring.
+    pub(super) fn tx_size(&self) -> u32 {
+        self.tx.size()
     }
 
     pub(super) fn fd(&self) -> BorrowedFd<'_> {
