@@ -188,6 +188,13 @@ TABLES = {
         columns=("group", "name", "time", "mpps"),
         unit="frame",
     ),
+    # the same bench, one run: AF_XDP beside AF_PACKET and TAP (issue 14)
+    "kernel-ports-af-xdp": Table(
+        ["tap", "af_packet", "af_xdp"],
+        functions=["tx", "veth_loop"],
+        columns=("group", "name", "time", "mpps"),
+        unit="frame",
+    ),
     "kernel-rtt": Table(
         ["rtt"],
         functions=["tap", "af_packet_low_latency", "af_packet_throughput"],

@@ -464,3 +464,167 @@ fn the_program_goes_away_when_tpa_is_killed() {
     assert_eq!(snmp(&server, "Icmp", "OutDestUnreachs"), before + 1);
     client.ping_ok("-4", "192.0.2.2");
 }
+
+/// The program's decisions frame by frame (`BPF_PROG_TEST_RUN` on the
+/// attached program, a socket on queue 0): TCP/UDP to tpa's ports and
+/// local range, ICMP and ICMPv6 errors quoting tpa's packets, later
+/// fragments of tpa's datagrams go to tpa; everything else, including
+/// the same traffic to another address or port, to the kernel.
+#[test]
+fn the_program_hands_tpa_only_its_flows() {
+    use etherparse::PacketBuilder;
+    use tpa::port::af_xdp::XdpVerdict::{Kernel, Tpa};
+    let (server, _client) = pair();
+    let pool = pool();
+    let tpa6: std::net::Ipv6Addr = "2001:db8::2".parse().unwrap();
+    let config = AfXdpConfig {
+        local_ports: Some(41000..=41099),
+        ..AfXdpConfig::new("vs", vec![IpAddr::V4(SERVER), IpAddr::V6(tpa6)])
+    };
+    let port = server.enter(|| AfXdp::open(&config, pool.clone())).unwrap();
+    let filter = port.filter().clone();
+    filter.open_port(Transport::Udp, TPA_UDP).unwrap();
+    filter.open_port(Transport::Tcp, TPA_TCP).unwrap();
+    let (me, peer) = ([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1]);
+    let build = |b: etherparse::PacketBuilderStep<etherparse::UdpHeader>, p: &[u8]| {
+        let mut f = Vec::new();
+        b.write(&mut f, p).unwrap();
+        f
+    };
+    let udp4 = |dst: [u8; 4], sport: u16, dport: u16| {
+        build(
+            PacketBuilder::ethernet2(peer, me)
+                .ipv4([192, 0, 2, 1], dst, 64)
+                .udp(sport, dport),
+            b"x",
+        )
+    };
+    let tcp4 = |dport: u16| {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(peer, me)
+            .ipv4([192, 0, 2, 1], SERVER.octets(), 64)
+            .tcp(40000, dport, 1, 1000)
+            .syn()
+            .write(&mut f, &[])
+            .unwrap();
+        f
+    };
+    let udp6 = |dport: u16| {
+        build(
+            PacketBuilder::ethernet2(peer, me)
+                .ipv6(
+                    [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                    tpa6.octets(),
+                    64,
+                )
+                .udp(5000, dport),
+            b"x",
+        )
+    };
+    let v = |f: &[u8]| filter.verdict(f).unwrap();
+    assert_eq!(
+        v(&udp4(SERVER.octets(), 5000, TPA_UDP)),
+        Tpa,
+        "UDP to tpa's port"
+    );
+    assert_eq!(v(&tcp4(TPA_TCP)), Tpa, "TCP to tpa's port");
+    assert_eq!(v(&tcp4(41050)), Tpa, "TCP to tpa's local range");
+    assert_eq!(
+        v(&udp4(SERVER.octets(), 5000, 41099)),
+        Tpa,
+        "UDP to the range's end"
+    );
+    assert_eq!(v(&udp6(TPA_UDP)), Tpa, "UDP/IPv6 to tpa's port");
+    assert_eq!(v(&tcp4(KERNEL_TCP)), Kernel, "the kernel's port");
+    assert_eq!(
+        v(&udp4(SERVER.octets(), 5000, 41100)),
+        Kernel,
+        "past the range"
+    );
+    assert_eq!(
+        v(&udp4([192, 0, 2, 9], 5000, TPA_UDP)),
+        Kernel,
+        "another address"
+    );
+    assert_eq!(v(&udp6(9)), Kernel, "IPv6, the kernel's port");
+
+    // ICMP: fragmentation needed quoting a datagram tpa sent (from its
+    // range) is tpa's; one quoting the kernel's datagram, and pings, are not.
+    let icmp_error = |quoted_sport: u16| {
+        let quoted = &udp4([192, 0, 2, 1], quoted_sport, 53)[14..];
+        // the quoted packet's source must be tpa: swap its addresses
+        let mut q = quoted.to_vec();
+        q[12..16].copy_from_slice(&SERVER.octets());
+        q[16..20].copy_from_slice(&[192, 0, 2, 1]);
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(peer, me)
+            .ipv4([192, 0, 2, 1], SERVER.octets(), 64)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                    next_hop_mtu: 1400,
+                },
+            ))
+            .write(&mut f, &q)
+            .unwrap();
+        f
+    };
+    assert_eq!(v(&icmp_error(41010)), Tpa, "PMTU about tpa's flow");
+    assert_eq!(
+        v(&icmp_error(33000)),
+        Kernel,
+        "PMTU about the kernel's flow"
+    );
+    let mut ping = Vec::new();
+    PacketBuilder::ethernet2(peer, me)
+        .ipv4([192, 0, 2, 1], SERVER.octets(), 64)
+        .icmpv4_echo_request(1, 1)
+        .write(&mut ping, b"ping")
+        .unwrap();
+    assert_eq!(v(&ping), Kernel, "ping is the kernel's");
+
+    // ICMPv6 packet too big quoting tpa's UDP/IPv6 datagram.
+    let mut quoted6 = udp6(9)[14..].to_vec();
+    let (src, dst) = (quoted6[8..24].to_vec(), quoted6[24..40].to_vec());
+    quoted6[8..24].copy_from_slice(&dst);
+    quoted6[24..40].copy_from_slice(&src);
+    quoted6[40..42].copy_from_slice(&TPA_UDP.to_be_bytes());
+    let mut too_big = Vec::new();
+    PacketBuilder::ethernet2(peer, me)
+        .ipv6(src.clone().try_into().unwrap(), tpa6.octets(), 64)
+        .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: 1280 })
+        .write(&mut too_big, &quoted6)
+        .unwrap();
+    assert_eq!(v(&too_big), Tpa, "ICMPv6 too big about tpa's flow");
+
+    // Fragments: a later fragment follows its first one to tpa; the same
+    // later fragment of another datagram id goes to the kernel.
+    let frag = |id: u16, offset8: u16, more: bool, dport: u16| {
+        let mut f = udp4(SERVER.octets(), 5000, dport);
+        f[18..20].copy_from_slice(&id.to_be_bytes());
+        let flags = offset8 | if more { 0x2000 } else { 0 };
+        f[20..22].copy_from_slice(&flags.to_be_bytes());
+        f
+    };
+    assert_eq!(
+        v(&frag(77, 3, false, 0)),
+        Kernel,
+        "a later fragment before its first"
+    );
+    assert_eq!(
+        v(&frag(77, 0, true, TPA_UDP)),
+        Tpa,
+        "a first fragment to tpa's port"
+    );
+    assert_eq!(v(&frag(77, 3, false, 0)), Tpa, "its later fragment");
+    assert_eq!(v(&frag(78, 3, false, 0)), Kernel, "another datagram's");
+
+    // ARP is the kernel's.
+    let mut arp = vec![0xff; 6];
+    arp.extend(peer);
+    arp.extend([0x08, 0x06]);
+    arp.extend([0u8; 28]);
+    assert_eq!(v(&arp), Kernel);
+
+    drop((port, filter));
+    pool.assert_whole();
+}

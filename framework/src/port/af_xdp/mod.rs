@@ -50,7 +50,7 @@ mod program;
 mod reserved;
 mod xsk;
 
-pub use program::{Transport, XdpCounters, XdpFilter, XdpMode};
+pub use program::{Transport, XdpCounters, XdpFilter, XdpMode, XdpVerdict};
 pub use reserved::ReservedPorts;
 pub use xsk::BindMode;
 

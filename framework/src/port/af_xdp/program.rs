@@ -303,10 +303,96 @@ impl XdpFilter {
         }
     }
 
+    /// What the program decides for `frame` (an Ethernet frame) arriving
+    /// on queue 0, run by the kernel on a copy (`BPF_PROG_TEST_RUN`;
+    /// nothing is sent or redirected, the counters count it): for
+    /// checking and diagnosing which frames are tpa's.
+    pub fn verdict(&self, frame: &[u8]) -> Result<XdpVerdict, PortError> {
+        let mut l = self.lock();
+        let prog: &mut Xdp = l
+            ._ebpf
+            .program_mut("tpa_xdp")
+            .and_then(|p| p.try_into().ok())
+            .ok_or_else(|| self.err("running the XDP program", "program not loaded"))?;
+        let fd = prog
+            .fd()
+            .map_err(|e| self.err("running the XDP program", e))?
+            .as_fd();
+        let code = test_run(fd, frame)
+            .map_err(|e| PortError::from_io(&self.interface, "BPF_PROG_TEST_RUN", e))?;
+        Ok(match code {
+            2 => XdpVerdict::Kernel,
+            4 => XdpVerdict::Tpa,
+            1 => XdpVerdict::Dropped,
+            other => XdpVerdict::Other(other),
+        })
+    }
+
     /// The interface the program is attached to.
     pub fn interface(&self) -> &str {
         &self.interface
     }
+}
+
+/// What tpa's XDP program does with a frame ([`XdpFilter::verdict`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpVerdict {
+    /// Passed to the kernel (`XDP_PASS`).
+    Kernel,
+    /// Redirected to tpa's socket (`XDP_REDIRECT`).
+    Tpa,
+    /// tpa's, but dropped: no tpa socket on the queue (`XDP_DROP`).
+    Dropped,
+    /// Any other return code.
+    Other(u32),
+}
+
+/// Runs program `prog` once on a copy of `frame`; its return code.
+fn test_run(prog: BorrowedFd<'_>, frame: &[u8]) -> std::io::Result<u32> {
+    /// The `test` member of `union bpf_attr` (linux/bpf.h).
+    #[repr(C)]
+    #[derive(Default)]
+    struct TestRun {
+        prog_fd: u32,
+        retval: u32,
+        data_size_in: u32,
+        data_size_out: u32,
+        data_in: u64,
+        data_out: u64,
+        repeat: u32,
+        duration: u32,
+        ctx_size_in: u32,
+        ctx_size_out: u32,
+        ctx_in: u64,
+        ctx_out: u64,
+        flags: u32,
+        cpu: u32,
+        batch_size: u32,
+        pad: u32,
+    }
+    const BPF_PROG_TEST_RUN: libc::c_long = 10;
+    let mut attr = TestRun {
+        prog_fd: prog.as_raw_fd() as u32,
+        data_size_in: frame.len() as u32,
+        data_in: frame.as_ptr() as u64,
+        repeat: 1,
+        ..TestRun::default()
+    };
+    // SAFETY: bpf(2) reads `frame` (`data_size_in` bytes, live for the
+    // call) and writes `retval` and `duration` back into `attr`; no
+    // output buffer is given.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_TEST_RUN,
+            &mut attr as *mut TestRun,
+            std::mem::size_of::<TestRun>() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(attr.retval)
 }
 
 /// Attaches program `prog` to interface `ifindex` with `BPF_LINK_CREATE`:
