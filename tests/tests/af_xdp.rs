@@ -218,6 +218,17 @@ fn tpa_and_the_kernel_serve_one_address_side_by_side() {
     let echoed = udp_echoes(&client, TPA_UDP, 200);
     kernel_tcp_echo_ok(&client);
     client.ping_ok("-4", "192.0.2.2");
+    // The kernel resolved the client (ARP is its own); tpa learns it there.
+    let neighbors = server
+        .enter(|| tpa::port::af_xdp::kernel_neighbors("vs"))
+        .unwrap();
+    let client_mac: tpa::wire::MacAddr = client.mac_of("vc").parse().unwrap();
+    assert!(
+        neighbors
+            .iter()
+            .any(|n| n.ip == IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)) && n.mac == client_mac),
+        "the kernel's neighbours on vs: {neighbors:?}"
+    );
     if echoed < 195 {
         stop.store(true, Ordering::Relaxed);
         let mut port = worker.join().unwrap();

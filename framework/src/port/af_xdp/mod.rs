@@ -46,10 +46,12 @@
 //! (a veth: a random hash), so [`Port::steering`] is
 //! [`Steering::Single`] with one queue and [`Steering::Unknown`] with more.
 
+mod neighbors;
 mod program;
 mod reserved;
 mod xsk;
 
+pub use neighbors::{kernel_neighbors, KernelNeighbor};
 pub use program::{Transport, XdpCounters, XdpFilter, XdpMode, XdpVerdict};
 pub use reserved::ReservedPorts;
 pub use xsk::BindMode;
