@@ -1,6 +1,8 @@
-//! `tpa-redis-proxy`: nutcracker's command line over the proxy engine on
-//! the kernel's sockets. Every flag of nutcracker 0.5.0 is taken with its
-//! meaning; see doc/redis-proxy.md for where we differ.
+//! `tpa-redis-proxy`: nutcracker's command line over the proxy engine, on
+//! tpa's own TCP stack or on the kernel's sockets (`--stack`; by default
+//! chosen by the config's addresses, see `tpa_redis_proxy::stack`). Every
+//! flag of nutcracker 0.5.0 is taken with its meaning; tpa's flags are
+//! long ones nutcracker lacks. See doc/redis-proxy.md for where we differ.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -11,6 +13,9 @@ use clap::Parser;
 use tpa_redis_proxy::config;
 use tpa_redis_proxy::kernel::{self, Options};
 use tpa_redis_proxy::proxy::{describe_stats, Engine, Limits};
+use tpa_redis_proxy::stack::{self, Side, StackChoice};
+use tpa_redis_proxy::tpa::{Idle, TpaOptions, DEFAULT_PORT_SPEC};
+use tpa_responder::{IpCidr, PortSpec};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -58,10 +63,33 @@ struct Args {
     /// Read size in bytes (nutcracker's mbuf chunk size, 512..=16777216).
     #[arg(short = 'm', long = "mbuf-size", default_value_t = 16384, value_parser = clap::value_parser!(u32).range(512..=16_777_216))]
     mbuf_size: u32,
+    /// Which stack serves the pools: auto (tpa for addresses of its own,
+    /// kernel sockets for loopback, names and unix sockets), kernel or tpa.
+    #[arg(long, default_value = "auto")]
+    stack: StackChoice,
+    /// tpa: the device (tap:NAME, af_packet:IFNAME).
+    #[arg(long, default_value = DEFAULT_PORT_SPEC)]
+    port: PortSpec,
+    /// tpa: an address of its own with its prefix (repeatable), e.g.
+    /// 192.0.2.2/24; the pools listen on it.
+    #[arg(long = "ip")]
+    ips: Vec<IpCidr>,
+    /// tpa: its MAC address (TAP: 02:74:70:61:00:01 by default; else the
+    /// interface's).
+    #[arg(long)]
+    mac: Option<tpa::wire::MacAddr>,
+    /// tpa: workers, each its own queue of the port (a multi-queue TAP,
+    /// an AF_PACKET fanout group), its own engine and connections.
+    #[arg(long, default_value_t = 1)]
+    workers: u16,
+    /// tpa: what a worker does when idle: wait (spin a while, then block
+    /// on the port), sleep, or spin.
+    #[arg(long, default_value = "wait")]
+    idle: Idle,
 }
 
 struct Log {
-    out: Box<dyn Write>,
+    out: Box<dyn Write + Send>,
     level: u8,
 }
 
@@ -123,6 +151,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let side = match stack::choose(&pools, args.stack) {
+        Ok(side) => side,
+        Err(e) => {
+            eprintln!("tpa-redis-proxy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let tpa_options = TpaOptions {
+        port: args.port.clone(),
+        ips: args.ips.clone(),
+        mac: args.mac,
+        workers: args.workers,
+        idle: args.idle,
+    };
+    if side == Side::Tpa {
+        if let Err(e) = tpa_options.validate(&pools) {
+            eprintln!("tpa-redis-proxy: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let engine_pools = pools.clone();
     let engine = match Engine::new(pools, Limits::default()) {
         Ok(e) => e,
         Err(e) => {
@@ -130,7 +179,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let out: Box<dyn Write> = match &args.output {
+    let out: Box<dyn Write + Send> = match &args.output {
         Some(path) => match OpenOptions::new().create(true).append(true).open(path) {
             Ok(f) => Box::new(f),
             Err(e) => {
@@ -169,18 +218,53 @@ fn main() -> ExitCode {
             std::process::id()
         ),
     );
-    let log = std::cell::RefCell::new(log);
-    let mut engine_log = |level: u8, line: &str| log.borrow_mut().line(level, line);
-    let result = kernel::run(
-        engine,
-        &options,
-        |bound| {
-            log.borrow_mut()
-                .line(5, &format!("listening on {}", bound.join(", ")))
-        },
-        &mut engine_log,
-    );
-    let mut log = log.into_inner();
+    let log = std::sync::Mutex::new(log);
+    let line = |level: u8, text: &str| {
+        if let Ok(mut log) = log.lock() {
+            log.line(level, text);
+        }
+    };
+    let result = match side {
+        Side::Kernel => {
+            let mut engine_log = line;
+            kernel::run(
+                engine,
+                &options,
+                |bound| {
+                    line(
+                        5,
+                        &format!("listening on {} (kernel sockets)", bound.join(", ")),
+                    )
+                },
+                &mut engine_log,
+            )
+            .map_err(|e| e.to_string())
+        }
+        Side::Tpa => {
+            drop(engine);
+            let workers = tpa_options.workers;
+            let port = tpa_options.port_name();
+            tpa_redis_proxy::tpa::run(
+                engine_pools,
+                Limits::default(),
+                &tpa_options,
+                &options,
+                |bound| {
+                    line(
+                        5,
+                        &format!(
+                            "listening on {} (tpa on {port}, {workers} worker{})",
+                            bound.join(", "),
+                            if workers == 1 { "" } else { "s" }
+                        ),
+                    )
+                },
+                &line,
+            )
+            .map_err(|e| e.to_string())
+        }
+    };
+    let mut log = log.into_inner().unwrap_or_else(|e| e.into_inner());
     if let Some(path) = &args.pid_file {
         let _ = std::fs::remove_file(path);
     }

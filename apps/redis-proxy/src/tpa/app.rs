@@ -1,0 +1,494 @@
+//! The proxy as tpa's inline app: tpa's socket events feed the engine,
+//! the engine's actions become tpa's socket calls.
+//!
+//! Received bytes are copied once, from the socket's receive buffers
+//! straight into the engine's input buffer (`tcp::read`); replies and
+//! requests are copied once into tpa's send buffers (`tcp::send`).
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tpa::app::{App, SocketError, SocketId};
+use tpa::buf::PacketBuf;
+use tpa::stage::Cx;
+use tpa_stages::tcp;
+
+use super::{listen_addr, Options, ProxyState, TpaError};
+use crate::config::ServerAddress;
+use crate::proxy::{Action, ClientId, Engine, ServerConnId, StatsClock};
+
+/// Connections waiting to be accepted at most, per listener.
+const BACKLOG: usize = 1024;
+
+/// How often the stats port is looked at.
+const STATS_EVERY: Duration = Duration::from_millis(5);
+
+/// A server connection's socket.
+struct ServerSock {
+    socket: SocketId,
+    connected: bool,
+}
+
+/// The proxy's app on one worker (see the module's doc).
+pub struct ProxyApp<'l> {
+    engine: Engine,
+    started: bool,
+    /// Listener → pool.
+    listeners: HashMap<SocketId, usize>,
+    /// Pools' listen addresses, in pool order.
+    addrs: Vec<SocketAddr>,
+    clients: HashMap<SocketId, ClientId>,
+    client_sockets: HashMap<u32, (ClientId, SocketId)>,
+    servers: Vec<Option<ServerSock>>,
+    server_of: HashMap<SocketId, ServerConnId>,
+    /// Clients not read while the engine held them back.
+    paused: HashSet<SocketId>,
+    read_chunk: usize,
+    stats: Option<TcpListener>,
+    next_stats: Instant,
+    started_unix: SystemTime,
+    version: String,
+    log: &'l (dyn Fn(u8, &str) + Sync),
+}
+
+/// Listens on every address (index = pool) on this worker.
+pub(super) fn listen_all<B: PacketBuf>(
+    cx: &mut Cx<'_, B, ProxyState<B>>,
+    addrs: &[SocketAddr],
+) -> Result<Vec<(SocketId, usize)>, TpaError> {
+    addrs
+        .iter()
+        .enumerate()
+        .map(|(pool, addr)| {
+            tcp::listen(cx, *addr, BACKLOG)
+                .map(|s| (s, pool))
+                .map_err(|e| TpaError(format!("listen on {addr}: {e}")))
+        })
+        .collect()
+}
+
+/// A backend's address as tpa connects to it (an address; a name is
+/// resolved once here).
+fn server_addr(address: &ServerAddress) -> Result<SocketAddr, String> {
+    match address {
+        ServerAddress::Tcp { host, port } => {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(ip) = bare.parse::<IpAddr>() {
+                return Ok(SocketAddr::new(ip, *port));
+            }
+            (bare, *port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| format!("{host}: no address"))
+        }
+        ServerAddress::Unix { path } => Err(format!("{path}: a unix socket is the kernel's")),
+    }
+}
+
+impl<'l> ProxyApp<'l> {
+    /// An app over `engine`; `stats` (worker 0's) is served from `poll`.
+    pub(super) fn new(
+        engine: Engine,
+        options: &Options,
+        stats: Option<TcpListener>,
+        log: &'l (dyn Fn(u8, &str) + Sync),
+    ) -> ProxyApp<'l> {
+        let addrs = engine
+            .pools()
+            .filter_map(|p| listen_addr(&p.listen).ok())
+            .collect();
+        let servers = (0..engine.server_conn_count()).map(|_| None).collect();
+        ProxyApp {
+            engine,
+            started: false,
+            listeners: HashMap::new(),
+            addrs,
+            clients: HashMap::new(),
+            client_sockets: HashMap::new(),
+            servers,
+            server_of: HashMap::new(),
+            paused: HashSet::new(),
+            read_chunk: options.read_chunk.max(512),
+            stats,
+            next_stats: Instant::now(),
+            started_unix: SystemTime::now(),
+            version: options.version.clone(),
+            log,
+        }
+    }
+
+    pub(super) fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs.clone()
+    }
+
+    pub(super) fn set_listeners(&mut self, listeners: Vec<(SocketId, usize)>) {
+        self.listeners = listeners.into_iter().collect();
+    }
+
+    fn accept<B: PacketBuf>(&mut self, listener: SocketId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        let Some(&pool) = self.listeners.get(&listener) else {
+            return;
+        };
+        while let Ok((socket, _peer)) = tcp::accept(cx, listener) {
+            let local = tcp::info(cx, socket).ok().map(|_| self.addrs[pool]);
+            let Some(id) = self.engine.client_accepted_at(pool, local) else {
+                let _ = tcp::close(cx, socket); // over client_connections
+                continue;
+            };
+            self.clients.insert(socket, id);
+            self.client_sockets.insert(id.index, (id, socket));
+            self.read_client(socket, id, cx);
+        }
+    }
+
+    fn client_socket(&self, id: ClientId) -> Option<SocketId> {
+        match self.client_sockets.get(&id.index) {
+            Some((c, s)) if *c == id => Some(*s),
+            _ => None,
+        }
+    }
+
+    fn forget_client(&mut self, socket: SocketId) -> Option<ClientId> {
+        let id = self.clients.remove(&socket)?;
+        if self.client_socket(id) == Some(socket) {
+            self.client_sockets.remove(&id.index);
+        }
+        self.paused.remove(&socket);
+        Some(id)
+    }
+
+    /// Reads the client until its socket has nothing more or the engine
+    /// holds it back.
+    fn read_client<B: PacketBuf>(
+        &mut self,
+        socket: SocketId,
+        id: ClientId,
+        cx: &mut Cx<'_, B, ProxyState<B>>,
+    ) {
+        let chunk = self.read_chunk;
+        loop {
+            if !self.engine.client_wants_input(id) {
+                if self.clients.contains_key(&socket) {
+                    self.paused.insert(socket);
+                }
+                return;
+            }
+            self.paused.remove(&socket);
+            let Some(buf) = self.engine.client_buffer(id) else {
+                return;
+            };
+            let room = buf.spare(chunk);
+            match tcp::read(cx, socket, room) {
+                Ok(0) => {
+                    self.forget_client(socket);
+                    self.engine.client_closed(id, true);
+                    let _ = tcp::close(cx, socket);
+                    return;
+                }
+                Ok(n) => {
+                    buf.commit(n);
+                    self.engine.client_input(id, Instant::now());
+                }
+                Err(SocketError::WouldBlock) => return,
+                Err(_) => {
+                    self.forget_client(socket);
+                    self.engine.client_closed(id, false);
+                    let _ = tcp::abort(cx, socket);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn write_client<B: PacketBuf>(&mut self, id: ClientId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        let Some(socket) = self.client_socket(id) else {
+            return;
+        };
+        loop {
+            let out = self.engine.client_output(id);
+            if out.is_empty() {
+                return;
+            }
+            match tcp::send(cx, socket, out) {
+                Ok(0) | Err(SocketError::WouldBlock) => return,
+                Ok(n) => self.engine.client_wrote(id, n, Instant::now()),
+                Err(_) => {
+                    self.forget_client(socket);
+                    self.engine.client_closed(id, false);
+                    let _ = tcp::abort(cx, socket);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn server_failed<B: PacketBuf>(
+        &mut self,
+        cid: ServerConnId,
+        why: &str,
+        cx: &mut Cx<'_, B, ProxyState<B>>,
+    ) {
+        if let Some(sock) = self.servers.get_mut(cid).and_then(Option::take) {
+            self.server_of.remove(&sock.socket);
+            let _ = tcp::abort(cx, sock.socket);
+        }
+        self.engine.server_closed(cid, Some(why), Instant::now());
+    }
+
+    fn read_server<B: PacketBuf>(&mut self, cid: ServerConnId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        let chunk = self.read_chunk;
+        loop {
+            let Some(sock) = self.servers.get(cid).and_then(Option::as_ref) else {
+                return;
+            };
+            let socket = sock.socket;
+            let buf = self.engine.server_buffer(cid);
+            let room = buf.spare(chunk);
+            match tcp::read(cx, socket, room) {
+                Ok(0) => {
+                    if let Some(sock) = self.servers.get_mut(cid).and_then(Option::take) {
+                        self.server_of.remove(&sock.socket);
+                        let _ = tcp::close(cx, sock.socket);
+                    }
+                    self.engine.server_closed(cid, None, Instant::now());
+                    return;
+                }
+                Ok(n) => {
+                    buf.commit(n);
+                    self.engine.server_input(cid, Instant::now());
+                }
+                Err(SocketError::WouldBlock) => return,
+                Err(e) => {
+                    self.server_failed(cid, e.name(), cx);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn write_server<B: PacketBuf>(&mut self, cid: ServerConnId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        loop {
+            let Some(sock) = self.servers.get(cid).and_then(Option::as_ref) else {
+                return;
+            };
+            if !sock.connected {
+                return;
+            }
+            let socket = sock.socket;
+            let out = self.engine.server_output(cid);
+            if out.is_empty() {
+                return;
+            }
+            match tcp::send(cx, socket, out) {
+                Ok(0) | Err(SocketError::WouldBlock) => return,
+                Ok(n) => self.engine.server_wrote(cid, n),
+                Err(e) => {
+                    self.server_failed(cid, e.name(), cx);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn connect<B: PacketBuf>(
+        &mut self,
+        cid: ServerConnId,
+        address: &ServerAddress,
+        cx: &mut Cx<'_, B, ProxyState<B>>,
+    ) {
+        if let Some(old) = self.servers.get_mut(cid).and_then(Option::take) {
+            self.server_of.remove(&old.socket);
+            let _ = tcp::abort(cx, old.socket);
+        }
+        if self.servers.len() <= cid {
+            self.servers.resize_with(cid + 1, || None);
+        }
+        let opened = server_addr(address)
+            .and_then(|remote| tcp::connect(cx, remote).map_err(|e| e.name().to_string()));
+        match opened {
+            Ok(socket) => {
+                self.servers[cid] = Some(ServerSock {
+                    socket,
+                    connected: false,
+                });
+                self.server_of.insert(socket, cid);
+            }
+            Err(why) => self.engine.server_closed(cid, Some(&why), Instant::now()),
+        }
+    }
+
+    /// Carries out the engine's actions, then reads the clients it held
+    /// back and now wants to hear from. Returns how many it did.
+    fn actions<B: PacketBuf>(&mut self, cx: &mut Cx<'_, B, ProxyState<B>>) -> usize {
+        let mut done = 0;
+        loop {
+            while let Some(action) = self.engine.poll_action() {
+                done += 1;
+                match action {
+                    Action::Connect { conn, address, .. } => self.connect(conn, &address, cx),
+                    Action::CloseServer(cid) => {
+                        if let Some(sock) = self.servers.get_mut(cid).and_then(Option::take) {
+                            self.server_of.remove(&sock.socket);
+                            let _ = tcp::close(cx, sock.socket);
+                        }
+                    }
+                    Action::CloseClient(id) => {
+                        if let Some(socket) = self.client_socket(id) {
+                            self.forget_client(socket);
+                            let _ = tcp::close(cx, socket);
+                        }
+                    }
+                    Action::WriteClient(id) => self.write_client(id, cx),
+                    Action::WriteServer(cid) => self.write_server(cid, cx),
+                    Action::Log { level, message } => (self.log)(level, &message),
+                }
+            }
+            let ready: Vec<SocketId> = self.paused.iter().copied().collect();
+            let mut resumed = false;
+            for socket in ready {
+                let Some(&id) = self.clients.get(&socket) else {
+                    self.paused.remove(&socket);
+                    continue;
+                };
+                if self.engine.client_wants_input(id) {
+                    resumed = true;
+                    self.read_client(socket, id, cx);
+                }
+            }
+            if !resumed {
+                return done;
+            }
+        }
+    }
+
+    fn serve_stats(&mut self) {
+        let Some(listener) = &self.stats else {
+            return;
+        };
+        let mut json = None;
+        while let Ok((stream, _)) = listener.accept() {
+            let json = json.get_or_insert_with(|| {
+                let clock = StatsClock {
+                    now: Instant::now(),
+                    unix_micros: SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_micros() as u64),
+                    uptime: self.started_unix.elapsed().map_or(0, |d| d.as_secs()),
+                    source: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                        .map(|h| h.trim().to_string())
+                        .unwrap_or_else(|_| "localhost".into()),
+                    version: self.version.clone(),
+                };
+                self.engine.stats_json(&clock)
+            });
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+            let mut stream = stream;
+            let _ = stream.write_all(json.as_bytes());
+        }
+    }
+
+    fn turn<B: PacketBuf>(&mut self, socket: SocketId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        if let Some(&id) = self.clients.get(&socket) {
+            self.read_client(socket, id, cx);
+            self.write_client(id, cx);
+        } else if let Some(&cid) = self.server_of.get(&socket) {
+            if let Some(sock) = self.servers.get_mut(cid).and_then(Option::as_mut) {
+                if !sock.connected {
+                    sock.connected = true;
+                    self.engine.server_connected(cid);
+                }
+            }
+            self.read_server(cid, cx);
+            self.write_server(cid, cx);
+        }
+        self.actions(cx);
+    }
+}
+
+impl<B: PacketBuf> App<B, ProxyState<B>> for ProxyApp<'_> {
+    fn accepted(
+        &mut self,
+        listener: SocketId,
+        _socket: SocketId,
+        cx: &mut Cx<'_, B, ProxyState<B>>,
+    ) {
+        self.accept(listener, cx);
+        self.actions(cx);
+    }
+
+    fn readable(&mut self, socket: SocketId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        self.turn(socket, cx);
+    }
+
+    fn writable(&mut self, socket: SocketId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        self.turn(socket, cx);
+    }
+
+    fn peer_closed(&mut self, socket: SocketId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        self.turn(socket, cx);
+    }
+
+    fn error(&mut self, socket: SocketId, error: SocketError, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        if let Some(id) = self.forget_client(socket) {
+            self.engine.client_closed(id, false);
+            let _ = tcp::close(cx, socket);
+        } else if let Some(cid) = self.server_of.remove(&socket) {
+            self.server_failed(cid, error.name(), cx);
+        }
+        self.actions(cx);
+    }
+
+    fn closed(&mut self, socket: SocketId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        if let Some(id) = self.forget_client(socket) {
+            self.engine.client_closed(id, false);
+        } else if let Some(cid) = self.server_of.remove(&socket) {
+            if let Some(sock) = self.servers.get_mut(cid) {
+                *sock = None;
+            }
+            self.engine
+                .server_closed(cid, Some("connection closed"), Instant::now());
+        }
+        let _ = tcp::close(cx, socket);
+        self.actions(cx);
+    }
+
+    fn poll(&mut self, cx: &mut Cx<'_, B, ProxyState<B>>) -> usize {
+        let now = Instant::now();
+        let mut done = 0;
+        if !self.started {
+            self.started = true;
+            self.engine.start(now);
+            done += 1;
+        }
+        if self.engine.next_deadline().is_some_and(|d| d <= now) {
+            self.engine.tick(now);
+            done += 1;
+        }
+        if self.stats.is_some() && now >= self.next_stats {
+            self.next_stats = now + STATS_EVERY;
+            self.serve_stats();
+        }
+        done + self.actions(cx)
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        let now = Instant::now();
+        let mut next = self.engine.next_deadline();
+        if self.stats.is_some() {
+            next = Some(next.map_or(self.next_stats, |d| d.min(self.next_stats)));
+        }
+        if !self.started {
+            next = Some(now);
+        }
+        let wait = next?.saturating_duration_since(now);
+        Some(
+            tpa::time::Clock::global()
+                .now_ns()
+                .saturating_add(wait.as_nanos() as u64),
+        )
+    }
+}

@@ -1,0 +1,527 @@
+//! The proxy on tpa's own TCP stack: one `#[pipeline]` per worker on a
+//! port (a TAP device by default, any interface through AF_PACKET), whose
+//! inline app ([`ProxyApp`]) drives the same sans-IO
+//! [`Engine`](crate::proxy::Engine) as the kernel runtime from tpa's
+//! socket calls and events.
+//!
+//! ```text
+//! port ─► Ethernet front ─┬─► ARP responder
+//!                          ├─► IPv4 input ─┬─► TCP input ─► TCP sockets ─► ProxyApp
+//!                          │               └─► ICMPv4 echo, TCP's ICMP ─► discard
+//!                          └─► IPv6 input ─┬─► TCP input ─► TCP sockets ─► ProxyApp
+//!                                          └─► NDP, ICMPv6 echo, TCP's ICMP ─► discard
+//! ```
+//!
+//! Workers are shared-nothing: each has its own engine, its own listener
+//! on every pool's address (a client's SYN lands on the worker its
+//! 4-tuple steers to) and its own server connections, opened from ports
+//! whose replies land on its own queue. The stats port stays on a kernel
+//! socket, looked at by worker 0 every few milliseconds from the app's
+//! `poll` (it reports worker 0's engine).
+
+mod app;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::time::Duration;
+
+use tpa::app::{App, Events};
+use tpa::buf::{PacketBuf, Pool as BufPool, PoolConfig};
+use tpa::port::af_packet::{AfPacket, AfPacketConfig};
+use tpa::port::steer::{Handover, ShareAnswers};
+use tpa::port::tap::{Tap, TapConfig};
+use tpa::port::Port;
+use tpa::stage::{Counted, Reason};
+use tpa::state::State;
+use tpa::wire::MacAddr;
+use tpa::worker::{run_loop, IdlePolicy, Progress, StopFlag, WorkLoop};
+use tpa_responder::{IpCidr, PortSpec};
+use tpa_stages::arp::ArpResponder;
+use tpa_stages::discard::Discard;
+use tpa_stages::egress::Egress;
+use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
+use tpa_stages::icmp::{Icmpv4EchoResponder, Icmpv6EchoResponder};
+use tpa_stages::iface::Interface;
+use tpa_stages::ipv4::Ipv4Input;
+use tpa_stages::ipv6::Ipv6Input;
+use tpa_stages::ndp::NdpResponder;
+use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
+use tpa_stages::tcp::config::TcpConfig;
+use tpa_stages::tcp::host_key::{os_seed, HostKey};
+use tpa_stages::tcp::{tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets};
+
+pub use app::ProxyApp;
+
+use crate::config::{Listen, Pool};
+use crate::proxy::{Engine, Limits};
+
+/// The port tpa uses when `--port` is not given.
+pub const DEFAULT_PORT_SPEC: &str = "tap:tpa0";
+
+/// What the loop does when it has nothing to do (`--idle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Idle {
+    /// Spin a while after the last work, then block on the port until a
+    /// frame or the next timer (the default).
+    #[default]
+    Wait,
+    /// Sleep 50 µs at a time after 1024 idle turns.
+    Sleep,
+    /// Poll again at once (a core at 100 %, the lowest latency).
+    Spin,
+}
+
+impl std::str::FromStr for Idle {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Idle, String> {
+        match s {
+            "wait" => Ok(Idle::Wait),
+            "sleep" => Ok(Idle::Sleep),
+            "spin" => Ok(Idle::Spin),
+            other => Err(format!("{other}: wait, sleep or spin")),
+        }
+    }
+}
+
+impl Idle {
+    fn policy(self) -> IdlePolicy {
+        match self {
+            Idle::Wait => IdlePolicy::wait(),
+            Idle::Sleep => IdlePolicy::default(),
+            Idle::Spin => IdlePolicy::Spin,
+        }
+    }
+}
+
+/// tpa's side: the device, our addresses, the workers.
+#[derive(Debug, Clone)]
+pub struct TpaOptions {
+    /// The device (`--port`, default `tap:tpa0`).
+    pub port: PortSpec,
+    /// Our addresses (`--ip`, at least one).
+    pub ips: Vec<IpCidr>,
+    /// Our MAC address (`--mac`; TAP default 02:74:70:61:00:01, else the
+    /// interface's own).
+    pub mac: Option<MacAddr>,
+    /// Workers (`--workers`), each its own queue of the port.
+    pub workers: u16,
+    /// What the loop does when idle (`--idle`).
+    pub idle: Idle,
+}
+
+/// Why tpa's side could not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpaError(pub String);
+
+impl fmt::Display for TpaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TpaError {}
+
+impl TpaOptions {
+    /// Checks the flags against the pools: an address of our own, each
+    /// pool's listen address one of ours (or unspecified), a port kind
+    /// this build runs, at least one worker.
+    pub fn validate(&self, pools: &[Pool]) -> Result<(), TpaError> {
+        if self.ips.is_empty() {
+            return Err(TpaError(
+                "--ip: tpa needs an address of its own, the pools' listen address, \
+                 e.g. --ip 192.0.2.2/24 (or --stack kernel for kernel sockets)"
+                    .into(),
+            ));
+        }
+        if self.workers == 0 {
+            return Err(TpaError("--workers: at least 1".into()));
+        }
+        if let PortSpec::Dpdk(device) = &self.port {
+            return Err(TpaError(format!(
+                "--port dpdk:{device}: not yet in tpa-redis-proxy (tap: and af_packet: are)"
+            )));
+        }
+        for pool in pools {
+            let addr = listen_addr(&pool.listen).map_err(TpaError)?;
+            if !addr.ip().is_unspecified() && !self.owns(addr.ip()) {
+                return Err(TpaError(format!(
+                    "pool '{}' listens on {addr}, not one of tpa's --ip addresses",
+                    pool.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn owns(&self, ip: IpAddr) -> bool {
+        self.ips.iter().any(|c| match (*c, ip) {
+            (IpCidr::V4(c), IpAddr::V4(a)) => c.addr == a,
+            (IpCidr::V6(c), IpAddr::V6(a)) => c.addr == a,
+            _ => false,
+        })
+    }
+
+    fn interface(&self, mac: MacAddr) -> Interface {
+        self.ips
+            .iter()
+            .fold(Interface::new(mac), |iface, ip| match *ip {
+                IpCidr::V4(c) => iface.with_ipv4(c),
+                IpCidr::V6(c) => iface.with_ipv6(c),
+            })
+    }
+
+    /// The device, as `--port` names it.
+    pub fn port_name(&self) -> String {
+        match &self.port {
+            PortSpec::Tap(n) => format!("tap:{n}"),
+            PortSpec::AfPacket(n) => format!("af_packet:{n}"),
+            PortSpec::Dpdk(n) => format!("dpdk:{n}"),
+        }
+    }
+}
+
+/// A pool's listen address as a socket address (tpa takes addresses, not
+/// names).
+fn listen_addr(listen: &Listen) -> Result<SocketAddr, String> {
+    match listen {
+        Listen::Tcp { host, port } => {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            bare.parse::<IpAddr>()
+                .map(|ip| SocketAddr::new(ip, *port))
+                .map_err(|_| format!("listen {host}:{port}: tpa listens on addresses, not names"))
+        }
+        Listen::Unix { path, .. } => Err(format!(
+            "listen {path}: a unix socket is the kernel's (--stack kernel)"
+        )),
+    }
+}
+
+/// The IPv4 branch: input checks, then TCP, or ICMP echo and the ICMP
+/// errors about TCP segments (the rest dropped).
+pub type Ipv4Branch<B> = (
+    Ipv4Input,
+    TcpBranch<
+        Ipv4Packet<B>,
+        (
+            Counted<Icmpv4EchoResponder>,
+            Counted<TcpIcmp<Ipv4Packet<B>>>,
+            Discard<Ipv4Packet<B>>,
+        ),
+        Counted<TcpInput>,
+    >,
+);
+
+/// The IPv6 branch: input checks, then TCP, or neighbor discovery, ICMPv6
+/// echo and the ICMPv6 errors about TCP segments (the rest dropped).
+pub type Ipv6Branch<B> = (
+    Ipv6Input,
+    TcpBranch<
+        Ipv6Packet<B>,
+        (
+            Counted<NdpResponder>,
+            Counted<Icmpv6EchoResponder>,
+            Counted<TcpIcmp<Ipv6Packet<B>>>,
+            Discard<Ipv6Packet<B>>,
+        ),
+        Counted<TcpInput>,
+    >,
+);
+
+/// The front with its branches.
+pub type ProxyFront<B> = EthernetFront<B, Counted<ArpResponder>, Ipv4Branch<B>, Ipv6Branch<B>>;
+
+/// What the stages and the app share.
+#[derive(State)]
+pub struct ProxyState<B: PacketBuf> {
+    /// IP output, neighbor resolution, Ethernet.
+    pub egress: Egress<B>,
+    /// The TCP socket table.
+    pub tcp: TcpSockets<B>,
+    /// Events for the app.
+    pub events: Events,
+}
+
+/// The proxy's pipeline on port `P`.
+#[tpa::pipeline]
+pub struct ProxyPipeline<P: Port, A: App<P::Buf, ProxyState<P::Buf>>> {
+    #[port]
+    port: P,
+    #[state]
+    state: ProxyState<P::Buf>,
+    #[app]
+    app: A,
+    front: ProxyFront<P::Buf>,
+}
+
+fn build<P: Port, A: App<P::Buf, ProxyState<P::Buf>>>(
+    port: P,
+    options: &TpaOptions,
+    tcp: TcpConfig,
+    app: A,
+) -> ProxyPipeline<P, A> {
+    let iface = options.interface(options.mac.unwrap_or(port.caps().mac));
+    let front = ethernet_front(
+        iface.mac,
+        OtherFrames::Drop,
+        Counted::new(ArpResponder::new()),
+        (
+            Ipv4Input::new(iface.clone()),
+            tcp_branch(
+                (
+                    Counted::new(Icmpv4EchoResponder::new(iface.clone())),
+                    Counted::new(TcpIcmp::new()),
+                    Discard::new(Reason::UNSUPPORTED),
+                ),
+                Counted::new(TcpInput::default()),
+            ),
+        ),
+        (
+            Ipv6Input::new(iface.clone()),
+            tcp_branch(
+                (
+                    Counted::new(NdpResponder::new()),
+                    Counted::new(Icmpv6EchoResponder::new(iface.clone())),
+                    Counted::new(TcpIcmp::new()),
+                    Discard::new(Reason::UNSUPPORTED),
+                ),
+                Counted::new(TcpInput::default()),
+            ),
+        ),
+    );
+    let host_key = HostKey::for_this_host().unwrap_or_else(|e| {
+        eprintln!(
+            "tpa-redis-proxy: TCP host key: {e}; keying ISNs and timestamps for this process only"
+        );
+        HostKey::per_process()
+    });
+    // Active opens pick ports whose replies land on this worker's queue.
+    let sockets = TcpSockets::new(tcp, os_seed())
+        .with_host_key(&host_key)
+        .with_steering(port.steering());
+    let state = ProxyState {
+        egress: Egress::new(iface),
+        tcp: sockets,
+        events: Events::default(),
+    };
+    ProxyPipeline::new(port, state, app, front)
+}
+
+/// Inbox depth of the mesh that shares neighbor answers between workers.
+const SHARE_DEPTH: usize = 64;
+
+/// Buffers in the pool: room for many connections' queues.
+const POOL_BUFFERS: usize = 1 << 16;
+
+/// How the runtime runs, besides the pools (shared with the kernel
+/// runtime's options).
+pub use crate::kernel::Options;
+
+/// A worker's loop: the pipeline until the process is told to stop.
+struct ProxyLoop<'l, P: Port> {
+    pipeline: ProxyPipeline<P, ProxyApp<'l>>,
+}
+
+impl<P: Port> WorkLoop for ProxyLoop<'_, P> {
+    type Report = ();
+
+    fn run_once(&mut self) -> Progress {
+        self.pipeline.run_once().into()
+    }
+
+    fn wait_rx(&mut self, timeout: Duration) -> tpa::port::RxWait {
+        self.pipeline.wait_rx(timeout)
+    }
+
+    fn finish(self) {}
+}
+
+/// Serves `pools` on tpa's stack over `tpa`'s port until SIGINT/SIGTERM
+/// (see [`crate::kernel::catch_stop_signals`]): binds the stats port and
+/// every worker's listeners, calls `on_ready` with what was bound, then
+/// runs the workers. `log(level, line)` gets the engines' log lines.
+pub fn run(
+    pools: Vec<Pool>,
+    limits: Limits,
+    tpa: &TpaOptions,
+    options: &Options,
+    on_ready: impl FnOnce(&[String]),
+    log: &(dyn Fn(u8, &str) + Sync),
+) -> Result<(), TpaError> {
+    tpa.validate(&pools)?;
+    let tcp = TcpConfig::from_env(std::env::vars_os())
+        .map_err(|e| TpaError(format!("TPA_TCP_*: {e}")))?;
+    let stats = match options.stats {
+        Some(addr) => {
+            let l = TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .map_err(|e| TpaError(format!("stats on {addr}: {e}")))?;
+            Some(l)
+        }
+        None => None,
+    };
+    let buffers = BufPool::new(PoolConfig {
+        name: "redis-proxy".into(),
+        capacity: POOL_BUFFERS,
+        ..PoolConfig::default()
+    })
+    .map_err(|e| TpaError(format!("buffer pool: {e}")))?;
+    let root_hint = |e: tpa::port::PortError| {
+        let text = e.to_string();
+        let hint = if text.contains("ermission") || text.contains("EPERM") {
+            " (tpa's ports need root or CAP_NET_ADMIN/CAP_NET_RAW; without them, \
+             --stack kernel serves on kernel sockets)"
+        } else {
+            ""
+        };
+        TpaError(format!("--port {}: {text}{hint}", tpa.port_name()))
+    };
+    let mut bound: Vec<String> = pools
+        .iter()
+        .filter_map(|p| listen_addr(&p.listen).ok())
+        .map(|a| a.to_string())
+        .collect();
+    if let Some(l) = &stats {
+        if let Ok(a) = l.local_addr() {
+            bound.push(a.to_string());
+        }
+    }
+    let engines = (0..tpa.workers)
+        .map(|_| Engine::new(pools.clone(), limits).map_err(TpaError))
+        .collect::<Result<Vec<_>, _>>()?;
+    let leaked = match &tpa.port {
+        PortSpec::Tap(name) => {
+            let config = TapConfig {
+                mac: Some(tpa.mac.unwrap_or(tpa_responder::DEFAULT_TAP_MAC)),
+                queues: tpa.workers,
+                ..TapConfig::new(name.as_str())
+            };
+            let ports = Tap::open_queues(&config, buffers.clone()).map_err(root_hint)?;
+            serve(
+                share_answers(ports),
+                engines,
+                tpa,
+                &tcp,
+                options,
+                stats,
+                on_ready,
+                &bound,
+                log,
+            )?;
+            buffers.in_use()
+        }
+        PortSpec::AfPacket(name) => {
+            let config = AfPacketConfig {
+                queues: tpa.workers,
+                promiscuous: tpa.mac.is_some(),
+                ..AfPacketConfig::new(name.as_str())
+            };
+            let ports = AfPacket::open_queues(&config, buffers.clone()).map_err(root_hint)?;
+            serve(
+                share_answers(ports),
+                engines,
+                tpa,
+                &tcp,
+                options,
+                stats,
+                on_ready,
+                &bound,
+                log,
+            )?;
+            buffers.in_use()
+        }
+        PortSpec::Dpdk(_) => unreachable!("refused by validate"),
+    };
+    if leaked > 0 {
+        log(
+            4,
+            &format!("{leaked} buffers not returned to the pool at the end (a leak)"),
+        );
+    }
+    Ok(())
+}
+
+/// Each of `ports` wrapped so that the neighbor answers one of them
+/// receives reach all.
+fn share_answers<P: Port>(ports: Vec<P>) -> Vec<ShareAnswers<P>>
+where
+    P::Buf: Send,
+{
+    let mesh = Handover::mesh(ports.len() as u16, SHARE_DEPTH);
+    ports
+        .into_iter()
+        .zip(mesh)
+        .map(|(p, end)| ShareAnswers::new(p, end))
+        .collect()
+}
+
+/// Runs a worker per port, each with its engine; returns once every
+/// worker stopped.
+#[allow(clippy::too_many_arguments)]
+fn serve<P: Port + Send>(
+    ports: Vec<P>,
+    engines: Vec<Engine>,
+    tpa: &TpaOptions,
+    tcp: &TcpConfig,
+    options: &Options,
+    stats: Option<TcpListener>,
+    on_ready: impl FnOnce(&[String]),
+    bound: &[String],
+    log: &(dyn Fn(u8, &str) + Sync),
+) -> Result<(), TpaError>
+where
+    P::Buf: Send,
+{
+    let stop = StopFlag::new();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), TpaError>>();
+    let mut stats = stats;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = ports
+            .into_iter()
+            .zip(engines)
+            .enumerate()
+            .map(|(w, (port, engine))| {
+                let ready_tx = ready_tx.clone();
+                let stats = if w == 0 { stats.take() } else { None };
+                let stop = stop.clone();
+                scope.spawn(move || {
+                    let app = ProxyApp::new(engine, options, stats, log);
+                    let mut pipeline = build(port, tpa, tcp.clone(), app);
+                    let addrs = pipeline.app.listen_addrs();
+                    let listened = pipeline.with_cx(|cx| app::listen_all(cx, &addrs));
+                    let failed = listened.is_err();
+                    let _ = ready_tx.send(listened.map(|listeners| {
+                        pipeline.app.set_listeners(listeners);
+                    }));
+                    if failed {
+                        return;
+                    }
+                    let mut work = ProxyLoop { pipeline };
+                    run_loop(&mut work, &stop, tpa.idle.policy());
+                })
+            })
+            .collect();
+        drop(ready_tx);
+        let mut result = Ok(());
+        for _ in 0..workers.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(e),
+                Err(_) => result = Err(TpaError("a worker ended before listening".into())),
+            }
+        }
+        if result.is_ok() {
+            on_ready(bound);
+            while !crate::kernel::STOP.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        stop.raise();
+        for w in workers {
+            if w.join().is_err() {
+                result = Err(TpaError("a worker thread panicked".into()));
+            }
+        }
+        result
+    })
+}
