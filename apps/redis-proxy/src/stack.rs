@@ -147,9 +147,9 @@ mod tests {
     use crate::config;
 
     fn pools(listen: &str, servers: &[&str]) -> Vec<Pool> {
-        let mut yaml = format!("alpha:\n  listen: {listen}\n  servers:\n");
+        let mut yaml = format!("alpha:\n  listen: \"{listen}\"\n  servers:\n");
         for s in servers {
-            yaml.push_str(&format!("    - {s}:1\n"));
+            yaml.push_str(&format!("    - \"{s}:1\"\n"));
         }
         config::parse(&yaml).expect("a config")
     }
