@@ -151,7 +151,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let side = match stack::choose(&pools, args.stack) {
+    let tpa_ips: Vec<IpAddr> = args
+        .ips
+        .iter()
+        .map(|c| match *c {
+            IpCidr::V4(c) => IpAddr::V4(c.addr),
+            IpCidr::V6(c) => IpAddr::V6(c.addr),
+        })
+        .collect();
+    let side = match stack::choose(&pools, args.stack, &tpa_ips) {
         Ok(side) => side,
         Err(e) => {
             eprintln!("tpa-redis-proxy: {e}");

@@ -520,39 +520,138 @@ fn two_workers_serve_clients_on_both_queues() {
         .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no total_connections: {stats}"));
-    assert!((1..17).contains(&total), "worker 0 took {total} of 17 clients: {stats}");
+    assert!(
+        (1..17).contains(&total),
+        "worker 0 took {total} of 17 clients: {stats}"
+    );
 }
 
-/// A pool mixing tpa's address with a loopback backend, and tpa without
-/// an address, are refused with a message naming what to change.
+/// A pool on tpa's address with one backend on the namespace's kernel
+/// address (reached on tpa) and one on its loopback (reached on a kernel
+/// socket from the same worker): keys land where nutcracker puts them on
+/// both, and the loopback backend's stop times out with an error reply.
+/// Then the flag errors: `--stack tpa` without `--ip`, and `--ip` with no
+/// pool on it.
 #[test]
-fn stack_mixes_and_missing_addresses_are_clear_errors() {
-    let ns = Netns::with_tap("rpe");
-    let dir = std::env::temp_dir().join(format!("tpa-redis-proxy-tpa-rpe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("mixed.yml");
-    std::fs::write(
-        &conf,
-        format!("main:\n  listen: {TPA}:{PROXY_PORT}\n  servers:\n   - 127.0.0.1:6379:1\n"),
-    )
-    .unwrap();
-    let proxy = env!("CARGO_BIN_EXE_tpa-redis-proxy");
-    let out = ns.exec_output(&[proxy, "-c", conf.to_str().unwrap(), "--ip", "192.0.2.2/24"]);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(
-        !out.status.success() && err.contains("--stack kernel"),
-        "{err}"
-    );
-    std::fs::write(
-        &conf,
-        format!("main:\n  listen: {TPA}:{PROXY_PORT}\n  servers:\n   - {KERNEL}:6379:1\n"),
-    )
-    .unwrap();
-    let out = ns.exec_output(&[proxy, "-c", conf.to_str().unwrap()]);
+fn a_tpa_listener_with_a_loopback_backend_and_flag_errors() {
+    let mut lab = Lab::new("rpm", Link::Tap(1), 1, "  timeout: 400\n");
+    // A second backend on the namespace's loopback, then the proxy again
+    // over both.
+    let port = REDIS_BASE + 1;
+    let child = lab
+        .ns
+        .command(&[
+            "redis-server",
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(["--dir", lab.dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let deadline = Instant::now() + HANG;
+    while lab
+        .ns
+        .enter(|| TcpStream::connect(("127.0.0.1", port)))
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on {port} never listened"
+        );
+        sleep(Duration::from_millis(20));
+    }
+    lab.redis.push((port, Some(child)));
+    let yaml = lab
+        .yaml()
+        .replace(&format!("{KERNEL}:{port}"), &format!("127.0.0.1:{port}"));
+    assert!(yaml.contains("127.0.0.1:"), "{yaml}");
+    let mut old = lab.proxy.take().unwrap();
+    old.kill().unwrap();
+    old.wait().unwrap();
+    let conf = lab.dir.join("mixed.yml");
+    std::fs::write(&conf, &yaml).unwrap();
+    let log = lab.dir.join("mixed.log");
+    let bin = env!("CARGO_BIN_EXE_tpa-redis-proxy");
+    let mut proxy = lab
+        .ns
+        .command(&[bin, "-c", conf.to_str().unwrap(), "-a", "127.0.0.1"])
+        .args(["-o", log.to_str().unwrap(), "--ip", "192.0.2.2/24"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + HANG;
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("listening on")
+    {
+        assert!(proxy.try_wait().unwrap().is_none(), "the proxy exited");
+        assert!(Instant::now() < deadline, "the proxy never listened");
+        sleep(Duration::from_millis(20));
+    }
+    lab.proxy = Some(proxy);
+    let pool = &config::parse(&yaml).unwrap()[0];
+    let points: Vec<_> = pool.servers.iter().map(|s| s.point()).collect();
+    let mapper = KeyMapper::new(pool.hash, pool.hash_tag, pool.distribution, &points);
+    let mut c = lab.client();
+    let keys: Vec<String> = (0..40).map(|i| format!("mixed:{i}")).collect();
+    let mut direct = [
+        lab.backend(REDIS_BASE),
+        lab.ns.enter(|| Conn::new("127.0.0.1", port)),
+    ];
+    for k in &keys {
+        assert_eq!(c.call(&["SET", k, &format!("v-{k}")]), "+OK");
+    }
+    for k in &keys {
+        let home = mapper.server_for(k.as_bytes(), 0).unwrap() as usize;
+        for (i, d) in direct.iter_mut().enumerate() {
+            let want = if i == home {
+                format!("$v-{k}")
+            } else {
+                "$nil".into()
+            };
+            assert_eq!(d.call(&["GET", k]), want, "key {k}, backend {i}");
+        }
+    }
+    let mut mget = vec!["MGET"];
+    mget.extend(keys.iter().map(String::as_str));
+    let want: Vec<String> = keys.iter().map(|k| format!("$v-{k}")).collect();
+    assert_eq!(c.call(&mget), format!("[{}]", want.join(", ")));
+    let on_loopback = keys
+        .iter()
+        .find(|k| mapper.server_for(k.as_bytes(), 0) == Some(1))
+        .expect("a key on the loopback backend");
+    let pid = lab.redis[1].1.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(c.call(&["GET", on_loopback]), "-ERR Connection timed out");
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
+
+    let out = lab
+        .ns
+        .exec_output(&[bin, "-c", conf.to_str().unwrap(), "--stack", "tpa"]);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(
         !out.status.success() && err.contains("--ip: tpa needs an address"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    let out = lab
+        .ns
+        .exec_output(&[bin, "-c", conf.to_str().unwrap(), "--ip", "192.0.2.3/24"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success() && err.contains("not one of tpa's addresses"),
+        "{err}"
+    );
 }

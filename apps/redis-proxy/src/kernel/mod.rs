@@ -3,7 +3,7 @@
 //! Each pool listens on TCP or a unix socket path; backends are TCP or
 //! unix sockets; the stats port answers each connection with the JSON.
 
-mod stream;
+pub(crate) mod stream;
 pub mod sys;
 
 use std::collections::HashSet;
@@ -89,7 +89,7 @@ fn bind(listen: &Listen, backlog: u32) -> io::Result<(Listener, String)> {
     }
 }
 
-fn connect(address: &ServerAddress, keepalive: bool) -> io::Result<Stream> {
+pub(crate) fn connect(address: &ServerAddress, keepalive: bool) -> io::Result<Stream> {
     match address {
         ServerAddress::Tcp { host, port } => {
             let addr = (host.as_str(), *port)
@@ -111,7 +111,7 @@ fn connect(address: &ServerAddress, keepalive: bool) -> io::Result<Stream> {
 
 /// An error's text without Rust's " (os error N)" suffix, as nutcracker
 /// puts strerror in its error replies.
-fn reason(e: &io::Error) -> String {
+pub(crate) fn reason(e: &io::Error) -> String {
     let text = e.to_string();
     match text.find(" (os error") {
         Some(at) => text[..at].to_string(),

@@ -4,9 +4,15 @@
 //! Received bytes are copied once, from the socket's receive buffers
 //! straight into the engine's input buffer (`tcp::read`); replies and
 //! requests are copied once into tpa's send buffers (`tcp::send`).
+//!
+//! Backends at loopback addresses, names or unix sockets (the kernel's,
+//! see [`crate::stack`]) are reached on kernel sockets: their readiness
+//! comes from a mio poll with a zero timeout in the app's `poll`, once
+//! per turn of the loop (which then idles by sleeping, not by blocking on
+//! the port alone).
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,7 +23,9 @@ use tpa_stages::tcp;
 
 use super::{listen_addr, Options, ProxyState, TpaError};
 use crate::config::ServerAddress;
+use crate::kernel::stream::Stream;
 use crate::proxy::{Action, ClientId, Engine, ServerConnId, StatsClock};
+use crate::stack::{server_side, Side};
 
 /// Connections waiting to be accepted at most, per listener.
 const BACKLOG: usize = 1024;
@@ -25,10 +33,23 @@ const BACKLOG: usize = 1024;
 /// How often the stats port is looked at.
 const STATS_EVERY: Duration = Duration::from_millis(5);
 
-/// A server connection's socket.
+/// A server connection's socket: tpa's, or the kernel's for a backend
+/// tpa cannot reach.
+enum ServerConn {
+    Tpa(SocketId),
+    Kernel(Stream),
+}
+
+/// A server connection.
 struct ServerSock {
-    socket: SocketId,
+    conn: ServerConn,
     connected: bool,
+}
+
+/// The kernel's sockets' readiness.
+struct KernelPoll {
+    poll: mio::Poll,
+    events: mio::Events,
 }
 
 /// The proxy's app on one worker (see the module's doc).
@@ -42,6 +63,8 @@ pub struct ProxyApp<'l> {
     clients: HashMap<SocketId, ClientId>,
     client_sockets: HashMap<u32, (ClientId, SocketId)>,
     servers: Vec<Option<ServerSock>>,
+    /// Made at the first kernel socket.
+    kernel: Option<KernelPoll>,
     server_of: HashMap<SocketId, ServerConnId>,
     /// Clients not read while the engine held them back.
     paused: HashSet<SocketId>,
@@ -109,6 +132,7 @@ impl<'l> ProxyApp<'l> {
             clients: HashMap::new(),
             client_sockets: HashMap::new(),
             servers,
+            kernel: None,
             server_of: HashMap::new(),
             paused: HashSet::new(),
             read_chunk: options.read_chunk.max(512),
@@ -225,34 +249,71 @@ impl<'l> ProxyApp<'l> {
         }
     }
 
+    /// Whether some server connection is on a kernel socket (the loop
+    /// must then look at them each turn rather than block on the port).
+    pub(super) fn has_kernel_sockets(&self) -> bool {
+        self.kernel.is_some()
+    }
+
+    /// Drops server connection `cid`'s socket: tpa's closed (`abort`:
+    /// reset), the kernel's deregistered and closed.
+    fn drop_server<B: PacketBuf>(
+        &mut self,
+        cid: ServerConnId,
+        abort: bool,
+        cx: &mut Cx<'_, B, ProxyState<B>>,
+    ) {
+        let Some(sock) = self.servers.get_mut(cid).and_then(Option::take) else {
+            return;
+        };
+        match sock.conn {
+            ServerConn::Tpa(socket) => {
+                self.server_of.remove(&socket);
+                let _ = if abort {
+                    tcp::abort(cx, socket)
+                } else {
+                    tcp::close(cx, socket)
+                };
+            }
+            ServerConn::Kernel(mut stream) => {
+                if let Some(k) = &self.kernel {
+                    let _ = k.poll.registry().deregister(&mut stream);
+                }
+            }
+        }
+    }
+
     fn server_failed<B: PacketBuf>(
         &mut self,
         cid: ServerConnId,
         why: &str,
         cx: &mut Cx<'_, B, ProxyState<B>>,
     ) {
-        if let Some(sock) = self.servers.get_mut(cid).and_then(Option::take) {
-            self.server_of.remove(&sock.socket);
-            let _ = tcp::abort(cx, sock.socket);
-        }
+        self.drop_server(cid, true, cx);
         self.engine.server_closed(cid, Some(why), Instant::now());
     }
 
     fn read_server<B: PacketBuf>(&mut self, cid: ServerConnId, cx: &mut Cx<'_, B, ProxyState<B>>) {
         let chunk = self.read_chunk;
         loop {
-            let Some(sock) = self.servers.get(cid).and_then(Option::as_ref) else {
+            let Some(sock) = self.servers.get_mut(cid).and_then(Option::as_mut) else {
                 return;
             };
-            let socket = sock.socket;
             let buf = self.engine.server_buffer(cid);
             let room = buf.spare(chunk);
-            match tcp::read(cx, socket, room) {
+            let read = match &mut sock.conn {
+                ServerConn::Tpa(socket) => tcp::read(cx, *socket, room).map_err(|e| match e {
+                    SocketError::WouldBlock => None,
+                    e => Some(e.name().to_string()),
+                }),
+                ServerConn::Kernel(stream) => stream.read(room).map_err(|e| match e.kind() {
+                    ErrorKind::WouldBlock | ErrorKind::Interrupted => None,
+                    _ => Some(crate::kernel::reason(&e)),
+                }),
+            };
+            match read {
                 Ok(0) => {
-                    if let Some(sock) = self.servers.get_mut(cid).and_then(Option::take) {
-                        self.server_of.remove(&sock.socket);
-                        let _ = tcp::close(cx, sock.socket);
-                    }
+                    self.drop_server(cid, false, cx);
                     self.engine.server_closed(cid, None, Instant::now());
                     return;
                 }
@@ -260,9 +321,9 @@ impl<'l> ProxyApp<'l> {
                     buf.commit(n);
                     self.engine.server_input(cid, Instant::now());
                 }
-                Err(SocketError::WouldBlock) => return,
-                Err(e) => {
-                    self.server_failed(cid, e.name(), cx);
+                Err(None) => return,
+                Err(Some(why)) => {
+                    self.server_failed(cid, &why, cx);
                     return;
                 }
             }
@@ -271,22 +332,31 @@ impl<'l> ProxyApp<'l> {
 
     fn write_server<B: PacketBuf>(&mut self, cid: ServerConnId, cx: &mut Cx<'_, B, ProxyState<B>>) {
         loop {
-            let Some(sock) = self.servers.get(cid).and_then(Option::as_ref) else {
+            let Some(sock) = self.servers.get_mut(cid).and_then(Option::as_mut) else {
                 return;
             };
             if !sock.connected {
                 return;
             }
-            let socket = sock.socket;
             let out = self.engine.server_output(cid);
             if out.is_empty() {
                 return;
             }
-            match tcp::send(cx, socket, out) {
-                Ok(0) | Err(SocketError::WouldBlock) => return,
+            let wrote = match &mut sock.conn {
+                ServerConn::Tpa(socket) => tcp::send(cx, *socket, out).map_err(|e| match e {
+                    SocketError::WouldBlock => None,
+                    e => Some(e.name().to_string()),
+                }),
+                ServerConn::Kernel(stream) => stream.write(out).map_err(|e| match e.kind() {
+                    ErrorKind::WouldBlock | ErrorKind::Interrupted => None,
+                    _ => Some(crate::kernel::reason(&e)),
+                }),
+            };
+            match wrote {
+                Ok(0) | Err(None) => return,
                 Ok(n) => self.engine.server_wrote(cid, n),
-                Err(e) => {
-                    self.server_failed(cid, e.name(), cx);
+                Err(Some(why)) => {
+                    self.server_failed(cid, &why, cx);
                     return;
                 }
             }
@@ -297,27 +367,108 @@ impl<'l> ProxyApp<'l> {
         &mut self,
         cid: ServerConnId,
         address: &ServerAddress,
+        keepalive: bool,
         cx: &mut Cx<'_, B, ProxyState<B>>,
     ) {
-        if let Some(old) = self.servers.get_mut(cid).and_then(Option::take) {
-            self.server_of.remove(&old.socket);
-            let _ = tcp::abort(cx, old.socket);
-        }
+        self.drop_server(cid, true, cx);
         if self.servers.len() <= cid {
             self.servers.resize_with(cid + 1, || None);
         }
-        let opened = server_addr(address)
-            .and_then(|remote| tcp::connect(cx, remote).map_err(|e| e.name().to_string()));
+        let opened = match server_side(address) {
+            Side::Tpa => server_addr(address).and_then(|remote| {
+                tcp::connect(cx, remote)
+                    .map(ServerConn::Tpa)
+                    .map_err(|e| e.name().to_string())
+            }),
+            Side::Kernel => self.connect_kernel(cid, address, keepalive),
+        };
         match opened {
-            Ok(socket) => {
+            Ok(conn) => {
+                if let ServerConn::Tpa(socket) = conn {
+                    self.server_of.insert(socket, cid);
+                }
                 self.servers[cid] = Some(ServerSock {
-                    socket,
+                    conn,
                     connected: false,
                 });
-                self.server_of.insert(socket, cid);
             }
             Err(why) => self.engine.server_closed(cid, Some(&why), Instant::now()),
         }
+    }
+
+    /// A kernel socket to `address`, registered with the app's mio poll
+    /// (made now if it is the first).
+    fn connect_kernel(
+        &mut self,
+        cid: ServerConnId,
+        address: &ServerAddress,
+        keepalive: bool,
+    ) -> Result<ServerConn, String> {
+        let why = |e: std::io::Error| crate::kernel::reason(&e);
+        if self.kernel.is_none() {
+            self.kernel = Some(KernelPoll {
+                poll: mio::Poll::new().map_err(why)?,
+                events: mio::Events::with_capacity(256),
+            });
+        }
+        let mut stream = crate::kernel::connect(address, keepalive).map_err(why)?;
+        if let Some(k) = &self.kernel {
+            k.poll
+                .registry()
+                .register(
+                    &mut stream,
+                    mio::Token(cid),
+                    mio::Interest::READABLE | mio::Interest::WRITABLE,
+                )
+                .map_err(why)?;
+        }
+        Ok(ServerConn::Kernel(stream))
+    }
+
+    /// Handles the kernel sockets' readiness (a zero-timeout poll).
+    fn poll_kernel<B: PacketBuf>(&mut self, cx: &mut Cx<'_, B, ProxyState<B>>) -> usize {
+        let Some(k) = &mut self.kernel else {
+            return 0;
+        };
+        if k.poll.poll(&mut k.events, Some(Duration::ZERO)).is_err() {
+            return 0;
+        }
+        let ready: Vec<(usize, bool, bool)> = k
+            .events
+            .iter()
+            .map(|e| {
+                let closed = e.is_read_closed() || e.is_error();
+                (e.token().0, e.is_readable() || closed, e.is_writable())
+            })
+            .collect();
+        for &(cid, readable, writable) in &ready {
+            let Some(sock) = self.servers.get_mut(cid).and_then(Option::as_mut) else {
+                continue;
+            };
+            if !sock.connected {
+                let ServerConn::Kernel(stream) = &sock.conn else {
+                    continue;
+                };
+                match stream.connect_result() {
+                    Ok(true) => {
+                        sock.connected = true;
+                        self.engine.server_connected(cid);
+                    }
+                    Ok(false) => continue,
+                    Err(e) => {
+                        self.server_failed(cid, &crate::kernel::reason(&e), cx);
+                        continue;
+                    }
+                }
+            }
+            if readable {
+                self.read_server(cid, cx);
+            }
+            if writable {
+                self.write_server(cid, cx);
+            }
+        }
+        ready.len()
     }
 
     /// Carries out the engine's actions, then reads the clients it held
@@ -328,13 +479,12 @@ impl<'l> ProxyApp<'l> {
             while let Some(action) = self.engine.poll_action() {
                 done += 1;
                 match action {
-                    Action::Connect { conn, address, .. } => self.connect(conn, &address, cx),
-                    Action::CloseServer(cid) => {
-                        if let Some(sock) = self.servers.get_mut(cid).and_then(Option::take) {
-                            self.server_of.remove(&sock.socket);
-                            let _ = tcp::close(cx, sock.socket);
-                        }
-                    }
+                    Action::Connect {
+                        conn,
+                        address,
+                        keepalive,
+                    } => self.connect(conn, &address, keepalive, cx),
+                    Action::CloseServer(cid) => self.drop_server(cid, false, cx),
                     Action::CloseClient(id) => {
                         if let Some(socket) = self.client_socket(id) {
                             self.forget_client(socket);
@@ -468,6 +618,7 @@ impl<B: PacketBuf> App<B, ProxyState<B>> for ProxyApp<'_> {
             self.engine.tick(now);
             done += 1;
         }
+        done += self.poll_kernel(cx);
         if self.stats.is_some() && now >= self.next_stats {
             self.next_stats = now + STATS_EVERY;
             self.serve_stats();

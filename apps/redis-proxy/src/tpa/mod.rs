@@ -330,6 +330,11 @@ impl<P: Port> WorkLoop for ProxyLoop<'_, P> {
     }
 
     fn wait_rx(&mut self, timeout: Duration) -> tpa::port::RxWait {
+        // Kernel sockets are looked at each turn: the loop sleeps rather
+        // than blocking on the port alone.
+        if self.pipeline.app.has_kernel_sockets() {
+            return tpa::port::RxWait::Unsupported;
+        }
         self.pipeline.wait_rx(timeout)
     }
 
