@@ -1,7 +1,7 @@
 //! The proxy on tpa's own TCP stack: one `#[pipeline]` per worker on a
 //! port (a TAP device by default, any interface through AF_PACKET), whose
 //! inline app ([`ProxyApp`]) drives the same sans-IO
-//! [`Engine`](crate::proxy::Engine) as the kernel runtime from tpa's
+//! [`Engine`] as the kernel runtime from tpa's
 //! socket calls and events.
 //!
 //! ```text
