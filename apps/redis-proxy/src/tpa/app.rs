@@ -157,7 +157,8 @@ impl<'l> ProxyApp<'l> {
             return;
         };
         while let Ok((socket, _peer)) = tcp::accept(cx, listener) {
-            let local = tcp::info(cx, socket).ok().map(|_| self.addrs[pool]);
+            // The address the client reached (cluster mode names it).
+            let local = cx.state_mut().tcp.tuple(socket).ok().map(|t| t.local);
             let Some(id) = self.engine.client_accepted_at(pool, local) else {
                 let _ = tcp::close(cx, socket); // over client_connections
                 continue;
