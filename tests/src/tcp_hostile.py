@@ -79,6 +79,8 @@ HALF = 1 << 31
 TS_AHEAD = 5
 # The longest an injection waits for an answer on a timer (see `inject`).
 UNTIL_CAP = 3.0
+# How many times an injection whose observation the peer spoilt is made.
+SPOILT_TRIES = 10
 
 
 def seq_add(a, b):
@@ -431,28 +433,34 @@ class Kit:
                          self.target, seq, ack, flags, win, options, payload)
 
     def inject(self, name, expect, make, extra=None, state=None, then=None,
-               until=None):
+               until=None, spoilt=None):
         """Forges `make(state)` (a list of frames) from a fresh state (of
         `state`, by default `self.state`) and sends it, then calls `then`;
         prints what came back within --observe seconds, or longer, up to
         UNTIL_CAP seconds, while `until(t, segments since)` is false (an
-        answer on a timer: a loaded machine delays it past --observe)."""
-        for _ in range(100):
-            st = (state or self.state)()
-            frames = make(st)
-            t = time.monotonic()
-            if self.w.send_if_current(frames, st["count"]):
-                if then is not None:
-                    then()
+        answer on a timer: a loaded machine delays it past --observe).
+        When `spoilt(t, segments since)` says the peer's own traffic got in
+        the way of the observation (it undoes `then` itself), the injection
+        is made again, up to SPOILT_TRIES times; the line counts them."""
+        for attempt in range(SPOILT_TRIES):
+            for _ in range(100):
+                st = (state or self.state)()
+                frames = make(st)
+                t = time.monotonic()
+                if self.w.send_if_current(frames, st["count"]):
+                    if then is not None:
+                        then()
+                    break
+            else:
+                raise SystemExit(f"{name}: the peer's segments come too fast to forge in between")
+            time.sleep(self.observe)
+            cap = time.monotonic() + UNTIL_CAP
+            while (until is not None and not until(t, self.w.since(t))
+                   and time.monotonic() < cap):
+                time.sleep(0.01)
+            after = self.w.since(t)
+            if spoilt is None or attempt + 1 == SPOILT_TRIES or not spoilt(t, after):
                 break
-        else:
-            raise SystemExit(f"{name}: the peer's segments come too fast to forge in between")
-        time.sleep(self.observe)
-        cap = time.monotonic() + UNTIL_CAP
-        while (until is not None and not until(t, self.w.since(t))
-               and time.monotonic() < cap):
-            time.sleep(0.01)
-        after = self.w.since(t)
         control = [s.summary() for s in after if s.length == 0]
         data = sum(1 for s in after if s.length > 0)
         sent = Segment.parse(frames[0], t).summary()
@@ -467,6 +475,7 @@ class Kit:
             "copies": len(frames),
             "answers": control,
             "target_data_segments": data,
+            "spoilt": attempt,
         }
         if extra is not None:
             line.update(extra(st, t, after))
@@ -620,10 +629,21 @@ class Kit:
             # A probe (after the target's RTO) or the peer's next segment.
             return (new_data(None, t, after)["new_data_before_peer_update"] > 0
                     or self.w.first_peer_after(t) is not None)
+        def spoilt(t, after):
+            # The peer's kernel spoke first (its application read just
+            # before it was stopped, say, and the window update reopened
+            # the window before the target's persist timer could fire): no
+            # probe to see. Let the peer go on and try again.
+            if new_data(None, t, after)["new_data_before_peer_update"] > 0:
+                return False
+            self.signal_pause(signal.SIGCONT)
+            time.sleep(0.05)
+            return True
         self.inject("zero-window",
                     "no new data until the window reopens; window probes after an RTO",
                     zero, new_data, state=self.quiet_state,
-                    then=lambda: self.signal_pause(signal.SIGSTOP), until=probed)
+                    then=lambda: self.signal_pause(signal.SIGSTOP), until=probed,
+                    spoilt=spoilt)
 
         # The window it reopens to is the one the peer announced before the
         # zero window, at least: the peer's application is stopped by now,
