@@ -173,13 +173,13 @@ rp_stop_proxy() {
 # runnable but waiting for a CPU, which on a shared machine says whether
 # the proxy lacked work or lacked a core).
 rp_sched() {
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ r += $1; w += $2 } END { printf "%d %d\n", r, w }'
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ r += $1; w += $2 } END { printf "%.0f %.0f\n", r, w }'
 }
 
 # rp_idle: "idle0 total0 idle1 total1", ticks of cores 0 and 1 so far
 # (/proc/stat; idle counts iowait too).
 rp_idle() {
-    awk '$1 == "cpu0" || $1 == "cpu1" { printf "%d %d ", $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 } END { print "" }' /proc/stat
+    awk '$1 == "cpu0" || $1 == "cpu1" { printf "%.0f %.0f ", $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 } END { print "" }' /proc/stat
 }
 
 # rp_measure TEST PIPELINE REQUESTS: redis-benchmark (core 0, 50 clients,
