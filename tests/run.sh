@@ -8,8 +8,9 @@
 # 2. cargo fmt --check, clippy with warnings denied, and every test
 #    (unit, doc, trybuild UI, kernel interop over TAP/veth in network
 #    namespaces, DPDK vdevs), with all features;
-# 3. benches/report.py's tests and its lint of doc/benchmarks.md's prose, and
-#    benches/background_test.sh (the benches' wait for a server to listen);
+# 3. benches/report.py's tests and its lint of doc/benchmarks.md's prose,
+#    benches/background_test.sh (the benches' wait for a server to listen),
+#    and README's main job, apps/redis-proxy/run-demo.sh, in its short mode;
 # 4. a short run of every fuzz target (tests/fuzz.sh) and the port tests
 #    under AddressSanitizer (tests/asan.sh).
 # Not here, for its time (about 15 CPU-minutes) and its nightly toolchain:
@@ -109,6 +110,9 @@ python3 benches/report.py --lint
 
 step "benches/background.sh: a server's wait never takes the previous server's line (benches/background_test.sh)"
 bash benches/background_test.sh
+
+step "apps/redis-proxy/run-demo.sh, README's main job, in its short mode (QUICK=1: a debug build, short runs)"
+QUICK=1 bash apps/redis-proxy/run-demo.sh
 
 step "fuzz targets: build, and run each from its seeds for ${FUZZ_SECONDS:-20} s (tests/fuzz.sh)"
 bash tests/fuzz.sh
