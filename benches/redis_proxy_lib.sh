@@ -109,7 +109,7 @@ EOF
 }
 
 # rp_tpa_available BIN: whether this tpa-redis-proxy can run on tpa's stack
-# (its --port flag).
+# (its --port flag; the stack is then chosen with --stack).
 rp_tpa_available() {
     "$1" --help 2>/dev/null | grep -q -- '--port'
 }
@@ -132,12 +132,17 @@ rp_start() {
         rp_config "$rp_host:$rp_port" 10.80.0.1 >"$conf"
         # shellcheck disable=SC2086
         cmd=(ip netns exec "$rp_nb" taskset -c 1 "$bin" -c "$conf" -s 22222 -a 127.0.0.1
-            --port tap:rpt0 --ip 10.80.0.2/24 ${TPA_ARGS:-})
+            --stack tpa --port tap:rpt0 --ip 10.80.0.2/24 ${TPA_ARGS:-})
         ;;
     kernel)
         rp_host=10.81.0.2
         rp_config "$rp_host:$rp_port" 10.81.0.1 >"$conf"
         cmd=(ip netns exec "$rp_np" taskset -c 1 "$bin" -c "$conf" -s 22222 -a 127.0.0.1)
+        # A binary that also runs on tpa picks the stack by the addresses:
+        # these are not loopback, so ask for the kernel's sockets.
+        if "$bin" --help 2>/dev/null | grep -q -- '--stack'; then
+            cmd+=(--stack kernel)
+        fi
         ;;
     nutcracker)
         rp_host=10.81.0.2
