@@ -112,7 +112,7 @@ step "benches/background.sh: a server's wait never takes the previous server's l
 bash benches/background_test.sh
 
 step "apps/redis-proxy/run-demo.sh, README's main job, in its short mode (QUICK=1: a debug build, short runs)"
-QUICK=1 bash apps/redis-proxy/run-demo.sh
+QUICK=1 DEMO_BUILD="--workspace --all-features --bin tpa-redis-proxy" bash apps/redis-proxy/run-demo.sh
 
 step "fuzz targets: build, and run each from its seeds for ${FUZZ_SECONDS:-20} s (tests/fuzz.sh)"
 bash tests/fuzz.sh

@@ -19,7 +19,8 @@
 # redis-server, redis-tools, nutcracker and iproute2 when missing.
 # REQUESTS (50000) and REQUESTS_P16 (200000) set the run lengths; QUICK=1
 # is the short run tests/run.sh makes (a debug build, few requests: it
-# checks that this script works, its figures mean nothing).
+# checks that this script works, its figures mean nothing). DEMO_BUILD
+# replaces cargo build's `-p tpa-redis-proxy`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -54,11 +55,14 @@ if [[ $quick == 1 ]]; then
     requests="${REQUESTS:-2000}" requests_p16="${REQUESTS_P16:-8000}" profile=debug
 fi
 
+# DEMO_BUILD: what cargo builds (tests/run.sh names the features its
+# `cargo test --workspace --all-features` built with, so nothing rebuilds).
+read -ra build <<<"${DEMO_BUILD:--p tpa-redis-proxy}"
 echo "==> building tpa-redis-proxy ($profile)"
 if [[ $profile == release ]]; then
-    cargo build --release -q -p tpa-redis-proxy
+    cargo build --release -q "${build[@]}"
 else
-    cargo build -q -p tpa-redis-proxy
+    cargo build -q "${build[@]}"
 fi
 target_dir="$(cargo metadata --format-version 1 --no-deps |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
