@@ -36,7 +36,9 @@
 # STACK picks tpa-redis-proxy's stack: tpa (on TAP; the default when the
 # binary has tpa's --port flag), kernel (the default otherwise), or both.
 # VARIANTS overrides the whole list (say "kernel nutcracker").
-# THREADS (1) is redis-benchmark's --threads.
+# THREADS (1) is redis-benchmark's --threads. NICE (unset) runs every
+# process of the benchmark at that nice value (benches/redis_proxy_lib.sh).
+# TPA_ARGS adds flags to the tpa variant (say "--idle spin").
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -121,7 +123,7 @@ label() {
 }
 
 echo
-echo "redis-benchmark, 50 clients, -r 1000000, $backends backends, medians of $rounds rounds (proxy on core 1; load and backends on core 0):"
+echo "redis-benchmark, 50 clients, -r 1000000, $backends backends, medians of $rounds rounds (proxy on core 1; load and backends on core 0${NICE:+; nice $NICE}${TPA_ARGS:+; tpa: $TPA_ARGS}):"
 echo "| test | variant | requests/s | p50 ms | p99 ms | proxy CPU µs/request | proxy on CPU % | proxy waiting % | core 1 idle % | core 0 idle % |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for t in "${tests[@]}"; do

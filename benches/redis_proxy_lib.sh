@@ -17,12 +17,17 @@
 #
 # Cores: the proxy runs on core 1 (`taskset -c 1`), the redis-servers and
 # redis-benchmark on core 0, so the proxy has a core to itself as far as
-# the benchmark goes (other work on the machine is not fenced off).
+# the benchmark goes (other work on the machine is not fenced off). NICE,
+# when set, runs the proxies, the redis-servers and redis-benchmark at
+# that nice value (say -10: a larger share of each core against the
+# machine's other work).
 
 rp_port=22121
 rp_first_backend=6380
 rp_proxy_pid=
 rp_backend_pids=()
+rp_pre=(taskset)
+[[ -n ${NICE:-} ]] && rp_pre=(nice -n "$NICE" taskset)
 
 # rp_setup BACKENDS: creates both namespaces, the TAP and the veth, and
 # starts BACKENDS redis-servers on core 0; sets rp_nb and rp_np, and a
@@ -47,7 +52,7 @@ rp_setup() {
     ip -n "$rp_nb" link set rpv0 up
     ip -n "$rp_np" link set rpv1 up
     for ((i = 0; i < n; i++)); do
-        ip netns exec "$rp_nb" taskset -c 0 redis-server --port $((rp_first_backend + i)) \
+        ip netns exec "$rp_nb" "${rp_pre[@]}" -c 0 redis-server --port $((rp_first_backend + i)) \
             --bind 0.0.0.0 --protected-mode no --save '' --appendonly no \
             --dir "$rp_dir" --logfile "$rp_dir/redis-$i.log" &
         rp_backend_pids+=($!)
@@ -131,13 +136,13 @@ rp_start() {
         rp_host=10.80.0.2
         rp_config "$rp_host:$rp_port" 10.80.0.1 >"$conf"
         # shellcheck disable=SC2086
-        cmd=(ip netns exec "$rp_nb" taskset -c 1 "$bin" -c "$conf" -s 22222 -a 127.0.0.1
+        cmd=(ip netns exec "$rp_nb" "${rp_pre[@]}" -c 1 "$bin" -c "$conf" -s 22222 -a 127.0.0.1
             --stack tpa --port tap:rpt0 --ip 10.80.0.2/24 ${TPA_ARGS:-})
         ;;
     kernel)
         rp_host=10.81.0.2
         rp_config "$rp_host:$rp_port" 10.81.0.1 >"$conf"
-        cmd=(ip netns exec "$rp_np" taskset -c 1 "$bin" -c "$conf" -s 22222 -a 127.0.0.1)
+        cmd=(ip netns exec "$rp_np" "${rp_pre[@]}" -c 1 "$bin" -c "$conf" -s 22222 -a 127.0.0.1)
         # A binary that also runs on tpa picks the stack by the addresses:
         # these are not loopback, so ask for the kernel's sockets.
         if "$bin" --help 2>/dev/null | grep -q -- '--stack'; then
@@ -147,7 +152,7 @@ rp_start() {
     nutcracker)
         rp_host=10.81.0.2
         rp_config "$rp_host:$rp_port" 10.81.0.1 >"$conf"
-        cmd=(ip netns exec "$rp_np" taskset -c 1 nutcracker -c "$conf" -s 22222 -a 127.0.0.1)
+        cmd=(ip netns exec "$rp_np" "${rp_pre[@]}" -c 1 nutcracker -c "$conf" -s 22222 -a 127.0.0.1)
         ;;
     *)
         echo "unknown proxy variant $variant (tpa, kernel, nutcracker, direct)" >&2
@@ -202,7 +207,7 @@ rp_measure() {
     [[ -n $rp_proxy_pid ]] && s0=$(rp_sched "$rp_proxy_pid")
     i0=$(rp_idle)
     t0=$(date +%s%N)
-    if ! ip netns exec "$rp_nb" taskset -c 0 redis-benchmark -h "$rp_host" -p "$rp_target_port" \
+    if ! ip netns exec "$rp_nb" "${rp_pre[@]}" -c 0 redis-benchmark -h "$rp_host" -p "$rp_target_port" \
         -c 50 -n "$n" -r 1000000 -P "$pipeline" --threads "${THREADS:-1}" -t "$test" -e --csv \
         >"$out" 2>"$out.err"; then
         cat "$out" "$out.err" >&2
