@@ -26,7 +26,8 @@
 # runs every test against it; the figures are medians over ROUNDS (5):
 # requests/s, p50 and p99 latency (redis-benchmark's own, ms), the proxy's
 # CPU time per request (µs: every thread's time on a CPU, from
-# /proc/PID/task/*/schedstat, before and after the run), its time on a CPU
+# /proc/PID/task/*/schedstat, before and after the run) and the share of it
+# spent in the kernel (system time, /proc/PID/stat), its time on a CPU
 # and its time runnable but waiting for one, each as a percentage of the
 # run's wall time (on CPU near 100: its core is saturated; on CPU plus
 # waiting near 100: it had work all along and shared its core with other
@@ -124,21 +125,22 @@ label() {
 
 echo
 echo "redis-benchmark, 50 clients, -r 1000000, $backends backends, medians of $rounds rounds (proxy on core 1; load and backends on core 0${NICE:+; nice $NICE}${TPA_ARGS:+; tpa: $TPA_ARGS}):"
-echo "| test | variant | requests/s | p50 ms | p99 ms | proxy CPU µs/request | proxy on CPU % | proxy waiting % | core 1 idle % | core 0 idle % |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| test | variant | requests/s | p50 ms | p99 ms | proxy CPU µs/request | of which system % | proxy on CPU % | proxy waiting % | core 1 idle % | core 0 idle % |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for t in "${tests[@]}"; do
     name="${t%:*}"
     name="${name^^}"
     [[ ${t#*:} == 1 ]] || name="$name -P ${t#*:}"
     for v in "${variant_list[@]}"; do
         row=()
-        for c in 1 2 3 4 5 6 7 8; do
+        for c in 1 2 3 4 5 6 7 8 9; do
             row+=("$(median "$c" "${results[$v,$t]}")")
         done
         awk -v t="$name" -v v="$(label "$v")" -v r="${row[0]}" -v p50="${row[1]}" -v p99="${row[2]}" \
-            -v cpu="${row[3]}" -v pct="${row[4]}" -v wait="${row[5]}" -v idle1="${row[6]}" -v idle0="${row[7]}" 'BEGIN {
-                if (cpu == "-") printf "| %s | %s | %.0f | %.3f | %.3f | - | - | - | %.0f | %.0f |\n", t, v, r, p50, p99, idle1, idle0
-                else printf "| %s | %s | %.0f | %.3f | %.3f | %.2f | %.0f | %.0f | %.0f | %.0f |\n", t, v, r, p50, p99, cpu, pct, wait, idle1, idle0
+            -v cpu="${row[3]}" -v pct="${row[4]}" -v wait="${row[5]}" -v idle1="${row[6]}" -v idle0="${row[7]}" \
+            -v sys="${row[8]}" 'BEGIN {
+                if (cpu == "-") printf "| %s | %s | %.0f | %.3f | %.3f | - | - | - | - | %.0f | %.0f |\n", t, v, r, p50, p99, idle1, idle0
+                else printf "| %s | %s | %.0f | %.3f | %.3f | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", t, v, r, p50, p99, cpu, sys, pct, wait, idle1, idle0
             }'
     done
 done

@@ -177,13 +177,18 @@ rp_stop_proxy() {
     rp_proxy_pid=
 }
 
-# rp_sched PID: "on-CPU waiting" nanoseconds of every thread of PID so far
+# rp_sched PID: "on-CPU waiting user system" of every thread of PID so far
+# (nanoseconds, nanoseconds, ticks, ticks)
 # (the first two fields of /proc/PID/task/*/schedstat: time on a CPU, user
 # and system, what getrusage counts, at nanosecond resolution; and time
 # runnable but waiting for a CPU, which on a shared machine says whether
 # the proxy lacked work or lacked a core).
 rp_sched() {
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ r += $1; w += $2 } END { printf "%.0f %.0f\n", r, w }'
+    local sched
+    sched=$(cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ r += $1; w += $2 } END { printf "%.0f %.0f", r, w }')
+    # and "user system" ticks (fields 14 and 15 of /proc/PID/stat, after
+    # the command's name, which may hold spaces)
+    echo "$sched $(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null | awk '{ print $12, $13 }')"
 }
 
 # rp_idle: "idle0 total0 idle1 total1", ticks of cores 0 and 1 so far
@@ -196,13 +201,14 @@ rp_idle() {
 # keys drawn from a million, `-e` so an error reply is seen) runs TEST (get
 # or set) REQUESTS times at PIPELINE requests per client in flight against
 # the proxy started last. Prints "rps p50_ms p99_ms cpu_us_per_request
-# cpu_percent wait_percent idle1_percent idle0_percent": the proxy's CPU
-# time per request, its time on a CPU and waiting for one as percentages of
-# the run's wall time ("-" for direct), and how idle cores 1 and 0 were.
+# cpu_percent wait_percent idle1_percent idle0_percent system_percent":
+# the proxy's CPU time per request, its time on a CPU and waiting for one
+# as percentages of the run's wall time, how idle cores 1 and 0 were, and
+# the share of the proxy's CPU time spent in the kernel ("-" for direct).
 # Fails on an error reply or a failed run. THREADS (1) sets
 # redis-benchmark's --threads.
 rp_measure() {
-    local test=$1 pipeline=$2 n=$3 out s0="0 0" s1="0 0" i0 i1 t0 t1 line
+    local test=$1 pipeline=$2 n=$3 out s0="0 0 0 0" s1="0 0 0 0" i0 i1 t0 t1 line
     out="$rp_dir/bench.out"
     [[ -n $rp_proxy_pid ]] && s0=$(rp_sched "$rp_proxy_pid")
     i0=$(rp_idle)
@@ -234,8 +240,10 @@ rp_measure() {
         wall = t1 - t0
         idle1 = (d[3] - c[3]) * 100 / (d[4] - c[4] + (d[4] == c[4]))
         idle0 = (d[1] - c[1]) * 100 / (d[2] - c[2] + (d[2] == c[2]))
-        if (proxy == "") printf "%s %s %s - - - %.0f %.0f\n", $2, $5, $7, idle1, idle0
-        else printf "%s %s %s %.3f %.1f %.1f %.0f %.0f\n", $2, $5, $7, (b[1] - a[1]) / 1000 / n,
-            (b[1] - a[1]) * 100 / wall, (b[2] - a[2]) * 100 / wall, idle1, idle0
+        ticks = b[3] - a[3] + b[4] - a[4]
+        if (proxy == "") printf "%s %s %s - - - %.0f %.0f -\n", $2, $5, $7, idle1, idle0
+        else printf "%s %s %s %.3f %.1f %.1f %.0f %.0f %.0f\n", $2, $5, $7, (b[1] - a[1]) / 1000 / n,
+            (b[1] - a[1]) * 100 / wall, (b[2] - a[2]) * 100 / wall, idle1, idle0,
+            (b[4] - a[4]) * 100 / (ticks + (ticks == 0))
     }' <<<"$line"
 }
