@@ -28,8 +28,8 @@
 # CPU time per request (µs: every thread's time on a CPU, from
 # /proc/PID/task/*/schedstat, before and after the run) and the share of it
 # spent in the kernel (system time, /proc/PID/stat), its time on a CPU
-# and its time runnable but waiting for one, each as a percentage of the
-# run's wall time (on CPU near 100: its core is saturated; on CPU plus
+# and its time runnable but waiting for one (summed over its threads),
+# each as a percentage of the run's wall time (on CPU near 100: its core is saturated; on CPU plus
 # waiting near 100: it had work all along and shared its core with other
 # processes), and how idle each core was; then the ratios of
 # tpa-redis-proxy to nutcracker. Every round's figures go to standard error.
