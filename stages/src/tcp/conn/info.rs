@@ -77,6 +77,10 @@ pub struct TcpInfo {
     pub bytes_received: u64,
     /// Segments received (every one handed to the connection).
     pub segs_in: u64,
+    /// Segments of those that took the header-prediction fast path
+    /// (in-order data or a new ACK on an ESTABLISHED connection with no
+    /// loss recovery under way; Linux's `TCPHPHits` and `TCPHPAcks`).
+    pub segs_predicted: u64,
     /// Segments sent.
     pub segs_out: u64,
     /// Data segments sent (retransmissions included).
@@ -159,6 +163,7 @@ impl Default for TcpInfo {
             bytes_acked: 0,
             bytes_received: 0,
             segs_in: 0,
+            segs_predicted: 0,
             segs_out: 0,
             data_segs_out: 0,
             data_segs_in: 0,
@@ -202,6 +207,7 @@ pub(super) struct Counters {
     pub bytes_acked: u64,
     pub bytes_received: u64,
     pub segs_in: u64,
+    pub segs_predicted: u64,
     pub segs_out: u64,
     pub data_segs_out: u64,
     pub data_segs_in: u64,
@@ -229,6 +235,7 @@ impl Counters {
         info.bytes_acked = self.bytes_acked;
         info.bytes_received = self.bytes_received;
         info.segs_in = self.segs_in;
+        info.segs_predicted = self.segs_predicted;
         info.segs_out = self.segs_out;
         info.data_segs_out = self.data_segs_out;
         info.data_segs_in = self.data_segs_in;

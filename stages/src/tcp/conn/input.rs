@@ -65,6 +65,7 @@ impl<B: PacketBuf> Connection<B> {
         match self.state {
             State::Closed | State::Listen => self.stats.dropped += 1,
             State::SynSent => self.on_segment_syn_sent(seg, now_ns),
+            State::Established if self.predicted(&seg) => self.on_segment_predicted(seg, now_ns),
             _ => self.on_segment_synchronized(seg, now_ns),
         }
         self.update_persist(now_ns);
@@ -462,32 +463,7 @@ impl<B: PacketBuf> Connection<B> {
         advanced: bool,
         now_ns: u64,
     ) -> bool {
-        let ack = seg.ack;
-        // The window update (RFC 9293 §3.10.7.4 takes it from a segment
-        // newer by SND.WL1/WL2), as Linux's tcp_may_update_window: from
-        // any ACK that moves SND.UNA (else a retransmission from the peer,
-        // old SEG.SEQ and new SEG.ACK, would move SND.UNA but keep an older
-        // window, and SND.UNA + SND.WND would pass the edge the peer
-        // announced), from a newer SEG.SEQ, and from the same SEG.SEQ and
-        // SEG.ACK only to grow or close (two pure ACKs differ in nothing
-        // else: taken out of order, the older one would shrink it).
-        let same = self.snd_wl1 == seg.seq && self.snd_wl2 == ack;
-        if ack.ge(self.snd_una)
-            && (advanced
-                || self.snd_wl1.lt(seg.seq)
-                || (self.snd_wl1 == seg.seq && self.snd_wl2.lt(ack))
-                || (same && (window > self.snd_wnd || window == 0)))
-        {
-            let opened = window > self.snd_wnd;
-            self.snd_wnd = window;
-            self.max_snd_wnd = self.max_snd_wnd.max(window);
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = ack;
-            if opened {
-                self.timers.persist = None;
-                self.persist_backoff = 0;
-            }
-        }
+        self.update_send_window(seg, window, advanced);
         // Our FIN acknowledged: the closing states move on.
         // (Whether the FIN went out since a rewind does not matter: an ACK
         // past the data can only cover a FIN sent at some point.)
@@ -524,8 +500,38 @@ impl<B: PacketBuf> Connection<B> {
         true
     }
 
+    /// The window update (RFC 9293 §3.10.7.4 takes it from a segment
+    /// newer by SND.WL1/WL2), as Linux's tcp_may_update_window: from any
+    /// ACK that moves SND.UNA (else a retransmission from the peer, old
+    /// SEG.SEQ and new SEG.ACK, would move SND.UNA but keep an older
+    /// window, and SND.UNA + SND.WND would pass the edge the peer
+    /// announced), from a newer SEG.SEQ, and from the same SEG.SEQ and
+    /// SEG.ACK only to grow or close (two pure ACKs differ in nothing
+    /// else: taken out of order, the older one would shrink it).
+    #[inline]
+    pub(super) fn update_send_window(&mut self, seg: &SegmentIn<B>, window: u32, advanced: bool) {
+        let ack = seg.ack;
+        let same = self.snd_wl1 == seg.seq && self.snd_wl2 == ack;
+        if ack.ge(self.snd_una)
+            && (advanced
+                || self.snd_wl1.lt(seg.seq)
+                || (self.snd_wl1 == seg.seq && self.snd_wl2.lt(ack))
+                || (same && (window > self.snd_wnd || window == 0)))
+        {
+            let opened = window > self.snd_wnd;
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = ack;
+            if opened {
+                self.timers.persist = None;
+                self.persist_backoff = 0;
+            }
+        }
+    }
+
     /// SND.UNA advances.
-    fn on_new_ack(&mut self, seg: &SegmentIn<B>, window: u32, now_ns: u64) {
+    pub(super) fn on_new_ack(&mut self, seg: &SegmentIn<B>, window: u32, now_ns: u64) {
         let ack = seg.ack;
         let acked = ack.wrapping_sub(self.snd_una);
         // The FIN takes one sequence number but no byte.
@@ -735,17 +741,7 @@ impl<B: PacketBuf> Connection<B> {
                     self.deliver(buf, len);
                 }
             }
-            // RFC 5681 §4.2: ACK at once when a segment fills (part of) a
-            // gap; RFC 9293 §3.8.6.3: at least every second full-sized
-            // segment; otherwise delay.
-            if had_gap
-                || !self.knobs.delayed_ack
-                || self.unacked_bytes >= 2 * self.neg.rcv_payload_max()
-            {
-                self.pending.ack_now = true;
-            } else if self.timers.delayed_ack.is_none() {
-                self.timers.delayed_ack = Some(now_ns + self.knobs.delayed_ack_ns);
-            }
+            self.schedule_ack(had_gap, now_ns);
         }
         let fin_now = (fin_here && self.rcv_nxt == fin_seq) || self.ooo_fin == Some(self.rcv_nxt);
         if fin_now {
@@ -769,8 +765,23 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
+    /// The ACK for in-order data just queued: at once when the segment
+    /// filled (part of) a gap (RFC 5681 §4.2) or at least every second
+    /// full-sized segment (RFC 9293 §3.8.6.3); otherwise delayed.
+    #[inline]
+    pub(super) fn schedule_ack(&mut self, filled_gap: bool, now_ns: u64) {
+        if filled_gap
+            || !self.knobs.delayed_ack
+            || self.unacked_bytes >= 2 * self.neg.rcv_payload_max()
+        {
+            self.pending.ack_now = true;
+        } else if self.timers.delayed_ack.is_none() {
+            self.timers.delayed_ack = Some(now_ns + self.knobs.delayed_ack_ns);
+        }
+    }
+
     /// Queues `len` in-order bytes for the application.
-    fn deliver(&mut self, buf: B, len: usize) {
+    pub(super) fn deliver(&mut self, buf: B, len: usize) {
         self.rcv_nxt += len as u32;
         self.stats.bytes_received += len as u64;
         self.unacked_bytes += len;

@@ -7,6 +7,8 @@
 //! - `input`: "segment arrives" (RFC 9293 §3.10.7) in the RFC's order of
 //!   checks, with RFC 5961's and RFC 7323's additions.
 //! - `output`: what `poll_transmit` sends next.
+//! - `predict`: header prediction, the input fast path for the common
+//!   segment of an ESTABLISHED connection (in-order data, a new ACK).
 //! - `recovery`: SACK-based loss recovery (RFC 6675) through `tcp::sack`.
 //! - `frto`: spurious timeouts detected (F-RTO, Eifel) and undone.
 //! - `cwv`: congestion window validation (RFC 7661), restart after idle.
@@ -33,6 +35,7 @@ mod info;
 mod input;
 mod open;
 mod output;
+mod predict;
 mod rack;
 mod receive_queue;
 mod recovery;
@@ -107,6 +110,9 @@ struct Knobs {
     slow_start_after_idle: bool,
     /// RACK-TLP (RFC 8985) on SACK connections.
     rack: bool,
+    /// The input fast path (`predict`); off only in tests that prove it
+    /// equal to the full path.
+    header_prediction: bool,
 }
 
 /// What was agreed in the handshake (RFC 9293 §3.7.1, RFC 7323, RFC 2018).

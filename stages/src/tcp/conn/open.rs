@@ -74,6 +74,7 @@ impl<B: PacketBuf> Connection<B> {
             cwnd_validation: cfg.cwnd_validation,
             slow_start_after_idle: cfg.slow_start_after_idle,
             rack: cfg.rack,
+            header_prediction: true,
         };
         let iss = params.iss;
         Connection {

@@ -99,6 +99,9 @@ struct Link {
     log: Vec<(SeqNumber, SeqNumber, TcpFlags, u32, u64, u16)>,
     /// Segments dropped as larger than `impair.path_mss`.
     too_big: u64,
+    /// Every segment whole (options, a hash of the payload), when
+    /// recording for a comparison of two runs.
+    full: Option<Vec<String>>,
 }
 
 impl Link {
@@ -109,12 +112,31 @@ impl Link {
             impair,
             log: Vec::new(),
             too_big: 0,
+            full: None,
         }
     }
 
     fn send(&mut self, seg: SegmentOut<PoolBuf>, now: u64, pool: &Pool, rng: &mut Rng) {
         self.log
             .push((seg.seq, seg.ack, seg.flags, seg.data_len(), now, seg.window));
+        if let Some(full) = self.full.as_mut() {
+            // FNV-1a over the payload.
+            let mut hash = 0xcbf2_9ce4_8422_2325u64;
+            for part in seg.payload.iter().flat_map(|p| p.segments()) {
+                for &b in part {
+                    hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+            full.push(format!(
+                "{now} {:?} {:?} {:?} {} {:?} {} {hash:x}",
+                seg.seq,
+                seg.ack,
+                seg.flags,
+                seg.window,
+                seg.options,
+                seg.data_len()
+            ));
+        }
         if rng.chance(self.impair.loss) {
             return;
         }
@@ -447,6 +469,60 @@ fn transfer(seed: u64, impair: Impair, max_bytes: u64) -> [super::TcpInfo; 2] {
 /// [`transfer`], optionally with small queues and slow readers (zero
 /// windows, persist probes and window updates under impairment).
 fn transfer_with(seed: u64, impair: Impair, max_bytes: u64, cramped: bool) -> [super::TcpInfo; 2] {
+    transfer_run(seed, impair, max_bytes, cramped, true, None)
+}
+
+/// Everything of a connection's state two runs must agree on, as text
+/// (the count of predicted segments left out: it is what differs).
+fn digest(c: &Connection<PoolBuf>) -> String {
+    let mut info = c.info();
+    info.segs_predicted = 0;
+    format!(
+        "{info:?} | {:?} {:?} {:?} {:?} {} {} {} {:?} {} {} {} {:?} {} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {} {}",
+        c.probe_end,
+        c.snd_wl1,
+        c.snd_wl2,
+        c.rcv_adv,
+        c.max_snd_wnd,
+        c.ts_recent,
+        c.ts_recent_ns,
+        c.last_ack_sent,
+        c.unacked_bytes,
+        c.dup_acks,
+        c.retries,
+        c.rtt_timed,
+        c.persist_backoff,
+        c.probes_unanswered,
+        c.keepalive_sent,
+        c.timers,
+        c.pending,
+        c.events,
+        c.cwv,
+        c.rack,
+        c.rto,
+        c.cc,
+        c.dsack,
+        c.ooo_fin,
+        c.soft_error,
+        c.next_deadline(),
+        c.write_blocked,
+        c.fin_sent,
+        c.fin_acked,
+        c.send_queue.len(),
+    )
+}
+
+/// [`transfer_with`], with header prediction on or off; with `trace`,
+/// both connections' [`digest`] after every step and, at the end, every
+/// segment each way go into it.
+fn transfer_run(
+    seed: u64,
+    impair: Impair,
+    max_bytes: u64,
+    cramped: bool,
+    predict: bool,
+    mut trace: Option<&mut Vec<String>>,
+) -> [super::TcpInfo; 2] {
     let mut rng = Rng(seed ^ 0x5eed);
     let mut cfg_a = small_cfg();
     let mut cfg_b = small_cfg();
@@ -468,6 +544,12 @@ fn transfer_with(seed: u64, impair: Impair, max_bytes: u64, cramped: bool) -> [s
     }
     let zero_copy = rng.chance(500);
     let mut net = Net::connect(&cfg_a, &cfg_b, seed, impair);
+    net.a.knobs.header_prediction = predict;
+    net.b.knobs.header_prediction = predict;
+    if trace.is_some() {
+        net.ab.full = Some(Vec::new());
+        net.ba.full = Some(Vec::new());
+    }
     let mut streams = Streams::new(&mut rng, max_bytes);
     // Close orders: active/passive on each side (not both passive: no one
     // would go first), close() or shutdown().
@@ -479,6 +561,10 @@ fn transfer_with(seed: u64, impair: Impair, max_bytes: u64, cramped: bool) -> [s
     }
     for _ in 0..2_000_000 {
         streams.pump(&mut net, zero_copy);
+        if let Some(t) = trace.as_deref_mut() {
+            t.push(format!("a {}", digest(&net.a)));
+            t.push(format!("b {}", digest(&net.b)));
+        }
         if streams.done() && net.a.is_closed() && net.b.is_closed() {
             break;
         }
@@ -522,6 +608,24 @@ fn transfer_with(seed: u64, impair: Impair, max_bytes: u64, cramped: bool) -> [s
     assert_eq!(net.events_b.error, None);
     assert!(!net.a.wants_transmit() && !net.b.wants_transmit());
     let infos = [net.a.info(), net.b.info()];
+    if let Some(t) = trace {
+        t.extend(
+            net.ab
+                .full
+                .take()
+                .into_iter()
+                .flatten()
+                .map(|s| format!("a→b {s}")),
+        );
+        t.extend(
+            net.ba
+                .full
+                .take()
+                .into_iter()
+                .flatten()
+                .map(|s| format!("b→a {s}")),
+        );
+    }
     let pool = net.pool.clone();
     drop(net);
     pool.assert_whole();
@@ -585,6 +689,57 @@ fn sweep(first: u64, count: u64, mut run: impl FnMut(u64) -> [super::TcpInfo; 2]
     }
     eprintln!("{totals:?}");
     totals
+}
+
+/// Header prediction changes nothing but the path taken: the same seeded
+/// transfers (clean, impaired, with small queues and slow readers) with
+/// the fast path on and off put the same segments on the wire, options
+/// and payload included, and leave both connections in the same state
+/// after every step.
+#[test]
+fn header_prediction_is_equal_to_the_full_path() {
+    // Segments predicted and received, on a clean link and an impaired one.
+    let mut predicted = [0; 2];
+    let mut segs = [0; 2];
+    for seed in seeds(7000, 60) {
+        let _g = SeedGuard(seed);
+        let impair = match seed % 3 {
+            0 => Impair::default(),
+            _ => Impair {
+                loss: 30,
+                dup: 20,
+                reorder: 50,
+                path_mss: 0,
+            },
+        };
+        let cramped = seed % 4 == 1;
+        let (mut fast, mut full) = (Vec::new(), Vec::new());
+        let on = transfer_run(seed, impair, 60_000, cramped, true, Some(&mut fast));
+        let off = transfer_run(seed, impair, 60_000, cramped, false, Some(&mut full));
+        if let Some(i) = (0..fast.len().max(full.len())).find(|&i| fast.get(i) != full.get(i)) {
+            panic!(
+                "the runs differ at record {i} of {}/{}:\nfast: {:?}\nfull: {:?}\nbefore: {:?}",
+                fast.len(),
+                full.len(),
+                fast.get(i),
+                full.get(i),
+                i.checked_sub(2).and_then(|j| fast.get(j))
+            );
+        }
+        assert_eq!(off[0].segs_predicted + off[1].segs_predicted, 0);
+        let kind = usize::from(seed % 3 != 0);
+        predicted[kind] += on[0].segs_predicted + on[1].segs_predicted;
+        segs[kind] += on[0].segs_in + on[1].segs_in;
+    }
+    eprintln!("segments predicted of those received (clean, impaired): {predicted:?} of {segs:?}");
+    // Over a clean link, every segment of an ESTABLISHED connection but
+    // a FIN is the predicted kind: more than a third of all (the short
+    // transfers' handshakes and closes are the rest).
+    assert!(
+        predicted[0] * 3 > segs[0],
+        "{predicted:?} of {segs:?} predicted"
+    );
+    assert!(predicted[1] > 0, "{predicted:?} of {segs:?} predicted");
 }
 
 #[test]
