@@ -395,7 +395,7 @@ impl<B: PacketBuf> Connection<B> {
     /// machinery of [`on_ack_in_flight`](Self::on_ack_in_flight) has
     /// nothing to do for it (no duplicate: nothing is outstanding).
     #[inline]
-    pub(super) fn idle_ack(&self, seg: &SegmentIn<B>) -> bool {
+    fn idle_ack(&self, seg: &SegmentIn<B>) -> bool {
         seg.ack == self.snd_una
             && self.snd_una == self.snd_max
             && seg.options.sack.is_none()
@@ -408,13 +408,7 @@ impl<B: PacketBuf> Connection<B> {
 
     /// The ACK's part in SACK, RACK-TLP, F-RTO, fast recovery and PRR,
     /// and SND.UNA's advance.
-    pub(super) fn on_ack_in_flight(
-        &mut self,
-        seg: &SegmentIn<B>,
-        window: u32,
-        advanced: bool,
-        now_ns: u64,
-    ) {
+    fn on_ack_in_flight(&mut self, seg: &SegmentIn<B>, window: u32, advanced: bool, now_ns: u64) {
         let ack = seg.ack;
         let (una_before, sacked_before) = (self.snd_una, self.sacked_bytes());
         let recovering_before = self.in_sack_recovery();

@@ -2,20 +2,17 @@
 //! `tcp_rcv_established`). Nearly every segment an ESTABLISHED
 //! connection gets is the next one in sequence, with only ACK (and maybe
 //! PSH) set, the option layout agreed in the handshake, and an ACK that
-//! acknowledges new data or none: in-order data, or a new ACK. For such
-//! a segment the full path's checks (sequence acceptability, RST, SYN,
-//! RFC 5961's ACK range, the FIN) have nothing to do: [`predicted`] says
+//! acknowledges new data or none: in-order data, or a new ACK. When no
+//! loss recovery, SACK scoreboard, F-RTO or loss probe is under way, the
+//! full path's checks (sequence acceptability, RST, SYN, RFC 5961's ACK
+//! range, duplicate ACKs, the scoreboard, RACK's loss detection, PRR,
+//! the FIN) have nothing to do for such a segment: [`predicted`] says
 //! so, and [`on_segment_predicted`] does only what remains, straight
-//! through, in the full path's order, calling the same helpers. When no
-//! loss recovery, SACK scoreboard, F-RTO or loss probe is under way
-//! either (the common case), the ACK's part is the lean one too: RACK's
-//! delivered chunks and SND.UNA's advance, without the scoreboard,
-//! RACK's loss detection, F-RTO, PRR and the undo checks; otherwise the
-//! ACK goes through the full path's loss machinery, as it would there.
-//! It must leave the connection exactly as the full path would (the
-//! engine's tests run seeded transfers both ways and compare every
-//! segment and the state after every step); anything it is not sure of
-//! goes the full way.
+//! through, in the full path's order, calling the same helpers. It must
+//! leave the connection exactly as the full path would (the engine's
+//! tests run seeded transfers both ways and compare every segment and
+//! the state after every step); anything it is not sure of goes the
+//! full way.
 //!
 //! Its point is size as much as count: the code one segment runs
 //! through is what has to stay in the instruction cache.
@@ -35,10 +32,10 @@ impl<B: PacketBuf> Connection<B> {
     /// Whether `seg`, for this ESTABLISHED connection, may take the fast
     /// path: ACK (± PSH) only; SEG.SEQ = RCV.NXT; timestamps exactly when
     /// agreed, their TSval not older than TS.Recent (PAWS passes), no
-    /// SACK blocks; SND.UNA ≤ SEG.ACK ≤ SND.MAX; no FIN of ours or
-    /// out-of-order FIN pending; and either a new ACK without data or
-    /// data that fits the window and the receive queue with nothing held
-    /// out of order.
+    /// SACK blocks; SND.UNA ≤ SEG.ACK ≤ SND.MAX; no scoreboard, recovery,
+    /// F-RTO, probe, FIN of ours or out-of-order FIN pending; and either
+    /// a new ACK without data or data that fits the window and the
+    /// receive queue with nothing held out of order.
     #[inline]
     pub(super) fn predicted(&self, seg: &SegmentIn<B>) -> bool {
         if !self.knobs.header_prediction
@@ -53,11 +50,14 @@ impl<B: PacketBuf> Connection<B> {
             (false, None) => true,
             _ => false,
         };
-        if !ts_ok
-            || self.fin_requested
-            || self.ooo_fin.is_some()
-            || !seg.ack.is_between(self.snd_una, self.snd_max + 1)
-        {
+        let quiet = self.sack.is_none()
+            && self.frto.is_none()
+            && self.recovery.is_none()
+            && !self.cc.in_recovery()
+            && self.rack.as_deref().is_none_or(|r| r.probe.is_none())
+            && !self.fin_requested
+            && self.ooo_fin.is_none();
+        if !ts_ok || !quiet || !seg.ack.is_between(self.snd_una, self.snd_max + 1) {
             return false;
         }
         match &seg.payload {
@@ -72,35 +72,6 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
-    /// No SACK scoreboard, recovery (fast, PRR or its undo), F-RTO or tail
-    /// loss probe: an ACK without SACK blocks has only RACK's delivered
-    /// chunks and SND.UNA's advance to do.
-    #[inline]
-    fn loss_state_quiet(&self) -> bool {
-        self.sack.is_none()
-            && self.frto.is_none()
-            && self.recovery.is_none()
-            && !self.cc.in_recovery()
-            && self.rack.as_deref().is_none_or(|r| r.probe.is_none())
-    }
-
-    /// The ACK of a predicted segment while loss recovery or its state
-    /// is about: the full path's loss machinery. Out of line, to keep the
-    /// common case's code small.
-    #[cold]
-    #[inline(never)]
-    fn predicted_ack_with_loss_state(
-        &mut self,
-        seg: &SegmentIn<B>,
-        window: u32,
-        advanced: bool,
-        now_ns: u64,
-    ) {
-        if !self.idle_ack(seg) {
-            self.on_ack_in_flight(seg, window, advanced, now_ns);
-        }
-    }
-
     /// A [`predicted`](Self::predicted) segment: what the full path does
     /// for it, without the checks that cannot fire.
     pub(super) fn on_segment_predicted(&mut self, seg: SegmentIn<B>, now_ns: u64) {
@@ -112,17 +83,12 @@ impl<B: PacketBuf> Connection<B> {
         // The ACK field. With no scoreboard, recovery or probe, an ACK
         // that acknowledges nothing new (in-order data) changes nothing
         // in the loss machinery; a new one goes through RACK (what it
-        // delivered, before SND.UNA moves) and SND.UNA's advance. Else
-        // the loss machinery takes it, as on the full path.
+        // delivered, before SND.UNA moves) and SND.UNA's advance.
         let window = u32::from(seg.window) << self.neg.snd_wscale;
         let advanced = seg.ack.gt(self.snd_una);
-        if self.loss_state_quiet() {
-            if advanced {
-                self.rack_on_ack(&seg, 0, None, now_ns);
-                self.on_new_ack(&seg, window, now_ns);
-            }
-        } else {
-            self.predicted_ack_with_loss_state(&seg, window, advanced, now_ns);
+        if advanced {
+            self.rack_on_ack(&seg, 0, None, now_ns);
+            self.on_new_ack(&seg, window, now_ns);
         }
         self.update_send_window(&seg, window, advanced);
         if self.rack_active() {
