@@ -8,6 +8,8 @@ use std::time::Duration;
 use tpa::port::af_packet::RxMode;
 use tpa::wire::MacAddr;
 use tpa_responder::{IpCidr, PortSpec};
+use tpa_stages::tcp::config::TcpConfig;
+use tpa_stages::trace::TraceConfig;
 
 use crate::payload::MIN_SIZE;
 
@@ -48,6 +50,10 @@ pub struct ServerConfig {
     pub duration: Option<Duration>,
     /// Stop after echoing this many datagrams (`--count`).
     pub count: Option<u64>,
+    /// tpa's TCP knobs (`--config`'s `[tcp]`, `TPA_TCP_*`).
+    pub tcp: TcpConfig,
+    /// The socket trace (`--config`'s `[trace]`, `TPA_TRACE*`).
+    pub trace: TraceConfig,
 }
 
 /// `tpa-echo client`: send datagrams to an echo server, check the echoes.
@@ -257,6 +263,8 @@ impl ServerConfig {
             udp_port,
             duration: None,
             count: None,
+            tcp: TcpConfig::default(),
+            trace: TraceConfig::default(),
         }
     }
 

@@ -15,7 +15,7 @@ use tpa_echo::report::egress_line;
 use tpa_echo::run::run_server_with;
 use tpa_echo::{run_client, ClientConfig, Endpoint, ServerConfig};
 use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
-use tpa_stages::ops::{valid_id, Instance, OpsConfig};
+use tpa_stages::ops::{valid_id, Instance, Settings};
 
 /// A UDP (and, on tpa, TCP) echo server and a UDP client, on tpa or on
 /// the kernel's sockets.
@@ -128,11 +128,21 @@ struct ServerArgs {
     /// (TPA_STATS=0).
     #[arg(long)]
     no_stats: bool,
+    /// tpa: a TOML file with [tcp] (doc/guide/tcp-config.md), [trace],
+    /// [stats] and [metrics] tables; the TPA_* variables and the flags
+    /// win over it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
 }
 
-/// The operability settings of the server's flags over the environment's.
-fn ops_config(args: &ServerArgs) -> Result<OpsConfig, String> {
-    let mut ops = OpsConfig::from_env().map_err(|e| e.to_string())?;
+/// The settings of the server's flags over the environment's, over its
+/// `--config` file's.
+fn settings(args: &ServerArgs) -> Result<Settings, String> {
+    let mut settings = Settings::read(args.config.as_deref()).map_err(|e| match args.config {
+        Some(_) => format!("--config {e}"),
+        None => e,
+    })?;
+    let ops = &mut settings.ops;
     if let Some(id) = &args.id {
         if !valid_id(id) {
             return Err(format!(
@@ -147,7 +157,7 @@ fn ops_config(args: &ServerArgs) -> Result<OpsConfig, String> {
     if args.no_stats {
         ops.enabled = false;
     }
-    Ok(ops)
+    Ok(settings)
 }
 
 #[derive(Debug, Args)]
@@ -228,17 +238,23 @@ fn main() -> ExitCode {
     }
     match cli.mode {
         Mode::Server(args) => {
-            let ops = match ops_config(&args) {
-                Ok(ops) => ops,
+            let settings = match settings(&args) {
+                Ok(s) => s,
                 Err(e) => {
                     eprintln!("tpa-echo: {e}");
                     return ExitCode::FAILURE;
                 }
             };
-            let config = server_config(args);
+            let trace = settings.trace.enabled;
+            let ops = settings.ops;
+            let config = ServerConfig {
+                tcp: settings.tcp,
+                trace: settings.trace,
+                ..server_config(args)
+            };
             // The kernel mode has no tpa workers to look into.
             let instance = (ops.enabled && !config.endpoint.kernel)
-                .then(|| Instance::start(&ops, "echo-server", false))
+                .then(|| Instance::start(&ops, "echo-server", trace))
                 .and_then(|r| {
                     r.map_err(|e| tracing::warn!("no stats nor control socket: {e}"))
                         .ok()

@@ -106,17 +106,25 @@ pub struct EchoState<B: PacketBuf> {
     pub tcp: TcpSockets<B>,
     /// Events for the app.
     pub events: Events,
+    /// The socket trace's settings, for `tpactl cfg trace on`.
+    pub trace: TraceConfig,
 }
 
 impl<B: PacketBuf> EchoState<B> {
     /// A state for `iface`, without sockets; TCP's random choices (initial
     /// sequence numbers, ports, timestamps) drawn from `seed`.
     pub fn new(iface: Interface, seed: u64) -> Self {
+        Self::with_tcp(iface, TcpConfig::default(), seed)
+    }
+
+    /// As [`new`](Self::new), with the TCP knobs `tcp`.
+    pub fn with_tcp(iface: Interface, tcp: TcpConfig, seed: u64) -> Self {
         EchoState {
             egress: Egress::new(iface),
             sockets: UdpSockets::default(),
-            tcp: TcpSockets::new(TcpConfig::default(), seed),
+            tcp: TcpSockets::new(tcp, seed),
             events: Events::default(),
+            trace: TraceConfig::default(),
         }
     }
 }
@@ -138,6 +146,16 @@ pub struct EchoPipeline<P: Port, A: App<P::Buf, EchoState<P::Buf>>> {
 pub fn build<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(
     port: P,
     iface: &Interface,
+    app: A,
+) -> EchoPipeline<P, A> {
+    build_with(port, iface, TcpConfig::default(), app)
+}
+
+/// As [`build`], with the TCP knobs `tcp`.
+pub fn build_with<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(
+    port: P,
+    iface: &Interface,
+    tcp: TcpConfig,
     app: A,
 ) -> EchoPipeline<P, A> {
     let front = ethernet_front(
@@ -174,7 +192,7 @@ pub fn build<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(
             ),
         ),
     );
-    let mut state = EchoState::new(iface.clone(), os_seed());
+    let mut state = EchoState::with_tcp(iface.clone(), tcp, os_seed());
     state.tcp = state.tcp.with_host_key(&host_key());
     EchoPipeline::new(port, state, app, front)
 }
@@ -214,7 +232,7 @@ impl<P: Port, A: App<P::Buf, EchoState<P::Buf>>> EchoPipeline<P, A> {
             let cfg = TraceConfig {
                 enabled: on,
                 dir: publisher.dir().to_path_buf(),
-                ..TraceConfig::from_env().unwrap_or_default()
+                ..self.state.trace.clone()
             };
             match self.state.tcp.enable_trace(&cfg) {
                 Ok(()) => tracing::info!(on, "socket trace of new connections switched"),
@@ -577,7 +595,25 @@ pub fn serve<P: Port>(
     with_mac(port, config.endpoint.mac, |port| {
         let name = port.caps().name.clone();
         let iface = interface(&config.endpoint, port.caps().mac);
-        let mut pipeline = build(port, &iface, Echo::default());
+        let mut pipeline = build_with(port, &iface, config.tcp.clone(), Echo::default());
+        // `[trace]` / `TPA_TRACE`: the socket trace, in the instance's
+        // directory; `tpactl cfg trace` switches it later.
+        if let Some(instance) = instance {
+            let trace = TraceConfig {
+                enabled: instance
+                    .knobs()
+                    .trace
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                dir: instance.dir().to_path_buf(),
+                ..config.trace.clone()
+            };
+            pipeline.with_cx(|cx| {
+                if let Err(e) = cx.state_mut().tcp.enable_trace(&trace) {
+                    tracing::warn!("socket trace off: {e}");
+                }
+                cx.state_mut().trace = trace;
+            });
+        }
         let mut bound = Vec::new();
         for wildcard in wildcards(&config.endpoint) {
             let local = SocketAddr::new(wildcard, config.udp_port);

@@ -111,3 +111,84 @@ fn tpactl_reads_an_echo_servers_last_snapshot() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--config FILE`: its `[stats]` id names the instance and its `[trace]`
+/// turns the socket trace on (its file in the instance's directory); a
+/// bad key is refused at start, named with the file.
+#[test]
+fn a_config_file_names_the_instance_and_turns_the_trace_on() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("tpa-echo-config-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[trace]\nrecords = 6\n").unwrap();
+    let out = Command::new(ECHO)
+        .args(["server", "--udp-port", "7", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("run tpa-echo");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("bad.toml: trace.records: 6 is not a power of two"),
+        "{err}"
+    );
+
+    let file = dir.join("echo.toml");
+    std::fs::write(
+        &file,
+        "[tcp]\nbacklog = 16\n[trace]\nenabled = true\n[stats]\nid = \"echocfg\"\n",
+    )
+    .unwrap();
+    let ns = Netns::with_tap("echocfg");
+    let env_dir = format!("TPA_RUN_DIR={}", dir.display());
+    let file = file.display().to_string();
+    let server = ns.spawn_until(
+        &[
+            "env",
+            &env_dir,
+            ECHO,
+            "server",
+            "--port",
+            "tap:tpa0",
+            "--ip",
+            "192.0.2.2/24",
+            "--udp-port",
+            "7",
+            "--count",
+            "10",
+            "--config",
+            &file,
+        ],
+        "listening on udp 0.0.0.0:7 tcp 0.0.0.0:7 via tpa0 (tpa)",
+    );
+    let out = ns.exec_output(&[
+        ECHO,
+        "client",
+        "--kernel",
+        "--to",
+        "192.0.2.2:7",
+        "--count",
+        "10",
+        "--size",
+        "64",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.finish();
+    let w = tpactl(&dir, &["--id", "echocfg", "worker"]);
+    assert_eq!(
+        w[0]["stopped"], true,
+        "the instance named by the file: {w:#}"
+    );
+    let traces: Vec<_> = std::fs::read_dir(dir.join("echocfg"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".trace"))
+        .collect();
+    assert_eq!(traces.len(), 1, "the worker's trace file");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -11,7 +11,7 @@ use tpa::port::af_packet::{RxMode, TxPath};
 use tpa::wire::MacAddr;
 use tpa::worker::StopFlag;
 use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
-use tpa_stages::ops::{valid_id, OpsConfig};
+use tpa_stages::ops::{valid_id, Settings};
 use tpa_stages::tcp::Unmatched;
 use tpa_tperf::config::{fresh_run_id, parse_duration, parse_size, DEFAULT_PORT};
 use tpa_tperf::tpa::{parse_tx_path, Idle, TpaEndpoint, DEFAULT_PORT_SPEC};
@@ -128,6 +128,11 @@ struct StackArgs {
     /// (TPA_STATS=0).
     #[arg(long)]
     no_stats: bool,
+    /// tpa: a TOML file with [tcp] (doc/guide/tcp-config.md), [trace],
+    /// [stats] and [metrics] tables; the TPA_* variables and the flags
+    /// win over it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     /// DPDK EAL arguments, after `--` (with --port dpdk:<device> only).
     #[arg(last = true, value_name = "EAL_ARGS")]
     eal_args: Vec<String>,
@@ -152,6 +157,7 @@ impl StackArgs {
                 (self.id.is_some(), "--id"),
                 (self.metrics.is_some(), "--metrics"),
                 (self.no_stats, "--no-stats"),
+                (self.config.is_some(), "--config"),
                 (!self.eal_args.is_empty(), "EAL arguments"),
             ];
             if let Some((_, flag)) = tpa_only.iter().find(|(given, _)| *given) {
@@ -159,7 +165,11 @@ impl StackArgs {
             }
             return Ok(None);
         }
-        let mut ops = OpsConfig::from_env().map_err(|e| e.to_string())?;
+        let settings = Settings::read(self.config.as_deref()).map_err(|e| match self.config {
+            Some(_) => format!("--config {e}"),
+            None => e,
+        })?;
+        let mut ops = settings.ops;
         if let Some(id) = self.id {
             if !valid_id(&id) {
                 return Err(format!(
@@ -193,6 +203,8 @@ impl StackArgs {
             flow_marks: self.flow_marks,
             eal_args: self.eal_args,
             ops,
+            tcp: settings.tcp,
+            trace: settings.trace,
         };
         endpoint.validate().map_err(|e| e.0)?;
         Ok(Some(endpoint))

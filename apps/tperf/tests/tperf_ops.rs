@@ -443,3 +443,65 @@ fn the_stats_of_a_killed_instance_stay_readable() {
     drop(again);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--config FILE`: its `[stats]`, `[trace]` and `[tcp]` tables reach the
+/// instance (id, interval, trace on, a longer minimum RTO seen on a live
+/// connection); a bad key is refused at start, named with the file.
+#[test]
+fn a_config_file_sets_the_tables_of_each_part() {
+    let dir = run_dir("config");
+    let file = dir.join("tperf.toml");
+    std::fs::write(
+        &file,
+        "[tcp.rto]\nmin = \"350ms\"\n\n[trace]\nenabled = true\n\n[stats]\nid = \"fromfile\"\ninterval_ms = 40\n",
+    )
+    .unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[stats]\ninterval = 40\n").unwrap();
+    let out = Command::new(TPERF)
+        .args(["server", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("run tperf");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "bad.toml: stats.interval: unknown key; the nearest valid key is stats.interval_ms"
+        ),
+        "{err}"
+    );
+
+    let ns = Netns::with_tap("tpopscf");
+    let env_dir = format!("TPA_RUN_DIR={}", dir.display());
+    let file = file.display().to_string();
+    let mut argv = vec!["env", &env_dir, TPERF, "server"];
+    argv.extend_from_slice(&TPA);
+    argv.extend_from_slice(&["-l", "0.0.0.0:4040", "--runs", "1", "--config", &file]);
+    let server = ns.spawn_until(
+        &argv,
+        "tpa-tperf server: listening on 0.0.0.0:4040 (tpa on tap:tpa0, 1 worker)",
+    );
+    let (ok, cfg, err) = tpactl(&dir, &["--id", "fromfile", "cfg"]);
+    assert!(ok, "{err}");
+    assert!(cfg.contains("trace = on"), "{cfg}");
+    assert!(cfg.contains("stats.interval_ms = 40"), "{cfg}");
+    let mut client = kernel_client(&ns, "rr", "2", "1");
+    let rtos = eventually("an established connection's RTO", || {
+        let v = try_tpactl_json(&dir, &["--id", "fromfile", "sk"])?;
+        let rtos: Vec<u64> = v
+            .as_array()?
+            .iter()
+            .filter(|s| s["state"] == "ESTABLISHED")
+            .filter_map(|s| s["rto_ns"].as_u64())
+            .collect();
+        (!rtos.is_empty()).then_some(rtos)
+    });
+    assert!(
+        rtos.iter().all(|&r| r >= 350_000_000),
+        "[tcp.rto] min = 350ms: {rtos:?}"
+    );
+    let _ = client.wait();
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

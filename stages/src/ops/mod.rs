@@ -17,6 +17,7 @@
 //! - [`prometheus`]: the text endpoint.
 //! - [`OpsConfig`]: the knobs at start.
 //! - [`log`]: the apps' logs through `tracing`.
+//! - [`Settings`]: an app's config file (`--config FILE`), all its tables.
 
 pub mod collect;
 mod config;
@@ -25,7 +26,9 @@ mod instance;
 pub mod log;
 pub mod meter;
 pub mod prometheus;
+mod settings;
 pub mod snapshot;
 
 pub use config::{valid_id, OpsConfig, OpsConfigError, OPS_KEYS};
 pub use instance::{request, Change, Instance, Knobs, Publisher, RUNTIME_KNOBS};
+pub use settings::{Settings, TABLES};

@@ -841,7 +841,7 @@ pub fn run_client(
     }
     let job = ClientJob {
         config,
-        tcp: super::tcp_config()?,
+        tcp: endpoint.tcp.clone(),
         endpoint,
         interval: interval.filter(|i| !i.is_zero()),
         on_interval,

@@ -83,8 +83,14 @@ pub struct TpaEndpoint {
     /// DPDK only: the EAL's arguments (after `--`).
     pub eal_args: Vec<String>,
     /// Stats, control socket and Prometheus (`--id`, `--metrics`, the
-    /// `TPA_STATS*`, `TPA_ID`, `TPA_METRICS` variables).
+    /// `TPA_STATS*`, `TPA_ID`, `TPA_METRICS` variables, `--config`'s
+    /// `[stats]` and `[metrics]`).
     pub ops: OpsConfig,
+    /// The TCP knobs (`--config`'s `[tcp]`, the `TPA_TCP_*` variables).
+    pub tcp: TcpConfig,
+    /// The socket trace (`--config`'s `[trace]`, the `TPA_TRACE*`
+    /// variables).
+    pub trace: TraceConfig,
 }
 
 /// Parses `--tx-path`: `ring` (a TPACKET_V2 ring, the default) or
@@ -319,6 +325,8 @@ pub struct TperfState<B: PacketBuf> {
     /// The device's rule per connection, told of each as it opens
     /// (`--flow-marks`).
     pub marks: Option<Box<dyn MarkConnections>>,
+    /// The socket trace's settings, for `tpactl cfg trace on`.
+    pub trace: TraceConfig,
 }
 
 /// Flow rules naming connections in the device (DPDK `--flow-marks`):
@@ -409,7 +417,7 @@ impl<P: Port, A: App<P::Buf, TperfState<P::Buf>>> TperfPipeline<P, A> {
             let cfg = TraceConfig {
                 enabled: on,
                 dir: publisher.dir().to_path_buf(),
-                ..TraceConfig::from_env().unwrap_or_default()
+                ..self.state.trace.clone()
             };
             match self.state.tcp.enable_trace(&cfg) {
                 Ok(()) => tracing::info!(on, "socket trace of new connections switched"),
@@ -456,16 +464,6 @@ where
         ));
     }
     line
-}
-
-/// tpa's TCP knobs: the defaults with the `TPA_TCP_*` variables of the
-/// environment over them (doc/guide/tcp-config.md), validated.
-///
-/// # Errors
-///
-/// A variable that names no knob or holds a bad value, naming it.
-pub(crate) fn tcp_config() -> Result<TcpConfig, TpaError> {
-    TcpConfig::from_env(std::env::vars_os()).map_err(|e| TpaError(format!("TPA_TCP_*: {e}")))
 }
 
 /// Builds the pipeline for `endpoint` on `port`, with `app`, the TCP
@@ -519,17 +517,15 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
     let mut sockets = TcpSockets::new(tcp, os_seed())
         .with_host_key(&host_key)
         .with_steering(port.steering());
-    // `TPA_TRACE=1`: every connection's socket trace, for `tpactl st`,
-    // in the instance's directory when there is one; `tpactl cfg trace`
-    // switches it later.
-    let traced = TraceConfig::from_env().and_then(|mut cfg| {
-        if let Some(i) = instance {
-            cfg.enabled = i.knobs().trace.load(std::sync::atomic::Ordering::Relaxed);
-            cfg.dir = i.dir().to_path_buf();
-        }
-        sockets.enable_trace(&cfg).map_err(|e| e.to_string())
-    });
-    if let Err(e) = traced {
+    // `TPA_TRACE=1` (or `[trace]`): every connection's socket trace, for
+    // `tpactl st`, in the instance's directory when there is one;
+    // `tpactl cfg trace` switches it later.
+    let mut trace = endpoint.trace.clone();
+    if let Some(i) = instance {
+        trace.enabled = i.knobs().trace.load(std::sync::atomic::Ordering::Relaxed);
+        trace.dir = i.dir().to_path_buf();
+    }
+    if let Err(e) = sockets.enable_trace(&trace) {
         tracing::warn!("socket trace off: {e}");
     }
     let state = TperfState {
@@ -537,6 +533,7 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
         tcp: sockets,
         events: Events::default(),
         marks,
+        trace,
     };
     TperfPipeline::new(port, state, app, front)
 }
@@ -595,8 +592,7 @@ fn start_instance(endpoint: &TpaEndpoint, role: &str) -> Option<Instance> {
     if !endpoint.ops.enabled {
         return None;
     }
-    let trace = TraceConfig::from_env().map(|c| c.enabled).unwrap_or(false);
-    match Instance::start(&endpoint.ops, role, trace) {
+    match Instance::start(&endpoint.ops, role, endpoint.trace.enabled) {
         Ok(i) => Some(i),
         Err(e) => {
             tracing::warn!("no stats nor control socket: {e}");
@@ -852,6 +848,8 @@ mod tests {
             flow_marks: false,
             eal_args: vec![],
             ops: OpsConfig::default(),
+            tcp: TcpConfig::default(),
+            trace: TraceConfig::default(),
         }
     }
 

@@ -468,7 +468,7 @@ pub fn run_server(
         .ok_or_else(|| TpaError(format!("-w {}: 1 to 65535 workers", config.workers)))?;
     let job = ServerJob {
         config,
-        tcp: super::tcp_config()?,
+        tcp: endpoint.tcp.clone(),
         endpoint,
         stop,
         on_listening,
