@@ -139,6 +139,15 @@ pub trait WorkLoop {
         RxWait::Unsupported
     }
 
+    /// A new idle policy to follow from now on, if one was asked for
+    /// since the last call (a runtime knob: `tpactl cfg idle`).
+    /// [`run_loop`] asks only after an iteration that found nothing to
+    /// do, so the busy path never pays for it. The default: never.
+    #[inline]
+    fn idle_change(&mut self) -> Option<IdlePolicy> {
+        None
+    }
+
     /// Called once after the stop flag was seen; turns the loop into its
     /// report (flushing, closing files and freeing buffers on the way).
     fn finish(self) -> Self::Report;
@@ -338,6 +347,92 @@ impl IdlePolicy {
     }
 }
 
+/// The longest spin `wait:N` takes, in microseconds (a second: past that,
+/// `spin` says it better).
+const MAX_SPIN_US: u64 = 1_000_000;
+
+impl core::str::FromStr for IdlePolicy {
+    type Err = String;
+
+    /// `spin`; `sleep` ([`IdlePolicy::default`]); `wait`
+    /// ([`IdlePolicy::wait`]); `wait:N` (N µs of spin,
+    /// [`IdlePolicy::wait_with_spin`]); `wait:~N` (an adaptive N µs at
+    /// most, [`IdlePolicy::wait_with_adaptive_spin`]).
+    ///
+    /// ```
+    /// use tpa::worker::IdlePolicy;
+    /// let p: IdlePolicy = "wait:~50".parse().unwrap();
+    /// assert_eq!(p, IdlePolicy::wait_with_adaptive_spin(std::time::Duration::from_micros(50)));
+    /// assert_eq!(p.to_string(), "wait:~50");
+    /// assert!("nap".parse::<IdlePolicy>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<IdlePolicy, String> {
+        match s {
+            "wait" => Ok(IdlePolicy::wait()),
+            "sleep" => Ok(IdlePolicy::default()),
+            "spin" => Ok(IdlePolicy::Spin),
+            other => match other.strip_prefix("wait:") {
+                Some(spin) => {
+                    let (us, adaptive) = match spin.strip_prefix('~') {
+                        Some(us) => (us, true),
+                        None => (spin, false),
+                    };
+                    match us.parse::<u64>() {
+                        Ok(us) if us <= MAX_SPIN_US => {
+                            let spin = Duration::from_micros(us);
+                            Ok(if adaptive {
+                                IdlePolicy::wait_with_adaptive_spin(spin)
+                            } else {
+                                IdlePolicy::wait_with_spin(spin)
+                            })
+                        }
+                        _ => Err(format!(
+                            "{other}: wait:N spins N µs before it blocks (wait:~N: N µs at most, adaptive), 0 to {MAX_SPIN_US}"
+                        )),
+                    }
+                }
+                None => Err(format!(
+                    "{other}: wait, wait:N or wait:~N (µs of spin), sleep or spin"
+                )),
+            },
+        }
+    }
+}
+
+impl core::fmt::Display for IdlePolicy {
+    /// As [`FromStr`](core::str::FromStr) reads it; a policy it cannot
+    /// name is written out in full.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            IdlePolicy::Spin => f.write_str("spin"),
+            p if p == IdlePolicy::default() => f.write_str("sleep"),
+            p if p == IdlePolicy::wait() => f.write_str("wait"),
+            IdlePolicy::Wait {
+                spin,
+                adaptive,
+                max,
+            } if max == Duration::from_millis(1) => {
+                let tilde = if adaptive { "~" } else { "" };
+                write!(f, "wait:{tilde}{}", spin.as_micros())
+            }
+            IdlePolicy::Backoff { after, sleep } => {
+                write!(f, "sleep {} µs after {after} idle turns", sleep.as_micros())
+            }
+            IdlePolicy::Wait {
+                spin,
+                adaptive,
+                max,
+            } => write!(
+                f,
+                "wait after {} µs of {}spin, {} µs at most",
+                spin.as_micros(),
+                if adaptive { "adaptive " } else { "" },
+                max.as_micros()
+            ),
+        }
+    }
+}
+
 impl Default for IdlePolicy {
     /// Backs off after 1024 idle iterations with 50 µs sleeps.
     fn default() -> Self {
@@ -382,7 +477,7 @@ pub struct LoopStats {
 /// ([`WorkLoop::wait_rx`]) until a frame arrives, that deadline or the
 /// policy's `max`. An iteration that did work (packets, events, timers
 /// fired) ends the back-off.
-pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, idle: IdlePolicy) -> LoopStats {
+pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, mut idle: IdlePolicy) -> LoopStats {
     let mut stats = LoopStats::default();
     let mut idle_streak = 0u32;
     let mut spin = match idle {
@@ -398,6 +493,16 @@ pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, idle: IdlePolicy) ->
             idle_streak = 0;
             spin.idle_since_ns = None;
             continue;
+        }
+        // Asked only here, after an iteration that found nothing to do:
+        // the busy path never pays for the knob.
+        if let Some(policy) = work.idle_change() {
+            idle = policy;
+            idle_streak = 0;
+            spin = match idle {
+                IdlePolicy::Wait { spin, .. } => SpinState::new(spin),
+                _ => SpinState::new(Duration::ZERO),
+            };
         }
         let (longest, wait) = match idle {
             IdlePolicy::Spin => continue,
@@ -865,6 +970,80 @@ mod tests {
         }
         // The first worker raised the flag after exactly 1000 iterations.
         assert_eq!(reports[0].report.0, 1000);
+    }
+
+    /// An idle loop that asks for `change` after `switch_at` iterations
+    /// and stops at `limit`, counting its sleeps (without sleeping).
+    struct Switching {
+        turns: u64,
+        switch_at: u64,
+        limit: u64,
+        change: Option<IdlePolicy>,
+        sleeps_before_switch: u64,
+        sleeps: u64,
+        stop: StopFlag,
+    }
+
+    impl WorkLoop for Switching {
+        type Report = (u64, u64);
+        fn run_once(&mut self) -> Progress {
+            self.turns += 1;
+            if self.turns == self.limit {
+                self.stop.raise();
+            }
+            Progress::from(0)
+        }
+        fn sleep(&mut self, _: Duration) {
+            self.sleeps += 1;
+        }
+        fn idle_change(&mut self) -> Option<IdlePolicy> {
+            if self.turns < self.switch_at {
+                return None;
+            }
+            let change = self.change.take();
+            if change.is_some() {
+                self.sleeps_before_switch = self.sleeps;
+            }
+            change
+        }
+        fn finish(self) -> Self::Report {
+            (self.sleeps_before_switch, self.sleeps)
+        }
+    }
+
+    #[test]
+    fn an_idle_policy_change_takes_effect_at_the_next_idle_turn() {
+        let stop = StopFlag::new();
+        let mut work = Switching {
+            turns: 0,
+            switch_at: 100,
+            limit: 200,
+            change: Some(IdlePolicy::Backoff {
+                after: 10,
+                sleep: Duration::from_micros(1),
+            }),
+            sleeps_before_switch: 0,
+            sleeps: 0,
+            stop: stop.clone(),
+        };
+        let stats = run_loop(&mut work, &stop, IdlePolicy::Spin);
+        let (before, after) = work.finish();
+        assert_eq!(before, 0, "spinning: no sleep");
+        // From turn 100 on, it backs off from its tenth idle turn in a
+        // row: turns 109 to 200.
+        assert_eq!(after, 92);
+        assert_eq!(stats.sleeps, 92);
+        assert_eq!(
+            "sleep".parse::<IdlePolicy>().unwrap(),
+            IdlePolicy::default()
+        );
+        assert_eq!(IdlePolicy::default().to_string(), "sleep");
+        assert_eq!(IdlePolicy::wait().to_string(), "wait");
+        assert_eq!(
+            "wait:20".parse::<IdlePolicy>().unwrap().to_string(),
+            "wait:20"
+        );
+        assert!("wait:x".parse::<IdlePolicy>().is_err());
     }
 
     #[test]

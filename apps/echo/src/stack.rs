@@ -532,6 +532,10 @@ struct ServerLoop<'a, P: Port> {
 impl<P: Port> WorkLoop for ServerLoop<'_, P> {
     type Report = ServerReport;
 
+    fn idle_change(&mut self) -> Option<tpa::worker::IdlePolicy> {
+        self.stats.as_mut()?.idle_change()
+    }
+
     fn run_once(&mut self) -> Progress {
         // With stats, the iteration's start is the time it runs at (the
         // pipeline's own clock read), its end one read more.
@@ -652,6 +656,8 @@ pub fn serve<P: Port>(
             deadline_ns,
             tcp: config.tcp_port.is_some(),
             stats: instance.and_then(|i| {
+                // `tpactl cfg idle`: the loop follows it.
+                i.follow_idle(idle(&config.endpoint));
                 i.publisher(0)
                     .map_err(|e| tracing::warn!("no stats: {e}"))
                     .ok()

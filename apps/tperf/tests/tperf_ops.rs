@@ -486,6 +486,35 @@ fn a_config_file_sets_the_tables_of_each_part() {
     assert!(ok, "{err}");
     assert!(cfg.contains("trace = on"), "{cfg}");
     assert!(cfg.contains("stats.interval_ms = 40"), "{cfg}");
+    // The idle policy at runtime: a waiting loop with nothing to do
+    // blocks on its port (a millisecond at most per turn); told to spin,
+    // it turns over and over; told to wait again, it blocks again.
+    assert!(cfg.contains("idle = wait\n"), "{cfg}");
+    let (ok, _, err) = tpactl(&dir, &["--id", "fromfile", "cfg", "idle", "nap"]);
+    assert!(!ok && err.contains("idle: nap: wait, wait:N"), "{err}");
+    let idle_turns = |dir: &Path| {
+        let before = loop_figure(dir, "fromfile", "iterations");
+        std::thread::sleep(Duration::from_millis(300));
+        loop_figure(dir, "fromfile", "iterations") - before
+    };
+    let waiting = idle_turns(&dir);
+    let (ok, out, err) = tpactl(&dir, &["--id", "fromfile", "cfg", "idle", "spin"]);
+    assert!(ok && out.trim() == "idle = spin", "{out}{err}");
+    std::thread::sleep(Duration::from_millis(100));
+    let spinning = idle_turns(&dir);
+    assert!(
+        spinning > 1000 && spinning > 20 * waiting,
+        "turns in 300 ms: waiting {waiting}, spinning {spinning}"
+    );
+    let (ok, out, err) = tpactl(&dir, &["--id", "fromfile", "cfg", "idle", "wait"]);
+    assert!(ok && out.trim() == "idle = wait", "{out}{err}");
+    std::thread::sleep(Duration::from_millis(100));
+    let waiting_again = idle_turns(&dir);
+    eprintln!("idle turns in 300 ms: waiting {waiting}, spinning {spinning}, waiting again {waiting_again}");
+    assert!(
+        spinning > 20 * waiting_again,
+        "turns in 300 ms: spinning {spinning}, waiting again {waiting_again}"
+    );
     let mut client = kernel_client(&ns, "rr", "2", "1");
     let rtos = eventually("an established connection's RTO", || {
         let v = try_tpactl_json(&dir, &["--id", "fromfile", "sk"])?;

@@ -24,6 +24,7 @@ use super::file::StatsFile;
 use super::meter::WorkerMeter;
 use super::snapshot::{PoolSnapshot, WorkerSnapshot, SNAPSHOT_VERSION};
 use tpa::pipeline::IterationStats;
+use tpa::worker::IdlePolicy;
 
 /// The knobs that may change while an instance runs.
 pub struct Knobs {
@@ -32,18 +33,24 @@ pub struct Knobs {
     pub trace: AtomicBool,
     /// How often the workers publish (`stats.interval_ms`).
     pub interval_ms: AtomicU64,
+    /// What the workers' loops do with nothing to do (`idle`), once the
+    /// app said its loops follow the knob ([`Instance::follow_idle`]):
+    /// applied by each worker at its next idle turn after its next
+    /// publish.
+    pub idle: Mutex<Option<IdlePolicy>>,
     /// Bumped by every change, for the workers' cheap check.
     pub generation: AtomicU64,
 }
 
 /// The runtime knobs' names, for `cfg`.
-pub const RUNTIME_KNOBS: [&str; 3] = ["trace", "log", "stats.interval_ms"];
+pub const RUNTIME_KNOBS: [&str; 4] = ["trace", "log", "stats.interval_ms", "idle"];
 
 impl Knobs {
     fn new(trace: bool, interval_ms: u64) -> Knobs {
         Knobs {
             trace: AtomicBool::new(trace),
             interval_ms: AtomicU64::new(interval_ms),
+            idle: Mutex::new(None),
             generation: AtomicU64::new(0),
         }
     }
@@ -59,6 +66,10 @@ impl Knobs {
             .into()),
             "stats.interval_ms" => Ok(self.interval_ms.load(Ordering::Relaxed).to_string()),
             "log" => Ok(super::log::current().unwrap_or_else(|| "(not tpa's)".into())),
+            "idle" => Ok(match self.idle_policy() {
+                Some(p) => p.to_string(),
+                None => "(fixed by the app)".into(),
+            }),
             other => Err(unknown(other)),
         }
     }
@@ -85,10 +96,25 @@ impl Knobs {
                 self.interval_ms.store(ms, Ordering::Relaxed);
             }
             "log" => super::log::set(value).map_err(|e| format!("log: {e}"))?,
+            "idle" => {
+                let policy: IdlePolicy = value.parse().map_err(|e| format!("idle: {e}"))?;
+                let mut idle = self.idle.lock().map_err(|_| "idle: poisoned".to_string())?;
+                if idle.is_none() {
+                    return Err("idle: this app's loops do not follow the knob".into());
+                }
+                *idle = Some(policy);
+            }
             other => return Err(unknown(other)),
         }
         self.generation.fetch_add(1, Ordering::Release);
         Ok(())
+    }
+}
+
+impl Knobs {
+    /// The idle policy the workers follow, if the app lets it change.
+    pub fn idle_policy(&self) -> Option<IdlePolicy> {
+        self.idle.lock().ok().and_then(|p| *p)
     }
 }
 
@@ -205,6 +231,15 @@ impl Instance {
         &self.shared.knobs
     }
 
+    /// Says the workers' loops start with `policy` and follow the `idle`
+    /// knob (each through [`Publisher::idle_change`]); before the workers'
+    /// publishers are made.
+    pub fn follow_idle(&self, policy: IdlePolicy) {
+        if let Ok(mut idle) = self.shared.knobs.idle.lock() {
+            *idle = Some(policy);
+        }
+    }
+
     /// The Prometheus endpoint's address, if it serves one.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.metrics.as_ref().map(|m| m.addr())
@@ -238,6 +273,8 @@ impl Instance {
             next_ns: 0,
             seen_generation: u64::MAX,
             trace: self.shared.knobs.trace.load(Ordering::Relaxed),
+            idle: self.shared.knobs.idle_policy(),
+            idle_change: None,
             buf: Vec::new(),
             snapshot: WorkerSnapshot::default(),
         })
@@ -339,6 +376,8 @@ pub struct Publisher {
     next_ns: u64,
     seen_generation: u64,
     trace: bool,
+    idle: Option<IdlePolicy>,
+    idle_change: Option<IdlePolicy>,
     buf: Vec<u8>,
     snapshot: WorkerSnapshot,
 }
@@ -402,11 +441,23 @@ impl Publisher {
             return None;
         }
         self.seen_generation = generation;
+        let idle = knobs.idle_policy();
+        if idle != self.idle {
+            self.idle = idle;
+            self.idle_change = idle;
+        }
         let trace = knobs.trace.load(Ordering::Relaxed);
         (trace != self.trace).then(|| {
             self.trace = trace;
             Change::Trace(trace)
         })
+    }
+
+    /// The idle policy the `idle` knob asked for since the last call, for
+    /// the worker's [`WorkLoop::idle_change`](tpa::worker::WorkLoop::idle_change).
+    #[inline]
+    pub fn idle_change(&mut self) -> Option<IdlePolicy> {
+        self.idle_change.take()
     }
 
     /// The instance's directory.
@@ -456,5 +507,18 @@ mod tests {
             1,
             "refusals change nothing"
         );
+        // The idle policy: only where the app follows it, and checked.
+        assert_eq!(knobs.get("idle").unwrap(), "(fixed by the app)");
+        assert!(knobs
+            .set("idle", "spin")
+            .unwrap_err()
+            .contains("do not follow"));
+        *knobs.idle.lock().unwrap() = Some(IdlePolicy::wait());
+        assert_eq!(knobs.get("idle").unwrap(), "wait");
+        let e = knobs.set("idle", "wait:x").unwrap_err();
+        assert!(e.starts_with("idle: wait:x"), "{e}");
+        knobs.set("idle", "wait:~50").unwrap();
+        assert_eq!(knobs.get("idle").unwrap(), "wait:~50");
+        assert_eq!(knobs.generation.load(Ordering::Relaxed), 2);
     }
 }

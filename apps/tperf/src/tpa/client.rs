@@ -599,6 +599,10 @@ impl<P: Port, F: FnMut(&Interval)> ClientLoop<P, F> {
 impl<P: Port, F: FnMut(&Interval)> WorkLoop for ClientLoop<P, F> {
     type Report = ();
 
+    fn idle_change(&mut self) -> Option<tpa::worker::IdlePolicy> {
+        self.stats.as_mut()?.idle_change()
+    }
+
     fn run_once(&mut self) -> Progress {
         // With stats, the iteration's start is the time it runs at (the
         // pipeline's own clock read), its end one read more.

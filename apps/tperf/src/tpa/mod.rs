@@ -593,7 +593,11 @@ fn start_instance(endpoint: &TpaEndpoint, role: &str) -> Option<Instance> {
         return None;
     }
     match Instance::start(&endpoint.ops, role, endpoint.trace.enabled) {
-        Ok(i) => Some(i),
+        Ok(i) => {
+            // `tpactl cfg idle`: every worker loop follows it.
+            i.follow_idle(endpoint.idle());
+            Some(i)
+        }
         Err(e) => {
             tracing::warn!("no stats nor control socket: {e}");
             None

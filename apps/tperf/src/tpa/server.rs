@@ -309,6 +309,10 @@ struct ServerLoop<'a, P: Port> {
 impl<P: Port> WorkLoop for ServerLoop<'_, P> {
     type Report = ();
 
+    fn idle_change(&mut self) -> Option<tpa::worker::IdlePolicy> {
+        self.stats.as_mut()?.idle_change()
+    }
+
     fn run_once(&mut self) -> Progress {
         // With stats, the iteration's start is the time it runs at (the
         // pipeline's own clock read), its end one read more.
