@@ -97,6 +97,11 @@ impl<B: PacketBuf, S, T, Inner: Stage<B, S, In = T, Out = T>> Stage<B, S> for Op
     fn next_deadline(&self, state: &S) -> Option<u64> {
         self.0.as_ref()?.next_deadline(state)
     }
+    fn visit_counted(&self, visit: &mut dyn FnMut(tpa::stage::CountedView<'_>)) {
+        if let Some(stage) = &self.0 {
+            stage.visit_counted(visit);
+        }
+    }
 }
 
 #[cfg(test)]

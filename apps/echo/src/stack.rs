@@ -161,19 +161,19 @@ pub fn build_with<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(
     let front = ethernet_front(
         iface.mac,
         OtherFrames::Drop,
-        Counted::new(ArpResponder::new()),
+        Counted::named("arp", ArpResponder::new()),
         (
             Ipv4Input::new(iface.clone()),
             tcp_branch(
                 udp_branch(
                     (
-                        Counted::new(Icmpv4EchoResponder::new(iface.clone())),
-                        Counted::new(TcpIcmp::new()),
+                        Counted::named("icmpv4_echo", Icmpv4EchoResponder::new(iface.clone())),
+                        Counted::named("tcp_icmpv4", TcpIcmp::new()),
                         Discard::new(Reason::UNSUPPORTED),
                     ),
                     UdpInput::default(),
                 ),
-                Counted::new(TcpInput::default()),
+                Counted::named("tcp_input_v4", TcpInput::default()),
             ),
         ),
         (
@@ -181,14 +181,14 @@ pub fn build_with<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(
             tcp_branch(
                 udp_branch(
                     (
-                        Counted::new(NdpResponder::new()),
-                        Counted::new(Icmpv6EchoResponder::new(iface.clone())),
-                        Counted::new(TcpIcmp::new()),
+                        Counted::named("ndp", NdpResponder::new()),
+                        Counted::named("icmpv6_echo", Icmpv6EchoResponder::new(iface.clone())),
+                        Counted::named("tcp_icmpv6", TcpIcmp::new()),
                         Discard::new(Reason::UNSUPPORTED),
                     ),
                     UdpInput::default(),
                 ),
-                Counted::new(TcpInput::default()),
+                Counted::named("tcp_input_v6", TcpInput::default()),
             ),
         ),
     );
@@ -225,6 +225,7 @@ impl<P: Port, A: App<P::Buf, EchoState<P::Buf>>> EchoPipeline<P, A> {
         let max = publisher.max_sockets();
         let snap = publisher.snapshot();
         collect::stages(snap, self.stats());
+        self.visit_counted(&mut |top, view| collect::nested(snap, top, view));
         collect::tcp(snap, &self.state.tcp, max);
         collect::neighbors(snap, &self.state.egress, now);
         snap.app = app;

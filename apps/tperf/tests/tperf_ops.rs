@@ -335,6 +335,33 @@ fn tpactl_and_prometheus_look_into_a_live_tperf() {
         .is_some(),
         "{text}"
     );
+    // Stages nested in the Ethernet front: the IPv4 TCP input passed
+    // every segment of the run on; ARP answered the client's request.
+    let tcp_in = sample(
+        &samples,
+        "tpa_stage_packets_total",
+        &[("stage", "front.tcp_input_v4"), ("verdict", "consumed")],
+    );
+    assert!(tcp_in.is_some_and(|n| n > 0.0), "{text}");
+    let w = tpactl_json(&dir, &["--id", "srv", "worker"]);
+    let stage = |name: &str| {
+        w[0]["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {w:#}"))
+    };
+    assert!(
+        stage("front.arp")["transmitted"].as_u64().unwrap() >= 1,
+        "{w:#}"
+    );
+    assert!(
+        stage("front.tcp_input_v4")["consumed"].as_u64().unwrap() > 0,
+        "{w:#}"
+    );
+    assert_eq!(stage("front.tcp_input_v6")["consumed"], 0, "{w:#}");
     assert_eq!(
         sample(&samples, "tpa_tcp_sockets", &[("state", "ESTABLISHED")]),
         Some(3.0),

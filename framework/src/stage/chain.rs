@@ -1,7 +1,7 @@
 //! Chains: a tuple of stages, each taking what the one before passes on, is
 //! one stage. Used for the arms of a [`Demux`](super::Demux).
 
-use super::{earliest, Cx, Stage, Verdict};
+use super::{earliest, CountedView, Cx, Stage, Verdict};
 use crate::buf::PacketBuf;
 use crate::port::Burst;
 
@@ -56,6 +56,11 @@ macro_rules! chain {
                 let deadline = self.$fi.next_deadline(state);
                 $(let deadline = earliest(deadline, self.$i.next_deadline(state));)+
                 deadline
+            }
+
+            fn visit_counted(&self, visit: &mut dyn FnMut(CountedView<'_>)) {
+                self.$fi.visit_counted(visit);
+                $(self.$i.visit_counted(visit);)+
             }
         }
     };

@@ -1,6 +1,6 @@
 //! A stage that keeps its own counters.
 
-use super::{Cx, Stage, StageStats, Verdict};
+use super::{CountedView, Cx, Stage, StageStats, Verdict};
 use crate::buf::PacketBuf;
 use crate::port::Burst;
 
@@ -20,16 +20,31 @@ pub struct Counted<T> {
     pub stage: T,
     /// Its verdicts so far, and what its `poll` and timers sent.
     pub stats: StageStats,
+    /// Its name in the stats ([`Stage::visit_counted`]).
+    pub name: &'static str,
 }
 
 impl<T> Counted<T> {
     /// Wraps `stage` with zeroed counters.
     pub fn new(stage: T) -> Self {
+        Counted::named(short_type_name::<T>(), stage)
+    }
+
+    /// Wraps `stage` with zeroed counters, named `name` in the stats.
+    pub fn named(name: &'static str, stage: T) -> Self {
         Counted {
             stage,
             stats: StageStats::default(),
+            name,
         }
     }
+}
+
+/// `T`'s name without its path and generic arguments (`TcpInput`).
+fn short_type_name<T>() -> &'static str {
+    let full = core::any::type_name::<T>();
+    let bare = full.split('<').next().unwrap_or(full);
+    bare.rsplit("::").next().unwrap_or(bare)
 }
 
 impl<B: PacketBuf, S, T: Stage<B, S>> Stage<B, S> for Counted<T> {
@@ -76,5 +91,14 @@ impl<B: PacketBuf, S, T: Stage<B, S>> Stage<B, S> for Counted<T> {
     #[inline]
     fn next_deadline(&self, state: &S) -> Option<u64> {
         self.stage.next_deadline(state)
+    }
+
+    fn visit_counted(&self, visit: &mut dyn FnMut(CountedView<'_>)) {
+        visit(CountedView {
+            name: self.name,
+            stats: &self.stats,
+            custom_reasons: T::CUSTOM_REASONS,
+        });
+        self.stage.visit_counted(visit);
     }
 }

@@ -2,7 +2,7 @@
 
 use core::marker::PhantomData;
 
-use super::{earliest, Cx, Stage, Verdict};
+use super::{earliest, CountedView, Cx, Stage, Verdict};
 use crate::buf::PacketBuf;
 use crate::port::Burst;
 
@@ -125,6 +125,11 @@ where
                 self.right.next_deadline(state),
             ),
         )
+    }
+    fn visit_counted(&self, visit: &mut dyn FnMut(CountedView<'_>)) {
+        self.classify.visit_counted(visit);
+        self.left.visit_counted(visit);
+        self.right.visit_counted(visit);
     }
 }
 
@@ -276,6 +281,54 @@ mod tests {
                 Some(("middle", 1)),
                 Some(("right", 2)),
                 Some(("middle", 1)),
+            ]
+        );
+    }
+
+    /// Passes its input on as it is.
+    struct Same;
+    impl Stage<PoolBuf> for Same {
+        type In = u8;
+        type Out = u8;
+        fn process(&mut self, n: u8, _: &mut Cx<'_, PoolBuf>) -> Verdict<u8, PoolBuf> {
+            Verdict::Pass(n)
+        }
+    }
+
+    #[test]
+    fn counted_stages_nested_in_demuxes_and_chains_are_visited_in_order() {
+        use crate::stage::Counted;
+        let (mut port, _peer) = MemoryWire::pair(WireConfig::default()).expect("memory wire");
+        let mut runtime: Runtime<PoolBuf, 32, 0> = Runtime::new([], []);
+        let mut demux = Demux::new(
+            Counted::new(ThreeWays),
+            Counted::named("left", Arm("left")),
+            Demux::new(
+                Split::new(),
+                (
+                    Counted::named("before_middle", Same),
+                    Counted::named("middle", Arm("middle")),
+                ),
+                Counted::named("right", Arm("right")),
+            ),
+        );
+        runtime.with_cx(&mut port, &mut NoHost, 0, |cx| {
+            for n in [0, 1, 2, 1, 1] {
+                let _ = demux.process(n, cx);
+            }
+        });
+        let mut seen = Vec::new();
+        Stage::<PoolBuf>::visit_counted(&demux, &mut |view| {
+            seen.push((view.name, view.stats.passed))
+        });
+        assert_eq!(
+            seen,
+            [
+                ("ThreeWays", 5),
+                ("left", 1),
+                ("before_middle", 3),
+                ("middle", 3),
+                ("right", 1)
             ]
         );
     }

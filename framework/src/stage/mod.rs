@@ -141,6 +141,26 @@ pub trait Stage<B: PacketBuf, S = ()> {
         let _ = state;
         None
     }
+
+    /// Shows `visit` each [`Counted`] stage inside this one, in order:
+    /// its name, its counters and its own drop reasons' names, for stats
+    /// of stages nested in combinators. A combinator (chain, [`Demux`],
+    /// `Counted`, ...) visits its parts; the default has none. Never
+    /// called on the packet path.
+    fn visit_counted(&self, visit: &mut dyn FnMut(CountedView<'_>)) {
+        let _ = visit;
+    }
+}
+
+/// One [`Counted`] stage as [`Stage::visit_counted`] shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct CountedView<'a> {
+    /// Its name ([`Counted::named`], else its stage's type's name).
+    pub name: &'static str,
+    /// Its counters.
+    pub stats: &'a StageStats,
+    /// The names of its stage's own drop reasons.
+    pub custom_reasons: &'static [&'static str],
 }
 
 /// The earlier of two optional deadlines.

@@ -128,6 +128,8 @@ pub fn expand(p: &Pipeline) -> TokenStream {
     let field_idents: Vec<&Ident> = all_fields.iter().map(|(i, _)| *i).collect();
     let new_params = all_fields.iter().map(|(i, t)| quote!(#i: #t));
     let stage_names = p.stages.iter().map(|s| s.ident.to_string());
+    let stage_names2 = p.stages.iter().map(|s| s.ident.to_string());
+    let counted_idents = p.stages.iter().map(|s| &s.ident);
     let custom_reasons = p.stages.iter().map(|s| {
         let ty = &s.ty;
         quote_spanned!(ty.span()=> <#ty as #krate::stage::Stage<#buf, #state_ty>>::CUSTOM_REASONS)
@@ -374,6 +376,21 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                 /// The loop's counters: per stage (by name), the queues, the loop.
                 #vis fn stats(&self) -> &#runtime_ty {
                     &self.#runtime
+                }
+
+                /// Shows `visit` every `Counted` stage nested in a stage of
+                /// the pipeline (a combinator's parts), with the name of
+                /// the pipeline's stage it is in.
+                #vis fn visit_counted(
+                    &self,
+                    visit: &mut dyn FnMut(&'static str, #krate::stage::CountedView<'_>),
+                ) {
+                    #(
+                        #krate::stage::Stage::<#buf, #state_ty>::visit_counted(
+                            &self.#counted_idents,
+                            &mut |view| visit(#stage_names2, view),
+                        );
+                    )*
                 }
             }
         };

@@ -332,5 +332,29 @@ const _: () = {
         ) -> &::tpa::pipeline::Runtime<::tpa::pipeline::BufOf<MemoryPort>, 32, 4> {
             &self.__tpa
         }
+        /// Shows `visit` every `Counted` stage nested in a stage of
+        /// the pipeline (a combinator's parts), with the name of
+        /// the pipeline's stage it is in.
+        pub fn visit_counted(
+            &self,
+            visit: &mut dyn FnMut(&'static str, ::tpa::stage::CountedView<'_>),
+        ) {
+            ::tpa::stage::Stage::<
+                ::tpa::pipeline::BufOf<MemoryPort>,
+                (),
+            >::visit_counted(&self.eth, &mut |view| visit("eth", view));
+            ::tpa::stage::Stage::<
+                ::tpa::pipeline::BufOf<MemoryPort>,
+                (),
+            >::visit_counted(&self.arp, &mut |view| visit("arp", view));
+            ::tpa::stage::Stage::<
+                ::tpa::pipeline::BufOf<MemoryPort>,
+                (),
+            >::visit_counted(&self.ip, &mut |view| visit("ip", view));
+            ::tpa::stage::Stage::<
+                ::tpa::pipeline::BufOf<MemoryPort>,
+                (),
+            >::visit_counted(&self.echo, &mut |view| visit("echo", view));
+        }
     }
 };

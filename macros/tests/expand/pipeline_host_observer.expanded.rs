@@ -247,5 +247,21 @@ const _: () = {
         ) -> &::tpa::pipeline::Runtime<::tpa::pipeline::BufOf<P>, 8, 2> {
             &self.__tpa
         }
+        /// Shows `visit` every `Counted` stage nested in a stage of
+        /// the pipeline (a combinator's parts), with the name of
+        /// the pipeline's stage it is in.
+        pub fn visit_counted(
+            &self,
+            visit: &mut dyn FnMut(&'static str, ::tpa::stage::CountedView<'_>),
+        ) {
+            ::tpa::stage::Stage::<
+                ::tpa::pipeline::BufOf<P>,
+                (),
+            >::visit_counted(&self.classify, &mut |view| visit("classify", view));
+            ::tpa::stage::Stage::<
+                ::tpa::pipeline::BufOf<P>,
+                (),
+            >::visit_counted(&self.reflect, &mut |view| visit("reflect", view));
+        }
     }
 };

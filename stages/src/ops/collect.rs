@@ -4,6 +4,7 @@
 
 use tpa::buf::{PacketBuf, Pool};
 use tpa::pipeline::Runtime;
+use tpa::stage::CountedView;
 
 use super::snapshot::{
     Counter, NeighborSnapshot, PoolSnapshot, SocketSnapshot, StageCounters, WorkerSnapshot,
@@ -45,6 +46,29 @@ pub fn stages<B: PacketBuf, const N: usize, const K: usize>(
                 .collect(),
         })
         .collect();
+}
+
+/// A stage nested in the pipeline's stage `top` (a `Counted` one inside a
+/// combinator, from the pipeline's `visit_counted`), named `top.name`
+/// after the pipeline's stages.
+///
+/// ```ignore
+/// pipeline.visit_counted(&mut |top, view| collect::nested(snap, top, view));
+/// ```
+pub fn nested(snap: &mut WorkerSnapshot, top: &str, view: CountedView<'_>) {
+    let s = view.stats;
+    snap.stages.push(StageCounters {
+        name: format!("{top}.{}", view.name),
+        passed: s.passed,
+        consumed: s.consumed,
+        transmitted: s.transmitted,
+        to_host: s.to_host,
+        originated: s.originated,
+        drops: s
+            .drops()
+            .map(|(reason, n)| Counter::count(reason.name(view.custom_reasons), n))
+            .collect(),
+    });
 }
 
 /// Counters named after the fields of `$from`.

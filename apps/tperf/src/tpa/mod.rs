@@ -410,6 +410,7 @@ impl<P: Port, A: App<P::Buf, TperfState<P::Buf>>> TperfPipeline<P, A> {
         let max = publisher.max_sockets();
         let snap = publisher.snapshot();
         collect::stages(snap, self.stats());
+        self.visit_counted(&mut |top, view| collect::nested(snap, top, view));
         collect::tcp(snap, &self.state.tcp, max);
         collect::neighbors(snap, &self.state.egress, now);
         snap.app = app;
@@ -480,28 +481,34 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
     let front = ethernet_front(
         iface.mac,
         OtherFrames::Drop,
-        Counted::new(ArpResponder::new()),
+        Counted::named("arp", ArpResponder::new()),
         (
             Ipv4Input::new(iface.clone()),
             tcp_branch(
                 (
-                    Counted::new(Icmpv4EchoResponder::new(iface.clone())),
-                    Counted::new(TcpIcmp::new()),
+                    Counted::named("icmpv4_echo", Icmpv4EchoResponder::new(iface.clone())),
+                    Counted::named("tcp_icmpv4", TcpIcmp::new()),
                     Discard::new(Reason::UNSUPPORTED),
                 ),
-                Counted::new(TcpInput::default().with_unmatched(endpoint.unmatched)),
+                Counted::named(
+                    "tcp_input_v4",
+                    TcpInput::default().with_unmatched(endpoint.unmatched),
+                ),
             ),
         ),
         (
             Ipv6Input::new(iface.clone()),
             tcp_branch(
                 (
-                    Counted::new(NdpResponder::new()),
-                    Counted::new(Icmpv6EchoResponder::new(iface.clone())),
-                    Counted::new(TcpIcmp::new()),
+                    Counted::named("ndp", NdpResponder::new()),
+                    Counted::named("icmpv6_echo", Icmpv6EchoResponder::new(iface.clone())),
+                    Counted::named("tcp_icmpv6", TcpIcmp::new()),
                     Discard::new(Reason::UNSUPPORTED),
                 ),
-                Counted::new(TcpInput::default().with_unmatched(endpoint.unmatched)),
+                Counted::named(
+                    "tcp_input_v6",
+                    TcpInput::default().with_unmatched(endpoint.unmatched),
+                ),
             ),
         ),
     );
