@@ -226,6 +226,7 @@ impl<P: Port, A: App<P::Buf, EchoState<P::Buf>>> EchoPipeline<P, A> {
         let snap = publisher.snapshot();
         collect::stages(snap, self.stats());
         self.visit_counted(&mut |top, view| collect::nested(snap, top, view));
+        collect::port(snap, &mut self.port);
         collect::tcp(snap, &self.state.tcp, max);
         collect::neighbors(snap, &self.state.egress, now);
         snap.app = app;
@@ -479,6 +480,9 @@ impl<P: Port> Port for WithMac<P> {
     }
     fn caps(&self) -> &PortCaps {
         &self.caps
+    }
+    fn visit_counters(&mut self, visit: &mut dyn FnMut(&'static str, u64)) {
+        self.port.visit_counters(visit);
     }
 }
 

@@ -299,7 +299,7 @@ pub fn worker(dir: &Path, json: bool) -> Result<(), String> {
             .map(|s| {
                 json!({
                     "worker": s.worker, "pid": s.pid, "stopped": s.stopped, "unix_ns": s.unix_ns,
-                    "loop": s.worker_loop, "stages": s.stages, "tcp": s.tcp, "app": s.app,
+                    "loop": s.worker_loop, "stages": s.stages, "tcp": s.tcp, "app": s.app, "port": s.port,
                 })
             })
             .collect();
@@ -341,6 +341,14 @@ pub fn worker(dir: &Path, json: bool) -> Result<(), String> {
             .map(|c| format!("{} {}", c.name, c.value))
             .collect();
         println!("  tcp: {}", tcp.join(", "));
+        if !s.port.is_empty() {
+            let port: Vec<String> = s
+                .port
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.value))
+                .collect();
+            println!("  port: {}", port.join(", "));
+        }
         if !s.app.is_empty() {
             let app: Vec<String> = s
                 .app

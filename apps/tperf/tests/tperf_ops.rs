@@ -362,6 +362,28 @@ fn tpactl_and_prometheus_look_into_a_live_tperf() {
         "{w:#}"
     );
     assert_eq!(stage("front.tcp_input_v6")["consumed"], 0, "{w:#}");
+    // The TAP queue's own counters: what it read and wrote.
+    let port = |name: &str| {
+        w[0]["port"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .and_then(|c| c["value"].as_u64())
+            .unwrap_or_else(|| panic!("port {name} in {w:#}"))
+    };
+    assert!(
+        port("rx_packets") > 0 && port("rx_bytes") > port("rx_packets"),
+        "{w:#}"
+    );
+    assert!(
+        port("tx_packets") > 0 && port("tx_bytes") > port("tx_packets"),
+        "{w:#}"
+    );
+    assert!(
+        sample(&samples, "tpa_port_rx_packets_total", &[]).is_some_and(|n| n > 0.0),
+        "{text}"
+    );
     assert_eq!(
         sample(&samples, "tpa_tcp_sockets", &[("state", "ESTABLISHED")]),
         Some(3.0),

@@ -107,4 +107,12 @@ pub trait Port {
         let _ = timeout;
         RxWait::Unsupported
     }
+
+    /// Shows `visit` the port's own counters by name (`rx_packets`,
+    /// `rx_bytes`, drops, the kernel's ring drops, ...), for stats. It may
+    /// ask the kernel (AF_PACKET's ring drops): never on the packet path.
+    /// A wrapper forwards to the port it wraps; the default has none.
+    fn visit_counters(&mut self, visit: &mut dyn FnMut(&'static str, u64)) {
+        let _ = visit;
+    }
 }

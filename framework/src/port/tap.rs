@@ -558,6 +558,19 @@ impl Port for Tap {
     fn wait_rx(&mut self, timeout: std::time::Duration) -> RxWait {
         netdev::wait_readable(self.fd.as_raw_fd(), timeout)
     }
+
+    fn visit_counters(&mut self, visit: &mut dyn FnMut(&'static str, u64)) {
+        let s = self.stats;
+        visit("rx_packets", s.rx_packets);
+        visit("rx_bytes", s.rx_bytes);
+        visit("rx_no_buffer", s.rx_no_buffer);
+        visit("rx_truncated", s.rx_truncated);
+        visit("rx_errors", s.rx_errors);
+        visit("tx_packets", s.tx_packets);
+        visit("tx_bytes", s.tx_bytes);
+        visit("tx_errors", s.tx_errors);
+        visit("tx_gso_frames", s.tx_gso_frames);
+    }
 }
 
 /// `TUNSETSTEERINGEBPF` (linux/if_tun.h).

@@ -71,6 +71,12 @@ pub fn nested(snap: &mut WorkerSnapshot, top: &str, view: CountedView<'_>) {
     });
 }
 
+/// The port's own counters (`Port::visit_counters`).
+pub fn port<P: tpa::port::Port>(snap: &mut WorkerSnapshot, port: &mut P) {
+    snap.port.clear();
+    port.visit_counters(&mut |name, value| snap.port.push(Counter::count(name, value)));
+}
+
 /// Counters named after the fields of `$from`.
 macro_rules! fields {
     ($out:expr, $from:expr, counter: [$($c:ident),* $(,)?]) => {

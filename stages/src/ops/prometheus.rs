@@ -196,6 +196,14 @@ pub fn render(snapshots: &[WorkerSnapshot]) -> String {
                 );
             }
         }
+        for c in &s.port {
+            f.counter(
+                &format!("tpa_port_{}_total", metric_name(&c.name)),
+                &format!("The worker's port queue: {}.", c.name.replace('_', " ")),
+                worker,
+                c.value,
+            );
+        }
         for c in &s.tcp {
             let name = format!("tpa_tcp_{}", metric_name(&c.name));
             if c.gauge {

@@ -41,6 +41,10 @@ pub struct WorkerSnapshot {
     pub neighbors: Vec<NeighborSnapshot>,
     /// The application's own counters and gauges.
     pub app: Vec<Counter>,
+    /// The port's own counters (`Port::visit_counters`: packets and
+    /// bytes each way, drops, the kernel's ring drops).
+    #[serde(default)]
+    pub port: Vec<Counter>,
 }
 
 /// The worker loop's time and counters.

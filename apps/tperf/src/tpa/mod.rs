@@ -411,6 +411,7 @@ impl<P: Port, A: App<P::Buf, TperfState<P::Buf>>> TperfPipeline<P, A> {
         let snap = publisher.snapshot();
         collect::stages(snap, self.stats());
         self.visit_counted(&mut |top, view| collect::nested(snap, top, view));
+        collect::port(snap, &mut self.port);
         collect::tcp(snap, &self.state.tcp, max);
         collect::neighbors(snap, &self.state.egress, now);
         snap.app = app;

@@ -628,6 +628,22 @@ impl Port for AfPacket {
     /// At once when the receive ring holds a frame, else `ppoll(2)` on
     /// the receive socket, which the kernel wakes when it fills a slot
     /// (in [`RxMode::Throughput`], when it hands a block over).
+    fn visit_counters(&mut self, visit: &mut dyn FnMut(&'static str, u64)) {
+        let s = self.stats();
+        visit("rx_packets", s.rx_packets);
+        visit("rx_bytes", s.rx_bytes);
+        visit("rx_no_buffer", s.rx_no_buffer);
+        visit("rx_truncated", s.rx_truncated);
+        visit("rx_ring_drops", s.rx_kernel_drops);
+        visit("rx_bad_blocks", s.rx_bad_blocks);
+        visit("rx_gso_frames", s.rx_gso_frames);
+        visit("tx_packets", s.tx_packets);
+        visit("tx_bytes", s.tx_bytes);
+        visit("tx_oversize", s.tx_oversize);
+        visit("tx_errors", s.tx_errors);
+        visit("tx_gso_frames", s.tx_gso_frames);
+    }
+
     fn wait_rx(&mut self, timeout: Duration) -> RxWait {
         if self.rx_ring.has_data() {
             return RxWait::Ready;

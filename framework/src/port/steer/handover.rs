@@ -305,4 +305,8 @@ impl<P: Port> Port for SteerGuard<P> {
     fn steering(&self) -> Steering {
         self.steering.clone()
     }
+
+    fn visit_counters(&mut self, visit: &mut dyn FnMut(&'static str, u64)) {
+        self.port.visit_counters(visit);
+    }
 }

@@ -192,4 +192,8 @@ where
     fn wait_rx(&mut self, timeout: std::time::Duration) -> crate::port::RxWait {
         self.port.wait_rx(timeout)
     }
+
+    fn visit_counters(&mut self, visit: &mut dyn FnMut(&'static str, u64)) {
+        self.port.visit_counters(visit);
+    }
 }
