@@ -139,10 +139,22 @@ fn tpa_on_two_dpdk_workers_against_the_kernel() {
     let _runtime_dir = RuntimeDir(prefix.clone());
     let tpa = tpa_on_dpdk(&prefix);
 
+    let run_dir = std::env::temp_dir().join(format!("tpa-dpdk-ops-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let env_dir = format!("TPA_RUN_DIR={}", run_dir.display());
     let argv = with_eal(
-        &[TPERF, "server"],
+        &["env", &env_dir, TPERF, "server"],
         &tpa,
-        &["-l", "0.0.0.0:4040", "--runs", "2", "-w", "2"],
+        &[
+            "-l",
+            "0.0.0.0:4040",
+            "--runs",
+            "2",
+            "-w",
+            "2",
+            "--id",
+            "dpdk",
+        ],
     );
     let server = ns.spawn_until(
         &argv,
@@ -161,6 +173,35 @@ fn tpa_on_two_dpdk_workers_against_the_kernel() {
         handed_over(&said, "tpa's server") > 0,
         "no SYN landed on the other worker's queue in hundreds: {said}"
     );
+    // The device's counters in each worker's last snapshot (`tpactl
+    // worker`): what net_tap received and sent.
+    let out = std::process::Command::new(std::path::Path::new(TPERF).with_file_name("tpactl"))
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .args(["--id", "dpdk", "worker", "--json"])
+        .output()
+        .expect("run tpactl (cargo build -p tpa-tpactl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let w: serde_json::Value = serde_json::from_slice(&out.stdout).expect("tpactl's JSON");
+    for worker in w.as_array().expect("workers") {
+        let counter = |name: &str| {
+            worker["port"]
+                .as_array()
+                .and_then(|a| a.iter().find(|c| c["name"] == name))
+                .and_then(|c| c["value"].as_u64())
+                .unwrap_or_else(|| panic!("{name} in {worker:#}"))
+        };
+        assert!(counter("device_rx_packets") > 0, "{worker:#}");
+        assert!(
+            counter("device_tx_bytes") > counter("device_tx_packets"),
+            "{worker:#}"
+        );
+    }
+    std::fs::remove_dir_all(&run_dir).unwrap();
 
     let server = ns.spawn_until(
         &[

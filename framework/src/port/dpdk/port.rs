@@ -162,6 +162,34 @@ impl Port for DpdkPort {
     fn steering(&self) -> Steering {
         self.device.steering.clone()
     }
+
+    /// The device's counters (`rte_eth_stats`, every queue's: `device_*`)
+    /// and this queue's where the driver keeps them per queue, then the
+    /// packets refused in `rte_eth_tx_prepare`. One call into the driver.
+    fn visit_counters(&mut self, visit: &mut dyn FnMut(&'static str, u64)) {
+        let mut s = sys::rte_eth_stats::default();
+        // SAFETY: the port is started (this queue lives); `s` is a valid
+        // out-parameter the call fills.
+        let rc = unsafe { sys::rte_eth_stats_get(self.port_id, &mut s) };
+        if rc == 0 {
+            visit("device_rx_packets", s.ipackets);
+            visit("device_rx_bytes", s.ibytes);
+            visit("device_rx_missed", s.imissed);
+            visit("device_rx_errors", s.ierrors);
+            visit("device_rx_nombuf", s.rx_nombuf);
+            visit("device_tx_packets", s.opackets);
+            visit("device_tx_bytes", s.obytes);
+            visit("device_tx_errors", s.oerrors);
+            let q = usize::from(self.queue);
+            if q < s.q_ipackets.len() {
+                visit("rx_packets", s.q_ipackets[q]);
+                visit("rx_bytes", s.q_ibytes[q]);
+                visit("tx_packets", s.q_opackets[q]);
+                visit("tx_bytes", s.q_obytes[q]);
+            }
+        }
+        visit("tx_prepare_refused", self.refused.packets);
+    }
 }
 
 impl Drop for DpdkPort {
