@@ -201,6 +201,25 @@ fn tpa_on_two_dpdk_workers_against_the_kernel() {
             "{worker:#}"
         );
     }
+    // Each queue's mempool in `tpactl mem` (worker 0's last snapshot).
+    let out = std::process::Command::new(std::path::Path::new(TPERF).with_file_name("tpactl"))
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .args(["--id", "dpdk", "mem", "--json"])
+        .output()
+        .expect("run tpactl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mem: serde_json::Value = serde_json::from_slice(&out.stdout).expect("tpactl's JSON");
+    let pools = mem.as_array().expect("pools");
+    assert_eq!(pools.len(), 2, "a mempool per queue: {mem:#}");
+    for p in pools {
+        assert!(p["capacity"].as_u64().unwrap() > 0, "{mem:#}");
+        assert!(p["buffer_bytes"].as_u64().unwrap() >= 2048, "{mem:#}");
+    }
     std::fs::remove_dir_all(&run_dir).unwrap();
 
     let server = ns.spawn_until(

@@ -174,6 +174,19 @@ pub fn pool(pool: &Pool) -> PoolSnapshot {
     }
 }
 
+/// A DPDK mempool.
+#[cfg(feature = "dpdk")]
+pub fn mempool(pool: &tpa::port::dpdk::Mempool) -> PoolSnapshot {
+    let s = pool.stats();
+    PoolSnapshot {
+        name: pool.name().to_string(),
+        capacity: s.capacity as u64,
+        in_use: s.in_use as u64,
+        buffer_bytes: u64::from(pool.data_room()),
+        failed_allocs: s.failed_allocs,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

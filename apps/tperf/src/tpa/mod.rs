@@ -716,6 +716,18 @@ fn on_port<J: OnPort>(
             };
             let dev = DpdkDevice::open(eal, device, &config).map_err(port_error)?;
             let ports = dev.worker_ports(HANDOVER_DEPTH).map_err(port_error)?;
+            // Each queue's mempool in `tpactl mem`, held weakly: the
+            // device takes them back at its close.
+            if let Some(i) = &instance {
+                for port in &ports {
+                    let pool = std::sync::Arc::downgrade(port.pool());
+                    i.add_pool(move || {
+                        pool.upgrade()
+                            .map(|p| collect::mempool(&p))
+                            .unwrap_or_default()
+                    });
+                }
+            }
             // Each worker thread registers with the EAL (a failure only
             // costs its mempool cache: logged, not fatal).
             let on_thread = move || -> Box<dyn std::any::Any> {

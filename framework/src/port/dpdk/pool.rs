@@ -64,6 +64,7 @@ pub struct Mempool {
     pool: NonNull<sys::rte_mempool>,
     name: String,
     rx_reserve: u32,
+    data_room: u16,
     failed_allocs: AtomicU64,
     failed_rx_allocs: AtomicU64,
 }
@@ -144,6 +145,7 @@ impl Mempool {
                 pool,
                 name,
                 rx_reserve: cfg.rx_reserve,
+                data_room: cfg.data_room,
                 failed_allocs: AtomicU64::new(0),
                 failed_rx_allocs: AtomicU64::new(0),
             }),
@@ -298,6 +300,11 @@ impl Mempool {
     /// The pool's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Bytes of an mbuf's data room (headroom included).
+    pub fn data_room(&self) -> u16 {
+        self.data_room
     }
 
     /// Number of mbufs in the pool.
