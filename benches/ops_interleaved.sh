@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The socket trace's and the stats' cost in CPU time, interleaved: tpa's rr
+# between two stacks over MemoryWire (benches/benches/tcp_memory.rs,
+# TPA_TCP_RR_RUN=tpa:N, run alone), ROUNDS rounds of four runs each (off;
+# trace on; stats on with 100 ms snapshots; both), the order rotated every
+# round so no variant always follows another, each run's CPU time (user +
+# system, from the kernel's rusage of the child) divided by its
+# transactions. Prints each variant's median and its ratio to the median
+# of off; the spread between rounds is shown as the lowest and highest
+# ratio of a variant to the off run of its own round. The figures include
+# each run's setup (two hosts, one connection), the same in every variant
+# and small next to N transactions. Instruction counts are
+# benches/callgrind_trace.sh and benches/callgrind_stats.sh.
+#   bash benches/ops_interleaved.sh            # ROUNDS=15 N=200000
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+ROUNDS=${ROUNDS:-15}
+N=${N:-200000}
+
+bin=$(cargo bench -p tpa-benches --bench tcp_memory --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"executable":"\([^"]*tcp_memory-[^"]*\)".*/\1/p' | tail -n 1)
+[[ -x "$bin" ]] || {
+    echo "$0: could not build the tcp_memory bench" >&2
+    exit 1
+}
+run_dir=$(mktemp -d)
+trap 'rm -rf "$run_dir"' EXIT
+
+python3 - "$bin" "$run_dir" "$ROUNDS" "$N" <<'PY'
+import os, resource, statistics, subprocess, sys
+
+binary, run_dir, rounds, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+variants = {
+    "off": {"TPA_TRACE": "0", "TPA_STATS": "0"},
+    "trace": {"TPA_TRACE": "1", "TPA_STATS": "0"},
+    "stats": {"TPA_TRACE": "0", "TPA_STATS": "1"},
+    "both": {"TPA_TRACE": "1", "TPA_STATS": "1"},
+}
+names = list(variants)
+
+def cpu_ns_per_transaction(name):
+    env = dict(os.environ, TPA_TCP_RR_RUN=f"tpa:{n}", TPA_RUN_DIR=run_dir,
+               TPA_ID=f"interleaved-{name}", TPA_STATS_INTERVAL_MS="100",
+               **variants[name])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run([binary], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.exit(f"{name}: the bench failed: {done.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu * 1e9 / n
+
+per = {v: [] for v in names}
+ratios = {v: [] for v in names}
+for r in range(rounds):
+    order = names[r % len(names):] + names[:r % len(names)]
+    this_round = {v: cpu_ns_per_transaction(v) for v in order}
+    for v in names:
+        per[v].append(this_round[v])
+        ratios[v].append(this_round[v] / this_round["off"])
+
+off = statistics.median(per["off"])
+print(f"rr over MemoryWire, {n} transactions a run, {rounds} rounds of {len(names)} runs "
+      "(order rotated), CPU time (user + system) per transaction")
+print("| variant | median ns | ratio of medians to off | lowest, highest ratio in a round |")
+print("|---|---:|---:|---:|")
+for v in names:
+    m = statistics.median(per[v])
+    print(f"| {v} | {m:.1f} | {m / off:.3f} | {min(ratios[v]):.3f}, {max(ratios[v]):.3f} |")
+PY
