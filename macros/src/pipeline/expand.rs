@@ -383,7 +383,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                 /// the pipeline's stage it is in.
                 #vis fn visit_counted(
                     &self,
-                    visit: &mut dyn FnMut(&'static str, #krate::stage::CountedView<'_>),
+                    visit: &mut dyn ::core::ops::FnMut(&'static str, #krate::stage::CountedView<'_>),
                 ) {
                     #(
                         #krate::stage::Stage::<#buf, #state_ty>::visit_counted(

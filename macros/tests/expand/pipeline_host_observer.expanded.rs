@@ -252,7 +252,10 @@ const _: () = {
         /// the pipeline's stage it is in.
         pub fn visit_counted(
             &self,
-            visit: &mut dyn FnMut(&'static str, ::tpa::stage::CountedView<'_>),
+            visit: &mut dyn ::core::ops::FnMut(
+                &'static str,
+                ::tpa::stage::CountedView<'_>,
+            ),
         ) {
             ::tpa::stage::Stage::<
                 ::tpa::pipeline::BufOf<P>,
