@@ -128,8 +128,18 @@ pub fn expand(p: &Pipeline) -> TokenStream {
     let field_idents: Vec<&Ident> = all_fields.iter().map(|(i, _)| *i).collect();
     let new_params = all_fields.iter().map(|(i, t)| quote!(#i: #t));
     let stage_names = p.stages.iter().map(|s| s.ident.to_string());
-    let stage_names2 = p.stages.iter().map(|s| s.ident.to_string());
-    let counted_idents = p.stages.iter().map(|s| &s.ident);
+    // Spanned at each stage's type, as the other uses of the stage: a
+    // type that is no stage gets its one error there, not one more here.
+    let visit_counted = p.stages.iter().map(|s| {
+        let (ident, ty) = (&s.ident, &s.ty);
+        let name = ident.to_string();
+        quote_spanned!(ty.span()=>
+            <#ty as #krate::stage::Stage<#buf, #state_ty>>::visit_counted(
+                &self.#ident,
+                &mut |view| visit(#name, view),
+            );
+        )
+    });
     let custom_reasons = p.stages.iter().map(|s| {
         let ty = &s.ty;
         quote_spanned!(ty.span()=> <#ty as #krate::stage::Stage<#buf, #state_ty>>::CUSTOM_REASONS)
@@ -385,12 +395,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                     &self,
                     visit: &mut dyn ::core::ops::FnMut(&'static str, #krate::stage::CountedView<'_>),
                 ) {
-                    #(
-                        #krate::stage::Stage::<#buf, #state_ty>::visit_counted(
-                            &self.#counted_idents,
-                            &mut |view| visit(#stage_names2, view),
-                        );
-                    )*
+                    #(#visit_counted)*
                 }
             }
         };

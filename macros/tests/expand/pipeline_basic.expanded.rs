@@ -342,22 +342,22 @@ const _: () = {
                 ::tpa::stage::CountedView<'_>,
             ),
         ) {
-            ::tpa::stage::Stage::<
+            <EthernetIn as ::tpa::stage::Stage<
                 ::tpa::pipeline::BufOf<MemoryPort>,
                 (),
-            >::visit_counted(&self.eth, &mut |view| visit("eth", view));
-            ::tpa::stage::Stage::<
+            >>::visit_counted(&self.eth, &mut |view| visit("eth", view));
+            <ArpResponder as ::tpa::stage::Stage<
                 ::tpa::pipeline::BufOf<MemoryPort>,
                 (),
-            >::visit_counted(&self.arp, &mut |view| visit("arp", view));
-            ::tpa::stage::Stage::<
+            >>::visit_counted(&self.arp, &mut |view| visit("arp", view));
+            <Ipv4In as ::tpa::stage::Stage<
                 ::tpa::pipeline::BufOf<MemoryPort>,
                 (),
-            >::visit_counted(&self.ip, &mut |view| visit("ip", view));
-            ::tpa::stage::Stage::<
+            >>::visit_counted(&self.ip, &mut |view| visit("ip", view));
+            <EchoResponder as ::tpa::stage::Stage<
                 ::tpa::pipeline::BufOf<MemoryPort>,
                 (),
-            >::visit_counted(&self.echo, &mut |view| visit("echo", view));
+            >>::visit_counted(&self.echo, &mut |view| visit("echo", view));
         }
     }
 };

@@ -257,14 +257,14 @@ const _: () = {
                 ::tpa::stage::CountedView<'_>,
             ),
         ) {
-            ::tpa::stage::Stage::<
+            <FlowClassify as ::tpa::stage::Stage<
                 ::tpa::pipeline::BufOf<P>,
                 (),
-            >::visit_counted(&self.classify, &mut |view| visit("classify", view));
-            ::tpa::stage::Stage::<
+            >>::visit_counted(&self.classify, &mut |view| visit("classify", view));
+            <Reflector as ::tpa::stage::Stage<
                 ::tpa::pipeline::BufOf<P>,
                 (),
-            >::visit_counted(&self.reflect, &mut |view| visit("reflect", view));
+            >>::visit_counted(&self.reflect, &mut |view| visit("reflect", view));
         }
     }
 };
