@@ -52,7 +52,7 @@ pub fn stages<B: PacketBuf, const N: usize, const K: usize>(
 /// combinator, from the pipeline's `visit_counted`), named `top.name`
 /// after the pipeline's stages.
 ///
-/// ```ignore
+/// ```text
 /// pipeline.visit_counted(&mut |top, view| collect::nested(snap, top, view));
 /// ```
 pub fn nested(snap: &mut WorkerSnapshot, top: &str, view: CountedView<'_>) {
