@@ -22,6 +22,7 @@ mod error;
 pub mod memory;
 mod netdev;
 pub mod offload;
+pub mod shared_host;
 pub mod steer;
 pub mod tap;
 pub mod vnet;
@@ -29,6 +30,7 @@ pub mod vnet;
 pub use burst::{Burst, BURST_SIZE};
 pub use caps::{Offloads, PortCaps};
 pub use error::PortError;
+pub use shared_host::SharedHost;
 
 #[doc = include_str!("../../../doc/guide/ports.md")]
 #[cfg(doctest)]

@@ -5,10 +5,11 @@
 //! the ARP and NDP stages, which learn into the caches and run their
 //! timers.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use tpa::app::{Event, EventKind, Events, SocketError, SocketId};
 use tpa::buf::PacketBuf;
+use tpa::port::SharedHost;
 use tpa::stage::PortCx;
 use tpa::wire::MacAddr;
 
@@ -26,7 +27,10 @@ use crate::neighbor::{
 
 /// What differs between ARP and NDP for the neighbor step: the
 /// solicitation frame and its counter.
-pub(super) trait Family: NeighborAddr {
+pub(super) trait Family: NeighborAddr + Into<IpAddr> {
+    /// `ip` if it is of this family.
+    fn of(ip: IpAddr) -> Option<Self>;
+
     /// A solicitation for `target` (see [`Action::Solicit`]).
     fn solicitation<B: PacketBuf>(
         port: &mut PortCx<'_, B>,
@@ -40,6 +44,13 @@ pub(super) trait Family: NeighborAddr {
 }
 
 impl Family for Ipv4Addr {
+    fn of(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        }
+    }
+
     fn solicitation<B: PacketBuf>(
         port: &mut PortCx<'_, B>,
         iface: &Interface,
@@ -55,6 +66,13 @@ impl Family for Ipv4Addr {
 }
 
 impl Family for Ipv6Addr {
+    fn of(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        }
+    }
+
     fn solicitation<B: PacketBuf>(
         port: &mut PortCx<'_, B>,
         iface: &Interface,
@@ -85,10 +103,20 @@ fn act<A: Family, B: PacketBuf>(
     iface: &Interface,
     counters: &mut EgressCounters,
     port: &mut PortCx<'_, B>,
+    host: Option<&dyn SharedHost>,
     events: Option<&mut Events>,
     action: Action<A, Held<B>>,
 ) {
     match action {
+        // Beside the kernel, ARP and ND are the kernel's: it resolves, and
+        // tpa reads its answer from the kernel's table.
+        Action::Solicit { target, .. } if host.is_some() => {
+            let host = host.expect("checked");
+            match host.resolve(target.into()) {
+                Ok(()) => A::count_solicitation(counters),
+                Err(e) => tracing::warn!("the kernel cannot resolve {}: {e}", target.into()),
+            }
+        }
         Action::Solicit { target, unicast } => {
             match A::solicitation(port, iface, target, unicast) {
                 Some(frame) => {
@@ -136,6 +164,7 @@ pub(super) fn resolve_and_send<A: Family, B: PacketBuf>(
     iface: &Interface,
     counters: &mut EgressCounters,
     port: &mut PortCx<'_, B>,
+    host: Option<&dyn SharedHost>,
     hop: NextHop<A>,
     frame: B,
     owner: Option<SocketId>,
@@ -144,11 +173,14 @@ pub(super) fn resolve_and_send<A: Family, B: PacketBuf>(
         NextHop::Group(mac) => (mac, frame),
         NextHop::Neighbor(neighbor) => {
             let now = port.now_ns();
-            match cache.lookup(neighbor, now) {
+            let known = cache
+                .lookup(neighbor, now)
+                .or_else(|| from_kernel(cache, iface, counters, port, host?, neighbor));
+            match known {
                 Some(mac) => (mac, frame),
                 None => {
                     let held = Held { frame, owner };
-                    match cache.hold(neighbor, held, now, |a| act(iface, counters, port, None, a)) {
+                    match cache.hold(neighbor, held, now, |a| act(iface, counters, port, host, None, a)) {
                         Resolved::Ready(mac, held) => (mac, held.frame),
                         Resolved::Held => {
                             counters.held += 1;
@@ -178,6 +210,64 @@ pub(super) fn resolve_and_send<A: Family, B: PacketBuf>(
     }
 }
 
+/// Beside the kernel: `neighbor`'s address from the kernel's table,
+/// learnt into `cache` (STALE, as if it had asked us), if the kernel has
+/// resolved it.
+#[inline(never)]
+fn from_kernel<A: Family, B: PacketBuf>(
+    cache: &mut NeighborCache<A, Held<B>>,
+    iface: &Interface,
+    counters: &mut EgressCounters,
+    port: &mut PortCx<'_, B>,
+    host: &dyn SharedHost,
+    neighbor: A,
+) -> Option<MacAddr> {
+    let ip: IpAddr = neighbor.into();
+    let mac = match host.neighbors() {
+        Ok(all) => all.into_iter().find(|&(a, _)| a == ip)?.1,
+        Err(e) => {
+            tracing::warn!("the kernel's neighbours cannot be read: {e}");
+            return None;
+        }
+    };
+    let now = port.now_ns();
+    cache.learn(neighbor, Some(mac), Heard::Solicitation, now, |a| {
+        act(iface, counters, port, Some(host), None, a)
+    });
+    Some(mac)
+}
+
+/// Beside the kernel: learns every neighbour of `A`'s family the kernel
+/// has resolved into `cache`, as solicited answers (entries tpa waits for
+/// are resolved and their frames leave; others are confirmed).
+fn learn_from_kernel<A: Family, B: PacketBuf>(
+    cache: &mut NeighborCache<A, Held<B>>,
+    iface: &Interface,
+    counters: &mut EgressCounters,
+    port: &mut PortCx<'_, B>,
+    host: &dyn SharedHost,
+) {
+    let all = match host.neighbors() {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::warn!("the kernel's neighbours cannot be read: {e}");
+            return;
+        }
+    };
+    let now = port.now_ns();
+    let heard = Heard::Advertisement {
+        solicited: true,
+        override_entry: true,
+    };
+    for (ip, mac) in all {
+        if let Some(a) = A::of(ip) {
+            cache.learn(a, Some(mac), heard, now, |x| {
+                act(iface, counters, port, Some(host), None, x)
+            });
+        }
+    }
+}
+
 impl<B: PacketBuf> Egress<B> {
     /// Records that IPv4 neighbor `ip` was heard at `mac` (see
     /// [`NeighborCache::learn`]); frames held for it leave through `port`.
@@ -190,9 +280,9 @@ impl<B: PacketBuf> Egress<B> {
         port: &mut PortCx<'_, B>,
     ) -> Option<NeighborState> {
         let now = port.now_ns();
-        let (iface, counters) = (&self.iface, &mut self.counters);
+        let (iface, counters, host) = (&self.iface, &mut self.counters, self.shared_host.as_deref());
         self.v4
-            .learn(ip, mac, heard, now, |a| act(iface, counters, port, None, a))
+            .learn(ip, mac, heard, now, |a| act(iface, counters, port, host, None, a))
     }
 
     /// Records that IPv6 neighbor `ip` was heard at `mac`, as
@@ -205,9 +295,9 @@ impl<B: PacketBuf> Egress<B> {
         port: &mut PortCx<'_, B>,
     ) -> Option<NeighborState> {
         let now = port.now_ns();
-        let (iface, counters) = (&self.iface, &mut self.counters);
+        let (iface, counters, host) = (&self.iface, &mut self.counters, self.shared_host.as_deref());
         self.v6
-            .learn(ip, mac, heard, now, |a| act(iface, counters, port, None, a))
+            .learn(ip, mac, heard, now, |a| act(iface, counters, port, host, None, a))
     }
 
     /// Runs the IPv4 cache's due timers (see [`NeighborCache::poll`]):
@@ -227,11 +317,14 @@ impl<B: PacketBuf> Egress<B> {
     #[inline(never)]
     fn run_timers_v4(&mut self, port: &mut PortCx<'_, B>, events: &mut Events) -> usize {
         let now = port.now_ns();
-        let (iface, counters) = (&self.iface, &mut self.counters);
+        let (iface, counters, host) = (&self.iface, &mut self.counters, self.shared_host.as_deref());
+        if let Some(host) = host {
+            learn_from_kernel(&mut self.v4, iface, counters, port, host);
+        }
         let mut fired = 0;
         self.v4.poll(now, |a| {
             fired += 1;
-            act(iface, counters, port, Some(&mut *events), a)
+            act(iface, counters, port, host, Some(&mut *events), a)
         });
         fired
     }
@@ -251,11 +344,14 @@ impl<B: PacketBuf> Egress<B> {
     #[inline(never)]
     fn run_timers_v6(&mut self, port: &mut PortCx<'_, B>, events: &mut Events) -> usize {
         let now = port.now_ns();
-        let (iface, counters) = (&self.iface, &mut self.counters);
+        let (iface, counters, host) = (&self.iface, &mut self.counters, self.shared_host.as_deref());
+        if let Some(host) = host {
+            learn_from_kernel(&mut self.v6, iface, counters, port, host);
+        }
         let mut fired = 0;
         self.v6.poll(now, |a| {
             fired += 1;
-            act(iface, counters, port, Some(&mut *events), a)
+            act(iface, counters, port, host, Some(&mut *events), a)
         });
         fired
     }

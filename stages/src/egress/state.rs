@@ -4,8 +4,10 @@
 
 use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use tpa::app::SocketId;
+use tpa::port::SharedHost;
 
 use super::route::{NextHop, Routes};
 use crate::iface::Interface;
@@ -159,6 +161,9 @@ pub struct Egress<B> {
     pub(super) announce_v4: bool,
     pub(super) announce_v6: bool,
     pub(super) counters: EgressCounters,
+    /// Beside the host's kernel: where neighbours are learnt from and
+    /// resolved (None: tpa's own ARP and ND).
+    pub(super) shared_host: Option<Arc<dyn SharedHost>>,
 }
 
 impl<B> Egress<B> {
@@ -181,9 +186,19 @@ impl<B> Egress<B> {
             announce_v4: false,
             announce_v6: false,
             counters: EgressCounters::default(),
+            shared_host: None,
             iface,
             config,
         }
+    }
+
+    /// Beside the host's kernel (ARP and ND are the kernel's): a neighbour
+    /// missing from the caches is looked up in the kernel's table, and one
+    /// the kernel does not know either is resolved by the kernel (counted
+    /// as an ARP request or solicitation) and learnt from its table when
+    /// the cache's retry timer fires.
+    pub fn set_shared_host(&mut self, host: Arc<dyn SharedHost>) {
+        self.shared_host = Some(host);
     }
 
     /// The same with `config` (the neighbor caches are made anew, empty).
@@ -192,6 +207,7 @@ impl<B> Egress<B> {
         egress.routes = self.routes;
         egress.announce_v4 = self.announce_v4;
         egress.announce_v6 = self.announce_v6;
+        egress.shared_host = self.shared_host;
         egress
     }
 

@@ -7,10 +7,12 @@
 use crate::hash::SeededHash;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use tpa::app::{Event, EventKind, SocketError, SocketId, Transport};
 use tpa::buf::PacketBuf;
 use tpa::port::steer::Steering;
+use tpa::port::SharedHost;
 
 use tpa::wire::tcp::TcpFlags;
 
@@ -278,6 +280,8 @@ pub struct TcpSockets<B: PacketBuf> {
     path_mtus: PathMtuCache,
     /// The socket trace's file (None: tracing off).
     tracer: Option<Tracer>,
+    /// The port beside the host's kernel told of listening ports.
+    shared_host: Option<Arc<dyn SharedHost>>,
 }
 
 impl<B: PacketBuf> TcpSockets<B> {
@@ -317,7 +321,16 @@ impl<B: PacketBuf> TcpSockets<B> {
             challenge_acks,
             path_mtus: PathMtuCache::default(),
             tracer: None,
+            shared_host: None,
         }
+    }
+
+    /// Tells `host` (a port beside the host's kernel) of every port a
+    /// listener opens or its last listener closes, so the port hands
+    /// tpa that port's frames. The active-open range is the port's to
+    /// take when it opens (it should be [`TcpConfig`]'s `port_first..=port_last`).
+    pub fn set_shared_host(&mut self, host: Arc<dyn SharedHost>) {
+        self.shared_host = Some(host);
     }
 
     /// Keys ISNs, timestamp offsets and SYN cookies with the host's
@@ -517,7 +530,14 @@ impl<B: PacketBuf> TcpSockets<B> {
         match entry {
             Entry::Free => return,
             Entry::Listener(l) => {
+                let port = l.local().port();
                 self.listeners.remove(&l.local());
+                let last = !self.listeners.keys().any(|a| a.port() == port);
+                if let (true, Some(host)) = (last, &self.shared_host) {
+                    if let Err(e) = host.close_port(Transport::Tcp, port) {
+                        tracing::warn!("tcp port {port} stays steered to tpa: {e}");
+                    }
+                }
             }
             Entry::Conn(c) => {
                 self.conns.remove(&c.tuple);
@@ -610,6 +630,13 @@ impl<B: PacketBuf> TcpSockets<B> {
         let backlog = backlog.min(self.cfg.backlog);
         let id = self.take_slot(Entry::Listener(Box::new(Listener::new(local, backlog))))?;
         self.listeners.insert(local, id.index);
+        if let Some(host) = &self.shared_host {
+            if let Err(e) = host.open_port(Transport::Tcp, local.port()) {
+                tracing::warn!("listen tcp {local}: the port stays the kernel's: {e}");
+                self.free_slot(id.index);
+                return Err(SocketError::AddressNotAvailable);
+            }
+        }
         Ok(id)
     }
 

@@ -8,9 +8,11 @@
 use crate::hash::SeededHash;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 use tpa::app::{SocketError, SocketId, Transport};
 use tpa::buf::{ByteBudget, PacketBuf};
+use tpa::port::SharedHost;
 
 use super::Datagram;
 use crate::iface::Interface;
@@ -148,6 +150,8 @@ pub struct UdpSockets<B> {
     exact_binds: usize,
     next_ephemeral: u16,
     config: UdpConfig,
+    /// The port beside the host's kernel told of bound ports.
+    shared_host: Option<Arc<dyn SharedHost>>,
 }
 
 impl<B> Default for UdpSockets<B> {
@@ -166,7 +170,15 @@ impl<B> UdpSockets<B> {
             exact_binds: 0,
             next_ephemeral: config.ephemeral_first,
             config,
+            shared_host: None,
         }
+    }
+
+    /// Tells `host` (a port beside the host's kernel) of every port a
+    /// socket binds or the last socket on it closes, so the port hands
+    /// tpa that port's datagrams.
+    pub fn set_shared_host(&mut self, host: Arc<dyn SharedHost>) {
+        self.shared_host = Some(host);
     }
 
     /// The table's limits.
@@ -216,6 +228,12 @@ impl<B> UdpSockets<B> {
                 port
             }
         };
+        if let Some(host) = &self.shared_host {
+            if let Err(e) = host.open_port(Transport::Udp, port) {
+                tracing::warn!("bind udp {ip}:{port}: the port stays the kernel's: {e}");
+                return Err(SocketError::AddressNotAvailable);
+            }
+        }
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
@@ -291,6 +309,12 @@ impl<B> UdpSockets<B> {
             self.exact_binds -= 1;
         }
         self.free.push(socket.index);
+        let last = !self.bound.keys().any(|&(_, p)| p == key.1);
+        if let (true, Some(host)) = (last, &self.shared_host) {
+            if let Err(e) = host.close_port(Transport::Udp, key.1) {
+                tracing::warn!("udp port {} stays steered to tpa: {e}", key.1);
+            }
+        }
         Ok(())
     }
 

@@ -49,11 +49,13 @@
 mod neighbors;
 mod program;
 mod reserved;
+mod shared;
 mod xsk;
 
 pub use neighbors::{kernel_neighbors, KernelNeighbor};
 pub use program::{Transport, XdpCounters, XdpFilter, XdpMode, XdpVerdict};
 pub use reserved::ReservedPorts;
+pub use shared::KernelShare;
 pub use xsk::BindMode;
 
 use std::mem::ManuallyDrop;
@@ -432,6 +434,12 @@ impl AfXdp {
     /// The XDP program's handle: tpa's addresses and ports, its counters.
     pub fn filter(&self) -> &XdpFilter {
         &self.filter
+    }
+
+    /// What tpa's stack hands its listening and bound ports to, and
+    /// learns its neighbours from (see [`SharedHost`](crate::port::SharedHost)).
+    pub fn shared_host(&self) -> std::sync::Arc<KernelShare> {
+        std::sync::Arc::new(KernelShare::new(self.filter.clone()))
     }
 
     /// Whether the socket was bound in zero-copy mode (the device reads
