@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use tpa::app::SocketError;
 use tpa::buf::{Pool, PoolConfig, PoolError};
 use tpa::worker::StopFlag;
-use tpa_responder::{open_af_packet, open_tap, PortSpec};
+use tpa_responder::{open_af_packet, open_af_xdp, open_tap, PortSpec};
 
 use crate::config::{ClientConfig, ConfigError, Endpoint, ServerConfig};
 use crate::kernel;
@@ -93,6 +93,15 @@ macro_rules! on_port {
                 let rx_mode = endpoint.rx_mode.unwrap_or_default();
                 let $port = open_af_packet(name, endpoint.mac, rx_mode, pool.clone())
                     .map_err(Error::Open)?;
+                let mut report = $run?;
+                report.buffers_not_returned = Some(pool.in_use());
+                Ok(report)
+            }
+            PortSpec::AfXdp(name) => {
+                let addresses = endpoint.ips.iter().map(|c| c.addr()).collect();
+                let (port, pool) =
+                    open_af_xdp(name, addresses, None, "echo").map_err(Error::Open)?;
+                let $port = port;
                 let mut report = $run?;
                 report.buffers_not_returned = Some(pool.in_use());
                 Ok(report)

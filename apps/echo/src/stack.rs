@@ -194,6 +194,13 @@ pub fn build_with<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(
     );
     let mut state = EchoState::with_tcp(iface.clone(), tcp, os_seed());
     state.tcp = state.tcp.with_host_key(&host_key());
+    if let Some(host) = port.shared_host() {
+        // Beside the kernel: tpa's ports reach the port's filter, its
+        // neighbours come from the kernel's table.
+        state.egress.set_shared_host(host.clone());
+        state.sockets.set_shared_host(host.clone());
+        state.tcp.set_shared_host(host);
+    }
     EchoPipeline::new(port, state, app, front)
 }
 
@@ -483,6 +490,10 @@ impl<P: Port> Port for WithMac<P> {
     }
     fn visit_counters(&mut self, visit: &mut dyn FnMut(&'static str, u64)) {
         self.port.visit_counters(visit);
+    }
+
+    fn shared_host(&self) -> Option<std::sync::Arc<dyn tpa::port::SharedHost>> {
+        self.port.shared_host()
     }
 }
 

@@ -22,6 +22,7 @@ pub const DEFAULT_TAP_MAC: MacAddr = MacAddr([0x02, 0x74, 0x70, 0x61, 0x00, 0x01
 /// use tpa_responder::PortSpec;
 /// assert_eq!("tap:tpa0".parse(), Ok(PortSpec::Tap("tpa0".into())));
 /// assert_eq!("af_packet:veth1".parse(), Ok(PortSpec::AfPacket("veth1".into())));
+/// assert_eq!("af_xdp:veth1".parse(), Ok(PortSpec::AfXdp("veth1".into())));
 /// assert_eq!("dpdk:net_tap0".parse(), Ok(PortSpec::Dpdk("net_tap0".into())));
 /// assert!("eth0".parse::<PortSpec>().is_err());
 /// ```
@@ -31,13 +32,18 @@ pub enum PortSpec {
     Tap(String),
     /// `af_packet:<ifname>`: an existing interface through AF_PACKET rings.
     AfPacket(String),
+    /// `af_xdp:<ifname>`: an existing interface through AF_XDP, beside the
+    /// kernel on its addresses (tpa's XDP program hands tpa only its own
+    /// flows; queue 0).
+    AfXdp(String),
     /// `dpdk:<device>`: a DPDK ethdev by name: a vdev the EAL arguments
     /// create (`--vdev net_tap0,iface=tpa0` makes `net_tap0`) or a PCI
     /// address (`0000:3b:00.0`). Serving one needs the `dpdk` feature.
     Dpdk(String),
 }
 
-/// `--port` was not `tap:<ifname>`, `af_packet:<ifname>` or `dpdk:<device>`.
+/// `--port` was not `tap:<ifname>`, `af_packet:<ifname>`, `af_xdp:<ifname>`
+/// or `dpdk:<device>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsePortError(String);
 
@@ -45,7 +51,7 @@ impl fmt::Display for ParsePortError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "`{}`: expected tap:<ifname>, af_packet:<ifname> or dpdk:<device>",
+            "`{}`: expected tap:<ifname>, af_packet:<ifname>, af_xdp:<ifname> or dpdk:<device>",
             self.0
         )
     }
@@ -64,6 +70,7 @@ impl FromStr for PortSpec {
         match kind {
             "tap" => Ok(PortSpec::Tap(name.to_owned())),
             "af_packet" => Ok(PortSpec::AfPacket(name.to_owned())),
+            "af_xdp" => Ok(PortSpec::AfXdp(name.to_owned())),
             "dpdk" => Ok(PortSpec::Dpdk(name.to_owned())),
             _ => Err(err()),
         }
@@ -75,6 +82,7 @@ impl fmt::Display for PortSpec {
         match self {
             PortSpec::Tap(n) => write!(f, "tap:{n}"),
             PortSpec::AfPacket(n) => write!(f, "af_packet:{n}"),
+            PortSpec::AfXdp(n) => write!(f, "af_xdp:{n}"),
             PortSpec::Dpdk(n) => write!(f, "dpdk:{n}"),
         }
     }
@@ -122,6 +130,16 @@ pub enum IpCidr {
     V4(Ipv4Cidr),
     /// An IPv6 address.
     V6(Ipv6Cidr),
+}
+
+impl IpCidr {
+    /// The address, without its prefix.
+    pub fn addr(&self) -> IpAddr {
+        match self {
+            IpCidr::V4(c) => IpAddr::V4(c.addr),
+            IpCidr::V6(c) => IpAddr::V6(c.addr),
+        }
+    }
 }
 
 impl FromStr for IpCidr {

@@ -30,4 +30,7 @@ pub use config::{
 pub use dpdk::open_dpdk;
 pub use pipeline::{build, Ipv4Branch, Ipv6Branch, Responder, ResponderFront, ResponderState};
 pub use run::run;
-pub use serve::{open_af_packet, open_tap, serve, Error, Summary};
+pub use serve::{
+    open_af_packet, open_af_xdp, open_tap, serve, Error, Summary, AF_XDP_LOCAL_PORTS,
+    AF_XDP_RX_RESERVE,
+};

@@ -28,6 +28,7 @@ pub fn run(config: &Config, stop: &StopFlag, log: impl FnMut(&str)) -> Result<Su
     }
     match &config.port {
         PortSpec::Dpdk(device) => run_dpdk(device, config, stop, log),
+        PortSpec::AfXdp(_) => Err(Error::AfXdpUnsupported),
         _ if !config.eal_args.is_empty() => Err(Error::EalArgsWithoutDpdk),
         PortSpec::Tap(name) => {
             let pool = pool()?;

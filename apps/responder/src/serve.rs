@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tpa::buf::{Pool, PoolError};
 use tpa::port::af_packet::{AfPacket, AfPacketConfig, RxMode};
+use tpa::port::af_xdp::{AfXdp, AfXdpConfig};
 use tpa::port::tap::{Tap, TapConfig};
 use tpa::port::{Port, PortError};
 use tpa::stage::earliest;
@@ -36,6 +37,9 @@ pub enum Error {
     EalArgsWithoutDpdk,
     /// A receive mode was given, but the port is not an AF_PACKET one.
     RxModeWithoutAfPacket,
+    /// The responder was asked to serve an AF_XDP port: beside the kernel,
+    /// ARP and ping (all it answers) are the kernel's.
+    AfXdpUnsupported,
     /// Once the responder stopped and its port was closed, buffers of a
     /// pool had not come back: a leak.
     BuffersNotReturned {
@@ -63,6 +67,9 @@ impl fmt::Display for Error {
             Error::RxModeWithoutAfPacket => {
                 f.write_str("--rx-mode is only for an AF_PACKET port (--port af_packet:<ifname>)")
             }
+            Error::AfXdpUnsupported => f.write_str(
+                "an AF_XDP port leaves ARP and ping to the kernel: the responder has nothing to answer there",
+            ),
             Error::BuffersNotReturned { pool, out } => write!(
                 f,
                 "pool {pool}: {out} buffers not returned after the port closed (a leak)"
@@ -81,6 +88,7 @@ impl std::error::Error for Error {
             | Error::DpdkUnavailable { .. }
             | Error::EalArgsWithoutDpdk
             | Error::RxModeWithoutAfPacket
+            | Error::AfXdpUnsupported
             | Error::BuffersNotReturned { .. } => None,
         }
     }
@@ -313,6 +321,39 @@ pub fn open_af_packet(
         config.promiscuous = true;
     }
     AfPacket::open(&config, pool).map_err(Error::Port)
+}
+
+/// The buffers of an AF_XDP port: the pool is its UMEM, and keeps a
+/// receive reserve of the fill ring's size.
+pub const AF_XDP_RX_RESERVE: usize = 1024;
+
+/// tpa's active-open local ports beside the kernel: above Linux's
+/// default ephemeral range (32768-60999), so the kernel keeps all of its
+/// own (they are reserved from it all the same while the port is open).
+pub const AF_XDP_LOCAL_PORTS: std::ops::RangeInclusive<u16> = 61000..=65535;
+
+/// Opens an AF_XDP port on `name`'s queue 0 for `addresses` (beside the
+/// kernel, which keeps serving them on every other port), with its own
+/// pool named `pool_name`; `local_ports` are tpa's active-open ports
+/// (taken from the kernel's ephemeral range while the port is open).
+pub fn open_af_xdp(
+    name: &str,
+    addresses: Vec<std::net::IpAddr>,
+    local_ports: Option<std::ops::RangeInclusive<u16>>,
+    pool_name: &str,
+) -> Result<(AfXdp, Pool), Error> {
+    let pool = Pool::new(tpa::buf::PoolConfig {
+        name: pool_name.into(),
+        rx_reserve: AF_XDP_RX_RESERVE,
+        ..tpa::buf::PoolConfig::default()
+    })
+    .map_err(Error::Pool)?;
+    let config = AfXdpConfig {
+        local_ports,
+        ..AfXdpConfig::new(name, addresses)
+    };
+    let port = AfXdp::open(&config, pool.clone()).map_err(Error::Port)?;
+    Ok((port, pool))
 }
 
 /// A port answering with a MAC address of our choosing (AF_PACKET and DPDK

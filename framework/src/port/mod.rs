@@ -117,4 +117,12 @@ pub trait Port {
     fn visit_counters(&mut self, visit: &mut dyn FnMut(&'static str, u64)) {
         let _ = visit;
     }
+
+    /// Beside the host's kernel (an AF_XDP port), what tpa's socket
+    /// tables and egress path tell of their ports and learn neighbours
+    /// from (see [`SharedHost`]); `None` (the default) for a port that
+    /// has its interface to itself.
+    fn shared_host(&self) -> Option<std::sync::Arc<dyn SharedHost>> {
+        None
+    }
 }

@@ -180,7 +180,9 @@ pub(super) fn resolve_and_send<A: Family, B: PacketBuf>(
                 Some(mac) => (mac, frame),
                 None => {
                     let held = Held { frame, owner };
-                    match cache.hold(neighbor, held, now, |a| act(iface, counters, port, host, None, a)) {
+                    match cache.hold(neighbor, held, now, |a| {
+                        act(iface, counters, port, host, None, a)
+                    }) {
                         Resolved::Ready(mac, held) => (mac, held.frame),
                         Resolved::Held => {
                             counters.held += 1;
@@ -280,9 +282,11 @@ impl<B: PacketBuf> Egress<B> {
         port: &mut PortCx<'_, B>,
     ) -> Option<NeighborState> {
         let now = port.now_ns();
-        let (iface, counters, host) = (&self.iface, &mut self.counters, self.shared_host.as_deref());
-        self.v4
-            .learn(ip, mac, heard, now, |a| act(iface, counters, port, host, None, a))
+        let (iface, counters, host) =
+            (&self.iface, &mut self.counters, self.shared_host.as_deref());
+        self.v4.learn(ip, mac, heard, now, |a| {
+            act(iface, counters, port, host, None, a)
+        })
     }
 
     /// Records that IPv6 neighbor `ip` was heard at `mac`, as
@@ -295,9 +299,11 @@ impl<B: PacketBuf> Egress<B> {
         port: &mut PortCx<'_, B>,
     ) -> Option<NeighborState> {
         let now = port.now_ns();
-        let (iface, counters, host) = (&self.iface, &mut self.counters, self.shared_host.as_deref());
-        self.v6
-            .learn(ip, mac, heard, now, |a| act(iface, counters, port, host, None, a))
+        let (iface, counters, host) =
+            (&self.iface, &mut self.counters, self.shared_host.as_deref());
+        self.v6.learn(ip, mac, heard, now, |a| {
+            act(iface, counters, port, host, None, a)
+        })
     }
 
     /// Runs the IPv4 cache's due timers (see [`NeighborCache::poll`]):
@@ -317,7 +323,8 @@ impl<B: PacketBuf> Egress<B> {
     #[inline(never)]
     fn run_timers_v4(&mut self, port: &mut PortCx<'_, B>, events: &mut Events) -> usize {
         let now = port.now_ns();
-        let (iface, counters, host) = (&self.iface, &mut self.counters, self.shared_host.as_deref());
+        let (iface, counters, host) =
+            (&self.iface, &mut self.counters, self.shared_host.as_deref());
         if let Some(host) = host {
             learn_from_kernel(&mut self.v4, iface, counters, port, host);
         }
@@ -344,7 +351,8 @@ impl<B: PacketBuf> Egress<B> {
     #[inline(never)]
     fn run_timers_v6(&mut self, port: &mut PortCx<'_, B>, events: &mut Events) -> usize {
         let now = port.now_ns();
-        let (iface, counters, host) = (&self.iface, &mut self.counters, self.shared_host.as_deref());
+        let (iface, counters, host) =
+            (&self.iface, &mut self.counters, self.shared_host.as_deref());
         if let Some(host) = host {
             learn_from_kernel(&mut self.v6, iface, counters, port, host);
         }

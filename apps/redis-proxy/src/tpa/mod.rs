@@ -142,6 +142,11 @@ impl TpaOptions {
                 "--port dpdk:{device}: not yet in tpa-redis-proxy (tap: and af_packet: are)"
             )));
         }
+        if let PortSpec::AfXdp(name) = &self.port {
+            return Err(TpaError(format!(
+                "--port af_xdp:{name}: not yet in tpa-redis-proxy (tap: and af_packet: are)"
+            )));
+        }
         for pool in pools {
             let addr = listen_addr(&pool.listen).map_err(TpaError)?;
             if !addr.ip().is_unspecified() && !self.owns(addr.ip()) {
@@ -176,6 +181,7 @@ impl TpaOptions {
         match &self.port {
             PortSpec::Tap(n) => format!("tap:{n}"),
             PortSpec::AfPacket(n) => format!("af_packet:{n}"),
+            PortSpec::AfXdp(n) => format!("af_xdp:{n}"),
             PortSpec::Dpdk(n) => format!("dpdk:{n}"),
         }
     }
@@ -435,7 +441,7 @@ pub fn run(
             )?;
             buffers.in_use()
         }
-        PortSpec::Dpdk(_) => unreachable!("refused by validate"),
+        PortSpec::Dpdk(_) | PortSpec::AfXdp(_) => unreachable!("refused by validate"),
     };
     if leaked > 0 {
         log(

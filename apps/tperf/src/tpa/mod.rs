@@ -32,6 +32,7 @@ use std::time::Duration;
 use tpa::app::{App, Events, SocketError, SocketId};
 use tpa::buf::{PacketBuf, Pool, PoolConfig};
 use tpa::port::af_packet::{AfPacket, AfPacketConfig, RxMode, TxPath};
+use tpa::port::af_xdp::{AfXdp, AfXdpConfig};
 use tpa::port::steer::{Handover, ShareAnswers, SteerGuard};
 use tpa::port::tap::{Tap, TapConfig};
 use tpa::port::Port;
@@ -522,6 +523,14 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
         tracing::warn!("TCP host key: {e}; keying ISNs and timestamps for this process only");
         HostKey::per_process()
     });
+    let shared_host = port.shared_host();
+    let mut tcp = tcp;
+    if shared_host.is_some() {
+        // Beside the kernel: active opens from the ports the AF_XDP
+        // port took from the kernel.
+        tcp.port_first = *tpa_responder::AF_XDP_LOCAL_PORTS.start();
+        tcp.port_last = *tpa_responder::AF_XDP_LOCAL_PORTS.end();
+    }
     let mut sockets = TcpSockets::new(tcp, os_seed())
         .with_host_key(&host_key)
         .with_steering(port.steering());
@@ -536,8 +545,15 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
     if let Err(e) = sockets.enable_trace(&trace) {
         tracing::warn!("socket trace off: {e}");
     }
+    let mut egress = Egress::new(iface);
+    if let Some(host) = shared_host {
+        // Listening ports reach the port's filter, neighbours come from
+        // the kernel's table.
+        egress.set_shared_host(host.clone());
+        sockets.set_shared_host(host);
+    }
     let state = TperfState {
-        egress: Egress::new(iface),
+        egress,
         tcp: sockets,
         events: Events::default(),
         marks,
@@ -627,6 +643,7 @@ trait Handed {
 
 impl Handed for Tap {}
 impl Handed for AfPacket {}
+impl Handed for AfXdp {}
 
 impl<P: Port> Handed for SteerGuard<P> {
     fn handed(&self) -> Option<(u64, u64, u64)> {
@@ -698,6 +715,27 @@ fn on_port<J: OnPort>(
                 ..AfPacketConfig::new(name.as_str())
             };
             let ports = AfPacket::open_queues(&config, pool.clone()).map_err(open_error)?;
+            with_pool(&pool);
+            let out = job.run(share_answers(ports), &plain_workers(instance.as_ref()));
+            Ok((out, pool.in_use()))
+        }
+        PortSpec::AfXdp(name) => {
+            let pool = Pool::new(PoolConfig {
+                name: "tperf".into(),
+                capacity: buffers,
+                rx_reserve: tpa_responder::AF_XDP_RX_RESERVE,
+                ..PoolConfig::default()
+            })
+            .map_err(|e| TpaError(format!("buffer pool: {e}")))?;
+            let config = AfXdpConfig {
+                queues: workers,
+                local_ports: Some(tpa_responder::AF_XDP_LOCAL_PORTS),
+                ..AfXdpConfig::new(
+                    name.as_str(),
+                    endpoint.ips.iter().map(|c| c.addr()).collect(),
+                )
+            };
+            let ports = AfXdp::open_queues(&config, pool.clone()).map_err(open_error)?;
             with_pool(&pool);
             let out = job.run(share_answers(ports), &plain_workers(instance.as_ref()));
             Ok((out, pool.in_use()))
@@ -784,6 +822,7 @@ fn endpoint_name(endpoint: &TpaEndpoint) -> String {
     match &endpoint.port {
         PortSpec::Tap(n) => format!("--port tap:{n}"),
         PortSpec::AfPacket(n) => format!("--port af_packet:{n}"),
+        PortSpec::AfXdp(n) => format!("--port af_xdp:{n}"),
         PortSpec::Dpdk(n) => format!("--port dpdk:{n}"),
     }
 }

@@ -697,6 +697,10 @@ impl Port for AfXdp {
         }
         wait_readable(self.xsk.fd().as_raw_fd(), timeout)
     }
+
+    fn shared_host(&self) -> Option<std::sync::Arc<dyn crate::port::SharedHost>> {
+        Some(AfXdp::shared_host(self))
+    }
 }
 
 impl Drop for AfXdp {

@@ -196,4 +196,8 @@ where
     fn visit_counters(&mut self, visit: &mut dyn FnMut(&'static str, u64)) {
         self.port.visit_counters(visit);
     }
+
+    fn shared_host(&self) -> Option<std::sync::Arc<dyn crate::port::SharedHost>> {
+        self.port.shared_host()
+    }
 }
