@@ -1,0 +1,68 @@
+//! tperf over tpa's TCP on an AF_XDP port beside the kernel (issue 14):
+//! two namespaces joined by a veth pair, tpa on the server end `vs`
+//! (192.0.2.2, the kernel's address too). First tpa's client measures
+//! the kernel's server in the other namespace, from fresh neighbour
+//! tables: tpa's egress finds no neighbour, has the kernel resolve it and
+//! learns its answer from the kernel's table; its active-open ports
+//! (61000-65535) reach tpa through the XDP filter. Then the kernel's
+//! client measures tpa's server, whose listening port reached the filter
+//! when it listened. Every byte is checked by both sides.
+//!
+//! Run as root: `cargo test -p tpa-tperf --test tperf_af_xdp`.
+
+mod common;
+
+use common::{run, TPERF};
+use tpa_tests::netns::Netns;
+
+/// tpa's flags: AF_XDP on `vs`, the kernel's address.
+const TPA: [&str; 4] = ["--port", "af_xdp:vs", "--ip", "192.0.2.2/24"];
+
+/// Client and server namespaces joined by `vc` <-> `vs`.
+fn pair() -> (Netns, Netns) {
+    let server = Netns::new("tpxs");
+    let client = Netns::new("tpxc");
+    server.add_veth("vs", "vc");
+    server.ip(&["link", "set", "vc", "netns", client.name()]);
+    server.add_addr("vs", "192.0.2.2/24");
+    client.add_addr("vc", "192.0.2.1/24");
+    server.up("vs");
+    client.up("vc");
+    // AF_XDP frames carry no checksum state: the veth peer must finish
+    // its checksums itself, as a wire would deliver them.
+    client.exec(&["ethtool", "-K", "vc", "tx", "off"]);
+    (server, client)
+}
+
+#[test]
+fn tperf_over_af_xdp_both_ways() {
+    let (server, client) = pair();
+
+    let kernel = client.spawn_until(
+        &[
+            TPERF,
+            "server",
+            "--kernel",
+            "-l",
+            "192.0.2.1:4040",
+            "--runs",
+            "1",
+        ],
+        "tpa-tperf server: listening on 192.0.2.1:4040 (kernel sockets, 1 worker)",
+    );
+    run(&server, "tpa", &TPA, "192.0.2.1:4040", "write");
+    let said = kernel.finish();
+    assert_eq!(said.matches("run ").count(), 1, "{said}");
+
+    let mut argv = vec![TPERF, "server"];
+    argv.extend_from_slice(&TPA);
+    argv.extend_from_slice(&["-l", "0.0.0.0:4040", "--runs", "2"]);
+    let tpa = server.spawn_until(
+        &argv,
+        "tpa-tperf server: listening on 0.0.0.0:4040 (tpa on af_xdp:vs, 1 worker)",
+    );
+    run(&client, "kernel", &["--kernel"], "192.0.2.2:4040", "write");
+    run(&client, "kernel", &["--kernel"], "192.0.2.2:4040", "rr");
+    let said = tpa.finish();
+    assert_eq!(said.matches("run ").count(), 2, "{said}");
+}
