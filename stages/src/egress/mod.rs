@@ -268,8 +268,10 @@ impl<B: PacketBuf> Egress<B> {
             port,
             self.shared_host.as_deref(),
             hop,
-            payload,
-            ip.owner,
+            Held {
+                frame: payload,
+                owner: ip.owner,
+            },
         )
     }
 
@@ -322,8 +324,10 @@ impl<B: PacketBuf> Egress<B> {
             port,
             self.shared_host.as_deref(),
             hop,
-            payload,
-            ip.owner,
+            Held {
+                frame: payload,
+                owner: ip.owner,
+            },
         )
     }
 }

@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use tpa::app::{Event, EventKind, Events, SocketError, SocketId};
+use tpa::app::{Event, EventKind, Events, SocketError};
 use tpa::buf::PacketBuf;
 use tpa::port::SharedHost;
 use tpa::stage::PortCx;
@@ -155,7 +155,7 @@ fn act<A: Family, B: PacketBuf>(
     }
 }
 
-/// Sends `frame` (complete but for its Ethernet destination) to `hop`:
+/// Sends `held`'s frame (complete but for its Ethernet destination) to `hop`:
 /// at once to a group or a known neighbor, else into the neighbor's hold
 /// queue, soliciting it if it is new.
 #[inline]
@@ -166,9 +166,9 @@ pub(super) fn resolve_and_send<A: Family, B: PacketBuf>(
     port: &mut PortCx<'_, B>,
     host: Option<&dyn SharedHost>,
     hop: NextHop<A>,
-    frame: B,
-    owner: Option<SocketId>,
+    held: Held<B>,
 ) -> Result<Sent, SocketError> {
+    let Held { frame, owner } = held;
     let (mac, mut frame) = match hop {
         NextHop::Group(mac) => (mac, frame),
         NextHop::Neighbor(neighbor) => {
