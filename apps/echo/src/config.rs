@@ -136,7 +136,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::NoPort => f.write_str(
-                "--port: required for tpa (tap:<ifname>, af_packet:<ifname> or dpdk:<device>); \
+                "--port: required for tpa (tap:<ifname>, af_packet:<ifname>, af_xdp:<ifname> or dpdk:<device>); \
                  or --kernel for the kernel's UDP sockets",
             ),
             ConfigError::PortWithKernel => f.write_str(

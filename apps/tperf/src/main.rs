@@ -68,7 +68,7 @@ struct StackArgs {
     #[arg(long)]
     kernel: bool,
     /// tpa: the device: tap:<ifname> (created if missing), af_packet:<ifname>,
-    /// or dpdk:<device> (EAL arguments after `--`) [default: tap:tpa0].
+    /// af_xdp:<ifname> (beside the kernel on its address), or dpdk:<device> (EAL arguments after `--`) [default: tap:tpa0].
     #[arg(long, value_name = "KIND:NAME")]
     port: Option<PortSpec>,
     /// tpa: an address of ours with its prefix length (repeatable, IPv4 or
