@@ -22,6 +22,9 @@ const KERNEL_TCP: u16 = 8080;
 const TPA_TCP: u16 = 7000;
 const TPA_UDP: u16 = 7777;
 const DATAGRAMS: u64 = 100;
+const KERNEL_UDP: u16 = 9999;
+/// Malformed datagrams sent to each of tpa's and the kernel's ports.
+const BAD: u64 = 5;
 const STREAM: usize = 1 << 20;
 
 /// Client and server namespaces joined by `vc` <-> `vs`.
@@ -53,6 +56,45 @@ fn snmp(ns: &Netns, group: &str, field: &str) -> u64 {
 /// Byte `i` of the stream sent through tpa's TCP echo.
 fn pattern(i: usize) -> u8 {
     (i.wrapping_mul(31) ^ (i >> 11)) as u8
+}
+
+/// Sends `n` UDP datagrams with a wrong checksum to `SERVER:port` from a
+/// raw socket (the kernel writes the IP header).
+fn send_bad_checksums(port: u16, n: u64) {
+    // SAFETY: plain socket(2); checked below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_UDP) };
+    assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+    let mut dgram = [0u8; 16];
+    dgram[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    dgram[2..4].copy_from_slice(&port.to_be_bytes());
+    dgram[4..6].copy_from_slice(&16u16.to_be_bytes());
+    dgram[6..8].copy_from_slice(&0x1234u16.to_be_bytes()); // wrong
+    dgram[8..].copy_from_slice(b"garbage!");
+    let to = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(SERVER.octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    for _ in 0..n {
+        // SAFETY: the buffer and address live across the call, with their
+        // lengths.
+        let sent = unsafe {
+            libc::sendto(
+                fd,
+                dgram.as_ptr().cast(),
+                dgram.len(),
+                0,
+                (&to as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(sent, 16, "sendto: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: our descriptor, closed once.
+    unsafe { libc::close(fd) };
 }
 
 #[test]
@@ -130,6 +172,13 @@ fn tpa_echo_over_af_xdp_beside_the_kernels_tcp_server() {
     assert_eq!(first_bad, None, "the echoed stream differs");
     drop(stream);
 
+    // Malformed datagrams for tpa's UDP port (a wrong UDP checksum) reach
+    // tpa, whose UDP stage drops and counts them; for a port nobody
+    // listens on they are the kernel's.
+    client.enter(|| send_bad_checksums(TPA_UDP, BAD));
+    let kernel_bad_before = snmp(&server, "Udp", "InCsumErrors");
+    client.enter(|| send_bad_checksums(KERNEL_UDP, BAD));
+
     // tpa's UDP echo, from the kernel's client: the server stops after
     // DATAGRAMS echoes.
     let out = client.exec_output(&[
@@ -148,6 +197,17 @@ fn tpa_echo_over_af_xdp_beside_the_kernels_tcp_server() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "client: {text}");
     let report = echo.finish();
+    println!("{report}");
+    let bad = report
+        .lines()
+        .find(|l| l.contains("bad-checksum"))
+        .unwrap_or_else(|| panic!("no bad-checksum count in the report: {report}"));
+    assert!(bad.contains(&format!("bad-checksum {BAD}")), "{bad}");
+    assert_eq!(
+        snmp(&server, "Udp", "InCsumErrors"),
+        kernel_bad_before + BAD,
+        "datagrams for a port of no one's reach the kernel"
+    );
     assert!(
         report.contains(&format!("echoed {DATAGRAMS}")),
         "server report: {report}"
