@@ -8,9 +8,13 @@
 # AF_PACKET (the interface's MAC), spinning when idle (`tpa`) or backing
 # off to 50 µs sleeps (`tpa_backoff`, the default idle policy), and
 # `tpa-echo server --kernel` serves 10.77.0.3, an address of the kernel's
-# on the same vs (`kernel`). One client, `tpa-echo client --kernel`,
+# on the same vs (`kernel`); `tpa_xdp` is tpa-echo through AF_XDP beside
+# the kernel on that same address 10.77.0.3 (tpa's XDP program hands it
+# port 7; spinning), so AF_XDP and AF_PACKET meet on the same veth. The
+# client's veth end computes its checksums itself (`ethtool -K vc tx
+# off`: AF_XDP frames carry no checksum state), for every server alike. One client, `tpa-echo client --kernel`,
 # measures each: datagrams per second and the p50/p99 round-trip times, for
-# each window (datagrams out at once). Each round runs the three servers in
+# each window (datagrams out at once). Each round runs the four servers in
 # turn (the order rotating from round to round), one at a time, each after
 # a warm-up of 200 datagrams (ARP included); the figures are the medians
 # over the rounds. Prints a table and writes
@@ -82,8 +86,9 @@ ip -n "$nc" addr add 10.77.0.1/24 dev vc
 ip -n "$ns" addr add 10.77.0.3/24 dev vs
 ip -n "$nc" link set vc up
 ip -n "$ns" link set vs up
+ip netns exec "$nc" ethtool -K vc tx off >/dev/null
 
-servers=(tpa tpa_backoff kernel)
+servers=(tpa tpa_backoff tpa_xdp kernel)
 
 # start_server tpa|tpa_backoff|kernel: runs it in the server namespace
 # until stop_server.
@@ -92,6 +97,7 @@ start_server() {
     case $1 in
     tpa) args=(server --port af_packet:vs --ip 10.77.0.2/24 --udp-port 7 --spin) ;;
     tpa_backoff) args=(server --port af_packet:vs --ip 10.77.0.2/24 --udp-port 7) ;;
+    tpa_xdp) args=(server --port af_xdp:vs --ip 10.77.0.3/24 --udp-port 7 --spin) ;;
     kernel) args=(server --kernel --ip 10.77.0.3/24 --udp-port 7) ;;
     esac
     # The log still holds the previous server's report: start_logged
@@ -121,7 +127,7 @@ for round in $(seq "$rounds"); do
     for server in "${order[@]}"; do
         start_server "$server"
         addr=10.77.0.2
-        [[ $server == kernel ]] && addr=10.77.0.3
+        [[ $server == kernel || $server == tpa_xdp ]] && addr=10.77.0.3
         line=$(measure "$addr" 1 200)
         echo "round $round $server warm-up: $line" >&2
         dropped=$(field lost "$line")

@@ -324,7 +324,7 @@ TABLES = {
     # in target/bench-results/echo-veth.json.
     "echo-veth-rate": Table(
         ["echo_veth/window_1", "echo_veth/window_32"],
-        functions=["tpa", "tpa_backoff", "kernel"],
+        functions=["tpa", "tpa_backoff", "tpa_xdp", "kernel"],
         baseline="kernel",
         columns=("group", "name", "time", "mpps", "ratio"),
         unit="datagram",
@@ -338,7 +338,7 @@ TABLES = {
             "echo_rtt/p50/window_32",
             "echo_rtt/p99/window_32",
         ],
-        functions=["tpa", "tpa_backoff", "kernel"],
+        functions=["tpa", "tpa_backoff", "tpa_xdp", "kernel"],
         baseline="kernel",
         columns=("group", "name", "time", "ratio"),
         unit="round trip",
