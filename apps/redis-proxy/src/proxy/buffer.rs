@@ -2,7 +2,13 @@
 //! waits to be written. A frame of at least `BIG` bytes moves between them
 //! as the allocation it was read into, never copied; small frames are
 //! copied into a shared chunk so many of them go out in one write.
+//!
+//! A moved frame keeps its whole allocation, initialised bytes after the
+//! frame included; once written it goes back to this thread's [`spares`]
+//! and becomes the next read buffer, so no fresh allocation is zero-filled
+//! before each big frame is read.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 
 /// Frames from this size on move as their own allocation.
@@ -44,7 +50,16 @@ impl InBuf {
         }
         if self.data.len() - self.filled < at_least {
             let want = (self.filled + at_least).max(self.data.len() * 2);
-            self.data.resize(want, 0);
+            if self.filled == 0 && self.data.len() < want {
+                // Nothing pending to keep: a written frame's buffer, whose
+                // bytes are initialised already, saves zero-filling one.
+                if let Some(spare) = spares::take(want) {
+                    spares::give(std::mem::replace(&mut self.data, spare));
+                }
+            }
+            if self.data.len() < want {
+                self.data.resize(want, 0);
+            }
         }
         &mut self.data[self.filled..]
     }
@@ -56,9 +71,14 @@ impl InBuf {
 
     /// Appends `bytes` (a runtime that reads into its own buffer).
     pub fn extend(&mut self, bytes: &[u8]) {
-        let room = self.spare(bytes.len());
-        room[..bytes.len()].copy_from_slice(bytes);
-        self.commit(bytes.len());
+        if self.data.len() - self.filled >= bytes.len() {
+            self.data[self.filled..self.filled + bytes.len()].copy_from_slice(bytes);
+        } else {
+            // Grown by copying in, not by zero-filling first.
+            self.data.truncate(self.filled);
+            self.data.extend_from_slice(bytes);
+        }
+        self.filled += bytes.len();
     }
 
     /// Drops the first `len` pending bytes.
@@ -69,7 +89,7 @@ impl InBuf {
             self.filled = 0;
             if self.data.len() > 4 * READ_CHUNK {
                 // A big frame went through: do not keep its room forever.
-                self.data = Vec::new();
+                spares::give(std::mem::take(&mut self.data));
             }
         }
     }
@@ -81,12 +101,24 @@ impl InBuf {
         let len = len.min(self.len());
         if len >= BIG && self.start == 0 {
             let rest = self.filled - len;
-            let mut fresh = vec![0u8; rest.max(READ_CHUNK)];
-            fresh[..rest].copy_from_slice(&self.data[len..self.filled]);
-            let mut frame = std::mem::replace(&mut self.data, fresh);
-            frame.truncate(len);
+            // The bytes after the frame are copied into a written frame's
+            // buffer when one is spare, else into a fresh one that is grown
+            // (zero-filled) only when the next read asks for room.
+            let after = &self.data[len..self.filled];
+            let fresh = match spares::take(rest) {
+                Some(mut spare) => {
+                    spare[..rest].copy_from_slice(after);
+                    spare
+                }
+                None => {
+                    let mut fresh = Vec::with_capacity(rest.max(READ_CHUNK));
+                    fresh.extend_from_slice(after);
+                    fresh
+                }
+            };
+            let frame = std::mem::replace(&mut self.data, fresh);
             self.filled = rest;
-            out.push_chunk(frame);
+            out.push_frame(frame, len);
         } else {
             out.push_bytes(&self.data[self.start..self.start + len]);
             self.consume(len);
@@ -94,10 +126,32 @@ impl InBuf {
     }
 }
 
+/// One buffer of an [`OutQueue`]: its bytes `bytes[..end]` go out; a moved
+/// frame keeps the initialised bytes after it, so its buffer can be reused.
+#[derive(Debug)]
+struct Chunk {
+    bytes: Vec<u8>,
+    end: usize,
+}
+
+impl Chunk {
+    fn data(&self) -> &[u8] {
+        &self.bytes[..self.end]
+    }
+
+    /// Hands a moved frame's buffer to the next read; a small-frame chunk
+    /// just goes.
+    fn retire(self) {
+        if self.end >= BIG {
+            spares::give(self.bytes);
+        }
+    }
+}
+
 /// Bytes waiting to be written to a peer, in order.
 #[derive(Debug, Default)]
 pub struct OutQueue {
-    chunks: VecDeque<Vec<u8>>,
+    chunks: VecDeque<Chunk>,
     /// Bytes of the front chunk already written.
     offset: usize,
     bytes: usize,
@@ -112,23 +166,32 @@ impl OutQueue {
         self.bytes += bytes.len();
         if let Some(back) = self.chunks.back_mut() {
             // A small-frame chunk takes more; a moved big frame is never grown.
-            if back.len() < BIG {
-                back.extend_from_slice(bytes);
+            if back.end < BIG {
+                back.bytes.extend_from_slice(bytes);
+                back.end = back.bytes.len();
                 return;
             }
         }
         let mut chunk = Vec::with_capacity(bytes.len().max(512));
         chunk.extend_from_slice(bytes);
-        self.chunks.push_back(chunk);
+        let end = chunk.len();
+        self.chunks.push_back(Chunk { bytes: chunk, end });
     }
 
     /// Appends `chunk`, moving it when big.
     pub fn push_chunk(&mut self, chunk: Vec<u8>) {
-        if chunk.len() < BIG {
-            self.push_bytes(&chunk);
+        let end = chunk.len();
+        self.push_frame(chunk, end);
+    }
+
+    /// Appends `buffer[..end]`, moving the buffer (whole) when the frame is
+    /// big.
+    fn push_frame(&mut self, buffer: Vec<u8>, end: usize) {
+        if end < BIG {
+            self.push_bytes(&buffer[..end]);
         } else {
-            self.bytes += chunk.len();
-            self.chunks.push_back(chunk);
+            self.bytes += end;
+            self.chunks.push_back(Chunk { bytes: buffer, end });
         }
     }
 
@@ -136,17 +199,20 @@ impl OutQueue {
     pub fn append(&mut self, mut other: OutQueue) {
         if other.offset > 0 {
             if let Some(front) = other.chunks.front_mut() {
-                front.drain(..other.offset);
+                front.bytes.drain(..other.offset);
+                front.end -= other.offset;
             }
         }
         for chunk in other.chunks {
-            self.push_chunk(chunk);
+            self.push_frame(chunk.bytes, chunk.end);
         }
     }
 
     /// The next bytes to write (empty when nothing waits).
     pub fn front(&self) -> &[u8] {
-        self.chunks.front().map_or(&[][..], |c| &c[self.offset..])
+        self.chunks
+            .front()
+            .map_or(&[][..], |c| &c.data()[self.offset..])
     }
 
     /// Marks `n` bytes of `front` as written.
@@ -157,17 +223,21 @@ impl OutQueue {
             let Some(front) = self.chunks.front() else {
                 break;
             };
-            let left = front.len() - self.offset;
+            let left = front.end - self.offset;
             if n < left {
                 self.offset += n;
                 return;
             }
             n -= left;
             self.offset = 0;
-            self.chunks.pop_front();
+            if let Some(done) = self.chunks.pop_front() {
+                done.retire();
+            }
         }
-        if self.chunks.front().is_some_and(|c| c.len() == self.offset) {
-            self.chunks.pop_front();
+        if self.chunks.front().is_some_and(|c| c.end == self.offset) {
+            if let Some(done) = self.chunks.pop_front() {
+                done.retire();
+            }
             self.offset = 0;
         }
     }
@@ -184,9 +254,46 @@ impl OutQueue {
 
     /// Drops everything.
     pub fn clear(&mut self) {
-        self.chunks.clear();
+        for chunk in self.chunks.drain(..) {
+            chunk.retire();
+        }
         self.offset = 0;
         self.bytes = 0;
+    }
+}
+
+/// This thread's written big-frame buffers, initialised to their length,
+/// waiting to be read into again (a few, none too big).
+mod spares {
+    use super::{RefCell, READ_CHUNK};
+
+    /// How many buffers wait at most.
+    const KEPT: usize = 8;
+    /// The biggest buffer kept.
+    const LARGEST: usize = 64 * READ_CHUNK;
+
+    thread_local! {
+        static SPARES: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A buffer of at least `len` initialised bytes, if one waits.
+    pub fn take(len: usize) -> Option<Vec<u8>> {
+        SPARES.with_borrow_mut(|spares| {
+            let at = spares.iter().position(|b| b.len() >= len)?;
+            Some(spares.swap_remove(at))
+        })
+    }
+
+    /// Keeps `buffer` (its whole allocation, initialised) for a later read.
+    pub fn give(buffer: Vec<u8>) {
+        if buffer.len() < READ_CHUNK || buffer.capacity() > LARGEST {
+            return;
+        }
+        SPARES.with_borrow_mut(|spares| {
+            if spares.len() < KEPT {
+                spares.push(buffer);
+            }
+        });
     }
 }
 
@@ -217,5 +324,27 @@ mod tests {
         }
         assert_eq!(written.len(), 3 * BIG + 4);
         assert_eq!(&written[3 * BIG..], b"tail");
+    }
+
+    #[test]
+    fn a_written_frame_buffer_is_the_next_read_buffer() {
+        std::thread::spawn(|| {
+            let mut inbuf = InBuf::default();
+            let mut out = OutQueue::default();
+            inbuf.extend(&vec![1u8; 2 * BIG]);
+            let frame = inbuf.pending().as_ptr();
+            inbuf.take_into(2 * BIG, &mut out);
+            // Written: its buffer waits for the next read that needs room.
+            out.advance(out.len());
+            assert!(out.is_empty());
+            let room = inbuf.spare(2 * BIG);
+            assert_eq!(room.as_ptr(), frame);
+            // Reused, not cleared: what the read writes is what is pending.
+            room[..3].copy_from_slice(b"abc");
+            inbuf.commit(3);
+            assert_eq!(inbuf.pending(), b"abc");
+        })
+        .join()
+        .unwrap();
     }
 }
