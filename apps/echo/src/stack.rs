@@ -488,6 +488,9 @@ impl<P: Port> Port for WithMac<P> {
     fn caps(&self) -> &PortCaps {
         &self.caps
     }
+    fn wait_rx(&mut self, timeout: std::time::Duration) -> tpa::port::RxWait {
+        self.port.wait_rx(timeout)
+    }
     fn visit_counters(&mut self, visit: &mut dyn FnMut(&'static str, u64)) {
         self.port.visit_counters(visit);
     }
@@ -922,5 +925,48 @@ mod tests {
         assert_eq!(r.corrupt, 0, "seed {seed}: {r}");
         assert!(served.echoed >= r.received, "seed {seed}: {served} / {r}");
         pool.assert_whole();
+    }
+
+    /// A port that can block: it records each wait's timeout and times out.
+    struct Blocking {
+        port: MemoryPort,
+        waits: Vec<Duration>,
+    }
+
+    impl Port for Blocking {
+        type Buf = <MemoryPort as Port>::Buf;
+        fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<Self::Buf, N>) -> usize {
+            self.port.rx_burst(rx)
+        }
+        fn tx_burst<const N: usize>(&mut self, tx: &mut Burst<Self::Buf, N>) -> usize {
+            self.port.tx_burst(tx)
+        }
+        fn pool(&self) -> &tpa::buf::PoolOf<Self::Buf> {
+            self.port.pool()
+        }
+        fn caps(&self) -> &PortCaps {
+            self.port.caps()
+        }
+        fn wait_rx(&mut self, timeout: Duration) -> tpa::port::RxWait {
+            self.waits.push(timeout);
+            tpa::port::RxWait::TimedOut
+        }
+    }
+
+    /// A port answering as another MAC still blocks on the port it wraps,
+    /// so the `wait` idle policy does not fall back to sleeping.
+    #[test]
+    fn with_mac_waits_on_the_port_it_wraps() {
+        let (a, _b) = MemoryWire::pair(WireConfig::default()).unwrap();
+        let port = Blocking {
+            port: a,
+            waits: Vec::new(),
+        };
+        let timeout = Duration::from_millis(3);
+        with_mac(port, Some(CLIENT_MAC), |mut port| {
+            assert_eq!(port.caps().mac, CLIENT_MAC);
+            assert_eq!(port.wait_rx(timeout), tpa::port::RxWait::TimedOut);
+            assert_eq!(port.port.waits, [timeout]);
+        });
     }
 }

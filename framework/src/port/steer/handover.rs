@@ -12,10 +12,12 @@
 //! when its worker goes are freed with it.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::time::Duration;
 
 use super::{Landing, SteerCounter, SteerStats, Steering};
 use crate::buf::PacketBuf;
-use crate::port::{Burst, Port, PortCaps, PortError};
+use crate::port::{Burst, Port, PortCaps, PortError, RxWait};
+use crate::worker::WAIT_FALLBACK_SLEEP;
 
 /// Counters of one [`Handover`] end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,6 +58,9 @@ impl<B> Refused<B> {
 pub struct Handover<B> {
     queue: u16,
     inbox: Receiver<B>,
+    /// A buffer taken off the inbox by [`is_waiting`](Self::is_waiting),
+    /// received before the inbox's others.
+    held: Option<B>,
     peers: Vec<Option<SyncSender<B>>>,
     stats: HandoverStats,
 }
@@ -72,6 +77,7 @@ impl<B: Send> Handover<B> {
             .map(|(me, inbox)| Handover {
                 queue: me as u16,
                 inbox,
+                held: None,
                 peers: senders
                     .iter()
                     .enumerate()
@@ -122,6 +128,12 @@ impl<B> Handover<B> {
     /// full or the inbox empty. Returns how many.
     pub fn receive<const N: usize>(&mut self, into: &mut Burst<B, N>) -> usize {
         let mut n = 0;
+        if !into.is_full() {
+            if let Some(b) = self.held.take() {
+                into.push(b);
+                n += 1;
+            }
+        }
         while !into.is_full() {
             match self.inbox.try_recv() {
                 Ok(b) => {
@@ -133,6 +145,14 @@ impl<B> Handover<B> {
         }
         self.stats.received += n as u64;
         n
+    }
+
+    /// Whether a buffer handed over to this worker waits to be received.
+    pub fn is_waiting(&mut self) -> bool {
+        if self.held.is_none() {
+            self.held = self.inbox.try_recv().ok();
+        }
+        self.held.is_some()
     }
 
     /// The counts so far.
@@ -304,6 +324,23 @@ impl<P: Port> Port for SteerGuard<P> {
     /// The steering received frames end up following.
     fn steering(&self) -> Steering {
         self.steering.clone()
+    }
+
+    /// The guarded port's wait, unless a frame handed over by another
+    /// worker waits already ([`RxWait::Ready`]). A frame handed over
+    /// during the wait does not wake it: with other workers in the mesh
+    /// the wait lasts [`WAIT_FALLBACK_SLEEP`] at most, no longer than a
+    /// loop whose port cannot block would sleep.
+    fn wait_rx(&mut self, timeout: Duration) -> RxWait {
+        if self.handover.is_waiting() {
+            return RxWait::Ready;
+        }
+        let timeout = if self.handover.queues() > 1 {
+            timeout.min(WAIT_FALLBACK_SLEEP)
+        } else {
+            timeout
+        };
+        self.port.wait_rx(timeout)
     }
 
     fn visit_counters(&mut self, visit: &mut dyn FnMut(&'static str, u64)) {

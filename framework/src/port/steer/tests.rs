@@ -452,3 +452,83 @@ fn every_worker_receives_the_neighbor_answers_one_queue_got() {
     drop((workers, far, wire));
     pool.assert_whole();
 }
+
+/// A port that can block: it records each wait's timeout and times out.
+struct Blocking<P> {
+    port: P,
+    waits: Vec<std::time::Duration>,
+}
+
+impl<P: crate::port::Port> crate::port::Port for Blocking<P> {
+    type Buf = P::Buf;
+    fn rx_burst<const N: usize>(&mut self, rx: &mut crate::port::Burst<P::Buf, N>) -> usize {
+        self.port.rx_burst(rx)
+    }
+    fn tx_burst<const N: usize>(&mut self, tx: &mut crate::port::Burst<P::Buf, N>) -> usize {
+        self.port.tx_burst(tx)
+    }
+    fn pool(&self) -> &crate::buf::PoolOf<P::Buf> {
+        self.port.pool()
+    }
+    fn caps(&self) -> &crate::port::PortCaps {
+        self.port.caps()
+    }
+    fn wait_rx(&mut self, timeout: std::time::Duration) -> crate::port::RxWait {
+        self.waits.push(timeout);
+        crate::port::RxWait::TimedOut
+    }
+}
+
+/// The guard waits on its port (the `wait` idle policy keeps working):
+/// for the whole timeout alone, for the fallback sleep at most with other
+/// workers that may hand frames over, and not at all when one waits.
+#[test]
+fn a_steer_guard_waits_on_its_port_unless_a_frame_was_handed_over() {
+    use crate::buf::{BufferPool, Pool, PoolConfig};
+    use crate::port::memory::{End, MemoryWire, WireConfig};
+    use crate::port::{Burst, Port, RxWait};
+    use crate::worker::WAIT_FALLBACK_SLEEP;
+    use std::time::Duration;
+
+    let pool = Pool::new(PoolConfig {
+        name: "guard-wait".into(),
+        capacity: 64,
+        huge_pages: false,
+        ..PoolConfig::default()
+    })
+    .unwrap();
+    let wire = MemoryWire::new(WireConfig {
+        queues: 2,
+        pool: Some(pool.clone()),
+        ..WireConfig::default()
+    })
+    .unwrap();
+    let blocking = |q: u16| Blocking {
+        port: wire.port(End::B, q).unwrap(),
+        waits: Vec::new(),
+    };
+    let second = Duration::from_secs(1);
+
+    let alone = Handover::mesh(1, 4).pop().unwrap();
+    let mut guard = SteerGuard::enforcing(blocking(0), alone, Steering::Single).unwrap();
+    assert_eq!(guard.wait_rx(second), RxWait::TimedOut);
+    assert_eq!(guard.port().waits, [second]);
+    drop(guard);
+
+    let mut ends = Handover::mesh(2, 4);
+    let mut end1 = ends.pop().unwrap();
+    let end0 = ends.pop().unwrap();
+    let mut guard = SteerGuard::new(blocking(0), end0).unwrap();
+    assert_eq!(guard.wait_rx(second), RxWait::TimedOut);
+    assert_eq!(guard.port().waits, [WAIT_FALLBACK_SLEEP]);
+
+    end1.send(0, pool.alloc().unwrap()).unwrap();
+    assert_eq!(guard.wait_rx(second), RxWait::Ready);
+    assert_eq!(guard.port().waits.len(), 1, "no wait with a frame waiting");
+    let mut rx: Burst<_, 8> = Burst::new();
+    assert_eq!(guard.rx_burst(&mut rx), 1);
+    assert_eq!(guard.handover_stats().received, 1);
+    drop(rx);
+    drop(guard);
+    pool.assert_whole();
+}
