@@ -1015,6 +1015,11 @@ impl Engine {
 
     /// nutcracker's stats JSON.
     pub fn stats_json(&self, clock: &StatsClock) -> String {
+        self.stats_view(clock).render(clock)
+    }
+
+    /// The counters the stats JSON shows, to be summed with other engines'.
+    pub fn stats_view(&self, clock: &StatsClock) -> super::stats::StatsView {
         let curr: u32 = self.pools.iter().map(|p| p.clients).sum();
         let pools: Vec<_> = self
             .pools
@@ -1037,7 +1042,11 @@ impl Engine {
                 (p.config.name.clone(), p.stats.clone(), servers)
             })
             .collect();
-        super::stats::render(clock, self.total_connections, u64::from(curr), &pools)
+        super::stats::StatsView {
+            total: self.total_connections,
+            current: u64::from(curr),
+            pools,
+        }
     }
 
     fn conns_of(&self, state: &ServerState) -> (u64, u64, u64) {

@@ -92,6 +92,62 @@ fn escape(text: &str) -> String {
 
 type PoolView = (String, PoolStats, Vec<(String, ServerStats)>);
 
+/// One engine's stats at a moment, to be summed over several engines
+/// (tpa's workers) and rendered as one.
+#[derive(Debug, Clone, Default)]
+pub struct StatsView {
+    /// Client connections accepted so far.
+    pub total: u64,
+    /// Client connections open now.
+    pub current: u64,
+    /// Every pool's counters and its servers'.
+    pub pools: Vec<PoolView>,
+}
+
+impl StatsView {
+    /// Adds `other`'s counters to these (engines of one configuration:
+    /// pools and servers in the same order); an ejection time is the
+    /// latest of either.
+    pub fn add(&mut self, other: &StatsView) {
+        if self.pools.is_empty() {
+            self.pools = other.pools.clone();
+            self.total += other.total;
+            self.current += other.current;
+            return;
+        }
+        self.total += other.total;
+        self.current += other.current;
+        for ((_, p, servers), (_, q, others)) in self.pools.iter_mut().zip(&other.pools) {
+            p.client_eof += q.client_eof;
+            p.client_err += q.client_err;
+            p.client_connections += q.client_connections;
+            p.server_ejects += q.server_ejects;
+            p.forward_error += q.forward_error;
+            p.fragments += q.fragments;
+            for ((_, s), (_, t)) in servers.iter_mut().zip(others) {
+                s.server_eof += t.server_eof;
+                s.server_err += t.server_err;
+                s.server_timedout += t.server_timedout;
+                s.server_connections += t.server_connections;
+                s.server_ejected_at = s.server_ejected_at.max(t.server_ejected_at);
+                s.requests += t.requests;
+                s.request_bytes += t.request_bytes;
+                s.responses += t.responses;
+                s.response_bytes += t.response_bytes;
+                s.in_queue += t.in_queue;
+                s.in_queue_bytes += t.in_queue_bytes;
+                s.out_queue += t.out_queue;
+                s.out_queue_bytes += t.out_queue_bytes;
+            }
+        }
+    }
+
+    /// The stats JSON of these counters.
+    pub fn render(&self, clock: &StatsClock) -> String {
+        render(clock, self.total, self.current, &self.pools)
+    }
+}
+
 /// The stats JSON in nutcracker's layout and field order.
 pub fn render(clock: &StatsClock, total: u64, current: u64, pools: &[PoolView]) -> String {
     let mut out = String::new();

@@ -14,6 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tpa::app::{App, SocketError, SocketId};
@@ -70,6 +71,11 @@ pub struct ProxyApp<'l> {
     paused: HashSet<SocketId>,
     read_chunk: usize,
     stats: Option<TcpListener>,
+    /// Every worker's latest stats and this worker's place among them,
+    /// when the stats port is on.
+    board: Option<(StatsBoard, usize)>,
+    /// The host's name, the stats' `source`.
+    hostname: String,
     next_stats: Instant,
     started_unix: SystemTime,
     version: String,
@@ -111,12 +117,19 @@ fn server_addr(address: &ServerAddress) -> Result<SocketAddr, String> {
     }
 }
 
+/// Every worker's latest stats, posted every [`STATS_EVERY`] by each
+/// worker and summed by the one serving the stats port.
+pub(super) type StatsBoard = Arc<Mutex<Vec<Option<crate::proxy::StatsView>>>>;
+
 impl<'l> ProxyApp<'l> {
-    /// An app over `engine`; `stats` (worker 0's) is served from `poll`.
+    /// An app over `engine`; `stats` (worker 0's) is served from `poll`,
+    /// summing every worker's counters from `board` (this worker's place
+    /// in it given).
     pub(super) fn new(
         engine: Engine,
         options: &Options,
         stats: Option<TcpListener>,
+        board: Option<(StatsBoard, usize)>,
         log: &'l (dyn Fn(u8, &str) + Sync),
     ) -> ProxyApp<'l> {
         let addrs = engine
@@ -137,6 +150,10 @@ impl<'l> ProxyApp<'l> {
             paused: HashSet::new(),
             read_chunk: options.read_chunk.max(512),
             stats,
+            board,
+            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "localhost".into()),
             next_stats: Instant::now(),
             started_unix: SystemTime::now(),
             version: options.version.clone(),
@@ -515,25 +532,44 @@ impl<'l> ProxyApp<'l> {
         }
     }
 
+    /// The stats clock now.
+    fn stats_clock(&self) -> StatsClock {
+        StatsClock {
+            now: Instant::now(),
+            unix_micros: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64),
+            uptime: self.started_unix.elapsed().map_or(0, |d| d.as_secs()),
+            source: self.hostname.clone(),
+            version: self.version.clone(),
+        }
+    }
+
+    /// Posts this worker's stats; serves the stats port (this worker's
+    /// counters summed with every other worker's last post) when it has it.
     fn serve_stats(&mut self) {
+        let clock = self.stats_clock();
+        let Some((board, me)) = &self.board else {
+            return;
+        };
+        let view = self.engine.stats_view(&clock);
+        let Ok(mut posts) = board.lock() else {
+            return;
+        };
+        if let Some(slot) = posts.get_mut(*me) {
+            *slot = Some(view);
+        }
         let Some(listener) = &self.stats else {
             return;
         };
         let mut json = None;
         while let Ok((stream, _)) = listener.accept() {
             let json = json.get_or_insert_with(|| {
-                let clock = StatsClock {
-                    now: Instant::now(),
-                    unix_micros: SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_micros() as u64),
-                    uptime: self.started_unix.elapsed().map_or(0, |d| d.as_secs()),
-                    source: std::fs::read_to_string("/proc/sys/kernel/hostname")
-                        .map(|h| h.trim().to_string())
-                        .unwrap_or_else(|_| "localhost".into()),
-                    version: self.version.clone(),
-                };
-                self.engine.stats_json(&clock)
+                let mut sum = crate::proxy::StatsView::default();
+                for view in posts.iter().flatten() {
+                    sum.add(view);
+                }
+                sum.render(&clock)
             });
             let _ = stream.set_nonblocking(false);
             let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
@@ -620,7 +656,7 @@ impl<B: PacketBuf> App<B, ProxyState<B>> for ProxyApp<'_> {
             done += 1;
         }
         done += self.poll_kernel(cx);
-        if self.stats.is_some() && now >= self.next_stats {
+        if self.board.is_some() && now >= self.next_stats {
             self.next_stats = now + STATS_EVERY;
             self.serve_stats();
         }
@@ -630,7 +666,7 @@ impl<B: PacketBuf> App<B, ProxyState<B>> for ProxyApp<'_> {
     fn next_deadline(&self) -> Option<u64> {
         let now = Instant::now();
         let mut next = self.engine.next_deadline();
-        if self.stats.is_some() {
+        if self.board.is_some() {
             next = Some(next.map_or(self.next_stats, |d| d.min(self.next_stats)));
         }
         if !self.started {

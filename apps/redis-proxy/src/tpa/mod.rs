@@ -17,7 +17,8 @@
 //! 4-tuple steers to) and its own server connections, opened from ports
 //! whose replies land on its own queue. The stats port stays on a kernel
 //! socket, looked at by worker 0 every few milliseconds from the app's
-//! `poll` (it reports worker 0's engine).
+//! `poll`; every worker posts its engine's counters as often, and the
+//! stats JSON sums them.
 
 mod app;
 
@@ -485,6 +486,9 @@ where
 {
     let stop = StopFlag::new();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), TpaError>>();
+    let board: Option<app::StatsBoard> = stats
+        .is_some()
+        .then(|| std::sync::Arc::new(std::sync::Mutex::new(vec![None; ports.len()])));
     let mut stats = stats;
     std::thread::scope(|scope| {
         let workers: Vec<_> = ports
@@ -494,9 +498,10 @@ where
             .map(|(w, (port, engine))| {
                 let ready_tx = ready_tx.clone();
                 let stats = if w == 0 { stats.take() } else { None };
+                let board = board.clone().map(|b| (b, w));
                 let stop = stop.clone();
                 scope.spawn(move || {
-                    let app = ProxyApp::new(engine, options, stats, log);
+                    let app = ProxyApp::new(engine, options, stats, board, log);
                     let mut pipeline = build(port, tpa, tcp.clone(), app);
                     let addrs = pipeline.app.listen_addrs();
                     let listened = pipeline.with_cx(|cx| app::listen_all(cx, &addrs));
