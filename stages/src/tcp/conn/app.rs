@@ -8,7 +8,13 @@
 use tpa::app::SocketError;
 use tpa::buf::PacketBuf;
 
-use super::{Connection, State};
+use super::{Connection, SocketLatency, State};
+
+/// A read's wait: from the arrival stamp to `now_ns` (0 when the stamp is
+/// ahead, as a port's clock may be by a little).
+fn read_wait(arrived_ns: u64, now_ns: u64) -> u64 {
+    now_ns.saturating_sub(arrived_ns)
+}
 
 impl<B: PacketBuf> Connection<B> {
     /// Copies as much of `data` as the send queue takes into buffers from
@@ -35,7 +41,9 @@ impl<B: PacketBuf> Connection<B> {
             return Err(SocketError::WouldBlock);
         }
         let max = self.neg.payload_max();
+        let chunks = self.send_queue.len();
         let n = self.send_queue.push_copy(data, max, alloc);
+        self.stamp_write(chunks);
         if n == 0 {
             return Err(SocketError::NoBuffers);
         }
@@ -64,7 +72,9 @@ impl<B: PacketBuf> Connection<B> {
             self.write_blocked = true;
             return Err((SocketError::WouldBlock, buf));
         }
+        let chunks = self.send_queue.len();
         self.send_queue.push_buf(buf);
+        self.stamp_write(chunks);
         self.update_persist(self.clock_ns);
         self.trace_write(len);
         Ok(())
@@ -106,6 +116,10 @@ impl<B: PacketBuf> Connection<B> {
     pub fn recv(&mut self) -> Result<Option<B>, SocketError> {
         let queued = self.receive_queue.bytes();
         if let Some(buf) = self.receive_queue.pop() {
+            if let Some(lat) = self.latency.as_deref_mut() {
+                lat.read
+                    .record(read_wait(buf.meta().rx_timestamp_ns, self.clock_ns));
+            }
             // What the queue lost, rather than walking the buffer's chain.
             self.trace_read(queued - self.receive_queue.bytes());
             self.after_read();
@@ -120,6 +134,11 @@ impl<B: PacketBuf> Connection<B> {
         if out.is_empty() {
             return Ok(0);
         }
+        if let Some(lat) = self.latency.as_deref_mut() {
+            if let Some(arrived_ns) = self.receive_queue.front_rx_ns() {
+                lat.read.record(read_wait(arrived_ns, self.clock_ns));
+            }
+        }
         let n = self.receive_queue.read(out);
         if n > 0 {
             self.trace_read(n);
@@ -127,6 +146,21 @@ impl<B: PacketBuf> Connection<B> {
             return Ok(n);
         }
         self.empty_read().map(|()| 0)
+    }
+
+    /// Stamps the chunks a write made (from index `from`) with the
+    /// connection's clock, when it measures latency.
+    fn stamp_write(&mut self, from: usize) {
+        if self.latency.is_some() {
+            // Never 0: 0 means "not measured".
+            self.send_queue.stamp_written(from, self.clock_ns.max(1));
+        }
+    }
+
+    /// The latency stages so far (all zero unless
+    /// `TcpConfig::measure_latency` is on).
+    pub fn latency(&self) -> SocketLatency {
+        self.latency.as_deref().copied().unwrap_or_default()
     }
 
     /// What a read of an empty queue says.

@@ -1,5 +1,6 @@
 //! A TCP_INFO-like snapshot of one connection.
 
+use super::latency::SocketLatency;
 use super::state::State;
 use crate::tcp::seq::SeqNumber;
 
@@ -130,6 +131,9 @@ pub struct TcpInfo {
     /// RCV.NXT: the next sequence number expected (0 before the peer's
     /// SYN).
     pub rcv_nxt: SeqNumber,
+    /// The read and write latency stages (`TcpConfig::measure_latency`;
+    /// all zero when it is off).
+    pub latency: SocketLatency,
 }
 
 impl Default for TcpInfo {
@@ -186,6 +190,7 @@ impl Default for TcpInfo {
             snd_nxt: SeqNumber::new(0),
             snd_max: SeqNumber::new(0),
             rcv_nxt: SeqNumber::new(0),
+            latency: SocketLatency::default(),
         }
     }
 }

@@ -542,7 +542,16 @@ impl<B: PacketBuf> Connection<B> {
         // A window probe's data may be acknowledged past SND.MAX.
         self.snd_max = self.snd_max.max(ack);
         self.probe_end = self.probe_end.max(ack);
-        self.send_queue.ack(ack.min(self.send_queue.end()));
+        let acked_to = ack.min(self.send_queue.end());
+        match self.latency.as_deref_mut() {
+            None => {
+                self.send_queue.ack(acked_to);
+            }
+            Some(lat) => {
+                self.send_queue
+                    .ack_timed(acked_to, now_ns, &mut lat.write_acked);
+            }
+        }
         self.stats.bytes_acked += u64::from(acked_bytes);
         // RTT (RFC 6298 §3 / RFC 7323 §4): from the echoed timestamp, else
         // from the one timed segment.
@@ -785,6 +794,11 @@ impl<B: PacketBuf> Connection<B> {
         self.rcv_nxt += len as u32;
         self.stats.bytes_received += len as u64;
         self.unacked_bytes += len;
+        let mut buf = buf;
+        if self.latency.is_some() && buf.meta().rx_timestamp_ns == 0 {
+            // The port stamps nothing: the arrival is the queueing.
+            buf.meta_mut().rx_timestamp_ns = self.clock_ns.max(1);
+        }
         self.receive_queue.push(buf);
         self.events.readable = true;
     }

@@ -33,6 +33,7 @@ mod frto;
 mod icmp;
 mod info;
 mod input;
+mod latency;
 mod open;
 mod output;
 mod predict;
@@ -50,6 +51,7 @@ mod tests;
 pub use events::ConnEvents;
 pub use icmp::{IcmpError, IcmpOutcome};
 pub use info::TcpInfo;
+pub use latency::{LatencyStage, SocketLatency};
 pub(crate) use open::{wscale_for, MIN_SND_MSS};
 pub use state::State;
 
@@ -290,6 +292,8 @@ pub struct Connection<B: PacketBuf> {
     stats: info::Counters,
     /// The latest time passed in (for the calls that take none).
     clock_ns: u64,
+    /// The latency stages, when `TcpConfig::measure_latency` is on.
+    latency: Option<Box<SocketLatency>>,
     /// The socket trace's ring (None: tracing off), boxed so an untraced
     /// connection pays a pointer.
     trace: Option<Box<crate::trace::ring::Ring>>,
@@ -417,6 +421,7 @@ impl<B: PacketBuf> Connection<B> {
             snd_nxt: self.snd_nxt(),
             snd_max: self.snd_max,
             rcv_nxt: self.rcv_nxt,
+            latency: self.latency(),
             ..TcpInfo::default()
         };
         self.stats.fill(&mut info);

@@ -135,6 +135,9 @@ impl<B: PacketBuf> Connection<B> {
             last_oow_ack_ns: None,
             stats: super::info::Counters::default(),
             clock_ns: now_ns,
+            latency: cfg
+                .measure_latency
+                .then(|| Box::new(super::SocketLatency::default())),
             trace: None,
         }
     }

@@ -480,14 +480,22 @@ impl<B: PacketBuf> Connection<B> {
         let snd_max = self.snd_max;
         // The chunk looked up once: taken, and stamped for RACK (as
         // `rack_stamp` does).
-        let Some((seq, len, buf)) = self.send_queue.next_unsent_mut().map(|c| {
-            c.rexmit |= c.end().le(snd_max);
+        let Some((seq, len, buf, first_ns)) = self.send_queue.next_unsent_mut().map(|c| {
+            let resent = c.end().le(snd_max);
+            c.rexmit |= resent;
             c.sent_ns = now_ns;
-            (c.seq, c.len, c.buf.clone())
+            // The write's stamp, at its first transmission only.
+            let first_ns = if resent { 0 } else { c.written_ns };
+            (c.seq, c.len, c.buf.clone(), first_ns)
         }) else {
             // `can_send_data` found a chunk; an ACK is harmless otherwise.
             return self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
         };
+        if first_ns != 0 {
+            if let Some(lat) = self.latency.as_deref_mut() {
+                lat.write_sent.record(now_ns.saturating_sub(first_ns));
+            }
+        }
         self.cwv_before_send(now_ns);
         self.send_queue.advance();
         self.frto_sent_new(seq);

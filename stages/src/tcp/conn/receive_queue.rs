@@ -51,6 +51,11 @@ impl<B: PacketBuf> ReceiveQueue<B> {
         }
     }
 
+    /// The oldest buffer's receive timestamp, if one is queued.
+    pub fn front_rx_ns(&self) -> Option<u64> {
+        self.bufs.front().map(|b| b.meta().rx_timestamp_ns)
+    }
+
     /// The oldest buffer.
     pub fn pop(&mut self) -> Option<B> {
         let buf = self.bufs.pop_front()?;

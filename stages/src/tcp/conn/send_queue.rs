@@ -29,6 +29,9 @@ pub(super) struct Chunk<B: PacketBuf> {
     pub sent_ns: u64,
     /// It was transmitted more than once (Segment.retransmitted).
     pub rexmit: bool,
+    /// When the application wrote its first byte, for the latency stages
+    /// (0: not measured).
+    pub written_ns: u64,
     /// The peer SACKed it whole: delivered, though not yet acknowledged
     /// cumulatively (kept across a timeout, RFC 8985 §6.3).
     pub sacked: bool,
@@ -162,6 +165,7 @@ impl<B: PacketBuf> SendQueue<B> {
             len,
             sent_ns: 0,
             rexmit: false,
+            written_ns: 0,
             sacked: false,
             short: false,
         });
@@ -185,6 +189,35 @@ impl<B: PacketBuf> SendQueue<B> {
         }
         self.next = self.next.saturating_sub(popped);
         popped
+    }
+
+    /// Stamps the chunks from index `from` on that carry no write stamp
+    /// yet with `ns` (the chunks a write just made).
+    pub fn stamp_written(&mut self, from: usize, ns: u64) {
+        for c in self.chunks.iter_mut().skip(from) {
+            if c.written_ns == 0 {
+                c.written_ns = ns;
+            }
+        }
+    }
+
+    /// [`ack`](Self::ack), recording each stamped chunk's wait from its
+    /// write to `now_ns` in `stage`.
+    pub fn ack_timed(
+        &mut self,
+        snd_una: SeqNumber,
+        now_ns: u64,
+        stage: &mut super::LatencyStage,
+    ) -> usize {
+        for c in self.chunks.iter() {
+            if !c.end().le(snd_una) {
+                break;
+            }
+            if c.written_ns != 0 {
+                stage.record(now_ns.saturating_sub(c.written_ns));
+            }
+        }
+        self.ack(snd_una)
     }
 
     /// The next chunk to transmit, if any.
@@ -348,6 +381,7 @@ impl<B: PacketBuf> SendQueue<B> {
             len,
             sent_ns: 0,
             rexmit: false,
+            written_ns: 0,
             sacked: false,
             short: false,
         });
