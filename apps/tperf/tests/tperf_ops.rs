@@ -191,7 +191,14 @@ fn tpactl_and_prometheus_look_into_a_live_tperf() {
     let ns = Netns::with_tap("tpops");
     let dir = run_dir("live");
     let env_dir = format!("TPA_RUN_DIR={}", dir.display());
-    let mut argv = vec!["env", &env_dir, TPERF, "server"];
+    // The latency stages on: `sk -v` shows them.
+    let mut argv = vec![
+        "env",
+        &env_dir,
+        "TPA_TCP_MEASURE_LATENCY=true",
+        TPERF,
+        "server",
+    ];
     argv.extend_from_slice(&TPA);
     argv.extend_from_slice(&[
         "-l",
@@ -282,10 +289,35 @@ fn tpactl_and_prometheus_look_into_a_live_tperf() {
         rx_before < rx_mid && rx_mid < rx_later,
         "{rx_before} {rx_mid} {rx_later}"
     );
+    // The latency stages of a connection that read and wrote: every
+    // stage has samples, its mean between its extremes.
+    let lat = eventually("latency stages in tpactl sk", || {
+        let v = try_tpactl_json(&dir, &["--id", "srv", "sk"])?;
+        v.as_array()?
+            .iter()
+            .find(|s| {
+                ["read", "write_sent", "write_acked"].iter().all(|st| {
+                    s[format!("{st}_latency_count").as_str()]
+                        .as_u64()
+                        .is_some_and(|n| n > 0)
+                })
+            })
+            .cloned()
+    });
+    for st in ["read", "write_sent", "write_acked"] {
+        let f = |k: &str| lat[format!("{st}_latency_{k}").as_str()].as_u64().unwrap();
+        assert!(
+            f("min_ns") <= f("avg_ns") && f("avg_ns") <= f("max_ns"),
+            "{lat:#}"
+        );
+    }
     // The people's views print.
     let (ok, out, err) = tpactl(&dir, &["--id", "srv", "sk", "-v"]);
     assert!(
-        ok && out.contains("ESTABLISHED") && out.contains("bytes_received"),
+        ok && out.contains("ESTABLISHED")
+            && out.contains("bytes_received")
+            && out.contains("read_latency_avg_ms")
+            && out.contains("write_acked_latency_max_ms"),
         "{out}{err}"
     );
     let (ok, out, err) = tpactl(&dir, &["--id", "srv", "worker"]);

@@ -10,7 +10,7 @@ use super::snapshot::{
     Counter, NeighborSnapshot, PoolSnapshot, SocketSnapshot, StageCounters, WorkerSnapshot,
 };
 use crate::egress::Egress;
-use crate::tcp::conn::State;
+use crate::tcp::conn::{SocketLatency, State};
 use crate::tcp::TcpSockets;
 
 /// A TCP state's name as `ss` prints it (`SYN_SENT`).
@@ -134,9 +134,29 @@ pub fn tcp<B: PacketBuf>(snap: &mut WorkerSnapshot, tcp: &TcpSockets<B>, max_soc
                 window_probes, keepalive_probes, pmtu_reductions, tlp_probes, tlp_recoveries,
                 rack_losses,
             ]);
+            latency(&mut info, &i.latency);
             sock.info = info;
         }
         snap.sockets.push(sock);
+    }
+}
+
+/// A connection's latency stages (`TcpConfig::measure_latency`), each as
+/// `<stage>_latency_count` and its `_min_ns`, `_avg_ns`, `_max_ns`; none
+/// while no stage has a sample (the knob off, or nothing read or written).
+fn latency(info: &mut Vec<Counter>, lat: &SocketLatency) {
+    if *lat == SocketLatency::default() {
+        return;
+    }
+    for (name, s) in [
+        ("read", &lat.read),
+        ("write_sent", &lat.write_sent),
+        ("write_acked", &lat.write_acked),
+    ] {
+        info.push(Counter::count(format!("{name}_latency_count"), s.count));
+        info.push(Counter::gauge(format!("{name}_latency_min_ns"), s.min_ns));
+        info.push(Counter::gauge(format!("{name}_latency_avg_ns"), s.avg_ns()));
+        info.push(Counter::gauge(format!("{name}_latency_max_ns"), s.max_ns));
     }
 }
 
