@@ -4,8 +4,9 @@
 //! application is a `Peer` that plays client or server.
 //!
 //! Settings: `TcpConfig::default()` on both hosts, except TIME_WAIT for
-//! crr, cut to 100 ms of virtual time. smoltcp reuses a socket in TIME_WAIT
-//! at the next `connect`; tpa keeps each closed connection's entry for the
+//! crr, cut to 100 ms of virtual time, and `measure_latency` when
+//! `TPA_TCP_MEASURE_LATENCY` is set (the latency stages' cost). smoltcp
+//! reuses a socket in TIME_WAIT at the next `connect`; tpa keeps each closed connection's entry for the
 //! whole TIME_WAIT, and over the virtual seconds a long crr run covers the
 //! default 60 s would hold every ephemeral port. With 100 ms each
 //! connection's entry still goes through its TIME_WAIT timer and expiry,
@@ -407,6 +408,11 @@ impl Peers for TpaPeers {
         })
         .map_err(|e| e.to_string())?;
         let mut cfg = TcpConfig::default();
+        // The latency stages' cost (benches/callgrind_tcp_memory.sh).
+        if let Some(v) = std::env::var_os("TPA_TCP_MEASURE_LATENCY") {
+            cfg =
+                TcpConfig::load("", [("TPA_TCP_MEASURE_LATENCY", v)]).map_err(|e| e.to_string())?;
+        }
         if workload == Workload::Crr {
             cfg.time_wait_ns = CRR_TIME_WAIT.as_nanos() as u64;
         }
