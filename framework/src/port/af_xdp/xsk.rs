@@ -10,8 +10,13 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::port::PortError;
+
+/// How long a queue may stay busy before the bind gives up: the time the
+/// kernel takes to free the queue of a socket closed just before.
+const BUSY_GRACE: Duration = Duration::from_millis(500);
 
 /// How the socket moves frames between the device and the UMEM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -283,8 +288,17 @@ impl Xsk {
                 flags: libc::XDP_UMEM_UNALIGNED_CHUNK_FLAG,
                 tx_metadata_len: 0,
             };
-            setsockopt(b, libc::XDP_UMEM_REG, &reg)
-                .map_err(wrap("registering the UMEM (XDP_UMEM_REG)"))?;
+            setsockopt(b, libc::XDP_UMEM_REG, &reg).map_err(|e| match e.raw_os_error() {
+                // The pinned pages are charged to the user's locked memory.
+                Some(libc::ENOBUFS) => PortError::Unprivileged {
+                    name: name.to_owned(),
+                    what: format!(
+                        "the kernel cannot pin the {}-byte UMEM: the locked-memory limit (ulimit -l) is too small and the process lacks CAP_IPC_LOCK",
+                        umem.len
+                    ),
+                },
+                _ => PortError::from_io(name, "registering the UMEM (XDP_UMEM_REG)", e),
+            })?;
         }
         setsockopt(b, libc::XDP_UMEM_FILL_RING, &sizes.fill).map_err(wrap("XDP_UMEM_FILL_RING"))?;
         setsockopt(b, libc::XDP_UMEM_COMPLETION_RING, &sizes.completion)
@@ -312,15 +326,19 @@ impl Xsk {
         let tx = Ring::map(b, &off.tx, sizes.tx, libc::XDP_PGOFF_TX_RING)
             .map_err(wrap("mapping the TX ring"))?;
 
-        let mut flags = libc::XDP_USE_NEED_WAKEUP;
-        flags |= match mode {
-            BindMode::Auto => 0,
-            BindMode::Copy => libc::XDP_COPY,
-            BindMode::ZeroCopy => libc::XDP_ZEROCOPY,
+        // A socket sharing another's UMEM takes that socket's mode and
+        // need_wakeup setting: the kernel refuses any other flag with
+        // XDP_SHARED_UMEM (EINVAL).
+        let flags = if share.is_some() {
+            libc::XDP_SHARED_UMEM
+        } else {
+            libc::XDP_USE_NEED_WAKEUP
+                | match mode {
+                    BindMode::Auto => 0,
+                    BindMode::Copy => libc::XDP_COPY,
+                    BindMode::ZeroCopy => libc::XDP_ZEROCOPY,
+                }
         };
-        if share.is_some() {
-            flags |= libc::XDP_SHARED_UMEM;
-        }
         let addr = libc::sockaddr_xdp {
             sxdp_family: libc::AF_XDP as u16,
             sxdp_flags: flags,
@@ -328,16 +346,30 @@ impl Xsk {
             sxdp_queue_id: queue,
             sxdp_shared_umem_fd: share.map_or(0, |s| s.as_raw_fd() as u32),
         };
-        // SAFETY: `addr` is a live sockaddr_xdp of the size passed.
-        let rc = unsafe {
-            libc::bind(
-                b.as_raw_fd(),
-                (&addr as *const libc::sockaddr_xdp).cast(),
-                std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
+        // A socket closed a moment ago frees its queue from a kernel work
+        // item (the deferred release of its buffer pool), so a port opened
+        // again at once (a restart) may find the queue busy for a few
+        // milliseconds: "busy" is believed after BUSY_GRACE.
+        let deadline = Instant::now() + BUSY_GRACE;
+        let bound = loop {
+            // SAFETY: `addr` is a live sockaddr_xdp of the size passed.
+            let rc = unsafe {
+                libc::bind(
+                    b.as_raw_fd(),
+                    (&addr as *const libc::sockaddr_xdp).cast(),
+                    std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                break Ok(());
+            }
             let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EBUSY) || Instant::now() >= deadline {
+                break Err(e);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if let Err(e) = bound {
             let name = name.to_owned();
             return Err(match e.raw_os_error() {
                 Some(libc::EBUSY) => PortError::InvalidConfig {
