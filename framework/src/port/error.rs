@@ -17,6 +17,14 @@ pub enum PortError {
         /// The operation refused.
         op: &'static str,
     },
+    /// The process lacks privileges the port needs, found before asking
+    /// the kernel (which would refuse with a bare EPERM).
+    Unprivileged {
+        /// The device's name.
+        name: String,
+        /// What the port needs and what this process lacks.
+        what: String,
+    },
     /// The device is held by someone else.
     Busy {
         /// The device's name.
@@ -75,6 +83,7 @@ impl std::fmt::Display for PortError {
             PortError::PermissionDenied { name, op } => {
                 write!(f, "{name}: permission denied during {op} (run as root or grant CAP_NET_ADMIN/CAP_NET_RAW)")
             }
+            PortError::Unprivileged { name, what } => write!(f, "{name}: {what}"),
             PortError::Busy { name } => write!(f, "{name}: device busy"),
             PortError::InvalidConfig { name, what } => write!(f, "{name}: {what}"),
             PortError::Io { name, op, source } => write!(f, "{name}: {op} failed: {source}"),

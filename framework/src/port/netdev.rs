@@ -1,5 +1,6 @@
 //! Linux network interfaces addressed by name: index, MAC address, MTU and
-//! up/down state, read and set through `SIOC*IF*` ioctls.
+//! up/down state, read and set through `SIOC*IF*` ioctls, and the queues
+//! in use (`SIOCETHTOOL`).
 //!
 //! Shared by the kernel-facing ports ([`tap`](super::tap),
 //! [`af_packet`](super::af_packet)). Every call acts on the network
@@ -182,11 +183,76 @@ impl NetDev {
         self.ioctl(libc::SIOCSIFFLAGS, &mut req, "SIOCSIFFLAGS")
     }
 
+    /// The queues the device uses now, as `ethtool -l` shows them
+    /// (`ETHTOOL_GCHANNELS`); `None` when the driver does not say.
+    pub(crate) fn channels(&self) -> Result<Option<Channels>, PortError> {
+        /// `struct ethtool_channels` (linux/ethtool.h).
+        #[repr(C)]
+        #[derive(Default)]
+        struct EthtoolChannels {
+            cmd: u32,
+            max_rx: u32,
+            max_tx: u32,
+            max_other: u32,
+            max_combined: u32,
+            rx_count: u32,
+            tx_count: u32,
+            other_count: u32,
+            combined_count: u32,
+        }
+        const ETHTOOL_GCHANNELS: u32 = 0x3c;
+        let mut ch = EthtoolChannels {
+            cmd: ETHTOOL_GCHANNELS,
+            ..EthtoolChannels::default()
+        };
+        let mut req = ifreq_for(&self.name);
+        req.ifr_ifru.ifru_data = (&mut ch as *mut EthtoolChannels).cast();
+        // SAFETY: SIOCETHTOOL reads the command from and writes the
+        // answer into `ch`, a live `ethtool_channels` that `req` points to
+        // for the call.
+        let rc = unsafe {
+            libc::ioctl(
+                self.ctl.as_raw_fd(),
+                libc::SIOCETHTOOL as libc::Ioctl,
+                &mut req as *mut libc::ifreq,
+            )
+        };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EOPNOTSUPP) => Ok(None),
+                _ => Err(PortError::from_io(&self.name, "ETHTOOL_GCHANNELS", e)),
+            };
+        }
+        Ok(Some(Channels {
+            rx: ch.rx_count,
+            tx: ch.tx_count,
+            combined: ch.combined_count,
+        }))
+    }
+
     fn flags(&self) -> Result<libc::c_short, PortError> {
         let mut req = ifreq_for(&self.name);
         self.ioctl(libc::SIOCGIFFLAGS, &mut req, "SIOCGIFFLAGS")?;
         // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member.
         Ok(unsafe { req.ifr_ifru.ifru_flags })
+    }
+}
+
+/// A device's channels in use (`ethtool -l`): queues that receive only,
+/// transmit only, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Channels {
+    pub(crate) rx: u32,
+    pub(crate) tx: u32,
+    pub(crate) combined: u32,
+}
+
+impl Channels {
+    /// Queue ids a socket may bind to: the kernel takes the larger of the
+    /// receive and transmit queue counts (combined channels count in both).
+    pub(crate) fn queues(&self) -> u32 {
+        self.rx.max(self.tx) + self.combined
     }
 }
 
@@ -243,6 +309,8 @@ mod tests {
         assert!(lo.index().expect("index") > 0);
         assert!(lo.mtu().expect("mtu") > 0);
         assert_eq!(lo.mac().expect("mac"), MacAddr::ZERO);
+        // The loopback driver reports no channels: asked, not an error.
+        assert_eq!(lo.channels().expect("channels"), None);
     }
 
     #[test]

@@ -41,12 +41,18 @@
 //! One socket per queue, one queue per worker
 //! ([`AfXdp::open_queues`]): an AF_XDP socket receives only frames of the
 //! queue it is bound to, so a port with several queues needs one per
-//! device queue that may carry tpa's flows. The sockets share one UMEM.
-//! Which queue a flow lands on is the device's RSS with its own key
-//! (a veth: a random hash), so [`Port::steering`] is
-//! [`Steering::Single`] with one queue and [`Steering::Unknown`] with more.
+//! device queue that may carry tpa's flows. The sockets share one UMEM
+//! and one XDP program, which redirects a frame to the socket of the
+//! queue it arrived on. Which queue a flow lands on is the device's RSS
+//! with its own key (a veth: the transmit queue the sender's stack chose,
+//! by a random per-flow hash), so [`Port::steering`] is
+//! [`Steering::Single`] with one queue and [`Steering::Unknown`] with
+//! more: passive opens are served by whichever worker the flow lands on;
+//! active opens from several workers are not steered. The device must
+//! have the queues (its channels, `ethtool -l`, are checked).
 
 mod neighbors;
+mod privilege;
 mod program;
 mod reserved;
 mod shared;
@@ -357,11 +363,23 @@ impl AfXdp {
                 layout.room - XDP_PACKET_HEADROOM
             )));
         }
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            // The kernel's refusals below would say as much, less clearly.
-            let caps_hint = "AF_XDP needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_IPC_LOCK)";
-            tracing::debug!("{name}: not root: {caps_hint}");
+        // The kernel's refusals below would be a bare EPERM.
+        if let Some(what) = privilege::missing(layout.len) {
+            return Err(PortError::Unprivileged {
+                name: name.to_owned(),
+                what,
+            });
+        }
+        // A queue the device does not have: the kernel's bind would say
+        // EINVAL, after the program is attached.
+        if let Ok(Some(channels)) = dev.channels() {
+            let have = channels.queues();
+            if u32::from(config.queues) > have {
+                return Err(bad(format!(
+                    "queue {have} does not exist: the device has {have} queue(s) (`ethtool -l {name}`) and {} were asked, one socket each",
+                    config.queues
+                )));
+            }
         }
 
         let filter = XdpFilter::attach(name, ifindex, config.xdp_mode)?;
