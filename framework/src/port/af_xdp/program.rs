@@ -6,6 +6,7 @@
 //! tpa the frames of its own flows and passes everything else to the
 //! kernel; see the module documentation of [`af_xdp`](super).
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -83,6 +84,9 @@ struct Maps {
 
 struct Loaded {
     maps: Maps,
+    /// How many times each (protocol bit, port) was opened and not yet
+    /// closed: each worker's socket table opens a listening port.
+    opened: BTreeMap<(u8, u16), u32>,
     /// tpa's local ports kept from the kernel's ephemeral ports.
     reserved: Option<super::ReservedPorts>,
     /// The attachment: closing it (on drop, exit, crash or kill -9)
@@ -179,6 +183,7 @@ impl XdpFilter {
         Ok(XdpFilter {
             inner: Arc::new(Mutex::new(Loaded {
                 maps,
+                opened: BTreeMap::new(),
                 reserved: None,
                 _link: link,
                 _ebpf: ebpf,
@@ -213,19 +218,34 @@ impl XdpFilter {
     }
 
     /// Takes frames to `port` of `transport` for tpa (a listening or bound
-    /// port), on every address of tpa's.
+    /// port), on every address of tpa's. Opens are counted: the port stays
+    /// tpa's until [`close_port`](Self::close_port) was called as many
+    /// times (each worker's socket table opens a port it listens on).
     pub fn open_port(&self, transport: Transport, port: u16) -> Result<(), PortError> {
         let mut l = self.lock();
         let old = l.maps.ports.get(&u32::from(port), 0).unwrap_or(0);
         l.maps
             .ports
             .set(u32::from(port), old | transport.bit(), 0)
-            .map_err(|e| self.err("opening a port", e))
+            .map_err(|e| self.err("opening a port", e))?;
+        *l.opened.entry((transport.bit(), port)).or_insert(0) += 1;
+        Ok(())
     }
 
-    /// Leaves frames to `port` of `transport` to the kernel again.
+    /// Undoes one [`open_port`](Self::open_port): after the last, frames
+    /// to `port` of `transport` go to the kernel again.
     pub fn close_port(&self, transport: Transport, port: u16) -> Result<(), PortError> {
         let mut l = self.lock();
+        let key = (transport.bit(), port);
+        match l.opened.get_mut(&key) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                return Ok(());
+            }
+            _ => {
+                l.opened.remove(&key);
+            }
+        }
         let old = l.maps.ports.get(&u32::from(port), 0).unwrap_or(0);
         l.maps
             .ports
