@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{run, TPERF};
+use common::{run, run_on, worker_lines, TPERF};
 use tpa_tests::netns::Netns;
 
 /// tpa's flags: AF_XDP on `vs`, the kernel's address.
@@ -20,9 +20,19 @@ const TPA: [&str; 4] = ["--port", "af_xdp:vs", "--ip", "192.0.2.2/24"];
 
 /// Client and server namespaces joined by `vc` <-> `vs`.
 fn pair() -> (Netns, Netns) {
+    pair_with_queues(1)
+}
+
+/// [`pair`] with `queues` receive and transmit queues on both ends.
+fn pair_with_queues(queues: u16) -> (Netns, Netns) {
     let server = Netns::new("tpxs");
     let client = Netns::new("tpxc");
-    server.add_veth("vs", "vc");
+    let n = queues.to_string();
+    #[rustfmt::skip]
+    server.ip(&[
+        "link", "add", "vs", "numtxqueues", &n, "numrxqueues", &n, "type", "veth",
+        "peer", "name", "vc", "numtxqueues", &n, "numrxqueues", &n,
+    ]);
     server.ip(&["link", "set", "vc", "netns", client.name()]);
     server.add_addr("vs", "192.0.2.2/24");
     client.add_addr("vc", "192.0.2.1/24");
@@ -65,4 +75,45 @@ fn tperf_over_af_xdp_both_ways() {
     run(&client, "kernel", &["--kernel"], "192.0.2.2:4040", "rr");
     let said = tpa.finish();
     assert_eq!(said.matches("run ").count(), 2, "{said}");
+}
+
+/// `-w 2` over AF_XDP: tpa's server opens one AF_XDP socket on each of
+/// `vs`'s two queues, one queue per worker, and the kernel's client's 16
+/// connections, which its kernel spreads over the two queues by a random
+/// per-connection hash (see tests/tests/af_xdp.rs,
+/// `each_queue_has_its_own_socket`), are served by both workers (all 16
+/// landing on one queue: a chance of 2^-15). Every byte is checked.
+/// Request-response rather than a bulk write: a connection stays on its
+/// queue only while the client's kernel keeps its hash, which it changes
+/// after a retransmission timeout (see doc/guide/ports.md, "Queues"), and
+/// a bulk transfer into a debug build on a loaded machine is where
+/// timeouts come from.
+#[test]
+fn tperf_server_on_two_workers_over_af_xdp() {
+    let (server, client) = pair_with_queues(2);
+    let mut argv = vec![TPERF, "server"];
+    argv.extend_from_slice(&TPA);
+    argv.extend_from_slice(&["-l", "0.0.0.0:4040", "--runs", "1", "-w", "2"]);
+    let tpa = server.spawn_until(
+        &argv,
+        "tpa-tperf server: listening on 0.0.0.0:4040 (tpa on af_xdp:vs, 2 workers)",
+    );
+    run_on(
+        &client,
+        "kernel",
+        &["--kernel"],
+        "192.0.2.2:4040",
+        "rr",
+        &["-d", "500ms", "-c", "16"],
+    );
+    let said = tpa.finish();
+    let workers = worker_lines(&said);
+    assert_eq!(
+        workers.iter().map(|w| w.0).collect::<Vec<_>>(),
+        [0, 1],
+        "{said}"
+    );
+    for (worker, conns, _, _) in &workers {
+        assert!(*conns > 0, "worker {worker} served no connection: {said}");
+    }
 }
