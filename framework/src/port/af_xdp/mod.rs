@@ -475,8 +475,16 @@ impl AfXdp {
     /// This queue's counters, with the kernel's drop counts collected.
     pub fn stats(&mut self) -> AfXdpStats {
         if let Some(k) = self.xsk.kernel_stats() {
-            self.stats.rx_kernel_dropped =
-                k.rx_dropped + k.rx_ring_full + k.rx_fill_ring_empty_descs;
+            // In copy mode a frame that finds the fill ring empty is
+            // counted twice by the kernel, as dropped and as a failed
+            // fill ring read; in zero-copy mode the driver drops it and
+            // only the fill ring count says so.
+            let fill_empty_drops = if self.xsk.zero_copy {
+                k.rx_fill_ring_empty_descs
+            } else {
+                0
+            };
+            self.stats.rx_kernel_dropped = k.rx_dropped + k.rx_ring_full + fill_empty_drops;
             self.stats.rx_fill_ring_empty = k.rx_fill_ring_empty_descs;
         }
         self.stats
