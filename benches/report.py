@@ -75,6 +75,9 @@ class Table:
         "instructions@BASELINE" for a baseline saved with criterion's
         `--save-baseline BASELINE` (the current run is "new").
     ratio_of: what "ratio" divides, "time" or "instructions".
+    ratio_of_rates: the ratio divides rates, not times: the baseline's time
+        by the row's (the share of the baseline's rate a row reaches, as
+        frames received of frames sent).
     ratio_digits: decimals of the ratio.
     unit: what one throughput element is ("packet", "frame", "round trip").
     per: elements per iteration, in place of the bench's throughput (1 for
@@ -94,6 +97,7 @@ class Table:
     ratio_of: str = "time"
     ratio_digits: int = 2
     baseline_label: str = None
+    ratio_of_rates: bool = False
 
 
 PEER_LABELS = {
@@ -194,6 +198,19 @@ TABLES = {
         functions=["tx", "veth_loop"],
         columns=("group", "name", "time", "mpps"),
         unit="frame",
+    ),
+    # benches/benches/kernel_rx.rs: receive alone, a sender the receiver
+    # does not answer; medians over rounds, records in
+    # target/bench-results/kernel-rx.json.
+    "kernel-ports-rx": Table(
+        ["af_xdp/rx", "af_packet/rx", "tap/rx"],
+        functions=["sent", "received"],
+        baseline="sent",
+        baseline_label="`sent`",
+        ratio_of_rates=True,
+        columns=("group", "name", "time", "mpps", "ratio"),
+        unit="frame",
+        per=1,
     ),
     "kernel-rtt": Table(
         ["rtt"],
@@ -527,7 +544,7 @@ class Report:
                 bm = self.data.get((g, name, b))
                 base = bm and self.per_elem(t, bm, t.ratio_of)
             if base:
-                ratios.append(v / base)
+                ratios.append(base / v if t.ratio_of_rates else v / base)
         return statistics.median(ratios) if ratios else None
 
     def label(self, t, f):
@@ -577,6 +594,8 @@ class Report:
             elif column == "ratio":
                 scope = " in its group" if len(t.groups) > 1 else ""
                 what = "time" if t.ratio_of == "time" else "instructions"
+                if t.ratio_of_rates:
+                    what = "rate"
                 headers.append(f"{what} / {base_name}{scope}"), align.append("---:")
             else:
                 raise SystemExit(f"table {name}: unknown column {c!r}")

@@ -135,6 +135,22 @@ class ReportTest(unittest.TestCase):
             [line.rsplit("|", 2)[1].strip() for line in lines[2:6]], ["1.50", "1.00", "3.00", "1.00"]
         )
 
+    def test_a_ratio_of_rates_is_the_share_of_the_baselines_rate(self):
+        report.TABLES["rx"] = report.Table(
+            ["af_xdp/rx"],
+            functions=["sent", "received"],
+            baseline="sent",
+            baseline_label="`sent`",
+            ratio_of_rates=True,
+            columns=("name", "mpps", "ratio"),
+            per=1,
+        )
+        write_run(self.criterion, "af_xdp/rx", "sent", 2.0)
+        write_run(self.criterion, "af_xdp/rx", "received", 2.5)
+        lines = self.report().render("rx").splitlines()
+        self.assertEqual(lines[0], "| benchmark | Mpps | rate / `sent` |")
+        self.assertEqual(lines[2:4], ["| `sent` | 500 | 1.00 |", "| `received` | 400 | 0.80 |"])
+
     def test_runs_an_hour_apart_are_flagged(self):
         write_run(self.criterion, "emit", "tpa", 640.0, elements=64)
         old = write_run(self.criterion, "emit", "peer", 1600.0, elements=64)
