@@ -513,9 +513,11 @@ fn two_workers_serve_clients_on_both_queues() {
     }
     assert_eq!(lab.cli(&["PING"]), "PONG");
     // The stats sum both workers: every one of the 17 clients (16 and
-    // redis-cli's), and at least a request per MSET and per MGET.
-    let stats = lab.stats();
-    let numbers = |field: &str| -> Vec<u64> {
+    // redis-cli's), and at least a request per MSET and per MGET. Each
+    // worker posts its counters every few milliseconds (as nutcracker
+    // aggregates its own every interval), so the last client may take a
+    // moment to show.
+    let numbers = |stats: &str, field: &str| -> Vec<u64> {
         stats
             .split(&format!("\"{field}\":"))
             .skip(1)
@@ -523,8 +525,14 @@ fn two_workers_serve_clients_on_both_queues() {
             .filter_map(|n| n.parse().ok())
             .collect()
     };
-    assert_eq!(numbers("total_connections"), [17], "{stats}");
-    let requests: u64 = numbers("requests").iter().sum();
+    let deadline = Instant::now() + HANG;
+    let mut stats = lab.stats();
+    while numbers(&stats, "total_connections") != [17] && Instant::now() < deadline {
+        sleep(Duration::from_millis(20));
+        stats = lab.stats();
+    }
+    assert_eq!(numbers(&stats, "total_connections"), [17], "{stats}");
+    let requests: u64 = numbers(&stats, "requests").iter().sum();
     assert!(requests >= 32, "{requests} requests: {stats}");
 }
 
