@@ -13,6 +13,8 @@
 //! proxy_tpa` (Debian packages `redis-server`, `redis-tools`, and
 //! `libdpdk-dev` for the DPDK test).
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -20,6 +22,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use support::bench::{assert_benchmark_passes, csv_tests};
 use tpa_redis_proxy::config;
 use tpa_redis_proxy::hash::KeyMapper;
 use tpa_tests::netns::Netns;
@@ -397,20 +400,6 @@ impl Conn {
     }
 }
 
-/// The tests a redis-benchmark CSV run reports, with their requests/s.
-fn csv_tests(out: &Output) -> Vec<(String, f64)> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let mut fields = l.split(',').map(|f| f.trim_matches('"'));
-            let name = fields.next()?.to_string();
-            let rps = fields.next()?.parse().ok()?;
-            Some((name, rps))
-        })
-        .collect()
-}
-
 /// MSETs `keys` through `c` (12 a command), checks each landed on the
 /// backend nutcracker's mapping names and only there, then MGETs them
 /// all back in reverse order with a missing key first.
@@ -445,26 +434,15 @@ fn keys_land_where_nutcracker_puts_them(lab: &Lab, c: &mut Conn, keys: &[String]
 }
 
 /// A redis-benchmark run through the proxy with `extra` flags: it
-/// succeeds, its only complaint may be that CONFIG (refused by the proxy)
-/// failed, and it reports the `expected` tests, each at some requests/s.
+/// succeeds without an error and reports the `expected` tests
+/// ([`assert_benchmark_passes`]).
 fn benchmark_passes(lab: &Lab, extra: &[&str], expected: &[String]) {
     let out = lab.benchmark(TPA, PROXY_PORT, extra);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{extra:?}: {stdout}\n{stderr}");
-    for line in stderr.lines().chain(stdout.lines()) {
-        assert!(
-            !line.contains("rror") || line.contains("Could not fetch server CONFIG"),
-            "{extra:?}: {line}"
-        );
-    }
-    let tests = csv_tests(&out);
-    let names: Vec<String> = tests.iter().map(|t| t.0.clone()).collect();
-    assert_eq!(names, expected, "{extra:?}");
-    for (name, rps) in &tests {
-        assert!(*rps > 0.0, "{extra:?}: {name} at {rps} requests/s");
-    }
-    println!("through the proxy on tpa {extra:?}:\n{stdout}");
+    assert_benchmark_passes(
+        &out,
+        &format!("through the proxy on tpa {extra:?}"),
+        expected,
+    );
 }
 
 /// SET, GET and MGET with redis-cli through the proxy, then a short
