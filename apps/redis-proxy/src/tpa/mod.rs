@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use tpa::app::{App, Events};
 use tpa::buf::PacketBuf;
-use tpa::port::steer::ShareAnswers;
+use tpa::port::steer::{ShareAnswers, Steering};
 use tpa::port::Port;
 use tpa::stage::{Counted, Reason};
 use tpa::state::State;
@@ -503,6 +503,19 @@ where
         bound,
         log,
     } = job;
+    if ports.len() > 1 && ports.iter().any(|p| p.steering() == Steering::Unknown) {
+        // AF_XDP on several queues: the device's hash picks the queue,
+        // and nothing hands a misplaced frame over.
+        log(
+            4,
+            &format!(
+                "{} workers on --port {}, whose queue per flow tpa cannot tell: \
+                 a connection's frames may land on another worker's queue (one worker is safe)",
+                ports.len(),
+                tpa.port_name()
+            ),
+        );
+    }
     let stop = StopFlag::new();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), TpaError>>();
     let board: Option<app::StatsBoard> = stats
