@@ -1,5 +1,6 @@
 //! Helpers shared by the cross-crate tests.
 
+pub mod eal;
 pub mod fixtures;
 pub mod hostile;
 pub mod impair;

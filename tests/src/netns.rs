@@ -119,6 +119,26 @@ impl Netns {
         ns
     }
 
+    /// Two namespaces joined by a veth pair, for a port beside the
+    /// host's kernel (AF_XDP): the host's end `vs` has the kernel's
+    /// address 192.0.2.2/24 (which tpa shares), the peer's end `vc`
+    /// 192.0.2.1/24, its transmit checksum offload off (an AF_XDP port
+    /// gets no checksum state with a frame: the peer must finish its
+    /// checksums itself, as a wire would deliver them). Returns (host,
+    /// peer), named after `tag` (`tag` and `tag` + `h`).
+    pub fn beside_kernel_pair(tag: &str) -> (Netns, Netns) {
+        let peer = Netns::new(tag);
+        let host = Netns::new(&format!("{tag}h"));
+        host.add_veth("vs", "vc");
+        host.ip(&["link", "set", "vc", "netns", peer.name()]);
+        host.add_addr("vs", "192.0.2.2/24");
+        peer.add_addr("vc", "192.0.2.1/24");
+        host.up("vs");
+        peer.up("vc");
+        peer.exec(&["ethtool", "-K", "vc", "tx", "off"]);
+        (host, peer)
+    }
+
     /// The namespace's name (as `ip netns` knows it).
     pub fn name(&self) -> &str {
         &self.name

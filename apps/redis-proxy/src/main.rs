@@ -67,7 +67,9 @@ struct Args {
     /// kernel sockets for loopback, names and unix sockets), kernel or tpa.
     #[arg(long, default_value = "auto")]
     stack: StackChoice,
-    /// tpa: the device (tap:NAME, af_packet:IFNAME).
+    /// tpa: the device (tap:NAME, af_packet:IFNAME, af_xdp:IFNAME beside
+    /// the kernel on the host's address, dpdk:DEVICE with the EAL's
+    /// arguments after `--`).
     #[arg(long, default_value = DEFAULT_PORT_SPEC)]
     port: PortSpec,
     /// tpa: an address of its own with its prefix (repeatable), e.g.
@@ -79,13 +81,18 @@ struct Args {
     #[arg(long)]
     mac: Option<tpa::wire::MacAddr>,
     /// tpa: workers, each its own queue of the port (a multi-queue TAP,
-    /// an AF_PACKET fanout group), its own engine and connections.
+    /// an AF_PACKET fanout group, AF_XDP sockets, a DPDK device's queue
+    /// pairs), its own engine and connections.
     #[arg(long, default_value_t = 1)]
     workers: u16,
     /// tpa: what a worker does when idle: wait (spin a while, then block
     /// on the port), sleep, or spin.
     #[arg(long, default_value = "wait")]
     idle: Idle,
+    /// tpa: DPDK EAL arguments, after `--` (with --port dpdk:<device>
+    /// only), e.g. `-- -l 0 --no-huge --no-pci --vdev net_tap0,iface=tpa0`.
+    #[arg(last = true, value_name = "EAL_ARGS")]
+    eal_args: Vec<String>,
 }
 
 struct Log {
@@ -172,6 +179,7 @@ fn main() -> ExitCode {
         mac: args.mac,
         workers: args.workers,
         idle: args.idle,
+        eal_args: args.eal_args.clone(),
     };
     if side == Side::Tpa {
         if let Err(e) = tpa_options.validate(&pools) {

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use support::bench::{assert_benchmark_passes, csv_tests};
 use support::cluster::free_ports;
 use tpa_redis_proxy::config;
 use tpa_redis_proxy::hash::KeyMapper;
@@ -231,20 +232,6 @@ fn redis_benchmark(port: u16, extra: &[&str]) -> Output {
         .expect("redis-benchmark (Debian package redis-tools)")
 }
 
-/// The tests a redis-benchmark CSV run reports, with their requests/s.
-fn csv_tests(out: &Output) -> Vec<(String, f64)> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let mut fields = l.split(',').map(|f| f.trim_matches('"'));
-            let name = fields.next()?.to_string();
-            let rps = fields.next()?.parse().ok()?;
-            Some((name, rps))
-        })
-        .collect()
-}
-
 #[test]
 fn every_default_redis_benchmark_test_passes_with_and_without_pipelining() {
     let lab = Lab::new("bench", 3, "  timeout: 5000\n");
@@ -254,23 +241,7 @@ fn every_default_redis_benchmark_test_passes_with_and_without_pipelining() {
     assert!(expected.len() >= 15, "direct run: {direct:?}");
     for extra in [&[][..], &["-P", "16"][..]] {
         let out = redis_benchmark(lab.proxy_port, extra);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{extra:?}: {stdout}\n{stderr}");
-        // Its only complaint may be that CONFIG (refused by the proxy) failed.
-        for line in stderr.lines().chain(stdout.lines()) {
-            assert!(
-                !line.contains("rror") || line.contains("Could not fetch server CONFIG"),
-                "{extra:?}: {line}"
-            );
-        }
-        let tests = csv_tests(&out);
-        let names: Vec<String> = tests.iter().map(|t| t.0.clone()).collect();
-        assert_eq!(names, expected, "{extra:?}");
-        for (name, rps) in &tests {
-            assert!(*rps > 0.0, "{extra:?}: {name} at {rps} requests/s");
-        }
-        println!("through the proxy {extra:?}:\n{stdout}");
+        assert_benchmark_passes(&out, &format!("through the proxy {extra:?}"), &expected);
     }
     // `-r` spread the keys: every backend took some.
     for (port, _) in &lab.redis {

@@ -3,11 +3,17 @@
 //! TAP, 192.0.2.1) and the clients (redis-cli, redis-benchmark, raw
 //! sockets); the proxy takes the TAP's other side with tpa's address
 //! 192.0.2.2, so both its client connections and its server connections
-//! are tpa's. Then the same over a veth pair with an AF_PACKET port, and
-//! two workers on a multi-queue TAP.
+//! are tpa's. Then the same over a veth pair with an AF_PACKET port, two
+//! workers on a multi-queue TAP, two DPDK workers on a `net_tap` vdev
+//! (feature `dpdk`), and an AF_XDP port beside the kernel on the host's
+//! own address (the proxy in a namespace of its own, the clients and
+//! backends in the other).
 //!
-//! Run as root: `cargo test -p tpa-redis-proxy --test proxy_tpa`
-//! (Debian packages `redis-server`, `redis-tools`).
+//! Run as root: `cargo test -p tpa-redis-proxy --all-features --test
+//! proxy_tpa` (Debian packages `redis-server`, `redis-tools`, and
+//! `libdpdk-dev` for the DPDK test).
+
+mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -16,6 +22,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use support::bench::{assert_benchmark_passes, csv_tests};
 use tpa_redis_proxy::config;
 use tpa_redis_proxy::hash::KeyMapper;
 use tpa_tests::netns::Netns;
@@ -35,13 +42,22 @@ const STATS_PORT: u16 = 22222;
 const REDIS_BASE: u16 = 6401;
 
 /// The namespace, its backends and the proxy, killed and removed even
-/// when a check fails (the namespace goes last).
+/// when a check fails (the namespaces go last).
 struct Lab {
     redis: Vec<(u16, Option<Child>)>,
+    /// A backend on the proxy's namespace's loopback (reached on a
+    /// kernel socket), last in the pool.
+    loopback: Option<(u16, Child)>,
     proxy: Option<Child>,
     dir: PathBuf,
     extra: String,
+    /// DPDK: the EAL's runtime directory, removed at the end.
+    dpdk_prefix: Option<String>,
+    /// The clients and the backends.
     ns: Netns,
+    /// Where the proxy runs when not in `ns` (AF_XDP: the host whose
+    /// address it shares).
+    host: Option<Netns>,
 }
 
 impl Drop for Lab {
@@ -50,12 +66,16 @@ impl Drop for Lab {
             .redis
             .iter_mut()
             .filter_map(|(_, c)| c.as_mut())
+            .chain(self.loopback.as_mut().map(|(_, c)| c))
             .chain(self.proxy.as_mut());
         for child in children {
             let _ = child.kill();
             let _ = child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(prefix) = &self.dpdk_prefix {
+            let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+        }
     }
 }
 
@@ -65,6 +85,13 @@ enum Link {
     Tap(u16),
     /// A veth pair, tpa on `vt` through AF_PACKET.
     Veth,
+    /// A DPDK `net_tap` vdev on a multi-queue TAP, this many workers.
+    #[cfg(feature = "dpdk")]
+    DpdkTap(u16),
+    /// AF_XDP on `vs`, a veth end in a namespace of its own with the
+    /// kernel's address 192.0.2.2 (tpa shares it), a loopback backend
+    /// there too; the clients and the other backends at `vc`, 192.0.2.1.
+    AfXdp,
 }
 
 impl Lab {
@@ -72,26 +99,48 @@ impl Lab {
     /// proxy on tpa with one pool over them (`extra` appended to the
     /// pool's YAML).
     fn new(tag: &str, link: Link, backends: usize, extra: &str) -> Lab {
-        let (ns, port, workers) = match link {
-            Link::Tap(1) => (Netns::with_tap(tag), "tap:tpa0", 1),
-            Link::Tap(n) => (Netns::with_multiqueue_tap(tag), "tap:tpa0", n),
-            Link::Veth => (Netns::with_veth(tag), "af_packet:vt", 1),
+        // The namespace of the clients and backends, the port, the
+        // workers, the EAL's arguments (DPDK), the proxy's own namespace
+        // (AF_XDP).
+        let (ns, port, workers, eal, host) = match link {
+            Link::Tap(1) => (Netns::with_tap(tag), "tap:tpa0", 1, vec![], None),
+            Link::Tap(n) => (Netns::with_multiqueue_tap(tag), "tap:tpa0", n, vec![], None),
+            Link::Veth => (Netns::with_veth(tag), "af_packet:vt", 1, vec![], None),
+            #[cfg(feature = "dpdk")]
+            Link::DpdkTap(n) => {
+                let ns = Netns::with_multiqueue_tap(tag);
+                let eal = tpa_tests::eal::vdev_args("net_tap0,iface=tpa0", ns.name());
+                (ns, "dpdk:net_tap0", n, eal, None)
+            }
+            Link::AfXdp => {
+                let (server, client) = Netns::beside_kernel_pair(tag);
+                (client, "af_xdp:vs", 1, vec![], Some(server))
+            }
         };
+        let dpdk_prefix = (!eal.is_empty()).then(|| ns.name().to_owned());
         let dir =
             std::env::temp_dir().join(format!("tpa-redis-proxy-tpa-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let mut lab = Lab {
             redis: Vec::new(),
+            loopback: None,
             proxy: None,
             dir,
             extra: extra.to_string(),
+            dpdk_prefix,
             ns,
+            host,
         };
         for i in 0..backends {
             let port = REDIS_BASE + i as u16;
             let child = lab.start_redis(port);
             lab.redis.push((port, Some(child)));
+        }
+        if lab.host.is_some() {
+            let port = REDIS_BASE + backends as u16;
+            let child = lab.start_redis_in(lab.proxy_ns(), "127.0.0.1", port);
+            lab.loopback = Some((port, child));
         }
         let conf = lab.dir.join("proxy.yml");
         std::fs::write(&conf, lab.yaml()).unwrap();
@@ -114,8 +163,12 @@ impl Lab {
         ];
         let stats = STATS_PORT.to_string();
         argv.extend_from_slice(&["-s", &stats]);
+        if !eal.is_empty() {
+            argv.push("--");
+            argv.extend(eal.iter().map(String::as_str));
+        }
         let mut proxy = lab
-            .ns
+            .proxy_ns()
             .command(&argv)
             .stdin(Stdio::null())
             .spawn()
@@ -140,16 +193,19 @@ impl Lab {
         lab
     }
 
+    /// The namespace the proxy runs in.
+    fn proxy_ns(&self) -> &Netns {
+        self.host.as_ref().unwrap_or(&self.ns)
+    }
+
     fn start_redis(&self, port: u16) -> Child {
-        let child = self
-            .ns
-            .command(&[
-                "redis-server",
-                "--port",
-                &port.to_string(),
-                "--bind",
-                KERNEL,
-            ])
+        self.start_redis_in(&self.ns, KERNEL, port)
+    }
+
+    /// A redis-server in `ns` on `addr`:`port`, once it listens.
+    fn start_redis_in(&self, ns: &Netns, addr: &str, port: u16) -> Child {
+        let child = ns
+            .command(&["redis-server", "--port", &port.to_string(), "--bind", addr])
             .args(["--protected-mode", "no", "--save", "", "--appendonly", "no"])
             .args(["--dir", self.dir.to_str().unwrap()])
             .stdout(Stdio::null())
@@ -157,11 +213,7 @@ impl Lab {
             .spawn()
             .expect("redis-server (Debian package redis-server)");
         let deadline = Instant::now() + HANG;
-        while self
-            .ns
-            .enter(|| TcpStream::connect((KERNEL, port)))
-            .is_err()
-        {
+        while ns.enter(|| TcpStream::connect((addr, port))).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "redis-server on {port} never listened"
@@ -179,7 +231,48 @@ impl Lab {
         for (port, _) in &self.redis {
             y.push_str(&format!("   - {KERNEL}:{port}:1\n"));
         }
+        if let Some((port, _)) = &self.loopback {
+            y.push_str(&format!("   - 127.0.0.1:{port}:1\n"));
+        }
         y
+    }
+
+    /// A direct client of every backend, in the pool's order.
+    fn backends(&self) -> Vec<Conn> {
+        let mut all: Vec<Conn> = self.redis.iter().map(|(p, _)| self.backend(*p)).collect();
+        if let Some((port, _)) = &self.loopback {
+            all.push(self.proxy_ns().enter(|| Conn::new("127.0.0.1", *port)));
+        }
+        all
+    }
+
+    /// Stops the proxy with SIGTERM: it must exit cleanly, with every
+    /// buffer back in its pools (else its log says "a leak"). Returns
+    /// its log.
+    fn stop_proxy(&mut self) -> String {
+        let mut proxy = self.proxy.take().expect("a proxy");
+        assert!(Command::new("kill")
+            .args(["-TERM", &proxy.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = Instant::now() + HANG;
+        let status = loop {
+            if let Some(status) = proxy.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the proxy did not stop: {}",
+                self.log()
+            );
+            sleep(Duration::from_millis(20));
+        };
+        let log = self.log();
+        assert!(status.success(), "the proxy failed ({status}): {log}");
+        assert!(log.contains("stopped"), "{log}");
+        assert!(!log.contains("a leak"), "{log}");
+        log
     }
 
     fn mapper(&self) -> KeyMapper {
@@ -199,7 +292,7 @@ impl Lab {
     }
 
     fn stats(&self) -> String {
-        self.ns.enter(|| {
+        self.proxy_ns().enter(|| {
             let mut s = TcpStream::connect(("127.0.0.1", STATS_PORT)).unwrap();
             s.set_read_timeout(Some(HANG)).unwrap();
             let mut out = String::new();
@@ -307,20 +400,6 @@ impl Conn {
     }
 }
 
-/// The tests a redis-benchmark CSV run reports, with their requests/s.
-fn csv_tests(out: &Output) -> Vec<(String, f64)> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let mut fields = l.split(',').map(|f| f.trim_matches('"'));
-            let name = fields.next()?.to_string();
-            let rps = fields.next()?.parse().ok()?;
-            Some((name, rps))
-        })
-        .collect()
-}
-
 /// MSETs `keys` through `c` (12 a command), checks each landed on the
 /// backend nutcracker's mapping names and only there, then MGETs them
 /// all back in reverse order with a missing key first.
@@ -335,7 +414,7 @@ fn keys_land_where_nutcracker_puts_them(lab: &Lab, c: &mut Conn, keys: &[String]
         assert_eq!(c.call(&args), "+OK");
     }
     let mapper = lab.mapper();
-    let mut direct: Vec<Conn> = lab.redis.iter().map(|(p, _)| lab.backend(*p)).collect();
+    let mut direct = lab.backends();
     for k in keys {
         let home = mapper.server_for(k.as_bytes(), 0).unwrap() as usize;
         for (i, d) in direct.iter_mut().enumerate() {
@@ -354,6 +433,44 @@ fn keys_land_where_nutcracker_puts_them(lab: &Lab, c: &mut Conn, keys: &[String]
     assert_eq!(c.call(&args), format!("[{}]", want.join(", ")));
 }
 
+/// A redis-benchmark run through the proxy with `extra` flags: it
+/// succeeds without an error and reports the `expected` tests
+/// ([`assert_benchmark_passes`]).
+fn benchmark_passes(lab: &Lab, extra: &[&str], expected: &[String]) {
+    let out = lab.benchmark(TPA, PROXY_PORT, extra);
+    assert_benchmark_passes(
+        &out,
+        &format!("through the proxy on tpa {extra:?}"),
+        expected,
+    );
+}
+
+/// SET, GET and MGET with redis-cli through the proxy, then a short
+/// pipelined redis-benchmark (`-P 16`: SET, GET, MSET of 10 keys, LPUSH,
+/// LPOP) without an error; `-r` spreads its keys over every backend.
+fn cli_and_a_pipelined_benchmark(lab: &Lab) {
+    assert_eq!(lab.cli(&["SET", "cli-key", "hello"]), "OK");
+    assert_eq!(lab.cli(&["SET", "cli-other", "world"]), "OK");
+    assert_eq!(lab.cli(&["GET", "cli-key"]), "hello");
+    assert_eq!(
+        lab.cli(&["MGET", "cli-key", "nokey", "cli-other"]),
+        "hello\n\nworld"
+    );
+    let expected: Vec<String> = ["SET", "GET", "LPUSH", "LPOP", "MSET (10 keys)"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    benchmark_passes(
+        lab,
+        &["-P", "16", "-t", "set,get,lpush,lpop,mset"],
+        &expected,
+    );
+    for mut backend in lab.backends() {
+        let size = backend.call(&["DBSIZE"]);
+        assert!(size != ":0", "a backend got no key");
+    }
+}
+
 /// Every default redis-benchmark test through the proxy on tpa, with and
 /// without `-P 16`: the same tests as against redis directly, none with
 /// an error, and `-r` spreads the keys over every backend.
@@ -364,24 +481,7 @@ fn every_default_redis_benchmark_test_passes_through_tpa() {
     let expected: Vec<String> = csv_tests(&direct).into_iter().map(|t| t.0).collect();
     assert!(expected.len() >= 15, "direct run: {direct:?}");
     for extra in [&[][..], &["-P", "16"][..]] {
-        let out = lab.benchmark(TPA, PROXY_PORT, extra);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{extra:?}: {stdout}\n{stderr}");
-        // Its only complaint may be that CONFIG (refused by the proxy) failed.
-        for line in stderr.lines().chain(stdout.lines()) {
-            assert!(
-                !line.contains("rror") || line.contains("Could not fetch server CONFIG"),
-                "{extra:?}: {line}"
-            );
-        }
-        let tests = csv_tests(&out);
-        let names: Vec<String> = tests.iter().map(|t| t.0.clone()).collect();
-        assert_eq!(names, expected, "{extra:?}");
-        for (name, rps) in &tests {
-            assert!(*rps > 0.0, "{extra:?}: {name} at {rps} requests/s");
-        }
-        println!("through the proxy on tpa {extra:?}:\n{stdout}");
+        benchmark_passes(&lab, extra, &expected);
     }
     for (port, _) in &lab.redis {
         let size = lab.backend(*port).call(&["DBSIZE"]);
@@ -513,9 +613,11 @@ fn two_workers_serve_clients_on_both_queues() {
     }
     assert_eq!(lab.cli(&["PING"]), "PONG");
     // The stats sum both workers: every one of the 17 clients (16 and
-    // redis-cli's), and at least a request per MSET and per MGET.
-    let stats = lab.stats();
-    let numbers = |field: &str| -> Vec<u64> {
+    // redis-cli's), and at least a request per MSET and per MGET. Each
+    // worker posts its counters every few milliseconds (as nutcracker
+    // aggregates its own every interval), so the last client may take a
+    // moment to show.
+    let numbers = |stats: &str, field: &str| -> Vec<u64> {
         stats
             .split(&format!("\"{field}\":"))
             .skip(1)
@@ -523,8 +625,14 @@ fn two_workers_serve_clients_on_both_queues() {
             .filter_map(|n| n.parse().ok())
             .collect()
     };
-    assert_eq!(numbers("total_connections"), [17], "{stats}");
-    let requests: u64 = numbers("requests").iter().sum();
+    let deadline = Instant::now() + HANG;
+    let mut stats = lab.stats();
+    while numbers(&stats, "total_connections") != [17] && Instant::now() < deadline {
+        sleep(Duration::from_millis(20));
+        stats = lab.stats();
+    }
+    assert_eq!(numbers(&stats, "total_connections"), [17], "{stats}");
+    let requests: u64 = numbers(&stats, "requests").iter().sum();
     assert!(requests >= 32, "{requests} requests: {stats}");
 }
 
@@ -656,4 +764,147 @@ fn a_tpa_listener_with_a_loopback_backend_and_flag_errors() {
         !out.status.success() && err.contains("not one of tpa's addresses"),
         "{err}"
     );
+}
+
+/// Two DPDK workers on a `net_tap` vdev over a two-queue TAP: the
+/// kernel's side picks each frame's queue with its own hash, so a frame
+/// on the other worker's queue is handed over to its worker
+/// (`DpdkDevice::worker_ports`), and each worker's server connections
+/// come from ports tpa's hash gives its own queue. 16 clients' keys land
+/// where nutcracker puts them; redis-cli and a pipelined redis-benchmark
+/// pass; the stats count every client of both workers; SIGTERM ends the
+/// proxy cleanly with every mbuf back in the queues' mempools, and each
+/// worker's line says it had connections, and frames were handed over
+/// between them (none dropped).
+#[cfg(feature = "dpdk")]
+#[test]
+fn the_proxy_serves_on_two_dpdk_workers() {
+    let mut lab = Lab::new("rpd", Link::DpdkTap(2), 3, "");
+    let said = lab.log();
+    assert!(said.contains("(tpa on dpdk:net_tap0, 2 workers)"), "{said}");
+    let mut clients: Vec<Conn> = (0..16).map(|_| lab.client()).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        let keys: Vec<String> = (0..12).map(|k| format!("d{i}:{k}")).collect();
+        keys_land_where_nutcracker_puts_them(&lab, c, &keys);
+    }
+    cli_and_a_pipelined_benchmark(&lab);
+    let stats = lab.stats();
+    assert!(stats.contains("\"forward_error\":0"), "{stats}");
+    // 16 clients, redis-cli's 4 and redis-benchmark's 50 per test.
+    let total = stats
+        .split("\"total_connections\":")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no total_connections: {stats}"));
+    assert!(total >= 16 + 4 + 50, "{total} clients: {stats}");
+    drop(clients);
+    let said = lab.stop_proxy();
+    println!("the proxy's log:\n{said}");
+    let workers = worker_lines(&said);
+    assert_eq!(workers.len(), 2, "{said}");
+    for (worker, active, passive) in workers {
+        assert!(active > 0 && passive > 0, "worker {worker}: {said}");
+    }
+    let handed: Vec<Vec<u64>> = said
+        .lines()
+        .filter_map(|l| l.split_once("] queue ").map(|(_, rest)| numbers(rest)))
+        .collect();
+    assert_eq!(handed.len(), 2, "{said}");
+    for h in &handed {
+        assert_eq!(h[3], 0, "frames dropped between workers: {said}");
+    }
+    // Hundreds of connections: the kernel put some of their frames on
+    // the other worker's queue.
+    assert!(handed.iter().map(|h| h[1]).sum::<u64>() > 0, "{said}");
+}
+
+/// The numbers in `text`, in order.
+fn numbers(text: &str) -> Vec<u64> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse().expect("a number"))
+        .collect()
+}
+
+/// Each worker's line in the proxy's log at its end, as (worker, active
+/// opens, passive opens).
+fn worker_lines(log: &str) -> Vec<(u64, u64, u64)> {
+    log.lines()
+        .filter_map(|l| l.split_once("] worker ").map(|(_, rest)| numbers(rest)))
+        .map(|n| (n[0], n[2], n[3]))
+        .collect()
+}
+
+/// Kills a child on drop.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The kernel's TCP resets sent in `ns` so far.
+fn out_rsts(ns: &Netns) -> u64 {
+    tpa_tests::nstat::Counters::read(ns).get("TcpOutRsts")
+}
+
+/// AF_XDP beside the kernel on the host's own address (192.0.2.2 on
+/// `vs`): the host's kernel serves a redis-server of its own on that
+/// address and answers ping while the proxy on tpa serves port 22121
+/// there, with two backends across the veth (tpa's connections, from
+/// its active-open range 61000-65535 the kernel gave up) and one on the
+/// host's loopback (a kernel socket). Keys land where nutcracker puts
+/// them on all three; redis-cli and a pipelined redis-benchmark pass;
+/// the host's kernel reset none of tpa's connections; SIGTERM ends the
+/// proxy cleanly, the XDP program detached and the reserved ports given
+/// back, the kernel's server still there.
+#[test]
+fn the_proxy_serves_on_af_xdp_beside_the_kernel() {
+    const KERNEL_REDIS: u16 = 6500;
+    let mut lab = Lab::new("rpx", Link::AfXdp, 2, "");
+    let host = lab.host.as_ref().expect("the host's namespace");
+    let said = lab.log();
+    assert!(said.contains("(tpa on af_xdp:vs, 1 worker)"), "{said}");
+    let _kernel = Reap(lab.start_redis_in(host, TPA, KERNEL_REDIS));
+    assert!(host.ip(&["link", "show", "dev", "vs"]).contains("xdp"));
+    let reserved = host.sysctl("net.ipv4.ip_local_reserved_ports");
+    assert!(reserved.contains("61000-65535"), "{reserved}");
+    let rsts = out_rsts(host);
+
+    let mut c = lab.client();
+    let mut kernel = lab.ns.enter(|| Conn::new(TPA, KERNEL_REDIS));
+    assert_eq!(kernel.call(&["SET", "served-by", "kernel"]), "+OK");
+    let keys: Vec<String> = (0..60).map(|i| format!("xdp:{i}")).collect();
+    keys_land_where_nutcracker_puts_them(&lab, &mut c, &keys);
+    lab.ns.ping_ok("-4", TPA);
+    assert_eq!(kernel.call(&["GET", "served-by"]), "$kernel");
+    assert_eq!(
+        kernel.call(&["DBSIZE"]),
+        ":1",
+        "a proxy's key reached the kernel's redis"
+    );
+    cli_and_a_pipelined_benchmark(&lab);
+    assert_eq!(c.call(&["GET", "xdp:7"]), "$v-xdp:7");
+    let stats = lab.stats();
+    assert!(stats.contains("\"forward_error\":0"), "{stats}");
+    assert_eq!(
+        out_rsts(lab.host.as_ref().unwrap()),
+        rsts,
+        "the host's kernel reset connections that were tpa's"
+    );
+
+    drop(c);
+    let said = lab.stop_proxy();
+    println!("the proxy's log:\n{said}");
+    // tpa's connections to the two backends across the veth, the clients'.
+    let workers = worker_lines(&said);
+    assert_eq!(workers.len(), 1, "{said}");
+    assert!(workers[0].1 >= 2 && workers[0].2 > 50, "{said}");
+    let host = lab.host.as_ref().unwrap();
+    assert!(!host.ip(&["link", "show", "dev", "vs"]).contains("xdp"));
+    assert_eq!(host.sysctl("net.ipv4.ip_local_reserved_ports"), "");
+    assert_eq!(kernel.call(&["GET", "served-by"]), "$kernel");
 }

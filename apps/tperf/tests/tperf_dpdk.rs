@@ -45,22 +45,10 @@ fn tpa_on_dpdk(prefix: &str) -> Vec<String> {
         "2001:db8::2/64",
         "--flow-marks",
         "--",
-        "-l",
-        "0",
-        "--no-huge",
-        "--no-pci",
-        "--no-shconf",
-        "-m",
-        "256",
-        "--log-level",
-        "*:error",
-        "--vdev",
-        "net_tap0,iface=tpa0",
-        "--file-prefix",
-        prefix,
     ]
     .iter()
     .map(|s| s.to_string())
+    .chain(tpa_tests::eal::vdev_args("net_tap0,iface=tpa0", prefix))
     .collect()
 }
 

@@ -1,8 +1,8 @@
 //! The proxy on tpa's own TCP stack: one `#[pipeline]` per worker on a
-//! port (a TAP device by default, any interface through AF_PACKET), whose
-//! inline app ([`ProxyApp`]) drives the same sans-IO
-//! [`Engine`] as the kernel runtime from tpa's
-//! socket calls and events.
+//! port (a TAP device by default, any interface through AF_PACKET, a DPDK
+//! port, or an interface through AF_XDP beside the kernel on the host's
+//! own address), whose inline app ([`ProxyApp`]) drives the same sans-IO
+//! [`Engine`] as the kernel runtime from tpa's socket calls and events.
 //!
 //! ```text
 //! port ─► Ethernet front ─┬─► ARP responder
@@ -15,10 +15,18 @@
 //! Workers are shared-nothing: each has its own engine, its own listener
 //! on every pool's address (a client's SYN lands on the worker its
 //! 4-tuple steers to) and its own server connections, opened from ports
-//! whose replies land on its own queue. The stats port stays on a kernel
-//! socket, looked at by worker 0 every few milliseconds from the app's
-//! `poll`; every worker posts its engine's counters as often, and the
-//! stats JSON sums them.
+//! whose replies land on its own queue. The ports are opened as tperf's
+//! are ([`tpa_responder::workers`]): a worker's queue of a multi-queue
+//! TAP, an AF_PACKET fanout group, AF_XDP sockets or a DPDK device's
+//! queue pairs (a frame the device put on another worker's queue handed
+//! over to that worker), neighbour answers shared between workers.
+//! Beside the kernel (AF_XDP), tpa takes the pools' listening ports and
+//! its active-open range (61000-65535) from the kernel on the host's
+//! address, and learns its neighbours from the kernel's table.
+//!
+//! The stats port stays on a kernel socket, looked at by worker 0 every
+//! few milliseconds from the app's `poll`; every worker posts its
+//! engine's counters as often, and the stats JSON sums them.
 
 mod app;
 
@@ -27,15 +35,17 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::time::Duration;
 
 use tpa::app::{App, Events};
-use tpa::buf::{PacketBuf, Pool as BufPool, PoolConfig};
-use tpa::port::af_packet::{AfPacket, AfPacketConfig};
-use tpa::port::steer::{Handover, ShareAnswers};
-use tpa::port::tap::{Tap, TapConfig};
+use tpa::buf::PacketBuf;
+use tpa::port::steer::{ShareAnswers, Steering};
 use tpa::port::Port;
 use tpa::stage::{Counted, Reason};
 use tpa::state::State;
 use tpa::wire::MacAddr;
 use tpa::worker::{run_loop, IdlePolicy, Progress, StopFlag, WorkLoop};
+use tpa_responder::workers::{
+    beside_kernel, handed_line, on_ports, worker_line, Handed, OnPorts, PortSetup, PortsError,
+    WorkerPorts,
+};
 use tpa_responder::{IpCidr, PortSpec};
 use tpa_stages::arp::ArpResponder;
 use tpa_stages::discard::Discard;
@@ -109,6 +119,8 @@ pub struct TpaOptions {
     pub workers: u16,
     /// What the loop does when idle (`--idle`).
     pub idle: Idle,
+    /// DPDK only: the EAL's arguments (after `--`).
+    pub eal_args: Vec<String>,
 }
 
 /// Why tpa's side could not run.
@@ -126,7 +138,8 @@ impl std::error::Error for TpaError {}
 impl TpaOptions {
     /// Checks the flags against the pools: an address of our own, each
     /// pool's listen address one of ours (or unspecified), a port kind
-    /// this build runs, at least one worker.
+    /// this build runs (DPDK needs the `dpdk` feature), EAL arguments
+    /// with DPDK only, at least one worker.
     pub fn validate(&self, pools: &[Pool]) -> Result<(), TpaError> {
         if self.ips.is_empty() {
             return Err(TpaError(
@@ -138,15 +151,21 @@ impl TpaOptions {
         if self.workers == 0 {
             return Err(TpaError("--workers: at least 1".into()));
         }
-        if let PortSpec::Dpdk(device) = &self.port {
-            return Err(TpaError(format!(
-                "--port dpdk:{device}: not yet in tpa-redis-proxy (tap: and af_packet: are)"
-            )));
-        }
-        if let PortSpec::AfXdp(name) = &self.port {
-            return Err(TpaError(format!(
-                "--port af_xdp:{name}: not yet in tpa-redis-proxy (tap: and af_packet: are)"
-            )));
+        match &self.port {
+            PortSpec::Dpdk(device) if !cfg!(feature = "dpdk") => {
+                return Err(TpaError(format!(
+                    "--port dpdk:{device}: built without the dpdk feature; \
+                     rebuild with --features dpdk"
+                )))
+            }
+            PortSpec::Dpdk(_) => {}
+            _ if !self.eal_args.is_empty() => {
+                return Err(TpaError(
+                    "EAL arguments (after `--`) are only for a DPDK port (--port dpdk:<device>)"
+                        .into(),
+                ))
+            }
+            _ => {}
         }
         for pool in pools {
             let addr = listen_addr(&pool.listen).map_err(TpaError)?;
@@ -302,20 +321,28 @@ fn build<P: Port, A: App<P::Buf, ProxyState<P::Buf>>>(
         );
         HostKey::per_process()
     });
+    // Beside the kernel (AF_XDP): active opens from the ports the port
+    // took from the kernel.
+    let mut tcp = tcp;
+    let shared_host = beside_kernel(&port, &mut tcp);
     // Active opens pick ports whose replies land on this worker's queue.
-    let sockets = TcpSockets::new(tcp, os_seed())
+    let mut sockets = TcpSockets::new(tcp, os_seed())
         .with_host_key(&host_key)
         .with_steering(port.steering());
+    let mut egress = Egress::new(iface);
+    if let Some(host) = shared_host {
+        // Listening ports reach the port's filter, neighbours come from
+        // the kernel's table.
+        egress.set_shared_host(host.clone());
+        sockets.set_shared_host(host);
+    }
     let state = ProxyState {
-        egress: Egress::new(iface),
+        egress,
         tcp: sockets,
         events: Events::default(),
     };
     ProxyPipeline::new(port, state, app, front)
 }
-
-/// Inbox depth of the mesh that shares neighbor answers between workers.
-const SHARE_DEPTH: usize = 64;
 
 /// Buffers in the pool: room for many connections' queues.
 const POOL_BUFFERS: usize = 1 << 16;
@@ -372,13 +399,7 @@ pub fn run(
         }
         None => None,
     };
-    let buffers = BufPool::new(PoolConfig {
-        name: "redis-proxy".into(),
-        capacity: POOL_BUFFERS,
-        ..PoolConfig::default()
-    })
-    .map_err(|e| TpaError(format!("buffer pool: {e}")))?;
-    let root_hint = |e: tpa::port::PortError| {
+    let root_hint = |e: PortsError| {
         let text = e.to_string();
         let hint = if text.contains("ermission") || text.contains("EPERM") {
             " (tpa's ports need root or CAP_NET_ADMIN/CAP_NET_RAW; without them, \
@@ -386,7 +407,7 @@ pub fn run(
         } else {
             ""
         };
-        TpaError(format!("--port {}: {text}{hint}", tpa.port_name()))
+        TpaError(format!("{text}{hint}"))
     };
     let mut bound: Vec<String> = pools
         .iter()
@@ -401,49 +422,29 @@ pub fn run(
     let engines = (0..tpa.workers)
         .map(|_| Engine::new(pools.clone(), limits).map_err(TpaError))
         .collect::<Result<Vec<_>, _>>()?;
-    let leaked = match &tpa.port {
-        PortSpec::Tap(name) => {
-            let config = TapConfig {
-                mac: Some(tpa.mac.unwrap_or(tpa_responder::DEFAULT_TAP_MAC)),
-                queues: tpa.workers,
-                ..TapConfig::new(name.as_str())
-            };
-            let ports = Tap::open_queues(&config, buffers.clone()).map_err(root_hint)?;
-            serve(
-                share_answers(ports),
-                engines,
-                tpa,
-                &tcp,
-                options,
-                stats,
-                on_ready,
-                &bound,
-                log,
-            )?;
-            buffers.in_use()
-        }
-        PortSpec::AfPacket(name) => {
-            let config = AfPacketConfig {
-                queues: tpa.workers,
-                promiscuous: tpa.mac.is_some(),
-                ..AfPacketConfig::new(name.as_str())
-            };
-            let ports = AfPacket::open_queues(&config, buffers.clone()).map_err(root_hint)?;
-            serve(
-                share_answers(ports),
-                engines,
-                tpa,
-                &tcp,
-                options,
-                stats,
-                on_ready,
-                &bound,
-                log,
-            )?;
-            buffers.in_use()
-        }
-        PortSpec::Dpdk(_) | PortSpec::AfXdp(_) => unreachable!("refused by validate"),
+    let ports = WorkerPorts {
+        mac: tpa.mac,
+        buffers: POOL_BUFFERS,
+        eal_args: tpa.eal_args.clone(),
+        ..WorkerPorts::new(
+            tpa.port.clone(),
+            tpa.workers,
+            tpa.ips.clone(),
+            "tpa-redis-proxy",
+        )
     };
+    let job = ProxyJob {
+        engines,
+        tpa,
+        tcp: &tcp,
+        options,
+        stats,
+        on_ready,
+        bound: &bound,
+        log,
+    };
+    let (served, leaked) = on_ports(&ports, job).map_err(root_hint)?;
+    served?;
     if leaked > 0 {
         log(
             4,
@@ -453,37 +454,68 @@ pub fn run(
     Ok(())
 }
 
-/// Each of `ports` wrapped so that the neighbor answers one of them
-/// receives reach all.
-fn share_answers<P: Port>(ports: Vec<P>) -> Vec<ShareAnswers<P>>
-where
-    P::Buf: Send,
-{
-    let mesh = Handover::mesh(ports.len() as u16, SHARE_DEPTH);
-    ports
-        .into_iter()
-        .zip(mesh)
-        .map(|(p, end)| ShareAnswers::new(p, end))
-        .collect()
+/// What the proxy runs on the opened ports: a worker each.
+struct ProxyJob<'a, R> {
+    engines: Vec<Engine>,
+    tpa: &'a TpaOptions,
+    tcp: &'a TcpConfig,
+    options: &'a Options,
+    stats: Option<TcpListener>,
+    on_ready: R,
+    bound: &'a [String],
+    log: &'a (dyn Fn(u8, &str) + Sync),
 }
 
-/// Runs a worker per port, each with its engine; returns once every
-/// worker stopped.
-#[allow(clippy::too_many_arguments)]
-fn serve<P: Port + Send>(
-    ports: Vec<P>,
-    engines: Vec<Engine>,
-    tpa: &TpaOptions,
-    tcp: &TcpConfig,
-    options: &Options,
-    stats: Option<TcpListener>,
-    on_ready: impl FnOnce(&[String]),
-    bound: &[String],
-    log: &(dyn Fn(u8, &str) + Sync),
+impl<R: FnOnce(&[String])> OnPorts for ProxyJob<'_, R> {
+    type Out = Result<(), TpaError>;
+
+    fn run<P: Port + Send + Handed>(
+        self,
+        ports: Vec<ShareAnswers<P>>,
+        setup: &PortSetup<'_>,
+    ) -> Self::Out
+    where
+        P::Buf: Send,
+    {
+        serve(ports, self, setup)
+    }
+}
+
+/// Runs a worker per port, each with its engine (and set up by `setup`:
+/// DPDK's worker threads register with the EAL); returns once every
+/// worker stopped, each having logged its line (its connections, the
+/// neighbour answers and frames handed between workers).
+fn serve<P: Port + Send + Handed, R: FnOnce(&[String])>(
+    ports: Vec<ShareAnswers<P>>,
+    job: ProxyJob<'_, R>,
+    setup: &PortSetup<'_>,
 ) -> Result<(), TpaError>
 where
     P::Buf: Send,
 {
+    let ProxyJob {
+        engines,
+        tpa,
+        tcp,
+        options,
+        stats,
+        on_ready,
+        bound,
+        log,
+    } = job;
+    if ports.len() > 1 && ports.iter().any(|p| p.steering() == Steering::Unknown) {
+        // AF_XDP on several queues: the device's hash picks the queue,
+        // and nothing hands a misplaced frame over.
+        log(
+            4,
+            &format!(
+                "{} workers on --port {}, whose queue per flow tpa cannot tell: \
+                 a connection's frames may land on another worker's queue (one worker is safe)",
+                ports.len(),
+                tpa.port_name()
+            ),
+        );
+    }
     let stop = StopFlag::new();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), TpaError>>();
     let board: Option<app::StatsBoard> = stats
@@ -501,6 +533,7 @@ where
                 let board = board.clone().map(|b| (b, w));
                 let stop = stop.clone();
                 scope.spawn(move || {
+                    let _thread = setup.enter_worker();
                     let app = ProxyApp::new(engine, options, stats, board, log);
                     let mut pipeline = build(port, tpa, tcp.clone(), app);
                     let addrs = pipeline.app.listen_addrs();
@@ -514,6 +547,11 @@ where
                     }
                     let mut work = ProxyLoop { pipeline };
                     run_loop(&mut work, &stop, tpa.idle.policy());
+                    let port = &work.pipeline.port;
+                    log(5, &worker_line(port, &work.pipeline.state.tcp.counters()));
+                    if let Some(line) = handed_line(port) {
+                        log(5, &line);
+                    }
                 })
             })
             .collect();
@@ -540,4 +578,61 @@ where
         }
         result
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(port: &str) -> TpaOptions {
+        TpaOptions {
+            port: port.parse().expect("a port"),
+            ips: vec!["192.0.2.2/24".parse().expect("an address")],
+            mac: None,
+            workers: 2,
+            idle: Idle::default(),
+            eal_args: vec![],
+        }
+    }
+
+    fn pools(listen: &str) -> Vec<Pool> {
+        crate::config::parse(&format!(
+            "p:\n  listen: {listen}\n  servers:\n   - 192.0.2.1:6379:1\n"
+        ))
+        .expect("a pool")
+    }
+
+    #[test]
+    fn every_port_kind_is_taken_and_bad_flags_are_named() {
+        let ours = pools("192.0.2.2:22121");
+        for port in ["tap:tpa0", "af_packet:eth0", "af_xdp:eth0"] {
+            assert_eq!(options(port).validate(&ours), Ok(()), "{port}");
+        }
+        let dpdk = TpaOptions {
+            eal_args: vec!["--no-huge".into()],
+            ..options("dpdk:net_tap0")
+        };
+        let result = dpdk.validate(&ours);
+        if cfg!(feature = "dpdk") {
+            assert_eq!(result, Ok(()));
+        } else {
+            let e = result.unwrap_err();
+            assert!(e.0.contains("rebuild with --features dpdk"), "{e}");
+        }
+        let eal_elsewhere = TpaOptions {
+            eal_args: vec!["--no-huge".into()],
+            ..options("af_xdp:eth0")
+        };
+        let e = eal_elsewhere.validate(&ours).unwrap_err();
+        assert!(e.0.starts_with("EAL arguments"), "{e}");
+        let e = options("af_xdp:eth0")
+            .validate(&pools("192.0.2.3:22121"))
+            .unwrap_err();
+        assert!(e.0.contains("not one of tpa's --ip addresses"), "{e}");
+        let none = TpaOptions {
+            workers: 0,
+            ..options("dpdk:net_tap0")
+        };
+        assert!(none.validate(&ours).unwrap_err().0.starts_with("--workers"));
+    }
 }

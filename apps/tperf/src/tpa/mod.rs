@@ -30,16 +30,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tpa::app::{App, Events, SocketError, SocketId};
-use tpa::buf::{PacketBuf, Pool, PoolConfig};
-use tpa::port::af_packet::{AfPacket, AfPacketConfig, RxMode, TxPath};
-use tpa::port::af_xdp::{AfXdp, AfXdpConfig};
-use tpa::port::steer::{Handover, ShareAnswers, SteerGuard};
-use tpa::port::tap::{Tap, TapConfig};
+use tpa::buf::PacketBuf;
+use tpa::port::af_packet::{RxMode, TxPath};
+use tpa::port::steer::ShareAnswers;
 use tpa::port::Port;
 use tpa::stage::{Counted, Cx, Reason};
 use tpa::state::State;
 use tpa::wire::MacAddr;
 use tpa::worker::IdlePolicy;
+use tpa_responder::workers::{
+    self, beside_kernel, on_ports, Handed, OnPorts, OpenedPool, PortSetup, WorkerPorts,
+};
 use tpa_responder::{IpCidr, PortSpec};
 use tpa_stages::arp::ArpResponder;
 use tpa_stages::discard::Discard;
@@ -436,7 +437,9 @@ impl<P: Port, A: App<P::Buf, TperfState<P::Buf>>> TperfPipeline<P, A> {
 }
 
 /// One worker's line at the end: its queue, its connections, the
-/// neighbor answers it shared and received.
+/// neighbor answers it shared and received ([`workers::worker_line`]),
+/// its TCP segments, its flow rules, the frames handed over between
+/// workers.
 fn worker_line<P: Port + Handed, A: App<P::Buf, TperfState<P::Buf>>>(
     pipeline: &TperfPipeline<ShareAnswers<P>, A>,
 ) -> String
@@ -444,16 +447,8 @@ where
     P::Buf: Send,
 {
     let tcp = pipeline.state().tcp.counters();
-    let share = pipeline.port().stats();
     let queue = pipeline.port().caps().queue;
-    let mut line = format!(
-        "worker {queue}: {} connections ({} active, {} passive), {} neighbor answers shared, {} received",
-        tcp.active_opens + tcp.passive_opens,
-        tcp.active_opens,
-        tcp.passive_opens,
-        share.answers,
-        share.copies_received,
-    );
+    let mut line = workers::worker_line(pipeline.port(), &tcp);
     line.push_str(&format!(
         "\nqueue {queue}: tcp: {} segments sent, {} super-segments of {} segments, {} retransmitted",
         tcp.segments_sent, tcp.tso_frames, tcp.tso_segments, tcp.retransmitted_segments
@@ -461,10 +456,9 @@ where
     if let Some(marks) = &pipeline.state().marks {
         line.push_str(&format!("\nqueue {queue}: {}", marks.summary()));
     }
-    if let Some((sent, received, dropped)) = pipeline.port().port().handed() {
-        line.push_str(&format!(
-            "\nqueue {queue}: {sent} frames handed over to other workers, {received} received from them, {dropped} dropped"
-        ));
+    if let Some(handed) = workers::handed_line(pipeline.port()) {
+        line.push('\n');
+        line.push_str(&handed);
     }
     line
 }
@@ -523,14 +517,10 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
         tracing::warn!("TCP host key: {e}; keying ISNs and timestamps for this process only");
         HostKey::per_process()
     });
-    let shared_host = port.shared_host();
+    // Beside the kernel: active opens from the ports the AF_XDP port
+    // took from the kernel.
     let mut tcp = tcp;
-    if shared_host.is_some() {
-        // Beside the kernel: active opens from the ports the AF_XDP
-        // port took from the kernel.
-        tcp.port_first = *tpa_responder::AF_XDP_LOCAL_PORTS.start();
-        tcp.port_last = *tpa_responder::AF_XDP_LOCAL_PORTS.end();
-    }
+    let shared_host = beside_kernel(&port, &mut tcp);
     let mut sockets = TcpSockets::new(tcp, os_seed())
         .with_host_key(&host_key)
         .with_steering(port.steering());
@@ -600,15 +590,6 @@ impl WorkerSetup<'_> {
     }
 }
 
-/// Nothing to set up: a TAP or AF_PACKET port.
-fn plain_workers(instance: Option<&Instance>) -> WorkerSetup<'_> {
-    WorkerSetup {
-        on_thread: &|| Box::new(()),
-        marks: &|_| None,
-        instance,
-    }
-}
-
 /// Starts the instance `endpoint.ops` describes, trace on as `TPA_TRACE`
 /// says; `None` when off or when it cannot start (said in the log: the
 /// run goes on without).
@@ -629,201 +610,98 @@ fn start_instance(endpoint: &TpaEndpoint, role: &str) -> Option<Instance> {
     }
 }
 
-/// A port that may hand misplaced frames over to other workers: its
-/// counts, for the worker's line at the end.
-trait Handed {
-    /// Frames handed over to other workers, received from them, and
-    /// dropped because the other worker's inbox was full (not those for
-    /// a worker already gone, as at the end of a run); `None` for a port
-    /// whose steering never misplaces a frame.
-    fn handed(&self) -> Option<(u64, u64, u64)> {
-        None
-    }
-}
-
-impl Handed for Tap {}
-impl Handed for AfPacket {}
-impl Handed for AfXdp {}
-
-impl<P: Port> Handed for SteerGuard<P> {
-    fn handed(&self) -> Option<(u64, u64, u64)> {
-        let h = self.handover_stats();
-        Some((h.sent, h.received, h.full))
-    }
-}
-
-/// Inbox depth of the mesh that shares neighbor answers between workers.
-const SHARE_DEPTH: usize = 64;
-
-/// Inbox depth of the mesh that hands a DPDK worker the frames another
-/// worker's queue received for it: a receive ring's worth.
-#[cfg(feature = "dpdk")]
-const HANDOVER_DEPTH: usize = 1024;
-
-/// Opens `workers` queues of `endpoint`'s port (a multi-queue TAP, an
-/// AF_PACKET fanout group, a DPDK device's queue pairs: one queue each)
-/// with a pool of `buffers` buffers, each queue wrapped so the neighbor
-/// answers it receives reach every worker ([`ShareAnswers`]), and runs
-/// `job` on them; then returns what it returned and how many buffers did
-/// not come back to the pool once the ports were closed (a leak when not
-/// 0).
+/// Opens `workers` queues of `endpoint`'s port with a pool of `buffers`
+/// buffers ([`on_ports`]: a multi-queue TAP, an AF_PACKET fanout group,
+/// AF_XDP sockets, a DPDK device's queue pairs, one queue each, each
+/// wrapped so the neighbor answers it receives reach every worker), and
+/// runs `job` on them, with the instance and each DPDK worker's flow
+/// rules; then returns what it returned and how many buffers did not come
+/// back to the pool once the ports were closed (a leak when not 0).
 fn on_port<J: OnPort>(
     endpoint: &TpaEndpoint,
     workers: u16,
     buffers: usize,
     job: J,
 ) -> Result<(J::Out, usize), TpaError> {
-    let pool = || {
-        Pool::new(PoolConfig {
-            name: "tperf".into(),
-            capacity: buffers,
-            ..PoolConfig::default()
-        })
-        .map_err(|e| TpaError(format!("buffer pool: {e}")))
+    let config = WorkerPorts {
+        mac: endpoint.mac,
+        buffers,
+        rx_mode: endpoint.rx_mode,
+        tx_path: endpoint.tx_path,
+        offloads: endpoint.offloads,
+        eal_args: endpoint.eal_args.clone(),
+        ..WorkerPorts::new(
+            endpoint.port.clone(),
+            workers,
+            endpoint.ips.clone(),
+            "tpa-tperf",
+        )
     };
-    let open_error =
-        |e: tpa::port::PortError| TpaError(format!("{}: {e}", endpoint_name(endpoint)));
-    let instance = start_instance(endpoint, J::ROLE);
-    let with_pool = |pool: &Pool| {
-        if let Some(i) = &instance {
-            let pool = pool.clone();
-            i.add_pool(move || collect::pool(&pool));
-        }
+    let job = TperfJob {
+        job,
+        flow_marks: endpoint.flow_marks,
+        instance: start_instance(endpoint, J::ROLE),
     };
-    match &endpoint.port {
-        PortSpec::Tap(name) => {
-            let pool = pool()?;
-            let config = TapConfig {
-                mac: Some(endpoint.mac.unwrap_or(tpa_responder::DEFAULT_TAP_MAC)),
-                queues: workers,
-                offloads: endpoint.offloads,
-                ..TapConfig::new(name.as_str())
-            };
-            let ports = Tap::open_queues(&config, pool.clone()).map_err(open_error)?;
-            with_pool(&pool);
-            let out = job.run(share_answers(ports), &plain_workers(instance.as_ref()));
-            Ok((out, pool.in_use()))
-        }
-        PortSpec::AfPacket(name) => {
-            let pool = pool()?;
-            let config = AfPacketConfig {
-                rx_mode: endpoint.rx_mode.unwrap_or_default(),
-                tx_path: endpoint.tx_path.unwrap_or_default(),
-                queues: workers,
-                promiscuous: endpoint.mac.is_some(),
-                offloads: endpoint.offloads,
-                ..AfPacketConfig::new(name.as_str())
-            };
-            let ports = AfPacket::open_queues(&config, pool.clone()).map_err(open_error)?;
-            with_pool(&pool);
-            let out = job.run(share_answers(ports), &plain_workers(instance.as_ref()));
-            Ok((out, pool.in_use()))
-        }
-        PortSpec::AfXdp(name) => {
-            let pool = Pool::new(PoolConfig {
-                name: "tperf".into(),
-                capacity: buffers,
-                rx_reserve: tpa_responder::AF_XDP_RX_RESERVE,
-                ..PoolConfig::default()
-            })
-            .map_err(|e| TpaError(format!("buffer pool: {e}")))?;
-            let config = AfXdpConfig {
-                queues: workers,
-                local_ports: Some(tpa_responder::AF_XDP_LOCAL_PORTS),
-                ..AfXdpConfig::new(
-                    name.as_str(),
-                    endpoint.ips.iter().map(|c| c.addr()).collect(),
-                )
-            };
-            let ports = AfXdp::open_queues(&config, pool.clone()).map_err(open_error)?;
-            with_pool(&pool);
-            let out = job.run(share_answers(ports), &plain_workers(instance.as_ref()));
-            Ok((out, pool.in_use()))
-        }
-        #[cfg(feature = "dpdk")]
-        PortSpec::Dpdk(device) => {
-            use tpa::buf::BufferPool;
-            use tpa::port::dpdk::{DeviceConfig, DpdkDevice, Eal};
-            let port_error = |e| TpaError(format!("--port dpdk:{device}: {e}"));
-            let eal = Eal::init(&endpoint.eal_args).map_err(port_error)?;
-            let _lcore = eal.register_thread().map_err(port_error)?;
-            let config = DeviceConfig {
-                queues: workers,
-                promiscuous: endpoint.mac.is_some(),
-                ..DeviceConfig::default()
-            };
-            let dev = DpdkDevice::open(eal, device, &config).map_err(port_error)?;
-            let ports = dev.worker_ports(HANDOVER_DEPTH).map_err(port_error)?;
-            // Each queue's mempool in `tpactl mem`, held weakly: the
-            // device takes them back at its close.
-            if let Some(i) = &instance {
-                for port in &ports {
-                    let pool = std::sync::Arc::downgrade(port.pool());
-                    i.add_pool(move || {
+    on_ports(&config, job).map_err(|e| TpaError(e.to_string()))
+}
+
+/// A tperf job on opened ports, with the instance and flow rules tperf
+/// adds to each worker's setup.
+struct TperfJob<J> {
+    job: J,
+    /// `--flow-marks`: a flow rule per connection (DPDK only: `validate`
+    /// refuses it elsewhere).
+    #[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
+    flow_marks: bool,
+    instance: Option<Instance>,
+}
+
+impl<J: OnPort> OnPorts for TperfJob<J> {
+    type Out = J::Out;
+
+    fn run<P: Port + Send + Handed>(
+        self,
+        ports: Vec<ShareAnswers<P>>,
+        setup: &PortSetup<'_>,
+    ) -> Self::Out
+    where
+        P::Buf: Send,
+    {
+        let instance = self.instance.as_ref();
+        // Each pool in `tpactl mem` (a DPDK queue's mempool held weakly:
+        // the device takes them back at its close).
+        if let Some(i) = instance {
+            for pool in setup.pools() {
+                match pool.clone() {
+                    OpenedPool::Tpa(pool) => i.add_pool(move || collect::pool(&pool)),
+                    #[cfg(feature = "dpdk")]
+                    OpenedPool::Dpdk(pool) => i.add_pool(move || {
                         pool.upgrade()
                             .map(|p| collect::mempool(&p))
                             .unwrap_or_default()
-                    });
+                    }),
                 }
             }
-            // Each worker thread registers with the EAL (a failure only
-            // costs its mempool cache: logged, not fatal).
-            let on_thread = move || -> Box<dyn std::any::Any> {
-                match eal.register_thread() {
-                    Ok(lcore) => Box::new(lcore),
-                    Err(e) => {
-                        eprintln!("tpa-tperf: a worker thread runs without an EAL lcore: {e}");
-                        Box::new(())
-                    }
-                }
-            };
-            // Connection rules at priority 0, the strongest: tperf
-            // installs no other rules.
-            let marks = |queue: u16| -> Option<Box<dyn MarkConnections>> {
-                endpoint.flow_marks.then(|| {
-                    Box::new(tpa_stages::mlx5::ConnectionMarks::new(&dev, queue, 0))
-                        as Box<dyn MarkConnections>
-                })
-            };
-            let setup = WorkerSetup {
-                on_thread: &on_thread,
-                marks: &marks,
-                instance: instance.as_ref(),
-            };
-            let out = job.run(share_answers(ports), &setup);
-            let pools = dev
-                .close()
-                .map_err(|_| TpaError(format!("--port dpdk:{device}: busy at close")))?;
-            Ok((out, pools.iter().map(|p| BufferPool::in_use(&**p)).sum()))
         }
-        #[cfg(not(feature = "dpdk"))]
-        PortSpec::Dpdk(device) => Err(TpaError(format!(
-            "--port dpdk:{device}: built without the dpdk feature; rebuild with --features dpdk"
-        ))),
-    }
-}
-
-/// Each of `ports` (one per worker, in queue order) wrapped so that the
-/// neighbor answers one of them receives reach all.
-fn share_answers<P: Port>(ports: Vec<P>) -> Vec<ShareAnswers<P>>
-where
-    P::Buf: Send,
-{
-    let mesh = Handover::mesh(ports.len() as u16, SHARE_DEPTH);
-    ports
-        .into_iter()
-        .zip(mesh)
-        .map(|(p, end)| ShareAnswers::new(p, end))
-        .collect()
-}
-
-/// How a port is named in messages.
-fn endpoint_name(endpoint: &TpaEndpoint) -> String {
-    match &endpoint.port {
-        PortSpec::Tap(n) => format!("--port tap:{n}"),
-        PortSpec::AfPacket(n) => format!("--port af_packet:{n}"),
-        PortSpec::AfXdp(n) => format!("--port af_xdp:{n}"),
-        PortSpec::Dpdk(n) => format!("--port dpdk:{n}"),
+        // Connection rules at priority 0, the strongest: tperf installs
+        // no other rules.
+        #[cfg(feature = "dpdk")]
+        let device = setup.dpdk_device().filter(|_| self.flow_marks);
+        let marks = |_queue: u16| -> Option<Box<dyn MarkConnections>> {
+            #[cfg(feature = "dpdk")]
+            if let Some(dev) = device {
+                return Some(Box::new(tpa_stages::mlx5::ConnectionMarks::new(
+                    dev, _queue, 0,
+                )));
+            }
+            None
+        };
+        let workers = WorkerSetup {
+            on_thread: setup.enter_fn(),
+            marks: &marks,
+            instance,
+        };
+        self.job.run(ports, &workers)
     }
 }
 
