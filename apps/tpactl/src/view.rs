@@ -353,7 +353,7 @@ pub fn worker(dir: &Path, json: bool) -> Result<(), String> {
             let app: Vec<String> = s
                 .app
                 .iter()
-                .map(|c| format!("{} {}", c.name, c.value))
+                .map(|c| format!("{} {}", c.labelled_name(), c.value))
                 .collect();
             println!("  app: {}", app.join(", "));
         }

@@ -71,6 +71,22 @@ pub fn nested(snap: &mut WorkerSnapshot, top: &str, view: CountedView<'_>) {
     });
 }
 
+/// Every stage's counters of a `#[pipeline]`: its own stages
+/// ([`stages`]), then each `Counted` stage nested in them ([`nested`]),
+/// which `visit_counted` shows (the pipeline's generated method).
+///
+/// ```text
+/// collect::pipeline(snap, pipeline.stats(), |visit| pipeline.visit_counted(visit));
+/// ```
+pub fn pipeline<B: PacketBuf, const N: usize, const K: usize>(
+    snap: &mut WorkerSnapshot,
+    runtime: &Runtime<B, N, K>,
+    visit_counted: impl FnOnce(&mut dyn FnMut(&'static str, CountedView<'_>)),
+) {
+    stages(snap, runtime);
+    visit_counted(&mut |top, view| nested(snap, top, view));
+}
+
 /// The port's own counters (`Port::visit_counters`).
 pub fn port<P: tpa::port::Port>(snap: &mut WorkerSnapshot, port: &mut P) {
     snap.port.clear();

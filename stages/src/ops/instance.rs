@@ -23,6 +23,7 @@ use super::config::{valid_id, OpsConfig};
 use super::file::StatsFile;
 use super::meter::WorkerMeter;
 use super::snapshot::{PoolSnapshot, WorkerSnapshot, SNAPSHOT_VERSION};
+use crate::trace::TraceConfig;
 use tpa::pipeline::IterationStats;
 use tpa::worker::IdlePolicy;
 
@@ -214,6 +215,37 @@ impl Instance {
             metrics,
             remove_at_end,
         })
+    }
+
+    /// [`start`](Self::start)s the instance `cfg` asks for, unless its
+    /// stats are off (`--no-stats`); `None` then, or when it cannot start
+    /// (said in the log: the app runs on without).
+    pub fn start_if_on(cfg: &OpsConfig, app: &str, trace: bool) -> Option<Instance> {
+        if !cfg.enabled {
+            return None;
+        }
+        Instance::start(cfg, app, trace)
+            .map_err(|e| tracing::warn!("no stats nor control socket: {e}"))
+            .ok()
+    }
+
+    /// The socket trace's settings for a worker of this instance: `base`
+    /// (`[trace]`, `TPA_TRACE*`), on as the `trace` knob is now, its
+    /// files in the instance's directory.
+    pub fn trace_config(&self, base: &TraceConfig) -> TraceConfig {
+        TraceConfig {
+            enabled: self.shared.knobs.trace.load(Ordering::Relaxed),
+            dir: self.shared.dir.clone(),
+            ..base.clone()
+        }
+    }
+
+    /// Worker `worker`'s publisher, or `None` (said in the log: the
+    /// worker runs on without) when its file cannot be made.
+    pub fn publisher_or_warn(&self, worker: u32) -> Option<Publisher> {
+        self.publisher(worker)
+            .map_err(|e| tracing::warn!("worker {worker} publishes no stats: {e}"))
+            .ok()
     }
 
     /// The instance's id.
@@ -474,6 +506,34 @@ impl Publisher {
     pub fn path(&self) -> &Path {
         self.file.path()
     }
+}
+
+/// Runs one iteration of a worker's loop over `target` (its pipeline)
+/// through `run_at`, at the time `now` reads; with `stats`, measured (one
+/// clock read more, for its end). What the iteration did, and whether a
+/// snapshot is due ([`Publisher::iteration`]; never without `stats`).
+///
+/// ```text
+/// let (done, due) = ops::run_metered(self.stats.as_mut(), &mut self.pipeline,
+///     |p| p.stats().now_ns(), |p, now| p.run_once_at(now));
+/// ```
+#[inline]
+pub fn run_metered<T>(
+    stats: Option<&mut Publisher>,
+    target: &mut T,
+    now: impl Fn(&T) -> u64,
+    run_at: impl FnOnce(&mut T, u64) -> IterationStats,
+) -> (IterationStats, bool) {
+    let start = now(target);
+    let done = run_at(target, start);
+    let due = match stats {
+        Some(stats) => {
+            let end = now(target);
+            stats.iteration(start, end, &done)
+        }
+        None => false,
+    };
+    (done, due)
 }
 
 /// Now, in nanoseconds since the Unix epoch.

@@ -18,17 +18,24 @@
 //! - [`OpsConfig`]: the knobs at start.
 //! - [`log`]: the apps' logs through `tracing`.
 //! - [`Settings`]: an app's config file (`--config FILE`), all its tables.
+//! - [`OpsFlags`]: the apps' shared flags (`--config`, `--id`,
+//!   `--metrics`, `--no-stats`) over the file and the environment.
+//! - [`stack`]: what a worker of tpa's TCP stack publishes, and the trace
+//!   knob applied to it.
 
 pub mod collect;
 mod config;
 pub mod file;
+mod flags;
 mod instance;
 pub mod log;
 pub mod meter;
 pub mod prometheus;
 mod settings;
 pub mod snapshot;
+pub mod stack;
 
 pub use config::{valid_id, OpsConfig, OpsConfigError, OPS_KEYS};
-pub use instance::{request, Change, Instance, Knobs, Publisher, RUNTIME_KNOBS};
+pub use flags::OpsFlags;
+pub use instance::{request, run_metered, Change, Instance, Knobs, Publisher, RUNTIME_KNOBS};
 pub use settings::{Settings, TABLES};

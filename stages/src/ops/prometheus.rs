@@ -274,10 +274,18 @@ pub fn render(snapshots: &[WorkerSnapshot]) -> String {
             } else {
                 &c.help
             };
+            // The worker, then the counter's own labels (a pool's name).
+            let keys: Vec<String> = c.labels.iter().map(|(k, _)| metric_name(k)).collect();
+            let mut labels: Vec<(&str, &str)> = vec![("worker", &w)];
+            labels.extend(
+                keys.iter()
+                    .zip(&c.labels)
+                    .map(|(k, (_, v))| (k.as_str(), v.as_str())),
+            );
             if c.gauge {
-                f.gauge(&name, help, worker, c.value);
+                f.gauge(&name, help, &labels, c.value);
             } else {
-                f.counter(&format!("{name}_total"), help, worker, c.value);
+                f.counter(&format!("{name}_total"), help, &labels, c.value);
             }
         }
     }
@@ -430,7 +438,10 @@ mod tests {
                 Counter::count("passive_opens", 7),
                 Counter::gauge("open_sockets", 1),
             ],
-            app: vec![Counter::count("proxy.commands", 9).help("Commands.")],
+            app: vec![
+                Counter::count("proxy.commands", 9).help("Commands."),
+                Counter::count("requests", 4).label("pool", "a\"b"),
+            ],
             ..WorkerSnapshot::default()
         };
         let text = render(&[snap]);
@@ -444,6 +455,10 @@ mod tests {
         assert!(text.contains("tpa_stage_drops_total{worker=\"2\",stage=\"front\",reason=\"bad \\\"checksum\\\"\"} 3"), "{text}");
         assert!(
             text.contains("# HELP tpa_app_proxy_commands_total Commands.\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tpa_app_requests_total{worker=\"2\",pool=\"a\\\"b\"} 4\n"),
             "{text}"
         );
         // Every family: one HELP and one TYPE line, before its samples.

@@ -15,8 +15,9 @@ use crate::trace::TraceConfig;
 pub const TABLES: [&str; 4] = ["tcp", "trace", "stats", "metrics"];
 
 /// What a config file and the environment set: the TCP knobs, the socket
-/// trace and the operability knobs.
-#[derive(Debug, Clone, PartialEq)]
+/// trace and the operability knobs ([`Default`]: each table's defaults,
+/// no file nor variable read).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Settings {
     /// `[tcp]` and `TPA_TCP_*`.
     pub tcp: TcpConfig,

@@ -105,6 +105,10 @@ pub struct Counter {
     /// What it counts, for Prometheus' HELP line and `tpactl`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub help: String,
+    /// Which one of a kind it is (an app's counter per pool: `pool` →
+    /// `main`), as Prometheus' labels; none for most.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<(String, String)>,
 }
 
 impl Counter {
@@ -115,6 +119,7 @@ impl Counter {
             value,
             gauge: false,
             help: String::new(),
+            labels: Vec::new(),
         }
     }
 
@@ -130,6 +135,26 @@ impl Counter {
     pub fn help(mut self, help: impl Into<String>) -> Counter {
         self.help = help.into();
         self
+    }
+
+    /// With label `key` = `value` besides the others.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Counter {
+        self.labels.push((key.into(), value.into()));
+        self
+    }
+
+    /// `name`, or `name{key=value,...}` with its labels: how `tpactl`
+    /// shows it.
+    pub fn labelled_name(&self) -> String {
+        if self.labels.is_empty() {
+            return self.name.clone();
+        }
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("{}{{{}}}", self.name, labels.join(","))
     }
 }
 
