@@ -15,7 +15,7 @@ use tpa_echo::report::egress_line;
 use tpa_echo::run::run_server_with;
 use tpa_echo::{run_client, ClientConfig, Endpoint, ServerConfig};
 use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
-use tpa_stages::ops::{valid_id, Instance, Settings};
+use tpa_stages::ops::{Instance, OpsFlags, Settings};
 
 /// A UDP (and, on tpa, TCP) echo server and a UDP client, on tpa or on
 /// the kernel's sockets.
@@ -138,26 +138,13 @@ struct ServerArgs {
 /// The settings of the server's flags over the environment's, over its
 /// `--config` file's.
 fn settings(args: &ServerArgs) -> Result<Settings, String> {
-    let mut settings = Settings::read(args.config.as_deref()).map_err(|e| match args.config {
-        Some(_) => format!("--config {e}"),
-        None => e,
-    })?;
-    let ops = &mut settings.ops;
-    if let Some(id) = &args.id {
-        if !valid_id(id) {
-            return Err(format!(
-                "--id {id:?}: letters, digits, -, _ and . only (64 at most)"
-            ));
-        }
-        ops.id = Some(id.clone());
+    OpsFlags {
+        config: args.config.clone(),
+        id: args.id.clone(),
+        metrics: args.metrics,
+        no_stats: args.no_stats,
     }
-    if args.metrics.is_some() {
-        ops.metrics = args.metrics;
-    }
-    if args.no_stats {
-        ops.enabled = false;
-    }
-    Ok(settings)
+    .settings("--config")
 }
 
 #[derive(Debug, Args)]
@@ -253,12 +240,9 @@ fn main() -> ExitCode {
                 ..server_config(args)
             };
             // The kernel mode has no tpa workers to look into.
-            let instance = (ops.enabled && !config.endpoint.kernel)
-                .then(|| Instance::start(&ops, "echo-server", trace))
-                .and_then(|r| {
-                    r.map_err(|e| tracing::warn!("no stats nor control socket: {e}"))
-                        .ok()
-                });
+            let instance = (!config.endpoint.kernel)
+                .then(|| Instance::start_if_on(&ops, "echo-server", trace))
+                .flatten();
             match run_server_with(&config, &stop, instance.as_ref(), |line| println!("{line}")) {
                 Ok(report) => {
                     println!("final: {report}");

@@ -38,7 +38,8 @@ use tpa_stages::ipv4::Ipv4Input;
 use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
 use tpa_stages::ops::snapshot::Counter;
-use tpa_stages::ops::{collect, Change, Instance, Publisher};
+use tpa_stages::ops::stack::StackParts;
+use tpa_stages::ops::{collect, run_metered, Instance, Publisher};
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::host_key::{os_seed, HostKey};
@@ -229,25 +230,17 @@ impl<P: Port, A: App<P::Buf, EchoState<P::Buf>>> EchoPipeline<P, A> {
     /// its last) and applies the runtime knobs' changes.
     fn publish(&mut self, publisher: &mut Publisher, app: Vec<Counter>, stopped: bool) {
         let now = self.stats().now_ns();
-        let max = publisher.max_sockets();
-        let snap = publisher.snapshot();
-        collect::stages(snap, self.stats());
-        self.visit_counted(&mut |top, view| collect::nested(snap, top, view));
-        collect::port(snap, &mut self.port);
-        collect::tcp(snap, &self.state.tcp, max);
-        collect::neighbors(snap, &self.state.egress, now);
-        snap.app = app;
-        if let Some(Change::Trace(on)) = publisher.publish(now, stopped) {
-            let cfg = TraceConfig {
-                enabled: on,
-                dir: publisher.dir().to_path_buf(),
-                ..self.state.trace.clone()
-            };
-            match self.state.tcp.enable_trace(&cfg) {
-                Ok(()) => tracing::info!(on, "socket trace of new connections switched"),
-                Err(e) => tracing::warn!("socket trace stays off: {e}"),
-            }
+        collect::pipeline(publisher.snapshot(), self.stats(), |visit| {
+            self.visit_counted(visit)
+        });
+        let state = &mut self.state;
+        StackParts {
+            port: &mut self.port,
+            tcp: &mut state.tcp,
+            egress: &state.egress,
+            trace: &state.trace,
         }
+        .publish(publisher, now, app, stopped);
     }
 }
 
@@ -556,21 +549,15 @@ impl<P: Port> WorkLoop for ServerLoop<'_, P> {
     }
 
     fn run_once(&mut self) -> Progress {
-        // With stats, the iteration's start is the time it runs at (the
-        // pipeline's own clock read), its end one read more.
-        let (start, done) = match self.stats {
-            Some(_) => {
-                let start = self.pipeline.stats().now_ns();
-                (start, self.pipeline.run_once_at(start))
-            }
-            None => (0, self.pipeline.run_once()),
-        };
-        if let Some(stats) = self.stats.as_mut() {
-            let end = self.pipeline.stats().now_ns();
-            if stats.iteration(start, end, &done) {
-                let app = echo_counters(self.pipeline.app().report());
-                self.pipeline.publish(stats, app, false);
-            }
+        let (done, due) = run_metered(
+            self.stats.as_mut(),
+            &mut self.pipeline,
+            |p| p.stats().now_ns(),
+            |p, now| p.run_once_at(now),
+        );
+        if let (true, Some(stats)) = (due, self.stats.as_mut()) {
+            let app = echo_counters(self.pipeline.app().report());
+            self.pipeline.publish(stats, app, false);
         }
         let echoed = self.pipeline.app().report().echoed;
         if self.count.is_some_and(|c| echoed >= c)
@@ -622,14 +609,7 @@ pub fn serve<P: Port>(
         // `[trace]` / `TPA_TRACE`: the socket trace, in the instance's
         // directory; `tpactl cfg trace` switches it later.
         if let Some(instance) = instance {
-            let trace = TraceConfig {
-                enabled: instance
-                    .knobs()
-                    .trace
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                dir: instance.dir().to_path_buf(),
-                ..config.trace.clone()
-            };
+            let trace = instance.trace_config(&config.trace);
             pipeline.with_cx(|cx| {
                 if let Err(e) = cx.state_mut().tcp.enable_trace(&trace) {
                     tracing::warn!("socket trace off: {e}");
@@ -677,9 +657,7 @@ pub fn serve<P: Port>(
             stats: instance.and_then(|i| {
                 // `tpactl cfg idle`: the loop follows it.
                 i.follow_idle(idle(&config.endpoint));
-                i.publisher(0)
-                    .map_err(|e| tracing::warn!("no stats: {e}"))
-                    .ok()
+                i.publisher_or_warn(0)
             }),
         };
         run_loop(&mut work, stop, idle(&config.endpoint));

@@ -11,7 +11,7 @@ use tpa::port::af_packet::{RxMode, TxPath};
 use tpa::wire::MacAddr;
 use tpa::worker::StopFlag;
 use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
-use tpa_stages::ops::{valid_id, Settings};
+use tpa_stages::ops::OpsFlags;
 use tpa_stages::tcp::Unmatched;
 use tpa_tperf::config::{fresh_run_id, parse_duration, parse_size, DEFAULT_PORT};
 use tpa_tperf::tpa::{parse_tx_path, Idle, TpaEndpoint, DEFAULT_PORT_SPEC};
@@ -165,25 +165,13 @@ impl StackArgs {
             }
             return Ok(None);
         }
-        let settings = Settings::read(self.config.as_deref()).map_err(|e| match self.config {
-            Some(_) => format!("--config {e}"),
-            None => e,
-        })?;
-        let mut ops = settings.ops;
-        if let Some(id) = self.id {
-            if !valid_id(&id) {
-                return Err(format!(
-                    "--id {id:?}: letters, digits, -, _ and . only (64 at most)"
-                ));
-            }
-            ops.id = Some(id);
+        let settings = OpsFlags {
+            config: self.config,
+            id: self.id,
+            metrics: self.metrics,
+            no_stats: self.no_stats,
         }
-        if self.metrics.is_some() {
-            ops.metrics = self.metrics;
-        }
-        if self.no_stats {
-            ops.enabled = false;
-        }
+        .settings("--config")?;
         let endpoint = TpaEndpoint {
             port: match self.port {
                 Some(p) => p,
@@ -202,7 +190,7 @@ impl StackArgs {
             unmatched: self.unmatched.unwrap_or_default(),
             flow_marks: self.flow_marks,
             eal_args: self.eal_args,
-            ops,
+            ops: settings.ops,
             tcp: settings.tcp,
             trace: settings.trace,
         };

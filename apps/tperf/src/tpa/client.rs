@@ -24,7 +24,7 @@ use tpa::port::Port;
 use tpa::stage::Cx;
 use tpa::worker::{run_loop, LoopStats, Progress, StopFlag, WorkLoop};
 use tpa_stages::ops::snapshot::Counter;
-use tpa_stages::ops::{Instance, Publisher};
+use tpa_stages::ops::{run_metered, Instance, Publisher};
 use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
 
@@ -604,21 +604,15 @@ impl<P: Port, F: FnMut(&Interval)> WorkLoop for ClientLoop<P, F> {
     }
 
     fn run_once(&mut self) -> Progress {
-        // With stats, the iteration's start is the time it runs at (the
-        // pipeline's own clock read), its end one read more.
-        let (start, done) = match self.stats {
-            Some(_) => {
-                let start = self.pipeline.stats().now_ns();
-                (start, self.pipeline.run_once_at(start))
-            }
-            None => (0, self.pipeline.run_once()),
-        };
-        if let Some(stats) = self.stats.as_mut() {
-            let end = self.pipeline.stats().now_ns();
-            if stats.iteration(start, end, &done) {
-                let app = app_counters(&self.pipeline.app().stats);
-                self.pipeline.publish(stats, app, false);
-            }
+        let (done, due) = run_metered(
+            self.stats.as_mut(),
+            &mut self.pipeline,
+            |p| p.stats().now_ns(),
+            |p, now| p.run_once_at(now),
+        );
+        if let (true, Some(stats)) = (due, self.stats.as_mut()) {
+            let app = app_counters(&self.pipeline.app().stats);
+            self.pipeline.publish(stats, app, false);
         }
         let app = self.pipeline.app();
         if self.interval_ns > 0 && app.phase == Phase::Running {
@@ -702,11 +696,9 @@ impl Setup<'_> {
     ) -> ClientLoop<P, G> {
         let app = Client::new(self.config, worker, Arc::clone(crew));
         let marks = (self.marks)(port.caps().queue);
-        let stats = self.instance.and_then(|i| {
-            i.publisher(worker as u32)
-                .map_err(|e| tracing::warn!("worker {worker} publishes no stats: {e}"))
-                .ok()
-        });
+        let stats = self
+            .instance
+            .and_then(|i| i.publisher_or_warn(worker as u32));
         let mut work = ClientLoop {
             pipeline: build(
                 port,

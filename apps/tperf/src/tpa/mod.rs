@@ -51,7 +51,8 @@ use tpa_stages::iface::Interface;
 use tpa_stages::ipv4::Ipv4Input;
 use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
-use tpa_stages::ops::{collect, Change, Instance, OpsConfig, Publisher};
+use tpa_stages::ops::stack::StackParts;
+use tpa_stages::ops::{collect, Instance, OpsConfig, Publisher};
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::host_key::{os_seed, HostKey};
@@ -409,25 +410,17 @@ impl<P: Port, A: App<P::Buf, TperfState<P::Buf>>> TperfPipeline<P, A> {
         stopped: bool,
     ) {
         let now = self.stats().now_ns();
-        let max = publisher.max_sockets();
-        let snap = publisher.snapshot();
-        collect::stages(snap, self.stats());
-        self.visit_counted(&mut |top, view| collect::nested(snap, top, view));
-        collect::port(snap, &mut self.port);
-        collect::tcp(snap, &self.state.tcp, max);
-        collect::neighbors(snap, &self.state.egress, now);
-        snap.app = app;
-        if let Some(Change::Trace(on)) = publisher.publish(now, stopped) {
-            let cfg = TraceConfig {
-                enabled: on,
-                dir: publisher.dir().to_path_buf(),
-                ..self.state.trace.clone()
-            };
-            match self.state.tcp.enable_trace(&cfg) {
-                Ok(()) => tracing::info!(on, "socket trace of new connections switched"),
-                Err(e) => tracing::warn!("socket trace stays off: {e}"),
-            }
+        collect::pipeline(publisher.snapshot(), self.stats(), |visit| {
+            self.visit_counted(visit)
+        });
+        let state = &mut self.state;
+        StackParts {
+            port: &mut self.port,
+            tcp: &mut state.tcp,
+            egress: &state.egress,
+            trace: &state.trace,
         }
+        .publish(publisher, now, app, stopped);
     }
 
     /// The port.
@@ -527,11 +520,10 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
     // `TPA_TRACE=1` (or `[trace]`): every connection's socket trace, for
     // `tpactl st`, in the instance's directory when there is one;
     // `tpactl cfg trace` switches it later.
-    let mut trace = endpoint.trace.clone();
-    if let Some(i) = instance {
-        trace.enabled = i.knobs().trace.load(std::sync::atomic::Ordering::Relaxed);
-        trace.dir = i.dir().to_path_buf();
-    }
+    let trace = match instance {
+        Some(i) => i.trace_config(&endpoint.trace),
+        None => endpoint.trace.clone(),
+    };
     if let Err(e) = sockets.enable_trace(&trace) {
         tracing::warn!("socket trace off: {e}");
     }
@@ -582,11 +574,7 @@ struct WorkerSetup<'a> {
 impl WorkerSetup<'_> {
     /// Worker `worker`'s publisher, when the instance is on.
     fn publisher(&self, worker: u32) -> Option<Publisher> {
-        let instance = self.instance?;
-        instance
-            .publisher(worker)
-            .map_err(|e| tracing::warn!("worker {worker} publishes no stats: {e}"))
-            .ok()
+        self.instance?.publisher_or_warn(worker)
     }
 }
 
@@ -594,20 +582,10 @@ impl WorkerSetup<'_> {
 /// says; `None` when off or when it cannot start (said in the log: the
 /// run goes on without).
 fn start_instance(endpoint: &TpaEndpoint, role: &str) -> Option<Instance> {
-    if !endpoint.ops.enabled {
-        return None;
-    }
-    match Instance::start(&endpoint.ops, role, endpoint.trace.enabled) {
-        Ok(i) => {
-            // `tpactl cfg idle`: every worker loop follows it.
-            i.follow_idle(endpoint.idle());
-            Some(i)
-        }
-        Err(e) => {
-            tracing::warn!("no stats nor control socket: {e}");
-            None
-        }
-    }
+    let i = Instance::start_if_on(&endpoint.ops, role, endpoint.trace.enabled)?;
+    // `tpactl cfg idle`: every worker loop follows it.
+    i.follow_idle(endpoint.idle());
+    Some(i)
 }
 
 /// Opens `workers` queues of `endpoint`'s port with a pool of `buffers`

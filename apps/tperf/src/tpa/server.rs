@@ -15,6 +15,7 @@ use tpa::port::steer::ShareAnswers;
 use tpa::port::Port;
 use tpa::stage::Cx;
 use tpa::worker::{run_loop, Progress, StopFlag, WorkLoop};
+use tpa_stages::ops::run_metered;
 use tpa_stages::ops::snapshot::Counter;
 use tpa_stages::tcp;
 use tpa_stages::tcp::config::TcpConfig;
@@ -314,21 +315,15 @@ impl<P: Port> WorkLoop for ServerLoop<'_, P> {
     }
 
     fn run_once(&mut self) -> Progress {
-        // With stats, the iteration's start is the time it runs at (the
-        // pipeline's own clock read), its end one read more.
-        let (start, done) = match self.stats {
-            Some(_) => {
-                let start = self.pipeline.stats().now_ns();
-                (start, self.pipeline.run_once_at(start))
-            }
-            None => (0, self.pipeline.run_once()),
-        };
-        if let Some(stats) = self.stats.as_mut() {
-            let end = self.pipeline.stats().now_ns();
-            if stats.iteration(start, end, &done) {
-                let app = self.pipeline.app().counters();
-                self.pipeline.publish(stats, app, false);
-            }
+        let (done, due) = run_metered(
+            self.stats.as_mut(),
+            &mut self.pipeline,
+            |p| p.stats().now_ns(),
+            |p, now| p.run_once_at(now),
+        );
+        if let (true, Some(stats)) = (due, self.stats.as_mut()) {
+            let app = self.pipeline.app().counters();
+            self.pipeline.publish(stats, app, false);
         }
         if self.stop.is_raised() {
             self.local.raise();
