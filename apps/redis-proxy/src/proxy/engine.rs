@@ -1013,6 +1013,22 @@ impl Engine {
         self.after_queue(cid, now);
     }
 
+    /// Every pool's totals (tpa's stats), in pool order.
+    pub fn pool_totals(&self) -> impl Iterator<Item = super::stats::PoolTotals> + '_ {
+        self.pools.iter().map(|p| {
+            let servers = p
+                .servers
+                .iter()
+                .map(|s| (&s.stats, s.ejected_until.is_some()));
+            super::stats::PoolTotals::new(&p.config.name, &p.stats, servers)
+        })
+    }
+
+    /// Client connections accepted so far, over every pool.
+    pub fn accepted_connections(&self) -> u64 {
+        self.total_connections
+    }
+
     /// nutcracker's stats JSON.
     pub fn stats_json(&self, clock: &StatsClock) -> String {
         self.stats_view(clock).render(clock)

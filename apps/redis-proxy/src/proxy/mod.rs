@@ -23,7 +23,7 @@ pub use engine::{Action, Engine, Limits, ServerConnId};
 pub use request::{error_reply, MergeKind};
 pub use router::{Router, StaticRouter, Verdict};
 pub use session::ClientId;
-pub use stats::{describe_stats, StatsClock, StatsView};
+pub use stats::{describe_stats, PoolTotals, StatsClock, StatsView};
 
 #[cfg(test)]
 mod tests;

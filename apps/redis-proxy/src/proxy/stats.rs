@@ -52,6 +52,68 @@ pub struct ServerStats {
     pub out_queue_bytes: u64,
 }
 
+/// A pool's figures for tpa's stats (`tpactl worker`, Prometheus): its
+/// counters and its servers' summed, and its servers ejected now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolTotals {
+    /// The pool's name.
+    pub name: String,
+    /// Clients connected now.
+    pub client_connections: u64,
+    /// Clients whose connection failed.
+    pub client_errors: u64,
+    /// Requests sent to its servers.
+    pub requests: u64,
+    /// Their bytes.
+    pub request_bytes: u64,
+    /// Replies received from its servers.
+    pub responses: u64,
+    /// Their bytes.
+    pub response_bytes: u64,
+    /// Requests answered with an error because their server failed.
+    pub forward_errors: u64,
+    /// Server connection failures (errors, closes, timeouts).
+    pub server_errors: u64,
+    /// Requests that timed out.
+    pub server_timeouts: u64,
+    /// Times a server was ejected.
+    pub server_ejects: u64,
+    /// Servers ejected now.
+    pub ejected_servers: u64,
+    /// Server connections open now.
+    pub server_connections: u64,
+}
+
+impl PoolTotals {
+    /// The totals of pool `name` from its counters and its servers'
+    /// (`ejected`: whether each is ejected now).
+    pub fn new<'a>(
+        name: &str,
+        pool: &PoolStats,
+        servers: impl IntoIterator<Item = (&'a ServerStats, bool)>,
+    ) -> PoolTotals {
+        let mut t = PoolTotals {
+            name: name.to_string(),
+            client_connections: pool.client_connections,
+            client_errors: pool.client_err,
+            forward_errors: pool.forward_error,
+            server_ejects: pool.server_ejects,
+            ..PoolTotals::default()
+        };
+        for (s, ejected) in servers {
+            t.requests += s.requests;
+            t.request_bytes += s.request_bytes;
+            t.responses += s.responses;
+            t.response_bytes += s.response_bytes;
+            t.server_errors += s.server_err;
+            t.server_timeouts += s.server_timedout;
+            t.server_connections += s.server_connections;
+            t.ejected_servers += u64::from(ejected);
+        }
+        t
+    }
+}
+
 /// The wall clock the stats need, given by the runtime.
 #[derive(Debug, Clone)]
 pub struct StatsClock {
