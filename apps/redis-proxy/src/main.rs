@@ -16,6 +16,7 @@ use tpa_redis_proxy::proxy::{describe_stats, Engine, Limits};
 use tpa_redis_proxy::stack::{self, Side, StackChoice};
 use tpa_redis_proxy::tpa::{Idle, TpaOptions, DEFAULT_PORT_SPEC};
 use tpa_responder::{IpCidr, PortSpec};
+use tpa_stages::ops::{OpsFlags, Settings};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -89,11 +90,33 @@ struct Args {
     /// on the port), sleep, or spin.
     #[arg(long, default_value = "wait")]
     idle: Idle,
+    /// tpa: the instance's id, its directory under the run directory
+    /// ($TPA_RUN_DIR, else /run/tpa) with its stats files, control socket
+    /// and traces, for `tpactl --id` [default: $TPA_ID, else
+    /// redis-proxy-<pid>, removed at a clean exit].
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
+    /// tpa: serve Prometheus' text format on ADDR:PORT (GET /metrics)
+    /// [default: $TPA_METRICS, else none].
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<SocketAddr>,
+    /// tpa: no stats files, control socket nor Prometheus endpoint
+    /// (TPA_STATS=0).
+    #[arg(long)]
+    no_stats: bool,
+    /// tpa: a TOML file with [tcp] (doc/guide/tcp-config.md), [trace],
+    /// [stats] and [metrics] tables; the TPA_* variables and the flags
+    /// win over it.
+    #[arg(long, value_name = "FILE")]
+    tpa_config: Option<std::path::PathBuf>,
     /// tpa: DPDK EAL arguments, after `--` (with --port dpdk:<device>
     /// only), e.g. `-- -l 0 --no-huge --no-pci --vdev net_tap0,iface=tpa0`.
     #[arg(last = true, value_name = "EAL_ARGS")]
     eal_args: Vec<String>,
 }
+
+/// How `--tpa-config` is named in errors.
+const TPA_CONFIG_FLAG: &str = "--tpa-config";
 
 struct Log {
     out: Box<dyn Write + Send>,
@@ -173,16 +196,46 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let ops_flags = OpsFlags {
+        config: args.tpa_config.clone(),
+        id: args.id.clone(),
+        metrics: args.metrics,
+        no_stats: args.no_stats,
+    };
+    let settings = match side {
+        Side::Tpa => ops_flags.settings(TPA_CONFIG_FLAG),
+        // The kernel's sockets have no tpa workers to look into.
+        Side::Kernel => match ops_flags.first_given(TPA_CONFIG_FLAG) {
+            Some(flag) => Err(format!(
+                "{flag}: for tpa's stack; these pools are served on kernel sockets"
+            )),
+            None => Ok(Settings::default()),
+        },
+    };
+    let settings = match settings {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tpa-redis-proxy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let tpa_options = TpaOptions {
         port: args.port.clone(),
         ips: args.ips.clone(),
         mac: args.mac,
         workers: args.workers,
         idle: args.idle,
+        settings,
         eal_args: args.eal_args.clone(),
     };
     if side == Side::Tpa {
         if let Err(e) = tpa_options.validate(&pools) {
+            eprintln!("tpa-redis-proxy: {e}");
+            return ExitCode::FAILURE;
+        }
+        // tpa's own logs (warnings, `tpactl cfg log`) through `tracing`,
+        // to standard error; the proxy's log stays nutcracker's (-v, -o).
+        if let Err(e) = tpa_stages::ops::log::init() {
             eprintln!("tpa-redis-proxy: {e}");
             return ExitCode::FAILURE;
         }

@@ -29,6 +29,7 @@ use tpa::port::steer::{Handover, ShareAnswers, SteerGuard};
 use tpa::port::tap::{Tap, TapConfig};
 use tpa::port::{Port, PortError, SharedHost};
 use tpa::wire::MacAddr;
+use tpa_stages::ops::{collect, Instance};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::TcpCounters;
 
@@ -164,6 +165,22 @@ impl PortSetup<'_> {
     /// The pools the ports' buffers come from.
     pub fn pools(&self) -> &[OpenedPool] {
         &self.pools
+    }
+
+    /// Has `instance` publish every pool (`tpactl mem`; a DPDK queue's
+    /// mempool held weakly: the device takes it back at its close).
+    pub fn publish_pools(&self, instance: &Instance) {
+        for pool in &self.pools {
+            match pool.clone() {
+                OpenedPool::Tpa(pool) => instance.add_pool(move || collect::pool(&pool)),
+                #[cfg(feature = "dpdk")]
+                OpenedPool::Dpdk(pool) => instance.add_pool(move || {
+                    pool.upgrade()
+                        .map(|p| collect::mempool(&p))
+                        .unwrap_or_default()
+                }),
+            }
+        }
     }
 
     /// The DPDK device, for flow rules (`None` on other ports).

@@ -161,6 +161,11 @@ impl<'l> ProxyApp<'l> {
         }
     }
 
+    /// The engine (its counters, for the worker's stats).
+    pub(super) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     pub(super) fn listen_addrs(&self) -> Vec<SocketAddr> {
         self.addrs.clone()
     }

@@ -27,8 +27,13 @@
 //! The stats port stays on a kernel socket, looked at by worker 0 every
 //! few milliseconds from the app's `poll`; every worker posts its
 //! engine's counters as often, and the stats JSON sums them.
+//!
+//! The proxy is a tpa instance (doc/operations.md; `ops.rs`): each worker
+//! publishes its loop, stages, sockets, pools and neighbours, and its
+//! engine's counters per pool, for `tpactl` and the Prometheus endpoint.
 
 mod app;
+mod ops;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -56,10 +61,12 @@ use tpa_stages::iface::Interface;
 use tpa_stages::ipv4::Ipv4Input;
 use tpa_stages::ipv6::Ipv6Input;
 use tpa_stages::ndp::NdpResponder;
+use tpa_stages::ops::{run_metered, Instance, Publisher, Settings};
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
 use tpa_stages::tcp::host_key::{os_seed, HostKey};
 use tpa_stages::tcp::{tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets};
+use tpa_stages::trace::TraceConfig;
 
 pub use app::ProxyApp;
 
@@ -121,6 +128,10 @@ pub struct TpaOptions {
     pub idle: Idle,
     /// DPDK only: the EAL's arguments (after `--`).
     pub eal_args: Vec<String>,
+    /// The TCP knobs, the socket trace and the instance (stats, control
+    /// socket, Prometheus): `--tpa-config`'s tables, the `TPA_*`
+    /// variables, `--id`, `--metrics`, `--no-stats`.
+    pub settings: Settings,
 }
 
 /// Why tpa's side could not run.
@@ -266,6 +277,8 @@ pub struct ProxyState<B: PacketBuf> {
     pub tcp: TcpSockets<B>,
     /// Events for the app.
     pub events: Events,
+    /// The socket trace's settings, for `tpactl cfg trace on`.
+    pub trace: TraceConfig,
 }
 
 /// The proxy's pipeline on port `P`.
@@ -285,33 +298,34 @@ fn build<P: Port, A: App<P::Buf, ProxyState<P::Buf>>>(
     options: &TpaOptions,
     tcp: TcpConfig,
     app: A,
+    trace: TraceConfig,
 ) -> ProxyPipeline<P, A> {
     let iface = options.interface(options.mac.unwrap_or(port.caps().mac));
     let front = ethernet_front(
         iface.mac,
         OtherFrames::Drop,
-        Counted::new(ArpResponder::new()),
+        Counted::named("arp", ArpResponder::new()),
         (
             Ipv4Input::new(iface.clone()),
             tcp_branch(
                 (
-                    Counted::new(Icmpv4EchoResponder::new(iface.clone())),
-                    Counted::new(TcpIcmp::new()),
+                    Counted::named("icmpv4_echo", Icmpv4EchoResponder::new(iface.clone())),
+                    Counted::named("tcp_icmpv4", TcpIcmp::new()),
                     Discard::new(Reason::UNSUPPORTED),
                 ),
-                Counted::new(TcpInput::default()),
+                Counted::named("tcp_input_v4", TcpInput::default()),
             ),
         ),
         (
             Ipv6Input::new(iface.clone()),
             tcp_branch(
                 (
-                    Counted::new(NdpResponder::new()),
-                    Counted::new(Icmpv6EchoResponder::new(iface.clone())),
-                    Counted::new(TcpIcmp::new()),
+                    Counted::named("ndp", NdpResponder::new()),
+                    Counted::named("icmpv6_echo", Icmpv6EchoResponder::new(iface.clone())),
+                    Counted::named("tcp_icmpv6", TcpIcmp::new()),
                     Discard::new(Reason::UNSUPPORTED),
                 ),
-                Counted::new(TcpInput::default()),
+                Counted::named("tcp_input_v6", TcpInput::default()),
             ),
         ),
     );
@@ -329,6 +343,11 @@ fn build<P: Port, A: App<P::Buf, ProxyState<P::Buf>>>(
     let mut sockets = TcpSockets::new(tcp, os_seed())
         .with_host_key(&host_key)
         .with_steering(port.steering());
+    // `TPA_TRACE=1` (or `[trace]`, or `tpactl cfg trace on` later): every
+    // connection's socket trace, for `tpactl st`.
+    if let Err(e) = sockets.enable_trace(&trace) {
+        tracing::warn!("socket trace off: {e}");
+    }
     let mut egress = Egress::new(iface);
     if let Some(host) = shared_host {
         // Listening ports reach the port's filter, neighbours come from
@@ -340,6 +359,7 @@ fn build<P: Port, A: App<P::Buf, ProxyState<P::Buf>>>(
         egress,
         tcp: sockets,
         events: Events::default(),
+        trace,
     };
     ProxyPipeline::new(port, state, app, front)
 }
@@ -354,13 +374,28 @@ pub use crate::kernel::Options;
 /// A worker's loop: the pipeline until the process is told to stop.
 struct ProxyLoop<'l, P: Port> {
     pipeline: ProxyPipeline<P, ProxyApp<'l>>,
+    /// The worker's stats, when the instance publishes them.
+    stats: Option<Publisher>,
 }
 
 impl<P: Port> WorkLoop for ProxyLoop<'_, P> {
     type Report = ();
 
     fn run_once(&mut self) -> Progress {
-        self.pipeline.run_once().into()
+        let (done, due) = run_metered(
+            self.stats.as_mut(),
+            &mut self.pipeline,
+            |p| p.stats().now_ns(),
+            |p, now| p.run_once_at(now),
+        );
+        if let (true, Some(stats)) = (due, self.stats.as_mut()) {
+            self.pipeline.publish(stats, false);
+        }
+        done.into()
+    }
+
+    fn idle_change(&mut self) -> Option<IdlePolicy> {
+        self.stats.as_mut()?.idle_change()
     }
 
     fn wait_rx(&mut self, timeout: Duration) -> tpa::port::RxWait {
@@ -388,8 +423,7 @@ pub fn run(
     log: &(dyn Fn(u8, &str) + Sync),
 ) -> Result<(), TpaError> {
     tpa.validate(&pools)?;
-    let tcp = TcpConfig::from_env(std::env::vars_os())
-        .map_err(|e| TpaError(format!("TPA_TCP_*: {e}")))?;
+    let tcp = tpa.settings.tcp.clone();
     let stats = match options.stats {
         Some(addr) => {
             let l = TcpListener::bind(addr)
@@ -399,6 +433,7 @@ pub fn run(
         }
         None => None,
     };
+    let instance = ops::start(tpa);
     let root_hint = |e: PortsError| {
         let text = e.to_string();
         let hint = if text.contains("ermission") || text.contains("EPERM") {
@@ -442,6 +477,7 @@ pub fn run(
         on_ready,
         bound: &bound,
         log,
+        instance: instance.as_ref(),
     };
     let (served, leaked) = on_ports(&ports, job).map_err(root_hint)?;
     served?;
@@ -464,6 +500,8 @@ struct ProxyJob<'a, R> {
     on_ready: R,
     bound: &'a [String],
     log: &'a (dyn Fn(u8, &str) + Sync),
+    /// The instance (stats, control socket), when on.
+    instance: Option<&'a Instance>,
 }
 
 impl<R: FnOnce(&[String])> OnPorts for ProxyJob<'_, R> {
@@ -502,7 +540,12 @@ where
         on_ready,
         bound,
         log,
+        instance,
     } = job;
+    // Each pool in `tpactl mem`.
+    if let Some(i) = instance {
+        setup.publish_pools(i);
+    }
     if ports.len() > 1 && ports.iter().any(|p| p.steering() == Steering::Unknown) {
         // AF_XDP on several queues: the device's hash picks the queue,
         // and nothing hands a misplaced frame over.
@@ -535,7 +578,11 @@ where
                 scope.spawn(move || {
                     let _thread = setup.enter_worker();
                     let app = ProxyApp::new(engine, options, stats, board, log);
-                    let mut pipeline = build(port, tpa, tcp.clone(), app);
+                    let trace = match instance {
+                        Some(i) => i.trace_config(&tpa.settings.trace),
+                        None => tpa.settings.trace.clone(),
+                    };
+                    let mut pipeline = build(port, tpa, tcp.clone(), app, trace);
                     let addrs = pipeline.app.listen_addrs();
                     let listened = pipeline.with_cx(|cx| app::listen_all(cx, &addrs));
                     let failed = listened.is_err();
@@ -545,8 +592,14 @@ where
                     if failed {
                         return;
                     }
-                    let mut work = ProxyLoop { pipeline };
+                    let mut work = ProxyLoop {
+                        pipeline,
+                        stats: instance.and_then(|i| i.publisher_or_warn(w as u32)),
+                    };
                     run_loop(&mut work, &stop, tpa.idle.policy());
+                    if let Some(mut stats) = work.stats.take() {
+                        work.pipeline.publish(&mut stats, true);
+                    }
                     let port = &work.pipeline.port;
                     log(5, &worker_line(port, &work.pipeline.state.tcp.counters()));
                     if let Some(line) = handed_line(port) {
@@ -591,6 +644,7 @@ mod tests {
             mac: None,
             workers: 2,
             idle: Idle::default(),
+            settings: Settings::default(),
             eal_args: vec![],
         }
     }

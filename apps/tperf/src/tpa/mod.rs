@@ -39,7 +39,7 @@ use tpa::state::State;
 use tpa::wire::MacAddr;
 use tpa::worker::IdlePolicy;
 use tpa_responder::workers::{
-    self, beside_kernel, on_ports, Handed, OnPorts, OpenedPool, PortSetup, WorkerPorts,
+    self, beside_kernel, on_ports, Handed, OnPorts, PortSetup, WorkerPorts,
 };
 use tpa_responder::{IpCidr, PortSpec};
 use tpa_stages::arp::ArpResponder;
@@ -646,20 +646,9 @@ impl<J: OnPort> OnPorts for TperfJob<J> {
         P::Buf: Send,
     {
         let instance = self.instance.as_ref();
-        // Each pool in `tpactl mem` (a DPDK queue's mempool held weakly:
-        // the device takes them back at its close).
+        // Each pool in `tpactl mem`.
         if let Some(i) = instance {
-            for pool in setup.pools() {
-                match pool.clone() {
-                    OpenedPool::Tpa(pool) => i.add_pool(move || collect::pool(&pool)),
-                    #[cfg(feature = "dpdk")]
-                    OpenedPool::Dpdk(pool) => i.add_pool(move || {
-                        pool.upgrade()
-                            .map(|p| collect::mempool(&p))
-                            .unwrap_or_default()
-                    }),
-                }
-            }
+            setup.publish_pools(i);
         }
         // Connection rules at priority 0, the strongest: tperf installs
         // no other rules.
