@@ -165,3 +165,54 @@ fn daemonize_writes_the_pid_file_and_serves() {
     std::mem::forget(daemon);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// tpa's operability flags: refused by name where the pools are served on
+/// kernel sockets (no tpa instance to look into), and a bad id or config
+/// file named before anything is opened.
+#[test]
+fn ops_flags_are_tpa_s_and_their_errors_name_them() {
+    let dir = temp_dir("ops");
+    let conf = dir.join("p.yml");
+    std::fs::write(
+        &conf,
+        "p:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n   - 127.0.0.1:6379:1\n",
+    )
+    .unwrap();
+    let tpa_conf = dir.join("tpa.yml");
+    std::fs::write(
+        &tpa_conf,
+        "p:\n  listen: 192.0.2.2:22121\n  redis: true\n  servers:\n   - 192.0.2.1:6379:1\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(BIN).args(extra).output().unwrap();
+        assert!(!out.status.success(), "{extra:?}: {out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for (flags, said) in [
+        (
+            &["--metrics", "127.0.0.1:9100"][..],
+            "--metrics: for tpa's stack",
+        ),
+        (&["--id", "a"][..], "--id: for tpa's stack"),
+        (&["--no-stats"][..], "--no-stats: for tpa's stack"),
+        (
+            &["--tpa-config", "x.toml"][..],
+            "--tpa-config: for tpa's stack",
+        ),
+    ] {
+        let err = run(&[&["-c", conf.to_str().unwrap()][..], flags].concat());
+        assert!(err.contains(said), "{flags:?}: {err}");
+    }
+    // On tpa's stack: refused before any port is opened.
+    let tpa = ["-c", tpa_conf.to_str().unwrap(), "--ip", "192.0.2.2/24"];
+    let err = run(&[&tpa[..], &["--id", "../x"]].concat());
+    assert!(err.contains("--id \"../x\": letters, digits"), "{err}");
+    let missing = dir.join("missing.toml");
+    let err = run(&[&tpa[..], &["--tpa-config", missing.to_str().unwrap()]].concat());
+    assert!(
+        err.contains(&format!("--tpa-config {}: cannot read", missing.display())),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -170,6 +170,7 @@ impl Lab {
         let mut proxy = lab
             .proxy_ns()
             .command(&argv)
+            .env("TPA_RUN_DIR", &lab.dir) // its stats files go with the lab
             .stdin(Stdio::null())
             .spawn()
             .expect("start tpa-redis-proxy");
@@ -691,6 +692,7 @@ fn a_tpa_listener_with_a_loopback_backend_and_flag_errors() {
         .ns
         .command(&[bin, "-c", conf.to_str().unwrap(), "-a", "127.0.0.1"])
         .args(["-o", log.to_str().unwrap(), "--ip", "192.0.2.2/24"])
+        .env("TPA_RUN_DIR", &lab.dir)
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
