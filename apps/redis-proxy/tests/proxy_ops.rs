@@ -488,7 +488,8 @@ fn tpactl_and_prometheus_look_into_a_live_proxy() {
     assert!(
         worker.contains("busy")
             && worker.contains("stage front.tcp_input_v4")
-            && worker.contains(&format!("proxy_requests{{pool=main}} {requests}")),
+            && worker.contains("app pool=main: proxy_client_connections 1,")
+            && worker.contains(&format!("proxy_requests {requests},")),
         "{worker}"
     );
     let mem = lab.tpactl_json(&["mem"]);

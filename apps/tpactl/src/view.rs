@@ -349,13 +349,22 @@ pub fn worker(dir: &Path, json: bool) -> Result<(), String> {
                 .collect();
             println!("  port: {}", port.join(", "));
         }
-        if !s.app.is_empty() {
-            let app: Vec<String> = s
-                .app
-                .iter()
-                .map(|c| format!("{} {}", c.labelled_name(), c.value))
-                .collect();
-            println!("  app: {}", app.join(", "));
+        // The app's counters, a line for each set of labels (a proxy's
+        // pool), the unlabelled first.
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+        for c in &s.app {
+            let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let key = labels.join(",");
+            let item = format!("{} {}", c.name, c.value);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, items)) => items.push(item),
+                None => groups.push((key, vec![item])),
+            }
+        }
+        groups.sort_by_key(|(k, _)| !k.is_empty());
+        for (labels, items) in groups {
+            let sep = if labels.is_empty() { "" } else { " " };
+            println!("  app{sep}{labels}: {}", items.join(", "));
         }
     }
     Ok(())

@@ -142,20 +142,6 @@ impl Counter {
         self.labels.push((key.into(), value.into()));
         self
     }
-
-    /// `name`, or `name{key=value,...}` with its labels: how `tpactl`
-    /// shows it.
-    pub fn labelled_name(&self) -> String {
-        if self.labels.is_empty() {
-            return self.name.clone();
-        }
-        let labels: Vec<String> = self
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        format!("{}{{{}}}", self.name, labels.join(","))
-    }
 }
 
 /// One socket: a listener or a connection with its TCP info.
