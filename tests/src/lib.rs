@@ -6,6 +6,7 @@ pub mod hostile;
 pub mod impair;
 pub mod netns;
 pub mod nstat;
+pub mod ops;
 pub mod pattern;
 pub mod share_model;
 pub mod tcp_host;

@@ -11,32 +11,14 @@ use std::process::Command;
 
 use serde_json::Value;
 use tpa_tests::netns::Netns;
+use tpa_tests::ops::Tpactl;
 
 const ECHO: &str = env!("CARGO_BIN_EXE_tpa-echo");
 
-/// `tpactl`, built next to tpa-echo (another package's binary: `cargo
-/// test --workspace` builds it; alone, `cargo build -p tpa-tpactl`
-/// first).
+/// `tpactl --run-dir DIR ARGS --json`, parsed (`tpactl` built next to
+/// tpa-echo).
 fn tpactl(dir: &Path, args: &[&str]) -> Value {
-    let path = Path::new(ECHO).with_file_name("tpactl");
-    assert!(
-        path.is_file(),
-        "{} is missing: cargo build -p tpa-tpactl (cargo test --workspace builds it)",
-        path.display()
-    );
-    let out = Command::new(path)
-        .arg("--run-dir")
-        .arg(dir)
-        .args(args)
-        .arg("--json")
-        .output()
-        .expect("run tpactl");
-    assert!(
-        out.status.success(),
-        "tpactl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("tpactl's JSON")
+    Tpactl::next_to(ECHO, dir).json(args)
 }
 
 #[test]

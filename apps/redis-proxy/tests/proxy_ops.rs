@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tpa_tests::netns::Netns;
+use tpa_tests::ops::{eventually, parse_prometheus, sample, scrape, Sample, Tpactl};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tpa-redis-proxy");
 /// A hang guard on every wait (no speed is asserted).
@@ -36,18 +37,6 @@ const STATS_PORT: u16 = 22222;
 const METRICS: &str = "127.0.0.1:9466";
 /// The instance's id.
 const ID: &str = "rp-ops";
-
-/// `tpactl`, built next to the proxy (another package's binary: `cargo
-/// test --workspace` builds it; alone, `cargo build -p tpa-tpactl` first).
-fn tpactl_path() -> PathBuf {
-    let path = Path::new(BIN).with_file_name("tpactl");
-    assert!(
-        path.is_file(),
-        "{} is missing: cargo build -p tpa-tpactl (cargo test --workspace builds it)",
-        path.display()
-    );
-    path
-}
 
 /// The namespace, the backend and the proxy, killed and removed even
 /// when a check fails.
@@ -74,19 +63,9 @@ impl Lab {
         self.dir.join("run")
     }
 
-    /// `tpactl --run-dir DIR ARGS`: its success, standard output and error.
-    fn tpactl(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(tpactl_path())
-            .arg("--run-dir")
-            .arg(self.run_dir())
-            .args(args)
-            .output()
-            .expect("run tpactl");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+    /// `tpactl` over the proxy's run directory.
+    fn tpactl(&self) -> Tpactl {
+        Tpactl::next_to(BIN, &self.run_dir())
     }
 
     /// `tpactl --id ID ARGS`'s standard output; fails the test with
@@ -94,17 +73,16 @@ impl Lab {
     fn tpactl_ok(&self, args: &[&str]) -> String {
         let mut all = vec!["--id", ID];
         all.extend_from_slice(args);
-        let (ok, out, err) = self.tpactl(&all);
+        let (ok, out, err) = self.tpactl().run(&all);
         assert!(ok, "tpactl {args:?}: {err}{out}");
         out
     }
 
     /// `tpactl --id ID ARGS --json`, parsed.
     fn tpactl_json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let out = self.tpactl_ok(&all);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("tpactl {args:?}: {e}:\n{out}"))
+        let mut all = vec!["--id", ID];
+        all.extend_from_slice(args);
+        self.tpactl().json(&all)
     }
 
     /// The stats JSON (nutcracker's, on the stats port).
@@ -127,84 +105,12 @@ impl Lab {
             .unwrap_or_else(|| panic!("{key} in {stats:#}"))
     }
 
-    /// `GET /metrics` from inside the namespace, parsed by
-    /// `prometheus_client.parser`: every sample as `(name, labels, value)`.
+    /// `GET /metrics` from inside the namespace, parsed by the
+    /// reference parser.
     fn scrape(&self) -> (String, Vec<Sample>) {
-        let text = self.ns.enter(|| {
-            let mut s = TcpStream::connect(METRICS).expect("connect to the metrics endpoint");
-            s.set_read_timeout(Some(HANG)).unwrap();
-            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: tpa\r\n\r\n")
-                .unwrap();
-            let mut text = String::new();
-            s.read_to_string(&mut text).unwrap();
-            let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
-            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-            body.to_string()
-        });
+        let text = scrape(&self.ns, METRICS);
         let samples = parse_prometheus(&text);
         (text, samples)
-    }
-}
-
-/// A sample: its name, labels and value.
-type Sample = (String, serde_json::Map<String, Value>, f64);
-
-/// `text` parsed by the reference parser (Debian's
-/// python3-prometheus-client, the system Python's); every family must
-/// have its HELP.
-fn parse_prometheus(text: &str) -> Vec<Sample> {
-    let script = "import sys, json\n\
-        from prometheus_client.parser import text_string_to_metric_families\n\
-        out = []\n\
-        for fam in text_string_to_metric_families(sys.stdin.read()):\n\
-        \x20   assert fam.documentation, fam.name\n\
-        \x20   for s in fam.samples:\n\
-        \x20       out.append([s.name, s.labels, s.value])\n\
-        print(json.dumps(out))\n";
-    let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the Prometheus parser refused the text: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The value of sample `name` whose labels include `labels`.
-fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    samples
-        .iter()
-        .find(|(n, l, _)| {
-            n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| l.get(*k).and_then(Value::as_str) == Some(*v))
-        })
-        .map(|(_, _, v)| *v)
-}
-
-/// Polls `f` every 50 ms until it gives `Some`, up to [`HANG`].
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + HANG;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {HANG:?}");
-        sleep(Duration::from_millis(50));
     }
 }
 
@@ -325,7 +231,7 @@ fn tpactl_and_prometheus_look_into_a_live_proxy() {
     };
 
     // list, cfg: the instance runs under its id; its knobs answer.
-    let (ok, listed, err) = lab.tpactl(&["list"]);
+    let (ok, listed, err) = lab.tpactl().run(&["list"]);
     assert!(
         ok && listed.contains(ID) && listed.contains("running"),
         "{listed}{err}"
@@ -342,7 +248,7 @@ fn tpactl_and_prometheus_look_into_a_live_proxy() {
         lab.tpactl_ok(&["cfg", "log", "debug"]).trim(),
         "log = debug"
     );
-    let (ok, _, err) = lab.tpactl(&["--id", ID, "cfg", "idle", "poll"]);
+    let (ok, _, err) = lab.tpactl().run(&["--id", ID, "cfg", "idle", "poll"]);
     assert!(!ok && err.contains("idle: poll"), "{err}");
 
     // A client's commands: its connection and the proxy's connection to
@@ -568,7 +474,7 @@ fn tpactl_and_prometheus_look_into_a_live_proxy() {
     assert!(proxy.wait().unwrap().success());
     let w = lab.tpactl_json(&["worker"]);
     assert_eq!(w[0]["stopped"], true, "{w:#}");
-    let (ok, listed, _) = lab.tpactl(&["list"]);
+    let (ok, listed, _) = lab.tpactl().run(&["list"]);
     assert!(ok && listed.contains("gone"), "{listed}");
 }
 

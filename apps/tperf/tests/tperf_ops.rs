@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -17,18 +16,7 @@ use std::time::Duration;
 use common::{TPA, TPERF};
 use serde_json::Value;
 use tpa_tests::netns::Netns;
-
-/// `tpactl`, built next to tperf (another package's binary: `cargo test
-/// --workspace` builds it; alone, `cargo build -p tpa-tpactl` first).
-fn tpactl_path() -> PathBuf {
-    let path = Path::new(TPERF).with_file_name("tpactl");
-    assert!(
-        path.is_file(),
-        "{} is missing: cargo build -p tpa-tpactl (cargo test --workspace builds it)",
-        path.display()
-    );
-    path
-}
+use tpa_tests::ops::{eventually, parse_prometheus, sample, scrape, Tpactl};
 
 /// A fresh run directory for this test.
 fn run_dir(tag: &str) -> PathBuf {
@@ -40,35 +28,18 @@ fn run_dir(tag: &str) -> PathBuf {
 
 /// `tpactl --run-dir DIR ARGS`: its success, standard output and error.
 fn tpactl(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(tpactl_path())
-        .arg("--run-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run tpactl");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    Tpactl::next_to(TPERF, dir).run(args)
 }
 
 /// `tpactl ... --json`, parsed; fails the test with tpactl's words.
 fn tpactl_json(dir: &Path, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let (ok, out, err) = tpactl(dir, &all);
-    assert!(ok, "tpactl {args:?}: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("tpactl {args:?}: {e}:\n{out}"))
+    Tpactl::next_to(TPERF, dir).json(args)
 }
 
 /// `tpactl ... --json`, parsed, or `None` when it fails (while an
 /// instance starts).
 fn try_tpactl_json(dir: &Path, args: &[&str]) -> Option<Value> {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let (ok, out, _) = tpactl(dir, &all);
-    ok.then(|| serde_json::from_str(&out).ok()).flatten()
+    Tpactl::next_to(TPERF, dir).try_json(args)
 }
 
 /// Worker 0's figure `key` of its loop, per `tpactl worker --json`.
@@ -101,89 +72,6 @@ fn kernel_client(ns: &Netns, test: &str, secs: &str, conns: &str) -> std::proces
     .stderr(Stdio::piped())
     .spawn()
     .expect("start the kernel client")
-}
-
-/// Polls `f` every 50 ms, up to 10 s, until it gives `Some`.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..200 {
-        if let Some(v) = f() {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what}: not within 10 s");
-}
-
-/// `GET /metrics` from inside `ns`.
-fn scrape(ns: &Netns, addr: &str) -> String {
-    ns.enter(|| {
-        let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics endpoint");
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: tpa\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-        body.to_string()
-    })
-}
-
-/// `text` parsed by `prometheus_client.parser`: every sample as
-/// `[name, labels, value]`.
-fn parse_prometheus(text: &str) -> Vec<(String, serde_json::Map<String, Value>, f64)> {
-    let script = "import sys, json\n\
-        from prometheus_client.parser import text_string_to_metric_families\n\
-        out = []\n\
-        for fam in text_string_to_metric_families(sys.stdin.read()):\n\
-        \x20   assert fam.documentation, fam.name\n\
-        \x20   for s in fam.samples:\n\
-        \x20       out.append([s.name, s.labels, s.value])\n\
-        print(json.dumps(out))\n";
-    // Debian's python3-prometheus-client is the system Python's (a
-    // pyenv or venv python3 earlier on PATH would not have it).
-    let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the Prometheus parser refused the text: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Vec<(String, serde_json::Map<String, Value>, f64)> =
-        serde_json::from_slice(&out.stdout).unwrap();
-    v
-}
-
-/// The sample `name` with label `worker="0"` and the `extra` labels.
-fn sample(
-    samples: &[(String, serde_json::Map<String, Value>, f64)],
-    name: &str,
-    extra: &[(&str, &str)],
-) -> Option<f64> {
-    samples
-        .iter()
-        .find(|(n, l, _)| {
-            n == name
-                && l.get("worker")
-                    .and_then(Value::as_str)
-                    .is_none_or(|w| w == "0")
-                && extra
-                    .iter()
-                    .all(|(k, v)| l.get(*k).and_then(Value::as_str) == Some(*v))
-        })
-        .map(|(_, _, v)| *v)
 }
 
 #[test]
