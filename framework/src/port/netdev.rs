@@ -185,6 +185,7 @@ impl NetDev {
 
     /// The queues the device uses now, as `ethtool -l` shows them
     /// (`ETHTOOL_GCHANNELS`); `None` when the driver does not say.
+    #[cfg(feature = "af_xdp")]
     pub(crate) fn channels(&self) -> Result<Option<Channels>, PortError> {
         /// `struct ethtool_channels` (linux/ethtool.h).
         #[repr(C)]
@@ -241,6 +242,7 @@ impl NetDev {
 
 /// A device's channels in use (`ethtool -l`): queues that receive only,
 /// transmit only, or both.
+#[cfg(feature = "af_xdp")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Channels {
     pub(crate) rx: u32,
@@ -248,6 +250,7 @@ pub(crate) struct Channels {
     pub(crate) combined: u32,
 }
 
+#[cfg(feature = "af_xdp")]
 impl Channels {
     /// Queue ids a socket may bind to: the kernel takes the larger of the
     /// receive and transmit queue counts (combined channels count in both).
@@ -310,6 +313,7 @@ mod tests {
         assert!(lo.mtu().expect("mtu") > 0);
         assert_eq!(lo.mac().expect("mac"), MacAddr::ZERO);
         // The loopback driver reports no channels: asked, not an error.
+        #[cfg(feature = "af_xdp")]
         assert_eq!(lo.channels().expect("channels"), None);
     }
 

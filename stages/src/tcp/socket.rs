@@ -37,7 +37,7 @@ use tpa::buf::PacketBuf;
 use tpa::stage::Cx;
 use tpa::state::{Part, Parts};
 
-use super::conn::TcpInfo;
+use super::conn::{Connection, TcpInfo};
 use super::mss::mss_for;
 use super::sockets::TcpSockets;
 use crate::egress::Egress;
@@ -245,7 +245,7 @@ where
     B: PacketBuf,
     S: Part<TcpSockets<B>>,
 {
-    cx.part::<TcpSockets<B>>().conn_mut(socket)?.recv()
+    app_conn(cx, socket)?.recv()
 }
 
 /// Copies received bytes of `socket` into `out`; `Ok(0)` (with `out` not
@@ -282,7 +282,7 @@ where
     B: PacketBuf,
     S: Part<TcpSockets<B>>,
 {
-    cx.part::<TcpSockets<B>>().conn_mut(socket)?.read(out)
+    app_conn(cx, socket)?.read(out)
 }
 
 /// Copies as much of `data` as the send queue takes into buffers from the
@@ -323,8 +323,10 @@ where
     B: PacketBuf,
     S: Part<TcpSockets<B>>,
 {
+    let now_ns = cx.now_ns();
     let (state, port) = cx.split();
     let conn = Part::<TcpSockets<B>>::part_mut(state).conn_mut(socket)?;
+    conn.advance_clock(now_ns);
     conn.send(data, &mut || port.alloc())
 }
 
@@ -364,7 +366,7 @@ where
     B: PacketBuf,
     S: Part<TcpSockets<B>>,
 {
-    match cx.part::<TcpSockets<B>>().conn_mut(socket) {
+    match app_conn(cx, socket) {
         Ok(conn) => conn.send_buf(buf),
         Err(e) => Err((e, buf)),
     }
@@ -423,7 +425,7 @@ where
     B: PacketBuf,
     S: Part<TcpSockets<B>>,
 {
-    cx.part::<TcpSockets<B>>().conn_mut(socket)?.shutdown()
+    app_conn(cx, socket)?.shutdown()
 }
 
 /// Closes `socket` (a listener or a connection); see
@@ -449,6 +451,7 @@ where
     B: PacketBuf,
     S: Part<TcpSockets<B>>,
 {
+    let _ = app_conn(cx, socket);
     cx.part::<TcpSockets<B>>().close(socket)
 }
 
@@ -474,6 +477,7 @@ where
     B: PacketBuf,
     S: Part<TcpSockets<B>>,
 {
+    let _ = app_conn(cx, socket);
     cx.part::<TcpSockets<B>>().abort(socket)
 }
 
@@ -500,6 +504,23 @@ where
     S: Part<TcpSockets<B>>,
 {
     cx.part::<TcpSockets<B>>().info(socket)
+}
+
+/// `socket`'s connection, its clock brought up to this iteration's time
+/// (the application's calls are stamped when they are made; a listener
+/// or a stale handle is an error, as in the call itself).
+fn app_conn<'c, B, S>(
+    cx: &'c mut Cx<'_, B, S>,
+    socket: SocketId,
+) -> Result<&'c mut Connection<B>, SocketError>
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>>,
+{
+    let now_ns = cx.now_ns();
+    let conn = cx.part::<TcpSockets<B>>().conn_mut(socket)?;
+    conn.advance_clock(now_ns);
+    Ok(conn)
 }
 
 #[cfg(test)]
@@ -563,6 +584,33 @@ mod tests {
             ]
         );
         (c, iss)
+    }
+
+    /// An application call on a quiet connection is stamped with the
+    /// iteration's time, not the time of the connection's last segment:
+    /// a write 50 ms after the handshake that leaves in the same
+    /// iteration waited 0 ns to be sent.
+    #[test]
+    fn a_write_on_a_quiet_connection_is_stamped_when_it_is_made() {
+        const MS: u64 = 1_000_000;
+        let mut b = Bench::new(TcpConfig {
+            measure_latency: true,
+            ..TcpConfig::default()
+        });
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
+        let l = l.unwrap();
+        let (c, _) = handshake(&mut b, false, l, 5000);
+        assert!(b.call(|cx| accept(cx, l)).0.is_ok());
+        b.now_ns += 50 * MS;
+        let (sent, out) = b.call(|cx| send(cx, c, b"late"));
+        assert_eq!(sent, Ok(4));
+        assert_eq!(out.iter().map(|s| s.payload.len()).sum::<usize>(), 4);
+        let lat = b.call(|cx| info(cx, c)).0.unwrap().latency;
+        assert_eq!(
+            (lat.write_sent.count, lat.write_sent.max_ns),
+            (1, 0),
+            "the write was stamped at the connection's last clock"
+        );
     }
 
     #[test]

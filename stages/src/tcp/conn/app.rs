@@ -17,6 +17,15 @@ fn read_wait(arrived_ns: u64, now_ns: u64) -> u64 {
 }
 
 impl<B: PacketBuf> Connection<B> {
+    /// Brings the connection's clock up to `now_ns`, the time of the
+    /// application's call: what a write's trace record, its latency stamp
+    /// and a persist timer it arms read. Without it a call on a quiet
+    /// connection would carry the time of its last segment or timer.
+    #[inline]
+    pub fn advance_clock(&mut self, now_ns: u64) {
+        self.clock_ns = self.clock_ns.max(now_ns);
+    }
+
     /// Copies as much of `data` as the send queue takes into buffers from
     /// `alloc`; returns the bytes taken. `WouldBlock` when the queue is
     /// full (or the handshake is not done yet), `BrokenPipe` after
