@@ -64,6 +64,7 @@ impl SharedFile {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
+        no_readahead(ptr, bytes);
         let base = NonNull::new(ptr.cast::<AtomicU64>()).ok_or_else(io::Error::last_os_error)?;
         Ok(SharedFile {
             base,
@@ -104,6 +105,7 @@ impl SharedFile {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
+        no_readahead(ptr, bytes);
         let base = NonNull::new(ptr.cast::<AtomicU64>()).ok_or_else(io::Error::last_os_error)?;
         Ok(SharedFile {
             base,
@@ -121,6 +123,24 @@ impl SharedFile {
         // atomics by this process (other processes may read or write it too,
         // which atomics tolerate: no Rust reference assumes it unchanging).
         unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.words) }
+    }
+}
+
+/// Tells the kernel that the mapping at `ptr` (`bytes` long) is touched
+/// here and there, so that a fault maps one page and reads none ahead.
+/// The files are sparse and touched a page at a time (a socket's slot, a
+/// snapshot's half); without this, the first fault on a file of a disk
+/// file system reads its readahead window (`read_ahead_kb`, 8 MiB on the
+/// VM of doc/benchmarks.md) of holes, zeroing every page of it: some
+/// 10 ms of system time for each file a worker opens, and as much page
+/// cache. Advice only: a kernel that refuses it maps the file all the
+/// same, so a failure is ignored.
+fn no_readahead(ptr: *mut libc::c_void, bytes: usize) {
+    // SAFETY: `ptr` and `bytes` are exactly a mapping just made by the
+    // caller; MADV_RANDOM changes the kernel's readahead for it, not its
+    // contents or protection.
+    unsafe {
+        libc::madvise(ptr, bytes, libc::MADV_RANDOM);
     }
 }
 
@@ -205,6 +225,37 @@ mod tests {
         assert_eq!(&bytes[8..16], &0x0102_0304_0506_0708u64.to_le_bytes());
         drop(map);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Pages of `map` in the page cache, by `mincore`.
+    fn resident_pages(map: &SharedFile) -> usize {
+        let page = 4096;
+        let bytes = map.words * 8;
+        let mut vec = vec![0u8; bytes.div_ceil(page)];
+        // SAFETY: `base` is the page-aligned start of a mapping of `bytes`
+        // bytes, and `vec` has a byte for each of its pages.
+        let rc = unsafe { libc::mincore(map.base.as_ptr().cast(), bytes, vec.as_mut_ptr()) };
+        assert_eq!(rc, 0, "mincore: {}", io::Error::last_os_error());
+        vec.iter().filter(|&&b| b & 1 != 0).count()
+    }
+
+    #[test]
+    fn a_first_store_brings_in_a_page_not_a_readahead_window() {
+        // 16 MiB of holes; one store at the start and one in the middle.
+        // Without MADV_RANDOM a disk file system reads its readahead
+        // window (8 MiB here) of holes at the first fault.
+        let path = std::env::temp_dir().join(format!("tpa-shm-ra-{}", std::process::id()));
+        let map = SharedFile::create(&path, 16 << 20).unwrap();
+        map.words()[0].store(1, Ordering::Relaxed);
+        map.words()[1 << 20].store(2, Ordering::Relaxed);
+        let resident = resident_pages(&map);
+        drop(map);
+        let _ = std::fs::remove_file(&path);
+        // Each fault may bring a large folio of its own, never a window.
+        assert!(
+            (2..=32).contains(&resident),
+            "{resident} pages of 4096 resident after two stores"
+        );
     }
 
     #[test]
