@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The stats' cost: instructions per rr transaction (and per byte of bulk)
 # between two tpa stacks over MemoryWire (benches/benches/tcp_memory.rs),
-# both hosts publishing their stats as tperf's workers do (TPA_STATS=1: a
-# clock read and the loop meter per iteration, a snapshot every
-# TPA_STATS_INTERVAL_MS of real time) or not (TPA_STATS=0), counted by
-# callgrind. Each count is the difference of an N2 and an N1 run over the
-# extra transactions (free of the setup). Under valgrind the program runs
-# some 50 times slower, so a snapshot falls due about 50 times as often
-# per transaction as at full speed: the figure for the snapshots is an
-# upper bound.
+# both hosts publishing their stats as tperf's workers do (TPA_STATS=1:
+# the loop meter fed each iteration's start, which the pipeline reads
+# anyway; a snapshot every TPA_STATS_INTERVAL_MS of the hosts' virtual
+# time) or not (TPA_STATS=0), counted by callgrind. Each count is the
+# difference of an N2 and an N1 run over the extra transactions (free of
+# the setup). The snapshot run takes one every 10 ms of virtual time (rr:
+# 20 us a transaction, so one every 500 transactions on each host, where
+# tperf at full speed takes one every 100 ms of real time, some 90000
+# transactions): its share is an upper bound.
 #   bash benches/callgrind_stats.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,8 +28,8 @@ export TPA_RUN_DIR TPA_TRACE=0 TPA_ID=callgrind-stats
 trap 'rm -rf "$TPA_RUN_DIR"' EXIT
 
 # Three runs: stats off; on with one snapshot (an interval of a minute:
-# the per-iteration cost alone); on with snapshots every 100 ms (real time).
-echo "| workload | stats off | on, meter only | on, 100 ms snapshots | meter / off | 100 ms / off |"
+# the per-iteration cost alone); on with snapshots every 10 ms (virtual).
+echo "| workload | stats off | on, meter only | on, 10 ms snapshots | meter / off | 10 ms / off |"
 echo "|---|---:|---:|---:|---:|---:|"
 for w in rr bulk; do
     if [[ $w == rr ]]; then
@@ -37,7 +38,7 @@ for w in rr bulk; do
         var=TPA_TCP_BULK_RUN n1=$BULK_N1 n2=$BULK_N2 unit=$((1 << 20))
     fi
     declare -A per=()
-    for t in off:0:100 meter:1:60000 snap:1:100; do
+    for t in off:0:100 meter:1:60000 snap:1:10; do
         IFS=: read -r name on interval <<<"$t"
         export TPA_STATS=$on TPA_STATS_INTERVAL_MS=$interval
         a=$(callgrind_total "$var" "tpa:$n1")

@@ -2,14 +2,17 @@
 # The socket trace's and the stats' cost in CPU time, interleaved: tpa's rr
 # between two stacks over MemoryWire (benches/benches/tcp_memory.rs,
 # TPA_TCP_RR_RUN=tpa:N, run alone), ROUNDS rounds of four runs each (off;
-# trace on; stats on with 100 ms snapshots; both), the order rotated every
-# round so no variant always follows another, each run's CPU time (user +
+# trace on; stats on with a snapshot every 100 ms of the hosts' virtual
+# time, 40 a host in a run of 200000 transactions; both), the order
+# rotated every round so no variant always follows another, each run's CPU time (user +
 # system, from the kernel's rusage of the child) divided by its
 # transactions. Prints each variant's median and its ratio to the median
 # of off; the spread between rounds is shown as the lowest and highest
 # ratio of a variant to the off run of its own round. The figures include
-# each run's setup (two hosts, one connection), the same in every variant
-# and small next to N transactions. Instruction counts are
+# each run's setup: two hosts and one connection in every variant, and
+# the trace's files or the stats' instance and files in theirs (small
+# next to N transactions since those files are mapped without readahead;
+# before, some 10 ms of system time each on a disk file system). Instruction counts are
 # benches/callgrind_trace.sh and benches/callgrind_stats.sh.
 #   bash benches/ops_interleaved.sh            # ROUNDS=15 N=200000
 set -euo pipefail

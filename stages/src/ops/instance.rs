@@ -422,12 +422,13 @@ pub enum Change {
 }
 
 impl Publisher {
-    /// Counts an iteration that ran from `start_ns` to `end_ns` (the
-    /// worker's clock) and did `it`; true when a snapshot is due.
+    /// Counts an iteration that started at `start_ns` (the worker's
+    /// clock: the time its pipeline ran at) and did `it`
+    /// ([`WorkerMeter::iteration`]); true when a snapshot is due.
     #[inline]
-    pub fn iteration(&mut self, start_ns: u64, end_ns: u64, it: &IterationStats) -> bool {
-        self.meter.iteration(start_ns, end_ns, it);
-        end_ns >= self.next_ns
+    pub fn iteration(&mut self, start_ns: u64, it: &IterationStats) -> bool {
+        self.meter.iteration(start_ns, it);
+        start_ns >= self.next_ns
     }
 
     /// The snapshot to fill (the loop's counters and the pools are
@@ -509,8 +510,9 @@ impl Publisher {
 }
 
 /// Runs one iteration of a worker's loop over `target` (its pipeline)
-/// through `run_at`, at the time `now` reads; with `stats`, measured (one
-/// clock read more, for its end). What the iteration did, and whether a
+/// through `run_at`, at the time `now` reads; with `stats`, measured by
+/// that start alone (the meter reads no clock of its own). What the
+/// iteration did, and whether a
 /// snapshot is due ([`Publisher::iteration`]; never without `stats`).
 ///
 /// ```text
@@ -527,10 +529,7 @@ pub fn run_metered<T>(
     let start = now(target);
     let done = run_at(target, start);
     let due = match stats {
-        Some(stats) => {
-            let end = now(target);
-            stats.iteration(start, end, &done)
-        }
+        Some(stats) => stats.iteration(start, &done),
         None => false,
     };
     (done, due)

@@ -1,22 +1,24 @@
-//! The worker loop's time, measured by the loop itself: two clock reads
-//! per iteration (the pipeline's TSC clock), a few additions.
+//! The worker loop's time, measured by the loop itself from the time each
+//! iteration starts at (the clock read the pipeline makes anyway: no read
+//! of its own) and a few additions.
 
 use tpa::pipeline::IterationStats;
 
 use super::snapshot::LoopCounters;
 
-/// The longest gap after a busy iteration before the next one that is
-/// not starvation: 1 ms. After a busy iteration the loop runs again at
-/// once, so a longer gap means the thread was kept off its core
-/// (descheduled, a page fault) while it had work.
+/// The longest time from the start of a busy iteration to the start of
+/// the next one that is not starvation: 1 ms. A busy iteration takes
+/// microseconds and the loop runs again at once, so a longer interval
+/// means the thread was kept off its core (descheduled, a page fault)
+/// while it had work.
 pub const STARVATION_NS: u64 = 1_000_000;
 
 /// Measures a worker loop: call [`iteration`](Self::iteration) after each
-/// of its iterations.
+/// of its iterations with the time it started at.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerMeter {
     counters: LoopCounters,
-    /// When the last iteration ended, and whether it was busy.
+    /// When the last iteration started, and whether it was busy.
     last: Option<(u64, bool)>,
 }
 
@@ -26,33 +28,29 @@ impl WorkerMeter {
         WorkerMeter::default()
     }
 
-    /// Counts an iteration that ran from `start_ns` to `end_ns` and did
-    /// `it`. Its time, and the gap since the previous one's end, go to
-    /// busy or idle by whether it (the gap: the previous one) did work; a
-    /// gap over [`STARVATION_NS`] after a busy iteration is starvation.
+    /// Counts an iteration that started at `start_ns` and did `it`. The
+    /// time since the previous iteration's start (that iteration and the
+    /// gap after it: spins, sleeps, waits on the port, a snapshot) goes to
+    /// busy or idle by whether that iteration did work; over
+    /// [`STARVATION_NS`] after a busy one it is starvation too. The last
+    /// iteration's own time is counted when the next one starts.
     #[inline]
-    pub fn iteration(&mut self, start_ns: u64, end_ns: u64, it: &IterationStats) {
+    pub fn iteration(&mut self, start_ns: u64, it: &IterationStats) {
         let c = &mut self.counters;
-        if let Some((prev_end, busy)) = self.last {
-            let gap = start_ns.saturating_sub(prev_end);
+        if let Some((prev_start, busy)) = self.last {
+            let took = start_ns.saturating_sub(prev_start);
             if busy {
-                c.busy_ns += gap;
-                if gap > STARVATION_NS {
+                c.busy_ns += took;
+                if took > STARVATION_NS {
                     c.starvations += 1;
-                    c.starved_ns += gap;
+                    c.starved_ns += took;
                 }
             } else {
-                c.idle_ns += gap;
+                c.idle_ns += took;
             }
         }
         let busy = it.busy();
-        let took = end_ns.saturating_sub(start_ns);
-        if busy {
-            c.busy_ns += took;
-        } else {
-            c.idle_ns += took;
-        }
-        self.last = Some((end_ns, busy));
+        self.last = Some((start_ns, busy));
         c.iterations += 1;
         c.busy_iterations += u64::from(busy);
         c.rx_packets += it.rx as u64;
@@ -82,16 +80,27 @@ mod tests {
     #[test]
     fn time_goes_to_the_kind_of_iteration_it_followed() {
         let mut m = WorkerMeter::new();
-        m.iteration(0, 500, &it(2)); // busy 500
-        m.iteration(1_000, 1_100, &it(0)); // gap 500 busy, 100 idle
-        m.iteration(5_000, 5_200, &it(1)); // gap 3900 idle, 200 busy
-        m.iteration(5_200 + 3_000_000, 5_200 + 3_000_050, &it(0)); // starved 3 ms
+        m.iteration(0, &it(2)); // busy
+        m.iteration(1_000, &it(0)); // 1000 busy; idle
+        m.iteration(5_000, &it(1)); // 4000 idle; busy
+        m.iteration(5_200, &it(1)); // 200 busy; busy
+        m.iteration(5_200 + 3_000_000, &it(0)); // starved 3 ms; idle
+        m.iteration(5_200 + 3_000_050, &it(0)); // 50 idle, the last pending
         let c = m.counters();
-        assert_eq!(c.iterations, 4);
-        assert_eq!(c.busy_iterations, 2);
-        assert_eq!(c.busy_ns, 500 + 500 + 200 + 3_000_000);
-        assert_eq!(c.idle_ns, 100 + 3_900 + 50);
+        assert_eq!(c.iterations, 6);
+        assert_eq!(c.busy_iterations, 3);
+        assert_eq!(c.busy_ns, 1_000 + 200 + 3_000_000);
+        assert_eq!(c.idle_ns, 4_000 + 50);
         assert_eq!((c.starvations, c.starved_ns), (1, 3_000_000));
-        assert_eq!(c.rx_packets, 3);
+        assert_eq!(c.rx_packets, 4);
+    }
+
+    #[test]
+    fn a_long_idle_interval_is_not_starvation() {
+        let mut m = WorkerMeter::new();
+        m.iteration(0, &it(0));
+        m.iteration(50_000_000, &it(1)); // a 50 ms wait on the port
+        let c = m.counters();
+        assert_eq!((c.idle_ns, c.busy_ns, c.starvations), (50_000_000, 0, 0));
     }
 }

@@ -144,13 +144,13 @@ pub fn render(snapshots: &[WorkerSnapshot]) -> String {
         );
         f.counter(
             "tpa_worker_starvations_total",
-            "Gaps over 1 ms after a busy iteration (the worker kept off its core).",
+            "Busy iterations over 1 ms from their start to the next one's (the worker kept off its core).",
             worker,
             l.starvations,
         );
         f.seconds(
             "tpa_worker_starved_seconds_total",
-            "The time of those gaps.",
+            "The time of those iterations, start to next start.",
             worker,
             l.starved_ns,
         );

@@ -59,10 +59,11 @@ pub struct LoopCounters {
     /// Time in iterations that found nothing to do, and in the gaps after
     /// them (the idle policy's spins, sleeps and waits on the port).
     pub idle_ns: u64,
-    /// Gaps over 1 ms after a busy iteration: the worker was kept off its
-    /// core (descheduled, a page fault) while it had work.
+    /// Busy iterations over 1 ms from their start to the next one's: the
+    /// worker was kept off its core (descheduled, a page fault) while it
+    /// had work.
     pub starvations: u64,
-    /// The time of those gaps.
+    /// The time of those, start to next start.
     pub starved_ns: u64,
     /// Packets received from the port.
     pub rx_packets: u64,
