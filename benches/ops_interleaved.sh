@@ -2,9 +2,11 @@
 # The socket trace's and the stats' cost in CPU time, interleaved: tpa's rr
 # between two stacks over MemoryWire (benches/benches/tcp_memory.rs,
 # TPA_TCP_RR_RUN=tpa:N, run alone), ROUNDS rounds of four runs each (off;
-# trace on; stats on with a snapshot every 100 ms of the hosts' virtual
-# time, 40 a host in a run of 200000 transactions; both), the order
-# rotated every round so no variant always follows another, each run's CPU time (user +
+# trace on; stats on with a snapshot every 2 s of the hosts' virtual time,
+# 20 us a transaction, so every 100000 transactions: about tperf's
+# default of 100 ms of real time at this bench's speed, some 1.1 us a
+# transaction; both), the order rotated every round so no variant always
+# follows another, each run's CPU time (user +
 # system, from the kernel's rusage of the child) divided by its
 # transactions. Prints each variant's median and its ratio to the median
 # of off; the spread between rounds is shown as the lowest and highest
@@ -14,12 +16,22 @@
 # next to N transactions since those files are mapped without readahead;
 # before, some 10 ms of system time each on a disk file system). Instruction counts are
 # benches/callgrind_trace.sh and benches/callgrind_stats.sh.
-#   bash benches/ops_interleaved.sh            # ROUNDS=15 N=200000
+#
+# Then the same four variants in one process
+# (benches/benches/tcp_memory/ops_interleaved.rs): a pair of hosts each,
+# connected and warmed up, BLOCK_ROUNDS rounds of a block of BLOCK
+# transactions on each in turn, the order rotated, each block timed in
+# thread CPU time. Blocks of a few milliseconds put every variant under
+# the same load from other processes, and no setup is counted: the cost
+# per transaction alone, with the median of the per-round ratios.
+#   bash benches/ops_interleaved.sh   # ROUNDS=15 N=200000 BLOCK_ROUNDS=200 BLOCK=2000
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ROUNDS=${ROUNDS:-15}
 N=${N:-200000}
+BLOCK_ROUNDS=${BLOCK_ROUNDS:-200}
+BLOCK=${BLOCK:-2000}
 
 bin=$(cargo bench -p tpa-benches --bench tcp_memory --no-run --message-format=json 2>/dev/null |
     sed -n 's/.*"executable":"\([^"]*tcp_memory-[^"]*\)".*/\1/p' | tail -n 1)
@@ -44,7 +56,7 @@ names = list(variants)
 
 def cpu_ns_per_transaction(name):
     env = dict(os.environ, TPA_TCP_RR_RUN=f"tpa:{n}", TPA_RUN_DIR=run_dir,
-               TPA_ID=f"interleaved-{name}", TPA_STATS_INTERVAL_MS="100",
+               TPA_ID=f"interleaved-{name}", TPA_STATS_INTERVAL_MS="2000",
                **variants[name])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([binary], env=env, stdout=subprocess.DEVNULL,
@@ -73,3 +85,7 @@ for v in names:
     m = statistics.median(per[v])
     print(f"| {v} | {m:.1f} | {m / off:.3f} | {min(ratios[v]):.3f}, {max(ratios[v]):.3f} |")
 PY
+
+echo
+TPA_RUN_DIR=$run_dir TPA_ID=interleaved TPA_STATS_INTERVAL_MS=2000 \
+    TPA_TCP_RR_INTERLEAVED="$BLOCK_ROUNDS:$BLOCK" "$bin"

@@ -25,7 +25,9 @@
 //! `TPA_TCP_BULK_RUN=<stack>:<MiB>`, `TPA_TCP_RR_RUN=<stack>:<transactions>`
 //! and `TPA_TCP_CRR_RUN=<stack>:<connections>` run one workload of one
 //! stack alone, without criterion (what `benches/callgrind_tcp_memory.sh`
-//! counts), and print what moved.
+//! counts), and print what moved. `TPA_TCP_RR_INTERLEAVED=<rounds>:<transactions>`
+//! times tpa's rr with the trace and the stats off and on in one process
+//! (`tcp_memory/ops_interleaved.rs`, benches/ops_interleaved.sh).
 
 use std::hint::black_box;
 
@@ -34,6 +36,8 @@ use tpa_benches::criterion;
 
 #[path = "tcp_memory/frame_wire.rs"]
 mod frame_wire;
+#[path = "tcp_memory/ops_interleaved.rs"]
+mod ops_interleaved;
 #[path = "tcp_memory/smoltcp_peers.rs"]
 mod smoltcp_peers;
 #[path = "tcp_memory/stream.rs"]
@@ -186,6 +190,22 @@ fn run_alone(w: Workload, stack: &str, iterations: u64) -> Result<(), String> {
 }
 
 fn main() {
+    if let Ok(spec) = std::env::var("TPA_TCP_RR_INTERLEAVED") {
+        let result = match spec
+            .split_once(':')
+            .and_then(|(r, n)| Some((r.parse().ok()?, n.parse().ok()?)))
+        {
+            Some((rounds, block)) => ops_interleaved::run(rounds, block),
+            None => Err(format!(
+                "TPA_TCP_RR_INTERLEAVED={spec}: want <rounds>:<transactions a block>"
+            )),
+        };
+        if let Err(e) = result {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return;
+    }
     for w in Workload::ALL {
         let Ok(spec) = std::env::var(w.variable()) else {
             continue;

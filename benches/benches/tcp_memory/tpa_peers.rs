@@ -266,6 +266,7 @@ fn host(
     port: MemoryPort,
     iface: Interface,
     cfg: TcpConfig,
+    trace: &TraceConfig,
     seed: u64,
     app: Peer,
 ) -> Host<MemoryPort> {
@@ -284,10 +285,7 @@ fn host(
         ),
     );
     let mut sockets = TcpSockets::new(cfg, seed);
-    // `TPA_TRACE=1` traces every connection (the trace's cost, measured
-    // by benches/callgrind_trace.sh).
-    let trace = TraceConfig::from_env().expect("TPA_TRACE*");
-    sockets.enable_trace(&trace).expect("the trace file");
+    sockets.enable_trace(trace).expect("the trace file");
     let state = HostState {
         egress: Egress::new(iface),
         sockets,
@@ -296,10 +294,33 @@ fn host(
     Host::new(port, state, app, front)
 }
 
-/// `TPA_STATS=1`: both hosts publish their stats as tperf's workers do
-/// (the loop meter fed each iteration's start, a snapshot every
-/// `TPA_STATS_INTERVAL_MS` of the hosts' time), into `$TPA_RUN_DIR`; the
-/// cost measured by benches/callgrind_stats.sh.
+/// What a pair of hosts does beside TCP: trace every connection
+/// (`TPA_TRACE=1`, the trace's cost measured by
+/// benches/callgrind_trace.sh), and publish their stats as tperf's workers
+/// do (`TPA_STATS=1`: the loop meter fed each iteration's start, a
+/// snapshot every `TPA_STATS_INTERVAL_MS` of the hosts' time), into
+/// `$TPA_RUN_DIR` (measured by benches/callgrind_stats.sh).
+#[derive(Debug, Clone)]
+pub struct Ops {
+    /// The trace's knobs (`enabled` or not).
+    pub trace: TraceConfig,
+    /// The stats' instance, when on.
+    pub stats: Option<OpsConfig>,
+}
+
+impl Ops {
+    /// As the `TPA_TRACE*` and `TPA_STATS*` variables say.
+    pub fn from_env() -> Result<Ops, String> {
+        let trace = TraceConfig::from_env().map_err(|e| e.to_string())?;
+        let stats = match std::env::var("TPA_STATS").as_deref() {
+            Ok("1") => Some(OpsConfig::from_env().map_err(|e| e.to_string())?),
+            _ => None,
+        };
+        Ok(Ops { trace, stats })
+    }
+}
+
+/// Both hosts' stats: one instance, a publisher for each.
 struct Stats {
     _instance: Instance,
     client: Publisher,
@@ -307,15 +328,11 @@ struct Stats {
 }
 
 impl Stats {
-    fn from_env() -> Option<Stats> {
-        if std::env::var("TPA_STATS").ok()? != "1" {
-            return None;
-        }
-        let cfg = OpsConfig::from_env().expect("TPA_STATS*");
-        let instance = Instance::start(&cfg, "tcp-memory", false).expect("the instance");
-        let client = instance.publisher(0).expect("a stats file");
-        let server = instance.publisher(1).expect("a stats file");
-        Some(Stats {
+    fn start(cfg: &OpsConfig) -> Result<Stats, String> {
+        let instance = Instance::start(cfg, "tcp-memory", false)?;
+        let client = instance.publisher(0)?;
+        let server = instance.publisher(1)?;
+        Ok(Stats {
             _instance: instance,
             client,
             server,
@@ -392,10 +409,10 @@ impl TpaPeers {
     }
 }
 
-impl Peers for TpaPeers {
-    const NAME: &'static str = "tpa";
-
-    fn new(workload: Workload) -> Result<Self, String> {
+impl TpaPeers {
+    /// Both hosts up for `workload`, tracing and publishing stats as `ops`
+    /// says, no connection yet.
+    pub fn with_ops(workload: Workload, ops: &Ops) -> Result<Self, String> {
         let clock = VirtualClock::new();
         let wire = MemoryWire::new(WireConfig {
             mac_a: CLIENT_MAC,
@@ -418,6 +435,7 @@ impl Peers for TpaPeers {
             port(End::A)?,
             iface(CLIENT_MAC, 1),
             cfg.clone(),
+            &ops.trace,
             1,
             Peer::new(false, workload),
         )
@@ -426,6 +444,7 @@ impl Peers for TpaPeers {
             port(End::B)?,
             iface(SERVER_MAC, 2),
             cfg,
+            &ops.trace,
             2,
             Peer::new(true, workload),
         )
@@ -437,7 +456,7 @@ impl Peers for TpaPeers {
             server,
             rr: Transactions::default(),
             crr: Transactions::default(),
-            stats: Stats::from_env(),
+            stats: ops.stats.as_ref().map(Stats::start).transpose()?,
         };
         let any: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT);
         let server_iface = iface(SERVER_MAC, 2);
@@ -447,6 +466,14 @@ impl Peers for TpaPeers {
             .listen(any, 16, &server_iface)
             .map_err(|e| format!("listen: {e:?}"))?;
         Ok(p)
+    }
+}
+
+impl Peers for TpaPeers {
+    const NAME: &'static str = "tpa";
+
+    fn new(workload: Workload) -> Result<Self, String> {
+        TpaPeers::with_ops(workload, &Ops::from_env()?)
     }
 
     fn connect(&mut self) -> Result<(), String> {

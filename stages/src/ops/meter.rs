@@ -15,11 +15,24 @@ pub const STARVATION_NS: u64 = 1_000_000;
 
 /// Measures a worker loop: call [`iteration`](Self::iteration) after each
 /// of its iterations with the time it started at.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WorkerMeter {
     counters: LoopCounters,
-    /// When the last iteration started, and whether it was busy.
-    last: Option<(u64, bool)>,
+    /// When the last iteration started (`u64::MAX` before the first, so
+    /// that the first counts no time).
+    last_start: u64,
+    /// Whether it was busy.
+    last_busy: bool,
+}
+
+impl Default for WorkerMeter {
+    fn default() -> Self {
+        WorkerMeter {
+            counters: LoopCounters::default(),
+            last_start: u64::MAX,
+            last_busy: false,
+        }
+    }
 }
 
 impl WorkerMeter {
@@ -37,20 +50,19 @@ impl WorkerMeter {
     #[inline]
     pub fn iteration(&mut self, start_ns: u64, it: &IterationStats) {
         let c = &mut self.counters;
-        if let Some((prev_start, busy)) = self.last {
-            let took = start_ns.saturating_sub(prev_start);
-            if busy {
-                c.busy_ns += took;
-                if took > STARVATION_NS {
-                    c.starvations += 1;
-                    c.starved_ns += took;
-                }
-            } else {
-                c.idle_ns += took;
+        let took = start_ns.saturating_sub(self.last_start);
+        if self.last_busy {
+            c.busy_ns += took;
+            if took > STARVATION_NS {
+                c.starvations += 1;
+                c.starved_ns += took;
             }
+        } else {
+            c.idle_ns += took;
         }
         let busy = it.busy();
-        self.last = Some((start_ns, busy));
+        self.last_start = start_ns;
+        self.last_busy = busy;
         c.iterations += 1;
         c.busy_iterations += u64::from(busy);
         c.rx_packets += it.rx as u64;
