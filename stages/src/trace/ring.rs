@@ -303,14 +303,15 @@ impl Ring {
         } else {
             self.long_gap(now)
         };
-        // Locals, so that the stores to the mapping need no reloads.
+        // Locals, so that the stores to the mapping need no reloads (of
+        // the fields, or of the window's base after a store through it).
         let (head, last) = (self.head, self.last);
         let [w0, w1] = rec.to_words();
+        let header = self.slot.header();
         let at = self.slot.record(head);
         at[0].store(w0 | dt << 16, Ordering::Relaxed);
         at[1].store(w1, Ordering::Relaxed);
         self.head = head + 1;
-        let header = self.slot.header();
         header[S_LAST].store(last, Ordering::Relaxed);
         header[S_HEAD].store(head + 1, Ordering::Release);
     }
