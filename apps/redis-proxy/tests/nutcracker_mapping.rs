@@ -8,14 +8,19 @@
 //! holds each key (KEYS on every backend), and compares with
 //! `KeyMapper::server_for` for the same pool read by our config parser.
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use support::client::command;
+use support::cluster::free_ports;
+use support::lab::{start_redis, wait_listening};
 use tpa_redis_proxy::config;
 use tpa_redis_proxy::hash::{DistributionKind, HashFunction, KeyMapper};
 
@@ -39,42 +44,10 @@ impl Drop for Lab {
     }
 }
 
-/// `n` distinct loopback ports free right now (the kernel's choices for
-/// port 0, all held open until all are chosen so none repeats).
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
+/// A connection to 127.0.0.1:`port` once `child` (`what`) listens there.
 fn connect_when_up(port: u16, what: &str, child: &mut Child) -> TcpStream {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
-            return stream;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} on port {port} exited: {status}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} on port {port} never listened"
-        );
-        sleep(Duration::from_millis(20));
-    }
-}
-
-fn command(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
+    wait_listening(port, what, child);
+    TcpStream::connect(("127.0.0.1", port)).unwrap()
 }
 
 fn read_line(reader: &mut impl BufRead) -> Vec<u8> {
@@ -179,16 +152,7 @@ fn key_mapping_matches_real_nutcracker() {
     let ports = free_ports(BACKENDS + 48 + 1);
     let backend_ports: Vec<u16> = ports[..BACKENDS].to_vec();
     for &port in &backend_ports {
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian package redis-server) must be installed");
-        connect_when_up(port, "redis-server", &mut child);
-        lab.children.push(child);
+        lab.children.push(start_redis(&dir, port));
     }
 
     let mut cases = Vec::new();

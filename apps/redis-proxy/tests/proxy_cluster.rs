@@ -7,13 +7,11 @@
 
 mod support;
 
-use std::net::TcpStream;
 use std::process::{Child, Command};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
 
 use support::client::{text, Client};
 use support::cluster::{free_ports, Cluster};
+use support::lab::{spawn_proxy, wait_listening};
 use tpa_redis_proxy::hash::cluster_slot;
 
 struct Proxy(Child);
@@ -36,22 +34,8 @@ fn start_proxy(cluster: &Cluster, dir: &std::path::Path) -> (Proxy, u16) {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tpa-redis-proxy"))
-        .args(["-c", conf.to_str().unwrap(), "-s", &ports[1].to_string()])
-        .args([
-            "-a",
-            "127.0.0.1",
-            "-o",
-            dir.join("proxy.log").to_str().unwrap(),
-        ])
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", ports[0])).is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "the proxy exited");
-        assert!(Instant::now() < deadline, "the proxy never listened");
-        sleep(Duration::from_millis(20));
-    }
+    let mut child = spawn_proxy(&conf, ports[1], &dir.join("proxy.log"));
+    wait_listening(ports[0], "the proxy", &mut child);
     (Proxy(child), ports[0])
 }
 

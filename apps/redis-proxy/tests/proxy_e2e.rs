@@ -13,12 +13,11 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use support::bench::{assert_benchmark_passes, csv_tests};
+use support::client::command;
 use support::cluster::free_ports;
-use tpa_redis_proxy::config;
+use support::conn::Conn;
+use support::lab::{fresh_dir, mapper, read_stats, spawn_proxy, start_redis, wait_listening, HANG};
 use tpa_redis_proxy::hash::KeyMapper;
-
-/// A hang guard on every read from the proxy (no speed is asserted).
-const HANG: Duration = Duration::from_secs(20);
 
 /// Backends and the proxy, killed and removed even when a check fails.
 struct Lab {
@@ -44,46 +43,11 @@ impl Drop for Lab {
     }
 }
 
-fn wait_listening(port: u16, what: &str, child: &mut Child) {
-    let deadline = Instant::now() + HANG;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} on port {port} exited: {status}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} on port {port} never listened"
-        );
-        sleep(Duration::from_millis(20));
-    }
-}
-
-fn start_redis(dir: &std::path::Path, port: u16) -> Child {
-    let mut child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--appendonly", "no", "--dir", dir.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server (Debian package redis-server)");
-    wait_listening(port, "redis-server", &mut child);
-    child
-}
-
 impl Lab {
     /// `backends` redis-servers and the proxy with one pool over them;
     /// `extra` is appended to the pool's YAML.
     fn new(name: &str, backends: usize, extra: &str) -> Lab {
-        let dir =
-            std::env::temp_dir().join(format!("tpa-redis-proxy-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir(&format!("tpa-redis-proxy-{name}"));
         let ports = free_ports(backends + 2);
         let mut lab = Lab {
             dir,
@@ -99,21 +63,7 @@ impl Lab {
         let yaml = lab.yaml(extra);
         let conf = lab.dir.join("proxy.yml");
         std::fs::write(&conf, &yaml).unwrap();
-        let mut proxy = Command::new(env!("CARGO_BIN_EXE_tpa-redis-proxy"))
-            .args([
-                "-c",
-                conf.to_str().unwrap(),
-                "-s",
-                &lab.stats_port.to_string(),
-            ])
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-o",
-                lab.dir.join("proxy.log").to_str().unwrap(),
-            ])
-            .spawn()
-            .unwrap();
+        let mut proxy = spawn_proxy(&conf, lab.stats_port, &lab.dir.join("proxy.log"));
         wait_listening(lab.proxy_port, "tpa-redis-proxy", &mut proxy);
         lab.proxy = Some(proxy);
         lab
@@ -131,88 +81,15 @@ impl Lab {
     }
 
     fn mapper(&self, extra: &str) -> KeyMapper {
-        let pool = &config::parse(&self.yaml(extra)).unwrap()[0];
-        let points: Vec<_> = pool.servers.iter().map(|s| s.point()).collect();
-        KeyMapper::new(pool.hash, pool.hash_tag, pool.distribution, &points)
+        mapper(&self.yaml(extra))
     }
 
     fn client(&self) -> Conn {
-        Conn::new(self.proxy_port)
+        Conn::local(self.proxy_port)
     }
 
     fn stats(&self) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.stats_port)).unwrap();
-        s.set_read_timeout(Some(HANG)).unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    }
-}
-
-/// A raw RESP connection.
-struct Conn {
-    reader: BufReader<TcpStream>,
-}
-
-fn command(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-impl Conn {
-    fn new(port: u16) -> Conn {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(HANG)).unwrap();
-        Conn {
-            reader: BufReader::new(s),
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.reader.get_mut().write_all(bytes).unwrap();
-    }
-
-    /// One reply, in a readable form: `+x`, `-x`, `:n`, `$x` / `$nil`,
-    /// arrays as `[a, b]`.
-    fn reply(&mut self) -> String {
-        let mut line = Vec::new();
-        self.reader
-            .read_until(b'\n', &mut line)
-            .expect("a reply (the proxy hung?)");
-        assert!(line.ends_with(b"\r\n"), "reply line {line:?}");
-        let text = String::from_utf8_lossy(&line[1..line.len() - 2]).to_string();
-        match line[0] {
-            b'$' if text == "-1" => "$nil".into(),
-            b'$' => {
-                let mut data = vec![0; text.parse::<usize>().unwrap() + 2];
-                self.reader.read_exact(&mut data).unwrap();
-                format!("${}", String::from_utf8_lossy(&data[..data.len() - 2]))
-            }
-            b'*' => {
-                let items: Vec<String> = (0..text.parse::<usize>().unwrap())
-                    .map(|_| self.reply())
-                    .collect();
-                format!("[{}]", items.join(", "))
-            }
-            kind => format!("{}{text}", kind as char),
-        }
-    }
-
-    fn call(&mut self, args: &[&str]) -> String {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        self.send(&command(&args));
-        self.reply()
-    }
-
-    /// Whether the proxy closed the connection (EOF on the next read).
-    fn closed(&mut self) -> bool {
-        let mut byte = [0u8; 1];
-        matches!(self.reader.read(&mut byte), Ok(0))
+        read_stats(self.stats_port)
     }
 }
 
@@ -245,7 +122,7 @@ fn every_default_redis_benchmark_test_passes_with_and_without_pipelining() {
     }
     // `-r` spread the keys: every backend took some.
     for (port, _) in &lab.redis {
-        let mut c = Conn::new(*port);
+        let mut c = Conn::local(*port);
         let size = c.call(&["DBSIZE"]);
         assert!(size != ":0", "backend {port} got no key");
     }
@@ -270,7 +147,7 @@ fn keys_land_where_nutcracker_puts_them_and_mget_mset_return_what_redis_holds() 
     }
     // Each key is on the backend our mapping (equal to nutcracker's, see
     // nutcracker_mapping.rs) chooses, and only there.
-    let mut direct: Vec<Conn> = lab.redis.iter().map(|(p, _)| Conn::new(*p)).collect();
+    let mut direct: Vec<Conn> = lab.redis.iter().map(|(p, _)| Conn::local(*p)).collect();
     for k in &keys {
         let home = mapper.server_for(k.as_bytes(), 0).unwrap() as usize;
         for (i, d) in direct.iter_mut().enumerate() {
@@ -426,7 +303,7 @@ fn an_ejected_backend_s_keys_move_to_the_others_until_its_retry() {
     // The key is now served by the other backend.
     assert_eq!(c.call(&["GET", &k0]), "$nil");
     assert_eq!(c.call(&["SET", &k0, "moved"]), "+OK");
-    let mut other = Conn::new(lab.redis[1].0);
+    let mut other = Conn::local(lab.redis[1].0);
     assert_eq!(other.call(&["GET", &k0]), "$moved");
     assert!(lab.stats().contains("\"server_ejects\":1"));
 }
@@ -436,7 +313,7 @@ fn auth_and_select_per_pool() {
     let lab = Lab::new("auth", 1, "  redis_db: 2\n");
     let mut c = lab.client();
     assert_eq!(c.call(&["SET", "k", "in-db-2"]), "+OK");
-    let mut direct = Conn::new(lab.redis[0].0);
+    let mut direct = Conn::local(lab.redis[0].0);
     assert_eq!(direct.call(&["GET", "k"]), "$nil");
     assert_eq!(direct.call(&["SELECT", "2"]), "+OK");
     assert_eq!(direct.call(&["GET", "k"]), "$in-db-2");
@@ -451,7 +328,7 @@ fn clients_must_auth_and_the_proxy_auths_its_server_connections() {
     let lab = Lab::new("redis-auth", 1, "  redis_auth: sekret\n");
     // The backend asks for the password too (set before the proxy's first
     // connection to it, which is made on the first request).
-    let mut direct = Conn::new(lab.redis[0].0);
+    let mut direct = Conn::local(lab.redis[0].0);
     assert_eq!(
         direct.call(&["CONFIG", "SET", "requirepass", "sekret"]),
         "+OK"
@@ -499,21 +376,7 @@ fn a_pool_on_unix_sockets_both_sides() {
     );
     let conf = dir.join("proxy.yml");
     std::fs::write(&conf, yaml).unwrap();
-    let proxy = Command::new(env!("CARGO_BIN_EXE_tpa-redis-proxy"))
-        .args([
-            "-c",
-            conf.to_str().unwrap(),
-            "-s",
-            &lab.stats_port.to_string(),
-        ])
-        .args([
-            "-a",
-            "127.0.0.1",
-            "-o",
-            dir.join("proxy.log").to_str().unwrap(),
-        ])
-        .spawn()
-        .unwrap();
+    let proxy = spawn_proxy(&conf, lab.stats_port, &dir.join("proxy.log"));
     lab.proxy = Some(proxy);
     let deadline = Instant::now() + HANG;
     let stream = loop {
@@ -637,9 +500,7 @@ fn a_flooding_client_is_held_back_and_answered_in_order_while_others_are_served(
     assert_eq!(other.call(&["PING"]), "+PONG");
     assert_eq!(other.call(&["GET", "k"]), "$v");
     // Every reply arrives, in request order.
-    let mut flood = Conn {
-        reader: BufReader::new(flood),
-    };
+    let mut flood = Conn::over(flood);
     for i in 0..N {
         let want = if i % 2 == 0 { "$v" } else { "$nil" };
         assert_eq!(flood.reply(), want, "reply {i}");

@@ -13,20 +13,20 @@
 //! Run as root: `cargo test -p tpa-redis-proxy --test proxy_ops` (after
 //! `cargo build -p tpa-tpactl`; `cargo test --workspace` builds it).
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::client::command;
+use support::lab::{fresh_dir, read_stats, start_redis_in, wait_proxy_listening, HANG};
 use tpa_tests::netns::Netns;
 use tpa_tests::ops::{eventually, parse_prometheus, sample, scrape, Sample, Tpactl};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tpa-redis-proxy");
-/// A hang guard on every wait (no speed is asserted).
-const HANG: Duration = Duration::from_secs(20);
 /// The backend's port, on the namespace's kernel address 192.0.2.1.
 const REDIS_PORT: u16 = 6411;
 /// The proxy's listener on tpa's address.
@@ -87,13 +87,7 @@ impl Lab {
 
     /// The stats JSON (nutcracker's, on the stats port).
     fn stats_json(&self) -> Value {
-        let text = self.ns.enter(|| {
-            let mut s = TcpStream::connect(("127.0.0.1", STATS_PORT)).unwrap();
-            s.set_read_timeout(Some(HANG)).unwrap();
-            let mut out = String::new();
-            s.read_to_string(&mut out).unwrap();
-            out
-        });
+        let text = self.ns.enter(|| read_stats(STATS_PORT));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("stats JSON: {e}: {text}"))
     }
 
@@ -114,15 +108,6 @@ impl Lab {
     }
 }
 
-/// A RESP command's bytes.
-fn command(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
-    out
-}
-
 /// A client of the proxy that counts the bytes it sent and received.
 struct Client {
     stream: TcpStream,
@@ -133,7 +118,8 @@ struct Client {
 impl Client {
     /// Sends `args`, reads `reply` (exactly its bytes) back.
     fn call(&mut self, args: &[&str], reply: &str) {
-        let req = command(args);
+        let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        let req = command(&bytes);
         self.stream.write_all(&req).unwrap();
         self.sent += req.len() as u64;
         let mut got = vec![0u8; reply.len()];
@@ -152,28 +138,7 @@ fn socket<'a>(sockets: &'a Value, local: &str, remote: &str) -> Option<&'a Value
 }
 
 fn start(ns: &Netns, dir: &Path) -> (Child, Child) {
-    let redis = ns
-        .command(&[
-            "redis-server",
-            "--port",
-            &REDIS_PORT.to_string(),
-            "--bind",
-            "192.0.2.1",
-        ])
-        .args(["--protected-mode", "no", "--save", "", "--appendonly", "no"])
-        .args(["--dir", dir.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("redis-server (Debian package redis-server)");
-    let deadline = Instant::now() + HANG;
-    while ns
-        .enter(|| TcpStream::connect(("192.0.2.1", REDIS_PORT)))
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "redis-server never listened");
-        sleep(Duration::from_millis(20));
-    }
+    let redis = start_redis_in(ns, dir, "192.0.2.1", REDIS_PORT);
     // One backend, ejected at its first failure and kept out for a
     // minute; a request times out after 400 ms.
     let conf = dir.join("proxy.yml");
@@ -198,30 +163,14 @@ fn start(ns: &Netns, dir: &Path) -> (Child, Child) {
         .stdin(Stdio::null())
         .spawn()
         .expect("start tpa-redis-proxy");
-    let deadline = Instant::now() + HANG;
-    loop {
-        let said = std::fs::read_to_string(&log).unwrap_or_default();
-        if said.contains("listening on") {
-            break;
-        }
-        if let Ok(Some(status)) = proxy.try_wait() {
-            panic!("the proxy exited ({status}): {said}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the proxy never listened: {said}"
-        );
-        sleep(Duration::from_millis(20));
-    }
+    wait_proxy_listening(&log, &mut proxy);
     (redis, proxy)
 }
 
 #[test]
 fn tpactl_and_prometheus_look_into_a_live_proxy() {
     let ns = Netns::with_tap("rpops");
-    let dir = std::env::temp_dir().join(format!("tpa-redis-proxy-ops-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("tpa-redis-proxy-ops");
     let (redis, proxy) = start(&ns, &dir);
     let lab = Lab {
         redis,
@@ -420,7 +369,7 @@ fn tpactl_and_prometheus_look_into_a_live_proxy() {
         .unwrap()
         .success());
     let before = lab.server_stat("request_bytes");
-    let get = command(&["GET", "ops:small"]);
+    let get = command(&[b"GET", b"ops:small"]);
     c.stream.write_all(&get).unwrap();
     let sent = before + get.len() as u64;
     eventually("the request in the stopped backend's queue", || {

@@ -15,20 +15,16 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use support::bench::{assert_benchmark_passes, csv_tests};
-use tpa_redis_proxy::config;
+use support::conn::Conn;
+use support::lab::{fresh_dir, mapper, read_stats, start_redis_in, wait_proxy_listening, HANG};
 use tpa_redis_proxy::hash::KeyMapper;
 use tpa_tests::netns::Netns;
-
-/// A hang guard on every wait (no speed is asserted).
-const HANG: Duration = Duration::from_secs(20);
 
 /// The kernel's address in the namespace (backends, clients).
 const KERNEL: &str = "192.0.2.1";
@@ -118,10 +114,7 @@ impl Lab {
             }
         };
         let dpdk_prefix = (!eal.is_empty()).then(|| ns.name().to_owned());
-        let dir =
-            std::env::temp_dir().join(format!("tpa-redis-proxy-tpa-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir(&format!("tpa-redis-proxy-tpa-{tag}"));
         let mut lab = Lab {
             redis: Vec::new(),
             loopback: None,
@@ -174,22 +167,8 @@ impl Lab {
             .stdin(Stdio::null())
             .spawn()
             .expect("start tpa-redis-proxy");
-        let deadline = Instant::now() + HANG;
-        loop {
-            let said = std::fs::read_to_string(&log).unwrap_or_default();
-            if said.contains("listening on") {
-                assert!(said.contains("(tpa on "), "{said}");
-                break;
-            }
-            if let Ok(Some(status)) = proxy.try_wait() {
-                panic!("the proxy exited ({status}): {said}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the proxy never listened: {said}"
-            );
-            sleep(Duration::from_millis(20));
-        }
+        let said = wait_proxy_listening(&log, &mut proxy);
+        assert!(said.contains("(tpa on "), "{said}");
         lab.proxy = Some(proxy);
         lab
     }
@@ -205,23 +184,7 @@ impl Lab {
 
     /// A redis-server in `ns` on `addr`:`port`, once it listens.
     fn start_redis_in(&self, ns: &Netns, addr: &str, port: u16) -> Child {
-        let child = ns
-            .command(&["redis-server", "--port", &port.to_string(), "--bind", addr])
-            .args(["--protected-mode", "no", "--save", "", "--appendonly", "no"])
-            .args(["--dir", self.dir.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian package redis-server)");
-        let deadline = Instant::now() + HANG;
-        while ns.enter(|| TcpStream::connect((addr, port))).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on {port} never listened"
-            );
-            sleep(Duration::from_millis(20));
-        }
-        child
+        start_redis_in(ns, &self.dir, addr, port)
     }
 
     fn yaml(&self) -> String {
@@ -277,9 +240,7 @@ impl Lab {
     }
 
     fn mapper(&self) -> KeyMapper {
-        let pool = &config::parse(&self.yaml()).unwrap()[0];
-        let points: Vec<_> = pool.servers.iter().map(|s| s.point()).collect();
-        KeyMapper::new(pool.hash, pool.hash_tag, pool.distribution, &points)
+        mapper(&self.yaml())
     }
 
     /// A client of the proxy (over the TAP, to tpa).
@@ -293,13 +254,7 @@ impl Lab {
     }
 
     fn stats(&self) -> String {
-        self.proxy_ns().enter(|| {
-            let mut s = TcpStream::connect(("127.0.0.1", STATS_PORT)).unwrap();
-            s.set_read_timeout(Some(HANG)).unwrap();
-            let mut out = String::new();
-            s.read_to_string(&mut out).unwrap();
-            out
-        })
+        self.proxy_ns().enter(|| read_stats(STATS_PORT))
     }
 
     fn log(&self) -> String {
@@ -330,74 +285,6 @@ impl Lab {
         ];
         argv.extend_from_slice(extra);
         self.ns.exec_output(&argv)
-    }
-}
-
-/// A raw RESP connection.
-struct Conn {
-    reader: BufReader<TcpStream>,
-}
-
-fn command(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-impl Conn {
-    fn new(host: &str, port: u16) -> Conn {
-        let s = TcpStream::connect((host, port))
-            .unwrap_or_else(|e| panic!("connect to {host}:{port}: {e}"));
-        s.set_read_timeout(Some(HANG)).unwrap();
-        Conn {
-            reader: BufReader::new(s),
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.reader.get_mut().write_all(bytes).unwrap();
-    }
-
-    /// One reply, in a readable form: `+x`, `-x`, `:n`, `$x` / `$nil`,
-    /// arrays as `[a, b]`.
-    fn reply(&mut self) -> String {
-        let mut line = Vec::new();
-        self.reader
-            .read_until(b'\n', &mut line)
-            .expect("a reply (the proxy hung?)");
-        assert!(line.ends_with(b"\r\n"), "reply line {line:?}");
-        let text = String::from_utf8_lossy(&line[1..line.len() - 2]).to_string();
-        match line[0] {
-            b'$' if text == "-1" => "$nil".into(),
-            b'$' => {
-                let mut data = vec![0; text.parse::<usize>().unwrap() + 2];
-                self.reader.read_exact(&mut data).unwrap();
-                format!("${}", String::from_utf8_lossy(&data[..data.len() - 2]))
-            }
-            b'*' => {
-                let items: Vec<String> = (0..text.parse::<usize>().unwrap())
-                    .map(|_| self.reply())
-                    .collect();
-                format!("[{}]", items.join(", "))
-            }
-            kind => format!("{}{text}", kind as char),
-        }
-    }
-
-    fn call(&mut self, args: &[&str]) -> String {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        self.send(&command(&args));
-        self.reply()
-    }
-
-    /// Whether the proxy closed the connection (EOF on the next read).
-    fn closed(&mut self) -> bool {
-        let mut byte = [0u8; 1];
-        matches!(self.reader.read(&mut byte), Ok(0))
     }
 }
 
@@ -649,33 +536,7 @@ fn a_tpa_listener_with_a_loopback_backend_and_flag_errors() {
     // A second backend on the namespace's loopback, then the proxy again
     // over both.
     let port = REDIS_BASE + 1;
-    let child = lab
-        .ns
-        .command(&[
-            "redis-server",
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
-        .args(["--save", "", "--appendonly", "no"])
-        .args(["--dir", lab.dir.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("redis-server");
-    let deadline = Instant::now() + HANG;
-    while lab
-        .ns
-        .enter(|| TcpStream::connect(("127.0.0.1", port)))
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "redis-server on {port} never listened"
-        );
-        sleep(Duration::from_millis(20));
-    }
+    let child = lab.start_redis_in(&lab.ns, "127.0.0.1", port);
     lab.redis.push((port, Some(child)));
     let yaml = lab
         .yaml()
@@ -696,19 +557,9 @@ fn a_tpa_listener_with_a_loopback_backend_and_flag_errors() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + HANG;
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("listening on")
-    {
-        assert!(proxy.try_wait().unwrap().is_none(), "the proxy exited");
-        assert!(Instant::now() < deadline, "the proxy never listened");
-        sleep(Duration::from_millis(20));
-    }
+    wait_proxy_listening(&log, &mut proxy);
     lab.proxy = Some(proxy);
-    let pool = &config::parse(&yaml).unwrap()[0];
-    let points: Vec<_> = pool.servers.iter().map(|s| s.point()).collect();
-    let mapper = KeyMapper::new(pool.hash, pool.hash_tag, pool.distribution, &points);
+    let mapper = mapper(&yaml);
     let mut c = lab.client();
     let keys: Vec<String> = (0..40).map(|i| format!("mixed:{i}")).collect();
     let mut direct = [
