@@ -27,6 +27,7 @@ use tpa::port::{Burst, Port, PortCaps};
 use tpa::stage::{Counted, Cx, Reason};
 use tpa::state::{Part, State};
 use tpa::worker::{run_loop, IdlePolicy, Progress, StopFlag, WorkLoop};
+use tpa_responder::tcp_stack::host_key;
 use tpa_responder::IpCidr;
 use tpa_stages::arp::ArpResponder;
 use tpa_stages::discard::Discard;
@@ -42,7 +43,7 @@ use tpa_stages::ops::stack::StackParts;
 use tpa_stages::ops::{collect, run_metered, Instance, Publisher};
 use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
-use tpa_stages::tcp::host_key::{os_seed, HostKey};
+use tpa_stages::tcp::host_key::os_seed;
 use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets};
 use tpa_stages::trace::TraceConfig;
 use tpa_stages::udp::{self, udp_branch, UdpBranch, UdpInput, UdpSockets};
@@ -203,16 +204,6 @@ pub fn build_with<P: Port, A: App<P::Buf, EchoState<P::Buf>>>(
         state.tcp.set_shared_host(host);
     }
     EchoPipeline::new(port, state, app, front)
-}
-
-/// The host's TCP key (ISNs and timestamps that follow on from earlier
-/// processes'), or this process's own with a warning when it cannot be
-/// had.
-fn host_key() -> HostKey {
-    HostKey::for_this_host().unwrap_or_else(|e| {
-        tracing::warn!("TCP host key: {e}; keying ISNs and timestamps for this process only");
-        HostKey::per_process()
-    })
 }
 
 impl<P: Port, A: App<P::Buf, EchoState<P::Buf>>> EchoPipeline<P, A> {

@@ -21,6 +21,7 @@ mod dpdk;
 mod pipeline;
 mod run;
 mod serve;
+pub mod tcp_stack;
 pub mod workers;
 
 pub use acl::{parse_rule, ParseRuleError, ACL_SYNTAX};

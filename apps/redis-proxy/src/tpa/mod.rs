@@ -43,29 +43,19 @@ use tpa::app::{App, Events};
 use tpa::buf::PacketBuf;
 use tpa::port::steer::{ShareAnswers, Steering};
 use tpa::port::Port;
-use tpa::stage::{Counted, Reason};
 use tpa::state::State;
 use tpa::wire::MacAddr;
 use tpa::worker::{run_loop, IdlePolicy, Progress, StopFlag, WorkLoop};
+use tpa_responder::tcp_stack::{tcp_egress, tcp_front, TcpFront};
 use tpa_responder::workers::{
-    beside_kernel, handed_line, on_ports, worker_line, Handed, OnPorts, PortSetup, PortsError,
-    WorkerPorts,
+    handed_line, on_ports, worker_line, Handed, OnPorts, PortSetup, PortsError, WorkerPorts,
 };
 use tpa_responder::{IpCidr, PortSpec};
-use tpa_stages::arp::ArpResponder;
-use tpa_stages::discard::Discard;
 use tpa_stages::egress::Egress;
-use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
-use tpa_stages::icmp::{Icmpv4EchoResponder, Icmpv6EchoResponder};
 use tpa_stages::iface::Interface;
-use tpa_stages::ipv4::Ipv4Input;
-use tpa_stages::ipv6::Ipv6Input;
-use tpa_stages::ndp::NdpResponder;
 use tpa_stages::ops::{run_metered, Instance, Publisher, Settings};
-use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
-use tpa_stages::tcp::host_key::{os_seed, HostKey};
-use tpa_stages::tcp::{tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets};
+use tpa_stages::tcp::{TcpInput, TcpSockets};
 use tpa_stages::trace::TraceConfig;
 
 pub use app::ProxyApp;
@@ -234,39 +224,9 @@ fn listen_addr(listen: &Listen) -> Result<SocketAddr, String> {
     }
 }
 
-/// The IPv4 branch: input checks, then TCP, or ICMP echo and the ICMP
-/// errors about TCP segments (the rest dropped).
-pub type Ipv4Branch<B> = (
-    Ipv4Input,
-    TcpBranch<
-        Ipv4Packet<B>,
-        (
-            Counted<Icmpv4EchoResponder>,
-            Counted<TcpIcmp<Ipv4Packet<B>>>,
-            Discard<Ipv4Packet<B>>,
-        ),
-        Counted<TcpInput>,
-    >,
-);
-
-/// The IPv6 branch: input checks, then TCP, or neighbor discovery, ICMPv6
-/// echo and the ICMPv6 errors about TCP segments (the rest dropped).
-pub type Ipv6Branch<B> = (
-    Ipv6Input,
-    TcpBranch<
-        Ipv6Packet<B>,
-        (
-            Counted<NdpResponder>,
-            Counted<Icmpv6EchoResponder>,
-            Counted<TcpIcmp<Ipv6Packet<B>>>,
-            Discard<Ipv6Packet<B>>,
-        ),
-        Counted<TcpInput>,
-    >,
-);
-
-/// The front with its branches.
-pub type ProxyFront<B> = EthernetFront<B, Counted<ArpResponder>, Ipv4Branch<B>, Ipv6Branch<B>>;
+/// The front with its branches (shared with tperf:
+/// [`tpa_responder::tcp_stack`]).
+pub type ProxyFront<B> = TcpFront<B>;
 
 /// What the stages and the app share.
 #[derive(State)]
@@ -301,60 +261,12 @@ fn build<P: Port, A: App<P::Buf, ProxyState<P::Buf>>>(
     trace: TraceConfig,
 ) -> ProxyPipeline<P, A> {
     let iface = options.interface(options.mac.unwrap_or(port.caps().mac));
-    let front = ethernet_front(
-        iface.mac,
-        OtherFrames::Drop,
-        Counted::named("arp", ArpResponder::new()),
-        (
-            Ipv4Input::new(iface.clone()),
-            tcp_branch(
-                (
-                    Counted::named("icmpv4_echo", Icmpv4EchoResponder::new(iface.clone())),
-                    Counted::named("tcp_icmpv4", TcpIcmp::new()),
-                    Discard::new(Reason::UNSUPPORTED),
-                ),
-                Counted::named("tcp_input_v4", TcpInput::default()),
-            ),
-        ),
-        (
-            Ipv6Input::new(iface.clone()),
-            tcp_branch(
-                (
-                    Counted::named("ndp", NdpResponder::new()),
-                    Counted::named("icmpv6_echo", Icmpv6EchoResponder::new(iface.clone())),
-                    Counted::named("tcp_icmpv6", TcpIcmp::new()),
-                    Discard::new(Reason::UNSUPPORTED),
-                ),
-                Counted::named("tcp_input_v6", TcpInput::default()),
-            ),
-        ),
-    );
-    let host_key = HostKey::for_this_host().unwrap_or_else(|e| {
-        eprintln!(
-            "tpa-redis-proxy: TCP host key: {e}; keying ISNs and timestamps for this process only"
-        );
-        HostKey::per_process()
-    });
-    // Beside the kernel (AF_XDP): active opens from the ports the port
-    // took from the kernel.
-    let mut tcp = tcp;
-    let shared_host = beside_kernel(&port, &mut tcp);
-    // Active opens pick ports whose replies land on this worker's queue.
-    let mut sockets = TcpSockets::new(tcp, os_seed())
-        .with_host_key(&host_key)
-        .with_steering(port.steering());
-    // `TPA_TRACE=1` (or `[trace]`, or `tpactl cfg trace on` later): every
-    // connection's socket trace, for `tpactl st`.
-    if let Err(e) = sockets.enable_trace(&trace) {
-        tracing::warn!("socket trace off: {e}");
-    }
-    let mut egress = Egress::new(iface);
-    if let Some(host) = shared_host {
-        // Listening ports reach the port's filter, neighbours come from
-        // the kernel's table.
-        egress.set_shared_host(host.clone());
-        sockets.set_shared_host(host);
-    }
+    let front = tcp_front(&iface, TcpInput::default());
+    // The host's key, active opens on this worker's queue (and beside the
+    // kernel, from the ports the port took from it); `TPA_TRACE=1` (or
+    // `[trace]`, or `tpactl cfg trace on` later): every connection's
+    // socket trace, for `tpactl st`.
+    let (egress, sockets) = tcp_egress(&port, iface, tcp, &trace);
     let state = ProxyState {
         egress,
         tcp: sockets,

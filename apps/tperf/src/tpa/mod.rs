@@ -34,29 +34,19 @@ use tpa::buf::PacketBuf;
 use tpa::port::af_packet::{RxMode, TxPath};
 use tpa::port::steer::ShareAnswers;
 use tpa::port::Port;
-use tpa::stage::{Counted, Cx, Reason};
+use tpa::stage::Cx;
 use tpa::state::State;
 use tpa::wire::MacAddr;
 use tpa::worker::IdlePolicy;
-use tpa_responder::workers::{
-    self, beside_kernel, on_ports, Handed, OnPorts, PortSetup, WorkerPorts,
-};
+use tpa_responder::tcp_stack::{tcp_egress, tcp_front, TcpFront};
+use tpa_responder::workers::{self, on_ports, Handed, OnPorts, PortSetup, WorkerPorts};
 use tpa_responder::{IpCidr, PortSpec};
-use tpa_stages::arp::ArpResponder;
-use tpa_stages::discard::Discard;
 use tpa_stages::egress::Egress;
-use tpa_stages::ethernet::{ethernet_front, EthernetFront, OtherFrames};
-use tpa_stages::icmp::{Icmpv4EchoResponder, Icmpv6EchoResponder};
 use tpa_stages::iface::Interface;
-use tpa_stages::ipv4::Ipv4Input;
-use tpa_stages::ipv6::Ipv6Input;
-use tpa_stages::ndp::NdpResponder;
 use tpa_stages::ops::stack::StackParts;
 use tpa_stages::ops::{collect, Instance, OpsConfig, Publisher};
-use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 use tpa_stages::tcp::config::TcpConfig;
-use tpa_stages::tcp::host_key::{os_seed, HostKey};
-use tpa_stages::tcp::{self, tcp_branch, TcpBranch, TcpIcmp, TcpInput, TcpSockets, Unmatched};
+use tpa_stages::tcp::{self, TcpInput, TcpSockets, Unmatched};
 use tpa_stages::trace::TraceConfig;
 
 /// The device and addresses of tpa's side (`--port`, `--ip`, `--mac`,
@@ -281,40 +271,9 @@ impl fmt::Display for TpaError {
 
 impl std::error::Error for TpaError {}
 
-/// The IPv4 branch: input checks, then TCP, or ICMP echo and the ICMP
-/// errors about TCP segments (the rest dropped).
-pub type Ipv4Branch<B> = (
-    Ipv4Input,
-    TcpBranch<
-        Ipv4Packet<B>,
-        (
-            Counted<Icmpv4EchoResponder>,
-            Counted<TcpIcmp<Ipv4Packet<B>>>,
-            Discard<Ipv4Packet<B>>,
-        ),
-        Counted<TcpInput>,
-    >,
-);
-
-/// The IPv6 branch: input checks, then TCP, or neighbor discovery,
-/// ICMPv6 echo and the ICMPv6 errors about TCP segments (the rest
-/// dropped).
-pub type Ipv6Branch<B> = (
-    Ipv6Input,
-    TcpBranch<
-        Ipv6Packet<B>,
-        (
-            Counted<NdpResponder>,
-            Counted<Icmpv6EchoResponder>,
-            Counted<TcpIcmp<Ipv6Packet<B>>>,
-            Discard<Ipv6Packet<B>>,
-        ),
-        Counted<TcpInput>,
-    >,
-);
-
-/// The front with its branches.
-pub type TperfFront<B> = EthernetFront<B, Counted<ArpResponder>, Ipv4Branch<B>, Ipv6Branch<B>>;
+/// The front with its branches (shared with tpa-redis-proxy:
+/// [`tpa_responder::tcp_stack`]).
+pub type TperfFront<B> = TcpFront<B>;
 
 /// What the stages and the app share.
 #[derive(State)]
@@ -467,56 +426,10 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
     instance: Option<&Instance>,
 ) -> TperfPipeline<P, A> {
     let iface = endpoint.interface(endpoint.mac.unwrap_or(port.caps().mac));
-    let front = ethernet_front(
-        iface.mac,
-        OtherFrames::Drop,
-        Counted::named("arp", ArpResponder::new()),
-        (
-            Ipv4Input::new(iface.clone()),
-            tcp_branch(
-                (
-                    Counted::named("icmpv4_echo", Icmpv4EchoResponder::new(iface.clone())),
-                    Counted::named("tcp_icmpv4", TcpIcmp::new()),
-                    Discard::new(Reason::UNSUPPORTED),
-                ),
-                Counted::named(
-                    "tcp_input_v4",
-                    TcpInput::default().with_unmatched(endpoint.unmatched),
-                ),
-            ),
-        ),
-        (
-            Ipv6Input::new(iface.clone()),
-            tcp_branch(
-                (
-                    Counted::named("ndp", NdpResponder::new()),
-                    Counted::named("icmpv6_echo", Icmpv6EchoResponder::new(iface.clone())),
-                    Counted::named("tcp_icmpv6", TcpIcmp::new()),
-                    Discard::new(Reason::UNSUPPORTED),
-                ),
-                Counted::named(
-                    "tcp_input_v6",
-                    TcpInput::default().with_unmatched(endpoint.unmatched),
-                ),
-            ),
-        ),
+    let front = tcp_front(
+        &iface,
+        TcpInput::default().with_unmatched(endpoint.unmatched),
     );
-    // Active opens pick ports whose replies land on this worker's queue
-    // (the queue is the port's: `connect` reads it).
-    // ISNs and timestamps on the host's key and boot clock, so a
-    // connection follows on from an earlier process's on its 4-tuple
-    // (a peer's TIME_WAIT lets it in at once).
-    let host_key = HostKey::for_this_host().unwrap_or_else(|e| {
-        tracing::warn!("TCP host key: {e}; keying ISNs and timestamps for this process only");
-        HostKey::per_process()
-    });
-    // Beside the kernel: active opens from the ports the AF_XDP port
-    // took from the kernel.
-    let mut tcp = tcp;
-    let shared_host = beside_kernel(&port, &mut tcp);
-    let mut sockets = TcpSockets::new(tcp, os_seed())
-        .with_host_key(&host_key)
-        .with_steering(port.steering());
     // `TPA_TRACE=1` (or `[trace]`): every connection's socket trace, for
     // `tpactl st`, in the instance's directory when there is one;
     // `tpactl cfg trace` switches it later.
@@ -524,16 +437,10 @@ fn build<P: Port, A: App<P::Buf, TperfState<P::Buf>>>(
         Some(i) => i.trace_config(&endpoint.trace),
         None => endpoint.trace.clone(),
     };
-    if let Err(e) = sockets.enable_trace(&trace) {
-        tracing::warn!("socket trace off: {e}");
-    }
-    let mut egress = Egress::new(iface);
-    if let Some(host) = shared_host {
-        // Listening ports reach the port's filter, neighbours come from
-        // the kernel's table.
-        egress.set_shared_host(host.clone());
-        sockets.set_shared_host(host);
-    }
+    // ISNs and timestamps on the host's key and boot clock; active opens
+    // pick ports whose replies land on this worker's queue (beside the
+    // kernel, from the ports the AF_XDP port took from it).
+    let (egress, sockets) = tcp_egress(&port, iface, tcp, &trace);
     let state = TperfState {
         egress,
         tcp: sockets,
