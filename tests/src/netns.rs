@@ -127,9 +127,20 @@ impl Netns {
     /// checksums itself, as a wire would deliver them). Returns (host,
     /// peer), named after `tag` (`tag` and `tag` + `h`).
     pub fn beside_kernel_pair(tag: &str) -> (Netns, Netns) {
+        Netns::beside_kernel_pair_with_queues(tag, 1)
+    }
+
+    /// [`Netns::beside_kernel_pair`] with `queues` receive and transmit
+    /// queues on both ends of the veth pair.
+    pub fn beside_kernel_pair_with_queues(tag: &str, queues: u16) -> (Netns, Netns) {
         let peer = Netns::new(tag);
         let host = Netns::new(&format!("{tag}h"));
-        host.add_veth("vs", "vc");
+        let n = queues.to_string();
+        #[rustfmt::skip]
+        host.ip(&[
+            "link", "add", "vs", "numtxqueues", &n, "numrxqueues", &n, "type", "veth",
+            "peer", "name", "vc", "numtxqueues", &n, "numrxqueues", &n,
+        ]);
         host.ip(&["link", "set", "vc", "netns", peer.name()]);
         host.add_addr("vs", "192.0.2.2/24");
         peer.add_addr("vc", "192.0.2.1/24");

@@ -26,31 +26,15 @@ const TPA_TCP: u16 = 7000;
 const KERNEL_TCP: u16 = 8080;
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
-/// Client and server namespaces joined by `vc` <-> `vs`.
+/// Client and server namespaces joined by `vc` <-> `vs`
+/// ([`Netns::beside_kernel_pair`]): (server, client).
 fn pair() -> (Netns, Netns) {
     pair_with_queues(1)
 }
 
 /// [`pair`] with `queues` receive and transmit queues on both ends.
 fn pair_with_queues(queues: u16) -> (Netns, Netns) {
-    let server = Netns::new("xdps");
-    let client = Netns::new("xdpc");
-    let n = queues.to_string();
-    #[rustfmt::skip]
-    server.ip(&[
-        "link", "add", "vs", "numtxqueues", &n, "numrxqueues", &n, "type", "veth",
-        "peer", "name", "vc", "numtxqueues", &n, "numrxqueues", &n,
-    ]);
-    server.ip(&["link", "set", "vc", "netns", client.name()]);
-    server.add_addr("vs", "192.0.2.2/24");
-    client.add_addr("vc", "192.0.2.1/24");
-    server.up("vs");
-    client.up("vc");
-    // AF_XDP gets no checksum state with a frame: a veth peer on this
-    // host must finish its checksums (no TX checksum offload), as a wire
-    // would deliver them.
-    client.exec(&["ethtool", "-K", "vc", "tx", "off"]);
-    (server, client)
+    Netns::beside_kernel_pair_with_queues("xdp", queues)
 }
 
 fn pool() -> Pool {

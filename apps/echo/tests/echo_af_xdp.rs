@@ -27,20 +27,10 @@ const KERNEL_UDP: u16 = 9999;
 const BAD: u64 = 5;
 const STREAM: usize = 1 << 20;
 
-/// Client and server namespaces joined by `vc` <-> `vs`.
+/// Client and server namespaces joined by `vc` <-> `vs`
+/// ([`Netns::beside_kernel_pair`]): (server, client).
 fn pair() -> (Netns, Netns) {
-    let server = Netns::new("echoxs");
-    let client = Netns::new("echoxc");
-    server.add_veth("vs", "vc");
-    server.ip(&["link", "set", "vc", "netns", client.name()]);
-    server.add_addr("vs", "192.0.2.2/24");
-    client.add_addr("vc", "192.0.2.1/24");
-    server.up("vs");
-    client.up("vc");
-    // AF_XDP frames carry no checksum state: the veth peer must finish
-    // its checksums itself, as a wire would deliver them.
-    client.exec(&["ethtool", "-K", "vc", "tx", "off"]);
-    (server, client)
+    Netns::beside_kernel_pair("echox")
 }
 
 /// The kernel's counter `field` of `group` in /proc/net/snmp inside `ns`.

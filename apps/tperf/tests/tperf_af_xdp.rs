@@ -18,30 +18,15 @@ use tpa_tests::netns::Netns;
 /// tpa's flags: AF_XDP on `vs`, the kernel's address.
 const TPA: [&str; 4] = ["--port", "af_xdp:vs", "--ip", "192.0.2.2/24"];
 
-/// Client and server namespaces joined by `vc` <-> `vs`.
+/// Client and server namespaces joined by `vc` <-> `vs`
+/// ([`Netns::beside_kernel_pair`]): (server, client).
 fn pair() -> (Netns, Netns) {
     pair_with_queues(1)
 }
 
 /// [`pair`] with `queues` receive and transmit queues on both ends.
 fn pair_with_queues(queues: u16) -> (Netns, Netns) {
-    let server = Netns::new("tpxs");
-    let client = Netns::new("tpxc");
-    let n = queues.to_string();
-    #[rustfmt::skip]
-    server.ip(&[
-        "link", "add", "vs", "numtxqueues", &n, "numrxqueues", &n, "type", "veth",
-        "peer", "name", "vc", "numtxqueues", &n, "numrxqueues", &n,
-    ]);
-    server.ip(&["link", "set", "vc", "netns", client.name()]);
-    server.add_addr("vs", "192.0.2.2/24");
-    client.add_addr("vc", "192.0.2.1/24");
-    server.up("vs");
-    client.up("vc");
-    // AF_XDP frames carry no checksum state: the veth peer must finish
-    // its checksums itself, as a wire would deliver them.
-    client.exec(&["ethtool", "-K", "vc", "tx", "off"]);
-    (server, client)
+    Netns::beside_kernel_pair_with_queues("tpx", queues)
 }
 
 #[test]
