@@ -16,7 +16,10 @@ use support::bench::{assert_benchmark_passes, csv_tests};
 use support::client::command;
 use support::cluster::free_ports;
 use support::conn::Conn;
-use support::lab::{fresh_dir, mapper, read_stats, spawn_proxy, start_redis, wait_listening, HANG};
+use support::lab::{
+    assert_keys_at_home, call_until_ok, fresh_dir, key_on, mapper, read_stats, signal, spawn_proxy,
+    start_redis, wait_listening, HANG,
+};
 use tpa_redis_proxy::hash::KeyMapper;
 
 /// Backends and the proxy, killed and removed even when a check fails.
@@ -148,17 +151,7 @@ fn keys_land_where_nutcracker_puts_them_and_mget_mset_return_what_redis_holds() 
     // Each key is on the backend our mapping (equal to nutcracker's, see
     // nutcracker_mapping.rs) chooses, and only there.
     let mut direct: Vec<Conn> = lab.redis.iter().map(|(p, _)| Conn::local(*p)).collect();
-    for k in &keys {
-        let home = mapper.server_for(k.as_bytes(), 0).unwrap() as usize;
-        for (i, d) in direct.iter_mut().enumerate() {
-            let want = if i == home {
-                format!("$v-{k}")
-            } else {
-                "$nil".into()
-            };
-            assert_eq!(d.call(&["GET", k]), want, "key {k}, backend {i}");
-        }
-    }
+    assert_keys_at_home(&mapper, &keys, &mut direct);
     // MGET across every backend, with missing keys, in the request's order.
     let mut args = vec!["MGET", "nokey"];
     args.extend(keys.iter().rev().map(String::as_str));
@@ -221,31 +214,17 @@ fn a_dead_backend_gives_errors_not_a_hang_and_is_served_again_once_back() {
     let lab_extra = "  timeout: 400\n";
     let mut lab = Lab::new("failure", 2, lab_extra);
     let mapper = lab.mapper(lab_extra);
-    let key_on = |server: usize| {
-        (0..)
-            .map(|i| format!("k{i}"))
-            .find(|k| mapper.server_for(k.as_bytes(), 0) == Some(server as u32))
-            .unwrap()
-    };
-    let (k0, k1) = (key_on(0), key_on(1));
+    let (k0, k1) = (key_on(&mapper, 0), key_on(&mapper, 1));
     let mut c = lab.client();
     assert_eq!(c.call(&["SET", &k0, "zero"]), "+OK");
     assert_eq!(c.call(&["SET", &k1, "one"]), "+OK");
 
     // Stopped (SIGSTOP): the request times out and the client hears it.
-    let pid = lab.redis[0].1.as_ref().unwrap().id().to_string();
-    assert!(Command::new("kill")
-        .args(["-STOP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let pid = lab.redis[0].1.as_ref().unwrap().id();
+    signal(pid, "STOP");
     assert_eq!(c.call(&["GET", &k0]), "-ERR Connection timed out");
     assert_eq!(c.call(&["GET", &k1]), "$one");
-    assert!(Command::new("kill")
-        .args(["-CONT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    signal(pid, "CONT");
 
     // Killed: refused at once, the other backend still served.
     let (port, child) = &mut lab.redis[0];
@@ -263,14 +242,7 @@ fn a_dead_backend_gives_errors_not_a_hang_and_is_served_again_once_back() {
     // Restarted: served again (an empty redis: the value is gone).
     let child = start_redis(&lab.dir, port);
     lab.redis[0].1 = Some(child);
-    let mut reply = String::new();
-    for _ in 0..50 {
-        reply = c.call(&["SET", &k0, "again"]);
-        if reply == "+OK" {
-            break;
-        }
-        sleep(Duration::from_millis(50));
-    }
+    let reply = call_until_ok(&mut c, &["SET", &k0, "again"]);
     assert_eq!(reply, "+OK");
     assert_eq!(c.call(&["GET", &k0]), "$again");
     let stats = lab.stats();

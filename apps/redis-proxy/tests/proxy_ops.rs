@@ -18,11 +18,11 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use serde_json::Value;
 use support::client::command;
-use support::lab::{fresh_dir, read_stats, start_redis_in, wait_proxy_listening, HANG};
+use support::lab::{fresh_dir, read_stats, signal, start_redis_in, wait_proxy_listening, HANG};
 use tpa_tests::netns::Netns;
 use tpa_tests::ops::{eventually, parse_prometheus, sample, scrape, Sample, Tpactl};
 
@@ -362,12 +362,8 @@ fn tpactl_and_prometheus_look_into_a_live_proxy() {
     // The backend killed with a request unread: its kernel resets the
     // connection, the proxy answers the client with an error and ejects
     // the server, and the reset connection's trace is archived.
-    let pid = lab.redis.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-STOP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let pid = lab.redis.id();
+    signal(pid, "STOP");
     let before = lab.server_stat("request_bytes");
     let get = command(&[b"GET", b"ops:small"]);
     c.stream.write_all(&get).unwrap();
@@ -377,11 +373,7 @@ fn tpactl_and_prometheus_look_into_a_live_proxy() {
         let server = socket(&v, &server_local, &backend)?;
         (lab.server_stat("request_bytes") == sent && server["bytes_acked"] == sent).then_some(())
     });
-    assert!(Command::new("kill")
-        .args(["-KILL", &pid])
-        .status()
-        .unwrap()
-        .success());
+    signal(pid, "KILL");
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(&c.stream), &mut line).unwrap();
     assert!(line.starts_with("-ERR "), "{line}");
@@ -415,11 +407,7 @@ fn tpactl_and_prometheus_look_into_a_live_proxy() {
     // the files of a named instance stay.
     let mut lab = lab;
     let mut proxy = lab.proxy.take().unwrap();
-    assert!(Command::new("kill")
-        .arg(proxy.id().to_string())
-        .status()
-        .unwrap()
-        .success());
+    signal(proxy.id(), "TERM");
     assert!(proxy.wait().unwrap().success());
     let w = lab.tpactl_json(&["worker"]);
     assert_eq!(w[0]["stopped"], true, "{w:#}");

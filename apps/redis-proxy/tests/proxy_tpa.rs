@@ -16,13 +16,16 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use support::bench::{assert_benchmark_passes, csv_tests};
 use support::conn::Conn;
-use support::lab::{fresh_dir, mapper, read_stats, start_redis_in, wait_proxy_listening, HANG};
+use support::lab::{
+    assert_keys_at_home, call_until_ok, fresh_dir, key_on, mapper, read_stats, signal,
+    start_redis_in, wait_proxy_listening, HANG,
+};
 use tpa_redis_proxy::hash::KeyMapper;
 use tpa_tests::netns::Netns;
 
@@ -215,11 +218,7 @@ impl Lab {
     /// its log.
     fn stop_proxy(&mut self) -> String {
         let mut proxy = self.proxy.take().expect("a proxy");
-        assert!(Command::new("kill")
-            .args(["-TERM", &proxy.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
+        signal(proxy.id(), "TERM");
         let deadline = Instant::now() + HANG;
         let status = loop {
             if let Some(status) = proxy.try_wait().unwrap() {
@@ -303,17 +302,7 @@ fn keys_land_where_nutcracker_puts_them(lab: &Lab, c: &mut Conn, keys: &[String]
     }
     let mapper = lab.mapper();
     let mut direct = lab.backends();
-    for k in keys {
-        let home = mapper.server_for(k.as_bytes(), 0).unwrap() as usize;
-        for (i, d) in direct.iter_mut().enumerate() {
-            let want = if i == home {
-                format!("$v-{k}")
-            } else {
-                "$nil".into()
-            };
-            assert_eq!(d.call(&["GET", k]), want, "key {k}, backend {i}");
-        }
-    }
+    assert_keys_at_home(&mapper, keys, &mut direct);
     let mut args = vec!["MGET", "nokey"];
     args.extend(keys.iter().rev().map(String::as_str));
     let mut want = vec!["$nil".to_string()];
@@ -427,30 +416,16 @@ fn keys_split_commands_large_values_and_a_malformed_client_over_tpa() {
 fn a_dead_backend_gives_errors_over_tpa_and_is_served_again_once_back() {
     let mut lab = Lab::new("rpf", Link::Tap(1), 2, "  timeout: 400\n");
     let mapper = lab.mapper();
-    let key_on = |server: usize| {
-        (0..)
-            .map(|i| format!("k{i}"))
-            .find(|k| mapper.server_for(k.as_bytes(), 0) == Some(server as u32))
-            .unwrap()
-    };
-    let (k0, k1) = (key_on(0), key_on(1));
+    let (k0, k1) = (key_on(&mapper, 0), key_on(&mapper, 1));
     let mut c = lab.client();
     assert_eq!(c.call(&["SET", &k0, "zero"]), "+OK");
     assert_eq!(c.call(&["SET", &k1, "one"]), "+OK");
 
-    let pid = lab.redis[0].1.as_ref().unwrap().id().to_string();
-    assert!(Command::new("kill")
-        .args(["-STOP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let pid = lab.redis[0].1.as_ref().unwrap().id();
+    signal(pid, "STOP");
     assert_eq!(c.call(&["GET", &k0]), "-ERR Connection timed out");
     assert_eq!(c.call(&["GET", &k1]), "$one");
-    assert!(Command::new("kill")
-        .args(["-CONT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    signal(pid, "CONT");
 
     let port = lab.redis[0].0;
     let mut child = lab.redis[0].1.take().unwrap();
@@ -462,14 +437,7 @@ fn a_dead_backend_gives_errors_over_tpa_and_is_served_again_once_back() {
 
     let child = lab.start_redis(port);
     lab.redis[0].1 = Some(child);
-    let mut reply = String::new();
-    for _ in 0..50 {
-        reply = c.call(&["SET", &k0, "again"]);
-        if reply == "+OK" {
-            break;
-        }
-        sleep(Duration::from_millis(50));
-    }
+    let reply = call_until_ok(&mut c, &["SET", &k0, "again"]);
     assert_eq!(reply, "+OK", "{}", lab.log());
     assert_eq!(c.call(&["GET", &k0]), "$again");
     let stats = lab.stats();
@@ -569,17 +537,7 @@ fn a_tpa_listener_with_a_loopback_backend_and_flag_errors() {
     for k in &keys {
         assert_eq!(c.call(&["SET", k, &format!("v-{k}")]), "+OK");
     }
-    for k in &keys {
-        let home = mapper.server_for(k.as_bytes(), 0).unwrap() as usize;
-        for (i, d) in direct.iter_mut().enumerate() {
-            let want = if i == home {
-                format!("$v-{k}")
-            } else {
-                "$nil".into()
-            };
-            assert_eq!(d.call(&["GET", k]), want, "key {k}, backend {i}");
-        }
-    }
+    assert_keys_at_home(&mapper, &keys, &mut direct);
     let mut mget = vec!["MGET"];
     mget.extend(keys.iter().map(String::as_str));
     let want: Vec<String> = keys.iter().map(|k| format!("$v-{k}")).collect();
@@ -588,18 +546,10 @@ fn a_tpa_listener_with_a_loopback_backend_and_flag_errors() {
         .iter()
         .find(|k| mapper.server_for(k.as_bytes(), 0) == Some(1))
         .expect("a key on the loopback backend");
-    let pid = lab.redis[1].1.as_ref().unwrap().id().to_string();
-    assert!(Command::new("kill")
-        .args(["-STOP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let pid = lab.redis[1].1.as_ref().unwrap().id();
+    signal(pid, "STOP");
     assert_eq!(c.call(&["GET", on_loopback]), "-ERR Connection timed out");
-    assert!(Command::new("kill")
-        .args(["-CONT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    signal(pid, "CONT");
 
     let out = lab
         .ns

@@ -14,6 +14,8 @@ use tpa_redis_proxy::config;
 use tpa_redis_proxy::hash::KeyMapper;
 use tpa_tests::netns::Netns;
 
+use super::conn::Conn;
+
 /// A hang guard on every wait and read (no speed is asserted).
 pub const HANG: Duration = Duration::from_secs(20);
 
@@ -122,4 +124,53 @@ pub fn mapper(yaml: &str) -> KeyMapper {
     let pool = &config::parse(yaml).unwrap()[0];
     let points: Vec<_> = pool.servers.iter().map(|s| s.point()).collect();
     KeyMapper::new(pool.hash, pool.hash_tag, pool.distribution, &points)
+}
+
+/// The first key `k0`, `k1`, … that `mapper` puts on backend `server`.
+pub fn key_on(mapper: &KeyMapper, server: usize) -> String {
+    (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| mapper.server_for(k.as_bytes(), 0) == Some(server as u32))
+        .unwrap()
+}
+
+/// Asserts that each of `keys` holds `v-<key>` on the backend `mapper`
+/// puts it on and nothing on the others (`direct[i]`: a client of
+/// backend i).
+pub fn assert_keys_at_home(mapper: &KeyMapper, keys: &[String], direct: &mut [Conn]) {
+    for k in keys {
+        let home = mapper.server_for(k.as_bytes(), 0).unwrap() as usize;
+        for (i, d) in direct.iter_mut().enumerate() {
+            let want = if i == home {
+                format!("$v-{k}")
+            } else {
+                "$nil".into()
+            };
+            assert_eq!(d.call(&["GET", k]), want, "key {k}, backend {i}");
+        }
+    }
+}
+
+/// Sends `kill -<signal>` to the process `pid` (seen from this
+/// namespace); fails the test if kill does.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {pid}: {status}");
+}
+
+/// Sends `args` on `c` until the reply is `+OK` (a backend coming back),
+/// at most 50 times 50 ms apart; returns the last reply.
+pub fn call_until_ok(c: &mut Conn, args: &[&str]) -> String {
+    let mut reply = String::new();
+    for _ in 0..50 {
+        reply = c.call(args);
+        if reply == "+OK" {
+            break;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    reply
 }
