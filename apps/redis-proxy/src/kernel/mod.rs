@@ -347,8 +347,7 @@ impl Runtime<'_> {
             let asked = room.len();
             match stream.read(room) {
                 Ok(0) => {
-                    self.engine.client_closed(id, true);
-                    self.drop_client(id);
+                    self.client_gone(id, true);
                     return;
                 }
                 Ok(n) => {
@@ -361,8 +360,7 @@ impl Runtime<'_> {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {
-                    self.engine.client_closed(id, false);
-                    self.drop_client(id);
+                    self.client_gone(id, false);
                     return;
                 }
             }
@@ -386,12 +384,26 @@ impl Runtime<'_> {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {
-                    self.engine.client_closed(id, false);
-                    self.drop_client(id);
+                    self.client_gone(id, false);
                     return;
                 }
             }
         }
+    }
+
+    /// The client's connection ended (`clean`: the client closed it) or
+    /// failed: the engine is told, the socket dropped.
+    fn client_gone(&mut self, id: ClientId, clean: bool) {
+        self.engine.client_closed(id, clean);
+        self.drop_client(id);
+    }
+
+    /// The server connection failed with `e`: dropped, the engine told
+    /// why.
+    fn server_failed(&mut self, cid: ServerConnId, e: &io::Error) {
+        self.drop_server(cid);
+        self.engine
+            .server_closed(cid, Some(&reason(e)), Instant::now());
     }
 
     fn drop_server(&mut self, cid: ServerConnId) {
@@ -412,9 +424,7 @@ impl Runtime<'_> {
                 }
                 Ok(false) => return,
                 Err(e) => {
-                    self.drop_server(cid);
-                    self.engine
-                        .server_closed(cid, Some(&reason(&e)), Instant::now());
+                    self.server_failed(cid, &e);
                     return;
                 }
             }
@@ -453,9 +463,7 @@ impl Runtime<'_> {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.drop_server(cid);
-                    self.engine
-                        .server_closed(cid, Some(&reason(&e)), Instant::now());
+                    self.server_failed(cid, &e);
                     return;
                 }
             }
@@ -479,9 +487,7 @@ impl Runtime<'_> {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.drop_server(cid);
-                    self.engine
-                        .server_closed(cid, Some(&reason(&e)), Instant::now());
+                    self.server_failed(cid, &e);
                     return;
                 }
             }
