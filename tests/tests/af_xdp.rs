@@ -37,6 +37,32 @@ fn pair_with_queues(queues: u16) -> (Netns, Netns) {
     Netns::beside_kernel_pair_with_queues("xdp", queues)
 }
 
+/// Asserts that the kernel of `server` resolved `client`'s `vc` at `ip`
+/// on `vs` (its neighbour table, which tpa beside it reads).
+fn assert_kernel_neighbour(server: &Netns, client: &Netns, ip: IpAddr) {
+    let neighbors = server
+        .enter(|| tpa::port::af_xdp::kernel_neighbors("vs"))
+        .unwrap();
+    let client_mac: tpa::wire::MacAddr = client.mac_of("vc").parse().unwrap();
+    assert!(
+        neighbors.iter().any(|n| n.ip == ip && n.mac == client_mac),
+        "the kernel's neighbours on vs: {neighbors:?}"
+    );
+}
+
+/// Asserts that a TCP SYN from `client` to tpa's `to` reaches tpa (which
+/// does not answer here), never the kernel: no reset, the connection
+/// attempt times out.
+fn assert_syn_reaches_tpa(client: &Netns, to: SocketAddr) {
+    let syn = client.enter(|| TcpStream::connect_timeout(&to, Duration::from_millis(300)));
+    assert!(syn.is_err(), "nothing answers on tpa's TCP port here");
+    assert_ne!(
+        syn.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "the kernel must not reset tpa's flows"
+    );
+}
+
 fn pool() -> Pool {
     Pool::new(PoolConfig {
         name: "afxdp-test".into(),
@@ -252,16 +278,7 @@ fn tpa_and_the_kernel_serve_one_address_side_by_side() {
     kernel_tcp_echo_ok(&client, IpAddr::V4(SERVER));
     client.ping_ok("-4", "192.0.2.2");
     // The kernel resolved the client (ARP is its own); tpa learns it there.
-    let neighbors = server
-        .enter(|| tpa::port::af_xdp::kernel_neighbors("vs"))
-        .unwrap();
-    let client_mac: tpa::wire::MacAddr = client.mac_of("vc").parse().unwrap();
-    assert!(
-        neighbors
-            .iter()
-            .any(|n| n.ip == IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)) && n.mac == client_mac),
-        "the kernel's neighbours on vs: {neighbors:?}"
-    );
+    assert_kernel_neighbour(&server, &client, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
     if echoed < 195 {
         stop.store(true, Ordering::Relaxed);
         let mut port = worker.join().unwrap();
@@ -276,18 +293,7 @@ fn tpa_and_the_kernel_serve_one_address_side_by_side() {
 
     // A TCP SYN to tpa's port reaches tpa (which does not answer here),
     // never the kernel: no reset, the connection attempt times out.
-    let syn = client.enter(|| {
-        TcpStream::connect_timeout(
-            &SocketAddr::from((SERVER, TPA_TCP)),
-            Duration::from_millis(300),
-        )
-    });
-    assert!(syn.is_err(), "nothing answers on tpa's TCP port here");
-    assert_ne!(
-        syn.unwrap_err().kind(),
-        std::io::ErrorKind::ConnectionRefused,
-        "the kernel must not reset tpa's flows"
-    );
+    assert_syn_reaches_tpa(&client, SocketAddr::from((SERVER, TPA_TCP)));
 
     // A datagram to a port tpa does not own reaches the kernel, which
     // answers port unreachable.
@@ -1240,28 +1246,8 @@ fn tpa_and_the_kernel_share_an_ipv6_address() {
     let echoed = udp_echoes(&client, server_ip, TPA_UDP, 200);
     kernel_tcp_echo_ok(&client, server_ip);
     client.ping_ok("-6", "2001:db8::2");
-    let neighbors = server
-        .enter(|| tpa::port::af_xdp::kernel_neighbors("vs"))
-        .unwrap();
-    let client_mac: tpa::wire::MacAddr = client.mac_of("vc").parse().unwrap();
-    assert!(
-        neighbors
-            .iter()
-            .any(|n| n.ip == "2001:db8::1".parse::<IpAddr>().unwrap() && n.mac == client_mac),
-        "the kernel's neighbours on vs: {neighbors:?}"
-    );
-    let syn = client.enter(|| {
-        TcpStream::connect_timeout(
-            &SocketAddr::new(server_ip, TPA_TCP),
-            Duration::from_millis(300),
-        )
-    });
-    assert!(syn.is_err(), "nothing answers on tpa's TCP port here");
-    assert_ne!(
-        syn.unwrap_err().kind(),
-        std::io::ErrorKind::ConnectionRefused,
-        "the kernel must not reset tpa's flows"
-    );
+    assert_kernel_neighbour(&server, &client, "2001:db8::1".parse().unwrap());
+    assert_syn_reaches_tpa(&client, SocketAddr::new(server_ip, TPA_TCP));
     let unreach_before = snmp6(&server, "Icmp6OutDestUnreachs");
     let sock = client.enter(|| UdpSocket::bind("[::]:0")).unwrap();
     sock.send_to(b"for the kernel", (server6, 9999)).unwrap();
