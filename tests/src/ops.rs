@@ -98,6 +98,15 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Asserts that `tpactl neigh --json`'s answer `neigh` holds a
+/// neighbour at `ip`.
+pub fn assert_neighbour(neigh: &Value, ip: &str) {
+    let listed = neigh
+        .as_array()
+        .is_some_and(|all| all.iter().any(|n| n["ip"] == ip));
+    assert!(listed, "no neighbour {ip}: {neigh:#}");
+}
+
 /// `GET /metrics` on `addr` from inside `ns`: the body.
 ///
 /// # Panics

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use tpa_tests::netns::Netns;
-use tpa_tests::ops::Tpactl;
+use tpa_tests::netns::{Background, Netns};
+use tpa_tests::ops::{assert_neighbour, Tpactl};
 
 const ECHO: &str = env!("CARGO_BIN_EXE_tpa-echo");
 
@@ -21,49 +21,62 @@ fn tpactl(dir: &Path, args: &[&str]) -> Value {
     Tpactl::next_to(ECHO, dir).json(args)
 }
 
-#[test]
-fn tpactl_reads_an_echo_servers_last_snapshot() {
-    let ns = Netns::with_tap("echoops");
-    let dir: PathBuf = std::env::temp_dir().join(format!("tpa-echo-ops-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// A tpa echo server in `ns` (TAP `tpa0`, 192.0.2.2, UDP and TCP port 7)
+/// whose instance lives under `dir`, stopping after `count` datagrams,
+/// with `extra` flags; once it listens.
+fn echo_server(ns: &Netns, dir: &Path, count: &str, extra: &[&str]) -> Background {
     let env_dir = format!("TPA_RUN_DIR={}", dir.display());
-    let server = ns.spawn_until(
-        &[
-            "env",
-            &env_dir,
-            ECHO,
-            "server",
-            "--port",
-            "tap:tpa0",
-            "--ip",
-            "192.0.2.2/24",
-            "--udp-port",
-            "7",
-            "--count",
-            "100",
-            "--id",
-            "echo",
-        ],
+    let mut argv = vec![
+        "env",
+        &env_dir,
+        ECHO,
+        "server",
+        "--port",
+        "tap:tpa0",
+        "--ip",
+        "192.0.2.2/24",
+        "--udp-port",
+        "7",
+        "--count",
+        count,
+    ];
+    argv.extend_from_slice(extra);
+    ns.spawn_until(
+        &argv,
         "listening on udp 0.0.0.0:7 tcp 0.0.0.0:7 via tpa0 (tpa)",
-    );
-    let out = ns.exec_output(&[
+    )
+}
+
+/// `count` 64-byte datagrams from a kernel client in `ns` to the echo
+/// server, with `extra` flags; it must succeed.
+fn kernel_client(ns: &Netns, count: &str, extra: &[&str]) {
+    let mut argv = vec![
         ECHO,
         "client",
         "--kernel",
         "--to",
         "192.0.2.2:7",
         "--count",
-        "100",
+        count,
         "--size",
         "64",
-        "--window",
-        "8",
-    ]);
+    ];
+    argv.extend_from_slice(extra);
+    let out = ns.exec_output(&argv);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn tpactl_reads_an_echo_servers_last_snapshot() {
+    let ns = Netns::with_tap("echoops");
+    let dir: PathBuf = std::env::temp_dir().join(format!("tpa-echo-ops-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = echo_server(&ns, &dir, "100", &["--id", "echo"]);
+    kernel_client(&ns, "100", &["--window", "8"]);
     server.finish();
     let w = tpactl(&dir, &["--id", "echo", "worker"]);
     assert_eq!(w[0]["stopped"], true, "{w:#}");
@@ -83,14 +96,7 @@ fn tpactl_reads_an_echo_servers_last_snapshot() {
         "{sk:#}"
     );
     let neigh = tpactl(&dir, &["--id", "echo", "neigh"]);
-    assert!(
-        neigh
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["ip"] == "192.0.2.1"),
-        "{neigh:#}"
-    );
+    assert_neighbour(&neigh, "192.0.2.1");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -123,43 +129,9 @@ fn a_config_file_names_the_instance_and_turns_the_trace_on() {
     )
     .unwrap();
     let ns = Netns::with_tap("echocfg");
-    let env_dir = format!("TPA_RUN_DIR={}", dir.display());
     let file = file.display().to_string();
-    let server = ns.spawn_until(
-        &[
-            "env",
-            &env_dir,
-            ECHO,
-            "server",
-            "--port",
-            "tap:tpa0",
-            "--ip",
-            "192.0.2.2/24",
-            "--udp-port",
-            "7",
-            "--count",
-            "10",
-            "--config",
-            &file,
-        ],
-        "listening on udp 0.0.0.0:7 tcp 0.0.0.0:7 via tpa0 (tpa)",
-    );
-    let out = ns.exec_output(&[
-        ECHO,
-        "client",
-        "--kernel",
-        "--to",
-        "192.0.2.2:7",
-        "--count",
-        "10",
-        "--size",
-        "64",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let server = echo_server(&ns, &dir, "10", &["--config", &file]);
+    kernel_client(&ns, "10", &[]);
     server.finish();
     let w = tpactl(&dir, &["--id", "echocfg", "worker"]);
     assert_eq!(

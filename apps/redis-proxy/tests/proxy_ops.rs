@@ -24,7 +24,9 @@ use serde_json::Value;
 use support::client::command;
 use support::lab::{fresh_dir, read_stats, signal, start_redis_in, wait_proxy_listening, HANG};
 use tpa_tests::netns::Netns;
-use tpa_tests::ops::{eventually, parse_prometheus, sample, scrape, Sample, Tpactl};
+use tpa_tests::ops::{
+    assert_neighbour, eventually, parse_prometheus, sample, scrape, Sample, Tpactl,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tpa-redis-proxy");
 /// The backend's port, on the namespace's kernel address 192.0.2.1.
@@ -350,14 +352,7 @@ fn tpactl_and_prometheus_look_into_a_live_proxy() {
     let mem = lab.tpactl_json(&["mem"]);
     assert_eq!(mem[0]["name"], "redis-proxy", "{mem:#}");
     let neigh = lab.tpactl_json(&["neigh"]);
-    assert!(
-        neigh
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["ip"] == "192.0.2.1"),
-        "{neigh:#}"
-    );
+    assert_neighbour(&neigh, "192.0.2.1");
 
     // The backend killed with a request unread: its kernel resets the
     // connection, the proxy answers the client with an error and ejects

@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::{TPA, TPERF};
 use serde_json::Value;
 use tpa_tests::netns::Netns;
-use tpa_tests::ops::{eventually, parse_prometheus, sample, scrape, Tpactl};
+use tpa_tests::ops::{assert_neighbour, eventually, parse_prometheus, sample, scrape, Tpactl};
 
 /// A fresh run directory for this test.
 fn run_dir(tag: &str) -> PathBuf {
@@ -224,14 +224,7 @@ fn tpactl_and_prometheus_look_into_a_live_tperf() {
     assert_eq!(mem[0]["name"], "tperf", "{mem:#}");
     assert!(mem[0]["in_use"].as_u64().unwrap() > 0, "{mem:#}");
     let neigh = tpactl_json(&dir, &["--id", "srv", "neigh"]);
-    assert!(
-        neigh
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["ip"] == "192.0.2.1"),
-        "{neigh:#}"
-    );
+    assert_neighbour(&neigh, "192.0.2.1");
 
     // Prometheus: parsed by the reference parser, between two tpactl
     // readings of the same counter.
