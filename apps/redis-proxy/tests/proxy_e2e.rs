@@ -8,11 +8,11 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use support::bench::{assert_benchmark_passes, csv_tests};
+use support::bench::{assert_benchmark_passes, csv_tests, redis_benchmark};
 use support::client::command;
 use support::cluster::free_ports;
 use support::conn::Conn;
@@ -94,22 +94,6 @@ impl Lab {
     fn stats(&self) -> String {
         read_stats(self.stats_port)
     }
-}
-
-fn redis_benchmark(port: u16, extra: &[&str]) -> Output {
-    Command::new("redis-benchmark")
-        .args([
-            "-p",
-            &port.to_string(),
-            "-n",
-            "2000",
-            "-r",
-            "100000",
-            "--csv",
-        ])
-        .args(extra)
-        .output()
-        .expect("redis-benchmark (Debian package redis-tools)")
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Checks of a redis-benchmark run (`--csv`) through the proxy.
 
-use std::process::Output;
+use std::process::{Command, Output};
 
 /// The tests a redis-benchmark CSV run reports, with their requests/s.
 pub fn csv_tests(out: &Output) -> Vec<(String, f64)> {
@@ -37,4 +37,15 @@ pub fn assert_benchmark_passes(out: &Output, what: &str, expected: &[String]) {
         assert!(*rps > 0.0, "{what}: {name} at {rps} requests/s");
     }
     println!("{what}:\n{stdout}");
+}
+
+/// redis-benchmark against 127.0.0.1:`port` (2000 requests, keys spread
+/// over 100000, CSV) with `extra` flags.
+pub fn redis_benchmark(port: u16, extra: &[&str]) -> Output {
+    Command::new("redis-benchmark")
+        .args(["-p", &port.to_string(), "-n", "2000", "-r", "100000"])
+        .arg("--csv")
+        .args(extra)
+        .output()
+        .expect("redis-benchmark (Debian package redis-tools)")
 }
