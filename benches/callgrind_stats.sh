@@ -14,36 +14,21 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-RR_N1=${RR_N1:-1000}
-RR_N2=${RR_N2:-3000}
-BULK_N1=${BULK_N1:-4}   # MiB
-BULK_N2=${BULK_N2:-12}
-
-# shellcheck source=benches/callgrind_lib.sh
-. benches/callgrind_lib.sh
-callgrind_build tcp_memory
-
-TPA_RUN_DIR=$(mktemp -d)
-export TPA_RUN_DIR TPA_TRACE=0 TPA_ID=callgrind-stats
-trap 'rm -rf "$TPA_RUN_DIR"' EXIT
+# shellcheck source=benches/callgrind_tcp_memory_lib.sh
+. benches/callgrind_tcp_memory_lib.sh
+export TPA_TRACE=0 TPA_ID=callgrind-stats
 
 # Three runs: stats off; on with one snapshot (an interval of a minute:
 # the per-iteration cost alone); on with snapshots every 10 ms (virtual).
 echo "| workload | stats off | on, meter only | on, 10 ms snapshots | meter / off | 10 ms / off |"
 echo "|---|---:|---:|---:|---:|---:|"
 for w in rr bulk; do
-    if [[ $w == rr ]]; then
-        var=TPA_TCP_RR_RUN n1=$RR_N1 n2=$RR_N2 unit=1
-    else
-        var=TPA_TCP_BULK_RUN n1=$BULK_N1 n2=$BULK_N2 unit=$((1 << 20))
-    fi
+    tcp_memory_workload "$w"
     declare -A per=()
     for t in off:0:100 meter:1:60000 snap:1:10; do
         IFS=: read -r name on interval <<<"$t"
         export TPA_STATS=$on TPA_STATS_INTERVAL_MS=$interval
-        a=$(callgrind_total "$var" "tpa:$n1")
-        b=$(callgrind_total "$var" "tpa:$n2")
-        per[$name]=$(awk -v a="$a" -v b="$b" -v n=$(((n2 - n1) * unit)) 'BEGIN { x = (b - a) / n; printf "%.*f", (x < 100 ? 3 : 1), x }')
+        per[$name]=$(tcp_memory_per_unit)
     done
     r1=$(awk -v on="${per[meter]}" -v off="${per[off]}" 'BEGIN { printf "%.3f", on / off }')
     r2=$(awk -v on="${per[snap]}" -v off="${per[off]}" 'BEGIN { printf "%.3f", on / off }')

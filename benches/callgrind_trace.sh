@@ -8,18 +8,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-RR_N1=${RR_N1:-1000}
-RR_N2=${RR_N2:-3000}
-BULK_N1=${BULK_N1:-4}   # MiB
-BULK_N2=${BULK_N2:-12}
-
-# shellcheck source=benches/callgrind_lib.sh
-. benches/callgrind_lib.sh
-callgrind_build tcp_memory
-
-TPA_RUN_DIR=$(mktemp -d)
-export TPA_RUN_DIR
-trap 'rm -rf "$TPA_RUN_DIR"' EXIT
+# shellcheck source=benches/callgrind_tcp_memory_lib.sh
+. benches/callgrind_tcp_memory_lib.sh
 
 echo "| workload | trace off | trace on | on / off |"
 echo "|---|---:|---:|---:|"
