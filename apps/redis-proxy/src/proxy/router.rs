@@ -43,16 +43,7 @@ pub trait Router {
     /// client's error reply. By default: the first key's server, and the
     /// others must be on it too.
     fn route_keys(&mut self, keys: &[&[u8]]) -> Result<usize, Vec<u8>> {
-        let server = self
-            .server_for(keys[0])
-            .ok_or_else(|| error_reply("ERR no live server for the key"))?;
-        if keys[1..].iter().all(|k| self.server_for(k) == Some(server)) {
-            Ok(server)
-        } else {
-            Err(error_reply(
-                "ERR the command's keys are on different servers",
-            ))
-        }
+        keys_on_one_server(self, keys)
     }
 
     /// Where one key of a split command (MGET, ...) goes: its server, and
@@ -151,6 +142,27 @@ impl StaticRouter {
     }
 }
 
+/// [`Router::route_keys`]' default: the first key's server, which
+/// every other key must be on too; else the client's error reply.
+fn keys_on_one_server<R: Router + ?Sized>(
+    router: &mut R,
+    keys: &[&[u8]],
+) -> Result<usize, Vec<u8>> {
+    let server = router
+        .server_for(keys[0])
+        .ok_or_else(|| error_reply("ERR no live server for the key"))?;
+    if keys[1..]
+        .iter()
+        .all(|k| router.server_for(k) == Some(server))
+    {
+        Ok(server)
+    } else {
+        Err(error_reply(
+            "ERR the command's keys are on different servers",
+        ))
+    }
+}
+
 impl Router for StaticRouter {
     fn server_for(&mut self, key: &[u8]) -> Option<usize> {
         self.draw ^= self.draw << 13;
@@ -184,15 +196,6 @@ impl Router for StaticRouter {
                 .server_for(keys[0])
                 .ok_or_else(|| error_reply("ERR no live server for the key"));
         }
-        let server = self
-            .server_for(keys[0])
-            .ok_or_else(|| error_reply("ERR no live server for the key"))?;
-        if keys[1..].iter().all(|k| self.server_for(k) == Some(server)) {
-            Ok(server)
-        } else {
-            Err(error_reply(
-                "ERR the command's keys are on different servers",
-            ))
-        }
+        keys_on_one_server(self, keys)
     }
 }

@@ -209,37 +209,22 @@ impl Default for Idle {
     }
 }
 
-/// The longest spin `wait:N` takes, in microseconds (a second: past that,
-/// `spin` says it better).
-const MAX_SPIN_US: u64 = 1_000_000;
-
 impl std::str::FromStr for Idle {
     type Err = String;
 
+    /// `wait` (the default spin), `sleep` and `spin`; `wait:N` and
+    /// `wait:~N` as [`IdlePolicy`] reads them (with its bounds and
+    /// errors).
     fn from_str(s: &str) -> Result<Idle, String> {
         match s {
             "wait" => Ok(Idle::Wait(None)),
             "sleep" => Ok(Idle::Sleep),
             "spin" => Ok(Idle::Spin),
-            other => match other.strip_prefix("wait:") {
-                Some(spin) => {
-                    let (us, adaptive) = match spin.strip_prefix('~') {
-                        Some(us) => (us, true),
-                        None => (spin, false),
-                    };
-                    match us.parse::<u64>() {
-                        Ok(us) if us <= MAX_SPIN_US => Ok(Idle::Wait(Some(WaitSpin {
-                            spin: Duration::from_micros(us),
-                            adaptive,
-                        }))),
-                        _ => Err(format!(
-                            "{other}: wait:N spins N µs before it blocks (wait:~N: N µs at most, adaptive), 0 to {MAX_SPIN_US}"
-                        )),
-                    }
+            other => match other.parse::<IdlePolicy>()? {
+                IdlePolicy::Wait { spin, adaptive, .. } => {
+                    Ok(Idle::Wait(Some(WaitSpin { spin, adaptive })))
                 }
-                None => Err(format!(
-                    "{other}: wait, wait:N or wait:~N (µs of spin), sleep or spin"
-                )),
+                p => Err(format!("{other}: {p} is not a wait")),
             },
         }
     }
