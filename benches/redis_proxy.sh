@@ -35,8 +35,13 @@
 # tpa-redis-proxy to nutcracker. Every round's figures go to standard error.
 #
 # STACK picks tpa-redis-proxy's stack: tpa (on TAP; the default when the
-# binary has tpa's --port flag), kernel (the default otherwise), or both.
-# VARIANTS overrides the whole list (say "kernel nutcracker").
+# binary has tpa's --port flag), kernel (the default otherwise), both, or
+# ports: tpa's stack on every port it runs on here, each a variant of its
+# own (`tpa` on the TAP, `af_packet` and `dpdk`, DPDK's net_af_packet vdev,
+# on a veth, `af_xdp` on a veth beside the kernel: benches/redis_proxy_lib.sh;
+# the binary is then built with the `dpdk` feature, which needs
+# libdpdk-dev). VARIANTS overrides the whole list (say "af_xdp nutcracker";
+# "af_xdp af_xdp+spin" adds tpa on AF_XDP with `--idle spin`).
 # THREADS (1) is redis-benchmark's --threads. NICE (unset) runs every
 # process of the benchmark at that nice value (benches/redis_proxy_lib.sh).
 # TPA_ARGS adds flags to the tpa variant (say "--idle spin").
@@ -64,21 +69,27 @@ backends="${BACKENDS:-4}"
 requests="${REQUESTS:-100000}"
 requests_p16="${REQUESTS_P16:-500000}"
 
-echo "==> cargo build --release -p tpa-redis-proxy" >&2
-cargo build --release -q -p tpa-redis-proxy
-bin="${CARGO_TARGET_DIR:-target}/release/tpa-redis-proxy"
-
 stack="${STACK:-}"
-if [[ -z $stack ]]; then
-    if rp_tpa_available "$bin"; then stack=tpa; else stack=kernel; fi
-fi
-case $stack in
-tpa | kernel) variants="$stack nutcracker direct" ;;
+case ${stack:-default} in
+default | tpa | kernel) variants="$stack nutcracker direct" ;;
 both) variants="tpa kernel nutcracker direct" ;;
-*) die "STACK takes tpa, kernel or both, not $stack" ;;
+ports) variants="tpa af_packet af_xdp dpdk nutcracker direct" ;;
+*) die "STACK takes tpa, kernel, both or ports, not $stack" ;;
 esac
 variants="${VARIANTS:-$variants}"
-if [[ " $variants " == *" tpa "* ]] && ! rp_tpa_available "$bin"; then
+features=()
+if [[ " $variants " =~ \ dpdk[+\ ] ]]; then
+    pkg-config --atleast-version=22.11 libdpdk || die "the dpdk variant needs libdpdk-dev >= 22.11"
+    features=(--features dpdk)
+fi
+echo "==> cargo build --release -p tpa-redis-proxy ${features[*]}" >&2
+cargo build --release -q -p tpa-redis-proxy "${features[@]}"
+bin="${CARGO_TARGET_DIR:-target}/release/tpa-redis-proxy"
+if [[ -z $stack ]]; then
+    if rp_tpa_available "$bin"; then stack=tpa; else stack=kernel; fi
+    variants="${VARIANTS:-$stack nutcracker direct}"
+fi
+if [[ " $variants " =~ \ (tpa|af_packet|af_xdp|dpdk)[+\ ] ]] && ! rp_tpa_available "$bin"; then
     die "this tpa-redis-proxy has no --port flag: it runs on the kernel's sockets only (STACK=kernel)"
 fi
 read -ra variant_list <<<"$variants"
@@ -115,8 +126,15 @@ median() {
 }
 
 label() {
+    if [[ $1 == *+* ]]; then
+        echo "$(label "${1%%+*}" | sed 's/)$//'), --idle ${1#*+})"
+        return
+    fi
     case $1 in
     tpa) echo "tpa-redis-proxy (tpa, TAP)" ;;
+    af_packet) echo "tpa-redis-proxy (tpa, AF_PACKET, veth)" ;;
+    af_xdp) echo "tpa-redis-proxy (tpa, AF_XDP, veth)" ;;
+    dpdk) echo "tpa-redis-proxy (tpa, DPDK net_af_packet, veth)" ;;
     kernel) echo "tpa-redis-proxy (kernel sockets)" ;;
     nutcracker) echo "nutcracker 0.5.0" ;;
     direct) echo "redis direct" ;;
@@ -146,8 +164,8 @@ for t in "${tests[@]}"; do
 done
 
 if [[ " $variants " == *" nutcracker "* ]]; then
-    for v in tpa kernel; do
-        [[ " $variants " == *" $v "* ]] || continue
+    for v in "${variant_list[@]}"; do
+        [[ $v == nutcracker || $v == direct ]] && continue
         echo
         echo "$(label "$v") / nutcracker, ratios of the medians above (goal: throughput >= 1.5, CPU per request <= 0.33, p99 < 1):"
         echo "| test | throughput | CPU per request | p99 |"

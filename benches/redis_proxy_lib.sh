@@ -15,6 +15,24 @@
 # addresses differ). `direct` is redis-benchmark against one redis-server,
 # the cost of a request without a proxy.
 #
+# tpa's stack on other ports, each over a veth pair of its own between the
+# two namespaces: `af_xdp`, tpa-redis-proxy on AF_XDP on `rpx1`, in rp_np,
+# beside the kernel there, which has the address 10.82.0.2/24 that the
+# proxy shares (rp_nb's end `rpx0` is 10.82.0.1/24); and, over `rpd0`
+# (10.83.0.1/24, rp_nb) and `rpd1` (no address: its frames are tpa's,
+# 10.83.0.2), `af_packet` (tpa's AF_PACKET port on rpd1) and `dpdk`
+# (DPDK's net_af_packet vdev on rpd1, EAL on core 1 in ordinary memory;
+# the binary built with the `dpdk` feature). On these veths rp_nb's end
+# finishes its checksums itself (transmit checksum offload off: AF_XDP
+# and net_af_packet hand over no checksum state with a frame, and a
+# segment left with a partial checksum is dropped as corrupt) and sends
+# one segment per frame (gso_max_segs 1). No receive steering on any link:
+# a frame a process sends into a TAP or a veth is received by the other
+# side's kernel in the sender's softirq on the sender's core, for every
+# variant alike (steering it to core 0, rps_cpus, cost the proxy an
+# inter-processor interrupt per batch, a write to an MSR that traps to the
+# hypervisor on this VM: 17 % of tpa's CPU on AF_XDP in a trial).
+#
 # Cores: the proxy runs on core 1 (`taskset -c 1`), the redis-servers and
 # redis-benchmark on core 0, so the proxy has a core to itself as far as
 # the benchmark goes (other work on the machine is not fenced off). NICE,
@@ -51,6 +69,21 @@ rp_setup() {
     ip -n "$rp_np" addr add 10.81.0.2/24 dev rpv1
     ip -n "$rp_nb" link set rpv0 up
     ip -n "$rp_np" link set rpv1 up
+    ip -n "$rp_nb" link add rpx0 type veth peer name rpx1
+    ip -n "$rp_nb" link set rpx1 netns "$rp_np"
+    ip -n "$rp_nb" addr add 10.82.0.1/24 dev rpx0
+    ip -n "$rp_np" addr add 10.82.0.2/24 dev rpx1
+    ip -n "$rp_nb" link add rpd0 type veth peer name rpd1
+    ip -n "$rp_nb" link set rpd1 netns "$rp_np"
+    ip -n "$rp_nb" addr add 10.83.0.1/24 dev rpd0
+    ip netns exec "$rp_np" sysctl -q -w net.ipv6.conf.rpd1.disable_ipv6=1
+    for i in rpx0 rpd0; do
+        ip -n "$rp_nb" link set dev "$i" gso_max_segs 1
+        ip netns exec "$rp_nb" ethtool -K "$i" tx off >/dev/null
+        ip -n "$rp_nb" link set "$i" up
+    done
+    ip -n "$rp_np" link set rpx1 up
+    ip -n "$rp_np" link set rpd1 up
     for ((i = 0; i < n; i++)); do
         ip netns exec "$rp_nb" "${rp_pre[@]}" -c 0 redis-server --port $((rp_first_backend + i)) \
             --bind 0.0.0.0 --protected-mode no --save '' --appendonly no \
@@ -77,6 +110,7 @@ rp_cleanup() {
     [[ -n ${rp_nb:-} ]] && ip netns del "$rp_nb" 2>/dev/null || true
     [[ -n ${rp_np:-} ]] && ip netns del "$rp_np" 2>/dev/null || true
     [[ -n ${rp_dir:-} ]] && rm -rf "$rp_dir"
+    [[ -n ${rp_np:-} ]] && rm -rf "/var/run/dpdk/$rp_np"
     rp_nb= rp_np= rp_dir=
 }
 
@@ -119,14 +153,18 @@ rp_tpa_available() {
     "$1" --help 2>/dev/null | grep -q -- '--port'
 }
 
-# rp_start VARIANT BIN: starts the proxy of VARIANT (tpa, kernel,
+# rp_start VARIANT BIN: starts the proxy of VARIANT (tpa on TAP, af_packet,
+# af_xdp, dpdk: tpa-redis-proxy on tpa's stack over that port; kernel,
 # nutcracker; direct starts nothing) on core 1 and waits until it answers
 # PING; sets rp_host, rp_target (host:port the load connects to) and
-# rp_proxy_pid. BIN is tpa-redis-proxy. TPA_ARGS adds flags to the tpa
-# variant's command line.
+# rp_proxy_pid. BIN is tpa-redis-proxy. TPA_ARGS adds flags to the
+# variants on tpa's stack; a variant on tpa's stack named with a suffix,
+# `af_xdp+spin`, runs with that idle policy (`--idle spin`), so that two
+# policies can be compared in one run.
 rp_start() {
-    local variant=$1 bin=$2 conf="$rp_dir/$1.yml" cmd
-    rp_log="$rp_dir/$variant.log"
+    local variant=${1%%+*} bin=$2 conf="$rp_dir/$1.yml" cmd idle=()
+    rp_log="$rp_dir/$1.log"
+    [[ $1 == *+* ]] && idle=(--idle "${1#*+}")
     case $variant in
     direct)
         rp_host=10.80.0.1 rp_target_port=$rp_first_backend rp_proxy_pid=
@@ -137,7 +175,30 @@ rp_start() {
         rp_config "$rp_host:$rp_port" 10.80.0.1 >"$conf"
         # shellcheck disable=SC2086
         cmd=(ip netns exec "$rp_nb" "${rp_pre[@]}" -c 1 "$bin" -c "$conf" -s 22222 -a 127.0.0.1
-            --stack tpa --port tap:rpt0 --ip 10.80.0.2/24 ${TPA_ARGS:-})
+            --stack tpa --port tap:rpt0 --ip 10.80.0.2/24 "${idle[@]}" ${TPA_ARGS:-})
+        ;;
+    af_packet | dpdk)
+        rp_host=10.83.0.2
+        rp_config "$rp_host:$rp_port" 10.83.0.1 >"$conf"
+        # The two share rpd1 (and its MAC): forget what rp_nb learned.
+        ip -n "$rp_nb" neigh flush dev rpd0
+        cmd=(ip netns exec "$rp_np" "${rp_pre[@]}" -c 1 "$bin" -c "$conf" -s 22222 -a 127.0.0.1
+            --stack tpa --ip 10.83.0.2/24)
+        if [[ $variant == af_packet ]]; then
+            # shellcheck disable=SC2086
+            cmd+=(--port af_packet:rpd1 "${idle[@]}" ${TPA_ARGS:-})
+        else
+            # shellcheck disable=SC2086
+            cmd+=(--port dpdk:net_af_packet0 "${idle[@]}" ${TPA_ARGS:-} -- -l 1 --no-huge --no-pci --no-shconf
+                -m 512 --log-level '*:error' --vdev net_af_packet0,iface=rpd1 --file-prefix "$rp_np")
+        fi
+        ;;
+    af_xdp)
+        rp_host=10.82.0.2
+        rp_config "$rp_host:$rp_port" 10.82.0.1 >"$conf"
+        # shellcheck disable=SC2086
+        cmd=(ip netns exec "$rp_np" "${rp_pre[@]}" -c 1 "$bin" -c "$conf" -s 22222 -a 127.0.0.1
+            --stack tpa --port af_xdp:rpx1 --ip 10.82.0.2/24 "${idle[@]}" ${TPA_ARGS:-})
         ;;
     kernel)
         rp_host=10.81.0.2
@@ -155,7 +216,7 @@ rp_start() {
         cmd=(ip netns exec "$rp_np" "${rp_pre[@]}" -c 1 nutcracker -c "$conf" -s 22222 -a 127.0.0.1)
         ;;
     *)
-        echo "unknown proxy variant $variant (tpa, kernel, nutcracker, direct)" >&2
+        echo "unknown proxy variant $variant (tpa, af_packet, af_xdp, dpdk, kernel, nutcracker, direct)" >&2
         return 1
         ;;
     esac
@@ -164,7 +225,7 @@ rp_start() {
     rp_proxy_pid=$!
     rp_wait_ping "$rp_host" "$rp_port" "$rp_proxy_pid" || {
         cat "$rp_log" >&2
-        echo "the $variant proxy did not answer PING on $rp_host:$rp_port: ${cmd[*]}" >&2
+        echo "the $1 proxy did not answer PING on $rp_host:$rp_port: ${cmd[*]}" >&2
         return 1
     }
 }
