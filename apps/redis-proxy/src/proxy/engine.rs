@@ -14,6 +14,10 @@ use super::stats::{PoolStats, ServerStats, StatsClock};
 use crate::config::{Pool, ServerAddress};
 use crate::resp::{self, Parsed, Scanner};
 
+mod passthrough;
+
+pub use passthrough::{PassthroughStats, SpliceTo};
+
 /// A server connection, as the runtime names it (fixed for the engine's life).
 pub type ServerConnId = usize;
 
@@ -107,6 +111,8 @@ pub struct Engine {
     total_connections: u64,
     /// Redirected requests waiting for their time (TRYAGAIN).
     delayed: Vec<(Instant, usize, usize, bool, Inflight)>,
+    /// Big replies passed through (tpa's runtime; see `passthrough`).
+    splices: passthrough::Splices,
 }
 
 /// What a request turned into, owning what it needs.
@@ -142,6 +148,7 @@ impl Engine {
             limits,
             total_connections: 0,
             delayed: Vec::new(),
+            splices: passthrough::Splices::default(),
         };
         for (p, pool) in pools.into_iter().enumerate() {
             if !pool.redis {
@@ -299,8 +306,16 @@ impl Engine {
 
     /// The client's next bytes to write (empty: none).
     pub fn client_output(&mut self, id: ClientId) -> &[u8] {
-        match client_mut(&mut self.slots, id) {
-            Some(c) => c.output.front(),
+        let Engine { slots, splices, .. } = self;
+        match client_mut(slots, id) {
+            // Up to a splice point (see `passthrough`).
+            Some(c) => match splices.before(id) {
+                Some(before) => {
+                    let front = c.output.front();
+                    &front[..front.len().min(before)]
+                }
+                None => c.output.front(),
+            },
             None => &[],
         }
     }
@@ -311,9 +326,10 @@ impl Engine {
             return;
         };
         c.output.advance(n);
+        self.splices.wrote(id, n);
         if c.output.is_empty() {
             c.dirty = false;
-            if c.closing && c.pending.is_empty() {
+            if c.closing && c.pending.is_empty() && !self.splices.owes(id) {
                 self.remove_client(id, None);
                 self.actions.push_back(Action::CloseClient(id));
                 return;
@@ -343,6 +359,7 @@ impl Engine {
         };
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(id.index);
+        self.splices.client_gone(id);
         let pool = &mut self.pools[client.pool];
         pool.clients -= 1;
         pool.stats.client_connections -= 1;
@@ -616,10 +633,12 @@ impl Engine {
         let Some(c) = client_mut(&mut self.slots, id) else {
             return;
         };
+        let mut advanced = false;
         while c.pending.front().is_some_and(|p| p.waiting == 0) {
             let Some(p) = c.pending.pop_front() else {
                 break;
             };
+            advanced = true;
             c.head_seq += 1;
             c.output.append(p.reply);
             if p.close_after {
@@ -628,7 +647,14 @@ impl Engine {
                 break;
             }
         }
-        if c.closing && c.pending.is_empty() && c.output.is_empty() {
+        if advanced && !c.closing && self.splice_at_head(id) {
+            // The new oldest request's big reply passes through now.
+            return self.flush_ready(id);
+        }
+        let Some(c) = client_mut(&mut self.slots, id) else {
+            return;
+        };
+        if c.closing && c.pending.is_empty() && c.output.is_empty() && !self.splices.owes(id) {
             self.remove_client(id, None);
             self.actions.push_back(Action::CloseClient(id));
             return;
@@ -688,6 +714,7 @@ impl Engine {
         let mut clients = Vec::new();
         let mut redirected = Vec::new();
         let mut failed;
+        let mut need_more = false;
         loop {
             let Engine {
                 pools,
@@ -697,7 +724,10 @@ impl Engine {
             } = self;
             let conn = &mut conns[cid];
             let end = match conn.scanner.scan(conn.input.pending()) {
-                Ok(None) => break,
+                Ok(None) => {
+                    need_more = true;
+                    break;
+                }
                 Ok(Some(end)) => end,
                 Err(e) => {
                     self.server_failure(
@@ -757,6 +787,12 @@ impl Engine {
                         clients.push(id);
                     }
                 }
+            }
+        }
+        if need_more {
+            // A big bulk reply's remainder may pass through (`passthrough`).
+            if let Some(id) = self.splice_reply(cid, now) {
+                clients.push(id);
             }
         }
         for (p, server, asking, at, entry) in redirected {
@@ -845,6 +881,12 @@ impl Engine {
     /// connection, and counts a failure against its server (ejecting it
     /// per the pool's config).
     fn server_failure(&mut self, cid: ServerConnId, reason: &str, close: bool, now: Instant) {
+        if let Some(id) = self.splices.source_failed(cid) {
+            // Its reply was cut short mid-frame: the client cannot be
+            // answered in order any more.
+            self.remove_client(id, Some(false));
+            self.actions.push_back(Action::CloseClient(id));
+        }
         let conn = &mut self.conns[cid];
         let was = conn.link;
         conn.link = Link::Down;

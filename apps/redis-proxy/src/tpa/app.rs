@@ -2,8 +2,18 @@
 //! the engine's actions become tpa's socket calls.
 //!
 //! Received bytes are copied once, from the socket's receive buffers
-//! straight into the engine's input buffer (`tcp::read`); replies and
-//! requests are copied once into tpa's send buffers (`tcp::send`).
+//! straight into the engine's input buffer (`tcp::read`; a server's
+//! replies a received buffer at a time, `tcp::recv`, so a big reply's
+//! head is seen after its first segment); replies and requests are
+//! copied once into tpa's send buffers (`tcp::send`).
+//!
+//! A big bulk reply is not copied at all past its first segment: the
+//! engine splices its remainder (see `proxy::engine::passthrough`), and
+//! the received buffers go from the server's socket to the client's as
+//! they are (`tcp::recv` to `tcp::send_buf`), released when the client
+//! acknowledged them. A buffer the client's segments cannot carry whole
+//! (larger than its MSS), and the frame's part of a buffer that also
+//! holds the next replies, are copied instead.
 //!
 //! Backends at loopback addresses, names or unix sockets (the kernel's,
 //! see [`crate::stack`]) are reached on kernel sockets: their readiness
@@ -25,7 +35,7 @@ use tpa_stages::tcp;
 use super::{listen_addr, Options, ProxyState, TpaError};
 use crate::config::ServerAddress;
 use crate::kernel::stream::Stream;
-use crate::proxy::{Action, ClientId, Engine, ServerConnId, StatsClock};
+use crate::proxy::{Action, ClientId, Engine, ServerConnId, SpliceTo, StatsClock, BIG};
 use crate::stack::{server_side, Side};
 
 /// Connections waiting to be accepted at most, per listener.
@@ -53,8 +63,23 @@ struct KernelPoll {
     events: mio::Events,
 }
 
+/// The least bulk reply payload passed through zero-copy: the engine's
+/// big frame.
+pub const PASSTHROUGH_MIN: usize = BIG;
+
+/// What one step of a splice did.
+enum Step {
+    /// Moved (or dropped) some bytes: go on.
+    Moved,
+    /// The frame is through: the source is read as usual again.
+    Done,
+    /// Wait for an event (nothing received, the client's queue full, or
+    /// not the client's turn yet), or the source is gone.
+    Wait,
+}
+
 /// The proxy's app on one worker (see the module's doc).
-pub struct ProxyApp<'l> {
+pub struct ProxyApp<'l, B> {
     engine: Engine,
     started: bool,
     /// Listener → pool.
@@ -80,6 +105,11 @@ pub struct ProxyApp<'l> {
     started_unix: SystemTime,
     version: String,
     log: &'l (dyn Fn(u8, &str) + Sync),
+    /// Per server connection being spliced: a received buffer not moved
+    /// yet and how many of its bytes already went.
+    held: HashMap<ServerConnId, (B, usize)>,
+    /// Server connections not read while a big reply waits for its turn.
+    stalled: HashSet<ServerConnId>,
 }
 
 /// Listens on every address (index = pool) on this worker.
@@ -121,7 +151,7 @@ fn server_addr(address: &ServerAddress) -> Result<SocketAddr, String> {
 /// worker and summed by the one serving the stats port.
 pub(super) type StatsBoard = Arc<Mutex<Vec<Option<crate::proxy::StatsView>>>>;
 
-impl<'l> ProxyApp<'l> {
+impl<'l, B: PacketBuf> ProxyApp<'l, B> {
     /// An app over `engine`; `stats` (worker 0's) is served from `poll`,
     /// summing every worker's counters from `board` (this worker's place
     /// in it given).
@@ -131,12 +161,16 @@ impl<'l> ProxyApp<'l> {
         stats: Option<TcpListener>,
         board: Option<(StatsBoard, usize)>,
         log: &'l (dyn Fn(u8, &str) + Sync),
-    ) -> ProxyApp<'l> {
+    ) -> ProxyApp<'l, B> {
         let addrs = engine
             .pools()
             .filter_map(|p| listen_addr(&p.listen).ok())
             .collect();
         let servers = (0..engine.server_conn_count()).map(|_| None).collect();
+        let mut engine = engine;
+        if passthrough_on() {
+            engine.enable_passthrough(PASSTHROUGH_MIN);
+        }
         ProxyApp {
             engine,
             started: false,
@@ -158,6 +192,8 @@ impl<'l> ProxyApp<'l> {
             started_unix: SystemTime::now(),
             version: options.version.clone(),
             log,
+            held: HashMap::new(),
+            stalled: HashSet::new(),
         }
     }
 
@@ -174,7 +210,7 @@ impl<'l> ProxyApp<'l> {
         self.listeners = listeners.into_iter().collect();
     }
 
-    fn accept<B: PacketBuf>(&mut self, listener: SocketId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+    fn accept(&mut self, listener: SocketId, cx: &mut Cx<'_, B, ProxyState<B>>) {
         let Some(&pool) = self.listeners.get(&listener) else {
             return;
         };
@@ -209,12 +245,7 @@ impl<'l> ProxyApp<'l> {
 
     /// Reads the client until its socket has nothing more or the engine
     /// holds it back.
-    fn read_client<B: PacketBuf>(
-        &mut self,
-        socket: SocketId,
-        id: ClientId,
-        cx: &mut Cx<'_, B, ProxyState<B>>,
-    ) {
+    fn read_client(&mut self, socket: SocketId, id: ClientId, cx: &mut Cx<'_, B, ProxyState<B>>) {
         let chunk = self.read_chunk;
         loop {
             if !self.engine.client_wants_input(id) {
@@ -250,14 +281,26 @@ impl<'l> ProxyApp<'l> {
         }
     }
 
-    fn write_client<B: PacketBuf>(&mut self, id: ClientId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+    fn write_client(&mut self, id: ClientId, cx: &mut Cx<'_, B, ProxyState<B>>) {
         let Some(socket) = self.client_socket(id) else {
             return;
         };
         loop {
             let out = self.engine.client_output(id);
             if out.is_empty() {
-                return;
+                // A splice's turn: its source moves the bytes.
+                match self.engine.passthrough_to(id) {
+                    Some((cid, _)) => {
+                        self.read_server(cid, cx);
+                        if self.engine.passthrough_to(id).is_some()
+                            || self.client_socket(id) != Some(socket)
+                        {
+                            return;
+                        }
+                        continue;
+                    }
+                    None => return,
+                }
             }
             match tcp::send(cx, socket, out) {
                 Ok(0) | Err(SocketError::WouldBlock) => return,
@@ -280,12 +323,10 @@ impl<'l> ProxyApp<'l> {
 
     /// Drops server connection `cid`'s socket: tpa's closed (`abort`:
     /// reset), the kernel's deregistered and closed.
-    fn drop_server<B: PacketBuf>(
-        &mut self,
-        cid: ServerConnId,
-        abort: bool,
-        cx: &mut Cx<'_, B, ProxyState<B>>,
-    ) {
+    fn drop_server(&mut self, cid: ServerConnId, abort: bool, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        // A received buffer of a splice goes back to the pool.
+        self.held.remove(&cid);
+        self.stalled.remove(&cid);
         let Some(sock) = self.servers.get_mut(cid).and_then(Option::take) else {
             return;
         };
@@ -306,33 +347,48 @@ impl<'l> ProxyApp<'l> {
         }
     }
 
-    fn server_failed<B: PacketBuf>(
-        &mut self,
-        cid: ServerConnId,
-        why: &str,
-        cx: &mut Cx<'_, B, ProxyState<B>>,
-    ) {
+    fn server_failed(&mut self, cid: ServerConnId, why: &str, cx: &mut Cx<'_, B, ProxyState<B>>) {
         self.drop_server(cid, true, cx);
         self.engine.server_closed(cid, Some(why), Instant::now());
     }
 
-    fn read_server<B: PacketBuf>(&mut self, cid: ServerConnId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+    fn read_server(&mut self, cid: ServerConnId, cx: &mut Cx<'_, B, ProxyState<B>>) {
         let chunk = self.read_chunk;
         loop {
+            if self.engine.passthrough_from(cid).is_some() {
+                match self.splice_step(cid, cx) {
+                    Step::Moved | Step::Done => continue,
+                    Step::Wait => return,
+                }
+            }
+            if !self.engine.server_wants_input(cid) {
+                // A big reply waits in the socket for its turn.
+                self.stalled.insert(cid);
+                return;
+            }
             let Some(sock) = self.servers.get_mut(cid).and_then(Option::as_mut) else {
                 return;
             };
-            let buf = self.engine.server_buffer(cid);
-            let room = buf.spare(chunk);
             let read = match &mut sock.conn {
-                ServerConn::Tpa(socket) => tcp::read(cx, *socket, room).map_err(|e| match e {
-                    SocketError::WouldBlock => None,
-                    e => Some(e.name().to_string()),
-                }),
-                ServerConn::Kernel(stream) => stream.read(room).map_err(|e| match e.kind() {
-                    ErrorKind::WouldBlock | ErrorKind::Interrupted => None,
-                    _ => Some(crate::kernel::reason(&e)),
-                }),
+                // A received buffer at a time: a big reply's head is seen
+                // after its first segment, its remainder can be spliced.
+                ServerConn::Tpa(socket) => match tcp::recv(cx, *socket) {
+                    Ok(Some(buf)) => {
+                        let n = buf.total_len();
+                        copy_into(&buf, 0, n, self.engine.server_buffer(cid).spare(n));
+                        Ok(n)
+                    }
+                    Ok(None) => Ok(0),
+                    Err(SocketError::WouldBlock) => Err(None),
+                    Err(e) => Err(Some(e.name().to_string())),
+                },
+                ServerConn::Kernel(stream) => {
+                    let room = self.engine.server_buffer(cid).spare(chunk);
+                    stream.read(room).map_err(|e| match e.kind() {
+                        ErrorKind::WouldBlock | ErrorKind::Interrupted => None,
+                        _ => Some(crate::kernel::reason(&e)),
+                    })
+                }
             };
             match read {
                 Ok(0) => {
@@ -341,7 +397,7 @@ impl<'l> ProxyApp<'l> {
                     return;
                 }
                 Ok(n) => {
-                    buf.commit(n);
+                    self.engine.server_buffer(cid).commit(n);
                     self.engine.server_input(cid, Instant::now());
                 }
                 Err(None) => return,
@@ -353,7 +409,161 @@ impl<'l> ProxyApp<'l> {
         }
     }
 
-    fn write_server<B: PacketBuf>(&mut self, cid: ServerConnId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+    /// Moves one received buffer of the splice reading from `cid` to its
+    /// client (zero-copy when it is the frame's alone and fits a
+    /// segment), or drops it when the client left.
+    fn splice_step(&mut self, cid: ServerConnId, cx: &mut Cx<'_, B, ProxyState<B>>) -> Step {
+        let Some((to, left)) = self.engine.passthrough_from(cid) else {
+            return Step::Done;
+        };
+        let dest = match to {
+            SpliceTo::Client(id) => {
+                if self.engine.passthrough_to(id).is_none() {
+                    return Step::Wait; // the client's earlier output first
+                }
+                match self.client_socket(id) {
+                    Some(socket) => Some((id, socket)),
+                    None => return Step::Wait,
+                }
+            }
+            SpliceTo::Drop => None,
+        };
+        let Some(ServerConn::Tpa(source)) = self
+            .servers
+            .get(cid)
+            .and_then(Option::as_ref)
+            .map(|s| &s.conn)
+        else {
+            return Step::Wait;
+        };
+        let source = *source;
+        let (buf, done) = match self.held.remove(&cid) {
+            Some(held) => held,
+            None => match tcp::recv(cx, source) {
+                Ok(Some(buf)) => (buf, 0),
+                Ok(None) => {
+                    // The server closed mid-frame.
+                    self.drop_server(cid, false, cx);
+                    self.engine.server_closed(cid, None, Instant::now());
+                    return Step::Wait;
+                }
+                Err(SocketError::WouldBlock) => return Step::Wait,
+                Err(e) => {
+                    self.server_failed(cid, e.name(), cx);
+                    return Step::Wait;
+                }
+            },
+        };
+        let len = buf.total_len();
+        // The buffer's bytes that belong to the frame end here.
+        let end = len.min(done + left);
+        let now = Instant::now();
+        let Some((id, socket)) = dest else {
+            let finished = self.engine.passthrough_moved(cid, end - done, false, now);
+            return self.after_frame(cid, buf, end, finished);
+        };
+        if done == 0 && end == len {
+            match tcp::send_buf(cx, socket, buf) {
+                Ok(()) => {
+                    return if self.engine.passthrough_moved(cid, len, true, now) {
+                        Step::Done
+                    } else {
+                        Step::Moved
+                    };
+                }
+                Err((SocketError::WouldBlock, buf)) => {
+                    self.held.insert(cid, (buf, 0));
+                    return Step::Wait;
+                }
+                Err((SocketError::MessageTooLong, buf)) => {
+                    return self.splice_copy(cid, id, socket, buf, 0, end, cx);
+                }
+                Err((_, buf)) => {
+                    // The client failed: the rest of the frame drains.
+                    self.held.insert(cid, (buf, 0));
+                    self.client_failed(id, socket, cx);
+                    return Step::Moved;
+                }
+            }
+        }
+        self.splice_copy(cid, id, socket, buf, done, end, cx)
+    }
+
+    /// Copies `buf[done..end]` (the frame's part of it) to the client with
+    /// `tcp::send`; holds the buffer when the client's queue is full.
+    #[allow(clippy::too_many_arguments)]
+    fn splice_copy(
+        &mut self,
+        cid: ServerConnId,
+        id: ClientId,
+        socket: SocketId,
+        buf: B,
+        done: usize,
+        end: usize,
+        cx: &mut Cx<'_, B, ProxyState<B>>,
+    ) -> Step {
+        let mut at = done;
+        let mut failed = false;
+        let mut blocked = false;
+        let mut offset = 0;
+        for segment in buf.segments() {
+            let seg_end = offset + segment.len();
+            while at < end.min(seg_end) && at >= offset {
+                match tcp::send(cx, socket, &segment[at - offset..end.min(seg_end) - offset]) {
+                    Ok(0) | Err(SocketError::WouldBlock) => blocked = true,
+                    Ok(n) => at += n,
+                    Err(_) => failed = true,
+                }
+                if blocked || failed {
+                    break;
+                }
+            }
+            if blocked || failed || at >= end {
+                break;
+            }
+            offset = seg_end;
+        }
+        let finished = self
+            .engine
+            .passthrough_moved(cid, at - done, false, Instant::now());
+        if at < end {
+            self.held.insert(cid, (buf, at));
+            if failed {
+                self.client_failed(id, socket, cx);
+                return Step::Moved;
+            }
+            return Step::Wait;
+        }
+        self.after_frame(cid, buf, end, finished)
+    }
+
+    /// The frame's bytes of `buf` (up to `end`) went; the bytes after them
+    /// start the next replies.
+    fn after_frame(&mut self, cid: ServerConnId, buf: B, end: usize, finished: bool) -> Step {
+        let len = buf.total_len();
+        if end < len {
+            let rest = len - end;
+            let room = self.engine.server_buffer(cid).spare(rest);
+            copy_into(&buf, end, rest, room);
+            self.engine.server_buffer(cid).commit(rest);
+            drop(buf);
+            self.engine.server_input(cid, Instant::now());
+        }
+        if finished {
+            Step::Done
+        } else {
+            Step::Moved
+        }
+    }
+
+    /// The client's socket failed: forgotten, reset; the engine told.
+    fn client_failed(&mut self, id: ClientId, socket: SocketId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        self.forget_client(socket);
+        self.engine.client_closed(id, false);
+        let _ = tcp::abort(cx, socket);
+    }
+
+    fn write_server(&mut self, cid: ServerConnId, cx: &mut Cx<'_, B, ProxyState<B>>) {
         loop {
             let Some(sock) = self.servers.get_mut(cid).and_then(Option::as_mut) else {
                 return;
@@ -386,7 +596,7 @@ impl<'l> ProxyApp<'l> {
         }
     }
 
-    fn connect<B: PacketBuf>(
+    fn connect(
         &mut self,
         cid: ServerConnId,
         address: &ServerAddress,
@@ -407,6 +617,8 @@ impl<'l> ProxyApp<'l> {
         };
         match opened {
             Ok(conn) => {
+                let tpa = matches!(conn, ServerConn::Tpa(_));
+                self.engine.allow_passthrough(cid, tpa);
                 if let ServerConn::Tpa(socket) = conn {
                     self.server_of.insert(socket, cid);
                 }
@@ -449,7 +661,7 @@ impl<'l> ProxyApp<'l> {
     }
 
     /// Handles the kernel sockets' readiness (a zero-timeout poll).
-    fn poll_kernel<B: PacketBuf>(&mut self, cx: &mut Cx<'_, B, ProxyState<B>>) -> usize {
+    fn poll_kernel(&mut self, cx: &mut Cx<'_, B, ProxyState<B>>) -> usize {
         let Some(k) = &mut self.kernel else {
             return 0;
         };
@@ -496,7 +708,7 @@ impl<'l> ProxyApp<'l> {
 
     /// Carries out the engine's actions, then reads the clients it held
     /// back and now wants to hear from. Returns how many it did.
-    fn actions<B: PacketBuf>(&mut self, cx: &mut Cx<'_, B, ProxyState<B>>) -> usize {
+    fn actions(&mut self, cx: &mut Cx<'_, B, ProxyState<B>>) -> usize {
         let mut done = 0;
         loop {
             while let Some(action) = self.engine.poll_action() {
@@ -517,6 +729,29 @@ impl<'l> ProxyApp<'l> {
                     Action::WriteClient(id) => self.write_client(id, cx),
                     Action::WriteServer(cid) => self.write_server(cid, cx),
                     Action::Log { level, message } => (self.log)(level, &message),
+                }
+            }
+            // Splices whose client left: their bytes already received
+            // bring no event.
+            let drains: Vec<ServerConnId> = self.engine.passthrough_drains().collect();
+            for cid in drains {
+                self.read_server(cid, cx);
+            }
+            // Server connections whose big reply's turn came (or whose
+            // client left): what they received brings no new event.
+            if !self.stalled.is_empty() {
+                let due: Vec<ServerConnId> = self
+                    .stalled
+                    .iter()
+                    .copied()
+                    .filter(|&cid| {
+                        self.engine.server_wants_input(cid)
+                            || self.engine.passthrough_from(cid).is_some()
+                    })
+                    .collect();
+                for cid in due {
+                    self.stalled.remove(&cid);
+                    self.read_server(cid, cx);
                 }
             }
             let ready: Vec<SocketId> = self.paused.iter().copied().collect();
@@ -583,7 +818,7 @@ impl<'l> ProxyApp<'l> {
         }
     }
 
-    fn turn<B: PacketBuf>(&mut self, socket: SocketId, cx: &mut Cx<'_, B, ProxyState<B>>) {
+    fn turn(&mut self, socket: SocketId, cx: &mut Cx<'_, B, ProxyState<B>>) {
         if let Some(&id) = self.clients.get(&socket) {
             self.read_client(socket, id, cx);
             self.write_client(id, cx);
@@ -601,7 +836,7 @@ impl<'l> ProxyApp<'l> {
     }
 }
 
-impl<B: PacketBuf> App<B, ProxyState<B>> for ProxyApp<'_> {
+impl<B: PacketBuf> App<B, ProxyState<B>> for ProxyApp<'_, B> {
     fn accepted(
         &mut self,
         listener: SocketId,
@@ -684,4 +919,28 @@ impl<B: PacketBuf> App<B, ProxyState<B>> for ProxyApp<'_> {
                 .saturating_add(wait.as_nanos() as u64),
         )
     }
+}
+
+/// Copies `len` bytes of `buf` from offset `from` into the start of `out`.
+fn copy_into<B: PacketBuf>(buf: &B, mut from: usize, len: usize, out: &mut [u8]) {
+    let mut at = 0;
+    for segment in buf.segments() {
+        if at == len {
+            break;
+        }
+        if from >= segment.len() {
+            from -= segment.len();
+            continue;
+        }
+        let n = (segment.len() - from).min(len - at);
+        out[at..at + n].copy_from_slice(&segment[from..from + n]);
+        at += n;
+        from = 0;
+    }
+}
+
+/// Whether big replies pass through zero-copy: on unless
+/// `TPA_PROXY_PASSTHROUGH=0` (a switch for measuring what it saves).
+fn passthrough_on() -> bool {
+    std::env::var("TPA_PROXY_PASSTHROUGH").map_or(true, |v| v.trim() != "0")
 }

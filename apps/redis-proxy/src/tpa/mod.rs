@@ -285,7 +285,7 @@ pub use crate::kernel::Options;
 
 /// A worker's loop: the pipeline until the process is told to stop.
 struct ProxyLoop<'l, P: Port> {
-    pipeline: ProxyPipeline<P, ProxyApp<'l>>,
+    pipeline: ProxyPipeline<P, ProxyApp<'l, P::Buf>>,
     /// The worker's stats, when the instance publishes them.
     stats: Option<Publisher>,
 }
@@ -514,6 +514,14 @@ where
                     }
                     let port = &work.pipeline.port;
                     log(5, &worker_line(port, &work.pipeline.state.tcp.counters()));
+                    let pass = work.pipeline.app.engine().passthrough_stats();
+                    log(
+                        5,
+                        &format!(
+                            "passthrough: {} replies, {} bytes, {} zero-copy, {} dropped",
+                            pass.frames, pass.bytes, pass.zero_copy_bytes, pass.dropped_bytes
+                        ),
+                    );
                     if let Some(line) = handed_line(port) {
                         log(5, &line);
                     }

@@ -24,7 +24,7 @@ pub(super) fn start(tpa: &TpaOptions) -> Option<Instance> {
     Some(instance)
 }
 
-impl<P: Port> ProxyPipeline<P, ProxyApp<'_>> {
+impl<P: Port> ProxyPipeline<P, ProxyApp<'_, P::Buf>> {
     /// Publishes the worker's snapshot through `publisher` (`stopped`: its
     /// last) and applies the runtime knobs' changes.
     pub(super) fn publish(&mut self, publisher: &mut Publisher, stopped: bool) {
@@ -52,6 +52,17 @@ pub(super) fn app_counters(engine: &Engine) -> Vec<Counter> {
         Counter::count("proxy_accepted_connections", engine.accepted_connections())
             .help("Client connections accepted, over every pool."),
     ];
+    let pass = engine.passthrough_stats();
+    out.extend([
+        Counter::count("proxy_passthrough_frames", pass.frames)
+            .help("Big bulk replies whose remainder passed through from server to client."),
+        Counter::count("proxy_passthrough_bytes", pass.bytes)
+            .help("Bytes those replies passed through (not copied into the proxy's buffers)."),
+        Counter::count("proxy_zero_copy_bytes", pass.zero_copy_bytes)
+            .help("Of those, bytes sent as the received packet buffers themselves."),
+        Counter::count("proxy_passthrough_dropped_bytes", pass.dropped_bytes)
+            .help("Bytes of passing replies dropped because their client left mid-reply."),
+    ]);
     for p in engine.pool_totals() {
         let per_pool = [
             (

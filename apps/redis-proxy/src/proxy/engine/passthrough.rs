@@ -1,0 +1,406 @@
+//! Passthrough of big bulk replies: the engine names the bytes, the
+//! runtime moves them.
+//!
+//! When a server's next reply is a bulk string of at least the runtime's
+//! threshold, answers the oldest request of its client (a request
+//! forwarded whole to this one server, not a fragment of a split one),
+//! and only its head and first bytes have arrived, the engine queues
+//! those for the client and leaves the rest of the frame in the server
+//! connection's socket: a *splice* from that connection to the client.
+//! The client's output stops at the splice point (`client_output` shows
+//! only the bytes before it); once they are written the splice is the
+//! client's turn (`passthrough_to`), and the runtime moves the frame's
+//! remaining bytes from the server's socket to the client's however it
+//! can (on tpa's stack: the received packet buffers themselves), telling
+//! the engine with `passthrough_moved`. Meanwhile the server connection
+//! is not read for anything else (`passthrough_from`); once the frame's
+//! last byte moved, it is read as usual again, and the client's later
+//! replies follow.
+//!
+//! A client that leaves mid-frame turns the splice into a drain: the
+//! frame's remaining bytes are read and dropped, and the server
+//! connection (shared with other clients) carries on. A server connection
+//! that fails mid-frame closes the client, whose reply cannot be
+//! finished.
+//!
+//! Only a runtime that calls [`Engine::enable_passthrough`] (tpa's) sees
+//! splices, and only on the connections it allows; the kernel runtime
+//! moves big frames as their allocation instead (see `buffer`).
+
+use std::time::Instant;
+
+use super::super::router::Verdict;
+use super::super::session::{ClientId, Link};
+use super::{client_mut, Action, Engine, ServerConnId};
+
+/// Where a splice's bytes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpliceTo {
+    /// To this client.
+    Client(ClientId),
+    /// Nowhere: the client left mid-frame; read and drop them.
+    Drop,
+}
+
+/// Passthrough's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassthroughStats {
+    /// Frames whose remainder was spliced.
+    pub frames: u64,
+    /// Bytes moved from a server's socket to a client's by splices.
+    pub bytes: u64,
+    /// Of those, bytes moved as the received buffers themselves.
+    pub zero_copy_bytes: u64,
+    /// Bytes read and dropped because their client left mid-frame.
+    pub dropped_bytes: u64,
+}
+
+/// One frame's remainder, from a server connection to a client.
+#[derive(Debug)]
+struct Splice {
+    source: ServerConnId,
+    to: SpliceTo,
+    /// The client's output bytes before the splice point.
+    before: usize,
+    /// The frame's bytes still in the source.
+    left: usize,
+}
+
+/// Every splice in progress and the settings (the engine's part).
+#[derive(Debug, Default)]
+pub(super) struct Splices {
+    /// The least bulk payload spliced; `None`: off.
+    min: Option<usize>,
+    /// The server connections the runtime can splice from.
+    allowed: Vec<bool>,
+    active: Vec<Splice>,
+    stats: PassthroughStats,
+    /// The time of the last server input (the router's clock).
+    now: Option<Instant>,
+}
+
+impl Splices {
+    fn of_source(&self, cid: ServerConnId) -> Option<usize> {
+        self.active.iter().position(|s| s.source == cid)
+    }
+
+    fn of_client(&self, id: ClientId) -> Option<usize> {
+        self.active
+            .iter()
+            .position(|s| s.to == SpliceTo::Client(id))
+    }
+
+    /// The client's output bytes before its splice point, if it has one.
+    pub(super) fn before(&self, id: ClientId) -> Option<usize> {
+        self.of_client(id).map(|i| self.active[i].before)
+    }
+
+    /// `n` bytes of the client's output were written.
+    pub(super) fn wrote(&mut self, id: ClientId, n: usize) {
+        if let Some(i) = self.of_client(id) {
+            let s = &mut self.active[i];
+            s.before = s.before.saturating_sub(n);
+        }
+    }
+
+    /// Whether the client still waits for a splice's bytes.
+    pub(super) fn owes(&self, id: ClientId) -> bool {
+        self.of_client(id).is_some()
+    }
+
+    /// The client left: its splice (if any) drains.
+    pub(super) fn client_gone(&mut self, id: ClientId) {
+        if let Some(i) = self.of_client(id) {
+            self.active[i].to = SpliceTo::Drop;
+        }
+    }
+
+    /// The source failed: its splice ends; the client it fed (its reply
+    /// cut short) is returned.
+    pub(super) fn source_failed(&mut self, cid: ServerConnId) -> Option<ClientId> {
+        let i = self.of_source(cid)?;
+        match self.active.swap_remove(i).to {
+            SpliceTo::Client(id) => Some(id),
+            SpliceTo::Drop => None,
+        }
+    }
+}
+
+/// The head of a bulk string at the start of `bytes` whose payload is at
+/// least `min`: the head's length (`$<len>\r\n`) and the payload's.
+fn bulk_head(bytes: &[u8], min: usize) -> Option<(usize, usize)> {
+    if bytes.first() != Some(&b'$') {
+        return None;
+    }
+    let cr = bytes.iter().take(24).position(|&b| b == b'\r')?;
+    if bytes.get(cr + 1) != Some(&b'\n') || cr < 2 {
+        return None;
+    }
+    let digits = &bytes[1..cr];
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let len: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    (len >= min).then_some((cr + 2, len))
+}
+
+impl Engine {
+    /// Turns passthrough on (tpa's runtime): bulk replies of at least
+    /// `min_payload` bytes are spliced (see the module's doc).
+    pub fn enable_passthrough(&mut self, min_payload: usize) {
+        self.splices.min = Some(min_payload.max(1));
+    }
+
+    /// Whether the runtime can splice from server connection `cid` (its
+    /// socket hands over received buffers); off until said.
+    pub fn allow_passthrough(&mut self, cid: ServerConnId, allowed: bool) {
+        let list = &mut self.splices.allowed;
+        if list.len() <= cid {
+            list.resize(cid + 1, false);
+        }
+        list[cid] = allowed;
+    }
+
+    /// The splice reading from `cid`: where its bytes go and how many are
+    /// left. While there is one, the runtime reads `cid` only for it.
+    pub fn passthrough_from(&self, cid: ServerConnId) -> Option<(SpliceTo, usize)> {
+        let s = &self.splices.active[self.splices.of_source(cid)?];
+        Some((s.to, s.left))
+    }
+
+    /// The client's splice when its turn came (every output byte before it
+    /// written): the source and the bytes left.
+    pub fn passthrough_to(&self, id: ClientId) -> Option<(ServerConnId, usize)> {
+        let s = &self.splices.active[self.splices.of_client(id)?];
+        (s.before == 0).then_some((s.source, s.left))
+    }
+
+    /// The sources of the splices whose client left: the runtime drains
+    /// them (no event may come for bytes already received).
+    pub fn passthrough_drains(&self) -> impl Iterator<Item = ServerConnId> + '_ {
+        self.splices
+            .active
+            .iter()
+            .filter(|s| s.to == SpliceTo::Drop)
+            .map(|s| s.source)
+    }
+
+    /// `n` bytes of the splice from `cid` were moved (`zero_copy`: as the
+    /// received buffers) or dropped. True once the frame's last byte went:
+    /// `cid` is then read as usual again, and what follows the frame in
+    /// the last buffer goes to `server_buffer` and `server_input`.
+    pub fn passthrough_moved(
+        &mut self,
+        cid: ServerConnId,
+        n: usize,
+        zero_copy: bool,
+        now: Instant,
+    ) -> bool {
+        let Some(i) = self.splices.of_source(cid) else {
+            return true;
+        };
+        let splices = &mut self.splices;
+        let s = &mut splices.active[i];
+        let n = n.min(s.left);
+        s.left -= n;
+        match s.to {
+            SpliceTo::Drop => splices.stats.dropped_bytes += n as u64,
+            SpliceTo::Client(_) => {
+                splices.stats.bytes += n as u64;
+                if zero_copy {
+                    splices.stats.zero_copy_bytes += n as u64;
+                }
+            }
+        }
+        if s.left > 0 {
+            return false;
+        }
+        if let SpliceTo::Client(id) = splices.active.swap_remove(i).to {
+            self.after_splice(id, now);
+        }
+        true
+    }
+
+    /// Passthrough's counters.
+    pub fn passthrough_stats(&self) -> PassthroughStats {
+        self.splices.stats
+    }
+
+    /// The client's splice is done: its later output goes, requests held
+    /// back are read, a closing client closes.
+    fn after_splice(&mut self, id: ClientId, now: Instant) {
+        let Some(c) = client_mut(&mut self.slots, id) else {
+            return;
+        };
+        if !c.output.is_empty() {
+            // Asked for even when asked before: that write stopped at
+            // the splice point.
+            c.dirty = true;
+            self.actions.push_back(Action::WriteClient(id));
+            return;
+        }
+        c.dirty = false;
+        if c.closing && c.pending.is_empty() {
+            self.remove_client(id, None);
+            self.actions.push_back(Action::CloseClient(id));
+        } else if !c.input.is_empty() {
+            self.client_input(id, now);
+        }
+    }
+
+    /// Whether the runtime should read server connection `cid` now: not
+    /// while its next reply is a big bulk string whose client owes older
+    /// replies first (it waits in the socket until it can pass through),
+    /// nor while a splice reads it (`passthrough_from`). Requests reach
+    /// every connection in the engine's one order, so a connection waits
+    /// only for requests older than its own: no cycle. Pools whose router
+    /// redirects (re-queueing old requests) never wait.
+    pub fn server_wants_input(&self, cid: ServerConnId) -> bool {
+        let Some(min) = self.splices.min else {
+            return true;
+        };
+        if self.splices.of_source(cid).is_some() {
+            return false;
+        }
+        let Some(conn) = self.conns.get(cid) else {
+            return true;
+        };
+        if !self.splices.allowed.get(cid).copied().unwrap_or(false)
+            || self.pools[conn.pool].router.redirects()
+        {
+            return true;
+        }
+        let Some((head, payload)) = bulk_head(conn.input.pending(), min) else {
+            return true;
+        };
+        if conn.input.len() >= head + payload + 2 {
+            return true;
+        }
+        let Some((id, seq, _)) = conn.inflight.front().and_then(|e| e.owner) else {
+            return true;
+        };
+        let Some(c) = self
+            .slots
+            .get(id.index as usize)
+            .filter(|s| s.generation == id.generation)
+            .and_then(|s| s.client.as_ref())
+        else {
+            return true;
+        };
+        let unsplit = c
+            .pending
+            .get(seq.saturating_sub(c.head_seq) as usize)
+            .is_some_and(|p| p.merge.is_none());
+        !(unsplit && seq > c.head_seq)
+    }
+
+    /// The client's oldest request became the head: when its server
+    /// connection holds the start of a big reply to it, splices the rest.
+    pub(super) fn splice_at_head(&mut self, id: ClientId) -> bool {
+        let Some(now) = self.splices.now else {
+            return false;
+        };
+        let Some(head) = client_mut(&mut self.slots, id).map(|c| c.head_seq) else {
+            return false;
+        };
+        let waiting = self.conns.iter().position(|conn| {
+            !conn.input.is_empty()
+                && conn
+                    .inflight
+                    .front()
+                    .and_then(|e| e.owner)
+                    .is_some_and(|(o, seq, _)| o == id && seq == head)
+        });
+        waiting.is_some_and(|cid| self.splice_reply(cid, now).is_some())
+    }
+
+    /// Starts a splice of the reply at the front of `cid`'s input when it
+    /// qualifies (see the module's doc); returns its client, whose ready
+    /// replies the caller flushes.
+    pub(super) fn splice_reply(&mut self, cid: ServerConnId, now: Instant) -> Option<ClientId> {
+        let min = self.splices.min?;
+        self.splices.now = Some(now);
+        if !self.splices.allowed.get(cid).copied().unwrap_or(false)
+            || self.splices.of_source(cid).is_some()
+        {
+            return None;
+        }
+        let Engine {
+            pools,
+            slots,
+            conns,
+            splices,
+            ..
+        } = self;
+        let conn = &mut conns[cid];
+        if conn.link != Link::Up {
+            return None;
+        }
+        let (head, payload) = bulk_head(conn.input.pending(), min)?;
+        let total = head + payload + 2;
+        let have = conn.input.len();
+        if have >= total {
+            return None;
+        }
+        let entry = conn.inflight.front()?;
+        let (id, seq, _) = entry.owner?;
+        if entry.for_router {
+            return None;
+        }
+        let c = client_mut(slots, id)?;
+        let pending = c.pending.front()?;
+        if seq != c.head_seq
+            || pending.merge.is_some()
+            || pending.waiting == 0
+            || !pending.reply.is_empty()
+            || splices.of_client(id).is_some()
+        {
+            return None;
+        }
+        let pool = &mut pools[conn.pool];
+        let verdict = pool.router.on_reply(
+            conn.server,
+            entry.redirects,
+            &conn.input.pending()[..head],
+            now,
+        );
+        if !matches!(verdict, Verdict::Forward) {
+            return None;
+        }
+        conn.inflight.pop_front();
+        let server = &mut pool.servers[conn.server];
+        server.stats.responses += 1;
+        server.stats.response_bytes += total as u64;
+        server.failures = 0;
+        conn.scanner.reset();
+        conn.input.take_into(have, &mut c.output);
+        if let Some(p) = c.pending.front_mut() {
+            p.waiting = 0;
+        }
+        splices.active.push(Splice {
+            source: cid,
+            to: SpliceTo::Client(id),
+            before: c.output.len(),
+            left: total - have,
+        });
+        splices.stats.frames += 1;
+        Some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bulk_head;
+
+    #[test]
+    fn a_bulk_head_is_found_only_when_big_and_well_formed() {
+        assert_eq!(bulk_head(b"$70000\r\nabc", 65536), Some((8, 70000)));
+        assert_eq!(bulk_head(b"$70000\r\n", 80000), None);
+        assert_eq!(bulk_head(b"$-1\r\n", 1), None);
+        assert_eq!(bulk_head(b"$\r\n", 0), None);
+        assert_eq!(bulk_head(b"$12x4\r\n", 1), None);
+        assert_eq!(bulk_head(b"$123", 1), None);
+        assert_eq!(bulk_head(b"+OK\r\n", 1), None);
+        assert_eq!(bulk_head(b"$99999999999999999999999\r\n", 1), None);
+    }
+}
