@@ -390,7 +390,107 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::bulk_head;
+    use std::time::Instant;
+
+    use super::{bulk_head, PassthroughStats, SpliceTo};
+    use crate::config;
+    use crate::proxy::{Action, ClientId, Engine, ServerConnId};
+
+    /// An engine with passthrough from 16 bytes on, a client that sent
+    /// `GET a` and `GET b` to the one server, written out; the server
+    /// connection.
+    fn engine_with_two_gets() -> (Engine, ClientId, ServerConnId) {
+        let yaml =
+            "p:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n   - 127.0.0.1:6379:1\n";
+        let mut engine = Engine::new(config::parse(yaml).unwrap(), Default::default()).unwrap();
+        engine.enable_passthrough(16);
+        let id = engine.client_accepted(0).unwrap();
+        let now = Instant::now();
+        engine.client_data(id, b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n", now);
+        engine.client_data(id, b"*2\r\n$3\r\nGET\r\n$1\r\nb\r\n", now);
+        let mut conn = None;
+        while let Some(a) = engine.poll_action() {
+            if let Action::Connect { conn: c, .. } = a {
+                engine.allow_passthrough(c, true);
+                engine.server_connected(c);
+                conn = Some(c);
+            }
+        }
+        let conn = conn.expect("a connection");
+        let n = engine.server_output(conn).len();
+        engine.server_wrote(conn, n);
+        (engine, id, conn)
+    }
+
+    /// Writes every byte of the client's output up to its splice point.
+    fn write_out(engine: &mut Engine, id: ClientId) -> Vec<u8> {
+        let out = engine.client_output(id).to_vec();
+        engine.client_wrote(id, out.len(), Instant::now());
+        out
+    }
+
+    #[test]
+    fn a_big_reply_passes_through_and_the_next_reply_follows_it() {
+        let (mut engine, id, conn) = engine_with_two_gets();
+        let now = Instant::now();
+        // The head and 10 of 40 payload bytes arrived.
+        engine.server_data(conn, b"$40\r\n0123456789", now);
+        assert!(!engine.server_wants_input(conn));
+        assert_eq!(
+            engine.passthrough_from(conn),
+            Some((SpliceTo::Client(id), 32))
+        );
+        assert_eq!(engine.passthrough_to(id), None, "its output first");
+        assert_eq!(write_out(&mut engine, id), b"$40\r\n0123456789");
+        assert_eq!(engine.passthrough_to(id), Some((conn, 32)));
+        assert!(!engine.passthrough_moved(conn, 30, true, now));
+        assert!(engine.passthrough_moved(conn, 2, false, now));
+        assert!(engine.server_wants_input(conn));
+        engine.server_data(conn, b"$1\r\nb\r\n", now);
+        assert_eq!(write_out(&mut engine, id), b"$1\r\nb\r\n");
+        assert_eq!(
+            engine.passthrough_stats(),
+            PassthroughStats {
+                frames: 1,
+                bytes: 32,
+                zero_copy_bytes: 30,
+                dropped_bytes: 0,
+            }
+        );
+    }
+
+    #[test]
+    fn a_client_leaving_mid_reply_drains_it_and_a_failing_server_closes_the_client() {
+        let (mut engine, id, conn) = engine_with_two_gets();
+        let now = Instant::now();
+        engine.server_data(conn, b"$40\r\n0123", now);
+        engine.client_closed(id, false);
+        assert_eq!(engine.passthrough_from(conn), Some((SpliceTo::Drop, 38)));
+        assert_eq!(engine.passthrough_drains().collect::<Vec<_>>(), [conn]);
+        assert!(engine.passthrough_moved(conn, 38, false, now));
+        assert_eq!(engine.passthrough_stats().dropped_bytes, 38);
+        assert!(engine.server_wants_input(conn));
+
+        let (mut engine, id, conn) = engine_with_two_gets();
+        engine.server_data(conn, b"$40\r\n0123", now);
+        while engine.poll_action().is_some() {}
+        engine.server_closed(conn, Some("reset"), now);
+        assert_eq!(engine.passthrough_from(conn), None);
+        let actions: Vec<Action> = std::iter::from_fn(|| engine.poll_action()).collect();
+        assert!(actions.contains(&Action::CloseClient(id)), "{actions:?}");
+    }
+
+    #[test]
+    fn without_passthrough_a_big_reply_is_buffered_as_before() {
+        let (mut engine, id, conn) = engine_with_two_gets();
+        engine.allow_passthrough(conn, false);
+        let now = Instant::now();
+        engine.server_data(conn, b"$40\r\n0123456789", now);
+        assert_eq!(engine.passthrough_from(conn), None);
+        assert!(engine.server_wants_input(conn));
+        engine.server_data(conn, b"012345678901234567890123456789\r\n", now);
+        assert_eq!(write_out(&mut engine, id).len(), 5 + 40 + 2);
+    }
 
     #[test]
     fn a_bulk_head_is_found_only_when_big_and_well_formed() {
