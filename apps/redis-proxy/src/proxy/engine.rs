@@ -298,6 +298,7 @@ impl Engine {
         let limits = self.limits;
         client_mut(&mut self.slots, id).is_some_and(|c| {
             !c.closing
+                && !self.splices.uploading(id)
                 && c.pending.len() < limits.max_pending
                 && c.output.len() < limits.max_output
                 && c.input.len() <= limits.max_request
@@ -359,7 +360,7 @@ impl Engine {
         };
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(id.index);
-        self.splices.client_gone(id);
+        let broken = self.splices.client_gone(id);
         let pool = &mut self.pools[client.pool];
         pool.clients -= 1;
         pool.stats.client_connections -= 1;
@@ -367,6 +368,11 @@ impl Engine {
             Some(true) => pool.stats.client_eof += 1,
             Some(false) => pool.stats.client_err += 1,
             None => {}
+        }
+        if let (Some(cid), Some(now)) = (broken, self.splices.now()) {
+            // It left mid-upload: its server connection holds a partial
+            // request and cannot be used again.
+            self.server_failure(cid, "a client left in the middle of its request", true, now);
         }
     }
 
@@ -388,6 +394,9 @@ impl Engine {
                 Ok(None) => {
                     if c.input.len() > limits.max_request {
                         self.refuse(id, "ERR request too large for the proxy");
+                    } else {
+                        // A big value's remainder may pass through.
+                        self.splice_request(id, now);
                     }
                     break;
                 }
@@ -682,10 +691,14 @@ impl Engine {
     /// The server connection's next bytes to write.
     pub fn server_output(&self, cid: ServerConnId) -> &[u8] {
         let conn = &self.conns[cid];
-        if conn.link == Link::Up {
-            conn.output.front()
-        } else {
-            &[]
+        if conn.link != Link::Up {
+            return &[];
+        }
+        let front = conn.output.front();
+        match self.splices.server_before(cid) {
+            // Up to an upload's splice point (see `passthrough`).
+            Some(before) => &front[..front.len().min(before)],
+            None => front,
         }
     }
 
@@ -693,6 +706,7 @@ impl Engine {
     pub fn server_wrote(&mut self, cid: ServerConnId, n: usize) {
         let conn = &mut self.conns[cid];
         conn.output.advance(n);
+        self.splices.server_wrote(cid, n);
         if conn.output.is_empty() {
             conn.dirty = false;
         }

@@ -108,6 +108,8 @@ pub struct ProxyApp<'l, B> {
     /// Per server connection being spliced: a received buffer not moved
     /// yet and how many of its bytes already went.
     held: HashMap<ServerConnId, (B, usize)>,
+    /// Per client uploading: the same.
+    held_up: HashMap<ClientId, (B, usize)>,
     /// Server connections not read while a big reply waits for its turn.
     stalled: HashSet<ServerConnId>,
 }
@@ -169,7 +171,8 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
         let servers = (0..engine.server_conn_count()).map(|_| None).collect();
         let mut engine = engine;
         if passthrough_on() {
-            engine.enable_passthrough(PASSTHROUGH_MIN);
+            // Servers on tpa's side: their sockets hand over buffers.
+            engine.enable_passthrough(PASSTHROUGH_MIN, |a| matches!(server_side(a), Side::Tpa));
         }
         ProxyApp {
             engine,
@@ -193,6 +196,7 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
             version: options.version.clone(),
             log,
             held: HashMap::new(),
+            held_up: HashMap::new(),
             stalled: HashSet::new(),
         }
     }
@@ -240,14 +244,20 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
             self.client_sockets.remove(&id.index);
         }
         self.paused.remove(&socket);
+        self.held_up.remove(&id);
         Some(id)
     }
 
     /// Reads the client until its socket has nothing more or the engine
     /// holds it back.
     fn read_client(&mut self, socket: SocketId, id: ClientId, cx: &mut Cx<'_, B, ProxyState<B>>) {
-        let chunk = self.read_chunk;
         loop {
+            if self.engine.upload_from(id).is_some() {
+                match self.upload_step(id, socket, cx) {
+                    Step::Moved | Step::Done => continue,
+                    Step::Wait => return,
+                }
+            }
             if !self.engine.client_wants_input(id) {
                 if self.clients.contains_key(&socket) {
                     self.paused.insert(socket);
@@ -255,21 +265,29 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
                 return;
             }
             self.paused.remove(&socket);
-            let Some(buf) = self.engine.client_buffer(id) else {
-                return;
+            // A received buffer at a time: a big value's head is seen after
+            // its first segment, its remainder can be spliced.
+            let read = match tcp::recv(cx, socket) {
+                Ok(Some(buf)) => {
+                    let n = buf.total_len();
+                    let Some(input) = self.engine.client_buffer(id) else {
+                        return;
+                    };
+                    copy_into(&buf, 0, n, input.spare(n));
+                    input.commit(n);
+                    Ok(n)
+                }
+                Ok(None) => Ok(0),
+                Err(e) => Err(e),
             };
-            let room = buf.spare(chunk);
-            match tcp::read(cx, socket, room) {
+            match read {
                 Ok(0) => {
                     self.forget_client(socket);
                     self.engine.client_closed(id, true);
                     let _ = tcp::close(cx, socket);
                     return;
                 }
-                Ok(n) => {
-                    buf.commit(n);
-                    self.engine.client_input(id, Instant::now());
-                }
+                Ok(_) => self.engine.client_input(id, Instant::now()),
                 Err(SocketError::WouldBlock) => return,
                 Err(_) => {
                     self.forget_client(socket);
@@ -428,15 +446,9 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
             }
             SpliceTo::Drop => None,
         };
-        let Some(ServerConn::Tpa(source)) = self
-            .servers
-            .get(cid)
-            .and_then(Option::as_ref)
-            .map(|s| &s.conn)
-        else {
+        let Some(source) = self.tpa_socket(cid) else {
             return Step::Wait;
         };
-        let source = *source;
         let (buf, done) = match self.held.remove(&cid) {
             Some(held) => held,
             None => match tcp::recv(cx, source) {
@@ -454,105 +466,135 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
                 }
             },
         };
-        let len = buf.total_len();
         // The buffer's bytes that belong to the frame end here.
-        let end = len.min(done + left);
+        let end = buf.total_len().min(done + left);
         let now = Instant::now();
-        let Some((id, socket)) = dest else {
-            let finished = self.engine.passthrough_moved(cid, end - done, false, now);
-            return self.after_frame(cid, buf, end, finished);
+        let sent = match dest {
+            Some((_, socket)) => move_buf(cx, socket, buf, done, end),
+            None => Sent::dropped(buf, done, end),
         };
-        if done == 0 && end == len {
-            match tcp::send_buf(cx, socket, buf) {
-                Ok(()) => {
-                    return if self.engine.passthrough_moved(cid, len, true, now) {
-                        Step::Done
-                    } else {
+        match sent {
+            Sent::All { n, zero_copy, rest } => {
+                let finished = self.engine.passthrough_moved(cid, n, zero_copy, now);
+                if let Some(buf) = rest {
+                    // The next replies start in it.
+                    let len = buf.total_len() - end;
+                    copy_into(&buf, end, len, self.engine.server_buffer(cid).spare(len));
+                    self.engine.server_buffer(cid).commit(len);
+                    drop(buf);
+                    self.engine.server_input(cid, now);
+                }
+                if finished {
+                    Step::Done
+                } else {
+                    Step::Moved
+                }
+            }
+            Sent::Part { n, buf, at, failed } => {
+                self.engine.passthrough_moved(cid, n, false, now);
+                self.held.insert(cid, (buf, at));
+                match (failed, dest) {
+                    (true, Some((id, socket))) => {
+                        // The rest of the frame drains.
+                        self.client_failed(id, socket, cx);
                         Step::Moved
-                    };
-                }
-                Err((SocketError::WouldBlock, buf)) => {
-                    self.held.insert(cid, (buf, 0));
-                    return Step::Wait;
-                }
-                Err((SocketError::MessageTooLong, buf)) => {
-                    return self.splice_copy(cid, id, socket, buf, 0, end, cx);
-                }
-                Err((_, buf)) => {
-                    // The client failed: the rest of the frame drains.
-                    self.held.insert(cid, (buf, 0));
-                    self.client_failed(id, socket, cx);
-                    return Step::Moved;
+                    }
+                    _ => Step::Wait,
                 }
             }
         }
-        self.splice_copy(cid, id, socket, buf, done, end, cx)
     }
 
-    /// Copies `buf[done..end]` (the frame's part of it) to the client with
-    /// `tcp::send`; holds the buffer when the client's queue is full.
-    #[allow(clippy::too_many_arguments)]
-    fn splice_copy(
+    /// Moves one received buffer of the client's upload to its server
+    /// connection, or drops it when that failed.
+    fn upload_step(
         &mut self,
-        cid: ServerConnId,
         id: ClientId,
         socket: SocketId,
-        buf: B,
-        done: usize,
-        end: usize,
         cx: &mut Cx<'_, B, ProxyState<B>>,
     ) -> Step {
-        let mut at = done;
-        let mut failed = false;
-        let mut blocked = false;
-        let mut offset = 0;
-        for segment in buf.segments() {
-            let seg_end = offset + segment.len();
-            while at < end.min(seg_end) && at >= offset {
-                match tcp::send(cx, socket, &segment[at - offset..end.min(seg_end) - offset]) {
-                    Ok(0) | Err(SocketError::WouldBlock) => blocked = true,
-                    Ok(n) => at += n,
-                    Err(_) => failed = true,
+        let Some((to, left)) = self.engine.upload_from(id) else {
+            return Step::Done;
+        };
+        let dest = match to {
+            Some(cid) => {
+                if self.engine.upload_to(cid).is_none() {
+                    return Step::Wait; // the connection's earlier output first
                 }
-                if blocked || failed {
-                    break;
+                match self.tpa_socket(cid) {
+                    Some(s) => Some((cid, s)),
+                    None => return Step::Wait,
                 }
             }
-            if blocked || failed || at >= end {
-                break;
+            None => None,
+        };
+        let (buf, done) = match self.held_up.remove(&id) {
+            Some(held) => held,
+            None => match tcp::recv(cx, socket) {
+                Ok(Some(buf)) => (buf, 0),
+                Ok(None) => {
+                    // The client closed mid-request.
+                    self.forget_client(socket);
+                    self.engine.client_closed(id, true);
+                    let _ = tcp::close(cx, socket);
+                    return Step::Wait;
+                }
+                Err(SocketError::WouldBlock) => return Step::Wait,
+                Err(_) => {
+                    self.client_failed(id, socket, cx);
+                    return Step::Wait;
+                }
+            },
+        };
+        let end = buf.total_len().min(done + left);
+        let sent = match dest {
+            Some((_, s)) => move_buf(cx, s, buf, done, end),
+            None => Sent::dropped(buf, done, end),
+        };
+        match sent {
+            Sent::All { n, zero_copy, rest } => {
+                let finished = self.engine.upload_moved(id, n, zero_copy);
+                if let Some(buf) = rest {
+                    // The next requests start in it.
+                    let len = buf.total_len() - end;
+                    if let Some(input) = self.engine.client_buffer(id) {
+                        copy_into(&buf, end, len, input.spare(len));
+                        input.commit(len);
+                    }
+                    drop(buf);
+                    self.engine.client_input(id, Instant::now());
+                }
+                if finished {
+                    Step::Done
+                } else {
+                    Step::Moved
+                }
             }
-            offset = seg_end;
-        }
-        let finished = self
-            .engine
-            .passthrough_moved(cid, at - done, false, Instant::now());
-        if at < end {
-            self.held.insert(cid, (buf, at));
-            if failed {
-                self.client_failed(id, socket, cx);
-                return Step::Moved;
+            Sent::Part { n, buf, at, failed } => {
+                self.engine.upload_moved(id, n, false);
+                self.held_up.insert(id, (buf, at));
+                match (failed, dest) {
+                    (true, Some((cid, _))) => {
+                        // The rest of the request drains.
+                        self.server_failed(cid, "send failed", cx);
+                        Step::Moved
+                    }
+                    _ => Step::Wait,
+                }
             }
-            return Step::Wait;
         }
-        self.after_frame(cid, buf, end, finished)
     }
 
-    /// The frame's bytes of `buf` (up to `end`) went; the bytes after them
-    /// start the next replies.
-    fn after_frame(&mut self, cid: ServerConnId, buf: B, end: usize, finished: bool) -> Step {
-        let len = buf.total_len();
-        if end < len {
-            let rest = len - end;
-            let room = self.engine.server_buffer(cid).spare(rest);
-            copy_into(&buf, end, rest, room);
-            self.engine.server_buffer(cid).commit(rest);
-            drop(buf);
-            self.engine.server_input(cid, Instant::now());
-        }
-        if finished {
-            Step::Done
-        } else {
-            Step::Moved
+    /// Server connection `cid`'s socket when it is tpa's.
+    fn tpa_socket(&self, cid: ServerConnId) -> Option<SocketId> {
+        match self
+            .servers
+            .get(cid)
+            .and_then(Option::as_ref)
+            .map(|s| &s.conn)
+        {
+            Some(ServerConn::Tpa(socket)) => Some(*socket),
+            _ => None,
         }
     }
 
@@ -573,7 +615,18 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
             }
             let out = self.engine.server_output(cid);
             if out.is_empty() {
-                return;
+                // An upload's turn: its client's socket moves the bytes.
+                let Some((id, _)) = self.engine.upload_to(cid) else {
+                    return;
+                };
+                let Some(socket) = self.client_socket(id) else {
+                    return;
+                };
+                self.read_client(socket, id, cx);
+                if self.engine.upload_to(cid).is_some() {
+                    return;
+                }
+                continue;
             }
             let wrote = match &mut sock.conn {
                 ServerConn::Tpa(socket) => tcp::send(cx, *socket, out).map_err(|e| match e {
@@ -617,8 +670,6 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
         };
         match opened {
             Ok(conn) => {
-                let tpa = matches!(conn, ServerConn::Tpa(_));
-                self.engine.allow_passthrough(cid, tpa);
                 if let ServerConn::Tpa(socket) = conn {
                     self.server_of.insert(socket, cid);
                 }
@@ -736,6 +787,12 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
             let drains: Vec<ServerConnId> = self.engine.passthrough_drains().collect();
             for cid in drains {
                 self.read_server(cid, cx);
+            }
+            let drains: Vec<ClientId> = self.engine.upload_drains().collect();
+            for id in drains {
+                if let Some(socket) = self.client_socket(id) {
+                    self.read_client(socket, id, cx);
+                }
             }
             // Server connections whose big reply's turn came (or whose
             // client left): what they received brings no new event.
@@ -943,4 +1000,104 @@ fn copy_into<B: PacketBuf>(buf: &B, mut from: usize, len: usize, out: &mut [u8])
 /// `TPA_PROXY_PASSTHROUGH=0` (a switch for measuring what it saves).
 fn passthrough_on() -> bool {
     std::env::var("TPA_PROXY_PASSTHROUGH").map_or(true, |v| v.trim() != "0")
+}
+
+/// What moving a received buffer's bytes to a socket did.
+enum Sent<B> {
+    /// All of them went (`zero_copy`: as the buffer itself), `n` bytes;
+    /// the buffer back when bytes after them remain.
+    All {
+        n: usize,
+        zero_copy: bool,
+        rest: Option<B>,
+    },
+    /// `n` bytes went; the buffer to hold, its bytes before `at` gone
+    /// (`failed`: the socket failed, else its queue is full).
+    Part {
+        n: usize,
+        buf: B,
+        at: usize,
+        failed: bool,
+    },
+}
+
+impl<B: PacketBuf> Sent<B> {
+    /// `buf[done..end]` dropped (nobody wants them).
+    fn dropped(buf: B, done: usize, end: usize) -> Sent<B> {
+        let rest = (end < buf.total_len()).then_some(buf);
+        Sent::All {
+            n: end - done,
+            zero_copy: false,
+            rest,
+        }
+    }
+}
+
+/// Sends `buf[done..end]` on `socket`: the buffer itself (`send_buf`)
+/// when that is all of it and it fits a segment, else a copy (`send`).
+fn move_buf<B: PacketBuf>(
+    cx: &mut Cx<'_, B, ProxyState<B>>,
+    socket: SocketId,
+    buf: B,
+    done: usize,
+    end: usize,
+) -> Sent<B> {
+    let len = buf.total_len();
+    let buf = if done == 0 && end == len {
+        match tcp::send_buf(cx, socket, buf) {
+            Ok(()) => {
+                return Sent::All {
+                    n: len,
+                    zero_copy: true,
+                    rest: None,
+                }
+            }
+            // Larger than the socket's segments: copied below.
+            Err((SocketError::MessageTooLong, buf)) => buf,
+            Err((e, buf)) => {
+                return Sent::Part {
+                    n: 0,
+                    buf,
+                    at: 0,
+                    failed: e != SocketError::WouldBlock,
+                }
+            }
+        }
+    } else {
+        buf
+    };
+    let mut at = done;
+    let mut failed = false;
+    let mut offset = 0;
+    'segments: for segment in buf.segments() {
+        let seg_end = offset + segment.len();
+        while at >= offset && at < end.min(seg_end) {
+            match tcp::send(cx, socket, &segment[at - offset..end.min(seg_end) - offset]) {
+                Ok(0) | Err(SocketError::WouldBlock) => break 'segments,
+                Ok(n) => at += n,
+                Err(_) => {
+                    failed = true;
+                    break 'segments;
+                }
+            }
+        }
+        if at >= end {
+            break;
+        }
+        offset = seg_end;
+    }
+    if at < end {
+        return Sent::Part {
+            n: at - done,
+            buf,
+            at,
+            failed,
+        };
+    }
+    let rest = (end < len).then_some(buf);
+    Sent::All {
+        n: end - done,
+        zero_copy: false,
+        rest,
+    }
 }

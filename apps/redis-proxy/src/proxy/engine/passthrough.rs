@@ -29,9 +29,13 @@
 
 use std::time::Instant;
 
+use super::super::buffer::OutQueue;
+use super::super::request::{self, Plan, PlanContext};
 use super::super::router::Verdict;
-use super::super::session::{ClientId, Link};
-use super::{client_mut, Action, Engine, ServerConnId};
+use super::super::session::{ClientId, Inflight, Link, Pending, ServerConn};
+use super::{client_mut, pick_conn, timeout_of, Action, Engine, PoolState, ServerConnId};
+use crate::config::ServerAddress;
+use crate::resp::{self, Parsed};
 
 /// Where a splice's bytes go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,14 +70,29 @@ struct Splice {
     left: usize,
 }
 
+/// One big request's remainder, from a client's socket to a server
+/// connection (an upload).
+#[derive(Debug)]
+struct Upload {
+    client: ClientId,
+    /// `None`: the connection failed mid-request; read and drop them.
+    conn: Option<ServerConnId>,
+    /// The connection's output bytes before the splice point.
+    before: usize,
+    /// The request's bytes still in the client's socket.
+    left: usize,
+}
+
 /// Every splice in progress and the settings (the engine's part).
 #[derive(Debug, Default)]
 pub(super) struct Splices {
     /// The least bulk payload spliced; `None`: off.
     min: Option<usize>,
-    /// The server connections the runtime can splice from.
-    allowed: Vec<bool>,
+    /// Whether the runtime can splice from or to a server at this
+    /// address (its socket hands over received buffers).
+    reachable: Option<fn(&ServerAddress) -> bool>,
     active: Vec<Splice>,
+    uploads: Vec<Upload>,
     stats: PassthroughStats,
     /// The time of the last server input (the router's clock).
     now: Option<Instant>,
@@ -108,16 +127,54 @@ impl Splices {
         self.of_client(id).is_some()
     }
 
-    /// The client left: its splice (if any) drains.
-    pub(super) fn client_gone(&mut self, id: ClientId) {
-        if let Some(i) = self.of_client(id) {
-            self.active[i].to = SpliceTo::Drop;
+    /// The time of the last input that could start a splice.
+    pub(super) fn now(&self) -> Option<Instant> {
+        self.now
+    }
+
+    fn upload_of(&self, id: ClientId) -> Option<usize> {
+        self.uploads.iter().position(|u| u.client == id)
+    }
+
+    fn upload_into(&self, cid: ServerConnId) -> Option<usize> {
+        self.uploads.iter().position(|u| u.conn == Some(cid))
+    }
+
+    /// Whether the client's socket carries an upload (read only for it).
+    pub(super) fn uploading(&self, id: ClientId) -> bool {
+        self.upload_of(id).is_some()
+    }
+
+    /// The connection's output bytes before its upload's splice point.
+    pub(super) fn server_before(&self, cid: ServerConnId) -> Option<usize> {
+        self.upload_into(cid).map(|i| self.uploads[i].before)
+    }
+
+    /// `n` bytes of the connection's output were written.
+    pub(super) fn server_wrote(&mut self, cid: ServerConnId, n: usize) {
+        if let Some(i) = self.upload_into(cid) {
+            let u = &mut self.uploads[i];
+            u.before = u.before.saturating_sub(n);
         }
     }
 
+    /// The client left: its reply splice (if any) drains; its upload
+    /// ends, and the connection it went to (which holds a partial
+    /// request now) is returned, to be failed.
+    pub(super) fn client_gone(&mut self, id: ClientId) -> Option<ServerConnId> {
+        if let Some(i) = self.of_client(id) {
+            self.active[i].to = SpliceTo::Drop;
+        }
+        let i = self.upload_of(id)?;
+        self.uploads.swap_remove(i).conn
+    }
+
     /// The source failed: its splice ends; the client it fed (its reply
-    /// cut short) is returned.
+    /// cut short) is returned. An upload into it drains.
     pub(super) fn source_failed(&mut self, cid: ServerConnId) -> Option<ClientId> {
+        if let Some(i) = self.upload_into(cid) {
+            self.uploads[i].conn = None;
+        }
         let i = self.of_source(cid)?;
         match self.active.swap_remove(i).to {
             SpliceTo::Client(id) => Some(id),
@@ -144,21 +201,74 @@ fn bulk_head(bytes: &[u8], min: usize) -> Option<(usize, usize)> {
     (len >= min).then_some((cr + 2, len))
 }
 
+/// A request whose last argument is a bulk string of at least `min`
+/// bytes not all here: the bytes of its head and every argument before
+/// the last, the last's head (`$<len>\r\n`) length, and its payload's.
+fn big_last_argument(bytes: &[u8], min: usize) -> Option<(usize, usize, usize)> {
+    /// The number after the type byte at `at` and where its line ends.
+    fn number_line(bytes: &[u8], at: usize, kind: u8) -> Option<(usize, usize)> {
+        if bytes.get(at) != Some(&kind) {
+            return None;
+        }
+        let from = at + 1;
+        let cr = from
+            + bytes
+                .get(from..)?
+                .iter()
+                .take(21)
+                .position(|&b| b == b'\r')?;
+        if bytes.get(cr + 1) != Some(&b'\n') || cr == from {
+            return None;
+        }
+        let digits = &bytes[from..cr];
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some((std::str::from_utf8(digits).ok()?.parse().ok()?, cr + 2))
+    }
+    let (count, mut at) = number_line(bytes, 0, b'*')?;
+    for i in 0..count {
+        let (len, start) = number_line(bytes, at, b'$')?;
+        if i + 1 == count {
+            let end = start.checked_add(len)?.checked_add(2)?;
+            return (len >= min && bytes.len() < end).then_some((at, start - at, len));
+        }
+        let end = start.checked_add(len)?;
+        if bytes.get(end..end + 2)? != b"\r\n" {
+            return None;
+        }
+        at = end + 2;
+    }
+    None
+}
+
+/// Whether splices may involve server connection `cid`.
+fn allowed(
+    splices: &Splices,
+    pools: &[PoolState],
+    conns: &[ServerConn],
+    cid: ServerConnId,
+) -> bool {
+    let Some(reachable) = splices.reachable else {
+        return false;
+    };
+    conns
+        .get(cid)
+        .is_some_and(|c| reachable(&pools[c.pool].servers[c.server].address))
+}
+
 impl Engine {
     /// Turns passthrough on (tpa's runtime): bulk replies of at least
     /// `min_payload` bytes are spliced (see the module's doc).
-    pub fn enable_passthrough(&mut self, min_payload: usize) {
+    /// `reachable` tells the servers whose sockets can take part (tpa's,
+    /// not the kernel's).
+    pub fn enable_passthrough(
+        &mut self,
+        min_payload: usize,
+        reachable: fn(&ServerAddress) -> bool,
+    ) {
         self.splices.min = Some(min_payload.max(1));
-    }
-
-    /// Whether the runtime can splice from server connection `cid` (its
-    /// socket hands over received buffers); off until said.
-    pub fn allow_passthrough(&mut self, cid: ServerConnId, allowed: bool) {
-        let list = &mut self.splices.allowed;
-        if list.len() <= cid {
-            list.resize(cid + 1, false);
-        }
-        list[cid] = allowed;
+        self.splices.reachable = Some(reachable);
     }
 
     /// The splice reading from `cid`: where its bytes go and how many are
@@ -221,6 +331,177 @@ impl Engine {
         true
     }
 
+    /// The client's upload: the server connection it goes to (`None`: it
+    /// failed, read and drop the bytes) and the bytes left. While there is
+    /// one, the runtime reads the client only for it.
+    pub fn upload_from(&self, id: ClientId) -> Option<(Option<ServerConnId>, usize)> {
+        let u = &self.splices.uploads[self.splices.upload_of(id)?];
+        Some((u.conn, u.left))
+    }
+
+    /// The upload into `cid` when its turn came (every output byte before
+    /// it written): its client and the bytes left.
+    pub fn upload_to(&self, cid: ServerConnId) -> Option<(ClientId, usize)> {
+        let u = &self.splices.uploads[self.splices.upload_into(cid)?];
+        (u.before == 0).then_some((u.client, u.left))
+    }
+
+    /// The clients whose upload drains (its server connection failed).
+    pub fn upload_drains(&self) -> impl Iterator<Item = ClientId> + '_ {
+        self.splices
+            .uploads
+            .iter()
+            .filter(|u| u.conn.is_none())
+            .map(|u| u.client)
+    }
+
+    /// `n` bytes of the client's upload were moved (`zero_copy`: as the
+    /// received buffers) or dropped. True once the request's last byte
+    /// went: the client is read as usual again (what follows the request
+    /// in the last buffer goes to `client_buffer` and `client_input`).
+    pub fn upload_moved(&mut self, id: ClientId, n: usize, zero_copy: bool) -> bool {
+        let Some(i) = self.splices.upload_of(id) else {
+            return true;
+        };
+        let splices = &mut self.splices;
+        let u = &mut splices.uploads[i];
+        let n = n.min(u.left);
+        u.left -= n;
+        if u.conn.is_none() {
+            splices.stats.dropped_bytes += n as u64;
+        } else {
+            splices.stats.bytes += n as u64;
+            if zero_copy {
+                splices.stats.zero_copy_bytes += n as u64;
+            }
+        }
+        if u.left > 0 {
+            return false;
+        }
+        let done = splices.uploads.swap_remove(i);
+        if let Some(cid) = done.conn {
+            let conn = &mut self.conns[cid];
+            if conn.output.is_empty() {
+                conn.dirty = false;
+            } else {
+                // Later requests wait behind the splice point.
+                conn.dirty = true;
+                self.actions.push_back(Action::WriteServer(cid));
+            }
+        }
+        true
+    }
+
+    /// Starts an upload of the request at the front of the client's input
+    /// when its last argument is big and the request goes whole to one
+    /// server (a SET of a big value); true if it did.
+    pub(super) fn splice_request(&mut self, id: ClientId, now: Instant) -> bool {
+        let Some(min) = self.splices.min else {
+            return false;
+        };
+        self.splices.now = Some(now);
+        let Engine {
+            pools,
+            slots,
+            conns,
+            splices,
+            ..
+        } = self;
+        let Some(c) = client_mut(slots, id) else {
+            return false;
+        };
+        if c.closing || splices.uploading(id) {
+            return false;
+        }
+        let pool = &mut pools[c.pool];
+        if pool.router.redirects() {
+            return false;
+        }
+        let Some((args_end, last_head, payload)) = big_last_argument(c.input.pending(), min) else {
+            return false;
+        };
+        // The request with its last argument empty says where it goes
+        // (the last argument must not be a key).
+        let mut head = c.input.pending()[..args_end].to_vec();
+        head.extend_from_slice(b"$0\r\n\r\n");
+        let Ok(Parsed::Frame(frame, _)) = resp::parse(&head, &resp::Limits::default(), false)
+        else {
+            return false;
+        };
+        let ctx = PlanContext {
+            password: pool.config.redis_auth.as_deref(),
+            authed: c.authed,
+            db: pool.config.redis_db,
+        };
+        let Plan::Forward {
+            keys,
+            encoded: None,
+        } = request::plan(&frame, ctx)
+        else {
+            return false;
+        };
+        if keys.iter().any(|k| k.is_empty()) {
+            return false;
+        }
+        let Ok(server) = pool.router.route_keys(&keys) else {
+            return false;
+        };
+        if server >= pool.servers.len() {
+            return false;
+        }
+        let cid = pick_conn(pool, server, id);
+        if !allowed(splices, pools, conns, cid) {
+            return false;
+        }
+        let total = args_end + last_head + payload + 2;
+        let have = c.input.len();
+        if conns[cid].link == Link::Down {
+            // Connecting first puts its own requests (AUTH, SELECT) in
+            // front of the output: before the splice point is taken.
+            self.ensure_connecting(cid, now);
+        }
+        let Engine {
+            pools,
+            slots,
+            conns,
+            splices,
+            ..
+        } = self;
+        let Some(c) = client_mut(slots, id) else {
+            return false;
+        };
+        let pool = &mut pools[c.pool];
+        let conn = &mut conns[cid];
+        let seq = c.head_seq + c.pending.len() as u64;
+        c.pending.push_back(Pending {
+            waiting: 1,
+            reply: OutQueue::default(),
+            merge: None,
+            close_after: false,
+        });
+        c.input.take_into(have, &mut conn.output);
+        c.scanner.reset();
+        let stats = &mut pool.servers[server].stats;
+        stats.requests += 1;
+        stats.request_bytes += total as u64;
+        conn.inflight.push_back(Inflight {
+            owner: Some((id, seq, 0)),
+            deadline: timeout_of(&pool.config).map(|t| now + t),
+            request: None,
+            redirects: 0,
+            for_router: false,
+        });
+        splices.uploads.push(Upload {
+            client: id,
+            conn: Some(cid),
+            before: conn.output.len(),
+            left: total - have,
+        });
+        splices.stats.frames += 1;
+        self.after_queue(cid, now);
+        true
+    }
+
     /// Passthrough's counters.
     pub fn passthrough_stats(&self) -> PassthroughStats {
         self.splices.stats
@@ -265,7 +546,7 @@ impl Engine {
         let Some(conn) = self.conns.get(cid) else {
             return true;
         };
-        if !self.splices.allowed.get(cid).copied().unwrap_or(false)
+        if !allowed(&self.splices, &self.pools, &self.conns, cid)
             || self.pools[conn.pool].router.redirects()
         {
             return true;
@@ -320,7 +601,7 @@ impl Engine {
     pub(super) fn splice_reply(&mut self, cid: ServerConnId, now: Instant) -> Option<ClientId> {
         let min = self.splices.min?;
         self.splices.now = Some(now);
-        if !self.splices.allowed.get(cid).copied().unwrap_or(false)
+        if !allowed(&self.splices, &self.pools, &self.conns, cid)
             || self.splices.of_source(cid).is_some()
         {
             return None;
@@ -392,7 +673,7 @@ impl Engine {
 mod tests {
     use std::time::Instant;
 
-    use super::{bulk_head, PassthroughStats, SpliceTo};
+    use super::{big_last_argument, bulk_head, PassthroughStats, SpliceTo};
     use crate::config;
     use crate::proxy::{Action, ClientId, Engine, ServerConnId};
 
@@ -403,7 +684,7 @@ mod tests {
         let yaml =
             "p:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n   - 127.0.0.1:6379:1\n";
         let mut engine = Engine::new(config::parse(yaml).unwrap(), Default::default()).unwrap();
-        engine.enable_passthrough(16);
+        engine.enable_passthrough(16, |_| true);
         let id = engine.client_accepted(0).unwrap();
         let now = Instant::now();
         engine.client_data(id, b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n", now);
@@ -411,7 +692,6 @@ mod tests {
         let mut conn = None;
         while let Some(a) = engine.poll_action() {
             if let Action::Connect { conn: c, .. } = a {
-                engine.allow_passthrough(c, true);
                 engine.server_connected(c);
                 conn = Some(c);
             }
@@ -483,13 +763,24 @@ mod tests {
     #[test]
     fn without_passthrough_a_big_reply_is_buffered_as_before() {
         let (mut engine, id, conn) = engine_with_two_gets();
-        engine.allow_passthrough(conn, false);
+        engine.enable_passthrough(16, |_| false);
         let now = Instant::now();
         engine.server_data(conn, b"$40\r\n0123456789", now);
         assert_eq!(engine.passthrough_from(conn), None);
         assert!(engine.server_wants_input(conn));
         engine.server_data(conn, b"012345678901234567890123456789\r\n", now);
         assert_eq!(write_out(&mut engine, id).len(), 5 + 40 + 2);
+    }
+
+    #[test]
+    fn a_big_last_argument_is_found_only_when_not_all_here() {
+        let set = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$20\r\n0123";
+        assert_eq!(big_last_argument(set, 16), Some((20, 5, 20)));
+        assert_eq!(big_last_argument(set, 21), None);
+        assert_eq!(big_last_argument(b"*3\r\n$3\r\nSET\r\n$1\r\nk", 1), None);
+        assert_eq!(big_last_argument(b"*1\r\n$3\r\nSE", 1), Some((4, 4, 3)));
+        assert_eq!(big_last_argument(b"*2\r\n$3\r\nSETx\r\n$9\r\n", 1), None);
+        assert_eq!(big_last_argument(b"$3\r\nabc", 1), None);
     }
 
     #[test]
