@@ -118,7 +118,7 @@ rp_cleanup() {
 # (every 50 ms, 10 s at most); fails sooner when PID ends.
 rp_wait_ping() {
     local host=$1 port=$2 pid=$3
-    for _ in $(seq 200); do
+    for _ in $(seq "${RP_PING_TRIES:-200}"); do
         [[ $(ip netns exec "$rp_nb" redis-cli -h "$host" -p "$port" ping 2>/dev/null) == PONG ]] && return 0
         kill -0 "$pid" 2>/dev/null || return 1
         sleep 0.05

@@ -2,18 +2,19 @@
 //! the engine's actions become tpa's socket calls.
 //!
 //! Received bytes are copied once, from the socket's receive buffers
-//! straight into the engine's input buffer (`tcp::read`; a server's
-//! replies a received buffer at a time, `tcp::recv`, so a big reply's
-//! head is seen after its first segment); replies and requests are
-//! copied once into tpa's send buffers (`tcp::send`).
+//! into the engine's input buffer (a received buffer at a time,
+//! `tcp::recv`, so a big value's head is seen after its first segment);
+//! replies and requests are copied once into tpa's send buffers
+//! (`tcp::send`).
 //!
-//! A big bulk reply is not copied at all past its first segment: the
-//! engine splices its remainder (see `proxy::engine::passthrough`), and
-//! the received buffers go from the server's socket to the client's as
-//! they are (`tcp::recv` to `tcp::send_buf`), released when the client
-//! acknowledged them. A buffer the client's segments cannot carry whole
-//! (larger than its MSS), and the frame's part of a buffer that also
-//! holds the next replies, are copied instead.
+//! A big value is not copied at all past its first segment: the engine
+//! splices its remainder (a bulk reply from a server to its client, a
+//! request's last argument from a client to its server; see
+//! `proxy::engine::passthrough`), and the received buffers go from one
+//! socket to the other as they are (`tcp::recv` to `tcp::send_buf`),
+//! released when the peer acknowledged them. A buffer the destination's
+//! segments cannot carry whole (larger than its MSS), and the value's
+//! part of a buffer that also holds what follows it, are copied instead.
 //!
 //! Backends at loopback addresses, names or unix sockets (the kernel's,
 //! see [`crate::stack`]) are reached on kernel sockets: their readiness

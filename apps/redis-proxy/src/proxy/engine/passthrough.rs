@@ -17,6 +17,15 @@
 //! last byte moved, it is read as usual again, and the client's later
 //! replies follow.
 //!
+//! The other way, an *upload*: a request whose last argument is a big
+//! bulk string not all received, forwarded whole to one server, has
+//! what arrived queued for its server connection and the rest spliced
+//! from the client's socket (`upload_from`, `upload_to`,
+//! `upload_moved`): the connection's output stops at the splice point,
+//! the client is read only for the upload. A client leaving mid-request
+//! fails that connection (it holds half a request); a connection failing
+//! mid-request drains the rest from the client.
+//!
 //! A client that leaves mid-frame turns the splice into a drain: the
 //! frame's remaining bytes are read and dropped, and the server
 //! connection (shared with other clients) carries on. A server connection
