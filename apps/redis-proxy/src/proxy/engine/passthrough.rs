@@ -782,6 +782,42 @@ mod tests {
     }
 
     #[test]
+    fn a_big_value_uploads_and_the_next_request_follows_it() {
+        let (mut engine, id, conn) = engine_with_two_gets();
+        let now = Instant::now();
+        engine.server_data(conn, b"$1\r\na\r\n$1\r\nb\r\n", now);
+        write_out(&mut engine, id);
+        // A SET whose 40-byte value has 4 bytes here, then a GET.
+        let head = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$40\r\n0123";
+        engine.client_data(id, head, now);
+        assert_eq!(engine.upload_from(id), Some((Some(conn), 38)));
+        assert!(!engine.client_wants_input(id));
+        assert_eq!(engine.upload_to(conn), None, "the head first");
+        assert_eq!(engine.server_output(conn), head);
+        engine.server_wrote(conn, head.len());
+        assert_eq!(engine.upload_to(conn), Some((id, 38)));
+        assert!(engine.upload_moved(id, 38, true));
+        assert!(engine.client_wants_input(id));
+        engine.client_data(id, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", now);
+        assert_eq!(
+            engine.server_output(conn),
+            b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+        );
+        assert_eq!(engine.passthrough_stats().zero_copy_bytes, 38);
+
+        // A client leaving mid-upload fails the connection it went to.
+        let (mut engine, id, conn) = engine_with_two_gets();
+        engine.server_data(conn, b"$1\r\na\r\n$1\r\nb\r\n", now);
+        write_out(&mut engine, id);
+        engine.client_data(id, head, now);
+        while engine.poll_action().is_some() {}
+        engine.client_closed(id, true);
+        let actions: Vec<Action> = std::iter::from_fn(|| engine.poll_action()).collect();
+        assert!(actions.contains(&Action::CloseServer(conn)), "{actions:?}");
+        assert_eq!(engine.upload_from(id), None);
+    }
+
+    #[test]
     fn a_big_last_argument_is_found_only_when_not_all_here() {
         let set = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$20\r\n0123";
         assert_eq!(big_last_argument(set, 16), Some((20, 5, 20)));
