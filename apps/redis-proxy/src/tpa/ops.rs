@@ -209,6 +209,9 @@ mod tests {
         }
         assert!(counters.iter().all(|c| !c.help.is_empty()));
         assert_eq!(value(&counters, "proxy_requests", "beta"), (1, false));
+        // Passthrough is the tpa runtime's: off here, counted all the same.
+        assert_eq!(value(&counters, "proxy_zero_copy_bytes", ""), (0, false));
+        assert_eq!(value(&counters, "proxy_passthrough_frames", ""), (0, false));
         assert_eq!(
             value(&counters, "proxy_request_bytes", "beta"),
             (get.len() as u64, false)
