@@ -11,6 +11,7 @@ use super::request::{self, auth, encode_command, error_reply, MergeKind, Plan, P
 use super::router::{Router, StaticRouter, Verdict};
 use super::session::{Client, ClientId, Inflight, Link, Merging, Pending, ServerConn};
 use super::stats::{PoolStats, ServerStats, StatsClock};
+use crate::cluster::{FanoutMerge, ProxyFacts};
 use crate::config::{Pool, ServerAddress};
 use crate::resp::{self, Parsed, Scanner};
 
@@ -113,7 +114,15 @@ pub struct Engine {
 enum Decision {
     Reply(Vec<u8>, bool),
     Forward(usize, Option<Vec<u8>>),
-    Split(MergeKind, usize, Vec<(usize, Vec<u32>, Vec<u8>)>, Vec<u32>),
+    /// The merge, the key count, the fragments (server, key indices,
+    /// request), the keys no server takes, INFO's own sections.
+    Split(
+        MergeKind,
+        usize,
+        Vec<(usize, Vec<u32>, Vec<u8>)>,
+        Vec<u32>,
+        Option<(String, bool)>,
+    ),
     Ignore,
 }
 
@@ -440,7 +449,9 @@ impl Engine {
                 error_reply("ERR the router chose a server the proxy does not know"),
                 false,
             ),
-            Decision::Split(_, _, ref fragments, _) if fragments.iter().any(|f| f.0 >= known) => {
+            Decision::Split(_, _, ref fragments, _, _)
+                if fragments.iter().any(|f| f.0 >= known) =>
+            {
                 Decision::Reply(
                     error_reply("ERR the router chose a server the proxy does not know"),
                     false,
@@ -498,7 +509,7 @@ impl Engine {
                 });
                 self.after_queue(cid, now);
             }
-            Decision::Split(kind, nkeys, fragments, unrouted) => {
+            Decision::Split(kind, nkeys, fragments, unrouted, info) => {
                 c.input.consume(end);
                 let mut merging = Merging {
                     kind,
@@ -506,6 +517,7 @@ impl Engine {
                     values: vec![Vec::new(); nkeys],
                     sum: 0,
                     error: None,
+                    info,
                 };
                 for &k in &unrouted {
                     let e = error_reply("ERR no live server for the key");
@@ -1055,7 +1067,9 @@ impl Engine {
                         (state.name.clone(), stats)
                     })
                     .collect();
-                (p.config.name.clone(), p.stats.clone(), servers)
+                let mut stats = p.stats.clone();
+                stats.cluster = p.router.cluster_stats();
+                (p.config.name.clone(), stats, servers)
             })
             .collect();
         super::stats::StatsView {
@@ -1151,6 +1165,32 @@ fn decide(
                 Decision::Reply(fallback, false)
             }
         }
+        Plan::Broadcast { args, fallback } => {
+            let facts = ProxyFacts {
+                version: env!("CARGO_PKG_VERSION"),
+                pool: &pool.config.name,
+                clients: u64::from(pool.clients),
+            };
+            match pool.router.broadcast(&args, &facts) {
+                None => Decision::Reply(fallback, false),
+                Some(Err(reply)) => Decision::Reply(reply, false),
+                Some(Ok(fanout)) => {
+                    let (kind, info) = match fanout.merge {
+                        FanoutMerge::Sum => (MergeKind::Sum, None),
+                        FanoutMerge::Info { head, keyspace } => {
+                            (MergeKind::Info, Some((head, keyspace)))
+                        }
+                    };
+                    let fragments = fanout
+                        .nodes
+                        .iter()
+                        .enumerate()
+                        .map(|(f, node)| (node.index(), vec![f as u32], fanout.request.to_vec()))
+                        .collect();
+                    Decision::Split(kind, fanout.nodes.len(), fragments, Vec::new(), info)
+                }
+            }
+        }
         Plan::ReplyAndClose(bytes) => Decision::Reply(bytes, true),
         Plan::Auth(given) => {
             let (reply, ok) = auth(pool.config.redis_auth.as_deref(), given);
@@ -1199,7 +1239,7 @@ fn decide(
                     (server, ks, encode_command(&part))
                 })
                 .collect();
-            Decision::Split(merge, keys.len(), fragments, unrouted)
+            Decision::Split(merge, keys.len(), fragments, unrouted, None)
         }
     }
 }

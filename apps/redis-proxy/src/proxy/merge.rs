@@ -45,6 +45,12 @@ pub fn merge_fragment(m: &mut Merging, fragment: u32, bytes: &[u8]) {
                 m.error.get_or_insert(e);
             }
         },
+        // Kept whole (errors too): `info_reply` reads them at the end.
+        MergeKind::Info => {
+            if let Some(&k) = keys.first() {
+                m.values[k as usize] = bytes.to_vec();
+            }
+        }
         MergeKind::AllOk => match &frame {
             Some(Frame::Simple(b"OK")) => {}
             _ => {
@@ -67,6 +73,11 @@ pub fn finish_merge(pending: &mut Pending) {
             for v in m.values {
                 out.push_chunk(v);
             }
+        }
+        (MergeKind::Info, _) => {
+            let (head, keyspace) = m.info.unwrap_or_default();
+            let replies: Vec<&[u8]> = m.values.iter().map(Vec::as_slice).collect();
+            out.push_bytes(&crate::cluster::info_reply(&head, keyspace, &replies));
         }
         (_, Some(e)) => out.push_bytes(&e),
         (MergeKind::Sum, None) => out.push_bytes(format!(":{}\r\n", m.sum).as_bytes()),

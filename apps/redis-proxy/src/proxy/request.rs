@@ -13,6 +13,9 @@ pub enum MergeKind {
     Sum,
     /// MSET: `+OK` when every server said so.
     AllOk,
+    /// Cluster mode's INFO: the proxy's own sections, then the masters'
+    /// keyspace sections summed (`crate::cluster::info_reply`).
+    Info,
 }
 
 /// The decision for one request.
@@ -49,6 +52,14 @@ pub enum Plan<'a> {
         /// The arguments.
         args: Vec<&'a [u8]>,
         /// The reply when the router does not answer.
+        fallback: Vec<u8>,
+    },
+    /// Answered by the router asking several servers (cluster mode's
+    /// DBSIZE and INFO over the masters), else with `fallback`.
+    Broadcast {
+        /// The arguments.
+        args: Vec<&'a [u8]>,
+        /// The reply when the router does not answer it.
         fallback: Vec<u8>,
     },
     /// Nothing to do (an empty multibulk, as redis ignores it).
@@ -133,7 +144,13 @@ pub fn plan<'a>(frame: &Frame<'a>, ctx: PlanContext<'_>) -> Plan<'a> {
         return Plan::Reply(error_reply("NOAUTH Authentication required"));
     }
     match cmd.route {
-        Route::Unsupported(why) => Plan::Reply(error_reply(why.message())),
+        Route::Unsupported(why) => match cmd.name {
+            "DBSIZE" | "INFO" => Plan::Broadcast {
+                args,
+                fallback: error_reply(why.message()),
+            },
+            _ => Plan::Reply(error_reply(why.message())),
+        },
         Route::Local => match (cmd.name, local(cmd.name, &args, ctx)) {
             ("CLUSTER" | "READONLY" | "READWRITE" | "ASKING", Plan::Reply(fallback)) => {
                 Plan::RouterAnswer { args, fallback }

@@ -43,6 +43,9 @@ pub struct Merging {
     pub sum: i64,
     /// The first error reply seen.
     pub error: Option<Vec<u8>>,
+    /// `MergeKind::Info`: the proxy's own sections, and whether the
+    /// keyspace section follows.
+    pub info: Option<(String, bool)>,
 }
 
 /// One client connection.
