@@ -26,7 +26,7 @@ use support::client::{text, Client};
 use support::cluster::{free_ports, Cluster};
 use support::conn::Conn;
 use support::lab::{
-    fresh_dir, read_stats, spawn_proxy, wait_listening, wait_proxy_listening, HANG,
+    fresh_dir, read_stats, signal, spawn_proxy, wait_listening, wait_proxy_listening, HANG,
 };
 use tpa_redis_proxy::hash::cluster_slot;
 use tpa_tests::netns::Netns;
@@ -218,7 +218,9 @@ fn load(
 
 #[test]
 fn slots_migrate_and_a_master_fails_over_under_load_through_tpa() {
-    let cluster = Cluster::start_in("tpa", Netns::with_tap("pcl"), KERNEL);
+    // Two workers on a two-queue TAP: each has its own engine, router
+    // and server connections; the clients land on either.
+    let cluster = Cluster::start_in("tpa", Netns::with_multiqueue_tap("pcl"), KERNEL);
     let ns = cluster.ns().unwrap();
     let masters = cluster.masters();
     let dir = fresh_dir("tpa-redis-proxy-cl-tpa");
@@ -239,7 +241,14 @@ fn slots_migrate_and_a_master_fails_over_under_load_through_tpa() {
         .command(&[env!("CARGO_BIN_EXE_tpa-redis-proxy")])
         .args(["-c", conf.to_str().unwrap(), "-o", log.to_str().unwrap()])
         .args(["-s", &stats, "-a", "127.0.0.1"])
-        .args(["--port", "tap:tpa0", "--ip", "192.0.2.2/24"])
+        .args([
+            "--port",
+            "tap:tpa0",
+            "--ip",
+            "192.0.2.2/24",
+            "--workers",
+            "2",
+        ])
         .env("TPA_RUN_DIR", &dir)
         .stdin(Stdio::null())
         .spawn()
@@ -387,6 +396,25 @@ fn slots_migrate_and_a_master_fails_over_under_load_through_tpa() {
     println!("stats: {json}");
     assert_eq!(stat(&json, "cluster_redirect_limit"), 0, "{json}");
     assert_eq!(stat(&json, "forward_error"), 0, "{json}");
-    drop(proxy);
+
+    // SIGTERM: a clean stop, every buffer back in its pool.
+    signal(proxy.0.id(), "TERM");
+    let deadline = Instant::now() + HANG;
+    let status = loop {
+        if let Some(status) = proxy.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the proxy did not stop");
+        sleep(Duration::from_millis(20));
+    };
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "the proxy failed ({status}): {said}");
+    assert!(
+        said.contains("stopped") && !said.contains("a leak"),
+        "{said}"
+    );
+    for line in said.lines().filter(|l| l.contains("] worker ")) {
+        println!("{line}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
