@@ -397,6 +397,44 @@ fn slots_migrate_and_a_master_fails_over_under_load_through_tpa() {
     assert_eq!(stat(&json, "cluster_redirect_limit"), 0, "{json}");
     assert_eq!(stat(&json, "forward_error"), 0, "{json}");
 
+    // The seed master dies (SIGKILL, its replica holding every write);
+    // the cluster fails it over by itself. A request to its slots may
+    // fail (with the connection's error, as from the dead node itself)
+    // until the proxy's refresh has the new map; then every key reads
+    // back, with no error at all on a second pass, and DBSIZE is still
+    // the masters' sum.
+    let promoted = cluster.kill_master(masters[0]);
+    let mut errors = Vec::new();
+    for mine in &last {
+        for (key, value) in mine {
+            let mut reply = c.call(&["GET", key]);
+            for _ in 0..100 {
+                if !reply.starts_with('-') {
+                    break;
+                }
+                errors.push(reply);
+                sleep(Duration::from_millis(50));
+                reply = c.call(&["GET", key]);
+            }
+            assert_eq!(reply, format!("${value}"), "GET {key} after the kill");
+        }
+    }
+    println!(
+        "{} killed, {promoted} took over; error replies meanwhile: {errors:?}",
+        masters[0]
+    );
+    for reply in &errors {
+        assert!(reply.starts_with("-ERR "), "{reply}");
+    }
+    for mine in &last {
+        for (key, value) in mine {
+            assert_eq!(c.call(&["GET", key]), format!("${value}"), "GET {key}");
+        }
+    }
+    let size = cluster.dbsize();
+    assert_eq!(size, written as i64);
+    assert_eq!(c.call(&["DBSIZE"]), format!(":{size}"));
+
     // SIGTERM: a clean stop, every buffer back in its pool.
     signal(proxy.0.id(), "TERM");
     let deadline = Instant::now() + HANG;

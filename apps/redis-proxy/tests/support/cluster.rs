@@ -28,6 +28,10 @@ pub struct Cluster {
     pub host: String,
     /// The namespace the nodes run in (`None`: the caller's).
     ns: Option<Netns>,
+    /// `cluster-node-timeout`: how long a silent node takes to be failed.
+    node_timeout_ms: u32,
+    /// The nodes killed (`kill_master`).
+    dead: Mutex<Vec<u16>>,
 }
 
 impl Drop for Cluster {
@@ -129,6 +133,10 @@ impl Cluster {
             children: Vec::new(),
             ports: Vec::new(),
             host: host.to_string(),
+            // A namespace's cluster is failed over sooner: 2 s, as much
+            // as a node may stall on a busy machine without one.
+            node_timeout_ms: if ns.is_some() { 2000 } else { 5000 },
+            dead: Mutex::new(Vec::new()),
             ns,
         }
     }
@@ -197,7 +205,7 @@ impl Cluster {
                 .args(["--cluster-enabled", "yes"])
                 .args(["--cluster-port", &bus[i].to_string()])
                 .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                .args(["--cluster-node-timeout", "5000"])
+                .args(["--cluster-node-timeout", &self.node_timeout_ms.to_string()])
                 .args(["--save", "", "--appendonly", "no"])
                 // CLUSTER SLOTS names a replica only once its replication
                 // offset is not 0: after its first sync (which redis 7
@@ -283,9 +291,9 @@ impl Cluster {
     }
 
     /// The ports of the masters that serve slots, by CLUSTER NODES on
-    /// `ports[0]`.
+    /// the first live node.
     pub fn masters(&self) -> Vec<u16> {
-        masters_in(&self.client(self.ports[0]).bulk(&["CLUSTER", "NODES"]))
+        masters_in(&self.client(self.live()[0]).bulk(&["CLUSTER", "NODES"]))
     }
 
     /// A manual failover: the replica at `replica` takes over its
@@ -293,7 +301,7 @@ impl Cluster {
     /// master and every node's view agrees it serves slots.
     pub fn failover(&self, replica: u16) {
         self.client(replica).ok(&["CLUSTER", "FAILOVER"]);
-        for &port in &self.ports {
+        for port in self.live() {
             wait_until(
                 &format!("node {port} sees {replica} as a master"),
                 Duration::from_secs(30),
@@ -305,10 +313,20 @@ impl Cluster {
         }
     }
 
+    /// The nodes not killed.
+    pub fn live(&self) -> Vec<u16> {
+        let dead = self.dead.lock().unwrap();
+        self.ports
+            .iter()
+            .copied()
+            .filter(|p| !dead.contains(p))
+            .collect()
+    }
+
     /// The master that owns `slot` (its slot ranges in CLUSTER NODES on
-    /// `ports[0]`; a slot migrating away is still its owner's).
+    /// the first live node; a slot migrating away is still its owner's).
     pub fn owner(&self, slot: u16) -> u16 {
-        let nodes = self.client(self.ports[0]).bulk(&["CLUSTER", "NODES"]);
+        let nodes = self.client(self.live()[0]).bulk(&["CLUSTER", "NODES"]);
         for line in nodes.lines() {
             let f: Vec<&str> = line.split(' ').collect();
             if f.len() <= 8 || !f[2].contains("master") {
@@ -359,6 +377,37 @@ impl Cluster {
                     .unwrap_or_else(|_| panic!("DBSIZE of {m}: {reply}"))
             })
             .sum()
+    }
+
+    /// Kills the master at `master` (SIGKILL) once its replica has every
+    /// write (WAIT), and returns the replica's port once every other node
+    /// sees it as a master and says `cluster_state:ok` (the cluster fails
+    /// the master over by itself after `cluster-node-timeout`).
+    pub fn kill_master(&self, master: u16) -> u16 {
+        let replica = self.replica_of(master);
+        let acked = text(&self.client(master).call_str(&["WAIT", "1", "5000"]));
+        assert_eq!(acked, ":1\r\n", "WAIT on {master}");
+        let i = self.ports.iter().position(|&p| p == master).unwrap();
+        let pid = self.children[i].id();
+        self.dead.lock().unwrap().push(master);
+        let status = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -KILL {pid}: {status}");
+        for port in self.live() {
+            wait_until(
+                &format!("node {port} sees {replica} as the master after {master} died"),
+                Duration::from_secs(30),
+                || {
+                    let mut client = self.client(port);
+                    let nodes = client.bulk(&["CLUSTER", "NODES"]);
+                    let info = client.bulk(&["CLUSTER", "INFO"]);
+                    masters_in(&nodes).contains(&replica) && info.contains("cluster_state:ok")
+                },
+            );
+        }
+        replica
     }
 
     /// First step of moving `slot` from the master at `from` to the master
