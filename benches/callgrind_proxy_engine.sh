@@ -2,9 +2,10 @@
 # Instructions per request of tpa-redis-proxy's engine alone (sans IO: no
 # socket, no stack), counted by callgrind: GET and SET, single and in
 # pipelines of 16, one client over four servers played in memory
-# (apps/redis-proxy/benches/engine.rs). Only the engine's own calls are
-# counted (--toggle-collect on tpa_redis_proxy's Engine methods: the
-# driver's answering and checking are left out).
+# (apps/redis-proxy/benches/engine.rs). Only the engine's calls are counted
+# (--toggle-collect on each Engine method the driver calls, none of which
+# calls another: a nested match would toggle collection off), not the
+# driver's answering and checking.
 #   bash benches/callgrind_proxy_engine.sh
 # Each variant runs for N1 and then N2 batches after the same warm-up; the
 # difference of the two totals divided by the extra requests is the count
@@ -29,10 +30,15 @@ bin=$(cargo bench -p tpa-redis-proxy --bench engine --no-run --message-format=js
     exit 1
 }
 
+toggles=()
+for f in client_data client_output client_wrote server_output server_wrote server_data poll_action; do
+    toggles+=("--toggle-collect=tpa_redis_proxy::proxy::engine::Engine::$f")
+done
+
 total() {
     local out
     out=$(TPA_PROXY_ENGINE_RUN=$1 valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-        '--toggle-collect=tpa_redis_proxy::proxy::engine::Engine::*' "$bin" 2>&1) || {
+        "${toggles[@]}" "$bin" 2>&1) || {
         echo "$out" >&2
         echo "$0: $1 failed under valgrind" >&2
         exit 1

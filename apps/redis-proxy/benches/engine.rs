@@ -28,7 +28,9 @@ fn main() {
         "set1" => (Command::Set, 1),
         "get16" => (Command::Get, 16),
         "set16" => (Command::Set, 16),
-        other => panic!("TPA_PROXY_ENGINE_RUN: unknown variant {other:?} (get1, set1, get16, set16)"),
+        other => {
+            panic!("TPA_PROXY_ENGINE_RUN: unknown variant {other:?} (get1, set1, get16, set16)")
+        }
     };
     let w = Workload::new(command, WARM + batches, pipeline);
     let mut d = Driver::new();

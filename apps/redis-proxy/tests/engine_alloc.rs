@@ -72,7 +72,11 @@ fn allocations_per_request(command: Command, pipeline: usize, warm: usize, measu
     }
     let made = allocations() - before;
     let requests = d.answered - answered;
-    assert_eq!(requests, measured * pipeline, "every request reached a server");
+    assert_eq!(
+        requests,
+        measured * pipeline,
+        "every request reached a server"
+    );
     let per = made as f64 / requests as f64;
     println!("{command:?} x{pipeline}: {made} allocations over {requests} requests ({per:.3} per request)");
     per
@@ -83,10 +87,26 @@ fn no_allocation_per_request_in_steady_state() {
     // 10 000 requests of each kind, after 1 000 of warm-up (queues and
     // buffers reach their working size; nothing grows afterwards).
     let results = [
-        (Command::Get, 1, allocations_per_request(Command::Get, 1, 1000, 10_000)),
-        (Command::Set, 1, allocations_per_request(Command::Set, 1, 1000, 10_000)),
-        (Command::Get, 16, allocations_per_request(Command::Get, 16, 64, 625)),
-        (Command::Set, 16, allocations_per_request(Command::Set, 16, 64, 625)),
+        (
+            Command::Get,
+            1,
+            allocations_per_request(Command::Get, 1, 1000, 10_000),
+        ),
+        (
+            Command::Set,
+            1,
+            allocations_per_request(Command::Set, 1, 1000, 10_000),
+        ),
+        (
+            Command::Get,
+            16,
+            allocations_per_request(Command::Get, 16, 64, 625),
+        ),
+        (
+            Command::Set,
+            16,
+            allocations_per_request(Command::Set, 16, 64, 625),
+        ),
     ];
     for (command, pipeline, per) in results {
         assert_eq!(

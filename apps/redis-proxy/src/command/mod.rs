@@ -5,7 +5,7 @@
 mod keys;
 mod table;
 
-pub use keys::{keys, KeyError};
+pub use keys::{for_each_key, keys, KeyError};
 pub use table::TABLE;
 
 /// Where a command's keys are among its arguments (0 = the command name).

@@ -13,7 +13,7 @@ use super::session::{Client, ClientId, Inflight, Link, Merging, Pending, ServerC
 use super::stats::{PoolStats, ServerStats, StatsClock};
 use crate::cluster::{FanoutMerge, ProxyFacts};
 use crate::config::{Pool, ServerAddress};
-use crate::resp::{self, Parsed, Scanner};
+use crate::resp::{self, Scanner};
 
 /// A server connection, as the runtime names it (fixed for the engine's life).
 pub type ServerConnId = usize;
@@ -108,6 +108,9 @@ pub struct Engine {
     total_connections: u64,
     /// Redirected requests waiting for their time (TRYAGAIN).
     delayed: Vec<(Instant, usize, usize, bool, Inflight)>,
+    /// Scratch: the clients a server's replies went to (kept for its
+    /// capacity).
+    touched: Vec<ClientId>,
 }
 
 /// What a request turned into, owning what it needs.
@@ -151,6 +154,7 @@ impl Engine {
             limits,
             total_connections: 0,
             delayed: Vec::new(),
+            touched: Vec::new(),
         };
         for (p, pool) in pools.into_iter().enumerate() {
             if !pool.redis {
@@ -261,6 +265,7 @@ impl Engine {
             closing: false,
             dirty: false,
             local,
+            spare_replies: Vec::new(),
         };
         let index = match self.free.pop() {
             Some(i) => i,
@@ -400,7 +405,7 @@ impl Engine {
     /// Answers `message` after the replies owed, then closes the client.
     fn refuse(&mut self, id: ClientId, message: &str) {
         if let Some(c) = client_mut(&mut self.slots, id) {
-            let mut reply = OutQueue::default();
+            let mut reply = c.reply_queue();
             reply.push_bytes(&error_reply(message));
             c.pending.push_back(Pending {
                 waiting: 0,
@@ -426,20 +431,12 @@ impl Engine {
         let pool = &mut pools[c.pool];
         let decision = {
             let bytes = &c.input.pending()[..end];
-            match resp::parse(bytes, &resp::Limits::default(), true) {
-                Ok(Parsed::Frame(frame, _)) => {
-                    let ctx = PlanContext {
-                        password: pool.config.redis_auth.as_deref(),
-                        authed: c.authed,
-                        db: pool.config.redis_db,
-                    };
-                    decide(request::plan(&frame, ctx), pool, &mut c.authed, c.local)
-                }
-                Ok(Parsed::NeedMore) => {
-                    Decision::Reply(error_reply("ERR Protocol error: incomplete request"), true)
-                }
-                Err(e) => Decision::Reply(error_reply(&format!("ERR {e}")), true),
-            }
+            let ctx = PlanContext {
+                password: pool.config.redis_auth.as_deref(),
+                authed: c.authed,
+                db: pool.config.redis_db,
+            };
+            decide(request::plan(bytes, ctx), pool, &mut c.authed, c.local)
         };
         // A router may route to servers it just learned (cluster nodes).
         sync_servers(pool, c.pool, conns);
@@ -465,7 +462,7 @@ impl Engine {
             Decision::Ignore => c.input.consume(end),
             Decision::Reply(bytes, close) => {
                 c.input.consume(end);
-                let mut reply = OutQueue::default();
+                let mut reply = c.reply_queue();
                 reply.push_bytes(&bytes);
                 c.pending.push_back(Pending {
                     waiting: 0,
@@ -478,9 +475,10 @@ impl Engine {
                 }
             }
             Decision::Forward(server, encoded) => {
+                let reply = c.reply_queue();
                 c.pending.push_back(Pending {
                     waiting: 1,
-                    reply: OutQueue::default(),
+                    reply,
                     merge: None,
                     close_after: false,
                 });
@@ -549,7 +547,7 @@ impl Engine {
                 let waiting = touched.len() as u32;
                 let mut pending = Pending {
                     waiting,
-                    reply: OutQueue::default(),
+                    reply: c.reply_queue(),
                     merge: Some(merging),
                     close_after: false,
                 };
@@ -633,7 +631,7 @@ impl Engine {
                 break;
             };
             c.head_seq += 1;
-            c.output.append(p.reply);
+            c.output_reply(p.reply);
             if p.close_after {
                 c.closing = true;
                 c.pending.clear();
@@ -697,7 +695,8 @@ impl Engine {
 
     /// Handles the server connection's buffered replies.
     pub fn server_input(&mut self, cid: ServerConnId, now: Instant) {
-        let mut clients = Vec::new();
+        let mut clients = std::mem::take(&mut self.touched);
+        clients.clear();
         let mut redirected = Vec::new();
         let mut failed;
         loop {
@@ -781,9 +780,10 @@ impl Engine {
                 }
             }
         }
-        for id in clients {
+        for &id in &clients {
             self.flush_ready(id);
         }
+        self.touched = clients;
     }
 
     /// Sends a redirected request to `server` of pool `p` (after ASKING
@@ -1132,6 +1132,9 @@ fn add_server(
 fn sync_servers(pool: &mut PoolState, p: usize, conns: &mut Vec<ServerConn>) {
     let known = pool.servers.len() - pool.config.servers.len();
     let learned = pool.router.learned_servers();
+    if learned.len() <= known {
+        return;
+    }
     let new: Vec<ServerAddress> = learned[known.min(learned.len())..].to_vec();
     for address in new {
         let name = match &address {

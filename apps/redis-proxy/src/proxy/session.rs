@@ -71,6 +71,28 @@ pub struct Client {
     pub dirty: bool,
     /// The address the client reached the proxy at, if TCP.
     pub local: Option<std::net::SocketAddr>,
+    /// Emptied reply queues of answered requests, reused by the next ones
+    /// (at most `SPARE_REPLIES`).
+    pub spare_replies: Vec<OutQueue>,
+}
+
+/// Reply queues a client keeps for reuse: enough for a pipeline's worth of
+/// replies arriving out of order.
+pub const SPARE_REPLIES: usize = 32;
+
+impl Client {
+    /// An empty reply queue for a new request, reused when one is spare.
+    pub fn reply_queue(&mut self) -> OutQueue {
+        self.spare_replies.pop().unwrap_or_default()
+    }
+
+    /// Moves a request's reply to the output and keeps its emptied queue.
+    pub fn output_reply(&mut self, mut reply: OutQueue) {
+        self.output.append_from(&mut reply);
+        if self.spare_replies.len() < SPARE_REPLIES {
+            self.spare_replies.push(reply);
+        }
+    }
 }
 
 /// A server connection's state.

@@ -27,8 +27,6 @@ pub enum Command {
 pub struct Workload {
     batches: Vec<Vec<u8>>,
     expected: Vec<Vec<u8>>,
-    /// Requests per batch.
-    pub pipeline: usize,
 }
 
 fn push_number(out: &mut Vec<u8>, mut n: usize) {
@@ -60,7 +58,6 @@ impl Workload {
         let mut w = Workload {
             batches: Vec::with_capacity(batches),
             expected: Vec::with_capacity(batches),
-            pipeline,
         };
         let mut i = 0;
         for _ in 0..batches {
@@ -188,7 +185,8 @@ impl Driver {
     /// first, so replies reach the engine out of order), and checks the
     /// client receives exactly the expected replies, in order.
     pub fn round(&mut self, w: &Workload, b: usize) {
-        self.engine.client_data(self.client, &w.batches[b], self.now);
+        self.engine
+            .client_data(self.client, &w.batches[b], self.now);
         self.actions();
         for conn in (0..self.engine.server_conn_count()).rev() {
             self.replies.clear();
