@@ -220,17 +220,17 @@ pub struct PlanContext<'p> {
     pub db: u32,
 }
 
-/// The number after the type byte `kind` at `at` (digits only), and where
-/// its line ends; `None` for anything else.
+/// The number after the type byte `kind` at `at` (at most 19 digits, so
+/// no overflow), and where its line ends; `None` for anything else.
 fn header(bytes: &[u8], at: usize, kind: u8) -> Option<(usize, usize)> {
     if *bytes.get(at)? != kind {
         return None;
     }
-    let mut n: usize = 0;
+    let mut n: u64 = 0;
     let mut i = at + 1;
     loop {
         match *bytes.get(i)? {
-            d @ b'0'..=b'9' => n = n.checked_mul(10)?.checked_add(usize::from(d - b'0'))?,
+            d @ b'0'..=b'9' if i - at <= 19 => n = n * 10 + u64::from(d - b'0'),
             b'\r' => break,
             _ => return None,
         }
@@ -239,7 +239,7 @@ fn header(bytes: &[u8], at: usize, kind: u8) -> Option<(usize, usize)> {
     if i == at + 1 || *bytes.get(i + 1)? != b'\n' {
         return None;
     }
-    Some((n, i + 2))
+    Some((usize::try_from(n).ok()?, i + 2))
 }
 
 /// The arguments of a request that is an array of bulk strings (nearly

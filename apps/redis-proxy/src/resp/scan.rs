@@ -205,11 +205,11 @@ impl Scanner {
 /// The decimal digits at `at` (at most 19) ending in CRLF: their number and
 /// the index after the CRLF; `None` for anything else.
 fn digits(buf: &[u8], at: usize) -> Option<(usize, usize)> {
-    let mut n: usize = 0;
+    let mut n: u64 = 0;
     let mut i = at;
     loop {
         match *buf.get(i)? {
-            d @ b'0'..=b'9' if i - at < 19 => n = n * 10 + usize::from(d - b'0'),
+            d @ b'0'..=b'9' if i - at < 19 => n = n * 10 + u64::from(d - b'0'),
             b'\r' => break,
             _ => return None,
         }
@@ -218,5 +218,5 @@ fn digits(buf: &[u8], at: usize) -> Option<(usize, usize)> {
     if i == at || *buf.get(i + 1)? != b'\n' {
         return None;
     }
-    Some((n, i + 2))
+    Some((usize::try_from(n).ok()?, i + 2))
 }
