@@ -341,7 +341,7 @@ fn plan_arguments<'a>(args: Args<'a>, inline: bool, ctx: PlanContext<'_>) -> Pla
                 "MSET" => (2, MergeKind::AllOk),
                 _ => (1, MergeKind::Sum),
             };
-            if step == 2 && args.len() % 2 == 0 {
+            if step == 2 && args.len().is_multiple_of(2) {
                 return Plan::Reply(error_reply(&format!(
                     "ERR wrong number of arguments for '{}' command",
                     lower()
