@@ -221,6 +221,14 @@ impl OutQueue {
         }
     }
 
+    /// Drops the spare chunk when its capacity is above `max` bytes (a
+    /// queue kept idle should not hold much).
+    pub fn limit_spare(&mut self, max: usize) {
+        if self.spare.capacity() > max {
+            self.spare = Vec::new();
+        }
+    }
+
     /// Done with a written chunk: a moved frame's buffer goes to the next
     /// read, a small-frame chunk becomes this queue's spare.
     fn retire(&mut self, chunk: Chunk) {
@@ -351,6 +359,32 @@ mod tests {
         }
         assert_eq!(written.len(), 3 * BIG + 4);
         assert_eq!(&written[3 * BIG..], b"tail");
+    }
+
+    #[test]
+    fn written_small_chunks_take_the_next_bytes() {
+        let mut out = OutQueue::default();
+        out.push_bytes(b"+OK\r\n");
+        let first = out.front().as_ptr();
+        out.advance(5);
+        assert!(out.is_empty());
+        out.push_bytes(b"$1\r\nx\r\n");
+        assert_eq!(out.front().as_ptr(), first);
+        // A reply queue appended empties into the output and keeps its
+        // chunk for its next reply.
+        let mut reply = OutQueue::default();
+        reply.push_bytes(b":1\r\n");
+        let kept = reply.front().as_ptr();
+        out.append_from(&mut reply);
+        assert!(reply.is_empty());
+        assert_eq!(out.front(), b"$1\r\nx\r\n:1\r\n");
+        reply.push_bytes(b":2\r\n");
+        assert_eq!(reply.front().as_ptr(), kept);
+        reply.limit_spare(0);
+        reply.advance(4);
+        reply.limit_spare(0);
+        reply.push_bytes(b":3\r\n");
+        assert_eq!(reply.front(), b":3\r\n");
     }
 
     #[test]

@@ -80,6 +80,10 @@ pub struct Client {
 /// replies arriving out of order.
 pub const SPARE_REPLIES: usize = 32;
 
+/// The most capacity a kept reply queue's spare chunk may have (so the
+/// spares of one client hold at most 128 KiB).
+pub const SPARE_REPLY_BYTES: usize = 4096;
+
 impl Client {
     /// An empty reply queue for a new request, reused when one is spare.
     pub fn reply_queue(&mut self) -> OutQueue {
@@ -90,6 +94,7 @@ impl Client {
     pub fn output_reply(&mut self, mut reply: OutQueue) {
         self.output.append_from(&mut reply);
         if self.spare_replies.len() < SPARE_REPLIES {
+            reply.limit_spare(SPARE_REPLY_BYTES);
             self.spare_replies.push(reply);
         }
     }
