@@ -6,12 +6,13 @@ use super::session::{Merging, Pending};
 use crate::resp::{self, Frame, Parsed};
 
 /// Folds fragment `fragment`'s reply (`bytes`, one whole frame) into the
-/// merge.
+/// merge (each fragment is answered once: its key list is taken, not
+/// copied).
 pub fn merge_fragment(m: &mut Merging, fragment: u32, bytes: &[u8]) {
     let keys = m
         .fragment_keys
-        .get(fragment as usize)
-        .cloned()
+        .get_mut(fragment as usize)
+        .map(std::mem::take)
         .unwrap_or_default();
     let frame = match resp::parse(bytes, &resp::Limits::default(), false) {
         Ok(Parsed::Frame(f, _)) => Some(f),
