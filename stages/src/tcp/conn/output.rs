@@ -133,7 +133,8 @@ impl<B: PacketBuf> Connection<B> {
                 return self.pending.syn.then_some(Next::Syn);
             }
             State::TimeWait => {
-                return (self.pending.ack_now || self.pending.challenge).then_some(Next::Ack)
+                return (self.pending.ack_now || self.pending.challenge || !self.dsacks.is_empty())
+                    .then_some(Next::Ack)
             }
             _ if self.pending.dup_acks > 0 => return Some(Next::DupAck),
             _ => {}
@@ -164,7 +165,9 @@ impl<B: PacketBuf> Connection<B> {
         if self.pending.keepalive_probe {
             return Some(Next::KeepaliveProbe);
         }
-        (self.pending.ack_now || self.pending.challenge).then_some(Next::Ack)
+        // Every duplicate gets an ACK of its own with its D-SACK block.
+        (self.pending.ack_now || self.pending.challenge || !self.dsacks.is_empty())
+            .then_some(Next::Ack)
     }
 
     /// Whether the oldest chunk (or the FIN alone) was sent and may be
@@ -425,11 +428,16 @@ impl<B: PacketBuf> Connection<B> {
         let fit = room.saturating_sub(4) / 8; // NOP NOP kind len, then 8 a block
         let max = fit.min(if self.neg.ts { 3 } else { 4 });
         let sack = if self.neg.sack && max > 0 {
-            match self.dsack.take() {
+            match self.dsacks.pop() {
                 Some(dup) => self.reassembly.sack_blocks_after(dup, max),
                 None => self.reassembly.sack_blocks(max),
             }
         } else {
+            if payload_len == 0 {
+                // A report a pure ACK cannot carry is dropped: it must
+                // not keep asking for ACKs.
+                self.dsacks.pop();
+            }
             None
         };
         let options = OptionsOut {
