@@ -31,11 +31,13 @@ impl DsackQueue {
     }
 
     /// The oldest report owed, taken.
+    #[inline]
     pub(super) fn pop(&mut self) -> Option<SeqRange> {
         self.ranges.as_mut()?.pop_front()
     }
 
     /// Whether no report is owed.
+    #[inline]
     pub(super) fn is_empty(&self) -> bool {
         self.ranges.as_ref().is_none_or(|r| r.is_empty())
     }
