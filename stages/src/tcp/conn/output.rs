@@ -40,9 +40,19 @@ impl<B: PacketBuf> Connection<B> {
     /// assert!(conn.poll_transmit(0).unwrap().flags.syn());
     /// assert!(!conn.wants_transmit());
     /// ```
+    #[inline]
     pub fn poll_transmit(&mut self, now_ns: u64) -> Option<SegmentOut<B>> {
         self.clock_ns = self.clock_ns.max(now_ns);
         let next = self.next()?;
+        self.transmit(next, now_ns)
+    }
+
+    /// Builds and accounts the segment `next` says goes out. Out of line:
+    /// the output path asks [`poll_transmit`](Self::poll_transmit) once
+    /// more after every segment, and that last call, which finds nothing,
+    /// skips this function's frame.
+    #[inline(never)]
+    fn transmit(&mut self, next: Next, now_ns: u64) -> Option<SegmentOut<B>> {
         let snd_max = self.snd_max;
         let seg = match next {
             Next::Rst => {
