@@ -1208,8 +1208,8 @@ impl<B: PacketBuf> TcpSockets<B> {
         true
     }
 
+    #[inline]
     pub(crate) fn raise(&mut self, index: u32, out: &mut Vec<Event>, coalesce: bool) {
-        let id = self.id(index);
         let Some(c) = self.conn_entry(index) else {
             return;
         };
@@ -1217,6 +1217,17 @@ impl<B: PacketBuf> TcpSockets<B> {
         if ev.is_empty() && c.pending.is_empty() {
             return; // the common case after input raised them already
         }
+        self.raise_events(index, ev, out, coalesce);
+    }
+
+    /// [`raise`](Self::raise) once the connection has events `ev` or
+    /// some pending (out of line: most calls find none).
+    #[inline(never)]
+    fn raise_events(&mut self, index: u32, ev: ConnEvents, out: &mut Vec<Event>, coalesce: bool) {
+        let id = self.id(index);
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
         let pending = &mut c.pending;
         pending.connected |= ev.connected;
         pending.readable |= ev.readable;
