@@ -5,8 +5,6 @@
 //! earns at most one ACK per duplicate, and at most [`MAX_OWED`] wait at
 //! once (the oldest report gives way to the newest beyond that).
 
-use std::collections::VecDeque;
-
 use super::super::seq::SeqRange;
 
 /// D-SACK reports held at most: a receive burst's worth
@@ -17,40 +15,54 @@ pub(super) const MAX_OWED: usize = 32;
 /// first duplicate: a connection that never gets one pays a pointer.
 #[derive(Debug, Default)]
 pub(super) struct DsackQueue {
-    ranges: Option<Box<VecDeque<SeqRange>>>,
+    ring: Option<Box<Ring>>,
+}
+
+/// A fixed ring of ranges: `len` of them from `head`.
+#[derive(Debug, Default)]
+struct Ring {
+    ranges: [SeqRange; MAX_OWED],
+    head: usize,
+    len: usize,
 }
 
 impl DsackQueue {
     /// Owes a report of `range`, after those already owed.
     pub(super) fn push(&mut self, range: SeqRange) {
-        let ranges = self.ranges.get_or_insert_with(Box::default);
-        if ranges.len() == MAX_OWED {
-            ranges.pop_front();
+        let r = self.ring.get_or_insert_with(Box::default);
+        if r.len == MAX_OWED {
+            r.head = (r.head + 1) % MAX_OWED;
+            r.len -= 1;
         }
-        ranges.push_back(range);
+        r.ranges[(r.head + r.len) % MAX_OWED] = range;
+        r.len += 1;
     }
 
     /// The oldest report owed, taken.
     #[inline]
     pub(super) fn pop(&mut self) -> Option<SeqRange> {
-        self.ranges.as_mut()?.pop_front()
+        let r = self.ring.as_deref_mut().filter(|r| r.len > 0)?;
+        let range = r.ranges[r.head];
+        r.head = (r.head + 1) % MAX_OWED;
+        r.len -= 1;
+        Some(range)
     }
 
     /// Whether no report is owed.
     #[inline]
     pub(super) fn is_empty(&self) -> bool {
-        self.ranges.as_ref().is_none_or(|r| r.is_empty())
+        self.ring.as_deref().is_none_or(|r| r.len == 0)
     }
 
     /// How many reports are owed.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.ranges.as_ref().map_or(0, |r| r.len())
+        self.ring.as_deref().map_or(0, |r| r.len)
     }
 
     /// Forgets every report owed (the connection sends no more ACKs).
     pub(super) fn clear(&mut self) {
-        self.ranges = None;
+        self.ring = None;
     }
 }
 
@@ -71,6 +83,27 @@ mod tests {
         q.push(range(50));
         assert_eq!(q.pop(), Some(range(100)));
         assert_eq!(q.pop(), Some(range(50)));
+        assert_eq!(q.pop(), None);
+    }
+
+    #[test]
+    fn the_ring_wraps_in_order() {
+        let mut q = DsackQueue::default();
+        for i in 0..20 {
+            q.push(range(i));
+        }
+        for i in 0..10 {
+            assert_eq!(q.pop(), Some(range(i)));
+        }
+        // 10 left, 25 more: 35 owed, the 3 oldest give way.
+        for i in 20..45 {
+            q.push(range(i));
+        }
+        assert_eq!(q.len(), MAX_OWED);
+        for i in 13..45 {
+            assert_eq!(q.pop(), Some(range(i)), "report {i}");
+        }
+        assert!(q.is_empty());
         assert_eq!(q.pop(), None);
     }
 
