@@ -1747,6 +1747,45 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_lookup_never_takes_a_reused_slot_for_its_old_tuple() {
+        let mut table: TcpSockets<PoolBuf> = TcpSockets::new(TcpConfig::default(), 3);
+        let first = tuple();
+        let a = table
+            .connect(first.local, first.remote, 1460, 0, 0)
+            .unwrap();
+        assert_eq!(table.find(&first), Some(a.index));
+        // Aborted, its RST sent and its slot freed: the slot found last
+        // goes to the next connection, on another tuple.
+        table.abort(a).unwrap();
+        while table.next_segment(a.index, 0, &mut || None).is_some() {}
+        table.settle(a.index, &mut Vec::new());
+        assert_eq!(table.find(&first), None);
+        let second = FourTuple {
+            local: "10.0.0.1:40001".parse().unwrap(),
+            ..first
+        };
+        let b = table
+            .connect(second.local, second.remote, 1460, 0, 0)
+            .unwrap();
+        assert_eq!(b.index, a.index, "the slot is reused");
+        assert_eq!(table.find(&first), None, "the old tuple is not found there");
+        assert_eq!(table.find(&second), Some(b.index));
+        // A third connection in another slot: found by the map, then by
+        // the slot found last, and the second still by the map.
+        let third = FourTuple {
+            local: "10.0.0.1:40002".parse().unwrap(),
+            ..first
+        };
+        let c = table
+            .connect(third.local, third.remote, 1460, 0, 0)
+            .unwrap();
+        assert_ne!(c.index, b.index);
+        assert_eq!(table.find(&third), Some(c.index));
+        assert_eq!(table.find(&third), Some(c.index));
+        assert_eq!(table.find(&second), Some(b.index));
+    }
+
     /// The ISN and timestamp offset a table built from `seed` (and `key`,
     /// if any) gives `tuple()` at pipeline time `now_ns`.
     fn numbers(seed: u64, key: Option<&HostKey>, now_ns: u64) -> (SeqNumber, u32) {
