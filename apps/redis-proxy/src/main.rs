@@ -334,10 +334,7 @@ fn main() -> ExitCode {
         }
     };
     let mut log = log.into_inner().unwrap_or_else(|e| e.into_inner());
-    if let Some(path) = &args.pid_file {
-        let _ = std::fs::remove_file(path);
-    }
-    match result {
+    let code = match result {
         Ok(()) => {
             log.line(5, "stopped");
             ExitCode::SUCCESS
@@ -346,5 +343,11 @@ fn main() -> ExitCode {
             log.line(1, &format!("error: {e}"));
             ExitCode::FAILURE
         }
+    };
+    // Last: a supervisor that waits for the pid file to go finds the log
+    // complete.
+    if let Some(path) = &args.pid_file {
+        let _ = std::fs::remove_file(path);
     }
+    code
 }

@@ -565,7 +565,8 @@ fn serve_answers(listener: TcpListener, router: ClusterRouter, me: NodeAddr) {
                     let first = words.first().map(|w| w.to_ascii_uppercase());
                     if first.as_deref() == Some(b"INFO") {
                         // What `redis-cli --cluster` reads first; the
-                        // engine's business (INFO is not forwarded).
+                        // engine answers it (cluster/info.rs), not this
+                        // stand-in of `answer`.
                         let info = b"# Cluster\r\ncluster_enabled:1\r\n";
                         encode(&Frame::Bulk(Some(info)), &mut out);
                     } else if first.as_deref() == Some(b"DBSIZE") {

@@ -17,15 +17,22 @@
 //!    to `on_refresh_failed`; `next_deadline(now)` is when to poll again.
 //! 4. `answer` writes the proxy's own replies to CLUSTER, READONLY,
 //!    READWRITE and ASKING from clients.
+//! 5. `broadcast` says what to send to the masters for DBSIZE and INFO
+//!    (answered for the whole cluster), `info_reply` merges INFO's.
 
 mod addr;
 mod answer;
+mod info;
 mod redirect;
 mod router;
 mod slots;
 
 pub use addr::{AddrError, Endpoint, NodeAddr};
 pub use answer::{answer, proxy_node_id, ProxyNode};
+pub use info::{
+    broadcast, info_reply, masters, merge_keyspace, own_sections, Fanout, FanoutMerge,
+    InfoSections, ProxyFacts, DBSIZE_REQUEST, INFO_KEYSPACE_REQUEST,
+};
 pub use redirect::{parse_redirect, Redirect, RedirectError, RedirectKind};
 pub use router::{
     Attempt, ClusterRouter, NodeId, Part, Plan, RouteError, RouterConfig, RouterStats, SeedError,

@@ -175,6 +175,19 @@ pub struct RouterStats {
     pub refresh_failures: u64,
 }
 
+impl RouterStats {
+    /// Adds `other`'s counts to these (several workers' routers).
+    pub fn add(&mut self, other: &RouterStats) {
+        self.moved += other.moved;
+        self.ask += other.ask;
+        self.try_again += other.try_again;
+        self.redirect_limit += other.redirect_limit;
+        self.bad_redirects += other.bad_redirects;
+        self.refreshes += other.refreshes;
+        self.refresh_failures += other.refresh_failures;
+    }
+}
+
 const NO_NODE: u16 = u16::MAX;
 
 /// Routes keys to cluster nodes and keeps the slot map fresh.

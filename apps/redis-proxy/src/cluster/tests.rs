@@ -833,3 +833,205 @@ fn slot_map_from_cluster_shards() {
     assert_eq!(map.shards().len(), 1);
     assert_eq!(map.shards()[0].master.addr, addr("192.0.2.10", 22121));
 }
+
+fn facts() -> ProxyFacts<'static> {
+    ProxyFacts {
+        version: "9.9.9",
+        pool: "alpha",
+        clients: 3,
+    }
+}
+
+fn ports_of(router: &ClusterRouter, nodes: &[NodeId]) -> Vec<u16> {
+    nodes.iter().map(|&n| port_of(router, n)).collect()
+}
+
+#[test]
+fn info_sections_asked_for() {
+    let all = InfoSections {
+        own: [true; 4],
+        keyspace: true,
+    };
+    assert_eq!(InfoSections::parse(&[]), all);
+    assert_eq!(InfoSections::parse(&args(&["default"])), all);
+    assert_eq!(InfoSections::parse(&args(&["ALL"])), all);
+    assert_eq!(InfoSections::parse(&args(&["everything"])), all);
+    assert_eq!(
+        InfoSections::parse(&args(&["Keyspace"])),
+        InfoSections {
+            own: [false; 4],
+            keyspace: true
+        }
+    );
+    assert_eq!(
+        InfoSections::parse(&args(&["clients", "proxy"])),
+        InfoSections {
+            own: [false, true, false, true],
+            keyspace: false
+        }
+    );
+    // A section the proxy does not have: nothing, as redis answers.
+    assert_eq!(
+        InfoSections::parse(&args(&["memory"])),
+        InfoSections::default()
+    );
+}
+
+#[test]
+fn dbsize_and_info_go_to_every_master() {
+    let now = Instant::now();
+    // No map yet: DBSIZE has nowhere to go; INFO answers its own part.
+    let seeds = [addr("127.0.0.1", 7000)];
+    let empty = ClusterRouter::new(&seeds, RouterConfig::default()).unwrap();
+    assert!(masters(&empty).is_empty());
+    assert_eq!(
+        broadcast(&empty, &facts(), &args(&["DBSIZE"])),
+        Some(Err(b"-CLUSTERDOWN Hash slot not served\r\n".to_vec()))
+    );
+    let Some(Ok(info)) = broadcast(&empty, &facts(), &args(&["info"])) else {
+        panic!("INFO without a map")
+    };
+    assert!(info.nodes.is_empty());
+    match &info.merge {
+        FanoutMerge::Info { head, keyspace } => {
+            assert!(*keyspace);
+            assert!(head.contains("cluster_state:fail\r\n"), "{head}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let mut router = router(now);
+    assert_eq!(ports_of(&router, &masters(&router)), vec![7000, 7001, 7002]);
+    let Some(Ok(size)) = broadcast(&router, &facts(), &args(&["dbsize"])) else {
+        panic!("DBSIZE")
+    };
+    assert_eq!(ports_of(&router, &size.nodes), vec![7000, 7001, 7002]);
+    assert_eq!(size.request, DBSIZE_REQUEST);
+    assert_eq!(size.merge, FanoutMerge::Sum);
+    // A MOVED gives a slot to a replica's address: a master now.
+    let mut a = router.route_key(b"foo").unwrap();
+    let moved = format!("-MOVED {} 127.0.0.1:7005\r\n", cluster_slot(b"foo"));
+    assert_eq!(
+        router.on_reply(&mut a, moved.as_bytes(), now),
+        Verdict::Resend
+    );
+    assert_eq!(
+        ports_of(&router, &masters(&router)),
+        vec![7000, 7001, 7002, 7005]
+    );
+
+    // INFO: the own sections made now, the keyspace asked of the masters.
+    let Some(Ok(info)) = broadcast(&router, &facts(), &args(&["INFO"])) else {
+        panic!("INFO")
+    };
+    assert_eq!(info.request, INFO_KEYSPACE_REQUEST);
+    assert_eq!(info.nodes.len(), 4);
+    let FanoutMerge::Info { head, keyspace } = &info.merge else {
+        panic!("{:?}", info.merge)
+    };
+    assert!(*keyspace);
+    for line in [
+        "# Server\r\n",
+        "proxy_version:9.9.9\r\n",
+        "pool:alpha\r\n",
+        "# Clients\r\nconnected_clients:3\r\n",
+        "# Cluster\r\ncluster_enabled:1\r\ncluster_state:ok\r\n",
+        "cluster_masters:4\r\n",
+        "cluster_slots_served:16384\r\n",
+        "cluster_moved:1\r\n",
+        "cluster_ask:0\r\n",
+        "cluster_refreshes:1\r\n",
+    ] {
+        assert!(head.contains(line), "{line:?} in {head}");
+    }
+    // Only the proxy's sections: no master is asked.
+    let Some(Ok(own)) = broadcast(&router, &facts(), &args(&["INFO", "clients"])) else {
+        panic!("INFO clients")
+    };
+    assert!(own.nodes.is_empty());
+    assert_eq!(
+        own.merge,
+        FanoutMerge::Info {
+            head: "# Clients\r\nconnected_clients:3\r\n".into(),
+            keyspace: false
+        }
+    );
+    assert_eq!(broadcast(&router, &facts(), &args(&["GET", "x"])), None);
+}
+
+#[test]
+fn keyspace_sections_are_summed() {
+    let a = bulk("# Keyspace\r\ndb0:keys=10,expires=2,avg_ttl=1000\r\n");
+    let b = bulk("# Keyspace\r\ndb0:keys=5,expires=6,avg_ttl=3000,subexpiry=1\r\ndb3:keys=1,expires=0,avg_ttl=0\r\n");
+    let empty = bulk("# Keyspace\r\n");
+    let replies = [a.as_bytes(), b.as_bytes(), empty.as_bytes()];
+    // avg_ttl weighted by expires: (2*1000 + 6*3000) / 8 = 2500.
+    assert_eq!(
+        merge_keyspace(&replies).unwrap(),
+        "# Keyspace\r\ndb0:keys=15,expires=8,avg_ttl=2500,subexpiry=1\r\ndb3:keys=1,expires=0,avg_ttl=0\r\n"
+    );
+    assert_eq!(
+        merge_keyspace(&[empty.as_bytes()]).unwrap(),
+        "# Keyspace\r\n"
+    );
+    // RESP3's verbatim string.
+    let verbatim = b"=34\r\ntxt:db0:keys=4,expires=0,avg_ttl=0\r\n";
+    assert_eq!(
+        merge_keyspace(&[verbatim]).unwrap(),
+        "# Keyspace\r\ndb0:keys=4,expires=0,avg_ttl=0\r\n"
+    );
+    // A node's error is the client's; a line that does not read is named.
+    let down = b"-LOADING Redis is loading the dataset in memory\r\n";
+    assert_eq!(
+        merge_keyspace(&[a.as_bytes(), down]).unwrap_err(),
+        down.to_vec()
+    );
+    let bad = bulk("db0:keys=many\r\n");
+    let e = String::from_utf8(merge_keyspace(&[bad.as_bytes()]).unwrap_err()).unwrap();
+    assert_eq!(
+        e,
+        "-ERR a cluster node's keyspace line does not read: db0:keys=many\r\n"
+    );
+    assert!(merge_keyspace(&[b":1\r\n"]).is_err());
+
+    // The whole INFO reply: a bulk string, the head then the keyspace.
+    let reply = info_reply(
+        "# Clients\r\nconnected_clients:1\r\n",
+        true,
+        &[a.as_bytes()],
+    );
+    let text = "# Clients\r\nconnected_clients:1\r\n\r\n# Keyspace\r\ndb0:keys=10,expires=2,avg_ttl=1000\r\n";
+    assert_eq!(reply, bulk(text).into_bytes());
+    assert_eq!(
+        info_reply("", true, &[empty.as_bytes()]),
+        bulk("# Keyspace\r\n").into_bytes()
+    );
+    assert_eq!(info_reply("", false, &[]), b"$0\r\n\r\n".to_vec());
+    assert_eq!(info_reply("x", true, &[down]), down.to_vec());
+}
+
+#[test]
+fn router_stats_add_up() {
+    let mut a = RouterStats {
+        moved: 1,
+        ask: 2,
+        try_again: 3,
+        redirect_limit: 4,
+        bad_redirects: 5,
+        refreshes: 6,
+        refresh_failures: 7,
+    };
+    a.add(&a.clone());
+    assert_eq!(
+        a,
+        RouterStats {
+            moved: 2,
+            ask: 4,
+            try_again: 6,
+            redirect_limit: 8,
+            bad_redirects: 10,
+            refreshes: 12,
+            refresh_failures: 14,
+        }
+    );
+}

@@ -14,8 +14,21 @@ pub enum KeyError {
 /// The positions of `command`'s keys in `args` (`args[0]` is the name), in
 /// order. Key-value commands (MSET) give the keys only.
 pub fn keys(command: &Command, args: &[&[u8]]) -> Result<Vec<usize>, KeyError> {
+    let mut positions = Vec::new();
+    for_each_key(command, args, |p| positions.push(p))?;
+    Ok(positions)
+}
+
+/// Calls `found` with the position of each of `command`'s keys in `args`,
+/// in order, once the arguments are known to hold them all (as [`keys`],
+/// without a list).
+pub fn for_each_key(
+    command: &Command,
+    args: &[&[u8]],
+    found: impl FnMut(usize),
+) -> Result<(), KeyError> {
     match command.keys {
-        KeySpec::None => Ok(Vec::new()),
+        KeySpec::None => Ok(()),
         KeySpec::Range { first, last, step } => {
             let last = if last < 0 {
                 args.len() as isize + last
@@ -24,7 +37,7 @@ pub fn keys(command: &Command, args: &[&[u8]]) -> Result<Vec<usize>, KeyError> {
             };
             if last < first as isize {
                 return if args.len() > first {
-                    Ok(Vec::new())
+                    Ok(())
                 } else {
                     Err(KeyError::TooFewArguments)
                 };
@@ -37,7 +50,8 @@ pub fn keys(command: &Command, args: &[&[u8]]) -> Result<Vec<usize>, KeyError> {
                 // A key without its value (MSET a 1 b).
                 return Err(KeyError::TooFewArguments);
             }
-            Ok((first..=last).step_by(step.max(1)).collect())
+            (first..=last).step_by(step.max(1)).for_each(found);
+            Ok(())
         }
         KeySpec::Counted { count_at, extra } => {
             let count = args.get(count_at).ok_or(KeyError::TooFewArguments)?;
@@ -51,7 +65,8 @@ pub fn keys(command: &Command, args: &[&[u8]]) -> Result<Vec<usize>, KeyError> {
             if end > args.len() {
                 return Err(KeyError::TooFewArguments);
             }
-            Ok(extra.into_iter().chain(count_at + 1..end).collect())
+            extra.into_iter().chain(count_at + 1..end).for_each(found);
+            Ok(())
         }
     }
 }

@@ -11,6 +11,19 @@ fn table_is_sorted_and_upper_case() {
 }
 
 #[test]
+fn lookup_finds_every_command_in_any_case() {
+    for c in TABLE {
+        assert!(c.name.as_bytes()[0].is_ascii_uppercase(), "{}", c.name);
+        assert_eq!(lookup(c.name.as_bytes()), Some(c), "{}", c.name);
+        let lower = c.name.to_ascii_lowercase();
+        assert_eq!(lookup(lower.as_bytes()), Some(c), "{lower}");
+    }
+    assert!(lookup(b"1GET").is_none());
+    assert!(lookup(b"GE").is_none());
+    assert!(lookup(b"GETT").is_none());
+}
+
+#[test]
 fn lookup_ignores_case() {
     assert_eq!(lookup(b"get").unwrap().name, "GET");
     assert_eq!(lookup(b"mGeT").unwrap().route, Route::Split);

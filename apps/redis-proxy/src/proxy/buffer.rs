@@ -138,23 +138,23 @@ impl Chunk {
     fn data(&self) -> &[u8] {
         &self.bytes[..self.end]
     }
-
-    /// Hands a moved frame's buffer to the next read; a small-frame chunk
-    /// just goes.
-    fn retire(self) {
-        if self.end >= BIG {
-            spares::give(self.bytes);
-        }
-    }
 }
 
-/// Bytes waiting to be written to a peer, in order.
+/// The largest small-frame chunk an [`OutQueue`] keeps, once written, for
+/// its next bytes.
+const KEEP_SMALL: usize = 4 * BIG;
+
+/// Bytes waiting to be written to a peer, in order. Written small-frame
+/// chunks are kept (one, cleared) for the next bytes, and the queue keeps
+/// its capacity, so a connection's steady traffic allocates nothing.
 #[derive(Debug, Default)]
 pub struct OutQueue {
     chunks: VecDeque<Chunk>,
     /// Bytes of the front chunk already written.
     offset: usize,
     bytes: usize,
+    /// A written small-frame chunk's buffer, empty, for the next chunk.
+    spare: Vec<u8>,
 }
 
 impl OutQueue {
@@ -172,7 +172,10 @@ impl OutQueue {
                 return;
             }
         }
-        let mut chunk = Vec::with_capacity(bytes.len().max(512));
+        let mut chunk = std::mem::take(&mut self.spare);
+        if chunk.capacity() == 0 {
+            chunk.reserve(bytes.len().max(512));
+        }
         chunk.extend_from_slice(bytes);
         let end = chunk.len();
         self.chunks.push_back(Chunk { bytes: chunk, end });
@@ -197,14 +200,46 @@ impl OutQueue {
 
     /// Appends every byte of `other`, moving its big chunks.
     pub fn append(&mut self, mut other: OutQueue) {
-        if other.offset > 0 {
-            if let Some(front) = other.chunks.front_mut() {
-                front.bytes.drain(..other.offset);
-                front.end -= other.offset;
+        self.append_from(&mut other);
+    }
+
+    /// Moves every byte of `other` to the end of this queue (big chunks
+    /// moved whole, small ones copied), leaving `other` empty with its
+    /// capacity and a spare chunk for reuse.
+    pub fn append_from(&mut self, other: &mut OutQueue) {
+        let mut skip = std::mem::take(&mut other.offset);
+        other.bytes = 0;
+        while let Some(chunk) = other.chunks.pop_front() {
+            if skip == 0 && chunk.end >= BIG {
+                self.bytes += chunk.end;
+                self.chunks.push_back(chunk);
+            } else {
+                self.push_bytes(&chunk.bytes[skip..chunk.end]);
+                other.retire(chunk);
             }
+            skip = 0;
         }
-        for chunk in other.chunks {
-            self.push_frame(chunk.bytes, chunk.end);
+    }
+
+    /// Drops the spare chunk when its capacity is above `max` bytes (a
+    /// queue kept idle should not hold much).
+    pub fn limit_spare(&mut self, max: usize) {
+        if self.spare.capacity() > max {
+            self.spare = Vec::new();
+        }
+    }
+
+    /// Done with a written chunk: a moved frame's buffer goes to the next
+    /// read, a small-frame chunk becomes this queue's spare.
+    fn retire(&mut self, chunk: Chunk) {
+        if chunk.end >= BIG {
+            spares::give(chunk.bytes);
+        } else if chunk.bytes.capacity() <= KEEP_SMALL
+            && chunk.bytes.capacity() > self.spare.capacity()
+        {
+            let mut bytes = chunk.bytes;
+            bytes.clear();
+            self.spare = bytes;
         }
     }
 
@@ -231,12 +266,12 @@ impl OutQueue {
             n -= left;
             self.offset = 0;
             if let Some(done) = self.chunks.pop_front() {
-                done.retire();
+                self.retire(done);
             }
         }
         if self.chunks.front().is_some_and(|c| c.end == self.offset) {
             if let Some(done) = self.chunks.pop_front() {
-                done.retire();
+                self.retire(done);
             }
             self.offset = 0;
         }
@@ -254,8 +289,8 @@ impl OutQueue {
 
     /// Drops everything.
     pub fn clear(&mut self) {
-        for chunk in self.chunks.drain(..) {
-            chunk.retire();
+        while let Some(chunk) = self.chunks.pop_front() {
+            self.retire(chunk);
         }
         self.offset = 0;
         self.bytes = 0;
@@ -324,6 +359,32 @@ mod tests {
         }
         assert_eq!(written.len(), 3 * BIG + 4);
         assert_eq!(&written[3 * BIG..], b"tail");
+    }
+
+    #[test]
+    fn written_small_chunks_take_the_next_bytes() {
+        let mut out = OutQueue::default();
+        out.push_bytes(b"+OK\r\n");
+        let first = out.front().as_ptr();
+        out.advance(5);
+        assert!(out.is_empty());
+        out.push_bytes(b"$1\r\nx\r\n");
+        assert_eq!(out.front().as_ptr(), first);
+        // A reply queue appended empties into the output and keeps its
+        // chunk for its next reply.
+        let mut reply = OutQueue::default();
+        reply.push_bytes(b":1\r\n");
+        let kept = reply.front().as_ptr();
+        out.append_from(&mut reply);
+        assert!(reply.is_empty());
+        assert_eq!(out.front(), b"$1\r\nx\r\n:1\r\n");
+        reply.push_bytes(b":2\r\n");
+        assert_eq!(reply.front().as_ptr(), kept);
+        reply.limit_spare(0);
+        reply.advance(4);
+        reply.limit_spare(0);
+        reply.push_bytes(b":3\r\n");
+        assert_eq!(reply.front(), b":3\r\n");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::time::Instant;
 use super::request::error_reply;
 use super::router::{Router, Verdict};
 use crate::cluster::{
-    answer, proxy_node_id, Attempt, ClusterRouter, NodeAddr, NodeId, ProxyNode,
-    Verdict as ClusterVerdict, CLUSTER_SLOTS_REQUEST,
+    answer, broadcast, proxy_node_id, Attempt, ClusterRouter, Fanout, NodeAddr, NodeId, ProxyFacts,
+    ProxyNode, RouterStats, Verdict as ClusterVerdict, CLUSTER_SLOTS_REQUEST,
 };
 use crate::config::{Listen, Pool, ServerAddress};
 use crate::hash::cluster_slot;
@@ -144,6 +144,20 @@ impl Router for ClusterAdapter {
 
     fn redirects(&self) -> bool {
         true
+    }
+
+    fn broadcast(
+        &mut self,
+        args: &[&[u8]],
+        facts: &ProxyFacts<'_>,
+    ) -> Option<Result<Fanout, Vec<u8>>> {
+        let fanout = broadcast(&self.router, facts, args);
+        self.learn();
+        fanout
+    }
+
+    fn cluster_stats(&self) -> Option<RouterStats> {
+        Some(self.router.stats())
     }
 
     fn max_redirects(&self) -> u8 {

@@ -11,8 +11,9 @@ use super::request::{self, auth, encode_command, error_reply, MergeKind, Plan, P
 use super::router::{Router, StaticRouter, Verdict};
 use super::session::{Client, ClientId, Inflight, Link, Merging, Pending, ServerConn};
 use super::stats::{PoolStats, ServerStats, StatsClock};
+use crate::cluster::{FanoutMerge, ProxyFacts};
 use crate::config::{Pool, ServerAddress};
-use crate::resp::{self, Parsed, Scanner};
+use crate::resp::{self, Scanner};
 
 mod passthrough;
 
@@ -113,13 +114,24 @@ pub struct Engine {
     delayed: Vec<(Instant, usize, usize, bool, Inflight)>,
     /// Big replies passed through (tpa's runtime; see `passthrough`).
     splices: passthrough::Splices,
+    /// Scratch: the clients a server's replies went to (kept for its
+    /// capacity).
+    touched: Vec<ClientId>,
 }
 
 /// What a request turned into, owning what it needs.
 enum Decision {
     Reply(Vec<u8>, bool),
     Forward(usize, Option<Vec<u8>>),
-    Split(MergeKind, usize, Vec<(usize, Vec<u32>, Vec<u8>)>, Vec<u32>),
+    /// The merge, the key count, the fragments (server, key indices,
+    /// request), the keys no server takes, INFO's own sections.
+    Split(
+        MergeKind,
+        usize,
+        Vec<(usize, Vec<u32>, Vec<u8>)>,
+        Vec<u32>,
+        Option<(String, bool)>,
+    ),
     Ignore,
 }
 
@@ -149,6 +161,7 @@ impl Engine {
             total_connections: 0,
             delayed: Vec::new(),
             splices: passthrough::Splices::default(),
+            touched: Vec::new(),
         };
         for (p, pool) in pools.into_iter().enumerate() {
             if !pool.redis {
@@ -259,6 +272,7 @@ impl Engine {
             closing: false,
             dirty: false,
             local,
+            spare_replies: Vec::new(),
         };
         let index = match self.free.pop() {
             Some(i) => i,
@@ -417,7 +431,7 @@ impl Engine {
     /// Answers `message` after the replies owed, then closes the client.
     fn refuse(&mut self, id: ClientId, message: &str) {
         if let Some(c) = client_mut(&mut self.slots, id) {
-            let mut reply = OutQueue::default();
+            let mut reply = c.reply_queue();
             reply.push_bytes(&error_reply(message));
             c.pending.push_back(Pending {
                 waiting: 0,
@@ -443,20 +457,12 @@ impl Engine {
         let pool = &mut pools[c.pool];
         let decision = {
             let bytes = &c.input.pending()[..end];
-            match resp::parse(bytes, &resp::Limits::default(), true) {
-                Ok(Parsed::Frame(frame, _)) => {
-                    let ctx = PlanContext {
-                        password: pool.config.redis_auth.as_deref(),
-                        authed: c.authed,
-                        db: pool.config.redis_db,
-                    };
-                    decide(request::plan(&frame, ctx), pool, &mut c.authed, c.local)
-                }
-                Ok(Parsed::NeedMore) => {
-                    Decision::Reply(error_reply("ERR Protocol error: incomplete request"), true)
-                }
-                Err(e) => Decision::Reply(error_reply(&format!("ERR {e}")), true),
-            }
+            let ctx = PlanContext {
+                password: pool.config.redis_auth.as_deref(),
+                authed: c.authed,
+                db: pool.config.redis_db,
+            };
+            decide(request::plan(bytes, ctx), pool, &mut c.authed, c.local)
         };
         // A router may route to servers it just learned (cluster nodes).
         sync_servers(pool, c.pool, conns);
@@ -466,7 +472,9 @@ impl Engine {
                 error_reply("ERR the router chose a server the proxy does not know"),
                 false,
             ),
-            Decision::Split(_, _, ref fragments, _) if fragments.iter().any(|f| f.0 >= known) => {
+            Decision::Split(_, _, ref fragments, _, _)
+                if fragments.iter().any(|f| f.0 >= known) =>
+            {
                 Decision::Reply(
                     error_reply("ERR the router chose a server the proxy does not know"),
                     false,
@@ -480,7 +488,7 @@ impl Engine {
             Decision::Ignore => c.input.consume(end),
             Decision::Reply(bytes, close) => {
                 c.input.consume(end);
-                let mut reply = OutQueue::default();
+                let mut reply = c.reply_queue();
                 reply.push_bytes(&bytes);
                 c.pending.push_back(Pending {
                     waiting: 0,
@@ -493,9 +501,10 @@ impl Engine {
                 }
             }
             Decision::Forward(server, encoded) => {
+                let reply = c.reply_queue();
                 c.pending.push_back(Pending {
                     waiting: 1,
-                    reply: OutQueue::default(),
+                    reply,
                     merge: None,
                     close_after: false,
                 });
@@ -524,7 +533,7 @@ impl Engine {
                 });
                 self.after_queue(cid, now);
             }
-            Decision::Split(kind, nkeys, fragments, unrouted) => {
+            Decision::Split(kind, nkeys, fragments, unrouted, info) => {
                 c.input.consume(end);
                 let mut merging = Merging {
                     kind,
@@ -532,6 +541,7 @@ impl Engine {
                     values: vec![Vec::new(); nkeys],
                     sum: 0,
                     error: None,
+                    info,
                 };
                 for &k in &unrouted {
                     let e = error_reply("ERR no live server for the key");
@@ -563,7 +573,7 @@ impl Engine {
                 let waiting = touched.len() as u32;
                 let mut pending = Pending {
                     waiting,
-                    reply: OutQueue::default(),
+                    reply: c.reply_queue(),
                     merge: Some(merging),
                     close_after: false,
                 };
@@ -649,7 +659,7 @@ impl Engine {
             };
             advanced = true;
             c.head_seq += 1;
-            c.output.append(p.reply);
+            c.output_reply(p.reply);
             if p.close_after {
                 c.closing = true;
                 c.pending.clear();
@@ -725,7 +735,8 @@ impl Engine {
 
     /// Handles the server connection's buffered replies.
     pub fn server_input(&mut self, cid: ServerConnId, now: Instant) {
-        let mut clients = Vec::new();
+        let mut clients = std::mem::take(&mut self.touched);
+        clients.clear();
         let mut redirected = Vec::new();
         let mut failed;
         let mut need_more = false;
@@ -819,9 +830,10 @@ impl Engine {
                 }
             }
         }
-        for id in clients {
+        for &id in &clients {
             self.flush_ready(id);
         }
+        self.touched = clients;
     }
 
     /// Sends a redirected request to `server` of pool `p` (after ASKING
@@ -1111,7 +1123,9 @@ impl Engine {
                         (state.name.clone(), stats)
                     })
                     .collect();
-                (p.config.name.clone(), p.stats.clone(), servers)
+                let mut stats = p.stats.clone();
+                stats.cluster = p.router.cluster_stats();
+                (p.config.name.clone(), stats, servers)
             })
             .collect();
         super::stats::StatsView {
@@ -1174,6 +1188,9 @@ fn add_server(
 fn sync_servers(pool: &mut PoolState, p: usize, conns: &mut Vec<ServerConn>) {
     let known = pool.servers.len() - pool.config.servers.len();
     let learned = pool.router.learned_servers();
+    if learned.len() <= known {
+        return;
+    }
     let new: Vec<ServerAddress> = learned[known.min(learned.len())..].to_vec();
     for address in new {
         let name = match &address {
@@ -1205,6 +1222,32 @@ fn decide(
                 Decision::Reply(out, false)
             } else {
                 Decision::Reply(fallback, false)
+            }
+        }
+        Plan::Broadcast { args, fallback } => {
+            let facts = ProxyFacts {
+                version: env!("CARGO_PKG_VERSION"),
+                pool: &pool.config.name,
+                clients: u64::from(pool.clients),
+            };
+            match pool.router.broadcast(&args, &facts) {
+                None => Decision::Reply(fallback, false),
+                Some(Err(reply)) => Decision::Reply(reply, false),
+                Some(Ok(fanout)) => {
+                    let (kind, info) = match fanout.merge {
+                        FanoutMerge::Sum => (MergeKind::Sum, None),
+                        FanoutMerge::Info { head, keyspace } => {
+                            (MergeKind::Info, Some((head, keyspace)))
+                        }
+                    };
+                    let fragments = fanout
+                        .nodes
+                        .iter()
+                        .enumerate()
+                        .map(|(f, node)| (node.index(), vec![f as u32], fanout.request.to_vec()))
+                        .collect();
+                    Decision::Split(kind, fanout.nodes.len(), fragments, Vec::new(), info)
+                }
             }
         }
         Plan::ReplyAndClose(bytes) => Decision::Reply(bytes, true),
@@ -1255,7 +1298,7 @@ fn decide(
                     (server, ks, encode_command(&part))
                 })
                 .collect();
-            Decision::Split(merge, keys.len(), fragments, unrouted)
+            Decision::Split(merge, keys.len(), fragments, unrouted, None)
         }
     }
 }

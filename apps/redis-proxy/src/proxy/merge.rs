@@ -6,12 +6,13 @@ use super::session::{Merging, Pending};
 use crate::resp::{self, Frame, Parsed};
 
 /// Folds fragment `fragment`'s reply (`bytes`, one whole frame) into the
-/// merge.
+/// merge (each fragment is answered once: its key list is taken, not
+/// copied).
 pub fn merge_fragment(m: &mut Merging, fragment: u32, bytes: &[u8]) {
     let keys = m
         .fragment_keys
-        .get(fragment as usize)
-        .cloned()
+        .get_mut(fragment as usize)
+        .map(std::mem::take)
         .unwrap_or_default();
     let frame = match resp::parse(bytes, &resp::Limits::default(), false) {
         Ok(Parsed::Frame(f, _)) => Some(f),
@@ -45,6 +46,12 @@ pub fn merge_fragment(m: &mut Merging, fragment: u32, bytes: &[u8]) {
                 m.error.get_or_insert(e);
             }
         },
+        // Kept whole (errors too): `info_reply` reads them at the end.
+        MergeKind::Info => {
+            if let Some(&k) = keys.first() {
+                m.values[k as usize] = bytes.to_vec();
+            }
+        }
         MergeKind::AllOk => match &frame {
             Some(Frame::Simple(b"OK")) => {}
             _ => {
@@ -67,6 +74,11 @@ pub fn finish_merge(pending: &mut Pending) {
             for v in m.values {
                 out.push_chunk(v);
             }
+        }
+        (MergeKind::Info, _) => {
+            let (head, keyspace) = m.info.unwrap_or_default();
+            let replies: Vec<&[u8]> = m.values.iter().map(Vec::as_slice).collect();
+            out.push_bytes(&crate::cluster::info_reply(&head, keyspace, &replies));
         }
         (_, Some(e)) => out.push_bytes(&e),
         (MergeKind::Sum, None) => out.push_bytes(format!(":{}\r\n", m.sum).as_bytes()),

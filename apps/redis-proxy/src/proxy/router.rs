@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use super::request::error_reply;
+use crate::cluster::{Fanout, ProxyFacts, RouterStats};
 use crate::config::{Pool, ServerAddress};
 use crate::hash::{DistributionKind, KeyMapper, ServerPoint};
 
@@ -80,6 +81,25 @@ pub trait Router {
         _out: &mut Vec<u8>,
     ) -> bool {
         false
+    }
+
+    /// A keyless command the router answers by asking several servers
+    /// (cluster mode's DBSIZE and INFO, over the masters): what to send
+    /// to whom and how to merge (node ids are server indices), or the
+    /// client's error reply; `None`: not one of them, the proxy refuses
+    /// it as usual.
+    fn broadcast(
+        &mut self,
+        _args: &[&[u8]],
+        _facts: &ProxyFacts<'_>,
+    ) -> Option<Result<Fanout, Vec<u8>>> {
+        None
+    }
+
+    /// The router's redirect and refresh counters (cluster mode), for
+    /// the stats.
+    fn cluster_stats(&self) -> Option<RouterStats> {
+        None
     }
 
     /// Whether requests are kept until answered, so that they can be

@@ -43,6 +43,9 @@ pub struct Merging {
     pub sum: i64,
     /// The first error reply seen.
     pub error: Option<Vec<u8>>,
+    /// `MergeKind::Info`: the proxy's own sections, and whether the
+    /// keyspace section follows.
+    pub info: Option<(String, bool)>,
 }
 
 /// One client connection.
@@ -68,6 +71,33 @@ pub struct Client {
     pub dirty: bool,
     /// The address the client reached the proxy at, if TCP.
     pub local: Option<std::net::SocketAddr>,
+    /// Emptied reply queues of answered requests, reused by the next ones
+    /// (at most `SPARE_REPLIES`).
+    pub spare_replies: Vec<OutQueue>,
+}
+
+/// Reply queues a client keeps for reuse: enough for a pipeline's worth of
+/// replies arriving out of order.
+pub const SPARE_REPLIES: usize = 32;
+
+/// The most capacity a kept reply queue's spare chunk may have (so the
+/// spares of one client hold at most 128 KiB).
+pub const SPARE_REPLY_BYTES: usize = 4096;
+
+impl Client {
+    /// An empty reply queue for a new request, reused when one is spare.
+    pub fn reply_queue(&mut self) -> OutQueue {
+        self.spare_replies.pop().unwrap_or_default()
+    }
+
+    /// Moves a request's reply to the output and keeps its emptied queue.
+    pub fn output_reply(&mut self, mut reply: OutQueue) {
+        self.output.append_from(&mut reply);
+        if self.spare_replies.len() < SPARE_REPLIES {
+            reply.limit_spare(SPARE_REPLY_BYTES);
+            self.spare_replies.push(reply);
+        }
+    }
 }
 
 /// A server connection's state.

@@ -19,6 +19,9 @@ pub struct PoolStats {
     pub forward_error: u64,
     /// Fragments sent for split requests.
     pub fragments: u64,
+    /// A cluster pool's redirect and refresh counters (shown as
+    /// `cluster_*` fields of the pool; absent for nutcracker's pools).
+    pub cluster: Option<crate::cluster::RouterStats>,
 }
 
 /// A server's counters (nutcracker's names).
@@ -186,6 +189,9 @@ impl StatsView {
             p.server_ejects += q.server_ejects;
             p.forward_error += q.forward_error;
             p.fragments += q.fragments;
+            if let Some(theirs) = &q.cluster {
+                p.cluster.get_or_insert_with(Default::default).add(theirs);
+            }
             for ((_, s), (_, t)) in servers.iter_mut().zip(others) {
                 s.server_eof += t.server_eof;
                 s.server_err += t.server_err;
@@ -235,6 +241,19 @@ pub fn render(clock: &StatsClock, total: u64, current: u64, pools: &[PoolView]) 
             p.forward_error,
             p.fragments
         );
+        if let Some(c) = &p.cluster {
+            let _ = write!(
+                out,
+                ", \"cluster_moved\":{}, \"cluster_ask\":{}, \"cluster_tryagain\":{}, \"cluster_redirect_limit\":{}, \"cluster_bad_redirects\":{}, \"cluster_refreshes\":{}, \"cluster_refresh_failures\":{}",
+                c.moved,
+                c.ask,
+                c.try_again,
+                c.redirect_limit,
+                c.bad_redirects,
+                c.refreshes,
+                c.refresh_failures
+            );
+        }
         for (server, s) in servers {
             let _ = write!(
                 out,

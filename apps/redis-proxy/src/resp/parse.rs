@@ -170,7 +170,16 @@ pub(super) fn line<'a>(
     limits: &Limits,
 ) -> Result<Option<(&'a [u8], usize)>, ParseError> {
     let rest = &buf[at..];
-    match rest.windows(2).position(|w| w == b"\r\n") {
+    // The first CR followed by LF (a lone CR is part of the line).
+    let mut from = 0;
+    let crlf = loop {
+        match rest[from..].iter().position(|&b| b == b'\r') {
+            Some(i) if rest.get(from + i + 1) == Some(&b'\n') => break Some(from + i),
+            Some(i) => from += i + 1,
+            None => break None,
+        }
+    };
+    match crlf {
         Some(end) if end > limits.max_line => Err(ParseError::LineTooLong),
         Some(end) => Ok(Some((&rest[..end], at + end + 2))),
         None if rest.len() > limits.max_line + 1 => Err(ParseError::LineTooLong),

@@ -60,7 +60,11 @@ impl Scanner {
             match buf.first() {
                 None => return Ok(None),
                 Some(&b) if self.inline && !is_type_byte(b) => return self.scan_inline(buf),
-                Some(_) => {}
+                Some(_) => {
+                    if let Some(end) = self.whole(buf) {
+                        return Ok(Some(end));
+                    }
+                }
             }
         }
         loop {
@@ -143,6 +147,47 @@ impl Scanner {
         }
     }
 
+    /// The common frames, when whole in `buf`, framed in one tight pass:
+    /// an array of bulk strings (a client's request) or a bulk string (a
+    /// GET's reply). `None`: another frame, one not whole yet, or one the
+    /// limits refuse, for the general loop (which reports errors).
+    fn whole(&self, buf: &[u8]) -> Option<usize> {
+        let limits = &self.limits;
+        if limits.max_line < 20 || limits.max_depth == 0 {
+            return None;
+        }
+        match buf[0] {
+            b'*' => {
+                let (count, mut at) = digits(buf, 1)?;
+                if count > limits.max_elements {
+                    return None;
+                }
+                for _ in 0..count {
+                    if *buf.get(at)? != b'$' {
+                        return None;
+                    }
+                    at = self.bulk(buf, at + 1)?;
+                }
+                Some(at)
+            }
+            b'$' => self.bulk(buf, 1),
+            _ => None,
+        }
+    }
+
+    /// The end of the bulk string whose length starts at `at`, if whole.
+    fn bulk(&self, buf: &[u8], at: usize) -> Option<usize> {
+        let (len, data) = digits(buf, at)?;
+        if len > self.limits.max_bulk {
+            return None;
+        }
+        let end = data.checked_add(len)?;
+        if buf.get(end..end.checked_add(2)?)? != b"\r\n" {
+            return None;
+        }
+        Some(end + 2)
+    }
+
     fn scan_inline(&mut self, buf: &[u8]) -> Result<Option<usize>, ParseError> {
         let from = self.inline_searched.min(buf.len());
         match buf[from..].iter().position(|&b| b == b'\n') {
@@ -155,4 +200,23 @@ impl Scanner {
             }
         }
     }
+}
+
+/// The decimal digits at `at` (at most 19) ending in CRLF: their number and
+/// the index after the CRLF; `None` for anything else.
+fn digits(buf: &[u8], at: usize) -> Option<(usize, usize)> {
+    let mut n: u64 = 0;
+    let mut i = at;
+    loop {
+        match *buf.get(i)? {
+            d @ b'0'..=b'9' if i - at < 19 => n = n * 10 + u64::from(d - b'0'),
+            b'\r' => break,
+            _ => return None,
+        }
+        i += 1;
+    }
+    if i == at || *buf.get(i + 1)? != b'\n' {
+        return None;
+    }
+    Some((usize::try_from(n).ok()?, i + 2))
 }

@@ -32,6 +32,46 @@ fn parses_commands_and_replies() {
 }
 
 #[test]
+fn whole_frames_scan_as_they_do_byte_by_byte() {
+    // Whole requests and bulk replies take the scanner's one-pass path;
+    // fed a byte at a time they take the general one: both agree, errors
+    // included.
+    let l = Limits {
+        max_bulk: 10,
+        max_elements: 4,
+        max_depth: 2,
+        max_line: 32,
+    };
+    let frames: [&[u8]; 12] = [
+        b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nrest",
+        b"*0\r\n",
+        b"*1\r\n$0\r\n\r\n*1\r\n",
+        b"$3\r\nabc\r\n$1\r\n",
+        b"$-1\r\n",
+        b"*1\r\n$-1\r\n",
+        b"*1\r\n$3\r\nab\r\n",
+        b"*1\r\n$11\r\nhello world\r\n",
+        b"*5\r\n",
+        b"*2\r\n:1\r\n$1\r\na\r\n",
+        b"*+1\r\n$1\r\na\r\n",
+        b"$99999999999999999999\r\n",
+    ];
+    for wire in frames {
+        let mut whole = Scanner::new(l, true);
+        let at_once = whole.scan(wire);
+        let mut parts = Scanner::new(l, true);
+        let mut by_byte = Ok(None);
+        for cut in 0..=wire.len() {
+            by_byte = parts.scan(&wire[..cut]);
+            if !matches!(by_byte, Ok(None)) {
+                break;
+            }
+        }
+        assert_eq!(at_once, by_byte, "{:?}", String::from_utf8_lossy(wire));
+    }
+}
+
+#[test]
 fn bad_and_oversized_input_are_errors() {
     let l = Limits {
         max_bulk: 10,

@@ -11,7 +11,7 @@ use tpa_redis_proxy::resp::{parse, Frame, Limits, Parsed};
 pub struct Client {
     stream: TcpStream,
     buf: Vec<u8>,
-    /// The server's port on 127.0.0.1.
+    /// The server's port.
     pub port: u16,
 }
 
@@ -42,8 +42,14 @@ pub fn frame(reply: &[u8]) -> Frame<'_> {
 impl Client {
     /// Connects to 127.0.0.1:`port`; every read waits at most 20 s.
     pub fn connect(port: u16) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port))
-            .unwrap_or_else(|e| panic!("connect to port {port}: {e}"));
+        Client::connect_at("127.0.0.1", port)
+    }
+
+    /// Connects to `host`:`port` (in the caller's namespace); every read
+    /// waits at most 20 s.
+    pub fn connect_at(host: &str, port: u16) -> Client {
+        let stream = TcpStream::connect((host, port))
+            .unwrap_or_else(|e| panic!("connect to {host}:{port}: {e}"));
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();

@@ -1,8 +1,11 @@
-//! A real Redis Cluster for tests: six redis-servers in cluster mode on
-//! loopback ports (three masters, one replica each) in a temporary
-//! directory, created with `redis-cli --cluster create`, and slot
-//! migration step by step. Every process is killed and the directory
-//! removed on drop (a failing test first prints the nodes' log tails).
+//! A real Redis Cluster for tests: six redis-servers in cluster mode
+//! (three masters, one replica each) in a temporary directory, created
+//! with `redis-cli --cluster create`, and slot migration step by step.
+//! The nodes listen on loopback ports ([`Cluster::start`]), or on the
+//! kernel's address of a network namespace's TAP, which tpa's stack
+//! reaches from the TAP's other side ([`Cluster::start_in`]). Every
+//! process is killed and the directory removed on drop (a failing test
+//! first prints the nodes' log tails); the namespace goes last.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -11,14 +14,24 @@ use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use tpa_tests::netns::Netns;
+
 use super::client::{text, Client};
 
 /// Six cluster nodes; `ports[i]` is node i's client port.
 pub struct Cluster {
     dir: PathBuf,
     children: Vec<Child>,
-    /// The nodes' client ports on 127.0.0.1.
+    /// The nodes' client ports on `host`.
     pub ports: Vec<u16>,
+    /// The address every node binds and announces.
+    pub host: String,
+    /// The namespace the nodes run in (`None`: the caller's).
+    ns: Option<Netns>,
+    /// `cluster-node-timeout`: how long a silent node takes to be failed.
+    node_timeout_ms: u32,
+    /// The nodes killed (`kill_master`).
+    dead: Mutex<Vec<u16>>,
 }
 
 impl Drop for Cluster {
@@ -72,22 +85,15 @@ fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 }
 
 impl Cluster {
-    /// Starts six nodes and joins them into a cluster with one replica
-    /// per master; returns once every node says `cluster_state:ok`.
-    /// `name` tells the temporary directories of concurrent tests apart.
+    /// Starts six nodes on loopback ports and joins them into a cluster
+    /// with one replica per master; returns once every node says
+    /// `cluster_state:ok`. `name` tells the temporary directories of
+    /// concurrent tests apart.
     pub fn start(name: &str) -> Cluster {
-        let dir =
-            std::env::temp_dir().join(format!("tpa-redis-cluster-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let mut cluster = Cluster::empty(name, "127.0.0.1", None);
         // Client ports and cluster bus ports, all distinct. A port taken
         // between our choice and redis's bind (by another program) makes
         // that node exit: start again on new ports, a few times.
-        let mut cluster = Cluster {
-            dir: dir.clone(),
-            children: Vec::new(),
-            ports: Vec::new(),
-        };
         for attempt in 1.. {
             let ports = free_ports(12);
             cluster.ports = ports[..6].to_vec();
@@ -97,15 +103,58 @@ impl Cluster {
                 Err(why) => panic!("cluster {name}: {why}"),
             }
         }
-        let nodes: Vec<String> = cluster
+        cluster.create();
+        cluster
+    }
+
+    /// Starts six nodes in `ns` on `host` (an address of the namespace,
+    /// which every node binds and announces: the TAP's kernel side for
+    /// tpa's stack to reach), ports 7001-7006 (the namespace is the
+    /// test's own: nothing else listens there), and joins them as
+    /// [`Cluster::start`] does. The cluster owns `ns` from now on.
+    pub fn start_in(name: &str, ns: Netns, host: &str) -> Cluster {
+        let mut cluster = Cluster::empty(name, host, Some(ns));
+        cluster.ports = (7001..=7006).collect();
+        let bus: Vec<u16> = (17001..=17006).collect();
+        if let Err(why) = cluster.spawn_nodes(&bus) {
+            panic!("cluster {name}: {why}");
+        }
+        cluster.create();
+        cluster
+    }
+
+    fn empty(name: &str, host: &str, ns: Option<Netns>) -> Cluster {
+        let dir =
+            std::env::temp_dir().join(format!("tpa-redis-cluster-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Cluster {
+            dir,
+            children: Vec::new(),
+            ports: Vec::new(),
+            host: host.to_string(),
+            // A namespace's cluster is failed over sooner: 2 s, as much
+            // as a node may stall on a busy machine without one.
+            node_timeout_ms: if ns.is_some() { 2000 } else { 5000 },
+            dead: Mutex::new(Vec::new()),
+            ns,
+        }
+    }
+
+    /// `redis-cli --cluster create` over the six nodes, then waits until
+    /// the cluster is whole.
+    fn create(&self) {
+        let nodes: Vec<String> = self
             .ports
             .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
+            .map(|p| format!("{}:{p}", self.host))
             .collect();
-        let out = Command::new("redis-cli")
+        let out = self
+            .command("redis-cli")
             .args(["--cluster", "create"])
             .args(&nodes)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdin(Stdio::null())
             .output()
             .expect("redis-cli must be installed");
         assert!(
@@ -114,8 +163,28 @@ impl Cluster {
             text(&out.stdout),
             text(&out.stderr)
         );
-        cluster.wait_ok();
-        cluster
+        self.wait_ok();
+    }
+
+    /// The namespace the nodes run in, if not the caller's.
+    pub fn ns(&self) -> Option<&Netns> {
+        self.ns.as_ref()
+    }
+
+    /// Runs `f` in the nodes' namespace (sockets opened there stay there).
+    pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.ns {
+            Some(ns) => ns.enter(f),
+            None => f(),
+        }
+    }
+
+    /// `program` to run in the nodes' namespace.
+    fn command(&self, program: &str) -> Command {
+        match &self.ns {
+            Some(ns) => ns.command(&[program]),
+            None => Command::new(program),
+        }
     }
 
     /// Starts a redis-server in cluster mode on each of `self.ports`
@@ -128,12 +197,15 @@ impl Cluster {
         }
         self.children.clear();
         for (i, &port) in self.ports.iter().enumerate() {
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            let child = self
+                .command("redis-server")
+                .args(["--port", &port.to_string(), "--bind", &self.host])
+                .args(["--cluster-announce-ip", &self.host])
+                .args(["--protected-mode", "no"])
                 .args(["--cluster-enabled", "yes"])
                 .args(["--cluster-port", &bus[i].to_string()])
                 .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                .args(["--cluster-node-timeout", "5000"])
+                .args(["--cluster-node-timeout", &self.node_timeout_ms.to_string()])
                 .args(["--save", "", "--appendonly", "no"])
                 // CLUSTER SLOTS names a replica only once its replication
                 // offset is not 0: after its first sync (which redis 7
@@ -146,6 +218,7 @@ impl Cluster {
                 .arg("--dir")
                 .arg(&self.dir)
                 .stdout(Stdio::null())
+                .stdin(Stdio::null())
                 .spawn()
                 .expect("redis-server (Debian package redis-server) must be installed");
             self.children.push(child);
@@ -153,7 +226,10 @@ impl Cluster {
         for i in 0..6 {
             let port = self.ports[i];
             let deadline = Instant::now() + Duration::from_secs(20);
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            while self
+                .enter(|| std::net::TcpStream::connect((self.host.as_str(), port)))
+                .is_err()
+            {
                 if let Ok(Some(status)) = self.children[i].try_wait() {
                     let log = std::fs::read_to_string(self.dir.join(format!("{port}.log")))
                         .unwrap_or_default();
@@ -186,7 +262,7 @@ impl Cluster {
                 &format!("node {port} cluster_state:ok"),
                 Duration::from_secs(30),
                 || {
-                    let mut client = Client::connect(port);
+                    let mut client = self.client(port);
                     let info = client.bulk(&["CLUSTER", "INFO"]);
                     if !(info.contains("cluster_state:ok")
                         && info.contains("cluster_known_nodes:6"))
@@ -204,9 +280,9 @@ impl Cluster {
         }
     }
 
-    /// A connection to the node at `port`.
+    /// A connection to the node at `port` (opened in its namespace).
     pub fn client(&self, port: u16) -> Client {
-        Client::connect(port)
+        self.enter(|| Client::connect_at(&self.host, port))
     }
 
     /// The node's 40-character id.
@@ -215,9 +291,9 @@ impl Cluster {
     }
 
     /// The ports of the masters that serve slots, by CLUSTER NODES on
-    /// `ports[0]`.
+    /// the first live node.
     pub fn masters(&self) -> Vec<u16> {
-        masters_in(&self.client(self.ports[0]).bulk(&["CLUSTER", "NODES"]))
+        masters_in(&self.client(self.live()[0]).bulk(&["CLUSTER", "NODES"]))
     }
 
     /// A manual failover: the replica at `replica` takes over its
@@ -225,7 +301,7 @@ impl Cluster {
     /// master and every node's view agrees it serves slots.
     pub fn failover(&self, replica: u16) {
         self.client(replica).ok(&["CLUSTER", "FAILOVER"]);
-        for &port in &self.ports {
+        for port in self.live() {
             wait_until(
                 &format!("node {port} sees {replica} as a master"),
                 Duration::from_secs(30),
@@ -235,6 +311,103 @@ impl Cluster {
                 },
             );
         }
+    }
+
+    /// The nodes not killed.
+    pub fn live(&self) -> Vec<u16> {
+        let dead = self.dead.lock().unwrap();
+        self.ports
+            .iter()
+            .copied()
+            .filter(|p| !dead.contains(p))
+            .collect()
+    }
+
+    /// The master that owns `slot` (its slot ranges in CLUSTER NODES on
+    /// the first live node; a slot migrating away is still its owner's).
+    pub fn owner(&self, slot: u16) -> u16 {
+        let nodes = self.client(self.live()[0]).bulk(&["CLUSTER", "NODES"]);
+        for line in nodes.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            if f.len() <= 8 || !f[2].contains("master") {
+                continue;
+            }
+            let owns = f[8..].iter().any(|range| {
+                let (a, b) = range.split_once('-').unwrap_or((range, range));
+                match (a.parse::<u16>(), b.parse::<u16>()) {
+                    (Ok(a), Ok(b)) => (a..=b).contains(&slot),
+                    _ => false, // [slot->-id] / [slot-<-id]: migrating
+                }
+            });
+            if owns {
+                let port = f[1].split('@').next().unwrap().rsplit(':').next().unwrap();
+                return port.parse().unwrap();
+            }
+        }
+        panic!("no master owns slot {slot}: {nodes}")
+    }
+
+    /// The port of a replica of the master at `master`, by CLUSTER NODES
+    /// on `master`.
+    pub fn replica_of(&self, master: u16) -> u16 {
+        let id = self.node_id(master);
+        let nodes = self.client(master).bulk(&["CLUSTER", "NODES"]);
+        nodes
+            .lines()
+            .map(|l| l.split(' ').collect::<Vec<_>>())
+            .find(|f| f.len() > 3 && f[2].contains("slave") && f[3] == id)
+            .map(|f| {
+                let port = f[1].split('@').next().unwrap().rsplit(':').next().unwrap();
+                port.parse().unwrap()
+            })
+            .unwrap_or_else(|| panic!("no replica of {master} in {nodes}"))
+    }
+
+    /// The keys in the cluster: the sum of the masters' DBSIZE, read
+    /// from each directly.
+    pub fn dbsize(&self) -> i64 {
+        self.masters()
+            .into_iter()
+            .map(|m| {
+                let reply = text(&self.client(m).call_str(&["DBSIZE"]));
+                reply
+                    .trim_start_matches(':')
+                    .trim_end()
+                    .parse::<i64>()
+                    .unwrap_or_else(|_| panic!("DBSIZE of {m}: {reply}"))
+            })
+            .sum()
+    }
+
+    /// Kills the master at `master` (SIGKILL) once its replica has every
+    /// write (WAIT), and returns the replica's port once every other node
+    /// sees it as a master and says `cluster_state:ok` (the cluster fails
+    /// the master over by itself after `cluster-node-timeout`).
+    pub fn kill_master(&self, master: u16) -> u16 {
+        let replica = self.replica_of(master);
+        let acked = text(&self.client(master).call_str(&["WAIT", "1", "5000"]));
+        assert_eq!(acked, ":1\r\n", "WAIT on {master}");
+        let i = self.ports.iter().position(|&p| p == master).unwrap();
+        let pid = self.children[i].id();
+        self.dead.lock().unwrap().push(master);
+        let status = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -KILL {pid}: {status}");
+        for port in self.live() {
+            wait_until(
+                &format!("node {port} sees {replica} as the master after {master} died"),
+                Duration::from_secs(30),
+                || {
+                    let mut client = self.client(port);
+                    let nodes = client.bulk(&["CLUSTER", "NODES"]);
+                    let info = client.bulk(&["CLUSTER", "INFO"]);
+                    masters_in(&nodes).contains(&replica) && info.contains("cluster_state:ok")
+                },
+            );
+        }
+        replica
     }
 
     /// First step of moving `slot` from the master at `from` to the master
@@ -275,7 +448,7 @@ impl Cluster {
         let port = to.to_string();
         let mut args: Vec<&[u8]> = vec![
             b"MIGRATE",
-            b"127.0.0.1",
+            self.host.as_bytes(),
             port.as_bytes(),
             b"",
             b"0",

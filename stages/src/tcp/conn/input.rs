@@ -262,7 +262,16 @@ impl<B: PacketBuf> Connection<B> {
         let end = seg.seq + len;
         if self.neg.sack && len > 0 && end.le(self.rcv_nxt) && seg.seq.ge(self.rcv_nxt - (1 << 30))
         {
-            self.dsack = Some(SeqRange::from_len(seg.seq, len));
+            self.note_duplicate(SeqRange::from_len(seg.seq, len));
+        }
+    }
+
+    /// Owes a D-SACK report of `range` (when SACK was agreed): the next
+    /// ACK not already carrying one reports it as its first block, so a
+    /// burst of duplicates gets one ACK each (RFC 2883 §4, as Linux).
+    fn note_duplicate(&mut self, range: SeqRange) {
+        if self.neg.sack {
+            self.dsacks.push(range);
         }
     }
 
@@ -694,7 +703,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         if cut > 0 {
             // RFC 2883 §4: report the duplicate as the first SACK block.
-            self.dsack = Some(SeqRange::from_len(seg.seq - cut, cut));
+            self.note_duplicate(SeqRange::from_len(seg.seq - cut, cut));
             // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: duplicate data asks for
             // an immediate ACK (the peer may be retransmitting for a lost
             // ACK).
@@ -832,8 +841,12 @@ impl<B: PacketBuf> Connection<B> {
             return;
         }
         match self.reassembly.insert(seg.seq, payload) {
-            Insert::Queued { duplicate, .. } => self.dsack = duplicate,
-            Insert::Duplicate(range) => self.dsack = Some(range),
+            Insert::Queued {
+                duplicate: Some(range),
+                ..
+            }
+            | Insert::Duplicate(range) => self.note_duplicate(range),
+            Insert::Queued { .. } => {}
             Insert::Refused(_) => self.stats.dropped += 1,
             Insert::Empty => {}
         }

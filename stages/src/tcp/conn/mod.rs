@@ -28,6 +28,7 @@
 
 mod app;
 mod cwv;
+mod dsack;
 mod events;
 mod frto;
 mod icmp;
@@ -62,7 +63,7 @@ use super::cc::{Cc, CongestionControl};
 use super::reassembly::ReassemblyQueue;
 use super::rto::RtoEstimator;
 use super::sack::SackScoreboard;
-use super::seq::{SeqNumber, SeqRange};
+use super::seq::SeqNumber;
 
 use receive_queue::ReceiveQueue;
 use send_queue::SendQueue;
@@ -237,8 +238,9 @@ pub struct Connection<B: PacketBuf> {
     reassembly: ReassemblyQueue<B>,
     /// Where a FIN that arrived out of order sits.
     ooo_fin: Option<SeqNumber>,
-    /// A duplicate range to report first in the next SACK (RFC 2883).
-    dsack: Option<SeqRange>,
+    /// Duplicate ranges, each to report first in an ACK of its own (RFC
+    /// 2883).
+    dsacks: dsack::DsackQueue,
     /// In-order bytes received and not yet acknowledged.
     unacked_bytes: usize,
 
@@ -466,6 +468,7 @@ impl<B: PacketBuf> Connection<B> {
             ("window validation", size_of::<cwv::Cwv>()),
             ("timers", size_of::<Timers>()),
             ("pending", size_of::<Pending>()),
+            ("D-SACK reports owed", size_of::<dsack::DsackQueue>()),
             ("knobs", size_of::<Knobs>()),
             ("negotiated", size_of::<Negotiated>()),
             ("events", size_of::<ConnEvents>()),
@@ -539,6 +542,7 @@ impl<B: PacketBuf> Connection<B> {
             self.events.error = error;
         }
         self.timers = Timers::default();
+        self.dsacks.clear();
         let rst = self.pending.rst.take();
         self.pending = Pending {
             rst,

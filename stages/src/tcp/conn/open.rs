@@ -103,7 +103,7 @@ impl<B: PacketBuf> Connection<B> {
             receive_queue: ReceiveQueue::new(cfg.receive_queue_bytes),
             reassembly: ReassemblyQueue::new(cfg.receive_queue_bytes, cfg.ooo_max_segments),
             ooo_fin: None,
-            dsack: None,
+            dsacks: super::dsack::DsackQueue::default(),
             unacked_bytes: 0,
             sack: None,
             recovery: None,

@@ -40,9 +40,19 @@ impl<B: PacketBuf> Connection<B> {
     /// assert!(conn.poll_transmit(0).unwrap().flags.syn());
     /// assert!(!conn.wants_transmit());
     /// ```
+    #[inline]
     pub fn poll_transmit(&mut self, now_ns: u64) -> Option<SegmentOut<B>> {
         self.clock_ns = self.clock_ns.max(now_ns);
         let next = self.next()?;
+        self.transmit(next, now_ns)
+    }
+
+    /// Builds and accounts the segment `next` says goes out. Out of line:
+    /// the output path asks [`poll_transmit`](Self::poll_transmit) once
+    /// more after every segment, and that last call, which finds nothing,
+    /// skips this function's frame.
+    #[inline(never)]
+    fn transmit(&mut self, next: Next, now_ns: u64) -> Option<SegmentOut<B>> {
         let snd_max = self.snd_max;
         let seg = match next {
             Next::Rst => {
@@ -133,7 +143,8 @@ impl<B: PacketBuf> Connection<B> {
                 return self.pending.syn.then_some(Next::Syn);
             }
             State::TimeWait => {
-                return (self.pending.ack_now || self.pending.challenge).then_some(Next::Ack)
+                return (self.pending.ack_now || self.pending.challenge || !self.dsacks.is_empty())
+                    .then_some(Next::Ack)
             }
             _ if self.pending.dup_acks > 0 => return Some(Next::DupAck),
             _ => {}
@@ -164,7 +175,9 @@ impl<B: PacketBuf> Connection<B> {
         if self.pending.keepalive_probe {
             return Some(Next::KeepaliveProbe);
         }
-        (self.pending.ack_now || self.pending.challenge).then_some(Next::Ack)
+        // Every duplicate gets an ACK of its own with its D-SACK block.
+        (self.pending.ack_now || self.pending.challenge || !self.dsacks.is_empty())
+            .then_some(Next::Ack)
     }
 
     /// Whether the oldest chunk (or the FIN alone) was sent and may be
@@ -425,11 +438,16 @@ impl<B: PacketBuf> Connection<B> {
         let fit = room.saturating_sub(4) / 8; // NOP NOP kind len, then 8 a block
         let max = fit.min(if self.neg.ts { 3 } else { 4 });
         let sack = if self.neg.sack && max > 0 {
-            match self.dsack.take() {
+            match self.dsacks.pop() {
                 Some(dup) => self.reassembly.sack_blocks_after(dup, max),
                 None => self.reassembly.sack_blocks(max),
             }
         } else {
+            if payload_len == 0 {
+                // A report a pure ACK cannot carry is dropped: it must
+                // not keep asking for ACKs.
+                self.dsacks.pop();
+            }
             None
         };
         let options = OptionsOut {

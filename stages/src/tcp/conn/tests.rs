@@ -501,7 +501,7 @@ fn digest(c: &Connection<PoolBuf>) -> String {
         c.rack,
         c.rto,
         c.cc,
-        c.dsack,
+        c.dsacks,
         c.ooo_fin,
         c.soft_error,
         c.next_deadline(),
@@ -1304,6 +1304,132 @@ fn paws_drops_a_segment_with_an_old_timestamp() {
         recent.wrapping_add(1),
         "TS.Recent follows (RFC 7323 §4.3)"
     );
+}
+
+/// `n` in-order segments of ten bytes each from `a` to `b`, taken by `b`
+/// and ACKed; returns the sequence number of the first.
+fn ten_byte_segments_to_b(net: &mut Net, n: u32, ts: Option<(u32, u32)>) -> SeqNumber {
+    let (nxt, una, now) = net.next_to_b();
+    let pool = net.pool.clone();
+    for i in 0..n {
+        net.b.on_segment(
+            forged(&pool, nxt + i * 10, una, TcpFlags::ACK, &[i as u8; 10], ts),
+            now,
+        );
+    }
+    drain(&mut net.b, now);
+    assert_eq!(net.b.rcv_nxt, nxt + n * 10);
+    nxt
+}
+
+#[test]
+fn each_duplicate_of_a_burst_gets_an_ack_with_its_own_dsack() {
+    // Linux answers every duplicate segment at once with a D-SACK block
+    // for it (RFC 2883 §4); here the whole burst arrives before the
+    // output path runs, and still each duplicate gets its ACK, in order.
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
+    let first = ten_byte_segments_to_b(&mut net, 14, ts);
+    let (nxt, una, now) = net.next_to_b();
+    let pool = net.pool.clone();
+    // The fourteen again, newest first (a sender's go-back-N in reverse
+    // order makes no difference to the rule).
+    let order: Vec<u32> = (0..14).rev().collect();
+    for &i in &order {
+        net.b.on_segment(
+            forged(
+                &pool,
+                first + i * 10,
+                una,
+                TcpFlags::ACK,
+                &[i as u8; 10],
+                ts,
+            ),
+            now,
+        );
+    }
+    let out = drain(&mut net.b, now);
+    assert_eq!(out.len(), 14, "one ACK per duplicate: {out:?}");
+    for (seg, &i) in out.iter().zip(&order) {
+        assert_eq!(seg.ack, nxt);
+        assert!(seg.flags.ack() && seg.payload.is_none());
+        let sack = seg.options.sack.expect("a D-SACK block");
+        let block = sack.as_slice()[0];
+        assert_eq!(
+            (block.left, block.right),
+            ((first + i * 10).get(), (first + i * 10 + 10).get()),
+            "duplicate {i}"
+        );
+    }
+    assert_eq!(net.b.info().bytes_received, 140, "nothing delivered twice");
+    // Reports owed are settled: nothing more goes out.
+    assert!(drain(&mut net.b, now).is_empty());
+}
+
+#[test]
+fn partial_and_out_of_order_duplicates_in_one_burst_are_each_reported() {
+    let cfg = small_cfg();
+    let mut net = established(&cfg, &cfg);
+    let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
+    let first = ten_byte_segments_to_b(&mut net, 2, ts);
+    let (nxt, una, now) = net.next_to_b();
+    let pool = net.pool.clone();
+    // Held beyond a hole, then sent again, then a segment whose first
+    // half is old and whose second half is new, all in one burst.
+    let far = nxt + 40;
+    net.b.on_segment(
+        forged(&pool, far, una, TcpFlags::ACK, b"0123456789", ts),
+        now,
+    );
+    net.b.on_segment(
+        forged(&pool, far, una, TcpFlags::ACK, b"0123456789", ts),
+        now,
+    );
+    net.b.on_segment(
+        forged(&pool, first + 15, una, TcpFlags::ACK, b"abcdefghij", ts),
+        now,
+    );
+    let out = drain(&mut net.b, now);
+    let firsts: Vec<(u32, u32)> = out
+        .iter()
+        .filter_map(|s| {
+            s.options
+                .sack
+                .map(|b| (b.as_slice()[0].left, b.as_slice()[0].right))
+        })
+        .collect();
+    assert!(
+        firsts.contains(&(far.get(), (far + 10).get())),
+        "the out-of-order duplicate reported: {firsts:?}"
+    );
+    assert!(
+        firsts.contains(&((first + 15).get(), nxt.get())),
+        "the old half of the partial duplicate reported: {firsts:?}"
+    );
+    assert_eq!(net.b.rcv_nxt, nxt + 5, "the new half taken");
+}
+
+#[test]
+fn without_sack_a_burst_of_duplicates_is_answered_without_blocks() {
+    let cfg = TcpConfig {
+        sack: false,
+        ..small_cfg()
+    };
+    let mut net = established(&cfg, &cfg);
+    let ts = Some((net.b.ts_recent.wrapping_add(1), 0));
+    let first = ten_byte_segments_to_b(&mut net, 3, ts);
+    let (nxt, una, now) = net.next_to_b();
+    let pool = net.pool.clone();
+    for i in 0..3 {
+        net.b.on_segment(
+            forged(&pool, first + i * 10, una, TcpFlags::ACK, &[0; 10], ts),
+            now,
+        );
+    }
+    let out = drain(&mut net.b, now);
+    assert!(!out.is_empty() && out.len() <= 3, "{out:?}");
+    assert!(out.iter().all(|s| s.ack == nxt && s.options.sack.is_none()));
 }
 
 #[test]

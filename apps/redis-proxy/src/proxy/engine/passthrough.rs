@@ -44,7 +44,6 @@ use super::super::router::Verdict;
 use super::super::session::{ClientId, Inflight, Link, Pending, ServerConn};
 use super::{client_mut, pick_conn, timeout_of, Action, Engine, PoolState, ServerConnId};
 use crate::config::ServerAddress;
-use crate::resp::{self, Parsed};
 
 /// Where a splice's bytes go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -433,10 +432,6 @@ impl Engine {
         // (the last argument must not be a key).
         let mut head = c.input.pending()[..args_end].to_vec();
         head.extend_from_slice(b"$0\r\n\r\n");
-        let Ok(Parsed::Frame(frame, _)) = resp::parse(&head, &resp::Limits::default(), false)
-        else {
-            return false;
-        };
         let ctx = PlanContext {
             password: pool.config.redis_auth.as_deref(),
             authed: c.authed,
@@ -445,7 +440,7 @@ impl Engine {
         let Plan::Forward {
             keys,
             encoded: None,
-        } = request::plan(&frame, ctx)
+        } = request::plan(&head, ctx)
         else {
             return false;
         };
