@@ -518,7 +518,7 @@ where
                     log(
                         5,
                         &format!(
-                            "passthrough: {} replies, {} bytes, {} zero-copy, {} dropped",
+                            "passthrough: {} values, {} bytes, {} zero-copy, {} dropped",
                             pass.frames, pass.bytes, pass.zero_copy_bytes, pass.dropped_bytes
                         ),
                     );

@@ -55,13 +55,13 @@ pub(super) fn app_counters(engine: &Engine) -> Vec<Counter> {
     let pass = engine.passthrough_stats();
     out.extend([
         Counter::count("proxy_passthrough_frames", pass.frames)
-            .help("Big bulk replies whose remainder passed through from server to client."),
+            .help("Big values whose remainder passed through (replies to clients, requests to servers)."),
         Counter::count("proxy_passthrough_bytes", pass.bytes)
-            .help("Bytes those replies passed through (not copied into the proxy's buffers)."),
+            .help("Bytes those values passed through (not copied into the proxy's buffers)."),
         Counter::count("proxy_zero_copy_bytes", pass.zero_copy_bytes)
             .help("Of those, bytes sent as the received packet buffers themselves."),
         Counter::count("proxy_passthrough_dropped_bytes", pass.dropped_bytes)
-            .help("Bytes of passing replies dropped because their client left mid-reply."),
+            .help("Bytes of passing values dropped (their client left mid-reply, or their server connection failed mid-request)."),
     ]);
     for p in engine.pool_totals() {
         let per_pool = [

@@ -57,7 +57,7 @@ pub enum SpliceTo {
 /// Passthrough's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PassthroughStats {
-    /// Frames whose remainder was spliced.
+    /// Big values (replies and requests) whose remainder was spliced.
     pub frames: u64,
     /// Bytes moved from a server's socket to a client's by splices.
     pub bytes: u64,
