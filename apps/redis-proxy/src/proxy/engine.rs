@@ -1088,7 +1088,9 @@ impl Engine {
                 .servers
                 .iter()
                 .map(|s| (&s.stats, s.ejected_until.is_some()));
-            super::stats::PoolTotals::new(&p.config.name, &p.stats, servers)
+            let mut totals = super::stats::PoolTotals::new(&p.config.name, &p.stats, servers);
+            totals.cluster = p.router.cluster_stats();
+            totals
         })
     }
 

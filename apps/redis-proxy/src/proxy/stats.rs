@@ -85,6 +85,9 @@ pub struct PoolTotals {
     pub ejected_servers: u64,
     /// Server connections open now.
     pub server_connections: u64,
+    /// A cluster pool's redirect and refresh counters (`None` for
+    /// nutcracker's pools).
+    pub cluster: Option<crate::cluster::RouterStats>,
 }
 
 impl PoolTotals {
@@ -101,6 +104,7 @@ impl PoolTotals {
             client_errors: pool.client_err,
             forward_errors: pool.forward_error,
             server_ejects: pool.server_ejects,
+            cluster: pool.cluster,
             ..PoolTotals::default()
         };
         for (s, ejected) in servers {

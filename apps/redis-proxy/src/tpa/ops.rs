@@ -146,6 +146,48 @@ pub(super) fn app_counters(engine: &Engine) -> Vec<Counter> {
             };
             out.push(c.help(help).label("pool", p.name.as_str()));
         }
+        if let Some(c) = &p.cluster {
+            let per_cluster = [
+                ("proxy_cluster_moved", c.moved, "MOVED replies followed."),
+                (
+                    "proxy_cluster_ask",
+                    c.ask,
+                    "ASK replies followed (with ASKING).",
+                ),
+                (
+                    "proxy_cluster_tryagain",
+                    c.try_again,
+                    "TRYAGAIN replies retried.",
+                ),
+                (
+                    "proxy_cluster_redirect_limit",
+                    c.redirect_limit,
+                    "Requests failed after too many redirects.",
+                ),
+                (
+                    "proxy_cluster_bad_redirects",
+                    c.bad_redirects,
+                    "MOVED or ASK replies that did not parse (passed to the client).",
+                ),
+                (
+                    "proxy_cluster_refreshes",
+                    c.refreshes,
+                    "Slot maps installed.",
+                ),
+                (
+                    "proxy_cluster_refresh_failures",
+                    c.refresh_failures,
+                    "Slot map refreshes that failed.",
+                ),
+            ];
+            for (name, value, help) in per_cluster {
+                out.push(
+                    Counter::count(name, value)
+                        .help(help)
+                        .label("pool", p.name.as_str()),
+                );
+            }
+        }
     }
     out
 }
@@ -231,6 +273,33 @@ mod tests {
         assert_eq!(
             value(&counters, "proxy_client_connections", "alpha"),
             (0, true)
+        );
+    }
+
+    #[test]
+    fn a_cluster_pool_publishes_its_redirect_counters_and_a_nutcracker_pool_none() {
+        let yaml = "plain:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n   - 127.0.0.1:6379:1\n\
+                    cluster:\n  listen: 127.0.0.1:22122\n  redis: true\n  redis_cluster: true\n  servers:\n   - 127.0.0.1:7001:1\n";
+        let engine = Engine::new(config::parse(yaml).unwrap(), Default::default()).unwrap();
+        let counters = app_counters(&engine);
+        let cluster_of = |pool: &str| {
+            counters
+                .iter()
+                .filter(|c| {
+                    c.name.starts_with("proxy_cluster_")
+                        && c.labels == [("pool".to_string(), pool.to_string())]
+                })
+                .count()
+        };
+        assert_eq!(cluster_of("cluster"), 7, "{counters:?}");
+        assert_eq!(cluster_of("plain"), 0, "{counters:?}");
+        assert_eq!(
+            value(&counters, "proxy_cluster_moved", "cluster"),
+            (0, false)
+        );
+        assert_eq!(
+            value(&counters, "proxy_cluster_refreshes", "cluster"),
+            (0, false)
         );
     }
 }
