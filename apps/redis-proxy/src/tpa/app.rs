@@ -33,6 +33,7 @@ use tpa::buf::PacketBuf;
 use tpa::stage::Cx;
 use tpa_stages::tcp;
 
+use super::slots::BySocket;
 use super::{listen_addr, Options, ProxyState, TpaError};
 use crate::config::ServerAddress;
 use crate::kernel::stream::Stream;
@@ -87,14 +88,17 @@ pub struct ProxyApp<'l, B> {
     listeners: HashMap<SocketId, usize>,
     /// Pools' listen addresses, in pool order.
     addrs: Vec<SocketAddr>,
-    clients: HashMap<SocketId, ClientId>,
-    client_sockets: HashMap<u32, (ClientId, SocketId)>,
+    /// Client socket → the client, and whether it is in `paused`.
+    clients: BySocket<(ClientId, bool)>,
+    /// A client's slot (`ClientId::index`) → the client and its socket.
+    client_sockets: Vec<Option<(ClientId, SocketId)>>,
     servers: Vec<Option<ServerSock>>,
     /// Made at the first kernel socket.
     kernel: Option<KernelPoll>,
-    server_of: HashMap<SocketId, ServerConnId>,
-    /// Clients not read while the engine held them back.
-    paused: HashSet<SocketId>,
+    server_of: BySocket<ServerConnId>,
+    /// Clients not read while the engine held them back (each flagged in
+    /// `clients`).
+    paused: Vec<SocketId>,
     read_chunk: usize,
     stats: Option<TcpListener>,
     /// Every worker's latest stats and this worker's place among them,
@@ -180,12 +184,12 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
             started: false,
             listeners: HashMap::new(),
             addrs,
-            clients: HashMap::new(),
-            client_sockets: HashMap::new(),
+            clients: BySocket::default(),
+            client_sockets: Vec::new(),
             servers,
             kernel: None,
-            server_of: HashMap::new(),
-            paused: HashSet::new(),
+            server_of: BySocket::default(),
+            paused: Vec::new(),
             read_chunk: options.read_chunk.max(512),
             stats,
             board,
@@ -226,27 +230,57 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
                 let _ = tcp::close(cx, socket); // over client_connections
                 continue;
             };
-            self.clients.insert(socket, id);
-            self.client_sockets.insert(id.index, (id, socket));
+            self.clients.insert(socket, (id, false));
+            let slot = id.index as usize;
+            if slot >= self.client_sockets.len() {
+                self.client_sockets.resize(slot + 1, None);
+            }
+            self.client_sockets[slot] = Some((id, socket));
             self.read_client(socket, id, cx);
         }
     }
 
     fn client_socket(&self, id: ClientId) -> Option<SocketId> {
-        match self.client_sockets.get(&id.index) {
-            Some((c, s)) if *c == id => Some(*s),
+        match self.client_sockets.get(id.index as usize) {
+            Some(Some((c, s))) if *c == id => Some(*s),
             _ => None,
         }
     }
 
     fn forget_client(&mut self, socket: SocketId) -> Option<ClientId> {
-        let id = self.clients.remove(&socket)?;
+        let (id, paused) = self.clients.remove(&socket)?;
         if self.client_socket(id) == Some(socket) {
-            self.client_sockets.remove(&id.index);
+            self.client_sockets[id.index as usize] = None;
         }
-        self.paused.remove(&socket);
-        self.held_up.remove(&id);
+        if paused {
+            self.paused.retain(|s| *s != socket);
+        }
+        if !self.held_up.is_empty() {
+            self.held_up.remove(&id);
+        }
         Some(id)
+    }
+
+    /// Marks client `socket` held back by the engine (not read until it
+    /// wants input again).
+    fn pause(&mut self, socket: SocketId) {
+        let Some(entry) = self.clients.get_mut(&socket) else {
+            return;
+        };
+        if !entry.1 {
+            entry.1 = true;
+            self.paused.push(socket);
+        }
+    }
+
+    /// Client `socket` is read again.
+    fn unpause(&mut self, socket: SocketId) {
+        if let Some(entry) = self.clients.get_mut(&socket) {
+            if entry.1 {
+                entry.1 = false;
+                self.paused.retain(|s| *s != socket);
+            }
+        }
     }
 
     /// Reads the client until its socket has nothing more or the engine
@@ -260,12 +294,10 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
                 }
             }
             if !self.engine.client_wants_input(id) {
-                if self.clients.contains_key(&socket) {
-                    self.paused.insert(socket);
-                }
+                self.pause(socket);
                 return;
             }
-            self.paused.remove(&socket);
+            self.unpause(socket);
             // A received buffer at a time: a big value's head is seen after
             // its first segment, its remainder can be spliced.
             let read = match tcp::recv(cx, socket) {
@@ -812,11 +844,13 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
                     self.read_server(cid, cx);
                 }
             }
-            let ready: Vec<SocketId> = self.paused.iter().copied().collect();
+            if self.paused.is_empty() {
+                return done;
+            }
+            let ready = self.paused.clone();
             let mut resumed = false;
             for socket in ready {
-                let Some(&id) = self.clients.get(&socket) else {
-                    self.paused.remove(&socket);
+                let Some(&(id, _)) = self.clients.get(&socket) else {
                     continue;
                 };
                 if self.engine.client_wants_input(id) {
@@ -877,7 +911,7 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
     }
 
     fn turn(&mut self, socket: SocketId, cx: &mut Cx<'_, B, ProxyState<B>>) {
-        if let Some(&id) = self.clients.get(&socket) {
+        if let Some(&(id, _)) = self.clients.get(&socket) {
             self.read_client(socket, id, cx);
             self.write_client(id, cx);
         } else if let Some(&cid) = self.server_of.get(&socket) {

@@ -34,6 +34,7 @@
 
 mod app;
 mod ops;
+mod slots;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, TcpListener};
