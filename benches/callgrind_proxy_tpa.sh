@@ -23,6 +23,8 @@
 # still count (a few per cent).
 #
 # N (2000) and N_P16 (16000) are the requests of the first run of each;
+# each variant runs ROUNDS (3) times and the median is kept (the counts
+# vary by 1 to 3 % from run to run: how requests fall into loop turns);
 # OUT (target/bench-results/callgrind-proxy-tpa) keeps the dumps;
 # TOP (30) functions of the 3N run of PROFILE (get16) are printed,
 # exclusive and inclusive (callgrind_annotate). TPA_ARGS adds flags to
@@ -42,6 +44,7 @@ done
 (($(nproc) >= 2)) || die "needs 2 cores: the proxy on one, the load and the backends on the other"
 
 N=${N:-2000}
+ROUNDS=${ROUNDS:-3}
 export TPA_STATS_INTERVAL_MS=${STATS_INTERVAL_MS:-60000}
 N_P16=${N_P16:-16000}
 TOP=${TOP:-30}
@@ -97,19 +100,23 @@ run() {
     cat "$OUT/$name"/* | sed -n 's/^totals: \([0-9]*\).*/\1/p' | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 
-echo "tpa-redis-proxy on TAP (whole process, user space), instructions per request, callgrind"
-echo "| variant | requests | instructions (N) | instructions (3N) | per request |"
-echo "|---|---:|---:|---:|---:|"
+echo "tpa-redis-proxy on TAP (whole process, user space), instructions per request, callgrind, median of $ROUNDS"
+echo "| variant | requests | per request, each round | median |"
+echo "|---|---:|---|---:|"
 for v in get1 set1 get16 set16; do
     test=${v//[0-9]/}
     pipeline=${v//[a-z]/}
     n=$N
     ((pipeline > 1)) && n=$N_P16
-    a=$(run "$v-n" "$test" "$pipeline" "$n")
-    b=$(run "$v-3n" "$test" "$pipeline" $((3 * n)))
-    per=$(awk -v a="$a" -v b="$b" -v n="$n" 'BEGIN { printf "%.0f", (b - a) / (2 * n) }')
-    records_add "$(printf '{"group": "instructions/proxy_tpa", "function": "%s", "instructions_per_iter": %s, "elements": 1, "samples": 1}' "$v" "$per")"
-    echo "| $v | $n, $((3 * n)) | $a | $b | $per |"
+    pers=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        a=$(run "$v-$r-n" "$test" "$pipeline" "$n")
+        b=$(run "$v-$r-3n" "$test" "$pipeline" $((3 * n)))
+        pers+=("$(awk -v a="$a" -v b="$b" -v n="$n" 'BEGIN { printf "%.0f", (b - a) / (2 * n) }')")
+    done
+    per=$(printf '%s\n' "${pers[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+    records_add "$(printf '{"group": "instructions/proxy_tpa", "function": "%s", "instructions_per_iter": %s, "elements": 1, "samples": %d}' "$v" "$per" "$ROUNDS")"
+    echo "| $v | $n, $((3 * n)) | ${pers[*]} | $per |"
 done
 rp_stop_proxy
 records_write proxy-tpa-instructions
@@ -123,10 +130,10 @@ annotate() {
         awk -v top="$TOP" 'NR > 2 && !/\(100.0%\)/ && ++n <= top'
 }
 
-profile=$(find "$OUT/$PROFILE-3n" -type f | head -n 1)
+profile=$(find "$OUT/$PROFILE-1-3n" -type f | head -n 1)
 echo
-echo "top $TOP functions of $PROFILE (3N run), exclusive:"
+echo "top $TOP functions of $PROFILE (first round's 3N run), exclusive:"
 annotate no "$profile"
 echo
-echo "top $TOP functions of $PROFILE (3N run), inclusive:"
+echo "top $TOP functions of $PROFILE (first round's 3N run), inclusive:"
 annotate yes "$profile"
