@@ -924,7 +924,9 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
             self.read_server(cid, cx);
             self.write_server(cid, cx);
         }
-        self.actions(cx);
+        // The engine's actions wait for `poll`, right after the turn's
+        // last event and before the stack's output: the requests several
+        // clients sent one server this turn go out in one send.
     }
 }
 
