@@ -550,14 +550,16 @@ impl Engine {
         let Some(conn) = self.conns.get(cid) else {
             return true;
         };
+        // The cheap test first: most replies are small (`allowed` asks
+        // the runtime about the server's address).
+        let Some((head, payload)) = bulk_head(conn.input.pending(), min) else {
+            return true;
+        };
         if !allowed(&self.splices, &self.pools, &self.conns, cid)
             || self.pools[conn.pool].router.redirects()
         {
             return true;
         }
-        let Some((head, payload)) = bulk_head(conn.input.pending(), min) else {
-            return true;
-        };
         if conn.input.len() >= head + payload + 2 {
             return true;
         }
@@ -605,6 +607,9 @@ impl Engine {
     pub(super) fn splice_reply(&mut self, cid: ServerConnId, now: Instant) -> Option<ClientId> {
         let min = self.splices.min?;
         self.splices.now = Some(now);
+        // The cheap test first: most replies are small (`allowed` asks
+        // the runtime about the server's address).
+        bulk_head(self.conns.get(cid)?.input.pending(), min)?;
         if !allowed(&self.splices, &self.pools, &self.conns, cid)
             || self.splices.of_source(cid).is_some()
         {
