@@ -122,12 +122,12 @@ rp_stop_proxy
 records_write proxy-tpa-instructions
 
 # annotate INCLUSIVE FILE: the top functions, paths shortened (the thread's
-# frames down to the worker's closure, 100 % each, left out).
+# frames down to the worker's closure, the whole count each, left out).
 annotate() {
     callgrind_annotate --inclusive="$1" --threshold=100 --auto=no "$2" |
         sed -n '/file:function/,$p' |
         sed "s|/rustc/[0-9a-f]*/library/||; s| \\[/[^]]*\\]\$||; s|$PWD/||; s|/root/.cargo/registry/src/[^/]*/||" |
-        awk -v top="$TOP" 'NR > 2 && !/\(100.0%\)/ && ++n <= top'
+        awk -v top="$TOP" 'NR > 2 && !/clone\.S|start_thread|thread_start|vtable\.shim|__rust_begin_short_backtrace/ && ++n <= top'
 }
 
 profile=$(find "$OUT/$PROFILE-1-3n" -type f | head -n 1)
