@@ -17,7 +17,7 @@ use crate::resp::{self, Scanner};
 
 mod passthrough;
 
-pub use passthrough::{PassthroughStats, SpliceTo};
+pub use passthrough::{PassthroughStats, SpliceEnd};
 
 /// A server connection, as the runtime names it (fixed for the engine's life).
 pub type ServerConnId = usize;
@@ -112,7 +112,7 @@ pub struct Engine {
     total_connections: u64,
     /// Redirected requests waiting for their time (TRYAGAIN).
     delayed: Vec<(Instant, usize, usize, bool, Inflight)>,
-    /// Big replies passed through (tpa's runtime; see `passthrough`).
+    /// Big values passed through (tpa's runtime; see `passthrough`).
     splices: passthrough::Splices,
     /// Scratch: the clients a server's replies went to (kept for its
     /// capacity).
@@ -324,7 +324,7 @@ impl Engine {
         let Engine { slots, splices, .. } = self;
         match client_mut(slots, id) {
             // Up to a splice point (see `passthrough`).
-            Some(c) => match splices.before(id) {
+            Some(c) => match splices.before(SpliceEnd::Client(id)) {
                 Some(before) => {
                     let front = c.output.front();
                     &front[..front.len().min(before)]
@@ -341,7 +341,7 @@ impl Engine {
             return;
         };
         c.output.advance(n);
-        self.splices.wrote(id, n);
+        self.splices.wrote(SpliceEnd::Client(id), n);
         if c.output.is_empty() {
             c.dirty = false;
             if c.closing && c.pending.is_empty() && !self.splices.owes(id) {
@@ -374,7 +374,7 @@ impl Engine {
         };
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(id.index);
-        let broken = self.splices.client_gone(id);
+        let broken = self.splices.gone(SpliceEnd::Client(id));
         let pool = &mut self.pools[client.pool];
         pool.clients -= 1;
         pool.stats.client_connections -= 1;
@@ -383,7 +383,7 @@ impl Engine {
             Some(false) => pool.stats.client_err += 1,
             None => {}
         }
-        if let (Some(cid), Some(now)) = (broken, self.splices.now()) {
+        if let (Some(SpliceEnd::Server(cid)), Some(now)) = (broken, self.splices.now()) {
             // It left mid-upload: its server connection holds a partial
             // request and cannot be used again.
             self.server_failure(cid, "a client left in the middle of its request", true, now);
@@ -705,7 +705,7 @@ impl Engine {
             return &[];
         }
         let front = conn.output.front();
-        match self.splices.server_before(cid) {
+        match self.splices.before(SpliceEnd::Server(cid)) {
             // Up to an upload's splice point (see `passthrough`).
             Some(before) => &front[..front.len().min(before)],
             None => front,
@@ -716,7 +716,7 @@ impl Engine {
     pub fn server_wrote(&mut self, cid: ServerConnId, n: usize) {
         let conn = &mut self.conns[cid];
         conn.output.advance(n);
-        self.splices.server_wrote(cid, n);
+        self.splices.wrote(SpliceEnd::Server(cid), n);
         if conn.output.is_empty() {
             conn.dirty = false;
         }
@@ -907,7 +907,7 @@ impl Engine {
     /// connection, and counts a failure against its server (ejecting it
     /// per the pool's config).
     fn server_failure(&mut self, cid: ServerConnId, reason: &str, close: bool, now: Instant) {
-        if let Some(id) = self.splices.source_failed(cid) {
+        if let Some(SpliceEnd::Client(id)) = self.splices.gone(SpliceEnd::Server(cid)) {
             // Its reply was cut short mid-frame: the client cannot be
             // answered in order any more.
             self.remove_client(id, Some(false));

@@ -19,7 +19,7 @@ mod stats;
 
 pub use buffer::{InBuf, OutQueue, BIG, READ_CHUNK};
 pub use cluster_router::ClusterAdapter;
-pub use engine::{Action, Engine, Limits, PassthroughStats, ServerConnId, SpliceTo};
+pub use engine::{Action, Engine, Limits, PassthroughStats, ServerConnId, SpliceEnd};
 pub use request::{error_reply, MergeKind};
 pub use router::{Router, StaticRouter, Verdict};
 pub use session::ClientId;

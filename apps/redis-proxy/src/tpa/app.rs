@@ -37,7 +37,7 @@ use super::slots::BySocket;
 use super::{listen_addr, Options, ProxyState, TpaError};
 use crate::config::ServerAddress;
 use crate::kernel::stream::Stream;
-use crate::proxy::{Action, ClientId, Engine, ServerConnId, SpliceTo, StatsClock, BIG};
+use crate::proxy::{Action, ClientId, Engine, ServerConnId, SpliceEnd, StatsClock, BIG};
 use crate::stack::{server_side, Side};
 
 /// Connections waiting to be accepted at most, per listener.
@@ -110,11 +110,9 @@ pub struct ProxyApp<'l, B> {
     started_unix: SystemTime,
     version: String,
     log: &'l (dyn Fn(u8, &str) + Sync),
-    /// Per server connection being spliced: a received buffer not moved
-    /// yet and how many of its bytes already went.
-    held: HashMap<ServerConnId, (B, usize)>,
-    /// Per client uploading: the same.
-    held_up: HashMap<ClientId, (B, usize)>,
+    /// Per splice's source: a received buffer not moved yet and how many
+    /// of its bytes already went.
+    held: HashMap<SpliceEnd, (B, usize)>,
     /// Server connections not read while a big reply waits for its turn.
     stalled: HashSet<ServerConnId>,
 }
@@ -201,7 +199,6 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
             version: options.version.clone(),
             log,
             held: HashMap::new(),
-            held_up: HashMap::new(),
             stalled: HashSet::new(),
         }
     }
@@ -255,8 +252,8 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
         if paused {
             self.paused.retain(|s| *s != socket);
         }
-        if !self.held_up.is_empty() {
-            self.held_up.remove(&id);
+        if !self.held.is_empty() {
+            self.held.remove(&SpliceEnd::Client(id));
         }
         Some(id)
     }
@@ -287,8 +284,8 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
     /// holds it back.
     fn read_client(&mut self, socket: SocketId, id: ClientId, cx: &mut Cx<'_, B, ProxyState<B>>) {
         loop {
-            if self.engine.upload_from(id).is_some() {
-                match self.upload_step(id, socket, cx) {
+            if self.engine.splice_from(SpliceEnd::Client(id)).is_some() {
+                match self.splice_step(SpliceEnd::Client(id), cx) {
                     Step::Moved | Step::Done => continue,
                     Step::Wait => return,
                 }
@@ -339,19 +336,13 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
         loop {
             let out = self.engine.client_output(id);
             if out.is_empty() {
-                // A splice's turn: its source moves the bytes.
-                match self.engine.passthrough_to(id) {
-                    Some((cid, _)) => {
-                        self.read_server(cid, cx);
-                        if self.engine.passthrough_to(id).is_some()
-                            || self.client_socket(id) != Some(socket)
-                        {
-                            return;
-                        }
-                        continue;
-                    }
-                    None => return,
+                // A reply splice's turn: its server's socket moves the bytes.
+                if !self.splice_turn(SpliceEnd::Client(id), cx)
+                    || self.client_socket(id) != Some(socket)
+                {
+                    return;
                 }
+                continue;
             }
             match tcp::send(cx, socket, out) {
                 Ok(0) | Err(SocketError::WouldBlock) => return,
@@ -376,7 +367,7 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
     /// reset), the kernel's deregistered and closed.
     fn drop_server(&mut self, cid: ServerConnId, abort: bool, cx: &mut Cx<'_, B, ProxyState<B>>) {
         // A received buffer of a splice goes back to the pool.
-        self.held.remove(&cid);
+        self.held.remove(&SpliceEnd::Server(cid));
         self.stalled.remove(&cid);
         let Some(sock) = self.servers.get_mut(cid).and_then(Option::take) else {
             return;
@@ -406,8 +397,8 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
     fn read_server(&mut self, cid: ServerConnId, cx: &mut Cx<'_, B, ProxyState<B>>) {
         let chunk = self.read_chunk;
         loop {
-            if self.engine.passthrough_from(cid).is_some() {
-                match self.splice_step(cid, cx) {
+            if self.engine.splice_from(SpliceEnd::Server(cid)).is_some() {
+                match self.splice_step(SpliceEnd::Server(cid), cx) {
                     Step::Moved | Step::Done => continue,
                     Step::Wait => return,
                 }
@@ -460,41 +451,40 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
         }
     }
 
-    /// Moves one received buffer of the splice reading from `cid` to its
-    /// client (zero-copy when it is the frame's alone and fits a
-    /// segment), or drops it when the client left.
-    fn splice_step(&mut self, cid: ServerConnId, cx: &mut Cx<'_, B, ProxyState<B>>) -> Step {
-        let Some((to, left)) = self.engine.passthrough_from(cid) else {
+    /// Moves one received buffer of the splice reading from `from` (a
+    /// server connection's reply, a client's upload) to its destination
+    /// (zero-copy when it is the frame's alone and fits a segment), or
+    /// drops it when the destination left.
+    fn splice_step(&mut self, from: SpliceEnd, cx: &mut Cx<'_, B, ProxyState<B>>) -> Step {
+        let Some((to, left)) = self.engine.splice_from(from) else {
             return Step::Done;
         };
         let dest = match to {
-            SpliceTo::Client(id) => {
-                if self.engine.passthrough_to(id).is_none() {
-                    return Step::Wait; // the client's earlier output first
-                }
-                match self.client_socket(id) {
-                    Some(socket) => Some((id, socket)),
-                    None => return Step::Wait,
-                }
+            SpliceEnd::Drop => None,
+            to => {
+                // The destination's earlier output first.
+                let turn = self.engine.splice_into(to).and(self.socket_of(to));
+                let Some(socket) = turn else {
+                    return Step::Wait;
+                };
+                Some(socket)
             }
-            SpliceTo::Drop => None,
         };
-        let Some(source) = self.tpa_socket(cid) else {
+        let Some(source) = self.socket_of(from) else {
             return Step::Wait;
         };
-        let (buf, done) = match self.held.remove(&cid) {
+        let (buf, done) = match self.held.remove(&from) {
             Some(held) => held,
             None => match tcp::recv(cx, source) {
                 Ok(Some(buf)) => (buf, 0),
                 Ok(None) => {
-                    // The server closed mid-frame.
-                    self.drop_server(cid, false, cx);
-                    self.engine.server_closed(cid, None, Instant::now());
+                    // The source closed mid-frame.
+                    self.lost(from, None, cx);
                     return Step::Wait;
                 }
                 Err(SocketError::WouldBlock) => return Step::Wait,
                 Err(e) => {
-                    self.server_failed(cid, e.name(), cx);
+                    self.lost(from, Some(e.name()), cx);
                     return Step::Wait;
                 }
             },
@@ -503,19 +493,15 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
         let end = buf.total_len().min(done + left);
         let now = Instant::now();
         let sent = match dest {
-            Some((_, socket)) => move_buf(cx, socket, buf, done, end),
+            Some(socket) => move_buf(cx, socket, buf, done, end),
             None => Sent::dropped(buf, done, end),
         };
         match sent {
             Sent::All { n, zero_copy, rest } => {
-                let finished = self.engine.passthrough_moved(cid, n, zero_copy, now);
+                let finished = self.engine.splice_moved(from, n, zero_copy, now);
                 if let Some(buf) = rest {
-                    // The next replies start in it.
-                    let len = buf.total_len() - end;
-                    copy_into(&buf, end, len, self.engine.server_buffer(cid).spare(len));
-                    self.engine.server_buffer(cid).commit(len);
-                    drop(buf);
-                    self.engine.server_input(cid, now);
+                    // The source's next replies or requests start in it.
+                    self.input_rest(from, buf, end, now);
                 }
                 if finished {
                     Step::Done
@@ -524,97 +510,99 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
                 }
             }
             Sent::Part { n, buf, at, failed } => {
-                self.engine.passthrough_moved(cid, n, false, now);
-                self.held.insert(cid, (buf, at));
-                match (failed, dest) {
-                    (true, Some((id, socket))) => {
-                        // The rest of the frame drains.
-                        self.client_failed(id, socket, cx);
-                        Step::Moved
-                    }
-                    _ => Step::Wait,
+                self.engine.splice_moved(from, n, false, now);
+                self.held.insert(from, (buf, at));
+                if failed && dest.is_some() {
+                    // The rest of the frame drains.
+                    self.lost(to, Some("send failed"), cx);
+                    Step::Moved
+                } else {
+                    Step::Wait
                 }
             }
         }
     }
 
-    /// Moves one received buffer of the client's upload to its server
-    /// connection, or drops it when that failed.
-    fn upload_step(
-        &mut self,
-        id: ClientId,
-        socket: SocketId,
-        cx: &mut Cx<'_, B, ProxyState<B>>,
-    ) -> Step {
-        let Some((to, left)) = self.engine.upload_from(id) else {
-            return Step::Done;
-        };
-        let dest = match to {
-            Some(cid) => {
-                if self.engine.upload_to(cid).is_none() {
-                    return Step::Wait; // the connection's earlier output first
+    /// The bytes of `buf` from `at` on (what follows a spliced frame) go
+    /// to `end`'s input, which is then handled.
+    fn input_rest(&mut self, end: SpliceEnd, buf: B, at: usize, now: Instant) {
+        let len = buf.total_len() - at;
+        match end {
+            SpliceEnd::Client(id) => {
+                if let Some(input) = self.engine.client_buffer(id) {
+                    copy_into(&buf, at, len, input.spare(len));
+                    input.commit(len);
                 }
-                match self.tpa_socket(cid) {
-                    Some(s) => Some((cid, s)),
-                    None => return Step::Wait,
+                drop(buf);
+                self.engine.client_input(id, now);
+            }
+            SpliceEnd::Server(cid) => {
+                let input = self.engine.server_buffer(cid);
+                copy_into(&buf, at, len, input.spare(len));
+                input.commit(len);
+                drop(buf);
+                self.engine.server_input(cid, now);
+            }
+            SpliceEnd::Drop => {}
+        }
+    }
+
+    /// Reads `end`'s socket (see `read_client`, `read_server`).
+    fn read_end(&mut self, end: SpliceEnd, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        match end {
+            SpliceEnd::Client(id) => {
+                if let Some(socket) = self.client_socket(id) {
+                    self.read_client(socket, id, cx);
                 }
             }
-            None => None,
+            SpliceEnd::Server(cid) => self.read_server(cid, cx),
+            SpliceEnd::Drop => {}
+        }
+    }
+
+    /// The splice into `to` has its turn (`to`'s output before the splice
+    /// point is written): its source is read, which moves the bytes. True
+    /// once it is through and `to`'s later output may go.
+    fn splice_turn(&mut self, to: SpliceEnd, cx: &mut Cx<'_, B, ProxyState<B>>) -> bool {
+        let Some((from, _)) = self.engine.splice_into(to) else {
+            return false;
         };
-        let (buf, done) = match self.held_up.remove(&id) {
-            Some(held) => held,
-            None => match tcp::recv(cx, socket) {
-                Ok(Some(buf)) => (buf, 0),
-                Ok(None) => {
-                    // The client closed mid-request.
+        self.read_end(from, cx);
+        self.engine.splice_into(to).is_none()
+    }
+
+    /// `end`'s socket: a client's, or a server connection's when it is
+    /// tpa's.
+    fn socket_of(&self, end: SpliceEnd) -> Option<SocketId> {
+        match end {
+            SpliceEnd::Client(id) => self.client_socket(id),
+            SpliceEnd::Server(cid) => self.tpa_socket(cid),
+            SpliceEnd::Drop => None,
+        }
+    }
+
+    /// `end`'s socket closed (`why`: `None`) or failed: forgotten and
+    /// closed (reset on failure), the engine told.
+    fn lost(&mut self, end: SpliceEnd, why: Option<&str>, cx: &mut Cx<'_, B, ProxyState<B>>) {
+        match (end, why) {
+            (SpliceEnd::Client(id), None) => {
+                if let Some(socket) = self.client_socket(id) {
                     self.forget_client(socket);
                     self.engine.client_closed(id, true);
                     let _ = tcp::close(cx, socket);
-                    return Step::Wait;
                 }
-                Err(SocketError::WouldBlock) => return Step::Wait,
-                Err(_) => {
+            }
+            (SpliceEnd::Client(id), Some(_)) => {
+                if let Some(socket) = self.client_socket(id) {
                     self.client_failed(id, socket, cx);
-                    return Step::Wait;
-                }
-            },
-        };
-        let end = buf.total_len().min(done + left);
-        let sent = match dest {
-            Some((_, s)) => move_buf(cx, s, buf, done, end),
-            None => Sent::dropped(buf, done, end),
-        };
-        match sent {
-            Sent::All { n, zero_copy, rest } => {
-                let finished = self.engine.upload_moved(id, n, zero_copy);
-                if let Some(buf) = rest {
-                    // The next requests start in it.
-                    let len = buf.total_len() - end;
-                    if let Some(input) = self.engine.client_buffer(id) {
-                        copy_into(&buf, end, len, input.spare(len));
-                        input.commit(len);
-                    }
-                    drop(buf);
-                    self.engine.client_input(id, Instant::now());
-                }
-                if finished {
-                    Step::Done
-                } else {
-                    Step::Moved
                 }
             }
-            Sent::Part { n, buf, at, failed } => {
-                self.engine.upload_moved(id, n, false);
-                self.held_up.insert(id, (buf, at));
-                match (failed, dest) {
-                    (true, Some((cid, _))) => {
-                        // The rest of the request drains.
-                        self.server_failed(cid, "send failed", cx);
-                        Step::Moved
-                    }
-                    _ => Step::Wait,
-                }
+            (SpliceEnd::Server(cid), None) => {
+                self.drop_server(cid, false, cx);
+                self.engine.server_closed(cid, None, Instant::now());
             }
+            (SpliceEnd::Server(cid), Some(why)) => self.server_failed(cid, why, cx),
+            (SpliceEnd::Drop, _) => {}
         }
     }
 
@@ -649,14 +637,7 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
             let out = self.engine.server_output(cid);
             if out.is_empty() {
                 // An upload's turn: its client's socket moves the bytes.
-                let Some((id, _)) = self.engine.upload_to(cid) else {
-                    return;
-                };
-                let Some(socket) = self.client_socket(id) else {
-                    return;
-                };
-                self.read_client(socket, id, cx);
-                if self.engine.upload_to(cid).is_some() {
+                if !self.splice_turn(SpliceEnd::Server(cid), cx) {
                     return;
                 }
                 continue;
@@ -815,17 +796,11 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
                     Action::Log { level, message } => (self.log)(level, &message),
                 }
             }
-            // Splices whose client left: their bytes already received
-            // bring no event.
-            let drains: Vec<ServerConnId> = self.engine.passthrough_drains().collect();
-            for cid in drains {
-                self.read_server(cid, cx);
-            }
-            let drains: Vec<ClientId> = self.engine.upload_drains().collect();
-            for id in drains {
-                if let Some(socket) = self.client_socket(id) {
-                    self.read_client(socket, id, cx);
-                }
+            // Splices whose destination left: their bytes already
+            // received bring no event.
+            let drains: Vec<SpliceEnd> = self.engine.splice_drains().collect();
+            for from in drains {
+                self.read_end(from, cx);
             }
             // Server connections whose big reply's turn came (or whose
             // client left): what they received brings no new event.
@@ -836,7 +811,7 @@ impl<'l, B: PacketBuf> ProxyApp<'l, B> {
                     .copied()
                     .filter(|&cid| {
                         self.engine.server_wants_input(cid)
-                            || self.engine.passthrough_from(cid).is_some()
+                            || self.engine.splice_from(SpliceEnd::Server(cid)).is_some()
                     })
                     .collect();
                 for cid in due {

@@ -1,36 +1,41 @@
-//! Passthrough of big bulk replies: the engine names the bytes, the
-//! runtime moves them.
+//! Passthrough of big values: the engine names the bytes, the runtime
+//! moves them.
 //!
-//! When a server's next reply is a bulk string of at least the runtime's
-//! threshold, answers the oldest request of its client (a request
-//! forwarded whole to this one server, not a fragment of a split one),
-//! and only its head and first bytes have arrived, the engine queues
-//! those for the client and leaves the rest of the frame in the server
-//! connection's socket: a *splice* from that connection to the client.
-//! The client's output stops at the splice point (`client_output` shows
-//! only the bytes before it); once they are written the splice is the
-//! client's turn (`passthrough_to`), and the runtime moves the frame's
-//! remaining bytes from the server's socket to the client's however it
-//! can (on tpa's stack: the received packet buffers themselves), telling
-//! the engine with `passthrough_moved`. Meanwhile the server connection
-//! is not read for anything else (`passthrough_from`); once the frame's
-//! last byte moved, it is read as usual again, and the client's later
-//! replies follow.
+//! A *splice* moves a frame's remainder from one socket to another
+//! without the engine holding it, one way or the other:
 //!
-//! The other way, an *upload*: a request whose last argument is a big
-//! bulk string not all received, forwarded whole to one server, has
-//! what arrived queued for its server connection and the rest spliced
-//! from the client's socket (`upload_from`, `upload_to`,
-//! `upload_moved`): the connection's output stops at the splice point,
-//! the client is read only for the upload. A client leaving mid-request
-//! fails that connection (it holds half a request); a connection failing
-//! mid-request drains the rest from the client.
+//! - a reply: when a server's next reply is a bulk string of at least the
+//!   runtime's threshold, answers the oldest request of its client (a
+//!   request forwarded whole to this one server, not a fragment of a
+//!   split one), and only its head and first bytes have arrived, the
+//!   engine queues those for the client and leaves the rest of the frame
+//!   in the server connection's socket: a splice from that connection to
+//!   the client;
+//! - an upload: when a request's last argument is a big bulk string not
+//!   all received and the request goes whole to one server (a SET of a
+//!   big value), what arrived is queued for its server connection and the
+//!   rest is left in the client's socket: a splice from the client to
+//!   that connection.
 //!
-//! A client that leaves mid-frame turns the splice into a drain: the
-//! frame's remaining bytes are read and dropped, and the server
-//! connection (shared with other clients) carries on. A server connection
-//! that fails mid-frame closes the client, whose reply cannot be
-//! finished.
+//! Either way the destination's output stops at the splice point (its
+//! output shows only the bytes before it); once they are written the
+//! splice has its turn ([`Engine::splice_into`]), and the runtime moves
+//! the frame's remaining bytes from the source's socket to the
+//! destination's however it can (on tpa's stack: the received packet
+//! buffers themselves), telling the engine with [`Engine::splice_moved`].
+//! Meanwhile the source is read for nothing else
+//! ([`Engine::splice_from`]); once the frame's last byte moved, it is
+//! read as usual again, and the destination's later output follows.
+//!
+//! An end that goes away mid-frame: a destination leaving turns the
+//! splice into a drain (the frame's remaining bytes are read and
+//! dropped, [`SpliceEnd::Drop`]): a server connection, shared with other
+//! clients, carries on after a reply its client left; a client whose
+//! server connection failed mid-upload is read on past its request. A
+//! source leaving ends the splice and cuts the destination's frame short:
+//! a client whose reply's server failed is closed (it cannot be answered
+//! in order any more); a server connection whose uploading client left
+//! is failed (it holds half a request).
 //!
 //! Only a runtime that calls [`Engine::enable_passthrough`] (tpa's) sees
 //! splices, and only on the connections it allows; the kernel runtime
@@ -45,12 +50,15 @@ use super::super::session::{ClientId, Inflight, Link, Pending, ServerConn};
 use super::{client_mut, pick_conn, timeout_of, Action, Engine, PoolState, ServerConnId};
 use crate::config::ServerAddress;
 
-/// Where a splice's bytes go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpliceTo {
-    /// To this client.
+/// One end of a splice: the socket its bytes come from or go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpliceEnd {
+    /// A client's socket.
     Client(ClientId),
-    /// Nowhere: the client left mid-frame; read and drop them.
+    /// A server connection's socket.
+    Server(ServerConnId),
+    /// Nowhere (a destination only): it left mid-frame; the bytes are
+    /// read and dropped.
     Drop,
 }
 
@@ -59,35 +67,22 @@ pub enum SpliceTo {
 pub struct PassthroughStats {
     /// Big values (replies and requests) whose remainder was spliced.
     pub frames: u64,
-    /// Bytes moved from a server's socket to a client's by splices.
+    /// Bytes moved from one socket to the other by splices.
     pub bytes: u64,
     /// Of those, bytes moved as the received buffers themselves.
     pub zero_copy_bytes: u64,
-    /// Bytes read and dropped because their client left mid-frame.
+    /// Bytes read and dropped because their destination left mid-frame.
     pub dropped_bytes: u64,
 }
 
-/// One frame's remainder, from a server connection to a client.
+/// One frame's remainder, from one socket to another.
 #[derive(Debug)]
 struct Splice {
-    source: ServerConnId,
-    to: SpliceTo,
-    /// The client's output bytes before the splice point.
+    from: SpliceEnd,
+    to: SpliceEnd,
+    /// The destination's output bytes before the splice point.
     before: usize,
     /// The frame's bytes still in the source.
-    left: usize,
-}
-
-/// One big request's remainder, from a client's socket to a server
-/// connection (an upload).
-#[derive(Debug)]
-struct Upload {
-    client: ClientId,
-    /// `None`: the connection failed mid-request; read and drop them.
-    conn: Option<ServerConnId>,
-    /// The connection's output bytes before the splice point.
-    before: usize,
-    /// The request's bytes still in the client's socket.
     left: usize,
 }
 
@@ -100,31 +95,29 @@ pub(super) struct Splices {
     /// address (its socket hands over received buffers).
     reachable: Option<fn(&ServerAddress) -> bool>,
     active: Vec<Splice>,
-    uploads: Vec<Upload>,
     stats: PassthroughStats,
-    /// The time of the last server input (the router's clock).
+    /// The time of the last input that could start a splice.
     now: Option<Instant>,
 }
 
 impl Splices {
-    fn of_source(&self, cid: ServerConnId) -> Option<usize> {
-        self.active.iter().position(|s| s.source == cid)
+    fn of_source(&self, from: SpliceEnd) -> Option<usize> {
+        self.active.iter().position(|s| s.from == from)
     }
 
-    fn of_client(&self, id: ClientId) -> Option<usize> {
-        self.active
-            .iter()
-            .position(|s| s.to == SpliceTo::Client(id))
+    fn of_destination(&self, to: SpliceEnd) -> Option<usize> {
+        self.active.iter().position(|s| s.to == to)
     }
 
-    /// The client's output bytes before its splice point, if it has one.
-    pub(super) fn before(&self, id: ClientId) -> Option<usize> {
-        self.of_client(id).map(|i| self.active[i].before)
+    /// The destination's output bytes before its splice point, if it has
+    /// one.
+    pub(super) fn before(&self, to: SpliceEnd) -> Option<usize> {
+        self.of_destination(to).map(|i| self.active[i].before)
     }
 
-    /// `n` bytes of the client's output were written.
-    pub(super) fn wrote(&mut self, id: ClientId, n: usize) {
-        if let Some(i) = self.of_client(id) {
+    /// `n` bytes of the destination's output were written.
+    pub(super) fn wrote(&mut self, to: SpliceEnd, n: usize) {
+        if let Some(i) = self.of_destination(to) {
             let s = &mut self.active[i];
             s.before = s.before.saturating_sub(n);
         }
@@ -132,7 +125,12 @@ impl Splices {
 
     /// Whether the client still waits for a splice's bytes.
     pub(super) fn owes(&self, id: ClientId) -> bool {
-        self.of_client(id).is_some()
+        self.of_destination(SpliceEnd::Client(id)).is_some()
+    }
+
+    /// Whether the client's socket carries an upload (read only for it).
+    pub(super) fn uploading(&self, id: ClientId) -> bool {
+        self.of_source(SpliceEnd::Client(id)).is_some()
     }
 
     /// The time of the last input that could start a splice.
@@ -140,54 +138,15 @@ impl Splices {
         self.now
     }
 
-    fn upload_of(&self, id: ClientId) -> Option<usize> {
-        self.uploads.iter().position(|u| u.client == id)
-    }
-
-    fn upload_into(&self, cid: ServerConnId) -> Option<usize> {
-        self.uploads.iter().position(|u| u.conn == Some(cid))
-    }
-
-    /// Whether the client's socket carries an upload (read only for it).
-    pub(super) fn uploading(&self, id: ClientId) -> bool {
-        self.upload_of(id).is_some()
-    }
-
-    /// The connection's output bytes before its upload's splice point.
-    pub(super) fn server_before(&self, cid: ServerConnId) -> Option<usize> {
-        self.upload_into(cid).map(|i| self.uploads[i].before)
-    }
-
-    /// `n` bytes of the connection's output were written.
-    pub(super) fn server_wrote(&mut self, cid: ServerConnId, n: usize) {
-        if let Some(i) = self.upload_into(cid) {
-            let u = &mut self.uploads[i];
-            u.before = u.before.saturating_sub(n);
+    /// `end` left (a client) or failed (a server connection): the splice
+    /// into it drains; the splice from it ends, and its destination (cut
+    /// short mid-frame) is returned, to be closed or failed.
+    pub(super) fn gone(&mut self, end: SpliceEnd) -> Option<SpliceEnd> {
+        if let Some(i) = self.of_destination(end) {
+            self.active[i].to = SpliceEnd::Drop;
         }
-    }
-
-    /// The client left: its reply splice (if any) drains; its upload
-    /// ends, and the connection it went to (which holds a partial
-    /// request now) is returned, to be failed.
-    pub(super) fn client_gone(&mut self, id: ClientId) -> Option<ServerConnId> {
-        if let Some(i) = self.of_client(id) {
-            self.active[i].to = SpliceTo::Drop;
-        }
-        let i = self.upload_of(id)?;
-        self.uploads.swap_remove(i).conn
-    }
-
-    /// The source failed: its splice ends; the client it fed (its reply
-    /// cut short) is returned. An upload into it drains.
-    pub(super) fn source_failed(&mut self, cid: ServerConnId) -> Option<ClientId> {
-        if let Some(i) = self.upload_into(cid) {
-            self.uploads[i].conn = None;
-        }
-        let i = self.of_source(cid)?;
-        match self.active.swap_remove(i).to {
-            SpliceTo::Client(id) => Some(id),
-            SpliceTo::Drop => None,
-        }
+        let i = self.of_source(end)?;
+        Some(self.active.swap_remove(i).to).filter(|to| *to != SpliceEnd::Drop)
     }
 }
 
@@ -266,7 +225,7 @@ fn allowed(
 }
 
 impl Engine {
-    /// Turns passthrough on (tpa's runtime): bulk replies of at least
+    /// Turns passthrough on (tpa's runtime): big values of at least
     /// `min_payload` bytes are spliced (see the module's doc).
     /// `reachable` tells the servers whose sockets can take part (tpa's,
     /// not the kernel's).
@@ -279,103 +238,51 @@ impl Engine {
         self.splices.reachable = Some(reachable);
     }
 
-    /// The splice reading from `cid`: where its bytes go and how many are
-    /// left. While there is one, the runtime reads `cid` only for it.
-    pub fn passthrough_from(&self, cid: ServerConnId) -> Option<(SpliceTo, usize)> {
-        let s = &self.splices.active[self.splices.of_source(cid)?];
+    /// The splice reading from `from`: where its bytes go and how many
+    /// are left. While there is one, the runtime reads `from` only for it.
+    pub fn splice_from(&self, from: SpliceEnd) -> Option<(SpliceEnd, usize)> {
+        let s = &self.splices.active[self.splices.of_source(from)?];
         Some((s.to, s.left))
     }
 
-    /// The client's splice when its turn came (every output byte before it
-    /// written): the source and the bytes left.
-    pub fn passthrough_to(&self, id: ClientId) -> Option<(ServerConnId, usize)> {
-        let s = &self.splices.active[self.splices.of_client(id)?];
-        (s.before == 0).then_some((s.source, s.left))
+    /// The splice into `to` when its turn came (every output byte before
+    /// it written): its source and the bytes left.
+    pub fn splice_into(&self, to: SpliceEnd) -> Option<(SpliceEnd, usize)> {
+        let s = &self.splices.active[self.splices.of_destination(to)?];
+        (s.before == 0).then_some((s.from, s.left))
     }
 
-    /// The sources of the splices whose client left: the runtime drains
-    /// them (no event may come for bytes already received).
-    pub fn passthrough_drains(&self) -> impl Iterator<Item = ServerConnId> + '_ {
+    /// The sources of the splices that drain (their destination left):
+    /// the runtime reads them (no event may come for bytes already
+    /// received).
+    pub fn splice_drains(&self) -> impl Iterator<Item = SpliceEnd> + '_ {
         self.splices
             .active
             .iter()
-            .filter(|s| s.to == SpliceTo::Drop)
-            .map(|s| s.source)
+            .filter(|s| s.to == SpliceEnd::Drop)
+            .map(|s| s.from)
     }
 
-    /// `n` bytes of the splice from `cid` were moved (`zero_copy`: as the
+    /// `n` bytes of the splice from `from` were moved (`zero_copy`: as the
     /// received buffers) or dropped. True once the frame's last byte went:
-    /// `cid` is then read as usual again, and what follows the frame in
-    /// the last buffer goes to `server_buffer` and `server_input`.
-    pub fn passthrough_moved(
+    /// `from` is then read as usual again (what follows the frame in the
+    /// last buffer goes to its buffer, `server_buffer` or `client_buffer`,
+    /// and its input call), and the destination's later output follows.
+    pub fn splice_moved(
         &mut self,
-        cid: ServerConnId,
+        from: SpliceEnd,
         n: usize,
         zero_copy: bool,
         now: Instant,
     ) -> bool {
-        let Some(i) = self.splices.of_source(cid) else {
+        let Some(i) = self.splices.of_source(from) else {
             return true;
         };
         let splices = &mut self.splices;
         let s = &mut splices.active[i];
         let n = n.min(s.left);
         s.left -= n;
-        match s.to {
-            SpliceTo::Drop => splices.stats.dropped_bytes += n as u64,
-            SpliceTo::Client(_) => {
-                splices.stats.bytes += n as u64;
-                if zero_copy {
-                    splices.stats.zero_copy_bytes += n as u64;
-                }
-            }
-        }
-        if s.left > 0 {
-            return false;
-        }
-        if let SpliceTo::Client(id) = splices.active.swap_remove(i).to {
-            self.after_splice(id, now);
-        }
-        true
-    }
-
-    /// The client's upload: the server connection it goes to (`None`: it
-    /// failed, read and drop the bytes) and the bytes left. While there is
-    /// one, the runtime reads the client only for it.
-    pub fn upload_from(&self, id: ClientId) -> Option<(Option<ServerConnId>, usize)> {
-        let u = &self.splices.uploads[self.splices.upload_of(id)?];
-        Some((u.conn, u.left))
-    }
-
-    /// The upload into `cid` when its turn came (every output byte before
-    /// it written): its client and the bytes left.
-    pub fn upload_to(&self, cid: ServerConnId) -> Option<(ClientId, usize)> {
-        let u = &self.splices.uploads[self.splices.upload_into(cid)?];
-        (u.before == 0).then_some((u.client, u.left))
-    }
-
-    /// The clients whose upload drains (its server connection failed).
-    pub fn upload_drains(&self) -> impl Iterator<Item = ClientId> + '_ {
-        self.splices
-            .uploads
-            .iter()
-            .filter(|u| u.conn.is_none())
-            .map(|u| u.client)
-    }
-
-    /// `n` bytes of the client's upload were moved (`zero_copy`: as the
-    /// received buffers) or dropped. True once the request's last byte
-    /// went: the client is read as usual again (what follows the request
-    /// in the last buffer goes to `client_buffer` and `client_input`).
-    pub fn upload_moved(&mut self, id: ClientId, n: usize, zero_copy: bool) -> bool {
-        let Some(i) = self.splices.upload_of(id) else {
-            return true;
-        };
-        let splices = &mut self.splices;
-        let u = &mut splices.uploads[i];
-        let n = n.min(u.left);
-        u.left -= n;
-        if u.conn.is_none() {
+        if s.to == SpliceEnd::Drop {
             splices.stats.dropped_bytes += n as u64;
         } else {
             splices.stats.bytes += n as u64;
@@ -383,21 +290,28 @@ impl Engine {
                 splices.stats.zero_copy_bytes += n as u64;
             }
         }
-        if u.left > 0 {
+        if s.left > 0 {
             return false;
         }
-        let done = splices.uploads.swap_remove(i);
-        if let Some(cid) = done.conn {
-            let conn = &mut self.conns[cid];
-            if conn.output.is_empty() {
-                conn.dirty = false;
-            } else {
-                // Later requests wait behind the splice point.
-                conn.dirty = true;
-                self.actions.push_back(Action::WriteServer(cid));
-            }
+        match splices.active.swap_remove(i).to {
+            SpliceEnd::Client(id) => self.after_reply(id, now),
+            SpliceEnd::Server(cid) => self.after_upload(cid),
+            SpliceEnd::Drop => {}
         }
         true
+    }
+
+    /// The upload into `cid` is done: the requests queued behind its
+    /// splice point go.
+    fn after_upload(&mut self, cid: ServerConnId) {
+        let conn = &mut self.conns[cid];
+        if conn.output.is_empty() {
+            conn.dirty = false;
+        } else {
+            // Later requests wait behind the splice point.
+            conn.dirty = true;
+            self.actions.push_back(Action::WriteServer(cid));
+        }
     }
 
     /// Starts an upload of the request at the front of the client's input
@@ -495,9 +409,9 @@ impl Engine {
             redirects: 0,
             for_router: false,
         });
-        splices.uploads.push(Upload {
-            client: id,
-            conn: Some(cid),
+        splices.active.push(Splice {
+            from: SpliceEnd::Client(id),
+            to: SpliceEnd::Server(cid),
             before: conn.output.len(),
             left: total - have,
         });
@@ -511,9 +425,9 @@ impl Engine {
         self.splices.stats
     }
 
-    /// The client's splice is done: its later output goes, requests held
-    /// back are read, a closing client closes.
-    fn after_splice(&mut self, id: ClientId, now: Instant) {
+    /// The reply spliced to the client is done: its later output goes,
+    /// requests held back are read, a closing client closes.
+    fn after_reply(&mut self, id: ClientId, now: Instant) {
         let Some(c) = client_mut(&mut self.slots, id) else {
             return;
         };
@@ -536,7 +450,7 @@ impl Engine {
     /// Whether the runtime should read server connection `cid` now: not
     /// while its next reply is a big bulk string whose client owes older
     /// replies first (it waits in the socket until it can pass through),
-    /// nor while a splice reads it (`passthrough_from`). Requests reach
+    /// nor while a splice reads it (`splice_from`). Requests reach
     /// every connection in the engine's one order, so a connection waits
     /// only for requests older than its own: no cycle. Pools whose router
     /// redirects (re-queueing old requests) never wait.
@@ -544,7 +458,7 @@ impl Engine {
         let Some(min) = self.splices.min else {
             return true;
         };
-        if self.splices.of_source(cid).is_some() {
+        if self.splices.of_source(SpliceEnd::Server(cid)).is_some() {
             return false;
         }
         let Some(conn) = self.conns.get(cid) else {
@@ -611,7 +525,7 @@ impl Engine {
         // the runtime about the server's address).
         bulk_head(self.conns.get(cid)?.input.pending(), min)?;
         if !allowed(&self.splices, &self.pools, &self.conns, cid)
-            || self.splices.of_source(cid).is_some()
+            || self.splices.of_source(SpliceEnd::Server(cid)).is_some()
         {
             return None;
         }
@@ -643,7 +557,7 @@ impl Engine {
             || pending.merge.is_some()
             || pending.waiting == 0
             || !pending.reply.is_empty()
-            || splices.of_client(id).is_some()
+            || splices.owes(id)
         {
             return None;
         }
@@ -668,8 +582,8 @@ impl Engine {
             p.waiting = 0;
         }
         splices.active.push(Splice {
-            source: cid,
-            to: SpliceTo::Client(id),
+            from: SpliceEnd::Server(cid),
+            to: SpliceEnd::Client(id),
             before: c.output.len(),
             left: total - have,
         });
@@ -682,7 +596,7 @@ impl Engine {
 mod tests {
     use std::time::Instant;
 
-    use super::{big_last_argument, bulk_head, PassthroughStats, SpliceTo};
+    use super::{big_last_argument, bulk_head, PassthroughStats, SpliceEnd};
     use crate::config;
     use crate::proxy::{Action, ClientId, Engine, ServerConnId};
 
@@ -726,14 +640,21 @@ mod tests {
         engine.server_data(conn, b"$40\r\n0123456789", now);
         assert!(!engine.server_wants_input(conn));
         assert_eq!(
-            engine.passthrough_from(conn),
-            Some((SpliceTo::Client(id), 32))
+            engine.splice_from(SpliceEnd::Server(conn)),
+            Some((SpliceEnd::Client(id), 32))
         );
-        assert_eq!(engine.passthrough_to(id), None, "its output first");
+        assert_eq!(
+            engine.splice_into(SpliceEnd::Client(id)),
+            None,
+            "its output first"
+        );
         assert_eq!(write_out(&mut engine, id), b"$40\r\n0123456789");
-        assert_eq!(engine.passthrough_to(id), Some((conn, 32)));
-        assert!(!engine.passthrough_moved(conn, 30, true, now));
-        assert!(engine.passthrough_moved(conn, 2, false, now));
+        assert_eq!(
+            engine.splice_into(SpliceEnd::Client(id)),
+            Some((SpliceEnd::Server(conn), 32))
+        );
+        assert!(!engine.splice_moved(SpliceEnd::Server(conn), 30, true, now));
+        assert!(engine.splice_moved(SpliceEnd::Server(conn), 2, false, now));
         assert!(engine.server_wants_input(conn));
         engine.server_data(conn, b"$1\r\nb\r\n", now);
         assert_eq!(write_out(&mut engine, id), b"$1\r\nb\r\n");
@@ -754,9 +675,15 @@ mod tests {
         let now = Instant::now();
         engine.server_data(conn, b"$40\r\n0123", now);
         engine.client_closed(id, false);
-        assert_eq!(engine.passthrough_from(conn), Some((SpliceTo::Drop, 38)));
-        assert_eq!(engine.passthrough_drains().collect::<Vec<_>>(), [conn]);
-        assert!(engine.passthrough_moved(conn, 38, false, now));
+        assert_eq!(
+            engine.splice_from(SpliceEnd::Server(conn)),
+            Some((SpliceEnd::Drop, 38))
+        );
+        assert_eq!(
+            engine.splice_drains().collect::<Vec<_>>(),
+            [SpliceEnd::Server(conn)]
+        );
+        assert!(engine.splice_moved(SpliceEnd::Server(conn), 38, false, now));
         assert_eq!(engine.passthrough_stats().dropped_bytes, 38);
         assert!(engine.server_wants_input(conn));
 
@@ -764,7 +691,7 @@ mod tests {
         engine.server_data(conn, b"$40\r\n0123", now);
         while engine.poll_action().is_some() {}
         engine.server_closed(conn, Some("reset"), now);
-        assert_eq!(engine.passthrough_from(conn), None);
+        assert_eq!(engine.splice_from(SpliceEnd::Server(conn)), None);
         let actions: Vec<Action> = std::iter::from_fn(|| engine.poll_action()).collect();
         assert!(actions.contains(&Action::CloseClient(id)), "{actions:?}");
     }
@@ -775,7 +702,7 @@ mod tests {
         engine.enable_passthrough(16, |_| false);
         let now = Instant::now();
         engine.server_data(conn, b"$40\r\n0123456789", now);
-        assert_eq!(engine.passthrough_from(conn), None);
+        assert_eq!(engine.splice_from(SpliceEnd::Server(conn)), None);
         assert!(engine.server_wants_input(conn));
         engine.server_data(conn, b"012345678901234567890123456789\r\n", now);
         assert_eq!(write_out(&mut engine, id).len(), 5 + 40 + 2);
@@ -790,13 +717,23 @@ mod tests {
         // A SET whose 40-byte value has 4 bytes here, then a GET.
         let head = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$40\r\n0123";
         engine.client_data(id, head, now);
-        assert_eq!(engine.upload_from(id), Some((Some(conn), 38)));
+        assert_eq!(
+            engine.splice_from(SpliceEnd::Client(id)),
+            Some((SpliceEnd::Server(conn), 38))
+        );
         assert!(!engine.client_wants_input(id));
-        assert_eq!(engine.upload_to(conn), None, "the head first");
+        assert_eq!(
+            engine.splice_into(SpliceEnd::Server(conn)),
+            None,
+            "the head first"
+        );
         assert_eq!(engine.server_output(conn), head);
         engine.server_wrote(conn, head.len());
-        assert_eq!(engine.upload_to(conn), Some((id, 38)));
-        assert!(engine.upload_moved(id, 38, true));
+        assert_eq!(
+            engine.splice_into(SpliceEnd::Server(conn)),
+            Some((SpliceEnd::Client(id), 38))
+        );
+        assert!(engine.splice_moved(SpliceEnd::Client(id), 38, true, now));
         assert!(engine.client_wants_input(id));
         engine.client_data(id, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", now);
         assert_eq!(
@@ -814,7 +751,7 @@ mod tests {
         engine.client_closed(id, true);
         let actions: Vec<Action> = std::iter::from_fn(|| engine.poll_action()).collect();
         assert!(actions.contains(&Action::CloseServer(conn)), "{actions:?}");
-        assert_eq!(engine.upload_from(id), None);
+        assert_eq!(engine.splice_from(SpliceEnd::Client(id)), None);
     }
 
     #[test]
