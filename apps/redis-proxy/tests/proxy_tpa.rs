@@ -451,16 +451,13 @@ fn passthrough_line(log: &str) -> (u64, u64, u64, u64) {
 }
 
 /// Values of 1, 8 and 32 MiB SET and read back through the proxy on tpa,
-/// then a pipeline mixing big and small GETs and SETs over every backend:
-/// every byte right, and the big values' bytes past their first segment
-/// went from one socket to the other as the received buffers, the SETs'
-/// from the client's to the server's, the replies' from the server's to
-/// the client's (≥ 99 % of their payload by the proxy's count). A client that leaves
-/// in the middle of a 32 MiB reply: the rest of that reply is drained
-/// from the server connection it shares with another client, who is
-/// answered right after; a client leaving in the middle of a 32 MiB SET:
-/// the half request's server connection is closed and the next requests
-/// go on a new one; no buffer is leaked at the proxy's stop.
+/// then a pipeline mixing big and small GETs and SETs over every backend,
+/// then an MSET over the three backends whose last value is 1 MiB: every
+/// byte right, and the big values' bytes past their first segment went
+/// from one socket to the other as the received buffers, the SETs' and
+/// the MSET's from the client's to the server's, the replies' from the
+/// server's to the client's (≥ 99 % of their payload by the proxy's
+/// count).
 #[test]
 fn big_values_pass_through_tpa_without_a_copy() {
     let mut lab = Lab::new("rpz", Link::Tap(1), 3, "");
@@ -529,19 +526,52 @@ fn big_values_pass_through_tpa_without_a_copy() {
         }
     }
 
+    // An MSET over the three backends whose last value is 1 MiB (its
+    // key on backend 0, with another key of that backend before it): that
+    // value's fragment uploads it, the other two follow it; every key
+    // reads back whole.
+    let on = |backend: u32, tag: &str| {
+        (0..)
+            .map(|j| format!("mset:{tag}:{j}"))
+            .find(|k| mapper.server_for(k.as_bytes(), 0) == Some(backend))
+            .unwrap()
+    };
+    let pairs = [
+        (on(0, "a"), letters(seed ^ 200, 100)),
+        (on(1, "b"), letters(seed ^ 201, 3000)),
+        (on(2, "c"), letters(seed ^ 202, 20)),
+        (on(0, "big"), letters(seed ^ 203, 1 << 20)),
+    ];
+    let mut mset = vec!["MSET"];
+    for (k, v) in &pairs {
+        mset.extend([k.as_str(), v.as_str()]);
+    }
+    assert_eq!(c.call(&mset), "+OK");
+    for (k, v) in &pairs {
+        get_is(&mut c, k, v);
+    }
+    // Up with the MSET, down with the GET.
+    spliced += 2 << 20;
+
     let log = lab.stop_proxy();
     let (frames, bytes, zero_copy, dropped) = passthrough_line(&log);
     println!(
         "passthrough: {frames} values, {bytes} bytes, {zero_copy} zero-copy, \
          {dropped} dropped; {spliced} payload bytes of big values"
     );
-    // 1, 8, 32 MiB up and down; three of 2 MiB up and down.
-    assert_eq!(frames, 12, "values passed through");
+    // 1, 8, 32 MiB up and down; three of 2 MiB up and down; the MSET's
+    // 1 MiB up and down.
+    assert_eq!(frames, 14, "values passed through");
     assert!(
         zero_copy * 100 >= spliced * 99,
         "{zero_copy} of {spliced} bytes zero-copy"
     );
     assert!(bytes >= zero_copy && bytes <= spliced);
+    // Each value's bytes not spliced are its first received buffer's.
+    assert!(
+        spliced - bytes <= frames * 65536,
+        "{bytes} of {spliced} bytes spliced"
+    );
     assert_eq!(dropped, 0);
 }
 

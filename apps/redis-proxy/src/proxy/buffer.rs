@@ -231,6 +231,7 @@ impl OutQueue {
 
     /// Done with a written chunk: a moved frame's buffer goes to the next
     /// read, a small-frame chunk becomes this queue's spare.
+    #[inline]
     fn retire(&mut self, chunk: Chunk) {
         if chunk.end >= BIG {
             spares::give(chunk.bytes);
@@ -312,6 +313,7 @@ mod spares {
     }
 
     /// A buffer of at least `len` initialised bytes, if one waits.
+    #[cold]
     pub fn take(len: usize) -> Option<Vec<u8>> {
         SPARES.with_borrow_mut(|spares| {
             let at = spares.iter().position(|b| b.len() >= len)?;
@@ -320,6 +322,7 @@ mod spares {
     }
 
     /// Keeps `buffer` (its whole allocation, initialised) for a later read.
+    #[cold]
     pub fn give(buffer: Vec<u8>) {
         if buffer.len() < READ_CHUNK || buffer.capacity() > LARGEST {
             return;

@@ -535,40 +535,15 @@ impl Engine {
             }
             Decision::Split(kind, nkeys, fragments, unrouted, info) => {
                 c.input.consume(end);
-                let mut merging = Merging {
-                    kind,
-                    fragment_keys: Vec::with_capacity(fragments.len()),
-                    values: vec![Vec::new(); nkeys],
-                    sum: 0,
-                    error: None,
-                    info,
-                };
-                for &k in &unrouted {
-                    let e = error_reply("ERR no live server for the key");
-                    if kind == MergeKind::Values {
-                        merging.values[k as usize] = e;
-                    } else {
-                        merging.error.get_or_insert(e);
-                    }
-                }
+                let mut merging = merging(kind, nkeys, fragments.len(), &unrouted, info);
                 pool.stats.fragments += fragments.len() as u64;
                 let mut touched = Vec::new();
                 for (f, (server, keys, bytes)) in fragments.into_iter().enumerate() {
                     merging.fragment_keys.push(keys);
-                    let cid = pick_conn(pool, server, id);
-                    let conn = &mut conns[cid];
-                    let stats = &mut pool.servers[server].stats;
-                    stats.requests += 1;
-                    stats.request_bytes += bytes.len() as u64;
-                    conn.output.push_bytes(&bytes);
-                    conn.inflight.push_back(Inflight {
-                        owner: Some((id, seq, f as u32)),
-                        deadline: timeout_of(&pool.config).map(|t| now + t),
-                        request: keep.then(|| bytes.clone()),
-                        redirects: 0,
-                        for_router: false,
-                    });
-                    touched.push(cid);
+                    let owner = (id, seq, f as u32);
+                    touched.push(queue_fragment(
+                        pool, conns, server, owner, &bytes, keep, now,
+                    ));
                 }
                 let waiting = touched.len() as u32;
                 let mut pending = Pending {
@@ -1208,7 +1183,67 @@ fn pick_conn(pool: &PoolState, server: usize, client: ClientId) -> ServerConnId 
     conns[client.index as usize % conns.len()]
 }
 
+/// A split request's merge, before its fragments are queued (their key
+/// lists pushed as they are): the keys no server takes get their error.
+fn merging(
+    kind: MergeKind,
+    nkeys: usize,
+    fragments: usize,
+    unrouted: &[u32],
+    info: Option<(String, bool)>,
+) -> Merging {
+    let mut merging = Merging {
+        kind,
+        fragment_keys: Vec::with_capacity(fragments),
+        values: vec![Vec::new(); nkeys],
+        sum: 0,
+        error: None,
+        info,
+    };
+    for &k in unrouted {
+        let e = error_reply("ERR no live server for the key");
+        if kind == MergeKind::Values {
+            merging.values[k as usize] = e;
+        } else {
+            merging.error.get_or_insert(e);
+        }
+    }
+    merging
+}
+
+/// Queues fragment `owner.2` of request `owner.1` of client `owner.0` on
+/// the connection to `server` that the client uses: its bytes, counted,
+/// and its in-flight entry (`keep`: with a copy of the bytes, for a
+/// router that redirects). Returns the connection, to be written.
+fn queue_fragment(
+    pool: &mut PoolState,
+    conns: &mut [ServerConn],
+    server: usize,
+    owner: (ClientId, u64, u32),
+    bytes: &[u8],
+    keep: bool,
+    now: Instant,
+) -> ServerConnId {
+    let cid = pick_conn(pool, server, owner.0);
+    let conn = &mut conns[cid];
+    let stats = &mut pool.servers[server].stats;
+    stats.requests += 1;
+    stats.request_bytes += bytes.len() as u64;
+    conn.output.push_bytes(bytes);
+    conn.inflight.push_back(Inflight {
+        owner: Some(owner),
+        deadline: timeout_of(&pool.config).map(|t| now + t),
+        request: keep.then(|| bytes.to_vec()),
+        redirects: 0,
+        for_router: false,
+    });
+    cid
+}
+
 /// Turns a plan into what to do, routing keys through the pool's router.
+/// Inlined: every request's path (`handle_request`) would pay for the
+/// call otherwise, now that the uploads' planning calls it too.
+#[inline(always)]
 fn decide(
     plan: Plan<'_>,
     pool: &mut PoolState,

@@ -91,6 +91,7 @@ impl Client {
     }
 
     /// Moves a request's reply to the output and keeps its emptied queue.
+    #[inline]
     pub fn output_reply(&mut self, mut reply: OutQueue) {
         self.output.append_from(&mut reply);
         if self.spare_replies.len() < SPARE_REPLIES {

@@ -143,6 +143,94 @@ fn del_sums_and_mset_needs_every_ok() {
     assert_eq!(drain_client(&mut e, c, now), b":2\r\n-ERR oom\r\n");
 }
 
+/// An MSET whose last value (40 bytes, passthrough from 16 on) has 4
+/// bytes here: the value's fragment (`k1`'s pairs, the value last) is
+/// queued up to the splice point and the rest uploaded from the client;
+/// `k0`'s fragment is held back until the value is through, then sent;
+/// the client gets one `+OK`. A client leaving mid-value: the value's
+/// connection is closed and `k0`'s fragment is never sent. The value's
+/// connection failing mid-value: the rest drains, `k0`'s fragment goes,
+/// the reply is the failure.
+#[test]
+fn an_mset_uploads_its_last_value_and_holds_its_other_fragments_back() {
+    let now = Instant::now();
+    let (k0, k1) = keys_apart();
+    let value = "v".repeat(40);
+    let whole = cmd(&["MSET", &k1, "a", &k0, "b", &k1, &value]);
+    let head = &whole[..whole.len() - 38];
+    let fragment = cmd(&["MSET", &k1, "a", &k1, &value]);
+    let start = |e: &mut Engine| {
+        e.enable_passthrough(16, |_| true);
+        let c = e.client_accepted(0).unwrap();
+        // Both connections up and idle first.
+        let mut gets = cmd(&["GET", &k0]);
+        gets.extend(cmd(&["GET", &k1]));
+        e.client_data(c, &gets, now);
+        run(e, &[], now);
+        drain_server(e, 0);
+        drain_server(e, 1);
+        e.server_data(0, b"$-1\r\n", now);
+        e.server_data(1, b"$-1\r\n", now);
+        assert_eq!(drain_client(e, c, now), b"$-1\r\n$-1\r\n");
+        e.client_data(c, head, now);
+        run(e, &[], now);
+        c
+    };
+
+    let mut e = engine(TWO, Limits::default());
+    let c = start(&mut e);
+    assert_eq!(
+        e.splice_from(SpliceEnd::Client(c)),
+        Some((SpliceEnd::Server(1), 38))
+    );
+    assert!(!e.client_wants_input(c));
+    assert_eq!(drain_server(&mut e, 1), fragment[..fragment.len() - 38]);
+    assert!(drain_server(&mut e, 0).is_empty(), "k0's fragment waits");
+    assert_eq!(
+        e.splice_into(SpliceEnd::Server(1)),
+        Some((SpliceEnd::Client(c), 38))
+    );
+    assert!(!e.splice_moved(SpliceEnd::Client(c), 30, true, now));
+    assert!(drain_server(&mut e, 0).is_empty(), "k0's fragment waits");
+    assert!(e.splice_moved(SpliceEnd::Client(c), 8, true, now));
+    run(&mut e, &[], now);
+    assert_eq!(drain_server(&mut e, 0), cmd(&["MSET", &k0, "b"]));
+    assert!(e.client_wants_input(c));
+    e.server_data(0, b"+OK\r\n", now);
+    assert!(drain_client(&mut e, c, now).is_empty(), "k1's OK first");
+    e.server_data(1, b"+OK\r\n", now);
+    assert_eq!(drain_client(&mut e, c, now), b"+OK\r\n");
+    let stats = e.passthrough_stats();
+    assert_eq!((stats.frames, stats.zero_copy_bytes), (1, 38));
+
+    let mut e = engine(TWO, Limits::default());
+    let c = start(&mut e);
+    e.client_closed(c, true);
+    let actions = run(&mut e, &[], now);
+    assert!(actions.contains(&Action::CloseServer(1)), "{actions:?}");
+    assert!(!actions.contains(&Action::WriteServer(0)), "{actions:?}");
+    assert!(drain_server(&mut e, 0).is_empty());
+
+    // The value's connection failing mid-value: the rest drains from the
+    // client, then `k0`'s fragment goes; the reply is the failure.
+    let mut e = engine(TWO, Limits::default());
+    let c = start(&mut e);
+    e.server_closed(1, Some("Connection reset by peer"), now);
+    assert_eq!(
+        e.splice_from(SpliceEnd::Client(c)),
+        Some((SpliceEnd::Drop, 38))
+    );
+    assert!(e.splice_moved(SpliceEnd::Client(c), 38, false, now));
+    run(&mut e, &[], now);
+    assert_eq!(drain_server(&mut e, 0), cmd(&["MSET", &k0, "b"]));
+    e.server_data(0, b"+OK\r\n", now);
+    assert_eq!(
+        drain_client(&mut e, c, now),
+        b"-ERR Connection reset by peer\r\n"
+    );
+    assert_eq!(e.passthrough_stats().dropped_bytes, 38);
+}
+
 #[test]
 fn proxy_answers_and_refuses_locally() {
     let now = Instant::now();

@@ -15,7 +15,11 @@
 //!   all received and the request goes whole to one server (a SET of a
 //!   big value), what arrived is queued for its server connection and the
 //!   rest is left in the client's socket: a splice from the client to
-//!   that connection.
+//!   that connection. An MSET split across servers uploads its last value
+//!   the same way, in the fragment of that value's key (which ends with
+//!   it); its other fragments are held back with the splice and queued
+//!   once it is through, so that a client leaving mid-value leaves no
+//!   part of its request applied.
 //!
 //! Either way the destination's output stops at the splice point (its
 //! output shows only the bytes before it); once they are written the
@@ -44,10 +48,13 @@
 use std::time::Instant;
 
 use super::super::buffer::OutQueue;
-use super::super::request::{self, Plan, PlanContext};
+use super::super::request::{self, MergeKind, Plan, PlanContext};
 use super::super::router::Verdict;
-use super::super::session::{ClientId, Inflight, Link, Pending, ServerConn};
-use super::{client_mut, pick_conn, timeout_of, Action, Engine, PoolState, ServerConnId};
+use super::super::session::{ClientId, Link, Pending, ServerConn};
+use super::{
+    client_mut, decide, merging, pick_conn, queue_fragment, Action, Decision, Engine, PoolState,
+    ServerConnId,
+};
 use crate::config::ServerAddress;
 
 /// One end of a splice: the socket its bytes come from or go to.
@@ -84,7 +91,24 @@ struct Splice {
     before: usize,
     /// The frame's bytes still in the source.
     left: usize,
+    /// Requests queued once the frame is through (an upload's).
+    then: Vec<Held>,
 }
+
+/// A fragment of a split request held back until its big value's upload
+/// is through: a client leaving mid-value leaves no part of its request
+/// applied.
+#[derive(Debug)]
+struct Held {
+    server: usize,
+    /// The client, the request's sequence number, the fragment's index.
+    owner: (ClientId, u64, u32),
+    bytes: Vec<u8>,
+}
+
+/// A request's last argument, empty: planning the request with it in
+/// place of a big value not all here tells where the request goes.
+const PLACEHOLDER: &[u8] = b"$0\r\n\r\n";
 
 /// Every splice in progress and the settings (the engine's part).
 #[derive(Debug, Default)]
@@ -293,11 +317,15 @@ impl Engine {
         if s.left > 0 {
             return false;
         }
-        match splices.active.swap_remove(i).to {
+        let done = splices.active.swap_remove(i);
+        match done.to {
             SpliceEnd::Client(id) => self.after_reply(id, now),
             SpliceEnd::Server(cid) => self.after_upload(cid),
             SpliceEnd::Drop => {}
         }
+        // Drained too: the request's other fragments are answered, so is
+        // the client.
+        self.queue_held(done.then, now);
         true
     }
 
@@ -315,13 +343,22 @@ impl Engine {
     }
 
     /// Starts an upload of the request at the front of the client's input
-    /// when its last argument is big and the request goes whole to one
-    /// server (a SET of a big value); true if it did.
+    /// when its last argument is big and not all here, and the request
+    /// goes whole to one server (a SET of a big value) or is an MSET (the
+    /// value's fragment uploads, the others are held back until it is
+    /// through); true if it did.
     pub(super) fn splice_request(&mut self, id: ClientId, now: Instant) -> bool {
         let Some(min) = self.splices.min else {
             return false;
         };
         self.splices.now = Some(now);
+        self.upload(id, min, now)
+    }
+
+    /// `splice_request` with passthrough on (out of the way of every
+    /// request without it).
+    #[inline(never)]
+    fn upload(&mut self, id: ClientId, min: usize, now: Instant) -> bool {
         let Engine {
             pools,
             slots,
@@ -332,37 +369,61 @@ impl Engine {
         let Some(c) = client_mut(slots, id) else {
             return false;
         };
-        if c.closing || splices.uploading(id) {
+        if c.closing || splices.uploading(id) || pools[c.pool].router.redirects() {
             return false;
         }
-        let pool = &mut pools[c.pool];
-        if pool.router.redirects() {
-            return false;
-        }
-        let Some((args_end, last_head, payload)) = big_last_argument(c.input.pending(), min) else {
+        let Some((at, value_head, payload)) = big_last_argument(c.input.pending(), min) else {
             return false;
         };
-        // The request with its last argument empty says where it goes
-        // (the last argument must not be a key).
-        let mut head = c.input.pending()[..args_end].to_vec();
-        head.extend_from_slice(b"$0\r\n\r\n");
+        let total = at + value_head + payload + 2;
+        let have = c.input.len();
+        // The request with its last argument empty says where it goes.
+        let mut probe = c.input.pending()[..at].to_vec();
+        probe.extend_from_slice(PLACEHOLDER);
+        let pool = &mut pools[c.pool];
         let ctx = PlanContext {
             password: pool.config.redis_auth.as_deref(),
             authed: c.authed,
             db: pool.config.redis_db,
         };
-        let Plan::Forward {
-            keys,
-            encoded: None,
-        } = request::plan(&head, ctx)
-        else {
-            return false;
+        let plan = request::plan(&probe, ctx);
+        let uploads = match &plan {
+            // Not when the last argument is a key.
+            Plan::Forward {
+                keys,
+                encoded: None,
+            } => !keys.iter().any(|k| k.is_empty()),
+            // MSET's last argument is a value.
+            Plan::Split {
+                merge: MergeKind::AllOk,
+                ..
+            } => true,
+            _ => false,
         };
-        if keys.iter().any(|k| k.is_empty()) {
+        if !uploads {
             return false;
         }
-        let Ok(server) = pool.router.route_keys(&keys) else {
-            return false;
+        // `decide` changes `authed` for AUTH only.
+        let mut authed = c.authed;
+        let (server, split) = match decide(plan, pool, &mut authed, c.local) {
+            Decision::Forward(server, _) => (server, None),
+            Decision::Split(MergeKind::AllOk, nkeys, fragments, unrouted, None)
+                if unrouted.is_empty() =>
+            {
+                // The value is the last key's: last in its fragment.
+                let last = (nkeys as u32).checked_sub(1);
+                let Some(f) = fragments
+                    .iter()
+                    .position(|(_, k, _)| k.last().copied() == last)
+                else {
+                    return false;
+                };
+                if fragments.iter().any(|(s, ..)| *s >= pool.servers.len()) {
+                    return false;
+                }
+                (fragments[f].0, Some((nkeys, fragments, f)))
+            }
+            _ => return false,
         };
         if server >= pool.servers.len() {
             return false;
@@ -371,8 +432,6 @@ impl Engine {
         if !allowed(splices, pools, conns, cid) {
             return false;
         }
-        let total = args_end + last_head + payload + 2;
-        let have = c.input.len();
         if conns[cid].link == Link::Down {
             // Connecting first puts its own requests (AUTH, SELECT) in
             // front of the output: before the splice point is taken.
@@ -389,35 +448,85 @@ impl Engine {
             return false;
         };
         let pool = &mut pools[c.pool];
-        let conn = &mut conns[cid];
         let seq = c.head_seq + c.pending.len() as u64;
-        c.pending.push_back(Pending {
-            waiting: 1,
-            reply: OutQueue::default(),
-            merge: None,
-            close_after: false,
-        });
-        c.input.take_into(have, &mut conn.output);
+        // The request's bytes from `skip` on that are here go after
+        // `front`: all of them (a SET goes as it came), or the value's
+        // head and bytes after its fragment's head (an MSET).
+        let (fragment, front, skip, then) = match split {
+            None => {
+                c.pending.push_back(Pending {
+                    waiting: 1,
+                    reply: OutQueue::default(),
+                    merge: None,
+                    close_after: false,
+                });
+                (0, Vec::new(), 0, Vec::new())
+            }
+            Some((nkeys, mut fragments, f)) => {
+                let n = fragments.len();
+                let mut merging = merging(MergeKind::AllOk, nkeys, 0, &[], None);
+                merging.fragment_keys = fragments
+                    .iter_mut()
+                    .map(|(_, keys, _)| std::mem::take(keys))
+                    .collect();
+                pool.stats.fragments += n as u64;
+                let reply = c.reply_queue();
+                c.pending.push_back(Pending {
+                    waiting: n as u32,
+                    reply,
+                    merge: Some(merging),
+                    close_after: false,
+                });
+                let mut front = std::mem::take(&mut fragments[f].2);
+                front.truncate(front.len() - PLACEHOLDER.len());
+                let then = fragments
+                    .into_iter()
+                    .enumerate()
+                    .filter(|&(i, _)| i != f)
+                    .map(|(i, (server, _, bytes))| Held {
+                        server,
+                        owner: (id, seq, i as u32),
+                        bytes,
+                    })
+                    .collect();
+                (f as u32, front, at, then)
+            }
+        };
+        queue_fragment(pool, conns, server, (id, seq, fragment), &front, false, now);
+        pool.servers[server].stats.request_bytes += (total - skip) as u64;
+        let conn = &mut conns[cid];
+        c.input.consume(skip);
+        c.input.take_into(have - skip, &mut conn.output);
         c.scanner.reset();
-        let stats = &mut pool.servers[server].stats;
-        stats.requests += 1;
-        stats.request_bytes += total as u64;
-        conn.inflight.push_back(Inflight {
-            owner: Some((id, seq, 0)),
-            deadline: timeout_of(&pool.config).map(|t| now + t),
-            request: None,
-            redirects: 0,
-            for_router: false,
-        });
         splices.active.push(Splice {
             from: SpliceEnd::Client(id),
             to: SpliceEnd::Server(cid),
             before: conn.output.len(),
             left: total - have,
+            then,
         });
         splices.stats.frames += 1;
         self.after_queue(cid, now);
         true
+    }
+
+    /// Queues the requests a splice held back until it was through (an
+    /// MSET's fragments for the servers its big value does not go to).
+    fn queue_held(&mut self, held: Vec<Held>, now: Instant) {
+        let Some(id) = held.first().map(|h| h.owner.0) else {
+            return;
+        };
+        let Some(p) = client_mut(&mut self.slots, id).map(|c| c.pool) else {
+            return;
+        };
+        let (pool, conns) = (&mut self.pools[p], &mut self.conns);
+        let touched: Vec<ServerConnId> = held
+            .iter()
+            .map(|h| queue_fragment(pool, conns, h.server, h.owner, &h.bytes, false, now))
+            .collect();
+        for cid in touched {
+            self.after_queue(cid, now);
+        }
     }
 
     /// Passthrough's counters.
@@ -586,6 +695,7 @@ impl Engine {
             to: SpliceEnd::Client(id),
             before: c.output.len(),
             left: total - have,
+            then: Vec::new(),
         });
         splices.stats.frames += 1;
         Some(id)
