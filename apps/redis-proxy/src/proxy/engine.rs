@@ -273,6 +273,7 @@ impl Engine {
             dirty: false,
             local,
             spare_replies: Vec::new(),
+            read_ends: VecDeque::new(),
         };
         let index = match self.free.pop() {
             Some(i) => i,
@@ -319,10 +320,12 @@ impl Engine {
         })
     }
 
-    /// The client's next bytes to write (empty: none).
+    /// The client's next bytes to write (empty: none, or held for the rest
+    /// of their read's replies, see `Client::holds_output`).
     pub fn client_output(&mut self, id: ClientId) -> &[u8] {
         let Engine { slots, splices, .. } = self;
         match client_mut(slots, id) {
+            Some(c) if c.holds_output() && !splices.owes(id) => &[],
             // Up to a splice point (see `passthrough`).
             Some(c) => match splices.before(SpliceEnd::Client(id)) {
                 Some(before) => {
@@ -393,6 +396,7 @@ impl Engine {
     /// Handles the client's buffered bytes: every whole request is planned
     /// and queued, until the client's bounds say stop.
     pub fn client_input(&mut self, id: ClientId, now: Instant) {
+        let queued = client_mut(&mut self.slots, id).map(|c| c.head_seq + c.pending.len() as u64);
         loop {
             let limits = self.limits;
             let Some(c) = client_mut(&mut self.slots, id) else {
@@ -423,6 +427,11 @@ impl Engine {
                     break;
                 }
                 Ok(Some(end)) => self.handle_request(id, end, now),
+            }
+        }
+        if let Some(c) = client_mut(&mut self.slots, id) {
+            if queued.is_some_and(|q| c.head_seq + c.pending.len() as u64 > q) {
+                c.end_read();
             }
         }
         self.flush_ready(id);
@@ -641,6 +650,7 @@ impl Engine {
                 break;
             }
         }
+        c.answered_reads();
         if advanced && !c.closing && self.splice_at_head(id) {
             // The new oldest request's big reply passes through now.
             return self.flush_ready(id);
@@ -653,7 +663,7 @@ impl Engine {
             self.actions.push_back(Action::CloseClient(id));
             return;
         }
-        if !c.dirty && !c.output.is_empty() {
+        if !c.dirty && !c.output.is_empty() && (!c.holds_output() || self.splices.owes(id)) {
             c.dirty = true;
             self.actions.push_back(Action::WriteClient(id));
         }

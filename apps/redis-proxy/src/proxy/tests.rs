@@ -97,6 +97,53 @@ fn replies_keep_request_order_across_servers() {
 }
 
 #[test]
+fn replies_of_one_read_are_written_together_and_a_read_does_not_wait_for_the_next() {
+    let now = Instant::now();
+    let mut e = engine(TWO, Limits::default());
+    let (k0, k1) = keys_apart();
+    let c = e.client_accepted(0).unwrap();
+    // One read (a pipeline of two), then a second read of one request.
+    let mut req = cmd(&["GET", &k0]);
+    req.extend(cmd(&["GET", &k1]));
+    e.client_data(c, &req, now);
+    e.client_data(c, &cmd(&["GET", &k0]), now);
+    run(&mut e, &[], now);
+    drain_server(&mut e, 0);
+    drain_server(&mut e, 1);
+    // The first read's first reply waits for its second: no write yet.
+    e.server_data(0, b"$3\r\nayy\r\n", now);
+    assert!(!run(&mut e, &[], now).contains(&Action::WriteClient(c)));
+    assert!(drain_client(&mut e, c, now).is_empty());
+    // Its last reply: both go together, without the second read's.
+    e.server_data(1, b"$3\r\nbee\r\n", now);
+    assert_eq!(run(&mut e, &[], now), [Action::WriteClient(c)]);
+    assert_eq!(drain_client(&mut e, c, now), b"$3\r\nayy\r\n$3\r\nbee\r\n");
+    // The second read's only reply goes at once.
+    e.server_data(0, b"$2\r\nzz\r\n", now);
+    assert_eq!(run(&mut e, &[], now), [Action::WriteClient(c)]);
+    assert_eq!(drain_client(&mut e, c, now), b"$2\r\nzz\r\n");
+}
+
+#[test]
+fn held_replies_go_once_they_fill_the_hold() {
+    let now = Instant::now();
+    let mut e = engine(TWO, Limits::default());
+    let (k0, k1) = keys_apart();
+    let c = e.client_accepted(0).unwrap();
+    let mut req = cmd(&["GET", &k0]);
+    req.extend(cmd(&["GET", &k1]));
+    e.client_data(c, &req, now);
+    run(&mut e, &[], now);
+    drain_server(&mut e, 0);
+    drain_server(&mut e, 1);
+    let value = "v".repeat(crate::proxy::session::HOLD_BYTES);
+    let reply = format!("${}\r\n{value}\r\n", value.len());
+    e.server_data(0, reply.as_bytes(), now);
+    assert_eq!(run(&mut e, &[], now), [Action::WriteClient(c)]);
+    assert_eq!(drain_client(&mut e, c, now), reply.as_bytes());
+}
+
+#[test]
 fn mget_splits_and_merges_in_key_order_with_per_key_errors() {
     let now = Instant::now();
     let mut e = engine(TWO, Limits::default());
