@@ -273,7 +273,7 @@ impl Engine {
             dirty: false,
             local,
             spare_replies: Vec::new(),
-            read_ends: VecDeque::new(),
+            at_read_end: true,
         };
         let index = match self.free.pop() {
             Some(i) => i,
@@ -429,9 +429,14 @@ impl Engine {
                 Ok(Some(end)) => self.handle_request(id, end, now),
             }
         }
-        if let Some(c) = client_mut(&mut self.slots, id) {
-            if queued.is_some_and(|q| c.head_seq + c.pending.len() as u64 > q) {
-                c.end_read();
+        if let (Some(c), Some(before)) = (client_mut(&mut self.slots, id), queued) {
+            if c.head_seq + c.pending.len() as u64 > before {
+                // This read queued requests: the last one ends it, or, when
+                // every one of them is answered already, the output does.
+                match c.pending.back_mut() {
+                    Some(last) => last.ends_read = true,
+                    None => c.at_read_end = true,
+                }
             }
         }
         self.flush_ready(id);
@@ -447,6 +452,7 @@ impl Engine {
                 reply,
                 merge: None,
                 close_after: true,
+                ends_read: false,
             });
             c.closing = true;
             c.input.consume(c.input.len());
@@ -504,6 +510,7 @@ impl Engine {
                     reply,
                     merge: None,
                     close_after: close,
+                    ends_read: false,
                 });
                 if close {
                     c.closing = true;
@@ -516,6 +523,7 @@ impl Engine {
                     reply,
                     merge: None,
                     close_after: false,
+                    ends_read: false,
                 });
                 let cid = pick_conn(pool, server, id);
                 let conn = &mut conns[cid];
@@ -560,6 +568,7 @@ impl Engine {
                     reply: c.reply_queue(),
                     merge: Some(merging),
                     close_after: false,
+                    ends_read: false,
                 };
                 if waiting == 0 {
                     finish_merge(&mut pending);
@@ -643,6 +652,7 @@ impl Engine {
             };
             advanced = true;
             c.head_seq += 1;
+            c.at_read_end = p.ends_read;
             c.output_reply(p.reply);
             if p.close_after {
                 c.closing = true;
@@ -650,7 +660,6 @@ impl Engine {
                 break;
             }
         }
-        c.answered_reads();
         if advanced && !c.closing && self.splice_at_head(id) {
             // The new oldest request's big reply passes through now.
             return self.flush_ready(id);

@@ -28,6 +28,8 @@ pub struct Pending {
     pub merge: Option<Merging>,
     /// Close the client once this reply is out (QUIT).
     pub close_after: bool,
+    /// The last request of a read (see `Client::holds_output`).
+    pub ends_read: bool,
 }
 
 /// A split request's merge in progress.
@@ -74,10 +76,10 @@ pub struct Client {
     /// Emptied reply queues of answered requests, reused by the next ones
     /// (at most `SPARE_REPLIES`).
     pub spare_replies: Vec<OutQueue>,
-    /// Where each read's requests end (the sequence number after its
-    /// last), oldest first, for the reads not all answered: replies of
-    /// requests that arrived together are written together.
-    pub read_ends: VecDeque<u64>,
+    /// Whether the output ends with the reply to a read's last request
+    /// (or holds no reply): replies of requests that arrived together are
+    /// written together.
+    pub at_read_end: bool,
 }
 
 /// Reply queues a client keeps for reuse: enough for a pipeline's worth of
@@ -97,26 +99,9 @@ impl Client {
     /// reply belongs to: it is written whole once that read's last reply
     /// joins it (one segment and one wake-up for the client instead of one
     /// per backend that answered), or once it reaches `HOLD_BYTES`.
+    #[inline]
     pub fn holds_output(&self) -> bool {
-        !self.closing && self.output.len() < HOLD_BYTES && self.read_ends.front().is_some_and(|&end| end > self.head_seq)
-    }
-
-    /// Notes that the requests queued so far end a read (call after
-    /// reading a client's bytes, when any request was queued).
-    pub fn end_read(&mut self) {
-        let end = self.head_seq + self.pending.len() as u64;
-        if self.read_ends.back().is_none_or(|&last| last < end) {
-            self.read_ends.push_back(end);
-        }
-    }
-
-    /// Forgets the reads whose replies all reached the output, but the
-    /// last one when the output ends with its last reply (it marks the
-    /// output's end as a read's end).
-    pub fn answered_reads(&mut self) {
-        while self.read_ends.front().is_some_and(|&end| end < self.head_seq) {
-            self.read_ends.pop_front();
-        }
+        !self.at_read_end && !self.closing && self.output.len() < HOLD_BYTES
     }
 
     /// An empty reply queue for a new request, reused when one is spare.

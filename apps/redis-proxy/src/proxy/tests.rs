@@ -122,6 +122,12 @@ fn replies_of_one_read_are_written_together_and_a_read_does_not_wait_for_the_nex
     e.server_data(0, b"$2\r\nzz\r\n", now);
     assert_eq!(run(&mut e, &[], now), [Action::WriteClient(c)]);
     assert_eq!(drain_client(&mut e, c, now), b"$2\r\nzz\r\n");
+    // A read the proxy answers itself goes whole at once.
+    let mut pings = cmd(&["PING"]);
+    pings.extend(cmd(&["PING"]));
+    e.client_data(c, &pings, now);
+    assert_eq!(run(&mut e, &[], now), [Action::WriteClient(c)]);
+    assert_eq!(drain_client(&mut e, c, now), b"+PONG\r\n+PONG\r\n");
 }
 
 #[test]

@@ -459,6 +459,7 @@ impl Engine {
                     reply: OutQueue::default(),
                     merge: None,
                     close_after: false,
+                    ends_read: false,
                 });
                 (0, Vec::new(), 0, Vec::new())
             }
@@ -476,6 +477,7 @@ impl Engine {
                     reply,
                     merge: Some(merging),
                     close_after: false,
+                    ends_read: false,
                 });
                 let mut front = std::mem::take(&mut fragments[f].2);
                 front.truncate(front.len() - PLACEHOLDER.len());
