@@ -174,10 +174,10 @@ impl TcpInput {
         B: PacketBuf,
         S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
     {
-        let checked = match wire::check(&p) {
-            Ok(c) => c,
-            Err(reason) => return Verdict::Drop(reason),
-        };
+        let mut checked = wire::Checked::default();
+        if let Err(reason) = wire::check_into(&p, &mut checked) {
+            return Verdict::Drop(reason);
+        }
         let now_ns = cx.now_ns();
         let mark = p.buf().meta().flow_mark;
         let sockets = cx.part::<TcpSockets<B>>();
@@ -194,24 +194,24 @@ impl TcpInput {
             }
         };
         if let Some(index) = found {
-            let r = match wire::take(p, checked) {
-                Ok(r) => r,
+            let p = if checked.flags().syn() {
+                match self.syn_in_use(index, p, &checked, cx) {
+                    Ok(verdict) => return verdict,
+                    Err(p) => p,
+                }
+            } else {
+                p
+            };
+            // The segment is built in place as `deliver`'s argument: no
+            // parsed form moved from one place to the next (each move a
+            // copy of some hundred and fifty bytes).
+            let payload = match checked.payload(p) {
+                Ok(payload) => payload,
                 Err(reason) => return Verdict::Drop(reason),
             };
-            let remote = r.tuple.remote.ip();
+            let remote = checked.tuple.remote.ip();
             let sockets = cx.part::<TcpSockets<B>>();
-            if r.segment.flags.syn() {
-                if let Some(listener) = sockets.find_listener(r.tuple.local) {
-                    if let Some(floor) = sockets.reuse_time_wait(index, &r.segment) {
-                        // RFC 6191: the TIME_WAIT connection gave way.
-                        return match self.at_listener(listener, r, Some(floor), cx) {
-                            Ok(()) => Verdict::Consumed,
-                            Err(reason) => Verdict::Drop(reason),
-                        };
-                    }
-                }
-            }
-            if sockets.deliver(index, r.segment, now_ns) {
+            if sockets.deliver(index, checked.segment(payload), now_ns) {
                 // Forward progress: the peer's next hop is reachable.
                 cx.part::<Egress<B>>().confirm_next_hop(remote, now_ns);
             }
@@ -231,6 +231,41 @@ impl TcpInput {
             Ok(()) => Verdict::Consumed,
             Err(reason) => Verdict::Drop(reason),
         }
+    }
+
+    /// A SYN on the 4-tuple of the connection in slot `index`: if a
+    /// listener has the local end and the connection, in TIME_WAIT, gives
+    /// way to it (RFC 6191), the SYN goes to the listener and this is its
+    /// verdict; otherwise the packet comes back for the connection.
+    #[cold]
+    #[inline(never)]
+    fn syn_in_use<B, S>(
+        &mut self,
+        index: u32,
+        p: TcpPacket<B>,
+        checked: &wire::Checked,
+        cx: &mut Cx<'_, B, S>,
+    ) -> Result<Verdict<Infallible, B>, TcpPacket<B>>
+    where
+        B: PacketBuf,
+        S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+    {
+        let sockets = cx.part::<TcpSockets<B>>();
+        let Some(listener) = sockets.find_listener(checked.tuple.local) else {
+            return Err(p);
+        };
+        // The TIME_WAIT test reads the header alone.
+        let Some(floor) = sockets.reuse_time_wait(index, &checked.segment(None)) else {
+            return Err(p);
+        };
+        let r = match wire::take(p, *checked) {
+            Ok(r) => r,
+            Err(reason) => return Ok(Verdict::Drop(reason)),
+        };
+        Ok(match self.at_listener(listener, r, Some(floor), cx) {
+            Ok(()) => Verdict::Consumed,
+            Err(reason) => Verdict::Drop(reason),
+        })
     }
 
     /// A segment to `listener`: a SYN opens a connection (or draws a

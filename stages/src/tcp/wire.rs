@@ -91,6 +91,43 @@ impl Checked {
     pub fn flags(&self) -> tpa::wire::tcp::TcpFlags {
         self.flags
     }
+
+    /// The buffer `p` (the one checked) trimmed to the payload, or `None`
+    /// (the buffer dropped) when there is none.
+    ///
+    /// # Errors
+    ///
+    /// `too-short` if the buffer is not the one checked.
+    #[inline]
+    pub fn payload<B: PacketBuf>(&self, p: TcpPacket<B>) -> Result<Option<B>, Reason> {
+        if self.data_len == 0 {
+            return Ok(None);
+        }
+        let mut buf = p.into_buf();
+        let excess = buf
+            .len()
+            .checked_sub(self.payload_start + self.data_len)
+            .ok_or(Reason::TOO_SHORT)?;
+        buf.trim_front(self.payload_start)
+            .map_err(|_| Reason::TOO_SHORT)?;
+        buf.trim_back(excess).map_err(|_| Reason::TOO_SHORT)?;
+        Ok(Some(buf))
+    }
+
+    /// The parsed segment with `payload` (from [`payload`](Self::payload)),
+    /// built where the caller puts it (the input stage builds it as the
+    /// argument of the connection's input, with no copy between).
+    #[inline(always)]
+    pub fn segment<B>(&self, payload: Option<B>) -> SegmentIn<B> {
+        SegmentIn {
+            seq: SeqNumber::new(self.seq),
+            ack: SeqNumber::new(self.ack),
+            flags: self.flags,
+            window: self.window,
+            options: self.options,
+            payload,
+        }
+    }
 }
 
 /// [`parse`]'s checks, on a borrowed packet (the same drop reasons).
@@ -100,6 +137,41 @@ impl Checked {
 /// The drop reason.
 #[inline]
 pub fn check<B: PacketBuf>(p: &TcpPacket<B>) -> Result<Checked, Reason> {
+    let mut checked = Checked::default();
+    check_into(p, &mut checked)?;
+    Ok(checked)
+}
+
+impl Default for Checked {
+    /// Nothing checked yet: zeros, unspecified addresses, no options.
+    fn default() -> Self {
+        let any = SocketAddr::from(([0, 0, 0, 0], 0));
+        Checked {
+            tuple: FourTuple {
+                local: any,
+                remote: any,
+            },
+            seq: 0,
+            ack: 0,
+            flags: tpa::wire::tcp::TcpFlags(0),
+            window: 0,
+            options: tpa::wire::tcp::TcpOptionSet::default(),
+            payload_start: 0,
+            data_len: 0,
+        }
+    }
+}
+
+/// [`check`] into `out`, the place the caller keeps it (the input stage's
+/// every segment: a `Checked` returned inside a `Result` is copied out of
+/// it whole, a `memcpy` call of some hundred and fifty bytes). `out` is
+/// left partly written when the check fails.
+///
+/// # Errors
+///
+/// The drop reason.
+#[inline(always)]
+pub fn check_into<B: PacketBuf>(p: &TcpPacket<B>, out: &mut Checked) -> Result<(), Reason> {
     let l3 = p.l3();
     let (src, dst) = if p.is_ipv6() {
         let ip = Ipv6View::new(l3).map_err(|_| Reason::MALFORMED)?;
@@ -142,22 +214,20 @@ pub fn check<B: PacketBuf>(p: &TcpPacket<B>) -> Result<Checked, Reason> {
     if link_group || !unicast(dst) {
         return Err(Reason::NOT_FOR_US);
     }
-    let options = TcpOptions::new(&l4[Tcp::LEN..header_len])
+    out.options = TcpOptions::new(&l4[Tcp::LEN..header_len])
         .summary()
         .map_err(|_| BAD_OPTIONS)?;
-    Ok(Checked {
-        tuple: FourTuple {
-            local: SocketAddr::new(dst, tcp.dst_port()),
-            remote: SocketAddr::new(src, tcp.src_port()),
-        },
-        seq: tcp.seq(),
-        ack: tcp.ack(),
-        flags: tcp.flags(),
-        window: tcp.window(),
-        options,
-        payload_start: p.l4_offset() + header_len,
-        data_len: l4.len() - header_len,
-    })
+    out.tuple = FourTuple {
+        local: SocketAddr::new(dst, tcp.dst_port()),
+        remote: SocketAddr::new(src, tcp.src_port()),
+    };
+    out.seq = tcp.seq();
+    out.ack = tcp.ack();
+    out.flags = tcp.flags();
+    out.window = tcp.window();
+    out.payload_start = p.l4_offset() + header_len;
+    out.data_len = l4.len() - header_len;
+    Ok(())
 }
 
 /// The segment `checked` described, its buffer trimmed to the payload (or
@@ -168,39 +238,10 @@ pub fn check<B: PacketBuf>(p: &TcpPacket<B>) -> Result<Checked, Reason> {
 /// `too-short` if the buffer is not the one checked.
 #[inline]
 pub fn take<B: PacketBuf>(p: TcpPacket<B>, checked: Checked) -> Result<Received<B>, Reason> {
-    let Checked {
-        tuple,
-        seq,
-        ack,
-        flags,
-        window,
-        options,
-        payload_start,
-        data_len,
-    } = checked;
-    let payload = if data_len == 0 {
-        None
-    } else {
-        let mut buf = p.into_buf();
-        let excess = buf
-            .len()
-            .checked_sub(payload_start + data_len)
-            .ok_or(Reason::TOO_SHORT)?;
-        buf.trim_front(payload_start)
-            .map_err(|_| Reason::TOO_SHORT)?;
-        buf.trim_back(excess).map_err(|_| Reason::TOO_SHORT)?;
-        Some(buf)
-    };
+    let payload = checked.payload(p)?;
     Ok(Received {
-        tuple,
-        segment: SegmentIn {
-            seq: SeqNumber::new(seq),
-            ack: SeqNumber::new(ack),
-            flags,
-            window,
-            options,
-            payload,
-        },
+        tuple: checked.tuple,
+        segment: checked.segment(payload),
     })
 }
 
