@@ -13,7 +13,7 @@ use super::mss::mss_for;
 use super::segment::SegmentOut;
 use super::sockets::TcpSockets;
 use super::tso::{self, Batch};
-use super::wire::{fit_options, send_segment, FourTuple};
+use super::wire::{fit_options, send_segment_in_place, FourTuple};
 use crate::egress::Egress;
 
 /// Works through the connections touched since the last call: sends
@@ -81,7 +81,7 @@ where
             // No owner: a neighbor that does not answer is loss to TCP
             // (a soft error, RFC 1122 §4.2.3.9), which retransmission
             // recovers and the engine's timeouts report.
-            let ok = send_segment(cx, &tuple, seg, None).is_ok();
+            let ok = send_segment_in_place(cx, &tuple, &mut seg, None).is_ok();
             let counters = cx.part::<TcpSockets<B>>().counters_mut();
             if ok {
                 counters.segments_sent += 1;

@@ -267,10 +267,31 @@ pub fn unicast(ip: IpAddr) -> bool {
 ///
 /// [`NoBuffers`](SocketError::NoBuffers) when the pool is empty or the
 /// payload cannot be chained; otherwise as [`send_ip`].
+#[inline]
 pub fn send_segment<B, S>(
     cx: &mut Cx<'_, B, S>,
     tuple: &FourTuple,
-    seg: SegmentOut<B>,
+    mut seg: SegmentOut<B>,
+    owner: Option<SocketId>,
+) -> Result<Sent, SocketError>
+where
+    B: PacketBuf,
+    S: Part<Egress<B>>,
+{
+    send_segment_in_place(cx, tuple, &mut seg, owner)
+}
+
+/// [`send_segment`] on a segment left where the caller keeps it (the
+/// output path's every segment: passed by value, it is copied whole into
+/// the call's argument); its payload is taken, the rest left as it was.
+///
+/// # Errors
+///
+/// As [`send_segment`].
+pub fn send_segment_in_place<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    tuple: &FourTuple,
+    seg: &mut SegmentOut<B>,
     owner: Option<SocketId>,
 ) -> Result<Sent, SocketError>
 where
@@ -279,8 +300,8 @@ where
 {
     let mut buf = cx.alloc().ok_or(SocketError::NoBuffers)?;
     let offload = cx.caps().tx_offloads.tcp_checksum;
-    let header = write_header(&mut buf, tuple, &seg)?;
-    if let Some(payload) = seg.payload {
+    let header = write_header(&mut buf, tuple, seg)?;
+    if let Some(payload) = seg.payload.take() {
         let len = payload.total_len();
         if len <= COPY_BREAK && buf.tailroom() >= len {
             copy_payload(&mut buf, &payload)?;
