@@ -48,14 +48,16 @@ where
     let tso = cx.caps().tx_offloads.tso && cx.part::<TcpSockets<B>>().config().tso;
     let max_buffers = cx.part::<TcpSockets<B>>().config().max_chain_buffers as usize;
     for &index in &list {
+        // The tuple once per connection, not with each segment.
+        let tuple = cx.part::<TcpSockets<B>>().conn_tuple(index);
         let mut pending = None;
-        loop {
+        while let Some(tuple) = &tuple {
             let next = pending.take().or_else(|| next_segment(cx, index, now_ns));
-            let Some((tuple, mut seg)) = next else { break };
+            let Some(mut seg) = next else { break };
             if tso && tso::joinable(&seg) {
                 match next_segment(cx, index, now_ns) {
-                    Some((_, second)) if Batch::pair(&seg, &second) => {
-                        let (n, ok, rest) = send_batch(cx, &tuple, seg, second, index, max_buffers);
+                    Some(second) if Batch::pair(&seg, &second) => {
+                        let (n, ok, rest) = send_batch(cx, tuple, seg, second, index, max_buffers);
                         pending = rest;
                         let counters = cx.part::<TcpSockets<B>>().counters_mut();
                         if ok {
@@ -81,7 +83,7 @@ where
             // No owner: a neighbor that does not answer is loss to TCP
             // (a soft error, RFC 1122 §4.2.3.9), which retransmission
             // recovers and the engine's timeouts report.
-            let ok = send_segment_in_place(cx, &tuple, &mut seg, None).is_ok();
+            let ok = send_segment_in_place(cx, tuple, &mut seg, None).is_ok();
             let counters = cx.part::<TcpSockets<B>>().counters_mut();
             if ok {
                 counters.segments_sent += 1;
@@ -105,11 +107,7 @@ where
 /// ([`TcpSockets::next_segment`], cuts at the window edge taking buffers
 /// from the port's pool).
 #[inline]
-fn next_segment<B, S>(
-    cx: &mut Cx<'_, B, S>,
-    index: u32,
-    now_ns: u64,
-) -> Option<(FourTuple, SegmentOut<B>)>
+fn next_segment<B, S>(cx: &mut Cx<'_, B, S>, index: u32, now_ns: u64) -> Option<SegmentOut<B>>
 where
     B: PacketBuf,
     S: Part<TcpSockets<B>>,
@@ -122,7 +120,8 @@ where
 /// connection of slot `index` into one super-segment ([`Batch`]) and sends
 /// it. Returns the segments it carried (or that were lost with it),
 /// whether it left, and the segment that could not join, for the caller.
-#[allow(clippy::type_complexity)]
+/// Out of line: a port without TSO never comes here.
+#[inline(never)]
 fn send_batch<B, S>(
     cx: &mut Cx<'_, B, S>,
     tuple: &FourTuple,
@@ -130,7 +129,7 @@ fn send_batch<B, S>(
     second: SegmentOut<B>,
     index: u32,
     max_buffers: usize,
-) -> (u32, bool, Option<(FourTuple, SegmentOut<B>)>)
+) -> (u32, bool, Option<SegmentOut<B>>)
 where
     B: PacketBuf,
     S: Part<TcpSockets<B>> + Part<Egress<B>>,
@@ -142,10 +141,10 @@ where
     };
     let mut lost = 0;
     let mut rest = None;
-    let mut next = Some((*tuple, second));
-    while let Some((t, seg)) = next.take() {
+    let mut next = Some(second);
+    while let Some(seg) = next.take() {
         if !batch.accepts(&seg) {
-            rest = Some((t, seg));
+            rest = Some(seg);
             break;
         }
         if batch.push(cx, seg).is_err() {

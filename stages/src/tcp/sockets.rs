@@ -1156,24 +1156,33 @@ impl<B: PacketBuf> TcpSockets<B> {
         }
     }
 
-    /// The next segment the connection in slot `index` sends, and its
-    /// tuple. When it has nothing, a chunk the peer's window ends inside
-    /// is cut at the edge ([`Connection::fit_window`], buffers from
-    /// `alloc`) and its first part sent.
+    /// The 4-tuple of the connection in slot `index`, if it holds one.
+    #[inline]
+    pub(crate) fn conn_tuple(&self, index: u32) -> Option<FourTuple> {
+        match &self.slots[index as usize].entry {
+            Entry::Conn(c) => Some(c.tuple),
+            _ => None,
+        }
+    }
+
+    /// The next segment the connection in slot `index` sends (its tuple:
+    /// [`conn_tuple`](Self::conn_tuple)). When it has nothing, a chunk
+    /// the peer's window ends inside is cut at the edge
+    /// ([`Connection::fit_window`], buffers from `alloc`) and its first
+    /// part sent.
     #[inline]
     pub(crate) fn next_segment(
         &mut self,
         index: u32,
         now_ns: u64,
         alloc: &mut dyn FnMut() -> Option<B>,
-    ) -> Option<(FourTuple, SegmentOut<B>)> {
+    ) -> Option<SegmentOut<B>> {
         let c = self.conn_entry(index)?;
-        let seg = match c.conn.poll_transmit(now_ns) {
-            Some(seg) => seg,
-            None if c.conn.fit_window(alloc) => c.conn.poll_transmit(now_ns)?,
-            None => return None,
-        };
-        Some((c.tuple, seg))
+        match c.conn.poll_transmit(now_ns) {
+            Some(seg) => Some(seg),
+            None if c.conn.fit_window(alloc) => c.conn.poll_transmit(now_ns),
+            None => None,
+        }
     }
 
     /// Collects the events of the connection in slot `index` into `out`
