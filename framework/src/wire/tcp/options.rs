@@ -206,6 +206,10 @@ impl<'a> TcpOptions<'a> {
 
     /// Collects the options a TCP stack acts on into a [`TcpOptionSet`]:
     /// later occurrences override earlier ones; unknown options are skipped.
+    ///
+    /// Inline up to the common layout (a call's frame costs more than its
+    /// test on every segment), the walk over any other out of line.
+    #[inline]
     pub fn summary(self) -> Result<TcpOptionSet, TcpOptionError> {
         // Fast path: segments of an established connection with timestamps
         // carry exactly `NOP NOP TS` (the layout of RFC 7323, appendix A).
@@ -220,6 +224,12 @@ impl<'a> TcpOptions<'a> {
                 ..TcpOptionSet::default()
             });
         }
+        self.summary_walk()
+    }
+
+    /// [`summary`](Self::summary) of any layout, option by option.
+    #[inline(never)]
+    fn summary_walk(self) -> Result<TcpOptionSet, TcpOptionError> {
         let mut set = TcpOptionSet::default();
         for opt in self {
             match opt? {
