@@ -239,7 +239,11 @@ impl Lane {
         let ring = &mut self.rings[0];
         let max_frame = self.max_frame;
         if fit || tx.as_slice()[..n].iter().all(|b| b.len() <= max_frame) {
-            ring.extend(tx.drain_front(n));
+            // Frame by frame (see `receive`): cheaper than an extend for
+            // the one or two a burst mostly holds.
+            for b in tx.drain_front(n) {
+                ring.push_back(b);
+            }
         } else {
             for b in tx.drain_front(n) {
                 if b.len() > max_frame {
@@ -518,20 +522,24 @@ impl Lane {
             rx_timestamp_ns: now,
             ..Meta::default()
         };
-        if self.rss {
-            rx.extend(ring.drain(..n).map(|mut b| {
-                let m = b.meta_mut();
-                *m = Meta {
-                    rss_hash: m.rss_hash,
-                    ..fresh
-                };
-                b
-            }));
-        } else {
-            rx.extend(ring.drain(..n).map(|mut b| {
-                *b.meta_mut() = fresh;
-                b
-            }));
+        // One frame at a time off the ring's front: a burst is mostly one
+        // or two frames, for which a drain and an extend cost several times
+        // the moves themselves.
+        let rss = self.rss;
+        for _ in 0..n {
+            let Some(mut b) = ring.pop_front() else {
+                break;
+            };
+            let m = b.meta_mut();
+            *m = Meta {
+                rss_hash: if rss { m.rss_hash } else { None },
+                ..fresh
+            };
+            if let Err(b) = rx.try_push(b) {
+                // Not reached: `n` is at most the room left.
+                ring.push_front(b);
+                break;
+            }
         }
         self.stats.delivered += n as u64;
         n
