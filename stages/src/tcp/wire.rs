@@ -130,18 +130,6 @@ impl Checked {
     }
 }
 
-/// [`parse`]'s checks, on a borrowed packet (the same drop reasons).
-///
-/// # Errors
-///
-/// The drop reason.
-#[inline]
-pub fn check<B: PacketBuf>(p: &TcpPacket<B>) -> Result<Checked, Reason> {
-    let mut checked = Checked::default();
-    check_into(p, &mut checked)?;
-    Ok(checked)
-}
-
 impl Default for Checked {
     /// Nothing checked yet: zeros, unspecified addresses, no options.
     fn default() -> Self {
@@ -160,6 +148,18 @@ impl Default for Checked {
             data_len: 0,
         }
     }
+}
+
+/// [`parse`]'s checks, on a borrowed packet (the same drop reasons).
+///
+/// # Errors
+///
+/// The drop reason.
+#[inline]
+pub fn check<B: PacketBuf>(p: &TcpPacket<B>) -> Result<Checked, Reason> {
+    let mut checked = Checked::default();
+    check_into(p, &mut checked)?;
+    Ok(checked)
 }
 
 /// [`check`] into `out`, the place the caller keeps it (the input stage's
