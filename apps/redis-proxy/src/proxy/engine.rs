@@ -325,7 +325,12 @@ impl Engine {
     pub fn client_output(&mut self, id: ClientId) -> &[u8] {
         let Engine { slots, splices, .. } = self;
         match client_mut(slots, id) {
-            Some(c) if c.holds_output() && !splices.owes(id) => &[],
+            Some(c) if c.holds_output() && !splices.owes(id) => {
+                // The runtime stops writing here: tell it again once the
+                // read's last reply releases the output.
+                c.dirty = false;
+                &[]
+            }
             // Up to a splice point (see `passthrough`).
             Some(c) => match splices.before(SpliceEnd::Client(id)) {
                 Some(before) => {

@@ -131,6 +131,42 @@ fn replies_of_one_read_are_written_together_and_a_read_does_not_wait_for_the_nex
 }
 
 #[test]
+fn output_left_unwritten_before_a_hold_is_announced_again_when_it_ends() {
+    let now = Instant::now();
+    let mut e = engine(TWO, Limits::default());
+    let (k0, k1) = keys_apart();
+    let c = e.client_accepted(0).unwrap();
+    let mut pair = cmd(&["GET", &k0]);
+    pair.extend(cmd(&["GET", &k1]));
+    e.client_data(c, &pair, now);
+    run(&mut e, &[], now);
+    drain_server(&mut e, 0);
+    drain_server(&mut e, 1);
+    e.server_data(0, b"$1\r\na\r\n", now);
+    e.server_data(1, b"$1\r\nb\r\n", now);
+    assert_eq!(run(&mut e, &[], now), [Action::WriteClient(c)]);
+    // The socket takes one byte of the first read's replies, then is full.
+    assert!(!e.client_output(c).is_empty());
+    e.client_wrote(c, 1, now);
+    // A second read; its first reply joins the rest: all of it is held, and
+    // the runtime, writable again, finds nothing to write.
+    e.client_data(c, &pair, now);
+    run(&mut e, &[], now);
+    drain_server(&mut e, 0);
+    drain_server(&mut e, 1);
+    e.server_data(0, b"$1\r\nc\r\n", now);
+    run(&mut e, &[], now);
+    assert!(e.client_output(c).is_empty());
+    // The read's last reply: the runtime is told again, and all of it goes.
+    e.server_data(1, b"$1\r\nd\r\n", now);
+    assert_eq!(run(&mut e, &[], now), [Action::WriteClient(c)]);
+    assert_eq!(
+        drain_client(&mut e, c, now),
+        b"1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n"
+    );
+}
+
+#[test]
 fn held_replies_go_once_they_fill_the_hold() {
     let now = Instant::now();
     let mut e = engine(TWO, Limits::default());
