@@ -641,6 +641,153 @@ mod arbitrary {
                 }
             }
         }
+
+        /// Liveness: well-formed pipelines read in any chunking, servers
+        /// answering in any chunking, and a runtime that writes a client
+        /// only when told (`WriteClient`) or when its socket, full after a
+        /// short write, becomes writable again: once the servers have
+        /// answered everything, every request has its reply.
+        #[test]
+        fn every_request_is_answered_whatever_the_chunking(
+            reads in proptest::collection::vec(
+                (0..2usize, proptest::collection::vec(0..5u8, 1..6)), 1..12),
+            server_chunk in 1..40usize,
+            socket_room in proptest::collection::vec(1..64usize, 1..8),
+        ) {
+            let now = Instant::now();
+            let mut e = engine(TWO, Limits::default());
+            let clients: Vec<ClientId> = (0..2).map(|_| e.client_accepted(0).unwrap()).collect();
+            let mut sent = [0usize; 2];
+            let mut got: Vec<Vec<u8>> = vec![Vec::new(); 2];
+            // Told to write, or its socket took a short write and waits
+            // for room.
+            let mut told = [false; 2];
+            let mut full = [false; 2];
+            let mut room = socket_room.iter().cycle();
+            // Per server: requests received and not answered yet, and
+            // answers not sent yet.
+            let mut at_server: Vec<(Vec<u8>, Vec<u8>)> = vec![(Vec::new(), Vec::new()); 2];
+            let (k0, k1) = keys_apart();
+            for (c, ops) in reads {
+                let mut bytes = Vec::new();
+                for op in ops {
+                    bytes.extend(match op {
+                        0 => cmd(&["GET", &k0]),
+                        1 => cmd(&["GET", &k1]),
+                        2 => cmd(&["SET", &k1, "v"]),
+                        3 => cmd(&["MGET", &k0, &k1]),
+                        _ => cmd(&["PING"]),
+                    });
+                    sent[c] += 1;
+                }
+                e.client_data(clients[c], &bytes, now);
+                // The runtime's turn, with servers answering a chunk each.
+                for i in 0..4 {
+                    if i % 2 == 1 {
+                        full = [false; 2];
+                    }
+                    turn(&mut e, &clients, &mut told, &mut full, &mut got, &mut room, &mut at_server, server_chunk, now);
+                }
+            }
+            // Everything answered, every socket drained: quiet at last.
+            for _ in 0..10_000 {
+                full = [false; 2];
+                turn(&mut e, &clients, &mut told, &mut full, &mut got, &mut room, &mut at_server, usize::MAX, now);
+            }
+            for c in 0..2 {
+                let mut at = 0;
+                let mut replies = 0;
+                while at < got[c].len() {
+                    match crate::resp::parse(&got[c][at..], &crate::resp::Limits::default(), false) {
+                        Ok(crate::resp::Parsed::Frame(_, used)) => {
+                            at += used;
+                            replies += 1;
+                        }
+                        other => prop_assert!(false, "client {c} reply bytes {:?}: {other:?}", &got[c][at..]),
+                    }
+                }
+                prop_assert_eq!(replies, sent[c], "client {}: replies for its requests", c);
+            }
+        }
+
+    }
+}
+
+/// One turn of the liveness test's runtime: connects, servers answer what
+/// they received, up to `chunk` bytes of answers each per turn, clients told to write (or whose
+/// socket has room again) are written until empty or their socket's room
+/// (drawn from `room`) is used up.
+#[allow(clippy::too_many_arguments)]
+fn turn(
+    e: &mut Engine,
+    clients: &[ClientId],
+    told: &mut [bool; 2],
+    full: &mut [bool; 2],
+    got: &mut [Vec<u8>],
+    room: &mut dyn Iterator<Item = &usize>,
+    at_server: &mut [(Vec<u8>, Vec<u8>)],
+    chunk: usize,
+    now: Instant,
+) {
+    while let Some(action) = e.poll_action() {
+        match action {
+            Action::Connect { conn, .. } => e.server_connected(conn),
+            Action::WriteClient(id) => {
+                if let Some(c) = clients.iter().position(|&x| x == id) {
+                    told[c] = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    for (s, (held, answer)) in at_server.iter_mut().enumerate() {
+        held.extend(drain_server(e, s));
+        let mut at = 0;
+        while let Ok(crate::resp::Parsed::Frame(crate::resp::Frame::Array(Some(args)), used)) =
+            crate::resp::parse(&held[at..], &crate::resp::Limits::default(), false)
+        {
+            at += used;
+            let name = match args.first() {
+                Some(crate::resp::Frame::Bulk(Some(n))) => n.to_ascii_uppercase(),
+                _ => Vec::new(),
+            };
+            answer.extend_from_slice(match name.as_slice() {
+                b"GET" => b"$1\r\nv\r\n".as_slice(),
+                b"MGET" if args.len() == 2 => b"*1\r\n$1\r\nv\r\n",
+                b"MGET" => b"*2\r\n$1\r\nv\r\n$1\r\nv\r\n",
+                _ => b"+OK\r\n",
+            });
+        }
+        held.drain(..at);
+        // At most `chunk` bytes of answers reach the proxy per turn.
+        let n = answer.len().min(chunk.max(1));
+        if n > 0 {
+            let piece: Vec<u8> = answer.drain(..n).collect();
+            e.server_data(s, &piece, now);
+        }
+    }
+    for (c, &id) in clients.iter().enumerate() {
+        if !told[c] || full[c] {
+            continue;
+        }
+        let mut left = *room.next().unwrap_or(&64);
+        loop {
+            let front = e.client_output(id).to_vec();
+            if front.is_empty() {
+                // Nothing to write: the runtime waits to be told again.
+                told[c] = false;
+                break;
+            }
+            let n = front.len().min(left);
+            got[c].extend_from_slice(&front[..n]);
+            e.client_wrote(id, n, now);
+            left -= n;
+            if left == 0 {
+                // The socket is full: writable again next turn.
+                full[c] = true;
+                break;
+            }
+        }
     }
 }
 
