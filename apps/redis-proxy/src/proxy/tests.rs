@@ -130,18 +130,24 @@ fn replies_of_one_read_are_written_together_and_a_read_does_not_wait_for_the_nex
     assert_eq!(drain_client(&mut e, c, now), b"+PONG\r\n+PONG\r\n");
 }
 
+/// One read of `GET k0` and `GET k1` from client `c`, forwarded to both
+/// servers.
+fn send_two_gets(e: &mut Engine, c: ClientId, k0: &str, k1: &str, now: Instant) {
+    let mut pair = cmd(&["GET", k0]);
+    pair.extend(cmd(&["GET", k1]));
+    e.client_data(c, &pair, now);
+    run(e, &[], now);
+    assert_eq!(drain_server(e, 0), cmd(&["GET", k0]));
+    assert_eq!(drain_server(e, 1), cmd(&["GET", k1]));
+}
+
 #[test]
 fn output_left_unwritten_before_a_hold_is_announced_again_when_it_ends() {
     let now = Instant::now();
     let mut e = engine(TWO, Limits::default());
     let (k0, k1) = keys_apart();
     let c = e.client_accepted(0).unwrap();
-    let mut pair = cmd(&["GET", &k0]);
-    pair.extend(cmd(&["GET", &k1]));
-    e.client_data(c, &pair, now);
-    run(&mut e, &[], now);
-    drain_server(&mut e, 0);
-    drain_server(&mut e, 1);
+    send_two_gets(&mut e, c, &k0, &k1, now);
     e.server_data(0, b"$1\r\na\r\n", now);
     e.server_data(1, b"$1\r\nb\r\n", now);
     assert_eq!(run(&mut e, &[], now), [Action::WriteClient(c)]);
@@ -150,10 +156,7 @@ fn output_left_unwritten_before_a_hold_is_announced_again_when_it_ends() {
     e.client_wrote(c, 1, now);
     // A second read; its first reply joins the rest: all of it is held, and
     // the runtime, writable again, finds nothing to write.
-    e.client_data(c, &pair, now);
-    run(&mut e, &[], now);
-    drain_server(&mut e, 0);
-    drain_server(&mut e, 1);
+    send_two_gets(&mut e, c, &k0, &k1, now);
     e.server_data(0, b"$1\r\nc\r\n", now);
     run(&mut e, &[], now);
     assert!(e.client_output(c).is_empty());
@@ -172,12 +175,7 @@ fn held_replies_go_once_they_fill_the_hold() {
     let mut e = engine(TWO, Limits::default());
     let (k0, k1) = keys_apart();
     let c = e.client_accepted(0).unwrap();
-    let mut req = cmd(&["GET", &k0]);
-    req.extend(cmd(&["GET", &k1]));
-    e.client_data(c, &req, now);
-    run(&mut e, &[], now);
-    drain_server(&mut e, 0);
-    drain_server(&mut e, 1);
+    send_two_gets(&mut e, c, &k0, &k1, now);
     let value = "v".repeat(crate::proxy::session::HOLD_BYTES);
     let reply = format!("${}\r\n{value}\r\n", value.len());
     e.server_data(0, reply.as_bytes(), now);
