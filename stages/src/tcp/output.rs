@@ -50,47 +50,17 @@ where
     for &index in &list {
         // The tuple once per connection, not with each segment.
         let tuple = cx.part::<TcpSockets<B>>().conn_tuple(index);
-        let mut pending = None;
-        while let Some(tuple) = &tuple {
-            let next = pending.take().or_else(|| next_segment(cx, index, now_ns));
-            let Some(mut seg) = next else { break };
-            if tso && tso::joinable(&seg) {
-                match next_segment(cx, index, now_ns) {
-                    Some(second) if Batch::pair(&seg, &second) => {
-                        let (n, ok, rest) = send_batch(cx, tuple, seg, second, index, max_buffers);
-                        pending = rest;
-                        let counters = cx.part::<TcpSockets<B>>().counters_mut();
-                        if ok {
-                            counters.segments_sent += u64::from(n);
-                            counters.tso_frames += 1;
-                            counters.tso_segments += u64::from(n);
-                            sent += n as usize;
-                        } else {
-                            counters.send_failures += u64::from(n);
-                        }
-                        continue;
-                    }
-                    other => pending = other,
+        match &tuple {
+            // Every segment on its own (every port without TSO): one
+            // segment asked for, sent from where it was built, no
+            // segment held back for a batch.
+            Some(tuple) if !tso => {
+                while let Some(mut seg) = next_segment(cx, index, now_ns) {
+                    sent += send_one(cx, tuple, &mut seg);
                 }
             }
-            if seg.options.sack.is_some() {
-                let limit = usize::from(mss_for(cx, tuple.local.ip()));
-                let dropped = fit_options(&mut seg, limit) as u64;
-                cx.part::<TcpSockets<B>>()
-                    .counters_mut()
-                    .sack_blocks_dropped += dropped;
-            }
-            // No owner: a neighbor that does not answer is loss to TCP
-            // (a soft error, RFC 1122 §4.2.3.9), which retransmission
-            // recovers and the engine's timeouts report.
-            let ok = send_segment_in_place(cx, tuple, &mut seg, None).is_ok();
-            let counters = cx.part::<TcpSockets<B>>().counters_mut();
-            if ok {
-                counters.segments_sent += 1;
-                sent += 1;
-            } else {
-                counters.send_failures += 1;
-            }
+            Some(tuple) => sent += flush_tso(cx, tuple, index, now_ns, max_buffers),
+            None => {}
         }
         cx.part::<TcpSockets<B>>().settle(index, &mut events);
         if !events.is_empty() {
@@ -100,6 +70,91 @@ where
     let sockets = cx.part::<TcpSockets<B>>();
     sockets.return_events(events);
     sockets.return_dirty(list);
+    sent
+}
+
+/// Sends `seg` of the connection on `tuple` (SACK blocks that would make
+/// it larger than the path's MSS dropped first: [`fit_options`]) and
+/// counts it; returns 1 when it left, 0 when it was lost.
+#[inline(always)]
+fn send_one<B, S>(cx: &mut Cx<'_, B, S>, tuple: &FourTuple, seg: &mut SegmentOut<B>) -> usize
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Egress<B>>,
+{
+    if seg.options.sack.is_some() {
+        drop_sack_blocks(cx, tuple, seg);
+    }
+    // No owner: a neighbor that does not answer is loss to TCP (a soft
+    // error, RFC 1122 §4.2.3.9), which retransmission recovers and the
+    // engine's timeouts report.
+    let ok = send_segment_in_place(cx, tuple, seg, None).is_ok();
+    let counters = cx.part::<TcpSockets<B>>().counters_mut();
+    if ok {
+        counters.segments_sent += 1;
+    } else {
+        counters.send_failures += 1;
+    }
+    usize::from(ok)
+}
+
+/// [`fit_options`] against the MSS of the path from `tuple.local`, the
+/// blocks dropped counted. Out of line: most segments carry no blocks.
+#[inline(never)]
+fn drop_sack_blocks<B, S>(cx: &mut Cx<'_, B, S>, tuple: &FourTuple, seg: &mut SegmentOut<B>)
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Egress<B>>,
+{
+    let limit = usize::from(mss_for(cx, tuple.local.ip()));
+    let dropped = fit_options(seg, limit) as u64;
+    cx.part::<TcpSockets<B>>()
+        .counters_mut()
+        .sack_blocks_dropped += dropped;
+}
+
+/// The segments of the connection in slot `index` on a port with TSO:
+/// back-to-back data segments join into super-segments ([`send_batch`]),
+/// the others leave one by one. Returns the segments sent. Out of line:
+/// most ports have no TSO.
+#[inline(never)]
+fn flush_tso<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    tuple: &FourTuple,
+    index: u32,
+    now_ns: u64,
+    max_buffers: usize,
+) -> usize
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Egress<B>>,
+{
+    let mut sent = 0;
+    let mut pending = None;
+    loop {
+        let next = pending.take().or_else(|| next_segment(cx, index, now_ns));
+        let Some(mut seg) = next else { break };
+        if tso::joinable(&seg) {
+            match next_segment(cx, index, now_ns) {
+                Some(second) if Batch::pair(&seg, &second) => {
+                    let (n, ok, rest) = send_batch(cx, tuple, seg, second, index, max_buffers);
+                    pending = rest;
+                    let counters = cx.part::<TcpSockets<B>>().counters_mut();
+                    if ok {
+                        counters.segments_sent += u64::from(n);
+                        counters.tso_frames += 1;
+                        counters.tso_segments += u64::from(n);
+                        sent += n as usize;
+                    } else {
+                        counters.send_failures += u64::from(n);
+                    }
+                    continue;
+                }
+                other => pending = other,
+            }
+        }
+        sent += send_one(cx, tuple, &mut seg);
+    }
     sent
 }
 

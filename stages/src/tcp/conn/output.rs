@@ -133,7 +133,39 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// Decides what goes out next, without changing anything.
+    ///
+    /// The established connection with no loss state and nothing rare
+    /// owed (no reset, duplicate ACKs, retransmission, probes, SACK
+    /// scoreboard or due loss probe: every segment of a loss-free
+    /// exchange) is decided here in one pass: new data when the next
+    /// chunk may go, else an ACK when one is owed, else nothing (the
+    /// output path asks once more after every segment). That is what
+    /// [`next_full`](Self::next_full) answers for such a connection: its
+    /// other cases (SYN, FIN, SACK retransmission, probes) cannot arise
+    /// in it. Every other connection goes through `next_full`.
+    #[inline]
     fn next(&self) -> Option<Next> {
+        let p = &self.pending;
+        let quiet = self.state == State::Established
+            && p.rst.is_none()
+            && p.dup_acks == 0
+            && !p.retransmit_front
+            && !p.window_probe
+            && !p.keepalive_probe
+            && self.sack.is_none()
+            && !self.rack.as_deref().is_some_and(|r| r.probe_due);
+        if !quiet {
+            return self.next_full();
+        }
+        if self.send_queue.next_unsent().is_some() && self.can_send_data() {
+            return Some(Next::Data);
+        }
+        (p.ack_now || p.challenge || !self.dsacks.is_empty()).then_some(Next::Ack)
+    }
+
+    /// [`next`](Self::next) for any connection, case by case.
+    #[inline(never)]
+    fn next_full(&self) -> Option<Next> {
         if self.pending.rst.is_some() {
             return Some(Next::Rst);
         }
