@@ -129,6 +129,42 @@ pub fn send_ip<B: PacketBuf, S: Part<Egress<B>>>(
     state.part_mut().send_ip(port, payload, ip)
 }
 
+/// [`send_ip`] for a TCP segment over IPv4 from `src` to `dst` whose
+/// header is `tcp_header` bytes long (the TCP output path's every
+/// segment): the same steps, with no family to match and no header to
+/// read back for the payload's offset. TTL from [`EgressConfig`].
+///
+/// # Errors
+///
+/// As [`send_ip`].
+#[inline]
+pub fn send_tcp_v4<B: PacketBuf, S: Part<Egress<B>>>(
+    cx: &mut Cx<'_, B, S>,
+    payload: B,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    tcp_header: usize,
+    owner: Option<SocketId>,
+) -> Result<Sent, SocketError> {
+    let (state, port) = cx.split();
+    let what = V4Send {
+        protocol: IpProtocol::Tcp,
+        hop_limit: None,
+        owner,
+        payload_at: Some(tcp_header),
+    };
+    state.part_mut().send_v4(port, payload, (src, dst), what)
+}
+
+/// What [`Egress::send_v4`] needs of an [`IpSend`] besides the addresses,
+/// and where the transport payload starts behind its header.
+#[derive(Clone, Copy)]
+struct V4Send {
+    protocol: IpProtocol,
+    hop_limit: Option<u8>,
+    owner: Option<SocketId>,
+    payload_at: Option<usize>,
+}
+
 /// Where the transport payload starts, relative to the transport header
 /// at the start of `l4`: after UDP's 8 bytes, after TCP's data offset;
 /// unknown for other protocols.
@@ -164,7 +200,15 @@ impl<B: PacketBuf> Egress<B> {
         ip: IpSend,
     ) -> Result<Sent, SocketError> {
         match (ip.src, ip.dst) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => self.send_v4(port, payload, (src, dst), &ip),
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let what = V4Send {
+                    protocol: ip.protocol,
+                    hop_limit: ip.hop_limit,
+                    owner: ip.owner,
+                    payload_at: payload_offset(ip.protocol, payload.data()),
+                };
+                self.send_v4(port, payload, (src, dst), what)
+            }
             (IpAddr::V6(src), IpAddr::V6(dst)) => self.send_v6(port, payload, (src, dst), &ip),
             _ => {
                 self.counters.bad_source += 1;
@@ -216,8 +260,9 @@ impl<B: PacketBuf> Egress<B> {
         port: &mut PortCx<'_, B>,
         mut payload: B,
         (src, dst): (Ipv4Addr, Ipv4Addr),
-        ip: &IpSend,
+        ip: V4Send,
     ) -> Result<Sent, SocketError> {
+        let payload_at = ip.payload_at;
         let route = self.routes.route_v4(&self.iface, dst);
         // The route's source is ours; another must be checked.
         if route.src != Some(src) && !self.iface.owns_ipv4(src) {
@@ -232,7 +277,6 @@ impl<B: PacketBuf> Egress<B> {
         // The port's caps, read once (a call through the port).
         let caps = port.caps();
         let offload = caps.tx_offloads.ipv4_checksum;
-        let payload_at = payload_offset(ip.protocol, payload.data());
         if !self.fits(caps, IPV4_HEADER_LEN, &payload, payload_at) {
             self.counters.too_big += 1;
             return Err(SocketError::MessageTooLong);

@@ -16,7 +16,7 @@ use tpa::wire::tcp::{option_kind as kind, SackBlocks, Tcp, TcpOptionWriter, TcpO
 
 use super::segment::{OptionsOut, SegmentIn, SegmentOut};
 use super::seq::SeqNumber;
-use crate::egress::{send_ip, Egress, IpSend, Sent};
+use crate::egress::{send_ip, send_tcp_v4, Egress, IpSend, Sent};
 use crate::packet::TcpPacket;
 
 /// The TCP options could not be parsed (a length that runs past the
@@ -310,6 +310,15 @@ where
                 .map_err(|_| SocketError::NoBuffers)?;
         }
     }
+    if let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (tuple.local, tuple.remote) {
+        // IPv4, every address read once: the pseudo-header from them, and
+        // the egress path told the TCP header's length.
+        let (src, dst) = (*local.ip(), *remote.ip());
+        finish_checksum_with(&mut buf, offload, |len| {
+            pseudo_header_v4(src, dst, IpProtocol::Tcp.raw(), len as u16)
+        });
+        return send_tcp_v4(cx, buf, (src, dst), header, owner);
+    }
     finish_checksum(&mut buf, tuple, header, offload);
     let ip = IpSend {
         src: tuple.local.ip(),
@@ -406,7 +415,9 @@ pub fn fit_options<B: PacketBuf>(seg: &mut SegmentOut<B>, limit: usize) -> usize
 }
 
 /// Writes the header and options of `seg` into `buf` (empty); returns the
-/// header's length.
+/// header's length. The fixed header is written field by field into its
+/// 20 bytes (what [`Tcp::emit`] lays out, checksum and urgent pointer zero).
+#[inline]
 pub(crate) fn write_header<B: PacketBuf>(
     buf: &mut B,
     tuple: &FourTuple,
@@ -414,23 +425,21 @@ pub(crate) fn write_header<B: PacketBuf>(
 ) -> Result<usize, SocketError> {
     let len = Tcp::LEN + seg.options.wire_len();
     let bytes = buf.append(len).map_err(|_| SocketError::NoBuffers)?;
-    let written = write_options(&mut bytes[Tcp::LEN..], &seg.options);
-    if written + Tcp::LEN != len {
+    let Some((head, options)) = bytes.split_first_chunk_mut::<{ Tcp::LEN }>() else {
+        return Err(SocketError::InvalidArgument);
+    };
+    if write_options(options, &seg.options) + Tcp::LEN != len {
         return Err(SocketError::InvalidArgument);
     }
-    let tcp = Tcp {
-        src_port: tuple.local.port(),
-        dst_port: tuple.remote.port(),
-        seq: seg.seq.get(),
-        ack: if seg.flags.ack() { seg.ack.get() } else { 0 },
-        data_offset: (len / 4) as u8,
-        reserved: 0,
-        flags: seg.flags,
-        window: seg.window,
-        checksum: 0,
-        urgent: 0,
-    };
-    tcp.emit(bytes).map_err(|_| SocketError::InvalidArgument)?;
+    let ack = if seg.flags.ack() { seg.ack.get() } else { 0 };
+    head[0..2].copy_from_slice(&tuple.local.port().to_be_bytes());
+    head[2..4].copy_from_slice(&tuple.remote.port().to_be_bytes());
+    head[4..8].copy_from_slice(&seg.seq.get().to_be_bytes());
+    head[8..12].copy_from_slice(&ack.to_be_bytes());
+    head[12] = ((len / 4) as u8) << 4;
+    head[13] = seg.flags.0;
+    head[14..16].copy_from_slice(&seg.window.to_be_bytes());
+    head[16..20].fill(0); // checksum (filled later) and urgent pointer
     Ok(len)
 }
 
@@ -489,20 +498,32 @@ fn write_options_in_order(out: &mut [u8], opts: &OptionsOut) -> usize {
 /// `offload`s it, or computes it over every segment of the chain now.
 #[inline]
 fn finish_checksum<B: PacketBuf>(buf: &mut B, tuple: &FourTuple, _header: usize, offload: bool) {
+    let protocol = IpProtocol::Tcp.raw();
+    finish_checksum_with(buf, offload, |len| {
+        match (tuple.local.ip(), tuple.remote.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_header_v4(s, d, protocol, len as u16),
+            (IpAddr::V6(s), IpAddr::V6(d)) => pseudo_header_v6(&s, &d, protocol, len as u32),
+            // A tuple is always of one family (the table builds it so).
+            _ => 0,
+        }
+    });
+}
+
+/// [`finish_checksum`] with the pseudo-header's sum from `pseudo`, given
+/// the segment's length.
+#[inline(always)]
+fn finish_checksum_with<B: PacketBuf>(
+    buf: &mut B,
+    offload: bool,
+    pseudo: impl FnOnce(usize) -> u16,
+) {
     let meta = buf.meta_mut();
     meta.tx.clear();
     if offload {
         meta.tx.request_l4_checksum(L4Protocol::Tcp);
         return;
     }
-    let len = buf.total_len();
-    let protocol = IpProtocol::Tcp.raw();
-    let pseudo = match (tuple.local.ip(), tuple.remote.ip()) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_header_v4(s, d, protocol, len as u16),
-        (IpAddr::V6(s), IpAddr::V6(d)) => pseudo_header_v6(&s, &d, protocol, len as u32),
-        // A tuple is always of one family (the table builds it so).
-        _ => 0,
-    };
+    let pseudo = pseudo(buf.total_len());
     let mut c = Checksum::new();
     c.add_sum(pseudo);
     for segment in buf.segments() {
