@@ -37,7 +37,11 @@
 # promiscuous), so the kernel's stack, which sees every frame of the
 # interface, drops tpa's frames on sight (not for its MAC) instead of
 # routing each one first (to find it is not for its address); over TAP,
-# where tpa's MAC is its own already, +mac pairs are not run.
+# where tpa's MAC is its own already, +mac pairs are not run. A mode with
+# +copy (wait+copy, wait+mac+copy) sends from tpa's veth ends with
+# `--tx-path ring-copy` (the kernel copies each frame out of the transmit
+# ring, where a veth would otherwise copy ring pages into fresh ones); not
+# run over TAP either.
 # Traffic stays inside the namespaces the script creates, which it removes
 # on exit. Prints the tables (doc/benchmarks.md quotes
 # them as printed; each round's figures go to standard error).
@@ -66,8 +70,8 @@ transports="${TRANSPORTS:-veth tap}"
 idles="${IDLES:-wait}"
 [[ ${SPIN:-0} == 1 ]] && idles=spin
 for m in $idles; do
-    [[ ${m%+mac} =~ ^(wait|wait:~?[0-9]+|sleep|spin)$ ]] || {
-        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, wait:~N, sleep and spin (each with +mac or not), not $m" >&2
+    [[ $m =~ ^(wait|wait:~?[0-9]+|sleep|spin)(\+mac|\+copy)*$ ]] || {
+        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, wait:~N, sleep and spin (each with +mac, +copy, both or neither), not $m" >&2
         exit 1
     }
 done
@@ -147,8 +151,9 @@ pairs=(veth/kernel-kernel)
 for p in "${tpa_pairs[@]}"; do
     if [[ $idles == *" "* ]]; then
         for m in $idles; do
-            # Over TAP tpa's MAC is its own already.
-            [[ $m == *+mac && $p == tap/* ]] && continue
+            # Over TAP tpa's MAC is its own already, and there is no
+            # transmit path to choose.
+            [[ $m == *+* && $p == tap/* ]] && continue
             pairs+=("$p@$m")
         done
     else
@@ -161,10 +166,13 @@ pair_setup() {
     client_ns=$nc
     local mode=${1#*@}
     [[ $mode == "$1" ]] && mode=$idles
-    idle=(--idle "${mode%+mac}")
+    idle=(--idle "${mode%%+*}")
     local cmac=() smac=()
-    if [[ $mode == *+mac && $1 == veth/* ]]; then
+    if [[ $mode == *+mac* && $1 == veth/* ]]; then
         cmac=(--mac 02:74:70:61:00:14) smac=(--mac 02:74:70:61:00:12)
+    fi
+    if [[ $mode == *+copy* && $1 == veth/* ]]; then
+        cmac+=(--tx-path ring-copy) smac+=(--tx-path ring-copy)
     fi
     case ${1%@*} in
     veth/kernel-kernel)

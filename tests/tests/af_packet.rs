@@ -170,6 +170,15 @@ fn tpa_udp_sent_with_sendmmsg_reaches_a_kernel_socket() {
     udp_to_kernel_socket(cfg, "afp-txm");
 }
 
+#[test]
+fn tpa_udp_sent_with_the_ring_copied_reaches_a_kernel_socket() {
+    let cfg = AfPacketConfig {
+        tx_path: TxPath::RingCopy,
+        ..AfPacketConfig::new("tpa0")
+    };
+    udp_to_kernel_socket(cfg, "afp-txc");
+}
+
 fn udp_to_kernel_socket(cfg: AfPacketConfig, tag: &str) {
     let ns = veth_ns(tag, "198.51.100.1/24");
     let pool = test_pool(tag);
@@ -221,6 +230,14 @@ fn sendmmsg_transmission_keeps_order_and_loses_nothing() {
         ..AfPacketConfig::new("tpa0")
     };
     frames_arrive_in_order(cfg, "afp-mmsg");
+}
+
+#[test]
+fn a_burst_larger_than_the_copied_ring_is_sent_in_order_across_calls() {
+    let mut cfg = AfPacketConfig::new("tpa0");
+    cfg.tx_path = TxPath::RingCopy;
+    cfg.tx_ring.frame_count = 32;
+    frames_arrive_in_order(cfg, "afp-ringc");
 }
 
 /// Sends 200 numbered frames on `tpa0` with `cfg`, in bursts of 64, and
@@ -331,7 +348,7 @@ fn a_vlan_tag_stripped_on_receive_is_put_back() {
 
 #[test]
 fn an_oversize_frame_is_dropped_and_counted() {
-    for path in [TxPath::Ring, TxPath::Sendmmsg] {
+    for path in [TxPath::Ring, TxPath::RingCopy, TxPath::Sendmmsg] {
         let cfg = AfPacketConfig {
             tx_path: path,
             ..AfPacketConfig::new("tpa0")
@@ -384,7 +401,7 @@ fn a_pool_too_small_for_the_mtu_is_refused() {
 
 #[test]
 fn requested_udp_checksums_are_filled_in_for_the_kernel() {
-    for path in [TxPath::Ring, TxPath::Sendmmsg] {
+    for path in [TxPath::Ring, TxPath::RingCopy, TxPath::Sendmmsg] {
         let cfg = AfPacketConfig {
             tx_path: path,
             ..AfPacketConfig::new("tpa0")
@@ -413,7 +430,7 @@ fn udp_checksum_request(cfg: AfPacketConfig) {
 /// `sendmmsg` iovecs), not copied into one buffer first.
 #[test]
 fn a_chain_reaches_the_kernel_gathered() {
-    for path in [TxPath::Ring, TxPath::Sendmmsg] {
+    for path in [TxPath::Ring, TxPath::RingCopy, TxPath::Sendmmsg] {
         let cfg = AfPacketConfig {
             tx_path: path,
             ..AfPacketConfig::new("tpa0")
@@ -440,7 +457,7 @@ fn chained_udp(cfg: AfPacketConfig) {
 
 #[test]
 fn a_tso_request_reaches_the_kernel_as_checksummed_segments() {
-    for path in [TxPath::Ring, TxPath::Sendmmsg] {
+    for path in [TxPath::Ring, TxPath::RingCopy, TxPath::Sendmmsg] {
         let cfg = AfPacketConfig {
             tx_path: path,
             ..AfPacketConfig::new("tpa0")

@@ -86,13 +86,15 @@ pub struct TpaEndpoint {
     pub trace: TraceConfig,
 }
 
-/// Parses `--tx-path`: `ring` (a TPACKET_V2 ring, the default) or
+/// Parses `--tx-path`: `ring` (a TPACKET_V2 ring, the default),
+/// `ring-copy` (the same ring, the kernel copying each frame out of it) or
 /// `sendmmsg`.
 pub fn parse_tx_path(s: &str) -> Result<TxPath, String> {
     match s {
         "ring" => Ok(TxPath::Ring),
+        "ring-copy" => Ok(TxPath::RingCopy),
         "sendmmsg" => Ok(TxPath::Sendmmsg),
-        other => Err(format!("{other}: ring or sendmmsg")),
+        other => Err(format!("{other}: ring, ring-copy or sendmmsg")),
     }
 }
 
@@ -782,6 +784,7 @@ mod tests {
             );
         }
         assert_eq!(parse_tx_path("ring"), Ok(TxPath::Ring));
+        assert_eq!(parse_tx_path("ring-copy"), Ok(TxPath::RingCopy));
         assert_eq!(parse_tx_path("sendmmsg"), Ok(TxPath::Sendmmsg));
         assert!(parse_tx_path("mmap").is_err());
     }

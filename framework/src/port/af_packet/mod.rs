@@ -20,6 +20,8 @@
 //! - a transmit socket with a **TPACKET_V2** ring (V3's transmit side has
 //!   fixed-size frames and no advantage): [`AfPacket::tx_burst`] fills frame
 //!   slots and makes at most one `sendto(NULL, 0, MSG_DONTWAIT)` per burst.
+//!   [`TxPath::RingCopy`] has the kernel copy each frame out of its slot
+//!   (cheaper on a veth than packets built around ring pages).
 //!   [`TxPath::Sendmmsg`] replaces the ring by one `sendmmsg(2)` per burst,
 //!   which can be faster on virtual devices such as veth.
 //!
@@ -124,6 +126,14 @@ pub enum TxPath {
     /// memory, which a NIC then sends from directly.
     #[default]
     Ring,
+    /// The same ring and flush, but each frame goes behind a
+    /// `virtio_net_hdr` (`PACKET_VNET_HDR`) whose `hdr_len` covers the
+    /// whole frame, so the kernel copies it out of the ring into a packet
+    /// of its own instead of building the packet around ring pages. For
+    /// virtual devices (veth), which would copy ring-backed packets into
+    /// fresh pages anyway, one page allocation and the page references
+    /// less per frame, with the ring's one `sendto` per burst kept.
+    RingCopy,
     /// One `sendmmsg(2)` per burst, the kernel copying each frame into a
     /// packet of its own. Can be faster on virtual devices (veth), which
     /// must copy ring-backed packets into fresh pages before passing them on.

@@ -42,6 +42,10 @@ pub(super) struct Transmitter {
     /// `virtio_net_hdr`, and TCP super-segments of up to
     /// [`MAX_GSO_FRAME`] bytes are the kernel's to cut.
     vnet: bool,
+    /// [`TxPath::RingCopy`]: the socket has `PACKET_VNET_HDR` (for the
+    /// offloads or only for this) and each frame's header has the kernel
+    /// copy all of it.
+    copy: bool,
 }
 
 impl Transmitter {
@@ -64,13 +68,17 @@ impl Transmitter {
         if qdisc_bypass {
             sock.set(libc::PACKET_QDISC_BYPASS, &one, "PACKET_QDISC_BYPASS")?;
         }
-        if vnet {
+        let copy = path == TxPath::RingCopy;
+        if vnet || copy {
             // Before the ring: the kernel refuses it once one is set up.
             sock.set(libc::PACKET_VNET_HDR, &one, "PACKET_VNET_HDR")?;
         }
         let ring = match (path, vnet) {
             (TxPath::Ring, false) => Some(TxRing::new(&sock, ring, max_frame, iface)?),
-            (TxPath::Ring, true) => {
+            (TxPath::RingCopy, false) => {
+                Some(TxRing::new(&sock, ring, vnet::LEN + max_frame, iface)?)
+            }
+            (TxPath::Ring | TxPath::RingCopy, true) => {
                 let slots = TxRingSize {
                     frame_count: ring.frame_count.div_ceil(GSO_SLOT_SHARE).max(16),
                 };
@@ -86,6 +94,7 @@ impl Transmitter {
             pending: false,
             max_frame,
             vnet,
+            copy,
         })
     }
 
@@ -131,7 +140,10 @@ impl Transmitter {
         let mut queued = 0;
         for buf in tx.as_slice() {
             let len = buf.total_len();
-            let (header, max) = frame_header(self.vnet, self.max_frame, buf);
+            let (mut header, max) = frame_header(self.vnet, self.max_frame, buf);
+            if self.copy {
+                header = Some(copied_whole(header, len));
+            }
             let bytes = header.map(|h| h.encode());
             let res = if len > max {
                 Err(TxRefused::TooLarge)
@@ -275,6 +287,20 @@ fn frame_header(vnet: bool, max_frame: usize, buf: &PoolBuf) -> (Option<VnetHead
     (Some(h), max)
 }
 
+/// `header` (or a header asking for nothing) with `hdr_len` raised to the
+/// whole frame of `len` bytes, which has the kernel copy the frame out of
+/// the ring into the packet's own memory ([`TxPath::RingCopy`]); a
+/// super-segment keeps its own `hdr_len` (its headers), as the kernel
+/// cuts it from the ring's pages.
+fn copied_whole(header: Option<VnetHeader>, len: usize) -> VnetHeader {
+    let mut h = header.unwrap_or(VnetHeader::NONE);
+    if h.gso_type == GsoType::None {
+        // A frame fits in u16 (at most the MTU's, which is below 64 KiB).
+        h.hdr_len = h.hdr_len.max(u16::try_from(len).unwrap_or(u16::MAX));
+    }
+    h
+}
+
 /// The raw transmit side of one queue, as offload requests see it: the
 /// device offloads what the port's caps say (nothing, or with
 /// `PACKET_VNET_HDR` the L4 checksums and TSO); segments cut in software
@@ -311,5 +337,41 @@ impl TxDevice<PoolBuf> for AfPacketTx<'_> {
     /// to this many iovecs per frame.
     fn max_segments(&self) -> usize {
         FRAME_SEGMENTS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copied_frame_asks_the_kernel_to_copy_all_of_it() {
+        let h = copied_whole(None, 1514);
+        assert_eq!((h.gso_type, h.hdr_len, h.flags), (GsoType::None, 1514, 0));
+        // An offload's checksum request keeps its fields; only the
+        // length copied grows.
+        let csum = VnetHeader {
+            flags: vnet::F_NEEDS_CSUM,
+            hdr_len: 66,
+            csum_start: 34,
+            csum_offset: 16,
+            ..VnetHeader::NONE
+        };
+        let h = copied_whole(Some(csum), 1514);
+        assert_eq!(
+            (h.flags, h.hdr_len, h.csum_start),
+            (vnet::F_NEEDS_CSUM, 1514, 34)
+        );
+    }
+
+    #[test]
+    fn a_super_segment_is_still_cut_from_the_ring() {
+        let gso = VnetHeader {
+            gso_type: GsoType::TcpV4,
+            gso_size: 1448,
+            hdr_len: 66,
+            ..VnetHeader::NONE
+        };
+        assert_eq!(copied_whole(Some(gso), 60_000).hdr_len, 66);
     }
 }
