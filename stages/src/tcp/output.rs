@@ -11,7 +11,7 @@ use tpa::state::Part;
 
 use super::mss::mss_for;
 use super::segment::SegmentOut;
-use super::sockets::TcpSockets;
+use super::sockets::{InputEvent, TcpSockets};
 use super::tso::{self, Batch};
 use super::wire::{fit_options, send_segment_in_place, FourTuple};
 use crate::egress::Egress;
@@ -222,6 +222,27 @@ where
 /// the segment in the same loop iteration and its answer leaves in that
 /// iteration's output. Segments stay with [`flush`], once per iteration.
 pub fn raise<B, S>(cx: &mut Cx<'_, B, S>, index: u32)
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Events>,
+{
+    // The common answer straight through: nothing, or one `Readable` or
+    // `Writable`; the rest out of line.
+    match cx.part::<TcpSockets<B>>().input_event(index) {
+        InputEvent::None => {}
+        InputEvent::One(event) => {
+            if !cx.part::<Events>().push(event) {
+                cx.part::<TcpSockets<B>>().defer(index, event.kind, false);
+            }
+        }
+        InputEvent::More => raise_all(cx, index),
+    }
+}
+
+/// [`raise`] for events other than one `Readable` or `Writable`.
+#[cold]
+#[inline(never)]
+fn raise_all<B, S>(cx: &mut Cx<'_, B, S>, index: u32)
 where
     B: PacketBuf,
     S: Part<TcpSockets<B>> + Part<Events>,

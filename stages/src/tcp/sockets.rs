@@ -117,6 +117,18 @@ pub struct TcpCounters {
 /// segment.
 pub const CONFIRM_INTERVAL_NS: u64 = 1_000_000_000;
 
+/// What [`TcpSockets::input_event`] found on a connection after a
+/// segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InputEvent {
+    /// Nothing to raise.
+    None,
+    /// This one event, taken from the connection.
+    One(Event),
+    /// Something else: the full path raises it.
+    More,
+}
+
 /// A connection's entry.
 struct Conn<B: PacketBuf> {
     conn: Connection<B>,
@@ -1194,11 +1206,60 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// timers raised. Input's calls (`coalesce`) leave out a `Readable`
     /// or `Writable` input already raised since the last settle: it is
     /// still in the queue, the application not having run in between.
+    /// Input's events of slot `index` after a segment, as a coalescing
+    /// [`raise`](Self::raise) would gather them, when they are at most
+    /// one event: none when the connection holds nothing but a
+    /// `Readable` or `Writable` raised already since the last settle
+    /// (every segment of a burst after the first; dropped, as that
+    /// `raise` would); one new `Readable` or `Writable` of an announced
+    /// connection the application holds (taken, marked raised); anything
+    /// else is [`InputEvent::More`], left in place for the full path.
+    #[inline]
+    pub(crate) fn input_event(&mut self, index: u32) -> InputEvent {
+        let generation = self.slots[index as usize].generation;
+        let Some(c) = self.conn_entry(index) else {
+            return InputEvent::None;
+        };
+        let ev = c.conn.peek_events();
+        // Anything but `Readable` / `Writable`, events held back, or a
+        // connection the application does not see: the full way.
+        let only_rw = ConnEvents {
+            readable: ev.readable,
+            writable: ev.writable,
+            ..ConnEvents::default()
+        };
+        if ev != only_rw || !c.pending.is_empty() || c.app_closed || !c.announced {
+            return InputEvent::More;
+        }
+        let readable = ev.readable && !c.raised_readable;
+        let writable = ev.writable && !c.raised_writable;
+        let kind = match (readable, writable) {
+            (false, false) => {
+                // Raised already since the last settle: still queued.
+                c.conn.take_events();
+                return InputEvent::None;
+            }
+            (true, false) => {
+                c.raised_readable = true;
+                EventKind::Readable
+            }
+            (false, true) => {
+                c.raised_writable = true;
+                EventKind::Writable
+            }
+            (true, true) => return InputEvent::More,
+        };
+        c.conn.take_events();
+        InputEvent::One(Event {
+            socket: SocketId::new(Transport::Tcp, index, generation),
+            kind,
+        })
+    }
+
     /// Input's look before [`raise`](Self::raise): whether a coalescing
     /// `raise` of slot `index` has anything to do. When the connection
     /// holds nothing but a `Readable` or `Writable` raised already since
-    /// the last settle (every segment of a burst after the first), it
-    /// drops them, as that `raise` would, and says no.
+    /// the last settle, it drops them, as that `raise` would, and says no.
     #[inline]
     pub(crate) fn gather_events(&mut self, index: u32) -> bool {
         let Some(c) = self.conn_entry(index) else {
