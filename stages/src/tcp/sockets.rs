@@ -1362,12 +1362,39 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// is CLOSED and nobody holds its handle.
     pub(crate) fn settle(&mut self, index: u32, out: &mut Vec<Event>) {
         self.raise(index, out, false);
-        let id = self.id(index);
-        let Some(c) = self.conn_entry(index) else {
+        // The common case straight through: a connection neither closed
+        // nor in TIME_WAIT, no trace to archive; its timer re-armed in
+        // place.
+        let TcpSockets { slots, timers, .. } = self;
+        let Entry::Conn(c) = &mut slots[index as usize].entry else {
             return;
         };
         c.raised_readable = false;
         c.raised_writable = false;
+        if c.conn.trace_ring().is_some_and(|r| r.archive_due)
+            || matches!(c.conn.state(), State::TimeWait | State::Closed)
+        {
+            return self.settle_rare(index);
+        }
+        let Some(at) = c.conn.next_deadline() else {
+            return;
+        };
+        if c.timer_at.is_some_and(|armed| armed <= at) {
+            return;
+        }
+        c.timer_at = Some(at);
+        timers.arm(index, at);
+    }
+
+    /// [`settle`](Self::settle) for a connection closed, in TIME_WAIT or
+    /// with its trace to archive.
+    #[cold]
+    #[inline(never)]
+    fn settle_rare(&mut self, index: u32) {
+        let id = self.id(index);
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
         if c.conn.take_trace_archive() {
             let now_ns = c.conn.clock_ns();
             if let Some(t) = self.tracer.as_mut() {

@@ -39,6 +39,7 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// The connection's ring, if it has one.
+    #[inline]
     pub fn trace_ring(&self) -> Option<&Ring> {
         self.trace.as_deref()
     }
