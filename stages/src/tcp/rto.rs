@@ -125,6 +125,14 @@ impl RtoEstimator {
             }
             // RFC 6298 §2.3: RTTVAR <- (1 - beta) * RTTVAR + beta * |SRTT - R'|,
             // then SRTT <- (1 - alpha) * SRTT + alpha * R' (RTTVAR first).
+            // In u64 while every term is below 2^60 (any real RTT, in ns:
+            // 36 years): no product or sum can overflow, and the result is
+            // the same as in u128, which takes the rest.
+            Some(srtt) if (srtt | r | self.rttvar_ns) < 1 << 60 => {
+                let var = self.rttvar_ns;
+                self.rttvar_ns = (var * (BETA_DIV as u64 - 1) + srtt.abs_diff(r)) / BETA_DIV as u64;
+                self.srtt_ns = Some((srtt * (ALPHA_DIV as u64 - 1) + r) / ALPHA_DIV as u64);
+            }
             Some(srtt) => {
                 let (srtt, r, var) = (u128::from(srtt), u128::from(r), u128::from(self.rttvar_ns));
                 let var = (var * (BETA_DIV - 1) + srtt.abs_diff(r)) / BETA_DIV;
@@ -197,12 +205,16 @@ impl RtoEstimator {
     }
 
     /// RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K * RTTVAR), then the
-    /// bounds of §2.4 (minimum) and §2.5 (maximum).
+    /// bounds of §2.4 (minimum) and §2.5 (maximum). In u64, saturating: a sum past u64::MAX is past the maximum
+    /// either way, so the clamp gives what exact arithmetic would.
     fn computed_rto(&self) -> u64 {
-        let srtt = u128::from(self.srtt_ns.unwrap_or(0));
-        let var = (K * u128::from(self.rttvar_ns)).max(u128::from(self.cfg.granularity_ns));
-        let rto = (srtt + var).clamp(u128::from(self.cfg.min_ns), u128::from(self.cfg.max_ns));
-        u64::try_from(rto).unwrap_or(self.cfg.max_ns)
+        let srtt = self.srtt_ns.unwrap_or(0);
+        let var = self
+            .rttvar_ns
+            .saturating_mul(K as u64)
+            .max(self.cfg.granularity_ns);
+        srtt.saturating_add(var)
+            .clamp(self.cfg.min_ns, self.cfg.max_ns)
     }
 }
 
@@ -300,7 +312,48 @@ mod tests {
         assert_eq!(r.rto_ns(), 120_000 * MS);
     }
 
+    /// RFC 6298 §2 in u128 throughout: what the estimator's u64 paths
+    /// must give.
+    fn reference(cfg: &RtoConfig, samples: &[u64]) -> (Option<u64>, u64, u64) {
+        let (mut srtt, mut var) = (None::<u128>, 0u128);
+        for &r in samples {
+            let r = u128::from(r);
+            match srtt {
+                None => (srtt, var) = (Some(r), r / 2),
+                Some(s) => {
+                    var = (var * 3 + s.abs_diff(r)) / 4;
+                    srtt = Some((s * 7 + r) / 8);
+                }
+            }
+        }
+        let max = cfg.max_ns.max(cfg.min_ns);
+        let rto = match srtt {
+            None => cfg.initial_ns.clamp(cfg.min_ns, max),
+            Some(s) => (s + (4 * var).max(u128::from(cfg.granularity_ns)))
+                .clamp(u128::from(cfg.min_ns), u128::from(max)) as u64,
+        };
+        (srtt.map(|s| s as u64), var as u64, rto)
+    }
+
     proptest! {
+        #[test]
+        fn the_estimator_matches_rfc_6298_in_u128(
+            min in 0u64..10_000_000_000,
+            max in any::<u64>(),
+            g in any::<u64>(),
+            samples in proptest::collection::vec(
+                prop_oneof![0u64..1 << 40, (1u64 << 59)..(1 << 61), any::<u64>()],
+                0..24,
+            ),
+        ) {
+            let cfg = RtoConfig { min_ns: min, max_ns: max, initial_ns: 1_000_000_000, granularity_ns: g };
+            let mut r = RtoEstimator::new(cfg);
+            for &s in &samples {
+                r.on_sample(RttSample::Clean(s));
+            }
+            prop_assert_eq!((r.srtt_ns(), r.rttvar_ns(), r.rto_ns()), reference(&cfg, &samples));
+        }
+
         #[test]
         fn rto_stays_within_bounds(
             min in 0u64..10_000_000_000,
