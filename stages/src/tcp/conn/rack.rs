@@ -360,6 +360,45 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
+    /// [`rack_on_ack`](Self::rack_on_ack) for an ACK that moves SND.UNA
+    /// to `ack` with no SACK block, no D-SACK and no probe in flight (a
+    /// predicted segment's, `conn::predict`): what it does for one, the
+    /// probe's part and the scoreboard's left out.
+    #[inline(never)]
+    pub(super) fn rack_on_cumulative_ack(&mut self, ack: SeqNumber, now_ns: u64) {
+        if !self.rack_active() {
+            return;
+        }
+        let snd_max = self.snd_max;
+        let srtt = self.rto.srtt_ns();
+        let rack = self
+            .rack
+            .get_or_insert_with(|| Box::new(Rack::new(srtt)))
+            .as_mut();
+        debug_assert!(rack.probe.is_none() && ack.gt(self.snd_una));
+        rack.on_ack_dsack(false, ack, snd_max);
+        let mut latest: Option<(u64, SeqNumber)> = None;
+        for c in self.send_queue.iter() {
+            let end = c.end();
+            if !c.seq.lt(snd_max) || !end.le(ack) {
+                break;
+            }
+            if c.sacked {
+                continue;
+            }
+            rack.detect_reordering(end, c.rexmit);
+            if c.rexmit && now_ns.saturating_sub(c.sent_ns) < rack.min_rtt_ns {
+                continue; // §6.2 step 2, as in `rack_on_ack`
+            }
+            if latest.is_none_or(|(t, s)| sent_after(c.sent_ns, end, t, s)) {
+                latest = Some((c.sent_ns, end));
+            }
+        }
+        if let Some((sent_ns, end)) = latest {
+            rack.on_delivered(sent_ns, end, now_ns);
+        }
+    }
+
     /// RACK_detect_loss (RFC 8985 §6.2 step 5): every chunk sent before
     /// RACK's and not delivered within `RACK.rtt + reo_wnd` of its
     /// transmission is lost (the scoreboard's mark moves past it); the
