@@ -173,6 +173,7 @@ impl Rack {
     /// RACK_update_reo_wnd's D-SACK part (§6.2 step 4): a round (until
     /// SND.UNA passes `snd_nxt` as it was) that brings a D-SACK widens the
     /// window by one more quarter RTT, for the next 16 recoveries.
+    #[inline]
     fn on_ack_dsack(&mut self, dsack: bool, snd_una: SeqNumber, snd_nxt: SeqNumber) {
         if self.dsack_round.is_some_and(|r| snd_una.ge(r)) {
             self.dsack_round = None;
