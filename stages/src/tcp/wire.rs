@@ -172,14 +172,38 @@ pub fn check<B: PacketBuf>(p: &TcpPacket<B>) -> Result<Checked, Reason> {
 /// The drop reason.
 #[inline(always)]
 pub fn check_into<B: PacketBuf>(p: &TcpPacket<B>, out: &mut Checked) -> Result<(), Reason> {
-    let l3 = p.l3();
-    let (src, dst) = if p.is_ipv6() {
-        let ip = Ipv6View::new(l3).map_err(|_| Reason::MALFORMED)?;
-        (IpAddr::V6(ip.src()), IpAddr::V6(ip.dst()))
-    } else {
-        let ip = Ipv4View::new(l3).map_err(|_| Reason::MALFORMED)?;
-        (IpAddr::V4(ip.src()), IpAddr::V4(ip.dst()))
-    };
+    // IPv4 straight through (its addresses known to be IPv4 in every
+    // check after), IPv6 out of line.
+    if p.is_ipv6() {
+        return check_into_v6(p, out);
+    }
+    let ip = Ipv4View::new(p.l3()).map_err(|_| Reason::MALFORMED)?;
+    let (src, dst) = (ip.src(), ip.dst());
+    check_tcp(p, out, IpAddr::V4(src), IpAddr::V4(dst), |tcp| {
+        tcp.checksum_ok_v4(src, dst)
+    })
+}
+
+/// [`check_into`] for a segment over IPv6.
+#[inline(never)]
+fn check_into_v6<B: PacketBuf>(p: &TcpPacket<B>, out: &mut Checked) -> Result<(), Reason> {
+    let ip = Ipv6View::new(p.l3()).map_err(|_| Reason::MALFORMED)?;
+    let (src, dst) = (ip.src(), ip.dst());
+    check_tcp(p, out, IpAddr::V6(src), IpAddr::V6(dst), |tcp| {
+        tcp.checksum_ok_v6(&src, &dst)
+    })
+}
+
+/// [`check_into`]'s checks after the IP header, from `src` to `dst`,
+/// `checksum_ok` the software check of the TCP checksum.
+#[inline(always)]
+fn check_tcp<B: PacketBuf>(
+    p: &TcpPacket<B>,
+    out: &mut Checked,
+    src: IpAddr,
+    dst: IpAddr,
+    checksum_ok: impl FnOnce(&TcpView<&[u8]>) -> bool,
+) -> Result<(), Reason> {
     let l4 = p.l4();
     if l4.len() < Tcp::LEN {
         return Err(Reason::TOO_SHORT);
@@ -195,11 +219,7 @@ pub fn check_into<B: PacketBuf>(p: &TcpPacket<B>, out: &mut Checked) -> Result<(
     let ok = match p.buf().meta().l4_checksum {
         ChecksumStatus::Good => true,
         ChecksumStatus::Bad => false,
-        ChecksumStatus::Unknown => match (src, dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => tcp.checksum_ok_v4(s, d),
-            (IpAddr::V6(s), IpAddr::V6(d)) => tcp.checksum_ok_v6(&s, &d),
-            _ => false,
-        },
+        ChecksumStatus::Unknown => checksum_ok(&tcp),
     };
     if !ok {
         return Err(Reason::BAD_CHECKSUM);
