@@ -111,6 +111,11 @@ pub struct NeighborCache<A, B> {
     reachable_drawn_ns: u64,
     rng: u64,
     counters: NeighborCounters,
+    /// The slot [`lookup`](Self::lookup) last found: a sender sends to the
+    /// same neighbor frame after frame, so the next lookup tries it first
+    /// (its entry's address says whether it is still that neighbor's) and
+    /// hashes only when it is not.
+    last: u32,
 }
 
 impl<A: NeighborAddr, B> NeighborCache<A, B> {
@@ -139,6 +144,7 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
             // xorshift must not start at 0.
             rng: config.seed.rotate_left(17) | 1,
             counters: NeighborCounters::default(),
+            last: 0,
             config,
         };
         cache.draw_reachable_time(0);
@@ -190,6 +196,15 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
         self.deadlines.first().map(|(at, _)| at)
     }
 
+    /// `ip`'s slot through the hash index, remembered for the next
+    /// [`lookup`](Self::lookup).
+    #[inline]
+    fn find_slot(&mut self, ip: A) -> Option<u32> {
+        let slot = self.index.get(ip)?;
+        self.last = slot;
+        Some(slot)
+    }
+
     /// `ip`'s entry, with its state at `now_ns`, without touching it.
     pub fn get(&self, ip: A, now_ns: u64) -> Option<Neighbor<A>> {
         let slot = self.index.get(ip)?;
@@ -226,7 +241,12 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
     /// reply) is probed, and forgotten if it does not answer.
     #[inline(always)]
     pub fn lookup(&mut self, ip: A, now_ns: u64) -> Option<MacAddr> {
-        let found = match self.index.get(ip) {
+        let last = self.last;
+        let slot = match self.entries.get(last as usize) {
+            Some(Some(e)) if e.ip == ip => Some(last),
+            _ => self.find_slot(ip),
+        };
+        let found = match slot {
             Some(slot) => match self.entries[slot as usize].as_mut() {
                 Some(e) => {
                     e.used = true;
