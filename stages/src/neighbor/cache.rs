@@ -239,8 +239,32 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
     /// [`NeighborConfig::unconfirmed_use_ns`] from now: an address nothing
     /// confirms while it is used (a wrong one, learned from a corrupted
     /// reply) is probed, and forgotten if it does not answer.
+    ///
+    /// The common case (the neighbor last sent to, REACHABLE within its
+    /// time and already used since its confirmation) is one check inline:
+    /// there it is only marked used; everything else goes through the
+    /// full lookup.
     #[inline(always)]
     pub fn lookup(&mut self, ip: A, now_ns: u64) -> Option<MacAddr> {
+        if let Some(Some(e)) = self.entries.get_mut(self.last as usize) {
+            if e.ip == ip
+                && e.state == NeighborState::Reachable
+                && e.watched
+                && now_ns < e.reachable_until_ns
+            {
+                e.used = true;
+                self.counters.hits += 1;
+                return Some(e.mac);
+            }
+        }
+        self.lookup_full(ip, now_ns)
+    }
+
+    /// [`lookup`](Self::lookup) in every case: the last slot tried before
+    /// the hash index, the entry marked used, its state moved as it
+    /// says.
+    #[inline(never)]
+    fn lookup_full(&mut self, ip: A, now_ns: u64) -> Option<MacAddr> {
         let last = self.last;
         let slot = match self.entries.get(last as usize) {
             Some(Some(e)) if e.ip == ip => Some(last),
