@@ -276,6 +276,35 @@ fn unconfirmed_use_ends_reachable_early_and_a_wrong_address_is_resolved_afresh()
 }
 
 #[test]
+fn a_forgotten_neighbor_whose_slot_is_reused_is_not_found_through_it() {
+    // `lookup` tries the slot it last found first: once that neighbor is
+    // forgotten and its slot taken by another, neither is mistaken for the
+    // other, and the REACHABLE fast case still marks the first use.
+    let mut c = with_state(NeighborState::Reachable);
+    assert_eq!(c.lookup(ip(1), T0), Some(mac(1)));
+    assert_eq!(c.lookup(ip(1), T0 + 1), Some(mac(1)));
+    assert!(c.forget(ip(1), |_| {}));
+    assert!(c.is_empty());
+    let none = |_: Action<Ipv4Addr, u32>| panic!("no action expected");
+    c.learn(ip(2), Some(mac(2)), Heard::Solicitation, T0 + 2, none);
+    assert!(c.confirm(ip(2), T0 + 2));
+    let misses = c.counters().misses;
+    assert_eq!(c.lookup(ip(1), T0 + 3), None);
+    assert_eq!(c.counters().misses, misses + 1);
+    assert_eq!(c.lookup(ip(2), T0 + 3), Some(mac(2)));
+    assert_eq!(c.lookup(ip(2), T0 + 4), Some(mac(2)));
+    // The first use cut REACHABLE to 5 s from it, the second kept that.
+    assert_eq!(
+        state(&c, 2, T0 + 3 + 5 * S - 1),
+        Some(NeighborState::Reachable)
+    );
+    assert_eq!(state(&c, 2, T0 + 3 + 5 * S), Some(NeighborState::Stale));
+    // Used when STALE: DELAY, through the full lookup.
+    assert_eq!(c.lookup(ip(2), T0 + 6 * S), Some(mac(2)));
+    assert_eq!(state(&c, 2, T0 + 6 * S), Some(NeighborState::Delay));
+}
+
+#[test]
 fn confirmed_use_stays_reachable_for_reachable_time() {
     let mut c = with_state(NeighborState::Reachable);
     let rt = c.reachable_time_ns();
