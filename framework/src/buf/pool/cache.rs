@@ -148,11 +148,45 @@ fn with_caches<R>(f: impl FnOnce(&mut Caches) -> R) -> Option<R> {
 ///
 /// # Safety
 /// As for [`alloc_with`].
+///
+/// The common case (this thread's cache holds one) is a pop and the
+/// buffer's reset, inline; an empty or unavailable cache, a pool without
+/// caches and a failure go through [`alloc_with`], out of line.
 #[inline]
-pub(super) unsafe fn alloc_one(pool: NonNull<PoolInner>, class: AllocClass) -> Option<PoolBuf> {
+pub(super) unsafe fn alloc_one(pool_ptr: NonNull<PoolInner>, class: AllocClass) -> Option<PoolBuf> {
+    // SAFETY: the caller guarantees the pool is alive.
+    let pool = unsafe { pool_ptr.as_ref() };
+    if pool.cache_size != 0 {
+        let popped = with_caches(|c| {
+            // SAFETY: the pool is alive, and `pool_ptr` is its owning pointer.
+            let e = unsafe { c.entry(pool_ptr) };
+            let p = e.bufs.pop();
+            if p.is_some() {
+                e.publish();
+            }
+            p
+        });
+        if let Some(Some(p)) = popped {
+            // SAFETY: `p` came off this pool's free list; we own it now.
+            return Some(unsafe { PoolBuf::from_fresh(p, pool.headroom) });
+        }
+    }
+    // SAFETY: the caller's guarantee.
+    unsafe { alloc_one_slow(pool_ptr, class) }
+}
+
+/// [`alloc_one`] when this thread's cache has nothing to give at once:
+/// refilled from the shared list, or the shared list itself, or a failure
+/// counted.
+///
+/// # Safety
+/// As for [`alloc_with`].
+#[cold]
+#[inline(never)]
+unsafe fn alloc_one_slow(pool_ptr: NonNull<PoolInner>, class: AllocClass) -> Option<PoolBuf> {
     let mut out = None;
     // SAFETY: the caller's guarantee.
-    unsafe { alloc_with(pool, 1, class, |b| out = Some(b)) };
+    unsafe { alloc_with(pool_ptr, 1, class, |b| out = Some(b)) };
     out
 }
 
