@@ -149,11 +149,13 @@ impl PoolBuf {
         let hdr = unsafe { &mut *p.0.as_ptr() };
         hdr.data_off = headroom;
         hdr.data_len = 0;
-        *hdr.refs.get_mut() = 1;
         hdr.meta = Meta::default();
-        // A free buffer is unchained (`next` is left alone: it is `None`,
-        // and lives in the second cache line).
-        debug_assert!(hdr.nb_segs == 1 && hdr.next.is_none());
+        // A free buffer is unchained with one reference: written once,
+        // by the pool's setup and by the frees (a buffer freed from its
+        // last holder is freed at a count of 1, `release_chain` resets a
+        // shared one's), not with every allocation (`next` lives in the
+        // second cache line).
+        debug_assert!(hdr.nb_segs == 1 && hdr.next.is_none() && *hdr.refs.get_mut() == 1);
         PoolBuf { hdr: p.0 }
     }
 

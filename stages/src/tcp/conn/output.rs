@@ -3,10 +3,10 @@
 //! 5681), the FIN, probes, and ACKs.
 
 use tpa::buf::PacketBuf;
-use tpa::wire::tcp::TcpFlags;
+use tpa::wire::tcp::{SackBlocks, TcpFlags};
 
-use super::super::segment::{OptionsOut, SegmentOut};
 use super::super::cc::CongestionControl;
+use super::super::segment::{OptionsOut, SegmentOut};
 use super::super::seq::SeqNumber;
 use super::{Connection, State};
 
@@ -498,27 +498,13 @@ impl<B: PacketBuf> Connection<B> {
         self.timers.delayed_ack = None;
         self.unacked_bytes = 0;
         self.last_ack_sent = self.rcv_nxt;
-        // RFC 2018 §3: as many blocks as fit beside the timestamps, and
-        // beside the payload: options and data together stay within the
-        // peer's MSS (RFC 9293 §3.7.1), so a full-sized segment carries
-        // none (the blocks are advisory; the next pure ACK has them).
-        let payload_len = payload.as_ref().map_or(0, |p| p.total_len());
-        let ts_len = if self.neg.ts { 12 } else { 0 };
-        let room = usize::from(self.neg.snd_mss).saturating_sub(payload_len + ts_len);
-        let fit = room.saturating_sub(4) / 8; // NOP NOP kind len, then 8 a block
-        let max = fit.min(if self.neg.ts { 3 } else { 4 });
-        let sack = if self.neg.sack && max > 0 {
-            match self.dsacks.pop() {
-                Some(dup) => self.reassembly.sack_blocks_after(dup, max),
-                None => self.reassembly.sack_blocks(max),
-            }
-        } else {
-            if payload_len == 0 {
-                // A report a pure ACK cannot carry is dropped: it must
-                // not keep asking for ACKs.
-                self.dsacks.pop();
-            }
+        // Nothing to report (no D-SACK owed, nothing held out of order:
+        // every segment of an in-order exchange) means no blocks, whatever
+        // the room; the blocks are worked out only otherwise.
+        let sack = if self.dsacks.is_empty() && self.reassembly.is_empty() {
             None
+        } else {
+            self.sack_option(payload.as_ref().map_or(0, |p| p.total_len()))
         };
         let options = OptionsOut {
             timestamps: self.neg.ts.then(|| (self.ts_now(now_ns), self.ts_recent)),
@@ -532,6 +518,36 @@ impl<B: PacketBuf> Connection<B> {
             window,
             options,
             payload,
+        }
+    }
+
+    /// The SACK option of a segment with `payload_len` bytes of data
+    /// while a D-SACK report is owed or data is held out of order; a
+    /// report that cannot go with a pure ACK is dropped. Out of line:
+    /// only for a connection seeing loss or reordering.
+    #[cold]
+    #[inline(never)]
+    fn sack_option(&mut self, payload_len: usize) -> Option<SackBlocks> {
+        // RFC 2018 §3: as many blocks as fit beside the timestamps, and
+        // beside the payload: options and data together stay within the
+        // peer's MSS (RFC 9293 §3.7.1), so a full-sized segment carries
+        // none (the blocks are advisory; the next pure ACK has them).
+        let ts_len = if self.neg.ts { 12 } else { 0 };
+        let room = usize::from(self.neg.snd_mss).saturating_sub(payload_len + ts_len);
+        let fit = room.saturating_sub(4) / 8; // NOP NOP kind len, then 8 a block
+        let max = fit.min(if self.neg.ts { 3 } else { 4 });
+        if self.neg.sack && max > 0 {
+            match self.dsacks.pop() {
+                Some(dup) => self.reassembly.sack_blocks_after(dup, max),
+                None => self.reassembly.sack_blocks(max),
+            }
+        } else {
+            if payload_len == 0 {
+                // A report a pure ACK cannot carry is dropped: it must
+                // not keep asking for ACKs.
+                self.dsacks.pop();
+            }
+            None
         }
     }
 
