@@ -7,6 +7,8 @@
 //!   tpa reads them back from `b`: TX + kernel forwarding + RX per frame.
 //! - `af_packet/tx`: tpa sends through the TPACKET_V2 ring of veth `a`; the
 //!   kernel receives on `b` and drops them.
+//! - `af_packet/tx_ring_copy`: the same with `TxPath::RingCopy` (the
+//!   kernel copies each frame out of the ring).
 //! - `af_packet/tx_qdisc_bypass`: the same with `PACKET_QDISC_BYPASS`.
 //! - `af_packet/tx_sendmmsg`: the same with `TxPath::Sendmmsg` (one
 //!   `sendmmsg` per burst instead of the ring).
@@ -194,16 +196,34 @@ fn af_packet_benches(c: &mut Criterion) {
     ns.add_veth("va", "vb");
     ns.up("va");
     ns.up("vb");
+    // The rows name their transmit path: the default (`TxPath::Auto`)
+    // would pick `RingCopy` on these veths.
+    let ring_cfg = AfPacketConfig {
+        tx_path: TxPath::Ring,
+        ..AfPacketConfig::new("va")
+    };
     let mut a = ns
-        .enter(|| AfPacket::open(&AfPacketConfig::new("va"), pool.clone()))
+        .enter(|| AfPacket::open(&ring_cfg, pool.clone()))
         .expect("AF_PACKET a");
     g.bench_function("tx", |bch| {
         bch.iter_custom(|iters| send_only(&mut a, iters * BURST as u64))
     });
 
+    let copy_cfg = AfPacketConfig {
+        tx_path: TxPath::RingCopy,
+        ..AfPacketConfig::new("va")
+    };
+    let mut copy = ns
+        .enter(|| AfPacket::open(&copy_cfg, pool.clone()))
+        .expect("AF_PACKET a, ring copied");
+    g.bench_function("tx_ring_copy", |bch| {
+        bch.iter_custom(|iters| send_only(&mut copy, iters * BURST as u64))
+    });
+    drop(copy);
+
     let bypass_cfg = AfPacketConfig {
         qdisc_bypass: true,
-        ..AfPacketConfig::new("va")
+        ..ring_cfg.clone()
     };
     let mut bypass = ns
         .enter(|| AfPacket::open(&bypass_cfg, pool.clone()))

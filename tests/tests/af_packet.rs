@@ -162,6 +162,28 @@ fn tpa_udp_reaches_a_kernel_socket_and_is_not_looped_back() {
 }
 
 #[test]
+fn the_default_transmit_path_copies_out_of_the_ring_on_a_veth_only() {
+    let ns = veth_ns("afp-auto", "198.51.100.1/24");
+    let pool = test_pool("afp-auto");
+    let port = open_in(&ns, &AfPacketConfig::new("tpa0"), &pool);
+    assert_eq!(port.tx_path(), TxPath::RingCopy);
+    let ring = AfPacketConfig {
+        tx_path: TxPath::Ring,
+        ..AfPacketConfig::new("tpa0")
+    };
+    drop(port);
+    assert_eq!(open_in(&ns, &ring, &pool).tx_path(), TxPath::Ring);
+    // A TAP device (driver `tun`) is no veth: the ring's pages go to its
+    // driver as they are.
+    ns.ip(&["tuntap", "add", "dev", "tp0", "mode", "tap"]);
+    ns.up("tp0");
+    let tap = open_in(&ns, &AfPacketConfig::new("tp0"), &pool);
+    assert_eq!(tap.tx_path(), TxPath::Ring);
+    drop(tap);
+    pool.assert_whole();
+}
+
+#[test]
 fn tpa_udp_sent_with_sendmmsg_reaches_a_kernel_socket() {
     let cfg = AfPacketConfig {
         tx_path: TxPath::Sendmmsg,
@@ -218,6 +240,7 @@ fn udp_to_kernel_socket(cfg: AfPacketConfig, tag: &str) {
 #[test]
 fn a_burst_larger_than_the_ring_is_sent_in_order_across_calls() {
     let mut cfg = AfPacketConfig::new("tpa0");
+    cfg.tx_path = TxPath::Ring;
     // A ring of 32 frames (one 64 KiB block of 2 KiB slots).
     cfg.tx_ring.frame_count = 32;
     frames_arrive_in_order(cfg, "afp-ring");

@@ -232,6 +232,66 @@ impl NetDev {
         }))
     }
 
+    /// The name of the interface's driver, as `ethtool -i` shows it
+    /// (`ETHTOOL_GDRVINFO`): `veth`, `tun`, `mlx5_core`, …; `None` when
+    /// the device does not answer.
+    pub(crate) fn driver(&self) -> Result<Option<String>, PortError> {
+        /// `struct ethtool_drvinfo` (linux/ethtool.h).
+        #[repr(C)]
+        struct EthtoolDrvinfo {
+            cmd: u32,
+            driver: [u8; 32],
+            version: [u8; 32],
+            fw_version: [u8; 32],
+            bus_info: [u8; 32],
+            erom_version: [u8; 32],
+            reserved2: [u8; 12],
+            n_priv_flags: u32,
+            n_stats: u32,
+            testinfo_len: u32,
+            eedump_len: u32,
+            regdump_len: u32,
+        }
+        const ETHTOOL_GDRVINFO: u32 = 0x3;
+        let mut info = EthtoolDrvinfo {
+            cmd: ETHTOOL_GDRVINFO,
+            driver: [0; 32],
+            version: [0; 32],
+            fw_version: [0; 32],
+            bus_info: [0; 32],
+            erom_version: [0; 32],
+            reserved2: [0; 12],
+            n_priv_flags: 0,
+            n_stats: 0,
+            testinfo_len: 0,
+            eedump_len: 0,
+            regdump_len: 0,
+        };
+        let mut req = ifreq_for(&self.name);
+        req.ifr_ifru.ifru_data = (&mut info as *mut EthtoolDrvinfo).cast();
+        // SAFETY: SIOCETHTOOL reads the command from and writes the
+        // answer into `info`, a live `ethtool_drvinfo` that `req` points
+        // to for the call.
+        let rc = unsafe {
+            libc::ioctl(
+                self.ctl.as_raw_fd(),
+                libc::SIOCETHTOOL as libc::Ioctl,
+                &mut req as *mut libc::ifreq,
+            )
+        };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EOPNOTSUPP) => Ok(None),
+                _ => Err(PortError::from_io(&self.name, "ETHTOOL_GDRVINFO", e)),
+            };
+        }
+        let len = info.driver.iter().position(|&b| b == 0).unwrap_or(32);
+        Ok(Some(
+            String::from_utf8_lossy(&info.driver[..len]).into_owned(),
+        ))
+    }
+
     fn flags(&self) -> Result<libc::c_short, PortError> {
         let mut req = ifreq_for(&self.name);
         self.ioctl(libc::SIOCGIFFLAGS, &mut req, "SIOCGIFFLAGS")?;

@@ -86,15 +86,16 @@ pub struct TpaEndpoint {
     pub trace: TraceConfig,
 }
 
-/// Parses `--tx-path`: `ring` (a TPACKET_V2 ring, the default),
-/// `ring-copy` (the same ring, the kernel copying each frame out of it) or
-/// `sendmmsg`.
+/// Parses `--tx-path`: `auto` (the default: `ring-copy` on a veth, `ring`
+/// elsewhere), `ring` (a TPACKET_V2 ring), `ring-copy` (the same ring, the
+/// kernel copying each frame out of it) or `sendmmsg`.
 pub fn parse_tx_path(s: &str) -> Result<TxPath, String> {
     match s {
+        "auto" => Ok(TxPath::Auto),
         "ring" => Ok(TxPath::Ring),
         "ring-copy" => Ok(TxPath::RingCopy),
         "sendmmsg" => Ok(TxPath::Sendmmsg),
-        other => Err(format!("{other}: ring, ring-copy or sendmmsg")),
+        other => Err(format!("{other}: auto, ring, ring-copy or sendmmsg")),
     }
 }
 
@@ -783,6 +784,7 @@ mod tests {
                 "{bad}"
             );
         }
+        assert_eq!(parse_tx_path("auto"), Ok(TxPath::Auto));
         assert_eq!(parse_tx_path("ring"), Ok(TxPath::Ring));
         assert_eq!(parse_tx_path("ring-copy"), Ok(TxPath::RingCopy));
         assert_eq!(parse_tx_path("sendmmsg"), Ok(TxPath::Sendmmsg));

@@ -21,7 +21,8 @@
 //!   fixed-size frames and no advantage): [`AfPacket::tx_burst`] fills frame
 //!   slots and makes at most one `sendto(NULL, 0, MSG_DONTWAIT)` per burst.
 //!   [`TxPath::RingCopy`] has the kernel copy each frame out of its slot
-//!   (cheaper on a veth than packets built around ring pages).
+//!   (cheaper on a veth than packets built around ring pages; the default,
+//!   [`TxPath::Auto`], takes it on a veth).
 //!   [`TxPath::Sendmmsg`] replaces the ring by one `sendmmsg(2)` per burst,
 //!   which can be faster on virtual devices such as veth.
 //!
@@ -121,10 +122,14 @@ const MAX_L2_OVERHEAD: usize = 14 + 4;
 /// How [`AfPacket::tx_burst`] hands frames to the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TxPath {
+    /// [`RingCopy`](TxPath::RingCopy) on a veth (the interface's driver,
+    /// as `ETHTOOL_GDRVINFO` names it, is `veth`), [`Ring`](TxPath::Ring)
+    /// on anything else; [`AfPacket::tx_path`] tells which was taken.
+    #[default]
+    Auto,
     /// Copy frames into a TPACKET_V2 ring shared with the kernel and flush
     /// with one `sendto` per burst. The kernel builds packets around the ring
     /// memory, which a NIC then sends from directly.
-    #[default]
     Ring,
     /// The same ring and flush, but each frame goes behind a
     /// `virtio_net_hdr` (`PACKET_VNET_HDR`) whose `hdr_len` covers the
@@ -316,6 +321,8 @@ pub struct AfPacket {
     rx_sock: PacketSocket,
     rx_ring: RxRing,
     rx_mode: RxMode,
+    /// The transmit path taken ([`TxPath::Auto`] resolved).
+    tx_path: TxPath,
     tx: Transmitter,
     pool: Pool,
     caps: PortCaps,
@@ -437,10 +444,15 @@ impl AfPacket {
             (None, Some(_)) => Steering::Unknown,
         };
 
+        let tx_path = match config.tx_path {
+            TxPath::Auto if dev.driver()?.as_deref() == Some("veth") => TxPath::RingCopy,
+            TxPath::Auto => TxPath::Ring,
+            path => path,
+        };
         let tx = Transmitter::new(
             name,
             ifindex,
-            config.tx_path,
+            tx_path,
             config.tx_ring,
             max_frame,
             config.qdisc_bypass,
@@ -462,6 +474,7 @@ impl AfPacket {
             rx_sock,
             rx_ring,
             rx_mode: config.rx_mode,
+            tx_path,
             tx,
             pool,
             caps: PortCaps {
@@ -506,6 +519,12 @@ impl AfPacket {
     /// How the receive ring hands frames over, and its size as asked.
     pub fn rx_mode(&self) -> RxMode {
         self.rx_mode
+    }
+
+    /// How frames are handed to the kernel: [`AfPacketConfig::tx_path`],
+    /// with [`TxPath::Auto`] resolved for the interface.
+    pub fn tx_path(&self) -> TxPath {
+        self.tx_path
     }
 
     /// Asks the kernel to send frames queued by an earlier

@@ -86,6 +86,12 @@ impl Transmitter {
                 Some(TxRing::new(&sock, slots, slot, iface)?)
             }
             (TxPath::Sendmmsg, _) => None,
+            (TxPath::Auto, _) => {
+                return Err(PortError::InvalidConfig {
+                    name: iface.to_owned(),
+                    what: "the transmit path must be resolved before the socket is opened".into(),
+                })
+            }
         };
         sock.bind(ifindex, false)?;
         Ok(Transmitter {
