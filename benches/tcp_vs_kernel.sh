@@ -38,10 +38,11 @@
 # interface, drops tpa's frames on sight (not for its MAC) instead of
 # routing each one first (to find it is not for its address); over TAP,
 # where tpa's MAC is its own already, +mac pairs are not run. A mode with
-# +copy (wait+copy, wait+mac+copy) sends from tpa's veth ends with
-# `--tx-path ring-copy` (the kernel copies each frame out of the transmit
-# ring, where a veth would otherwise copy ring pages into fresh ones); not
-# run over TAP either.
+# +ring (wait+ring, wait+mac+ring) sends from tpa's veth ends with
+# `--tx-path ring`, the transmit ring's pages handed to the kernel, where
+# the default on a veth is `ring-copy` (the kernel copies each frame out
+# of the ring, the veth would otherwise copy ring pages into fresh ones);
+# not run over TAP either.
 # Traffic stays inside the namespaces the script creates, which it removes
 # on exit. Prints the tables (doc/benchmarks.md quotes
 # them as printed; each round's figures go to standard error).
@@ -70,8 +71,8 @@ transports="${TRANSPORTS:-veth tap}"
 idles="${IDLES:-wait}"
 [[ ${SPIN:-0} == 1 ]] && idles=spin
 for m in $idles; do
-    [[ $m =~ ^(wait|wait:~?[0-9]+|sleep|spin)(\+mac|\+copy)*$ ]] || {
-        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, wait:~N, sleep and spin (each with +mac, +copy, both or neither), not $m" >&2
+    [[ $m =~ ^(wait|wait:~?[0-9]+|sleep|spin)(\+mac|\+ring)*$ ]] || {
+        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, wait:~N, sleep and spin (each with +mac, +ring, both or neither), not $m" >&2
         exit 1
     }
 done
@@ -171,8 +172,8 @@ pair_setup() {
     if [[ $mode == *+mac* && $1 == veth/* ]]; then
         cmac=(--mac 02:74:70:61:00:14) smac=(--mac 02:74:70:61:00:12)
     fi
-    if [[ $mode == *+copy* && $1 == veth/* ]]; then
-        cmac+=(--tx-path ring-copy) smac+=(--tx-path ring-copy)
+    if [[ $mode == *+ring* && $1 == veth/* ]]; then
+        cmac+=(--tx-path ring) smac+=(--tx-path ring)
     fi
     case ${1%@*} in
     veth/kernel-kernel)
