@@ -1606,6 +1606,41 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// application closed.
     #[inline]
     pub(crate) fn conn_mut(&mut self, socket: SocketId) -> Result<&mut Connection<B>, SocketError> {
+        // The common call, straight through: a live handle on a
+        // connection already accepted, already dirty or with room in the
+        // dirty list. Everything else (a stale handle, the first call
+        // after accept, the dirty list's growth) is `conn_mut_rare`, out
+        // of line, with the same outcome.
+        let i = socket.index as usize;
+        let common = socket.transport == Transport::Tcp
+            && matches!(self.slots.get(i), Some(Slot {
+                generation,
+                entry: Entry::Conn(c),
+            }) if *generation == socket.generation
+                && !c.app_closed
+                && c.listener.is_none()
+                && (c.dirty || self.dirty.len() < self.dirty.capacity()));
+        if !common {
+            return self.conn_mut_rare(socket);
+        }
+        let TcpSockets { slots, dirty, .. } = self;
+        match &mut slots[i].entry {
+            Entry::Conn(c) => {
+                if !c.dirty {
+                    c.dirty = true;
+                    dirty.push(socket.index);
+                }
+                Ok(&mut c.conn)
+            }
+            // Checked above: a connection.
+            _ => Err(SocketError::BadSocket),
+        }
+    }
+
+    /// [`conn_mut`](Self::conn_mut) for every call but the common one.
+    #[cold]
+    #[inline(never)]
+    fn conn_mut_rare(&mut self, socket: SocketId) -> Result<&mut Connection<B>, SocketError> {
         let index = self.index(socket)?;
         if matches!(&self.slots[index as usize].entry,
             Entry::Conn(c) if !c.app_closed && c.listener.is_some())
