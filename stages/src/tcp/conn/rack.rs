@@ -247,6 +247,15 @@ fn pto_ns(srtt_ns: Option<u64>, one_segment: bool, rto_in_ns: Option<u64>) -> u6
     rto_in_ns.map_or(pto, |r| pto.min(r))
 }
 
+/// A connection's RACK state, made on its first use (once per
+/// connection): out of line, so the callers on every ACK and send keep
+/// no allocation's call in their straight path.
+#[cold]
+#[inline(never)]
+fn new_rack(srtt_ns: Option<u64>) -> Box<Rack> {
+    Box::new(Rack::new(srtt_ns))
+}
+
 impl<B: PacketBuf> Connection<B> {
     /// Whether RACK-TLP runs: configured, and SACK agreed (RACK compares
     /// against SACKed segments; Linux needs SACK for both too).
@@ -264,7 +273,7 @@ impl<B: PacketBuf> Connection<B> {
     /// The RACK state, made on first use.
     fn rack_mut(&mut self) -> &mut Rack {
         let srtt = self.rto.srtt_ns();
-        self.rack.get_or_insert_with(|| Box::new(Rack::new(srtt)))
+        self.rack.get_or_insert_with(|| new_rack(srtt))
     }
 
     /// Whether fast recovery or RTO recovery runs (RACK's reo_wnd is 0
@@ -313,10 +322,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         let snd_max = self.snd_max;
         let srtt = self.rto.srtt_ns();
-        let rack = self
-            .rack
-            .get_or_insert_with(|| Box::new(Rack::new(srtt)))
-            .as_mut();
+        let rack = self.rack.get_or_insert_with(|| new_rack(srtt)).as_mut();
         rack.on_ack_dsack(dsack.is_some(), ack.max(self.snd_una), snd_max);
         let ranges = self.sack.as_deref().map_or(&[][..], |b| b.sacked_slice());
         let mut cursor = 0;
@@ -372,10 +378,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         let snd_max = self.snd_max;
         let srtt = self.rto.srtt_ns();
-        let rack = self
-            .rack
-            .get_or_insert_with(|| Box::new(Rack::new(srtt)))
-            .as_mut();
+        let rack = self.rack.get_or_insert_with(|| new_rack(srtt)).as_mut();
         debug_assert!(rack.probe.is_none() && ack.gt(self.snd_una));
         rack.on_ack_dsack(false, ack, snd_max);
         let mut latest: Option<(u64, SeqNumber)> = None;
