@@ -544,7 +544,20 @@ impl<B: PacketBuf> Connection<B> {
         let one_segment = flight as usize <= self.neg.payload_max() + 1;
         let rto_in = self.timers.rto.map(|t| t.saturating_sub(now_ns));
         let pto = pto_ns(self.rto.srtt_ns(), one_segment, rto_in);
-        self.rack_mut().pto_deadline = Some(now_ns + pto);
+        match self.rack.as_deref_mut() {
+            Some(r) => r.pto_deadline = Some(now_ns + pto),
+            // The first data of the connection: the state made out of
+            // line, so the common call saves no registers for it.
+            None => self.rack_arm_pto_first(now_ns + pto),
+        }
+    }
+
+    /// [`rack_arm_pto`](Self::rack_arm_pto)'s deadline `at` on a
+    /// connection without RACK state yet: made, then armed.
+    #[cold]
+    #[inline(never)]
+    fn rack_arm_pto_first(&mut self, at: u64) {
+        self.rack_mut().pto_deadline = Some(at);
     }
 
     /// After an ACK: the PTO restarts when SND.UNA moved (RFC 8985 §7.2),
