@@ -206,24 +206,10 @@ impl NetDev {
             cmd: ETHTOOL_GCHANNELS,
             ..EthtoolChannels::default()
         };
-        let mut req = ifreq_for(&self.name);
-        req.ifr_ifru.ifru_data = (&mut ch as *mut EthtoolChannels).cast();
-        // SAFETY: SIOCETHTOOL reads the command from and writes the
-        // answer into `ch`, a live `ethtool_channels` that `req` points to
-        // for the call.
-        let rc = unsafe {
-            libc::ioctl(
-                self.ctl.as_raw_fd(),
-                libc::SIOCETHTOOL as libc::Ioctl,
-                &mut req as *mut libc::ifreq,
-            )
-        };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::EOPNOTSUPP) => Ok(None),
-                _ => Err(PortError::from_io(&self.name, "ETHTOOL_GCHANNELS", e)),
-            };
+        // SAFETY: `ch` is the `struct ethtool_channels` that
+        // ETHTOOL_GCHANNELS reads and writes.
+        if !unsafe { self.ethtool(&mut ch, "ETHTOOL_GCHANNELS")? } {
+            return Ok(None);
         }
         Ok(Some(Channels {
             rx: ch.rx_count,
@@ -267,11 +253,30 @@ impl NetDev {
             eedump_len: 0,
             regdump_len: 0,
         };
+        // SAFETY: `info` is the `struct ethtool_drvinfo` that
+        // ETHTOOL_GDRVINFO reads and writes.
+        if !unsafe { self.ethtool(&mut info, "ETHTOOL_GDRVINFO")? } {
+            return Ok(None);
+        }
+        let len = info.driver.iter().position(|&b| b == 0).unwrap_or(32);
+        Ok(Some(
+            String::from_utf8_lossy(&info.driver[..len]).into_owned(),
+        ))
+    }
+
+    /// Runs the ethtool command in `cmd`'s first field (`SIOCETHTOOL`);
+    /// `false` when the driver does not support it, the error named
+    /// `what` on any other failure.
+    ///
+    /// # Safety
+    ///
+    /// `T` must be the `struct ethtool_*` that the command reads and
+    /// writes (the kernel writes that many bytes into `cmd`).
+    unsafe fn ethtool<T>(&self, cmd: &mut T, what: &'static str) -> Result<bool, PortError> {
         let mut req = ifreq_for(&self.name);
-        req.ifr_ifru.ifru_data = (&mut info as *mut EthtoolDrvinfo).cast();
-        // SAFETY: SIOCETHTOOL reads the command from and writes the
-        // answer into `info`, a live `ethtool_drvinfo` that `req` points
-        // to for the call.
+        req.ifr_ifru.ifru_data = (cmd as *mut T).cast();
+        // SAFETY: `req` points to `cmd`, live for the call and of the
+        // command's struct (the caller's promise).
         let rc = unsafe {
             libc::ioctl(
                 self.ctl.as_raw_fd(),
@@ -282,14 +287,11 @@ impl NetDev {
         if rc < 0 {
             let e = io::Error::last_os_error();
             return match e.raw_os_error() {
-                Some(libc::EOPNOTSUPP) => Ok(None),
-                _ => Err(PortError::from_io(&self.name, "ETHTOOL_GDRVINFO", e)),
+                Some(libc::EOPNOTSUPP) => Ok(false),
+                _ => Err(PortError::from_io(&self.name, what, e)),
             };
         }
-        let len = info.driver.iter().position(|&b| b == 0).unwrap_or(32);
-        Ok(Some(
-            String::from_utf8_lossy(&info.driver[..len]).into_owned(),
-        ))
+        Ok(true)
     }
 
     fn flags(&self) -> Result<libc::c_short, PortError> {

@@ -8,6 +8,7 @@ use tpa::wire::tcp::{SackBlocks, TcpFlags};
 use super::super::cc::CongestionControl;
 use super::super::segment::{OptionsOut, SegmentOut};
 use super::super::seq::SeqNumber;
+use super::send_queue::Chunk;
 use super::{Connection, State};
 
 /// What `poll_transmit` sends next.
@@ -265,16 +266,7 @@ impl<B: PacketBuf> Connection<B> {
         if (new_data && reach > self.snd_wnd) || !in_cwnd {
             return false;
         }
-        if chunk.short
-            && self
-                .send_queue
-                .next_wants_refill(self.refill_target(chunk.seq))
-        {
-            return false;
-        }
-        let small = (chunk.len as usize) < self.neg.payload_max();
-        let last_before_fin = self.fin_requested && self.send_queue.next_is_last();
-        !small || self.knobs.nodelay || self.flight() == 0 || last_before_fin
+        self.refilled_and_past_nagle(chunk)
     }
 
     /// Whether the next chunk fits both windows and passes Nagle.
@@ -301,7 +293,17 @@ impl<B: PacketBuf> Connection<B> {
         if (new_data && reach > self.snd_wnd) || !in_cwnd {
             return false;
         }
-        // A cut's short leftover is refilled first (`fit_window`).
+        self.refilled_and_past_nagle(chunk)
+    }
+
+    /// The checks of the next chunk after the windows, shared by
+    /// [`can_send_quiet`](Self::can_send_quiet) and
+    /// [`can_send_data`](Self::can_send_data): a cut's short leftover is
+    /// refilled first (`fit_window`), and Nagle (RFC 9293 §3.7.4) holds a
+    /// small segment while data is unacknowledged, unless nodelay or it is
+    /// the last before a FIN.
+    #[inline(always)]
+    fn refilled_and_past_nagle(&self, chunk: &Chunk<B>) -> bool {
         if chunk.short
             && self
                 .send_queue
@@ -309,8 +311,6 @@ impl<B: PacketBuf> Connection<B> {
         {
             return false;
         }
-        // Nagle (RFC 9293 §3.7.4): hold a small segment while data is
-        // unacknowledged, unless nodelay or it is the last before a FIN.
         let small = (chunk.len as usize) < self.neg.payload_max();
         let last_before_fin = self.fin_requested && self.send_queue.next_is_last();
         !small || self.knobs.nodelay || self.flight() == 0 || last_before_fin
