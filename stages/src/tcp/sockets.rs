@@ -1197,15 +1197,6 @@ impl<B: PacketBuf> TcpSockets<B> {
         }
     }
 
-    /// Collects the events of the connection in slot `index` into `out`
-    /// (none once the application closed it), and puts a passive
-    /// connection whose handshake completed just now on its listener's
-    /// accept queue. Input calls it right after a segment, so the
-    /// application sees the segment in the same loop iteration;
-    /// [`settle`](Self::settle) calls it again for what output and
-    /// timers raised. Input's calls (`coalesce`) leave out a `Readable`
-    /// or `Writable` input already raised since the last settle: it is
-    /// still in the queue, the application not having run in between.
     /// Input's events of slot `index` after a segment, as a coalescing
     /// [`raise`](Self::raise) would gather them, when they are at most
     /// one event: none when the connection holds nothing but a
@@ -1278,6 +1269,15 @@ impl<B: PacketBuf> TcpSockets<B> {
         true
     }
 
+    /// Collects the events of the connection in slot `index` into `out`
+    /// (none once the application closed it), and puts a passive
+    /// connection whose handshake completed just now on its listener's
+    /// accept queue. Input calls it right after a segment, so the
+    /// application sees the segment in the same loop iteration;
+    /// [`settle`](Self::settle) calls it again for what output and
+    /// timers raised. Input's calls (`coalesce`) leave out a `Readable`
+    /// or `Writable` input already raised since the last settle: it is
+    /// still in the queue, the application not having run in between.
     #[inline]
     pub(crate) fn raise(&mut self, index: u32, out: &mut Vec<Event>, coalesce: bool) {
         let Some(c) = self.conn_entry(index) else {
