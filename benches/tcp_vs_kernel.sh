@@ -22,6 +22,15 @@
 # for bulk, transactions/s, p50/p99/p999 latency and CPU microseconds per
 # transaction for rr and crr (CPU of both processes: tperf's own
 # getrusage on each side), and each figure's ratio to kernel-kernel.
+# A second CPU figure, "machine", is every CPU's busy time over the
+# client's run (/proc/stat: all but idle and iowait) per byte or
+# transaction: over a veth the receiving side's softirq work runs in
+# whichever context the frame happens to find (the sender's transmit
+# call, the receiver's own calls, ksoftirqd), so getrusage charges it to
+# either end or to neither, run by run; the machine figure counts it
+# once wherever it ran, and holds only on an otherwise idle machine (it
+# counts everything else that runs too: the script prints the load
+# average at the start).
 # tpa polls while it has work, then blocks on its port until a frame or
 # its next timer (tperf's default, `--idle wait`).
 #
@@ -215,9 +224,19 @@ start_server() {
     exit 1
 }
 
+# busy_jiffies: every CPU's busy time so far (/proc/stat's first line: all
+# columns but idle and iowait), in clock ticks.
+busy_jiffies() {
+    awk '$1 == "cpu" { b = 0; for (i = 2; i <= NF; i++) if (i != 5 && i != 6) b += $i; print b; exit }' /proc/stat
+}
+ticks=$(getconf CLK_TCK)
+
 # measure TEST: the client's JSON report in $out (the run fails on an
-# integrity error or a failed connection: then the script stops).
+# integrity error or a failed connection: then the script stops), and the
+# machine's busy seconds over it in $machine_s.
 measure() {
+    local before after
+    before=$(busy_jiffies)
     ip netns exec "$client_ns" "$bin" client "${client_args[@]}" -s "$server_addr" \
         -t "$1" -d "$duration" --json >"$out" || {
         cat "$out" >&2
@@ -225,26 +244,30 @@ measure() {
         cat "$log" >&2
         exit 1
     }
+    after=$(busy_jiffies)
+    machine_s=$(awk -v a="$before" -v b="$after" -v t="$ticks" 'BEGIN { print (b - a) / t }')
 }
 
 # figures TEST: the figures of the report in $out, space-separated: for
-# write, Gbit/s and CPU ns per byte (client + server); for rr and crr,
-# transactions/s, p50, p99, p999 µs and CPU µs per transaction.
+# write, Gbit/s, CPU ns per byte (client + server) and the machine's; for
+# rr and crr, transactions/s, p50, p99, p999 µs, CPU µs per transaction
+# and the machine's.
 figures() {
-    python3 - "$1" "$out" <<'EOF'
+    python3 - "$1" "$out" "$machine_s" <<'EOF'
 import json, sys
-test, path = sys.argv[1], sys.argv[2]
+test, path, machine = sys.argv[1], sys.argv[2], float(sys.argv[3])
 r = json.load(open(path))
 s = r.get("server_view") or {}
 cpu = r["cpu_user_s"] + r["cpu_system_s"] + s.get("cpu_user_s", 0) + s.get("cpu_system_s", 0)
 if test == "write":
-    print(r["send_gbit_s"], cpu * 1e9 / r["bytes_sent"])
+    print(r["send_gbit_s"], cpu * 1e9 / r["bytes_sent"], machine * 1e9 / r["bytes_sent"])
 else:
     print(r["transactions_per_s"], r["latency_p50_us"], r["latency_p99_us"],
-          r["latency_p999_us"], cpu * 1e6 / r["transactions"])
+          r["latency_p999_us"], cpu * 1e6 / r["transactions"], machine * 1e6 / r["transactions"])
 EOF
 }
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A results
 for round in $(seq "$rounds"); do
     first=$(((round - 1) % ${#pairs[@]}))
@@ -270,32 +293,36 @@ median() {
 
 base=veth/kernel-kernel
 echo
+echo "load average at the start: $load_start (the machine figures count every process)"
+echo
 for t in $tests; do
     if [[ $t == write ]]; then
         echo "bulk (write, 16 KiB writes), medians of $rounds runs of ${duration} s:"
-        echo "| transport/client-server | Gbit/s | / kernel | CPU ns/byte | / kernel |"
-        echo "|---|---:|---:|---:|---:|"
+        echo "| transport/client-server | Gbit/s | / kernel | CPU ns/byte | / kernel | machine ns/byte | / kernel |"
+        echo "|---|---:|---:|---:|---:|---:|---:|"
     else
         echo "$t (64-byte request and response), medians of $rounds runs of ${duration} s:"
-        echo "| transport/client-server | transactions/s | / kernel | p50 µs | p99 µs | p999 µs | p99 / kernel | CPU µs/transaction | / kernel |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        echo "| transport/client-server | transactions/s | / kernel | p50 µs | p99 µs | p999 µs | p99 / kernel | CPU µs/transaction | / kernel | machine µs/transaction | / kernel |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     fi
     for pair in "${pairs[@]}"; do
         row=()
-        for c in 1 2 3 4 5; do
+        for c in 1 2 3 4 5 6; do
             row+=("$(median "$c" "${results[$pair,$t]}")")
         done
         base_row=()
-        for c in 1 2 3 4 5; do
+        for c in 1 2 3 4 5 6; do
             base_row+=("$(median "$c" "${results[$base,$t]:-}")")
         done
         if [[ $t == write ]]; then
-            awk -v p="$pair" -v g="${row[0]}" -v c="${row[1]}" -v gk="${base_row[0]}" -v ck="${base_row[1]}" \
-                'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f |\n", p, g, g / gk, c, c / ck }'
+            awk -v p="$pair" -v g="${row[0]}" -v c="${row[1]}" -v m="${row[2]}" \
+                -v gk="${base_row[0]}" -v ck="${base_row[1]}" -v mk="${base_row[2]}" \
+                'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", p, g, g / gk, c, c / ck, m, m / mk }'
         else
             awk -v p="$pair" -v r="${row[0]}" -v p50="${row[1]}" -v p99="${row[2]}" -v p999="${row[3]}" \
-                -v c="${row[4]}" -v rk="${base_row[0]}" -v pk="${base_row[2]}" -v ck="${base_row[4]}" \
-                'BEGIN { printf "| %s | %.0f | %.2f | %.1f | %.1f | %.1f | %.2f | %.1f | %.2f |\n", p, r, r / rk, p50, p99, p999, p99 / pk, c, c / ck }'
+                -v c="${row[4]}" -v m="${row[5]}" -v rk="${base_row[0]}" -v pk="${base_row[2]}" \
+                -v ck="${base_row[4]}" -v mk="${base_row[5]}" \
+                'BEGIN { printf "| %s | %.0f | %.2f | %.1f | %.1f | %.1f | %.2f | %.1f | %.2f | %.1f | %.2f |\n", p, r, r / rk, p50, p99, p999, p99 / pk, c, c / ck, m, m / mk }'
         fi
     done
     echo
