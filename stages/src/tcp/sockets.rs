@@ -18,8 +18,8 @@ use tpa::wire::tcp::TcpFlags;
 
 use super::config::TcpConfig;
 use super::conn::{
-    wscale_for, ConnEvents, ConnParams, Connection, IcmpError, IcmpOutcome, State, TcpInfo,
-    MIN_SND_MSS,
+    wscale_for, ConnEvents, ConnParams, Connection, IcmpError, IcmpOutcome, QueueStorage, State,
+    TcpInfo, MIN_SND_MSS,
 };
 use super::host_key::HostKey;
 use super::isn::IsnGenerator;
@@ -163,6 +163,12 @@ struct Conn<B: PacketBuf> {
     next_confirm_ns: u64,
 }
 
+/// Closed connections' queue storage a table keeps for new ones: the
+/// allocations a short connection's first segments would make (a send and
+/// a receive queue's), reused; a few are enough for connections opened
+/// and closed one after another.
+const SPARE_QUEUES: usize = 16;
+
 /// Both kinds are boxed so a slot stays two words: a table of a million
 /// connections pays 16 bytes a slot, not the listener's size.
 enum Entry<B: PacketBuf> {
@@ -269,6 +275,9 @@ pub struct TcpSockets<B: PacketBuf> {
     slots: Vec<Slot<B>>,
     free: Vec<u32>,
     open: usize,
+    /// The queue storage of closed connections, for the next ones (at
+    /// most [`SPARE_QUEUES`]).
+    spare_queues: Vec<QueueStorage<B>>,
     conns: HashMap<FourTuple, u32, TupleHash>,
     listeners: HashMap<SocketAddr, u32, TupleHash>,
     isn: IsnGenerator,
@@ -318,6 +327,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             slots: Vec::new(),
             free: Vec::new(),
             open: 0,
+            spare_queues: Vec::new(),
             conns: HashMap::with_hasher(hash),
             listeners: HashMap::with_hasher(hash),
             isn,
@@ -492,10 +502,16 @@ impl<B: PacketBuf> TcpSockets<B> {
         &mut self.counters
     }
 
-    /// A free slot, or `NoBuffers` at `max_sockets`.
-    fn take_slot(&mut self, entry: Entry<B>) -> Result<SocketId, SocketError> {
+    /// A free slot, or `NoBuffers` at `max_sockets`. A connection gets
+    /// the queue storage a closed one left, if any.
+    fn take_slot(&mut self, mut entry: Entry<B>) -> Result<SocketId, SocketError> {
         if self.open >= self.cfg.max_sockets {
             return Err(SocketError::NoBuffers);
+        }
+        if let Entry::Conn(c) = &mut entry {
+            if let Some(storage) = self.spare_queues.pop() {
+                c.conn.adopt_queue_storage(storage);
+            }
         }
         let index = match self.free.pop() {
             Some(i) => i,
@@ -537,6 +553,14 @@ impl<B: PacketBuf> TcpSockets<B> {
         sizes
     }
 
+    /// Keeps the queue storage of `conn`, which is going away, for a new
+    /// connection, if there is room among the spares and it is worth it.
+    fn keep_queue_storage(&mut self, conn: &mut Connection<B>) {
+        if self.spare_queues.len() < SPARE_QUEUES {
+            self.spare_queues.extend(conn.take_queue_storage());
+        }
+    }
+
     /// Frees slot `index`: its handle becomes invalid.
     fn free_slot(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
@@ -554,7 +578,7 @@ impl<B: PacketBuf> TcpSockets<B> {
                     }
                 }
             }
-            Entry::Conn(c) => {
+            Entry::Conn(mut c) => {
                 self.conns.remove(&c.tuple);
                 add_retransmissions(&mut self.counters, &c.conn);
                 if let Some(t) = &self.tracer {
@@ -563,6 +587,7 @@ impl<B: PacketBuf> TcpSockets<B> {
                 if c.time_wait {
                     self.time_wait_count -= 1;
                 }
+                self.keep_queue_storage(&mut c.conn);
             }
         }
         self.open -= 1;
@@ -1493,6 +1518,7 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// closed-by-the-application TIME_WAIT connections over the bound.
     fn enter_time_wait(&mut self, index: u32) {
         let id = self.id(index);
+        let room = self.spare_queues.len() < SPARE_QUEUES;
         let Some(c) = self.conn_entry(index) else {
             return;
         };
@@ -1500,6 +1526,10 @@ impl<B: PacketBuf> TcpSockets<B> {
             return;
         }
         c.time_wait = true;
+        // Nothing is queued in TIME_WAIT: the storage can serve a new
+        // connection now rather than at the end of the wait.
+        let storage = room.then(|| c.conn.take_queue_storage()).flatten();
+        self.spare_queues.extend(storage);
         self.time_wait_count += 1;
         self.counters.time_waits += 1;
         self.time_wait.push_back((index, id.generation));

@@ -43,6 +43,7 @@ mod receive_queue;
 mod recovery;
 mod send_queue;
 pub mod state;
+mod storage;
 mod timers;
 mod trace;
 
@@ -67,6 +68,7 @@ use super::seq::SeqNumber;
 
 use receive_queue::ReceiveQueue;
 use send_queue::SendQueue;
+pub(crate) use storage::QueueStorage;
 
 /// What the socket table picks for a new connection.
 ///

@@ -22,6 +22,22 @@ impl<B: PacketBuf> ReceiveQueue<B> {
         }
     }
 
+    /// The queue's storage, if it is empty (it is left with none), for a
+    /// later connection's queue ([`adopt_storage`](Self::adopt_storage)).
+    pub fn take_storage(&mut self) -> Option<VecDeque<B>> {
+        self.bufs
+            .is_empty()
+            .then(|| core::mem::take(&mut self.bufs))
+    }
+
+    /// Takes `storage` (empty; from [`take_storage`](Self::take_storage))
+    /// as the queue's storage, if it has none yet.
+    pub fn adopt_storage(&mut self, storage: VecDeque<B>) {
+        if self.bufs.capacity() == 0 && storage.is_empty() {
+            self.bufs = storage;
+        }
+    }
+
     /// The byte budget.
     pub fn capacity(&self) -> usize {
         self.capacity

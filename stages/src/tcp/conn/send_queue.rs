@@ -67,6 +67,24 @@ pub(super) struct SendQueue<B: PacketBuf> {
 }
 
 impl<B: PacketBuf> SendQueue<B> {
+    /// The chunks' storage, if the queue is empty (it is left with none,
+    /// and allocates again if it ever queues more), for a later
+    /// connection's queue ([`adopt_storage`](Self::adopt_storage)).
+    pub fn take_storage(&mut self) -> Option<VecDeque<Chunk<B>>> {
+        self.chunks
+            .is_empty()
+            .then(|| core::mem::take(&mut self.chunks))
+    }
+
+    /// Takes `storage` (empty; from [`take_storage`](Self::take_storage))
+    /// as the chunks' storage, if this queue has none yet: its first
+    /// chunks then need no allocation.
+    pub fn adopt_storage(&mut self, storage: VecDeque<Chunk<B>>) {
+        if self.chunks.capacity() == 0 && storage.is_empty() {
+            self.chunks = storage;
+        }
+    }
+
     /// An empty queue whose first byte will be `start`.
     pub fn new(start: SeqNumber, capacity: usize) -> Self {
         SendQueue {

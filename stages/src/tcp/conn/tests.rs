@@ -3301,3 +3301,41 @@ fn latency_stages_count_every_chunk_of_a_transfer_once() {
     assert!(lat.write_acked.max_ns >= net.a.info().rtt_ns / 2);
     assert!(net.b.info().latency.read.count > 0);
 }
+
+#[test]
+fn queue_storage_moves_only_out_of_empty_queues_and_serves_a_new_connection() {
+    let cfg = TcpConfig::default();
+    let mut net = Net::connect(&cfg, &cfg, 5, Impair::default());
+    net.established();
+    assert_eq!(net.send_a(b"hello").unwrap(), 5);
+    net.flush();
+    // In flight (a's send queue) or unread (b's receive queue): kept.
+    assert!(net.a.take_queue_storage().is_none(), "data not yet acked");
+    net.run_until(10_000, |n| n.a.send_queue.len() == 0);
+    assert!(net.b.take_queue_storage().is_none(), "data not yet read");
+    assert_eq!(net.read_all_b(), b"hello");
+    // Both empty now: the storage moves, and the queues still work after
+    // (they allocate again).
+    let a_storage = net.a.take_queue_storage().expect("a's empty queues");
+    let b_storage = net.b.take_queue_storage().expect("b's empty queues");
+    assert!(net.a.take_queue_storage().is_none(), "none left to give");
+    assert_eq!(net.send_a(b"again").unwrap(), 5);
+    net.run_until(10_000, |n| n.b.receive_queue.bytes() == 5);
+    assert_eq!(net.read_all_b(), b"again");
+    // A new pair adopts them and carries a stream as any other.
+    let mut fresh = Net::connect(&cfg, &cfg, 6, Impair::default());
+    fresh.a.adopt_queue_storage(a_storage);
+    fresh.b.adopt_queue_storage(b_storage);
+    fresh.established();
+    let data: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    fresh.run_until(100_000, |n| {
+        if sent < data.len() {
+            sent += n.send_a(&data[sent..]).unwrap_or(0);
+        }
+        got.extend(n.read_all_b());
+        got.len() == data.len()
+    });
+    assert_eq!(got, data);
+}
