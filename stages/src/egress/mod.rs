@@ -34,6 +34,7 @@
 mod ethernet;
 mod ip;
 mod neighbor;
+mod path;
 mod route;
 mod solicit;
 mod state;
@@ -52,12 +53,14 @@ use tpa::wire::ipv4::IpProtocol;
 
 pub use ethernet::{ipv4_multicast_mac, ipv6_multicast_mac, ETHERNET_LEN};
 pub use ip::{IPV4_HEADER_LEN, IPV6_HEADER_LEN};
+pub use path::PathV4;
 pub use solicit::NDP_HOP_LIMIT;
 pub use state::{Egress, EgressConfig, EgressCounters, Held, DEFAULT_NEIGHBORS};
 
 use ethernet::{write_header, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use ip::{write_v4, write_v6, V4Header};
 use neighbor::resolve_and_send;
+use path::V4_HEADERS;
 
 /// What the IP header of a packet handed to [`send_ip`] says; the
 /// transport header and data are already in the buffer.
@@ -315,6 +318,73 @@ impl<B: PacketBuf> Egress<B> {
             Held {
                 frame: payload,
                 owner: ip.owner,
+            },
+        )
+    }
+
+    /// [`send_tcp_v4`] for a connection that keeps its way out in `path`
+    /// (built by its first segment, again after this egress path changed),
+    /// with no owner: the same frame, its Ethernet and IPv4 headers
+    /// copied from the path and patched (length, ID, the header checksum
+    /// finished from the path's partial sum); the neighbor looked up for
+    /// every frame as on the full path. A source or route the path cannot
+    /// be built for goes the full way, which refuses and counts it. `path`
+    /// must only ever carry `src` to `dst`.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_ip`].
+    #[inline]
+    pub fn send_tcp_v4_on(
+        &mut self,
+        port: &mut PortCx<'_, B>,
+        mut payload: B,
+        path: &mut PathV4,
+        (src, dst): (Ipv4Addr, Ipv4Addr),
+        tcp_header: usize,
+    ) -> Result<Sent, SocketError> {
+        let owner = None;
+        if !self.path_current(path) && !self.build_path_v4(path, (src, dst)) {
+            let what = V4Send {
+                protocol: IpProtocol::Tcp,
+                hop_limit: None,
+                owner,
+                payload_at: Some(tcp_header),
+            };
+            return self.send_v4(port, payload, (src, dst), what);
+        }
+        let total_len = IPV4_HEADER_LEN + payload.total_len();
+        let caps = port.caps();
+        let offload = caps.tx_offloads.ipv4_checksum;
+        if !self.fits(caps, IPV4_HEADER_LEN, &payload, Some(tcp_header)) {
+            self.counters.too_big += 1;
+            return Err(SocketError::MessageTooLong);
+        }
+        let ident = self.take_ip_id();
+        let Some(headers) = payload
+            .prepend(V4_HEADERS)
+            .ok()
+            .and_then(|h| h.first_chunk_mut::<V4_HEADERS>())
+        else {
+            self.counters.no_headroom += 1;
+            return Err(SocketError::NoBuffers);
+        };
+        *headers = path.headers(total_len as u16, ident, !offload);
+        let meta = payload.meta_mut();
+        meta.layers = layers(IPV4_HEADER_LEN, Some(tcp_header));
+        if offload {
+            meta.tx.request_ipv4_checksum();
+        }
+        resolve_and_send(
+            &mut self.v4,
+            &self.iface,
+            &mut self.counters,
+            port,
+            self.shared_host.as_deref(),
+            path.hop(),
+            Held {
+                frame: payload,
+                owner,
             },
         )
     }

@@ -164,6 +164,9 @@ pub struct Egress<B> {
     /// Beside the host's kernel: where neighbours are learnt from and
     /// resolved (None: tpa's own ARP and ND).
     pub(super) shared_host: Option<Arc<dyn SharedHost>>,
+    /// This egress path's stamp as it stands: the [`PathV4`](super::PathV4)s
+    /// it built are current while it holds (a new gateway takes another).
+    pub(super) stamp: u64,
 }
 
 impl<B> Egress<B> {
@@ -187,6 +190,7 @@ impl<B> Egress<B> {
             announce_v6: false,
             counters: EgressCounters::default(),
             shared_host: None,
+            stamp: super::path::next_stamp(),
             iface,
             config,
         }
@@ -216,6 +220,7 @@ impl<B> Egress<B> {
     /// (replacing an earlier one).
     pub fn with_gateway(mut self, gateway: IpAddr) -> Self {
         self.routes.set_gateway(gateway);
+        self.stamp = super::path::next_stamp();
         self
     }
 

@@ -663,3 +663,154 @@ fn the_remembered_route_answers_as_routing_does_from_any_source() {
     drop(rig);
     pool().assert_whole();
 }
+
+/// A TCP header from port 1000 to 80 (data offset 5, checksum left
+/// zero: egress does not read it), then `data`.
+fn tcp(data: &[u8]) -> PoolBuf {
+    let mut bytes = vec![
+        0x03, 0xe8, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff,
+    ];
+    bytes.extend_from_slice(&[0, 0, 0, 0]);
+    bytes.extend_from_slice(data);
+    frame(&bytes)
+}
+
+/// Sends `data` as TCP from `src` to `dst` on two rigs of the same
+/// configuration, through a connection's way out `path` on the first and
+/// through `send_ip` on the second, at `now_ns`: both say the same and put
+/// the same frames (bytes, layer offsets, checksum requests) on the wire.
+/// Returns what was said and the frames.
+fn same_both_ways(
+    (on_path, full): (&mut Rig<MemoryPort>, &mut Rig<MemoryPort>),
+    path: &mut PathV4,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    data: &[u8],
+    now_ns: u64,
+) -> (Result<Sent, SocketError>, Vec<PoolBuf>) {
+    let (a, a_frames) = on_path.at(now_ns, |cx, _, _| {
+        let (state, port) = cx.split();
+        state
+            .egress
+            .send_tcp_v4_on(port, tcp(data), path, (src, dst), 20)
+    });
+    let ip = IpSend {
+        src: src.into(),
+        dst: dst.into(),
+        protocol: IpProtocol::Tcp,
+        hop_limit: None,
+        owner: None,
+    };
+    let (b, b_frames) = full.at(now_ns, |cx, _, _| send_ip(cx, tcp(data), ip));
+    assert_eq!(a, b, "{data:?}");
+    assert_eq!(a_frames.len(), b_frames.len(), "{data:?}");
+    for (x, y) in a_frames.iter().zip(&b_frames) {
+        assert_eq!(x.data(), y.data(), "{data:?}");
+        assert_eq!(x.meta().layers, y.meta().layers);
+        assert_eq!(
+            x.meta().tx.wants_ipv4_checksum(),
+            y.meta().tx.wants_ipv4_checksum()
+        );
+    }
+    assert_eq!(
+        format!("{:?}", on_path.state.egress.counters()),
+        format!("{:?}", full.state.egress.counters()),
+        "{data:?}"
+    );
+    (a, a_frames)
+}
+
+#[test]
+fn a_connections_way_out_puts_the_frames_of_the_full_path_on_the_wire() {
+    // Every buffer in the block's frames, rigs and queues back in the
+    // pool at its end.
+    {
+        let (mut a, mut b) = (rig(), rig());
+        let mut path = PathV4::default();
+        let both =
+            |a: &mut Rig<MemoryPort>, b: &mut Rig<MemoryPort>, path: &mut PathV4, data, now| {
+                same_both_ways((a, b), path, (US, THEM), data, now)
+            };
+        // Not resolved yet: held, the ARP request out; the reply releases it.
+        let (sent, frames) = both(&mut a, &mut b, &mut path, b"first", NOW_NS);
+        assert_eq!((sent, frames.len()), (Ok(Sent::Held), 1));
+        assert_ne!(path.stamp(), 0, "built by its first segment");
+        let built = path.stamp();
+        let released = a.arp_in(&arp_reply(THEM, THEM_MAC), NOW_NS + 1000);
+        let again = b.arp_in(&arp_reply(THEM, THEM_MAC), NOW_NS + 1000);
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].data(), again[0].data());
+        assert_eq!(&released[0].data()[..6], &THEM_MAC.octets());
+        drop((released, again));
+        let (sent, frames) = both(&mut a, &mut b, &mut path, b"second", NOW_NS + 2000);
+        assert_eq!((sent, frames.len()), (Ok(Sent::Queued), 1));
+        assert_eq!(&frames[0].data()[..6], &THEM_MAC.octets());
+        assert_eq!(path.stamp(), built, "not built again");
+
+        // The neighbor moves (an overriding advertisement): the next frame
+        // goes to its new address.
+        let moved = MacAddr([0x02, 0xdd, 0, 0, 0, 9]);
+        for rig in [&mut a, &mut b] {
+            rig.at(NOW_NS + 3000, |cx, _, _| {
+                let (state, port) = cx.split();
+                let heard = crate::neighbor::Heard::Advertisement {
+                    solicited: false,
+                    override_entry: true,
+                };
+                state.egress.learn_v4(THEM, Some(moved), heard, port)
+            });
+        }
+        let (sent, frames) = both(&mut a, &mut b, &mut path, b"third", NOW_NS + 4000);
+        assert_eq!((sent, frames.len()), (Ok(Sent::Queued), 1));
+        assert_eq!(&frames[0].data()[..6], &moved.octets());
+        // Long after: the entry is stale, goes to DELAY with the frame, and
+        // the probe goes out on both as the timers say.
+        let later = NOW_NS + 600 * SECOND;
+        let (sent, _) = both(&mut a, &mut b, &mut path, b"fourth", later);
+        assert_eq!(sent, Ok(Sent::Queued));
+        assert_eq!(
+            a.state
+                .egress
+                .neighbors_v4()
+                .get(THEM, later)
+                .map(|n| n.state),
+            Some(NeighborState::Delay)
+        );
+        let probes = (a.timers(later + 10 * SECOND), b.timers(later + 10 * SECOND));
+        assert_eq!(probes.0.len(), 1, "the unicast probe");
+        assert_eq!(probes.0[0].data(), probes.1[0].data());
+        drop(probes);
+
+        // Off-link with no gateway: refused alike, the path not built.
+        let mut far = PathV4::default();
+        let (sent, _) = same_both_ways((&mut a, &mut b), &mut far, (US, FAR), b"far", later);
+        assert_eq!(sent, Err(SocketError::NetworkUnreachable));
+        assert_eq!(far.stamp(), 0);
+        // A source that is not ours: refused alike.
+        let mut spoofed = PathV4::default();
+        let not_ours = Ipv4Addr::new(192, 0, 2, 99);
+        let (sent, _) = same_both_ways(
+            (&mut a, &mut b),
+            &mut spoofed,
+            (not_ours, THEM),
+            b"x",
+            later,
+        );
+        assert_eq!(sent, Err(SocketError::AddressNotAvailable));
+        // A gateway added: a new egress path, so both ways out are built again.
+        for rig in [&mut a, &mut b] {
+            let egress = std::mem::replace(&mut rig.state.egress, Egress::new(iface()));
+            rig.state.egress = egress.with_gateway(GATEWAY.into());
+        }
+        let (sent, frames) = same_both_ways((&mut a, &mut b), &mut far, (US, FAR), b"far", later);
+        assert_eq!(
+            (sent, frames.len()),
+            (Ok(Sent::Held), 1),
+            "the gateway asked for"
+        );
+        assert_eq!(&frames[0].data()[38..42], &GATEWAY.octets());
+        let (sent, _) = both(&mut a, &mut b, &mut path, b"fifth", later);
+        assert_ne!(path.stamp(), built, "built again for the new egress path");
+        assert_eq!(sent, Ok(Sent::Queued));
+    }
+    pool().assert_whole();
+}

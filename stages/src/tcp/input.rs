@@ -7,7 +7,7 @@ use core::convert::Infallible;
 use tpa::app::Events;
 use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, Reason, Stage, Verdict};
-use tpa::state::Part;
+use tpa::state::{Part, Parts};
 
 use super::classify::{slot_of_mark, Unmatched};
 use super::mss::mss_for;
@@ -422,7 +422,7 @@ impl TcpInput {
 impl<B, S> Stage<B, S> for TcpInput
 where
     B: PacketBuf,
-    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>> + Parts<(TcpSockets<B>, Egress<B>)>,
 {
     type In = TcpPacket<B>;
     type Out = Infallible;

@@ -7,13 +7,13 @@
 use tpa::app::Events;
 use tpa::buf::PacketBuf;
 use tpa::stage::Cx;
-use tpa::state::Part;
+use tpa::state::{Part, Parts};
 
 use super::mss::mss_for;
 use super::segment::SegmentOut;
 use super::sockets::{InputEvent, TcpSockets};
 use super::tso::{self, Batch};
-use super::wire::{fit_options, send_segment_in_place, FourTuple};
+use super::wire::{fit_options, send_segment_on_path, FourTuple};
 use crate::egress::Egress;
 
 /// Works through the connections touched since the last call: sends
@@ -25,7 +25,7 @@ use crate::egress::Egress;
 pub fn flush<B, S>(cx: &mut Cx<'_, B, S>) -> usize
 where
     B: PacketBuf,
-    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>> + Parts<(TcpSockets<B>, Egress<B>)>,
 {
     // The check inline, the work out of line: the stages flush on every
     // loop iteration, mostly with nothing to do.
@@ -39,7 +39,7 @@ where
 fn flush_dirty<B, S>(cx: &mut Cx<'_, B, S>) -> usize
 where
     B: PacketBuf,
-    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>> + Parts<(TcpSockets<B>, Egress<B>)>,
 {
     let now_ns = cx.now_ns();
     let list = cx.part::<TcpSockets<B>>().take_dirty();
@@ -56,7 +56,7 @@ where
             // segment held back for a batch.
             Some(tuple) if !tso => {
                 while let Some(mut seg) = next_segment(cx, index, now_ns) {
-                    sent += send_one(cx, tuple, &mut seg);
+                    sent += send_one(cx, tuple, index, &mut seg);
                 }
             }
             Some(tuple) => sent += flush_tso(cx, tuple, index, now_ns, max_buffers),
@@ -73,14 +73,20 @@ where
     sent
 }
 
-/// Sends `seg` of the connection on `tuple` (SACK blocks that would make
-/// it larger than the path's MSS dropped first: [`fit_options`]) and
-/// counts it; returns 1 when it left, 0 when it was lost.
+/// Sends `seg` of the connection on `tuple` in slot `index` (SACK blocks
+/// that would make it larger than the path's MSS dropped first:
+/// [`fit_options`]) by its way out; counts it; returns 1 when it left, 0
+/// when it was lost.
 #[inline(always)]
-fn send_one<B, S>(cx: &mut Cx<'_, B, S>, tuple: &FourTuple, seg: &mut SegmentOut<B>) -> usize
+fn send_one<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    tuple: &FourTuple,
+    index: u32,
+    seg: &mut SegmentOut<B>,
+) -> usize
 where
     B: PacketBuf,
-    S: Part<TcpSockets<B>> + Part<Egress<B>>,
+    S: Part<TcpSockets<B>> + Part<Egress<B>> + Parts<(TcpSockets<B>, Egress<B>)>,
 {
     if seg.options.sack.is_some() {
         drop_sack_blocks(cx, tuple, seg);
@@ -88,7 +94,7 @@ where
     // No owner: a neighbor that does not answer is loss to TCP (a soft
     // error, RFC 1122 §4.2.3.9), which retransmission recovers and the
     // engine's timeouts report.
-    let ok = send_segment_in_place(cx, tuple, seg, None).is_ok();
+    let ok = send_segment_on_path(cx, tuple, index, seg).is_ok();
     let counters = cx.part::<TcpSockets<B>>().counters_mut();
     if ok {
         counters.segments_sent += 1;
@@ -127,7 +133,7 @@ fn flush_tso<B, S>(
 ) -> usize
 where
     B: PacketBuf,
-    S: Part<TcpSockets<B>> + Part<Egress<B>>,
+    S: Part<TcpSockets<B>> + Part<Egress<B>> + Parts<(TcpSockets<B>, Egress<B>)>,
 {
     let mut sent = 0;
     let mut pending = None;
@@ -153,7 +159,7 @@ where
                 other => pending = other,
             }
         }
-        sent += send_one(cx, tuple, &mut seg);
+        sent += send_one(cx, tuple, index, &mut seg);
     }
     sent
 }
@@ -283,7 +289,7 @@ fn push_events<B, S>(
 pub fn fire_timers<B, S>(cx: &mut Cx<'_, B, S>) -> usize
 where
     B: PacketBuf,
-    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>> + Parts<(TcpSockets<B>, Egress<B>)>,
 {
     let now_ns = cx.now_ns();
     let fired = cx.part::<TcpSockets<B>>().fire_due(now_ns);

@@ -1577,4 +1577,112 @@ mod tests {
         drop(b);
         pool().assert_whole();
     }
+
+    /// Sends `data` on `c` in one loop iteration (the call, then the
+    /// stage's poll); returns the frames that left, whole.
+    fn send_frames(b: &mut Bench, c: SocketId, data: &[u8]) -> Vec<Vec<u8>> {
+        use tpa::stage::Stage;
+        let stage = &mut b.stage;
+        let (sent, frames) = crate::testing::with_state_at(b.now_ns, &mut b.state, |cx| {
+            let sent = send(cx, c, data);
+            Stage::<PoolBuf, TcpState>::poll(stage, cx);
+            sent
+        });
+        assert_eq!(sent, Ok(data.len()));
+        frames.iter().map(bytes).collect()
+    }
+
+    /// A frame of ours carrying `data` over IPv4 to `mac`: Ethernet
+    /// addresses, the IPv4 header checksum (summed here), the TCP
+    /// checksum and payload (`parse_tcp`).
+    fn segment_to(frame: &[u8], mac: [u8; 6], data: &[u8]) {
+        assert_eq!(frame[..6], mac, "Ethernet destination");
+        assert_eq!(frame[6..12], crate::tcp::testing::US_MAC, "Ethernet source");
+        assert_eq!(frame[12..14], [0x08, 0x00], "IPv4");
+        let mut sum = 0u32;
+        for w in frame[14..34].chunks(2) {
+            sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        assert_eq!(sum, 0xffff, "IPv4 header checksum");
+        assert_eq!(parse_tcp(frame).payload, data);
+    }
+
+    /// The connection's way out (Ethernet and IPv4 headers, next hop) is
+    /// built once, but the neighbor is looked up for every segment: a
+    /// neighbor whose MAC changes mid-connection gets the next segment at
+    /// the new address, and an egress path replaced by one that does not
+    /// know the neighbor yet asks for it and holds the segment until the
+    /// answer, as on the first segment ever.
+    #[test]
+    fn a_neighbor_that_moves_mid_connection_gets_the_next_segment_at_its_new_mac() {
+        use crate::neighbor::{Heard, NeighborState};
+        use crate::tcp::testing::{iface, THEM4, THEM_MAC};
+        use std::net::Ipv4Addr;
+        use tpa::wire::MacAddr;
+        const MOVED: [u8; 6] = [2, 0, 0, 0, 0, 0x22];
+        const THIRD: [u8; 6] = [2, 0, 0, 0, 0, 0x33];
+        let them4 = Ipv4Addr::from(THEM4);
+        let mut b = Bench::new(TcpConfig::default());
+        let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
+        let l = l.unwrap();
+        let (c, _) = handshake(&mut b, false, l, 5000);
+        assert!(b.call(|cx| accept(cx, l)).0.is_ok());
+
+        let out = send_frames(&mut b, c, b"one");
+        assert_eq!(out.len(), 1);
+        segment_to(&out[0], THEM_MAC, b"one");
+
+        // The neighbor moves: an unsolicited advertisement that overrides.
+        let moved = Heard::Advertisement {
+            solicited: false,
+            override_entry: true,
+        };
+        crate::testing::with_state_at(b.now_ns, &mut b.state, |cx| {
+            let (state, port) = cx.split();
+            let mac = Some(MacAddr(MOVED));
+            assert_eq!(
+                state.egress.learn_v4(them4, mac, moved, port),
+                Some(NeighborState::Stale)
+            );
+        });
+        let out = send_frames(&mut b, c, b"two");
+        assert_eq!(out.len(), 1);
+        segment_to(&out[0], MOVED, b"two");
+        assert_eq!(
+            b.state
+                .egress
+                .neighbors_v4()
+                .get(them4, b.now_ns)
+                .map(|n| n.state),
+            Some(NeighborState::Delay),
+            "the STALE entry went to DELAY with the segment, as RFC 4861 says"
+        );
+
+        // A new egress path that has never heard of the neighbor.
+        b.state.egress = crate::egress::Egress::new(iface());
+        let out = send_frames(&mut b, c, b"three");
+        assert_eq!(out.len(), 1, "the ARP request alone: the segment is held");
+        assert_eq!(out[0][12..14], [0x08, 0x06]);
+        assert_eq!(out[0][38..42], THEM4, "asks for the neighbor");
+        let (_, released) = crate::testing::with_state_at(b.now_ns, &mut b.state, |cx| {
+            let (state, port) = cx.split();
+            let reply = Heard::Advertisement {
+                solicited: true,
+                override_entry: true,
+            };
+            state
+                .egress
+                .learn_v4(them4, Some(MacAddr(THIRD)), reply, port)
+        });
+        assert_eq!(released.len(), 1, "the held segment leaves with the answer");
+        segment_to(&bytes(&released[0]), THIRD, b"three");
+        let out = send_frames(&mut b, c, b"four");
+        assert_eq!(out.len(), 1);
+        segment_to(&out[0], THIRD, b"four");
+        drop((out, released, b));
+        pool().assert_whole();
+    }
 }

@@ -31,6 +31,7 @@ use super::seq::SeqNumber;
 use super::syncookie::{CookieError, CookieOptions, CookieSyn, SynCookieMode, SynCookies};
 use super::timers::TimerQueue;
 use super::wire::FourTuple;
+use crate::egress::PathV4;
 use crate::iface::Interface;
 use crate::trace::{TraceConfig, Tracer};
 
@@ -161,6 +162,9 @@ struct Conn<B: PacketBuf> {
     /// Forward progress before this time does not confirm the neighbor
     /// again (see [`CONFIRM_INTERVAL_NS`]).
     next_confirm_ns: u64,
+    /// Its IPv4 way out (headers and next hop), built by its first
+    /// segment sent (unused over IPv6).
+    path: PathV4,
 }
 
 /// Closed connections' queue storage a table keeps for new ones: the
@@ -1202,6 +1206,16 @@ impl<B: PacketBuf> TcpSockets<B> {
         }
     }
 
+    /// The IPv4 way out of the connection in slot `index` (built by its
+    /// first segment), if the slot holds a connection.
+    #[inline]
+    pub(crate) fn conn_path(&mut self, index: u32) -> Option<&mut PathV4> {
+        match &mut self.slots[index as usize].entry {
+            Entry::Conn(c) => Some(&mut c.path),
+            _ => None,
+        }
+    }
+
     /// The next segment the connection in slot `index` sends (its tuple:
     /// [`conn_tuple`](Self::conn_tuple)). When it has nothing, a chunk
     /// the peer's window ends inside is cut at the edge
@@ -1893,6 +1907,7 @@ impl<B: PacketBuf> Conn<B> {
             raised_readable: false,
             raised_writable: false,
             next_confirm_ns: 0,
+            path: PathV4::default(),
         }
     }
 }
