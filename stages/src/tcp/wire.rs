@@ -463,6 +463,13 @@ fn copy_payload<B: PacketBuf>(buf: &mut B, payload: &B) -> Result<(), SocketErro
     let room = buf
         .append(payload.total_len())
         .map_err(|_| SocketError::NoBuffers)?;
+    // A payload in one buffer (every chunk the send queue copied): one
+    // copy, no walk of the chain.
+    let first = payload.data();
+    if first.len() == room.len() {
+        room.copy_from_slice(first);
+        return Ok(());
+    }
     let mut at = 0;
     for piece in payload.segments() {
         room[at..at + piece.len()].copy_from_slice(piece);
