@@ -353,6 +353,7 @@ impl<B: PacketBuf> Egress<B> {
             };
             return self.send_v4(port, payload, (src, dst), what);
         }
+        debug_assert!(path.carries((src, dst)), "a path serves one connection");
         let total_len = IPV4_HEADER_LEN + payload.total_len();
         let caps = port.caps();
         let offload = caps.tx_offloads.ipv4_checksum;

@@ -92,6 +92,13 @@ impl PathV4 {
         h
     }
 
+    /// Whether its headers carry `src` to `dst` (a path serves one
+    /// connection, whose addresses never change).
+    pub(super) fn carries(&self, (src, dst): (Ipv4Addr, Ipv4Addr)) -> bool {
+        let ip = &self.headers[ETHERNET_LEN..];
+        ip[12..16] == src.octets() && ip[16..20] == dst.octets()
+    }
+
     /// The next hop its packets go to.
     #[inline]
     pub(super) fn hop(&self) -> NextHop<Ipv4Addr> {
@@ -182,6 +189,7 @@ mod tests {
         assert!(egress.build_path_v4(&mut path, (src, dst)));
         assert!(egress.path_current(&path));
         assert_eq!(path.hop(), NextHop::Neighbor(dst));
+        assert!(path.carries((src, dst)) && !path.carries((dst, src)));
         // Lengths and IDs at the edges, where the end-around carries fold.
         for total_len in [20u16, 40, 84, 1500, 0x7fff, 0xfffe, u16::MAX] {
             for ident in [0u16, 1, 0x1234, 0x8000, 0xfffe, u16::MAX] {
