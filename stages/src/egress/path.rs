@@ -36,7 +36,7 @@ pub(super) fn next_stamp() -> u64 {
 
 /// The IPv4 way out of one TCP connection (one source and destination),
 /// kept by the connection and handed to
-/// [`send_tcp_v4_path`](super::send_tcp_v4_path) with each of its
+/// [`Egress::send_tcp_v4_on`](super::Egress::send_tcp_v4_on) with each of its
 /// segments; [`PathV4::default`] is a path not built yet (the first
 /// segment builds it).
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,230 @@
+//! What the output path asks of the table: the connections with work,
+//! their segments, and their events raised (or deferred when the event
+//! queue is full).
+
+use tpa::app::{Event, EventKind};
+use tpa::buf::PacketBuf;
+
+use super::{Entry, Slot, TcpSockets};
+use crate::egress::PathV4;
+use crate::tcp::conn::ConnEvents;
+use crate::tcp::segment::SegmentOut;
+
+impl<B: PacketBuf> TcpSockets<B> {
+    /// Whether a connection waits for the output path.
+    #[inline]
+    pub(crate) fn has_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// The dirty list, taken (the output path works through it); marks
+    /// made meanwhile go to the spare list's allocation.
+    pub(crate) fn take_dirty(&mut self) -> Vec<u32> {
+        let spare = core::mem::take(&mut self.dirty_spare);
+        let list = core::mem::replace(&mut self.dirty, spare);
+        for &i in &list {
+            if let Some(c) = self.conn_entry(i) {
+                c.dirty = false;
+            }
+        }
+        list
+    }
+
+    /// Gives back a dirty list's allocation, kept as the spare.
+    pub(crate) fn return_dirty(&mut self, mut list: Vec<u32>) {
+        list.clear();
+        if list.capacity() >= self.dirty_spare.capacity() {
+            self.dirty_spare = list;
+        }
+    }
+
+    /// The events list's allocation, empty; give it back with
+    /// [`return_events`](Self::return_events).
+    pub(crate) fn take_events(&mut self) -> Vec<Event> {
+        core::mem::take(&mut self.events)
+    }
+
+    /// Gives back the events list taken by [`take_events`](Self::take_events).
+    pub(crate) fn return_events(&mut self, mut events: Vec<Event>) {
+        events.clear();
+        if events.capacity() >= self.events.capacity() {
+            self.events = events;
+        }
+    }
+
+    /// The IPv4 way out of the connection in slot `index` (built by its
+    /// first segment), if the slot holds a connection.
+    #[inline]
+    pub(crate) fn conn_path(&mut self, index: u32) -> Option<&mut PathV4> {
+        match &mut self.slots[index as usize].entry {
+            Entry::Conn(c) => Some(&mut c.path),
+            _ => None,
+        }
+    }
+
+    /// The next segment the connection in slot `index` sends (its tuple:
+    /// [`conn_tuple`](Self::conn_tuple)). When it has nothing, a chunk
+    /// the peer's window ends inside is cut at the edge
+    /// ([`Connection::fit_window`], buffers from `alloc`) and its first
+    /// part sent.
+    #[inline]
+    pub(crate) fn next_segment(
+        &mut self,
+        index: u32,
+        now_ns: u64,
+        alloc: &mut dyn FnMut() -> Option<B>,
+    ) -> Option<SegmentOut<B>> {
+        let c = self.conn_entry(index)?;
+        match c.conn.poll_transmit(now_ns) {
+            Some(seg) => Some(seg),
+            None if c.conn.fit_window(alloc) => c.conn.poll_transmit(now_ns),
+            None => None,
+        }
+    }
+
+    /// Collects the events of the connection in slot `index` into `out`
+    /// (none once the application closed it), and puts a passive
+    /// connection whose handshake completed just now on its listener's
+    /// accept queue. Input calls it right after a segment, so the
+    /// application sees the segment in the same loop iteration;
+    /// [`settle`](Self::settle) calls it again for what output and
+    /// timers raised. Input's calls (`coalesce`) leave out a `Readable`
+    /// or `Writable` input already raised since the last settle: it is
+    /// still in the queue, the application not having run in between.
+    #[inline]
+    pub(crate) fn raise(&mut self, index: u32, out: &mut Vec<Event>, coalesce: bool) {
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
+        let ev = c.conn.take_events();
+        if ev.is_empty() && c.pending.is_empty() {
+            return; // the common case after input raised them already
+        }
+        self.raise_events(index, ev, out, coalesce);
+    }
+
+    /// [`raise`](Self::raise) once the connection has events `ev` or
+    /// some pending (out of line: most calls find none).
+    #[inline(never)]
+    pub(super) fn raise_events(
+        &mut self,
+        index: u32,
+        ev: ConnEvents,
+        out: &mut Vec<Event>,
+        coalesce: bool,
+    ) {
+        let id = self.id(index);
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
+        let pending = &mut c.pending;
+        pending.connected |= ev.connected;
+        pending.readable |= ev.readable;
+        pending.writable |= ev.writable;
+        pending.peer_closed |= ev.peer_closed;
+        pending.closed |= ev.closed;
+        pending.error = pending.error.or(ev.error);
+        let mut events = core::mem::take(pending);
+        if coalesce {
+            events.readable &= !c.raised_readable;
+            events.writable &= !c.raised_writable;
+            c.raised_readable |= events.readable;
+            c.raised_writable |= events.writable;
+        }
+        let (active, listener, app_closed) = (c.active, c.listener, c.app_closed);
+        if events.connected && !app_closed {
+            c.announced = true;
+        }
+        // A half-open passive connection the application never heard of
+        // (no `Accepted` yet) dies silently: its handle means nothing to
+        // the application.
+        let announced = c.announced;
+        // The handshake completed just now (not an event raised again): a
+        // passive connection joins its listener's accept queue.
+        if ev.connected && !active {
+            if let Some(l) = listener.and_then(|l| self.index(l).ok()) {
+                if let Some(l) = self.listener_entry(l) {
+                    l.established(id);
+                }
+            }
+        }
+        if !app_closed && announced {
+            let mut push = |kind| out.push(Event { socket: id, kind });
+            if events.connected {
+                match (active, listener) {
+                    (false, Some(listener)) => push(EventKind::Accepted { listener }),
+                    _ => push(EventKind::Writable),
+                }
+            }
+
+            if events.readable {
+                push(EventKind::Readable);
+            }
+            if events.writable && !(events.connected && active) {
+                push(EventKind::Writable);
+            }
+            if events.peer_closed {
+                push(EventKind::PeerClosed);
+            }
+            if let Some(e) = events.error {
+                push(EventKind::Error(e));
+            }
+            if events.closed {
+                push(EventKind::Closed);
+            }
+        }
+    }
+
+    /// Puts `events` (taken by [`settle`](Self::settle) but not raised:
+    /// the event queue was full) back on slot `index`, to be raised at
+    /// its next turn. `counted` adds it to
+    /// [`TcpCounters::events_deferred`].
+    pub(crate) fn defer(&mut self, index: u32, kind: EventKind, counted: bool) {
+        self.counters.events_deferred += u64::from(counted);
+        if let Some(c) = self.conn_entry(index) {
+            // Not in the queue after all: not covering a later segment's.
+            match kind {
+                EventKind::Readable => c.raised_readable = false,
+                EventKind::Writable => c.raised_writable = false,
+                _ => {}
+            }
+            let p = &mut c.pending;
+            match kind {
+                EventKind::Accepted { .. } => p.connected = true,
+                EventKind::Readable => p.readable = true,
+                EventKind::Writable => p.writable = true,
+                EventKind::PeerClosed => p.peer_closed = true,
+                EventKind::Error(e) => p.error = Some(e),
+                EventKind::Closed => p.closed = true,
+            }
+            self.mark(index);
+        }
+    }
+
+    /// Whether the table has room for one more socket, after freeing the
+    /// oldest closed-by-the-application TIME_WAIT connection when it is
+    /// full (counted in `time_wait_evictions`): TIME_WAIT counts against
+    /// `max_sockets`, and a table full of it must not refuse new
+    /// connections (Linux's TIME_WAIT buckets never do).
+    pub(super) fn make_room(&mut self) -> bool {
+        if self.open < self.cfg.max_sockets {
+            return true;
+        }
+        let evictable = |slots: &[Slot<B>], (i, generation): (u32, u32)| {
+            let slot = &slots[i as usize];
+            slot.generation == generation
+                && matches!(&slot.entry, Entry::Conn(c) if c.time_wait && c.app_closed)
+        };
+        let Some(at) = self
+            .time_wait
+            .iter()
+            .position(|&e| evictable(&self.slots, e))
+        else {
+            return false;
+        };
+        let (i, _) = self.time_wait.remove(at).expect("a position in the queue");
+        self.counters.time_wait_evictions += 1;
+        self.free_slot(i);
+        true
+    }
+}

@@ -1,0 +1,151 @@
+//! What the input stage asks of the table for a segment: delivery to
+//! its connection, ICMP errors, and the events the segment raised.
+
+use tpa::app::{Event, EventKind, SocketId, Transport};
+use tpa::buf::PacketBuf;
+
+use super::{TcpSockets, CONFIRM_INTERVAL_NS};
+use crate::tcp::conn::{ConnEvents, IcmpError, IcmpOutcome};
+use crate::tcp::segment::SegmentIn;
+use crate::tcp::seq::SeqNumber;
+
+/// What [`TcpSockets::input_event`] found on a connection after a
+/// segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InputEvent {
+    /// Nothing to raise.
+    None,
+    /// This one event, taken from the connection.
+    One(Event),
+    /// Something else: the full path raises it.
+    More,
+}
+
+impl<B: PacketBuf> TcpSockets<B> {
+    /// Hands an ICMP error quoting sequence number `seq` to the
+    /// connection in slot `index` (buffers for cutting its send queue
+    /// from `alloc`); a path MTU it believes (`mtu`) is remembered for
+    /// its peer.
+    pub(crate) fn icmp_error(
+        &mut self,
+        index: u32,
+        seq: SeqNumber,
+        error: IcmpError,
+        mtu: Option<u16>,
+        alloc: &mut dyn FnMut() -> Option<B>,
+        now_ns: u64,
+    ) -> Option<IcmpOutcome> {
+        let c = self.conn_entry(index)?;
+        let remote = c.tuple.remote.ip();
+        let outcome = c.conn.on_icmp_error(seq, error, alloc, now_ns);
+        if let (Some(mtu), IcmpOutcome::MssLowered { .. } | IcmpOutcome::MssUnchanged) =
+            (mtu, outcome)
+        {
+            self.path_mtus.note(remote, mtu, now_ns);
+        }
+        self.mark(index);
+        Some(outcome)
+    }
+
+    /// Hands `seg` to the connection in slot `index`; a challenge ACK it
+    /// calls for takes one from the table's budget (RFC 5961 §7) or is
+    /// withheld. Returns whether the segment made forward progress that
+    /// should confirm the peer's neighbor (see [`CONFIRM_INTERVAL_NS`]).
+    #[inline]
+    pub(crate) fn deliver(&mut self, index: u32, seg: SegmentIn<B>, now_ns: u64) -> bool {
+        let Some(c) = self.conn_entry(index) else {
+            return false;
+        };
+        let pending_before = c.conn.challenge_ack_pending();
+        let progress_before = c.conn.progress();
+        c.conn.on_segment(seg, now_ns);
+        let confirm = c.conn.progress() != progress_before && now_ns >= c.next_confirm_ns;
+        if confirm {
+            c.next_confirm_ns = now_ns.saturating_add(CONFIRM_INTERVAL_NS);
+        }
+        let new_challenge = !pending_before && c.conn.challenge_ack_pending();
+        if new_challenge && !self.challenge_acks.allow(now_ns) {
+            self.counters.challenge_acks_limited += 1;
+            if let Some(c) = self.conn_entry(index) {
+                c.conn.withhold_challenge_ack();
+            }
+        }
+        self.mark(index);
+        if confirm {
+            self.counters.neighbor_confirmations += 1;
+        }
+        confirm
+    }
+
+    /// Input's events of slot `index` after a segment, as a coalescing
+    /// [`raise`](Self::raise) would gather them, when they are at most
+    /// one event: none when the connection holds nothing but a
+    /// `Readable` or `Writable` raised already since the last settle
+    /// (every segment of a burst after the first; dropped, as that
+    /// `raise` would); one new `Readable` or `Writable` of an announced
+    /// connection the application holds (taken, marked raised); anything
+    /// else is [`InputEvent::More`], left in place for the full path.
+    #[inline]
+    pub(crate) fn input_event(&mut self, index: u32) -> InputEvent {
+        let generation = self.slots[index as usize].generation;
+        let Some(c) = self.conn_entry(index) else {
+            return InputEvent::None;
+        };
+        let ev = c.conn.peek_events();
+        // Anything but `Readable` / `Writable`, events held back, or a
+        // connection the application does not see: the full way.
+        let only_rw = ConnEvents {
+            readable: ev.readable,
+            writable: ev.writable,
+            ..ConnEvents::default()
+        };
+        if ev != only_rw || !c.pending.is_empty() || c.app_closed || !c.announced {
+            return InputEvent::More;
+        }
+        let readable = ev.readable && !c.raised_readable;
+        let writable = ev.writable && !c.raised_writable;
+        let kind = match (readable, writable) {
+            (false, false) => {
+                // Raised already since the last settle: still queued.
+                c.conn.take_events();
+                return InputEvent::None;
+            }
+            (true, false) => {
+                c.raised_readable = true;
+                EventKind::Readable
+            }
+            (false, true) => {
+                c.raised_writable = true;
+                EventKind::Writable
+            }
+            (true, true) => return InputEvent::More,
+        };
+        c.conn.take_events();
+        InputEvent::One(Event {
+            socket: SocketId::new(Transport::Tcp, index, generation),
+            kind,
+        })
+    }
+
+    /// Input's look before [`raise`](Self::raise): whether a coalescing
+    /// `raise` of slot `index` has anything to do. When the connection
+    /// holds nothing but a `Readable` or `Writable` raised already since
+    /// the last settle, it drops them, as that `raise` would, and says no.
+    #[inline]
+    pub(crate) fn gather_events(&mut self, index: u32) -> bool {
+        let Some(c) = self.conn_entry(index) else {
+            return false;
+        };
+        let ev = c.conn.peek_events();
+        let raised = ConnEvents {
+            readable: ev.readable && c.raised_readable,
+            writable: ev.writable && c.raised_writable,
+            ..ConnEvents::default()
+        };
+        if ev == raised && c.pending.is_empty() {
+            c.conn.take_events();
+            return false;
+        }
+        true
+    }
+}

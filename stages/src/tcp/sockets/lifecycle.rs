@@ -1,0 +1,202 @@
+//! A connection after its work: settled (timer re-armed, events
+//! raised, closed or moved to TIME_WAIT), and the timers that fall due.
+
+use tpa::app::Event;
+use tpa::buf::PacketBuf;
+
+use super::{Entry, TcpSockets, SPARE_QUEUES};
+use crate::tcp::conn::State;
+
+impl<B: PacketBuf> TcpSockets<B> {
+    /// After the connection in slot `index` was worked on: collects its
+    /// events into `out` ([`raise`](Self::raise)), keeps the accept queue
+    /// and TIME_WAIT bound, re-arms its timer and frees its slot once it
+    /// is CLOSED and nobody holds its handle.
+    pub(crate) fn settle(&mut self, index: u32, out: &mut Vec<Event>) {
+        self.raise(index, out, false);
+        // The common case straight through: a connection neither closed
+        // nor in TIME_WAIT, no trace to archive; its timer re-armed in
+        // place.
+        let TcpSockets { slots, timers, .. } = self;
+        let Entry::Conn(c) = &mut slots[index as usize].entry else {
+            return;
+        };
+        c.raised_readable = false;
+        c.raised_writable = false;
+        if c.conn.trace_ring().is_some_and(|r| r.archive_due)
+            || matches!(c.conn.state(), State::TimeWait | State::Closed)
+        {
+            return self.settle_rare(index);
+        }
+        let Some(at) = c.conn.next_deadline() else {
+            return;
+        };
+        if c.timer_at.is_some_and(|armed| armed <= at) {
+            return;
+        }
+        c.timer_at = Some(at);
+        timers.arm(index, at);
+    }
+
+    /// [`settle`](Self::settle) for a connection closed, in TIME_WAIT or
+    /// with its trace to archive.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn settle_rare(&mut self, index: u32) {
+        let id = self.id(index);
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
+        if c.conn.take_trace_archive() {
+            let now_ns = c.conn.clock_ns();
+            if let Some(t) = self.tracer.as_mut() {
+                t.archive(index, id.generation, now_ns);
+            }
+        }
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
+        let (listener, announced) = (c.listener, c.announced);
+        let closed = c.conn.is_closed() && !c.conn.wants_transmit();
+        let state = c.conn.state();
+        let deadline = c.conn.next_deadline();
+        if state == State::TimeWait {
+            self.enter_time_wait(index);
+        }
+        if closed {
+            // Died half-open: out of the backlog. One the application was
+            // told of (`Accepted`) stays in the accept queue, as Linux
+            // keeps a reset child: `accept` hands it out, its calls report
+            // the error, and closing it (or the listener) frees it.
+            if let Some(l) = listener.filter(|_| !announced) {
+                if let Ok(li) = self.index(l) {
+                    if let Some(l) = self.listener_entry(li) {
+                        l.release(id);
+                    }
+                }
+                if let Some(c) = self.conn_entry(index) {
+                    c.listener = None;
+                    // Nobody knows its handle unless it was announced.
+                    c.app_closed |= !c.announced;
+                }
+            }
+            if self.conn_entry(index).is_some_and(|c| c.app_closed) {
+                self.free_slot(index);
+                return;
+            }
+        }
+        self.rearm(index, deadline);
+    }
+
+    /// Counts slot `index` into TIME_WAIT (once) and frees the oldest
+    /// closed-by-the-application TIME_WAIT connections over the bound.
+    pub(super) fn enter_time_wait(&mut self, index: u32) {
+        let id = self.id(index);
+        let room = self.spare_queues.len() < SPARE_QUEUES;
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
+        if c.time_wait {
+            return;
+        }
+        c.time_wait = true;
+        // Nothing is queued in TIME_WAIT: the storage can serve a new
+        // connection now rather than at the end of the wait.
+        let storage = room.then(|| c.conn.take_queue_storage()).flatten();
+        self.spare_queues.extend(storage);
+        self.time_wait_count += 1;
+        self.counters.time_waits += 1;
+        self.time_wait.push_back((index, id.generation));
+        while self.time_wait_count > self.cfg.time_wait_max {
+            let Some((i, generation)) = self.time_wait.pop_front() else {
+                break;
+            };
+            if i == index || self.slots[i as usize].generation != generation {
+                continue;
+            }
+            let evict = self
+                .conn_entry(i)
+                .is_some_and(|c| c.time_wait && c.app_closed);
+            if evict {
+                self.counters.time_wait_evictions += 1;
+                self.free_slot(i);
+            }
+        }
+        // Entries of freed slots are dropped as they reach the front.
+        while let Some(&(i, generation)) = self.time_wait.front() {
+            if self.slots[i as usize].generation == generation {
+                break;
+            }
+            self.time_wait.pop_front();
+        }
+    }
+
+    /// Arms slot `index`'s timer for `deadline` unless its live entry
+    /// comes up no later: a deadline that moved later (the RTO restarted
+    /// by an ACK, a timer stopped) keeps the earlier entry, which
+    /// [`fire_due`](Self::fire_due) re-arms when it comes up, so most
+    /// segments push nothing on the queue.
+    pub(super) fn rearm(&mut self, index: u32, deadline: Option<u64>) {
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
+        let Some(at) = deadline else {
+            return;
+        };
+        if c.timer_at.is_some_and(|armed| armed <= at) {
+            return;
+        }
+        c.timer_at = Some(at);
+        self.timers.arm(index, at);
+    }
+
+    /// When a connection's timer is next due (possibly early: see
+    /// [`TimerQueue`]).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.timers.next_deadline()
+    }
+
+    /// Runs the timers of the connections due at `now_ns`; returns how
+    /// many ran. Each runs once per call even if it re-arms in the past.
+    #[inline]
+    pub(crate) fn fire_due(&mut self, now_ns: u64) -> usize {
+        // The check inline, the work out of line: nothing is due on
+        // nearly every loop iteration.
+        let due = self.timers.next_deadline().is_some_and(|at| at <= now_ns);
+        if !due && !self.timers.wants_compact(self.open) {
+            return 0;
+        }
+        self.run_due(now_ns)
+    }
+
+    #[inline(never)]
+    pub(super) fn run_due(&mut self, now_ns: u64) -> usize {
+        let mut fired = 0;
+        while let Some((at, index)) = self.timers.pop_due(now_ns) {
+            let Some(c) = self.conn_entry(index) else {
+                continue;
+            };
+            if c.timer_at != Some(at) {
+                continue; // a stale entry
+            }
+            c.timer_at = None;
+            match c.conn.next_deadline() {
+                Some(due) if due <= now_ns => {
+                    c.conn.on_timer(now_ns);
+                    fired += 1;
+                    self.mark(index);
+                }
+                // Armed early (the deadline moved later since) or no
+                // timer left: re-arm for the one it has now.
+                later => self.rearm(index, later),
+            }
+        }
+        let slots = &self.slots;
+        self.timers
+            .compact(self.open, |at, i| match &slots[i as usize].entry {
+                Entry::Conn(c) => c.timer_at == Some(at),
+                _ => false,
+            });
+        fired
+    }
+}
