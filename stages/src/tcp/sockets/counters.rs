@@ -74,6 +74,6 @@ pub struct TcpCounters {
     pub loss_probes: u64,
     /// Segments whose forward progress (new data acknowledged, new
     /// in-order data) confirmed the peer's neighbor to the egress path:
-    /// at most one per connection per [`CONFIRM_INTERVAL_NS`].
+    /// at most one per connection per [`CONFIRM_INTERVAL_NS`](super::CONFIRM_INTERVAL_NS).
     pub neighbor_confirmations: u64,
 }

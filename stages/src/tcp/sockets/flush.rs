@@ -65,7 +65,7 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// The next segment the connection in slot `index` sends (its tuple:
     /// [`conn_tuple`](Self::conn_tuple)). When it has nothing, a chunk
     /// the peer's window ends inside is cut at the edge
-    /// ([`Connection::fit_window`], buffers from `alloc`) and its first
+    /// ([`Connection::fit_window`](crate::tcp::conn::Connection::fit_window), buffers from `alloc`) and its first
     /// part sent.
     #[inline]
     pub(crate) fn next_segment(
@@ -178,7 +178,7 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// Puts `events` (taken by [`settle`](Self::settle) but not raised:
     /// the event queue was full) back on slot `index`, to be raised at
     /// its next turn. `counted` adds it to
-    /// [`TcpCounters::events_deferred`].
+    /// [`TcpCounters::events_deferred`](super::TcpCounters::events_deferred).
     pub(crate) fn defer(&mut self, index: u32, kind: EventKind, counted: bool) {
         self.counters.events_deferred += u64::from(counted);
         if let Some(c) = self.conn_entry(index) {

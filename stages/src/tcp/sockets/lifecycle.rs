@@ -151,7 +151,7 @@ impl<B: PacketBuf> TcpSockets<B> {
     }
 
     /// When a connection's timer is next due (possibly early: see
-    /// [`TimerQueue`]).
+    /// [`TimerQueue`](crate::tcp::timers::TimerQueue)).
     pub fn next_deadline(&self) -> Option<u64> {
         self.timers.next_deadline()
     }
