@@ -85,6 +85,20 @@ fn check(data: &[u8], mac: MacAddr) -> Result<EtherType, PacketError> {
     ])))
 }
 
+/// [`check`] on the first segment of `buf`, a header that continues in a
+/// later segment (a chained frame) reported as such.
+#[inline]
+fn check_chained<B: PacketBuf>(buf: &B, mac: MacAddr) -> Result<EtherType, PacketError> {
+    check(buf.data(), mac).map_err(|e| match e.kind {
+        PacketErrorKind::Truncated { needed } if buf.is_chained() => PacketError::new(
+            Layer::Ethernet,
+            buf.total_len(),
+            PacketErrorKind::Chained { needed },
+        ),
+        _ => e,
+    })
+}
+
 /// Records the layer offsets of a checked Ethernet II frame.
 #[inline]
 fn set_layers(meta: &mut Meta) {
@@ -100,7 +114,15 @@ pub(crate) fn classify_as<B: PacketBuf>(
     mac: MacAddr,
     want: EtherType,
 ) -> Result<B, Rejected<B>> {
-    match check(buf.data(), mac) {
+    match check_chained(&buf, mac) {
+        // ARP reads one segment only.
+        Ok(EtherType::Arp) if want == EtherType::Arp && buf.is_chained() => {
+            let kind = PacketErrorKind::Chained {
+                needed: buf.total_len(),
+            };
+            let error = PacketError::new(Layer::Ethernet, buf.len(), kind);
+            Err(Rejected::new(error, buf))
+        }
         Ok(ether_type) if ether_type == want => {
             set_layers(buf.meta_mut());
             Ok(buf)
@@ -122,12 +144,13 @@ impl<B: PacketBuf, S> Stage<B, S> for EthernetClassify {
 
     #[inline]
     fn process(&mut self, mut frame: B, _cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
-        let ether_type = match check(frame.data(), self.mac) {
+        let ether_type = match check_chained(&frame, self.mac) {
             Ok(ether_type) => ether_type,
             Err(e) => return Verdict::Drop(e.reason()),
         };
         set_layers(frame.meta_mut());
         match ether_type {
+            EtherType::Arp if frame.is_chained() => Verdict::Drop(Reason::CHAINED),
             EtherType::Arp => Verdict::Pass(Fork::Left(ArpFrame::new_unchecked(frame))),
             EtherType::Ipv4 => {
                 Verdict::Pass(Fork::Right(Fork::Left(Ipv4Frame::new_unchecked(frame))))

@@ -2,7 +2,7 @@
 
 use tpa::buf::{ChecksumStatus, PacketBuf};
 use tpa::stage::{Cx, Stage, Verdict};
-use tpa::wire::ipv4::Ipv4View;
+use tpa::wire::ipv4::{IpProtocol, Ipv4View};
 
 use crate::iface::Interface;
 use crate::packet::{Ipv4Frame, Ipv4Packet, Layer, PacketError, PacketErrorKind, Rejected};
@@ -14,6 +14,10 @@ use crate::packet::{Ipv4Frame, Ipv4Packet, Layer, PacketError, PacketErrorKind, 
 /// reassembly) and be addressed to one of the interface's addresses
 /// (`not-for-us`). The Ethernet padding behind short datagrams is trimmed
 /// and the transport layer's offset recorded.
+///
+/// A chained frame (from a port that gathers) is measured over all its
+/// segments; its header must lie in the first one, and it must carry TCP,
+/// the one protocol that reads its payload over segments (else `chained`).
 #[derive(Debug, Clone)]
 pub struct Ipv4Input {
     iface: Interface,
@@ -32,11 +36,22 @@ impl Ipv4Input {
 fn check_header<B: PacketBuf>(
     frame: &Ipv4Frame<B>,
     iface: &Interface,
+    available: usize,
 ) -> Result<(usize, u16), PacketError> {
     let l3 = frame.l3();
-    let error = |kind| PacketError::new(Layer::Ipv4, l3.len(), kind);
-    let ip =
-        Ipv4View::new(l3).map_err(|e| PacketError::from_header(Layer::Ipv4, l3.len(), "ihl", e))?;
+    let error = |kind| PacketError::new(Layer::Ipv4, available, kind);
+    let ip = Ipv4View::new(l3).map_err(|e| {
+        let e = PacketError::from_header(Layer::Ipv4, available, "ihl", e);
+        match e.kind {
+            // The header continues in a later segment.
+            PacketErrorKind::Truncated { needed } if frame.buf().is_chained() => {
+                error(PacketErrorKind::Chained {
+                    needed: frame.l3_offset() + needed,
+                })
+            }
+            _ => e,
+        }
+    })?;
     if ip.version() != 4 {
         return Err(error(PacketErrorKind::Malformed { field: "version" }));
     }
@@ -52,7 +67,7 @@ fn check_header<B: PacketBuf>(
     if total_len < ip.header_len() {
         return Err(error(PacketErrorKind::Malformed { field: "total_len" }));
     }
-    if total_len > l3.len() {
+    if total_len > available {
         return Err(error(PacketErrorKind::Truncated { needed: total_len }));
     }
     if ip.more_fragments() {
@@ -75,10 +90,32 @@ fn check_header<B: PacketBuf>(
         return Err(error(PacketErrorKind::Malformed { field: "src" }));
     }
     let l4 = frame.l3_offset() + ip.header_len();
+    if frame.buf().is_chained() && ip.protocol() != IpProtocol::Tcp {
+        // Only TCP reads its payload over segments.
+        return Err(error(PacketErrorKind::Chained { needed: l4 }));
+    }
     let Ok(l4) = u16::try_from(l4) else {
         return Err(error(PacketErrorKind::OffsetTooLarge { offset: l4 }));
     };
     Ok((total_len, l4))
+}
+
+/// Bytes of `frame` from its network-layer header on, over all its
+/// segments (a gathering port passes a chain on as it was sent).
+#[inline]
+fn l3_available<B: PacketBuf>(frame: &Ipv4Frame<B>) -> usize {
+    l3_len(frame.buf(), frame.l3().len())
+}
+
+/// `first` (the network layer's bytes in the first segment) plus the
+/// bytes of every later segment of `buf`.
+#[inline]
+pub(crate) fn l3_len<B: PacketBuf>(buf: &B, first: usize) -> usize {
+    if buf.is_chained() {
+        first + buf.total_len() - buf.len()
+    } else {
+        first
+    }
 }
 
 /// [`Ipv4Input`]'s work on `frame`, shared with the checked constructor
@@ -89,13 +126,13 @@ pub(crate) fn check<B: PacketBuf>(
     frame: Ipv4Frame<B>,
     iface: &Interface,
 ) -> Result<Ipv4Packet<B>, Rejected<B>> {
-    let available = frame.l3().len();
-    let (total_len, l4) = match check_header(&frame, iface) {
+    let available = l3_available(&frame);
+    let (total_len, l4) = match check_header(&frame, iface, available) {
         Ok(checked) => checked,
         Err(error) => return Err(Rejected::new(error, frame.into_buf())),
     };
     let mut buf = frame.into_buf();
-    if buf.trim_back(available - total_len).is_err() {
+    if crate::chained::trim_back(&mut buf, available - total_len).is_err() {
         let kind = PacketErrorKind::Malformed { field: "total_len" };
         return Err(Rejected::new(
             PacketError::new(Layer::Ipv4, available, kind),

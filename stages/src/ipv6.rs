@@ -14,6 +14,10 @@ use crate::packet::{Ipv6Frame, Ipv6Packet, Layer, PacketError, PacketErrorKind, 
 /// solicited-node groups or all-nodes (`not-for-us`), and the next header an
 /// upper-layer protocol: extension headers are `unsupported`. The Ethernet
 /// padding is trimmed and the transport layer's offset recorded.
+///
+/// A chained frame (from a port that gathers) is measured over all its
+/// segments; its header must lie in the first one, and it must carry TCP,
+/// the one protocol that reads its payload over segments (else `chained`).
 #[derive(Debug, Clone)]
 pub struct Ipv6Input {
     iface: Interface,
@@ -47,16 +51,27 @@ fn is_extension_header(p: IpProtocol) -> bool {
 fn check_header<B: PacketBuf>(
     frame: &Ipv6Frame<B>,
     iface: &Interface,
+    available: usize,
 ) -> Result<(usize, u16), PacketError> {
     let l3 = frame.l3();
-    let error = |kind| PacketError::new(Layer::Ipv6, l3.len(), kind);
-    let ip = Ipv6View::new(l3)
-        .map_err(|e| PacketError::from_header(Layer::Ipv6, l3.len(), "payload_len", e))?;
+    let error = |kind| PacketError::new(Layer::Ipv6, available, kind);
+    let ip = Ipv6View::new(l3).map_err(|e| {
+        let e = PacketError::from_header(Layer::Ipv6, available, "payload_len", e);
+        match e.kind {
+            // The header continues in a later segment.
+            PacketErrorKind::Truncated { needed } if frame.buf().is_chained() => {
+                error(PacketErrorKind::Chained {
+                    needed: frame.l3_offset() + needed,
+                })
+            }
+            _ => e,
+        }
+    })?;
     if ip.version() != 6 {
         return Err(error(PacketErrorKind::Malformed { field: "version" }));
     }
     let payload_len = usize::from(ip.payload_len());
-    if payload_len > ip.payload().len() {
+    if payload_len > available - IPV6_HEADER_LEN {
         return Err(error(PacketErrorKind::Truncated {
             needed: IPV6_HEADER_LEN + payload_len,
         }));
@@ -74,6 +89,10 @@ fn check_header<B: PacketBuf>(
         }));
     }
     let l4 = frame.l3_offset() + IPV6_HEADER_LEN;
+    if frame.buf().is_chained() && ip.next_header() != IpProtocol::Tcp {
+        // Only TCP reads its payload over segments.
+        return Err(error(PacketErrorKind::Chained { needed: l4 }));
+    }
     let Ok(l4) = u16::try_from(l4) else {
         return Err(error(PacketErrorKind::OffsetTooLarge { offset: l4 }));
     };
@@ -88,16 +107,13 @@ pub(crate) fn check<B: PacketBuf>(
     frame: Ipv6Frame<B>,
     iface: &Interface,
 ) -> Result<Ipv6Packet<B>, Rejected<B>> {
-    let available = frame.l3().len();
-    let (payload_len, l4) = match check_header(&frame, iface) {
+    let available = crate::ipv4::l3_len(frame.buf(), frame.l3().len());
+    let (payload_len, l4) = match check_header(&frame, iface, available) {
         Ok(checked) => checked,
         Err(error) => return Err(Rejected::new(error, frame.into_buf())),
     };
     let mut buf = frame.into_buf();
-    if buf
-        .trim_back(available - IPV6_HEADER_LEN - payload_len)
-        .is_err()
-    {
+    if crate::chained::trim_back(&mut buf, available - IPV6_HEADER_LEN - payload_len).is_err() {
         let kind = PacketErrorKind::Malformed {
             field: "payload_len",
         };

@@ -20,6 +20,7 @@
 
 pub mod acl;
 pub mod arp;
+pub(crate) mod chained;
 pub mod discard;
 pub mod egress;
 pub mod ethernet;

@@ -129,6 +129,14 @@ pub enum PacketErrorKind {
         /// The offset from the start of the frame.
         offset: usize,
     },
+    /// A packet in several buffer segments (a frame a gathering port
+    /// passed on as it was sent) whose headers up to this layer's do not
+    /// all lie in the first segment, or one this layer reads from one
+    /// segment only (every protocol but TCP). Dropped as `chained`.
+    Chained {
+        /// Bytes of the first segment the headers needed.
+        needed: usize,
+    },
     /// Addressed to someone else. Dropped as `not-for-us`.
     NotForUs {
         /// The destination address field.
@@ -188,6 +196,7 @@ impl PacketError {
                 Reason::UNSUPPORTED
             }
             PacketErrorKind::NotForUs { .. } => Reason::NOT_FOR_US,
+            PacketErrorKind::Chained { .. } => Reason::CHAINED,
         }
     }
 }
@@ -204,6 +213,9 @@ impl fmt::Display for PacketError {
                 write!(f, "next layer at offset {offset}, beyond 65535")
             }
             PacketErrorKind::NotForUs { field } => write!(f, "`{field}` is not ours"),
+            PacketErrorKind::Chained { needed } => {
+                write!(f, "chained, needs {needed} bytes in its first segment")
+            }
         }
     }
 }

@@ -1015,3 +1015,110 @@ fn timers_and_delayed_packets_come_due_at_the_same_virtual_instants() {
     );
     assert!(wheel.is_empty());
 }
+
+/// A frame of `len` bytes as a chain: the first 60 bytes in a header
+/// segment, the rest in a segment shared with the returned handle (as a
+/// sender's retransmission queue holds its payload).
+fn chained_frame(
+    port: &mut MemoryPort,
+    len: usize,
+) -> (PoolBuf, tpa::buf::Shared<PoolBuf>, Vec<u8>) {
+    let bytes = udp_frame(7, 1, 2, len);
+    let mut head = buf_with(port, &bytes[..60]);
+    let held = buf_with(port, &bytes[60..]).share();
+    head.chain_shared(held.clone()).unwrap();
+    (head, held, bytes)
+}
+
+fn flat(b: &PoolBuf) -> Vec<u8> {
+    b.segments().flatten().copied().collect()
+}
+
+/// A gathering wire moves a chain as it is: the receiver holds the
+/// sender's very payload segment (one more reference, no copy); a wire
+/// that does not gather (the default) copies it into one frame.
+#[test]
+fn a_gathering_wire_delivers_a_chain_as_a_chain() {
+    for max_segments in [1, 4] {
+        let (_leaks, cfg) = leak_checked(WireConfig {
+            max_segments,
+            ..WireConfig::default()
+        });
+        let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
+        let (head, held, bytes) = chained_frame(&mut a, 1000);
+        let mut tx: Burst<PoolBuf, 1> = Burst::new();
+        tx.push(head);
+        assert_eq!(a.tx_burst(&mut tx), 1);
+        let got = recv_all(&mut b);
+        assert_eq!(got.len(), 1);
+        assert_eq!(flat(&got[0]), bytes, "max_segments {max_segments}");
+        if max_segments == 1 {
+            assert_eq!(got[0].segment_count(), 1);
+            assert_eq!(held.ref_count(), 1, "the copy holds no reference");
+            assert_eq!(a.offload_stats().linearized, 1);
+        } else {
+            assert_eq!(got[0].segment_count(), 2);
+            assert_eq!(held.ref_count(), 2, "the receiver holds the sender's segment");
+            assert_eq!(a.offload_stats().linearized, 0);
+        }
+        drop(got);
+        assert_eq!(held.ref_count(), 1);
+    }
+}
+
+/// A chain's length on the wire counts every segment: one longer than the
+/// MTU allows is dropped as oversize though its first segment is short.
+#[test]
+fn a_gathering_wire_measures_chains_whole() {
+    let (_leaks, cfg) = leak_checked(WireConfig {
+        max_segments: 4,
+        mtu: 1000,
+        ..WireConfig::default()
+    });
+    let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
+    let (long, _held, _) = chained_frame(&mut a, 1000 + 23);
+    let (fits, _held2, bytes) = chained_frame(&mut a, 1000 + 22);
+    let mut tx: Burst<PoolBuf, 2> = Burst::new();
+    tx.push(long);
+    tx.push(fits);
+    assert_eq!(a.tx_burst(&mut tx), 2);
+    let got = recv_all(&mut b);
+    assert_eq!(got.len(), 1);
+    assert_eq!(flat(&got[0]), bytes);
+    assert_eq!(a.wire().stats(Direction::AToB).dropped.oversize, 1);
+}
+
+/// Corruption and truncation never write through a shared segment: a
+/// chained frame is copied first, so the sender's held payload stays as
+/// it was sent while the receiver gets the damaged copy.
+#[test]
+fn impairing_a_chain_leaves_the_senders_shared_segment_intact() {
+    for seed in 0..8u64 {
+        let imp = Impairment {
+            corrupt: 1.0,
+            corrupt_bits: 16,
+            truncate: 0.5,
+            ..Impairment::default()
+        };
+        let (cfg, _clock, _leaks) = virtual_config(seed, imp);
+        let cfg = WireConfig {
+            max_segments: 4,
+            ..cfg
+        };
+        let (mut a, mut b) = MemoryWire::pair(cfg).unwrap();
+        let (head, held, bytes) = chained_frame(&mut a, 1400);
+        let mut tx: Burst<PoolBuf, 1> = Burst::new();
+        tx.push(head);
+        assert_eq!(a.tx_burst(&mut tx), 1);
+        let got = recv_all(&mut b);
+        assert_eq!(got.len(), 1, "seed {seed}");
+        let stats = a.wire().stats(Direction::AToB);
+        assert_eq!(stats.corrupted, 1, "seed {seed}");
+        assert_eq!(got[0].segment_count(), 1, "seed {seed}: the copy");
+        let seen = flat(&got[0]);
+        assert!(seen.len() <= bytes.len(), "seed {seed}");
+        assert_ne!(seen, bytes[..seen.len()], "seed {seed}: bits flipped");
+        assert_eq!(held.data(), &bytes[60..], "seed {seed}: sender's copy intact");
+        assert_eq!(held.ref_count(), 1, "seed {seed}");
+    }
+}

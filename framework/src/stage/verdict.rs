@@ -32,7 +32,7 @@ const BUILTIN_NAMES: [&str; Reason::BUILTIN] = [
     "rate-limited",
     "no-socket",
     "unexpected",
-    "reserved-14",
+    "chained",
     "reserved-15",
 ];
 
@@ -65,6 +65,10 @@ impl Reason {
     pub const NO_SOCKET: Reason = Reason(12);
     /// Valid, but not expected in the current state.
     pub const UNEXPECTED: Reason = Reason(13);
+    /// A packet in several buffer segments that this stage cannot take:
+    /// its headers do not all lie in the first segment, or the stage reads
+    /// one segment only (every protocol but TCP).
+    pub const CHAINED: Reason = Reason(14);
 
     /// Number of well-known reason slots (some reserved for later).
     pub const BUILTIN: usize = 16;

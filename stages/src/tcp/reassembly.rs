@@ -496,8 +496,9 @@ impl<B: PacketBuf> ReassemblyQueue<B> {
 }
 
 /// Cuts `front` bytes off the front and `back` off the back of a payload
-/// (`front + back` less than its length). `None` when a chain's shared
-/// segment stood in the way (the buffer is released).
+/// (`front + back` less than its length). `None` when a cut inside a
+/// chain's shared segment found no room to copy it (see
+/// [`crate::chained`]; the buffer is released).
 fn trim<B: PacketBuf>(mut buf: B, front: usize, back: usize) -> Option<B> {
     if !buf.is_chained() {
         buf.trim_front(front).ok()?;
@@ -520,7 +521,13 @@ fn trim_chain<B: PacketBuf>(buf: B, mut front: usize, mut back: usize) -> Option
         pieces.push(cur);
         match rest {
             None => break,
-            Some(rest) => cur = rest.try_unique().ok()?,
+            Some(rest) => match rest.try_unique() {
+                Ok(rest) => cur = rest,
+                // Shared with another holder (a gathered frame's payload,
+                // the sender's own chunk): linked back as it was, and cut
+                // by copying where a cut falls inside it.
+                Err(shared) => return trim_shared(pieces, shared, front, back),
+            },
         }
     }
     let mut first = 0;
@@ -544,6 +551,27 @@ fn trim_chain<B: PacketBuf>(buf: B, mut front: usize, mut back: usize) -> Option
     for piece in kept {
         head.chain(piece).ok()?;
     }
+    Some(head)
+}
+
+/// [`trim_chain`] for a chain whose segments from `shared` on are shared:
+/// `pieces` (held alone) and `shared` linked again, then cut by
+/// [`crate::chained`] (a copy where a cut falls inside a shared segment).
+#[cold]
+fn trim_shared<B: PacketBuf>(
+    pieces: Vec<B>,
+    shared: tpa::buf::Shared<B>,
+    front: usize,
+    back: usize,
+) -> Option<B> {
+    let mut pieces = pieces.into_iter();
+    let mut head = pieces.next()?;
+    for piece in pieces {
+        head.chain(piece).ok()?;
+    }
+    head.chain_shared(shared).ok()?;
+    crate::chained::trim_front(&mut head, front).ok()?;
+    crate::chained::trim_back(&mut head, back).ok()?;
     Some(head)
 }
 

@@ -105,6 +105,9 @@ impl Checked {
             return Ok(None);
         }
         let mut buf = p.into_buf();
+        if buf.is_chained() {
+            return chained_payload(buf, self.payload_start, self.data_len).map(Some);
+        }
         let excess = buf
             .len()
             .checked_sub(self.payload_start + self.data_len)
@@ -129,6 +132,20 @@ impl Checked {
             payload,
         }
     }
+}
+
+/// [`Checked::payload`] of a chain: the headers cut off the first buffer
+/// segment (which may be left empty, the payload all in the later ones,
+/// still shared with their sender's holders), any excess off the back.
+#[inline(never)]
+fn chained_payload<B: PacketBuf>(mut buf: B, start: usize, len: usize) -> Result<B, Reason> {
+    let excess = buf
+        .total_len()
+        .checked_sub(start + len)
+        .ok_or(Reason::TOO_SHORT)?;
+    buf.trim_front(start).map_err(|_| Reason::CHAINED)?;
+    crate::chained::trim_back(&mut buf, excess).map_err(|_| Reason::CHAINED)?;
+    Ok(buf)
 }
 
 impl Default for Checked {
@@ -206,20 +223,36 @@ fn check_tcp<B: PacketBuf>(
     checksum_ok: impl FnOnce(&TcpView<&[u8]>) -> bool,
 ) -> Result<(), Reason> {
     let l4 = p.l4();
+    // A chained segment (from a port that gathers): its header in the
+    // first buffer segment, its payload continuing in the later ones.
+    let chained = p.buf().is_chained();
+    // Where the header is cut short by the segment's end: a frame too
+    // short, or a chain whose header crosses into its second segment.
+    let short = if chained {
+        Reason::CHAINED
+    } else {
+        Reason::TOO_SHORT
+    };
     if l4.len() < Tcp::LEN {
-        return Err(Reason::TOO_SHORT);
+        return Err(short);
     }
     let header_len = usize::from(l4[12] >> 4) * 4;
     if header_len < Tcp::LEN {
         return Err(Reason::MALFORMED);
     }
     if header_len > l4.len() {
-        return Err(Reason::TOO_SHORT);
+        return Err(short);
     }
     let tcp = TcpView::new(l4).map_err(|_| Reason::MALFORMED)?;
+    let l4_len = if chained {
+        l4.len() + p.buf().total_len() - p.buf().len()
+    } else {
+        l4.len()
+    };
     let ok = match p.buf().meta().l4_checksum {
         ChecksumStatus::Good => true,
         ChecksumStatus::Bad => false,
+        ChecksumStatus::Unknown if chained => chain_checksum_ok(p, src, dst, l4_len),
         ChecksumStatus::Unknown => checksum_ok(&tcp),
     };
     if !ok {
@@ -247,8 +280,32 @@ fn check_tcp<B: PacketBuf>(
     out.flags = tcp.flags();
     out.window = tcp.window();
     out.payload_start = p.l4_offset() + header_len;
-    out.data_len = l4.len() - header_len;
+    out.data_len = l4_len - header_len;
     Ok(())
+}
+
+/// Whether the TCP checksum of chained `p` verifies, `l4_len` bytes from
+/// its TCP header on over all its segments.
+#[cold]
+#[inline(never)]
+fn chain_checksum_ok<B: PacketBuf>(p: &TcpPacket<B>, src: IpAddr, dst: IpAddr, l4_len: usize) -> bool {
+    let protocol = IpProtocol::Tcp.raw();
+    let pseudo = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => match u16::try_from(l4_len) {
+            Ok(len) => pseudo_header_v4(s, d, protocol, len),
+            Err(_) => return false,
+        },
+        (IpAddr::V6(s), IpAddr::V6(d)) => pseudo_header_v6(&s, &d, protocol, l4_len as u32),
+        // The IP header gives both addresses of one family.
+        _ => return false,
+    };
+    let mut c = Checksum::new();
+    c.add_sum(pseudo);
+    c.add_bytes(p.l4());
+    for segment in p.buf().segments().skip(1) {
+        c.add_bytes(segment);
+    }
+    c.sum() == 0xffff
 }
 
 /// The segment `checked` described, its buffer trimmed to the payload (or

@@ -23,6 +23,17 @@ pub(super) fn max_frame(mtu: u16) -> usize {
     usize::from(mtu) + L2_OVERHEAD
 }
 
+/// A frame's length on the wire: over all its segments (a chain from a
+/// gathering wire's sender).
+#[inline]
+fn frame_len(b: &PoolBuf) -> usize {
+    if b.is_chained() {
+        b.total_len()
+    } else {
+        b.len()
+    }
+}
+
 /// Most bits a corrupted packet has flipped.
 const MAX_CORRUPT_BITS: usize = 64;
 
@@ -69,6 +80,10 @@ pub(super) struct LaneSetup {
     pub(super) rss: bool,
     pub(super) seed: u64,
     pub(super) impairment: Impairment,
+    /// Frames may be chains ([`WireConfig::max_segments`] above 1).
+    ///
+    /// [`WireConfig::max_segments`]: super::WireConfig::max_segments
+    pub(super) gather: bool,
 }
 
 /// A lane: one direction of a wire.
@@ -81,6 +96,9 @@ pub(super) struct Lane {
     queues: u16,
     rss: bool,
     max_frame: usize,
+    /// Frames may be chains: their length is over all segments, and the
+    /// impaired path copies a chain before it writes (see `impair`).
+    gather: bool,
     imp: Impairment,
     partitioned: bool,
     /// No impairment and no partition: the fast path.
@@ -118,6 +136,7 @@ impl Lane {
             queues,
             rss: s.rss || queues > 1,
             max_frame: max_frame(s.mtu),
+            gather: s.gather,
             imp: s.impairment,
             partitioned: false,
             transparent,
@@ -238,7 +257,14 @@ impl Lane {
         }
         let ring = &mut self.rings[0];
         let max_frame = self.max_frame;
-        if fit || tx.as_slice()[..n].iter().all(|b| b.len() <= max_frame) {
+        // `fit` vouches for first segments only: a gathering wire
+        // measures its chains.
+        let fits = if self.gather {
+            tx.as_slice()[..n].iter().all(|b| frame_len(b) <= max_frame)
+        } else {
+            fit || tx.as_slice()[..n].iter().all(|b| b.len() <= max_frame)
+        };
+        if fits {
             // Frame by frame (see `receive`): cheaper than an extend for
             // the one or two a burst mostly holds.
             for b in tx.drain_front(n) {
@@ -246,7 +272,7 @@ impl Lane {
             }
         } else {
             for b in tx.drain_front(n) {
-                if b.len() > max_frame {
+                if frame_len(&b) > max_frame {
                     self.stats.dropped.oversize += 1;
                 } else {
                     ring.push_back(b);
@@ -270,7 +296,7 @@ impl Lane {
             if self.rings[qi].len() + self.pending[qi] >= self.ring_size {
                 break;
             }
-            if b.len() <= self.max_frame {
+            if frame_len(b) <= self.max_frame {
                 self.pending[qi] += 1;
             }
             queue_of.push(q);
@@ -278,7 +304,7 @@ impl Lane {
         // Pass 2: move them.
         let n = queue_of.len();
         for (b, q) in tx.drain_front(n).zip(queue_of) {
-            if b.len() > self.max_frame {
+            if frame_len(&b) > self.max_frame {
                 self.stats.dropped.oversize += 1;
             } else {
                 self.rings[usize::from(q)].push_back(b);
@@ -305,7 +331,7 @@ impl Lane {
     /// One packet through the model, in the documented order.
     fn impair(&mut self, mut b: PoolBuf, now: u64) {
         self.stats.sent += 1;
-        let len = b.len();
+        let len = frame_len(&b);
         if len > self.max_frame {
             self.stats.dropped.oversize += 1;
             return;
@@ -330,15 +356,21 @@ impl Lane {
         }
         if len > 0 && self.rng.chance(self.imp.truncate) {
             let keep = self.rng.below(len as u64) as usize;
-            // Cannot fail: `len - keep <= len`.
+            if !self.own_bytes(&mut b) {
+                return;
+            }
+            // Cannot fail: `len - keep <= len`, one segment held alone.
             let _ = b.trim_back(len - keep);
             self.stats.truncated += 1;
         }
-        if b.len() > 0 && self.rng.chance(self.imp.corrupt) {
+        if frame_len(&b) > 0 && self.rng.chance(self.imp.corrupt) {
             self.stats.corrupted += 1;
             if self.imp.corruption == Corruption::Fcs {
                 // The receiver's frame check fails: the NIC drops it.
                 self.stats.dropped.fcs += 1;
+                return;
+            }
+            if !self.own_bytes(&mut b) {
                 return;
             }
             self.flip_bits(&mut b);
@@ -384,6 +416,27 @@ impl Lane {
                 buf,
             };
             self.enqueue_passing(dup);
+        }
+    }
+
+    /// Makes `b` one segment this lane may write before it is cut or its
+    /// bits flipped: a chain's later segments may be shared with another
+    /// holder (the sender's retransmission queue), whose bytes must stay
+    /// as they are, so a chain is replaced by a copy. False (counted in
+    /// `dropped.no_buffer`, the frame dropped) when no buffer was free.
+    fn own_bytes(&mut self, b: &mut PoolBuf) -> bool {
+        if !b.is_chained() {
+            return true;
+        }
+        match b.copy() {
+            Some(flat) => {
+                *b = flat;
+                true
+            }
+            None => {
+                self.stats.dropped.no_buffer += 1;
+                false
+            }
         }
     }
 

@@ -24,7 +24,9 @@
 //! far end's receive ring: no allocation, no clock read on transmit, one on
 //! receive (for the timestamp). When a receive ring is full, `tx_burst` takes
 //! fewer packets and leaves the rest in the burst, like a device whose
-//! transmit queue is full. A wire offloads nothing: transmit requests in
+//! transmit queue is full. A wire gathers only when asked
+//! ([`WireConfig::max_segments`]): by default a chained packet is copied
+//! into one frame on transmit. A wire offloads nothing: transmit requests in
 //! [`Meta::tx`](crate::buf::Meta::tx) (checksums, TSO) are carried out in
 //! software by [`offload::transmit`], counted in
 //! [`MemoryPort::offload_stats`].
@@ -142,6 +144,15 @@ pub struct WireConfig {
     pub mac_b: MacAddr,
     /// Compute the RSS hash even with one queue (always done with several).
     pub rss_hash: bool,
+    /// The most buffer segments one frame may have, as a NIC's
+    /// scatter-gather list ([`TxDevice::max_segments`]). 1 (the default):
+    /// the wire does not gather, and a chained packet is copied into one
+    /// frame on transmit ([`offload::transmit`]). Above 1, a chain with
+    /// that many segments or fewer crosses as it is, by reference (the
+    /// receiver gets the sender's segments, shared read-only); the RSS
+    /// hash reads the first segment, lengths count every segment, and the
+    /// impairments that write (truncate, corrupt) copy a chain first.
+    pub max_segments: usize,
     /// The pool both ends allocate from; `None` creates one of
     /// `pool_capacity` default buffers.
     pub pool: Option<Pool>,
@@ -170,6 +181,7 @@ impl Default for WireConfig {
             mac_a: MacAddr([0x02, 0, 0, 0, 0, 0x0a]),
             mac_b: MacAddr([0x02, 0, 0, 0, 0, 0x0b]),
             rss_hash: false,
+            max_segments: 1,
             pool: None,
             pool_capacity: 8192,
             a_to_b: Impairment::default(),
@@ -208,6 +220,8 @@ struct Shared {
     name: String,
     queues: u16,
     mtu: u16,
+    /// [`WireConfig::max_segments`].
+    max_segments: usize,
     macs: [MacAddr; 2],
     /// Indexed by [`Direction::index`].
     lanes: [Mutex<Lane>; 2],
@@ -260,6 +274,9 @@ impl MemoryWire {
         if config.ring_size == 0 {
             return Err(invalid("the ring size must be at least 1"));
         }
+        if config.max_segments == 0 {
+            return Err(invalid("max_segments must be at least 1"));
+        }
         let pool = match config.pool {
             Some(p) => p,
             None => Pool::new(PoolConfig {
@@ -278,6 +295,7 @@ impl MemoryWire {
                 // Distinct, seed-determined streams per direction.
                 seed: config.seed ^ salt,
                 impairment,
+                gather: config.max_segments > 1,
             }))
         };
         Ok(MemoryWire {
@@ -285,6 +303,7 @@ impl MemoryWire {
                 name: config.name,
                 queues: config.queues,
                 mtu: config.mtu,
+                max_segments: config.max_segments,
                 macs: [config.mac_a, config.mac_b],
                 lanes: [
                     lane(config.a_to_b, 0x5eed_a2b0_0000_0001),
@@ -481,6 +500,12 @@ impl TxDevice<PoolBuf> for WireTx<'_> {
     #[inline]
     fn send<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
         self.shared.transmit(self.end, tx, false)
+    }
+
+    /// [`WireConfig::max_segments`]: 1 unless the wire gathers.
+    #[inline]
+    fn max_segments(&self) -> usize {
+        self.shared.max_segments
     }
 
     /// The lane drops longer frames (counted as oversize).

@@ -14,12 +14,16 @@ pub struct Drops {
     /// Corrupted on a link whose receiver checks the FCS
     /// ([`Corruption::Fcs`](super::Corruption::Fcs)).
     pub fcs: u64,
+    /// A chained frame to truncate or corrupt found no free buffer for the
+    /// copy made first (segments shared with another holder, such as the
+    /// sender's retransmission queue, are never written).
+    pub no_buffer: u64,
 }
 
 impl Drops {
     /// All drops.
     pub fn total(&self) -> u64 {
-        self.random + self.partition + self.queue + self.oversize + self.fcs
+        self.random + self.partition + self.queue + self.oversize + self.fcs + self.no_buffer
     }
 }
 

@@ -12,7 +12,7 @@ use super::super::rto::RttSample;
 use super::super::segment::SegmentIn;
 use super::super::seq::{SeqNumber, SeqRange};
 use super::frto::AckSeen;
-use super::receive_queue::trim_front_chained;
+use crate::chained::{trim_back as trim_back_chained, trim_front as trim_front_chained};
 use super::{Connection, State};
 
 /// Duplicate ACKs that trigger a fast retransmit (RFC 5681 §3.2).
@@ -865,19 +865,4 @@ impl<B: PacketBuf> Connection<B> {
         // Nothing is in flight any more: no timeout to undo.
         self.frto = None;
     }
-}
-
-/// Trims `n` bytes off the back of a payload, which may be chained.
-fn trim_back_chained<B: PacketBuf>(buf: &mut B, n: usize) -> Result<(), ()> {
-    if buf.is_chained() {
-        // Rare (a chained payload overrunning the window): keep the first
-        // segment only when that is enough, else give up on the segment.
-        let keep = buf.total_len() - n;
-        if keep <= buf.len() {
-            drop(buf.unchain());
-            return buf.trim_back(buf.len() - keep).map_err(|_| ());
-        }
-        return Err(());
-    }
-    buf.trim_back(n).map_err(|_| ())
 }

@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 
 use tpa::buf::PacketBuf;
 
+use crate::chained::trim_front as trim_front_chained;
+
 /// In-order received data, oldest first.
 pub(super) struct ReceiveQueue<B> {
     bufs: VecDeque<B>,
@@ -96,15 +98,16 @@ impl<B: PacketBuf> ReceiveQueue<B> {
                     break;
                 }
             }
-            if consumed == front.total_len() {
+            let before = front.total_len();
+            if consumed == before {
                 self.pop();
             } else {
                 self.bytes -= consumed;
                 if trim_front_chained(front, consumed).is_err() {
-                    // Cannot happen for a buffer we own; drop it rather
-                    // than hand out the same bytes twice.
-                    let len = front.total_len() - consumed;
-                    self.bytes -= len;
+                    // A cut inside a shared segment that did not fit the
+                    // first one's room (see `crate::chained`): drop it
+                    // rather than hand out the same bytes twice.
+                    self.bytes -= before - consumed;
                     self.bufs.pop_front();
                 }
             }
@@ -117,30 +120,6 @@ impl<B: PacketBuf> ReceiveQueue<B> {
         self.bufs.clear();
         self.bytes = 0;
     }
-}
-
-/// Trims `n` bytes off the front of a buffer whose first segment may be
-/// shorter than `n` (a chained payload): whole leading segments are
-/// unchained and dropped.
-pub(super) fn trim_front_chained<B: PacketBuf>(buf: &mut B, mut n: usize) -> Result<(), ()> {
-    while n > 0 {
-        let first = buf.len();
-        if n < first || !buf.is_chained() {
-            return buf.trim_front(n.min(first)).map_err(|_| ());
-        }
-        // Drop the whole first segment: keep the rest of the chain.
-        let Some(rest) = buf.unchain() else {
-            return Err(());
-        };
-        match rest.try_unique() {
-            Ok(rest) => {
-                *buf = rest;
-                n -= first;
-            }
-            Err(_) => return Err(()),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
