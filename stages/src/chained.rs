@@ -34,8 +34,12 @@ pub(crate) fn trim_front<B: PacketBuf>(buf: &mut B, mut n: usize) -> Result<(), 
                 n -= first;
             }
             Err(shared) => {
-                // Linked back behind the (unique) segment it followed.
+                // Linked back behind the (unique) segment it followed,
+                // which is left empty when the cut ends where it does.
                 buf.chain_shared(shared).map_err(|_| ())?;
+                if n == first {
+                    return buf.trim_front(n).map_err(|_| ());
+                }
                 return cut_copied(buf, n, 0);
             }
         }
@@ -104,6 +108,7 @@ mod tests {
         let (mut b, held) = chain(&p);
         trim_front(&mut b, 4).unwrap();
         assert_eq!((flat(&b), b.segment_count()), (b"shared".to_vec(), 2));
+        assert_eq!(b.len(), 0, "the first segment left empty, the shared one whole");
         trim_back(&mut b, 0).unwrap();
         assert_eq!(b.segment_count(), 2, "nothing cut, nothing copied");
         // Into the shared segment: copied into the first segment's room,
@@ -111,7 +116,7 @@ mod tests {
         trim_front(&mut b, 2).unwrap();
         assert_eq!((flat(&b), b.segment_count()), (b"ared".to_vec(), 1));
         assert_eq!((held.data(), held.ref_count()), (&b"shared"[..], 1));
-        drop(b);
+        drop((b, held));
         let (mut b, held) = chain(&p);
         trim_back(&mut b, 3).unwrap();
         assert_eq!(flat(&b), b"hdr|sha");

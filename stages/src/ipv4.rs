@@ -270,4 +270,67 @@ mod tests {
         assert_eq!(input(&v6).unwrap_err(), "malformed");
         pool().assert_whole();
     }
+
+    fn input_buf(mut buf: tpa::buf::PoolBuf) -> Result<Ipv4Packet<tpa::buf::PoolBuf>, &'static str> {
+        buf.meta_mut().layers.l3 = 14;
+        match with_cx(|cx| Ipv4Input::new(iface()).process(Ipv4Frame::new_unchecked(buf), cx)) {
+            Verdict::Pass(p) => Ok(p),
+            Verdict::Drop(r) => Err(r.name(&[])),
+            _ => Err("other verdict"),
+        }
+    }
+
+    /// A 14 + 20 + `payload`-byte TCP datagram (its TCP bytes arbitrary:
+    /// IP input does not read them), padded to `frame_len`.
+    fn tcp_datagram(payload: usize, frame_len: usize) -> Vec<u8> {
+        let mut bytes = datagram(|ip| {
+            ip.protocol = IpProtocol::Tcp;
+            ip.total_len = (20 + payload) as u16;
+        });
+        bytes.resize(frame_len, 0);
+        for (i, b) in bytes[34..34 + payload].iter_mut().enumerate() {
+            *b = i as u8 ^ 0x5a;
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_chained_tcp_datagram_is_measured_over_its_segments() {
+        // Cut at odd offsets, the header in the first segment.
+        let bytes = tcp_datagram(1001, 14 + 20 + 1001);
+        let (buf, held) = crate::testing::chained(&bytes, &[37, 38, 555]);
+        let p = input_buf(buf).unwrap();
+        assert_eq!((p.l4_offset(), p.buf().total_len()), (34, bytes.len()));
+        assert_eq!(crate::testing::joined(p.buf()), bytes);
+        assert_eq!(held.ref_count(), 2, "passed on by reference");
+        assert_eq!(held.segment_count(), 3);
+        drop((p, held));
+        // Padding behind a short datagram, in a shared last segment: cut
+        // from a copy, the shared bytes left as they were.
+        let bytes = tcp_datagram(10, 14 + 20 + 10 + 16);
+        let (buf, held) = crate::testing::chained(&bytes, &[40]);
+        let p = input_buf(buf).unwrap();
+        assert_eq!(crate::testing::joined(p.buf()), &bytes[..44]);
+        assert_eq!(held.data(), &bytes[40..]);
+        drop((p, held));
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn chained_datagrams_it_cannot_take_are_dropped_as_chained() {
+        let bytes = tcp_datagram(100, 134);
+        // The IPv4 header crosses into the second segment.
+        let (buf, held) = crate::testing::chained(&bytes, &[14 + 19]);
+        assert_eq!(input_buf(buf).unwrap_err(), "chained");
+        // A total length past the chain's end.
+        let (buf, _held2) = crate::testing::chained(&bytes[..120], &[60]);
+        assert_eq!(input_buf(buf).unwrap_err(), "too-short");
+        // Not TCP: the other protocols read one segment.
+        let mut udp = datagram(|ip| ip.total_len = 46);
+        udp.resize(60, 7);
+        let (buf, _held3) = crate::testing::chained(&udp, &[50]);
+        assert_eq!(input_buf(buf).unwrap_err(), "chained");
+        drop((held, _held2, _held3));
+        pool().assert_whole();
+    }
 }

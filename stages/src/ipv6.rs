@@ -255,4 +255,51 @@ mod tests {
         assert_eq!(input(&v4).unwrap_err(), "malformed");
         pool().assert_whole();
     }
+
+    fn input_buf(mut buf: tpa::buf::PoolBuf) -> Result<Ipv6Packet<tpa::buf::PoolBuf>, &'static str> {
+        buf.meta_mut().layers.l3 = 14;
+        match with_cx(|cx| Ipv6Input::new(iface()).process(Ipv6Frame::new_unchecked(buf), cx)) {
+            Verdict::Pass(p) => Ok(p),
+            Verdict::Drop(r) => Err(r.name(&[])),
+            _ => Err("other verdict"),
+        }
+    }
+
+    #[test]
+    fn a_chained_tcp_packet_is_measured_over_its_segments() {
+        let mut bytes = packet("2001:db8::1", 999, IpProtocol::Tcp, 14 + 40 + 999);
+        for (i, b) in bytes[54..].iter_mut().enumerate() {
+            *b = (i * 7) as u8;
+        }
+        let (buf, held) = crate::testing::chained(&bytes, &[55, 333, 334]);
+        let p = input_buf(buf).unwrap();
+        assert_eq!((p.l4_offset(), p.buf().total_len()), (54, bytes.len()));
+        assert_eq!(crate::testing::joined(p.buf()), bytes);
+        drop(p);
+        // Ethernet padding in a shared segment: cut from a copy.
+        let bytes = packet("2001:db8::1", 20, IpProtocol::Tcp, 14 + 40 + 20 + 9);
+        let (buf, held2) = crate::testing::chained(&bytes, &[57]);
+        let p = input_buf(buf).unwrap();
+        assert_eq!(p.buf().total_len(), 74);
+        assert_eq!(held2.data(), &bytes[57..], "the shared bytes as they were");
+        drop((p, held, held2));
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn chained_packets_it_cannot_take_are_dropped_as_chained() {
+        let bytes = packet("2001:db8::1", 100, IpProtocol::Tcp, 14 + 40 + 100);
+        // The fixed header crosses into the second segment.
+        let (buf, _held) = crate::testing::chained(&bytes, &[14 + 39]);
+        assert_eq!(input_buf(buf).unwrap_err(), "chained");
+        // A payload length past the chain's end.
+        let (buf, _held2) = crate::testing::chained(&bytes[..100], &[60]);
+        assert_eq!(input_buf(buf).unwrap_err(), "too-short");
+        // Not TCP.
+        let icmp = packet("2001:db8::1", 40, IpProtocol::Icmpv6, 14 + 40 + 40);
+        let (buf, _held3) = crate::testing::chained(&icmp, &[70]);
+        assert_eq!(input_buf(buf).unwrap_err(), "chained");
+        drop((_held, _held2, _held3));
+        pool().assert_whole();
+    }
 }

@@ -39,6 +39,29 @@ pub fn frame(bytes: &[u8]) -> PoolBuf {
     buf
 }
 
+/// Every byte of `buf`'s chain, joined.
+pub fn joined(buf: &PoolBuf) -> Vec<u8> {
+    use tpa::buf::PacketBuf;
+    buf.segments().flatten().copied().collect()
+}
+
+/// `bytes` as a chain cut at `cuts` (increasing offsets), as a gathering
+/// port delivers a frame: the first segment held alone, the later ones
+/// shared with the handle returned (the sender's retransmission copy).
+pub fn chained(bytes: &[u8], cuts: &[usize]) -> (PoolBuf, tpa::buf::Shared<PoolBuf>) {
+    use tpa::buf::PacketBuf;
+    let mut ends: Vec<usize> = cuts.to_vec();
+    ends.push(bytes.len());
+    let mut head = frame(&bytes[..ends[0]]);
+    let mut tail = frame(&bytes[ends[0]..ends[1]]);
+    for w in ends[1..].windows(2) {
+        tail.chain(frame(&bytes[w[0]..w[1]])).expect("chain");
+    }
+    let held = tail.share();
+    head.chain_shared(held.clone()).expect("chain");
+    (head, held)
+}
+
 /// Runs `f` with a context over an in-memory port whose buffers come from
 /// [`pool`], at time [`NOW_NS`]. Whatever the stage transmits or hands to
 /// the host is dropped when `f` returns.

@@ -13,10 +13,18 @@
 //! which smoltcp does not do.
 //!
 //! Copies: the application's bytes are copied into the send queue's
-//! buffers (`tcp::send`, as smoltcp's `send_slice`), the frame's headers
-//! are written in front of each chunk, and the receiver hands the received
-//! buffers to the application (`tcp::recv`, zero-copy), which checks them
-//! in place: one copy of every payload byte, where smoltcp makes three.
+//! buffers (`tcp::send`, as smoltcp's `send_slice`); each segment is sent
+//! as a chain, a fresh header buffer and a shared reference to the
+//! chunk, which the wire moves as it is (`WireConfig::max_segments`: it
+//! models a NIC with scatter-gather, as mlx5 or DPDK's multi-segment
+//! transmit); the receiver checks the checksum over the chain and hands it
+//! to the application (`tcp::recv`, zero-copy: its bytes are the sender's
+//! chunk, shared read-only by reference counts until both sides let go),
+//! which checks them in place. One copy of every payload byte (and two
+//! reads, the sender's and the receiver's checksums). A wire that does not
+//! gather (the default) copies each chain into one frame at transmit, a
+//! second copy. smoltcp makes three: its `phy::Device` cannot gather, it
+//! hands smoltcp one contiguous buffer to serialize each frame into.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -55,6 +63,10 @@ const SERVER_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
 /// TIME_WAIT of the crr hosts (see the module's doc).
 const CRR_TIME_WAIT: Duration = Duration::from_millis(100);
+
+/// Segments per frame the wire gathers: a header and the payload's chunk
+/// (two), with room to spare, as a NIC's scatter-gather list.
+const GATHER: usize = 4;
 
 /// A host's shared tables.
 #[derive(State)]
@@ -418,6 +430,8 @@ impl TpaPeers {
             mac_a: CLIENT_MAC,
             mac_b: SERVER_MAC,
             clock: clock.clone().into(),
+            // A NIC with scatter-gather (see the module's doc on copies).
+            max_segments: GATHER,
             ..WireConfig::default()
         })
         .map_err(|e| e.to_string())?;

@@ -71,6 +71,8 @@ pub mod sockets;
 mod split;
 pub mod syncookie;
 #[cfg(test)]
+mod chained_tests;
+#[cfg(test)]
 mod testing;
 pub mod timers;
 pub mod tso;
