@@ -74,6 +74,11 @@ where
     type Out = Infallible;
 
     fn process(&mut self, mut frame: ArpFrame<B>, cx: &mut Cx<'_, B, S>) -> Verdict<Infallible, B> {
+        if frame.buf().is_chained() {
+            // A reply is written over the request: a chain's later
+            // segments (shared, perhaps) would go out behind it.
+            return Verdict::Drop(Reason::CHAINED);
+        }
         let (operation, sender_mac, sender_ip, target_ip) = {
             let arp = match ArpView::new(frame.l3()) {
                 Ok(a) => a,
@@ -285,6 +290,26 @@ mod tests {
             .updated_ns;
         assert_eq!(updated, NOW_NS);
         drop(reply);
+        pool().assert_whole();
+    }
+
+    /// A reply is written over its request: a chained request (its tail
+    /// perhaps shared) is dropped as `chained`, not answered with the tail
+    /// behind the reply, and nothing is learnt from it.
+    #[test]
+    fn a_chained_request_is_dropped() {
+        let mut f = fixture();
+        let request = arp_frame(MacAddr::BROADCAST, &Arp::request(THEM_MAC, THEM, US));
+        let (mut buf, held) = crate::testing::chained(&request, &[42]);
+        buf.meta_mut().layers.l3 = 14;
+        let stage = &mut f.stage;
+        let (verdict, sent) = with_state_at(NOW_NS, &mut f.state, |cx| {
+            stage.process(ArpFrame::new_unchecked(buf), cx)
+        });
+        assert!(matches!(verdict, Verdict::Drop(r) if r == Reason::CHAINED));
+        assert!(sent.is_empty());
+        assert_eq!(f.neighbor(THEM), None);
+        drop(held);
         pool().assert_whole();
     }
 

@@ -49,12 +49,20 @@ pub(crate) fn trim_front<B: PacketBuf>(buf: &mut B, mut n: usize) -> Result<(), 
 
 /// Removes `n` bytes from the back of `buf` (over all its segments).
 /// `Err` as [`trim_front`].
+#[inline]
 pub(crate) fn trim_back<B: PacketBuf>(buf: &mut B, n: usize) -> Result<(), ()> {
-    if n == 0 {
-        return Ok(());
-    }
     if !buf.is_chained() {
         return buf.trim_back(n).map_err(|_| ());
+    }
+    trim_back_chain(buf, n)
+}
+
+/// [`trim_back`] of a chain.
+#[cold]
+#[inline(never)]
+fn trim_back_chain<B: PacketBuf>(buf: &mut B, n: usize) -> Result<(), ()> {
+    if n == 0 {
+        return Ok(());
     }
     let total = buf.total_len();
     let keep = total.checked_sub(n).ok_or(())?;
@@ -108,7 +116,11 @@ mod tests {
         let (mut b, held) = chain(&p);
         trim_front(&mut b, 4).unwrap();
         assert_eq!((flat(&b), b.segment_count()), (b"shared".to_vec(), 2));
-        assert_eq!(b.len(), 0, "the first segment left empty, the shared one whole");
+        assert_eq!(
+            b.len(),
+            0,
+            "the first segment left empty, the shared one whole"
+        );
         trim_back(&mut b, 0).unwrap();
         assert_eq!(b.segment_count(), 2, "nothing cut, nothing copied");
         // Into the shared segment: copied into the first segment's room,

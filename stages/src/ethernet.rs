@@ -85,18 +85,18 @@ fn check(data: &[u8], mac: MacAddr) -> Result<EtherType, PacketError> {
     ])))
 }
 
-/// [`check`] on the first segment of `buf`, a header that continues in a
-/// later segment (a chained frame) reported as such.
-#[inline]
-fn check_chained<B: PacketBuf>(buf: &B, mac: MacAddr) -> Result<EtherType, PacketError> {
-    check(buf.data(), mac).map_err(|e| match e.kind {
+/// `e`, [`check`]'s error on the first segment of `buf`, as `chained`
+/// when the header continues in a later segment (a chained frame).
+#[cold]
+fn chained_error<B: PacketBuf>(e: PacketError, buf: &B) -> PacketError {
+    match e.kind {
         PacketErrorKind::Truncated { needed } if buf.is_chained() => PacketError::new(
             Layer::Ethernet,
             buf.total_len(),
             PacketErrorKind::Chained { needed },
         ),
         _ => e,
-    })
+    }
 }
 
 /// Records the layer offsets of a checked Ethernet II frame.
@@ -114,7 +114,7 @@ pub(crate) fn classify_as<B: PacketBuf>(
     mac: MacAddr,
     want: EtherType,
 ) -> Result<B, Rejected<B>> {
-    match check_chained(&buf, mac) {
+    match check(buf.data(), mac).map_err(|e| chained_error(e, &buf)) {
         // ARP reads one segment only.
         Ok(EtherType::Arp) if want == EtherType::Arp && buf.is_chained() => {
             let kind = PacketErrorKind::Chained {
@@ -144,13 +144,13 @@ impl<B: PacketBuf, S> Stage<B, S> for EthernetClassify {
 
     #[inline]
     fn process(&mut self, mut frame: B, _cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
-        let ether_type = match check_chained(&frame, self.mac) {
+        let ether_type = match check(frame.data(), self.mac) {
             Ok(ether_type) => ether_type,
-            Err(e) => return Verdict::Drop(e.reason()),
+            Err(e) => return Verdict::Drop(chained_error(e, &frame).reason()),
         };
         set_layers(frame.meta_mut());
+        // A chained ARP frame goes on: the ARP responder drops it.
         match ether_type {
-            EtherType::Arp if frame.is_chained() => Verdict::Drop(Reason::CHAINED),
             EtherType::Arp => Verdict::Pass(Fork::Left(ArpFrame::new_unchecked(frame))),
             EtherType::Ipv4 => {
                 Verdict::Pass(Fork::Right(Fork::Left(Ipv4Frame::new_unchecked(frame))))
@@ -291,6 +291,27 @@ mod tests {
         let mut from_group = eth(US, EtherType::Ipv4);
         from_group[6] = 0x01;
         assert_eq!(classify(&from_group, OtherFrames::Drop), "malformed");
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn a_chained_frame_goes_on_unless_its_header_crosses_the_first_segment() {
+        let mut stage = EthernetClassify::new(US, OtherFrames::Drop);
+        let bytes = eth(US, EtherType::Ipv4);
+        for (cut, want) in [(14, "ipv4"), (9, "chained")] {
+            let (buf, held) = crate::testing::chained(&bytes, &[cut]);
+            let verdict = with_cx(|cx| stage.process(buf, cx));
+            let got = match verdict {
+                Verdict::Pass(Fork::Right(Fork::Left(v4))) => {
+                    assert_eq!(v4.buf().total_len(), 60);
+                    "ipv4"
+                }
+                Verdict::Drop(r) => r.name(&[]),
+                _ => "other",
+            };
+            assert_eq!(got, want, "cut at {cut}");
+            drop(held);
+        }
         pool().assert_whole();
     }
 }

@@ -37,20 +37,13 @@ fn check_header<B: PacketBuf>(
     frame: &Ipv4Frame<B>,
     iface: &Interface,
     available: usize,
+    chained: bool,
 ) -> Result<(usize, u16), PacketError> {
     let l3 = frame.l3();
     let error = |kind| PacketError::new(Layer::Ipv4, available, kind);
     let ip = Ipv4View::new(l3).map_err(|e| {
         let e = PacketError::from_header(Layer::Ipv4, available, "ihl", e);
-        match e.kind {
-            // The header continues in a later segment.
-            PacketErrorKind::Truncated { needed } if frame.buf().is_chained() => {
-                error(PacketErrorKind::Chained {
-                    needed: frame.l3_offset() + needed,
-                })
-            }
-            _ => e,
-        }
+        header_error(e, chained, frame.l3_offset())
     })?;
     if ip.version() != 4 {
         return Err(error(PacketErrorKind::Malformed { field: "version" }));
@@ -90,7 +83,7 @@ fn check_header<B: PacketBuf>(
         return Err(error(PacketErrorKind::Malformed { field: "src" }));
     }
     let l4 = frame.l3_offset() + ip.header_len();
-    if frame.buf().is_chained() && ip.protocol() != IpProtocol::Tcp {
+    if chained && ip.protocol() != IpProtocol::Tcp {
         // Only TCP reads its payload over segments.
         return Err(error(PacketErrorKind::Chained { needed: l4 }));
     }
@@ -100,21 +93,31 @@ fn check_header<B: PacketBuf>(
     Ok((total_len, l4))
 }
 
-/// Bytes of `frame` from its network-layer header on, over all its
-/// segments (a gathering port passes a chain on as it was sent).
+/// The network layer's length over all segments of `buf` (a gathering
+/// port passes a chain on as it was sent): `first`, its bytes in the first
+/// segment, plus every later segment's when `chained`.
 #[inline]
-fn l3_available<B: PacketBuf>(frame: &Ipv4Frame<B>) -> usize {
-    l3_len(frame.buf(), frame.l3().len())
-}
-
-/// `first` (the network layer's bytes in the first segment) plus the
-/// bytes of every later segment of `buf`.
-#[inline]
-pub(crate) fn l3_len<B: PacketBuf>(buf: &B, first: usize) -> usize {
-    if buf.is_chained() {
+pub(crate) fn l3_len<B: PacketBuf>(buf: &B, first: usize, chained: bool) -> usize {
+    if chained {
         first + buf.total_len() - buf.len()
     } else {
         first
+    }
+}
+
+/// `e`, an IP header that did not fit, as `chained` when the frame is a
+/// chain (the header continues in a later segment).
+#[cold]
+pub(crate) fn header_error(e: PacketError, chained: bool, l3_offset: usize) -> PacketError {
+    match e.kind {
+        PacketErrorKind::Truncated { needed } if chained => PacketError::new(
+            e.layer,
+            e.len,
+            PacketErrorKind::Chained {
+                needed: l3_offset + needed,
+            },
+        ),
+        _ => e,
     }
 }
 
@@ -126,13 +129,15 @@ pub(crate) fn check<B: PacketBuf>(
     frame: Ipv4Frame<B>,
     iface: &Interface,
 ) -> Result<Ipv4Packet<B>, Rejected<B>> {
-    let available = l3_available(&frame);
-    let (total_len, l4) = match check_header(&frame, iface, available) {
+    let chained = frame.buf().is_chained();
+    let available = l3_len(frame.buf(), frame.l3().len(), chained);
+    let (total_len, l4) = match check_header(&frame, iface, available, chained) {
         Ok(checked) => checked,
         Err(error) => return Err(Rejected::new(error, frame.into_buf())),
     };
     let mut buf = frame.into_buf();
-    if crate::chained::trim_back(&mut buf, available - total_len).is_err() {
+    let padding = available - total_len;
+    if padding != 0 && crate::chained::trim_back(&mut buf, padding).is_err() {
         let kind = PacketErrorKind::Malformed { field: "total_len" };
         return Err(Rejected::new(
             PacketError::new(Layer::Ipv4, available, kind),
@@ -271,7 +276,9 @@ mod tests {
         pool().assert_whole();
     }
 
-    fn input_buf(mut buf: tpa::buf::PoolBuf) -> Result<Ipv4Packet<tpa::buf::PoolBuf>, &'static str> {
+    fn input_buf(
+        mut buf: tpa::buf::PoolBuf,
+    ) -> Result<Ipv4Packet<tpa::buf::PoolBuf>, &'static str> {
         buf.meta_mut().layers.l3 = 14;
         match with_cx(|cx| Ipv4Input::new(iface()).process(Ipv4Frame::new_unchecked(buf), cx)) {
             Verdict::Pass(p) => Ok(p),

@@ -52,20 +52,13 @@ fn check_header<B: PacketBuf>(
     frame: &Ipv6Frame<B>,
     iface: &Interface,
     available: usize,
+    chained: bool,
 ) -> Result<(usize, u16), PacketError> {
     let l3 = frame.l3();
     let error = |kind| PacketError::new(Layer::Ipv6, available, kind);
     let ip = Ipv6View::new(l3).map_err(|e| {
         let e = PacketError::from_header(Layer::Ipv6, available, "payload_len", e);
-        match e.kind {
-            // The header continues in a later segment.
-            PacketErrorKind::Truncated { needed } if frame.buf().is_chained() => {
-                error(PacketErrorKind::Chained {
-                    needed: frame.l3_offset() + needed,
-                })
-            }
-            _ => e,
-        }
+        crate::ipv4::header_error(e, chained, frame.l3_offset())
     })?;
     if ip.version() != 6 {
         return Err(error(PacketErrorKind::Malformed { field: "version" }));
@@ -89,7 +82,7 @@ fn check_header<B: PacketBuf>(
         }));
     }
     let l4 = frame.l3_offset() + IPV6_HEADER_LEN;
-    if frame.buf().is_chained() && ip.next_header() != IpProtocol::Tcp {
+    if chained && ip.next_header() != IpProtocol::Tcp {
         // Only TCP reads its payload over segments.
         return Err(error(PacketErrorKind::Chained { needed: l4 }));
     }
@@ -107,13 +100,15 @@ pub(crate) fn check<B: PacketBuf>(
     frame: Ipv6Frame<B>,
     iface: &Interface,
 ) -> Result<Ipv6Packet<B>, Rejected<B>> {
-    let available = crate::ipv4::l3_len(frame.buf(), frame.l3().len());
-    let (payload_len, l4) = match check_header(&frame, iface, available) {
+    let chained = frame.buf().is_chained();
+    let available = crate::ipv4::l3_len(frame.buf(), frame.l3().len(), chained);
+    let (payload_len, l4) = match check_header(&frame, iface, available, chained) {
         Ok(checked) => checked,
         Err(error) => return Err(Rejected::new(error, frame.into_buf())),
     };
     let mut buf = frame.into_buf();
-    if crate::chained::trim_back(&mut buf, available - IPV6_HEADER_LEN - payload_len).is_err() {
+    let padding = available - IPV6_HEADER_LEN - payload_len;
+    if padding != 0 && crate::chained::trim_back(&mut buf, padding).is_err() {
         let kind = PacketErrorKind::Malformed {
             field: "payload_len",
         };
@@ -256,7 +251,9 @@ mod tests {
         pool().assert_whole();
     }
 
-    fn input_buf(mut buf: tpa::buf::PoolBuf) -> Result<Ipv6Packet<tpa::buf::PoolBuf>, &'static str> {
+    fn input_buf(
+        mut buf: tpa::buf::PoolBuf,
+    ) -> Result<Ipv6Packet<tpa::buf::PoolBuf>, &'static str> {
         buf.meta_mut().layers.l3 = 14;
         match with_cx(|cx| Ipv6Input::new(iface()).process(Ipv6Frame::new_unchecked(buf), cx)) {
             Verdict::Pass(p) => Ok(p),

@@ -1058,7 +1058,11 @@ fn a_gathering_wire_delivers_a_chain_as_a_chain() {
             assert_eq!(a.offload_stats().linearized, 1);
         } else {
             assert_eq!(got[0].segment_count(), 2);
-            assert_eq!(held.ref_count(), 2, "the receiver holds the sender's segment");
+            assert_eq!(
+                held.ref_count(),
+                2,
+                "the receiver holds the sender's segment"
+            );
             assert_eq!(a.offload_stats().linearized, 0);
         }
         drop(got);
@@ -1118,7 +1122,11 @@ fn impairing_a_chain_leaves_the_senders_shared_segment_intact() {
         let seen = flat(&got[0]);
         assert!(seen.len() <= bytes.len(), "seed {seed}");
         assert_ne!(seen, bytes[..seen.len()], "seed {seed}: bits flipped");
-        assert_eq!(held.data(), &bytes[60..], "seed {seed}: sender's copy intact");
+        assert_eq!(
+            held.data(),
+            &bytes[60..],
+            "seed {seed}: sender's copy intact"
+        );
         assert_eq!(held.ref_count(), 1, "seed {seed}");
     }
 }

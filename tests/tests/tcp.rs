@@ -48,6 +48,9 @@ struct Bulk {
     closed: bool,
     errors: Vec<SocketError>,
     accepted_events: usize,
+    /// Buffers `tcp::recv` handed out as chains (a gathering wire's
+    /// frames: the sender's send-queue chunk behind an emptied header).
+    chained_reads: usize,
     /// The server keeps its listener open after its one connection.
     keep_listener: bool,
     /// Half-closes only after the peer's stream ended (so the peer
@@ -74,6 +77,7 @@ impl Bulk {
             closed: false,
             errors: Vec::new(),
             accepted_events: 0,
+            chained_reads: 0,
             keep_listener: false,
             shut_after_eof: false,
         }
@@ -133,6 +137,9 @@ impl Bulk {
         loop {
             match tcp::recv(cx, s) {
                 Ok(Some(buf)) => {
+                    if buf.is_chained() {
+                        self.chained_reads += 1;
+                    }
                     for segment in buf.segments() {
                         for &b in segment {
                             if self.mismatch.is_none() && b != byte(self.recv_seed, self.received) {
@@ -251,11 +258,12 @@ struct Outcome {
 /// (both directions), seeded by `seed`, over IPv4 or IPv6; panics (naming
 /// the seed) if it does not finish within `limit` of virtual time.
 fn transfer(seed: u64, v6: bool, len: usize, imp: Impairment, limit: Duration) -> Outcome {
-    transfer_captured(seed, v6, len, imp, limit, None)
+    transfer_captured(seed, v6, len, imp, limit, None, 1)
 }
 
 /// [`transfer`], with the client's frames (both ways) captured by
-/// `capture`.
+/// `capture`, over a wire that gathers `max_segments` segments per frame
+/// ([`WireConfig::max_segments`]).
 fn transfer_captured(
     seed: u64,
     v6: bool,
@@ -263,6 +271,7 @@ fn transfer_captured(
     imp: Impairment,
     limit: Duration,
     capture: Option<PcapCapture>,
+    max_segments: usize,
 ) -> Outcome {
     let clock = VirtualClock::new();
     let (pool, wire) = memory_wire(
@@ -270,6 +279,7 @@ fn transfer_captured(
         &clock,
         WireConfig {
             seed,
+            max_segments,
             ..WireConfig::default()
         }
         .impair_both(imp),
@@ -564,6 +574,10 @@ fn an_impaired_wire_loses_no_byte() {
         .unwrap_or(11);
     for seed in first..first + seeds {
         let v6 = seed % 2 == 0;
+        // Half the seeds (both families) over a wire that gathers: data
+        // segments cross as chains sharing the sender's chunks, and the
+        // impairments that write copy them first.
+        let max_segments = if seed % 4 >= 2 { 4 } else { 1 };
         // TPA_TCP_PCAP=file captures the client's frames of a replayed seed.
         let capture = std::env::var("TPA_TCP_PCAP")
             .ok()
@@ -575,8 +589,18 @@ fn an_impaired_wire_loses_no_byte() {
             imp.clone(),
             Duration::from_secs(900),
             capture,
+            max_segments,
         );
         check(&o, seed, MB / 4);
+        for end in [&o.client, &o.server] {
+            // Chains reach the application only over a gathering wire.
+            assert_eq!(
+                end.chained_reads > 0,
+                max_segments > 1,
+                "seed {seed}: {} chained reads over a wire gathering {max_segments}",
+                end.chained_reads
+            );
+        }
         // 5% loss of ~200 data segments each way: both ends resend.
         for t in o.tables {
             assert!(t.retransmitted_segments > 0, "seed {seed}: {t:?}");
@@ -604,6 +628,9 @@ fn tshark_reads_every_segment_of_a_transfer_as_good() {
         Impairment::default(),
         Duration::from_secs(300),
         Some(capture),
+        // A gathering wire: the frames captured both ways are chains,
+        // recorded whole.
+        4,
     );
     check(&o, 3, len);
     let prefs = [

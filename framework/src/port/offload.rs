@@ -575,7 +575,7 @@ pub trait TxDevice<B: PacketBuf> {
     fn max_segments(&self) -> usize {
         1
     }
-    /// The longest packet (bytes of its first segment) the device takes
+    /// The longest packet (over all its segments) the device takes
     /// without a look of its own; it drops longer ones itself, counted.
     /// `usize::MAX` (the default): the device checks no length.
     #[inline]
@@ -642,11 +642,23 @@ where
     if tx
         .as_slice()
         .iter()
-        .all(|b| b.meta().tx.is_empty() && b.segment_count() <= max_segments && b.len() <= max_len)
+        .all(|b| b.meta().tx.is_empty() && fits(b, max_segments, max_len))
     {
         return dev.send_checked(tx);
     }
     transmit_requests(dev, tx, stats)
+}
+
+/// Whether `b` goes to the device as it is: at most `max_segments`
+/// segments and `max_len` bytes over all of them (a chain's length is
+/// summed only where the device checks one).
+#[inline(always)]
+fn fits<B: PacketBuf>(b: &B, max_segments: usize, max_len: usize) -> bool {
+    let segments = b.segment_count();
+    if segments == 1 {
+        return b.len() <= max_len;
+    }
+    segments <= max_segments && (max_len == usize::MAX || b.total_len() <= max_len)
 }
 
 /// Copies `buf` into one frame if it has more than `max` segments. False

@@ -45,7 +45,10 @@ fn a_chained_segment_verifies_and_keeps_its_payload_as_the_chain() {
         let headers = frame.len() - seg.payload.len();
         // The headers alone in the first segment (as tpa sends), and the
         // payload split at odd offsets with some of it in the first.
-        for cuts in [vec![headers], vec![headers + 3, headers + 10, headers + 711]] {
+        for cuts in [
+            vec![headers],
+            vec![headers + 3, headers + 10, headers + 711],
+        ] {
             let (p, held) = tcp_chain(&frame, &cuts);
             let r = parse(p).unwrap_or_else(|e| panic!("v6 {v6} cuts {cuts:?}: {e:?}"));
             let payload = r.segment.payload.as_ref().unwrap();

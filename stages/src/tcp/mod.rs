@@ -48,6 +48,8 @@
 //!   application's calls.
 
 pub mod cc;
+#[cfg(test)]
+mod chained_tests;
 pub mod classify;
 pub mod config;
 pub mod conn;
@@ -70,8 +72,6 @@ mod socket;
 pub mod sockets;
 mod split;
 pub mod syncookie;
-#[cfg(test)]
-mod chained_tests;
 #[cfg(test)]
 mod testing;
 pub mod timers;

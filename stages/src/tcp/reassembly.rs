@@ -80,8 +80,9 @@ pub enum Refusal {
     Bytes,
     /// Held segments would pass the segment bound.
     Segments,
-    /// The payload is a chain whose segments are shared elsewhere and
-    /// could not be trimmed (never the case for buffers fresh off a port).
+    /// The payload is a chain to be cut inside a segment shared with
+    /// another holder (a gathering port's frame: the sender's chunk), and
+    /// the copy that cut needs did not fit its first segment's room.
     Shared,
     /// Held data and the segment would span more than [`MAX_SPAN`] bytes
     /// of sequence space: the segment cannot be in the receive window.

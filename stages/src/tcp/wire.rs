@@ -114,7 +114,9 @@ impl Checked {
             .ok_or(Reason::TOO_SHORT)?;
         buf.trim_front(self.payload_start)
             .map_err(|_| Reason::TOO_SHORT)?;
-        buf.trim_back(excess).map_err(|_| Reason::TOO_SHORT)?;
+        if excess != 0 {
+            buf.trim_back(excess).map_err(|_| Reason::TOO_SHORT)?;
+        }
         Ok(Some(buf))
     }
 
@@ -213,7 +215,8 @@ fn check_into_v6<B: PacketBuf>(p: &TcpPacket<B>, out: &mut Checked) -> Result<()
 }
 
 /// [`check_into`]'s checks after the IP header, from `src` to `dst`,
-/// `checksum_ok` the software check of the TCP checksum.
+/// `checksum_ok` the software check of the TCP checksum (of a segment
+/// in one buffer; a chain's is summed over its segments).
 #[inline(always)]
 fn check_tcp<B: PacketBuf>(
     p: &TcpPacket<B>,
@@ -226,22 +229,15 @@ fn check_tcp<B: PacketBuf>(
     // A chained segment (from a port that gathers): its header in the
     // first buffer segment, its payload continuing in the later ones.
     let chained = p.buf().is_chained();
-    // Where the header is cut short by the segment's end: a frame too
-    // short, or a chain whose header crosses into its second segment.
-    let short = if chained {
-        Reason::CHAINED
-    } else {
-        Reason::TOO_SHORT
-    };
     if l4.len() < Tcp::LEN {
-        return Err(short);
+        return Err(short(chained));
     }
     let header_len = usize::from(l4[12] >> 4) * 4;
     if header_len < Tcp::LEN {
         return Err(Reason::MALFORMED);
     }
     if header_len > l4.len() {
-        return Err(short);
+        return Err(short(chained));
     }
     let tcp = TcpView::new(l4).map_err(|_| Reason::MALFORMED)?;
     let l4_len = if chained {
@@ -284,11 +280,27 @@ fn check_tcp<B: PacketBuf>(
     Ok(())
 }
 
+/// Why a header cut short by its segment's end is dropped: a frame too
+/// short, or a chain whose header crosses into its second segment.
+#[cold]
+fn short(chained: bool) -> Reason {
+    if chained {
+        Reason::CHAINED
+    } else {
+        Reason::TOO_SHORT
+    }
+}
+
 /// Whether the TCP checksum of chained `p` verifies, `l4_len` bytes from
 /// its TCP header on over all its segments.
 #[cold]
 #[inline(never)]
-fn chain_checksum_ok<B: PacketBuf>(p: &TcpPacket<B>, src: IpAddr, dst: IpAddr, l4_len: usize) -> bool {
+fn chain_checksum_ok<B: PacketBuf>(
+    p: &TcpPacket<B>,
+    src: IpAddr,
+    dst: IpAddr,
+    l4_len: usize,
+) -> bool {
     let protocol = IpProtocol::Tcp.raw();
     let pseudo = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => match u16::try_from(l4_len) {

@@ -106,6 +106,7 @@ pub fn run_captured(scenario: &Scenario, pcap: Option<(&Path, &Path)>) -> Outcom
             seed: scenario::derive(seed, 0x3173),
             a_to_b: scenario.impairment[0].clone(),
             b_to_a: scenario.impairment[1].clone(),
+            max_segments: scenario.max_segments,
             ..WireConfig::default()
         },
     );

@@ -147,6 +147,12 @@ pub struct Scenario {
     pub impairment: [Impairment; 2],
     /// A partition, if any.
     pub partition: Option<PartitionPlan>,
+    /// Segments per frame the wire gathers
+    /// ([`WireConfig::max_segments`](tpa::port::memory::WireConfig::max_segments)):
+    /// 4 on half the seeds, whose data segments then cross as chains (the
+    /// sender's header and send-queue chunk, shared with the receiver), 1
+    /// (copied into one frame on transmit) on the others.
+    pub max_segments: usize,
 }
 
 /// The impairment mix of the issue: drop 5%, duplicate 2%, reorder 5%,
@@ -342,12 +348,19 @@ impl Scenario {
             }),
             _ => None,
         };
+        // Drawn from its own stream too: the rest is the same either way.
+        let max_segments = if Rng::new(derive(seed, 0x6a7e)).chance(0.5) {
+            4
+        } else {
+            1
+        };
         Scenario {
             seed,
             conns,
             cfg,
             impairment,
             partition,
+            max_segments,
         }
     }
 
@@ -359,7 +372,11 @@ impl Scenario {
 
 impl fmt::Debug for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "seed {}:", self.seed)?;
+        writeln!(
+            f,
+            "seed {}: wire gathers {} segments",
+            self.seed, self.max_segments
+        )?;
         for (i, c) in self.conns.iter().enumerate() {
             writeln!(
                 f,

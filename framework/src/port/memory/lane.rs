@@ -80,10 +80,6 @@ pub(super) struct LaneSetup {
     pub(super) rss: bool,
     pub(super) seed: u64,
     pub(super) impairment: Impairment,
-    /// Frames may be chains ([`WireConfig::max_segments`] above 1).
-    ///
-    /// [`WireConfig::max_segments`]: super::WireConfig::max_segments
-    pub(super) gather: bool,
 }
 
 /// A lane: one direction of a wire.
@@ -96,9 +92,6 @@ pub(super) struct Lane {
     queues: u16,
     rss: bool,
     max_frame: usize,
-    /// Frames may be chains: their length is over all segments, and the
-    /// impaired path copies a chain before it writes (see `impair`).
-    gather: bool,
     imp: Impairment,
     partitioned: bool,
     /// No impairment and no partition: the fast path.
@@ -136,7 +129,6 @@ impl Lane {
             queues,
             rss: s.rss || queues > 1,
             max_frame: max_frame(s.mtu),
-            gather: s.gather,
             imp: s.impairment,
             partitioned: false,
             transparent,
@@ -257,14 +249,7 @@ impl Lane {
         }
         let ring = &mut self.rings[0];
         let max_frame = self.max_frame;
-        // `fit` vouches for first segments only: a gathering wire
-        // measures its chains.
-        let fits = if self.gather {
-            tx.as_slice()[..n].iter().all(|b| frame_len(b) <= max_frame)
-        } else {
-            fit || tx.as_slice()[..n].iter().all(|b| b.len() <= max_frame)
-        };
-        if fits {
+        if fit || tx.as_slice()[..n].iter().all(|b| frame_len(b) <= max_frame) {
             // Frame by frame (see `receive`): cheaper than an extend for
             // the one or two a burst mostly holds.
             for b in tx.drain_front(n) {

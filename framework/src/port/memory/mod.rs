@@ -295,7 +295,6 @@ impl MemoryWire {
                 // Distinct, seed-determined streams per direction.
                 seed: config.seed ^ salt,
                 impairment,
-                gather: config.max_segments > 1,
             }))
         };
         Ok(MemoryWire {

@@ -12,8 +12,8 @@ use super::super::rto::RttSample;
 use super::super::segment::SegmentIn;
 use super::super::seq::{SeqNumber, SeqRange};
 use super::frto::AckSeen;
-use crate::chained::{trim_back as trim_back_chained, trim_front as trim_front_chained};
 use super::{Connection, State};
+use crate::chained::{trim_back as trim_back_chained, trim_front as trim_front_chained};
 
 /// Duplicate ACKs that trigger a fast retransmit (RFC 5681 §3.2).
 const DUP_ACK_THRESHOLD: u32 = 3;

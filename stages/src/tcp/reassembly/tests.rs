@@ -339,18 +339,57 @@ fn chained_payloads_are_trimmed_across_links() {
     pool.assert_whole();
 }
 
+/// A chain whose tail is shared (a gathering port's frame: the sender's
+/// chunk) is cut where a link ends without a copy: the shared link stays
+/// whole, its other holder's bytes untouched.
 #[test]
-fn a_shared_chain_that_cannot_be_cut_is_refused() {
+fn a_shared_chain_is_cut_at_a_link_without_a_copy() {
     let pool = Pool::with_capacity(16).unwrap();
     let mut q = ReassemblyQueue::new(1 << 20, 16);
     q.insert(s(0), payload(&pool, &[1; 4]));
     let mut head = payload(&pool, &[1; 4]);
     let tail = payload(&pool, &[2; 4]).share();
     head.chain_shared(tail.clone()).unwrap();
-    // Dropping [0, 4) means taking the shared link apart.
+    // [0, 4) is held: only the shared link is kept.
+    assert!(matches!(q.insert(s(0), head), Insert::Queued { .. }));
+    assert_eq!(tail.ref_count(), 2, "kept by reference");
+    assert_eq!(drain(&mut q, s(0)).0, [[1; 4], [2; 4]].concat());
+    assert_eq!(tail.data(), &[2; 4]);
+    drop((q, tail));
+    pool.assert_whole();
+}
+
+/// A cut inside a shared link is made on a copy in the first link's room;
+/// when that room is too small the segment is refused, the shared bytes
+/// untouched.
+#[test]
+fn a_shared_chain_that_cannot_be_cut_is_refused() {
+    let pool = Pool::with_capacity(16).unwrap();
+    // The first link full to its last 10 bytes: the shared 100 do not fit.
+    let mut head = pool.alloc().unwrap();
+    let room = head.tailroom();
+    head.extend_from_slice(&vec![1; room - 10]).unwrap();
+    let tail = payload(&pool, &[2; 100]).share();
+    head.chain_shared(tail.clone()).unwrap();
+    let first = (room - 10) as u32;
+    // Held from inside the shared link on: the new segment's back must be
+    // cut there.
+    let mut q = ReassemblyQueue::new(1 << 20, 16);
+    q.insert(s(first + 50), payload(&pool, &[2; 150]));
     assert_eq!(q.insert(s(0), head), Insert::Refused(Refusal::Shared));
     assert_eq!(q.stats().refused_shared, 1);
-    assert_eq!(q.segments(), 1);
+    assert_eq!(tail.data(), &[2; 100][..]);
+    drop(q);
+    // Room enough: cut on a copy, which holds no reference.
+    let mut q = ReassemblyQueue::new(1 << 20, 16);
+    q.insert(s(0), payload(&pool, &[1; 6]));
+    let mut head = payload(&pool, &[1; 2]);
+    head.chain_shared(tail.clone()).unwrap();
+    // [2, 104): [2, 6) is held, the cut falls 2 bytes into the shared link.
+    assert!(matches!(q.insert(s(2), head), Insert::Queued { .. }));
+    assert_eq!(tail.ref_count(), 1, "the copy holds no reference");
+    assert_eq!(drain(&mut q, s(0)).0, [vec![1; 6], vec![2; 98]].concat());
+    assert_eq!(tail.data(), &[2; 100][..]);
     drop((q, tail));
     pool.assert_whole();
 }
