@@ -89,3 +89,42 @@ fn copy_segments<'a>(segments: impl Iterator<Item = &'a [u8]>, dst: &mut [u8]) {
         at += seg.len();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::{BufferPool, Pool};
+
+    /// What a receiver of a gathered frame relies on to cut inside the
+    /// sender's shared segment: without a fresh buffer, the rest is copied
+    /// into the first segment's room, the shared segment left as it was
+    /// (bytes, bounds and count); with no room, nothing changes.
+    #[test]
+    fn a_shared_tail_is_copied_into_the_first_segments_room_and_left_whole() {
+        let pool = Pool::with_capacity(8).unwrap();
+        let mut held = pool.alloc().unwrap();
+        held.extend_from_slice(b"shared payload").unwrap();
+        let held = held.share();
+        let mut head = pool.alloc().unwrap();
+        head.extend_from_slice(b"hdr").unwrap();
+        head.trim_front(3).unwrap(); // the headers cut off: an empty first segment
+        head.chain_shared(held.clone()).unwrap();
+        assert_eq!(held.ref_count(), 2);
+        assert_eq!(linearize(&mut head, || None), Ok(true));
+        assert_eq!(
+            (head.data(), head.segment_count()),
+            (&b"shared payload"[..], 1)
+        );
+        assert_eq!((held.data(), held.ref_count()), (&b"shared payload"[..], 1));
+        // A first segment without the room: refused, the chain unchanged.
+        let mut full = pool.alloc().unwrap();
+        let room = full.tailroom();
+        full.extend_from_slice(&vec![7; room - 4]).unwrap();
+        full.chain_shared(held.clone()).unwrap();
+        assert_eq!(linearize(&mut full, || None), Err(LinearizeError::NoBuffer));
+        assert_eq!((full.segment_count(), full.total_len()), (2, room - 4 + 14));
+        assert_eq!(held.ref_count(), 2);
+        drop((head, full, held));
+        pool.assert_whole();
+    }
+}

@@ -146,7 +146,9 @@ fn chained_payload<B: PacketBuf>(mut buf: B, start: usize, len: usize) -> Result
         .checked_sub(start + len)
         .ok_or(Reason::TOO_SHORT)?;
     buf.trim_front(start).map_err(|_| Reason::CHAINED)?;
-    crate::chained::trim_back(&mut buf, excess).map_err(|_| Reason::CHAINED)?;
+    if excess != 0 {
+        crate::chained::trim_back(&mut buf, excess).map_err(|_| Reason::CHAINED)?;
+    }
     Ok(buf)
 }
 
