@@ -71,8 +71,20 @@ fn a_flipped_bit_in_a_later_segment_fails_the_checksum() {
         let at = frame.len() - 101;
         frame[at] ^= 0x10;
         let headers = frame.len() - 600;
-        let (p, _held) = tcp_chain(&frame, &[headers + 1]);
-        assert_eq!(parse(p).unwrap_err(), Reason::BAD_CHECKSUM, "v6 {v6}");
+        // Two segments from a word boundary (the sums carried on), from
+        // an odd one, and three.
+        for cuts in [
+            vec![headers],
+            vec![headers + 1],
+            vec![headers + 2, headers + 301],
+        ] {
+            let (p, _held) = tcp_chain(&frame, &cuts);
+            assert_eq!(
+                parse(p).unwrap_err(),
+                Reason::BAD_CHECKSUM,
+                "v6 {v6} {cuts:?}"
+            );
+        }
         // The port's verdict is trusted, as for one segment.
         let (mut p, _held) = tcp_chain(&frame, &[headers + 1]);
         p.buf_mut().meta_mut().l4_checksum = ChecksumStatus::Good;
