@@ -314,7 +314,7 @@ fn chain_checksum_ok<B: PacketBuf>(
         _ => return false,
     };
     let first = p.l4();
-    if first.len() % 2 == 0 && p.buf().segment_count() == 2 {
+    if first.len().is_multiple_of(2) && p.buf().segment_count() == 2 {
         // The common chain (a header, then the sender's chunk): each piece
         // starts on a word, so the sums simply carry on.
         let rest = p.buf().segments().nth(1).unwrap_or(&[]);
