@@ -12,7 +12,6 @@
 //! built again before use.
 
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tpa::wire::ipv4::IpProtocol;
 use tpa::wire::MacAddr;
@@ -24,15 +23,6 @@ use super::state::Egress;
 
 /// The Ethernet and IPv4 headers' length.
 pub(super) const V4_HEADERS: usize = ETHERNET_LEN + IPV4_HEADER_LEN;
-
-/// The stamps of egress paths: every one a number of its own (0 is no
-/// path's).
-static STAMPS: AtomicU64 = AtomicU64::new(1);
-
-/// A stamp no other egress path (or earlier state of this one) has.
-pub(super) fn next_stamp() -> u64 {
-    STAMPS.fetch_add(1, Ordering::Relaxed)
-}
 
 /// The IPv4 way out of one TCP connection (one source and destination),
 /// kept by the connection and handed to

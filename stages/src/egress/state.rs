@@ -4,6 +4,7 @@
 
 use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tpa::app::SocketId;
@@ -12,6 +13,15 @@ use tpa::port::SharedHost;
 use super::route::{NextHop, Routes};
 use crate::iface::Interface;
 use crate::neighbor::{NeighborCache, NeighborConfig};
+
+/// The stamps of egress paths: every one a number of its own (0 is no
+/// path's).
+static STAMPS: AtomicU64 = AtomicU64::new(1);
+
+/// A stamp no other egress path (or earlier state of this one) has.
+fn next_stamp() -> u64 {
+    STAMPS.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Neighbors each cache of an [`Egress`] remembers by default.
 pub const DEFAULT_NEIGHBORS: usize = 64;
@@ -190,7 +200,7 @@ impl<B> Egress<B> {
             announce_v6: false,
             counters: EgressCounters::default(),
             shared_host: None,
-            stamp: super::path::next_stamp(),
+            stamp: next_stamp(),
             iface,
             config,
         }
@@ -220,7 +230,7 @@ impl<B> Egress<B> {
     /// (replacing an earlier one).
     pub fn with_gateway(mut self, gateway: IpAddr) -> Self {
         self.routes.set_gateway(gateway);
-        self.stamp = super::path::next_stamp();
+        self.stamp = next_stamp();
         self
     }
 

@@ -4,7 +4,9 @@
 //! raises its events, re-arms its timer and, once closed and released,
 //! frees its slot.
 
-use tpa::app::Events;
+use std::net::SocketAddr;
+
+use tpa::app::{Events, SocketError};
 use tpa::buf::PacketBuf;
 use tpa::stage::Cx;
 use tpa::state::{Part, Parts};
@@ -13,8 +15,8 @@ use super::mss::mss_for;
 use super::segment::SegmentOut;
 use super::sockets::{InputEvent, TcpSockets};
 use super::tso::{self, Batch};
-use super::wire::{fit_options, send_segment_on_path, FourTuple};
-use crate::egress::Egress;
+use super::wire::{build_segment, checksum_v4, fit_options, send_other, FourTuple};
+use crate::egress::{send_tcp_v4, Egress, Sent};
 
 /// Works through the connections touched since the last call: sends
 /// their segments through the egress path (SACK blocks that would make a
@@ -297,4 +299,37 @@ where
         flush(cx);
     }
     fired
+}
+
+/// [`send_segment_in_place`](super::wire::send_segment_in_place) for the connection in slot `index` of the
+/// table (the output path's every segment), with no owner: over IPv4 the
+/// Ethernet and IPv4 headers come from the connection's way out
+/// ([`Egress::send_tcp_v4_on`], built by its first segment), the same
+/// frame. IPv6 as [`send_segment_in_place`](super::wire::send_segment_in_place).
+///
+/// # Errors
+///
+/// As [`send_segment`](super::wire::send_segment).
+#[inline]
+fn send_segment_on_path<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    tuple: &FourTuple,
+    index: u32,
+    seg: &mut SegmentOut<B>,
+) -> Result<Sent, SocketError>
+where
+    B: PacketBuf,
+    S: Part<Egress<B>> + Parts<(TcpSockets<B>, Egress<B>)>,
+{
+    let (buf, header, offload) = build_segment(cx, tuple, seg)?;
+    if let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (tuple.local, tuple.remote) {
+        let (src, dst) = (*local.ip(), *remote.ip());
+        let buf = checksum_v4(buf, offload, (src, dst));
+        let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
+        return match sockets.conn_path(index) {
+            Some(path) => egress.send_tcp_v4_on(port, buf, path, (src, dst), header),
+            None => send_tcp_v4(cx, buf, (src, dst), header, None),
+        };
+    }
+    send_other(cx, buf, tuple, header, offload, None)
 }

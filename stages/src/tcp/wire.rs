@@ -9,14 +9,13 @@ use tpa::app::{SocketError, SocketId};
 use tpa::buf::{ChecksumStatus, L4Protocol, PacketBuf};
 use tpa::header::checksum::{pseudo_header_v4, pseudo_header_v6, sum_from, Checksum};
 use tpa::stage::{Cx, Reason};
-use tpa::state::{Part, Parts};
+use tpa::state::Part;
 use tpa::wire::ipv4::{IpProtocol, Ipv4View};
 use tpa::wire::ipv6::Ipv6View;
 use tpa::wire::tcp::{option_kind as kind, SackBlocks, Tcp, TcpOptionWriter, TcpOptions, TcpView};
 
 use super::segment::{OptionsOut, SegmentIn, SegmentOut};
 use super::seq::SeqNumber;
-use super::sockets::TcpSockets;
 use crate::egress::{send_ip, send_tcp_v4, Egress, IpSend, Sent};
 use crate::packet::TcpPacket;
 
@@ -408,44 +407,11 @@ where
     send_other(cx, buf, tuple, header, offload, owner)
 }
 
-/// [`send_segment_in_place`] for the connection in slot `index` of the
-/// table (the output path's every segment), with no owner: over IPv4 the
-/// Ethernet and IPv4 headers come from the connection's way out
-/// ([`Egress::send_tcp_v4_on`], built by its first segment), the same
-/// frame. IPv6 as [`send_segment_in_place`].
-///
-/// # Errors
-///
-/// As [`send_segment`].
-#[inline]
-pub(crate) fn send_segment_on_path<B, S>(
-    cx: &mut Cx<'_, B, S>,
-    tuple: &FourTuple,
-    index: u32,
-    seg: &mut SegmentOut<B>,
-) -> Result<Sent, SocketError>
-where
-    B: PacketBuf,
-    S: Part<Egress<B>> + Parts<(TcpSockets<B>, Egress<B>)>,
-{
-    let (buf, header, offload) = build_segment(cx, tuple, seg)?;
-    if let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (tuple.local, tuple.remote) {
-        let (src, dst) = (*local.ip(), *remote.ip());
-        let buf = checksum_v4(buf, offload, (src, dst));
-        let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
-        return match sockets.conn_path(index) {
-            Some(path) => egress.send_tcp_v4_on(port, buf, path, (src, dst), header),
-            None => send_tcp_v4(cx, buf, (src, dst), header, None),
-        };
-    }
-    send_other(cx, buf, tuple, header, offload, None)
-}
-
 /// The TCP header, options and payload of `seg` in a fresh buffer (the
 /// payload taken: copied up to [`COPY_BREAK`] bytes, else chained); the
 /// header's length, and whether the port finishes the TCP checksum.
 #[inline(always)]
-fn build_segment<B, S>(
+pub(crate) fn build_segment<B, S>(
     cx: &mut Cx<'_, B, S>,
     tuple: &FourTuple,
     seg: &mut SegmentOut<B>,
@@ -471,7 +437,11 @@ where
 /// `buf`'s TCP checksum over IPv4 from `src` to `dst`, done or asked of
 /// the port.
 #[inline(always)]
-fn checksum_v4<B: PacketBuf>(mut buf: B, offload: bool, (src, dst): (Ipv4Addr, Ipv4Addr)) -> B {
+pub(crate) fn checksum_v4<B: PacketBuf>(
+    mut buf: B,
+    offload: bool,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+) -> B {
     finish_checksum_with(&mut buf, offload, |len| {
         pseudo_header_v4(src, dst, IpProtocol::Tcp.raw(), len as u16)
     });
@@ -481,7 +451,7 @@ fn checksum_v4<B: PacketBuf>(mut buf: B, offload: bool, (src, dst): (Ipv4Addr, I
 /// The rest of [`send_segment_in_place`] for a tuple that is not IPv4's:
 /// the checksum, then [`send_ip`].
 #[inline(always)]
-fn send_other<B, S>(
+pub(crate) fn send_other<B, S>(
     cx: &mut Cx<'_, B, S>,
     mut buf: B,
     tuple: &FourTuple,
