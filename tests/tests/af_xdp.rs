@@ -240,6 +240,20 @@ fn xdp_attached(ns: &Netns, dev: &str) -> bool {
     ns.ip(&["link", "show", dev]).contains("prog/xdp")
 }
 
+/// Whether `dev` has no XDP program, looking again for a second at most:
+/// the program goes with the last reference to its `bpf_link`, and a
+/// child another test thread is forking at that moment holds a copy of
+/// the link's descriptor until its exec closes it (close-on-exec).
+fn xdp_detached(ns: &Netns, dev: &str) -> bool {
+    for _ in 0..50 {
+        if !xdp_attached(ns, dev) {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 #[test]
 fn tpa_and_the_kernel_serve_one_address_side_by_side() {
     let (server, client) = pair();
@@ -340,7 +354,7 @@ fn tpa_and_the_kernel_serve_one_address_side_by_side() {
     drop(filter);
     pool.assert_whole();
     assert!(
-        !xdp_attached(&server, "vs"),
+        xdp_detached(&server, "vs"),
         "the XDP program outlived the port"
     );
     assert_eq!(
@@ -466,7 +480,7 @@ fn errors_name_the_interface_and_the_cause() {
         err.starts_with("vs: ") && err.contains("queue 1 does not exist"),
         "{err}"
     );
-    assert!(!xdp_attached(&server, "vs"));
+    assert!(xdp_detached(&server, "vs"));
 
     // Queue 0 held by another AF_XDP socket (the test's own, bound with
     // no XDP program): the bind fails, and the program attached for it
@@ -480,7 +494,7 @@ fn errors_name_the_interface_and_the_cause() {
         err.starts_with("vs: ") && err.contains("queue 0 is busy"),
         "{err}"
     );
-    assert!(!xdp_attached(&server, "vs"), "a failed open left XDP on");
+    assert!(xdp_detached(&server, "vs"), "a failed open left XDP on");
     drop(holder);
     let port = server.enter(|| AfXdp::open(&config, pool.clone()));
     assert!(port.is_ok(), "queue 0 is free again: {port:?}");
@@ -635,7 +649,7 @@ fn an_unprivileged_process_is_told_what_it_lacks() {
                 "{how}: {err}"
             );
         }
-        assert!(!xdp_attached(&server, "vs"), "{how}");
+        assert!(xdp_detached(&server, "vs"), "{how}");
     }
 }
 
@@ -692,16 +706,10 @@ fn the_program_goes_away_when_tpa_is_killed() {
     child.wait().unwrap();
     // (`ip netns exec` execs the command: the id killed is the test
     // binary's own.) The kernel releases the link as the process's files
-    // are closed, which may finish just after the wait: look again for a
-    // second at most.
-    for _ in 0..50 {
-        if !xdp_attached(&server, "vs") {
-            break;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
+    // are closed, which may finish just after the wait: `xdp_detached`
+    // looks again for a second at most.
     assert!(
-        !xdp_attached(&server, "vs"),
+        xdp_detached(&server, "vs"),
         "kill -9 left the XDP program attached"
     );
     // The kernel has the interface back: port unreachable for tpa's port.
@@ -1071,7 +1079,7 @@ fn each_queue_has_its_own_socket() {
     assert_eq!(x.no_socket, 0, "{x:?}");
     drop(per_queue);
     drop(filter);
-    assert!(!xdp_attached(&server, "vs"));
+    assert!(xdp_detached(&server, "vs"));
     pool.assert_whole();
 }
 
@@ -1279,7 +1287,7 @@ fn tpa_and_the_kernel_share_an_ipv6_address() {
     );
     drop((port, filter));
     pool.assert_whole();
-    assert!(!xdp_attached(&server, "vs"));
+    assert!(xdp_detached(&server, "vs"));
     assert_eq!(udp_echoes(&client, server_ip, TPA_UDP, 1), 0, "tpa gone");
     kernel_tcp_echo_ok(&client, server_ip);
 }
