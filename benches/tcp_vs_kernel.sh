@@ -51,7 +51,9 @@
 # `--tx-path ring`, the transmit ring's pages handed to the kernel, where
 # the default on a veth is `ring-copy` (the kernel copies each frame out
 # of the ring, the veth would otherwise copy ring pages into fresh ones);
-# not run over TAP either.
+# not run over TAP either. A mode with +v3 receives on tpa's veth ends
+# through the block ring (`--rx-mode throughput`, TPACKET_V3) instead of
+# the frame ring; not over TAP.
 # Traffic stays inside the namespaces the script creates, which it removes
 # on exit. Prints the tables (doc/benchmarks.md quotes
 # them as printed; each round's figures go to standard error).
@@ -80,8 +82,8 @@ transports="${TRANSPORTS:-veth tap}"
 idles="${IDLES:-wait}"
 [[ ${SPIN:-0} == 1 ]] && idles=spin
 for m in $idles; do
-    [[ $m =~ ^(wait|wait:~?[0-9]+|sleep|spin)(\+mac|\+ring)*$ ]] || {
-        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, wait:~N, sleep and spin (each with +mac, +ring, both or neither), not $m" >&2
+    [[ $m =~ ^(wait|wait:~?[0-9]+|sleep|spin)(\+mac|\+ring|\+v3)*$ ]] || {
+        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, wait:~N, sleep and spin (each with any of +mac, +ring, +v3), not $m" >&2
         exit 1
     }
 done
@@ -183,6 +185,9 @@ pair_setup() {
     fi
     if [[ $mode == *+ring* && $1 == veth/* ]]; then
         cmac+=(--tx-path ring) smac+=(--tx-path ring)
+    fi
+    if [[ $mode == *+v3* && $1 == veth/* ]]; then
+        cmac+=(--rx-mode throughput) smac+=(--rx-mode throughput)
     fi
     case ${1%@*} in
     veth/kernel-kernel)
