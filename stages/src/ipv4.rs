@@ -228,13 +228,7 @@ mod tests {
     }
 
     fn input(bytes: &[u8]) -> Result<Ipv4Packet<tpa::buf::PoolBuf>, &'static str> {
-        let mut buf = frame(bytes);
-        buf.meta_mut().layers.l3 = 14;
-        match with_cx(|cx| Ipv4Input::new(iface()).process(Ipv4Frame::new_unchecked(buf), cx)) {
-            Verdict::Pass(p) => Ok(p),
-            Verdict::Drop(r) => Err(r.name(&[])),
-            _ => Err("other verdict"),
-        }
+        input_buf(frame(bytes))
     }
 
     #[test]
@@ -276,6 +270,8 @@ mod tests {
         pool().assert_whole();
     }
 
+    /// The input stage's verdict on `buf`, a frame whose IP header is at
+    /// byte 14 (chained or not).
     fn input_buf(
         mut buf: tpa::buf::PoolBuf,
     ) -> Result<Ipv4Packet<tpa::buf::PoolBuf>, &'static str> {
