@@ -90,16 +90,13 @@ fn cut_copied<B: PacketBuf>(buf: &mut B, front: usize, back: usize) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::joined as flat;
     use tpa::buf::{BufferPool, Pool, PoolBuf, Shared};
 
     fn bytes(p: &Pool, b: &[u8]) -> PoolBuf {
         let mut buf = p.alloc().unwrap();
         buf.extend_from_slice(b).unwrap();
         buf
-    }
-
-    fn flat(b: &PoolBuf) -> Vec<u8> {
-        b.segments().flatten().copied().collect()
     }
 
     /// A header segment, a shared middle and a unique tail: `hdr|shared|tail`.
