@@ -120,6 +120,18 @@ TABLES = {
     "headers-emit-ipv4": Table(
         ["emit_ipv4"], labels=PEER_LABELS, bold="tpa", name_header="library"
     ),
+    # benches/benches/checksum.rs
+    "checksum": Table(
+        ["checksum/64", "checksum/1460", "checksum/9000", "checksum/65536"],
+        functions=["tpa"],
+        baseline="tpa",
+        labels=PEER_LABELS,
+        bold="tpa",
+        columns=("group", "name", "time", "gbps", "ratio"),
+        name_header="library",
+        unit="sum",
+        per=1,
+    ),
     # benches/benches/pipeline.rs
     "pipeline": Table(
         ["chain/1", "chain/4", "chain/8", "l2fwd/hot", "l2fwd/cold"],
