@@ -29,9 +29,12 @@ fn reference(bytes: &[u8]) -> u16 {
     acc as u16
 }
 
-/// The contenders: name and a function giving the folded sum (not
-/// complemented) as a host-order number.
-fn contenders() -> Vec<(&'static str, fn(&[u8]) -> u16)> {
+/// A contender: the folded sum (not complemented) of the bytes, as a
+/// host-order number.
+type SumFn = fn(&[u8]) -> u16;
+
+/// The contenders, by name.
+fn contenders() -> Vec<(&'static str, SumFn)> {
     vec![
         ("tpa", |b| tpa::header::checksum::sum(b)),
         // etherparse sums native-endian words and gives the complement
