@@ -179,6 +179,19 @@ fn payload_offset(protocol: IpProtocol, l4: &[u8]) -> Option<usize> {
     }
 }
 
+/// A port's abilities as a connection's way out uses them, read once per
+/// flush ([`Egress::path_caps`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PathCaps {
+    /// The largest IP packet the port sends (the egress configuration's
+    /// MTU, when smaller).
+    pub mtu: usize,
+    /// The port fills the IPv4 header checksum.
+    pub ipv4_checksum: bool,
+    /// The port finishes TCP checksums.
+    pub tcp_checksum: bool,
+}
+
 /// The layer offsets of a frame of `headers` bytes of Ethernet and IP in
 /// front of a transport header.
 #[inline]
@@ -338,7 +351,7 @@ impl<B: PacketBuf> Egress<B> {
     pub fn send_tcp_v4_on(
         &mut self,
         port: &mut PortCx<'_, B>,
-        mut payload: B,
+        payload: B,
         path: &mut PathV4,
         (src, dst): (Ipv4Addr, Ipv4Addr),
         tcp_header: usize,
@@ -354,13 +367,75 @@ impl<B: PacketBuf> Egress<B> {
             return self.send_v4(port, payload, (src, dst), what);
         }
         debug_assert!(path.carries((src, dst)), "a path serves one connection");
-        let total_len = IPV4_HEADER_LEN + payload.total_len();
         let caps = port.caps();
         let offload = caps.tx_offloads.ipv4_checksum;
         if !self.fits(caps, IPV4_HEADER_LEN, &payload, Some(tcp_header)) {
             self.counters.too_big += 1;
             return Err(SocketError::MessageTooLong);
         }
+        self.send_on_path(port, payload, path, tcp_header, offload)
+    }
+
+    /// What the output path's straight case reads of a port once per
+    /// flush: see [`PathCaps`].
+    #[inline]
+    pub fn path_caps(&self, caps: &PortCaps) -> PathCaps {
+        PathCaps {
+            mtu: self.mtu(caps),
+            ipv4_checksum: caps.tx_offloads.ipv4_checksum,
+            tcp_checksum: caps.tx_offloads.tcp_checksum,
+        }
+    }
+
+    /// Whether `path` was built by this egress path as it stands (else
+    /// [`send_tcp_v4_on`](Self::send_tcp_v4_on) builds it again).
+    #[inline]
+    pub fn path_is_current(&self, path: &PathV4) -> bool {
+        self.path_current(path)
+    }
+
+    /// [`send_tcp_v4_on`](Self::send_tcp_v4_on) for a single segment
+    /// (`payload`: its TCP header of `tcp_header` bytes and data, no TSO
+    /// request) on a `path` [current](Self::path_is_current) for this
+    /// egress path, with the port's abilities read once (`caps`, from
+    /// [`path_caps`](Self::path_caps)): the MTU check without a call
+    /// into the port, then the same frame.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_ip`].
+    #[inline]
+    pub fn send_tcp_v4_current(
+        &mut self,
+        port: &mut PortCx<'_, B>,
+        payload: B,
+        path: &PathV4,
+        tcp_header: usize,
+        caps: &PathCaps,
+    ) -> Result<Sent, SocketError> {
+        debug_assert!(self.path_current(path), "a path built by this egress path");
+        debug_assert!(payload.meta().tx.tso_mss().is_none(), "a single segment");
+        // `fits` for a packet without a TSO request: the MTU alone.
+        if IPV4_HEADER_LEN + payload.total_len() > caps.mtu {
+            self.counters.too_big += 1;
+            return Err(SocketError::MessageTooLong);
+        }
+        self.send_on_path(port, payload, path, tcp_header, caps.ipv4_checksum)
+    }
+
+    /// The rest of [`send_tcp_v4_on`](Self::send_tcp_v4_on) once the
+    /// packet fits: the headers from `path`, the neighbor, the port.
+    #[inline(always)]
+    fn send_on_path(
+        &mut self,
+        port: &mut PortCx<'_, B>,
+        mut payload: B,
+        path: &PathV4,
+        tcp_header: usize,
+        offload: bool,
+    ) -> Result<Sent, SocketError> {
+        let owner = None;
+        let total_len = IPV4_HEADER_LEN + payload.total_len();
         let ident = self.take_ip_id();
         let Some(headers) = payload
             .prepend(V4_HEADERS)

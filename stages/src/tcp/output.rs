@@ -15,8 +15,11 @@ use super::mss::mss_for;
 use super::segment::SegmentOut;
 use super::sockets::{InputEvent, TcpSockets};
 use super::tso::{self, Batch};
-use super::wire::{build_segment, checksum_v4, fit_options, send_other, FourTuple};
-use crate::egress::{send_tcp_v4, Egress, Sent};
+use super::conn::Quiet;
+use super::wire::{
+    build_quiet_v4, build_segment, checksum_v4, fit_options, send_other, FourTuple,
+};
+use crate::egress::{send_tcp_v4, Egress, PathCaps, Sent};
 
 /// Works through the connections touched since the last call: sends
 /// their segments through the egress path (SACK blocks that would make a
@@ -47,22 +50,29 @@ where
     let list = cx.part::<TcpSockets<B>>().take_dirty();
     let mut sent = 0;
     let mut events = cx.part::<TcpSockets<B>>().take_events();
-    let tso = cx.caps().tx_offloads.tso && cx.part::<TcpSockets<B>>().config().tso;
-    let max_buffers = cx.part::<TcpSockets<B>>().config().max_chain_buffers as usize;
+    // The port's abilities read once per flush.
+    let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
+    let caps = port.caps();
+    let tso = caps.tx_offloads.tso && sockets.config().tso;
+    let path_caps = egress.path_caps(caps);
+    let max_buffers = sockets.config().max_chain_buffers as usize;
     for &index in &list {
-        // The tuple once per connection, not with each segment.
-        let tuple = cx.part::<TcpSockets<B>>().conn_tuple(index);
-        match &tuple {
-            // Every segment on its own (every port without TSO): one
-            // segment asked for, sent from where it was built, no
-            // segment held back for a batch.
-            Some(tuple) if !tso => {
-                while let Some(mut seg) = next_segment(cx, index, now_ns) {
-                    sent += send_one(cx, tuple, index, &mut seg);
+        // Every segment on its own (every port without TSO): the
+        // straight case first, the full path for what it does not take.
+        if tso || !flush_quiet(cx, index, now_ns, &path_caps, &mut sent) {
+            // The tuple once per connection, not with each segment.
+            let tuple = cx.part::<TcpSockets<B>>().conn_tuple(index);
+            match &tuple {
+                // One segment asked for, sent from where it was built, no
+                // segment held back for a batch.
+                Some(tuple) if !tso => {
+                    while let Some(mut seg) = next_segment(cx, index, now_ns) {
+                        sent += send_one(cx, tuple, index, &mut seg);
+                    }
                 }
+                Some(tuple) => sent += flush_tso(cx, tuple, index, now_ns, max_buffers),
+                None => {}
             }
-            Some(tuple) => sent += flush_tso(cx, tuple, index, now_ns, max_buffers),
-            None => {}
         }
         cx.part::<TcpSockets<B>>().settle(index, &mut events);
         if !events.is_empty() {
@@ -73,6 +83,58 @@ where
     sockets.return_events(events);
     sockets.return_dirty(list);
     sent
+}
+
+/// The straight case of the connection in slot `index` (an established
+/// IPv4 connection whose way out is built, with nothing rare to send:
+/// [`Connection::poll_quiet`](super::conn::Connection::poll_quiet)): the
+/// slot, the egress part and the port borrowed once, each segment decided
+/// and built in one pass ([`build_quiet_v4`]: its header in one move) and
+/// sent on the connection's path with the port's abilities read once
+/// (`caps`). Adds the segments sent to `sent`. Returns `false` when the
+/// connection needs the full path for the rest (any other state, a rare
+/// segment, IPv6, a path to build), having sent nothing it would not have.
+#[inline(always)]
+fn flush_quiet<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    index: u32,
+    now_ns: u64,
+    caps: &PathCaps,
+    sent: &mut usize,
+) -> bool
+where
+    B: PacketBuf,
+    S: Parts<(TcpSockets<B>, Egress<B>)>,
+{
+    let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
+    let Some(c) = sockets.conn_out(index) else {
+        return true; // no connection: nothing to send
+    };
+    let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (c.tuple.local, c.tuple.remote) else {
+        return false;
+    };
+    if !egress.path_is_current(c.path) {
+        return false;
+    }
+    let addrs = (*local.ip(), *remote.ip());
+    let ports = (local.port(), remote.port());
+    loop {
+        let seg = match c.conn.poll_quiet(now_ns) {
+            Quiet::Seg(seg) => seg,
+            Quiet::Nothing => return true,
+            Quiet::Full => return false,
+        };
+        // No owner, as `send_one`: a lost segment is loss to TCP.
+        let ok = build_quiet_v4(port, ports, seg, caps.tcp_checksum, addrs)
+            .and_then(|(buf, header)| egress.send_tcp_v4_current(port, buf, c.path, header, caps))
+            .is_ok();
+        if ok {
+            c.counters.segments_sent += 1;
+            *sent += 1;
+        } else {
+            c.counters.send_failures += 1;
+        }
+    }
 }
 
 /// Sends `seg` of the connection on `tuple` in slot `index` (SACK blocks

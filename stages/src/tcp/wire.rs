@@ -8,12 +8,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use tpa::app::{SocketError, SocketId};
 use tpa::buf::{ChecksumStatus, L4Protocol, PacketBuf};
 use tpa::header::checksum::{pseudo_header_v4, pseudo_header_v6, sum_from, Checksum};
-use tpa::stage::{Cx, Reason};
+use tpa::stage::{Cx, PortCx, Reason};
 use tpa::state::Part;
 use tpa::wire::ipv4::{IpProtocol, Ipv4View};
 use tpa::wire::ipv6::Ipv6View;
 use tpa::wire::tcp::{option_kind as kind, SackBlocks, Tcp, TcpOptionWriter, TcpOptions, TcpView};
 
+use super::conn::QuietSeg;
 use super::segment::{OptionsOut, SegmentIn, SegmentOut};
 use super::seq::SeqNumber;
 use crate::egress::{send_ip, send_tcp_v4, Egress, IpSend, Sent};
@@ -432,6 +433,61 @@ where
         }
     }
     Ok((buf, header, offload))
+}
+
+/// The output path's straight case ([`QuietSeg`]): the TCP header (20
+/// bytes, or 32 with `NOP NOP TS`, written in one move) and the payload
+/// (taken: copied up to [`COPY_BREAK`] bytes, else chained) in a fresh
+/// buffer from `port`, with its checksum over IPv4 from `src` to `dst`
+/// done or asked of the port (`offload`); the header's length. The same
+/// bytes [`build_segment`], [`write_header`] and [`checksum_v4`] make of
+/// the equal [`SegmentOut`].
+///
+/// # Errors
+///
+/// [`NoBuffers`](SocketError::NoBuffers) when the pool is empty or the
+/// payload cannot be chained.
+#[inline(always)]
+pub(crate) fn build_quiet_v4<B: PacketBuf>(
+    port: &mut PortCx<'_, B>,
+    (local_port, remote_port): (u16, u16),
+    seg: QuietSeg<B>,
+    offload: bool,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+) -> Result<(B, usize), SocketError> {
+    let mut buf = port.alloc().ok_or(SocketError::NoBuffers)?;
+    let len = if seg.timestamps.is_some() {
+        Tcp::LEN + 12
+    } else {
+        Tcp::LEN
+    };
+    let mut head = [0u8; Tcp::LEN + 12];
+    head[0..2].copy_from_slice(&local_port.to_be_bytes());
+    head[2..4].copy_from_slice(&remote_port.to_be_bytes());
+    head[4..8].copy_from_slice(&seg.seq.get().to_be_bytes());
+    head[8..12].copy_from_slice(&seg.ack.get().to_be_bytes());
+    head[12] = ((len / 4) as u8) << 4;
+    head[13] = seg.flags.0;
+    head[14..16].copy_from_slice(&seg.window.to_be_bytes());
+    // 16..20: checksum (filled below) and urgent pointer, zero.
+    if let Some((val, ecr)) = seg.timestamps {
+        head[20..24].copy_from_slice(&[kind::NOP, kind::NOP, kind::TIMESTAMPS, 10]);
+        head[24..28].copy_from_slice(&val.to_be_bytes());
+        head[28..32].copy_from_slice(&ecr.to_be_bytes());
+    }
+    buf.append(len)
+        .map_err(|_| SocketError::NoBuffers)?
+        .copy_from_slice(&head[..len]);
+    if let Some(payload) = seg.payload {
+        let n = payload.total_len();
+        if n <= COPY_BREAK && buf.tailroom() >= n {
+            copy_payload(&mut buf, &payload)?;
+        } else {
+            buf.chain_shared(payload)
+                .map_err(|_| SocketError::NoBuffers)?;
+        }
+    }
+    Ok((checksum_v4(buf, offload, (src, dst)), len))
 }
 
 /// `buf`'s TCP checksum over IPv4 from `src` to `dst`, done or asked of

@@ -27,6 +27,34 @@ enum Next {
     Ack,
 }
 
+/// What [`Connection::poll_quiet`] found.
+pub(crate) enum Quiet<B: PacketBuf> {
+    /// The next segment, built by the straight path.
+    Seg(QuietSeg<B>),
+    /// Nothing to send, and no chunk waiting.
+    Nothing,
+    /// Not the straight path's case: ask
+    /// [`poll_transmit`](Connection::poll_transmit).
+    Full,
+}
+
+/// A segment of the straight path ([`Connection::poll_quiet`]): ACK set,
+/// the timestamps option when agreed and no other option.
+pub(crate) struct QuietSeg<B: PacketBuf> {
+    /// SEG.SEQ.
+    pub seq: SeqNumber,
+    /// SEG.ACK.
+    pub ack: SeqNumber,
+    /// The control bits (ACK among them).
+    pub flags: TcpFlags,
+    /// SEG.WND, scaled down.
+    pub window: u16,
+    /// `(TSval, TSecr)`, when timestamps were agreed.
+    pub timestamps: Option<(u32, u32)>,
+    /// The data, a handle on the send queue's chunk.
+    pub payload: Option<tpa::buf::Shared<B>>,
+}
+
 impl<B: PacketBuf> Connection<B> {
     /// The next segment to send, `None` when there is nothing. Drain it
     /// after every input, application call and timer.
@@ -170,6 +198,132 @@ impl<B: PacketBuf> Connection<B> {
         #[cfg(test)]
         assert_eq!(next, self.next_full(), "the quick decision differs");
         next
+    }
+
+    /// The output path's straight case: for an ESTABLISHED connection
+    /// with nothing rare owed (the conditions of [`next`](Self::next)'s
+    /// quick case) and no SACK option to write (no D-SACK report owed,
+    /// nothing held out of order) nor trace to record, decides and builds
+    /// the next segment in one pass: new data when the next chunk may go,
+    /// else an ACK when one is owed. The segment is the one
+    /// [`poll_transmit`](Self::poll_transmit) would return, with the
+    /// same accounting. [`Quiet::Nothing`] when `poll_transmit` would
+    /// return nothing and no chunk waits (so no window cut could free
+    /// one); [`Quiet::Full`] for everything else, which the caller asks
+    /// of `poll_transmit`. Under `cfg(test)` every answer is held against
+    /// [`next_full`](Self::next_full)'s.
+    #[inline]
+    pub(crate) fn poll_quiet(&mut self, now_ns: u64) -> Quiet<B> {
+        let p = &self.pending;
+        let quiet = self.state == State::Established
+            && p.rst.is_none()
+            && p.dup_acks == 0
+            && !p.retransmit_front
+            && !p.window_probe
+            && !p.keepalive_probe
+            && self.sack.is_none()
+            && self.dsacks.is_empty()
+            && self.reassembly.is_empty()
+            && self.trace.is_none()
+            && !self.rack.as_deref().is_some_and(|r| r.probe_due);
+        if !quiet {
+            return Quiet::Full;
+        }
+        self.clock_ns = self.clock_ns.max(now_ns);
+        #[cfg(test)]
+        let expect = self.next_full();
+        if self.can_send_quiet() {
+            #[cfg(test)]
+            assert_eq!(expect, Some(Next::Data), "the straight path sends data");
+            return Quiet::Seg(self.quiet_data(now_ns));
+        }
+        if self.pending.ack_now || self.pending.challenge {
+            #[cfg(test)]
+            assert_eq!(expect, Some(Next::Ack), "the straight path sends an ACK");
+            self.stats.segs_out += 1;
+            return Quiet::Seg(self.quiet_ack(self.snd_max, TcpFlags(0), None, now_ns));
+        }
+        #[cfg(test)]
+        assert_eq!(expect, None, "the straight path sends nothing");
+        if self.send_queue.next_unsent().is_some() {
+            Quiet::Full // a window cut may free a segment (`fit_window`)
+        } else {
+            Quiet::Nothing
+        }
+    }
+
+    /// [`data_segment`](Self::data_segment) and [`with_ack`](Self::with_ack)
+    /// in one, for [`poll_quiet`](Self::poll_quiet)'s connection (no SACK
+    /// option to write), with [`transmit`](Self::transmit)'s counts.
+    #[inline(always)]
+    fn quiet_data(&mut self, now_ns: u64) -> QuietSeg<B> {
+        let last = self.send_queue.next_is_last();
+        let snd_max = self.snd_max;
+        let Some((seq, len, buf, first_ns)) = self.send_queue.next_unsent_mut().map(|c| {
+            let resent = c.end().le(snd_max);
+            c.rexmit |= resent;
+            c.sent_ns = now_ns;
+            let first_ns = if resent { 0 } else { c.written_ns };
+            (c.seq, c.len, c.buf.clone(), first_ns)
+        }) else {
+            // `can_send_quiet` found a chunk; an ACK is harmless otherwise.
+            self.stats.segs_out += 1;
+            return self.quiet_ack(self.snd_max, TcpFlags(0), None, now_ns);
+        };
+        if first_ns != 0 {
+            if let Some(lat) = self.latency.as_deref_mut() {
+                lat.write_sent.record(now_ns.saturating_sub(first_ns));
+            }
+        }
+        self.cwv_before_send(now_ns);
+        self.send_queue.advance();
+        self.frto_sent_new(seq);
+        if self.rack_active() {
+            self.skip_sacked_resends();
+        }
+        let mut flags = TcpFlags(0);
+        let mut seq_len = len;
+        if last {
+            flags |= TcpFlags::PSH;
+            if self.fin_requested {
+                flags |= TcpFlags::FIN;
+                self.fin_sent = true;
+                seq_len += 1;
+            }
+        }
+        self.note_sent(seq, seq_len, now_ns);
+        self.cwv_after_send();
+        self.stats.segs_out += 1;
+        self.stats.data_segs_out += u64::from(len > 0);
+        self.quiet_ack(seq, flags, Some(buf), now_ns)
+    }
+
+    /// [`with_ack`](Self::with_ack) without SACK blocks (none to report):
+    /// the straight path's segment fields.
+    #[inline(always)]
+    fn quiet_ack(
+        &mut self,
+        seq: SeqNumber,
+        flags: TcpFlags,
+        payload: Option<tpa::buf::Shared<B>>,
+        now_ns: u64,
+    ) -> QuietSeg<B> {
+        debug_assert!(self.dsacks.is_empty() && self.reassembly.is_empty());
+        let window = self.announce_window();
+        self.pending.ack_now = false;
+        self.pending.challenge = false;
+        self.pending.dup_acks = 0;
+        self.timers.delayed_ack = None;
+        self.unacked_bytes = 0;
+        self.last_ack_sent = self.rcv_nxt;
+        QuietSeg {
+            seq,
+            ack: self.rcv_nxt,
+            flags: flags | TcpFlags::ACK,
+            window,
+            timestamps: self.neg.ts.then(|| (self.ts_now(now_ns), self.ts_recent)),
+            payload,
+        }
     }
 
     /// [`next`](Self::next) for any connection, case by case.

@@ -5,10 +5,25 @@
 use tpa::app::{Event, EventKind};
 use tpa::buf::PacketBuf;
 
-use super::{Entry, Slot, TcpSockets};
+use super::{Entry, Slot, TcpCounters, TcpSockets};
 use crate::egress::PathV4;
-use crate::tcp::conn::ConnEvents;
+use crate::tcp::conn::{ConnEvents, Connection};
 use crate::tcp::segment::SegmentOut;
+use crate::tcp::wire::FourTuple;
+
+/// The connection of one slot as the output path's straight case uses
+/// it, borrowed once: its engine, its tuple, its IPv4 way out and the
+/// table's counters.
+pub(crate) struct ConnOut<'a, B: PacketBuf> {
+    /// The engine.
+    pub conn: &'a mut Connection<B>,
+    /// Its addresses and ports.
+    pub tuple: &'a FourTuple,
+    /// Its IPv4 way out (built by its first segment).
+    pub path: &'a mut PathV4,
+    /// The table's counters.
+    pub counters: &'a mut TcpCounters,
+}
 
 impl<B: PacketBuf> TcpSockets<B> {
     /// Whether a connection waits for the output path.
@@ -49,6 +64,24 @@ impl<B: PacketBuf> TcpSockets<B> {
         events.clear();
         if events.capacity() >= self.events.capacity() {
             self.events = events;
+        }
+    }
+
+    /// The connection in slot `index` borrowed for the output path's
+    /// straight case ([`ConnOut`]), if the slot holds one.
+    #[inline]
+    pub(crate) fn conn_out(&mut self, index: u32) -> Option<ConnOut<'_, B>> {
+        let TcpSockets {
+            slots, counters, ..
+        } = self;
+        match &mut slots[index as usize].entry {
+            Entry::Conn(c) => Some(ConnOut {
+                conn: &mut c.conn,
+                tuple: &c.tuple,
+                path: &mut c.path,
+                counters,
+            }),
+            _ => None,
         }
     }
 
