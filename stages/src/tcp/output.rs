@@ -11,14 +11,12 @@ use tpa::buf::PacketBuf;
 use tpa::stage::Cx;
 use tpa::state::{Part, Parts};
 
+use super::conn::Quiet;
 use super::mss::mss_for;
 use super::segment::SegmentOut;
 use super::sockets::{InputEvent, TcpSockets};
 use super::tso::{self, Batch};
-use super::conn::Quiet;
-use super::wire::{
-    build_quiet_v4, build_segment, checksum_v4, fit_options, send_other, FourTuple,
-};
+use super::wire::{build_quiet_v4, build_segment, checksum_v4, fit_options, send_other, FourTuple};
 use crate::egress::{send_tcp_v4, Egress, PathCaps, Sent};
 
 /// Works through the connections touched since the last call: sends

@@ -743,6 +743,7 @@ fn finish_checksum_with<B: PacketBuf>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::egress::PathV4;
     use crate::tcp::testing::{
         bytes, parse_tcp, segment_frame, tcp_packet, them, us, Seg, THEM_MAC,
     };
@@ -921,6 +922,203 @@ mod tests {
     }
 
     /// A data segment of `len` bytes of `fill` at `seq`, ACK (and PSH).
+    /// A straight-path segment and the equal segment of the full path:
+    /// data of `len` bytes (none: a pure ACK), timestamps when `ts`.
+    fn straight_pair(
+        len: usize,
+        ts: bool,
+        flags: TcpFlags,
+    ) -> (QuietSeg<PoolBuf>, SegmentOut<PoolBuf>) {
+        let payload = (len > 0).then(|| {
+            let mut data = pool().alloc().unwrap();
+            data.extend_from_slice(&vec![0x5a; len]).unwrap();
+            data.share()
+        });
+        let timestamps = ts.then_some((0x0102_0304, 0xfffe_fdfc));
+        let quiet = QuietSeg {
+            seq: SeqNumber::new(0xffff_fff0),
+            ack: SeqNumber::new(77),
+            flags: flags | TcpFlags::ACK,
+            window: 0xfedc,
+            timestamps,
+            payload: payload.clone(),
+        };
+        let full = SegmentOut {
+            seq: quiet.seq,
+            ack: quiet.ack,
+            flags: quiet.flags,
+            window: quiet.window,
+            options: OptionsOut {
+                timestamps,
+                ..OptionsOut::default()
+            },
+            payload,
+        };
+        (quiet, full)
+    }
+
+    #[test]
+    fn the_straight_case_puts_the_frames_of_the_full_path_on_the_wire() {
+        // Every shape of a straight-path segment (pure ACK, data copied or
+        // chained, PSH and FIN, with and without timestamps), TCP checksum
+        // done here or asked of the port: the buffer `build_segment` and
+        // `checksum_v4` make, and, sent, the frame of the full path.
+        let shapes = [
+            (0, true, TcpFlags(0)),
+            (0, false, TcpFlags(0)),
+            (64, true, TcpFlags::PSH),
+            (1, false, TcpFlags::PSH | TcpFlags::FIN),
+            (COPY_BREAK, true, TcpFlags(0)),
+            (COPY_BREAK + 1, true, TcpFlags::PSH),
+            (1448, false, TcpFlags(0)),
+        ];
+        let tuple = tuple(false);
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (tuple.local.ip(), tuple.remote.ip()) else {
+            unreachable!("an IPv4 tuple");
+        };
+        let ports = (tuple.local.port(), tuple.remote.port());
+        for offload in [false, true] {
+            for &(len, ts, flags) in &shapes {
+                let (quiet, mut full) = straight_pair(len, ts, flags);
+                let (pair, _) = with_state_at(5, &mut state(), |cx| {
+                    let (straight, header) =
+                        build_quiet_v4(cx.port(), ports, quiet, offload, (src, dst)).unwrap();
+                    let (buf, full_header, _) = build_segment(cx, &tuple, &mut full).unwrap();
+                    let buf = checksum_v4(buf, offload, (src, dst));
+                    assert_eq!(header, full_header, "{len} bytes, timestamps {ts}");
+                    (straight, buf)
+                });
+                let (straight, full) = pair;
+                assert_eq!(
+                    bytes(&straight),
+                    bytes(&full),
+                    "{len} bytes, timestamps {ts}"
+                );
+                assert_eq!(straight.is_chained(), full.is_chained());
+                assert_eq!(
+                    straight.meta().tx.l4_checksum(),
+                    full.meta().tx.l4_checksum()
+                );
+                assert_eq!(straight.meta().tx.l4_checksum().is_some(), offload);
+            }
+        }
+        // Sent: the full path through `send_segment`, the straight one on
+        // a way out the first segment built; the same frames, IP IDs and
+        // all, from two egress parts of one configuration.
+        let (mut full_st, mut straight_st) = (state(), state());
+        let mut path = PathV4::default();
+        let first = |st: &mut St, straight: bool, path: &mut PathV4| {
+            let (_, mut seg) = straight_pair(10, true, TcpFlags::PSH);
+            with_state_at(5, st, |cx| {
+                if !straight {
+                    return send_segment(cx, &tuple, seg, None);
+                }
+                let (buf, header, offload) = build_segment(cx, &tuple, &mut seg)?;
+                let buf = checksum_v4(buf, offload, (src, dst));
+                let (st, port) = cx.split();
+                st.egress
+                    .send_tcp_v4_on(port, buf, path, (src, dst), header)
+            })
+        };
+        let (sent, mut full_frames) = first(&mut full_st, false, &mut path);
+        assert_eq!(sent, Ok(Sent::Queued));
+        let (sent, mut straight_frames) = first(&mut straight_st, true, &mut path);
+        assert_eq!(sent, Ok(Sent::Queued));
+        assert!(
+            straight_st.egress.path_is_current(&path),
+            "built by the first segment"
+        );
+        for &(len, ts, flags) in &shapes {
+            let (quiet, full) = straight_pair(len, ts, flags);
+            let (sent, frames) =
+                with_state_at(6, &mut full_st, |cx| send_segment(cx, &tuple, full, None));
+            assert_eq!(sent, Ok(Sent::Queued));
+            full_frames.extend(frames);
+            let (sent, frames) = with_state_at(6, &mut straight_st, |cx| {
+                let (st, port) = cx.split();
+                let caps = st.egress.path_caps(port.caps());
+                let (buf, header) =
+                    build_quiet_v4(port, ports, quiet, caps.tcp_checksum, (src, dst))?;
+                st.egress
+                    .send_tcp_v4_current(port, buf, &path, header, &caps)
+            });
+            assert_eq!(sent, Ok(Sent::Queued));
+            straight_frames.extend(frames);
+        }
+        assert_eq!(full_frames.len(), shapes.len() + 1);
+        assert_eq!(straight_frames.len(), shapes.len() + 1);
+        // Each egress part starts its IPv4 IDs at its own random point:
+        // the IDs follow one another in each, and every header checksum
+        // verifies; all the rest is byte for byte the same.
+        let ids = |frames: &[PoolBuf]| -> Vec<u16> {
+            frames
+                .iter()
+                .map(|f| u16::from_be_bytes([bytes(f)[18], bytes(f)[19]]))
+                .collect()
+        };
+        for ids in [ids(&full_frames), ids(&straight_frames)] {
+            assert!(
+                ids.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+                "{ids:?}"
+            );
+        }
+        for (i, (f, s)) in full_frames.iter().zip(&straight_frames).enumerate() {
+            let (mut f, mut s) = (bytes(f), bytes(s));
+            for frame in [&f, &s] {
+                let mut c = tpa::header::checksum::Checksum::new();
+                c.add_bytes(&frame[14..34]);
+                assert_eq!(
+                    c.sum(),
+                    0xffff,
+                    "frame {i}: the IPv4 header checksum verifies"
+                );
+            }
+            for frame in [&mut f, &mut s] {
+                frame[18..20].fill(0);
+                frame[24..26].fill(0);
+            }
+            assert!(f == s, "frame {i} differs: full {f:?}, straight {s:?}");
+        }
+        let counters = |st: &St| format!("{:?}", st.egress.counters());
+        assert_eq!(counters(&straight_st), counters(&full_st));
+        drop((full_frames, straight_frames));
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn the_straight_case_refuses_a_segment_past_the_mtu_as_the_full_path_does() {
+        let tuple = tuple(false);
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (tuple.local.ip(), tuple.remote.ip()) else {
+            unreachable!("an IPv4 tuple");
+        };
+        let mut st = state();
+        let mut path = PathV4::default();
+        let (_, mut seg) = straight_pair(10, true, TcpFlags(0));
+        let (sent, _) = with_state_at(5, &mut st, |cx| {
+            let (buf, header, offload) = build_segment(cx, &tuple, &mut seg)?;
+            let buf = checksum_v4(buf, offload, (src, dst));
+            let (st, port) = cx.split();
+            st.egress
+                .send_tcp_v4_on(port, buf, &mut path, (src, dst), header)
+        });
+        assert_eq!(sent, Ok(Sent::Queued));
+        let (sent, frames) = with_state_at(6, &mut st, |cx| {
+            let (st, port) = cx.split();
+            let mut caps = st.egress.path_caps(port.caps());
+            // One byte short of the segment's IPv4 packet.
+            caps.mtu = 20 + 32 + 100 - 1;
+            let (quiet, _) = straight_pair(100, true, TcpFlags(0));
+            let ports = (tuple.local.port(), tuple.remote.port());
+            let (buf, header) = build_quiet_v4(port, ports, quiet, false, (src, dst))?;
+            st.egress
+                .send_tcp_v4_current(port, buf, &path, header, &caps)
+        });
+        assert_eq!(sent, Err(SocketError::MessageTooLong));
+        assert!(frames.is_empty());
+        assert_eq!(st.egress.counters().too_big, 1);
+        pool().assert_whole();
+    }
+
     fn data_segment(seq: u32, len: usize, fill: u8, psh: bool) -> SegmentOut<PoolBuf> {
         let mut data = pool().alloc().unwrap();
         data.extend_from_slice(&vec![fill; len]).unwrap();

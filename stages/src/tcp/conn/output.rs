@@ -55,6 +55,24 @@ pub(crate) struct QuietSeg<B: PacketBuf> {
     pub payload: Option<tpa::buf::Shared<B>>,
 }
 
+#[cfg(test)]
+impl<B: PacketBuf> QuietSeg<B> {
+    /// The equal segment of the full path.
+    pub(crate) fn into_segment(self) -> SegmentOut<B> {
+        SegmentOut {
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            options: OptionsOut {
+                timestamps: self.timestamps,
+                ..OptionsOut::default()
+            },
+            payload: self.payload,
+        }
+    }
+}
+
 impl<B: PacketBuf> Connection<B> {
     /// The next segment to send, `None` when there is nothing. Drain it
     /// after every input, application call and timer.

@@ -14,7 +14,7 @@ use super::super::cc::CongestionControl;
 use super::super::config::{CongestionAlgorithm, TcpConfig};
 use super::super::segment::{SegmentIn, SegmentOut};
 use super::super::seq::SeqNumber;
-use super::{ConnEvents, ConnParams, Connection, IcmpError, State};
+use super::{ConnEvents, ConnParams, Connection, IcmpError, Quiet, State};
 
 const MS: u64 = 1_000_000;
 
@@ -229,7 +229,7 @@ impl Net {
                 };
                 let probes = conn.stats.window_probes;
                 let edge = peer.rcv_adv;
-                let Some(seg) = conn.poll_transmit(self.now) else {
+                let Some(seg) = next_out(conn, self.now) else {
                     break;
                 };
                 let limit = link.impair.path_mss;
@@ -857,6 +857,18 @@ fn forged(
 /// SYNs).
 fn bare(pool: &Pool, seq: SeqNumber, ack: SeqNumber, flags: TcpFlags) -> SegmentIn<PoolBuf> {
     forged(pool, seq, ack, flags, b"", None)
+}
+
+/// The next segment as the output path asks for it: the straight case
+/// first ([`Connection::poll_quiet`], its decision held against
+/// `next_full`'s), [`Connection::poll_transmit`] for everything else.
+/// The simulations send through it, so every seeded run exercises both.
+fn next_out(conn: &mut Connection<PoolBuf>, now: u64) -> Option<SegmentOut<PoolBuf>> {
+    match conn.poll_quiet(now) {
+        Quiet::Seg(seg) => Some(seg.into_segment()),
+        Quiet::Nothing => None,
+        Quiet::Full => conn.poll_transmit(now),
+    }
 }
 
 /// Drains a connection's output, returning the segments.
