@@ -111,11 +111,12 @@ where
     let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (c.tuple.local, c.tuple.remote) else {
         return false;
     };
-    if !egress.path_is_current(c.path) {
+    if !egress.path_is_current(c.path) || !c.conn.quiet() {
         return false;
     }
     let addrs = (*local.ip(), *remote.ip());
     let ports = (local.port(), remote.port());
+    // Found quiet once: its segments change nothing of that.
     loop {
         let seg = match c.conn.poll_quiet(now_ns) {
             Quiet::Seg(seg) => seg,

@@ -480,7 +480,14 @@ pub(crate) fn build_quiet_v4<B: PacketBuf>(
         .copy_from_slice(&head[..len]);
     if let Some(payload) = seg.payload {
         let n = payload.total_len();
-        if n <= COPY_BREAK && buf.tailroom() >= n {
+        let first = payload.data();
+        if n <= COPY_BREAK && first.len() == n && buf.tailroom() >= n {
+            // A payload in one buffer (every chunk the send queue
+            // copied): one copy here.
+            buf.append(n)
+                .map_err(|_| SocketError::NoBuffers)?
+                .copy_from_slice(first);
+        } else if n <= COPY_BREAK && buf.tailroom() >= n {
             copy_payload(&mut buf, &payload)?;
         } else {
             buf.chain_shared(payload)

@@ -33,8 +33,8 @@ pub(crate) enum Quiet<B: PacketBuf> {
     Seg(QuietSeg<B>),
     /// Nothing to send, and no chunk waiting.
     Nothing,
-    /// Not the straight path's case: ask
-    /// [`poll_transmit`](Connection::poll_transmit).
+    /// A chunk the window holds back: ask
+    /// [`poll_transmit`](Connection::poll_transmit) (and its window cut).
     Full,
 }
 
@@ -218,22 +218,15 @@ impl<B: PacketBuf> Connection<B> {
         next
     }
 
-    /// The output path's straight case: for an ESTABLISHED connection
-    /// with nothing rare owed (the conditions of [`next`](Self::next)'s
-    /// quick case) and no SACK option to write (no D-SACK report owed,
-    /// nothing held out of order) nor trace to record, decides and builds
-    /// the next segment in one pass: new data when the next chunk may go,
-    /// else an ACK when one is owed. The segment is the one
-    /// [`poll_transmit`](Self::poll_transmit) would return, with the
-    /// same accounting. [`Quiet::Nothing`] when `poll_transmit` would
-    /// return nothing and no chunk waits (so no window cut could free
-    /// one); [`Quiet::Full`] for everything else, which the caller asks
-    /// of `poll_transmit`. Under `cfg(test)` every answer is held against
-    /// [`next_full`](Self::next_full)'s.
+    /// Whether [`poll_quiet`](Self::poll_quiet) takes the connection:
+    /// ESTABLISHED, nothing rare owed, no SACK option to write, no trace.
+    /// A segment of the straight path changes none of it, so a caller
+    /// that found it true asks `poll_quiet` for every segment that
+    /// follows without asking again.
     #[inline]
-    pub(crate) fn poll_quiet(&mut self, now_ns: u64) -> Quiet<B> {
+    pub(crate) fn quiet(&self) -> bool {
         let p = &self.pending;
-        let quiet = self.state == State::Established
+        self.state == State::Established
             && p.rst.is_none()
             && p.dup_acks == 0
             && !p.retransmit_front
@@ -243,10 +236,26 @@ impl<B: PacketBuf> Connection<B> {
             && self.dsacks.is_empty()
             && self.reassembly.is_empty()
             && self.trace.is_none()
-            && !self.rack.as_deref().is_some_and(|r| r.probe_due);
-        if !quiet {
-            return Quiet::Full;
-        }
+            && !self.rack.as_deref().is_some_and(|r| r.probe_due)
+    }
+
+    /// The output path's straight case, for a connection found
+    /// [`quiet`](Self::quiet) (ESTABLISHED with nothing rare owed: the
+    /// conditions of [`next`](Self::next)'s quick case; no SACK option to
+    /// write: no D-SACK report owed, nothing held out of order; no trace
+    /// to record) with nothing but straight-path segments sent since
+    /// (checked in debug builds): decides and builds the next segment in
+    /// one pass, new data when the next chunk may go, else an ACK when one
+    /// is owed. The segment is the one [`poll_transmit`](Self::poll_transmit)
+    /// would return, with the same accounting. [`Quiet::Nothing`] when
+    /// `poll_transmit` would return nothing and no chunk waits (so no
+    /// window cut could free one); [`Quiet::Full`] when a chunk waits that
+    /// the window holds back, which the caller asks of `poll_transmit`
+    /// (and its window cut). Under `cfg(test)` every answer is held
+    /// against [`next_full`](Self::next_full)'s.
+    #[inline(always)]
+    pub(crate) fn poll_quiet(&mut self, now_ns: u64) -> Quiet<B> {
+        debug_assert!(self.quiet(), "only a quiet connection");
         self.clock_ns = self.clock_ns.max(now_ns);
         #[cfg(test)]
         let expect = self.next_full();

@@ -860,10 +860,14 @@ fn bare(pool: &Pool, seq: SeqNumber, ack: SeqNumber, flags: TcpFlags) -> Segment
 }
 
 /// The next segment as the output path asks for it: the straight case
-/// first ([`Connection::poll_quiet`], its decision held against
-/// `next_full`'s), [`Connection::poll_transmit`] for everything else.
-/// The simulations send through it, so every seeded run exercises both.
+/// for a quiet connection ([`Connection::poll_quiet`], its decision held
+/// against `next_full`'s), [`Connection::poll_transmit`] for everything
+/// else. The simulations send through it, so every seeded run exercises
+/// both.
 fn next_out(conn: &mut Connection<PoolBuf>, now: u64) -> Option<SegmentOut<PoolBuf>> {
+    if !conn.quiet() {
+        return conn.poll_transmit(now);
+    }
     match conn.poll_quiet(now) {
         Quiet::Seg(seg) => Some(seg.into_segment()),
         Quiet::Nothing => None,
