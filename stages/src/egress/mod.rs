@@ -59,8 +59,9 @@ pub use state::{Egress, EgressConfig, EgressCounters, Held, DEFAULT_NEIGHBORS};
 
 use ethernet::{write_header, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use ip::{write_v4, write_v6, V4Header};
-use neighbor::resolve_and_send;
+use neighbor::{resolve_and_send, transmit_to};
 use path::V4_HEADERS;
+use route::NextHop;
 
 /// What the IP header of a packet handed to [`send_ip`] says; the
 /// transport header and data are already in the buffer.
@@ -451,13 +452,22 @@ impl<B: PacketBuf> Egress<B> {
         if offload {
             meta.tx.request_ipv4_checksum();
         }
+        // A neighbor in `lookup`'s common case (REACHABLE, in use): the
+        // frame goes out here; any other through `resolve_and_send`,
+        // whose lookup does the rest (the quick check changed nothing).
+        let hop = path.hop();
+        if let NextHop::Neighbor(ip) = hop {
+            if let Some(mac) = self.v4.lookup_quick(ip, port.now_ns()) {
+                return transmit_to(&mut self.counters, port, payload, mac);
+            }
+        }
         resolve_and_send(
             &mut self.v4,
             &self.iface,
             &mut self.counters,
             port,
             self.shared_host.as_deref(),
-            path.hop(),
+            hop,
             Held {
                 frame: payload,
                 owner,

@@ -169,7 +169,7 @@ pub(super) fn resolve_and_send<A: Family, B: PacketBuf>(
     held: Held<B>,
 ) -> Result<Sent, SocketError> {
     let Held { frame, owner } = held;
-    let (mac, mut frame) = match hop {
+    let (mac, frame) = match hop {
         NextHop::Group(mac) => (mac, frame),
         NextHop::Neighbor(neighbor) => {
             let now = port.now_ns();
@@ -198,6 +198,19 @@ pub(super) fn resolve_and_send<A: Family, B: PacketBuf>(
             }
         }
     };
+    transmit_to(counters, port, frame, mac)
+}
+
+/// The last step of every frame to a known link-layer destination: `mac`
+/// written into `frame` (complete but for it), the frame queued on
+/// `port` and counted (`sent`, or `tx_full` when the port takes nothing).
+#[inline(always)]
+pub(super) fn transmit_to<B: PacketBuf>(
+    counters: &mut EgressCounters,
+    port: &mut PortCx<'_, B>,
+    mut frame: B,
+    mac: MacAddr,
+) -> Result<Sent, SocketError> {
     set_destination(frame.data_mut(), mac);
     match port.try_transmit(frame) {
         Ok(()) => {

@@ -246,18 +246,32 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
     /// full lookup.
     #[inline(always)]
     pub fn lookup(&mut self, ip: A, now_ns: u64) -> Option<MacAddr> {
-        if let Some(Some(e)) = self.entries.get_mut(self.last as usize) {
-            if e.ip == ip
-                && e.state == NeighborState::Reachable
-                && e.watched
-                && now_ns < e.reachable_until_ns
-            {
-                e.used = true;
-                self.counters.hits += 1;
-                return Some(e.mac);
-            }
+        if let Some(mac) = self.lookup_quick(ip, now_ns) {
+            return Some(mac);
         }
         self.lookup_full(ip, now_ns)
+    }
+
+    /// [`lookup`](Self::lookup)'s common case alone: the neighbor last
+    /// sent to, REACHABLE within its time and already used since its
+    /// confirmation, marked used and counted a hit. `None` (nothing
+    /// changed, nothing counted) for every other case, which the caller
+    /// then asks of `lookup`.
+    #[inline(always)]
+    pub fn lookup_quick(&mut self, ip: A, now_ns: u64) -> Option<MacAddr> {
+        let Some(Some(e)) = self.entries.get_mut(self.last as usize) else {
+            return None;
+        };
+        if e.ip == ip
+            && e.state == NeighborState::Reachable
+            && e.watched
+            && now_ns < e.reachable_until_ns
+        {
+            e.used = true;
+            self.counters.hits += 1;
+            return Some(e.mac);
+        }
+        None
     }
 
     /// [`lookup`](Self::lookup) in every case: the last slot tried before

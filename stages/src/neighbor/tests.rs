@@ -777,3 +777,49 @@ fn dropping_the_cache_returns_what_it_held() {
     drop(c);
     pool().assert_whole();
 }
+
+#[test]
+fn the_quick_lookup_answers_only_the_common_case_and_changes_nothing_else() {
+    // `lookup_quick` is `lookup`'s inline case alone: REACHABLE, in its
+    // time, used since its confirmation, the slot last found. Every other
+    // case answers `None` with the entry, its state and the counters as
+    // they were, so the caller's `lookup` that follows does the rest once.
+    let snapshot = |c: &Cache, t| (state(c, 1, t), format!("{:?}", c.counters()));
+    // REACHABLE but not yet used since its confirmation: the first use
+    // must cut its time (the full lookup's work).
+    let mut c = with_state(NeighborState::Reachable);
+    let before = snapshot(&c, T0);
+    assert_eq!(c.lookup_quick(ip(1), T0), None);
+    assert_eq!(snapshot(&c, T0), before);
+    assert_eq!(c.lookup(ip(1), T0), Some(mac(1)));
+    // Now the common case: found, marked used, one hit counted.
+    let hits = c.counters().hits;
+    assert_eq!(c.lookup_quick(ip(1), T0 + 1), Some(mac(1)));
+    assert_eq!(c.counters().hits, hits + 1);
+    // Another neighbor, or the same one past its time: nothing done.
+    let before = snapshot(&c, T0 + 1);
+    assert_eq!(c.lookup_quick(ip(2), T0 + 1), None);
+    assert_eq!(snapshot(&c, T0 + 1), before);
+    let late = T0 + 5 * S;
+    let before = snapshot(&c, late);
+    assert_eq!(before.0, Some(NeighborState::Stale));
+    assert_eq!(c.lookup_quick(ip(1), late), None);
+    assert_eq!(
+        snapshot(&c, late),
+        before,
+        "STALE stays until the full lookup"
+    );
+    assert_eq!(c.lookup(ip(1), late), Some(mac(1)));
+    assert_eq!(state(&c, 1, late), Some(NeighborState::Delay));
+    // DELAY, PROBE, INCOMPLETE: never the quick case.
+    for target in [
+        NeighborState::Delay,
+        NeighborState::Probe,
+        NeighborState::Incomplete,
+    ] {
+        let mut c = with_state(target);
+        let before = snapshot(&c, T0);
+        assert_eq!(c.lookup_quick(ip(1), T0), None, "{target:?}");
+        assert_eq!(snapshot(&c, T0), before, "{target:?}");
+    }
+}
