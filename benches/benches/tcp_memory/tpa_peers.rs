@@ -154,12 +154,14 @@ impl Peer {
 
     /// Takes everything received, zero-copy: checks the stream, echoes
     /// requests, or gathers the response (and closes after it, in crr).
+    /// Stops once `recv_more` says nothing else waits (readiness is
+    /// edge-triggered: the next `Readable` comes with new data).
     #[inline]
     fn read(&mut self, cx: &mut Cx<'_, B, HostState>) {
         let Some(s) = self.socket else { return };
         loop {
-            match tcp::recv(cx, s) {
-                Ok(Some(buf)) => {
+            match tcp::recv_more(cx, s) {
+                Ok(Some((buf, more))) => {
                     for mut data in buf.segments() {
                         if self.server && self.workload == Workload::Bulk {
                             self.received.check(&self.pattern, data);
@@ -177,6 +179,9 @@ impl Peer {
                                 self.msg.clear();
                             }
                         }
+                    }
+                    if !more {
+                        break;
                     }
                 }
                 Ok(None) | Err(SocketError::WouldBlock) => break,

@@ -86,8 +86,8 @@ pub use input::{
 };
 pub use reset::ResetConfig;
 pub use socket::{
-    abort, accept, close, connect, connect_from, info, listen, read, recv, send, send_buf,
-    send_space, shutdown,
+    abort, accept, close, connect, connect_from, info, listen, read, recv, recv_more, send,
+    send_buf, send_space, shutdown,
 };
 pub use sockets::{TcpCounters, TcpSockets, CONFIRM_INTERVAL_NS};
 pub use split::{tcp_branch, TcpBranch, TcpSplit};

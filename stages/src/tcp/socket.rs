@@ -248,6 +248,57 @@ where
     app_conn(cx, socket)?.recv()
 }
 
+/// [`recv`], and whether another call now would find anything: `true`
+/// when more data, the end of the stream or an error waits behind the
+/// buffer, `false` when the next [`recv`] would say `WouldBlock`. A
+/// reader that drains the queue on each
+/// [`Readable`](tpa::app::EventKind::Readable) (readiness is
+/// edge-triggered) stops on `false` without the call that finds nothing:
+/// the common read of one segment is one call.
+///
+/// # Errors
+///
+/// As [`recv`].
+///
+/// ```
+/// # use tpa::app::{SocketError, SocketId};
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// Counts the bytes waiting, releasing each buffer; `true` at the end.
+/// fn drain<B: PacketBuf, S: Part<TcpSockets<B>>>(
+///     cx: &mut Cx<'_, B, S>,
+///     socket: SocketId,
+///     total: &mut usize,
+/// ) -> bool {
+///     loop {
+///         match tcp::recv_more(cx, socket) {
+///             Ok(Some((buf, more))) => {
+///                 *total += buf.total_len();
+///                 if !more {
+///                     return false; // drained: `Readable` comes again
+///                 }
+///             }
+///             Ok(None) => return true,
+///             Err(SocketError::WouldBlock) => return false,
+///             Err(_) => return true,
+///         }
+///     }
+/// }
+/// ```
+#[inline]
+pub fn recv_more<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    socket: SocketId,
+) -> Result<Option<(B, bool)>, SocketError>
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>>,
+{
+    app_conn(cx, socket)?.recv_more()
+}
+
 /// Copies received bytes of `socket` into `out`; `Ok(0)` (with `out` not
 /// empty) is the end of the stream.
 ///
@@ -611,6 +662,56 @@ mod tests {
             (1, 0),
             "the write was stamped at the connection's last clock"
         );
+    }
+
+    #[test]
+    fn recv_more_says_whether_the_next_recv_finds_anything() {
+        for v6 in [false, true] {
+            let mut b = Bench::new(TcpConfig::default());
+            let any: SocketAddr = if v6 { "[::]:80" } else { "0.0.0.0:80" }.parse().unwrap();
+            let (l, _) = b.call(|cx| listen(cx, any, 8));
+            let l = l.unwrap();
+            let (c, iss) = handshake(&mut b, v6, l, 5000);
+            let (accepted, _) = b.call(|cx| accept(cx, l));
+            assert_eq!(accepted.map(|(s, _)| s), Ok(c));
+            let seg = |seq: u32, payload: &[u8], fin: bool| Seg {
+                psh: true,
+                fin,
+                payload: payload.to_vec(),
+                ..from(5000, seq, Some(iss + 1))
+            };
+            type Got = Result<Option<(Vec<u8>, bool)>, SocketError>;
+            let read = |cx: &mut Cx<'_, PoolBuf, _>| -> Got {
+                recv_more(cx, c).map(|o| o.map(|(buf, more)| (bytes(&buf), more)))
+            };
+
+            // One segment: the last buffer, and `recv` agrees.
+            b.input(v6, &seg(1001, b"ab", false));
+            let (got, _) = b.call(|cx| (read(cx), recv(cx, c).map(|o| o.is_some())));
+            assert_eq!(
+                got,
+                (
+                    Ok(Some((b"ab".to_vec(), false))),
+                    Err(SocketError::WouldBlock)
+                )
+            );
+            assert_eq!(b.call(read).0, Err(SocketError::WouldBlock));
+
+            // Two segments, then the FIN: more after each buffer (the end
+            // of the stream waits behind the last), then the end.
+            b.input(v6, &seg(1003, b"cd", false));
+            b.input(v6, &seg(1005, b"ef", true));
+            let (got, _) = b.call(|cx| [read(cx), read(cx), read(cx)]);
+            assert_eq!(
+                got,
+                [
+                    Ok(Some((b"cd".to_vec(), true))),
+                    Ok(Some((b"ef".to_vec(), true))),
+                    Ok(None)
+                ]
+            );
+            assert_eq!(b.call(|cx| recv(cx, c).map(|o| o.is_some())).0, Ok(false));
+        }
     }
 
     #[test]

@@ -123,6 +123,21 @@ impl<B: PacketBuf> Connection<B> {
     /// stream (the peer's FIN), `WouldBlock` while nothing has arrived,
     /// the connection's error once it failed.
     pub fn recv(&mut self) -> Result<Option<B>, SocketError> {
+        self.recv_buf(false).map(|r| r.map(|(buf, _)| buf))
+    }
+
+    /// [`recv`](Connection::recv), and whether another `recv` now would
+    /// find anything (more data, the end of the stream or an error): with
+    /// `false` it would say `WouldBlock`, so a reader that drains the
+    /// queue stops without that call.
+    pub fn recv_more(&mut self) -> Result<Option<(B, bool)>, SocketError> {
+        self.recv_buf(true)
+    }
+
+    /// [`recv`](Connection::recv)'s work; the flag (worked out when `more`
+    /// asks) as [`recv_more`](Connection::recv_more)'s.
+    #[inline]
+    fn recv_buf(&mut self, more: bool) -> Result<Option<(B, bool)>, SocketError> {
         let queued = self.receive_queue.bytes();
         if let Some(buf) = self.receive_queue.pop() {
             if let Some(lat) = self.latency.as_deref_mut() {
@@ -132,7 +147,10 @@ impl<B: PacketBuf> Connection<B> {
             // What the queue lost, rather than walking the buffer's chain.
             self.trace_read(queued - self.receive_queue.bytes());
             self.after_read();
-            return Ok(Some(buf));
+            let more = more
+                && (!self.receive_queue.is_empty()
+                    || self.empty_read() != Err(SocketError::WouldBlock));
+            return Ok(Some((buf, more)));
         }
         self.empty_read().map(|()| None)
     }
