@@ -211,6 +211,7 @@ impl Lane {
     /// [`Port::tx_burst`](crate::port::Port::tx_burst). `fit` says the
     /// caller has checked that no packet is longer than
     /// [`max_frame`]: the fast path then moves the burst without a look.
+    #[inline]
     pub(super) fn transmit<const N: usize>(
         &mut self,
         tx: &mut Burst<PoolBuf, N>,
@@ -535,6 +536,7 @@ impl Lane {
 
     /// Hands received packets of `queue` to `rx`; see
     /// [`Port::rx_burst`](crate::port::Port::rx_burst).
+    #[inline]
     pub(super) fn receive<const N: usize>(
         &mut self,
         queue: u16,
