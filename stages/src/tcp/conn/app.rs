@@ -222,6 +222,13 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
+    /// Whether the connection holds no packet buffer (send, receive and
+    /// reassembly queues empty): a closed connection's table entry is kept
+    /// for reuse only then, so that no buffer waits there.
+    pub(crate) fn holds_no_buffers(&self) -> bool {
+        self.send_queue.len() == 0 && self.receive_queue.is_empty() && self.reassembly.is_empty()
+    }
+
     /// Shuts the sending side: a FIN follows the queued data (RFC 9293
     /// §3.10.4). Reads go on until the peer's FIN.
     pub fn shutdown(&mut self) -> Result<(), SocketError> {

@@ -103,6 +103,13 @@ struct Conn<B: PacketBuf> {
 /// and closed one after another.
 const SPARE_QUEUES: usize = 16;
 
+/// Closed connections' boxed entries a table keeps for new ones: the
+/// allocation of the entry (engine and bookkeeping, a kilobyte or two) a
+/// new connection would make and a closed one free, reused. The old
+/// entry's value is dropped when its box is reused, so at most this many
+/// closed connections' parts (their RACK state, trace ring) wait there.
+const SPARE_CONNS: usize = 16;
+
 /// Both kinds are boxed so a slot stays two words: a table of a million
 /// connections pays 16 bytes a slot, not the listener's size.
 enum Entry<B: PacketBuf> {
@@ -163,6 +170,11 @@ pub struct TcpSockets<B: PacketBuf> {
     /// The queue storage of closed connections, for the next ones (at
     /// most [`SPARE_QUEUES`]).
     spare_queues: Vec<QueueStorage<B>>,
+    /// The boxed entries of closed connections, for the next ones (at
+    /// most [`SPARE_CONNS`]). Boxes on purpose: their allocations are
+    /// what is kept, each moved back into a slot as it is.
+    #[allow(clippy::vec_box)]
+    spare_conns: Vec<Box<Conn<B>>>,
     conns: HashMap<FourTuple, u32, TupleHash>,
     listeners: HashMap<SocketAddr, u32, TupleHash>,
     isn: IsnGenerator,
@@ -213,6 +225,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             free: Vec::new(),
             open: 0,
             spare_queues: Vec::new(),
+            spare_conns: Vec::new(),
             conns: HashMap::with_hasher(hash),
             listeners: HashMap::with_hasher(hash),
             isn,
@@ -438,6 +451,18 @@ impl<B: PacketBuf> TcpSockets<B> {
         sizes
     }
 
+    /// `conn` boxed: in a closed connection's box when one is kept (the
+    /// closed connection's value dropped in it), else in a new one.
+    fn boxed_conn(&mut self, conn: Conn<B>) -> Box<Conn<B>> {
+        match self.spare_conns.pop() {
+            Some(mut b) => {
+                *b = conn;
+                b
+            }
+            None => Box::new(conn),
+        }
+    }
+
     /// Keeps the queue storage of `conn`, which is going away, for a new
     /// connection, if there is room among the spares and it is worth it.
     fn keep_queue_storage(&mut self, conn: &mut Connection<B>) {
@@ -473,6 +498,9 @@ impl<B: PacketBuf> TcpSockets<B> {
                     self.time_wait_count -= 1;
                 }
                 self.keep_queue_storage(&mut c.conn);
+                if self.spare_conns.len() < SPARE_CONNS && c.conn.holds_no_buffers() {
+                    self.spare_conns.push(c);
+                }
             }
         }
         self.open -= 1;

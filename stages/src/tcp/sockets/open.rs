@@ -122,7 +122,8 @@ impl<B: PacketBuf> TcpSockets<B> {
         let params = self.params(&tuple, mss, None, now_ns);
         let mut conn = Connection::connect(&self.cfg, params, now_ns);
         self.cap_by_path_mtu(&mut conn, &tuple, now_ns);
-        let id = self.take_slot(Entry::Conn(Box::new(Conn::new(conn, tuple, None, true))))?;
+        let entry = self.boxed_conn(Conn::new(conn, tuple, None, true));
+        let id = self.take_slot(Entry::Conn(entry))?;
         self.conns.insert(tuple, id.index);
         self.attach_trace(id, now_ns);
         self.counters.active_opens += 1;
@@ -241,7 +242,8 @@ impl<B: PacketBuf> TcpSockets<B> {
     ) -> Result<SocketId, Spawn> {
         self.cap_by_path_mtu(&mut conn, &tuple, now_ns);
         let entry = Conn::new(conn, tuple, Some(listener_id), false);
-        let Ok(id) = self.take_slot(Entry::Conn(Box::new(entry))) else {
+        let entry = self.boxed_conn(entry);
+        let Ok(id) = self.take_slot(Entry::Conn(entry)) else {
             // The callers made room first; give the place back all the same.
             if let Some(l) = self.listener_entry(listener) {
                 l.release(listener_id);

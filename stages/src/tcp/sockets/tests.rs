@@ -93,3 +93,42 @@ fn a_later_process_goes_on_from_the_boot_clock() {
     let (isn_later, _) = numbers(2, Some(&b), 2_000_000_000);
     assert_eq!(isn_later.wrapping_sub(isn_a), 250_000);
 }
+
+#[test]
+fn a_closed_connection_s_entry_boxes_the_next_one_fresh() {
+    let mut table: TcpSockets<PoolBuf> = TcpSockets::new(TcpConfig::default(), 3);
+    let entry_at =
+        |table: &TcpSockets<PoolBuf>, index: u32| match &table.slots[index as usize].entry {
+            Entry::Conn(c) => &**c as *const Conn<PoolBuf>,
+            _ => panic!("slot {index} holds no connection"),
+        };
+    let first = tuple();
+    let a = table
+        .connect(first.local, first.remote, 1460, 0, 0)
+        .unwrap();
+    let boxed = entry_at(&table, a.index);
+    table.abort(a).unwrap();
+    while table.next_segment(a.index, 0, &mut || None).is_some() {}
+    table.settle(a.index, &mut Vec::new());
+    assert_eq!(table.spare_conns.len(), 1, "the closed entry is kept");
+
+    // The next connection takes the kept box, with its own state: no
+    // trace of the old one (state, tuple, application flags).
+    let second = FourTuple {
+        local: "10.0.0.1:40001".parse().unwrap(),
+        ..first
+    };
+    let b = table
+        .connect(second.local, second.remote, 1460, 0, 0)
+        .unwrap();
+    assert!(table.spare_conns.is_empty());
+    assert_eq!(entry_at(&table, b.index), boxed, "the same allocation");
+    assert_eq!(table.tuple(b), Ok(second));
+    assert_eq!(table.state(b), Ok(State::SynSent));
+    let Entry::Conn(c) = &table.slots[b.index as usize].entry else {
+        unreachable!()
+    };
+    assert!(!c.app_closed && c.listener.is_none());
+    assert_eq!(table.find(&second), Some(b.index));
+    assert_eq!(table.find(&first), None);
+}
