@@ -18,7 +18,7 @@
 //! chunk, which the wire moves as it is (`WireConfig::max_segments`: it
 //! models a NIC with scatter-gather, as mlx5 or DPDK's multi-segment
 //! transmit); the receiver checks the checksum over the chain and hands it
-//! to the application (`tcp::recv`, zero-copy: its bytes are the sender's
+//! to the application (`tcp::recv_more`, zero-copy: its bytes are the sender's
 //! chunk, shared read-only by reference counts until both sides let go),
 //! which checks them in place. One copy of every payload byte (and two
 //! reads, the sender's and the receiver's checksums). A wire that does not
