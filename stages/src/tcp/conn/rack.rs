@@ -36,6 +36,7 @@ use super::super::cc::CongestionControl;
 use super::super::sack::DUP_THRESH;
 use super::super::segment::SegmentIn;
 use super::super::seq::{SeqNumber, SeqRange};
+use super::send_queue::Chunk;
 use super::Connection;
 
 /// The receiver's worst-case delayed ACK the PTO allows for when one
@@ -370,7 +371,11 @@ impl<B: PacketBuf> Connection<B> {
     /// [`rack_on_ack`](Self::rack_on_ack) for an ACK that moves SND.UNA
     /// to `ack` with no SACK block, no D-SACK and no probe in flight (a
     /// predicted segment's, `conn::predict`): what it does for one, the
-    /// probe's part and the scoreboard's left out.
+    /// probe's part and the scoreboard's left out. The chunks it delivers
+    /// are released in the same walk (`SendQueue::ack_each`, as Linux's
+    /// `tcp_clean_rtx_queue`), so `on_new_ack`, which follows, finds them
+    /// gone; with the latency stages on, `on_new_ack` releases them (it
+    /// times each).
     #[inline(never)]
     pub(super) fn rack_on_cumulative_ack(&mut self, ack: SeqNumber, now_ns: u64) {
         if !self.rack_active() {
@@ -382,20 +387,31 @@ impl<B: PacketBuf> Connection<B> {
         debug_assert!(rack.probe.is_none() && ack.gt(self.snd_una));
         rack.on_ack_dsack(false, ack, snd_max);
         let mut latest: Option<(u64, SeqNumber)> = None;
-        for c in self.send_queue.iter() {
+        let mut on_chunk = |c: &Chunk<B>| {
             let end = c.end();
-            if !c.seq.lt(snd_max) || !end.le(ack) {
-                break;
-            }
-            if c.sacked {
-                continue;
+            // A chunk not sent yet (only past every sent one) or SACKed.
+            if !c.seq.lt(snd_max) || c.sacked {
+                return;
             }
             rack.detect_reordering(end, c.rexmit);
             if c.rexmit && now_ns.saturating_sub(c.sent_ns) < rack.min_rtt_ns {
-                continue; // §6.2 step 2, as in `rack_on_ack`
+                return; // §6.2 step 2, as in `rack_on_ack`
             }
             if latest.is_none_or(|(t, s)| sent_after(c.sent_ns, end, t, s)) {
                 latest = Some((c.sent_ns, end));
+            }
+        };
+        if self.latency.is_none() {
+            // Every chunk ending at or below `ack` ends at or below the
+            // queue's end, so these are the chunks `on_new_ack` would
+            // release.
+            self.send_queue.ack_each(ack, on_chunk);
+        } else {
+            for c in self.send_queue.iter() {
+                if !c.end().le(ack) {
+                    break;
+                }
+                on_chunk(c);
             }
         }
         if let Some((sent_ns, end)) = latest {

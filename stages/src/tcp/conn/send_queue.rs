@@ -209,6 +209,30 @@ impl<B: PacketBuf> SendQueue<B> {
         popped
     }
 
+    /// [`ack`](Self::ack), showing each chunk to `seen` before it is
+    /// dropped: a cumulative ACK's one walk over what it delivered (RACK's
+    /// part and the release, as Linux's `tcp_clean_rtx_queue`). The walk
+    /// reads them in place; the release pops them after it.
+    #[inline]
+    pub fn ack_each(&mut self, snd_una: SeqNumber, mut seen: impl FnMut(&Chunk<B>)) -> usize {
+        let mut popped = 0;
+        let mut bytes = 0;
+        while let Some(c) = self.chunks.get(popped) {
+            if !c.end().le(snd_una) {
+                break;
+            }
+            seen(c);
+            bytes += c.len as usize;
+            popped += 1;
+        }
+        self.bytes -= bytes;
+        for _ in 0..popped {
+            self.chunks.pop_front();
+        }
+        self.next = self.next.saturating_sub(popped);
+        popped
+    }
+
     /// Stamps the chunks from index `from` on that carry no write stamp
     /// yet with `ns` (the chunks a write just made).
     pub fn stamp_written(&mut self, from: usize, ns: u64) {
@@ -759,6 +783,34 @@ mod tests {
         assert_eq!(q.next_seq(), SeqNumber::new(u32::MAX - 2) + 4);
         assert_eq!(q.ack(SeqNumber::new(u32::MAX - 2) + 12), 2);
         assert!(q.chunks.is_empty());
+        pool.assert_whole();
+    }
+
+    #[test]
+    fn ack_each_shows_and_drops_what_ack_drops() {
+        let pool = Pool::with_capacity(32).unwrap();
+        let mut alloc = || pool.alloc();
+        let base = SeqNumber::new(u32::MAX - 5);
+        // The same queue twice (five chunks of 4, three sent), acked
+        // by each way at every sequence number over it.
+        for upto in 0..=21u32 {
+            let mut a = SendQueue::<PoolBuf>::new(base, 10_000);
+            let mut b = SendQueue::<PoolBuf>::new(base, 10_000);
+            for q in [&mut a, &mut b] {
+                q.push_copy(&[7; 20], 4, &mut alloc);
+                for _ in 0..3 {
+                    q.advance();
+                }
+            }
+            let mut seen = Vec::new();
+            let popped = b.ack_each(base + upto, |c| seen.push((c.seq, c.len)));
+            assert_eq!(popped, a.ack(base + upto), "ack to +{upto}");
+            let whole = (upto / 4) as usize;
+            let expect: Vec<_> = (0..whole).map(|i| (base + 4 * i as u32, 4)).collect();
+            assert_eq!(seen, expect, "ack to +{upto}");
+            assert_eq!((b.bytes(), b.len()), (a.bytes(), a.len()), "ack to +{upto}");
+            assert_eq!(b.next_seq(), a.next_seq(), "ack to +{upto}");
+        }
         pool.assert_whole();
     }
 
