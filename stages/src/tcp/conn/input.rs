@@ -65,7 +65,9 @@ impl<B: PacketBuf> Connection<B> {
         match self.state {
             State::Closed | State::Listen => self.stats.dropped += 1,
             State::SynSent => self.on_segment_syn_sent(seg, now_ns),
-            State::Established if self.predicted(&seg) => self.on_segment_predicted(seg, now_ns),
+            State::Established if self.predicted(&seg, len) => {
+                self.on_segment_predicted(seg, len, now_ns)
+            }
             _ => self.on_segment_synchronized(seg, now_ns),
         }
         self.update_persist(now_ns);
@@ -798,7 +800,8 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
-    /// Queues `len` in-order bytes for the application.
+    /// Queues `len` in-order bytes for the application (`buf`'s length,
+    /// which the caller knows).
     pub(super) fn deliver(&mut self, buf: B, len: usize) {
         self.rcv_nxt += len as u32;
         self.stats.bytes_received += len as u64;
@@ -808,7 +811,7 @@ impl<B: PacketBuf> Connection<B> {
             // The port stamps nothing: the arrival is the queueing.
             buf.meta_mut().rx_timestamp_ns = self.clock_ns.max(1);
         }
-        self.receive_queue.push(buf);
+        self.receive_queue.push(buf, len);
         self.events.readable = true;
     }
 

@@ -35,9 +35,11 @@ impl<B: PacketBuf> Connection<B> {
     /// SACK blocks; SND.UNA ≤ SEG.ACK ≤ SND.MAX; no scoreboard, recovery,
     /// F-RTO, probe, FIN of ours or out-of-order FIN pending; and either
     /// a new ACK without data or data that fits the window and the
-    /// receive queue with nothing held out of order.
+    /// receive queue with nothing held out of order. `len` is the
+    /// segment's payload length (`seg.data_len()`, which the caller took:
+    /// for a chained payload a walk over its segments, done once).
     #[inline]
-    pub(super) fn predicted(&self, seg: &SegmentIn<B>) -> bool {
+    pub(super) fn predicted(&self, seg: &SegmentIn<B>, len: u32) -> bool {
         if !self.knobs.header_prediction
             || seg.flags.0 & !TcpFlags::PSH.0 != TcpFlags::ACK.0
             || seg.seq != self.rcv_nxt
@@ -62,8 +64,8 @@ impl<B: PacketBuf> Connection<B> {
         }
         match &seg.payload {
             None => seg.ack != self.snd_una,
-            Some(p) => {
-                let len = p.total_len();
+            Some(_) => {
+                let len = len as usize;
                 !self.app_closed
                     && self.reassembly.is_empty()
                     && len <= self.rcv_adv.wrapping_sub(self.rcv_nxt) as usize
@@ -72,9 +74,10 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
-    /// A [`predicted`](Self::predicted) segment: what the full path does
-    /// for it, without the checks that cannot fire.
-    pub(super) fn on_segment_predicted(&mut self, seg: SegmentIn<B>, now_ns: u64) {
+    /// A [`predicted`](Self::predicted) segment of `len` payload bytes:
+    /// what the full path does for it, without the checks that cannot
+    /// fire.
+    pub(super) fn on_segment_predicted(&mut self, seg: SegmentIn<B>, len: u32, now_ns: u64) {
         self.stats.segs_predicted += 1;
         // The peer is alive: keepalive's idle time starts again.
         self.keepalive_sent = 0;
@@ -104,8 +107,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         // The text: in order, and it fits.
         if let Some(payload) = seg.payload {
-            let len = payload.total_len();
-            self.deliver(payload, len);
+            self.deliver(payload, len as usize);
             self.schedule_ack(false, now_ns);
         }
     }

@@ -60,9 +60,11 @@ impl<B: PacketBuf> ReceiveQueue<B> {
         self.bufs.is_empty()
     }
 
-    /// Appends a payload (the caller trimmed it to the window).
-    pub fn push(&mut self, buf: B) {
-        let len = buf.total_len();
+    /// Appends a payload of `len` bytes (the caller trimmed it to the
+    /// window and knows its length: `buf.total_len()`, which for a chain
+    /// is a walk over its segments, is not asked again).
+    pub fn push(&mut self, buf: B, len: usize) {
+        debug_assert_eq!(len, buf.total_len());
         if len > 0 {
             self.bytes += len;
             self.bufs.push_back(buf);
@@ -134,7 +136,7 @@ mod tests {
         for part in [&b"hello "[..], b"world"] {
             let mut b = pool.alloc().unwrap();
             b.extend_from_slice(part).unwrap();
-            q.push(b);
+            q.push(b, part.len());
         }
         assert_eq!((q.bytes(), q.free()), (11, 89));
         let mut out = [0u8; 8];
