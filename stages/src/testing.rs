@@ -81,6 +81,40 @@ pub fn with_state_at<S, R>(
     state: &mut S,
     f: impl FnOnce(&mut Cx<'_, PoolBuf, S>) -> R,
 ) -> (R, Vec<PoolBuf>) {
+    with_state_on(now_ns, false, state, f)
+}
+
+/// The in-memory port of [`with_state_on`] claiming TCP segmentation
+/// offload (TSO) in its caps; what it is handed is drained by the test.
+struct TsoPort<'a> {
+    inner: &'a mut MemoryPort,
+    caps: tpa::port::PortCaps,
+}
+
+impl tpa::port::Port for TsoPort<'_> {
+    type Buf = PoolBuf;
+    fn rx_burst<const N: usize>(&mut self, rx: &mut tpa::port::Burst<PoolBuf, N>) -> usize {
+        self.inner.rx_burst(rx)
+    }
+    fn tx_burst<const N: usize>(&mut self, tx: &mut tpa::port::Burst<PoolBuf, N>) -> usize {
+        self.inner.tx_burst(tx)
+    }
+    fn pool(&self) -> &tpa::buf::PoolOf<PoolBuf> {
+        self.inner.pool()
+    }
+    fn caps(&self) -> &tpa::port::PortCaps {
+        &self.caps
+    }
+}
+
+/// [`with_state_at`] over a port that claims TSO when `tso` (no other
+/// offload), else the plain in-memory port.
+pub fn with_state_on<S, R>(
+    now_ns: u64,
+    tso: bool,
+    state: &mut S,
+    f: impl FnOnce(&mut Cx<'_, PoolBuf, S>) -> R,
+) -> (R, Vec<PoolBuf>) {
     thread_local! {
         static PORTS: RefCell<Option<(MemoryPort, MemoryPort)>> = const { RefCell::new(None) };
     }
@@ -94,7 +128,14 @@ pub fn with_state_at<S, R>(
             .expect("memory wire")
         });
         let mut runtime: Runtime<PoolBuf, 32, 0> = Runtime::new([], []);
-        let r = runtime.with_state(port, &mut NoHost, now_ns, state, f);
+        let r = if tso {
+            let mut caps = tpa::port::Port::caps(&*port).clone();
+            caps.tx_offloads.tso = true;
+            let mut port = TsoPort { inner: port, caps };
+            runtime.with_state(&mut port, &mut NoHost, now_ns, state, f)
+        } else {
+            runtime.with_state(port, &mut NoHost, now_ns, state, f)
+        };
         let sent = runtime.drain_tx().collect();
         (r, sent)
     })

@@ -55,9 +55,10 @@ where
     let path_caps = egress.path_caps(caps);
     let max_buffers = sockets.config().max_chain_buffers as usize;
     for &index in &list {
-        // Every segment on its own (every port without TSO): the
-        // straight case first, the full path for what it does not take.
-        if tso || !flush_quiet(cx, index, now_ns, &path_caps, &mut sent) {
+        // The straight case first (on a port with TSO only while at most
+        // one chunk waits: nothing to join), the full path for what it
+        // does not take.
+        if !flush_quiet(cx, index, now_ns, &path_caps, tso, &mut sent) {
             // The tuple once per connection, not with each segment.
             let tuple = cx.part::<TcpSockets<B>>().conn_tuple(index);
             match &tuple {
@@ -89,21 +90,30 @@ where
 /// slot, the egress part and the port borrowed once, each segment decided
 /// and built in one pass ([`build_quiet_v4`]: its header in one move) and
 /// sent on the connection's path with the port's abilities read once
-/// (`caps`). Adds the segments sent to `sent`. Returns `false` when the
-/// connection needs the full path for the rest (any other state, a rare
-/// segment, IPv6, a path to build), having sent nothing it would not have.
+/// (`caps`). On a port with TSO (`tso`) only while at most one chunk
+/// waits ([`Connection::one_chunk_at_most`](super::conn::Connection::one_chunk_at_most)):
+/// its segments then never join into a super-segment, and larger
+/// batches keep the full path's batching. Adds the segments sent to
+/// `sent`. Returns `false` when the connection needs the full path for
+/// the rest (any other state, a rare segment, IPv6, a path to build,
+/// data to batch), having sent nothing it would not have.
 #[inline(always)]
 fn flush_quiet<B, S>(
     cx: &mut Cx<'_, B, S>,
     index: u32,
     now_ns: u64,
     caps: &PathCaps,
+    tso: bool,
     sent: &mut usize,
 ) -> bool
 where
     B: PacketBuf,
     S: Parts<(TcpSockets<B>, Egress<B>)>,
 {
+    #[cfg(test)]
+    if !tests::STRAIGHT.with(core::cell::Cell::get) {
+        return false; // the full path asked for
+    }
     let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
     let Some(c) = sockets.conn_out(index) else {
         return true; // no connection: nothing to send
@@ -111,7 +121,7 @@ where
     let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (c.tuple.local, c.tuple.remote) else {
         return false;
     };
-    if !egress.path_is_current(c.path) || !c.conn.quiet() {
+    if !egress.path_is_current(c.path) || !c.conn.quiet() || (tso && !c.conn.one_chunk_at_most()) {
         return false;
     }
     let addrs = (*local.ip(), *remote.ip());
@@ -128,6 +138,8 @@ where
             .and_then(|(buf, header)| egress.send_tcp_v4_current(port, buf, c.path, header, caps))
             .is_ok();
         if ok {
+            #[cfg(test)]
+            tests::STRAIGHT_SENT.with(|n| n.set(n.get() + 1));
             c.counters.segments_sent += 1;
             *sent += 1;
         } else {
@@ -393,4 +405,127 @@ where
         };
     }
     send_other(cx, buf, tuple, header, offload, None)
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::cell::Cell;
+    use std::net::SocketAddr;
+
+    use tpa::buf::PacketBuf;
+
+    use crate::tcp::config::TcpConfig;
+    use crate::tcp::socket::{accept, listen, recv, send};
+    use crate::tcp::testing::{Bench, Seg};
+    use crate::testing::{pool, BufferPool};
+
+    thread_local! {
+        /// Whether `flush` tries the straight case (the tests' switch to
+        /// compare it with the full path).
+        pub(in crate::tcp) static STRAIGHT: Cell<bool> = const { Cell::new(true) };
+        /// Segments the straight case sent on this thread.
+        pub(in crate::tcp) static STRAIGHT_SENT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// A segment from the peer's port 5000 to our port 80.
+    fn from(seq: u32, ack: u32) -> Seg {
+        Seg {
+            src_port: 5000,
+            dst_port: 80,
+            seq,
+            ack: Some(ack),
+            window: 65535,
+            ..Seg::default()
+        }
+    }
+
+    /// A passive connection over IPv4 or IPv6 on a port with or without
+    /// TSO, the straight case on or off: four request/response rounds of
+    /// 64 bytes, a small write of 1 byte, then peer data nobody answers
+    /// (its ACK on the delayed-ACK timer). Every frame sent (IPv4's ID
+    /// and header checksum zeroed: each egress part starts its IDs at
+    /// its own point) and the straight case's segments.
+    fn exchange(v6: bool, tso: bool, straight: bool) -> (Vec<Vec<u8>>, u64) {
+        STRAIGHT.with(|s| s.set(straight));
+        STRAIGHT_SENT.with(|n| n.set(0));
+        let mut b = Bench::new(TcpConfig::default());
+        b.tso = tso;
+        let any: SocketAddr = if v6 { "[::]:80" } else { "0.0.0.0:80" }.parse().unwrap();
+        let l = b.call(|cx| listen(cx, any, 8)).0.unwrap();
+        let syn = Seg {
+            src_port: 5000,
+            ..Seg::syn(1000, 80)
+        };
+        let (_, out) = b.input(v6, &syn);
+        let iss = out[0].seq;
+        let (mut ours, mut theirs) = (iss.wrapping_add(1), 1001u32);
+        b.input(v6, &from(theirs, ours));
+        let (c, _) = b.call(|cx| accept(cx, l)).0.unwrap();
+        for round in 0..4u8 {
+            let request = [round; 64];
+            let (n, out) = b.call(|cx| send(cx, c, &request));
+            assert_eq!(n, Ok(64));
+            assert_eq!(out.len(), 1, "round {round}: {out:?}");
+            assert_eq!(out[0].payload, request);
+            ours = ours.wrapping_add(64);
+            let answer = Seg {
+                psh: true,
+                payload: vec![round ^ 0xff; 64],
+                ..from(theirs, ours)
+            };
+            assert_eq!(b.input(v6, &answer).0, "consumed");
+            theirs += 64;
+            let got = b.call(|cx| recv(cx, c).map(|o| o.map(|buf| buf.data().to_vec())));
+            assert_eq!(got.0, Ok(Some(vec![round ^ 0xff; 64])));
+        }
+        let (n, out) = b.call(|cx| send(cx, c, b"x"));
+        assert_eq!((n, out.len()), (Ok(1), 1));
+        ours = ours.wrapping_add(1);
+        let unanswered = Seg {
+            psh: true,
+            payload: vec![7; 10],
+            ..from(theirs, ours)
+        };
+        b.input(v6, &unanswered);
+        theirs += 10;
+        let (_, out) = b.timers_at(b.now_ns + 1_000_000_000);
+        assert!(
+            out.iter().any(|s| s.ack == theirs && s.payload.is_empty()),
+            "the delayed ACK: {out:?}"
+        );
+        let mut frames = core::mem::take(&mut b.frames);
+        for f in &mut frames {
+            if f[12..14] == [0x08, 0x00] {
+                f[18..20].fill(0);
+                f[24..26].fill(0);
+            }
+        }
+        drop(b);
+        STRAIGHT.with(|s| s.set(true));
+        (frames, STRAIGHT_SENT.with(Cell::get))
+    }
+
+    #[test]
+    fn on_a_port_with_tso_a_small_segment_goes_the_straight_way_with_the_full_paths_frame() {
+        for v6 in [false] {
+            let (plain, plain_straight) = exchange(v6, false, true);
+            let (tso, tso_straight) = exchange(v6, true, true);
+            let (full, full_straight) = exchange(v6, true, false);
+            assert_eq!(full_straight, 0, "v6 {v6}: the switch holds the full path");
+            // The handshake's segments and the first (which builds the
+            // way out) go the full way; the rest straight, TSO or not.
+            assert!(tso_straight >= 8, "v6 {v6}: {tso_straight} straight");
+            assert_eq!(tso_straight, plain_straight, "v6 {v6}");
+            assert_eq!(tso.len(), full.len(), "v6 {v6}");
+            assert_eq!(plain.len(), full.len(), "v6 {v6}");
+            for (i, (t, f)) in tso.iter().zip(&full).enumerate() {
+                assert!(
+                    t == f,
+                    "v6 {v6}: frame {i}: straight {t:02x?}, full {f:02x?}"
+                );
+            }
+            assert!(plain == full, "v6 {v6}: the port without TSO");
+        }
+        pool().assert_whole();
+    }
 }

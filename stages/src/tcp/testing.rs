@@ -239,6 +239,10 @@ pub struct Bench {
     pub state: TcpState,
     pub stage: super::TcpInput,
     pub now_ns: u64,
+    /// The port claims TSO ([`crate::testing::with_state_on`]).
+    pub tso: bool,
+    /// Every frame sent so far, whole.
+    pub frames: Vec<Vec<u8>>,
 }
 
 impl Bench {
@@ -247,6 +251,8 @@ impl Bench {
             state: TcpState::with_config(cfg),
             stage: super::TcpInput::default(),
             now_ns: 1_000_000,
+            tso: false,
+            frames: Vec::new(),
         }
     }
 
@@ -258,11 +264,13 @@ impl Bench {
     ) -> (R, Vec<Parsed>) {
         use tpa::stage::Stage;
         let stage = &mut self.stage;
-        let (r, frames) = crate::testing::with_state_at(self.now_ns, &mut self.state, |cx| {
-            let r = f(cx);
-            Stage::<PoolBuf, TcpState>::poll(stage, cx);
-            r
-        });
+        let (r, frames) =
+            crate::testing::with_state_on(self.now_ns, self.tso, &mut self.state, |cx| {
+                let r = f(cx);
+                Stage::<PoolBuf, TcpState>::poll(stage, cx);
+                r
+            });
+        self.frames.extend(frames.iter().map(bytes));
         (r, frames.iter().map(|f| parse_tcp(&bytes(f))).collect())
     }
 
@@ -272,17 +280,19 @@ impl Bench {
         use tpa::stage::{Stage, Verdict};
         let p = tcp_packet(&segment_frame(v6, seg));
         let stage = &mut self.stage;
-        let (v, frames) = crate::testing::with_state_at(self.now_ns, &mut self.state, |cx| {
-            let v = match stage.process(p, cx) {
-                Verdict::Consumed => "consumed",
-                Verdict::Drop(r) => {
-                    r.name(<super::TcpInput as Stage<PoolBuf, TcpState>>::CUSTOM_REASONS)
-                }
-                _ => "other",
-            };
-            Stage::<PoolBuf, TcpState>::poll(stage, cx);
-            v
-        });
+        let (v, frames) =
+            crate::testing::with_state_on(self.now_ns, self.tso, &mut self.state, |cx| {
+                let v = match stage.process(p, cx) {
+                    Verdict::Consumed => "consumed",
+                    Verdict::Drop(r) => {
+                        r.name(<super::TcpInput as Stage<PoolBuf, TcpState>>::CUSTOM_REASONS)
+                    }
+                    _ => "other",
+                };
+                Stage::<PoolBuf, TcpState>::poll(stage, cx);
+                v
+            });
+        self.frames.extend(frames.iter().map(bytes));
         (v, frames.iter().map(|f| parse_tcp(&bytes(f))).collect())
     }
 
@@ -292,9 +302,10 @@ impl Bench {
         use tpa::stage::Stage;
         self.now_ns = now_ns;
         let stage = &mut self.stage;
-        let (n, frames) = crate::testing::with_state_at(now_ns, &mut self.state, |cx| {
+        let (n, frames) = crate::testing::with_state_on(now_ns, self.tso, &mut self.state, |cx| {
             Stage::<PoolBuf, TcpState>::fire_timers(stage, cx)
         });
+        self.frames.extend(frames.iter().map(bytes));
         (n, frames.iter().map(|f| parse_tcp(&bytes(f))).collect())
     }
 

@@ -239,6 +239,15 @@ impl<B: PacketBuf> Connection<B> {
             && !self.rack.as_deref().is_some_and(|r| r.probe_due)
     }
 
+    /// Whether at most one chunk waits to be sent: the straight case's
+    /// segments are then at most one data segment (a chunk holds at most
+    /// one) and ACKs, never two data segments a port with TSO would join
+    /// into a super-segment ([`Batch::pair`](crate::tcp::tso::Batch::pair)).
+    #[inline]
+    pub(crate) fn one_chunk_at_most(&self) -> bool {
+        self.send_queue.next_unsent().is_none() || self.send_queue.next_is_last()
+    }
+
     /// The output path's straight case, for a connection found
     /// [`quiet`](Self::quiet) (ESTABLISHED with nothing rare owed: the
     /// conditions of [`next`](Self::next)'s quick case; no SACK option to
