@@ -53,14 +53,14 @@ use tpa::wire::ipv4::IpProtocol;
 
 pub use ethernet::{ipv4_multicast_mac, ipv6_multicast_mac, ETHERNET_LEN};
 pub use ip::{IPV4_HEADER_LEN, IPV6_HEADER_LEN};
-pub use path::PathV4;
+pub use path::{PathV4, PathV6};
 pub use solicit::NDP_HOP_LIMIT;
 pub use state::{Egress, EgressConfig, EgressCounters, Held, DEFAULT_NEIGHBORS};
 
 use ethernet::{write_header, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use ip::{write_v4, write_v6, V4Header};
 use neighbor::{resolve_and_send, transmit_to};
-use path::V4_HEADERS;
+use path::{V4_HEADERS, V6_HEADERS};
 use route::NextHop;
 
 /// What the IP header of a packet handed to [`send_ip`] says; the
@@ -471,6 +471,120 @@ impl<B: PacketBuf> Egress<B> {
             Held {
                 frame: payload,
                 owner,
+            },
+        )
+    }
+
+    /// [`send_tcp_v4_on`](Self::send_tcp_v4_on) over IPv6: a TCP
+    /// segment (`payload`: its header of `tcp_header` bytes and data)
+    /// from `src` to `dst` on the connection's way out `path` (built by
+    /// its first segment, again after this egress path changed), with no
+    /// owner: the frame of [`send_ip`], its Ethernet and IPv6 headers
+    /// copied from the path with the payload length patched in; the
+    /// neighbor looked up for every frame as on the full path. A source
+    /// or route the path cannot be built for goes the full way, which
+    /// refuses and counts it. `path` must only ever carry `src` to `dst`.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_ip`].
+    #[inline]
+    pub fn send_tcp_v6_on(
+        &mut self,
+        port: &mut PortCx<'_, B>,
+        payload: B,
+        path: &mut PathV6,
+        (src, dst): (Ipv6Addr, Ipv6Addr),
+        tcp_header: usize,
+    ) -> Result<Sent, SocketError> {
+        if !self.path6_current(path) && !self.build_path_v6(path, (src, dst)) {
+            let ip = IpSend {
+                src: src.into(),
+                dst: dst.into(),
+                protocol: IpProtocol::Tcp,
+                hop_limit: None,
+                owner: None,
+            };
+            return self.send_v6(port, payload, (src, dst), &ip);
+        }
+        debug_assert!(path.carries((src, dst)), "a path serves one connection");
+        if !self.fits(port.caps(), IPV6_HEADER_LEN, &payload, Some(tcp_header)) {
+            self.counters.too_big += 1;
+            return Err(SocketError::MessageTooLong);
+        }
+        self.send_on_path_v6(port, payload, path, tcp_header)
+    }
+
+    /// Whether `path` was built by this egress path as it stands (else
+    /// [`send_tcp_v6_on`](Self::send_tcp_v6_on) builds it again).
+    #[inline]
+    pub fn path6_is_current(&self, path: &PathV6) -> bool {
+        self.path6_current(path)
+    }
+
+    /// [`send_tcp_v4_current`](Self::send_tcp_v4_current) over IPv6: a
+    /// single segment on a `path` [current](Self::path6_is_current) for
+    /// this egress path, the MTU from `caps`, then the frame of
+    /// [`send_tcp_v6_on`](Self::send_tcp_v6_on).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_ip`].
+    #[inline]
+    pub fn send_tcp_v6_current(
+        &mut self,
+        port: &mut PortCx<'_, B>,
+        payload: B,
+        path: &PathV6,
+        tcp_header: usize,
+        caps: &PathCaps,
+    ) -> Result<Sent, SocketError> {
+        debug_assert!(self.path6_current(path), "a path built by this egress path");
+        debug_assert!(payload.meta().tx.tso_mss().is_none(), "a single segment");
+        if IPV6_HEADER_LEN + payload.total_len() > caps.mtu {
+            self.counters.too_big += 1;
+            return Err(SocketError::MessageTooLong);
+        }
+        self.send_on_path_v6(port, payload, path, tcp_header)
+    }
+
+    /// The rest of [`send_tcp_v6_on`](Self::send_tcp_v6_on) once the
+    /// packet fits: the headers from `path`, the neighbor, the port.
+    #[inline(always)]
+    fn send_on_path_v6(
+        &mut self,
+        port: &mut PortCx<'_, B>,
+        mut payload: B,
+        path: &PathV6,
+        tcp_header: usize,
+    ) -> Result<Sent, SocketError> {
+        let payload_len = payload.total_len();
+        let Some(headers) = payload
+            .prepend(V6_HEADERS)
+            .ok()
+            .and_then(|h| h.first_chunk_mut::<V6_HEADERS>())
+        else {
+            self.counters.no_headroom += 1;
+            return Err(SocketError::NoBuffers);
+        };
+        *headers = path.headers(payload_len as u16);
+        payload.meta_mut().layers = layers(IPV6_HEADER_LEN, Some(tcp_header));
+        let hop = path.hop();
+        if let NextHop::Neighbor(ip) = hop {
+            if let Some(mac) = self.v6.lookup_quick(ip, port.now_ns()) {
+                return transmit_to(&mut self.counters, port, payload, mac);
+            }
+        }
+        resolve_and_send(
+            &mut self.v6,
+            &self.iface,
+            &mut self.counters,
+            port,
+            self.shared_host.as_deref(),
+            hop,
+            Held {
+                frame: payload,
+                owner: None,
             },
         )
     }

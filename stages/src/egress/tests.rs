@@ -814,3 +814,170 @@ fn a_connections_way_out_puts_the_frames_of_the_full_path_on_the_wire() {
     }
     pool().assert_whole();
 }
+
+/// [`same_both_ways`] over IPv6: `data` as TCP from `src` to `dst` through
+/// the way out `path` ([`Egress::send_tcp_v6_on`]) on the first rig and
+/// through `send_ip` on the second; the same answer, frames (bytes, layer
+/// offsets, checksum requests) and counters.
+fn same_both_ways_v6(
+    (on_path, full): (&mut Rig<MemoryPort>, &mut Rig<MemoryPort>),
+    path: &mut PathV6,
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+    data: &[u8],
+    now_ns: u64,
+) -> (Result<Sent, SocketError>, Vec<PoolBuf>) {
+    let (a, a_frames) = on_path.at(now_ns, |cx, _, _| {
+        let (state, port) = cx.split();
+        state
+            .egress
+            .send_tcp_v6_on(port, tcp(data), path, (src, dst), 20)
+    });
+    let ip = IpSend {
+        src: src.into(),
+        dst: dst.into(),
+        protocol: IpProtocol::Tcp,
+        hop_limit: None,
+        owner: None,
+    };
+    let (b, b_frames) = full.at(now_ns, |cx, _, _| send_ip(cx, tcp(data), ip));
+    assert_eq!(a, b, "{data:?}");
+    assert_eq!(a_frames.len(), b_frames.len(), "{data:?}");
+    for (x, y) in a_frames.iter().zip(&b_frames) {
+        assert_eq!(x.data(), y.data(), "{data:?}");
+        assert_eq!(x.meta().layers, y.meta().layers);
+        assert_eq!(x.meta().tx.l4_checksum(), y.meta().tx.l4_checksum());
+    }
+    assert_eq!(
+        format!("{:?}", on_path.state.egress.counters()),
+        format!("{:?}", full.state.egress.counters()),
+        "{data:?}"
+    );
+    (a, a_frames)
+}
+
+/// A neighbor advertisement from `mac` for `target`, solicited, with the
+/// override flag: what releases or moves an IPv6 neighbor.
+fn neighbor_advertisement(target: Ipv6Addr, mac: MacAddr) -> PoolBuf {
+    let mut payload = target.octets().to_vec();
+    payload.extend_from_slice(&[2, 1]);
+    payload.extend_from_slice(&mac.octets());
+    let mut na = Vec::new();
+    etherparse::PacketBuilder::ethernet2(mac.octets(), US_MAC.octets())
+        .ipv6(target.octets(), us6().octets(), 255)
+        .icmpv6_raw(136, 0, [0x60, 0, 0, 0])
+        .write(&mut na, &payload)
+        .unwrap();
+    let mut buf = frame(&na);
+    buf.meta_mut().layers.l3 = 14;
+    buf.meta_mut().layers.l4 = 54;
+    buf
+}
+
+#[test]
+fn a_connections_ipv6_way_out_puts_the_frames_of_the_full_path_on_the_wire() {
+    {
+        let (mut a, mut b) = (rig(), rig());
+        let mut path = PathV6::default();
+        let both =
+            |a: &mut Rig<MemoryPort>, b: &mut Rig<MemoryPort>, path: &mut PathV6, data, now| {
+                same_both_ways_v6((a, b), path, (us6(), them6()), data, now)
+            };
+        let advertise = |rig: &mut Rig<MemoryPort>, mac, now| {
+            let na = neighbor_advertisement(them6(), mac);
+            let (verdict, released) = rig.at(now, |cx, _, ndp| {
+                ndp.process(Ipv6Packet::new_unchecked(na), cx)
+            });
+            assert!(matches!(verdict, Verdict::Consumed));
+            released
+        };
+        // Not resolved yet: held, the solicitation out; the advertisement
+        // releases it.
+        let (sent, frames) = both(&mut a, &mut b, &mut path, b"first", NOW_NS);
+        assert_eq!((sent, frames.len()), (Ok(Sent::Held), 1));
+        assert_eq!(&frames[0].data()[..6], &[0x33, 0x33, 0xff, 0, 0, 2]);
+        assert_ne!(path.stamp(), 0, "built by its first segment");
+        let built = path.stamp();
+        let released = advertise(&mut a, THEM_MAC, NOW_NS + 1000);
+        let again = advertise(&mut b, THEM_MAC, NOW_NS + 1000);
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].data(), again[0].data());
+        assert_eq!(&released[0].data()[..6], &THEM_MAC.octets());
+        assert_eq!(&released[0].data()[54 + 20..], b"first");
+        drop((released, again));
+        let (sent, frames) = both(&mut a, &mut b, &mut path, b"second", NOW_NS + 2000);
+        assert_eq!((sent, frames.len()), (Ok(Sent::Queued), 1));
+        let f = frames[0].data();
+        assert_eq!(&f[..6], &THEM_MAC.octets());
+        assert_eq!(&f[12..14], &[0x86, 0xdd]);
+        assert_eq!(&f[18..22], &[0, 26, 6, 64], "length, TCP, hop limit");
+        assert_eq!(path.stamp(), built, "not built again");
+
+        // The neighbor moves (an overriding advertisement): the next frame
+        // goes to its new address.
+        let moved = MacAddr([0x02, 0xdd, 0, 0, 0, 9]);
+        for rig in [&mut a, &mut b] {
+            assert!(advertise(rig, moved, NOW_NS + 3000).is_empty());
+        }
+        let (sent, frames) = both(&mut a, &mut b, &mut path, b"third", NOW_NS + 4000);
+        assert_eq!((sent, frames.len()), (Ok(Sent::Queued), 1));
+        assert_eq!(&frames[0].data()[..6], &moved.octets());
+        // Long after: the entry is stale and goes to DELAY with the frame;
+        // the probe goes out on both as the timers say.
+        let later = NOW_NS + 600 * SECOND;
+        let (sent, _) = both(&mut a, &mut b, &mut path, b"fourth", later);
+        assert_eq!(sent, Ok(Sent::Queued));
+        assert_eq!(
+            a.state
+                .egress
+                .neighbors_v6()
+                .get(them6(), later)
+                .map(|n| n.state),
+            Some(NeighborState::Delay)
+        );
+        let probes = (a.timers(later + 10 * SECOND), b.timers(later + 10 * SECOND));
+        assert_eq!(probes.0.len(), 1, "the unicast probe");
+        assert_eq!(probes.0[0].data(), probes.1[0].data());
+        drop(probes);
+
+        // Off-link with no gateway: refused alike, the path not built.
+        let far6: Ipv6Addr = "2001:db8:99::9".parse().unwrap();
+        let mut far = PathV6::default();
+        let (sent, _) = same_both_ways_v6((&mut a, &mut b), &mut far, (us6(), far6), b"far", later);
+        assert_eq!(sent, Err(SocketError::NetworkUnreachable));
+        assert_eq!(far.stamp(), 0);
+        // A source that is not ours: refused alike.
+        let mut spoofed = PathV6::default();
+        let not_ours: Ipv6Addr = "2001:db8::99".parse().unwrap();
+        let (sent, _) = same_both_ways_v6(
+            (&mut a, &mut b),
+            &mut spoofed,
+            (not_ours, them6()),
+            b"x",
+            later,
+        );
+        assert_eq!(sent, Err(SocketError::AddressNotAvailable));
+        assert_eq!(spoofed.stamp(), 0);
+        // Larger than the MTU: refused alike.
+        let (sent, _) = both(&mut a, &mut b, &mut path, &[1; 1500 - 40 - 20 + 1], later);
+        assert_eq!(sent, Err(SocketError::MessageTooLong));
+        // A gateway added: a new egress path, so both ways out are built again.
+        let gateway6: Ipv6Addr = "2001:db8::fe".parse().unwrap();
+        for rig in [&mut a, &mut b] {
+            let egress = std::mem::replace(&mut rig.state.egress, Egress::new(iface()));
+            rig.state.egress = egress.with_gateway(gateway6.into());
+        }
+        let (sent, frames) =
+            same_both_ways_v6((&mut a, &mut b), &mut far, (us6(), far6), b"far", later);
+        assert_eq!(
+            (sent, frames.len()),
+            (Ok(Sent::Held), 1),
+            "the gateway solicited"
+        );
+        assert_eq!(&frames[0].data()[62..78], &gateway6.octets(), "the target");
+        assert_ne!(far.stamp(), 0);
+        let (sent, _) = both(&mut a, &mut b, &mut path, b"fifth", later);
+        assert_ne!(path.stamp(), built, "built again for the new egress path");
+        assert_eq!(sent, Ok(Sent::Queued));
+    }
+    pool().assert_whole();
+}

@@ -14,10 +14,15 @@ use tpa::state::{Part, Parts};
 use super::conn::Quiet;
 use super::mss::mss_for;
 use super::segment::SegmentOut;
+use super::sockets::ConnOut;
 use super::sockets::{InputEvent, TcpSockets};
 use super::tso::{self, Batch};
-use super::wire::{build_quiet_v4, build_segment, checksum_v4, fit_options, send_other, FourTuple};
+use super::wire::{
+    build_quiet_v4, build_quiet_v6, build_segment, checksum_v4, checksum_v6, fit_options,
+    send_other, FourTuple,
+};
 use crate::egress::{send_tcp_v4, Egress, PathCaps, Sent};
+use tpa::stage::PortCx;
 
 /// Works through the connections touched since the last call: sends
 /// their segments through the egress path (SACK blocks that would make a
@@ -95,8 +100,8 @@ where
 /// its segments then never join into a super-segment, and larger
 /// batches keep the full path's batching. Adds the segments sent to
 /// `sent`. Returns `false` when the connection needs the full path for
-/// the rest (any other state, a rare segment, IPv6, a path to build,
-/// data to batch), having sent nothing it would not have.
+/// the rest (any other state, a rare segment, a path to build, data to
+/// batch), having sent nothing it would not have.
 #[inline(always)]
 fn flush_quiet<B, S>(
     cx: &mut Cx<'_, B, S>,
@@ -119,7 +124,7 @@ where
         return true; // no connection: nothing to send
     };
     let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (c.tuple.local, c.tuple.remote) else {
-        return false;
+        return flush_quiet_v6(c, egress, port, now_ns, caps, tso, sent);
     };
     if !egress.path_is_current(c.path) || !c.conn.quiet() || (tso && !c.conn.one_chunk_at_most()) {
         return false;
@@ -136,6 +141,49 @@ where
         // No owner, as `send_one`: a lost segment is loss to TCP.
         let ok = build_quiet_v4(port, ports, seg, caps.tcp_checksum, addrs)
             .and_then(|(buf, header)| egress.send_tcp_v4_current(port, buf, c.path, header, caps))
+            .is_ok();
+        if ok {
+            #[cfg(test)]
+            tests::STRAIGHT_SENT.with(|n| n.set(n.get() + 1));
+            c.counters.segments_sent += 1;
+            *sent += 1;
+        } else {
+            c.counters.send_failures += 1;
+        }
+    }
+}
+
+/// [`flush_quiet`] for a connection `c` that is not IPv4's: over IPv6
+/// the same straight case on its IPv6 way out
+/// ([`build_quiet_v6`], [`Egress::send_tcp_v6_current`]). Out of line:
+/// the IPv4 case stays as it was.
+#[inline(never)]
+fn flush_quiet_v6<B: PacketBuf>(
+    c: ConnOut<'_, B>,
+    egress: &mut Egress<B>,
+    port: &mut PortCx<'_, B>,
+    now_ns: u64,
+    caps: &PathCaps,
+    tso: bool,
+    sent: &mut usize,
+) -> bool {
+    let (SocketAddr::V6(local), SocketAddr::V6(remote)) = (c.tuple.local, c.tuple.remote) else {
+        return false;
+    };
+    if !egress.path6_is_current(c.path6) || !c.conn.quiet() || (tso && !c.conn.one_chunk_at_most())
+    {
+        return false;
+    }
+    let addrs = (*local.ip(), *remote.ip());
+    let ports = (local.port(), remote.port());
+    loop {
+        let seg = match c.conn.poll_quiet(now_ns) {
+            Quiet::Seg(seg) => seg,
+            Quiet::Nothing => return true,
+            Quiet::Full => return false,
+        };
+        let ok = build_quiet_v6(port, ports, seg, caps.tcp_checksum, addrs)
+            .and_then(|(buf, header)| egress.send_tcp_v6_current(port, buf, c.path6, header, caps))
             .is_ok();
         if ok {
             #[cfg(test)]
@@ -378,7 +426,8 @@ where
 /// table (the output path's every segment), with no owner: over IPv4 the
 /// Ethernet and IPv4 headers come from the connection's way out
 /// ([`Egress::send_tcp_v4_on`], built by its first segment), the same
-/// frame. IPv6 as [`send_segment_in_place`](super::wire::send_segment_in_place).
+/// frame; over IPv6 likewise from its IPv6 way out
+/// ([`Egress::send_tcp_v6_on`]).
 ///
 /// # Errors
 ///
@@ -403,6 +452,14 @@ where
             Some(path) => egress.send_tcp_v4_on(port, buf, path, (src, dst), header),
             None => send_tcp_v4(cx, buf, (src, dst), header, None),
         };
+    }
+    if let (SocketAddr::V6(local), SocketAddr::V6(remote)) = (tuple.local, tuple.remote) {
+        let (src, dst) = (*local.ip(), *remote.ip());
+        let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
+        if let Some(path) = sockets.conn_path6(index) {
+            let buf = checksum_v6(buf, offload, (src, dst));
+            return egress.send_tcp_v6_on(port, buf, path, (src, dst), header);
+        }
     }
     send_other(cx, buf, tuple, header, offload, None)
 }
@@ -507,7 +564,7 @@ pub(super) mod tests {
 
     #[test]
     fn on_a_port_with_tso_a_small_segment_goes_the_straight_way_with_the_full_paths_frame() {
-        for v6 in [false] {
+        for v6 in [false, true] {
             let (plain, plain_straight) = exchange(v6, false, true);
             let (tso, tso_straight) = exchange(v6, true, true);
             let (full, full_straight) = exchange(v6, true, false);

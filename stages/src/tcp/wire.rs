@@ -3,7 +3,7 @@
 //! header buffer with its payload chained behind, handed to the egress
 //! path.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use tpa::app::{SocketError, SocketId};
 use tpa::buf::{ChecksumStatus, L4Protocol, PacketBuf};
@@ -450,10 +450,42 @@ where
 #[inline(always)]
 pub(crate) fn build_quiet_v4<B: PacketBuf>(
     port: &mut PortCx<'_, B>,
-    (local_port, remote_port): (u16, u16),
+    ports: (u16, u16),
     seg: QuietSeg<B>,
     offload: bool,
     (src, dst): (Ipv4Addr, Ipv4Addr),
+) -> Result<(B, usize), SocketError> {
+    let (buf, len) = build_quiet(port, ports, seg)?;
+    Ok((checksum_v4(buf, offload, (src, dst)), len))
+}
+
+/// [`build_quiet_v4`] over IPv6: the same TCP header and payload, the
+/// checksum over IPv6's pseudo-header from `src` to `dst`; the bytes
+/// [`build_segment`] and [`checksum_v6`] make of the equal
+/// [`SegmentOut`].
+///
+/// # Errors
+///
+/// As [`build_quiet_v4`].
+#[inline(always)]
+pub(crate) fn build_quiet_v6<B: PacketBuf>(
+    port: &mut PortCx<'_, B>,
+    ports: (u16, u16),
+    seg: QuietSeg<B>,
+    offload: bool,
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+) -> Result<(B, usize), SocketError> {
+    let (buf, len) = build_quiet(port, ports, seg)?;
+    Ok((checksum_v6(buf, offload, (src, dst)), len))
+}
+
+/// The TCP header and payload of [`build_quiet_v4`] and
+/// [`build_quiet_v6`], checksum field zero; the header's length.
+#[inline(always)]
+fn build_quiet<B: PacketBuf>(
+    port: &mut PortCx<'_, B>,
+    (local_port, remote_port): (u16, u16),
+    seg: QuietSeg<B>,
 ) -> Result<(B, usize), SocketError> {
     let mut buf = port.alloc().ok_or(SocketError::NoBuffers)?;
     let len = if seg.timestamps.is_some() {
@@ -494,7 +526,7 @@ pub(crate) fn build_quiet_v4<B: PacketBuf>(
                 .map_err(|_| SocketError::NoBuffers)?;
         }
     }
-    Ok((checksum_v4(buf, offload, (src, dst)), len))
+    Ok((buf, len))
 }
 
 /// `buf`'s TCP checksum over IPv4 from `src` to `dst`, done or asked of
@@ -507,6 +539,20 @@ pub(crate) fn checksum_v4<B: PacketBuf>(
 ) -> B {
     finish_checksum_with(&mut buf, offload, |len| {
         pseudo_header_v4(src, dst, IpProtocol::Tcp.raw(), len as u16)
+    });
+    buf
+}
+
+/// `buf`'s TCP checksum over IPv6 from `src` to `dst`, done or asked of
+/// the port.
+#[inline(always)]
+pub(crate) fn checksum_v6<B: PacketBuf>(
+    mut buf: B,
+    offload: bool,
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+) -> B {
+    finish_checksum_with(&mut buf, offload, |len| {
+        pseudo_header_v6(&src, &dst, IpProtocol::Tcp.raw(), len as u32)
     });
     buf
 }
@@ -750,7 +796,7 @@ fn finish_checksum_with<B: PacketBuf>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::egress::PathV4;
+    use crate::egress::{PathV4, PathV6};
     use crate::tcp::testing::{
         bytes, parse_tcp, segment_frame, tcp_packet, them, us, Seg, THEM_MAC,
     };
@@ -1088,6 +1134,101 @@ mod tests {
         }
         let counters = |st: &St| format!("{:?}", st.egress.counters());
         assert_eq!(counters(&straight_st), counters(&full_st));
+        drop((full_frames, straight_frames));
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn the_straight_case_over_ipv6_puts_the_frames_of_the_full_path_on_the_wire() {
+        // The shapes of the IPv4 test, over IPv6: the buffer
+        // `build_segment` and `checksum_v6` make, and, sent on the
+        // connection's IPv6 way out, the frame `send_segment` sends.
+        let shapes = [
+            (0, true, TcpFlags(0)),
+            (0, false, TcpFlags(0)),
+            (64, true, TcpFlags::PSH),
+            (1, false, TcpFlags::PSH | TcpFlags::FIN),
+            (COPY_BREAK, true, TcpFlags(0)),
+            (COPY_BREAK + 1, true, TcpFlags::PSH),
+            (1428, false, TcpFlags(0)),
+        ];
+        let tuple = tuple(true);
+        let (IpAddr::V6(src), IpAddr::V6(dst)) = (tuple.local.ip(), tuple.remote.ip()) else {
+            unreachable!("an IPv6 tuple");
+        };
+        let ports = (tuple.local.port(), tuple.remote.port());
+        for offload in [false, true] {
+            for &(len, ts, flags) in &shapes {
+                let (quiet, mut full) = straight_pair(len, ts, flags);
+                let (pair, _) = with_state_at(5, &mut state(), |cx| {
+                    let (straight, header) =
+                        build_quiet_v6(cx.port(), ports, quiet, offload, (src, dst)).unwrap();
+                    let (buf, full_header, _) = build_segment(cx, &tuple, &mut full).unwrap();
+                    let buf = checksum_v6(buf, offload, (src, dst));
+                    assert_eq!(header, full_header, "{len} bytes, timestamps {ts}");
+                    (straight, buf)
+                });
+                let (straight, full) = pair;
+                assert_eq!(
+                    bytes(&straight),
+                    bytes(&full),
+                    "{len} bytes, timestamps {ts}"
+                );
+                assert_eq!(straight.is_chained(), full.is_chained());
+                assert_eq!(
+                    straight.meta().tx.l4_checksum(),
+                    full.meta().tx.l4_checksum()
+                );
+                assert_eq!(straight.meta().tx.l4_checksum().is_some(), offload);
+            }
+        }
+        let (mut full_st, mut straight_st) = (state(), state());
+        let mut path = PathV6::default();
+        let (mut full_frames, mut straight_frames) = (Vec::new(), Vec::new());
+        for (i, &(len, ts, flags)) in shapes.iter().enumerate() {
+            let (quiet, full) = straight_pair(len, ts, flags);
+            let (sent, frames) =
+                with_state_at(6, &mut full_st, |cx| send_segment(cx, &tuple, full, None));
+            assert_eq!(sent, Ok(Sent::Queued));
+            full_frames.extend(frames);
+            let (sent, frames) = with_state_at(6, &mut straight_st, |cx| {
+                let (st, port) = cx.split();
+                let caps = st.egress.path_caps(port.caps());
+                let (buf, header) =
+                    build_quiet_v6(port, ports, quiet, caps.tcp_checksum, (src, dst))?;
+                if i == 0 {
+                    // The first segment builds the way out.
+                    return st
+                        .egress
+                        .send_tcp_v6_on(port, buf, &mut path, (src, dst), header);
+                }
+                st.egress
+                    .send_tcp_v6_current(port, buf, &path, header, &caps)
+            });
+            assert_eq!(sent, Ok(Sent::Queued));
+            assert!(straight_st.egress.path6_is_current(&path));
+            straight_frames.extend(frames);
+        }
+        assert_eq!(full_frames.len(), shapes.len());
+        assert_eq!(straight_frames.len(), shapes.len());
+        for (i, (f, s)) in full_frames.iter().zip(&straight_frames).enumerate() {
+            assert_eq!(bytes(f), bytes(s), "frame {i}");
+            assert_eq!(f.meta().layers, s.meta().layers, "frame {i}");
+        }
+        let counters = |st: &St| format!("{:?}", st.egress.counters());
+        assert_eq!(counters(&straight_st), counters(&full_st));
+        // Past the MTU: refused as the full path refuses it.
+        let (sent, frames) = with_state_at(7, &mut straight_st, |cx| {
+            let (st, port) = cx.split();
+            let mut caps = st.egress.path_caps(port.caps());
+            caps.mtu = 40 + 32 + 100 - 1;
+            let (quiet, _) = straight_pair(100, true, TcpFlags(0));
+            let (buf, header) = build_quiet_v6(port, ports, quiet, false, (src, dst))?;
+            st.egress
+                .send_tcp_v6_current(port, buf, &path, header, &caps)
+        });
+        assert_eq!((sent, frames.len()), (Err(SocketError::MessageTooLong), 0));
+        assert_eq!(straight_st.egress.counters().too_big, 1);
         drop((full_frames, straight_frames));
         pool().assert_whole();
     }

@@ -6,13 +6,13 @@ use tpa::app::{Event, EventKind};
 use tpa::buf::PacketBuf;
 
 use super::{Entry, Slot, TcpCounters, TcpSockets};
-use crate::egress::PathV4;
+use crate::egress::{PathV4, PathV6};
 use crate::tcp::conn::{ConnEvents, Connection};
 use crate::tcp::segment::SegmentOut;
 use crate::tcp::wire::FourTuple;
 
 /// The connection of one slot as the output path's straight case uses
-/// it, borrowed once: its engine, its tuple, its IPv4 way out and the
+/// it, borrowed once: its engine, its tuple, its ways out and the
 /// table's counters.
 pub(crate) struct ConnOut<'a, B: PacketBuf> {
     /// The engine.
@@ -21,6 +21,8 @@ pub(crate) struct ConnOut<'a, B: PacketBuf> {
     pub tuple: &'a FourTuple,
     /// Its IPv4 way out (built by its first segment).
     pub path: &'a mut PathV4,
+    /// Its IPv6 way out (built by its first segment).
+    pub path6: &'a mut PathV6,
     /// The table's counters.
     pub counters: &'a mut TcpCounters,
 }
@@ -79,6 +81,7 @@ impl<B: PacketBuf> TcpSockets<B> {
                 conn: &mut c.conn,
                 tuple: &c.tuple,
                 path: &mut c.path,
+                path6: &mut c.path6,
                 counters,
             }),
             _ => None,
@@ -91,6 +94,16 @@ impl<B: PacketBuf> TcpSockets<B> {
     pub(crate) fn conn_path(&mut self, index: u32) -> Option<&mut PathV4> {
         match &mut self.slots[index as usize].entry {
             Entry::Conn(c) => Some(&mut c.path),
+            _ => None,
+        }
+    }
+
+    /// The IPv6 way out of the connection in slot `index` (built by its
+    /// first segment), if the slot holds a connection.
+    #[inline]
+    pub(crate) fn conn_path6(&mut self, index: u32) -> Option<&mut PathV6> {
+        match &mut self.slots[index as usize].entry {
+            Entry::Conn(c) => Some(&mut c.path6),
             _ => None,
         }
     }

@@ -32,7 +32,7 @@ use super::ports::PortPicker;
 use super::syncookie::SynCookies;
 use super::timers::TimerQueue;
 use super::wire::FourTuple;
-use crate::egress::PathV4;
+use crate::egress::{PathV4, PathV6};
 use crate::trace::{TraceConfig, Tracer};
 
 mod app;
@@ -48,6 +48,7 @@ mod tests;
 use challenge::ChallengeAckBudget;
 use counters::add_retransmissions;
 pub use counters::TcpCounters;
+pub(crate) use flush::ConnOut;
 pub(crate) use input::InputEvent;
 pub(crate) use open::Spawn;
 
@@ -95,6 +96,8 @@ struct Conn<B: PacketBuf> {
     /// Its IPv4 way out (headers and next hop), built by its first
     /// segment sent (unused over IPv6).
     path: PathV4,
+    /// Its IPv6 way out, as `path` (unused over IPv4).
+    path6: PathV6,
 }
 
 /// Closed connections' queue storage a table keeps for new ones: the
@@ -658,6 +661,7 @@ impl<B: PacketBuf> Conn<B> {
             raised_writable: false,
             next_confirm_ns: 0,
             path: PathV4::default(),
+            path6: PathV6::default(),
         }
     }
 }
