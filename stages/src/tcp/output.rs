@@ -170,8 +170,10 @@ fn flush_quiet_v6<B: PacketBuf>(
     let (SocketAddr::V6(local), SocketAddr::V6(remote)) = (c.tuple.local, c.tuple.remote) else {
         return false;
     };
-    if !egress.path6_is_current(c.path6) || !c.conn.quiet() || (tso && !c.conn.one_chunk_at_most())
-    {
+    let Some(path) = c.path6.as_deref() else {
+        return false; // the full path builds it
+    };
+    if !egress.path6_is_current(path) || !c.conn.quiet() || (tso && !c.conn.one_chunk_at_most()) {
         return false;
     }
     let addrs = (*local.ip(), *remote.ip());
@@ -183,7 +185,7 @@ fn flush_quiet_v6<B: PacketBuf>(
             Quiet::Full => return false,
         };
         let ok = build_quiet_v6(port, ports, seg, caps.tcp_checksum, addrs)
-            .and_then(|(buf, header)| egress.send_tcp_v6_current(port, buf, c.path6, header, caps))
+            .and_then(|(buf, header)| egress.send_tcp_v6_current(port, buf, path, header, caps))
             .is_ok();
         if ok {
             #[cfg(test)]
@@ -453,6 +455,25 @@ where
             None => send_tcp_v4(cx, buf, (src, dst), header, None),
         };
     }
+    send_v6_on_path(cx, buf, tuple, index, header, offload)
+}
+
+/// The rest of [`send_segment_on_path`] for a tuple that is not IPv4's:
+/// over IPv6 the connection's IPv6 way out ([`Egress::send_tcp_v6_on`]).
+/// Out of line: the IPv4 case stays as it was.
+#[inline(never)]
+fn send_v6_on_path<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    buf: B,
+    tuple: &FourTuple,
+    index: u32,
+    header: usize,
+    offload: bool,
+) -> Result<Sent, SocketError>
+where
+    B: PacketBuf,
+    S: Part<Egress<B>> + Parts<(TcpSockets<B>, Egress<B>)>,
+{
     if let (SocketAddr::V6(local), SocketAddr::V6(remote)) = (tuple.local, tuple.remote) {
         let (src, dst) = (*local.ip(), *remote.ip());
         let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();

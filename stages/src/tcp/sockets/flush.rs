@@ -21,8 +21,8 @@ pub(crate) struct ConnOut<'a, B: PacketBuf> {
     pub tuple: &'a FourTuple,
     /// Its IPv4 way out (built by its first segment).
     pub path: &'a mut PathV4,
-    /// Its IPv6 way out (built by its first segment).
-    pub path6: &'a mut PathV6,
+    /// Its IPv6 way out (built by its first segment; none before it).
+    pub path6: &'a mut Option<Box<PathV6>>,
     /// The table's counters.
     pub counters: &'a mut TcpCounters,
 }
@@ -99,11 +99,11 @@ impl<B: PacketBuf> TcpSockets<B> {
     }
 
     /// The IPv6 way out of the connection in slot `index` (built by its
-    /// first segment), if the slot holds a connection.
-    #[inline]
+    /// first segment: boxed here the first time), if the slot holds a
+    /// connection.
     pub(crate) fn conn_path6(&mut self, index: u32) -> Option<&mut PathV6> {
         match &mut self.slots[index as usize].entry {
-            Entry::Conn(c) => Some(&mut c.path6),
+            Entry::Conn(c) => Some(c.path6.get_or_insert_with(Box::default)),
             _ => None,
         }
     }

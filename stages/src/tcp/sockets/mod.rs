@@ -96,8 +96,9 @@ struct Conn<B: PacketBuf> {
     /// Its IPv4 way out (headers and next hop), built by its first
     /// segment sent (unused over IPv6).
     path: PathV4,
-    /// Its IPv6 way out, as `path` (unused over IPv4).
-    path6: PathV6,
+    /// Its IPv6 way out, as `path`: boxed by its first segment over IPv6
+    /// (an IPv4 connection's slot stays as it was).
+    path6: Option<Box<PathV6>>,
 }
 
 /// Closed connections' queue storage a table keeps for new ones: the
@@ -661,7 +662,7 @@ impl<B: PacketBuf> Conn<B> {
             raised_writable: false,
             next_confirm_ns: 0,
             path: PathV4::default(),
-            path6: PathV6::default(),
+            path6: None,
         }
     }
 }
