@@ -18,7 +18,7 @@ use super::sockets::ConnOut;
 use super::sockets::{InputEvent, TcpSockets};
 use super::tso::{self, Batch};
 use super::wire::{
-    build_quiet_v4, build_quiet_v6, build_segment, checksum_v4, checksum_v6, fit_options,
+    build_quiet_v4, build_quiet_v6, build_segment, checksum_other, checksum_v4, fit_options,
     send_other, FourTuple,
 };
 use crate::egress::{send_tcp_v4, Egress, PathCaps, Sent};
@@ -69,6 +69,9 @@ where
             match &tuple {
                 // One segment asked for, sent from where it was built, no
                 // segment held back for a batch.
+                Some(tuple) if tuple.local.is_ipv6() => {
+                    sent += flush_v6(cx, tuple, index, now_ns, &path_caps, (tso, max_buffers));
+                }
                 Some(tuple) if !tso => {
                     while let Some(mut seg) = next_segment(cx, index, now_ns) {
                         sent += send_one(cx, tuple, index, &mut seg);
@@ -94,7 +97,8 @@ where
 /// [`Connection::poll_quiet`](super::conn::Connection::poll_quiet)): the
 /// slot, the egress part and the port borrowed once, each segment decided
 /// and built in one pass ([`build_quiet_v4`]: its header in one move) and
-/// sent on the connection's path with the port's abilities read once
+/// sent on the connection's IPv4 path (IPv6's: [`flush_v6`]) with the
+/// port's abilities read once
 /// (`caps`). On a port with TSO (`tso`) only while at most one chunk
 /// waits ([`Connection::one_chunk_at_most`](super::conn::Connection::one_chunk_at_most)):
 /// its segments then never join into a super-segment, and larger
@@ -124,7 +128,7 @@ where
         return true; // no connection: nothing to send
     };
     let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (c.tuple.local, c.tuple.remote) else {
-        return flush_quiet_v6(c, egress, port, now_ns, caps, tso, sent);
+        return false; // IPv6: `flush_v6`
     };
     if !egress.path_is_current(c.path) || !c.conn.quiet() || (tso && !c.conn.one_chunk_at_most()) {
         return false;
@@ -153,11 +157,49 @@ where
     }
 }
 
-/// [`flush_quiet`] for a connection `c` that is not IPv4's: over IPv6
-/// the same straight case on its IPv6 way out
-/// ([`build_quiet_v6`], [`Egress::send_tcp_v6_current`]). Out of line:
-/// the IPv4 case stays as it was.
+/// The segments of the IPv6 connection on `tuple` in slot `index`: the
+/// straight case first ([`flush_quiet_v6`]), then the full path for
+/// what it does not take, one by one or batched on a port with TSO
+/// (`tso`, its frames of at most `max_buffers` buffers) as for IPv4.
+/// Returns the segments sent. Out of line: the IPv4 loop stays as it
+/// was.
 #[inline(never)]
+fn flush_v6<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    tuple: &FourTuple,
+    index: u32,
+    now_ns: u64,
+    caps: &PathCaps,
+    (tso, max_buffers): (bool, usize),
+) -> usize
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Egress<B>> + Parts<(TcpSockets<B>, Egress<B>)>,
+{
+    let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
+    let (done, mut sent) = match sockets.conn_out(index) {
+        #[cfg(test)]
+        Some(_) if !tests::STRAIGHT.with(core::cell::Cell::get) => (false, 0),
+        Some(c) => flush_quiet_v6(c, egress, port, now_ns, caps, tso),
+        None => (true, 0),
+    };
+    if done {
+        return sent;
+    }
+    if tso {
+        return sent + flush_tso(cx, tuple, index, now_ns, max_buffers);
+    }
+    while let Some(mut seg) = next_segment(cx, index, now_ns) {
+        sent += send_one(cx, tuple, index, &mut seg);
+    }
+    sent
+}
+
+/// [`flush_quiet`] for an IPv6 connection `c`: the same straight case
+/// on its IPv6 way out
+/// ([`build_quiet_v6`], [`Egress::send_tcp_v6_current`]). Returns
+/// `flush_quiet`'s answer and the segments sent.
+#[inline(always)]
 fn flush_quiet_v6<B: PacketBuf>(
     c: ConnOut<'_, B>,
     egress: &mut Egress<B>,
@@ -165,33 +207,32 @@ fn flush_quiet_v6<B: PacketBuf>(
     now_ns: u64,
     caps: &PathCaps,
     tso: bool,
-    sent: &mut usize,
-) -> bool {
+) -> (bool, usize) {
+    let mut sent = 0;
     let (SocketAddr::V6(local), SocketAddr::V6(remote)) = (c.tuple.local, c.tuple.remote) else {
-        return false;
+        return (false, sent);
     };
     let Some(path) = c.path6.as_deref() else {
-        return false; // the full path builds it
+        return (false, sent); // the full path builds it
     };
     if !egress.path6_is_current(path) || !c.conn.quiet() || (tso && !c.conn.one_chunk_at_most()) {
-        return false;
+        return (false, sent);
     }
-    let addrs = (*local.ip(), *remote.ip());
     let ports = (local.port(), remote.port());
     loop {
         let seg = match c.conn.poll_quiet(now_ns) {
             Quiet::Seg(seg) => seg,
-            Quiet::Nothing => return true,
-            Quiet::Full => return false,
+            Quiet::Nothing => return (true, sent),
+            Quiet::Full => return (false, sent),
         };
-        let ok = build_quiet_v6(port, ports, seg, caps.tcp_checksum, addrs)
+        let ok = build_quiet_v6(port, ports, seg, caps.tcp_checksum, c.tuple)
             .and_then(|(buf, header)| egress.send_tcp_v6_current(port, buf, path, header, caps))
             .is_ok();
         if ok {
             #[cfg(test)]
             tests::STRAIGHT_SENT.with(|n| n.set(n.get() + 1));
             c.counters.segments_sent += 1;
-            *sent += 1;
+            sent += 1;
         } else {
             c.counters.send_failures += 1;
         }
@@ -478,7 +519,7 @@ where
         let (src, dst) = (*local.ip(), *remote.ip());
         let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
         if let Some(path) = sockets.conn_path6(index) {
-            let buf = checksum_v6(buf, offload, (src, dst));
+            let buf = checksum_other(buf, offload, tuple);
             return egress.send_tcp_v6_on(port, buf, path, (src, dst), header);
         }
     }
