@@ -162,6 +162,41 @@ impl<B: PacketBuf> SegmentOut<B> {
     }
 }
 
+/// A segment of the straight path (`Connection::poll_quiet`): ACK set,
+/// the timestamps option when agreed and no other option.
+pub(crate) struct QuietSeg<B: PacketBuf> {
+    /// SEG.SEQ.
+    pub seq: SeqNumber,
+    /// SEG.ACK.
+    pub ack: SeqNumber,
+    /// The control bits (ACK among them).
+    pub flags: TcpFlags,
+    /// SEG.WND, scaled down.
+    pub window: u16,
+    /// `(TSval, TSecr)`, when timestamps were agreed.
+    pub timestamps: Option<(u32, u32)>,
+    /// The data, a handle on the send queue's chunk.
+    pub payload: Option<Shared<B>>,
+}
+
+#[cfg(test)]
+impl<B: PacketBuf> QuietSeg<B> {
+    /// The equal segment of the full path.
+    pub(crate) fn into_segment(self) -> SegmentOut<B> {
+        SegmentOut {
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            options: OptionsOut {
+                timestamps: self.timestamps,
+                ..OptionsOut::default()
+            },
+            payload: self.payload,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,8 +14,7 @@ use tpa::wire::ipv4::{IpProtocol, Ipv4View};
 use tpa::wire::ipv6::Ipv6View;
 use tpa::wire::tcp::{option_kind as kind, SackBlocks, Tcp, TcpOptionWriter, TcpOptions, TcpView};
 
-use super::conn::QuietSeg;
-use super::segment::{OptionsOut, SegmentIn, SegmentOut};
+use super::segment::{OptionsOut, QuietSeg, SegmentIn, SegmentOut};
 use super::seq::SeqNumber;
 use crate::egress::{send_ip, send_tcp_v4, Egress, IpSend, Sent};
 use crate::packet::TcpPacket;

@@ -55,7 +55,7 @@ pub use icmp::{IcmpError, IcmpOutcome};
 pub use info::TcpInfo;
 pub use latency::{LatencyStage, SocketLatency};
 pub(crate) use open::{wscale_for, MIN_SND_MSS};
-pub(crate) use output::{Quiet, QuietSeg};
+pub(crate) use output::Quiet;
 pub use state::State;
 
 use tpa::app::SocketError;

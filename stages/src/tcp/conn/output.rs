@@ -6,7 +6,7 @@ use tpa::buf::PacketBuf;
 use tpa::wire::tcp::{SackBlocks, TcpFlags};
 
 use super::super::cc::CongestionControl;
-use super::super::segment::{OptionsOut, SegmentOut};
+use super::super::segment::{OptionsOut, QuietSeg, SegmentOut};
 use super::super::seq::SeqNumber;
 use super::send_queue::Chunk;
 use super::{Connection, State};
@@ -36,41 +36,6 @@ pub(crate) enum Quiet<B: PacketBuf> {
     /// A chunk the window holds back: ask
     /// [`poll_transmit`](Connection::poll_transmit) (and its window cut).
     Full,
-}
-
-/// A segment of the straight path ([`Connection::poll_quiet`]): ACK set,
-/// the timestamps option when agreed and no other option.
-pub(crate) struct QuietSeg<B: PacketBuf> {
-    /// SEG.SEQ.
-    pub seq: SeqNumber,
-    /// SEG.ACK.
-    pub ack: SeqNumber,
-    /// The control bits (ACK among them).
-    pub flags: TcpFlags,
-    /// SEG.WND, scaled down.
-    pub window: u16,
-    /// `(TSval, TSecr)`, when timestamps were agreed.
-    pub timestamps: Option<(u32, u32)>,
-    /// The data, a handle on the send queue's chunk.
-    pub payload: Option<tpa::buf::Shared<B>>,
-}
-
-#[cfg(test)]
-impl<B: PacketBuf> QuietSeg<B> {
-    /// The equal segment of the full path.
-    pub(crate) fn into_segment(self) -> SegmentOut<B> {
-        SegmentOut {
-            seq: self.seq,
-            ack: self.ack,
-            flags: self.flags,
-            window: self.window,
-            options: OptionsOut {
-                timestamps: self.timestamps,
-                ..OptionsOut::default()
-            },
-            payload: self.payload,
-        }
-    }
 }
 
 impl<B: PacketBuf> Connection<B> {
