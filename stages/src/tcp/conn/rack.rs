@@ -248,13 +248,37 @@ fn pto_ns(srtt_ns: Option<u64>, one_segment: bool, rto_in_ns: Option<u64>) -> u6
     rto_in_ns.map_or(pto, |r| pto.min(r))
 }
 
+/// How many RACK boxes of finished connections a thread keeps for its
+/// next connections (see [`new_rack`]).
+const SPARE_RACKS: usize = 16;
+
+std::thread_local! {
+    /// Boxes of finished connections' RACK state (at most
+    /// [`SPARE_RACKS`]), for the next connections made on this thread:
+    /// a short connection's RACK state costs no malloc and no free. Per
+    /// thread rather than per table because a connection makes its RACK
+    /// state where it cannot see its table; every box is written whole
+    /// (`Rack::new`) before use, so which table's connection had it
+    /// changes nothing.
+    static SPARE: core::cell::RefCell<Vec<Box<Rack>>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+}
+
 /// A connection's RACK state, made on its first use (once per
-/// connection): out of line, so the callers on every ACK and send keep
-/// no allocation's call in their straight path.
+/// connection), in a finished connection's box when this thread keeps
+/// one: out of line, so the callers on every ACK and send keep no
+/// allocation's call in their straight path.
 #[cold]
 #[inline(never)]
 fn new_rack(srtt_ns: Option<u64>) -> Box<Rack> {
-    Box::new(Rack::new(srtt_ns))
+    let rack = Rack::new(srtt_ns);
+    match SPARE.with_borrow_mut(Vec::pop) {
+        Some(mut b) => {
+            *b = rack;
+            b
+        }
+        None => Box::new(rack),
+    }
 }
 
 impl<B: PacketBuf> Connection<B> {
@@ -269,6 +293,31 @@ impl<B: PacketBuf> Connection<B> {
     /// DupThresh in charge).
     pub(super) fn rack_decides(&self) -> bool {
         self.rack_active() && self.sack.is_some()
+    }
+
+    /// Gives the RACK state's box to this thread's spares (see
+    /// [`new_rack`]) when there is room: for a connection going away
+    /// (after its counters were read), or one in TIME_WAIT
+    /// (`counters_too`: only when its RACK counters are zero, so its
+    /// `TcpInfo` reads the same without the box). In TIME_WAIT nothing is
+    /// outstanding: RACK has nothing left to time, and were it ever asked
+    /// again it would start fresh.
+    pub(crate) fn recycle_rack(&mut self, counters_too: bool) {
+        if counters_too
+            && self.rack.as_deref().is_some_and(|r| {
+                let s = &r.stats;
+                s.tlp_probes != 0 || s.tlp_recoveries != 0 || s.rack_losses != 0
+            })
+        {
+            return;
+        }
+        if let Some(b) = self.rack.take() {
+            SPARE.with_borrow_mut(|s| {
+                if s.len() < SPARE_RACKS {
+                    s.push(b);
+                }
+            });
+        }
     }
 
     /// The RACK state, made on first use.

@@ -103,6 +103,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         // Nothing is queued in TIME_WAIT: the storage can serve a new
         // connection now rather than at the end of the wait.
         let storage = room.then(|| c.conn.take_queue_storage()).flatten();
+        c.conn.recycle_rack(true);
         self.spare_queues.extend(storage);
         self.time_wait_count += 1;
         self.counters.time_waits += 1;

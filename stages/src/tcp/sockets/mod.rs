@@ -495,6 +495,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             Entry::Conn(mut c) => {
                 self.conns.remove(&c.tuple);
                 add_retransmissions(&mut self.counters, &c.conn);
+                c.conn.recycle_rack(false);
                 if let Some(t) = &self.tracer {
                     t.close(index);
                 }
