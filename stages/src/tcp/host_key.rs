@@ -159,12 +159,14 @@ impl HostKey {
         self.boot_offset_ns
     }
 
-    /// The 128-bit RFC 6528 ISN key.
+    /// The 128-bit RFC 6528 ISN key (the timestamp offsets come from the
+    /// same hash: `IsnGenerator::isn_and_ts_offset`).
     pub fn isn_key(&self) -> [u8; 16] {
         self.derive(b"tpa tcp isn key")
     }
 
-    /// The 128-bit key of the timestamp offsets and SYN cookies.
+    /// The 128-bit key of the SYN cookies (its label names timestamps
+    /// too, as when it keyed them: kept, so the key stays the same).
     pub fn cookie_key(&self) -> [u8; 16] {
         self.derive(b"tpa tcp ts+cookie")
     }

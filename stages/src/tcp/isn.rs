@@ -119,12 +119,47 @@ impl IsnGenerator {
     /// assert_ne!(a, b);
     /// ```
     pub fn isn(&self, now_ns: u64, local: SocketAddr, remote: SocketAddr) -> SeqNumber {
-        clock(now_ns) + self.offset(local, remote)
+        clock(now_ns) + self.hash(local, remote) as u32
     }
 
-    /// `F` of RFC 6528 §3: SipHash-2-4 of the 4-tuple under the secret,
-    /// its low 32 bits.
-    fn offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+    /// The connection's ISN (as [`isn`](Self::isn)) and its timestamp
+    /// offset (RFC 7323 §5.4, as [`ts_offset`](Self::ts_offset)) from one
+    /// keyed hash of the 4-tuple: its low 32 bits are `F`, its high 32
+    /// bits the offset.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::isn::IsnGenerator;
+    /// let isns = IsnGenerator::from_seed(3);
+    /// let (local, remote) = ("10.0.0.1:80".parse().unwrap(), "10.0.0.2:1000".parse().unwrap());
+    /// let (isn, ts_offset) = isns.isn_and_ts_offset(7_000, local, remote);
+    /// assert_eq!(isn, isns.isn(7_000, local, remote));
+    /// assert_eq!(ts_offset, isns.ts_offset(local, remote));
+    /// ```
+    pub fn isn_and_ts_offset(
+        &self,
+        now_ns: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> (SeqNumber, u32) {
+        let h = self.hash(local, remote);
+        (clock(now_ns) + h as u32, (h >> 32) as u32)
+    }
+
+    /// The timestamp offset of a connection from `local` to `remote`
+    /// (RFC 7323 §5.4: per connection, hard to guess): the high 32 bits
+    /// of the hash whose low 32 bits are the ISN's `F`. A SipHash-2-4
+    /// output's two halves are each a keyed pseudorandom function of the
+    /// 4-tuple, unrelated to each other, so a peer learning one connection's
+    /// offset and ISN learns nothing of another 4-tuple's `F` or offset;
+    /// one hash per connection instead of two. Recomputable from the
+    /// tuple alone (a SYN cookie's connection needs that).
+    pub fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        (self.hash(local, remote) >> 32) as u32
+    }
+
+    /// SipHash-2-4 of the 4-tuple under the secret: `F` of RFC 6528 §3
+    /// is its low 32 bits.
+    fn hash(&self, local: SocketAddr, remote: SocketAddr) -> u64 {
         let mut hasher = SipHasher24::new_with_key(&self.key);
         for end in [local, remote] {
             // A family tag first, so the encodings of the two families can
@@ -141,7 +176,7 @@ impl IsnGenerator {
             }
             hasher.write(&end.port().to_be_bytes());
         }
-        hasher.finish() as u32
+        hasher.finish()
     }
 }
 
@@ -246,6 +281,25 @@ mod tests {
     /// implementation when it was written (a regression pin, not an
     /// independent reference: `f_is_siphash_2_4` checks the hash itself).
     const PINNED: [u32; 2] = [3_440_315_059, 1_689_580_413];
+
+    #[test]
+    fn one_hash_gives_the_isn_and_a_timestamp_offset_of_its_own() {
+        let isns = IsnGenerator::from_seed(11);
+        let local: SocketAddr = "10.0.0.1:80".parse().unwrap();
+        let a: SocketAddr = "10.0.0.2:1000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:1001".parse().unwrap();
+        let (isn, ts) = isns.isn_and_ts_offset(40_000, local, a);
+        assert_eq!(isn, isns.isn(40_000, local, a));
+        assert_eq!(ts, isns.ts_offset(local, a));
+        // The offset is the hash's other half: not F's bits again.
+        assert_ne!(ts, isn.get().wrapping_sub(10));
+        assert_ne!(ts, isns.ts_offset(local, b), "another 4-tuple");
+        assert_ne!(
+            ts,
+            IsnGenerator::from_seed(12).ts_offset(local, a),
+            "another key"
+        );
+    }
 
     #[test]
     fn f_is_siphash_2_4() {

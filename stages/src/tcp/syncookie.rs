@@ -252,18 +252,6 @@ impl SynCookies {
         })
     }
 
-    /// The timestamp offset of a connection made from a cookie on
-    /// `tuple`: a keyed hash, since the table keeps nothing between the
-    /// SYN-ACK and the ACK (RFC 7323 §5.4 asks only that it be hard to
-    /// guess).
-    pub fn ts_offset(&self, tuple: &FourTuple) -> u32 {
-        let mut h = SipHasher24::new_with_key(&self.key);
-        h.write_u8(b't');
-        write_end(&mut h, tuple.local);
-        write_end(&mut h, tuple.remote);
-        h.finish() as u32
-    }
-
     /// The SYN-ACK's TSval: the clock `ts_now` with its low [`TS_BITS`]
     /// bits replaced by `options`, moved back one step when that would
     /// put it ahead of the clock (the connection's later TSvals must not
@@ -493,10 +481,6 @@ mod tests {
         let a = SynCookies::from_seed(42).make(0, &t, SeqNumber::new(1), 1460, opts);
         let b = SynCookies::from_seed(42).make(0, &t, SeqNumber::new(1), 1460, opts);
         assert_eq!(a, b);
-        assert_eq!(
-            SynCookies::from_seed(42).ts_offset(&t),
-            SynCookies::from_seed(42).ts_offset(&t)
-        );
         assert_ne!(SynCookies::from_seed(42).key, SynCookies::from_seed(43).key);
         assert_eq!(
             format!("{:?}", SynCookies::from_key([1; 16])),

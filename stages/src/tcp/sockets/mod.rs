@@ -287,8 +287,14 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// The timestamp offset of a connection on `tuple` (RFC 7323 §5.4),
     /// moved by the boot clock's offset in 1 ms ticks.
     fn ts_offset(&self, tuple: &FourTuple) -> u32 {
+        self.boot_ts(self.isn.ts_offset(tuple.local, tuple.remote))
+    }
+
+    /// `offset` (an [`IsnGenerator`] timestamp offset) moved by the boot
+    /// clock's offset in 1 ms ticks.
+    fn boot_ts(&self, offset: u32) -> u32 {
         let boot_ms = (self.boot_offset_ns / 1_000_000) as u32;
-        self.cookies.ts_offset(tuple).wrapping_add(boot_ms)
+        offset.wrapping_add(boot_ms)
     }
 
     /// Traces every connection opened from now on as `cfg` says (nothing

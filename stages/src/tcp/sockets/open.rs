@@ -145,7 +145,10 @@ impl<B: PacketBuf> TcpSockets<B> {
         now_ns: u64,
     ) -> ConnParams {
         let clock_ns = now_ns.wrapping_add(self.boot_offset_ns);
-        let mut iss = self.isn.isn(clock_ns, tuple.local, tuple.remote);
+        // One keyed hash gives both (IsnGenerator::isn_and_ts_offset).
+        let (mut iss, ts_offset) = self
+            .isn
+            .isn_and_ts_offset(clock_ns, tuple.local, tuple.remote);
         if let Some(floor) = iss_floor {
             if iss.lt(floor) {
                 iss = floor;
@@ -154,7 +157,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         ConnParams {
             mss,
             iss,
-            ts_offset: self.ts_offset(tuple),
+            ts_offset: self.boot_ts(ts_offset),
         }
     }
 
