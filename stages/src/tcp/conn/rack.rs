@@ -259,7 +259,9 @@ std::thread_local! {
     /// thread rather than per table because a connection makes its RACK
     /// state where it cannot see its table; every box is written whole
     /// (`Rack::new`) before use, so which table's connection had it
-    /// changes nothing.
+    /// changes nothing. Boxes on purpose: their allocations are what is
+    /// kept, each moved back into a connection as it is.
+    #[allow(clippy::vec_box)]
     static SPARE: core::cell::RefCell<Vec<Box<Rack>>> =
         const { core::cell::RefCell::new(Vec::new()) };
 }
