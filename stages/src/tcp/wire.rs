@@ -969,6 +969,22 @@ mod tests {
         pool().assert_whole();
     }
 
+    /// Every shape of a straight-path segment, as (payload length,
+    /// timestamps, flags beside ACK): pure ACKs with and without
+    /// timestamps, data copied or chained, PSH and FIN, up to a full
+    /// segment of `full` bytes.
+    fn straight_shapes(full: usize) -> [(usize, bool, TcpFlags); 7] {
+        [
+            (0, true, TcpFlags(0)),
+            (0, false, TcpFlags(0)),
+            (64, true, TcpFlags::PSH),
+            (1, false, TcpFlags::PSH | TcpFlags::FIN),
+            (COPY_BREAK, true, TcpFlags(0)),
+            (COPY_BREAK + 1, true, TcpFlags::PSH),
+            (full, false, TcpFlags(0)),
+        ]
+    }
+
     /// A data segment of `len` bytes of `fill` at `seq`, ACK (and PSH).
     /// A straight-path segment and the equal segment of the full path:
     /// data of `len` bytes (none: a pure ACK), timestamps when `ts`.
@@ -1011,15 +1027,7 @@ mod tests {
         // chained, PSH and FIN, with and without timestamps), TCP checksum
         // done here or asked of the port: the buffer `build_segment` and
         // `checksum_v4` make, and, sent, the frame of the full path.
-        let shapes = [
-            (0, true, TcpFlags(0)),
-            (0, false, TcpFlags(0)),
-            (64, true, TcpFlags::PSH),
-            (1, false, TcpFlags::PSH | TcpFlags::FIN),
-            (COPY_BREAK, true, TcpFlags(0)),
-            (COPY_BREAK + 1, true, TcpFlags::PSH),
-            (1448, false, TcpFlags(0)),
-        ];
+        let shapes = straight_shapes(1448);
         let tuple = tuple(false);
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (tuple.local.ip(), tuple.remote.ip()) else {
             unreachable!("an IPv4 tuple");
@@ -1138,15 +1146,7 @@ mod tests {
         // The shapes of the IPv4 test, over IPv6: the buffer
         // `build_segment` and `checksum_v6` make, and, sent on the
         // connection's IPv6 way out, the frame `send_segment` sends.
-        let shapes = [
-            (0, true, TcpFlags(0)),
-            (0, false, TcpFlags(0)),
-            (64, true, TcpFlags::PSH),
-            (1, false, TcpFlags::PSH | TcpFlags::FIN),
-            (COPY_BREAK, true, TcpFlags(0)),
-            (COPY_BREAK + 1, true, TcpFlags::PSH),
-            (1428, false, TcpFlags(0)),
-        ];
+        let shapes = straight_shapes(1428);
         let tuple = tuple(true);
         let (IpAddr::V6(src), IpAddr::V6(dst)) = (tuple.local.ip(), tuple.remote.ip()) else {
             unreachable!("an IPv6 tuple");
