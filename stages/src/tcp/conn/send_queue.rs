@@ -118,65 +118,79 @@ impl<B: PacketBuf> SendQueue<B> {
     /// buffers ran out).
     pub fn push_copy(
         &mut self,
-        mut data: &[u8],
+        data: &[u8],
         chunk_max: usize,
         alloc: &mut dyn FnMut() -> Option<B>,
     ) -> usize {
-        let mut taken = 0;
-        data = &data[..data.len().min(self.space())];
+        let data = &data[..data.len().min(self.space())];
         // The last chunk, while unsent, is ours alone: grow it in place.
-        if !data.is_empty() && self.next < self.chunks.len() {
-            if let Some(last) = self.chunks.pop_back() {
-                match last.buf.try_unique() {
-                    Ok(mut buf) => {
-                        let room = chunk_max
-                            .saturating_sub(last.len as usize)
-                            .min(buf.tailroom())
-                            .min(data.len());
-                        let n = if buf.is_chained() { 0 } else { room };
-                        if n > 0 {
-                            if let Ok(dst) = buf.append(n) {
-                                dst.copy_from_slice(&data[..n]);
-                                data = &data[n..];
-                                taken += n;
-                            }
-                        }
-                        let len = buf.total_len() as u32;
-                        self.chunks.push_back(Chunk {
-                            buf: buf.share(),
-                            len,
-                            ..last
-                        });
-                    }
-                    Err(buf) => self.chunks.push_back(Chunk { buf, ..last }),
-                }
-            }
-        }
-        while !data.is_empty() {
+        let mut rest = if !data.is_empty() && self.next < self.chunks.len() {
+            self.grow_unsent_tail(data, chunk_max)
+        } else {
+            data
+        };
+        while !rest.is_empty() {
             let Some(mut buf) = alloc() else { break };
-            let n = chunk_max.min(buf.tailroom()).min(data.len());
+            let n = chunk_max.min(buf.tailroom()).min(rest.len());
             if n == 0 {
                 break; // a buffer with no room: nothing sensible to do
             }
             let Ok(dst) = buf.append(n) else { break };
-            dst.copy_from_slice(&data[..n]);
-            data = &data[n..];
-            taken += n;
+            dst.copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
             self.push_chunk(buf.share(), n as u32);
         }
-        self.end_update(taken);
-        taken
+        data.len() - rest.len()
+    }
+
+    /// [`push_copy`](Self::push_copy) into the last chunk, unsent and
+    /// held alone: as much of `data` as its room and `chunk_max` allow;
+    /// returns the rest. Out of line: a write after the tail went out (the
+    /// common small write) does not need it.
+    #[inline(never)]
+    fn grow_unsent_tail<'d>(&mut self, mut data: &'d [u8], chunk_max: usize) -> &'d [u8] {
+        let Some(last) = self.chunks.pop_back() else {
+            return data;
+        };
+        let seq = last.seq;
+        match last.buf.try_unique() {
+            Ok(mut buf) => {
+                let room = chunk_max
+                    .saturating_sub(last.len as usize)
+                    .min(buf.tailroom())
+                    .min(data.len());
+                let n = if buf.is_chained() { 0 } else { room };
+                if n > 0 {
+                    if let Ok(dst) = buf.append(n) {
+                        dst.copy_from_slice(&data[..n]);
+                        data = &data[n..];
+                        self.bytes += n;
+                    }
+                }
+                let len = buf.total_len() as u32;
+                self.chunks.push_back(Chunk {
+                    buf: buf.share(),
+                    len,
+                    ..last
+                });
+                self.end = seq + len;
+            }
+            Err(buf) => self.chunks.push_back(Chunk { buf, ..last }),
+        }
+        data
     }
 
     /// Queues `buf` as one chunk without copying it.
     pub fn push_buf(&mut self, buf: B) {
         let len = buf.total_len();
         self.push_chunk(buf.share(), len as u32);
-        self.end_update(len);
     }
 
+    /// Appends a chunk of `len` bytes at the queue's end.
     fn push_chunk(&mut self, buf: Shared<B>, len: u32) {
-        let seq = self.chunks.back().map_or(self.end, |c| c.end());
+        // The end is the last chunk's (or, empty, the next byte's).
+        debug_assert!(self.chunks.back().is_none_or(|c| c.end() == self.end));
+        let seq = self.end;
         self.chunks.push_back(Chunk {
             buf,
             seq,
@@ -187,11 +201,8 @@ impl<B: PacketBuf> SendQueue<B> {
             sacked: false,
             short: false,
         });
-    }
-
-    fn end_update(&mut self, added: usize) {
-        self.bytes += added;
-        self.end = self.chunks.back().map_or(self.end, |c| c.end());
+        self.bytes += len as usize;
+        self.end = seq + len;
     }
 
     /// Drops every chunk acknowledged whole by `snd_una`; returns how many.
