@@ -365,6 +365,7 @@ where
 ///     }
 /// }
 /// ```
+#[inline(never)]
 pub fn send<B, S>(
     cx: &mut Cx<'_, B, S>,
     socket: SocketId,

@@ -36,6 +36,7 @@ impl<B: PacketBuf> Connection<B> {
     /// come faster than segments leave leave together; a write after that
     /// chunk went out starts a new segment (with nodelay, small writes make
     /// small segments).
+    #[inline]
     pub fn send(
         &mut self,
         data: &[u8],
