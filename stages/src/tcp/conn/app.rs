@@ -37,11 +37,10 @@ impl<B: PacketBuf> Connection<B> {
     /// chunk went out starts a new segment (with nodelay, small writes make
     /// small segments).
     #[inline]
-    pub fn send(
-        &mut self,
-        data: &[u8],
-        alloc: &mut dyn FnMut() -> Option<B>,
-    ) -> Result<usize, SocketError> {
+    pub fn send<A>(&mut self, data: &[u8], alloc: &mut A) -> Result<usize, SocketError>
+    where
+        A: FnMut() -> Option<B> + ?Sized,
+    {
         self.check_writable()?;
         if data.is_empty() {
             return Ok(0);

@@ -116,12 +116,10 @@ impl<B: PacketBuf> SendQueue<B> {
     /// chunk, filling the last unsent chunk first; new buffers come from
     /// `alloc`. Returns the bytes taken (fewer when the budget or the
     /// buffers ran out).
-    pub fn push_copy(
-        &mut self,
-        data: &[u8],
-        chunk_max: usize,
-        alloc: &mut dyn FnMut() -> Option<B>,
-    ) -> usize {
+    pub fn push_copy<A>(&mut self, data: &[u8], chunk_max: usize, alloc: &mut A) -> usize
+    where
+        A: FnMut() -> Option<B> + ?Sized,
+    {
         let data = &data[..data.len().min(self.space())];
         // The last chunk, while unsent, is ours alone: grow it in place.
         let mut rest = if !data.is_empty() && self.next < self.chunks.len() {
