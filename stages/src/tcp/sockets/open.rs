@@ -116,7 +116,10 @@ impl<B: PacketBuf> TcpSockets<B> {
             local: SocketAddr::new(local.ip(), port),
             remote,
         };
-        if self.conns.contains_key(&tuple) {
+        // A picked port passed the same test in the picker: only the
+        // application's own port is looked up here.
+        debug_assert!(local.port() != 0 || !self.conns.contains_key(&tuple));
+        if local.port() != 0 && self.conns.contains_key(&tuple) {
             return Err(SocketError::AddressInUse);
         }
         let params = self.params(&tuple, mss, None, now_ns);
