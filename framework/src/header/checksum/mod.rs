@@ -72,25 +72,55 @@ pub fn sum_from(start: u16, bytes: &[u8]) -> u16 {
     // big-endian, is swapped in first). Words of 64 bits go into one 64-bit
     // accumulator with the end-around carry (a one's-complement sum modulo
     // 2^64 - 1 folds to the same 16-bit sum, as 2^16 - 1 divides it).
-    let mut acc = u64::from(start.to_be());
-    let tail = if bytes.len() >= WIDE_MIN {
-        let (blocks, tail) = bytes.split_at(bytes.len() - bytes.len() % wide::BLOCK);
-        acc = add_carry(acc, wide::sum_blocks(blocks));
-        tail
-    } else {
-        let mut blocks = bytes.chunks_exact(64);
-        for block in &mut blocks {
-            acc = add_block(acc, block);
-        }
-        blocks.remainder()
-    };
-    // The last 0..=63 bytes: up to seven 8-byte words, then at most one
-    // 4-, 2- and 1-byte piece (short headers and options are mostly tail).
-    let mut words = tail.chunks_exact(8);
-    for w in &mut words {
-        acc = add_carry(acc, u64::from_ne_bytes(w.try_into().expect("8 bytes")));
+    let acc = u64::from(start.to_be());
+    if bytes.len() >= WIDE_MIN {
+        return sum_wide(acc, bytes);
     }
-    let mut rest = words.remainder();
+    let mut blocks = bytes.chunks_exact(64);
+    let mut acc = acc;
+    for block in &mut blocks {
+        acc = add_block(acc, block);
+    }
+    sum_tail(acc, blocks.remainder())
+}
+
+/// [`sum_from`] of data of [`WIDE_MIN`] bytes or more, `acc` the start
+/// swapped in. Out of line (and called last): inlined, the vector loop's
+/// registers made every call save six registers and set up a frame, the
+/// short headers' too.
+#[inline(never)]
+fn sum_wide(acc: u64, bytes: &[u8]) -> u16 {
+    let (blocks, tail) = bytes.split_at(bytes.len() - bytes.len() % wide::BLOCK);
+    sum_tail(add_carry(acc, wide::sum_blocks(blocks)), tail)
+}
+
+/// The last 0..=63 bytes into `acc`, folded and swapped back: at most one
+/// piece of each of 32, 16, 8, 4, 2 and 1 bytes, in order, each a test and
+/// its words added (no loop: short headers and options are mostly tail).
+#[inline(always)]
+fn sum_tail(mut acc: u64, tail: &[u8]) -> u16 {
+    debug_assert!(tail.len() < 64);
+    let word = |w: &[u8; 8]| u64::from_ne_bytes(*w);
+    let mut rest = tail;
+    if let Some((c, r)) = rest.split_first_chunk::<32>() {
+        let (w, c) = c.split_first_chunk::<8>().expect("32 bytes");
+        let (x, c) = c.split_first_chunk::<8>().expect("24 bytes");
+        let (y, z) = c.split_first_chunk::<8>().expect("16 bytes");
+        let z: &[u8; 8] = z.try_into().expect("8 bytes");
+        acc = add_carry(add_carry(acc, word(w)), word(x));
+        acc = add_carry(add_carry(acc, word(y)), word(z));
+        rest = r;
+    }
+    if let Some((c, r)) = rest.split_first_chunk::<16>() {
+        let (w, x) = c.split_first_chunk::<8>().expect("16 bytes");
+        let x: &[u8; 8] = x.try_into().expect("8 bytes");
+        acc = add_carry(add_carry(acc, word(w)), word(x));
+        rest = r;
+    }
+    if let Some((c, r)) = rest.split_first_chunk::<8>() {
+        acc = add_carry(acc, word(c));
+        rest = r;
+    }
     if let Some((c, r)) = rest.split_first_chunk::<4>() {
         acc = add_carry(acc, u64::from(u32::from_ne_bytes(*c)));
         rest = r;
@@ -326,6 +356,24 @@ mod tests {
         let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
         assert_eq!(sum(&data), 0xddf2);
         assert_eq!(checksum(&data), 0x220d);
+    }
+
+    /// Every length through the scalar path's pieces (blocks, then one
+    /// each of 32, 16, 8, 4, 2 and 1 bytes) and into the vector path, with
+    /// bytes that carry on every word and bytes that differ at every offset.
+    #[test]
+    fn every_length_matches_reference() {
+        let mixed: Vec<u8> = (0..WIDE_MIN + 130).map(|i| (i * 37 + 11) as u8).collect();
+        let saturated = vec![0xff; WIDE_MIN + 130];
+        for data in [&mixed, &saturated] {
+            for len in 0..=data.len() {
+                assert_eq!(sum(&data[..len]), reference_sum(&data[..len]), "{len}");
+                assert_eq!(
+                    sum(&data[1..len.max(1)]),
+                    reference_sum(&data[1..len.max(1)])
+                );
+            }
+        }
     }
 
     #[test]
