@@ -1,8 +1,9 @@
 //! IPv4 input: checks a datagram's header and that it is addressed to us.
 
 use tpa::buf::{ChecksumStatus, PacketBuf};
+use tpa::header::checksum;
 use tpa::stage::{Cx, Stage, Verdict};
-use tpa::wire::ipv4::{IpProtocol, Ipv4View};
+use tpa::wire::ipv4::{IpProtocol, Ipv4, Ipv4View};
 
 use crate::iface::Interface;
 use crate::packet::{Ipv4Frame, Ipv4Packet, Layer, PacketError, PacketErrorKind, Rejected};
@@ -51,7 +52,7 @@ fn check_header<B: PacketBuf>(
     let checksum_good = match frame.buf().meta().l3_checksum {
         ChecksumStatus::Good => true,
         ChecksumStatus::Bad => false,
-        ChecksumStatus::Unknown => ip.checksum_ok(),
+        ChecksumStatus::Unknown => header_checksum_ok(l3, &ip),
     };
     if !checksum_good {
         return Err(error(PacketErrorKind::BadChecksum));
@@ -91,6 +92,17 @@ fn check_header<B: PacketBuf>(
         return Err(error(PacketErrorKind::OffsetTooLarge { offset: l4 }));
     };
     Ok((total_len, l4))
+}
+
+/// Whether the header checksum of `ip` (over `l3`, its bytes) verifies:
+/// the common 20-byte header summed inline, its words known when
+/// compiling; a header with options the general way.
+#[inline(always)]
+fn header_checksum_ok(l3: &[u8], ip: &Ipv4View<&[u8]>) -> bool {
+    match l3.first_chunk::<{ Ipv4::LEN }>() {
+        Some(fixed) if ip.header_len() == Ipv4::LEN => checksum::sum_array(fixed) == 0xffff,
+        _ => ip.checksum_ok(),
+    }
 }
 
 /// The network layer's length over all segments of `buf` (a gathering
