@@ -110,6 +110,30 @@ pub struct TcpInput {
     resets: ResetLimiter,
     unmatched: Unmatched,
     counters: TcpInputCounters,
+    last_flow: LastFlow,
+}
+
+/// The flow of the last segment [`TcpInput`] found its connection for by
+/// 4-tuple, and where that connection is: the next segment with the same
+/// addresses and ports (mostly the next one) goes there without parsing
+/// and looking them up again, while the slot's generation says the
+/// connection is still the one found.
+#[derive(Debug, Clone, Copy)]
+struct LastFlow {
+    raw: wire::RawFlowV4,
+    tuple: wire::FourTuple,
+    index: u32,
+    generation: u32,
+}
+
+impl LastFlow {
+    /// No flow yet: a slot no table has, which predicts nothing.
+    const NONE: LastFlow = LastFlow {
+        raw: wire::RawFlowV4::NONE,
+        tuple: wire::FourTuple::UNSPECIFIED,
+        index: u32::MAX,
+        generation: 0,
+    };
 }
 
 impl Default for TcpInput {
@@ -126,6 +150,7 @@ impl TcpInput {
             resets: ResetLimiter::new(resets),
             unmatched: Unmatched::Reset,
             counters: TcpInputCounters::default(),
+            last_flow: LastFlow::NONE,
         }
     }
 
@@ -175,23 +200,22 @@ impl TcpInput {
         S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
     {
         let mut checked = wire::Checked::default();
-        if let Err(reason) = wire::check_into(&p, &mut checked) {
-            return Verdict::Drop(reason);
-        }
         let now_ns = cx.now_ns();
         let mark = p.buf().meta().flow_mark;
         let sockets = cx.part::<TcpSockets<B>>();
-        let found = match mark.and_then(|m| sockets.find_marked(m, &checked.tuple)) {
-            Some(index) => {
-                self.counters.marked += 1;
-                Some(index)
+        let found = if self.predicts(&p, mark, sockets) {
+            let last = &self.last_flow;
+            if let Err(reason) = wire::check_known_v4(&p, &mut checked, &last.tuple) {
+                return Verdict::Drop(reason);
             }
-            None => {
-                if mark.is_some_and(|m| slot_of_mark(m).is_some()) {
-                    self.counters.mark_missed += 1;
-                }
-                sockets.find(&checked.tuple)
+            #[cfg(debug_assertions)]
+            Self::check_prediction(&p, &checked, last.index, sockets);
+            Some(last.index)
+        } else {
+            if let Err(reason) = wire::check_into(&p, &mut checked) {
+                return Verdict::Drop(reason);
             }
+            self.find(&p, mark, &checked, sockets)
         };
         if let Some(index) = found {
             let p = if checked.flags().syn() {
@@ -231,6 +255,87 @@ impl TcpInput {
             Ok(()) => Verdict::Consumed,
             Err(reason) => Verdict::Drop(reason),
         }
+    }
+
+    /// Whether `p` goes to the connection of the last segment found by
+    /// 4-tuple: it is unmarked, over IPv4, carries the same addresses and
+    /// ports, and the connection is still in its slot. Such segments skip
+    /// the checks of their addresses and the lookup
+    /// ([`wire::check_known_v4`]).
+    #[inline(always)]
+    fn predicts<B: PacketBuf>(
+        &self,
+        p: &TcpPacket<B>,
+        mark: Option<u32>,
+        sockets: &TcpSockets<B>,
+    ) -> bool {
+        let last = &self.last_flow;
+        mark.is_none()
+            && !p.is_ipv6()
+            && wire::RawFlowV4::of(p) == Some(last.raw)
+            && sockets.conn_generation(last.index) == Some(last.generation)
+    }
+
+    /// The connection of checked segment `p`: by flow mark, else by
+    /// 4-tuple (remembered for [`predicts`](Self::predicts) when unmarked,
+    /// over IPv4).
+    #[inline]
+    fn find<B: PacketBuf>(
+        &mut self,
+        p: &TcpPacket<B>,
+        mark: Option<u32>,
+        checked: &wire::Checked,
+        sockets: &mut TcpSockets<B>,
+    ) -> Option<u32> {
+        if let Some(index) = mark.and_then(|m| sockets.find_marked(m, &checked.tuple)) {
+            self.counters.marked += 1;
+            return Some(index);
+        }
+        if mark.is_some_and(|m| slot_of_mark(m).is_some()) {
+            self.counters.mark_missed += 1;
+        }
+        let index = sockets.find(&checked.tuple)?;
+        if mark.is_none() && !p.is_ipv6() {
+            self.remember(p, checked, index, sockets);
+        }
+        Some(index)
+    }
+
+    /// Remembers the flow of `p` (checked, found in slot `index`) for
+    /// [`predicts`](Self::predicts).
+    #[cold]
+    #[inline(never)]
+    fn remember<B: PacketBuf>(
+        &mut self,
+        p: &TcpPacket<B>,
+        checked: &wire::Checked,
+        index: u32,
+        sockets: &TcpSockets<B>,
+    ) {
+        self.last_flow = match (wire::RawFlowV4::of(p), sockets.conn_generation(index)) {
+            (Some(raw), Some(generation)) => LastFlow {
+                raw,
+                tuple: checked.tuple,
+                index,
+                generation,
+            },
+            _ => LastFlow::NONE,
+        };
+    }
+
+    /// Debug builds: a predicted segment is checked as every other one,
+    /// and found by its 4-tuple in the slot predicted.
+    #[cfg(debug_assertions)]
+    fn check_prediction<B: PacketBuf>(
+        p: &TcpPacket<B>,
+        checked: &wire::Checked,
+        index: u32,
+        sockets: &mut TcpSockets<B>,
+    ) {
+        let mut general = wire::Checked::default();
+        assert_eq!(wire::check_into(p, &mut general), Ok(()));
+        assert_eq!(general, *checked, "a prediction parsed differently");
+        assert_eq!(sockets.find(&checked.tuple), Some(index));
     }
 
     /// A SYN on the 4-tuple of the connection in slot `index`: if a
@@ -462,6 +567,7 @@ where
 mod tests {
     use super::*;
     use crate::tcp::classify::CONN_MARK;
+    use crate::tcp::conn::State;
     use crate::tcp::testing::{
         bytes, parse_tcp, segment_frame, tcp_packet, them, us, Seg, TcpState,
     };
@@ -655,6 +761,64 @@ mod tests {
         let (name, out, hosted) = run_with_host(&mut stage, &mut state, tcp_packet(&syn));
         assert_eq!((name, hosted.len()), ("consumed", 0));
         assert_eq!(stage.counters().syns_accepted, 1);
+        drop((out, state));
+        pool().assert_whole();
+    }
+
+    #[test]
+    fn a_remembered_flow_goes_to_its_connection_and_never_to_the_next_in_its_slot() {
+        let mut state = TcpState::new();
+        let iface = state.egress.interface().clone();
+        state
+            .sockets
+            .listen("0.0.0.0:80".parse().unwrap(), 16, &iface)
+            .unwrap();
+        let mut stage = TcpInput::default();
+        let syn = |port| {
+            segment_frame(
+                false,
+                &Seg {
+                    src_port: port,
+                    ..Seg::syn(1000, 80)
+                },
+            )
+        };
+        // The SYN opens the connection; again, it is found by 4-tuple (and
+        // remembered); a third time, predicted (checked against the
+        // lookup in debug builds).
+        for _ in 0..3 {
+            assert_eq!(run(&mut stage, &mut state, 10, &syn(5000)).0, "consumed");
+        }
+        assert_eq!(stage.counters().delivered, 2);
+        let (first, _) = state
+            .sockets
+            .iter()
+            .find(|(_, s)| *s != State::Listen)
+            .unwrap();
+        // The connection goes; one from another port takes its slot.
+        state.sockets.abort(first).unwrap();
+        let (_, out) = with_state_at(20, &mut state, |cx| stage.poll(cx));
+        drop(out);
+        assert_eq!(run(&mut stage, &mut state, 30, &syn(5001)).0, "consumed");
+        let (second, _) = state
+            .sockets
+            .iter()
+            .find(|(_, s)| *s != State::Listen)
+            .unwrap();
+        assert_eq!(second.index, first.index);
+        // The old flow's ACK is not the new connection's: the listener
+        // answers it with a reset.
+        let ack = Seg {
+            src_port: 5000,
+            dst_port: 80,
+            seq: 1001,
+            ack: Some(77),
+            window: 10,
+            ..Seg::default()
+        };
+        let (name, out) = run(&mut stage, &mut state, 40, &segment_frame(false, &ack));
+        assert_eq!((name, out.len()), ("unexpected", 1));
+        assert_eq!(stage.counters().delivered, 2);
         drop((out, state));
         pool().assert_whole();
     }

@@ -36,6 +36,14 @@ pub struct FourTuple {
     pub remote: SocketAddr,
 }
 
+impl FourTuple {
+    /// Both ends `0.0.0.0:0`: no connection's.
+    pub const UNSPECIFIED: FourTuple = FourTuple {
+        local: SocketAddr::V4(std::net::SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+        remote: SocketAddr::V4(std::net::SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+    };
+}
+
 /// A received segment: whom it is between, and what it says.
 #[derive(Debug)]
 pub struct Received<B> {
@@ -72,7 +80,7 @@ pub fn parse<B: PacketBuf>(p: TcpPacket<B>) -> Result<Received<B>, Reason> {
 /// A segment's header, checked ([`check`]), its buffer not yet taken: the
 /// input stage looks the 4-tuple up first, so a segment it hands to the
 /// host goes whole.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checked {
     /// The segment's destination (ours) and source (the peer's).
     pub tuple: FourTuple,
@@ -200,9 +208,61 @@ pub fn check_into<B: PacketBuf>(p: &TcpPacket<B>, out: &mut Checked) -> Result<(
     }
     let ip = Ipv4View::new(p.l3()).map_err(|_| Reason::MALFORMED)?;
     let (src, dst) = (ip.src(), ip.dst());
-    check_tcp(p, out, IpAddr::V4(src), IpAddr::V4(dst), |tcp| {
+    check_tcp::<B, false>(p, out, IpAddr::V4(src), IpAddr::V4(dst), |tcp| {
         tcp.checksum_ok_v4(src, dst)
     })
+}
+
+/// An IPv4 segment's addresses and ports as its headers carry them: the
+/// source and destination addresses, then the source and destination
+/// ports, unparsed. Two segments with the same flow have the same 4-tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawFlowV4 {
+    addresses: [u8; 8],
+    ports: [u8; 4],
+}
+
+impl RawFlowV4 {
+    /// All zeros: no segment's that passed the checks (its ports are not 0).
+    pub const NONE: RawFlowV4 = RawFlowV4 {
+        addresses: [0; 8],
+        ports: [0; 4],
+    };
+
+    /// The flow of IPv4 segment `p`, if its headers are long enough to
+    /// hold one (the checks decide whether they are whole).
+    #[inline(always)]
+    pub fn of<B: PacketBuf>(p: &TcpPacket<B>) -> Option<RawFlowV4> {
+        Some(RawFlowV4 {
+            addresses: *p.l3().get(12..)?.first_chunk::<8>()?,
+            ports: *p.l4().first_chunk::<4>()?,
+        })
+    }
+}
+
+/// [`check_into`] for an IPv4 segment whose [`RawFlowV4`] is that of a
+/// segment that passed it with 4-tuple `tuple`: the checks on the
+/// addresses and ports alone (not a group or unspecified, not port 0)
+/// passed on the same bytes and are skipped, and `out.tuple` is `tuple`
+/// rather than built again; every other check is made, in the same order,
+/// with the same reasons.
+///
+/// # Errors
+///
+/// The drop reason.
+#[inline(always)]
+pub fn check_known_v4<B: PacketBuf>(
+    p: &TcpPacket<B>,
+    out: &mut Checked,
+    tuple: &FourTuple,
+) -> Result<(), Reason> {
+    let ip = Ipv4View::new(p.l3()).map_err(|_| Reason::MALFORMED)?;
+    let (src, dst) = (ip.src(), ip.dst());
+    check_tcp::<B, true>(p, out, IpAddr::V4(src), IpAddr::V4(dst), |tcp| {
+        tcp.checksum_ok_v4(src, dst)
+    })?;
+    out.tuple = *tuple;
+    Ok(())
 }
 
 /// [`check_into`] for a segment over IPv6.
@@ -210,16 +270,18 @@ pub fn check_into<B: PacketBuf>(p: &TcpPacket<B>, out: &mut Checked) -> Result<(
 fn check_into_v6<B: PacketBuf>(p: &TcpPacket<B>, out: &mut Checked) -> Result<(), Reason> {
     let ip = Ipv6View::new(p.l3()).map_err(|_| Reason::MALFORMED)?;
     let (src, dst) = (ip.src(), ip.dst());
-    check_tcp(p, out, IpAddr::V6(src), IpAddr::V6(dst), |tcp| {
+    check_tcp::<B, false>(p, out, IpAddr::V6(src), IpAddr::V6(dst), |tcp| {
         tcp.checksum_ok_v6(&src, &dst)
     })
 }
 
 /// [`check_into`]'s checks after the IP header, from `src` to `dst`,
 /// `checksum_ok` the software check of the TCP checksum (of a segment
-/// in one buffer; a chain's is summed over its segments).
+/// in one buffer; a chain's is summed over its segments). `KNOWN`: the
+/// addresses and ports are those of a segment that passed (see
+/// [`check_known_v4`]), their checks and the tuple are left out.
 #[inline(always)]
-fn check_tcp<B: PacketBuf>(
+fn check_tcp<B: PacketBuf, const KNOWN: bool>(
     p: &TcpPacket<B>,
     out: &mut Checked,
     src: IpAddr,
@@ -255,23 +317,25 @@ fn check_tcp<B: PacketBuf>(
     if !ok {
         return Err(Reason::BAD_CHECKSUM);
     }
-    if tcp.src_port() == 0 || tcp.dst_port() == 0 || !unicast(src) {
+    if !KNOWN && (tcp.src_port() == 0 || tcp.dst_port() == 0 || !unicast(src)) {
         return Err(Reason::MALFORMED);
     }
     // TCP is unicast (RFC 9293 §3.9.1.1 ignores a SYN to a group): a
     // segment to a group address, or in a frame to a link-layer group,
     // is not for a connection of ours.
     let link_group = p.buf().data().first().is_some_and(|b| b & 1 != 0);
-    if link_group || !unicast(dst) {
+    if link_group || (!KNOWN && !unicast(dst)) {
         return Err(Reason::NOT_FOR_US);
     }
     out.options = TcpOptions::new(&l4[Tcp::LEN..header_len])
         .summary()
         .map_err(|_| BAD_OPTIONS)?;
-    out.tuple = FourTuple {
-        local: SocketAddr::new(dst, tcp.dst_port()),
-        remote: SocketAddr::new(src, tcp.src_port()),
-    };
+    if !KNOWN {
+        out.tuple = FourTuple {
+            local: SocketAddr::new(dst, tcp.dst_port()),
+            remote: SocketAddr::new(src, tcp.src_port()),
+        };
+    }
     out.seq = tcp.seq();
     out.ack = tcp.ack();
     out.flags = tcp.flags();

@@ -4,7 +4,7 @@
 use tpa::app::{Event, EventKind, SocketId, Transport};
 use tpa::buf::PacketBuf;
 
-use super::{TcpSockets, CONFIRM_INTERVAL_NS};
+use super::{Entry, Slot, TcpSockets, CONFIRM_INTERVAL_NS};
 use crate::tcp::conn::{ConnEvents, IcmpError, IcmpOutcome};
 use crate::tcp::segment::SegmentIn;
 use crate::tcp::seq::SeqNumber;
@@ -45,6 +45,20 @@ impl<B: PacketBuf> TcpSockets<B> {
         }
         self.mark(index);
         Some(outcome)
+    }
+
+    /// The generation of slot `index` while it holds a connection: the
+    /// connection found there before is still there (and on the same
+    /// 4-tuple) while the generation is the same.
+    #[inline]
+    pub(crate) fn conn_generation(&self, index: u32) -> Option<u32> {
+        match self.slots.get(index as usize)? {
+            Slot {
+                entry: Entry::Conn(_),
+                generation,
+            } => Some(*generation),
+            _ => None,
+        }
     }
 
     /// Hands `seg` to the connection in slot `index`; a challenge ACK it
