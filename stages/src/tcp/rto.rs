@@ -112,6 +112,7 @@ impl RtoEstimator {
     /// assert!(!rto.on_sample(RttSample::Ambiguous(100_000_000)));
     /// assert!(rto.on_sample(RttSample::Clean(100_000_000)));
     /// ```
+    #[inline]
     pub fn on_sample(&mut self, sample: RttSample) -> bool {
         let r = match sample {
             RttSample::Clean(r) => r,
@@ -133,18 +134,24 @@ impl RtoEstimator {
                 self.rttvar_ns = (var * (BETA_DIV as u64 - 1) + srtt.abs_diff(r)) / BETA_DIV as u64;
                 self.srtt_ns = Some((srtt * (ALPHA_DIV as u64 - 1) + r) / ALPHA_DIV as u64);
             }
-            Some(srtt) => {
-                let (srtt, r, var) = (u128::from(srtt), u128::from(r), u128::from(self.rttvar_ns));
-                let var = (var * (BETA_DIV - 1) + srtt.abs_diff(r)) / BETA_DIV;
-                let srtt = (srtt * (ALPHA_DIV - 1) + r) / ALPHA_DIV;
-                // Both are weighted means of u64 values: they fit.
-                self.rttvar_ns = u64::try_from(var).unwrap_or(u64::MAX);
-                self.srtt_ns = Some(u64::try_from(srtt).unwrap_or(u64::MAX));
-            }
+            Some(srtt) => self.update_wide(srtt, r),
         }
         self.backoffs = 0;
         self.rto_ns = self.computed_rto();
         true
+    }
+
+    /// [`on_sample`](Self::on_sample)'s RFC 6298 §2.3 update in u128,
+    /// for terms of 2^60 ns and more (out of line: no real RTT gets here).
+    #[cold]
+    #[inline(never)]
+    fn update_wide(&mut self, srtt: u64, r: u64) {
+        let (srtt, r, var) = (u128::from(srtt), u128::from(r), u128::from(self.rttvar_ns));
+        let var = (var * (BETA_DIV - 1) + srtt.abs_diff(r)) / BETA_DIV;
+        let srtt = (srtt * (ALPHA_DIV - 1) + r) / ALPHA_DIV;
+        // Both are weighted means of u64 values: they fit.
+        self.rttvar_ns = u64::try_from(var).unwrap_or(u64::MAX);
+        self.srtt_ns = Some(u64::try_from(srtt).unwrap_or(u64::MAX));
     }
 
     /// The timer expired: doubles the timeout (RFC 6298 §5.5), clamped to
@@ -207,6 +214,7 @@ impl RtoEstimator {
     /// RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K * RTTVAR), then the
     /// bounds of §2.4 (minimum) and §2.5 (maximum). In u64, saturating: a sum past u64::MAX is past the maximum
     /// either way, so the clamp gives what exact arithmetic would.
+    #[inline]
     fn computed_rto(&self) -> u64 {
         let srtt = self.srtt_ns.unwrap_or(0);
         let var = self

@@ -8,6 +8,7 @@
 use tpa::app::SocketError;
 use tpa::buf::PacketBuf;
 
+use super::timers::Deadline;
 use super::{Connection, SocketLatency, State};
 
 /// A read's wait: from the arrival stamp to `now_ns` (0 when the stamp is
@@ -279,9 +280,9 @@ impl<B: PacketBuf> Connection<B> {
             return;
         }
         let _ = self.shutdown();
-        if self.state == State::FinWait2 && self.timers.linger.is_none() {
+        if self.state == State::FinWait2 && self.timers.linger.is_stopped() {
             // Already waiting on the peer: an orphan waits a bounded time.
-            self.timers.linger = Some(self.clock_ns + self.knobs.time_wait_ns);
+            self.timers.linger = Deadline::at(self.clock_ns + self.knobs.time_wait_ns);
         }
     }
 

@@ -17,6 +17,7 @@ use tpa::buf::PacketBuf;
 
 use super::super::seq::SeqNumber;
 use super::open::MIN_SND_MSS;
+use super::timers::Deadline;
 use super::{Connection, State};
 
 /// An ICMP error about a segment of ours, as the stage decoded it.
@@ -163,8 +164,8 @@ impl<B: PacketBuf> Connection<B> {
         // The resend starts a fresh timer (RFC 6298 §5.3, as Linux's
         // retransmission of the head does): the old one ran for segments
         // the router dropped, and would fire before the resend's ACKs.
-        if self.timers.rto.is_some() {
-            self.timers.rto = Some(self.clock_ns + self.rto.rto_ns());
+        if self.timers.rto.is_running() {
+            self.timers.rto = Deadline::at(self.clock_ns + self.rto.rto_ns());
         }
         IcmpOutcome::MssLowered { split, starved }
     }

@@ -12,6 +12,7 @@ use super::super::rto::RttSample;
 use super::super::segment::SegmentIn;
 use super::super::seq::{SeqNumber, SeqRange};
 use super::frto::AckSeen;
+use super::timers::Deadline;
 use super::{Connection, State};
 use crate::chained::{trim_back as trim_back_chained, trim_front as trim_front_chained};
 
@@ -488,7 +489,7 @@ impl<B: PacketBuf> Connection<B> {
                     if self.app_closed {
                         // An orphan waits for the peer's FIN this long at
                         // most (Linux `tcp_fin_timeout`).
-                        self.timers.linger = Some(now_ns + self.knobs.time_wait_ns);
+                        self.timers.linger = Deadline::at(now_ns + self.knobs.time_wait_ns);
                     }
                 }
                 State::Closing => self.enter_time_wait(now_ns),
@@ -535,7 +536,7 @@ impl<B: PacketBuf> Connection<B> {
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = ack;
             if opened {
-                self.timers.persist = None;
+                self.timers.persist = Deadline::STOPPED;
                 self.persist_backoff = 0;
             }
         }
@@ -599,9 +600,9 @@ impl<B: PacketBuf> Connection<B> {
         // RFC 6298 §5.2 / §5.3: stop the timer when all is acknowledged,
         // restart it otherwise.
         self.timers.rto = if self.snd_una == self.snd_max {
-            None
+            Deadline::STOPPED
         } else {
-            Some(now_ns + self.rto.rto_ns())
+            Deadline::at(now_ns + self.rto.rto_ns())
         };
         if self.write_blocked && self.send_queue.space() > 0 {
             self.write_blocked = false;
@@ -640,7 +641,7 @@ impl<B: PacketBuf> Connection<B> {
             // tlp_high_seq with any reduction): its ACK must not reduce
             // the window a second time. A retransmitting probe's D-SACK
             // must not pass for this recovery's.
-            r.pto_deadline = None;
+            r.pto_deadline = Deadline::STOPPED;
             r.probe_due = false;
             if r.probe.take().is_some_and(|p| p.is_retrans) {
                 if let Some(board) = self.sack.as_deref_mut() {
@@ -795,8 +796,8 @@ impl<B: PacketBuf> Connection<B> {
             || self.unacked_bytes >= 2 * self.neg.rcv_payload_max()
         {
             self.pending.ack_now = true;
-        } else if self.timers.delayed_ack.is_none() {
-            self.timers.delayed_ack = Some(now_ns + self.knobs.delayed_ack_ns);
+        } else if self.timers.delayed_ack.is_stopped() {
+            self.timers.delayed_ack = Deadline::at(now_ns + self.knobs.delayed_ack_ns);
         }
     }
 
@@ -859,7 +860,7 @@ impl<B: PacketBuf> Connection<B> {
     fn enter_time_wait(&mut self, now_ns: u64) {
         self.state = State::TimeWait;
         self.timers = super::Timers {
-            linger: Some(now_ns + self.knobs.time_wait_ns),
+            linger: Deadline::at(now_ns + self.knobs.time_wait_ns),
             delayed_ack: self.timers.delayed_ack,
             ..super::Timers::default()
         };

@@ -70,6 +70,7 @@ use super::seq::SeqNumber;
 use receive_queue::ReceiveQueue;
 use send_queue::SendQueue;
 pub(crate) use storage::QueueStorage;
+use timers::Deadline;
 
 /// What the socket table picks for a new connection.
 ///
@@ -161,19 +162,19 @@ impl Negotiated {
     }
 }
 
-/// The timers, each a deadline in ns (None: not running).
+/// The timers, each a deadline (stopped: not running).
 #[derive(Debug, Clone, Copy, Default)]
 struct Timers {
     /// Retransmission (RFC 6298 §5), SYN and SYN-ACK included.
-    rto: Option<u64>,
+    rto: Deadline,
     /// Delayed ACK (RFC 9293 §3.8.6.3).
-    delayed_ack: Option<u64>,
+    delayed_ack: Deadline,
     /// Zero-window probe (RFC 9293 §3.8.6.1).
-    persist: Option<u64>,
+    persist: Deadline,
     /// Keepalive (RFC 9293 §3.8.4).
-    keepalive: Option<u64>,
+    keepalive: Deadline,
     /// TIME_WAIT's 2 MSL, or an orphaned FIN_WAIT_2's limit.
-    linger: Option<u64>,
+    linger: Deadline,
 }
 
 /// What must go out besides data.
@@ -534,8 +535,8 @@ impl<B: PacketBuf> Connection<B> {
         self.frto = None;
         if let Some(r) = self.rack.as_deref_mut() {
             // Its timers stop; its counters stay for `info()`.
-            r.reo_deadline = None;
-            r.pto_deadline = None;
+            r.reo_deadline = Deadline::STOPPED;
+            r.pto_deadline = Deadline::STOPPED;
             r.probe_due = false;
             r.probe = None;
         }

@@ -13,6 +13,7 @@ use super::super::seq::SeqNumber;
 use super::super::syncookie::CookieSyn;
 use super::receive_queue::ReceiveQueue;
 use super::send_queue::SendQueue;
+use super::timers::Deadline;
 use super::{ConnParams, Connection, Knobs, Negotiated, Pending, State, Timers};
 use tpa::wire::tcp::TcpFlags;
 
@@ -359,7 +360,7 @@ impl<B: PacketBuf> Connection<B> {
                 self.rtt_from_timed(seg.ack, now_ns);
             }
             self.retries = 0;
-            self.timers.rto = None;
+            self.timers.rto = Deadline::STOPPED;
             self.establish(now_ns);
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
@@ -377,7 +378,7 @@ impl<B: PacketBuf> Connection<B> {
             // Simultaneous open (RFC 9293 §3.5 figure 8): SYN-ACK our SYN.
             self.state = State::SynReceived;
             self.pending.syn = true;
-            self.timers.rto = None;
+            self.timers.rto = Deadline::STOPPED;
         }
     }
 

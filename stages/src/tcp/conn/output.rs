@@ -9,6 +9,7 @@ use super::super::cc::CongestionControl;
 use super::super::segment::{OptionsOut, QuietSeg, SegmentOut};
 use super::super::seq::SeqNumber;
 use super::send_queue::Chunk;
+use super::timers::Deadline;
 use super::{Connection, State};
 
 /// What `poll_transmit` sends next.
@@ -314,7 +315,7 @@ impl<B: PacketBuf> Connection<B> {
         self.pending.ack_now = false;
         self.pending.challenge = false;
         self.pending.dup_acks = 0;
-        self.timers.delayed_ack = None;
+        self.timers.delayed_ack = Deadline::STOPPED;
         self.unacked_bytes = 0;
         self.last_ack_sent = self.rcv_nxt;
         QuietSeg {
@@ -613,8 +614,8 @@ impl<B: PacketBuf> Connection<B> {
             self.rtt_timed = Some((self.iss + 1, now_ns));
         }
         self.snd_max = self.iss + 1;
-        if self.timers.rto.is_none() {
-            self.timers.rto = Some(now_ns + self.rto.rto_ns());
+        if self.timers.rto.is_stopped() {
+            self.timers.rto = Deadline::at(now_ns + self.rto.rto_ns());
         }
         let mut flags = TcpFlags::SYN;
         let mut ack = SeqNumber::default();
@@ -650,7 +651,7 @@ impl<B: PacketBuf> Connection<B> {
         self.pending.ack_now = false;
         self.pending.challenge = false;
         self.pending.dup_acks = 0;
-        self.timers.delayed_ack = None;
+        self.timers.delayed_ack = Deadline::STOPPED;
         self.unacked_bytes = 0;
         self.last_ack_sent = self.rcv_nxt;
         // Nothing to report (no D-SACK owed, nothing held out of order:
@@ -723,8 +724,8 @@ impl<B: PacketBuf> Connection<B> {
             self.rtt_timed = None;
             self.stats.total_retrans += 1;
         }
-        if self.timers.rto.is_none() {
-            self.timers.rto = Some(now_ns + self.rto.rto_ns());
+        if self.timers.rto.is_stopped() {
+            self.timers.rto = Deadline::at(now_ns + self.rto.rto_ns());
         }
         if new_data {
             // New data: the probe timeout restarts (RFC 8985 §7.2).
@@ -792,8 +793,8 @@ impl<B: PacketBuf> Connection<B> {
         self.stats.total_retrans += 1;
         self.stats.sack_retransmits += 1;
         self.rtt_timed = None;
-        if self.timers.rto.is_none() {
-            self.timers.rto = Some(now_ns + self.rto.rto_ns());
+        if self.timers.rto.is_stopped() {
+            self.timers.rto = Deadline::at(now_ns + self.rto.rto_ns());
         }
         self.with_ack(seq, TcpFlags(0), Some(buf), now_ns)
     }
@@ -805,7 +806,7 @@ impl<B: PacketBuf> Connection<B> {
     fn tail_loss_probe(&mut self, now_ns: u64) -> SegmentOut<B> {
         if let Some(r) = self.rack.as_deref_mut() {
             r.probe_due = false;
-            r.pto_deadline = None;
+            r.pto_deadline = Deadline::STOPPED;
         }
         let new_fits = self.send_queue.next_unsent().is_some_and(|c| {
             c.end().gt(self.snd_max) && c.end().wrapping_sub(self.snd_una) <= self.snd_wnd
@@ -839,7 +840,7 @@ impl<B: PacketBuf> Connection<B> {
                 end_seq,
                 is_retrans,
             });
-            r.pto_deadline = None;
+            r.pto_deadline = Deadline::STOPPED;
         }
         seg
     }

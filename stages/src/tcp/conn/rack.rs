@@ -37,6 +37,7 @@ use super::super::sack::DUP_THRESH;
 use super::super::segment::SegmentIn;
 use super::super::seq::{SeqNumber, SeqRange};
 use super::send_queue::Chunk;
+use super::timers::Deadline;
 use super::Connection;
 
 /// The receiver's worst-case delayed ACK the PTO allows for when one
@@ -88,9 +89,9 @@ pub(super) struct Rack {
     /// RACK.dsack_round: SND.NXT when the last round with a D-SACK began.
     dsack_round: Option<SeqNumber>,
     /// The reordering timer (RFC 8985 §6.2 step 5).
-    pub(super) reo_deadline: Option<u64>,
+    pub(super) reo_deadline: Deadline,
     /// The probe timeout (RFC 8985 §7.2).
-    pub(super) pto_deadline: Option<u64>,
+    pub(super) pto_deadline: Deadline,
     /// The PTO fired: a probe is to go out.
     pub(super) probe_due: bool,
     /// The probe in flight, until its ACK settles the episode.
@@ -138,8 +139,8 @@ impl Rack {
             reo_wnd_mult: 1,
             reo_wnd_persist: 0,
             dsack_round: None,
-            reo_deadline: None,
-            pto_deadline: None,
+            reo_deadline: Deadline::STOPPED,
+            pto_deadline: Deadline::STOPPED,
             probe_due: false,
             probe: None,
             stats: RackStats::default(),
@@ -147,6 +148,7 @@ impl Rack {
     }
 
     /// An RTT sample for RACK.min_RTT.
+    #[inline]
     pub(super) fn on_rtt(&mut self, rtt_ns: u64) {
         self.min_rtt_ns = self.min_rtt_ns.min(rtt_ns);
     }
@@ -486,14 +488,14 @@ impl<B: PacketBuf> Connection<B> {
             return false;
         };
         let Some((rack_ns, rack_end)) = rack.delivered else {
-            rack.reo_deadline = None;
+            rack.reo_deadline = Deadline::STOPPED;
             return false;
         };
         if board.sacked_bytes() == 0 {
             // Nothing delivered above SND.UNA: nothing to compare with
             // (and no walk over the queue on every ACK of a bulk transfer
             // once a scoreboard exists).
-            rack.reo_deadline = None;
+            rack.reo_deadline = Deadline::STOPPED;
             return board.lost_below().is_some();
         }
         let sent = || {
@@ -504,7 +506,7 @@ impl<B: PacketBuf> Connection<B> {
         };
         let segs_sacked = sent().filter(|c| c.sacked).count() as u32;
         if segs_sacked == 0 {
-            rack.reo_deadline = None;
+            rack.reo_deadline = Deadline::STOPPED;
             return board.lost_below().is_some();
         }
         let reo_wnd = rack.reo_wnd(recovering, segs_sacked, srtt);
@@ -532,7 +534,11 @@ impl<B: PacketBuf> Connection<B> {
                 timeout = timeout.max(deadline - now_ns);
             }
         }
-        rack.reo_deadline = (timeout > 0).then(|| now_ns + timeout);
+        rack.reo_deadline = if timeout > 0 {
+            Deadline::at(now_ns + timeout)
+        } else {
+            Deadline::STOPPED
+        };
         if let Some(end) = lost_to {
             board.mark_lost_below(end);
         }
@@ -603,16 +609,16 @@ impl<B: PacketBuf> Connection<B> {
         }
         if !self.may_probe() {
             if let Some(r) = self.rack.as_deref_mut() {
-                r.pto_deadline = None;
+                r.pto_deadline = Deadline::STOPPED;
             }
             return;
         }
         let flight = self.snd_max.wrapping_sub(self.snd_una);
         let one_segment = flight as usize <= self.neg.payload_max() + 1;
-        let rto_in = self.timers.rto.map(|t| t.saturating_sub(now_ns));
+        let rto_in = self.timers.rto.get().map(|t| t.saturating_sub(now_ns));
         let pto = pto_ns(self.rto.srtt_ns(), one_segment, rto_in);
         match self.rack.as_deref_mut() {
-            Some(r) => r.pto_deadline = Some(now_ns + pto),
+            Some(r) => r.pto_deadline = Deadline::at(now_ns + pto),
             // The first data of the connection: the state made out of
             // line, so the common call saves no registers for it.
             None => self.rack_arm_pto_first(now_ns + pto),
@@ -624,7 +630,7 @@ impl<B: PacketBuf> Connection<B> {
     #[cold]
     #[inline(never)]
     fn rack_arm_pto_first(&mut self, at: u64) {
-        self.rack_mut().pto_deadline = Some(at);
+        self.rack_mut().pto_deadline = Deadline::at(at);
     }
 
     /// After an ACK: the PTO restarts when SND.UNA moved (RFC 8985 §7.2),
@@ -635,7 +641,7 @@ impl<B: PacketBuf> Connection<B> {
             self.rack_arm_pto(now_ns);
         } else if !self.may_probe() {
             if let Some(r) = self.rack.as_deref_mut() {
-                r.pto_deadline = None;
+                r.pto_deadline = Deadline::STOPPED;
             }
         }
     }
@@ -659,13 +665,12 @@ impl<B: PacketBuf> Connection<B> {
         let Some(r) = self.rack.as_deref_mut() else {
             return;
         };
-        let due = |t: Option<u64>| t.is_some_and(|t| t <= now_ns);
-        let (reo, pto) = (due(r.reo_deadline), due(r.pto_deadline));
+        let (reo, pto) = (r.reo_deadline.is_due(now_ns), r.pto_deadline.is_due(now_ns));
         if reo {
-            r.reo_deadline = None;
+            r.reo_deadline = Deadline::STOPPED;
         }
         if pto {
-            r.pto_deadline = None;
+            r.pto_deadline = Deadline::STOPPED;
         }
         if reo {
             let was_recovering = self.in_sack_recovery();
@@ -678,7 +683,7 @@ impl<B: PacketBuf> Connection<B> {
             if let Some(r) = self.rack.as_deref_mut() {
                 r.probe_due = true;
             }
-            self.timers.rto = Some(now_ns + self.rto.rto_ns());
+            self.timers.rto = Deadline::at(now_ns + self.rto.rto_ns());
         }
     }
 
@@ -689,8 +694,8 @@ impl<B: PacketBuf> Connection<B> {
     /// then the marks go, and go-back-N resends everything.
     pub(super) fn rack_on_rto(&mut self) -> bool {
         if let Some(r) = self.rack.as_deref_mut() {
-            r.reo_deadline = None;
-            r.pto_deadline = None;
+            r.reo_deadline = Deadline::STOPPED;
+            r.pto_deadline = Deadline::STOPPED;
             r.probe_due = false;
             r.probe = None;
         }
@@ -716,10 +721,12 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
-    /// The probe's deadlines, for `next_deadline`.
-    pub(super) fn rack_deadline(&self) -> Option<u64> {
-        let r = self.rack.as_deref()?;
-        super::timers::earlier(r.reo_deadline, r.pto_deadline)
+    /// The earlier of RACK's two deadlines, for `next_deadline`.
+    #[inline]
+    pub(super) fn rack_deadline(&self) -> Deadline {
+        self.rack
+            .as_deref()
+            .map_or(Deadline::STOPPED, |r| r.reo_deadline.min(r.pto_deadline))
     }
 }
 

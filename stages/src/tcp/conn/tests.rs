@@ -899,8 +899,8 @@ fn settle(net: &mut Net) {
             && n.ba.in_flight.is_empty()
             && !n.a.wants_transmit()
             && !n.b.wants_transmit()
-            && n.a.timers.delayed_ack.is_none()
-            && n.b.timers.delayed_ack.is_none()
+            && n.a.timers.delayed_ack.is_stopped()
+            && n.b.timers.delayed_ack.is_stopped()
     });
 }
 
@@ -2557,7 +2557,7 @@ fn a_duplicate_with_a_good_ack_restarts_keepalive() {
     net.now += 9_000 * MS;
     net.b.on_segment(again, net.now);
     assert_eq!(
-        net.b.timers.keepalive,
+        net.b.timers.keepalive.get(),
         Some(net.now + 10_000 * MS),
         "keepalive waits a whole idle time from the duplicate, not from {idle_from}"
     );
@@ -2909,7 +2909,7 @@ fn a_probe_sends_new_data_when_the_window_allows() {
     assert_eq!((info.tlp_probes, info.total_retrans), (1, 0), "{info:?}");
     assert_eq!(net.a.cc.cwnd(), cwnd, "cwnd unchanged by the probe");
     // A second PTO does not follow: the RTO does (§7.3).
-    assert_eq!(net.a.next_deadline(), net.a.timers.rto);
+    assert_eq!(net.a.next_deadline(), net.a.timers.rto.get());
     let done = run_until_received(&mut net, data.len() as u64);
     assert!(done > pto);
     assert_eq!(net.a.info().tlp_probes, 1);

@@ -20,14 +20,18 @@ impl<B: PacketBuf> Connection<B> {
     /// conn.poll_transmit(0).unwrap();
     /// assert_eq!(conn.next_deadline(), Some(1_000_000_000)); // RFC 6298 §2.1: 1 s
     /// ```
+    #[inline]
     pub fn next_deadline(&self) -> Option<u64> {
         let t = &self.timers;
-        // Pairwise rather than an iterator over an array: this runs after
-        // every segment, and the chain compiles to a few compares.
-        let a = earlier(t.rto, t.delayed_ack);
-        let b = earlier(t.persist, t.keepalive);
-        let c = earlier(t.linger, self.rack_deadline());
-        earlier(earlier(a, b), c)
+        // This runs after every segment: a chain of `min`s over plain
+        // integers (a stopped timer is the greatest).
+        t.rto
+            .min(t.delayed_ack)
+            .min(t.persist)
+            .min(t.keepalive)
+            .min(t.linger)
+            .min(self.rack_deadline())
+            .get()
     }
 
     /// Runs every timer due at `now_ns`; what they send comes out of
@@ -53,28 +57,27 @@ impl<B: PacketBuf> Connection<B> {
 
     /// The timers due at `now_ns`, in order.
     fn fire_timers(&mut self, now_ns: u64) {
-        let due = |t: Option<u64>| t.is_some_and(|t| t <= now_ns);
-        if due(self.timers.linger) {
-            self.timers.linger = None;
+        if self.timers.linger.is_due(now_ns) {
+            self.timers.linger = Deadline::STOPPED;
             if matches!(self.state, State::TimeWait | State::FinWait2) {
                 self.enter_closed(None);
                 return;
             }
         }
-        if due(self.timers.rto) {
-            self.timers.rto = None;
+        if self.timers.rto.is_due(now_ns) {
+            self.timers.rto = Deadline::STOPPED;
             self.on_rto_timeout(now_ns);
             if self.state == State::Closed {
                 return;
             }
         }
         self.rack_on_timer(now_ns);
-        if due(self.timers.delayed_ack) {
-            self.timers.delayed_ack = None;
+        if self.timers.delayed_ack.is_due(now_ns) {
+            self.timers.delayed_ack = Deadline::STOPPED;
             self.pending.ack_now = true;
         }
-        if due(self.timers.persist) {
-            self.timers.persist = None;
+        if self.timers.persist.is_due(now_ns) {
+            self.timers.persist = Deadline::STOPPED;
             if self.probes_unanswered > self.knobs.data_retries {
                 // Nobody answers the probes: the peer is gone.
                 self.timed_out();
@@ -84,8 +87,8 @@ impl<B: PacketBuf> Connection<B> {
             self.pending.window_probe = true;
             self.persist_backoff = self.persist_backoff.saturating_add(1);
         }
-        if due(self.timers.keepalive) {
-            self.timers.keepalive = None;
+        if self.timers.keepalive.is_due(now_ns) {
+            self.timers.keepalive = Deadline::STOPPED;
             self.on_keepalive_timeout(now_ns);
             if self.state == State::Closed {
                 return;
@@ -115,7 +118,7 @@ impl<B: PacketBuf> Connection<B> {
             self.rto.on_timeout();
             self.send_queue.rewind();
             self.pending.window_probe = true;
-            self.timers.rto = Some(now_ns + self.rto.rto_ns());
+            self.timers.rto = Deadline::at(now_ns + self.rto.rto_ns());
             return;
         }
         self.retries += 1;
@@ -157,7 +160,7 @@ impl<B: PacketBuf> Connection<B> {
             }
         }
         // §5.5/§5.6: restart with the backed-off value.
-        self.timers.rto = Some(now_ns + self.rto.rto_ns());
+        self.timers.rto = Deadline::at(now_ns + self.rto.rto_ns());
     }
 
     /// Keepalive (RFC 9293 §3.8.4): probe an idle connection; give up
@@ -177,7 +180,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         self.keepalive_sent += 1;
         self.pending.keepalive_probe = true;
-        self.timers.keepalive = Some(now_ns + self.knobs.keepalive_interval_ns);
+        self.timers.keepalive = Deadline::at(now_ns + self.knobs.keepalive_interval_ns);
     }
 
     /// Whether keepalive watches the connection in its state: the
@@ -200,7 +203,7 @@ impl<B: PacketBuf> Connection<B> {
             } else {
                 self.knobs.keepalive_interval_ns
             };
-            self.timers.keepalive = Some(now_ns + wait);
+            self.timers.keepalive = Deadline::at(now_ns + wait);
         }
     }
 
@@ -215,26 +218,71 @@ impl<B: PacketBuf> Connection<B> {
                 .next_unsent()
                 .is_some_and(|c| c.end().wrapping_sub(self.snd_una) > self.snd_wnd);
         if !stalled {
-            self.timers.persist = None;
+            self.timers.persist = Deadline::STOPPED;
             self.persist_backoff = 0;
-        } else if self.timers.persist.is_none() && !self.pending.window_probe {
+        } else if self.timers.persist.is_stopped() && !self.pending.window_probe {
             // Backed off like the RTO, up to its maximum.
             let wait = self
                 .rto
                 .rto_ns()
                 .saturating_mul(1u64 << self.persist_backoff.min(20))
                 .min(self.knobs.rto_max_ns);
-            self.timers.persist = Some(now_ns + wait);
+            self.timers.persist = Deadline::at(now_ns + wait);
         }
     }
 }
 
-/// The earlier of two optional deadlines (`None`: not running).
-#[inline]
-pub(super) fn earlier(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, None) => x,
-        (None, y) => y,
+/// When a timer falls due, in ns, or stopped: a plain integer, stopped
+/// being `u64::MAX`, so the earliest of a connection's timers (asked
+/// after every segment) is a chain of `min`s without a branch, and a
+/// write is one store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Deadline(u64);
+
+impl Deadline {
+    /// Not running.
+    pub(super) const STOPPED: Deadline = Deadline(u64::MAX);
+
+    /// Running, due at `ns` (a time no clock reaches, `u64::MAX`, is
+    /// taken as the one before it).
+    #[inline]
+    pub(super) fn at(ns: u64) -> Self {
+        Deadline(ns.min(u64::MAX - 1))
+    }
+
+    /// The deadline when running.
+    #[inline]
+    pub(super) fn get(self) -> Option<u64> {
+        (self != Self::STOPPED).then_some(self.0)
+    }
+
+    /// Whether it runs.
+    #[inline]
+    pub(super) fn is_running(self) -> bool {
+        self != Self::STOPPED
+    }
+
+    /// Whether it is stopped.
+    #[inline]
+    pub(super) fn is_stopped(self) -> bool {
+        self == Self::STOPPED
+    }
+
+    /// Whether it runs and is due at `now_ns`.
+    #[inline]
+    pub(super) fn is_due(self, now_ns: u64) -> bool {
+        self.is_running() && self.0 <= now_ns
+    }
+
+    /// The earlier of two (stopped when both are).
+    #[inline]
+    pub(super) fn min(self, other: Deadline) -> Deadline {
+        Deadline(self.0.min(other.0))
+    }
+}
+
+impl Default for Deadline {
+    fn default() -> Self {
+        Self::STOPPED
     }
 }
