@@ -133,8 +133,8 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// connection whose handshake completed just now on its listener's
     /// accept queue. Input calls it right after a segment, so the
     /// application sees the segment in the same loop iteration;
-    /// [`settle`](Self::settle) calls it again for what output and
-    /// timers raised. Input's calls (`coalesce`) leave out a `Readable`
+    /// [`settle`](Self::settle) does the same (its check inline) for what
+    /// output and timers raised. Input's calls (`coalesce`) leave out a `Readable`
     /// or `Writable` input already raised since the last settle: it is
     /// still in the queue, the application not having run in between.
     #[inline]

@@ -13,7 +13,15 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// and TIME_WAIT bound, re-arms its timer and frees its slot once it
     /// is CLOSED and nobody holds its handle.
     pub(crate) fn settle(&mut self, index: u32, out: &mut Vec<Event>) {
-        self.raise(index, out, false);
+        // `raise`, its check on the slot looked up once: most calls find
+        // no event (input raised them already).
+        let Some(c) = self.conn_entry(index) else {
+            return;
+        };
+        let ev = c.conn.take_events();
+        if !ev.is_empty() || !c.pending.is_empty() {
+            self.raise_events(index, ev, out, false);
+        }
         // The common case straight through: a connection neither closed
         // nor in TIME_WAIT, no trace to archive; its timer re-armed in
         // place.
@@ -21,6 +29,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         let Entry::Conn(c) = &mut slots[index as usize].entry else {
             return;
         };
+        let c = &mut **c;
         c.raised_readable = false;
         c.raised_writable = false;
         if c.conn.trace_ring().is_some_and(|r| r.archive_due)
