@@ -221,8 +221,10 @@ impl RtoEstimator {
             .rttvar_ns
             .saturating_mul(K as u64)
             .max(self.cfg.granularity_ns);
+        // `new` keeps min ≤ max: the same as `clamp`, without its check.
         srtt.saturating_add(var)
-            .clamp(self.cfg.min_ns, self.cfg.max_ns)
+            .max(self.cfg.min_ns)
+            .min(self.cfg.max_ns)
     }
 }
 
