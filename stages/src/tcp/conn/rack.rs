@@ -637,7 +637,14 @@ impl<B: PacketBuf> Connection<B> {
     /// and stops when a probe may no longer go (recovery began, the
     /// window closed).
     pub(super) fn rack_after_ack(&mut self, advanced: bool, now_ns: u64) {
-        if advanced {
+        if advanced && self.snd_una == self.snd_max {
+            // All acknowledged (a request's answer): no probe, as
+            // `rack_arm_pto` would find, without its call.
+            debug_assert!(!self.may_probe());
+            if let Some(r) = self.rack.as_deref_mut() {
+                r.pto_deadline = Deadline::STOPPED;
+            }
+        } else if advanced {
             self.rack_arm_pto(now_ns);
         } else if !self.may_probe() {
             if let Some(r) = self.rack.as_deref_mut() {
