@@ -95,7 +95,9 @@ impl<B: PacketBuf> Connection<B> {
         }
         self.update_send_window(&seg, window, advanced);
         if self.rack_active() {
-            self.skip_sacked_resends();
+            // No scoreboard, so no chunk is SACKed: `skip_sacked_resends`
+            // (the full path's) has nothing to skip.
+            debug_assert!(self.send_queue.iter().all(|c| !c.sacked));
             self.rack_after_ack(advanced, now_ns);
         }
         // TS.Recent (RFC 7323 §4.3), as the full path takes it.
