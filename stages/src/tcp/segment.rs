@@ -163,8 +163,9 @@ impl<B: PacketBuf> SegmentOut<B> {
 }
 
 /// A segment of the straight path (`Connection::poll_quiet`): ACK set,
-/// the timestamps option when agreed and no other option.
-pub(crate) struct QuietSeg<B: PacketBuf> {
+/// the timestamps option when agreed and no other option; its data
+/// borrowed from the send queue (no reference taken when it is copied).
+pub(crate) struct QuietSeg<'a, B: PacketBuf> {
     /// SEG.SEQ.
     pub seq: SeqNumber,
     /// SEG.ACK.
@@ -175,12 +176,12 @@ pub(crate) struct QuietSeg<B: PacketBuf> {
     pub window: u16,
     /// `(TSval, TSecr)`, when timestamps were agreed.
     pub timestamps: Option<(u32, u32)>,
-    /// The data, a handle on the send queue's chunk.
-    pub payload: Option<Shared<B>>,
+    /// The data: the send queue's chunk.
+    pub payload: Option<&'a Shared<B>>,
 }
 
 #[cfg(test)]
-impl<B: PacketBuf> QuietSeg<B> {
+impl<B: PacketBuf> QuietSeg<'_, B> {
     /// The equal segment of the full path.
     pub(crate) fn into_segment(self) -> SegmentOut<B> {
         SegmentOut {
@@ -192,7 +193,7 @@ impl<B: PacketBuf> QuietSeg<B> {
                 timestamps: self.timestamps,
                 ..OptionsOut::default()
             },
-            payload: self.payload,
+            payload: self.payload.cloned(),
         }
     }
 }

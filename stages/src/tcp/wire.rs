@@ -514,7 +514,7 @@ where
 pub(crate) fn build_quiet_v4<B: PacketBuf>(
     port: &mut PortCx<'_, B>,
     ports: (u16, u16),
-    seg: QuietSeg<B>,
+    seg: QuietSeg<'_, B>,
     offload: bool,
     (src, dst): (Ipv4Addr, Ipv4Addr),
 ) -> Result<(B, usize), SocketError> {
@@ -534,7 +534,7 @@ pub(crate) fn build_quiet_v4<B: PacketBuf>(
 pub(crate) fn build_quiet_v6<B: PacketBuf>(
     port: &mut PortCx<'_, B>,
     ports: (u16, u16),
-    seg: QuietSeg<B>,
+    seg: QuietSeg<'_, B>,
     offload: bool,
     tuple: &FourTuple,
 ) -> Result<(B, usize), SocketError> {
@@ -548,7 +548,7 @@ pub(crate) fn build_quiet_v6<B: PacketBuf>(
 fn build_quiet<B: PacketBuf>(
     port: &mut PortCx<'_, B>,
     (local_port, remote_port): (u16, u16),
-    seg: QuietSeg<B>,
+    seg: QuietSeg<'_, B>,
 ) -> Result<(B, usize), SocketError> {
     let mut buf = port.alloc().ok_or(SocketError::NoBuffers)?;
     let len = if seg.timestamps.is_some() {
@@ -583,9 +583,9 @@ fn build_quiet<B: PacketBuf>(
                 .map_err(|_| SocketError::NoBuffers)?
                 .copy_from_slice(first);
         } else if n <= COPY_BREAK && buf.tailroom() >= n {
-            copy_payload(&mut buf, &payload)?;
+            copy_payload(&mut buf, payload)?;
         } else {
-            buf.chain_shared(payload)
+            buf.chain_shared(payload.clone())
                 .map_err(|_| SocketError::NoBuffers)?;
         }
     }
@@ -860,7 +860,7 @@ mod tests {
         bytes, parse_tcp, segment_frame, tcp_packet, them, us, Seg, THEM_MAC,
     };
     use crate::testing::{pool, with_state_at, BufferPool};
-    use tpa::buf::PoolBuf;
+    use tpa::buf::{PoolBuf, Shared};
     use tpa::wire::tcp::{SackBlock, SackBlocks, TcpFlags};
 
     fn parsed(v6: bool, seg: &Seg) -> Result<Received<PoolBuf>, Reason> {
@@ -1049,40 +1049,54 @@ mod tests {
         ]
     }
 
-    /// A data segment of `len` bytes of `fill` at `seq`, ACK (and PSH).
+    /// A straight-path segment, its data held here ([`QuietSeg`]
+    /// borrows it from the send queue).
+    struct OwnedQuiet {
+        /// The fields but the data.
+        fields: QuietSeg<'static, PoolBuf>,
+        /// The data.
+        payload: Option<Shared<PoolBuf>>,
+    }
+
+    impl OwnedQuiet {
+        /// The segment, its data borrowed from here.
+        fn seg(&self) -> QuietSeg<'_, PoolBuf> {
+            QuietSeg {
+                payload: self.payload.as_ref(),
+                ..self.fields
+            }
+        }
+    }
+
     /// A straight-path segment and the equal segment of the full path:
     /// data of `len` bytes (none: a pure ACK), timestamps when `ts`.
-    fn straight_pair(
-        len: usize,
-        ts: bool,
-        flags: TcpFlags,
-    ) -> (QuietSeg<PoolBuf>, SegmentOut<PoolBuf>) {
+    fn straight_pair(len: usize, ts: bool, flags: TcpFlags) -> (OwnedQuiet, SegmentOut<PoolBuf>) {
         let payload = (len > 0).then(|| {
             let mut data = pool().alloc().unwrap();
             data.extend_from_slice(&vec![0x5a; len]).unwrap();
             data.share()
         });
         let timestamps = ts.then_some((0x0102_0304, 0xfffe_fdfc));
-        let quiet = QuietSeg {
+        let fields = QuietSeg {
             seq: SeqNumber::new(0xffff_fff0),
             ack: SeqNumber::new(77),
             flags: flags | TcpFlags::ACK,
             window: 0xfedc,
             timestamps,
-            payload: payload.clone(),
+            payload: None,
         };
         let full = SegmentOut {
-            seq: quiet.seq,
-            ack: quiet.ack,
-            flags: quiet.flags,
-            window: quiet.window,
+            seq: fields.seq,
+            ack: fields.ack,
+            flags: fields.flags,
+            window: fields.window,
             options: OptionsOut {
                 timestamps,
                 ..OptionsOut::default()
             },
-            payload,
+            payload: payload.clone(),
         };
-        (quiet, full)
+        (OwnedQuiet { fields, payload }, full)
     }
 
     #[test]
@@ -1102,7 +1116,7 @@ mod tests {
                 let (quiet, mut full) = straight_pair(len, ts, flags);
                 let (pair, _) = with_state_at(5, &mut state(), |cx| {
                     let (straight, header) =
-                        build_quiet_v4(cx.port(), ports, quiet, offload, (src, dst)).unwrap();
+                        build_quiet_v4(cx.port(), ports, quiet.seg(), offload, (src, dst)).unwrap();
                     let (buf, full_header, _) = build_segment(cx, &tuple, &mut full).unwrap();
                     let buf = checksum_v4(buf, offload, (src, dst));
                     assert_eq!(header, full_header, "{len} bytes, timestamps {ts}");
@@ -1158,7 +1172,7 @@ mod tests {
                 let (st, port) = cx.split();
                 let caps = st.egress.path_caps(port.caps());
                 let (buf, header) =
-                    build_quiet_v4(port, ports, quiet, caps.tcp_checksum, (src, dst))?;
+                    build_quiet_v4(port, ports, quiet.seg(), caps.tcp_checksum, (src, dst))?;
                 st.egress
                     .send_tcp_v4_current(port, buf, &path, header, &caps)
             });
@@ -1221,7 +1235,7 @@ mod tests {
                 let (quiet, mut full) = straight_pair(len, ts, flags);
                 let (pair, _) = with_state_at(5, &mut state(), |cx| {
                     let (straight, header) =
-                        build_quiet_v6(cx.port(), ports, quiet, offload, &tuple).unwrap();
+                        build_quiet_v6(cx.port(), ports, quiet.seg(), offload, &tuple).unwrap();
                     let (buf, full_header, _) = build_segment(cx, &tuple, &mut full).unwrap();
                     let buf = checksum_other(buf, offload, &tuple);
                     assert_eq!(header, full_header, "{len} bytes, timestamps {ts}");
@@ -1253,7 +1267,8 @@ mod tests {
             let (sent, frames) = with_state_at(6, &mut straight_st, |cx| {
                 let (st, port) = cx.split();
                 let caps = st.egress.path_caps(port.caps());
-                let (buf, header) = build_quiet_v6(port, ports, quiet, caps.tcp_checksum, &tuple)?;
+                let (buf, header) =
+                    build_quiet_v6(port, ports, quiet.seg(), caps.tcp_checksum, &tuple)?;
                 if i == 0 {
                     // The first segment builds the way out.
                     return st
@@ -1281,7 +1296,7 @@ mod tests {
             let mut caps = st.egress.path_caps(port.caps());
             caps.mtu = 40 + 32 + 100 - 1;
             let (quiet, _) = straight_pair(100, true, TcpFlags(0));
-            let (buf, header) = build_quiet_v6(port, ports, quiet, false, &tuple)?;
+            let (buf, header) = build_quiet_v6(port, ports, quiet.seg(), false, &tuple)?;
             st.egress
                 .send_tcp_v6_current(port, buf, &path, header, &caps)
         });
@@ -1315,7 +1330,7 @@ mod tests {
             caps.mtu = 20 + 32 + 100 - 1;
             let (quiet, _) = straight_pair(100, true, TcpFlags(0));
             let ports = (tuple.local.port(), tuple.remote.port());
-            let (buf, header) = build_quiet_v4(port, ports, quiet, false, (src, dst))?;
+            let (buf, header) = build_quiet_v4(port, ports, quiet.seg(), false, (src, dst))?;
             st.egress
                 .send_tcp_v4_current(port, buf, &path, header, &caps)
         });

@@ -29,9 +29,9 @@ enum Next {
 }
 
 /// What [`Connection::poll_quiet`] found.
-pub(crate) enum Quiet<B: PacketBuf> {
+pub(crate) enum Quiet<'a, B: PacketBuf> {
     /// The next segment, built by the straight path.
-    Seg(QuietSeg<B>),
+    Seg(QuietSeg<'a, B>),
     /// Nothing to send, and no chunk waiting.
     Nothing,
     /// A chunk the window holds back: ask
@@ -229,7 +229,7 @@ impl<B: PacketBuf> Connection<B> {
     /// (and its window cut). Under `cfg(test)` every answer is held
     /// against [`next_full`](Self::next_full)'s.
     #[inline(always)]
-    pub(crate) fn poll_quiet(&mut self, now_ns: u64) -> Quiet<B> {
+    pub(crate) fn poll_quiet(&mut self, now_ns: u64) -> Quiet<'_, B> {
         debug_assert!(self.quiet(), "only a quiet connection");
         self.clock_ns = self.clock_ns.max(now_ns);
         #[cfg(test)]
@@ -243,7 +243,7 @@ impl<B: PacketBuf> Connection<B> {
             #[cfg(test)]
             assert_eq!(expect, Some(Next::Ack), "the straight path sends an ACK");
             self.stats.segs_out += 1;
-            return Quiet::Seg(self.quiet_ack(self.snd_max, TcpFlags(0), None, now_ns));
+            return Quiet::Seg(self.quiet_ack(self.snd_max, TcpFlags(0), now_ns));
         }
         #[cfg(test)]
         assert_eq!(expect, None, "the straight path sends nothing");
@@ -258,19 +258,20 @@ impl<B: PacketBuf> Connection<B> {
     /// in one, for [`poll_quiet`](Self::poll_quiet)'s connection (no SACK
     /// option to write), with [`transmit`](Self::transmit)'s counts.
     #[inline(always)]
-    fn quiet_data(&mut self, now_ns: u64) -> QuietSeg<B> {
+    fn quiet_data(&mut self, now_ns: u64) -> QuietSeg<'_, B> {
         let last = self.send_queue.next_is_last();
         let snd_max = self.snd_max;
-        let Some((seq, len, buf, first_ns)) = self.send_queue.next_unsent_mut().map(|c| {
+        let index = self.send_queue.next_index();
+        let Some((seq, len, first_ns)) = self.send_queue.next_unsent_mut().map(|c| {
             let resent = c.end().le(snd_max);
             c.rexmit |= resent;
             c.sent_ns = now_ns;
             let first_ns = if resent { 0 } else { c.written_ns };
-            (c.seq, c.len, c.buf.clone(), first_ns)
+            (c.seq, c.len, first_ns)
         }) else {
             // `can_send_quiet` found a chunk; an ACK is harmless otherwise.
             self.stats.segs_out += 1;
-            return self.quiet_ack(self.snd_max, TcpFlags(0), None, now_ns);
+            return self.quiet_ack(self.snd_max, TcpFlags(0), now_ns);
         };
         if first_ns != 0 {
             if let Some(lat) = self.latency.as_deref_mut() {
@@ -297,19 +298,18 @@ impl<B: PacketBuf> Connection<B> {
         self.cwv_after_send();
         self.stats.segs_out += 1;
         self.stats.data_segs_out += u64::from(len > 0);
-        self.quiet_ack(seq, flags, Some(buf), now_ns)
+        let seg = self.quiet_ack(seq, flags, now_ns);
+        // The chunk stays where it was (sent, not yet acknowledged): the
+        // segment borrows its data, no reference taken.
+        let payload = self.send_queue.get(index).map(|c| &c.buf);
+        debug_assert!(payload.is_some(), "the chunk just sent");
+        QuietSeg { payload, ..seg }
     }
 
-    /// [`with_ack`](Self::with_ack) without SACK blocks (none to report):
-    /// the straight path's segment fields.
+    /// [`with_ack`](Self::with_ack) without SACK blocks (none to report)
+    /// nor data: the straight path's segment fields.
     #[inline(always)]
-    fn quiet_ack(
-        &mut self,
-        seq: SeqNumber,
-        flags: TcpFlags,
-        payload: Option<tpa::buf::Shared<B>>,
-        now_ns: u64,
-    ) -> QuietSeg<B> {
+    fn quiet_ack<'a>(&mut self, seq: SeqNumber, flags: TcpFlags, now_ns: u64) -> QuietSeg<'a, B> {
         debug_assert!(self.dsacks.is_empty() && self.reassembly.is_empty());
         let window = self.announce_window();
         self.pending.ack_now = false;
@@ -324,7 +324,7 @@ impl<B: PacketBuf> Connection<B> {
             flags: flags | TcpFlags::ACK,
             window,
             timestamps: self.neg.ts.then(|| (self.ts_now(now_ns), self.ts_recent)),
-            payload,
+            payload: None,
         }
     }
 
