@@ -499,12 +499,15 @@ where
 }
 
 /// The output path's straight case ([`QuietSeg`]): the TCP header (20
-/// bytes, or 32 with `NOP NOP TS`, written in one move) and the payload
-/// (taken: copied up to [`COPY_BREAK`] bytes, else chained) in a fresh
-/// buffer from `port`, with its checksum over IPv4 from `src` to `dst`
-/// done or asked of the port (`offload`); the header's length. The same
-/// bytes [`build_segment`], [`write_header`] and [`checksum_v4`] make of
-/// the equal [`SegmentOut`].
+/// bytes, or 32 with `NOP NOP TS`) and the payload (copied up to
+/// [`COPY_BREAK`] bytes, else chained) in a fresh buffer from `port`,
+/// with its checksum over IPv4 from `src` to `dst` done or asked of the
+/// port (`offload`); the header's length. The same bytes
+/// [`build_segment`], [`write_header`] and [`checksum_v4`] make of the
+/// equal [`SegmentOut`]. The common segment (no data, or data in one
+/// buffer that fits behind the header) in one pass: one append for
+/// header and data, written in place, one sum over both; any other
+/// ([`build_quiet`]) as over IPv6.
 ///
 /// # Errors
 ///
@@ -518,9 +521,87 @@ pub(crate) fn build_quiet_v4<B: PacketBuf>(
     offload: bool,
     (src, dst): (Ipv4Addr, Ipv4Addr),
 ) -> Result<(B, usize), SocketError> {
-    let (buf, len) = build_quiet(port, ports, seg)?;
-    Ok((checksum_v4(buf, offload, (src, dst)), len))
+    let data = seg.payload.map_or(&[][..], |p| p.data());
+    let copied = seg
+        .payload
+        .is_none_or(|p| data.len() == p.total_len() && data.len() <= COPY_BREAK);
+    let len = quiet_header_len(&seg);
+    if !copied {
+        let (buf, len) = build_quiet(port, ports, seg)?;
+        return Ok((checksum_v4(buf, offload, (src, dst)), len));
+    }
+    let mut buf = port.alloc().ok_or(SocketError::NoBuffers)?;
+    if buf.tailroom() < len + data.len() {
+        // No room behind the header: the general way (it chains).
+        drop(buf);
+        let (buf, len) = build_quiet(port, ports, seg)?;
+        return Ok((checksum_v4(buf, offload, (src, dst)), len));
+    }
+    let room = buf
+        .append(len + data.len())
+        .map_err(|_| SocketError::NoBuffers)?;
+    write_quiet_header(room, ports, &seg);
+    room[len..].copy_from_slice(data);
+    if !offload {
+        // One pass over header and data, behind the pseudo-header's sum.
+        let pseudo = pseudo_header_v4(src, dst, IpProtocol::Tcp.raw(), room.len() as u16);
+        let sum = !sum_from(pseudo, room);
+        room[16..18].copy_from_slice(&sum.to_be_bytes());
+    }
+    let meta = buf.meta_mut();
+    meta.tx.clear();
+    if offload {
+        meta.tx.request_l4_checksum(L4Protocol::Tcp);
+    }
+    Ok((buf, len))
 }
+
+/// Writes the TCP header of `seg` from `local_port` to `remote_port`,
+/// checksum zero, at the front of `room` (at least [`quiet_header_len`]
+/// bytes), field by field.
+#[inline(always)]
+fn write_quiet_header<B: PacketBuf>(
+    room: &mut [u8],
+    (local_port, remote_port): (u16, u16),
+    seg: &QuietSeg<'_, B>,
+) {
+    let Some(head) = room.first_chunk_mut::<{ Tcp::LEN }>() else {
+        return;
+    };
+    let len = quiet_header_len(seg);
+    head[0..2].copy_from_slice(&local_port.to_be_bytes());
+    head[2..4].copy_from_slice(&remote_port.to_be_bytes());
+    head[4..8].copy_from_slice(&seg.seq.get().to_be_bytes());
+    head[8..12].copy_from_slice(&seg.ack.get().to_be_bytes());
+    head[12] = ((len / 4) as u8) << 4;
+    head[13] = seg.flags.0;
+    head[14..16].copy_from_slice(&seg.window.to_be_bytes());
+    // Checksum and urgent pointer.
+    head[16..20].fill(0);
+    if let (Some((val, ecr)), Some(option)) = (
+        seg.timestamps,
+        room.get_mut(Tcp::LEN..Tcp::LEN + 12)
+            .and_then(|o| o.first_chunk_mut::<12>()),
+    ) {
+        option[0..4].copy_from_slice(&QUIET_TS_KINDS.to_be_bytes());
+        option[4..8].copy_from_slice(&val.to_be_bytes());
+        option[8..12].copy_from_slice(&ecr.to_be_bytes());
+    }
+}
+
+/// The TCP header length of `seg`: 20 bytes, 32 with the timestamps.
+#[inline(always)]
+fn quiet_header_len<B: PacketBuf>(seg: &QuietSeg<'_, B>) -> usize {
+    if seg.timestamps.is_some() {
+        Tcp::LEN + 12
+    } else {
+        Tcp::LEN
+    }
+}
+
+/// `NOP NOP TS 10`: the first word of the timestamps option as the
+/// straight case writes it (RFC 7323, appendix A).
+const QUIET_TS_KINDS: u32 = u32::from_be_bytes([kind::NOP, kind::NOP, kind::TIMESTAMPS, 10]);
 
 /// [`build_quiet_v4`] for another family (IPv6): the same TCP header
 /// and payload, the checksum over the pseudo-header of `tuple`
@@ -542,37 +623,19 @@ pub(crate) fn build_quiet_v6<B: PacketBuf>(
     Ok((checksum_other(buf, offload, tuple), len))
 }
 
-/// The TCP header and payload of [`build_quiet_v4`] and
-/// [`build_quiet_v6`], checksum field zero; the header's length.
+/// The TCP header and payload of [`build_quiet_v6`] (and of
+/// [`build_quiet_v4`] past its common segment), checksum field zero; the
+/// header's length.
 #[inline(always)]
 fn build_quiet<B: PacketBuf>(
     port: &mut PortCx<'_, B>,
-    (local_port, remote_port): (u16, u16),
+    ports: (u16, u16),
     seg: QuietSeg<'_, B>,
 ) -> Result<(B, usize), SocketError> {
     let mut buf = port.alloc().ok_or(SocketError::NoBuffers)?;
-    let len = if seg.timestamps.is_some() {
-        Tcp::LEN + 12
-    } else {
-        Tcp::LEN
-    };
-    let mut head = [0u8; Tcp::LEN + 12];
-    head[0..2].copy_from_slice(&local_port.to_be_bytes());
-    head[2..4].copy_from_slice(&remote_port.to_be_bytes());
-    head[4..8].copy_from_slice(&seg.seq.get().to_be_bytes());
-    head[8..12].copy_from_slice(&seg.ack.get().to_be_bytes());
-    head[12] = ((len / 4) as u8) << 4;
-    head[13] = seg.flags.0;
-    head[14..16].copy_from_slice(&seg.window.to_be_bytes());
-    // 16..20: checksum (filled below) and urgent pointer, zero.
-    if let Some((val, ecr)) = seg.timestamps {
-        head[20..24].copy_from_slice(&[kind::NOP, kind::NOP, kind::TIMESTAMPS, 10]);
-        head[24..28].copy_from_slice(&val.to_be_bytes());
-        head[28..32].copy_from_slice(&ecr.to_be_bytes());
-    }
-    buf.append(len)
-        .map_err(|_| SocketError::NoBuffers)?
-        .copy_from_slice(&head[..len]);
+    let len = quiet_header_len(&seg);
+    let room = buf.append(len).map_err(|_| SocketError::NoBuffers)?;
+    write_quiet_header(room, ports, &seg);
     if let Some(payload) = seg.payload {
         let n = payload.total_len();
         let first = payload.data();
