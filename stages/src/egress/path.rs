@@ -15,6 +15,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use tpa::header::checksum::pseudo_header_v4;
 use tpa::wire::ipv4::IpProtocol;
 use tpa::wire::MacAddr;
 
@@ -43,6 +44,9 @@ pub struct PathV4 {
     /// The one's-complement sum of the IPv4 header's constant 16-bit
     /// words, not folded.
     ip_sum: u32,
+    /// The sum of TCP's pseudo-header but its length: source,
+    /// destination and protocol ([`pseudo_header_v4`] of length zero).
+    tcp_pseudo: u16,
 }
 
 impl Default for PathV4 {
@@ -52,6 +56,7 @@ impl Default for PathV4 {
             hop: NextHop::Group(MacAddr::BROADCAST),
             headers: [0; V4_HEADERS],
             ip_sum: 0,
+            tcp_pseudo: 0,
         }
     }
 }
@@ -89,6 +94,15 @@ impl PathV4 {
     pub(super) fn carries(&self, (src, dst): (Ipv4Addr, Ipv4Addr)) -> bool {
         let ip = &self.headers[ETHERNET_LEN..];
         ip[12..16] == src.octets() && ip[16..20] == dst.octets()
+    }
+
+    /// The sum of its TCP segments' pseudo-header but their length
+    /// (source, destination and protocol: [`pseudo_header_v4`] of length
+    /// zero), worked out once with the path; add the length with
+    /// [`combine`](tpa::header::checksum::combine).
+    #[inline]
+    pub fn tcp_pseudo(&self) -> u16 {
+        self.tcp_pseudo
     }
 
     /// The next hop its packets go to.
@@ -220,6 +234,7 @@ impl<B> Egress<B> {
             hop,
             headers,
             ip_sum,
+            tcp_pseudo: pseudo_header_v4(src, dst, IpProtocol::Tcp.raw(), 0),
         };
         true
     }

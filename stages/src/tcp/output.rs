@@ -133,7 +133,6 @@ where
     if !egress.path_is_current(c.path) || !c.conn.quiet() || (tso && !c.conn.one_chunk_at_most()) {
         return false;
     }
-    let addrs = (*local.ip(), *remote.ip());
     let ports = (local.port(), remote.port());
     // Found quiet once: its segments change nothing of that.
     loop {
@@ -143,7 +142,7 @@ where
             Quiet::Full => return false,
         };
         // No owner, as `send_one`: a lost segment is loss to TCP.
-        let ok = build_quiet_v4(port, ports, seg, caps.tcp_checksum, addrs)
+        let ok = build_quiet_v4(port, ports, seg, caps.tcp_checksum, c.path.tcp_pseudo())
             .and_then(|(buf, header)| egress.send_tcp_v4_current(port, buf, c.path, header, caps))
             .is_ok();
         if ok {

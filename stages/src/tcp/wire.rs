@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tpa::app::{SocketError, SocketId};
 use tpa::buf::{ChecksumStatus, L4Protocol, PacketBuf};
-use tpa::header::checksum::{pseudo_header_v4, pseudo_header_v6, sum_from, Checksum};
+use tpa::header::checksum::{combine, pseudo_header_v4, pseudo_header_v6, sum_from, Checksum};
 use tpa::stage::{Cx, PortCx, Reason};
 use tpa::state::Part;
 use tpa::wire::ipv4::{IpProtocol, Ipv4View};
@@ -519,7 +519,7 @@ pub(crate) fn build_quiet_v4<B: PacketBuf>(
     ports: (u16, u16),
     seg: QuietSeg<'_, B>,
     offload: bool,
-    (src, dst): (Ipv4Addr, Ipv4Addr),
+    pseudo_addrs: u16,
 ) -> Result<(B, usize), SocketError> {
     let data = seg.payload.map_or(&[][..], |p| p.data());
     let copied = seg
@@ -527,15 +527,13 @@ pub(crate) fn build_quiet_v4<B: PacketBuf>(
         .is_none_or(|p| data.len() == p.total_len() && data.len() <= COPY_BREAK);
     let len = quiet_header_len(&seg);
     if !copied {
-        let (buf, len) = build_quiet(port, ports, seg)?;
-        return Ok((checksum_v4(buf, offload, (src, dst)), len));
+        return build_quiet_other_v4(port, ports, seg, offload, pseudo_addrs);
     }
     let mut buf = port.alloc().ok_or(SocketError::NoBuffers)?;
     if buf.tailroom() < len + data.len() {
         // No room behind the header: the general way (it chains).
         drop(buf);
-        let (buf, len) = build_quiet(port, ports, seg)?;
-        return Ok((checksum_v4(buf, offload, (src, dst)), len));
+        return build_quiet_other_v4(port, ports, seg, offload, pseudo_addrs);
     }
     let room = buf
         .append(len + data.len())
@@ -544,7 +542,7 @@ pub(crate) fn build_quiet_v4<B: PacketBuf>(
     room[len..].copy_from_slice(data);
     if !offload {
         // One pass over header and data, behind the pseudo-header's sum.
-        let pseudo = pseudo_header_v4(src, dst, IpProtocol::Tcp.raw(), room.len() as u16);
+        let pseudo = combine(pseudo_addrs, room.len() as u16);
         let sum = !sum_from(pseudo, room);
         room[16..18].copy_from_slice(&sum.to_be_bytes());
     }
@@ -587,6 +585,22 @@ fn write_quiet_header<B: PacketBuf>(
         option[4..8].copy_from_slice(&val.to_be_bytes());
         option[8..12].copy_from_slice(&ecr.to_be_bytes());
     }
+}
+
+/// [`build_quiet_v4`] for a segment whose data does not go behind the
+/// header in one copy: [`build_quiet`], then the checksum over the
+/// buffer's pieces. Out of line: the common segment never comes here.
+#[inline(never)]
+fn build_quiet_other_v4<B: PacketBuf>(
+    port: &mut PortCx<'_, B>,
+    ports: (u16, u16),
+    seg: QuietSeg<'_, B>,
+    offload: bool,
+    pseudo_addrs: u16,
+) -> Result<(B, usize), SocketError> {
+    let (mut buf, len) = build_quiet(port, ports, seg)?;
+    finish_checksum_with(&mut buf, offload, |n| combine(pseudo_addrs, n as u16));
+    Ok((buf, len))
 }
 
 /// The TCP header length of `seg`: 20 bytes, 32 with the timestamps.
@@ -1174,12 +1188,14 @@ mod tests {
             unreachable!("an IPv4 tuple");
         };
         let ports = (tuple.local.port(), tuple.remote.port());
+        let pseudo_addrs = pseudo_header_v4(src, dst, IpProtocol::Tcp.raw(), 0);
         for offload in [false, true] {
             for &(len, ts, flags) in &shapes {
                 let (quiet, mut full) = straight_pair(len, ts, flags);
                 let (pair, _) = with_state_at(5, &mut state(), |cx| {
                     let (straight, header) =
-                        build_quiet_v4(cx.port(), ports, quiet.seg(), offload, (src, dst)).unwrap();
+                        build_quiet_v4(cx.port(), ports, quiet.seg(), offload, pseudo_addrs)
+                            .unwrap();
                     let (buf, full_header, _) = build_segment(cx, &tuple, &mut full).unwrap();
                     let buf = checksum_v4(buf, offload, (src, dst));
                     assert_eq!(header, full_header, "{len} bytes, timestamps {ts}");
@@ -1234,8 +1250,13 @@ mod tests {
             let (sent, frames) = with_state_at(6, &mut straight_st, |cx| {
                 let (st, port) = cx.split();
                 let caps = st.egress.path_caps(port.caps());
-                let (buf, header) =
-                    build_quiet_v4(port, ports, quiet.seg(), caps.tcp_checksum, (src, dst))?;
+                let (buf, header) = build_quiet_v4(
+                    port,
+                    ports,
+                    quiet.seg(),
+                    caps.tcp_checksum,
+                    path.tcp_pseudo(),
+                )?;
                 st.egress
                     .send_tcp_v4_current(port, buf, &path, header, &caps)
             });
@@ -1393,7 +1414,7 @@ mod tests {
             caps.mtu = 20 + 32 + 100 - 1;
             let (quiet, _) = straight_pair(100, true, TcpFlags(0));
             let ports = (tuple.local.port(), tuple.remote.port());
-            let (buf, header) = build_quiet_v4(port, ports, quiet.seg(), false, (src, dst))?;
+            let (buf, header) = build_quiet_v4(port, ports, quiet.seg(), false, path.tcp_pseudo())?;
             st.egress
                 .send_tcp_v4_current(port, buf, &path, header, &caps)
         });
