@@ -341,6 +341,7 @@ impl fmt::Display for NeighborCounters {
 
 /// Addresses an Ethernet frame held by the cache: writes `mac` as its
 /// destination (the first six bytes). `false` if the frame is shorter.
+#[inline]
 pub fn set_ethernet_destination(frame: &mut [u8], mac: MacAddr) -> bool {
     match frame.get_mut(..6) {
         Some(dst) => {

@@ -50,7 +50,9 @@ where
     S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>> + Parts<(TcpSockets<B>, Egress<B>)>,
 {
     let now_ns = cx.now_ns();
-    let list = cx.part::<TcpSockets<B>>().take_dirty();
+    // The slots marked so far, in place: one marked while the loop runs
+    // waits for the next pass (or, not reached yet, is done in this one).
+    let dirty = cx.part::<TcpSockets<B>>().dirty_len();
     let mut sent = 0;
     let mut events = cx.part::<TcpSockets<B>>().take_events();
     // The port's abilities read once per flush.
@@ -59,7 +61,8 @@ where
     let tso = caps.tx_offloads.tso && sockets.config().tso;
     let path_caps = egress.path_caps(caps);
     let max_buffers = sockets.config().max_chain_buffers as usize;
-    for &index in &list {
+    for at in 0..dirty {
+        let index = cx.part::<TcpSockets<B>>().take_dirty_at(at);
         // The straight case first (on a port with TSO only while at most
         // one chunk waits: nothing to join), the full path for what it
         // does not take.
@@ -88,7 +91,7 @@ where
     }
     let sockets = cx.part::<TcpSockets<B>>();
     sockets.return_events(events);
-    sockets.return_dirty(list);
+    sockets.drop_dirty(dirty);
     sent
 }
 

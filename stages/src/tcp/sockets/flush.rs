@@ -34,24 +34,33 @@ impl<B: PacketBuf> TcpSockets<B> {
         !self.dirty.is_empty()
     }
 
-    /// The dirty list, taken (the output path works through it); marks
-    /// made meanwhile go to the spare list's allocation.
-    pub(crate) fn take_dirty(&mut self) -> Vec<u32> {
-        let spare = core::mem::take(&mut self.dirty_spare);
-        let list = core::mem::replace(&mut self.dirty, spare);
-        for &i in &list {
-            if let Some(c) = self.conn_entry(i) {
-                c.dirty = false;
-            }
-        }
-        list
+    /// How many connections wait for the output path: it works through
+    /// that many in place ([`take_dirty_at`](Self::take_dirty_at)), then
+    /// drops them ([`drop_dirty`](Self::drop_dirty)).
+    #[inline]
+    pub(crate) fn dirty_len(&self) -> usize {
+        self.dirty.len()
     }
 
-    /// Gives back a dirty list's allocation, kept as the spare.
-    pub(crate) fn return_dirty(&mut self, mut list: Vec<u32>) {
-        list.clear();
-        if list.capacity() >= self.dirty_spare.capacity() {
-            self.dirty_spare = list;
+    /// The slot at `at` in the dirty list, its mark cleared: work on it
+    /// from now on marks it again, for the next pass.
+    #[inline]
+    pub(crate) fn take_dirty_at(&mut self, at: usize) -> u32 {
+        let index = self.dirty[at];
+        if let Some(c) = self.conn_entry(index) {
+            c.dirty = false;
+        }
+        index
+    }
+
+    /// Drops the first `n` slots of the dirty list (worked through); the
+    /// ones marked meanwhile stay for the next pass.
+    #[inline]
+    pub(crate) fn drop_dirty(&mut self, n: usize) {
+        if n == self.dirty.len() {
+            self.dirty.clear();
+        } else {
+            self.dirty.drain(..n);
         }
     }
 

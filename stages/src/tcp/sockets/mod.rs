@@ -191,10 +191,9 @@ pub struct TcpSockets<B: PacketBuf> {
     timers: TimerQueue,
     /// The slot [`find`](Self::find) found last (`u32::MAX`: none yet).
     last_found: u32,
+    /// The slots marked for the output path, each once (its `dirty`),
+    /// worked through in place.
     dirty: Vec<u32>,
-    /// The other dirty list's allocation, kept while the output path
-    /// works through one (no allocation per iteration).
-    dirty_spare: Vec<u32>,
     /// The events list's allocation, lent to the input and output paths.
     events: Vec<Event>,
     time_wait: VecDeque<(u32, u32)>,
@@ -240,7 +239,6 @@ impl<B: PacketBuf> TcpSockets<B> {
             timers: TimerQueue::default(),
             last_found: u32::MAX,
             dirty: Vec::new(),
-            dirty_spare: Vec::new(),
             events: Vec::new(),
             time_wait: VecDeque::new(),
             time_wait_count: 0,
