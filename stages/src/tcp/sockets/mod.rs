@@ -459,15 +459,25 @@ impl<B: PacketBuf> TcpSockets<B> {
         sizes
     }
 
-    /// `conn` boxed: in a closed connection's box when one is kept (the
-    /// closed connection's value dropped in it), else in a new one.
-    fn boxed_conn(&mut self, conn: Conn<B>) -> Box<Conn<B>> {
+    /// The entry of `conn` on `tuple` ([`Conn::new`]), boxed: in a closed
+    /// connection's box when one is kept (the closed connection's value
+    /// dropped in it), else in a new one. The entry is built in its box:
+    /// the engine, a kilobyte or two, is copied once, not once into an
+    /// entry and again into the box.
+    fn boxed_conn(
+        &mut self,
+        conn: Connection<B>,
+        tuple: FourTuple,
+        listener: Option<SocketId>,
+        active: bool,
+    ) -> Box<Conn<B>> {
         match self.spare_conns.pop() {
             Some(mut b) => {
-                *b = conn;
+                *b = Conn::new(conn, tuple, listener, active);
                 b
             }
-            None => Box::new(conn),
+            // Written into the new allocation, not built beside it first.
+            None => Box::write(Box::new_uninit(), Conn::new(conn, tuple, listener, active)),
         }
     }
 
@@ -646,6 +656,7 @@ impl<B: PacketBuf> TcpSockets<B> {
 }
 
 impl<B: PacketBuf> Conn<B> {
+    #[inline]
     fn new(
         conn: Connection<B>,
         tuple: FourTuple,

@@ -123,9 +123,9 @@ impl<B: PacketBuf> TcpSockets<B> {
             return Err(SocketError::AddressInUse);
         }
         let params = self.params(&tuple, mss, None, now_ns);
-        let mut conn = Connection::connect(&self.cfg, params, now_ns);
-        self.cap_by_path_mtu(&mut conn, &tuple, now_ns);
-        let entry = self.boxed_conn(Conn::new(conn, tuple, None, true));
+        let conn = Connection::connect(&self.cfg, params, now_ns);
+        let mut entry = self.boxed_conn(conn, tuple, None, true);
+        self.cap_by_path_mtu(&mut entry.conn, &tuple, now_ns);
         let id = self.take_slot(Entry::Conn(entry))?;
         self.conns.insert(tuple, id.index);
         self.attach_trace(id, now_ns);
@@ -228,27 +228,26 @@ impl<B: PacketBuf> TcpSockets<B> {
         }
         let params = self.params(&tuple, mss, iss_floor, now_ns);
         let conn = Connection::accept(&self.cfg, params, syn, now_ns);
-        self.insert_passive(conn, tuple, listener, listener_id, now_ns)
+        let entry = self.boxed_conn(conn, tuple, Some(listener_id), false);
+        self.insert_passive(entry, listener, listener_id, now_ns)
     }
 
-    /// Puts `conn`, on `tuple`, in a slot of its own for the listener in
-    /// slot `listener` (`listener_id`), which admitted it: its MSS capped
-    /// by the path's MTU, marked, counted as a passive open.
+    /// Puts `entry`, a connection of the listener in slot `listener`
+    /// (`listener_id`), which admitted it, in a slot of its own: its MSS
+    /// capped by the path's MTU, marked, counted as a passive open.
     ///
     /// # Errors
     ///
     /// [`Spawn::TableFull`], counted, the listener's place given back.
     pub(super) fn insert_passive(
         &mut self,
-        mut conn: Connection<B>,
-        tuple: FourTuple,
+        mut entry: Box<Conn<B>>,
         listener: u32,
         listener_id: SocketId,
         now_ns: u64,
     ) -> Result<SocketId, Spawn> {
-        self.cap_by_path_mtu(&mut conn, &tuple, now_ns);
-        let entry = Conn::new(conn, tuple, Some(listener_id), false);
-        let entry = self.boxed_conn(entry);
+        let tuple = entry.tuple;
+        self.cap_by_path_mtu(&mut entry.conn, &tuple, now_ns);
         let Ok(id) = self.take_slot(Entry::Conn(entry)) else {
             // The callers made room first; give the place back all the same.
             if let Some(l) = self.listener_entry(listener) {
@@ -418,7 +417,8 @@ impl<B: PacketBuf> TcpSockets<B> {
             ts_offset: self.ts_offset(&tuple),
         };
         let conn = Connection::from_cookie(&self.cfg, params, cookie, ack, now_ns);
-        let id = self.insert_passive(conn, tuple, listener, listener_id, now_ns)?;
+        let entry = self.boxed_conn(conn, tuple, Some(listener_id), false);
+        let id = self.insert_passive(entry, listener, listener_id, now_ns)?;
         Ok(id.index)
     }
 }
