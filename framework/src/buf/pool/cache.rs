@@ -78,6 +78,12 @@ impl Caches {
         }
     }
 
+    /// The cache for the pool with id `id`, if this thread has one.
+    #[inline]
+    fn find(&mut self, id: u64) -> Option<&mut LocalCache> {
+        self.0.iter_mut().find(|e| e.id == id)
+    }
+
     /// # Safety
     /// As for [`entry`](Self::entry).
     #[cold]
@@ -158,8 +164,9 @@ pub(super) unsafe fn alloc_one(pool_ptr: NonNull<PoolInner>, class: AllocClass) 
     let pool = unsafe { pool_ptr.as_ref() };
     if pool.cache_size != 0 {
         let popped = with_caches(|c| {
-            // SAFETY: the pool is alive, and `pool_ptr` is its owning pointer.
-            let e = unsafe { c.entry(pool_ptr) };
+            // Found, not created: creating is the slow path's (a call here
+            // would make every allocation save registers).
+            let e = c.find(pool.id)?;
             let p = e.bufs.pop();
             if p.is_some() {
                 e.publish();
@@ -290,6 +297,34 @@ fn count_failed(pool: &PoolInner, failed: u64, class: AllocClass) {
 /// Frees one buffer into this thread's cache (or the shared list).
 #[inline]
 pub(super) fn free_one(p: BufPtr) {
+    // SAFETY: the buffer is ours and keeps its pool alive.
+    let pool = unsafe { p.0.as_ref().pool.as_ref() };
+    if pool.cache_size == 0 || pool.closed.load(Ordering::Acquire) {
+        return free_uncached(p);
+    }
+    let pushed = with_caches(|c| {
+        // Found, not created, and never spilled or grown here: those are the
+        // slow path's (a call here would make every free save registers).
+        let Some(e) = c.find(pool.id) else {
+            return false;
+        };
+        if e.bufs.len() >= e.size || e.bufs.len() == e.bufs.capacity() {
+            return false;
+        }
+        e.bufs.push(p);
+        e.publish();
+        true
+    });
+    if pushed != Some(true) {
+        free_one_slow(p);
+    }
+}
+
+/// [`free_one`] when this thread's cache cannot take the buffer at once
+/// (no cache yet, full, or unavailable).
+#[cold]
+#[inline(never)]
+fn free_one_slow(p: BufPtr) {
     free_many(core::iter::once(p));
 }
 
@@ -345,7 +380,7 @@ fn spill(e: &mut LocalCache) {
 /// Returns this thread's cached buffers of `pool` to its shared list.
 pub(super) fn flush_current(pool: &PoolInner) {
     with_caches(|c| {
-        if let Some(e) = c.0.iter_mut().find(|e| e.id == pool.id) {
+        if let Some(e) = c.find(pool.id) {
             e.flush_all();
         }
     });
