@@ -11,7 +11,7 @@
 //! therefore never used to reach its pool: it is found only through a live
 //! pool or buffer of the same id, and pruned once its slot says the pool died.
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -130,6 +130,9 @@ impl Caches {
 
 impl Drop for Caches {
     fn drop(&mut self) {
+        // From here on this thread reaches its caches through the key only,
+        // which answers that they are gone.
+        CACHES_AT.set(None);
         for e in &mut self.0 {
             e.flush_all();
         }
@@ -138,6 +141,11 @@ impl Drop for Caches {
 
 thread_local! {
     static CACHES: RefCell<Caches> = const { RefCell::new(Caches(Vec::new())) };
+    /// This thread's `CACHES`, set by the first access through its key
+    /// (which registers its destructor) and cleared when that destructor
+    /// runs. A key without a destructor, read without a state check: the
+    /// common allocation and free reach the caches with one load.
+    static CACHES_AT: Cell<Option<NonNull<RefCell<Caches>>>> = const { Cell::new(None) };
 }
 
 /// Runs `f` on this thread's caches, or returns `None` when they are not
@@ -145,9 +153,26 @@ thread_local! {
 #[inline]
 fn with_caches<R>(f: impl FnOnce(&mut Caches) -> R) -> Option<R> {
     CACHES
-        .try_with(|c| c.try_borrow_mut().ok().map(|mut c| f(&mut c)))
+        .try_with(|c| {
+            CACHES_AT.set(Some(NonNull::from(c)));
+            c.try_borrow_mut().ok().map(|mut c| f(&mut c))
+        })
         .ok()
         .flatten()
+}
+
+/// [`with_caches`] for the common allocation and free: `None` also when this
+/// thread has not reached its caches through [`with_caches`] yet (the slow
+/// paths do, once).
+#[inline]
+fn with_caches_reached<R>(f: impl FnOnce(&mut Caches) -> R) -> Option<R> {
+    let at = CACHES_AT.get()?;
+    // SAFETY: `CACHES_AT` holds this thread's `CACHES` (set from its key,
+    // on this thread) until its destructor starts, and a thread-local's
+    // slot lives as long as its thread; only a shared reference is made,
+    // and the `RefCell` checks the borrow.
+    let cell = unsafe { at.as_ref() };
+    cell.try_borrow_mut().ok().map(|mut c| f(&mut c))
 }
 
 /// Allocates one buffer.
@@ -163,7 +188,7 @@ pub(super) unsafe fn alloc_one(pool_ptr: NonNull<PoolInner>, class: AllocClass) 
     // SAFETY: the caller guarantees the pool is alive.
     let pool = unsafe { pool_ptr.as_ref() };
     if pool.cache_size != 0 {
-        let popped = with_caches(|c| {
+        let popped = with_caches_reached(|c| {
             // Found, not created: creating is the slow path's (a call here
             // would make every allocation save registers).
             let e = c.find(pool.id)?;
@@ -302,7 +327,7 @@ pub(super) fn free_one(p: BufPtr) {
     if pool.cache_size == 0 || pool.closed.load(Ordering::Acquire) {
         return free_uncached(p);
     }
-    let pushed = with_caches(|c| {
+    let pushed = with_caches_reached(|c| {
         // Found, not created, and never spilled or grown here: those are the
         // slow path's (a call here would make every free save registers).
         let Some(e) = c.find(pool.id) else {

@@ -613,7 +613,7 @@ impl crate::buf::BufferPool for Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buf::PacketBuf;
+    use crate::buf::{BufferPool, PacketBuf};
 
     fn small_pool() -> Pool {
         Pool::new(PoolConfig {
@@ -677,6 +677,35 @@ mod tests {
         go.send(()).unwrap();
         t.join().unwrap();
         assert!(!flag.pool_alive.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn buffers_freed_by_thread_local_destructors_return_to_their_pool() {
+        // A buffer dropped by another thread-local's destructor may find this
+        // thread's caches alive or already gone, and must reach its pool
+        // either way (never through the pointer the fast paths keep to the
+        // caches). Destructors run in reverse order of first use here.
+        thread_local! {
+            static HELD_BEFORE: std::cell::RefCell<Vec<PoolBuf>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+            static HELD_AFTER: std::cell::RefCell<Vec<PoolBuf>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let p = small_pool();
+        let q = p.clone();
+        std::thread::spawn(move || {
+            HELD_BEFORE.with(|h| h.borrow_mut().clear());
+            // Reach the caches, between the two holders' first uses.
+            drop(q.alloc());
+            for held in [&HELD_BEFORE, &HELD_AFTER] {
+                let bufs: Vec<PoolBuf> = (0..4).filter_map(|_| q.alloc()).collect();
+                assert_eq!(bufs.len(), 4);
+                held.with(|h| h.borrow_mut().extend(bufs));
+            }
+        })
+        .join()
+        .unwrap();
+        p.assert_whole();
     }
 
     #[test]
