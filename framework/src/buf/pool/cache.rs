@@ -79,8 +79,12 @@ impl Caches {
     }
 
     /// The cache for the pool with id `id`, if this thread has one.
+    /// The first entry is tried first: a thread mostly uses one pool.
     #[inline]
     fn find(&mut self, id: u64) -> Option<&mut LocalCache> {
+        if self.0.first().is_some_and(|e| e.id == id) {
+            return self.0.first_mut();
+        }
         self.0.iter_mut().find(|e| e.id == id)
     }
 
