@@ -191,21 +191,21 @@ fn with_caches_reached<R>(f: impl FnOnce(&mut Caches) -> R) -> Option<R> {
 pub(super) unsafe fn alloc_one(pool_ptr: NonNull<PoolInner>, class: AllocClass) -> Option<PoolBuf> {
     // SAFETY: the caller guarantees the pool is alive.
     let pool = unsafe { pool_ptr.as_ref() };
-    if pool.cache_size != 0 {
-        let popped = with_caches_reached(|c| {
-            // Found, not created: creating is the slow path's (a call here
-            // would make every allocation save registers).
-            let e = c.find(pool.id)?;
-            let p = e.bufs.pop();
-            if p.is_some() {
-                e.publish();
-            }
-            p
-        });
-        if let Some(Some(p)) = popped {
-            // SAFETY: `p` came off this pool's free list; we own it now.
-            return Some(unsafe { PoolBuf::from_fresh(p, pool.headroom) });
+    // A pool without caches has no entry in any thread: it is found
+    // nowhere and takes the slow path.
+    let popped = with_caches_reached(|c| {
+        // Found, not created: creating is the slow path's (a call here
+        // would make every allocation save registers).
+        let e = c.find(pool.id)?;
+        let p = e.bufs.pop();
+        if p.is_some() {
+            e.publish();
         }
+        p
+    });
+    if let Some(Some(p)) = popped {
+        // SAFETY: `p` came off this pool's free list; we own it now.
+        return Some(unsafe { PoolBuf::from_fresh(p, pool.headroom) });
     }
     // SAFETY: the caller's guarantee.
     unsafe { alloc_one_slow(pool_ptr, class) }
@@ -328,12 +328,13 @@ fn count_failed(pool: &PoolInner, failed: u64, class: AllocClass) {
 pub(super) fn free_one(p: BufPtr) {
     // SAFETY: the buffer is ours and keeps its pool alive.
     let pool = unsafe { p.0.as_ref().pool.as_ref() };
-    if pool.cache_size == 0 || pool.closed.load(Ordering::Acquire) {
+    if pool.closed.load(Ordering::Acquire) {
         return free_uncached(p);
     }
     let pushed = with_caches_reached(|c| {
         // Found, not created, and never spilled or grown here: those are the
-        // slow path's (a call here would make every free save registers).
+        // slow path's (a call here would make every free save registers). A
+        // pool without caches has no entry: it is found nowhere.
         let Some(e) = c.find(pool.id) else {
             return false;
         };
