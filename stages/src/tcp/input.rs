@@ -659,11 +659,7 @@ mod tests {
     #[test]
     fn a_listener_resets_an_ack_and_ignores_other_strays() {
         let mut state = TcpState::new();
-        let iface = state.egress.interface().clone();
-        state
-            .sockets
-            .listen("0.0.0.0:80".parse().unwrap(), 16, &iface)
-            .unwrap();
+        state.listen("0.0.0.0:80", 16);
         let mut stage = TcpInput::default();
         let ack = Seg {
             src_port: 5000,
@@ -753,11 +749,7 @@ mod tests {
         let (name, out) = run(&mut stage, &mut state, 10, &syn);
         assert_eq!((name, out.len()), ("no-host", 0));
         // A listener still takes its SYNs whatever the policy.
-        let iface = state.egress.interface().clone();
-        state
-            .sockets
-            .listen("0.0.0.0:81".parse().unwrap(), 4, &iface)
-            .unwrap();
+        state.listen("0.0.0.0:81", 4);
         let (name, out, hosted) = run_with_host(&mut stage, &mut state, tcp_packet(&syn));
         assert_eq!((name, hosted.len()), ("consumed", 0));
         assert_eq!(stage.counters().syns_accepted, 1);
@@ -768,11 +760,7 @@ mod tests {
     #[test]
     fn a_remembered_flow_goes_to_its_connection_and_never_to_the_next_in_its_slot() {
         let mut state = TcpState::new();
-        let iface = state.egress.interface().clone();
-        state
-            .sockets
-            .listen("0.0.0.0:80".parse().unwrap(), 16, &iface)
-            .unwrap();
+        state.listen("0.0.0.0:80", 16);
         let mut stage = TcpInput::default();
         let syn = |port| {
             segment_frame(
@@ -826,11 +814,7 @@ mod tests {
     #[test]
     fn a_connection_mark_skips_the_lookup_and_a_wrong_one_falls_back_to_it() {
         let mut state = TcpState::new();
-        let iface = state.egress.interface().clone();
-        let listener = state
-            .sockets
-            .listen("0.0.0.0:80".parse().unwrap(), 16, &iface)
-            .unwrap();
+        let listener = state.listen("0.0.0.0:80", 16);
         assert_eq!(
             state.sockets.flow_mark(listener),
             Err(tpa::app::SocketError::NotConnected)

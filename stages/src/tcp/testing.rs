@@ -231,6 +231,15 @@ impl TcpState {
         });
         st
     }
+
+    /// A listener on `local` (`"0.0.0.0:80"`) with room for `backlog`
+    /// connections on this state's interface.
+    pub fn listen(&mut self, local: &str, backlog: usize) -> tpa::app::SocketId {
+        let iface = self.egress.interface().clone();
+        self.sockets
+            .listen(local.parse().expect("a socket address"), backlog, &iface)
+            .expect("the listener")
+    }
 }
 
 /// A TCP input stage over a [`TcpState`] and a clock, driven by the
