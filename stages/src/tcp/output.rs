@@ -11,7 +11,7 @@ use tpa::buf::PacketBuf;
 use tpa::stage::Cx;
 use tpa::state::{Part, Parts};
 
-use super::conn::Quiet;
+use super::conn::{ConnEvents, Quiet};
 use super::mss::mss_for;
 use super::segment::SegmentOut;
 use super::sockets::ConnOut;
@@ -54,7 +54,6 @@ where
     // waits for the next pass (or, not reached yet, is done in this one).
     let dirty = cx.part::<TcpSockets<B>>().dirty_len();
     let mut sent = 0;
-    let mut events = cx.part::<TcpSockets<B>>().take_events();
     // The port's abilities read once per flush.
     let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
     let caps = port.caps();
@@ -84,15 +83,33 @@ where
                 None => {}
             }
         }
-        cx.part::<TcpSockets<B>>().settle(index, &mut events);
-        if !events.is_empty() {
-            push_events(cx, index, &mut events, true);
+        if let Err(ev) = cx.part::<TcpSockets<B>>().settle_quiet(index) {
+            settle_raising(cx, index, ev);
         }
     }
-    let sockets = cx.part::<TcpSockets<B>>();
-    sockets.return_events(events);
-    sockets.drop_dirty(dirty);
+    cx.part::<TcpSockets<B>>().drop_dirty(dirty);
     sent
+}
+
+/// Settles the connection in slot `index` that had events `ev` to raise
+/// ([`TcpSockets::settle_raised`]) and pushes them into the state's
+/// [`Events`] (those that do not fit deferred, counted). Out of line:
+/// input raised most events already, so the output path seldom has
+/// any, and takes the events list only here.
+#[cold]
+#[inline(never)]
+fn settle_raising<B, S>(cx: &mut Cx<'_, B, S>, index: u32, ev: ConnEvents)
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Events>,
+{
+    let sockets = cx.part::<TcpSockets<B>>();
+    let mut events = sockets.take_events();
+    sockets.settle_raised(index, ev, &mut events);
+    if !events.is_empty() {
+        push_events(cx, index, &mut events, true);
+    }
+    cx.part::<TcpSockets<B>>().return_events(events);
 }
 
 /// The straight case of the connection in slot `index` (an established

@@ -142,7 +142,7 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// connection whose handshake completed just now on its listener's
     /// accept queue. Input calls it right after a segment, so the
     /// application sees the segment in the same loop iteration;
-    /// [`settle`](Self::settle) does the same (its check inline) for what
+    /// [`settle_quiet`](Self::settle_quiet) does the same (its check inline) for what
     /// output and timers raised. Input's calls (`coalesce`) leave out a `Readable`
     /// or `Writable` input already raised since the last settle: it is
     /// still in the queue, the application not having run in between.
@@ -230,7 +230,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         }
     }
 
-    /// Puts `events` (taken by [`settle`](Self::settle) but not raised:
+    /// Puts `events` (taken by [`settle_raised`](Self::settle_raised) but not raised:
     /// the event queue was full) back on slot `index`, to be raised at
     /// its next turn. `counted` adds it to
     /// [`TcpCounters::events_deferred`](super::TcpCounters::events_deferred).

@@ -4,50 +4,86 @@
 use tpa::app::Event;
 use tpa::buf::PacketBuf;
 
-use super::{Entry, TcpSockets, SPARE_QUEUES};
-use crate::tcp::conn::State;
+use super::{Conn, Entry, TcpSockets, SPARE_QUEUES};
+use crate::tcp::conn::{ConnEvents, State};
+use crate::tcp::timers::TimerQueue;
+
+/// The common case of settling connection `c` in slot `index`, its
+/// events raised: neither closed nor in TIME_WAIT, no trace to archive;
+/// its timer re-armed in `timers` in place. `true` when it needs
+/// [`settle_rare`](TcpSockets::settle_rare) instead.
+#[inline(always)]
+fn rearm_settled<B: PacketBuf>(c: &mut Conn<B>, timers: &mut TimerQueue, index: u32) -> bool {
+    c.raised_readable = false;
+    c.raised_writable = false;
+    if c.conn.trace_ring().is_some_and(|r| r.archive_due)
+        || matches!(c.conn.state(), State::TimeWait | State::Closed)
+    {
+        return true;
+    }
+    let Some(at) = c.conn.next_deadline() else {
+        return false;
+    };
+    if c.timer_at.is_some_and(|armed| armed <= at) {
+        return false;
+    }
+    c.timer_at = Some(at);
+    timers.arm(index, at);
+    false
+}
 
 impl<B: PacketBuf> TcpSockets<B> {
-    /// After the connection in slot `index` was worked on: collects its
-    /// events into `out` ([`raise`](Self::raise)), keeps the accept queue
-    /// and TIME_WAIT bound, re-arms its timer and frees its slot once it
-    /// is CLOSED and nobody holds its handle.
+    /// [`settle_quiet`](Self::settle_quiet) and, for a connection with
+    /// events, [`settle_raised`](Self::settle_raised) into `out`.
+    #[cfg(test)]
     pub(crate) fn settle(&mut self, index: u32, out: &mut Vec<Event>) {
-        // `raise`, its check on the slot looked up once: most calls find
-        // no event (input raised them already).
-        let Some(c) = self.conn_entry(index) else {
-            return;
+        if let Err(ev) = self.settle_quiet(index) {
+            self.settle_raised(index, ev, out);
+        }
+    }
+
+    /// After the connection in slot `index` was worked on: keeps the
+    /// accept queue and TIME_WAIT bound, re-arms its timer and frees its
+    /// slot once it is CLOSED and nobody holds its handle, the slot
+    /// looked up once. That is all for a connection with no event to
+    /// raise (the common case: input raised them already). One with
+    /// events (or some deferred) gives them back as `Err`, taken and
+    /// nothing else done: the caller then finishes with
+    /// [`settle_raised`](Self::settle_raised), which raises them
+    /// ([`raise`](Self::raise)) into an events list at hand only then.
+    #[inline]
+    pub(crate) fn settle_quiet(&mut self, index: u32) -> Result<(), ConnEvents> {
+        let TcpSockets { slots, timers, .. } = self;
+        let Entry::Conn(c) = &mut slots[index as usize].entry else {
+            return Ok(());
         };
         let ev = c.conn.take_events();
         if !ev.is_empty() || !c.pending.is_empty() {
-            self.raise_events(index, ev, out, false);
+            return Err(ev);
         }
-        // The common case straight through: a connection neither closed
-        // nor in TIME_WAIT, no trace to archive; its timer re-armed in
-        // place.
+        if rearm_settled(c, timers, index) {
+            self.settle_rare(index);
+        }
+        Ok(())
+    }
+
+    /// The rest of [`settle_quiet`](Self::settle_quiet) once it handed
+    /// back the connection's events `ev`: raises them into `out`, then
+    /// settles the connection as `settle_quiet` does.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn settle_raised(&mut self, index: u32, ev: ConnEvents, out: &mut Vec<Event>) {
+        self.raise_events(index, ev, out, false);
         let TcpSockets { slots, timers, .. } = self;
         let Entry::Conn(c) = &mut slots[index as usize].entry else {
             return;
         };
-        let c = &mut **c;
-        c.raised_readable = false;
-        c.raised_writable = false;
-        if c.conn.trace_ring().is_some_and(|r| r.archive_due)
-            || matches!(c.conn.state(), State::TimeWait | State::Closed)
-        {
-            return self.settle_rare(index);
+        if rearm_settled(c, timers, index) {
+            self.settle_rare(index);
         }
-        let Some(at) = c.conn.next_deadline() else {
-            return;
-        };
-        if c.timer_at.is_some_and(|armed| armed <= at) {
-            return;
-        }
-        c.timer_at = Some(at);
-        timers.arm(index, at);
     }
 
-    /// [`settle`](Self::settle) for a connection closed, in TIME_WAIT or
+    /// [`settle_quiet`](Self::settle_quiet) for a connection closed, in TIME_WAIT or
     /// with its trace to archive.
     #[cold]
     #[inline(never)]
