@@ -61,11 +61,11 @@ where
     let path_caps = egress.path_caps(caps);
     let max_buffers = sockets.config().max_chain_buffers as usize;
     for at in 0..dirty {
-        let index = cx.part::<TcpSockets<B>>().take_dirty_at(at);
         // The straight case first (on a port with TSO only while at most
         // one chunk waits: nothing to join), the full path for what it
         // does not take.
-        if !flush_quiet(cx, index, now_ns, &path_caps, tso, &mut sent) {
+        let (index, quiet) = flush_quiet(cx, at, now_ns, &path_caps, tso, &mut sent);
+        if !quiet {
             // The tuple once per connection, not with each segment.
             let tuple = cx.part::<TcpSockets<B>>().conn_tuple(index);
             match &tuple {
@@ -112,7 +112,8 @@ where
     cx.part::<TcpSockets<B>>().return_events(events);
 }
 
-/// The straight case of the connection in slot `index` (an established
+/// The straight case of the connection in the slot at `at` in the dirty
+/// list, its mark cleared ([`TcpSockets::take_dirty_at`]; an established
 /// IPv4 connection whose way out is built, with nothing rare to send:
 /// [`Connection::poll_quiet`](super::conn::Connection::poll_quiet)): the
 /// slot, the egress part and the port borrowed once, each segment decided
@@ -123,43 +124,44 @@ where
 /// waits ([`Connection::one_chunk_at_most`](super::conn::Connection::one_chunk_at_most)):
 /// its segments then never join into a super-segment, and larger
 /// batches keep the full path's batching. Adds the segments sent to
-/// `sent`. Returns `false` when the connection needs the full path for
-/// the rest (any other state, a rare segment, a path to build, data to
-/// batch), having sent nothing it would not have.
+/// `sent`. Returns the slot and `false` when the connection needs the
+/// full path for the rest (any other state, a rare segment, a path to
+/// build, data to batch), having sent nothing it would not have.
 #[inline(always)]
 fn flush_quiet<B, S>(
     cx: &mut Cx<'_, B, S>,
-    index: u32,
+    at: usize,
     now_ns: u64,
     caps: &PathCaps,
     tso: bool,
     sent: &mut usize,
-) -> bool
+) -> (u32, bool)
 where
     B: PacketBuf,
     S: Parts<(TcpSockets<B>, Egress<B>)>,
 {
+    let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
+    let (index, c) = sockets.take_dirty_at(at);
+    let Some(c) = c else {
+        return (index, true); // no connection: nothing to send
+    };
     #[cfg(test)]
     if !tests::STRAIGHT.with(core::cell::Cell::get) {
-        return false; // the full path asked for
+        return (index, false); // the full path asked for
     }
-    let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
-    let Some(c) = sockets.conn_out(index) else {
-        return true; // no connection: nothing to send
-    };
     let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (c.tuple.local, c.tuple.remote) else {
-        return false; // IPv6: `flush_v6`
+        return (index, false); // IPv6: `flush_v6`
     };
     if !egress.path_is_current(c.path) || !c.conn.quiet() || (tso && !c.conn.one_chunk_at_most()) {
-        return false;
+        return (index, false);
     }
     let ports = (local.port(), remote.port());
     // Found quiet once: its segments change nothing of that.
     loop {
         let seg = match c.conn.poll_quiet(now_ns) {
             Quiet::Seg(seg) => seg,
-            Quiet::Nothing => return true,
-            Quiet::Full => return false,
+            Quiet::Nothing => return (index, true),
+            Quiet::Full => return (index, false),
         };
         // No owner, as `send_one`: a lost segment is loss to TCP.
         let ok = build_quiet_v4(port, ports, seg, caps.tcp_checksum, c.path.tcp_pseudo())

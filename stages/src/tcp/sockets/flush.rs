@@ -42,15 +42,30 @@ impl<B: PacketBuf> TcpSockets<B> {
         self.dirty.len()
     }
 
-    /// The slot at `at` in the dirty list, its mark cleared: work on it
-    /// from now on marks it again, for the next pass.
+    /// The slot at `at` in the dirty list and its connection borrowed
+    /// for the output path ([`ConnOut`]) with its mark cleared, the slot
+    /// looked up once: work on it from now on marks it again, for the
+    /// next pass. No connection when the slot holds none.
     #[inline]
-    pub(crate) fn take_dirty_at(&mut self, at: usize) -> u32 {
+    pub(crate) fn take_dirty_at(&mut self, at: usize) -> (u32, Option<ConnOut<'_, B>>) {
         let index = self.dirty[at];
-        if let Some(c) = self.conn_entry(index) {
-            c.dirty = false;
-        }
-        index
+        let TcpSockets {
+            slots, counters, ..
+        } = self;
+        let out = match &mut slots[index as usize].entry {
+            Entry::Conn(c) => {
+                c.dirty = false;
+                Some(ConnOut {
+                    conn: &mut c.conn,
+                    tuple: &c.tuple,
+                    path: &mut c.path,
+                    path6: &mut c.path6,
+                    counters,
+                })
+            }
+            _ => None,
+        };
+        (index, out)
     }
 
     /// Drops the first `n` slots of the dirty list (worked through); the
