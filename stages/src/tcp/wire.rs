@@ -530,14 +530,12 @@ pub(crate) fn build_quiet_v4<B: PacketBuf>(
         return build_quiet_other_v4(port, ports, seg, offload, pseudo_addrs);
     }
     let mut buf = port.alloc().ok_or(SocketError::NoBuffers)?;
-    if buf.tailroom() < len + data.len() {
-        // No room behind the header: the general way (it chains).
+    let Ok(room) = buf.append(len + data.len()) else {
+        // No room behind the header: the general way (it chains), with
+        // a fresh buffer.
         drop(buf);
         return build_quiet_other_v4(port, ports, seg, offload, pseudo_addrs);
-    }
-    let room = buf
-        .append(len + data.len())
-        .map_err(|_| SocketError::NoBuffers)?;
+    };
     write_quiet_header(room, ports, &seg);
     room[len..].copy_from_slice(data);
     if !offload {
