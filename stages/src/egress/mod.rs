@@ -59,7 +59,7 @@ pub use state::{Egress, EgressConfig, EgressCounters, Held, DEFAULT_NEIGHBORS};
 
 use ethernet::{write_header, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use ip::{write_v4, write_v6, V4Header};
-use neighbor::{resolve_and_send, transmit_to};
+use neighbor::{resolve_and_send, transmit_addressed, transmit_to};
 use path::{V4_HEADERS, V6_HEADERS};
 use route::NextHop;
 
@@ -438,6 +438,12 @@ impl<B: PacketBuf> Egress<B> {
         let owner = None;
         let total_len = IPV4_HEADER_LEN + payload.total_len();
         let ident = self.take_ip_id();
+        // The metadata first: a packet without headroom is dropped anyway.
+        let meta = payload.meta_mut();
+        meta.layers = layers(IPV4_HEADER_LEN, Some(tcp_header));
+        if offload {
+            meta.tx.request_ipv4_checksum();
+        }
         let Some(headers) = payload
             .prepend(V4_HEADERS)
             .ok()
@@ -447,18 +453,15 @@ impl<B: PacketBuf> Egress<B> {
             return Err(SocketError::NoBuffers);
         };
         *headers = path.headers(total_len as u16, ident, !offload);
-        let meta = payload.meta_mut();
-        meta.layers = layers(IPV4_HEADER_LEN, Some(tcp_header));
-        if offload {
-            meta.tx.request_ipv4_checksum();
-        }
-        // A neighbor in `lookup`'s common case (REACHABLE, in use): the
-        // frame goes out here; any other through `resolve_and_send`,
-        // whose lookup does the rest (the quick check changed nothing).
+        // A neighbor in `lookup`'s common case (REACHABLE, in use): its
+        // address written beside the headers and the frame out here; any
+        // other through `resolve_and_send`, whose lookup does the rest
+        // (the quick check changed nothing).
         let hop = path.hop();
         if let NextHop::Neighbor(ip) = hop {
             if let Some(mac) = self.v4.lookup_quick(ip, port.now_ns()) {
-                return transmit_to(&mut self.counters, port, payload, mac);
+                headers[..6].copy_from_slice(&mac.octets()); // the destination
+                return transmit_addressed(&mut self.counters, port, payload);
             }
         }
         resolve_and_send(

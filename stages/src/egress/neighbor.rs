@@ -212,6 +212,16 @@ pub(super) fn transmit_to<B: PacketBuf>(
     mac: MacAddr,
 ) -> Result<Sent, SocketError> {
     set_destination(frame.data_mut(), mac);
+    transmit_addressed(counters, port, frame)
+}
+
+/// [`transmit_to`] for a frame whose destination is written already.
+#[inline(always)]
+pub(super) fn transmit_addressed<B: PacketBuf>(
+    counters: &mut EgressCounters,
+    port: &mut PortCx<'_, B>,
+    frame: B,
+) -> Result<Sent, SocketError> {
     match port.try_transmit(frame) {
         Ok(()) => {
             counters.sent += 1;
