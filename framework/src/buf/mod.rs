@@ -189,6 +189,16 @@ pub trait PacketBuf: Pooled {
     /// there were none).
     fn unchain(&mut self) -> Option<Shared<Self>>;
 
+    /// Empties the buffer into the state its pool hands a new one out in
+    /// (no data, the pool's headroom, default metadata), so that it can
+    /// serve as a new buffer without a trip through the pool; `false`, and
+    /// the buffer unchanged, when it is chained or the backend does not
+    /// recycle (the default).
+    #[inline]
+    fn recycle(&mut self) -> bool {
+        false
+    }
+
     /// Freezes the buffer into a [`Shared`] handle, which can be cloned to
     /// hold the packet in several places without copying it.
     #[inline]

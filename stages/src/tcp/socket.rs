@@ -337,7 +337,8 @@ where
 }
 
 /// Copies as much of `data` as the send queue takes into buffers from the
-/// port's pool; returns how much.
+/// port's pool (first the one the table kept from an acknowledged write);
+/// returns how much.
 ///
 /// # Errors
 ///
@@ -377,9 +378,9 @@ where
 {
     let now_ns = cx.now_ns();
     let (state, port) = cx.split();
-    let conn = Part::<TcpSockets<B>>::part_mut(state).conn_mut(socket)?;
+    let (conn, spare) = Part::<TcpSockets<B>>::part_mut(state).conn_for_write(socket)?;
     conn.advance_clock(now_ns);
-    conn.send(data, &mut || port.alloc())
+    conn.send(data, &mut || spare.take().or_else(|| port.alloc()))
 }
 
 /// Queues `buf` (every segment of it) without a copy: it is shared into

@@ -393,6 +393,21 @@ unsafe fn release_chain(first: NonNull<BufHdr>) {
 
 impl PacketBuf for PoolBuf {
     #[inline]
+    fn recycle(&mut self) -> bool {
+        if self.hdr().nb_segs != 1 {
+            return false;
+        }
+        // SAFETY: this outstanding buffer keeps its pool alive, and its
+        // header holds the pool's owning pointer.
+        let headroom = unsafe { self.hdr().pool.as_ref() }.headroom;
+        let h = self.hdr_mut();
+        h.data_off = headroom;
+        h.data_len = 0;
+        h.meta = Meta::default();
+        true
+    }
+
+    #[inline]
     fn data(&self) -> &[u8] {
         let h = self.hdr();
         self.room_slice(h.data_off, h.data_len)

@@ -640,6 +640,30 @@ mod tests {
     }
 
     #[test]
+    fn a_recycled_buffer_is_as_a_new_one_and_a_chain_is_not_recycled() {
+        let p = small_pool();
+        let fresh = p.alloc().unwrap();
+        let mut b = p.alloc().unwrap();
+        b.extend_from_slice(b"payload").unwrap();
+        b.trim_front(3).unwrap();
+        b.prepend(1).unwrap();
+        b.meta_mut().rx_timestamp_ns = 7;
+        b.meta_mut().rss_hash = Some(9);
+        assert!(b.recycle());
+        assert_eq!(
+            (b.len(), b.headroom(), b.tailroom(), b.meta()),
+            (0, fresh.headroom(), fresh.tailroom(), fresh.meta())
+        );
+        let mut tail = p.alloc().unwrap();
+        tail.extend_from_slice(b"tail").unwrap();
+        b.chain(tail).unwrap();
+        assert!(!b.recycle());
+        assert_eq!(b.total_len(), 4);
+        drop((b, fresh));
+        p.assert_whole();
+    }
+
+    #[test]
     fn pool_is_freed_when_handles_and_buffers_are_gone() {
         let p = small_pool();
         let flag = alive_flag(&p);

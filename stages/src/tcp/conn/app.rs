@@ -62,6 +62,14 @@ impl<B: PacketBuf> Connection<B> {
         Ok(n)
     }
 
+    /// The buffer of a chunk the last cumulative ACK released, emptied as
+    /// new, if it was held alone: the table keeps a few for the next
+    /// writes, which then skip the pool.
+    #[inline]
+    pub(crate) fn take_spare_send_buf(&mut self) -> Option<B> {
+        self.send_queue.take_spare()
+    }
+
     /// Queues `buf` as one segment without copying: it is shared into the
     /// send queue and released when the peer acknowledges it. At most
     /// [`send_mss`](Connection::send_mss) bytes (`MessageTooLong`

@@ -64,6 +64,10 @@ pub(super) struct SendQueue<B: PacketBuf> {
     /// A [`resegment`](Self::resegment) ran out of buffers: chunks longer
     /// than the MSS remain.
     oversized: bool,
+    /// The buffer of a chunk a cumulative ACK released, emptied as new
+    /// ([`PacketBuf::recycle`]), for the table to take at once
+    /// ([`take_spare`](Self::take_spare)) and hand to the next write.
+    spare: Option<B>,
 }
 
 impl<B: PacketBuf> SendQueue<B> {
@@ -94,6 +98,7 @@ impl<B: PacketBuf> SendQueue<B> {
             bytes: 0,
             capacity,
             oversized: false,
+            spare: None,
         }
     }
 
@@ -235,11 +240,29 @@ impl<B: PacketBuf> SendQueue<B> {
             popped += 1;
         }
         self.bytes -= bytes;
-        for _ in 0..popped {
+        for _ in 1..popped {
             self.chunks.pop_front();
+        }
+        // The last one's buffer, held alone, is kept emptied for a write.
+        if let Some(last) = (popped > 0).then(|| self.chunks.pop_front()).flatten() {
+            if self.spare.is_none() {
+                if let Ok(mut buf) = last.buf.try_unique() {
+                    if buf.recycle() {
+                        self.spare = Some(buf);
+                    }
+                }
+            }
         }
         self.next = self.next.saturating_sub(popped);
         popped
+    }
+
+    /// The buffer the last [`ack_each`](Self::ack_each) released and
+    /// emptied, if any: held alone, unchained, as its pool hands out a new
+    /// one.
+    #[inline]
+    pub fn take_spare(&mut self) -> Option<B> {
+        self.spare.take()
     }
 
     /// Stamps the chunks from index `from` on that carry no write stamp
@@ -674,6 +697,7 @@ impl<B: PacketBuf> SendQueue<B> {
     /// Drops everything (the connection is gone).
     pub fn clear(&mut self) {
         self.oversized = false;
+        self.spare = None;
         self.chunks.clear();
         self.next = 0;
         self.bytes = 0;
@@ -792,6 +816,37 @@ mod tests {
         assert_eq!(q.next_seq(), SeqNumber::new(u32::MAX - 2) + 4);
         assert_eq!(q.ack(SeqNumber::new(u32::MAX - 2) + 12), 2);
         assert!(q.chunks.is_empty());
+        pool.assert_whole();
+    }
+
+    #[test]
+    fn ack_each_keeps_the_last_released_buffer_held_alone_emptied() {
+        let pool = Pool::with_capacity(16).unwrap();
+        let mut alloc = || pool.alloc();
+        let base = SeqNumber::new(7);
+        let mut q = SendQueue::<PoolBuf>::new(base, 10_000);
+        q.push_copy(&[1; 12], 4, &mut alloc);
+        for _ in 0..3 {
+            q.advance();
+        }
+        // Still held elsewhere (a segment in flight): not kept.
+        let in_flight = q.chunks[1].buf.clone();
+        assert_eq!(q.ack_each(base + 8, |_| {}), 2);
+        assert!(q.take_spare().is_none());
+        drop(in_flight);
+        assert_eq!(q.ack_each(base + 12, |_| {}), 1);
+        let spare = q.take_spare().expect("held alone");
+        let fresh = pool.alloc().unwrap();
+        assert_eq!(
+            (spare.len(), spare.headroom(), spare.tailroom()),
+            (0, fresh.headroom(), fresh.tailroom())
+        );
+        assert!(q.take_spare().is_none());
+        // It serves a write as a new buffer would.
+        let mut spare = Some(spare);
+        assert_eq!(q.push_copy(b"abc", 4, &mut || spare.take()), 3);
+        assert_eq!(collect(&q), b"abc");
+        drop((q, fresh));
         pool.assert_whole();
     }
 

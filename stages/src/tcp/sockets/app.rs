@@ -26,20 +26,11 @@ impl<B: PacketBuf> TcpSockets<B> {
         // dirty list. Everything else (a stale handle, the first call
         // after accept, the dirty list's growth) is `conn_mut_rare`, out
         // of line, with the same outcome.
-        let i = socket.index as usize;
-        let common = socket.transport == Transport::Tcp
-            && matches!(self.slots.get(i), Some(Slot {
-                generation,
-                entry: Entry::Conn(c),
-            }) if *generation == socket.generation
-                && !c.app_closed
-                && c.listener.is_none()
-                && (c.dirty || self.dirty.len() < self.dirty.capacity()));
-        if !common {
+        if !self.is_common_call(socket) {
             return self.conn_mut_rare(socket);
         }
         let TcpSockets { slots, dirty, .. } = self;
-        match &mut slots[i].entry {
+        match &mut slots[socket.index as usize].entry {
             Entry::Conn(c) => {
                 if !c.dirty {
                     c.dirty = true;
@@ -50,6 +41,56 @@ impl<B: PacketBuf> TcpSockets<B> {
             // Checked above: a connection.
             _ => Err(SocketError::BadSocket),
         }
+    }
+
+    /// [`conn_mut`](Self::conn_mut), with the table's emptied send
+    /// buffer, which a write takes before the pool's.
+    ///
+    /// # Errors
+    ///
+    /// As [`conn_mut`](Self::conn_mut).
+    #[inline]
+    pub(crate) fn conn_for_write(
+        &mut self,
+        socket: SocketId,
+    ) -> Result<(&mut Connection<B>, &mut Option<B>), SocketError> {
+        if !self.is_common_call(socket) {
+            // Out of line as in `conn_mut`; it leaves the slot marked, so
+            // the lookup below finds a connection.
+            self.conn_mut_rare(socket)?;
+        }
+        let TcpSockets {
+            slots,
+            dirty,
+            spare_send_buf,
+            ..
+        } = self;
+        match &mut slots[socket.index as usize].entry {
+            Entry::Conn(c) => {
+                if !c.dirty {
+                    c.dirty = true;
+                    dirty.push(socket.index);
+                }
+                Ok((&mut c.conn, spare_send_buf))
+            }
+            // Checked above (or by `conn_mut_rare`): a connection.
+            _ => Err(SocketError::BadSocket),
+        }
+    }
+
+    /// Whether `socket` is the common call's: a live handle on a
+    /// connection already accepted, already dirty or with room in the
+    /// dirty list.
+    #[inline]
+    fn is_common_call(&self, socket: SocketId) -> bool {
+        socket.transport == Transport::Tcp
+            && matches!(self.slots.get(socket.index as usize), Some(Slot {
+                generation,
+                entry: Entry::Conn(c),
+            }) if *generation == socket.generation
+                && !c.app_closed
+                && c.listener.is_none()
+                && (c.dirty || self.dirty.len() < self.dirty.capacity()))
     }
 
     /// [`conn_mut`](Self::conn_mut) for every call but the common one.

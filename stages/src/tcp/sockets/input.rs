@@ -67,12 +67,24 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// should confirm the peer's neighbor (see [`CONFIRM_INTERVAL_NS`]).
     #[inline]
     pub(crate) fn deliver(&mut self, index: u32, seg: SegmentIn<B>, now_ns: u64) -> bool {
-        let Some(c) = self.conn_entry(index) else {
+        let TcpSockets {
+            slots,
+            spare_send_buf,
+            ..
+        } = self;
+        let Entry::Conn(c) = &mut slots[index as usize].entry else {
             return false;
         };
         let pending_before = c.conn.challenge_ack_pending();
         let progress_before = c.conn.progress();
         c.conn.on_segment(seg, now_ns);
+        // What the ACK released, for the next write: one buffer for the
+        // table, whatever the number of connections, so none waits on an
+        // idle connection (the buffer of a small write's chunk, released
+        // by its ACK, is what the next small write needs).
+        if let Some(buf) = c.conn.take_spare_send_buf() {
+            *spare_send_buf = Some(buf);
+        }
         let confirm = c.conn.progress() != progress_before && now_ns >= c.next_confirm_ns;
         if confirm {
             c.next_confirm_ns = now_ns.saturating_add(CONFIRM_INTERVAL_NS);

@@ -191,6 +191,9 @@ pub struct TcpSockets<B: PacketBuf> {
     timers: TimerQueue,
     /// The slot [`find`](Self::find) found last (`u32::MAX`: none yet).
     last_found: u32,
+    /// The emptied buffer of an acknowledged send chunk, taken by the
+    /// next write before the pool's.
+    spare_send_buf: Option<B>,
     /// The slots marked for the output path, each once (its `dirty`),
     /// worked through in place.
     dirty: Vec<u32>,
@@ -238,6 +241,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             steering: Steering::Unknown,
             timers: TimerQueue::default(),
             last_found: u32::MAX,
+            spare_send_buf: None,
             dirty: Vec::new(),
             events: Vec::new(),
             time_wait: VecDeque::new(),
