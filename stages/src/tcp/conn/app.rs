@@ -147,14 +147,12 @@ impl<B: PacketBuf> Connection<B> {
     /// asks) as [`recv_more`](Connection::recv_more)'s.
     #[inline]
     fn recv_buf(&mut self, more: bool) -> Result<Option<(B, bool)>, SocketError> {
-        let queued = self.receive_queue.bytes();
-        if let Some(buf) = self.receive_queue.pop() {
+        if let Some((buf, len)) = self.receive_queue.pop() {
             if let Some(lat) = self.latency.as_deref_mut() {
                 lat.read
                     .record(read_wait(buf.meta().rx_timestamp_ns, self.clock_ns));
             }
-            // What the queue lost, rather than walking the buffer's chain.
-            self.trace_read(queued - self.receive_queue.bytes());
+            self.trace_read(len);
             self.after_read();
             let more = more
                 && (!self.receive_queue.is_empty()

@@ -7,9 +7,13 @@ use tpa::buf::PacketBuf;
 
 use crate::chained::trim_front as trim_front_chained;
 
+/// The queue's storage: each buffer with its length (what
+/// `total_len` would walk its chain for).
+pub(super) type Storage<B> = VecDeque<(B, usize)>;
+
 /// In-order received data, oldest first.
 pub(super) struct ReceiveQueue<B> {
-    bufs: VecDeque<B>,
+    bufs: Storage<B>,
     bytes: usize,
     capacity: usize,
 }
@@ -26,7 +30,7 @@ impl<B: PacketBuf> ReceiveQueue<B> {
 
     /// The queue's storage, if it is empty (it is left with none), for a
     /// later connection's queue ([`adopt_storage`](Self::adopt_storage)).
-    pub fn take_storage(&mut self) -> Option<VecDeque<B>> {
+    pub fn take_storage(&mut self) -> Option<Storage<B>> {
         self.bufs
             .is_empty()
             .then(|| core::mem::take(&mut self.bufs))
@@ -34,7 +38,7 @@ impl<B: PacketBuf> ReceiveQueue<B> {
 
     /// Takes `storage` (empty; from [`take_storage`](Self::take_storage))
     /// as the queue's storage, if it has none yet.
-    pub fn adopt_storage(&mut self, storage: VecDeque<B>) {
+    pub fn adopt_storage(&mut self, storage: Storage<B>) {
         if self.bufs.capacity() == 0 && storage.is_empty() {
             self.bufs = storage;
         }
@@ -67,27 +71,28 @@ impl<B: PacketBuf> ReceiveQueue<B> {
         debug_assert_eq!(len, buf.total_len());
         if len > 0 {
             self.bytes += len;
-            self.bufs.push_back(buf);
+            self.bufs.push_back((buf, len));
         }
     }
 
     /// The oldest buffer's receive timestamp, if one is queued.
     pub fn front_rx_ns(&self) -> Option<u64> {
-        self.bufs.front().map(|b| b.meta().rx_timestamp_ns)
+        self.bufs.front().map(|(b, _)| b.meta().rx_timestamp_ns)
     }
 
-    /// The oldest buffer.
-    pub fn pop(&mut self) -> Option<B> {
-        let buf = self.bufs.pop_front()?;
-        self.bytes -= buf.total_len();
-        Some(buf)
+    /// The oldest buffer, and its length.
+    #[inline]
+    pub fn pop(&mut self) -> Option<(B, usize)> {
+        let (buf, len) = self.bufs.pop_front()?;
+        self.bytes -= len;
+        Some((buf, len))
     }
 
     /// Copies the oldest bytes into `out`; returns how many.
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         let mut done = 0;
         while done < out.len() {
-            let Some(front) = self.bufs.front_mut() else {
+            let Some((front, front_len)) = self.bufs.front_mut() else {
                 break;
             };
             let mut consumed = 0;
@@ -100,11 +105,12 @@ impl<B: PacketBuf> ReceiveQueue<B> {
                     break;
                 }
             }
-            let before = front.total_len();
+            let before = *front_len;
             if consumed == before {
                 self.pop();
             } else {
                 self.bytes -= consumed;
+                *front_len -= consumed;
                 if trim_front_chained(front, consumed).is_err() {
                     // A cut inside a shared segment that did not fit the
                     // first one's room (see `crate::chained`): drop it
@@ -143,8 +149,8 @@ mod tests {
         assert_eq!(q.read(&mut out), 8);
         assert_eq!(&out, b"hello wo");
         assert_eq!(q.bytes(), 3);
-        let rest = q.pop().unwrap();
-        assert_eq!(rest.data(), b"rld");
+        let (rest, len) = q.pop().unwrap();
+        assert_eq!((rest.data(), len), (&b"rld"[..], 3));
         assert!(q.is_empty() && q.pop().is_none());
         drop(rest);
         pool.assert_whole();

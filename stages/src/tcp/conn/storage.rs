@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 
 use tpa::buf::PacketBuf;
 
+use super::receive_queue;
 use super::send_queue::Chunk;
 use super::Connection;
 
@@ -17,7 +18,7 @@ const KEEP_MAX_ENTRIES: usize = 64;
 /// The empty storage of a send and a receive queue.
 pub(crate) struct QueueStorage<B: PacketBuf> {
     send: VecDeque<Chunk<B>>,
-    receive: VecDeque<B>,
+    receive: receive_queue::Storage<B>,
 }
 
 impl<B: PacketBuf> Connection<B> {
