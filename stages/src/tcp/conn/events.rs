@@ -40,4 +40,20 @@ impl ConnEvents {
     pub fn is_empty(&self) -> bool {
         *self == ConnEvents::default()
     }
+
+    /// Whether anything but `readable` and `writable` happened: the
+    /// flags or'ed together, not a branch each (every segment's events
+    /// are checked).
+    ///
+    /// ```
+    /// use tpa_stages::tcp::conn::ConnEvents;
+    /// let ev = ConnEvents { readable: true, writable: true, ..ConnEvents::default() };
+    /// assert!(!ev.beyond_readable_writable());
+    /// assert!(ConnEvents { closed: true, ..ev }.beyond_readable_writable());
+    /// ```
+    #[inline]
+    pub fn beyond_readable_writable(&self) -> bool {
+        (u8::from(self.connected) | u8::from(self.peer_closed) | u8::from(self.closed)) != 0
+            || self.error.is_some()
+    }
 }

@@ -120,12 +120,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         let ev = c.conn.peek_events();
         // Anything but `Readable` / `Writable`, events held back, or a
         // connection the application does not see: the full way.
-        let only_rw = ConnEvents {
-            readable: ev.readable,
-            writable: ev.writable,
-            ..ConnEvents::default()
-        };
-        if ev != only_rw || !c.pending.is_empty() || c.app_closed || !c.announced {
+        if ev.beyond_readable_writable() || !c.pending.is_empty() || c.app_closed || !c.announced {
             return InputEvent::More;
         }
         let readable = ev.readable && !c.raised_readable;
