@@ -55,10 +55,21 @@ impl<P, T: TransportProtocol> core::fmt::Debug for ProtocolSplit<P, T> {
     }
 }
 
-/// Whether `l3` (a checked IPv4 header) carries `protocol`.
+/// Byte offset of the protocol field in an IPv4 header.
+const V4_PROTOCOL: usize = 9;
+
+/// Whether `l3` (a checked IPv4 header) carries `protocol`: IP input
+/// checked the header, so its protocol byte is read without parsing the
+/// header again (a header too short to hold one carries nothing).
 #[inline]
 fn v4_carries(l3: &[u8], protocol: IpProtocol) -> bool {
-    Ipv4View::new(l3).is_ok_and(|ip| ip.protocol() == protocol)
+    debug_assert_eq!(
+        l3.get(V4_PROTOCOL).map(|&b| IpProtocol::from(b)),
+        Ipv4View::new(l3).ok().map(|ip| ip.protocol()),
+        "an Ipv4Packet's header is whole"
+    );
+    l3.get(V4_PROTOCOL)
+        .is_some_and(|&b| IpProtocol::from(b) == protocol)
 }
 
 /// Whether `l3` (a checked IPv6 header without extension headers) carries
