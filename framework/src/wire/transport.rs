@@ -7,7 +7,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::header::checksum::{pseudo_header_v4, pseudo_header_v6, sum_from, Checksum};
+use crate::header::checksum::{
+    pseudo_header_v4, pseudo_header_v6, sum_from, sum_segment_v4, Checksum,
+};
 use crate::wire::ipv4::IpProtocol;
 
 /// The source and destination addresses a pseudo-header covers.
@@ -36,7 +38,12 @@ impl Endpoints<'_> {
     /// caller decides what a zero field means.
     #[inline]
     pub(super) fn verifies(self, protocol: IpProtocol, segment: &[u8]) -> bool {
-        sum_from(self.pseudo_header(protocol, segment.len()), segment) == 0xffff
+        let sum = match self {
+            // The pseudo-header's words go straight into the sum.
+            Endpoints::V4(src, dst) => sum_segment_v4(src, dst, protocol.raw(), segment),
+            Endpoints::V6(..) => sum_from(self.pseudo_header(protocol, segment.len()), segment),
+        };
+        sum == 0xffff
     }
 
     /// The sum of the pseudo-header and of the whole `segment` of
