@@ -327,8 +327,8 @@ fn check_tcp<B: PacketBuf, const KNOWN: bool>(
     if link_group || (!KNOWN && !unicast(dst)) {
         return Err(Reason::NOT_FOR_US);
     }
-    out.options = TcpOptions::new(&l4[Tcp::LEN..header_len])
-        .summary()
+    TcpOptions::new(&l4[Tcp::LEN..header_len])
+        .summary_into(&mut out.options)
         .map_err(|_| BAD_OPTIONS)?;
     if !KNOWN {
         out.tuple = FourTuple {

@@ -211,20 +211,33 @@ impl<'a> TcpOptions<'a> {
     /// test on every segment), the walk over any other out of line.
     #[inline]
     pub fn summary(self) -> Result<TcpOptionSet, TcpOptionError> {
+        let mut set = TcpOptionSet::default();
+        self.summary_into(&mut set)?;
+        Ok(set)
+    }
+
+    /// [`summary`](Self::summary) written into `set`, the place the caller
+    /// keeps it (a set returned in a `Result` is built aside and copied,
+    /// some fifty bytes, on every segment). `set` is left as it was when
+    /// the options are malformed.
+    #[inline]
+    pub fn summary_into(self, set: &mut TcpOptionSet) -> Result<(), TcpOptionError> {
         // Fast path: segments of an established connection with timestamps
         // carry exactly `NOP NOP TS` (the layout of RFC 7323, appendix A).
         if let [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10, v0, v1, v2, v3, e0, e1, e2, e3] =
             *self.rest
         {
-            return Ok(TcpOptionSet {
+            *set = TcpOptionSet {
                 timestamps: Some((
                     u32::from_be_bytes([v0, v1, v2, v3]),
                     u32::from_be_bytes([e0, e1, e2, e3]),
                 )),
                 ..TcpOptionSet::default()
-            });
+            };
+            return Ok(());
         }
-        self.summary_walk()
+        *set = self.summary_walk()?;
+        Ok(())
     }
 
     /// [`summary`](Self::summary) of any layout, option by option.
@@ -587,6 +600,19 @@ mod tests {
         let slow = TcpOptions::new(&slow_bytes).summary().unwrap();
         assert_eq!(fast, slow);
         assert_eq!(fast.timestamps, Some((0x01020304, 0x05060708)));
+        // In place: the same set over whatever was there, both paths.
+        for bytes in [&b[..], &slow_bytes] {
+            let mut into = TcpOptionSet {
+                mss: Some(536),
+                ..TcpOptionSet::default()
+            };
+            TcpOptions::new(bytes).summary_into(&mut into).unwrap();
+            assert_eq!(into, fast);
+        }
+        // Malformed (an MSS option of length 1): the error, the set untouched.
+        let mut kept = fast;
+        assert!(TcpOptions::new(&[2, 1]).summary_into(&mut kept).is_err());
+        assert_eq!(kept, fast);
     }
 
     #[test]
