@@ -2,10 +2,12 @@
 //!
 //! `#[pipeline]` turns a struct naming a port and stages into a
 //! run-to-completion loop. The generated methods are short and call into this
-//! module: [`Runtime::receive`] receives a burst and runs the chain the macro
-//! wrote for this composition (each verdict settled by [`Tally::settle`]),
-//! [`Runtime::poll`] polls every stage and [`Runtime::flush`] flushes the
-//! transmit and host queues. [`Runtime`] holds the bursts and counters;
+//! module: [`Runtime::iterate`] receives a burst and runs the chain the
+//! macro wrote for this composition (each verdict settled by
+//! [`Tally::settle`]), then polls the application and every stage, with one
+//! context for both ([`Runtime::receive`] and [`Runtime::poll`] are the two
+//! steps apart, for a loop written by hand), and [`Runtime::flush`]
+//! flushes the transmit and host queues. [`Runtime`] holds the bursts and counters;
 //! the link traits ([`FromPort`], [`Joins`]) make a chain whose types do not
 //! line up a compile error that names both stages and both types. An
 //! [`Observer`] (the `#[observer]` field) sees every frame crossing the port,

@@ -655,6 +655,66 @@ impl<B: PacketBuf, const N: usize, const K: usize> Runtime<B, N, K> {
         rx
     }
 
+    /// Loop steps 1 and 2 with one context: receives a burst from `port`,
+    /// shows it to `observer` and runs `chain` over it if it is not empty,
+    /// as [`receive`](Self::receive) does, then runs `f` as
+    /// [`poll`](Self::poll) does, both with the same context over `state`
+    /// at time `now_ns` (what the generated loop calls: a context built
+    /// once per iteration, not once per step). `stages`, what both steps
+    /// work on (the generated loop's stages), is lent to `chain` and then
+    /// given to `f`. Returns how many packets were received and what `f`
+    /// returned.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn iterate<P, H, T, S, G, R>(
+        &mut self,
+        port: &mut P,
+        host: &mut H,
+        observer: &mut T,
+        now_ns: u64,
+        state: &mut S,
+        mut stages: G,
+        chain: impl FnOnce(&mut G, &mut Burst<B, N>, &mut Cx<'_, B, S>, &mut Tally<'_, K>),
+        f: impl FnOnce(G, &mut Cx<'_, B, S>, Phases<'_, K>) -> R,
+    ) -> (usize, R)
+    where
+        P: Port<Buf = B>,
+        H: HostSink<B>,
+        T: Observer<B>,
+    {
+        let rx = port.rx_burst(&mut self.rx);
+        self.counters.iterations += 1;
+        self.counters.rx += rx as u64;
+        for frame in self.rx.as_slice() {
+            observer.on_rx(frame, now_ns);
+        }
+        let mut io = Io {
+            port,
+            host,
+            observer,
+            now_ns,
+        };
+        let pool = &*self.pool.get_or_insert_with(|| io.port.pool().clone());
+        let mut cx = Cx::new(now_ns, &mut self.queues, &mut io, pool, state);
+        if !self.rx.is_empty() {
+            let mut tally = Tally {
+                counts: &mut self.counts,
+                transmitted: [0; K],
+                ended: 0,
+            };
+            chain(&mut stages, &mut self.rx, &mut cx, &mut tally);
+            tally.finish();
+            // A `process_burst` must take every packet; free any it left.
+            self.rx.clear();
+        }
+        let phases = Phases {
+            counts: &mut self.counts,
+            work: 0,
+            deadline: None,
+        };
+        (rx, f(stages, &mut cx, phases))
+    }
+
     /// Loop step 2: runs `f` (the application's handlers and poll, then the
     /// stages' polls and timers, through the [`Phases`] it is given) with a
     /// context over `port`, `host`, `observer` and `state` at time `now_ns`. What `f` queues is sent at the next

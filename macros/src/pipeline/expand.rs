@@ -25,6 +25,7 @@ struct Locals {
     work: Ident,
     phases: Ident,
     deadline: Ident,
+    stages: Ident,
     rx: Ident,
     burst: Ident,
     cx: Ident,
@@ -46,6 +47,7 @@ impl Locals {
             work: id("work"),
             phases: id("phases"),
             deadline: id("deadline"),
+            stages: id("stages"),
             rx: id("rx"),
             burst: id("burst"),
             cx: id("cx"),
@@ -74,6 +76,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
         work,
         phases,
         deadline,
+        stages,
         rx,
         burst,
         cx,
@@ -255,7 +258,8 @@ pub fn expand(p: &Pipeline) -> TokenStream {
     };
 
     let port_ident = &p.port.ident;
-    let stage_idents = p.stages.iter().map(|s| &s.ident);
+    let stage_idents: Vec<_> = p.stages.iter().map(|s| &s.ident).collect();
+    let stage_idents = &stage_idents;
     let (host_binding, no_host) = match &p.host {
         Some(h) => {
             let ident = &h.ident;
@@ -328,14 +332,17 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                     #no_host
                     #no_observer
                     #no_state_binding
-                    // Receive a burst and run it through the stages.
-                    let #rx = #runtime.receive(#port_ident, #host, #observer, #now_ns, #state, |#burst, #cx, #tally| {
+                    // Receive a burst and run it through the stages; then
+                    // deliver to the app, the app's poll, protocol output,
+                    // due timers (one context for both).
+                    // The stages go to both steps as one tuple, lent to
+                    // the first and then moved to the second.
+                    let (#rx, (#work, #deadline)) = #runtime.iterate(#port_ident, #host, #observer, #now_ns, #state, (#(#stage_idents,)*), |#stages, #burst, #cx, #tally| {
+                        let (#(#stage_idents,)*) = #stages;
+                        #(let #stage_idents = &mut **#stage_idents;)*
                         let #burst = #from_port;
                         #run_chain
-                    });
-                    // Deliver to the app, the app's poll, protocol output,
-                    // due timers.
-                    let (#work, #deadline) = #runtime.poll(#port_ident, #host, #observer, #now_ns, #state, |#cx, mut #phases| {
+                    }, |(#(#stage_idents,)*), #cx, mut #phases| {
                         #app_phase
                         #(#polls)*
                         #(#timers)*

@@ -83,14 +83,20 @@ const _: () = {
             let __tpa_observer = &mut ::tpa::pipeline::NoObserver;
             let mut __tpa_no_state = ();
             let __tpa_state = &mut __tpa_no_state;
-            let __tpa_rx = __tpa
-                .receive(
+            let (__tpa_rx, (__tpa_work, __tpa_deadline)) = __tpa
+                .iterate(
                     port,
                     __tpa_host,
                     __tpa_observer,
                     __tpa_now_ns,
                     __tpa_state,
-                    |__tpa_burst, __tpa_cx, __tpa_tally| {
+                    (eth, arp, ip, echo),
+                    |__tpa_stages, __tpa_burst, __tpa_cx, __tpa_tally| {
+                        let (eth, arp, ip, echo) = __tpa_stages;
+                        let eth = &mut **eth;
+                        let arp = &mut **arp;
+                        let ip = &mut **ip;
+                        let echo = &mut **echo;
                         let __tpa_burst = <<EthernetIn as ::tpa::stage::Stage<
                             ::tpa::pipeline::BufOf<MemoryPort>,
                             (),
@@ -181,15 +187,7 @@ const _: () = {
                             },
                         );
                     },
-                );
-            let (__tpa_work, __tpa_deadline) = __tpa
-                .poll(
-                    port,
-                    __tpa_host,
-                    __tpa_observer,
-                    __tpa_now_ns,
-                    __tpa_state,
-                    |__tpa_cx, mut __tpa_phases| {
+                    |(eth, arp, ip, echo), __tpa_cx, mut __tpa_phases| {
                         __tpa_phases
                             .poll::<
                                 ::tpa::pipeline::BufOf<MemoryPort>,

@@ -80,14 +80,18 @@ const _: () = {
             } = self;
             let mut __tpa_no_state = ();
             let __tpa_state = &mut __tpa_no_state;
-            let __tpa_rx = __tpa
-                .receive(
+            let (__tpa_rx, (__tpa_work, __tpa_deadline)) = __tpa
+                .iterate(
                     nic,
                     __tpa_host,
                     __tpa_observer,
                     __tpa_now_ns,
                     __tpa_state,
-                    |__tpa_burst, __tpa_cx, __tpa_tally| {
+                    (classify, reflect),
+                    |__tpa_stages, __tpa_burst, __tpa_cx, __tpa_tally| {
+                        let (classify, reflect) = __tpa_stages;
+                        let classify = &mut **classify;
+                        let reflect = &mut **reflect;
                         let __tpa_burst = <<FlowClassify as ::tpa::stage::Stage<
                             ::tpa::pipeline::BufOf<P>,
                             (),
@@ -134,15 +138,7 @@ const _: () = {
                             },
                         );
                     },
-                );
-            let (__tpa_work, __tpa_deadline) = __tpa
-                .poll(
-                    nic,
-                    __tpa_host,
-                    __tpa_observer,
-                    __tpa_now_ns,
-                    __tpa_state,
-                    |__tpa_cx, mut __tpa_phases| {
+                    |(classify, reflect), __tpa_cx, mut __tpa_phases| {
                         __tpa_phases
                             .poll::<
                                 ::tpa::pipeline::BufOf<P>,
