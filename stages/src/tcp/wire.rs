@@ -245,7 +245,9 @@ impl RawFlowV4 {
 /// addresses and ports alone (not a group or unspecified, not port 0)
 /// passed on the same bytes and are skipped, and `out.tuple` is `tuple`
 /// rather than built again; every other check is made, in the same order,
-/// with the same reasons.
+/// with the same reasons. The addresses are read where [`RawFlowV4`]
+/// read them: the IPv4 header, which IP input checked, is not parsed
+/// again.
 ///
 /// # Errors
 ///
@@ -256,8 +258,15 @@ pub fn check_known_v4<B: PacketBuf>(
     out: &mut Checked,
     tuple: &FourTuple,
 ) -> Result<(), Reason> {
-    let ip = Ipv4View::new(p.l3()).map_err(|_| Reason::MALFORMED)?;
-    let (src, dst) = (ip.src(), ip.dst());
+    let Some(addresses) = p.l3().get(12..).and_then(<[u8]>::first_chunk::<8>) else {
+        return Err(Reason::MALFORMED);
+    };
+    let [s0, s1, s2, s3, d0, d1, d2, d3] = *addresses;
+    let (src, dst) = (Ipv4Addr::new(s0, s1, s2, s3), Ipv4Addr::new(d0, d1, d2, d3));
+    debug_assert!(
+        Ipv4View::new(p.l3()).is_ok_and(|ip| (ip.src(), ip.dst()) == (src, dst)),
+        "an IPv4 TcpPacket's header is whole"
+    );
     check_tcp::<B, true>(p, out, IpAddr::V4(src), IpAddr::V4(dst), |tcp| {
         tcp.checksum_ok_v4(src, dst)
     })?;
