@@ -240,9 +240,21 @@ impl<'a> TcpOptions<'a> {
         Ok(())
     }
 
-    /// [`summary`](Self::summary) of any layout, option by option.
+    /// [`summary`](Self::summary) of any other layout: a SYN's or
+    /// SYN-ACK's in one of the two layouts stacks send read whole, any
+    /// other option by option.
     #[inline(never)]
     fn summary_walk(self) -> Result<TcpOptionSet, TcpOptionError> {
+        if let Some(set) = syn_summary(self.rest) {
+            debug_assert_eq!(Ok(set), self.summary_by_option());
+            return Ok(set);
+        }
+        self.summary_by_option()
+    }
+
+    /// [`summary`](Self::summary) of any layout, option by option.
+    #[inline]
+    fn summary_by_option(self) -> Result<TcpOptionSet, TcpOptionError> {
         let mut set = TcpOptionSet::default();
         for opt in self {
             match opt? {
@@ -262,6 +274,31 @@ impl<'a> TcpOptions<'a> {
         self.rest = &[];
         Some(Err(e))
     }
+}
+
+/// The options of a SYN or SYN-ACK offering MSS, window scaling, SACK
+/// and timestamps in either layout stacks send: [`TcpOptionWriter`]'s
+/// (`MSS, NOP WS, NOP NOP SACKOK, NOP NOP TS`, what tpa sends) or Linux's
+/// (`MSS, SACKOK, TS, NOP WS`); `None` for any other bytes. What the
+/// option-by-option walk gives for those bytes, without the walk.
+#[inline]
+fn syn_summary(bytes: &[u8]) -> Option<TcpOptionSet> {
+    use kind::{MSS, NOP, SACK_PERMITTED as SACKOK, TIMESTAMPS as TS, WINDOW_SCALE as WS};
+    let (mss, shift, tsval, tsecr) = match *bytes {
+        #[rustfmt::skip]
+        [MSS, 4, m0, m1, NOP, WS, 3, shift, NOP, NOP, SACKOK, 2,
+         NOP, NOP, TS, 10, v0, v1, v2, v3, e0, e1, e2, e3]
+        | [MSS, 4, m0, m1, SACKOK, 2, TS, 10, v0, v1, v2, v3, e0, e1, e2, e3,
+           NOP, WS, 3, shift] => ([m0, m1], shift, [v0, v1, v2, v3], [e0, e1, e2, e3]),
+        _ => return None,
+    };
+    Some(TcpOptionSet {
+        mss: Some(u16::from_be_bytes(mss)),
+        window_scale: Some(shift),
+        sack_permitted: true,
+        sack: None,
+        timestamps: Some((u32::from_be_bytes(tsval), u32::from_be_bytes(tsecr))),
+    })
 }
 
 #[inline(always)]
@@ -523,6 +560,37 @@ mod tests {
                 Ok(TcpOption::WindowScale(7)),
             ]
         );
+    }
+
+    #[test]
+    fn syn_layouts_read_whole_as_walked() {
+        let mut w_buf = [0u8; 40];
+        let mut w = TcpOptionWriter::new(&mut w_buf);
+        w.mss(1460).unwrap();
+        w.window_scale(9).unwrap();
+        w.sack_permitted().unwrap();
+        w.timestamps(0x0102_0304, 0xa0b0_c0d0).unwrap();
+        let len = w.finish();
+        let linux = [
+            2, 4, 0x05, 0xb4, 4, 2, 8, 10, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0, 1, 3, 3, 9,
+        ];
+        let expected = TcpOptionSet {
+            mss: Some(1460),
+            window_scale: Some(9),
+            sack_permitted: true,
+            sack: None,
+            timestamps: Some((0x0102_0304, 0xa0b0_c0d0)),
+        };
+        for bytes in [&w_buf[..len], &linux[..]] {
+            assert_eq!(syn_summary(bytes), Some(expected));
+            assert_eq!(TcpOptions::new(bytes).summary_by_option(), Ok(expected));
+            assert_eq!(TcpOptions::new(bytes).summary(), Ok(expected));
+        }
+        // One byte off either layout is walked.
+        let mut other = linux;
+        other[18] = 4;
+        assert_eq!(syn_summary(&other), None);
+        assert_eq!(syn_summary(&linux[..19]), None);
     }
 
     #[test]
