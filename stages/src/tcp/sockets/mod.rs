@@ -14,8 +14,11 @@
 
 use crate::hash::SeededHash;
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+
+use hashbrown::HashTable;
 
 use tpa::app::{Event, SocketError, SocketId, Transport};
 use tpa::buf::PacketBuf;
@@ -179,7 +182,12 @@ pub struct TcpSockets<B: PacketBuf> {
     /// what is kept, each moved back into a slot as it is.
     #[allow(clippy::vec_box)]
     spare_conns: Vec<Box<Conn<B>>>,
-    conns: HashMap<FourTuple, u32, TupleHash>,
+    /// The connections' slots, found by 4-tuple: each entry a slot index,
+    /// hashed by its connection's tuple under `tuple_hash` (hashed once
+    /// per lookup, insertion or removal; the tuple itself lives in the
+    /// slot).
+    conns: HashTable<u32>,
+    tuple_hash: TupleHash,
     listeners: HashMap<SocketAddr, u32, TupleHash>,
     isn: IsnGenerator,
     cookies: SynCookies,
@@ -232,7 +240,8 @@ impl<B: PacketBuf> TcpSockets<B> {
             open: 0,
             spare_queues: Vec::new(),
             spare_conns: Vec::new(),
-            conns: HashMap::with_hasher(hash),
+            conns: HashTable::new(),
+            tuple_hash: hash,
             listeners: HashMap::with_hasher(hash),
             isn,
             cookies,
@@ -441,7 +450,7 @@ impl<B: PacketBuf> TcpSockets<B> {
 
     /// The fixed size in bytes of one connection in the table, part by
     /// part: its slot, its boxed entry (the engine and the table's
-    /// bookkeeping) and its 4-tuple map entry, then the engine's parts
+    /// bookkeeping) and its 4-tuple table entry, then the engine's parts
     /// ([`Connection::part_sizes`]). Heap the queues take once data flows
     /// comes on top; an idle connection has none.
     ///
@@ -457,7 +466,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             ("slot", size_of::<Slot<B>>()),
             ("boxed entry (Conn)", size_of::<Conn<B>>()),
             ("engine (Connection)", size_of::<Connection<B>>()),
-            ("4-tuple map entry", size_of::<(FourTuple, u32)>()),
+            ("4-tuple table entry", size_of::<u32>()),
         ];
         sizes.extend(Connection::<B>::part_sizes());
         sizes
@@ -511,7 +520,10 @@ impl<B: PacketBuf> TcpSockets<B> {
                 }
             }
             Entry::Conn(mut c) => {
-                self.conns.remove(&c.tuple);
+                let hash = self.tuple_hash.hash_one(c.tuple);
+                if let Ok(found) = self.conns.find_entry(hash, |&i| i == index) {
+                    found.remove();
+                }
                 add_retransmissions(&mut self.counters, &c.conn);
                 c.conn.recycle_rack(false);
                 if let Some(t) = &self.tracer {
@@ -594,11 +606,30 @@ impl<B: PacketBuf> TcpSockets<B> {
                 return Some(last);
             }
         }
-        let found = self.conns.get(tuple).copied();
+        let found = self.find_hashed(self.tuple_hash.hash_one(tuple), tuple);
         if let Some(index) = found {
             self.last_found = index;
         }
         found
+    }
+
+    /// The connection on `tuple`, whose hash is `hash`, looked up in the
+    /// table.
+    #[inline]
+    pub(super) fn find_hashed(&self, hash: u64, tuple: &FourTuple) -> Option<u32> {
+        lookup(&self.conns, &self.slots, hash, tuple)
+    }
+
+    /// Enters the connection in slot `index`, on `tuple` (whose hash is
+    /// `hash`, not in the table yet), in the 4-tuple table.
+    pub(super) fn insert_conn(&mut self, hash: u64, tuple: &FourTuple, index: u32) {
+        debug_assert_eq!(hash, self.tuple_hash.hash_one(tuple));
+        debug_assert!(self.find_hashed(hash, tuple).is_none());
+        let (slots, tuple_hash) = (&self.slots, &self.tuple_hash);
+        self.conns.insert_unique(hash, index, |&i| {
+            tuple_hash
+                .hash_one(slot_tuple(slots, i).expect("a table entry's slot holds its connection"))
+        });
     }
 
     /// The connection a flow mark names, if it is the one on `tuple`
@@ -656,6 +687,29 @@ impl<B: PacketBuf> TcpSockets<B> {
             Entry::Conn(c) => Some(c.tuple),
             _ => None,
         }
+    }
+}
+
+/// The slot of the connection on `tuple` (whose hash is `hash`) in
+/// `conns`, the 4-tuple table of `slots`.
+#[inline]
+fn lookup<B: PacketBuf>(
+    conns: &HashTable<u32>,
+    slots: &[Slot<B>],
+    hash: u64,
+    tuple: &FourTuple,
+) -> Option<u32> {
+    conns
+        .find(hash, |&i| slot_tuple(slots, i) == Some(tuple))
+        .copied()
+}
+
+/// The 4-tuple of the connection in `slots[index]`, if it holds one.
+#[inline]
+fn slot_tuple<B: PacketBuf>(slots: &[Slot<B>], index: u32) -> Option<&FourTuple> {
+    match &slots.get(index as usize)?.entry {
+        Entry::Conn(c) => Some(&c.tuple),
+        _ => None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Opening: listening, active opens, passive opens from a listener's
 //! SYN (a backlog entry or a SYN cookie), and TIME_WAIT reuse.
 
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 
 use tpa::app::{SocketError, SocketId, Transport};
@@ -8,7 +9,7 @@ use tpa::buf::PacketBuf;
 
 use tpa::wire::tcp::TcpFlags;
 
-use super::{Conn, Entry, TcpSockets};
+use super::{lookup, Conn, Entry, TcpSockets};
 use crate::iface::Interface;
 use crate::tcp::conn::{wscale_for, ConnParams, Connection, MIN_SND_MSS};
 use crate::tcp::listen::Listener;
@@ -99,15 +100,20 @@ impl<B: PacketBuf> TcpSockets<B> {
         if !self.make_room() {
             return Err(SocketError::NoBuffers);
         }
+        // The picker's last candidate and its tuple's hash: the port
+        // picked, hashed once.
+        let mut last_hashed = None;
         let port = match local.port() {
             0 => {
-                let conns = &self.conns;
-                let listeners = &self.listeners;
                 let ip = local.ip();
+                let (conns, slots) = (&self.conns, &self.slots);
+                let (listeners, tuple_hash) = (&self.listeners, &self.tuple_hash);
                 self.ports.pick(&self.steering, queue, ip, remote, |port| {
                     let l = SocketAddr::new(ip, port);
-                    !conns.contains_key(&FourTuple { local: l, remote })
-                        && !listeners.contains_key(&l)
+                    let candidate = FourTuple { local: l, remote };
+                    let hash = tuple_hash.hash_one(candidate);
+                    last_hashed = Some((port, hash));
+                    lookup(conns, slots, hash, &candidate).is_none() && !listeners.contains_key(&l)
                 })?
             }
             p => p,
@@ -116,10 +122,14 @@ impl<B: PacketBuf> TcpSockets<B> {
             local: SocketAddr::new(local.ip(), port),
             remote,
         };
+        let hash = match last_hashed {
+            Some((p, hash)) if p == port => hash,
+            _ => self.tuple_hash.hash_one(tuple),
+        };
         // A picked port passed the same test in the picker: only the
         // application's own port is looked up here.
-        debug_assert!(local.port() != 0 || !self.conns.contains_key(&tuple));
-        if local.port() != 0 && self.conns.contains_key(&tuple) {
+        debug_assert!(local.port() != 0 || self.find_hashed(hash, &tuple).is_none());
+        if local.port() != 0 && self.find_hashed(hash, &tuple).is_some() {
             return Err(SocketError::AddressInUse);
         }
         let params = self.params(&tuple, mss, None, now_ns);
@@ -127,7 +137,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         let mut entry = self.boxed_conn(conn, tuple, None, true);
         self.cap_by_path_mtu(&mut entry.conn, &tuple, now_ns);
         let id = self.take_slot(Entry::Conn(entry))?;
-        self.conns.insert(tuple, id.index);
+        self.insert_conn(hash, &tuple, id.index);
         self.attach_trace(id, now_ns);
         self.counters.active_opens += 1;
         self.mark(id.index);
@@ -256,7 +266,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             self.counters.table_full_drops += 1;
             return Err(Spawn::TableFull);
         };
-        self.conns.insert(tuple, id.index);
+        self.insert_conn(self.tuple_hash.hash_one(tuple), &tuple, id.index);
         self.attach_trace(id, now_ns);
         self.counters.passive_opens += 1;
         self.mark(id.index);
