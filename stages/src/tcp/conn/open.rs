@@ -40,7 +40,9 @@ pub(crate) fn wscale_for(bytes: usize) -> u8 {
 
 impl<B: PacketBuf> Connection<B> {
     /// A connection before its first segment: our half of the options
-    /// offered, nothing agreed yet.
+    /// offered, nothing agreed yet. Inline, so [`accept`](Self::accept)
+    /// builds the engine in its own result rather than copying it there.
+    #[inline]
     fn fresh(cfg: &TcpConfig, params: ConnParams, state: State, now_ns: u64) -> Self {
         let our_mss = params.mss.max(MIN_SND_MSS);
         let neg = Negotiated {
