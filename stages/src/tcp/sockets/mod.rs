@@ -68,6 +68,9 @@ pub const CONFIRM_INTERVAL_NS: u64 = 1_000_000_000;
 struct Conn<B: PacketBuf> {
     conn: Connection<B>,
     tuple: FourTuple,
+    /// `tuple`'s hash in the table's 4-tuple index, kept for its removal
+    /// and the index's growth.
+    tuple_hash: u64,
     /// The listener that spawned it, until the application takes it.
     listener: Option<SocketId>,
     /// Opened by `connect` (its handshake raises `Writable`, not
@@ -481,16 +484,19 @@ impl<B: PacketBuf> TcpSockets<B> {
         &mut self,
         conn: Connection<B>,
         tuple: FourTuple,
+        tuple_hash: u64,
         listener: Option<SocketId>,
         active: bool,
     ) -> Box<Conn<B>> {
+        debug_assert_eq!(tuple_hash, self.tuple_hash.hash_one(tuple));
+        let entry = |conn| Conn::new(conn, tuple, tuple_hash, listener, active);
         match self.spare_conns.pop() {
             Some(mut b) => {
-                *b = Conn::new(conn, tuple, listener, active);
+                *b = entry(conn);
                 b
             }
             // Written into the new allocation, not built beside it first.
-            None => Box::write(Box::new_uninit(), Conn::new(conn, tuple, listener, active)),
+            None => Box::write(Box::new_uninit(), entry(conn)),
         }
     }
 
@@ -520,8 +526,7 @@ impl<B: PacketBuf> TcpSockets<B> {
                 }
             }
             Entry::Conn(mut c) => {
-                let hash = self.tuple_hash.hash_one(c.tuple);
-                if let Ok(found) = self.conns.find_entry(hash, |&i| i == index) {
+                if let Ok(found) = self.conns.find_entry(c.tuple_hash, |&i| i == index) {
                     found.remove();
                 }
                 add_retransmissions(&mut self.counters, &c.conn);
@@ -620,15 +625,18 @@ impl<B: PacketBuf> TcpSockets<B> {
         lookup(&self.conns, &self.slots, hash, tuple)
     }
 
-    /// Enters the connection in slot `index`, on `tuple` (whose hash is
-    /// `hash`, not in the table yet), in the 4-tuple table.
-    pub(super) fn insert_conn(&mut self, hash: u64, tuple: &FourTuple, index: u32) {
-        debug_assert_eq!(hash, self.tuple_hash.hash_one(tuple));
-        debug_assert!(self.find_hashed(hash, tuple).is_none());
-        let (slots, tuple_hash) = (&self.slots, &self.tuple_hash);
-        self.conns.insert_unique(hash, index, |&i| {
-            tuple_hash
-                .hash_one(slot_tuple(slots, i).expect("a table entry's slot holds its connection"))
+    /// Enters the connection in slot `index` (not in the table yet) in
+    /// the 4-tuple table, under the hash it keeps.
+    pub(super) fn insert_conn(&mut self, index: u32) {
+        let slots = &self.slots;
+        let Some(c) = slot_conn(slots, index) else {
+            return;
+        };
+        debug_assert!(lookup(&self.conns, slots, c.tuple_hash, &c.tuple).is_none());
+        self.conns.insert_unique(c.tuple_hash, index, |&i| {
+            slot_conn(slots, i)
+                .expect("a table entry's slot holds its connection")
+                .tuple_hash
         });
     }
 
@@ -700,15 +708,17 @@ fn lookup<B: PacketBuf>(
     tuple: &FourTuple,
 ) -> Option<u32> {
     conns
-        .find(hash, |&i| slot_tuple(slots, i) == Some(tuple))
+        .find(hash, |&i| {
+            slot_conn(slots, i).is_some_and(|c| c.tuple == *tuple)
+        })
         .copied()
 }
 
-/// The 4-tuple of the connection in `slots[index]`, if it holds one.
+/// The connection in `slots[index]`, if it holds one.
 #[inline]
-fn slot_tuple<B: PacketBuf>(slots: &[Slot<B>], index: u32) -> Option<&FourTuple> {
+fn slot_conn<B: PacketBuf>(slots: &[Slot<B>], index: u32) -> Option<&Conn<B>> {
     match &slots.get(index as usize)?.entry {
-        Entry::Conn(c) => Some(&c.tuple),
+        Entry::Conn(c) => Some(c),
         _ => None,
     }
 }
@@ -718,12 +728,14 @@ impl<B: PacketBuf> Conn<B> {
     fn new(
         conn: Connection<B>,
         tuple: FourTuple,
+        tuple_hash: u64,
         listener: Option<SocketId>,
         active: bool,
     ) -> Self {
         Conn {
             conn,
             tuple,
+            tuple_hash,
             listener,
             active,
             app_closed: false,

@@ -134,10 +134,10 @@ impl<B: PacketBuf> TcpSockets<B> {
         }
         let params = self.params(&tuple, mss, None, now_ns);
         let conn = Connection::connect(&self.cfg, params, now_ns);
-        let mut entry = self.boxed_conn(conn, tuple, None, true);
+        let mut entry = self.boxed_conn(conn, tuple, hash, None, true);
         self.cap_by_path_mtu(&mut entry.conn, &tuple, now_ns);
         let id = self.take_slot(Entry::Conn(entry))?;
-        self.insert_conn(hash, &tuple, id.index);
+        self.insert_conn(id.index);
         self.attach_trace(id, now_ns);
         self.counters.active_opens += 1;
         self.mark(id.index);
@@ -238,7 +238,8 @@ impl<B: PacketBuf> TcpSockets<B> {
         }
         let params = self.params(&tuple, mss, iss_floor, now_ns);
         let conn = Connection::accept(&self.cfg, params, syn, now_ns);
-        let entry = self.boxed_conn(conn, tuple, Some(listener_id), false);
+        let hash = self.tuple_hash.hash_one(tuple);
+        let entry = self.boxed_conn(conn, tuple, hash, Some(listener_id), false);
         self.insert_passive(entry, listener, listener_id, now_ns)
     }
 
@@ -266,7 +267,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             self.counters.table_full_drops += 1;
             return Err(Spawn::TableFull);
         };
-        self.insert_conn(self.tuple_hash.hash_one(tuple), &tuple, id.index);
+        self.insert_conn(id.index);
         self.attach_trace(id, now_ns);
         self.counters.passive_opens += 1;
         self.mark(id.index);
@@ -427,7 +428,8 @@ impl<B: PacketBuf> TcpSockets<B> {
             ts_offset: self.ts_offset(&tuple),
         };
         let conn = Connection::from_cookie(&self.cfg, params, cookie, ack, now_ns);
-        let entry = self.boxed_conn(conn, tuple, Some(listener_id), false);
+        let hash = self.tuple_hash.hash_one(tuple);
+        let entry = self.boxed_conn(conn, tuple, hash, Some(listener_id), false);
         let id = self.insert_passive(entry, listener, listener_id, now_ns)?;
         Ok(id.index)
     }
