@@ -119,6 +119,17 @@ impl RtoEstimator {
             RttSample::Ambiguous(_) => return false,
         };
         match self.srtt_ns {
+            // A sample equal to SRTT with RTTVAR at 0 and no backoff (a
+            // steady RTT, every sample of a short path measured in
+            // timestamp ticks): the update below leaves SRTT, RTTVAR and
+            // the RTO as they are (the RTO was computed from them, since
+            // only a timeout changes it otherwise, and a timeout counts a
+            // backoff).
+            Some(srtt) if srtt == r && (self.rttvar_ns | u64::from(self.backoffs)) == 0 => {
+                #[cfg(any(test, debug_assertions))]
+                assert_eq!(self.rto_ns, self.computed_rto());
+                return true;
+            }
             // RFC 6298 §2.2: SRTT <- R, RTTVAR <- R/2.
             None => {
                 self.srtt_ns = Some(r);

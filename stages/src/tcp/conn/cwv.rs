@@ -122,6 +122,7 @@ impl<B: PacketBuf> Connection<B> {
     /// SND.UNA advanced: a round ends when it passes the round's end;
     /// a timeout's worth of half-unused rounds shrinks cwnd (RFC 7661
     /// §4.4, as Linux's `tcp_cwnd_application_limited`).
+    #[inline(always)]
     pub(super) fn cwv_on_ack(&mut self, now_ns: u64) {
         if !self.snd_una.ge(self.cwv.round_end) {
             return;

@@ -431,7 +431,7 @@ impl<B: PacketBuf> Connection<B> {
         // moves and the delivered chunks leave the queue.
         self.rack_on_ack(seg, newly_sacked, dsack, now_ns);
         if ack.gt(self.snd_una) {
-            self.on_new_ack(seg, window, now_ns);
+            self.on_new_ack::<false>(seg, false, now_ns);
         } else if ack == self.snd_una {
             // RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN,
             // the same window, while data is outstanding; RFC 6675 §2:
@@ -542,20 +542,46 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
-    /// SND.UNA advances.
-    pub(super) fn on_new_ack(&mut self, seg: &SegmentIn<B>, window: u32, now_ns: u64) {
+    /// SND.UNA advances. `released`: the chunks it acknowledges already
+    /// left the send queue (RACK's walk, `rack_on_cumulative_ack`, let
+    /// them go). `PREDICTED`: the ACK of a predicted segment
+    /// (`conn::predict`), which is at most SND.MAX, comes outside
+    /// recovery and with no FIN of ours queued: the checks those facts
+    /// settle are left out (and asserted).
+    pub(super) fn on_new_ack<const PREDICTED: bool>(
+        &mut self,
+        seg: &SegmentIn<B>,
+        released: bool,
+        now_ns: u64,
+    ) {
         let ack = seg.ack;
+        #[cfg(any(test, debug_assertions))]
+        assert!(
+            !PREDICTED || (!self.fin_requested && ack.le(self.snd_max) && !self.cc.in_recovery())
+        );
         let acked = ack.wrapping_sub(self.snd_una);
         // The FIN takes one sequence number but no byte.
-        let fin_in = self.fin_requested && ack == self.send_queue.end() + 1;
+        let fin_in = !PREDICTED && self.fin_requested && ack == self.send_queue.end() + 1;
         let syn_in = self.snd_una == self.iss;
         let acked_bytes = acked.saturating_sub(u32::from(fin_in) + u32::from(syn_in));
         self.snd_una = ack;
-        // A window probe's data may be acknowledged past SND.MAX.
-        self.snd_max = self.snd_max.max(ack);
+        if !PREDICTED {
+            // A window probe's data may be acknowledged past SND.MAX.
+            self.snd_max = self.snd_max.max(ack);
+        }
         self.probe_end = self.probe_end.max(ack);
         let acked_to = ack.min(self.send_queue.end());
+        #[cfg(any(test, debug_assertions))]
+        assert!(
+            !released
+                || (self.latency.is_none()
+                    && self
+                        .send_queue
+                        .front()
+                        .is_none_or(|c| !c.end().le(acked_to)))
+        );
         match self.latency.as_deref_mut() {
+            None if released => {}
             None => {
                 self.send_queue.ack(acked_to);
             }
@@ -571,7 +597,6 @@ impl<B: PacketBuf> Connection<B> {
             (true, Some((_, tsecr))) if tsecr != 0 => self.rtt_from_tsecr(tsecr, now_ns),
             _ => self.rtt_from_timed(ack, now_ns),
         };
-        let _ = window;
         if acked_bytes > 0 {
             // RFC 7661 §4.3: an unvalidated window does not grow (the
             // controller sees the ACK only in recovery then).
@@ -590,7 +615,10 @@ impl<B: PacketBuf> Connection<B> {
                 AckOutcome::Normal => self.dup_acks = 0,
             }
         }
-        if self.cc.in_recovery() {
+        // Outside recovery, the controller's `on_ack` does not start one.
+        #[cfg(any(test, debug_assertions))]
+        assert!(!PREDICTED || !self.cc.in_recovery());
+        if !PREDICTED && self.cc.in_recovery() {
             self.dup_acks = 0;
         }
         self.retries = 0;
@@ -656,6 +684,7 @@ impl<B: PacketBuf> Connection<B> {
 
     /// An RTT sample from an echoed timestamp (RFC 7323 §4.1); unambiguous
     /// even for a retransmission.
+    #[inline(always)]
     pub(super) fn rtt_from_tsecr(&mut self, tsecr: u32, now_ns: u64) -> Option<u64> {
         let ticks = self.ts_now(now_ns).wrapping_sub(tsecr);
         if ticks > 1 << 30 {

@@ -90,8 +90,8 @@ impl<B: PacketBuf> Connection<B> {
         let window = u32::from(seg.window) << self.neg.snd_wscale;
         let advanced = seg.ack.gt(self.snd_una);
         if advanced {
-            self.rack_on_cumulative_ack(seg.ack, now_ns);
-            self.on_new_ack(&seg, window, now_ns);
+            let released = self.rack_on_cumulative_ack(seg.ack, now_ns);
+            self.on_new_ack::<true>(&seg, released, now_ns);
         }
         self.update_send_window(&seg, window, advanced);
         if self.rack_active() {

@@ -428,11 +428,11 @@ impl<B: PacketBuf> Connection<B> {
     /// are released in the same walk (`SendQueue::ack_each`, as Linux's
     /// `tcp_clean_rtx_queue`), so `on_new_ack`, which follows, finds them
     /// gone; with the latency stages on, `on_new_ack` releases them (it
-    /// times each).
+    /// times each). Returns whether it released them.
     #[inline(never)]
-    pub(super) fn rack_on_cumulative_ack(&mut self, ack: SeqNumber, now_ns: u64) {
+    pub(super) fn rack_on_cumulative_ack(&mut self, ack: SeqNumber, now_ns: u64) -> bool {
         if !self.rack_active() {
-            return;
+            return false;
         }
         let snd_max = self.snd_max;
         let srtt = self.rto.srtt_ns();
@@ -454,7 +454,8 @@ impl<B: PacketBuf> Connection<B> {
                 latest = Some((c.sent_ns, end));
             }
         };
-        if self.latency.is_none() {
+        let released = self.latency.is_none();
+        if released {
             // Every chunk ending at or below `ack` ends at or below the
             // queue's end, so these are the chunks `on_new_ack` would
             // release.
@@ -470,6 +471,7 @@ impl<B: PacketBuf> Connection<B> {
         if let Some((sent_ns, end)) = latest {
             rack.on_delivered(sent_ns, end, now_ns);
         }
+        released
     }
 
     /// RACK_detect_loss (RFC 8985 §6.2 step 5): every chunk sent before
