@@ -428,8 +428,10 @@ impl<B: PacketBuf> Connection<B> {
     /// are released in the same walk (`SendQueue::ack_each`, as Linux's
     /// `tcp_clean_rtx_queue`), so `on_new_ack`, which follows, finds them
     /// gone; with the latency stages on, `on_new_ack` releases them (it
-    /// times each). Returns whether it released them.
-    #[inline(never)]
+    /// times each). Returns whether it released them. Inlined into the
+    /// predicted path (its one caller), with `on_new_ack`: one call frame
+    /// for the whole segment.
+    #[inline(always)]
     pub(super) fn rack_on_cumulative_ack(&mut self, ack: SeqNumber, now_ns: u64) -> bool {
         if !self.rack_active() {
             return false;
