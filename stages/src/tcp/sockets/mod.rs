@@ -479,7 +479,9 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// connection's box when one is kept (the closed connection's value
     /// dropped in it), else in a new one. The entry is built in its box:
     /// the engine, a kilobyte or two, is copied once, not once into an
-    /// entry and again into the box.
+    /// entry and again into the box. Inlined into its two callers (one
+    /// per open), so the engine is copied from where they built it.
+    #[inline(always)]
     fn boxed_conn(
         &mut self,
         conn: Connection<B>,
