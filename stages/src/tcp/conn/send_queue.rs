@@ -229,8 +229,16 @@ impl<B: PacketBuf> SendQueue<B> {
     /// reads them in place; the release pops them after it.
     #[inline]
     pub fn ack_each(&mut self, snd_una: SeqNumber, mut seen: impl FnMut(&Chunk<B>)) -> usize {
-        let mut popped = 0;
-        let mut bytes = 0;
+        let Some(front) = self.chunks.front() else {
+            return 0;
+        };
+        if !front.end().le(snd_una) {
+            return 0;
+        }
+        seen(front);
+        let mut bytes = front.len as usize;
+        let mut popped = 1;
+        // The commonest case, one chunk delivered, stops at the first look.
         while let Some(c) = self.chunks.get(popped) {
             if !c.end().le(snd_una) {
                 break;
@@ -244,7 +252,7 @@ impl<B: PacketBuf> SendQueue<B> {
             self.chunks.pop_front();
         }
         // The last one's buffer, held alone, is kept emptied for a write.
-        if let Some(last) = (popped > 0).then(|| self.chunks.pop_front()).flatten() {
+        if let Some(last) = self.chunks.pop_front() {
             if self.spare.is_none() {
                 if let Ok(mut buf) = last.buf.try_unique() {
                     if buf.recycle() {

@@ -210,14 +210,30 @@ impl<B: PacketBuf> Connection<B> {
     /// Starts the persist timer when data waits on a window too small for
     /// it with nothing in flight to bring a window update (RFC 9293
     /// §3.8.6.1); stops it once the window opens.
+    ///
+    /// The commonest case, data in flight or every queued byte inside the
+    /// window, is inline: no chunk can be stalled then (each one left in
+    /// the queue ends past SND.UNA and at or before the queue's end); the
+    /// rest is out of line.
+    #[inline]
     pub(super) fn update_persist(&mut self, now_ns: u64) {
-        let stalled = self.sending_state()
-            && self.snd_una == self.snd_max
-            && self
-                .send_queue
-                .next_unsent()
-                .is_some_and(|c| c.end().wrapping_sub(self.snd_una) > self.snd_wnd);
-        if !stalled {
+        if self.snd_una != self.snd_max
+            || self.send_queue.end().wrapping_sub(self.snd_una) <= self.snd_wnd
+        {
+            #[cfg(any(test, debug_assertions))]
+            assert!(!self.persist_stalled(), "window open yet stalled");
+            self.timers.persist = Deadline::STOPPED;
+            self.persist_backoff = 0;
+        } else {
+            self.update_persist_slow(now_ns);
+        }
+    }
+
+    /// [`update_persist`](Self::update_persist) when queued bytes reach
+    /// past the window with nothing in flight.
+    #[inline(never)]
+    fn update_persist_slow(&mut self, now_ns: u64) {
+        if !self.persist_stalled() {
             self.timers.persist = Deadline::STOPPED;
             self.persist_backoff = 0;
         } else if self.timers.persist.is_stopped() && !self.pending.window_probe {
@@ -229,6 +245,17 @@ impl<B: PacketBuf> Connection<B> {
                 .min(self.knobs.rto_max_ns);
             self.timers.persist = Deadline::at(now_ns + wait);
         }
+    }
+
+    /// Whether data waits on a window too small for it with nothing in
+    /// flight.
+    fn persist_stalled(&self) -> bool {
+        self.sending_state()
+            && self.snd_una == self.snd_max
+            && self
+                .send_queue
+                .next_unsent()
+                .is_some_and(|c| c.end().wrapping_sub(self.snd_una) > self.snd_wnd)
     }
 }
 
