@@ -197,7 +197,7 @@ impl<B: PacketBuf> TcpSockets<B> {
     }
 
     /// When a connection's timer is next due (possibly early: see
-    /// [`TimerQueue`](crate::tcp::timers::TimerQueue)).
+    /// [`TimerQueue`]).
     pub fn next_deadline(&self) -> Option<u64> {
         self.timers.next_deadline()
     }
