@@ -627,31 +627,16 @@ impl<B: PacketBuf, const N: usize, const K: usize> Runtime<B, N, K> {
         H: HostSink<B>,
         T: Observer<B>,
     {
-        let rx = port.rx_burst(&mut self.rx);
-        self.counters.iterations += 1;
-        self.counters.rx += rx as u64;
-        if !self.rx.is_empty() {
-            for frame in self.rx.as_slice() {
-                observer.on_rx(frame, now_ns);
-            }
-            let mut io = Io {
-                port,
-                host,
-                observer,
-                now_ns,
-            };
-            let pool = &*self.pool.get_or_insert_with(|| io.port.pool().clone());
-            let mut cx = Cx::new(now_ns, &mut self.queues, &mut io, pool, state);
-            let mut tally = Tally {
-                counts: &mut self.counts,
-                transmitted: [0; K],
-                ended: 0,
-            };
-            chain(&mut self.rx, &mut cx, &mut tally);
-            tally.finish();
-            // A `process_burst` must take every packet; free any it left.
-            self.rx.clear();
-        }
+        let (rx, ()) = self.iterate(
+            port,
+            host,
+            observer,
+            now_ns,
+            state,
+            (),
+            |(), burst, cx, tally| chain(burst, cx, tally),
+            |(), _, _| (),
+        );
         rx
     }
 

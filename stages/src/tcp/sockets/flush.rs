@@ -5,7 +5,7 @@
 use tpa::app::{Event, EventKind};
 use tpa::buf::PacketBuf;
 
-use super::{Entry, Slot, TcpCounters, TcpSockets};
+use super::{Conn, Entry, Slot, TcpCounters, TcpSockets};
 use crate::egress::{PathV4, PathV6};
 use crate::tcp::conn::{ConnEvents, Connection};
 use crate::tcp::segment::SegmentOut;
@@ -25,6 +25,20 @@ pub(crate) struct ConnOut<'a, B: PacketBuf> {
     pub path6: &'a mut Option<Box<PathV6>>,
     /// The table's counters.
     pub counters: &'a mut TcpCounters,
+}
+
+impl<'a, B: PacketBuf> ConnOut<'a, B> {
+    /// The parts of table entry `c` the output path works on.
+    #[inline(always)]
+    fn of(c: &'a mut Conn<B>, counters: &'a mut TcpCounters) -> Self {
+        ConnOut {
+            conn: &mut c.conn,
+            tuple: &c.tuple,
+            path: &mut c.path,
+            path6: &mut c.path6,
+            counters,
+        }
+    }
 }
 
 impl<B: PacketBuf> TcpSockets<B> {
@@ -55,13 +69,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         let out = match &mut slots[index as usize].entry {
             Entry::Conn(c) => {
                 c.dirty = false;
-                Some(ConnOut {
-                    conn: &mut c.conn,
-                    tuple: &c.tuple,
-                    path: &mut c.path,
-                    path6: &mut c.path6,
-                    counters,
-                })
+                Some(ConnOut::of(c, counters))
             }
             _ => None,
         };
@@ -101,13 +109,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             slots, counters, ..
         } = self;
         match &mut slots[index as usize].entry {
-            Entry::Conn(c) => Some(ConnOut {
-                conn: &mut c.conn,
-                tuple: &c.tuple,
-                path: &mut c.path,
-                path6: &mut c.path6,
-                counters,
-            }),
+            Entry::Conn(c) => Some(ConnOut::of(c, counters)),
             _ => None,
         }
     }
