@@ -178,6 +178,37 @@ pub(crate) struct QuietSeg<'a, B: PacketBuf> {
     pub timestamps: Option<(u32, u32)>,
     /// The data: the send queue's chunk.
     pub payload: Option<&'a Shared<B>>,
+    /// The sum of `payload`'s bytes when the send queue took it as it
+    /// copied them: the checksum adds it rather than reading them.
+    pub payload_sum: SummedLen,
+}
+
+/// The length (high 16 bits) and the one's-complement sum (low 16 bits)
+/// of a send-queue chunk's bytes, taken as they were copied; 0 when not
+/// taken. A chunk whose length is another now (grown, cut or refilled:
+/// every such change adds bytes or takes some away) has no sum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SummedLen(u32);
+
+impl SummedLen {
+    /// No sum taken.
+    pub const NONE: Self = Self(0);
+
+    /// The sum `sum` of `len` bytes ([`NONE`](Self::NONE) past 16 bits of
+    /// length).
+    #[inline]
+    pub fn new(len: usize, sum: u16) -> Self {
+        match u16::try_from(len) {
+            Ok(len) => Self(u32::from(len) << 16 | u32::from(sum)),
+            Err(_) => Self::NONE,
+        }
+    }
+
+    /// The sum, when it was taken of bytes of this length (not none).
+    #[inline]
+    pub fn sum_of(self, len: usize) -> Option<u16> {
+        (len > 0 && (self.0 >> 16) as usize == len).then_some(self.0 as u16)
+    }
 }
 
 #[cfg(test)]

@@ -605,9 +605,43 @@ fn build_quiet_other_v4<B: PacketBuf>(
     offload: bool,
     pseudo_addrs: u16,
 ) -> Result<(B, usize), SocketError> {
+    let payload_sum = seg
+        .payload
+        .and_then(|p| seg.payload_sum.sum_of(p.total_len()));
     let (mut buf, len) = build_quiet(port, ports, seg)?;
-    finish_checksum_with(&mut buf, offload, |n| combine(pseudo_addrs, n as u16));
+    match payload_sum {
+        Some(payload) if !offload => finish_checksum_summed(&mut buf, len, pseudo_addrs, payload),
+        _ => finish_checksum_with(&mut buf, offload, |n| combine(pseudo_addrs, n as u16)),
+    }
     Ok((buf, len))
+}
+
+/// The TCP checksum of `buf` (a header of `header` bytes, then data whose
+/// sum is `payload`) over IPv4, `pseudo_addrs` the pseudo-header's
+/// addresses and protocol: the header summed, the data's sum added (the
+/// header's length is even: the data's words lie as they were summed).
+/// The same value [`finish_checksum_with`] computes over every byte.
+#[inline]
+fn finish_checksum_summed<B: PacketBuf>(
+    buf: &mut B,
+    header: usize,
+    pseudo_addrs: u16,
+    payload: u16,
+) {
+    buf.meta_mut().tx.clear();
+    let pseudo = combine(pseudo_addrs, buf.total_len() as u16);
+    debug_assert_eq!(header % 2, 0);
+    let sum = !combine(sum_from(pseudo, &buf.data()[..header]), payload);
+    #[cfg(any(test, debug_assertions))]
+    {
+        let mut c = Checksum::new();
+        c.add_sum(pseudo);
+        for segment in buf.segments() {
+            c.add_bytes(segment);
+        }
+        debug_assert_eq!(sum, !c.sum(), "the stored payload sum");
+    }
+    buf.data_mut()[16..18].copy_from_slice(&sum.to_be_bytes());
 }
 
 /// The TCP header length of `seg`: 20 bytes, 32 with the timestamps.
@@ -940,6 +974,7 @@ fn finish_checksum_with<B: PacketBuf>(
 mod tests {
     use super::*;
     use crate::egress::{PathV4, PathV6};
+    use crate::tcp::segment::SummedLen;
     use crate::tcp::testing::{
         bytes, parse_tcp, segment_frame, tcp_packet, them, us, Seg, THEM_MAC,
     };
@@ -1168,6 +1203,7 @@ mod tests {
             window: 0xfedc,
             timestamps,
             payload: None,
+            payload_sum: SummedLen::NONE,
         };
         let full = SegmentOut {
             seq: fields.seq,
@@ -1196,9 +1232,17 @@ mod tests {
         };
         let ports = (tuple.local.port(), tuple.remote.port());
         let pseudo_addrs = pseudo_header_v4(src, dst, IpProtocol::Tcp.raw(), 0);
-        for offload in [false, true] {
+        // The data's sum known (the send queue took it as it copied
+        // them) or not: the same checksum.
+        for (offload, known_sum) in [(false, false), (false, true), (true, false), (true, true)] {
             for &(len, ts, flags) in &shapes {
-                let (quiet, mut full) = straight_pair(len, ts, flags);
+                let (mut quiet, mut full) = straight_pair(len, ts, flags);
+                if known_sum {
+                    quiet.fields.payload_sum =
+                        quiet.payload.as_ref().map_or(SummedLen::NONE, |p| {
+                            SummedLen::new(len, sum_from(0, p.data()))
+                        });
+                }
                 let (pair, _) = with_state_at(5, &mut state(), |cx| {
                     let (straight, header) =
                         build_quiet_v4(cx.port(), ports, quiet.seg(), offload, pseudo_addrs)

@@ -6,6 +6,7 @@
 //!
 //! - [`sum`]: the folded one's-complement sum of a byte slice (not yet
 //!   complemented), on the vector unit for long buffers;
+//! - [`copy_and_sum`]: a copy that returns [`sum`] of the bytes copied;
 //! - [`checksum`]: the value to store in a header (`!sum`);
 //! - [`Checksum`]: an accumulator over several pieces of any length
 //!   (pseudo-header, header, payload segments);
@@ -92,6 +93,46 @@ pub fn sum_from(start: u16, bytes: &[u8]) -> u16 {
     // accumulator with the end-around carry (a one's-complement sum modulo
     // 2^64 - 1 folds to the same 16-bit sum, as 2^16 - 1 divides it).
     sum_native(u64::from(start.to_be()), bytes)
+}
+
+/// Copies `src` into `dst` and returns [`sum`] of the bytes, in one pass
+/// over them: long data is summed on the vector unit block by block as it
+/// is stored (a later [`sum`] of the copy would read it all again), short
+/// data is copied then summed on the scalar loop as [`sum_from`] does.
+///
+/// # Panics
+///
+/// When `dst` and `src` differ in length (as
+/// [`slice::copy_from_slice`]).
+///
+/// ```
+/// use tpa::header::checksum::{copy_and_sum, sum};
+/// let src: Vec<u8> = (0..1460u32).map(|i| (i * 7) as u8).collect();
+/// let mut dst = vec![0; src.len()];
+/// assert_eq!(copy_and_sum(&mut dst, &src), sum(&src));
+/// assert_eq!(dst, src);
+/// ```
+#[inline]
+pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u16 {
+    if src.len() < WIDE_MIN {
+        dst.copy_from_slice(src);
+        return sum_native(0, src);
+    }
+    copy_and_sum_wide(dst, src)
+}
+
+/// [`copy_and_sum`] of [`WIDE_MIN`] bytes or more: whole blocks copied
+/// and summed on the lanes, the tail copied and summed on the scalar
+/// loop. Out of line, as [`sum_wide`].
+#[inline(never)]
+fn copy_and_sum_wide(dst: &mut [u8], src: &[u8]) -> u16 {
+    assert_eq!(dst.len(), src.len(), "copy_and_sum: lengths differ");
+    let whole = src.len() - src.len() % wide::BLOCK;
+    let (src_blocks, src_tail) = src.split_at(whole);
+    let (dst_blocks, dst_tail) = dst.split_at_mut(whole);
+    let acc = wide::copy_sum_blocks(dst_blocks, src_blocks);
+    dst_tail.copy_from_slice(src_tail);
+    sum_tail(acc, src_tail)
 }
 
 /// The one's-complement sum of the IPv4 pseudo-header (RFC 9293 3.1)
@@ -458,6 +499,36 @@ mod tests {
         }
     }
 
+    /// Every length 0..300 (scalar and vector paths), from even and odd
+    /// offsets of both buffers: the copy is exact and the sum is
+    /// [`sum_from`]'s.
+    #[test]
+    fn copy_and_sum_matches_sum_from_at_every_length_and_alignment() {
+        let mixed: Vec<u8> = (0..320).map(|i| (i * 37 + 11) as u8).collect();
+        let saturated = vec![0xff; 320];
+        for data in [&mixed, &saturated] {
+            for len in 0..300 {
+                for (from, to) in [(0, 0), (1, 0), (0, 1), (1, 3), (3, 2)] {
+                    let src = &data[from..from + len];
+                    let mut dst = vec![0u8; len + to];
+                    let got = copy_and_sum(&mut dst[to..], src);
+                    assert_eq!(got, sum_from(0, src), "{len} {from} {to}");
+                    assert_eq!(&dst[to..], src);
+                }
+            }
+        }
+    }
+
+    /// Saturated words over more blocks than the fused loop's lanes take
+    /// at once (the worst case for their headroom).
+    #[test]
+    fn long_saturated_copy_and_sum_matches_sum() {
+        let src = vec![0xff; (1 << 21) + 64 * 3 + 5];
+        let mut dst = vec![0; src.len()];
+        assert_eq!(copy_and_sum(&mut dst, &src), sum(&src));
+        assert_eq!(dst, src);
+    }
+
     #[test]
     fn sum_array_matches_sum() {
         let data: Vec<u8> = (0..100u8).map(|i| i.wrapping_mul(73) ^ 0xa5).collect();
@@ -574,6 +645,19 @@ mod tests {
                 sum_segment_v4(src, dst, protocol, &data),
                 sum_from(pseudo, &data)
             );
+        }
+
+        /// Long data from any offset: the copy is exact and the sum is
+        /// [`sum`]'s.
+        #[test]
+        fn long_copy_and_sum_matches_sum(
+            data in proptest::collection::vec(any::<u8>(), 0..4 * WIDE_MIN),
+            skip in 0usize..8,
+        ) {
+            let src = &data[skip.min(data.len())..];
+            let mut dst = vec![0; src.len()];
+            prop_assert_eq!(copy_and_sum(&mut dst, src), sum(src));
+            prop_assert_eq!(&dst[..], src);
         }
 
         #[test]

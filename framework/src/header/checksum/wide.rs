@@ -48,6 +48,101 @@ fn sum_part(bytes: &[u8]) -> u64 {
     lanes(bytes)
 }
 
+/// Copies `src` into `dst` (of the same length, a multiple of [`BLOCK`])
+/// and returns [`sum_blocks`] of the bytes (the same sum modulo
+/// 2^16 - 1, to fold), in one pass on AVX2: each block is added into the
+/// lanes as it is stored, so the sum costs next to nothing beside the copy
+/// (the later pass over the copy is what it saves). Elsewhere, the copy
+/// and then [`sum_blocks`].
+#[inline]
+pub(super) fn copy_sum_blocks(dst: &mut [u8], src: &[u8]) -> u64 {
+    assert_eq!(dst.len(), src.len());
+    debug_assert_eq!(src.len() % BLOCK, 0);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        let step = COPY_MAX_BLOCKS * BLOCK;
+        let mut acc = 0;
+        for (d, s) in dst.chunks_mut(step).zip(src.chunks(step)) {
+            // SAFETY: the CPU has AVX2 (checked just above), the only
+            // requirement of calling a function compiled for it.
+            acc = super::add_carry(acc, unsafe { copy_halves_avx2(d, s) });
+        }
+        return acc;
+    }
+    dst.copy_from_slice(src);
+    sum_blocks(src)
+}
+
+/// At most this many blocks go through [`copy_halves_avx2`]'s 32-bit
+/// lanes, each of which gains less than 2^16 per block: no carry lost.
+#[cfg(target_arch = "x86_64")]
+const COPY_MAX_BLOCKS: usize = 1 << 15;
+
+/// Copies the 64-byte blocks of `src` (at most [`COPY_MAX_BLOCKS`]) into
+/// `dst` 32 bytes at a time, each 32 bytes also split into the low and
+/// high 16-bit halves of their eight 32-bit words and added into 32-bit
+/// lanes (a 32-bit word is its two halves modulo 2^16 - 1): the loads the
+/// copy makes anyway feed the sum. Written with the intrinsics: as plain
+/// slices the compiler turns the copy back into a `memcpy` before the loop
+/// and sums in a second pass.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn copy_halves_avx2(dst: &mut [u8], src: &[u8]) -> u64 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_add_epi32, _mm256_add_epi64, _mm256_and_si256, _mm256_castsi256_si128,
+        _mm256_cvtepu32_epi64, _mm256_extract_epi64, _mm256_extracti128_si256, _mm256_loadu_si256,
+        _mm256_set1_epi32, _mm256_setzero_si256, _mm256_srli_epi32, _mm256_storeu_si256,
+    };
+    debug_assert!(src.len() <= COPY_MAX_BLOCKS * BLOCK);
+    let low = _mm256_set1_epi32(0xffff);
+    let (mut lo0, mut hi0, mut lo1, mut hi1) = (
+        _mm256_setzero_si256(),
+        _mm256_setzero_si256(),
+        _mm256_setzero_si256(),
+        _mm256_setzero_si256(),
+    );
+    for (to, block) in dst.chunks_exact_mut(BLOCK).zip(src.chunks_exact(BLOCK)) {
+        let (from, to) = (
+            block.as_ptr().cast::<__m256i>(),
+            to.as_mut_ptr().cast::<__m256i>(),
+        );
+        // SAFETY: `block` and `to` are 64 bytes each: both 32-byte loads
+        // and both 32-byte stores are in bounds; the unaligned forms need
+        // no alignment.
+        let (v, w) = unsafe {
+            let (v, w) = (_mm256_loadu_si256(from), _mm256_loadu_si256(from.add(1)));
+            _mm256_storeu_si256(to, v);
+            _mm256_storeu_si256(to.add(1), w);
+            (v, w)
+        };
+        lo0 = _mm256_add_epi32(lo0, _mm256_and_si256(v, low));
+        hi0 = _mm256_add_epi32(hi0, _mm256_srli_epi32::<16>(v));
+        lo1 = _mm256_add_epi32(lo1, _mm256_and_si256(w, low));
+        hi1 = _mm256_add_epi32(hi1, _mm256_srli_epi32::<16>(w));
+    }
+    // Each lane is below 2^31: two added stay below 2^32. Then widened to
+    // 64 bits, added, and the four 64-bit lanes added.
+    let widen = |v: __m256i| {
+        _mm256_add_epi64(
+            _mm256_cvtepu32_epi64(_mm256_castsi256_si128(v)),
+            _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(v)),
+        )
+    };
+    let t = _mm256_add_epi64(
+        widen(_mm256_add_epi32(lo0, lo1)),
+        widen(_mm256_add_epi32(hi0, hi1)),
+    );
+    [
+        _mm256_extract_epi64::<0>(t),
+        _mm256_extract_epi64::<1>(t),
+        _mm256_extract_epi64::<2>(t),
+        _mm256_extract_epi64::<3>(t),
+    ]
+    .iter()
+    .map(|&l| l as u64)
+    .sum()
+}
+
 /// The loop of [`sum_part`] compiled for AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]

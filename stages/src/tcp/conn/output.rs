@@ -6,7 +6,7 @@ use tpa::buf::PacketBuf;
 use tpa::wire::tcp::{SackBlocks, TcpFlags};
 
 use super::super::cc::CongestionControl;
-use super::super::segment::{OptionsOut, QuietSeg, SegmentOut};
+use super::super::segment::{OptionsOut, QuietSeg, SegmentOut, SummedLen};
 use super::super::seq::SeqNumber;
 use super::send_queue::Chunk;
 use super::timers::Deadline;
@@ -301,9 +301,13 @@ impl<B: PacketBuf> Connection<B> {
         let seg = self.quiet_ack(seq, flags, now_ns);
         // The chunk stays where it was (sent, not yet acknowledged): the
         // segment borrows its data, no reference taken.
-        let payload = self.send_queue.get(index).map(|c| &c.buf);
-        debug_assert!(payload.is_some(), "the chunk just sent");
-        QuietSeg { payload, ..seg }
+        let chunk = self.send_queue.get(index);
+        debug_assert!(chunk.is_some(), "the chunk just sent");
+        QuietSeg {
+            payload: chunk.map(|c| &c.buf),
+            payload_sum: chunk.map_or(SummedLen::NONE, |c| c.summed),
+            ..seg
+        }
     }
 
     /// [`with_ack`](Self::with_ack) without SACK blocks (none to report)
@@ -325,6 +329,7 @@ impl<B: PacketBuf> Connection<B> {
             window,
             timestamps: self.neg.ts.then(|| (self.ts_now(now_ns), self.ts_recent)),
             payload: None,
+            payload_sum: SummedLen::NONE,
         }
     }
 

@@ -13,8 +13,11 @@
 use std::collections::VecDeque;
 
 use tpa::buf::{PacketBuf, Shared};
+use tpa::header::checksum;
 
+use super::super::segment::SummedLen;
 use super::super::seq::{SeqNumber, SeqRange};
+use super::super::wire::COPY_BREAK;
 
 /// One segment's worth of queued data.
 pub(super) struct Chunk<B: PacketBuf> {
@@ -40,6 +43,9 @@ pub(super) struct Chunk<B: PacketBuf> {
     /// from the chunks behind it ([`SendQueue::refill_next`]) before it
     /// goes (sender silly window syndrome avoidance).
     pub short: bool,
+    /// The sum of the bytes `push_copy` copied into it in one go, with
+    /// their length.
+    pub summed: SummedLen,
 }
 
 impl<B: PacketBuf> Chunk<B> {
@@ -47,6 +53,13 @@ impl<B: PacketBuf> Chunk<B> {
     pub fn end(&self) -> SeqNumber {
         self.seq + self.len
     }
+}
+
+/// Copies `src` into `dst` and returns their sum. Out of line: the
+/// short writes' `push_copy` does not carry the vector copy.
+#[inline(never)]
+fn copy_summed(dst: &mut [u8], src: &[u8]) -> SummedLen {
+    SummedLen::new(src.len(), checksum::copy_and_sum(dst, src))
 }
 
 /// The queue: chunks in sequence order, the index of the next one to
@@ -139,9 +152,17 @@ impl<B: PacketBuf> SendQueue<B> {
                 break; // a buffer with no room: nothing sensible to do
             }
             let Ok(dst) = buf.append(n) else { break };
-            dst.copy_from_slice(&rest[..n]);
+            let summed = if n > COPY_BREAK {
+                // Data the segment chains rather than copies behind its
+                // header: its sum, taken in the copy, spares the
+                // checksum a pass over it.
+                copy_summed(dst, &rest[..n])
+            } else {
+                dst.copy_from_slice(&rest[..n]);
+                SummedLen::NONE
+            };
             rest = &rest[n..];
-            self.push_chunk(buf.share(), n as u32);
+            self.push_chunk(buf.share(), n as u32, summed);
         }
         data.len() - rest.len()
     }
@@ -186,11 +207,12 @@ impl<B: PacketBuf> SendQueue<B> {
     /// Queues `buf` as one chunk without copying it.
     pub fn push_buf(&mut self, buf: B) {
         let len = buf.total_len();
-        self.push_chunk(buf.share(), len as u32);
+        self.push_chunk(buf.share(), len as u32, SummedLen::NONE);
     }
 
-    /// Appends a chunk of `len` bytes at the queue's end.
-    fn push_chunk(&mut self, buf: Shared<B>, len: u32) {
+    /// Appends a chunk of `len` bytes at the queue's end, their sum when
+    /// taken.
+    fn push_chunk(&mut self, buf: Shared<B>, len: u32, summed: SummedLen) {
         // The end is the last chunk's (or, empty, the next byte's).
         debug_assert!(self.chunks.back().is_none_or(|c| c.end() == self.end));
         let seq = self.end;
@@ -203,6 +225,7 @@ impl<B: PacketBuf> SendQueue<B> {
             written_ns: 0,
             sacked: false,
             short: false,
+            summed,
         });
         self.bytes += len as usize;
         self.end = seq + len;
@@ -466,6 +489,7 @@ impl<B: PacketBuf> SendQueue<B> {
             written_ns: 0,
             sacked: false,
             short: false,
+            summed: SummedLen::NONE,
         });
     }
 
@@ -807,6 +831,41 @@ mod tests {
         assert_eq!(q.chunks[2].seq, SeqNumber::new(108));
         drop(q);
         pool.assert_whole();
+    }
+
+    #[test]
+    fn a_chunk_copied_in_one_go_keeps_its_sum_until_its_length_changes() {
+        let pool = Pool::with_capacity(16).unwrap();
+        let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(100), 10_000);
+        let mut alloc = || pool.alloc();
+        let data: Vec<u8> = (0..2500u32).map(|i| (i * 13 + 7) as u8).collect();
+        assert_eq!(q.push_copy(&data[..2000], 1460, &mut alloc), 2000);
+        // Long enough to be chained: summed as copied.
+        assert_eq!(
+            q.chunks[0].summed.sum_of(q.chunks[0].len as usize),
+            Some(checksum::sum(&data[..1460]))
+        );
+        assert_eq!(
+            q.chunks[1].summed.sum_of(q.chunks[1].len as usize),
+            Some(checksum::sum(&data[1460..2000]))
+        );
+        // The unsent tail grown: its old sum no longer holds.
+        assert_eq!(q.push_copy(&data[2000..2100], 1460, &mut alloc), 100);
+        assert_eq!(q.chunks[1].len, 640);
+        assert_eq!(q.chunks[1].summed.sum_of(q.chunks[1].len as usize), None);
+        // Cut: neither piece keeps the whole chunk's sum.
+        assert!(q.split_next(1024, 1460, &mut alloc));
+        assert_eq!(q.chunks[0].summed.sum_of(q.chunks[0].len as usize), None);
+        assert_eq!(q.chunks[1].summed.sum_of(q.chunks[1].len as usize), None);
+        // Short data is copied behind the header and summed there.
+        assert_eq!(q.push_copy(&data[..100], 100, &mut alloc), 100);
+        assert_eq!(
+            q.chunks
+                .back()
+                .map(|c| c.summed.sum_of(c.len as usize))
+                .unwrap(),
+            None
+        );
     }
 
     #[test]
