@@ -185,8 +185,9 @@ pub(crate) struct QuietSeg<'a, B: PacketBuf> {
 
 /// The length (high 16 bits) and the one's-complement sum (low 16 bits)
 /// of a send-queue chunk's bytes, taken as they were copied; 0 when not
-/// taken. A chunk whose length is another now (grown, cut or refilled:
-/// every such change adds bytes or takes some away) has no sum.
+/// taken. A chunk whose bytes change (grown, cut or refilled) is given
+/// [`NONE`](Self::NONE), and the length kept with the sum is checked
+/// again where it is used.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct SummedLen(u32);
 

@@ -195,6 +195,8 @@ impl<B: PacketBuf> SendQueue<B> {
                 self.chunks.push_back(Chunk {
                     buf: buf.share(),
                     len,
+                    // Other bytes now: the sum taken in the copy is gone.
+                    summed: SummedLen::NONE,
                     ..last
                 });
                 self.end = seq + len;
@@ -572,6 +574,7 @@ impl<B: PacketBuf> SendQueue<B> {
             buf: tail.share(),
             // Chunks follow it (they start at `index` now): refill it first.
             short: tail_len < chunk_max && index < self.chunks.len(),
+            summed: SummedLen::NONE,
             ..chunk
         };
         self.chunks.insert(index, tail_chunk);
@@ -581,6 +584,7 @@ impl<B: PacketBuf> SendQueue<B> {
                 buf: head,
                 len: at,
                 short: false,
+                summed: SummedLen::NONE,
                 ..chunk
             },
         );
@@ -667,6 +671,7 @@ impl<B: PacketBuf> SendQueue<B> {
                             seq: next.seq + take as u32,
                             len: rest as u32,
                             short,
+                            summed: SummedLen::NONE,
                             ..next
                         },
                     );
@@ -685,6 +690,7 @@ impl<B: PacketBuf> SendQueue<B> {
             Chunk {
                 buf: buf.share(),
                 len: len as u32,
+                summed: SummedLen::NONE,
                 ..short
             },
         );
@@ -831,6 +837,21 @@ mod tests {
         assert_eq!(q.chunks[2].seq, SeqNumber::new(108));
         drop(q);
         pool.assert_whole();
+    }
+
+    #[test]
+    fn a_grown_chunk_cut_back_to_its_first_length_has_no_sum() {
+        let pool = Pool::with_capacity(16).unwrap();
+        let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(100), 10_000);
+        let mut alloc = || pool.alloc();
+        let data: Vec<u8> = (0..1200u32).map(|i| (i * 31 + 3) as u8).collect();
+        assert_eq!(q.push_copy(&data[..1000], 1460, &mut alloc), 1000);
+        assert_eq!(q.push_copy(&data[1000..1200], 1460, &mut alloc), 200);
+        assert_eq!(q.chunks[0].len, 1200);
+        // The tail of the cut is 1000 bytes again, but other bytes.
+        assert!(q.split_next(200, 1460, &mut alloc));
+        assert_eq!(q.chunks[1].len, 1000);
+        assert_eq!(q.chunks[1].summed.sum_of(1000), None);
     }
 
     #[test]
