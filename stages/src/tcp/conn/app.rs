@@ -104,7 +104,13 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// Whether writes are allowed now.
+    #[inline]
     fn check_writable(&self) -> Result<(), SocketError> {
+        // The common answer first, one compare rather than the match's
+        // jump table.
+        if self.state == State::Established && !self.fin_requested {
+            return Ok(());
+        }
         match self.state {
             State::Established | State::CloseWait if !self.fin_requested => Ok(()),
             State::SynSent | State::SynReceived if !self.fin_requested => {
@@ -221,10 +227,15 @@ impl<B: PacketBuf> Connection<B> {
         ) {
             return;
         }
+        // The announced window still half the queue or more (the common
+        // read) is answered before the free room is worked out.
         let cur = self.rcv_adv.wrapping_sub(self.rcv_nxt) as usize;
+        if cur >= self.receive_queue.capacity() / 2 {
+            return;
+        }
         let free = self.receive_queue.free();
         let threshold = (self.receive_queue.capacity() / 2).min(self.neg.rcv_payload_max());
-        if free >= cur + threshold && cur < self.receive_queue.capacity() / 2 {
+        if free >= cur + threshold {
             self.pending.ack_now = true;
         }
     }

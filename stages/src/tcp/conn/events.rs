@@ -29,7 +29,9 @@ pub struct ConnEvents {
 }
 
 impl ConnEvents {
-    /// Whether nothing happened.
+    /// Whether nothing happened: the flags or'ed together and the
+    /// error's tag, not a compare each (every segment's events are
+    /// checked).
     ///
     /// ```
     /// use tpa_stages::tcp::conn::ConnEvents;
@@ -38,7 +40,10 @@ impl ConnEvents {
     /// ```
     #[inline]
     pub fn is_empty(&self) -> bool {
-        *self == ConnEvents::default()
+        let empty = (u8::from(self.readable) | u8::from(self.writable)) == 0
+            && !self.beyond_readable_writable();
+        debug_assert_eq!(empty, *self == ConnEvents::default());
+        empty
     }
 
     /// Whether anything but `readable` and `writable` happened: the

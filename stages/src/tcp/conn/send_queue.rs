@@ -133,7 +133,8 @@ impl<B: PacketBuf> SendQueue<B> {
     /// Copies as much of `data` as fits, at most `chunk_max` bytes per
     /// chunk, filling the last unsent chunk first; new buffers come from
     /// `alloc`. Returns the bytes taken (fewer when the budget or the
-    /// buffers ran out).
+    /// buffers ran out). Inline: a write is this call and little else.
+    #[inline]
     pub fn push_copy<A>(&mut self, data: &[u8], chunk_max: usize, alloc: &mut A) -> usize
     where
         A: FnMut() -> Option<B> + ?Sized,
