@@ -133,7 +133,8 @@ impl<B: PacketBuf> SendQueue<B> {
     /// Copies as much of `data` as fits, at most `chunk_max` bytes per
     /// chunk, filling the last unsent chunk first; new buffers come from
     /// `alloc`. Returns the bytes taken (fewer when the budget or the
-    /// buffers ran out). Inline: a write is this call and little else.
+    /// buffers ran out). Inline for the common small write, one new chunk
+    /// copied plainly; more goes to [`push_chunks`](Self::push_chunks).
     #[inline]
     pub fn push_copy<A>(&mut self, data: &[u8], chunk_max: usize, alloc: &mut A) -> usize
     where
@@ -141,13 +142,54 @@ impl<B: PacketBuf> SendQueue<B> {
     {
         let data = &data[..data.len().min(self.space())];
         // The last chunk, while unsent, is ours alone: grow it in place.
-        let mut rest = if !data.is_empty() && self.next < self.chunks.len() {
+        let rest = if !data.is_empty() && self.next < self.chunks.len() {
             self.grow_unsent_tail(data, chunk_max)
         } else {
             data
         };
+        let held = data.len() - rest.len();
+        if rest.is_empty() {
+            return held;
+        }
+        if rest.len() > chunk_max.min(COPY_BREAK) {
+            return held + self.push_chunks(rest, chunk_max, None, alloc);
+        }
+        // `push_chunks`' first round, when the buffer takes all of `rest`.
+        let Some(mut buf) = alloc() else {
+            return held;
+        };
+        if buf.tailroom() < rest.len() {
+            return held + self.push_chunks(rest, chunk_max, Some(buf), alloc);
+        }
+        let Ok(dst) = buf.append(rest.len()) else {
+            return held;
+        };
+        dst.copy_from_slice(rest);
+        self.push_chunk(buf.share(), rest.len() as u32, SummedLen::NONE);
+        data.len()
+    }
+
+    /// Copies `rest` into new chunks of at most `chunk_max` bytes, in
+    /// `first` and then buffers from `alloc`; returns the bytes taken.
+    #[inline]
+    fn push_chunks<A>(
+        &mut self,
+        mut rest: &[u8],
+        chunk_max: usize,
+        mut first: Option<B>,
+        alloc: &mut A,
+    ) -> usize
+    where
+        A: FnMut() -> Option<B> + ?Sized,
+    {
+        let len = rest.len();
         while !rest.is_empty() {
-            let Some(mut buf) = alloc() else { break };
+            let Some(mut buf) = (match first.take() {
+                Some(buf) => Some(buf),
+                None => alloc(),
+            }) else {
+                break;
+            };
             let n = chunk_max.min(buf.tailroom()).min(rest.len());
             if n == 0 {
                 break; // a buffer with no room: nothing sensible to do
@@ -165,7 +207,7 @@ impl<B: PacketBuf> SendQueue<B> {
             rest = &rest[n..];
             self.push_chunk(buf.share(), n as u32, summed);
         }
-        data.len() - rest.len()
+        len - rest.len()
     }
 
     /// [`push_copy`](Self::push_copy) into the last chunk, unsent and
@@ -836,6 +878,37 @@ mod tests {
         assert_eq!(q.push_copy(b"ij", 5, &mut alloc), 2);
         assert_eq!(q.chunks.len(), 3);
         assert_eq!(q.chunks[2].seq, SeqNumber::new(108));
+        drop(q);
+        pool.assert_whole();
+    }
+
+    #[test]
+    fn a_small_write_into_a_buffer_short_of_room_goes_on_in_the_next() {
+        let pool = Pool::new(tpa::buf::PoolConfig {
+            name: "short-room".to_owned(),
+            capacity: 8,
+            data_room: 8,
+            headroom: 0,
+            huge_pages: false,
+            ..tpa::buf::PoolConfig::default()
+        })
+        .unwrap();
+        let mut q = SendQueue::<PoolBuf>::new(SeqNumber::new(100), 10_000);
+        let mut alloc = || pool.alloc();
+        // The first buffer takes 8 of the 10 bytes, the next one the rest,
+        // as a write of more than one chunk would be cut.
+        assert_eq!(q.push_copy(b"0123456789", 100, &mut alloc), 10);
+        assert_eq!((q.chunks[0].len, q.chunks[1].len), (8, 2));
+        assert_eq!(q.chunks[1].seq, SeqNumber::new(108));
+        assert_eq!(collect(&q), b"0123456789");
+        // Buffers run out: what was copied is taken, no more.
+        q.advance();
+        q.advance();
+        let mut none = || None;
+        assert_eq!(q.push_copy(b"ab", 100, &mut none), 0);
+        let mut one = Some(pool.alloc().unwrap());
+        assert_eq!(q.push_copy(&[7; 12], 100, &mut || one.take()), 8);
+        assert_eq!(q.end(), SeqNumber::new(118));
         drop(q);
         pool.assert_whole();
     }

@@ -55,10 +55,10 @@ impl<B: PacketBuf> TcpSockets<B> {
         socket: SocketId,
     ) -> Result<(&mut Connection<B>, &mut Option<B>), SocketError> {
         if !self.is_common_call(socket) {
-            // Out of line as in `conn_mut`; it leaves the slot marked, so
-            // the lookup below finds a connection.
-            self.conn_mut_rare(socket)?;
+            return self.conn_for_write_rare(socket);
         }
+        // The slot as `is_common_call` found it: its checks serve this
+        // lookup too (the rare path looks it up on its own).
         let TcpSockets {
             slots,
             dirty,
@@ -73,7 +73,29 @@ impl<B: PacketBuf> TcpSockets<B> {
                 }
                 Ok((&mut c.conn, spare_send_buf))
             }
-            // Checked above (or by `conn_mut_rare`): a connection.
+            // Checked above: a connection.
+            _ => Err(SocketError::BadSocket),
+        }
+    }
+
+    /// [`conn_for_write`](Self::conn_for_write) for every call but the
+    /// common one, as [`conn_mut_rare`](Self::conn_mut_rare), which
+    /// leaves the slot marked.
+    #[cold]
+    #[inline(never)]
+    fn conn_for_write_rare(
+        &mut self,
+        socket: SocketId,
+    ) -> Result<(&mut Connection<B>, &mut Option<B>), SocketError> {
+        self.conn_mut_rare(socket)?;
+        let TcpSockets {
+            slots,
+            spare_send_buf,
+            ..
+        } = self;
+        match &mut slots[socket.index as usize].entry {
+            Entry::Conn(c) => Ok((&mut c.conn, spare_send_buf)),
+            // `conn_mut_rare` found a connection there.
             _ => Err(SocketError::BadSocket),
         }
     }
