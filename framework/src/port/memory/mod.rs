@@ -17,9 +17,10 @@
 //!
 //! # Threads and cost
 //!
-//! Each lane's state sits behind one mutex, taken once per `rx_burst` or
-//! `tx_burst`, never per packet; so the two ends (and several queues) may run
-//! on different threads. An `rx_burst` on a lane with nothing on the way
+//! Each lane's state sits behind one lock (a flag: one compare-exchange to
+//! take it, one store to free it), taken once per `rx_burst` or `tx_burst`,
+//! never per packet; so the two ends (and several queues) may run on
+//! different threads. An `rx_burst` on a lane with nothing on the way
 //! takes no lock: it reads a count the lane's last holder left (one load). Without impairment a burst goes straight into the
 //! far end's receive ring: no allocation, no clock read on transmit, one on
 //! receive (for the timestamp). When a receive ring is full, `tx_burst` takes
@@ -53,6 +54,7 @@
 
 mod impair;
 mod lane;
+mod lane_lock;
 mod rng;
 pub(crate) mod rss;
 mod stats;
@@ -67,6 +69,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use lane::{Lane, LaneSetup};
+use lane_lock::LaneLock;
 
 use crate::buf::{Pool, PoolBuf, PoolConfig};
 use crate::port::offload::{self, OffloadStats, TxDevice};
@@ -224,7 +227,7 @@ struct Shared {
     max_segments: usize,
     macs: [MacAddr; 2],
     /// Indexed by [`Direction::index`].
-    lanes: [Mutex<Lane>; 2],
+    lanes: [LaneLock<Lane>; 2],
     /// Packets on the way on each lane (queued, in flight or held back),
     /// as its lock's last holder left it: an empty lane is polled without
     /// its lock. Indexed by [`Direction::index`].
@@ -245,7 +248,7 @@ impl Shared {
     #[inline]
     fn transmit<const N: usize>(&self, end: End, tx: &mut Burst<PoolBuf, N>, fit: bool) -> usize {
         let i = end.tx_direction().index();
-        let mut lane = lock(&self.lanes[i]);
+        let mut lane = self.lanes[i].lock();
         let n = lane.transmit(tx, &self.clock, fit);
         self.on_way[i].store(lane.on_way(), Ordering::Release);
         n
@@ -287,7 +290,7 @@ impl MemoryWire {
             .map_err(|e| invalid(&e.to_string()))?,
         };
         let lane = |impairment: Impairment, salt: u64| {
-            Mutex::new(Lane::new(LaneSetup {
+            LaneLock::new(Lane::new(LaneSetup {
                 queues: config.queues,
                 ring_size: config.ring_size,
                 mtu: config.mtu,
@@ -378,14 +381,14 @@ impl MemoryWire {
             Partition::BToA => (false, true),
             Partition::Both => (true, true),
         };
-        lock(&self.shared.lanes[0]).set_partitioned(ab);
-        lock(&self.shared.lanes[1]).set_partitioned(ba);
+        self.shared.lanes[0].lock().set_partitioned(ab);
+        self.shared.lanes[1].lock().set_partitioned(ba);
     }
 
     /// The current partition.
     pub fn partition(&self) -> Partition {
-        let ab = lock(&self.shared.lanes[0]).is_partitioned();
-        let ba = lock(&self.shared.lanes[1]).is_partitioned();
+        let ab = self.shared.lanes[0].lock().is_partitioned();
+        let ba = self.shared.lanes[1].lock().is_partitioned();
         match (ab, ba) {
             (false, false) => Partition::None,
             (true, false) => Partition::AToB,
@@ -396,23 +399,23 @@ impl MemoryWire {
 
     /// Replaces the impairment of one direction (the PRNG stream continues).
     pub fn set_impairment(&self, dir: Direction, imp: Impairment) {
-        lock(&self.shared.lanes[dir.index()]).set_impairment(imp);
+        self.shared.lanes[dir.index()].lock().set_impairment(imp);
     }
 
     /// The impairment of one direction.
     pub fn impairment(&self, dir: Direction) -> Impairment {
-        lock(&self.shared.lanes[dir.index()]).impairment().clone()
+        self.shared.lanes[dir.index()].lock().impairment().clone()
     }
 
     /// Counters of one lane.
     pub fn stats(&self, dir: Direction) -> LaneStats {
-        lock(&self.shared.lanes[dir.index()]).stats()
+        self.shared.lanes[dir.index()].lock().stats()
     }
 
     /// Discards every packet on the wire (their buffers return to the pool).
     pub fn clear(&self) {
         for (l, on_way) in self.shared.lanes.iter().zip(&self.shared.on_way) {
-            let mut lane = lock(l);
+            let mut lane = l.lock();
             lane.clear();
             on_way.store(lane.on_way(), Ordering::Release);
         }
@@ -537,7 +540,7 @@ impl Port for MemoryPort {
         if s.on_way[i].load(Ordering::Acquire) == 0 {
             return 0;
         }
-        let mut lane = lock(&s.lanes[i]);
+        let mut lane = s.lanes[i].lock();
         let n = lane.receive(self.queue, rx, &s.clock);
         s.on_way[i].store(lane.on_way(), Ordering::Release);
         n
