@@ -111,6 +111,9 @@ pub struct TcpInput {
     unmatched: Unmatched,
     counters: TcpInputCounters,
     last_flow: LastFlow,
+    /// The header of the last segment checked on the predicted path
+    /// ([`wire::check_known_v4`] writes it in place, every field).
+    known_header: wire::CheckedHeader,
 }
 
 /// The flow of the last segment [`TcpInput`] found its connection for by
@@ -151,6 +154,7 @@ impl TcpInput {
             unmatched: Unmatched::Reset,
             counters: TcpInputCounters::default(),
             last_flow: LastFlow::NONE,
+            known_header: wire::CheckedHeader::default(),
         }
     }
 
@@ -199,25 +203,58 @@ impl TcpInput {
         B: PacketBuf,
         S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
     {
-        let mut checked = wire::Checked::default();
         let now_ns = cx.now_ns();
         let mark = p.buf().meta().flow_mark;
         let sockets = cx.part::<TcpSockets<B>>();
-        let found = if self.predicts(&p, mark, sockets) {
-            let last = &self.last_flow;
-            if let Err(reason) = wire::check_known_v4(&p, &mut checked, &last.tuple) {
+        if self.predicts(&p, mark, sockets) {
+            let TcpInput {
+                counters,
+                last_flow: last,
+                known_header: header,
+                ..
+            } = self;
+            if let Err(reason) = wire::check_known_v4(&p, header) {
                 return Verdict::Drop(reason);
             }
-            #[cfg(debug_assertions)]
-            Self::check_prediction(&p, &checked, last.index, sockets);
-            Some(last.index)
-        } else {
-            if let Err(reason) = wire::check_into(&p, &mut checked) {
-                return Verdict::Drop(reason);
+            // The known flow's segment: no 4-tuple built, copied or
+            // looked up. (A SYN on it takes the general way: checked
+            // again, it finds the same connection.)
+            if !header.flags().syn() {
+                #[cfg(debug_assertions)]
+                Self::check_prediction(
+                    &p,
+                    &wire::Checked::new(last.tuple, *header),
+                    last.index,
+                    sockets,
+                );
+                let (index, remote) = (last.index, last.tuple.remote.ip());
+                return Self::hand_over(counters, index, remote, header, p, now_ns, cx);
             }
-            self.find(&p, mark, &checked, sockets)
-        };
-        if let Some(index) = found {
+        }
+        self.classify_general(p, mark, now_ns, cx)
+    }
+
+    /// [`classify`](Self::classify) of a segment whose flow is not the
+    /// one predicted: checked in full, its connection found by flow mark
+    /// or 4-tuple, a SYN or a cookie's ACK to a listener.
+    #[inline(never)]
+    fn classify_general<B, S>(
+        &mut self,
+        p: TcpPacket<B>,
+        mark: Option<u32>,
+        now_ns: u64,
+        cx: &mut Cx<'_, B, S>,
+    ) -> Verdict<Infallible, B>
+    where
+        B: PacketBuf,
+        S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+    {
+        let mut checked = wire::Checked::default();
+        if let Err(reason) = wire::check_into(&p, &mut checked) {
+            return Verdict::Drop(reason);
+        }
+        let sockets = cx.part::<TcpSockets<B>>();
+        if let Some(index) = self.find(&p, mark, &checked, sockets) {
             let p = if checked.flags().syn() {
                 match self.syn_in_use(index, p, &checked, cx) {
                     Ok(verdict) => return verdict,
@@ -226,24 +263,11 @@ impl TcpInput {
             } else {
                 p
             };
-            // The segment is built in place as `deliver`'s argument: no
-            // parsed form moved from one place to the next (each move a
-            // copy of some hundred and fifty bytes).
-            let payload = match checked.payload(p) {
-                Ok(payload) => payload,
-                Err(reason) => return Verdict::Drop(reason),
-            };
             let remote = checked.tuple.remote.ip();
-            let sockets = cx.part::<TcpSockets<B>>();
-            if sockets.deliver(index, checked.segment(payload), now_ns) {
-                // Forward progress: the peer's next hop is reachable.
-                cx.part::<Egress<B>>().confirm_next_hop(remote, now_ns);
-            }
-            self.counters.delivered += 1;
-            // Events now, segments (ACKs coalesced) in `poll`.
-            output::raise(cx, index);
-            return Verdict::Consumed;
+            let header = checked.header();
+            return Self::hand_over(&mut self.counters, index, remote, header, p, now_ns, cx);
         }
+        let sockets = cx.part::<TcpSockets<B>>();
         let Some(listener) = sockets.find_listener(checked.tuple.local) else {
             return self.no_socket(p, checked, cx);
         };
@@ -255,6 +279,41 @@ impl TcpInput {
             Ok(()) => Verdict::Consumed,
             Err(reason) => Verdict::Drop(reason),
         }
+    }
+
+    /// Checked segment `p` (its header `header`, from `remote`) to the
+    /// connection in slot `index`, its events raised (and counted in
+    /// `counters`).
+    #[inline(always)]
+    fn hand_over<B, S>(
+        counters: &mut TcpInputCounters,
+        index: u32,
+        remote: std::net::IpAddr,
+        header: &wire::CheckedHeader,
+        p: TcpPacket<B>,
+        now_ns: u64,
+        cx: &mut Cx<'_, B, S>,
+    ) -> Verdict<Infallible, B>
+    where
+        B: PacketBuf,
+        S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+    {
+        // The segment is built in place as `deliver`'s argument: no
+        // parsed form moved from one place to the next (each move a
+        // copy of some hundred and fifty bytes).
+        let payload = match header.payload(p) {
+            Ok(payload) => payload,
+            Err(reason) => return Verdict::Drop(reason),
+        };
+        let sockets = cx.part::<TcpSockets<B>>();
+        if sockets.deliver(index, header.segment(payload), now_ns) {
+            // Forward progress: the peer's next hop is reachable.
+            cx.part::<Egress<B>>().confirm_next_hop(remote, now_ns);
+        }
+        counters.delivered += 1;
+        // Events now, segments (ACKs coalesced) in `poll`.
+        output::raise(cx, index);
+        Verdict::Consumed
     }
 
     /// Whether `p` goes to the connection of the last segment found by

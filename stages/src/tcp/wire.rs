@@ -37,6 +37,16 @@ pub struct FourTuple {
 }
 
 impl FourTuple {
+    /// The 4-tuple of a segment from `src` to `dst` with `ports`, (source,
+    /// destination), seen from our side (the destination's).
+    #[inline(always)]
+    pub fn of(src: IpAddr, dst: IpAddr, ports: (u16, u16)) -> Self {
+        FourTuple {
+            local: SocketAddr::new(dst, ports.1),
+            remote: SocketAddr::new(src, ports.0),
+        }
+    }
+
     /// Both ends `0.0.0.0:0`: no connection's.
     pub const UNSPECIFIED: FourTuple = FourTuple {
         local: SocketAddr::V4(std::net::SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
@@ -84,6 +94,49 @@ pub fn parse<B: PacketBuf>(p: TcpPacket<B>) -> Result<Received<B>, Reason> {
 pub struct Checked {
     /// The segment's destination (ours) and source (the peer's).
     pub tuple: FourTuple,
+    header: CheckedHeader,
+}
+
+impl Checked {
+    /// A segment on `tuple` whose TCP header checked as `header`.
+    #[inline(always)]
+    pub fn new(tuple: FourTuple, header: CheckedHeader) -> Self {
+        Checked { tuple, header }
+    }
+
+    /// What the TCP header says.
+    #[inline(always)]
+    pub fn header(&self) -> &CheckedHeader {
+        &self.header
+    }
+
+    /// The segment's flags.
+    pub fn flags(&self) -> tpa::wire::tcp::TcpFlags {
+        self.header.flags
+    }
+
+    /// [`CheckedHeader::payload`].
+    ///
+    /// # Errors
+    ///
+    /// `too-short` if the buffer is not the one checked.
+    #[inline]
+    pub fn payload<B: PacketBuf>(&self, p: TcpPacket<B>) -> Result<Option<B>, Reason> {
+        self.header.payload(p)
+    }
+
+    /// [`CheckedHeader::segment`].
+    #[inline(always)]
+    pub fn segment<B>(&self, payload: Option<B>) -> SegmentIn<B> {
+        self.header.segment(payload)
+    }
+}
+
+/// What a checked segment's TCP header says, and where its payload lies:
+/// a [`Checked`] but its 4-tuple, which the input stage of a known flow
+/// has already ([`check_known_v4`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckedHeader {
     seq: u32,
     ack: u32,
     flags: tpa::wire::tcp::TcpFlags,
@@ -94,8 +147,9 @@ pub struct Checked {
     data_len: usize,
 }
 
-impl Checked {
+impl CheckedHeader {
     /// The segment's flags.
+    #[inline(always)]
     pub fn flags(&self) -> tpa::wire::tcp::TcpFlags {
         self.flags
     }
@@ -143,6 +197,21 @@ impl Checked {
     }
 }
 
+impl Default for CheckedHeader {
+    /// Nothing checked yet: zeros, no options.
+    fn default() -> Self {
+        CheckedHeader {
+            seq: 0,
+            ack: 0,
+            flags: tpa::wire::tcp::TcpFlags(0),
+            window: 0,
+            options: tpa::wire::tcp::TcpOptionSet::default(),
+            payload_start: 0,
+            data_len: 0,
+        }
+    }
+}
+
 /// [`Checked::payload`] of a chain: the headers cut off the first buffer
 /// segment (which may be left empty, the payload all in the later ones,
 /// still shared with their sender's holders), any excess off the back.
@@ -160,21 +229,11 @@ fn chained_payload<B: PacketBuf>(mut buf: B, start: usize, len: usize) -> Result
 }
 
 impl Default for Checked {
-    /// Nothing checked yet: zeros, unspecified addresses, no options.
+    /// Nothing checked yet: unspecified addresses, an empty header.
     fn default() -> Self {
-        let any = SocketAddr::from(([0, 0, 0, 0], 0));
         Checked {
-            tuple: FourTuple {
-                local: any,
-                remote: any,
-            },
-            seq: 0,
-            ack: 0,
-            flags: tpa::wire::tcp::TcpFlags(0),
-            window: 0,
-            options: tpa::wire::tcp::TcpOptionSet::default(),
-            payload_start: 0,
-            data_len: 0,
+            tuple: FourTuple::UNSPECIFIED,
+            header: CheckedHeader::default(),
         }
     }
 }
@@ -208,9 +267,15 @@ pub fn check_into<B: PacketBuf>(p: &TcpPacket<B>, out: &mut Checked) -> Result<(
     }
     let ip = Ipv4View::new(p.l3()).map_err(|_| Reason::MALFORMED)?;
     let (src, dst) = (ip.src(), ip.dst());
-    check_tcp::<B, false>(p, out, IpAddr::V4(src), IpAddr::V4(dst), |tcp| {
-        tcp.checksum_ok_v4(src, dst)
-    })
+    let ports = check_tcp::<B, false>(
+        p,
+        &mut out.header,
+        IpAddr::V4(src),
+        IpAddr::V4(dst),
+        |tcp| tcp.checksum_ok_v4(src, dst),
+    )?;
+    out.tuple = FourTuple::of(IpAddr::V4(src), IpAddr::V4(dst), ports);
+    Ok(())
 }
 
 /// An IPv4 segment's addresses and ports as its headers carry them: the
@@ -241,13 +306,18 @@ impl RawFlowV4 {
 }
 
 /// [`check_into`] for an IPv4 segment whose [`RawFlowV4`] is that of a
-/// segment that passed it with 4-tuple `tuple`: the checks on the
-/// addresses and ports alone (not a group or unspecified, not port 0)
-/// passed on the same bytes and are skipped, and `out.tuple` is `tuple`
-/// rather than built again; every other check is made, in the same order,
-/// with the same reasons. The addresses are read where [`RawFlowV4`]
-/// read them: the IPv4 header, which IP input checked, is not parsed
-/// again.
+/// segment that passed it: the checks on the addresses and ports alone
+/// (not a group or unspecified, not port 0) passed on the same bytes and
+/// are skipped, and the 4-tuple, which the caller remembered with that
+/// segment's, is not built again: the header alone is returned. Every
+/// other check is made, in the same order, with the same reasons. The
+/// addresses are read where [`RawFlowV4`] read them: the IPv4 header,
+/// which IP input checked, is not parsed again.
+///
+/// The header is written into `out`, the place the caller keeps it
+/// (built aside, its options would be put together again field by field
+/// where the segment is built from it); `out` is left partly written when
+/// the check fails.
 ///
 /// # Errors
 ///
@@ -255,8 +325,7 @@ impl RawFlowV4 {
 #[inline(always)]
 pub fn check_known_v4<B: PacketBuf>(
     p: &TcpPacket<B>,
-    out: &mut Checked,
-    tuple: &FourTuple,
+    out: &mut CheckedHeader,
 ) -> Result<(), Reason> {
     let Some(addresses) = p.l3().get(12..).and_then(<[u8]>::first_chunk::<8>) else {
         return Err(Reason::MALFORMED);
@@ -270,7 +339,6 @@ pub fn check_known_v4<B: PacketBuf>(
     check_tcp::<B, true>(p, out, IpAddr::V4(src), IpAddr::V4(dst), |tcp| {
         tcp.checksum_ok_v4(src, dst)
     })?;
-    out.tuple = *tuple;
     Ok(())
 }
 
@@ -279,24 +347,31 @@ pub fn check_known_v4<B: PacketBuf>(
 fn check_into_v6<B: PacketBuf>(p: &TcpPacket<B>, out: &mut Checked) -> Result<(), Reason> {
     let ip = Ipv6View::new(p.l3()).map_err(|_| Reason::MALFORMED)?;
     let (src, dst) = (ip.src(), ip.dst());
-    check_tcp::<B, false>(p, out, IpAddr::V6(src), IpAddr::V6(dst), |tcp| {
-        tcp.checksum_ok_v6(&src, &dst)
-    })
+    let ports = check_tcp::<B, false>(
+        p,
+        &mut out.header,
+        IpAddr::V6(src),
+        IpAddr::V6(dst),
+        |tcp| tcp.checksum_ok_v6(&src, &dst),
+    )?;
+    out.tuple = FourTuple::of(IpAddr::V6(src), IpAddr::V6(dst), ports);
+    Ok(())
 }
 
 /// [`check_into`]'s checks after the IP header, from `src` to `dst`,
 /// `checksum_ok` the software check of the TCP checksum (of a segment
-/// in one buffer; a chain's is summed over its segments). `KNOWN`: the
-/// addresses and ports are those of a segment that passed (see
-/// [`check_known_v4`]), their checks and the tuple are left out.
+/// in one buffer; a chain's is summed over its segments), the header
+/// written into `out`. Returns the ports, (source, destination). `KNOWN`:
+/// the addresses and ports are those of a segment that passed (see
+/// [`check_known_v4`]), their checks are left out.
 #[inline(always)]
 fn check_tcp<B: PacketBuf, const KNOWN: bool>(
     p: &TcpPacket<B>,
-    out: &mut Checked,
+    out: &mut CheckedHeader,
     src: IpAddr,
     dst: IpAddr,
     checksum_ok: impl FnOnce(&TcpView<&[u8]>) -> bool,
-) -> Result<(), Reason> {
+) -> Result<(u16, u16), Reason> {
     let l4 = p.l4();
     // A chained segment (from a port that gathers): its header in the
     // first buffer segment, its payload continuing in the later ones.
@@ -339,19 +414,13 @@ fn check_tcp<B: PacketBuf, const KNOWN: bool>(
     TcpOptions::new(&l4[Tcp::LEN..header_len])
         .summary_into(&mut out.options)
         .map_err(|_| BAD_OPTIONS)?;
-    if !KNOWN {
-        out.tuple = FourTuple {
-            local: SocketAddr::new(dst, tcp.dst_port()),
-            remote: SocketAddr::new(src, tcp.src_port()),
-        };
-    }
     out.seq = tcp.seq();
     out.ack = tcp.ack();
     out.flags = tcp.flags();
     out.window = tcp.window();
     out.payload_start = p.l4_offset() + header_len;
     out.data_len = l4_len - header_len;
-    Ok(())
+    Ok((tcp.src_port(), tcp.dst_port()))
 }
 
 /// Why a header cut short by its segment's end is dropped: a frame too
