@@ -217,15 +217,27 @@ impl Lane {
         tx: &mut Burst<PoolBuf, N>,
         clock: &TimeSource,
         fit: bool,
-    ) -> usize {
+    ) -> Moved {
         if self.transparent && self.flight_len == 0 && self.held.is_empty() {
             if self.queues == 1 {
-                self.transmit_one_queue(tx, fit)
+                let n = self.transmit_one_queue(tx, fit);
+                // Nothing in flight or held back: the ring is all.
+                let on_way = self.rings[0].len();
+                debug_assert_eq!(on_way, self.on_way());
+                Moved { n, on_way }
             } else {
-                self.transmit_steered(tx)
+                let n = self.transmit_steered(tx);
+                Moved {
+                    n,
+                    on_way: self.on_way(),
+                }
             }
         } else {
-            self.transmit_impaired(tx, clock.now_ns())
+            let n = self.transmit_impaired(tx, clock.now_ns());
+            Moved {
+                n,
+                on_way: self.on_way(),
+            }
         }
     }
 
@@ -542,17 +554,22 @@ impl Lane {
         queue: u16,
         rx: &mut Burst<PoolBuf, N>,
         clock: &TimeSource,
-    ) -> usize {
+    ) -> Moved {
         let mut now = None;
-        if self.flight_len > 0 || !self.held.is_empty() {
+        let quiet = self.flight_len == 0 && self.held.is_empty();
+        if !quiet {
             let t = clock.now_ns();
             self.deliver_due(t);
             now = Some(t);
         }
+        let one_queue = self.queues == 1;
         let ring = &mut self.rings[usize::from(queue)];
         let n = rx.remaining().min(ring.len());
         if n == 0 {
-            return 0;
+            return Moved {
+                n,
+                on_way: self.on_way(),
+            };
         }
         let now = now.unwrap_or_else(|| clock.now_ns());
         // Fresh metadata; the RSS hash (set on transmit) is kept where the
@@ -582,8 +599,25 @@ impl Lane {
             }
         }
         self.stats.delivered += n as u64;
-        n
+        let on_way = if quiet && one_queue {
+            // Nothing in flight or held back, one ring: the ring is all.
+            ring.len()
+        } else {
+            self.on_way()
+        };
+        debug_assert_eq!(on_way, self.on_way());
+        Moved { n, on_way }
     }
+}
+
+/// What a burst moved on a lane: how many packets, and how many are on the
+/// way after it (what [`Lane::on_way`] counts), for the lock-free look of
+/// the next receive.
+pub(super) struct Moved {
+    /// Packets moved.
+    pub(super) n: usize,
+    /// Packets on the way.
+    pub(super) on_way: usize,
 }
 
 fn duration_ns(d: std::time::Duration) -> u64 {

@@ -249,9 +249,11 @@ impl Shared {
     fn transmit<const N: usize>(&self, end: End, tx: &mut Burst<PoolBuf, N>, fit: bool) -> usize {
         let i = end.tx_direction().index();
         let mut lane = self.lanes[i].lock();
-        let n = lane.transmit(tx, &self.clock, fit);
-        self.on_way[i].store(lane.on_way(), Ordering::Release);
-        n
+        let moved = lane.transmit(tx, &self.clock, fit);
+        // Under the lock, so the last holder's count is the one left.
+        self.on_way[i].store(moved.on_way, Ordering::Release);
+        drop(lane);
+        moved.n
     }
 }
 
@@ -541,9 +543,11 @@ impl Port for MemoryPort {
             return 0;
         }
         let mut lane = s.lanes[i].lock();
-        let n = lane.receive(self.queue, rx, &s.clock);
-        s.on_way[i].store(lane.on_way(), Ordering::Release);
-        n
+        let moved = lane.receive(self.queue, rx, &s.clock);
+        // Under the lock, so the last holder's count is the one left.
+        s.on_way[i].store(moved.on_way, Ordering::Release);
+        drop(lane);
+        moved.n
     }
 
     #[inline]
