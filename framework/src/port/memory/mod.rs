@@ -17,8 +17,9 @@
 //!
 //! # Threads and cost
 //!
-//! Each lane's state sits behind one lock (a flag: one compare-exchange to
-//! take it, one store to free it), taken once per `rx_burst` or `tx_burst`,
+//! Each lane's state sits behind one `parking_lot` mutex (one
+//! compare-exchange to take it, one to free it: no poison flag), taken
+//! once per `rx_burst` or `tx_burst`,
 //! never per packet; so the two ends (and several queues) may run on
 //! different threads. An `rx_burst` on a lane with nothing on the way
 //! takes no lock: it reads a count the lane's last holder left (one load). Without impairment a burst goes straight into the
@@ -54,7 +55,6 @@
 
 mod impair;
 mod lane;
-mod lane_lock;
 mod rng;
 pub(crate) mod rss;
 mod stats;
@@ -69,7 +69,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use lane::{Lane, LaneSetup};
-use lane_lock::LaneLock;
 
 use crate::buf::{Pool, PoolBuf, PoolConfig};
 use crate::port::offload::{self, OffloadStats, TxDevice};
@@ -227,7 +226,7 @@ struct Shared {
     max_segments: usize,
     macs: [MacAddr; 2],
     /// Indexed by [`Direction::index`].
-    lanes: [LaneLock<Lane>; 2],
+    lanes: [parking_lot::Mutex<Lane>; 2],
     /// Packets on the way on each lane (queued, in flight or held back),
     /// as its lock's last holder left it: an empty lane is polled without
     /// its lock. Indexed by [`Direction::index`].
@@ -292,7 +291,7 @@ impl MemoryWire {
             .map_err(|e| invalid(&e.to_string()))?,
         };
         let lane = |impairment: Impairment, salt: u64| {
-            LaneLock::new(Lane::new(LaneSetup {
+            parking_lot::Mutex::new(Lane::new(LaneSetup {
                 queues: config.queues,
                 ring_size: config.ring_size,
                 mtu: config.mtu,
