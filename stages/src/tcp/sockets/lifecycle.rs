@@ -57,9 +57,9 @@ impl<B: PacketBuf> TcpSockets<B> {
         let Entry::Conn(c) = &mut slots[index as usize].entry else {
             return Ok(());
         };
-        let ev = c.conn.take_events();
-        if !ev.is_empty() || !c.pending.is_empty() {
-            return Err(ev);
+        // Looked at in place, taken only when there are some.
+        if !(c.conn.peek_events().is_empty() & c.pending.is_empty()) {
+            return Err(c.conn.take_events());
         }
         if rearm_settled(c, timers, index) {
             self.settle_rare(index);
