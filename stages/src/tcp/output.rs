@@ -54,18 +54,18 @@ where
     // waits for the next pass (or, not reached yet, is done in this one).
     let dirty = cx.part::<TcpSockets<B>>().dirty_len();
     let mut sent = 0;
-    // The port's abilities read once per flush.
-    let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
-    let caps = port.caps();
-    let tso = caps.tx_offloads.tso && sockets.config().tso;
-    let path_caps = egress.path_caps(caps);
-    let max_buffers = sockets.config().max_chain_buffers as usize;
     for at in 0..dirty {
         // The straight case first (on a port with TSO only while at most
         // one chunk waits: nothing to join), the full path for what it
         // does not take.
-        let (index, quiet) = flush_quiet(cx, at, now_ns, &path_caps, tso, &mut sent);
+        let (index, quiet) = flush_quiet(cx, at, now_ns, &mut sent);
         if !quiet {
+            // The port's abilities read for the full path.
+            let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
+            let caps = port.caps();
+            let tso = caps.tx_offloads.tso && sockets.config().tso;
+            let path_caps = egress.path_caps(caps);
+            let max_buffers = sockets.config().max_chain_buffers as usize;
             // The tuple once per connection, not with each segment.
             let tuple = cx.part::<TcpSockets<B>>().conn_tuple(index);
             match &tuple {
@@ -119,8 +119,10 @@ where
 /// slot, the egress part and the port borrowed once, each segment decided
 /// and built in one pass ([`build_quiet_v4`]: its header in one move) and
 /// sent on the connection's IPv4 path (IPv6's: [`flush_v6`]) with the
-/// port's abilities read once
-/// (`caps`). On a port with TSO (`tso`) only while at most one chunk
+/// port's abilities read once, and only when there is something to send
+/// ([`Connection::quiet_sends_nothing`](super::conn::Connection::quiet_sends_nothing):
+/// the delayed ACK's settle after an answer does not read them). On a
+/// port with TSO only while at most one chunk
 /// waits ([`Connection::one_chunk_at_most`](super::conn::Connection::one_chunk_at_most)):
 /// its segments then never join into a super-segment, and larger
 /// batches keep the full path's batching. Adds the segments sent to
@@ -128,19 +130,13 @@ where
 /// full path for the rest (any other state, a rare segment, a path to
 /// build, data to batch), having sent nothing it would not have.
 #[inline(always)]
-fn flush_quiet<B, S>(
-    cx: &mut Cx<'_, B, S>,
-    at: usize,
-    now_ns: u64,
-    caps: &PathCaps,
-    tso: bool,
-    sent: &mut usize,
-) -> (u32, bool)
+fn flush_quiet<B, S>(cx: &mut Cx<'_, B, S>, at: usize, now_ns: u64, sent: &mut usize) -> (u32, bool)
 where
     B: PacketBuf,
     S: Parts<(TcpSockets<B>, Egress<B>)>,
 {
     let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
+    let tso_on = sockets.config().tso;
     let (index, c) = sockets.take_dirty_at(at);
     let Some(c) = c else {
         return (index, true); // no connection: nothing to send
@@ -152,9 +148,17 @@ where
     let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (c.tuple.local, c.tuple.remote) else {
         return (index, false); // IPv6: `flush_v6`
     };
-    if !egress.path_is_current(c.path) || !c.conn.quiet() || (tso && !c.conn.one_chunk_at_most()) {
+    if !egress.path_is_current(c.path) || !c.conn.quiet() {
         return (index, false);
     }
+    if c.conn.quiet_sends_nothing(now_ns) {
+        return (index, true); // the port's abilities not even read
+    }
+    let port_caps = port.caps();
+    if port_caps.tx_offloads.tso && tso_on && !c.conn.one_chunk_at_most() {
+        return (index, false);
+    }
+    let caps = &egress.path_caps(port_caps);
     let ports = (local.port(), remote.port());
     // Found quiet once: its segments change nothing of that.
     loop {

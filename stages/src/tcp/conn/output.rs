@@ -254,6 +254,24 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
+    /// Whether [`poll_quiet`](Self::poll_quiet) would answer
+    /// [`Quiet::Nothing`] now, found as it would (its clock moved to
+    /// `now_ns` alike), without a chunk's window checks: no chunk waits
+    /// and no ACK is owed now.
+    #[inline(always)]
+    pub(crate) fn quiet_sends_nothing(&mut self, now_ns: u64) -> bool {
+        debug_assert!(self.quiet(), "only a quiet connection");
+        let nothing = self.send_queue.next_unsent().is_none()
+            && !self.pending.ack_now
+            && !self.pending.challenge;
+        if nothing {
+            self.clock_ns = self.clock_ns.max(now_ns);
+            #[cfg(test)]
+            assert_eq!(self.next_full(), None, "the straight path sends nothing");
+        }
+        nothing
+    }
+
     /// [`data_segment`](Self::data_segment) and [`with_ack`](Self::with_ack)
     /// in one, for [`poll_quiet`](Self::poll_quiet)'s connection (no SACK
     /// option to write), with [`transmit`](Self::transmit)'s counts.
