@@ -128,7 +128,9 @@ where
 /// batches keep the full path's batching. Adds the segments sent to
 /// `sent`. Returns the slot and `false` when the connection needs the
 /// full path for the rest (any other state, a rare segment, a path to
-/// build, data to batch), having sent nothing it would not have.
+/// build, data to batch), having sent nothing it would not have. A quiet
+/// connection with nothing to send, IPv4 or IPv6, is done here: the
+/// full path would find nothing either.
 #[inline(always)]
 fn flush_quiet<B, S>(cx: &mut Cx<'_, B, S>, at: usize, now_ns: u64, sent: &mut usize) -> (u32, bool)
 where
@@ -145,14 +147,18 @@ where
     if !tests::STRAIGHT.with(core::cell::Cell::get) {
         return (index, false); // the full path asked for
     }
-    let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (c.tuple.local, c.tuple.remote) else {
-        return (index, false); // IPv6: `flush_v6`
-    };
-    if !egress.path_is_current(c.path) || !c.conn.quiet() {
+    if !c.conn.quiet() {
         return (index, false);
     }
     if c.conn.quiet_sends_nothing(now_ns) {
-        return (index, true); // the port's abilities not even read
+        // Whatever its way out: the port's abilities not even read.
+        return (index, true);
+    }
+    let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (c.tuple.local, c.tuple.remote) else {
+        return (index, false); // IPv6: `flush_v6`
+    };
+    if !egress.path_is_current(c.path) {
+        return (index, false);
     }
     let port_caps = port.caps();
     if port_caps.tx_offloads.tso && tso_on && !c.conn.one_chunk_at_most() {
