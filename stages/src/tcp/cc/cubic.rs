@@ -28,6 +28,7 @@ const MAX_TARGET_RATIO: f64 = 1.5;
 /// assert_eq!(cc.ssthresh(), 70_000);
 /// ```
 #[derive(Clone, Debug)]
+#[repr(C)] // `w` first: see `Cc`
 pub struct Cubic {
     pub(super) w: Window,
     /// Window at the last congestion event (after fast convergence), segments.

@@ -268,6 +268,11 @@ impl Prior {
 /// assert_eq!(cc.cwnd(), 14600);
 /// ```
 #[derive(Clone, Debug)]
+// Both algorithms keep their shared `Window` first and the enum is laid
+// out as C's tagged union, so the window sits at one offset whichever
+// runs: reading cwnd, ssthresh or the recovery flag takes no branch on
+// the algorithm.
+#[repr(C, u8)]
 pub enum Cc {
     /// RFC 5681/6582 NewReno.
     NewReno(NewReno),
@@ -354,14 +359,17 @@ impl CongestionControl for Cc {
     fn on_rto(&mut self, flight_size: u32, now_ns: u64) {
         each!(self, cc => cc.on_rto(flight_size, now_ns))
     }
+    #[inline]
     fn cwnd(&self) -> u32 {
-        each!(self, cc => cc.cwnd())
+        self.window().cwnd
     }
+    #[inline]
     fn ssthresh(&self) -> u32 {
-        each!(self, cc => cc.ssthresh())
+        self.window().ssthresh
     }
+    #[inline]
     fn in_recovery(&self) -> bool {
-        each!(self, cc => cc.in_recovery())
+        self.window().recover.is_some()
     }
     fn undo(&mut self, prior: Prior) {
         each!(self, cc => cc.undo(prior))

@@ -15,6 +15,7 @@ use crate::tcp::seq::SeqNumber;
 /// assert_eq!(cc.cwnd(), 13_000);
 /// ```
 #[derive(Clone, Debug)]
+#[repr(C)] // `w` first: see `Cc`
 pub struct NewReno {
     pub(super) w: Window,
 }

@@ -523,12 +523,12 @@ impl<B: PacketBuf> Connection<B> {
     #[inline]
     pub(super) fn update_send_window(&mut self, seg: &SegmentIn<B>, window: u32, advanced: bool) {
         let ack = seg.ack;
-        let same = self.snd_wl1 == seg.seq && self.snd_wl2 == ack;
         if ack.ge(self.snd_una)
             && (advanced
                 || self.snd_wl1.lt(seg.seq)
-                || (self.snd_wl1 == seg.seq && self.snd_wl2.lt(ack))
-                || (same && (window > self.snd_wnd || window == 0)))
+                || (self.snd_wl1 == seg.seq
+                    && (self.snd_wl2.lt(ack)
+                        || (self.snd_wl2 == ack && (window > self.snd_wnd || window == 0)))))
         {
             let opened = window > self.snd_wnd;
             self.snd_wnd = window;

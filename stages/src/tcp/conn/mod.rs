@@ -146,6 +146,8 @@ struct Negotiated {
     ts: bool,
     /// SACK permitted both ways.
     sack: bool,
+    /// RACK-TLP runs: configured (`Knobs::rack`) and SACK agreed.
+    rack: bool,
 }
 
 impl Negotiated {

@@ -58,6 +58,7 @@ impl<B: PacketBuf> Connection<B> {
             offer_sack: cfg.sack,
             ts: false,
             sack: false,
+            rack: false,
         };
         let knobs = Knobs {
             nodelay: cfg.nodelay,
@@ -307,6 +308,7 @@ impl<B: PacketBuf> Connection<B> {
         // RFC 2018 §2: SACK only when both SYNs permit it.
         neg.sack = neg.offer_sack && peer.sack_permitted;
         neg.offer_sack = neg.sack;
+        neg.rack = self.knobs.rack && neg.sack;
         // The controller counts in full segments' payload: the effective
         // MSS (RFC 5681's SMSS excludes options; Linux's mss_cache, 1448
         // with timestamps on a 1460 MSS), so 10 segments fill IW exactly.

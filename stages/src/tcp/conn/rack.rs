@@ -288,8 +288,11 @@ fn new_rack(srtt_ns: Option<u64>) -> Box<Rack> {
 impl<B: PacketBuf> Connection<B> {
     /// Whether RACK-TLP runs: configured, and SACK agreed (RACK compares
     /// against SACKed segments; Linux needs SACK for both too).
+    #[inline]
     pub(super) fn rack_active(&self) -> bool {
-        self.knobs.rack && self.neg.sack
+        #[cfg(any(test, debug_assertions))]
+        assert_eq!(self.neg.rack, self.knobs.rack && self.neg.sack);
+        self.neg.rack
     }
 
     /// Whether RACK decides losses now: it runs and the peer has sent SACK
