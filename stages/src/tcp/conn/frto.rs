@@ -108,6 +108,7 @@ impl<B: PacketBuf> Connection<B> {
                 // nothing of the rest of the flight: F-RTO alone judges.
                 let resent_before = self.send_queue.front().is_some_and(|c| c.rexmit);
                 let ts = (self.neg.ts && !resent_before).then(|| self.ts_now(now_ns));
+                self.note_rare();
                 self.frto = Some(Box::new(Frto {
                     prior: Prior::of(&self.cc),
                     recovery_point: snd_max,

@@ -72,6 +72,7 @@ impl<B: PacketBuf> Connection<B> {
             _ => self.on_segment_synchronized(seg, now_ns),
         }
         self.update_persist(now_ns);
+        self.settle_plain();
         self.trace_changes(now_ns);
     }
 
@@ -661,6 +662,7 @@ impl<B: PacketBuf> Connection<B> {
     pub(super) fn enter_fast_recovery(&mut self, now_ns: u64) {
         let flight = self.snd_max.wrapping_sub(self.snd_una);
         let prior = Prior::of(&self.cc);
+        self.note_rare();
         self.recovery.get_or_insert_with(Default::default).undo = Some(prior);
         self.cc.enter_recovery(flight, self.snd_max, now_ns);
         self.sack_start_recovery();
@@ -860,6 +862,7 @@ impl<B: PacketBuf> Connection<B> {
         if let Some(f) = fin_seq {
             if f.is_between(self.rcv_nxt, self.rcv_adv + 1) {
                 self.ooo_fin = Some(f);
+                self.note_rare();
             }
         }
         let Some(mut payload) = seg.payload.take() else {
@@ -873,6 +876,7 @@ impl<B: PacketBuf> Connection<B> {
         if len > room && trim_back_chained(&mut payload, (len - room) as usize).is_err() {
             return;
         }
+        self.note_rare();
         match self.reassembly.insert(seg.seq, payload) {
             Insert::Queued {
                 duplicate: Some(range),

@@ -37,6 +37,7 @@ mod input;
 mod latency;
 mod open;
 mod output;
+mod plain;
 mod predict;
 mod rack;
 mod receive_queue;
@@ -279,6 +280,10 @@ pub struct Connection<B: PacketBuf> {
     keepalive_sent: u32,
     timers: Timers,
     pending: Pending,
+    /// Nothing rare under way (`conn::plain`): false whenever a
+    /// scoreboard, recovery, F-RTO, probe, out-of-order FIN or data, or a
+    /// timeout is.
+    plain: bool,
 
     // The application's side.
     events: ConnEvents,

@@ -120,6 +120,7 @@ impl<B: PacketBuf> Connection<B> {
                 .controller_with(cfg.cc_limits(u32::from(neg.snd_mss))),
             dup_acks: 0,
             retries: 0,
+            plain: true,
             rtt_timed: None,
             persist_backoff: 0,
             probes_unanswered: 0,

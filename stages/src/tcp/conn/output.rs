@@ -857,6 +857,7 @@ impl<B: PacketBuf> Connection<B> {
             return self.with_ack(self.snd_max, TcpFlags(0), None, now_ns);
         };
         let end_seq = self.snd_max;
+        self.note_rare();
         if let Some(r) = self.rack.as_deref_mut() {
             r.stats.tlp_probes += 1;
             r.probe = Some(super::rack::Probe {

@@ -23,7 +23,6 @@
 use tpa::buf::PacketBuf;
 use tpa::wire::tcp::TcpFlags;
 
-use super::super::cc::CongestionControl;
 use super::super::segment::SegmentIn;
 use super::super::seq::SeqNumber;
 use super::Connection;
@@ -32,12 +31,13 @@ impl<B: PacketBuf> Connection<B> {
     /// Whether `seg`, for this ESTABLISHED connection, may take the fast
     /// path: ACK (± PSH) only; SEG.SEQ = RCV.NXT; timestamps exactly when
     /// agreed, their TSval not older than TS.Recent (PAWS passes), no
-    /// SACK blocks; SND.UNA ≤ SEG.ACK ≤ SND.MAX; no scoreboard, recovery,
-    /// F-RTO, probe, FIN of ours or out-of-order FIN pending; and either
+    /// SACK blocks; SND.UNA ≤ SEG.ACK ≤ SND.MAX; nothing rare under way
+    /// ([`plain`](Self::plain): no scoreboard, recovery, F-RTO, probe,
+    /// out-of-order FIN or data, timeout) and no FIN of ours; and either
     /// a new ACK without data or data that fits the window and the
-    /// receive queue with nothing held out of order. `len` is the
-    /// segment's payload length (`seg.data_len()`, which the caller took:
-    /// for a chained payload a walk over its segments, done once).
+    /// receive queue. `len` is the segment's payload length
+    /// (`seg.data_len()`, which the caller took: for a chained payload a
+    /// walk over its segments, done once).
     #[inline]
     pub(super) fn predicted(&self, seg: &SegmentIn<B>, len: u32) -> bool {
         if !self.knobs.header_prediction
@@ -52,13 +52,9 @@ impl<B: PacketBuf> Connection<B> {
             (false, None) => true,
             _ => false,
         };
-        let quiet = self.sack.is_none()
-            && self.frto.is_none()
-            && self.recovery.is_none()
-            && !self.cc.in_recovery()
-            && self.rack.as_deref().is_none_or(|r| r.probe.is_none())
-            && !self.fin_requested
-            && self.ooo_fin.is_none();
+        // No scoreboard, recovery, F-RTO, probe, out-of-order FIN or
+        // data (`conn::plain`), no FIN of ours.
+        let quiet = self.plain() && !self.fin_requested;
         if !ts_ok || !quiet || !seg.ack.is_between(self.snd_una, self.snd_max + 1) {
             return false;
         }
@@ -67,7 +63,6 @@ impl<B: PacketBuf> Connection<B> {
             Some(_) => {
                 let len = len as usize;
                 !self.app_closed
-                    && self.reassembly.is_empty()
                     && len <= self.rcv_adv.wrapping_sub(self.rcv_nxt) as usize
                     && len <= self.receive_queue.free()
             }

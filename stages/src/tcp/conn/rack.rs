@@ -591,6 +591,7 @@ impl<B: PacketBuf> Connection<B> {
             // (Linux: a CWR episode), at once.
             let cwnd = self.cc.cwnd();
             let una = self.snd_una;
+            self.note_rare();
             self.cc.enter_recovery(cwnd, una, now_ns);
             self.cc.on_ack(0, una, now_ns, self.rto.srtt_ns());
             if let Some(r) = self.rack.as_deref_mut() {
@@ -668,8 +669,8 @@ impl<B: PacketBuf> Connection<B> {
         self.sending_state()
             && self.snd_una != self.snd_max
             && self.snd_wnd > 0
-            && !self.recovering()
-            && self.rack.as_deref().is_none_or(|r| r.probe.is_none())
+            && (self.plain()
+                || (!self.recovering() && self.rack.as_deref().is_none_or(|r| r.probe.is_none())))
     }
 
     /// The RACK-TLP timers due at `now_ns`: the reordering timer runs loss

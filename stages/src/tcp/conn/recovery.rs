@@ -117,6 +117,7 @@ impl<B: PacketBuf> Connection<B> {
         if started {
             let flight = self.snd_max.wrapping_sub(self.snd_una);
             let prr = Prr::new(flight, self.cc.cwnd());
+            self.note_rare();
             self.recovery.get_or_insert_with(Default::default).prr = Some(prr);
         }
         let Some(pipe) = self.sack_pipe() else {
@@ -169,6 +170,7 @@ impl<B: PacketBuf> Connection<B> {
             let mut board = SackScoreboard::new(self.snd_una, smss);
             // RACK decides what is lost (RFC 8985), not DupThresh.
             board.set_time_based(self.rack_active());
+            self.note_rare();
             self.sack = Some(Box::new(board));
         }
         let Some(board) = self.sack.as_deref_mut() else {

@@ -122,6 +122,7 @@ impl<B: PacketBuf> Connection<B> {
             return;
         }
         self.retries += 1;
+        self.note_rare();
         self.rto.on_timeout();
         self.rtt_timed = None;
         self.stats.lost += 1;
