@@ -120,6 +120,7 @@ impl<B: PacketBuf> Connection<B> {
         let mss = mss.max(MIN_SND_MSS);
         self.neg.path_mss = self.neg.path_mss.min(mss);
         self.neg.snd_mss = self.neg.snd_mss.min(mss);
+        self.neg.refresh_payload_max();
     }
 
     /// RFC 1191 §6.3 / RFC 8201 §4: a lower path MTU is believed at once,
@@ -135,6 +136,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         if lowered {
             self.neg.snd_mss = mss;
+            self.neg.refresh_payload_max();
             self.stats.pmtu_reductions += 1;
         }
         if !self.state.is_synchronized() {

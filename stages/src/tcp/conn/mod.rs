@@ -149,19 +149,45 @@ struct Negotiated {
     sack: bool,
     /// RACK-TLP runs: configured (`Knobs::rack`) and SACK agreed.
     rack: bool,
+    /// [`payload_max`](Self::payload_max) and
+    /// [`rcv_payload_max`](Self::rcv_payload_max), taken again by
+    /// [`refresh_payload_max`](Self::refresh_payload_max) whenever an MSS
+    /// or `ts` changes.
+    snd_payload: u16,
+    rcv_payload: u16,
 }
 
 impl Negotiated {
     /// Payload bytes per segment: the MSS less the timestamp option
     /// (RFC 9293 §3.7.1: the MSS counts no options; Linux sends 1448 with
     /// timestamps on a 1460 MSS).
+    #[inline]
     fn payload_max(&self) -> usize {
-        usize::from(self.snd_mss) - if self.ts { 12 } else { 0 }
+        #[cfg(any(test, debug_assertions))]
+        assert_eq!(
+            self.snd_payload,
+            self.snd_mss - if self.ts { 12 } else { 0 }
+        );
+        usize::from(self.snd_payload)
     }
 
     /// What a full-sized segment from the peer carries.
+    #[inline]
     fn rcv_payload_max(&self) -> usize {
-        usize::from(self.our_mss) - if self.ts { 12 } else { 0 }
+        #[cfg(any(test, debug_assertions))]
+        assert_eq!(
+            self.rcv_payload,
+            self.our_mss - if self.ts { 12 } else { 0 }
+        );
+        usize::from(self.rcv_payload)
+    }
+
+    /// Takes both payload sizes again, after `snd_mss`, `our_mss` or
+    /// `ts` changed.
+    fn refresh_payload_max(&mut self) {
+        let options = if self.ts { 12 } else { 0 };
+        self.snd_payload = self.snd_mss - options;
+        self.rcv_payload = self.our_mss - options;
     }
 }
 

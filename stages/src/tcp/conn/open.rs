@@ -45,7 +45,7 @@ impl<B: PacketBuf> Connection<B> {
     #[inline]
     fn fresh(cfg: &TcpConfig, params: ConnParams, state: State, now_ns: u64) -> Self {
         let our_mss = params.mss.max(MIN_SND_MSS);
-        let neg = Negotiated {
+        let mut neg = Negotiated {
             our_mss,
             snd_mss: our_mss.min(DEFAULT_MSS),
             path_mss: our_mss,
@@ -59,7 +59,10 @@ impl<B: PacketBuf> Connection<B> {
             ts: false,
             sack: false,
             rack: false,
+            snd_payload: 0,
+            rcv_payload: 0,
         };
+        neg.refresh_payload_max();
         let knobs = Knobs {
             nodelay: cfg.nodelay,
             delayed_ack: cfg.delayed_ack,
@@ -310,6 +313,7 @@ impl<B: PacketBuf> Connection<B> {
         neg.sack = neg.offer_sack && peer.sack_permitted;
         neg.offer_sack = neg.sack;
         neg.rack = self.knobs.rack && neg.sack;
+        neg.refresh_payload_max();
         // The controller counts in full segments' payload: the effective
         // MSS (RFC 5681's SMSS excludes options; Linux's mss_cache, 1448
         // with timestamps on a 1460 MSS), so 10 segments fill IW exactly.
