@@ -36,6 +36,12 @@ mod wide;
 /// carry-chained scalar loop, which needs no lanes folded at the end.
 const WIDE_MIN: usize = 256;
 
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(
+    WIDE_MIN >= wide::AVX2_MIN,
+    "the AVX2 loop takes long data only"
+);
+
 /// The one's-complement sum of `bytes` as big-endian 16-bit words, folded to
 /// 16 bits. An odd final byte counts as the high byte of a last word.
 ///
@@ -121,18 +127,19 @@ pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u16 {
     copy_and_sum_wide(dst, src)
 }
 
-/// [`copy_and_sum`] of [`WIDE_MIN`] bytes or more: whole blocks copied
-/// and summed on the lanes, the tail copied and summed on the scalar
-/// loop. Out of line, as [`sum_wide`].
+/// [`copy_and_sum`] of [`WIDE_MIN`] bytes or more: with AVX2 copied and
+/// summed in one pass ([`wide::copy_sum_avx2`]), elsewhere copied, then
+/// summed. Out of line, as [`sum_wide`].
 #[inline(never)]
 fn copy_and_sum_wide(dst: &mut [u8], src: &[u8]) -> u16 {
-    assert_eq!(dst.len(), src.len(), "copy_and_sum: lengths differ");
-    let whole = src.len() - src.len() % wide::BLOCK;
-    let (src_blocks, src_tail) = src.split_at(whole);
-    let (dst_blocks, dst_tail) = dst.split_at_mut(whole);
-    let acc = wide::copy_sum_blocks(dst_blocks, src_blocks);
-    dst_tail.copy_from_slice(src_tail);
-    sum_tail(acc, src_tail)
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above), the only
+        // requirement of calling a function compiled for it.
+        return u16::from_be(fold(unsafe { wide::copy_sum_avx2(dst, src) }));
+    }
+    dst.copy_from_slice(src);
+    sum_wide(0, src)
 }
 
 /// The one's-complement sum of the IPv4 pseudo-header (RFC 9293 3.1)
@@ -179,11 +186,25 @@ fn sum_native(acc: u64, bytes: &[u8]) -> u16 {
 }
 
 /// [`sum_from`] of data of [`WIDE_MIN`] bytes or more, `acc` the start
-/// swapped in. Out of line (and called last): inlined, the vector loop's
-/// registers made every call save six registers and set up a frame, the
-/// short headers' too.
+/// swapped in: with AVX2 all of it on the vector unit
+/// ([`wide::sum_avx2`]), elsewhere the 64-byte blocks on the vector loop
+/// for the baseline and the rest on the scalar one. Out of line (and
+/// called last): inlined, the vector loop's registers made every call
+/// save six registers and set up a frame, the short headers' too.
 #[inline(never)]
 fn sum_wide(acc: u64, bytes: &[u8]) -> u16 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above), the only
+        // requirement of calling a function compiled for it.
+        return u16::from_be(fold(unsafe { wide::sum_avx2(acc, bytes) }));
+    }
+    sum_wide_baseline(acc, bytes)
+}
+
+/// [`sum_wide`] without AVX2.
+#[inline]
+fn sum_wide_baseline(acc: u64, bytes: &[u8]) -> u16 {
     let (blocks, tail) = bytes.split_at(bytes.len() - bytes.len() % wide::BLOCK);
     sum_tail(add_carry(acc, wide::sum_blocks(blocks)), tail)
 }
@@ -519,6 +540,115 @@ mod tests {
         }
     }
 
+    /// The AVX2 kernels against the reference, as [`sum_wide`] and
+    /// [`copy_and_sum_wide`] call them: every length from their shortest
+    /// through several rounds of the 128-byte loop and every remainder,
+    /// from even and odd offsets of both buffers, with a start, with
+    /// bytes that differ at every offset, all ones and all zeros.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernels_match_reference_at_every_length_and_offset() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mixed: Vec<u8> = (0..700).map(|i| (i * 37 + 11) as u8).collect();
+        let saturated = vec![0xff; 700];
+        let zeros = vec![0; 700];
+        for data in [&mixed, &saturated, &zeros] {
+            for len in wide::AVX2_MIN..690 {
+                for (from, to) in [(0, 0), (1, 0), (0, 1), (1, 3), (3, 2)] {
+                    let src = &data[from..from + len];
+                    let want = reference_sum(src);
+                    // SAFETY: the CPU has AVX2 (checked above).
+                    let got = unsafe { wide::sum_avx2(0, src) };
+                    assert_eq!(u16::from_be(fold(got)), want, "sum {len} {from}");
+                    let start = 0xfedc_u16;
+                    // SAFETY: as above.
+                    let got = unsafe { wide::sum_avx2(u64::from(start.to_be()), src) };
+                    let mut c = Checksum::new();
+                    c.add_sum(start);
+                    c.add_bytes(src);
+                    assert_eq!(u16::from_be(fold(got)), c.sum(), "start {len} {from}");
+                    let mut dst = vec![0u8; len + to];
+                    // SAFETY: as above.
+                    let got = unsafe { wide::copy_sum_avx2(&mut dst[to..], src) };
+                    assert_eq!(u16::from_be(fold(got)), want, "copy {len} {from} {to}");
+                    assert_eq!(&dst[to..], src);
+                }
+            }
+        }
+    }
+
+    /// The AVX2 kernels over lengths about the ends of their runs (where
+    /// the lanes are added up and a new run starts), with bytes that
+    /// differ at every offset and all ones (the lanes' worst case).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernels_match_reference_across_runs() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let len = 2 * wide::RUN + 2 * wide::AVX2_MIN + 1;
+        let mixed: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+        let saturated = vec![0xff; len];
+        let mut dst = vec![0; len];
+        for data in [&mixed, &saturated] {
+            for n in [
+                wide::RUN - 1,
+                wide::RUN,
+                wide::RUN + 1,
+                wide::RUN + 64,
+                wide::RUN + wide::AVX2_MIN - 1,
+                wide::RUN + wide::AVX2_MIN,
+                wide::RUN + wide::AVX2_MIN + 1,
+                2 * wide::RUN + 2 * wide::AVX2_MIN,
+            ] {
+                for from in [0, 1] {
+                    let src = &data[from..from + n];
+                    let want = reference_sum(src);
+                    // SAFETY: the CPU has AVX2 (checked above).
+                    let got = unsafe { wide::sum_avx2(0, src) };
+                    assert_eq!(u16::from_be(fold(got)), want, "sum {n} {from}");
+                    dst.fill(0);
+                    // SAFETY: as above.
+                    let got = unsafe { wide::copy_sum_avx2(&mut dst[..n], src) };
+                    assert_eq!(u16::from_be(fold(got)), want, "copy {n} {from}");
+                    assert_eq!(&dst[..n], src);
+                }
+            }
+        }
+    }
+
+    /// The loop for a CPU without AVX2, at every length from
+    /// [`WIDE_MIN`] through several blocks and every tail, from even and
+    /// odd offsets.
+    #[test]
+    fn baseline_wide_sum_matches_reference() {
+        let mixed: Vec<u8> = (0..WIDE_MIN + 300).map(|i| (i * 37 + 11) as u8).collect();
+        let saturated = vec![0xff; WIDE_MIN + 300];
+        for data in [&mixed, &saturated] {
+            for len in WIDE_MIN..WIDE_MIN + 290 {
+                for from in [0, 1, 3] {
+                    let src = &data[from..from + len];
+                    assert_eq!(
+                        sum_wide_baseline(0, src),
+                        reference_sum(src),
+                        "{len} {from}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Saturated words over more bytes than the AVX2 loop's lanes take
+    /// in one run, from an odd offset and with an odd length.
+    #[test]
+    fn long_saturated_sum_matches_reference() {
+        let data = vec![0xff; (1 << 21) + 64 * 3 + 6];
+        assert_eq!(sum(&data[1..]), reference_sum(&data[1..]));
+        assert_eq!(sum(&data), reference_sum(&data));
+    }
+
     /// Saturated words over more blocks than the fused loop's lanes take
     /// at once (the worst case for their headroom).
     #[test]
@@ -658,6 +788,31 @@ mod tests {
             let mut dst = vec![0; src.len()];
             prop_assert_eq!(copy_and_sum(&mut dst, src), sum(src));
             prop_assert_eq!(&dst[..], src);
+        }
+
+        /// The AVX2 kernels from any offset, with any start: the sum is
+        /// the reference's, the copy exact.
+        #[cfg(target_arch = "x86_64")]
+        #[test]
+        fn avx2_kernels_match_reference(
+            data in proptest::collection::vec(any::<u8>(), wide::AVX2_MIN + 8..4 * WIDE_MIN),
+            skip in 0usize..8,
+            start in any::<u16>(),
+        ) {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let src = &data[skip..];
+                let mut c = Checksum::new();
+                c.add_sum(start);
+                c.add_bytes(src);
+                // SAFETY: the CPU has AVX2 (checked above).
+                let got = unsafe { wide::sum_avx2(u64::from(start.to_be()), src) };
+                prop_assert_eq!(u16::from_be(fold(got)), c.sum());
+                let mut dst = vec![0; src.len()];
+                // SAFETY: as above.
+                let got = unsafe { wide::copy_sum_avx2(&mut dst, src) };
+                prop_assert_eq!(u16::from_be(fold(got)), reference_sum(src));
+                prop_assert_eq!(&dst[..], src);
+            }
         }
 
         #[test]

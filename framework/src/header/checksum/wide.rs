@@ -1,159 +1,53 @@
-//! The bulk of a long checksum: 64-byte blocks summed as 32-bit words into
-//! sixteen 64-bit lanes, on the widest vector unit worth using.
+//! The bulk of a long checksum, on the vector unit: [`sum_avx2`] and
+//! [`copy_sum_avx2`] with AVX2 (detected at run time by the caller), and
+//! [`sum_blocks`] elsewhere.
 //!
-//! A 32-bit word added into a 64-bit lane cannot carry out of it for a
-//! long while (see [`MAX_BLOCKS`]), so the lanes need no end-around carry
-//! until they are added together and folded; and the one's-complement sum
-//! of 16-bit words is the same whether the data is taken 16, 32 or 64 bits
-//! at a time (2^16 - 1 divides 2^32 - 1 and 2^64 - 1; RFC 1071, 2.C).
-//! Without carries between words the additions are independent, which a
-//! vector unit does many at a time: with AVX2 (detected at run time) the
-//! loop compiles to one zero-extending load and one add per 16 bytes, in
-//! four independent accumulators, where the scalar loop this replaces on
-//! long data chains every 8-byte add through the carry flag. Elsewhere the
-//! same loop is compiled for the baseline (SSE2 on x86-64). AVX-512 is not
-//! used: on the machine of doc/benchmarks.md its 512-bit loop made the
-//! in-memory bulk benchmark over twice as slow.
+//! With AVX2 each 32 bytes take three instructions: the sixteen 16-bit
+//! words have their top bit flipped (`vpxor`, as a memory operand the
+//! load too), which turns each unsigned word `u` into the signed `u -
+//! 2^15`, and `vpmaddwd` against ones adds them pairwise into eight
+//! 32-bit lanes (`vpaddd`): every 32-bit result is the pair's sum less
+//! 2^16, with no carry to lose while the lanes have headroom (see
+//! [`RUN`]). The lanes, added together as 64-bit numbers, plus 2^16 for
+//! each pair, are the exact sum of the words, which folds to the
+//! one's-complement sum (2^16 - 1 divides every power of 2^16 less one:
+//! RFC 1071, 2.C). The copy stores the 32 bytes it loads, so the sum costs
+//! two instructions beside it. The loop takes 128 bytes a round; the last
+//! 0 to 127 bytes are the four 32-byte loads that end at the data's last
+//! even offset, their bytes before the loop's end masked to zero (no
+//! branch per piece), and an odd last byte is added on its own.
 
-/// Bytes summed per block: sixteen 32-bit words, one per lane.
+//! Without AVX2, 64-byte blocks are summed as 32-bit words into sixteen
+//! 64-bit lanes, a plain Rust loop the compiler vectorizes for the
+//! baseline (SSE2 on x86-64), the last bytes on the caller's scalar loop.
+//! AVX-512 is not used: on the machine of doc/benchmarks.md a 512-bit
+//! loop made the in-memory bulk benchmark over twice as slow.
+
+/// Bytes summed per block by [`sum_blocks`]: sixteen 32-bit words, one
+/// per lane.
 pub(super) const BLOCK: usize = 64;
 
-/// At most this many blocks (8 GiB) go into the lanes before they are
-/// folded: each lane then holds less than 2^59 and all sixteen add up to
-/// less than 2^63, with no carry to lose.
+/// At most this many blocks (8 GiB) go into [`sum_blocks`]' lanes before
+/// they are folded: each lane then holds less than 2^59 and all sixteen
+/// add up to less than 2^63, with no carry to lose.
 const MAX_BLOCKS: usize = 1 << 27;
 
 /// The one's-complement sum, as a 64-bit accumulator (fold it to 16 bits),
 /// of `bytes` taken as native-endian words; `bytes.len()` is a multiple of
-/// [`BLOCK`].
+/// [`BLOCK`]. The loop for a CPU without AVX2.
 #[inline]
 pub(super) fn sum_blocks(bytes: &[u8]) -> u64 {
     debug_assert_eq!(bytes.len() % BLOCK, 0);
     let mut acc = 0;
     for part in bytes.chunks(MAX_BLOCKS.saturating_mul(BLOCK)) {
-        acc = super::add_carry(acc, sum_part(part));
+        acc = super::add_carry(acc, lanes(part));
     }
     acc
 }
 
-/// [`sum_blocks`] of at most [`MAX_BLOCKS`] blocks, on the widest unit.
-#[inline]
-fn sum_part(bytes: &[u8]) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above), the only
-        // requirement of calling a function compiled for it.
-        return unsafe { lanes_avx2(bytes) };
-    }
-    lanes(bytes)
-}
-
-/// Copies `src` into `dst` (of the same length, a multiple of [`BLOCK`])
-/// and returns [`sum_blocks`] of the bytes (the same sum modulo
-/// 2^16 - 1, to fold), in one pass on AVX2: each block is added into the
-/// lanes as it is stored, so the sum costs next to nothing beside the copy
-/// (the later pass over the copy is what it saves). Elsewhere, the copy
-/// and then [`sum_blocks`].
-#[inline]
-pub(super) fn copy_sum_blocks(dst: &mut [u8], src: &[u8]) -> u64 {
-    assert_eq!(dst.len(), src.len());
-    debug_assert_eq!(src.len() % BLOCK, 0);
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        let step = COPY_MAX_BLOCKS * BLOCK;
-        let mut acc = 0;
-        for (d, s) in dst.chunks_mut(step).zip(src.chunks(step)) {
-            // SAFETY: the CPU has AVX2 (checked just above), the only
-            // requirement of calling a function compiled for it.
-            acc = super::add_carry(acc, unsafe { copy_halves_avx2(d, s) });
-        }
-        return acc;
-    }
-    dst.copy_from_slice(src);
-    sum_blocks(src)
-}
-
-/// At most this many blocks go through [`copy_halves_avx2`]'s 32-bit
-/// lanes, each of which gains less than 2^16 per block: no carry lost.
-#[cfg(target_arch = "x86_64")]
-const COPY_MAX_BLOCKS: usize = 1 << 15;
-
-/// Copies the 64-byte blocks of `src` (at most [`COPY_MAX_BLOCKS`]) into
-/// `dst` 32 bytes at a time, each 32 bytes also split into the low and
-/// high 16-bit halves of their eight 32-bit words and added into 32-bit
-/// lanes (a 32-bit word is its two halves modulo 2^16 - 1): the loads the
-/// copy makes anyway feed the sum. Written with the intrinsics: as plain
-/// slices the compiler turns the copy back into a `memcpy` before the loop
-/// and sums in a second pass.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn copy_halves_avx2(dst: &mut [u8], src: &[u8]) -> u64 {
-    use std::arch::x86_64::{
-        __m256i, _mm256_add_epi32, _mm256_add_epi64, _mm256_and_si256, _mm256_castsi256_si128,
-        _mm256_cvtepu32_epi64, _mm256_extract_epi64, _mm256_extracti128_si256, _mm256_loadu_si256,
-        _mm256_set1_epi32, _mm256_setzero_si256, _mm256_srli_epi32, _mm256_storeu_si256,
-    };
-    debug_assert!(src.len() <= COPY_MAX_BLOCKS * BLOCK);
-    let low = _mm256_set1_epi32(0xffff);
-    let (mut lo0, mut hi0, mut lo1, mut hi1) = (
-        _mm256_setzero_si256(),
-        _mm256_setzero_si256(),
-        _mm256_setzero_si256(),
-        _mm256_setzero_si256(),
-    );
-    for (to, block) in dst.chunks_exact_mut(BLOCK).zip(src.chunks_exact(BLOCK)) {
-        let (from, to) = (
-            block.as_ptr().cast::<__m256i>(),
-            to.as_mut_ptr().cast::<__m256i>(),
-        );
-        // SAFETY: `block` and `to` are 64 bytes each: both 32-byte loads
-        // and both 32-byte stores are in bounds; the unaligned forms need
-        // no alignment.
-        let (v, w) = unsafe {
-            let (v, w) = (_mm256_loadu_si256(from), _mm256_loadu_si256(from.add(1)));
-            _mm256_storeu_si256(to, v);
-            _mm256_storeu_si256(to.add(1), w);
-            (v, w)
-        };
-        lo0 = _mm256_add_epi32(lo0, _mm256_and_si256(v, low));
-        hi0 = _mm256_add_epi32(hi0, _mm256_srli_epi32::<16>(v));
-        lo1 = _mm256_add_epi32(lo1, _mm256_and_si256(w, low));
-        hi1 = _mm256_add_epi32(hi1, _mm256_srli_epi32::<16>(w));
-    }
-    // Each lane is below 2^31: two added stay below 2^32. Then widened to
-    // 64 bits, added, and the four 64-bit lanes added.
-    let widen = |v: __m256i| {
-        _mm256_add_epi64(
-            _mm256_cvtepu32_epi64(_mm256_castsi256_si128(v)),
-            _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(v)),
-        )
-    };
-    let t = _mm256_add_epi64(
-        widen(_mm256_add_epi32(lo0, lo1)),
-        widen(_mm256_add_epi32(hi0, hi1)),
-    );
-    [
-        _mm256_extract_epi64::<0>(t),
-        _mm256_extract_epi64::<1>(t),
-        _mm256_extract_epi64::<2>(t),
-        _mm256_extract_epi64::<3>(t),
-    ]
-    .iter()
-    .map(|&l| l as u64)
-    .sum()
-}
-
-/// The loop of [`sum_part`] compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn lanes_avx2(bytes: &[u8]) -> u64 {
-    lanes(bytes)
-}
-
 /// Sums each block's sixteen 32-bit words into sixteen lanes, then the
-/// lanes together (plain additions: see [`MAX_BLOCKS`]). Inlined into its
-/// callers so each is vectorized for its own target features.
-#[inline(always)]
+/// lanes together (plain additions: see [`MAX_BLOCKS`]).
+#[inline]
 fn lanes(bytes: &[u8]) -> u64 {
     let mut lanes = [0u64; BLOCK / 4];
     for block in bytes.chunks_exact(BLOCK) {
@@ -162,4 +56,175 @@ fn lanes(bytes: &[u8]) -> u64 {
         }
     }
     lanes.iter().sum()
+}
+
+/// The shortest data [`sum_avx2`] and [`copy_sum_avx2`] take: their
+/// last loads are the 128 bytes before the data's last even offset.
+#[cfg(target_arch = "x86_64")]
+pub(super) const AVX2_MIN: usize = 129;
+
+/// Bytes summed into the 32-bit lanes before they are added up (a last
+/// piece up to [`AVX2_MIN`] longer): at most `RUN / 32 + 9` vectors (the
+/// last four, masked, included), each of which moves a lane by at most
+/// 2^16, keep every lane's total within 2^30 + 2^20 of zero, so the four
+/// accumulators added together still fit in 32 bits. Even.
+#[cfg(target_arch = "x86_64")]
+pub(super) const RUN: usize = 1 << 19;
+
+/// `acc` (a native-endian partial sum) plus the sum of `bytes` (at least
+/// [`AVX2_MIN`] long) taken as native-endian words, with the end-around
+/// carry: a 64-bit accumulator to fold.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub(super) fn sum_avx2(acc: u64, bytes: &[u8]) -> u64 {
+    if bytes.len() > RUN {
+        return runs::<false>(acc, &mut [], bytes);
+    }
+    super::add_carry(acc, run::<false>(&mut [], bytes))
+}
+
+/// Copies `src` into `dst` (of the same length, at least [`AVX2_MIN`])
+/// and returns the sum of the bytes as [`sum_avx2`] does, in one pass:
+/// each 32 bytes are added into the lanes as they are stored, so the sum
+/// costs next to nothing beside the copy. Written with the intrinsics: as
+/// plain slices the compiler turns the copy back into a `memcpy` before
+/// the loop and sums in a second pass.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub(super) fn copy_sum_avx2(dst: &mut [u8], src: &[u8]) -> u64 {
+    if src.len() > RUN {
+        return runs::<true>(0, dst, src);
+    }
+    run::<true>(dst, src)
+}
+
+/// [`sum_avx2`] or [`copy_sum_avx2`] of more than [`RUN`] bytes: [`run`]
+/// over each [`RUN`] bytes in turn (even lengths: each starts on a word),
+/// the last piece what is left, from [`RUN`] to [`RUN`] + [`AVX2_MIN`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[cold]
+#[inline(never)]
+fn runs<const COPY: bool>(acc: u64, dst: &mut [u8], src: &[u8]) -> u64 {
+    if COPY {
+        assert_eq!(dst.len(), src.len(), "copy lengths differ");
+    }
+    let mut acc = acc;
+    let mut at = 0;
+    loop {
+        let end = if src.len() - at >= RUN + AVX2_MIN {
+            at + RUN
+        } else {
+            src.len()
+        };
+        let d = if COPY { &mut dst[at..end] } else { &mut [][..] };
+        acc = super::add_carry(acc, run::<COPY>(d, &src[at..end]));
+        if end == src.len() {
+            return acc;
+        }
+        at = end;
+    }
+}
+
+/// The exact sum of the native-endian words of `src` (from [`AVX2_MIN`]
+/// to [`RUN`] + [`AVX2_MIN`] bytes), copied into `dst` when `COPY` (`dst`
+/// is not used otherwise).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn run<const COPY: bool>(dst: &mut [u8], src: &[u8]) -> u64 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_add_epi32, _mm256_add_epi64, _mm256_and_si256, _mm256_castsi256_si128,
+        _mm256_cvtepi32_epi64, _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_madd_epi16,
+        _mm256_set1_epi16, _mm256_setzero_si256, _mm256_storeu_si256, _mm256_xor_si256,
+        _mm_add_epi64, _mm_cvtsi128_si64, _mm_unpackhi_epi64,
+    };
+    /// 128 zero bytes, then 128 of 0xff: the 32 from `k + 32 * i` on mask
+    /// vector `i` of the 128 bytes before an offset to its last `k`.
+    static TAIL_MASK: [u8; 256] = {
+        let mut m = [0; 256];
+        let mut i = 128;
+        while i < 256 {
+            m[i] = 0xff;
+            i += 1;
+        }
+        m
+    };
+    let n = src.len();
+    assert!(n >= AVX2_MIN, "too short for the vector loop");
+    if COPY {
+        assert_eq!(dst.len(), n, "copy lengths differ");
+    }
+    debug_assert!(n <= RUN + AVX2_MIN);
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    let (flip, ones) = (_mm256_set1_epi16(i16::MIN), _mm256_set1_epi16(1));
+    // The words of 32 bytes, top bits flipped, added in pairs.
+    let pairs = |v: __m256i| _mm256_madd_epi16(_mm256_xor_si256(v, flip), ones);
+    // The 32 bytes at offset `o` of `src`, and into `dst` when `COPY`.
+    // Every call below passes an `o` with `o + 32 <= n`.
+    let load = |o: usize| {
+        debug_assert!(o + 32 <= n);
+        // SAFETY: the 32 bytes from `o` are in `src`; the unaligned load
+        // needs no alignment.
+        unsafe { _mm256_loadu_si256(s.add(o).cast()) }
+    };
+    let store = |o: usize, v: __m256i| {
+        if COPY {
+            debug_assert!(o + 32 <= n);
+            // SAFETY: the 32 bytes from `o` are in `dst`, as long as `src`
+            // (asserted above); the unaligned store needs no alignment.
+            unsafe { _mm256_storeu_si256(d.add(o).cast(), v) }
+        }
+    };
+    let mut lanes = [_mm256_setzero_si256(); 4];
+    let blocks = n / 128;
+    let mut at = 0;
+    // All four loads, then the stores: with each store right behind its
+    // load the compiler made a `memcpy` call of the copy ahead of the
+    // loop (and this loop a second pass over the bytes).
+    for _ in 0..blocks {
+        let v = [load(at), load(at + 32), load(at + 64), load(at + 96)];
+        for (i, (lane, v)) in lanes.iter_mut().zip(v).enumerate() {
+            store(at + 32 * i, v);
+            *lane = _mm256_add_epi32(*lane, pairs(v));
+        }
+        at += 128;
+    }
+    // The last 0 to 127 bytes: the 128 before the last even offset
+    // (copied again: the same bytes), all but the words from the loop's
+    // end masked off; an odd last byte is apart (the high byte of a
+    // big-endian word padded with zero: native-endian, the low byte).
+    let even = n & !1;
+    let keep = even - at;
+    let mut odd = 0;
+    if even != n {
+        odd = u64::from(src[n - 1]);
+        if COPY {
+            dst[n - 1] = src[n - 1];
+        }
+    }
+    for (i, lane) in lanes.iter_mut().enumerate() {
+        let at = even - 128 + 32 * i;
+        let v = load(at);
+        store(at, v);
+        // SAFETY: `keep` is below 128: the 32 bytes from `keep + 32 * i`
+        // are in `TAIL_MASK`.
+        let mask = unsafe { _mm256_loadu_si256(TAIL_MASK.as_ptr().add(keep + 32 * i).cast()) };
+        *lane = _mm256_add_epi32(*lane, pairs(_mm256_and_si256(v, mask)));
+    }
+    let [a, b, c, e] = lanes;
+    let all = _mm256_add_epi32(_mm256_add_epi32(a, b), _mm256_add_epi32(c, e));
+    let wide = _mm256_add_epi64(
+        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(all)),
+        _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(all)),
+    );
+    let half = _mm_add_epi64(
+        _mm256_castsi256_si128(wide),
+        _mm256_extracti128_si256::<1>(wide),
+    );
+    let lanes_sum = _mm_cvtsi128_si64(_mm_add_epi64(half, _mm_unpackhi_epi64(half, half)));
+    // Each vector's eight pairs were each 2^16 short.
+    let words = lanes_sum + (((blocks + 1) as i64) << 21);
+    debug_assert!(words >= 0);
+    words as u64 + odd
 }
