@@ -7,7 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tpa::app::{SocketError, SocketId};
 use tpa::buf::{ChecksumStatus, L4Protocol, PacketBuf};
-use tpa::header::checksum::{combine, pseudo_header_v4, pseudo_header_v6, sum_from, Checksum};
+use tpa::header::checksum::{
+    combine, pseudo_header_v4, pseudo_header_v6, sum_from, sum_segment_v4_split, Checksum,
+};
 use tpa::stage::{Cx, PortCx, Reason};
 use tpa::state::Part;
 use tpa::wire::ipv4::{IpProtocol, Ipv4View};
@@ -445,6 +447,17 @@ fn chain_checksum_ok<B: PacketBuf>(
     l4_len: usize,
 ) -> bool {
     let protocol = IpProtocol::Tcp.raw();
+    let first = p.l4();
+    if let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) {
+        if p.buf().segment_count() == 2 && l4_len <= usize::from(u16::MAX) {
+            // The common chain (a header, then the sender's chunk): the
+            // pseudo-header, the header and the chunk summed on in one
+            // pass (`l4_len` is their length).
+            let rest = p.buf().segments().nth(1).unwrap_or(&[]);
+            debug_assert_eq!(l4_len, first.len() + rest.len());
+            return sum_segment_v4_split(s, d, protocol, first, rest) == 0xffff;
+        }
+    }
     let pseudo = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => match u16::try_from(l4_len) {
             Ok(len) => pseudo_header_v4(s, d, protocol, len),
@@ -454,13 +467,6 @@ fn chain_checksum_ok<B: PacketBuf>(
         // The IP header gives both addresses of one family.
         _ => return false,
     };
-    let first = p.l4();
-    if first.len().is_multiple_of(2) && p.buf().segment_count() == 2 {
-        // The common chain (a header, then the sender's chunk): each piece
-        // starts on a word, so the sums simply carry on.
-        let rest = p.buf().segments().nth(1).unwrap_or(&[]);
-        return sum_from(sum_from(pseudo, first), rest) == 0xffff;
-    }
     let mut c = Checksum::new();
     c.add_sum(pseudo);
     c.add_bytes(first);

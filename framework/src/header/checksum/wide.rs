@@ -71,31 +71,36 @@ pub(super) const AVX2_MIN: usize = 129;
 #[cfg(target_arch = "x86_64")]
 pub(super) const RUN: usize = 1 << 19;
 
-/// `acc` (a native-endian partial sum) plus the sum of `bytes` (at least
-/// [`AVX2_MIN`] long) taken as native-endian words, with the end-around
-/// carry: a 64-bit accumulator to fold.
+/// The one's-complement sum of `acc` (a native-endian partial sum) and
+/// `bytes` (at least [`AVX2_MIN`] long) taken as native-endian words,
+/// folded and swapped back: what `sum_from` gives for the start `acc`
+/// swapped in. Folded here, so that its caller's call is its last.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-pub(super) fn sum_avx2(acc: u64, bytes: &[u8]) -> u64 {
-    if bytes.len() > RUN {
-        return runs::<false>(acc, &mut [], bytes);
-    }
-    super::add_carry(acc, run::<false>(&mut [], bytes))
+pub(super) fn sum_avx2(acc: u64, bytes: &[u8]) -> u16 {
+    let acc = if bytes.len() > RUN {
+        runs::<false>(acc, &mut [], bytes)
+    } else {
+        super::add_carry(acc, run::<false>(&mut [], bytes))
+    };
+    u16::from_be(super::fold(acc))
 }
 
 /// Copies `src` into `dst` (of the same length, at least [`AVX2_MIN`])
-/// and returns the sum of the bytes as [`sum_avx2`] does, in one pass:
-/// each 32 bytes are added into the lanes as they are stored, so the sum
-/// costs next to nothing beside the copy. Written with the intrinsics: as
-/// plain slices the compiler turns the copy back into a `memcpy` before
-/// the loop and sums in a second pass.
+/// and returns [`sum_avx2`] of the bytes from 0, in one pass: each 32
+/// bytes are added into the lanes as they are stored, so the sum costs
+/// next to nothing beside the copy. Written with the intrinsics: as plain
+/// slices the compiler turns the copy back into a `memcpy` before the
+/// loop and sums in a second pass.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-pub(super) fn copy_sum_avx2(dst: &mut [u8], src: &[u8]) -> u64 {
-    if src.len() > RUN {
-        return runs::<true>(0, dst, src);
-    }
-    run::<true>(dst, src)
+pub(super) fn copy_sum_avx2(dst: &mut [u8], src: &[u8]) -> u16 {
+    let acc = if src.len() > RUN {
+        runs::<true>(0, dst, src)
+    } else {
+        run::<true>(dst, src)
+    };
+    u16::from_be(super::fold(acc))
 }
 
 /// [`sum_avx2`] or [`copy_sum_avx2`] of more than [`RUN`] bytes: [`run`]
