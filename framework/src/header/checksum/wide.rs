@@ -12,7 +12,7 @@
 //! each pair, are the exact sum of the words, which folds to the
 //! one's-complement sum (2^16 - 1 divides every power of 2^16 less one:
 //! RFC 1071, 2.C). The copy stores the 32 bytes it loads, so the sum costs
-//! two instructions beside it. The loop takes 128 bytes a round; the last
+//! two instructions beside it. The loop takes 256 bytes a turn (one more 128 if left); the last
 //! 0 to 127 bytes are the four 32-byte loads that end at the data's last
 //! even offset, their bytes before the loop's end masked to zero (no
 //! branch per piece), and an odd last byte is added on its own.
@@ -78,12 +78,13 @@ pub(super) const RUN: usize = 1 << 19;
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 pub(super) fn sum_avx2(acc: u64, bytes: &[u8]) -> u16 {
-    let acc = if bytes.len() > RUN {
-        runs::<false>(acc, &mut [], bytes)
-    } else {
-        super::add_carry(acc, run::<false>(&mut [], bytes))
-    };
-    u16::from_be(super::fold(acc))
+    if bytes.len() > RUN + AVX2_MIN {
+        return sum_runs(acc, bytes);
+    }
+    u16::from_be(super::fold(super::add_carry(
+        acc,
+        run::<false>(&mut [], bytes),
+    )))
 }
 
 /// Copies `src` into `dst` (of the same length, at least [`AVX2_MIN`])
@@ -95,40 +96,47 @@ pub(super) fn sum_avx2(acc: u64, bytes: &[u8]) -> u16 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 pub(super) fn copy_sum_avx2(dst: &mut [u8], src: &[u8]) -> u16 {
-    let acc = if src.len() > RUN {
-        runs::<true>(0, dst, src)
-    } else {
-        run::<true>(dst, src)
-    };
-    u16::from_be(super::fold(acc))
+    if src.len() > RUN + AVX2_MIN {
+        return copy_sum_runs(dst, src);
+    }
+    u16::from_be(super::fold(run::<true>(dst, src)))
 }
 
-/// [`sum_avx2`] or [`copy_sum_avx2`] of more than [`RUN`] bytes: [`run`]
-/// over each [`RUN`] bytes in turn (even lengths: each starts on a word),
-/// the last piece what is left, from [`RUN`] to [`RUN`] + [`AVX2_MIN`].
+/// [`sum_avx2`] of more than [`RUN`] + [`AVX2_MIN`] bytes: [`RUN`] bytes
+/// at a time (even: each piece starts on a word, and their sums add up),
+/// the last piece what is left.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[cold]
 #[inline(never)]
-fn runs<const COPY: bool>(acc: u64, dst: &mut [u8], src: &[u8]) -> u64 {
-    if COPY {
-        assert_eq!(dst.len(), src.len(), "copy lengths differ");
+fn sum_runs(acc: u64, bytes: &[u8]) -> u16 {
+    let (first, mut rest) = bytes.split_at(RUN);
+    let mut sum = sum_avx2(acc, first);
+    while rest.len() > RUN + AVX2_MIN {
+        let (piece, more) = rest.split_at(RUN);
+        sum = super::combine(sum, sum_avx2(0, piece));
+        rest = more;
     }
-    let mut acc = acc;
-    let mut at = 0;
-    loop {
-        let end = if src.len() - at >= RUN + AVX2_MIN {
-            at + RUN
-        } else {
-            src.len()
-        };
-        let d = if COPY { &mut dst[at..end] } else { &mut [][..] };
-        acc = super::add_carry(acc, run::<COPY>(d, &src[at..end]));
-        if end == src.len() {
-            return acc;
-        }
-        at = end;
+    super::combine(sum, sum_avx2(0, rest))
+}
+
+/// [`copy_sum_avx2`] of more than [`RUN`] + [`AVX2_MIN`] bytes, in pieces
+/// as [`sum_runs`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[cold]
+#[inline(never)]
+fn copy_sum_runs(dst: &mut [u8], src: &[u8]) -> u16 {
+    assert_eq!(dst.len(), src.len(), "copy lengths differ");
+    let mut sum = 0;
+    let (mut dst, mut src) = (dst, src);
+    while src.len() > RUN + AVX2_MIN {
+        let (d, more_dst) = dst.split_at_mut(RUN);
+        let (s, more_src) = src.split_at(RUN);
+        sum = super::combine(sum, copy_sum_avx2(d, s));
+        (dst, src) = (more_dst, more_src);
     }
+    super::combine(sum, copy_sum_avx2(dst, src))
 }
 
 /// The exact sum of the native-endian words of `src` (from [`AVX2_MIN`]
@@ -182,13 +190,23 @@ fn run<const COPY: bool>(dst: &mut [u8], src: &[u8]) -> u64 {
         }
     };
     let mut lanes = [_mm256_setzero_si256(); 4];
-    let blocks = n / 128;
     let mut at = 0;
-    // All four loads, then the stores: with each store right behind its
-    // load the compiler made a `memcpy` call of the copy ahead of the
-    // loop (and this loop a second pass over the bytes).
-    for _ in 0..blocks {
-        let v = [load(at), load(at + 32), load(at + 64), load(at + 96)];
+    // Two rounds of 128 bytes a turn (the loop's own instructions halved),
+    // then one more if 128 bytes are left. All loads, then the stores:
+    // with each store right behind its load the compiler made a `memcpy`
+    // call of the copy ahead of the loop (and this loop a second pass
+    // over the bytes).
+    for _ in 0..n / 256 {
+        let v: [__m256i; 8] = std::array::from_fn(|i| load(at + 32 * i));
+        for (i, v) in v.into_iter().enumerate() {
+            store(at + 32 * i, v);
+            lanes[i % 4] = _mm256_add_epi32(lanes[i % 4], pairs(v));
+        }
+        at += 256;
+    }
+    let rounds = 2 * (n / 256) + usize::from(n - at >= 128);
+    if n - at >= 128 {
+        let v: [__m256i; 4] = std::array::from_fn(|i| load(at + 32 * i));
         for (i, (lane, v)) in lanes.iter_mut().zip(v).enumerate() {
             store(at + 32 * i, v);
             *lane = _mm256_add_epi32(*lane, pairs(v));
@@ -229,7 +247,7 @@ fn run<const COPY: bool>(dst: &mut [u8], src: &[u8]) -> u64 {
     );
     let lanes_sum = _mm_cvtsi128_si64(_mm_add_epi64(half, _mm_unpackhi_epi64(half, half)));
     // Each vector's eight pairs were each 2^16 short.
-    let words = lanes_sum + (((blocks + 1) as i64) << 21);
+    let words = lanes_sum + (((rounds + 1) as i64) << 21);
     debug_assert!(words >= 0);
     words as u64 + odd
 }
