@@ -713,9 +713,10 @@ fn build_quiet_other_v4<B: PacketBuf>(
     offload: bool,
     pseudo_addrs: u16,
 ) -> Result<(B, usize), SocketError> {
-    let payload_sum = seg
-        .payload
-        .and_then(|p| seg.payload_sum.sum_of(p.total_len()));
+    let payload_sum = seg.payload.and_then(|p| {
+        let n = p.total_len();
+        seg.payload_sum.sum_of(n).map(|sum| (sum, n))
+    });
     let (mut buf, len) = build_quiet(port, ports, seg)?;
     match payload_sum {
         Some(payload) if !offload => finish_checksum_summed(&mut buf, len, pseudo_addrs, payload),
@@ -725,19 +726,21 @@ fn build_quiet_other_v4<B: PacketBuf>(
 }
 
 /// The TCP checksum of `buf` (a header of `header` bytes, then data whose
-/// sum is `payload`) over IPv4, `pseudo_addrs` the pseudo-header's
-/// addresses and protocol: the header summed, the data's sum added (the
-/// header's length is even: the data's words lie as they were summed).
-/// The same value [`finish_checksum_with`] computes over every byte.
+/// sum and length are `payload`) over IPv4, `pseudo_addrs` the
+/// pseudo-header's addresses and protocol: the header summed, the data's
+/// sum added (the header's length is even: the data's words lie as they
+/// were summed). The same value [`finish_checksum_with`] computes over
+/// every byte.
 #[inline]
 fn finish_checksum_summed<B: PacketBuf>(
     buf: &mut B,
     header: usize,
     pseudo_addrs: u16,
-    payload: u16,
+    (payload, payload_len): (u16, usize),
 ) {
     buf.meta_mut().tx.clear();
-    let pseudo = combine(pseudo_addrs, buf.total_len() as u16);
+    debug_assert_eq!(buf.total_len(), header + payload_len);
+    let pseudo = combine(pseudo_addrs, (header + payload_len) as u16);
     debug_assert_eq!(header % 2, 0);
     let sum = !combine(sum_from(pseudo, &buf.data()[..header]), payload);
     #[cfg(any(test, debug_assertions))]

@@ -12,10 +12,11 @@
 //! each pair, are the exact sum of the words, which folds to the
 //! one's-complement sum (2^16 - 1 divides every power of 2^16 less one:
 //! RFC 1071, 2.C). The copy stores the 32 bytes it loads, so the sum costs
-//! two instructions beside it. The loop takes 256 bytes a turn (one more 128 if left); the last
-//! 0 to 127 bytes are the four 32-byte loads that end at the data's last
-//! even offset, their bytes before the loop's end masked to zero (no
-//! branch per piece), and an odd last byte is added on its own.
+//! two instructions beside it. The loop takes 256 bytes a turn, then 128
+//! more if left; the last 0 to 127 bytes are the four 32-byte loads that
+//! end at the data's last even offset, their bytes before the loop's end
+//! masked to zero (no branch per piece), and an odd last byte is added on
+//! its own.
 
 //! Without AVX2, 64-byte blocks are summed as 32-bit words into sixteen
 //! 64-bit lanes, a plain Rust loop the compiler vectorizes for the
