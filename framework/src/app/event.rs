@@ -1,7 +1,5 @@
 //! What happened to a socket, queued for the application.
 
-use std::collections::VecDeque;
-
 use super::SocketError;
 
 /// The transport a socket belongs to.
@@ -89,7 +87,12 @@ pub const EVENTS_CAPACITY: usize = 4096;
 /// ```
 #[derive(Debug)]
 pub struct Events {
-    queue: VecDeque<Event>,
+    /// A ring of a power of two slots (at least `capacity`): the events
+    /// waiting are the `len` from `head` on, wrapping; the others hold
+    /// stale copies. A mask wraps an index (no compare, no growth check).
+    ring: Box<[Event]>,
+    head: usize,
+    len: usize,
     capacity: usize,
     overflowed: u64,
     raised: u64,
@@ -104,40 +107,60 @@ impl Default for Events {
 impl Events {
     /// A queue of at most `capacity` events (allocated up front).
     pub fn with_capacity(capacity: usize) -> Self {
+        let unused = Event {
+            socket: SocketId::new(Transport::Udp, 0, 0),
+            kind: EventKind::Closed,
+        };
         Events {
-            queue: VecDeque::with_capacity(capacity),
+            ring: vec![unused; capacity.next_power_of_two()].into_boxed_slice(),
+            head: 0,
+            len: 0,
             capacity,
             overflowed: 0,
             raised: 0,
         }
     }
 
+    /// The ring's slot of position `at` counted from its start, wrapped.
+    #[inline]
+    fn slot(&self, at: usize) -> usize {
+        at & (self.ring.len() - 1)
+    }
+
     /// Queues `event`; returns false (and counts it) when the queue is full.
     #[inline]
     pub fn push(&mut self, event: Event) -> bool {
-        if self.queue.len() >= self.capacity {
+        if self.len >= self.capacity {
             self.overflowed += 1;
             return false;
         }
         self.raised += 1;
-        self.queue.push_back(event);
+        let at = self.slot(self.head + self.len);
+        self.ring[at] = event;
+        self.len += 1;
         true
     }
 
     /// The oldest event, taken out.
     #[inline]
     pub fn pop(&mut self) -> Option<Event> {
-        self.queue.pop_front()
+        if self.len == 0 {
+            return None;
+        }
+        let event = self.ring[self.head];
+        self.head = self.slot(self.head + 1);
+        self.len -= 1;
+        Some(event)
     }
 
     /// Events waiting.
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.len
     }
 
     /// Whether none waits.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.len == 0
     }
 
     /// Events queued so far.
@@ -148,5 +171,50 @@ impl Events {
     /// Events dropped because the queue was full.
     pub fn overflowed(&self) -> u64 {
         self.overflowed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(index: u32) -> Event {
+        Event {
+            socket: SocketId::new(Transport::Tcp, index, 0),
+            kind: EventKind::Readable,
+        }
+    }
+
+    #[test]
+    fn a_ring_of_three_keeps_order_across_its_wrap_and_refuses_a_fourth() {
+        let mut events = Events::with_capacity(3);
+        let mut next_in = 0;
+        let mut next_out = 0;
+        for round in 0..10 {
+            while events.push(event(next_in)) {
+                next_in += 1;
+            }
+            assert_eq!(events.len(), 3);
+            assert_eq!(events.overflowed(), round + 1);
+            for _ in 0..2 {
+                assert_eq!(events.pop(), Some(event(next_out)));
+                next_out += 1;
+            }
+        }
+        while let Some(e) = events.pop() {
+            assert_eq!(e, event(next_out));
+            next_out += 1;
+        }
+        assert_eq!(next_out, next_in);
+        assert_eq!(events.raised(), u64::from(next_in));
+        assert!(events.is_empty());
+    }
+
+    #[test]
+    fn a_queue_of_no_room_refuses_every_event() {
+        let mut events = Events::with_capacity(0);
+        assert!(!events.push(event(0)));
+        assert_eq!(events.pop(), None);
+        assert_eq!(events.overflowed(), 1);
     }
 }
