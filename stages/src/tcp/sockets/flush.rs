@@ -169,7 +169,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             return;
         };
         let ev = c.conn.take_events();
-        if ev.is_empty() && c.pending.is_empty() {
+        if ev.is_empty() && c.pending.is_none() {
             return; // the common case after input raised them already
         }
         self.raise_events(index, ev, out, coalesce);
@@ -189,14 +189,13 @@ impl<B: PacketBuf> TcpSockets<B> {
         let Some(c) = self.conn_entry(index) else {
             return;
         };
-        let pending = &mut c.pending;
-        pending.connected |= ev.connected;
-        pending.readable |= ev.readable;
-        pending.writable |= ev.writable;
-        pending.peer_closed |= ev.peer_closed;
-        pending.closed |= ev.closed;
-        pending.error = pending.error.or(ev.error);
-        let mut events = core::mem::take(pending);
+        let mut events = c.pending.take().unwrap_or_default();
+        events.connected |= ev.connected;
+        events.readable |= ev.readable;
+        events.writable |= ev.writable;
+        events.peer_closed |= ev.peer_closed;
+        events.closed |= ev.closed;
+        events.error = events.error.or(ev.error);
         if coalesce {
             events.readable &= !c.raised_readable;
             events.writable &= !c.raised_writable;
@@ -260,7 +259,7 @@ impl<B: PacketBuf> TcpSockets<B> {
                 EventKind::Writable => c.raised_writable = false,
                 _ => {}
             }
-            let p = &mut c.pending;
+            let p = c.pending.get_or_insert_with(ConnEvents::default);
             match kind {
                 EventKind::Accepted { .. } => p.connected = true,
                 EventKind::Readable => p.readable = true,

@@ -120,7 +120,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         let ev = c.conn.peek_events();
         // Anything but `Readable` / `Writable`, events held back, or a
         // connection the application does not see: the full way.
-        if ev.beyond_readable_writable() || !c.pending.is_empty() || c.app_closed || !c.announced {
+        if ev.beyond_readable_writable() || c.pending.is_some() || c.app_closed || !c.announced {
             return InputEvent::More;
         }
         let readable = ev.readable && !c.raised_readable;
@@ -163,7 +163,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             writable: ev.writable && c.raised_writable,
             ..ConnEvents::default()
         };
-        if ev == raised && c.pending.is_empty() {
+        if ev == raised && c.pending.is_none() {
             c.conn.take_events();
             return false;
         }

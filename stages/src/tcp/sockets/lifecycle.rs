@@ -58,7 +58,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             return Ok(());
         };
         // Looked at in place, taken only when there are some.
-        if !(c.conn.peek_events().is_empty() & c.pending.is_empty()) {
+        if !c.conn.peek_events().is_empty() || c.pending.is_some() {
             return Err(c.conn.take_events());
         }
         if rearm_settled(c, timers, index) {

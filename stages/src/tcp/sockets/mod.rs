@@ -89,8 +89,10 @@ struct Conn<B: PacketBuf> {
     time_wait: bool,
     /// The application was told of it (`Accepted`, or it opened it).
     announced: bool,
-    /// Events not yet raised (the event queue was full).
-    pending: ConnEvents,
+    /// Events not yet raised (the event queue was full): `None` when
+    /// there are none (never `Some` of no event), so a segment's check
+    /// is one compare.
+    pending: Option<ConnEvents>,
     /// `Readable` / `Writable` raised by input since the last settle:
     /// the application has not run since, so a later segment's same
     /// event is already in the queue (one per burst, not per segment).
@@ -745,7 +747,7 @@ impl<B: PacketBuf> Conn<B> {
             timer_at: None,
             time_wait: false,
             announced: active,
-            pending: ConnEvents::default(),
+            pending: None,
             raised_readable: false,
             raised_writable: false,
             next_confirm_ns: 0,
