@@ -124,16 +124,30 @@ impl<B: PacketBuf> Connection<B> {
     /// §4.4, as Linux's `tcp_cwnd_application_limited`).
     #[inline(always)]
     pub(super) fn cwv_on_ack(&mut self, now_ns: u64) {
-        if !self.snd_una.ge(self.cwv.round_end) {
+        let flight = if self.snd_una == self.snd_max {
+            // Everything sent is acknowledged (every request-response
+            // ACK): the round ends (its end is at most SND.MAX) and
+            // nothing is in flight (SND.NXT never passes SND.MAX).
+            #[cfg(any(test, debug_assertions))]
+            assert!(
+                self.snd_una.ge(self.cwv.round_end)
+                    && self.snd_nxt().le(self.snd_max)
+                    && self.flight() == 0
+            );
+            0
+        } else if self.snd_una.ge(self.cwv.round_end) {
+            self.flight()
+        } else {
             return;
-        }
-        self.cwv.prev_max_flight = self.cwv.max_flight;
-        self.cwv.max_flight = self.flight();
+        };
+        let prev_max_flight = self.cwv.max_flight;
+        self.cwv.prev_max_flight = prev_max_flight;
+        self.cwv.max_flight = flight;
         self.cwv.round_end = self.snd_max;
         if !self.knobs.cwnd_validation || self.cc.in_recovery() {
             return;
         }
-        let used = self.window_used();
+        let used = flight.max(prev_max_flight);
         if used.saturating_mul(2) >= self.cc.cwnd() {
             self.cwv.unvalidated_since_ns = 0;
             return;
