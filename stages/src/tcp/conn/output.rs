@@ -188,21 +188,28 @@ impl<B: PacketBuf> Connection<B> {
     /// ESTABLISHED, nothing rare owed, no SACK option to write, no trace.
     /// A segment of the straight path changes none of it, so a caller
     /// that found it true asks `poll_quiet` for every segment that
-    /// follows without asking again.
+    /// follows without asking again. The [`plain`](Self::plain) flag
+    /// stands for no scoreboard and nothing held out of order (it implies
+    /// both, and asks a little more: a connection in recovery takes the
+    /// full path, as one with a scoreboard does).
     #[inline]
     pub(crate) fn quiet(&self) -> bool {
         let p = &self.pending;
-        self.state == State::Established
+        let quiet = self.state == State::Established
             && p.rst.is_none()
             && p.dup_acks == 0
             && !p.retransmit_front
             && !p.window_probe
             && !p.keepalive_probe
-            && self.sack.is_none()
+            && self.plain()
             && self.dsacks.is_empty()
-            && self.reassembly.is_empty()
             && self.trace.is_none()
-            && !self.rack.as_deref().is_some_and(|r| r.probe_due)
+            && !self.rack.as_deref().is_some_and(|r| r.probe_due);
+        debug_assert!(
+            !quiet || (self.sack.is_none() && self.reassembly.is_empty()),
+            "a quiet connection has no scoreboard and nothing out of order"
+        );
+        quiet
     }
 
     /// Whether at most one chunk waits to be sent: the straight case's
