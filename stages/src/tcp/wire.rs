@@ -161,7 +161,9 @@ impl CheckedHeader {
     ///
     /// # Errors
     ///
-    /// `too-short` if the buffer is not the one checked.
+    /// `too-short` if the buffer is not the one checked (of a chain, only
+    /// the first segment is measured: `chained` if it is shorter than the
+    /// headers).
     #[inline]
     pub fn payload<B: PacketBuf>(&self, p: TcpPacket<B>) -> Result<Option<B>, Reason> {
         if self.data_len == 0 {
@@ -169,7 +171,22 @@ impl CheckedHeader {
         }
         let mut buf = p.into_buf();
         if buf.is_chained() {
-            return chained_payload(buf, self.payload_start, self.data_len).map(Some);
+            // A chain: the headers cut off its first segment (which may
+            // be left empty, the payload all in the later ones, still
+            // shared with their sender's holders). Nothing is cut off the
+            // back: the check read the segment to the end of the first
+            // buffer segment ([`TcpPacket::l4`] ends there) and counted
+            // every later one whole, so the payload ends at the chain's
+            // end, and the chain is not walked again for its length.
+            #[cfg(any(test, debug_assertions))]
+            assert_eq!(
+                buf.total_len(),
+                self.payload_start + self.data_len,
+                "the chain checked"
+            );
+            buf.trim_front(self.payload_start)
+                .map_err(|_| Reason::CHAINED)?;
+            return Ok(Some(buf));
         }
         let excess = buf
             .len()
@@ -212,22 +229,6 @@ impl Default for CheckedHeader {
             data_len: 0,
         }
     }
-}
-
-/// [`Checked::payload`] of a chain: the headers cut off the first buffer
-/// segment (which may be left empty, the payload all in the later ones,
-/// still shared with their sender's holders), any excess off the back.
-#[inline(never)]
-fn chained_payload<B: PacketBuf>(mut buf: B, start: usize, len: usize) -> Result<B, Reason> {
-    let excess = buf
-        .total_len()
-        .checked_sub(start + len)
-        .ok_or(Reason::TOO_SHORT)?;
-    buf.trim_front(start).map_err(|_| Reason::CHAINED)?;
-    if excess != 0 {
-        crate::chained::trim_back(&mut buf, excess).map_err(|_| Reason::CHAINED)?;
-    }
-    Ok(buf)
 }
 
 impl Default for Checked {
