@@ -185,6 +185,20 @@ pub trait PacketBuf: Pooled {
         self.chain(tail.into_inner()).map_err(Shared::from_inner)
     }
 
+    /// Appends another holder of `tail` behind the last segment, without
+    /// copying: [`chain_shared`](PacketBuf::chain_shared) of a clone of
+    /// `tail`, in one step where the backend can. [`BufError::Shared`], and
+    /// nothing linked, when `chain_shared` would give the clone back.
+    ///
+    /// # Panics
+    /// As cloning `tail`, when one of its segments already holds the most
+    /// references a count can.
+    #[inline]
+    fn chain_clone(&mut self, tail: &Shared<Self>) -> Result<(), BufError> {
+        self.chain_shared(tail.clone())
+            .map_err(|_| BufError::Shared)
+    }
+
     /// Detaches every segment after the first and returns them (`None` when
     /// there were none).
     fn unchain(&mut self) -> Option<Shared<Self>>;

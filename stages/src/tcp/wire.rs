@@ -815,7 +815,7 @@ fn build_quiet<B: PacketBuf>(
         } else if n <= COPY_BREAK && buf.tailroom() >= n {
             copy_payload(&mut buf, payload)?;
         } else {
-            buf.chain_shared(payload.clone())
+            buf.chain_clone(payload)
                 .map_err(|_| SocketError::NoBuffers)?;
         }
     }

@@ -556,6 +556,39 @@ impl PacketBuf for PoolBuf {
         Ok(())
     }
 
+    /// One unshared segment and a one-segment `tail` (a header and the
+    /// send queue's chunk) linked straight: the reference that cloning
+    /// `tail` adds and the link that [`chain`](PacketBuf::chain) makes,
+    /// with no walk along either. Any other case, or a count at its
+    /// maximum, takes the general way (which then refuses, or panics, as
+    /// it does).
+    #[inline]
+    fn chain_clone(&mut self, tail: &Shared<PoolBuf>) -> Result<(), BufError> {
+        let t = tail.hdr;
+        // SAFETY: `tail` holds a reference on its first segment.
+        let tail_segs = unsafe { t.as_ref() }.nb_segs;
+        // SAFETY: `self` holds its first segment. Acquire: as
+        // `last_segment_unique`.
+        let unique = unsafe { refs(self.hdr) }.load(Ordering::Acquire) == 1;
+        let added = self.hdr().nb_segs == 1 && tail_segs == 1 && unique && {
+            // SAFETY: as above, `tail` holds the segment.
+            let r = unsafe { refs(t) };
+            // Relaxed, as `clone_ref`: a holder adds a reference.
+            r.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_add(1))
+                .is_ok()
+        };
+        if !added {
+            return self
+                .chain_shared(tail.clone())
+                .map_err(|_| BufError::Shared);
+        }
+        // The reference just added moves into the chain.
+        let h = self.hdr_mut();
+        h.nb_segs = 2;
+        h.next = Some(t);
+        Ok(())
+    }
+
     fn unchain(&mut self) -> Option<Shared<PoolBuf>> {
         if self.hdr().nb_segs == 1 {
             return None;

@@ -784,6 +784,35 @@ mod tests {
         assert!(n <= 2, "{n} cache entries left");
     }
 
+    /// `chain_clone` links as `chain_shared` of a clone: straight for a
+    /// header and a one-segment tail, the general way for a longer tail,
+    /// the tail's references counted either way and given back on drop.
+    #[test]
+    fn a_chained_clone_is_a_clone_chained() {
+        let p = small_pool();
+        let mut chunk = p.alloc().unwrap();
+        chunk.extend_from_slice(b"payload").unwrap();
+        let chunk = chunk.share();
+        let mut head = p.alloc().unwrap();
+        head.extend_from_slice(b"hdr").unwrap();
+        head.chain_clone(&chunk).unwrap();
+        assert_eq!((head.segment_count(), head.total_len()), (2, 10));
+        assert_eq!(
+            head.segments().collect::<Vec<_>>(),
+            [&b"hdr"[..], b"payload"]
+        );
+        assert_eq!(chunk.ref_count(), 2);
+        let long = head.share();
+        let mut other = p.alloc().unwrap();
+        other.chain_clone(&long).unwrap();
+        assert_eq!((other.segment_count(), other.total_len()), (3, 10));
+        assert_eq!((long.ref_count(), chunk.ref_count()), (2, 3));
+        drop((long, other));
+        assert_eq!(chunk.ref_count(), 1);
+        drop(chunk);
+        assert_eq!(p.in_use(), 0);
+    }
+
     fn with_caches_len() -> usize {
         // One more pool to trigger the sweep on entry creation.
         let p = small_pool();
