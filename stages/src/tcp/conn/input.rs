@@ -635,7 +635,7 @@ impl<B: PacketBuf> Connection<B> {
         };
         if self.write_blocked && self.send_queue.space() > 0 {
             self.write_blocked = false;
-            self.events.writable = true;
+            self.events.set_writable();
         }
     }
 
@@ -800,8 +800,8 @@ impl<B: PacketBuf> Connection<B> {
             self.ooo_fin = None;
             self.rcv_nxt += 1;
             self.pending.ack_now = true;
-            self.events.peer_closed = true;
-            self.events.readable = true;
+            self.events.set_peer_closed();
+            self.events.set_readable();
             match self.state {
                 State::SynReceived | State::Established => self.state = State::CloseWait,
                 State::FinWait1 => {
@@ -844,7 +844,7 @@ impl<B: PacketBuf> Connection<B> {
             buf.meta_mut().rx_timestamp_ns = self.clock_ns.max(1);
         }
         self.receive_queue.push(buf, len);
-        self.events.readable = true;
+        self.events.set_readable();
     }
 
     /// Data beyond RCV.NXT: held in the reassembly queue (trimmed to the

@@ -573,10 +573,10 @@ impl<B: PacketBuf> Connection<B> {
             r.probe_due = false;
             r.probe = None;
         }
-        if error.is_some() {
+        if let Some(e) = error {
             self.receive_queue.clear();
             self.error = error;
-            self.events.error = error;
+            self.events.set_error(e);
         }
         self.timers = Timers::default();
         self.dsacks.clear();
@@ -585,7 +585,7 @@ impl<B: PacketBuf> Connection<B> {
             rst,
             ..Pending::default()
         };
-        self.events.closed = true;
+        self.events.set_closed();
     }
 
     /// Gives up after unanswered retransmissions or probes: the last soft

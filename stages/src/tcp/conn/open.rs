@@ -396,8 +396,8 @@ impl<B: PacketBuf> Connection<B> {
         self.state = State::Established;
         self.was_established = true;
         self.soft_error = None;
-        self.events.connected = true;
-        self.events.writable = true;
+        self.events.set_connected();
+        self.events.set_writable();
         self.arm_keepalive(now_ns);
         if self.fin_requested {
             self.state = State::FinWait1;

@@ -180,13 +180,9 @@ fn params(iss: u32) -> ConnParams {
 }
 
 fn merge(into: &mut ConnEvents, ev: ConnEvents) {
-    into.connected |= ev.connected;
-    into.readable |= ev.readable;
-    into.writable |= ev.writable;
-    into.peer_closed |= ev.peer_closed;
-    into.closed |= ev.closed;
-    if ev.error.is_some() {
-        into.error = ev.error;
+    into.merge(ev);
+    if let Some(e) = ev.error() {
+        into.set_error(e);
     }
 }
 
@@ -604,8 +600,8 @@ fn transfer_run(
         &net.ab.log[net.ab.log.len().saturating_sub(8)..],
         &net.ba.log[net.ba.log.len().saturating_sub(8)..],
     );
-    assert_eq!(net.events_a.error, None);
-    assert_eq!(net.events_b.error, None);
+    assert_eq!(net.events_a.error(), None);
+    assert_eq!(net.events_b.error(), None);
     assert!(!net.a.wants_transmit() && !net.b.wants_transmit());
     let infos = [net.a.info(), net.b.info()];
     if let Some(t) = trace {
@@ -919,7 +915,7 @@ fn options_are_on_only_when_both_sides_offer_them() {
     // timestamps.
     assert_eq!((a.snd_mss, b.snd_mss), (1448, 1448));
     assert_eq!((a.rcv_mss, b.rcv_mss), (1460, 1460), "the MSS announced");
-    assert!(net.events_a.connected && net.events_a.writable && net.events_b.connected);
+    assert!(net.events_a.connected() && net.events_a.writable() && net.events_b.connected());
 
     for (off_a, off_b) in [(true, false), (false, true)] {
         let mut ca = small_cfg();
@@ -990,7 +986,7 @@ fn simultaneous_open_meets_in_the_middle() {
         (a.state(), b.state()),
         (State::Established, State::Established)
     );
-    assert!(a.take_events().connected && b.take_events().connected);
+    assert!(a.take_events().connected() && b.take_events().connected());
     drop((a, b, sa, sb));
     pool.assert_whole();
 }
@@ -1016,7 +1012,7 @@ fn syn_is_retransmitted_with_backoff_then_times_out() {
     assert_eq!(deadlines, [1, 2, 4, 8].map(|s| s * 1_000_000_000));
     assert_eq!(syns, 4, "the SYN and 3 retransmissions");
     assert_eq!(a.state(), State::Closed);
-    assert_eq!(a.take_events().error, Some(SocketError::TimedOut));
+    assert_eq!(a.take_events().error(), Some(SocketError::TimedOut));
     assert_eq!(a.send(b"x", &mut || None), Err(SocketError::TimedOut));
 }
 
@@ -1040,7 +1036,7 @@ fn rst_to_our_syn_is_refused_only_with_the_right_ack() {
     assert_eq!(a.state(), State::Closed);
     let ev = a.take_events();
     assert_eq!(
-        (ev.error, ev.closed),
+        (ev.error(), ev.closed()),
         (Some(SocketError::ConnectionRefused), true)
     );
     pool.assert_whole();
@@ -1060,7 +1056,7 @@ fn close_in_order(order: &str) {
                 (net.a.state(), net.b.state()),
                 (State::FinWait2, State::CloseWait)
             );
-            assert!(net.events_b.peer_closed);
+            assert!(net.events_b.peer_closed());
             assert_eq!(net.b.recv().map(|b| b.is_none()), Ok(true), "end of stream");
             net.b.close();
             assert_eq!(net.b.state(), State::LastAck);
@@ -1117,8 +1113,8 @@ fn close_in_order(order: &str) {
         net.now - start >= cfg.time_wait_ns - 100 * MS,
         "TIME_WAIT too short"
     );
-    assert!(net.events_a.closed && net.events_b.closed);
-    assert_eq!((net.events_a.error, net.events_b.error), (None, None));
+    assert!(net.events_a.closed() && net.events_b.closed());
+    assert_eq!((net.events_a.error(), net.events_b.error()), (None, None));
     let pool = net.pool.clone();
     drop(net);
     pool.assert_whole();
@@ -1150,7 +1146,7 @@ fn close_with_unread_data_resets_the_peer() {
     }
     settle(&mut net);
     assert_eq!(net.a.state(), State::Closed);
-    assert_eq!(net.events_a.error, Some(SocketError::ConnectionReset));
+    assert_eq!(net.events_a.error(), Some(SocketError::ConnectionReset));
     assert_eq!(net.a.recv().err(), Some(SocketError::ConnectionReset));
     assert_eq!(
         net.a.send(b"x", &mut || None),
@@ -1168,7 +1164,7 @@ fn data_after_close_resets() {
     net.send_a(b"too late").unwrap();
     settle(&mut net);
     assert!(net.b.is_closed());
-    assert_eq!(net.events_a.error, Some(SocketError::ConnectionReset));
+    assert_eq!(net.events_a.error(), Some(SocketError::ConnectionReset));
 }
 
 #[test]
@@ -1195,7 +1191,7 @@ fn rfc5961_rst_resets_only_on_an_exact_match() {
     net.b.on_segment(bare(&pool, nxt, una, TcpFlags::RST), now);
     assert_eq!(net.b.state(), State::Closed);
     assert_eq!(
-        net.b.take_events().error,
+        net.b.take_events().error(),
         Some(SocketError::ConnectionReset)
     );
 }
@@ -1656,7 +1652,7 @@ fn unanswered_data_times_out_after_the_retries() {
     net.ab.impair.loss = 1000; // the path dies
     net.send_a(b"into the void").unwrap();
     net.run_until(1000, |n| n.a.is_closed());
-    assert_eq!(net.events_a.error, Some(SocketError::TimedOut));
+    assert_eq!(net.events_a.error(), Some(SocketError::TimedOut));
     // 1 + 4 transmissions of the data, each timeout twice the last
     // (RFC 6298 §5.5).
     let times: Vec<u64> = net.ab.log.iter().filter(|s| s.3 > 0).map(|s| s.4).collect();
@@ -1683,7 +1679,7 @@ fn keepalive_probes_an_idle_peer_and_gives_up_when_it_is_gone() {
     assert!(net.a.info().keepalive_probes >= 3);
     net.ba.impair.loss = 1000;
     net.run_until(1000, |n| n.a.is_closed());
-    assert_eq!(net.events_a.error, Some(SocketError::TimedOut));
+    assert_eq!(net.events_a.error(), Some(SocketError::TimedOut));
 }
 
 #[test]
@@ -1879,7 +1875,7 @@ fn abort_resets_an_open_connection_but_not_one_in_time_wait() {
     assert_eq!(out[0].flags, TcpFlags::RST | TcpFlags::ACK);
     assert_eq!(out[0].seq, net.a.snd_max);
     let ev = net.a.take_events();
-    assert!(ev.closed && ev.error.is_none());
+    assert!(ev.closed() && ev.error().is_none());
     let mut net = established(&cfg, &cfg);
     net.a.close();
     settle(&mut net);

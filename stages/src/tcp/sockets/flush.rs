@@ -190,20 +190,14 @@ impl<B: PacketBuf> TcpSockets<B> {
             return;
         };
         let mut events = c.pending.take().unwrap_or_default();
-        events.connected |= ev.connected;
-        events.readable |= ev.readable;
-        events.writable |= ev.writable;
-        events.peer_closed |= ev.peer_closed;
-        events.closed |= ev.closed;
-        events.error = events.error.or(ev.error);
+        events.merge(ev);
         if coalesce {
-            events.readable &= !c.raised_readable;
-            events.writable &= !c.raised_writable;
-            c.raised_readable |= events.readable;
-            c.raised_writable |= events.writable;
+            events.forget_raised(c.raised_readable, c.raised_writable);
+            c.raised_readable |= events.readable();
+            c.raised_writable |= events.writable();
         }
         let (active, listener, app_closed) = (c.active, c.listener, c.app_closed);
-        if events.connected && !app_closed {
+        if events.connected() && !app_closed {
             c.announced = true;
         }
         // A half-open passive connection the application never heard of
@@ -212,7 +206,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         let announced = c.announced;
         // The handshake completed just now (not an event raised again): a
         // passive connection joins its listener's accept queue.
-        if ev.connected && !active {
+        if ev.connected() && !active {
             if let Some(l) = listener.and_then(|l| self.index(l).ok()) {
                 if let Some(l) = self.listener_entry(l) {
                     l.established(id);
@@ -221,26 +215,26 @@ impl<B: PacketBuf> TcpSockets<B> {
         }
         if !app_closed && announced {
             let mut push = |kind| out.push(Event { socket: id, kind });
-            if events.connected {
+            if events.connected() {
                 match (active, listener) {
                     (false, Some(listener)) => push(EventKind::Accepted { listener }),
                     _ => push(EventKind::Writable),
                 }
             }
 
-            if events.readable {
+            if events.readable() {
                 push(EventKind::Readable);
             }
-            if events.writable && !(events.connected && active) {
+            if events.writable() && !(events.connected() && active) {
                 push(EventKind::Writable);
             }
-            if events.peer_closed {
+            if events.peer_closed() {
                 push(EventKind::PeerClosed);
             }
-            if let Some(e) = events.error {
+            if let Some(e) = events.error() {
                 push(EventKind::Error(e));
             }
-            if events.closed {
+            if events.closed() {
                 push(EventKind::Closed);
             }
         }
@@ -261,12 +255,12 @@ impl<B: PacketBuf> TcpSockets<B> {
             }
             let p = c.pending.get_or_insert_with(ConnEvents::default);
             match kind {
-                EventKind::Accepted { .. } => p.connected = true,
-                EventKind::Readable => p.readable = true,
-                EventKind::Writable => p.writable = true,
-                EventKind::PeerClosed => p.peer_closed = true,
-                EventKind::Error(e) => p.error = Some(e),
-                EventKind::Closed => p.closed = true,
+                EventKind::Accepted { .. } => p.set_connected(),
+                EventKind::Readable => p.set_readable(),
+                EventKind::Writable => p.set_writable(),
+                EventKind::PeerClosed => p.set_peer_closed(),
+                EventKind::Error(e) => p.set_error(e),
+                EventKind::Closed => p.set_closed(),
             }
             self.mark(index);
         }

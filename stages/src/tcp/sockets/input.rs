@@ -5,7 +5,7 @@ use tpa::app::{Event, EventKind, SocketId, Transport};
 use tpa::buf::PacketBuf;
 
 use super::{Entry, Slot, TcpSockets, CONFIRM_INTERVAL_NS};
-use crate::tcp::conn::{ConnEvents, IcmpError, IcmpOutcome};
+use crate::tcp::conn::{IcmpError, IcmpOutcome};
 use crate::tcp::segment::SegmentIn;
 use crate::tcp::seq::SeqNumber;
 
@@ -123,8 +123,8 @@ impl<B: PacketBuf> TcpSockets<B> {
         if ev.beyond_readable_writable() || c.pending.is_some() || c.app_closed || !c.announced {
             return InputEvent::More;
         }
-        let readable = ev.readable && !c.raised_readable;
-        let writable = ev.writable && !c.raised_writable;
+        let readable = ev.readable() && !c.raised_readable;
+        let writable = ev.writable() && !c.raised_writable;
         let kind = match (readable, writable) {
             (false, false) => {
                 // Raised already since the last settle: still queued.
@@ -157,13 +157,9 @@ impl<B: PacketBuf> TcpSockets<B> {
         let Some(c) = self.conn_entry(index) else {
             return false;
         };
-        let ev = c.conn.peek_events();
-        let raised = ConnEvents {
-            readable: ev.readable && c.raised_readable,
-            writable: ev.writable && c.raised_writable,
-            ..ConnEvents::default()
-        };
-        if ev == raised && c.pending.is_none() {
+        let mut unraised = c.conn.peek_events();
+        unraised.forget_raised(c.raised_readable, c.raised_writable);
+        if unraised.is_empty() && c.pending.is_none() {
             c.conn.take_events();
             return false;
         }
