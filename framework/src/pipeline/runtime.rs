@@ -152,6 +152,9 @@ pub struct TxQueue<B> {
     frames: Burst<B, { TX_QUEUE_MAX + 1 }>,
     shown: usize,
     depth: u8,
+    /// Frames offered since the pipeline started: every frame queued and
+    /// every frame dropped at a full queue (what `PortCx::tx_offered` reads).
+    offered: u64,
 }
 
 impl<B> TxQueue<B> {
@@ -160,6 +163,7 @@ impl<B> TxQueue<B> {
             frames: Burst::new(),
             shown: 0,
             depth: TX_QUEUE_LEN as u8,
+            offered: 0,
         }
     }
 
@@ -196,7 +200,23 @@ impl<B> TxQueue<B> {
         if self.frames.len() >= usize::from(depth) {
             return Err(frame);
         }
-        self.frames.try_push(frame)
+        self.frames.try_push(frame)?;
+        self.offered += 1;
+        Ok(())
+    }
+
+    /// Counts a frame dropped at a full queue as offered.
+    #[inline]
+    pub(crate) fn count_dropped(&mut self) {
+        self.offered += 1;
+    }
+
+    /// Frames offered since the pipeline started: queued, or dropped at a
+    /// full queue. Taking frames out ([`drain`](Self::drain)) or sending
+    /// them does not change it.
+    #[inline(always)]
+    pub(crate) fn offered(&self) -> u64 {
+        self.offered
     }
 
     /// The depth, as [`push_within`](Self::push_within) takes it.

@@ -270,11 +270,11 @@ impl<B: PacketBuf> PortCx<'_, B> {
 
     /// Frames queued for transmission since the pipeline started (sent,
     /// dropped at a full queue, or still waiting): the loop's measure of what
-    /// a stage's `poll` sent.
+    /// a stage's `poll` sent. One counter, kept as frames are queued, so
+    /// the measure around each call is a load.
     #[inline]
     pub(crate) fn tx_offered(&self) -> u64 {
-        let c = &self.queues.counters;
-        c.tx_sent + c.tx_dropped + self.queues.tx.len() as u64
+        self.queues.tx.offered()
     }
 }
 
@@ -288,6 +288,7 @@ fn transmit_full<B>(queues: &mut Queues<B>, io: &mut dyn PortIo<B>, buf: B) {
     queues.counters.tx_sent += io.send(&mut queues.tx) as u64;
     if let Err(buf) = queues.tx.try_push(buf) {
         drop(buf);
+        queues.tx.count_dropped();
         queues.counters.tx_dropped += 1;
     }
 }
