@@ -390,10 +390,19 @@ impl<B: PacketBuf> Egress<B> {
     /// Sends a gratuitous ARP for each of our IPv4 addresses if the
     /// announce policy asks for one and it was not sent yet; returns how
     /// many were sent.
+    /// The check is inlined into every loop iteration's poll; the sending,
+    /// once per policy change, is not.
+    #[inline]
     pub fn announce_v4(&mut self, port: &mut PortCx<'_, B>) -> usize {
         if !std::mem::take(&mut self.announce_v4) {
             return 0;
         }
+        self.send_announcements_v4(port)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn send_announcements_v4(&mut self, port: &mut PortCx<'_, B>) -> usize {
         let addrs = self.iface.ipv4.iter().map(|c| c.addr);
         announce_each(
             port,
@@ -406,10 +415,17 @@ impl<B: PacketBuf> Egress<B> {
 
     /// Sends an unsolicited neighbor advertisement for each of our IPv6
     /// addresses, as [`announce_v4`](Self::announce_v4) does for IPv4.
+    #[inline]
     pub fn announce_v6(&mut self, port: &mut PortCx<'_, B>) -> usize {
         if !std::mem::take(&mut self.announce_v6) {
             return 0;
         }
+        self.send_announcements_v6(port)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn send_announcements_v6(&mut self, port: &mut PortCx<'_, B>) -> usize {
         let addrs = self.iface.ipv6.iter().map(|c| c.addr);
         announce_each(
             port,
