@@ -7,6 +7,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use arrayvec::ArrayVec;
 
 use super::impair::{Corruption, Impairment};
+use super::ring::Ring;
 use super::rng::Rng;
 use super::rss;
 use super::stats::LaneStats;
@@ -85,7 +86,7 @@ pub(super) struct LaneSetup {
 /// A lane: one direction of a wire.
 pub(super) struct Lane {
     /// The receive ring of each queue of the far end.
-    rings: Box<[VecDeque<PoolBuf>]>,
+    rings: Box<[Ring]>,
     ring_size: usize,
     /// Per-queue packets accepted in the current burst (transparent path).
     pending: Box<[usize]>,
@@ -121,9 +122,7 @@ impl Lane {
         let flight_cap = s.ring_size * usize::from(queues);
         let transparent = s.impairment.is_transparent();
         Lane {
-            rings: (0..queues)
-                .map(|_| VecDeque::with_capacity(s.ring_size))
-                .collect(),
+            rings: (0..queues).map(|_| Ring::new(s.ring_size)).collect(),
             ring_size: s.ring_size,
             pending: vec![0; usize::from(queues)].into_boxed_slice(),
             queues,
@@ -168,7 +167,7 @@ impl Lane {
     }
 
     pub(super) fn stats(&self) -> LaneStats {
-        let queued: usize = self.rings.iter().map(VecDeque::len).sum();
+        let queued: usize = self.rings.iter().map(Ring::len).sum();
         LaneStats {
             in_flight: (queued + self.flight_len + self.held.len()) as u64,
             ..self.stats
@@ -180,14 +179,14 @@ impl Lane {
     pub(super) fn on_way(&self) -> usize {
         let queued: usize = match &*self.rings {
             [ring] => ring.len(),
-            rings => rings.iter().map(VecDeque::len).sum(),
+            rings => rings.iter().map(Ring::len).sum(),
         };
         queued + self.flight_len + self.held.len()
     }
 
     /// Drops every packet on the way (their buffers go back to the pool).
     pub(super) fn clear(&mut self) {
-        self.rings.iter_mut().for_each(VecDeque::clear);
+        self.rings.iter_mut().for_each(Ring::clear);
         self.flight.iter_mut().for_each(BinaryHeap::clear);
         self.flight_len = 0;
         self.held.clear();
@@ -263,10 +262,18 @@ impl Lane {
         let ring = &mut self.rings[0];
         let max_frame = self.max_frame;
         if fit || tx.as_slice()[..n].iter().all(|b| frame_len(b) <= max_frame) {
-            // Frame by frame (see `receive`): cheaper than an extend for
-            // the one or two a burst mostly holds.
-            for b in tx.drain_front(n) {
-                ring.push_back(b);
+            if n == 1 && tx.len() == 1 {
+                // The whole burst is one frame (a request, a reply, an
+                // ACK): taken off the back, without a drain's bookkeeping.
+                if let Some(b) = tx.pop() {
+                    ring.push_back(b);
+                }
+            } else {
+                // Frame by frame (see `receive`): cheaper than an extend
+                // for the one or two a burst mostly holds.
+                for b in tx.drain_front(n) {
+                    ring.push_back(b);
+                }
             }
         } else {
             for b in tx.drain_front(n) {

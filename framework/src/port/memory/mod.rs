@@ -55,6 +55,7 @@
 
 mod impair;
 mod lane;
+mod ring;
 mod rng;
 pub(crate) mod rss;
 mod stats;
