@@ -219,11 +219,9 @@ impl Lane {
     ) -> Moved {
         if self.transparent && self.flight_len == 0 && self.held.is_empty() {
             if self.queues == 1 {
-                let n = self.transmit_one_queue(tx, fit);
-                // Nothing in flight or held back: the ring is all.
-                let on_way = self.rings[0].len();
-                debug_assert_eq!(on_way, self.on_way());
-                Moved { n, on_way }
+                let moved = self.transmit_one_queue(tx, fit);
+                debug_assert_eq!(moved.on_way, self.on_way());
+                moved
             } else {
                 let n = self.transmit_steered(tx);
                 Moved {
@@ -242,16 +240,16 @@ impl Lane {
 
     /// The fast path of a single-queue wire: no steering, one move of the
     /// burst into the receive ring. Packets are only read (their length,
-    /// unless `fit`), unless the wire computes RSS hashes anyway.
+    /// unless `fit`), unless the wire computes RSS hashes anyway. With
+    /// nothing in flight or held back, what is on the way is the ring.
     #[inline]
     fn transmit_one_queue<const N: usize>(
         &mut self,
         tx: &mut Burst<PoolBuf, N>,
         fit: bool,
-    ) -> usize {
-        let n = tx
-            .len()
-            .min(self.ring_size.saturating_sub(self.rings[0].len()));
+    ) -> Moved {
+        let ring = &mut self.rings[0];
+        let n = tx.len().min(self.ring_size.saturating_sub(ring.len()));
         if self.rss {
             // Only the packets that leave: the rest stay with the caller
             // and would be hashed again on the next attempt.
@@ -259,7 +257,6 @@ impl Lane {
                 b.meta_mut().rss_hash = rss::frame_hash(b.data());
             }
         }
-        let ring = &mut self.rings[0];
         let max_frame = self.max_frame;
         if fit || tx.as_slice()[..n].iter().all(|b| frame_len(b) <= max_frame) {
             if n == 1 && tx.len() == 1 {
@@ -285,7 +282,10 @@ impl Lane {
             }
         }
         self.stats.sent += n as u64;
-        n
+        Moved {
+            n,
+            on_way: ring.len(),
+        }
     }
 
     /// The fast path of a multi-queue wire: each packet into the ring of
