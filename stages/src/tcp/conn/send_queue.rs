@@ -342,7 +342,9 @@ impl<B: PacketBuf> SendQueue<B> {
     }
 
     /// Stamps the chunks from index `from` on that carry no write stamp
-    /// yet with `ns` (the chunks a write just made).
+    /// yet with `ns` (the chunks a write just made). Out of line: only a
+    /// connection that measures latency stamps.
+    #[inline(never)]
     pub fn stamp_written(&mut self, from: usize, ns: u64) {
         for c in self.chunks.iter_mut().skip(from) {
             if c.written_ns == 0 {
