@@ -159,35 +159,44 @@ impl Peer {
     #[inline]
     fn read(&mut self, cx: &mut Cx<'_, B, HostState>) {
         let Some(s) = self.socket else { return };
-        loop {
-            match tcp::recv_more(cx, s) {
-                Ok(Some((buf, more))) => {
-                    for mut data in buf.segments() {
-                        if self.server && self.workload == Workload::Bulk {
-                            self.received.check(&self.pattern, data);
-                            continue;
-                        }
-                        while !data.is_empty() {
-                            let n = self.msg.fill(data);
-                            data = &data[n..];
-                            if self.server && self.msg.is_full() {
-                                match tcp::send(cx, s, self.msg.bytes()) {
-                                    Ok(MESSAGE) => {}
-                                    Ok(_) => self.errors.push(SocketError::WouldBlock),
-                                    Err(e) => self.errors.push(e),
-                                }
-                                self.msg.clear();
-                            }
-                        }
-                    }
-                    if !more {
-                        break;
-                    }
-                }
-                Ok(None) | Err(SocketError::WouldBlock) => break,
+        'read: {
+            let mut socket = match tcp::socket_ref(cx, s) {
+                Ok(socket) => socket,
                 Err(e) => {
                     self.errors.push(e);
-                    break;
+                    break 'read;
+                }
+            };
+            loop {
+                match socket.recv_more() {
+                    Ok(Some((buf, more))) => {
+                        for mut data in buf.segments() {
+                            if self.server && self.workload == Workload::Bulk {
+                                self.received.check(&self.pattern, data);
+                                continue;
+                            }
+                            while !data.is_empty() {
+                                let n = self.msg.fill(data);
+                                data = &data[n..];
+                                if self.server && self.msg.is_full() {
+                                    match socket.send(self.msg.bytes()) {
+                                        Ok(MESSAGE) => {}
+                                        Ok(_) => self.errors.push(SocketError::WouldBlock),
+                                        Err(e) => self.errors.push(e),
+                                    }
+                                    self.msg.clear();
+                                }
+                            }
+                        }
+                        if !more {
+                            break;
+                        }
+                    }
+                    Ok(None) | Err(SocketError::WouldBlock) => break,
+                    Err(e) => {
+                        self.errors.push(e);
+                        break;
+                    }
                 }
             }
         }

@@ -69,6 +69,7 @@ pub mod sack;
 pub mod segment;
 pub mod seq;
 mod socket;
+mod socket_ref;
 pub mod sockets;
 mod split;
 pub mod syncookie;
@@ -89,5 +90,6 @@ pub use socket::{
     abort, accept, close, connect, connect_from, info, listen, read, recv, recv_more, send,
     send_buf, send_space, shutdown,
 };
+pub use socket_ref::{socket_ref, SocketRef};
 pub use sockets::{TcpCounters, TcpSockets, CONFIRM_INTERVAL_NS};
 pub use split::{tcp_branch, TcpBranch, TcpSplit};

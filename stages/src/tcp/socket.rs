@@ -39,6 +39,7 @@ use tpa::state::{Part, Parts};
 
 use super::conn::{Connection, TcpInfo};
 use super::mss::mss_for;
+use super::socket_ref::socket_ref;
 use super::sockets::TcpSockets;
 use crate::egress::Egress;
 
@@ -366,7 +367,7 @@ where
 ///     }
 /// }
 /// ```
-#[inline(never)]
+#[inline]
 pub fn send<B, S>(
     cx: &mut Cx<'_, B, S>,
     socket: SocketId,
@@ -376,11 +377,7 @@ where
     B: PacketBuf,
     S: Part<TcpSockets<B>>,
 {
-    let now_ns = cx.now_ns();
-    let (state, port) = cx.split();
-    let (conn, spare) = Part::<TcpSockets<B>>::part_mut(state).conn_for_write(socket)?;
-    conn.advance_clock(now_ns);
-    conn.send(data, &mut || spare.take().or_else(|| port.alloc()))
+    socket_ref(cx, socket)?.send(data)
 }
 
 /// Queues `buf` (every segment of it) without a copy: it is shared into
@@ -714,6 +711,78 @@ mod tests {
             );
             assert_eq!(b.call(|cx| recv(cx, c).map(|o| o.is_some())).0, Ok(false));
         }
+    }
+
+    /// An echo through one [`socket_ref`] reads and sends as the calls
+    /// made one by one do (the same bytes, the same segments out), and a
+    /// stale handle is refused as theirs is.
+    #[test]
+    fn a_socket_ref_echoes_as_the_calls_one_by_one_do() {
+        type Echoed = (
+            Vec<Result<Option<(Vec<u8>, bool)>, SocketError>>,
+            Vec<Result<usize, SocketError>>,
+        );
+        fn run(through_ref: bool) -> (Echoed, Vec<(u32, Vec<u8>)>, SocketError) {
+            let mut b = Bench::new(TcpConfig::default());
+            let (l, _) = b.call(|cx| listen(cx, "0.0.0.0:80".parse().unwrap(), 8));
+            let l = l.unwrap();
+            let (c, iss) = handshake(&mut b, false, l, 5000);
+            assert!(b.call(|cx| accept(cx, l)).0.is_ok());
+            for (seq, payload) in [(1001, b"ab"), (1003, b"cd")] {
+                let seg = Seg {
+                    psh: true,
+                    payload: payload.to_vec(),
+                    ..from(5000, seq, Some(iss + 1))
+                };
+                b.input(false, &seg);
+            }
+            let (echoed, out) = b.call(|cx| {
+                let mut got = Vec::new();
+                let mut sent = Vec::new();
+                if through_ref {
+                    let mut s = socket_ref(cx, c).unwrap();
+                    for _ in 0..3 {
+                        let r = s.recv_more();
+                        if let Ok(Some((buf, _))) = &r {
+                            sent.push(s.send(&bytes(buf)));
+                        }
+                        got.push(r.map(|o| o.map(|(buf, more)| (bytes(&buf), more))));
+                    }
+                } else {
+                    for _ in 0..3 {
+                        let r = recv_more(cx, c);
+                        if let Ok(Some((buf, _))) = &r {
+                            sent.push(send(cx, c, &bytes(buf)));
+                        }
+                        got.push(r.map(|o| o.map(|(buf, more)| (bytes(&buf), more))));
+                    }
+                }
+                (got, sent)
+            });
+            let out = out.into_iter().map(|s| (s.seq, s.payload)).collect();
+            let stale = SocketId::new(Transport::Tcp, c.index, c.generation + 1);
+            let refused = if through_ref {
+                b.call(|cx| socket_ref(cx, stale).map(|_| ())).0
+            } else {
+                b.call(|cx| send(cx, stale, b"x").map(|_| ())).0
+            };
+            (echoed, out, refused.unwrap_err())
+        }
+        let one_by_one = run(false);
+        assert_eq!(run(true), one_by_one);
+        assert_eq!(
+            one_by_one.0,
+            (
+                vec![
+                    Ok(Some((b"ab".to_vec(), true))),
+                    Ok(Some((b"cd".to_vec(), false))),
+                    Err(SocketError::WouldBlock)
+                ],
+                vec![Ok(2), Ok(2)]
+            )
+        );
+        assert!(!one_by_one.1.is_empty(), "the echo left");
+        assert_eq!(one_by_one.2, SocketError::BadSocket);
     }
 
     #[test]
