@@ -141,6 +141,22 @@ impl Events {
         true
     }
 
+    /// Queues `events` in order, as many as fit; returns how many. Each one
+    /// left out is counted as [`push`](Self::push) counts it: the same as
+    /// pushing them one by one, with the room checked once.
+    #[inline]
+    pub fn push_slice(&mut self, events: &[Event]) -> usize {
+        let taken = events.len().min(self.capacity - self.len);
+        for (at, &event) in (self.head + self.len..).zip(&events[..taken]) {
+            let slot = self.slot(at);
+            self.ring[slot] = event;
+        }
+        self.len += taken;
+        self.raised += taken as u64;
+        self.overflowed += (events.len() - taken) as u64;
+        taken
+    }
+
     /// The oldest event, taken out.
     #[inline]
     pub fn pop(&mut self) -> Option<Event> {
@@ -208,6 +224,43 @@ mod tests {
         assert_eq!(next_out, next_in);
         assert_eq!(events.raised(), u64::from(next_in));
         assert!(events.is_empty());
+    }
+
+    #[test]
+    fn a_slice_pushed_at_once_is_queued_and_counted_as_one_by_one() {
+        for (capacity, head, batch) in [(3, 0, 2), (3, 2, 3), (5, 3, 4), (4, 1, 6), (0, 0, 2)] {
+            let mut at_once = Events::with_capacity(capacity);
+            let mut one_by_one = Events::with_capacity(capacity);
+            // Start part way round the ring, so the slice wraps.
+            for events in [&mut at_once, &mut one_by_one] {
+                for i in 0..head {
+                    events.push(event(100 + i));
+                    events.pop();
+                }
+                events.push(event(99));
+            }
+            let slice: Vec<Event> = (0..batch).map(event).collect();
+            let taken = at_once.push_slice(&slice);
+            let accepted: Vec<bool> = slice.iter().map(|&e| one_by_one.push(e)).collect();
+            let pushed = accepted.iter().take_while(|&&ok| ok).count();
+            assert!(
+                accepted[pushed..].iter().all(|&ok| !ok),
+                "full from the first refused on"
+            );
+            assert_eq!(taken, pushed);
+            assert_eq!(
+                (at_once.len(), at_once.raised(), at_once.overflowed()),
+                (
+                    one_by_one.len(),
+                    one_by_one.raised(),
+                    one_by_one.overflowed()
+                )
+            );
+            while let Some(e) = one_by_one.pop() {
+                assert_eq!(at_once.pop(), Some(e));
+            }
+            assert!(at_once.is_empty());
+        }
     }
 
     #[test]

@@ -474,11 +474,12 @@ fn push_events<B, S>(
     B: PacketBuf,
     S: Part<TcpSockets<B>> + Part<Events>,
 {
-    for event in events.drain(..) {
-        if !cx.part::<Events>().push(event) {
-            cx.part::<TcpSockets<B>>().defer(index, event.kind, counted);
-        }
+    let taken = cx.part::<Events>().push_slice(events);
+    // The queue is full from the first refused on: the rest stay, in order.
+    for event in &events[taken..] {
+        cx.part::<TcpSockets<B>>().defer(index, event.kind, counted);
     }
+    events.clear();
 }
 
 /// Runs the connections' timers due now, then [`flush`]es what they
