@@ -333,6 +333,7 @@ impl<B: PacketBuf> Connection<B> {
         // RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST>, with an ACK as Linux
         // sends it.
         self.pending.rst = Some((self.snd_max, Some(self.rcv_nxt)));
+        self.note_output_rare();
         self.receive_queue.clear();
         self.enter_closed(None);
     }

@@ -201,6 +201,7 @@ impl<B: PacketBuf> Connection<B> {
                 self.establish(now_ns);
             } else {
                 self.pending.rst = Some((seg.ack, None));
+                self.note_output_rare();
                 self.stats.dropped += 1;
                 return;
             }
@@ -276,6 +277,7 @@ impl<B: PacketBuf> Connection<B> {
     fn note_duplicate(&mut self, range: SeqRange) {
         if self.neg.sack {
             self.dsacks.push(range);
+            self.note_output_rare();
         }
     }
 
@@ -612,6 +614,7 @@ impl<B: PacketBuf> Connection<B> {
                 // SACK, NextSeg chooses instead.
                 AckOutcome::PartialAck => {
                     self.pending.retransmit_front |= !self.in_sack_recovery();
+                    self.note_output_rare();
                 }
                 AckOutcome::Normal => self.dup_acks = 0,
             }
@@ -680,6 +683,7 @@ impl<B: PacketBuf> Connection<B> {
             }
         }
         self.pending.retransmit_front = true;
+        self.note_output_rare();
         self.stats.fast_retransmits += 1;
         self.stats.lost += 1;
     }
@@ -763,6 +767,7 @@ impl<B: PacketBuf> Connection<B> {
             // connection (RFC 9293 §3.10.4's RST for data nobody reads).
             let end = seg.seq + seg.data_len();
             self.pending.rst = Some((self.snd_max, Some(end)));
+            self.note_output_rare();
             self.enter_closed(None);
             return;
         }
@@ -859,6 +864,7 @@ impl<B: PacketBuf> Connection<B> {
             .dup_acks
             .saturating_add(1)
             .min(MAX_DUP_ACKS_OWED);
+        self.note_output_rare();
         if let Some(f) = fin_seq {
             if f.is_between(self.rcv_nxt, self.rcv_adv + 1) {
                 self.ooo_fin = Some(f);

@@ -310,6 +310,12 @@ pub struct Connection<B: PacketBuf> {
     /// scoreboard, recovery, F-RTO, probe, out-of-order FIN or data, or a
     /// timeout is.
     plain: bool,
+    /// Something rare may be owed on the output side (`conn::output`'s
+    /// [`quiet`](Self::quiet)): false only while no reset, duplicate ACK,
+    /// front retransmission, window or keepalive probe, D-SACK report,
+    /// trace or due loss probe is; set wherever one starts, cleared only
+    /// by looking.
+    output_rare: bool,
 
     // The application's side.
     events: ConnEvents,

@@ -124,6 +124,7 @@ impl<B: PacketBuf> Connection<B> {
             dup_acks: 0,
             retries: 0,
             plain: true,
+            output_rare: false,
             rtt_timed: None,
             persist_backoff: 0,
             probes_unanswered: 0,
@@ -339,6 +340,7 @@ impl<B: PacketBuf> Connection<B> {
         if flags.ack() && !ack_ok {
             if !flags.rst() {
                 self.pending.rst = Some((seg.ack, None));
+                self.note_output_rare();
             }
             self.stats.dropped += 1;
             return;

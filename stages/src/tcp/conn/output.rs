@@ -192,24 +192,61 @@ impl<B: PacketBuf> Connection<B> {
     /// stands for no scoreboard and nothing held out of order (it implies
     /// both, and asks a little more: a connection in recovery takes the
     /// full path, as one with a scoreboard does).
+    ///
+    /// The rare output states are one flag (`output_rare`), looked at
+    /// again only once something set it
+    /// ([`settle_output_rare`](Self::settle_output_rare)).
     #[inline]
-    pub(crate) fn quiet(&self) -> bool {
-        let p = &self.pending;
+    pub(crate) fn quiet(&mut self) -> bool {
         let quiet = self.state == State::Established
-            && p.rst.is_none()
-            && p.dup_acks == 0
-            && !p.retransmit_front
-            && !p.window_probe
-            && !p.keepalive_probe
             && self.plain()
-            && self.dsacks.is_empty()
-            && self.trace.is_none()
-            && !self.rack.as_deref().is_some_and(|r| r.probe_due);
-        debug_assert!(
+            && (!self.output_rare || self.settle_output_rare());
+        #[cfg(any(test, debug_assertions))]
+        assert_eq!(quiet, self.quiet_long(), "output_rare flag left clear");
+        quiet
+    }
+
+    /// [`quiet`](Self::quiet) field by field.
+    #[cfg(any(test, debug_assertions))]
+    fn quiet_long(&self) -> bool {
+        let quiet = self.state == State::Established && self.plain() && !self.any_output_rare();
+        assert!(
             !quiet || (self.sack.is_none() && self.reassembly.is_empty()),
             "a quiet connection has no scoreboard and nothing out of order"
         );
         quiet
+    }
+
+    /// Whether a reset, duplicate ACKs, a front retransmission, a window
+    /// or keepalive probe, a D-SACK report or a due loss probe is owed,
+    /// or a trace records: what the straight path does not send.
+    fn any_output_rare(&self) -> bool {
+        let p = &self.pending;
+        p.rst.is_some()
+            || p.dup_acks > 0
+            || p.retransmit_front
+            || p.window_probe
+            || p.keepalive_probe
+            || !self.dsacks.is_empty()
+            || self.trace.is_some()
+            || self.rack.as_deref().is_some_and(|r| r.probe_due)
+    }
+
+    /// One of the rare output states starts: [`quiet`](Self::quiet) looks
+    /// at them all again.
+    #[inline]
+    pub(super) fn note_output_rare(&mut self) {
+        self.output_rare = true;
+    }
+
+    /// The rare output states looked at after one started: the flag
+    /// cleared once all are over. Returns whether they are. Out of line:
+    /// a loss-free exchange never comes here.
+    #[cold]
+    #[inline(never)]
+    fn settle_output_rare(&mut self) -> bool {
+        self.output_rare = self.any_output_rare();
+        !self.output_rare
     }
 
     /// Whether at most one chunk waits to be sent: the straight case's
@@ -237,7 +274,8 @@ impl<B: PacketBuf> Connection<B> {
     /// against [`next_full`](Self::next_full)'s.
     #[inline(always)]
     pub(crate) fn poll_quiet(&mut self, now_ns: u64) -> Quiet<'_, B> {
-        debug_assert!(self.quiet(), "only a quiet connection");
+        #[cfg(any(test, debug_assertions))]
+        assert!(self.quiet_long(), "only a quiet connection");
         self.clock_ns = self.clock_ns.max(now_ns);
         #[cfg(test)]
         let expect = self.next_full();
@@ -267,7 +305,8 @@ impl<B: PacketBuf> Connection<B> {
     /// and no ACK is owed now.
     #[inline(always)]
     pub(crate) fn quiet_sends_nothing(&mut self, now_ns: u64) -> bool {
-        debug_assert!(self.quiet(), "only a quiet connection");
+        #[cfg(any(test, debug_assertions))]
+        assert!(self.quiet_long(), "only a quiet connection");
         let nothing = self.send_queue.next_unsent().is_none()
             && !self.pending.ack_now
             && !self.pending.challenge;

@@ -698,6 +698,7 @@ impl<B: PacketBuf> Connection<B> {
             if let Some(r) = self.rack.as_deref_mut() {
                 r.probe_due = true;
             }
+            self.note_output_rare();
             self.timers.rto = Deadline::at(now_ns + self.rto.rto_ns());
         }
     }

@@ -85,6 +85,7 @@ impl<B: PacketBuf> Connection<B> {
             }
             self.probes_unanswered += 1;
             self.pending.window_probe = true;
+            self.note_output_rare();
             self.persist_backoff = self.persist_backoff.saturating_add(1);
         }
         if self.timers.keepalive.is_due(now_ns) {
@@ -118,6 +119,7 @@ impl<B: PacketBuf> Connection<B> {
             self.rto.on_timeout();
             self.send_queue.rewind();
             self.pending.window_probe = true;
+            self.note_output_rare();
             self.timers.rto = Deadline::at(now_ns + self.rto.rto_ns());
             return;
         }
@@ -158,6 +160,7 @@ impl<B: PacketBuf> Connection<B> {
                 .is_none_or(|c| c.end().wrapping_sub(self.snd_una) <= self.snd_wnd);
             if !head_fits {
                 self.pending.window_probe = true;
+                self.note_output_rare();
             }
         }
         // §5.5/§5.6: restart with the backed-off value.
@@ -181,6 +184,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         self.keepalive_sent += 1;
         self.pending.keepalive_probe = true;
+        self.note_output_rare();
         self.timers.keepalive = Deadline::at(now_ns + self.knobs.keepalive_interval_ns);
     }
 

@@ -30,6 +30,7 @@ impl<B: PacketBuf> Connection<B> {
             ssthresh: self.cc.ssthresh(),
         });
         self.trace = Some(Box::new(ring));
+        self.note_output_rare();
     }
 
     /// The latest time passed in, ns (what the socket table stamps an
