@@ -119,6 +119,26 @@ impl<B: PacketBuf> Connection<B> {
         self.cwv.max_flight = self.cwv.max_flight.max(self.flight());
     }
 
+    /// [`cwv_after_send`](Self::cwv_after_send) after a segment ending
+    /// at `end` where the next transmission starts (the straight path's
+    /// chunk: the next chunk starts there, or the queue ends there with
+    /// the FIN sent along): the flight is `end` less SND.UNA.
+    #[inline(always)]
+    pub(super) fn cwv_after_send_ending(&mut self, end: SeqNumber) {
+        #[cfg(any(test, debug_assertions))]
+        assert_eq!(
+            end,
+            self.snd_nxt(),
+            "the next transmission starts at the end"
+        );
+        let flight = if end.gt(self.snd_una) {
+            end.wrapping_sub(self.snd_una)
+        } else {
+            0
+        };
+        self.cwv.max_flight = self.cwv.max_flight.max(flight);
+    }
+
     /// SND.UNA advanced: a round ends when it passes the round's end;
     /// a timeout's worth of half-unused rounds shrinks cwnd (RFC 7661
     /// §4.4, as Linux's `tcp_cwnd_application_limited`).

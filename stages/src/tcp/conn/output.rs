@@ -344,7 +344,9 @@ impl<B: PacketBuf> Connection<B> {
         }
         self.cwv_before_send(now_ns);
         self.send_queue.advance();
-        self.frto_sent_new(seq);
+        // A plain connection has no F-RTO under way
+        // (`frto_sent_new`).
+        debug_assert!(self.frto.is_none());
         if self.rack_active() {
             self.skip_sacked_resends();
         }
@@ -358,8 +360,8 @@ impl<B: PacketBuf> Connection<B> {
                 seq_len += 1;
             }
         }
-        self.note_sent(seq, seq_len, now_ns);
-        self.cwv_after_send();
+        let end = self.quiet_note_sent(seq, seq_len, now_ns);
+        self.cwv_after_send_ending(end);
         self.stats.segs_out += 1;
         self.stats.data_segs_out += u64::from(len > 0);
         let seg = self.quiet_ack(seq, flags, now_ns);
@@ -800,6 +802,35 @@ impl<B: PacketBuf> Connection<B> {
             // New data: the probe timeout restarts (RFC 8985 §7.2).
             self.rack_arm_pto(now_ns);
         }
+    }
+
+    /// [`note_sent`](Self::note_sent) for [`quiet_data`](Self::quiet_data)'s
+    /// chunk `[seq, seq + len)` on a plain connection: no PRR to count
+    /// (no recovery), and new data it sent fit the peer's open window,
+    /// so a probe may be armed
+    /// ([`rack_arm_pto_probing`](Self::rack_arm_pto_probing)). Returns the
+    /// segment's end, where the next transmission starts.
+    #[inline(always)]
+    fn quiet_note_sent(&mut self, seq: SeqNumber, len: u32, now_ns: u64) -> SeqNumber {
+        debug_assert!(self.recovery.is_none(), "a plain connection");
+        let end = seq + len;
+        let new_data = end.gt(self.snd_max);
+        if new_data {
+            if !self.neg.ts && self.rtt_timed.is_none() && seq.ge(self.snd_max) {
+                self.rtt_timed = Some((end, now_ns));
+            }
+            self.snd_max = end;
+        } else {
+            self.rtt_timed = None;
+            self.stats.total_retrans += 1;
+        }
+        if self.timers.rto.is_stopped() {
+            self.timers.rto = Deadline::at(now_ns + self.rto.rto_ns());
+        }
+        if new_data && self.rack_active() {
+            self.rack_arm_pto_probing(now_ns);
+        }
+        end
     }
 
     /// The next chunk, as a segment (with the FIN when it is the last and

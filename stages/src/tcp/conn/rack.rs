@@ -621,6 +621,18 @@ impl<B: PacketBuf> Connection<B> {
             }
             return;
         }
+        self.rack_arm_pto_probing(now_ns);
+    }
+
+    /// [`rack_arm_pto`](Self::rack_arm_pto) once it found RACK running
+    /// and a probe allowed ([`may_probe`](Self::may_probe)): the deadline
+    /// two smoothed RTTs on (`pto_ns`).
+    pub(super) fn rack_arm_pto_probing(&mut self, now_ns: u64) {
+        #[cfg(any(test, debug_assertions))]
+        assert!(
+            self.rack_active() && self.may_probe(),
+            "a probe may be armed"
+        );
         let flight = self.snd_max.wrapping_sub(self.snd_una);
         let one_segment = flight as usize <= self.neg.payload_max() + 1;
         let rto_in = self.timers.rto.get().map(|t| t.saturating_sub(now_ns));
