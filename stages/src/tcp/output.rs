@@ -185,6 +185,9 @@ where
         } else {
             c.counters.send_failures += 1;
         }
+        if c.conn.quiet_sent_all() {
+            return (index, true);
+        }
     }
 }
 

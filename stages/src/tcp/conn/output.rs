@@ -318,6 +318,26 @@ impl<B: PacketBuf> Connection<B> {
         nothing
     }
 
+    /// Whether [`poll_quiet`](Self::poll_quiet), asked again after it
+    /// gave a segment (at the same time), would answer [`Quiet::Nothing`]:
+    /// no chunk waits, and that segment settled any ACK owed
+    /// ([`quiet_ack`](Self::quiet_ack)).
+    #[inline(always)]
+    pub(crate) fn quiet_sent_all(&self) -> bool {
+        let done = self.send_queue.next_unsent().is_none();
+        #[cfg(any(test, debug_assertions))]
+        assert!(
+            !done || !(self.pending.ack_now || self.pending.challenge),
+            "the straight path's segment settled the ACK owed"
+        );
+        #[cfg(test)]
+        assert!(
+            !done || self.next_full().is_none(),
+            "the straight path sends nothing"
+        );
+        done
+    }
+
     /// [`data_segment`](Self::data_segment) and [`with_ack`](Self::with_ack)
     /// in one, for [`poll_quiet`](Self::poll_quiet)'s connection (no SACK
     /// option to write), with [`transmit`](Self::transmit)'s counts.
