@@ -364,12 +364,14 @@ impl<B: PacketBuf> Connection<B> {
         }
         self.cwv_before_send(now_ns);
         self.send_queue.advance();
-        // A plain connection has no F-RTO under way
-        // (`frto_sent_new`).
-        debug_assert!(self.frto.is_none());
-        if self.rack_active() {
-            self.skip_sacked_resends();
-        }
+        // A plain connection has no F-RTO under way (`frto_sent_new`),
+        // and no scoreboard, so no chunk is SACKed
+        // (`skip_sacked_resends` has nothing to skip).
+        #[cfg(any(test, debug_assertions))]
+        assert!(
+            self.frto.is_none() && self.send_queue.next_unsent().is_none_or(|c| !c.sacked),
+            "a plain connection"
+        );
         let mut flags = TcpFlags(0);
         let mut seq_len = len;
         if last {
@@ -400,11 +402,13 @@ impl<B: PacketBuf> Connection<B> {
     /// nor data: the straight path's segment fields.
     #[inline(always)]
     fn quiet_ack<'a>(&mut self, seq: SeqNumber, flags: TcpFlags, now_ns: u64) -> QuietSeg<'a, B> {
-        debug_assert!(self.dsacks.is_empty() && self.reassembly.is_empty());
+        // Quiet: no duplicate ACK owed either.
+        debug_assert!(
+            self.dsacks.is_empty() && self.reassembly.is_empty() && self.pending.dup_acks == 0
+        );
         let window = self.announce_window();
         self.pending.ack_now = false;
         self.pending.challenge = false;
-        self.pending.dup_acks = 0;
         self.timers.delayed_ack = Deadline::STOPPED;
         self.unacked_bytes = 0;
         self.last_ack_sent = self.rcv_nxt;
