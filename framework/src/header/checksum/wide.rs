@@ -12,11 +12,10 @@
 //! each pair, are the exact sum of the words, which folds to the
 //! one's-complement sum (2^16 - 1 divides every power of 2^16 less one:
 //! RFC 1071, 2.C). The copy stores the 32 bytes it loads, so the sum costs
-//! two instructions beside it. The loop takes 256 bytes a turn, then 128
-//! more if left; the last 0 to 127 bytes are the four 32-byte loads that
-//! end at the data's last even offset, their bytes before the loop's end
-//! masked to zero (no branch per piece), and an odd last byte is added on
-//! its own.
+//! two instructions beside it. The loop takes 256 bytes a turn, then
+//! 128, 64 and 32 more if left; the last 0 to 31 bytes are the 32-byte
+//! load that ends at the data's last even offset, its bytes before them
+//! masked to zero, and an odd last byte is added on its own.
 
 //! Without AVX2, 64-byte blocks are summed as 32-bit words into sixteen
 //! 64-bit lanes, a plain Rust loop the compiler vectorizes for the
@@ -59,14 +58,15 @@ fn lanes(bytes: &[u8]) -> u64 {
     lanes.iter().sum()
 }
 
-/// The shortest data [`sum_avx2`] and [`copy_sum_avx2`] take: their
-/// last loads are the 128 bytes before the data's last even offset.
+/// The shortest data [`sum_avx2`] and [`copy_sum_avx2`] take (their
+/// masked last load needs 32 bytes; shorter data does not pay for the
+/// vectors' setup and reduction).
 #[cfg(target_arch = "x86_64")]
 pub(super) const AVX2_MIN: usize = 129;
 
 /// Bytes summed into the 32-bit lanes before they are added up (a last
-/// piece up to [`AVX2_MIN`] longer): at most `RUN / 32 + 9` vectors (the
-/// last four, masked, included), each of which moves a lane by at most
+/// piece up to [`AVX2_MIN`] longer): at most `RUN / 32 + 5` vectors (the
+/// last, masked, included), each of which moves a lane by at most
 /// 2^16, keep every lane's total within 2^30 + 2^20 of zero, so the four
 /// accumulators added together still fit in 32 bits. Even.
 #[cfg(target_arch = "x86_64")]
@@ -153,12 +153,12 @@ fn run<const COPY: bool>(dst: &mut [u8], src: &[u8]) -> u64 {
         _mm256_set1_epi16, _mm256_setzero_si256, _mm256_storeu_si256, _mm256_xor_si256,
         _mm_add_epi64, _mm_cvtsi128_si64, _mm_unpackhi_epi64,
     };
-    /// 128 zero bytes, then 128 of 0xff: the 32 from `k + 32 * i` on mask
-    /// vector `i` of the 128 bytes before an offset to its last `k`.
-    static TAIL_MASK: [u8; 256] = {
-        let mut m = [0; 256];
-        let mut i = 128;
-        while i < 256 {
+    /// 32 zero bytes, then 32 of 0xff: the 32 from `k` on mask the 32
+    /// bytes before an offset to their last `k`.
+    static TAIL_MASK: [u8; 64] = {
+        let mut m = [0; 64];
+        let mut i = 32;
+        while i < 64 {
             m[i] = 0xff;
             i += 1;
         }
@@ -166,9 +166,8 @@ fn run<const COPY: bool>(dst: &mut [u8], src: &[u8]) -> u64 {
     };
     let n = src.len();
     assert!(n >= AVX2_MIN, "too short for the vector loop");
-    if COPY {
-        assert_eq!(dst.len(), n, "copy lengths differ");
-    }
+    // Not `assert_eq!`: its message's arguments would live on the stack.
+    assert!(!COPY || dst.len() == n, "copy lengths differ");
     debug_assert!(n <= RUN + AVX2_MIN);
     let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
     let (flip, ones) = (_mm256_set1_epi16(i16::MIN), _mm256_set1_epi16(1));
@@ -192,11 +191,10 @@ fn run<const COPY: bool>(dst: &mut [u8], src: &[u8]) -> u64 {
     };
     let mut lanes = [_mm256_setzero_si256(); 4];
     let mut at = 0;
-    // Two rounds of 128 bytes a turn (the loop's own instructions halved),
-    // then one more if 128 bytes are left. All loads, then the stores:
-    // with each store right behind its load the compiler made a `memcpy`
-    // call of the copy ahead of the loop (and this loop a second pass
-    // over the bytes).
+    // Two rounds of 128 bytes a turn (the loop's own instructions halved).
+    // All loads, then the stores: with each store right behind its load
+    // the compiler made a `memcpy` call of the copy ahead of the loop (and
+    // this loop a second pass over the bytes).
     for _ in 0..n / 256 {
         let v: [__m256i; 8] = std::array::from_fn(|i| load(at + 32 * i));
         for (i, v) in v.into_iter().enumerate() {
@@ -205,21 +203,38 @@ fn run<const COPY: bool>(dst: &mut [u8], src: &[u8]) -> u64 {
         }
         at += 256;
     }
-    let rounds = 2 * (n / 256) + usize::from(n - at >= 128);
-    if n - at >= 128 {
+    // The words left (0 to 255 bytes): 128, 64 and 32 of them if there
+    // are, the last 0 to 31 bytes the 32 before the last even offset
+    // (copied again: the same bytes), all but the words from `at` masked
+    // off; an odd last byte is apart (the high byte of a big-endian word
+    // padded with zero: native-endian, the low byte).
+    let even = n & !1;
+    let mut vectors = 8 * (n / 256) + 1;
+    if even - at >= 128 {
         let v: [__m256i; 4] = std::array::from_fn(|i| load(at + 32 * i));
         for (i, (lane, v)) in lanes.iter_mut().zip(v).enumerate() {
             store(at + 32 * i, v);
             *lane = _mm256_add_epi32(*lane, pairs(v));
         }
         at += 128;
+        vectors += 4;
     }
-    // The last 0 to 127 bytes: the 128 before the last even offset
-    // (copied again: the same bytes), all but the words from the loop's
-    // end masked off; an odd last byte is apart (the high byte of a
-    // big-endian word padded with zero: native-endian, the low byte).
-    let even = n & !1;
-    let keep = even - at;
+    if even - at >= 64 {
+        let v: [__m256i; 2] = std::array::from_fn(|i| load(at + 32 * i));
+        for (i, (lane, v)) in lanes.iter_mut().zip(v).enumerate() {
+            store(at + 32 * i, v);
+            *lane = _mm256_add_epi32(*lane, pairs(v));
+        }
+        at += 64;
+        vectors += 2;
+    }
+    if even - at >= 32 {
+        let v = load(at);
+        store(at, v);
+        lanes[2] = _mm256_add_epi32(lanes[2], pairs(v));
+        at += 32;
+        vectors += 1;
+    }
     let mut odd = 0;
     if even != n {
         odd = u64::from(src[n - 1]);
@@ -227,15 +242,13 @@ fn run<const COPY: bool>(dst: &mut [u8], src: &[u8]) -> u64 {
             dst[n - 1] = src[n - 1];
         }
     }
-    for (i, lane) in lanes.iter_mut().enumerate() {
-        let at = even - 128 + 32 * i;
-        let v = load(at);
-        store(at, v);
-        // SAFETY: `keep` is below 128: the 32 bytes from `keep + 32 * i`
-        // are in `TAIL_MASK`.
-        let mask = unsafe { _mm256_loadu_si256(TAIL_MASK.as_ptr().add(keep + 32 * i).cast()) };
-        *lane = _mm256_add_epi32(*lane, pairs(_mm256_and_si256(v, mask)));
-    }
+    let keep = even - at;
+    let v = load(even - 32);
+    store(even - 32, v);
+    // SAFETY: `keep` is below 32: the 32 bytes from `keep` are in
+    // `TAIL_MASK`.
+    let mask = unsafe { _mm256_loadu_si256(TAIL_MASK.as_ptr().add(keep).cast()) };
+    lanes[3] = _mm256_add_epi32(lanes[3], pairs(_mm256_and_si256(v, mask)));
     let [a, b, c, e] = lanes;
     let all = _mm256_add_epi32(_mm256_add_epi32(a, b), _mm256_add_epi32(c, e));
     let wide = _mm256_add_epi64(
@@ -248,7 +261,7 @@ fn run<const COPY: bool>(dst: &mut [u8], src: &[u8]) -> u64 {
     );
     let lanes_sum = _mm_cvtsi128_si64(_mm_add_epi64(half, _mm_unpackhi_epi64(half, half)));
     // Each vector's eight pairs were each 2^16 short.
-    let words = lanes_sum + (((rounds + 1) as i64) << 21);
+    let words = lanes_sum + ((vectors as i64) << 19);
     debug_assert!(words >= 0);
     words as u64 + odd
 }
