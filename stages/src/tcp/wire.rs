@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use tpa::app::{SocketError, SocketId};
 use tpa::buf::{ChecksumStatus, L4Protocol, PacketBuf};
 use tpa::header::checksum::{
-    combine, pseudo_header_v4, pseudo_header_v6, sum_from, sum_segment_v4_split, Checksum,
+    combine, fold, pseudo_header_v4, pseudo_header_v6, sum_from, sum_segment_v4_split, Checksum,
 };
 use tpa::stage::{Cx, PortCx, Reason};
 use tpa::state::Part;
@@ -714,11 +714,13 @@ fn build_quiet_other_v4<B: PacketBuf>(
     offload: bool,
     pseudo_addrs: u16,
 ) -> Result<(B, usize), SocketError> {
-    let payload_sum = seg.payload.and_then(|p| {
-        let n = p.total_len();
-        seg.payload_sum.sum_of(n).map(|sum| (sum, n))
-    });
-    let (mut buf, len) = build_quiet(port, ports, seg)?;
+    let payload_len = seg.payload.map_or(0, |p| p.total_len());
+    // No payload is length 0, of which no sum is kept.
+    let payload_sum = seg
+        .payload_sum
+        .sum_of(payload_len)
+        .map(|sum| (sum, payload_len));
+    let (mut buf, len) = build_quiet(port, ports, seg, payload_len)?;
     match payload_sum {
         Some(payload) if !offload => finish_checksum_summed(&mut buf, len, pseudo_addrs, payload),
         _ => finish_checksum_with(&mut buf, offload, |n| combine(pseudo_addrs, n as u16)),
@@ -741,13 +743,16 @@ fn finish_checksum_summed<B: PacketBuf>(
 ) {
     buf.meta_mut().tx.clear();
     debug_assert_eq!(buf.total_len(), header + payload_len);
-    let pseudo = combine(pseudo_addrs, (header + payload_len) as u16);
+    let length = (header + payload_len) as u16;
     debug_assert_eq!(header % 2, 0);
-    let sum = !combine(sum_from(pseudo, &buf.data()[..header]), payload);
+    // The pseudo-header's addresses and length and the data's sum, folded
+    // once, then the header on top.
+    let start = fold(u64::from(pseudo_addrs) + u64::from(length) + u64::from(payload));
+    let sum = !sum_from(start, &buf.data()[..header]);
     #[cfg(any(test, debug_assertions))]
     {
         let mut c = Checksum::new();
-        c.add_sum(pseudo);
+        c.add_sum(combine(pseudo_addrs, length));
         for segment in buf.segments() {
             c.add_bytes(segment);
         }
@@ -786,25 +791,28 @@ pub(crate) fn build_quiet_v6<B: PacketBuf>(
     offload: bool,
     tuple: &FourTuple,
 ) -> Result<(B, usize), SocketError> {
-    let (buf, len) = build_quiet(port, ports, seg)?;
+    let payload_len = seg.payload.map_or(0, |p| p.total_len());
+    let (buf, len) = build_quiet(port, ports, seg, payload_len)?;
     Ok((checksum_other(buf, offload, tuple), len))
 }
 
 /// The TCP header and payload of [`build_quiet_v6`] (and of
 /// [`build_quiet_v4`] past its common segment), checksum field zero; the
-/// header's length.
+/// header's length. `n` is the payload's total length (0 without one),
+/// which the callers know.
 #[inline(always)]
 fn build_quiet<B: PacketBuf>(
     port: &mut PortCx<'_, B>,
     ports: (u16, u16),
     seg: QuietSeg<'_, B>,
+    n: usize,
 ) -> Result<(B, usize), SocketError> {
     let mut buf = port.alloc().ok_or(SocketError::NoBuffers)?;
     let len = quiet_header_len(&seg);
     let room = buf.append(len).map_err(|_| SocketError::NoBuffers)?;
     write_quiet_header(room, ports, &seg);
     if let Some(payload) = seg.payload {
-        let n = payload.total_len();
+        debug_assert_eq!(n, payload.total_len());
         let first = payload.data();
         if n <= COPY_BREAK && first.len() == n && buf.tailroom() >= n {
             // A payload in one buffer (every chunk the send queue

@@ -379,8 +379,16 @@ fn add_quarter_block(acc: u64, piece: &[u8; 32]) -> u64 {
 
 /// Folds a wide one's-complement accumulator to 16 bits, without branches:
 /// each step adds the high half to the low half with the end-around carry.
+/// A sum of up to 2^48 partial sums folds to their one's-complement sum in
+/// one step (where [`combine`] would fold after each).
+///
+/// ```
+/// use tpa::header::checksum::{combine, fold};
+/// let (a, b, c) = (0xfff0, 0x0123, 0xff00);
+/// assert_eq!(fold(a as u64 + b as u64 + c as u64), combine(combine(a, b), c));
+/// ```
 #[inline]
-fn fold(acc: u64) -> u16 {
+pub fn fold(acc: u64) -> u16 {
     let (s, carry) = (acc as u32).overflowing_add((acc >> 32) as u32);
     let acc = s + u32::from(carry);
     let (s, carry) = (acc as u16).overflowing_add((acc >> 16) as u16);
