@@ -398,7 +398,7 @@ fn check_tcp<B: PacketBuf, const KNOWN: bool>(
     let ok = match p.buf().meta().l4_checksum {
         ChecksumStatus::Good => true,
         ChecksumStatus::Bad => false,
-        ChecksumStatus::Unknown if chained => chain_checksum_ok(p, src, dst, l4_len),
+        ChecksumStatus::Unknown if chained => chain_checksum_ok(p, l4, src, dst, l4_len),
         ChecksumStatus::Unknown => checksum_ok(&tcp),
     };
     if !ok {
@@ -438,17 +438,19 @@ fn short(chained: bool) -> Reason {
 }
 
 /// Whether the TCP checksum of chained `p` verifies, `l4_len` bytes from
-/// its TCP header on over all its segments.
+/// its TCP header on over all its segments, `first` the part in its first
+/// buffer segment (`p.l4()`, which the caller has at hand).
 #[cold]
 #[inline(never)]
 fn chain_checksum_ok<B: PacketBuf>(
     p: &TcpPacket<B>,
+    first: &[u8],
     src: IpAddr,
     dst: IpAddr,
     l4_len: usize,
 ) -> bool {
     let protocol = IpProtocol::Tcp.raw();
-    let first = p.l4();
+    debug_assert!(core::ptr::eq(first, p.l4()));
     if let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) {
         if p.buf().segment_count() == 2 && l4_len <= usize::from(u16::MAX) {
             // The common chain (a header, then the sender's chunk): the

@@ -56,10 +56,12 @@ impl<B: PacketBuf> Chunk<B> {
 }
 
 /// Copies `src` into `dst` and returns their sum. Out of line: the
-/// short writes' `push_copy` does not carry the vector copy.
+/// short writes' `push_copy` does not carry the vector copy. The sum
+/// alone, paired with its length by the caller: this call is then the
+/// kernel's, its last, with no frame of its own.
 #[inline(never)]
-fn copy_summed(dst: &mut [u8], src: &[u8]) -> SummedLen {
-    SummedLen::new(src.len(), checksum::copy_and_sum(dst, src))
+fn copy_summed(dst: &mut [u8], src: &[u8]) -> u16 {
+    checksum::copy_and_sum(dst, src)
 }
 
 /// The queue: chunks in sequence order, the index of the next one to
@@ -199,7 +201,7 @@ impl<B: PacketBuf> SendQueue<B> {
                 // Data the segment chains rather than copies behind its
                 // header: its sum, taken in the copy, spares the
                 // checksum a pass over it.
-                copy_summed(dst, &rest[..n])
+                SummedLen::new(n, copy_summed(dst, &rest[..n]))
             } else {
                 dst.copy_from_slice(&rest[..n]);
                 SummedLen::NONE
