@@ -224,17 +224,23 @@ impl<'a> TcpOptions<'a> {
     pub fn summary_into(self, set: &mut TcpOptionSet) -> Result<(), TcpOptionError> {
         // Fast path: segments of an established connection with timestamps
         // carry exactly `NOP NOP TS` (the layout of RFC 7323, appendix A).
-        if let [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10, v0, v1, v2, v3, e0, e1, e2, e3] =
-            *self.rest
-        {
-            *set = TcpOptionSet {
-                timestamps: Some((
-                    u32::from_be_bytes([v0, v1, v2, v3]),
-                    u32::from_be_bytes([e0, e1, e2, e3]),
-                )),
-                ..TcpOptionSet::default()
-            };
-            return Ok(());
+        // The four leading bytes are compared as one word (a slice
+        // pattern compares them one by one).
+        const NOP_NOP_TS: [u8; 4] = [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10];
+        if let Some((head, values)) = self.rest.split_first_chunk::<4>() {
+            if let (true, Ok([v0, v1, v2, v3, e0, e1, e2, e3])) = (
+                u32::from_ne_bytes(*head) == u32::from_ne_bytes(NOP_NOP_TS),
+                <[u8; 8]>::try_from(values),
+            ) {
+                *set = TcpOptionSet {
+                    timestamps: Some((
+                        u32::from_be_bytes([v0, v1, v2, v3]),
+                        u32::from_be_bytes([e0, e1, e2, e3]),
+                    )),
+                    ..TcpOptionSet::default()
+                };
+                return Ok(());
+            }
         }
         *set = self.summary_walk()?;
         Ok(())
