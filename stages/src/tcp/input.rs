@@ -298,15 +298,15 @@ impl TcpInput {
         B: PacketBuf,
         S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
     {
-        // The segment is built in place as `deliver`'s argument: no
-        // parsed form moved from one place to the next (each move a
-        // copy of some hundred and fifty bytes).
+        // The header goes to the connection by reference: no parsed
+        // form built or moved from one place to the next (each move a
+        // copy of some eighty bytes).
         let payload = match header.payload(p) {
             Ok(payload) => payload,
             Err(reason) => return Verdict::Drop(reason),
         };
         let sockets = cx.part::<TcpSockets<B>>();
-        if sockets.deliver(index, header.segment(payload), now_ns) {
+        if sockets.deliver(index, header, payload, now_ns) {
             // Forward progress: the peer's next hop is reachable.
             cx.part::<Egress<B>>().confirm_next_hop(remote, now_ns);
         }

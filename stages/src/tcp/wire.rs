@@ -139,11 +139,11 @@ impl Checked {
 /// has already ([`check_known_v4`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckedHeader {
-    seq: u32,
-    ack: u32,
-    flags: tpa::wire::tcp::TcpFlags,
-    window: u16,
-    options: tpa::wire::tcp::TcpOptionSet,
+    pub(crate) seq: u32,
+    pub(crate) ack: u32,
+    pub(crate) flags: tpa::wire::tcp::TcpFlags,
+    pub(crate) window: u16,
+    pub(crate) options: tpa::wire::tcp::TcpOptionSet,
     /// Where the payload starts in the frame, and its length.
     payload_start: usize,
     data_len: usize,

@@ -11,7 +11,9 @@ use super::super::reassembly::Insert;
 use super::super::rto::RttSample;
 use super::super::segment::SegmentIn;
 use super::super::seq::{SeqNumber, SeqRange};
+use super::super::wire::CheckedHeader;
 use super::frto::AckSeen;
+use super::predict::SegmentHeader;
 use super::timers::Deadline;
 use super::{Connection, State};
 use crate::chained::{trim_back as trim_back_chained, trim_front as trim_front_chained};
@@ -55,22 +57,64 @@ impl<B: PacketBuf> Connection<B> {
     /// let ack = conn.poll_transmit(1_000_000).unwrap();
     /// assert_eq!((ack.flags, ack.ack), (TcpFlags::ACK, SeqNumber::new(5001)));
     /// ```
-    pub fn on_segment(&mut self, seg: SegmentIn<B>, now_ns: u64) {
+    pub fn on_segment(&mut self, mut seg: SegmentIn<B>, now_ns: u64) {
+        let len = seg.data_len();
+        if self.state == State::Established && self.predicted(&seg, seg.payload.is_some(), len) {
+            let payload = seg.payload.take();
+            self.on_segment_predicted(&seg, payload, len, now_ns);
+        } else {
+            self.on_segment_unpredicted(seg, len, now_ns);
+        }
+    }
+
+    /// [`on_segment`](Self::on_segment) of the segment the input stage
+    /// checked: its header read where the stage keeps it, its `payload`
+    /// apart (a predicted segment is never built as a [`SegmentIn`]).
+    /// The prediction is made at the caller, each way one call.
+    #[inline(always)]
+    pub(crate) fn on_checked_segment(
+        &mut self,
+        header: &CheckedHeader,
+        payload: Option<B>,
+        now_ns: u64,
+    ) {
+        let len = payload.as_ref().map_or(0, |p| p.total_len() as u32);
+        if self.state == State::Established && self.predicted(header, payload.is_some(), len) {
+            self.on_segment_predicted(header, payload, len, now_ns);
+        } else {
+            self.on_segment_unpredicted(header.segment(payload), len, now_ns);
+        }
+    }
+
+    /// What every segment of `len` payload bytes first does: the clock,
+    /// the counts, the trace.
+    #[inline(always)]
+    pub(super) fn segment_arrives<H: SegmentHeader>(&mut self, seg: &H, len: u32, now_ns: u64) {
         self.clock_ns = self.clock_ns.max(now_ns);
         self.stats.segs_in += 1;
-        let len = seg.data_len();
         if len > 0 {
             self.stats.data_segs_in += 1;
         }
-        self.trace_seg_in(&seg, len, now_ns);
+        self.trace_seg_in(seg, len, now_ns);
+    }
+
+    /// A segment of `len` payload bytes header prediction did not take,
+    /// by state.
+    #[inline(never)]
+    fn on_segment_unpredicted(&mut self, seg: SegmentIn<B>, len: u32, now_ns: u64) {
+        self.segment_arrives(&seg, len, now_ns);
         match self.state {
             State::Closed | State::Listen => self.stats.dropped += 1,
             State::SynSent => self.on_segment_syn_sent(seg, now_ns),
-            State::Established if self.predicted(&seg, len) => {
-                self.on_segment_predicted(seg, len, now_ns)
-            }
             _ => self.on_segment_synchronized(seg, now_ns),
         }
+        self.segment_done(now_ns);
+    }
+
+    /// What every segment last does: the persist timer, the plain flag,
+    /// the trace of what changed.
+    #[inline(always)]
+    pub(super) fn segment_done(&mut self, now_ns: u64) {
         self.update_persist(now_ns);
         self.settle_plain();
         self.trace_changes(now_ns);
@@ -434,7 +478,7 @@ impl<B: PacketBuf> Connection<B> {
         // moves and the delivered chunks leave the queue.
         self.rack_on_ack(seg, newly_sacked, dsack, now_ns);
         if ack.gt(self.snd_una) {
-            self.on_new_ack::<false>(seg, false, now_ns);
+            self.on_new_ack::<false>(ack, seg.options.timestamps, false, now_ns);
         } else if ack == self.snd_una {
             // RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN,
             // the same window, while data is outstanding; RFC 6675 §2:
@@ -478,7 +522,7 @@ impl<B: PacketBuf> Connection<B> {
         advanced: bool,
         now_ns: u64,
     ) -> bool {
-        self.update_send_window(seg, window, advanced);
+        self.update_send_window(seg.seq, seg.ack, window, advanced);
         // Our FIN acknowledged: the closing states move on.
         // (Whether the FIN went out since a rewind does not matter: an ACK
         // past the data can only cover a FIN sent at some point.)
@@ -524,19 +568,24 @@ impl<B: PacketBuf> Connection<B> {
     /// SEG.ACK only to grow or close (two pure ACKs differ in nothing
     /// else: taken out of order, the older one would shrink it).
     #[inline]
-    pub(super) fn update_send_window(&mut self, seg: &SegmentIn<B>, window: u32, advanced: bool) {
-        let ack = seg.ack;
+    pub(super) fn update_send_window(
+        &mut self,
+        seq: SeqNumber,
+        ack: SeqNumber,
+        window: u32,
+        advanced: bool,
+    ) {
         if ack.ge(self.snd_una)
             && (advanced
-                || self.snd_wl1.lt(seg.seq)
-                || (self.snd_wl1 == seg.seq
+                || self.snd_wl1.lt(seq)
+                || (self.snd_wl1 == seq
                     && (self.snd_wl2.lt(ack)
                         || (self.snd_wl2 == ack && (window > self.snd_wnd || window == 0)))))
         {
             let opened = window > self.snd_wnd;
             self.snd_wnd = window;
             self.max_snd_wnd = self.max_snd_wnd.max(window);
-            self.snd_wl1 = seg.seq;
+            self.snd_wl1 = seq;
             self.snd_wl2 = ack;
             if opened {
                 self.timers.persist = Deadline::STOPPED;
@@ -545,7 +594,8 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
-    /// SND.UNA advances. `released`: the chunks it acknowledges already
+    /// SND.UNA advances to `ack`, the segment's `timestamps` the RTT
+    /// sample's source. `released`: the chunks it acknowledges already
     /// left the send queue (RACK's walk, `rack_on_cumulative_ack`, let
     /// them go). `PREDICTED`: the ACK of a predicted segment
     /// (`conn::predict`), which is at most SND.MAX, comes outside
@@ -553,11 +603,11 @@ impl<B: PacketBuf> Connection<B> {
     /// settle are left out (and asserted).
     pub(super) fn on_new_ack<const PREDICTED: bool>(
         &mut self,
-        seg: &SegmentIn<B>,
+        ack: SeqNumber,
+        timestamps: Option<(u32, u32)>,
         released: bool,
         now_ns: u64,
     ) {
-        let ack = seg.ack;
         #[cfg(any(test, debug_assertions))]
         assert!(
             !PREDICTED || (!self.fin_requested && ack.le(self.snd_max) && !self.cc.in_recovery())
@@ -596,7 +646,7 @@ impl<B: PacketBuf> Connection<B> {
         self.stats.bytes_acked += u64::from(acked_bytes);
         // RTT (RFC 6298 §3 / RFC 7323 §4): from the echoed timestamp, else
         // from the one timed segment.
-        let rtt = match (self.neg.ts, seg.options.timestamps) {
+        let rtt = match (self.neg.ts, timestamps) {
             (true, Some((_, tsecr))) if tsecr != 0 => self.rtt_from_tsecr(tsecr, now_ns),
             _ => self.rtt_from_timed(ack, now_ns),
         };

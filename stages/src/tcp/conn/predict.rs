@@ -21,11 +21,82 @@
 //! [`on_segment_predicted`]: Connection::on_segment_predicted
 
 use tpa::buf::PacketBuf;
-use tpa::wire::tcp::TcpFlags;
+use tpa::wire::tcp::{TcpFlags, TcpOptionSet};
 
 use super::super::segment::SegmentIn;
 use super::super::seq::SeqNumber;
+use super::super::wire::CheckedHeader;
 use super::Connection;
+
+/// A received segment's header as header prediction reads it: a
+/// [`SegmentIn`]'s, or the input stage's checked header read in place
+/// (no copy of it built for the connection).
+pub(crate) trait SegmentHeader {
+    /// SEG.SEQ.
+    fn seq(&self) -> SeqNumber;
+    /// SEG.ACK.
+    fn ack(&self) -> SeqNumber;
+    /// The control bits.
+    fn flags(&self) -> TcpFlags;
+    /// SEG.WND as on the wire, not yet scaled.
+    fn window(&self) -> u16;
+    /// The options.
+    fn options(&self) -> &TcpOptionSet;
+}
+
+impl<B> SegmentHeader for SegmentIn<B> {
+    #[inline(always)]
+    fn seq(&self) -> SeqNumber {
+        self.seq
+    }
+
+    #[inline(always)]
+    fn ack(&self) -> SeqNumber {
+        self.ack
+    }
+
+    #[inline(always)]
+    fn flags(&self) -> TcpFlags {
+        self.flags
+    }
+
+    #[inline(always)]
+    fn window(&self) -> u16 {
+        self.window
+    }
+
+    #[inline(always)]
+    fn options(&self) -> &TcpOptionSet {
+        &self.options
+    }
+}
+
+impl SegmentHeader for CheckedHeader {
+    #[inline(always)]
+    fn seq(&self) -> SeqNumber {
+        SeqNumber::new(self.seq)
+    }
+
+    #[inline(always)]
+    fn ack(&self) -> SeqNumber {
+        SeqNumber::new(self.ack)
+    }
+
+    #[inline(always)]
+    fn flags(&self) -> TcpFlags {
+        self.flags
+    }
+
+    #[inline(always)]
+    fn window(&self) -> u16 {
+        self.window
+    }
+
+    #[inline(always)]
+    fn options(&self) -> &TcpOptionSet {
+        &self.options
+    }
+}
 
 impl<B: PacketBuf> Connection<B> {
     /// Whether `seg`, for this ESTABLISHED connection, may take the fast
@@ -35,19 +106,21 @@ impl<B: PacketBuf> Connection<B> {
     /// ([`plain`](Self::plain): no scoreboard, recovery, F-RTO, probe,
     /// out-of-order FIN or data, timeout) and no FIN of ours; and either
     /// a new ACK without data or data that fits the window and the
-    /// receive queue. `len` is the segment's payload length
-    /// (`seg.data_len()`, which the caller took: for a chained payload a
-    /// walk over its segments, done once).
+    /// receive queue. `payload`: whether the segment has one (a buffer,
+    /// maybe empty); `len` is its length (`seg.data_len()`, which the
+    /// caller took: for a chained payload a walk over its segments, done
+    /// once).
     #[inline]
-    pub(super) fn predicted(&self, seg: &SegmentIn<B>, len: u32) -> bool {
+    pub(super) fn predicted<H: SegmentHeader>(&self, seg: &H, payload: bool, len: u32) -> bool {
+        let options = seg.options();
         if !self.knobs.header_prediction
-            || seg.flags.0 & !TcpFlags::PSH.0 != TcpFlags::ACK.0
-            || seg.seq != self.rcv_nxt
-            || seg.options.sack.is_some()
+            || seg.flags().0 & !TcpFlags::PSH.0 != TcpFlags::ACK.0
+            || seg.seq() != self.rcv_nxt
+            || options.sack.is_some()
         {
             return false;
         }
-        let ts_ok = match (self.neg.ts, seg.options.timestamps) {
+        let ts_ok = match (self.neg.ts, options.timestamps) {
             (true, Some((tsval, _))) => SeqNumber::new(tsval).ge(SeqNumber::new(self.ts_recent)),
             (false, None) => true,
             _ => false,
@@ -55,24 +128,31 @@ impl<B: PacketBuf> Connection<B> {
         // No scoreboard, recovery, F-RTO, probe, out-of-order FIN or
         // data (`conn::plain`), no FIN of ours.
         let quiet = self.plain() && !self.fin_requested;
-        if !ts_ok || !quiet || !seg.ack.is_between(self.snd_una, self.snd_max + 1) {
+        if !ts_ok || !quiet || !seg.ack().is_between(self.snd_una, self.snd_max + 1) {
             return false;
         }
-        match &seg.payload {
-            None => seg.ack != self.snd_una,
-            Some(_) => {
-                let len = len as usize;
-                !self.app_closed
-                    && len <= self.rcv_adv.wrapping_sub(self.rcv_nxt) as usize
-                    && len <= self.receive_queue.free()
-            }
+        if !payload {
+            return seg.ack() != self.snd_una;
         }
+        let len = len as usize;
+        !self.app_closed
+            && len <= self.rcv_adv.wrapping_sub(self.rcv_nxt) as usize
+            && len <= self.receive_queue.free()
     }
 
-    /// A [`predicted`](Self::predicted) segment of `len` payload bytes:
-    /// what the full path does for it, without the checks that cannot
-    /// fire.
-    pub(super) fn on_segment_predicted(&mut self, seg: SegmentIn<B>, len: u32, now_ns: u64) {
+    /// A [`predicted`](Self::predicted) segment, header `seg` and
+    /// `payload` of `len` bytes: what the full path does for it, without
+    /// the checks that cannot fire, from its arrival to what every
+    /// segment last does.
+    #[inline(never)]
+    pub(super) fn on_segment_predicted<H: SegmentHeader>(
+        &mut self,
+        seg: &H,
+        payload: Option<B>,
+        len: u32,
+        now_ns: u64,
+    ) {
+        self.segment_arrives(seg, len, now_ns);
         self.stats.segs_predicted += 1;
         // The peer is alive: keepalive's idle time starts again.
         self.keepalive_sent = 0;
@@ -82,13 +162,14 @@ impl<B: PacketBuf> Connection<B> {
         // that acknowledges nothing new (in-order data) changes nothing
         // in the loss machinery; a new one goes through RACK (what it
         // delivered, before SND.UNA moves) and SND.UNA's advance.
-        let window = u32::from(seg.window) << self.neg.snd_wscale;
-        let advanced = seg.ack.gt(self.snd_una);
+        let (seq, ack, timestamps) = (seg.seq(), seg.ack(), seg.options().timestamps);
+        let window = u32::from(seg.window()) << self.neg.snd_wscale;
+        let advanced = ack.gt(self.snd_una);
         if advanced {
-            let released = self.rack_on_cumulative_ack(seg.ack, now_ns);
-            self.on_new_ack::<true>(&seg, released, now_ns);
+            let released = self.rack_on_cumulative_ack(ack, now_ns);
+            self.on_new_ack::<true>(ack, timestamps, released, now_ns);
         }
-        self.update_send_window(&seg, window, advanced);
+        self.update_send_window(seq, ack, window, advanced);
         if self.rack_active() {
             // No scoreboard, so no chunk is SACKed: `skip_sacked_resends`
             // (the full path's) has nothing to skip.
@@ -96,16 +177,17 @@ impl<B: PacketBuf> Connection<B> {
             self.rack_after_ack(advanced, now_ns);
         }
         // TS.Recent (RFC 7323 §4.3), as the full path takes it.
-        if let Some((tsval, _)) = seg.options.timestamps {
-            if seg.seq.le(self.last_ack_sent) {
+        if let Some((tsval, _)) = timestamps {
+            if seq.le(self.last_ack_sent) {
                 self.ts_recent = tsval;
                 self.ts_recent_ns = now_ns;
             }
         }
         // The text: in order, and it fits.
-        if let Some(payload) = seg.payload {
+        if let Some(payload) = payload {
             self.deliver(payload, len as usize);
             self.schedule_ack(false, now_ns);
         }
+        self.segment_done(now_ns);
     }
 }

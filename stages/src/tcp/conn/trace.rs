@@ -10,8 +10,9 @@
 use tpa::buf::PacketBuf;
 
 use super::super::cc::CongestionControl;
-use super::super::segment::{SegmentIn, SegmentOut};
+use super::super::segment::SegmentOut;
 use super::super::seq::SeqNumber;
+use super::predict::SegmentHeader;
 use super::Connection;
 use crate::trace::record::{state_code, CwndReason, Kind, Record};
 use crate::trace::ring::{Ring, Seen, SeenFields};
@@ -55,15 +56,15 @@ impl<B: PacketBuf> Connection<B> {
 
     /// A segment of `len` payload bytes arrived.
     #[inline]
-    pub(super) fn trace_seg_in(&mut self, seg: &SegmentIn<B>, len: u32, now_ns: u64) {
+    pub(super) fn trace_seg_in<H: SegmentHeader>(&mut self, seg: &H, len: u32, now_ns: u64) {
         if let Some(ring) = self.trace.as_deref_mut() {
             // Numbers as on the wire: the decoder subtracts the ISNs.
             let rec = Record::new(
                 Kind::SegIn,
-                seg.flags.0,
-                seg.seq.get(),
-                seg.ack.get(),
-                seg.window,
+                seg.flags().0,
+                seg.seq().get(),
+                seg.ack().get(),
+                seg.window(),
                 len.min(u32::from(u16::MAX)) as u16,
             );
             ring.push(rec, now_ns);

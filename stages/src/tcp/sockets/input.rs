@@ -6,8 +6,8 @@ use tpa::buf::PacketBuf;
 
 use super::{Entry, Slot, TcpSockets, CONFIRM_INTERVAL_NS};
 use crate::tcp::conn::{IcmpError, IcmpOutcome};
-use crate::tcp::segment::SegmentIn;
 use crate::tcp::seq::SeqNumber;
+use crate::tcp::wire::CheckedHeader;
 
 /// What [`TcpSockets::input_event`] found on a connection after a
 /// segment.
@@ -61,12 +61,19 @@ impl<B: PacketBuf> TcpSockets<B> {
         }
     }
 
-    /// Hands `seg` to the connection in slot `index`; a challenge ACK it
+    /// Hands the segment the input stage checked (`header`, `payload`)
+    /// to the connection in slot `index`; a challenge ACK it
     /// calls for takes one from the table's budget (RFC 5961 §7) or is
     /// withheld. Returns whether the segment made forward progress that
     /// should confirm the peer's neighbor (see [`CONFIRM_INTERVAL_NS`]).
     #[inline]
-    pub(crate) fn deliver(&mut self, index: u32, seg: SegmentIn<B>, now_ns: u64) -> bool {
+    pub(crate) fn deliver(
+        &mut self,
+        index: u32,
+        header: &CheckedHeader,
+        payload: Option<B>,
+        now_ns: u64,
+    ) -> bool {
         let TcpSockets {
             slots,
             spare_send_buf,
@@ -77,7 +84,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         };
         let pending_before = c.conn.challenge_ack_pending();
         let progress_before = c.conn.progress();
-        c.conn.on_segment(seg, now_ns);
+        c.conn.on_checked_segment(header, payload, now_ns);
         // What the ACK released, for the next write: one buffer for the
         // table, whatever the number of connections, so none waits on an
         // idle connection (the buffer of a small write's chunk, released
