@@ -150,6 +150,21 @@ pub struct CheckedHeader {
 }
 
 impl CheckedHeader {
+    /// The header of `seg`, whose payload is `len` bytes (the payload's
+    /// place in a frame unknown: it starts at 0).
+    #[inline]
+    pub(crate) fn of_segment<B>(seg: &SegmentIn<B>, len: u32) -> Self {
+        CheckedHeader {
+            seq: seg.seq.get(),
+            ack: seg.ack.get(),
+            flags: seg.flags,
+            window: seg.window,
+            options: seg.options,
+            payload_start: 0,
+            data_len: len as usize,
+        }
+    }
+
     /// The segment's flags.
     #[inline(always)]
     pub fn flags(&self) -> tpa::wire::tcp::TcpFlags {

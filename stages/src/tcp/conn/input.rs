@@ -61,7 +61,7 @@ impl<B: PacketBuf> Connection<B> {
         let len = seg.data_len();
         if self.state == State::Established && self.predicted(&seg, seg.payload.is_some(), len) {
             let payload = seg.payload.take();
-            self.on_segment_predicted(&seg, payload, len, now_ns);
+            self.on_segment_predicted(&CheckedHeader::of_segment(&seg, len), payload, len, now_ns);
         } else {
             self.on_segment_unpredicted(seg, len, now_ns);
         }

@@ -143,11 +143,13 @@ impl<B: PacketBuf> Connection<B> {
     /// A [`predicted`](Self::predicted) segment, header `seg` and
     /// `payload` of `len` bytes: what the full path does for it, without
     /// the checks that cannot fire, from its arrival to what every
-    /// segment last does.
+    /// segment last does. One instance, for the input stage's checked
+    /// header (a [`SegmentIn`] is turned into one): the ACK's helpers
+    /// it calls stay inlined in it.
     #[inline(never)]
-    pub(super) fn on_segment_predicted<H: SegmentHeader>(
+    pub(super) fn on_segment_predicted(
         &mut self,
-        seg: &H,
+        seg: &CheckedHeader,
         payload: Option<B>,
         len: u32,
         now_ns: u64,
