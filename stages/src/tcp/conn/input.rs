@@ -67,23 +67,15 @@ impl<B: PacketBuf> Connection<B> {
         }
     }
 
-    /// [`on_segment`](Self::on_segment) of the segment the input stage
-    /// checked: its header read where the stage keeps it, its `payload`
-    /// apart (a predicted segment is never built as a [`SegmentIn`]).
-    /// The prediction is made at the caller, each way one call.
+    /// Whether the segment the input stage checked (`header`, a payload
+    /// when `payload`, of `len` bytes) takes header prediction: then
+    /// [`on_segment_predicted`](Self::on_segment_predicted) is what
+    /// [`on_segment`](Self::on_segment) would do with it (its header read
+    /// where the stage keeps it, never built as a [`SegmentIn`]), else
+    /// [`on_segment_unpredicted`](Self::on_segment_unpredicted).
     #[inline(always)]
-    pub(crate) fn on_checked_segment(
-        &mut self,
-        header: &CheckedHeader,
-        payload: Option<B>,
-        now_ns: u64,
-    ) {
-        let len = payload.as_ref().map_or(0, |p| p.total_len() as u32);
-        if self.state == State::Established && self.predicted(header, payload.is_some(), len) {
-            self.on_segment_predicted(header, payload, len, now_ns);
-        } else {
-            self.on_segment_unpredicted(header.segment(payload), len, now_ns);
-        }
+    pub(crate) fn predicts(&self, header: &CheckedHeader, payload: bool, len: u32) -> bool {
+        self.state == State::Established && self.predicted(header, payload, len)
     }
 
     /// What every segment of `len` payload bytes first does: the clock,
@@ -101,7 +93,7 @@ impl<B: PacketBuf> Connection<B> {
     /// A segment of `len` payload bytes header prediction did not take,
     /// by state.
     #[inline(never)]
-    fn on_segment_unpredicted(&mut self, seg: SegmentIn<B>, len: u32, now_ns: u64) {
+    pub(crate) fn on_segment_unpredicted(&mut self, seg: SegmentIn<B>, len: u32, now_ns: u64) {
         self.segment_arrives(&seg, len, now_ns);
         match self.state {
             State::Closed | State::Listen => self.stats.dropped += 1,

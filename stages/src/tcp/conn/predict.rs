@@ -147,7 +147,7 @@ impl<B: PacketBuf> Connection<B> {
     /// header (a [`SegmentIn`] is turned into one): the ACK's helpers
     /// it calls stay inlined in it.
     #[inline(never)]
-    pub(super) fn on_segment_predicted(
+    pub(crate) fn on_segment_predicted(
         &mut self,
         seg: &CheckedHeader,
         payload: Option<B>,

@@ -77,14 +77,36 @@ impl<B: PacketBuf> TcpSockets<B> {
         let TcpSockets {
             slots,
             spare_send_buf,
+            dirty,
+            challenge_acks,
+            counters,
             ..
         } = self;
         let Entry::Conn(c) = &mut slots[index as usize].entry else {
             return false;
         };
-        let pending_before = c.conn.challenge_ack_pending();
-        let progress_before = c.conn.progress();
-        c.conn.on_checked_segment(header, payload, now_ns);
+        let len = payload.as_ref().map_or(0, |p| p.total_len() as u32);
+        let progress = if c.conn.predicts(header, payload.is_some(), len) {
+            // New data or a new ACK: forward progress; and never a
+            // challenge ACK.
+            #[cfg(any(test, debug_assertions))]
+            let before = (c.conn.progress(), c.conn.challenge_ack_pending());
+            c.conn.on_segment_predicted(header, payload, len, now_ns);
+            #[cfg(any(test, debug_assertions))]
+            assert!(c.conn.progress() != before.0 && c.conn.challenge_ack_pending() == before.1);
+            true
+        } else {
+            let pending_before = c.conn.challenge_ack_pending();
+            let progress_before = c.conn.progress();
+            c.conn
+                .on_segment_unpredicted(header.segment(payload), len, now_ns);
+            let new_challenge = !pending_before && c.conn.challenge_ack_pending();
+            if new_challenge && !challenge_acks.allow(now_ns) {
+                counters.challenge_acks_limited += 1;
+                c.conn.withhold_challenge_ack();
+            }
+            c.conn.progress() != progress_before
+        };
         // What the ACK released, for the next write: one buffer for the
         // table, whatever the number of connections, so none waits on an
         // idle connection (the buffer of a small write's chunk, released
@@ -92,20 +114,15 @@ impl<B: PacketBuf> TcpSockets<B> {
         if let Some(buf) = c.conn.take_spare_send_buf() {
             *spare_send_buf = Some(buf);
         }
-        let confirm = c.conn.progress() != progress_before && now_ns >= c.next_confirm_ns;
+        let confirm = progress && now_ns >= c.next_confirm_ns;
         if confirm {
             c.next_confirm_ns = now_ns.saturating_add(CONFIRM_INTERVAL_NS);
+            counters.neighbor_confirmations += 1;
         }
-        let new_challenge = !pending_before && c.conn.challenge_ack_pending();
-        if new_challenge && !self.challenge_acks.allow(now_ns) {
-            self.counters.challenge_acks_limited += 1;
-            if let Some(c) = self.conn_entry(index) {
-                c.conn.withhold_challenge_ack();
-            }
-        }
-        self.mark(index);
-        if confirm {
-            self.counters.neighbor_confirmations += 1;
+        // Marked for the flush (what `mark` does, the entry in hand).
+        if !c.dirty {
+            c.dirty = true;
+            dirty.push(index);
         }
         confirm
     }
