@@ -139,14 +139,20 @@ impl Checked {
 /// has already ([`check_known_v4`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckedHeader {
+    /// SEG.SEQ.
     pub(crate) seq: u32,
+    /// SEG.ACK.
     pub(crate) ack: u32,
+    /// The control bits.
     pub(crate) flags: tpa::wire::tcp::TcpFlags,
+    /// SEG.WND as on the wire.
     pub(crate) window: u16,
+    /// The options.
     pub(crate) options: tpa::wire::tcp::TcpOptionSet,
-    /// Where the payload starts in the frame, and its length.
+    /// Where the payload starts in the frame.
     payload_start: usize,
-    data_len: usize,
+    /// The payload's length (what [`payload`](Self::payload) gives).
+    pub(crate) data_len: usize,
 }
 
 impl CheckedHeader {

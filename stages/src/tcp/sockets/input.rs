@@ -85,7 +85,11 @@ impl<B: PacketBuf> TcpSockets<B> {
         let Entry::Conn(c) = &mut slots[index as usize].entry else {
             return false;
         };
-        let len = payload.as_ref().map_or(0, |p| p.total_len() as u32);
+        // The payload's length as checked (`payload` is exactly that:
+        // no walk over a chain's segments for it).
+        let len = header.data_len as u32;
+        #[cfg(any(test, debug_assertions))]
+        assert_eq!(len, payload.as_ref().map_or(0, |p| p.total_len() as u32));
         let progress = if c.conn.predicts(header, payload.is_some(), len) {
             // New data or a new ACK: forward progress; and never a
             // challenge ACK.
