@@ -141,26 +141,44 @@ pub(crate) fn classify_as<B: PacketBuf>(
 impl<B: PacketBuf, S> Stage<B, S> for EthernetClassify {
     type In = B;
     type Out = EthernetFork<B>;
+    const ROUTES_IN_ARMS: bool = true;
 
     #[inline]
-    fn process(&mut self, mut frame: B, _cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
+    fn process(&mut self, frame: B, cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
+        self.process_then(frame, cx, |verdict, _| verdict)
+    }
+
+    /// Calls `then` in each arm, so that the [`Demux`]es of
+    /// [`ethernet_front`] go straight to the branch.
+    #[inline]
+    fn process_then<R>(
+        &mut self,
+        mut frame: B,
+        cx: &mut Cx<'_, B, S>,
+        then: impl FnOnce(Verdict<Self::Out, B>, &mut Cx<'_, B, S>) -> R,
+    ) -> R {
         let ether_type = match check(frame.data(), self.mac) {
             Ok(ether_type) => ether_type,
-            Err(e) => return Verdict::Drop(chained_error(e, &frame).reason()),
+            Err(e) => return then(Verdict::Drop(chained_error(e, &frame).reason()), cx),
         };
         set_layers(frame.meta_mut());
         // A chained ARP frame goes on: the ARP responder drops it.
         match ether_type {
-            EtherType::Arp => Verdict::Pass(Fork::Left(ArpFrame::new_unchecked(frame))),
-            EtherType::Ipv4 => {
-                Verdict::Pass(Fork::Right(Fork::Left(Ipv4Frame::new_unchecked(frame))))
-            }
-            EtherType::Ipv6 => {
-                Verdict::Pass(Fork::Right(Fork::Right(Ipv6Frame::new_unchecked(frame))))
-            }
+            EtherType::Arp => then(
+                Verdict::Pass(Fork::Left(ArpFrame::new_unchecked(frame))),
+                cx,
+            ),
+            EtherType::Ipv4 => then(
+                Verdict::Pass(Fork::Right(Fork::Left(Ipv4Frame::new_unchecked(frame)))),
+                cx,
+            ),
+            EtherType::Ipv6 => then(
+                Verdict::Pass(Fork::Right(Fork::Right(Ipv6Frame::new_unchecked(frame)))),
+                cx,
+            ),
             _ => match self.other {
-                OtherFrames::Drop => Verdict::Drop(Reason::UNSUPPORTED),
-                OtherFrames::ToHost => Verdict::ToHost(frame),
+                OtherFrames::Drop => then(Verdict::Drop(Reason::UNSUPPORTED), cx),
+                OtherFrames::ToHost => then(Verdict::ToHost(frame), cx),
             },
         }
     }
@@ -214,6 +232,10 @@ frame_parse!(Ipv6Frame, Ipv6, "whose EtherType is IPv6,");
 mod tests {
     use super::*;
     use crate::testing::{frame, pool, with_cx, BufferPool};
+    use core::convert::Infallible;
+    use core::marker::PhantomData;
+    use tpa::buf::PoolBuf;
+    use tpa::port::Burst;
     use tpa::wire::ethernet::Ethernet;
 
     const US: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
@@ -266,6 +288,90 @@ mod tests {
             classify(&eth(multicast, EtherType::Ipv6), OtherFrames::Drop),
             "ipv6"
         );
+        pool().assert_whole();
+    }
+
+    /// Consumes its frame, recording which branch took it.
+    struct Branch<P>(&'static str, Vec<&'static str>, PhantomData<fn(P)>);
+    impl<P> Branch<P> {
+        fn new(name: &'static str) -> Self {
+            Branch(name, Vec::new(), PhantomData)
+        }
+    }
+    impl<B: PacketBuf, P> Stage<B> for Branch<P> {
+        type In = P;
+        type Out = Infallible;
+        fn process(&mut self, _: P, _: &mut Cx<'_, B>) -> Verdict<Infallible, B> {
+            self.1.push(self.0);
+            Verdict::Consumed
+        }
+    }
+
+    fn verdict_name<B>(verdict: &Verdict<Infallible, B>) -> &'static str {
+        match verdict {
+            Verdict::Consumed => "consumed",
+            Verdict::Drop(r) => r.name(&[]),
+            Verdict::ToHost(_) => "to-host",
+            _ => "other",
+        }
+    }
+
+    #[test]
+    fn the_front_takes_a_burst_as_it_takes_its_frames_one_by_one() {
+        let frames = [
+            eth(US, EtherType::Ipv4),
+            eth(US, EtherType::Arp),
+            eth(THEM, EtherType::Ipv4),
+            eth(US, EtherType::Ipv6),
+            eth(US, EtherType::Vlan),
+            eth(US, EtherType::Ipv4),
+        ];
+        let front = || {
+            ethernet_front(
+                US,
+                OtherFrames::ToHost,
+                Branch::new("arp"),
+                Branch::new("ipv4"),
+                Branch::new("ipv6"),
+            )
+        };
+        let mut one_by_one = front();
+        let singly: Vec<_> = frames
+            .iter()
+            .map(|f| verdict_name(&with_cx(|cx| one_by_one.process(frame(f), cx))))
+            .collect();
+        let mut burst_front = front();
+        let mut burst: Burst<_, 8> = Burst::new();
+        for f in &frames {
+            burst.push(frame(f));
+        }
+        let mut burst_verdicts = Vec::new();
+        with_cx(|cx| {
+            burst_front.process_burst(&mut burst, cx, |verdict, _| {
+                burst_verdicts.push(verdict_name(&verdict));
+            })
+        });
+        assert_eq!(
+            singly,
+            [
+                "consumed",
+                "consumed",
+                "not-for-us",
+                "consumed",
+                "to-host",
+                "consumed"
+            ]
+        );
+        assert_eq!(burst_verdicts, singly);
+        type Front = EthernetFront<
+            PoolBuf,
+            Branch<ArpFrame<PoolBuf>>,
+            Branch<Ipv4Frame<PoolBuf>>,
+            Branch<Ipv6Frame<PoolBuf>>,
+        >;
+        let taken = |f: &Front| [f.left.1.len(), f.right.left.1.len(), f.right.right.1.len()];
+        assert_eq!(taken(&burst_front), [1, 2, 1]);
+        assert_eq!(taken(&burst_front), taken(&one_by_one));
         pool().assert_whole();
     }
 

@@ -84,12 +84,20 @@ where
 
     #[inline(always)]
     fn process(&mut self, input: C::In, cx: &mut Cx<'_, B, S>) -> Verdict<L::Out, B> {
-        let verdict = self.classify.process(input, cx);
-        route(&mut self.left, &mut self.right, verdict, cx)
+        let (left, right) = (&mut self.left, &mut self.right);
+        self.classify.process_then(
+            input,
+            cx,
+            #[inline(always)]
+            |verdict, cx| route(left, right, verdict, cx),
+        )
     }
 
     /// The burst goes to the classifier's `process_burst`; each packet then
-    /// takes its arm.
+    /// takes its arm. A classifier that
+    /// [routes in its arms](Stage::ROUTES_IN_ARMS) is called packet by
+    /// packet instead, each packet going straight down its arm, and `next`
+    /// takes the arm's verdict once, after them.
     #[inline(always)]
     fn process_burst<const N: usize>(
         &mut self,
@@ -97,6 +105,13 @@ where
         cx: &mut Cx<'_, B, S>,
         mut next: impl FnMut(Verdict<L::Out, B>, &mut Cx<'_, B, S>),
     ) {
+        if C::ROUTES_IN_ARMS {
+            for input in burst.drain() {
+                let verdict = self.process(input, cx);
+                next(verdict, cx);
+            }
+            return;
+        }
         let (left, right) = (&mut self.left, &mut self.right);
         self.classify.process_burst(burst, cx, |verdict, cx| {
             let verdict = route(left, right, verdict, cx);

@@ -88,8 +88,34 @@ pub trait Stage<B: PacketBuf, S = ()> {
     /// when the pipeline's counters are printed.
     const CUSTOM_REASONS: &'static [&'static str] = &[];
 
+    /// Whether [`process_then`](Stage::process_then) calls its
+    /// continuation in each of its arms and
+    /// [`process_burst`](Stage::process_burst) is the default: a [`Demux`]
+    /// with this stage as classifier then takes a burst packet by packet,
+    /// each straight down its arm, and hands the arm's verdict on once.
+    /// Only a stage that overrides `process_then` and not `process_burst`
+    /// sets it.
+    const ROUTES_IN_ARMS: bool = false;
+
     /// Handles one packet.
     fn process(&mut self, input: Self::In, cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B>;
+
+    /// Handles one packet and hands its verdict to `then`, returning what
+    /// `then` returns: the same verdict [`process`](Stage::process) would
+    /// give, handed over once. The default calls `process`; a classifier
+    /// overrides it to call `then` in each of its arms, so that a
+    /// [`Demux`] after it, inlined there, calls the arm's branch directly
+    /// instead of matching the verdict again.
+    #[inline(always)]
+    fn process_then<R>(
+        &mut self,
+        input: Self::In,
+        cx: &mut Cx<'_, B, S>,
+        then: impl FnOnce(Verdict<Self::Out, B>, &mut Cx<'_, B, S>) -> R,
+    ) -> R {
+        let verdict = self.process(input, cx);
+        then(verdict, cx)
+    }
 
     /// Handles a burst, handing each verdict to `next` in order, exactly one
     /// verdict per input (the pipeline derives its pass counts from that).
@@ -97,7 +123,9 @@ pub trait Stage<B: PacketBuf, S = ()> {
     /// override it where seeing the whole burst first pays (prefetching,
     /// batched lookups). The pipeline calls it for its first stage, which
     /// receives the whole RX burst; the combinators (chains, `Demux`,
-    /// `Counted`) hand the burst on to their first stage in turn.
+    /// `Counted`) hand the burst on to their first stage in turn (a
+    /// [`Demux`] whose classifier is [`ROUTES_IN_ARMS`](Stage::ROUTES_IN_ARMS)
+    /// takes it packet by packet instead).
     #[inline]
     fn process_burst<const N: usize>(
         &mut self,
