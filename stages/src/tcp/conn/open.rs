@@ -61,6 +61,9 @@ impl<B: PacketBuf> Connection<B> {
             rack: false,
             snd_payload: 0,
             rcv_payload: 0,
+            rcv_buffer: cfg.receive_queue_bytes as u32,
+            rcv_wnd_max: 0,
+            rcv_wnd_step: 0,
         };
         neg.refresh_payload_max();
         let knobs = Knobs {

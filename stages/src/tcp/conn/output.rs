@@ -657,16 +657,25 @@ impl<B: PacketBuf> Connection<B> {
     /// min(half the buffer, one full segment), never left.
     pub(super) fn announce_window(&mut self) -> u16 {
         let shift = self.neg.rcv_wscale;
-        let max = u32::from(u16::MAX) << shift;
+        let max = self.neg.rcv_wnd_max;
         let free = (self.receive_queue.free() as u32).min(max);
         let cur = if self.rcv_adv.gt(self.rcv_nxt) {
             self.rcv_adv.wrapping_sub(self.rcv_nxt)
         } else {
             0
         };
-        let threshold = (self.receive_queue.capacity() as u32 / 2)
-            .min(self.neg.rcv_payload_max() as u32)
-            .max(1);
+        let threshold = self.neg.rcv_wnd_step;
+        #[cfg(any(test, debug_assertions))]
+        assert_eq!(
+            (max, threshold),
+            (
+                u32::from(u16::MAX) << shift,
+                (self.receive_queue.capacity() as u32 / 2)
+                    .min(self.neg.rcv_payload_max() as u32)
+                    .max(1)
+            ),
+            "the announced window's limits, as taken"
+        );
         if free >= cur.saturating_add(threshold) || (free > cur && free == max) {
             let wnd = free & !((1u32 << shift) - 1);
             let edge = self.rcv_nxt + wnd;
