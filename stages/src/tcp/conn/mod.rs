@@ -151,13 +151,15 @@ struct Negotiated {
     rack: bool,
     /// [`payload_max`](Self::payload_max) and
     /// [`rcv_payload_max`](Self::rcv_payload_max), taken again by
-    /// [`refresh_payload_max`](Self::refresh_payload_max) whenever an MSS,
-    /// `ts` or `rcv_wscale` changes.
+    /// [`refresh_payload_max`](Self::refresh_payload_max) whenever an MSS
+    /// or `ts` changes.
     snd_payload: u16,
     rcv_payload: u16,
-    /// The receive queue's byte budget (fixed for the connection's life).
-    rcv_buffer: u32,
     /// The widest window we can announce: 65535 scaled by `rcv_wscale`.
+    /// This and `rcv_wnd_step` are taken again by
+    /// [`refresh_window_limits`](Self::refresh_window_limits) whenever
+    /// `ts` or `rcv_wscale` changes (`our_mss` and the receive buffer are
+    /// fixed for the connection's life).
     rcv_wnd_max: u32,
     /// How far the announced window's right edge must move at least
     /// (receiver SWS avoidance): min(half the buffer, one full segment),
@@ -190,14 +192,20 @@ impl Negotiated {
         usize::from(self.rcv_payload)
     }
 
-    /// Takes both payload sizes and the announced window's limits again,
-    /// after `snd_mss`, `our_mss`, `ts` or `rcv_wscale` changed.
+    /// Takes both payload sizes again, after `snd_mss`, `our_mss` or
+    /// `ts` changed.
     fn refresh_payload_max(&mut self) {
         let options = if self.ts { 12 } else { 0 };
         self.snd_payload = self.snd_mss - options;
         self.rcv_payload = self.our_mss - options;
+    }
+
+    /// Takes the announced window's limits again for a receive buffer of
+    /// `rcv_buffer` bytes, after `rcv_wscale` or the payload sizes
+    /// ([`refresh_payload_max`](Self::refresh_payload_max)) changed.
+    fn refresh_window_limits(&mut self, rcv_buffer: usize) {
         self.rcv_wnd_max = u32::from(u16::MAX) << self.rcv_wscale;
-        self.rcv_wnd_step = (self.rcv_buffer / 2)
+        self.rcv_wnd_step = (rcv_buffer as u32 / 2)
             .min(u32::from(self.rcv_payload))
             .max(1);
     }

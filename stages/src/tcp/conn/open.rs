@@ -61,11 +61,11 @@ impl<B: PacketBuf> Connection<B> {
             rack: false,
             snd_payload: 0,
             rcv_payload: 0,
-            rcv_buffer: cfg.receive_queue_bytes as u32,
             rcv_wnd_max: 0,
             rcv_wnd_step: 0,
         };
         neg.refresh_payload_max();
+        neg.refresh_window_limits(cfg.receive_queue_bytes);
         let knobs = Knobs {
             nodelay: cfg.nodelay,
             delayed_ack: cfg.delayed_ack,
@@ -318,6 +318,7 @@ impl<B: PacketBuf> Connection<B> {
         neg.offer_sack = neg.sack;
         neg.rack = self.knobs.rack && neg.sack;
         neg.refresh_payload_max();
+        neg.refresh_window_limits(self.receive_queue.capacity());
         // The controller counts in full segments' payload: the effective
         // MSS (RFC 5681's SMSS excludes options; Linux's mss_cache, 1448
         // with timestamps on a 1460 MSS), so 10 segments fill IW exactly.
