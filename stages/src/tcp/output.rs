@@ -58,8 +58,11 @@ where
         // The straight case first (on a port with TSO only while at most
         // one chunk waits: nothing to join), the full path for what it
         // does not take.
-        let (index, quiet) = flush_quiet(cx, at, now_ns, &mut sent);
-        if !quiet {
+        let (index, end) = flush_quiet(cx, at, now_ns, &mut sent);
+        if end == QuietEnd::Settled {
+            continue;
+        }
+        if end == QuietEnd::Full {
             // The port's abilities read for the full path.
             let ((sockets, egress), port) = cx.parts::<(TcpSockets<B>, Egress<B>)>();
             let caps = port.caps();
@@ -112,6 +115,28 @@ where
     cx.part::<TcpSockets<B>>().return_events(events);
 }
 
+/// How [`flush_quiet`] left a connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum QuietEnd {
+    /// Done and settled in hand ([`ConnOut::settle_quiet`]).
+    Settled,
+    /// Done; the caller settles it.
+    Done,
+    /// The full path takes the rest, then the caller settles it.
+    Full,
+}
+
+/// [`QuietEnd::Settled`] once `c` settled in hand, else
+/// [`QuietEnd::Done`].
+#[inline(always)]
+fn settled<B: PacketBuf>(c: ConnOut<'_, B>) -> QuietEnd {
+    if c.settle_quiet() {
+        QuietEnd::Settled
+    } else {
+        QuietEnd::Done
+    }
+}
+
 /// The straight case of the connection in the slot at `at` in the dirty
 /// list, its mark cleared ([`TcpSockets::take_dirty_at`]; an established
 /// IPv4 connection whose way out is built, with nothing rare to send:
@@ -126,13 +151,20 @@ where
 /// waits ([`Connection::one_chunk_at_most`](super::conn::Connection::one_chunk_at_most)):
 /// its segments then never join into a super-segment, and larger
 /// batches keep the full path's batching. Adds the segments sent to
-/// `sent`. Returns the slot and `false` when the connection needs the
-/// full path for the rest (any other state, a rare segment, a path to
-/// build, data to batch), having sent nothing it would not have. A quiet
-/// connection with nothing to send, IPv4 or IPv6, is done here: the
-/// full path would find nothing either.
+/// `sent`. Returns the slot and [`QuietEnd::Full`] when the connection
+/// needs the full path for the rest (any other state, a rare segment, a
+/// path to build, data to batch), having sent nothing it would not have.
+/// A quiet connection with nothing (more) to send, IPv4 or IPv6, is done
+/// here: the full path would find nothing either; it is settled in hand
+/// when that is all it needs (the delayed ACK's settle after an answer:
+/// its slot not looked up again).
 #[inline(always)]
-fn flush_quiet<B, S>(cx: &mut Cx<'_, B, S>, at: usize, now_ns: u64, sent: &mut usize) -> (u32, bool)
+fn flush_quiet<B, S>(
+    cx: &mut Cx<'_, B, S>,
+    at: usize,
+    now_ns: u64,
+    sent: &mut usize,
+) -> (u32, QuietEnd)
 where
     B: PacketBuf,
     S: Parts<(TcpSockets<B>, Egress<B>)>,
@@ -141,28 +173,28 @@ where
     let tso_on = sockets.config().tso;
     let (index, c) = sockets.take_dirty_at(at);
     let Some(c) = c else {
-        return (index, true); // no connection: nothing to send
+        return (index, QuietEnd::Settled); // no connection: nothing to send or settle
     };
     #[cfg(test)]
     if !tests::STRAIGHT.with(core::cell::Cell::get) {
-        return (index, false); // the full path asked for
+        return (index, QuietEnd::Full); // the full path asked for
     }
     if !c.conn.quiet() {
-        return (index, false);
+        return (index, QuietEnd::Full);
     }
     if c.conn.quiet_sends_nothing(now_ns) {
         // Whatever its way out: the port's abilities not even read.
-        return (index, true);
+        return (index, settled(c));
     }
     let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (c.tuple.local, c.tuple.remote) else {
-        return (index, false); // IPv6: `flush_v6`
+        return (index, QuietEnd::Full); // IPv6: `flush_v6`
     };
     if !egress.path_is_current(c.path) {
-        return (index, false);
+        return (index, QuietEnd::Full);
     }
     let port_caps = port.caps();
     if port_caps.tx_offloads.tso && tso_on && !c.conn.one_chunk_at_most() {
-        return (index, false);
+        return (index, QuietEnd::Full);
     }
     let caps = &egress.path_caps(port_caps);
     let ports = (local.port(), remote.port());
@@ -170,8 +202,8 @@ where
     loop {
         let seg = match c.conn.poll_quiet(now_ns) {
             Quiet::Seg(seg) => seg,
-            Quiet::Nothing => return (index, true),
-            Quiet::Full => return (index, false),
+            Quiet::Nothing => return (index, settled(c)),
+            Quiet::Full => return (index, QuietEnd::Full),
         };
         // No owner, as `send_one`: a lost segment is loss to TCP.
         let ok = build_quiet_v4(port, ports, seg, caps.tcp_checksum, c.path.tcp_pseudo())
@@ -186,7 +218,7 @@ where
             c.counters.send_failures += 1;
         }
         if c.conn.quiet_sent_all() {
-            return (index, true);
+            return (index, settled(c));
         }
     }
 }

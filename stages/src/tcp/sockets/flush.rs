@@ -5,15 +5,18 @@
 use tpa::app::{Event, EventKind};
 use tpa::buf::PacketBuf;
 
+use super::lifecycle::Settling;
 use super::{Conn, Entry, Slot, TcpCounters, TcpSockets};
 use crate::egress::{PathV4, PathV6};
 use crate::tcp::conn::{ConnEvents, Connection};
 use crate::tcp::segment::SegmentOut;
+use crate::tcp::timers::TimerQueue;
 use crate::tcp::wire::FourTuple;
 
 /// The connection of one slot as the output path's straight case uses
-/// it, borrowed once: its engine, its tuple, its ways out and the
-/// table's counters.
+/// it, borrowed once: its engine, its tuple, its ways out, the
+/// table's counters, and what settling it in hand takes
+/// ([`settle_quiet`](Self::settle_quiet)).
 pub(crate) struct ConnOut<'a, B: PacketBuf> {
     /// The engine.
     pub conn: &'a mut Connection<B>,
@@ -25,18 +28,33 @@ pub(crate) struct ConnOut<'a, B: PacketBuf> {
     pub path6: &'a mut Option<Box<PathV6>>,
     /// The table's counters.
     pub counters: &'a mut TcpCounters,
+    /// The rest of its slot and the timer queue, for its settle.
+    pub(super) settling: Settling<'a>,
 }
 
 impl<'a, B: PacketBuf> ConnOut<'a, B> {
     /// The parts of table entry `c` the output path works on.
     #[inline(always)]
-    fn of(c: &'a mut Conn<B>, counters: &'a mut TcpCounters) -> Self {
+    fn of(
+        c: &'a mut Conn<B>,
+        counters: &'a mut TcpCounters,
+        timers: &'a mut TimerQueue,
+        index: u32,
+    ) -> Self {
         ConnOut {
             conn: &mut c.conn,
             tuple: &c.tuple,
             path: &mut c.path,
             path6: &mut c.path6,
             counters,
+            settling: Settling {
+                pending: &c.pending,
+                raised_readable: &mut c.raised_readable,
+                raised_writable: &mut c.raised_writable,
+                timer_at: &mut c.timer_at,
+                timers,
+                index,
+            },
         }
     }
 }
@@ -64,12 +82,15 @@ impl<B: PacketBuf> TcpSockets<B> {
     pub(crate) fn take_dirty_at(&mut self, at: usize) -> (u32, Option<ConnOut<'_, B>>) {
         let index = self.dirty[at];
         let TcpSockets {
-            slots, counters, ..
+            slots,
+            counters,
+            timers,
+            ..
         } = self;
         let out = match &mut slots[index as usize].entry {
             Entry::Conn(c) => {
                 c.dirty = false;
-                Some(ConnOut::of(c, counters))
+                Some(ConnOut::of(c, counters, timers, index))
             }
             _ => None,
         };
@@ -106,10 +127,13 @@ impl<B: PacketBuf> TcpSockets<B> {
     #[inline]
     pub(crate) fn conn_out(&mut self, index: u32) -> Option<ConnOut<'_, B>> {
         let TcpSockets {
-            slots, counters, ..
+            slots,
+            counters,
+            timers,
+            ..
         } = self;
         match &mut slots[index as usize].entry {
-            Entry::Conn(c) => Some(ConnOut::of(c, counters)),
+            Entry::Conn(c) => Some(ConnOut::of(c, counters, timers, index)),
             _ => None,
         }
     }

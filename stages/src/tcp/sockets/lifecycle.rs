@@ -4,32 +4,83 @@
 use tpa::app::Event;
 use tpa::buf::PacketBuf;
 
-use super::{Conn, Entry, TcpSockets, SPARE_QUEUES};
-use crate::tcp::conn::{ConnEvents, State};
+use super::{Conn, ConnOut, Entry, TcpSockets, SPARE_QUEUES};
+use crate::tcp::conn::{ConnEvents, Connection, State};
 use crate::tcp::timers::TimerQueue;
 
-/// The common case of settling connection `c` in slot `index`, its
-/// events raised: neither closed nor in TIME_WAIT, no trace to archive;
-/// its timer re-armed in `timers` in place. `true` when it needs
-/// [`settle_rare`](TcpSockets::settle_rare) instead.
+/// A connection's slot as its settle needs it beside its engine, and
+/// the timer queue: what [`ConnOut`] carries to settle the connection
+/// it has in hand ([`ConnOut::settle_quiet`]).
+pub(crate) struct Settling<'a> {
+    /// Its events not yet raised.
+    pub(super) pending: &'a Option<ConnEvents>,
+    /// Its `Readable` raised by input since the last settle.
+    pub(super) raised_readable: &'a mut bool,
+    /// Its `Writable` raised by input since the last settle.
+    pub(super) raised_writable: &'a mut bool,
+    /// The deadline of its live entry in the timer queue.
+    pub(super) timer_at: &'a mut Option<u64>,
+    /// The table's timer queue.
+    pub(super) timers: &'a mut TimerQueue,
+    /// Its slot.
+    pub(super) index: u32,
+}
+
+/// The common case of settling connection `conn` (its slot's other
+/// parts and the timer queue in `s`), its events raised: neither closed
+/// nor in TIME_WAIT, no trace to archive; its timer re-armed in place.
+/// `true` when it needs [`settle_rare`](TcpSockets::settle_rare)
+/// instead.
 #[inline(always)]
-fn rearm_settled<B: PacketBuf>(c: &mut Conn<B>, timers: &mut TimerQueue, index: u32) -> bool {
-    c.raised_readable = false;
-    c.raised_writable = false;
-    if c.conn.trace_ring().is_some_and(|r| r.archive_due)
-        || matches!(c.conn.state(), State::TimeWait | State::Closed)
+fn rearm_settled<B: PacketBuf>(conn: &Connection<B>, s: Settling<'_>) -> bool {
+    *s.raised_readable = false;
+    *s.raised_writable = false;
+    if conn.trace_ring().is_some_and(|r| r.archive_due)
+        || matches!(conn.state(), State::TimeWait | State::Closed)
     {
         return true;
     }
-    let Some(at) = c.conn.next_deadline() else {
+    let Some(at) = conn.next_deadline() else {
         return false;
     };
-    if c.timer_at.is_some_and(|armed| armed <= at) {
+    if s.timer_at.is_some_and(|armed| armed <= at) {
         return false;
     }
-    c.timer_at = Some(at);
-    timers.arm(index, at);
+    *s.timer_at = Some(at);
+    s.timers.arm(s.index, at);
     false
+}
+
+/// [`rearm_settled`] for table entry `c` in slot `index`.
+#[inline(always)]
+fn rearm_entry<B: PacketBuf>(c: &mut Conn<B>, timers: &mut TimerQueue, index: u32) -> bool {
+    let settling = Settling {
+        pending: &c.pending,
+        raised_readable: &mut c.raised_readable,
+        raised_writable: &mut c.raised_writable,
+        timer_at: &mut c.timer_at,
+        timers,
+        index,
+    };
+    rearm_settled(&c.conn, settling)
+}
+
+impl<B: PacketBuf> ConnOut<'_, B> {
+    /// [`TcpSockets::settle_quiet`] on the connection in hand, the slot
+    /// not looked up again, when that is all it needs: `false` when it
+    /// has events to raise or must be settled
+    /// the rare way (closed, TIME_WAIT, a trace to archive); the caller
+    /// then settles it through `settle_quiet`.
+    #[inline(always)]
+    pub(crate) fn settle_quiet(self) -> bool {
+        let ConnOut { conn, settling, .. } = self;
+        if !conn.peek_events().is_empty() || settling.pending.is_some() {
+            return false;
+        }
+        // A rare one has only its raised marks cleared here, which
+        // `settle_quiet` does again.
+        !rearm_settled(conn, settling)
+    }
 }
 
 impl<B: PacketBuf> TcpSockets<B> {
@@ -61,7 +112,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         if !c.conn.peek_events().is_empty() || c.pending.is_some() {
             return Err(c.conn.take_events());
         }
-        if rearm_settled(c, timers, index) {
+        if rearm_entry(c, timers, index) {
             self.settle_rare(index);
         }
         Ok(())
@@ -78,7 +129,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         let Entry::Conn(c) = &mut slots[index as usize].entry else {
             return;
         };
-        if rearm_settled(c, timers, index) {
+        if rearm_entry(c, timers, index) {
             self.settle_rare(index);
         }
     }
