@@ -20,7 +20,7 @@ impl<B: PacketBuf> Connection<B> {
     /// conn.poll_transmit(0).unwrap();
     /// assert_eq!(conn.next_deadline(), Some(1_000_000_000)); // RFC 6298 §2.1: 1 s
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn next_deadline(&self) -> Option<u64> {
         let t = &self.timers;
         // This runs after every segment: a chain of `min`s over plain
