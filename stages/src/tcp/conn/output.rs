@@ -815,6 +815,20 @@ impl<B: PacketBuf> Connection<B> {
     /// retransmission timer (RFC 6298 §5.1), Karn's rule.
     fn note_sent(&mut self, seq: SeqNumber, len: u32, now_ns: u64) {
         self.prr_sent(len);
+        let (_, new_data) = self.book_sent(seq, len, now_ns);
+        if new_data {
+            // New data: the probe timeout restarts (RFC 8985 §7.2).
+            self.rack_arm_pto(now_ns);
+        }
+    }
+
+    /// What every segment `[seq, seq + len)` that takes sequence space
+    /// books, whatever path sent it: SND.MAX (and an RTT timing when
+    /// timestamps are off) for new data, Karn's rule for a
+    /// retransmission, the retransmission timer started if stopped.
+    /// Returns the segment's end and whether it carried new data.
+    #[inline(always)]
+    fn book_sent(&mut self, seq: SeqNumber, len: u32, now_ns: u64) -> (SeqNumber, bool) {
         let end = seq + len;
         let new_data = end.gt(self.snd_max);
         if new_data {
@@ -831,10 +845,7 @@ impl<B: PacketBuf> Connection<B> {
         if self.timers.rto.is_stopped() {
             self.timers.rto = Deadline::at(now_ns + self.rto.rto_ns());
         }
-        if new_data {
-            // New data: the probe timeout restarts (RFC 8985 §7.2).
-            self.rack_arm_pto(now_ns);
-        }
+        (end, new_data)
     }
 
     /// [`note_sent`](Self::note_sent) for [`quiet_data`](Self::quiet_data)'s
@@ -846,20 +857,7 @@ impl<B: PacketBuf> Connection<B> {
     #[inline(always)]
     fn quiet_note_sent(&mut self, seq: SeqNumber, len: u32, now_ns: u64) -> SeqNumber {
         debug_assert!(self.recovery.is_none(), "a plain connection");
-        let end = seq + len;
-        let new_data = end.gt(self.snd_max);
-        if new_data {
-            if !self.neg.ts && self.rtt_timed.is_none() && seq.ge(self.snd_max) {
-                self.rtt_timed = Some((end, now_ns));
-            }
-            self.snd_max = end;
-        } else {
-            self.rtt_timed = None;
-            self.stats.total_retrans += 1;
-        }
-        if self.timers.rto.is_stopped() {
-            self.timers.rto = Deadline::at(now_ns + self.rto.rto_ns());
-        }
+        let (end, new_data) = self.book_sent(seq, len, now_ns);
         if new_data && self.rack_active() {
             self.rack_arm_pto_probing(now_ns);
         }
