@@ -3,7 +3,7 @@
 //! A pipeline's `#[state]` field holds what several stages and the
 //! application use together (the neighbor cache, the socket tables, the
 //! interface's addresses, readiness events). The generated loop owns it and
-//! lends it to every stage call through [`Cx`](crate::stage::Cx). A stage
+//! lends it to every stage call through [`Cx`]. A stage
 //! does not name the state type: it is generic over it and states what it
 //! needs as bounds,
 //!
@@ -16,6 +16,13 @@
 //! `#[derive(State)]` on a struct with named fields of distinct types
 //! implements them all. A stage under test uses a state of its own, often
 //! a struct of just the parts it needs.
+//!
+//! A part with work of its own once per loop iteration, whatever the number
+//! of stages that use it ([`Polled`]: TCP's sockets flush their output and
+//! fire their timers), is marked `#[polled]`; the derive then implements
+//! [`PolledState`], which the generated loop calls once, after the stages'
+//! polls and timers, and [`PollsPart`], which the stages that leave that
+//! work to the state require.
 //!
 //! ```
 //! use tpa::state::{Part, Parts, State};
@@ -44,6 +51,9 @@
 //! ```
 
 pub use tpa_macros::State;
+
+use crate::buf::PacketBuf;
+use crate::stage::Cx;
 
 /// A state that holds a `T`, reachable by its type.
 #[diagnostic::on_unimplemented(
@@ -91,6 +101,73 @@ pub trait Parts<L: PartList> {
     /// Every part of `L`, each borrowed mutably.
     fn parts(&mut self) -> L::Mut<'_>;
 }
+
+/// A part with work of its own once per loop iteration, whatever the
+/// number of stages that use it: protocol output and timers of tables
+/// several stages share (TCP's sockets, which an IPv4 and an IPv6 branch
+/// both feed, are flushed once, not once per branch).
+///
+/// The state calls it when the part's field is marked `#[polled]`
+/// (`#[derive(State)]`, see [`PolledState`]). Its functions take no `self`:
+/// the part is inside the state the context lends (`Part::<T>::part(state)`).
+pub trait Polled<B: PacketBuf, S> {
+    /// Protocol output not driven by a received packet (what the
+    /// application wrote, ACKs due); called once per iteration after every
+    /// stage's [`Stage::poll`](crate::stage::Stage::poll). What it queues
+    /// leaves at the iteration's flush.
+    fn poll(cx: &mut Cx<'_, B, S>);
+    /// Fires the part's timers due at `cx.now_ns()`, after every stage's
+    /// [`Stage::fire_timers`](crate::stage::Stage::fire_timers); returns how
+    /// many fired.
+    fn fire_timers(cx: &mut Cx<'_, B, S>) -> usize;
+    /// When the part next needs [`fire_timers`](Self::fire_timers) called
+    /// (nanoseconds of the pipeline's clock), if ever.
+    fn next_deadline(state: &S) -> Option<u64>;
+}
+
+/// The state's own work in a loop iteration: the [`Polled`] work of each of
+/// its parts marked `#[polled]`, in field order, each once. The generated
+/// loop calls it after the stages' polls and timers
+/// ([`Phases::state`](crate::pipeline::Phases::state)).
+/// `#[derive(State)]` implements it (doing nothing when no field is
+/// marked); the state `()` of a pipeline without `#[state]` has no work.
+#[diagnostic::on_unimplemented(
+    message = "the pipeline state `{Self}` does not say which of its parts are polled",
+    label = "not a `PolledState<{B}>`",
+    note = "derive `tpa::state::State` for the pipeline's `#[state]` struct: it implements `PolledState` for its `#[polled]` fields"
+)]
+pub trait PolledState<B: PacketBuf>: Sized {
+    /// Every polled part's [`Polled::poll`].
+    fn poll(cx: &mut Cx<'_, B, Self>);
+    /// Every polled part's [`Polled::fire_timers`]; returns how many fired.
+    fn fire_timers(cx: &mut Cx<'_, B, Self>) -> usize;
+    /// The earliest of the polled parts' [`Polled::next_deadline`].
+    fn next_deadline(&self) -> Option<u64>;
+}
+
+impl<B: PacketBuf> PolledState<B> for NoState {
+    #[inline(always)]
+    fn poll(_cx: &mut Cx<'_, B, Self>) {}
+    #[inline(always)]
+    fn fire_timers(_cx: &mut Cx<'_, B, Self>) -> usize {
+        0
+    }
+    #[inline(always)]
+    fn next_deadline(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A state that polls its part `T` ([`Polled`]) once per iteration: the
+/// field is marked `#[polled]`. A stage that leaves a part's output and
+/// timers to the state (TCP's input and its sockets) requires it, so a
+/// state that lacks the mark does not compile.
+#[diagnostic::on_unimplemented(
+    message = "the pipeline state `{Self}` does not poll its part `{T}`",
+    label = "`{T}` not polled by `{Self}`",
+    note = "mark the field of type `{T}` in the `#[state]` struct `#[polled]`: the state then runs its output and timers once per loop iteration"
+)]
+pub trait PollsPart<T> {}
 
 /// The state of a pipeline without a `#[state]` field.
 pub type NoState = ();

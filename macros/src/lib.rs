@@ -88,8 +88,12 @@ pub fn pipeline(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Every field needs a type of its own (two fields of one type are a
 /// compile error naming both); `#[state(crate = my_tpa)]` names the tpa
-/// crate where the dependency is renamed. See `tpa::state`.
-#[proc_macro_derive(State, attributes(state))]
+/// crate where the dependency is renamed. A field marked `#[polled]` has
+/// work of its own once per loop iteration (`tpa::state::Polled`: TCP's
+/// sockets flush their output and fire their timers), which the generated
+/// loop runs once, after the stages' (`tpa::state::PolledState`). See
+/// `tpa::state`.
+#[proc_macro_derive(State, attributes(state, polled))]
 pub fn derive_state(item: TokenStream) -> TokenStream {
     state::derive(item.into()).into()
 }

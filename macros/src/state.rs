@@ -1,6 +1,7 @@
 //! `#[derive(State)]`: a struct of distinct part types lends its fields by
 //! type, alone (`Part<T>`) and two or three at once (`Parts<(T, U)>`,
-//! `Parts<(T, U, V)>`), each pair or triple in every order.
+//! `Parts<(T, U, V)>`), each pair or triple in every order; its `#[polled]`
+//! fields' work runs once per loop iteration (`PolledState`).
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -41,6 +42,12 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         .named
         .iter()
         .filter_map(|f| Some((f.ident.as_ref()?, &f.ty)))
+        .collect();
+    let polled: Vec<&Type> = named
+        .named
+        .iter()
+        .filter(|f| f.attrs.iter().any(|a| a.path().is_ident("polled")))
+        .map(|f| &f.ty)
         .collect();
 
     // Two fields of the same type would make `Part<T>` ambiguous.
@@ -113,7 +120,54 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             }
         }
     }
+    out.extend(polled_state(&krate, &input, &polled));
     Ok(out)
+}
+
+/// `PolledState` for every buffer type: each `#[polled]` part's work, in
+/// field order; and `PollsPart` for each of those parts.
+fn polled_state(krate: &TokenStream, input: &DeriveInput, polled: &[&Type]) -> TokenStream {
+    let name = &input.ident;
+    let (_, ty_generics, _) = input.generics.split_for_impl();
+    let mut generics = input.generics.clone();
+    generics
+        .params
+        .push(syn::parse_quote!(__TpaBuf: #krate::buf::PacketBuf));
+    generics
+        .make_where_clause()
+        .predicates
+        .extend(polled.iter().map(|ty| -> syn::WherePredicate {
+            syn::parse_quote!(#ty: #krate::state::Polled<__TpaBuf, #name #ty_generics>)
+        }));
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
+    let (marker_generics, _, marker_where) = input.generics.split_for_impl();
+    let mut out = quote! {
+        impl #impl_generics #krate::state::PolledState<__TpaBuf> for #name #ty_generics #where_clause {
+            #[inline(always)]
+            fn poll(cx: &mut #krate::stage::Cx<'_, __TpaBuf, Self>) {
+                #(<#polled as #krate::state::Polled<__TpaBuf, Self>>::poll(cx);)*
+            }
+            #[inline(always)]
+            fn fire_timers(cx: &mut #krate::stage::Cx<'_, __TpaBuf, Self>) -> usize {
+                0 #(+ <#polled as #krate::state::Polled<__TpaBuf, Self>>::fire_timers(cx))*
+            }
+            #[inline(always)]
+            fn next_deadline(&self) -> ::core::option::Option<u64> {
+                let deadline = ::core::option::Option::None;
+                #(let deadline = #krate::stage::earliest(
+                    deadline,
+                    <#polled as #krate::state::Polled<__TpaBuf, Self>>::next_deadline(self),
+                );)*
+                deadline
+            }
+        }
+    };
+    for ty in polled {
+        out.extend(quote! {
+            impl #marker_generics #krate::state::PollsPart<#ty> for #name #ty_generics #marker_where {}
+        });
+    }
+    out
 }
 
 /// `#[state(crate = path)]`, if given.

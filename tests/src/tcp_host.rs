@@ -45,6 +45,7 @@ pub struct HostState {
     /// Routes and neighbors.
     pub egress: Egress<B>,
     /// The TCP sockets.
+    #[polled]
     pub sockets: TcpSockets<B>,
     /// Events for the app.
     pub events: Events,

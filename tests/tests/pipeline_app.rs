@@ -19,7 +19,7 @@ use tpa::pipeline::IterationStats;
 use tpa::port::memory::MemoryPort;
 use tpa::port::Burst;
 use tpa::stage::{Counted, Cx, Demux, Fork, Stage, Verdict};
-use tpa::state::{Part, Parts, State};
+use tpa::state::{Part, Parts, Polled, PollsPart, State};
 use tpa::time::{TimeSource, VirtualClock};
 use tpa::worker::{run_loop, IdlePolicy, Progress, StopFlag, WorkLoop};
 use tpa_stages::optional::Optional;
@@ -548,6 +548,114 @@ fn an_application_owning_its_loop_drains_events_between_iterations() {
     let it = pipe.run_once();
     assert_eq!((it.rx, it.tx), (0, 2));
     assert_eq!(receive(&mut peer), [vec![APP_REPLY, 1], vec![APP_REPLY, 0]]);
+    drop(pipe);
+    assert_wire_whole(peer);
+}
+
+/// A shared table with work once per iteration (as TCP's sockets): counts
+/// its polls and timer rounds, sends a frame per poll while output is
+/// pending, and has a timer at a fixed time.
+#[derive(Debug, Default)]
+struct Shared {
+    polls: u64,
+    timer_rounds: u64,
+    pending: u8,
+    deadline: Option<u64>,
+}
+
+impl<B: PacketBuf, S: Part<Shared>> Polled<B, S> for Shared {
+    fn poll(cx: &mut Cx<'_, B, S>) {
+        let shared = cx.part::<Shared>();
+        shared.polls += 1;
+        let pending = core::mem::take(&mut shared.pending);
+        for _ in 0..pending {
+            send_frame(cx, POLL_FRAME, 0);
+        }
+    }
+    fn fire_timers(cx: &mut Cx<'_, B, S>) -> usize {
+        let now = cx.now_ns();
+        let shared = cx.part::<Shared>();
+        shared.timer_rounds += 1;
+        match shared.deadline {
+            Some(at) if at <= now => {
+                shared.deadline = None;
+                send_frame(cx, TIMER_FRAME, 0);
+                1
+            }
+            _ => 0,
+        }
+    }
+    fn next_deadline(state: &S) -> Option<u64> {
+        state.part().deadline
+    }
+}
+
+#[derive(State, Default)]
+struct SharedState {
+    events: Events,
+    #[polled]
+    shared: Shared,
+}
+
+/// An input stage over the shared table (as the IPv4 and IPv6 branches'
+/// TCP inputs): it asks for output, and leaves it to the state's poll.
+struct SharedInput;
+impl<B: PacketBuf, S: Part<Shared> + PollsPart<Shared>> Stage<B, S> for SharedInput {
+    type In = B;
+    type Out = Infallible;
+    fn process(&mut self, _frame: B, cx: &mut Cx<'_, B, S>) -> Verdict<Infallible, B> {
+        cx.part::<Shared>().pending += 1;
+        Verdict::Consumed
+    }
+}
+
+#[pipeline]
+struct TwoInputs {
+    #[port]
+    port: MemoryPort,
+    #[state]
+    state: SharedState,
+    first: Demux<ByParity, Counted<SharedInput>, Counted<SharedInput>>,
+}
+
+#[test]
+fn a_part_two_stages_share_is_polled_once_per_iteration() {
+    let (port, mut peer) = wire();
+    let state = SharedState {
+        shared: Shared {
+            deadline: Some(2 * MS),
+            ..Shared::default()
+        },
+        ..SharedState::default()
+    };
+    let inputs = Demux::new(
+        ByParity,
+        Counted::new(SharedInput),
+        Counted::new(SharedInput),
+    );
+    let clock = VirtualClock::new();
+    let mut pipe =
+        TwoInputs::new(port, state, inputs).with_time_source(TimeSource::from(clock.clone()));
+    // Both stages take a frame: one poll sends both answers.
+    send(&mut peer, &[vec![1], vec![2]]);
+    let it = pipe.run_once();
+    assert_eq!((it.rx, it.tx, it.work), (2, 2, 0));
+    assert_eq!(it.next_deadline_ns, Some(2 * MS));
+    assert_eq!(
+        receive(&mut peer),
+        [vec![POLL_FRAME, 0], vec![POLL_FRAME, 0]]
+    );
+    // The timer fires once, at its time.
+    clock.advance_to(2 * MS);
+    let it = pipe.run_once();
+    assert_eq!(
+        (it.rx, it.tx, it.work, it.next_deadline_ns),
+        (0, 1, 1, None)
+    );
+    assert_eq!(receive(&mut peer), [vec![TIMER_FRAME, 0]]);
+    pipe.run_once();
+    let shared = &pipe.state.shared;
+    assert_eq!((shared.polls, shared.timer_rounds), (3, 3));
     drop(pipe);
     assert_wire_whole(peer);
 }

@@ -105,6 +105,7 @@ pub struct EchoState<B: PacketBuf> {
     /// The UDP socket table.
     pub sockets: UdpSockets<B>,
     /// The TCP socket table.
+    #[polled]
     pub tcp: TcpSockets<B>,
     /// Events for the app.
     pub events: Events,

@@ -72,6 +72,7 @@ const GATHER: usize = 4;
 #[derive(State)]
 struct HostState {
     egress: Egress<B>,
+    #[polled]
     sockets: TcpSockets<B>,
     events: Events,
 }

@@ -50,6 +50,7 @@ const BATCH: usize = 512;
 #[derive(State)]
 struct HostState {
     egress: Egress<B>,
+    #[polled]
     sockets: TcpSockets<B>,
     events: Events,
 }

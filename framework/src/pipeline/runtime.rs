@@ -7,7 +7,7 @@ use crate::app::{App, Events};
 use crate::buf::PacketBuf;
 use crate::port::{Burst, Port, PortCaps, BURST_SIZE};
 use crate::stage::{earliest, Cx, Stage, StageStats, Verdict};
-use crate::state::Part;
+use crate::state::{Part, PolledState};
 use crate::time::TimeSource;
 
 /// Default depth of the transmit queue; it is flushed early when it fills
@@ -441,7 +441,8 @@ impl IterationStats {
 /// loop calls them: the application ([`app`](Self::app)), every stage's
 /// protocol output ([`poll`](Self::poll)), every stage's due timers
 /// ([`fire_timers`](Self::fire_timers)), then every stage's
-/// [`deadline`](Self::deadline). Counts what each stage queues on its own
+/// [`deadline`](Self::deadline), then the state's own work
+/// ([`state`](Self::state)). Counts what each stage queues on its own
 /// ([`StageStats::originated`]), the work done (events, the app's own work,
 /// timers fired) and the earliest deadline, which
 /// [`finish`](Self::finish) hands to [`Runtime::flush`].
@@ -496,6 +497,16 @@ impl<const K: usize> Phases<'_, K> {
     #[inline(always)]
     pub fn deadline<B: PacketBuf, S, T: Stage<B, S>>(&mut self, stage: &T, cx: &Cx<'_, B, S>) {
         self.deadline = earliest(self.deadline, stage.next_deadline(cx.state()));
+    }
+
+    /// The state's own work, after every stage's polls and timers: its
+    /// polled parts' output, due timers and deadline ([`PolledState`]),
+    /// once per iteration whatever the number of stages sharing them.
+    #[inline(always)]
+    pub fn state<B: PacketBuf, S: PolledState<B>>(&mut self, cx: &mut Cx<'_, B, S>) {
+        S::poll(cx);
+        self.work += S::fire_timers(cx);
+        self.deadline = earliest(self.deadline, cx.state().next_deadline());
     }
 
     /// The work done and the earliest deadline.

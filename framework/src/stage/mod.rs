@@ -71,7 +71,10 @@ use crate::port::Burst;
 /// per packet) with what was received, then, after the application ran,
 /// [`poll`](Stage::poll) (protocol output), then
 /// [`fire_timers`](Stage::fire_timers); the worker asks
-/// [`next_deadline`](Stage::next_deadline) before it sleeps.
+/// [`next_deadline`](Stage::next_deadline) before it sleeps. Work on a
+/// table several stages share (TCP's sockets, fed by an IPv4 and an IPv6
+/// branch) is the state's instead, run once per iteration after the
+/// stages' ([`Polled`](crate::state::Polled)), not each sharing stage's.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a stage for buffers of type `{B}` and state `{S}`",
     label = "not a `Stage<{B}, {S}>`",

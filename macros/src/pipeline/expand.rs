@@ -246,6 +246,16 @@ pub fn expand(p: &Pipeline) -> TokenStream {
         }
         None => (quote!(), quote!()),
     };
+    // After the stages: the state's own work (its polled parts' output,
+    // timers and deadline), once.
+    let state_phase = match &p.state {
+        Some(f) => {
+            let ty = &f.ty;
+            let (cx, phases) = (at(cx, ty.span()), at(phases, ty.span()));
+            quote_spanned!(ty.span()=> #phases.state::<#buf, #ty>(#cx);)
+        }
+        None => quote!(),
+    };
     let (state_binding, no_state_binding) = match &p.state {
         Some(f) => {
             let ident = &f.ident;
@@ -321,8 +331,8 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                 /// Runs one loop iteration at time `now_ns` (nanoseconds):
                 /// receive a burst and run it through the stages, hand the
                 /// events to the app and poll it, poll every stage (protocol
-                /// output), fire due timers, flush the transmit and host
-                /// queues.
+                /// output), fire due timers, run the state's polled parts,
+                /// flush the transmit and host queues.
                 #[inline]
                 #vis fn run_once_at(&mut self, now_ns: u64) -> #krate::pipeline::IterationStats {
                     // The fields are bound by their names below: a copy
@@ -334,7 +344,8 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                     #no_state_binding
                     // Receive a burst and run it through the stages; then
                     // deliver to the app, the app's poll, protocol output,
-                    // due timers (one context for both).
+                    // due timers, then the state's own (one context for
+                    // both).
                     // The stages go to both steps as one tuple, lent to
                     // the first and then moved to the second.
                     let (#rx, (#work, #deadline)) = #runtime.iterate(#port_ident, #host, #observer, #now_ns, #state, (#(#stage_idents,)*), |#stages, #burst, #cx, #tally| {
@@ -347,6 +358,7 @@ pub fn expand(p: &Pipeline) -> TokenStream {
                         #(#polls)*
                         #(#timers)*
                         #(#deadlines)*
+                        #state_phase
                         #phases.finish()
                     });
                     // Flush.

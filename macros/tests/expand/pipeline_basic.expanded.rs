@@ -73,8 +73,8 @@ const _: () = {
         /// Runs one loop iteration at time `now_ns` (nanoseconds):
         /// receive a burst and run it through the stages, hand the
         /// events to the app and poll it, poll every stage (protocol
-        /// output), fire due timers, flush the transmit and host
-        /// queues.
+        /// output), fire due timers, run the state's polled parts,
+        /// flush the transmit and host queues.
         #[inline]
         pub fn run_once_at(&mut self, now_ns: u64) -> ::tpa::pipeline::IterationStats {
             let __tpa_now_ns = now_ns;

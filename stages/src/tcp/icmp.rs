@@ -237,8 +237,8 @@ mod tests {
     use super::*;
     use crate::tcp::config::TcpConfig;
     use crate::tcp::testing::{
-        bytes, ipv4_packet, ipv6_packet, parse_tcp, them, v6, Bench, Parsed, Seg, TcpState, THEM4,
-        THEM6, THEM_MAC, US4, US6, US_MAC,
+        bytes, ipv4_packet, ipv6_packet, parse_tcp, them, v6, Bench, Parsed, Seg, THEM4, THEM6,
+        THEM_MAC, US4, US6, US_MAC,
     };
     use crate::testing::{pool, with_state_at, BufferPool};
     use etherparse::PacketBuilder;
@@ -283,7 +283,7 @@ mod tests {
                 } else {
                     name(icmp4.process(ipv4_packet(frame), cx).map(|_| ()))
                 };
-                Stage::<PoolBuf, TcpState>::poll(&mut bench.stage, cx);
+                tpa::state::PolledState::<PoolBuf>::poll(cx);
                 v
             });
             (v, out.iter().map(|f| parse_tcp(&bytes(f))).collect())

@@ -1,13 +1,14 @@
 //! The TCP input stage: a segment to its connection, a SYN to its
-//! listener, anything else answered with a reset; and, in the stage's
-//! poll and timers, the connections' output.
+//! listener, anything else answered with a reset; and the connections'
+//! output and timers, which the state runs once per loop iteration
+//! ([`Polled`] for [`TcpSockets`]) however many input stages share them.
 
 use core::convert::Infallible;
 
 use tpa::app::Events;
 use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, Reason, Stage, Verdict};
-use tpa::state::{Part, Parts};
+use tpa::state::{Part, Parts, Polled, PollsPart};
 
 use super::classify::{slot_of_mark, Unmatched};
 use super::mss::mss_for;
@@ -586,7 +587,11 @@ impl TcpInput {
 impl<B, S> Stage<B, S> for TcpInput
 where
     B: PacketBuf,
-    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>> + Parts<(TcpSockets<B>, Egress<B>)>,
+    S: Part<TcpSockets<B>>
+        + Part<Events>
+        + Part<Egress<B>>
+        + Parts<(TcpSockets<B>, Egress<B>)>
+        + PollsPart<TcpSockets<B>>,
 {
     type In = TcpPacket<B>;
     type Out = Infallible;
@@ -605,19 +610,28 @@ where
     fn process(&mut self, p: TcpPacket<B>, cx: &mut Cx<'_, B, S>) -> Verdict<Infallible, B> {
         self.classify(p, cx)
     }
+}
 
+/// The connections' output and timers, once per loop iteration: the state's
+/// `#[polled]` sockets field, which [`TcpInput`] requires. A pipeline with an
+/// IPv4 and an IPv6 branch has two input stages and flushes once.
+impl<B, S> Polled<B, S> for TcpSockets<B>
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>> + Parts<(TcpSockets<B>, Egress<B>)>,
+{
     #[inline]
-    fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
+    fn poll(cx: &mut Cx<'_, B, S>) {
         output::flush(cx);
     }
 
     #[inline]
-    fn fire_timers(&mut self, cx: &mut Cx<'_, B, S>) -> usize {
+    fn fire_timers(cx: &mut Cx<'_, B, S>) -> usize {
         output::fire_timers(cx)
     }
 
     #[inline]
-    fn next_deadline(&self, state: &S) -> Option<u64> {
+    fn next_deadline(state: &S) -> Option<u64> {
         Part::<TcpSockets<B>>::part(state).next_deadline()
     }
 }
@@ -844,7 +858,9 @@ mod tests {
             .unwrap();
         // The connection goes; one from another port takes its slot.
         state.sockets.abort(first).unwrap();
-        let (_, out) = with_state_at(20, &mut state, |cx| stage.poll(cx));
+        let (_, out) = with_state_at(20, &mut state, |cx| {
+            tpa::state::PolledState::<PoolBuf>::poll(cx)
+        });
         drop(out);
         assert_eq!(run(&mut stage, &mut state, 30, &syn(5001)).0, "consumed");
         let (second, _) = state
@@ -938,7 +954,9 @@ mod tests {
         assert_eq!(stage.counters().delivered, 4);
         // A closed connection's mark names nothing once its slot is free.
         state.sockets.abort(first).unwrap();
-        let (_, out) = with_state_at(20, &mut state, |cx| stage.poll(cx));
+        let (_, out) = with_state_at(20, &mut state, |cx| {
+            tpa::state::PolledState::<PoolBuf>::poll(cx)
+        });
         drop(out);
         assert_eq!(
             state.sockets.flow_mark(first),

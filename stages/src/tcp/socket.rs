@@ -1419,8 +1419,8 @@ mod tests {
                 let mut buf = [0u8; 400];
                 let got = read(cx, c, &mut buf).unwrap();
                 assert_eq!(send(cx, c, b"reply"), Ok(5));
-                // The stages' poll: the answer leaves now.
-                Stage::<PoolBuf, TcpState>::poll(stage, cx);
+                // The state's poll: the answer leaves now.
+                tpa::state::PolledState::<PoolBuf>::poll(cx);
                 (kinds, got)
             });
             assert_eq!(kinds, [(c, EventKind::Readable)]);
@@ -1671,21 +1671,20 @@ mod tests {
         pool().assert_whole();
     }
 
-    /// Runs `f` at `now_ns` on the bench's state, then the TCP stage's
-    /// timers and output: the TCP segments sent (parsed) and the ARP
+    /// Runs `f` at `now_ns` on the bench's state, then TCP's timers and
+    /// output (the state's): the TCP segments sent (parsed) and the ARP
     /// requests.
     fn frames_at<R>(
         b: &mut Bench,
         now_ns: u64,
         f: impl FnOnce(&mut tpa::stage::Cx<'_, PoolBuf, TcpState>) -> R,
     ) -> (R, Vec<Parsed>, usize) {
-        use tpa::stage::Stage;
+        use tpa::state::PolledState;
         b.now_ns = now_ns;
-        let stage = &mut b.stage;
         let (r, frames) = crate::testing::with_state_at(now_ns, &mut b.state, |cx| {
             let r = f(cx);
-            Stage::<PoolBuf, TcpState>::fire_timers(stage, cx);
-            Stage::<PoolBuf, TcpState>::poll(stage, cx);
+            PolledState::<PoolBuf>::fire_timers(cx);
+            PolledState::<PoolBuf>::poll(cx);
             r
         });
         let frames: Vec<Vec<u8>> = frames.iter().map(bytes).collect();
@@ -1751,13 +1750,11 @@ mod tests {
     }
 
     /// Sends `data` on `c` in one loop iteration (the call, then the
-    /// stage's poll); returns the frames that left, whole.
+    /// state's poll); returns the frames that left, whole.
     fn send_frames(b: &mut Bench, c: SocketId, data: &[u8]) -> Vec<Vec<u8>> {
-        use tpa::stage::Stage;
-        let stage = &mut b.stage;
         let (sent, frames) = crate::testing::with_state_at(b.now_ns, &mut b.state, |cx| {
             let sent = send(cx, c, data);
-            Stage::<PoolBuf, TcpState>::poll(stage, cx);
+            tpa::state::PolledState::<PoolBuf>::poll(cx);
             sent
         });
         assert_eq!(sent, Ok(data.len()));

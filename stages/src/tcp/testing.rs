@@ -203,6 +203,7 @@ pub fn bytes(buf: &PoolBuf) -> Vec<u8> {
 /// What the TCP stage and calls need.
 #[derive(tpa::state::State)]
 pub struct TcpState {
+    #[polled]
     pub sockets: super::TcpSockets<PoolBuf>,
     pub egress: crate::egress::Egress<PoolBuf>,
     pub events: tpa::app::Events,
@@ -265,26 +266,24 @@ impl Bench {
         }
     }
 
-    /// Runs `f` with a context, then the stage's poll (the output path);
+    /// Runs `f` with a context, then the state's poll (the output path);
     /// returns `f`'s result and every segment sent.
     pub fn call<R>(
         &mut self,
         f: impl FnOnce(&mut tpa::stage::Cx<'_, PoolBuf, TcpState>) -> R,
     ) -> (R, Vec<Parsed>) {
-        use tpa::stage::Stage;
-        let stage = &mut self.stage;
         let (r, frames) =
             crate::testing::with_state_on(self.now_ns, self.tso, &mut self.state, |cx| {
                 let r = f(cx);
-                Stage::<PoolBuf, TcpState>::poll(stage, cx);
+                tpa::state::PolledState::<PoolBuf>::poll(cx);
                 r
             });
         self.frames.extend(frames.iter().map(bytes));
         (r, frames.iter().map(|f| parse_tcp(&bytes(f))).collect())
     }
 
-    /// `seg` from the peer through the stage, then its poll: the verdict's
-    /// name and the segments sent.
+    /// `seg` from the peer through the stage, then the state's poll: the
+    /// verdict's name and the segments sent.
     pub fn input(&mut self, v6: bool, seg: &Seg) -> (&'static str, Vec<Parsed>) {
         use tpa::stage::{Stage, Verdict};
         let p = tcp_packet(&segment_frame(v6, seg));
@@ -298,7 +297,7 @@ impl Bench {
                     }
                     _ => "other",
                 };
-                Stage::<PoolBuf, TcpState>::poll(stage, cx);
+                tpa::state::PolledState::<PoolBuf>::poll(cx);
                 v
             });
         self.frames.extend(frames.iter().map(bytes));
@@ -308,11 +307,9 @@ impl Bench {
     /// Moves the clock to `now_ns` and fires the due timers: how many ran
     /// and the segments sent.
     pub fn timers_at(&mut self, now_ns: u64) -> (usize, Vec<Parsed>) {
-        use tpa::stage::Stage;
         self.now_ns = now_ns;
-        let stage = &mut self.stage;
         let (n, frames) = crate::testing::with_state_on(now_ns, self.tso, &mut self.state, |cx| {
-            Stage::<PoolBuf, TcpState>::fire_timers(stage, cx)
+            tpa::state::PolledState::<PoolBuf>::fire_timers(cx)
         });
         self.frames.extend(frames.iter().map(bytes));
         (n, frames.iter().map(|f| parse_tcp(&bytes(f))).collect())

@@ -53,6 +53,7 @@ const MAX_SEND: usize = 6000;
 #[derive(State)]
 struct HostState {
     egress: Egress<B>,
+    #[polled]
     sockets: TcpSockets<B>,
     events: Events,
 }
@@ -148,7 +149,7 @@ impl Host {
                 state.egress.learn_v6(peer_v6, Some(peer_mac), heard, port);
             }
             let r = f(cx, input);
-            Stage::<B, HostState>::poll(input, cx);
+            tpa::state::PolledState::<B>::poll(cx);
             r
         });
         let frames = runtime
@@ -536,8 +537,8 @@ impl World {
     fn advance(&mut self, ns: u64) {
         self.now_ns += ns;
         for side in 0..2 {
-            self.call(side, |cx, input| {
-                Stage::<B, HostState>::fire_timers(input, cx);
+            self.call(side, |cx, _| {
+                tpa::state::PolledState::<B>::fire_timers(cx);
             });
         }
     }

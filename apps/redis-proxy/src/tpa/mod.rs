@@ -235,6 +235,7 @@ pub struct ProxyState<B: PacketBuf> {
     /// IP output, neighbor resolution, Ethernet.
     pub egress: Egress<B>,
     /// The TCP socket table.
+    #[polled]
     pub tcp: TcpSockets<B>,
     /// Events for the app.
     pub events: Events,
