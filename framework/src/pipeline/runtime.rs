@@ -88,9 +88,9 @@ impl<B> HostSink<B> for NoHost {
 pub trait PortIo<B> {
     /// The port's capabilities.
     fn caps(&self) -> &PortCaps;
-    /// Transmits from the front of the transmit queue; returns how many
-    /// were sent.
-    fn send(&mut self, queue: &mut TxQueue<B>) -> usize;
+    /// Transmits from the front of the transmit queue at time `now_ns`
+    /// (what an observer is shown); returns how many were sent.
+    fn send(&mut self, queue: &mut TxQueue<B>, now_ns: u64) -> usize;
     /// Hands packets from the front of `queue` to the host; returns how many.
     fn send_to_host(&mut self, queue: &mut Burst<B, HOST_QUEUE_LEN>) -> usize;
     /// Adds to `out` what the host sent ([`HostSink::receive`]); returns how
@@ -100,20 +100,19 @@ pub trait PortIo<B> {
     fn has_host(&self) -> bool;
 }
 
-/// A port, a host sink and an observer at one time, seen as [`PortIo`].
+/// A port, a host sink and an observer, seen as [`PortIo`].
 struct Io<'a, P, H, T> {
     port: &'a mut P,
     host: &'a mut H,
     observer: &'a mut T,
-    now_ns: u64,
 }
 
 impl<P: Port, H: HostSink<P::Buf>, T: Observer<P::Buf>> PortIo<P::Buf> for Io<'_, P, H, T> {
     fn caps(&self) -> &PortCaps {
         self.port.caps()
     }
-    fn send(&mut self, queue: &mut TxQueue<P::Buf>) -> usize {
-        queue.offer(self.port, self.observer, self.now_ns)
+    fn send(&mut self, queue: &mut TxQueue<P::Buf>, now_ns: u64) -> usize {
+        queue.offer(self.port, self.observer, now_ns)
     }
     fn send_to_host(&mut self, queue: &mut Burst<P::Buf, HOST_QUEUE_LEN>) -> usize {
         self.host.deliver(queue)
@@ -707,7 +706,6 @@ impl<B: PacketBuf, const N: usize, const K: usize> Runtime<B, N, K> {
             port,
             host,
             observer,
-            now_ns,
         };
         let pool = &*self.pool.get_or_insert_with(|| io.port.pool().clone());
         let mut cx = Cx::new(now_ns, &mut self.queues, &mut io, pool, state);
@@ -756,7 +754,6 @@ impl<B: PacketBuf, const N: usize, const K: usize> Runtime<B, N, K> {
             port,
             host,
             observer,
-            now_ns,
         };
         let pool = &*self.pool.get_or_insert_with(|| io.port.pool().clone());
         let mut cx = Cx::new(now_ns, &mut self.queues, &mut io, pool, state);

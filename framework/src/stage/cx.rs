@@ -185,7 +185,7 @@ impl<B: PacketBuf> PortCx<'_, B> {
     #[inline]
     pub fn transmit(&mut self, buf: B) {
         if let Err(buf) = self.queues.tx.push_within(buf, self.tx_depth) {
-            transmit_full(self.queues, self.io, buf);
+            transmit_full(self.queues, self.io, self.now_ns, buf);
         }
     }
 
@@ -197,7 +197,8 @@ impl<B: PacketBuf> PortCx<'_, B> {
         match self.queues.tx.try_push(buf) {
             Ok(()) => Ok(()),
             Err(buf) => {
-                self.queues.counters.tx_sent += self.io.send(&mut self.queues.tx) as u64;
+                self.queues.counters.tx_sent +=
+                    self.io.send(&mut self.queues.tx, self.now_ns) as u64;
                 self.queues.tx.try_push(buf)
             }
         }
@@ -284,8 +285,8 @@ impl<B: PacketBuf> PortCx<'_, B> {
 /// push.
 #[cold]
 #[inline(never)]
-fn transmit_full<B>(queues: &mut Queues<B>, io: &mut dyn PortIo<B>, buf: B) {
-    queues.counters.tx_sent += io.send(&mut queues.tx) as u64;
+fn transmit_full<B>(queues: &mut Queues<B>, io: &mut dyn PortIo<B>, now_ns: u64, buf: B) {
+    queues.counters.tx_sent += io.send(&mut queues.tx, now_ns) as u64;
     if let Err(buf) = queues.tx.try_push(buf) {
         drop(buf);
         queues.tx.count_dropped();
