@@ -14,7 +14,10 @@ use tpa::stage::{Cx, PortCx, Reason};
 use tpa::state::Part;
 use tpa::wire::ipv4::{IpProtocol, Ipv4View};
 use tpa::wire::ipv6::Ipv6View;
-use tpa::wire::tcp::{option_kind as kind, SackBlocks, Tcp, TcpOptionWriter, TcpOptions, TcpView};
+use tpa::wire::tcp::{
+    option_kind as kind, OptionLayout, SackBlocks, Tcp, TcpFlags, TcpOptionWriter, TcpOptions,
+    TcpView,
+};
 
 use super::segment::{OptionsOut, QuietSeg, SegmentIn, SegmentOut};
 use super::seq::SeqNumber;
@@ -153,6 +156,65 @@ pub struct CheckedHeader {
     payload_start: usize,
     /// The payload's length (what [`payload`](Self::payload) gives).
     pub(crate) data_len: usize,
+    /// What header prediction asks of the header, taken with the
+    /// options.
+    pub(crate) shape: SegmentShape,
+}
+
+/// What header prediction (`conn::predict`) asks of a segment's own
+/// header, in one byte taken where the header is parsed: only ACK (and
+/// maybe PSH) set, no SACK blocks, timestamps or none. A connection
+/// compares it with the one shape it predicts, or with
+/// [`NONE`](Self::NONE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentShape(u8);
+
+impl SegmentShape {
+    /// Any other header: control bits besides ACK and PSH, or SACK
+    /// blocks.
+    pub(crate) const OTHER: SegmentShape = SegmentShape(0);
+    /// ACK (± PSH) only, without timestamps or SACK blocks.
+    const PLAIN: SegmentShape = SegmentShape(1);
+    /// ACK (± PSH) only, timestamps, no SACK blocks.
+    const TIMESTAMPED: SegmentShape = SegmentShape(2);
+    /// No header's: what a connection predicting nothing expects.
+    pub(crate) const NONE: SegmentShape = SegmentShape(3);
+
+    /// The shape of a header with control bits `flags` and `options`.
+    #[inline(always)]
+    pub(crate) fn of(flags: TcpFlags, options: &tpa::wire::tcp::TcpOptionSet) -> Self {
+        if !Self::ack_only(flags) || options.sack.is_some() {
+            return Self::OTHER;
+        }
+        Self::predictable(options.timestamps.is_some())
+    }
+
+    /// The shape of a header with control bits `flags` whose options are
+    /// the timestamps alone ([`OptionLayout::Timestamps`]).
+    #[inline(always)]
+    fn timestamped_with(flags: TcpFlags) -> Self {
+        if Self::ack_only(flags) {
+            Self::TIMESTAMPED
+        } else {
+            Self::OTHER
+        }
+    }
+
+    /// Whether `flags` are ACK, maybe with PSH, and nothing else.
+    #[inline(always)]
+    fn ack_only(flags: TcpFlags) -> bool {
+        flags.0 & !TcpFlags::PSH.0 == TcpFlags::ACK.0
+    }
+
+    /// The shape of a predictable header, with `timestamps` or without.
+    #[inline(always)]
+    pub(crate) fn predictable(timestamps: bool) -> Self {
+        if timestamps {
+            Self::TIMESTAMPED
+        } else {
+            Self::PLAIN
+        }
+    }
 }
 
 impl CheckedHeader {
@@ -168,6 +230,7 @@ impl CheckedHeader {
             options: seg.options,
             payload_start: 0,
             data_len: len as usize,
+            shape: SegmentShape::of(seg.flags, &seg.options),
         }
     }
 
@@ -248,6 +311,7 @@ impl Default for CheckedHeader {
             options: tpa::wire::tcp::TcpOptionSet::default(),
             payload_start: 0,
             data_len: 0,
+            shape: SegmentShape::OTHER,
         }
     }
 }
@@ -435,9 +499,14 @@ fn check_tcp<B: PacketBuf, const KNOWN: bool>(
     if link_group || (!KNOWN && !unicast(dst)) {
         return Err(Reason::NOT_FOR_US);
     }
-    TcpOptions::new(&l4[Tcp::LEN..header_len])
+    let layout = TcpOptions::new(&l4[Tcp::LEN..header_len])
         .summary_into(&mut out.options)
         .map_err(|_| BAD_OPTIONS)?;
+    out.shape = match layout {
+        OptionLayout::Timestamps => SegmentShape::timestamped_with(tcp.flags()),
+        OptionLayout::Other => SegmentShape::of(tcp.flags(), &out.options),
+    };
+    debug_assert_eq!(out.shape, SegmentShape::of(tcp.flags(), &out.options));
     out.seq = tcp.seq();
     out.ack = tcp.ack();
     out.flags = tcp.flags();

@@ -44,8 +44,8 @@ use crate::wire::transport::Endpoints;
 mod options;
 
 pub use options::{
-    kind as option_kind, SackBlock, SackBlocks, TcpOption, TcpOptionError, TcpOptionSet,
-    TcpOptionWriter, TcpOptions, MAX_OPTIONS_LEN, MAX_SACK_BLOCKS,
+    kind as option_kind, OptionLayout, SackBlock, SackBlocks, TcpOption, TcpOptionError,
+    TcpOptionSet, TcpOptionWriter, TcpOptions, MAX_OPTIONS_LEN, MAX_SACK_BLOCKS,
 };
 
 /// The eight TCP control bits of header byte 13 (CWR, ECE, URG, ACK, PSH,

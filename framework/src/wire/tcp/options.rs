@@ -187,6 +187,16 @@ impl fmt::Display for TcpOptionError {
 
 impl std::error::Error for TcpOptionError {}
 
+/// The layout [`TcpOptions::summary_into`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionLayout {
+    /// Exactly `NOP NOP TS` (RFC 7323, appendix A): the timestamps and
+    /// nothing else, what an established connection's segments carry.
+    Timestamps,
+    /// Any other, none at all included.
+    Other,
+}
+
 /// An iterator over the options in a TCP header's option area.
 ///
 /// It stops after the end-of-list option, at the end of the bytes, or after
@@ -218,10 +228,12 @@ impl<'a> TcpOptions<'a> {
 
     /// [`summary`](Self::summary) written into `set`, the place the caller
     /// keeps it (a set returned in a `Result` is built aside and copied,
-    /// some fifty bytes, on every segment). `set` is left as it was when
-    /// the options are malformed.
-    #[inline]
-    pub fn summary_into(self, set: &mut TcpOptionSet) -> Result<(), TcpOptionError> {
+    /// some fifty bytes, on every segment). Returns the layout found: a
+    /// caller that classifies segments by their options learns
+    /// "timestamps and nothing else" without reading the set back. `set`
+    /// is left as it was when the options are malformed.
+    #[inline(always)]
+    pub fn summary_into(self, set: &mut TcpOptionSet) -> Result<OptionLayout, TcpOptionError> {
         // Fast path: segments of an established connection with timestamps
         // carry exactly `NOP NOP TS` (the layout of RFC 7323, appendix A).
         // The four leading bytes are compared as one word (a slice
@@ -239,11 +251,11 @@ impl<'a> TcpOptions<'a> {
                     )),
                     ..TcpOptionSet::default()
                 };
-                return Ok(());
+                return Ok(OptionLayout::Timestamps);
             }
         }
         *set = self.summary_walk()?;
-        Ok(())
+        Ok(OptionLayout::Other)
     }
 
     /// [`summary`](Self::summary) of any other layout: a SYN's or
@@ -680,8 +692,14 @@ mod tests {
                 mss: Some(536),
                 ..TcpOptionSet::default()
             };
-            TcpOptions::new(bytes).summary_into(&mut into).unwrap();
+            let layout = TcpOptions::new(bytes).summary_into(&mut into).unwrap();
             assert_eq!(into, fast);
+            let expected = if bytes.len() == b.len() {
+                OptionLayout::Timestamps
+            } else {
+                OptionLayout::Other
+            };
+            assert_eq!(layout, expected);
         }
         // Malformed (an MSS option of length 1): the error, the set untouched.
         let mut kept = fast;

@@ -268,15 +268,18 @@ impl<B: PacketBuf> Connection<B> {
             State::SynReceived => {
                 // Sent once ESTABLISHED (RFC 9293 §3.10.4).
                 self.fin_requested = true;
+                self.refresh_predicting();
                 Ok(())
             }
             State::Established => {
                 self.fin_requested = true;
+                self.refresh_predicting();
                 self.state = State::FinWait1;
                 Ok(())
             }
             State::CloseWait => {
                 self.fin_requested = true;
+                self.refresh_predicting();
                 self.state = State::LastAck;
                 Ok(())
             }

@@ -59,9 +59,10 @@ impl<B: PacketBuf> Connection<B> {
     /// ```
     pub fn on_segment(&mut self, mut seg: SegmentIn<B>, now_ns: u64) {
         let len = seg.data_len();
-        if self.state == State::Established && self.predicted(&seg, seg.payload.is_some(), len) {
+        let header = CheckedHeader::of_segment(&seg, len);
+        if self.predicts(&header, seg.payload.is_some(), len) {
             let payload = seg.payload.take();
-            self.on_segment_predicted(&CheckedHeader::of_segment(&seg, len), payload, len, now_ns);
+            self.on_segment_predicted(&header, payload, len, now_ns);
         } else {
             self.on_segment_unpredicted(seg, len, now_ns);
         }

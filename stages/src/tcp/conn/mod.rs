@@ -67,6 +67,7 @@ use super::reassembly::ReassemblyQueue;
 use super::rto::RtoEstimator;
 use super::sack::SackScoreboard;
 use super::seq::SeqNumber;
+use super::wire::SegmentShape;
 
 use receive_queue::ReceiveQueue;
 use send_queue::SendQueue;
@@ -330,6 +331,13 @@ pub struct Connection<B: PacketBuf> {
     /// scoreboard, recovery, F-RTO, probe, out-of-order FIN or data, or a
     /// timeout is.
     plain: bool,
+    /// Header prediction's connection-side conditions (besides
+    /// ESTABLISHED) in one byte: the shape of header it predicts
+    /// (`conn::predict`), timestamped when they are agreed, if prediction
+    /// is allowed, plain and no FIN of ours is asked for; else `NONE`.
+    /// Exact at every change of the fields it comes from (asserted under
+    /// test/debug).
+    predict_shape: SegmentShape,
     /// Something rare may be owed on the output side (`conn::output`'s
     /// [`quiet`](Self::quiet)): false only while no reset, duplicate ACK,
     /// front retransmission, window or keepalive probe, D-SACK report,

@@ -11,6 +11,7 @@ use super::super::rto::RtoEstimator;
 use super::super::segment::SegmentIn;
 use super::super::seq::SeqNumber;
 use super::super::syncookie::CookieSyn;
+use super::super::wire::SegmentShape;
 use super::receive_queue::ReceiveQueue;
 use super::send_queue::SendQueue;
 use super::timers::Deadline;
@@ -127,6 +128,9 @@ impl<B: PacketBuf> Connection<B> {
             dup_acks: 0,
             retries: 0,
             plain: true,
+            // Prediction on, plain, no FIN asked for, no timestamps
+            // agreed yet.
+            predict_shape: SegmentShape::predictable(false),
             output_rare: false,
             rtt_timed: None,
             persist_backoff: 0,
@@ -319,6 +323,7 @@ impl<B: PacketBuf> Connection<B> {
         neg.rack = self.knobs.rack && neg.sack;
         neg.refresh_payload_max();
         neg.refresh_window_limits(self.receive_queue.capacity());
+        self.refresh_predicting();
         // The controller counts in full segments' payload: the effective
         // MSS (RFC 5681's SMSS excludes options; Linux's mss_cache, 1448
         // with timestamps on a 1460 MSS), so 10 segments fill IW exactly.

@@ -53,6 +53,7 @@ impl<B: PacketBuf> Connection<B> {
     #[inline]
     pub(super) fn note_rare(&mut self) {
         self.plain = false;
+        self.refresh_predicting();
     }
 
     /// After a segment (where recoveries end, gaps fill, probes are
@@ -61,6 +62,7 @@ impl<B: PacketBuf> Connection<B> {
     pub(super) fn settle_plain(&mut self) {
         if !self.plain {
             self.plain = self.all_plain();
+            self.refresh_predicting();
         }
     }
 }

@@ -25,7 +25,7 @@ use tpa::wire::tcp::{TcpFlags, TcpOptionSet};
 
 use super::super::segment::SegmentIn;
 use super::super::seq::SeqNumber;
-use super::super::wire::CheckedHeader;
+use super::super::wire::{CheckedHeader, SegmentShape};
 use super::Connection;
 
 /// A received segment's header as header prediction reads it: a
@@ -100,35 +100,37 @@ impl SegmentHeader for CheckedHeader {
 
 impl<B: PacketBuf> Connection<B> {
     /// Whether `seg`, for this ESTABLISHED connection, may take the fast
-    /// path: ACK (± PSH) only; SEG.SEQ = RCV.NXT; timestamps exactly when
-    /// agreed, their TSval not older than TS.Recent (PAWS passes), no
-    /// SACK blocks; SND.UNA ≤ SEG.ACK ≤ SND.MAX; nothing rare under way
-    /// ([`plain`](Self::plain): no scoreboard, recovery, F-RTO, probe,
-    /// out-of-order FIN or data, timeout) and no FIN of ours; and either
-    /// a new ACK without data or data that fits the window and the
-    /// receive queue. `payload`: whether the segment has one (a buffer,
-    /// maybe empty); `len` is its length (`seg.data_len()`, which the
-    /// caller took: for a chained payload a walk over its segments, done
-    /// once).
+    /// path: ACK (± PSH) only, no SACK blocks, timestamps exactly when
+    /// agreed (the header's [`SegmentShape`], compared with the one this
+    /// connection predicts, `predict_shape`: see
+    /// [`predict_shape_long`](Self::predict_shape_long); `NONE` unless prediction is allowed, nothing rare is
+    /// under way ([`plain`](Self::plain): no scoreboard, recovery,
+    /// F-RTO, probe, out-of-order FIN or data, timeout) and no FIN of
+    /// ours is asked for); SEG.SEQ = RCV.NXT; the TSval not older than
+    /// TS.Recent (PAWS passes); SND.UNA ≤ SEG.ACK ≤ SND.MAX; and either a
+    /// new ACK without data or data that fits the window and the receive
+    /// queue. `payload`: whether the segment has one (a buffer, maybe
+    /// empty); `len` is its length (`seg.data_len`, which the input
+    /// stage took).
     #[inline]
-    pub(super) fn predicted<H: SegmentHeader>(&self, seg: &H, payload: bool, len: u32) -> bool {
-        let options = seg.options();
-        if !self.knobs.header_prediction
-            || seg.flags().0 & !TcpFlags::PSH.0 != TcpFlags::ACK.0
-            || seg.seq() != self.rcv_nxt
-            || options.sack.is_some()
-        {
+    pub(super) fn predicted(&self, seg: &CheckedHeader, payload: bool, len: u32) -> bool {
+        #[cfg(any(test, debug_assertions))]
+        assert_eq!(
+            self.predict_shape,
+            self.predict_shape_long(),
+            "predicted shape stale"
+        );
+        #[cfg(any(test, debug_assertions))]
+        assert_eq!(seg.shape, SegmentShape::of(seg.flags, &seg.options));
+        if seg.shape != self.predict_shape || seg.seq() != self.rcv_nxt {
             return false;
         }
-        let ts_ok = match (self.neg.ts, options.timestamps) {
-            (true, Some((tsval, _))) => SeqNumber::new(tsval).ge(SeqNumber::new(self.ts_recent)),
-            (false, None) => true,
-            _ => false,
+        // The shape says timestamps are there exactly when agreed.
+        let paws_ok = match seg.options.timestamps {
+            Some((tsval, _)) => SeqNumber::new(tsval).ge(SeqNumber::new(self.ts_recent)),
+            None => true,
         };
-        // No scoreboard, recovery, F-RTO, probe, out-of-order FIN or
-        // data (`conn::plain`), no FIN of ours.
-        let quiet = self.plain() && !self.fin_requested;
-        if !ts_ok || !quiet || !seg.ack().is_between(self.snd_una, self.snd_max + 1) {
+        if !paws_ok || !seg.ack().is_between(self.snd_una, self.snd_max + 1) {
             return false;
         }
         if !payload {
@@ -138,6 +140,26 @@ impl<B: PacketBuf> Connection<B> {
         !self.app_closed
             && len <= self.rcv_adv.wrapping_sub(self.rcv_nxt) as usize
             && len <= self.receive_queue.free()
+    }
+
+    /// The long form of `predict_shape`: the shape of a predictable
+    /// header on this connection (timestamped when they are agreed) if
+    /// prediction is allowed, [`plain`](Self::plain) and no FIN of ours
+    /// is asked for; else `NONE`.
+    fn predict_shape_long(&self) -> SegmentShape {
+        if self.knobs.header_prediction && self.plain() && !self.fin_requested {
+            SegmentShape::predictable(self.neg.ts)
+        } else {
+            SegmentShape::NONE
+        }
+    }
+
+    /// Takes `predict_shape` again: after every change of a field
+    /// [`predict_shape_long`](Self::predict_shape_long) reads (the knob,
+    /// the plain flag, a FIN asked for, the timestamps agreed).
+    #[inline]
+    pub(super) fn refresh_predicting(&mut self) {
+        self.predict_shape = self.predict_shape_long();
     }
 
     /// A [`predicted`](Self::predicted) segment, header `seg` and

@@ -542,6 +542,8 @@ fn transfer_run(
     let mut net = Net::connect(&cfg_a, &cfg_b, seed, impair);
     net.a.knobs.header_prediction = predict;
     net.b.knobs.header_prediction = predict;
+    net.a.refresh_predicting();
+    net.b.refresh_predicting();
     if trace.is_some() {
         net.ab.full = Some(Vec::new());
         net.ba.full = Some(Vec::new());
