@@ -228,7 +228,7 @@ impl TcpInput {
                     last.index,
                     sockets,
                 );
-                let (index, remote) = (last.index, last.tuple.remote.ip());
+                let (index, remote) = (last.index, &last.tuple.remote);
                 return Self::hand_over(counters, index, remote, header, p, now_ns, cx);
             }
         }
@@ -264,7 +264,7 @@ impl TcpInput {
             } else {
                 p
             };
-            let remote = checked.tuple.remote.ip();
+            let remote = &checked.tuple.remote;
             let header = checked.header();
             return Self::hand_over(&mut self.counters, index, remote, header, p, now_ns, cx);
         }
@@ -284,12 +284,13 @@ impl TcpInput {
 
     /// Checked segment `p` (its header `header`, from `remote`) to the
     /// connection in slot `index`, its events raised (and counted in
-    /// `counters`).
+    /// `counters`). `remote` by reference: its address is taken only
+    /// when the segment confirms the next hop.
     #[inline(always)]
     fn hand_over<B, S>(
         counters: &mut TcpInputCounters,
         index: u32,
-        remote: std::net::IpAddr,
+        remote: &std::net::SocketAddr,
         header: &wire::CheckedHeader,
         p: TcpPacket<B>,
         now_ns: u64,
@@ -309,7 +310,7 @@ impl TcpInput {
         let sockets = cx.part::<TcpSockets<B>>();
         if sockets.deliver(index, header, payload, now_ns) {
             // Forward progress: the peer's next hop is reachable.
-            cx.part::<Egress<B>>().confirm_next_hop(remote, now_ns);
+            cx.part::<Egress<B>>().confirm_next_hop(remote.ip(), now_ns);
         }
         counters.delivered += 1;
         // Events now, segments (ACKs coalesced) in `poll`.
