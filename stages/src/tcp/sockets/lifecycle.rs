@@ -4,8 +4,8 @@
 use tpa::app::Event;
 use tpa::buf::PacketBuf;
 
-use super::{Conn, ConnOut, Entry, TcpSockets, SPARE_QUEUES};
-use crate::tcp::conn::{ConnEvents, Connection, State};
+use super::{ConnOut, Entry, TcpSockets, SPARE_QUEUES};
+use crate::tcp::conn::{ConnEvents, State};
 use crate::tcp::timers::TimerQueue;
 
 /// A connection's slot as its settle needs it beside its engine, and
@@ -26,46 +26,41 @@ pub(crate) struct Settling<'a> {
     pub(super) index: u32,
 }
 
-/// The common case of settling connection `conn` (its slot's other
-/// parts and the timer queue in `s`), its events raised: neither closed
-/// nor in TIME_WAIT, no trace to archive; its timer re-armed in place.
-/// `true` when it needs [`settle_rare`](TcpSockets::settle_rare)
-/// instead.
-#[inline(always)]
-fn rearm_settled<B: PacketBuf>(conn: &Connection<B>, s: Settling<'_>) -> bool {
-    *s.raised_readable = false;
-    *s.raised_writable = false;
-    if conn.trace_ring().is_some_and(|r| r.archive_due)
-        || matches!(conn.state(), State::TimeWait | State::Closed)
-    {
-        return true;
-    }
-    let Some(at) = conn.next_deadline() else {
-        return false;
-    };
-    if s.timer_at.is_some_and(|armed| armed <= at) {
-        return false;
-    }
-    *s.timer_at = Some(at);
-    s.timers.arm(s.index, at);
-    false
-}
-
-/// [`rearm_settled`] for table entry `c` in slot `index`.
-#[inline(always)]
-fn rearm_entry<B: PacketBuf>(c: &mut Conn<B>, timers: &mut TimerQueue, index: u32) -> bool {
-    let settling = Settling {
-        pending: &c.pending,
-        raised_readable: &mut c.raised_readable,
-        raised_writable: &mut c.raised_writable,
-        timer_at: &mut c.timer_at,
-        timers,
-        index,
-    };
-    rearm_settled(&c.conn, settling)
-}
-
 impl<B: PacketBuf> ConnOut<'_, B> {
+    /// Whether the connection has events to raise (its own, or some
+    /// deferred on its slot).
+    #[inline(always)]
+    fn has_events(&self) -> bool {
+        !self.conn.peek_events().is_empty() || self.settling.pending.is_some()
+    }
+
+    /// The common case of settling the connection, its events raised:
+    /// neither closed nor in TIME_WAIT, no trace to archive; its timer
+    /// re-armed in place. `true` when it needs
+    /// [`settle_rare`](TcpSockets::settle_rare) instead.
+    #[inline(always)]
+    fn rearm(self) -> bool {
+        let ConnOut {
+            conn, settling: s, ..
+        } = self;
+        *s.raised_readable = false;
+        *s.raised_writable = false;
+        if conn.trace_ring().is_some_and(|r| r.archive_due)
+            || matches!(conn.state(), State::TimeWait | State::Closed)
+        {
+            return true;
+        }
+        let Some(at) = conn.next_deadline() else {
+            return false;
+        };
+        if s.timer_at.is_some_and(|armed| armed <= at) {
+            return false;
+        }
+        *s.timer_at = Some(at);
+        s.timers.arm(s.index, at);
+        false
+    }
+
     /// [`TcpSockets::settle_quiet`] on the connection in hand, the slot
     /// not looked up again, when that is all it needs: `false` when it
     /// has events to raise or must be settled
@@ -73,13 +68,12 @@ impl<B: PacketBuf> ConnOut<'_, B> {
     /// then settles it through `settle_quiet`.
     #[inline(always)]
     pub(crate) fn settle_quiet(self) -> bool {
-        let ConnOut { conn, settling, .. } = self;
-        if !conn.peek_events().is_empty() || settling.pending.is_some() {
+        if self.has_events() {
             return false;
         }
         // A rare one has only its raised marks cleared here, which
         // `settle_quiet` does again.
-        !rearm_settled(conn, settling)
+        !self.rearm()
     }
 }
 
@@ -104,15 +98,14 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// ([`raise`](Self::raise)) into an events list at hand only then.
     #[inline]
     pub(crate) fn settle_quiet(&mut self, index: u32) -> Result<(), ConnEvents> {
-        let TcpSockets { slots, timers, .. } = self;
-        let Entry::Conn(c) = &mut slots[index as usize].entry else {
+        let Some(c) = self.conn_out(index) else {
             return Ok(());
         };
         // Looked at in place, taken only when there are some.
-        if !c.conn.peek_events().is_empty() || c.pending.is_some() {
+        if c.has_events() {
             return Err(c.conn.take_events());
         }
-        if rearm_entry(c, timers, index) {
+        if c.rearm() {
             self.settle_rare(index);
         }
         Ok(())
@@ -125,11 +118,7 @@ impl<B: PacketBuf> TcpSockets<B> {
     #[inline(never)]
     pub(crate) fn settle_raised(&mut self, index: u32, ev: ConnEvents, out: &mut Vec<Event>) {
         self.raise_events(index, ev, out, false);
-        let TcpSockets { slots, timers, .. } = self;
-        let Entry::Conn(c) = &mut slots[index as usize].entry else {
-            return;
-        };
-        if rearm_entry(c, timers, index) {
+        if self.conn_out(index).is_some_and(ConnOut::rearm) {
             self.settle_rare(index);
         }
     }
