@@ -779,7 +779,8 @@ fn write_quiet_header<B: PacketBuf>(
     head[2..4].copy_from_slice(&remote_port.to_be_bytes());
     head[4..8].copy_from_slice(&seg.seq.get().to_be_bytes());
     head[8..12].copy_from_slice(&seg.ack.get().to_be_bytes());
-    head[12] = ((len / 4) as u8) << 4;
+    // The data offset in words, in the high nibble: `len` is a multiple of 4.
+    head[12] = (len as u8) << 2;
     head[13] = seg.flags.0;
     head[14..16].copy_from_slice(&seg.window.to_be_bytes());
     // Checksum and urgent pointer.
