@@ -716,9 +716,12 @@ pub(crate) fn build_quiet_v4<B: PacketBuf>(
     write_quiet_header(room, ports, &seg);
     copy_short(&mut room[len..], data);
     if !offload {
-        // One pass over header and data, behind the pseudo-header's sum.
-        let pseudo = combine(pseudo_addrs, room.len() as u16);
-        let sum = !sum_from(pseudo, room);
+        // One pass over header and data behind the pseudo-header's
+        // addresses and protocol; its length, a word like the others,
+        // summed from the checksum field (zero) it is put in first.
+        let tcp_len = room.len() as u16;
+        room[16..18].copy_from_slice(&tcp_len.to_be_bytes());
+        let sum = !sum_from(pseudo_addrs, room);
         room[16..18].copy_from_slice(&sum.to_be_bytes());
     }
     let meta = buf.meta_mut();
