@@ -765,38 +765,53 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
     }
 }
 
-/// Writes the TCP header of `seg` from `local_port` to `remote_port`,
+/// Writes the TCP header of `seg` from and to `ports` (local, remote),
 /// checksum zero, at the front of `room` (at least [`quiet_header_len`]
-/// bytes), field by field.
+/// bytes), field by field: with the timestamps or without, each a header
+/// of a length known here (its data offset a constant, no bounds to
+/// check past the first).
 #[inline(always)]
-fn write_quiet_header<B: PacketBuf>(
-    room: &mut [u8],
+fn write_quiet_header<B: PacketBuf>(room: &mut [u8], ports: (u16, u16), seg: &QuietSeg<'_, B>) {
+    match seg.timestamps {
+        Some((val, ecr)) => {
+            let Some((head, option)) = room
+                .first_chunk_mut::<{ Tcp::LEN + 12 }>()
+                .and_then(|h| h.split_first_chunk_mut::<{ Tcp::LEN }>())
+            else {
+                return;
+            };
+            write_quiet_fixed(head, ports, seg, Tcp::LEN + 12);
+            option[0..4].copy_from_slice(&QUIET_TS_KINDS.to_be_bytes());
+            option[4..8].copy_from_slice(&val.to_be_bytes());
+            option[8..12].copy_from_slice(&ecr.to_be_bytes());
+        }
+        None => {
+            if let Some(head) = room.first_chunk_mut::<{ Tcp::LEN }>() {
+                write_quiet_fixed(head, ports, seg, Tcp::LEN);
+            }
+        }
+    }
+}
+
+/// The fixed 20 bytes of [`write_quiet_header`]'s header of `len`
+/// bytes (a multiple of 4), checksum zero.
+#[inline(always)]
+fn write_quiet_fixed<B: PacketBuf>(
+    head: &mut [u8; Tcp::LEN],
     (local_port, remote_port): (u16, u16),
     seg: &QuietSeg<'_, B>,
+    len: usize,
 ) {
-    let Some(head) = room.first_chunk_mut::<{ Tcp::LEN }>() else {
-        return;
-    };
-    let len = quiet_header_len(seg);
     head[0..2].copy_from_slice(&local_port.to_be_bytes());
     head[2..4].copy_from_slice(&remote_port.to_be_bytes());
     head[4..8].copy_from_slice(&seg.seq.get().to_be_bytes());
     head[8..12].copy_from_slice(&seg.ack.get().to_be_bytes());
-    // The data offset in words, in the high nibble: `len` is a multiple of 4.
-    head[12] = (len as u8) << 2;
+    // The data offset in words, in the high nibble.
+    head[12] = ((len / 4) as u8) << 4;
     head[13] = seg.flags.0;
     head[14..16].copy_from_slice(&seg.window.to_be_bytes());
     // Checksum and urgent pointer.
     head[16..20].fill(0);
-    if let (Some((val, ecr)), Some(option)) = (
-        seg.timestamps,
-        room.get_mut(Tcp::LEN..Tcp::LEN + 12)
-            .and_then(|o| o.first_chunk_mut::<12>()),
-    ) {
-        option[0..4].copy_from_slice(&QUIET_TS_KINDS.to_be_bytes());
-        option[4..8].copy_from_slice(&val.to_be_bytes());
-        option[8..12].copy_from_slice(&ecr.to_be_bytes());
-    }
 }
 
 /// [`build_quiet_v4`] for a segment whose data does not go behind the
