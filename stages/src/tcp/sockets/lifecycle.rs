@@ -5,7 +5,7 @@ use tpa::app::Event;
 use tpa::buf::PacketBuf;
 
 use super::{ConnOut, Entry, TcpSockets, SPARE_QUEUES};
-use crate::tcp::conn::{ConnEvents, State};
+use crate::tcp::conn::{ConnEvents, Connection, State};
 use crate::tcp::timers::TimerQueue;
 
 /// A connection's slot as its settle needs it beside its engine, and
@@ -37,17 +37,28 @@ impl<B: PacketBuf> ConnOut<'_, B> {
     /// The common case of settling the connection, its events raised:
     /// neither closed nor in TIME_WAIT, no trace to archive; its timer
     /// re-armed in place. `true` when it needs
-    /// [`settle_rare`](TcpSockets::settle_rare) instead.
+    /// [`settle_rare`](TcpSockets::settle_rare) instead. `quiet`: the
+    /// connection is known to be neither (found
+    /// [`quiet`](crate::tcp::conn::Connection::quiet) by the output
+    /// path's straight case: ESTABLISHED, no trace), so it is not
+    /// asked again.
     #[inline(always)]
-    fn rearm(self) -> bool {
+    fn rearm(self, quiet: bool) -> bool {
         let ConnOut {
             conn, settling: s, ..
         } = self;
         *s.raised_readable = false;
         *s.raised_writable = false;
-        if conn.trace_ring().is_some_and(|r| r.archive_due)
-            || matches!(conn.state(), State::TimeWait | State::Closed)
-        {
+        let rare = |conn: &Connection<B>| {
+            conn.trace_ring().is_some_and(|r| r.archive_due)
+                || matches!(conn.state(), State::TimeWait | State::Closed)
+        };
+        #[cfg(any(test, debug_assertions))]
+        assert!(
+            !quiet || !rare(conn),
+            "a quiet connection settles the common way"
+        );
+        if !quiet && rare(conn) {
             return true;
         }
         let Some(at) = conn.next_deadline() else {
@@ -61,19 +72,19 @@ impl<B: PacketBuf> ConnOut<'_, B> {
         false
     }
 
-    /// [`TcpSockets::settle_quiet`] on the connection in hand, the slot
-    /// not looked up again, when that is all it needs: `false` when it
-    /// has events to raise or must be settled
-    /// the rare way (closed, TIME_WAIT, a trace to archive); the caller
-    /// then settles it through `settle_quiet`.
+    /// [`TcpSockets::settle_quiet`] on the connection in hand, found
+    /// [`quiet`](crate::tcp::conn::Connection::quiet) by the output
+    /// path's straight case (so never one to settle the rare way:
+    /// closed, TIME_WAIT, a trace to archive), the slot not looked up
+    /// again, when that is all it needs: `false` when it has events to
+    /// raise; the caller then settles it through `settle_quiet`.
     #[inline(always)]
     pub(crate) fn settle_quiet(self) -> bool {
         if self.has_events() {
             return false;
         }
-        // A rare one has only its raised marks cleared here, which
-        // `settle_quiet` does again.
-        !self.rearm()
+        self.rearm(true);
+        true
     }
 }
 
@@ -105,7 +116,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         if c.has_events() {
             return Err(c.conn.take_events());
         }
-        if c.rearm() {
+        if c.rearm(false) {
             self.settle_rare(index);
         }
         Ok(())
@@ -118,7 +129,7 @@ impl<B: PacketBuf> TcpSockets<B> {
     #[inline(never)]
     pub(crate) fn settle_raised(&mut self, index: u32, ev: ConnEvents, out: &mut Vec<Event>) {
         self.raise_events(index, ev, out, false);
-        if self.conn_out(index).is_some_and(ConnOut::rearm) {
+        if self.conn_out(index).is_some_and(|c| c.rearm(false)) {
             self.settle_rare(index);
         }
     }
