@@ -34,6 +34,26 @@ impl<B: PacketBuf> Connection<B> {
             .get()
     }
 
+    /// [`next_deadline`](Self::next_deadline) of an ESTABLISHED
+    /// connection: the linger timer runs only in FIN_WAIT_2 and
+    /// TIME_WAIT (and a connection never comes back), so it is left out
+    /// of the `min`s.
+    #[inline(always)]
+    pub(crate) fn next_deadline_established(&self) -> Option<u64> {
+        let t = &self.timers;
+        #[cfg(any(test, debug_assertions))]
+        assert!(
+            self.state == State::Established && t.linger.is_stopped(),
+            "an ESTABLISHED connection, no linger"
+        );
+        t.rto
+            .min(t.delayed_ack)
+            .min(t.persist)
+            .min(t.keepalive)
+            .min(self.rack_deadline())
+            .get()
+    }
+
     /// Runs every timer due at `now_ns`; what they send comes out of
     /// [`poll_transmit`](Connection::poll_transmit).
     ///

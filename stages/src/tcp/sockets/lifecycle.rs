@@ -41,7 +41,8 @@ impl<B: PacketBuf> ConnOut<'_, B> {
     /// connection is known to be neither (found
     /// [`quiet`](crate::tcp::conn::Connection::quiet) by the output
     /// path's straight case: ESTABLISHED, no trace), so it is not
-    /// asked again.
+    /// asked again, and its deadline leaves out what ESTABLISHED never
+    /// runs ([`next_deadline_established`](Connection::next_deadline_established)).
     #[inline(always)]
     fn rearm(self, quiet: bool) -> bool {
         let ConnOut {
@@ -61,7 +62,12 @@ impl<B: PacketBuf> ConnOut<'_, B> {
         if !quiet && rare(conn) {
             return true;
         }
-        let Some(at) = conn.next_deadline() else {
+        let next = if quiet {
+            conn.next_deadline_established()
+        } else {
+            conn.next_deadline()
+        };
+        let Some(at) = next else {
             return false;
         };
         if s.timer_at.is_some_and(|armed| armed <= at) {
