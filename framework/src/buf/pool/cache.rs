@@ -31,8 +31,10 @@ struct LocalCache {
     id: u64,
     pool: NonNull<PoolInner>,
     slot: Arc<CacheSlot>,
-    /// Free buffers; never grows beyond `size` (allocated once).
+    /// Free buffers, at most `size`: allocated once, never grown.
     bufs: Vec<BufPtr>,
+    /// `bufs.capacity()` (at least the pool's cache size), so a free that
+    /// finds room below the size pushes without a growth path.
     size: usize,
 }
 
@@ -107,12 +109,13 @@ impl Caches {
             slots.retain(|s| Arc::strong_count(s) > 1 || s.len.load(Ordering::Relaxed) > 0);
             slots.push(Arc::clone(&slot));
         }
+        let bufs = Vec::with_capacity(pool.cache_size);
         self.0.push(LocalCache {
             id: pool.id,
             pool: pool_ptr,
             slot,
-            bufs: Vec::with_capacity(pool.cache_size),
-            size: pool.cache_size,
+            size: bufs.capacity(),
+            bufs,
         });
         let last = self.0.len() - 1;
         &mut self.0[last]
@@ -286,13 +289,15 @@ pub(super) unsafe fn alloc_with(
 
 /// Refills an empty cache from the shared list: half a cache above the
 /// receive reserve, or for a receive allocation what it still `needs` from
-/// the reserve. False when nothing was taken. Out of line: one call in
-/// `size / 2` allocations.
+/// the reserve, a cache at most (the rest on the next refill). False when
+/// nothing was taken. Out of line: one call in `size / 2` allocations.
 #[cold]
 fn refill(pool: &PoolInner, e: &mut LocalCache, needs: usize, class: AllocClass) -> bool {
+    debug_assert!(e.bufs.is_empty(), "a refill of a cache that holds buffers");
     let half = (e.size / 2).max(1);
     pool.take_shared(&mut e.bufs, half, AllocClass::Ordinary) != 0
-        || (class != AllocClass::Ordinary && pool.take_shared(&mut e.bufs, needs, class) != 0)
+        || (class != AllocClass::Ordinary
+            && pool.take_shared(&mut e.bufs, needs.min(e.size), class) != 0)
 }
 
 /// Allocation without this thread's cache: straight from the shared list.
@@ -338,7 +343,9 @@ pub(super) fn free_one(p: BufPtr) {
         let Some(e) = c.find(pool.id) else {
             return false;
         };
-        if e.bufs.len() >= e.size || e.bufs.len() == e.bufs.capacity() {
+        // Full at its size, which is its capacity: one test, and the push
+        // below has no growth path.
+        if e.bufs.len() == e.bufs.capacity() {
             return false;
         }
         e.bufs.push(p);
