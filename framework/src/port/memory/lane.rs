@@ -579,13 +579,6 @@ impl Lane {
             };
         }
         let now = now.unwrap_or_else(|| clock.now_ns());
-        // Fresh metadata; the RSS hash (set on transmit) is kept where the
-        // wire computes them.
-        let fresh = Meta {
-            rx_queue: queue,
-            rx_timestamp_ns: now,
-            ..Meta::default()
-        };
         // One frame at a time off the ring's front: a burst is mostly one
         // or two frames, for which a drain and an extend cost several times
         // the moves themselves.
@@ -594,11 +587,15 @@ impl Lane {
             let Some(mut b) = ring.pop_front() else {
                 break;
             };
+            // Fresh metadata (the default's bytes copied whole, then the
+            // receive fields); the RSS hash (set on transmit) is kept where
+            // the wire computes them.
             let m = b.meta_mut();
-            *m = Meta {
-                rss_hash: if rss { m.rss_hash } else { None },
-                ..fresh
-            };
+            let rss_hash = if rss { m.rss_hash } else { None };
+            *m = Meta::default();
+            m.rx_queue = queue;
+            m.rx_timestamp_ns = now;
+            m.rss_hash = rss_hash;
             if let Err(b) = rx.try_push(b) {
                 // Not reached: `n` is at most the room left.
                 ring.push_front(b);
