@@ -591,11 +591,13 @@ impl Lane {
             // receive fields); the RSS hash (set on transmit) is kept where
             // the wire computes them.
             let m = b.meta_mut();
-            let rss_hash = if rss { m.rss_hash } else { None };
+            let rss_hash = m.rss_hash;
             *m = Meta::default();
             m.rx_queue = queue;
             m.rx_timestamp_ns = now;
-            m.rss_hash = rss_hash;
+            if rss {
+                m.rss_hash = rss_hash;
+            }
             if let Err(b) = rx.try_push(b) {
                 // Not reached: `n` is at most the room left.
                 ring.push_front(b);
