@@ -493,7 +493,6 @@ impl MemoryPort {
 struct WireTx<'a> {
     shared: &'a Shared,
     end: End,
-    pool: &'a Pool,
 }
 
 impl TxDevice<PoolBuf> for WireTx<'_> {
@@ -525,7 +524,7 @@ impl TxDevice<PoolBuf> for WireTx<'_> {
     }
 
     fn alloc_segment(&mut self) -> Option<PoolBuf> {
-        self.pool.alloc()
+        self.shared.pool.alloc()
     }
 }
 
@@ -558,7 +557,6 @@ impl Port for MemoryPort {
         let mut dev = WireTx {
             shared: &self.shared,
             end: self.end,
-            pool: &self.pool,
         };
         offload::transmit(&mut dev, tx, &mut self.offload)
     }
