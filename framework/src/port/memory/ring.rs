@@ -14,6 +14,7 @@ pub(super) struct Ring {
     slots: Box<[Option<PoolBuf>]>,
     /// `slots.len() - 1`.
     mask: usize,
+    /// The oldest frame's slot; always masked, so below `slots.len()`.
     head: usize,
     len: usize,
 }
@@ -42,10 +43,11 @@ impl Ring {
     pub(super) fn push_back(&mut self, b: PoolBuf) {
         debug_assert!(self.len < self.slots.len(), "a full ring");
         let i = (self.head + self.len) & self.mask;
-        if let Some(slot) = self.slots.get_mut(i) {
-            *slot = Some(b);
-            self.len += 1;
-        }
+        // SAFETY: `i` is masked by `mask`, which is `slots.len() - 1`
+        // (the length is a power of two, never changed): `i < slots.len()`.
+        let slot = unsafe { self.slots.get_unchecked_mut(i) };
+        *slot = Some(b);
+        self.len += 1;
     }
 
     /// Takes the oldest frame.
@@ -54,7 +56,9 @@ impl Ring {
         if self.len == 0 {
             return None;
         }
-        let b = self.slots.get_mut(self.head)?.take();
+        // SAFETY: `head` is always kept masked by `mask`, which is
+        // `slots.len() - 1`: `head < slots.len()`.
+        let b = unsafe { self.slots.get_unchecked_mut(self.head) }.take();
         self.head = (self.head + 1) & self.mask;
         self.len -= 1;
         b
