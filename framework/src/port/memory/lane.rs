@@ -85,7 +85,8 @@ pub(super) struct LaneSetup {
 
 /// A lane: one direction of a wire.
 pub(super) struct Lane {
-    /// The receive ring of each queue of the far end.
+    /// The receive ring of each queue of the far end: `queues` of them (at
+    /// least one), made once; the length never changes.
     rings: Box<[Ring]>,
     ring_size: usize,
     /// Per-queue packets accepted in the current burst (transparent path).
@@ -248,7 +249,9 @@ impl Lane {
         tx: &mut Burst<PoolBuf, N>,
         fit: bool,
     ) -> Moved {
-        let ring = &mut self.rings[0];
+        // SAFETY: `rings` is made with `queues` (at least 1) rings and
+        // never changes length: ring 0 is there.
+        let ring = unsafe { self.rings.get_unchecked_mut(0) };
         let n = tx.len().min(self.ring_size.saturating_sub(ring.len()));
         if self.rss {
             // Only the packets that leave: the rest stay with the caller
