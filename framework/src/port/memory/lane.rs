@@ -1,8 +1,35 @@
 //! A lane: one direction of a wire, with the receive rings of the far end's
 //! queues and the impairment engine in front of them.
+//!
+//! # The plain path and the lock
+//!
+//! A lane's impairment state sits behind a mutex. A *plain* lane (one queue,
+//! no impairment, no partition, nothing in flight or held back) is crossed
+//! without it: the sending port pushes into the receive ring and the
+//! receiving port pops from it, the ring passing frames from its one
+//! producer to its one consumer ([`Ring`]).
+//!
+//! Everything else takes the lock, and a lock holder that may touch the
+//! rings first stops the plain path ([`Lane::lock`]), so that it sees a
+//! quiescent lane and is the rings' only producer and consumer; when it
+//! lets go, the lane is plain again if its state says so. The hand-over is
+//! Dekker's: a port raises its busy flag and then reads `plain`; a lock
+//! holder clears `plain` and then reads both busy flags, waiting until they
+//! are down. All four are SeqCst, so in their single total order at least
+//! one side sees the other's write: either the port sees `plain` off and
+//! goes to the lock (lowering its flag first, so that the lock holder's
+//! wait ends), or the lock holder sees the flag up and waits for its
+//! Release store of "down", which orders the port's ring accesses before
+//! its own. The other way, the lock holder's ring accesses come before its
+//! SeqCst store of `plain` on, which a port's load synchronizes with.
+//!
+//! A busy flag also gives its port's role to one holder at a time: raising
+//! it is a swap, and a port that finds it already up (another thread in
+//! the same role) takes the lock instead.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{self, AtomicBool, AtomicU64, AtomicUsize};
 
 use arrayvec::ArrayVec;
 
@@ -33,6 +60,29 @@ fn frame_len(b: &PoolBuf) -> usize {
     } else {
         b.len()
     }
+}
+
+/// Gives a received frame fresh metadata (the default's bytes copied
+/// whole, then the receive fields); the RSS hash (set on transmit) is kept
+/// where the wire computes them.
+#[inline(always)]
+fn fresh_meta(b: &mut PoolBuf, queue: u16, now: u64, rss: bool) {
+    let m = b.meta_mut();
+    let rss_hash = m.rss_hash;
+    *m = Meta::default();
+    m.rx_queue = queue;
+    m.rx_timestamp_ns = now;
+    if rss {
+        m.rss_hash = rss_hash;
+    }
+}
+
+/// Adds `n` to a counter that has one writer at a time (a plain load and
+/// store, no read-modify-write).
+#[inline(always)]
+fn add(counter: &AtomicU64, n: usize) {
+    let v = counter.load(atomic::Ordering::Relaxed);
+    counter.store(v + n as u64, atomic::Ordering::Relaxed);
 }
 
 /// Most bits a corrupted packet has flipped.
@@ -72,7 +122,6 @@ struct HeldBack {
     deadline_ns: u64,
     item: InFlight,
 }
-
 /// How a [`Lane`] is set up.
 pub(super) struct LaneSetup {
     pub(super) queues: u16,
@@ -83,11 +132,37 @@ pub(super) struct LaneSetup {
     pub(super) impairment: Impairment,
 }
 
-/// A lane: one direction of a wire.
+/// A lane: one direction of a wire (see the module's comment).
 pub(super) struct Lane {
     /// The receive ring of each queue of the far end: `queues` of them (at
     /// least one), made once; the length never changes.
     rings: Box<[Ring]>,
+    ring_size: usize,
+    max_frame: usize,
+    /// The wire computes RSS hashes.
+    rss: bool,
+    /// The plain path is open: one queue, transparent, nothing in flight or
+    /// held back. Written only by lock holders.
+    plain: AtomicBool,
+    /// The sending port is on the plain path.
+    tx_busy: AtomicBool,
+    /// The receiving port is on the plain path.
+    rx_busy: AtomicBool,
+    /// Packets on the way (queued, in flight or held back) as the last lock
+    /// holder left them: a lane that is not plain and has nothing on the
+    /// way is polled without its lock.
+    on_way: AtomicUsize,
+    /// The plain path's counters, each with one writer at a time: the
+    /// holder of the matching busy flag, or the lock holder with the plain
+    /// path stopped.
+    plain_sent: AtomicU64,
+    plain_oversize: AtomicU64,
+    plain_delivered: AtomicU64,
+    state: parking_lot::Mutex<LaneState>,
+}
+
+/// A lane's state behind its lock: the impairment engine.
+struct LaneState {
     ring_size: usize,
     /// Per-queue packets accepted in the current burst (transparent path).
     pending: Box<[usize]>,
@@ -96,7 +171,7 @@ pub(super) struct Lane {
     max_frame: usize,
     imp: Impairment,
     partitioned: bool,
-    /// No impairment and no partition: the fast path.
+    /// No impairment and no partition.
     transparent: bool,
     rng: Rng,
     /// Delayed packets per far-end queue, earliest first (one heap per queue,
@@ -117,18 +192,104 @@ pub(super) struct Lane {
     stats: LaneStats,
 }
 
+/// A port's busy flag, raised (see the module's comment); lowered when
+/// dropped, with a Release store.
+struct Busy<'a>(&'a AtomicBool);
+
+impl<'a> Busy<'a> {
+    /// Raises `flag` and checks that the plain path is open: `None` if
+    /// another holder has the flag up, or if the path is closed (the flag
+    /// lowered again).
+    #[inline(always)]
+    fn raise(flag: &'a AtomicBool, plain: &AtomicBool) -> Option<Busy<'a>> {
+        if flag.swap(true, atomic::Ordering::SeqCst) {
+            return None;
+        }
+        let busy = Busy(flag);
+        plain.load(atomic::Ordering::SeqCst).then_some(busy)
+    }
+}
+
+impl Drop for Busy<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.0.store(false, atomic::Ordering::Release);
+    }
+}
+
+/// The lock held with the plain path stopped: the lock holder is the only
+/// producer and consumer of the rings. Dropping it reopens the plain path
+/// if the lane is plain, and leaves the count on the way.
+struct Held<'a> {
+    lane: &'a Lane,
+    state: parking_lot::MutexGuard<'a, LaneState>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let lane = self.lane;
+        let st = &*self.state;
+        let queued: usize = lane.rings.iter().map(Ring::len).sum();
+        lane.on_way.store(
+            queued + st.flight_len + st.held.len(),
+            atomic::Ordering::Release,
+        );
+        // Last: the ring accesses above come before it (see the module's
+        // comment); the lock goes after.
+        lane.plain.store(st.is_plain(), atomic::Ordering::SeqCst);
+    }
+}
+
+/// The rings as a [`Held`] lock holder uses them.
+#[derive(Clone, Copy)]
+struct HeldRings<'a>(&'a [Ring]);
+
+impl HeldRings<'_> {
+    fn len(self, q: usize) -> usize {
+        self.0[q].len()
+    }
+
+    fn push_back(self, q: usize, b: PoolBuf) {
+        debug_assert!(self.len(q) < self.0[q].capacity());
+        // SAFETY: a `HeldRings` is only made by `Held::parts`, borrowing the `Held`: under the
+        // lock with the plain path stopped: the only producer. Every caller
+        // checks the ring size (at most the slots) first.
+        unsafe { self.0[q].push_back(b) }
+    }
+
+    fn pop_front(self, q: usize) -> Option<PoolBuf> {
+        // SAFETY: as in `push_back`: the only consumer.
+        unsafe { self.0[q].pop_front() }
+    }
+
+    fn clear(self) {
+        for ring in self.0 {
+            // SAFETY: as in `push_back`: the only consumer.
+            unsafe { ring.clear() }
+        }
+    }
+}
+
+impl Held<'_> {
+    /// The rings and the state, to use together.
+    fn parts(&mut self) -> (HeldRings<'_>, &mut LaneState) {
+        (HeldRings(&self.lane.rings), &mut self.state)
+    }
+}
+
 impl Lane {
     pub(super) fn new(s: LaneSetup) -> Lane {
         let queues = s.queues.max(1);
         let flight_cap = s.ring_size * usize::from(queues);
         let transparent = s.impairment.is_transparent();
-        Lane {
-            rings: (0..queues).map(|_| Ring::new(s.ring_size)).collect(),
+        let rss = s.rss || queues > 1;
+        let max_frame = max_frame(s.mtu);
+        let state = LaneState {
             ring_size: s.ring_size,
             pending: vec![0; usize::from(queues)].into_boxed_slice(),
             queues,
-            rss: s.rss || queues > 1,
-            max_frame: max_frame(s.mtu),
+            rss,
+            max_frame,
             imp: s.impairment,
             partitioned: false,
             transparent,
@@ -144,50 +305,263 @@ impl Lane {
             lane_free_ns: 0,
             seq: 0,
             stats: LaneStats::default(),
+        };
+        Lane {
+            rings: (0..queues).map(|_| Ring::new(s.ring_size)).collect(),
+            ring_size: s.ring_size,
+            max_frame,
+            rss,
+            plain: AtomicBool::new(state.is_plain()),
+            tx_busy: AtomicBool::new(false),
+            rx_busy: AtomicBool::new(false),
+            on_way: AtomicUsize::new(0),
+            plain_sent: AtomicU64::new(0),
+            plain_oversize: AtomicU64::new(0),
+            plain_delivered: AtomicU64::new(0),
+            state: parking_lot::Mutex::new(state),
         }
     }
 
+    /// Takes the lock and stops the plain path: waits until neither port is
+    /// on it (see the module's comment).
+    fn lock(&self) -> Held<'_> {
+        let state = self.state.lock();
+        // Only lock holders write `plain`: under the lock, this is exact.
+        if self.plain.load(atomic::Ordering::Relaxed) {
+            self.plain.store(false, atomic::Ordering::SeqCst);
+            while self.tx_busy.load(atomic::Ordering::SeqCst)
+                || self.rx_busy.load(atomic::Ordering::SeqCst)
+            {
+                std::hint::spin_loop();
+            }
+        }
+        Held { lane: self, state }
+    }
+
+    /// The first ring: queue 0's, the only one of a plain lane.
+    #[inline(always)]
+    fn first_ring(&self) -> &Ring {
+        // SAFETY: `rings` is made with `queues` (at least 1) rings and
+        // never changes length: ring 0 is there.
+        unsafe { self.rings.get_unchecked(0) }
+    }
+
     /// Cuts (or restores) this direction.
-    pub(super) fn set_partitioned(&mut self, on: bool) {
+    pub(super) fn set_partitioned(&self, on: bool) {
+        self.lock().state.set_partitioned(on);
+    }
+
+    pub(super) fn is_partitioned(&self) -> bool {
+        self.state.lock().partitioned
+    }
+
+    /// Replaces the impairment; packets already on the way keep their fate.
+    pub(super) fn set_impairment(&self, imp: Impairment) {
+        let mut held = self.lock();
+        held.state.imp = imp;
+        let partitioned = held.state.partitioned;
+        held.state.set_partitioned(partitioned);
+    }
+
+    pub(super) fn impairment(&self) -> Impairment {
+        self.state.lock().imp.clone()
+    }
+
+    /// The counters, as of one moment (the plain path stopped for it).
+    pub(super) fn stats(&self) -> LaneStats {
+        let held = self.lock();
+        let st = &*held.state;
+        let queued: usize = self.rings.iter().map(Ring::len).sum();
+        let mut stats = st.stats;
+        stats.sent += self.plain_sent.load(atomic::Ordering::Relaxed);
+        stats.delivered += self.plain_delivered.load(atomic::Ordering::Relaxed);
+        stats.dropped.oversize += self.plain_oversize.load(atomic::Ordering::Relaxed);
+        stats.in_flight = (queued + st.flight_len + st.held.len()) as u64;
+        stats
+    }
+
+    /// Drops every packet on the way (their buffers go back to the pool).
+    pub(super) fn clear(&self) {
+        let mut held = self.lock();
+        let (rings, st) = held.parts();
+        rings.clear();
+        st.clear();
+    }
+
+    /// Takes packets from the front of `tx` onto the wire; see
+    /// [`Port::tx_burst`](crate::port::Port::tx_burst). `fit` says the
+    /// caller has checked that no packet is longer than
+    /// [`max_frame`]: the plain path then moves the burst without a look.
+    #[inline]
+    pub(super) fn transmit<const N: usize>(
+        &self,
+        tx: &mut Burst<PoolBuf, N>,
+        clock: &TimeSource,
+        fit: bool,
+    ) -> usize {
+        if self.plain.load(atomic::Ordering::Relaxed) {
+            if let Some(_busy) = Busy::raise(&self.tx_busy, &self.plain) {
+                return self.transmit_plain(tx, fit);
+            }
+        }
+        self.transmit_locked(tx, clock, fit)
+    }
+
+    #[inline(never)]
+    fn transmit_locked<const N: usize>(
+        &self,
+        tx: &mut Burst<PoolBuf, N>,
+        clock: &TimeSource,
+        fit: bool,
+    ) -> usize {
+        let mut held = self.lock();
+        let (rings, st) = held.parts();
+        if st.transparent && st.flight_len == 0 && st.held.is_empty() {
+            if st.queues == 1 {
+                self.transmit_plain(tx, fit)
+            } else {
+                st.transmit_steered(rings, tx)
+            }
+        } else {
+            st.transmit_impaired(rings, tx, clock.now_ns())
+        }
+    }
+
+    /// The plain path of a single-queue wire: no steering, one move of the
+    /// burst into the receive ring. Packets are only read (their length,
+    /// unless `fit`), unless the wire computes RSS hashes anyway. Run by
+    /// the producer: the holder of the raised `tx_busy` with the plain path
+    /// open, or the lock holder with it stopped.
+    #[inline]
+    fn transmit_plain<const N: usize>(&self, tx: &mut Burst<PoolBuf, N>, fit: bool) -> usize {
+        let ring = self.first_ring();
+        let n = tx.len().min(self.ring_size.saturating_sub(ring.len()));
+        if self.rss {
+            // Only the packets that leave: the rest stay with the caller
+            // and would be hashed again on the next attempt.
+            for b in &mut tx.as_mut_slice()[..n] {
+                b.meta_mut().rss_hash = rss::frame_hash(b.data());
+            }
+        }
+        let max_frame = self.max_frame;
+        // SAFETY (each push below): the caller is the only producer (see
+        // above), and `n` is at most the room `len` showed (the ring size,
+        // at most the slots, less the frames waiting).
+        if fit || tx.as_slice()[..n].iter().all(|b| frame_len(b) <= max_frame) {
+            if n == 1 && tx.len() == 1 {
+                // The whole burst is one frame (a request, a reply, an
+                // ACK): taken off the back, without a drain's bookkeeping.
+                if let Some(b) = tx.pop() {
+                    // SAFETY: see above.
+                    unsafe { ring.push_back(b) };
+                }
+            } else {
+                // Frame by frame (see `receive_plain`): cheaper than an
+                // extend for the one or two a burst mostly holds.
+                for b in tx.drain_front(n) {
+                    // SAFETY: see above.
+                    unsafe { ring.push_back(b) };
+                }
+            }
+        } else {
+            let mut oversize = 0;
+            for b in tx.drain_front(n) {
+                if frame_len(&b) > max_frame {
+                    oversize += 1;
+                } else {
+                    // SAFETY: see above.
+                    unsafe { ring.push_back(b) };
+                }
+            }
+            add(&self.plain_oversize, oversize);
+        }
+        add(&self.plain_sent, n);
+        n
+    }
+
+    /// Hands received packets of `queue` to `rx`; see
+    /// [`Port::rx_burst`](crate::port::Port::rx_burst).
+    #[inline]
+    pub(super) fn receive<const N: usize>(
+        &self,
+        queue: u16,
+        rx: &mut Burst<PoolBuf, N>,
+        clock: &TimeSource,
+    ) -> usize {
+        if self.plain.load(atomic::Ordering::Relaxed) {
+            // A plain lane has one queue (0): its ring is all on the way.
+            // A frame sent after this look waits for the next poll, as it
+            // would had it come a moment later.
+            if self.first_ring().len() == 0 {
+                return 0;
+            }
+            if let Some(_busy) = Busy::raise(&self.rx_busy, &self.plain) {
+                return self.receive_plain(rx, clock);
+            }
+        } else if self.on_way.load(atomic::Ordering::Acquire) == 0 {
+            // Acquire: pairs with the Release of the last lock holder.
+            return 0;
+        }
+        self.receive_locked(queue, rx, clock)
+    }
+
+    #[inline(never)]
+    fn receive_locked<const N: usize>(
+        &self,
+        queue: u16,
+        rx: &mut Burst<PoolBuf, N>,
+        clock: &TimeSource,
+    ) -> usize {
+        let mut held = self.lock();
+        let (rings, st) = held.parts();
+        st.receive(rings, queue, rx, clock)
+    }
+
+    /// The plain path's receive: the holder of the raised `rx_busy` with
+    /// the plain path open, the ring's only consumer.
+    #[inline]
+    fn receive_plain<const N: usize>(
+        &self,
+        rx: &mut Burst<PoolBuf, N>,
+        clock: &TimeSource,
+    ) -> usize {
+        let ring = self.first_ring();
+        let n = rx.remaining().min(ring.len());
+        if n == 0 {
+            return 0;
+        }
+        let now = clock.now_ns();
+        let rss = self.rss;
+        // One frame at a time off the ring's front: a burst is mostly one
+        // or two frames, for which a drain and an extend cost several times
+        // the moves themselves.
+        for _ in 0..n {
+            // SAFETY: the only consumer (see above).
+            let Some(mut b) = (unsafe { ring.pop_front() }) else {
+                break;
+            };
+            fresh_meta(&mut b, 0, now, rss);
+            // `n` is at most the room left.
+            rx.push(b);
+        }
+        add(&self.plain_delivered, n);
+        n
+    }
+}
+
+impl LaneState {
+    /// The plain path may run: one queue, transparent, nothing in flight or
+    /// held back.
+    fn is_plain(&self) -> bool {
+        self.queues == 1 && self.transparent && self.flight_len == 0 && self.held.is_empty()
+    }
+
+    fn set_partitioned(&mut self, on: bool) {
         self.partitioned = on;
         self.transparent = !on && self.imp.is_transparent();
     }
 
-    pub(super) fn is_partitioned(&self) -> bool {
-        self.partitioned
-    }
-
-    /// Replaces the impairment; packets already on the way keep their fate.
-    pub(super) fn set_impairment(&mut self, imp: Impairment) {
-        self.imp = imp;
-        self.set_partitioned(self.partitioned);
-    }
-
-    pub(super) fn impairment(&self) -> &Impairment {
-        &self.imp
-    }
-
-    pub(super) fn stats(&self) -> LaneStats {
-        let queued: usize = self.rings.iter().map(Ring::len).sum();
-        LaneStats {
-            in_flight: (queued + self.flight_len + self.held.len()) as u64,
-            ..self.stats
-        }
-    }
-
-    /// Packets on the way: in the receive rings, in flight or held back.
-    #[inline]
-    pub(super) fn on_way(&self) -> usize {
-        let queued: usize = match &*self.rings {
-            [ring] => ring.len(),
-            rings => rings.iter().map(Ring::len).sum(),
-        };
-        queued + self.flight_len + self.held.len()
-    }
-
-    /// Drops every packet on the way (their buffers go back to the pool).
-    pub(super) fn clear(&mut self) {
-        self.rings.iter_mut().for_each(Ring::clear);
+    fn clear(&mut self) {
         self.flight.iter_mut().for_each(BinaryHeap::clear);
         self.flight_len = 0;
         self.held.clear();
@@ -207,93 +581,13 @@ impl Lane {
         hash.map_or(0, |h| (h % u32::from(self.queues)) as u16)
     }
 
-    /// Takes packets from the front of `tx` onto the wire; see
-    /// [`Port::tx_burst`](crate::port::Port::tx_burst). `fit` says the
-    /// caller has checked that no packet is longer than
-    /// [`max_frame`]: the fast path then moves the burst without a look.
-    #[inline]
-    pub(super) fn transmit<const N: usize>(
-        &mut self,
-        tx: &mut Burst<PoolBuf, N>,
-        clock: &TimeSource,
-        fit: bool,
-    ) -> Moved {
-        if self.transparent && self.flight_len == 0 && self.held.is_empty() {
-            if self.queues == 1 {
-                let moved = self.transmit_one_queue(tx, fit);
-                debug_assert_eq!(moved.on_way, self.on_way());
-                moved
-            } else {
-                let n = self.transmit_steered(tx);
-                Moved {
-                    n,
-                    on_way: self.on_way(),
-                }
-            }
-        } else {
-            let n = self.transmit_impaired(tx, clock.now_ns());
-            Moved {
-                n,
-                on_way: self.on_way(),
-            }
-        }
-    }
-
-    /// The fast path of a single-queue wire: no steering, one move of the
-    /// burst into the receive ring. Packets are only read (their length,
-    /// unless `fit`), unless the wire computes RSS hashes anyway. With
-    /// nothing in flight or held back, what is on the way is the ring.
-    #[inline]
-    fn transmit_one_queue<const N: usize>(
-        &mut self,
-        tx: &mut Burst<PoolBuf, N>,
-        fit: bool,
-    ) -> Moved {
-        // SAFETY: `rings` is made with `queues` (at least 1) rings and
-        // never changes length: ring 0 is there.
-        let ring = unsafe { self.rings.get_unchecked_mut(0) };
-        let n = tx.len().min(self.ring_size.saturating_sub(ring.len()));
-        if self.rss {
-            // Only the packets that leave: the rest stay with the caller
-            // and would be hashed again on the next attempt.
-            for b in &mut tx.as_mut_slice()[..n] {
-                b.meta_mut().rss_hash = rss::frame_hash(b.data());
-            }
-        }
-        let max_frame = self.max_frame;
-        if fit || tx.as_slice()[..n].iter().all(|b| frame_len(b) <= max_frame) {
-            if n == 1 && tx.len() == 1 {
-                // The whole burst is one frame (a request, a reply, an
-                // ACK): taken off the back, without a drain's bookkeeping.
-                if let Some(b) = tx.pop() {
-                    ring.push_back(b);
-                }
-            } else {
-                // Frame by frame (see `receive`): cheaper than an extend
-                // for the one or two a burst mostly holds.
-                for b in tx.drain_front(n) {
-                    ring.push_back(b);
-                }
-            }
-        } else {
-            for b in tx.drain_front(n) {
-                if frame_len(&b) > max_frame {
-                    self.stats.dropped.oversize += 1;
-                } else {
-                    ring.push_back(b);
-                }
-            }
-        }
-        self.stats.sent += n as u64;
-        Moved {
-            n,
-            on_way: ring.len(),
-        }
-    }
-
     /// The fast path of a multi-queue wire: each packet into the ring of
     /// the queue its RSS hash picks, as many as fit.
-    fn transmit_steered<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
+    fn transmit_steered<const N: usize>(
+        &mut self,
+        rings: HeldRings<'_>,
+        tx: &mut Burst<PoolBuf, N>,
+    ) -> usize {
         // Pass 1: hash and steer, and stop at the first packet whose ring
         // is full.
         self.pending.iter_mut().for_each(|p| *p = 0);
@@ -301,7 +595,7 @@ impl Lane {
         for b in tx.as_mut_slice() {
             let q = self.steer(b);
             let qi = usize::from(q);
-            if self.rings[qi].len() + self.pending[qi] >= self.ring_size {
+            if rings.len(qi) + self.pending[qi] >= self.ring_size {
                 break;
             }
             if frame_len(b) <= self.max_frame {
@@ -315,7 +609,7 @@ impl Lane {
             if frame_len(&b) > self.max_frame {
                 self.stats.dropped.oversize += 1;
             } else {
-                self.rings[usize::from(q)].push_back(b);
+                rings.push_back(usize::from(q), b);
             }
         }
         self.stats.sent += n as u64;
@@ -323,8 +617,13 @@ impl Lane {
     }
 
     /// The impaired path: every packet through the impairment model.
-    fn transmit_impaired<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>, now: u64) -> usize {
-        self.deliver_due(now);
+    fn transmit_impaired<const N: usize>(
+        &mut self,
+        rings: HeldRings<'_>,
+        tx: &mut Burst<PoolBuf, N>,
+        now: u64,
+    ) -> usize {
+        self.deliver_due(rings, now);
         let room = self
             .flight_cap
             .saturating_sub(self.flight_len + self.held.len());
@@ -332,7 +631,7 @@ impl Lane {
         for b in tx.drain_front(n) {
             self.impair(b, now);
         }
-        self.deliver_due(now);
+        self.deliver_due(rings, now);
         n
     }
 
@@ -530,7 +829,7 @@ impl Lane {
 
     /// Moves packets whose time has come into the receive rings (and releases
     /// held-back packets past their deadline).
-    fn deliver_due(&mut self, now: u64) {
+    fn deliver_due(&mut self, rings: HeldRings<'_>, now: u64) {
         let mut i = 0;
         while i < self.held.len() {
             if self.held[i].deadline_ns <= now {
@@ -544,91 +843,187 @@ impl Lane {
         if self.flight_len == 0 {
             return;
         }
-        for (heap, ring) in self.flight.iter_mut().zip(self.rings.iter_mut()) {
+        for (q, heap) in self.flight.iter_mut().enumerate() {
             while let Some(top) = heap.peek() {
-                if top.release_ns > now || ring.len() >= self.ring_size {
+                if top.release_ns > now || rings.len(q) >= self.ring_size {
                     break;
                 }
                 let Some(item) = heap.pop() else { break };
-                ring.push_back(item.buf);
+                rings.push_back(q, item.buf);
                 self.flight_len -= 1;
             }
         }
     }
 
-    /// Hands received packets of `queue` to `rx`; see
-    /// [`Port::rx_burst`](crate::port::Port::rx_burst).
-    #[inline]
-    pub(super) fn receive<const N: usize>(
+    /// The locked receive: delivers what is due, then hands received
+    /// packets of `queue` to `rx`.
+    fn receive<const N: usize>(
         &mut self,
+        rings: HeldRings<'_>,
         queue: u16,
         rx: &mut Burst<PoolBuf, N>,
         clock: &TimeSource,
-    ) -> Moved {
+    ) -> usize {
         let mut now = None;
-        let quiet = self.flight_len == 0 && self.held.is_empty();
-        if !quiet {
+        if self.flight_len != 0 || !self.held.is_empty() {
             let t = clock.now_ns();
-            self.deliver_due(t);
+            self.deliver_due(rings, t);
             now = Some(t);
         }
-        let one_queue = self.queues == 1;
-        let ring = &mut self.rings[usize::from(queue)];
-        let n = rx.remaining().min(ring.len());
+        let q = usize::from(queue);
+        let n = rx.remaining().min(rings.len(q));
         if n == 0 {
-            return Moved {
-                n,
-                on_way: self.on_way(),
-            };
+            return 0;
         }
         let now = now.unwrap_or_else(|| clock.now_ns());
-        // One frame at a time off the ring's front: a burst is mostly one
-        // or two frames, for which a drain and an extend cost several times
-        // the moves themselves.
-        let rss = self.rss;
         for _ in 0..n {
-            let Some(mut b) = ring.pop_front() else {
+            let Some(mut b) = rings.pop_front(q) else {
                 break;
             };
-            // Fresh metadata (the default's bytes copied whole, then the
-            // receive fields); the RSS hash (set on transmit) is kept where
-            // the wire computes them.
-            let m = b.meta_mut();
-            let rss_hash = m.rss_hash;
-            *m = Meta::default();
-            m.rx_queue = queue;
-            m.rx_timestamp_ns = now;
-            if rss {
-                m.rss_hash = rss_hash;
-            }
-            if let Err(b) = rx.try_push(b) {
-                // Not reached: `n` is at most the room left.
-                ring.push_front(b);
-                break;
-            }
+            fresh_meta(&mut b, queue, now, self.rss);
+            // `n` is at most the room left.
+            rx.push(b);
         }
         self.stats.delivered += n as u64;
-        let on_way = if quiet && one_queue {
-            // Nothing in flight or held back, one ring: the ring is all.
-            ring.len()
-        } else {
-            self.on_way()
-        };
-        debug_assert_eq!(on_way, self.on_way());
-        Moved { n, on_way }
+        n
     }
-}
-
-/// What a burst moved on a lane: how many packets, and how many are on the
-/// way after it (what [`Lane::on_way`] counts), for the lock-free look of
-/// the next receive.
-pub(super) struct Moved {
-    /// Packets moved.
-    pub(super) n: usize,
-    /// Packets on the way.
-    pub(super) on_way: usize,
 }
 
 fn duration_ns(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    use super::super::rng::Rng;
+    use super::super::{Direction, End, Impairment, MemoryWire, Partition, WireConfig};
+    use crate::buf::{BufferPool, PacketBuf};
+    use crate::port::{Burst, Port};
+
+    const END_MARK: u32 = u32::MAX;
+    /// Switches the stress test makes.
+    const SWITCHES: u32 = 2_000;
+
+    /// One thread sends numbered frames and another receives them, while
+    /// the test's thread switches the lane between the plain path and the
+    /// lock (random loss, a partition, `clear`, `stats`) `SWITCHES` times,
+    /// a seeded random number of frames apart: frames arrive in order, each at most once,
+    /// the last one, sent once the lane is plain again, arrives, and every
+    /// buffer comes back. The seed is printed (shown if the test fails);
+    /// `TPA_LANE_STRESS_SEED` replays one.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn plain_and_locked_paths_hand_over_between_threads() {
+        let seed = std::env::var("TPA_LANE_STRESS_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        println!("lane stress seed {seed} (TPA_LANE_STRESS_SEED={seed} to replay)");
+        let wire = MemoryWire::new(WireConfig {
+            ring_size: 16,
+            pool_capacity: 1024,
+            seed,
+            ..WireConfig::default()
+        })
+        .expect("a wire");
+        let mut a = wire.port(End::A, 0).expect("end A");
+        let mut b = wire.port(End::B, 0).expect("end B");
+        let switched = AtomicBool::new(false);
+        let received = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let pool = a.pool().clone();
+                let frame = |n: u32| loop {
+                    if let Some(mut p) = pool.alloc() {
+                        p.extend_from_slice(&[0xee; 60]).expect("room");
+                        p.data_mut()[..4].copy_from_slice(&n.to_le_bytes());
+                        break p;
+                    }
+                    std::thread::yield_now();
+                };
+                let mut tx: Burst<_> = Burst::new();
+                let mut flush = |tx: &mut Burst<_>| {
+                    while !tx.is_empty() {
+                        if a.tx_burst(tx) == 0 {
+                            std::thread::yield_now();
+                        }
+                    }
+                };
+                let mut n = 0;
+                while !switched.load(Ordering::Acquire) {
+                    tx.push(frame(n));
+                    // Bursts of one to four frames.
+                    if n % 4 == 3 || n % 7 == 0 {
+                        flush(&mut tx);
+                    }
+                    n += 1;
+                }
+                tx.push(frame(END_MARK));
+                flush(&mut tx);
+            });
+            s.spawn(|| {
+                let mut rx: Burst<_> = Burst::new();
+                let mut last: Option<u32> = None;
+                loop {
+                    if b.rx_burst(&mut rx) == 0 {
+                        std::thread::yield_now();
+                    }
+                    for p in rx.drain() {
+                        let mut n = [0; 4];
+                        n.copy_from_slice(&p.data()[..4]);
+                        let n = u32::from_le_bytes(n);
+                        if n == END_MARK {
+                            return;
+                        }
+                        assert!(last.is_none_or(|l| n > l), "frame {n} after {last:?}");
+                        last = Some(n);
+                        received.fetch_add(1, Ordering::Release);
+                    }
+                }
+            });
+            let mut rng = Rng::new(seed);
+            // Random loss keeps the order (a delay would not: switched off,
+            // later frames would pass the delayed ones).
+            let lossy = Impairment {
+                drop: 0.3,
+                ..Impairment::default()
+            };
+            for _ in 0..SWITCHES {
+                match rng.below(5) {
+                    0 => wire.set_impairment(Direction::AToB, lossy.clone()),
+                    1 => wire.set_impairment(Direction::AToB, Impairment::default()),
+                    2 => {
+                        wire.set_partition(Partition::AToB);
+                        wire.set_partition(Partition::None);
+                    }
+                    _ => {
+                        if rng.below(2) == 0 {
+                            wire.clear();
+                        } else {
+                            let stats = wire.stats(Direction::AToB);
+                            assert!(stats.delivered <= stats.sent);
+                        }
+                    }
+                }
+                // Some frames across before the next switch.
+                let target = received.load(Ordering::Acquire) + rng.below(8);
+                while received.load(Ordering::Acquire) < target {
+                    std::thread::yield_now();
+                }
+            }
+            println!("after the switches: {:?}", wire.stats(Direction::AToB));
+            wire.set_partition(Partition::None);
+            wire.set_impairment(Direction::AToB, Impairment::default());
+            switched.store(true, Ordering::Release);
+        });
+        let pool = wire.pool().clone();
+        drop((a, b, wire));
+        BufferPool::assert_whole(&pool);
+    }
 }

@@ -17,12 +17,18 @@
 //!
 //! # Threads and cost
 //!
-//! Each lane's state sits behind one `parking_lot` mutex (one
-//! compare-exchange to take it, one to free it: no poison flag), taken
-//! once per `rx_burst` or `tx_burst`,
-//! never per packet; so the two ends (and several queues) may run on
-//! different threads. An `rx_burst` on a lane with nothing on the way
-//! takes no lock: it reads a count the lane's last holder left (one load). Without impairment a burst goes straight into the
+//! The two ends (and several queues) may run on different threads. A
+//! single-queue lane without impairment or partition, with nothing delayed
+//! or held back, is crossed without a lock: the sending port pushes into
+//! the receive ring and the receiving port pops from it, one producer and
+//! one consumer (one atomic swap per burst, raising the port's busy flag;
+//! an `rx_burst` that finds the ring empty takes none). Anything else
+//! (impairment, partition, several queues, [`MemoryWire::clear`],
+//! [`MemoryWire::stats`]) takes the lane's `parking_lot` mutex, once per
+//! burst, never per packet, and first waits until neither port is on the
+//! lock-free path, so it sees a quiescent lane. An `rx_burst` on a locked
+//! lane with nothing on the way takes no lock: it reads a count the lane's
+//! last lock holder left (one load). Without impairment a burst goes straight into the
 //! far end's receive ring: no allocation, no clock read on transmit, one on
 //! receive (for the timestamp). When a receive ring is full, `tx_burst` takes
 //! fewer packets and leaves the rest in the burst, like a device whose
@@ -66,7 +72,6 @@ pub use impair::{Corruption, Impairment};
 pub use stats::{Drops, LaneStats};
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use lane::{Lane, LaneSetup};
@@ -227,11 +232,7 @@ struct Shared {
     max_segments: usize,
     macs: [MacAddr; 2],
     /// Indexed by [`Direction::index`].
-    lanes: [parking_lot::Mutex<Lane>; 2],
-    /// Packets on the way on each lane (queued, in flight or held back),
-    /// as its lock's last holder left it: an empty lane is polled without
-    /// its lock. Indexed by [`Direction::index`].
-    on_way: [AtomicUsize; 2],
+    lanes: [Lane; 2],
     clock: TimeSource,
     pool: Pool,
     /// Which (end, queue) ports exist; indexed `end * queues + queue`.
@@ -247,13 +248,7 @@ impl Shared {
     /// [`Lane::transmit`].
     #[inline]
     fn transmit<const N: usize>(&self, end: End, tx: &mut Burst<PoolBuf, N>, fit: bool) -> usize {
-        let i = end.tx_direction().index();
-        let mut lane = self.lanes[i].lock();
-        let moved = lane.transmit(tx, &self.clock, fit);
-        // Under the lock, so the last holder's count is the one left.
-        self.on_way[i].store(moved.on_way, Ordering::Release);
-        drop(lane);
-        moved.n
+        self.lanes[end.tx_direction().index()].transmit(tx, &self.clock, fit)
     }
 }
 
@@ -292,7 +287,7 @@ impl MemoryWire {
             .map_err(|e| invalid(&e.to_string()))?,
         };
         let lane = |impairment: Impairment, salt: u64| {
-            parking_lot::Mutex::new(Lane::new(LaneSetup {
+            Lane::new(LaneSetup {
                 queues: config.queues,
                 ring_size: config.ring_size,
                 mtu: config.mtu,
@@ -300,7 +295,7 @@ impl MemoryWire {
                 // Distinct, seed-determined streams per direction.
                 seed: config.seed ^ salt,
                 impairment,
-            }))
+            })
         };
         Ok(MemoryWire {
             shared: Arc::new(Shared {
@@ -313,7 +308,6 @@ impl MemoryWire {
                     lane(config.a_to_b, 0x5eed_a2b0_0000_0001),
                     lane(config.b_to_a, 0x5eed_b2a0_0000_0002),
                 ],
-                on_way: [AtomicUsize::new(0), AtomicUsize::new(0)],
                 clock: config.clock,
                 pool,
                 taken: Mutex::new(vec![false; 2 * usize::from(config.queues)]),
@@ -383,14 +377,14 @@ impl MemoryWire {
             Partition::BToA => (false, true),
             Partition::Both => (true, true),
         };
-        self.shared.lanes[0].lock().set_partitioned(ab);
-        self.shared.lanes[1].lock().set_partitioned(ba);
+        self.shared.lanes[0].set_partitioned(ab);
+        self.shared.lanes[1].set_partitioned(ba);
     }
 
     /// The current partition.
     pub fn partition(&self) -> Partition {
-        let ab = self.shared.lanes[0].lock().is_partitioned();
-        let ba = self.shared.lanes[1].lock().is_partitioned();
+        let ab = self.shared.lanes[0].is_partitioned();
+        let ba = self.shared.lanes[1].is_partitioned();
         match (ab, ba) {
             (false, false) => Partition::None,
             (true, false) => Partition::AToB,
@@ -401,26 +395,22 @@ impl MemoryWire {
 
     /// Replaces the impairment of one direction (the PRNG stream continues).
     pub fn set_impairment(&self, dir: Direction, imp: Impairment) {
-        self.shared.lanes[dir.index()].lock().set_impairment(imp);
+        self.shared.lanes[dir.index()].set_impairment(imp);
     }
 
     /// The impairment of one direction.
     pub fn impairment(&self, dir: Direction) -> Impairment {
-        self.shared.lanes[dir.index()].lock().impairment().clone()
+        self.shared.lanes[dir.index()].impairment()
     }
 
     /// Counters of one lane.
     pub fn stats(&self, dir: Direction) -> LaneStats {
-        self.shared.lanes[dir.index()].lock().stats()
+        self.shared.lanes[dir.index()].stats()
     }
 
     /// Discards every packet on the wire (their buffers return to the pool).
     pub fn clear(&self) {
-        for (l, on_way) in self.shared.lanes.iter().zip(&self.shared.on_way) {
-            let mut lane = l.lock();
-            lane.clear();
-            on_way.store(lane.on_way(), Ordering::Release);
-        }
+        self.shared.lanes.iter().for_each(Lane::clear);
     }
 
     /// The time the wire runs on ([`TimeSource::as_virtual`] gives the
@@ -533,20 +523,8 @@ impl Port for MemoryPort {
 
     #[inline]
     fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<PoolBuf, N>) -> usize {
-        let i = self.end.peer().tx_direction().index();
         let s = &*self.shared;
-        // Acquire: pairs with the Release of the lane's last holder; a
-        // packet sent since then waits for the next poll, as it would
-        // had it come a moment later.
-        if s.on_way[i].load(Ordering::Acquire) == 0 {
-            return 0;
-        }
-        let mut lane = s.lanes[i].lock();
-        let moved = lane.receive(self.queue, rx, &s.clock);
-        // Under the lock, so the last holder's count is the one left.
-        s.on_way[i].store(moved.on_way, Ordering::Release);
-        drop(lane);
-        moved.n
+        s.lanes[self.end.peer().tx_direction().index()].receive(self.queue, rx, &s.clock)
     }
 
     #[inline]
