@@ -308,13 +308,14 @@ impl TcpInput {
             Err(reason) => return Verdict::Drop(reason),
         };
         let sockets = cx.part::<TcpSockets<B>>();
-        if sockets.deliver(index, header, payload, now_ns) {
+        let (confirm, event) = sockets.deliver(index, header, payload, now_ns);
+        if confirm {
             // Forward progress: the peer's next hop is reachable.
             cx.part::<Egress<B>>().confirm_next_hop(remote.ip(), now_ns);
         }
         counters.delivered += 1;
         // Events now, segments (ACKs coalesced) in `poll`.
-        output::raise(cx, index);
+        output::raise_input_event(cx, index, event);
         Verdict::Consumed
     }
 

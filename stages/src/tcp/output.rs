@@ -464,9 +464,22 @@ where
     B: PacketBuf,
     S: Part<TcpSockets<B>> + Part<Events>,
 {
+    let event = cx.part::<TcpSockets<B>>().input_event(index);
+    raise_input_event(cx, index, event);
+}
+
+/// [`raise`] of the events input found on the connection in slot
+/// `index` ([`TcpSockets::input_event`], or as
+/// [`TcpSockets::deliver`] took them).
+#[inline]
+pub(crate) fn raise_input_event<B, S>(cx: &mut Cx<'_, B, S>, index: u32, event: InputEvent)
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>> + Part<Events>,
+{
     // The common answer straight through: nothing, or one `Readable` or
     // `Writable`; the rest out of line.
-    match cx.part::<TcpSockets<B>>().input_event(index) {
+    match event {
         InputEvent::None => {}
         InputEvent::One(event) => {
             if !cx.part::<Events>().push(event) {

@@ -4,7 +4,7 @@
 use tpa::app::{Event, EventKind, SocketId, Transport};
 use tpa::buf::PacketBuf;
 
-use super::{Entry, Slot, TcpSockets, CONFIRM_INTERVAL_NS};
+use super::{Conn, Entry, Slot, TcpSockets, CONFIRM_INTERVAL_NS};
 use crate::tcp::conn::{IcmpError, IcmpOutcome};
 use crate::tcp::seq::SeqNumber;
 use crate::tcp::wire::CheckedHeader;
@@ -65,7 +65,9 @@ impl<B: PacketBuf> TcpSockets<B> {
     /// to the connection in slot `index`; a challenge ACK it
     /// calls for takes one from the table's budget (RFC 5961 §7) or is
     /// withheld. Returns whether the segment made forward progress that
-    /// should confirm the peer's neighbor (see [`CONFIRM_INTERVAL_NS`]).
+    /// should confirm the peer's neighbor (see [`CONFIRM_INTERVAL_NS`]),
+    /// and the segment's events as [`input_event`](Self::input_event)
+    /// finds them, taken with the entry in hand (the slot looked up once).
     #[inline]
     pub(crate) fn deliver(
         &mut self,
@@ -73,7 +75,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         header: &CheckedHeader,
         payload: Option<B>,
         now_ns: u64,
-    ) -> bool {
+    ) -> (bool, InputEvent) {
         let TcpSockets {
             slots,
             spare_send_buf,
@@ -82,8 +84,12 @@ impl<B: PacketBuf> TcpSockets<B> {
             counters,
             ..
         } = self;
-        let Entry::Conn(c) = &mut slots[index as usize].entry else {
-            return false;
+        let Slot {
+            entry: Entry::Conn(c),
+            generation,
+        } = &mut slots[index as usize]
+        else {
+            return (false, InputEvent::None);
         };
         // The payload's length as checked (`payload` is exactly that:
         // no walk over a chain's segments for it).
@@ -128,7 +134,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             c.dirty = true;
             dirty.push(index);
         }
-        confirm
+        (confirm, Self::conn_input_event(c, index, *generation))
     }
 
     /// Input's events of slot `index` after a segment, as a coalescing
@@ -145,6 +151,13 @@ impl<B: PacketBuf> TcpSockets<B> {
         let Some(c) = self.conn_entry(index) else {
             return InputEvent::None;
         };
+        Self::conn_input_event(c, index, generation)
+    }
+
+    /// [`input_event`](Self::input_event) of the connection `c` in slot
+    /// `index` of generation `generation`.
+    #[inline(always)]
+    fn conn_input_event(c: &mut Conn<B>, index: u32, generation: u32) -> InputEvent {
         let ev = c.conn.peek_events();
         // Anything but `Readable` / `Writable`, events held back, or a
         // connection the application does not see: the full way.
