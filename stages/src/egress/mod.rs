@@ -410,7 +410,7 @@ impl<B: PacketBuf> Egress<B> {
         &mut self,
         port: &mut PortCx<'_, B>,
         payload: B,
-        path: &PathV4,
+        path: &mut PathV4,
         tcp_header: usize,
         caps: &PathCaps,
     ) -> Result<Sent, SocketError> {
@@ -431,7 +431,7 @@ impl<B: PacketBuf> Egress<B> {
         &mut self,
         port: &mut PortCx<'_, B>,
         mut payload: B,
-        path: &PathV4,
+        path: &mut PathV4,
         tcp_header: usize,
         offload: bool,
     ) -> Result<Sent, SocketError> {
@@ -454,13 +454,23 @@ impl<B: PacketBuf> Egress<B> {
         };
         *headers = path.headers(total_len as u16, ident, !offload);
         // A neighbor in `lookup`'s common case (REACHABLE, in use): its
-        // address written beside the headers and the frame out here; any
-        // other through `resolve_and_send`, whose lookup does the rest
-        // (the quick check changed nothing).
+        // address in the headers already while the cache vouches for the
+        // one kept with the path, else written beside them (and kept)
+        // and the frame out here; any other through `resolve_and_send`,
+        // whose lookup does the rest (the quick checks changed nothing).
         let hop = path.hop();
         if let NextHop::Neighbor(ip) = hop {
-            if let Some(mac) = self.v4.lookup_quick(ip, port.now_ns()) {
-                headers[..6].copy_from_slice(&mac.octets()); // the destination
+            let now_ns = port.now_ns();
+            let addressed = self.v4.lookup_ticketed(ip, path.neighbor(), now_ns)
+                || match self.v4.lookup_quick_ticket(ip, now_ns) {
+                    Some((mac, ticket)) => {
+                        headers[..6].copy_from_slice(&mac.octets()); // the destination
+                        path.keep_neighbor(mac, ticket);
+                        true
+                    }
+                    None => false,
+                };
+            if addressed {
                 return transmit_addressed(&mut self.counters, port, payload);
             }
         }

@@ -23,6 +23,7 @@ use super::ethernet::{write_header, ETHERNET_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6
 use super::ip::{write_v4, write_v6, V4Header, IPV4_HEADER_LEN, IPV6_HEADER_LEN};
 use super::route::NextHop;
 use super::state::Egress;
+use crate::neighbor::QuickTicket;
 
 /// The Ethernet and IPv4 headers' length.
 pub(super) const V4_HEADERS: usize = ETHERNET_LEN + IPV4_HEADER_LEN;
@@ -38,8 +39,9 @@ pub struct PathV4 {
     stamp: u64,
     /// The route's next hop.
     hop: NextHop<Ipv4Addr>,
-    /// Ethernet (destination zero: the neighbor's, per frame) and IPv4
-    /// (total length, ID and checksum zero).
+    /// Ethernet (destination: the neighbor's of `neighbor`'s hit, else
+    /// zero; written per frame but while `neighbor` vouches for it) and
+    /// IPv4 (total length, ID and checksum zero).
     headers: [u8; V4_HEADERS],
     /// The one's-complement sum of the IPv4 header's constant 16-bit
     /// words, not folded.
@@ -47,6 +49,10 @@ pub struct PathV4 {
     /// The sum of TCP's pseudo-header but its length: source,
     /// destination and protocol ([`pseudo_header_v4`] of length zero).
     tcp_pseudo: u16,
+    /// The neighbor cache's word for the next hop's address in
+    /// `headers`, from its last quick hit (none while the hop is not a
+    /// neighbor, or before the first hit).
+    neighbor: QuickTicket,
 }
 
 impl Default for PathV4 {
@@ -57,6 +63,7 @@ impl Default for PathV4 {
             headers: [0; V4_HEADERS],
             ip_sum: 0,
             tcp_pseudo: 0,
+            neighbor: QuickTicket::default(),
         }
     }
 }
@@ -109,6 +116,22 @@ impl PathV4 {
     #[inline]
     pub(super) fn hop(&self) -> NextHop<Ipv4Addr> {
         self.hop
+    }
+
+    /// The neighbor cache's ticket for the destination address its
+    /// headers carry (see [`keep_neighbor`](Self::keep_neighbor)).
+    #[inline]
+    pub(super) fn neighbor(&self) -> &QuickTicket {
+        &self.neighbor
+    }
+
+    /// Keeps the next hop's address `mac`, with the neighbor cache's
+    /// `ticket` for it, as its frames' destination: later frames take it
+    /// with the headers while the ticket holds.
+    #[inline]
+    pub(super) fn keep_neighbor(&mut self, mac: MacAddr, ticket: QuickTicket) {
+        self.headers[..6].copy_from_slice(&mac.octets());
+        self.neighbor = ticket;
     }
 }
 
@@ -235,6 +258,7 @@ impl<B> Egress<B> {
             headers,
             ip_sum,
             tcp_pseudo: pseudo_header_v4(src, dst, IpProtocol::Tcp.raw(), 0),
+            neighbor: QuickTicket::default(),
         };
         true
     }

@@ -116,6 +116,23 @@ pub struct NeighborCache<A, B> {
     /// (its entry's address says whether it is still that neighbor's) and
     /// hashes only when it is not.
     last: u32,
+    /// Taken again by every change of an entry (its state, address,
+    /// times, `watched` and `used` flags, the slot `last`, an entry
+    /// added or removed): a [`QuickTicket`] of this version vouches for
+    /// its entry as it was. Never 0 (a ticket of nothing).
+    version: u64,
+}
+
+/// What a sender keeps of a [`NeighborCache::lookup_quick_ticket`] hit:
+/// while the cache has changed nothing since (its version) and the
+/// entry's REACHABLE time runs, [`NeighborCache::lookup_ticketed`]
+/// answers as [`lookup_quick`](NeighborCache::lookup_quick) would, hit
+/// and all, without reading the entry. [`QuickTicket::default`] vouches
+/// for nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuickTicket {
+    version: u64,
+    until_ns: u64,
 }
 
 impl<A: NeighborAddr, B> NeighborCache<A, B> {
@@ -145,6 +162,7 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
             rng: config.seed.rotate_left(17) | 1,
             counters: NeighborCounters::default(),
             last: 0,
+            version: 1,
             config,
         };
         cache.draw_reachable_time(0);
@@ -274,11 +292,60 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
         None
     }
 
+    /// [`lookup_quick`](Self::lookup_quick), its hit with a
+    /// [`QuickTicket`] for [`lookup_ticketed`](Self::lookup_ticketed).
+    #[inline(always)]
+    pub fn lookup_quick_ticket(&mut self, ip: A, now_ns: u64) -> Option<(MacAddr, QuickTicket)> {
+        let mac = self.lookup_quick(ip, now_ns)?;
+        let until_ns = self.entries[self.last as usize]
+            .as_ref()
+            .map_or(0, |e| e.reachable_until_ns);
+        let version = self.version;
+        Some((mac, QuickTicket { version, until_ns }))
+    }
+
+    /// [`lookup_quick`](Self::lookup_quick) of `ip` for a sender holding
+    /// `ticket` from an earlier hit on `ip`: `true` (a hit, counted;
+    /// the entry, unchanged, is marked used already) while the cache
+    /// changed nothing since and the entry's REACHABLE time runs, when
+    /// `lookup_quick` would hit too; else `false`, nothing changed or
+    /// counted, and the caller asks `lookup_quick`.
+    #[inline(always)]
+    pub fn lookup_ticketed(&mut self, ip: A, ticket: &QuickTicket, now_ns: u64) -> bool {
+        if ticket.version != self.version || now_ns >= ticket.until_ns {
+            return false;
+        }
+        #[cfg(any(test, debug_assertions))]
+        {
+            let e = self.entries[self.last as usize].as_ref();
+            assert!(
+                e.is_some_and(|e| e.ip == ip
+                    && e.state == NeighborState::Reachable
+                    && e.watched
+                    && e.used
+                    && e.reachable_until_ns == ticket.until_ns),
+                "a ticket of an unchanged cache vouches for a quick hit"
+            );
+        }
+        #[cfg(not(any(test, debug_assertions)))]
+        let _ = ip;
+        self.counters.hits += 1;
+        true
+    }
+
+    /// A change to an entry (or to `last`): every [`QuickTicket`] out
+    /// is void.
+    #[inline(always)]
+    fn changed(&mut self) {
+        self.version = self.version.wrapping_add(1).max(1);
+    }
+
     /// [`lookup`](Self::lookup) in every case: the last slot tried before
     /// the hash index, the entry marked used, its state moved as it
     /// says.
     #[inline(never)]
     fn lookup_full(&mut self, ip: A, now_ns: u64) -> Option<MacAddr> {
+        self.changed();
         let last = self.last;
         let slot = match self.entries.get(last as usize) {
             Some(Some(e)) if e.ip == ip => Some(last),
@@ -363,6 +430,7 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
         now_ns: u64,
         mut out: impl FnMut(Action<A, B>),
     ) -> Resolved<B> {
+        self.changed();
         let slot = match self.index.get(ip) {
             Some(slot) => slot,
             None => {
@@ -414,6 +482,7 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
         now_ns: u64,
         mut out: impl FnMut(Action<A, B>),
     ) -> Option<NeighborState> {
+        self.changed();
         let Some(slot) = self.index.get(ip) else {
             // RFC 4861 7.2.3: a solicitation with an address creates a STALE
             // entry; 7.2.5: an advertisement without an entry is dropped.
@@ -520,6 +589,7 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
     /// data, say): a known entry becomes REACHABLE for another
     /// ReachableTime (RFC 4861 §7.3.1). Returns whether there was one.
     pub fn confirm(&mut self, ip: A, now_ns: u64) -> bool {
+        self.changed();
         let Some(slot) = self.index.get(ip) else {
             return false;
         };
@@ -544,6 +614,7 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
     /// Forgets `ip`; packets held for it go to `out` as dropped
     /// ([`ResolveError::Unreachable`]). Returns whether it was known.
     pub fn forget(&mut self, ip: A, mut out: impl FnMut(Action<A, B>)) -> bool {
+        self.changed();
         match self.index.get(ip) {
             Some(slot) => {
                 self.drop_held(slot, ResolveError::Unreachable, &mut out);
@@ -571,6 +642,7 @@ impl<A: NeighborAddr, B> NeighborCache<A, B> {
     }
 
     fn expire(&mut self, slot: u32, now_ns: u64, out: &mut impl FnMut(Action<A, B>)) {
+        self.changed();
         let Some(e) = self.entries[slot as usize].as_mut() else {
             self.deadlines.clear(slot);
             return;

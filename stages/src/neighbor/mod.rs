@@ -31,7 +31,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use tpa::wire::MacAddr;
 
-pub use cache::{Neighbor, NeighborCache};
+pub use cache::{Neighbor, NeighborCache, QuickTicket};
 
 /// One second, in nanoseconds.
 const SECOND_NS: u64 = 1_000_000_000;

@@ -823,3 +823,38 @@ fn the_quick_lookup_answers_only_the_common_case_and_changes_nothing_else() {
         assert_eq!(snapshot(&c, T0), before, "{target:?}");
     }
 }
+
+#[test]
+fn a_quick_ticket_answers_as_the_quick_lookup_until_the_cache_changes() {
+    // A ticket from a quick hit is a hit, counted, while nothing changed
+    // and the entry's time runs; any change (here a confirmation, a full
+    // lookup) or the end of its time voids it, and nothing is counted.
+    let mut c = with_state(NeighborState::Reachable);
+    assert_eq!(c.lookup_quick_ticket(ip(1), T0), None, "not watched yet");
+    assert!(!c.lookup_ticketed(ip(1), &QuickTicket::default(), T0));
+    assert_eq!(c.lookup(ip(1), T0), Some(mac(1)));
+    let (m, ticket) = c.lookup_quick_ticket(ip(1), T0).unwrap();
+    assert_eq!(m, mac(1));
+    let hits = c.counters().hits;
+    assert!(c.lookup_ticketed(ip(1), &ticket, T0 + 1));
+    assert_eq!(c.counters().hits, hits + 1);
+    assert!(
+        !c.lookup_ticketed(ip(1), &ticket, T0 + 5 * S),
+        "past its time"
+    );
+    assert!(c.confirm(ip(1), T0 + 2));
+    let hits = c.counters().hits;
+    assert!(
+        !c.lookup_ticketed(ip(1), &ticket, T0 + 3),
+        "confirmed since"
+    );
+    assert_eq!(c.counters().hits, hits);
+    assert_eq!(c.lookup(ip(1), T0 + 3), Some(mac(1)));
+    let (_, ticket) = c.lookup_quick_ticket(ip(1), T0 + 4).unwrap();
+    assert!(c.lookup_ticketed(ip(1), &ticket, T0 + 4));
+    assert_eq!(c.lookup(ip(2), T0 + 4), None);
+    assert!(
+        !c.lookup_ticketed(ip(1), &ticket, T0 + 4),
+        "a full lookup since"
+    );
+}

@@ -1552,7 +1552,7 @@ mod tests {
                     path.tcp_pseudo(),
                 )?;
                 st.egress
-                    .send_tcp_v4_current(port, buf, &path, header, &caps)
+                    .send_tcp_v4_current(port, buf, &mut path, header, &caps)
             });
             assert_eq!(sent, Ok(Sent::Queued));
             straight_frames.extend(frames);
@@ -1710,7 +1710,7 @@ mod tests {
             let ports = (tuple.local.port(), tuple.remote.port());
             let (buf, header) = build_quiet_v4(port, ports, quiet.seg(), false, path.tcp_pseudo())?;
             st.egress
-                .send_tcp_v4_current(port, buf, &path, header, &caps)
+                .send_tcp_v4_current(port, buf, &mut path, header, &caps)
         });
         assert_eq!(sent, Err(SocketError::MessageTooLong));
         assert!(frames.is_empty());
