@@ -57,9 +57,48 @@ impl LocalCache {
 }
 
 /// This thread's caches.
-struct Caches(Vec<LocalCache>);
+struct Caches {
+    entries: Vec<LocalCache>,
+    /// The entry that is hot between borrows, and while borrowed the one to
+    /// heat when the borrow ends (the last one used).
+    hot: Option<usize>,
+}
 
 impl Caches {
+    /// Takes the hot cache back from [`HOT`]: its length returns to its
+    /// `Vec`, and the fast paths miss until [`heat`](Self::heat).
+    fn cool(&mut self) {
+        // Not hot (a borrow that panicked never heated): the `Vec` holds
+        // the length already.
+        if HOT.with(|h| h.id.replace(0)) == 0 {
+            return;
+        }
+        if let Some(i) = self.hot {
+            let e = &mut self.entries[i];
+            let len = e.slot.len.load(Ordering::Relaxed);
+            debug_assert!(len <= e.size);
+            // SAFETY: while hot, the fast paths kept the array's first `len`
+            // buffers initialised (a pop takes the last, a push writes the
+            // next below the capacity) and published `len` in the slot.
+            unsafe { e.bufs.set_len(len) };
+        }
+    }
+
+    /// Makes the entry used last hot.
+    fn heat(&mut self) {
+        let Some(i) = self.hot else {
+            return;
+        };
+        let e = &mut self.entries[i];
+        e.publish();
+        HOT.with(|h| {
+            h.bufs.set(e.bufs.as_mut_ptr());
+            h.size.set(e.size);
+            h.slot.set(Arc::as_ptr(&e.slot));
+            h.id.set(e.id);
+        });
+    }
+
     /// The cache for the pool at `pool`, created on first use.
     ///
     /// The cache keeps `pool` and may free the pool through it (when the
@@ -73,27 +112,26 @@ impl Caches {
     unsafe fn entry(&mut self, pool: NonNull<PoolInner>) -> &mut LocalCache {
         // SAFETY: the caller guarantees the pool is alive.
         let id = unsafe { pool.as_ref() }.id;
-        match self.0.iter().position(|e| e.id == id) {
-            Some(i) => &mut self.0[i],
+        let i = match self.entries.iter().position(|e| e.id == id) {
+            Some(i) => i,
             // SAFETY: as above.
             None => unsafe { self.create(pool) },
-        }
+        };
+        self.hot = Some(i);
+        &mut self.entries[i]
     }
 
     /// The cache for the pool with id `id`, if this thread has one.
-    /// The first entry is tried first: a thread mostly uses one pool.
-    #[inline]
     fn find(&mut self, id: u64) -> Option<&mut LocalCache> {
-        if self.0.first().is_some_and(|e| e.id == id) {
-            return self.0.first_mut();
-        }
-        self.0.iter_mut().find(|e| e.id == id)
+        self.entries.iter_mut().find(|e| e.id == id)
     }
 
+    /// Returns the new entry's index.
+    ///
     /// # Safety
     /// As for [`entry`](Self::entry).
     #[cold]
-    unsafe fn create(&mut self, pool_ptr: NonNull<PoolInner>) -> &mut LocalCache {
+    unsafe fn create(&mut self, pool_ptr: NonNull<PoolInner>) -> usize {
         self.sweep();
         // SAFETY: the caller guarantees the pool is alive; the sweep above
         // frees only pools with no buffer out, and ours has a handle or a
@@ -110,76 +148,139 @@ impl Caches {
             slots.push(Arc::clone(&slot));
         }
         let bufs = Vec::with_capacity(pool.cache_size);
-        self.0.push(LocalCache {
+        self.entries.push(LocalCache {
             id: pool.id,
             pool: pool_ptr,
             slot,
             size: bufs.capacity(),
             bufs,
         });
-        let last = self.0.len() - 1;
-        &mut self.0[last]
+        self.entries.len() - 1
     }
 
     /// Hands the cached buffers of closed pools back (so those pools can be
     /// freed) and forgets caches of pools that are gone.
     fn sweep(&mut self) {
-        for e in &mut self.0 {
+        for e in &mut self.entries {
             // SAFETY: a non-empty cache holds buffers, which keep the pool alive.
             if !e.bufs.is_empty() && unsafe { e.pool.as_ref() }.closed.load(Ordering::Acquire) {
                 e.flush_all();
             }
         }
-        self.0
+        self.hot = None;
+        self.entries
             .retain(|e| !e.bufs.is_empty() || e.slot.pool_alive.load(Ordering::Acquire));
     }
 }
 
 impl Drop for Caches {
     fn drop(&mut self) {
-        // From here on this thread reaches its caches through the key only,
-        // which answers that they are gone.
-        CACHES_AT.set(None);
-        for e in &mut self.0 {
+        // From here on the fast paths miss, and the slow ones find the key
+        // gone.
+        self.cool();
+        for e in &mut self.entries {
             e.flush_all();
         }
     }
 }
 
+/// The hot cache: the one of this thread's caches used last, reached with
+/// no borrow. Its length is its slot's `len`.
+struct Hot {
+    /// The cache's pool's id; 0 (no pool's: ids start at 1) while no cache
+    /// is hot.
+    id: Cell<u64>,
+    /// The cache's buffer array (its `Vec`'s, which never moves: a cache
+    /// never grows).
+    bufs: Cell<*mut BufPtr>,
+    /// The array's capacity.
+    size: Cell<usize>,
+    /// The cache's slot.
+    slot: Cell<*const CacheSlot>,
+}
+
+impl Hot {
+    /// A buffer of the pool with id `id` from the hot cache, if it is that
+    /// pool's and holds one.
+    #[inline]
+    fn pop(&self, id: u64) -> Option<BufPtr> {
+        if self.id.get() != id {
+            return None;
+        }
+        // SAFETY: a hot cache's entry is alive and holds its slot: entries
+        // are dropped only under a borrow of the caches, which cools first.
+        let slot = unsafe { &*self.slot.get() };
+        let n = slot.len.load(Ordering::Relaxed);
+        if n == 0 {
+            return None;
+        }
+        slot.len.store(n - 1, Ordering::Relaxed);
+        // SAFETY: the array's first `n` buffers are initialised, and the
+        // cache owns them; the last is ours now (the length says so).
+        Some(unsafe { self.bufs.get().add(n - 1).read() })
+    }
+
+    /// Puts `p`, a buffer of the pool with id `id`, in the hot cache; false
+    /// when that cache is another pool's or full.
+    #[inline]
+    fn push(&self, id: u64, p: BufPtr) -> bool {
+        if self.id.get() != id {
+            return false;
+        }
+        // SAFETY: as in `pop`.
+        let slot = unsafe { &*self.slot.get() };
+        let n = slot.len.load(Ordering::Relaxed);
+        if n == self.size.get() {
+            return false;
+        }
+        // SAFETY: `n` is below the array's capacity; the slot past the
+        // length is free to write.
+        unsafe { self.bufs.get().add(n).write(p) };
+        slot.len.store(n + 1, Ordering::Relaxed);
+        true
+    }
+}
+
 thread_local! {
-    static CACHES: RefCell<Caches> = const { RefCell::new(Caches(Vec::new())) };
-    /// This thread's `CACHES`, set by the first access through its key
-    /// (which registers its destructor) and cleared when that destructor
-    /// runs. A key without a destructor, read without a state check: the
-    /// common allocation and free reach the caches with one load.
-    static CACHES_AT: Cell<Option<NonNull<RefCell<Caches>>>> = const { Cell::new(None) };
+    static CACHES: RefCell<Caches> = const {
+        RefCell::new(Caches { entries: Vec::new(), hot: None })
+    };
+    /// No destructor and a constant start: reached with no state check.
+    static HOT: Hot = const {
+        Hot {
+            id: Cell::new(0),
+            bufs: Cell::new(core::ptr::null_mut()),
+            size: Cell::new(0),
+            slot: Cell::new(core::ptr::null()),
+        }
+    };
+}
+
+/// This thread's [`HOT`], reached with no call: a closure that does more
+/// than take the address may leave `LocalKey::with` out of line, where it
+/// reaches the key through its accessor's function pointer.
+#[inline(always)]
+fn hot() -> &'static Hot {
+    // SAFETY: `HOT` has no destructor: its storage lives as long as this
+    // thread, and a `&Hot` cannot leave the thread (`Hot` is not `Sync`).
+    HOT.with(|h| unsafe { &*core::ptr::from_ref(h) })
 }
 
 /// Runs `f` on this thread's caches, or returns `None` when they are not
-/// available (thread exiting, or re-entered).
+/// available (thread exiting, or re-entered). The hot cache is cooled for
+/// the borrow and the cache used last heated after it (not if `f` panics).
 #[inline]
 fn with_caches<R>(f: impl FnOnce(&mut Caches) -> R) -> Option<R> {
     CACHES
         .try_with(|c| {
-            CACHES_AT.set(Some(NonNull::from(c)));
-            c.try_borrow_mut().ok().map(|mut c| f(&mut c))
+            let mut c = c.try_borrow_mut().ok()?;
+            c.cool();
+            let r = f(&mut c);
+            c.heat();
+            Some(r)
         })
         .ok()
         .flatten()
-}
-
-/// [`with_caches`] for the common allocation and free: `None` also when this
-/// thread has not reached its caches through [`with_caches`] yet (the slow
-/// paths do, once).
-#[inline]
-fn with_caches_reached<R>(f: impl FnOnce(&mut Caches) -> R) -> Option<R> {
-    let at = CACHES_AT.get()?;
-    // SAFETY: `CACHES_AT` holds this thread's `CACHES` (set from its key,
-    // on this thread) until its destructor starts, and a thread-local's
-    // slot lives as long as its thread; only a shared reference is made,
-    // and the `RefCell` checks the borrow.
-    let cell = unsafe { at.as_ref() };
-    cell.try_borrow_mut().ok().map(|mut c| f(&mut c))
 }
 
 /// Allocates one buffer.
@@ -187,26 +288,16 @@ fn with_caches_reached<R>(f: impl FnOnce(&mut Caches) -> R) -> Option<R> {
 /// # Safety
 /// As for [`alloc_with`].
 ///
-/// The common case (this thread's cache holds one) is a pop and the
+/// The common case (the hot cache is this pool's and holds one) is a pop and the
 /// buffer's reset, inline; an empty or unavailable cache, a pool without
 /// caches and a failure go through [`alloc_with`], out of line.
 #[inline]
 pub(super) unsafe fn alloc_one(pool_ptr: NonNull<PoolInner>, class: AllocClass) -> Option<PoolBuf> {
     // SAFETY: the caller guarantees the pool is alive.
     let pool = unsafe { pool_ptr.as_ref() };
-    // A pool without caches has no entry in any thread: it is found
-    // nowhere and takes the slow path.
-    let popped = with_caches_reached(|c| {
-        // Found, not created: creating is the slow path's (a call here
-        // would make every allocation save registers).
-        let e = c.find(pool.id)?;
-        let p = e.bufs.pop();
-        if p.is_some() {
-            e.publish();
-        }
-        p
-    });
-    if let Some(Some(p)) = popped {
+    // A pool without caches has no entry in any thread: it is never hot
+    // and takes the slow path.
+    if let Some(p) = hot().pop(pool.id) {
         // SAFETY: `p` came off this pool's free list; we own it now.
         return Some(unsafe { PoolBuf::from_fresh(p, pool.headroom) });
     }
@@ -214,9 +305,9 @@ pub(super) unsafe fn alloc_one(pool_ptr: NonNull<PoolInner>, class: AllocClass) 
     unsafe { alloc_one_slow(pool_ptr, class) }
 }
 
-/// [`alloc_one`] when this thread's cache has nothing to give at once:
-/// refilled from the shared list, or the shared list itself, or a failure
-/// counted.
+/// [`alloc_one`] when the hot cache has nothing to give (another pool's,
+/// empty, or none): this pool's cache, refilled from the shared list, or
+/// the shared list itself, or a failure counted.
 ///
 /// # Safety
 /// As for [`alloc_with`].
@@ -329,36 +420,25 @@ fn count_failed(pool: &PoolInner, failed: u64, class: AllocClass) {
 }
 
 /// Frees one buffer into this thread's cache (or the shared list).
-#[inline]
+///
+/// Out of line: a buffer is dropped in many places, and the push inlined
+/// into each made callers too big to inline in turn.
+#[inline(never)]
 pub(super) fn free_one(p: BufPtr) {
     // SAFETY: the buffer is ours and keeps its pool alive.
     let pool = unsafe { p.0.as_ref().pool.as_ref() };
     if pool.closed.load(Ordering::Acquire) {
         return free_uncached(p);
     }
-    let pushed = with_caches_reached(|c| {
-        // Found, not created, and never spilled or grown here: those are the
-        // slow path's (a call here would make every free save registers). A
-        // pool without caches has no entry: it is found nowhere.
-        let Some(e) = c.find(pool.id) else {
-            return false;
-        };
-        // Full at its size, which is its capacity: one test, and the push
-        // below has no growth path.
-        if e.bufs.len() == e.bufs.capacity() {
-            return false;
-        }
-        e.bufs.push(p);
-        e.publish();
-        true
-    });
-    if pushed != Some(true) {
+    // Spills and entries are the slow path's (a call here would make every
+    // free save registers). A pool without caches is never hot.
+    if !hot().push(pool.id, p) {
         free_one_slow(p);
     }
 }
 
-/// [`free_one`] when this thread's cache cannot take the buffer at once
-/// (no cache yet, full, or unavailable).
+/// [`free_one`] when the hot cache cannot take the buffer (another pool's,
+/// full, or none).
 #[cold]
 #[inline(never)]
 fn free_one_slow(p: BufPtr) {
@@ -426,15 +506,17 @@ pub(super) fn flush_current(pool: &PoolInner) {
 /// Returns all of this thread's cached buffers and forgets dead pools.
 pub(super) fn flush_all_current() {
     with_caches(|c| {
-        for e in &mut c.0 {
+        for e in &mut c.entries {
             e.flush_all();
         }
-        c.0.retain(|e| e.slot.pool_alive.load(Ordering::Acquire));
+        c.hot = None;
+        c.entries
+            .retain(|e| e.slot.pool_alive.load(Ordering::Acquire));
     });
 }
 
 /// Number of cache entries this thread holds (for tests of pruning).
 #[cfg(test)]
 pub(super) fn entries_on_this_thread() -> usize {
-    with_caches(|c| c.0.len()).unwrap_or(0)
+    with_caches(|c| c.entries.len()).unwrap_or(0)
 }

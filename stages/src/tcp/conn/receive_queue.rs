@@ -67,6 +67,7 @@ impl<B: PacketBuf> ReceiveQueue<B> {
     /// Appends a payload of `len` bytes (the caller trimmed it to the
     /// window and knows its length: `buf.total_len()`, which for a chain
     /// is a walk over its segments, is not asked again).
+    #[inline]
     pub fn push(&mut self, buf: B, len: usize) {
         debug_assert_eq!(len, buf.total_len());
         if len > 0 {
