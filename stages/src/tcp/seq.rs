@@ -22,10 +22,6 @@
 use core::fmt;
 use core::ops::{Add, AddAssign, Sub, SubAssign};
 
-/// The half circle: numbers this far apart or more are not ordered
-/// (RFC 1982 §3.2: `i2 - i1 < 2^(SERIAL_BITS - 1)` with `SERIAL_BITS = 32`).
-const HALF: u32 = 1 << 31;
-
 /// A TCP sequence (or acknowledgment) number, a point on the circle of
 /// 2^32 values (RFC 9293 §3.4).
 ///
@@ -104,8 +100,9 @@ impl SeqNumber {
     /// assert!(!a.lt(a + (1 << 31))); // half a circle: not ordered
     /// ```
     pub const fn lt(self, other: SeqNumber) -> bool {
-        let ahead = other.0.wrapping_sub(self.0);
-        ahead != 0 && ahead < HALF
+        // `other` 1 to 2^31 - 1 ahead is exactly a positive signed
+        // distance: one compare of the difference's sign and zero.
+        other.distance(self) > 0
     }
 
     /// Whether this number is before or equal to `other`.
@@ -116,7 +113,8 @@ impl SeqNumber {
     /// assert!(a.le(a) && a.le(a + 1) && !a.le(a - 1));
     /// ```
     pub const fn le(self, other: SeqNumber) -> bool {
-        self.0 == other.0 || self.lt(other)
+        // Equal or 1 to 2^31 - 1 ahead: a distance of 0 to `i32::MAX`.
+        other.distance(self) >= 0
     }
 
     /// Whether this number is after `other` (`other.lt(self)`).
@@ -356,6 +354,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The half circle: numbers this far apart or more are not ordered
+    /// (RFC 1982 §3.2: `i2 - i1 < 2^(SERIAL_BITS - 1)` with `SERIAL_BITS = 32`).
+    const HALF: u32 = 1 << 31;
+
     /// The values where wrap-around bugs live: both ends of the `u32`
     /// range and both sides of the half circle.
     const BOUNDARIES: [u32; 9] = [
@@ -439,6 +441,16 @@ mod tests {
             b -= len;
             prop_assert_eq!(b, a);
             prop_assert_eq!(u32::from(a + len), base.wrapping_add(len));
+        }
+
+        /// `lt` and `le` (by the signed distance) are RFC 1982 §3.2's
+        /// rule as written: `a.lt(b)` when `b` is 1 to 2^31 - 1 ahead of
+        /// `a`, `a.le(b)` when 0 to 2^31 - 1.
+        #[test]
+        fn comparisons_are_the_serial_number_rule(x in seq_value(), d in offset()) {
+            let (a, b) = (SeqNumber::new(x), SeqNumber::new(x.wrapping_add(d)));
+            prop_assert_eq!(a.lt(b), d != 0 && d < HALF);
+            prop_assert_eq!(a.le(b), d < HALF);
         }
 
         /// Against a u64 line: two points less than 2^31 apart compare as
