@@ -326,7 +326,13 @@ impl<B: PacketBuf> SendQueue<B> {
             if self.spare.is_none() {
                 if let Ok(mut buf) = last.buf.try_unique() {
                     if buf.recycle() {
-                        self.spare = Some(buf);
+                        // Empty, as tested above. Tested again as a
+                        // branch: the compiler cannot tell that the
+                        // buffer's header writes left it empty, and an
+                        // assignment would call the drop glue.
+                        if let Some(old) = self.spare.replace(buf) {
+                            drop(old);
+                        }
                     }
                 }
             }
