@@ -60,7 +60,10 @@ impl<B: PacketBuf> Connection<B> {
     pub fn on_segment(&mut self, mut seg: SegmentIn<B>, now_ns: u64) {
         let len = seg.data_len();
         let header = CheckedHeader::of_segment(&seg, len);
-        if self.predicts(&header, seg.payload.is_some(), len) {
+        // Header prediction takes a payload only when it is not empty
+        // (as the input stage hands it: a buffer exactly when there are
+        // bytes).
+        if seg.payload.is_some() == (len > 0) && self.predicts(&header, len > 0, len) {
             let payload = seg.payload.take();
             self.on_segment_predicted(&header, payload, len, now_ns);
         } else {
@@ -83,11 +86,19 @@ impl<B: PacketBuf> Connection<B> {
     /// the counts, the trace.
     #[inline(always)]
     pub(super) fn segment_arrives<H: SegmentHeader>(&mut self, seg: &H, len: u32, now_ns: u64) {
-        self.clock_ns = self.clock_ns.max(now_ns);
-        self.stats.segs_in += 1;
+        self.segment_seen(seg, len, now_ns);
         if len > 0 {
             self.stats.data_segs_in += 1;
         }
+    }
+
+    /// [`segment_arrives`](Self::segment_arrives) but the count of data
+    /// segments, which its caller takes where it knows the segment has
+    /// data.
+    #[inline(always)]
+    pub(super) fn segment_seen<H: SegmentHeader>(&mut self, seg: &H, len: u32, now_ns: u64) {
+        self.clock_ns = self.clock_ns.max(now_ns);
+        self.stats.segs_in += 1;
         self.trace_seg_in(seg, len, now_ns);
     }
 
@@ -881,8 +892,20 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// Queues `len` in-order bytes for the application (`buf`'s length,
-    /// which the caller knows).
+    /// which the caller knows). An empty buffer queues nothing, and
+    /// still makes the connection readable.
     pub(super) fn deliver(&mut self, buf: B, len: usize) {
+        if len == 0 {
+            self.events.set_readable();
+            return;
+        }
+        self.deliver_data(buf, len);
+    }
+
+    /// [`deliver`](Self::deliver) of a payload of `len` bytes, not empty.
+    #[inline]
+    pub(super) fn deliver_data(&mut self, buf: B, len: usize) {
+        debug_assert!(len > 0);
         self.rcv_nxt += len as u32;
         self.stats.bytes_received += len as u64;
         self.unacked_bytes += len;

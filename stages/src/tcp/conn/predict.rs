@@ -176,7 +176,10 @@ impl<B: PacketBuf> Connection<B> {
         len: u32,
         now_ns: u64,
     ) {
-        self.segment_arrives(seg, len, now_ns);
+        // A payload exactly when there are bytes (as the input stage
+        // hands it, and `on_segment` lets through).
+        debug_assert_eq!(payload.is_some(), len > 0);
+        self.segment_seen(seg, len, now_ns);
         self.stats.segs_predicted += 1;
         // The peer is alive: keepalive's idle time starts again.
         self.keepalive_sent = 0;
@@ -209,7 +212,8 @@ impl<B: PacketBuf> Connection<B> {
         }
         // The text: in order, and it fits.
         if let Some(payload) = payload {
-            self.deliver(payload, len as usize);
+            self.stats.data_segs_in += 1;
+            self.deliver_data(payload, len as usize);
             self.schedule_ack(false, now_ns);
         }
         self.segment_done(now_ns);

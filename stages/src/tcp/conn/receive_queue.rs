@@ -64,16 +64,14 @@ impl<B: PacketBuf> ReceiveQueue<B> {
         self.bufs.is_empty()
     }
 
-    /// Appends a payload of `len` bytes (the caller trimmed it to the
-    /// window and knows its length: `buf.total_len()`, which for a chain
-    /// is a walk over its segments, is not asked again).
+    /// Appends a payload of `len` bytes, not empty (the caller trimmed
+    /// it to the window and knows its length: `buf.total_len()`, which
+    /// for a chain is a walk over its segments, is not asked again).
     #[inline]
     pub fn push(&mut self, buf: B, len: usize) {
-        debug_assert_eq!(len, buf.total_len());
-        if len > 0 {
-            self.bytes += len;
-            self.bufs.push_back((buf, len));
-        }
+        debug_assert!(len > 0 && len == buf.total_len());
+        self.bytes += len;
+        self.bufs.push_back((buf, len));
     }
 
     /// The oldest buffer's receive timestamp, if one is queued.
