@@ -58,6 +58,7 @@ type Front = EthernetFront<
 /// The state the ARP and NDP stages share.
 #[derive(State)]
 struct Shared {
+    #[polled]
     egress: Egress<PoolBuf>,
     events: Events,
 }

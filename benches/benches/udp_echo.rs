@@ -117,6 +117,7 @@ fn is_echo(frame: &[u8]) -> bool {
 
 #[derive(State)]
 struct EchoState {
+    #[polled]
     egress: Egress<PoolBuf>,
     sockets: UdpSockets<PoolBuf>,
     events: Events,
@@ -339,12 +340,11 @@ impl<P: Port<Buf = PoolBuf>> HandEcho<P> {
                     }
                 }
             }
-            // What the ARP and NDP stages do every iteration: announcements,
-            // the neighbor caches' timers, their next deadline.
+            // What the pipeline's polled `Egress` part does every iteration:
+            // announcements, the neighbor caches' timers, their next deadline.
             let ((egress, events), port) = cx.parts::<(Egress<PoolBuf>, Events)>();
-            egress.announce_v4(port);
-            egress.announce_v6(port);
-            let fired = egress.fire_timers_v4(port, events) + egress.fire_timers_v6(port, events);
+            egress.announce(port);
+            let fired = egress.fire_timers(port, events);
             (fired, egress.next_deadline())
         });
         black_box(runtime.flush(

@@ -1,15 +1,15 @@
 //! ARP (RFC 826): answers requests for our IPv4 addresses and keeps the
-//! IPv4 neighbor cache of the [`Egress`] part from what it hears; its
-//! timers run that cache's deadlines (retried requests, probes, held
-//! packets released or dropped) and its first poll sends the gratuitous ARP
-//! of the announce policy.
+//! IPv4 neighbor cache of the [`Egress`] part from what it hears. The
+//! cache's deadlines (retried requests, probes, held packets released or
+//! dropped) and the gratuitous ARP of the announce policy are the
+//! part's own work, which the state runs once per loop iteration (its
+//! `#[polled]` field, see [`Egress`]'s [`Polled`](tpa::state::Polled)).
 
 use core::convert::Infallible;
 
-use tpa::app::Events;
 use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, Reason, Stage, Verdict};
-use tpa::state::{Part, Parts};
+use tpa::state::{Part, PollsPart};
 use tpa::wire::arp::{ArpOperation, ArpView};
 use tpa::wire::ethernet::EthernetView;
 use tpa::wire::MacAddr;
@@ -27,12 +27,13 @@ use crate::packet::ArpFrame;
 /// it, any other ARP packet only updates a sender already known (RFC 826's
 /// merge).
 ///
-/// Its [`poll`](Stage::poll) sends the gratuitous ARP of the egress
-/// announce policy ([`Egress::announcing`]) once; its
-/// [`fire_timers`](Stage::fire_timers) runs the cache's deadlines (requests
-/// repeated, probes, held packets of a neighbor that never answered dropped
-/// with an EHOSTUNREACH event for their socket), which is why it needs the
-/// state's [`Events`] too.
+/// The gratuitous ARP of the egress announce policy
+/// ([`Egress::announcing`]) and the cache's deadlines (requests repeated,
+/// probes, held packets of a neighbor that never answered dropped with an
+/// EHOSTUNREACH event for their socket) are the [`Egress`] part's own
+/// work, run by the state: the stage requires the part marked `#[polled]`
+/// ([`PollsPart`]), so a state that would leave them undone does not
+/// compile.
 ///
 /// Verdicts: a request for us is transmitted; a reply to us is consumed;
 /// anything else for someone else is dropped `not-for-us`; ARP for other
@@ -68,7 +69,7 @@ fn request_to_reply(frame: &mut [u8], l3: usize, our_mac: MacAddr) -> Option<()>
 impl<B, S> Stage<B, S> for ArpResponder
 where
     B: PacketBuf,
-    S: Part<Egress<B>> + Parts<(Egress<B>, Events)>,
+    S: Part<Egress<B>> + PollsPart<Egress<B>>,
 {
     type In = ArpFrame<B>;
     type Out = Infallible;
@@ -132,22 +133,6 @@ where
             _ => Verdict::Drop(Reason::NOT_FOR_US),
         }
     }
-
-    fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
-        let (state, port) = cx.split();
-        Part::<Egress<B>>::part_mut(state).announce_v4(port);
-    }
-
-    fn fire_timers(&mut self, cx: &mut Cx<'_, B, S>) -> usize {
-        let ((egress, events), port) = cx.parts::<(Egress<B>, Events)>();
-        egress.fire_timers_v4(port, events)
-    }
-
-    fn next_deadline(&self, state: &S) -> Option<u64> {
-        Part::<Egress<B>>::part(state)
-            .neighbors_v4()
-            .next_deadline()
-    }
 }
 
 #[cfg(test)]
@@ -161,6 +146,7 @@ mod tests {
     use crate::testing::{frame, pool, with_state_at, BufferPool, EgressState, NOW_NS};
     use tpa::app::{Event, EventKind, SocketError, SocketId, Transport};
     use tpa::buf::PoolBuf;
+    use tpa::state::PolledState;
     use tpa::wire::arp::Arp;
     use tpa::wire::ethernet::{EtherType, Ethernet};
     use tpa::wire::ipv4::IpProtocol;
@@ -219,18 +205,22 @@ mod tests {
             })
         }
 
+        /// The state's poll at `now_ns` (the egress part's announcements).
         fn poll_at(&mut self, now_ns: u64) -> Vec<PoolBuf> {
-            let stage = &mut self.stage;
-            with_state_at(now_ns, &mut self.state, |cx| stage.poll(cx)).1
+            with_state_at(now_ns, &mut self.state, PolledState::poll).1
         }
 
-        /// Runs the timers due at `now_ns` when the stage says they are.
+        /// Runs the timers due at `now_ns` when the state says they are.
         fn timers_at(&mut self, now_ns: u64) -> Vec<PoolBuf> {
-            let due = Stage::<PoolBuf, EgressState>::next_deadline(&self.stage, &self.state);
-            let stage = &mut self.stage;
-            let (fired, sent) = with_state_at(now_ns, &mut self.state, |cx| stage.fire_timers(cx));
+            let due = self.deadline();
+            let (fired, sent) = with_state_at(now_ns, &mut self.state, PolledState::fire_timers);
             assert_eq!(fired > 0, due.is_some_and(|at| at <= now_ns));
             sent
+        }
+
+        /// When the state next needs its timers run.
+        fn deadline(&self) -> Option<u64> {
+            PolledState::<PoolBuf>::next_deadline(&self.state)
         }
 
         /// Sends an 8-byte UDP datagram from `owner` to `dst`.
@@ -357,10 +347,7 @@ mod tests {
             Some((NeighborState::Reachable, Some(THEM_MAC)))
         );
         assert_eq!(f.state.egress.counters().released, 1);
-        assert_eq!(
-            Stage::<PoolBuf, EgressState>::next_deadline(&f.stage, &f.state),
-            None
-        );
+        assert_eq!(f.deadline(), None);
         drop(sent);
         pool().assert_whole();
     }
@@ -392,10 +379,7 @@ mod tests {
                 kind: EventKind::Error(SocketError::HostUnreachable)
             })
         );
-        assert_eq!(
-            Stage::<PoolBuf, EgressState>::next_deadline(&f.stage, &f.state),
-            None
-        );
+        assert_eq!(f.deadline(), None);
         pool().assert_whole();
     }
 

@@ -1,15 +1,15 @@
 //! Neighbor discovery (RFC 4861): answers neighbor solicitations for our
 //! IPv6 addresses and keeps the IPv6 neighbor cache of the [`Egress`] part
-//! from solicitations and advertisements; its timers run that cache's
-//! deadlines and its first poll sends the unsolicited advertisements of the
-//! announce policy.
+//! from solicitations and advertisements. The cache's deadlines and the
+//! unsolicited advertisements of the announce policy are the part's own
+//! work, which the state runs once per loop iteration (its `#[polled]`
+//! field, see [`Egress`]'s [`Polled`](tpa::state::Polled)).
 
 use std::net::Ipv6Addr;
 
-use tpa::app::Events;
 use tpa::buf::PacketBuf;
 use tpa::stage::{Cx, PortCx, Reason, Stage, Verdict};
-use tpa::state::{Part, Parts};
+use tpa::state::{Part, PollsPart};
 use tpa::wire::ethernet::EthernetView;
 use tpa::wire::icmpv6::{
     Icmpv6Type, NdpOption, NdpOptionWriter, NdpOptions, NeighborAdvertisement,
@@ -41,10 +41,11 @@ const ADVERTISEMENT_LEN: usize = NeighborAdvertisement::LEN + 8;
 /// override flag decides whether a different address replaces the cached
 /// one) and is consumed.
 ///
-/// Its [`poll`](Stage::poll) sends the unsolicited advertisements of the
-/// egress announce policy ([`Egress::announcing`]) once; its
-/// [`fire_timers`](Stage::fire_timers) runs the cache's deadlines, as the
-/// [`ArpResponder`](crate::arp::ArpResponder)'s does for IPv4.
+/// The unsolicited advertisements of the egress announce policy
+/// ([`Egress::announcing`]) and the cache's deadlines are the [`Egress`]
+/// part's own work, run by the state, as for the
+/// [`ArpResponder`](crate::arp::ArpResponder): the stage requires the part
+/// marked `#[polled]` ([`PollsPart`]).
 ///
 /// Drops: `malformed` (hop limit not 255, nonzero code, bad options, a
 /// source link-layer option in a probe, a multicast target, a solicited
@@ -207,7 +208,7 @@ impl NdpResponder {
 impl<B, S> Stage<B, S> for NdpResponder
 where
     B: PacketBuf,
-    S: Part<Egress<B>> + Parts<(Egress<B>, Events)>,
+    S: Part<Egress<B>> + PollsPart<Egress<B>>,
 {
     type In = Ipv6Packet<B>;
     type Out = Ipv6Packet<B>;
@@ -244,22 +245,6 @@ where
             Err(reason) => Verdict::Drop(reason),
         }
     }
-
-    fn poll(&mut self, cx: &mut Cx<'_, B, S>) {
-        let (state, port) = cx.split();
-        Part::<Egress<B>>::part_mut(state).announce_v6(port);
-    }
-
-    fn fire_timers(&mut self, cx: &mut Cx<'_, B, S>) -> usize {
-        let ((egress, events), port) = cx.parts::<(Egress<B>, Events)>();
-        egress.fire_timers_v6(port, events)
-    }
-
-    fn next_deadline(&self, state: &S) -> Option<u64> {
-        Part::<Egress<B>>::part(state)
-            .neighbors_v6()
-            .next_deadline()
-    }
 }
 
 #[cfg(test)]
@@ -271,6 +256,7 @@ mod tests {
     use crate::testing::{frame, pool, with_state_at, BufferPool, EgressState, NOW_NS};
     use etherparse::PacketBuilder;
     use tpa::buf::PoolBuf;
+    use tpa::state::PolledState;
     use tpa::wire::icmpv6::solicited_node;
 
     const US_MAC: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 1];
@@ -307,14 +293,14 @@ mod tests {
                 .map(|n| (n.state, n.mac))
         }
 
+        /// The state's poll at `now_ns` (the egress part's announcements).
         fn poll_at(&mut self, now_ns: u64) -> Vec<PoolBuf> {
-            let stage = &mut self.stage;
-            with_state_at(now_ns, &mut self.state, |cx| stage.poll(cx)).1
+            with_state_at(now_ns, &mut self.state, PolledState::poll).1
         }
 
+        /// The state's timers at `now_ns` (the egress part's caches).
         fn timers_at(&mut self, now_ns: u64) -> Vec<PoolBuf> {
-            let stage = &mut self.stage;
-            with_state_at(now_ns, &mut self.state, |cx| stage.fire_timers(cx)).1
+            with_state_at(now_ns, &mut self.state, PolledState::fire_timers).1
         }
 
         /// Sends an 8-byte UDP datagram to `dst` from our address.

@@ -146,6 +146,7 @@ pub fn with_state_on<S, R>(
 #[derive(tpa::state::State)]
 pub struct EgressState {
     /// The output path.
+    #[polled]
     pub egress: crate::egress::Egress<PoolBuf>,
     /// Events raised for sockets.
     pub events: tpa::app::Events,

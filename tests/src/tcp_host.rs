@@ -43,6 +43,7 @@ pub type B = PoolBuf;
 #[derive(State)]
 pub struct HostState {
     /// Routes and neighbors.
+    #[polled]
     pub egress: Egress<B>,
     /// The TCP sockets.
     #[polled]

@@ -61,6 +61,7 @@ fn iface() -> Interface {
 /// The pipeline's shared tables.
 #[derive(State)]
 struct EchoState {
+    #[polled]
     egress: Egress<B>,
     sockets: UdpSockets<B>,
     events: Events,

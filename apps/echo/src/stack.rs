@@ -101,6 +101,7 @@ pub type EchoFront<B> = EthernetFront<B, Counted<ArpResponder>, Ipv4Branch<B>, I
 #[derive(State)]
 pub struct EchoState<B: PacketBuf> {
     /// IP output, neighbor resolution, Ethernet.
+    #[polled]
     pub egress: Egress<B>,
     /// The UDP socket table.
     pub sockets: UdpSockets<B>,

@@ -7,8 +7,9 @@
 //! ```
 //!
 //! The ARP and NDP responders share the pipeline state's [`Egress`] part:
-//! the interface they answer for, the neighbor caches they learn into and
-//! whose timers they run, and the announce policy.
+//! the interface they answer for and the neighbor caches they learn into.
+//! The caches' timers and the announce policy are the part's own work,
+//! once per loop iteration (its field is marked `#[polled]`).
 //!
 //! The ACL runs only when rules are given ([`Responder::with_acl`]); frames
 //! it denies are dropped and counted under the `acl` stage's reason `acl`.
@@ -58,7 +59,9 @@ pub type ResponderFront<B> = EthernetFront<B, Counted<ArpResponder>, Ipv4Branch<
 /// reach an application here: the responder has no sockets).
 #[derive(State)]
 pub struct ResponderState<B> {
-    /// The output path the ARP and NDP stages share.
+    /// The output path the ARP and NDP stages share; its neighbor timers
+    /// and announcements run once per loop iteration.
+    #[polled]
     pub egress: Egress<B>,
     /// Socket events (unused without sockets, but the neighbor timers'
     /// home for them).

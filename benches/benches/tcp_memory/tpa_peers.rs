@@ -71,6 +71,7 @@ const GATHER: usize = 4;
 /// A host's shared tables.
 #[derive(State)]
 struct HostState {
+    #[polled]
     egress: Egress<B>,
     #[polled]
     sockets: TcpSockets<B>,

@@ -49,6 +49,7 @@ const BATCH: usize = 512;
 
 #[derive(State)]
 struct HostState {
+    #[polled]
     egress: Egress<B>,
     #[polled]
     sockets: TcpSockets<B>,

@@ -10,7 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use tpa::app::{Event, EventKind, Events, SocketError};
 use tpa::buf::PacketBuf;
 use tpa::port::SharedHost;
-use tpa::stage::PortCx;
+use tpa::stage::{Cx, PortCx};
+use tpa::state::{Part, Parts, Polled};
 use tpa::wire::MacAddr;
 
 use super::ethernet::set_destination;
@@ -387,53 +388,85 @@ impl<B: PacketBuf> Egress<B> {
         fired
     }
 
-    /// Sends a gratuitous ARP for each of our IPv4 addresses if the
-    /// announce policy asks for one and it was not sent yet; returns how
-    /// many were sent.
-    /// The check is inlined into every loop iteration's poll; the sending,
-    /// once per policy change, is not.
+    /// Runs both caches' due timers ([`fire_timers_v4`](Self::fire_timers_v4)
+    /// and [`fire_timers_v6`](Self::fire_timers_v6)); returns how many
+    /// actions that was.
     #[inline]
-    pub fn announce_v4(&mut self, port: &mut PortCx<'_, B>) -> usize {
-        if !std::mem::take(&mut self.announce_v4) {
+    pub fn fire_timers(&mut self, port: &mut PortCx<'_, B>, events: &mut Events) -> usize {
+        self.fire_timers_v4(port, events) + self.fire_timers_v6(port, events)
+    }
+
+    /// Sends the announcements of the announce policy
+    /// ([`announcing`](Self::announcing)) not sent yet: a gratuitous ARP for
+    /// each of our IPv4 addresses and an unsolicited neighbor advertisement
+    /// for each IPv6 one. Returns how many were sent.
+    ///
+    /// The flags are read before they are cleared, inline in every loop
+    /// iteration (no store while nothing is pending); the sending, once
+    /// per policy change, is out of line.
+    #[inline]
+    pub fn announce(&mut self, port: &mut PortCx<'_, B>) -> usize {
+        if !(self.announce_v4 || self.announce_v6) {
             return 0;
         }
-        self.send_announcements_v4(port)
+        self.send_announcements(port)
     }
 
     #[cold]
     #[inline(never)]
-    fn send_announcements_v4(&mut self, port: &mut PortCx<'_, B>) -> usize {
-        let addrs = self.iface.ipv4.iter().map(|c| c.addr);
-        announce_each(
-            port,
-            &mut self.counters,
-            self.iface.mac,
-            addrs,
-            gratuitous_arp,
-        )
-    }
-
-    /// Sends an unsolicited neighbor advertisement for each of our IPv6
-    /// addresses, as [`announce_v4`](Self::announce_v4) does for IPv4.
-    #[inline]
-    pub fn announce_v6(&mut self, port: &mut PortCx<'_, B>) -> usize {
-        if !std::mem::take(&mut self.announce_v6) {
-            return 0;
+    fn send_announcements(&mut self, port: &mut PortCx<'_, B>) -> usize {
+        let mut sent = 0;
+        if std::mem::take(&mut self.announce_v4) {
+            let addrs = self.iface.ipv4.iter().map(|c| c.addr);
+            sent += announce_each(
+                port,
+                &mut self.counters,
+                self.iface.mac,
+                addrs,
+                gratuitous_arp,
+            );
         }
-        self.send_announcements_v6(port)
+        if std::mem::take(&mut self.announce_v6) {
+            let addrs = self.iface.ipv6.iter().map(|c| c.addr);
+            sent += announce_each(
+                port,
+                &mut self.counters,
+                self.iface.mac,
+                addrs,
+                unsolicited_advertisement,
+            );
+        }
+        sent
+    }
+}
+
+/// The neighbor caches' work once per loop iteration, run by the state
+/// (the part's field marked `#[polled]`), whatever the number of stages
+/// that share the part (the [`ArpResponder`](crate::arp::ArpResponder) and
+/// the [`NdpResponder`](crate::ndp::NdpResponder) both learn into it, and
+/// require the mark): the announcements of the announce policy, then both
+/// caches' due timers and their earliest deadline. An IPv6 cache nothing
+/// was sent to stays empty, and its timers cost a compare.
+impl<B, S> Polled<B, S> for Egress<B>
+where
+    B: PacketBuf,
+    S: Part<Egress<B>> + Parts<(Egress<B>, Events)>,
+{
+    #[inline]
+    fn poll(cx: &mut Cx<'_, B, S>) {
+        let (state, port) = cx.split();
+        Part::<Egress<B>>::part_mut(state).announce(port);
     }
 
-    #[cold]
-    #[inline(never)]
-    fn send_announcements_v6(&mut self, port: &mut PortCx<'_, B>) -> usize {
-        let addrs = self.iface.ipv6.iter().map(|c| c.addr);
-        announce_each(
-            port,
-            &mut self.counters,
-            self.iface.mac,
-            addrs,
-            unsolicited_advertisement,
-        )
+    #[inline]
+    fn fire_timers(cx: &mut Cx<'_, B, S>) -> usize {
+        let ((egress, events), port) = cx.parts::<(Egress<B>, Events)>();
+        egress.fire_timers(port, events)
+    }
+
+    #[inline]
+    fn next_deadline(state: &S) -> Option<u64> {
+        Part::<Egress<B>>::part(state).next_deadline()
     }
 }
 

@@ -141,8 +141,11 @@ impl fmt::Display for EgressCounters {
 ///
 /// [`send_ip`](super::send_ip) uses it to send; the ARP and NDP stages
 /// ([`ArpResponder`](crate::arp::ArpResponder),
-/// [`NdpResponder`](crate::ndp::NdpResponder)) learn into its caches,
-/// answer for its addresses and run its caches' timers.
+/// [`NdpResponder`](crate::ndp::NdpResponder)) learn into its caches and
+/// answer for its addresses. Its announcements and its caches' timers are
+/// its own work once per loop iteration ([`Polled`](tpa::state::Polled)):
+/// the state's field is marked `#[polled]`, which the ARP and NDP stages
+/// require.
 ///
 /// ```
 /// use tpa::buf::PoolBuf;
@@ -235,10 +238,10 @@ impl<B> Egress<B> {
     }
 
     /// Announces our addresses when the worker starts, when `on`: a
-    /// gratuitous ARP per IPv4 address (sent by the ARP stage's first poll)
-    /// and an unsolicited neighbor advertisement per IPv6 address (the NDP
-    /// stage's), so that neighbors learn or correct our MAC address before
-    /// we speak. The policy of a port whose addresses are its own; a port
+    /// gratuitous ARP per IPv4 address and an unsolicited neighbor
+    /// advertisement per IPv6 address, sent by the part's first poll (its
+    /// `#[polled]` field's, see [`announce`](Self::announce)), so that
+    /// neighbors learn or correct our MAC address before we speak. The policy of a port whose addresses are its own; a port
     /// that shares the host's addresses leaves ARP/ND to the kernel and
     /// keeps it off (the default).
     pub fn announcing(mut self, on: bool) -> Self {
@@ -247,7 +250,7 @@ impl<B> Egress<B> {
     }
 
     /// Sets the announcement policy (see [`announcing`](Self::announcing));
-    /// `true` announces again at the stages' next poll.
+    /// `true` announces again at the part's next poll.
     pub fn set_announcing(&mut self, on: bool) {
         self.announce_v4 = on;
         self.announce_v6 = on;

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use tpa::app::{Event, EventKind, SocketError, SocketId, Transport};
+use tpa::app::{Event, EventKind, Events, SocketError, SocketId, Transport};
 use tpa::buf::{L4Protocol, PacketBuf, PoolBuf};
 use tpa::pipeline::{NoHost, Runtime};
 use tpa::port::memory::{MemoryPort, MemoryWire, WireConfig};
@@ -142,14 +142,19 @@ impl<P: Port<Buf = PoolBuf>> Rig<P> {
         self.at(NOW_NS, |cx, _, _| send_ip(cx, udp, ip))
     }
 
-    /// Both stages' timers at `now_ns`, if the stages say any is due.
+    /// Both caches' timers at `now_ns`, if the caches say any is due.
     fn timers(&mut self, now_ns: u64) -> Vec<PoolBuf> {
+        let egress = &self.state.egress;
         let due = [
-            Stage::<PoolBuf, EgressState>::next_deadline(&self.arp, &self.state),
-            Stage::<PoolBuf, EgressState>::next_deadline(&self.ndp, &self.state),
+            egress.neighbors_v4().next_deadline(),
+            egress.neighbors_v6().next_deadline(),
         ];
-        let ((v4, v6), sent) = self.at(now_ns, |cx, arp, ndp| {
-            (arp.fire_timers(cx), ndp.fire_timers(cx))
+        let ((v4, v6), sent) = self.at(now_ns, |cx, _, _| {
+            let ((egress, events), port) = cx.parts::<(Egress<PoolBuf>, Events)>();
+            (
+                egress.fire_timers_v4(port, events),
+                egress.fire_timers_v6(port, events),
+            )
         });
         assert_eq!(v4 > 0, due[0].is_some_and(|at| at <= now_ns), "ARP timers");
         assert_eq!(v6 > 0, due[1].is_some_and(|at| at <= now_ns), "NDP timers");

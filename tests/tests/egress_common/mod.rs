@@ -26,6 +26,7 @@ use tpa_stages::packet::{Ipv4Packet, Ipv6Packet};
 #[derive(State)]
 pub struct Net<B> {
     /// The output path.
+    #[polled]
     pub egress: Egress<B>,
     /// Events for the application.
     pub events: Events,

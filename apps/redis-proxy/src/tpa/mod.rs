@@ -233,6 +233,7 @@ pub type ProxyFront<B> = TcpFront<B>;
 #[derive(State)]
 pub struct ProxyState<B: PacketBuf> {
     /// IP output, neighbor resolution, Ethernet.
+    #[polled]
     pub egress: Egress<B>,
     /// The TCP socket table.
     #[polled]

@@ -267,6 +267,7 @@ pub type TperfFront<B> = TcpFront<B>;
 #[derive(State)]
 pub struct TperfState<B: PacketBuf> {
     /// IP output, neighbor resolution, Ethernet.
+    #[polled]
     pub egress: Egress<B>,
     /// The TCP socket table.
     #[polled]
