@@ -58,18 +58,20 @@ impl<P, T: TransportProtocol> core::fmt::Debug for ProtocolSplit<P, T> {
 /// Byte offset of the protocol field in an IPv4 header.
 const V4_PROTOCOL: usize = 9;
 
-/// Whether `l3` (a checked IPv4 header) carries `protocol`: IP input
+/// Whether `p` (its IPv4 header checked) carries `protocol`: IP input
 /// checked the header, so its protocol byte is read without parsing the
-/// header again (a header too short to hold one carries nothing).
+/// header again, at its offset in the frame (one bound check, not the
+/// network layer's slice and then the byte; a header too short to hold
+/// one carries nothing).
 #[inline]
-fn v4_carries(l3: &[u8], protocol: IpProtocol) -> bool {
+fn v4_carries<B: PacketBuf>(p: &Ipv4Packet<B>, protocol: IpProtocol) -> bool {
+    let byte = p.buf().data().get(p.l3_offset() + V4_PROTOCOL).copied();
     debug_assert_eq!(
-        l3.get(V4_PROTOCOL).map(|&b| IpProtocol::from(b)),
-        Ipv4View::new(l3).ok().map(|ip| ip.protocol()),
+        byte.map(IpProtocol::from),
+        Ipv4View::new(p.l3()).ok().map(|ip| ip.protocol()),
         "an Ipv4Packet's header is whole"
     );
-    l3.get(V4_PROTOCOL)
-        .is_some_and(|&b| IpProtocol::from(b) == protocol)
+    byte.is_some_and(|b| IpProtocol::from(b) == protocol)
 }
 
 /// Whether `l3` (a checked IPv6 header without extension headers) carries
@@ -85,7 +87,7 @@ impl<B: PacketBuf, S, T: TransportProtocol> Stage<B, S> for ProtocolSplit<Ipv4Pa
 
     #[inline]
     fn process(&mut self, p: Ipv4Packet<B>, _cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
-        if v4_carries(p.l3(), T::PROTOCOL) {
+        if v4_carries(&p, T::PROTOCOL) {
             Verdict::Pass(Fork::Right(T::wrap(p.into_buf())))
         } else {
             Verdict::Pass(Fork::Left(p))
@@ -118,7 +120,7 @@ impl<B: PacketBuf, S, T: TransportProtocol> Stage<B, S> for ProtocolSplit<Ipv6Pa
 pub fn from_ipv4<T: TransportProtocol, B: PacketBuf>(
     packet: Ipv4Packet<B>,
 ) -> Result<T::Packet<B>, Rejected<B>> {
-    if v4_carries(packet.l3(), T::PROTOCOL) {
+    if v4_carries(&packet, T::PROTOCOL) {
         return Ok(T::wrap(packet.into_buf()));
     }
     let kind = PacketErrorKind::Unsupported { field: "protocol" };
