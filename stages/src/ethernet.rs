@@ -143,6 +143,11 @@ impl<B: PacketBuf, S> Stage<B, S> for EthernetClassify {
     type Out = EthernetFork<B>;
     const ROUTES_IN_ARMS: bool = true;
 
+    #[inline(always)]
+    fn prefetch(&self, frame: &B) {
+        frame.prefetch();
+    }
+
     #[inline]
     fn process(&mut self, frame: B, cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
         self.process_then(frame, cx, |verdict, _| verdict)

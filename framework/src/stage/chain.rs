@@ -25,6 +25,11 @@ macro_rules! chain {
                 verdict
             }
 
+            #[inline(always)]
+            fn prefetch(&self, input: &Self::In) {
+                self.$fi.prefetch(input);
+            }
+
             /// The burst goes to the first stage's `process_burst`; what it
             /// passes on runs through the others one packet at a time.
             #[inline(always)]

@@ -93,11 +93,17 @@ where
         )
     }
 
+    #[inline(always)]
+    fn prefetch(&self, input: &C::In) {
+        self.classify.prefetch(input);
+    }
+
     /// The burst goes to the classifier's `process_burst`; each packet then
     /// takes its arm. A classifier that
     /// [routes in its arms](Stage::ROUTES_IN_ARMS) is called packet by
-    /// packet instead, each packet going straight down its arm, and `next`
-    /// takes the arm's verdict once, after them.
+    /// packet instead, each packet going straight down its arm after the
+    /// classifier's [`prefetch`](Stage::prefetch) of the one that follows
+    /// it, and `next` takes the arm's verdict once, after them.
     #[inline(always)]
     fn process_burst<const N: usize>(
         &mut self,
@@ -106,7 +112,13 @@ where
         mut next: impl FnMut(Verdict<L::Out, B>, &mut Cx<'_, B, S>),
     ) {
         if C::ROUTES_IN_ARMS {
-            for input in burst.drain() {
+            let mut packets = burst.drain();
+            let mut ahead = packets.next();
+            while let Some(input) = ahead.take() {
+                ahead = packets.next();
+                if let Some(after) = &ahead {
+                    self.classify.prefetch(after);
+                }
                 let verdict = self.process(input, cx);
                 next(verdict, cx);
             }

@@ -120,11 +120,21 @@ pub trait Stage<B: PacketBuf, S = ()> {
         then(verdict, cx)
     }
 
+    /// Starts loading what [`process`](Stage::process) of `input` reads
+    /// first, ahead of its turn: a burst's loop calls it for the next
+    /// packet before it processes the current one (what a DPDK loop does
+    /// with `rte_prefetch0`). A hint with no effect on the outcome; the
+    /// default does nothing.
+    #[inline(always)]
+    fn prefetch(&self, input: &Self::In) {
+        let _ = input;
+    }
+
     /// Handles a burst, handing each verdict to `next` in order, exactly one
     /// verdict per input (the pipeline derives its pass counts from that).
-    /// The default calls [`process`](Stage::process) for each packet;
-    /// override it where seeing the whole burst first pays (prefetching,
-    /// batched lookups). The pipeline calls it for its first stage, which
+    /// The default calls [`process`](Stage::process) for each packet, after
+    /// [`prefetch`](Stage::prefetch) of the one that follows it; override
+    /// it where seeing the whole burst first pays (batched lookups). The pipeline calls it for its first stage, which
     /// receives the whole RX burst; the combinators (chains, `Demux`,
     /// `Counted`) hand the burst on to their first stage in turn (a
     /// [`Demux`] whose classifier is [`ROUTES_IN_ARMS`](Stage::ROUTES_IN_ARMS)
@@ -136,7 +146,13 @@ pub trait Stage<B: PacketBuf, S = ()> {
         cx: &mut Cx<'_, B, S>,
         mut next: impl FnMut(Verdict<Self::Out, B>, &mut Cx<'_, B, S>),
     ) {
-        for input in burst.drain() {
+        let mut packets = burst.drain();
+        let mut ahead = packets.next();
+        while let Some(input) = ahead.take() {
+            ahead = packets.next();
+            if let Some(after) = &ahead {
+                self.prefetch(after);
+            }
             let verdict = self.process(input, cx);
             next(verdict, cx);
         }
