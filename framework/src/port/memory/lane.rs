@@ -12,28 +12,72 @@
 //! Everything else takes the lock, and a lock holder that may touch the
 //! rings first stops the plain path ([`Lane::lock`]), so that it sees a
 //! quiescent lane and is the rings' only producer and consumer; when it
-//! lets go, the lane is plain again if its state says so. The hand-over is
-//! Dekker's: a port raises its busy flag and then reads `plain`; a lock
-//! holder clears `plain` and then reads both busy flags, waiting until they
-//! are down. All four are SeqCst, so in their single total order at least
-//! one side sees the other's write: either the port sees `plain` off and
-//! goes to the lock (lowering its flag first, so that the lock holder's
-//! wait ends), or the lock holder sees the flag up and waits for its
-//! Release store of "down", which orders the port's ring accesses before
-//! its own. The other way, the lock holder's ring accesses come before its
-//! SeqCst store of `plain` on, which a port's load synchronizes with.
+//! lets go, the lane is plain again if its state says so.
 //!
-//! A busy flag also gives its port's role to one holder at a time: raising
-//! it is a swap, and a port that finds it already up (another thread in
-//! the same role) takes the lock instead.
+//! ## The hand-over
+//!
+//! It is Dekker's, on three atomics: `plain` (open or closed, written only
+//! by lock holders) and the two ports' busy flags (each written only by
+//! its port). A port on the plain path
+//!
+//! 1. reads `plain` (a hint: closed, it goes to the lock at once);
+//! 2. raises its busy flag (a store);
+//! 3. fences: the store before the load of 4 ([`Barrier`]);
+//! 4. reads `plain` again (Acquire): closed, it lowers its flag and goes
+//!    to the lock; open, it uses the ring;
+//! 5. lowers its flag with a Release store after its last ring access.
+//!
+//! A lock holder that finds `plain` open (under the lock, exact)
+//!
+//! 1. stores `plain` closed;
+//! 2. fences: the store before the loads of 3 ([`Barrier`]);
+//! 3. reads both busy flags (Acquire) until both are down;
+//! 4. uses the rings, and when it lets go, stores `plain` open again (if
+//!    the lane is plain) with a Release store after its last ring access.
+//!
+//! Why a port that read `plain` open in its step 4 cannot use the ring
+//! while a lock holder does: both sides store and then, after their
+//! fence, load the other's location, so at least one sees the other's
+//! store. If the lock holder's step 3 sees the port's flag up, it waits
+//! for the port's step 5, whose Release store its Acquire load reads: the
+//! port's ring accesses happen before its own. If the port's step 4 sees
+//! `plain` closed, it does not use the ring. The fences make "at least one
+//! sees the other": with [`Barrier::Symmetric`] both stores and loads are
+//! SeqCst (a SeqCst store is a full fence on x86: an `xchg`), so in
+//! their single total order one store comes first and the other side's
+//! later load sees it; with [`Barrier::Asymmetric`] the port's fence is a
+//! compiler fence only (its store and load stay in program order, but the
+//! CPU may let the load pass the store), and the lock holder's fence is
+//! [`membarrier::heavy`], which cuts every running thread's program order
+//! with a full barrier during the call: the port's flag store came before
+//! that barrier (visible to the lock holder's loads after the call), or
+//! its load of `plain` comes after it (and sees the closing store, made
+//! before the call). The other way round, a port that reads `plain` open
+//! again reads the Release store of the lock holder that reopened it, so
+//! that holder's ring accesses happen before the port's.
+//!
+//! A busy flag has one writer: the port's role has one holder at a time.
+//! A plain lane has one queue, whose one port per end is handed out once
+//! by [`MemoryWire::port`](super::MemoryWire::port) and crosses the lane
+//! only through `&mut self` (`tx_burst`, `rx_burst`); a port dropped and
+//! made again on another thread is ordered by the wire's `taken` mutex.
+//! Debug builds check that a flag is down when its port raises it.
+//!
+//! The port's side, steps 1 to 5, costs no atomic read-modify-write and
+//! no fence with [`Barrier::Asymmetric`]: plain loads and stores. The lock
+//! holder pays a system call (and an interrupt of each CPU running one of
+//! the process's threads) each time it closes an open lane: on an
+//! impairment or partition change, a `clear`, or a port's locked burst
+//! racing a reopening. [`Lane::stats`] does not close it.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::atomic::{self, AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{self, AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
 
 use arrayvec::ArrayVec;
 
 use super::impair::{Corruption, Impairment};
+use super::membarrier::{self, Barrier};
 use super::ring::Ring;
 use super::rng::Rng;
 use super::rss;
@@ -78,12 +122,21 @@ fn fresh_meta(b: &mut PoolBuf, queue: u16, now: u64, rss: bool) {
 }
 
 /// Adds `n` to a counter that has one writer at a time (a plain load and
-/// store, no read-modify-write).
+/// store, no read-modify-write). The store is Release, so that a reader's
+/// Acquire load of it sees what the writer did before (see
+/// [`Lane::stats`]).
 #[inline(always)]
 fn add(counter: &AtomicU64, n: usize) {
     let v = counter.load(atomic::Ordering::Relaxed);
-    counter.store(v + n as u64, atomic::Ordering::Relaxed);
+    counter.store(v + n as u64, atomic::Ordering::Release);
 }
+
+/// `Lane::plain`: the plain path is closed.
+const CLOSED: u8 = 0;
+/// `Lane::plain`: open, on [`Barrier::Asymmetric`].
+const OPEN_ASYMMETRIC: u8 = 1;
+/// `Lane::plain`: open, on [`Barrier::Symmetric`].
+const OPEN_SYMMETRIC: u8 = 2;
 
 /// Most bits a corrupted packet has flipped.
 const MAX_CORRUPT_BITS: usize = 64;
@@ -141,9 +194,14 @@ pub(super) struct Lane {
     max_frame: usize,
     /// The wire computes RSS hashes.
     rss: bool,
-    /// The plain path is open: one queue, transparent, nothing in flight or
-    /// held back. Written only by lock holders.
-    plain: AtomicBool,
+    /// Whether the plain path is open (one queue, transparent, nothing in
+    /// flight or held back), and on which barrier: [`CLOSED`] or `open`.
+    /// Written only by lock holders.
+    plain: AtomicU8,
+    /// What `plain` holds when open: [`OPEN_ASYMMETRIC`] or
+    /// [`OPEN_SYMMETRIC`], the wire's [`Barrier`], so that a port reads its
+    /// barrier in the same load as the mode.
+    open: u8,
     /// The sending port is on the plain path.
     tx_busy: AtomicBool,
     /// The receiving port is on the plain path.
@@ -197,16 +255,23 @@ struct LaneState {
 struct Busy<'a>(&'a AtomicBool);
 
 impl<'a> Busy<'a> {
-    /// Raises `flag` and checks that the plain path is open: `None` if
-    /// another holder has the flag up, or if the path is closed (the flag
+    /// Raises `flag` (steps 2 to 4 of the module's comment) on the barrier
+    /// of `open`, the value the port read in `plain` (step 1), and checks
+    /// that the plain path is still open: `None` if it is closed (the flag
     /// lowered again).
     #[inline(always)]
-    fn raise(flag: &'a AtomicBool, plain: &AtomicBool) -> Option<Busy<'a>> {
-        if flag.swap(true, atomic::Ordering::SeqCst) {
-            return None;
+    fn raise(flag: &'a AtomicBool, plain: &AtomicU8, open: u8) -> Option<Busy<'a>> {
+        // One holder per flag (see the module's comment).
+        debug_assert!(!flag.load(atomic::Ordering::Relaxed));
+        if open == OPEN_SYMMETRIC {
+            flag.store(true, atomic::Ordering::SeqCst);
+        } else {
+            flag.store(true, atomic::Ordering::Relaxed);
+            // The lock holder's `membarrier::heavy` is the other half.
+            atomic::compiler_fence(atomic::Ordering::SeqCst);
         }
         let busy = Busy(flag);
-        plain.load(atomic::Ordering::SeqCst).then_some(busy)
+        (plain.load(atomic::Ordering::SeqCst) != CLOSED).then_some(busy)
     }
 }
 
@@ -236,7 +301,8 @@ impl Drop for Held<'_> {
         );
         // Last: the ring accesses above come before it (see the module's
         // comment); the lock goes after.
-        lane.plain.store(st.is_plain(), atomic::Ordering::SeqCst);
+        let plain = if st.is_plain() { lane.open } else { CLOSED };
+        lane.plain.store(plain, atomic::Ordering::SeqCst);
     }
 }
 
@@ -278,12 +344,17 @@ impl Held<'_> {
 }
 
 impl Lane {
-    pub(super) fn new(s: LaneSetup) -> Lane {
+    /// A lane whose plain path hands over on `barrier`.
+    pub(super) fn new(s: LaneSetup, barrier: Barrier) -> Lane {
         let queues = s.queues.max(1);
         let flight_cap = s.ring_size * usize::from(queues);
         let transparent = s.impairment.is_transparent();
         let rss = s.rss || queues > 1;
         let max_frame = max_frame(s.mtu);
+        let open = match barrier {
+            Barrier::Asymmetric => OPEN_ASYMMETRIC,
+            Barrier::Symmetric => OPEN_SYMMETRIC,
+        };
         let state = LaneState {
             ring_size: s.ring_size,
             pending: vec![0; usize::from(queues)].into_boxed_slice(),
@@ -311,7 +382,8 @@ impl Lane {
             ring_size: s.ring_size,
             max_frame,
             rss,
-            plain: AtomicBool::new(state.is_plain()),
+            plain: AtomicU8::new(if state.is_plain() { open } else { CLOSED }),
+            open,
             tx_busy: AtomicBool::new(false),
             rx_busy: AtomicBool::new(false),
             on_way: AtomicUsize::new(0),
@@ -327,8 +399,11 @@ impl Lane {
     fn lock(&self) -> Held<'_> {
         let state = self.state.lock();
         // Only lock holders write `plain`: under the lock, this is exact.
-        if self.plain.load(atomic::Ordering::Relaxed) {
-            self.plain.store(false, atomic::Ordering::SeqCst);
+        if self.plain.load(atomic::Ordering::Relaxed) != CLOSED {
+            self.plain.store(CLOSED, atomic::Ordering::SeqCst);
+            if self.open == OPEN_ASYMMETRIC {
+                membarrier::heavy();
+            }
             while self.tx_busy.load(atomic::Ordering::SeqCst)
                 || self.rx_busy.load(atomic::Ordering::SeqCst)
             {
@@ -367,15 +442,21 @@ impl Lane {
         self.state.lock().imp.clone()
     }
 
-    /// The counters, as of one moment (the plain path stopped for it).
+    /// The counters, without stopping the plain path: exact when no port
+    /// is in a burst meanwhile (always so when the thread that reads them
+    /// drives the ports); else each plain-path counter and the frames
+    /// waiting in the rings are a moment's view, and `delivered` is read
+    /// before `sent`, so that it never counts a frame `sent` has not (the
+    /// sending port counts a burst before it pushes it).
     pub(super) fn stats(&self) -> LaneStats {
-        let held = self.lock();
-        let st = &*held.state;
-        let queued: usize = self.rings.iter().map(Ring::len).sum();
+        let st = self.state.lock();
         let mut stats = st.stats;
-        stats.sent += self.plain_sent.load(atomic::Ordering::Relaxed);
-        stats.delivered += self.plain_delivered.load(atomic::Ordering::Relaxed);
-        stats.dropped.oversize += self.plain_oversize.load(atomic::Ordering::Relaxed);
+        // Acquire: pairs with `add`'s Release, after the receiving port's
+        // Acquire of the ring's tail, after the sending port's count.
+        stats.delivered += self.plain_delivered.load(atomic::Ordering::Acquire);
+        stats.sent += self.plain_sent.load(atomic::Ordering::Acquire);
+        stats.dropped.oversize += self.plain_oversize.load(atomic::Ordering::Acquire);
+        let queued: usize = self.rings.iter().map(Ring::len).sum();
         stats.in_flight = (queued + st.flight_len + st.held.len()) as u64;
         stats
     }
@@ -399,8 +480,9 @@ impl Lane {
         clock: &TimeSource,
         fit: bool,
     ) -> usize {
-        if self.plain.load(atomic::Ordering::Relaxed) {
-            if let Some(_busy) = Busy::raise(&self.tx_busy, &self.plain) {
+        let open = self.plain.load(atomic::Ordering::Relaxed);
+        if open != CLOSED {
+            if let Some(_busy) = Busy::raise(&self.tx_busy, &self.plain, open) {
                 return self.transmit_plain(tx, fit);
             }
         }
@@ -443,6 +525,8 @@ impl Lane {
                 b.meta_mut().rss_hash = rss::frame_hash(b.data());
             }
         }
+        // Counted before the frames can be delivered (see `stats`).
+        add(&self.plain_sent, n);
         let max_frame = self.max_frame;
         // SAFETY (each push below): the caller is the only producer (see
         // above), and `n` is at most the room `len` showed (the ring size,
@@ -475,7 +559,6 @@ impl Lane {
             }
             add(&self.plain_oversize, oversize);
         }
-        add(&self.plain_sent, n);
         n
     }
 
@@ -488,14 +571,15 @@ impl Lane {
         rx: &mut Burst<PoolBuf, N>,
         clock: &TimeSource,
     ) -> usize {
-        if self.plain.load(atomic::Ordering::Relaxed) {
+        let open = self.plain.load(atomic::Ordering::Relaxed);
+        if open != CLOSED {
             // A plain lane has one queue (0): its ring is all on the way.
             // A frame sent after this look waits for the next poll, as it
             // would had it come a moment later.
             if self.first_ring().len() == 0 {
                 return 0;
             }
-            if let Some(_busy) = Busy::raise(&self.rx_busy, &self.plain) {
+            if let Some(_busy) = Busy::raise(&self.rx_busy, &self.plain, open) {
                 return self.receive_plain(rx, clock);
             }
         } else if self.on_way.load(atomic::Ordering::Acquire) == 0 {
@@ -899,12 +983,13 @@ mod tests {
 
     use super::super::rng::Rng;
     use super::super::{Direction, End, Impairment, MemoryWire, Partition, WireConfig};
+    use super::Barrier;
     use crate::buf::{BufferPool, PacketBuf};
     use crate::port::{Burst, Port};
 
     const END_MARK: u32 = u32::MAX;
     /// Switches the stress test makes.
-    const SWITCHES: u32 = 2_000;
+    const SWITCHES: u32 = if cfg!(miri) { 20 } else { 2_000 };
 
     /// One thread sends numbered frames and another receives them, while
     /// the test's thread switches the lane between the plain path and the
@@ -912,10 +997,26 @@ mod tests {
     /// a seeded random number of frames apart: frames arrive in order, each at most once,
     /// the last one, sent once the lane is plain again, arrives, and every
     /// buffer comes back. The seed is printed (shown if the test fails);
-    /// `TPA_LANE_STRESS_SEED` replays one.
+    /// `TPA_LANE_STRESS_SEED` replays one. On the barrier this process
+    /// detects (asymmetric, membarrier, where the kernel offers it).
     #[test]
     #[cfg_attr(miri, ignore)]
     fn plain_and_locked_paths_hand_over_between_threads() {
+        hand_over_between_threads(Barrier::detect());
+    }
+
+    /// The same on the fallback: a full fence on both sides. Under Miri
+    /// (whose weak-memory emulation then checks the hand-over), which
+    /// needs the real clock: `MIRIFLAGS=-Zmiri-disable-isolation cargo
+    /// +nightly miri test -p tpa --lib symmetric_barrier --
+    /// --include-ignored`.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn plain_and_locked_paths_hand_over_on_the_symmetric_barrier() {
+        hand_over_between_threads(Barrier::Symmetric);
+    }
+
+    fn hand_over_between_threads(barrier: Barrier) {
         let seed = std::env::var("TPA_LANE_STRESS_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -924,13 +1025,16 @@ mod tests {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(1, |d| d.as_nanos() as u64)
             });
-        println!("lane stress seed {seed} (TPA_LANE_STRESS_SEED={seed} to replay)");
-        let wire = MemoryWire::new(WireConfig {
-            ring_size: 16,
-            pool_capacity: 1024,
-            seed,
-            ..WireConfig::default()
-        })
+        println!("lane stress seed {seed} (TPA_LANE_STRESS_SEED={seed} to replay), {barrier:?}");
+        let wire = MemoryWire::with_barrier(
+            WireConfig {
+                ring_size: 16,
+                pool_capacity: 1024,
+                seed,
+                ..WireConfig::default()
+            },
+            barrier,
+        )
         .expect("a wire");
         let mut a = wire.port(End::A, 0).expect("end A");
         let mut b = wire.port(End::B, 0).expect("end B");

@@ -21,12 +21,17 @@
 //! single-queue lane without impairment or partition, with nothing delayed
 //! or held back, is crossed without a lock: the sending port pushes into
 //! the receive ring and the receiving port pops from it, one producer and
-//! one consumer (one atomic swap per burst, raising the port's busy flag;
-//! an `rx_burst` that finds the ring empty takes none). Anything else
-//! (impairment, partition, several queues, [`MemoryWire::clear`],
-//! [`MemoryWire::stats`]) takes the lane's `parking_lot` mutex, once per
-//! burst, never per packet, and first waits until neither port is on the
-//! lock-free path, so it sees a quiescent lane. An `rx_burst` on a locked
+//! one consumer. A burst raises and lowers the port's busy flag with plain
+//! stores, and no fence: the rare side of the hand-over, a lock holder
+//! closing the lock-free path, pays for both with `membarrier(2)` (Linux
+//! 4.14 and later; elsewhere, or if the process cannot register for it,
+//! the flag's store is a full fence: one atomic swap per burst). An
+//! `rx_burst` that finds the ring empty raises nothing. Anything else
+//! (impairment, partition, several queues, [`MemoryWire::clear`]) takes
+//! the lane's `parking_lot` mutex, once per burst, never per packet, and
+//! first waits until neither port is on the lock-free path, so it sees a
+//! quiescent lane. [`MemoryWire::stats`] takes the mutex only: it leaves
+//! the lock-free path open. An `rx_burst` on a locked
 //! lane with nothing on the way takes no lock: it reads a count the lane's
 //! last lock holder left (one load). Without impairment a burst goes straight into the
 //! far end's receive ring: no allocation, no clock read on transmit, one on
@@ -61,6 +66,7 @@
 
 mod impair;
 mod lane;
+mod membarrier;
 mod ring;
 mod rng;
 pub(crate) mod rss;
@@ -75,6 +81,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use lane::{Lane, LaneSetup};
+use membarrier::Barrier;
 
 use crate::buf::{Pool, PoolBuf, PoolConfig};
 use crate::port::offload::{self, OffloadStats, TxDevice};
@@ -264,6 +271,12 @@ impl MemoryWire {
     /// Builds a wire. Fails on zero queues or a zero ring size, or if the
     /// pool cannot be created.
     pub fn new(config: WireConfig) -> Result<MemoryWire, PortError> {
+        MemoryWire::with_barrier(config, Barrier::detect())
+    }
+
+    /// [`MemoryWire::new`] with the plain path's hand-over on `barrier`
+    /// (tests force [`Barrier::Symmetric`] with it).
+    fn with_barrier(config: WireConfig, barrier: Barrier) -> Result<MemoryWire, PortError> {
         let invalid = |what: &str| PortError::InvalidConfig {
             name: config.name.clone(),
             what: what.to_owned(),
@@ -287,15 +300,18 @@ impl MemoryWire {
             .map_err(|e| invalid(&e.to_string()))?,
         };
         let lane = |impairment: Impairment, salt: u64| {
-            Lane::new(LaneSetup {
-                queues: config.queues,
-                ring_size: config.ring_size,
-                mtu: config.mtu,
-                rss: config.rss_hash,
-                // Distinct, seed-determined streams per direction.
-                seed: config.seed ^ salt,
-                impairment,
-            })
+            Lane::new(
+                LaneSetup {
+                    queues: config.queues,
+                    ring_size: config.ring_size,
+                    mtu: config.mtu,
+                    rss: config.rss_hash,
+                    // Distinct, seed-determined streams per direction.
+                    seed: config.seed ^ salt,
+                    impairment,
+                },
+                barrier,
+            )
         };
         Ok(MemoryWire {
             shared: Arc::new(Shared {
