@@ -1041,7 +1041,7 @@ mod tests {
         let switched = AtomicBool::new(false);
         let received = AtomicU64::new(0);
         std::thread::scope(|s| {
-            s.spawn(|| {
+            let sender = s.spawn(|| {
                 let pool = a.pool().clone();
                 let frame = |n: u32| loop {
                     if let Some(mut p) = pool.alloc() {
@@ -1071,7 +1071,7 @@ mod tests {
                 tx.push(frame(END_MARK));
                 flush(&mut tx);
             });
-            s.spawn(|| {
+            let receiver = s.spawn(|| {
                 let mut rx: Burst<_> = Burst::new();
                 let mut last: Option<u32> = None;
                 loop {
@@ -1125,6 +1125,11 @@ mod tests {
             wire.set_partition(Partition::None);
             wire.set_impairment(Direction::AToB, Impairment::default());
             switched.store(true, Ordering::Release);
+            // Joined here, not by the scope: a scoped thread's join waits
+            // for its thread-local destructors, which give its pool cache
+            // back (the scope's end waits only for the closure).
+            sender.join().expect("the sender");
+            receiver.join().expect("the receiver");
         });
         let pool = wire.pool().clone();
         drop((a, b, wire));
