@@ -54,6 +54,12 @@
 # not run over TAP either. A mode with +v3 receives on tpa's veth ends
 # through the block ring (`--rx-mode throughput`, TPACKET_V3) instead of
 # the frame ring; not over TAP.
+# PIN=1 gives each end a core of its own, as a tpa with dedicated cores
+# runs: the client's tperf on CPU 0 and the server's on CPU 1, both
+# SCHED_FIFO (chrt -f 50), so other processes of the machine (a build)
+# wait while they run and do not take their cores; the softirq work each
+# end's calls do runs on its core with it. A real-time spinner would
+# hold its core for good, so PIN takes no `spin` mode.
 # Traffic stays inside the namespaces the script creates, which it removes
 # on exit. Prints the tables (doc/benchmarks.md quotes
 # them as printed; each round's figures go to standard error).
@@ -87,6 +93,21 @@ for m in $idles; do
         exit 1
     }
 done
+pin=${PIN:-0}
+client_pin=() server_pin=()
+if [[ $pin == 1 ]]; then
+    [[ $(nproc) -ge 2 ]] || {
+        echo "tcp_vs_kernel.sh: PIN=1 needs two CPUs (the client's on 0, the server's on 1)" >&2
+        exit 1
+    }
+    for m in $idles; do
+        [[ $m != spin* ]] || {
+            echo "tcp_vs_kernel.sh: PIN=1 takes no spin mode: a real-time spinner never gives its core back" >&2
+            exit 1
+        }
+    done
+    client_pin=(chrt -f 50 taskset -c 0) server_pin=(chrt -f 50 taskset -c 1)
+fi
 [[ " $transports " == *" veth "* ]] || {
     echo "tcp_vs_kernel.sh: TRANSPORTS must hold veth: kernel-kernel over it is every ratio's base" >&2
     exit 1
@@ -221,7 +242,7 @@ start_server() {
     # moved to another MAC since the last pair (+mac).
     ip -n "$nc" neigh flush all
     ip -n "$ns" neigh flush all
-    start_logged "$log" ip netns exec "$ns" "$bin" server "${server_args[@]}"
+    start_logged "$log" "${server_pin[@]}" ip netns exec "$ns" "$bin" server "${server_args[@]}"
     server_pid=$started_pid
     wait_for_line "$server_pid" "$log" "tpa-tperf server: listening" && return
     cat "$log" >&2
@@ -242,7 +263,7 @@ ticks=$(getconf CLK_TCK)
 measure() {
     local before after
     before=$(busy_jiffies)
-    ip netns exec "$client_ns" "$bin" client "${client_args[@]}" -s "$server_addr" \
+    "${client_pin[@]}" ip netns exec "$client_ns" "$bin" client "${client_args[@]}" -s "$server_addr" \
         -t "$1" -d "$duration" --json >"$out" || {
         cat "$out" >&2
         echo "tcp_vs_kernel.sh: $pair $1 failed; the server's output:" >&2
@@ -299,6 +320,7 @@ median() {
 base=veth/kernel-kernel
 echo
 echo "load average at the start: $load_start (the machine figures count every process)"
+[[ $pin == 1 ]] && echo "PIN=1: the client's tperf on CPU 0, the server's on CPU 1, both SCHED_FIFO"
 echo
 for t in $tests; do
     if [[ $t == write ]]; then
