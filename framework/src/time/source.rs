@@ -71,6 +71,39 @@ impl VirtualClock {
             });
     }
 
+    /// Moves time forward by `ns` nanoseconds (saturating) and returns the
+    /// new time, for a clock that one thread alone moves (a simulation's
+    /// or a benchmark's loop; clones still read it from anywhere): a load
+    /// and a release store, where [`advance_ns`](Self::advance_ns) pays a
+    /// locked read-modify-write that any number of movers may share. A
+    /// move by another thread between the two would be overwritten (and
+    /// time could go back): debug builds check for it and panic.
+    ///
+    /// ```
+    /// use tpa::time::VirtualClock;
+    /// let clock = VirtualClock::new();
+    /// let reader = clock.clone();
+    /// assert_eq!(clock.advance_alone_ns(7), 7);
+    /// assert_eq!(reader.now_ns(), 7);
+    /// ```
+    #[inline]
+    pub fn advance_alone_ns(&self, ns: u64) -> u64 {
+        let then = self.ns.load(Ordering::Relaxed);
+        let now = then.saturating_add(ns);
+        if cfg!(debug_assertions) {
+            let moved = self
+                .ns
+                .compare_exchange(then, now, Ordering::AcqRel, Ordering::Relaxed);
+            assert!(
+                moved.is_ok(),
+                "VirtualClock::advance_alone_ns: another thread moved the clock"
+            );
+        } else {
+            self.ns.store(now, Ordering::Release);
+        }
+        now
+    }
+
     /// Moves time forward to `ns` nanoseconds; a time already passed
     /// leaves the clock where it is (it never goes back).
     pub fn advance_to(&self, ns: u64) {
