@@ -31,11 +31,12 @@
 # once wherever it ran, and holds only on an otherwise idle machine (it
 # counts everything else that runs too: the script prints the load
 # average at the start).
-# tpa polls while it has work, then blocks on its port until a frame or
-# its next timer (tperf's default, `--idle wait`).
+# tpa polls while it has work, then, after an adaptive spin of 50 µs at
+# most, blocks on its port until a frame or its next timer (tperf's
+# default, `--idle wait:~50`).
 #
 # ROUNDS (5), DURATION (3), TESTS ("write rr crr"), TRANSPORTS ("veth tap")
-# change the run; IDLES ("wait") lists the `--idle` modes of tpa's ends
+# change the run; IDLES ("wait:~50") lists the `--idle` modes of tpa's ends
 # (wait; wait:N, polling N µs after the last work before it blocks;
 # wait:~N, an adaptive spin of N µs at most; sleep: 50 µs sleeps after
 # 1024 idle turns; spin: never idle):
@@ -85,7 +86,7 @@ rounds="${ROUNDS:-5}"
 duration="${DURATION:-3}"
 tests="${TESTS:-write rr crr}"
 transports="${TRANSPORTS:-veth tap}"
-idles="${IDLES:-wait}"
+idles="${IDLES:-wait:~50}"
 [[ ${SPIN:-0} == 1 ]] && idles=spin
 for m in $idles; do
     [[ $m =~ ^(wait|wait:~?[0-9]+|sleep|spin)(\+mac|\+ring|\+v3)*$ ]] || {

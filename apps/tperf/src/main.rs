@@ -93,13 +93,13 @@ struct StackArgs {
     /// TPA_TCP_TSO=0).
     #[arg(long)]
     offloads: bool,
-    /// tpa: what the loop does with nothing to do: wait (the default:
-    /// block on the port until a frame or the next timer as soon as a turn
-    /// finds nothing to do; wait:N polls N µs after the last work first,
-    /// wait:~N an adaptive N µs at most; a DPDK port cannot block and
-    /// sleeps instead), sleep (50 µs at a time, after 1024 idle turns) or
-    /// spin
-    /// (poll again at once: one core at 100%, the lowest latency).
+    /// tpa: what the loop does with nothing to do: wait (block on the port
+    /// until a frame or the next timer as soon as a turn finds nothing to
+    /// do; wait:N polls N µs after the last work first, wait:~N an
+    /// adaptive N µs at most, the default wait:~50; a DPDK port cannot
+    /// block and sleeps instead), sleep (50 µs at a time, after 1024 idle
+    /// turns) or spin (poll again at once: one core at 100%, the lowest
+    /// latency).
     #[arg(long, value_name = "MODE", conflicts_with = "spin")]
     idle: Option<Idle>,
     /// tpa: the same as --idle spin.

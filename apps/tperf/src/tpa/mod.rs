@@ -184,9 +184,10 @@ impl TpaEndpoint {
 pub enum Idle {
     /// Poll on for a while after the last work (the spin given, `wait:N`
     /// for N µs, `wait:~N` for an adaptive spin of N µs at most, or
-    /// [`IdlePolicy::wait`]'s), then block on the port until a frame or
-    /// the next timer (a millisecond at most; the port's receive interrupt
-    /// mode). The default; a DPDK port cannot block, and idles as
+    /// [`IdlePolicy::wait`]'s for plain `wait`), then block on the port
+    /// until a frame or the next timer (a millisecond at most; the port's
+    /// receive interrupt mode). The default, as `wait:~50` (see
+    /// [`Idle::default`]); a DPDK port cannot block, and idles as
     /// [`Idle::Sleep`] instead.
     Wait(Option<WaitSpin>),
     /// Sleep 50 µs at a time after 1024 idle turns
@@ -205,10 +206,21 @@ pub struct WaitSpin {
     pub adaptive: bool,
 }
 
+/// The default's bound on its adaptive spin (`wait:~50`).
+const DEFAULT_ADAPTIVE_SPIN: Duration = Duration::from_micros(50);
+
 impl Default for Idle {
-    /// `wait`, with the default spin.
+    /// `wait:~50`: an adaptive spin of 50 µs at most, then block. With
+    /// each end on a core of its own, a loop that blocks at once pays a
+    /// wake-up for every frame that ends a wait, and over a veth the peer
+    /// pays it too (the kernel sender's transmit wakes the blocked reader
+    /// from its own call); the spin polls through a busy peer's next
+    /// frames and still blocks, after one spin, when the peer is slow.
     fn default() -> Self {
-        Idle::Wait(None)
+        Idle::Wait(Some(WaitSpin {
+            spin: DEFAULT_ADAPTIVE_SPIN,
+            adaptive: true,
+        }))
     }
 }
 
@@ -768,7 +780,7 @@ mod tests {
             ..dpdk
         };
         assert_eq!(dpdk.idle(), IdlePolicy::default());
-        assert_eq!(Idle::default(), Idle::Wait(None));
+        assert_eq!(Idle::default().to_string(), "wait:~50");
         assert!("poll"
             .parse::<Idle>()
             .unwrap_err()
