@@ -197,12 +197,15 @@ pub trait PacketBuf: Pooled {
     /// copying: [`chain_shared`](PacketBuf::chain_shared) of a clone of
     /// `tail`, in one step where the backend can. [`BufError::Shared`], and
     /// nothing linked, when `chain_shared` would give the clone back.
+    /// `tail` is borrowed mutably: while the caller's handle is its only
+    /// holder, no one else can reach its count, and a backend may add the
+    /// reference without a locked instruction.
     ///
     /// # Panics
     /// As cloning `tail`, when one of its segments already holds the most
     /// references a count can.
     #[inline]
-    fn chain_clone(&mut self, tail: &Shared<Self>) -> Result<(), BufError> {
+    fn chain_clone(&mut self, tail: &mut Shared<Self>) -> Result<(), BufError> {
         self.chain_shared(tail.clone())
             .map_err(|_| BufError::Shared)
     }

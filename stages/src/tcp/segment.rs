@@ -176,8 +176,10 @@ pub(crate) struct QuietSeg<'a, B: PacketBuf> {
     pub window: u16,
     /// `(TSval, TSecr)`, when timestamps were agreed.
     pub timestamps: Option<(u32, u32)>,
-    /// The data: the send queue's chunk.
-    pub payload: Option<&'a Shared<B>>,
+    /// The data: the send queue's chunk, borrowed mutably (the segment's
+    /// buffer may link it, which adds a reference: see
+    /// [`PacketBuf::chain_clone`]).
+    pub payload: Option<&'a mut Shared<B>>,
     /// The sum of `payload`'s bytes when the send queue took it as it
     /// copied them: the checksum adds it rather than reading them.
     pub payload_sum: SummedLen,

@@ -698,9 +698,10 @@ pub(crate) fn build_quiet_v4<B: PacketBuf>(
     offload: bool,
     pseudo_addrs: u16,
 ) -> Result<(B, usize), SocketError> {
-    let data = seg.payload.map_or(&[][..], |p| p.data());
+    let data = seg.payload.as_deref().map_or(&[][..], |p| p.data());
     let copied = seg
         .payload
+        .as_deref()
         .is_none_or(|p| data.len() == p.total_len() && data.len() <= COPY_BREAK);
     let len = quiet_header_len(&seg);
     if !copied {
@@ -826,7 +827,7 @@ fn build_quiet_other_v4<B: PacketBuf>(
     offload: bool,
     pseudo_addrs: u16,
 ) -> Result<(B, usize), SocketError> {
-    let payload_len = seg.payload.map_or(0, |p| p.total_len());
+    let payload_len = seg.payload.as_deref().map_or(0, |p| p.total_len());
     // No payload is length 0, of which no sum is kept.
     let payload_sum = seg
         .payload_sum
@@ -903,7 +904,7 @@ pub(crate) fn build_quiet_v6<B: PacketBuf>(
     offload: bool,
     tuple: &FourTuple,
 ) -> Result<(B, usize), SocketError> {
-    let payload_len = seg.payload.map_or(0, |p| p.total_len());
+    let payload_len = seg.payload.as_deref().map_or(0, |p| p.total_len());
     let (buf, len) = build_quiet(port, ports, seg, payload_len)?;
     Ok((checksum_other(buf, offload, tuple), len))
 }
@@ -1422,9 +1423,9 @@ mod tests {
 
     impl OwnedQuiet {
         /// The segment, its data borrowed from here.
-        fn seg(&self) -> QuietSeg<'_, PoolBuf> {
+        fn seg(&mut self) -> QuietSeg<'_, PoolBuf> {
             QuietSeg {
-                payload: self.payload.as_ref(),
+                payload: self.payload.as_mut(),
                 ..self.fields
             }
         }
@@ -1536,7 +1537,7 @@ mod tests {
             "built by the first segment"
         );
         for &(len, ts, flags) in &shapes {
-            let (quiet, full) = straight_pair(len, ts, flags);
+            let (mut quiet, full) = straight_pair(len, ts, flags);
             let (sent, frames) =
                 with_state_at(6, &mut full_st, |cx| send_segment(cx, &tuple, full, None));
             assert_eq!(sent, Ok(Sent::Queued));
@@ -1610,7 +1611,7 @@ mod tests {
         let ports = (tuple.local.port(), tuple.remote.port());
         for offload in [false, true] {
             for &(len, ts, flags) in &shapes {
-                let (quiet, mut full) = straight_pair(len, ts, flags);
+                let (mut quiet, mut full) = straight_pair(len, ts, flags);
                 let (pair, _) = with_state_at(5, &mut state(), |cx| {
                     let (straight, header) =
                         build_quiet_v6(cx.port(), ports, quiet.seg(), offload, &tuple).unwrap();
@@ -1637,7 +1638,7 @@ mod tests {
         let mut path = PathV6::default();
         let (mut full_frames, mut straight_frames) = (Vec::new(), Vec::new());
         for (i, &(len, ts, flags)) in shapes.iter().enumerate() {
-            let (quiet, full) = straight_pair(len, ts, flags);
+            let (mut quiet, full) = straight_pair(len, ts, flags);
             let (sent, frames) =
                 with_state_at(6, &mut full_st, |cx| send_segment(cx, &tuple, full, None));
             assert_eq!(sent, Ok(Sent::Queued));
@@ -1673,7 +1674,7 @@ mod tests {
             let (st, port) = cx.split();
             let mut caps = st.egress.path_caps(port.caps());
             caps.mtu = 40 + 32 + 100 - 1;
-            let (quiet, _) = straight_pair(100, true, TcpFlags(0));
+            let (mut quiet, _) = straight_pair(100, true, TcpFlags(0));
             let (buf, header) = build_quiet_v6(port, ports, quiet.seg(), false, &tuple)?;
             st.egress
                 .send_tcp_v6_current(port, buf, &path, header, &caps)
@@ -1706,7 +1707,7 @@ mod tests {
             let mut caps = st.egress.path_caps(port.caps());
             // One byte short of the segment's IPv4 packet.
             caps.mtu = 20 + 32 + 100 - 1;
-            let (quiet, _) = straight_pair(100, true, TcpFlags(0));
+            let (mut quiet, _) = straight_pair(100, true, TcpFlags(0));
             let ports = (tuple.local.port(), tuple.remote.port());
             let (buf, header) = build_quiet_v4(port, ports, quiet.seg(), false, path.tcp_pseudo())?;
             st.egress

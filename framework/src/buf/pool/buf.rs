@@ -603,7 +603,7 @@ impl PacketBuf for PoolBuf {
     /// maximum, takes the general way (which then refuses, or panics, as
     /// it does).
     #[inline]
-    fn chain_clone(&mut self, tail: &Shared<PoolBuf>) -> Result<(), BufError> {
+    fn chain_clone(&mut self, tail: &mut Shared<PoolBuf>) -> Result<(), BufError> {
         let t = tail.hdr;
         // SAFETY: `tail` holds a reference on its first segment.
         let tail_segs = unsafe { t.as_ref() }.nb_segs;
@@ -613,9 +613,19 @@ impl PacketBuf for PoolBuf {
         let added = self.hdr().nb_segs == 1 && tail_segs == 1 && unique && {
             // SAFETY: as above, `tail` holds the segment.
             let r = unsafe { refs(t) };
-            // Relaxed, as `clone_ref`: a holder adds a reference.
-            r.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_add(1))
-                .is_ok()
+            // Held alone (a count of 1 is `tail`'s own reference), no one
+            // else can reach the count: a new reference needs a handle, and
+            // the only one is borrowed mutably here. So a plain store, no
+            // locked read-modify-write (as DPDK's `rte_mbuf_refcnt_update`
+            // of a lone holder). Acquire: as `release_ref`'s lone case.
+            if r.load(Ordering::Acquire) == 1 {
+                r.store(2, Ordering::Relaxed);
+                true
+            } else {
+                // Relaxed, as `clone_ref`: a holder adds a reference.
+                r.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_add(1))
+                    .is_ok()
+            }
         };
         if !added {
             return self

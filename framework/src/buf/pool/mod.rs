@@ -792,19 +792,19 @@ mod tests {
         let p = small_pool();
         let mut chunk = p.alloc().unwrap();
         chunk.extend_from_slice(b"payload").unwrap();
-        let chunk = chunk.share();
+        let mut chunk = chunk.share();
         let mut head = p.alloc().unwrap();
         head.extend_from_slice(b"hdr").unwrap();
-        head.chain_clone(&chunk).unwrap();
+        head.chain_clone(&mut chunk).unwrap();
         assert_eq!((head.segment_count(), head.total_len()), (2, 10));
         assert_eq!(
             head.segments().collect::<Vec<_>>(),
             [&b"hdr"[..], b"payload"]
         );
         assert_eq!(chunk.ref_count(), 2);
-        let long = head.share();
+        let mut long = head.share();
         let mut other = p.alloc().unwrap();
-        other.chain_clone(&long).unwrap();
+        other.chain_clone(&mut long).unwrap();
         assert_eq!((other.segment_count(), other.total_len()), (3, 10));
         assert_eq!((long.ref_count(), chunk.ref_count()), (2, 3));
         drop((long, other));

@@ -393,11 +393,12 @@ impl<B: PacketBuf> Connection<B> {
         let seg = self.quiet_ack(seq, flags, now_ns);
         // The chunk stays where it was (sent, not yet acknowledged): the
         // segment borrows its data, no reference taken.
-        let chunk = self.send_queue.get(index);
+        let chunk = self.send_queue.get_mut(index);
         debug_assert!(chunk.is_some(), "the chunk just sent");
+        let payload_sum = chunk.as_ref().map_or(SummedLen::NONE, |c| c.summed);
         QuietSeg {
-            payload: chunk.map(|c| &c.buf),
-            payload_sum: chunk.map_or(SummedLen::NONE, |c| c.summed),
+            payload: chunk.map(|c| &mut c.buf),
+            payload_sum,
             ..seg
         }
     }
