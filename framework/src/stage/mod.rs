@@ -134,8 +134,9 @@ pub trait Stage<B: PacketBuf, S = ()> {
     /// verdict per input (the pipeline derives its pass counts from that).
     /// The default calls [`process`](Stage::process) for each packet, after
     /// [`prefetch`](Stage::prefetch) of the one that follows it; override
-    /// it where seeing the whole burst first pays (batched lookups). The pipeline calls it for its first stage, which
-    /// receives the whole RX burst; the combinators (chains, `Demux`,
+    /// it where seeing the whole burst first pays (batched lookups). The
+    /// pipeline calls it for its first stage, which receives the whole RX
+    /// burst; the combinators (chains, `Demux`,
     /// `Counted`) hand the burst on to their first stage in turn (a
     /// [`Demux`] whose classifier is [`ROUTES_IN_ARMS`](Stage::ROUTES_IN_ARMS)
     /// takes it packet by packet instead).

@@ -241,9 +241,10 @@ impl<B> Egress<B> {
     /// gratuitous ARP per IPv4 address and an unsolicited neighbor
     /// advertisement per IPv6 address, sent by the part's first poll (its
     /// `#[polled]` field's, see [`announce`](Self::announce)), so that
-    /// neighbors learn or correct our MAC address before we speak. The policy of a port whose addresses are its own; a port
-    /// that shares the host's addresses leaves ARP/ND to the kernel and
-    /// keeps it off (the default).
+    /// neighbors learn or correct our MAC address before we speak. The
+    /// policy of a port whose addresses are its own; a port that shares
+    /// the host's addresses leaves ARP/ND to the kernel and keeps it off
+    /// (the default).
     pub fn announcing(mut self, on: bool) -> Self {
         self.set_announcing(on);
         self
