@@ -32,14 +32,16 @@
 # counts everything else that runs too: the script prints the load
 # average at the start).
 # tpa polls while it has work, then, after an adaptive spin of 50 µs at
-# most, blocks on its port until a frame or its next timer (tperf's
-# default, `--idle wait:~50`).
+# most, blocks on its port until a frame or its next timer; after a
+# stream's busy turns it sleeps 50 µs instead, letting the frames gather
+# (tperf's default, `--idle wait:~50,coalesce:50`).
 #
 # ROUNDS (5), DURATION (3), TESTS ("write rr crr"), TRANSPORTS ("veth tap")
-# change the run; IDLES ("wait:~50") lists the `--idle` modes of tpa's ends
-# (wait; wait:N, polling N µs after the last work before it blocks;
-# wait:~N, an adaptive spin of N µs at most; sleep: 50 µs sleeps after
-# 1024 idle turns; spin: never idle):
+# change the run; IDLES ("wait:~50,coalesce:50") lists the `--idle` modes
+# of tpa's ends (wait; wait:N, polling N µs after the last work before it
+# blocks; wait:~N, an adaptive spin of N µs at most; any of these with
+# ,coalesce:N, sleeping N µs when the port runs dry after a stream's busy
+# turns; sleep: 50 µs sleeps after 1024 idle turns; spin: never idle):
 # with several, every pair with a tpa end runs once per mode in each
 # round, named PAIR@MODE (e.g. IDLES="sleep wait" compares the two in the
 # same rounds). SPIN=1 is IDLES=spin. A mode may end in +mac (wait+mac):
@@ -86,11 +88,11 @@ rounds="${ROUNDS:-5}"
 duration="${DURATION:-3}"
 tests="${TESTS:-write rr crr}"
 transports="${TRANSPORTS:-veth tap}"
-idles="${IDLES:-wait:~50}"
+idles="${IDLES:-wait:~50,coalesce:50}"
 [[ ${SPIN:-0} == 1 ]] && idles=spin
 for m in $idles; do
-    [[ $m =~ ^(wait|wait:~?[0-9]+|sleep|spin)(\+mac|\+ring|\+v3)*$ ]] || {
-        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, wait:~N, sleep and spin (each with any of +mac, +ring, +v3), not $m" >&2
+    [[ $m =~ ^((wait|wait:~?[0-9]+)(,coalesce:[0-9]+)?|sleep|spin)(\+mac|\+ring|\+v3)*$ ]] || {
+        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, wait:~N (each with or without ,coalesce:N), sleep and spin (each with any of +mac, +ring, +v3), not $m" >&2
         exit 1
     }
 done

@@ -53,15 +53,21 @@ use crate::time::Clock;
 /// use tpa::pipeline::IterationStats;
 /// use tpa::worker::Progress;
 ///
-/// assert_eq!(Progress::from(3usize), Progress { work: 3, next_deadline_ns: None });
+/// assert_eq!(Progress::from(3usize), Progress { work: 3, received: 0, next_deadline_ns: None });
 /// let iteration = IterationStats { rx: 2, tx: 1, work: 1, next_deadline_ns: Some(7_000) };
-/// assert_eq!(Progress::from(iteration), Progress { work: 4, next_deadline_ns: Some(7_000) });
+/// assert_eq!(
+///     Progress::from(iteration),
+///     Progress { work: 4, received: 2, next_deadline_ns: Some(7_000) }
+/// );
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
     /// How much work the iteration did (packets received and sent, events
     /// handled, timers fired); 0 means it was idle.
     pub work: usize,
+    /// The frames received among `work`: what [`IdlePolicy::Wait`]'s
+    /// `coalesce` tells a stream by.
+    pub received: usize,
     /// When the loop next needs to run whatever arrives, in nanoseconds of
     /// the loop's clock ([`WorkLoop::now_ns`]): its earliest timer. A
     /// worker backing off does not sleep past it.
@@ -74,6 +80,7 @@ impl From<usize> for Progress {
     fn from(work: usize) -> Self {
         Progress {
             work,
+            received: 0,
             next_deadline_ns: None,
         }
     }
@@ -81,11 +88,13 @@ impl From<usize> for Progress {
 
 impl From<IterationStats> for Progress {
     /// A pipeline iteration: everything it did (received, sent, events,
-    /// timers fired: [`IterationStats::done`]) and its next deadline.
+    /// timers fired: [`IterationStats::done`]), what it received and its
+    /// next deadline.
     #[inline]
     fn from(iteration: IterationStats) -> Self {
         Progress {
             work: iteration.done(),
+            received: iteration.rx,
             next_deadline_ns: iteration.next_deadline_ns,
         }
     }
@@ -293,6 +302,22 @@ pub enum IdlePolicy {
     /// means spinning was spent for nothing, and halves it. A loop whose
     /// peer answers within the bound ends up spinning; one whose peer
     /// needs longer blocks almost at once.
+    ///
+    /// With a non-zero `coalesce`, the loop moderates its receive
+    /// interrupts as a NIC's driver does (`ethtool -C`'s `rx-usecs`): when
+    /// busy iterations back to back that received [`COALESCE_AFTER_FRAMES`]
+    /// or more together ([`Progress::received`]: a stream arriving, not a
+    /// request) are followed by one that found nothing, the loop sleeps
+    /// `coalesce` (cut at its next deadline) instead of spinning or
+    /// blocking on the port. The frames that come meanwhile
+    /// gather in the port's ring and are taken as one burst, and a peer
+    /// on this machine pays no wake-up for them: with AF_PACKET's frame
+    /// ring each frame that ends a wait wakes the loop from the sender's
+    /// own transmit. An iteration doing less (one request, one answer)
+    /// never coalesces, so one connection's request-response latency is
+    /// the spin's and the wait's as without it; a stream's next frames,
+    /// or those of many connections' requests close together, wait
+    /// `coalesce` at most (plus the kernel's timer slack).
     Wait {
         /// How long to poll on after the last work before the first wait
         /// (with `adaptive`: at most).
@@ -302,8 +327,18 @@ pub enum IdlePolicy {
         /// How long one wait lasts at most (the loop's own checks, such as
         /// its stop flag, run that often while idle).
         max: Duration,
+        /// How long to sleep after a busy iteration when the port runs
+        /// dry, letting a stream's frames gather (zero: never; see above).
+        coalesce: Duration,
     },
 }
+
+/// The frames busy iterations back to back receive
+/// ([`Progress::received`]) from which [`IdlePolicy::Wait`]'s `coalesce`
+/// takes the port's running dry after them as a stream's pause: a quarter
+/// of a 32-frame burst. A request (or a connection's handshake, one frame
+/// per round trip) stays under it.
+pub const COALESCE_AFTER_FRAMES: usize = 8;
 
 /// The longest sleep of [`IdlePolicy::Wait`] on a loop that cannot block
 /// on its port.
@@ -333,6 +368,7 @@ impl IdlePolicy {
             spin,
             adaptive: false,
             max: Duration::from_millis(1),
+            coalesce: Duration::ZERO,
         }
     }
 
@@ -343,6 +379,34 @@ impl IdlePolicy {
             spin,
             adaptive: true,
             max: Duration::from_millis(1),
+            coalesce: Duration::ZERO,
+        }
+    }
+
+    /// This policy with [`IdlePolicy::Wait`]'s `coalesce` set to `delay`
+    /// (zero: off); other policies are returned as they are.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tpa::worker::IdlePolicy;
+    /// let p = IdlePolicy::wait().coalescing(Duration::from_micros(50));
+    /// assert!(matches!(p, IdlePolicy::Wait { coalesce, .. } if coalesce == Duration::from_micros(50)));
+    /// assert_eq!(IdlePolicy::Spin.coalescing(Duration::from_micros(50)), IdlePolicy::Spin);
+    /// ```
+    pub const fn coalescing(self, delay: Duration) -> IdlePolicy {
+        match self {
+            IdlePolicy::Wait {
+                spin,
+                adaptive,
+                max,
+                ..
+            } => IdlePolicy::Wait {
+                spin,
+                adaptive,
+                max,
+                coalesce: delay,
+            },
+            other => other,
         }
     }
 }
@@ -351,51 +415,81 @@ impl IdlePolicy {
 /// `spin` says it better).
 const MAX_SPIN_US: u64 = 1_000_000;
 
+/// The longest `coalesce` `wait…,coalesce:N` takes, in microseconds (a
+/// wait's own longest, a millisecond).
+const MAX_COALESCE_US: u64 = 1_000;
+
 impl core::str::FromStr for IdlePolicy {
     type Err = String;
 
     /// `spin`; `sleep` ([`IdlePolicy::default`]); `wait`
     /// ([`IdlePolicy::wait`]); `wait:N` (N µs of spin,
     /// [`IdlePolicy::wait_with_spin`]); `wait:~N` (an adaptive N µs at
-    /// most, [`IdlePolicy::wait_with_adaptive_spin`]).
+    /// most, [`IdlePolicy::wait_with_adaptive_spin`]); any of the waits
+    /// followed by `,coalesce:N` (N µs, [`IdlePolicy::coalescing`]).
     ///
     /// ```
+    /// use std::time::Duration;
     /// use tpa::worker::IdlePolicy;
     /// let p: IdlePolicy = "wait:~50".parse().unwrap();
-    /// assert_eq!(p, IdlePolicy::wait_with_adaptive_spin(std::time::Duration::from_micros(50)));
+    /// assert_eq!(p, IdlePolicy::wait_with_adaptive_spin(Duration::from_micros(50)));
     /// assert_eq!(p.to_string(), "wait:~50");
+    /// let c: IdlePolicy = "wait:~50,coalesce:40".parse().unwrap();
+    /// assert_eq!(c, p.coalescing(Duration::from_micros(40)));
+    /// assert_eq!(c.to_string(), "wait:~50,coalesce:40");
     /// assert!("nap".parse::<IdlePolicy>().is_err());
+    /// assert!("spin,coalesce:40".parse::<IdlePolicy>().is_err());
     /// ```
     fn from_str(s: &str) -> Result<IdlePolicy, String> {
-        match s {
-            "wait" => Ok(IdlePolicy::wait()),
-            "sleep" => Ok(IdlePolicy::default()),
-            "spin" => Ok(IdlePolicy::Spin),
-            other => match other.strip_prefix("wait:") {
-                Some(spin) => {
-                    let (us, adaptive) = match spin.strip_prefix('~') {
-                        Some(us) => (us, true),
-                        None => (spin, false),
-                    };
-                    match us.parse::<u64>() {
-                        Ok(us) if us <= MAX_SPIN_US => {
-                            let spin = Duration::from_micros(us);
-                            Ok(if adaptive {
-                                IdlePolicy::wait_with_adaptive_spin(spin)
-                            } else {
-                                IdlePolicy::wait_with_spin(spin)
-                            })
-                        }
-                        _ => Err(format!(
-                            "{other}: wait:N spins N µs before it blocks (wait:~N: N µs at most, adaptive), 0 to {MAX_SPIN_US}"
-                        )),
-                    }
-                }
-                None => Err(format!(
-                    "{other}: wait, wait:N or wait:~N (µs of spin), sleep or spin"
-                )),
-            },
+        let Some((base, option)) = s.split_once(',') else {
+            return parse_idle_base(s);
+        };
+        let policy = parse_idle_base(base)?;
+        let delay = match option.strip_prefix("coalesce:").map(str::parse::<u64>) {
+            Some(Ok(us)) if us <= MAX_COALESCE_US => Duration::from_micros(us),
+            _ => {
+                return Err(format!(
+                    "{s}: after a wait, ,coalesce:N sleeps N µs (0 to {MAX_COALESCE_US}) when a busy port runs dry"
+                ))
+            }
+        };
+        match policy {
+            IdlePolicy::Wait { .. } => Ok(policy.coalescing(delay)),
+            _ => Err(format!("{s}: coalesce goes with a wait (wait,coalesce:N)")),
         }
+    }
+}
+
+/// [`IdlePolicy`]'s text without `,coalesce:N`.
+fn parse_idle_base(s: &str) -> Result<IdlePolicy, String> {
+    match s {
+        "wait" => Ok(IdlePolicy::wait()),
+        "sleep" => Ok(IdlePolicy::default()),
+        "spin" => Ok(IdlePolicy::Spin),
+        other => match other.strip_prefix("wait:") {
+            Some(spin) => {
+                let (us, adaptive) = match spin.strip_prefix('~') {
+                    Some(us) => (us, true),
+                    None => (spin, false),
+                };
+                match us.parse::<u64>() {
+                    Ok(us) if us <= MAX_SPIN_US => {
+                        let spin = Duration::from_micros(us);
+                        Ok(if adaptive {
+                            IdlePolicy::wait_with_adaptive_spin(spin)
+                        } else {
+                            IdlePolicy::wait_with_spin(spin)
+                        })
+                    }
+                    _ => Err(format!(
+                        "{other}: wait:N spins N µs before it blocks (wait:~N: N µs at most, adaptive), 0 to {MAX_SPIN_US}"
+                    )),
+                }
+            }
+            None => Err(format!(
+                "{other}: wait, wait:N or wait:~N (µs of spin), sleep or spin"
+            )),
+        },
     }
 }
 
@@ -406,14 +500,22 @@ impl core::fmt::Display for IdlePolicy {
         match *self {
             IdlePolicy::Spin => f.write_str("spin"),
             p if p == IdlePolicy::default() => f.write_str("sleep"),
-            p if p == IdlePolicy::wait() => f.write_str("wait"),
             IdlePolicy::Wait {
                 spin,
                 adaptive,
                 max,
+                coalesce,
             } if max == Duration::from_millis(1) => {
-                let tilde = if adaptive { "~" } else { "" };
-                write!(f, "wait:{tilde}{}", spin.as_micros())
+                if !adaptive && spin == IdlePolicy::DEFAULT_SPIN {
+                    f.write_str("wait")?;
+                } else {
+                    let tilde = if adaptive { "~" } else { "" };
+                    write!(f, "wait:{tilde}{}", spin.as_micros())?;
+                }
+                if !coalesce.is_zero() {
+                    write!(f, ",coalesce:{}", coalesce.as_micros())?;
+                }
+                Ok(())
             }
             IdlePolicy::Backoff { after, sleep } => {
                 write!(f, "sleep {} µs after {after} idle turns", sleep.as_micros())
@@ -422,12 +524,14 @@ impl core::fmt::Display for IdlePolicy {
                 spin,
                 adaptive,
                 max,
+                coalesce,
             } => write!(
                 f,
-                "wait after {} µs of {}spin, {} µs at most",
+                "wait after {} µs of {}spin, {} µs at most, coalescing {} µs",
                 spin.as_micros(),
                 if adaptive { "adaptive " } else { "" },
-                max.as_micros()
+                max.as_micros(),
+                coalesce.as_micros()
             ),
         }
     }
@@ -463,6 +567,9 @@ pub struct LoopStats {
     pub waits: u64,
     /// Those a frame ended (the rest timed out).
     pub waits_woken: u64,
+    /// Sleeps of [`IdlePolicy::Wait`]'s `coalesce` after a busy
+    /// iteration (counted in `sleeps` too).
+    pub coalesced: u64,
 }
 
 /// Runs `work` on the calling thread until `stop` is raised, then returns
@@ -475,11 +582,18 @@ pub struct LoopStats {
 /// [`IdlePolicy::Wait`], once it has found nothing to do for the policy's
 /// `spin` (on [`WorkLoop::now_ns`]), it blocks instead
 /// ([`WorkLoop::wait_rx`]) until a frame arrives, that deadline or the
-/// policy's `max`. An iteration that did work (packets, events, timers
-/// fired) ends the back-off.
+/// policy's `max`; with its `coalesce`, the first idle iteration after
+/// busy ones that received [`COALESCE_AFTER_FRAMES`] or more together
+/// sleeps that long instead.
+/// An iteration that did work (packets, events, timers fired) ends the
+/// back-off.
 pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, mut idle: IdlePolicy) -> LoopStats {
     let mut stats = LoopStats::default();
     let mut idle_streak = 0u32;
+    // The frames the busy iterations since the last idle one received:
+    // enough of them, and the port's running dry is a stream's pause
+    // (`coalesce`).
+    let mut stretch_frames = 0usize;
     let mut spin = match idle {
         IdlePolicy::Wait { spin, .. } => SpinState::new(spin),
         _ => SpinState::new(Duration::ZERO),
@@ -492,6 +606,7 @@ pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, mut idle: IdlePolicy
             stats.work += progress.work as u64;
             idle_streak = 0;
             spin.idle_since_ns = None;
+            stretch_frames = stretch_frames.saturating_add(progress.received);
             continue;
         }
         // Asked only here, after an iteration that found nothing to do:
@@ -503,6 +618,20 @@ pub fn run_loop<W: WorkLoop>(work: &mut W, stop: &StopFlag, mut idle: IdlePolicy
                 IdlePolicy::Wait { spin, .. } => SpinState::new(spin),
                 _ => SpinState::new(Duration::ZERO),
             };
+        }
+        if core::mem::take(&mut stretch_frames) >= COALESCE_AFTER_FRAMES {
+            if let IdlePolicy::Wait { coalesce, .. } = idle {
+                if !coalesce.is_zero() {
+                    let nap = nap_until(coalesce, progress.next_deadline_ns, || work.now_ns());
+                    if !nap.is_zero() {
+                        stats.coalesced += 1;
+                        stats.sleeps += 1;
+                        stats.slept_ns += duration_ns(nap);
+                        work.sleep(nap);
+                    }
+                    continue;
+                }
+            }
         }
         let (longest, wait) = match idle {
             IdlePolicy::Spin => continue,
@@ -1113,6 +1242,7 @@ mod tests {
             }
             Progress {
                 work: fired,
+                received: 0,
                 next_deadline_ns: self.pending.front().copied(),
             }
         }
@@ -1253,6 +1383,7 @@ mod tests {
         fn run_once(&mut self) -> Progress {
             let now = self.clock.now_ns();
             let mut work = 0;
+            let before = self.received.len();
             while self.frames.front().is_some_and(|&t| t <= now) {
                 let t = self.frames.pop_front().unwrap_or_default();
                 self.received.push((now, t));
@@ -1268,6 +1399,7 @@ mod tests {
             self.clock.advance(Duration::from_nanos(self.turn_ns));
             Progress {
                 work,
+                received: self.received.len() - before,
                 next_deadline_ns: self.deadline,
             }
         }
@@ -1327,6 +1459,7 @@ mod tests {
                 spin: Duration::ZERO,
                 adaptive: false,
                 max,
+                coalesce: Duration::ZERO,
             },
         );
         // Every frame was received the moment it arrived: no sleep
@@ -1367,6 +1500,7 @@ mod tests {
                 spin: Duration::ZERO,
                 adaptive: false,
                 max,
+                coalesce: Duration::ZERO,
             },
         );
         assert!(port.waits.is_empty());
@@ -1394,6 +1528,7 @@ mod tests {
                 spin,
                 adaptive: false,
                 max,
+                coalesce: Duration::ZERO,
             },
         );
         // The frames at 5 µs came while the loop still spun after its
@@ -1485,5 +1620,86 @@ mod tests {
         // until they are taken while spinning (no wait).
         assert_eq!(spun, [40, 20, 10, 5, 3, 5, 10, 20]);
         assert_eq!(stats.waits, 8);
+    }
+
+    /// A stream: 12 frames at 5 µs, then one every 2 µs from 20 to 200
+    /// µs; then a lone frame at 1 ms; no timer.
+    fn stream(stop: &StopFlag) -> Arrivals {
+        let mut port = arrivals(true, stop);
+        port.turn_ns = 1_000;
+        port.deadline = None;
+        port.frames = core::iter::repeat_n(5_000, 12)
+            .chain((10..=100).map(|i| i * 2_000))
+            .chain([1_000_000])
+            .collect();
+        port
+    }
+
+    #[test]
+    fn a_stream_s_frames_gather_while_the_loop_coalesces_and_a_lone_frame_ends_a_wait() {
+        let coalesce = Duration::from_micros(30);
+        let policy = IdlePolicy::wait().coalescing(coalesce);
+        let stop = StopFlag::new();
+        let mut port = stream(&stop);
+        let stats = run_loop(&mut port, &stop, policy);
+        assert_eq!(port.received.len(), 104);
+        // Each pause of the stream after a busy turn was a sleep of
+        // `coalesce`, not a wait: 15 frames gather in each.
+        assert!(stats.coalesced >= 5, "{stats:?}");
+        assert_eq!(stats.coalesced, port.sleeps.len() as u64);
+        assert!(
+            port.sleeps.iter().all(|&n| n == coalesce),
+            "{:?}",
+            port.sleeps
+        );
+        // No frame waited longer than the sleep and the turn after it.
+        for &(seen, at) in &port.received {
+            assert!(seen - at <= 31_000, "{seen} {at}");
+        }
+        // The lone frame found the loop blocked on the port: it ended a
+        // wait and was taken when it came.
+        assert_eq!(port.received.last(), Some(&(1_000_000, 1_000_000)));
+        assert!(stats.waits_woken >= 1, "{stats:?}");
+
+        // Without coalescing the stream's frames each end a wait.
+        let stop = StopFlag::new();
+        let mut port = stream(&stop);
+        let plain = run_loop(&mut port, &stop, IdlePolicy::wait());
+        assert_eq!(port.received.len(), 104);
+        assert!(port.sleeps.is_empty());
+        assert_eq!(plain.coalesced, 0);
+        assert!(
+            plain.waits_woken > 5 * stats.waits_woken,
+            "{plain:?} {stats:?}"
+        );
+    }
+
+    #[test]
+    fn request_response_never_coalesces() {
+        let stop = StopFlag::new();
+        let mut port = arrivals(true, &stop);
+        port.turn_ns = 1_000;
+        port.frames = (1..=20).map(|i| i * 15_000).collect();
+        port.deadline = None;
+        let policy = IdlePolicy::wait().coalescing(Duration::from_micros(30));
+        let stats = run_loop(&mut port, &stop, policy);
+        assert_eq!(port.received.len(), 20);
+        assert!(port.received.iter().all(|&(seen, at)| seen == at));
+        assert_eq!((stats.coalesced, stats.sleeps), (0, 0));
+        assert_eq!(stats.waits_woken, 20);
+    }
+
+    #[test]
+    fn a_coalescing_sleep_ends_at_the_next_deadline() {
+        let stop = StopFlag::new();
+        let mut port = stream(&stop);
+        // A timer at 16 µs: the first busy turn ends at 6 µs, the idle
+        // turn after it at 7 µs, and the sleep then lasts 9 µs, not 30.
+        port.deadline = Some(16_000);
+        let policy = IdlePolicy::wait().coalescing(Duration::from_micros(30));
+        let stats = run_loop(&mut port, &stop, policy);
+        assert_eq!(port.sleeps.first(), Some(&Duration::from_micros(9)));
+        assert_eq!(port.received.len(), 104);
+        assert!(stats.coalesced >= 1);
     }
 }

@@ -9,12 +9,12 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tpa::port::af_packet::{RxMode, TxPath};
 use tpa::wire::MacAddr;
-use tpa::worker::StopFlag;
+use tpa::worker::{IdlePolicy, StopFlag};
 use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
 use tpa_stages::ops::OpsFlags;
 use tpa_stages::tcp::Unmatched;
 use tpa_tperf::config::{fresh_run_id, parse_duration, parse_size, DEFAULT_PORT};
-use tpa_tperf::tpa::{parse_tx_path, Idle, TpaEndpoint, DEFAULT_PORT_SPEC};
+use tpa_tperf::tpa::{parse_tx_path, TpaEndpoint, DEFAULT_IDLE, DEFAULT_PORT_SPEC};
 use tpa_tperf::{kernel, tpa as on_tpa, ClientConfig, ServerConfig, TestKind};
 
 /// A TCP benchmark that checks every byte: throughput, transactions per
@@ -96,12 +96,14 @@ struct StackArgs {
     /// tpa: what the loop does with nothing to do: wait (block on the port
     /// until a frame or the next timer as soon as a turn finds nothing to
     /// do; wait:N polls N µs after the last work first, wait:~N an
-    /// adaptive N µs at most, the default wait:~50; a DPDK port cannot
-    /// block and sleeps instead), sleep (50 µs at a time, after 1024 idle
-    /// turns) or spin (poll again at once: one core at 100%, the lowest
-    /// latency).
+    /// adaptive N µs at most; a DPDK port cannot block and sleeps
+    /// instead), with ,coalesce:N after it (sleep N µs instead when the
+    /// port runs dry after a stream's busy turns, letting its frames
+    /// gather); sleep (50 µs at a time, after 1024 idle turns) or spin
+    /// (poll again at once: one core at 100%, the lowest latency). The
+    /// default: wait:~50,coalesce:50.
     #[arg(long, value_name = "MODE", conflicts_with = "spin")]
-    idle: Option<Idle>,
+    idle: Option<IdlePolicy>,
     /// tpa: the same as --idle spin.
     #[arg(long)]
     spin: bool,
@@ -183,9 +185,9 @@ impl StackArgs {
             tx_path: self.tx_path,
             offloads: self.offloads,
             idle: if self.spin {
-                Idle::Spin
+                IdlePolicy::Spin
             } else {
-                self.idle.unwrap_or_default()
+                self.idle.unwrap_or(DEFAULT_IDLE)
             },
             unmatched: self.unmatched.unwrap_or_default(),
             flow_marks: self.flow_marks,

@@ -452,7 +452,7 @@ fn a_config_file_sets_the_tables_of_each_part() {
     // (tperf's default, an adaptive spin that shrinks while nothing comes)
     // blocks on its port (a millisecond at most per turn); told to spin,
     // it turns over and over; told to wait again, it blocks again.
-    assert!(cfg.contains("idle = wait:~50\n"), "{cfg}");
+    assert!(cfg.contains("idle = wait:~50,coalesce:50\n"), "{cfg}");
     let (ok, _, err) = tpactl(&dir, &["--id", "fromfile", "cfg", "idle", "nap"]);
     assert!(!ok && err.contains("idle: nap: wait, wait:N"), "{err}");
     let idle_turns = |dir: &Path| {

@@ -67,8 +67,9 @@ pub struct TpaEndpoint {
     /// TAP and AF_PACKET only: the kernel does checksums and TSO
     /// (`--offloads`).
     pub offloads: bool,
-    /// What the loop does when it has nothing to do (`--idle`, `--spin`).
-    pub idle: Idle,
+    /// What the loop does when it has nothing to do (`--idle`, `--spin`;
+    /// [`DEFAULT_IDLE`] by default).
+    pub idle: IdlePolicy,
     /// What becomes of a segment no socket takes (`--unmatched`).
     pub unmatched: Unmatched,
     /// DPDK only: a flow rule per connection naming it (`--flow-marks`).
@@ -159,105 +160,34 @@ impl TpaEndpoint {
             })
     }
 
-    /// How the loop idles.
+    /// How the loop idles: [`TpaEndpoint::idle`], but a DPDK port cannot
+    /// block, and a wait idles as [`IdlePolicy::default`] (`sleep`) there.
     fn idle(&self) -> IdlePolicy {
         match self.idle {
-            // A DPDK port cannot block: it idles as `sleep` does.
-            Idle::Wait(_) if matches!(self.port, PortSpec::Dpdk(_)) => IdlePolicy::default(),
-            Idle::Wait(None) => IdlePolicy::wait(),
-            Idle::Wait(Some(WaitSpin {
-                spin,
-                adaptive: false,
-            })) => IdlePolicy::wait_with_spin(spin),
-            Idle::Wait(Some(WaitSpin {
-                spin,
-                adaptive: true,
-            })) => IdlePolicy::wait_with_adaptive_spin(spin),
-            Idle::Sleep => IdlePolicy::default(),
-            Idle::Spin => IdlePolicy::Spin,
-        }
-    }
-}
-
-/// What tpa's loop does when it has nothing to do (`--idle`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Idle {
-    /// Poll on for a while after the last work (the spin given, `wait:N`
-    /// for N µs, `wait:~N` for an adaptive spin of N µs at most, or
-    /// [`IdlePolicy::wait`]'s for plain `wait`), then block on the port
-    /// until a frame or the next timer (a millisecond at most; the port's
-    /// receive interrupt mode). The default, as `wait:~50` (see
-    /// [`Idle::default`]); a DPDK port cannot block, and idles as
-    /// [`Idle::Sleep`] instead.
-    Wait(Option<WaitSpin>),
-    /// Sleep 50 µs at a time after 1024 idle turns
-    /// ([`IdlePolicy::default`]).
-    Sleep,
-    /// Poll again at once (one core at 100 %, the lowest latency).
-    Spin,
-}
-
-/// The spin of `--idle wait:N` (`wait:~N`: adaptive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WaitSpin {
-    /// How long to spin (adaptive: at most).
-    pub spin: Duration,
-    /// Whether the spin follows the gaps between frames.
-    pub adaptive: bool,
-}
-
-/// The default's bound on its adaptive spin (`wait:~50`).
-const DEFAULT_ADAPTIVE_SPIN: Duration = Duration::from_micros(50);
-
-impl Default for Idle {
-    /// `wait:~50`: an adaptive spin of 50 µs at most, then block. With
-    /// each end on a core of its own, a loop that blocks at once pays a
-    /// wake-up for every frame that ends a wait, and over a veth the peer
-    /// pays it too (the kernel sender's transmit wakes the blocked reader
-    /// from its own call); the spin polls through a busy peer's next
-    /// frames and still blocks, after one spin, when the peer is slow.
-    fn default() -> Self {
-        Idle::Wait(Some(WaitSpin {
-            spin: DEFAULT_ADAPTIVE_SPIN,
-            adaptive: true,
-        }))
-    }
-}
-
-impl std::str::FromStr for Idle {
-    type Err = String;
-
-    /// `wait` (the default spin), `sleep` and `spin`; `wait:N` and
-    /// `wait:~N` as [`IdlePolicy`] reads them (with its bounds and
-    /// errors).
-    fn from_str(s: &str) -> Result<Idle, String> {
-        match s {
-            "wait" => Ok(Idle::Wait(None)),
-            "sleep" => Ok(Idle::Sleep),
-            "spin" => Ok(Idle::Spin),
-            other => match other.parse::<IdlePolicy>()? {
-                IdlePolicy::Wait { spin, adaptive, .. } => {
-                    Ok(Idle::Wait(Some(WaitSpin { spin, adaptive })))
-                }
-                p => Err(format!("{other}: {p} is not a wait")),
-            },
-        }
-    }
-}
-
-impl fmt::Display for Idle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Idle::Wait(None) => f.write_str("wait"),
-            Idle::Wait(Some(WaitSpin { spin, adaptive })) => {
-                let tilde = if *adaptive { "~" } else { "" };
-                write!(f, "wait:{tilde}{}", spin.as_micros())
+            IdlePolicy::Wait { .. } if matches!(self.port, PortSpec::Dpdk(_)) => {
+                IdlePolicy::default()
             }
-            Idle::Sleep => f.write_str("sleep"),
-            Idle::Spin => f.write_str("spin"),
+            idle => idle,
         }
     }
 }
+
+/// tperf's `--idle` when none is given, `wait:~50,coalesce:50`: an
+/// adaptive spin of 50 µs at most after the last work, then block on the
+/// port; and after a stream's busy turns, a 50 µs sleep when the port runs
+/// dry ([`IdlePolicy::Wait`]'s `coalesce`).
+///
+/// With each end on a core of its own, a loop that blocks at once pays a
+/// wake-up for every frame that ends a wait, and over a veth the peer pays
+/// it too (the kernel sender's transmit wakes the blocked reader from its
+/// own call); the spin polls through a busy peer's next frames and still
+/// blocks, after one spin, when the peer is slow. A stream arriving from a
+/// peer slower than tpa's loop would keep the loop spinning through every
+/// gap, or waking for each frame; the coalescing sleep lets the stream's
+/// frames gather in the port's ring and takes them as one burst
+/// (doc/benchmarks.md, "Coalescing a stream's frames").
+pub const DEFAULT_IDLE: IdlePolicy = IdlePolicy::wait_with_adaptive_spin(Duration::from_micros(50))
+    .coalescing(Duration::from_micros(50));
 
 /// Why tpa's side could not run (a flag, the port, the pool, a socket).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -660,7 +590,7 @@ mod tests {
             rx_mode: None,
             tx_path: None,
             offloads: false,
-            idle: Idle::default(),
+            idle: DEFAULT_IDLE,
             unmatched: Unmatched::Reset,
             flow_marks: false,
             eal_args: vec![],
@@ -728,48 +658,26 @@ mod tests {
 
     #[test]
     fn idle_modes_and_transmit_paths_parse_and_name_themselves() {
-        for (name, idle, policy) in [
-            ("wait", Idle::Wait(None), IdlePolicy::wait()),
+        let us = Duration::from_micros;
+        for (name, policy) in [
+            ("wait", IdlePolicy::wait()),
+            ("wait:20", IdlePolicy::wait_with_spin(us(20))),
+            ("wait:~100", IdlePolicy::wait_with_adaptive_spin(us(100))),
             (
-                "wait:20",
-                Idle::Wait(Some(WaitSpin {
-                    spin: Duration::from_micros(20),
-                    adaptive: false,
-                })),
-                IdlePolicy::Wait {
-                    spin: Duration::from_micros(20),
-                    adaptive: false,
-                    max: Duration::from_millis(1),
-                },
+                "wait:~50,coalesce:50",
+                IdlePolicy::wait_with_adaptive_spin(us(50)).coalescing(us(50)),
             ),
-            (
-                "wait:~100",
-                Idle::Wait(Some(WaitSpin {
-                    spin: Duration::from_micros(100),
-                    adaptive: true,
-                })),
-                IdlePolicy::Wait {
-                    spin: Duration::from_micros(100),
-                    adaptive: true,
-                    max: Duration::from_millis(1),
-                },
-            ),
-            (
-                "wait:0",
-                Idle::Wait(Some(WaitSpin {
-                    spin: Duration::ZERO,
-                    adaptive: false,
-                })),
-                IdlePolicy::wait_with_spin(Duration::ZERO),
-            ),
-            ("sleep", Idle::Sleep, IdlePolicy::default()),
-            ("spin", Idle::Spin, IdlePolicy::Spin),
+            ("wait,coalesce:20", IdlePolicy::wait().coalescing(us(20))),
+            ("sleep", IdlePolicy::default()),
+            ("spin", IdlePolicy::Spin),
         ] {
-            assert_eq!(name.parse::<Idle>(), Ok(idle));
+            let idle: IdlePolicy = name.parse().expect("an idle mode");
+            assert_eq!(idle, policy);
             assert_eq!(idle.to_string(), name);
             let e = TpaEndpoint { idle, ..endpoint() };
             assert_eq!(e.idle(), policy);
         }
+        assert_eq!("wait:0".parse::<IdlePolicy>(), Ok(IdlePolicy::wait()));
         let dpdk = TpaEndpoint {
             port: "dpdk:net_null0".parse().expect("a port"),
             ..endpoint()
@@ -780,9 +688,9 @@ mod tests {
             ..dpdk
         };
         assert_eq!(dpdk.idle(), IdlePolicy::default());
-        assert_eq!(Idle::default().to_string(), "wait:~50");
+        assert_eq!(DEFAULT_IDLE.to_string(), "wait:~50,coalesce:50");
         assert!("poll"
-            .parse::<Idle>()
+            .parse::<IdlePolicy>()
             .unwrap_err()
             .contains("wait, wait:N or wait:~N (µs of spin), sleep or spin"));
         for bad in [
@@ -794,10 +702,22 @@ mod tests {
             "wait:~~5",
         ] {
             assert!(
-                bad.parse::<Idle>().unwrap_err().contains("0 to 1000000"),
+                bad.parse::<IdlePolicy>()
+                    .unwrap_err()
+                    .contains("0 to 1000000"),
                 "{bad}"
             );
         }
+        for bad in ["wait,coalesce:", "wait,coalesce:1001", "wait,nap:5"] {
+            assert!(
+                bad.parse::<IdlePolicy>().unwrap_err().contains("0 to 1000"),
+                "{bad}"
+            );
+        }
+        assert!("spin,coalesce:50"
+            .parse::<IdlePolicy>()
+            .unwrap_err()
+            .contains("coalesce goes with a wait"));
         assert_eq!(parse_tx_path("auto"), Ok(TxPath::Auto));
         assert_eq!(parse_tx_path("ring"), Ok(TxPath::Ring));
         assert_eq!(parse_tx_path("ring-copy"), Ok(TxPath::RingCopy));
