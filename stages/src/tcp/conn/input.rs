@@ -65,7 +65,7 @@ impl<B: PacketBuf> Connection<B> {
         // bytes).
         if seg.payload.is_some() == (len > 0) && self.predicts(&header, len > 0, len) {
             let payload = seg.payload.take();
-            self.on_segment_predicted(&header, payload, len, now_ns);
+            let _ = self.on_predicted(&header, payload, len, now_ns);
         } else {
             self.on_segment_unpredicted(seg, len, now_ns);
         }

@@ -163,6 +163,66 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// A [`predicted`](Self::predicted) segment, header `seg` and
+    /// `payload` of `len` bytes: in-order data that acknowledges nothing
+    /// new (a bulk receiver's every segment) takes
+    /// [`on_data_predicted`](Self::on_data_predicted), inline in the
+    /// caller; the rest [`on_segment_predicted`](Self::on_segment_predicted).
+    /// Returns whether the segment's ACK may have released a chunk (the
+    /// spare buffer [`take_spare_send_buf`](Self::take_spare_send_buf)
+    /// hands out): not for data acknowledging nothing new.
+    #[inline(always)]
+    pub(crate) fn on_predicted(
+        &mut self,
+        seg: &CheckedHeader,
+        payload: Option<B>,
+        len: u32,
+        now_ns: u64,
+    ) -> bool {
+        match payload {
+            Some(payload) if seg.ack() == self.snd_una => {
+                self.on_data_predicted(seg, payload, len, now_ns);
+                false
+            }
+            payload => {
+                self.on_segment_predicted(seg, payload, len, now_ns);
+                true
+            }
+        }
+    }
+
+    /// [`on_segment_predicted`](Self::on_segment_predicted) of in-order
+    /// data whose ACK is SND.UNA: nothing new acknowledged, so no RACK
+    /// walk, no SND.UNA advance, no RTT sample; the window, RACK's probe
+    /// timer, TS.Recent, the text and the ACK's schedule as that path
+    /// takes them, in its order.
+    #[inline(never)]
+    fn on_data_predicted(&mut self, seg: &CheckedHeader, payload: B, len: u32, now_ns: u64) {
+        debug_assert!(len > 0 && seg.ack() == self.snd_una);
+        self.segment_seen(seg, len, now_ns);
+        self.stats.segs_predicted += 1;
+        self.keepalive_sent = 0;
+        self.probes_unanswered = 0;
+        self.arm_keepalive(now_ns);
+        let (seq, ack) = (seg.seq(), seg.ack());
+        let window = u32::from(seg.window()) << self.neg.snd_wscale;
+        self.update_send_window(seq, ack, window, false);
+        if self.rack_active() {
+            debug_assert!(self.send_queue.iter().all(|c| !c.sacked));
+            self.rack_after_ack(false, now_ns);
+        }
+        if let Some((tsval, _)) = seg.options().timestamps {
+            if seq.le(self.last_ack_sent) {
+                self.ts_recent = tsval;
+                self.ts_recent_ns = now_ns;
+            }
+        }
+        self.stats.data_segs_in += 1;
+        self.deliver_data(payload, len as usize);
+        self.schedule_ack(false, now_ns);
+        self.segment_done(now_ns);
+    }
+
+    /// A [`predicted`](Self::predicted) segment, header `seg` and
     /// `payload` of `len` bytes: what the full path does for it, without
     /// the checks that cannot fire, from its arrival to what every
     /// segment last does. One instance, for the input stage's checked

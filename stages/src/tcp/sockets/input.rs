@@ -96,15 +96,15 @@ impl<B: PacketBuf> TcpSockets<B> {
         let len = header.data_len as u32;
         #[cfg(any(test, debug_assertions))]
         assert_eq!(len, payload.as_ref().map_or(0, |p| p.total_len() as u32));
-        let progress = if c.conn.predicts(header, payload.is_some(), len) {
+        let (progress, released) = if c.conn.predicts(header, payload.is_some(), len) {
             // New data or a new ACK: forward progress; and never a
             // challenge ACK.
             #[cfg(any(test, debug_assertions))]
             let before = (c.conn.progress(), c.conn.challenge_ack_pending());
-            c.conn.on_segment_predicted(header, payload, len, now_ns);
+            let released = c.conn.on_predicted(header, payload, len, now_ns);
             #[cfg(any(test, debug_assertions))]
             assert!(c.conn.progress() != before.0 && c.conn.challenge_ack_pending() == before.1);
-            true
+            (true, released)
         } else {
             let pending_before = c.conn.challenge_ack_pending();
             let progress_before = c.conn.progress();
@@ -115,14 +115,20 @@ impl<B: PacketBuf> TcpSockets<B> {
                 counters.challenge_acks_limited += 1;
                 c.conn.withhold_challenge_ack();
             }
-            c.conn.progress() != progress_before
+            (c.conn.progress() != progress_before, true)
         };
         // What the ACK released, for the next write: one buffer for the
         // table, whatever the number of connections, so none waits on an
         // idle connection (the buffer of a small write's chunk, released
-        // by its ACK, is what the next small write needs).
-        if let Some(buf) = c.conn.take_spare_send_buf() {
-            *spare_send_buf = Some(buf);
+        // by its ACK, is what the next small write needs). Data that
+        // acknowledged nothing new released nothing (every input takes
+        // the spare: none is left from before).
+        if released {
+            if let Some(buf) = c.conn.take_spare_send_buf() {
+                *spare_send_buf = Some(buf);
+            }
+        } else {
+            debug_assert!(c.conn.take_spare_send_buf().is_none());
         }
         let confirm = progress && now_ns >= c.next_confirm_ns;
         if confirm {
