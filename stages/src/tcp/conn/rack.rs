@@ -678,8 +678,9 @@ impl<B: PacketBuf> Connection<B> {
     /// window open (else the persist timer probes), one probe per
     /// episode.
     fn may_probe(&self) -> bool {
-        self.sending_state()
-            && self.snd_una != self.snd_max
+        // Nothing in flight first: a receiver's every segment stops there.
+        self.snd_una != self.snd_max
+            && self.sending_state()
             && self.snd_wnd > 0
             && (self.plain()
                 || (!self.recovering() && self.rack.as_deref().is_none_or(|r| r.probe.is_none())))
