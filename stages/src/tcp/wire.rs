@@ -483,7 +483,10 @@ fn check_tcp<B: PacketBuf, const KNOWN: bool>(
     let ok = match p.buf().meta().l4_checksum {
         ChecksumStatus::Good => true,
         ChecksumStatus::Bad => false,
-        ChecksumStatus::Unknown if chained => chain_checksum_ok(p, l4, src, dst, l4_len),
+        ChecksumStatus::Unknown if chained => match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => chain_checksum_ok_v4(p, l4, s, d, l4_len),
+            _ => chain_checksum_ok(p, l4, src, dst, l4_len),
+        },
         ChecksumStatus::Unknown => checksum_ok(&tcp),
     };
     if !ok {
@@ -527,6 +530,28 @@ fn short(chained: bool) -> Reason {
     }
 }
 
+/// [`chain_checksum_ok`] over IPv4, its addresses passed as they are
+/// (in registers, not as [`IpAddr`]s in memory): the common chain (a
+/// header, then the sender's chunk) summed here, pseudo-header, header
+/// and chunk in one pass; any other the general way.
+#[cold]
+#[inline(never)]
+fn chain_checksum_ok_v4<B: PacketBuf>(
+    p: &TcpPacket<B>,
+    first: &[u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    l4_len: usize,
+) -> bool {
+    if p.buf().segment_count() == 2 && l4_len <= usize::from(u16::MAX) {
+        // `l4_len` is the header's and the chunk's length.
+        let rest = p.buf().segments().nth(1).unwrap_or(&[]);
+        debug_assert_eq!(l4_len, first.len() + rest.len());
+        return sum_segment_v4_split(src, dst, IpProtocol::Tcp.raw(), first, rest) == 0xffff;
+    }
+    chain_checksum_ok(p, first, IpAddr::V4(src), IpAddr::V4(dst), l4_len)
+}
+
 /// Whether the TCP checksum of chained `p` verifies, `l4_len` bytes from
 /// its TCP header on over all its segments, `first` the part in its first
 /// buffer segment (`p.l4()`, which the caller has at hand).
@@ -541,16 +566,6 @@ fn chain_checksum_ok<B: PacketBuf>(
 ) -> bool {
     let protocol = IpProtocol::Tcp.raw();
     debug_assert!(core::ptr::eq(first, p.l4()));
-    if let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) {
-        if p.buf().segment_count() == 2 && l4_len <= usize::from(u16::MAX) {
-            // The common chain (a header, then the sender's chunk): the
-            // pseudo-header, the header and the chunk summed on in one
-            // pass (`l4_len` is their length).
-            let rest = p.buf().segments().nth(1).unwrap_or(&[]);
-            debug_assert_eq!(l4_len, first.len() + rest.len());
-            return sum_segment_v4_split(s, d, protocol, first, rest) == 0xffff;
-        }
-    }
     let pseudo = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => match u16::try_from(l4_len) {
             Ok(len) => pseudo_header_v4(s, d, protocol, len),
