@@ -203,7 +203,11 @@ impl<B: PacketBuf> Connection<B> {
         self.keepalive_sent = 0;
         self.probes_unanswered = 0;
         self.arm_keepalive(now_ns);
-        let (seq, ack) = (seg.seq(), seg.ack());
+        // SEG.SEQ = RCV.NXT and SEG.ACK = SND.UNA (the prediction and
+        // the dispatch): the connection's own fields, which the window
+        // update's tests then read as known.
+        let (seq, ack) = (self.rcv_nxt, self.snd_una);
+        debug_assert!(seq == seg.seq() && ack == seg.ack());
         let window = u32::from(seg.window()) << self.neg.snd_wscale;
         self.update_send_window(seq, ack, window, false);
         if self.rack_active() {
