@@ -374,7 +374,8 @@ impl<B: PacketBuf> Egress<B> {
             self.counters.too_big += 1;
             return Err(SocketError::MessageTooLong);
         }
-        self.send_on_path(port, payload, path, tcp_header, offload)
+        let total_len = IPV4_HEADER_LEN + payload.total_len();
+        self.send_on_path(port, payload, path, (tcp_header, total_len), offload)
     }
 
     /// What the output path's straight case reads of a port once per
@@ -416,27 +417,36 @@ impl<B: PacketBuf> Egress<B> {
     ) -> Result<Sent, SocketError> {
         debug_assert!(self.path_current(path), "a path built by this egress path");
         debug_assert!(payload.meta().tx.tso_mss().is_none(), "a single segment");
-        // `fits` for a packet without a TSO request: the MTU alone.
-        if IPV4_HEADER_LEN + payload.total_len() > caps.mtu {
+        // `fits` for a packet without a TSO request: the MTU alone (the
+        // length summed once, over the chain, for both).
+        let total_len = IPV4_HEADER_LEN + payload.total_len();
+        if total_len > caps.mtu {
             self.counters.too_big += 1;
             return Err(SocketError::MessageTooLong);
         }
-        self.send_on_path(port, payload, path, tcp_header, caps.ipv4_checksum)
+        self.send_on_path(
+            port,
+            payload,
+            path,
+            (tcp_header, total_len),
+            caps.ipv4_checksum,
+        )
     }
 
     /// The rest of [`send_tcp_v4_on`](Self::send_tcp_v4_on) once the
-    /// packet fits: the headers from `path`, the neighbor, the port.
+    /// packet fits: the headers from `path`, the neighbor, the port;
+    /// `tcp_header` the TCP header's length, `total_len` the IPv4
+    /// packet's (the payload's and its header's).
     #[inline(always)]
     fn send_on_path(
         &mut self,
         port: &mut PortCx<'_, B>,
         mut payload: B,
         path: &mut PathV4,
-        tcp_header: usize,
+        (tcp_header, total_len): (usize, usize),
         offload: bool,
     ) -> Result<Sent, SocketError> {
         let owner = None;
-        let total_len = IPV4_HEADER_LEN + payload.total_len();
         let ident = self.take_ip_id();
         // The metadata first: a packet without headroom is dropped anyway.
         let meta = payload.meta_mut();
