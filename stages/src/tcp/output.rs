@@ -11,7 +11,7 @@ use tpa::buf::PacketBuf;
 use tpa::stage::Cx;
 use tpa::state::{Part, Parts};
 
-use super::conn::{ConnEvents, Quiet};
+use super::conn::{ConnEvents, Quiet, QuietPass};
 use super::mss::mss_for;
 use super::segment::SegmentOut;
 use super::sockets::ConnOut;
@@ -199,11 +199,14 @@ where
     let caps = &egress.path_caps(port_caps);
     let ports = (local.port(), remote.port());
     // Found quiet once: its segments change nothing of that.
-    loop {
-        let seg = match c.conn.poll_quiet(now_ns) {
+    let mut pass = QuietPass::default();
+    // Whether the pass ends with all sent (else the full path takes the
+    // rest): every way out through one end of the pass.
+    let done = loop {
+        let seg = match c.conn.poll_quiet(now_ns, &mut pass) {
             Quiet::Seg(seg) => seg,
-            Quiet::Nothing => return (index, settled(c)),
-            Quiet::Full => return (index, QuietEnd::Full),
+            Quiet::Nothing => break true,
+            Quiet::Full => break false,
         };
         // No owner, as `send_one`: a lost segment is loss to TCP.
         let ok = build_quiet_v4(port, ports, seg, caps.tcp_checksum, c.path.tcp_pseudo())
@@ -218,8 +221,14 @@ where
             c.counters.send_failures += 1;
         }
         if c.conn.quiet_sent_all() {
-            return (index, settled(c));
+            break true;
         }
+    };
+    c.conn.end_quiet_pass(now_ns, &mut pass);
+    if done {
+        (index, settled(c))
+    } else {
+        (index, QuietEnd::Full)
     }
 }
 
@@ -285,11 +294,12 @@ fn flush_quiet_v6<B: PacketBuf>(
         return (false, sent);
     }
     let ports = (local.port(), remote.port());
-    loop {
-        let seg = match c.conn.poll_quiet(now_ns) {
+    let mut pass = QuietPass::default();
+    let done = loop {
+        let seg = match c.conn.poll_quiet(now_ns, &mut pass) {
             Quiet::Seg(seg) => seg,
-            Quiet::Nothing => return (true, sent),
-            Quiet::Full => return (false, sent),
+            Quiet::Nothing => break true,
+            Quiet::Full => break false,
         };
         let ok = build_quiet_v6(port, ports, seg, caps.tcp_checksum, c.tuple)
             .and_then(|(buf, header)| egress.send_tcp_v6_current(port, buf, path, header, caps))
@@ -302,7 +312,9 @@ fn flush_quiet_v6<B: PacketBuf>(
         } else {
             c.counters.send_failures += 1;
         }
-    }
+    };
+    c.conn.end_quiet_pass(now_ns, &mut pass);
+    (done, sent)
 }
 
 /// Sends `seg` of the connection on `tuple` in slot `index` (SACK blocks

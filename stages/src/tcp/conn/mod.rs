@@ -56,7 +56,7 @@ pub use icmp::{IcmpError, IcmpOutcome};
 pub use info::TcpInfo;
 pub use latency::{LatencyStage, SocketLatency};
 pub(crate) use open::{wscale_for, MIN_SND_MSS};
-pub(crate) use output::Quiet;
+pub(crate) use output::{Quiet, QuietPass};
 pub use state::State;
 
 use tpa::app::SocketError;

@@ -39,6 +39,48 @@ pub(crate) enum Quiet<'a, B: PacketBuf> {
     Full,
 }
 
+/// What the straight path's segments of one pass share: the segments
+/// [`Connection::poll_quiet`] gives one after another at one time, the
+/// connection borrowed throughout (nothing received, read or timed out
+/// in between). Fresh ([`Default`]) for each pass.
+#[derive(Default)]
+pub(crate) struct QuietPass {
+    /// The ACK fields once the pass's first segment took them: the
+    /// receive side does not move within a pass, so every later segment
+    /// carries the same ones (the window already announced, the
+    /// timestamps of the same time).
+    ack: Option<QuietAck>,
+    /// Whether a segment of the pass carried new data with RACK running:
+    /// the probe timeout restarts (RFC 8985 §7.2) once, at the pass's end
+    /// ([`Connection::end_quiet_pass`]), for its last such segment. Nothing reads the PTO within a pass,
+    /// and the last segment's restart sets it from the same time, flight
+    /// and RTO as the pass's end.
+    pto_owed: bool,
+}
+
+/// A pass dropped with its probe timeout not armed: a way out of the
+/// straight path's loop missed [`Connection::end_quiet_pass`].
+#[cfg(any(test, debug_assertions))]
+impl Drop for QuietPass {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert!(!self.pto_owed, "a quiet pass ended without its PTO armed");
+        }
+    }
+}
+
+/// The ACK fields of a straight-path segment ([`QuietSeg`]'s `ack`,
+/// `window` and `timestamps`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct QuietAck {
+    /// SEG.ACK.
+    ack: SeqNumber,
+    /// SEG.WND, scaled down.
+    window: u16,
+    /// `(TSval, TSecr)`, when timestamps were agreed.
+    timestamps: Option<(u32, u32)>,
+}
+
 impl<B: PacketBuf> Connection<B> {
     /// The next segment to send, `None` when there is nothing. Drain it
     /// after every input, application call and timer.
@@ -273,7 +315,7 @@ impl<B: PacketBuf> Connection<B> {
     /// (and its window cut). Under `cfg(test)` every answer is held
     /// against [`next_full`](Self::next_full)'s.
     #[inline(always)]
-    pub(crate) fn poll_quiet(&mut self, now_ns: u64) -> Quiet<'_, B> {
+    pub(crate) fn poll_quiet(&mut self, now_ns: u64, pass: &mut QuietPass) -> Quiet<'_, B> {
         #[cfg(any(test, debug_assertions))]
         assert!(self.quiet_long(), "only a quiet connection");
         self.clock_ns = self.clock_ns.max(now_ns);
@@ -282,13 +324,13 @@ impl<B: PacketBuf> Connection<B> {
         if self.can_send_quiet() {
             #[cfg(test)]
             assert_eq!(expect, Some(Next::Data), "the straight path sends data");
-            return Quiet::Seg(self.quiet_data(now_ns));
+            return Quiet::Seg(self.quiet_data(now_ns, pass));
         }
         if self.pending.ack_now || self.pending.challenge {
             #[cfg(test)]
             assert_eq!(expect, Some(Next::Ack), "the straight path sends an ACK");
             self.stats.segs_out += 1;
-            return Quiet::Seg(self.quiet_ack(self.snd_max, TcpFlags(0), now_ns));
+            return Quiet::Seg(self.quiet_ack(self.snd_max, TcpFlags(0), now_ns, pass));
         }
         #[cfg(test)]
         assert_eq!(expect, None, "the straight path sends nothing");
@@ -342,7 +384,7 @@ impl<B: PacketBuf> Connection<B> {
     /// in one, for [`poll_quiet`](Self::poll_quiet)'s connection (no SACK
     /// option to write), with [`transmit`](Self::transmit)'s counts.
     #[inline(always)]
-    fn quiet_data(&mut self, now_ns: u64) -> QuietSeg<'_, B> {
+    fn quiet_data(&mut self, now_ns: u64, pass: &mut QuietPass) -> QuietSeg<'_, B> {
         let last = self.send_queue.next_is_last();
         let snd_max = self.snd_max;
         let index = self.send_queue.next_index();
@@ -355,7 +397,7 @@ impl<B: PacketBuf> Connection<B> {
         }) else {
             // `can_send_quiet` found a chunk; an ACK is harmless otherwise.
             self.stats.segs_out += 1;
-            return self.quiet_ack(self.snd_max, TcpFlags(0), now_ns);
+            return self.quiet_ack(self.snd_max, TcpFlags(0), now_ns, pass);
         };
         if first_ns != 0 {
             if let Some(lat) = self.latency.as_deref_mut() {
@@ -382,7 +424,7 @@ impl<B: PacketBuf> Connection<B> {
                 seq_len += 1;
             }
         }
-        let end = self.quiet_note_sent(seq, seq_len, now_ns);
+        let end = self.quiet_note_sent(seq, seq_len, now_ns, pass);
         self.cwv_after_send_ending(end);
         self.stats.segs_out += 1;
         // A branch, not `+= u64::from(len > 0)`: LLVM joined that and
@@ -390,7 +432,7 @@ impl<B: PacketBuf> Connection<B> {
         if len > 0 {
             self.stats.data_segs_out += 1;
         }
-        let seg = self.quiet_ack(seq, flags, now_ns);
+        let seg = self.quiet_ack(seq, flags, now_ns, pass);
         // The chunk stays where it was (sent, not yet acknowledged): the
         // segment borrows its data, no reference taken.
         let chunk = self.send_queue.get_mut(index);
@@ -404,9 +446,44 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// [`with_ack`](Self::with_ack) without SACK blocks (none to report)
-    /// nor data: the straight path's segment fields.
+    /// nor data: the straight path's segment fields, the ACK's taken
+    /// once per `pass` ([`QuietPass`]; under test and debug builds taken
+    /// again for every segment and held against the pass's).
     #[inline(always)]
-    fn quiet_ack<'a>(&mut self, seq: SeqNumber, flags: TcpFlags, now_ns: u64) -> QuietSeg<'a, B> {
+    fn quiet_ack<'a>(
+        &mut self,
+        seq: SeqNumber,
+        flags: TcpFlags,
+        now_ns: u64,
+        pass: &mut QuietPass,
+    ) -> QuietSeg<'a, B> {
+        let ack = match pass.ack {
+            Some(ack) => {
+                #[cfg(any(test, debug_assertions))]
+                {
+                    let rcv_adv = self.rcv_adv;
+                    assert_eq!(ack, self.take_quiet_ack(now_ns), "the pass's ACK fields");
+                    assert_eq!(rcv_adv, self.rcv_adv, "the window announced once");
+                }
+                ack
+            }
+            None => *pass.ack.insert(self.take_quiet_ack(now_ns)),
+        };
+        QuietSeg {
+            seq,
+            ack: ack.ack,
+            flags: flags | TcpFlags::ACK,
+            window: ack.window,
+            timestamps: ack.timestamps,
+            payload: None,
+            payload_sum: SummedLen::NONE,
+        }
+    }
+
+    /// The ACK fields of a straight-path segment sent now: the window
+    /// announced, the ACK owed and the delayed ACK settled by it.
+    #[inline(always)]
+    fn take_quiet_ack(&mut self, now_ns: u64) -> QuietAck {
         // Quiet: no duplicate ACK owed either.
         debug_assert!(
             self.dsacks.is_empty() && self.reassembly.is_empty() && self.pending.dup_acks == 0
@@ -417,14 +494,10 @@ impl<B: PacketBuf> Connection<B> {
         self.timers.delayed_ack = Deadline::STOPPED;
         self.unacked_bytes = 0;
         self.last_ack_sent = self.rcv_nxt;
-        QuietSeg {
-            seq,
+        QuietAck {
             ack: self.rcv_nxt,
-            flags: flags | TcpFlags::ACK,
             window,
             timestamps: self.neg.ts.then(|| (self.ts_now(now_ns), self.ts_recent)),
-            payload: None,
-            payload_sum: SummedLen::NONE,
         }
     }
 
@@ -856,17 +929,36 @@ impl<B: PacketBuf> Connection<B> {
     /// [`note_sent`](Self::note_sent) for [`quiet_data`](Self::quiet_data)'s
     /// chunk `[seq, seq + len)` on a plain connection: no PRR to count
     /// (no recovery), and new data it sent fit the peer's open window,
-    /// so a probe may be armed
-    /// ([`rack_arm_pto_probing`](Self::rack_arm_pto_probing)). Returns the
-    /// segment's end, where the next transmission starts.
+    /// so a probe may be armed: owed by the `pass`, armed at its end
+    /// ([`end_quiet_pass`](Self::end_quiet_pass)). Returns the segment's
+    /// end, where the next transmission starts.
     #[inline(always)]
-    fn quiet_note_sent(&mut self, seq: SeqNumber, len: u32, now_ns: u64) -> SeqNumber {
+    fn quiet_note_sent(
+        &mut self,
+        seq: SeqNumber,
+        len: u32,
+        now_ns: u64,
+        pass: &mut QuietPass,
+    ) -> SeqNumber {
         debug_assert!(self.recovery.is_none(), "a plain connection");
         let (end, new_data) = self.book_sent(seq, len, now_ns);
         if new_data && self.rack_active() {
-            self.rack_arm_pto_probing(now_ns);
+            pass.pto_owed = true;
         }
         end
+    }
+
+    /// Ends the straight path's `pass` at `now_ns` (the time it ran at):
+    /// the probe timeout its new data restarts, armed once
+    /// ([`rack_arm_pto_probing`](Self::rack_arm_pto_probing)). Every way
+    /// out of a pass comes here before the connection is settled or
+    /// asked anything else.
+    #[inline(always)]
+    pub(crate) fn end_quiet_pass(&mut self, now_ns: u64, pass: &mut QuietPass) {
+        if pass.pto_owed {
+            pass.pto_owed = false;
+            self.rack_arm_pto_probing(now_ns);
+        }
     }
 
     /// The next chunk, as a segment (with the FIN when it is the last and

@@ -14,7 +14,7 @@ use super::super::cc::CongestionControl;
 use super::super::config::{CongestionAlgorithm, TcpConfig};
 use super::super::segment::{SegmentIn, SegmentOut};
 use super::super::seq::SeqNumber;
-use super::{ConnEvents, ConnParams, Connection, IcmpError, Quiet, State};
+use super::{ConnEvents, ConnParams, Connection, IcmpError, Quiet, QuietPass, State};
 
 const MS: u64 = 1_000_000;
 
@@ -866,11 +866,17 @@ fn next_out(conn: &mut Connection<PoolBuf>, now: u64) -> Option<SegmentOut<PoolB
     if !conn.quiet() {
         return conn.poll_transmit(now);
     }
-    match conn.poll_quiet(now) {
-        Quiet::Seg(seg) => Some(seg.into_segment()),
-        Quiet::Nothing => None,
-        Quiet::Full => conn.poll_transmit(now),
+    let mut pass = QuietPass::default();
+    let (seg, full) = match conn.poll_quiet(now, &mut pass) {
+        Quiet::Seg(seg) => (Some(seg.into_segment()), false),
+        Quiet::Nothing => (None, false),
+        Quiet::Full => (None, true),
+    };
+    conn.end_quiet_pass(now, &mut pass);
+    if full {
+        return conn.poll_transmit(now);
     }
+    seg
 }
 
 /// Drains a connection's output, returning the segments.
