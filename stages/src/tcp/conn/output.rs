@@ -49,12 +49,16 @@ pub(crate) struct QuietPass {
     /// receive side does not move within a pass, so every later segment
     /// carries the same ones (the window already announced, the
     /// timestamps of the same time).
-    ack: Option<QuietAck>,
+    ack: QuietAck,
+    /// Whether `ack` was taken (a flag, not an `Option`: one byte
+    /// tested, not the timestamps' tag).
+    has_ack: bool,
     /// Whether a segment of the pass carried new data with RACK running:
     /// the probe timeout restarts (RFC 8985 §7.2) once, at the pass's end
-    /// ([`Connection::end_quiet_pass`]), for its last such segment. Nothing reads the PTO within a pass,
-    /// and the last segment's restart sets it from the same time, flight
-    /// and RTO as the pass's end.
+    /// ([`Connection::end_quiet_pass`]), for its last such segment.
+    /// Nothing reads the PTO within a pass, and the last segment's
+    /// restart sets it from the same time, flight and RTO as the pass's
+    /// end.
     pto_owed: bool,
 }
 
@@ -71,7 +75,7 @@ impl Drop for QuietPass {
 
 /// The ACK fields of a straight-path segment ([`QuietSeg`]'s `ack`,
 /// `window` and `timestamps`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct QuietAck {
     /// SEG.ACK.
     ack: SeqNumber,
@@ -457,17 +461,24 @@ impl<B: PacketBuf> Connection<B> {
         now_ns: u64,
         pass: &mut QuietPass,
     ) -> QuietSeg<'a, B> {
-        let ack = match pass.ack {
-            Some(ack) => {
-                #[cfg(any(test, debug_assertions))]
-                {
-                    let rcv_adv = self.rcv_adv;
-                    assert_eq!(ack, self.take_quiet_ack(now_ns), "the pass's ACK fields");
-                    assert_eq!(rcv_adv, self.rcv_adv, "the window announced once");
-                }
-                ack
+        let ack = if pass.has_ack {
+            #[cfg(any(test, debug_assertions))]
+            {
+                let rcv_adv = self.rcv_adv;
+                assert_eq!(
+                    pass.ack,
+                    self.take_quiet_ack(now_ns),
+                    "the pass's ACK fields"
+                );
+                assert_eq!(rcv_adv, self.rcv_adv, "the window announced once");
             }
-            None => *pass.ack.insert(self.take_quiet_ack(now_ns)),
+            pass.ack
+        } else {
+            // The value kept, not read back from where it was stored.
+            let ack = self.take_quiet_ack(now_ns);
+            pass.ack = ack;
+            pass.has_ack = true;
+            ack
         };
         QuietSeg {
             seq,
