@@ -309,15 +309,15 @@ pub enum IdlePolicy {
     /// or more together ([`Progress::received`]: a stream arriving, not a
     /// request) are followed by one that found nothing, the loop sleeps
     /// `coalesce` (cut at its next deadline) instead of spinning or
-    /// blocking on the port. The frames that come meanwhile
-    /// gather in the port's ring and are taken as one burst, and a peer
-    /// on this machine pays no wake-up for them: with AF_PACKET's frame
-    /// ring each frame that ends a wait wakes the loop from the sender's
-    /// own transmit. An iteration doing less (one request, one answer)
-    /// never coalesces, so one connection's request-response latency is
-    /// the spin's and the wait's as without it; a stream's next frames,
-    /// or those of many connections' requests close together, wait
-    /// `coalesce` at most (plus the kernel's timer slack).
+    /// blocking on the port. The frames that come meanwhile gather in the
+    /// port's ring and are taken as one burst, and a peer on this machine
+    /// pays no wake-up for them: with AF_PACKET's frame ring each frame
+    /// that ends a wait wakes the loop from the sender's own transmit.
+    /// Iterations receiving less (one request, one answer) never coalesce,
+    /// so one connection's request-response latency is the spin's and the
+    /// wait's as without it; a stream's next frames, or those of many
+    /// connections' requests close together, wait `coalesce` at most (plus
+    /// the kernel's timer slack).
     Wait {
         /// How long to poll on after the last work before the first wait
         /// (with `adaptive`: at most).
@@ -327,8 +327,8 @@ pub enum IdlePolicy {
         /// How long one wait lasts at most (the loop's own checks, such as
         /// its stop flag, run that often while idle).
         max: Duration,
-        /// How long to sleep after a busy iteration when the port runs
-        /// dry, letting a stream's frames gather (zero: never; see above).
+        /// How long to sleep when the port runs dry after a stream's busy
+        /// iterations, letting its frames gather (zero: never; see above).
         coalesce: Duration,
     },
 }
