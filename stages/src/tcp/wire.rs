@@ -720,6 +720,19 @@ pub(crate) fn build_quiet_v4<B: PacketBuf>(
         .is_none_or(|p| data.len() == p.total_len() && data.len() <= COPY_BREAK);
     let len = quiet_header_len(&seg);
     if !copied {
+        let n = seg.payload.as_deref().map_or(0, |p| p.total_len());
+        if n > COPY_BREAK {
+            if let Some(payload_sum) = seg.payload_sum.sum_of(n) {
+                return build_quiet_chained_v4(
+                    port,
+                    ports,
+                    seg,
+                    offload,
+                    pseudo_addrs,
+                    payload_sum,
+                );
+            }
+        }
         return build_quiet_other_v4(port, ports, seg, offload, pseudo_addrs);
     }
     let mut buf = port.alloc().ok_or(SocketError::NoBuffers)?;
@@ -744,6 +757,56 @@ pub(crate) fn build_quiet_v4<B: PacketBuf>(
     meta.tx.clear();
     if offload {
         meta.tx.request_l4_checksum(L4Protocol::Tcp);
+    }
+    Ok((buf, len))
+}
+
+/// [`build_quiet_v4`] for a full-size segment: data longer than
+/// [`COPY_BREAK`] whose sum the send queue took (`payload_sum`), chained
+/// behind the header. The header is summed as it lies in its buffer, on
+/// top of the pseudo-header and the data's sum, before the data is
+/// chained: the bytes [`build_quiet_other_v4`] makes of the same segment,
+/// without its call and its passing of `seg`.
+#[inline(always)]
+fn build_quiet_chained_v4<B: PacketBuf>(
+    port: &mut PortCx<'_, B>,
+    ports: (u16, u16),
+    seg: QuietSeg<'_, B>,
+    offload: bool,
+    pseudo_addrs: u16,
+    payload_sum: u16,
+) -> Result<(B, usize), SocketError> {
+    let len = quiet_header_len(&seg);
+    let mut buf = port.alloc().ok_or(SocketError::NoBuffers)?;
+    let room = buf.append(len).map_err(|_| SocketError::NoBuffers)?;
+    write_quiet_header(room, ports, &seg);
+    let Some(payload) = seg.payload else {
+        return Err(SocketError::NoBuffers);
+    };
+    let payload_len = payload.total_len();
+    if !offload {
+        // The header's length is even: the data's words lie as they were
+        // summed.
+        let length = (len + payload_len) as u16;
+        let start = fold(u64::from(pseudo_addrs) + u64::from(length) + u64::from(payload_sum));
+        let sum = !sum_from(start, room);
+        room[16..18].copy_from_slice(&sum.to_be_bytes());
+    }
+    buf.chain_clone(payload)
+        .map_err(|_| SocketError::NoBuffers)?;
+    let meta = buf.meta_mut();
+    meta.tx.clear();
+    if offload {
+        meta.tx.request_l4_checksum(L4Protocol::Tcp);
+    }
+    #[cfg(any(test, debug_assertions))]
+    if !offload {
+        let mut c = Checksum::new();
+        c.add_sum(combine(pseudo_addrs, buf.total_len() as u16));
+        for segment in buf.segments() {
+            c.add_bytes(segment);
+        }
+        debug_assert_eq!(c.sum(), 0xffff, "the stored payload sum");
     }
     Ok((buf, len))
 }
