@@ -194,20 +194,35 @@ impl<B: PacketBuf> Connection<B> {
     /// data whose ACK is SND.UNA: nothing new acknowledged, so no RACK
     /// walk, no SND.UNA advance, no RTT sample; the window, RACK's probe
     /// timer, TS.Recent, the text and the ACK's schedule as that path
-    /// takes them, in its order.
+    /// takes them (the text first: nothing between reads what it
+    /// changes). A leaf: what would need a call (the
+    /// socket trace, latency stamps, keepalive's timer, the receive
+    /// queue's storage growing) is rare, and tested once at the top,
+    /// which hands such a segment to `on_segment_predicted` (a tail
+    /// call); so is the persist timer's slow case, at the very end.
     #[inline(never)]
     fn on_data_predicted(&mut self, seg: &CheckedHeader, payload: B, len: u32, now_ns: u64) {
         debug_assert!(len > 0 && seg.ack() == self.snd_una);
-        self.segment_seen(seg, len, now_ns);
+        if !self.lean_receive() {
+            return self.on_segment_predicted(seg, Some(payload), len, now_ns);
+        }
+        // `segment_seen` without the trace (off).
+        self.clock_ns = self.clock_ns.max(now_ns);
+        self.stats.segs_in += 1;
         self.stats.segs_predicted += 1;
-        self.keepalive_sent = 0;
-        self.probes_unanswered = 0;
-        self.arm_keepalive(now_ns);
         // SEG.SEQ = RCV.NXT and SEG.ACK = SND.UNA (the prediction and
         // the dispatch): the connection's own fields, which the window
         // update's tests then read as known.
         let (seq, ack) = (self.rcv_nxt, self.snd_una);
         debug_assert!(seq == seg.seq() && ack == seg.ack());
+        // The text first, where the queue's free slot is known (no store
+        // through another pointer since the test): nothing before the
+        // ACK's schedule reads what it changes (SEG.SEQ is taken above).
+        self.stats.data_segs_in += 1;
+        self.deliver_data(payload, len as usize);
+        // The peer is alive; keepalive is off, so no timer to restart.
+        self.keepalive_sent = 0;
+        self.probes_unanswered = 0;
         let window = u32::from(seg.window()) << self.neg.snd_wscale;
         self.update_send_window(seq, ack, window, false);
         if self.rack_active() {
@@ -220,10 +235,23 @@ impl<B: PacketBuf> Connection<B> {
                 self.ts_recent_ns = now_ns;
             }
         }
-        self.stats.data_segs_in += 1;
-        self.deliver_data(payload, len as usize);
         self.schedule_ack(false, now_ns);
-        self.segment_done(now_ns);
+        // `segment_done`: the connection stays plain (nothing above
+        // notes a rare case), so `settle_plain` has nothing to do, and
+        // the trace is off.
+        debug_assert!(self.plain);
+        self.update_persist(now_ns);
+    }
+
+    /// Whether [`on_data_predicted`](Self::on_data_predicted) may take
+    /// its leaf path: no socket trace, no latency stamps, keepalive off
+    /// and a free slot in the receive queue's storage.
+    #[inline(always)]
+    fn lean_receive(&self) -> bool {
+        self.trace.is_none()
+            && self.latency.is_none()
+            && !self.knobs.keepalive
+            && self.receive_queue.has_slot()
     }
 
     /// A [`predicted`](Self::predicted) segment, header `seg` and

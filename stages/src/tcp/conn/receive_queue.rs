@@ -64,6 +64,13 @@ impl<B: PacketBuf> ReceiveQueue<B> {
         self.bufs.is_empty()
     }
 
+    /// Whether [`push`](Self::push) has a slot for one more buffer
+    /// without growing its storage.
+    #[inline]
+    pub fn has_slot(&self) -> bool {
+        self.bufs.len() < self.bufs.capacity()
+    }
+
     /// Appends a payload of `len` bytes, not empty (the caller trimmed
     /// it to the window and knows its length: `buf.total_len()`, which
     /// for a chain is a walk over its segments, is not asked again).
