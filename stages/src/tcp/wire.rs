@@ -785,11 +785,8 @@ fn build_quiet_chained_v4<B: PacketBuf>(
     };
     let payload_len = payload.total_len();
     if !offload {
-        // The header's length is even: the data's words lie as they were
-        // summed.
         let length = (len + payload_len) as u16;
-        let start = fold(u64::from(pseudo_addrs) + u64::from(length) + u64::from(payload_sum));
-        let sum = !sum_from(start, room);
+        let sum = checksum_on_data_sum(pseudo_addrs, length, payload_sum, room);
         room[16..18].copy_from_slice(&sum.to_be_bytes());
     }
     buf.chain_clone(payload)
@@ -801,12 +798,11 @@ fn build_quiet_chained_v4<B: PacketBuf>(
     }
     #[cfg(any(test, debug_assertions))]
     if !offload {
-        let mut c = Checksum::new();
-        c.add_sum(combine(pseudo_addrs, buf.total_len() as u16));
-        for segment in buf.segments() {
-            c.add_bytes(segment);
-        }
-        debug_assert_eq!(c.sum(), 0xffff, "the stored payload sum");
+        debug_assert_eq!(
+            sum_with_pseudo(&buf, pseudo_addrs),
+            0xffff,
+            "the stored payload sum"
+        );
     }
     Ok((buf, len))
 }
@@ -935,21 +931,40 @@ fn finish_checksum_summed<B: PacketBuf>(
     buf.meta_mut().tx.clear();
     debug_assert_eq!(buf.total_len(), header + payload_len);
     let length = (header + payload_len) as u16;
-    debug_assert_eq!(header % 2, 0);
-    // The pseudo-header's addresses and length and the data's sum, folded
-    // once, then the header on top.
-    let start = fold(u64::from(pseudo_addrs) + u64::from(length) + u64::from(payload));
-    let sum = !sum_from(start, &buf.data()[..header]);
+    let sum = checksum_on_data_sum(pseudo_addrs, length, payload, &buf.data()[..header]);
     #[cfg(any(test, debug_assertions))]
-    {
-        let mut c = Checksum::new();
-        c.add_sum(combine(pseudo_addrs, length));
-        for segment in buf.segments() {
-            c.add_bytes(segment);
-        }
-        debug_assert_eq!(sum, !c.sum(), "the stored payload sum");
-    }
+    debug_assert_eq!(
+        sum,
+        !sum_with_pseudo(buf, pseudo_addrs),
+        "the stored payload sum"
+    );
     buf.data_mut()[16..18].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// The TCP checksum over IPv4 of a segment of `length` bytes: `header`
+/// (its checksum field zero, its length even, so the data's words lie as
+/// they were summed), then data whose sum is `data_sum`; `pseudo_addrs`
+/// the pseudo-header's addresses and protocol. The pseudo-header's
+/// addresses and length and the data's sum are folded once, then the
+/// header summed on top.
+#[inline(always)]
+fn checksum_on_data_sum(pseudo_addrs: u16, length: u16, data_sum: u16, header: &[u8]) -> u16 {
+    debug_assert_eq!(header.len() % 2, 0);
+    let start = fold(u64::from(pseudo_addrs) + u64::from(length) + u64::from(data_sum));
+    !sum_from(start, header)
+}
+
+/// The ones'-complement sum of the IPv4 pseudo-header (`pseudo_addrs`,
+/// `buf`'s length) and every byte of `buf`: `0xffff` when `buf`'s TCP
+/// checksum is right (test and debug builds check the summed paths by it).
+#[cfg(any(test, debug_assertions))]
+fn sum_with_pseudo<B: PacketBuf>(buf: &B, pseudo_addrs: u16) -> u16 {
+    let mut c = Checksum::new();
+    c.add_sum(combine(pseudo_addrs, buf.total_len() as u16));
+    for segment in buf.segments() {
+        c.add_bytes(segment);
+    }
+    c.sum()
 }
 
 /// The TCP header length of `seg`: 20 bytes, 32 with the timestamps.
