@@ -28,6 +28,9 @@
 //! counts), and print what moved. `TPA_TCP_RR_INTERLEAVED=<rounds>:<transactions>`
 //! times tpa's rr with the trace and the stats off and on in one process
 //! (`tcp_memory/ops_interleaved.rs`, benches/ops_interleaved.sh).
+//! `TPA_TCP_PAIRED=<workload>:<rounds>:<iterations a block>` times tpa and
+//! smoltcp on one workload in alternating blocks in one process
+//! (`tcp_memory/paired.rs`, benches/tcp_memory_paired.sh).
 
 use std::hint::black_box;
 
@@ -38,6 +41,8 @@ use tpa_benches::criterion;
 mod frame_wire;
 #[path = "tcp_memory/ops_interleaved.rs"]
 mod ops_interleaved;
+#[path = "tcp_memory/paired.rs"]
+mod paired;
 #[path = "tcp_memory/smoltcp_peers.rs"]
 mod smoltcp_peers;
 #[path = "tcp_memory/stream.rs"]
@@ -198,6 +203,27 @@ fn main() {
             Some((rounds, block)) => ops_interleaved::run(rounds, block),
             None => Err(format!(
                 "TPA_TCP_RR_INTERLEAVED={spec}: want <rounds>:<transactions a block>"
+            )),
+        };
+        if let Err(e) = result {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return;
+    }
+    if let Ok(spec) = std::env::var("TPA_TCP_PAIRED") {
+        let mut parts = spec.split(':');
+        let parsed = (|| {
+            let name = parts.next()?;
+            let w = Workload::ALL.into_iter().find(|w| w.name() == name)?;
+            let rounds = parts.next()?.parse().ok()?;
+            let block = parts.next()?.parse().ok()?;
+            parts.next().is_none().then_some((w, rounds, block))
+        })();
+        let result = match parsed {
+            Some((w, rounds, block)) => paired::run(w, rounds, block),
+            None => Err(format!(
+                "TPA_TCP_PAIRED={spec}: want <bulk|rr|crr>:<rounds>:<iterations a block>"
             )),
         };
         if let Err(e) = result {

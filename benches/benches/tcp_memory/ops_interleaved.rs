@@ -20,7 +20,7 @@ const WARM_UP: u64 = 2_000;
 
 /// Nanoseconds this thread has run on a CPU: unlike wall time, not the
 /// time other processes held the core.
-fn thread_cpu_ns() -> u64 {
+pub(super) fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -32,7 +32,8 @@ fn thread_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-fn median(xs: &mut [f64]) -> f64 {
+/// The median of `xs` (sorted in place).
+pub(super) fn median(xs: &mut [f64]) -> f64 {
     xs.sort_by(f64::total_cmp);
     let n = xs.len();
     if n % 2 == 1 {
