@@ -65,11 +65,13 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// Whether an ACK may grow cwnd (RFC 7661 §4.3: in the validated
-    /// phase, pipeACK ≥ ½ cwnd). Always during recovery: the controller
-    /// handles its own window there.
-    pub(super) fn cwnd_may_grow(&self) -> bool {
+    /// phase, pipeACK ≥ ½ cwnd). Always during recovery (`in_recovery`,
+    /// the controller's, which the caller may know without looking): the
+    /// controller handles its own window there.
+    pub(super) fn cwnd_may_grow(&self, in_recovery: bool) -> bool {
+        debug_assert_eq!(in_recovery, self.cc.in_recovery());
         !self.knobs.cwnd_validation
-            || self.cc.in_recovery()
+            || in_recovery
             || self.window_used().saturating_mul(2) >= self.cc.cwnd()
     }
 
@@ -141,9 +143,11 @@ impl<B: PacketBuf> Connection<B> {
 
     /// SND.UNA advanced: a round ends when it passes the round's end;
     /// a timeout's worth of half-unused rounds shrinks cwnd (RFC 7661
-    /// §4.4, as Linux's `tcp_cwnd_application_limited`).
+    /// §4.4, as Linux's `tcp_cwnd_application_limited`). `in_recovery`:
+    /// the controller's, which the caller may know without looking.
     #[inline(always)]
-    pub(super) fn cwv_on_ack(&mut self, now_ns: u64) {
+    pub(super) fn cwv_on_ack(&mut self, in_recovery: bool, now_ns: u64) {
+        debug_assert_eq!(in_recovery, self.cc.in_recovery());
         let flight = if self.snd_una == self.snd_max {
             // Everything sent is acknowledged (every request-response
             // ACK): the round ends (its end is at most SND.MAX) and
@@ -164,7 +168,7 @@ impl<B: PacketBuf> Connection<B> {
         self.cwv.prev_max_flight = prev_max_flight;
         self.cwv.max_flight = flight;
         self.cwv.round_end = self.snd_max;
-        if !self.knobs.cwnd_validation || self.cc.in_recovery() {
+        if !self.knobs.cwnd_validation || in_recovery {
             return;
         }
         let used = flight.max(prev_max_flight);

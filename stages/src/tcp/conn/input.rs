@@ -637,14 +637,17 @@ impl<B: PacketBuf> Connection<B> {
                         .front()
                         .is_none_or(|c| !c.end().le(acked_to)))
         );
-        match self.latency.as_deref_mut() {
-            None if released => {}
-            None => {
-                self.send_queue.ack(acked_to);
-            }
-            Some(lat) => {
-                self.send_queue
-                    .ack_timed(acked_to, now_ns, &mut lat.write_acked);
+        // Released implies no latency stamps (asserted above): the stamps
+        // are not looked at again.
+        if !released {
+            match self.latency.as_deref_mut() {
+                None => {
+                    self.send_queue.ack(acked_to);
+                }
+                Some(lat) => {
+                    self.send_queue
+                        .ack_timed(acked_to, now_ns, &mut lat.write_acked);
+                }
             }
         }
         self.stats.bytes_acked += u64::from(acked_bytes);
@@ -657,7 +660,8 @@ impl<B: PacketBuf> Connection<B> {
         if acked_bytes > 0 {
             // RFC 7661 §4.3: an unvalidated window does not grow (the
             // controller sees the ACK only in recovery then).
-            let outcome = if self.cwnd_may_grow() {
+            // A predicted ACK comes outside recovery (asserted above).
+            let outcome = if self.cwnd_may_grow(!PREDICTED && self.cc.in_recovery()) {
                 self.cc
                     .on_ack(acked_bytes, ack, now_ns, rtt.or(self.rto.srtt_ns()))
             } else {
@@ -680,7 +684,7 @@ impl<B: PacketBuf> Connection<B> {
             self.dup_acks = 0;
         }
         self.retries = 0;
-        self.cwv_on_ack(now_ns);
+        self.cwv_on_ack(!PREDICTED && self.cc.in_recovery(), now_ns);
         // Something got through: an earlier ICMP error is stale.
         self.soft_error = None;
         // RFC 6298 §5.2 / §5.3: stop the timer when all is acknowledged,

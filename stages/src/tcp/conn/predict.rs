@@ -284,23 +284,29 @@ impl<B: PacketBuf> Connection<B> {
         let (seq, ack, timestamps) = (seg.seq(), seg.ack(), seg.options().timestamps);
         let window = u32::from(seg.window()) << self.neg.snd_wscale;
         let advanced = ack.gt(self.snd_una);
-        if advanced {
-            let released = self.rack_on_cumulative_ack(ack, now_ns);
-            self.on_new_ack::<true>(ack, timestamps, released, now_ns);
-        }
+        // The window and TS.Recent (RFC 7323 §4.3) before the ACK's
+        // advance, which reads neither (nor the persist timer the window
+        // may stop), and whose RACK and RTT steps they do not read: the
+        // same state after both as in the full path's order, with fewer
+        // of the header's fields held across the advance. A new ACK
+        // always takes the window (`update_send_window`'s first test
+        // holds before SND.UNA moves as after).
         self.update_send_window(seq, ack, window, advanced);
-        if self.rack_active() {
-            // No scoreboard, so no chunk is SACKed: `skip_sacked_resends`
-            // (the full path's) has nothing to skip.
-            debug_assert!(self.send_queue.iter().all(|c| !c.sacked));
-            self.rack_after_ack(advanced, now_ns);
-        }
-        // TS.Recent (RFC 7323 §4.3), as the full path takes it.
         if let Some((tsval, _)) = timestamps {
             if seq.le(self.last_ack_sent) {
                 self.ts_recent = tsval;
                 self.ts_recent_ns = now_ns;
             }
+        }
+        if advanced {
+            let released = self.rack_on_cumulative_ack(ack, now_ns);
+            self.on_new_ack::<true>(ack, timestamps, released, now_ns);
+        }
+        if self.rack_active() {
+            // No scoreboard, so no chunk is SACKed: `skip_sacked_resends`
+            // (the full path's) has nothing to skip.
+            debug_assert!(self.send_queue.iter().all(|c| !c.sacked));
+            self.rack_after_ack(advanced, now_ns);
         }
         // The text: in order, and it fits.
         if let Some(payload) = payload {
