@@ -143,12 +143,14 @@ impl<B: PacketBuf> Connection<B> {
 
     /// SND.UNA advanced: a round ends when it passes the round's end;
     /// a timeout's worth of half-unused rounds shrinks cwnd (RFC 7661
-    /// §4.4, as Linux's `tcp_cwnd_application_limited`). `in_recovery`:
-    /// the controller's, which the caller may know without looking.
+    /// §4.4, as Linux's `tcp_cwnd_application_limited`). `in_recovery`
+    /// (the controller's) and `all_acked` (SND.UNA = SND.MAX): what the
+    /// caller may know without looking.
     #[inline(always)]
-    pub(super) fn cwv_on_ack(&mut self, in_recovery: bool, now_ns: u64) {
+    pub(super) fn cwv_on_ack(&mut self, in_recovery: bool, all_acked: bool, now_ns: u64) {
         debug_assert_eq!(in_recovery, self.cc.in_recovery());
-        let flight = if self.snd_una == self.snd_max {
+        debug_assert_eq!(all_acked, self.snd_una == self.snd_max);
+        let flight = if all_acked {
             // Everything sent is acknowledged (every request-response
             // ACK): the round ends (its end is at most SND.MAX) and
             // nothing is in flight (SND.NXT never passes SND.MAX).

@@ -553,7 +553,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         if self.rack_active() {
             self.skip_sacked_resends();
-            self.rack_after_ack(advanced, now_ns);
+            self.rack_after_ack(advanced, self.snd_una == self.snd_max, now_ns);
         }
         if self.state == State::TimeWait && seg.flags.fin() {
             // A retransmitted FIN: ACK it and restart 2 MSL.
@@ -684,12 +684,14 @@ impl<B: PacketBuf> Connection<B> {
             self.dup_acks = 0;
         }
         self.retries = 0;
-        self.cwv_on_ack(!PREDICTED && self.cc.in_recovery(), now_ns);
+        // SND.MAX as SND.UNA's advance left it (nothing since moves either).
+        let all_acked = ack == self.snd_max;
+        self.cwv_on_ack(!PREDICTED && self.cc.in_recovery(), all_acked, now_ns);
         // Something got through: an earlier ICMP error is stale.
         self.soft_error = None;
         // RFC 6298 §5.2 / §5.3: stop the timer when all is acknowledged,
         // restart it otherwise.
-        self.timers.rto = if self.snd_una == self.snd_max {
+        self.timers.rto = if all_acked {
             Deadline::STOPPED
         } else {
             Deadline::at(now_ns + self.rto.rto_ns())

@@ -227,7 +227,7 @@ impl<B: PacketBuf> Connection<B> {
         self.update_send_window(seq, ack, window, false);
         if self.rack_active() {
             debug_assert!(self.send_queue.iter().all(|c| !c.sacked));
-            self.rack_after_ack(false, now_ns);
+            self.rack_after_ack(false, self.snd_una == self.snd_max, now_ns);
         }
         if let Some((tsval, _)) = seg.options().timestamps {
             if seq.le(self.last_ack_sent) {
@@ -284,6 +284,9 @@ impl<B: PacketBuf> Connection<B> {
         let (seq, ack, timestamps) = (seg.seq(), seg.ack(), seg.options().timestamps);
         let window = u32::from(seg.window()) << self.neg.snd_wscale;
         let advanced = ack.gt(self.snd_una);
+        // Whether nothing stays in flight: SEG.ACK is SND.UNA after the
+        // segment (advanced or not), and SND.MAX does not move here.
+        let all_acked = ack == self.snd_max;
         // The window and TS.Recent (RFC 7323 §4.3) before the ACK's
         // advance, which reads neither (nor the persist timer the window
         // may stop), and whose RACK and RTT steps they do not read: the
@@ -306,7 +309,7 @@ impl<B: PacketBuf> Connection<B> {
             // No scoreboard, so no chunk is SACKed: `skip_sacked_resends`
             // (the full path's) has nothing to skip.
             debug_assert!(self.send_queue.iter().all(|c| !c.sacked));
-            self.rack_after_ack(advanced, now_ns);
+            self.rack_after_ack(advanced, all_acked, now_ns);
         }
         // The text: in order, and it fits.
         if let Some(payload) = payload {
@@ -314,6 +317,9 @@ impl<B: PacketBuf> Connection<B> {
             self.deliver_data(payload, len as usize);
             self.schedule_ack(false, now_ns);
         }
-        self.segment_done(now_ns);
+        // `segment_done`, with what is known of SND.UNA and SND.MAX.
+        self.update_persist_with(all_acked, now_ns);
+        self.settle_plain();
+        self.trace_changes(now_ns);
     }
 }

@@ -655,9 +655,11 @@ impl<B: PacketBuf> Connection<B> {
 
     /// After an ACK: the PTO restarts when SND.UNA moved (RFC 8985 §7.2),
     /// and stops when a probe may no longer go (recovery began, the
-    /// window closed).
-    pub(super) fn rack_after_ack(&mut self, advanced: bool, now_ns: u64) {
-        if advanced && self.snd_una == self.snd_max {
+    /// window closed). `all_acked`: SND.UNA = SND.MAX, which the caller
+    /// may know without looking.
+    pub(super) fn rack_after_ack(&mut self, advanced: bool, all_acked: bool, now_ns: u64) {
+        debug_assert_eq!(all_acked, self.snd_una == self.snd_max);
+        if advanced && all_acked {
             // All acknowledged (a request's answer): no probe, as
             // `rack_arm_pto` would find, without its call.
             debug_assert!(!self.may_probe());

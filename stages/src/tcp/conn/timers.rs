@@ -242,9 +242,15 @@ impl<B: PacketBuf> Connection<B> {
     /// rest is out of line.
     #[inline]
     pub(super) fn update_persist(&mut self, now_ns: u64) {
-        if self.snd_una != self.snd_max
-            || self.send_queue.end().wrapping_sub(self.snd_una) <= self.snd_wnd
-        {
+        self.update_persist_with(self.snd_una == self.snd_max, now_ns);
+    }
+
+    /// [`update_persist`](Self::update_persist) where the caller knows
+    /// whether SND.UNA = SND.MAX (`all_acked`).
+    #[inline]
+    pub(super) fn update_persist_with(&mut self, all_acked: bool, now_ns: u64) {
+        debug_assert_eq!(all_acked, self.snd_una == self.snd_max);
+        if !all_acked || self.send_queue.end().wrapping_sub(self.snd_una) <= self.snd_wnd {
             #[cfg(any(test, debug_assertions))]
             assert!(!self.persist_stalled(), "window open yet stalled");
             self.timers.persist = Deadline::STOPPED;
