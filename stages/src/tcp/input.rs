@@ -15,7 +15,7 @@ use super::mss::mss_for;
 use super::output;
 use super::reset::{reset_for, ResetConfig, ResetLimiter};
 use super::seq::SeqNumber;
-use super::sockets::{Spawn, TcpSockets};
+use super::sockets::{InputEvent, KnownDelivery, Spawn, TcpSockets};
 use super::syncookie::CookieError;
 use super::wire::{self, send_segment, Received};
 use crate::egress::Egress;
@@ -206,8 +206,7 @@ impl TcpInput {
     {
         let now_ns = cx.now_ns();
         let mark = p.buf().meta().flow_mark;
-        let sockets = cx.part::<TcpSockets<B>>();
-        if self.predicts(&p, mark, sockets) {
+        let p = if self.predicts(&p, mark) {
             let TcpInput {
                 counters,
                 last_flow: last,
@@ -218,20 +217,39 @@ impl TcpInput {
                 return Verdict::Drop(reason);
             }
             // The known flow's segment: no 4-tuple built, copied or
-            // looked up. (A SYN on it takes the general way: checked
-            // again, it finds the same connection.)
-            if !header.flags().syn() {
+            // looked up; its slot looked up once, to find the connection
+            // still there and to deliver. (A SYN on it takes the general
+            // way: checked again, it finds the same connection.) Checked
+            // before the slot's test, it is checked as the general way
+            // would: the same checks, on the same addresses and ports.
+            if header.flags().syn() {
+                p
+            } else {
+                let sockets = cx.part::<TcpSockets<B>>();
                 #[cfg(debug_assertions)]
-                Self::check_prediction(
-                    &p,
-                    &wire::Checked::new(last.tuple, *header),
-                    last.index,
-                    sockets,
-                );
-                let (index, remote) = (last.index, &last.tuple.remote);
-                return Self::hand_over(counters, index, remote, header, p, now_ns, cx);
+                if sockets.conn_generation(last.index) == Some(last.generation) {
+                    Self::check_prediction(
+                        &p,
+                        &wire::Checked::new(last.tuple, *header),
+                        last.index,
+                        sockets,
+                    );
+                }
+                let index = last.index;
+                match sockets.deliver_known(index, last.generation, header, p, now_ns) {
+                    KnownDelivery::Delivered(confirm, event) => {
+                        let remote = &last.tuple.remote;
+                        return Self::delivered(
+                            counters, index, remote, confirm, event, now_ns, cx,
+                        );
+                    }
+                    KnownDelivery::Dropped(reason) => return Verdict::Drop(reason),
+                    KnownDelivery::Elsewhere(p) => p,
+                }
             }
-        }
+        } else {
+            p
+        };
         self.classify_general(p, mark, now_ns, cx)
     }
 
@@ -309,6 +327,27 @@ impl TcpInput {
         };
         let sockets = cx.part::<TcpSockets<B>>();
         let (confirm, event) = sockets.deliver(index, header, payload, now_ns);
+        Self::delivered(counters, index, remote, confirm, event, now_ns, cx)
+    }
+
+    /// After a segment's delivery to the connection in slot `index`
+    /// (whose peer is `remote`): the peer's next hop confirmed if the
+    /// segment says so (`confirm`), the segment counted in `counters`,
+    /// its `event` raised.
+    #[inline(always)]
+    fn delivered<B, S>(
+        counters: &mut TcpInputCounters,
+        index: u32,
+        remote: &std::net::SocketAddr,
+        confirm: bool,
+        event: InputEvent,
+        now_ns: u64,
+        cx: &mut Cx<'_, B, S>,
+    ) -> Verdict<Infallible, B>
+    where
+        B: PacketBuf,
+        S: Part<TcpSockets<B>> + Part<Events> + Part<Egress<B>>,
+    {
         if confirm {
             // Forward progress: the peer's next hop is reachable.
             cx.part::<Egress<B>>().confirm_next_hop(remote.ip(), now_ns);
@@ -319,23 +358,16 @@ impl TcpInput {
         Verdict::Consumed
     }
 
-    /// Whether `p` goes to the connection of the last segment found by
-    /// 4-tuple: it is unmarked, over IPv4, carries the same addresses and
-    /// ports, and the connection is still in its slot. Such segments skip
-    /// the checks of their addresses and the lookup
-    /// ([`wire::check_known_v4`]).
+    /// Whether `p` is of the flow of the last segment found by 4-tuple:
+    /// it is unmarked, over IPv4, and carries the same addresses and
+    /// ports. Such segments skip the checks of their addresses and the
+    /// lookup ([`wire::check_known_v4`]); whether the connection is still
+    /// in its slot is tested at the delivery
+    /// ([`TcpSockets::deliver_known`]).
     #[inline(always)]
-    fn predicts<B: PacketBuf>(
-        &self,
-        p: &TcpPacket<B>,
-        mark: Option<u32>,
-        sockets: &TcpSockets<B>,
-    ) -> bool {
+    fn predicts<B: PacketBuf>(&self, p: &TcpPacket<B>, mark: Option<u32>) -> bool {
         let last = &self.last_flow;
-        mark.is_none()
-            && !p.is_ipv6()
-            && wire::RawFlowV4::of(p) == Some(last.raw)
-            && sockets.conn_generation(last.index) == Some(last.generation)
+        mark.is_none() && !p.is_ipv6() && wire::RawFlowV4::of(p) == Some(last.raw)
     }
 
     /// The connection of checked segment `p`: by flow mark, else by

@@ -3,11 +3,35 @@
 
 use tpa::app::{Event, EventKind, SocketId, Transport};
 use tpa::buf::PacketBuf;
+use tpa::stage::Reason;
 
-use super::{Conn, Entry, Slot, TcpSockets, CONFIRM_INTERVAL_NS};
+use super::{ChallengeAckBudget, Conn, Entry, Slot, TcpCounters, TcpSockets, CONFIRM_INTERVAL_NS};
+use crate::packet::TcpPacket;
 use crate::tcp::conn::{IcmpError, IcmpOutcome};
 use crate::tcp::seq::SeqNumber;
 use crate::tcp::wire::CheckedHeader;
+
+/// What [`TcpSockets::deliver_known`] did with a segment.
+pub(crate) enum KnownDelivery<B: PacketBuf> {
+    /// Delivered: whether it confirms the peer's neighbor, and its
+    /// events (as [`TcpSockets::deliver`] returns them).
+    Delivered(bool, InputEvent),
+    /// Not delivered: its buffer does not hold the segment checked.
+    Dropped(Reason),
+    /// The slot no longer holds the predicted connection: the segment,
+    /// for the general way.
+    Elsewhere(TcpPacket<B>),
+}
+
+/// The table's parts a delivery writes besides the connection: the
+/// spare send buffer, the dirty list, the challenge ACK budget, the
+/// counters.
+type DeliveryParts<'a, B> = (
+    &'a mut Option<B>,
+    &'a mut Vec<u32>,
+    &'a mut ChallengeAckBudget,
+    &'a mut TcpCounters,
+);
 
 /// What [`TcpSockets::input_event`] found on a connection after a
 /// segment.
@@ -91,6 +115,68 @@ impl<B: PacketBuf> TcpSockets<B> {
         else {
             return (false, InputEvent::None);
         };
+        let parts = (spare_send_buf, dirty, challenge_acks, counters);
+        // The entry itself, found once: not the box's pointer read again
+        // from the slot after every store (the table's lists are memory
+        // the compiler cannot tell from the slot's).
+        Self::deliver_to(&mut **c, index, *generation, parts, header, payload, now_ns)
+    }
+
+    /// [`deliver`](Self::deliver) of segment `p` of the flow the input
+    /// stage predicted: to the connection in slot `index` if it is still
+    /// of `generation` (the slot looked up once, for the test and the
+    /// delivery), its payload taken from `p` only then.
+    #[inline]
+    pub(crate) fn deliver_known(
+        &mut self,
+        index: u32,
+        generation: u32,
+        header: &CheckedHeader,
+        p: TcpPacket<B>,
+        now_ns: u64,
+    ) -> KnownDelivery<B> {
+        let TcpSockets {
+            slots,
+            spare_send_buf,
+            dirty,
+            challenge_acks,
+            counters,
+            ..
+        } = self;
+        let Some(Slot {
+            entry: Entry::Conn(c),
+            generation: slot_generation,
+        }) = slots.get_mut(index as usize)
+        else {
+            return KnownDelivery::Elsewhere(p);
+        };
+        if *slot_generation != generation {
+            return KnownDelivery::Elsewhere(p);
+        }
+        let payload = match header.payload(p) {
+            Ok(payload) => payload,
+            Err(reason) => return KnownDelivery::Dropped(reason),
+        };
+        let parts = (spare_send_buf, dirty, challenge_acks, counters);
+        let (confirm, event) =
+            Self::deliver_to(&mut **c, index, generation, parts, header, payload, now_ns);
+        KnownDelivery::Delivered(confirm, event)
+    }
+
+    /// [`deliver`](Self::deliver) to the connection `c` of slot `index`
+    /// (of `generation`), with the table's parts the delivery writes: the
+    /// spare send buffer, the dirty list, the challenge ACK budget and
+    /// the counters.
+    #[inline(always)]
+    fn deliver_to(
+        c: &mut Conn<B>,
+        index: u32,
+        generation: u32,
+        (spare_send_buf, dirty, challenge_acks, counters): DeliveryParts<'_, B>,
+        header: &CheckedHeader,
+        payload: Option<B>,
+        now_ns: u64,
+    ) -> (bool, InputEvent) {
         // The payload's length as checked (`payload` is exactly that:
         // no walk over a chain's segments for it).
         let len = header.data_len as u32;
@@ -140,7 +226,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             c.dirty = true;
             dirty.push(index);
         }
-        (confirm, Self::conn_input_event(c, index, *generation))
+        (confirm, Self::conn_input_event(c, index, generation))
     }
 
     /// Input's events of slot `index` after a segment, as a coalescing

@@ -52,7 +52,7 @@ use challenge::ChallengeAckBudget;
 use counters::add_retransmissions;
 pub use counters::TcpCounters;
 pub(crate) use flush::ConnOut;
-pub(crate) use input::InputEvent;
+pub(crate) use input::{InputEvent, KnownDelivery};
 pub(crate) use open::Spawn;
 
 /// How often at most one connection's forward progress confirms its
