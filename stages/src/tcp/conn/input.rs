@@ -627,7 +627,8 @@ impl<B: PacketBuf> Connection<B> {
             self.snd_max = self.snd_max.max(ack);
         }
         self.probe_end = self.probe_end.max(ack);
-        let acked_to = ack.min(self.send_queue.end());
+        // What the queue holds of it (not a FIN's number).
+        let acked_to = || ack.min(self.send_queue.end());
         #[cfg(any(test, debug_assertions))]
         assert!(
             !released
@@ -635,11 +636,12 @@ impl<B: PacketBuf> Connection<B> {
                     && self
                         .send_queue
                         .front()
-                        .is_none_or(|c| !c.end().le(acked_to)))
+                        .is_none_or(|c| !c.end().le(acked_to())))
         );
         // Released implies no latency stamps (asserted above): the stamps
-        // are not looked at again.
+        // are not looked at again, nor the queue's end.
         if !released {
+            let acked_to = acked_to();
             match self.latency.as_deref_mut() {
                 None => {
                     self.send_queue.ack(acked_to);
