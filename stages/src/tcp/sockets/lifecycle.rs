@@ -265,8 +265,7 @@ impl<B: PacketBuf> TcpSockets<B> {
     pub(crate) fn fire_due(&mut self, now_ns: u64) -> usize {
         // The check inline, the work out of line: nothing is due on
         // nearly every loop iteration.
-        let due = self.timers.next_deadline().is_some_and(|at| at <= now_ns);
-        if !due && !self.timers.wants_compact(self.open) {
+        if !self.timers.wants_work(now_ns) {
             return 0;
         }
         self.run_due(now_ns)
@@ -295,11 +294,10 @@ impl<B: PacketBuf> TcpSockets<B> {
             }
         }
         let slots = &self.slots;
-        self.timers
-            .compact(self.open, |at, i| match &slots[i as usize].entry {
-                Entry::Conn(c) => c.timer_at == Some(at),
-                _ => false,
-            });
+        self.timers.compact(|at, i| match &slots[i as usize].entry {
+            Entry::Conn(c) => c.timer_at == Some(at),
+            _ => false,
+        });
         fired
     }
 }

@@ -450,6 +450,7 @@ impl<B: PacketBuf> TcpSockets<B> {
         let slot = &mut self.slots[index as usize];
         slot.entry = entry;
         self.open += 1;
+        self.timers.set_live_slots(self.open);
         Ok(SocketId::new(Transport::Tcp, index, slot.generation))
     }
 
@@ -548,6 +549,7 @@ impl<B: PacketBuf> TcpSockets<B> {
             }
         }
         self.open -= 1;
+        self.timers.set_live_slots(self.open);
         self.free.push(index);
     }
 
