@@ -238,8 +238,8 @@ struct Shared {
     /// [`WireConfig::max_segments`].
     max_segments: usize,
     macs: [MacAddr; 2],
-    /// Indexed by [`Direction::index`].
-    lanes: [Lane; 2],
+    /// Indexed by [`Direction::index`]; each port holds the two it uses.
+    lanes: [Arc<Lane>; 2],
     clock: TimeSource,
     pool: Pool,
     /// Which (end, queue) ports exist; indexed `end * queues + queue`.
@@ -248,15 +248,6 @@ struct Shared {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Shared {
-    /// `end` transmits the front of `tx` onto its lane; see
-    /// [`Lane::transmit`].
-    #[inline]
-    fn transmit<const N: usize>(&self, end: End, tx: &mut Burst<PoolBuf, N>, fit: bool) -> usize {
-        self.lanes[end.tx_direction().index()].transmit(tx, &self.clock, fit)
-    }
 }
 
 /// A handle to a wire: hands out its ports, switches partitions and
@@ -321,8 +312,8 @@ impl MemoryWire {
                 max_segments: config.max_segments,
                 macs: [config.mac_a, config.mac_b],
                 lanes: [
-                    lane(config.a_to_b, 0x5eed_a2b0_0000_0001),
-                    lane(config.b_to_a, 0x5eed_b2a0_0000_0002),
+                    Arc::new(lane(config.a_to_b, 0x5eed_a2b0_0000_0001)),
+                    Arc::new(lane(config.b_to_a, 0x5eed_b2a0_0000_0002)),
                 ],
                 clock: config.clock,
                 pool,
@@ -372,6 +363,8 @@ impl MemoryWire {
                 flow_rules: false,
             },
             shared: Arc::clone(s),
+            rx_lane: Arc::clone(&s.lanes[end.peer().tx_direction().index()]),
+            tx_lane: Arc::clone(&s.lanes[end.tx_direction().index()]),
             end,
             queue,
             pool: s.pool.clone(),
@@ -426,7 +419,7 @@ impl MemoryWire {
 
     /// Discards every packet on the wire (their buffers return to the pool).
     pub fn clear(&self) {
-        self.shared.lanes.iter().for_each(Lane::clear);
+        self.shared.lanes.iter().for_each(|lane| lane.clear());
     }
 
     /// The time the wire runs on ([`TimeSource::as_virtual`] gives the
@@ -463,6 +456,11 @@ fn slot_index(end: End, queue: u16, queues: u16) -> usize {
 /// One queue of one end of a [`MemoryWire`].
 pub struct MemoryPort {
     shared: Arc<Shared>,
+    /// The lane this port receives from (its peer's transmit lane), held
+    /// apart from `shared` so the loop reaches it in one load.
+    rx_lane: Arc<Lane>,
+    /// The lane this port transmits onto.
+    tx_lane: Arc<Lane>,
     end: End,
     queue: u16,
     caps: PortCaps,
@@ -498,7 +496,7 @@ impl MemoryPort {
 /// The raw transmit side of one port: straight onto the lane.
 struct WireTx<'a> {
     shared: &'a Shared,
-    end: End,
+    lane: &'a Lane,
 }
 
 impl TxDevice<PoolBuf> for WireTx<'_> {
@@ -508,7 +506,7 @@ impl TxDevice<PoolBuf> for WireTx<'_> {
 
     #[inline]
     fn send<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
-        self.shared.transmit(self.end, tx, false)
+        self.lane.transmit(tx, &self.shared.clock, false)
     }
 
     /// [`WireConfig::max_segments`]: 1 unless the wire gathers.
@@ -526,7 +524,7 @@ impl TxDevice<PoolBuf> for WireTx<'_> {
     /// The lane's fast path skips its length check.
     #[inline]
     fn send_checked<const N: usize>(&mut self, tx: &mut Burst<PoolBuf, N>) -> usize {
-        self.shared.transmit(self.end, tx, true)
+        self.lane.transmit(tx, &self.shared.clock, true)
     }
 
     fn alloc_segment(&mut self) -> Option<PoolBuf> {
@@ -539,8 +537,7 @@ impl Port for MemoryPort {
 
     #[inline]
     fn rx_burst<const N: usize>(&mut self, rx: &mut Burst<PoolBuf, N>) -> usize {
-        let s = &*self.shared;
-        s.lanes[self.end.peer().tx_direction().index()].receive(self.queue, rx, &s.clock)
+        self.rx_lane.receive(self.queue, rx, &self.shared.clock)
     }
 
     #[inline]
@@ -550,7 +547,7 @@ impl Port for MemoryPort {
         }
         let mut dev = WireTx {
             shared: &self.shared,
-            end: self.end,
+            lane: &self.tx_lane,
         };
         offload::transmit(&mut dev, tx, &mut self.offload)
     }
