@@ -48,14 +48,36 @@ pub type EthernetFork<B> = Fork<ArpFrame<B>, Fork<Ipv4Frame<B>, Ipv6Frame<B>>>;
 /// network layer's offset in the buffer's metadata.
 #[derive(Debug, Clone)]
 pub struct EthernetClassify {
-    mac: MacAddr,
+    mac: MacWord,
     other: OtherFrames,
 }
 
 impl EthernetClassify {
     /// A classifier for frames to `mac`.
     pub fn new(mac: MacAddr, other: OtherFrames) -> Self {
-        EthernetClassify { mac, other }
+        EthernetClassify {
+            mac: MacWord::new(mac),
+            other,
+        }
+    }
+}
+
+/// A MAC address as a frame's first eight bytes, read little-endian, hold
+/// its destination: the six bytes in the low 48 bits. [`check`] compares
+/// it with one load of the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MacWord(u64);
+
+impl MacWord {
+    /// The low 48 bits: the six bytes of an address.
+    const MASK: u64 = 0xffff_ffff_ffff;
+    /// [`MASK`](Self::MASK) and the next byte's low bit: the source's
+    /// group bit, 0 in a station's address.
+    const DST_AND_SRC_GROUP_BIT: u64 = 0x1_ffff_ffff_ffff;
+
+    fn new(mac: MacAddr) -> Self {
+        let [a, b, c, d, e, f] = mac.0;
+        MacWord(u64::from_le_bytes([a, b, c, d, e, f, 0, 0]))
     }
 }
 
@@ -63,26 +85,30 @@ impl EthernetClassify {
 /// (`too-short`), a destination that is `mac` or a group (`not-for-us`), a
 /// source that is not a group (`malformed`). Gives the EtherType.
 #[inline]
-fn check(data: &[u8], mac: MacAddr) -> Result<EtherType, PacketError> {
+fn check(data: &[u8], mac: MacWord) -> Result<EtherType, PacketError> {
     let error = |kind| PacketError::new(Layer::Ethernet, data.len(), kind);
-    let Some(header) = data.get(..ETHERNET_HEADER_LEN) else {
+    let Some(header) = data.first_chunk::<ETHERNET_HEADER_LEN>() else {
         return Err(error(PacketErrorKind::Truncated {
             needed: ETHERNET_HEADER_LEN,
         }));
     };
-    let dst = MacAddr([
-        header[0], header[1], header[2], header[3], header[4], header[5],
-    ]);
-    if dst != mac && !dst.is_multicast() {
+    // The destination and the source's first two bytes, in one load: the
+    // common frame (to us, from a station) in one compare.
+    let (head, _) = header.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+    let head = u64::from_le_bytes(*head);
+    let ether_type = EtherType::from(u16::from_be_bytes([header[12], header[13]]));
+    if head & MacWord::DST_AND_SRC_GROUP_BIT == mac.0 {
+        return Ok(ether_type);
+    }
+    if head & MacWord::MASK != mac.0 && head & 1 == 0 {
+        // Not ours and not a group (the first byte's low bit).
         return Err(error(PacketErrorKind::NotForUs { field: "dst" }));
     }
     if header[6] & 1 != 0 {
         // A group address as the source: no station sends from one.
         return Err(error(PacketErrorKind::Malformed { field: "src" }));
     }
-    Ok(EtherType::from(u16::from_be_bytes([
-        header[12], header[13],
-    ])))
+    Ok(ether_type)
 }
 
 /// `e`, [`check`]'s error on the first segment of `buf`, as `chained`
@@ -114,7 +140,7 @@ pub(crate) fn classify_as<B: PacketBuf>(
     mac: MacAddr,
     want: EtherType,
 ) -> Result<B, Rejected<B>> {
-    match check(buf.data(), mac).map_err(|e| chained_error(e, &buf)) {
+    match check(buf.data(), MacWord::new(mac)).map_err(|e| chained_error(e, &buf)) {
         // ARP reads one segment only.
         Ok(EtherType::Arp) if want == EtherType::Arp && buf.is_chained() => {
             let kind = PacketErrorKind::Chained {
@@ -245,6 +271,37 @@ mod tests {
 
     const US: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
     const THEM: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+
+    #[test]
+    fn the_one_load_check_decides_as_the_address_compares() {
+        let macs = [
+            US,
+            THEM,
+            MacAddr([3, 0, 0, 0, 0, 1]),
+            MacAddr([2, 0, 0, 0, 1, 1]),
+            MacAddr([2, 0, 0, 0, 0, 0x81]),
+            MacAddr([0x82, 0, 0, 0, 0, 1]),
+            MacAddr([0xff; 6]),
+            MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]),
+        ];
+        for dst in macs {
+            for src in macs {
+                let mut bytes = vec![0u8; 14];
+                bytes[..6].copy_from_slice(&dst.0);
+                bytes[6..12].copy_from_slice(&src.0);
+                bytes[12..].copy_from_slice(&[0x08, 0x00]);
+                let want = if dst != US && !dst.is_multicast() {
+                    Err(PacketErrorKind::NotForUs { field: "dst" })
+                } else if src.is_multicast() {
+                    Err(PacketErrorKind::Malformed { field: "src" })
+                } else {
+                    Ok(EtherType::Ipv4)
+                };
+                let got = check(&bytes, MacWord::new(US)).map_err(|e| e.kind);
+                assert_eq!(got, want, "dst {dst:?} src {src:?}");
+            }
+        }
+    }
 
     fn eth(dst: MacAddr, ether_type: EtherType) -> Vec<u8> {
         let mut bytes = vec![0u8; 60];
