@@ -604,7 +604,9 @@ impl<B: PacketBuf> Connection<B> {
     /// them go). `PREDICTED`: the ACK of a predicted segment
     /// (`conn::predict`), which is at most SND.MAX, comes outside
     /// recovery and with no FIN of ours queued: the checks those facts
-    /// settle are left out (and asserted).
+    /// settle are left out (and asserted). Inlined into each caller (the
+    /// predicted ones' frames hold what it needs).
+    #[inline(always)]
     pub(super) fn on_new_ack<const PREDICTED: bool>(
         &mut self,
         ack: SeqNumber,
@@ -911,7 +913,7 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// [`deliver`](Self::deliver) of a payload of `len` bytes, not empty.
-    #[inline]
+    #[inline(always)]
     pub(super) fn deliver_data(&mut self, buf: B, len: usize) {
         debug_assert!(len > 0);
         self.rcv_nxt += len as u32;

@@ -28,6 +28,29 @@ use super::super::seq::SeqNumber;
 use super::super::wire::{CheckedHeader, SegmentShape};
 use super::Connection;
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: whether [`Connection::on_answer_predicted`] takes its leaf
+    /// (else it hands every segment to `on_segment_predicted`), and how
+    /// many segments it took.
+    pub(super) static ANSWER_LEAF: core::cell::Cell<(bool, u64)> =
+        const { core::cell::Cell::new((true, 0)) };
+}
+
+/// Whether [`Connection::on_answer_predicted`] takes its leaf: always,
+/// but in the test that compares it with the path it stands for.
+#[inline(always)]
+fn answer_leaf_on() -> bool {
+    #[cfg(test)]
+    {
+        let (on, taken) = ANSWER_LEAF.get();
+        ANSWER_LEAF.set((on, taken + u64::from(on)));
+        on
+    }
+    #[cfg(not(test))]
+    true
+}
+
 /// A received segment's header as header prediction reads it: a
 /// [`SegmentIn`]'s, or the input stage's checked header read in place
 /// (no copy of it built for the connection).
@@ -166,7 +189,9 @@ impl<B: PacketBuf> Connection<B> {
     /// `payload` of `len` bytes: in-order data that acknowledges nothing
     /// new (a bulk receiver's every segment) takes
     /// [`on_data_predicted`](Self::on_data_predicted), inline in the
-    /// caller; the rest [`on_segment_predicted`](Self::on_segment_predicted).
+    /// caller; data whose ACK covers everything sent (a request's answer)
+    /// [`on_answer_predicted`](Self::on_answer_predicted); the rest
+    /// [`on_segment_predicted`](Self::on_segment_predicted).
     /// Returns whether the segment's ACK may have released a chunk (the
     /// spare buffer [`take_spare_send_buf`](Self::take_spare_send_buf)
     /// hands out): not for data acknowledging nothing new.
@@ -182,6 +207,10 @@ impl<B: PacketBuf> Connection<B> {
             Some(payload) if seg.ack() == self.snd_una => {
                 self.on_data_predicted(seg, payload, len, now_ns);
                 false
+            }
+            Some(payload) if seg.ack() == self.snd_max => {
+                self.on_answer_predicted(seg, payload, len, now_ns);
+                true
             }
             payload => {
                 self.on_segment_predicted(seg, payload, len, now_ns);
@@ -241,6 +270,69 @@ impl<B: PacketBuf> Connection<B> {
         // the trace is off.
         debug_assert!(self.plain);
         self.update_persist(now_ns);
+    }
+
+    /// [`on_segment_predicted`](Self::on_segment_predicted) of in-order
+    /// data whose ACK covers everything sent (SEG.ACK = SND.MAX > SND.UNA:
+    /// a request's answer) when the send queue holds one chunk, sent once,
+    /// ending there: RACK's part for that one chunk and its release, then
+    /// the ACK's advance, with no walk. The steps the full path takes, in
+    /// an order that holds fewer of them at once: the window and
+    /// TS.Recent first (the advance reads neither), the text next (nothing
+    /// after reads what it changes; SEG.SEQ is taken before), then the
+    /// chunk, read once. A leaf like
+    /// [`on_data_predicted`](Self::on_data_predicted): anything else (the
+    /// trace, latency stamps, keepalive, the receive queue's storage
+    /// growing, no RACK state, more chunks or a retransmitted one) is
+    /// tested once at the top and goes to `on_segment_predicted` (a tail
+    /// call).
+    #[inline(never)]
+    fn on_answer_predicted(&mut self, seg: &CheckedHeader, payload: B, len: u32, now_ns: u64) {
+        let ack = seg.ack();
+        debug_assert!(len > 0 && ack == self.snd_max && ack.gt(self.snd_una));
+        let sent_ns = match self.send_queue.sole() {
+            Some(c)
+                if self.lean_receive()
+                    && self.rack_active()
+                    && self.rack.is_some()
+                    && self.send_queue.end() == ack
+                    && !c.rexmit
+                    && answer_leaf_on() =>
+            {
+                // No scoreboard (the connection is plain), so not SACKed.
+                debug_assert!(!c.sacked && c.end() == ack && c.len > 0);
+                c.sent_ns
+            }
+            _ => return self.on_segment_predicted(seg, Some(payload), len, now_ns),
+        };
+        // `segment_seen` without the trace (off).
+        self.clock_ns = self.clock_ns.max(now_ns);
+        self.stats.segs_in += 1;
+        self.stats.segs_predicted += 1;
+        // The peer is alive; keepalive is off, so no timer to restart.
+        self.keepalive_sent = 0;
+        self.probes_unanswered = 0;
+        // SEG.SEQ = RCV.NXT (the prediction).
+        let seq = self.rcv_nxt;
+        debug_assert!(seq == seg.seq());
+        let window = u32::from(seg.window()) << self.neg.snd_wscale;
+        self.update_send_window(seq, ack, window, true);
+        if let Some((tsval, _)) = seg.options().timestamps {
+            if seq.le(self.last_ack_sent) {
+                self.ts_recent = tsval;
+                self.ts_recent_ns = now_ns;
+            }
+        }
+        self.stats.data_segs_in += 1;
+        self.deliver_data(payload, len as usize);
+        self.rack_on_sole_ack(ack, sent_ns, now_ns);
+        self.send_queue.release_sole();
+        self.on_new_ack::<true>(ack, seg.options().timestamps, true, now_ns);
+        self.rack_after_ack(true, true, now_ns);
+        self.schedule_ack(false, now_ns);
+        // `segment_done`: the connection stays plain and the trace is off.
+        debug_assert!(self.plain);
+        self.update_persist_with(true, now_ns);
     }
 
     /// Whether [`on_data_predicted`](Self::on_data_predicted) may take

@@ -479,6 +479,21 @@ impl<B: PacketBuf> Connection<B> {
         released
     }
 
+    /// [`rack_on_cumulative_ack`](Self::rack_on_cumulative_ack)'s RACK
+    /// part for an ACK that covers the send queue's one chunk, sent once
+    /// at `sent_ns` and ending at `ack` (SND.MAX): the D-SACK round's
+    /// end, the reordering test and the delivery of that chunk, the
+    /// walk's only one (the caller releases it). RACK's state must exist.
+    #[inline(always)]
+    pub(super) fn rack_on_sole_ack(&mut self, ack: SeqNumber, sent_ns: u64, now_ns: u64) {
+        debug_assert!(self.rack.is_some() && ack == self.snd_max);
+        if let Some(rack) = self.rack.as_deref_mut() {
+            rack.on_ack_dsack(false, ack, ack);
+            rack.detect_reordering(ack, false);
+            rack.on_delivered(sent_ns, ack, now_ns);
+        }
+    }
+
     /// RACK_detect_loss (RFC 8985 §6.2 step 5): every chunk sent before
     /// RACK's and not delivered within `RACK.rtt + reo_wnd` of its
     /// transmission is lost (the scoreboard's mark moves past it); the

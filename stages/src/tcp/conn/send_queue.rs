@@ -321,24 +321,52 @@ impl<B: PacketBuf> SendQueue<B> {
         for _ in 1..popped {
             self.chunks.pop_front();
         }
-        // The last one's buffer, held alone, is kept emptied for a write.
         if let Some(last) = self.chunks.pop_front() {
-            if self.spare.is_none() {
-                if let Ok(mut buf) = last.buf.try_unique() {
-                    if buf.recycle() {
-                        // Empty, as tested above. Tested again as a
-                        // branch: the compiler cannot tell that the
-                        // buffer's header writes left it empty, and an
-                        // assignment would call the drop glue.
-                        if let Some(old) = self.spare.replace(buf) {
-                            drop(old);
-                        }
+            self.keep_spare(last.buf);
+        }
+        self.next = self.next.saturating_sub(popped);
+        popped
+    }
+
+    /// The queue's chunk, if it holds exactly one.
+    pub fn sole(&self) -> Option<&Chunk<B>> {
+        if self.chunks.len() == 1 {
+            self.chunks.front()
+        } else {
+            None
+        }
+    }
+
+    /// [`ack_each`](Self::ack_each) of an ACK that covers the queue's
+    /// one chunk ([`sole`](Self::sole), which the caller saw): drops it,
+    /// its buffer kept emptied for a write.
+    #[inline(always)]
+    pub fn release_sole(&mut self) {
+        debug_assert_eq!(self.chunks.len(), 1);
+        if let Some(last) = self.chunks.pop_front() {
+            self.bytes -= last.len as usize;
+            self.next = self.next.saturating_sub(1);
+            self.keep_spare(last.buf);
+        }
+    }
+
+    /// The last released chunk's buffer, if held alone, kept emptied for
+    /// a write (as [`take_spare`](Self::take_spare) hands it out).
+    #[inline(always)]
+    fn keep_spare(&mut self, buf: Shared<B>) {
+        if self.spare.is_none() {
+            if let Ok(mut buf) = buf.try_unique() {
+                if buf.recycle() {
+                    // Empty, as tested above. Tested again as a branch:
+                    // the compiler cannot tell that the buffer's header
+                    // writes left it empty, and an assignment would call
+                    // the drop glue.
+                    if let Some(old) = self.spare.replace(buf) {
+                        drop(old);
                     }
                 }
             }
         }
-        self.next = self.next.saturating_sub(popped);
-        popped
     }
 
     /// The buffer the last [`ack_each`](Self::ack_each) released and

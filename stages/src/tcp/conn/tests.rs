@@ -740,6 +740,149 @@ fn header_prediction_is_equal_to_the_full_path() {
     assert!(predicted[1] > 0, "{predicted:?} of {segs:?} predicted");
 }
 
+/// `msg` written on one side (`from_a`) and read whole on the other,
+/// stepping the network; both connections' [`digest`] after every step
+/// into `trace`.
+fn send_whole(net: &mut Net, from_a: bool, msg: &[u8], trace: &mut Vec<String>) {
+    let mut sent = 0;
+    let mut got = Vec::new();
+    for _ in 0..100_000 {
+        let pool = &net.pool;
+        let (tx, rx) = if from_a {
+            (&mut net.a, &mut net.b)
+        } else {
+            (&mut net.b, &mut net.a)
+        };
+        if sent < msg.len() {
+            match tx.send(&msg[sent..], &mut || pool.alloc()) {
+                Ok(n) => sent += n,
+                Err(SocketError::WouldBlock) => {}
+                Err(e) => panic!("send: {e:?}"),
+            }
+        }
+        let mut out = [0u8; 700];
+        while let Ok(n @ 1..) = rx.read(&mut out) {
+            got.extend_from_slice(&out[..n]);
+        }
+        if got.len() == msg.len() {
+            assert!(got == msg, "bytes differ");
+            return;
+        }
+        let moved = net.step();
+        trace.push(format!("a {}", digest(&net.a)));
+        trace.push(format!("b {}", digest(&net.b)));
+        assert!(moved || sent < msg.len(), "stuck");
+    }
+    panic!("the exchange did not end");
+}
+
+/// Seeded request/response exchanges (a asks, b answers with as many
+/// bytes, as the rr bench does), on a clean or impaired link, with
+/// `on_answer_predicted`'s leaf on or off: the trace of both
+/// connections' digests and every segment each way.
+fn rr_run(seed: u64, impair: Impair, leaf: bool) -> Vec<String> {
+    use super::predict::ANSWER_LEAF;
+    let mut rng = Rng(seed ^ 0xabcd);
+    let (mut cfg_a, mut cfg_b) = (small_cfg(), small_cfg());
+    cfg_a.timestamps = rng.chance(800);
+    cfg_b.timestamps = rng.chance(800);
+    cfg_a.nodelay = rng.chance(500);
+    cfg_b.nodelay = rng.chance(500);
+    cfg_a.delayed_ack = rng.chance(700);
+    cfg_b.delayed_ack = rng.chance(700);
+    let mut net = Net::connect(&cfg_a, &cfg_b, seed, impair);
+    net.ab.full = Some(Vec::new());
+    net.ba.full = Some(Vec::new());
+    ANSWER_LEAF.set((leaf, ANSWER_LEAF.get().1));
+    let mut trace = Vec::new();
+    for _ in 0..150 {
+        let most = if rng.chance(100) { 4000 } else { 200 };
+        let len = 1 + rng.below(most) as usize;
+        let msg: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        send_whole(&mut net, true, &msg, &mut trace);
+        send_whole(&mut net, false, &msg, &mut trace);
+    }
+    ANSWER_LEAF.set((true, ANSWER_LEAF.get().1));
+    for (dir, link) in [("a→b", &mut net.ab), ("b→a", &mut net.ba)] {
+        trace.extend(
+            link.full
+                .take()
+                .into_iter()
+                .flatten()
+                .map(|s| format!("{dir} {s}")),
+        );
+    }
+    trace
+}
+
+/// The leaf for a request's answer (`on_answer_predicted`) takes the
+/// decisions of the predicted path it stands for: the same seeded
+/// exchanges and transfers with the leaf taken and with every such
+/// segment handed to `on_segment_predicted` put the same segments on
+/// the wire and leave both connections in the same state after every
+/// step.
+#[test]
+fn the_answer_leaf_is_equal_to_the_predicted_path() {
+    use super::predict::ANSWER_LEAF;
+    let mut taken = 0;
+    for seed in seeds(7300, 30) {
+        let _g = SeedGuard(seed);
+        let impair = match seed % 3 {
+            0 => Impair::default(),
+            _ => Impair {
+                loss: 30,
+                dup: 20,
+                reorder: 50,
+                path_mss: 0,
+            },
+        };
+        ANSWER_LEAF.set((true, 0));
+        let leaf = rr_run(seed, impair, true);
+        taken += ANSWER_LEAF.get().1;
+        let full = rr_run(seed, impair, false);
+        if let Some(i) = (0..leaf.len().max(full.len())).find(|&i| leaf.get(i) != full.get(i)) {
+            panic!(
+                "the exchanges differ at record {i} of {}/{}:\nleaf: {:?}\nfull: {:?}",
+                leaf.len(),
+                full.len(),
+                leaf.get(i),
+                full.get(i),
+            );
+        }
+    }
+    for seed in seeds(7100, 40) {
+        let _g = SeedGuard(seed);
+        let impair = match seed % 3 {
+            0 => Impair::default(),
+            _ => Impair {
+                loss: 30,
+                dup: 20,
+                reorder: 50,
+                path_mss: 0,
+            },
+        };
+        let cramped = seed % 4 == 1;
+        let (mut leaf, mut full) = (Vec::new(), Vec::new());
+        ANSWER_LEAF.set((true, 0));
+        transfer_run(seed, impair, 60_000, cramped, true, Some(&mut leaf));
+        taken += ANSWER_LEAF.get().1;
+        ANSWER_LEAF.set((false, 0));
+        transfer_run(seed, impair, 60_000, cramped, true, Some(&mut full));
+        ANSWER_LEAF.set((true, 0));
+        if let Some(i) = (0..leaf.len().max(full.len())).find(|&i| leaf.get(i) != full.get(i)) {
+            panic!(
+                "the runs differ at record {i} of {}/{}:\nleaf: {:?}\nfull: {:?}",
+                leaf.len(),
+                full.len(),
+                leaf.get(i),
+                full.get(i),
+            );
+        }
+    }
+    eprintln!("segments the answer leaf took: {taken}");
+    assert!(taken > 0);
+}
+
 #[test]
 fn transfers_over_a_clean_link() {
     let totals = sweep(1, 30, |seed| transfer(seed, Impair::default(), 150_000));
