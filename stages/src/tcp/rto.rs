@@ -112,7 +112,7 @@ impl RtoEstimator {
     /// assert!(!rto.on_sample(RttSample::Ambiguous(100_000_000)));
     /// assert!(rto.on_sample(RttSample::Clean(100_000_000)));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn on_sample(&mut self, sample: RttSample) -> bool {
         let r = match sample {
             RttSample::Clean(r) => r,
