@@ -913,7 +913,7 @@ impl<B: PacketBuf> Connection<B> {
     }
 
     /// [`deliver`](Self::deliver) of a payload of `len` bytes, not empty.
-    #[inline(always)]
+    #[inline]
     pub(super) fn deliver_data(&mut self, buf: B, len: usize) {
         debug_assert!(len > 0);
         self.rcv_nxt += len as u32;
