@@ -58,6 +58,13 @@ impl Cwv {
     }
 }
 
+/// Whether `used` bytes reach half of `cwnd` (`2 × used ≥ cwnd`, doubled
+/// in 64 bits: no overflow to test).
+#[inline(always)]
+fn at_least_half(used: u32, cwnd: u32) -> bool {
+    u64::from(used) * 2 >= u64::from(cwnd)
+}
+
 impl<B: PacketBuf> Connection<B> {
     /// The bytes in flight the last two rounds reached at most.
     fn window_used(&self) -> u32 {
@@ -72,7 +79,7 @@ impl<B: PacketBuf> Connection<B> {
         debug_assert_eq!(in_recovery, self.cc.in_recovery());
         !self.knobs.cwnd_validation
             || in_recovery
-            || self.window_used().saturating_mul(2) >= self.cc.cwnd()
+            || at_least_half(self.window_used(), self.cc.cwnd())
     }
 
     /// The initial window for this connection's segments.
@@ -174,7 +181,7 @@ impl<B: PacketBuf> Connection<B> {
             return;
         }
         let used = flight.max(prev_max_flight);
-        if used.saturating_mul(2) >= self.cc.cwnd() {
+        if at_least_half(used, self.cc.cwnd()) {
             self.cwv.unvalidated_since_ns = 0;
             return;
         }

@@ -482,7 +482,7 @@ impl<B: PacketBuf> Connection<B> {
         // moves and the delivered chunks leave the queue.
         self.rack_on_ack(seg, newly_sacked, dsack, now_ns);
         if ack.gt(self.snd_una) {
-            self.on_new_ack::<false>(ack, seg.options.timestamps, false, now_ns);
+            self.on_new_ack::<false>(ack, seg.options.timestamps, false, false, now_ns);
         } else if ack == self.snd_una {
             // RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN,
             // the same window, while data is outstanding; RFC 6675 §2:
@@ -604,16 +604,21 @@ impl<B: PacketBuf> Connection<B> {
     /// them go). `PREDICTED`: the ACK of a predicted segment
     /// (`conn::predict`), which is at most SND.MAX, comes outside
     /// recovery and with no FIN of ours queued: the checks those facts
-    /// settle are left out (and asserted). Inlined into each caller (the
-    /// predicted ones' frames hold what it needs).
+    /// settle are left out (and asserted). `known_all_acked`: the caller
+    /// knows `ack` is SND.MAX (the answer leaf's gate); else it is
+    /// compared here. Inlined into each caller (the predicted ones'
+    /// frames hold what it needs).
     #[inline(always)]
     pub(super) fn on_new_ack<const PREDICTED: bool>(
         &mut self,
         ack: SeqNumber,
         timestamps: Option<(u32, u32)>,
         released: bool,
+        known_all_acked: bool,
         now_ns: u64,
     ) {
+        #[cfg(any(test, debug_assertions))]
+        assert!(!known_all_acked || ack == self.snd_max);
         #[cfg(any(test, debug_assertions))]
         assert!(
             !PREDICTED || (!self.fin_requested && ack.le(self.snd_max) && !self.cc.in_recovery())
@@ -689,7 +694,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         self.retries = 0;
         // SND.MAX as SND.UNA's advance left it (nothing since moves either).
-        let all_acked = ack == self.snd_max;
+        let all_acked = known_all_acked || ack == self.snd_max;
         self.cwv_on_ack(!PREDICTED && self.cc.in_recovery(), all_acked, now_ns);
         // Something got through: an earlier ICMP error is stale.
         self.soft_error = None;

@@ -327,7 +327,7 @@ impl<B: PacketBuf> Connection<B> {
         self.deliver_data(payload, len as usize);
         self.rack_on_sole_ack(ack, sent_ns, now_ns);
         self.send_queue.release_sole();
-        self.on_new_ack::<true>(ack, seg.options().timestamps, true, now_ns);
+        self.on_new_ack::<true>(ack, seg.options().timestamps, true, true, now_ns);
         self.rack_after_ack(true, true, now_ns);
         self.schedule_ack(false, now_ns);
         // `segment_done`: the connection stays plain and the trace is off.
@@ -395,7 +395,7 @@ impl<B: PacketBuf> Connection<B> {
         }
         if advanced {
             let released = self.rack_on_cumulative_ack(ack, now_ns);
-            self.on_new_ack::<true>(ack, timestamps, released, now_ns);
+            self.on_new_ack::<true>(ack, timestamps, released, false, now_ns);
         }
         if self.rack_active() {
             // No scoreboard, so no chunk is SACKed: `skip_sacked_resends`
