@@ -328,6 +328,7 @@ impl<B: PacketBuf> Egress<B> {
             &mut self.counters,
             port,
             self.shared_host.as_deref(),
+            &mut self.wake_ns,
             hop,
             Held {
                 frame: payload,
@@ -490,6 +491,7 @@ impl<B: PacketBuf> Egress<B> {
             &mut self.counters,
             port,
             self.shared_host.as_deref(),
+            &mut self.wake_ns,
             hop,
             Held {
                 frame: payload,
@@ -604,6 +606,7 @@ impl<B: PacketBuf> Egress<B> {
             &mut self.counters,
             port,
             self.shared_host.as_deref(),
+            &mut self.wake_ns,
             hop,
             Held {
                 frame: payload,
@@ -660,6 +663,7 @@ impl<B: PacketBuf> Egress<B> {
             &mut self.counters,
             port,
             self.shared_host.as_deref(),
+            &mut self.wake_ns,
             hop,
             Held {
                 frame: payload,

@@ -158,14 +158,17 @@ fn act<A: Family, B: PacketBuf>(
 
 /// Sends `held`'s frame (complete but for its Ethernet destination) to `hop`:
 /// at once to a group or a known neighbor, else into the neighbor's hold
-/// queue, soliciting it if it is new.
+/// queue, soliciting it if it is new. A cache deadline this sets lowers
+/// `wake_ns` (the part's wake time) to it.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub(super) fn resolve_and_send<A: Family, B: PacketBuf>(
     cache: &mut NeighborCache<A, Held<B>>,
     iface: &Interface,
     counters: &mut EgressCounters,
     port: &mut PortCx<'_, B>,
     host: Option<&dyn SharedHost>,
+    wake_ns: &mut u64,
     hop: NextHop<A>,
     held: Held<B>,
 ) -> Result<Sent, SocketError> {
@@ -174,32 +177,77 @@ pub(super) fn resolve_and_send<A: Family, B: PacketBuf>(
         NextHop::Group(mac) => (mac, frame),
         NextHop::Neighbor(neighbor) => {
             let now = port.now_ns();
-            let known = cache
-                .lookup(neighbor, now)
-                .or_else(|| from_kernel(cache, iface, counters, port, host?, neighbor));
-            match known {
+            match cache.lookup_quick(neighbor, now) {
                 Some(mac) => (mac, frame),
                 None => {
-                    let held = Held { frame, owner };
-                    match cache.hold(neighbor, held, now, |a| {
-                        act(iface, counters, port, host, None, a)
-                    }) {
-                        Resolved::Ready(mac, held) => (mac, held.frame),
-                        Resolved::Held => {
-                            counters.held += 1;
-                            return Ok(Sent::Held);
-                        }
-                        Resolved::Refused(held, _) => {
-                            drop(held);
-                            counters.hold_full += 1;
-                            return Err(SocketError::NoBuffers);
-                        }
+                    // Every other case may set a deadline.
+                    let resolved = resolve(
+                        cache,
+                        iface,
+                        counters,
+                        port,
+                        host,
+                        neighbor,
+                        now,
+                        Held { frame, owner },
+                    );
+                    lower_wake(wake_ns, cache);
+                    match resolved {
+                        Ok(to_send) => to_send,
+                        Err(done) => return done,
                     }
                 }
             }
         }
     };
     transmit_to(counters, port, frame, mac)
+}
+
+/// [`resolve_and_send`]'s neighbor past `lookup`'s common case: its
+/// address (from the cache or, beside the kernel, the kernel's table) and
+/// the frame to send to it, or the frame held (or refused) until it is
+/// resolved: what `resolve_and_send` then returns.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn resolve<A: Family, B: PacketBuf>(
+    cache: &mut NeighborCache<A, Held<B>>,
+    iface: &Interface,
+    counters: &mut EgressCounters,
+    port: &mut PortCx<'_, B>,
+    host: Option<&dyn SharedHost>,
+    neighbor: A,
+    now: u64,
+    held: Held<B>,
+) -> Result<(MacAddr, B), Result<Sent, SocketError>> {
+    let known = cache
+        .lookup(neighbor, now)
+        .or_else(|| from_kernel(cache, iface, counters, port, host?, neighbor));
+    if let Some(mac) = known {
+        return Ok((mac, held.frame));
+    }
+    match cache.hold(neighbor, held, now, |a| {
+        act(iface, counters, port, host, None, a)
+    }) {
+        Resolved::Ready(mac, held) => Ok((mac, held.frame)),
+        Resolved::Held => {
+            counters.held += 1;
+            Err(Ok(Sent::Held))
+        }
+        Resolved::Refused(held, _) => {
+            drop(held);
+            counters.hold_full += 1;
+            Err(Err(SocketError::NoBuffers))
+        }
+    }
+}
+
+/// `wake_ns` brought down to `cache`'s earliest deadline, if that is
+/// sooner: after a call that may have set one.
+#[inline]
+fn lower_wake<A: Family, B: PacketBuf>(wake_ns: &mut u64, cache: &NeighborCache<A, Held<B>>) {
+    if let Some(at) = cache.next_deadline() {
+        *wake_ns = (*wake_ns).min(at);
+    }
 }
 
 /// The last step of every frame to a known link-layer destination: `mac`
@@ -308,9 +356,11 @@ impl<B: PacketBuf> Egress<B> {
         let now = port.now_ns();
         let (iface, counters, host) =
             (&self.iface, &mut self.counters, self.shared_host.as_deref());
-        self.v4.learn(ip, mac, heard, now, |a| {
+        let state = self.v4.learn(ip, mac, heard, now, |a| {
             act(iface, counters, port, host, None, a)
-        })
+        });
+        lower_wake(&mut self.wake_ns, &self.v4);
+        state
     }
 
     /// Records that IPv6 neighbor `ip` was heard at `mac`, as
@@ -325,9 +375,11 @@ impl<B: PacketBuf> Egress<B> {
         let now = port.now_ns();
         let (iface, counters, host) =
             (&self.iface, &mut self.counters, self.shared_host.as_deref());
-        self.v6.learn(ip, mac, heard, now, |a| {
+        let state = self.v6.learn(ip, mac, heard, now, |a| {
             act(iface, counters, port, host, None, a)
-        })
+        });
+        lower_wake(&mut self.wake_ns, &self.v6);
+        state
     }
 
     /// Runs the IPv4 cache's due timers (see [`NeighborCache::poll`]):
@@ -357,6 +409,7 @@ impl<B: PacketBuf> Egress<B> {
             fired += 1;
             act(iface, counters, port, host, Some(&mut *events), a)
         });
+        lower_wake(&mut self.wake_ns, &self.v4);
         fired
     }
 
@@ -385,15 +438,30 @@ impl<B: PacketBuf> Egress<B> {
             fired += 1;
             act(iface, counters, port, host, Some(&mut *events), a)
         });
+        lower_wake(&mut self.wake_ns, &self.v6);
         fired
     }
 
     /// Runs both caches' due timers ([`fire_timers_v4`](Self::fire_timers_v4)
     /// and [`fire_timers_v6`](Self::fire_timers_v6)); returns how many
     /// actions that was.
+    ///
+    /// Inline in every loop iteration, one compare: nothing is due before
+    /// the part's wake time (at most the earliest deadline).
     #[inline]
     pub fn fire_timers(&mut self, port: &mut PortCx<'_, B>, events: &mut Events) -> usize {
-        self.fire_timers_v4(port, events) + self.fire_timers_v6(port, events)
+        self.check_wake();
+        if self.wake_ns > port.now_ns() {
+            return 0;
+        }
+        self.run_timers(port, events)
+    }
+
+    #[inline(never)]
+    fn run_timers(&mut self, port: &mut PortCx<'_, B>, events: &mut Events) -> usize {
+        let fired = self.fire_timers_v4(port, events) + self.fire_timers_v6(port, events);
+        self.reset_wake();
+        fired
     }
 
     /// Sends the announcements of the announce policy
@@ -401,12 +469,13 @@ impl<B: PacketBuf> Egress<B> {
     /// each of our IPv4 addresses and an unsolicited neighbor advertisement
     /// for each IPv6 one. Returns how many were sent.
     ///
-    /// The flags are read before they are cleared, inline in every loop
-    /// iteration (no store while nothing is pending); the sending, once
-    /// per policy change, is out of line.
+    /// Inline in every loop iteration, one test: the wake time is 0
+    /// while an announcement is owed. The sending, once per policy
+    /// change, is out of line.
     #[inline]
     pub fn announce(&mut self, port: &mut PortCx<'_, B>) -> usize {
-        if !(self.announce_v4 || self.announce_v6) {
+        self.check_wake();
+        if self.wake_ns != 0 {
             return 0;
         }
         self.send_announcements(port)
@@ -436,6 +505,7 @@ impl<B: PacketBuf> Egress<B> {
                 unsolicited_advertisement,
             );
         }
+        self.reset_wake();
         sent
     }
 }
@@ -445,8 +515,8 @@ impl<B: PacketBuf> Egress<B> {
 /// that share the part (the [`ArpResponder`](crate::arp::ArpResponder) and
 /// the [`NdpResponder`](crate::ndp::NdpResponder) both learn into it, and
 /// require the mark): the announcements of the announce policy, then both
-/// caches' due timers and their earliest deadline. An IPv6 cache nothing
-/// was sent to stays empty, and its timers cost a compare.
+/// caches' due timers and their earliest deadline. In an iteration with
+/// nothing due, each is one test of the part's wake time.
 impl<B, S> Polled<B, S> for Egress<B>
 where
     B: PacketBuf,

@@ -173,6 +173,13 @@ pub struct Egress<B> {
     pub(super) next_ip_id: u16,
     pub(super) announce_v4: bool,
     pub(super) announce_v6: bool,
+    /// The loop's one test of whether the part has work: nothing is owed
+    /// before this time (the pipeline's nanoseconds). 0 while an
+    /// announcement is owed (or after the caches were lent out writable);
+    /// else at most the earliest of both caches' deadlines (`u64::MAX`
+    /// with none), kept where deadlines are set and made exact again
+    /// when work is done.
+    pub(super) wake_ns: u64,
     pub(super) counters: EgressCounters,
     /// Beside the host's kernel: where neighbours are learnt from and
     /// resolved (None: tpa's own ARP and ND).
@@ -201,6 +208,7 @@ impl<B> Egress<B> {
             next_ip_id: (seed >> 48) as u16,
             announce_v4: false,
             announce_v6: false,
+            wake_ns: u64::MAX,
             counters: EgressCounters::default(),
             shared_host: None,
             stamp: next_stamp(),
@@ -224,6 +232,7 @@ impl<B> Egress<B> {
         egress.routes = self.routes;
         egress.announce_v4 = self.announce_v4;
         egress.announce_v6 = self.announce_v6;
+        egress.reset_wake();
         egress.shared_host = self.shared_host;
         egress
     }
@@ -255,6 +264,9 @@ impl<B> Egress<B> {
     pub fn set_announcing(&mut self, on: bool) {
         self.announce_v4 = on;
         self.announce_v6 = on;
+        if on {
+            self.wake_ns = 0;
+        }
     }
 
     /// The interface: our MAC address and IP addresses.
@@ -322,6 +334,8 @@ impl<B> Egress<B> {
 
     /// The IPv4 neighbor cache, writable.
     pub fn neighbors_v4_mut(&mut self) -> &mut NeighborCache<Ipv4Addr, Held<B>> {
+        // Whatever the caller sets, the next poll looks.
+        self.wake_ns = 0;
         &mut self.v4
     }
 
@@ -332,6 +346,8 @@ impl<B> Egress<B> {
 
     /// The IPv6 neighbor cache, writable.
     pub fn neighbors_v6_mut(&mut self) -> &mut NeighborCache<Ipv6Addr, Held<B>> {
+        // Whatever the caller sets, the next poll looks.
+        self.wake_ns = 0;
         &mut self.v6
     }
 
@@ -367,6 +383,33 @@ impl<B> Egress<B> {
     /// When either cache next needs its timers run.
     pub fn next_deadline(&self) -> Option<u64> {
         tpa::stage::earliest(self.v4.next_deadline(), self.v6.next_deadline())
+    }
+
+    /// `wake_ns` made exact, once the work it stood for is done: the
+    /// earliest cache deadline, or 0 while an announcement is owed.
+    pub(super) fn reset_wake(&mut self) {
+        self.wake_ns = if self.announce_v4 || self.announce_v6 {
+            0
+        } else {
+            self.next_deadline().unwrap_or(u64::MAX)
+        };
+    }
+
+    /// Checks `wake_ns` (tests and debug builds): never after a cache's
+    /// earliest deadline, and 0 while an announcement is owed.
+    #[inline(always)]
+    pub(super) fn check_wake(&self) {
+        #[cfg(any(test, debug_assertions))]
+        {
+            assert!(
+                self.next_deadline().is_none_or(|at| self.wake_ns <= at),
+                "wake_ns after a neighbor deadline"
+            );
+            assert!(
+                !(self.announce_v4 || self.announce_v6) || self.wake_ns == 0,
+                "wake_ns set while an announcement is owed"
+            );
+        }
     }
 
     /// The IPv4 ID of the next packet.

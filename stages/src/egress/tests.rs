@@ -145,6 +145,7 @@ impl<P: Port<Buf = PoolBuf>> Rig<P> {
     /// Both caches' timers at `now_ns`, if the caches say any is due.
     fn timers(&mut self, now_ns: u64) -> Vec<PoolBuf> {
         let egress = &self.state.egress;
+        egress.check_wake();
         let due = [
             egress.neighbors_v4().next_deadline(),
             egress.neighbors_v6().next_deadline(),
@@ -288,6 +289,49 @@ fn a_first_send_is_held_asks_and_leaves_intact_with_the_reply() {
         b"third"
     );
     assert_eq!(rig.state.egress.counters().sent, 1);
+    drop((frames, rig));
+    pool().assert_whole();
+}
+
+#[test]
+fn the_loops_one_test_is_never_after_the_earliest_neighbor_deadline() {
+    let mut rig = rig();
+    let fire = |rig: &mut Rig<MemoryPort>, now_ns| {
+        rig.at(now_ns, |cx, _, _| {
+            let ((egress, events), port) = cx.parts::<(Egress<PoolBuf>, Events)>();
+            egress.fire_timers(port, events)
+        })
+    };
+    assert_eq!(rig.state.egress.wake_ns, u64::MAX, "nothing owed");
+    // A send to a neighbor not known yet: the retry's deadline sets it.
+    let (sent, frames) = rig.send((US.into(), THEM.into()), udp(b"held"), None);
+    assert_eq!((sent, frames.len()), (Ok(Sent::Held), 1));
+    drop(frames);
+    let due = rig.state.egress.next_deadline().expect("the retry");
+    assert_eq!(rig.state.egress.wake_ns, due);
+    let (fired, frames) = fire(&mut rig, due - 1);
+    assert_eq!((fired, frames.len()), (0, 0), "not yet");
+    let (fired, frames) = fire(&mut rig, due);
+    assert_eq!((fired, frames.len()), (1, 1), "the request again");
+    drop(frames);
+    let next = rig.state.egress.next_deadline().expect("the next retry");
+    assert!(next > due);
+    assert_eq!(rig.state.egress.wake_ns, next, "exact again");
+    // The cache lent out writable: the next loop looks again.
+    rig.state.egress.neighbors_v4_mut();
+    assert_eq!(rig.state.egress.wake_ns, 0);
+    let (fired, _) = fire(&mut rig, due);
+    assert_eq!(fired, 0);
+    assert_eq!(rig.state.egress.wake_ns, next);
+    // An announcement owed: the wake time says so until it is sent.
+    rig.state.egress.set_announcing(true);
+    assert_eq!(rig.state.egress.wake_ns, 0);
+    let (announced, frames) = rig.at(due, |cx, _, _| {
+        let (state, port) = cx.split();
+        state.egress.announce(port)
+    });
+    assert_eq!(announced, frames.len());
+    assert!(announced > 0);
     drop((frames, rig));
     pool().assert_whole();
 }
