@@ -689,6 +689,20 @@ fn sweep(first: u64, count: u64, mut run: impl FnMut(u64) -> [super::TcpInfo; 2]
     totals
 }
 
+/// The link of a path-equality test's seed: clean for a third of the
+/// seeds, else lossy, duplicating and reordering.
+fn impairment_of(seed: u64) -> Impair {
+    match seed % 3 {
+        0 => Impair::default(),
+        _ => Impair {
+            loss: 30,
+            dup: 20,
+            reorder: 50,
+            path_mss: 0,
+        },
+    }
+}
+
 /// Header prediction changes nothing but the path taken: the same seeded
 /// transfers (clean, impaired, with small queues and slow readers) with
 /// the fast path on and off put the same segments on the wire, options
@@ -701,15 +715,7 @@ fn header_prediction_is_equal_to_the_full_path() {
     let mut segs = [0; 2];
     for seed in seeds(7000, 60) {
         let _g = SeedGuard(seed);
-        let impair = match seed % 3 {
-            0 => Impair::default(),
-            _ => Impair {
-                loss: 30,
-                dup: 20,
-                reorder: 50,
-                path_mss: 0,
-            },
-        };
+        let impair = impairment_of(seed);
         let cramped = seed % 4 == 1;
         let (mut fast, mut full) = (Vec::new(), Vec::new());
         let on = transfer_run(seed, impair, 60_000, cramped, true, Some(&mut fast));
@@ -827,15 +833,7 @@ fn the_answer_leaf_is_equal_to_the_predicted_path() {
     let mut taken = 0;
     for seed in seeds(7300, 30) {
         let _g = SeedGuard(seed);
-        let impair = match seed % 3 {
-            0 => Impair::default(),
-            _ => Impair {
-                loss: 30,
-                dup: 20,
-                reorder: 50,
-                path_mss: 0,
-            },
-        };
+        let impair = impairment_of(seed);
         ANSWER_LEAF.set((true, 0));
         let leaf = rr_run(seed, impair, true);
         taken += ANSWER_LEAF.get().1;
@@ -852,15 +850,7 @@ fn the_answer_leaf_is_equal_to_the_predicted_path() {
     }
     for seed in seeds(7100, 40) {
         let _g = SeedGuard(seed);
-        let impair = match seed % 3 {
-            0 => Impair::default(),
-            _ => Impair {
-                loss: 30,
-                dup: 20,
-                reorder: 50,
-                path_mss: 0,
-            },
-        };
+        let impair = impairment_of(seed);
         let cramped = seed % 4 == 1;
         let (mut leaf, mut full) = (Vec::new(), Vec::new());
         ANSWER_LEAF.set((true, 0));
