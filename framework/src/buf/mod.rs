@@ -166,6 +166,13 @@ pub trait PacketBuf: Pooled {
     #[inline(always)]
     fn prefetch(&self) {}
 
+    /// Starts loading the buffer's own bookkeeping (its length, offsets
+    /// and references), not its data, without waiting for it: for a
+    /// buffer about to be handed on by reference, whose bytes the caller
+    /// does not read. A hint; the default does nothing.
+    #[inline(always)]
+    fn prefetch_meta(&self) {}
+
     /// Whether more segments follow the first.
     #[inline]
     fn is_chained(&self) -> bool {

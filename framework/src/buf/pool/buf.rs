@@ -357,12 +357,17 @@ impl PoolBuf {
     }
 }
 
+/// Bytes of a chain's second segment that [`PacketBuf::prefetch`] asks
+/// for: a full-sized TCP segment's payload on a 1500-byte MTU, rounded up
+/// to whole lines.
+const CHAIN_PREFETCH: usize = 1472;
+
 /// Asks the CPU to load the cache line at `p` into its first-level cache,
 /// without waiting; nothing elsewhere than on x86-64. Any address will do:
 /// a prefetch never faults nor reads into the program.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn prefetch_line(p: *const u8) {
+pub(super) fn prefetch_line(p: *const u8) {
     use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     // SAFETY: SSE, which `_mm_prefetch` needs, is part of x86-64; a
     // prefetch of any address is a hint that cannot fault.
@@ -372,7 +377,7 @@ fn prefetch_line(p: *const u8) {
 /// [`prefetch_line`] where there is no prefetch instruction to call: nothing.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn prefetch_line(p: *const u8) {
+pub(super) fn prefetch_line(p: *const u8) {
     let _ = p;
 }
 
@@ -426,9 +431,16 @@ impl PacketBuf for PoolBuf {
         true
     }
 
+    /// The header's line (its data's offset and length, references).
+    #[inline(always)]
+    fn prefetch_meta(&self) {
+        prefetch_line(self.hdr.as_ptr().cast());
+    }
+
     /// The first two lines of data (a frame's Ethernet, IP and TCP
-    /// headers) and, for a chain, the second segment's header and first
-    /// line of data.
+    /// headers) and, for a chain, the second segment's header and data;
+    /// the header's own line is [`prefetch_meta`](PacketBuf::prefetch_meta)'s,
+    /// a packet earlier.
     #[inline(always)]
     fn prefetch(&self) {
         let h = self.hdr();
@@ -437,12 +449,26 @@ impl PacketBuf for PoolBuf {
         prefetch_line(data.wrapping_add(64));
         if h.nb_segs != 1 {
             if let Some(next) = h.next {
-                // SAFETY: `self` holds a reference on every segment of its
-                // chain, `next` included.
-                let n = unsafe { next.as_ref() };
+                // The second segment is a sender's chunk, shared by a
+                // wire that gathers (the first holds the headers). Its
+                // header is not read here (the load would wait for the
+                // line being fetched): its data is taken to start where a
+                // fresh buffer of this segment's pool starts it, as a
+                // chunk's does, and to run a full segment's payload
+                // ([`CHAIN_PREFETCH`]) or to the room's end; the checksum
+                // reads it all next.
+                // SAFETY: `self` holds its first segment, whose pool is
+                // alive while the buffer is out.
+                let pool = unsafe { h.pool.as_ref() };
                 prefetch_line(next.as_ptr().cast());
-                let room = next.as_ptr().cast::<u8>().wrapping_add(HDR_SIZE);
-                prefetch_line(room.wrapping_add(n.data_off as usize));
+                let data = next
+                    .as_ptr()
+                    .cast::<u8>()
+                    .wrapping_add(HDR_SIZE + pool.headroom as usize);
+                let len = CHAIN_PREFETCH.min(pool.room.saturating_sub(pool.headroom) as usize);
+                for line in (0..len).step_by(64) {
+                    prefetch_line(data.wrapping_add(line));
+                }
             }
         }
     }

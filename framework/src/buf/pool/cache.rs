@@ -215,6 +215,13 @@ impl Hot {
             return None;
         }
         slot.len.store(n - 1, Ordering::Relaxed);
+        if n >= 2 {
+            // The buffer the next allocation hands out: its header is cold
+            // when it was freed long ago, and the allocation writes it.
+            // SAFETY: as below, the array's first `n` are initialised.
+            let next = unsafe { self.bufs.get().add(n - 2).read() };
+            super::buf::prefetch_line(next.0.as_ptr().cast());
+        }
         // SAFETY: the array's first `n` buffers are initialised, and the
         // cache owns them; the last is ours now (the length says so).
         Some(unsafe { self.bufs.get().add(n - 1).read() })

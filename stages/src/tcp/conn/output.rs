@@ -392,6 +392,9 @@ impl<B: PacketBuf> Connection<B> {
         let last = self.send_queue.next_is_last();
         let snd_max = self.snd_max;
         let index = self.send_queue.next_index();
+        // The chunk two segments on: its header is cold in a long queue
+        // (written when the application's bytes were copied in).
+        self.send_queue.prefetch(index + 2);
         let Some((seq, len, first_ns)) = self.send_queue.next_unsent_mut().map(|c| {
             let resent = c.end().le(snd_max);
             c.rexmit |= resent;

@@ -793,6 +793,16 @@ impl<B: PacketBuf> SendQueue<B> {
         self.chunks.get_mut(index)
     }
 
+    /// Starts loading the bookkeeping of the chunk at `index`, if there is
+    /// one ([`PacketBuf::prefetch_meta`]): a segment to be sent soon
+    /// reads its length and takes a reference.
+    #[inline(always)]
+    pub fn prefetch(&self, index: usize) {
+        if let Some(c) = self.chunks.get(index) {
+            c.buf.prefetch_meta();
+        }
+    }
+
     /// Every chunk from the oldest, sent or not.
     pub fn iter(&self) -> impl Iterator<Item = &Chunk<B>> + '_ {
         self.chunks.iter()
