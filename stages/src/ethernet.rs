@@ -174,11 +174,6 @@ impl<B: PacketBuf, S> Stage<B, S> for EthernetClassify {
         frame.prefetch();
     }
 
-    #[inline(always)]
-    fn prefetch_meta(&self, frame: &B) {
-        frame.prefetch_meta();
-    }
-
     #[inline]
     fn process(&mut self, frame: B, cx: &mut Cx<'_, B, S>) -> Verdict<Self::Out, B> {
         self.process_then(frame, cx, |verdict, _| verdict)

@@ -81,30 +81,6 @@ impl<B, const N: usize> Burst<B, N> {
     pub fn drain(&mut self) -> arrayvec::Drain<'_, B, N> {
         self.items.drain(..)
     }
-    /// Removes every packet, front to back, handing each to `each` with
-    /// the packet after it and the one after that (for loading them into
-    /// the cache ahead of their turn).
-    ///
-    /// ```
-    /// use tpa::port::Burst;
-    /// let mut b: Burst<u32> = Burst::new();
-    /// b.extend([1, 2, 3]);
-    /// let mut seen = Vec::new();
-    /// b.drain_looking_ahead(|p, next, after| seen.push((p, next.copied(), after.copied())));
-    /// assert_eq!(seen, [(1, Some(2), Some(3)), (2, Some(3), None), (3, None, None)]);
-    /// assert!(b.is_empty());
-    /// ```
-    #[inline(always)]
-    pub fn drain_looking_ahead(&mut self, mut each: impl FnMut(B, Option<&B>, Option<&B>)) {
-        let mut packets = self.items.drain(..);
-        let mut next = packets.next();
-        let mut after = packets.next();
-        while let Some(packet) = next.take() {
-            next = after.take();
-            after = packets.next();
-            each(packet, next.as_ref(), after.as_ref());
-        }
-    }
     /// Removes the first `n` packets (already handed on) and returns them.
     #[inline]
     pub fn drain_front(&mut self, n: usize) -> arrayvec::Drain<'_, B, N> {

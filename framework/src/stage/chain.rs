@@ -30,11 +30,6 @@ macro_rules! chain {
                 self.$fi.prefetch(input);
             }
 
-            #[inline(always)]
-            fn prefetch_meta(&self, input: &Self::In) {
-                self.$fi.prefetch_meta(input);
-            }
-
             /// The burst goes to the first stage's `process_burst`; what it
             /// passes on runs through the others one packet at a time.
             #[inline(always)]

@@ -65,11 +65,6 @@ impl<B: PacketBuf, S, T: Stage<B, S>> Stage<B, S> for Counted<T> {
     }
 
     #[inline(always)]
-    fn prefetch_meta(&self, input: &T::In) {
-        self.stage.prefetch_meta(input);
-    }
-
-    #[inline(always)]
     fn process_burst<const N: usize>(
         &mut self,
         burst: &mut Burst<T::In, N>,

@@ -98,11 +98,6 @@ where
         self.classify.prefetch(input);
     }
 
-    #[inline(always)]
-    fn prefetch_meta(&self, input: &C::In) {
-        self.classify.prefetch_meta(input);
-    }
-
     /// The burst goes to the classifier's `process_burst`; each packet then
     /// takes its arm. A classifier that
     /// [routes in its arms](Stage::ROUTES_IN_ARMS) is called packet by
@@ -117,19 +112,16 @@ where
         mut next: impl FnMut(Verdict<L::Out, B>, &mut Cx<'_, B, S>),
     ) {
         if C::ROUTES_IN_ARMS {
-            for first in burst.as_slice().iter().take(2) {
-                self.classify.prefetch_meta(first);
-            }
-            burst.drain_looking_ahead(|input, following, after| {
-                if let Some(after) = after {
-                    self.classify.prefetch_meta(after);
-                }
-                if let Some(following) = following {
-                    self.classify.prefetch(following);
+            let mut packets = burst.drain();
+            let mut ahead = packets.next();
+            while let Some(input) = ahead.take() {
+                ahead = packets.next();
+                if let Some(after) = &ahead {
+                    self.classify.prefetch(after);
                 }
                 let verdict = self.process(input, cx);
                 next(verdict, cx);
-            });
+            }
             return;
         }
         let (left, right) = (&mut self.left, &mut self.right);

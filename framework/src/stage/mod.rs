@@ -130,21 +130,10 @@ pub trait Stage<B: PacketBuf, S = ()> {
         let _ = input;
     }
 
-    /// Starts loading what [`prefetch`](Stage::prefetch) of `input`
-    /// reads to find the bytes it loads (a buffer's header: where its
-    /// data starts, its next segment), a packet earlier than that:
-    /// a burst's loop calls it two packets ahead. A hint; the default
-    /// does nothing.
-    #[inline(always)]
-    fn prefetch_meta(&self, input: &Self::In) {
-        let _ = input;
-    }
-
     /// Handles a burst, handing each verdict to `next` in order, exactly one
     /// verdict per input (the pipeline derives its pass counts from that).
     /// The default calls [`process`](Stage::process) for each packet, after
-    /// [`prefetch`](Stage::prefetch) of the one that follows it and
-    /// [`prefetch_meta`](Stage::prefetch_meta) of the one after; override
+    /// [`prefetch`](Stage::prefetch) of the one that follows it; override
     /// it where seeing the whole burst first pays (batched lookups). The
     /// pipeline calls it for its first stage, which receives the whole RX
     /// burst; the combinators (chains, `Demux`,
@@ -158,19 +147,16 @@ pub trait Stage<B: PacketBuf, S = ()> {
         cx: &mut Cx<'_, B, S>,
         mut next: impl FnMut(Verdict<Self::Out, B>, &mut Cx<'_, B, S>),
     ) {
-        for first in burst.as_slice().iter().take(2) {
-            self.prefetch_meta(first);
-        }
-        burst.drain_looking_ahead(|input, following, after| {
-            if let Some(after) = after {
-                self.prefetch_meta(after);
-            }
-            if let Some(following) = following {
-                self.prefetch(following);
+        let mut packets = burst.drain();
+        let mut ahead = packets.next();
+        while let Some(input) = ahead.take() {
+            ahead = packets.next();
+            if let Some(after) = &ahead {
+                self.prefetch(after);
             }
             let verdict = self.process(input, cx);
             next(verdict, cx);
-        });
+        }
     }
 
     /// Work not driven by a received packet: protocol output (queued data,

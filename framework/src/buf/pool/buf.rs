@@ -438,9 +438,7 @@ impl PacketBuf for PoolBuf {
     }
 
     /// The first two lines of data (a frame's Ethernet, IP and TCP
-    /// headers) and, for a chain, the second segment's header and data;
-    /// the header's own line is [`prefetch_meta`](PacketBuf::prefetch_meta)'s,
-    /// a packet earlier.
+    /// headers) and, for a chain, the second segment's header and data.
     #[inline(always)]
     fn prefetch(&self) {
         let h = self.hdr();
