@@ -453,8 +453,8 @@ impl PacketBuf for PoolBuf {
                 // line being fetched): its data is taken to start where a
                 // fresh buffer of this segment's pool starts it, as a
                 // chunk's does, and to run a full segment's payload
-                // ([`CHAIN_PREFETCH`]) or to the room's end; the checksum
-                // reads it all next.
+                // ([`CHAIN_PREFETCH`]) where the room holds one; the
+                // checksum reads it all next.
                 // SAFETY: `self` holds its first segment, whose pool is
                 // alive while the buffer is out.
                 let pool = unsafe { h.pool.as_ref() };
@@ -463,9 +463,12 @@ impl PacketBuf for PoolBuf {
                     .as_ptr()
                     .cast::<u8>()
                     .wrapping_add(HDR_SIZE + pool.headroom as usize);
-                let len = CHAIN_PREFETCH.min(pool.room.saturating_sub(pool.headroom) as usize);
-                for line in (0..len).step_by(64) {
-                    prefetch_line(data.wrapping_add(line));
+                // A constant count (the common room holds it), so that
+                // the loop unrolls into the prefetches alone.
+                if pool.room.saturating_sub(pool.headroom) as usize >= CHAIN_PREFETCH {
+                    for line in (0..CHAIN_PREFETCH).step_by(64) {
+                        prefetch_line(data.wrapping_add(line));
+                    }
                 }
             }
         }
