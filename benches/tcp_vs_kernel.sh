@@ -57,6 +57,11 @@
 # not run over TAP either. A mode with +v3 receives on tpa's veth ends
 # through the block ring (`--rx-mode throughput`, TPACKET_V3) instead of
 # the frame ring; not over TAP.
+# INGRESS_DROP=1 has each namespace's kernel drop the frames to tpa's
+# veth addresses at the interface's ingress (an nftables netdev rule),
+# after AF_PACKET has taken its copy and before the kernel's IP layer
+# would route them: the kernel's share of tpa's frames without giving
+# tpa a MAC of its own.
 # PIN=1 gives each end a core of its own, as a tpa with dedicated cores
 # runs: the client's tperf on CPU 0 and the server's on CPU 1, both
 # SCHED_FIFO (chrt -f 50), so other processes of the machine (a build)
@@ -165,6 +170,26 @@ no_offloads "$nc" vc
 no_offloads "$ns" vs
 ip -n "$nc" link set vc up
 ip -n "$ns" link set vs up
+# ingress_drop NS DEV ADDR: NS's kernel drops the frames to ADDR that
+# arrive on DEV at its ingress hook (AF_PACKET's taps see them first).
+ingress_drop() {
+    ip netns exec "$1" nft -f - <<NFT
+table netdev tpa {
+    chain tpa_in {
+        type filter hook ingress device "$2" priority 0;
+        ip daddr $3 drop
+    }
+}
+NFT
+}
+if [[ ${INGRESS_DROP:-0} == 1 ]]; then
+    command -v nft >/dev/null || {
+        echo "tcp_vs_kernel.sh: INGRESS_DROP=1 needs nft (apt-get install nftables)" >&2
+        exit 1
+    }
+    ingress_drop "$ns" vs 10.78.0.2
+    ingress_drop "$nc" vc 10.78.0.4
+fi
 if [[ " $transports " == *" tap "* ]]; then
     ip -n "$ns" tuntap add dev tk mode tap
     ip -n "$ns" addr add 10.79.0.1/24 dev tk
