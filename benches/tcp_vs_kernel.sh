@@ -62,6 +62,13 @@
 # after AF_PACKET has taken its copy and before the kernel's IP layer
 # would route them: the kernel's share of tpa's frames without giving
 # tpa a MAC of its own.
+# CC (cubic) is the kernel ends' congestion control (tperf's
+# --congestion, TCP_CONGESTION on each socket): cubic is tpa's default,
+# so both stacks run the same algorithm (a namespace's default, BBR on
+# the machines of doc/benchmarks.md, paces every segment on a timer of
+# its own); the tables say which ran.
+# RAW=DIR keeps each run's JSON report (the client's, with the server's
+# view) as DIR/TRANSPORT_PAIR.TEST.ROUND.json.
 # PIN=1 gives each end a core of its own, as a tpa with dedicated cores
 # runs: the client's tperf on CPU 0 and the server's on CPU 1, both
 # SCHED_FIFO (chrt -f 50), so other processes of the machine (a build)
@@ -168,6 +175,11 @@ ip -n "$nc" addr add 10.78.0.1/24 dev vc
 ip -n "$ns" addr add 10.78.0.3/24 dev vs
 no_offloads "$nc" vc
 no_offloads "$ns" vs
+cc=${CC:-cubic}
+grep -qw -- "$cc" /proc/sys/net/ipv4/tcp_available_congestion_control || {
+    echo "tcp_vs_kernel.sh: CC=$cc: the kernel has $(cat /proc/sys/net/ipv4/tcp_available_congestion_control)" >&2
+    exit 1
+}
 ip -n "$nc" link set vc up
 ip -n "$ns" link set vs up
 # ingress_drop NS DEV ADDR: NS's kernel drops the frames to ADDR that
@@ -240,27 +252,27 @@ pair_setup() {
     fi
     case ${1%@*} in
     veth/kernel-kernel)
-        client_args=(--kernel) server_args=(--kernel -l 10.78.0.3:4040) server_addr=10.78.0.3:4040
+        client_args=(--kernel --congestion "$cc") server_args=(--kernel --congestion "$cc" -l 10.78.0.3:4040) server_addr=10.78.0.3:4040
         ;;
     veth/kernel-tpa)
-        client_args=(--kernel) server_addr=10.78.0.2:4040
+        client_args=(--kernel --congestion "$cc") server_addr=10.78.0.2:4040
         server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${idle[@]}" "${smac[@]}")
         ;;
     veth/tpa-kernel)
         client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${idle[@]}" "${cmac[@]}")
-        server_args=(--kernel -l 10.78.0.3:4040) server_addr=10.78.0.3:4040
+        server_args=(--kernel --congestion "$cc" -l 10.78.0.3:4040) server_addr=10.78.0.3:4040
         ;;
     veth/tpa-tpa)
         client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${idle[@]}" "${cmac[@]}") server_addr=10.78.0.2:4040
         server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${idle[@]}" "${smac[@]}")
         ;;
     tap/kernel-tpa)
-        client_ns=$ns client_args=(--kernel) server_addr=10.79.0.2:4040
+        client_ns=$ns client_args=(--kernel --congestion "$cc") server_addr=10.79.0.2:4040
         server_args=(--port tap:tk --ip 10.79.0.2/24 -l 10.79.0.2:4040 "${idle[@]}")
         ;;
     tap/tpa-kernel)
         client_ns=$ns client_args=(--port tap:tk --ip 10.79.0.2/24 "${idle[@]}")
-        server_args=(--kernel -l 10.79.0.1:4040) server_addr=10.79.0.1:4040
+        server_args=(--kernel --congestion "$cc" -l 10.79.0.1:4040) server_addr=10.79.0.1:4040
         ;;
     esac
 }
@@ -333,6 +345,10 @@ for round in $(seq "$rounds"); do
             measure "$t"
             line=$(figures "$t")
             echo "round $round $pair $t: $line" >&2
+            if [[ -n ${RAW:-} ]]; then
+                mkdir -p "$RAW"
+                cp "$out" "$RAW/${pair//\//_}.$t.$round.json"
+            fi
             results[$pair,$t]+="$line;"
         done
         stop_server
@@ -348,6 +364,7 @@ median() {
 base=veth/kernel-kernel
 echo
 echo "load average at the start: $load_start (the machine figures count every process)"
+echo "the kernel ends' congestion control: $cc (tpa's: cubic)"
 [[ $pin == 1 ]] && echo "PIN=1: the client's tperf on CPU 0, the server's on CPU 1, both SCHED_FIFO"
 echo
 for t in $tests; do

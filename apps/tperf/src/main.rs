@@ -14,8 +14,9 @@ use tpa_responder::{parse_rx_mode, IpCidr, PortSpec};
 use tpa_stages::ops::OpsFlags;
 use tpa_stages::tcp::Unmatched;
 use tpa_tperf::config::{fresh_run_id, parse_duration, parse_size, DEFAULT_PORT};
+use tpa_tperf::kernel::{self, SocketOptions};
 use tpa_tperf::tpa::{parse_tx_path, TpaEndpoint, DEFAULT_IDLE, DEFAULT_PORT_SPEC};
-use tpa_tperf::{kernel, tpa as on_tpa, ClientConfig, ServerConfig, TestKind};
+use tpa_tperf::{tpa as on_tpa, ClientConfig, ServerConfig, TestKind};
 
 /// A TCP benchmark that checks every byte: throughput, transactions per
 /// second, latency percentiles and CPU cost, on tpa or the kernel.
@@ -67,6 +68,12 @@ struct StackArgs {
     /// --mac, --rx-mode, --idle, --spin or EAL arguments).
     #[arg(long)]
     kernel: bool,
+    /// Kernel only: every connection's congestion control (TCP_CONGESTION:
+    /// cubic, reno, bbr, any of tcp_available_congestion_control)
+    /// [default: the network namespace's]; tpa's is `congestion` in
+    /// --config's [tcp] or TPA_TCP_CONGESTION.
+    #[arg(long, value_name = "ALGORITHM")]
+    congestion: Option<String>,
     /// tpa: the device: tap:<ifname> (created if missing), af_packet:<ifname>,
     /// af_xdp:<ifname> (beside the kernel on its address), or dpdk:<device> (EAL arguments after `--`) [default: tap:tpa0].
     #[arg(long, value_name = "KIND:NAME")]
@@ -141,9 +148,10 @@ struct StackArgs {
 }
 
 impl StackArgs {
-    /// tpa's endpoint, or `None` for the kernel; an error for tpa's flags
-    /// with `--kernel`.
-    fn endpoint(self) -> Result<Option<TpaEndpoint>, String> {
+    /// tpa's endpoint, or `None` for the kernel (with its sockets'
+    /// options); an error for tpa's flags with `--kernel`, or the
+    /// kernel's without.
+    fn endpoint(self) -> Result<Stack, String> {
         if self.kernel {
             let tpa_only = [
                 (self.port.is_some(), "--port"),
@@ -165,7 +173,16 @@ impl StackArgs {
             if let Some((_, flag)) = tpa_only.iter().find(|(given, _)| *given) {
                 return Err(format!("{flag}: for tpa's stack, not with --kernel"));
             }
-            return Ok(None);
+            return Ok(Stack::Kernel(SocketOptions {
+                congestion: self.congestion,
+            }));
+        }
+        if self.congestion.is_some() {
+            return Err(
+                "--congestion: for the kernel's sockets (--kernel); tpa's is \
+                 `congestion` in --config's [tcp] or TPA_TCP_CONGESTION"
+                    .into(),
+            );
         }
         let settings = OpsFlags {
             config: self.config,
@@ -197,8 +214,16 @@ impl StackArgs {
             trace: settings.trace,
         };
         endpoint.validate().map_err(|e| e.0)?;
-        Ok(Some(endpoint))
+        Ok(Stack::Tpa(Box::new(endpoint)))
     }
+}
+
+/// The stack a run is on.
+enum Stack {
+    /// The kernel's sockets, with these options.
+    Kernel(SocketOptions),
+    /// tpa on this endpoint.
+    Tpa(Box<TpaEndpoint>),
 }
 
 #[derive(Debug, Args)]
@@ -271,18 +296,9 @@ fn server(args: ServerArgs) -> ExitCode {
         return usage_error(&e.to_string());
     }
     let workers = config.workers;
-    let Some(endpoint) = endpoint else {
-        let result = kernel::run_server(&config, |addr| {
-            println!(
-                "tpa-tperf server: listening on {addr} (kernel sockets, {workers} worker{})",
-                if workers == 1 { "" } else { "s" }
-            );
-            let _ = std::io::stdout().flush();
-        });
-        return match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => usage_error(&e.to_string()),
-        };
+    let endpoint = match endpoint {
+        Stack::Tpa(e) => e,
+        Stack::Kernel(sockets) => return kernel_server(&config, &sockets),
     };
     let stop = StopFlag::new();
     if let Err(e) = stop.stop_on_signals() {
@@ -292,6 +308,26 @@ fn server(args: ServerArgs) -> ExitCode {
     let result = on_tpa::run_server(&config, &endpoint, &stop, |addr| {
         println!(
             "tpa-tperf server: listening on {addr} (tpa on {port}, {workers} worker{})",
+            if workers == 1 { "" } else { "s" }
+        );
+        let _ = std::io::stdout().flush();
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => usage_error(&e.to_string()),
+    }
+}
+
+/// The server on the kernel's sockets.
+fn kernel_server(config: &ServerConfig, sockets: &SocketOptions) -> ExitCode {
+    let workers = config.workers;
+    let cc = sockets
+        .congestion
+        .as_deref()
+        .map_or(String::new(), |cc| format!(", {cc}"));
+    let result = kernel::run_server(config, sockets, |addr| {
+        println!(
+            "tpa-tperf server: listening on {addr} (kernel sockets{cc}, {workers} worker{})",
             if workers == 1 { "" } else { "s" }
         );
         let _ = std::io::stdout().flush();
@@ -334,10 +370,13 @@ fn client(args: ClientArgs) -> ExitCode {
         Duration::from_secs(1)
     });
     if !json {
-        let over = endpoint.as_ref().map_or_else(
-            || "kernel sockets".to_owned(),
-            |e| format!("tpa on {}", e.port),
-        );
+        let over = match &endpoint {
+            Stack::Kernel(SocketOptions {
+                congestion: Some(cc),
+            }) => format!("kernel sockets ({cc})"),
+            Stack::Kernel(_) => "kernel sockets".to_owned(),
+            Stack::Tpa(e) => format!("tpa on {}", e.port),
+        };
         println!(
             "tpa-tperf client: {} to {} over {over}, {} connection(s) in {} worker(s), {} s",
             config.test,
@@ -355,11 +394,14 @@ fn client(args: ClientArgs) -> ExitCode {
         }
     };
     let result = match &endpoint {
-        None => {
-            kernel::run_client(&config, Some(interval), print_interval).map_err(|e| e.to_string())
+        Stack::Kernel(sockets) => {
+            kernel::run_client(&config, sockets, Some(interval), print_interval)
+                .map_err(|e| e.to_string())
         }
-        Some(endpoint) => on_tpa::run_client(&config, endpoint, Some(interval), print_interval)
-            .map_err(|e| e.to_string()),
+        Stack::Tpa(endpoint) => {
+            on_tpa::run_client(&config, endpoint, Some(interval), print_interval)
+                .map_err(|e| e.to_string())
+        }
     };
     let report = match result {
         Ok(r) => r,

@@ -17,6 +17,8 @@ pub struct ClientReport {
     pub config: ClientConfig,
     /// Which stack ran the client's side (`"kernel"`).
     pub stack: &'static str,
+    /// The client's congestion control (`"cubic"`), if known.
+    pub congestion: Option<String>,
     /// The workers' figures, merged.
     pub stats: ClientStats,
     /// From the first connect to the last connection's end.
@@ -127,6 +129,7 @@ impl ClientReport {
             ("run", json!(format!("{:016x}", c.run))),
             ("server", json!(c.server.to_string())),
             ("stack", json!(self.stack)),
+            ("congestion", json!(self.congestion)),
             ("workers", json!(c.workers)),
             ("connections", json!(c.connections)),
             ("message_size", json!(c.message_size)),
@@ -302,6 +305,7 @@ mod tests {
                 run: 1,
             },
             stack: "kernel",
+            congestion: Some("cubic".into()),
             stats,
             elapsed: Duration::from_secs(2),
             cpu: CpuTime {

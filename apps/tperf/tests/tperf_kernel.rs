@@ -341,3 +341,77 @@ fn without_an_address_or_a_server_it_says_why_and_exits_2() {
         "{err}"
     );
 }
+
+#[test]
+fn congestion_pins_both_ends_algorithm_and_the_report_names_it() {
+    let ns = Netns::new("tperfcc");
+    // reno: in every kernel, and no namespace's default here (bbr or
+    // cubic), so only the option makes it.
+    let _server = ns.spawn_until(
+        &[
+            TPERF,
+            "server",
+            "--kernel",
+            "--congestion",
+            "reno",
+            "-l",
+            SERVER,
+        ],
+        &format!("tpa-tperf server: listening on {SERVER} (kernel sockets, reno, 1 worker)"),
+    );
+    let (code, r, out) = client(
+        &ns,
+        &[
+            "--congestion",
+            "reno",
+            "-s",
+            SERVER,
+            "-t",
+            "rr",
+            "-d",
+            "0.3",
+        ],
+    );
+    assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(r["congestion"], "reno", "{r:#}");
+    assert!(f(&r, "transactions") > 0.0, "{r:#}");
+    // Without the option the report names the namespace's default.
+    let (code, r, _) = client(&ns, &["-s", SERVER, "-t", "rr", "-d", "0.2"]);
+    assert_eq!(code, Some(0));
+    let default = ns.exec_output(&["sysctl", "-n", "net.ipv4.tcp_congestion_control"]);
+    let default = String::from_utf8_lossy(&default.stdout).trim().to_owned();
+    assert_eq!(r["congestion"], default.as_str(), "{r:#}");
+    // A name the kernel lacks: the run does not start, and says why.
+    let out = ns.exec_output(&[
+        TPERF,
+        "client",
+        "--kernel",
+        "--congestion",
+        "no-such-cc",
+        "-s",
+        SERVER,
+        "-t",
+        "rr",
+        "-d",
+        "0.2",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("congestion control no-such-cc"), "{err}");
+    // And on tpa's stack the flag is refused, pointing to tpa's knob.
+    let out = ns.exec_output(&[
+        TPERF,
+        "client",
+        "--congestion",
+        "cubic",
+        "--ip",
+        "10.0.0.2/24",
+        "-s",
+        SERVER,
+        "-t",
+        "rr",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TPA_TCP_CONGESTION"), "{err}");
+}

@@ -19,7 +19,7 @@ use crate::protocol::{Role, Summary, HELLO_LEN};
 use crate::report::ClientReport;
 use crate::session::{ClientSession, ClientStats, Failure, NO_CONNECTION};
 
-use super::{io_failure, Progress, OPS_PER_TURN, READ_BUF};
+use super::{congestion, io_failure, Progress, SocketOptions, OPS_PER_TURN, READ_BUF};
 
 /// How long connecting the control connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,6 +44,7 @@ impl std::error::Error for ClientError {}
 /// server); what went wrong during the run is in the report.
 pub fn run_client(
     config: &ClientConfig,
+    sockets: &SocketOptions,
     interval: Option<Duration>,
     mut on_interval: impl FnMut(&Interval),
 ) -> Result<ClientReport, ClientError> {
@@ -55,6 +56,11 @@ pub fn run_client(
         .set_nodelay(true)
         .and_then(|()| control.set_read_timeout(Some(CONNECT_TIMEOUT)))
         .map_err(|e| ClientError(format!("control connection: {e}")))?;
+    sockets
+        .apply(&control)
+        .map_err(|e| ClientError(format!("control connection: {e}")))?;
+    // What the data connections run: the control connection's, set alike.
+    let congestion = congestion::get(&control).ok();
     match exchange(&mut control, &mut talk) {
         Ok(ControlEvent::Accepted) => {}
         Ok(other) => {
@@ -79,8 +85,16 @@ pub fn run_client(
         let workers: Vec<_> = (0..config.workers)
             .map(|w| {
                 let (next_conn, live) = (&next_conn, &live[w as usize]);
-                scope
-                    .spawn(move || worker(config, config.connections_of(w), next_conn, start, live))
+                scope.spawn(move || {
+                    worker(
+                        config,
+                        sockets,
+                        config.connections_of(w),
+                        next_conn,
+                        start,
+                        live,
+                    )
+                })
             })
             .collect();
         let totals = || {
@@ -141,6 +155,7 @@ pub fn run_client(
     Ok(ClientReport {
         config: config.clone(),
         stack: "kernel",
+        congestion,
         stats,
         elapsed,
         cpu,
@@ -201,6 +216,7 @@ struct Conn {
 /// its figures and when, since `start`, its last connection ended.
 fn worker(
     config: &ClientConfig,
+    sockets: &SocketOptions,
     slots: u32,
     next_conn: &AtomicU64,
     start: Instant,
@@ -208,6 +224,7 @@ fn worker(
 ) -> (ClientStats, Duration) {
     let mut w = Worker {
         config,
+        sockets,
         stats: ClientStats::default(),
         next_conn,
         start,
@@ -288,6 +305,7 @@ fn worker(
 
 struct Worker<'a> {
     config: &'a ClientConfig,
+    sockets: &'a SocketOptions,
     stats: ClientStats,
     next_conn: &'a AtomicU64,
     start: Instant,
@@ -315,6 +333,10 @@ impl Worker<'_> {
                 return None;
             }
         };
+        if let Err(e) = self.sockets.apply(&stream) {
+            self.stats.fail(conn, Failure::Io(e));
+            return None;
+        }
         if let Err(e) = poll.registry().register(
             &mut stream,
             Token(slot),

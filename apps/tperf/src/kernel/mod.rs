@@ -9,12 +9,36 @@
 //! the CPU per transaction is not that of a thousand threads switching.
 
 mod client;
+pub mod congestion;
 mod server;
 
 pub use client::{run_client, ClientError};
 pub use server::{run_server, ServerError};
 
 use crate::session::Failure;
+
+/// What tperf sets on the kernel's sockets beyond its defaults.
+///
+/// ```
+/// let options = tpa_tperf::kernel::SocketOptions { congestion: Some("cubic".into()) };
+/// assert_eq!(options.congestion.as_deref(), Some("cubic"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// Every connection's congestion control ([`congestion::set`]);
+    /// `None`: the network namespace's default.
+    pub congestion: Option<String>,
+}
+
+impl SocketOptions {
+    /// Sets the options on `sock`; the error names the option.
+    pub(crate) fn apply(&self, sock: &impl std::os::fd::AsRawFd) -> Result<(), String> {
+        if let Some(cc) = &self.congestion {
+            congestion::set(sock, cc).map_err(|e| format!("congestion control {cc}: {e}"))?;
+        }
+        Ok(())
+    }
+}
 
 /// Reads, and writes, one connection may do in a turn before the others
 /// get theirs (each: a stream one way must not starve the other way).

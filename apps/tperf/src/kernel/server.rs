@@ -17,7 +17,7 @@ use crate::cpu::process_cpu;
 use crate::serve::{print_run, Conn};
 use crate::session::Failure;
 
-use super::{io_failure, Progress, OPS_PER_TURN, READ_BUF};
+use super::{io_failure, Progress, SocketOptions, OPS_PER_TURN, READ_BUF};
 
 /// The listener's token (connections use their slot's index).
 const LISTENER: Token = Token(usize::MAX);
@@ -39,15 +39,18 @@ impl std::error::Error for ServerError {}
 
 /// Binds `config.listen`, calls `on_listening` with the address bound
 /// (the port, when 0 was asked), and serves until `config.runs` client
-/// runs were answered (forever without).
+/// runs were answered (forever without). `sockets` are set on the
+/// listening socket, whose connections inherit them.
 pub fn run_server(
     config: &ServerConfig,
+    sockets: &SocketOptions,
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), ServerError> {
     let listen = config.listen;
     let bind_error = |e: io::Error| ServerError(format!("cannot listen on {listen}: {e}"));
     let listener = StdTcpListener::bind(listen).map_err(bind_error)?;
     listener.set_nonblocking(true).map_err(bind_error)?;
+    sockets.apply(&listener).map_err(ServerError)?;
     let bound = listener.local_addr().map_err(bind_error)?;
     let listeners = (0..config.workers)
         .map(|_| listener.try_clone().map(TcpListener::from_std))
