@@ -56,10 +56,12 @@ pub fn run_client(
         .set_nodelay(true)
         .and_then(|()| control.set_read_timeout(Some(CONNECT_TIMEOUT)))
         .map_err(|e| ClientError(format!("control connection: {e}")))?;
+    // The control connection's congestion control, set after its connect
+    // (it carries a few messages): the name the report gives, that of
+    // the data connections, which take it before theirs.
     sockets
         .apply(&control)
         .map_err(|e| ClientError(format!("control connection: {e}")))?;
-    // What the data connections run: the control connection's, set alike.
     let congestion = congestion::get(&control).ok();
     match exchange(&mut control, &mut talk) {
         Ok(ControlEvent::Accepted) => {}
@@ -326,17 +328,13 @@ impl Worker<'_> {
         }
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let session = ClientSession::new(self.config.hello(Role::Data, conn), self.now_ns());
-        let mut stream = match TcpStream::connect(self.config.server) {
+        let mut stream = match self.sockets.connect(self.config.server) {
             Ok(s) => s,
             Err(e) => {
                 self.stats.fail(conn, io_failure("connect", &e));
                 return None;
             }
         };
-        if let Err(e) = self.sockets.apply(&stream) {
-            self.stats.fail(conn, Failure::Io(e));
-            return None;
-        }
         if let Err(e) = poll.registry().register(
             &mut stream,
             Token(slot),

@@ -32,11 +32,31 @@ pub struct SocketOptions {
 
 impl SocketOptions {
     /// Sets the options on `sock`; the error names the option.
-    pub(crate) fn apply(&self, sock: &impl std::os::fd::AsRawFd) -> Result<(), String> {
+    pub(crate) fn apply(&self, sock: &impl std::os::fd::AsFd) -> std::io::Result<()> {
         if let Some(cc) = &self.congestion {
-            congestion::set(sock, cc).map_err(|e| format!("congestion control {cc}: {e}"))?;
+            congestion::set(sock, cc).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("congestion control {cc}: {e}"))
+            })?;
         }
         Ok(())
+    }
+
+    /// A non-blocking connect to `addr` from a socket that took the
+    /// options before its SYN (see [`congestion`]).
+    pub(crate) fn connect(
+        &self,
+        addr: std::net::SocketAddr,
+    ) -> std::io::Result<mio::net::TcpStream> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        self.apply(&socket)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(mio::net::TcpStream::from_std(socket.into()))
     }
 }
 

@@ -50,7 +50,9 @@ pub fn run_server(
     let bind_error = |e: io::Error| ServerError(format!("cannot listen on {listen}: {e}"));
     let listener = StdTcpListener::bind(listen).map_err(bind_error)?;
     listener.set_nonblocking(true).map_err(bind_error)?;
-    sockets.apply(&listener).map_err(ServerError)?;
+    sockets
+        .apply(&listener)
+        .map_err(|e| ServerError(e.to_string()))?;
     let bound = listener.local_addr().map_err(bind_error)?;
     let listeners = (0..config.workers)
         .map(|_| listener.try_clone().map(TcpListener::from_std))
