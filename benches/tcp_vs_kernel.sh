@@ -19,7 +19,9 @@
 # (64-byte requests and responses), one connection, DURATION seconds each;
 # each round runs every pair (the order rotating from round to round); the
 # figures are medians over the rounds: Gbit/s and CPU nanoseconds per byte
-# for bulk, transactions/s, p50/p99/p999 latency and CPU microseconds per
+# for bulk (and "paired": the median of each round's CPU per byte over
+# kernel-kernel's in the same round, steadier on a machine whose speed
+# drifts), transactions/s, p50/p99/p999 latency and CPU microseconds per
 # transaction for rr and crr (CPU of both processes: tperf's own
 # getrusage on each side), and each figure's ratio to kernel-kernel.
 # A second CPU figure, "machine", is every CPU's busy time over the
@@ -54,7 +56,9 @@
 # `--tx-path ring`, the transmit ring's pages handed to the kernel, where
 # the default on a veth is `ring-copy` (the kernel copies each frame out
 # of the ring, the veth would otherwise copy ring pages into fresh ones);
-# not run over TAP either. A mode with +v3 receives on tpa's veth ends
+# not run over TAP either. A mode with +mmsg sends from tpa's veth ends
+# with `--tx-path sendmmsg` (no ring: the kernel copies each frame from
+# tpa's buffer); not over TAP. A mode with +v3 receives on tpa's veth ends
 # through the block ring (`--rx-mode throughput`, TPACKET_V3) instead of
 # the frame ring; not over TAP.
 # INGRESS_DROP=1 has each namespace's kernel drop the frames to tpa's
@@ -103,8 +107,8 @@ transports="${TRANSPORTS:-veth tap}"
 idles="${IDLES:-wait:~50,coalesce:50}"
 [[ ${SPIN:-0} == 1 ]] && idles=spin
 for m in $idles; do
-    [[ $m =~ ^((wait|wait:~?[0-9]+)(,coalesce:[0-9]+)?|sleep|spin)(\+mac|\+ring|\+v3)*$ ]] || {
-        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, wait:~N (each with or without ,coalesce:N), sleep and spin (each with any of +mac, +ring, +v3), not $m" >&2
+    [[ $m =~ ^((wait|wait:~?[0-9]+)(,coalesce:[0-9]+)?|sleep|spin)(\+mac|\+ring|\+mmsg|\+v3)*$ ]] || {
+        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, wait:~N (each with or without ,coalesce:N), sleep and spin (each with any of +mac, +ring, +mmsg, +v3), not $m" >&2
         exit 1
     }
 done
@@ -247,6 +251,9 @@ pair_setup() {
     if [[ $mode == *+ring* && $1 == veth/* ]]; then
         cmac+=(--tx-path ring) smac+=(--tx-path ring)
     fi
+    if [[ $mode == *+mmsg* && $1 == veth/* ]]; then
+        cmac+=(--tx-path sendmmsg) smac+=(--tx-path sendmmsg)
+    fi
     if [[ $mode == *+v3* && $1 == veth/* ]]; then
         cmac+=(--rx-mode throughput) smac+=(--rx-mode throughput)
     fi
@@ -361,6 +368,16 @@ median() {
         awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# paired_median COLUMN "pair's rounds" "base's rounds": the median over
+# the rounds of the pair's figure over kernel-kernel's in the same round
+# (a drift of the machine between rounds moves both alike).
+paired_median() {
+    paste -d' ' <(tr ';' '\n' <<<"$2" | awk -v c="$1" 'NF { print $c }') \
+        <(tr ';' '\n' <<<"$3" | awk -v c="$1" 'NF { print $c }') |
+        awk '$2 > 0 { print $1 / $2 }' | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 base=veth/kernel-kernel
 echo
 echo "load average at the start: $load_start (the machine figures count every process)"
@@ -370,8 +387,8 @@ echo
 for t in $tests; do
     if [[ $t == write ]]; then
         echo "bulk (write, 16 KiB writes), medians of $rounds runs of ${duration} s:"
-        echo "| transport/client-server | Gbit/s | / kernel | CPU ns/byte | / kernel | machine ns/byte | / kernel |"
-        echo "|---|---:|---:|---:|---:|---:|---:|"
+        echo "| transport/client-server | Gbit/s | / kernel | CPU ns/byte | / kernel | paired | machine ns/byte | / kernel |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     else
         echo "$t (64-byte request and response), medians of $rounds runs of ${duration} s:"
         echo "| transport/client-server | transactions/s | / kernel | p50 µs | p99 µs | p999 µs | p99 / kernel | CPU µs/transaction | / kernel | machine µs/transaction | / kernel |"
@@ -387,9 +404,10 @@ for t in $tests; do
             base_row+=("$(median "$c" "${results[$base,$t]:-}")")
         done
         if [[ $t == write ]]; then
-            awk -v p="$pair" -v g="${row[0]}" -v c="${row[1]}" -v m="${row[2]}" \
+            paired=$(paired_median 2 "${results[$pair,$t]}" "${results[$base,$t]:-}")
+            awk -v p="$pair" -v g="${row[0]}" -v c="${row[1]}" -v m="${row[2]}" -v pr="$paired" \
                 -v gk="${base_row[0]}" -v ck="${base_row[1]}" -v mk="${base_row[2]}" \
-                'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", p, g, g / gk, c, c / ck, m, m / mk }'
+                'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", p, g, g / gk, c, c / ck, pr, m, m / mk }'
         else
             awk -v p="$pair" -v r="${row[0]}" -v p50="${row[1]}" -v p99="${row[2]}" -v p999="${row[3]}" \
                 -v c="${row[4]}" -v m="${row[5]}" -v rk="${base_row[0]}" -v pk="${base_row[2]}" \
