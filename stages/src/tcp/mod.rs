@@ -88,7 +88,7 @@ pub use input::{
 pub use reset::ResetConfig;
 pub use socket::{
     abort, accept, close, connect, connect_from, info, listen, read, recv, recv_more, send,
-    send_buf, send_space, shutdown,
+    send_buf, send_mss, send_space, shutdown,
 };
 pub use socket_ref::{socket_ref, SocketRef};
 pub use sockets::{TcpCounters, TcpSockets, CONFIRM_INTERVAL_NS};

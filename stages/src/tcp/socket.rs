@@ -449,6 +449,35 @@ where
         .map(|c| c.send_space())
 }
 
+/// The most bytes one segment of `socket` carries now (its MSS less the
+/// options every segment carries): the longest buffer [`send_buf`]
+/// takes, what a zero-copy writer fills.
+///
+/// # Errors
+///
+/// `BadSocket`.
+///
+/// ```
+/// # use tpa::app::SocketId;
+/// # use tpa::buf::PacketBuf;
+/// # use tpa::stage::Cx;
+/// # use tpa::state::Part;
+/// # use tpa_stages::tcp::{self, TcpSockets};
+/// /// How many bytes of `len` the next buffer of a zero-copy writer takes.
+/// fn next_piece<B: PacketBuf, S: Part<TcpSockets<B>>>(cx: &mut Cx<'_, B, S>, s: SocketId, len: usize) -> usize {
+///     tcp::send_mss(cx, s).map_or(0, |mss| len.min(mss))
+/// }
+/// ```
+pub fn send_mss<B, S>(cx: &mut Cx<'_, B, S>, socket: SocketId) -> Result<usize, SocketError>
+where
+    B: PacketBuf,
+    S: Part<TcpSockets<B>>,
+{
+    cx.part::<TcpSockets<B>>()
+        .conn_mut(socket)
+        .map(|c| c.send_mss())
+}
+
 /// Half-closes `socket`: a FIN follows the queued data; receiving goes on.
 ///
 /// # Errors

@@ -536,8 +536,7 @@ fn send_filled<B: PacketBuf>(
     limit: usize,
     fill: impl FnOnce(&mut [u8]) -> usize,
 ) -> Result<Option<usize>, SocketError> {
-    let info = tcp::info(cx, socket)?;
-    let segment = usize::from(info.snd_mss);
+    let segment = tcp::send_mss(cx, socket)?;
     let mut buf = cx.alloc().ok_or(SocketError::NoBuffers)?;
     let n = limit.min(segment).min(buf.tailroom());
     let out = buf.append(n).map_err(|_| SocketError::NoBuffers)?;
