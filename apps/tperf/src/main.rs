@@ -304,34 +304,34 @@ fn server(args: ServerArgs) -> ExitCode {
     if let Err(e) = stop.stop_on_signals() {
         return usage_error(&format!("cannot install signal handlers: {e}"));
     }
-    let port = endpoint.port.clone();
-    let result = on_tpa::run_server(&config, &endpoint, &stop, |addr| {
-        println!(
-            "tpa-tperf server: listening on {addr} (tpa on {port}, {workers} worker{})",
-            if workers == 1 { "" } else { "s" }
-        );
-        let _ = std::io::stdout().flush();
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => usage_error(&e.to_string()),
-    }
+    let over = format!("tpa on {}", endpoint.port);
+    served(on_tpa::run_server(&config, &endpoint, &stop, |addr| {
+        say_listening(addr, &over, workers);
+    }))
 }
 
 /// The server on the kernel's sockets.
 fn kernel_server(config: &ServerConfig, sockets: &SocketOptions) -> ExitCode {
-    let workers = config.workers;
-    let cc = sockets
-        .congestion
-        .as_deref()
-        .map_or(String::new(), |cc| format!(", {cc}"));
-    let result = kernel::run_server(config, sockets, |addr| {
-        println!(
-            "tpa-tperf server: listening on {addr} (kernel sockets{cc}, {workers} worker{})",
-            if workers == 1 { "" } else { "s" }
-        );
-        let _ = std::io::stdout().flush();
-    });
+    let over = match &sockets.congestion {
+        Some(cc) => format!("kernel sockets, {cc}"),
+        None => "kernel sockets".to_owned(),
+    };
+    served(kernel::run_server(config, sockets, |addr| {
+        say_listening(addr, &over, config.workers);
+    }))
+}
+
+/// Prints the line a server's users wait for (tests, scripts), at once.
+fn say_listening(addr: SocketAddr, over: &str, workers: u32) {
+    println!(
+        "tpa-tperf server: listening on {addr} ({over}, {workers} worker{})",
+        if workers == 1 { "" } else { "s" }
+    );
+    let _ = std::io::stdout().flush();
+}
+
+/// A server's exit: success, or its error as a usage error.
+fn served(result: Result<(), impl std::fmt::Display>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => usage_error(&e.to_string()),
