@@ -6,10 +6,10 @@
 //! default, but a socket of a process with `CAP_NET_ADMIN` may take any
 //! algorithm the kernel has (`tcp_available_congestion_control`): the
 //! per-socket option pins the algorithm where the namespace's default
-//! cannot be changed. A connecting socket takes it before its SYN
-//! ([`SocketOptions::connect`](super::SocketOptions::connect)): set after,
-//! what the namespace's algorithm set up at the connect stays (BBR's
-//! pacing of every segment on a timer, under any algorithm after it).
+//! cannot be changed. tperf's connecting sockets take it before their
+//! SYN: set after, what the namespace's algorithm set up at the connect
+//! stays (BBR's pacing of every segment on a timer, under any algorithm
+//! after it).
 
 use std::io;
 use std::os::fd::AsFd;
