@@ -148,8 +148,8 @@ struct StackArgs {
 }
 
 impl StackArgs {
-    /// tpa's endpoint, or `None` for the kernel (with its sockets'
-    /// options); an error for tpa's flags with `--kernel`, or the
+    /// The stack: tpa's endpoint, or the kernel with its sockets'
+    /// options; an error for tpa's flags with `--kernel`, or the
     /// kernel's without.
     fn endpoint(self) -> Result<Stack, String> {
         if self.kernel {
@@ -312,10 +312,7 @@ fn server(args: ServerArgs) -> ExitCode {
 
 /// The server on the kernel's sockets.
 fn kernel_server(config: &ServerConfig, sockets: &SocketOptions) -> ExitCode {
-    let over = match &sockets.congestion {
-        Some(cc) => format!("kernel sockets, {cc}"),
-        None => "kernel sockets".to_owned(),
-    };
+    let over = sockets.describe();
     served(kernel::run_server(config, sockets, |addr| {
         say_listening(addr, &over, config.workers);
     }))
@@ -371,10 +368,7 @@ fn client(args: ClientArgs) -> ExitCode {
     });
     if !json {
         let over = match &endpoint {
-            Stack::Kernel(SocketOptions {
-                congestion: Some(cc),
-            }) => format!("kernel sockets ({cc})"),
-            Stack::Kernel(_) => "kernel sockets".to_owned(),
+            Stack::Kernel(sockets) => sockets.describe(),
             Stack::Tpa(e) => format!("tpa on {}", e.port),
         };
         println!(

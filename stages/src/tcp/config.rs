@@ -54,6 +54,20 @@ pub enum CongestionAlgorithm {
 }
 
 impl CongestionAlgorithm {
+    /// Its name as the config file spells it.
+    ///
+    /// ```
+    /// use tpa_stages::tcp::config::CongestionAlgorithm;
+    /// assert_eq!(CongestionAlgorithm::NewReno.name(), "newreno");
+    /// assert_eq!(CongestionAlgorithm::Cubic.name(), "cubic");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            CongestionAlgorithm::NewReno => "newreno",
+            CongestionAlgorithm::Cubic => "cubic",
+        }
+    }
+
     /// A fresh controller of this kind for a connection with `mss`.
     ///
     /// ```

@@ -31,6 +31,15 @@ pub struct SocketOptions {
 }
 
 impl SocketOptions {
+    /// The stack and its options, for the lines tperf prints:
+    /// `kernel sockets` or `kernel sockets, cubic`.
+    pub fn describe(&self) -> String {
+        match &self.congestion {
+            Some(cc) => format!("kernel sockets, {cc}"),
+            None => "kernel sockets".to_owned(),
+        }
+    }
+
     /// Sets the options on `sock`; the error names the option.
     pub(crate) fn apply(&self, sock: &impl std::os::fd::AsFd) -> std::io::Result<()> {
         if let Some(cc) = &self.congestion {

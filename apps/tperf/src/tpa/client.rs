@@ -805,9 +805,7 @@ impl<F: FnMut(&Interval)> OnPort for ClientJob<'_, F> {
         Ok(ClientReport {
             config: self.config.clone(),
             stack: "tpa",
-            congestion: serde_json::to_value(self.tcp.congestion)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned)),
+            congestion: Some(self.tcp.congestion.name().to_owned()),
             stats: app.stats.clone(),
             elapsed: Duration::from_nanos(app.end_ns.saturating_sub(app.start_ns)),
             cpu: app.cpu,
