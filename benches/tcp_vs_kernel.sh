@@ -61,6 +61,13 @@
 # tpa's buffer); not over TAP. A mode with +v3 receives on tpa's veth ends
 # through the block ring (`--rx-mode throughput`, TPACKET_V3) instead of
 # the frame ring; not over TAP.
+# A mode with +xdp runs tpa's veth ends on AF_XDP (`--port af_xdp:IF`,
+# copy mode on a veth, beside the kernel on the interface: tpa's XDP
+# program hands it only its own flows) instead of AF_PACKET; it takes no
+# other + option and is not run over TAP. AF_XDP leaves ARP to the
+# kernel, so tpa's ends then take the kernel's addresses (the client
+# 10.78.0.1, its active-open ports reserved from the kernel's; the
+# server 10.78.0.3), on which the kernel answers for them.
 # INGRESS_DROP=1 has each namespace's kernel drop the frames to tpa's
 # veth addresses at the interface's ingress (an nftables netdev rule),
 # after AF_PACKET has taken its copy and before the kernel's IP layer
@@ -107,8 +114,8 @@ transports="${TRANSPORTS:-veth tap}"
 idles="${IDLES:-wait:~50,coalesce:50}"
 [[ ${SPIN:-0} == 1 ]] && idles=spin
 for m in $idles; do
-    [[ $m =~ ^((wait|wait:~?[0-9]+)(,coalesce:[0-9]+)?|sleep|spin)(\+mac|\+ring|\+mmsg|\+v3)*$ ]] || {
-        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, wait:~N (each with or without ,coalesce:N), sleep and spin (each with any of +mac, +ring, +mmsg, +v3), not $m" >&2
+    [[ $m =~ ^((wait|wait:~?[0-9]+)(,coalesce:[0-9]+)?|sleep|spin)((\+mac|\+ring|\+mmsg|\+v3)*|\+xdp)$ ]] || {
+        echo "tcp_vs_kernel.sh: IDLES takes wait, wait:N, wait:~N (each with or without ,coalesce:N), sleep and spin (each with any of +mac, +ring, +mmsg, +v3, or with +xdp alone), not $m" >&2
         exit 1
     }
 done
@@ -257,21 +264,25 @@ pair_setup() {
     if [[ $mode == *+v3* && $1 == veth/* ]]; then
         cmac+=(--rx-mode throughput) smac+=(--rx-mode throughput)
     fi
+    local veth_port=af_packet tpa_client=10.78.0.4 tpa_server=10.78.0.2
+    if [[ $mode == *+xdp* && $1 == veth/* ]]; then
+        veth_port=af_xdp tpa_client=10.78.0.1 tpa_server=10.78.0.3
+    fi
     case ${1%@*} in
     veth/kernel-kernel)
         client_args=(--kernel --congestion "$cc") server_args=(--kernel --congestion "$cc" -l 10.78.0.3:4040) server_addr=10.78.0.3:4040
         ;;
     veth/kernel-tpa)
-        client_args=(--kernel --congestion "$cc") server_addr=10.78.0.2:4040
-        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${idle[@]}" "${smac[@]}")
+        client_args=(--kernel --congestion "$cc") server_addr=$tpa_server:4040
+        server_args=(--port "$veth_port:vs" --ip $tpa_server/24 -l $tpa_server:4040 "${idle[@]}" "${smac[@]}")
         ;;
     veth/tpa-kernel)
-        client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${idle[@]}" "${cmac[@]}")
+        client_args=(--port "$veth_port:vc" --ip $tpa_client/24 "${idle[@]}" "${cmac[@]}")
         server_args=(--kernel --congestion "$cc" -l 10.78.0.3:4040) server_addr=10.78.0.3:4040
         ;;
     veth/tpa-tpa)
-        client_args=(--port af_packet:vc --ip 10.78.0.4/24 "${idle[@]}" "${cmac[@]}") server_addr=10.78.0.2:4040
-        server_args=(--port af_packet:vs --ip 10.78.0.2/24 -l 10.78.0.2:4040 "${idle[@]}" "${smac[@]}")
+        client_args=(--port "$veth_port:vc" --ip $tpa_client/24 "${idle[@]}" "${cmac[@]}") server_addr=$tpa_server:4040
+        server_args=(--port "$veth_port:vs" --ip $tpa_server/24 -l $tpa_server:4040 "${idle[@]}" "${smac[@]}")
         ;;
     tap/kernel-tpa)
         client_ns=$ns client_args=(--kernel --congestion "$cc") server_addr=10.79.0.2:4040
