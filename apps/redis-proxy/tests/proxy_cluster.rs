@@ -182,13 +182,38 @@ fn proxy_id(printed: &str) -> String {
     printed[at..at + 8].to_string()
 }
 
+/// How long the load retries a command redis refused with
+/// `-CLUSTERDOWN`: while a master fails over, a node may see the cluster
+/// fail for some milliseconds (another node's slots briefly unowned in
+/// its view) and refuse every command. That is redis's own reply, which
+/// the proxy passes on (refreshing its slot map), and the command was not
+/// run, so the load retries it as a cluster client would.
+const CLUSTER_DOWN_RETRY: Duration = Duration::from_secs(5);
+
+/// `c.call(args)`, again every 10 ms while redis answers `-CLUSTERDOWN`,
+/// for [`CLUSTER_DOWN_RETRY`] at most (then the refusal is returned, and
+/// the caller's check fails); each retry is counted in `retries`.
+fn call_through_cluster_down(c: &mut Conn, args: &[&str], retries: &AtomicU64) -> String {
+    let deadline = Instant::now() + CLUSTER_DOWN_RETRY;
+    loop {
+        let reply = c.call(args);
+        if !reply.starts_with("-CLUSTERDOWN") || Instant::now() >= deadline {
+            return reply;
+        }
+        retries.fetch_add(1, Ordering::SeqCst);
+        sleep(Duration::from_millis(10));
+    }
+}
+
 /// One client's load: round after round, SET then GET of each of its
-/// keys (each reply checked), until `stop`; returns each key's last value.
+/// keys (each reply checked; a `-CLUSTERDOWN` from redis retried, see
+/// [`CLUSTER_DOWN_RETRY`]), until `stop`; returns each key's last value.
 fn load(
     ns: &Netns,
     client: usize,
     keys: &[String],
     ops: &AtomicU64,
+    retries: &AtomicU64,
     stop: &AtomicBool,
 ) -> HashMap<String, String> {
     let mut c = ns.enter(|| Conn::new(TPA, PROXY_PORT));
@@ -200,12 +225,12 @@ fn load(
         for key in keys {
             let value = format!("c{client}r{round}");
             assert_eq!(
-                c.call(&["SET", key, &value]),
+                call_through_cluster_down(&mut c, &["SET", key, &value], retries),
                 "+OK",
                 "SET {key}, round {round}"
             );
             assert_eq!(
-                c.call(&["GET", key]),
+                call_through_cluster_down(&mut c, &["GET", key], retries),
                 format!("${value}"),
                 "GET {key}, round {round}"
             );
@@ -273,6 +298,7 @@ fn slots_migrate_and_a_master_fails_over_under_load_through_tpa() {
         })
         .collect();
     let ops = AtomicU64::new(0);
+    let retries = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let mut probe = ns.enter(|| Conn::new(TPA, PROXY_PORT));
     let started = Instant::now();
@@ -290,8 +316,8 @@ fn slots_migrate_and_a_master_fails_over_under_load_through_tpa() {
             .iter()
             .enumerate()
             .map(|(c, mine)| {
-                let (ops, stop) = (&ops, &stop);
-                scope.spawn(move || load(ns, c, mine, ops, stop))
+                let (ops, retries, stop) = (&ops, &retries, &stop);
+                scope.spawn(move || load(ns, c, mine, ops, retries, stop))
             })
             .collect();
         // Each step after the load has made progress, so that steps and
@@ -337,9 +363,10 @@ fn slots_migrate_and_a_master_fails_over_under_load_through_tpa() {
         loads.into_iter().map(|l| l.join().unwrap()).collect()
     });
     println!(
-        "{} requests through the proxy in {:?} (2 migrations, 1 failover)",
+        "{} requests through the proxy in {:?} (2 migrations, 1 failover; {} retried after redis's CLUSTERDOWN)",
         ops.load(Ordering::SeqCst),
-        started.elapsed()
+        started.elapsed(),
+        retries.load(Ordering::SeqCst)
     );
 
     // Every key reads back through the proxy, with its last value.
